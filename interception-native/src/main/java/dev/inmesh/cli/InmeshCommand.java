@@ -1,0 +1,47 @@
+package dev.inmesh.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code inmesh} command line: one entry point, one subcommand per tool. {@code bin/inmesh} runs it from the
+ * standalone jar. Subcommands return their own exit codes; picocli's usage errors exit 2.
+ */
+@Command(
+        name = "inmesh",
+        mixinStandardHelpOptions = true,
+        versionProvider = InmeshCommand.Version.class,
+        description = "Inmesh: a service mesh inside the JVM, and its standalone tools.",
+        subcommands = {CommandLine.HelpCommand.class})
+public final class InmeshCommand implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.err);
+    }
+
+    /** Builds the command line with every subcommand registered. */
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new InmeshCommand());
+        for (Object sub : Subcommands.all()) {
+            cl.addSubcommand(sub);
+        }
+        cl.setExitCodeExceptionMapper(t -> 2);
+        return cl;
+    }
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = InmeshCommand.class.getPackage().getImplementationVersion();
+            return new String[] {"inmesh " + (v == null ? "dev" : v)};
+        }
+    }
+}
