@@ -1,0 +1,94 @@
+package dev.inmesh.api.config.cluster;
+
+import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.core.Metadata;
+import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import java.time.Duration;
+
+/**
+ * An upstream cluster, as Envoy's {@code config.cluster.v3.Cluster}.
+ *
+ * @param name the cluster's name, such as {@code outbound|9080||ratings.default.svc.cluster.local}
+ * @param type how hosts are found
+ * @param edsServiceName the name to ask EDS for (the cluster's name when empty)
+ * @param lbPolicy the load balancing policy
+ * @param lbConfig the policy's settings
+ * @param connectTimeout the upstream connect timeout (Envoy's default 5 s)
+ * @param circuitBreakers limits per routing priority
+ * @param outlierDetection outlier detection settings, or null when off
+ * @param commonLbConfig panic threshold and locality weighting
+ * @param upstreamBindAddress the source address for upstream connections, or null
+ * @param loadAssignment the inline hosts of a STATIC or STRICT_DNS cluster, or null
+ * @param dnsRefreshRate how often a STRICT_DNS cluster re-resolves (Envoy's default 5 s)
+ * @param cleanupInterval how long an ORIGINAL_DST host may stay unused before it is dropped (default 5 s)
+ * @param http2 whether upstream requests use HTTP/2 (h2c) rather than HTTP/1.1
+ * @param metadata the cluster's metadata (Istio puts service names and subsets there)
+ */
+public record Cluster(
+        String name,
+        DiscoveryType type,
+        String edsServiceName,
+        LbPolicy lbPolicy,
+        LbConfig lbConfig,
+        Duration connectTimeout,
+        CircuitBreakers circuitBreakers,
+        OutlierDetection outlierDetection,
+        CommonLbConfig commonLbConfig,
+        SocketAddress upstreamBindAddress,
+        ClusterLoadAssignment loadAssignment,
+        Duration dnsRefreshRate,
+        Duration cleanupInterval,
+        boolean http2,
+        Metadata metadata) {
+
+    public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
+
+    public Cluster {
+        Checks.nonEmpty(name, "name");
+        Checks.nonNull(type, "type");
+        edsServiceName = edsServiceName == null ? "" : edsServiceName;
+        lbPolicy = lbPolicy == null ? LbPolicy.ROUND_ROBIN : lbPolicy;
+        lbConfig = lbConfig == null ? defaultLbConfig(lbPolicy) : lbConfig;
+        connectTimeout = connectTimeout == null ? DEFAULT_CONNECT_TIMEOUT : connectTimeout;
+        Checks.check(connectTimeout.toNanos() > 0, "connect_timeout", connectTimeout, "> 0s");
+        circuitBreakers = circuitBreakers == null ? CircuitBreakers.DEFAULTS : circuitBreakers;
+        commonLbConfig = commonLbConfig == null ? CommonLbConfig.DEFAULTS : commonLbConfig;
+        dnsRefreshRate = dnsRefreshRate == null ? Duration.ofSeconds(5) : dnsRefreshRate;
+        cleanupInterval = cleanupInterval == null ? Duration.ofSeconds(5) : cleanupInterval;
+        metadata = metadata == null ? Metadata.EMPTY : metadata;
+        Checks.check((type == DiscoveryType.ORIGINAL_DST) == (lbPolicy == LbPolicy.CLUSTER_PROVIDED), "lb_policy",
+                lbPolicy, type == DiscoveryType.ORIGINAL_DST ? "CLUSTER_PROVIDED for an ORIGINAL_DST cluster"
+                        : "not CLUSTER_PROVIDED for a " + type + " cluster");
+        Checks.check(matches(lbPolicy, lbConfig), "lb_config", lbConfig.getClass().getSimpleName(),
+                "settings for " + lbPolicy);
+        if (type == DiscoveryType.STATIC || type == DiscoveryType.STRICT_DNS) {
+            Checks.check(loadAssignment != null, "load_assignment", "null", "hosts for a " + type + " cluster");
+        }
+    }
+
+    /** The name EDS knows this cluster's endpoints by. */
+    public String serviceName() {
+        return edsServiceName.isEmpty() ? name : edsServiceName;
+    }
+
+    private static LbConfig defaultLbConfig(LbPolicy policy) {
+        return switch (policy) {
+            case LEAST_REQUEST -> LbConfig.LeastRequest.DEFAULTS;
+            case RING_HASH -> LbConfig.RingHash.DEFAULTS;
+            case MAGLEV -> LbConfig.Maglev.DEFAULTS;
+            case ROUND_ROBIN, RANDOM, CLUSTER_PROVIDED -> new LbConfig.Default();
+        };
+    }
+
+    private static boolean matches(LbPolicy policy, LbConfig config) {
+        if (config instanceof LbConfig.LeastRequest) {
+            return policy == LbPolicy.LEAST_REQUEST;
+        } else if (config instanceof LbConfig.RingHash) {
+            return policy == LbPolicy.RING_HASH;
+        } else if (config instanceof LbConfig.Maglev) {
+            return policy == LbPolicy.MAGLEV;
+        }
+        return policy != LbPolicy.LEAST_REQUEST && policy != LbPolicy.RING_HASH && policy != LbPolicy.MAGLEV;
+    }
+}

@@ -1,0 +1,2 @@
+/** Types shared by several resources: addresses, metadata, header mutations, string matchers, fractions. */
+package dev.inmesh.api.config.core;

@@ -1,0 +1,16 @@
+package dev.inmesh.api.config.endpoint;
+
+/** An endpoint's health as its control plane reports it ({@code core.v3.HealthStatus}). */
+public enum HealthStatus {
+    UNKNOWN,
+    HEALTHY,
+    UNHEALTHY,
+    DRAINING,
+    TIMEOUT,
+    DEGRADED;
+
+    /** Whether a load balancer may pick an endpoint in this state: HEALTHY, UNKNOWN and DEGRADED, as in Envoy. */
+    public boolean selectable() {
+        return this == HEALTHY || this == UNKNOWN || this == DEGRADED;
+    }
+}

@@ -1,0 +1,32 @@
+package dev.inmesh.api.config.listener;
+
+import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.route.RouteConfiguration;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * Envoy's HTTP connection manager: where the route table comes from and which HTTP filters run.
+ *
+ * @param statPrefix the stat prefix
+ * @param rdsRouteConfigName the RDS route configuration name, or null when the routes are inline
+ * @param routeConfig the inline route configuration, or null when RDS names one
+ * @param httpFilters the HTTP filters, the router last
+ * @param streamIdleTimeout the stream idle timeout (Envoy's default 5 min), or null
+ * @param useRemoteAddress whether the downstream address is trusted as the client address
+ * @param xffNumTrustedHops trusted hops in {@code x-forwarded-for}
+ * @param generateRequestId whether {@code x-request-id} is generated when absent (default true)
+ * @param preserveExternalRequestId whether an external {@code x-request-id} is kept
+ */
+public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
+                                    List<HttpFilter> httpFilters, Duration streamIdleTimeout,
+                                    boolean useRemoteAddress, int xffNumTrustedHops, boolean generateRequestId,
+                                    boolean preserveExternalRequestId) implements NetworkFilter {
+    public HttpConnectionManager {
+        statPrefix = statPrefix == null ? "" : statPrefix;
+        Checks.check((rdsRouteConfigName == null) != (routeConfig == null), "route_specifier",
+                rdsRouteConfigName == null && routeConfig == null ? "none" : "both", "exactly one of rds and route_config");
+        httpFilters = Checks.list(httpFilters, "http_filters");
+        Checks.check(xffNumTrustedHops >= 0, "xff_num_trusted_hops", xffNumTrustedHops, ">= 0");
+    }
+}

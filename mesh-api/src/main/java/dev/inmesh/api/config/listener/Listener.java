@@ -1,0 +1,36 @@
+package dev.inmesh.api.config.listener;
+
+import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.core.SocketAddress;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * A listener ({@code listener.v3.Listener}, LDS).
+ *
+ * @param name the name (Istio's {@code 0.0.0.0_9080}, {@code virtualOutbound}, {@code virtualInbound})
+ * @param address where it listens
+ * @param useOriginalDst whether connections are handed to the listener bound to their original destination
+ * @param trafficDirection inbound or outbound
+ * @param filterChains the chains, chosen by {@link FilterChainMatch}
+ * @param defaultFilterChain the chain for connections no chain matches, or null
+ * @param bindToPort whether the listener binds its own socket (Istio's per-port outbound listeners do not)
+ * @param listenerFilters the listener filters by name (original destination, TLS and HTTP inspectors)
+ * @param listenerFiltersTimeout how long listener filters may wait for the first bytes
+ * @param continueOnListenerFiltersTimeout whether a connection continues when they time out
+ */
+public record Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
+                       List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
+                       List<String> listenerFilters, Duration listenerFiltersTimeout,
+                       boolean continueOnListenerFiltersTimeout) {
+    public Listener {
+        Checks.nonEmpty(name, "name");
+        Checks.nonNull(address, "address");
+        trafficDirection = trafficDirection == null ? TrafficDirection.UNSPECIFIED : trafficDirection;
+        filterChains = Checks.list(filterChains, "filter_chains");
+        Checks.check(!filterChains.isEmpty() || defaultFilterChain != null, "filter_chains", "[]",
+                "at least one filter chain or a default filter chain");
+        listenerFilters = Checks.list(listenerFilters, "listener_filters");
+        listenerFiltersTimeout = listenerFiltersTimeout == null ? Duration.ofSeconds(15) : listenerFiltersTimeout;
+    }
+}

@@ -1,0 +1,54 @@
+package dev.inmesh.api.config.route;
+
+import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.core.HeaderMutations;
+import java.util.List;
+
+/** Where a {@link RouteAction} sends the request: one cluster, weighted clusters, or a cluster named by a header. */
+public sealed interface ClusterSpecifier {
+
+    /** One named cluster. */
+    record Named(String cluster) implements ClusterSpecifier {
+        public Named {
+            Checks.nonEmpty(cluster, "cluster");
+        }
+    }
+
+    /** The cluster named by a request header; no header, or an unknown cluster, answers 503 NC. */
+    record FromHeader(String header) implements ClusterSpecifier {
+        public FromHeader {
+            Checks.nonEmpty(header, "cluster_header");
+        }
+    }
+
+    /**
+     * Clusters picked by weight: with {@code R} a random number, {@code R % total} falls into the cumulative range of
+     * one cluster, in list order. A cluster of weight 0 is never picked; the weights must not sum to 0.
+     */
+    record Weighted(List<ClusterWeight> clusters) implements ClusterSpecifier {
+        public Weighted {
+            clusters = Checks.list(clusters, "weighted_clusters.clusters");
+            Checks.check(!clusters.isEmpty(), "weighted_clusters.clusters", "[]", "at least one cluster");
+            long total = clusters.stream().mapToLong(ClusterWeight::weight).sum();
+            Checks.check(total > 0, "weighted_clusters.clusters.weight", "sum " + total, "a sum > 0");
+            Checks.check(total <= 0xFFFFFFFFL, "weighted_clusters.clusters.weight", "sum " + total,
+                    "a sum <= 4294967295");
+        }
+
+        public long totalWeight() {
+            return clusters.stream().mapToLong(ClusterWeight::weight).sum();
+        }
+    }
+
+    /** One entry of a weighted split. */
+    record ClusterWeight(String name, String clusterHeader, long weight, HeaderMutations headers) {
+        public ClusterWeight {
+            name = name == null ? "" : name;
+            clusterHeader = clusterHeader == null ? "" : clusterHeader;
+            Checks.check(name.isEmpty() != clusterHeader.isEmpty(), "weighted_clusters.clusters.name", name,
+                    "exactly one of name and cluster_header");
+            Checks.check(weight >= 0, "weighted_clusters.clusters.weight", weight, ">= 0");
+            headers = headers == null ? HeaderMutations.NONE : headers;
+        }
+    }
+}

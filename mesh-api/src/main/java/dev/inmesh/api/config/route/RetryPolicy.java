@@ -1,0 +1,70 @@
+package dev.inmesh.api.config.route;
+
+import dev.inmesh.api.config.Checks;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * When and how the router retries ({@code route.v3.RetryPolicy}).
+ *
+ * @param retryOn the conditions, such as {@code 5xx}, {@code gateway-error}, {@code reset},
+ *     {@code connect-failure}, {@code retriable-4xx}, {@code refused-stream}, {@code retriable-status-codes},
+ *     {@code retriable-headers}, and gRPC's {@code cancelled}, {@code deadline-exceeded}, {@code internal},
+ *     {@code resource-exhausted}, {@code unavailable}
+ * @param numRetries the number of retries (Envoy's default 1)
+ * @param perTryTimeout the timeout of each attempt, or null for none
+ * @param perTryIdleTimeout the idle timeout of each attempt, or null
+ * @param retriableStatusCodes the codes that {@code retriable-status-codes} retries on
+ * @param retriableHeaders response headers that make {@code retriable-headers} retry
+ * @param retriableRequestHeaders request headers that must match for any retry to happen
+ * @param backOffBase the back-off base interval (default 25 ms)
+ * @param backOffMax the back-off cap (default 10 times the base)
+ * @param retryHostPredicates host predicates, such as {@code envoy.retry_host_predicates.previous_hosts}
+ * @param hostSelectionRetryMaxAttempts how many picks a host predicate may reject (default 1)
+ */
+public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTimeout, Duration perTryIdleTimeout,
+                          Set<Integer> retriableStatusCodes, List<HeaderMatcher> retriableHeaders,
+                          List<HeaderMatcher> retriableRequestHeaders, Duration backOffBase, Duration backOffMax,
+                          List<String> retryHostPredicates, long hostSelectionRetryMaxAttempts) {
+
+    public static final Duration DEFAULT_BACK_OFF_BASE = Duration.ofMillis(25);
+
+    /** The conditions Envoy knows for {@code retry_on}. */
+    public static final Set<String> KNOWN_CONDITIONS = Set.of("5xx", "gateway-error", "reset", "reset-before-request",
+            "connect-failure", "envoy-ratelimited", "retriable-4xx", "refused-stream", "retriable-status-codes",
+            "retriable-headers", "http3-post-connect-failure", "cancelled", "deadline-exceeded", "internal",
+            "resource-exhausted", "unavailable");
+
+    public static final String PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts";
+
+    public RetryPolicy {
+        retryOn = retryOn == null ? Set.of() : Set.copyOf(retryOn);
+        for (String c : retryOn) {
+            Checks.check(KNOWN_CONDITIONS.contains(c), "retry_on", c, "one of " + String.join(",",
+                    new java.util.TreeSet<>(KNOWN_CONDITIONS)));
+        }
+        Checks.check(numRetries >= 0, "num_retries", numRetries, ">= 0");
+        retriableStatusCodes = retriableStatusCodes == null ? Set.of() : Set.copyOf(retriableStatusCodes);
+        for (int code : retriableStatusCodes) {
+            Checks.check(code >= 100 && code <= 599, "retriable_status_codes", code, "100..599");
+        }
+        retriableHeaders = Checks.list(retriableHeaders, "retriable_headers");
+        retriableRequestHeaders = Checks.list(retriableRequestHeaders, "retriable_request_headers");
+        backOffBase = backOffBase == null ? DEFAULT_BACK_OFF_BASE : backOffBase;
+        Checks.check(backOffBase.toMillis() > 0, "retry_back_off.base_interval", backOffBase, ">= 1ms");
+        backOffMax = backOffMax == null ? backOffBase.multipliedBy(10) : backOffMax;
+        Checks.check(backOffMax.compareTo(backOffBase) >= 0, "retry_back_off.max_interval", backOffMax,
+                ">= base_interval " + backOffBase);
+        retryHostPredicates = Checks.list(retryHostPredicates, "retry_host_predicate");
+        Checks.check(hostSelectionRetryMaxAttempts >= 1 || retryHostPredicates.isEmpty(),
+                "host_selection_retry_max_attempts", hostSelectionRetryMaxAttempts, ">= 1");
+        hostSelectionRetryMaxAttempts = Math.max(1, hostSelectionRetryMaxAttempts);
+    }
+
+    /** A policy that retries on the given conditions, with Envoy's defaults otherwise. */
+    public static RetryPolicy on(int numRetries, String... conditions) {
+        return new RetryPolicy(Set.of(conditions), numRetries, null, null, Set.of(), List.of(), List.of(), null,
+                null, List.of(), 1);
+    }
+}

@@ -1,0 +1,27 @@
+package dev.inmesh.api.config.route;
+
+import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.core.HeaderMutations;
+
+/**
+ * One route of a virtual host: when it matches, and what it does.
+ *
+ * @param name the route's name (may be empty)
+ * @param match when it applies
+ * @param action what it does
+ * @param decorator the operation name for tracing, or null
+ * @param headers header mutations at route level
+ */
+public record Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers) {
+    public Route {
+        name = name == null ? "" : name;
+        Checks.nonNull(match, "match");
+        Checks.nonNull(action, "action");
+        headers = headers == null ? HeaderMutations.NONE : headers;
+    }
+
+    /** A route with no name, decorator or header mutations. */
+    public static Route of(RouteMatch match, Action action) {
+        return new Route("", match, action, null, HeaderMutations.NONE);
+    }
+}

@@ -1,0 +1,45 @@
+package dev.inmesh.api.config.route;
+
+import dev.inmesh.api.config.Checks;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * Forward to a cluster ({@code route.v3.RouteAction}).
+ *
+ * @param cluster which cluster
+ * @param timeout the route timeout over all attempts (Envoy's default 15 s; {@link Duration#ZERO} disables it)
+ * @param idleTimeout the stream idle timeout for this route, or null
+ * @param retryPolicy the retry policy, or null to use the virtual host's
+ * @param prefixRewrite replaces the matched prefix, or null
+ * @param regexRewrite rewrites the path by regex, or null
+ * @param hostRewriteLiteral replaces the Host header, or null
+ * @param autoHostRewrite whether Host becomes the upstream host's name
+ * @param hashPolicies for consistent-hash load balancers
+ * @param maxGrpcTimeout the cap on a {@code grpc-timeout} header, or null when it is not used
+ * @param includeVhRateLimits accepted and unused
+ */
+public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
+                          String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
+                          boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
+                          boolean includeVhRateLimits) implements Action {
+
+    public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
+
+    public RouteAction {
+        Checks.nonNull(cluster, "route.cluster_specifier");
+        timeout = timeout == null ? DEFAULT_TIMEOUT : timeout;
+        Checks.check(!timeout.isNegative(), "timeout", timeout, ">= 0s");
+        hashPolicies = Checks.list(hashPolicies, "hash_policy");
+        Checks.check(prefixRewrite == null || regexRewrite == null, "prefix_rewrite", prefixRewrite,
+                "not both prefix_rewrite and regex_rewrite");
+        Checks.check(hostRewriteLiteral == null || !autoHostRewrite, "host_rewrite_literal", hostRewriteLiteral,
+                "not both host_rewrite_literal and auto_host_rewrite");
+    }
+
+    /** Forward to one cluster with Envoy's defaults. */
+    public static RouteAction toCluster(String cluster) {
+        return new RouteAction(new ClusterSpecifier.Named(cluster), null, null, null, null, null, null, false,
+                List.of(), null, false);
+    }
+}

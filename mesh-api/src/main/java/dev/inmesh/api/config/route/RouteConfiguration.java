@@ -1,0 +1,42 @@
+package dev.inmesh.api.config.route;
+
+import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.core.HeaderMutations;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * A route table ({@code route.v3.RouteConfiguration}, RDS): virtual hosts chosen by the Host header.
+ *
+ * @param name the name (Istio names outbound route configurations by port, such as {@code 9080})
+ * @param virtualHosts the virtual hosts; a domain may appear in one of them only, and {@code *} at most once
+ * @param validateClusters whether routes to unknown clusters make the whole configuration invalid
+ * @param ignorePortInHostMatching whether the port in Host is dropped before matching domains (Istio sets it)
+ * @param headers header mutations at route configuration level
+ */
+public record RouteConfiguration(String name, List<VirtualHost> virtualHosts, boolean validateClusters,
+                                 boolean ignorePortInHostMatching, HeaderMutations headers) {
+    public RouteConfiguration {
+        Checks.nonNull(name, "name");
+        virtualHosts = Checks.list(virtualHosts, "virtual_hosts");
+        Map<String, String> owner = new HashMap<>();
+        Map<String, Boolean> names = new HashMap<>();
+        for (VirtualHost vh : virtualHosts) {
+            Checks.check(names.put(vh.name(), Boolean.TRUE) == null, "virtual_hosts.name", vh.name(),
+                    "unique virtual host names");
+            for (String d : vh.domains()) {
+                String prev = owner.put(d.toLowerCase(Locale.ROOT), vh.name());
+                Checks.check(prev == null, "virtual_hosts." + vh.name() + ".domains", d,
+                        "a domain in one virtual host only (already in " + prev + ")");
+            }
+        }
+        headers = headers == null ? HeaderMutations.NONE : headers;
+    }
+
+    /** A route configuration with just virtual hosts. */
+    public static RouteConfiguration of(String name, List<VirtualHost> virtualHosts) {
+        return new RouteConfiguration(name, virtualHosts, false, false, HeaderMutations.NONE);
+    }
+}

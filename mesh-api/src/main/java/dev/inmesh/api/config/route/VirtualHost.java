@@ -1,0 +1,45 @@
+package dev.inmesh.api.config.route;
+
+import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.core.HeaderMutations;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * A virtual host ({@code route.v3.VirtualHost}): the domains it answers for, its routes in order, and what applies
+ * to all of them.
+ *
+ * @param name the name
+ * @param domains exact names, {@code *.suffix} and {@code prefix*} wildcards, or {@code *}
+ * @param routes the routes; the first that matches wins
+ * @param retryPolicy the default retry policy of the routes, or null
+ * @param includeRequestAttemptCount whether {@code x-envoy-attempt-count} is sent upstream
+ * @param includeAttemptCountInResponse whether {@code x-envoy-attempt-count} is returned downstream
+ * @param headers header mutations at virtual host level
+ */
+public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                          boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                          HeaderMutations headers) {
+    public VirtualHost {
+        Checks.nonEmpty(name, "name");
+        domains = Checks.list(domains, "domains");
+        Checks.check(!domains.isEmpty(), "domains", "[]", "at least one domain");
+        Set<String> seen = new HashSet<>();
+        for (String d : domains) {
+            Checks.check(!d.isEmpty(), "domains", "\"\"", "a non-empty domain");
+            Checks.check(d.equals("*") || d.indexOf('*') == d.lastIndexOf('*')
+                            && (d.indexOf('*') <= 0 || d.indexOf('*') == d.length() - 1),
+                    "domains", d, "'*', an exact name, '*suffix' or 'prefix*'");
+            Checks.check(seen.add(d.toLowerCase(Locale.ROOT)), "domains", d, "each domain once in a virtual host");
+        }
+        routes = Checks.list(routes, "routes");
+        headers = headers == null ? HeaderMutations.NONE : headers;
+    }
+
+    /** A virtual host with just domains and routes. */
+    public static VirtualHost of(String name, List<String> domains, List<Route> routes) {
+        return new VirtualHost(name, domains, routes, null, false, false, HeaderMutations.NONE);
+    }
+}

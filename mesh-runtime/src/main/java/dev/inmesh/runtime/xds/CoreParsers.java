@@ -1,0 +1,126 @@
+package dev.inmesh.runtime.xds;
+
+import com.google.re2j.PatternSyntaxException;
+import dev.inmesh.api.config.core.CidrRange;
+import dev.inmesh.api.config.core.FractionalPercent;
+import dev.inmesh.api.config.core.HeaderMutations;
+import dev.inmesh.api.config.core.HeaderValueOption;
+import dev.inmesh.api.config.core.Metadata;
+import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.core.StringMatcher;
+import io.envoyproxy.envoy.config.core.v3.Address;
+import io.envoyproxy.envoy.type.matcher.v3.RegexMatcher;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** Parsers for the messages of {@code envoy.config.core.v3} and {@code envoy.type} that several resources share. */
+public final class CoreParsers {
+    private CoreParsers() {}
+
+    /** A socket address; pipes and internal addresses are not supported. */
+    public static SocketAddress socketAddress(Address a) {
+        if (!a.hasSocketAddress()) {
+            throw new FieldError(a.hasPipe() ? "pipe" : a.hasEnvoyInternalAddress() ? "envoy_internal_address" : "",
+                    "only socket_address is supported");
+        }
+        io.envoyproxy.envoy.config.core.v3.SocketAddress s = a.getSocketAddress();
+        return Fields.at("socket_address", () -> {
+            Fields.onlyKnown(s, Set.of("address", "port_value", "protocol"), Set.of("ipv4_compat"));
+            if (s.getProtocol() != io.envoyproxy.envoy.config.core.v3.SocketAddress.Protocol.TCP) {
+                throw new FieldError("protocol", s.getProtocol() + " (expected: TCP)");
+            }
+            return new SocketAddress(s.getAddress(), s.getPortValue());
+        });
+    }
+
+    /** Filter metadata as plain Java maps; typed metadata is not supported. */
+    public static Metadata metadata(io.envoyproxy.envoy.config.core.v3.Metadata m) {
+        if (m.getFilterMetadataCount() == 0) {
+            return Metadata.EMPTY;
+        }
+        Map<String, Map<String, Object>> out = new LinkedHashMap<>();
+        m.getFilterMetadataMap().forEach((k, v) -> out.put(k, Fields.struct(v)));
+        return new Metadata(out);
+    }
+
+    /** Header mutations from the four repeated fields every level carries. */
+    public static HeaderMutations headerMutations(List<io.envoyproxy.envoy.config.core.v3.HeaderValueOption> reqAdd,
+            List<String> reqRemove, List<io.envoyproxy.envoy.config.core.v3.HeaderValueOption> respAdd,
+            List<String> respRemove) {
+        if (reqAdd.isEmpty() && reqRemove.isEmpty() && respAdd.isEmpty() && respRemove.isEmpty()) {
+            return HeaderMutations.NONE;
+        }
+        return new HeaderMutations(
+                Fields.each("request_headers_to_add", reqAdd, CoreParsers::headerValueOption),
+                reqRemove,
+                Fields.each("response_headers_to_add", respAdd, CoreParsers::headerValueOption),
+                respRemove);
+    }
+
+    /** One header to add; {@code append} (deprecated) maps to the append actions as Envoy does. */
+    public static HeaderValueOption headerValueOption(io.envoyproxy.envoy.config.core.v3.HeaderValueOption o) {
+        Fields.onlyKnown(o, Set.of("header", "append", "append_action", "keep_empty_value"), Set.of());
+        HeaderValueOption.AppendAction action;
+        if (o.hasAppend()) {
+            action = o.getAppend().getValue() ? HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD
+                    : HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD;
+        } else {
+            action = switch (o.getAppendAction()) {
+                case APPEND_IF_EXISTS_OR_ADD, UNRECOGNIZED -> HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD;
+                case ADD_IF_ABSENT -> HeaderValueOption.AppendAction.ADD_IF_ABSENT;
+                case OVERWRITE_IF_EXISTS_OR_ADD -> HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD;
+                case OVERWRITE_IF_EXISTS -> HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS;
+            };
+        }
+        String value = o.getHeader().getValue().isEmpty() && !o.getHeader().getRawValue().isEmpty()
+                ? o.getHeader().getRawValue().toStringUtf8() : o.getHeader().getValue();
+        return Fields.at("header", () -> new HeaderValueOption(o.getHeader().getKey(), value, action,
+                o.getKeepEmptyValue()));
+    }
+
+    /** A string matcher; a regex is compiled here so that an invalid one is rejected with the resource. */
+    public static StringMatcher stringMatcher(io.envoyproxy.envoy.type.matcher.v3.StringMatcher m) {
+        Fields.onlyKnown(m, Set.of("exact", "prefix", "suffix", "contains", "safe_regex", "ignore_case"), Set.of());
+        boolean ic = m.getIgnoreCase();
+        return switch (m.getMatchPatternCase()) {
+            case EXACT -> new StringMatcher.Exact(m.getExact(), ic);
+            case PREFIX -> new StringMatcher.Prefix(m.getPrefix(), ic);
+            case SUFFIX -> new StringMatcher.Suffix(m.getSuffix(), ic);
+            case CONTAINS -> new StringMatcher.Contains(m.getContains(), ic);
+            case SAFE_REGEX -> new StringMatcher.SafeRegex(Fields.at("safe_regex", () -> regex(m.getSafeRegex())));
+            case CUSTOM, MATCHPATTERN_NOT_SET -> throw new FieldError("match_pattern",
+                    "exact, prefix, suffix, contains or safe_regex is required");
+        };
+    }
+
+    /** A RE2 regex, checked to compile; {@code google_re2.max_program_size} is accepted. */
+    public static String regex(RegexMatcher m) {
+        Fields.onlyKnown(m, Set.of("regex"), Set.of("google_re2"));
+        checkRegex("regex", m.getRegex());
+        return m.getRegex();
+    }
+
+    /** Fails with a field error when {@code regex} is not a valid RE2 expression. */
+    public static void checkRegex(String field, String regex) {
+        try {
+            com.google.re2j.Pattern.compile(regex);
+        } catch (PatternSyntaxException e) {
+            throw new FieldError(field, "\"" + regex + "\" is not a valid RE2 regex: " + e.getDescription());
+        }
+    }
+
+    public static CidrRange cidr(io.envoyproxy.envoy.config.core.v3.CidrRange c) {
+        return new CidrRange(c.getAddressPrefix(), c.hasPrefixLen() ? c.getPrefixLen().getValue() : 0);
+    }
+
+    public static FractionalPercent fractionalPercent(io.envoyproxy.envoy.type.v3.FractionalPercent f) {
+        FractionalPercent.Denominator d = switch (f.getDenominator()) {
+            case HUNDRED, UNRECOGNIZED -> FractionalPercent.Denominator.HUNDRED;
+            case TEN_THOUSAND -> FractionalPercent.Denominator.TEN_THOUSAND;
+            case MILLION -> FractionalPercent.Denominator.MILLION;
+        };
+        return new FractionalPercent(f.getNumerator(), d);
+    }
+}
