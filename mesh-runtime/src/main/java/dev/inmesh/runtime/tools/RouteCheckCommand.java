@@ -1,14 +1,98 @@
 package dev.inmesh.runtime.tools;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.inmesh.api.config.route.RouteConfiguration;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import dev.inmesh.runtime.xds.EnvoyJson;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
-/** {@code inmesh route-check}: Envoy's route table check tool, on Inmesh's routing core. */
-@Command(name = "route-check", description = "Checks a route configuration against a file of expected routing decisions.")
+/**
+ * {@code inmesh route-check}: checks a route configuration against expected routing decisions, reading the test
+ * files of Envoy's route table check tool ({@code router_check_tool}). Exit codes: 0 all passed, 1 a test failed, 2
+ * unreadable input.
+ */
+@Command(name = "route-check", mixinStandardHelpOptions = true,
+        description = "Checks a route configuration (Envoy JSON/YAML) against a file of expected routing decisions "
+                + "in the format of Envoy's router_check_tool.")
 public final class RouteCheckCommand implements Callable<Integer> {
+
+    @Option(names = {"-c", "--config-path"}, required = true, paramLabel = "ROUTES",
+            description = "A RouteConfiguration in JSON or YAML (or a document holding exactly one).")
+    Path routes;
+
+    @Option(names = {"-t", "--test-path"}, required = true, paramLabel = "TESTS",
+            description = "The tests: {\"tests\": [{\"test_name\", \"input\", \"validate\"}]} in JSON or YAML.")
+    Path tests;
+
+    @Option(names = {"-d", "--details"}, description = "Print every test, not only failures.")
+    boolean details;
+
+    @Option(names = "--only-show-failures", description = "Print only failing tests (the default without --details).")
+    boolean onlyFailures;
+
+    PrintStream out = System.out;
+    PrintStream err = System.err;
+
     @Override
     public Integer call() {
-        System.err.println("route-check: not yet");
-        return 2;
+        RouteConfiguration config;
+        List<RouteCheck.TestCase> cases;
+        try {
+            config = loadRoutes(routes);
+            cases = RouteCheck.parseTests(readTree(tests));
+        } catch (InputException e) {
+            err.println("route-check: " + e.getMessage());
+            return 2;
+        } catch (RouteCheck.TestFileException e) {
+            err.println("route-check: " + tests + ": " + e.getMessage());
+            return 2;
+        }
+        RouteCheck.Summary summary = new RouteCheck(config).run(cases, out, details && !onlyFailures);
+        out.println(summary.passed() + " passed, " + summary.failed() + " failed");
+        return summary.failed() == 0 ? 0 : 1;
+    }
+
+    static RouteConfiguration loadRoutes(Path file) throws InputException {
+        if (!Files.isRegularFile(file)) {
+            throw new InputException(file + ": no such file");
+        }
+        ResourceBundle bundle;
+        try {
+            bundle = EnvoyConfigReader.read(file);
+        } catch (EnvoyConfigReader.ConfigReadException e) {
+            throw new InputException(e.getMessage());
+        }
+        if (bundle.routes().size() != 1) {
+            throw new InputException(file + ": expected exactly one RouteConfiguration, found "
+                    + bundle.routes().size());
+        }
+        return bundle.routes().values().iterator().next();
+    }
+
+    static JsonNode readTree(Path file) throws InputException {
+        try {
+            return EnvoyJson.tree(Files.readString(file));
+        } catch (JsonProcessingException e) {
+            throw new InputException(file + ": not valid JSON or YAML: " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw new InputException(file + ": cannot read: " + e.getMessage());
+        }
+    }
+
+    static final class InputException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        InputException(String message) {
+            super(message);
+        }
     }
 }

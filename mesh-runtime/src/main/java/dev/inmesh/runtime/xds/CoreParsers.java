@@ -76,7 +76,12 @@ public final class CoreParsers {
         }
         String value = o.getHeader().getValue().isEmpty() && !o.getHeader().getRawValue().isEmpty()
                 ? o.getHeader().getRawValue().toStringUtf8() : o.getHeader().getValue();
-        return Fields.at("header", () -> new HeaderValueOption(o.getHeader().getKey(), value, action,
+        if (value.replace("%%", "").indexOf('%') >= 0) {
+            throw new FieldError("header.value", "\"" + value + "\" uses a %COMMAND% formatter, which Inmesh does not "
+                    + "expand (write %% for a literal %)");
+        }
+        String literal = value.replace("%%", "%");
+        return Fields.at("header", () -> new HeaderValueOption(o.getHeader().getKey(), literal, action,
                 o.getKeepEmptyValue()));
     }
 

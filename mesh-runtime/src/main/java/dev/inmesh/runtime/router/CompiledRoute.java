@@ -1,0 +1,166 @@
+package dev.inmesh.runtime.router;
+
+import com.google.re2j.Pattern;
+import dev.inmesh.api.config.core.FractionalPercent;
+import dev.inmesh.api.config.route.PathMatcher;
+import dev.inmesh.api.config.route.QueryParameterMatcher;
+import dev.inmesh.api.config.route.RegexRewrite;
+import dev.inmesh.api.config.route.Route;
+import dev.inmesh.api.config.route.RouteAction;
+import dev.inmesh.api.config.route.RouteMatch;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Predicate;
+
+/** One route with its matchers compiled: answers whether a request matches and how its path is rewritten. */
+final class CompiledRoute {
+    final Route route;
+    final CompiledVirtualHost virtualHost;
+    private final PathMatcher path;
+    private final boolean caseSensitive;
+    private final Pattern pathRegex;
+    private final List<HeaderMatchers.Compiled> headers;
+    private final List<QueryMatcher> query;
+    private final FractionalPercent fraction;
+    private final boolean grpc;
+    private final Pattern rewriteRegex;
+    private final String rewriteSubstitution;
+
+    CompiledRoute(Route route, CompiledVirtualHost virtualHost) {
+        this.route = route;
+        this.virtualHost = virtualHost;
+        RouteMatch m = route.match();
+        this.path = m.path();
+        this.caseSensitive = m.caseSensitive();
+        this.pathRegex = path instanceof PathMatcher.SafeRegex r ? Pattern.compile(r.regex()) : null;
+        List<HeaderMatchers.Compiled> hs = new ArrayList<>();
+        m.headers().forEach(h -> hs.add(HeaderMatchers.compile(h)));
+        this.headers = List.copyOf(hs);
+        List<QueryMatcher> qs = new ArrayList<>();
+        for (QueryParameterMatcher q : m.queryParameters()) {
+            qs.add(new QueryMatcher(q.name(), q.matcher() == null ? null : StringMatchers.compile(q.matcher())));
+        }
+        this.query = List.copyOf(qs);
+        this.fraction = m.runtimeFraction();
+        this.grpc = m.grpc();
+        RegexRewrite rr = route.action() instanceof RouteAction a ? a.regexRewrite()
+                : route.action() instanceof dev.inmesh.api.config.route.RedirectAction r ? r.regexRewrite() : null;
+        this.rewriteRegex = rr == null ? null : Pattern.compile(rr.pattern());
+        this.rewriteSubstitution = rr == null ? null : rr.substitution();
+    }
+
+    /**
+     * Whether the request matches; {@code pathOnly} is its path without query and fragment, {@code query} the raw
+     * query string (without {@code ?}) or null.
+     */
+    boolean matches(RouteRequest req, String pathOnly, String queryString, long random) {
+        if (!matchesPath(pathOnly)) {
+            return false;
+        }
+        if (grpc) {
+            String ct = req.header("content-type");
+            if (ct == null || !ct.startsWith("application/grpc")) {
+                return false;
+            }
+        }
+        if (!headers.isEmpty() && !HeaderMatchers.all(headers, req::header)) {
+            return false;
+        }
+        if (!query.isEmpty()) {
+            for (QueryMatcher q : query) {
+                String v = firstQueryValue(queryString, q.name);
+                if (v == null || q.value != null && !q.value.test(v)) {
+                    return false;
+                }
+            }
+        }
+        return fraction == null || Long.remainderUnsigned(random, fraction.denominator().value())
+                < fraction.numerator();
+    }
+
+    private boolean matchesPath(String p) {
+        if (path instanceof PathMatcher.Prefix x) {
+            return startsWith(p, x.prefix());
+        } else if (path instanceof PathMatcher.Path x) {
+            return caseSensitive ? p.equals(x.path()) : p.equalsIgnoreCase(x.path());
+        } else if (path instanceof PathMatcher.SafeRegex) {
+            return pathRegex.matches(p);
+        } else if (path instanceof PathMatcher.PathSeparatedPrefix x) {
+            String pre = x.prefix();
+            return startsWith(p, pre) && (p.length() == pre.length() || p.charAt(pre.length()) == '/');
+        }
+        return false;
+    }
+
+    private boolean startsWith(String p, String prefix) {
+        return caseSensitive ? p.startsWith(prefix) : p.regionMatches(true, 0, prefix, 0, prefix.length());
+    }
+
+    /** The length of the path that a prefix rewrite replaces. */
+    private int matchedLength(String pathOnly) {
+        if (path instanceof PathMatcher.Prefix x) {
+            return x.prefix().length();
+        } else if (path instanceof PathMatcher.PathSeparatedPrefix x) {
+            return x.prefix().length();
+        }
+        return pathOnly.length();
+    }
+
+    /**
+     * The path after {@code prefix_rewrite} or {@code regex_rewrite}, query kept; null when the route does not
+     * rewrite.
+     */
+    String rewritePath(String fullPath, String pathOnly, String prefixRewrite) {
+        if (prefixRewrite != null) {
+            return prefixRewrite + fullPath.substring(Math.min(matchedLength(pathOnly), fullPath.length()));
+        }
+        if (rewriteRegex != null) {
+            String rest = fullPath.substring(pathOnly.length());
+            return rewriteRegex.matcher(pathOnly).replaceAll(toRe2jSubstitution(rewriteSubstitution)) + rest;
+        }
+        return null;
+    }
+
+    /** Envoy's substitutions use {@code \1}; RE2/J's use {@code $1}. Literal {@code $} is escaped. */
+    static String toRe2jSubstitution(String s) {
+        StringBuilder sb = new StringBuilder(s.length() + 4);
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '\\' && i + 1 < s.length() && Character.isDigit(s.charAt(i + 1))) {
+                sb.append('$').append(s.charAt(++i));
+            } else if (c == '\\' && i + 1 < s.length()) {
+                sb.append('\\').append(s.charAt(++i));
+            } else if (c == '$') {
+                sb.append("\\$");
+            } else {
+                sb.append(c);
+            }
+        }
+        return sb.toString();
+    }
+
+    /** The first value of a query parameter in a raw query string (not decoded), "" for a bare key, or null. */
+    static String firstQueryValue(String query, String name) {
+        if (query == null || query.isEmpty()) {
+            return null;
+        }
+        int start = 0;
+        int n = query.length();
+        while (start <= n) {
+            int amp = query.indexOf('&', start);
+            int end = amp < 0 ? n : amp;
+            int eq = query.indexOf('=', start);
+            int keyEnd = eq >= 0 && eq < end ? eq : end;
+            if (keyEnd - start == name.length() && query.regionMatches(start, name, 0, name.length())) {
+                return keyEnd == end ? "" : query.substring(keyEnd + 1, end);
+            }
+            if (amp < 0) {
+                break;
+            }
+            start = amp + 1;
+        }
+        return null;
+    }
+
+    private record QueryMatcher(String name, Predicate<String> value) {}
+}

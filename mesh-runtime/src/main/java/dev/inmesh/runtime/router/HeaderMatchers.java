@@ -1,0 +1,74 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.core.StringMatcher;
+import dev.inmesh.api.config.route.HeaderMatcher;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.Predicate;
+
+/**
+ * Compiled header conditions, with Envoy's rules: a missing header matches only {@code present_match: false} (or,
+ * inverted, {@code present_match: true}) unless {@code treat_missing_header_as_empty}; a legacy
+ * {@code exact_match: ""} matches any value; a range needs an integer in [start, end).
+ */
+final class HeaderMatchers {
+    private HeaderMatchers() {}
+
+    /** A condition on a header map. */
+    interface Compiled {
+        boolean matches(java.util.function.Function<String, String> headers);
+    }
+
+    static Compiled compile(HeaderMatcher m) {
+        String name = m.name().toLowerCase(Locale.ROOT);
+        boolean invert = m.invertMatch();
+        boolean missingAsEmpty = m.treatMissingHeaderAsEmpty();
+        HeaderMatcher.Rule rule = m.rule();
+        boolean presentRule = rule instanceof HeaderMatcher.Present;
+        boolean presentValue = presentRule && ((HeaderMatcher.Present) rule).present();
+        Predicate<String> value = valuePredicate(rule);
+        return headers -> {
+            String v = headers.apply(name);
+            if (v == null) {
+                if (!missingAsEmpty) {
+                    return invert ? presentRule && presentValue : presentRule && !presentValue;
+                }
+                v = "";
+            }
+            return value.test(v) != invert;
+        };
+    }
+
+    private static Predicate<String> valuePredicate(HeaderMatcher.Rule rule) {
+        if (rule instanceof HeaderMatcher.Present p) {
+            boolean present = p.present();
+            return v -> present;
+        } else if (rule instanceof HeaderMatcher.Range r) {
+            long start = r.start();
+            long end = r.end();
+            return v -> {
+                try {
+                    long n = Long.parseLong(v);
+                    return n >= start && n < end;
+                } catch (NumberFormatException e) {
+                    return false;
+                }
+            };
+        }
+        StringMatcher sm = ((HeaderMatcher.Value) rule).matcher();
+        if (sm instanceof StringMatcher.Exact e && e.value().isEmpty() && !e.ignoreCase()) {
+            return v -> true;
+        }
+        return StringMatchers.compile(sm);
+    }
+
+    /** All conditions of a list (an empty list matches). */
+    static boolean all(List<Compiled> matchers, java.util.function.Function<String, String> headers) {
+        for (Compiled c : matchers) {
+            if (!c.matches(headers)) {
+                return false;
+            }
+        }
+        return true;
+    }
+}

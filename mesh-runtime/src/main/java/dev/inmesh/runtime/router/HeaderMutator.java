@@ -1,0 +1,90 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.core.HeaderMutations;
+import dev.inmesh.api.config.core.HeaderValueOption;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Applies header mutations as Envoy does: level by level from the most specific (weighted cluster, route) to the
+ * least (virtual host, route configuration), so that on an overwrite the least specific level wins; within a level,
+ * removals first, then additions by their append action.
+ */
+public final class HeaderMutator {
+    private HeaderMutator() {}
+
+    /** The request mutations of a forward decision, plus its path and host rewrites. */
+    public static void finalizeRequest(RouteResult.Forward f, RouteTable table, MutableHeaders headers,
+                                       PathAndHost target) {
+        if (f.rewrittenPath() != null) {
+            headers.set("x-envoy-original-path", target.path());
+            target.setPath(f.rewrittenPath());
+        }
+        if (f.rewrittenHost() != null) {
+            target.setAuthority(f.rewrittenHost());
+        }
+        for (HeaderMutations m : levels(f, table)) {
+            apply(m.requestHeadersToRemove(), m.requestHeadersToAdd(), headers);
+        }
+    }
+
+    /** The response mutations of a decision, in the same order. */
+    public static void finalizeResponse(RouteResult result, RouteTable table, MutableHeaders headers) {
+        for (HeaderMutations m : levels(result, table)) {
+            apply(m.responseHeadersToRemove(), m.responseHeadersToAdd(), headers);
+        }
+    }
+
+    static List<HeaderMutations> levels(RouteResult result, RouteTable table) {
+        List<HeaderMutations> out = new ArrayList<>(4);
+        if (result instanceof RouteResult.Forward f) {
+            if (f.weightedCluster() != null) {
+                out.add(f.weightedCluster().headers());
+            }
+            out.add(f.route().headers());
+        } else if (result instanceof RouteResult.Redirect r) {
+            out.add(r.route().headers());
+        } else if (result instanceof RouteResult.DirectResponse d) {
+            out.add(d.route().headers());
+        }
+        if (result.virtualHost() != null) {
+            out.add(result.virtualHost().headers());
+        }
+        out.add(table.config().headers());
+        return out;
+    }
+
+    static void apply(List<String> remove, List<HeaderValueOption> add, MutableHeaders headers) {
+        for (String name : remove) {
+            headers.remove(name);
+        }
+        for (HeaderValueOption o : add) {
+            if (o.value().isEmpty() && !o.keepEmptyValue()) {
+                continue;
+            }
+            switch (o.appendAction()) {
+                case APPEND_IF_EXISTS_OR_ADD -> headers.add(o.key(), o.value());
+                case ADD_IF_ABSENT -> {
+                    if (!headers.contains(o.key())) {
+                        headers.add(o.key(), o.value());
+                    }
+                }
+                case OVERWRITE_IF_EXISTS_OR_ADD -> headers.set(o.key(), o.value());
+                case OVERWRITE_IF_EXISTS -> {
+                    if (headers.contains(o.key())) {
+                        headers.set(o.key(), o.value());
+                    }
+                }
+            }
+        }
+    }
+
+    /** The request line parts a rewrite may change. */
+    public interface PathAndHost {
+        String path();
+
+        void setPath(String path);
+
+        void setAuthority(String authority);
+    }
+}

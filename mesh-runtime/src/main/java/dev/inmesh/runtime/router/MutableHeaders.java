@@ -1,0 +1,21 @@
+package dev.inmesh.runtime.router;
+
+import java.util.List;
+
+/** A header map that header mutations can change; names are compared case-insensitively. */
+public interface MutableHeaders {
+    /** Every value of a header, in order; empty when absent. */
+    List<String> getAll(String name);
+
+    /** Adds a value, keeping existing ones. */
+    void add(String name, String value);
+
+    /** Replaces every value with one. */
+    void set(String name, String value);
+
+    void remove(String name);
+
+    default boolean contains(String name) {
+        return !getAll(name).isEmpty();
+    }
+}

@@ -1,0 +1,34 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.route.ClusterSpecifier;
+import dev.inmesh.api.config.route.Route;
+import dev.inmesh.api.config.route.RouteAction;
+import dev.inmesh.api.config.route.VirtualHost;
+
+/** What a route table decided for one request. */
+public sealed interface RouteResult {
+
+    /** The virtual host chosen, or null when none matched the Host header. */
+    VirtualHost virtualHost();
+
+    /** No virtual host or no route matched: Envoy answers 404 with response flag NR. */
+    record NoRoute(VirtualHost virtualHost) implements RouteResult {}
+
+    /**
+     * Forward upstream.
+     *
+     * @param cluster the cluster name; empty when a {@code cluster_header} was absent (503 NC)
+     * @param weightedCluster the entry of a weighted split that was picked, or null
+     * @param rewrittenPath the path after rewrites (query kept), or null when unchanged
+     * @param rewrittenHost the Host after {@code host_rewrite_literal}, or null when unchanged
+     */
+    record Forward(VirtualHost virtualHost, Route route, RouteAction action, String cluster,
+                   ClusterSpecifier.ClusterWeight weightedCluster, String rewrittenPath, String rewrittenHost)
+            implements RouteResult {}
+
+    /** Answer with a redirect to {@code location}. */
+    record Redirect(VirtualHost virtualHost, Route route, int status, String location) implements RouteResult {}
+
+    /** Answer directly. */
+    record DirectResponse(VirtualHost virtualHost, Route route, int status, String body) implements RouteResult {}
+}

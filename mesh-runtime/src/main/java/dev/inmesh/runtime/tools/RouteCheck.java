@@ -1,0 +1,250 @@
+package dev.inmesh.runtime.tools;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.inmesh.api.config.route.HeaderMatcher;
+import dev.inmesh.api.config.route.RouteConfiguration;
+import dev.inmesh.runtime.router.HeaderMutator;
+import dev.inmesh.runtime.router.RouteRequest;
+import dev.inmesh.runtime.router.RouteResult;
+import dev.inmesh.runtime.router.RouteTable;
+import dev.inmesh.runtime.router.SimpleHeaders;
+import dev.inmesh.runtime.xds.EnvoyJson;
+import dev.inmesh.runtime.xds.FieldError;
+import dev.inmesh.runtime.xds.RouteConfigurationParser;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Runs route table tests in the format of Envoy's {@code router_check_tool} against Inmesh's route table: each test
+ * is a request (authority, path, method, headers, random value, ssl, internal) and the expected decision (cluster,
+ * virtual host, rewritten path and host, redirect, request and response header matches).
+ */
+public final class RouteCheck {
+    private final RouteTable table;
+
+    public RouteCheck(RouteConfiguration config) {
+        this.table = RouteTable.compile(config);
+    }
+
+    /** One test of the file. */
+    public record TestCase(String name, Input input, Validate validate) {}
+
+    /** The request of a test. */
+    public record Input(String authority, String path, String method, List<String[]> headers, long randomValue,
+                        boolean ssl, boolean internal) {}
+
+    /** The expectations of a test; null means "not checked". */
+    public record Validate(String clusterName, String virtualHostName, String pathRewrite, String hostRewrite,
+                           String pathRedirect, List<HeaderMatcher> requestHeaders,
+                           List<HeaderMatcher> responseHeaders) {}
+
+    public record Summary(int passed, int failed) {}
+
+    /** Why a test file cannot be used. */
+    public static final class TestFileException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        TestFileException(String message) {
+            super(message);
+        }
+    }
+
+    /** Reads the tests of a router_check_tool file. */
+    public static List<TestCase> parseTests(JsonNode root) throws TestFileException {
+        JsonNode tests = root.get("tests");
+        if (tests == null || !tests.isArray()) {
+            throw new TestFileException("expected {\"tests\": [...]} at the top");
+        }
+        List<TestCase> out = new ArrayList<>();
+        for (int i = 0; i < tests.size(); i++) {
+            JsonNode t = tests.get(i);
+            String at = "tests[" + i + "]";
+            String name = text(t, "test_name", null);
+            if (name == null) {
+                throw new TestFileException(at + ".test_name: missing");
+            }
+            JsonNode in = t.get("input");
+            if (in == null || !in.isObject()) {
+                throw new TestFileException(at + " (" + name + ").input: missing");
+            }
+            String authority = text(in, "authority", null);
+            String path = text(in, "path", null);
+            if (authority == null || path == null) {
+                throw new TestFileException(at + " (" + name + ").input: authority and path are required");
+            }
+            List<String[]> headers = new ArrayList<>();
+            JsonNode extra = in.has("additional_request_headers") ? in.get("additional_request_headers")
+                    : in.get("additionalRequestHeaders");
+            for (int j = 0; extra != null && j < extra.size(); j++) {
+                headers.add(new String[] {text(extra.get(j), "key", ""), text(extra.get(j), "value", "")});
+            }
+            Input input = new Input(authority, path, text(in, "method", "GET"), headers,
+                    in.has("random_value") ? in.get("random_value").asLong() : in.path("randomValue").asLong(0),
+                    in.path("ssl").asBoolean(false), in.path("internal").asBoolean(false));
+            JsonNode v = t.get("validate");
+            if (v == null || !v.isObject()) {
+                throw new TestFileException(at + " (" + name + ").validate: missing");
+            }
+            Validate validate = new Validate(text(v, "cluster_name", null), text(v, "virtual_host_name", null),
+                    text(v, "path_rewrite", null), text(v, "host_rewrite", null), text(v, "path_redirect", null),
+                    matchers(v, "request_header_matches", at + " (" + name + ").validate"),
+                    matchers(v, "response_header_matches", at + " (" + name + ").validate"));
+            out.add(new TestCase(name, input, validate));
+        }
+        return out;
+    }
+
+    private static List<HeaderMatcher> matchers(JsonNode v, String field, String at) throws TestFileException {
+        JsonNode list = v.has(field) ? v.get(field) : v.get(camel(field));
+        if (list == null) {
+            return null;
+        }
+        List<HeaderMatcher> out = new ArrayList<>();
+        for (int i = 0; i < list.size(); i++) {
+            try {
+                var proto = EnvoyJson.toMessage(list.get(i), io.envoyproxy.envoy.config.route.v3.HeaderMatcher.class);
+                out.add(RouteConfigurationParser.headerMatcher(proto));
+            } catch (com.google.protobuf.InvalidProtocolBufferException | IllegalArgumentException e) {
+                String m = e instanceof IllegalArgumentException iae ? FieldError.of(iae).getMessage() : e.getMessage();
+                throw new TestFileException(at + "." + field + "[" + i + "]: " + m);
+            }
+        }
+        return out;
+    }
+
+    private static String text(JsonNode n, String snake, String dflt) {
+        JsonNode v = n.has(snake) ? n.get(snake) : n.get(camel(snake));
+        return v == null || v.isNull() ? dflt : v.asText();
+    }
+
+    private static String camel(String s) {
+        StringBuilder sb = new StringBuilder();
+        boolean up = false;
+        for (char c : s.toCharArray()) {
+            if (c == '_') {
+                up = true;
+            } else {
+                sb.append(up ? Character.toUpperCase(c) : c);
+                up = false;
+            }
+        }
+        return sb.toString();
+    }
+
+    /** Runs the tests, printing failures (and every test when {@code details}). */
+    public Summary run(List<TestCase> cases, PrintStream out, boolean details) {
+        int passed = 0;
+        int failed = 0;
+        for (TestCase c : cases) {
+            List<String> problems = check(c);
+            if (problems.isEmpty()) {
+                passed++;
+                if (details) {
+                    out.println("PASS " + c.name());
+                }
+            } else {
+                failed++;
+                out.println("FAIL " + c.name());
+                problems.forEach(p -> out.println("     " + p));
+            }
+        }
+        return new Summary(passed, failed);
+    }
+
+    /** The differences between a test's expectations and the actual decision; empty when it passes. */
+    public List<String> check(TestCase c) {
+        Input in = c.input();
+        SimpleHeaders headers = new SimpleHeaders();
+        headers.set(":authority", in.authority());
+        headers.set(":path", in.path());
+        headers.set(":method", in.method());
+        headers.set(":scheme", in.ssl() ? "https" : "http");
+        headers.set("x-forwarded-proto", in.ssl() ? "https" : "http");
+        if (in.internal()) {
+            headers.set("x-envoy-internal", "true");
+        }
+        for (String[] h : in.headers()) {
+            headers.add(h[0], h[1]);
+        }
+        RouteResult result = table.route(new HeadersRequest(headers), in.randomValue());
+        Validate v = c.validate();
+        List<String> problems = new ArrayList<>();
+        String cluster = result instanceof RouteResult.Forward f ? f.cluster() : "";
+        String vhost = result.virtualHost() != null && !(result instanceof RouteResult.NoRoute)
+                ? result.virtualHost().name() : "";
+        compare(problems, "cluster_name", v.clusterName(), cluster);
+        compare(problems, "virtual_host_name", v.virtualHostName(), vhost);
+        if (result instanceof RouteResult.Forward f) {
+            HeaderMutator.finalizeRequest(f, table, headers, headers.pathAndHost());
+        }
+        compare(problems, "path_rewrite", v.pathRewrite(),
+                result instanceof RouteResult.Forward ? headers.first(":path") : "");
+        compare(problems, "host_rewrite", v.hostRewrite(),
+                result instanceof RouteResult.Forward ? headers.first(":authority") : "");
+        compare(problems, "path_redirect", v.pathRedirect(),
+                result instanceof RouteResult.Redirect r ? r.location() : "");
+        if (v.requestHeaders() != null) {
+            matchHeaders(problems, "request_header_matches", v.requestHeaders(), headers);
+        }
+        if (v.responseHeaders() != null) {
+            SimpleHeaders response = new SimpleHeaders();
+            response.set(":status", String.valueOf(result instanceof RouteResult.DirectResponse d ? d.status()
+                    : result instanceof RouteResult.Redirect r ? r.status() : 200));
+            if (!(result instanceof RouteResult.NoRoute)) {
+                HeaderMutator.finalizeResponse(result, table, response);
+            }
+            matchHeaders(problems, "response_header_matches", v.responseHeaders(), response);
+        }
+        return problems;
+    }
+
+    private static void compare(List<String> problems, String what, String expected, String actual) {
+        if (expected != null && !expected.equals(actual)) {
+            problems.add(what + ": expected [" + expected + "], actual [" + actual + "]");
+        }
+    }
+
+    private static void matchHeaders(List<String> problems, String what, List<HeaderMatcher> matchers,
+                                     SimpleHeaders headers) {
+        for (HeaderMatcher m : matchers) {
+            if (!RouteTable.headerMatches(m, name -> headers.joined(name))) {
+                String actual = headers.joined(m.name().toLowerCase(Locale.ROOT));
+                problems.add(what + ": " + m.name() + " " + describe(m) + ", actual ["
+                        + (actual == null ? "(absent)" : actual) + "]");
+            }
+        }
+    }
+
+    private static String describe(HeaderMatcher m) {
+        return (m.invertMatch() ? "not " : "") + m.rule();
+    }
+
+    private record HeadersRequest(SimpleHeaders h) implements RouteRequest {
+        @Override
+        public String authority() {
+            return h.first(":authority");
+        }
+
+        @Override
+        public String path() {
+            return h.first(":path");
+        }
+
+        @Override
+        public String method() {
+            return h.first(":method");
+        }
+
+        @Override
+        public String scheme() {
+            return h.first(":scheme");
+        }
+
+        @Override
+        public String header(String lowerCaseName) {
+            return h.joined(lowerCaseName);
+        }
+    }
+}

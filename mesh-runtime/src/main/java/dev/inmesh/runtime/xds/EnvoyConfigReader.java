@@ -1,0 +1,308 @@
+package dev.inmesh.runtime.xds;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * Reads Envoy configuration documents into a {@link ResourceBundle}. Accepted, as they are:
+ * <ol>
+ *   <li>a config dump: Envoy's admin {@code /config_dump} and {@code istioctl proxy-config all -o json}
+ *       ({@code configs} with Listeners/Clusters/Routes/Endpoints dumps, static and dynamic);</li>
+ *   <li>an Envoy bootstrap's {@code static_resources} (listeners and clusters);</li>
+ *   <li>a list of resources of any of the four types, such as {@code istioctl proxy-config listener|route|cluster|
+ *       endpoint -o json} prints: the type of each element is its {@code @type}, or else told by its fields;</li>
+ *   <li>an xDS response-like {@code {"resources": [...]}};</li>
+ *   <li>a single resource.</li>
+ * </ol>
+ * A directory is read file by file ({@code .json}, {@code .yaml}, {@code .yml}, in name order). Any problem fails the
+ * whole read with a {@link ConfigReadException} naming the file, the resource and the field.
+ */
+public final class EnvoyConfigReader {
+    private EnvoyConfigReader() {}
+
+    /** Reads a file or a directory of files. */
+    public static ResourceBundle read(Path path) throws ConfigReadException {
+        ResourceBundle.Builder b = ResourceBundle.builder();
+        if (Files.isDirectory(path)) {
+            List<Path> files;
+            try (Stream<Path> s = Files.list(path)) {
+                files = s.filter(p -> p.toString().matches(".*\\.(json|ya?ml)$")).sorted().toList();
+            } catch (IOException e) {
+                throw new ConfigReadException(path + ": cannot list the directory: " + e.getMessage(), e);
+            }
+            if (files.isEmpty()) {
+                throw new ConfigReadException(path + ": no .json, .yaml or .yml files in the directory", null);
+            }
+            for (Path f : files) {
+                readFile(f, b);
+            }
+        } else {
+            readFile(path, b);
+        }
+        return b.build();
+    }
+
+    private static void readFile(Path file, ResourceBundle.Builder b) throws ConfigReadException {
+        String text;
+        try {
+            text = Files.readString(file);
+        } catch (IOException e) {
+            throw new ConfigReadException(file + ": cannot read: " + describe(e), e);
+        }
+        Instant mtime;
+        try {
+            mtime = Files.getLastModifiedTime(file).toInstant();
+        } catch (IOException e) {
+            mtime = Instant.now();
+        }
+        try {
+            read(text, b, new ResourceBundle.Version(file.getFileName().toString() + "@" + mtime.toEpochMilli(),
+                    mtime));
+        } catch (ConfigReadException e) {
+            throw new ConfigReadException(file + ": " + e.getMessage(), e.getCause());
+        }
+    }
+
+    /** Reads one document's text into a bundle. */
+    public static ResourceBundle read(String text) throws ConfigReadException {
+        ResourceBundle.Builder b = ResourceBundle.builder();
+        read(text, b, new ResourceBundle.Version("", Instant.now()));
+        return b.build();
+    }
+
+    static void read(String text, ResourceBundle.Builder b, ResourceBundle.Version version)
+            throws ConfigReadException {
+        JsonNode root;
+        try {
+            root = EnvoyJson.tree(text);
+        } catch (JsonProcessingException e) {
+            throw new ConfigReadException("not valid JSON or YAML: " + e.getOriginalMessage()
+                    + (e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ", column "
+                    + e.getLocation().getColumnNr() + ")" : ""), e);
+        }
+        readNode(root, b, version);
+    }
+
+    private static void readNode(JsonNode root, ResourceBundle.Builder b, ResourceBundle.Version version)
+            throws ConfigReadException {
+        if (root.isArray()) {
+            for (int i = 0; i < root.size(); i++) {
+                readResource(root.get(i), null, "[" + i + "]", b, version);
+            }
+        } else if (!root.isObject()) {
+            throw new ConfigReadException("expected a JSON object or list at the top, found " + root.getNodeType(),
+                    null);
+        } else if (has(root, "configs")) {
+            readConfigDump(get(root, "configs"), b);
+        } else if (has(root, "static_resources")) {
+            readStaticResources(get(root, "static_resources"), b, version);
+        } else if (has(root, "resources") && get(root, "resources").isArray()) {
+            JsonNode rs = get(root, "resources");
+            for (int i = 0; i < rs.size(); i++) {
+                readResource(rs.get(i), null, "resources[" + i + "]", b, version);
+            }
+        } else if (has(root, "cluster_statuses")) {
+            JsonNode cs = get(root, "cluster_statuses");
+            for (int i = 0; i < cs.size(); i++) {
+                readResource(cs.get(i), null, "cluster_statuses[" + i + "]", b, version);
+            }
+        } else {
+            readResource(root, null, "", b, version);
+        }
+    }
+
+    private static void readStaticResources(JsonNode sr, ResourceBundle.Builder b, ResourceBundle.Version v)
+            throws ConfigReadException {
+        for (var f : new String[] {"listeners", "clusters"}) {
+            JsonNode list = get(sr, f);
+            if (list == null) {
+                continue;
+            }
+            ResourceType type = f.equals("listeners") ? ResourceType.LISTENER : ResourceType.CLUSTER;
+            for (int i = 0; i < list.size(); i++) {
+                readResource(list.get(i), type, "static_resources." + f + "[" + i + "]", b, v);
+            }
+        }
+        for (String f : new String[] {"secrets"}) {
+            if (has(sr, f) && get(sr, f).size() > 0) {
+                throw new ConfigReadException("static_resources." + f + ": not supported by Inmesh", null);
+            }
+        }
+    }
+
+    private static void readConfigDump(JsonNode configs, ResourceBundle.Builder b) throws ConfigReadException {
+        for (int i = 0; i < configs.size(); i++) {
+            JsonNode c = configs.get(i);
+            String type = c.path("@type").asText("");
+            String at = "configs[" + i + "]";
+            if (type.endsWith("BootstrapConfigDump")) {
+                JsonNode sr = get(get(c, "bootstrap"), "static_resources");
+                if (sr != null) {
+                    readStaticResources(sr, b, versionOf(c, "last_updated", ""));
+                }
+            } else if (type.endsWith("ListenersConfigDump")) {
+                dumpList(c, "static_listeners", "listener", ResourceType.LISTENER, at, b);
+                JsonNode dyn = get(c, "dynamic_listeners");
+                for (int j = 0; dyn != null && j < dyn.size(); j++) {
+                    JsonNode state = get(dyn.get(j), "active_state");
+                    if (state != null && has(state, "listener")) {
+                        readResource(get(state, "listener"), ResourceType.LISTENER,
+                                at + ".dynamic_listeners[" + j + "]", b, versionOf(state));
+                    }
+                }
+            } else if (type.endsWith("ClustersConfigDump")) {
+                dumpList(c, "static_clusters", "cluster", ResourceType.CLUSTER, at, b);
+                dumpList(c, "dynamic_active_clusters", "cluster", ResourceType.CLUSTER, at, b);
+            } else if (type.endsWith("RoutesConfigDump")) {
+                dumpList(c, "static_route_configs", "route_config", ResourceType.ROUTE, at, b);
+                dumpList(c, "dynamic_route_configs", "route_config", ResourceType.ROUTE, at, b);
+            } else if (type.endsWith("EndpointsConfigDump")) {
+                dumpList(c, "static_endpoint_configs", "endpoint_config", ResourceType.ENDPOINT, at, b);
+                dumpList(c, "dynamic_endpoint_configs", "endpoint_config", ResourceType.ENDPOINT, at, b);
+            }
+            // Secrets, scoped routes and ECDS dumps carry nothing Inmesh routes by.
+        }
+    }
+
+    private static void dumpList(JsonNode dump, String field, String inner, ResourceType type, String at,
+                                 ResourceBundle.Builder b) throws ConfigReadException {
+        JsonNode list = get(dump, field);
+        for (int j = 0; list != null && j < list.size(); j++) {
+            JsonNode entry = list.get(j);
+            if (has(entry, inner)) {
+                readResource(get(entry, inner), type, at + "." + field + "[" + j + "]", b, versionOf(entry));
+            }
+        }
+    }
+
+    private static ResourceBundle.Version versionOf(JsonNode entry) {
+        return versionOf(entry, "last_updated", text(entry, "version_info"));
+    }
+
+    private static ResourceBundle.Version versionOf(JsonNode entry, String timeField, String version) {
+        Instant when = Instant.EPOCH;
+        String t = text(entry, timeField);
+        if (!t.isEmpty()) {
+            try {
+                when = Instant.parse(t);
+            } catch (DateTimeParseException e) {
+                // keep the epoch: the dump's clock format is informational
+            }
+        }
+        return new ResourceBundle.Version(version, when);
+    }
+
+    /** Reads one resource, its type given or recognised from {@code @type} or its fields. */
+    static void readResource(JsonNode node, ResourceType given, String at, ResourceBundle.Builder b,
+                             ResourceBundle.Version version) throws ConfigReadException {
+        String where = at.isEmpty() ? "" : at + ": ";
+        if (node == null || !node.isObject()) {
+            throw new ConfigReadException(where + "expected a resource object", null);
+        }
+        ResourceType type = given != null ? given : recognise(node);
+        if (type == null) {
+            throw new ConfigReadException(where + "cannot tell which resource this is (expected a Listener, "
+                    + "RouteConfiguration, Cluster or ClusterLoadAssignment, or an \"@type\")", null);
+        }
+        JsonNode body = node;
+        if (has(node, "host_statuses")) {
+            body = ClusterStatusJson.toLoadAssignment(node);
+        }
+        if (body.has("@type")) {
+            body = body.deepCopy();
+            ((com.fasterxml.jackson.databind.node.ObjectNode) body).remove("@type");
+        }
+        ResourceParser<Message, ?> parser = Parsers.forType(type);
+        Message message;
+        try {
+            message = EnvoyJson.toMessage(body, parser.messageClass());
+        } catch (InvalidProtocolBufferException e) {
+            String name = text(node, type == ResourceType.ENDPOINT ? "cluster_name" : "name");
+            throw new ConfigReadException(where + type.kind() + " \"" + name + "\": " + describe(e), e);
+        }
+        try {
+            b.add(parser.parse(message), version);
+        } catch (InvalidResourceException e) {
+            throw new ConfigReadException(where + e.getMessage(), e);
+        }
+    }
+
+    static ResourceType recognise(JsonNode node) {
+        String t = node.path("@type").asText("");
+        if (!t.isEmpty()) {
+            return ResourceType.ofTypeUrl(t.startsWith("type.googleapis.com/") ? t : "type.googleapis.com/" + t);
+        }
+        if (has(node, "cluster_name") || has(node, "host_statuses")) {
+            return ResourceType.ENDPOINT;
+        }
+        if (has(node, "filter_chains") || has(node, "default_filter_chain") || has(node, "address")
+                || has(node, "listener_filters")) {
+            return ResourceType.LISTENER;
+        }
+        if (has(node, "virtual_hosts") || has(node, "validate_clusters")
+                || has(node, "ignore_port_in_host_matching")) {
+            return ResourceType.ROUTE;
+        }
+        if (has(node, "type") || has(node, "cluster_type") || has(node, "connect_timeout")
+                || has(node, "lb_policy") || has(node, "eds_cluster_config") || has(node, "load_assignment")) {
+            return ResourceType.CLUSTER;
+        }
+        return null;
+    }
+
+    /** A field by its snake_case name, or its lowerCamelCase twin; null when absent. */
+    static JsonNode get(JsonNode node, String snake) {
+        if (node == null) {
+            return null;
+        }
+        JsonNode v = node.get(snake);
+        return v != null ? v : node.get(camel(snake));
+    }
+
+    static boolean has(JsonNode node, String snake) {
+        return get(node, snake) != null;
+    }
+
+    static String text(JsonNode node, String snake) {
+        JsonNode v = get(node, snake);
+        return v == null ? "" : v.asText("");
+    }
+
+    static String camel(String snake) {
+        StringBuilder sb = new StringBuilder(snake.length());
+        boolean up = false;
+        for (char c : snake.toCharArray()) {
+            if (c == '_') {
+                up = true;
+            } else {
+                sb.append(up ? Character.toUpperCase(c) : c);
+                up = false;
+            }
+        }
+        return sb.toString();
+    }
+
+    private static String describe(Exception e) {
+        String m = e.getMessage();
+        return m == null ? e.getClass().getSimpleName() : m.replace('\n', ' ');
+    }
+
+    /** Why a document could not be read: names the file, the resource and the field. */
+    public static final class ConfigReadException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        public ConfigReadException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+}

@@ -1,0 +1,197 @@
+package dev.inmesh.runtime.xds;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.google.protobuf.Descriptors.Descriptor;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import com.google.protobuf.util.JsonFormat;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Envoy's JSON (and YAML) into protobuf messages, the way Envoy and istioctl print them: field names in
+ * {@code snake_case} or {@code lowerCamelCase}, {@code Any} values with {@code @type}. An {@code Any} whose type Inmesh
+ * has no class for (Istio's own filters, WASM plugins) is kept as a {@code xds.type.v3.TypedStruct} carrying the
+ * original type URL, so that the parser can name it rather than the JSON reader failing on it.
+ */
+public final class EnvoyJson {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+    private static final String TYPED_STRUCT = "type.googleapis.com/xds.type.v3.TypedStruct";
+    private static final Map<String, Descriptor> KNOWN = new ConcurrentHashMap<>();
+    private static final Map<String, Boolean> UNKNOWN = new ConcurrentHashMap<>();
+
+    private EnvoyJson() {}
+
+    /** Reads JSON or YAML text (YAML is a superset; JSON is tried first for speed). */
+    public static JsonNode tree(String text) throws JsonProcessingException {
+        String t = text.stripLeading();
+        if (t.startsWith("{") || t.startsWith("[")) {
+            try {
+                return JSON.readTree(text);
+            } catch (JsonProcessingException e) {
+                // not JSON after all: fall through to YAML, whose error is the one reported
+            }
+        }
+        JsonNode node = YAML.readTree(text);
+        if (node == null || node.isMissingNode()) {
+            throw new JsonProcessingException("empty document") {
+                private static final long serialVersionUID = 1L;
+            };
+        }
+        return node;
+    }
+
+    /** Converts one JSON object into a message of the given type. */
+    public static <M extends Message> M toMessage(JsonNode node, M.Builder builder, Class<M> type)
+            throws InvalidProtocolBufferException {
+        JsonNode copy = node.deepCopy();
+        JsonFormat.TypeRegistry.Builder registry = JsonFormat.TypeRegistry.newBuilder();
+        prepareAnys(copy, registry);
+        JsonFormat.parser().usingTypeRegistry(registry.build()).merge(copy.toString(), builder);
+        return type.cast(builder.build());
+    }
+
+    /** Parses one message of a class that has a static {@code newBuilder()}. */
+    public static <M extends Message> M toMessage(JsonNode node, Class<M> type) throws InvalidProtocolBufferException {
+        try {
+            Message.Builder b = (Message.Builder) type.getMethod("newBuilder").invoke(null);
+            return toMessage(node, b, type);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("not a protobuf message class: " + type, e);
+        }
+    }
+
+    /** Prints a message as Envoy's JSON, field names in snake_case as Envoy's admin does. */
+    public static String print(Message m) {
+        try {
+            JsonFormat.TypeRegistry.Builder registry = JsonFormat.TypeRegistry.newBuilder();
+            registerTree(m, registry);
+            return JsonFormat.printer().usingTypeRegistry(registry.build()).preservingProtoFieldNames()
+                    .print(m);
+        } catch (InvalidProtocolBufferException e) {
+            throw new IllegalStateException("cannot print " + m.getDescriptorForType().getFullName(), e);
+        }
+    }
+
+    private static void registerTree(Message m, JsonFormat.TypeRegistry.Builder registry) {
+        for (var e : m.getAllFields().entrySet()) {
+            Object v = e.getValue();
+            if (v instanceof java.util.List<?> list) {
+                for (Object o : list) {
+                    registerValue(o, registry);
+                }
+            } else {
+                registerValue(v, registry);
+            }
+        }
+    }
+
+    private static void registerValue(Object v, JsonFormat.TypeRegistry.Builder registry) {
+        if (v instanceof com.google.protobuf.Any any) {
+            Descriptor d = descriptor(any.getTypeUrl());
+            if (d != null) {
+                registry.add(d);
+                try {
+                    Message inner = com.google.protobuf.DynamicMessage.parseFrom(d, any.getValue());
+                    registerTree(inner, registry);
+                } catch (InvalidProtocolBufferException ignored) {
+                    // printed as it is
+                }
+            }
+        } else if (v instanceof Message msg) {
+            registerTree(msg, registry);
+        }
+    }
+
+    /**
+     * Registers the type of every {@code @type} in the tree, and rewrites those Inmesh has no class for into
+     * TypedStructs that keep the original type URL and fields.
+     */
+    private static void prepareAnys(JsonNode node, JsonFormat.TypeRegistry.Builder registry) {
+        if (node instanceof ObjectNode obj) {
+            JsonNode type = obj.get("@type");
+            if (type != null && type.isTextual()) {
+                Descriptor d = descriptor(type.asText());
+                if (d != null) {
+                    registry.add(d);
+                } else {
+                    ObjectNode value = obj.deepCopy();
+                    value.remove("@type");
+                    obj.removeAll();
+                    obj.put("@type", TYPED_STRUCT);
+                    obj.put("type_url", type.asText());
+                    obj.set("value", value);
+                    registry.add(com.github.xds.type.v3.TypedStruct.getDescriptor());
+                    return;
+                }
+            }
+            for (Iterator<JsonNode> it = obj.elements(); it.hasNext(); ) {
+                prepareAnys(it.next(), registry);
+            }
+        } else if (node instanceof ArrayNode arr) {
+            for (JsonNode n : arr) {
+                prepareAnys(n, registry);
+            }
+        }
+    }
+
+    /**
+     * The descriptor for a type URL, found by the protobuf-java naming convention of the Envoy, xDS, UDPA and
+     * Google API jars; null when there is no such class.
+     */
+    public static Descriptor descriptor(String typeUrl) {
+        String name = typeUrl.substring(typeUrl.lastIndexOf('/') + 1);
+        Descriptor known = KNOWN.get(name);
+        if (known != null || UNKNOWN.containsKey(name)) {
+            return known;
+        }
+        String[] candidates;
+        if (name.startsWith("envoy.")) {
+            candidates = new String[] {"io.envoyproxy." + name};
+        } else if (name.startsWith("xds.")) {
+            candidates = new String[] {"com.github." + name};
+        } else if (name.startsWith("udpa.")) {
+            candidates = new String[] {"com.github.udpa." + name};
+        } else if (name.startsWith("google.protobuf.")) {
+            candidates = new String[] {"com.google.protobuf." + name.substring("google.protobuf.".length())};
+        } else {
+            candidates = new String[0];
+        }
+        for (String c : candidates) {
+            Descriptor d = load(c, name);
+            if (d != null) {
+                KNOWN.put(name, d);
+                return d;
+            }
+        }
+        UNKNOWN.put(name, Boolean.TRUE);
+        return null;
+    }
+
+    private static Descriptor load(String className, String fullName) {
+        // Nested messages: a.b.Outer.Inner is class a.b.Outer$Inner.
+        String cn = className;
+        while (true) {
+            try {
+                Class<?> c = Class.forName(cn, false, EnvoyJson.class.getClassLoader());
+                Descriptor d = (Descriptor) c.getMethod("getDescriptor").invoke(null);
+                return d.getFullName().equals(fullName) ? d : null;
+            } catch (ClassNotFoundException e) {
+                int dot = cn.lastIndexOf('.');
+                if (dot < 0 || !Character.isUpperCase(cn.charAt(cn.lastIndexOf('.', dot - 1) + 1))) {
+                    return null;
+                }
+                cn = cn.substring(0, dot) + "$" + cn.substring(dot + 1);
+            } catch (ReflectiveOperationException | ClassCastException e) {
+                return null;
+            }
+        }
+    }
+}

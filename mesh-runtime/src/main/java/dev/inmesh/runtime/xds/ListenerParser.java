@@ -1,0 +1,240 @@
+package dev.inmesh.runtime.xds;
+
+import com.google.protobuf.Any;
+import dev.inmesh.api.config.core.CidrRange;
+import dev.inmesh.api.config.listener.FilterChain;
+import dev.inmesh.api.config.listener.FilterChainMatch;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.NetworkFilter;
+import dev.inmesh.api.config.listener.TcpProxy;
+import dev.inmesh.api.config.listener.TrafficDirection;
+import dev.inmesh.api.config.route.ClusterSpecifier;
+import dev.inmesh.api.config.route.RouteConfiguration;
+import io.envoyproxy.envoy.config.listener.v3.Filter;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Parses LDS resources ({@code envoy.config.listener.v3.Listener}) into {@link Listener}, with their HTTP connection
+ * managers and TCP proxies. Filters that only observe (Istio's stats and metadata exchange, gRPC stats, ALPN) are
+ * accepted; any other filter is rejected by name unless the config marks it optional or disabled.
+ */
+public final class ListenerParser
+        implements ResourceParser<io.envoyproxy.envoy.config.listener.v3.Listener, Listener> {
+
+    static final String HCM = "envoy.filters.network.http_connection_manager";
+    static final String TCP_PROXY = "envoy.filters.network.tcp_proxy";
+    static final String HCM_TYPE = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+    static final String TCP_PROXY_TYPE = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+    static final String ROUTER_TYPE = "envoy.extensions.filters.http.router.v3.Router";
+
+    /** Network filters that precede the terminal one and change nothing Inmesh routes by. */
+    static final Set<String> OBSERVING_NETWORK_FILTERS = Set.of("istio.metadata_exchange",
+            "envoy.filters.network.metadata_exchange", "istio.stats", "envoy.filters.network.wasm_stats");
+
+    /**
+     * HTTP filters that change nothing here: Istio's telemetry and peer metadata, ALPN override, gRPC stats; and
+     * CORS and fault injection, which act only through per-route config (which the route parser rejects).
+     */
+    static final Set<String> OBSERVING_HTTP_FILTERS = Set.of("istio.metadata_exchange", "istio.stats", "istio.alpn",
+            "envoy.filters.http.grpc_stats", "envoy.filters.http.cors", "envoy.filters.http.fault",
+            "envoy.filters.http.peer_metadata", "istio_authn", "envoy.filters.http.wasm_stats");
+
+    @Override
+    public ResourceType type() {
+        return ResourceType.LISTENER;
+    }
+
+    @Override
+    public Class<io.envoyproxy.envoy.config.listener.v3.Listener> messageClass() {
+        return io.envoyproxy.envoy.config.listener.v3.Listener.class;
+    }
+
+    @Override
+    public String name(io.envoyproxy.envoy.config.listener.v3.Listener m) {
+        return m.getName();
+    }
+
+    @Override
+    public Listener parseFields(io.envoyproxy.envoy.config.listener.v3.Listener l) {
+        Fields.onlyKnown(l, Set.of("name", "address", "filter_chains", "default_filter_chain", "use_original_dst",
+                "traffic_direction", "listener_filters", "listener_filters_timeout",
+                "continue_on_listener_filters_timeout", "bind_to_port"),
+                Set.of("access_log", "stat_prefix", "metadata", "per_connection_buffer_limit_bytes", "drain_type",
+                        "socket_options", "transparent", "freebind"));
+        var address = Fields.at("address", () -> CoreParsers.socketAddress(l.getAddress()));
+        List<FilterChain> chains = Fields.each("filter_chains", l.getFilterChainsList(), ListenerParser::filterChain);
+        FilterChain fallback = l.hasDefaultFilterChain()
+                ? Fields.at("default_filter_chain", () -> filterChain(l.getDefaultFilterChain())) : null;
+        checkUniqueMatches(chains);
+        List<String> listenerFilters = Fields.each("listener_filters", l.getListenerFiltersList(), f -> {
+            String name = f.getName();
+            Set<String> known = Set.of("envoy.filters.listener.original_dst", "envoy.filters.listener.tls_inspector",
+                    "envoy.filters.listener.http_inspector", "envoy.filters.listener.original_src",
+                    "istio.filters.listener.original_dst");
+            if (!known.contains(name) && !f.getTypedConfig().getTypeUrl().contains("listener.")) {
+                throw new FieldError("name", name + " (expected: original_dst, tls_inspector or http_inspector)");
+            }
+            return name;
+        });
+        TrafficDirection direction = switch (l.getTrafficDirection()) {
+            case INBOUND -> TrafficDirection.INBOUND;
+            case OUTBOUND -> TrafficDirection.OUTBOUND;
+            case UNSPECIFIED, UNRECOGNIZED -> TrafficDirection.UNSPECIFIED;
+        };
+        return new Listener(l.getName(), address, l.hasUseOriginalDst() && l.getUseOriginalDst().getValue(),
+                direction, chains, fallback, !l.hasBindToPort() || l.getBindToPort().getValue(), listenerFilters,
+                l.hasListenerFiltersTimeout() ? Fields.duration(l.getListenerFiltersTimeout()) : null,
+                l.getContinueOnListenerFiltersTimeout());
+    }
+
+    static FilterChain filterChain(io.envoyproxy.envoy.config.listener.v3.FilterChain c) {
+        Fields.onlyKnown(c, Set.of("filter_chain_match", "filters", "transport_socket", "name"),
+                Set.of("metadata", "transport_socket_connect_timeout"));
+        FilterChainMatch match = c.hasFilterChainMatch()
+                ? Fields.at("filter_chain_match", () -> filterChainMatch(c.getFilterChainMatch()))
+                : FilterChainMatch.ANY;
+        boolean tls = false;
+        if (c.hasTransportSocket()) {
+            String ts = c.getTransportSocket().getName();
+            String type = c.getTransportSocket().getTypedConfig().getTypeUrl();
+            tls = ts.equals("envoy.transport_sockets.tls") || type.endsWith("DownstreamTlsContext");
+            if (!tls && !ts.equals("envoy.transport_sockets.raw_buffer")) {
+                throw new FieldError("transport_socket.name", ts + " (expected: envoy.transport_sockets.tls or "
+                        + "raw_buffer)");
+            }
+        }
+        NetworkFilter terminal = null;
+        for (int i = 0; i < c.getFiltersCount(); i++) {
+            Filter f = c.getFilters(i);
+            String seg = "filters[" + i + "]";
+            boolean last = i == c.getFiltersCount() - 1;
+            if (isType(f, HCM, HCM_TYPE) || isType(f, TCP_PROXY, TCP_PROXY_TYPE)) {
+                if (!last) {
+                    throw new FieldError(seg + ".name", f.getName() + " (expected: the last filter of the chain)");
+                }
+                terminal = Fields.at(seg + ".typed_config", () -> isType(f, HCM, HCM_TYPE)
+                        ? httpConnectionManager(f.getTypedConfig()) : tcpProxy(f.getTypedConfig()));
+            } else if (!OBSERVING_NETWORK_FILTERS.contains(f.getName())) {
+                throw new FieldError(seg + ".name", f.getName() + " is not supported by Inmesh (expected: "
+                        + HCM + ", " + TCP_PROXY + ", or one of " + OBSERVING_NETWORK_FILTERS + ")");
+            }
+        }
+        if (terminal == null) {
+            throw new FieldError("filters", "a chain must end with " + HCM + " or " + TCP_PROXY);
+        }
+        return new FilterChain(c.getName(), match, terminal, tls);
+    }
+
+    private static boolean isType(Filter f, String name, String type) {
+        return f.getTypedConfig().getTypeUrl().endsWith("/" + type)
+                || f.getTypedConfig().getTypeUrl().isEmpty() && f.getName().equals(name);
+    }
+
+    static FilterChainMatch filterChainMatch(io.envoyproxy.envoy.config.listener.v3.FilterChainMatch m) {
+        Fields.onlyKnown(m, Set.of("destination_port", "prefix_ranges", "server_names", "transport_protocol",
+                "application_protocols", "source_type", "source_prefix_ranges", "source_ports"), Set.of());
+        List<CidrRange> prefixes = Fields.each("prefix_ranges", m.getPrefixRangesList(), CoreParsers::cidr);
+        List<CidrRange> sources = Fields.each("source_prefix_ranges", m.getSourcePrefixRangesList(),
+                CoreParsers::cidr);
+        FilterChainMatch.SourceType sourceType = switch (m.getSourceType()) {
+            case ANY, UNRECOGNIZED -> FilterChainMatch.SourceType.ANY;
+            case SAME_IP_OR_LOOPBACK -> FilterChainMatch.SourceType.SAME_IP_OR_LOOPBACK;
+            case EXTERNAL -> FilterChainMatch.SourceType.EXTERNAL;
+        };
+        return new FilterChainMatch(m.hasDestinationPort() ? m.getDestinationPort().getValue() : 0, prefixes,
+                m.getServerNamesList(), m.getTransportProtocol(), m.getApplicationProtocolsList(), sourceType,
+                sources, m.getSourcePortsList());
+    }
+
+    static HttpConnectionManager httpConnectionManager(Any any) {
+        var h = RouteConfigurationParser.unpack(any, io.envoyproxy.envoy.extensions.filters.network
+                .http_connection_manager.v3.HttpConnectionManager.class, "@type");
+        Fields.onlyKnown(h, Set.of("stat_prefix", "rds", "route_config", "http_filters", "stream_idle_timeout",
+                "use_remote_address", "xff_num_trusted_hops", "generate_request_id", "preserve_external_request_id",
+                "upgrade_configs", "codec_type"),
+                Set.of("access_log", "tracing", "server_name", "common_http_protocol_options", "http_protocol_options",
+                        "http2_protocol_options", "normalize_path", "merge_slashes", "path_with_escaped_slashes_action",
+                        "request_id_extension", "forward_client_cert_details", "set_current_client_cert_details",
+                        "internal_address_config", "delayed_close_timeout", "request_timeout",
+                        "request_headers_timeout", "drain_timeout", "stream_error_on_invalid_http_message",
+                        "add_user_agent", "server_header_transformation", "scheme_header_transformation"));
+        String rds = null;
+        RouteConfiguration inline = null;
+        switch (h.getRouteSpecifierCase()) {
+            case RDS -> rds = h.getRds().getRouteConfigName();
+            case ROUTE_CONFIG -> inline = Fields.at("route_config",
+                    () -> new RouteConfigurationParser().parseFields(h.getRouteConfig()));
+            case SCOPED_ROUTES, ROUTESPECIFIER_NOT_SET -> throw new FieldError("route_specifier",
+                    "rds or route_config is required");
+            default -> throw new FieldError("route_specifier", "rds or route_config is required");
+        }
+        if (rds != null && rds.isEmpty()) {
+            throw new FieldError("rds.route_config_name", "\"\" (expected: a name)");
+        }
+        for (int i = 0; i < h.getUpgradeConfigsCount(); i++) {
+            String type = h.getUpgradeConfigs(i).getUpgradeType();
+            if (!type.equalsIgnoreCase("websocket")) {
+                throw new FieldError("upgrade_configs[" + i + "].upgrade_type", type + " (expected: websocket)");
+            }
+        }
+        List<HttpFilter> filters = new ArrayList<>();
+        for (int i = 0; i < h.getHttpFiltersCount(); i++) {
+            var f = h.getHttpFilters(i);
+            String type = f.getTypedConfig().getTypeUrl();
+            String typeName = type.substring(type.lastIndexOf('/') + 1);
+            boolean router = typeName.equals(ROUTER_TYPE) || type.isEmpty() && f.getName().equals("envoy.filters.http.router");
+            if (router && i != h.getHttpFiltersCount() - 1) {
+                throw new FieldError("http_filters[" + i + "]", "the router must be the last HTTP filter");
+            }
+            if (!router && !OBSERVING_HTTP_FILTERS.contains(f.getName()) && !f.getIsOptional() && !f.getDisabled()) {
+                throw new FieldError("http_filters[" + i + "].name", f.getName() + " is not supported by Inmesh "
+                        + "(mark it is_optional, or remove it)");
+            }
+            filters.add(new HttpFilter(f.getName(), typeName));
+        }
+        if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)
+                && !filters.get(filters.size() - 1).name().equals("envoy.filters.http.router")) {
+            throw new FieldError("http_filters", "the last HTTP filter must be envoy.filters.http.router");
+        }
+        return new HttpConnectionManager(h.getStatPrefix(), rds, inline, filters,
+                h.hasStreamIdleTimeout() ? Fields.duration(h.getStreamIdleTimeout()) : null,
+                h.hasUseRemoteAddress() && h.getUseRemoteAddress().getValue(), h.getXffNumTrustedHops(),
+                !h.hasGenerateRequestId() || h.getGenerateRequestId().getValue(), h.getPreserveExternalRequestId());
+    }
+
+    static TcpProxy tcpProxy(Any any) {
+        var t = RouteConfigurationParser.unpack(any,
+                io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.class, "@type");
+        Fields.onlyKnown(t, Set.of("stat_prefix", "cluster", "weighted_clusters", "idle_timeout"),
+                Set.of("access_log", "max_connect_attempts", "metadata_match"));
+        ClusterSpecifier cluster = switch (t.getClusterSpecifierCase()) {
+            case CLUSTER -> new ClusterSpecifier.Named(t.getCluster());
+            case WEIGHTED_CLUSTERS -> Fields.at("weighted_clusters", () -> new ClusterSpecifier.Weighted(
+                    Fields.each("clusters", t.getWeightedClusters().getClustersList(),
+                            c -> new ClusterSpecifier.ClusterWeight(c.getName(), "", c.getWeight(), null))));
+            case CLUSTERSPECIFIER_NOT_SET -> throw new FieldError("cluster_specifier",
+                    "cluster or weighted_clusters is required");
+        };
+        return new TcpProxy(t.getStatPrefix(), cluster, t.hasIdleTimeout() ? Fields.duration(t.getIdleTimeout())
+                : null);
+    }
+
+    /** Envoy rejects a listener in which two filter chains have the same match. */
+    static void checkUniqueMatches(List<FilterChain> chains) {
+        Map<FilterChainMatch, String> seen = new HashMap<>();
+        for (int i = 0; i < chains.size(); i++) {
+            FilterChain c = chains.get(i);
+            String prev = seen.put(c.match(), c.name());
+            if (prev != null) {
+                throw new FieldError("filter_chains[" + i + "].filter_chain_match", "the same match as chain \""
+                        + prev + "\" (expected: unique matches)");
+            }
+        }
+    }
+}

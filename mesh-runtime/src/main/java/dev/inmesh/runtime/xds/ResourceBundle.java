@@ -1,0 +1,103 @@
+package dev.inmesh.runtime.xds;
+
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.route.RouteConfiguration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A complete set of parsed resources by name, with the version and update time of each: what a config source hands
+ * to the snapshot compiler. Immutable.
+ */
+public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteConfiguration> routes,
+                             Map<String, Cluster> clusters, Map<String, ClusterLoadAssignment> endpoints,
+                             Map<String, Version> versions) {
+
+    public static final ResourceBundle EMPTY = new ResourceBundle(Map.of(), Map.of(), Map.of(), Map.of(), Map.of());
+
+    public ResourceBundle {
+        listeners = copy(listeners);
+        routes = copy(routes);
+        clusters = copy(clusters);
+        endpoints = copy(endpoints);
+        versions = copy(versions);
+    }
+
+    private static <V> Map<String, V> copy(Map<String, V> m) {
+        return java.util.Collections.unmodifiableMap(new LinkedHashMap<>(m));
+    }
+
+    /** The version and update time of one resource, keyed in {@link #versions} by {@link #key}. */
+    public record Version(String versionInfo, Instant lastUpdated) {}
+
+    /** The key of a resource in {@link #versions}: {@code Kind/name}. */
+    public static String key(ResourceType type, String name) {
+        return type.kind() + "/" + name;
+    }
+
+    /** The version of a resource, or null. */
+    public Version version(ResourceType type, String name) {
+        return versions.get(key(type, name));
+    }
+
+    /** A mutable builder; later puts of a name replace earlier ones. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public static final class Builder {
+        private final Map<String, Listener> listeners = new LinkedHashMap<>();
+        private final Map<String, RouteConfiguration> routes = new LinkedHashMap<>();
+        private final Map<String, Cluster> clusters = new LinkedHashMap<>();
+        private final Map<String, ClusterLoadAssignment> endpoints = new LinkedHashMap<>();
+        private final Map<String, Version> versions = new LinkedHashMap<>();
+
+        public Builder listener(Listener l, Version v) {
+            listeners.put(l.name(), l);
+            return version(ResourceType.LISTENER, l.name(), v);
+        }
+
+        public Builder route(RouteConfiguration r, Version v) {
+            routes.put(r.name(), r);
+            return version(ResourceType.ROUTE, r.name(), v);
+        }
+
+        public Builder cluster(Cluster c, Version v) {
+            clusters.put(c.name(), c);
+            return version(ResourceType.CLUSTER, c.name(), v);
+        }
+
+        public Builder endpoints(ClusterLoadAssignment e, Version v) {
+            endpoints.put(e.clusterName(), e);
+            return version(ResourceType.ENDPOINT, e.clusterName(), v);
+        }
+
+        /** Adds any parsed resource by its record type. */
+        public Builder add(Object resource, Version v) {
+            if (resource instanceof Listener l) {
+                return listener(l, v);
+            } else if (resource instanceof RouteConfiguration r) {
+                return route(r, v);
+            } else if (resource instanceof Cluster c) {
+                return cluster(c, v);
+            } else if (resource instanceof ClusterLoadAssignment e) {
+                return endpoints(e, v);
+            }
+            throw new IllegalArgumentException("not a resource: " + resource.getClass().getName());
+        }
+
+        private Builder version(ResourceType type, String name, Version v) {
+            if (v != null) {
+                versions.put(key(type, name), v);
+            }
+            return this;
+        }
+
+        public ResourceBundle build() {
+            return new ResourceBundle(listeners, routes, clusters, endpoints, versions);
+        }
+    }
+}

@@ -1,0 +1,333 @@
+package dev.inmesh.runtime.xds;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.inmesh.api.config.core.StringMatcher;
+import dev.inmesh.api.config.route.Action;
+import dev.inmesh.api.config.route.ClusterSpecifier;
+import dev.inmesh.api.config.route.DirectResponseAction;
+import dev.inmesh.api.config.route.HashPolicy;
+import dev.inmesh.api.config.route.HeaderMatcher;
+import dev.inmesh.api.config.route.PathMatcher;
+import dev.inmesh.api.config.route.QueryParameterMatcher;
+import dev.inmesh.api.config.route.RedirectAction;
+import dev.inmesh.api.config.route.RegexRewrite;
+import dev.inmesh.api.config.route.RetryPolicy;
+import dev.inmesh.api.config.route.Route;
+import dev.inmesh.api.config.route.RouteAction;
+import dev.inmesh.api.config.route.RouteConfiguration;
+import dev.inmesh.api.config.route.RouteMatch;
+import dev.inmesh.api.config.route.VirtualHost;
+import io.envoyproxy.envoy.config.route.v3.WeightedCluster;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/** Parses RDS resources ({@code envoy.config.route.v3.RouteConfiguration}) into {@link RouteConfiguration}. */
+public final class RouteConfigurationParser
+        implements ResourceParser<io.envoyproxy.envoy.config.route.v3.RouteConfiguration, RouteConfiguration> {
+
+    private static final Set<String> HEADER_FIELDS = Set.of("request_headers_to_add", "request_headers_to_remove",
+            "response_headers_to_add", "response_headers_to_remove");
+
+    @Override
+    public ResourceType type() {
+        return ResourceType.ROUTE;
+    }
+
+    @Override
+    public Class<io.envoyproxy.envoy.config.route.v3.RouteConfiguration> messageClass() {
+        return io.envoyproxy.envoy.config.route.v3.RouteConfiguration.class;
+    }
+
+    @Override
+    public String name(io.envoyproxy.envoy.config.route.v3.RouteConfiguration m) {
+        return m.getName();
+    }
+
+    @Override
+    public RouteConfiguration parseFields(io.envoyproxy.envoy.config.route.v3.RouteConfiguration m) {
+        Fields.onlyKnown(m, union(HEADER_FIELDS, "name", "virtual_hosts", "validate_clusters",
+                "ignore_port_in_host_matching"), Set.of("max_direct_response_body_size_bytes"));
+        List<VirtualHost> vhosts = Fields.each("virtual_hosts", m.getVirtualHostsList(),
+                RouteConfigurationParser::virtualHost);
+        return new RouteConfiguration(m.getName(), vhosts, m.hasValidateClusters() && m.getValidateClusters().getValue(),
+                m.getIgnorePortInHostMatching(), CoreParsers.headerMutations(m.getRequestHeadersToAddList(),
+                        m.getRequestHeadersToRemoveList(), m.getResponseHeadersToAddList(),
+                        m.getResponseHeadersToRemoveList()));
+    }
+
+    static VirtualHost virtualHost(io.envoyproxy.envoy.config.route.v3.VirtualHost v) {
+        Fields.onlyKnown(v, union(HEADER_FIELDS, "name", "domains", "routes", "retry_policy",
+                "include_request_attempt_count", "include_attempt_count_in_response"), Set.of());
+        List<Route> routes = Fields.each("routes", v.getRoutesList(), RouteConfigurationParser::route);
+        RetryPolicy retry = v.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(v.getRetryPolicy()))
+                : null;
+        return new VirtualHost(v.getName(), v.getDomainsList(), routes, retry, v.getIncludeRequestAttemptCount(),
+                v.getIncludeAttemptCountInResponse(), CoreParsers.headerMutations(v.getRequestHeadersToAddList(),
+                        v.getRequestHeadersToRemoveList(), v.getResponseHeadersToAddList(),
+                        v.getResponseHeadersToRemoveList()));
+    }
+
+    static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
+        Fields.onlyKnown(r, union(HEADER_FIELDS, "name", "match", "route", "redirect", "direct_response",
+                "decorator"), Set.of("metadata", "stat_prefix", "tracing", "per_request_buffer_limit_bytes"));
+        RouteMatch match = Fields.at("match", () -> routeMatch(r.getMatch()));
+        Action action = switch (r.getActionCase()) {
+            case ROUTE -> Fields.at("route", () -> routeAction(r.getRoute()));
+            case REDIRECT -> Fields.at("redirect", () -> redirect(r.getRedirect()));
+            case DIRECT_RESPONSE -> Fields.at("direct_response", () -> directResponse(r.getDirectResponse()));
+            case FILTER_ACTION, NON_FORWARDING_ACTION, ACTION_NOT_SET ->
+                    throw new FieldError("action", "one of route, redirect or direct_response is required");
+        };
+        String decorator = r.hasDecorator() ? r.getDecorator().getOperation() : null;
+        return new Route(r.getName(), match, action, decorator, CoreParsers.headerMutations(
+                r.getRequestHeadersToAddList(), r.getRequestHeadersToRemoveList(), r.getResponseHeadersToAddList(),
+                r.getResponseHeadersToRemoveList()));
+    }
+
+    static RouteMatch routeMatch(io.envoyproxy.envoy.config.route.v3.RouteMatch m) {
+        Fields.onlyKnown(m, Set.of("prefix", "path", "safe_regex", "path_separated_prefix", "case_sensitive",
+                "headers", "query_parameters", "runtime_fraction", "grpc"), Set.of());
+        PathMatcher path = switch (m.getPathSpecifierCase()) {
+            case PREFIX -> new PathMatcher.Prefix(m.getPrefix());
+            case PATH -> new PathMatcher.Path(m.getPath());
+            case SAFE_REGEX -> new PathMatcher.SafeRegex(Fields.at("safe_regex",
+                    () -> CoreParsers.regex(m.getSafeRegex())));
+            case PATH_SEPARATED_PREFIX -> new PathMatcher.PathSeparatedPrefix(m.getPathSeparatedPrefix());
+            case CONNECT_MATCHER, PATH_MATCH_POLICY, PATHSPECIFIER_NOT_SET -> throw new FieldError("path_specifier",
+                    "one of prefix, path, safe_regex or path_separated_prefix is required");
+        };
+        List<HeaderMatcher> headers = Fields.each("headers", m.getHeadersList(), RouteConfigurationParser::header);
+        List<QueryParameterMatcher> query = Fields.each("query_parameters", m.getQueryParametersList(), q -> {
+            Fields.onlyKnown(q, Set.of("name", "string_match", "present_match"), Set.of());
+            return new QueryParameterMatcher(q.getName(), q.hasStringMatch()
+                    ? Fields.at("string_match", () -> CoreParsers.stringMatcher(q.getStringMatch())) : null);
+        });
+        var fraction = m.hasRuntimeFraction() ? Fields.at("runtime_fraction", () -> {
+            Fields.onlyKnown(m.getRuntimeFraction(), Set.of("default_value"), Set.of("runtime_key"));
+            return CoreParsers.fractionalPercent(m.getRuntimeFraction().getDefaultValue());
+        }) : null;
+        if (m.hasGrpc()) {
+            Fields.onlyKnown(m.getGrpc(), Set.of(), Set.of());
+        }
+        return new RouteMatch(path, !m.hasCaseSensitive() || m.getCaseSensitive().getValue(), headers, query,
+                fraction, m.hasGrpc());
+    }
+
+    /** Parses one header matcher (also used by tools that read Envoy's matchers). */
+    public static HeaderMatcher headerMatcher(io.envoyproxy.envoy.config.route.v3.HeaderMatcher h) {
+        return header(h);
+    }
+
+    static HeaderMatcher header(io.envoyproxy.envoy.config.route.v3.HeaderMatcher h) {
+        Fields.onlyKnown(h, Set.of("name", "exact_match", "safe_regex_match", "range_match", "present_match",
+                "prefix_match", "suffix_match", "contains_match", "string_match", "invert_match",
+                "treat_missing_header_as_empty"), Set.of());
+        HeaderMatcher.Rule rule = switch (h.getHeaderMatchSpecifierCase()) {
+            case EXACT_MATCH -> new HeaderMatcher.Value(new StringMatcher.Exact(h.getExactMatch(), false));
+            case SAFE_REGEX_MATCH -> new HeaderMatcher.Value(new StringMatcher.SafeRegex(
+                    Fields.at("safe_regex_match", () -> CoreParsers.regex(h.getSafeRegexMatch()))));
+            case RANGE_MATCH -> Fields.at("range_match", () -> new HeaderMatcher.Range(h.getRangeMatch().getStart(),
+                    h.getRangeMatch().getEnd()));
+            case PRESENT_MATCH -> new HeaderMatcher.Present(h.getPresentMatch());
+            case PREFIX_MATCH -> new HeaderMatcher.Value(new StringMatcher.Prefix(h.getPrefixMatch(), false));
+            case SUFFIX_MATCH -> new HeaderMatcher.Value(new StringMatcher.Suffix(h.getSuffixMatch(), false));
+            case CONTAINS_MATCH -> new HeaderMatcher.Value(new StringMatcher.Contains(h.getContainsMatch(), false));
+            case STRING_MATCH -> new HeaderMatcher.Value(Fields.at("string_match",
+                    () -> CoreParsers.stringMatcher(h.getStringMatch())));
+            // Envoy: a matcher with no specifier matches when the header is present.
+            case HEADERMATCHSPECIFIER_NOT_SET -> new HeaderMatcher.Present(true);
+        };
+        return new HeaderMatcher(h.getName(), rule, h.getInvertMatch(), h.getTreatMissingHeaderAsEmpty());
+    }
+
+    static RouteAction routeAction(io.envoyproxy.envoy.config.route.v3.RouteAction a) {
+        Fields.onlyKnown(a, Set.of("cluster", "cluster_header", "weighted_clusters", "timeout", "idle_timeout",
+                "retry_policy", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
+                "hash_policy", "max_grpc_timeout", "max_stream_duration"),
+                Set.of("include_vh_rate_limits", "upgrade_configs", "cluster_not_found_response_code"));
+        ClusterSpecifier cluster = switch (a.getClusterSpecifierCase()) {
+            case CLUSTER -> new ClusterSpecifier.Named(a.getCluster());
+            case CLUSTER_HEADER -> new ClusterSpecifier.FromHeader(a.getClusterHeader());
+            case WEIGHTED_CLUSTERS -> Fields.at("weighted_clusters", () -> weighted(a.getWeightedClusters()));
+            case CLUSTER_SPECIFIER_PLUGIN, INLINE_CLUSTER_SPECIFIER_PLUGIN, CLUSTERSPECIFIER_NOT_SET ->
+                    throw new FieldError("cluster_specifier", "one of cluster, cluster_header or weighted_clusters "
+                            + "is required");
+        };
+        if (a.getClusterNotFoundResponseCodeValue() != 0) {
+            // SERVICE_UNAVAILABLE (0) is the only code Inmesh answers with.
+            throw new FieldError("cluster_not_found_response_code", a.getClusterNotFoundResponseCode()
+                    + " (expected: SERVICE_UNAVAILABLE)");
+        }
+        for (int i = 0; i < a.getUpgradeConfigsCount(); i++) {
+            String type = a.getUpgradeConfigs(i).getUpgradeType();
+            if (!type.equalsIgnoreCase("websocket")) {
+                throw new FieldError("upgrade_configs[" + i + "].upgrade_type", type + " (expected: websocket)");
+            }
+        }
+        Duration maxGrpc = a.hasMaxGrpcTimeout() ? Fields.duration(a.getMaxGrpcTimeout()) : null;
+        if (a.hasMaxStreamDuration()) {
+            var msd = a.getMaxStreamDuration();
+            Fields.at("max_stream_duration", () -> {
+                Fields.onlyKnown(msd, Set.of("max_stream_duration", "grpc_timeout_header_max"),
+                        Set.of("grpc_timeout_header_offset"));
+                if (msd.hasMaxStreamDuration() && Fields.duration(msd.getMaxStreamDuration()).toNanos() != 0) {
+                    throw new FieldError("max_stream_duration", msd.getMaxStreamDuration().getSeconds()
+                            + "s (expected: 0s; use timeout)");
+                }
+                return null;
+            });
+            if (msd.hasGrpcTimeoutHeaderMax()) {
+                maxGrpc = Fields.duration(msd.getGrpcTimeoutHeaderMax());
+            }
+        }
+        RetryPolicy retry = a.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(a.getRetryPolicy()))
+                : null;
+        RegexRewrite regexRewrite = a.hasRegexRewrite() ? Fields.at("regex_rewrite", () -> new RegexRewrite(
+                Fields.at("pattern", () -> CoreParsers.regex(a.getRegexRewrite().getPattern())),
+                a.getRegexRewrite().getSubstitution())) : null;
+        List<HashPolicy> hash = Fields.each("hash_policy", a.getHashPolicyList(), RouteConfigurationParser::hashPolicy);
+        return new RouteAction(cluster, a.hasTimeout() ? Fields.duration(a.getTimeout()) : null,
+                a.hasIdleTimeout() ? Fields.duration(a.getIdleTimeout()) : null, retry,
+                a.getPrefixRewrite().isEmpty() ? null : a.getPrefixRewrite(), regexRewrite,
+                a.getHostRewriteLiteral().isEmpty() ? null : a.getHostRewriteLiteral(),
+                a.hasAutoHostRewrite() && a.getAutoHostRewrite().getValue(), hash, maxGrpc,
+                a.hasIncludeVhRateLimits() && a.getIncludeVhRateLimits().getValue());
+    }
+
+    static ClusterSpecifier.Weighted weighted(WeightedCluster w) {
+        Fields.onlyKnown(w, Set.of("clusters", "total_weight"), Set.of("runtime_key_prefix"));
+        List<ClusterSpecifier.ClusterWeight> clusters = Fields.each("clusters", w.getClustersList(), c -> {
+            Fields.onlyKnown(c, union(HEADER_FIELDS, "name", "cluster_header", "weight"), Set.of("metadata"));
+            return new ClusterSpecifier.ClusterWeight(c.getName(), c.getClusterHeader(),
+                    c.hasWeight() ? c.getWeight().getValue() & 0xFFFFFFFFL : 0,
+                    CoreParsers.headerMutations(c.getRequestHeadersToAddList(), c.getRequestHeadersToRemoveList(),
+                            c.getResponseHeadersToAddList(), c.getResponseHeadersToRemoveList()));
+        });
+        ClusterSpecifier.Weighted weighted = new ClusterSpecifier.Weighted(clusters);
+        if (w.hasTotalWeight() && w.getTotalWeight().getValue() != weighted.totalWeight()) {
+            throw new FieldError("total_weight", w.getTotalWeight().getValue() + " (expected: the sum of the weights, "
+                    + weighted.totalWeight() + ")");
+        }
+        return weighted;
+    }
+
+    static RetryPolicy retryPolicy(io.envoyproxy.envoy.config.route.v3.RetryPolicy p) {
+        Fields.onlyKnown(p, Set.of("retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout",
+                "retry_host_predicate", "host_selection_retry_max_attempts", "retriable_status_codes",
+                "retry_back_off", "retriable_headers", "retriable_request_headers"), Set.of());
+        Set<String> on = new LinkedHashSet<>();
+        for (String c : p.getRetryOn().split(",")) {
+            if (!c.isBlank()) {
+                on.add(c.trim());
+            }
+        }
+        List<String> predicates = new ArrayList<>();
+        for (int i = 0; i < p.getRetryHostPredicateCount(); i++) {
+            var pred = p.getRetryHostPredicate(i);
+            String name = pred.getName();
+            boolean previousHosts = name.equals(RetryPolicy.PREVIOUS_HOSTS) || pred.getTypedConfig().getTypeUrl()
+                    .endsWith("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate");
+            if (!previousHosts) {
+                throw new FieldError("retry_host_predicate[" + i + "].name", name + " (expected: "
+                        + RetryPolicy.PREVIOUS_HOSTS + ")");
+            }
+            predicates.add(RetryPolicy.PREVIOUS_HOSTS);
+        }
+        Duration base = null;
+        Duration max = null;
+        if (p.hasRetryBackOff()) {
+            base = Fields.duration(p.getRetryBackOff().getBaseInterval());
+            max = p.getRetryBackOff().hasMaxInterval() ? Fields.duration(p.getRetryBackOff().getMaxInterval()) : null;
+        }
+        List<HeaderMatcher> retriableHeaders = Fields.each("retriable_headers", p.getRetriableHeadersList(),
+                RouteConfigurationParser::header);
+        List<HeaderMatcher> retriableRequestHeaders = Fields.each("retriable_request_headers",
+                p.getRetriableRequestHeadersList(), RouteConfigurationParser::header);
+        return new RetryPolicy(on, p.hasNumRetries() ? p.getNumRetries().getValue() : 1,
+                p.hasPerTryTimeout() ? Fields.duration(p.getPerTryTimeout()) : null,
+                p.hasPerTryIdleTimeout() ? Fields.duration(p.getPerTryIdleTimeout()) : null,
+                Set.copyOf(p.getRetriableStatusCodesList()), retriableHeaders, retriableRequestHeaders, base, max,
+                predicates, p.getHostSelectionRetryMaxAttempts());
+    }
+
+    static HashPolicy hashPolicy(io.envoyproxy.envoy.config.route.v3.RouteAction.HashPolicy h) {
+        Fields.onlyKnown(h, Set.of("header", "cookie", "connection_properties", "query_parameter", "terminal"),
+                Set.of());
+        boolean terminal = h.getTerminal();
+        return switch (h.getPolicySpecifierCase()) {
+            case HEADER -> {
+                if (h.getHeader().hasRegexRewrite()) {
+                    throw new FieldError("header.regex_rewrite", "not supported by Inmesh");
+                }
+                yield new HashPolicy.Header(h.getHeader().getHeaderName(), terminal);
+            }
+            case COOKIE -> {
+                Fields.onlyKnown(h.getCookie(), Set.of("name"), Set.of("path"));
+                yield new HashPolicy.Cookie(h.getCookie().getName(), terminal);
+            }
+            case CONNECTION_PROPERTIES -> {
+                if (!h.getConnectionProperties().getSourceIp()) {
+                    throw new FieldError("connection_properties.source_ip", "false (expected: true)");
+                }
+                yield new HashPolicy.SourceIp(terminal);
+            }
+            case QUERY_PARAMETER -> new HashPolicy.QueryParameter(h.getQueryParameter().getName(), terminal);
+            case FILTER_STATE, POLICYSPECIFIER_NOT_SET -> throw new FieldError("policy_specifier",
+                    "one of header, cookie, connection_properties or query_parameter is required");
+        };
+    }
+
+    static RedirectAction redirect(io.envoyproxy.envoy.config.route.v3.RedirectAction r) {
+        Fields.onlyKnown(r, Set.of("https_redirect", "scheme_redirect", "host_redirect", "port_redirect",
+                "path_redirect", "prefix_rewrite", "regex_rewrite", "response_code", "strip_query"), Set.of());
+        String scheme = r.getHttpsRedirect() ? "https" : r.getSchemeRedirect().isEmpty() ? null
+                : r.getSchemeRedirect();
+        RegexRewrite regex = r.hasRegexRewrite() ? Fields.at("regex_rewrite", () -> new RegexRewrite(
+                Fields.at("pattern", () -> CoreParsers.regex(r.getRegexRewrite().getPattern())),
+                r.getRegexRewrite().getSubstitution())) : null;
+        int code = switch (r.getResponseCode()) {
+            case MOVED_PERMANENTLY, UNRECOGNIZED -> 301;
+            case FOUND -> 302;
+            case SEE_OTHER -> 303;
+            case TEMPORARY_REDIRECT -> 307;
+            case PERMANENT_REDIRECT -> 308;
+        };
+        return new RedirectAction(scheme, r.getHostRedirect().isEmpty() ? null : r.getHostRedirect(),
+                r.getPortRedirect(), r.getPathRedirect().isEmpty() ? null : r.getPathRedirect(),
+                r.getPrefixRewrite().isEmpty() ? null : r.getPrefixRewrite(), regex, code, r.getStripQuery());
+    }
+
+    static DirectResponseAction directResponse(io.envoyproxy.envoy.config.route.v3.DirectResponseAction d) {
+        Fields.onlyKnown(d, Set.of("status", "body"), Set.of());
+        String body = null;
+        if (d.hasBody()) {
+            var src = d.getBody();
+            body = switch (src.getSpecifierCase()) {
+                case INLINE_STRING -> src.getInlineString();
+                case INLINE_BYTES -> src.getInlineBytes().toStringUtf8();
+                case FILENAME, ENVIRONMENT_VARIABLE, SPECIFIER_NOT_SET -> throw new FieldError("body",
+                        "inline_string or inline_bytes is required");
+            };
+        }
+        return new DirectResponseAction(d.getStatus(), body);
+    }
+
+    static Set<String> union(Set<String> base, String... more) {
+        Set<String> s = new LinkedHashSet<>(base);
+        s.addAll(List.of(more));
+        return s;
+    }
+
+    /** Unpacks an Any into a message type, naming the field when the type is not the expected one. */
+    static <T extends com.google.protobuf.Message> T unpack(Any any, Class<T> type, String field) {
+        try {
+            return any.unpack(type);
+        } catch (InvalidProtocolBufferException e) {
+            throw new FieldError(field, any.getTypeUrl() + " (expected: " + type.getSimpleName() + ")");
+        }
+    }
+}
