@@ -1,0 +1,108 @@
+package dev.inmesh.runtime.snapshot;
+
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.api.config.listener.FilterChain;
+import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.runtime.listener.ConnectionInfo;
+import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.router.RouteTable;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import java.time.Instant;
+import java.util.Map;
+
+/**
+ * One immutable, compiled view of the whole configuration: what every request reads. Built by
+ * {@link SnapshotCompiler}; never changed after.
+ */
+public final class MeshSnapshot {
+    private final long generation;
+    private final Instant createdAt;
+    private final ResourceBundle resources;
+    private final Map<String, RouteTable> routeTables;
+    private final Map<FilterChain, RouteTable> inlineRouteTables;
+    private final Map<String, FilterChainSelector> listeners;
+    private final Map<String, FilterChainSelector> listenersByAddress;
+    private final Map<Integer, FilterChainSelector> listenersByPort;
+
+    MeshSnapshot(long generation, Instant createdAt, ResourceBundle resources, Map<String, RouteTable> routeTables,
+                 Map<FilterChain, RouteTable> inlineRouteTables, Map<String, FilterChainSelector> listeners,
+                 Map<String, FilterChainSelector> listenersByAddress,
+                 Map<Integer, FilterChainSelector> listenersByPort) {
+        this.generation = generation;
+        this.createdAt = createdAt;
+        this.resources = resources;
+        this.routeTables = routeTables;
+        this.inlineRouteTables = inlineRouteTables;
+        this.listeners = listeners;
+        this.listenersByAddress = listenersByAddress;
+        this.listenersByPort = listenersByPort;
+    }
+
+    /** An empty snapshot: no listeners, routes or clusters. */
+    public static MeshSnapshot empty() {
+        return SnapshotCompiler.compileUnchecked(ResourceBundle.EMPTY, 0);
+    }
+
+    /** Counts up by one with each snapshot a holder publishes. */
+    public long generation() {
+        return generation;
+    }
+
+    public Instant createdAt() {
+        return createdAt;
+    }
+
+    /** The resources this snapshot was compiled from, with their versions. */
+    public ResourceBundle resources() {
+        return resources;
+    }
+
+    /** A route table by its RDS name, or null. */
+    public RouteTable routeTable(String name) {
+        return routeTables.get(name);
+    }
+
+    /** The route table of a filter chain's HTTP connection manager (RDS or inline), or null for a TCP chain. */
+    public RouteTable routeTable(FilterChain chain) {
+        if (!(chain.filter() instanceof dev.inmesh.api.config.listener.HttpConnectionManager hcm)) {
+            return null;
+        }
+        return hcm.rdsRouteConfigName() != null ? routeTables.get(hcm.rdsRouteConfigName())
+                : inlineRouteTables.get(chain);
+    }
+
+    public Cluster cluster(String name) {
+        return resources.clusters().get(name);
+    }
+
+    public ClusterLoadAssignment endpoints(String clusterName) {
+        return resources.endpoints().get(clusterName);
+    }
+
+    /** A listener by name, with its chain selector, or null. */
+    public FilterChainSelector listener(String name) {
+        return listeners.get(name);
+    }
+
+    /**
+     * The listener that takes a connection to {@code ip:port}, as a {@code use_original_dst} listener hands it
+     * over: the listener bound to exactly that address, else the one on {@code 0.0.0.0} (or {@code ::}) with that
+     * port; null when neither exists.
+     */
+    public FilterChainSelector listenerFor(String ip, int port) {
+        FilterChainSelector exact = listenersByAddress.get(ip + ":" + port);
+        return exact != null ? exact : listenersByPort.get(port);
+    }
+
+    /** The chain of the listener for {@code c}'s original destination, or null. */
+    public FilterChain filterChainFor(ConnectionInfo c) {
+        FilterChainSelector l = listenerFor(c.destinationIp(), c.destinationPort());
+        return l == null ? null : l.select(c);
+    }
+
+    /** All listeners, by name. */
+    public Map<String, Listener> listeners() {
+        return resources.listeners();
+    }
+}

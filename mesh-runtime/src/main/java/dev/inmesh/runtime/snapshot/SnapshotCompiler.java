@@ -1,0 +1,138 @@
+package dev.inmesh.runtime.snapshot;
+
+import dev.inmesh.api.config.listener.FilterChain;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.TcpProxy;
+import dev.inmesh.api.config.route.ClusterSpecifier;
+import dev.inmesh.api.config.route.Route;
+import dev.inmesh.api.config.route.RouteAction;
+import dev.inmesh.api.config.route.RouteConfiguration;
+import dev.inmesh.api.config.route.VirtualHost;
+import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.router.RouteTable;
+import dev.inmesh.runtime.xds.InvalidResourceException;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ResourceType;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Compiles a {@link ResourceBundle} into a {@link MeshSnapshot}: route tables, inline route tables, listener indexes
+ * by address and port. Checks what spans resources: a route configuration with {@code validate_clusters} may only
+ * name known clusters (as Envoy, the whole configuration is rejected otherwise), and a TCP proxy's clusters must
+ * exist. An RDS name with no route configuration yet compiles to an empty table (every request 404 NR), as Envoy
+ * serves while a route is missing.
+ */
+public final class SnapshotCompiler {
+    private SnapshotCompiler() {}
+
+    /** Compiles a bundle; fails with the first resource that cannot be used, by name. */
+    public static MeshSnapshot compile(ResourceBundle bundle, long generation) throws InvalidResourceException {
+        List<InvalidResourceException> problems = validate(bundle);
+        if (!problems.isEmpty()) {
+            throw problems.get(0);
+        }
+        return compileUnchecked(bundle, generation);
+    }
+
+    /** Every cross-reference problem of a bundle, each naming its resource. */
+    public static List<InvalidResourceException> validate(ResourceBundle bundle) {
+        List<InvalidResourceException> out = new ArrayList<>();
+        for (RouteConfiguration rc : bundle.routes().values()) {
+            InvalidResourceException e = checkClusters(rc, bundle);
+            if (e != null) {
+                out.add(e);
+            }
+        }
+        for (Listener l : bundle.listeners().values()) {
+            List<FilterChain> chains = new ArrayList<>(l.filterChains());
+            if (l.defaultFilterChain() != null) {
+                chains.add(l.defaultFilterChain());
+            }
+            for (FilterChain c : chains) {
+                if (c.filter() instanceof HttpConnectionManager hcm && hcm.routeConfig() != null) {
+                    InvalidResourceException e = checkClusters(hcm.routeConfig(), bundle);
+                    if (e != null) {
+                        out.add(new InvalidResourceException(ResourceType.LISTENER, l.name(),
+                                "filter_chains." + c.name() + ".route_config", e.getMessage()));
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    private static InvalidResourceException checkClusters(RouteConfiguration rc, ResourceBundle bundle) {
+        if (!rc.validateClusters()) {
+            return null;
+        }
+        for (VirtualHost vh : rc.virtualHosts()) {
+            for (int i = 0; i < vh.routes().size(); i++) {
+                Route r = vh.routes().get(i);
+                if (!(r.action() instanceof RouteAction a)) {
+                    continue;
+                }
+                List<String> names = new ArrayList<>();
+                if (a.cluster() instanceof ClusterSpecifier.Named n) {
+                    names.add(n.cluster());
+                } else if (a.cluster() instanceof ClusterSpecifier.Weighted w) {
+                    w.clusters().stream().filter(c -> !c.name().isEmpty()).forEach(c -> names.add(c.name()));
+                }
+                for (String name : names) {
+                    if (!bundle.clusters().containsKey(name)) {
+                        return new InvalidResourceException(ResourceType.ROUTE, rc.name(), "virtual_hosts."
+                                + vh.name() + ".routes[" + i + "].route.cluster",
+                                "unknown cluster '" + name + "' (validate_clusters is on)");
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    static MeshSnapshot compileUnchecked(ResourceBundle bundle, long generation) {
+        Map<String, RouteTable> tables = new HashMap<>();
+        for (RouteConfiguration rc : bundle.routes().values()) {
+            tables.put(rc.name(), RouteTable.compile(rc));
+        }
+        Map<FilterChain, RouteTable> inline = new IdentityHashMap<>();
+        Map<String, FilterChainSelector> byName = new HashMap<>();
+        Map<String, FilterChainSelector> byAddress = new HashMap<>();
+        Map<Integer, FilterChainSelector> byPort = new HashMap<>();
+        for (Listener l : bundle.listeners().values()) {
+            FilterChainSelector sel = new FilterChainSelector(l);
+            byName.put(l.name(), sel);
+            String ip = l.address().address();
+            int port = l.address().port();
+            if (ip.equals("0.0.0.0") || ip.equals("::")) {
+                byPort.putIfAbsent(port, sel);
+            } else {
+                byAddress.put(ip + ":" + port, sel);
+            }
+            List<FilterChain> chains = new ArrayList<>(l.filterChains());
+            if (l.defaultFilterChain() != null) {
+                chains.add(l.defaultFilterChain());
+            }
+            for (FilterChain c : chains) {
+                if (c.filter() instanceof HttpConnectionManager hcm) {
+                    if (hcm.routeConfig() != null) {
+                        inline.put(c, RouteTable.compile(hcm.routeConfig()));
+                    } else {
+                        tables.computeIfAbsent(hcm.rdsRouteConfigName(),
+                                n -> RouteTable.compile(RouteConfiguration.of(n, List.of())));
+                    }
+                } else if (c.filter() instanceof TcpProxy) {
+                    // TCP proxies name clusters only; checked when a connection arrives.
+                    continue;
+                }
+            }
+        }
+        return new MeshSnapshot(generation, Instant.now(), bundle, Map.copyOf(tables), inline, Map.copyOf(byName),
+                Map.copyOf(byAddress), Map.copyOf(byPort));
+    }
+}

@@ -1,0 +1,92 @@
+package dev.inmesh.runtime.snapshot;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import dev.inmesh.runtime.xds.InvalidResourceException;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import org.junit.jupiter.api.Test;
+
+class SnapshotHolderTest {
+    static final String LISTENER = """
+            - name: 0.0.0.0_9080
+              address: {socket_address: {address: 0.0.0.0, port_value: 9080}}
+              bind_to_port: false
+              filter_chains:
+              - filters:
+                - name: envoy.filters.network.http_connection_manager
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                    stat_prefix: outbound_0.0.0.0_9080
+                    rds: {route_config_name: "9080"}
+                    http_filters:
+                    - name: envoy.filters.http.router
+                      typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+            - name: 10.0.0.9_3306
+              address: {socket_address: {address: 10.0.0.9, port_value: 3306}}
+              filter_chains:
+              - filters:
+                - name: envoy.filters.network.tcp_proxy
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                    stat_prefix: mysql
+                    cluster: "outbound|3306||mysql.default.svc.cluster.local"
+            """;
+
+    static ResourceBundle bundle(String yaml) throws Exception {
+        return EnvoyConfigReader.read(yaml);
+    }
+
+    @Test
+    void aListenerIsFoundByExactAddressThenByPort() throws Exception {
+        MeshSnapshot s = SnapshotCompiler.compile(bundle(LISTENER), 1);
+        assertEquals("10.0.0.9_3306", s.listenerFor("10.0.0.9", 3306).listener().name());
+        assertEquals("0.0.0.0_9080", s.listenerFor("10.0.0.7", 9080).listener().name());
+        assertEquals(null, s.listenerFor("10.0.0.7", 3306));
+    }
+
+    @Test
+    void anRdsNameWithoutItsRouteConfigurationServesAnEmptyTable() throws Exception {
+        MeshSnapshot s = SnapshotCompiler.compile(bundle(LISTENER), 1);
+        var chain = s.listenerFor("10.0.0.7", 9080).listener().filterChains().get(0);
+        assertNotNull(s.routeTable(chain));
+        assertTrue(s.routeTable(chain).config().virtualHosts().isEmpty());
+    }
+
+    @Test
+    void aBadBundleIsRejectedByNameAndTheLastGoodSnapshotKeepsServing() throws Exception {
+        SnapshotHolder holder = new SnapshotHolder();
+        assertFalse(holder.ready());
+        MeshSnapshot good = holder.apply(bundle("""
+                name: "9080"
+                virtual_hosts:
+                - {name: a, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: c}}]}
+                """));
+        assertTrue(holder.ready());
+        InvalidResourceException e = assertThrows(InvalidResourceException.class, () -> holder.apply(bundle("""
+                name: "9080"
+                validate_clusters: true
+                virtual_hosts:
+                - {name: a, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: missing}}]}
+                """)));
+        assertEquals("RouteConfiguration \"9080\": virtual_hosts.a.routes[0].route.cluster: unknown cluster "
+                + "'missing' (validate_clusters is on)", e.getMessage());
+        assertSame(good, holder.current());
+    }
+
+    @Test
+    void eachPublishedSnapshotCountsUpAndNotifies() throws Exception {
+        SnapshotHolder holder = new SnapshotHolder();
+        long[] seen = new long[1];
+        holder.onUpdate(s -> seen[0] = s.generation());
+        holder.apply(bundle(LISTENER));
+        holder.apply(bundle(LISTENER));
+        assertEquals(2, holder.current().generation());
+        assertEquals(2, seen[0]);
+    }
+}
