@@ -230,7 +230,7 @@ public final class EnvoyConfigReader {
             throw new ConfigReadException(where + type.kind() + " \"" + name + "\": " + describe(e), e);
         }
         try {
-            b.add(parser.parse(message), version);
+            b.add(parser.parse(message), version, message);
         } catch (InvalidResourceException e) {
             throw new ConfigReadException(where + e.getMessage(), e);
         }

@@ -4,6 +4,7 @@ import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.route.RouteConfiguration;
+import com.google.protobuf.Message;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -14,9 +15,10 @@ import java.util.Map;
  */
 public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteConfiguration> routes,
                              Map<String, Cluster> clusters, Map<String, ClusterLoadAssignment> endpoints,
-                             Map<String, Version> versions) {
+                             Map<String, Version> versions, Map<String, Message> messages) {
 
-    public static final ResourceBundle EMPTY = new ResourceBundle(Map.of(), Map.of(), Map.of(), Map.of(), Map.of());
+    public static final ResourceBundle EMPTY = new ResourceBundle(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
+            Map.of());
 
     public ResourceBundle {
         listeners = copy(listeners);
@@ -24,6 +26,15 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         clusters = copy(clusters);
         endpoints = copy(endpoints);
         versions = copy(versions);
+        messages = copy(messages);
+    }
+
+    /**
+     * The Envoy message a resource was parsed from, keyed like {@link #versions}, or null for resources built in
+     * code; {@code /config_dump} prints these, so that a dump loads back into the same configuration.
+     */
+    public Message message(ResourceType type, String name) {
+        return messages.get(key(type, name));
     }
 
     private static <V> Map<String, V> copy(Map<String, V> m) {
@@ -54,6 +65,7 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         private final Map<String, Cluster> clusters = new LinkedHashMap<>();
         private final Map<String, ClusterLoadAssignment> endpoints = new LinkedHashMap<>();
         private final Map<String, Version> versions = new LinkedHashMap<>();
+        private final Map<String, Message> messages = new LinkedHashMap<>();
 
         public Builder listener(Listener l, Version v) {
             listeners.put(l.name(), l);
@@ -89,6 +101,45 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
             throw new IllegalArgumentException("not a resource: " + resource.getClass().getName());
         }
 
+        /** Adds a parsed resource together with the message it was parsed from. */
+        public Builder add(Object resource, Version v, Message source) {
+            add(resource, v);
+            ResourceType type = resource instanceof Listener ? ResourceType.LISTENER
+                    : resource instanceof RouteConfiguration ? ResourceType.ROUTE
+                    : resource instanceof Cluster ? ResourceType.CLUSTER : ResourceType.ENDPOINT;
+            String name = resource instanceof ClusterLoadAssignment e ? e.clusterName()
+                    : resource instanceof Listener l ? l.name()
+                    : resource instanceof RouteConfiguration r ? r.name() : ((Cluster) resource).name();
+            if (source != null) {
+                messages.put(key(type, name), source);
+            }
+            return this;
+        }
+
+        /** Removes a resource (and its version and message). */
+        public Builder remove(ResourceType type, String name) {
+            switch (type) {
+                case LISTENER -> listeners.remove(name);
+                case ROUTE -> routes.remove(name);
+                case CLUSTER -> clusters.remove(name);
+                case ENDPOINT -> endpoints.remove(name);
+            }
+            versions.remove(key(type, name));
+            messages.remove(key(type, name));
+            return this;
+        }
+
+        /** Starts from an existing bundle's resources. */
+        public Builder from(ResourceBundle b) {
+            listeners.putAll(b.listeners());
+            routes.putAll(b.routes());
+            clusters.putAll(b.clusters());
+            endpoints.putAll(b.endpoints());
+            versions.putAll(b.versions());
+            messages.putAll(b.messages());
+            return this;
+        }
+
         private Builder version(ResourceType type, String name, Version v) {
             if (v != null) {
                 versions.put(key(type, name), v);
@@ -97,7 +148,7 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         }
 
         public ResourceBundle build() {
-            return new ResourceBundle(listeners, routes, clusters, endpoints, versions);
+            return new ResourceBundle(listeners, routes, clusters, endpoints, versions, messages);
         }
     }
 }

@@ -1,0 +1,51 @@
+package dev.inmesh.runtime.stats;
+
+import java.util.Set;
+import java.util.stream.Collectors;
+
+/** Envoy's response flags, with the short names that access logs and Istio's {@code response_flags} label use. */
+public enum ResponseFlag {
+    /** No route for the request (404). */
+    NO_ROUTE_FOUND("NR"),
+    /** No healthy upstream host (503). */
+    NO_HEALTHY_UPSTREAM("UH"),
+    /** Upstream connection failure (503). */
+    UPSTREAM_CONNECTION_FAILURE("UF"),
+    /** Upstream overflow: a circuit breaker was open (503). */
+    UPSTREAM_OVERFLOW("UO"),
+    /** Retries exhausted: the last upstream response was returned. */
+    UPSTREAM_RETRY_LIMIT_EXCEEDED("URX"),
+    /** Upstream request timeout (504). */
+    UPSTREAM_REQUEST_TIMEOUT("UT"),
+    /** The downstream connection ended before the response. */
+    DOWNSTREAM_CONNECTION_TERMINATION("DC"),
+    /** The upstream connection ended before the response. */
+    UPSTREAM_CONNECTION_TERMINATION("UC"),
+    /** Upstream remote reset. */
+    UPSTREAM_REMOTE_RESET("UR"),
+    /** The route's cluster does not exist (503). */
+    NO_CLUSTER_FOUND("NC"),
+    /** The request was not valid (400). */
+    DOWNSTREAM_PROTOCOL_ERROR("DPE"),
+    /** Stream idle timeout. */
+    STREAM_IDLE_TIMEOUT("SI");
+
+    private final String code;
+
+    ResponseFlag(String code) {
+        this.code = code;
+    }
+
+    /** The short name, such as {@code UO}. */
+    public String code() {
+        return code;
+    }
+
+    /** Flags as Envoy prints them: short names joined by commas, or {@code -} when none. */
+    public static String format(Set<ResponseFlag> flags) {
+        if (flags == null || flags.isEmpty()) {
+            return "-";
+        }
+        return flags.stream().sorted().map(ResponseFlag::code).collect(Collectors.joining(","));
+    }
+}

@@ -1,0 +1,93 @@
+package dev.inmesh.runtime.stats;
+
+import java.time.Instant;
+import java.util.Set;
+
+/**
+ * Everything known about one finished HTTP request, from which metrics and the access log are written. The router
+ * (in-JVM and standalone alike) fills it; values that are not known are null (or -1 for numbers).
+ *
+ * @param direction INBOUND (reporter {@code destination}) or OUTBOUND (reporter {@code source})
+ * @param startTime when the request arrived
+ * @param method the request method
+ * @param path the original path (before rewrites)
+ * @param protocol {@code HTTP/1.1} or {@code HTTP/2}
+ * @param responseCode the status sent downstream, 0 when none was sent
+ * @param responseFlags Envoy's response flags
+ * @param responseCodeDetails Envoy's response code details, such as {@code via_upstream} or {@code route_not_found}
+ * @param bytesReceived request body bytes
+ * @param bytesSent response body bytes
+ * @param durationMillis total time until the last byte was sent
+ * @param upstreamServiceTimeMillis time the upstream took (the {@code x-envoy-upstream-service-time} value), or -1
+ * @param requestId {@code x-request-id}
+ * @param authority the Host header
+ * @param userAgent the User-Agent header
+ * @param forwardedFor the X-Forwarded-For header
+ * @param upstreamHost the address of the last upstream host tried, or null
+ * @param upstreamCluster the cluster name, or null
+ * @param upstreamLocalAddress the local address of the upstream connection, or null
+ * @param downstreamLocalAddress the address the request arrived at
+ * @param downstreamRemoteAddress the peer's address
+ * @param requestedServerName the TLS SNI, or null
+ * @param routeName the name of the route that matched, or null
+ * @param attemptCount upstream attempts made (1 without retries)
+ * @param peer the workload at the other end, or {@link WorkloadInfo#UNKNOWN}
+ * @param destinationService the destination service's host name, such as
+ *     {@code reviews.default.svc.cluster.local}, or null
+ * @param destinationServiceName the service's short name, or null
+ * @param destinationServiceNamespace the service's namespace, or null
+ * @param grpcStatus the grpc-status of a gRPC response, or null
+ */
+public record StreamInfo(
+        Direction direction,
+        Instant startTime,
+        String method,
+        String path,
+        String protocol,
+        int responseCode,
+        Set<ResponseFlag> responseFlags,
+        String responseCodeDetails,
+        long bytesReceived,
+        long bytesSent,
+        long durationMillis,
+        long upstreamServiceTimeMillis,
+        String requestId,
+        String authority,
+        String userAgent,
+        String forwardedFor,
+        String upstreamHost,
+        String upstreamCluster,
+        String upstreamLocalAddress,
+        String downstreamLocalAddress,
+        String downstreamRemoteAddress,
+        String requestedServerName,
+        String routeName,
+        int attemptCount,
+        WorkloadInfo peer,
+        String destinationService,
+        String destinationServiceName,
+        String destinationServiceNamespace,
+        String grpcStatus) {
+
+    /** Which side of the workload the request crossed. */
+    public enum Direction {
+        INBOUND("destination"),
+        OUTBOUND("source");
+
+        private final String reporter;
+
+        Direction(String reporter) {
+            this.reporter = reporter;
+        }
+
+        /** Istio's {@code reporter} label value. */
+        public String reporter() {
+            return reporter;
+        }
+    }
+
+    public StreamInfo {
+        responseFlags = responseFlags == null ? Set.of() : Set.copyOf(responseFlags);
+        peer = peer == null ? WorkloadInfo.UNKNOWN : peer;
+    }
+}
