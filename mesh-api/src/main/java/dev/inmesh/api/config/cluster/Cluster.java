@@ -19,7 +19,8 @@ import java.time.Duration;
  * @param outlierDetection outlier detection settings, or null when off
  * @param commonLbConfig panic threshold and locality weighting
  * @param upstreamBindAddress the source address for upstream connections, or null
- * @param loadAssignment the inline hosts of a STATIC or STRICT_DNS cluster, or null
+ * @param loadAssignment the inline hosts of a STATIC or STRICT_DNS cluster, or null (a STATIC cluster without
+ *     hosts, such as Istio's BlackHoleCluster, is valid and has no upstream)
  * @param dnsRefreshRate how often a STRICT_DNS cluster re-resolves (Envoy's default 5 s)
  * @param cleanupInterval how long an ORIGINAL_DST host may stay unused before it is dropped (default 5 s)
  * @param http2 whether upstream requests use HTTP/2 (h2c) rather than HTTP/1.1
@@ -62,7 +63,8 @@ public record Cluster(
                         : "not CLUSTER_PROVIDED for a " + type + " cluster");
         Checks.check(matches(lbPolicy, lbConfig), "lb_config", lbConfig.getClass().getSimpleName(),
                 "settings for " + lbPolicy);
-        if (type == DiscoveryType.STATIC || type == DiscoveryType.STRICT_DNS) {
+        // Envoy accepts a STATIC cluster without hosts (Istio's BlackHoleCluster); STRICT_DNS needs names to resolve.
+        if (type == DiscoveryType.STRICT_DNS) {
             Checks.check(loadAssignment != null, "load_assignment", "null", "hosts for a " + type + " cluster");
         }
     }

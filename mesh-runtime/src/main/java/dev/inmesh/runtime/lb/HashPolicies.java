@@ -1,0 +1,103 @@
+package dev.inmesh.runtime.lb;
+
+import dev.inmesh.api.config.route.HashPolicy;
+import io.vertx.core.MultiMap;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * A request's hash from a route's hash policies, combined as Envoy combines them: policies are tried in order; each
+ * that yields a hash is mixed in as {@code rotl(previous, 1) ^ new}; a terminal policy that leaves a hash stops the
+ * list. Each policy hashes with xxHash64 (seed 0): a header's value (several values: sorted, then chained through the
+ * seed), a cookie's value, the source IP's text, or a query parameter's raw value (the first one of that name).
+ */
+public final class HashPolicies {
+    private HashPolicies() {}
+
+    /**
+     * The combined hash, or null when no policy produced one (such a request is balanced at random by RING_HASH and
+     * MAGLEV).
+     *
+     * @param headers the request headers (case-insensitive names)
+     * @param sourceIp the downstream address without port, or null
+     * @param query the raw query string without {@code ?}, or null
+     */
+    public static Long hash(List<HashPolicy> policies, MultiMap headers, String sourceIp, String query) {
+        Long hash = null;
+        for (HashPolicy p : policies) {
+            Long h = one(p, headers, sourceIp, query);
+            if (h != null) {
+                long old = hash == null ? 0 : Long.rotateLeft(hash, 1);
+                hash = old ^ h;
+            }
+            if (p.terminal() && hash != null) {
+                break;
+            }
+        }
+        return hash;
+    }
+
+    private static Long one(HashPolicy p, MultiMap headers, String sourceIp, String query) {
+        if (p instanceof HashPolicy.Header h) {
+            List<String> values = headers == null ? List.of() : headers.getAll(h.name());
+            if (values.isEmpty()) {
+                return null;
+            }
+            if (values.size() == 1) {
+                return Xxhash.hash64(values.get(0));
+            }
+            List<String> sorted = new ArrayList<>(values);
+            Collections.sort(sorted);
+            long seed = 0;
+            for (String v : sorted) {
+                seed = Xxhash.hash64(v, seed);
+            }
+            return seed;
+        } else if (p instanceof HashPolicy.Cookie c) {
+            String value = cookie(headers, c.name());
+            return value == null ? null : Xxhash.hash64(value);
+        } else if (p instanceof HashPolicy.SourceIp) {
+            return sourceIp == null || sourceIp.isEmpty() ? null : Xxhash.hash64(sourceIp);
+        } else if (p instanceof HashPolicy.QueryParameter q) {
+            String value = queryParameter(query, q.name());
+            return value == null ? null : Xxhash.hash64(value);
+        }
+        throw new IllegalStateException("unknown hash policy " + p);
+    }
+
+    /** The value of the first cookie named {@code name} in the request's Cookie headers, or null. */
+    static String cookie(MultiMap headers, String name) {
+        if (headers == null) {
+            return null;
+        }
+        for (String header : headers.getAll("cookie")) {
+            for (String part : header.split(";")) {
+                int eq = part.indexOf('=');
+                if (eq > 0 && part.substring(0, eq).trim().equals(name)) {
+                    String v = part.substring(eq + 1).trim();
+                    if (v.length() >= 2 && v.startsWith("\"") && v.endsWith("\"")) {
+                        v = v.substring(1, v.length() - 1);
+                    }
+                    return v;
+                }
+            }
+        }
+        return null;
+    }
+
+    /** The raw value of the first query parameter named {@code name} ("" when it has no {@code =}), or null. */
+    static String queryParameter(String query, String name) {
+        if (query == null || query.isEmpty()) {
+            return null;
+        }
+        for (String pair : query.split("&")) {
+            int eq = pair.indexOf('=');
+            String key = eq < 0 ? pair : pair.substring(0, eq);
+            if (key.equals(name)) {
+                return eq < 0 ? "" : pair.substring(eq + 1);
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,87 @@
+package dev.inmesh.runtime.lb;
+
+import dev.inmesh.api.config.cluster.LbConfig;
+import java.util.List;
+import java.util.random.RandomGenerator;
+
+/**
+ * LEAST_REQUEST. Equal weights: the host with the fewest active requests among {@code choice_count} random choices
+ * (two by default; the first seen wins a tie). Unequal weights: an EDF schedule whose weights are
+ * {@code weight / (active + 1)^active_request_bias}, read again each time a host is put back.
+ */
+final class LeastRequestLoadBalancer implements LoadBalancer {
+    private final LbConfig.LeastRequest config;
+    private final RandomGenerator random;
+
+    LeastRequestLoadBalancer(LbConfig.LeastRequest config, RandomGenerator random) {
+        this.config = config;
+        this.random = random;
+    }
+
+    @Override
+    public <H extends LbHost> HostSelector<H> newSelector(List<H> hosts, HostSelector<H> previous) {
+        List<H> copy = List.copyOf(hosts);
+        if (Selectors.equalWeights(copy)) {
+            return new Choices<>(copy, config.choiceCount(), random);
+        }
+        return new Weighted<>(copy, config.activeRequestBias(), random.nextInt(copy.size()));
+    }
+
+    static final class Choices<H extends LbHost> implements HostSelector<H> {
+        private final List<H> hosts;
+        private final int choices;
+        private final RandomGenerator random;
+
+        Choices(List<H> hosts, int choices, RandomGenerator random) {
+            this.hosts = hosts;
+            this.choices = choices;
+            this.random = random;
+        }
+
+        @Override
+        public H pick(boolean hasHash, long hash, int attempt) {
+            if (hosts.isEmpty()) {
+                return null;
+            }
+            H best = null;
+            for (int i = 0; i < choices; i++) {
+                H candidate = hosts.get(random.nextInt(hosts.size()));
+                if (best == null || candidate.activeRequests() < best.activeRequests()) {
+                    best = candidate;
+                }
+            }
+            return best;
+        }
+
+        @Override
+        public List<H> hosts() {
+            return hosts;
+        }
+    }
+
+    static final class Weighted<H extends LbHost> implements HostSelector<H> {
+        private final List<H> hosts;
+        private final EdfScheduler<H> edf;
+
+        Weighted(List<H> hosts, double bias, int skip) {
+            this.hosts = hosts;
+            this.edf = new EdfScheduler<>(bias == 1.0
+                    ? h -> h.weight() / (double) (h.activeRequests() + 1)
+                    : h -> h.weight() / Math.pow(h.activeRequests() + 1, bias));
+            hosts.forEach(edf::add);
+            for (int i = 0; i < skip; i++) {
+                edf.pick();
+            }
+        }
+
+        @Override
+        public synchronized H pick(boolean hasHash, long hash, int attempt) {
+            return edf.pick();
+        }
+
+        @Override
+        public List<H> hosts() {
+            return hosts;
+        }
+    }
+}

@@ -1,0 +1,98 @@
+package dev.inmesh.runtime.lb;
+
+import dev.inmesh.api.config.cluster.LbConfig;
+import java.util.List;
+import java.util.random.RandomGenerator;
+
+/**
+ * MAGLEV: a lookup table of a prime size (65 537 by default) filled from each host's permutation
+ * ({@code offset = xxHash64(address) mod size}, {@code skip = xxHash64(address, seed 1) mod (size - 1) + 1}), hosts
+ * taking turns in proportion to their weights. A request goes to {@code table[hash mod size]}; a retry that refused the
+ * host flips the hash's bits by the attempt number first. A request without a hash picks at random.
+ */
+final class MaglevLoadBalancer implements LoadBalancer {
+    private final LbConfig.Maglev config;
+    private final RandomGenerator random;
+
+    MaglevLoadBalancer(LbConfig.Maglev config, RandomGenerator random) {
+        this.config = config;
+        this.random = random;
+    }
+
+    @Override
+    public boolean hashing() {
+        return true;
+    }
+
+    @Override
+    public <H extends LbHost> HostSelector<H> newSelector(List<H> hosts, HostSelector<H> previous) {
+        return new Table<>(List.copyOf(hosts), (int) config.tableSize(), random);
+    }
+
+    static final class Table<H extends LbHost> implements HostSelector<H> {
+        private final List<H> hosts;
+        private final RandomGenerator random;
+        private final int[] table;
+
+        Table(List<H> hosts, int size, RandomGenerator random) {
+            this.hosts = hosts;
+            this.random = random;
+            if (hosts.isEmpty()) {
+                table = new int[0];
+                return;
+            }
+            int n = hosts.size();
+            long[] offset = new long[n];
+            long[] skip = new long[n];
+            long[] next = new long[n];
+            double[] weight = new double[n];
+            double[] target = new double[n];
+            double maxWeight = 0;
+            for (int i = 0; i < n; i++) {
+                String key = hosts.get(i).addressString();
+                offset[i] = Long.remainderUnsigned(Xxhash.hash64(key), size);
+                skip[i] = Long.remainderUnsigned(Xxhash.hash64(key, 1), size - 1) + 1;
+                weight[i] = hosts.get(i).weight();
+                maxWeight = Math.max(maxWeight, weight[i]);
+            }
+            int[] t = new int[size];
+            java.util.Arrays.fill(t, -1);
+            int filled = 0;
+            for (long iteration = 1; filled < size; iteration++) {
+                for (int i = 0; i < n && filled < size; i++) {
+                    // a host of the largest weight takes a slot every round, one of a third of it every third round
+                    if (iteration * weight[i] < target[i]) {
+                        continue;
+                    }
+                    target[i] += maxWeight;
+                    int c = (int) ((offset[i] + skip[i] * next[i]) % size);
+                    while (t[c] >= 0) {
+                        next[i]++;
+                        c = (int) ((offset[i] + skip[i] * next[i]) % size);
+                    }
+                    t[c] = i;
+                    next[i]++;
+                    filled++;
+                }
+            }
+            table = t;
+        }
+
+        @Override
+        public H pick(boolean hasHash, long hash, int attempt) {
+            if (table.length == 0) {
+                return null;
+            }
+            if (!hasHash) {
+                return hosts.get(random.nextInt(hosts.size()));
+            }
+            long h = attempt > 0 ? hash ^ (-attempt) : hash;
+            return hosts.get(table[(int) Long.remainderUnsigned(h, table.length)]);
+        }
+
+        @Override
+        public List<H> hosts() {
+            return hosts;
+        }
+    }
+}

@@ -1,0 +1,108 @@
+package dev.inmesh.runtime.upstream;
+
+import dev.inmesh.api.config.cluster.CircuitBreakers;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The live counts behind one cluster's circuit breakers at one routing priority, checked against the
+ * thresholds in force. Each {@code tryStart*} either counts the new request, retry, pending request or connection
+ * and returns true, or returns false: an overflow, which the router answers with 503, {@code x-envoy-overloaded: true}
+ * and response flag UO, never retrying it. Every successful {@code tryStart*} must be paired with its
+ * {@code finish*}. Limits are longs: Istio's 4294967295 means no practical limit. The counts survive cluster updates;
+ * new thresholds apply from the next request.
+ */
+public final class CircuitBreakerState {
+    private volatile CircuitBreakers.Thresholds thresholds;
+    private final AtomicLong requests = new AtomicLong();
+    private final AtomicLong pending = new AtomicLong();
+    private final AtomicLong retries = new AtomicLong();
+    private final AtomicLong connections = new AtomicLong();
+    private final AtomicLong overflows = new AtomicLong();
+
+    public CircuitBreakerState(CircuitBreakers.Thresholds thresholds) {
+        this.thresholds = thresholds;
+    }
+
+    void thresholds(CircuitBreakers.Thresholds thresholds) {
+        this.thresholds = thresholds;
+    }
+
+    public CircuitBreakers.Thresholds thresholds() {
+        return thresholds;
+    }
+
+    /** Counts an active request unless {@code max_requests} are already active. */
+    public boolean tryStartRequest() {
+        return tryAcquire(requests, thresholds.maxRequests());
+    }
+
+    public void finishRequest() {
+        requests.decrementAndGet();
+    }
+
+    /** Counts a retry unless {@code max_retries} are already in flight. */
+    public boolean tryStartRetry() {
+        return tryAcquire(retries, thresholds.maxRetries());
+    }
+
+    public void finishRetry() {
+        retries.decrementAndGet();
+    }
+
+    /** Counts a request waiting for a connection unless {@code max_pending_requests} are already waiting. */
+    public boolean tryStartPending() {
+        return tryAcquire(pending, thresholds.maxPendingRequests());
+    }
+
+    public void finishPending() {
+        pending.decrementAndGet();
+    }
+
+    /** Counts a new upstream connection unless {@code max_connections} are already open. */
+    public boolean tryOpenConnection() {
+        return tryAcquire(connections, thresholds.maxConnections());
+    }
+
+    /** Counts a connection the pool opened (the pool's own size limit already applied). */
+    public void connectionOpened() {
+        connections.incrementAndGet();
+    }
+
+    public void connectionClosed() {
+        connections.decrementAndGet();
+    }
+
+    public long activeRequests() {
+        return requests.get();
+    }
+
+    public long pendingRequests() {
+        return pending.get();
+    }
+
+    public long activeRetries() {
+        return retries.get();
+    }
+
+    public long openConnections() {
+        return connections.get();
+    }
+
+    /** How many times any breaker refused (Envoy's {@code upstream_rq_pending_overflow} and friends, summed). */
+    public long overflows() {
+        return overflows.get();
+    }
+
+    private boolean tryAcquire(AtomicLong counter, long limit) {
+        while (true) {
+            long n = counter.get();
+            if (n >= limit) {
+                overflows.incrementAndGet();
+                return false;
+            }
+            if (counter.compareAndSet(n, n + 1)) {
+                return true;
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+package dev.inmesh.runtime.upstream;
+
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import io.vertx.core.Vertx;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The upstream clusters of one configuration. Built from a snapshot's clusters and load assignments;
+ * {@link #update} gives the manager for the next snapshot, carrying over each cluster that stays (its hosts with
+ * their active requests, round-robin positions, ejections and pools, and its breaker counts), so that requests in
+ * flight are not failed. Clusters that stay are updated in place and shared by both managers; clusters that left
+ * are closed gracefully. The manager that {@code update} replaced is retired: its {@link #close()} does nothing.
+ */
+public final class ClusterManager implements AutoCloseable {
+    private final UpstreamEnvironment env;
+    private final Map<String, UpstreamCluster> clusters;
+    private boolean retired; // guarded by this
+
+    private ClusterManager(UpstreamEnvironment env, Map<String, UpstreamCluster> clusters) {
+        this.env = env;
+        this.clusters = clusters;
+    }
+
+    /**
+     * A manager on Vert.x.
+     *
+     * @param clusters by cluster name
+     * @param assignments EDS load assignments by service name ({@link Cluster#serviceName()})
+     */
+    public static ClusterManager create(Vertx vertx, Map<String, Cluster> clusters,
+                                        Map<String, ClusterLoadAssignment> assignments) {
+        return create(UpstreamEnvironment.of(vertx), clusters, assignments);
+    }
+
+    /** A manager in a given environment (tests and benchmarks pass a fake clock, seeded randomness, no Vert.x). */
+    public static ClusterManager create(UpstreamEnvironment env, Map<String, Cluster> clusters,
+                                        Map<String, ClusterLoadAssignment> assignments) {
+        return new ClusterManager(env, Map.of()).build(clusters, assignments);
+    }
+
+    /**
+     * The manager for the next snapshot. Clusters are matched by name; hosts by address.
+     */
+    public synchronized ClusterManager update(Map<String, Cluster> newClusters,
+                                              Map<String, ClusterLoadAssignment> assignments) {
+        if (retired) {
+            throw new IllegalStateException("this cluster manager was replaced or closed");
+        }
+        ClusterManager next = build(newClusters, assignments);
+        retired = true;
+        for (Map.Entry<String, UpstreamCluster> e : clusters.entrySet()) {
+            if (!newClusters.containsKey(e.getKey())) {
+                e.getValue().close();
+            }
+        }
+        return next;
+    }
+
+    private ClusterManager build(Map<String, Cluster> newClusters, Map<String, ClusterLoadAssignment> assignments) {
+        Map<String, UpstreamCluster> out = new HashMap<>();
+        for (Map.Entry<String, Cluster> e : newClusters.entrySet()) {
+            Cluster c = e.getValue();
+            UpstreamCluster uc = clusters.get(c.name());
+            if (uc == null) {
+                uc = new UpstreamCluster(c, env);
+            }
+            uc.apply(c, assignments.get(c.serviceName()));
+            out.put(c.name(), uc);
+        }
+        return new ClusterManager(env, Map.copyOf(out));
+    }
+
+    /** The cluster of that name, or null (Envoy answers 503 with flag NC, "cluster not found"). */
+    public UpstreamCluster cluster(String name) {
+        return clusters.get(name);
+    }
+
+    /** All clusters by name. */
+    public Map<String, UpstreamCluster> clusters() {
+        return clusters;
+    }
+
+    /** Closes every cluster (timers stop, pools drain); does nothing on a manager that {@link #update} replaced. */
+    @Override
+    public synchronized void close() {
+        if (retired) {
+            return;
+        }
+        retired = true;
+        clusters.values().forEach(UpstreamCluster::close);
+    }
+}

@@ -1,0 +1,107 @@
+package dev.inmesh.runtime.upstream;
+
+import dev.inmesh.api.config.core.Metadata;
+import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.endpoint.HealthStatus;
+import dev.inmesh.api.config.endpoint.LbEndpoint;
+import dev.inmesh.api.config.endpoint.Locality;
+import dev.inmesh.runtime.lb.LbHost;
+
+/**
+ * One upstream host of a cluster, known by its address. The same object lives as long as its address stays in the
+ * cluster: an EDS update changes its weight, health, locality and metadata in place, and keeps its
+ * {@link #stats()}, its {@link #outlier()} state and its connection pool.
+ */
+public final class Host implements LbHost {
+    private final SocketAddress address;
+    private final String addressString;
+    private final HostStats stats = new HostStats();
+    private final OutlierMonitor outlier;
+    private volatile String hostname;
+    private volatile int weight;
+    private volatile HealthStatus health;
+    private volatile Locality locality;
+    private volatile int priority;
+    private volatile Metadata metadata;
+    /** Set while the host is in use, cleared by ORIGINAL_DST cleanup sweeps. */
+    volatile boolean used;
+    final HostPool pool;
+
+    Host(SocketAddress address, LbEndpoint endpoint, Locality locality, int priority, OutlierMonitor outlier,
+         HostPool pool) {
+        this.address = address;
+        this.addressString = address.toString();
+        this.outlier = outlier;
+        this.pool = pool;
+        outlier.attach(this);
+        update(endpoint, locality, priority);
+    }
+
+    void update(LbEndpoint endpoint, Locality locality, int priority) {
+        this.hostname = endpoint.hostname();
+        this.weight = endpoint.loadBalancingWeight();
+        this.health = endpoint.healthStatus();
+        this.metadata = endpoint.metadata();
+        this.locality = locality;
+        this.priority = priority;
+    }
+
+    public SocketAddress address() {
+        return address;
+    }
+
+    @Override
+    public String addressString() {
+        return addressString;
+    }
+
+    /** The endpoint's hostname from EDS (may be empty), used as the Host header by some routes. */
+    public String hostname() {
+        return hostname;
+    }
+
+    @Override
+    public int weight() {
+        return weight;
+    }
+
+    @Override
+    public int activeRequests() {
+        return stats.activeRequests();
+    }
+
+    /** The health EDS reported. */
+    public HealthStatus healthStatus() {
+        return health;
+    }
+
+    public Locality locality() {
+        return locality;
+    }
+
+    public int priority() {
+        return priority;
+    }
+
+    public Metadata metadata() {
+        return metadata;
+    }
+
+    /** Whether the load balancer may pick this host outside panic: EDS health selectable and not ejected. */
+    public boolean available() {
+        return health.selectable() && !outlier.ejected();
+    }
+
+    public HostStats stats() {
+        return stats;
+    }
+
+    public OutlierMonitor outlier() {
+        return outlier;
+    }
+
+    @Override
+    public String toString() {
+        return addressString;
+    }
+}

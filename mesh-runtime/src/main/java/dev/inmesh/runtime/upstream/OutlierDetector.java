@@ -1,0 +1,223 @@
+package dev.inmesh.runtime.upstream;
+
+import dev.inmesh.api.config.cluster.OutlierDetection;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.random.RandomGenerator;
+
+/**
+ * A cluster's outlier detection, as Envoy's: consecutive 5xx, consecutive gateway failures and (when split)
+ * consecutive local-origin failures eject at once; success rate and failure percentage are judged on each interval.
+ * An ejection lasts {@code min(base_ejection_time × backoff, max_ejection_time)}, the backoff growing with each ejection
+ * and shrinking by one for each interval a returned host stays in; hosts return on the interval after their time is
+ * up. No more than {@code max_ejection_percent} of the hosts are out at once, though one host can always be ejected.
+ * Each ejection is enforced with its {@code enforcing_*} probability.
+ *
+ * <p>Production runs {@link #runInterval()} on a Vert.x periodic timer; tests call it with a fake {@link Ticker}.
+ */
+public final class OutlierDetector {
+
+    /** Why a host was ejected, as Envoy's {@code OutlierEjectionType}. */
+    public enum EjectionType {
+        CONSECUTIVE_5XX,
+        CONSECUTIVE_GATEWAY_FAILURE,
+        CONSECUTIVE_LOCAL_ORIGIN_FAILURE,
+        SUCCESS_RATE,
+        SUCCESS_RATE_LOCAL_ORIGIN,
+        FAILURE_PERCENTAGE,
+        FAILURE_PERCENTAGE_LOCAL_ORIGIN
+    }
+
+    private final Ticker ticker;
+    private final RandomGenerator random;
+    private final Runnable onChange;
+    private volatile OutlierDetection config;
+    private List<Host> hosts = List.of(); // guarded by this
+
+    /**
+     * @param config the settings, or null when the cluster has none (reports are then ignored)
+     * @param onChange called after hosts were ejected or returned, outside the detector's lock
+     */
+    public OutlierDetector(OutlierDetection config, Ticker ticker, RandomGenerator random, Runnable onChange) {
+        this.config = config;
+        this.ticker = ticker;
+        this.random = random;
+        this.onChange = onChange;
+    }
+
+    /** The settings in force, or null when off. */
+    public OutlierDetection config() {
+        return config;
+    }
+
+    /** A monitor for a new host of this cluster. */
+    OutlierMonitor newMonitor() {
+        return new OutlierMonitor(this);
+    }
+
+    /** Replaces the settings; turning detection off returns every ejected host. */
+    void configure(OutlierDetection newConfig) {
+        this.config = newConfig;
+        if (newConfig == null) {
+            boolean changed = false;
+            synchronized (this) {
+                long now = ticker.nanoTime();
+                for (Host h : hosts) {
+                    if (h.outlier().ejected()) {
+                        h.outlier().uneject(now);
+                        changed = true;
+                    }
+                }
+            }
+            if (changed) {
+                onChange.run();
+            }
+        }
+    }
+
+    /** The hosts the detector watches (all of the cluster's hosts); the cluster calls this on each host set update. */
+    synchronized void setHosts(Collection<Host> hosts) {
+        this.hosts = List.copyOf(hosts);
+    }
+
+    /** Hosts ejected now. */
+    public synchronized int activeEjections() {
+        int n = 0;
+        for (Host h : hosts) {
+            if (h.outlier().ejected()) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    void onConsecutiveError(Host host, EjectionType type) {
+        boolean changed;
+        synchronized (this) {
+            if (config == null || host == null || !hosts.contains(host) || host.outlier().ejected()) {
+                return;
+            }
+            changed = eject(host, type);
+            host.outlier().resetCounter(type);
+        }
+        if (changed) {
+            onChange.run();
+        }
+    }
+
+    /** Runs one interval: returns hosts whose time is up, then judges success rate and failure percentage. */
+    public void runInterval() {
+        boolean changed = false;
+        synchronized (this) {
+            OutlierDetection c = config;
+            if (c == null) {
+                return;
+            }
+            long now = ticker.nanoTime();
+            long base = c.baseEjectionTime().toNanos();
+            long max = Math.max(c.maxEjectionTime().toNanos(), base);
+            for (Host h : hosts) {
+                if (h.outlier().ejectionOver(now, base, max)) {
+                    h.outlier().uneject(now);
+                    changed = true;
+                }
+                h.outlier().rollBuckets();
+            }
+            changed |= successRate(c, false);
+            changed |= successRate(c, true);
+            long interval = c.interval().toNanos();
+            for (Host h : hosts) {
+                h.outlier().decayBackoff(now, interval);
+            }
+        }
+        if (changed) {
+            onChange.run();
+        }
+    }
+
+    private boolean successRate(OutlierDetection c, boolean local) {
+        if (hosts.size() < c.successRateMinimumHosts() && hosts.size() < c.failurePercentageMinimumHosts()) {
+            return false;
+        }
+        List<Host> srHosts = new ArrayList<>();
+        List<Double> srRates = new ArrayList<>();
+        List<Host> fpHosts = new ArrayList<>();
+        List<Double> fpRates = new ArrayList<>();
+        double sum = 0;
+        for (Host h : hosts) {
+            if (h.outlier().ejected()) {
+                continue;
+            }
+            long[] st = h.outlier().lastInterval(local);
+            if (st[1] == 0) {
+                continue;
+            }
+            double rate = st[0] * 100.0 / st[1];
+            if (st[1] >= c.successRateRequestVolume()) {
+                srHosts.add(h);
+                srRates.add(rate);
+                sum += rate;
+            }
+            if (st[1] >= c.failurePercentageRequestVolume()) {
+                fpHosts.add(h);
+                fpRates.add(rate);
+            }
+        }
+        boolean changed = false;
+        if (!srHosts.isEmpty() && srHosts.size() >= c.successRateMinimumHosts()) {
+            double mean = sum / srHosts.size();
+            double variance = 0;
+            for (double r : srRates) {
+                variance += (r - mean) * (r - mean);
+            }
+            double stdev = Math.sqrt(variance / srHosts.size());
+            double threshold = mean - c.successRateStdevFactor() / 1000.0 * stdev;
+            for (int i = 0; i < srHosts.size(); i++) {
+                if (srRates.get(i) < threshold && !srHosts.get(i).outlier().ejected()) {
+                    changed |= eject(srHosts.get(i), local ? EjectionType.SUCCESS_RATE_LOCAL_ORIGIN
+                            : EjectionType.SUCCESS_RATE);
+                }
+            }
+        }
+        if (!fpHosts.isEmpty() && fpHosts.size() >= c.failurePercentageMinimumHosts()) {
+            for (int i = 0; i < fpHosts.size(); i++) {
+                if (100.0 - fpRates.get(i) >= c.failurePercentageThreshold() && !fpHosts.get(i).outlier().ejected()) {
+                    changed |= eject(fpHosts.get(i), local ? EjectionType.FAILURE_PERCENTAGE_LOCAL_ORIGIN
+                            : EjectionType.FAILURE_PERCENTAGE);
+                }
+            }
+        }
+        return changed;
+    }
+
+    /** Ejects if the cap allows and the enforcement draw says so; true when the host went out. Caller holds lock. */
+    private boolean eject(Host host, EjectionType type) {
+        OutlierDetection c = config;
+        int active = 0;
+        for (Host h : hosts) {
+            if (h.outlier().ejected()) {
+                active++;
+            }
+        }
+        double percent = 100.0 * (active + 1) / hosts.size();
+        if (percent > c.maxEjectionPercent() && active > 0) {
+            return false;
+        }
+        int enforcing = switch (type) {
+            case CONSECUTIVE_5XX -> c.enforcingConsecutive5xx();
+            case CONSECUTIVE_GATEWAY_FAILURE -> c.enforcingConsecutiveGatewayFailure();
+            case CONSECUTIVE_LOCAL_ORIGIN_FAILURE -> c.enforcingConsecutiveLocalOriginFailure();
+            case SUCCESS_RATE -> c.enforcingSuccessRate();
+            case SUCCESS_RATE_LOCAL_ORIGIN -> c.enforcingLocalOriginSuccessRate();
+            case FAILURE_PERCENTAGE -> c.enforcingFailurePercentage();
+            case FAILURE_PERCENTAGE_LOCAL_ORIGIN -> c.enforcingFailurePercentageLocalOrigin();
+        };
+        if (enforcing <= 0 || (enforcing < 100 && random.nextInt(100) >= enforcing)) {
+            return false;
+        }
+        long base = c.baseEjectionTime().toNanos();
+        host.outlier().eject(ticker.nanoTime(), base, Math.max(c.maxEjectionTime().toNanos(), base));
+        return true;
+    }
+}

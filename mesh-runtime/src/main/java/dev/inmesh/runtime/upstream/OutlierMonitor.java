@@ -1,0 +1,172 @@
+package dev.inmesh.runtime.upstream;
+
+import dev.inmesh.api.config.cluster.OutlierDetection;
+
+/**
+ * One host's outlier detection state: the router reports each result here ({@link #reportHttpStatus},
+ * {@link #reportLocalOriginFailure}, {@link #reportSuccess}); the cluster's {@link OutlierDetector} ejects and
+ * un-ejects. Counters follow Envoy: a 5xx counts toward consecutive 5xx, a 502, 503 or 504 also toward consecutive
+ * gateway failures, anything else resets both. When the cluster has no outlier detection the reports are ignored.
+ */
+public final class OutlierMonitor {
+    private final OutlierDetector detector;
+    private Host host;
+
+    // all guarded by this
+    private int consecutive5xx;
+    private int consecutiveGatewayFailure;
+    private int consecutiveLocalOriginFailure;
+    private final long[] externalBucket = new long[2]; // {success, total} of the current interval
+    private final long[] localBucket = new long[2];
+    private final long[] externalLast = new long[2]; // the previous interval, which success rate judges
+    private final long[] localLast = new long[2];
+
+    private volatile boolean ejected;
+    private long lastEjectionNanos;
+    private long lastUnejectionNanos = Long.MIN_VALUE;
+    private int ejectTimeBackoff;
+    private int numEjections;
+
+    OutlierMonitor(OutlierDetector detector) {
+        this.detector = detector;
+    }
+
+    void attach(Host host) {
+        this.host = host;
+    }
+
+    /** An HTTP status from the upstream (or one the router generated for this host, such as a 503 on reset). */
+    public void reportHttpStatus(int status) {
+        OutlierDetection config = detector.config();
+        if (config == null) {
+            return;
+        }
+        boolean gatewayTriggered = false;
+        boolean fiveXxTriggered = false;
+        synchronized (this) {
+            externalBucket[1]++;
+            if (status >= 500 && status < 600) {
+                if (status >= 502 && status <= 504) {
+                    gatewayTriggered = ++consecutiveGatewayFailure == config.consecutiveGatewayFailure();
+                } else {
+                    consecutiveGatewayFailure = 0;
+                }
+                fiveXxTriggered = ++consecutive5xx == config.consecutive5xx();
+            } else {
+                externalBucket[0]++;
+                consecutive5xx = 0;
+                consecutiveGatewayFailure = 0;
+            }
+        }
+        if (gatewayTriggered) {
+            detector.onConsecutiveError(host, OutlierDetector.EjectionType.CONSECUTIVE_GATEWAY_FAILURE);
+        }
+        if (fiveXxTriggered) {
+            detector.onConsecutiveError(host, OutlierDetector.EjectionType.CONSECUTIVE_5XX);
+        }
+    }
+
+    /** A success: a 2xx-4xx answer ({@code reportHttpStatus(200)}), or a connection that was established. */
+    public void reportSuccess() {
+        OutlierDetection config = detector.config();
+        if (config == null) {
+            return;
+        }
+        if (config.splitExternalLocalOriginErrors()) {
+            synchronized (this) {
+                localBucket[0]++;
+                localBucket[1]++;
+                consecutiveLocalOriginFailure = 0;
+            }
+        }
+        reportHttpStatus(200);
+    }
+
+    /** A connect failure, timeout or reset on our side. */
+    public void reportLocalOriginFailure(LocalOriginFailure kind) {
+        OutlierDetection config = detector.config();
+        if (config == null) {
+            return;
+        }
+        if (!config.splitExternalLocalOriginErrors()) {
+            reportHttpStatus(kind.httpStatus());
+            return;
+        }
+        boolean triggered;
+        synchronized (this) {
+            localBucket[1]++;
+            triggered = ++consecutiveLocalOriginFailure == config.consecutiveLocalOriginFailure();
+        }
+        if (triggered) {
+            detector.onConsecutiveError(host, OutlierDetector.EjectionType.CONSECUTIVE_LOCAL_ORIGIN_FAILURE);
+        }
+    }
+
+    /** Whether the host is ejected now. */
+    public boolean ejected() {
+        return ejected;
+    }
+
+    /** How many times the host has been ejected. */
+    public synchronized int numEjections() {
+        return numEjections;
+    }
+
+    // ---- used by the detector, under its lock ----
+
+    synchronized void resetCounter(OutlierDetector.EjectionType type) {
+        switch (type) {
+            case CONSECUTIVE_5XX -> consecutive5xx = 0;
+            case CONSECUTIVE_GATEWAY_FAILURE -> consecutiveGatewayFailure = 0;
+            case CONSECUTIVE_LOCAL_ORIGIN_FAILURE -> consecutiveLocalOriginFailure = 0;
+            default -> { }
+        }
+    }
+
+    synchronized void eject(long now, long baseNanos, long maxNanos) {
+        ejected = true;
+        numEjections++;
+        lastEjectionNanos = now;
+        if (ejectTimeBackoff * baseNanos < maxNanos + baseNanos) {
+            ejectTimeBackoff++;
+        }
+    }
+
+    /** Whether the ejection has lasted {@code min(base × backoff, max)}. */
+    synchronized boolean ejectionOver(long now, long baseNanos, long maxNanos) {
+        return ejected && now - lastEjectionNanos >= Math.min(baseNanos * ejectTimeBackoff, maxNanos);
+    }
+
+    synchronized void uneject(long now) {
+        ejected = false;
+        lastUnejectionNanos = now;
+        consecutive5xx = 0;
+        consecutiveGatewayFailure = 0;
+        consecutiveLocalOriginFailure = 0;
+    }
+
+    /** Lowers the backoff of a host that has stayed in for an interval since its last un-ejection. */
+    synchronized void decayBackoff(long now, long intervalNanos) {
+        if (!ejected && lastUnejectionNanos != Long.MIN_VALUE && now - lastUnejectionNanos >= intervalNanos
+                && ejectTimeBackoff > 0) {
+            ejectTimeBackoff--;
+        }
+    }
+
+    synchronized int ejectTimeBackoff() {
+        return ejectTimeBackoff;
+    }
+
+    /** Ends the interval: the current buckets become the ones success rate judges. */
+    synchronized void rollBuckets() {
+        System.arraycopy(externalBucket, 0, externalLast, 0, 2);
+        System.arraycopy(localBucket, 0, localLast, 0, 2);
+        externalBucket[0] = externalBucket[1] = 0;
+        localBucket[0] = localBucket[1] = 0;
+    }
+
+    /** {success, total} of the last full interval, external or local origin. */
+    synchronized long[] lastInterval(boolean local) {
+        return (local ? localLast : externalLast).clone();
+    }
+}

@@ -1,0 +1,82 @@
+package dev.inmesh.runtime.upstream;
+
+import dev.inmesh.runtime.lb.HostSelector;
+import dev.inmesh.runtime.lb.LoadBalancer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.random.RandomGenerator;
+
+/**
+ * A cluster's hosts by priority, compiled for picking: each priority's {@link HostSet}, the priority load and the
+ * panic state. Immutable once built; the cluster builds a new one on each host set update, ejection or return, and
+ * publishes it through one volatile reference.
+ */
+public final class PrioritySet {
+    private final List<HostSet> hostSets;
+    private final PriorityLoad load;
+    final Map<String, HostSelector<Host>> selectors;
+
+    private PrioritySet(List<HostSet> hostSets, PriorityLoad load, Map<String, HostSelector<Host>> selectors) {
+        this.hostSets = hostSets;
+        this.load = load;
+        this.selectors = selectors;
+    }
+
+    static final PrioritySet EMPTY = new PrioritySet(List.of(), PriorityLoad.compute(new int[0], new int[0], 140, 50),
+            Map.of());
+
+    /**
+     * @param byPriority each priority's localities and hosts (index = priority)
+     * @param previous the set this one replaces, whose selectors hand their state on, or null
+     */
+    static PrioritySet build(List<List<HostSet.LocalityHosts>> byPriority, int overprovisioningFactor,
+                             double panicThreshold, boolean localityWeighted, LoadBalancer lb, PrioritySet previous) {
+        int n = byPriority.size();
+        int[] available = new int[n];
+        int[] total = new int[n];
+        for (int p = 0; p < n; p++) {
+            for (HostSet.LocalityHosts g : byPriority.get(p)) {
+                for (Host h : g.hosts()) {
+                    total[p]++;
+                    if (h.available()) {
+                        available[p]++;
+                    }
+                }
+            }
+        }
+        PriorityLoad load = PriorityLoad.compute(available, total, overprovisioningFactor, panicThreshold);
+        Map<String, HostSelector<Host>> built = new HashMap<>();
+        HostSet.Builder builder = new HostSet.Builder(lb, previous == null ? Map.of() : previous.selectors, built,
+                localityWeighted, overprovisioningFactor);
+        List<HostSet> sets = new ArrayList<>(n);
+        for (int p = 0; p < n; p++) {
+            sets.add(new HostSet(p, byPriority.get(p), load.panic()[p], builder));
+        }
+        return new PrioritySet(List.copyOf(sets), load, built);
+    }
+
+    /** Picks a priority (by the hash when there is one, as Envoy does) and a host in it; null when none. */
+    Host pick(boolean hasHash, long hash, int attempt, RandomGenerator random) {
+        if (hostSets.isEmpty()) {
+            return null;
+        }
+        int draw = hasHash ? (int) Long.remainderUnsigned(hash, 100) : random.nextInt(100);
+        return hostSets.get(load.choose(draw)).pick(hasHash, hash, attempt);
+    }
+
+    public List<HostSet> hostSets() {
+        return hostSets;
+    }
+
+    /** The percent of requests that priority {@code p} takes. */
+    public int load(int priority) {
+        return load.loads()[priority];
+    }
+
+    /** Whether priority {@code p} is in panic. */
+    public boolean panic(int priority) {
+        return load.panic()[priority];
+    }
+}

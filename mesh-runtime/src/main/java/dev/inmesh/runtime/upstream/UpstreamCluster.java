@@ -1,0 +1,363 @@
+package dev.inmesh.runtime.upstream;
+
+import dev.inmesh.api.config.cluster.CircuitBreakers;
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.api.config.endpoint.LbEndpoint;
+import dev.inmesh.api.config.endpoint.Locality;
+import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
+import dev.inmesh.runtime.lb.LoadBalancer;
+import io.vertx.core.http.HttpClient;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * One upstream cluster at run time: its hosts (carried over by address across updates), the compiled
+ * {@link PrioritySet} read through one volatile reference, circuit breaker state per routing priority, outlier
+ * detection and per-host connection pools. The router calls {@link #chooseHost}, the breakers, and
+ * {@link #httpClient(Host)}; the {@link ClusterManager} applies updates.
+ */
+public final class UpstreamCluster {
+    private static final Logger LOG = Logger.getLogger(UpstreamCluster.class.getName());
+
+    private final String name;
+    private final UpstreamEnvironment env;
+    private final CircuitBreakerState defaultBreakers;
+    private final CircuitBreakerState highBreakers;
+    private final OutlierDetector outlierDetector;
+    private final Map<String, Host> originalDstHosts = new ConcurrentHashMap<>();
+
+    private volatile Cluster config;
+    private volatile PrioritySet prioritySet = PrioritySet.EMPTY;
+    private volatile Map<String, Host> hosts = Map.of();
+    // guarded by this
+    private LoadBalancer loadBalancer;
+    private ClusterLoadAssignment assignment;
+    private ClusterLoadAssignment resolvedDns;
+    private long outlierTimer = -1;
+    private long outlierIntervalMillis;
+    private long dnsTimer = -1;
+    private long cleanupTimer = -1;
+    private boolean closed;
+
+    UpstreamCluster(Cluster config, UpstreamEnvironment env) {
+        this.name = config.name();
+        this.env = env;
+        this.defaultBreakers = new CircuitBreakerState(
+                config.circuitBreakers().forPriority(CircuitBreakers.RoutingPriority.DEFAULT));
+        this.highBreakers = new CircuitBreakerState(
+                config.circuitBreakers().forPriority(CircuitBreakers.RoutingPriority.HIGH));
+        this.outlierDetector = new OutlierDetector(config.outlierDetection(), env.ticker(), env.random(),
+                this::rebuild);
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** The cluster's configuration in force. */
+    public Cluster config() {
+        return config;
+    }
+
+    /**
+     * Picks a host for one request: for ORIGINAL_DST the context's original destination; otherwise a priority by
+     * load, a locality when locality weighting is on, and a host by the cluster's policy, re-picking up to
+     * {@code maxSelectionAttempts} times while the context's predicate refuses the host.
+     *
+     * @return the host, or null when there is no healthy upstream (the router answers 503 with flag UH)
+     */
+    public Host chooseHost(LbContext ctx) {
+        Cluster c = config;
+        if (c.type() == DiscoveryType.ORIGINAL_DST) {
+            return originalDestination(ctx.originalDestination());
+        }
+        PrioritySet set = prioritySet;
+        Host host = null;
+        for (int attempt = 0; attempt < ctx.maxSelectionAttempts(); attempt++) {
+            host = set.pick(ctx.hasHash(), ctx.hash(), attempt, env.random());
+            if (host == null || ctx.rejectHost() == null || !ctx.rejectHost().test(host)) {
+                return host;
+            }
+        }
+        return host;
+    }
+
+    /** The breakers of the DEFAULT routing priority. */
+    public CircuitBreakerState circuitBreakers() {
+        return defaultBreakers;
+    }
+
+    /** The breakers of a routing priority. */
+    public CircuitBreakerState circuitBreakers(CircuitBreakers.RoutingPriority priority) {
+        return priority == CircuitBreakers.RoutingPriority.HIGH ? highBreakers : defaultBreakers;
+    }
+
+    /**
+     * The pooled HTTP client for a host of this cluster; its default host and port are the host's, so
+     * {@code client.request(method, uri)} goes there.
+     *
+     * @throws IllegalStateException without Vert.x
+     */
+    public HttpClient httpClient(Host host) {
+        if (env.vertx() == null) {
+            throw new IllegalStateException("no Vert.x: connection pools are unavailable");
+        }
+        Cluster c = config;
+        CircuitBreakers.Thresholds t = defaultBreakers.thresholds();
+        HostPool.Settings settings = new HostPool.Settings(c.connectTimeout().toMillis(), c.http2(),
+                c.upstreamBindAddress() == null ? null : c.upstreamBindAddress().address(),
+                (int) Math.min(Integer.MAX_VALUE, Math.max(1, t.maxConnections())),
+                t.maxPendingRequests() >= Integer.MAX_VALUE ? -1 : (int) t.maxPendingRequests());
+        return host.pool.client(env.vertx(), settings, defaultBreakers);
+    }
+
+    /** The compiled hosts by priority in force now. */
+    public PrioritySet prioritySet() {
+        return prioritySet;
+    }
+
+    /** All hosts of the cluster (for ORIGINAL_DST, those in use). */
+    public Collection<Host> hosts() {
+        return config.type() == DiscoveryType.ORIGINAL_DST ? originalDstHosts.values() : hosts.values();
+    }
+
+    public OutlierDetector outlierDetector() {
+        return outlierDetector;
+    }
+
+    // ---- updates, from the ClusterManager ----
+
+    /** Applies a cluster's configuration and, for EDS, its assignment; hosts that stay keep their state. */
+    synchronized void apply(Cluster newConfig, ClusterLoadAssignment newAssignment) {
+        Cluster old = this.config;
+        this.config = newConfig;
+        defaultBreakers.thresholds(newConfig.circuitBreakers().forPriority(CircuitBreakers.RoutingPriority.DEFAULT));
+        highBreakers.thresholds(newConfig.circuitBreakers().forPriority(CircuitBreakers.RoutingPriority.HIGH));
+        boolean policyChanged = old == null || old.lbPolicy() != newConfig.lbPolicy()
+                || !old.lbConfig().equals(newConfig.lbConfig());
+        if (newConfig.type() != DiscoveryType.ORIGINAL_DST && (policyChanged || loadBalancer == null)) {
+            loadBalancer = LoadBalancer.of(newConfig.lbPolicy(), newConfig.lbConfig(), env.random());
+            prioritySet = PrioritySet.EMPTY; // a new policy starts afresh
+        }
+        outlierDetector.configure(newConfig.outlierDetection());
+        switch (newConfig.type()) {
+            case EDS -> assignment = newAssignment != null ? newAssignment
+                    : ClusterLoadAssignment.empty(newConfig.serviceName());
+            case STATIC -> assignment = newConfig.loadAssignment() != null ? newConfig.loadAssignment()
+                    : ClusterLoadAssignment.empty(name);
+            case STRICT_DNS -> assignment = resolvedDns != null && old != null
+                    && old.loadAssignment().equals(newConfig.loadAssignment()) ? resolvedDns
+                    : ClusterLoadAssignment.empty(name);
+            case ORIGINAL_DST -> assignment = ClusterLoadAssignment.empty(name);
+        }
+        setHosts(assignment);
+        scheduleTimers(old);
+        if (newConfig.type() == DiscoveryType.STRICT_DNS && (old == null || old.type() != DiscoveryType.STRICT_DNS
+                || !old.loadAssignment().equals(newConfig.loadAssignment()))) {
+            resolve();
+        }
+    }
+
+    /** Applies a new set of hosts: reuses hosts by address, drains the pools of hosts that left. */
+    private void setHosts(ClusterLoadAssignment cla) {
+        Map<String, Host> previous = hosts;
+        Map<String, Host> next = new LinkedHashMap<>();
+        int maxPriority = -1;
+        for (LocalityLbEndpoints l : cla.endpoints()) {
+            maxPriority = Math.max(maxPriority, l.priority());
+        }
+        List<List<HostSet.LocalityHosts>> byPriority = new ArrayList<>();
+        for (int p = 0; p <= maxPriority; p++) {
+            byPriority.add(new ArrayList<>());
+        }
+        for (LocalityLbEndpoints l : cla.endpoints()) {
+            List<Host> group = new ArrayList<>(l.lbEndpoints().size());
+            for (LbEndpoint e : l.lbEndpoints()) {
+                String key = e.address().toString();
+                if (next.containsKey(key)) {
+                    continue; // an address listed twice: the first listing wins
+                }
+                Host h = previous.get(key);
+                if (h == null) {
+                    h = new Host(e.address(), e, l.locality(), l.priority(), outlierDetector.newMonitor(),
+                            new HostPool(e.address()));
+                } else {
+                    h.update(e, l.locality(), l.priority());
+                }
+                next.put(key, h);
+                group.add(h);
+            }
+            byPriority.get(l.priority()).add(new HostSet.LocalityHosts(l.locality(), l.loadBalancingWeight(), group));
+        }
+        Map<String, Host> nextHosts = Map.copyOf(next);
+        this.hosts = nextHosts;
+        this.byPriority = byPriority;
+        this.overprovisioningFactor = cla.overprovisioningFactor();
+        outlierDetector.setHosts(nextHosts.values());
+        rebuild();
+        for (Map.Entry<String, Host> e : previous.entrySet()) {
+            if (!nextHosts.containsKey(e.getKey())) {
+                e.getValue().pool.drain();
+            }
+        }
+    }
+
+    private List<List<HostSet.LocalityHosts>> byPriority = List.of();
+    private int overprovisioningFactor = ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR;
+
+    /** Recompiles the priority set from the current hosts and their health; called on ejections and returns too. */
+    synchronized void rebuild() {
+        Cluster c = config;
+        if (c == null || loadBalancer == null) {
+            return;
+        }
+        prioritySet = PrioritySet.build(byPriority, overprovisioningFactor,
+                c.commonLbConfig().healthyPanicThreshold(), c.commonLbConfig().localityWeighted(), loadBalancer,
+                prioritySet);
+    }
+
+    private void scheduleTimers(Cluster old) {
+        var vertx = env.vertx();
+        if (vertx == null) {
+            return;
+        }
+        Cluster c = config;
+        long interval = c.outlierDetection() == null ? 0 : c.outlierDetection().interval().toMillis();
+        if (interval != outlierIntervalMillis) {
+            if (outlierTimer >= 0) {
+                vertx.cancelTimer(outlierTimer);
+                outlierTimer = -1;
+            }
+            if (interval > 0) {
+                outlierTimer = vertx.setPeriodic(interval, id -> outlierDetector.runInterval());
+            }
+            outlierIntervalMillis = interval;
+        }
+        boolean dns = c.type() == DiscoveryType.STRICT_DNS;
+        if (dnsTimer >= 0 && (!dns || !old.dnsRefreshRate().equals(c.dnsRefreshRate()))) {
+            vertx.cancelTimer(dnsTimer);
+            dnsTimer = -1;
+        }
+        if (dns && dnsTimer < 0) {
+            dnsTimer = vertx.setPeriodic(Math.max(1, c.dnsRefreshRate().toMillis()), id -> resolve());
+        }
+        boolean origDst = c.type() == DiscoveryType.ORIGINAL_DST;
+        if (cleanupTimer >= 0 && (!origDst || !old.cleanupInterval().equals(c.cleanupInterval()))) {
+            vertx.cancelTimer(cleanupTimer);
+            cleanupTimer = -1;
+        }
+        if (origDst && cleanupTimer < 0) {
+            cleanupTimer = vertx.setPeriodic(Math.max(1, c.cleanupInterval().toMillis()),
+                    id -> cleanupOriginalDestinations());
+        }
+    }
+
+    // ---- STRICT_DNS ----
+
+    /** Resolves every endpoint's name and replaces the hosts with the addresses found. */
+    void resolve() {
+        Cluster c;
+        synchronized (this) {
+            c = config;
+            if (closed || c.type() != DiscoveryType.STRICT_DNS || env.resolver() == null) {
+                return;
+            }
+        }
+        ClusterLoadAssignment source = c.loadAssignment();
+        List<io.vertx.core.Future<List<String>>> lookups = new ArrayList<>();
+        for (LocalityLbEndpoints l : source.endpoints()) {
+            for (LbEndpoint e : l.lbEndpoints()) {
+                lookups.add(env.resolver().apply(e.address().address()));
+            }
+        }
+        io.vertx.core.Future.join(lookups).onComplete(ar -> {
+            List<LocalityLbEndpoints> resolved = new ArrayList<>();
+            int i = 0;
+            for (LocalityLbEndpoints l : source.endpoints()) {
+                List<LbEndpoint> eps = new ArrayList<>();
+                for (LbEndpoint e : l.lbEndpoints()) {
+                    io.vertx.core.Future<List<String>> f = lookups.get(i++);
+                    if (f.failed()) {
+                        LOG.log(Level.FINE, "cluster " + name + ": DNS lookup of " + e.address().address()
+                                + " failed", f.cause());
+                        continue;
+                    }
+                    for (String ip : f.result()) {
+                        eps.add(new LbEndpoint(new SocketAddress(ip, e.address().port()), e.address().address(),
+                                e.healthStatus(), e.loadBalancingWeight(), e.metadata()));
+                    }
+                }
+                resolved.add(new LocalityLbEndpoints(l.locality(), eps, l.loadBalancingWeight(), l.priority()));
+            }
+            synchronized (this) {
+                if (closed || config.type() != DiscoveryType.STRICT_DNS
+                        || !config.loadAssignment().equals(source)) {
+                    return;
+                }
+                resolvedDns = new ClusterLoadAssignment(source.clusterName(), resolved,
+                        source.overprovisioningFactor());
+                assignment = resolvedDns;
+                setHosts(resolvedDns);
+            }
+        });
+    }
+
+    // ---- ORIGINAL_DST ----
+
+    private Host originalDestination(SocketAddress destination) {
+        if (destination == null) {
+            return null;
+        }
+        Host h = originalDstHosts.computeIfAbsent(destination.toString(), k -> new Host(destination,
+                new LbEndpoint(destination, "", null, 1, null), Locality.EMPTY, 0, outlierDetector.newMonitor(),
+                new HostPool(destination)));
+        h.used = true;
+        return h;
+    }
+
+    /**
+     * Drops ORIGINAL_DST hosts that were not picked since the previous sweep and have no request in flight (Envoy's
+     * {@code cleanup_interval}); a host picked since is kept and marked unused for the next sweep.
+     */
+    void cleanupOriginalDestinations() {
+        for (Map.Entry<String, Host> e : originalDstHosts.entrySet()) {
+            Host h = e.getValue();
+            if (h.used || h.activeRequests() > 0) {
+                h.used = false;
+            } else if (originalDstHosts.remove(e.getKey(), h)) {
+                h.pool.drain();
+            }
+        }
+    }
+
+    /** Stops timers and drains every pool; requests in flight may finish. */
+    synchronized void close() {
+        closed = true;
+        var vertx = env.vertx();
+        if (vertx != null) {
+            for (long t : new long[] {outlierTimer, dnsTimer, cleanupTimer}) {
+                if (t >= 0) {
+                    vertx.cancelTimer(t);
+                }
+            }
+        }
+        outlierTimer = dnsTimer = cleanupTimer = -1;
+        hosts.values().forEach(h -> h.pool.drain());
+        originalDstHosts.values().forEach(h -> h.pool.drain());
+        originalDstHosts.clear();
+    }
+
+    @Override
+    public String toString() {
+        return "UpstreamCluster[" + name + ", " + hosts.size() + " hosts]";
+    }
+}

@@ -1,0 +1,31 @@
+package dev.inmesh.runtime.lb;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class RingHashLoadBalancerTest {
+
+    @Test
+    void theRingHasAtLeastTheMinimumSize() {
+        var ring = new RingHashLoadBalancer.Ring<>(TestHost.hosts(3), 1024, 8_388_608, new Random(1));
+        assertEquals(1026, ring.size()); // ceil(1024 / 3) * 3: each host a whole number of entries
+    }
+
+    @Test
+    void theRingStopsAtTheMaximumSize() {
+        // the lightest host would need 3 001 entries for a whole one of its own; the maximum caps that at 2 048
+        var ring = new RingHashLoadBalancer.Ring<>(TestHost.weighted(1, 3000), 2048, 2048, new Random(1));
+        assertEquals(2048, ring.size());
+    }
+
+    @Test
+    void aRequestGoesToTheFirstEntryAtOrAfterItsHash() {
+        var ring = new RingHashLoadBalancer.Ring<>(TestHost.hosts(2), 4, 4, new Random(1));
+        // the entry "<address>_0" of a host hashes to exactly this value, so the host owns it
+        TestHost h = TestHost.hosts(2).get(1);
+        long own = Xxhash.hash64(h.addressString() + "_0");
+        assertEquals(h.addressString(), ring.pick(true, own, 0).addressString());
+    }
+}
