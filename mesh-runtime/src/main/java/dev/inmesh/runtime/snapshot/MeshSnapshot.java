@@ -7,6 +7,8 @@ import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.router.RouteTable;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import java.time.Instant;
 import java.util.Map;
@@ -24,11 +26,12 @@ public final class MeshSnapshot {
     private final Map<String, FilterChainSelector> listeners;
     private final Map<String, FilterChainSelector> listenersByAddress;
     private final Map<Integer, FilterChainSelector> listenersByPort;
+    private final ClusterManager clusterManager;
 
     MeshSnapshot(long generation, Instant createdAt, ResourceBundle resources, Map<String, RouteTable> routeTables,
                  Map<FilterChain, RouteTable> inlineRouteTables, Map<String, FilterChainSelector> listeners,
                  Map<String, FilterChainSelector> listenersByAddress,
-                 Map<Integer, FilterChainSelector> listenersByPort) {
+                 Map<Integer, FilterChainSelector> listenersByPort, ClusterManager clusterManager) {
         this.generation = generation;
         this.createdAt = createdAt;
         this.resources = resources;
@@ -37,11 +40,24 @@ public final class MeshSnapshot {
         this.listeners = listeners;
         this.listenersByAddress = listenersByAddress;
         this.listenersByPort = listenersByPort;
+        this.clusterManager = clusterManager;
+    }
+
+    /** The same compiled configuration with a cluster manager. */
+    MeshSnapshot withClusters(ClusterManager cm) {
+        return new MeshSnapshot(generation, createdAt, resources, routeTables, inlineRouteTables, listeners,
+                listenersByAddress, listenersByPort, cm);
+    }
+
+    /** The upstream clusters of this snapshot (hosts, balancers, breakers, pools). */
+    public ClusterManager clusterManager() {
+        return clusterManager;
     }
 
     /** An empty snapshot: no listeners, routes or clusters. */
     public static MeshSnapshot empty() {
-        return SnapshotCompiler.compileUnchecked(ResourceBundle.EMPTY, 0);
+        return SnapshotCompiler.compileUnchecked(ResourceBundle.EMPTY, 0).withClusters(
+                ClusterManager.create(new UpstreamEnvironment(null, null, null, null), Map.of(), Map.of()));
     }
 
     /** Counts up by one with each snapshot a holder publishes. */

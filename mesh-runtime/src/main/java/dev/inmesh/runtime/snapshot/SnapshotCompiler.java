@@ -133,6 +133,6 @@ public final class SnapshotCompiler {
             }
         }
         return new MeshSnapshot(generation, Instant.now(), bundle, Map.copyOf(tables), inline, Map.copyOf(byName),
-                Map.copyOf(byAddress), Map.copyOf(byPort));
+                Map.copyOf(byAddress), Map.copyOf(byPort), null);
     }
 }

@@ -1,5 +1,7 @@
 package dev.inmesh.runtime.snapshot;
 
+import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import dev.inmesh.runtime.xds.InvalidResourceException;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import java.util.List;
@@ -15,8 +17,17 @@ public final class SnapshotHolder {
     private volatile MeshSnapshot current;
     private volatile boolean ready;
     private final List<Consumer<MeshSnapshot>> listeners = new CopyOnWriteArrayList<>();
+    private final UpstreamEnvironment upstream;
+    private ClusterManager clusters;
 
+    /** A holder without Vert.x: clusters are compiled but have no connection pools (tools, tests). */
     public SnapshotHolder() {
+        this(new UpstreamEnvironment(null, null, null, null));
+    }
+
+    /** A holder whose snapshots' clusters run in {@code upstream} (Vert.x pools, timers, DNS). */
+    public SnapshotHolder(UpstreamEnvironment upstream) {
+        this.upstream = upstream;
         this.current = MeshSnapshot.empty();
     }
 
@@ -36,13 +47,23 @@ public final class SnapshotHolder {
      * @throws InvalidResourceException when a resource is unusable; nothing changes then
      */
     public synchronized MeshSnapshot apply(ResourceBundle bundle) throws InvalidResourceException {
-        MeshSnapshot next = SnapshotCompiler.compile(bundle, current.generation() + 1);
+        MeshSnapshot compiled = SnapshotCompiler.compile(bundle, current.generation() + 1);
+        clusters = clusters == null ? ClusterManager.create(upstream, bundle.clusters(), bundle.endpoints())
+                : clusters.update(bundle.clusters(), bundle.endpoints());
+        MeshSnapshot next = compiled.withClusters(clusters);
         current = next;
         ready = true;
         for (Consumer<MeshSnapshot> l : listeners) {
             l.accept(next);
         }
         return next;
+    }
+
+    /** Closes the clusters of the current snapshot (timers, pools). */
+    public synchronized void close() {
+        if (clusters != null) {
+            clusters.close();
+        }
     }
 
     /** Called with every snapshot published after this call. */

@@ -1,0 +1,46 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.upstream.CircuitBreakerState;
+import dev.inmesh.runtime.upstream.Host;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+
+/** The mutable state of one request in the router: what was tried, what it cost, what to release. */
+final class Exchange {
+    final RouterRequest request;
+    final Set<ResponseFlag> flags = EnumSet.noneOf(ResponseFlag.class);
+    final List<Host> triedHosts = new ArrayList<>(2);
+    RouteResult route;
+    RouteTable table;
+    String clusterName;
+    UpstreamCluster cluster;
+    CircuitBreakerState breakers;
+    boolean requestSlotHeld;
+    Host lastHost;
+    Host activeHost;
+    int attempts;
+    long upstreamStartNanos;
+    long upstreamServiceTimeMillis = -1;
+    String responseCodeDetails = "";
+    boolean done;
+    boolean completed;
+
+    Exchange(RouterRequest request) {
+        this.request = request;
+    }
+
+    String routeName() {
+        if (route instanceof RouteResult.Forward f) {
+            return f.route().name();
+        } else if (route instanceof RouteResult.Redirect r) {
+            return r.route().name();
+        } else if (route instanceof RouteResult.DirectResponse d) {
+            return d.route().name();
+        }
+        return null;
+    }
+}

@@ -1,0 +1,148 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.route.HeaderMatcher;
+import dev.inmesh.api.config.route.RetryPolicy;
+import io.vertx.core.MultiMap;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.random.RandomGenerator;
+
+/**
+ * The retry state of one request under a {@link RetryPolicy}, with Envoy's rules: which responses and failures are
+ * retriable, how many retries remain, and the fully jittered exponential back-off (the n-th retry waits a random time
+ * in [0, min(base x 2^(n-1), max))).
+ */
+final class RetryState {
+    /** Why an attempt ended without a usable response. */
+    enum Failure { CONNECT_FAILURE, RESET, REFUSED_STREAM, PER_TRY_TIMEOUT }
+
+    /** What to do after an attempt. */
+    enum Decision { RETRY, NO_RETRY, LIMIT_EXCEEDED }
+
+    private static final List<String> GRPC_CONDITIONS = List.of("cancelled", "deadline-exceeded", "internal",
+            "resource-exhausted", "unavailable");
+    private static final int[] GRPC_CODES = {1, 4, 13, 8, 14};
+
+    private final RetryPolicy policy;
+    private final Set<String> on;
+    private final List<HeaderMatchers.Compiled> retriableHeaders;
+    private final int maxRetries;
+    private final RandomGenerator random;
+    private int retriesUsed;
+
+    RetryState(RetryPolicy policy, int maxRetriesOverride, Set<String> onOverride, RandomGenerator random) {
+        this.policy = policy;
+        this.on = onOverride != null ? onOverride : policy == null ? Set.of() : policy.retryOn();
+        this.maxRetries = maxRetriesOverride >= 0 ? maxRetriesOverride : policy == null ? 0 : policy.numRetries();
+        List<HeaderMatchers.Compiled> rh = new ArrayList<>();
+        if (policy != null) {
+            for (HeaderMatcher m : policy.retriableHeaders()) {
+                rh.add(HeaderMatchers.compile(m));
+            }
+        }
+        this.retriableHeaders = rh;
+        this.random = random;
+    }
+
+    /** Whether the request may be retried at all (retriable_request_headers, a policy with conditions). */
+    boolean enabledFor(RouterRequest req) {
+        if (policy == null || on.isEmpty() || maxRetries == 0) {
+            return false;
+        }
+        if (policy.retriableRequestHeaders().isEmpty()) {
+            return true;
+        }
+        for (HeaderMatcher m : policy.retriableRequestHeaders()) {
+            if (HeaderMatchers.compile(m).matches(req::header)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Whether a response with these headers would be retried under the policy. */
+    boolean retriableResponse(int status, MultiMap headers) {
+        if (headers.contains("x-envoy-overloaded")) {
+            return false;
+        }
+        if (on.contains("5xx") && status >= 500) {
+            return true;
+        }
+        if (on.contains("gateway-error") && status >= 502 && status <= 504) {
+            return true;
+        }
+        if (on.contains("retriable-4xx") && status == 409) {
+            return true;
+        }
+        if (on.contains("retriable-status-codes") && policy != null && policy.retriableStatusCodes().contains(status)) {
+            return true;
+        }
+        if (on.contains("envoy-ratelimited") && headers.contains("x-envoy-ratelimited")) {
+            return true;
+        }
+        if (on.contains("retriable-headers") && !retriableHeaders.isEmpty()) {
+            for (HeaderMatchers.Compiled m : retriableHeaders) {
+                if (m.matches(name -> {
+                    List<String> all = headers.getAll(name);
+                    return all.isEmpty() ? null : String.join(",", all);
+                })) {
+                    return true;
+                }
+            }
+        }
+        String grpc = headers.get("grpc-status");
+        if (grpc != null) {
+            for (int i = 0; i < GRPC_CONDITIONS.size(); i++) {
+                if (on.contains(GRPC_CONDITIONS.get(i)) && grpc.trim().equals(Integer.toString(GRPC_CODES[i]))) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** Whether a failure without a response would be retried under the policy. */
+    boolean retriableFailure(Failure f) {
+        return switch (f) {
+            case CONNECT_FAILURE -> on.contains("connect-failure") || on.contains("5xx")
+                    || on.contains("gateway-error") || on.contains("reset") || on.contains("reset-before-request");
+            case RESET -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
+            case REFUSED_STREAM -> on.contains("refused-stream") || on.contains("5xx") || on.contains("reset");
+            case PER_TRY_TIMEOUT -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
+        };
+    }
+
+    /** After a retriable outcome: retry, or not because the limit is reached. */
+    Decision next(boolean retriable) {
+        if (!retriable) {
+            return Decision.NO_RETRY;
+        }
+        if (retriesUsed >= maxRetries) {
+            return Decision.LIMIT_EXCEEDED;
+        }
+        retriesUsed++;
+        return Decision.RETRY;
+    }
+
+    int retriesUsed() {
+        return retriesUsed;
+    }
+
+    /** The back-off before the retry just granted by {@link #next}: random in [0, min(base x 2^(n-1), max)). */
+    long backOffMillis() {
+        long base = policy == null ? RetryPolicy.DEFAULT_BACK_OFF_BASE.toMillis() : policy.backOffBase().toMillis();
+        long max = policy == null ? base * 10 : policy.backOffMax().toMillis();
+        int n = Math.max(1, retriesUsed);
+        long ceiling = n >= 31 ? max : Math.min(max, base << (n - 1));
+        return ceiling <= 0 ? 0 : random.nextLong(ceiling);
+    }
+
+    boolean usesPreviousHosts() {
+        return policy != null && policy.retryHostPredicates().contains(RetryPolicy.PREVIOUS_HOSTS);
+    }
+
+    int hostSelectionAttempts() {
+        return policy == null ? 1 : (int) Math.min(Integer.MAX_VALUE, policy.hostSelectionRetryMaxAttempts() + 1);
+    }
+}

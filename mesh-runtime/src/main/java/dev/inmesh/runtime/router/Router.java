@@ -1,0 +1,636 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.route.RetryPolicy;
+import dev.inmesh.api.config.route.RouteAction;
+import dev.inmesh.api.config.route.VirtualHost;
+import dev.inmesh.runtime.lb.HashPolicies;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.Host;
+import dev.inmesh.runtime.upstream.LbContext;
+import dev.inmesh.runtime.upstream.LocalOriginFailure;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
+import io.netty.handler.codec.http2.Http2Error;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.ConnectionPoolTooBusyException;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.http.StreamResetException;
+import io.vertx.core.net.HostAndPort;
+import java.net.ConnectException;
+import java.net.UnknownHostException;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
+import java.util.random.RandomGenerator;
+
+/**
+ * Envoy's router, shared by the in-JVM client and the standalone proxy: routes a buffered request through a route
+ * table, picks a host of the chosen cluster, holds the circuit breakers, applies the route timeout (over all attempts
+ * and back-offs) and the per-try timeout, retries by the retry policy with jittered exponential back-off and the
+ * {@code previous_hosts} predicate, reports outcomes to outlier detection, and answers locally with Envoy's codes,
+ * bodies and response flags when it cannot forward.
+ *
+ * <p>Each exchange runs on one Vert.x context; nothing blocks. The caller streams the committed response's body and
+ * then calls {@link #complete} (or {@link #abort}), which releases limits and records metrics and the access log.
+ */
+public final class Router {
+    /** Hop-by-hop headers never forwarded. */
+    private static final List<String> HOP_BY_HOP = List.of("connection", "keep-alive", "proxy-connection",
+            "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization", "host");
+    /** Envoy's request control headers: honoured only from trusted callers, and never forwarded. */
+    private static final List<String> CONTROL_HEADERS = List.of("x-envoy-retry-on", "x-envoy-retry-grpc-on",
+            "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms", "x-envoy-upstream-rq-per-try-timeout-ms",
+            "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names", "x-envoy-expected-rq-timeout-ms",
+            "x-envoy-internal", "x-envoy-force-trace", "x-envoy-hedge-on-per-try-timeout",
+            "x-envoy-upstream-alt-stat-name", "x-envoy-ip-tags", "x-envoy-original-url");
+
+    private final Vertx vertx;
+    private final Options options;
+    private final Consumer<StreamInfo> observer;
+    private final RandomGenerator random;
+
+    /**
+     * Router settings.
+     *
+     * @param trustEnvoyHeaders whether {@code x-envoy-*} control headers from the caller are honoured
+     * @param generateRequestId whether an absent {@code x-request-id} is generated
+     * @param local this workload, for peer metadata sent upstream
+     * @param peerMetadata the {@code x-envoy-peer-metadata} value sent upstream on outbound requests, or null
+     * @param peerMetadataId the {@code x-envoy-peer-metadata-id} value, or null
+     */
+    public record Options(boolean trustEnvoyHeaders, boolean generateRequestId, WorkloadInfo local,
+                          String peerMetadata, String peerMetadataId) {
+        public static final Options DEFAULTS = new Options(false, true, WorkloadInfo.UNKNOWN, null, null);
+    }
+
+    public Router(Vertx vertx, Options options, Consumer<StreamInfo> observer) {
+        this(vertx, options, observer, null);
+    }
+
+    /** A router with a given source of randomness (tests seed it). */
+    public Router(Vertx vertx, Options options, Consumer<StreamInfo> observer, RandomGenerator random) {
+        this.vertx = vertx;
+        this.options = options == null ? Options.DEFAULTS : options;
+        this.observer = observer == null ? s -> { } : observer;
+        this.random = random;
+    }
+
+    private RandomGenerator random() {
+        return random != null ? random : ThreadLocalRandom.current();
+    }
+
+    /**
+     * Routes a request through {@code table} to the clusters of {@code clusters}. The future completes with the
+     * committed response (never fails: failures become local replies).
+     */
+    public Future<RouterResponse> forward(RouterRequest req, RouteTable table, ClusterManager clusters) {
+        Context ctx = vertx.getOrCreateContext();
+        Promise<RouterResponse> promise = Promise.promise();
+        Exchange ex = new Exchange(req);
+        ex.table = table;
+        Runnable start = () -> {
+            try {
+                begin(ex, table, clusters, promise, ctx);
+            } catch (RuntimeException e) {
+                reply(ex, promise, 500, "", "internal_error", null);
+            }
+        };
+        if (Vertx.currentContext() == ctx) {
+            start.run();
+        } else {
+            ctx.runOnContext(v -> start.run());
+        }
+        return promise.future();
+    }
+
+    /** A local reply for a request that has no route table at all (REGISTRY_ONLY BlackHole: 502). */
+    public RouterResponse localReply(RouterRequest req, int status, String body, String details,
+                                     ResponseFlag flag) {
+        Exchange ex = new Exchange(req);
+        if (flag != null) {
+            ex.flags.add(flag);
+        }
+        ex.responseCodeDetails = details;
+        return localResponse(ex, status, body, null);
+    }
+
+    private void begin(Exchange ex, RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise,
+                       Context ctx) {
+        RouterRequest req = ex.request;
+        Control control = Control.read(req.headers, options.trustEnvoyHeaders);
+        if (options.generateRequestId && !req.headers.contains("x-request-id")) {
+            req.headers.set("x-request-id", UUID.randomUUID().toString());
+        }
+        long randomValue = random().nextLong();
+        RouteResult result = table.route(req, randomValue);
+        ex.route = result;
+        if (result instanceof RouteResult.NoRoute) {
+            ex.flags.add(ResponseFlag.NO_ROUTE_FOUND);
+            reply(ex, promise, 404, "", "route_not_found", null);
+            return;
+        }
+        if (result instanceof RouteResult.Redirect r) {
+            MultiMap h = MultiMap.caseInsensitiveMultiMap().set("location", r.location());
+            reply(ex, promise, r.status(), "", "direct_response", h);
+            return;
+        }
+        if (result instanceof RouteResult.DirectResponse d) {
+            reply(ex, promise, d.status(), d.body(), "direct_response", null);
+            return;
+        }
+        RouteResult.Forward f = (RouteResult.Forward) result;
+        ex.clusterName = f.cluster();
+        UpstreamCluster cluster = f.cluster().isEmpty() ? null : clusters.cluster(f.cluster());
+        if (cluster == null) {
+            ex.flags.add(ResponseFlag.NO_CLUSTER_FOUND);
+            reply(ex, promise, 503, "", "cluster_not_found", null);
+            return;
+        }
+        ex.cluster = cluster;
+        ex.breakers = cluster.circuitBreakers();
+        if (!ex.breakers.tryStartRequest()) {
+            overflow(ex, promise);
+            return;
+        }
+        ex.requestSlotHeld = true;
+
+        // Request headers for upstream: rewrites, header rules, ids, attempt count.
+        HOP_BY_HOP.forEach(req.headers::remove);
+        CONTROL_HEADERS.forEach(req.headers::remove);
+        Target target = new Target(req.uri, req.authority);
+        HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target);
+        if (!req.headers.contains("x-forwarded-proto")) {
+            req.headers.set("x-forwarded-proto", req.scheme);
+        }
+        if (req.direction == StreamInfo.Direction.OUTBOUND && options.peerMetadata != null) {
+            req.headers.set("x-envoy-peer-metadata", options.peerMetadata);
+            req.headers.set("x-envoy-peer-metadata-id", options.peerMetadataId);
+        }
+        RouteAction action = f.action();
+        VirtualHost vh = f.virtualHost();
+        RetryPolicy policy = action.retryPolicy() != null ? action.retryPolicy() : vh.retryPolicy();
+        RetryState retry = new RetryState(policy, control.maxRetries, control.retryOn, random());
+        if (!retry.enabledFor(req)) {
+            retry = new RetryState(null, 0, null, random());
+        }
+        Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : action.timeout();
+        Duration perTry = control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
+                : policy == null ? null : policy.perTryTimeout();
+        Long hash = action.hashPolicies().isEmpty() ? null
+                : HashPolicies.hash(action.hashPolicies(), req.headers, req.sourceIp(), req.query());
+        Attempts attempts = new Attempts(ex, promise, ctx, retry, perTry, new LbContext(hash != null, hash == null ? 0 : hash,
+                null, 1, req.originalDestination), target, vh, action);
+        if (timeout != null && !timeout.isZero()) {
+            attempts.globalTimer = vertx.setTimer(Math.max(1, timeout.toMillis()), id -> attempts.globalTimeout());
+        }
+        attempts.start();
+    }
+
+    private void overflow(Exchange ex, Promise<RouterResponse> promise) {
+        ex.flags.add(ResponseFlag.UPSTREAM_OVERFLOW);
+        MultiMap h = MultiMap.caseInsensitiveMultiMap().set("x-envoy-overloaded", "true");
+        reply(ex, promise, 503, "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+                "upstream_reset_before_response_started{overflow}", h);
+    }
+
+    private void reply(Exchange ex, Promise<RouterResponse> promise, int status, String body, String details,
+                       MultiMap extra) {
+        ex.responseCodeDetails = details;
+        promise.tryComplete(localResponse(ex, status, body, extra));
+    }
+
+    private RouterResponse localResponse(Exchange ex, int status, String body, MultiMap extra) {
+        MultiMap h = MultiMap.caseInsensitiveMultiMap();
+        if (extra != null) {
+            h.addAll(extra);
+        }
+        Buffer b = Buffer.buffer(body == null ? "" : body);
+        if (b.length() > 0) {
+            h.set("content-type", "text/plain");
+        }
+        h.set("content-length", Integer.toString(b.length()));
+        if (ex.route != null && ex.table != null && !(ex.route instanceof RouteResult.NoRoute)) {
+            HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+        }
+        ex.done = true;
+        return new RouterResponse(status, h, null, b, ex);
+    }
+
+    /**
+     * Records the end of an exchange once its body was sent: releases the breakers and the host, reports to the
+     * observer (metrics, access log). Safe to call twice; the second call does nothing.
+     */
+    public StreamInfo complete(RouterResponse response, long bytesSent) {
+        return finish(response.exchange, response.status, bytesSent, null);
+    }
+
+    /** Records an exchange whose response could not be delivered (downstream gone, upstream reset mid-body). */
+    public StreamInfo abort(RouterResponse response, long bytesSent, ResponseFlag flag) {
+        return finish(response.exchange, response.status, bytesSent, flag);
+    }
+
+    private StreamInfo finish(Exchange ex, int status, long bytesSent, ResponseFlag flag) {
+        if (ex.completed) {
+            return null;
+        }
+        ex.completed = true;
+        if (flag != null) {
+            ex.flags.add(flag);
+        }
+        releaseHost(ex);
+        if (ex.requestSlotHeld) {
+            ex.breakers.finishRequest();
+            ex.requestSlotHeld = false;
+        }
+        RouterRequest req = ex.request;
+        Host host = ex.lastHost;
+        ServiceLabels dest = ServiceLabels.of(ex.cluster, host);
+        StreamInfo info = new StreamInfo(req.direction, req.startTime, req.method.name(),
+                req.headers.contains("x-envoy-original-path") ? req.headers.get("x-envoy-original-path") : req.uri,
+                req.protocol, status, ex.flags, ex.responseCodeDetails, req.body == null ? 0 : req.body.length(),
+                bytesSent, (System.nanoTime() - req.startNanos) / 1_000_000, ex.upstreamServiceTimeMillis,
+                req.headers.get("x-request-id"), req.authority, req.headers.get("user-agent"),
+                req.headers.get("x-forwarded-for"), host == null ? null : host.addressString(), ex.clusterName, null,
+                req.downstreamLocalAddress, req.downstreamRemoteAddress, null, ex.routeName(),
+                Math.max(ex.attempts, 0), dest.workload(), dest.host(), dest.name(), dest.namespace(), null);
+        try {
+            observer.accept(info);
+        } catch (RuntimeException e) {
+            // metrics and logs must never break a request
+        }
+        return info;
+    }
+
+    private static void releaseHost(Exchange ex) {
+        if (ex.activeHost != null) {
+            ex.activeHost.stats().requestFinished();
+            ex.activeHost = null;
+        }
+    }
+
+    /** The request line parts a rewrite changes. */
+    private static final class Target implements HeaderMutator.PathAndHost {
+        String path;
+        String authority;
+
+        Target(String path, String authority) {
+            this.path = path;
+            this.authority = authority;
+        }
+
+        @Override
+        public String path() {
+            return path;
+        }
+
+        @Override
+        public void setPath(String p) {
+            path = p;
+        }
+
+        @Override
+        public void setAuthority(String a) {
+            authority = a;
+        }
+    }
+
+    /** The attempts of one exchange; every method runs on the exchange's context. */
+    private final class Attempts {
+        final Exchange ex;
+        final Promise<RouterResponse> promise;
+        final Context ctx;
+        final RetryState retry;
+        final Duration perTry;
+        final LbContext lb;
+        final Target target;
+        final VirtualHost vh;
+        final RouteAction action;
+        final Set<Host> previous = new HashSet<>();
+        long globalTimer = -1;
+        long perTryTimer = -1;
+        HttpClientRequest inflight;
+        boolean retrySlotHeld;
+        int generation;
+
+        Attempts(Exchange ex, Promise<RouterResponse> promise, Context ctx, RetryState retry, Duration perTry,
+                 LbContext lb, Target target, VirtualHost vh, RouteAction action) {
+            this.ex = ex;
+            this.promise = promise;
+            this.ctx = ctx;
+            this.retry = retry;
+            this.perTry = perTry;
+            this.lb = lb;
+            this.target = target;
+            this.vh = vh;
+            this.action = action;
+        }
+
+        void start() {
+            if (ex.done) {
+                return;
+            }
+            int gen = ++generation;
+            LbContext c = retry.usesPreviousHosts() && !previous.isEmpty()
+                    ? lb.withRejectHost(previous::contains, retry.hostSelectionAttempts()) : lb;
+            Host host = ex.cluster.chooseHost(c);
+            if (host == null) {
+                ex.flags.add(ResponseFlag.NO_HEALTHY_UPSTREAM);
+                end(() -> reply(ex, promise, 503, "no healthy upstream", "no_healthy_upstream", null));
+                return;
+            }
+            ex.attempts++;
+            ex.lastHost = host;
+            ex.activeHost = host;
+            previous.add(host);
+            host.stats().requestStarted();
+            RouterRequest req = ex.request;
+            MultiMap headers = MultiMap.caseInsensitiveMultiMap().addAll(req.headers);
+            if (vh.includeRequestAttemptCount()) {
+                headers.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
+            }
+            String authority = target.authority;
+            if (action.autoHostRewrite() && !host.hostname().isEmpty()) {
+                authority = host.hostname();
+            }
+            RequestOptions ro = new RequestOptions().setMethod(req.method).setURI(target.path).setHeaders(headers)
+                    .setHost(host.address().address()).setPort(host.address().port());
+            HostAndPort hp = authority == null || authority.isEmpty() ? null
+                    : HostAndPort.parseAuthority(authority, -1);
+            if (perTry != null && !perTry.isZero()) {
+                perTryTimer = vertx.setTimer(Math.max(1, perTry.toMillis()), id -> {
+                    if (gen == generation && !ex.done) {
+                        host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+                        resetInflight();
+                        failed(gen, RetryState.Failure.PER_TRY_TIMEOUT);
+                    }
+                });
+            }
+            ex.upstreamStartNanos = System.nanoTime();
+            HttpClient client;
+            try {
+                client = ex.cluster.httpClient(host);
+            } catch (RuntimeException e) {
+                failed(gen, RetryState.Failure.CONNECT_FAILURE);
+                return;
+            }
+            client.request(ro).onComplete(ar -> {
+                if (gen != generation || ex.done) {
+                    if (ar.succeeded()) {
+                        ar.result().reset();
+                    }
+                    return;
+                }
+                if (ar.failed()) {
+                    Throwable t = ar.cause();
+                    if (t instanceof ConnectionPoolTooBusyException) {
+                        cancelPerTry();
+                        releaseHost(ex);
+                        end(() -> overflow(ex, promise));
+                        return;
+                    }
+                    host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+                    failed(gen, RetryState.Failure.CONNECT_FAILURE);
+                    return;
+                }
+                HttpClientRequest up = ar.result();
+                if (hp != null) {
+                    up.authority(hp);
+                }
+                inflight = up;
+                Future<HttpClientResponse> sent = req.body == null ? up.send() : up.send(req.body);
+                sent.onComplete(rr -> {
+                    if (gen != generation || ex.done) {
+                        if (rr.succeeded()) {
+                            rr.result().request().reset();
+                        }
+                        return;
+                    }
+                    if (rr.failed()) {
+                        Throwable t = rr.cause();
+                        boolean refused = t instanceof StreamResetException sre
+                                && sre.getCode() == Http2Error.REFUSED_STREAM.code();
+                        boolean connect = isConnectFailure(t);
+                        host.outlier().reportLocalOriginFailure(connect ? LocalOriginFailure.CONNECT_FAILED
+                                : LocalOriginFailure.RESET);
+                        failed(gen, refused ? RetryState.Failure.REFUSED_STREAM
+                                : connect ? RetryState.Failure.CONNECT_FAILURE : RetryState.Failure.RESET);
+                        return;
+                    }
+                    responded(gen, host, rr.result());
+                });
+            });
+        }
+
+        void responded(int gen, Host host, HttpClientResponse resp) {
+            cancelPerTry();
+            int status = resp.statusCode();
+            if (status >= 500) {
+                host.outlier().reportHttpStatus(status);
+            } else {
+                host.outlier().reportSuccess();
+            }
+            boolean retriable = retry.retriableResponse(status, resp.headers());
+            RetryState.Decision d = retry.next(retriable);
+            if (d == RetryState.Decision.RETRY && tryRetrySlot()) {
+                resp.body();
+                releaseHost(ex);
+                scheduleRetry();
+                return;
+            }
+            if (d == RetryState.Decision.LIMIT_EXCEEDED) {
+                ex.flags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
+            }
+            ex.upstreamServiceTimeMillis = (System.nanoTime() - ex.upstreamStartNanos) / 1_000_000;
+            MultiMap h = MultiMap.caseInsensitiveMultiMap().addAll(resp.headers());
+            for (String name : List.of("connection", "keep-alive", "proxy-connection", "transfer-encoding")) {
+                h.remove(name);
+            }
+            h.set("x-envoy-upstream-service-time", Long.toString(ex.upstreamServiceTimeMillis));
+            if (vh.includeAttemptCountInResponse()) {
+                h.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
+            }
+            HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+            ex.responseCodeDetails = "via_upstream";
+            releaseRetrySlot();
+            ex.done = true;
+            // The route timeout still covers the body: if it fires now, the upstream stream is reset.
+            promise.tryComplete(new RouterResponse(status, h, resp, null, ex));
+        }
+
+        void failed(int gen, RetryState.Failure failure) {
+            if (gen != generation || ex.done) {
+                return;
+            }
+            cancelPerTry();
+            inflight = null;
+            releaseHost(ex);
+            RetryState.Decision d = retry.next(retry.retriableFailure(failure));
+            if (d == RetryState.Decision.RETRY && tryRetrySlot()) {
+                scheduleRetry();
+                return;
+            }
+            if (d == RetryState.Decision.LIMIT_EXCEEDED) {
+                ex.flags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
+            }
+            end(() -> {
+                switch (failure) {
+                    case CONNECT_FAILURE -> {
+                        ex.flags.add(ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
+                        reply(ex, promise, 503, "upstream connect error or disconnect/reset before headers. "
+                                + "reset reason: connection failure",
+                                "upstream_reset_before_response_started{connection_failure}", null);
+                    }
+                    case RESET -> {
+                        ex.flags.add(ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
+                        reply(ex, promise, 503, "upstream connect error or disconnect/reset before headers. "
+                                + "reset reason: connection termination",
+                                "upstream_reset_before_response_started{connection_termination}", null);
+                    }
+                    case REFUSED_STREAM -> {
+                        ex.flags.add(ResponseFlag.UPSTREAM_REMOTE_RESET);
+                        reply(ex, promise, 503, "upstream connect error or disconnect/reset before headers. "
+                                + "reset reason: remote refused stream reset",
+                                "upstream_reset_before_response_started{remote_refused_stream_reset}", null);
+                    }
+                    case PER_TRY_TIMEOUT -> {
+                        ex.flags.add(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
+                        reply(ex, promise, 504, "upstream request timeout", "upstream_per_try_timeout", null);
+                    }
+                }
+            });
+        }
+
+        boolean tryRetrySlot() {
+            releaseRetrySlot();
+            if (!ex.breakers.tryStartRetry()) {
+                return false;
+            }
+            retrySlotHeld = true;
+            return true;
+        }
+
+        void releaseRetrySlot() {
+            if (retrySlotHeld) {
+                ex.breakers.finishRetry();
+                retrySlotHeld = false;
+            }
+        }
+
+        void scheduleRetry() {
+            long delay = retry.backOffMillis();
+            generation++;
+            if (delay <= 0) {
+                ctx.runOnContext(v -> start());
+            } else {
+                vertx.setTimer(delay, id -> start());
+            }
+        }
+
+        void globalTimeout() {
+            if (ex.done) {
+                // committed: the body is still streaming past the route timeout
+                if (!ex.completed && ex.upstreamServiceTimeMillis >= 0) {
+                    ex.flags.add(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
+                    resetInflight();
+                }
+                return;
+            }
+            generation++;
+            if (ex.activeHost != null) {
+                ex.activeHost.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+            }
+            resetInflight();
+            cancelPerTry();
+            releaseHost(ex);
+            ex.flags.add(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
+            end(() -> reply(ex, promise, 504, "upstream request timeout", "upstream_response_timeout", null));
+        }
+
+        void resetInflight() {
+            HttpClientRequest r = inflight;
+            inflight = null;
+            if (r != null) {
+                r.reset(0, new TimeoutException("upstream request timeout"));
+            }
+        }
+
+        void cancelPerTry() {
+            if (perTryTimer >= 0) {
+                vertx.cancelTimer(perTryTimer);
+                perTryTimer = -1;
+            }
+        }
+
+        void end(Runnable replyAction) {
+            if (globalTimer >= 0) {
+                vertx.cancelTimer(globalTimer);
+                globalTimer = -1;
+            }
+            releaseRetrySlot();
+            replyAction.run();
+        }
+    }
+
+    static boolean isConnectFailure(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof ConnectException || c instanceof UnknownHostException
+                    || c instanceof io.netty.channel.ConnectTimeoutException) {
+                return true;
+            }
+            String m = c.getMessage();
+            if (m != null && m.toLowerCase(Locale.ROOT).contains("connection refused")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Envoy's control headers from a trusted caller. */
+    private record Control(long timeoutMs, long perTryTimeoutMs, int maxRetries, Set<String> retryOn) {
+        static Control read(MultiMap h, boolean trusted) {
+            if (!trusted) {
+                return new Control(-1, -1, -1, null);
+            }
+            Set<String> on = null;
+            String ro = h.get("x-envoy-retry-on");
+            if (ro != null) {
+                on = new HashSet<>();
+                for (String s : ro.split(",")) {
+                    if (RetryPolicy.KNOWN_CONDITIONS.contains(s.trim())) {
+                        on.add(s.trim());
+                    }
+                }
+            }
+            return new Control(number(h.get("x-envoy-upstream-rq-timeout-ms")),
+                    number(h.get("x-envoy-upstream-rq-per-try-timeout-ms")),
+                    (int) number(h.get("x-envoy-max-retries")), on);
+        }
+
+        private static long number(String v) {
+            if (v == null) {
+                return -1;
+            }
+            try {
+                return Math.max(-1, Long.parseLong(v.trim()));
+            } catch (NumberFormatException e) {
+                return -1;
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.MultiMap;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
+import java.time.Instant;
+import java.util.Locale;
+
+/**
+ * A downstream request as the router sees it, from either way in: the in-JVM client or the standalone proxy. The
+ * body is buffered (so that retries can resend it); the router owns {@link #headers} and changes them on the way
+ * upstream.
+ */
+public final class RouterRequest implements RouteRequest {
+    final StreamInfo.Direction direction;
+    final HttpMethod method;
+    final String uri;
+    final String authority;
+    final String scheme;
+    final MultiMap headers;
+    final Buffer body;
+    final String downstreamRemoteAddress;
+    final String downstreamLocalAddress;
+    final SocketAddress originalDestination;
+    final long startNanos;
+    final Instant startTime;
+    final String protocol;
+
+    /**
+     * @param direction OUTBOUND for the workload's own calls, INBOUND for calls to it
+     * @param method the method
+     * @param uri the path with its query
+     * @param authority the Host header
+     * @param scheme {@code http} or {@code https}
+     * @param headers the request headers (the router takes ownership)
+     * @param body the whole request body, or null for none
+     * @param downstreamRemoteAddress the caller's address, {@code ip:port}
+     * @param downstreamLocalAddress the address the request arrived at, {@code ip:port}
+     * @param originalDestination where the caller meant to go (for ORIGINAL_DST clusters), or null
+     * @param protocol {@code HTTP/1.1} or {@code HTTP/2}
+     */
+    public RouterRequest(StreamInfo.Direction direction, HttpMethod method, String uri, String authority,
+                         String scheme, MultiMap headers, Buffer body, String downstreamRemoteAddress,
+                         String downstreamLocalAddress, SocketAddress originalDestination, String protocol) {
+        this.direction = direction;
+        this.method = method;
+        this.uri = uri == null || uri.isEmpty() ? "/" : uri;
+        this.authority = authority;
+        this.scheme = scheme == null ? "http" : scheme;
+        this.headers = headers;
+        this.body = body;
+        this.downstreamRemoteAddress = downstreamRemoteAddress;
+        this.downstreamLocalAddress = downstreamLocalAddress;
+        this.originalDestination = originalDestination;
+        this.startNanos = System.nanoTime();
+        this.startTime = Instant.now();
+        this.protocol = protocol == null ? "HTTP/1.1" : protocol;
+    }
+
+    @Override
+    public String authority() {
+        return authority;
+    }
+
+    @Override
+    public String path() {
+        return uri;
+    }
+
+    @Override
+    public String method() {
+        return method.name();
+    }
+
+    @Override
+    public String scheme() {
+        return scheme;
+    }
+
+    @Override
+    public String header(String lowerCaseName) {
+        if (lowerCaseName.startsWith(":")) {
+            return switch (lowerCaseName) {
+                case ":authority" -> authority;
+                case ":path" -> uri;
+                case ":method" -> method.name();
+                case ":scheme" -> scheme;
+                default -> null;
+            };
+        }
+        java.util.List<String> all = headers.getAll(lowerCaseName);
+        return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
+    }
+
+    public StreamInfo.Direction direction() {
+        return direction;
+    }
+
+    public MultiMap headers() {
+        return headers;
+    }
+
+    public Buffer body() {
+        return body;
+    }
+
+    /** The source IP of the caller, for hash policies. */
+    String sourceIp() {
+        String a = downstreamRemoteAddress;
+        if (a == null) {
+            return null;
+        }
+        int colon = a.lastIndexOf(':');
+        String ip = colon > 0 ? a.substring(0, colon) : a;
+        return ip.startsWith("[") ? ip.substring(1, ip.length() - 1) : ip.toLowerCase(Locale.ROOT);
+    }
+
+    /** The raw query string, or null. */
+    String query() {
+        int q = uri.indexOf('?');
+        return q < 0 ? null : uri.substring(q + 1);
+    }
+}

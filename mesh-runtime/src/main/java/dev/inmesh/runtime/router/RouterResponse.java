@@ -1,0 +1,71 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.runtime.stats.ResponseFlag;
+import io.vertx.core.MultiMap;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientResponse;
+import java.util.Set;
+
+/**
+ * The response the router committed to: either the last upstream response, whose body the caller streams
+ * downstream, or a local reply. The caller must call {@link Router#complete} (or {@link Router#abort}) exactly once
+ * when the body has been sent, so that limits are released and the request is recorded.
+ */
+public final class RouterResponse {
+    final int status;
+    final MultiMap headers;
+    final HttpClientResponse upstream;
+    final Buffer localBody;
+    final Exchange exchange;
+
+    RouterResponse(int status, MultiMap headers, HttpClientResponse upstream, Buffer localBody, Exchange exchange) {
+        this.status = status;
+        this.headers = headers;
+        this.upstream = upstream;
+        this.localBody = localBody;
+        this.exchange = exchange;
+    }
+
+    public int status() {
+        return status;
+    }
+
+    /** The headers to send downstream (already mutated by the route's header rules). */
+    public MultiMap headers() {
+        return headers;
+    }
+
+    /** The upstream response whose body is still to be read, or null for a local reply. */
+    public HttpClientResponse upstream() {
+        return upstream;
+    }
+
+    /** The body of a local reply, or null when the body comes from {@link #upstream()}. */
+    public Buffer localBody() {
+        return localBody;
+    }
+
+    /** Whether the router answered itself (no route, no healthy upstream, overflow, timeout, ...). */
+    public boolean isLocalReply() {
+        return upstream == null;
+    }
+
+    public Set<ResponseFlag> flags() {
+        return exchange.flags;
+    }
+
+    /** How many upstream attempts were made. */
+    public int attempts() {
+        return exchange.attempts;
+    }
+
+    /** The cluster the request went to, or null. */
+    public String cluster() {
+        return exchange.clusterName;
+    }
+
+    /** The last upstream host tried, {@code ip:port}, or null. */
+    public String upstreamHost() {
+        return exchange.lastHost == null ? null : exchange.lastHost.addressString();
+    }
+}

@@ -1,0 +1,66 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.core.Metadata;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.upstream.Host;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The destination service and workload of an upstream request, as Istio's telemetry labels them: from the cluster's
+ * {@code istio} metadata ({@code services: [{host, name, namespace}]}) and the endpoint's {@code istio.workload}
+ * ({@code name;namespace;app;version;cluster}), else from Istio's cluster name {@code outbound|PORT|SUBSET|FQDN}.
+ */
+record ServiceLabels(String host, String name, String namespace, WorkloadInfo workload) {
+    static final ServiceLabels UNKNOWN = new ServiceLabels(null, null, null, WorkloadInfo.UNKNOWN);
+
+    static ServiceLabels of(UpstreamCluster cluster, Host host) {
+        if (cluster == null) {
+            return UNKNOWN;
+        }
+        String svcHost = null;
+        String svcName = null;
+        String svcNamespace = null;
+        String subset = null;
+        Object services = cluster.config().metadata().get("istio", "services");
+        if (services instanceof List<?> list && !list.isEmpty() && list.get(0) instanceof Map<?, ?> m) {
+            svcHost = str(m.get("host"));
+            svcName = str(m.get("name"));
+            svcNamespace = str(m.get("namespace"));
+        }
+        String[] parts = cluster.name().split("\\|", -1);
+        if (parts.length == 4) {
+            subset = parts[2].isEmpty() ? null : parts[2];
+            if (svcHost == null && !parts[3].isEmpty()) {
+                svcHost = parts[3];
+                String[] labels = svcHost.split("\\.");
+                svcName = labels[0];
+                svcNamespace = labels.length > 1 ? labels[1] : null;
+            }
+        }
+        WorkloadInfo w = WorkloadInfo.UNKNOWN;
+        if (host != null) {
+            w = workload(host.metadata());
+        }
+        if (w == WorkloadInfo.UNKNOWN && svcName != null) {
+            // Without endpoint metadata, Istio's conventions: workload name-version, app = service name.
+            w = new WorkloadInfo(subset == null ? svcName : svcName + "-" + subset, svcNamespace, svcName, subset);
+        }
+        return new ServiceLabels(svcHost, svcName, svcNamespace, w);
+    }
+
+    static WorkloadInfo workload(Metadata md) {
+        Object v = md.get("istio", "workload");
+        if (v instanceof String s && !s.isEmpty()) {
+            String[] p = s.split(";", -1);
+            return new WorkloadInfo(p[0], p.length > 1 ? p[1] : null, p.length > 2 ? p[2] : null,
+                    p.length > 3 ? p[3] : null);
+        }
+        return WorkloadInfo.UNKNOWN;
+    }
+
+    private static String str(Object o) {
+        return o == null ? null : o.toString();
+    }
+}
