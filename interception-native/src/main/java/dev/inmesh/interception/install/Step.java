@@ -1,0 +1,27 @@
+package dev.inmesh.interception.install;
+
+import java.util.List;
+
+/**
+ * One command of an install.
+ *
+ * @param description what the step does, for messages
+ * @param command     the command line
+ * @param stdin       what to feed it, or null
+ * @param existsIsOk  true when "File exists" means the step's effect is already there (idempotent steps)
+ */
+public record Step(String description, List<String> command, String stdin, boolean existsIsOk) {
+    public Step {
+        command = List.copyOf(command);
+    }
+
+    /** True when the result means the step took effect (or already had). */
+    boolean succeeded(CommandRunner.Result result) {
+        return result.ok() || (existsIsOk && (result.stderr() + result.stdout()).contains("File exists"));
+    }
+
+    @Override
+    public String toString() {
+        return String.join(" ", command);
+    }
+}
