@@ -8,7 +8,7 @@ import java.util.List;
  * @param description what the step does, for messages
  * @param command     the command line
  * @param stdin       what to feed it, or null
- * @param existsIsOk  true when "File exists" means the step's effect is already there (idempotent steps)
+ * @param existsIsOk  true when "File exists" (or "address already assigned") means the step's effect is already there (idempotent steps)
  */
 public record Step(String description, List<String> command, String stdin, boolean existsIsOk) {
     public Step {
@@ -17,7 +17,11 @@ public record Step(String description, List<String> command, String stdin, boole
 
     /** True when the result means the step took effect (or already had). */
     boolean succeeded(CommandRunner.Result result) {
-        return result.ok() || (existsIsOk && (result.stderr() + result.stdout()).contains("File exists"));
+        if (result.ok()) {
+            return true;
+        }
+        String output = result.stderr() + result.stdout();
+        return existsIsOk && (output.contains("File exists") || output.contains("already assigned"));
     }
 
     @Override

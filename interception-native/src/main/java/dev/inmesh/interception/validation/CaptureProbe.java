@@ -146,7 +146,7 @@ public final class CaptureProbe {
                 }
             }
             return new Result(false, "no connection to " + PROBE_ADDRESS + ":" + settings.probePort()
-                    + " reached the capture ports " + settings.listenPorts() + " within " + settings.timeout());
+                    + " reached the capture ports " + settings.listenPorts() + " within " + settings.timeout().toMillis() + " ms");
         } finally {
             fds.forEach(libc::close);
         }
