@@ -97,7 +97,8 @@ public final class RuleInstaller {
             for (IpFamily f : families()) {
                 steps.add(new Step("route packets marked " + mark + " through table " + table + " (" + label(f) + ")",
                         List.of("ip", "-f", f.ipFamilyName(), "rule", "add", "fwmark", mark, "lookup", table),
-                        null, true));
+                        null, true,
+                        List.of("ip", "-f", f.ipFamilyName(), "rule", "show", "fwmark", mark, "lookup", table)));
                 steps.add(new Step("deliver table " + table + " locally via lo (" + label(f) + ")",
                         List.of("ip", "-f", f.ipFamilyName(), "route", "replace", "local", "default", "dev", "lo",
                                 "table", table), null, true));
@@ -147,6 +148,12 @@ public final class RuleInstaller {
     private void runSteps(List<Step> steps, boolean rollbackOnFailure) throws InstallException {
         for (int i = 0; i < steps.size(); i++) {
             Step step = steps.get(i);
+            if (step.presence() != null) {
+                CommandRunner.Result present = runner.run(step.presence());
+                if (present.ok() && !present.stdout().isBlank()) {
+                    continue;
+                }
+            }
             CommandRunner.Result result = runner.run(step.command(), step.stdin());
             if (step.succeeded(result)) {
                 continue;

@@ -8,11 +8,19 @@ import java.util.List;
  * @param description what the step does, for messages
  * @param command     the command line
  * @param stdin       what to feed it, or null
- * @param existsIsOk  true when "File exists" (or "address already assigned") means the step's effect is already there (idempotent steps)
+ * @param existsIsOk  true when "File exists" (or "address already assigned") means the step's effect is already
+ *                    there (idempotent steps)
+ * @param presence    a command whose non-empty output means the step's effect is already there, so the step is
+ *                    skipped (for commands the kernel would happily repeat, like {@code ip rule add}); or null
  */
-public record Step(String description, List<String> command, String stdin, boolean existsIsOk) {
+public record Step(String description, List<String> command, String stdin, boolean existsIsOk, List<String> presence) {
     public Step {
         command = List.copyOf(command);
+        presence = presence == null ? null : List.copyOf(presence);
+    }
+
+    public Step(String description, List<String> command, String stdin, boolean existsIsOk) {
+        this(description, command, stdin, existsIsOk, null);
     }
 
     /** True when the result means the step took effect (or already had). */
