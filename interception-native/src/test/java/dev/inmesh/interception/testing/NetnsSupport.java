@@ -2,10 +2,15 @@ package dev.inmesh.interception.testing;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import com.sun.jna.Library;
+import com.sun.jna.Native;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -99,6 +104,54 @@ public final class NetnsSupport implements AutoCloseable {
         exec("ip", "link", "set", here, "up");
         other.exec("ip", "addr", "add", addressThere, "dev", there);
         other.exec("ip", "link", "set", there, "up");
+    }
+
+    /**
+     * Runs a task on a new thread that has entered this namespace (only that thread does), so sockets the task opens
+     * live in the namespace. Waits at most 30 seconds.
+     */
+    public <T> T inside(Callable<T> task) throws Exception {
+        FutureTask<T> future = new FutureTask<>(() -> {
+            enterOnThisThread();
+            return task.call();
+        });
+        Thread thread = new Thread(future, "netns-" + name);
+        thread.setDaemon(true);
+        thread.start();
+        try {
+            return future.get(COMMAND_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof Exception cause) {
+                throw cause;
+            }
+            throw e;
+        }
+    }
+
+    private void enterOnThisThread() {
+        String path = "/var/run/netns/" + name;
+        int fd = SetNs.LIBC.open(path, 0x80000 /* O_RDONLY | O_CLOEXEC */);
+        if (fd < 0) {
+            throw new IllegalStateException("cannot open " + path);
+        }
+        try {
+            if (SetNs.LIBC.setns(fd, 0x40000000 /* CLONE_NEWNET */) != 0) {
+                throw new IllegalStateException("cannot enter " + path + " (errno " + Native.getLastError() + ")");
+            }
+        } finally {
+            SetNs.LIBC.close(fd);
+        }
+    }
+
+    /** libc's setns, for {@link #inside}. */
+    interface SetNs extends Library {
+        SetNs LIBC = Native.load("c", SetNs.class);
+
+        int open(String path, int flags);
+
+        int setns(int fd, int nstype);
+
+        int close(int fd);
     }
 
     /** Deletes the namespace (and the veth ends inside it). Safe to call twice. */
