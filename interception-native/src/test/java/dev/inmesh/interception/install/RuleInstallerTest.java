@@ -102,6 +102,27 @@ class RuleInstallerTest {
     }
 
     @Test
+    void addsThePolicyRuleOnlyWhenItIsNotThereYet() throws Exception {
+        RuleSet rules = RuleGenerator.generate(TPROXY);
+        AtomicBoolean restored = new AtomicBoolean();
+        FakeCommandRunner runner = new FakeCommandRunner().answering(c -> {
+            String line = String.join(" ", c);
+            if (line.startsWith("iptables-restore")) {
+                restored.set(true);
+            }
+            if (line.equals("ip -f inet rule show fwmark 1337 lookup 133")) {
+                return Result.success("32765:\tfrom all fwmark 0x539 lookup 133\n");
+            }
+            return isSave(c) ? Result.success(restored.get() ? saveOf(rules, IpFamily.V4) : "") : null;
+        });
+
+        installer(runner, TPROXY).install(true);
+
+        assertFalse(runner.ran("ip -f inet rule add fwmark 1337 lookup 133"), runner.commandLines().toString());
+        assertTrue(runner.ran("ip -f inet route replace local default dev lo table 133"));
+    }
+
+    @Test
     void aFailedRestoreIsReportedWithWhatIptablesSaid() {
         FakeCommandRunner runner = new FakeCommandRunner().answering(c -> c.get(0).equals("iptables-restore")
                 ? Result.failure(1, "iptables-restore: line 7 failed\n") : null);
