@@ -39,8 +39,10 @@ final class HostFacts {
     }
 
     /**
-     * Whether the host is IPv6, as istio-iptables decides it: by the family of its first address that is neither
-     * loopback nor link-local. A dual-stack host therefore counts as IPv4 (its IPv4 address is listed first).
+     * Whether the host is IPv6. istio-iptables goes by the family of the host's first address that is neither
+     * loopback nor link-local, which on a dual-stack host is normally its IPv4 address. Java does not promise
+     * that order, so this reads it as: IPv6 when the host has a global IPv6 address and no IPv4 address besides
+     * loopback.
      */
     static boolean hostIsIpv6() {
         boolean sawV6 = false;

@@ -130,7 +130,7 @@ public final class IptablesCommand implements Callable<Integer> {
     String dnsServersV6;
 
     @Option(names = "--enable-ipv6", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
-            description = "Also install ip6tables rules (default: when the host's first address is IPv6).")
+            description = "Also install ip6tables rules (default: when the host is IPv6-only).")
     Boolean enableIpv6;
 
     @Option(names = {"-n", "--dry-run"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",

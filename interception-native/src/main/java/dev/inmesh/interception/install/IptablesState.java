@@ -11,7 +11,7 @@ import java.util.Map;
 import java.util.Set;
 
 /** What {@code iptables-save} reported for one family: per table, the user-defined chains and every rule. */
-public final class IptablesState {
+final class IptablesState {
     private final Map<Table, Set<String>> chains = new EnumMap<>(Table.class);
     private final Map<Table, List<SavedRule>> rules = new EnumMap<>(Table.class);
 
