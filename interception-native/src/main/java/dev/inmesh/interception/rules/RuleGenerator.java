@@ -199,15 +199,13 @@ public final class RuleGenerator {
 
         private void redirectDns() {
             String agent = port(CaptureConfig.AGENT_DNS_PORT);
-            List<String> v4Servers = cfg.dnsServersV4();
-            List<String> v6Servers = cfg.dnsServersV6();
             boolean all = cfg.captureAllDns();
             both(RAW, OUTPUT_BUILTIN, "-j", OUTPUT_DNS);
-            if (all || !v4Servers.isEmpty()) {
-                family(IpFamily.V4, NAT, OUTPUT, "-j", OUTPUT_DNS);
-            }
-            if (all || !v6Servers.isEmpty()) {
-                family(IpFamily.V6, NAT, OUTPUT, "-j", OUTPUT_DNS);
+            for (IpFamily f : IpFamily.values()) {
+                // no jump into a chain that would stay empty for this family
+                if (all || !dnsServers(f).isEmpty()) {
+                    family(f, NAT, OUTPUT, "-j", OUTPUT_DNS);
+                }
             }
             for (String proto : List.of("tcp", "udp")) {
                 // Istio spells the REDIRECT option differently for the two protocols; iptables accepts both.
@@ -216,23 +214,21 @@ public final class RuleGenerator {
                     both(NAT, OUTPUT_DNS, "-p", proto, "--dport", "53", "-j", "REDIRECT", toPorts, agent);
                     continue;
                 }
-                for (String s : v4Servers) {
-                    family(IpFamily.V4, NAT, OUTPUT_DNS, "-p", proto, "--dport", "53", "-d", s + "/32",
-                            "-j", "REDIRECT", toPorts, agent);
-                }
-                for (String s : v6Servers) {
-                    family(IpFamily.V6, NAT, OUTPUT_DNS, "-p", proto, "--dport", "53", "-d", s + "/128",
-                            "-j", "REDIRECT", toPorts, agent);
+                for (IpFamily f : IpFamily.values()) {
+                    for (String server : dnsServers(f)) {
+                        family(f, NAT, OUTPUT_DNS, "-p", proto, "--dport", "53", "-d", host(f, server),
+                                "-j", "REDIRECT", toPorts, agent);
+                    }
                 }
             }
-            dnsConntrackZones(v4Servers, v6Servers, all);
+            dnsConntrackZones(all);
         }
 
         /**
          * UDP DNS in two conntrack zones: the proxy's queries to real resolvers (and their answers) in zone 1, the
          * apps' queries to the agent (and its answers) in zone 2, so the two flows of one query never collide.
          */
-        private void dnsConntrackZones(List<String> v4Servers, List<String> v6Servers, boolean all) {
+        private void dnsConntrackZones(boolean all) {
             for (String uid : cfg.proxyUids()) {
                 zonesForProxy("--uid-owner", uid);
             }
@@ -245,24 +241,27 @@ public final class RuleGenerator {
                 both(RAW, INBOUND, "-p", "udp", "--sport", "53", "-j", "CT", "--zone", "1");
                 return;
             }
-            if (!v4Servers.isEmpty()) {
-                family(IpFamily.V4, RAW, PREROUTING, "-j", INBOUND);
+            for (IpFamily f : IpFamily.values()) {
+                List<String> servers = dnsServers(f);
+                if (!servers.isEmpty()) {
+                    family(f, RAW, PREROUTING, "-j", INBOUND);
+                }
+                for (String server : servers) {
+                    family(f, RAW, OUTPUT_DNS, "-p", "udp", "--dport", "53", "-d", host(f, server),
+                            "-j", "CT", "--zone", "2");
+                    family(f, RAW, INBOUND, "-p", "udp", "--sport", "53", "-s", host(f, server),
+                            "-j", "CT", "--zone", "1");
+                }
             }
-            for (String s : v4Servers) {
-                family(IpFamily.V4, RAW, OUTPUT_DNS, "-p", "udp", "--dport", "53", "-d", s + "/32",
-                        "-j", "CT", "--zone", "2");
-                family(IpFamily.V4, RAW, INBOUND, "-p", "udp", "--sport", "53", "-s", s + "/32",
-                        "-j", "CT", "--zone", "1");
-            }
-            if (!v6Servers.isEmpty()) {
-                family(IpFamily.V6, RAW, PREROUTING, "-j", INBOUND);
-            }
-            for (String s : v6Servers) {
-                family(IpFamily.V6, RAW, OUTPUT_DNS, "-p", "udp", "--dport", "53", "-d", s + "/128",
-                        "-j", "CT", "--zone", "2");
-                family(IpFamily.V6, RAW, INBOUND, "-p", "udp", "--sport", "53", "-s", s + "/128",
-                        "-j", "CT", "--zone", "1");
-            }
+        }
+
+        private List<String> dnsServers(IpFamily f) {
+            return f == IpFamily.V4 ? cfg.dnsServersV4() : cfg.dnsServersV6();
+        }
+
+        /** A single address as a range: {@code /32} or {@code /128}. */
+        private static String host(IpFamily f, String address) {
+            return address + (f == IpFamily.V4 ? "/32" : "/128");
         }
 
         private void zonesForProxy(String ownerMatch, String id) {

@@ -15,6 +15,7 @@ import dev.inmesh.interception.rules.Table;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
 class RuleInstallerTest {
@@ -50,17 +51,34 @@ class RuleInstallerTest {
         return c.get(0).equals("iptables-save");
     }
 
-    @Test
-    void appliesTheRestoreInputWithNoflushThenThePolicyRouteForTproxy() throws Exception {
-        FakeCommandRunner runner = new FakeCommandRunner();
+    /**
+     * A runner that plays the kernel for one rule set: iptables-save (and ip6tables-save) show no rules until an
+     * iptables-restore has run, then these rules. {@code answers} may answer a command line first (null: no answer).
+     */
+    private static FakeCommandRunner kernel(RuleSet rules, Function<String, Result> answers) {
         AtomicBoolean restored = new AtomicBoolean();
-        RuleSet rules = RuleGenerator.generate(TPROXY);
-        runner.answering(c -> {
-            if (c.get(0).equals("iptables-restore")) {
+        return new FakeCommandRunner().answering(c -> {
+            String line = String.join(" ", c);
+            if (c.get(0).endsWith("-restore")) {
                 restored.set(true);
             }
-            return isSave(c) ? Result.success(restored.get() ? saveOf(rules, IpFamily.V4) : "") : null;
+            Result answer = answers.apply(line);
+            if (answer != null) {
+                return answer;
+            }
+            if (c.get(0).equals("iptables-save")) {
+                return Result.success(restored.get() ? saveOf(rules, IpFamily.V4) : "");
+            }
+            if (c.get(0).equals("ip6tables-save")) {
+                return Result.success(restored.get() ? saveOf(rules, IpFamily.V6) : "");
+            }
+            return null;
         });
+    }
+
+    @Test
+    void appliesTheRestoreInputWithNoflushThenThePolicyRouteForTproxy() throws Exception {
+        FakeCommandRunner runner = kernel(RuleGenerator.generate(TPROXY), line -> null);
 
         assertEquals(RuleInstaller.Outcome.APPLIED, installer(runner, TPROXY).install(true));
 
@@ -73,18 +91,8 @@ class RuleInstallerTest {
 
     @Test
     void removesWhatWasAppliedWhenALaterStepFails() {
-        RuleSet rules = RuleGenerator.generate(TPROXY);
-        AtomicBoolean restored = new AtomicBoolean();
-        FakeCommandRunner runner = new FakeCommandRunner().answering(c -> {
-            String line = String.join(" ", c);
-            if (line.startsWith("iptables-restore")) {
-                restored.set(true);
-            }
-            if (line.startsWith("ip -f inet rule add")) {
-                return Result.failure(2, "RTNETLINK answers: Operation not supported");
-            }
-            return isSave(c) ? Result.success(restored.get() ? saveOf(rules, IpFamily.V4) : "") : null;
-        });
+        FakeCommandRunner runner = kernel(RuleGenerator.generate(TPROXY), line -> line.startsWith("ip -f inet rule add")
+                ? Result.failure(2, "RTNETLINK answers: Operation not supported") : null);
 
         InstallException e = assertThrows(InstallException.class, () -> installer(runner, TPROXY).install(true));
 
@@ -103,18 +111,9 @@ class RuleInstallerTest {
 
     @Test
     void addsThePolicyRuleOnlyWhenItIsNotThereYet() throws Exception {
-        RuleSet rules = RuleGenerator.generate(TPROXY);
-        AtomicBoolean restored = new AtomicBoolean();
-        FakeCommandRunner runner = new FakeCommandRunner().answering(c -> {
-            String line = String.join(" ", c);
-            if (line.startsWith("iptables-restore")) {
-                restored.set(true);
-            }
-            if (line.equals("ip -f inet rule show fwmark 1337 lookup 133")) {
-                return Result.success("32765:\tfrom all fwmark 0x539 lookup 133\n");
-            }
-            return isSave(c) ? Result.success(restored.get() ? saveOf(rules, IpFamily.V4) : "") : null;
-        });
+        FakeCommandRunner runner = kernel(RuleGenerator.generate(TPROXY),
+                line -> line.equals("ip -f inet rule show fwmark 1337 lookup 133")
+                        ? Result.success("32765:\tfrom all fwmark 0x539 lookup 133\n") : null);
 
         installer(runner, TPROXY).install(true);
 
@@ -218,23 +217,8 @@ class RuleInstallerTest {
     @Test
     void installsIpv6RulesAndThePassthroughAddressWhenIpv6IsEnabled() throws Exception {
         CaptureConfig cfg = CaptureConfig.builder().serviceCidr("*").enableIpv6(true).build();
-        RuleSet rules = RuleGenerator.generate(cfg);
-        AtomicBoolean restored = new AtomicBoolean();
-        FakeCommandRunner runner = new FakeCommandRunner().answering(c -> {
-            if (c.get(0).endsWith("-restore")) {
-                restored.set(true);
-            }
-            if (c.get(0).equals("iptables-save")) {
-                return Result.success(restored.get() ? saveOf(rules, IpFamily.V4) : "");
-            }
-            if (c.get(0).equals("ip6tables-save")) {
-                return Result.success(restored.get() ? saveOf(rules, IpFamily.V6) : "");
-            }
-            if (String.join(" ", c).startsWith("ip -6 addr add")) {
-                return Result.failure(2, "Error: ipv6: address already assigned.");
-            }
-            return null;
-        });
+        FakeCommandRunner runner = kernel(RuleGenerator.generate(cfg), line -> line.startsWith("ip -6 addr add")
+                ? Result.failure(2, "Error: ipv6: address already assigned.") : null);
 
         installer(runner, cfg).install(true);
 
