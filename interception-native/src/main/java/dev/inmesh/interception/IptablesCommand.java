@@ -1,0 +1,367 @@
+package dev.inmesh.interception;
+
+import dev.inmesh.interception.install.CommandRunner;
+import dev.inmesh.interception.install.InstallException;
+import dev.inmesh.interception.install.ProcessCommandRunner;
+import dev.inmesh.interception.install.RuleInstaller;
+import dev.inmesh.interception.rules.CaptureConfig;
+import dev.inmesh.interception.rules.RuleGenerator;
+import dev.inmesh.interception.rules.RuleSet;
+import dev.inmesh.interception.validation.CaptureProbe;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code inmesh iptables}: istio-iptables' flags, environment variables and defaults; generates the capture rules
+ * and installs, validates, prints or removes them. Exit codes: 0 done, 1 a step failed (and was rolled back), 2 a bad
+ * flag value (nothing applied), 126 {@code --run-validation} saw no capture.
+ */
+@Command(
+        name = "iptables",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        usageHelpWidth = 120,
+        description = {
+            "Installs istio-iptables compatible rules that send a workload's TCP traffic through the proxy.",
+            "Flags fall back to istio-iptables' environment variables (ENVOY_PORT, ISTIO_INBOUND_PORTS, ...)."
+        })
+public final class IptablesCommand implements Callable<Integer> {
+    static final int EXIT_OK = 0;
+    static final int EXIT_FAILED = 1;
+    static final int EXIT_BAD_FLAGS = 2;
+    static final int EXIT_VALIDATION_FAILED = 126;
+
+    @Option(names = {"-p", "--envoy-port"}, paramLabel = "PORT",
+            description = "Port outbound TCP is redirected to (env ENVOY_PORT, default 15001).")
+    String envoyPort;
+
+    @Option(names = {"-z", "--inbound-capture-port"}, paramLabel = "PORT",
+            description = "Port inbound TCP is redirected to (env INBOUND_CAPTURE_PORT, default 15006).")
+    String inboundCapturePort;
+
+    @Option(names = {"-e", "--inbound-tunnel-port"}, paramLabel = "PORT",
+            description = "Tunnel port, never captured (env INBOUND_TUNNEL_PORT, default 15008).")
+    String inboundTunnelPort;
+
+    @Option(names = {"-u", "--proxy-uid"}, paramLabel = "UIDS",
+            description = "UIDs of the proxy, whose traffic is not captured (env PROXY_UID; default: the UID of"
+                    + " $ENVOY_USER, istio-proxy, else 1337).")
+    String proxyUid;
+
+    @Option(names = {"-g", "--proxy-gid"}, paramLabel = "GIDS",
+            description = "GIDs of the proxy (env PROXY_GID; default: the UIDs).")
+    String proxyGid;
+
+    @Option(names = {"-m", "--istio-inbound-interception-mode"}, paramLabel = "MODE",
+            description = "REDIRECT or TPROXY (env ISTIO_INBOUND_INTERCEPTION_MODE, default REDIRECT).")
+    String mode;
+
+    @Option(names = {"-t", "--istio-inbound-tproxy-mark"}, paramLabel = "MARK",
+            description = "Packet mark for TPROXY (env ISTIO_INBOUND_TPROXY_MARK, default 1337).")
+    String tproxyMark;
+
+    @Option(names = {"-r", "--istio-inbound-tproxy-route-table"}, paramLabel = "TABLE",
+            description = "Routing table for TPROXY (env ISTIO_INBOUND_TPROXY_ROUTE_TABLE, default 133).")
+    String tproxyRouteTable;
+
+    @Option(names = {"-b", "--istio-inbound-ports"}, paramLabel = "PORTS",
+            description = "Inbound ports to capture, or * (env ISTIO_INBOUND_PORTS; empty: none).")
+    String inboundPorts;
+
+    @Option(names = {"-d", "--istio-local-exclude-ports"}, paramLabel = "PORTS",
+            description = "Inbound ports not captured when -b is * (env ISTIO_LOCAL_EXCLUDE_PORTS).")
+    String inboundExcludePorts;
+
+    @Option(names = {"-c", "--istio-exclude-interfaces"}, paramLabel = "NICS",
+            description = "Interfaces never captured (env ISTIO_EXCLUDE_INTERFACES).")
+    String excludeInterfaces;
+
+    @Option(names = {"-i", "--istio-service-cidr"}, paramLabel = "CIDRS",
+            description = "Outbound destinations to capture, or * (env ISTIO_SERVICE_CIDR; empty: none).")
+    String serviceCidr;
+
+    @Option(names = {"-x", "--istio-service-exclude-cidr"}, paramLabel = "CIDRS",
+            description = "Outbound destinations never captured (env ISTIO_SERVICE_EXCLUDE_CIDR).")
+    String serviceExcludeCidr;
+
+    @Option(names = {"-q", "--istio-outbound-ports"}, paramLabel = "PORTS",
+            description = "Outbound ports always captured (env ISTIO_OUTBOUND_PORTS).")
+    String outboundPorts;
+
+    @Option(names = {"-o", "--istio-local-outbound-ports-exclude"}, paramLabel = "PORTS",
+            description = "Outbound ports never captured (env ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE).")
+    String outboundExcludePorts;
+
+    @Option(names = {"-k", "--kube-virt-interfaces"}, paramLabel = "NICS",
+            description = "Interfaces whose inbound traffic counts as outbound (env KUBE_VIRT_INTERFACES).")
+    String kubeVirtInterfaces;
+
+    @Option(names = "--redirect-dns", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Send DNS to the agent on 15053 (env REDIRECT_DNS, default $ISTIO_META_DNS_CAPTURE).")
+    Boolean redirectDns;
+
+    @Option(names = "--capture-all-dns", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "With --redirect-dns: all port 53 traffic, not just the name servers' (env CAPTURE_ALL_DNS).")
+    Boolean captureAllDns;
+
+    @Option(names = "--drop-invalid", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Drop packets conntrack finds INVALID (env DROP_INVALID, default $INVALID_DROP).")
+    Boolean dropInvalid;
+
+    @Option(names = "--dns-servers-v4", paramLabel = "ADDRS",
+            description = "IPv4 name servers for --redirect-dns (default: /etc/resolv.conf). Giving this,"
+                    + " --dns-servers-v6 or --enable-ipv6 makes the output independent of the host.")
+    String dnsServersV4;
+
+    @Option(names = "--dns-servers-v6", paramLabel = "ADDRS",
+            description = "IPv6 name servers for --redirect-dns (default: /etc/resolv.conf).")
+    String dnsServersV6;
+
+    @Option(names = "--enable-ipv6", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Also install ip6tables rules (default: when the host is IPv6-only).")
+    Boolean enableIpv6;
+
+    @Option(names = {"-n", "--dry-run"}, arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Print the iptables-restore input (IPv4, then IPv6) instead of applying it (env DRY_RUN).")
+    Boolean dryRun;
+
+    @Option(names = "--cleanup-only", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Remove the rules (ISTIO_ chains, jumps into them, the TPROXY route) and stop"
+                    + " (env CLEANUP_ONLY).")
+    Boolean cleanupOnly;
+
+    @Option(names = "--reconcile", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Replace ISTIO_ rules that differ from this configuration (env RECONCILE, default true).")
+    Boolean reconcile;
+
+    @Option(names = "--skip-rule-apply", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Apply nothing (for example to only --run-validation) (env SKIP_RULE_APPLY).")
+    Boolean skipRuleApply;
+
+    @Option(names = "--run-validation", arity = "0..1", fallbackValue = "true", paramLabel = "BOOL",
+            description = "Check that a connection to 127.0.0.6:PROBE_PORT is captured; exit 126 if not"
+                    + " (env RUN_VALIDATION).")
+    Boolean runValidation;
+
+    @Option(names = "--iptables-probe-port", paramLabel = "PORT",
+            description = "Probe port of --run-validation (env IPTABLES_PROBE_PORT, default 15002).")
+    String probePort;
+
+    @Option(names = "--probe-timeout", paramLabel = "DURATION",
+            description = "How long --run-validation tries, like 5s or 1500ms (env PROBE_TIMEOUT, default 5s).")
+    String probeTimeout;
+
+    @Option(names = "--network-namespace", paramLabel = "NETNS",
+            description = "Apply inside this network namespace: a name from `ip netns` or a path like"
+                    + " /proc/PID/ns/net (env NETWORK_NAMESPACE).")
+    String networkNamespace;
+
+    @Spec
+    CommandSpec spec;
+
+    private final Function<String, String> env;
+    private final Function<String, CommandRunner> runners;
+
+    public IptablesCommand() {
+        this(System::getenv, ProcessCommandRunner::inNamespace);
+    }
+
+    /** For tests: the environment and the command runner (per network namespace) are given. */
+    IptablesCommand(Function<String, String> env, Function<String, CommandRunner> runners) {
+        this.env = env;
+        this.runners = runners;
+    }
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        Invocation inv;
+        try {
+            inv = resolve();
+        } catch (IllegalArgumentException e) {
+            err.println("inmesh iptables: " + e.getMessage());
+            err.flush();
+            return EXIT_BAD_FLAGS;
+        } catch (IOException e) {
+            err.println("inmesh iptables: cannot read the name servers: " + e.getMessage());
+            err.flush();
+            return EXIT_FAILED;
+        }
+        RuleSet rules = RuleGenerator.generate(inv.config());
+        CommandRunner runner = runners.apply(inv.namespace());
+        RuleInstaller installer = new RuleInstaller(runner, inv.config(), rules, line -> {
+            err.println(line);
+            err.flush();
+        });
+        if (inv.dryRun()) {
+            out.print(installer.dryRunText());
+            out.flush();
+            return EXIT_OK;
+        }
+        try {
+            if (inv.cleanupOnly()) {
+                installer.cleanup();
+                err.println("iptables: removed the ISTIO_ rules");
+                err.flush();
+                return EXIT_OK;
+            }
+            if (!inv.skipRuleApply()) {
+                RuleInstaller.Outcome outcome = installer.install(inv.reconcile());
+                err.println("iptables: " + outcome.name().toLowerCase(Locale.ROOT));
+                err.flush();
+            }
+        } catch (InstallException e) {
+            err.println("inmesh iptables: " + e.getMessage());
+            err.flush();
+            return EXIT_FAILED;
+        }
+        if (inv.runValidation()) {
+            CaptureProbe.Result result = CaptureProbe.run(inv.probe());
+            err.println("iptables validation: " + result.detail());
+            err.flush();
+            return result.captured() ? EXIT_OK : EXIT_VALIDATION_FAILED;
+        }
+        return EXIT_OK;
+    }
+
+    /** Everything one run needs, resolved from flags, environment and host. */
+    record Invocation(CaptureConfig config, boolean dryRun, boolean cleanupOnly, boolean reconcile,
+                      boolean skipRuleApply, boolean runValidation, CaptureProbe.Settings probe, String namespace) {}
+
+    Invocation resolve() throws IOException {
+        boolean redirect = bool(redirectDns, "REDIRECT_DNS", bool(null, "ISTIO_META_DNS_CAPTURE", false));
+        boolean allDns = bool(captureAllDns, "CAPTURE_ALL_DNS", false);
+        // Host facts are read only when none of the three "repeatable output" flags is given.
+        boolean pinned = dnsServersV4 != null || dnsServersV6 != null || enableIpv6 != null;
+        List<String> v4Servers = CaptureConfig.split(dnsServersV4);
+        List<String> v6Servers = CaptureConfig.split(dnsServersV6);
+        if (!pinned && redirect && !allDns) {
+            HostFacts.NameServers servers = HostFacts.nameServers(Path.of("/etc/resolv.conf"));
+            v4Servers = servers.v4();
+            v6Servers = servers.v6();
+        }
+        boolean ipv6 = pinned ? Boolean.TRUE.equals(enableIpv6) : HostFacts.hostIsIpv6();
+        String uid = str(proxyUid, "PROXY_UID", "");
+        if (uid.isEmpty()) {
+            String user = str(null, "ENVOY_USER", "istio-proxy");
+            String found = HostFacts.uidOf(user);
+            uid = found != null ? found : CaptureConfig.DEFAULT_PROXY_ID;
+        }
+        CaptureConfig config = CaptureConfig.builder()
+                .proxyPort(str(envoyPort, "ENVOY_PORT", "15001"))
+                .inboundCapturePort(str(inboundCapturePort, "INBOUND_CAPTURE_PORT", "15006"))
+                .inboundTunnelPort(str(inboundTunnelPort, "INBOUND_TUNNEL_PORT", "15008"))
+                .proxyUid(uid)
+                .proxyGid(str(proxyGid, "PROXY_GID", ""))
+                .interceptionMode(str(mode, "ISTIO_INBOUND_INTERCEPTION_MODE", ""))
+                .inboundTproxyMark(str(tproxyMark, "ISTIO_INBOUND_TPROXY_MARK", "1337"))
+                .inboundTproxyRouteTable(str(tproxyRouteTable, "ISTIO_INBOUND_TPROXY_ROUTE_TABLE", "133"))
+                .inboundPorts(str(inboundPorts, "ISTIO_INBOUND_PORTS", ""))
+                .inboundPortsExclude(str(inboundExcludePorts, "ISTIO_LOCAL_EXCLUDE_PORTS", ""))
+                .excludeInterfaces(str(excludeInterfaces, "ISTIO_EXCLUDE_INTERFACES", ""))
+                .serviceCidr(str(serviceCidr, "ISTIO_SERVICE_CIDR", ""))
+                .serviceExcludeCidr(str(serviceExcludeCidr, "ISTIO_SERVICE_EXCLUDE_CIDR", ""))
+                .outboundPorts(str(outboundPorts, "ISTIO_OUTBOUND_PORTS", ""))
+                .outboundPortsExclude(str(outboundExcludePorts, "ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE", ""))
+                .kubeVirtInterfaces(str(kubeVirtInterfaces, "KUBE_VIRT_INTERFACES", ""))
+                .ownerGroupsInclude(str(null, "ISTIO_OUTBOUND_OWNER_GROUPS", "*"))
+                .ownerGroupsExclude(str(null, "ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE", ""))
+                .hostIpv4LoopbackCidr(str(null, "ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR", "127.0.0.1/32"))
+                .redirectDns(redirect)
+                .captureAllDns(allDns)
+                .dnsServersV4(v4Servers)
+                .dnsServersV6(v6Servers)
+                .dropInvalid(bool(dropInvalid, "DROP_INVALID", bool(null, "INVALID_DROP", false)))
+                .enableIpv6(ipv6)
+                .build();
+        String namespace = str(networkNamespace, "NETWORK_NAMESPACE", "");
+        CaptureProbe.Settings probe = new CaptureProbe.Settings(
+                parseProbePort(str(probePort, "IPTABLES_PROBE_PORT", "15002")),
+                List.of(config.inboundCapturePort(), config.proxyPort()),
+                Long.parseLong(config.proxyUids().get(0)),
+                Long.parseLong(config.proxyGids().get(0)),
+                parseDuration("probe-timeout", str(probeTimeout, "PROBE_TIMEOUT", "5s")),
+                namespace);
+        return new Invocation(config,
+                bool(dryRun, "DRY_RUN", false),
+                bool(cleanupOnly, "CLEANUP_ONLY", false),
+                bool(reconcile, "RECONCILE", true),
+                bool(skipRuleApply, "SKIP_RULE_APPLY", false),
+                bool(runValidation, "RUN_VALIDATION", false),
+                probe,
+                namespace);
+    }
+
+    private String str(String flag, String envName, String def) {
+        if (flag != null) {
+            return flag;
+        }
+        String value = env.apply(envName);
+        return value != null ? value : def;
+    }
+
+    /** Go's boolean spellings, as istio-iptables reads its environment. */
+    private boolean bool(Boolean flag, String envName, boolean def) {
+        if (flag != null) {
+            return flag;
+        }
+        String value = env.apply(envName);
+        if (value == null || value.isEmpty()) {
+            return def;
+        }
+        switch (value) {
+            case "1", "t", "T", "true", "TRUE", "True":
+                return true;
+            case "0", "f", "F", "false", "FALSE", "False":
+                return false;
+            default:
+                throw new IllegalArgumentException(envName + ": " + value + " (expected: true or false)");
+        }
+    }
+
+    private static int parseProbePort(String text) {
+        String t = text.trim();
+        if (t.isEmpty() || t.length() > 5 || !t.chars().allMatch(Character::isDigit)
+                || Integer.parseInt(t) < 1 || Integer.parseInt(t) > 65535) {
+            throw new IllegalArgumentException("iptables-probe-port: " + text + " (expected: 1..65535)");
+        }
+        return Integer.parseInt(t);
+    }
+
+    private static final Pattern DURATION_PART = Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|s|m|h)");
+
+    /** A Go duration as istio-iptables takes it: {@code 5s}, {@code 1500ms}, {@code 1m30s}. */
+    static Duration parseDuration(String flag, String text) {
+        String t = text.trim();
+        Matcher m = DURATION_PART.matcher(t);
+        double millis = 0;
+        int end = 0;
+        while (m.find() && m.start() == end) {
+            double v = Double.parseDouble(m.group(1));
+            millis += switch (m.group(2)) {
+                case "ms" -> v;
+                case "s" -> v * 1000;
+                case "m" -> v * 60_000;
+                default -> v * 3_600_000;
+            };
+            end = m.end();
+        }
+        if (t.isEmpty() || end != t.length() || millis <= 0) {
+            throw new IllegalArgumentException(flag + ": " + text + " (expected: a positive duration like 5s)");
+        }
+        return Duration.ofMillis((long) millis);
+    }
+}

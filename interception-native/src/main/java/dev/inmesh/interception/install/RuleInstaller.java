@@ -1,0 +1,313 @@
+package dev.inmesh.interception.install;
+
+import dev.inmesh.interception.rules.CaptureConfig;
+import dev.inmesh.interception.rules.InterceptionMode;
+import dev.inmesh.interception.rules.IpFamily;
+import dev.inmesh.interception.rules.Rule;
+import dev.inmesh.interception.rules.RuleSet;
+import dev.inmesh.interception.rules.Table;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.Consumer;
+
+/**
+ * Applies one configuration's rules, checks whether they are already in place, and removes them.
+ *
+ * <p>Install is idempotent: when our chains exist and hold exactly this configuration's rules, nothing changes; when
+ * they hold something else, they are replaced (reconcile) or the install refuses. When a step fails, everything the
+ * install had applied is removed again before the error is reported.
+ *
+ * <p>Clean-up removes our chains ({@code ISTIO_*}) in every table, every jump into them from the built-in chains,
+ * the other rules this configuration puts into built-in chains, and the TPROXY policy route. Other rules stay.
+ */
+public final class RuleInstaller {
+    /** Bounds the loops that delete a rule until none is left (duplicates from earlier installs). */
+    private static final int MAX_DUPLICATES = 16;
+    private static final String PASSTHROUGH_V6 = "::6/128";
+
+    private final CommandRunner runner;
+    private final CaptureConfig config;
+    private final RuleSet rules;
+    private final Consumer<String> log;
+
+    /** What an install did. */
+    public enum Outcome {
+        /** The rules were not there and now are. */
+        APPLIED,
+        /** The same rules were already there; nothing changed. */
+        UNCHANGED,
+        /** Different ISTIO_ rules were there; they were removed and this configuration's rules applied. */
+        RECONCILED
+    }
+
+    public RuleInstaller(CommandRunner runner, CaptureConfig config, RuleSet rules, Consumer<String> log) {
+        this.runner = Objects.requireNonNull(runner, "runner");
+        this.config = Objects.requireNonNull(config, "config");
+        this.rules = Objects.requireNonNull(rules, "rules");
+        this.log = Objects.requireNonNull(log, "log");
+    }
+
+    /** The families this configuration touches: IPv4, and IPv6 when enabled. */
+    public List<IpFamily> families() {
+        return config.enableIpv6() ? List.of(IpFamily.V4, IpFamily.V6) : List.of(IpFamily.V4);
+    }
+
+    /** What a dry run prints: the iptables-restore input, IPv4 first, then IPv6 when enabled. */
+    public String dryRunText() {
+        StringBuilder sb = new StringBuilder();
+        for (IpFamily f : families()) {
+            sb.append(rules.restoreInput(f));
+        }
+        return sb.toString();
+    }
+
+    /** Every step an install runs, in order. */
+    public List<Step> applySteps() {
+        List<Step> steps = new ArrayList<>(iptablesSteps());
+        steps.addAll(routeSteps());
+        return steps;
+    }
+
+    private List<Step> iptablesSteps() {
+        List<Step> steps = new ArrayList<>();
+        for (IpFamily f : families()) {
+            String input = rules.restoreInput(f);
+            if (!input.isEmpty()) {
+                steps.add(new Step(f.iptablesRestore() + " --noflush (" + label(f) + " rules)",
+                        List.of(f.iptablesRestore(), "--noflush"), input, false));
+            }
+        }
+        return steps;
+    }
+
+    /** The steps besides iptables: the IPv6 passthrough source address and the TPROXY policy route. */
+    private List<Step> routeSteps() {
+        List<Step> steps = new ArrayList<>();
+        if (config.enableIpv6()) {
+            // IPv6 lo only carries ::1/128; the proxy needs ::6 to bind its passthrough connections to.
+            steps.add(new Step("add " + PASSTHROUGH_V6 + " to lo",
+                    List.of("ip", "-6", "addr", "add", PASSTHROUGH_V6, "dev", "lo"), null, true));
+        }
+        if (config.interceptionMode() == InterceptionMode.TPROXY) {
+            String mark = Long.toString(config.inboundTproxyMark());
+            String table = Long.toString(config.inboundTproxyRouteTable());
+            for (IpFamily f : families()) {
+                steps.add(new Step("route packets marked " + mark + " through table " + table + " (" + label(f) + ")",
+                        List.of("ip", "-f", f.ipFamilyName(), "rule", "add", "fwmark", mark, "lookup", table),
+                        null, true,
+                        List.of("ip", "-f", f.ipFamilyName(), "rule", "show", "fwmark", mark, "lookup", table)));
+                steps.add(new Step("deliver table " + table + " locally via lo (" + label(f) + ")",
+                        List.of("ip", "-f", f.ipFamilyName(), "route", "replace", "local", "default", "dev", "lo",
+                                "table", table), null, true));
+            }
+        }
+        return steps;
+    }
+
+    /**
+     * Installs the rules.
+     *
+     * @param reconcile replace ISTIO_ rules that differ from this configuration; when false such rules make the
+     *                  install fail without changing anything
+     */
+    public Outcome install(boolean reconcile) throws InstallException {
+        Map<IpFamily, IptablesState> before = new EnumMap<>(IpFamily.class);
+        boolean present = false;
+        for (IpFamily f : families()) {
+            IptablesState state = save(f);
+            before.put(f, state);
+            present |= state.hasIstioChains();
+        }
+        Outcome outcome = Outcome.APPLIED;
+        if (present) {
+            boolean same = true;
+            for (IpFamily f : families()) {
+                same &= matches(f, before.get(f));
+            }
+            if (same) {
+                log.accept("iptables: the rules are already in place; nothing to change");
+                runSteps(routeSteps(), false);
+                return Outcome.UNCHANGED;
+            }
+            if (!reconcile) {
+                throw new InstallException("ISTIO_ chains already exist and hold other rules than this configuration;"
+                        + " nothing was changed (run with --reconcile to replace them, or --cleanup-only first)");
+            }
+            log.accept("iptables: existing ISTIO_ rules differ from this configuration; replacing them");
+            cleanup();
+            outcome = Outcome.RECONCILED;
+        }
+        runSteps(applySteps(), true);
+        verify();
+        return outcome;
+    }
+
+    private void runSteps(List<Step> steps, boolean rollbackOnFailure) throws InstallException {
+        for (int i = 0; i < steps.size(); i++) {
+            Step step = steps.get(i);
+            if (step.presence() != null) {
+                CommandRunner.Result present = runner.run(step.presence());
+                if (present.ok() && !present.stdout().isBlank()) {
+                    continue;
+                }
+            }
+            CommandRunner.Result result = runner.run(step.command(), step.stdin());
+            if (step.succeeded(result)) {
+                continue;
+            }
+            String failure = "step " + (i + 1) + " of " + steps.size() + " failed: " + step.description()
+                    + " (`" + step + "` exited " + result.exitCode() + ": " + result.firstErrorLine() + ")";
+            if (rollbackOnFailure) {
+                rollback(failure);
+            }
+            throw new InstallException(failure);
+        }
+    }
+
+    private void rollback(String failure) throws InstallException {
+        log.accept("iptables: " + failure + "; removing what was applied");
+        try {
+            cleanup();
+        } catch (InstallException e) {
+            throw new InstallException(failure + "; the rollback failed too: " + e.getMessage());
+        }
+    }
+
+    /** Checks that every chain the rules create now exists; rolls back and fails otherwise. */
+    private void verify() throws InstallException {
+        for (IpFamily f : families()) {
+            IptablesState state = save(f);
+            for (Map.Entry<Table, List<String>> e : rules.createdChains(f).entrySet()) {
+                for (String chain : e.getValue()) {
+                    if (!state.hasChain(e.getKey(), chain)) {
+                        String failure = "verification failed: chain " + chain + " is missing from the "
+                                + e.getKey() + " table (" + label(f) + ") after iptables-restore";
+                        rollback(failure);
+                        throw new InstallException(failure);
+                    }
+                }
+            }
+        }
+    }
+
+    /** True when the rules of this configuration are installed, and no other ISTIO_ rules. */
+    public boolean isInstalled() throws InstallException {
+        for (IpFamily f : families()) {
+            if (!matches(f, save(f))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Compares the kernel's state with the generated rules: the same ISTIO_ chains, the same number of rules in each
+     * and of jumps into them, and every generated rule found by {@code iptables -C}.
+     */
+    private boolean matches(IpFamily f, IptablesState state) {
+        Map<Table, List<String>> created = rules.createdChains(f);
+        for (Table t : Table.values()) {
+            List<String> want = created.getOrDefault(t, List.of());
+            List<String> have = state.istioChains(t);
+            if (want.size() != have.size() || !have.containsAll(want)) {
+                return false;
+            }
+            for (String chain : want) {
+                long count = rules.rules(f).stream().filter(r -> r.table() == t && r.chain().equals(chain)).count();
+                if (state.rules(t, chain).size() != count) {
+                    return false;
+                }
+            }
+            long jumps = rules.rules(f).stream()
+                    .filter(r -> r.table() == t && r.inBuiltInChain() && r.jumpTarget() != null)
+                    .count();
+            if (state.jumpsIntoIstioChains(t).size() != jumps) {
+                return false;
+            }
+        }
+        for (Rule r : rules.rules(f)) {
+            List<String> check = new ArrayList<>(List.of(f.iptables()));
+            check.addAll(r.commandArgs("-C"));
+            if (!runner.run(check).ok()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Removes what an install of this configuration creates. Missing rules and chains are not an error; only a
+     * failure to read the current state is.
+     */
+    public void cleanup() throws InstallException {
+        for (IpFamily f : families()) {
+            cleanup(f);
+        }
+        if (config.interceptionMode() == InterceptionMode.TPROXY) {
+            String mark = Long.toString(config.inboundTproxyMark());
+            String table = Long.toString(config.inboundTproxyRouteTable());
+            for (IpFamily f : families()) {
+                deleteRepeatedly(List.of("ip", "-f", f.ipFamilyName(), "rule", "del", "fwmark", mark,
+                        "lookup", table));
+                runner.run(List.of("ip", "-f", f.ipFamilyName(), "route", "del", "local", "default", "dev", "lo",
+                        "table", table));
+            }
+        }
+        if (config.enableIpv6()) {
+            runner.run(List.of("ip", "-6", "addr", "del", PASSTHROUGH_V6, "dev", "lo"));
+        }
+    }
+
+    private void cleanup(IpFamily f) throws InstallException {
+        List<Rule> generated = rules.rules(f);
+        for (int i = generated.size() - 1; i >= 0; i--) {
+            Rule r = generated.get(i);
+            if (r.inBuiltInChain()) {
+                List<String> delete = new ArrayList<>(List.of(f.iptables()));
+                delete.addAll(r.commandArgs("-D"));
+                deleteRepeatedly(delete);
+            }
+        }
+        IptablesState state = save(f);
+        for (Table t : Table.values()) {
+            for (IptablesState.SavedRule jump : state.jumpsIntoIstioChains(t)) {
+                List<String> delete = new ArrayList<>(List.of(f.iptables(), "-t", t.iptablesName(), "-D",
+                        jump.chain()));
+                delete.addAll(jump.spec());
+                deleteRepeatedly(delete);
+            }
+        }
+        for (Table t : Table.values()) {
+            for (String chain : state.istioChains(t)) {
+                runner.run(List.of(f.iptables(), "-t", t.iptablesName(), "-F", chain));
+            }
+        }
+        for (Table t : Table.values()) {
+            for (String chain : state.istioChains(t)) {
+                runner.run(List.of(f.iptables(), "-t", t.iptablesName(), "-X", chain));
+            }
+        }
+    }
+
+    private void deleteRepeatedly(List<String> command) {
+        for (int i = 0; i < MAX_DUPLICATES && runner.run(command).ok(); i++) {
+            // each round removes one copy
+        }
+    }
+
+    private IptablesState save(IpFamily f) throws InstallException {
+        CommandRunner.Result result = runner.run(List.of(f.iptablesSave()));
+        if (!result.ok()) {
+            throw new InstallException("cannot read the current rules: `" + f.iptablesSave() + "` exited "
+                    + result.exitCode() + ": " + result.firstErrorLine() + " (iptables needs root, or CAP_NET_ADMIN)");
+        }
+        return IptablesState.parse(result.stdout());
+    }
+
+    private static String label(IpFamily f) {
+        return f == IpFamily.V4 ? "IPv4" : "IPv6";
+    }
+}

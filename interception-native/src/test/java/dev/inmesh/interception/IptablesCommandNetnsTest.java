@@ -1,0 +1,96 @@
+package dev.inmesh.interception;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.interception.install.ProcessCommandRunner;
+import dev.inmesh.interception.testing.NetnsSupport;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** {@code inmesh iptables} end to end, in a namespace of its own: apply, validate, clean up. */
+@Tag("netns")
+class IptablesCommandNetnsTest {
+    private static final String[] CAPTURE_ALL = {"-p", "15001", "-z", "15006", "-u", "1337", "-g", "1337",
+        "-b", "*", "-i", "*", "--enable-ipv6=false"};
+
+    private NetnsSupport ns;
+    private final StringWriter err = new StringWriter();
+
+    @BeforeEach
+    void createNamespace() {
+        NetnsSupport.assumeAvailable();
+        ns = NetnsSupport.create("inm-cmd");
+    }
+
+    @AfterEach
+    void deleteNamespace() {
+        if (ns != null) {
+            ns.close();
+        }
+    }
+
+    private int iptables(String... args) {
+        List<String> argv = new ArrayList<>(List.of("--network-namespace", ns.name()));
+        argv.addAll(List.of(args));
+        CommandLine cl = new CommandLine(new IptablesCommand(Map.<String, String>of()::get,
+                ProcessCommandRunner::inNamespace));
+        cl.setOut(new PrintWriter(new StringWriter(), true));
+        cl.setErr(new PrintWriter(err, true));
+        return cl.execute(argv.toArray(String[]::new));
+    }
+
+    private static String[] with(String[] base, String... more) {
+        List<String> all = new ArrayList<>(List.of(base));
+        all.addAll(List.of(more));
+        return all.toArray(String[]::new);
+    }
+
+    @Test
+    void validationExits126WhenNothingCaptures() {
+        assertEquals(126, iptables(with(CAPTURE_ALL, "--skip-rule-apply", "--run-validation",
+                "--probe-timeout", "1s")));
+        assertTrue(err.toString().contains("no connection to 127.0.0.6:15002 reached the capture ports"),
+                err.toString());
+    }
+
+    @Test
+    void validationPassesWhenTheRulesAreInPlace() {
+        assertEquals(0, iptables(with(CAPTURE_ALL, "--run-validation", "--probe-timeout", "5s")), err.toString());
+        assertTrue(err.toString().contains("was captured on port 15006"), err.toString());
+    }
+
+    @Test
+    void validationUsesTheConfiguredProbePort() {
+        assertEquals(0, iptables(with(CAPTURE_ALL, "--run-validation", "--iptables-probe-port", "15999")),
+                err.toString());
+        assertTrue(err.toString().contains("127.0.0.6:15999 was captured"), err.toString());
+    }
+
+    @Test
+    void cleanupOnlyUndoesTheInstallSoValidationFailsAgain() {
+        assertEquals(0, iptables(CAPTURE_ALL));
+        assertTrue(ns.iptablesSave().contains("ISTIO_OUTPUT"));
+
+        assertEquals(0, iptables(with(CAPTURE_ALL, "--cleanup-only")));
+
+        assertFalse(ns.iptablesSave().contains("ISTIO_"), ns.iptablesSave());
+        assertEquals(126, iptables(with(CAPTURE_ALL, "--skip-rule-apply", "--run-validation",
+                "--probe-timeout", "500ms")));
+    }
+
+    @Test
+    void aBadFlagValueAppliesNothing() {
+        assertEquals(2, iptables(with(CAPTURE_ALL, "-x", "10.0.0.0/8,nonsense")));
+        assertFalse(ns.iptablesSave().contains("ISTIO_"));
+    }
+}
