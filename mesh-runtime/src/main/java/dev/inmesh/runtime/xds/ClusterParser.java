@@ -66,6 +66,7 @@ public final class ClusterParser
     }
 
     @Override
+    @SuppressWarnings("deprecation") // dns_refresh_rate and http2_protocol_options: deprecated, still sent
     public Cluster parseFields(io.envoyproxy.envoy.config.cluster.v3.Cluster c) {
         Fields.onlyKnown(c, SUPPORTED, HARMLESS);
         DiscoveryType type = switch (c.getType()) {

@@ -222,4 +222,41 @@ class UpstreamClusterTest {
         assertNull(m.cluster("c").chooseHost(LbContext.NONE));
         assertNull(m.cluster("unknown"));
     }
+
+    @Test
+    void aClusterUpdateWithoutANewAssignmentKeepsItsHosts() {
+        ClusterManager m1 = f.manager(Fixtures.eds("c"), Fixtures.cla("c", 3));
+        Cluster changed = Fixtures.eds("c", LbPolicy.RANDOM, null, null);
+        ClusterManager m2 = m1.update(Map.of("c", changed), Map.of());
+        assertEquals(3, m2.cluster("c").hosts().size());
+        assertNotNull(m2.cluster("c").chooseHost(LbContext.NONE));
+    }
+
+    @Test
+    void aRemovedClusterIsGoneFromTheNextManager() {
+        ClusterManager m1 = f.manager(Fixtures.eds("c"), Fixtures.cla("c", 3));
+        ClusterManager m2 = m1.update(Map.of("d", Fixtures.eds("d")), Map.of("d", Fixtures.cla("d", 2)));
+        assertNull(m2.cluster("c"));
+        assertEquals(2, m2.cluster("d").hosts().size());
+        m1.close(); // retired: does nothing
+        assertNotNull(m2.cluster("d").chooseHost(LbContext.NONE));
+    }
+
+    @Test
+    void aFailedDnsRefreshKeepsTheLastResolution() {
+        Map<String, List<String>> dns = new HashMap<>(Map.of("svc.example", List.of("10.1.1.1")));
+        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(1), name -> dns.containsKey(name)
+                ? Future.succeededFuture(dns.get(name)) : Future.failedFuture("NXDOMAIN"));
+        ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
+                new LbEndpoint(new SocketAddress("svc.example", 80), "", null, 1, null)), 1, 0));
+        Cluster cluster = new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null,
+                null, null, null, inline, null, null, false, null);
+        UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
+        dns.clear();
+        c.resolve();
+        assertEquals("10.1.1.1:80", c.chooseHost(LbContext.NONE).addressString());
+        dns.put("svc.example", List.of("10.1.1.2"));
+        c.resolve();
+        assertEquals("10.1.1.2:80", c.chooseHost(LbContext.NONE).addressString());
+    }
 }
