@@ -30,11 +30,15 @@ class OutlierDetectorTest {
     }
 
     private static OutlierDetection withMaxPercent(int percent) {
+        return with(percent, 5, 0, false);
+    }
+
+    private static OutlierDetection with(int percent, int gatewayFailures, int enforcingGateway, boolean split) {
         OutlierDetection d = OutlierDetection.DEFAULTS;
         return new OutlierDetection(d.consecutive5xx(), d.interval(), d.baseEjectionTime(), d.maxEjectionTime(),
                 percent, d.enforcingConsecutive5xx(), d.enforcingSuccessRate(), d.successRateMinimumHosts(),
-                d.successRateRequestVolume(), d.successRateStdevFactor(), d.consecutiveGatewayFailure(),
-                d.enforcingConsecutiveGatewayFailure(), d.splitExternalLocalOriginErrors(),
+                d.successRateRequestVolume(), d.successRateStdevFactor(), gatewayFailures,
+                enforcingGateway, split,
                 d.consecutiveLocalOriginFailure(), d.enforcingConsecutiveLocalOriginFailure(),
                 d.enforcingLocalOriginSuccessRate(), d.failurePercentageThreshold(), d.enforcingFailurePercentage(),
                 d.enforcingFailurePercentageLocalOrigin(), d.failurePercentageMinimumHosts(),
@@ -198,5 +202,43 @@ class OutlierDetectorTest {
         assertEquals(2, c.outlierDetector().activeEjections());
         assertTrue(c.prioritySet().panic(0));
         assertTrue(c.chooseHost(LbContext.NONE) != null);
+    }
+
+    @Test
+    void enforcedGatewayFailuresEjectOn502To504Only() {
+        UpstreamCluster c = cluster(10, with(10, 3, 100, false));
+        List<Host> hs = hosts(c);
+        Host gateway = hs.get(0);
+        gateway.outlier().reportHttpStatus(502);
+        gateway.outlier().reportHttpStatus(503);
+        gateway.outlier().reportHttpStatus(504);
+        assertTrue(gateway.outlier().ejected());
+        Host server = hs.get(1);
+        server.outlier().reportHttpStatus(503);
+        server.outlier().reportHttpStatus(503);
+        server.outlier().reportHttpStatus(500); // a 5xx that is not a gateway error restarts the gateway count
+        server.outlier().reportHttpStatus(503);
+        assertFalse(server.outlier().ejected());
+    }
+
+    @Test
+    void splitLocalOriginFailuresHaveTheirOwnCounter() {
+        UpstreamCluster c = cluster(10, with(10, 5, 0, true));
+        Host h = hosts(c).get(0);
+        for (int i = 0; i < 4; i++) {
+            h.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+        }
+        fail5xx(h, 4);
+        assertFalse(h.outlier().ejected(), "four of each do not add up");
+        h.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+        assertTrue(h.outlier().ejected());
+    }
+
+    @Test
+    void withoutOutlierDetectionReportsChangeNothing() {
+        UpstreamCluster c = cluster(10, null);
+        Host h = hosts(c).get(0);
+        fail5xx(h, 50);
+        assertFalse(h.outlier().ejected());
     }
 }
