@@ -438,6 +438,8 @@ public final class Router {
         }
 
         void responded(int gen, Host host, HttpClientResponse resp) {
+            // Hold the body until the caller (or a retry's discard) reads it.
+            resp.pause();
             cancelPerTry();
             int status = resp.statusCode();
             if (status >= 500) {

@@ -19,6 +19,9 @@ final class HostPool {
     static final long DRAIN_SECONDS = 30;
 
     /** The settings a pool is made with. */
+    /** The most connections one host's pool opens, whatever max_connections says. */
+    static final int MAX_POOL_CONNECTIONS = 1024;
+
     record Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections,
                     int maxPending) {}
 
@@ -49,7 +52,9 @@ final class HostPool {
             options.setLocalAddress(wanted.localAddress());
         }
         PoolOptions pool = new PoolOptions()
-                .setHttp1MaxSize(wanted.maxConnections())
+                // Vert.x sizes its pool's slot array by this value: Istio's "no limit" (4294967295) must not become
+                // a multi-gigabyte allocation. The cluster's breakers still count every request.
+                .setHttp1MaxSize(Math.min(wanted.maxConnections(), MAX_POOL_CONNECTIONS))
                 .setHttp2MaxSize(1)
                 .setMaxWaitQueueSize(wanted.maxPending());
         client = vertx.httpClientBuilder().with(options).with(pool)
