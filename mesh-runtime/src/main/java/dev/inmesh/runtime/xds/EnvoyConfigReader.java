@@ -129,7 +129,8 @@ public final class EnvoyConfigReader {
             }
             ResourceType type = f.equals("listeners") ? ResourceType.LISTENER : ResourceType.CLUSTER;
             for (int i = 0; i < list.size(); i++) {
-                readResource(list.get(i), type, "static_resources." + f + "[" + i + "]", b, v);
+                JsonNode r = type == ResourceType.LISTENER ? namedStaticListener(list.get(i)) : list.get(i);
+                readResource(r, type, "static_resources." + f + "[" + i + "]", b, v);
             }
         }
         for (String f : new String[] {"secrets"}) {
@@ -179,9 +180,30 @@ public final class EnvoyConfigReader {
         for (int j = 0; list != null && j < list.size(); j++) {
             JsonNode entry = list.get(j);
             if (has(entry, inner)) {
-                readResource(get(entry, inner), type, at + "." + field + "[" + j + "]", b, versionOf(entry));
+                JsonNode r = field.equals("static_listeners") ? namedStaticListener(get(entry, inner))
+                        : get(entry, inner);
+                readResource(r, type, at + "." + field + "[" + j + "]", b, versionOf(entry));
             }
         }
+    }
+
+    /**
+     * Envoy accepts a static listener without a name and names it itself (with a UUID); Istio's bootstrap listeners
+     * (15090, 15021) have none. Such a listener is named here {@code ADDRESS_PORT}, as Istio names its own
+     * listeners ({@code 0.0.0.0_15090}), so that it is stable across reads. LDS listeners must have names.
+     */
+    static JsonNode namedStaticListener(JsonNode listener) {
+        if (listener == null || !listener.isObject() || !text(listener, "name").isEmpty()) {
+            return listener;
+        }
+        JsonNode sa = get(get(listener, "address"), "socket_address");
+        if (sa == null) {
+            return listener;
+        }
+        com.fasterxml.jackson.databind.node.ObjectNode named =
+                ((com.fasterxml.jackson.databind.node.ObjectNode) listener).deepCopy();
+        named.put("name", text(sa, "address") + "_" + text(sa, "port_value"));
+        return named;
     }
 
     private static ResourceBundle.Version versionOf(JsonNode entry) {
