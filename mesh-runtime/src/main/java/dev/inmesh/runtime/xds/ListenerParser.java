@@ -215,9 +215,11 @@ public final class ListenerParser
                 Set.of("access_log", "max_connect_attempts", "metadata_match"));
         ClusterSpecifier cluster = switch (t.getClusterSpecifierCase()) {
             case CLUSTER -> new ClusterSpecifier.Named(t.getCluster());
-            case WEIGHTED_CLUSTERS -> Fields.at("weighted_clusters", () -> new ClusterSpecifier.Weighted(
+            case WEIGHTED_CLUSTERS -> Fields.at("weighted_clusters", () -> RouteConfigurationParser.weighted(
                     Fields.each("clusters", t.getWeightedClusters().getClustersList(),
-                            c -> new ClusterSpecifier.ClusterWeight(c.getName(), "", c.getWeight(), null))));
+                            c -> Fields.record(RouteConfigurationParser.WEIGHTED_RECORD_PREFIX,
+                                    () -> new ClusterSpecifier.ClusterWeight(c.getName(), "",
+                                            c.getWeight() & 0xFFFFFFFFL, null)))));
             case CLUSTERSPECIFIER_NOT_SET -> throw new FieldError("cluster_specifier",
                     "cluster or weighted_clusters is required");
         };

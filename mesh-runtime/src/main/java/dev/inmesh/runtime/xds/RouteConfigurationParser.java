@@ -21,8 +21,11 @@ import dev.inmesh.api.config.route.VirtualHost;
 import io.envoyproxy.envoy.config.route.v3.WeightedCluster;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 
 /** Parses RDS resources ({@code envoy.config.route.v3.RouteConfiguration}) into {@link RouteConfiguration}. */
@@ -51,12 +54,39 @@ public final class RouteConfigurationParser
     public RouteConfiguration parseFields(io.envoyproxy.envoy.config.route.v3.RouteConfiguration m) {
         Fields.onlyKnown(m, union(HEADER_FIELDS, "name", "virtual_hosts", "validate_clusters",
                 "ignore_port_in_host_matching"), Set.of("max_direct_response_body_size_bytes"));
+        checkDomains(m.getVirtualHostsList());
         List<VirtualHost> vhosts = Fields.each("virtual_hosts", m.getVirtualHostsList(),
                 RouteConfigurationParser::virtualHost);
         return new RouteConfiguration(m.getName(), vhosts, m.hasValidateClusters() && m.getValidateClusters().getValue(),
                 m.getIgnorePortInHostMatching(), CoreParsers.headerMutations(m.getRequestHeadersToAddList(),
                         m.getRequestHeadersToRemoveList(), m.getResponseHeadersToAddList(),
                         m.getResponseHeadersToRemoveList()));
+    }
+
+    /**
+     * Envoy's domain rules, checked here so that the error names the domain by its index: a domain (compared without
+     * case) in one virtual host only, and {@code *} at most once in a route configuration. The records check the same
+     * as a backstop.
+     */
+    static void checkDomains(List<io.envoyproxy.envoy.config.route.v3.VirtualHost> vhosts) {
+        Map<String, String> owner = new HashMap<>();
+        for (int i = 0; i < vhosts.size(); i++) {
+            var v = vhosts.get(i);
+            for (int j = 0; j < v.getDomainsCount(); j++) {
+                String d = v.getDomains(j);
+                String prev = owner.putIfAbsent(d.toLowerCase(Locale.ROOT), v.getName());
+                if (prev == null) {
+                    continue;
+                }
+                String at = "virtual_hosts[" + i + "].domains[" + j + "]";
+                if (d.equals("*")) {
+                    throw new FieldError(at, "\"*\" (expected: a single wildcard domain in a route configuration; "
+                            + "virtual host \"" + prev + "\" has it)");
+                }
+                throw new FieldError(at, "\"" + d + "\" (expected: each domain in one virtual host only, once; "
+                        + "virtual host \"" + prev + "\" has it)");
+            }
+        }
     }
 
     static VirtualHost virtualHost(io.envoyproxy.envoy.config.route.v3.VirtualHost v) {
@@ -202,17 +232,29 @@ public final class RouteConfigurationParser
         Fields.onlyKnown(w, Set.of("clusters", "total_weight"), Set.of("runtime_key_prefix"));
         List<ClusterSpecifier.ClusterWeight> clusters = Fields.each("clusters", w.getClustersList(), c -> {
             Fields.onlyKnown(c, union(HEADER_FIELDS, "name", "cluster_header", "weight"), Set.of("metadata"));
-            return new ClusterSpecifier.ClusterWeight(c.getName(), c.getClusterHeader(),
-                    c.hasWeight() ? c.getWeight().getValue() & 0xFFFFFFFFL : 0,
-                    CoreParsers.headerMutations(c.getRequestHeadersToAddList(), c.getRequestHeadersToRemoveList(),
-                            c.getResponseHeadersToAddList(), c.getResponseHeadersToRemoveList()));
+            var headers = CoreParsers.headerMutations(c.getRequestHeadersToAddList(),
+                    c.getRequestHeadersToRemoveList(), c.getResponseHeadersToAddList(),
+                    c.getResponseHeadersToRemoveList());
+            return Fields.record(WEIGHTED_RECORD_PREFIX, () -> new ClusterSpecifier.ClusterWeight(c.getName(),
+                    c.getClusterHeader(), c.hasWeight() ? c.getWeight().getValue() & 0xFFFFFFFFL : 0, headers));
         });
-        ClusterSpecifier.Weighted weighted = new ClusterSpecifier.Weighted(clusters);
+        ClusterSpecifier.Weighted weighted = weighted(clusters);
         if (w.hasTotalWeight() && w.getTotalWeight().getValue() != weighted.totalWeight()) {
             throw new FieldError("total_weight", w.getTotalWeight().getValue() + " (expected: the sum of the weights, "
                     + weighted.totalWeight() + ")");
         }
         return weighted;
+    }
+
+    /** The path prefix of the weighted-cluster records' checks, which the parser's own path already carries. */
+    static final String WEIGHTED_RECORD_PREFIX = "weighted_clusters.";
+
+    /**
+     * A weighted split of parsed clusters, its checks reported under {@code clusters} (the caller is at
+     * {@code weighted_clusters}): weights that sum to 0, or past a uint32.
+     */
+    static ClusterSpecifier.Weighted weighted(List<ClusterSpecifier.ClusterWeight> clusters) {
+        return Fields.record(WEIGHTED_RECORD_PREFIX, () -> new ClusterSpecifier.Weighted(clusters));
     }
 
     static RetryPolicy retryPolicy(io.envoyproxy.envoy.config.route.v3.RetryPolicy p) {
