@@ -56,7 +56,7 @@ public final class EnvoyConfigReader {
         try {
             text = Files.readString(file);
         } catch (IOException e) {
-            throw new ConfigReadException(file + ": cannot read: " + describe(e), e);
+            throw new ConfigReadException(file + ": cannot read: " + describeIo(e), e);
         }
         Instant mtime;
         try {
@@ -85,9 +85,7 @@ public final class EnvoyConfigReader {
         try {
             root = EnvoyJson.tree(text);
         } catch (JsonProcessingException e) {
-            throw new ConfigReadException("not valid JSON or YAML: " + e.getOriginalMessage()
-                    + (e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ", column "
-                    + e.getLocation().getColumnNr() + ")" : ""), e);
+            throw new ConfigReadException("not valid JSON or YAML: " + syntaxError(e), e);
         }
         readNode(root, b, version);
     }
@@ -243,13 +241,22 @@ public final class EnvoyConfigReader {
             body = body.deepCopy();
             ((com.fasterxml.jackson.databind.node.ObjectNode) body).remove("@type");
         }
-        ResourceParser<Message, ?> parser = Parsers.forType(type);
+        String name = text(body, type == ResourceType.ENDPOINT ? "cluster_name" : "name");
+        ResourceParser<Message, ?> parser;
+        try {
+            parser = Parsers.forType(type);
+        } catch (IllegalStateException e) {
+            throw new ConfigReadException(where + type.kind() + " \"" + name + "\": " + type.kind()
+                    + " resources are not supported by this build of Inmesh", e);
+        }
         Message message;
         try {
             message = EnvoyJson.toMessage(body, parser.messageClass());
         } catch (InvalidProtocolBufferException e) {
-            String name = text(node, type == ResourceType.ENDPOINT ? "cluster_name" : "name");
-            throw new ConfigReadException(where + type.kind() + " \"" + name + "\": " + describe(e), e);
+            // JsonFormat's message has no path ("Cannot find field: x in message y"): find where it is.
+            FieldError misfit = JsonShapeCheck.find(body, descriptor(parser.messageClass()));
+            throw new ConfigReadException(where + type.kind() + " \"" + name + "\": "
+                    + (misfit != null ? misfit.getMessage() : describe(e)), e);
         }
         try {
             b.add(parser.parse(message), version);
@@ -311,6 +318,48 @@ public final class EnvoyConfigReader {
             }
         }
         return sb.toString();
+    }
+
+    private static com.google.protobuf.Descriptors.Descriptor descriptor(Class<? extends Message> type) {
+        try {
+            return (com.google.protobuf.Descriptors.Descriptor) type.getMethod("getDescriptor").invoke(null);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("not a protobuf message class: " + type, e);
+        }
+    }
+
+    /** A JSON or YAML syntax error on one line, with where it is. */
+    private static String syntaxError(JsonProcessingException e) {
+        if (e.getCause() instanceof org.yaml.snakeyaml.error.MarkedYAMLException y) {
+            StringBuilder sb = new StringBuilder();
+            if (y.getContext() != null) {
+                sb.append(y.getContext()).append(at(y.getContextMark())).append(": ");
+            }
+            sb.append(y.getProblem()).append(at(y.getProblemMark()));
+            return sb.toString().replaceAll("\\s+", " ");
+        }
+        String m = String.valueOf(e.getOriginalMessage());
+        int nl = m.indexOf('\n');
+        return (nl < 0 ? m : m.substring(0, nl)) + (e.getLocation() != null && e.getLocation().getLineNr() > 0
+                ? " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")" : "");
+    }
+
+    private static String at(org.yaml.snakeyaml.error.Mark mark) {
+        return mark == null ? "" : " (line " + (mark.getLine() + 1) + ", column " + (mark.getColumn() + 1) + ")";
+    }
+
+    /** Why a file could not be read, in words (the file is named by the caller). */
+    private static String describeIo(IOException e) {
+        if (e instanceof java.nio.file.NoSuchFileException) {
+            return "no such file";
+        } else if (e instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied";
+        } else if (e instanceof java.nio.charset.CharacterCodingException) {
+            return "not UTF-8 text";
+        } else if (e instanceof java.nio.file.FileSystemException fse && fse.getReason() != null) {
+            return fse.getReason();
+        }
+        return e.getMessage() == null ? "I/O error" : e.getMessage().replace('\n', ' ');
     }
 
     private static String describe(Exception e) {
