@@ -250,6 +250,43 @@ class IstioFixturesTest {
         assertEquals("9080", hcm(b.listeners().get("productpage_9080").filterChains().get(0)).rdsRouteConfigName());
     }
 
+    /** The cluster and endpoint fixtures (for {@link IstioClusterFixturesTest}) are Envoy's own protobuf JSON. */
+    @Test
+    void clusterAndEndpointFixturesAreWellFormedEnvoyJson() throws Exception {
+        var clusters = EnvoyJson.tree(Files.readString(istio("clusters.json")));
+        for (var c : clusters) {
+            EnvoyJson.toMessage(c, io.envoyproxy.envoy.config.cluster.v3.Cluster.class);
+        }
+        var statuses = EnvoyJson.tree(Files.readString(istio("endpoints.json")));
+        for (var s : statuses) {
+            var cla = EnvoyJson.toMessage(ClusterStatusJson.toLoadAssignment(s),
+                    io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment.class);
+            assertFalse(cla.getEndpointsList().isEmpty(), cla.getClusterName());
+        }
+        var bootstrap = EnvoyJson.tree(Files.readString(istio("bootstrap.json")));
+        bootstrap = ((com.fasterxml.jackson.databind.node.ObjectNode) bootstrap.deepCopy());
+        EnvoyJson.toMessage(bootstrap, io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap.class);
+        var dump = EnvoyJson.tree(Files.readString(istio("config_dump_full.json")));
+        int n = 0;
+        for (var config : dump.get("configs")) {
+            for (String list : List.of("static_clusters", "dynamic_active_clusters")) {
+                for (var entry : config.path(list)) {
+                    var body = ((com.fasterxml.jackson.databind.node.ObjectNode) entry.get("cluster").deepCopy());
+                    body.remove("@type");
+                    EnvoyJson.toMessage(body, io.envoyproxy.envoy.config.cluster.v3.Cluster.class);
+                    n++;
+                }
+            }
+            for (var entry : config.path("dynamic_endpoint_configs")) {
+                var body = ((com.fasterxml.jackson.databind.node.ObjectNode) entry.get("endpoint_config").deepCopy());
+                body.remove("@type");
+                EnvoyJson.toMessage(body, io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment.class);
+                n++;
+            }
+        }
+        assertEquals(4 + 10 + 4, n);
+    }
+
     @Test
     void aDirectoryLoadsEveryConfigFileInIt(@TempDir Path dir) throws IOException {
         Files.copy(istio("listeners.json"), dir.resolve("listeners.json"));
