@@ -5,8 +5,10 @@ import com.google.protobuf.Descriptors.Descriptor;
 import com.google.protobuf.Descriptors.EnumDescriptor;
 import com.google.protobuf.Descriptors.EnumValueDescriptor;
 import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.Descriptors.OneofDescriptor;
 import java.math.BigDecimal;
 import java.math.BigInteger;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.Set;
@@ -64,6 +66,8 @@ final class JsonShapeCheck {
         if (!node.isObject()) {
             return error(path, node, "an object (" + type.getName() + ")");
         }
+        Map<FieldDescriptor, String> seen = new HashMap<>();
+        Map<OneofDescriptor, String> oneofs = new HashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             String name = e.getKey();
@@ -71,6 +75,19 @@ final class JsonShapeCheck {
             FieldDescriptor f = field(type, name);
             if (f == null) {
                 return new FieldError(at, "unknown field (expected: a field of " + type.getFullName() + ")");
+            }
+            String twin = seen.put(f, name);
+            if (twin != null) {
+                return new FieldError(at, "set twice, also as " + twin + " (expected: each field once)");
+            }
+            OneofDescriptor oneof = f.getRealContainingOneof();
+            if (oneof != null && !e.getValue().isNull()) {
+                String other = oneofs.putIfAbsent(oneof, name);
+                if (other != null) {
+                    return new FieldError(at, "set together with " + other + " (expected: only one of "
+                            + oneof.getFields().stream().map(FieldDescriptor::getName)
+                            .collect(Collectors.joining(", ")) + ")");
+                }
             }
             FieldError fe = value(e.getValue(), f, at);
             if (fe != null) {

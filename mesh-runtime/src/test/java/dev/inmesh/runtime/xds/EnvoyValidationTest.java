@@ -260,6 +260,38 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void twoMembersOfAOneofAreRejectedWithThePathOfTheSecond() throws IOException {
+        String m = rejected(file("routes.json", """
+                {"name": "9080", "virtual_hosts": [{"name": "reviews", "domains": ["reviews"],
+                  "routes": [{"match": {"prefix": "/", "path": "/reviews"}, "route": {"cluster": "a"}}]}]}
+                """));
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].match.path: set together with "
+                + "prefix");
+    }
+
+    @Test
+    void aFieldGivenInSnakeCaseAndCamelCaseIsRejected() throws IOException {
+        String m = rejected(file("routes.json", """
+                {"name": "9080", "virtual_hosts": [{"name": "reviews", "domains": ["reviews"],
+                  "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "a", "timeout": "1s",
+                              "idle_timeout": "1s", "idleTimeout": "2s"}}]}]}
+                """));
+        assertContains(m, "virtual_hosts[0].routes[0].route.idleTimeout: set twice, also as idle_timeout");
+    }
+
+    @Test
+    void aBadEnumValueIsRejectedWithItsPath() throws IOException {
+        String m = rejected(file("listener.yaml", """
+                name: 0.0.0.0_9080
+                address: {socket_address: {address: 0.0.0.0, port_value: 9080}}
+                traffic_direction: OUTGOING
+                filter_chains: []
+                """));
+        assertContains(m, "Listener \"0.0.0.0_9080\": traffic_direction: \"OUTGOING\" (expected: one of "
+                + "UNSPECIFIED, INBOUND, OUTBOUND)");
+    }
+
+    @Test
     void aBadDurationIsRejectedWithItsPath() throws IOException {
         String m = rejectedRoutes(oneRoute("""
                 route: {cluster: a, timeout: 15}
