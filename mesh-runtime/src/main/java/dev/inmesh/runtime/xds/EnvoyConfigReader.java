@@ -54,9 +54,13 @@ public final class EnvoyConfigReader {
     private static void readFile(Path file, ResourceBundle.Builder b) throws ConfigReadException {
         String text;
         try {
-            text = Files.readString(file);
+            text = decode(Files.readAllBytes(file));
         } catch (IOException e) {
             throw new ConfigReadException(file + ": cannot read: " + describeIo(e), e);
+        }
+        if (text.indexOf('\0') >= 0) {
+            throw new ConfigReadException(file + ": cannot read: not UTF-8 text (it has NUL characters: UTF-16 "
+                    + "without a byte order mark, or a binary file?)", null);
         }
         Instant mtime;
         try {
@@ -326,6 +330,28 @@ public final class EnvoyConfigReader {
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException("not a protobuf message class: " + type, e);
         }
+    }
+
+    /**
+     * A file's text: UTF-8, or UTF-16 when it starts with a byte order mark (as Windows PowerShell writes
+     * {@code istioctl ... > file.json}); a UTF-8 byte order mark is dropped. Invalid UTF-8 fails.
+     */
+    static String decode(byte[] bytes) throws java.nio.charset.CharacterCodingException {
+        java.nio.charset.Charset cs = java.nio.charset.StandardCharsets.UTF_8;
+        int skip = 0;
+        if (bytes.length >= 2 && (bytes[0] & 0xFF) == 0xFF && (bytes[1] & 0xFF) == 0xFE) {
+            cs = java.nio.charset.StandardCharsets.UTF_16LE;
+            skip = 2;
+        } else if (bytes.length >= 2 && (bytes[0] & 0xFF) == 0xFE && (bytes[1] & 0xFF) == 0xFF) {
+            cs = java.nio.charset.StandardCharsets.UTF_16BE;
+            skip = 2;
+        } else if (bytes.length >= 3 && (bytes[0] & 0xFF) == 0xEF && (bytes[1] & 0xFF) == 0xBB
+                && (bytes[2] & 0xFF) == 0xBF) {
+            skip = 3;
+        }
+        return cs.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+                .decode(java.nio.ByteBuffer.wrap(bytes, skip, bytes.length - skip)).toString();
     }
 
     /** A JSON or YAML syntax error on one line, with where it is. */

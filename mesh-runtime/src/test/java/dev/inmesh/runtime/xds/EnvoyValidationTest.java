@@ -7,9 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -390,6 +392,29 @@ class EnvoyValidationTest {
         if (!Files.isReadable(locked)) {
             assertContains(rejected(locked), "cannot read", "permission denied");
         }
+    }
+
+    @Test
+    void aUtf8ByteOrderMarkIsReadPast() throws IOException {
+        byte[] json = Files.readAllBytes(Fixtures.istio("routes.json"));
+        byte[] withBom = new byte[json.length + 3];
+        withBom[0] = (byte) 0xEF;
+        withBom[1] = (byte) 0xBB;
+        withBom[2] = (byte) 0xBF;
+        System.arraycopy(json, 0, withBom, 3, json.length);
+        Path f = Files.write(dir.resolve("routes.json"), withBom);
+        assertEquals(Set.of("9080"), Fixtures.read(f).routes().keySet());
+    }
+
+    @Test
+    void utf16WithAByteOrderMarkAsWindowsPowerShellRedirectsIsRead() throws IOException {
+        String json = Files.readString(Fixtures.istio("routes.json"));
+        Path le = Files.write(dir.resolve("le.json"), ("\uFEFF" + json).getBytes(StandardCharsets.UTF_16LE));
+        assertEquals(Set.of("9080"), Fixtures.read(le).routes().keySet());
+        Path be = Files.write(dir.resolve("be.json"), ("\uFEFF" + json).getBytes(StandardCharsets.UTF_16BE));
+        assertEquals(Set.of("9080"), Fixtures.read(be).routes().keySet());
+        Path noBom = Files.write(dir.resolve("nobom.json"), json.getBytes(StandardCharsets.UTF_16LE));
+        assertContains(rejected(noBom), "not UTF-8 text");
     }
 
     @Test
