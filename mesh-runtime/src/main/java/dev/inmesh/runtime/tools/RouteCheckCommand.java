@@ -87,7 +87,7 @@ public final class RouteCheckCommand implements Callable<Integer> {
             throw new InputException(file + ": is a directory (expected a test file)");
         }
         try {
-            return EnvoyJson.tree(Files.readString(file));
+            return EnvoyJson.tree(EnvoyConfigReader.decode(Files.readAllBytes(file)));
         } catch (JsonProcessingException e) {
             throw new InputException(file + ": not valid JSON or YAML: " + e.getOriginalMessage());
         } catch (java.nio.charset.CharacterCodingException e) {

@@ -336,7 +336,7 @@ public final class EnvoyConfigReader {
      * A file's text: UTF-8, or UTF-16 when it starts with a byte order mark (as Windows PowerShell writes
      * {@code istioctl ... > file.json}); a UTF-8 byte order mark is dropped. Invalid UTF-8 fails.
      */
-    static String decode(byte[] bytes) throws java.nio.charset.CharacterCodingException {
+    public static String decode(byte[] bytes) throws java.nio.charset.CharacterCodingException {
         java.nio.charset.Charset cs = java.nio.charset.StandardCharsets.UTF_8;
         int skip = 0;
         if (bytes.length >= 2 && (bytes[0] & 0xFF) == 0xFF && (bytes[1] & 0xFF) == 0xFE) {
