@@ -227,6 +227,15 @@ class IstioFixturesTest {
     }
 
     @Test
+    void istioctlProxyConfigAllInCamelCaseLoadsTheSameRecordsAndVersionsAsEnvoysDump() {
+        ResourceBundle istioctl = read(istio("config_dump_istioctl_all.json"));
+        ResourceBundle envoy = read(istio("config_dump.json"));
+        assertEquals(envoy.listeners(), istioctl.listeners());
+        assertEquals(envoy.routes(), istioctl.routes());
+        assertEquals(envoy.versions(), istioctl.versions());
+    }
+
+    @Test
     void configDumpKeepsEachResourcesVersionInfoAndLastUpdated() {
         ResourceBundle dump = read(istio("config_dump.json"));
         assertEquals(new ResourceBundle.Version("2026-11-28T12:00:00Z/42", Instant.parse("2026-11-28T12:00:01.518Z")),
