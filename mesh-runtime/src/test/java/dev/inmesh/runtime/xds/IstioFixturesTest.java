@@ -236,6 +236,11 @@ class IstioFixturesTest {
     }
 
     @Test
+    void istioctlYamlOutputLoadsTheSameRecordsAsItsJson() {
+        assertEquals(read(istio("routes.json")).routes(), read(istio("routes.yaml")).routes());
+    }
+
+    @Test
     void configDumpKeepsEachResourcesVersionInfoAndLastUpdated() {
         ResourceBundle dump = read(istio("config_dump.json"));
         assertEquals(new ResourceBundle.Version("2026-11-28T12:00:00Z/42", Instant.parse("2026-11-28T12:00:01.518Z")),
