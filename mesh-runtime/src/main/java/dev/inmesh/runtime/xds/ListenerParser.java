@@ -72,16 +72,8 @@ public final class ListenerParser
         FilterChain fallback = l.hasDefaultFilterChain()
                 ? Fields.at("default_filter_chain", () -> filterChain(l.getDefaultFilterChain())) : null;
         checkUniqueMatches(chains);
-        List<String> listenerFilters = Fields.each("listener_filters", l.getListenerFiltersList(), f -> {
-            String name = f.getName();
-            Set<String> known = Set.of("envoy.filters.listener.original_dst", "envoy.filters.listener.tls_inspector",
-                    "envoy.filters.listener.http_inspector", "envoy.filters.listener.original_src",
-                    "istio.filters.listener.original_dst");
-            if (!known.contains(name) && !f.getTypedConfig().getTypeUrl().contains("listener.")) {
-                throw new FieldError("name", name + " (expected: original_dst, tls_inspector or http_inspector)");
-            }
-            return name;
-        });
+        List<String> listenerFilters = Fields.each("listener_filters", l.getListenerFiltersList(),
+                ListenerParser::listenerFilter);
         TrafficDirection direction = switch (l.getTrafficDirection()) {
             case INBOUND -> TrafficDirection.INBOUND;
             case OUTBOUND -> TrafficDirection.OUTBOUND;
@@ -91,6 +83,38 @@ public final class ListenerParser
                 direction, chains, fallback, !l.hasBindToPort() || l.getBindToPort().getValue(), listenerFilters,
                 l.hasListenerFiltersTimeout() ? Fields.duration(l.getListenerFiltersTimeout()) : null,
                 l.getContinueOnListenerFiltersTimeout());
+    }
+
+    /** Listener filters by their config type, with the name each is known by. */
+    static final Map<String, String> LISTENER_FILTER_TYPES = Map.of(
+            "envoy.extensions.filters.listener.original_dst.v3.OriginalDst", "envoy.filters.listener.original_dst",
+            "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", "envoy.filters.listener.tls_inspector",
+            "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
+            "envoy.filters.listener.http_inspector",
+            "envoy.extensions.filters.listener.original_src.v3.OriginalSrc", "envoy.filters.listener.original_src");
+
+    /**
+     * One listener filter, by the name it is known by. As in Envoy, the type of its typed config decides which
+     * filter it is; the name only when there is no typed config. Others (proxy_protocol, local_ratelimit, ...) change
+     * what a connection carries or whether it is accepted, and are rejected.
+     */
+    static String listenerFilter(io.envoyproxy.envoy.config.listener.v3.ListenerFilter f) {
+        String typeUrl = f.getTypedConfig().getTypeUrl();
+        if (typeUrl.isEmpty()) {
+            if (!LISTENER_FILTER_TYPES.containsValue(f.getName())
+                    && !f.getName().equals("istio.filters.listener.original_dst")) {
+                throw new FieldError("name", f.getName() + " (expected: original_dst, tls_inspector or "
+                        + "http_inspector)");
+            }
+            return f.getName();
+        }
+        String type = typeUrl.substring(typeUrl.lastIndexOf('/') + 1);
+        String known = LISTENER_FILTER_TYPES.get(type);
+        if (known == null) {
+            throw new FieldError("typed_config", type + " (" + f.getName() + ") is not supported by Inmesh "
+                    + "(expected: original_dst, tls_inspector or http_inspector)");
+        }
+        return known;
     }
 
     static FilterChain filterChain(io.envoyproxy.envoy.config.listener.v3.FilterChain c) {

@@ -356,6 +356,29 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aListenerFilterIsKnownByItsConfigTypeAndProxyProtocolIsRejected() throws IOException {
+        String listener = """
+                name: virtualInbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                listener_filters:
+                - name: envoy.filters.listener.original_dst
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst}
+                - name: %s
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.%s}
+                filter_chains:
+                """ + tcpChain("catchall", "", "InboundPassthroughClusterIpv4");
+        String m = rejected(file("listener.yaml", listener.formatted("envoy.filters.listener.proxy_protocol",
+                "proxy_protocol.v3.ProxyProtocol")));
+        assertContains(m, "Listener \"virtualInbound\": listener_filters[1].typed_config: "
+                + "envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol (envoy.filters.listener"
+                + ".proxy_protocol) is not supported");
+
+        Path renamed = file("renamed.yaml", listener.formatted("my-tls-sniffer", "tls_inspector.v3.TlsInspector"));
+        assertEquals(List.of("envoy.filters.listener.original_dst", "envoy.filters.listener.tls_inspector"),
+                Fixtures.read(renamed).listeners().get("virtualInbound").listenerFilters());
+    }
+
+    @Test
     void twoFilterChainsWithTheSameMatchAreRejected() throws IOException {
         String m = rejected(file("listener.yaml", """
                 name: virtualInbound
