@@ -99,8 +99,8 @@ public final class ListenerParser
      * what a connection carries or whether it is accepted, and are rejected.
      */
     static String listenerFilter(io.envoyproxy.envoy.config.listener.v3.ListenerFilter f) {
-        String typeUrl = f.getTypedConfig().getTypeUrl();
-        if (typeUrl.isEmpty()) {
+        String type = CoreParsers.configType(f.getTypedConfig());
+        if (type.isEmpty()) {
             if (!LISTENER_FILTER_TYPES.containsValue(f.getName())
                     && !f.getName().equals("istio.filters.listener.original_dst")) {
                 throw new FieldError("name", f.getName() + " (expected: original_dst, tls_inspector or "
@@ -108,7 +108,6 @@ public final class ListenerParser
             }
             return f.getName();
         }
-        String type = typeUrl.substring(typeUrl.lastIndexOf('/') + 1);
         String known = LISTENER_FILTER_TYPES.get(type);
         if (known == null) {
             throw new FieldError("typed_config", type + " (" + f.getName() + ") is not supported by Inmesh "
@@ -157,7 +156,7 @@ public final class ListenerParser
 
     private static boolean isType(Filter f, String name, String type) {
         return f.getTypedConfig().getTypeUrl().endsWith("/" + type)
-                || f.getTypedConfig().getTypeUrl().isEmpty() && f.getName().equals(name);
+                || !f.hasTypedConfig() && f.getName().equals(name);
     }
 
     static FilterChainMatch filterChainMatch(io.envoyproxy.envoy.config.listener.v3.FilterChainMatch m) {
@@ -210,9 +209,9 @@ public final class ListenerParser
         List<HttpFilter> filters = new ArrayList<>();
         for (int i = 0; i < h.getHttpFiltersCount(); i++) {
             var f = h.getHttpFilters(i);
-            String type = f.getTypedConfig().getTypeUrl();
-            String typeName = type.substring(type.lastIndexOf('/') + 1);
-            boolean router = typeName.equals(ROUTER_TYPE) || type.isEmpty() && f.getName().equals("envoy.filters.http.router");
+            String typeName = CoreParsers.configType(f.getTypedConfig());
+            boolean router = typeName.equals(ROUTER_TYPE)
+                    || typeName.isEmpty() && f.getName().equals("envoy.filters.http.router");
             if (router && i != h.getHttpFiltersCount() - 1) {
                 throw new FieldError("http_filters[" + i + "]", "the router must be the last HTTP filter");
             }

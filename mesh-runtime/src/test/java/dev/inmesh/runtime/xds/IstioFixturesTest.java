@@ -87,8 +87,13 @@ class IstioFixturesTest {
         assertEquals(List.of("istio.metadata_exchange", "envoy.filters.http.grpc_stats", "istio.alpn",
                 "envoy.filters.http.fault", "envoy.filters.http.cors", "istio.stats", "envoy.filters.http.router"),
                 h.httpFilters().stream().map(HttpFilter::name).toList());
-        assertEquals("envoy.extensions.filters.http.router.v3.Router",
-                h.httpFilters().get(h.httpFilters().size() - 1).typeUrl());
+        // Each filter's config type as Envoy resolves it: a TypedStruct stands for the type it carries.
+        assertEquals(List.of("envoy.extensions.filters.http.wasm.v3.Wasm",
+                "envoy.extensions.filters.http.grpc_stats.v3.FilterConfig",
+                "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig",
+                "envoy.extensions.filters.http.fault.v3.HTTPFault", "envoy.extensions.filters.http.cors.v3.Cors",
+                "stats.PluginConfig", "envoy.extensions.filters.http.router.v3.Router"),
+                h.httpFilters().stream().map(HttpFilter::typeUrl).toList());
 
         FilterChain fallback = l.defaultFilterChain();
         assertEquals("PassthroughFilterChain", fallback.name());
