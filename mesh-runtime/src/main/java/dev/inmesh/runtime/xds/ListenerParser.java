@@ -39,11 +39,40 @@ public final class ListenerParser
 
     /**
      * HTTP filters that change nothing here: Istio's telemetry and peer metadata, ALPN override, gRPC stats; and
-     * CORS and fault injection, which act only through per-route config (which the route parser rejects).
+     * CORS and fault injection, which act only through per-route config (which the route parser rejects). Names
+     * count only where the config type cannot tell (see {@link #OBSERVING_HTTP_TYPES}).
      */
     static final Set<String> OBSERVING_HTTP_FILTERS = Set.of("istio.metadata_exchange", "istio.stats", "istio.alpn",
             "envoy.filters.http.grpc_stats", "envoy.filters.http.cors", "envoy.filters.http.fault",
             "envoy.filters.http.peer_metadata", "istio_authn", "envoy.filters.http.wasm_stats");
+
+    /** The config types of the observing network filters (Istio's TCP metadata exchange and stats). */
+    static final Set<String> OBSERVING_NETWORK_TYPES = Set.of("envoy.tcp.metadataexchange.config.MetadataExchange",
+            "stats.PluginConfig");
+
+    /**
+     * The config types of the observing HTTP filters. Envoy picks a filter by its config type, not its name, so a
+     * filter is known by its type; by its name only when it has no typed config, or when its type is WASM (Istio's own
+     * null-VM telemetry plugins, which only Istio's names tell apart from other WASM plugins).
+     */
+    static final Set<String> OBSERVING_HTTP_TYPES = Set.of(
+            "envoy.extensions.filters.http.grpc_stats.v3.FilterConfig", "envoy.extensions.filters.http.cors.v3.Cors",
+            "envoy.extensions.filters.http.fault.v3.HTTPFault",
+            "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig", "stats.PluginConfig",
+            "io.istio.http.peer_metadata.Config", "io.istio.http.metadata_exchange.Config",
+            "istio.envoy.config.filter.http.authn.v2alpha1.FilterConfig");
+
+    static final String HTTP_WASM_TYPE = "envoy.extensions.filters.http.wasm.v3.Wasm";
+    static final String NETWORK_WASM_TYPE = "envoy.extensions.filters.network.wasm.v3.Wasm";
+    static final String FAULT_TYPE = "envoy.extensions.filters.http.fault.v3.HTTPFault";
+
+    /** Whether a filter only observes: by its config type, or by its name where the type cannot tell. */
+    static boolean observing(String name, String type, Set<String> names, Set<String> types, String wasmType) {
+        if (type.isEmpty() || type.equals(wasmType)) {
+            return names.contains(name);
+        }
+        return types.contains(type);
+    }
 
     @Override
     public ResourceType type() {
@@ -143,9 +172,12 @@ public final class ListenerParser
                 }
                 terminal = Fields.at(seg + ".typed_config", () -> isType(f, HCM, HCM_TYPE)
                         ? httpConnectionManager(f.getTypedConfig()) : tcpProxy(f.getTypedConfig()));
-            } else if (!OBSERVING_NETWORK_FILTERS.contains(f.getName())) {
-                throw new FieldError(seg + ".name", f.getName() + " is not supported by Inmesh (expected: "
-                        + HCM + ", " + TCP_PROXY + ", or one of " + OBSERVING_NETWORK_FILTERS + ")");
+            } else if (!observing(f.getName(), CoreParsers.configType(f.getTypedConfig()), OBSERVING_NETWORK_FILTERS,
+                    OBSERVING_NETWORK_TYPES, NETWORK_WASM_TYPE)) {
+                String type = CoreParsers.configType(f.getTypedConfig());
+                throw new FieldError(seg + ".name", f.getName() + (type.isEmpty() ? "" : " (" + type + ")")
+                        + " is not supported by Inmesh (expected: " + HCM + ", " + TCP_PROXY + ", or one of "
+                        + OBSERVING_NETWORK_FILTERS + ")");
             }
         }
         if (terminal == null) {
@@ -215,9 +247,19 @@ public final class ListenerParser
             if (router && i != h.getHttpFiltersCount() - 1) {
                 throw new FieldError("http_filters[" + i + "]", "the router must be the last HTTP filter");
             }
-            if (!router && !OBSERVING_HTTP_FILTERS.contains(f.getName()) && !f.getIsOptional() && !f.getDisabled()) {
-                throw new FieldError("http_filters[" + i + "].name", f.getName() + " is not supported by Inmesh "
+            boolean observing = !router && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS,
+                    OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
+            if (!router && !observing && !f.getIsOptional() && !f.getDisabled()) {
+                throw new FieldError("http_filters[" + i + "].name", f.getName()
+                        + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
                         + "(mark it is_optional, or remove it)");
+            }
+            if (observing && typeName.equals(FAULT_TYPE) && !f.getDisabled()
+                    && !f.getTypedConfig().getValue().isEmpty()) {
+                // Istio's fault filter is empty and acts through per-route config; its own delay or abort would
+                // apply to every request.
+                throw new FieldError("http_filters[" + i + "].typed_config", "a fault filter with its own delay, "
+                        + "abort or limits is not supported by Inmesh (expected: an empty config; faults per route)");
             }
             filters.add(new HttpFilter(f.getName(), typeName));
         }

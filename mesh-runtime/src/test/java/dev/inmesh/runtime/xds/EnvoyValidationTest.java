@@ -311,13 +311,64 @@ class EnvoyValidationTest {
                 """;
         String m = rejected(file("listener.yaml", listenerWithHttpFilters(lua + ROUTER)));
         assertContains(m, "Listener \"0.0.0.0_9080\": filter_chains[0].filters[0].typed_config.http_filters[0].name: "
-                + "envoy.filters.http.lua is not supported");
+                + "envoy.filters.http.lua (envoy.extensions.filters.http.lua.v3.Lua) is not supported");
 
         Path optional = file("optional.yaml", listenerWithHttpFilters(lua + "  is_optional: true\n" + ROUTER));
         var l = Fixtures.read(optional).listeners().get("0.0.0.0_9080");
         assertEquals(List.of("envoy.filters.http.lua", "envoy.filters.http.router"),
                 ((HttpConnectionManager) l.filterChains().get(0).filter()).httpFilters().stream()
                         .map(f -> f.name()).toList());
+    }
+
+    @Test
+    void anHttpFilterIsKnownByItsConfigTypeNotItsName() throws IOException {
+        String m = rejected(file("listener.yaml", listenerWithHttpFilters("""
+                - name: envoy.filters.http.cors
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+                    default_source_code: {inline_string: "function envoy_on_request(h) h:respond({[':status']='403'}, '') end"}
+                """ + ROUTER)));
+        assertContains(m, "filter_chains[0].filters[0].typed_config.http_filters[0].name: envoy.filters.http.cors "
+                + "(envoy.extensions.filters.http.lua.v3.Lua) is not supported");
+    }
+
+    @Test
+    void aFaultFilterWithItsOwnAbortIsRejectedWhileIstiosEmptyOneIsAccepted() throws IOException {
+        String m = rejected(file("listener.yaml", listenerWithHttpFilters("""
+                - name: envoy.filters.http.fault
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                    abort: {http_status: 503, percentage: {numerator: 100}}
+                """ + ROUTER)));
+        assertContains(m, "http_filters[0].typed_config: a fault filter with its own delay, abort or limits");
+        Path empty = file("empty.yaml", listenerWithHttpFilters("""
+                - name: envoy.filters.http.fault
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}
+                """ + ROUTER));
+        assertEquals(2, ((HttpConnectionManager) Fixtures.read(empty).listeners().get("0.0.0.0_9080").filterChains()
+                .get(0).filter()).httpFilters().size());
+    }
+
+    @Test
+    void aNetworkFilterNamedLikeIstioStatsButOfAnotherTypeIsRejected() throws IOException {
+        String m = rejected(file("listener.yaml", """
+                name: virtualOutbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15001}}
+                filter_chains:
+                - filters:
+                  - name: istio.stats
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+                      stat_prefix: tcp.
+                      rules: {action: DENY, policies: {}}
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                      stat_prefix: PassthroughCluster
+                      cluster: PassthroughCluster
+                """));
+        assertContains(m, "Listener \"virtualOutbound\": filter_chains[0].filters[0].name: istio.stats "
+                + "(envoy.extensions.filters.network.rbac.v3.RBAC) is not supported");
     }
 
     @Test
