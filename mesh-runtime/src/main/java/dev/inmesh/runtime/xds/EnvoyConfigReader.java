@@ -85,13 +85,23 @@ public final class EnvoyConfigReader {
 
     static void read(String text, ResourceBundle.Builder b, ResourceBundle.Version version)
             throws ConfigReadException {
-        JsonNode root;
+        List<JsonNode> docs;
         try {
-            root = EnvoyJson.tree(text);
+            docs = EnvoyJson.documents(text);
         } catch (JsonProcessingException e) {
             throw new ConfigReadException("not valid JSON or YAML: " + syntaxError(e), e);
         }
-        readNode(root, b, version);
+        for (int i = 0; i < docs.size(); i++) {
+            try {
+                readNode(docs.get(i), b, version);
+            } catch (ConfigReadException e) {
+                if (docs.size() == 1) {
+                    throw e;
+                }
+                throw new ConfigReadException("YAML document " + (i + 1) + " of " + docs.size() + ": "
+                        + e.getMessage(), e.getCause());
+            }
+        }
     }
 
     private static void readNode(JsonNode root, ResourceBundle.Builder b, ResourceBundle.Version version)

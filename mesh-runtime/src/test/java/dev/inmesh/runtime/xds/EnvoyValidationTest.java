@@ -492,10 +492,23 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void everyDocumentOfAMultiDocumentYamlFileIsRead() throws IOException {
+        String routes = oneRoute("route: {cluster: a}");
+        Path f = file("all.yaml", "---\n" + routes + "---\n" + routes.replace("\"9080\"", "\"9090\"")
+                + "---\n# an empty document\n");
+        assertEquals(Set.of("9080", "9090"), Fixtures.read(f).routes().keySet());
+
+        Path bad = file("bad.yaml", routes + "---\n" + oneRoute("route: {cluster: a, timeout: 15}"));
+        assertContains(rejected(bad), "YAML document 2 of 2: RouteConfiguration \"9080\": "
+                + "virtual_hosts[0].routes[0].route.timeout: 15");
+    }
+
+    @Test
     void anEmptyFileIsNamed() throws IOException {
         assertContains(rejected(file("empty.yaml", "")), "empty");
         assertContains(rejected(file("blank.json", "  \n\n")), "empty");
         assertContains(rejected(file("comments.yaml", "# nothing here\n")), "empty");
+        assertContains(rejected(file("dashes.yaml", "---\n---\n")), "empty");
     }
 
     @Test
