@@ -272,11 +272,18 @@ public final class EnvoyConfigReader {
             throw new ConfigReadException(where + type.kind() + " \"" + name + "\": "
                     + (misfit != null ? misfit.getMessage() : describe(e)), e);
         }
+        Object parsed;
         try {
-            b.add(parser.parse(message), version);
+            parsed = parser.parse(message);
         } catch (InvalidResourceException e) {
             throw new ConfigReadException(where + e.getMessage(), e);
         }
+        if (b.contains(type, name)) {
+            // Envoy rejects a second resource of a name in one config ("duplicate listener name").
+            throw new ConfigReadException(where + type.kind() + " \"" + name + "\": a second " + type.kind()
+                    + " of this name in the same read (expected: unique names)", null);
+        }
+        b.add(parsed, version);
     }
 
     static ResourceType recognise(JsonNode node) {

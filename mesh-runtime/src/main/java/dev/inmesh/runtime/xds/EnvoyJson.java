@@ -62,10 +62,10 @@ public final class EnvoyJson {
             }
         }
         java.util.List<JsonNode> docs = new java.util.ArrayList<>();
-        try (com.fasterxml.jackson.databind.MappingIterator<JsonNode> it =
-                     YAML.readerFor(JsonNode.class).readValues(text)) {
-            while (it.hasNextValue()) {
-                JsonNode n = it.nextValue();
+        // One value per document; not a MappingIterator, which would take a top-level list apart.
+        try (com.fasterxml.jackson.core.JsonParser p = YAML.getFactory().createParser(text)) {
+            while (p.nextToken() != null) {
+                JsonNode n = YAML.readTree(p);
                 if (n != null && !n.isMissingNode() && !n.isNull()) {
                     docs.add(n);
                 }

@@ -442,6 +442,32 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aSecondResourceOfTheSameNameIsRejectedAsEnvoyRejectsIt() throws IOException {
+        String m = rejected(file("listeners.yaml", """
+                - name: virtualOutbound
+                  address: {socket_address: {address: 0.0.0.0, port_value: 15001}}
+                  filter_chains:
+                  %s
+                - name: virtualOutbound
+                  address: {socket_address: {address: 0.0.0.0, port_value: 15002}}
+                  filter_chains:
+                  %s
+                """.formatted(tcpChain("a", "", "PassthroughCluster").strip().replace("\n", "\n  "),
+                tcpChain("b", "", "PassthroughCluster").strip().replace("\n", "\n  "))));
+        assertContains(m, "[1]: Listener \"virtualOutbound\": a second Listener of this name");
+    }
+
+    @Test
+    void theSameRouteConfigurationInTwoFilesOfADirectoryIsRejectedNamingTheSecondFile() throws IOException {
+        Path d = Files.createDirectory(dir.resolve("config"));
+        Files.copy(Fixtures.istio("routes.json"), d.resolve("a.json"));
+        Files.copy(Fixtures.istio("config_dump.json"), d.resolve("b.json"));
+        var e = assertThrows(EnvoyConfigReader.ConfigReadException.class, () -> EnvoyConfigReader.read(d));
+        assertContains(e.getMessage(), d.resolve("b.json") + ": configs[2].dynamic_route_configs[0]: "
+                + "RouteConfiguration \"9080\": a second RouteConfiguration of this name");
+    }
+
+    @Test
     void aMissingFileIsNamed() {
         Path missing = dir.resolve("no-such-routes.yaml");
         assertContains(rejected(missing), "no such file");
