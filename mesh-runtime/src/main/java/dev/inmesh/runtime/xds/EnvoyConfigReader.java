@@ -23,8 +23,11 @@ import java.util.stream.Stream;
  *   <li>an xDS response-like {@code {"resources": [...]}};</li>
  *   <li>a single resource.</li>
  * </ol>
- * A directory is read file by file ({@code .json}, {@code .yaml}, {@code .yml}, in name order). Any problem fails the
- * whole read with a {@link ConfigReadException} naming the file, the resource and the field.
+ * A directory is read file by file ({@code .json}, {@code .yaml}, {@code .yml}, in name order); a YAML file may hold
+ * several documents; files are UTF-8, or UTF-16 with a byte order mark. Unnamed static listeners are named
+ * {@code ADDRESS_PORT}; a second resource of a type and name in one read is rejected, as Envoy rejects it. Any problem
+ * fails the whole read with a {@link ConfigReadException} naming the file, the resource and the field (its JSON path
+ * when protobuf's JSON reader rejects it).
  */
 public final class EnvoyConfigReader {
     private EnvoyConfigReader() {}
