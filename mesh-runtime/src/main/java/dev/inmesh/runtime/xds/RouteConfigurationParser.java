@@ -64,14 +64,20 @@ public final class RouteConfigurationParser
     }
 
     /**
-     * Envoy's domain rules, checked here so that the error names the domain by its index: a domain (compared without
-     * case) in one virtual host only, and {@code *} at most once in a route configuration. The records check the same
+     * Envoy's virtual host rules, checked here so that the error names the domain by its index: unique names, a
+     * domain (compared without case) in one virtual host only, and {@code *} at most once in a route configuration. The records check the same
      * as a backstop.
      */
     static void checkDomains(List<io.envoyproxy.envoy.config.route.v3.VirtualHost> vhosts) {
         Map<String, String> owner = new HashMap<>();
+        Map<String, Integer> names = new HashMap<>();
         for (int i = 0; i < vhosts.size(); i++) {
             var v = vhosts.get(i);
+            Integer same = names.putIfAbsent(v.getName(), i);
+            if (same != null) {
+                throw new FieldError("virtual_hosts[" + i + "].name", "\"" + v.getName() + "\" (expected: unique "
+                        + "virtual host names; virtual_hosts[" + same + "] has it)");
+            }
             for (int j = 0; j < v.getDomainsCount(); j++) {
                 String d = v.getDomains(j);
                 String prev = owner.putIfAbsent(d.toLowerCase(Locale.ROOT), v.getName());

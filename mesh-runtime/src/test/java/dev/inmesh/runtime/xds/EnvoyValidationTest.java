@@ -136,6 +136,22 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void twoVirtualHostsOfTheSameNameAreRejected() throws IOException {
+        String m = rejectedRoutes("""
+                name: "9080"
+                virtual_hosts:
+                - name: reviews
+                  domains: [reviews]
+                  routes: [{match: {prefix: /}, route: {cluster: a}}]
+                - name: reviews
+                  domains: [reviews.default]
+                  routes: [{match: {prefix: /}, route: {cluster: b}}]
+                """);
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[1].name: \"reviews\" (expected: unique "
+                + "virtual host names; virtual_hosts[0] has it)");
+    }
+
+    @Test
     void weightsThatSumToZeroAreRejected() throws IOException {
         String m = rejectedRoutes(oneRoute("""
                 route:
