@@ -261,7 +261,8 @@ public final class ListenerParser
                 throw new FieldError("http_filters[" + i + "].typed_config", "a fault filter with its own delay, "
                         + "abort or limits is not supported by Inmesh (expected: an empty config; faults per route)");
             }
-            filters.add(new HttpFilter(f.getName(), typeName));
+            filters.add(Fields.at("http_filters[" + i + "]",
+                    () -> Fields.record("http_filters.", () -> new HttpFilter(f.getName(), typeName))));
         }
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)
                 && !filters.get(filters.size() - 1).name().equals("envoy.filters.http.router")) {

@@ -177,7 +177,9 @@ public final class RouteConfigurationParser
             // Envoy: a matcher with no specifier matches when the header is present.
             case HEADERMATCHSPECIFIER_NOT_SET -> new HeaderMatcher.Present(true);
         };
-        return new HeaderMatcher(h.getName(), rule, h.getInvertMatch(), h.getTreatMissingHeaderAsEmpty());
+        // the record's checks say headers.name; the caller's path is already at headers[i]
+        return Fields.record("headers.", () -> new HeaderMatcher(h.getName(), rule, h.getInvertMatch(),
+                h.getTreatMissingHeaderAsEmpty()));
     }
 
     static RouteAction routeAction(io.envoyproxy.envoy.config.route.v3.RouteAction a) {

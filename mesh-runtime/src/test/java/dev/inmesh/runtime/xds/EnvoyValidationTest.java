@@ -211,6 +211,25 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aHeaderMatcherWithoutANameIsNamedByItsIndexOnce() throws IOException {
+        String m = rejectedRoutes(oneRoute("""
+                route: {cluster: a}
+                """).replace("match: {prefix: /}", "match: {prefix: /, headers: [{name: x, present_match: true}, "
+                + "{exact_match: jason}]}"));
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].match.headers[1].name: ");
+        assertFalse(m.contains("headers.name"), m);
+    }
+
+    @Test
+    void anHttpFilterWithoutANameIsNamedByItsIndex() throws IOException {
+        String m = rejected(file("listener.yaml", listenerWithHttpFilters("""
+                - typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                """ + ROUTER)));
+        assertContains(m, "Listener \"0.0.0.0_9080\": filter_chains[0].filters[0].typed_config.http_filters[0]"
+                + ".name: ");
+    }
+
+    @Test
     void anInvalidRegexRewriteIsRejected() throws IOException {
         String m = rejectedRoutes(oneRoute("""
                 route: {cluster: a, regex_rewrite: {pattern: {regex: "^/v1/(.*"}, substitution: "/\\\\1"}}
