@@ -103,8 +103,8 @@ public final class CoreParsers {
                     + "expand (write %% for a literal %)");
         }
         String literal = value.replace("%%", "%");
-        return Fields.at("header", () -> new HeaderValueOption(o.getHeader().getKey(), literal, action,
-                o.getKeepEmptyValue()));
+        // the record's checks name header.key and header.value themselves
+        return new HeaderValueOption(o.getHeader().getKey(), literal, action, o.getKeepEmptyValue());
     }
 
     /** A string matcher; a regex is compiled here so that an invalid one is rejected with the resource. */

@@ -139,8 +139,9 @@ public final class RouteConfigurationParser
         List<HeaderMatcher> headers = Fields.each("headers", m.getHeadersList(), RouteConfigurationParser::header);
         List<QueryParameterMatcher> query = Fields.each("query_parameters", m.getQueryParametersList(), q -> {
             Fields.onlyKnown(q, Set.of("name", "string_match", "present_match"), Set.of());
-            return new QueryParameterMatcher(q.getName(), q.hasStringMatch()
-                    ? Fields.at("string_match", () -> CoreParsers.stringMatcher(q.getStringMatch())) : null);
+            StringMatcher sm = q.hasStringMatch()
+                    ? Fields.at("string_match", () -> CoreParsers.stringMatcher(q.getStringMatch())) : null;
+            return Fields.record("query_parameters.", () -> new QueryParameterMatcher(q.getName(), sm));
         });
         var fraction = m.hasRuntimeFraction() ? Fields.at("runtime_fraction", () -> {
             Fields.onlyKnown(m.getRuntimeFraction(), Set.of("default_value"), Set.of("runtime_key"));
@@ -164,8 +165,9 @@ public final class RouteConfigurationParser
                 "treat_missing_header_as_empty"), Set.of());
         HeaderMatcher.Rule rule = switch (h.getHeaderMatchSpecifierCase()) {
             case EXACT_MATCH -> new HeaderMatcher.Value(new StringMatcher.Exact(h.getExactMatch(), false));
-            case SAFE_REGEX_MATCH -> new HeaderMatcher.Value(new StringMatcher.SafeRegex(
-                    Fields.at("safe_regex_match", () -> CoreParsers.regex(h.getSafeRegexMatch()))));
+            case SAFE_REGEX_MATCH -> new HeaderMatcher.Value(Fields.at("safe_regex_match",
+                    () -> Fields.record("safe_regex.", () -> new StringMatcher.SafeRegex(
+                            CoreParsers.regex(h.getSafeRegexMatch())))));
             case RANGE_MATCH -> Fields.at("range_match", () -> new HeaderMatcher.Range(h.getRangeMatch().getStart(),
                     h.getRangeMatch().getEnd()));
             case PRESENT_MATCH -> new HeaderMatcher.Present(h.getPresentMatch());
@@ -224,10 +226,9 @@ public final class RouteConfigurationParser
         }
         RetryPolicy retry = a.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(a.getRetryPolicy()))
                 : null;
-        RegexRewrite regexRewrite = a.hasRegexRewrite() ? Fields.at("regex_rewrite", () -> new RegexRewrite(
-                Fields.at("pattern", () -> CoreParsers.regex(a.getRegexRewrite().getPattern())),
-                a.getRegexRewrite().getSubstitution())) : null;
-        List<HashPolicy> hash = Fields.each("hash_policy", a.getHashPolicyList(), RouteConfigurationParser::hashPolicy);
+        RegexRewrite regexRewrite = a.hasRegexRewrite() ? regexRewrite(a.getRegexRewrite()) : null;
+        List<HashPolicy> hash = Fields.each("hash_policy", a.getHashPolicyList(),
+                h -> Fields.record("hash_policy.", () -> hashPolicy(h)));
         return new RouteAction(cluster, a.hasTimeout() ? Fields.duration(a.getTimeout()) : null,
                 a.hasIdleTimeout() ? Fields.duration(a.getIdleTimeout()) : null, retry,
                 a.getPrefixRewrite().isEmpty() ? null : a.getPrefixRewrite(), regexRewrite,
@@ -304,6 +305,12 @@ public final class RouteConfigurationParser
                 predicates, p.getHostSelectionRetryMaxAttempts());
     }
 
+    /** A regex rewrite, at {@code regex_rewrite}; the pattern is checked to compile. */
+    static RegexRewrite regexRewrite(io.envoyproxy.envoy.type.matcher.v3.RegexMatchAndSubstitute r) {
+        return Fields.at("regex_rewrite", () -> Fields.record("regex_rewrite.", () -> new RegexRewrite(
+                Fields.at("pattern", () -> CoreParsers.regex(r.getPattern())), r.getSubstitution())));
+    }
+
     static HashPolicy hashPolicy(io.envoyproxy.envoy.config.route.v3.RouteAction.HashPolicy h) {
         Fields.onlyKnown(h, Set.of("header", "cookie", "connection_properties", "query_parameter", "terminal"),
                 Set.of());
@@ -336,9 +343,7 @@ public final class RouteConfigurationParser
                 "path_redirect", "prefix_rewrite", "regex_rewrite", "response_code", "strip_query"), Set.of());
         String scheme = r.getHttpsRedirect() ? "https" : r.getSchemeRedirect().isEmpty() ? null
                 : r.getSchemeRedirect();
-        RegexRewrite regex = r.hasRegexRewrite() ? Fields.at("regex_rewrite", () -> new RegexRewrite(
-                Fields.at("pattern", () -> CoreParsers.regex(r.getRegexRewrite().getPattern())),
-                r.getRegexRewrite().getSubstitution())) : null;
+        RegexRewrite regex = r.hasRegexRewrite() ? regexRewrite(r.getRegexRewrite()) : null;
         int code = switch (r.getResponseCode()) {
             case MOVED_PERMANENTLY, UNRECOGNIZED -> 301;
             case FOUND -> 302;
@@ -363,7 +368,8 @@ public final class RouteConfigurationParser
                         "inline_string or inline_bytes is required");
             };
         }
-        return new DirectResponseAction(d.getStatus(), body);
+        String b = body;
+        return Fields.record("direct_response.", () -> new DirectResponseAction(d.getStatus(), b));
     }
 
     static Set<String> union(Set<String> base, String... more) {

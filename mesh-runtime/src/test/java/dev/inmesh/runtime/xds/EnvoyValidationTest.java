@@ -230,6 +230,37 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void emptyRequiredValuesAreNamedByTheirPathOnce() throws IOException {
+        String[][] cases = {
+            {"match: {prefix: /, query_parameters: [{name: \"\", present_match: true}]}\n    route: {cluster: a}",
+                "routes[0].match.query_parameters[0].name: "},
+            {"match: {prefix: /}\n    direct_response: {status: 100}", "routes[0].direct_response.status: 100"},
+            {"match: {prefix: /}\n    route: {cluster: a, regex_rewrite: {pattern: {regex: \"\"}, substitution: x}}",
+                "routes[0].route.regex_rewrite.pattern.regex: "},
+            {"match: {prefix: /}\n    redirect: {regex_rewrite: {pattern: {regex: \"\"}, substitution: x}}",
+                "routes[0].redirect.regex_rewrite.pattern.regex: "},
+            {"match: {prefix: /}\n    route: {cluster: a, hash_policy: [{header: {header_name: \"\"}}]}",
+                "routes[0].route.hash_policy[0].header.header_name: "},
+            {"match: {prefix: /}\n    route: {cluster: a}\n    request_headers_to_add: [{header: {key: \"\", value: v}}]",
+                "routes[0].request_headers_to_add[0].header.key: "},
+            {"match: {prefix: /, headers: [{name: x, safe_regex_match: {regex: \"\"}}]}\n    route: {cluster: a}",
+                "routes[0].match.headers[0].safe_regex_match.regex: "},
+        };
+        for (String[] c : cases) {
+            String yaml = """
+                    name: "9080"
+                    virtual_hosts:
+                    - name: reviews
+                      domains: [reviews]
+                      routes:
+                      - %s
+                    """.formatted(c[0]);
+            String m = rejectedRoutes(yaml);
+            assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0]." + c[1]);
+        }
+    }
+
+    @Test
     void anInvalidRegexRewriteIsRejected() throws IOException {
         String m = rejectedRoutes(oneRoute("""
                 route: {cluster: a, regex_rewrite: {pattern: {regex: "^/v1/(.*"}, substitution: "/\\\\1"}}
