@@ -38,7 +38,7 @@ class IstioClusterFixturesTest {
 
     @Test
     void istioctlClusterListLoadsEdsOriginalDstAndStaticClusters() {
-        Map<String, Cluster> clusters = read(istio("clusters.json")).clusters();
+        Map<String, Cluster> clusters = read(istio("bookinfo-clusters.json")).clusters();
         assertEquals(Set.of("BlackHoleCluster", "InboundPassthroughClusterIpv4", "PassthroughCluster",
                 "inbound|9080||", "outbound|9080||details.default.svc.cluster.local",
                 "outbound|9080||ratings.default.svc.cluster.local", "outbound|9080||" + REVIEWS,
@@ -67,7 +67,7 @@ class IstioClusterFixturesTest {
 
     @Test
     void istioctlEndpointListLoadsHostsWithTheirHealthAndLocality() {
-        Map<String, ClusterLoadAssignment> endpoints = read(istio("endpoints.json")).endpoints();
+        Map<String, ClusterLoadAssignment> endpoints = read(istio("bookinfo-endpoints.json")).endpoints();
         assertTrue(endpoints.keySet().containsAll(Set.of("outbound|9080||" + REVIEWS, "outbound|9080|v1|" + REVIEWS,
                 "outbound|9080||ratings.default.svc.cluster.local", "agent")), endpoints.keySet().toString());
 

@@ -272,11 +272,11 @@ class IstioFixturesTest {
     /** The cluster and endpoint fixtures (for {@link IstioClusterFixturesTest}) are Envoy's own protobuf JSON. */
     @Test
     void clusterAndEndpointFixturesAreWellFormedEnvoyJson() throws Exception {
-        var clusters = EnvoyJson.tree(Files.readString(istio("clusters.json")));
+        var clusters = EnvoyJson.tree(Files.readString(istio("bookinfo-clusters.json")));
         for (var c : clusters) {
             EnvoyJson.toMessage(c, io.envoyproxy.envoy.config.cluster.v3.Cluster.class);
         }
-        var statuses = EnvoyJson.tree(Files.readString(istio("endpoints.json")));
+        var statuses = EnvoyJson.tree(Files.readString(istio("bookinfo-endpoints.json")));
         for (var s : statuses) {
             var cla = EnvoyJson.toMessage(ClusterStatusJson.toLoadAssignment(s),
                     io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment.class);

@@ -35,7 +35,7 @@ class JsonShapeCheckTest {
         for (JsonNode r : tree("routes.json")) {
             assertNull(JsonShapeCheck.find(r, ROUTE), r.path("name").asText());
         }
-        for (JsonNode c : tree("clusters.json")) {
+        for (JsonNode c : tree("bookinfo-clusters.json")) {
             assertNull(JsonShapeCheck.find(c, CLUSTER), c.path("name").asText());
         }
         JsonNode dump = tree("config_dump_full.json");
@@ -82,10 +82,10 @@ class JsonShapeCheckTest {
 
     @Test
     void namesAMapValueAndAWrapperOfTheWrongType() throws Exception {
-        JsonNode c = tree("clusters.json").get(4).deepCopy();
+        JsonNode c = tree("bookinfo-clusters.json").get(4).deepCopy();
         ((ObjectNode) c.get("circuitBreakers").get("thresholds").get(0)).put("maxRetries", -1);
         assertEquals("circuitBreakers.thresholds[0].maxRetries", JsonShapeCheck.find(c, CLUSTER).field());
-        JsonNode c2 = tree("clusters.json").get(4).deepCopy();
+        JsonNode c2 = tree("bookinfo-clusters.json").get(4).deepCopy();
         ((ObjectNode) c2.get("typedExtensionProtocolOptions")
                 .get("envoy.extensions.upstreams.http.v3.HttpProtocolOptions").get("commonHttpProtocolOptions"))
                 .put("idleTimeout", "an hour");
