@@ -119,7 +119,7 @@ public final class EnvoyConfigReader {
         } else if (has(root, "configs")) {
             readConfigDump(get(root, "configs"), b);
         } else if (has(root, "static_resources")) {
-            readStaticResources(get(root, "static_resources"), b, version);
+            readStaticResources(get(root, "static_resources"), "static_resources", b, version);
         } else if (has(root, "resources") && get(root, "resources").isArray()) {
             JsonNode rs = get(root, "resources");
             for (int i = 0; i < rs.size(); i++) {
@@ -135,7 +135,8 @@ public final class EnvoyConfigReader {
         }
     }
 
-    private static void readStaticResources(JsonNode sr, ResourceBundle.Builder b, ResourceBundle.Version v)
+    private static void readStaticResources(JsonNode sr, String at, ResourceBundle.Builder b,
+                                            ResourceBundle.Version v)
             throws ConfigReadException {
         for (var f : new String[] {"listeners", "clusters"}) {
             JsonNode list = get(sr, f);
@@ -145,12 +146,12 @@ public final class EnvoyConfigReader {
             ResourceType type = f.equals("listeners") ? ResourceType.LISTENER : ResourceType.CLUSTER;
             for (int i = 0; i < list.size(); i++) {
                 JsonNode r = type == ResourceType.LISTENER ? namedStaticListener(list.get(i)) : list.get(i);
-                readResource(r, type, "static_resources." + f + "[" + i + "]", b, v);
+                readResource(r, type, at + "." + f + "[" + i + "]", b, v);
             }
         }
         for (String f : new String[] {"secrets"}) {
             if (has(sr, f) && get(sr, f).size() > 0) {
-                throw new ConfigReadException("static_resources." + f + ": not supported by Inmesh", null);
+                throw new ConfigReadException(at + "." + f + ": not supported by Inmesh", null);
             }
         }
     }
@@ -163,7 +164,7 @@ public final class EnvoyConfigReader {
             if (type.endsWith("BootstrapConfigDump")) {
                 JsonNode sr = get(get(c, "bootstrap"), "static_resources");
                 if (sr != null) {
-                    readStaticResources(sr, b, versionOf(c, "last_updated", ""));
+                    readStaticResources(sr, at + ".bootstrap.static_resources", b, versionOf(c, "last_updated", ""));
                 }
             } else if (type.endsWith("ListenersConfigDump")) {
                 dumpList(c, "static_listeners", "listener", ResourceType.LISTENER, at, b);

@@ -534,6 +534,18 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aBadListenerInTheBootstrapOfAConfigDumpIsNamedByItsPathInTheDump() throws IOException {
+        Path f = file("dump.json", """
+                {"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump",
+                  "bootstrap": {"static_resources": {"listeners": [
+                    {"address": {"socket_address": {"address": "0.0.0.0", "port_value": 15090}},
+                     "filter_chains": [{"filters": [{"name": "istio.stats"}]}]}]}}}]}
+                """);
+        assertContains(rejected(f), "configs[0].bootstrap.static_resources.listeners[0]: Listener \"0.0.0.0_15090\": "
+                + "filter_chains[0].filters: a chain must end with");
+    }
+
+    @Test
     void aMissingFileIsNamed() {
         Path missing = dir.resolve("no-such-routes.yaml");
         assertContains(rejected(missing), "no such file");
