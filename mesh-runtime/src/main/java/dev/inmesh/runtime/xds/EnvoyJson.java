@@ -48,6 +48,41 @@ public final class EnvoyJson {
         return node;
     }
 
+    /**
+     * Reads JSON, or YAML with one or more documents ({@code ---} between them, as {@code kubectl} and hand-written
+     * files have them); empty documents are dropped, and no document at all is an error.
+     */
+    public static java.util.List<JsonNode> documents(String text) throws JsonProcessingException {
+        String t = text.stripLeading();
+        if (t.startsWith("{") || t.startsWith("[")) {
+            try {
+                return java.util.List.of(JSON.readTree(text));
+            } catch (JsonProcessingException e) {
+                // not JSON after all: fall through to YAML, whose error is the one reported
+            }
+        }
+        java.util.List<JsonNode> docs = new java.util.ArrayList<>();
+        // One value per document; not a MappingIterator, which would take a top-level list apart.
+        try (com.fasterxml.jackson.core.JsonParser p = YAML.getFactory().createParser(text)) {
+            while (p.nextToken() != null) {
+                JsonNode n = YAML.readTree(p);
+                if (n != null && !n.isMissingNode() && !n.isNull()) {
+                    docs.add(n);
+                }
+            }
+        } catch (JsonProcessingException e) {
+            throw e;
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException("reading a string cannot fail", e);
+        }
+        if (docs.isEmpty()) {
+            throw new JsonProcessingException("empty document") {
+                private static final long serialVersionUID = 1L;
+            };
+        }
+        return docs;
+    }
+
     /** Converts one JSON object into a message of the given type. */
     public static <M extends Message> M toMessage(JsonNode node, M.Builder builder, Class<M> type)
             throws InvalidProtocolBufferException {
