@@ -95,18 +95,27 @@ public final class EnvoyJson {
 
     private static void registerValue(Object v, JsonFormat.TypeRegistry.Builder registry) {
         if (v instanceof com.google.protobuf.Any any) {
-            Descriptor d = descriptor(any.getTypeUrl());
-            if (d != null) {
-                registry.add(d);
-                try {
-                    Message inner = com.google.protobuf.DynamicMessage.parseFrom(d, any.getValue());
-                    registerTree(inner, registry);
-                } catch (InvalidProtocolBufferException ignored) {
-                    // printed as it is
-                }
-            }
+            registerAny(any.getTypeUrl(), any.getValue(), registry);
+        } else if (v instanceof Message msg && msg.getDescriptorForType().getFullName().equals("google.protobuf.Any")) {
+            // an Any inside a DynamicMessage (an Any within an Any) is itself dynamic
+            var fields = msg.getDescriptorForType();
+            registerAny((String) msg.getField(fields.findFieldByName("type_url")),
+                    (com.google.protobuf.ByteString) msg.getField(fields.findFieldByName("value")), registry);
         } else if (v instanceof Message msg) {
             registerTree(msg, registry);
+        }
+    }
+
+    private static void registerAny(String typeUrl, com.google.protobuf.ByteString value,
+                                    JsonFormat.TypeRegistry.Builder registry) {
+        Descriptor d = descriptor(typeUrl);
+        if (d != null) {
+            registry.add(d);
+            try {
+                registerTree(com.google.protobuf.DynamicMessage.parseFrom(d, value), registry);
+            } catch (InvalidProtocolBufferException ignored) {
+                // printed as it is
+            }
         }
     }
 
