@@ -70,11 +70,19 @@ public final class EnvoyJson {
 
     /** Prints a message as Envoy's JSON, field names in snake_case as Envoy's admin does. */
     public static String print(Message m) {
+        return print(m, true);
+    }
+
+    /**
+     * Prints a message as JSON with typed {@code Any}s: field names in snake_case as Envoy's admin prints them
+     * ({@code protoFieldNames}), or in lowerCamelCase as istioctl does.
+     */
+    public static String print(Message m, boolean protoFieldNames) {
         try {
             JsonFormat.TypeRegistry.Builder registry = JsonFormat.TypeRegistry.newBuilder();
             registerTree(m, registry);
-            return JsonFormat.printer().usingTypeRegistry(registry.build()).preservingProtoFieldNames()
-                    .print(m);
+            JsonFormat.Printer printer = JsonFormat.printer().usingTypeRegistry(registry.build());
+            return (protoFieldNames ? printer.preservingProtoFieldNames() : printer).print(m);
         } catch (InvalidProtocolBufferException e) {
             throw new IllegalStateException("cannot print " + m.getDescriptorForType().getFullName(), e);
         }
