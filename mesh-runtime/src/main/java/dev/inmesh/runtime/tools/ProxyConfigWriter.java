@@ -399,10 +399,20 @@ final class ProxyConfigWriter {
     // ---- clusters --------------------------------------------------------------------------------------------
 
     static List<Cluster> clusters(ResourceBundle b, Filters f) {
-        List<Cluster> out = new ArrayList<>();
+        List<Cluster> all = new ArrayList<>();
         for (String name : b.clusters().keySet()) {
-            Message m = b.message(ResourceType.CLUSTER, name);
-            if (m instanceof Cluster c && verify(c, f)) {
+            if (b.message(ResourceType.CLUSTER, name) instanceof Cluster c) {
+                all.add(c);
+            }
+        }
+        return clusters(all, f);
+    }
+
+    /** The clusters {@code f} selects, in istioctl's order: by host, subset, port, direction. */
+    static List<Cluster> clusters(List<Cluster> all, Filters f) {
+        List<Cluster> out = new ArrayList<>();
+        for (Cluster c : all) {
+            if (verify(c, f)) {
                 out.add(c);
             }
         }
@@ -480,8 +490,13 @@ final class ProxyConfigWriter {
     }
 
     static List<EndpointRow> endpoints(ResourceBundle b, Filters f) {
+        return endpoints(loadAssignments(b), f);
+    }
+
+    /** The endpoints {@code f} selects, in istioctl's order: by address, port, cluster. */
+    static List<EndpointRow> endpoints(List<ClusterLoadAssignment> assignments, Filters f) {
         List<EndpointRow> rows = new ArrayList<>();
-        for (ClusterLoadAssignment cla : loadAssignments(b)) {
+        for (ClusterLoadAssignment cla : assignments) {
             for (LocalityLbEndpoints group : cla.getEndpointsList()) {
                 for (LbEndpoint e : group.getLbEndpointsList()) {
                     Address a = e.getEndpoint().getAddress();
