@@ -18,8 +18,9 @@ import java.util.concurrent.Callable;
 /**
  * Envoy's admin server and Istio's health and stats ports, on Vert.x. Each {@link Mount} binds one host and port and
  * serves a chosen set of {@link Endpoint}s, so that one server can lay out Istio's ports:
- * {@link Mount#admin()} (127.0.0.1:15000, every endpoint), {@link Mount#health()} (15021, {@code /healthz/ready}) and
- * {@link Mount#prometheus()} (15090, {@code /stats/prometheus}).
+ * {@link Mount#admin()} (127.0.0.1:15000, every endpoint), {@link Mount#health()} (15021, {@code /healthz/ready}),
+ * {@link Mount#prometheus()} (15090, {@code /stats/prometheus}) and {@link Mount#agent()} (15020, merged stats and
+ * readiness).
  *
  * <pre>{@code
  * AdminServer admin = AdminServer.builder(vertx)
@@ -110,6 +111,14 @@ public final class AdminServer {
         /** Istio's proxy stats port: {@code /stats/prometheus} on 0.0.0.0:15090. */
         public static Mount prometheus() {
             return of("0.0.0.0", 15090, Endpoint.STATS_PROMETHEUS);
+        }
+
+        /**
+         * Istio's agent port: the merged {@code /stats/prometheus} (in-JVM, the proxy's and the application's
+         * metrics share one registry) and {@code /healthz/ready} on 0.0.0.0:15020.
+         */
+        public static Mount agent() {
+            return of("0.0.0.0", 15020, Endpoint.STATS_PROMETHEUS, Endpoint.HEALTHZ_READY);
         }
     }
 

@@ -138,4 +138,51 @@ class AdminServerTest {
         }
         assertEquals(200, get(0, "/clusters").statusCode(), "the first server still serves");
     }
+
+    @Test
+    void aSlowClusterStatusDoesNotHoldUpOtherRequests() throws Exception {
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        AdminServer slow = AdminServer.builder(vertx).snapshots(holder)
+                .clusterStatus(() -> {
+                    try {
+                        release.await(10, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    return List.of("c::added_via_api::true");
+                })
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.CLUSTERS,
+                        AdminServer.Endpoint.READY))
+                .build();
+        slow.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            String base = "http://127.0.0.1:" + slow.port(0);
+            var clusters = http.sendAsync(HttpRequest.newBuilder(URI.create(base + "/clusters")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            Thread.sleep(100);
+
+            HttpResponse<String> ready = http.send(HttpRequest.newBuilder(URI.create(base + "/ready"))
+                    .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(503, ready.statusCode());
+            assertTrue(!clusters.isDone(), "the cluster status is still being gathered");
+
+            release.countDown();
+            assertEquals("c::added_via_api::true\n", clusters.get(10, TimeUnit.SECONDS).body());
+        } finally {
+            release.countDown();
+            slow.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void presetMountsUseIstiosPorts() {
+        assertEquals(new AdminServer.Mount("127.0.0.1", 15000, java.util.EnumSet.allOf(AdminServer.Endpoint.class)),
+                AdminServer.Mount.admin());
+        assertEquals(java.util.Set.of(AdminServer.Endpoint.HEALTHZ_READY), AdminServer.Mount.health().endpoints());
+        assertEquals(15021, AdminServer.Mount.health().port());
+        assertEquals(15090, AdminServer.Mount.prometheus().port());
+        assertEquals(15020, AdminServer.Mount.agent().port());
+        assertEquals(java.util.Set.of(AdminServer.Endpoint.STATS_PROMETHEUS, AdminServer.Endpoint.HEALTHZ_READY),
+                AdminServer.Mount.agent().endpoints());
+    }
 }
