@@ -9,6 +9,7 @@ final class Subcommands {
     static List<Object> all() {
         return List.of(
                 new dev.inmesh.runtime.tools.RouteCheckCommand(),
-                new dev.inmesh.interception.IptablesCommand());
+                new dev.inmesh.interception.IptablesCommand(),
+                new dev.inmesh.interception.ProxyCommand());
     }
 }
