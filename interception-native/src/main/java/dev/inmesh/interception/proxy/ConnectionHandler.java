@@ -86,18 +86,21 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (decided) {
-            ctx.fireChannelRead(msg);
-            return;
-        }
+        // Until this handler hands the connection over, everything read is kept: epoll reads (and sees the end of
+        // input) even with auto-read off, for example while the upstream connection is being made.
         try {
             if (msg instanceof ByteBuf b) {
+                if (firstBytes == Unpooled.EMPTY_BUFFER) {
+                    firstBytes = ctx.alloc().buffer(Math.max(512, b.readableBytes()));
+                }
                 firstBytes.writeBytes(b);
             }
         } finally {
             ReferenceCountUtil.release(msg);
         }
-        inspect(ctx, false);
+        if (!decided) {
+            inspect(ctx, false);
+        }
     }
 
     private void inspect(ChannelHandlerContext ctx, boolean eof) {
@@ -127,9 +130,14 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-        if (!decided && evt instanceof ChannelInputShutdownEvent) {
+        if (evt instanceof ChannelInputShutdownEvent) {
             inputEnded = true;
-            inspect(ctx, true);
+            if (!decided) {
+                inspect(ctx, true);
+            }
+            return;
+        }
+        if (evt instanceof io.netty.channel.socket.ChannelInputShutdownReadComplete) {
             return;
         }
         ctx.fireUserEventTriggered(evt);

@@ -371,6 +371,14 @@ final class HttpBridge {
             SocketAddress bind = cluster.config().upstreamBindAddress();
             InetSocketAddress local = bind == null ? null : new InetSocketAddress(bind.address(), 0);
             InetSocketAddress remote = new InetSocketAddress(host.address().address(), host.address().port());
+            // From here on the connection is bytes: the HTTP handlers go, and what they hold (bytes sent after the
+            // request head) and whatever arrives until the upstream is connected waits in a Hold.
+            var p = down.pipeline();
+            TcpRelay.Hold hold = new TcpRelay.Hold();
+            p.addLast("upgrade-hold", hold);
+            p.remove("http1-exchange");
+            p.remove("http1-aggregate");
+            p.remove("http1");
             host.stats().requestStarted();
             conn.runtime().connect(down, remote, local,
                     (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()))
@@ -381,18 +389,15 @@ final class HttpBridge {
                             if (cf.isSuccess()) {
                                 ((io.netty.channel.ChannelFuture) cf).channel().close();
                             } else {
-                                sendError(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE);
+                                down.writeAndFlush(Unpooled.copiedBuffer("HTTP/1.1 503 Service Unavailable\r\n"
+                                        + "content-length: 0\r\nconnection: close\r\n\r\n", StandardCharsets.US_ASCII))
+                                        .addListener(ChannelFutureListener.CLOSE);
                             }
                             return;
                         }
                         Channel up = ((io.netty.channel.ChannelFuture) cf).channel();
-                        up.writeAndFlush(encoded);
-                        var p = down.pipeline();
-                        TcpRelay.join(down, up, null, () -> host.stats().requestFinished());
-                        // bytes the HTTP decoder already holds (sent after the request head) go to the relay
-                        p.remove("http1-exchange");
-                        p.remove("http1-aggregate");
-                        p.remove("http1");
+                        up.write(encoded);
+                        hold.joinTo(down, up, null, () -> host.stats().requestFinished());
                     });
         }
     }

@@ -64,6 +64,50 @@ final class TcpRelay {
         return counters;
     }
 
+    /**
+     * Holds what a channel reads (and whether its input ended) while its upstream connection is being made: epoll
+     * reads, and reports the end of input, even with auto-read off.
+     */
+    static final class Hold extends ChannelInboundHandlerAdapter {
+        private final java.util.List<Object> held = new java.util.ArrayList<>();
+        private boolean inputEnded;
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            held.add(msg);
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                inputEnded = true;
+            } else if (!(evt instanceof io.netty.channel.socket.ChannelInputShutdownReadComplete)) {
+                ctx.fireUserEventTriggered(evt);
+            }
+        }
+
+        /** Sends what was held to {@code upstream}, removes itself, and joins the two channels. */
+        Counters joinTo(Channel downstream, Channel upstream, Duration idleTimeout, Runnable onClose) {
+            for (Object m : held) {
+                upstream.write(m, upstream.voidPromise());
+            }
+            upstream.flush();
+            held.clear();
+            downstream.pipeline().remove(this);
+            Counters c = join(downstream, upstream, idleTimeout, onClose);
+            if (inputEnded) {
+                downstream.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+            }
+            return c;
+        }
+
+        @Override
+        public void handlerRemoved(ChannelHandlerContext ctx) {
+            held.forEach(ReferenceCountUtil::release);
+            held.clear();
+        }
+    }
+
     private void closeBoth() {
         flushAndClose(downstream);
         flushAndClose(upstream);
