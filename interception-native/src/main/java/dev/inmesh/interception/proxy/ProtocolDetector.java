@@ -82,8 +82,8 @@ final class ProtocolDetector {
                 break;
             }
         }
-        if (prefaceSoFar && len >= PREFACE.length) {
-            return Detection.raw(List.of("h2c"));
+        if (prefaceSoFar) {
+            return len >= PREFACE.length ? Detection.raw(List.of("h2c")) : Detection.NEED_MORE;
         }
         // An HTTP/1 request line: METHOD SP target SP HTTP/1.x CRLF
         int sp = -1;
@@ -94,10 +94,7 @@ final class ProtocolDetector {
             }
         }
         if (sp < 0) {
-            if (len >= 20 || !methodPrefix(b, len)) {
-                return prefaceSoFar ? Detection.NEED_MORE : Detection.RAW;
-            }
-            return Detection.NEED_MORE;
+            return len >= 20 || !methodPrefix(b, len) ? Detection.RAW : Detection.NEED_MORE;
         }
         String method = new String(b, 0, sp, StandardCharsets.US_ASCII);
         if (!METHODS.contains(method)) {
