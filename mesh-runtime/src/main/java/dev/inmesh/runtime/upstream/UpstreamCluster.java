@@ -42,6 +42,8 @@ public final class UpstreamCluster {
     private LoadBalancer loadBalancer;
     private ClusterLoadAssignment assignment;
     private ClusterLoadAssignment resolvedDns;
+    private List<List<HostSet.LocalityHosts>> byPriority = List.of();
+    private int overprovisioningFactor = ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR;
     private long outlierTimer = -1;
     private long outlierIntervalMillis;
     private long dnsTimer = -1;
@@ -213,9 +215,6 @@ public final class UpstreamCluster {
             }
         }
     }
-
-    private List<List<HostSet.LocalityHosts>> byPriority = List.of();
-    private int overprovisioningFactor = ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR;
 
     /** Recompiles the priority set from the current hosts and their health; called on ejections and returns too. */
     synchronized void rebuild() {
