@@ -161,6 +161,18 @@ class MeshWebClientTest {
     }
 
     @Test
+    void manyRequestsFromAThreadOutsideVertxEachGetTheirBody() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a));
+        WebClient client = mesh.webClient();
+        for (int i = 0; i < 300; i++) {
+            HttpResponse<Buffer> r = client.get(9080, "reviews", "/reviews/" + i).send()
+                    .await(5, TimeUnit.SECONDS);
+            assertEquals("reviews-a:0", r.bodyAsString(), "request " + i);
+        }
+    }
+
+    @Test
     void aPostBodyReachesTheUpstream() throws Exception {
         int a = server("reviews-a", 200);
         mesh(config("", a));
