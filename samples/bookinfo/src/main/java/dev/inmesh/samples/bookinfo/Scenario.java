@@ -81,8 +81,8 @@ public final class Scenario {
         boolean title = html.contains(ProductPage.TITLE);
         boolean reviews = html.contains("Reviewer1") && html.contains("Reviewer2");
         String servedBy = between(html, "Reviews served by: ", "<");
-        line("GET " + PAGE + " -> " + r.statusCode() + " in " + millis(t0) + " ms: \"" + ProductPage.TITLE + "\" "
-                + (title ? "" : "MISSING ") + ", " + (reviews ? "2 reviews" : "NO reviews") + " served by "
+        line("GET " + PAGE + " -> " + r.statusCode() + " in " + millis(t0) + " ms: \"" + ProductPage.TITLE + "\""
+                + (title ? "" : " MISSING") + ", " + (reviews ? "2 reviews" : "NO reviews") + " served by "
                 + servedBy + " (" + stars(html) + ")");
         expect(r.statusCode() == 200 && title && reviews, "the page did not render");
     }
@@ -147,7 +147,8 @@ public final class Scenario {
         line(n + " requests to http://reviews:9080/reviews/0: " + counts(statuses) + "; " + failing.name()
                 + " answered 503 " + bad.served() + " times");
         line("attempts per request (the mesh's StreamInfo): " + attempts(attempts) + " -> " + retried
-                + " requests retried, " + retries + " retries in all, one per 503");
+                + " requests retried, " + retries + " retries in all, one per 503 (round robin: a v1 request "
+                + "meets the failing pod first, its retry the healthy one)");
         expect(statuses.equals(Map.of("HTTP 200", n)) && retried > 0 && retries == bad.served(),
                 "every request should succeed, every 503 be retried");
         line("stopped " + failing.name() + " and took its endpoint out again");
