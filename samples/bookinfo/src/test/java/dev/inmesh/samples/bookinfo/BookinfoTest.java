@@ -125,7 +125,8 @@ class BookinfoTest {
             assertEquals(200, r.statusCode());
             seen.merge(version(r), 1, Integer::sum);
         }
-        // binomial standard deviations at n = 400 are 2.5, 2.3 and 2.0 points: 8 points is more than three of them
+        // binomial standard deviations at n = 400 are 2.5, 2.3 and 2.0 points: 10 points is four of them or more,
+        // and still far from an even split (33 points each)
         assertShare(seen, "v1", 50, n);
         assertShare(seen, "v2", 30, n);
         assertShare(seen, "v3", 20, n);
@@ -133,7 +134,7 @@ class BookinfoTest {
 
     static void assertShare(Map<String, Integer> seen, String version, int percent, int n) {
         double share = 100.0 * seen.getOrDefault(version, 0) / n;
-        assertTrue(Math.abs(share - percent) <= 8, version + ": " + share + "% (expected " + percent + "% +- 8) "
+        assertTrue(Math.abs(share - percent) <= 10, version + ": " + share + "% (expected " + percent + "% +- 10) "
                 + seen);
     }
 
@@ -252,6 +253,8 @@ class BookinfoTest {
 
     @Test
     void aSlowRatingsServiceTimesOutAfterTheOneSecondRouteTimeout() throws Exception {
+        // 504 is the mesh's answer (the application's own 3 s timeout would give 500); the time bounds leave room
+        // for a loaded machine but stay under ratings' 3 s
         app.ratings().setDelay(Duration.ofSeconds(3));
         try {
             long t0 = System.nanoTime();
@@ -260,7 +263,7 @@ class BookinfoTest {
             assertEquals(504, r.statusCode());
             assertEquals("Sorry, product ratings are currently unavailable for this book.",
                     r.bodyAsJsonObject().getString("error"));
-            assertTrue(took >= 950 && took < 2000, took + " ms");
+            assertTrue(took >= 950 && took < 2900, took + " ms");
 
             // reviews v2 waits for ratings through its own mesh: the page still comes, without stars
             t0 = System.nanoTime();
@@ -268,7 +271,7 @@ class BookinfoTest {
             took = (System.nanoTime() - t0) / 1_000_000;
             assertTrue(html.contains("Ratings service is currently unavailable"), html);
             assertTrue(html.contains("Reviews served by: reviews-v2"));
-            assertTrue(took >= 950 && took < 2000, took + " ms");
+            assertTrue(took >= 950 && took < 2900, took + " ms");
         } finally {
             app.ratings().setDelay(Duration.ZERO);
         }
