@@ -6,6 +6,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
@@ -70,6 +71,16 @@ final class MeshClientRequest implements HttpClientRequest {
             return;
         }
         ended = true;
+        if (Vertx.currentContext() != context) {
+            // Off the request's context (a thread outside Vert.x), the router could commit the response and the
+            // upstream body could end before the response below attaches its handlers: run it all on the context.
+            context.runOnContext(v -> route());
+        } else {
+            route();
+        }
+    }
+
+    private void route() {
         dispatcher.dispatch(method, host, port, uri, headers, body, ssl).onComplete(ar -> {
             if (ar.failed()) {
                 fail(ar.cause());

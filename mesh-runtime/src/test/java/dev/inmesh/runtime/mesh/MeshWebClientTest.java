@@ -146,6 +146,33 @@ class MeshWebClientTest {
     }
 
     @Test
+    void aClusterWithIstiosUnlimitedCircuitBreakersServesRequests() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a).replace("    lb_policy: ROUND_ROBIN\n", """
+                    lb_policy: ROUND_ROBIN
+                    circuit_breakers:
+                      thresholds:
+                      - {max_connections: 4294967295, max_pending_requests: 4294967295, max_requests: 4294967295,
+                         max_retries: 4294967295, track_remaining: true}
+                """));
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        assertEquals("reviews-a", r.getHeader("x-served-by"));
+    }
+
+    @Test
+    void manyRequestsFromAThreadOutsideVertxEachGetTheirBody() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a));
+        WebClient client = mesh.webClient();
+        for (int i = 0; i < 300; i++) {
+            HttpResponse<Buffer> r = client.get(9080, "reviews", "/reviews/" + i).send()
+                    .await(5, TimeUnit.SECONDS);
+            assertEquals("reviews-a:0", r.bodyAsString(), "request " + i);
+        }
+    }
+
+    @Test
     void aPostBodyReachesTheUpstream() throws Exception {
         int a = server("reviews-a", 200);
         mesh(config("", a));
