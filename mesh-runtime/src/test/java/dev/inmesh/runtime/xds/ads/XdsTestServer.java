@@ -90,6 +90,11 @@ public final class XdsTestServer implements AutoCloseable {
         return new XdsTestServer(port, null, null);
     }
 
+    /** A TLS server on a given loopback port. */
+    public static XdsTestServer startTls(int port, Path certChain, Path privateKey) throws IOException {
+        return new XdsTestServer(port, certChain, privateKey);
+    }
+
     /** A TLS server on an ephemeral loopback port. */
     public static XdsTestServer startTls(Path certChain, Path privateKey) throws IOException {
         return new XdsTestServer(0, certChain, privateKey);
@@ -119,9 +124,13 @@ public final class XdsTestServer implements AutoCloseable {
 
     /** Stops at once, dropping open streams. */
     @Override
-    public void close() throws InterruptedException {
+    public void close() {
         server.shutdownNow();
-        server.awaitTermination(5, TimeUnit.SECONDS);
+        try {
+            server.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** A loopback port nothing listens on. */
