@@ -36,6 +36,7 @@ public final class FileConfigSource implements ConfigSource {
     private long timerId = -1;
     private volatile boolean closed;
     private boolean polling;
+    private Future<Void> inflight = Future.succeededFuture();
     private List<String> fingerprint = List.of();
     private volatile String lastError;
     private volatile long reloads;
@@ -84,13 +85,14 @@ public final class FileConfigSource implements ConfigSource {
         return reloads;
     }
 
+    /** Stops polling; completes once a reload in progress has finished. */
     @Override
     public synchronized Future<Void> close() {
         closed = true;
         if (timerId >= 0) {
             vertx.cancelTimer(timerId);
         }
-        return Future.succeededFuture();
+        return inflight.otherwiseEmpty();
     }
 
     private synchronized void poll() {
@@ -99,7 +101,7 @@ public final class FileConfigSource implements ConfigSource {
         }
         polling = true;
         List<String> known = fingerprint;
-        vertx.<Void>executeBlocking(() -> {
+        inflight = vertx.<Void>executeBlocking(() -> {
             List<String> now = fingerprint(path);
             if (!now.equals(known)) {
                 synchronized (this) {
@@ -113,7 +115,7 @@ public final class FileConfigSource implements ConfigSource {
                 }
             }
             return null;
-        }, false).onComplete(ar -> {
+        }, false).andThen(ar -> {
             synchronized (this) {
                 polling = false;
             }
