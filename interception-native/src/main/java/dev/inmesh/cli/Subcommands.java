@@ -8,6 +8,7 @@ final class Subcommands {
 
     static List<Object> all() {
         return List.of(
-                new dev.inmesh.runtime.tools.RouteCheckCommand());
+                new dev.inmesh.runtime.tools.RouteCheckCommand(),
+                new dev.inmesh.runtime.tools.ProxyStatusCommand());
     }
 }
