@@ -210,11 +210,27 @@ public final class AdsClient {
         }
         for (ResourceType t : ResourceType.values()) {
             SubscriptionState s = states.get(t);
-            if (s.wanted()) {
+            if (s.wanted() && !(t == ResourceType.LISTENER && listenersWait())) {
                 send(s, s.ackedVersion, "", null);
             }
         }
         publishStatus();
+    }
+
+    /**
+     * As Envoy at start, listeners are asked for only once the clusters and their endpoints have arrived (or timed
+     * out), so that no route names a cluster not yet known. Once configured, a new stream asks for all at once.
+     */
+    private boolean listenersWait() {
+        return !applied && !(states.get(ResourceType.CLUSTER).complete()
+                && states.get(ResourceType.ENDPOINT).complete());
+    }
+
+    private void sendDeferredListeners() {
+        SubscriptionState l = states.get(ResourceType.LISTENER);
+        if (stream != null && !l.sentOnStream && !listenersWait()) {
+            send(l, l.ackedVersion, "", null);
+        }
     }
 
     private void streamClosed(long id, Throwable cause) {
@@ -334,7 +350,7 @@ public final class AdsClient {
         s.nonce = r.getNonce();
         s.lastUpdated = now;
         ResponseDecoder.Decoded d = ResponseDecoder.decode(type, r, new ResourceBundle.Version(r.getVersionInfo(),
-                now));
+                now), s.resources);
         Map<String, String> errors = new LinkedHashMap<>(d.errors());
 
         Map<String, SubscriptionState.Entry> before = s.resources;
@@ -358,7 +374,7 @@ public final class AdsClient {
                 continue; // not asked for: ignored, as Envoy does
             }
             SubscriptionState.Entry old = before.get(name);
-            if (old != null && old.message() != null && old.message().equals(e.getValue().message())) {
+            if (old == e.getValue()) {
                 continue; // unchanged: keeps its version and update time
             }
             next.put(name, e.getValue());
@@ -507,6 +523,7 @@ public final class AdsClient {
 
     /** After any change: the first apply once everything is complete, or a re-apply when something was dropped. */
     private void afterChange(boolean reapply) {
+        sendDeferredListeners();
         if (!applied) {
             firstApplyIfComplete();
         } else if (reapply) {

@@ -25,7 +25,11 @@ final class ResponseDecoder {
      */
     record Decoded(Map<String, SubscriptionState.Entry> valid, Map<String, String> errors) {}
 
-    static Decoded decode(ResourceType type, DiscoveryResponse r, ResourceBundle.Version version) {
+    /**
+     * @param held the resources held now: one whose message is unchanged is reused as it is, not parsed again
+     */
+    static Decoded decode(ResourceType type, DiscoveryResponse r, ResourceBundle.Version version,
+                          Map<String, SubscriptionState.Entry> held) {
         Map<String, SubscriptionState.Entry> valid = new LinkedHashMap<>();
         Map<String, String> errors = new LinkedHashMap<>();
         ResourceParser<Message, ?> parser;
@@ -57,6 +61,11 @@ final class ResponseDecoder {
             if (valid.containsKey(name) || errors.containsKey(name)) {
                 valid.remove(name);
                 errors.put(name, type.kind() + " \"" + name + "\": sent twice in one response");
+                continue;
+            }
+            SubscriptionState.Entry same = held.get(name);
+            if (same != null && m.equals(same.message())) {
+                valid.put(name, same);
                 continue;
             }
             try {

@@ -123,11 +123,15 @@ class AdsClientTest {
         assertEquals("v1", meta.get("LABELS").getStructValue().getFieldsMap().get("version").getStringValue());
         assertEquals("REDIRECT", meta.get("INTERCEPTION_MODE").getStringValue());
         assertEquals("Kubernetes", meta.get("CLUSTER_ID").getStringValue());
-        assertEquals(LDS, first.get(1).getTypeUrl());
-        assertFalse(first.get(1).hasNode());
+        // listeners only once the clusters (and their endpoints) have arrived, as Envoy at start
+        DiscoveryRequest cdsAck = server.awaitRequest(r -> r.getTypeUrl().equals(CDS)
+                && !r.getResponseNonce().isEmpty(), WAIT);
+        DiscoveryRequest lds = server.awaitRequest(r -> r.getTypeUrl().equals(LDS), WAIT);
+        assertTrue(first.indexOf(lds) > first.indexOf(cdsAck), "LDS after CDS: " + first);
+        assertFalse(lds.hasNode());
         DiscoveryRequest rds = server.awaitRequest(r -> r.getTypeUrl().equals(RDS), WAIT);
         assertEquals(List.of("9080", "9090"), rds.getResourceNamesList());
-        assertTrue(first.indexOf(rds) > 1, "RDS after LDS");
+        assertTrue(first.indexOf(rds) > first.indexOf(lds), "RDS after LDS");
         // wildcard types carry no names
         assertTrue(cds.getResourceNamesList().isEmpty());
     }
