@@ -17,6 +17,9 @@ import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
 import io.vertx.core.Context;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.ThreadingModel;
+import io.vertx.core.VerticleBase;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -43,7 +46,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.ThreadLocalRandom;
+import java.util.Random;
 
 /**
  * An xDS v3 ADS client (state of the world) for istiod or any xDS server, feeding a {@link SnapshotHolder}.
@@ -64,7 +67,8 @@ import java.util.concurrent.ThreadLocalRandom;
  *       asks again with the versions it holds. Meanwhile the last good snapshot keeps serving.</li>
  * </ul>
  *
- * <p>All state lives on one Vert.x context; {@link #status()} may be read from any thread.
+ * <p>All state lives on one Vert.x worker context (so that parsing and compiling never hold an event loop);
+ * {@link #status()} may be read from any thread.
  */
 public final class AdsClient {
     private static final System.Logger LOG = System.getLogger(AdsClient.class.getName());
@@ -87,7 +91,9 @@ public final class AdsClient {
     private final Set<Long> timers = new HashSet<>();
     private final Promise<Void> firstApply = Promise.promise();
 
-    private Context context;
+    private Future<String> deployment;
+    private Future<Void> closing;
+    private volatile Context context;
     private GrpcClientRequest<DiscoveryRequest, DiscoveryResponse> stream;
     private long streamId;
     private boolean streamWorked;
@@ -104,7 +110,7 @@ public final class AdsClient {
         this.options = options;
         this.holder = holder;
         this.node = NodeBuilder.build(options.node());
-        this.backoff = new Backoff(options.backoffBase(), options.backoffMax(), ThreadLocalRandom.current());
+        this.backoff = new Backoff(options.backoffBase(), options.backoffMax(), new Random());
         for (ResourceType t : ResourceType.values()) {
             states.put(t, new SubscriptionState(t));
         }
@@ -116,17 +122,32 @@ public final class AdsClient {
      * (and {@link SnapshotHolder#ready()} turns true); it stays pending while no server answers, and fails only if
      * the client is closed first.
      */
-    public Future<Void> start() {
-        if (context != null) {
+    public synchronized Future<Void> start() {
+        if (deployment != null || closing != null) {
             throw new IllegalStateException("started already");
         }
-        context = vertx.getOrCreateContext();
-        context.runOnContext(v -> connect());
-        return firstApply.future();
+        // A worker context: parsing responses and compiling snapshots never hold an event loop, and all the state
+        // is still touched by one thread at a time.
+        deployment = vertx.deployVerticle(new VerticleBase() {
+            @Override
+            public Future<?> start() {
+                AdsClient.this.context = context;
+                connect();
+                return Future.succeededFuture();
+            }
+        }, new DeploymentOptions().setThreadingModel(ThreadingModel.WORKER));
+        return deployment.compose(id -> firstApply.future());
     }
 
     /** Ends the stream and the reconnects; the holder keeps its last snapshot. */
-    public Future<Void> close() {
+    public synchronized Future<Void> close() {
+        if (closing == null) {
+            closing = doClose();
+        }
+        return closing;
+    }
+
+    private Future<Void> doClose() {
         Promise<Void> done = Promise.promise();
         Runnable r = () -> {
             closed = true;
@@ -141,12 +162,14 @@ public final class AdsClient {
             publishStatus();
             Future.join(closing).<Void>mapEmpty().onComplete(done);
         };
-        if (context == null) {
+        if (deployment == null) {
             closed = true;
             return Future.succeededFuture();
         }
-        context.runOnContext(v -> r.run());
-        return done.future();
+        return deployment.compose(id -> {
+            context.runOnContext(v -> r.run());
+            return done.future().eventually(() -> vertx.undeploy(id));
+        });
     }
 
     /** The stream's status now. */

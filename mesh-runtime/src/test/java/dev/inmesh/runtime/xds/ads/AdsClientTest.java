@@ -22,8 +22,8 @@ import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -94,9 +94,14 @@ class AdsClientTest {
 
     @Test
     void theFirstCompleteConfigurationIsAppliedOnceAndMakesTheHolderReady() throws Exception {
-        List<MeshSnapshot> published = new ArrayList<>();
-        holder.onUpdate(published::add);
+        List<MeshSnapshot> published = new CopyOnWriteArrayList<>();
+        List<String> threads = new CopyOnWriteArrayList<>();
+        holder.onUpdate(s -> {
+            published.add(s);
+            threads.add(Thread.currentThread().getName());
+        });
         startAndAwaitFirst(bookinfo("1", "c1"));
+        assertTrue(threads.get(0).startsWith("vert.x-worker-thread"), "compiled off the event loop: " + threads);
 
         assertTrue(holder.ready());
         assertEquals(1, published.size(), "one apply for LDS and RDS together");
@@ -280,6 +285,7 @@ class AdsClientTest {
     @Test
     void closingLeavesTheLastSnapshotServing() throws Exception {
         startAndAwaitFirst(bookinfo("1", "c1"));
+        client.close().await(5, TimeUnit.SECONDS);
         client.close().await(5, TimeUnit.SECONDS);
         assertFalse(client.status().connected());
         assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
