@@ -23,7 +23,9 @@ import io.vertx.core.VerticleBase;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.PemTrustOptions;
 import io.vertx.core.net.SocketAddress;
@@ -227,6 +229,9 @@ public final class AdsClient {
                     + resp.status() + (resp.statusMessage() == null ? "" : " " + resp.statusMessage()))));
         });
         LOG.log(System.Logger.Level.INFO, "ADS stream open to {0}", server.address());
+        if (!options.keepaliveInterval().isZero()) {
+            timer(options.keepaliveInterval().toMillis(), () -> keepalive(id));
+        }
         for (SubscriptionState s : states.values()) {
             s.sentOnStream = false;
             s.nonce = "";
@@ -254,6 +259,30 @@ public final class AdsClient {
         if (stream != null && !l.sentOnStream && !listenersWait()) {
             send(l, l.ackedVersion, "", null);
         }
+    }
+
+    /** Sends an HTTP/2 PING; a PING unanswered in time ends the stream and drops its connection. */
+    private void keepalive(long id) {
+        if (id != streamId || stream == null) {
+            return;
+        }
+        HttpConnection connection = stream.connection();
+        long timeout = Math.min(AdsOptions.KEEPALIVE_TIMEOUT.toMillis(), options.keepaliveInterval().toMillis());
+        boolean[] answered = new boolean[1];
+        timer(timeout, () -> {
+            if (!answered[0] && id == streamId) {
+                connection.close();
+                streamClosed(id, new IllegalStateException("keepalive PING unanswered for " + timeout + " ms"));
+            }
+        });
+        connection.ping(Buffer.buffer(new byte[8])).onComplete(ar -> {
+            answered[0] = true;
+            if (ar.failed()) {
+                streamClosed(id, ar.cause());
+            } else {
+                timer(options.keepaliveInterval().toMillis(), () -> keepalive(id));
+            }
+        });
     }
 
     private void streamClosed(long id, Throwable cause) {
@@ -297,6 +326,7 @@ public final class AdsClient {
         HttpClientOptions http = new HttpClientOptions()
                 .setProtocolVersion(HttpVersion.HTTP_2)
                 .setHttp2ClearTextUpgrade(false)
+                .setTcpKeepAlive(true)
                 .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, options.connectTimeout().toMillis()));
         if (server.tls()) {
             http.setSsl(true).setUseAlpn(true).setVerifyHost(server.verifyHost());
@@ -570,6 +600,7 @@ public final class AdsClient {
                 holder.apply(bundle());
                 applied = true;
                 LOG.log(System.Logger.Level.INFO, "first xDS configuration applied");
+                publishStatus();
                 firstApply.tryComplete();
                 return;
             } catch (InvalidResourceException e) {

@@ -19,15 +19,21 @@ import java.util.Objects;
  * @param backoffMax the longest reconnect delay (default 30 s)
  * @param connectTimeout the TCP connect timeout (default 10 s)
  * @param maxMessageBytes the largest DiscoveryResponse accepted (default 64 MiB: istiod's EDS can be large)
+ * @param keepaliveInterval how often an HTTP/2 PING checks the connection (default 30 s, as Istio's bootstrap for
+ *                          the xds-grpc cluster; {@link Duration#ZERO} turns it off); a PING unanswered for
+ *                          {@link #KEEPALIVE_TIMEOUT} (or the interval, if shorter) ends the stream, which reconnects
  */
 public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration initialFetchTimeout,
-                         Duration backoffBase, Duration backoffMax, Duration connectTimeout, long maxMessageBytes) {
+                         Duration backoffBase, Duration backoffMax, Duration connectTimeout, long maxMessageBytes,
+                         Duration keepaliveInterval) {
 
     public static final Duration DEFAULT_INITIAL_FETCH_TIMEOUT = Duration.ofSeconds(15);
     public static final Duration DEFAULT_BACKOFF_BASE = Duration.ofSeconds(1);
     public static final Duration DEFAULT_BACKOFF_MAX = Duration.ofSeconds(30);
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
     public static final long DEFAULT_MAX_MESSAGE_BYTES = 64L * 1024 * 1024;
+    public static final Duration DEFAULT_KEEPALIVE_INTERVAL = Duration.ofSeconds(30);
+    public static final Duration KEEPALIVE_TIMEOUT = Duration.ofSeconds(10);
 
     public AdsOptions {
         servers = List.copyOf(Objects.requireNonNull(servers, "servers"));
@@ -47,19 +53,31 @@ public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration ini
         if (maxMessageBytes < 0) {
             throw new IllegalArgumentException("maxMessageBytes: " + maxMessageBytes + " (expected: > 0)");
         }
+        keepaliveInterval = keepaliveInterval == null ? DEFAULT_KEEPALIVE_INTERVAL : keepaliveInterval;
+        if (keepaliveInterval.isNegative()) {
+            throw new IllegalArgumentException("keepaliveInterval: " + keepaliveInterval + " (expected: >= 0)");
+        }
     }
 
     /** Options with the defaults, for a node and its servers. */
     public static AdsOptions of(NodeOptions node, XdsServer... servers) {
-        return new AdsOptions(List.of(servers), node, null, null, null, null, 0);
+        return new AdsOptions(List.of(servers), node, null, null, null, null, 0, null);
     }
 
     public AdsOptions withInitialFetchTimeout(Duration d) {
-        return new AdsOptions(servers, node, d, backoffBase, backoffMax, connectTimeout, maxMessageBytes);
+        return new AdsOptions(servers, node, d, backoffBase, backoffMax, connectTimeout, maxMessageBytes,
+                keepaliveInterval);
     }
 
     public AdsOptions withBackoff(Duration base, Duration max) {
-        return new AdsOptions(servers, node, initialFetchTimeout, base, max, connectTimeout, maxMessageBytes);
+        return new AdsOptions(servers, node, initialFetchTimeout, base, max, connectTimeout, maxMessageBytes,
+                keepaliveInterval);
+    }
+
+    /** The same options with another keepalive interval ({@link Duration#ZERO}: none). */
+    public AdsOptions withKeepalive(Duration interval) {
+        return new AdsOptions(servers, node, initialFetchTimeout, backoffBase, backoffMax, connectTimeout,
+                maxMessageBytes, interval);
     }
 
     private static Duration positive(Duration d, Duration dflt, String name) {

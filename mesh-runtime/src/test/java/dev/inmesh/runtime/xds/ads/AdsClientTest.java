@@ -283,6 +283,18 @@ class AdsClientTest {
     }
 
     @Test
+    void keepalivePingsKeepAHealthyStreamOpen() throws Exception {
+        server.set(bookinfo("1", "c1"));
+        Future<Void> first = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))
+                .withKeepalive(Duration.ofMillis(20))).start();
+        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        Thread.sleep(500);
+        assertTrue(client.status().connected());
+        assertEquals(1, server.requests.stream().filter(DiscoveryRequest::hasNode).count(), "one stream only");
+        assertTrue(client.status().lastError().isEmpty(), client.status().lastError());
+    }
+
+    @Test
     void closingLeavesTheLastSnapshotServing() throws Exception {
         startAndAwaitFirst(bookinfo("1", "c1"));
         client.close().await(5, TimeUnit.SECONDS);

@@ -76,6 +76,8 @@ public final class XdsTestServer implements AutoCloseable {
         }
         server = b.addService(ServerInterceptors.intercept(xds.getAggregatedDiscoveryServiceImpl(), headers))
                 .maxInboundMessageSize(64 * 1024 * 1024)
+                .permitKeepAliveTime(1, TimeUnit.MILLISECONDS)
+                .permitKeepAliveWithoutCalls(true)
                 .build()
                 .start();
     }
