@@ -267,7 +267,7 @@ public final class AdsClient {
             return;
         }
         HttpConnection connection = stream.connection();
-        long timeout = Math.min(AdsOptions.KEEPALIVE_TIMEOUT.toMillis(), options.keepaliveInterval().toMillis());
+        long timeout = AdsOptions.KEEPALIVE_TIMEOUT.toMillis();
         boolean[] answered = new boolean[1];
         timer(timeout, () -> {
             if (!answered[0] && id == streamId) {

@@ -21,7 +21,7 @@ import java.util.Objects;
  * @param maxMessageBytes the largest DiscoveryResponse accepted (default 64 MiB: istiod's EDS can be large)
  * @param keepaliveInterval how often an HTTP/2 PING checks the connection (default 30 s, as Istio's bootstrap for
  *                          the xds-grpc cluster; {@link Duration#ZERO} turns it off); a PING unanswered for
- *                          {@link #KEEPALIVE_TIMEOUT} (or the interval, if shorter) ends the stream, which reconnects
+ *                          {@link #KEEPALIVE_TIMEOUT} (10 s) ends the stream, which reconnects
  */
 public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration initialFetchTimeout,
                          Duration backoffBase, Duration backoffMax, Duration connectTimeout, long maxMessageBytes,
