@@ -157,12 +157,12 @@ public final class AdsClient {
             timers.clear();
             cancelStream();
             firstApply.tryFail("the ADS client was closed before a first configuration arrived");
-            List<Future<Void>> closing = new ArrayList<>();
-            clients.values().forEach(c -> closing.add(c.close()));
+            List<Future<Void>> closes = new ArrayList<>();
+            clients.values().forEach(c -> closes.add(c.close()));
             clients.clear();
             connectedSince = null;
             publishStatus();
-            Future.join(closing).<Void>mapEmpty().onComplete(done);
+            Future.join(closes).<Void>mapEmpty().onComplete(done);
         };
         if (deployment == null) {
             closed = true;

@@ -8,7 +8,7 @@ import java.util.List;
  * last nonce, the last NACK and its error. Immutable; {@code /debug/xds_status} serves it as JSON
  * ({@link XdsStatusJson}) and {@code inmesh proxy-status} prints it.
  *
- * @param server the server in use or last tried ({@code host:port})
+ * @param server the server in use, or while disconnected the next to try ({@code host:port})
  * @param connected whether a stream to it is open
  * @param connectedSince when the stream opened, or null
  * @param lastError why the last stream ended or failed to open, or empty
