@@ -106,6 +106,8 @@ public final class AdsClient {
     private Instant connectedSince;
     private String lastError = "";
     private volatile XdsStatus status;
+    /** The listeners of the last published bundle: what serves while a changed listener warms. */
+    private Map<String, SubscriptionState.Entry> publishedListeners = Map.of();
 
     public AdsClient(Vertx vertx, AdsOptions options, SnapshotHolder holder) {
         this.vertx = vertx;
@@ -434,10 +436,12 @@ public final class AdsClient {
             changed.add(name);
         }
         s.resources = next;
+        // Subscribe first, so that a listener whose route is new warms instead of serving an empty table.
+        boolean removed = resubscribe();
         if (applied && !changed.isEmpty()) {
             applyResponse(s, before, changed, errors);
+            removed |= resubscribe(); // what was rejected may have changed the names needed
         }
-        boolean removed = resubscribe();
 
         if (errors.isEmpty()) {
             s.ackedVersion = r.getVersionInfo();
@@ -461,7 +465,7 @@ public final class AdsClient {
                                Set<String> changed, Map<String, String> errors) {
         while (true) {
             try {
-                holder.apply(bundle());
+                publish();
                 return;
             } catch (InvalidResourceException e) {
                 String name = e.resourceName();
@@ -512,17 +516,10 @@ public final class AdsClient {
     private boolean resubscribe() {
         Set<String> routes = new TreeSet<>();
         for (SubscriptionState.Entry e : states.get(ResourceType.LISTENER).resources.values()) {
-            if (e.resource() instanceof Listener l) {
-                List<FilterChain> chains = new ArrayList<>(l.filterChains());
-                if (l.defaultFilterChain() != null) {
-                    chains.add(l.defaultFilterChain());
-                }
-                for (FilterChain c : chains) {
-                    if (c.filter() instanceof HttpConnectionManager hcm && hcm.rdsRouteConfigName() != null) {
-                        routes.add(hcm.rdsRouteConfigName());
-                    }
-                }
-            }
+            routes.addAll(routeNames(e));
+        }
+        for (SubscriptionState.Entry e : publishedListeners.values()) {
+            routes.addAll(routeNames(e)); // what serves while a changed listener warms
         }
         Set<String> services = new TreeSet<>();
         for (SubscriptionState.Entry e : states.get(ResourceType.CLUSTER).resources.values()) {
@@ -581,7 +578,8 @@ public final class AdsClient {
             firstApplyIfComplete();
         } else if (reapply) {
             try {
-                holder.apply(bundle());
+                publish();
+                resubscribe(); // a listener that finished warming may leave an old route unneeded
             } catch (InvalidResourceException | RuntimeException e) {
                 LOG.log(System.Logger.Level.ERROR, "cannot apply the configuration: {0}", e.getMessage());
             }
@@ -597,7 +595,7 @@ public final class AdsClient {
         }
         while (true) {
             try {
-                holder.apply(bundle());
+                publish();
                 applied = true;
                 LOG.log(System.Logger.Level.INFO, "first xDS configuration applied");
                 publishStatus();
@@ -618,14 +616,50 @@ public final class AdsClient {
         }
     }
 
-    private ResourceBundle bundle() {
+    /**
+     * Compiles and publishes what is held. A listener whose route configuration has not arrived yet is warming, as
+     * in Envoy: its last published version serves meanwhile (or, if new, it is left out) until the route arrives or
+     * times out.
+     */
+    private void publish() throws InvalidResourceException {
         ResourceBundle.Builder b = ResourceBundle.builder();
+        Map<String, SubscriptionState.Entry> listeners = new LinkedHashMap<>();
+        Set<String> warmingRoutes = states.get(ResourceType.ROUTE).pending;
         for (SubscriptionState s : states.values()) {
-            for (SubscriptionState.Entry e : s.resources.values()) {
+            for (Map.Entry<String, SubscriptionState.Entry> named : s.resources.entrySet()) {
+                SubscriptionState.Entry e = named.getValue();
+                if (s.type == ResourceType.LISTENER && !warmingRoutes.isEmpty()
+                        && !java.util.Collections.disjoint(routeNames(e), warmingRoutes)) {
+                    e = publishedListeners.get(named.getKey());
+                    if (e == null) {
+                        continue;
+                    }
+                }
+                if (s.type == ResourceType.LISTENER) {
+                    listeners.put(named.getKey(), e);
+                }
                 b.add(e.resource(), e.version(), e.message());
             }
         }
-        return b.build();
+        holder.apply(b.build());
+        publishedListeners = listeners;
+    }
+
+    /** The RDS names a listener's connection managers use. */
+    private static Set<String> routeNames(SubscriptionState.Entry e) {
+        Set<String> out = new TreeSet<>();
+        if (e.resource() instanceof Listener l) {
+            List<FilterChain> chains = new ArrayList<>(l.filterChains());
+            if (l.defaultFilterChain() != null) {
+                chains.add(l.defaultFilterChain());
+            }
+            for (FilterChain c : chains) {
+                if (c.filter() instanceof HttpConnectionManager hcm && hcm.rdsRouteConfigName() != null) {
+                    out.add(hcm.rdsRouteConfigName());
+                }
+            }
+        }
+        return out;
     }
 
     private void timer(long delayMillis, Runnable action) {

@@ -217,6 +217,36 @@ class AdsClientTest {
     }
 
     @Test
+    void aListenerSwitchingToARouteNotYetArrivedKeepsServingItsOldRouteWhileItWarms() throws Exception {
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        // the listener now asks for "9080-v2", which the server does not have yet (it withholds RDS meanwhile)
+        server.set(snapshot("2", "1", List.of(listener("0.0.0.0_9080", 9080, "9080-v2")),
+                List.of(route("9080", "c1"))));
+        server.awaitRequest(r -> r.getTypeUrl().equals(LDS) && r.getVersionInfo().equals("2"), WAIT);
+        server.awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.getResourceNamesList().contains("9080-v2"), WAIT);
+        var chain = holder.current().listener("0.0.0.0_9080").listener().filterChains().get(0);
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"), "the old listener and route serve");
+        assertEquals("9080", ((dev.inmesh.api.config.listener.HttpConnectionManager) chain.filter())
+                .rdsRouteConfigName());
+        assertNull(holder.current().listener("0.0.0.0_9090"), "the deletion in the same response applied");
+
+        // (java-control-plane answers RDS only when it has every name asked for, the old one included)
+        server.set(snapshot("2", "2", List.of(listener("0.0.0.0_9080", 9080, "9080-v2")),
+                List.of(route("9080", "c1"), route("9080-v2", "c2"))));
+        long t0 = System.nanoTime();
+        await(() -> "c2".equals(clusterFor(holder.current(), "9080-v2", "/")), WAIT, "the new route");
+        assertTrue(System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(1500), "warmed by the route's arrival, "
+                + "not by the initial fetch timeout");
+        var warmed = holder.current().listener("0.0.0.0_9080").listener().filterChains().get(0);
+        assertEquals("9080-v2", ((dev.inmesh.api.config.listener.HttpConnectionManager) warmed.filter())
+                .rdsRouteConfigName());
+        // warm: the old route is no longer needed
+        await(() -> client.status().type("RouteConfiguration").subscribed().equals(List.of("9080-v2")), WAIT,
+                "unsubscribed from 9080");
+        await(() -> holder.current().resources().routes().get("9080") == null, WAIT, "route 9080 dropped");
+    }
+
+    @Test
     void aRouteTheServerNeverSendsIsServedEmptyAfterTheInitialFetchTimeoutUntilItArrives() throws Exception {
         server.set(snapshot("1", List.of(listener("0.0.0.0_7000", 7000, "7000")), List.of()));
         client = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))
