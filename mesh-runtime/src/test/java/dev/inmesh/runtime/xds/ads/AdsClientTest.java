@@ -189,8 +189,8 @@ class AdsClientTest {
 
         await(() -> "c9090-v2".equals(clusterFor(holder.current(), "9090", "/")), WAIT, "the good route applied");
         assertEquals("c1", clusterFor(holder.current(), "9080", "/"), "the bad route's last good version serves");
+        await(() -> client.status().type("RouteConfiguration").nacked(), WAIT, "the NACK in the status");
         XdsStatus.TypeStatus rds = client.status().type("RouteConfiguration");
-        assertTrue(rds.nacked());
         assertEquals("2", rds.lastNackVersion());
         assertEquals("1", rds.ackedVersion());
         assertTrue(rds.lastNackError().contains("\"9080\""));
@@ -213,7 +213,8 @@ class AdsClientTest {
         assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
         server.awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.getResourceNamesList().equals(List.of("9080")),
                 WAIT);
-        assertEquals(List.of("9080"), client.status().type("RouteConfiguration").subscribed());
+        await(() -> client.status().type("RouteConfiguration").subscribed().equals(List.of("9080")), WAIT,
+                "the status shows the subscription");
     }
 
     @Test
