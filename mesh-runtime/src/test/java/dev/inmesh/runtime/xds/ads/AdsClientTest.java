@@ -194,6 +194,8 @@ class AdsClientTest {
         assertEquals("2", rds.lastNackVersion());
         assertEquals("1", rds.ackedVersion());
         assertTrue(rds.lastNackError().contains("\"9080\""));
+        XdsStatus now = client.status();
+        assertEquals(now, XdsStatusJson.decode(XdsStatusJson.encode(now)), "/debug/xds_status round trip");
 
         // fixed on the server: ACKed and applied
         server.set(snapshot("1", "3", listeners, List.of(route("9080", "c3"), route("9090", "c9090-v2"))));
