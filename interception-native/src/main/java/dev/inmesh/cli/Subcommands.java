@@ -10,6 +10,7 @@ final class Subcommands {
         return List.of(
                 new dev.inmesh.runtime.tools.RouteCheckCommand(),
                 new dev.inmesh.runtime.tools.ProxyConfigCommand(),
+                new dev.inmesh.runtime.tools.ProxyStatusCommand(),
                 new dev.inmesh.interception.IptablesCommand(),
                 new dev.inmesh.interception.ProxyCommand());
     }
