@@ -368,8 +368,14 @@ public final class Router {
             if (action.autoHostRewrite() && !host.hostname().isEmpty()) {
                 authority = host.hostname();
             }
-            RequestOptions ro = new RequestOptions().setMethod(req.method).setURI(target.path).setHeaders(headers)
-                    .setHost(host.address().address()).setPort(host.address().port());
+            RequestOptions ro = new RequestOptions().setMethod(req.method).setURI(target.path).setHeaders(headers);
+            if (host.address().isUnixDomain()) {
+                ro.setServer(io.vertx.core.net.SocketAddress.domainSocketAddress(
+                        host.address().address().substring(dev.inmesh.api.config.core.SocketAddress.UNIX_PREFIX
+                                .length())));
+            } else {
+                ro.setHost(host.address().address()).setPort(host.address().port());
+            }
             HostAndPort hp = authority == null || authority.isEmpty() ? null
                     : HostAndPort.parseAuthority(authority, -1);
             if (perTry != null && !perTry.isZero()) {
