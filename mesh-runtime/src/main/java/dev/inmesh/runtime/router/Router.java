@@ -64,6 +64,7 @@ public final class Router {
     private final Options options;
     private final Consumer<StreamInfo> observer;
     private final RandomGenerator random;
+    private volatile java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats;
 
     /**
      * Router settings.
@@ -89,6 +90,16 @@ public final class Router {
         this.options = options == null ? Options.DEFAULTS : options;
         this.observer = observer == null ? s -> { } : observer;
         this.random = random;
+    }
+
+    /** Where Envoy's per-cluster upstream counters go ({@code upstream_rq_total}, {@code upstream_rq_retry}, ...). */
+    public void upstreamStats(java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> stats) {
+        this.upstreamStats = stats;
+    }
+
+    private dev.inmesh.runtime.stats.UpstreamStats stats(Exchange ex) {
+        var f = upstreamStats;
+        return f == null || ex.clusterName == null || ex.clusterName.isEmpty() ? null : f.apply(ex.clusterName);
     }
 
     private RandomGenerator random() {
@@ -203,6 +214,10 @@ public final class Router {
     }
 
     private void overflow(Exchange ex, Promise<RouterResponse> promise) {
+        var st = stats(ex);
+        if (st != null) {
+            st.overflow();
+        }
         ex.flags.add(ResponseFlag.UPSTREAM_OVERFLOW);
         MultiMap h = MultiMap.caseInsensitiveMultiMap().set("x-envoy-overloaded", "true");
         reply(ex, promise, 503, "upstream connect error or disconnect/reset before headers. reset reason: overflow",
@@ -359,6 +374,10 @@ public final class Router {
             ex.activeHost = host;
             previous.add(host);
             host.stats().requestStarted();
+            var st = stats(ex);
+            if (st != null) {
+                st.requestStarted();
+            }
             RouterRequest req = ex.request;
             MultiMap headers = MultiMap.caseInsensitiveMultiMap().addAll(req.headers);
             if (vh.includeRequestAttemptCount()) {
@@ -411,6 +430,10 @@ public final class Router {
                         return;
                     }
                     host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+                    var cst = stats(ex);
+                    if (cst != null) {
+                        cst.connectFailed();
+                    }
                     failed(gen, RetryState.Failure.CONNECT_FAILURE);
                     return;
                 }
@@ -448,6 +471,10 @@ public final class Router {
             resp.pause();
             cancelPerTry();
             int status = resp.statusCode();
+            var st = stats(ex);
+            if (st != null) {
+                st.requestCompleted(status);
+            }
             if (status >= 500) {
                 host.outlier().reportHttpStatus(status);
             } else {
@@ -541,6 +568,10 @@ public final class Router {
         }
 
         void scheduleRetry() {
+            var st = stats(ex);
+            if (st != null) {
+                st.retry();
+            }
             long delay = retry.backOffMillis();
             generation++;
             if (delay <= 0) {
@@ -560,6 +591,10 @@ public final class Router {
                 return;
             }
             generation++;
+            var st = stats(ex);
+            if (st != null) {
+                st.timeout();
+            }
             if (ex.activeHost != null) {
                 ex.activeHost.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
             }
