@@ -281,6 +281,8 @@ final class HttpBridge {
                 });
             });
             ch.flush();
+            // The router hands the response over paused: its body flows from here.
+            up.resume();
         }
 
         private void next(ChannelHandlerContext ctx, boolean keepAlive) {

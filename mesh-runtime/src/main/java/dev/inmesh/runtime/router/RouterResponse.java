@@ -35,7 +35,10 @@ public final class RouterResponse {
         return headers;
     }
 
-    /** The upstream response whose body is still to be read, or null for a local reply. */
+    /**
+     * The upstream response whose body is still to be read, or null for a local reply. It is handed over paused: set
+     * its handlers, then {@code resume()} (or {@code fetch}) it.
+     */
     public HttpClientResponse upstream() {
         return upstream;
     }
