@@ -238,11 +238,37 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 first.release();
             }
             down.pipeline().remove(this);
-            TcpRelay.join(down, up, tcp.idleTimeout(), () -> host.stats().requestFinished());
+            var metricsOf = runtime.tcpMetrics;
+            var metrics = metricsOf == null ? null : metricsOf.apply(tcpInfo(clusterName));
+            TcpRelay.Counters[] counted = new TcpRelay.Counters[1];
+            counted[0] = TcpRelay.join(down, up, tcp.idleTimeout(), () -> {
+                host.stats().requestFinished();
+                if (metrics != null && counted[0] != null) {
+                    metrics.received(counted[0].downstreamToUpstream.get());
+                    metrics.sent(counted[0].upstreamToDownstream.get());
+                    metrics.closed(java.util.Set.of());
+                }
+            });
             if (inputEnded) {
                 down.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
             }
         });
+    }
+
+    /**
+     * Who a relayed connection is counted for: inbound on an inbound listener, else outbound; the destination service
+     * from Istio's cluster name {@code outbound|PORT|SUBSET|FQDN}, when it is one.
+     */
+    private dev.inmesh.runtime.stats.TcpConnectionInfo tcpInfo(String clusterName) {
+        boolean inbound = target.listener().trafficDirection()
+                == dev.inmesh.api.config.listener.TrafficDirection.INBOUND
+                || accepting.listener().trafficDirection() == dev.inmesh.api.config.listener.TrafficDirection.INBOUND;
+        String[] parts = clusterName.split("\\|", -1);
+        String fqdn = parts.length == 4 && !parts[3].isEmpty() ? parts[3] : null;
+        String[] labels = fqdn == null ? new String[0] : fqdn.split("\\.");
+        return new dev.inmesh.runtime.stats.TcpConnectionInfo(inbound ? dev.inmesh.runtime.stats.StreamInfo.Direction
+                .INBOUND : dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND, null, fqdn,
+                labels.length > 0 ? labels[0] : null, labels.length > 1 ? labels[1] : null);
     }
 
     /** The cluster of a tcp_proxy: a named one, or one of weighted clusters by weight. */

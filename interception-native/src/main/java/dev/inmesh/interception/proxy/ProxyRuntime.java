@@ -25,6 +25,9 @@ final class ProxyRuntime {
     final SnapshotHolder snapshots;
     final int maxRequestBytes;
     private final Map<EventLoop, ContextInternal> contexts = new ConcurrentHashMap<>();
+    /** Istio's TCP metrics for relayed connections, or null when none are kept. */
+    volatile java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
+            dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics;
 
     ProxyRuntime(VertxInternal vertx, Router router, SnapshotHolder snapshots, int maxRequestBytes) {
         this.vertx = vertx;

@@ -111,4 +111,10 @@ public final class ProxyServer implements AutoCloseable {
         }
         bound.clear();
     }
+
+    /** Where relayed TCP connections are counted (Istio's {@code istio_tcp_*} metrics). */
+    void tcpMetrics(java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
+            dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> metrics) {
+        runtime.tcpMetrics = metrics;
+    }
 }

@@ -40,11 +40,18 @@ public final class StandaloneProxy implements AutoCloseable {
      * @param admin starts the admin, health and stats endpoints
      */
     public record Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
-                           AdminHook admin) {
+                           AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
+                                   dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics) {
         public Settings {
             observer = observer == null ? s -> { } : observer;
             admin = admin == null ? AdminHook.NONE : admin;
             gid = gid < 0 ? uid : gid;
+        }
+
+        /** Settings without TCP metrics. */
+        public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
+                        AdminHook admin) {
+            this(config, uid, gid, eventLoops, observer, admin, null);
         }
     }
 
@@ -85,6 +92,7 @@ public final class StandaloneProxy implements AutoCloseable {
             Router router = new Router(vertx, new Router.Options(false, true,
                     dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN, null, null), settings.observer());
             server = new ProxyServer(vertx, snapshots, router);
+            server.tcpMetrics(settings.tcpMetrics());
             List<InetSocketAddress> bound = server.bind();
             admin = settings.admin().start(vertx, snapshots, adminAddresses);
             // The same file, watched as the in-JVM mode watches it: route, cluster and endpoint changes apply

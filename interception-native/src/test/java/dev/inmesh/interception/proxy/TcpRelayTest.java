@@ -91,6 +91,41 @@ class TcpRelayTest {
     }
 
     @Test
+    void aRelayedConnectionIsCountedInIstiosTcpMetrics() throws Exception {
+        // Micrometer names counters without "_total"; the Prometheus registry adds it (istio_tcp_sent_bytes_total).
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
+                new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        dev.inmesh.runtime.stats.MeshMetrics metrics = dev.inmesh.runtime.stats.MeshMetrics.create(registry,
+                new dev.inmesh.runtime.stats.WorkloadInfo("pod-v1", "default", "pod", "v1"));
+        proxy.server.tcpMetrics(metrics::tcpConnectionOpened);
+        CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
+            try (Socket s = upstream.accept()) {
+                String got = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                s.getOutputStream().write("pong!".getBytes(StandardCharsets.UTF_8));
+                return got;
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }, pool);
+        try (Socket client = connect()) {
+            client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            client.shutdownOutput();
+            assertEquals("pong!", new String(client.getInputStream().readAllBytes(), StandardCharsets.UTF_8));
+        }
+        assertEquals("ping", received.get(10, TimeUnit.SECONDS));
+        long deadline = System.currentTimeMillis() + 5_000;
+        while ((registry.find("istio_tcp_connections_closed").counter() == null
+                || registry.find("istio_tcp_connections_closed").counter().count() < 1)
+                && System.currentTimeMillis() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(1.0, registry.get("istio_tcp_connections_opened").counter().count());
+        assertEquals(1.0, registry.get("istio_tcp_connections_closed").counter().count());
+        assertEquals(4.0, registry.get("istio_tcp_received_bytes").counter().count());
+        assertEquals(5.0, registry.get("istio_tcp_sent_bytes").counter().count());
+    }
+
+    @Test
     void theServersHalfCloseReachesTheClientWhichCanStillSend() throws Exception {
         CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
             try (Socket s = upstream.accept()) {
