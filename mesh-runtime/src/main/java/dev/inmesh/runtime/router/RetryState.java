@@ -4,6 +4,7 @@ import dev.inmesh.api.config.route.HeaderMatcher;
 import dev.inmesh.api.config.route.RetryPolicy;
 import io.vertx.core.MultiMap;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.random.RandomGenerator;
@@ -33,24 +34,35 @@ final class RetryState {
 
     RetryState(RetryPolicy policy, int maxRetriesOverride, Set<String> onOverride, RandomGenerator random) {
         this.policy = policy;
-        this.on = onOverride != null ? onOverride : policy == null ? Set.of() : policy.retryOn();
-        this.maxRetries = maxRetriesOverride >= 0 ? maxRetriesOverride : policy == null ? 0 : policy.numRetries();
-        List<HeaderMatchers.Compiled> rh = new ArrayList<>();
-        if (policy != null) {
+        Set<String> routeOn = policy == null ? Set.of() : policy.retryOn();
+        if (onOverride == null || onOverride.isEmpty()) {
+            this.on = routeOn;
+        } else {
+            // Envoy merges the caller's x-envoy-retry-on with the route's retry_on.
+            Set<String> merged = new HashSet<>(routeOn);
+            merged.addAll(onOverride);
+            this.on = merged;
+        }
+        // Without a route policy, Envoy's default policy still allows one retry (for x-envoy-retry-on).
+        this.maxRetries = maxRetriesOverride >= 0 ? maxRetriesOverride : policy == null ? 1 : policy.numRetries();
+        if (policy == null || policy.retriableHeaders().isEmpty()) {
+            this.retriableHeaders = List.of();
+        } else {
+            List<HeaderMatchers.Compiled> rh = new ArrayList<>(policy.retriableHeaders().size());
             for (HeaderMatcher m : policy.retriableHeaders()) {
                 rh.add(HeaderMatchers.compile(m));
             }
+            this.retriableHeaders = rh;
         }
-        this.retriableHeaders = rh;
         this.random = random;
     }
 
     /** Whether the request may be retried at all (retriable_request_headers, a policy with conditions). */
     boolean enabledFor(RouterRequest req) {
-        if (policy == null || on.isEmpty() || maxRetries == 0) {
+        if (on.isEmpty() || maxRetries == 0) {
             return false;
         }
-        if (policy.retriableRequestHeaders().isEmpty()) {
+        if (policy == null || policy.retriableRequestHeaders().isEmpty()) {
             return true;
         }
         for (HeaderMatcher m : policy.retriableRequestHeaders()) {

@@ -603,14 +603,24 @@ public final class Router {
 
     /** Envoy's control headers from a trusted caller. */
     private record Control(long timeoutMs, long perTryTimeoutMs, int maxRetries, Set<String> retryOn) {
+        /** What an untrusted caller controls: nothing. */
+        static final Control NONE = new Control(-1, -1, -1, null);
+        /** x-envoy-retry-on (HTTP conditions) and x-envoy-retry-grpc-on (gRPC ones); Envoy merges both. */
+        static final List<String> RETRY_ON_HEADERS = List.of("x-envoy-retry-on", "x-envoy-retry-grpc-on");
+
         static Control read(MultiMap h, boolean trusted) {
             if (!trusted) {
-                return new Control(-1, -1, -1, null);
+                return NONE;
             }
             Set<String> on = null;
-            String ro = h.get("x-envoy-retry-on");
-            if (ro != null) {
-                on = new HashSet<>();
+            for (String name : RETRY_ON_HEADERS) {
+                String ro = h.get(name);
+                if (ro == null) {
+                    continue;
+                }
+                if (on == null) {
+                    on = new HashSet<>();
+                }
                 for (String s : ro.split(",")) {
                     if (RetryPolicy.KNOWN_CONDITIONS.contains(s.trim())) {
                         on.add(s.trim());
