@@ -375,9 +375,15 @@ public final class Router {
             if (perTry != null && !perTry.isZero()) {
                 perTryTimer = vertx.setTimer(Math.max(1, perTry.toMillis()), id -> {
                     if (gen == generation && !ex.done) {
+                        perTryTimer = -1;
                         host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
-                        resetInflight();
+                        // Decide first (retry or 504), then reset: the reset fails the attempt's send future at
+                        // once, and that failure must find the attempt already over, not report a second outcome.
+                        HttpClientRequest timedOut = inflight;
                         failed(gen, RetryState.Failure.PER_TRY_TIMEOUT);
+                        if (timedOut != null) {
+                            timedOut.reset(0, new TimeoutException("upstream per-try timeout"));
+                        }
                     }
                 });
             }
