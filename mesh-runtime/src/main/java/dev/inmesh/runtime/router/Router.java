@@ -52,7 +52,7 @@ import java.util.random.RandomGenerator;
 public final class Router {
     /** Hop-by-hop headers never forwarded. */
     private static final List<String> HOP_BY_HOP = List.of("connection", "keep-alive", "proxy-connection",
-            "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization", "host");
+            "transfer-encoding", "upgrade", "trailer", "proxy-authenticate", "proxy-authorization", "host");
     /** Envoy's request control headers: honoured only from trusted callers, and never forwarded. */
     private static final List<String> CONTROL_HEADERS = List.of("x-envoy-retry-on", "x-envoy-retry-grpc-on",
             "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms", "x-envoy-upstream-rq-per-try-timeout-ms",
@@ -171,8 +171,18 @@ public final class Router {
         ex.requestSlotHeld = true;
 
         // Request headers for upstream: rewrites, header rules, ids, attempt count.
-        HOP_BY_HOP.forEach(req.headers::remove);
-        CONTROL_HEADERS.forEach(req.headers::remove);
+        MultiMap rh = req.headers;
+        for (int i = 0; i < HOP_BY_HOP.size(); i++) {
+            rh.remove(HOP_BY_HOP.get(i));
+        }
+        for (int i = 0; i < CONTROL_HEADERS.size(); i++) {
+            rh.remove(CONTROL_HEADERS.get(i));
+        }
+        // TE is hop-by-hop too, but as Envoy, keep "te: trailers": gRPC servers require it.
+        String te = rh.get("te");
+        if (te != null && !te.trim().equalsIgnoreCase("trailers")) {
+            rh.remove("te");
+        }
         Target target = new Target(req.uri, req.authority);
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target);
         if (!req.headers.contains("x-forwarded-proto")) {
