@@ -463,13 +463,16 @@ public final class Router {
             }
             boolean retriable = retry.retriableResponse(status, resp.headers());
             RetryState.Decision d = retry.next(retriable);
-            if (d == RetryState.Decision.RETRY && tryRetrySlot()) {
-                resp.body();
-                releaseHost(ex);
-                scheduleRetry();
-                return;
-            }
-            if (d == RetryState.Decision.LIMIT_EXCEEDED) {
+            if (d == RetryState.Decision.RETRY) {
+                if (tryRetrySlot()) {
+                    inflight = null;
+                    resp.body();
+                    releaseHost(ex);
+                    scheduleRetry();
+                    return;
+                }
+                ex.flags.add(ResponseFlag.UPSTREAM_OVERFLOW); // max_retries: Envoy returns this response, UO
+            } else if (d == RetryState.Decision.LIMIT_EXCEEDED) {
                 ex.flags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
             }
             ex.upstreamServiceTimeMillis = (System.nanoTime() - ex.upstreamStartNanos) / 1_000_000;
@@ -497,11 +500,13 @@ public final class Router {
             inflight = null;
             releaseHost(ex);
             RetryState.Decision d = retry.next(retry.retriableFailure(failure));
-            if (d == RetryState.Decision.RETRY && tryRetrySlot()) {
-                scheduleRetry();
-                return;
-            }
-            if (d == RetryState.Decision.LIMIT_EXCEEDED) {
+            if (d == RetryState.Decision.RETRY) {
+                if (tryRetrySlot()) {
+                    scheduleRetry();
+                    return;
+                }
+                ex.flags.add(ResponseFlag.UPSTREAM_OVERFLOW); // max_retries: Envoy answers as without retry, UO
+            } else if (d == RetryState.Decision.LIMIT_EXCEEDED) {
                 ex.flags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
             }
             end(() -> {
