@@ -207,7 +207,7 @@ public final class Router {
         Attempts attempts = new Attempts(ex, promise, ctx, retry, perTry, new LbContext(hash != null, hash == null ? 0 : hash,
                 null, 1, req.originalDestination), target, vh, action);
         if (timeout != null && !timeout.isZero()) {
-            attempts.globalTimer = vertx.setTimer(Math.max(1, timeout.toMillis()), id -> attempts.globalTimeout());
+            ex.routeTimer = vertx.setTimer(Math.max(1, timeout.toMillis()), id -> attempts.globalTimeout());
         }
         attempts.start();
     }
@@ -260,6 +260,7 @@ public final class Router {
             return null;
         }
         ex.completed = true;
+        cancelRouteTimer(ex);
         if (flag != null) {
             ex.flags.add(flag);
         }
@@ -285,6 +286,15 @@ public final class Router {
             // metrics and logs must never break a request
         }
         return info;
+    }
+
+    /** Cancels the route timeout: the exchange ended, so it must not hold a timer (15 s by default) any longer. */
+    private void cancelRouteTimer(Exchange ex) {
+        long t = ex.routeTimer;
+        if (t >= 0) {
+            ex.routeTimer = -1;
+            vertx.cancelTimer(t);
+        }
     }
 
     private static void releaseHost(Exchange ex) {
@@ -332,7 +342,6 @@ public final class Router {
         final VirtualHost vh;
         final RouteAction action;
         final Set<Host> previous = new HashSet<>();
-        long globalTimer = -1;
         long perTryTimer = -1;
         HttpClientRequest inflight;
         boolean retrySlotHeld;
@@ -599,10 +608,7 @@ public final class Router {
         }
 
         void end(Runnable replyAction) {
-            if (globalTimer >= 0) {
-                vertx.cancelTimer(globalTimer);
-                globalTimer = -1;
-            }
+            cancelRouteTimer(ex);
             releaseRetrySlot();
             replyAction.run();
         }

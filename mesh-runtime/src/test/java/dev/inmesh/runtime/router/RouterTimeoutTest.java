@@ -137,6 +137,15 @@ class RouterTimeoutTest {
     }
 
     @Test
+    void completingAnExchangeCancelsItsRouteTimer() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("quick")));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 15s"), one(wm));
+        assertEquals(200, r.status());
+        assertEquals(-1, r.response().exchange.routeTimer, "no 15 s timer left behind per request");
+    }
+
+    @Test
     void aResponseThatAnswersInTimeIsNotCutByTheRouteTimeoutLater() throws Exception {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok("quick")));
