@@ -27,13 +27,29 @@ final class RetryState {
 
     private final RetryPolicy policy;
     private final Set<String> on;
+    private final Set<Integer> statusCodes;
     private final List<HeaderMatchers.Compiled> retriableHeaders;
     private final int maxRetries;
     private final RandomGenerator random;
     private int retriesUsed;
 
-    RetryState(RetryPolicy policy, int maxRetriesOverride, Set<String> onOverride, RandomGenerator random) {
+    /**
+     * @param maxRetriesOverride a trusted caller's {@code x-envoy-max-retries}, or -1
+     * @param onOverride a trusted caller's {@code x-envoy-retry-on} conditions, merged with the policy's, or null
+     * @param extraStatusCodes a trusted caller's {@code x-envoy-retriable-status-codes}, added to the policy's, or
+     *     null
+     */
+    RetryState(RetryPolicy policy, int maxRetriesOverride, Set<String> onOverride, Set<Integer> extraStatusCodes,
+               RandomGenerator random) {
         this.policy = policy;
+        Set<Integer> routeCodes = policy == null ? Set.of() : policy.retriableStatusCodes();
+        if (extraStatusCodes == null || extraStatusCodes.isEmpty()) {
+            this.statusCodes = routeCodes;
+        } else {
+            Set<Integer> merged = new HashSet<>(routeCodes);
+            merged.addAll(extraStatusCodes);
+            this.statusCodes = merged;
+        }
         Set<String> routeOn = policy == null ? Set.of() : policy.retryOn();
         if (onOverride == null || onOverride.isEmpty()) {
             this.on = routeOn;
@@ -87,7 +103,7 @@ final class RetryState {
         if (on.contains("retriable-4xx") && status == 409) {
             return true;
         }
-        if (on.contains("retriable-status-codes") && policy != null && policy.retriableStatusCodes().contains(status)) {
+        if (on.contains("retriable-status-codes") && statusCodes.contains(status)) {
             return true;
         }
         if (on.contains("envoy-ratelimited") && headers.contains("x-envoy-ratelimited")) {
@@ -120,7 +136,8 @@ final class RetryState {
             case CONNECT_FAILURE -> on.contains("connect-failure") || on.contains("5xx")
                     || on.contains("gateway-error") || on.contains("reset") || on.contains("reset-before-request");
             case RESET -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
-            case REFUSED_STREAM -> on.contains("refused-stream") || on.contains("5xx") || on.contains("reset");
+            case REFUSED_STREAM -> on.contains("refused-stream") || on.contains("5xx") || on.contains("gateway-error")
+                    || on.contains("reset");
             case PER_TRY_TIMEOUT -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
         };
     }

@@ -195,9 +195,10 @@ public final class Router {
         RouteAction action = f.action();
         VirtualHost vh = f.virtualHost();
         RetryPolicy policy = action.retryPolicy() != null ? action.retryPolicy() : vh.retryPolicy();
-        RetryState retry = new RetryState(policy, control.maxRetries, control.retryOn, random());
+        RetryState retry = new RetryState(policy, control.maxRetries, control.retryOn, control.retriableStatusCodes,
+                random());
         if (!retry.enabledFor(req)) {
-            retry = new RetryState(null, 0, null, random());
+            retry = new RetryState(null, 0, null, null, random());
         }
         Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : action.timeout();
         Duration perTry = control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
@@ -629,9 +630,10 @@ public final class Router {
     }
 
     /** Envoy's control headers from a trusted caller. */
-    private record Control(long timeoutMs, long perTryTimeoutMs, int maxRetries, Set<String> retryOn) {
+    private record Control(long timeoutMs, long perTryTimeoutMs, int maxRetries, Set<String> retryOn,
+                           Set<Integer> retriableStatusCodes) {
         /** What an untrusted caller controls: nothing. */
-        static final Control NONE = new Control(-1, -1, -1, null);
+        static final Control NONE = new Control(-1, -1, -1, null, null);
         /** x-envoy-retry-on (HTTP conditions) and x-envoy-retry-grpc-on (gRPC ones); Envoy merges both. */
         static final List<String> RETRY_ON_HEADERS = List.of("x-envoy-retry-on", "x-envoy-retry-grpc-on");
 
@@ -654,9 +656,20 @@ public final class Router {
                     }
                 }
             }
+            Set<Integer> codes = null;
+            String rc = h.get("x-envoy-retriable-status-codes");
+            if (rc != null) {
+                codes = new HashSet<>();
+                for (String s : rc.split(",")) {
+                    long code = number(s);
+                    if (code >= 100 && code <= 599) {
+                        codes.add((int) code);
+                    }
+                }
+            }
             return new Control(number(h.get("x-envoy-upstream-rq-timeout-ms")),
                     number(h.get("x-envoy-upstream-rq-per-try-timeout-ms")),
-                    (int) number(h.get("x-envoy-max-retries")), on);
+                    (int) number(h.get("x-envoy-max-retries")), on, codes);
         }
 
         private static long number(String v) {

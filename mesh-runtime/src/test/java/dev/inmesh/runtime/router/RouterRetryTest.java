@@ -335,4 +335,80 @@ class RouterRetryTest {
         assertEquals(200, r.status(), "Envoy retries once by default when x-envoy-retry-on asks");
         assertEquals(2, r.info().attemptCount());
     }
+    /** An h2c server that refuses the first {@code refusals} streams with REFUSED_STREAM, then answers 200. */
+    private int refusingH2Server(int refusals, java.util.concurrent.atomic.AtomicInteger seen) throws Exception {
+        io.vertx.core.http.HttpServer server = rig.vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions()
+                .setHost("127.0.0.1").setPort(0).setHttp2ClearTextEnabled(true));
+        server.requestHandler(req -> {
+            if (seen.incrementAndGet() <= refusals) {
+                req.response().reset(io.netty.handler.codec.http2.Http2Error.REFUSED_STREAM.code());
+            } else {
+                req.response().end("accepted");
+            }
+        });
+        return server.listen().toCompletionStage().toCompletableFuture().get(5, java.util.concurrent.TimeUnit.SECONDS)
+                .actualPort();
+    }
+
+    private static dev.inmesh.api.config.cluster.Cluster h2(int port) {
+        return new dev.inmesh.api.config.cluster.Cluster("c", dev.inmesh.api.config.cluster.DiscoveryType.STATIC, "",
+                LbPolicy.ROUND_ROBIN, null, java.time.Duration.ofSeconds(2), null, null, null, null,
+                RouterRig.hosts("c", port), null, null, true, null);
+    }
+
+    @Test
+    void retriesAStreamTheUpstreamRefused() throws Exception {
+        var seen = new java.util.concurrent.atomic.AtomicInteger();
+        int port = refusingH2Server(1, seen);
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: refused-stream, num_retries: 1}"),
+                rig.clusters(h2(port)));
+        assertEquals(200, r.status());
+        assertEquals("accepted", r.body());
+        assertEquals(2, r.info().attemptCount());
+        assertEquals(2, seen.get());
+    }
+
+    @Test
+    void gatewayErrorAlsoRetriesARefusedStream() throws Exception {
+        var seen = new java.util.concurrent.atomic.AtomicInteger();
+        int port = refusingH2Server(1, seen);
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: gateway-error, num_retries: 1}"),
+                rig.clusters(h2(port)));
+        assertEquals(200, r.status());
+        assertEquals(2, seen.get());
+    }
+
+    @Test
+    void aRefusedStreamWithoutARetryConditionAnswers503WithUr() throws Exception {
+        var seen = new java.util.concurrent.atomic.AtomicInteger();
+        int port = refusingH2Server(5, seen);
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: retriable-4xx, num_retries: 1}"),
+                rig.clusters(h2(port)));
+        assertEquals(503, r.status());
+        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: remote refused "
+                + "stream reset", r.body());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_REMOTE_RESET), r.info().responseFlags());
+        assertEquals(1, seen.get());
+    }
+
+    @Test
+    void honoursXEnvoyRetriableStatusCodesFromATrustedCaller() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(418), ok("fine"));
+        var r = rig.call(rig.router(RouterRig.trusted(), null), get("/x", "x-envoy-retriable-status-codes", "418"),
+                routeToC("retry_policy: {retry_on: retriable-status-codes, num_retries: 1, "
+                        + "retriable_status_codes: [503]}"), one(wm));
+        assertEquals(200, r.status());
+        assertEquals(2, r.info().attemptCount());
+    }
+
+    @Test
+    void ignoresXEnvoyRetriableStatusCodesFromAnUntrustedCaller() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(418), ok("fine"));
+        var r = rig.call(rig.router(), get("/x", "x-envoy-retriable-status-codes", "418"),
+                routeToC("retry_policy: {retry_on: retriable-status-codes, num_retries: 1, "
+                        + "retriable_status_codes: [503]}"), one(wm));
+        assertEquals(418, r.status());
+    }
 }
