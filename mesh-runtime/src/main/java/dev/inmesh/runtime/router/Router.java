@@ -133,6 +133,10 @@ public final class Router {
     private void begin(Exchange ex, RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise,
                        Context ctx) {
         RouterRequest req = ex.request;
+        if (!validRequestTarget(req.uri)) {
+            badRequest(ex, promise, "invalid_request_target");
+            return;
+        }
         Control control = Control.read(req.headers, options.trustEnvoyHeaders);
         if (options.generateRequestId && !req.headers.contains("x-request-id")) {
             req.headers.set("x-request-id", UUID.randomUUID().toString());
@@ -185,6 +189,10 @@ public final class Router {
         }
         Target target = new Target(req.uri, req.authority);
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target);
+        if (f.rewrittenPath() != null && !validRequestTarget(target.path)) {
+            badRequest(ex, promise, "invalid_request_target");
+            return;
+        }
         if (!req.headers.contains("x-forwarded-proto")) {
             req.headers.set("x-forwarded-proto", req.scheme);
         }
@@ -211,6 +219,26 @@ public final class Router {
             ex.routeTimer = vertx.setTimer(Math.max(1, timeout.toMillis()), id -> attempts.globalTimeout());
         }
         attempts.start();
+    }
+
+    /**
+     * Whether a path can go on a request line: no whitespace, no control characters. Netty throws on such a URI
+     * inside Vert.x's write path, where the error is lost and the upstream request never completes, so the router
+     * answers 400 itself, as Envoy's codec does for such a request.
+     */
+    static boolean validRequestTarget(String path) {
+        for (int i = 0, n = path.length(); i < n; i++) {
+            char c = path.charAt(i);
+            if (c <= 0x20 || c == 0x7f) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void badRequest(Exchange ex, Promise<RouterResponse> promise, String details) {
+        ex.flags.add(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR);
+        reply(ex, promise, 400, "", details, null);
     }
 
     private void overflow(Exchange ex, Promise<RouterResponse> promise) {
@@ -430,6 +458,14 @@ public final class Router {
                         end(() -> overflow(ex, promise));
                         return;
                     }
+                    if (t instanceof IllegalArgumentException) {
+                        // Vert.x refused the request itself (an invalid header name or value): the caller's
+                        // fault, not the host's. Neither an outlier report nor a retry; 400 as Envoy's codec.
+                        cancelPerTry();
+                        releaseHost(ex);
+                        end(() -> badRequest(ex, promise, "invalid_request_headers"));
+                        return;
+                    }
                     host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
                     failed(gen, RetryState.Failure.CONNECT_FAILURE);
                     return;
@@ -567,9 +603,21 @@ public final class Router {
             long delay = retry.backOffMillis();
             generation++;
             if (delay <= 0) {
-                ctx.runOnContext(v -> start());
+                ctx.runOnContext(v -> retryStart());
             } else {
-                vertx.setTimer(delay, id -> start());
+                vertx.setTimer(delay, id -> retryStart());
+            }
+        }
+
+        /** A retry's attempt: an unexpected error must still answer, or the exchange would hang with its slots. */
+        void retryStart() {
+            try {
+                start();
+            } catch (RuntimeException e) {
+                generation++;
+                cancelPerTry();
+                releaseHost(ex);
+                end(() -> reply(ex, promise, 500, "", "internal_error", null));
             }
         }
 

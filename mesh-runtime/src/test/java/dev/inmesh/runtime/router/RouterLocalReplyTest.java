@@ -131,4 +131,31 @@ class RouterLocalReplyTest {
         assertEquals(r.info(), rig.observed().get(0));
         assertNull(rig.router().complete(r.response(), 0), "a second complete records nothing");
     }
+    @Test
+    void aPathWithWhitespaceAnswers400InsteadOfHangingWithoutARouteTimeout() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(200)));
+        var r = rig.call(rig.router(), get("/x y"), routeToC("timeout: 0s"), rig.clusters(cluster("c", wm.port())));
+        assertEquals(400, r.status());
+        assertEquals(Set.of(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), r.info().responseFlags());
+        assertEquals(0, r.info().attemptCount());
+        assertTrue(wm.getAllServeEvents().isEmpty());
+    }
+
+    @Test
+    void anInvalidHeaderValueAnswers400AndIsNotHeldAgainstTheHost() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(200)));
+        // One failure would eject the host.
+        var od = new dev.inmesh.api.config.cluster.OutlierDetection(1, Duration.ofSeconds(60), Duration.ofSeconds(60),
+                Duration.ofSeconds(300), 100, 100, 0, 5, 100, 1900, 0, 0, false, 5, 0, 0, 85, 0, 0, 5, 50);
+        var clusters = rig.clusters(RouterRig.cluster("c", LbPolicy.ROUND_ROBIN, null, od, wm.port()));
+        var r = rig.call(rig.router(), get("/x", "x-bad", "a\r\nb"),
+                routeToC("retry_policy: {retry_on: \"connect-failure,5xx\", num_retries: 2}"), clusters);
+        assertEquals(400, r.status());
+        assertEquals(Set.of(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), r.info().responseFlags());
+        assertEquals(1, r.info().attemptCount(), "not retried");
+        assertEquals(0, clusters.cluster("c").outlierDetector().activeEjections());
+        assertEquals(200, rig.call(rig.router(), get("/x"), routeToC(""), clusters).status());
+    }
 }
