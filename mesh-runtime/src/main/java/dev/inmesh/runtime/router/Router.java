@@ -25,6 +25,7 @@ import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.StreamResetException;
+import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.net.HostAndPort;
 import java.net.ConnectException;
 import java.net.UnknownHostException;
@@ -46,8 +47,9 @@ import java.util.random.RandomGenerator;
  * {@code previous_hosts} predicate, reports outcomes to outlier detection, and answers locally with Envoy's codes,
  * bodies and response flags when it cannot forward.
  *
- * <p>Each exchange runs on one Vert.x context; nothing blocks. The caller streams the committed response's body and
- * then calls {@link #complete} (or {@link #abort}), which releases limits and records metrics and the access log.
+ * <p>Each exchange runs on one Vert.x context; nothing blocks. The caller streams the committed response's body (an
+ * upstream body is paused until the caller resumes it, see {@link RouterResponse#upstream()}) and then calls
+ * {@link #complete} (or {@link #abort}), which releases limits and records metrics and the access log.
  */
 public final class Router {
     /** Hop-by-hop headers never forwarded. */
@@ -101,7 +103,9 @@ public final class Router {
      */
     public Future<RouterResponse> forward(RouterRequest req, RouteTable table, ClusterManager clusters) {
         Context ctx = vertx.getOrCreateContext();
-        Promise<RouterResponse> promise = Promise.promise();
+        // Bound to the exchange's context: callbacks added after completion still run there, not on the caller's
+        // thread, so the caller reads the body and completes the exchange on the context that owns it.
+        Promise<RouterResponse> promise = ((ContextInternal) ctx).promise();
         Exchange ex = new Exchange(req);
         ex.table = table;
         Runnable start = () -> {
@@ -534,6 +538,9 @@ public final class Router {
             ex.responseCodeDetails = "via_upstream";
             releaseRetrySlot();
             ex.done = true;
+            // Vert.x drops body chunks that arrive while the response has no handler. The caller may set its
+            // handlers later (from another thread, or in a later task): hold the body until it resumes.
+            resp.pause();
             // The route timeout still covers the body: if it fires now, the upstream stream is reset.
             promise.tryComplete(new RouterResponse(status, h, resp, null, ex));
         }

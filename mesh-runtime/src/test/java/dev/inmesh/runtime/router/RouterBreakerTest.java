@@ -172,4 +172,49 @@ class RouterBreakerTest {
         assertFalse(rig.observed().isEmpty());
         assertTrue(rig.observed().stream().allMatch(i -> i.upstreamCluster().equals("c")));
     }
+    @Test
+    void manyConcurrentExchangesFromPlainThreadsAllAnswerAndGiveBackTheirSlots() throws Exception {
+        java.util.Set<String> failedOnce = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        io.vertx.core.http.HttpServer server = rig.vertx.createHttpServer().requestHandler(req -> {
+            // every third path fails its first attempt: the router retries it
+            if (Integer.parseInt(req.path().substring(2)) % 3 == 0 && failedOnce.add(req.path())) {
+                req.response().setStatusCode(503).end();
+            } else {
+                req.response().end("body-" + req.path());
+            }
+        });
+        int port = server.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture()
+                .get(5, java.util.concurrent.TimeUnit.SECONDS).actualPort();
+        // Envoy's default max_retries (3 retries in flight) would refuse many of these retries: raise it.
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, breakers(1024, 1024, 1024, 1024),
+                null, port));
+        RouteTable table = routeToC("retry_policy: {retry_on: 5xx, num_retries: 3}");
+        Router router = rig.router();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            java.util.List<java.util.concurrent.Future<String>> results = new java.util.ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                String path = "/r" + i;
+                results.add(pool.submit(() -> router.forward(get(path), table, clusters)
+                        .compose(resp -> resp.body().map(b -> {
+                            router.complete(resp, b.length());
+                            return b.length() == 0 ? resp.status() + " " + resp.flags() + " (empty)" : b.toString();
+                        }))
+                        .toCompletionStage().toCompletableFuture()
+                        .get(10, java.util.concurrent.TimeUnit.SECONDS)));
+            }
+            for (int i = 0; i < 200; i++) {
+                assertEquals("body-/r" + i, results.get(i).get(20, java.util.concurrent.TimeUnit.SECONDS));
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        UpstreamCluster c = clusters.cluster("c");
+        assertEquals(0, c.circuitBreakers().activeRequests());
+        assertEquals(0, c.circuitBreakers().activeRetries());
+        for (Host h : c.hosts()) {
+            assertEquals(0, h.activeRequests());
+        }
+        assertEquals(200, rig.observed().size());
+    }
 }

@@ -277,4 +277,19 @@ class RouterHeadersTest {
         assertTrue(info.responseFlags().isEmpty());
         assertFalse(r.response().isLocalReply());
     }
+    @Test
+    void aBodyReadLongAfterTheResponseArrivedIsWhole() throws Exception {
+        WireMockServer wm = rig.wiremock();
+        String big = "x".repeat(200_000);
+        wm.stubFor(any(anyUrl()).willReturn(ok(big)));
+        Router router = rig.router();
+        // Forwarded from a plain thread, the body asked for 200 ms after the response was committed.
+        RouterResponse resp = router.forward(get("/x"), routeToC(""), one(wm)).toCompletionStage()
+                .toCompletableFuture().get(10, java.util.concurrent.TimeUnit.SECONDS);
+        Thread.sleep(200);
+        String body = resp.body().toCompletionStage().toCompletableFuture()
+                .get(10, java.util.concurrent.TimeUnit.SECONDS).toString();
+        assertEquals(big.length(), body.length());
+        router.complete(resp, body.length());
+    }
 }

@@ -16,7 +16,6 @@ import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import io.vertx.core.Context;
-import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -181,9 +180,7 @@ final class RouterRig implements AutoCloseable {
                 return;
             }
             RouterResponse resp = ar.result();
-            Future<Buffer> body = resp.upstream() == null ? Future.succeededFuture(resp.localBody())
-                    : resp.upstream().body();
-            body.onComplete(b -> {
+            resp.body().onComplete(b -> {
                 long elapsed = (System.nanoTime() - t0) / 1_000_000;
                 if (b.failed()) {
                     StreamInfo info = router.abort(resp, 0, null);
