@@ -412,15 +412,13 @@ public final class Router {
             previous.add(host);
             host.stats().requestStarted();
             RouterRequest req = ex.request;
-            MultiMap headers = MultiMap.caseInsensitiveMultiMap().addAll(req.headers);
-            if (vh.includeRequestAttemptCount()) {
-                headers.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
-            }
+            int attempt = ex.attempts;
             String authority = target.authority;
             if (action.autoHostRewrite() && !host.hostname().isEmpty()) {
                 authority = host.hostname();
             }
-            RequestOptions ro = new RequestOptions().setMethod(req.method).setURI(target.path).setHeaders(headers)
+            // Vert.x copies these headers into the request it makes (HttpClientRequestImpl.init): no copy here.
+            RequestOptions ro = new RequestOptions().setMethod(req.method).setURI(target.path).setHeaders(req.headers)
                     .setHost(host.address().address()).setPort(host.address().port());
             HostAndPort hp = authority == null || authority.isEmpty() ? null
                     : HostAndPort.parseAuthority(authority, -1);
@@ -477,6 +475,9 @@ public final class Router {
                 HttpClientRequest up = ar.result();
                 if (hp != null) {
                     up.authority(hp);
+                }
+                if (vh.includeRequestAttemptCount()) {
+                    up.headers().set("x-envoy-attempt-count", Integer.toString(attempt));
                 }
                 inflight = up;
                 Future<HttpClientResponse> sent = req.body == null ? up.send() : up.send(req.body);
