@@ -55,6 +55,9 @@ public final class Router {
     /** Hop-by-hop headers never forwarded. */
     private static final List<String> HOP_BY_HOP = List.of("connection", "keep-alive", "proxy-connection",
             "transfer-encoding", "upgrade", "trailer", "proxy-authenticate", "proxy-authorization", "host");
+    /** Hop-by-hop response headers never passed downstream. */
+    private static final List<String> RESPONSE_HOP_BY_HOP = List.of("connection", "keep-alive", "proxy-connection",
+            "transfer-encoding");
     /** Envoy's request control headers: honoured only from trusted callers, and never forwarded. */
     private static final List<String> CONTROL_HEADERS = List.of("x-envoy-retry-on", "x-envoy-retry-grpc-on",
             "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms", "x-envoy-upstream-rq-per-try-timeout-ms",
@@ -270,6 +273,11 @@ public final class Router {
         h.set("content-length", Integer.toString(b.length()));
         if (ex.route != null && ex.table != null && !(ex.route instanceof RouteResult.NoRoute)) {
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+            // As Envoy's modify_headers: a local reply after upstream attempts carries their count too.
+            if (ex.attempts > 0 && ex.route.virtualHost() != null
+                    && ex.route.virtualHost().includeAttemptCountInResponse()) {
+                h.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
+            }
         }
         ex.done = true;
         return new RouterResponse(status, h, null, b, ex);
@@ -528,8 +536,8 @@ public final class Router {
             }
             ex.upstreamServiceTimeMillis = (System.nanoTime() - ex.upstreamStartNanos) / 1_000_000;
             MultiMap h = MultiMap.caseInsensitiveMultiMap().addAll(resp.headers());
-            for (String name : List.of("connection", "keep-alive", "proxy-connection", "transfer-encoding")) {
-                h.remove(name);
+            for (int i = 0; i < RESPONSE_HOP_BY_HOP.size(); i++) {
+                h.remove(RESPONSE_HOP_BY_HOP.get(i));
             }
             h.set("x-envoy-upstream-service-time", Long.toString(ex.upstreamServiceTimeMillis));
             if (vh.includeAttemptCountInResponse()) {

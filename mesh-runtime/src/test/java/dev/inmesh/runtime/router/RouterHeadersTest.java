@@ -292,4 +292,23 @@ class RouterHeadersTest {
         assertEquals(big.length(), body.length());
         router.complete(resp, body.length());
     }
+    @Test
+    void aLocalReplyAfterAttemptsCarriesTheAttemptCountWhenTheVirtualHostAsks() {
+        var t = RouterRig.table("""
+                name: r
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  include_attempt_count_in_response: true
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: c, retry_policy: {retry_on: connect-failure, num_retries: 1}}
+                """);
+        var r = rig.call(rig.router(), get("/x"), t, rig.clusters(cluster("c", RouterRig.closedPort())));
+        assertEquals(503, r.status());
+        assertEquals("2", r.header("x-envoy-attempt-count"));
+        var none = rig.call(rig.router(), get("/x"), t, rig.clusters());
+        assertEquals(503, none.status(), "no cluster: no attempt");
+        assertNull(none.header("x-envoy-attempt-count"));
+    }
 }
