@@ -411,4 +411,17 @@ class RouterRetryTest {
                         + "retriable_status_codes: [503]}"), one(wm));
         assertEquals(418, r.status());
     }
+    @Test
+    void retriesOnlyRequestsMatchingRetriableRequestHeaders() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
+        var table = routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, retriable_request_headers: "
+                + "[{name: x-idempotent, string_match: {exact: \"true\"}}]}");
+        var clusters = one(wm);
+        assertEquals(2, rig.call(rig.router(), get("/a", "x-idempotent", "true"), table, clusters).info()
+                .attemptCount());
+        assertEquals(1, rig.call(rig.router(), get("/b"), table, clusters).info().attemptCount());
+        wm.verify(2, anyRequestedFor(urlEqualTo("/a")));
+        wm.verify(1, anyRequestedFor(urlEqualTo("/b")));
+    }
 }

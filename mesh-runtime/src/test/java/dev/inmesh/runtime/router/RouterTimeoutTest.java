@@ -155,4 +155,23 @@ class RouterTimeoutTest {
         assertEquals(Set.of(), r.info().responseFlags());
         assertEquals(1, rig.observed().size(), "recorded once");
     }
+    @Test
+    void theRouteTimeoutAlsoCutsABodyThatIsStillStreaming() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("x".repeat(1000)).withChunkedDribbleDelay(20, 1500)));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 0.3s"), one(wm));
+        assertEquals(200, r.status(), "the headers were in time");
+        assertEquals(null, r.body(), "the body was cut");
+        assertTrue(r.info().responseFlags().contains(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.flags());
+        assertTrue(r.elapsedMillis() < 1400, "cut after " + r.elapsedMillis());
+    }
+    @Test
+    void aTrustedCallerMaySetThePerTryTimeout() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", ok("late").withFixedDelay(800), ok("fast"));
+        var r = rig.call(rig.router(RouterRig.trusted(), null), get("/x", "x-envoy-upstream-rq-per-try-timeout-ms",
+                "100"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1}"), one(wm));
+        assertEquals("fast", r.body());
+        assertEquals(2, r.info().attemptCount());
+    }
 }
