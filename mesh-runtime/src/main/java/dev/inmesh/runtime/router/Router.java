@@ -63,7 +63,8 @@ public final class Router {
             "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms", "x-envoy-upstream-rq-per-try-timeout-ms",
             "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names", "x-envoy-expected-rq-timeout-ms",
             "x-envoy-internal", "x-envoy-force-trace", "x-envoy-hedge-on-per-try-timeout",
-            "x-envoy-upstream-alt-stat-name", "x-envoy-ip-tags", "x-envoy-original-url");
+            "x-envoy-upstream-alt-stat-name", "x-envoy-ip-tags", "x-envoy-original-url",
+            "x-envoy-upstream-rq-timeout-alt-response");
 
     private final Vertx vertx;
     private final Options options;
@@ -223,7 +224,8 @@ public final class Router {
         Attempts attempts = new Attempts(ex, promise, ctx, retry, perTry, new LbContext(hash != null, hash == null ? 0 : hash,
                 null, 1, req.originalDestination), target, vh, action);
         if (timeout != null && !timeout.isZero()) {
-            ex.routeTimer = vertx.setTimer(Math.max(1, timeout.toMillis()), id -> attempts.globalTimeout());
+            attempts.routeTimeoutMillis = Math.max(1, timeout.toMillis());
+            ex.routeTimer = vertx.setTimer(attempts.routeTimeoutMillis, id -> attempts.globalTimeout());
         }
         attempts.start();
     }
@@ -378,6 +380,8 @@ public final class Router {
         final Context ctx;
         final RetryState retry;
         final Duration perTry;
+        /** The route timeout in force, 0 for none. */
+        long routeTimeoutMillis;
         final LbContext lb;
         final Target target;
         final VirtualHost vh;
@@ -486,6 +490,10 @@ public final class Router {
                 }
                 if (vh.includeRequestAttemptCount()) {
                     up.headers().set("x-envoy-attempt-count", Integer.toString(attempt));
+                }
+                long expected = expectedTimeoutMillis();
+                if (expected > 0) {
+                    up.headers().set("x-envoy-expected-rq-timeout-ms", Long.toString(expected));
                 }
                 inflight = up;
                 Future<HttpClientResponse> sent = req.body == null ? up.send() : up.send(req.body);
@@ -597,6 +605,20 @@ public final class Router {
                     }
                 }
             });
+        }
+
+        /**
+         * Envoy's {@code x-envoy-expected-rq-timeout-ms} for this attempt: the per-try timeout when it is shorter than
+         * what remains of the route timeout, else what remains of the route timeout; 0 when neither applies.
+         */
+        long expectedTimeoutMillis() {
+            long global = 0;
+            if (routeTimeoutMillis > 0) {
+                long elapsed = (System.nanoTime() - ex.request.startNanos) / 1_000_000;
+                global = Math.max(1, routeTimeoutMillis - elapsed);
+            }
+            long pt = perTry == null ? 0 : perTry.toMillis();
+            return pt > 0 && (global == 0 || pt < global) ? pt : global;
         }
 
         boolean tryRetrySlot() {

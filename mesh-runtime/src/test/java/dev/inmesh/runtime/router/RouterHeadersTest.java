@@ -311,4 +311,19 @@ class RouterHeadersTest {
         assertEquals(503, none.status(), "no cluster: no attempt");
         assertNull(none.header("x-envoy-attempt-count"));
     }
+    @Test
+    void tellsTheUpstreamHowLongTheRouterWillWait() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        var clusters = one(wm);
+        rig.call(rig.router(), get("/a", "x-envoy-expected-rq-timeout-ms", "1"), routeToC("timeout: 3s"), clusters);
+        rig.call(rig.router(), get("/b"), routeToC("timeout: 3s, retry_policy: {retry_on: 5xx, "
+                + "per_try_timeout: 0.5s}"), clusters);
+        rig.call(rig.router(), get("/c"), routeToC("timeout: 0s"), clusters);
+        List<LoggedRequest> ups = received(wm);
+        long a = Long.parseLong(header(ups.get(0), "x-envoy-expected-rq-timeout-ms"));
+        assertTrue(a > 2500 && a <= 3000, "what remains of the route timeout: " + a);
+        assertEquals("500", header(ups.get(1), "x-envoy-expected-rq-timeout-ms"), "the shorter per-try timeout");
+        assertNull(header(ups.get(2), "x-envoy-expected-rq-timeout-ms"), "no timeout, no header");
+    }
 }
