@@ -9,6 +9,9 @@ final class Subcommands {
     static List<Object> all() {
         return List.of(
                 new dev.inmesh.runtime.tools.RouteCheckCommand(),
-                new dev.inmesh.interception.IptablesCommand());
+                new dev.inmesh.runtime.tools.ProxyConfigCommand(),
+                new dev.inmesh.runtime.tools.ProxyStatusCommand(),
+                new dev.inmesh.interception.IptablesCommand(),
+                new dev.inmesh.interception.ProxyCommand());
     }
 }

@@ -2,7 +2,7 @@ package dev.inmesh.interception.validation;
 
 import com.sun.jna.Memory;
 import com.sun.jna.Native;
-import com.sun.jna.ptr.IntByReference;
+import dev.inmesh.interception.origdst.OriginalDestination;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -173,13 +173,8 @@ public final class CaptureProbe {
 
     /** The original destination port of an accepted, redirected connection; -1 when the kernel has none. */
     static int originalDestinationPort(int fd) {
-        Memory address = new Memory(16);
-        address.clear();
-        IntByReference length = new IntByReference(16);
-        if (Libc.INSTANCE.getsockopt(fd, Libc.SOL_IP, Libc.SO_ORIGINAL_DST, address, length) != 0) {
-            return -1;
-        }
-        return ((address.getByte(2) & 0xff) << 8) | (address.getByte(3) & 0xff);
+        java.net.InetSocketAddress a = OriginalDestination.query(fd, false);
+        return a == null ? -1 : a.getPort();
     }
 
     private static Memory sockaddrIn(byte[] ip, int port) {

@@ -12,8 +12,6 @@ interface Libc extends Library {
     int SOCK_CLOEXEC = 0x80000;
     int SOL_SOCKET = 1;
     int SO_REUSEADDR = 2;
-    int SOL_IP = 0;
-    int SO_ORIGINAL_DST = 80;
     int O_RDONLY = 0;
     int O_CLOEXEC = 0x80000;
     int CLONE_NEWNET = 0x40000000;
@@ -24,8 +22,6 @@ interface Libc extends Library {
     int socket(int domain, int type, int protocol);
 
     int setsockopt(int fd, int level, int name, Pointer value, int length);
-
-    int getsockopt(int fd, int level, int name, Pointer value, IntByReference length);
 
     int bind(int fd, Pointer address, int length);
 

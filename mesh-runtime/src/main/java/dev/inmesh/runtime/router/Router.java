@@ -521,6 +521,8 @@ public final class Router {
         }
 
         void responded(int gen, Host host, HttpClientResponse resp) {
+            // Not paused here: a retried response's body is drained below; the committed one is paused just before
+            // it is handed over (no chunk can arrive in between: this all runs in one event-loop task).
             cancelPerTry();
             int status = resp.statusCode();
             if (status >= 500) {

@@ -62,8 +62,10 @@ public final class RouteCheckCommand implements Callable<Integer> {
     }
 
     static RouteConfiguration loadRoutes(Path file) throws InputException {
-        if (!Files.isRegularFile(file)) {
+        if (!Files.exists(file)) {
             throw new InputException(file + ": no such file");
+        } else if (Files.isDirectory(file)) {
+            throw new InputException(file + ": is a directory (expected a file with one RouteConfiguration)");
         }
         ResourceBundle bundle;
         try {
@@ -79,10 +81,20 @@ public final class RouteCheckCommand implements Callable<Integer> {
     }
 
     static JsonNode readTree(Path file) throws InputException {
+        if (!Files.exists(file)) {
+            throw new InputException(file + ": no such file");
+        } else if (Files.isDirectory(file)) {
+            throw new InputException(file + ": is a directory (expected a test file)");
+        }
         try {
-            return EnvoyJson.tree(Files.readString(file));
+            return EnvoyJson.tree(EnvoyConfigReader.decode(Files.readAllBytes(file)));
         } catch (JsonProcessingException e) {
             throw new InputException(file + ": not valid JSON or YAML: " + e.getOriginalMessage());
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new InputException(file + ": cannot read: not UTF-8 text");
+        } catch (java.nio.file.FileSystemException e) {
+            throw new InputException(file + ": cannot read: " + (e.getReason() != null ? e.getReason()
+                    : e.getClass().getSimpleName()));
         } catch (IOException e) {
             throw new InputException(file + ": cannot read: " + e.getMessage());
         }

@@ -17,6 +17,12 @@ import java.util.concurrent.TimeUnit;
 final class HostPool {
     /** How long a pool that is being replaced or closed lets its requests in flight finish. */
     static final long DRAIN_SECONDS = 30;
+    /**
+     * The most connections one host's pool opens. Vert.x sizes its pool's slot array by the maximum, so Istio's
+     * "unlimited" circuit breakers (max_connections 4294967295) cannot be passed on as they are; beyond this many
+     * connections to one host, requests wait in the pool (the cluster's circuit breakers still count them).
+     */
+    static final int MAX_POOL_SIZE = 1024;
 
     /** The settings a pool is made with. */
     record Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections,
@@ -49,7 +55,7 @@ final class HostPool {
             options.setLocalAddress(wanted.localAddress());
         }
         PoolOptions pool = new PoolOptions()
-                .setHttp1MaxSize(wanted.maxConnections())
+                .setHttp1MaxSize(Math.min(MAX_POOL_SIZE, wanted.maxConnections()))
                 .setHttp2MaxSize(1)
                 .setMaxWaitQueueSize(wanted.maxPending());
         client = vertx.httpClientBuilder().with(options).with(pool)

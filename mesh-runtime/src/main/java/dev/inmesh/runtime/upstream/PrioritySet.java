@@ -16,16 +16,19 @@ import java.util.random.RandomGenerator;
 public final class PrioritySet {
     private final List<HostSet> hostSets;
     private final PriorityLoad load;
+    private final boolean hashing;
     final Map<String, HostSelector<Host>> selectors;
 
-    private PrioritySet(List<HostSet> hostSets, PriorityLoad load, Map<String, HostSelector<Host>> selectors) {
+    private PrioritySet(List<HostSet> hostSets, PriorityLoad load, boolean hashing,
+                        Map<String, HostSelector<Host>> selectors) {
         this.hostSets = hostSets;
         this.load = load;
+        this.hashing = hashing;
         this.selectors = selectors;
     }
 
     static final PrioritySet EMPTY = new PrioritySet(List.of(), PriorityLoad.compute(new int[0], new int[0], 140, 50),
-            Map.of());
+            false, Map.of());
 
     /**
      * @param byPriority each priority's localities and hosts (index = priority)
@@ -54,15 +57,18 @@ public final class PrioritySet {
         for (int p = 0; p < n; p++) {
             sets.add(new HostSet(p, byPriority.get(p), load.panic()[p], builder));
         }
-        return new PrioritySet(List.copyOf(sets), load, built);
+        return new PrioritySet(List.copyOf(sets), load, lb.hashing(), built);
     }
 
-    /** Picks a priority (by the hash when there is one, as Envoy does) and a host in it; null when none. */
+    /**
+     * Picks a priority and a host in it; null when none. Hashing policies choose the priority by the request's hash
+     * (so that a key stays on its host), the others at random, as Envoy does.
+     */
     Host pick(boolean hasHash, long hash, int attempt, RandomGenerator random) {
         if (hostSets.isEmpty()) {
             return null;
         }
-        int draw = hasHash ? (int) Long.remainderUnsigned(hash, 100) : random.nextInt(100);
+        int draw = hasHash && hashing ? (int) Long.remainderUnsigned(hash, 100) : random.nextInt(100);
         return hostSets.get(load.choose(draw)).pick(hasHash, hash, attempt);
     }
 

@@ -42,6 +42,8 @@ public final class UpstreamCluster {
     private LoadBalancer loadBalancer;
     private ClusterLoadAssignment assignment;
     private ClusterLoadAssignment resolvedDns;
+    private List<List<HostSet.LocalityHosts>> byPriority = List.of();
+    private int overprovisioningFactor = ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR;
     private long outlierTimer = -1;
     private long outlierIntervalMillis;
     private long dnsTimer = -1;
@@ -150,7 +152,10 @@ public final class UpstreamCluster {
         }
         outlierDetector.configure(newConfig.outlierDetection());
         switch (newConfig.type()) {
+            // an update without a new assignment for the same service keeps the hosts it has
             case EDS -> assignment = newAssignment != null ? newAssignment
+                    : assignment != null && old != null && old.type() == DiscoveryType.EDS
+                            && old.serviceName().equals(newConfig.serviceName()) ? assignment
                     : ClusterLoadAssignment.empty(newConfig.serviceName());
             case STATIC -> assignment = newConfig.loadAssignment() != null ? newConfig.loadAssignment()
                     : ClusterLoadAssignment.empty(name);
@@ -210,9 +215,6 @@ public final class UpstreamCluster {
             }
         }
     }
-
-    private List<List<HostSet.LocalityHosts>> byPriority = List.of();
-    private int overprovisioningFactor = ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR;
 
     /** Recompiles the priority set from the current hosts and their health; called on ejections and returns too. */
     synchronized void rebuild() {
@@ -280,6 +282,13 @@ public final class UpstreamCluster {
             }
         }
         io.vertx.core.Future.join(lookups).onComplete(ar -> {
+            boolean anyFailed = lookups.stream().anyMatch(io.vertx.core.Future::failed);
+            synchronized (this) {
+                if (anyFailed && resolvedDns != null) {
+                    LOG.log(Level.FINE, "cluster " + name + ": DNS lookup failed; keeping the last resolution");
+                    return; // as Envoy, a failed refresh keeps the hosts of the last good one
+                }
+            }
             List<LocalityLbEndpoints> resolved = new ArrayList<>();
             int i = 0;
             for (LocalityLbEndpoints l : source.endpoints()) {

@@ -35,6 +35,28 @@ public final class CoreParsers {
         });
     }
 
+    /**
+     * The config type of a typed config, as Envoy resolves it: the message type named by its type URL (without
+     * {@code type.googleapis.com/}), or, for a {@code TypedStruct} ({@code xds.type.v3} or {@code udpa.type.v1}, also
+     * the ones the JSON reader makes of types Inmesh has no class for), the type it carries. Empty when unset.
+     */
+    public static String configType(com.google.protobuf.Any any) {
+        String url = any.getTypeUrl();
+        String type = url.substring(url.lastIndexOf('/') + 1);
+        try {
+            if (type.equals("xds.type.v3.TypedStruct")) {
+                url = any.unpack(com.github.xds.type.v3.TypedStruct.class).getTypeUrl();
+            } else if (type.equals("udpa.type.v1.TypedStruct")) {
+                url = any.unpack(com.github.udpa.udpa.type.v1.TypedStruct.class).getTypeUrl();
+            } else {
+                return type;
+            }
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            return type;
+        }
+        return url.isEmpty() ? type : url.substring(url.lastIndexOf('/') + 1);
+    }
+
     /** Filter metadata as plain Java maps; typed metadata is not supported. */
     public static Metadata metadata(io.envoyproxy.envoy.config.core.v3.Metadata m) {
         if (m.getFilterMetadataCount() == 0) {
@@ -81,8 +103,8 @@ public final class CoreParsers {
                     + "expand (write %% for a literal %)");
         }
         String literal = value.replace("%%", "%");
-        return Fields.at("header", () -> new HeaderValueOption(o.getHeader().getKey(), literal, action,
-                o.getKeepEmptyValue()));
+        // the record's checks name header.key and header.value themselves
+        return new HeaderValueOption(o.getHeader().getKey(), literal, action, o.getKeepEmptyValue());
     }
 
     /** A string matcher; a regex is compiled here so that an invalid one is rejected with the resource. */

@@ -23,8 +23,11 @@ import java.util.stream.Stream;
  *   <li>an xDS response-like {@code {"resources": [...]}};</li>
  *   <li>a single resource.</li>
  * </ol>
- * A directory is read file by file ({@code .json}, {@code .yaml}, {@code .yml}, in name order). Any problem fails the
- * whole read with a {@link ConfigReadException} naming the file, the resource and the field.
+ * A directory is read file by file ({@code .json}, {@code .yaml}, {@code .yml}, in name order); a YAML file may hold
+ * several documents; files are UTF-8, or UTF-16 with a byte order mark. Unnamed static listeners are named
+ * {@code ADDRESS_PORT}; a second resource of a type and name in one read is rejected, as Envoy rejects it. Any problem
+ * fails the whole read with a {@link ConfigReadException} naming the file, the resource and the field (its JSON path
+ * when protobuf's JSON reader rejects it).
  */
 public final class EnvoyConfigReader {
     private EnvoyConfigReader() {}
@@ -54,9 +57,13 @@ public final class EnvoyConfigReader {
     private static void readFile(Path file, ResourceBundle.Builder b) throws ConfigReadException {
         String text;
         try {
-            text = Files.readString(file);
+            text = decode(Files.readAllBytes(file));
         } catch (IOException e) {
-            throw new ConfigReadException(file + ": cannot read: " + describe(e), e);
+            throw new ConfigReadException(file + ": cannot read: " + describeIo(e), e);
+        }
+        if (text.indexOf('\0') >= 0) {
+            throw new ConfigReadException(file + ": cannot read: not UTF-8 text (it has NUL characters: UTF-16 "
+                    + "without a byte order mark, or a binary file?)", null);
         }
         Instant mtime;
         try {
@@ -81,15 +88,23 @@ public final class EnvoyConfigReader {
 
     static void read(String text, ResourceBundle.Builder b, ResourceBundle.Version version)
             throws ConfigReadException {
-        JsonNode root;
+        List<JsonNode> docs;
         try {
-            root = EnvoyJson.tree(text);
+            docs = EnvoyJson.documents(text);
         } catch (JsonProcessingException e) {
-            throw new ConfigReadException("not valid JSON or YAML: " + e.getOriginalMessage()
-                    + (e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ", column "
-                    + e.getLocation().getColumnNr() + ")" : ""), e);
+            throw new ConfigReadException("not valid JSON or YAML: " + syntaxError(e), e);
         }
-        readNode(root, b, version);
+        for (int i = 0; i < docs.size(); i++) {
+            try {
+                readNode(docs.get(i), b, version);
+            } catch (ConfigReadException e) {
+                if (docs.size() == 1) {
+                    throw e;
+                }
+                throw new ConfigReadException("YAML document " + (i + 1) + " of " + docs.size() + ": "
+                        + e.getMessage(), e.getCause());
+            }
+        }
     }
 
     private static void readNode(JsonNode root, ResourceBundle.Builder b, ResourceBundle.Version version)
@@ -104,7 +119,7 @@ public final class EnvoyConfigReader {
         } else if (has(root, "configs")) {
             readConfigDump(get(root, "configs"), b);
         } else if (has(root, "static_resources")) {
-            readStaticResources(get(root, "static_resources"), b, version);
+            readStaticResources(get(root, "static_resources"), "static_resources", b, version);
         } else if (has(root, "resources") && get(root, "resources").isArray()) {
             JsonNode rs = get(root, "resources");
             for (int i = 0; i < rs.size(); i++) {
@@ -120,7 +135,8 @@ public final class EnvoyConfigReader {
         }
     }
 
-    private static void readStaticResources(JsonNode sr, ResourceBundle.Builder b, ResourceBundle.Version v)
+    private static void readStaticResources(JsonNode sr, String at, ResourceBundle.Builder b,
+                                            ResourceBundle.Version v)
             throws ConfigReadException {
         for (var f : new String[] {"listeners", "clusters"}) {
             JsonNode list = get(sr, f);
@@ -129,12 +145,13 @@ public final class EnvoyConfigReader {
             }
             ResourceType type = f.equals("listeners") ? ResourceType.LISTENER : ResourceType.CLUSTER;
             for (int i = 0; i < list.size(); i++) {
-                readResource(list.get(i), type, "static_resources." + f + "[" + i + "]", b, v);
+                JsonNode r = type == ResourceType.LISTENER ? namedStaticListener(list.get(i)) : list.get(i);
+                readResource(r, type, at + "." + f + "[" + i + "]", b, v);
             }
         }
         for (String f : new String[] {"secrets"}) {
             if (has(sr, f) && get(sr, f).size() > 0) {
-                throw new ConfigReadException("static_resources." + f + ": not supported by Inmesh", null);
+                throw new ConfigReadException(at + "." + f + ": not supported by Inmesh", null);
             }
         }
     }
@@ -147,7 +164,7 @@ public final class EnvoyConfigReader {
             if (type.endsWith("BootstrapConfigDump")) {
                 JsonNode sr = get(get(c, "bootstrap"), "static_resources");
                 if (sr != null) {
-                    readStaticResources(sr, b, versionOf(c, "last_updated", ""));
+                    readStaticResources(sr, at + ".bootstrap.static_resources", b, versionOf(c, "last_updated", ""));
                 }
             } else if (type.endsWith("ListenersConfigDump")) {
                 dumpList(c, "static_listeners", "listener", ResourceType.LISTENER, at, b);
@@ -179,9 +196,30 @@ public final class EnvoyConfigReader {
         for (int j = 0; list != null && j < list.size(); j++) {
             JsonNode entry = list.get(j);
             if (has(entry, inner)) {
-                readResource(get(entry, inner), type, at + "." + field + "[" + j + "]", b, versionOf(entry));
+                JsonNode r = field.equals("static_listeners") ? namedStaticListener(get(entry, inner))
+                        : get(entry, inner);
+                readResource(r, type, at + "." + field + "[" + j + "]", b, versionOf(entry));
             }
         }
+    }
+
+    /**
+     * Envoy accepts a static listener without a name and names it itself (with a UUID); Istio's bootstrap listeners
+     * (15090, 15021) have none. Such a listener is named here {@code ADDRESS_PORT}, as Istio names its own
+     * listeners ({@code 0.0.0.0_15090}), so that it is stable across reads. LDS listeners must have names.
+     */
+    static JsonNode namedStaticListener(JsonNode listener) {
+        if (listener == null || !listener.isObject() || !text(listener, "name").isEmpty()) {
+            return listener;
+        }
+        JsonNode sa = get(get(listener, "address"), "socket_address");
+        if (sa == null) {
+            return listener;
+        }
+        com.fasterxml.jackson.databind.node.ObjectNode named =
+                ((com.fasterxml.jackson.databind.node.ObjectNode) listener).deepCopy();
+        named.put("name", text(sa, "address") + "_" + text(sa, "port_value"));
+        return named;
     }
 
     private static ResourceBundle.Version versionOf(JsonNode entry) {
@@ -221,19 +259,35 @@ public final class EnvoyConfigReader {
             body = body.deepCopy();
             ((com.fasterxml.jackson.databind.node.ObjectNode) body).remove("@type");
         }
-        ResourceParser<Message, ?> parser = Parsers.forType(type);
+        String name = text(body, type == ResourceType.ENDPOINT ? "cluster_name" : "name");
+        ResourceParser<Message, ?> parser;
+        try {
+            parser = Parsers.forType(type);
+        } catch (IllegalStateException e) {
+            throw new ConfigReadException(where + type.kind() + " \"" + name + "\": " + type.kind()
+                    + " resources are not supported by this build of Inmesh", e);
+        }
         Message message;
         try {
             message = EnvoyJson.toMessage(body, parser.messageClass());
         } catch (InvalidProtocolBufferException e) {
-            String name = text(node, type == ResourceType.ENDPOINT ? "cluster_name" : "name");
-            throw new ConfigReadException(where + type.kind() + " \"" + name + "\": " + describe(e), e);
+            // JsonFormat's message has no path ("Cannot find field: x in message y"): find where it is.
+            FieldError misfit = JsonShapeCheck.find(body, descriptor(parser.messageClass()));
+            throw new ConfigReadException(where + type.kind() + " \"" + name + "\": "
+                    + (misfit != null ? misfit.getMessage() : describe(e)), e);
         }
+        Object parsed;
         try {
-            b.add(parser.parse(message), version, message);
+            parsed = parser.parse(message);
         } catch (InvalidResourceException e) {
             throw new ConfigReadException(where + e.getMessage(), e);
         }
+        if (b.contains(type, name)) {
+            // Envoy rejects a second resource of a name in one config ("duplicate listener name").
+            throw new ConfigReadException(where + type.kind() + " \"" + name + "\": a second " + type.kind()
+                    + " of this name in the same read (expected: unique names)", null);
+        }
+        b.add(parsed, version, message);
     }
 
     static ResourceType recognise(JsonNode node) {
@@ -289,6 +343,70 @@ public final class EnvoyConfigReader {
             }
         }
         return sb.toString();
+    }
+
+    private static com.google.protobuf.Descriptors.Descriptor descriptor(Class<? extends Message> type) {
+        try {
+            return (com.google.protobuf.Descriptors.Descriptor) type.getMethod("getDescriptor").invoke(null);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("not a protobuf message class: " + type, e);
+        }
+    }
+
+    /**
+     * A file's text: UTF-8, or UTF-16 when it starts with a byte order mark (as Windows PowerShell writes
+     * {@code istioctl ... > file.json}); a UTF-8 byte order mark is dropped. Invalid UTF-8 fails.
+     */
+    public static String decode(byte[] bytes) throws java.nio.charset.CharacterCodingException {
+        java.nio.charset.Charset cs = java.nio.charset.StandardCharsets.UTF_8;
+        int skip = 0;
+        if (bytes.length >= 2 && (bytes[0] & 0xFF) == 0xFF && (bytes[1] & 0xFF) == 0xFE) {
+            cs = java.nio.charset.StandardCharsets.UTF_16LE;
+            skip = 2;
+        } else if (bytes.length >= 2 && (bytes[0] & 0xFF) == 0xFE && (bytes[1] & 0xFF) == 0xFF) {
+            cs = java.nio.charset.StandardCharsets.UTF_16BE;
+            skip = 2;
+        } else if (bytes.length >= 3 && (bytes[0] & 0xFF) == 0xEF && (bytes[1] & 0xFF) == 0xBB
+                && (bytes[2] & 0xFF) == 0xBF) {
+            skip = 3;
+        }
+        return cs.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+                .decode(java.nio.ByteBuffer.wrap(bytes, skip, bytes.length - skip)).toString();
+    }
+
+    /** A JSON or YAML syntax error on one line, with where it is. */
+    private static String syntaxError(JsonProcessingException e) {
+        if (e.getCause() instanceof org.yaml.snakeyaml.error.MarkedYAMLException y) {
+            StringBuilder sb = new StringBuilder();
+            if (y.getContext() != null) {
+                sb.append(y.getContext()).append(at(y.getContextMark())).append(": ");
+            }
+            sb.append(y.getProblem()).append(at(y.getProblemMark()));
+            return sb.toString().replaceAll("\\s+", " ");
+        }
+        String m = String.valueOf(e.getOriginalMessage());
+        int nl = m.indexOf('\n');
+        return (nl < 0 ? m : m.substring(0, nl)) + (e.getLocation() != null && e.getLocation().getLineNr() > 0
+                ? " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")" : "");
+    }
+
+    private static String at(org.yaml.snakeyaml.error.Mark mark) {
+        return mark == null ? "" : " (line " + (mark.getLine() + 1) + ", column " + (mark.getColumn() + 1) + ")";
+    }
+
+    /** Why a file could not be read, in words (the file is named by the caller). */
+    private static String describeIo(IOException e) {
+        if (e instanceof java.nio.file.NoSuchFileException) {
+            return "no such file";
+        } else if (e instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied";
+        } else if (e instanceof java.nio.charset.CharacterCodingException) {
+            return "not UTF-8 text";
+        } else if (e instanceof java.nio.file.FileSystemException fse && fse.getReason() != null) {
+            return fse.getReason();
+        }
+        return e.getMessage() == null ? "I/O error" : e.getMessage().replace('\n', ' ');
     }
 
     private static String describe(Exception e) {

@@ -48,6 +48,41 @@ public final class EnvoyJson {
         return node;
     }
 
+    /**
+     * Reads JSON, or YAML with one or more documents ({@code ---} between them, as {@code kubectl} and hand-written
+     * files have them); empty documents are dropped, and no document at all is an error.
+     */
+    public static java.util.List<JsonNode> documents(String text) throws JsonProcessingException {
+        String t = text.stripLeading();
+        if (t.startsWith("{") || t.startsWith("[")) {
+            try {
+                return java.util.List.of(JSON.readTree(text));
+            } catch (JsonProcessingException e) {
+                // not JSON after all: fall through to YAML, whose error is the one reported
+            }
+        }
+        java.util.List<JsonNode> docs = new java.util.ArrayList<>();
+        // One value per document; not a MappingIterator, which would take a top-level list apart.
+        try (com.fasterxml.jackson.core.JsonParser p = YAML.getFactory().createParser(text)) {
+            while (p.nextToken() != null) {
+                JsonNode n = YAML.readTree(p);
+                if (n != null && !n.isMissingNode() && !n.isNull()) {
+                    docs.add(n);
+                }
+            }
+        } catch (JsonProcessingException e) {
+            throw e;
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException("reading a string cannot fail", e);
+        }
+        if (docs.isEmpty()) {
+            throw new JsonProcessingException("empty document") {
+                private static final long serialVersionUID = 1L;
+            };
+        }
+        return docs;
+    }
+
     /** Converts one JSON object into a message of the given type. */
     public static <M extends Message> M toMessage(JsonNode node, M.Builder builder, Class<M> type)
             throws InvalidProtocolBufferException {
@@ -70,11 +105,19 @@ public final class EnvoyJson {
 
     /** Prints a message as Envoy's JSON, field names in snake_case as Envoy's admin does. */
     public static String print(Message m) {
+        return print(m, true);
+    }
+
+    /**
+     * Prints a message as JSON with typed {@code Any}s: field names in snake_case as Envoy's admin prints them
+     * ({@code protoFieldNames}), or in lowerCamelCase as istioctl does.
+     */
+    public static String print(Message m, boolean protoFieldNames) {
         try {
             JsonFormat.TypeRegistry.Builder registry = JsonFormat.TypeRegistry.newBuilder();
             registerTree(m, registry);
-            return JsonFormat.printer().usingTypeRegistry(registry.build()).preservingProtoFieldNames()
-                    .print(m);
+            JsonFormat.Printer printer = JsonFormat.printer().usingTypeRegistry(registry.build());
+            return (protoFieldNames ? printer.preservingProtoFieldNames() : printer).print(m);
         } catch (InvalidProtocolBufferException e) {
             throw new IllegalStateException("cannot print " + m.getDescriptorForType().getFullName(), e);
         }
@@ -95,18 +138,27 @@ public final class EnvoyJson {
 
     private static void registerValue(Object v, JsonFormat.TypeRegistry.Builder registry) {
         if (v instanceof com.google.protobuf.Any any) {
-            Descriptor d = descriptor(any.getTypeUrl());
-            if (d != null) {
-                registry.add(d);
-                try {
-                    Message inner = com.google.protobuf.DynamicMessage.parseFrom(d, any.getValue());
-                    registerTree(inner, registry);
-                } catch (InvalidProtocolBufferException ignored) {
-                    // printed as it is
-                }
-            }
+            registerAny(any.getTypeUrl(), any.getValue(), registry);
+        } else if (v instanceof Message msg && msg.getDescriptorForType().getFullName().equals("google.protobuf.Any")) {
+            // an Any inside a DynamicMessage (an Any within an Any) is itself dynamic
+            var fields = msg.getDescriptorForType();
+            registerAny((String) msg.getField(fields.findFieldByName("type_url")),
+                    (com.google.protobuf.ByteString) msg.getField(fields.findFieldByName("value")), registry);
         } else if (v instanceof Message msg) {
             registerTree(msg, registry);
+        }
+    }
+
+    private static void registerAny(String typeUrl, com.google.protobuf.ByteString value,
+                                    JsonFormat.TypeRegistry.Builder registry) {
+        Descriptor d = descriptor(typeUrl);
+        if (d != null) {
+            registry.add(d);
+            try {
+                registerTree(com.google.protobuf.DynamicMessage.parseFrom(d, value), registry);
+            } catch (InvalidProtocolBufferException ignored) {
+                // printed as it is
+            }
         }
     }
 

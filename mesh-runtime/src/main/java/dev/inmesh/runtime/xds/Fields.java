@@ -26,6 +26,23 @@ public final class Fields {
         }
     }
 
+    /**
+     * Builds a config record whose checks name their fields from a level the parser's path already includes (the
+     * records say {@code weighted_clusters.clusters.weight}, the parser is at {@code ...weighted_clusters}): the
+     * {@code recordPrefix} is dropped from the error's field so that the path is not doubled.
+     */
+    public static <T> T record(String recordPrefix, Supplier<T> build) {
+        try {
+            return build.get();
+        } catch (IllegalArgumentException e) {
+            FieldError fe = FieldError.of(e);
+            if (fe.field().startsWith(recordPrefix)) {
+                throw new FieldError(fe.field().substring(recordPrefix.length()), fe.detail());
+            }
+            throw fe;
+        }
+    }
+
     /** Parses every element of a repeated field, naming a failing one by index: {@code segment[i]}. */
     public static <P, T> List<T> each(String segment, List<P> items, Function<P, T> parse) {
         List<T> out = new ArrayList<>(items.size());

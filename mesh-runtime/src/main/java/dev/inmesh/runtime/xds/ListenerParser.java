@@ -39,11 +39,40 @@ public final class ListenerParser
 
     /**
      * HTTP filters that change nothing here: Istio's telemetry and peer metadata, ALPN override, gRPC stats; and
-     * CORS and fault injection, which act only through per-route config (which the route parser rejects).
+     * CORS and fault injection, which act only through per-route config (which the route parser rejects). Names
+     * count only where the config type cannot tell (see {@link #OBSERVING_HTTP_TYPES}).
      */
     static final Set<String> OBSERVING_HTTP_FILTERS = Set.of("istio.metadata_exchange", "istio.stats", "istio.alpn",
             "envoy.filters.http.grpc_stats", "envoy.filters.http.cors", "envoy.filters.http.fault",
             "envoy.filters.http.peer_metadata", "istio_authn", "envoy.filters.http.wasm_stats");
+
+    /** The config types of the observing network filters (Istio's TCP metadata exchange and stats). */
+    static final Set<String> OBSERVING_NETWORK_TYPES = Set.of("envoy.tcp.metadataexchange.config.MetadataExchange",
+            "stats.PluginConfig");
+
+    /**
+     * The config types of the observing HTTP filters. Envoy picks a filter by its config type, not its name, so a
+     * filter is known by its type; by its name only when it has no typed config, or when its type is WASM (Istio's own
+     * null-VM telemetry plugins, which only Istio's names tell apart from other WASM plugins).
+     */
+    static final Set<String> OBSERVING_HTTP_TYPES = Set.of(
+            "envoy.extensions.filters.http.grpc_stats.v3.FilterConfig", "envoy.extensions.filters.http.cors.v3.Cors",
+            "envoy.extensions.filters.http.fault.v3.HTTPFault",
+            "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig", "stats.PluginConfig",
+            "io.istio.http.peer_metadata.Config", "io.istio.http.metadata_exchange.Config",
+            "istio.envoy.config.filter.http.authn.v2alpha1.FilterConfig");
+
+    static final String HTTP_WASM_TYPE = "envoy.extensions.filters.http.wasm.v3.Wasm";
+    static final String NETWORK_WASM_TYPE = "envoy.extensions.filters.network.wasm.v3.Wasm";
+    static final String FAULT_TYPE = "envoy.extensions.filters.http.fault.v3.HTTPFault";
+
+    /** Whether a filter only observes: by its config type, or by its name where the type cannot tell. */
+    static boolean observing(String name, String type, Set<String> names, Set<String> types, String wasmType) {
+        if (type.isEmpty() || type.equals(wasmType)) {
+            return names.contains(name);
+        }
+        return types.contains(type);
+    }
 
     @Override
     public ResourceType type() {
@@ -64,24 +93,16 @@ public final class ListenerParser
     public Listener parseFields(io.envoyproxy.envoy.config.listener.v3.Listener l) {
         Fields.onlyKnown(l, Set.of("name", "address", "filter_chains", "default_filter_chain", "use_original_dst",
                 "traffic_direction", "listener_filters", "listener_filters_timeout",
-                "continue_on_listener_filters_timeout", "bind_to_port"),
+                "continue_on_listener_filters_timeout", "bind_to_port", "transparent"),
                 Set.of("access_log", "stat_prefix", "metadata", "per_connection_buffer_limit_bytes", "drain_type",
-                        "socket_options", "transparent", "freebind"));
+                        "socket_options", "freebind"));
         var address = Fields.at("address", () -> CoreParsers.socketAddress(l.getAddress()));
         List<FilterChain> chains = Fields.each("filter_chains", l.getFilterChainsList(), ListenerParser::filterChain);
         FilterChain fallback = l.hasDefaultFilterChain()
                 ? Fields.at("default_filter_chain", () -> filterChain(l.getDefaultFilterChain())) : null;
         checkUniqueMatches(chains);
-        List<String> listenerFilters = Fields.each("listener_filters", l.getListenerFiltersList(), f -> {
-            String name = f.getName();
-            Set<String> known = Set.of("envoy.filters.listener.original_dst", "envoy.filters.listener.tls_inspector",
-                    "envoy.filters.listener.http_inspector", "envoy.filters.listener.original_src",
-                    "istio.filters.listener.original_dst");
-            if (!known.contains(name) && !f.getTypedConfig().getTypeUrl().contains("listener.")) {
-                throw new FieldError("name", name + " (expected: original_dst, tls_inspector or http_inspector)");
-            }
-            return name;
-        });
+        List<String> listenerFilters = Fields.each("listener_filters", l.getListenerFiltersList(),
+                ListenerParser::listenerFilter);
         TrafficDirection direction = switch (l.getTrafficDirection()) {
             case INBOUND -> TrafficDirection.INBOUND;
             case OUTBOUND -> TrafficDirection.OUTBOUND;
@@ -90,7 +111,38 @@ public final class ListenerParser
         return new Listener(l.getName(), address, l.hasUseOriginalDst() && l.getUseOriginalDst().getValue(),
                 direction, chains, fallback, !l.hasBindToPort() || l.getBindToPort().getValue(), listenerFilters,
                 l.hasListenerFiltersTimeout() ? Fields.duration(l.getListenerFiltersTimeout()) : null,
-                l.getContinueOnListenerFiltersTimeout());
+                l.getContinueOnListenerFiltersTimeout(), l.hasTransparent() && l.getTransparent().getValue());
+    }
+
+    /** Listener filters by their config type, with the name each is known by. */
+    static final Map<String, String> LISTENER_FILTER_TYPES = Map.of(
+            "envoy.extensions.filters.listener.original_dst.v3.OriginalDst", "envoy.filters.listener.original_dst",
+            "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", "envoy.filters.listener.tls_inspector",
+            "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
+            "envoy.filters.listener.http_inspector",
+            "envoy.extensions.filters.listener.original_src.v3.OriginalSrc", "envoy.filters.listener.original_src");
+
+    /**
+     * One listener filter, by the name it is known by. As in Envoy, the type of its typed config decides which
+     * filter it is; the name only when there is no typed config. Others (proxy_protocol, local_ratelimit, ...) change
+     * what a connection carries or whether it is accepted, and are rejected.
+     */
+    static String listenerFilter(io.envoyproxy.envoy.config.listener.v3.ListenerFilter f) {
+        String type = CoreParsers.configType(f.getTypedConfig());
+        if (type.isEmpty()) {
+            if (!LISTENER_FILTER_TYPES.containsValue(f.getName())
+                    && !f.getName().equals("istio.filters.listener.original_dst")) {
+                throw new FieldError("name", f.getName() + " (expected: original_dst, tls_inspector or "
+                        + "http_inspector)");
+            }
+            return f.getName();
+        }
+        String known = LISTENER_FILTER_TYPES.get(type);
+        if (known == null) {
+            throw new FieldError("typed_config", type + " (" + f.getName() + ") is not supported by Inmesh "
+                    + "(expected: original_dst, tls_inspector or http_inspector)");
+        }
+        return known;
     }
 
     static FilterChain filterChain(io.envoyproxy.envoy.config.listener.v3.FilterChain c) {
@@ -120,9 +172,12 @@ public final class ListenerParser
                 }
                 terminal = Fields.at(seg + ".typed_config", () -> isType(f, HCM, HCM_TYPE)
                         ? httpConnectionManager(f.getTypedConfig()) : tcpProxy(f.getTypedConfig()));
-            } else if (!OBSERVING_NETWORK_FILTERS.contains(f.getName())) {
-                throw new FieldError(seg + ".name", f.getName() + " is not supported by Inmesh (expected: "
-                        + HCM + ", " + TCP_PROXY + ", or one of " + OBSERVING_NETWORK_FILTERS + ")");
+            } else if (!observing(f.getName(), CoreParsers.configType(f.getTypedConfig()), OBSERVING_NETWORK_FILTERS,
+                    OBSERVING_NETWORK_TYPES, NETWORK_WASM_TYPE)) {
+                String type = CoreParsers.configType(f.getTypedConfig());
+                throw new FieldError(seg + ".name", f.getName() + (type.isEmpty() ? "" : " (" + type + ")")
+                        + " is not supported by Inmesh (expected: " + HCM + ", " + TCP_PROXY + ", or one of "
+                        + OBSERVING_NETWORK_FILTERS + ")");
             }
         }
         if (terminal == null) {
@@ -133,7 +188,7 @@ public final class ListenerParser
 
     private static boolean isType(Filter f, String name, String type) {
         return f.getTypedConfig().getTypeUrl().endsWith("/" + type)
-                || f.getTypedConfig().getTypeUrl().isEmpty() && f.getName().equals(name);
+                || !f.hasTypedConfig() && f.getName().equals(name);
     }
 
     static FilterChainMatch filterChainMatch(io.envoyproxy.envoy.config.listener.v3.FilterChainMatch m) {
@@ -186,17 +241,28 @@ public final class ListenerParser
         List<HttpFilter> filters = new ArrayList<>();
         for (int i = 0; i < h.getHttpFiltersCount(); i++) {
             var f = h.getHttpFilters(i);
-            String type = f.getTypedConfig().getTypeUrl();
-            String typeName = type.substring(type.lastIndexOf('/') + 1);
-            boolean router = typeName.equals(ROUTER_TYPE) || type.isEmpty() && f.getName().equals("envoy.filters.http.router");
+            String typeName = CoreParsers.configType(f.getTypedConfig());
+            boolean router = typeName.equals(ROUTER_TYPE)
+                    || typeName.isEmpty() && f.getName().equals("envoy.filters.http.router");
             if (router && i != h.getHttpFiltersCount() - 1) {
                 throw new FieldError("http_filters[" + i + "]", "the router must be the last HTTP filter");
             }
-            if (!router && !OBSERVING_HTTP_FILTERS.contains(f.getName()) && !f.getIsOptional() && !f.getDisabled()) {
-                throw new FieldError("http_filters[" + i + "].name", f.getName() + " is not supported by Inmesh "
+            boolean observing = !router && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS,
+                    OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
+            if (!router && !observing && !f.getIsOptional() && !f.getDisabled()) {
+                throw new FieldError("http_filters[" + i + "].name", f.getName()
+                        + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
                         + "(mark it is_optional, or remove it)");
             }
-            filters.add(new HttpFilter(f.getName(), typeName));
+            if (observing && typeName.equals(FAULT_TYPE) && !f.getDisabled()
+                    && !f.getTypedConfig().getValue().isEmpty()) {
+                // Istio's fault filter is empty and acts through per-route config; its own delay or abort would
+                // apply to every request.
+                throw new FieldError("http_filters[" + i + "].typed_config", "a fault filter with its own delay, "
+                        + "abort or limits is not supported by Inmesh (expected: an empty config; faults per route)");
+            }
+            filters.add(Fields.at("http_filters[" + i + "]",
+                    () -> Fields.record("http_filters.", () -> new HttpFilter(f.getName(), typeName))));
         }
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)
                 && !filters.get(filters.size() - 1).name().equals("envoy.filters.http.router")) {
@@ -215,9 +281,11 @@ public final class ListenerParser
                 Set.of("access_log", "max_connect_attempts", "metadata_match"));
         ClusterSpecifier cluster = switch (t.getClusterSpecifierCase()) {
             case CLUSTER -> new ClusterSpecifier.Named(t.getCluster());
-            case WEIGHTED_CLUSTERS -> Fields.at("weighted_clusters", () -> new ClusterSpecifier.Weighted(
+            case WEIGHTED_CLUSTERS -> Fields.at("weighted_clusters", () -> RouteConfigurationParser.weighted(
                     Fields.each("clusters", t.getWeightedClusters().getClustersList(),
-                            c -> new ClusterSpecifier.ClusterWeight(c.getName(), "", c.getWeight(), null))));
+                            c -> Fields.record(RouteConfigurationParser.WEIGHTED_RECORD_PREFIX,
+                                    () -> new ClusterSpecifier.ClusterWeight(c.getName(), "",
+                                            c.getWeight() & 0xFFFFFFFFL, null)))));
             case CLUSTERSPECIFIER_NOT_SET -> throw new FieldError("cluster_specifier",
                     "cluster or weighted_clusters is required");
         };

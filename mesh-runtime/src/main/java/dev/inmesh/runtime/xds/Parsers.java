@@ -11,6 +11,8 @@ public final class Parsers {
     static {
         PARSERS.put(ResourceType.LISTENER, new ListenerParser());
         PARSERS.put(ResourceType.ROUTE, new RouteConfigurationParser());
+        PARSERS.put(ResourceType.CLUSTER, new ClusterParser());
+        PARSERS.put(ResourceType.ENDPOINT, new ClusterLoadAssignmentParser());
     }
 
     private Parsers() {}

@@ -87,6 +87,16 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
             return version(ResourceType.ENDPOINT, e.clusterName(), v);
         }
 
+        /** Whether a resource of this type and name has been added. */
+        public boolean contains(ResourceType type, String name) {
+            return switch (type) {
+                case LISTENER -> listeners.containsKey(name);
+                case ROUTE -> routes.containsKey(name);
+                case CLUSTER -> clusters.containsKey(name);
+                case ENDPOINT -> endpoints.containsKey(name);
+            };
+        }
+
         /** Adds any parsed resource by its record type. */
         public Builder add(Object resource, Version v) {
             if (resource instanceof Listener l) {

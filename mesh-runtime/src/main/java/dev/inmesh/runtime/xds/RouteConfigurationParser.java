@@ -21,8 +21,11 @@ import dev.inmesh.api.config.route.VirtualHost;
 import io.envoyproxy.envoy.config.route.v3.WeightedCluster;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 
 /** Parses RDS resources ({@code envoy.config.route.v3.RouteConfiguration}) into {@link RouteConfiguration}. */
@@ -51,12 +54,45 @@ public final class RouteConfigurationParser
     public RouteConfiguration parseFields(io.envoyproxy.envoy.config.route.v3.RouteConfiguration m) {
         Fields.onlyKnown(m, union(HEADER_FIELDS, "name", "virtual_hosts", "validate_clusters",
                 "ignore_port_in_host_matching"), Set.of("max_direct_response_body_size_bytes"));
+        checkDomains(m.getVirtualHostsList());
         List<VirtualHost> vhosts = Fields.each("virtual_hosts", m.getVirtualHostsList(),
                 RouteConfigurationParser::virtualHost);
         return new RouteConfiguration(m.getName(), vhosts, m.hasValidateClusters() && m.getValidateClusters().getValue(),
                 m.getIgnorePortInHostMatching(), CoreParsers.headerMutations(m.getRequestHeadersToAddList(),
                         m.getRequestHeadersToRemoveList(), m.getResponseHeadersToAddList(),
                         m.getResponseHeadersToRemoveList()));
+    }
+
+    /**
+     * Envoy's virtual host rules, checked here so that the error names the domain by its index: unique names, a
+     * domain (compared without case) in one virtual host only, and {@code *} at most once in a route configuration. The records check the same
+     * as a backstop.
+     */
+    static void checkDomains(List<io.envoyproxy.envoy.config.route.v3.VirtualHost> vhosts) {
+        Map<String, String> owner = new HashMap<>();
+        Map<String, Integer> names = new HashMap<>();
+        for (int i = 0; i < vhosts.size(); i++) {
+            var v = vhosts.get(i);
+            Integer same = names.putIfAbsent(v.getName(), i);
+            if (same != null) {
+                throw new FieldError("virtual_hosts[" + i + "].name", "\"" + v.getName() + "\" (expected: unique "
+                        + "virtual host names; virtual_hosts[" + same + "] has it)");
+            }
+            for (int j = 0; j < v.getDomainsCount(); j++) {
+                String d = v.getDomains(j);
+                String prev = owner.putIfAbsent(d.toLowerCase(Locale.ROOT), v.getName());
+                if (prev == null) {
+                    continue;
+                }
+                String at = "virtual_hosts[" + i + "].domains[" + j + "]";
+                if (d.equals("*")) {
+                    throw new FieldError(at, "\"*\" (expected: a single wildcard domain in a route configuration; "
+                            + "virtual host \"" + prev + "\" has it)");
+                }
+                throw new FieldError(at, "\"" + d + "\" (expected: each domain in one virtual host only, once; "
+                        + "virtual host \"" + prev + "\" has it)");
+            }
+        }
     }
 
     static VirtualHost virtualHost(io.envoyproxy.envoy.config.route.v3.VirtualHost v) {
@@ -103,8 +139,9 @@ public final class RouteConfigurationParser
         List<HeaderMatcher> headers = Fields.each("headers", m.getHeadersList(), RouteConfigurationParser::header);
         List<QueryParameterMatcher> query = Fields.each("query_parameters", m.getQueryParametersList(), q -> {
             Fields.onlyKnown(q, Set.of("name", "string_match", "present_match"), Set.of());
-            return new QueryParameterMatcher(q.getName(), q.hasStringMatch()
-                    ? Fields.at("string_match", () -> CoreParsers.stringMatcher(q.getStringMatch())) : null);
+            StringMatcher sm = q.hasStringMatch()
+                    ? Fields.at("string_match", () -> CoreParsers.stringMatcher(q.getStringMatch())) : null;
+            return Fields.record("query_parameters.", () -> new QueryParameterMatcher(q.getName(), sm));
         });
         var fraction = m.hasRuntimeFraction() ? Fields.at("runtime_fraction", () -> {
             Fields.onlyKnown(m.getRuntimeFraction(), Set.of("default_value"), Set.of("runtime_key"));
@@ -128,8 +165,9 @@ public final class RouteConfigurationParser
                 "treat_missing_header_as_empty"), Set.of());
         HeaderMatcher.Rule rule = switch (h.getHeaderMatchSpecifierCase()) {
             case EXACT_MATCH -> new HeaderMatcher.Value(new StringMatcher.Exact(h.getExactMatch(), false));
-            case SAFE_REGEX_MATCH -> new HeaderMatcher.Value(new StringMatcher.SafeRegex(
-                    Fields.at("safe_regex_match", () -> CoreParsers.regex(h.getSafeRegexMatch()))));
+            case SAFE_REGEX_MATCH -> new HeaderMatcher.Value(Fields.at("safe_regex_match",
+                    () -> Fields.record("safe_regex.", () -> new StringMatcher.SafeRegex(
+                            CoreParsers.regex(h.getSafeRegexMatch())))));
             case RANGE_MATCH -> Fields.at("range_match", () -> new HeaderMatcher.Range(h.getRangeMatch().getStart(),
                     h.getRangeMatch().getEnd()));
             case PRESENT_MATCH -> new HeaderMatcher.Present(h.getPresentMatch());
@@ -141,7 +179,9 @@ public final class RouteConfigurationParser
             // Envoy: a matcher with no specifier matches when the header is present.
             case HEADERMATCHSPECIFIER_NOT_SET -> new HeaderMatcher.Present(true);
         };
-        return new HeaderMatcher(h.getName(), rule, h.getInvertMatch(), h.getTreatMissingHeaderAsEmpty());
+        // the record's checks say headers.name; the caller's path is already at headers[i]
+        return Fields.record("headers.", () -> new HeaderMatcher(h.getName(), rule, h.getInvertMatch(),
+                h.getTreatMissingHeaderAsEmpty()));
     }
 
     static RouteAction routeAction(io.envoyproxy.envoy.config.route.v3.RouteAction a) {
@@ -186,10 +226,9 @@ public final class RouteConfigurationParser
         }
         RetryPolicy retry = a.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(a.getRetryPolicy()))
                 : null;
-        RegexRewrite regexRewrite = a.hasRegexRewrite() ? Fields.at("regex_rewrite", () -> new RegexRewrite(
-                Fields.at("pattern", () -> CoreParsers.regex(a.getRegexRewrite().getPattern())),
-                a.getRegexRewrite().getSubstitution())) : null;
-        List<HashPolicy> hash = Fields.each("hash_policy", a.getHashPolicyList(), RouteConfigurationParser::hashPolicy);
+        RegexRewrite regexRewrite = a.hasRegexRewrite() ? regexRewrite(a.getRegexRewrite()) : null;
+        List<HashPolicy> hash = Fields.each("hash_policy", a.getHashPolicyList(),
+                h -> Fields.record("hash_policy.", () -> hashPolicy(h)));
         return new RouteAction(cluster, a.hasTimeout() ? Fields.duration(a.getTimeout()) : null,
                 a.hasIdleTimeout() ? Fields.duration(a.getIdleTimeout()) : null, retry,
                 a.getPrefixRewrite().isEmpty() ? null : a.getPrefixRewrite(), regexRewrite,
@@ -202,17 +241,29 @@ public final class RouteConfigurationParser
         Fields.onlyKnown(w, Set.of("clusters", "total_weight"), Set.of("runtime_key_prefix"));
         List<ClusterSpecifier.ClusterWeight> clusters = Fields.each("clusters", w.getClustersList(), c -> {
             Fields.onlyKnown(c, union(HEADER_FIELDS, "name", "cluster_header", "weight"), Set.of("metadata"));
-            return new ClusterSpecifier.ClusterWeight(c.getName(), c.getClusterHeader(),
-                    c.hasWeight() ? c.getWeight().getValue() & 0xFFFFFFFFL : 0,
-                    CoreParsers.headerMutations(c.getRequestHeadersToAddList(), c.getRequestHeadersToRemoveList(),
-                            c.getResponseHeadersToAddList(), c.getResponseHeadersToRemoveList()));
+            var headers = CoreParsers.headerMutations(c.getRequestHeadersToAddList(),
+                    c.getRequestHeadersToRemoveList(), c.getResponseHeadersToAddList(),
+                    c.getResponseHeadersToRemoveList());
+            return Fields.record(WEIGHTED_RECORD_PREFIX, () -> new ClusterSpecifier.ClusterWeight(c.getName(),
+                    c.getClusterHeader(), c.hasWeight() ? c.getWeight().getValue() & 0xFFFFFFFFL : 0, headers));
         });
-        ClusterSpecifier.Weighted weighted = new ClusterSpecifier.Weighted(clusters);
+        ClusterSpecifier.Weighted weighted = weighted(clusters);
         if (w.hasTotalWeight() && w.getTotalWeight().getValue() != weighted.totalWeight()) {
             throw new FieldError("total_weight", w.getTotalWeight().getValue() + " (expected: the sum of the weights, "
                     + weighted.totalWeight() + ")");
         }
         return weighted;
+    }
+
+    /** The path prefix of the weighted-cluster records' checks, which the parser's own path already carries. */
+    static final String WEIGHTED_RECORD_PREFIX = "weighted_clusters.";
+
+    /**
+     * A weighted split of parsed clusters, its checks reported under {@code clusters} (the caller is at
+     * {@code weighted_clusters}): weights that sum to 0, or past a uint32.
+     */
+    static ClusterSpecifier.Weighted weighted(List<ClusterSpecifier.ClusterWeight> clusters) {
+        return Fields.record(WEIGHTED_RECORD_PREFIX, () -> new ClusterSpecifier.Weighted(clusters));
     }
 
     static RetryPolicy retryPolicy(io.envoyproxy.envoy.config.route.v3.RetryPolicy p) {
@@ -254,6 +305,12 @@ public final class RouteConfigurationParser
                 predicates, p.getHostSelectionRetryMaxAttempts());
     }
 
+    /** A regex rewrite, at {@code regex_rewrite}; the pattern is checked to compile. */
+    static RegexRewrite regexRewrite(io.envoyproxy.envoy.type.matcher.v3.RegexMatchAndSubstitute r) {
+        return Fields.at("regex_rewrite", () -> Fields.record("regex_rewrite.", () -> new RegexRewrite(
+                Fields.at("pattern", () -> CoreParsers.regex(r.getPattern())), r.getSubstitution())));
+    }
+
     static HashPolicy hashPolicy(io.envoyproxy.envoy.config.route.v3.RouteAction.HashPolicy h) {
         Fields.onlyKnown(h, Set.of("header", "cookie", "connection_properties", "query_parameter", "terminal"),
                 Set.of());
@@ -286,9 +343,7 @@ public final class RouteConfigurationParser
                 "path_redirect", "prefix_rewrite", "regex_rewrite", "response_code", "strip_query"), Set.of());
         String scheme = r.getHttpsRedirect() ? "https" : r.getSchemeRedirect().isEmpty() ? null
                 : r.getSchemeRedirect();
-        RegexRewrite regex = r.hasRegexRewrite() ? Fields.at("regex_rewrite", () -> new RegexRewrite(
-                Fields.at("pattern", () -> CoreParsers.regex(r.getRegexRewrite().getPattern())),
-                r.getRegexRewrite().getSubstitution())) : null;
+        RegexRewrite regex = r.hasRegexRewrite() ? regexRewrite(r.getRegexRewrite()) : null;
         int code = switch (r.getResponseCode()) {
             case MOVED_PERMANENTLY, UNRECOGNIZED -> 301;
             case FOUND -> 302;
@@ -313,7 +368,8 @@ public final class RouteConfigurationParser
                         "inline_string or inline_bytes is required");
             };
         }
-        return new DirectResponseAction(d.getStatus(), body);
+        String b = body;
+        return Fields.record("direct_response.", () -> new DirectResponseAction(d.getStatus(), b));
     }
 
     static Set<String> union(Set<String> base, String... more) {

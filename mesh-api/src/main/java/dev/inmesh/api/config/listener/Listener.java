@@ -18,11 +18,13 @@ import java.util.List;
  * @param listenerFilters the listener filters by name (original destination, TLS and HTTP inspectors)
  * @param listenerFiltersTimeout how long listener filters may wait for the first bytes
  * @param continueOnListenerFiltersTimeout whether a connection continues when they time out
+ * @param transparent whether the socket is {@code IP_TRANSPARENT}, as TPROXY needs (Istio's inbound listener in
+ *     TPROXY mode)
  */
 public record Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
                        List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
                        List<String> listenerFilters, Duration listenerFiltersTimeout,
-                       boolean continueOnListenerFiltersTimeout) {
+                       boolean continueOnListenerFiltersTimeout, boolean transparent) {
     public Listener {
         Checks.nonEmpty(name, "name");
         Checks.nonNull(address, "address");
@@ -32,5 +34,14 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
                 "at least one filter chain or a default filter chain");
         listenerFilters = Checks.list(listenerFilters, "listener_filters");
         listenerFiltersTimeout = listenerFiltersTimeout == null ? Duration.ofSeconds(15) : listenerFiltersTimeout;
+    }
+
+    /** A listener that is not transparent. */
+    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
+                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
+                    List<String> listenerFilters, Duration listenerFiltersTimeout,
+                    boolean continueOnListenerFiltersTimeout) {
+        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
+                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, false);
     }
 }

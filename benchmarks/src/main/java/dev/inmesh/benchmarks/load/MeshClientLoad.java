@@ -1,0 +1,204 @@
+package dev.inmesh.benchmarks.load;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServer;
+import io.vertx.ext.web.client.WebClient;
+import io.vertx.ext.web.client.WebClientOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+
+/**
+ * The in-JVM load harness: a plain Vert.x {@link WebClient} and the mesh's WebClient against the same local upstream
+ * (HTTP/1.1 keep-alive, 1 KB responses), side by side in one JVM, interleaved and repeated, medians reported.
+ *
+ * <p>Two measures per client: latency at a fixed rate (requests are scheduled on a fixed timetable and latency is
+ * measured from the scheduled time, so a stall is not hidden by coordinated omission), and the highest rate with a
+ * fixed number of requests in flight. Every run is bounded in time; the harness stops by itself.
+ *
+ * <pre>java -cp benchmarks/target/benchmarks.jar dev.inmesh.benchmarks.load.MeshClientLoad [seconds] [rounds]</pre>
+ */
+public final class MeshClientLoad {
+    private static final int RATE = 1000;
+    private static final int IN_FLIGHT = 16;
+
+    public static void main(String[] args) throws Exception {
+        int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 10;
+        int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 3;
+        System.setProperty("vertx.logger-delegate-factory-class-name", "io.vertx.core.logging.JULLogDelegateFactory");
+        java.util.logging.Logger.getLogger("").setLevel(java.util.logging.Level.WARNING);
+        Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(2));
+        Buffer body = Buffer.buffer("x".repeat(1024));
+        HttpServer upstream = vertx.createHttpServer()
+                .requestHandler(req -> req.response().putHeader("content-type", "text/plain").end(body))
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        int port = upstream.actualPort();
+        Path dir = Files.createTempDirectory("inmesh-load");
+        Path config = dir.resolve("mesh.yaml");
+        Files.writeString(config, config(port));
+        Mesh mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("load-v1").setApp("load").setVersion("v1")
+                .setConfigFile(config.toString()).setAdminPort(-1));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        WebClientOptions wo = new WebClientOptions().setKeepAlive(true);
+        // The same pool size for both: the mesh's per-host pools and the plain client's.
+        WebClient direct = WebClient.wrap(vertx.createHttpClient(wo, new io.vertx.core.http.PoolOptions()
+                .setHttp1MaxSize(IN_FLIGHT)), wo);
+        WebClient meshed = mesh.webClient(wo);
+        Supplier<Future<?>> directCall = () -> direct.get(port, "127.0.0.1", "/data").send();
+        Supplier<Future<?>> meshCall = () -> meshed.get(8080, "upstream", "/data").send();
+
+        // warm up both paths (JIT, pools)
+        closedLoop(directCall, 3);
+        closedLoop(meshCall, 3);
+
+        List<Result> d = new ArrayList<>();
+        List<Result> m = new ArrayList<>();
+        for (int r = 0; r < rounds; r++) {
+            d.add(measure(directCall, seconds));
+            m.add(measure(meshCall, seconds));
+        }
+        Result dm = Result.median(d);
+        Result mm = Result.median(m);
+        System.out.printf(Locale.ROOT, "%nmedian of %d rounds, %d s each; fixed rate %d req/s; %d in flight for the"
+                + " highest rate; 1 KB responses, HTTP/1.1 keep-alive, one JVM, %d cores%n", rounds, seconds, RATE,
+                IN_FLIGHT, Runtime.getRuntime().availableProcessors());
+        System.out.println("| client | highest rate (req/s) | p50 (us) | p90 (us) | p99 (us) |");
+        System.out.println("| --- | ---: | ---: | ---: | ---: |");
+        System.out.println(dm.row("plain WebClient"));
+        System.out.println(mm.row("mesh WebClient"));
+        System.out.printf(Locale.ROOT, "| mesh minus plain | %.2fx | +%d | +%d | +%d |%n", mm.rate / dm.rate,
+                mm.p50 - dm.p50, mm.p90 - dm.p90, mm.p99 - dm.p99);
+        mesh.close().await(10, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    record Result(double rate, long p50, long p90, long p99) {
+        String row(String name) {
+            return String.format(Locale.ROOT, "| %s | %.0f | %d | %d | %d |", name, rate, p50, p90, p99);
+        }
+
+        static Result median(List<Result> rs) {
+            double[] rate = rs.stream().mapToDouble(Result::rate).sorted().toArray();
+            long[] p50 = rs.stream().mapToLong(Result::p50).sorted().toArray();
+            long[] p90 = rs.stream().mapToLong(Result::p90).sorted().toArray();
+            long[] p99 = rs.stream().mapToLong(Result::p99).sorted().toArray();
+            int mid = rs.size() / 2;
+            return new Result(rate[mid], p50[mid], p90[mid], p99[mid]);
+        }
+    }
+
+    static Result measure(Supplier<Future<?>> call, int seconds) throws InterruptedException {
+        double rate = closedLoop(call, seconds);
+        long[] lat = fixedRate(call, seconds);
+        return new Result(rate, pct(lat, 50), pct(lat, 90), pct(lat, 99));
+    }
+
+    /** Requests per second with {@link #IN_FLIGHT} requests always outstanding, for {@code seconds}. */
+    static double closedLoop(Supplier<Future<?>> call, int seconds) throws InterruptedException {
+        AtomicLong done = new AtomicLong();
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        CountDownLatch finished = new CountDownLatch(IN_FLIGHT);
+        for (int i = 0; i < IN_FLIGHT; i++) {
+            loop(call, done, end, finished);
+        }
+        finished.await(seconds + 30L, TimeUnit.SECONDS);
+        return done.get() / (double) seconds;
+    }
+
+    private static void loop(Supplier<Future<?>> call, AtomicLong done, long end, CountDownLatch finished) {
+        call.get().onComplete(ar -> {
+            done.incrementAndGet();
+            if (System.nanoTime() < end) {
+                loop(call, done, end, finished);
+            } else {
+                finished.countDown();
+            }
+        });
+    }
+
+    /** Latencies in microseconds of requests sent at {@link #RATE} per second, from their scheduled times. */
+    static long[] fixedRate(Supplier<Future<?>> call, int seconds) throws InterruptedException {
+        int n = RATE * seconds;
+        long[] lat = new long[n];
+        CountDownLatch all = new CountDownLatch(n);
+        long interval = TimeUnit.SECONDS.toNanos(1) / RATE;
+        long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(10);
+        for (int i = 0; i < n; i++) {
+            long scheduled = start + i * interval;
+            long wait;
+            while ((wait = scheduled - System.nanoTime()) > 0) {
+                if (wait > 200_000) {
+                    Thread.sleep(0, (int) Math.min(999_999, wait - 100_000));
+                } else {
+                    Thread.onSpinWait();
+                }
+            }
+            int idx = i;
+            call.get().onComplete(ar -> {
+                lat[idx] = (System.nanoTime() - scheduled) / 1000;
+                all.countDown();
+            });
+        }
+        all.await(seconds + 30L, TimeUnit.SECONDS);
+        return lat;
+    }
+
+    static long pct(long[] values, int p) {
+        long[] s = values.clone();
+        Arrays.sort(s);
+        return s[Math.min(s.length - 1, (int) Math.ceil(p / 100.0 * s.length) - 1)];
+    }
+
+    public static String config(int port) {
+        return """
+                static_resources:
+                  listeners:
+                  - name: 0.0.0.0_8080
+                    address: {socket_address: {address: 0.0.0.0, port_value: 8080}}
+                    bind_to_port: false
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.http_connection_manager
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                          stat_prefix: outbound_0.0.0.0_8080
+                          http_filters:
+                          - name: envoy.filters.http.router
+                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                          route_config:
+                            name: "8080"
+                            virtual_hosts:
+                            - name: upstream
+                              domains: ["upstream", "upstream:8080"]
+                              routes:
+                              - match: {prefix: /}
+                                route:
+                                  cluster: outbound|8080||upstream.default.svc.cluster.local
+                                  timeout: 0s
+                                  retry_policy: {retry_on: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes", num_retries: 2, retriable_status_codes: [503]}
+                  clusters:
+                  - name: outbound|8080||upstream.default.svc.cluster.local
+                    type: STATIC
+                    connect_timeout: 1s
+                    lb_policy: LEAST_REQUEST
+                    circuit_breakers: {thresholds: [{max_connections: 4294967295, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295}]}
+                    load_assignment:
+                      cluster_name: outbound|8080||upstream.default.svc.cluster.local
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(port);
+    }
+}

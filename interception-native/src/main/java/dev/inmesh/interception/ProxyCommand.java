@@ -1,0 +1,83 @@
+package dev.inmesh.interception;
+
+import dev.inmesh.interception.proxy.AccessLog;
+import dev.inmesh.interception.proxy.AdminHook;
+import dev.inmesh.interception.proxy.StandaloneProxy;
+import dev.inmesh.runtime.stats.StreamInfo;
+import java.io.FileOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.function.Consumer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code inmesh proxy -c CONFIG}: runs every listener of an Envoy configuration, as {@code envoy -c} does: plain
+ * listeners on their addresses, and the capture listeners {@code virtualOutbound} (15001) and {@code virtualInbound}
+ * (15006) for traffic that {@code inmesh iptables} redirects. Runs until SIGINT or SIGTERM. Exit codes: 0 stopped,
+ * 1 could not start.
+ */
+@Command(
+        name = "proxy",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        usageHelpWidth = 120,
+        description = {
+            "Runs the listeners of an Envoy configuration (JSON or YAML bootstrap, config dump or resources):",
+            "plain listeners, virtualOutbound (15001) and virtualInbound (15006) for captured traffic."
+        })
+public final class ProxyCommand implements Callable<Integer> {
+    @Option(names = {"-c", "--config-path"}, required = true, paramLabel = "CONFIG",
+            description = "The Envoy configuration: a file (JSON or YAML) or a directory of them.")
+    Path config;
+
+    @Option(names = "--uid", paramLabel = "UID", defaultValue = "-1",
+            description = "After binding, become this user (Istio: 1337); needs root. Default: stay.")
+    int uid;
+
+    @Option(names = "--gid", paramLabel = "GID", defaultValue = "-1",
+            description = "After binding, become this group (default: the --uid number).")
+    int gid;
+
+    @Option(names = "--access-log", paramLabel = "PATH",
+            description = "Write an access log line per request to PATH (/dev/stdout for standard output).")
+    Path accessLog;
+
+    @Option(names = "--event-loops", paramLabel = "N", defaultValue = "0",
+            description = "Event loop threads (default: 2 per core).")
+    int eventLoops;
+
+    @Override
+    public Integer call() throws Exception {
+        Consumer<StreamInfo> observer = s -> { };
+        PrintStream log = null;
+        if (accessLog != null) {
+            log = accessLog.toString().equals("/dev/stdout") ? System.out
+                    : new PrintStream(new FileOutputStream(accessLog.toFile(), true), true, StandardCharsets.UTF_8);
+            observer = AccessLog.to(log);
+        }
+        StandaloneProxy proxy;
+        try {
+            proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
+                    AdminHook.NONE));
+        } catch (Exception e) {
+            System.err.println("inmesh proxy: " + e.getMessage());
+            return 1;
+        }
+        System.err.println("inmesh proxy: listening on " + proxy.addresses());
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                proxy.close();
+            } catch (Exception e) {
+                // stopping anyway
+            }
+            stopped.countDown();
+        }, "inmesh-proxy-stop"));
+        stopped.await();
+        return 0;
+    }
+}

@@ -1,0 +1,31 @@
+package dev.inmesh.interception.proxy;
+
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import io.vertx.core.Vertx;
+import java.net.InetSocketAddress;
+
+/**
+ * Where the admin server plugs into the standalone proxy: called once the proxy's listeners are bound and before it
+ * drops privileges, with the addresses of the bootstrap's {@code admin} (default {@code 127.0.0.1:15000}), health
+ * ({@code 0.0.0.0:15021}, {@code /healthz/ready}) and Prometheus ({@code 0.0.0.0:15090}, {@code /stats/prometheus}).
+ * The in-JVM mode's admin server and metrics are meant to be passed here, with the same observer given to the
+ * router ({@link StandaloneProxy.Settings#observer()}).
+ */
+@FunctionalInterface
+public interface AdminHook {
+    /** Starts nothing. */
+    AdminHook NONE = (vertx, snapshots, addresses) -> () -> { };
+
+    /**
+     * Starts the admin, health and stats endpoints.
+     *
+     * @return what to close when the proxy stops
+     */
+    AutoCloseable start(Vertx vertx, SnapshotHolder snapshots, Addresses addresses) throws Exception;
+
+    /** The admin endpoints' addresses. */
+    record Addresses(InetSocketAddress admin, InetSocketAddress health, InetSocketAddress prometheus) {
+        public static final Addresses DEFAULTS = new Addresses(new InetSocketAddress("127.0.0.1", 15000),
+                new InetSocketAddress("0.0.0.0", 15021), new InetSocketAddress("0.0.0.0", 15090));
+    }
+}

@@ -1,0 +1,288 @@
+package dev.inmesh.interception.proxy;
+
+import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.listener.FilterChain;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.TcpProxy;
+import dev.inmesh.api.config.listener.TrafficDirection;
+import dev.inmesh.api.config.route.ClusterSpecifier;
+import dev.inmesh.interception.origdst.OriginalDestination;
+import dev.inmesh.runtime.listener.ConnectionInfo;
+import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.snapshot.MeshSnapshot;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.upstream.Host;
+import dev.inmesh.runtime.upstream.LbContext;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.unix.UnixChannel;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.net.InetSocketAddress;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The first handler of every accepted connection: recovers the original destination, hands the connection to the
+ * listener it was meant for, runs that listener's inspectors on the first bytes (with its listener filters timeout),
+ * picks the filter chain, and turns the connection into a TCP relay or an HTTP connection to the router. It then
+ * removes itself; the bytes it read are passed on unchanged.
+ */
+final class ConnectionHandler extends ChannelInboundHandlerAdapter {
+    private static final Logger LOG = Logger.getLogger(ConnectionHandler.class.getName());
+
+    private final ProxyRuntime runtime;
+    private final MeshSnapshot snapshot;
+    private final FilterChainSelector accepting;
+    private ByteBuf firstBytes = Unpooled.EMPTY_BUFFER;
+    private InetSocketAddress destination;
+    private InetSocketAddress source;
+    private FilterChainSelector target;
+    private ProtocolDetector detector;
+    private ScheduledFuture<?> timeout;
+    private boolean decided;
+    private boolean inputEnded;
+
+    ConnectionHandler(ProxyRuntime runtime, MeshSnapshot snapshot, FilterChainSelector accepting) {
+        this.runtime = runtime;
+        this.snapshot = snapshot;
+        this.accepting = accepting;
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        Channel ch = ctx.channel();
+        InetSocketAddress local = (InetSocketAddress) ch.localAddress();
+        source = (InetSocketAddress) ch.remoteAddress();
+        destination = ListenerDispatch.restoresOriginalDestination(accepting.listener())
+                ? OriginalDestination.resolve(fd(ch), local) : local;
+        target = ListenerDispatch.target(snapshot, accepting, destination);
+        Listener l = target.listener();
+        detector = ListenerDispatch.detector(l);
+        if (!detector.enabled()) {
+            proceed(ctx, ProtocolDetector.Detection.RAW);
+            return;
+        }
+        firstBytes = ctx.alloc().buffer(512);
+        long millis = l.listenerFiltersTimeout().toMillis();
+        if (millis > 0) {
+            timeout = ch.eventLoop().schedule(() -> timedOut(ctx), millis, TimeUnit.MILLISECONDS);
+        }
+        ctx.read();
+    }
+
+    private static int fd(Channel ch) {
+        return ch instanceof UnixChannel u ? u.fd().intValue() : -1;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        // Until this handler hands the connection over, everything read is kept: epoll reads (and sees the end of
+        // input) even with auto-read off, for example while the upstream connection is being made.
+        try {
+            if (msg instanceof ByteBuf b) {
+                if (firstBytes == Unpooled.EMPTY_BUFFER) {
+                    firstBytes = ctx.alloc().buffer(Math.max(512, b.readableBytes()));
+                }
+                firstBytes.writeBytes(b);
+            }
+        } finally {
+            ReferenceCountUtil.release(msg);
+        }
+        if (!decided) {
+            inspect(ctx, false);
+        }
+    }
+
+    private void inspect(ChannelHandlerContext ctx, boolean eof) {
+        byte[] bytes = ByteBufUtil.getBytes(firstBytes);
+        ProtocolDetector.Detection d = detector.detect(bytes, bytes.length, eof);
+        if (d.done()) {
+            proceed(ctx, d);
+        } else if (eof) {
+            proceed(ctx, ProtocolDetector.Detection.RAW);
+        } else {
+            ctx.read();
+        }
+    }
+
+    private void timedOut(ChannelHandlerContext ctx) {
+        if (decided) {
+            return;
+        }
+        if (target.listener().continueOnListenerFiltersTimeout()) {
+            proceed(ctx, ProtocolDetector.Detection.RAW);
+        } else {
+            decided = true;
+            release();
+            ctx.close();
+        }
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof ChannelInputShutdownEvent) {
+            inputEnded = true;
+            if (!decided) {
+                inspect(ctx, true);
+            }
+            return;
+        }
+        if (evt instanceof io.netty.channel.socket.ChannelInputShutdownReadComplete) {
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        if (!decided) {
+            decided = true;
+            release();
+        }
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        LOG.log(Level.FINE, "connection from " + source + " failed", cause);
+        ctx.close();
+    }
+
+    private void release() {
+        if (timeout != null) {
+            timeout.cancel(false);
+        }
+        if (firstBytes.refCnt() > 0 && firstBytes != Unpooled.EMPTY_BUFFER) {
+            firstBytes.release();
+        }
+        firstBytes = Unpooled.EMPTY_BUFFER;
+    }
+
+    private void proceed(ChannelHandlerContext ctx, ProtocolDetector.Detection detection) {
+        decided = true;
+        if (timeout != null) {
+            timeout.cancel(false);
+        }
+        ConnectionInfo info = ListenerDispatch.connectionInfo(destination, source, detection);
+        FilterChain chain = ListenerDispatch.chain(target, info);
+        if (chain == null) {
+            LOG.fine(() -> "no filter chain of " + target.listener().name() + " matches " + info + ": closed");
+            release();
+            ctx.close();
+            return;
+        }
+        if (chain.tls()) {
+            // terminating TLS needs certificates (SDS), which the standalone proxy does not have yet
+            LOG.warning(() -> "filter chain " + chain.name() + " of " + target.listener().name()
+                    + " terminates TLS, which the standalone proxy does not do: connection from " + source
+                    + " closed");
+            release();
+            ctx.close();
+            return;
+        }
+        if (chain.filter() instanceof TcpProxy tcp) {
+            tcpProxy(ctx, tcp);
+        } else {
+            http(ctx, chain, (HttpConnectionManager) chain.filter(), detection);
+        }
+    }
+
+    private void tcpProxy(ChannelHandlerContext ctx, TcpProxy tcp) {
+        Channel down = ctx.channel();
+        String clusterName = pick(tcp.cluster());
+        UpstreamCluster cluster = clusterName == null ? null : snapshot.clusterManager().cluster(clusterName);
+        Host host = cluster == null ? null : cluster.chooseHost(new LbContext(false, 0, null, 1,
+                new SocketAddress(ListenerDispatch.ip(destination), destination.getPort())));
+        if (host == null) {
+            // BlackHoleCluster, an unknown cluster or no healthy host: Envoy closes the connection
+            LOG.fine(() -> "tcp_proxy to " + clusterName + ": no upstream host for " + destination + ": closed");
+            release();
+            ctx.close();
+            return;
+        }
+        SocketAddress bind = cluster.config().upstreamBindAddress();
+        InetSocketAddress local = bind == null ? null : new InetSocketAddress(bind.address(), 0);
+        InetSocketAddress remote = new InetSocketAddress(host.address().address(), host.address().port());
+        int connectTimeout = (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis());
+        host.stats().requestStarted();
+        runtime.connect(down, remote, local, connectTimeout).addListener(f -> {
+            if (!f.isSuccess()) {
+                host.stats().requestFinished();
+                LOG.log(Level.FINE, "tcp_proxy to " + remote + " failed", f.cause());
+                release();
+                ctx.close();
+                return;
+            }
+            Channel up = ((io.netty.channel.ChannelFuture) f).channel();
+            if (!down.isActive()) {
+                host.stats().requestFinished();
+                release();
+                up.close();
+                return;
+            }
+            ByteBuf first = firstBytes;
+            firstBytes = Unpooled.EMPTY_BUFFER;
+            if (first.isReadable()) {
+                up.writeAndFlush(first);
+            } else {
+                first.release();
+            }
+            down.pipeline().remove(this);
+            TcpRelay.join(down, up, tcp.idleTimeout(), () -> host.stats().requestFinished());
+            if (inputEnded) {
+                down.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+            }
+        });
+    }
+
+    /** The cluster of a tcp_proxy: a named one, or one of weighted clusters by weight. */
+    static String pick(ClusterSpecifier spec) {
+        if (spec instanceof ClusterSpecifier.Named n) {
+            return n.cluster();
+        }
+        if (spec instanceof ClusterSpecifier.Weighted w) {
+            long r = ThreadLocalRandom.current().nextLong(w.totalWeight());
+            for (ClusterSpecifier.ClusterWeight c : w.clusters()) {
+                r -= c.weight();
+                if (r < 0) {
+                    return c.name();
+                }
+            }
+        }
+        return null;
+    }
+
+    private void http(ChannelHandlerContext ctx, FilterChain chain, HttpConnectionManager hcm,
+                      ProtocolDetector.Detection detection) {
+        Channel ch = ctx.channel();
+        StreamInfo.Direction direction = target.listener().trafficDirection() == TrafficDirection.INBOUND
+                ? StreamInfo.Direction.INBOUND : StreamInfo.Direction.OUTBOUND;
+        HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot, snapshot.routeTable(chain),
+                direction, destination, source, "tls".equals(detection.transportProtocol()));
+        ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));
+        ByteBuf first = firstBytes;
+        firstBytes = Unpooled.EMPTY_BUFFER;
+        ch.pipeline().remove(this);
+        if (first.isReadable()) {
+            ch.pipeline().fireChannelRead(first);
+            ch.pipeline().fireChannelReadComplete();
+        } else {
+            first.release();
+        }
+        if (inputEnded) {
+            ch.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+        }
+        ch.config().setAutoRead(true);
+        ch.read();
+    }
+}

@@ -1,0 +1,404 @@
+package dev.inmesh.interception.proxy;
+
+import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.runtime.router.RouteResult;
+import dev.inmesh.runtime.router.RouteTable;
+import dev.inmesh.runtime.router.RouterRequest;
+import dev.inmesh.runtime.router.RouterResponse;
+import dev.inmesh.runtime.snapshot.MeshSnapshot;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.upstream.Host;
+import dev.inmesh.runtime.upstream.LbContext;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpContent;
+import io.netty.handler.codec.http.DefaultHttpRequest;
+import io.netty.handler.codec.http.DefaultHttpResponse;
+import io.netty.handler.codec.http.DefaultLastHttpContent;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpRequestEncoder;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import io.vertx.core.MultiMap;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.buffer.BufferInternal;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * HTTP connections of the standalone proxy, bridged to the shared {@link dev.inmesh.runtime.router.Router}: HTTP/1.1
+ * (and h2c with prior knowledge, one Netty child channel per stream) is decoded by Netty on the connection's event
+ * loop, each whole request goes through the router on a Vert.x context bound to that same event loop, and the
+ * response body is streamed back with back-pressure. Requests of one HTTP/1 connection are served in order, one at a
+ * time. An {@code Upgrade} request (WebSocket) is routed by the route table and then relayed as bytes.
+ */
+final class HttpBridge {
+    private static final Logger LOG = Logger.getLogger(HttpBridge.class.getName());
+    private static final byte[] PREFACE = ProtocolDetector.H2_PREFACE.getBytes(StandardCharsets.US_ASCII);
+
+    private HttpBridge() {}
+
+    /** What the HTTP side of one downstream connection knows. */
+    record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, StreamInfo.Direction direction,
+                      InetSocketAddress destination, InetSocketAddress source, boolean tls) {}
+
+    /** Looks at the first bytes: the HTTP/2 preface selects h2c, anything else HTTP/1. Then removes itself. */
+    static final class CodecSelector extends ByteToMessageDecoder {
+        private final Connection conn;
+
+        CodecSelector(Connection conn) {
+            this.conn = conn;
+        }
+
+        @Override
+        protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+            int n = Math.min(in.readableBytes(), PREFACE.length);
+            boolean preface = true;
+            for (int i = 0; i < n; i++) {
+                if (in.getByte(in.readerIndex() + i) != PREFACE[i]) {
+                    preface = false;
+                    break;
+                }
+            }
+            if (preface && n < PREFACE.length) {
+                return; // wait for more
+            }
+            var p = ctx.pipeline();
+            if (preface) {
+                p.addAfter(ctx.name(), "h2", Http2FrameCodecBuilder.forServer().build());
+                p.addAfter("h2", "h2-streams", new Http2MultiplexHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel stream) {
+                        stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true),
+                                new HttpObjectAggregator(conn.runtime().maxRequestBytes),
+                                new Exchange(conn, true));
+                    }
+                }));
+            } else {
+                p.addAfter(ctx.name(), "http1", new HttpServerCodec());
+                p.addAfter("http1", "http1-aggregate", new HttpObjectAggregator(conn.runtime().maxRequestBytes));
+                p.addAfter("http1-aggregate", "http1-exchange", new Exchange(conn, false));
+            }
+            p.remove(this);
+        }
+    }
+
+    /** One request at a time through the router; for h2c one instance per stream. */
+    static final class Exchange extends ChannelInboundHandlerAdapter {
+        private final Connection conn;
+        private final boolean http2;
+        private HttpClientResponse streaming;
+        private RouterResponse inFlight;
+        private long bytesSent;
+        private boolean paused;
+
+        Exchange(Connection conn, boolean http2) {
+            this.conn = conn;
+            this.http2 = http2;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (!(msg instanceof FullHttpRequest req)) {
+                ctx.fireChannelRead(msg);
+                return;
+            }
+            try {
+                if (!req.decoderResult().isSuccess()) {
+                    sendError(ctx, HttpResponseStatus.BAD_REQUEST);
+                    return;
+                }
+                if (!http2) {
+                    ctx.channel().config().setAutoRead(false); // one request at a time
+                }
+                if (!http2 && isUpgrade(req)) {
+                    upgrade(ctx, req);
+                    return;
+                }
+                forward(ctx, req);
+            } finally {
+                req.release();
+            }
+        }
+
+        private static boolean isUpgrade(FullHttpRequest req) {
+            return req.headers().contains(HttpHeaderNames.UPGRADE)
+                    && req.headers().containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
+        }
+
+        private RouterRequest routerRequest(FullHttpRequest req) {
+            MultiMap headers = MultiMap.caseInsensitiveMultiMap();
+            for (Map.Entry<String, String> e : req.headers()) {
+                if (!e.getKey().startsWith(":") && !e.getKey().equalsIgnoreCase("x-http2-stream-id")
+                        && !e.getKey().equalsIgnoreCase("x-http2-scheme")) {
+                    headers.add(e.getKey(), e.getValue());
+                }
+            }
+            String authority = req.headers().get(HttpHeaderNames.HOST);
+            if (authority == null) {
+                authority = req.headers().get(":authority");
+            }
+            if (authority == null) {
+                authority = ListenerDispatch.hostPort(conn.destination());
+            }
+            Buffer body = req.content().isReadable() ? Buffer.buffer(ByteBufUtil.getBytes(req.content())) : null;
+            return new RouterRequest(conn.direction(), HttpMethod.valueOf(req.method().name()), req.uri(), authority,
+                    conn.tls() ? "https" : "http", headers, body, ListenerDispatch.hostPort(conn.source()),
+                    ListenerDispatch.hostPort(conn.destination()),
+                    new SocketAddress(ListenerDispatch.ip(conn.destination()), conn.destination().getPort()),
+                    http2 ? "HTTP/2" : req.protocolVersion().text());
+        }
+
+        private void forward(ChannelHandlerContext ctx, FullHttpRequest req) {
+            boolean keepAlive = http2 || HttpUtil.isKeepAlive(req);
+            HttpVersion version = req.protocolVersion();
+            boolean head = req.method().name().equals("HEAD");
+            RouterRequest rr = routerRequest(req);
+            ContextInternal vctx = conn.runtime().context(ctx.channel());
+            vctx.dispatch(() -> {
+                if (conn.table() == null) {
+                    respond(ctx, conn.runtime().router.localReply(rr, 404, "", "route_not_found",
+                            ResponseFlag.NO_ROUTE_FOUND), version, keepAlive, head);
+                    return;
+                }
+                conn.runtime().router.forward(rr, conn.table(), conn.snapshot().clusterManager())
+                        .onComplete(ar -> {
+                            if (ar.succeeded()) {
+                                respond(ctx, ar.result(), version, keepAlive, head);
+                            } else {
+                                LOG.log(Level.WARNING, "router failed", ar.cause());
+                                sendError(ctx, HttpResponseStatus.INTERNAL_SERVER_ERROR);
+                            }
+                        });
+            });
+        }
+
+        private void respond(ChannelHandlerContext ctx, RouterResponse r, HttpVersion version, boolean keepAlive,
+                             boolean head) {
+            Channel ch = ctx.channel();
+            var router = conn.runtime().router;
+            if (!ch.isActive()) {
+                if (r.upstream() != null) {
+                    r.upstream().request().reset();
+                }
+                router.abort(r, 0, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+                return;
+            }
+            HttpResponseStatus status = HttpResponseStatus.valueOf(r.status());
+            if (r.isLocalReply()) {
+                Buffer b = r.localBody();
+                DefaultFullHttpResponse resp = new DefaultFullHttpResponse(version, status,
+                        b == null ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(b.getBytes()));
+                copyHeaders(r.headers(), resp);
+                if (!keepAlive && !http2) {
+                    resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+                }
+                long n = resp.content().readableBytes();
+                boolean keepLocal = keepAlive;
+                ch.writeAndFlush(resp).addListener(f -> {
+                    router.complete(r, n);
+                    next(ctx, keepLocal && f.isSuccess());
+                });
+                return;
+            }
+            HttpResponse resp = new DefaultHttpResponse(version, status);
+            copyHeaders(r.headers(), resp);
+            boolean bodyAllowed = !head && r.status() >= 200 && r.status() != 204 && r.status() != 304;
+            if (!http2 && bodyAllowed && !resp.headers().contains(HttpHeaderNames.CONTENT_LENGTH)) {
+                if (version.equals(HttpVersion.HTTP_1_1)) {
+                    HttpUtil.setTransferEncodingChunked(resp, true);
+                } else {
+                    keepAlive = false; // HTTP/1.0 without a length: the body ends with the connection
+                }
+            }
+            if (!keepAlive && !http2) {
+                resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            }
+            boolean keep = keepAlive;
+            HttpClientResponse up = r.upstream();
+            streaming = up;
+            inFlight = r;
+            bytesSent = 0;
+            ch.write(resp);
+            up.handler(buf -> {
+                ByteBuf bb = ((BufferInternal) buf).getByteBuf();
+                bytesSent += bb.readableBytes();
+                ch.writeAndFlush(new DefaultHttpContent(bb.retainedDuplicate()));
+                if (!ch.isWritable() && !paused) {
+                    paused = true;
+                    up.pause();
+                }
+            });
+            up.exceptionHandler(t -> {
+                if (streaming == up) {
+                    streaming = null;
+                    inFlight = null;
+                    router.abort(r, bytesSent, ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
+                    ch.close();
+                }
+            });
+            up.endHandler(v -> {
+                if (streaming != up) {
+                    return;
+                }
+                streaming = null;
+                inFlight = null;
+                LastHttpContent last = new DefaultLastHttpContent();
+                up.trailers().forEach(e -> last.trailingHeaders().add(e.getKey(), e.getValue()));
+                long n = bytesSent;
+                ch.writeAndFlush(last).addListener(f -> {
+                    router.complete(r, n);
+                    next(ctx, keep && f.isSuccess());
+                });
+            });
+            ch.flush();
+        }
+
+        private void next(ChannelHandlerContext ctx, boolean keepAlive) {
+            Channel ch = ctx.channel();
+            if (http2) {
+                return; // the stream ended with the last content
+            }
+            if (!keepAlive) {
+                ch.close();
+                return;
+            }
+            ch.config().setAutoRead(true);
+            ch.read();
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            if (ctx.channel().isWritable() && paused && streaming != null) {
+                paused = false;
+                streaming.resume();
+            }
+            ctx.fireChannelWritabilityChanged();
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            HttpClientResponse up = streaming;
+            RouterResponse r = inFlight;
+            streaming = null;
+            inFlight = null;
+            if (up != null && r != null) {
+                up.request().reset();
+                conn.runtime().router.abort(r, bytesSent, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+            }
+            ctx.fireChannelInactive();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            LOG.log(Level.FINE, "HTTP connection from " + conn.source() + " failed", cause);
+            ctx.close();
+        }
+
+        private static void copyHeaders(MultiMap from, HttpResponse to) {
+            for (Map.Entry<String, String> e : from) {
+                to.headers().add(e.getKey(), e.getValue());
+            }
+        }
+
+        private void sendError(ChannelHandlerContext ctx, HttpResponseStatus status) {
+            DefaultFullHttpResponse resp = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status);
+            resp.headers().set(HttpHeaderNames.CONTENT_LENGTH, 0);
+            resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            ctx.writeAndFlush(resp).addListener(http2 ? f -> { } : ChannelFutureListener.CLOSE);
+        }
+
+        /**
+         * An upgrade (WebSocket): the route table picks the cluster as for any request, then the request head is sent
+         * to a host of that cluster and the connection becomes a byte relay, the 101 answer included.
+         */
+        private void upgrade(ChannelHandlerContext ctx, FullHttpRequest req) {
+            Channel down = ctx.channel();
+            RouterRequest rr = routerRequest(req);
+            RouteResult result = conn.table() == null ? null : conn.table().route(rr,
+                    ThreadLocalRandom.current().nextLong());
+            if (!(result instanceof RouteResult.Forward f)) {
+                sendError(ctx, HttpResponseStatus.NOT_FOUND);
+                return;
+            }
+            UpstreamCluster cluster = conn.snapshot().clusterManager().cluster(f.cluster());
+            Host host = cluster == null ? null : cluster.chooseHost(new LbContext(false, 0, null, 1,
+                    new SocketAddress(ListenerDispatch.ip(conn.destination()), conn.destination().getPort())));
+            if (host == null) {
+                sendError(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE);
+                return;
+            }
+            DefaultHttpRequest head = new DefaultHttpRequest(req.protocolVersion(), req.method(), req.uri());
+            head.headers().set(req.headers());
+            EmbeddedChannel encoder = new EmbeddedChannel(new HttpRequestEncoder());
+            encoder.writeOutbound(head);
+            ByteBuf encoded = Unpooled.buffer();
+            for (Object o; (o = encoder.readOutbound()) != null; ) {
+                ByteBuf b = (ByteBuf) o;
+                encoded.writeBytes(b);
+                b.release();
+            }
+            encoder.finishAndReleaseAll();
+            SocketAddress bind = cluster.config().upstreamBindAddress();
+            InetSocketAddress local = bind == null ? null : new InetSocketAddress(bind.address(), 0);
+            InetSocketAddress remote = new InetSocketAddress(host.address().address(), host.address().port());
+            // From here on the connection is bytes: the HTTP handlers go, and what they hold (bytes sent after the
+            // request head) and whatever arrives until the upstream is connected waits in a Hold.
+            var p = down.pipeline();
+            TcpRelay.Hold hold = new TcpRelay.Hold();
+            p.addLast("upgrade-hold", hold);
+            p.remove("http1-exchange");
+            p.remove("http1-aggregate");
+            p.remove("http1");
+            host.stats().requestStarted();
+            conn.runtime().connect(down, remote, local,
+                    (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()))
+                    .addListener(cf -> {
+                        if (!cf.isSuccess() || !down.isActive()) {
+                            host.stats().requestFinished();
+                            encoded.release();
+                            if (cf.isSuccess()) {
+                                ((io.netty.channel.ChannelFuture) cf).channel().close();
+                            } else {
+                                down.writeAndFlush(Unpooled.copiedBuffer("HTTP/1.1 503 Service Unavailable\r\n"
+                                        + "content-length: 0\r\nconnection: close\r\n\r\n", StandardCharsets.US_ASCII))
+                                        .addListener(ChannelFutureListener.CLOSE);
+                            }
+                            return;
+                        }
+                        Channel up = ((io.netty.channel.ChannelFuture) cf).channel();
+                        up.write(encoded);
+                        hold.joinTo(down, up, null, () -> host.stats().requestFinished());
+                    });
+        }
+    }
+}

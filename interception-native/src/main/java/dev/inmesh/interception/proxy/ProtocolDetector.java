@@ -1,0 +1,128 @@
+package dev.inmesh.interception.proxy;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/**
+ * Envoy's tls_inspector and http_inspector on the first bytes of a connection: a TLS ClientHello gives transport
+ * {@code tls}, the SNI and the ALPN list; the HTTP/2 preface gives {@code h2c}; an HTTP/1 request line gives
+ * {@code http/1.1} (or {@code http/1.0}); anything else is raw. Pure: the caller feeds bytes until the answer is
+ * final, and decides what a timeout means.
+ */
+final class ProtocolDetector {
+    static final String H2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    /** Envoy's http_inspector gives up on a request line longer than this. */
+    static final int MAX_HTTP_LINE = 8192;
+
+    private static final byte[] PREFACE = H2_PREFACE.getBytes(StandardCharsets.US_ASCII);
+    private static final List<String> METHODS = List.of("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT",
+            "OPTIONS", "TRACE", "PATCH", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK",
+            "REPORT", "MKACTIVITY", "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "PURGE",
+            "SEARCH", "ACL", "BIND", "LINK", "MKCALENDAR", "REBIND", "UNBIND", "UNLINK");
+
+    private final boolean tlsInspector;
+    private final boolean httpInspector;
+
+    /**
+     * @param tlsInspector whether to look for a ClientHello
+     * @param httpInspector whether to look for HTTP (only on connections that are not TLS)
+     */
+    ProtocolDetector(boolean tlsInspector, boolean httpInspector) {
+        this.tlsInspector = tlsInspector;
+        this.httpInspector = httpInspector;
+    }
+
+    /** What the inspectors found; {@link #done} false means more bytes are needed. */
+    record Detection(boolean done, String transportProtocol, String serverName, List<String> applicationProtocols) {
+        static final Detection NEED_MORE = new Detection(false, "raw_buffer", "", List.of());
+        static final Detection RAW = new Detection(true, "raw_buffer", "", List.of());
+
+        static Detection raw(List<String> protocols) {
+            return new Detection(true, "raw_buffer", "", protocols);
+        }
+    }
+
+    boolean enabled() {
+        return tlsInspector || httpInspector;
+    }
+
+    /** Inspects the first {@code len} bytes; with {@code eof} the peer sent nothing more, so the answer is final. */
+    Detection detect(byte[] b, int len, boolean eof) {
+        if (tlsInspector && len > 0 && ClientHello.looksLikeTls(b, len)) {
+            ClientHello.Result r = ClientHello.parse(b, len);
+            switch (r.status()) {
+                case HELLO -> {
+                    return new Detection(true, "tls", r.hello().serverName(), r.hello().alpn());
+                }
+                case NEED_MORE -> {
+                    return eof ? Detection.RAW : Detection.NEED_MORE;
+                }
+                case NOT_TLS -> {
+                    // fall through to HTTP
+                }
+            }
+        }
+        if (!httpInspector) {
+            return len == 0 && !eof && tlsInspector ? Detection.NEED_MORE : Detection.RAW;
+        }
+        Detection http = detectHttp(b, len);
+        if (!http.done() && eof) {
+            return Detection.RAW;
+        }
+        return http;
+    }
+
+    static Detection detectHttp(byte[] b, int len) {
+        // The HTTP/2 preface, byte by byte.
+        int n = Math.min(len, PREFACE.length);
+        boolean prefaceSoFar = true;
+        for (int i = 0; i < n; i++) {
+            if (b[i] != PREFACE[i]) {
+                prefaceSoFar = false;
+                break;
+            }
+        }
+        if (prefaceSoFar) {
+            return len >= PREFACE.length ? Detection.raw(List.of("h2c")) : Detection.NEED_MORE;
+        }
+        // An HTTP/1 request line: METHOD SP target SP HTTP/1.x CRLF
+        int sp = -1;
+        for (int i = 0; i < len && i < 20; i++) {
+            if (b[i] == ' ') {
+                sp = i;
+                break;
+            }
+        }
+        if (sp < 0) {
+            return len >= 20 || !methodPrefix(b, len) ? Detection.RAW : Detection.NEED_MORE;
+        }
+        String method = new String(b, 0, sp, StandardCharsets.US_ASCII);
+        if (!METHODS.contains(method)) {
+            return Detection.RAW;
+        }
+        for (int i = sp + 1; i < len; i++) {
+            if (b[i] == '\n') {
+                int end = i > 0 && b[i - 1] == '\r' ? i - 1 : i;
+                String line = new String(b, 0, end, StandardCharsets.US_ASCII);
+                if (line.endsWith(" HTTP/1.1")) {
+                    return Detection.raw(List.of("http/1.1"));
+                }
+                if (line.endsWith(" HTTP/1.0")) {
+                    return Detection.raw(List.of("http/1.0"));
+                }
+                return Detection.RAW;
+            }
+        }
+        return len >= MAX_HTTP_LINE ? Detection.RAW : Detection.NEED_MORE;
+    }
+
+    private static boolean methodPrefix(byte[] b, int len) {
+        String s = new String(b, 0, len, StandardCharsets.US_ASCII);
+        for (String m : METHODS) {
+            if (m.startsWith(s)) {
+                return true;
+            }
+        }
+        return false;
+    }
+}

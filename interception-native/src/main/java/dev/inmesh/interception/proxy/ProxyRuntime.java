@@ -1,0 +1,64 @@
+package dev.inmesh.interception.proxy;
+
+import dev.inmesh.runtime.router.Router;
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
+import java.net.InetSocketAddress;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * What every connection of the proxy shares: Vert.x (whose event loops run both the Netty listeners and the router's
+ * upstream HTTP clients), the router, the snapshot holder, and one Vert.x context per event loop, so that a
+ * connection's router calls and their callbacks stay on the connection's own thread.
+ */
+final class ProxyRuntime {
+    final VertxInternal vertx;
+    final Router router;
+    final SnapshotHolder snapshots;
+    final int maxRequestBytes;
+    private final Map<EventLoop, ContextInternal> contexts = new ConcurrentHashMap<>();
+
+    ProxyRuntime(VertxInternal vertx, Router router, SnapshotHolder snapshots, int maxRequestBytes) {
+        this.vertx = vertx;
+        this.router = router;
+        this.snapshots = snapshots;
+        this.maxRequestBytes = maxRequestBytes;
+    }
+
+    /** The Vert.x context bound to a channel's event loop. */
+    ContextInternal context(Channel channel) {
+        return contexts.computeIfAbsent(channel.eventLoop(),
+                loop -> vertx.contextBuilder().withEventLoop(loop).build());
+    }
+
+    /**
+     * Opens an upstream TCP connection on the downstream channel's event loop, auto-read off and half-close allowed.
+     *
+     * @param local the source address to bind (port 0), or null
+     */
+    ChannelFuture connect(Channel downstream, InetSocketAddress remote, InetSocketAddress local,
+                          int connectTimeoutMillis) {
+        Bootstrap b = new Bootstrap()
+                .group(downstream.eventLoop())
+                .channelFactory(vertx.transport().channelFactory(false))
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, Math.max(1, connectTimeoutMillis))
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        // the relay adds its handler once connected
+                    }
+                });
+        return local == null ? b.connect(remote) : b.connect(remote, local);
+    }
+}

@@ -1,0 +1,114 @@
+package dev.inmesh.interception.proxy;
+
+import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.router.Router;
+import dev.inmesh.runtime.snapshot.MeshSnapshot;
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.epoll.EpollChannelOption;
+import io.vertx.core.Vertx;
+import io.vertx.core.internal.VertxInternal;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.logging.Logger;
+
+/**
+ * The standalone proxy's listeners: binds every listener of the current snapshot that binds to its port (plain
+ * listeners, {@code virtualOutbound} on 15001, {@code virtualInbound} on 15006; {@code bind_to_port: false} ones
+ * are reached only through {@code use_original_dst}), as Netty server channels on Vert.x's event loops. Each accepted
+ * connection gets a {@link ConnectionHandler}. Transparent listeners get {@code IP_TRANSPARENT} (TPROXY; needs
+ * CAP_NET_ADMIN when binding).
+ */
+public final class ProxyServer implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(ProxyServer.class.getName());
+    /** The largest request body buffered for the router (retries resend it). */
+    public static final int DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+
+    private final ProxyRuntime runtime;
+    private final List<Channel> bound = new ArrayList<>();
+
+    /**
+     * @param vertx Vert.x, preferably on the native epoll transport (needed for SO_ORIGINAL_DST and TPROXY)
+     * @param snapshots the configuration
+     * @param router the shared router (its observer records metrics and access logs)
+     */
+    public ProxyServer(Vertx vertx, SnapshotHolder snapshots, Router router) {
+        this.runtime = new ProxyRuntime((VertxInternal) vertx, router, snapshots, DEFAULT_MAX_REQUEST_BYTES);
+    }
+
+    /**
+     * Binds every listener with {@code bind_to_port} (blocking; call before dropping privileges).
+     *
+     * @return the bound addresses, in the order of the listeners
+     * @throws IllegalStateException naming the listener that could not be bound; nothing stays bound then
+     */
+    public synchronized List<InetSocketAddress> bind() {
+        MeshSnapshot snapshot = runtime.snapshots.current();
+        List<InetSocketAddress> addresses = new ArrayList<>();
+        List<Listener> listeners = new ArrayList<>(snapshot.listeners().values());
+        listeners.sort(java.util.Comparator.comparing(Listener::name));
+        for (Listener l : listeners) {
+            if (!l.bindToPort()) {
+                continue;
+            }
+            FilterChainSelector selector = snapshot.listener(l.name());
+            try {
+                Channel ch = bind(snapshot, selector);
+                bound.add(ch);
+                addresses.add((InetSocketAddress) ch.localAddress());
+                LOG.info(() -> "listener " + l.name() + " on " + ch.localAddress()
+                        + (l.transparent() ? " (transparent)" : ""));
+            } catch (RuntimeException e) {
+                close();
+                throw new IllegalStateException("listener " + l.name() + ": cannot bind " + l.address() + ": "
+                        + e.getMessage(), e);
+            }
+        }
+        return addresses;
+    }
+
+    private Channel bind(MeshSnapshot snapshot, FilterChainSelector selector) {
+        Listener l = selector.listener();
+        VertxInternal vertx = runtime.vertx;
+        ServerBootstrap b = new ServerBootstrap()
+                .group(vertx.acceptorEventLoopGroup(), vertx.nettyEventLoopGroup())
+                .channelFactory(vertx.transport().serverChannelFactory(false))
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .option(ChannelOption.SO_BACKLOG, 1024)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast("connection", new ConnectionHandler(runtime, snapshot, selector));
+                    }
+                });
+        if (l.transparent()) {
+            if (!vertx.isNativeTransportEnabled()) {
+                throw new IllegalStateException("transparent (TPROXY) listeners need the native epoll transport");
+            }
+            b.option(EpollChannelOption.IP_TRANSPARENT, true);
+        }
+        try {
+            return b.bind(new InetSocketAddress(l.address().address(), l.address().port())).sync().channel();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    /** Closes every listener; connections already accepted run on. */
+    @Override
+    public synchronized void close() {
+        for (Channel ch : bound) {
+            ch.close().syncUninterruptibly();
+        }
+        bound.clear();
+    }
+}

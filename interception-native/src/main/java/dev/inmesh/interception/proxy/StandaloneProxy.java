@@ -1,0 +1,150 @@
+package dev.inmesh.interception.proxy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.inmesh.runtime.router.Router;
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.upstream.UpstreamEnvironment;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.transport.Transport;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.logging.Logger;
+
+/**
+ * {@code inmesh proxy -c CONFIG}: the standalone proxy, started in this order: Vert.x on the native epoll transport,
+ * the configuration read into a snapshot, the shared router with its observer, every listener bound, the admin hook,
+ * then (when asked) root dropped for the proxy's user on every thread. {@link #close()} undoes it.
+ */
+public final class StandaloneProxy implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(StandaloneProxy.class.getName());
+
+    /**
+     * How to run.
+     *
+     * @param config an Envoy bootstrap (or any document {@link EnvoyConfigReader} reads), JSON or YAML
+     * @param uid the user to become after binding, or -1 to stay
+     * @param gid the group to become after binding, or -1 (then the uid's number)
+     * @param eventLoops Vert.x event loops, or 0 for Vert.x's default (2 per core)
+     * @param observer gets every finished request (metrics, access log)
+     * @param admin starts the admin, health and stats endpoints
+     */
+    public record Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
+                           AdminHook admin) {
+        public Settings {
+            observer = observer == null ? s -> { } : observer;
+            admin = admin == null ? AdminHook.NONE : admin;
+            gid = gid < 0 ? uid : gid;
+        }
+    }
+
+    private final Vertx vertx;
+    private final SnapshotHolder snapshots;
+    private final ProxyServer server;
+    private final AutoCloseable admin;
+    private final List<InetSocketAddress> addresses;
+
+    private StandaloneProxy(Vertx vertx, SnapshotHolder snapshots, ProxyServer server, AutoCloseable admin,
+                            List<InetSocketAddress> addresses) {
+        this.vertx = vertx;
+        this.snapshots = snapshots;
+        this.server = server;
+        this.admin = admin;
+        this.addresses = addresses;
+    }
+
+    /** Starts the proxy; blocking. Nothing keeps running when it throws. */
+    public static StandaloneProxy start(Settings settings) throws Exception {
+        ResourceBundle bundle = EnvoyConfigReader.read(settings.config());
+        AdminHook.Addresses adminAddresses = adminAddresses(settings.config());
+        VertxOptions options = new VertxOptions();
+        if (settings.eventLoops() > 0) {
+            options.setEventLoopPoolSize(settings.eventLoops());
+        }
+        Transport transport = Transport.EPOLL.available() ? Transport.EPOLL : Transport.NIO;
+        if (transport == Transport.NIO) {
+            LOG.warning("the native epoll transport is unavailable (" + Transport.EPOLL.unavailabilityCause()
+                    + "): original destinations are the local addresses only, TPROXY is off");
+        }
+        Vertx vertx = Vertx.builder().with(options).withTransport(transport).build();
+        SnapshotHolder snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx));
+        ProxyServer server = null;
+        AutoCloseable admin = null;
+        try {
+            snapshots.apply(bundle);
+            Router router = new Router(vertx, new Router.Options(false, true,
+                    dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN, null, null), settings.observer());
+            server = new ProxyServer(vertx, snapshots, router);
+            List<InetSocketAddress> bound = server.bind();
+            admin = settings.admin().start(vertx, snapshots, adminAddresses);
+            if (settings.uid() >= 0) {
+                PrivilegeDrop.to(settings.uid(), settings.gid());
+                LOG.info("running as uid " + settings.uid() + " gid " + settings.gid());
+            }
+            return new StandaloneProxy(vertx, snapshots, server, admin, bound);
+        } catch (Exception | Error e) {
+            if (admin != null) {
+                admin.close();
+            }
+            if (server != null) {
+                server.close();
+            }
+            snapshots.close();
+            vertx.close().await(10, TimeUnit.SECONDS);
+            throw e;
+        }
+    }
+
+    /** The addresses the listeners are bound to. */
+    public List<InetSocketAddress> addresses() {
+        return addresses;
+    }
+
+    public SnapshotHolder snapshots() {
+        return snapshots;
+    }
+
+    /**
+     * The admin addresses of a bootstrap: {@code admin.address.socket_address}, else 127.0.0.1:15000; health and
+     * Prometheus at Istio's fixed 15021 and 15090.
+     */
+    static AdminHook.Addresses adminAddresses(Path config) {
+        AdminHook.Addresses d = AdminHook.Addresses.DEFAULTS;
+        if (Files.isDirectory(config)) {
+            return d;
+        }
+        try {
+            JsonNode root = new ObjectMapper(new YAMLFactory()).readTree(Files.readString(config));
+            JsonNode sa = root == null ? null : root.path("admin").path("address").path("socket_address");
+            if (sa == null || sa.isMissingNode()) {
+                return d;
+            }
+            String ip = sa.path("address").asText("127.0.0.1");
+            int port = sa.has("port_value") ? sa.path("port_value").asInt(15000) : sa.path("portValue").asInt(15000);
+            return new AdminHook.Addresses(new InetSocketAddress(ip, port), d.health(), d.prometheus());
+        } catch (IOException | RuntimeException e) {
+            return d;
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        server.close();
+        try {
+            admin.close();
+        } finally {
+            snapshots.close();
+            vertx.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+}

@@ -1,0 +1,210 @@
+package dev.inmesh.interception.proxy;
+
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.handler.timeout.IdleStateHandler;
+import io.netty.util.ReferenceCountUtil;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Relays bytes between two connected channels, byte for byte, whatever the protocol. Back-pressure: a side stops
+ * reading while the other cannot take more. Half-close: when one side ends its output, the other side's output is
+ * shut down once the bytes before are written; when both directions have ended, both channels close. A reset or
+ * error on either side closes both. Both channels need {@code ALLOW_HALF_CLOSURE} and should start with auto-read off.
+ */
+final class TcpRelay {
+    /** Counts of one relayed connection, for the TCP metrics. */
+    static final class Counters {
+        final AtomicLong downstreamToUpstream = new AtomicLong();
+        final AtomicLong upstreamToDownstream = new AtomicLong();
+    }
+
+    private final Channel downstream;
+    private final Channel upstream;
+    private final Counters counters;
+    private boolean downstreamEnded;
+    private boolean upstreamEnded;
+
+    private TcpRelay(Channel downstream, Channel upstream, Counters counters) {
+        this.downstream = downstream;
+        this.upstream = upstream;
+        this.counters = counters;
+    }
+
+    /**
+     * Joins two channels (both on the same event loop) and starts reading both.
+     *
+     * @param idleTimeout close both when neither side sent anything for this long; zero or null: never
+     * @param onClose run once when both are closed
+     */
+    static Counters join(Channel downstream, Channel upstream, Duration idleTimeout, Runnable onClose) {
+        Counters counters = new Counters();
+        TcpRelay relay = new TcpRelay(downstream, upstream, counters);
+        if (idleTimeout != null && !idleTimeout.isZero()) {
+            downstream.pipeline().addLast("relay-idle",
+                    new IdleStateHandler(0, 0, idleTimeout.toMillis(), TimeUnit.MILLISECONDS));
+        }
+        downstream.pipeline().addLast("relay", relay.new Side(true));
+        upstream.pipeline().addLast("relay", relay.new Side(false));
+        if (onClose != null) {
+            downstream.closeFuture().addListener(f -> upstream.closeFuture().addListener(g -> onClose.run()));
+        }
+        downstream.config().setAutoRead(true);
+        upstream.config().setAutoRead(true);
+        downstream.read();
+        upstream.read();
+        return counters;
+    }
+
+    /**
+     * Holds what a channel reads (and whether its input ended) while its upstream connection is being made: epoll
+     * reads, and reports the end of input, even with auto-read off.
+     */
+    static final class Hold extends ChannelInboundHandlerAdapter {
+        private final java.util.List<Object> held = new java.util.ArrayList<>();
+        private boolean inputEnded;
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            held.add(msg);
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                inputEnded = true;
+            } else if (!(evt instanceof io.netty.channel.socket.ChannelInputShutdownReadComplete)) {
+                ctx.fireUserEventTriggered(evt);
+            }
+        }
+
+        /** Sends what was held to {@code upstream}, removes itself, and joins the two channels. */
+        Counters joinTo(Channel downstream, Channel upstream, Duration idleTimeout, Runnable onClose) {
+            for (Object m : held) {
+                upstream.write(m, upstream.voidPromise());
+            }
+            upstream.flush();
+            held.clear();
+            downstream.pipeline().remove(this);
+            Counters c = join(downstream, upstream, idleTimeout, onClose);
+            if (inputEnded) {
+                downstream.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+            }
+            return c;
+        }
+
+        @Override
+        public void handlerRemoved(ChannelHandlerContext ctx) {
+            held.forEach(ReferenceCountUtil::release);
+            held.clear();
+        }
+    }
+
+    private void closeBoth() {
+        flushAndClose(downstream);
+        flushAndClose(upstream);
+    }
+
+    private static void flushAndClose(Channel ch) {
+        if (ch.isActive()) {
+            ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        } else {
+            ch.close();
+        }
+    }
+
+    /** One side's inbound handler: what it reads goes to the other side. */
+    private final class Side extends ChannelInboundHandlerAdapter {
+        private final boolean isDownstream;
+
+        Side(boolean isDownstream) {
+            this.isDownstream = isDownstream;
+        }
+
+        private Channel other() {
+            return isDownstream ? upstream : downstream;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            Channel other = other();
+            if (!other.isActive()) {
+                ReferenceCountUtil.release(msg);
+                return;
+            }
+            if (msg instanceof io.netty.buffer.ByteBuf b) {
+                (isDownstream ? counters.downstreamToUpstream : counters.upstreamToDownstream)
+                        .addAndGet(b.readableBytes());
+            }
+            other.write(msg, other.voidPromise());
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            Channel other = other();
+            other.flush();
+            if (!other.isWritable()) {
+                ctx.channel().config().setAutoRead(false);
+            }
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            // this side can take more: let the other side read again
+            if (ctx.channel().isWritable()) {
+                other().config().setAutoRead(true);
+            }
+            ctx.fireChannelWritabilityChanged();
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                if (isDownstream) {
+                    downstreamEnded = true;
+                } else {
+                    upstreamEnded = true;
+                }
+                Channel other = other();
+                if (downstreamEnded && upstreamEnded) {
+                    closeBoth();
+                } else if (other.isActive() && other instanceof DuplexChannel d) {
+                    other.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> {
+                        if (f.isSuccess()) {
+                            d.shutdownOutput();
+                        } else {
+                            closeBoth();
+                        }
+                    });
+                } else {
+                    closeBoth();
+                }
+                return;
+            }
+            if (evt instanceof IdleStateEvent) {
+                closeBoth();
+                return;
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            flushAndClose(other());
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            ctx.close();
+            other().close();
+        }
+    }
+}

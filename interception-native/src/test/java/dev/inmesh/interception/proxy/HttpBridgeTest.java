@@ -1,0 +1,244 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.http.WebSocketClient;
+import io.vertx.core.http.WebSocketConnectOptions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** HTTP through a plain listener of the standalone proxy on loopback, to Vert.x servers, via the shared router. */
+@Timeout(30)
+class HttpBridgeTest {
+    private Vertx backends;
+    private final List<HttpServer> servers = new ArrayList<>();
+    private final AtomicInteger badHits = new AtomicInteger();
+    private LoopbackProxy proxy;
+    private HttpClient client;
+    private int proxyPort;
+
+    private int server(String name, int status) throws Exception {
+        HttpServer s = backends.createHttpServer()
+                .webSocketHandler(ws -> ws.handler(b -> ws.writeTextMessage(name + " echo " + b)))
+                .requestHandler(req -> {
+                    if (status >= 500) {
+                        badHits.incrementAndGet();
+                    }
+                    req.body().onSuccess(body -> {
+                        if (req.path().equals("/chunked")) {
+                            req.response().setChunked(true);
+                            for (int i = 0; i < 100; i++) {
+                                req.response().write("chunk " + i + "\n");
+                            }
+                            req.response().end();
+                            return;
+                        }
+                        req.response().setStatusCode(status).end(name + " " + req.method() + " " + req.path()
+                                + " body=" + body + " host=" + req.authority());
+                    });
+                });
+        servers.add(s);
+        return s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+    }
+
+    @BeforeEach
+    void start() throws Exception {
+        backends = Vertx.vertx();
+        int v1 = server("v1", 200);
+        int v1bad = server("v1-bad", 503);
+        int v2 = server("v2", 200);
+        proxyPort = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy("""
+                static_resources:
+                  listeners:
+                  - name: http
+                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                    traffic_direction: OUTBOUND
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.http_connection_manager
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                          stat_prefix: http
+                          route_config:
+                            name: r
+                            virtual_hosts:
+                            - name: reviews
+                              domains: ["reviews", "reviews:*", "127.0.0.1:*"]
+                              routes:
+                              - match: {prefix: /, headers: [{name: x-version, string_match: {exact: v2}}]}
+                                route: {cluster: v2}
+                              - match: {prefix: /}
+                                route:
+                                  cluster: v1
+                                  retry_policy:
+                                    retry_on: retriable-status-codes
+                                    retriable_status_codes: [503]
+                                    num_retries: 2
+                                    retry_host_predicate:
+                                    - name: envoy.retry_host_predicates.previous_hosts
+                                      typed_config: {"@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate}
+                                    host_selection_retry_max_attempts: 5
+                          http_filters:
+                          - name: envoy.filters.http.router
+                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                  clusters:
+                  - name: v1
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: v1
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                  - name: v2
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: v2
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(proxyPort, v1, v1bad, v2));
+        client = backends.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1")
+                .setDefaultPort(proxyPort));
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        backends.close().await(10, TimeUnit.SECONDS);
+    }
+
+    private static final class Answer {
+        final int status;
+        final String body;
+
+        Answer(int status, String body) {
+            this.status = status;
+            this.body = body;
+        }
+    }
+
+    private Answer send(HttpClient c, RequestOptions options, String body) throws Exception {
+        return c.request(options).compose(req -> body == null ? req.send() : req.send(body))
+                .compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), b.toString())))
+                .await(10, TimeUnit.SECONDS);
+    }
+
+    /** The observer hears of a request once its response was written: wait for it, boundedly. */
+    private void awaitRequests(int n) throws InterruptedException {
+        for (int i = 0; i < 100 && proxy.requests.size() < n; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(n, proxy.requests.size());
+    }
+
+    @Test
+    void requestsAreRoutedByHeaderAndRetriedPastA503() throws Exception {
+        for (int i = 0; i < 6; i++) {
+            Answer a = send(client, new RequestOptions().setURI("/r/" + i).putHeader("host", "reviews"), null);
+            assertEquals(200, a.status);
+            assertEquals("v1 GET /r/" + i + " body= host=reviews", a.body);
+        }
+        assertTrue(badHits.get() >= 1, "the 503 host was never tried");
+        Answer v2 = send(client, new RequestOptions().setMethod(HttpMethod.POST).setURI("/post")
+                .putHeader("host", "reviews").putHeader("x-version", "v2"), "payload");
+        assertEquals("v2 POST /post body=payload host=reviews", v2.body);
+        awaitRequests(7);
+        long retried = proxy.requests.stream().filter(s -> s.attemptCount() == 2).count();
+        assertEquals(badHits.get(), retried);
+        StreamInfo last = proxy.requests.get(proxy.requests.size() - 1);
+        assertEquals("v2", last.upstreamCluster());
+        assertEquals(StreamInfo.Direction.OUTBOUND, last.direction());
+    }
+
+    @Test
+    void aRequestWithoutARouteGetsEnvoys404() throws Exception {
+        Answer a = send(client, new RequestOptions().setURI("/").putHeader("host", "ratings"), null);
+        assertEquals(404, a.status);
+        awaitRequests(1);
+        assertEquals("NR", proxy.requests.get(0).responseFlags().iterator().next().code());
+    }
+
+    @Test
+    void aStreamedResponseIsStreamedBackChunked() throws Exception {
+        String[] encoding = new String[1];
+        Buffer body = client.request(new RequestOptions().setURI("/chunked").putHeader("host", "reviews")
+                .putHeader("x-version", "v2")).compose(r -> r.send()).compose(resp -> {
+                    encoding[0] = resp.getHeader("transfer-encoding");
+                    return resp.body();
+                }).await(10, TimeUnit.SECONDS);
+        assertEquals("chunked", encoding[0]);
+        assertEquals(100, body.toString().lines().count());
+    }
+
+    @Test
+    void keepAliveConnectionsServeManyRequestsInOrder() throws Exception {
+        List<Future<Answer>> all = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            String path = "/k/" + i;
+            all.add(client.request(new RequestOptions().setURI(path).putHeader("host", "reviews")
+                    .putHeader("x-version", "v2")).compose(r -> r.send())
+                    .compose(r -> r.body().map(b -> new Answer(r.statusCode(), b.toString()))));
+        }
+        for (int i = 0; i < 20; i++) {
+            assertEquals("v2 GET /k/" + i + " body= host=reviews", all.get(i).await(10, TimeUnit.SECONDS).body);
+        }
+    }
+
+    @Test
+    void h2cWithPriorKnowledgeIsServed() throws Exception {
+        HttpClient h2 = backends.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false).setDefaultHost("127.0.0.1").setDefaultPort(proxyPort));
+        List<Future<Answer>> all = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            all.add(h2.request(new RequestOptions().setURI("/h2/" + i).putHeader("x-version", "v2")
+                    .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(proxyPort, "127.0.0.1"))
+                    .setHost("reviews").setPort(proxyPort)).compose(r -> r.send())
+                    .compose(r -> r.body().map(b -> new Answer(r.statusCode(), b.toString() + " "
+                            + r.version()))));
+        }
+        for (int i = 0; i < 5; i++) {
+            Answer a = all.get(i).await(10, TimeUnit.SECONDS);
+            assertEquals(200, a.status);
+            assertTrue(a.body.startsWith("v2 GET /h2/" + i + " "), a.body);
+            assertTrue(a.body.endsWith("HTTP_2"), a.body);
+        }
+        awaitRequests(5);
+        assertEquals("HTTP/2", proxy.requests.get(0).protocol());
+    }
+
+    @Test
+    void aWebSocketUpgradePassesThrough() throws Exception {
+        WebSocketClient ws = backends.createWebSocketClient();
+        var socket = ws.connect(new WebSocketConnectOptions().setHost("127.0.0.1").setPort(proxyPort)
+                .setURI("/ws").addHeader("host", "reviews").addHeader("x-version", "v2"))
+                .await(10, TimeUnit.SECONDS);
+        var reply = io.vertx.core.Promise.<String>promise();
+        socket.textMessageHandler(reply::tryComplete);
+        socket.writeTextMessage("hello");
+        assertEquals("v2 echo hello", reply.future().await(10, TimeUnit.SECONDS));
+        socket.close();
+    }
+}

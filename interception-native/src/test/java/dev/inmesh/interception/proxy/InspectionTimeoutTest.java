@@ -1,0 +1,132 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * A listener with inspectors and a server-first protocol behind it: the client sends nothing, so the inspectors
+ * wait until listener_filters_timeout, then the connection continues as raw bytes or is closed.
+ */
+@Timeout(30)
+class InspectionTimeoutTest {
+    private ServerSocket upstream;
+    private LoopbackProxy proxy;
+
+    private void start(boolean continueOnTimeout) throws Exception {
+        upstream = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        proxy = new LoopbackProxy("""
+                static_resources:
+                  listeners:
+                  - name: inspected
+                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                    listener_filters:
+                    - name: envoy.filters.listener.tls_inspector
+                    - name: envoy.filters.listener.http_inspector
+                    listener_filters_timeout: 0.3s
+                    continue_on_listener_filters_timeout: %s
+                    filter_chains:
+                    - filter_chain_match: {application_protocols: [http/1.1]}
+                      filters:
+                      - name: envoy.filters.network.tcp_proxy
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                          stat_prefix: http
+                          cluster: BlackHoleCluster
+                    default_filter_chain:
+                      filters:
+                      - name: envoy.filters.network.tcp_proxy
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                          stat_prefix: raw
+                          cluster: backend
+                  clusters:
+                  - {name: BlackHoleCluster, type: STATIC}
+                  - name: backend
+                    type: STATIC
+                    load_assignment:
+                      cluster_name: backend
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(LoopbackProxy.freePort(), continueOnTimeout, upstream.getLocalPort()));
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        if (upstream != null) {
+            upstream.close();
+        }
+    }
+
+    private CompletableFuture<Void> banner() {
+        return CompletableFuture.runAsync(() -> {
+            try (Socket s = upstream.accept()) {
+                s.getOutputStream().write("220 ready\r\n".getBytes(StandardCharsets.US_ASCII));
+                s.shutdownOutput();
+                s.getInputStream().readAllBytes();
+            } catch (IOException e) {
+                // the test reads what the client saw
+            }
+        });
+    }
+
+    private String readAll(Socket client) throws IOException {
+        try {
+            return new String(client.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+        } catch (SocketException reset) {
+            return "";
+        }
+    }
+
+    @Test
+    void afterTheTimeoutAServerFirstProtocolContinuesAsRawBytes() throws Exception {
+        start(true);
+        CompletableFuture<Void> server = banner();
+        try (Socket client = new Socket()) {
+            client.connect(proxy.addresses.get(0), 2_000);
+            client.setSoTimeout(10_000);
+            long t0 = System.nanoTime();
+            assertEquals("220 ready\r\n", readAll(client));
+            long waited = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+            assertEquals(true, waited >= 250, "the banner came before the inspectors gave up: " + waited + " ms");
+            client.shutdownOutput();
+        }
+        server.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void withoutContinueOnTimeoutTheConnectionIsClosed() throws Exception {
+        start(false);
+        try (Socket client = new Socket()) {
+            client.connect(proxy.addresses.get(0), 2_000);
+            client.setSoTimeout(10_000);
+            assertEquals("", readAll(client));
+        }
+    }
+
+    @Test
+    void aClientThatSpeaksFirstIsInspectedAtOnce() throws Exception {
+        start(false);
+        try (Socket client = new Socket()) {
+            client.connect(proxy.addresses.get(0), 2_000);
+            client.setSoTimeout(10_000);
+            // HTTP/1.1 goes to the chain whose cluster is the black hole: closed without an answer
+            client.getOutputStream().write("GET / HTTP/1.1\r\nhost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            assertEquals("", readAll(client));
+        }
+    }
+}

@@ -1,0 +1,44 @@
+package dev.inmesh.interception.proxy;
+
+import dev.inmesh.runtime.router.Router;
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.upstream.UpstreamEnvironment;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import io.vertx.core.Vertx;
+import io.vertx.core.transport.Transport;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+
+/** A {@link ProxyServer} on loopback for tests without root: Vert.x on epoll, a config from YAML. */
+final class LoopbackProxy implements AutoCloseable {
+    final Vertx vertx;
+    final SnapshotHolder snapshots;
+    final ProxyServer server;
+    final List<InetSocketAddress> addresses;
+    final List<StreamInfo> requests = new CopyOnWriteArrayList<>();
+
+    LoopbackProxy(String yaml) throws Exception {
+        vertx = Vertx.builder().withTransport(Transport.EPOLL.available() ? Transport.EPOLL : Transport.NIO).build();
+        snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx));
+        snapshots.apply(EnvoyConfigReader.read(yaml));
+        server = new ProxyServer(vertx, snapshots, new Router(vertx, Router.Options.DEFAULTS, requests::add));
+        addresses = server.bind();
+    }
+
+    /** A free loopback port (bound and released; good enough for a test). */
+    static int freePort() throws Exception {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        server.close();
+        snapshots.close();
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+}

@@ -1,0 +1,342 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.cli.InmeshCommand;
+import dev.inmesh.interception.testing.NetnsSupport;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The standalone proxy end to end: a "pod" namespace runs an unmodified Python application and the proxy (the
+ * standalone jar in its own JVM, as UID 1337), with the capture rules installed as Istio's injector passes them. Two
+ * other namespaces hold the upstream endpoints and the peers. Runs after {@code package} (failsafe), since it runs the
+ * standalone jar; skips itself without root and {@code ip netns}.
+ *
+ * <pre>
+ *   pod  10.77.1.1 ──veth── 10.77.1.2  up1: v1 :8081 (200), v1-bad :8082 (503)
+ *        10.77.2.1 ──veth── 10.77.2.2  up2: v2 :8081, raw echo :9999, the inbound peer
+ *   pod: app :8000, raw echo :7000, stand-ins for the agent on :15020 :15021 :15090, proxy :15001 :15006
+ * </pre>
+ */
+@Tag("netns")
+class StandaloneProxyNetnsIT {
+    private static final int PROXY_UID = 1337;
+    private static final int APP_UID = 65534;
+    private static final String PYTHON = "/usr/bin/python3";
+
+    private NetnsSupport pod;
+    private NetnsSupport up1;
+    private NetnsSupport up2;
+    private Path dir;
+    private final List<Process> processes = new ArrayList<>();
+    private Process proxy;
+
+    @BeforeEach
+    void createPodAndUpstreams() throws Exception {
+        NetnsSupport.assumeAvailable();
+        dir = Files.createTempDirectory("inmesh-proxy-it", PosixFilePermissions.asFileAttribute(
+                PosixFilePermissions.fromString("rwxr-xr-x")));
+        for (String f : List.of("server.py", "echo.py", "tcpclient.py", "pod-bootstrap.yaml")) {
+            try (InputStream in = getClass().getResourceAsStream("/proxy/" + f)) {
+                Files.copy(in, dir.resolve(f));
+            }
+        }
+        // UID 1337 must read the jar: copy it out of the build tree into a directory anyone can read
+        Files.copy(standaloneJar(), dir.resolve("inmesh.jar"));
+        Files.setPosixFilePermissions(dir.resolve("inmesh.jar"), PosixFilePermissions.fromString("rw-r--r--"));
+
+        pod = NetnsSupport.create("inm-pod");
+        up1 = NetnsSupport.create("inm-up1");
+        up2 = NetnsSupport.create("inm-up2");
+        pod.connect(up1, "10.77.1.1/24", "10.77.1.2/24");
+        pod.connect(up2, "10.77.2.1/24", "10.77.2.2/24");
+        // the service address exists only in the proxy's configuration; a route makes connect() reach OUTPUT
+        pod.exec("ip", "route", "add", "default", "via", "10.77.1.2");
+
+        server(up1, "10.77.1.2", 8081, "v1", 200);
+        server(up1, "10.77.1.2", 8082, "v1-bad", 503);
+        server(up2, "10.77.2.2", 8081, "v2", 200);
+        start(up2, "echo-9999", PYTHON, dir.resolve("echo.py").toString(), "10.77.2.2", "9999");
+        server(pod, "0.0.0.0", 8000, "app", 200);
+        start(pod, "echo-7000", PYTHON, dir.resolve("echo.py").toString(), "0.0.0.0", "7000");
+        for (int port : new int[] {15020, 15021, 15090}) {
+            server(pod, "0.0.0.0", port, "agent-" + port, 200);
+        }
+        awaitListening(up1, "10.77.1.2", 8081, 8082);
+        awaitListening(up2, "10.77.2.2", 8081, 9999);
+        awaitListening(pod, "127.0.0.1", 8000, 7000, 15020, 15021, 15090);
+    }
+
+    @AfterEach
+    void stopEverything() throws Exception {
+        for (Process p : processes) {
+            p.destroy();
+        }
+        for (Process p : processes) {
+            if (!p.waitFor(5, TimeUnit.SECONDS)) {
+                p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+            }
+        }
+        processes.clear();
+        for (NetnsSupport ns : new NetnsSupport[] {pod, up1, up2}) {
+            if (ns != null) {
+                ns.close();
+            }
+        }
+        if (dir != null) {
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    @Test
+    void theAppsOutboundRequestsAreRoutedByHeaderAndRetriedPastA503AndTheProxysOwnConnectionsAreNotCaptured()
+            throws Exception {
+        startProxyWithRules("REDIRECT", "PassthroughCluster", false);
+        int v1Requests = 8;
+        for (int i = 0; i < v1Requests; i++) {
+            assertEquals("200 v1 saw 10.77.1.1", appCurl("http://10.77.9.9:8080/reviews/" + i));
+        }
+        for (int i = 0; i < 3; i++) {
+            assertEquals("200 v2 saw 10.77.2.1", appCurl("http://10.77.9.9:8080/reviews/v2", "x-version: v2"));
+        }
+        // round robin sent some first attempts to the endpoint that answers 503; each was retried on the other host
+        long failed = lines("log-v1-bad-8082").size();
+        assertTrue(failed >= 1, "the 503 endpoint was never tried");
+        assertEquals(v1Requests, lines("log-v1-8081").size());
+        assertEquals(3, lines("log-v2-8081").size());
+        List<String> access = awaitLines("access.log", v1Requests + 3);
+        assertEquals(failed, access.stream().filter(l -> l.endsWith("attempts=2")).count(), String.join("\n", access));
+        // no loop: only the app's 11 connections were redirected to 15001, none of the proxy's own
+        assertEquals(v1Requests + 3, redirectedConnections("ISTIO_REDIRECT"));
+        // the proxy runs as 1337 on every thread
+        assertTrue(PrivilegeDropCheck.allThreadsRunAs(proxy.pid(), PROXY_UID), PrivilegeDropCheck.describe(proxy.pid()));
+    }
+
+    @Test
+    void inboundRequestsPassThrough15006AndReachTheAppFrom127006WhileTheAgentPortsBypassCapture() throws Exception {
+        startProxyWithRules("REDIRECT", "PassthroughCluster", false);
+        assertInboundCapture();
+    }
+
+    @Test
+    void tproxyModeDeliversInboundRequestsTheSameWay() throws Exception {
+        startProxyWithRules("TPROXY", "PassthroughCluster", true);
+        assertInboundCapture();
+        assertEquals(0, redirectedConnections("ISTIO_IN_REDIRECT"), "TPROXY mode must not NAT inbound");
+    }
+
+    @Test
+    void rawTcpToAnAddressWithoutAListenerPassesThroughUnderAllowAny() throws Exception {
+        startProxyWithRules("REDIRECT", "PassthroughCluster", false);
+        NetnsSupport.Output out = appRun(PYTHON, dir.resolve("tcpclient.py").toString(), "10.77.2.2", "9999",
+                "hello through the mesh");
+        assertEquals("ECHO HELLO THROUGH THE MESH", out.stdout(), out.stderr());
+        assertEquals(1, redirectedConnections("ISTIO_REDIRECT"));
+    }
+
+    @Test
+    void rawTcpToAnAddressWithoutAListenerIsRefusedUnderRegistryOnly() throws Exception {
+        startProxyWithRules("REDIRECT", "BlackHoleCluster", false);
+        NetnsSupport.Output out = appRun(PYTHON, dir.resolve("tcpclient.py").toString(), "10.77.2.2", "9999",
+                "hello");
+        assertEquals(3, out.exitCode(), "expected the connection to be closed without an answer: " + out);
+        // the service in the registry still works
+        assertEquals("200 v2 saw 10.77.2.1", appCurl("http://10.77.9.9:8080/", "x-version: v2"));
+    }
+
+    private void assertInboundCapture() throws Exception {
+        NetnsSupport.Output in = up2.run("curl", "-s", "-m", "5", "-w", " %{http_code}", "http://10.77.2.1:8000/in");
+        assertEquals("app saw 127.0.0.6\n 200", in.stdout(), in.stderr());
+        assertEquals(List.of("GET /in 127.0.0.6"), lines("log-app-8000"));
+        for (int port : new int[] {15020, 15021, 15090}) {
+            NetnsSupport.Output agent = up2.run("curl", "-s", "-m", "5", "http://10.77.2.1:" + port + "/healthz");
+            assertEquals("agent-" + port + " saw 10.77.2.2\n", agent.stdout(), "port " + port + " was captured");
+        }
+        // raw TCP to another port of the app: no HTTP detected, the default chain passes it through from 127.0.0.6
+        NetnsSupport.Output raw = up2.run(PYTHON, dir.resolve("tcpclient.py").toString(), "10.77.2.1", "7000",
+                "raw bytes");
+        assertEquals("ECHO RAW BYTES", raw.stdout(), raw.stderr());
+    }
+
+    // ---- the pod's proxy ----
+
+    private void startProxyWithRules(String mode, String outboundCluster, boolean transparent) throws Exception {
+        String config = Files.readString(dir.resolve("pod-bootstrap.yaml"))
+                .replace("@OUTBOUND@", outboundCluster)
+                .replace("@TRANSPARENT@", Boolean.toString(transparent));
+        Files.writeString(dir.resolve("bootstrap.yaml"), config);
+        int rc = InmeshCommand.commandLine().execute("iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m",
+                mode, "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020", "--network-namespace", pod.name());
+        assertEquals(0, rc, "inmesh iptables failed");
+        proxy = start(pod, "proxy", javaBin(), "-Xmx256m", "-jar", dir.resolve("inmesh.jar").toString(), "proxy",
+                "-c", dir.resolve("bootstrap.yaml").toString(), "--uid", Integer.toString(PROXY_UID), "--gid",
+                Integer.toString(PROXY_UID), "--event-loops", "2", "--access-log", dir.resolve("access.log").toString());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        Path err = dir.resolve("proxy.err");
+        while (System.nanoTime() < deadline) {
+            if (Files.exists(err) && Files.readString(err).contains("inmesh proxy: listening on")) {
+                return;
+            }
+            if (!proxy.isAlive()) {
+                break;
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("the proxy did not start: " + (Files.exists(err) ? Files.readString(err) : ""));
+    }
+
+    private static String javaBin() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+
+    /** A request from the app's side of the pod, as an ordinary user: "STATUS BODY" without the trailing newline. */
+    private String appCurl(String url, String... headers) {
+        List<String> argv = new ArrayList<>(List.of("curl", "-s", "-m", "5", "-w", "%{http_code} "));
+        for (String h : headers) {
+            argv.add("-H");
+            argv.add(h);
+        }
+        argv.add(url);
+        NetnsSupport.Output out = appRun(argv.toArray(String[]::new));
+        // curl prints the body, then the -w text
+        String body = out.stdout();
+        int split = body.lastIndexOf('\n');
+        if (split < 0) {
+            return body.strip() + " (curl exit " + out.exitCode() + ": " + out.stderr().strip() + ")";
+        }
+        String status = body.substring(split + 1).strip();
+        return status + " " + body.substring(0, split).strip();
+    }
+
+    private NetnsSupport.Output appRun(String... command) {
+        List<String> argv = new ArrayList<>(List.of("setpriv", "--reuid", Integer.toString(APP_UID), "--regid",
+                Integer.toString(APP_UID), "--clear-groups"));
+        argv.addAll(List.of(command));
+        return pod.run(argv.toArray(String[]::new));
+    }
+
+    /** Packets (each the first of a connection) the nat chain sent on. */
+    private long redirectedConnections(String chain) {
+        String listing = pod.run("iptables", "-t", "nat", "-L", chain, "-n", "-v", "-x").stdout();
+        Matcher m = Pattern.compile("(?m)^\\s*(\\d+)\\s+\\d+\\s+REDIRECT").matcher(listing);
+        long total = 0;
+        while (m.find()) {
+            total += Long.parseLong(m.group(1));
+        }
+        return total;
+    }
+
+    // ---- processes and files ----
+
+    private void server(NetnsSupport ns, String bind, int port, String name, int status) throws IOException {
+        start(ns, name + "-" + port, PYTHON, dir.resolve("server.py").toString(), bind, Integer.toString(port), name,
+                Integer.toString(status), dir.resolve("log-" + name + "-" + port).toString());
+    }
+
+    private Process start(NetnsSupport ns, String name, String... command) throws IOException {
+        List<String> argv = new ArrayList<>(List.of("ip", "netns", "exec", ns.name()));
+        argv.addAll(List.of(command));
+        Process p = new ProcessBuilder(argv)
+                .redirectOutput(dir.resolve(name + ".out").toFile())
+                .redirectError(dir.resolve(name + ".err").toFile())
+                .start();
+        p.getOutputStream().close();
+        processes.add(p);
+        return p;
+    }
+
+    private static void awaitListening(NetnsSupport ns, String ip, int... ports) throws Exception {
+        for (int port : ports) {
+            boolean up = ns.inside(() -> {
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+                while (System.nanoTime() < deadline) {
+                    try (Socket s = new Socket()) {
+                        s.connect(new InetSocketAddress(ip, port), 500);
+                        return true;
+                    } catch (IOException e) {
+                        Thread.sleep(100);
+                    }
+                }
+                return false;
+            });
+            assertTrue(up, ns.name() + ": nothing listens on " + ip + ":" + port);
+        }
+    }
+
+    private List<String> lines(String file) throws IOException {
+        Path p = dir.resolve(file);
+        return Files.exists(p) ? Files.readAllLines(p, StandardCharsets.UTF_8) : List.of();
+    }
+
+    /** The access log is written after the response: wait (boundedly) for the expected number of lines. */
+    private List<String> awaitLines(String file, int count) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        List<String> l = lines(file);
+        while (l.size() < count && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            l = lines(file);
+        }
+        return l;
+    }
+
+    private static Path standaloneJar() throws IOException {
+        try (Stream<Path> s = Files.list(Path.of("target"))) {
+            return s.filter(p -> p.getFileName().toString().endsWith("-standalone.jar")).findFirst()
+                    .orElseThrow(() -> new IllegalStateException("no target/*-standalone.jar: run mvn package"));
+        }
+    }
+
+    /** Reads a process's threads' credentials from /proc. */
+    static final class PrivilegeDropCheck {
+        private PrivilegeDropCheck() {}
+
+        static boolean allThreadsRunAs(long pid, int id) throws IOException {
+            List<String> lines = statusLines(pid);
+            return !lines.isEmpty() && lines.stream().allMatch(l -> l.matches("(Uid|Gid):\\s+" + id + "\\s+" + id
+                    + "\\s+" + id + "\\s+" + id));
+        }
+
+        static String describe(long pid) {
+            try {
+                return String.join("\n", statusLines(pid));
+            } catch (IOException e) {
+                return e.toString();
+            }
+        }
+
+        private static List<String> statusLines(long pid) throws IOException {
+            List<String> out = new ArrayList<>();
+            try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+                for (Path t : (Iterable<Path>) tasks::iterator) {
+                    for (String l : Files.readAllLines(t.resolve("status"))) {
+                        if (l.startsWith("Uid:") || l.startsWith("Gid:")) {
+                            out.add(l);
+                        }
+                    }
+                }
+            }
+            return out;
+        }
+    }
+}

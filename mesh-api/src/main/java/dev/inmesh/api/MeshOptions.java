@@ -1,0 +1,258 @@
+package dev.inmesh.api;
+
+import java.util.Objects;
+
+/**
+ * Settings of a {@link Mesh}. Every setting also comes from configuration (smallrye-config: system properties,
+ * environment variables, {@code application.properties}) under the {@code inmesh.} prefix when the mesh is created
+ * with {@link Mesh#create(io.vertx.core.Vertx)}; docs/configuration.md lists them with their defaults.
+ */
+public final class MeshOptions {
+    /** What happens to requests for which the configuration has no listener: Istio's outbound traffic policy. */
+    public enum OutboundTrafficPolicy {
+        /** Straight to the address the application asked for (PassthroughCluster). */
+        ALLOW_ANY,
+        /** Refused with 502 (BlackHoleCluster). */
+        REGISTRY_ONLY
+    }
+
+    /** The access log's format. */
+    public enum AccessLogFormat { TEXT, JSON }
+
+    private String workloadName = "";
+    private String namespace = "default";
+    private String app = "";
+    private String version = "";
+    private String clusterId = "Kubernetes";
+    private String podName = "";
+    private String podIp = "127.0.0.1";
+    private String configFile;
+    private String xdsAddress;
+    private String xdsFallbackAddress;
+    private String xdsCaFile;
+    private String xdsTokenFile;
+    private String adminHost = "127.0.0.1";
+    private int adminPort = 15000;
+    private boolean metricsEnabled = true;
+    private boolean accessLogEnabled;
+    private AccessLogFormat accessLogFormat = AccessLogFormat.TEXT;
+    private OutboundTrafficPolicy outboundTrafficPolicy = OutboundTrafficPolicy.ALLOW_ANY;
+    private boolean trustEnvoyHeaders;
+
+    public MeshOptions() {}
+
+    /** A copy. */
+    public MeshOptions(MeshOptions o) {
+        workloadName = o.workloadName;
+        namespace = o.namespace;
+        app = o.app;
+        version = o.version;
+        clusterId = o.clusterId;
+        podName = o.podName;
+        podIp = o.podIp;
+        configFile = o.configFile;
+        xdsAddress = o.xdsAddress;
+        xdsFallbackAddress = o.xdsFallbackAddress;
+        xdsCaFile = o.xdsCaFile;
+        xdsTokenFile = o.xdsTokenFile;
+        adminHost = o.adminHost;
+        adminPort = o.adminPort;
+        metricsEnabled = o.metricsEnabled;
+        accessLogEnabled = o.accessLogEnabled;
+        accessLogFormat = o.accessLogFormat;
+        outboundTrafficPolicy = o.outboundTrafficPolicy;
+        trustEnvoyHeaders = o.trustEnvoyHeaders;
+    }
+
+    /** The workload's name (Istio's {@code WORKLOAD_NAME}, such as {@code reviews-v1}). */
+    public String getWorkloadName() {
+        return workloadName;
+    }
+
+    public MeshOptions setWorkloadName(String workloadName) {
+        this.workloadName = Objects.requireNonNull(workloadName, "workloadName");
+        return this;
+    }
+
+    /** The Kubernetes namespace (default {@code default}). */
+    public String getNamespace() {
+        return namespace;
+    }
+
+    public MeshOptions setNamespace(String namespace) {
+        this.namespace = Objects.requireNonNull(namespace, "namespace");
+        return this;
+    }
+
+    /** The {@code app} label. */
+    public String getApp() {
+        return app;
+    }
+
+    public MeshOptions setApp(String app) {
+        this.app = Objects.requireNonNull(app, "app");
+        return this;
+    }
+
+    /** The {@code version} label. */
+    public String getVersion() {
+        return version;
+    }
+
+    public MeshOptions setVersion(String version) {
+        this.version = Objects.requireNonNull(version, "version");
+        return this;
+    }
+
+    /** Istio's cluster id, the {@code destination_cluster} / {@code source_cluster} label (default Kubernetes). */
+    public String getClusterId() {
+        return clusterId;
+    }
+
+    public MeshOptions setClusterId(String clusterId) {
+        this.clusterId = Objects.requireNonNull(clusterId, "clusterId");
+        return this;
+    }
+
+    /** The pod's name, for the xDS node id (defaults to the workload name). */
+    public String getPodName() {
+        return podName;
+    }
+
+    public MeshOptions setPodName(String podName) {
+        this.podName = Objects.requireNonNull(podName, "podName");
+        return this;
+    }
+
+    /** The pod's IP, for the xDS node id (default 127.0.0.1). */
+    public String getPodIp() {
+        return podIp;
+    }
+
+    public MeshOptions setPodIp(String podIp) {
+        this.podIp = Objects.requireNonNull(podIp, "podIp");
+        return this;
+    }
+
+    /** An Envoy JSON/YAML file or directory to load and watch, or null. */
+    public String getConfigFile() {
+        return configFile;
+    }
+
+    public MeshOptions setConfigFile(String configFile) {
+        this.configFile = configFile;
+        return this;
+    }
+
+    /** The xDS (ADS) server, {@code host:port} (istiod's plaintext port is 15010), or null for none. */
+    public String getXdsAddress() {
+        return xdsAddress;
+    }
+
+    public MeshOptions setXdsAddress(String xdsAddress) {
+        this.xdsAddress = xdsAddress;
+        return this;
+    }
+
+    /** A second xDS server tried when the first is down, or null. */
+    public String getXdsFallbackAddress() {
+        return xdsFallbackAddress;
+    }
+
+    public MeshOptions setXdsFallbackAddress(String xdsFallbackAddress) {
+        this.xdsFallbackAddress = xdsFallbackAddress;
+        return this;
+    }
+
+    /** A PEM CA file: when set, the xDS connection uses TLS verified against it. */
+    public String getXdsCaFile() {
+        return xdsCaFile;
+    }
+
+    public MeshOptions setXdsCaFile(String xdsCaFile) {
+        this.xdsCaFile = xdsCaFile;
+        return this;
+    }
+
+    /** A file holding a bearer token sent to the xDS server (a Kubernetes service-account token). */
+    public String getXdsTokenFile() {
+        return xdsTokenFile;
+    }
+
+    public MeshOptions setXdsTokenFile(String xdsTokenFile) {
+        this.xdsTokenFile = xdsTokenFile;
+        return this;
+    }
+
+    /** The admin server's host (default 127.0.0.1). */
+    public String getAdminHost() {
+        return adminHost;
+    }
+
+    public MeshOptions setAdminHost(String adminHost) {
+        this.adminHost = Objects.requireNonNull(adminHost, "adminHost");
+        return this;
+    }
+
+    /** The admin server's port (default 15000; 0 picks a free port; -1 turns the admin server off). */
+    public int getAdminPort() {
+        return adminPort;
+    }
+
+    public MeshOptions setAdminPort(int adminPort) {
+        if (adminPort < -1 || adminPort > 65535) {
+            throw new IllegalArgumentException("adminPort: " + adminPort + " (expected: -1..65535)");
+        }
+        this.adminPort = adminPort;
+        return this;
+    }
+
+    /** Whether Istio's metrics are recorded (default true). */
+    public boolean isMetricsEnabled() {
+        return metricsEnabled;
+    }
+
+    public MeshOptions setMetricsEnabled(boolean metricsEnabled) {
+        this.metricsEnabled = metricsEnabled;
+        return this;
+    }
+
+    /** Whether each request is written to the access log (default false). */
+    public boolean isAccessLogEnabled() {
+        return accessLogEnabled;
+    }
+
+    public MeshOptions setAccessLogEnabled(boolean accessLogEnabled) {
+        this.accessLogEnabled = accessLogEnabled;
+        return this;
+    }
+
+    public AccessLogFormat getAccessLogFormat() {
+        return accessLogFormat;
+    }
+
+    public MeshOptions setAccessLogFormat(AccessLogFormat accessLogFormat) {
+        this.accessLogFormat = Objects.requireNonNull(accessLogFormat, "accessLogFormat");
+        return this;
+    }
+
+    /** What happens to requests with no listener for their port (default ALLOW_ANY). */
+    public OutboundTrafficPolicy getOutboundTrafficPolicy() {
+        return outboundTrafficPolicy;
+    }
+
+    public MeshOptions setOutboundTrafficPolicy(OutboundTrafficPolicy policy) {
+        this.outboundTrafficPolicy = Objects.requireNonNull(policy, "outboundTrafficPolicy");
+        return this;
+    }
+
+    /** Whether {@code x-envoy-*} control headers set by the application are honoured (default false). */
+    public boolean isTrustEnvoyHeaders() {
+        return trustEnvoyHeaders;
+    }
+
+    public MeshOptions setTrustEnvoyHeaders(boolean trustEnvoyHeaders) {
+        this.trustEnvoyHeaders = trustEnvoyHeaders;
+        return this;
+    }
+}

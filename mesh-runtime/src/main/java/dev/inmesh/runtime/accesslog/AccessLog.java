@@ -1,0 +1,171 @@
+package dev.inmesh.runtime.accesslog;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import java.io.IOException;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+
+/**
+ * Writes one access log line per finished request, as Istio's sidecars do, to an {@link AccessLogSink}.
+ *
+ * <p>{@link Format#TEXT} is Istio's default text format:
+ * <pre>
+ * [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS%
+ * %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED%
+ * %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%"
+ * "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS%
+ * %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%
+ * </pre>
+ * (one line), where a value that is not known prints as {@code -}, as Envoy prints it. {@link Format#JSON} is Istio's
+ * JSON format: the same operators under Istio's keys ({@code start_time}, {@code route_name}, {@code method}, ...), in
+ * Istio's order, numbers as JSON numbers and unknown values as {@code null}, as Envoy's JSON formatter writes them.
+ * {@code %START_TIME%} is UTC with milliseconds ({@code 2026-11-28T13:07:13.409Z}). Connection termination details
+ * and the upstream transport failure reason are not tracked yet and print as unknown.
+ *
+ * <p>Formatting happens on the caller's thread (it is cheap); the sink decides where and when the line is written.
+ */
+public final class AccessLog {
+    /** Which of Istio's two access log encodings. */
+    public enum Format {
+        TEXT,
+        JSON
+    }
+
+    private static final DateTimeFormatter START_TIME =
+            DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").withZone(ZoneOffset.UTC);
+    private static final JsonFactory JSON = new JsonFactory();
+
+    private final Format format;
+    private final AccessLogSink sink;
+
+    private AccessLog(Format format, AccessLogSink sink) {
+        this.format = format;
+        this.sink = sink;
+    }
+
+    /** An access log in the given format, written to {@code sink}. */
+    public static AccessLog create(Format format, AccessLogSink sink) {
+        if (format == null || sink == null) {
+            throw new IllegalArgumentException("format: " + format + ", sink: " + sink + " (expected: both set)");
+        }
+        return new AccessLog(format, sink);
+    }
+
+    /** Istio's default text format, to standard output through a writer thread. */
+    public static AccessLog textToStdout() {
+        return create(Format.TEXT, AccessLogSink.stdout());
+    }
+
+    public Format format() {
+        return format;
+    }
+
+    /** Formats one finished request and hands the line to the sink. */
+    public void log(StreamInfo s) {
+        sink.write(format(s));
+    }
+
+    /** The line for one request, without a line separator. */
+    public String format(StreamInfo s) {
+        return format == Format.TEXT ? text(s) : json(s);
+    }
+
+    static String text(StreamInfo s) {
+        StringBuilder b = new StringBuilder(384);
+        b.append('[').append(s.startTime() == null ? "-" : START_TIME.format(s.startTime())).append("] \"")
+                .append(dash(s.method())).append(' ').append(dash(s.path())).append(' ')
+                .append(dash(s.protocol())).append("\" ")
+                .append(s.responseCode()).append(' ')
+                .append(ResponseFlag.format(s.responseFlags())).append(' ')
+                .append(dash(details(s.responseCodeDetails()))).append(' ')
+                .append('-').append(' ')                                  // %CONNECTION_TERMINATION_DETAILS%
+                .append("\"-\" ")                                         // "%UPSTREAM_TRANSPORT_FAILURE_REASON%"
+                .append(s.bytesReceived()).append(' ')
+                .append(s.bytesSent()).append(' ')
+                .append(s.durationMillis()).append(' ')
+                .append(s.upstreamServiceTimeMillis() < 0 ? "-" : Long.toString(s.upstreamServiceTimeMillis()))
+                .append(" \"").append(dash(s.forwardedFor())).append("\" \"")
+                .append(dash(s.userAgent())).append("\" \"")
+                .append(dash(s.requestId())).append("\" \"")
+                .append(dash(s.authority())).append("\" \"")
+                .append(dash(s.upstreamHost())).append("\" ")
+                .append(dash(s.upstreamCluster())).append(' ')
+                .append(dash(s.upstreamLocalAddress())).append(' ')
+                .append(dash(s.downstreamLocalAddress())).append(' ')
+                .append(dash(s.downstreamRemoteAddress())).append(' ')
+                .append(dash(s.requestedServerName())).append(' ')
+                .append(dash(s.routeName()));
+        return b.toString();
+    }
+
+    static String json(StreamInfo s) {
+        StringWriter w = new StringWriter(512);
+        try (JsonGenerator g = JSON.createGenerator(w)) {
+            g.writeStartObject();
+            str(g, "start_time", s.startTime() == null ? null : START_TIME.format(s.startTime()));
+            str(g, "route_name", s.routeName());
+            str(g, "method", s.method());
+            str(g, "path", s.path());
+            str(g, "protocol", s.protocol());
+            g.writeNumberField("response_code", s.responseCode());
+            g.writeStringField("response_flags", ResponseFlag.format(s.responseFlags()));
+            str(g, "response_code_details", details(s.responseCodeDetails()));
+            str(g, "connection_termination_details", null);
+            g.writeNumberField("bytes_received", s.bytesReceived());
+            g.writeNumberField("bytes_sent", s.bytesSent());
+            g.writeNumberField("duration", s.durationMillis());
+            // a response header in Envoy: a string
+            str(g, "upstream_service_time", s.upstreamServiceTimeMillis() < 0 ? null
+                    : Long.toString(s.upstreamServiceTimeMillis()));
+            str(g, "x_forwarded_for", s.forwardedFor());
+            str(g, "user_agent", s.userAgent());
+            str(g, "request_id", s.requestId());
+            str(g, "authority", s.authority());
+            str(g, "upstream_host", s.upstreamHost());
+            str(g, "upstream_cluster", s.upstreamCluster());
+            str(g, "upstream_local_address", s.upstreamLocalAddress());
+            str(g, "downstream_local_address", s.downstreamLocalAddress());
+            str(g, "downstream_remote_address", s.downstreamRemoteAddress());
+            str(g, "requested_server_name", s.requestedServerName());
+            str(g, "upstream_transport_failure_reason", null);
+            g.writeEndObject();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return w.toString();
+    }
+
+    private static void str(JsonGenerator g, String key, String value) throws IOException {
+        if (value == null || value.isEmpty()) {
+            g.writeNullField(key);
+        } else {
+            g.writeStringField(key, value);
+        }
+    }
+
+    private static String dash(String s) {
+        return s == null || s.isEmpty() ? "-" : s;
+    }
+
+    /** Envoy writes response code details with whitespace replaced by underscores. */
+    private static String details(String d) {
+        if (d == null) {
+            return null;
+        }
+        StringBuilder b = null;
+        for (int i = 0; i < d.length(); i++) {
+            if (Character.isWhitespace(d.charAt(i))) {
+                if (b == null) {
+                    b = new StringBuilder(d);
+                }
+                b.setCharAt(i, '_');
+            }
+        }
+        return b == null ? d : b.toString();
+    }
+}

@@ -1,0 +1,294 @@
+package dev.inmesh.runtime.admin;
+
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Callable;
+
+/**
+ * Envoy's admin server and Istio's health and stats ports, on Vert.x. Each {@link Mount} binds one host and port and
+ * serves a chosen set of {@link Endpoint}s, so that one server can lay out Istio's ports:
+ * {@link Mount#admin()} (127.0.0.1:15000, every endpoint), {@link Mount#health()} (15021, {@code /healthz/ready}),
+ * {@link Mount#prometheus()} (15090, {@code /stats/prometheus}) and {@link Mount#agent()} (15020, merged stats and
+ * readiness).
+ *
+ * <pre>{@code
+ * AdminServer admin = AdminServer.builder(vertx)
+ *         .snapshots(holder)
+ *         .registry(prometheusRegistry)
+ *         .clusterStatus(clusterManager)
+ *         .nodeId("sidecar~10.244.0.194~productpage-v1-6b746f74dc-9stvs.default~default.svc.cluster.local")
+ *         .mount(AdminServer.Mount.admin())
+ *         .mount(AdminServer.Mount.health())
+ *         .build();
+ * admin.start().onSuccess(v -> ...);
+ * }</pre>
+ *
+ * <p>Requests are answered without blocking the event loop: the Prometheus scrape, the config dump's JSON printing
+ * and the cluster status run on worker threads. Unknown paths answer 404, and an endpoint not mounted on a port is
+ * unknown there.
+ */
+public final class AdminServer {
+
+    /** What the server can serve, by Envoy's (and Istio's) paths. */
+    public enum Endpoint {
+        /** {@code /config_dump}: Envoy's v3 ConfigDump of the current snapshot, as JSON. */
+        CONFIG_DUMP("/config_dump"),
+        /** {@code /stats/prometheus}: the Micrometer registry's Prometheus scrape. */
+        STATS_PROMETHEUS("/stats/prometheus"),
+        /** {@code /ready}: Envoy's server state, 200 {@code LIVE} or 503 {@code PRE_INITIALIZING}. */
+        READY("/ready"),
+        /** {@code /healthz/ready}: Istio's readiness probe, 200 once the first snapshot is applied, 503 before. */
+        HEALTHZ_READY("/healthz/ready"),
+        /** {@code /clusters}: Envoy's text form of upstream cluster and host state. */
+        CLUSTERS("/clusters");
+
+        private final String path;
+
+        Endpoint(String path) {
+            this.path = path;
+        }
+
+        public String path() {
+            return path;
+        }
+
+        static Endpoint ofPath(String path) {
+            for (Endpoint e : values()) {
+                if (e.path.equals(path)) {
+                    return e;
+                }
+            }
+            return null;
+        }
+    }
+
+    /**
+     * One listening address and the endpoints served on it.
+     *
+     * @param host the address to bind, such as {@code 127.0.0.1}
+     * @param port the port, or 0 for an ephemeral one (see {@link AdminServer#port(int)})
+     * @param endpoints what is served there
+     */
+    public record Mount(String host, int port, Set<Endpoint> endpoints) {
+        public Mount {
+            if (host == null || host.isEmpty()) {
+                throw new IllegalArgumentException("host: '" + host + "' (expected: an address to bind)");
+            }
+            if (port < 0 || port > 65535) {
+                throw new IllegalArgumentException("port: " + port + " (expected: 0-65535)");
+            }
+            if (endpoints == null || endpoints.isEmpty()) {
+                throw new IllegalArgumentException("endpoints: " + endpoints + " (expected: at least one)");
+            }
+            endpoints = Collections.unmodifiableSet(EnumSet.copyOf(endpoints));
+        }
+
+        public static Mount of(String host, int port, Endpoint first, Endpoint... rest) {
+            return new Mount(host, port, EnumSet.of(first, rest));
+        }
+
+        /** Envoy's admin port: every endpoint on 127.0.0.1:15000. */
+        public static Mount admin() {
+            return new Mount("127.0.0.1", 15000, EnumSet.allOf(Endpoint.class));
+        }
+
+        /** Istio's health port: {@code /healthz/ready} on 0.0.0.0:15021. */
+        public static Mount health() {
+            return of("0.0.0.0", 15021, Endpoint.HEALTHZ_READY);
+        }
+
+        /** Istio's proxy stats port: {@code /stats/prometheus} on 0.0.0.0:15090. */
+        public static Mount prometheus() {
+            return of("0.0.0.0", 15090, Endpoint.STATS_PROMETHEUS);
+        }
+
+        /**
+         * Istio's agent port: the merged {@code /stats/prometheus} (in-JVM, the proxy's and the application's
+         * metrics share one registry) and {@code /healthz/ready} on 0.0.0.0:15020.
+         */
+        public static Mount agent() {
+            return of("0.0.0.0", 15020, Endpoint.STATS_PROMETHEUS, Endpoint.HEALTHZ_READY);
+        }
+    }
+
+    private final Vertx vertx;
+    private final SnapshotHolder snapshots;
+    private final PrometheusMeterRegistry registry;
+    private final ClusterStatusSource clusterStatus;
+    private final String nodeId;
+    private final List<Mount> mounts;
+    private final Instant startedAt = Instant.now();
+    private final List<HttpServer> servers = new ArrayList<>();
+
+    private AdminServer(Builder b) {
+        this.vertx = b.vertx;
+        this.snapshots = b.snapshots;
+        this.registry = b.registry;
+        this.clusterStatus = b.clusterStatus;
+        this.nodeId = b.nodeId;
+        this.mounts = List.copyOf(b.mounts);
+    }
+
+    public static Builder builder(Vertx vertx) {
+        return new Builder(vertx);
+    }
+
+    /** Binds every mount; fails (closing what was bound) if any cannot be bound. */
+    public synchronized Future<Void> start() {
+        if (!servers.isEmpty()) {
+            return Future.failedFuture(new IllegalStateException("already started"));
+        }
+        List<Future<HttpServer>> binds = new ArrayList<>();
+        for (Mount m : mounts) {
+            HttpServer server = vertx.createHttpServer(new HttpServerOptions().setHost(m.host()).setPort(m.port()));
+            server.requestHandler(req -> handle(m, req));
+            binds.add(server.listen());
+        }
+        return Future.join(binds).transform(ar -> {
+            synchronized (this) {
+                for (Future<HttpServer> f : binds) {
+                    if (f.succeeded()) {
+                        servers.add(f.result());
+                    }
+                }
+            }
+            if (ar.succeeded()) {
+                return Future.succeededFuture();
+            }
+            return close().transform(ignored -> Future.failedFuture(ar.cause()));
+        });
+    }
+
+    /** The port mount {@code index} (in builder order) is bound to; useful with port 0. */
+    public synchronized int port(int index) {
+        return servers.get(index).actualPort();
+    }
+
+    /** Unbinds every mount. */
+    public Future<Void> close() {
+        List<HttpServer> toClose;
+        synchronized (this) {
+            toClose = new ArrayList<>(servers);
+            servers.clear();
+        }
+        List<Future<Void>> closes = new ArrayList<>();
+        for (HttpServer s : toClose) {
+            closes.add(s.close());
+        }
+        return Future.join(closes).mapEmpty();
+    }
+
+    private void handle(Mount mount, HttpServerRequest req) {
+        Endpoint e = Endpoint.ofPath(req.path());
+        if (e == null || !mount.endpoints().contains(e)) {
+            text(req, 404, "invalid path: " + req.path() + "\n");
+            return;
+        }
+        switch (e) {
+            case READY -> {
+                boolean live = snapshots.ready();
+                text(req, live ? 200 : 503, live ? "LIVE\n" : "PRE_INITIALIZING\n");
+            }
+            case HEALTHZ_READY -> req.response().setStatusCode(snapshots.ready() ? 200 : 503).end();
+            case CONFIG_DUMP -> offLoop(req, "application/json",
+                    () -> ConfigDumpBuilder.json(snapshots.current().resources(), nodeId, startedAt) + "\n");
+            case STATS_PROMETHEUS -> {
+                if (registry == null) {
+                    text(req, 200, "");
+                } else {
+                    offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry::scrape);
+                }
+            }
+            case CLUSTERS -> offLoop(req, "text/plain; charset=utf-8", () -> {
+                StringBuilder b = new StringBuilder();
+                for (String line : clusterStatus.clusterStatusLines()) {
+                    b.append(line).append('\n');
+                }
+                return b.toString();
+            });
+            default -> text(req, 404, "invalid path: " + req.path() + "\n");
+        }
+    }
+
+    private void offLoop(HttpServerRequest req, String contentType, Callable<String> body) {
+        vertx.executeBlocking(body, false).onComplete(ar -> {
+            if (ar.succeeded()) {
+                req.response().setStatusCode(200).putHeader("content-type", contentType).end(ar.result());
+            } else {
+                text(req, 500, "error: " + ar.cause() + "\n");
+            }
+        });
+    }
+
+    private static void text(HttpServerRequest req, int status, String body) {
+        req.response().setStatusCode(status).putHeader("content-type", "text/plain; charset=utf-8").end(body);
+    }
+
+    /** Builds an {@link AdminServer}; {@link #snapshots} and at least one {@link #mount} are required. */
+    public static final class Builder {
+        private final Vertx vertx;
+        private SnapshotHolder snapshots;
+        private PrometheusMeterRegistry registry;
+        private ClusterStatusSource clusterStatus = ClusterStatusSource.NONE;
+        private String nodeId = "";
+        private final List<Mount> mounts = new ArrayList<>();
+
+        private Builder(Vertx vertx) {
+            if (vertx == null) {
+                throw new IllegalArgumentException("vertx: null (expected: a Vertx instance)");
+            }
+            this.vertx = vertx;
+        }
+
+        /** Where the current snapshot (for {@code /config_dump}) and readiness come from. */
+        public Builder snapshots(SnapshotHolder holder) {
+            this.snapshots = holder;
+            return this;
+        }
+
+        /** The registry {@code /stats/prometheus} scrapes; without one it answers an empty page. */
+        public Builder registry(PrometheusMeterRegistry registry) {
+            this.registry = registry;
+            return this;
+        }
+
+        /** The source of {@code /clusters}; none by default. */
+        public Builder clusterStatus(ClusterStatusSource source) {
+            this.clusterStatus = source == null ? ClusterStatusSource.NONE : source;
+            return this;
+        }
+
+        /** The node id the config dump's bootstrap names. */
+        public Builder nodeId(String nodeId) {
+            this.nodeId = nodeId == null ? "" : nodeId;
+            return this;
+        }
+
+        /** Adds a listening address with its endpoints; mounts are numbered in the order added. */
+        public Builder mount(Mount mount) {
+            mounts.add(mount);
+            return this;
+        }
+
+        public AdminServer build() {
+            if (snapshots == null) {
+                throw new IllegalStateException("snapshots: not set (expected: the SnapshotHolder to serve)");
+            }
+            if (mounts.isEmpty()) {
+                throw new IllegalStateException("mounts: none (expected: at least one, such as Mount.admin())");
+            }
+            return new AdminServer(this);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+package dev.inmesh.runtime.config;
+
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.xds.ads.AdsClient;
+import dev.inmesh.runtime.xds.ads.AdsOptions;
+import dev.inmesh.runtime.xds.ads.XdsStatus;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+
+/**
+ * Configuration from an xDS server over ADS ({@link AdsClient}). {@link #start} completes when the first complete
+ * set of CDS, EDS, LDS and RDS has arrived (or timed out) and been applied; it stays pending while no server answers
+ * and fails only when closed first.
+ */
+public final class AdsConfigSource implements ConfigSource {
+    private final Vertx vertx;
+    private final AdsOptions options;
+    private volatile AdsClient client;
+
+    public AdsConfigSource(Vertx vertx, AdsOptions options) {
+        this.vertx = vertx;
+        this.options = options;
+    }
+
+    @Override
+    public synchronized Future<Void> start(SnapshotHolder holder) {
+        if (client != null) {
+            return Future.failedFuture(new IllegalStateException("started already"));
+        }
+        client = new AdsClient(vertx, options, holder);
+        return client.start();
+    }
+
+    /** The stream's status (for {@code /debug/xds_status}); null before {@link #start}. */
+    public XdsStatus status() {
+        AdsClient c = client;
+        return c == null ? null : c.status();
+    }
+
+    @Override
+    public Future<Void> close() {
+        AdsClient c = client;
+        return c == null ? Future.succeededFuture() : c.close();
+    }
+}

@@ -1,0 +1,174 @@
+package dev.inmesh.runtime.config;
+
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import dev.inmesh.runtime.xds.InvalidResourceException;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * The local default: Envoy JSON or YAML from a file or a directory ({@code inmesh.config.file}, or {@code -c}), read
+ * by {@link EnvoyConfigReader}, and watched. Every poll interval a worker thread compares the files' modification
+ * times and sizes; on a change the whole configuration is read again and applied atomically. A broken file changes
+ * nothing: the last good snapshot keeps serving, and the error, naming the file, the resource and the field, is
+ * logged and kept in {@link #lastError()}. Nothing here runs on an event loop.
+ *
+ * <p>{@link #start} fails when the configuration cannot be read the first time: there is nothing to serve then.
+ */
+public final class FileConfigSource implements ConfigSource {
+    private static final System.Logger LOG = System.getLogger(FileConfigSource.class.getName());
+
+    /** The default poll interval. */
+    public static final Duration DEFAULT_POLL_INTERVAL = Duration.ofSeconds(1);
+
+    private final Vertx vertx;
+    private final Path path;
+    private final Duration pollInterval;
+    private SnapshotHolder holder;
+    private long timerId = -1;
+    private volatile boolean closed;
+    private boolean polling;
+    private Future<Void> inflight = Future.succeededFuture();
+    private List<String> fingerprint = List.of();
+    private volatile String lastError;
+    private volatile long reloads;
+
+    public FileConfigSource(Vertx vertx, Path path) {
+        this(vertx, path, DEFAULT_POLL_INTERVAL);
+    }
+
+    public FileConfigSource(Vertx vertx, Path path, Duration pollInterval) {
+        if (pollInterval.isNegative() || pollInterval.isZero()) {
+            throw new IllegalArgumentException("pollInterval: " + pollInterval + " (expected: > 0)");
+        }
+        this.vertx = vertx;
+        this.path = path;
+        this.pollInterval = pollInterval;
+    }
+
+    @Override
+    public synchronized Future<Void> start(SnapshotHolder holder) {
+        if (this.holder != null) {
+            return Future.failedFuture(new IllegalStateException("started already"));
+        }
+        this.holder = holder;
+        return vertx.<List<String>>executeBlocking(() -> {
+            List<String> fp = fingerprint(path);
+            load();
+            return fp;
+        }, false).map(fp -> {
+            synchronized (this) {
+                fingerprint = fp;
+                if (!closed) {
+                    timerId = vertx.setPeriodic(pollInterval.toMillis(), id -> poll());
+                }
+            }
+            return (Void) null;
+        });
+    }
+
+    /** The last reload's error (file, resource and field), or null when the last reload worked. */
+    public String lastError() {
+        return lastError;
+    }
+
+    /** How many times the configuration was applied, the first load included. */
+    public long reloads() {
+        return reloads;
+    }
+
+    /** Stops polling; completes once a reload in progress has finished. */
+    @Override
+    public synchronized Future<Void> close() {
+        closed = true;
+        if (timerId >= 0) {
+            vertx.cancelTimer(timerId);
+        }
+        return inflight.otherwiseEmpty();
+    }
+
+    private synchronized void poll() {
+        if (polling || closed) {
+            return;
+        }
+        polling = true;
+        List<String> known = fingerprint;
+        inflight = vertx.<Void>executeBlocking(() -> {
+            List<String> now = fingerprint(path);
+            if (!now.equals(known)) {
+                synchronized (this) {
+                    fingerprint = now;
+                }
+                try {
+                    load();
+                    LOG.log(System.Logger.Level.INFO, "reloaded the configuration from {0}", path);
+                } catch (ConfigException e) {
+                    LOG.log(System.Logger.Level.ERROR, "kept the last good configuration: {0}", e.getMessage());
+                }
+            }
+            return null;
+        }, false).andThen(ar -> {
+            synchronized (this) {
+                polling = false;
+            }
+        });
+    }
+
+    /** Reads and applies the configuration; on a worker thread. */
+    private void load() throws ConfigException {
+        String error;
+        try {
+            ResourceBundle bundle = EnvoyConfigReader.read(path);
+            holder.apply(bundle);
+            lastError = null;
+            reloads++;
+            return;
+        } catch (EnvoyConfigReader.ConfigReadException e) {
+            error = e.getMessage();
+        } catch (InvalidResourceException e) {
+            error = path + ": " + e.getMessage();
+        }
+        lastError = error;
+        throw new ConfigException(error);
+    }
+
+    /** What a change shows in: each file's name, modification time and size. */
+    static List<String> fingerprint(Path path) {
+        List<String> out = new ArrayList<>();
+        try {
+            if (Files.isDirectory(path)) {
+                try (Stream<Path> s = Files.list(path)) {
+                    for (Path f : s.filter(p -> p.toString().matches(".*\\.(json|ya?ml)$")).sorted().toList()) {
+                        out.add(stamp(f));
+                    }
+                }
+            } else {
+                out.add(stamp(path));
+            }
+        } catch (IOException e) {
+            out.add("unreadable: " + e.getMessage());
+        }
+        return out;
+    }
+
+    private static String stamp(Path f) throws IOException {
+        return f.getFileName() + "@" + Files.getLastModifiedTime(f).toInstant() + "/" + Files.size(f);
+    }
+
+    /** The configuration cannot be used; the message names the file, the resource and the field. */
+    public static final class ConfigException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        ConfigException(String message) {
+            super(message);
+        }
+    }
+}

@@ -1,0 +1,221 @@
+package dev.inmesh.runtime.inbound;
+
+import dev.inmesh.api.config.listener.FilterChain;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.runtime.listener.ConnectionInfo;
+import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.router.HeaderMutator;
+import dev.inmesh.runtime.router.RouteResult;
+import dev.inmesh.runtime.router.RouteTable;
+import dev.inmesh.runtime.router.RouteRequest;
+import dev.inmesh.runtime.snapshot.MeshSnapshot;
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.stats.PeerMetadata;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import io.vertx.core.Handler;
+import io.vertx.core.MultiMap;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import java.time.Instant;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Consumer;
+
+/**
+ * Wraps a service's handler with the inbound side for the server's port, as {@code virtualInbound} does for a sidecar:
+ * an {@code x-request-id} when absent; the inbound route table of the {@code virtualInbound} chain for the local port
+ * (its header rules, and its local replies for no route, redirects and direct responses); then the service itself,
+ * in-process, in place of the {@code inbound|PORT||} cluster; and, once the response ends, Istio's metrics with
+ * {@code reporter="destination"} and the access log. Without an inbound listener in the configuration, requests go
+ * straight to the service and are still recorded.
+ */
+public final class InboundHandler implements Handler<HttpServerRequest> {
+    private final Handler<HttpServerRequest> service;
+    private final SnapshotHolder snapshots;
+    private final Consumer<StreamInfo> observer;
+
+    public InboundHandler(Handler<HttpServerRequest> service, SnapshotHolder snapshots, Consumer<StreamInfo> observer) {
+        this.service = service;
+        this.snapshots = snapshots;
+        this.observer = observer;
+    }
+
+    @Override
+    public void handle(HttpServerRequest req) {
+        long start = System.nanoTime();
+        Instant startTime = Instant.now();
+        MultiMap headers = req.headers();
+        if (!headers.contains("x-request-id")) {
+            headers.set("x-request-id", UUID.randomUUID().toString());
+        }
+        WorkloadInfo peer = PeerMetadata.decode(headers.get(PeerMetadata.HEADER));
+        headers.remove(PeerMetadata.HEADER);
+        headers.remove(PeerMetadata.ID_HEADER);
+        Set<ResponseFlag> flags = EnumSet.noneOf(ResponseFlag.class);
+        String[] details = {"via_upstream"};
+        String[] routeName = {null};
+        HttpServerResponse resp = req.response();
+        String localIp = req.localAddress() == null ? "127.0.0.1" : req.localAddress().hostAddress();
+        int localPort = req.localAddress() == null ? 0 : req.localAddress().port();
+        String remoteIp = req.remoteAddress() == null ? "127.0.0.1" : req.remoteAddress().hostAddress();
+        int remotePort = req.remoteAddress() == null ? 0 : req.remoteAddress().port();
+        String authority = req.authority() == null ? "" : req.authority().toString();
+        String path = req.uri();
+        boolean[] recorded = {false};
+        resp.endHandler(v -> record(recorded, req, start, startTime, flags, details[0], routeName[0], peer, authority, path,
+                localIp + ":" + localPort, remoteIp + ":" + remotePort, false));
+        resp.closeHandler(v -> record(recorded, req, start, startTime, flags, details[0], routeName[0], peer, authority, path,
+                localIp + ":" + localPort, remoteIp + ":" + remotePort, true));
+
+        MeshSnapshot snapshot = snapshots.current();
+        RouteTable table = inboundTable(snapshot, localIp, localPort, remoteIp, remotePort);
+        if (table == null) {
+            service.handle(req);
+            return;
+        }
+        RouteResult result = table.route(new ServerRequestView(req, authority), ThreadLocalRandom.current()
+                .nextLong());
+        if (result instanceof RouteResult.NoRoute) {
+            flags.add(ResponseFlag.NO_ROUTE_FOUND);
+            details[0] = "route_not_found";
+            resp.setStatusCode(404).end();
+            return;
+        }
+        if (result instanceof RouteResult.Redirect r) {
+            routeName[0] = r.route().name();
+            details[0] = "direct_response";
+            HeaderMutator.finalizeResponse(result, table, new ResponseHeaders(resp.headers()));
+            resp.setStatusCode(r.status()).putHeader("location", r.location()).end();
+            return;
+        }
+        if (result instanceof RouteResult.DirectResponse d) {
+            routeName[0] = d.route().name();
+            details[0] = "direct_response";
+            HeaderMutator.finalizeResponse(result, table, new ResponseHeaders(resp.headers()));
+            resp.setStatusCode(d.status());
+            if (!d.body().isEmpty()) {
+                resp.putHeader("content-type", "text/plain");
+            }
+            resp.end(d.body());
+            return;
+        }
+        RouteResult.Forward f = (RouteResult.Forward) result;
+        routeName[0] = f.route().name();
+        HeaderMutator.finalizeRequest(f, table, new ResponseHeaders(headers), new HeaderMutator.PathAndHost() {
+            @Override
+            public String path() {
+                return req.uri();
+            }
+
+            @Override
+            public void setPath(String p) {
+                // In-process there is no second request line to rewrite: the service is called with the request
+                // as it arrived (docs/architecture.md, "inbound rewrites"); the standalone proxy does rewrite.
+            }
+
+            @Override
+            public void setAuthority(String a) {
+                // as for the path
+            }
+        });
+        resp.headersEndHandler(v -> HeaderMutator.finalizeResponse(result, table,
+                new ResponseHeaders(resp.headers())));
+        service.handle(req);
+    }
+
+    private static RouteTable inboundTable(MeshSnapshot snapshot, String localIp, int localPort, String remoteIp,
+                                           int remotePort) {
+        FilterChainSelector inbound = snapshot.listener("virtualInbound");
+        if (inbound == null) {
+            return null;
+        }
+        ConnectionInfo c = new ConnectionInfo(localIp, localPort, "", "raw_buffer", List.of("http/1.1"), remoteIp,
+                remotePort, remoteIp.startsWith("127.") || remoteIp.equals(localIp));
+        FilterChain chain = inbound.select(c);
+        if (chain == null || !(chain.filter() instanceof HttpConnectionManager)) {
+            return null;
+        }
+        return snapshot.routeTable(chain);
+    }
+
+    private void record(boolean[] recorded, HttpServerRequest req, long start, Instant startTime, Set<ResponseFlag> flags,
+                        String details, String routeName, WorkloadInfo peer, String authority, String path,
+                        String local, String remote, boolean closed) {
+        HttpServerResponse resp = req.response();
+        if (recorded[0]) {
+            return;
+        }
+        recorded[0] = true;
+        if (closed) {
+            flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+        }
+        MultiMap h = req.headers();
+        StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), path,
+                req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2" : "HTTP/1.1",
+                closed && !resp.ended() ? 0 : resp.getStatusCode(), flags, details, req.bytesRead(),
+                resp.bytesWritten(), (System.nanoTime() - start) / 1_000_000, -1, h.get("x-request-id"), authority,
+                h.get("user-agent"), h.get("x-forwarded-for"), local, "inbound|" + localPort(local) + "||", null,
+                local, remote, null, routeName, 1, peer, null, null, null, null);
+        try {
+            observer.accept(info);
+        } catch (RuntimeException e) {
+            // metrics and logs never break a request
+        }
+    }
+
+    private static String localPort(String local) {
+        return local.substring(local.lastIndexOf(':') + 1);
+    }
+
+    /** A server request seen by route selection. */
+    private record ServerRequestView(HttpServerRequest req, String authority) implements RouteRequest {
+        @Override
+        public String path() {
+            return req.uri();
+        }
+
+        @Override
+        public String method() {
+            return req.method().name();
+        }
+
+        @Override
+        public String scheme() {
+            return req.scheme() == null ? "http" : req.scheme();
+        }
+
+        @Override
+        public String header(String lowerCaseName) {
+            List<String> all = req.headers().getAll(lowerCaseName);
+            return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
+        }
+    }
+
+    /** A MultiMap as mutable headers. */
+    private record ResponseHeaders(MultiMap map) implements dev.inmesh.runtime.router.MutableHeaders {
+        @Override
+        public List<String> getAll(String name) {
+            return map.getAll(name);
+        }
+
+        @Override
+        public void add(String name, String value) {
+            map.add(name, value);
+        }
+
+        @Override
+        public void set(String name, String value) {
+            map.set(name, value);
+        }
+
+        @Override
+        public void remove(String name) {
+            map.remove(name);
+        }
+    }
+}

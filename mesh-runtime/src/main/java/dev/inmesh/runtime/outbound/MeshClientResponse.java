@@ -1,0 +1,250 @@
+package dev.inmesh.runtime.outbound;
+
+import dev.inmesh.runtime.router.Router;
+import dev.inmesh.runtime.router.RouterResponse;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpFrame;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.StreamPriority;
+import io.vertx.core.net.NetSocket;
+import java.util.List;
+
+/**
+ * The response of a mesh-routed request: the upstream response's body with the router's headers, or the router's
+ * local reply. When the body has been read to its end (or failed), the router is told, which releases the limits
+ * and records the request.
+ */
+final class MeshClientResponse implements HttpClientResponse {
+    private final HttpClientRequest request;
+    private final RouterResponse routed;
+    private final Router router;
+    private final Context context;
+    private final HttpClientResponse upstream;
+    private final Promise<Buffer> bodyPromise = Promise.promise();
+    private final Promise<Void> endPromise = Promise.promise();
+    private Handler<Buffer> dataHandler;
+    private Handler<Void> endHandler;
+    private Handler<Throwable> exceptionHandler;
+    private long bytes;
+    private boolean finished;
+    // local replies: a one-chunk stream with demand
+    private long demand = Long.MAX_VALUE;
+    private boolean localDelivered;
+
+    MeshClientResponse(HttpClientRequest request, RouterResponse routed, Router router, Context context) {
+        this.request = request;
+        this.routed = routed;
+        this.router = router;
+        this.context = context;
+        this.upstream = routed.upstream();
+        if (upstream != null) {
+            upstream.handler(b -> {
+                bytes += b.length();
+                Handler<Buffer> h = dataHandler;
+                if (h != null) {
+                    h.handle(b);
+                }
+            });
+            upstream.endHandler(v -> finish(null));
+            upstream.exceptionHandler(this::failed);
+        }
+    }
+
+    private void finish(Throwable failure) {
+        if (finished) {
+            return;
+        }
+        finished = true;
+        if (failure == null) {
+            router.complete(routed, bytes);
+            Handler<Void> h = endHandler;
+            if (h != null) {
+                h.handle(null);
+            }
+            endPromise.tryComplete();
+        } else {
+            router.abort(routed, bytes, ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
+            Handler<Throwable> h = exceptionHandler;
+            if (h != null) {
+                h.handle(failure);
+            }
+            endPromise.tryFail(failure);
+            bodyPromise.tryFail(failure);
+        }
+    }
+
+    private void failed(Throwable t) {
+        finish(t);
+    }
+
+    private void deliverLocal() {
+        if (localDelivered || demand <= 0 || (dataHandler == null && endHandler == null)) {
+            return;
+        }
+        localDelivered = true;
+        context.runOnContext(v -> {
+            Buffer b = routed.localBody();
+            if (b != null && b.length() > 0) {
+                bytes = b.length();
+                Handler<Buffer> h = dataHandler;
+                if (h != null) {
+                    h.handle(b);
+                }
+            }
+            finish(null);
+        });
+    }
+
+    @Override
+    public HttpClientResponse fetch(long amount) {
+        if (upstream != null) {
+            upstream.fetch(amount);
+        } else {
+            demand = demand + amount < 0 ? Long.MAX_VALUE : demand + amount;
+            deliverLocal();
+        }
+        return this;
+    }
+
+    @Override
+    public HttpClientResponse resume() {
+        if (upstream != null) {
+            upstream.resume();
+        } else {
+            demand = Long.MAX_VALUE;
+            deliverLocal();
+        }
+        return this;
+    }
+
+    @Override
+    public HttpClientResponse pause() {
+        if (upstream != null) {
+            upstream.pause();
+        } else {
+            demand = 0;
+        }
+        return this;
+    }
+
+    @Override
+    public HttpClientResponse exceptionHandler(Handler<Throwable> handler) {
+        this.exceptionHandler = handler;
+        return this;
+    }
+
+    @Override
+    public HttpClientResponse handler(Handler<Buffer> handler) {
+        this.dataHandler = handler;
+        if (upstream == null) {
+            deliverLocal();
+        }
+        return this;
+    }
+
+    @Override
+    public HttpClientResponse endHandler(Handler<Void> endHandler) {
+        this.endHandler = endHandler;
+        if (upstream == null) {
+            deliverLocal();
+        }
+        return this;
+    }
+
+    @Override
+    public NetSocket netSocket() {
+        return upstream == null ? null : upstream.netSocket();
+    }
+
+    @Override
+    public HttpVersion version() {
+        return upstream == null ? HttpVersion.HTTP_1_1 : upstream.version();
+    }
+
+    @Override
+    public int statusCode() {
+        return routed.status();
+    }
+
+    @Override
+    public String statusMessage() {
+        if (upstream != null && upstream.statusCode() == routed.status()) {
+            return upstream.statusMessage();
+        }
+        return io.netty.handler.codec.http.HttpResponseStatus.valueOf(routed.status()).reasonPhrase();
+    }
+
+    @Override
+    public MultiMap headers() {
+        return routed.headers();
+    }
+
+    @Override
+    public String getHeader(String headerName) {
+        return routed.headers().get(headerName);
+    }
+
+    @Override
+    public String getHeader(CharSequence headerName) {
+        return routed.headers().get(headerName);
+    }
+
+    @Override
+    public MultiMap trailers() {
+        return upstream == null ? MultiMap.caseInsensitiveMultiMap() : upstream.trailers();
+    }
+
+    @Override
+    public String getTrailer(String trailerName) {
+        return trailers().get(trailerName);
+    }
+
+    @Override
+    public List<String> cookies() {
+        return routed.headers().getAll("set-cookie");
+    }
+
+    @Override
+    public HttpClientResponse bodyHandler(Handler<Buffer> bodyHandler) {
+        body().onSuccess(bodyHandler);
+        return this;
+    }
+
+    @Override
+    public Future<Buffer> body() {
+        Buffer acc = Buffer.buffer();
+        handler(acc::appendBuffer);
+        end().onSuccess(v -> bodyPromise.tryComplete(acc));
+        resume();
+        return bodyPromise.future();
+    }
+
+    @Override
+    public Future<Void> end() {
+        return endPromise.future();
+    }
+
+    @Override
+    public HttpClientResponse customFrameHandler(Handler<HttpFrame> handler) {
+        return this;
+    }
+
+    @Override
+    public HttpClientRequest request() {
+        return request;
+    }
+
+    @Override
+    public HttpClientResponse streamPriorityHandler(Handler<StreamPriority> handler) {
+        return this;
+    }
+
+}

@@ -1,0 +1,50 @@
+package dev.inmesh.runtime.outbound;
+
+import dev.inmesh.runtime.router.Router;
+import dev.inmesh.runtime.router.RouterRequest;
+import dev.inmesh.runtime.router.RouterResponse;
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
+
+/**
+ * Sends one buffered outbound request through the mesh: reads the current snapshot once, decides the listener and
+ * route table for the destination ({@link OutboundRouting}), and hands the request to the shared {@link Router}.
+ */
+public final class OutboundDispatcher {
+    private final SnapshotHolder snapshots;
+    private final OutboundRouting routing;
+    private final Router router;
+    private final String sourceIp;
+
+    public OutboundDispatcher(SnapshotHolder snapshots, OutboundRouting routing, Router router, String sourceIp) {
+        this.snapshots = snapshots;
+        this.routing = routing;
+        this.router = router;
+        this.sourceIp = sourceIp;
+    }
+
+    public Router router() {
+        return router;
+    }
+
+    /** Routes a request to {@code host:port}; the future never fails (failures are local replies). */
+    public Future<RouterResponse> dispatch(HttpMethod method, String host, int port, String uri, MultiMap headers,
+                                          Buffer body, boolean ssl) {
+        String authority = headers.contains("host") ? headers.get("host")
+                : (port == (ssl ? 443 : 80) ? host : host + ":" + port);
+        headers.remove("host");
+        String hostOnly = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+        RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, uri, authority,
+                ssl ? "https" : "http", headers, body, sourceIp + ":0", null,
+                new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), "HTTP/1.1");
+        OutboundRouting.Decision d = routing.decide(snapshots.current(), hostOnly, port, sourceIp);
+        if (d.blackhole()) {
+            return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null));
+        }
+        return router.forward(req, d.table(), d.clusters());
+    }
+}

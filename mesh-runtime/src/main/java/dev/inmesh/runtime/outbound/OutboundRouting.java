@@ -1,0 +1,124 @@
+package dev.inmesh.runtime.outbound;
+
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.api.config.listener.FilterChain;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.TcpProxy;
+import dev.inmesh.api.config.route.ClusterSpecifier;
+import dev.inmesh.api.config.route.Route;
+import dev.inmesh.api.config.route.RouteAction;
+import dev.inmesh.api.config.route.RouteConfiguration;
+import dev.inmesh.api.config.route.RouteMatch;
+import dev.inmesh.api.config.route.VirtualHost;
+import dev.inmesh.runtime.listener.ConnectionInfo;
+import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.router.RouteTable;
+import dev.inmesh.runtime.snapshot.MeshSnapshot;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.UpstreamEnvironment;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Decides how an outbound request from this workload to {@code host:port} is handled, as Istio's sidecar would for
+ * a connection to that address: the listener bound to {@code ip:port}, else the one on {@code 0.0.0.0:port}, else
+ * {@code virtualOutbound}'s chains, else the outbound traffic policy (PassthroughCluster for ALLOW_ANY, a 502 for
+ * REGISTRY_ONLY). An HTTP connection manager chain gives its route table; a TCP proxy chain sends the request to its
+ * cluster.
+ */
+public final class OutboundRouting {
+    public static final String PASSTHROUGH = "PassthroughCluster";
+    public static final String BLACKHOLE = "BlackHoleCluster";
+
+    private final MeshOptions.OutboundTrafficPolicy policy;
+    private final ClusterManager passthroughClusters;
+    private final Map<String, RouteTable> singleClusterTables = new ConcurrentHashMap<>();
+
+    /** Where a request goes: a route table and the clusters it names, or a blackhole. */
+    public record Decision(RouteTable table, ClusterManager clusters, boolean blackhole) {}
+
+    public OutboundRouting(MeshOptions.OutboundTrafficPolicy policy, UpstreamEnvironment env) {
+        this.policy = policy;
+        Cluster passthrough = new Cluster(PASSTHROUGH, DiscoveryType.ORIGINAL_DST, "", LbPolicy.CLUSTER_PROVIDED, null,
+                Duration.ofSeconds(10), null, null, null, null, null, null, null, false, null);
+        this.passthroughClusters = ClusterManager.create(env, Map.of(PASSTHROUGH, passthrough), Map.of());
+    }
+
+    /** How to handle a request to {@code host:port} under the given snapshot. */
+    public Decision decide(MeshSnapshot snapshot, String host, int port, String sourceIp) {
+        String ip = isIpLiteral(host) ? host : "0.0.0.0";
+        FilterChainSelector listener = snapshot.listenerFor(ip, port);
+        FilterChain chain = null;
+        ConnectionInfo conn = ConnectionInfo.http(ip, port, sourceIp, 0);
+        if (listener != null) {
+            chain = listener.select(conn);
+        } else {
+            FilterChainSelector virtual = snapshot.listener("virtualOutbound");
+            if (virtual != null) {
+                chain = virtual.select(conn);
+            }
+        }
+        if (chain == null) {
+            return policy == MeshOptions.OutboundTrafficPolicy.ALLOW_ANY ? passthrough(snapshot)
+                    : new Decision(null, null, true);
+        }
+        if (chain.filter() instanceof HttpConnectionManager) {
+            return new Decision(snapshot.routeTable(chain), snapshot.clusterManager(), false);
+        }
+        TcpProxy tcp = (TcpProxy) chain.filter();
+        String cluster = tcp.cluster() instanceof ClusterSpecifier.Named n ? n.cluster() : null;
+        if (cluster == null) {
+            // weighted TCP clusters: route by the same weights through a one-route table
+            return new Decision(singleClusterTables.computeIfAbsent("weighted:" + chain.name(),
+                    k -> table(k, tcp.cluster())), snapshot.clusterManager(), false);
+        }
+        if (cluster.equals(BLACKHOLE)) {
+            return new Decision(null, null, true);
+        }
+        if (cluster.equals(PASSTHROUGH) && snapshot.clusterManager().cluster(PASSTHROUGH) == null) {
+            return passthrough(snapshot);
+        }
+        return new Decision(singleClusterTables.computeIfAbsent(cluster,
+                k -> table(k, new ClusterSpecifier.Named(k))), snapshot.clusterManager(), false);
+    }
+
+    private Decision passthrough(MeshSnapshot snapshot) {
+        ClusterManager cm = snapshot.clusterManager().cluster(PASSTHROUGH) != null ? snapshot.clusterManager()
+                : passthroughClusters;
+        return new Decision(singleClusterTables.computeIfAbsent(PASSTHROUGH,
+                k -> table(k, new ClusterSpecifier.Named(k))), cm, false);
+    }
+
+    /** A route table that sends everything to one cluster with no timeout, as a TCP proxy would. */
+    private static RouteTable table(String name, ClusterSpecifier cluster) {
+        RouteAction action = new RouteAction(cluster, Duration.ZERO, null, null, null, null, null, false, List.of(),
+                null, false);
+        return RouteTable.compile(RouteConfiguration.of(name, List.of(VirtualHost.of(name, List.of("*"),
+                List.of(Route.of(RouteMatch.prefix("/"), action))))));
+    }
+
+    static boolean isIpLiteral(String host) {
+        if (host == null || host.isEmpty()) {
+            return false;
+        }
+        if (host.indexOf(':') >= 0) {
+            return true;
+        }
+        for (int i = 0; i < host.length(); i++) {
+            char c = host.charAt(i);
+            if (!(c == '.' || Character.isDigit(c))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    public void close() {
+        passthroughClusters.close();
+    }
+}

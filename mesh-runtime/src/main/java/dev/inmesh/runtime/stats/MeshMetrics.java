@@ -1,0 +1,221 @@
+package dev.inmesh.runtime.stats;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Istio's standard metrics for one workload, written into a Micrometer registry so that a Prometheus scrape reads as
+ * an Istio sidecar's does: Istio's Grafana dashboards and Kiali work unchanged.
+ *
+ * <ul>
+ *   <li>{@link #record(StreamInfo)}, once per finished HTTP request (in-JVM and standalone alike):
+ *       {@code istio_requests_total}, and the histograms {@code istio_request_duration_milliseconds},
+ *       {@code istio_request_bytes} and {@code istio_response_bytes} with Envoy's default buckets, which Istio's
+ *       proxies use for all three ({@link #BUCKETS});</li>
+ *   <li>{@link #tcpConnectionOpened(TcpConnectionInfo)}, per TCP connection the standalone proxy passes through:
+ *       {@code istio_tcp_connections_opened_total}, {@code istio_tcp_connections_closed_total},
+ *       {@code istio_tcp_sent_bytes_total} (towards the downstream) and {@code istio_tcp_received_bytes_total}
+ *       (from the downstream);</li>
+ *   <li>{@link #upstream(String)}: per-cluster statistics in Envoy's names, for the cluster manager and router.</li>
+ * </ul>
+ *
+ * <p>Labels follow Istio: reporter {@code source} for OUTBOUND requests ({@code source_*} is this workload,
+ * {@code destination_*} the peer), {@code destination} for INBOUND ({@code destination_*} is this workload,
+ * {@code source_*} the peer). {@code destination_service} is the service host, else the request's host, else
+ * {@code unknown}; {@code connection_security_policy} is {@code unknown} when the source reports and {@code none} for
+ * plaintext at the destination; {@code request_protocol} is {@code grpc} when the response carried a
+ * {@code grpc-status}, else {@code http} ({@code tcp} for TCP metrics); {@code response_flags} as
+ * {@link ResponseFlag#format}. Series are cached by their label values, so recording allocates little.
+ *
+ * <p>Thread-safe; recording never blocks.
+ */
+public final class MeshMetrics {
+    /**
+     * Envoy's default histogram buckets, which Istio's proxies use for the duration (milliseconds) and both size
+     * (bytes) histograms unless a pod overrides them.
+     */
+    public static final double[] BUCKETS = {0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
+        60000, 300000, 600000, 1800000, 3600000};
+
+    private final MeterRegistry registry;
+    private final WorkloadInfo local;
+    private final String destinationCluster;
+    private final Map<IstioLabels, RequestMeters> requestMeters = new ConcurrentHashMap<>();
+    private final Map<IstioLabels, TcpMeters> tcpMeters = new ConcurrentHashMap<>();
+    private final Map<String, UpstreamStats> upstreams = new ConcurrentHashMap<>();
+
+    private MeshMetrics(MeterRegistry registry, WorkloadInfo local, String destinationCluster) {
+        this.registry = registry;
+        this.local = local;
+        this.destinationCluster = destinationCluster;
+    }
+
+    /** Metrics for the workload {@code local}, with {@code destination_cluster} {@code Kubernetes}. */
+    public static MeshMetrics create(MeterRegistry registry, WorkloadInfo local) {
+        return create(registry, local, "Kubernetes");
+    }
+
+    /**
+     * Metrics for the workload {@code local}.
+     *
+     * @param destinationCluster the {@code destination_cluster} label value (Istio's cluster id)
+     */
+    public static MeshMetrics create(MeterRegistry registry, WorkloadInfo local, String destinationCluster) {
+        if (registry == null) {
+            throw new IllegalArgumentException("registry: null (expected: a MeterRegistry)");
+        }
+        if (destinationCluster == null || destinationCluster.isEmpty()) {
+            throw new IllegalArgumentException("destinationCluster: '" + destinationCluster
+                    + "' (expected: a cluster id such as Kubernetes)");
+        }
+        return new MeshMetrics(registry, local == null ? WorkloadInfo.UNKNOWN : local, destinationCluster);
+    }
+
+    /** The registry written to. */
+    public MeterRegistry registry() {
+        return registry;
+    }
+
+    /** This workload. */
+    public WorkloadInfo local() {
+        return local;
+    }
+
+    /** Records one finished HTTP request into Istio's four request metrics. */
+    public void record(StreamInfo s) {
+        String protocol = s.grpcStatus() != null ? "grpc" : "http";
+        IstioLabels labels = labels(s.direction(), s.peer(), destinationService(s), s.destinationServiceName(),
+                s.destinationServiceNamespace(), protocol, Integer.toString(s.responseCode()),
+                ResponseFlag.format(s.responseFlags()));
+        RequestMeters m = requestMeters.computeIfAbsent(labels, this::newRequestMeters);
+        m.requests.increment();
+        m.duration.record(Math.max(0, s.durationMillis()));
+        m.requestBytes.record(Math.max(0, s.bytesReceived()));
+        m.responseBytes.record(Math.max(0, s.bytesSent()));
+    }
+
+    /**
+     * Counts a TCP connection opened and returns the handle through which its bytes and its close are counted. Bytes
+     * may be added as they flow.
+     */
+    public TcpConnectionMetrics tcpConnectionOpened(TcpConnectionInfo c) {
+        IstioLabels open = tcpLabels(c, Set.of());
+        TcpMeters m = tcpMeters.computeIfAbsent(open, this::newTcpMeters);
+        m.opened.increment();
+        return new TcpConnectionMetrics(this, c, m);
+    }
+
+    /** The statistics of an upstream cluster, created on first use. */
+    public UpstreamStats upstream(String clusterName) {
+        return upstreams.computeIfAbsent(clusterName, n -> new UpstreamStatsImpl(registry, n));
+    }
+
+    /** Counts a TCP connection's bytes and close; thread-safe. */
+    public static final class TcpConnectionMetrics {
+        private final MeshMetrics owner;
+        private final TcpConnectionInfo info;
+        private final TcpMeters meters;
+        private volatile boolean closed;
+
+        TcpConnectionMetrics(MeshMetrics owner, TcpConnectionInfo info, TcpMeters meters) {
+            this.owner = owner;
+            this.info = info;
+            this.meters = meters;
+        }
+
+        /** Bytes sent towards the downstream (the response direction). */
+        public void sent(long bytes) {
+            if (bytes > 0) {
+                meters.sent.increment(bytes);
+            }
+        }
+
+        /** Bytes received from the downstream (the request direction). */
+        public void received(long bytes) {
+            if (bytes > 0) {
+                meters.received.increment(bytes);
+            }
+        }
+
+        /** Counts the close once, labelled with the connection's final response flags (such as UF). */
+        public void closed(Set<ResponseFlag> flags) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            IstioLabels l = owner.tcpLabels(info, flags);
+            owner.tcpMeters.computeIfAbsent(l, owner::newTcpMeters).closed.increment();
+        }
+    }
+
+    private static String destinationService(StreamInfo s) {
+        if (s.destinationService() != null && !s.destinationService().isEmpty()) {
+            return s.destinationService();
+        }
+        String a = s.authority();
+        if (a == null || a.isEmpty()) {
+            return null;
+        }
+        int colon = a.lastIndexOf(':');
+        return colon > 0 && a.indexOf(']') < colon ? a.substring(0, colon) : a;
+    }
+
+    private IstioLabels tcpLabels(TcpConnectionInfo c, Set<ResponseFlag> flags) {
+        return labels(c.direction(), c.peer(), c.destinationService(), c.destinationServiceName(),
+                c.destinationServiceNamespace(), "tcp", null, ResponseFlag.format(flags));
+    }
+
+    private IstioLabels labels(StreamInfo.Direction direction, WorkloadInfo peer, String service, String serviceName,
+                               String serviceNamespace, String protocol, String responseCode, String flags) {
+        boolean outbound = direction == StreamInfo.Direction.OUTBOUND;
+        WorkloadInfo source = outbound ? local : peer;
+        WorkloadInfo destination = outbound ? peer : local;
+        return new IstioLabels(direction.reporter(),
+                source.workload(), source.namespace(), source.app(), source.version(),
+                destination.workload(), destination.namespace(), destination.app(), destination.version(),
+                orUnknown(service), orUnknown(serviceName), orUnknown(serviceNamespace), destinationCluster,
+                protocol, responseCode, flags, outbound ? "unknown" : "none");
+    }
+
+    private static String orUnknown(String s) {
+        return s == null || s.isEmpty() ? "unknown" : s;
+    }
+
+    private RequestMeters newRequestMeters(IstioLabels l) {
+        Tags tags = l.tags();
+        return new RequestMeters(
+                Counter.builder("istio_requests").description("Requests, by Istio's standard labels")
+                        .tags(tags).register(registry),
+                histogram("istio_request_duration_milliseconds", "Request duration in milliseconds", tags),
+                histogram("istio_request_bytes", "Request body sizes in bytes", tags),
+                histogram("istio_response_bytes", "Response body sizes in bytes", tags));
+    }
+
+    private DistributionSummary histogram(String name, String description, Tags tags) {
+        return DistributionSummary.builder(name).description(description).serviceLevelObjectives(BUCKETS)
+                .tags(tags).register(registry);
+    }
+
+    private TcpMeters newTcpMeters(IstioLabels l) {
+        Tags tags = l.tags();
+        return new TcpMeters(
+                Counter.builder("istio_tcp_connections_opened").tags(tags)
+                        .description("TCP connections opened").register(registry),
+                Counter.builder("istio_tcp_connections_closed").tags(tags)
+                        .description("TCP connections closed").register(registry),
+                Counter.builder("istio_tcp_sent_bytes").tags(tags)
+                        .description("Bytes sent towards the downstream on TCP connections").register(registry),
+                Counter.builder("istio_tcp_received_bytes").tags(tags)
+                        .description("Bytes received from the downstream on TCP connections").register(registry));
+    }
+
+    private record RequestMeters(Counter requests, DistributionSummary duration, DistributionSummary requestBytes,
+                                 DistributionSummary responseBytes) {}
+
+    record TcpMeters(Counter opened, Counter closed, Counter sent, Counter received) {}
+}

@@ -1,0 +1,65 @@
+package dev.inmesh.runtime.stats;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
+import java.util.Base64;
+
+/**
+ * Istio's HTTP metadata exchange: a workload's identity sent in {@code x-envoy-peer-metadata} (a base64
+ * {@code google.protobuf.Struct} with {@code NAMESPACE}, {@code WORKLOAD_NAME}, {@code LABELS}, {@code CLUSTER_ID})
+ * and {@code x-envoy-peer-metadata-id}, so that the receiving side can label its metrics with the caller. Inmesh and
+ * Istio sidecars read each other's.
+ */
+public final class PeerMetadata {
+    public static final String HEADER = "x-envoy-peer-metadata";
+    public static final String ID_HEADER = "x-envoy-peer-metadata-id";
+
+    private PeerMetadata() {}
+
+    /** The header value for a workload. */
+    public static String encode(WorkloadInfo w, String clusterId) {
+        Struct labels = Struct.newBuilder()
+                .putFields("app", str(w.app()))
+                .putFields("version", str(w.version()))
+                .build();
+        Struct s = Struct.newBuilder()
+                .putFields("NAMESPACE", str(w.namespace()))
+                .putFields("WORKLOAD_NAME", str(w.workload()))
+                .putFields("NAME", str(w.workload()))
+                .putFields("CLUSTER_ID", str(clusterId))
+                .putFields("LABELS", Value.newBuilder().setStructValue(labels).build())
+                .build();
+        return Base64.getEncoder().encodeToString(s.toByteArray());
+    }
+
+    /** The workload a header value describes, or {@link WorkloadInfo#UNKNOWN} when absent or unreadable. */
+    public static WorkloadInfo decode(String header) {
+        if (header == null || header.isEmpty()) {
+            return WorkloadInfo.UNKNOWN;
+        }
+        try {
+            Struct s = Struct.parseFrom(Base64.getDecoder().decode(header.trim()));
+            Struct labels = s.getFieldsOrDefault("LABELS", Value.getDefaultInstance()).getStructValue();
+            String workload = text(s, "WORKLOAD_NAME");
+            return new WorkloadInfo(workload.isEmpty() ? text(s, "NAME") : workload, text(s, "NAMESPACE"),
+                    firstNonEmpty(text(labels, "app"), text(labels, "app.kubernetes.io/name")),
+                    firstNonEmpty(text(labels, "version"), text(labels, "app.kubernetes.io/version")));
+        } catch (IllegalArgumentException | InvalidProtocolBufferException e) {
+            return WorkloadInfo.UNKNOWN;
+        }
+    }
+
+    private static Value str(String v) {
+        return Value.newBuilder().setStringValue(v == null ? "" : v).build();
+    }
+
+    private static String text(Struct s, String key) {
+        Value v = s.getFieldsMap().get(key);
+        return v == null ? "" : v.getStringValue();
+    }
+
+    private static String firstNonEmpty(String a, String b) {
+        return a.isEmpty() ? b : a;
+    }
+}

@@ -1,0 +1,21 @@
+package dev.inmesh.runtime.stats;
+
+/**
+ * Who one proxied TCP connection is between, for Istio's TCP metrics: the direction it crossed the workload in, the
+ * workload at the other end, and the destination service when known.
+ *
+ * @param direction INBOUND (reporter {@code destination}) or OUTBOUND (reporter {@code source})
+ * @param peer the workload at the other end, or {@link WorkloadInfo#UNKNOWN}
+ * @param destinationService the destination service's host name, or null
+ * @param destinationServiceName the service's short name, or null
+ * @param destinationServiceNamespace the service's namespace, or null
+ */
+public record TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo peer, String destinationService,
+                                String destinationServiceName, String destinationServiceNamespace) {
+    public TcpConnectionInfo {
+        if (direction == null) {
+            throw new IllegalArgumentException("direction: null (expected: INBOUND or OUTBOUND)");
+        }
+        peer = peer == null ? WorkloadInfo.UNKNOWN : peer;
+    }
+}

@@ -1,0 +1,42 @@
+package dev.inmesh.runtime.stats;
+
+/**
+ * One upstream cluster's statistics, named as Envoy names them ({@code cluster.<name>.upstream_rq_total} and so on,
+ * scraped as {@code envoy_cluster_upstream_rq_total{cluster_name="<name>"}} as Istio's proxy exports them). The
+ * cluster manager and router update them as things happen; every method is thread-safe and allocation-free.
+ *
+ * <p>Envoy's counters are exported without a {@code _total} suffix; the Prometheus client Micrometer uses appends one
+ * to every counter, so those whose Envoy name does not end in {@code _total} (such as {@code upstream_rq_retry}) are
+ * exported as gauges that only go up, which keeps Envoy's exact names (PromQL's {@code rate()} reads them the same).
+ * Envoy's per-code {@code upstream_rq{response_code="200"}} is left out: Micrometer cannot give one name two label
+ * sets, and {@code upstream_rq_xx{response_code_class="2xx"}} carries the class.
+ */
+public interface UpstreamStats {
+
+    /** A request was sent upstream (each attempt, retries included): {@code upstream_rq_total}. */
+    void requestStarted();
+
+    /** A request finished with this status: {@code upstream_rq_completed} and {@code upstream_rq_xx} by class. */
+    void requestCompleted(int status);
+
+    /** A retry was made: {@code upstream_rq_retry}. */
+    void retry();
+
+    /** A request timed out: {@code upstream_rq_timeout}. */
+    void timeout();
+
+    /** A request was refused by a circuit breaker: {@code upstream_rq_pending_overflow}. */
+    void overflow();
+
+    /** A connection was opened: {@code upstream_cx_total} and {@code upstream_cx_active} up by one. */
+    void connectionOpened();
+
+    /** A connection closed: {@code upstream_cx_active} down by one. */
+    void connectionClosed();
+
+    /** A connection attempt failed: {@code upstream_cx_connect_fail}. */
+    void connectFailed();
+
+    /** Requests in flight: {@code upstream_rq_active} up ({@code +1}) or down ({@code -1}). */
+    void activeRequests(int delta);
+}

@@ -1,0 +1,120 @@
+package dev.inmesh.runtime.stats;
+
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * One cluster's Envoy-named statistics over adders: counters whose Envoy name ends in {@code _total} as counters, the
+ * rest as gauges (see {@link UpstreamStats} on why).
+ */
+final class UpstreamStatsImpl implements UpstreamStats {
+    private static final String PREFIX = "envoy_cluster_";
+
+    private final MeterRegistry registry;
+    private final String cluster;
+    private final LongAdder rqTotal = new LongAdder();
+    private final LongAdder rqCompleted = new LongAdder();
+    private final LongAdder rqRetry = new LongAdder();
+    private final LongAdder rqTimeout = new LongAdder();
+    private final LongAdder rqPendingOverflow = new LongAdder();
+    private final LongAdder cxTotal = new LongAdder();
+    private final LongAdder cxConnectFail = new LongAdder();
+    private final AtomicLong cxActive = new AtomicLong();
+    private final AtomicLong rqActive = new AtomicLong();
+    private final AtomicReferenceArray<LongAdder> byClass = new AtomicReferenceArray<>(6);
+
+    UpstreamStatsImpl(MeterRegistry registry, String cluster) {
+        this.registry = registry;
+        this.cluster = cluster;
+        adder("upstream_rq_total", rqTotal);
+        adder("upstream_rq_completed", rqCompleted);
+        adder("upstream_rq_retry", rqRetry);
+        adder("upstream_rq_timeout", rqTimeout);
+        adder("upstream_rq_pending_overflow", rqPendingOverflow);
+        adder("upstream_cx_total", cxTotal);
+        adder("upstream_cx_connect_fail", cxConnectFail);
+        Gauge.builder(PREFIX + "upstream_cx_active", cxActive, AtomicLong::doubleValue)
+                .tag("cluster_name", cluster).strongReference(true).register(registry);
+        Gauge.builder(PREFIX + "upstream_rq_active", rqActive, AtomicLong::doubleValue)
+                .tag("cluster_name", cluster).strongReference(true).register(registry);
+    }
+
+    private void adder(String name, LongAdder a) {
+        if (name.endsWith("_total")) {
+            // A gauge's name loses a trailing _total in the Prometheus naming; a counter's keeps it.
+            FunctionCounter.builder(PREFIX + name, a, LongAdder::doubleValue).tag("cluster_name", cluster)
+                    .register(registry);
+            return;
+        }
+        Gauge.builder(PREFIX + name, a, LongAdder::doubleValue).tag("cluster_name", cluster).strongReference(true)
+                .register(registry);
+    }
+
+    @Override
+    public void requestStarted() {
+        rqTotal.increment();
+    }
+
+    @Override
+    public void requestCompleted(int status) {
+        rqCompleted.increment();
+        int c = status / 100;
+        if (c < 1 || c > 5) {
+            return;
+        }
+        LongAdder a = byClass.get(c);
+        if (a == null) {
+            synchronized (byClass) {
+                a = byClass.get(c);
+                if (a == null) {
+                    a = new LongAdder();
+                    Gauge.builder(PREFIX + "upstream_rq_xx", a, LongAdder::doubleValue)
+                            .tag("response_code_class", c + "xx").tag("cluster_name", cluster)
+                            .strongReference(true).register(registry);
+                    byClass.set(c, a);
+                }
+            }
+        }
+        a.increment();
+    }
+
+    @Override
+    public void retry() {
+        rqRetry.increment();
+    }
+
+    @Override
+    public void timeout() {
+        rqTimeout.increment();
+    }
+
+    @Override
+    public void overflow() {
+        rqPendingOverflow.increment();
+    }
+
+    @Override
+    public void connectionOpened() {
+        cxTotal.increment();
+        cxActive.incrementAndGet();
+    }
+
+    @Override
+    public void connectionClosed() {
+        cxActive.decrementAndGet();
+    }
+
+    @Override
+    public void connectFailed() {
+        cxConnectFail.increment();
+    }
+
+    @Override
+    public void activeRequests(int delta) {
+        rqActive.addAndGet(delta);
+    }
+}

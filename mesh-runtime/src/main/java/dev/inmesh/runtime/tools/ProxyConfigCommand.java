@@ -1,0 +1,278 @@
+package dev.inmesh.runtime.tools;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.util.DefaultIndenter;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
+import com.fasterxml.jackson.core.util.Separators;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import com.google.protobuf.Message;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import dev.inmesh.runtime.xds.EnvoyJson;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code inmesh proxy-config listener|route|cluster|endpoint|all}: shows a proxy's configuration as
+ * {@code istioctl proxy-config} does, read from an admin server's {@code /config_dump} ({@code --admin HOST:PORT},
+ * Inmesh's or Envoy's) or from a dump file ({@code -f FILE}). The same filters ({@code --port}, {@code --address},
+ * {@code --type}, {@code --name}, {@code --fqdn}, {@code --direction}, {@code --subset}, {@code --cluster},
+ * {@code --status}) and outputs ({@code -o short}, istioctl's tables; {@code -o json}; {@code -o yaml}). Endpoints
+ * come from the dump's EDS configs ({@code dynamic_endpoint_configs}) rather than from {@code /clusters}, so their
+ * outlier check always reads {@code OK}. Exit codes: 0 shown, 1 nothing matched, 2 unreadable input or bad arguments.
+ */
+@Command(name = "proxy-config", mixinStandardHelpOptions = true,
+        description = "Shows a proxy's listeners, routes, clusters or endpoints as istioctl proxy-config does, from "
+                + "an admin server's /config_dump or a dump file.")
+public final class ProxyConfigCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "TYPE", description = "listener, route, cluster, endpoint or all.")
+    String type;
+
+    @Option(names = "--admin", paramLabel = "HOST:PORT", description = "An admin server to fetch /config_dump from.")
+    String admin;
+
+    @Option(names = {"-f", "--file"}, paramLabel = "FILE", description = "A config dump (JSON or YAML) to read.")
+    Path file;
+
+    @Option(names = {"-o", "--output"}, defaultValue = "short", paramLabel = "FORMAT",
+            description = "short (istioctl's table, the default), json or yaml.")
+    String output;
+
+    @Option(names = "--port", description = "Listeners, clusters or endpoints on this port.")
+    Integer port;
+
+    @Option(names = "--address", description = "Listeners or endpoints with this address.")
+    String address;
+
+    @Option(names = "--type", description = "Listeners of this type: HTTP, TCP, HTTP+TCP.")
+    String listenerType;
+
+    @Option(names = "--name", description = "The route configuration with this name.")
+    String name;
+
+    @Option(names = "--fqdn", description = "Clusters whose name contains this host name.")
+    String fqdn;
+
+    @Option(names = "--direction", description = "Clusters of this direction: inbound or outbound.")
+    String direction;
+
+    @Option(names = "--subset", description = "Clusters of this subset.")
+    String subset;
+
+    @Option(names = "--cluster", description = "Endpoints of this cluster.")
+    String cluster;
+
+    @Option(names = "--status", description = "Endpoints with this health status, such as HEALTHY.")
+    String status;
+
+    PrintStream out = System.out;
+    PrintStream err = System.err;
+
+    @Override
+    public Integer call() {
+        String kind = type.toLowerCase(Locale.ROOT);
+        if (!List.of("listener", "listeners", "route", "routes", "cluster", "clusters", "endpoint", "endpoints",
+                "all").contains(kind)) {
+            err.println("proxy-config: unknown type '" + type + "' (expected: listener, route, cluster, endpoint "
+                    + "or all)");
+            return 2;
+        }
+        kind = kind.endsWith("s") ? kind.substring(0, kind.length() - 1) : kind;
+        String format = output.toLowerCase(Locale.ROOT);
+        if (!List.of("short", "json", "yaml").contains(format)) {
+            err.println("proxy-config: unknown output '" + output + "' (expected: short, json or yaml)");
+            return 2;
+        }
+        if ((admin == null) == (file == null)) {
+            err.println("proxy-config: give one of --admin HOST:PORT or -f FILE");
+            return 2;
+        }
+        String text;
+        ResourceBundle bundle;
+        try {
+            text = admin != null ? fetch(admin) : read(file);
+            bundle = EnvoyConfigReader.read(text);
+        } catch (InputException e) {
+            err.println("proxy-config: " + e.getMessage());
+            return 2;
+        } catch (EnvoyConfigReader.ConfigReadException e) {
+            err.println("proxy-config: " + (file != null ? file + ": " : admin + ": ") + e.getMessage());
+            return 2;
+        } catch (IllegalStateException e) {
+            err.println("proxy-config: cannot read this dump yet: " + e.getMessage());
+            return 2;
+        }
+        ProxyConfigWriter.Filters filters = new ProxyConfigWriter.Filters(port, address, listenerType, name, fqdn,
+                direction, subset, cluster, status);
+        try {
+            return show(kind, format, text, bundle, filters);
+        } catch (JsonProcessingException e) {
+            err.println("proxy-config: cannot print: " + e.getOriginalMessage());
+            return 2;
+        }
+    }
+
+    private int show(String kind, String format, String text, ResourceBundle b, ProxyConfigWriter.Filters f)
+            throws JsonProcessingException {
+        switch (kind) {
+            case "listener" -> {
+                var ls = ProxyConfigWriter.listeners(b, f);
+                if (ls.isEmpty() && f.equals(ProxyConfigWriter.Filters.NONE)) {
+                    return nothing("no listeners found");
+                }
+                print(format, ls, () -> ProxyConfigWriter.listenerSummary(ls));
+            }
+            case "route" -> {
+                var rs = ProxyConfigWriter.routes(b, f);
+                if (b.routes().isEmpty()) {
+                    return nothing("no routes found");
+                }
+                print(format, rs, () -> ProxyConfigWriter.routeSummary(rs));
+            }
+            case "cluster" -> {
+                var cs = ProxyConfigWriter.clusters(b, f);
+                if (b.clusters().isEmpty()) {
+                    return nothing("no clusters found");
+                }
+                print(format, cs, () -> ProxyConfigWriter.clusterSummary(cs));
+            }
+            case "endpoint" -> {
+                var rows = ProxyConfigWriter.endpoints(b, f);
+                if (format.equals("short")) {
+                    out.print(ProxyConfigWriter.endpointSummary(rows));
+                } else {
+                    // the load assignments holding at least one selected endpoint
+                    var clusters = rows.stream().map(ProxyConfigWriter.EndpointRow::cluster).distinct().toList();
+                    var las = ProxyConfigWriter.loadAssignments(b).stream()
+                            .filter(c -> clusters.contains(c.getClusterName())).toList();
+                    print(format, las, () -> "");
+                }
+            }
+            default -> {
+                if (format.equals("short")) {
+                    String[] sections = {
+                        b.clusters().isEmpty() ? ""
+                                : ProxyConfigWriter.clusterSummary(ProxyConfigWriter.clusters(b, f)),
+                        b.listeners().isEmpty() ? ""
+                                : ProxyConfigWriter.listenerSummary(ProxyConfigWriter.listeners(b, f)),
+                        b.routes().isEmpty() ? "" : ProxyConfigWriter.routeSummary(ProxyConfigWriter.routes(b, f)),
+                        b.endpoints().isEmpty() ? ""
+                                : ProxyConfigWriter.endpointSummary(ProxyConfigWriter.endpoints(b, f))};
+                    boolean first = true;
+                    for (String s : sections) {
+                        if (!s.isEmpty()) {
+                            out.print(first ? s : "\n" + s);
+                            first = false;
+                        }
+                    }
+                } else {
+                    // the whole dump, as istioctl proxy-config all -o json|yaml prints it
+                    JsonNode tree = EnvoyJson.tree(text);
+                    out.println(format.equals("json") ? JSON_WRITER.writeValueAsString(tree) : yaml(tree));
+                }
+            }
+        }
+        return 0;
+    }
+
+    private int nothing(String message) {
+        err.println("proxy-config: " + message);
+        return 1;
+    }
+
+    private void print(String format, List<? extends Message> resources, java.util.function.Supplier<String> table)
+            throws JsonProcessingException {
+        if (format.equals("short")) {
+            out.print(table.get());
+            return;
+        }
+        ArrayNode list = JsonNodeFactory.instance.arrayNode();
+        for (Message m : resources) {
+            list.add(EnvoyJson.tree(EnvoyJson.print(m, false)));
+        }
+        out.println(format.equals("json") ? JSON_WRITER.writeValueAsString(list) : yaml(list));
+    }
+
+    /** As Go's {@code json.MarshalIndent(v, "", "    ")}: four spaces, {@code "key": value}. */
+    private static final com.fasterxml.jackson.databind.ObjectWriter JSON_WRITER = new ObjectMapper().writer(
+            new DefaultPrettyPrinter()
+                    .withObjectIndenter(new DefaultIndenter("    ", "\n"))
+                    .withArrayIndenter(new DefaultIndenter("    ", "\n"))
+                    .withSeparators(Separators.createDefaultInstance()
+                            .withObjectFieldValueSpacing(Separators.Spacing.AFTER)
+                            .withObjectEmptySeparator("")
+                            .withArrayEmptySeparator("")));
+
+    /** As istioctl's JSON-to-YAML: keys sorted, no document marker, plain scalars where YAML allows. */
+    private static final ObjectMapper YAML = new ObjectMapper(YAMLFactory.builder()
+            .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
+            .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES)
+            .enable(YAMLGenerator.Feature.ALWAYS_QUOTE_NUMBERS_AS_STRINGS)
+            .build()).enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS);
+
+    private static String yaml(JsonNode tree) throws JsonProcessingException {
+        Object plain = tree.isArray() ? YAML.convertValue(tree, List.class) : YAML.convertValue(tree, Map.class);
+        String s = YAML.writeValueAsString(plain);
+        return s.endsWith("\n") ? s.substring(0, s.length() - 1) : s;
+    }
+
+    static String fetch(String hostPort) throws InputException {
+        URI uri;
+        try {
+            uri = URI.create("http://" + hostPort + "/config_dump");
+        } catch (IllegalArgumentException e) {
+            throw new InputException("--admin " + hostPort + ": not HOST:PORT");
+        }
+        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+        try {
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(30)).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() != 200) {
+                throw new InputException(uri + ": HTTP " + r.statusCode());
+            }
+            return r.body();
+        } catch (IOException e) {
+            throw new InputException(uri + ": " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InputException(uri + ": interrupted");
+        }
+    }
+
+    static String read(Path file) throws InputException {
+        try {
+            return Files.readString(file);
+        } catch (IOException e) {
+            throw new InputException(file + ": cannot read: " + e.getMessage());
+        }
+    }
+
+    static final class InputException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        InputException(String message) {
+            super(message);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+package dev.inmesh.runtime.xds;
+
+import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.api.config.endpoint.HealthStatus;
+import dev.inmesh.api.config.endpoint.LbEndpoint;
+import dev.inmesh.api.config.endpoint.Locality;
+import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
+import java.util.Set;
+
+/**
+ * Parses EDS's {@code ClusterLoadAssignment} (also a STATIC or STRICT_DNS cluster's inline {@code load_assignment}).
+ * Envoy's validation applies: weights of at least 1 when set, priorities up to 128, an overprovisioning factor above
+ * 0. Drop overloads, named endpoints and LEDS are not supported; a health check address or port, the locality's
+ * proximity and the stale-after timer change nothing here and are accepted.
+ */
+public final class ClusterLoadAssignmentParser
+        implements ResourceParser<io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment, ClusterLoadAssignment> {
+
+    @Override
+    public ResourceType type() {
+        return ResourceType.ENDPOINT;
+    }
+
+    @Override
+    public Class<io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment> messageClass() {
+        return io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment.class;
+    }
+
+    @Override
+    public String name(io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment m) {
+        return m.getClusterName();
+    }
+
+    @Override
+    public ClusterLoadAssignment parseFields(io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment m) {
+        return parse(m, m.getClusterName());
+    }
+
+    /** Parses an assignment, naming it {@code defaultName} when its cluster_name is empty (inline assignments). */
+    static ClusterLoadAssignment parse(io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment m,
+                                       String defaultName) {
+        Fields.onlyKnown(m, Set.of("cluster_name", "endpoints", "policy"), Set.of());
+        int factor = ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR;
+        if (m.hasPolicy()) {
+            var p = m.getPolicy();
+            factor = Fields.at("policy", () -> {
+                Fields.onlyKnown(p, Set.of("overprovisioning_factor"), Set.of("endpoint_stale_after"));
+                if (!p.hasOverprovisioningFactor()) {
+                    return ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR;
+                }
+                int f = p.getOverprovisioningFactor().getValue();
+                if (f <= 0) {
+                    throw new FieldError("overprovisioning_factor", f + " (expected: > 0)");
+                }
+                return f;
+            });
+        }
+        String name = m.getClusterName().isEmpty() ? defaultName : m.getClusterName();
+        if (name == null || name.isEmpty()) {
+            throw new FieldError("cluster_name", "\"\" (expected: a non-empty string)");
+        }
+        return new ClusterLoadAssignment(name,
+                Fields.each("endpoints", m.getEndpointsList(), ClusterLoadAssignmentParser::locality), factor);
+    }
+
+    private static LocalityLbEndpoints locality(io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints l) {
+        Fields.onlyKnown(l, Set.of("locality", "lb_endpoints", "load_balancing_weight", "priority"),
+                Set.of("proximity"));
+        Locality locality = Locality.EMPTY;
+        if (l.hasLocality()) {
+            var loc = l.getLocality();
+            Fields.at("locality", () -> {
+                Fields.onlyKnown(loc, Set.of("region", "zone", "sub_zone"), Set.of());
+                return null;
+            });
+            locality = new Locality(loc.getRegion(), loc.getZone(), loc.getSubZone());
+        }
+        int weight = 0;
+        if (l.hasLoadBalancingWeight()) {
+            weight = l.getLoadBalancingWeight().getValue();
+            if (weight < 1) {
+                throw new FieldError("load_balancing_weight", weight + " (expected: >= 1)");
+            }
+        }
+        if (l.getPriority() > 128) {
+            throw new FieldError("priority", l.getPriority() + " (expected: <= 128)");
+        }
+        return new LocalityLbEndpoints(locality,
+                Fields.each("lb_endpoints", l.getLbEndpointsList(), ClusterLoadAssignmentParser::endpoint), weight,
+                l.getPriority());
+    }
+
+    private static LbEndpoint endpoint(io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint e) {
+        Fields.onlyKnown(e, Set.of("endpoint", "health_status", "metadata", "load_balancing_weight"), Set.of());
+        if (!e.hasEndpoint()) {
+            throw new FieldError("endpoint", "required (named endpoints are not supported)");
+        }
+        var ep = e.getEndpoint();
+        var address = Fields.at("endpoint", () -> {
+            Fields.onlyKnown(ep, Set.of("address", "hostname"), Set.of("health_check_config"));
+            if (!ep.hasAddress()) {
+                throw new FieldError("address", "required");
+            }
+            return Fields.at("address", () -> CoreParsers.socketAddress(ep.getAddress()));
+        });
+        int weight = 1;
+        if (e.hasLoadBalancingWeight()) {
+            weight = e.getLoadBalancingWeight().getValue();
+            if (weight < 1) {
+                throw new FieldError("load_balancing_weight", weight + " (expected: >= 1)");
+            }
+        }
+        HealthStatus health = switch (e.getHealthStatus()) {
+            case UNKNOWN -> HealthStatus.UNKNOWN;
+            case HEALTHY -> HealthStatus.HEALTHY;
+            case UNHEALTHY -> HealthStatus.UNHEALTHY;
+            case DRAINING -> HealthStatus.DRAINING;
+            case TIMEOUT -> HealthStatus.TIMEOUT;
+            case DEGRADED -> HealthStatus.DEGRADED;
+            case UNRECOGNIZED -> throw new FieldError("health_status", "unknown value "
+                    + e.getHealthStatusValue());
+        };
+        return new LbEndpoint(address, ep.getHostname(), health, weight,
+                Fields.at("metadata", () -> CoreParsers.metadata(e.getMetadata())));
+    }
+}

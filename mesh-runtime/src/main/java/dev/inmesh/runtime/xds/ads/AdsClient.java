@@ -1,0 +1,692 @@
+package dev.inmesh.runtime.xds.ads;
+
+import com.google.rpc.Code;
+import com.google.rpc.Status;
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.api.config.listener.FilterChain;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.route.RouteConfiguration;
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.xds.InvalidResourceException;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ResourceType;
+import io.envoyproxy.envoy.config.core.v3.Node;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
+import io.vertx.core.Context;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.ThreadingModel;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpConnection;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.net.PemTrustOptions;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientOptions;
+import io.vertx.grpc.client.GrpcClientRequest;
+import io.vertx.grpc.client.GrpcClientResponse;
+import io.vertx.grpc.common.GrpcMessageDecoder;
+import io.vertx.grpc.common.GrpcMessageEncoder;
+import io.vertx.grpc.common.ServiceMethod;
+import io.vertx.grpc.common.ServiceName;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.Random;
+
+/**
+ * An xDS v3 ADS client (state of the world) for istiod or any xDS server, feeding a {@link SnapshotHolder}.
+ *
+ * <ul>
+ *   <li>One stream of {@code AggregatedDiscoveryService/StreamAggregatedResources}; types asked for in Envoy's order,
+ *       CDS, EDS, LDS, RDS, so that no route names a cluster not yet known. LDS and CDS are wildcard; RDS asks for
+ *       the names the listeners' connection managers use, EDS for the service names of EDS clusters, and both
+ *       unsubscribe from what no listener or cluster needs any more.</li>
+ *   <li>Each response is ACKed with its version and nonce. A resource that fails to parse or validate is NACKed
+ *       (error_detail names each one and its field) while the valid resources of the response are applied, and the
+ *       last good version of the bad one keeps serving. A resource absent from a CDS or LDS response is deleted; an
+ *       RDS or EDS resource that does not arrive within the initial fetch timeout is served empty.</li>
+ *   <li>Every change is one new {@link ResourceBundle} applied through {@link SnapshotHolder#apply}; the first only
+ *       once CDS, EDS, LDS and RDS have all arrived or timed out, so that readiness means a complete
+ *       configuration.</li>
+ *   <li>The stream reconnects with gRPC's back-off (jittered), to the next server when one cannot be reached, and
+ *       asks again with the versions it holds. Meanwhile the last good snapshot keeps serving.</li>
+ * </ul>
+ *
+ * <p>All state lives on one Vert.x worker context (so that parsing and compiling never hold an event loop);
+ * {@link #status()} may be read from any thread.
+ */
+public final class AdsClient {
+    private static final System.Logger LOG = System.getLogger(AdsClient.class.getName());
+
+    static final ServiceName SERVICE = ServiceName.create("envoy.service.discovery.v3", "AggregatedDiscoveryService");
+    static final ServiceMethod<DiscoveryResponse, DiscoveryRequest> STREAM_AGGREGATED_RESOURCES =
+            ServiceMethod.client(SERVICE, "StreamAggregatedResources", GrpcMessageEncoder.encoder(),
+                    GrpcMessageDecoder.decoder(DiscoveryResponse.newBuilder()));
+
+    /** The longest a repeated NACK of the same response waits, so that a server resending it does not spin. */
+    static final long MAX_REPEATED_NACK_DELAY_MILLIS = 5_000;
+
+    private final Vertx vertx;
+    private final AdsOptions options;
+    private final SnapshotHolder holder;
+    private final Node node;
+    private final Backoff backoff;
+    private final Map<ResourceType, SubscriptionState> states = new EnumMap<>(ResourceType.class);
+    private final Map<Integer, GrpcClient> clients = new HashMap<>();
+    private final Set<Long> timers = new HashSet<>();
+    private final Promise<Void> firstApply = Promise.promise();
+
+    private Future<String> deployment;
+    private Future<Void> closing;
+    private volatile Context context;
+    private GrpcClientRequest<DiscoveryRequest, DiscoveryResponse> stream;
+    private long streamId;
+    private boolean streamWorked;
+    private boolean nodeSent;
+    private int serverIndex;
+    private boolean closed;
+    private boolean applied;
+    private Instant connectedSince;
+    private String lastError = "";
+    private volatile XdsStatus status;
+    /** The listeners of the last published bundle: what serves while a changed listener warms. */
+    private Map<String, SubscriptionState.Entry> publishedListeners = Map.of();
+
+    public AdsClient(Vertx vertx, AdsOptions options, SnapshotHolder holder) {
+        this.vertx = vertx;
+        this.options = options;
+        this.holder = holder;
+        this.node = NodeBuilder.build(options.node());
+        this.backoff = new Backoff(options.backoffBase(), options.backoffMax(), new Random());
+        for (ResourceType t : ResourceType.values()) {
+            states.put(t, new SubscriptionState(t));
+        }
+        publishStatus();
+    }
+
+    /**
+     * Opens the stream. The future completes when the first complete configuration has been applied to the holder
+     * (and {@link SnapshotHolder#ready()} turns true); it stays pending while no server answers, and fails only if
+     * the client is closed first.
+     */
+    public synchronized Future<Void> start() {
+        if (deployment != null || closing != null) {
+            throw new IllegalStateException("started already");
+        }
+        // A worker context: parsing responses and compiling snapshots never hold an event loop, and all the state
+        // is still touched by one thread at a time.
+        deployment = vertx.deployVerticle(new VerticleBase() {
+            @Override
+            public Future<?> start() {
+                AdsClient.this.context = context;
+                connect();
+                return Future.succeededFuture();
+            }
+        }, new DeploymentOptions().setThreadingModel(ThreadingModel.WORKER));
+        return deployment.compose(id -> firstApply.future());
+    }
+
+    /** Ends the stream and the reconnects; the holder keeps its last snapshot. */
+    public synchronized Future<Void> close() {
+        if (closing == null) {
+            closing = doClose();
+        }
+        return closing;
+    }
+
+    private Future<Void> doClose() {
+        Promise<Void> done = Promise.promise();
+        Runnable r = () -> {
+            closed = true;
+            timers.forEach(vertx::cancelTimer);
+            timers.clear();
+            cancelStream();
+            firstApply.tryFail("the ADS client was closed before a first configuration arrived");
+            List<Future<Void>> closes = new ArrayList<>();
+            clients.values().forEach(c -> closes.add(c.close()));
+            clients.clear();
+            connectedSince = null;
+            publishStatus();
+            Future.join(closes).<Void>mapEmpty().onComplete(done);
+        };
+        if (deployment == null) {
+            closed = true;
+            return Future.succeededFuture();
+        }
+        return deployment.compose(id -> {
+            context.runOnContext(v -> r.run());
+            return done.future().eventually(() -> vertx.undeploy(id));
+        });
+    }
+
+    /** The stream's status now. */
+    public XdsStatus status() {
+        return status;
+    }
+
+    // ---- the stream ----
+
+    private void connect() {
+        if (closed) {
+            return;
+        }
+        AdsOptions.XdsServer server = options.servers().get(serverIndex);
+        long id = ++streamId;
+        streamWorked = false;
+        GrpcClient client = clients.computeIfAbsent(serverIndex, i -> newClient(server));
+        token(server).compose(token -> client.request(SocketAddress.inetSocketAddress(server.port(), server.host()),
+                STREAM_AGGREGATED_RESOURCES).map(req -> {
+                    if (token != null) {
+                        req.headers().set("authorization", "Bearer " + token);
+                    }
+                    return req;
+                })).onComplete(ar -> {
+                    if (id != streamId || closed) {
+                        if (ar.succeeded()) {
+                            cancelQuietly(ar.result());
+                        }
+                        return;
+                    }
+                    if (ar.failed()) {
+                        streamClosed(id, ar.cause());
+                        return;
+                    }
+                    opened(id, ar.result(), server);
+                });
+    }
+
+    private void opened(long id, GrpcClientRequest<DiscoveryRequest, DiscoveryResponse> req,
+                        AdsOptions.XdsServer server) {
+        stream = req;
+        nodeSent = false;
+        connectedSince = Instant.now();
+        lastError = "";
+        req.exceptionHandler(e -> streamClosed(id, e));
+        req.response().onComplete(ar -> {
+            if (ar.failed()) {
+                streamClosed(id, ar.cause());
+                return;
+            }
+            GrpcClientResponse<DiscoveryRequest, DiscoveryResponse> resp = ar.result();
+            resp.handler(r -> onResponse(id, r));
+            resp.exceptionHandler(e -> streamClosed(id, e));
+            resp.endHandler(v -> streamClosed(id, new IllegalStateException("the server ended the stream: "
+                    + resp.status() + (resp.statusMessage() == null ? "" : " " + resp.statusMessage()))));
+        });
+        LOG.log(System.Logger.Level.INFO, "ADS stream open to {0}", server.address());
+        if (!options.keepaliveInterval().isZero()) {
+            timer(options.keepaliveInterval().toMillis(), () -> keepalive(id));
+        }
+        for (SubscriptionState s : states.values()) {
+            s.sentOnStream = false;
+            s.nonce = "";
+        }
+        for (ResourceType t : ResourceType.values()) {
+            SubscriptionState s = states.get(t);
+            if (s.wanted() && !(t == ResourceType.LISTENER && listenersWait())) {
+                send(s, s.ackedVersion, "", null);
+            }
+        }
+        publishStatus();
+    }
+
+    /**
+     * As Envoy at start, listeners are asked for only once the clusters and their endpoints have arrived (or timed
+     * out), so that no route names a cluster not yet known. Once configured, a new stream asks for all at once.
+     */
+    private boolean listenersWait() {
+        return !applied && !(states.get(ResourceType.CLUSTER).complete()
+                && states.get(ResourceType.ENDPOINT).complete());
+    }
+
+    private void sendDeferredListeners() {
+        SubscriptionState l = states.get(ResourceType.LISTENER);
+        if (stream != null && !l.sentOnStream && !listenersWait()) {
+            send(l, l.ackedVersion, "", null);
+        }
+    }
+
+    /** Sends an HTTP/2 PING; a PING unanswered in time ends the stream and drops its connection. */
+    private void keepalive(long id) {
+        if (id != streamId || stream == null) {
+            return;
+        }
+        HttpConnection connection = stream.connection();
+        long timeout = AdsOptions.KEEPALIVE_TIMEOUT.toMillis();
+        boolean[] answered = new boolean[1];
+        timer(timeout, () -> {
+            if (!answered[0] && id == streamId) {
+                connection.close();
+                streamClosed(id, new IllegalStateException("keepalive PING unanswered for " + timeout + " ms"));
+            }
+        });
+        connection.ping(Buffer.buffer(new byte[8])).onComplete(ar -> {
+            answered[0] = true;
+            if (ar.failed()) {
+                streamClosed(id, ar.cause());
+            } else {
+                timer(options.keepaliveInterval().toMillis(), () -> keepalive(id));
+            }
+        });
+    }
+
+    private void streamClosed(long id, Throwable cause) {
+        if (id != streamId || closed) {
+            return;
+        }
+        streamId++;
+        cancelStream();
+        AdsOptions.XdsServer server = options.servers().get(serverIndex);
+        lastError = server.address() + ": " + describe(cause);
+        connectedSince = null;
+        if (streamWorked) {
+            backoff.reset();
+        } else {
+            serverIndex = (serverIndex + 1) % options.servers().size();
+        }
+        long delay = backoff.nextMillis();
+        LOG.log(System.Logger.Level.WARNING, "ADS stream to {0} ended ({1}); reconnecting to {2} in {3} ms",
+                server.address(), describe(cause), options.servers().get(serverIndex).address(), delay);
+        timer(delay, this::connect);
+        publishStatus();
+    }
+
+    private void cancelStream() {
+        if (stream != null) {
+            cancelQuietly(stream);
+            stream = null;
+        }
+    }
+
+    private static void cancelQuietly(GrpcClientRequest<?, ?> req) {
+        try {
+            req.cancel();
+        } catch (RuntimeException e) {
+            // ended already
+        }
+    }
+
+    private GrpcClient newClient(AdsOptions.XdsServer server) {
+        GrpcClientOptions grpc = new GrpcClientOptions().setMaxMessageSize(options.maxMessageBytes());
+        HttpClientOptions http = new HttpClientOptions()
+                .setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false)
+                .setTcpKeepAlive(true)
+                .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, options.connectTimeout().toMillis()));
+        if (server.tls()) {
+            http.setSsl(true).setUseAlpn(true).setVerifyHost(server.verifyHost());
+            if (server.caFile() != null) {
+                http.setTrustOptions(new PemTrustOptions().addCertPath(server.caFile().toString()));
+            }
+        }
+        return GrpcClient.client(vertx, grpc, http);
+    }
+
+    /** The bearer token, read again for every stream (Kubernetes rotates service account tokens); null if none. */
+    private Future<String> token(AdsOptions.XdsServer server) {
+        if (server.tokenFile() == null) {
+            return Future.succeededFuture(null);
+        }
+        return vertx.fileSystem().readFile(server.tokenFile().toString())
+                .map(b -> b.toString().trim())
+                .recover(e -> Future.failedFuture(new IllegalStateException("cannot read the token file "
+                        + server.tokenFile() + ": " + describe(e), e)));
+    }
+
+    private void send(SubscriptionState s, String version, String nonce, String error) {
+        if (stream == null) {
+            return;
+        }
+        DiscoveryRequest.Builder b = DiscoveryRequest.newBuilder()
+                .setTypeUrl(s.type.typeUrl())
+                .setVersionInfo(version)
+                .setResponseNonce(nonce);
+        if (!s.wildcard) {
+            b.addAllResourceNames(s.names);
+        }
+        if (!nodeSent) {
+            b.setNode(node);
+            nodeSent = true;
+        }
+        if (error != null) {
+            b.setErrorDetail(Status.newBuilder().setCode(Code.INVALID_ARGUMENT_VALUE).setMessage(error));
+        }
+        s.sentOnStream = true;
+        stream.write(b.build());
+        if (!s.fetchTimerStarted) {
+            s.fetchTimerStarted = true;
+            if (s.wildcard) {
+                timer(options.initialFetchTimeout().toMillis(), () -> {
+                    if (!s.received) {
+                        LOG.log(System.Logger.Level.WARNING, "no {0} arrived within the initial fetch timeout "
+                                + "{1}: continuing without", s.type.kind(), options.initialFetchTimeout());
+                        s.received = true;
+                        afterChange(false);
+                    }
+                });
+            }
+        }
+    }
+
+    // ---- responses ----
+
+    private void onResponse(long id, DiscoveryResponse r) {
+        if (id != streamId || closed) {
+            return;
+        }
+        streamWorked = true;
+        ResourceType type = ResourceType.ofTypeUrl(r.getTypeUrl());
+        if (type == null) {
+            stream.write(DiscoveryRequest.newBuilder().setTypeUrl(r.getTypeUrl()).setResponseNonce(r.getNonce())
+                    .setErrorDetail(Status.newBuilder().setCode(Code.INVALID_ARGUMENT_VALUE)
+                            .setMessage("type_url \"" + r.getTypeUrl() + "\": not a type Inmesh subscribes to"))
+                    .build());
+            return;
+        }
+        SubscriptionState s = states.get(type);
+        Instant now = Instant.now();
+        s.nonce = r.getNonce();
+        s.lastUpdated = now;
+        ResponseDecoder.Decoded d = ResponseDecoder.decode(type, r, new ResourceBundle.Version(r.getVersionInfo(),
+                now), s.resources);
+        Map<String, String> errors = new LinkedHashMap<>(d.errors());
+
+        Map<String, SubscriptionState.Entry> before = s.resources;
+        Map<String, SubscriptionState.Entry> next = new LinkedHashMap<>(before);
+        Set<String> changed = new LinkedHashSet<>();
+        if (s.wildcard) {
+            s.received = true;
+            for (String name : before.keySet()) {
+                if (!d.valid().containsKey(name) && !errors.containsKey(name)) {
+                    next.remove(name);
+                    changed.add(name);
+                }
+            }
+        } else {
+            s.pending.removeAll(d.valid().keySet());
+            s.pending.removeAll(errors.keySet());
+        }
+        for (Map.Entry<String, SubscriptionState.Entry> e : d.valid().entrySet()) {
+            String name = e.getKey();
+            if (!s.wildcard && !s.names.contains(name)) {
+                continue; // not asked for: ignored, as Envoy does
+            }
+            SubscriptionState.Entry old = before.get(name);
+            if (old == e.getValue()) {
+                continue; // unchanged: keeps its version and update time
+            }
+            next.put(name, e.getValue());
+            changed.add(name);
+        }
+        s.resources = next;
+        // Subscribe first, so that a listener whose route is new warms instead of serving an empty table.
+        boolean removed = resubscribe();
+        if (applied && !changed.isEmpty()) {
+            applyResponse(s, before, changed, errors);
+            removed |= resubscribe(); // what was rejected may have changed the names needed
+        }
+
+        if (errors.isEmpty()) {
+            s.ackedVersion = r.getVersionInfo();
+            s.repeatedNacks = 0;
+            send(s, s.ackedVersion, r.getNonce(), null);
+        } else {
+            String error = String.join("; ", errors.values());
+            s.nacked(r.getVersionInfo(), error, now);
+            LOG.log(System.Logger.Level.WARNING, "NACK {0} version {1}: {2}", type.kind(), r.getVersionInfo(),
+                    error);
+            nack(s, r.getNonce(), error);
+        }
+        afterChange(removed);
+    }
+
+    /**
+     * Applies a response's changes; a resource the holder rejects goes back to its last good version and joins the
+     * errors; if the holder names a resource outside the response, the whole response is rejected.
+     */
+    private void applyResponse(SubscriptionState s, Map<String, SubscriptionState.Entry> before,
+                               Set<String> changed, Map<String, String> errors) {
+        while (true) {
+            try {
+                publish();
+                return;
+            } catch (InvalidResourceException e) {
+                String name = e.resourceName();
+                if (e.type() == s.type && changed.remove(name)) {
+                    SubscriptionState.Entry old = before.get(name);
+                    if (old != null) {
+                        s.resources.put(name, old);
+                    } else {
+                        s.resources.remove(name);
+                    }
+                    errors.put(name, e.getMessage());
+                    if (changed.isEmpty()) {
+                        return;
+                    }
+                } else {
+                    s.resources = before;
+                    errors.put("", e.getMessage() + " (the whole " + s.type.kind() + " update is rejected)");
+                    return;
+                }
+            } catch (RuntimeException e) {
+                s.resources = before;
+                errors.put("", s.type.kind() + " update: cannot compile: " + e);
+                LOG.log(System.Logger.Level.ERROR, "cannot compile a snapshot", e);
+                return;
+            }
+        }
+    }
+
+    /** NACKs at once, or, when the server resends what was NACKed already, after a growing delay. */
+    private void nack(SubscriptionState s, String nonce, String error) {
+        if (s.repeatedNacks == 0) {
+            send(s, s.ackedVersion, nonce, error);
+            return;
+        }
+        long delay = Math.min(MAX_REPEATED_NACK_DELAY_MILLIS, 100L << Math.min(s.repeatedNacks - 1, 10));
+        long id = streamId;
+        timer(delay, () -> {
+            if (id == streamId && nonce.equals(s.nonce)) {
+                send(s, s.ackedVersion, nonce, error);
+            }
+        });
+    }
+
+    /**
+     * Subscribes RDS to the route names the listeners use and EDS to the service names of the EDS clusters. Returns
+     * whether a resource no longer needed was dropped.
+     */
+    private boolean resubscribe() {
+        Set<String> routes = new TreeSet<>();
+        for (SubscriptionState.Entry e : states.get(ResourceType.LISTENER).resources.values()) {
+            routes.addAll(routeNames(e));
+        }
+        for (SubscriptionState.Entry e : publishedListeners.values()) {
+            routes.addAll(routeNames(e)); // what serves while a changed listener warms
+        }
+        Set<String> services = new TreeSet<>();
+        for (SubscriptionState.Entry e : states.get(ResourceType.CLUSTER).resources.values()) {
+            if (e.resource() instanceof Cluster c && c.type() == DiscoveryType.EDS) {
+                services.add(c.serviceName());
+            }
+        }
+        boolean removed = resubscribe(states.get(ResourceType.ENDPOINT), services);
+        return resubscribe(states.get(ResourceType.ROUTE), routes) | removed;
+    }
+
+    private boolean resubscribe(SubscriptionState s, Set<String> wanted) {
+        if (s.names.equals(wanted)) {
+            return false;
+        }
+        boolean removed = false;
+        for (String gone : s.names) {
+            if (!wanted.contains(gone)) {
+                s.pending.remove(gone);
+                removed |= s.resources.remove(gone) != null;
+            }
+        }
+        for (String name : wanted) {
+            if (!s.names.contains(name) && !s.resources.containsKey(name)) {
+                s.pending.add(name);
+                timer(options.initialFetchTimeout().toMillis(), () -> fetchTimedOut(s, name));
+            }
+        }
+        s.names = wanted;
+        if (s.sentOnStream || !wanted.isEmpty()) {
+            // An empty list after a first request unsubscribes from all; never sent as a first request (wildcard).
+            send(s, s.ackedVersion, s.nonce, null);
+        }
+        return removed;
+    }
+
+    private void fetchTimedOut(SubscriptionState s, String name) {
+        if (!s.pending.remove(name)) {
+            return;
+        }
+        LOG.log(System.Logger.Level.WARNING, "{0} \"{1}\" did not arrive within the initial fetch timeout {2}: "
+                + "serving it empty", s.type.kind(), name, options.initialFetchTimeout());
+        if (!s.resources.containsKey(name)) {
+            Object empty = s.type == ResourceType.ENDPOINT ? ClusterLoadAssignment.empty(name)
+                    : RouteConfiguration.of(name, List.of());
+            s.resources.put(name, new SubscriptionState.Entry(empty, null,
+                    new ResourceBundle.Version("", Instant.now())));
+        }
+        afterChange(true);
+    }
+
+    /** After any change: the first apply once everything is complete, or a re-apply when something was dropped. */
+    private void afterChange(boolean reapply) {
+        sendDeferredListeners();
+        if (!applied) {
+            firstApplyIfComplete();
+        } else if (reapply) {
+            try {
+                publish();
+                resubscribe(); // a listener that finished warming may leave an old route unneeded
+            } catch (InvalidResourceException | RuntimeException e) {
+                LOG.log(System.Logger.Level.ERROR, "cannot apply the configuration: {0}", e.getMessage());
+            }
+        }
+        publishStatus();
+    }
+
+    private void firstApplyIfComplete() {
+        for (SubscriptionState s : states.values()) {
+            if (!s.complete()) {
+                return;
+            }
+        }
+        while (true) {
+            try {
+                publish();
+                applied = true;
+                LOG.log(System.Logger.Level.INFO, "first xDS configuration applied");
+                publishStatus();
+                firstApply.tryComplete();
+                return;
+            } catch (InvalidResourceException e) {
+                SubscriptionState s = states.get(e.type());
+                if (s.resources.remove(e.resourceName()) == null) {
+                    LOG.log(System.Logger.Level.ERROR, "cannot apply the first configuration: {0}", e.getMessage());
+                    return;
+                }
+                s.nacked(s.ackedVersion, e.getMessage(), Instant.now());
+                LOG.log(System.Logger.Level.WARNING, "left out of the first configuration: {0}", e.getMessage());
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.ERROR, "cannot compile the first configuration", e);
+                return;
+            }
+        }
+    }
+
+    /**
+     * Compiles and publishes what is held. A listener whose route configuration has not arrived yet is warming, as
+     * in Envoy: its last published version serves meanwhile (or, if new, it is left out) until the route arrives or
+     * times out.
+     */
+    private void publish() throws InvalidResourceException {
+        ResourceBundle.Builder b = ResourceBundle.builder();
+        Map<String, SubscriptionState.Entry> listeners = new LinkedHashMap<>();
+        Set<String> warmingRoutes = states.get(ResourceType.ROUTE).pending;
+        for (SubscriptionState s : states.values()) {
+            for (Map.Entry<String, SubscriptionState.Entry> named : s.resources.entrySet()) {
+                SubscriptionState.Entry e = named.getValue();
+                if (s.type == ResourceType.LISTENER && !warmingRoutes.isEmpty()
+                        && !java.util.Collections.disjoint(routeNames(e), warmingRoutes)) {
+                    e = publishedListeners.get(named.getKey());
+                    if (e == null) {
+                        continue;
+                    }
+                }
+                if (s.type == ResourceType.LISTENER) {
+                    listeners.put(named.getKey(), e);
+                }
+                b.add(e.resource(), e.version(), e.message());
+            }
+        }
+        holder.apply(b.build());
+        publishedListeners = listeners;
+    }
+
+    /** The RDS names a listener's connection managers use. */
+    private static Set<String> routeNames(SubscriptionState.Entry e) {
+        Set<String> out = new TreeSet<>();
+        if (e.resource() instanceof Listener l) {
+            List<FilterChain> chains = new ArrayList<>(l.filterChains());
+            if (l.defaultFilterChain() != null) {
+                chains.add(l.defaultFilterChain());
+            }
+            for (FilterChain c : chains) {
+                if (c.filter() instanceof HttpConnectionManager hcm && hcm.rdsRouteConfigName() != null) {
+                    out.add(hcm.rdsRouteConfigName());
+                }
+            }
+        }
+        return out;
+    }
+
+    private void timer(long delayMillis, Runnable action) {
+        if (closed) {
+            return;
+        }
+        long[] id = new long[1];
+        id[0] = vertx.setTimer(Math.max(1, delayMillis), t -> {
+            timers.remove(id[0]);
+            if (!closed) {
+                action.run();
+            }
+        });
+        timers.add(id[0]);
+    }
+
+    private void publishStatus() {
+        List<XdsStatus.TypeStatus> types = new ArrayList<>();
+        for (SubscriptionState s : states.values()) {
+            types.add(s.status());
+        }
+        status = new XdsStatus(options.servers().get(serverIndex).address(), connectedSince != null, connectedSince,
+                lastError, applied, types);
+    }
+
+    private static String describe(Throwable e) {
+        String m = e.getMessage();
+        return m == null || m.isEmpty() ? e.getClass().getSimpleName() : m.replace('\n', ' ');
+    }
+}

@@ -1,0 +1,132 @@
+package dev.inmesh.runtime.xds.ads;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * How the ADS client reaches its xDS servers and presents itself.
+ *
+ * @param servers the xDS servers in order of preference: the first, and optionally a second tried while the first
+ *                is down (one or two, or more)
+ * @param node who this proxy is to the server
+ * @param initialFetchTimeout how long a subscribed resource may stay unanswered before it counts as empty (Envoy's
+ *                            {@code initial_fetch_timeout}, default 15 s); the first configuration is applied once
+ *                            everything has arrived or timed out
+ * @param backoffBase the first reconnect delay (gRPC's connection back-off: 1 s by default, times 1.6 per failure,
+ *                    jittered by 20 %)
+ * @param backoffMax the longest reconnect delay (default 30 s)
+ * @param connectTimeout the TCP connect timeout (default 10 s)
+ * @param maxMessageBytes the largest DiscoveryResponse accepted (default 64 MiB: istiod's EDS can be large)
+ * @param keepaliveInterval how often an HTTP/2 PING checks the connection (default 30 s, as Istio's bootstrap for
+ *                          the xds-grpc cluster; {@link Duration#ZERO} turns it off); a PING unanswered for
+ *                          {@link #KEEPALIVE_TIMEOUT} (10 s) ends the stream, which reconnects
+ */
+public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration initialFetchTimeout,
+                         Duration backoffBase, Duration backoffMax, Duration connectTimeout, long maxMessageBytes,
+                         Duration keepaliveInterval) {
+
+    public static final Duration DEFAULT_INITIAL_FETCH_TIMEOUT = Duration.ofSeconds(15);
+    public static final Duration DEFAULT_BACKOFF_BASE = Duration.ofSeconds(1);
+    public static final Duration DEFAULT_BACKOFF_MAX = Duration.ofSeconds(30);
+    public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
+    public static final long DEFAULT_MAX_MESSAGE_BYTES = 64L * 1024 * 1024;
+    public static final Duration DEFAULT_KEEPALIVE_INTERVAL = Duration.ofSeconds(30);
+    public static final Duration KEEPALIVE_TIMEOUT = Duration.ofSeconds(10);
+
+    public AdsOptions {
+        servers = List.copyOf(Objects.requireNonNull(servers, "servers"));
+        if (servers.isEmpty()) {
+            throw new IllegalArgumentException("servers: [] (expected: at least one xDS server)");
+        }
+        Objects.requireNonNull(node, "node");
+        initialFetchTimeout = positive(initialFetchTimeout, DEFAULT_INITIAL_FETCH_TIMEOUT, "initialFetchTimeout");
+        backoffBase = positive(backoffBase, DEFAULT_BACKOFF_BASE, "backoffBase");
+        backoffMax = positive(backoffMax, DEFAULT_BACKOFF_MAX, "backoffMax");
+        if (backoffMax.compareTo(backoffBase) < 0) {
+            throw new IllegalArgumentException("backoffMax: " + backoffMax + " (expected: >= backoffBase "
+                    + backoffBase + ")");
+        }
+        connectTimeout = positive(connectTimeout, DEFAULT_CONNECT_TIMEOUT, "connectTimeout");
+        maxMessageBytes = maxMessageBytes == 0 ? DEFAULT_MAX_MESSAGE_BYTES : maxMessageBytes;
+        if (maxMessageBytes < 0) {
+            throw new IllegalArgumentException("maxMessageBytes: " + maxMessageBytes + " (expected: > 0)");
+        }
+        keepaliveInterval = keepaliveInterval == null ? DEFAULT_KEEPALIVE_INTERVAL : keepaliveInterval;
+        if (keepaliveInterval.isNegative()) {
+            throw new IllegalArgumentException("keepaliveInterval: " + keepaliveInterval + " (expected: >= 0)");
+        }
+    }
+
+    /** Options with the defaults, for a node and its servers. */
+    public static AdsOptions of(NodeOptions node, XdsServer... servers) {
+        return new AdsOptions(List.of(servers), node, null, null, null, null, 0, null);
+    }
+
+    public AdsOptions withInitialFetchTimeout(Duration d) {
+        return new AdsOptions(servers, node, d, backoffBase, backoffMax, connectTimeout, maxMessageBytes,
+                keepaliveInterval);
+    }
+
+    public AdsOptions withBackoff(Duration base, Duration max) {
+        return new AdsOptions(servers, node, initialFetchTimeout, base, max, connectTimeout, maxMessageBytes,
+                keepaliveInterval);
+    }
+
+    /** The same options with another keepalive interval ({@link Duration#ZERO}: none). */
+    public AdsOptions withKeepalive(Duration interval) {
+        return new AdsOptions(servers, node, initialFetchTimeout, backoffBase, backoffMax, connectTimeout,
+                maxMessageBytes, interval);
+    }
+
+    private static Duration positive(Duration d, Duration dflt, String name) {
+        if (d == null) {
+            return dflt;
+        }
+        if (d.isNegative() || d.isZero()) {
+            throw new IllegalArgumentException(name + ": " + d + " (expected: > 0)");
+        }
+        return d;
+    }
+
+    /**
+     * One xDS server.
+     *
+     * @param host the host name or IP (istiod's {@code istiod.istio-system.svc})
+     * @param port the port: istiod serves plaintext on 15010 and TLS on 15012
+     * @param tls whether the connection uses TLS
+     * @param caFile the PEM CA certificates that sign the server's certificate, or null for the JVM's trust store
+     * @param tokenFile a file holding a bearer token (a Kubernetes service account token), sent as
+     *                  {@code authorization: Bearer <token>} and re-read on every connect; or null
+     * @param verifyHost whether the server certificate must name {@code host} (true unless told otherwise)
+     */
+    public record XdsServer(String host, int port, boolean tls, Path caFile, Path tokenFile, boolean verifyHost) {
+        public XdsServer {
+            if (host == null || host.isEmpty()) {
+                throw new IllegalArgumentException("host: \"" + host + "\" (expected: a host name or IP)");
+            }
+            if (port < 1 || port > 65535) {
+                throw new IllegalArgumentException("port: " + port + " (expected: 1-65535)");
+            }
+            if (!tls && caFile != null) {
+                throw new IllegalArgumentException("caFile: " + caFile + " (expected: none without TLS)");
+            }
+        }
+
+        /** A plaintext server, as istiod's 15010. */
+        public static XdsServer plaintext(String host, int port) {
+            return new XdsServer(host, port, false, null, null, true);
+        }
+
+        /** A TLS server, as istiod's 15012, with the CA that signs its certificate and a bearer token file. */
+        public static XdsServer tls(String host, int port, Path caFile, Path tokenFile) {
+            return new XdsServer(host, port, true, caFile, tokenFile, true);
+        }
+
+        /** {@code host:port}. */
+        public String address() {
+            return host + ":" + port;
+        }
+    }
+}

@@ -1,0 +1,81 @@
+package dev.inmesh.runtime.xds.ads;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import dev.inmesh.runtime.xds.InvalidResourceException;
+import dev.inmesh.runtime.xds.Parsers;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ResourceParser;
+import dev.inmesh.runtime.xds.ResourceType;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Decodes and parses the resources of one DiscoveryResponse, each on its own: the valid ones by name, and an error
+ * for each invalid one that names it and its field (gRFC A46). Pure.
+ */
+final class ResponseDecoder {
+    private ResponseDecoder() {}
+
+    /**
+     * @param valid the parsed resources by name
+     * @param errors an error per invalid resource, by name ({@code resources[i]} when it has none)
+     */
+    record Decoded(Map<String, SubscriptionState.Entry> valid, Map<String, String> errors) {}
+
+    /**
+     * @param held the resources held now: one whose message is unchanged is reused as it is, not parsed again
+     */
+    static Decoded decode(ResourceType type, DiscoveryResponse r, ResourceBundle.Version version,
+                          Map<String, SubscriptionState.Entry> held) {
+        Map<String, SubscriptionState.Entry> valid = new LinkedHashMap<>();
+        Map<String, String> errors = new LinkedHashMap<>();
+        ResourceParser<Message, ?> parser;
+        try {
+            parser = Parsers.forType(type);
+        } catch (IllegalStateException e) {
+            for (int i = 0; i < r.getResourcesCount(); i++) {
+                errors.put("resources[" + i + "]", type.kind() + " resources[" + i + "]: Inmesh has no parser for "
+                        + type.kind() + " yet");
+            }
+            return new Decoded(valid, errors);
+        }
+        for (int i = 0; i < r.getResourcesCount(); i++) {
+            Any any = r.getResources(i);
+            String at = "resources[" + i + "]";
+            if (!any.getTypeUrl().equals(type.typeUrl())) {
+                errors.put(at, type.kind() + " " + at + ": type_url \"" + any.getTypeUrl() + "\" (expected: "
+                        + type.typeUrl() + ")");
+                continue;
+            }
+            Message m;
+            try {
+                m = any.unpack(parser.messageClass());
+            } catch (InvalidProtocolBufferException e) {
+                errors.put(at, type.kind() + " " + at + ": cannot decode: " + e.getMessage());
+                continue;
+            }
+            String name = parser.name(m);
+            if (valid.containsKey(name) || errors.containsKey(name)) {
+                valid.remove(name);
+                errors.put(name, type.kind() + " \"" + name + "\": sent twice in one response");
+                continue;
+            }
+            SubscriptionState.Entry same = held.get(name);
+            if (same != null && m.equals(same.message())) {
+                valid.put(name, same);
+                continue;
+            }
+            try {
+                valid.put(name, new SubscriptionState.Entry(parser.parse(m), m, version));
+            } catch (InvalidResourceException e) {
+                errors.put(name, e.getMessage());
+            } catch (RuntimeException e) {
+                errors.put(name, type.kind() + " \"" + name + "\": " + e);
+            }
+        }
+        return new Decoded(valid, errors);
+    }
+}

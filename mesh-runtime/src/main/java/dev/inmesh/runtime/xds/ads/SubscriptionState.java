@@ -1,0 +1,74 @@
+package dev.inmesh.runtime.xds.ads;
+
+import com.google.protobuf.Message;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ResourceType;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * One resource type's subscription on the ADS stream: what is asked for, what is held (the last good version of each
+ * resource), and the ACK and NACK bookkeeping. Touched only on the client's context.
+ */
+final class SubscriptionState {
+
+    /** A resource held: its parsed record, the message it came from (null for a timed-out empty one), its version. */
+    record Entry(Object resource, Message message, ResourceBundle.Version version) {}
+
+    final ResourceType type;
+    /** LDS and CDS: everything the server has; RDS and EDS: {@link #names}. */
+    final boolean wildcard;
+    /** The names subscribed to, for RDS and EDS. */
+    Set<String> names = new TreeSet<>();
+    /** Names subscribed to that have neither arrived nor timed out. */
+    final Set<String> pending = new HashSet<>();
+    /** The last good version of each resource, by name. */
+    Map<String, Entry> resources = new LinkedHashMap<>();
+    /** For a wildcard type: whether a response arrived (or the initial fetch timed out). */
+    boolean received;
+    /** Whether a request of this type went out on the current stream. */
+    boolean sentOnStream;
+    boolean fetchTimerStarted;
+
+    String ackedVersion = "";
+    String nonce = "";
+    Instant lastUpdated;
+    String lastNackVersion = "";
+    String lastNackError = "";
+    Instant lastNackAt;
+    /** How many times in a row the same version was NACKed with the same error (the server resending it). */
+    int repeatedNacks;
+
+    SubscriptionState(ResourceType type) {
+        this.type = type;
+        this.wildcard = type == ResourceType.LISTENER || type == ResourceType.CLUSTER;
+    }
+
+    /** Whether what this type was asked for has arrived or timed out. */
+    boolean complete() {
+        return wildcard ? received : pending.isEmpty();
+    }
+
+    /** Whether this type has anything to ask for on a new stream. */
+    boolean wanted() {
+        return wildcard || !names.isEmpty();
+    }
+
+    void nacked(String version, String error, Instant at) {
+        boolean same = version.equals(lastNackVersion) && error.equals(lastNackError);
+        repeatedNacks = same ? repeatedNacks + 1 : 0;
+        lastNackVersion = version;
+        lastNackError = error;
+        lastNackAt = at;
+    }
+
+    XdsStatus.TypeStatus status() {
+        return new XdsStatus.TypeStatus(type.kind(), type.typeUrl(), ackedVersion, nonce, lastUpdated,
+                lastNackVersion, lastNackError, lastNackAt, resources.size(), wildcard, new ArrayList<>(names));
+    }
+}

@@ -1,0 +1,188 @@
+package dev.inmesh.runtime.admin;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.StreamInfos;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Vertx;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class AdminServerTest {
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final SnapshotHolder holder = new SnapshotHolder();
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private Vertx vertx;
+    private AdminServer admin;
+
+    @BeforeEach
+    void start() throws Exception {
+        vertx = Vertx.vertx();
+        admin = AdminServer.builder(vertx)
+                .snapshots(holder)
+                .registry(registry)
+                .clusterStatus(() -> List.of(
+                        "outbound|9080||reviews.default.svc.cluster.local::added_via_api::true",
+                        "outbound|9080||reviews.default.svc.cluster.local::10.244.0.192:9080::cx_active::2",
+                        "outbound|9080||reviews.default.svc.cluster.local::10.244.0.192:9080::health_flags::healthy"))
+                .nodeId("sidecar~10.244.0.194~productpage-v1.default~default.svc.cluster.local")
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.CONFIG_DUMP,
+                        AdminServer.Endpoint.STATS_PROMETHEUS, AdminServer.Endpoint.READY,
+                        AdminServer.Endpoint.CLUSTERS))
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.HEALTHZ_READY))
+                .build();
+        admin.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        admin.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    private HttpResponse<String> get(int mount, String path) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + admin.port(mount) + path))
+                .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void healthzReadyAnswers503UntilTheFirstSnapshotThen200() throws Exception {
+        assertEquals(503, get(1, "/healthz/ready").statusCode());
+
+        holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
+
+        assertEquals(200, get(1, "/healthz/ready").statusCode());
+    }
+
+    @Test
+    void readyReportsEnvoysServerState() throws Exception {
+        HttpResponse<String> before = get(0, "/ready");
+        assertEquals(503, before.statusCode());
+        assertEquals("PRE_INITIALIZING\n", before.body());
+
+        holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
+
+        HttpResponse<String> after = get(0, "/ready");
+        assertEquals(200, after.statusCode());
+        assertEquals("LIVE\n", after.body());
+    }
+
+    @Test
+    void statsPrometheusServesTheRegistrysScrape() throws Exception {
+        MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE).record(StreamInfos.outboundOk());
+
+        HttpResponse<String> r = get(0, "/stats/prometheus");
+
+        assertEquals(200, r.statusCode());
+        assertTrue(r.headers().firstValue("content-type").orElse("").startsWith("text/plain; version=0.0.4"));
+        assertTrue(r.body().lines().anyMatch(l -> l.startsWith("istio_requests_total{")
+                && l.contains("reporter=\"source\"") && l.endsWith(" 1.0")), r.body());
+    }
+
+    @Test
+    void clustersPrintsTheClusterManagersLinesInEnvoysTextForm() throws Exception {
+        HttpResponse<String> r = get(0, "/clusters");
+
+        assertEquals(200, r.statusCode());
+        assertEquals("outbound|9080||reviews.default.svc.cluster.local::added_via_api::true\n"
+                + "outbound|9080||reviews.default.svc.cluster.local::10.244.0.192:9080::cx_active::2\n"
+                + "outbound|9080||reviews.default.svc.cluster.local::10.244.0.192:9080::health_flags::healthy\n",
+                r.body());
+    }
+
+    @Test
+    void configDumpServesTheCurrentSnapshotAndLoadsBack() throws Exception {
+        holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
+
+        HttpResponse<String> r = get(0, "/config_dump");
+
+        assertEquals(200, r.statusCode());
+        assertEquals("application/json", r.headers().firstValue("content-type").orElse(""));
+        var back = EnvoyConfigReader.read(r.body());
+        assertEquals(holder.current().resources().listeners(), back.listeners());
+        assertEquals(holder.current().resources().routes(), back.routes());
+    }
+
+    @Test
+    void anEndpointNotMountedOnAPortIsNotFoundThere() throws Exception {
+        assertEquals(404, get(1, "/config_dump").statusCode());
+        assertEquals(404, get(0, "/healthz/ready").statusCode());
+        assertEquals(404, get(0, "/quitquitquit").statusCode());
+    }
+
+    @Test
+    void aPortInUseFailsTheStartAndReleasesTheOthers() throws Exception {
+        AdminServer clash = AdminServer.builder(vertx).snapshots(holder)
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.READY))
+                .mount(AdminServer.Mount.of("127.0.0.1", admin.port(0), AdminServer.Endpoint.READY))
+                .build();
+        var result = clash.start().toCompletionStage().toCompletableFuture();
+        try {
+            result.get(10, TimeUnit.SECONDS);
+            throw new AssertionError("expected the second bind to fail");
+        } catch (java.util.concurrent.ExecutionException expected) {
+            // the port is taken by the server under test
+        }
+        assertEquals(200, get(0, "/clusters").statusCode(), "the first server still serves");
+    }
+
+    @Test
+    void aSlowClusterStatusDoesNotHoldUpOtherRequests() throws Exception {
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        AdminServer slow = AdminServer.builder(vertx).snapshots(holder)
+                .clusterStatus(() -> {
+                    try {
+                        release.await(10, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    return List.of("c::added_via_api::true");
+                })
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.CLUSTERS,
+                        AdminServer.Endpoint.READY))
+                .build();
+        slow.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            String base = "http://127.0.0.1:" + slow.port(0);
+            var clusters = http.sendAsync(HttpRequest.newBuilder(URI.create(base + "/clusters")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            Thread.sleep(100);
+
+            HttpResponse<String> ready = http.send(HttpRequest.newBuilder(URI.create(base + "/ready"))
+                    .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(503, ready.statusCode());
+            assertTrue(!clusters.isDone(), "the cluster status is still being gathered");
+
+            release.countDown();
+            assertEquals("c::added_via_api::true\n", clusters.get(10, TimeUnit.SECONDS).body());
+        } finally {
+            release.countDown();
+            slow.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void presetMountsUseIstiosPorts() {
+        assertEquals(new AdminServer.Mount("127.0.0.1", 15000, java.util.EnumSet.allOf(AdminServer.Endpoint.class)),
+                AdminServer.Mount.admin());
+        assertEquals(java.util.Set.of(AdminServer.Endpoint.HEALTHZ_READY), AdminServer.Mount.health().endpoints());
+        assertEquals(15021, AdminServer.Mount.health().port());
+        assertEquals(15090, AdminServer.Mount.prometheus().port());
+        assertEquals(15020, AdminServer.Mount.agent().port());
+        assertEquals(java.util.Set.of(AdminServer.Endpoint.STATS_PROMETHEUS, AdminServer.Endpoint.HEALTHZ_READY),
+                AdminServer.Mount.agent().endpoints());
+    }
+}

@@ -1,0 +1,127 @@
+package dev.inmesh.runtime.admin;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import dev.inmesh.runtime.xds.EnvoyJson;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ResourceType;
+import java.time.Instant;
+import org.junit.jupiter.api.Test;
+
+class ConfigDumpBuilderTest {
+    /** Two listeners (HTTP through RDS, TCP proxy) and a route configuration, as an xDS-like document. */
+    static final String LISTENERS_AND_ROUTES = """
+            resources:
+            - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+              name: 0.0.0.0_9080
+              address: {socket_address: {address: 0.0.0.0, port_value: 9080}}
+              traffic_direction: OUTBOUND
+              bind_to_port: false
+              filter_chains:
+              - filters:
+                - name: envoy.filters.network.http_connection_manager
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                    stat_prefix: outbound_0.0.0.0_9080
+                    rds: {route_config_name: "9080"}
+                    http_filters:
+                    - name: envoy.filters.http.router
+                      typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+            - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+              name: 10.96.0.9_3306
+              address: {socket_address: {address: 10.96.0.9, port_value: 3306}}
+              traffic_direction: OUTBOUND
+              filter_chains:
+              - filters:
+                - name: envoy.filters.network.tcp_proxy
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                    stat_prefix: "outbound|3306||mysql.default.svc.cluster.local"
+                    cluster: "outbound|3306||mysql.default.svc.cluster.local"
+            - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+              name: "9080"
+              virtual_hosts:
+              - name: reviews.default.svc.cluster.local:9080
+                domains: [reviews.default.svc.cluster.local, reviews, reviews.default.svc, "10.96.12.7"]
+                routes:
+                - match: {prefix: /}
+                  route: {cluster: "outbound|9080||reviews.default.svc.cluster.local", timeout: 0s}
+                  metadata:
+                    filter_metadata:
+                      istio: {config: /apis/networking.istio.io/v1alpha3/namespaces/default/virtual-service/reviews}
+              - name: allow_any
+                domains: ["*"]
+                routes:
+                - name: allow_any
+                  match: {prefix: /}
+                  route: {cluster: PassthroughCluster}
+            """;
+
+    static ResourceBundle bundle() throws Exception {
+        ResourceBundle read = EnvoyConfigReader.read(LISTENERS_AND_ROUTES);
+        ResourceBundle.Version v1 = new ResourceBundle.Version("2026-11-28T13:00:00Z/7",
+                Instant.parse("2026-11-28T13:00:00Z"));
+        ResourceBundle.Version v2 = new ResourceBundle.Version("2026-11-28T13:05:00Z/8",
+                Instant.parse("2026-11-28T13:05:00.250Z"));
+        ResourceBundle.Builder b = ResourceBundle.builder();
+        read.listeners().values().forEach(l -> b.add(l, v1, read.message(ResourceType.LISTENER, l.name())));
+        read.routes().values().forEach(r -> b.add(r, v2, read.message(ResourceType.ROUTE, r.name())));
+        return b.build();
+    }
+
+    @Test
+    void aDumpLoadsBackIntoTheSameResourcesAndVersions() throws Exception {
+        ResourceBundle original = bundle();
+
+        ResourceBundle back = EnvoyConfigReader.read(ConfigDumpBuilder.json(original, "node-1", Instant.EPOCH));
+
+        assertEquals(original.listeners(), back.listeners());
+        assertEquals(original.routes(), back.routes());
+        assertEquals(original.versions(), back.versions());
+        assertEquals(original.messages(), back.messages());
+    }
+
+    @Test
+    void theDumpHasEnvoysShape() throws Exception {
+        JsonNode dump = EnvoyJson.tree(ConfigDumpBuilder.json(bundle(), "sidecar~10.0.0.1~a.default~default.svc",
+                Instant.parse("2026-11-28T12:00:00Z")));
+
+        JsonNode configs = dump.get("configs");
+        assertEquals("type.googleapis.com/envoy.admin.v3.BootstrapConfigDump", configs.get(0).get("@type").asText());
+        assertEquals("sidecar~10.0.0.1~a.default~default.svc",
+                configs.get(0).get("bootstrap").get("node").get("id").asText());
+        assertEquals("type.googleapis.com/envoy.admin.v3.ClustersConfigDump", configs.get(1).get("@type").asText());
+        assertEquals("type.googleapis.com/envoy.admin.v3.EndpointsConfigDump", configs.get(2).get("@type").asText());
+        JsonNode listeners = configs.get(3);
+        assertEquals("type.googleapis.com/envoy.admin.v3.ListenersConfigDump", listeners.get("@type").asText());
+        assertEquals("2026-11-28T13:00:00Z/7", listeners.get("version_info").asText());
+        JsonNode first = listeners.get("dynamic_listeners").get(0);
+        assertEquals("0.0.0.0_9080", first.get("name").asText());
+        assertEquals("2026-11-28T13:00:00Z/7", first.get("active_state").get("version_info").asText());
+        assertEquals("2026-11-28T13:00:00Z", first.get("active_state").get("last_updated").asText());
+        assertEquals("type.googleapis.com/envoy.config.listener.v3.Listener",
+                first.get("active_state").get("listener").get("@type").asText());
+        assertEquals("type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
+                + ".HttpConnectionManager", first.get("active_state").get("listener").get("filter_chains").get(0)
+                .get("filters").get(0).get("typed_config").get("@type").asText());
+        JsonNode routes = configs.get(4);
+        assertEquals("type.googleapis.com/envoy.admin.v3.RoutesConfigDump", routes.get("@type").asText());
+        JsonNode route = routes.get("dynamic_route_configs").get(0);
+        assertEquals("2026-11-28T13:05:00Z/8", route.get("version_info").asText());
+        assertEquals("2026-11-28T13:05:00.250Z", route.get("last_updated").asText());
+        assertEquals("9080", route.get("route_config").get("name").asText());
+    }
+
+    @Test
+    void resourcesBuiltInCodeWithoutAMessageAreLeftOut() throws Exception {
+        ResourceBundle read = EnvoyConfigReader.read(LISTENERS_AND_ROUTES);
+        ResourceBundle codeOnly = ResourceBundle.builder()
+                .add(read.routes().get("9080"), new ResourceBundle.Version("1", Instant.EPOCH)).build();
+
+        JsonNode dump = EnvoyJson.tree(ConfigDumpBuilder.json(codeOnly, "n", Instant.EPOCH));
+
+        assertEquals(null, dump.get("configs").get(4).get("dynamic_route_configs"));
+    }
+}

@@ -1,0 +1,184 @@
+package dev.inmesh.runtime.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.router.RouteRequest;
+import dev.inmesh.runtime.router.RouteResult;
+import dev.inmesh.runtime.snapshot.MeshSnapshot;
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class FileConfigSourceTest {
+    static final Duration POLL = Duration.ofMillis(50);
+
+    @TempDir
+    Path dir;
+    Vertx vertx;
+    SnapshotHolder holder;
+    FileConfigSource source;
+
+    @BeforeEach
+    void setUp() {
+        vertx = Vertx.vertx();
+        holder = new SnapshotHolder();
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (source != null) {
+            source.close().await(5, TimeUnit.SECONDS);
+        }
+        vertx.close().await(5, TimeUnit.SECONDS);
+    }
+
+    static String config(String cluster, String regex) {
+        return """
+                - name: 0.0.0.0_9080
+                  address: {socket_address: {address: 0.0.0.0, port_value: 9080}}
+                  filter_chains:
+                  - filters:
+                    - name: envoy.filters.network.http_connection_manager
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                        stat_prefix: in
+                        rds: {route_config_name: "9080"}
+                        http_filters:
+                        - name: envoy.filters.http.router
+                          typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                - name: "9080"
+                  virtual_hosts:
+                  - name: all
+                    domains: ["*"]
+                    routes:
+                    - {match: {safe_regex: {regex: "%s"}}, route: {cluster: other}}
+                    - {match: {prefix: /}, route: {cluster: %s}}
+                """.formatted(regex, cluster);
+    }
+
+    /** Writes a file and moves its modification time on, as an editor's save would. */
+    static void write(Path f, String text, int secondsLater) throws Exception {
+        Files.writeString(f, text);
+        Files.setLastModifiedTime(f, FileTime.from(Instant.now().plusSeconds(secondsLater)));
+    }
+
+    static String clusterFor(MeshSnapshot s, String path) {
+        RouteResult r = s.routeTable("9080").route(new Get(path), 0);
+        return r instanceof RouteResult.Forward f ? f.cluster() : null;
+    }
+
+    static void await(BooleanSupplier c, String what) throws InterruptedException {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!c.getAsBoolean()) {
+            if (System.nanoTime() > end) {
+                throw new AssertionError("timed out waiting for " + what);
+            }
+            Thread.sleep(5);
+        }
+    }
+
+    @Test
+    void theFileIsLoadedAtStartAndReloadedWhenItChanges() throws Exception {
+        Path f = dir.resolve("envoy.yaml");
+        write(f, config("c1", "/admin.*"), 0);
+        source = new FileConfigSource(vertx, f, POLL);
+        Future<Void> started = source.start(holder);
+        started.await(10, TimeUnit.SECONDS);
+        assertTrue(started.succeeded(), () -> String.valueOf(started.cause()));
+        assertTrue(holder.ready());
+        assertEquals("c1", clusterFor(holder.current(), "/productpage"));
+        assertEquals(1, source.reloads());
+
+        write(f, config("c2", "/admin.*"), 5);
+        await(() -> "c2".equals(clusterFor(holder.current(), "/productpage")), "reload to c2");
+        assertEquals(2, source.reloads());
+        assertNull(source.lastError());
+    }
+
+    @Test
+    void aBrokenFileKeepsTheLastGoodSnapshotAndNamesTheResourceAndField() throws Exception {
+        Path f = dir.resolve("envoy.yaml");
+        write(f, config("c1", "/admin.*"), 0);
+        source = new FileConfigSource(vertx, f, POLL);
+        source.start(holder).await(10, TimeUnit.SECONDS);
+        MeshSnapshot good = holder.current();
+
+        write(f, config("c2", "a("), 5);
+        await(() -> source.lastError() != null, "the reload error");
+        String error = source.lastError();
+        assertTrue(error.contains("envoy.yaml"), error);
+        assertTrue(error.contains("RouteConfiguration \"9080\""), error);
+        assertTrue(error.contains("virtual_hosts[0].routes[0].match.safe_regex.regex"), error);
+        assertSame(good, holder.current());
+        assertEquals("c1", clusterFor(holder.current(), "/productpage"));
+
+        // fixed again: applied
+        write(f, config("c3", "/admin.*"), 10);
+        await(() -> "c3".equals(clusterFor(holder.current(), "/productpage")), "reload to c3");
+        assertNull(source.lastError());
+    }
+
+    @Test
+    void aDirectoryIsWatchedFileByFile() throws Exception {
+        Path d = Files.createDirectory(dir.resolve("conf"));
+        write(d.resolve("a.yaml"), config("c1", "/admin.*"), 0);
+        source = new FileConfigSource(vertx, d, POLL);
+        source.start(holder).await(10, TimeUnit.SECONDS);
+        assertEquals("c1", clusterFor(holder.current(), "/"));
+        write(d.resolve("b.yaml"), """
+                name: "9080"
+                virtual_hosts:
+                - {name: all, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: from-b}}]}
+                """, 5);
+        await(() -> "from-b".equals(clusterFor(holder.current(), "/")), "b.yaml's route");
+    }
+
+    @Test
+    void startFailsWhenTheFirstReadFailsAndNothingIsApplied() throws Exception {
+        Path f = dir.resolve("envoy.yaml");
+        write(f, config("c1", "a("), 0);
+        source = new FileConfigSource(vertx, f, POLL);
+        Future<Void> started = source.start(holder);
+        await(started::isComplete, "start");
+        assertTrue(started.failed());
+        assertTrue(started.cause().getMessage().contains("safe_regex.regex"), started.cause().getMessage());
+        assertFalse(holder.ready());
+    }
+
+    record Get(String path) implements RouteRequest {
+        @Override
+        public String authority() {
+            return "example.com";
+        }
+
+        @Override
+        public String method() {
+            return "GET";
+        }
+
+        @Override
+        public String scheme() {
+            return "http";
+        }
+
+        @Override
+        public String header(String lowerCaseName) {
+            return null;
+        }
+    }
+}

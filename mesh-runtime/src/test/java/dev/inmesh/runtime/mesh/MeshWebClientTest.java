@@ -1,0 +1,263 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import io.vertx.core.buffer.Buffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class MeshWebClientTest {
+    Vertx vertx;
+    List<HttpServer> servers = new ArrayList<>();
+    Mesh mesh;
+    List<StreamInfo> recorded = new CopyOnWriteArrayList<>();
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void setUp() {
+        vertx = Vertx.vertx();
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (mesh != null) {
+            mesh.close().await(5, TimeUnit.SECONDS);
+        }
+        vertx.close().await(5, TimeUnit.SECONDS);
+    }
+
+    /** A server on 127.0.0.1 that answers {@code status} with its own name in the body and echoes some headers. */
+    int server(String name, int status) throws Exception {
+        HttpServer s = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> req.response()
+                .setStatusCode(status)
+                .putHeader("x-served-by", name)
+                .putHeader("x-seen-host", String.valueOf(req.authority()))
+                .putHeader("x-seen-path", req.uri())
+                .putHeader("x-seen-attempt", String.valueOf(req.getHeader("x-envoy-attempt-count")))
+                .putHeader("x-seen-request-id", String.valueOf(req.getHeader("x-request-id")))
+                .end(name + ":" + body.length())));
+        s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        servers.add(s);
+        return s.actualPort();
+    }
+
+    Mesh mesh(String config) throws Exception {
+        Path file = dir.resolve("mesh.yaml");
+        Files.writeString(file, config);
+        DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1")
+                .setApp("productpage").setVersion("v1").setConfigFile(file.toString()).setAdminPort(-1));
+        m.addObserver(recorded::add);
+        m.start().await(10, TimeUnit.SECONDS);
+        mesh = m;
+        return m;
+    }
+
+    static String config(String retry, int... ports) {
+        StringBuilder endpoints = new StringBuilder();
+        for (int p : ports) {
+            endpoints.append("          - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ")
+                    .append(p).append("}}}\n");
+        }
+        return """
+                static_resources:
+                  listeners:
+                  - name: 0.0.0.0_9080
+                    address: {socket_address: {address: 0.0.0.0, port_value: 9080}}
+                    bind_to_port: false
+                    traffic_direction: OUTBOUND
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.http_connection_manager
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                          stat_prefix: outbound_0.0.0.0_9080
+                          http_filters:
+                          - name: envoy.filters.http.router
+                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                          route_config:
+                            name: "9080"
+                            ignore_port_in_host_matching: true
+                            virtual_hosts:
+                            - name: reviews.default.svc.cluster.local:9080
+                              domains: [reviews, reviews.default.svc.cluster.local]
+                              include_request_attempt_count: true
+                              routes:
+                              - name: default
+                                match: {prefix: /}
+                                route:
+                                  cluster: outbound|9080||reviews.default.svc.cluster.local
+                                  timeout: 0s
+                """ + retry + """
+                  clusters:
+                  - name: outbound|9080||reviews.default.svc.cluster.local
+                    type: STATIC
+                    connect_timeout: 1s
+                    lb_policy: ROUND_ROBIN
+                    load_assignment:
+                      cluster_name: outbound|9080||reviews.default.svc.cluster.local
+                      endpoints:
+                      - lb_endpoints:
+                """ + endpoints;
+    }
+
+    static final String ISTIO_RETRY = """
+                                  retry_policy:
+                                    retry_on: connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes
+                                    num_retries: 2
+                                    retriable_status_codes: [503]
+                                    retry_host_predicate:
+                                    - name: envoy.retry_host_predicates.previous_hosts
+                                    host_selection_retry_max_attempts: 5
+                """;
+
+    @Test
+    void aRequestToAServiceNameIsRoutedToAnEndpointOfItsCluster() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a));
+        WebClient client = mesh.webClient();
+        HttpResponse<Buffer> r = client.get(9080, "reviews", "/reviews/0").send().await(5, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        assertEquals("reviews-a:0", r.bodyAsString());
+        assertEquals("reviews:9080", r.getHeader("x-seen-host"));
+        assertEquals("1", r.getHeader("x-seen-attempt"));
+        assertNotNull(r.getHeader("x-envoy-upstream-service-time"));
+        assertEquals(36, r.getHeader("x-seen-request-id").length());
+    }
+
+    @Test
+    void aClusterWithIstiosUnlimitedCircuitBreakersServesRequests() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a).replace("    lb_policy: ROUND_ROBIN\n", """
+                    lb_policy: ROUND_ROBIN
+                    circuit_breakers:
+                      thresholds:
+                      - {max_connections: 4294967295, max_pending_requests: 4294967295, max_requests: 4294967295,
+                         max_retries: 4294967295, track_remaining: true}
+                """));
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        assertEquals("reviews-a", r.getHeader("x-served-by"));
+    }
+
+    @Test
+    void manyRequestsFromAThreadOutsideVertxEachGetTheirBody() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a));
+        WebClient client = mesh.webClient();
+        for (int i = 0; i < 300; i++) {
+            HttpResponse<Buffer> r = client.get(9080, "reviews", "/reviews/" + i).send()
+                    .await(5, TimeUnit.SECONDS);
+            assertEquals("reviews-a:0", r.bodyAsString(), "request " + i);
+        }
+    }
+
+    @Test
+    void aPostBodyReachesTheUpstream() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a));
+        HttpResponse<Buffer> r = mesh.webClient().post(9080, "reviews", "/reviews")
+                .sendBuffer(Buffer.buffer("x".repeat(5000))).await(5, TimeUnit.SECONDS);
+        assertEquals("reviews-a:5000", r.bodyAsString());
+    }
+
+    @Test
+    void istiosDefaultRetryHidesAFailingInstance() throws Exception {
+        int bad = server("reviews-bad", 503);
+        int good = server("reviews-good", 200);
+        mesh(config(ISTIO_RETRY, bad, good));
+        WebClient client = mesh.webClient();
+        Map<String, Integer> seen = new HashMap<>();
+        for (int i = 0; i < 20; i++) {
+            HttpResponse<Buffer> r = client.get(9080, "reviews", "/reviews/0").send().await(5, TimeUnit.SECONDS);
+            assertEquals(200, r.statusCode(), "request " + i);
+            seen.merge(r.getHeader("x-served-by"), 1, Integer::sum);
+        }
+        assertEquals(Map.of("reviews-good", 20), seen);
+        assertTrue(recorded.stream().anyMatch(s -> s.attemptCount() == 2));
+    }
+
+    @Test
+    void withoutARetryConditionA503GoesBackAsItIs() throws Exception {
+        int bad = server("reviews-bad", 503);
+        mesh(config("", bad));
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        assertEquals(503, r.statusCode());
+        assertEquals("reviews-bad", r.getHeader("x-served-by"));
+    }
+
+    @Test
+    void anUnknownHostOnAKnownPortHasNoRoute() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a));
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "ratings", "/").send().await(5, TimeUnit.SECONDS);
+        assertEquals(404, r.statusCode());
+        StreamInfo info = recorded.get(recorded.size() - 1);
+        assertEquals(java.util.Set.of(ResponseFlag.NO_ROUTE_FOUND), info.responseFlags());
+        assertEquals(StreamInfo.Direction.OUTBOUND, info.direction());
+    }
+
+    @Test
+    void aPortWithoutListenerPassesThroughUnderAllowAny() throws Exception {
+        int a = server("direct", 200);
+        mesh(config("", a));
+        HttpResponse<Buffer> r = mesh.webClient().get(a, "127.0.0.1", "/x").send().await(5, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        assertEquals("direct", r.getHeader("x-served-by"));
+        assertEquals("PassthroughCluster", recorded.get(recorded.size() - 1).upstreamCluster());
+    }
+
+    @Test
+    void aPortWithoutListenerIsRefusedUnderRegistryOnly() throws Exception {
+        int a = server("direct", 200);
+        Path file = dir.resolve("mesh.yaml");
+        Files.writeString(file, config("", a));
+        mesh = Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString()).setAdminPort(-1)
+                .setOutboundTrafficPolicy(MeshOptions.OutboundTrafficPolicy.REGISTRY_ONLY));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = mesh.webClient().get(a, "127.0.0.1", "/x").send().await(5, TimeUnit.SECONDS);
+        assertEquals(502, r.statusCode());
+    }
+
+    @Test
+    void theInboundSideRecordsTheCallerFromPeerMetadata() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a));
+        HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("hi")));
+        inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        // the mesh's own client sends its identity; call the inbound server through passthrough
+        HttpResponse<Buffer> r = mesh.webClient().get(inbound.actualPort(), "127.0.0.1", "/")
+                .send().await(5, TimeUnit.SECONDS);
+        assertEquals("hi", r.bodyAsString());
+        long deadline = System.currentTimeMillis() + 5000;
+        while (recorded.stream().noneMatch(s -> s.direction() == StreamInfo.Direction.INBOUND)
+                && System.currentTimeMillis() < deadline) {
+            Thread.sleep(10);
+        }
+        StreamInfo in = recorded.stream().filter(s -> s.direction() == StreamInfo.Direction.INBOUND).findFirst()
+                .orElseThrow();
+        assertEquals("productpage-v1", in.peer().workload());
+        assertEquals("productpage", in.peer().app());
+        assertEquals(200, in.responseCode());
+    }
+}

@@ -1,0 +1,164 @@
+package dev.inmesh.runtime.stats;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+
+class MeshMetricsTest {
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final MeshMetrics metrics = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE);
+
+    private static final String OUTBOUND_LABELS = "connection_security_policy=\"unknown\","
+            + "destination_app=\"reviews\",destination_cluster=\"Kubernetes\","
+            + "destination_service=\"reviews.default.svc.cluster.local\",destination_service_name=\"reviews\","
+            + "destination_service_namespace=\"default\",destination_version=\"v2\","
+            + "destination_workload=\"reviews-v2\",destination_workload_namespace=\"default\","
+            + "reporter=\"source\",request_protocol=\"http\",response_code=\"200\",response_flags=\"-\","
+            + "source_app=\"productpage\",source_version=\"v1\",source_workload=\"productpage-v1\","
+            + "source_workload_namespace=\"default\"";
+
+    /** The scrape's sample lines for one metric name (exactly, or with the given suffix). */
+    private List<String> samples(String name) {
+        return Arrays.stream(registry.scrape().split("\n"))
+                .filter(l -> l.startsWith(name + "{") || l.startsWith(name + " "))
+                .collect(Collectors.toList());
+    }
+
+    @Test
+    void countsAnOutboundRequestWithSourceReporterAndIstioLabels() {
+        metrics.record(StreamInfos.outboundOk());
+        metrics.record(StreamInfos.outboundOk());
+
+        assertEquals(List.of("istio_requests_total{" + OUTBOUND_LABELS + "} 2.0"), samples("istio_requests_total"));
+    }
+
+    @Test
+    void labelsAnInboundRequestWithDestinationReporterAndThePeerAsSource() {
+        MeshMetrics reviews = MeshMetrics.create(registry, StreamInfos.REVIEWS, "cluster-1");
+        reviews.record(StreamInfos.inboundNoHealthyUpstream());
+
+        List<String> lines = samples("istio_requests_total");
+        assertEquals(1, lines.size(), lines.toString());
+        String l = lines.get(0);
+        for (String label : List.of("reporter=\"destination\"", "source_workload=\"productpage-v1\"",
+                "source_app=\"productpage\"", "source_version=\"v1\"", "destination_workload=\"reviews-v2\"",
+                "destination_version=\"v2\"", "destination_cluster=\"cluster-1\"", "response_code=\"503\"",
+                "response_flags=\"UH\"", "connection_security_policy=\"none\"", "request_protocol=\"http\"")) {
+            assertTrue(l.contains(label), label + " in " + l);
+        }
+    }
+
+    @Test
+    void recordsDurationAndSizesInIstiosBuckets() {
+        metrics.record(StreamInfos.outboundOk()); // 12 ms, 0 bytes in, 295 bytes out
+
+        List<String> duration = samples("istio_request_duration_milliseconds_bucket");
+        assertEquals(MeshMetrics.BUCKETS.length + 1, duration.size(), duration.toString());
+        assertTrue(bucket(duration, "10.0").endsWith(" 0"), duration.toString());
+        assertTrue(bucket(duration, "25.0").endsWith(" 1"), duration.toString());
+        assertTrue(bucket(duration, "+Inf").endsWith(" 1"), duration.toString());
+        assertEquals(List.of("istio_request_duration_milliseconds_sum{" + OUTBOUND_LABELS + "} 12.0"),
+                samples("istio_request_duration_milliseconds_sum"));
+        assertEquals(List.of("istio_request_duration_milliseconds_count{" + OUTBOUND_LABELS + "} 1"),
+                samples("istio_request_duration_milliseconds_count"));
+        assertTrue(bucket(samples("istio_response_bytes_bucket"), "250.0").endsWith(" 0"));
+        assertTrue(bucket(samples("istio_response_bytes_bucket"), "500.0").endsWith(" 1"));
+        assertTrue(bucket(samples("istio_request_bytes_bucket"), "0.5").endsWith(" 1"));
+        assertEquals(List.of("istio_response_bytes_sum{" + OUTBOUND_LABELS + "} 295.0"),
+                samples("istio_response_bytes_sum"));
+    }
+
+    private static String bucket(List<String> lines, String le) {
+        return lines.stream().filter(l -> l.contains("le=\"" + le + "\"")).findFirst()
+                .orElseThrow(() -> new AssertionError("no bucket le=" + le + " in " + lines));
+    }
+
+    @Test
+    void labelsGrpcRequestsWithTheGrpcProtocol() {
+        StreamInfo s = StreamInfos.outboundOk();
+        StreamInfo grpc = new StreamInfo(s.direction(), s.startTime(), s.method(), s.path(), "HTTP/2", 200,
+                s.responseFlags(), s.responseCodeDetails(), 5, 7, 1, 1, null, s.authority(), null, null, null,
+                null, null, null, null, null, null, 1, s.peer(), null, null, null, "0");
+        metrics.record(grpc);
+
+        String l = samples("istio_requests_total").get(0);
+        assertTrue(l.contains("request_protocol=\"grpc\""), l);
+        assertTrue(l.contains("destination_service=\"reviews\""), "falls back to the request's host: " + l);
+        assertTrue(l.contains("destination_service_name=\"unknown\""), l);
+    }
+
+    @Test
+    void countsTcpConnectionsAndBytesInIstiosTcpMetrics() {
+        var c = metrics.tcpConnectionOpened(new TcpConnectionInfo(StreamInfo.Direction.OUTBOUND,
+                StreamInfos.REVIEWS, "reviews.default.svc.cluster.local", "reviews", "default"));
+        c.received(100);
+        c.sent(2048);
+        c.sent(1);
+        c.closed(Set.of());
+        c.closed(Set.of());
+
+        String tcp = OUTBOUND_LABELS.replace("request_protocol=\"http\",response_code=\"200\",",
+                "request_protocol=\"tcp\",");
+        assertEquals(List.of("istio_tcp_connections_opened_total{" + tcp + "} 1.0"),
+                samples("istio_tcp_connections_opened_total"));
+        assertEquals(List.of("istio_tcp_connections_closed_total{" + tcp + "} 1.0"),
+                samples("istio_tcp_connections_closed_total"));
+        assertEquals(List.of("istio_tcp_sent_bytes_total{" + tcp + "} 2049.0"),
+                samples("istio_tcp_sent_bytes_total"));
+        assertEquals(List.of("istio_tcp_received_bytes_total{" + tcp + "} 100.0"),
+                samples("istio_tcp_received_bytes_total"));
+    }
+
+    @Test
+    void labelsATcpCloseWithItsResponseFlags() {
+        var c = metrics.tcpConnectionOpened(new TcpConnectionInfo(StreamInfo.Direction.OUTBOUND, null, null, null,
+                null));
+        c.closed(Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE));
+
+        List<String> closed = samples("istio_tcp_connections_closed_total");
+        String l = closed.stream().filter(x -> x.endsWith(" 1.0")).findFirst().orElseThrow();
+        assertTrue(l.contains("response_flags=\"UF\""), l);
+        assertTrue(l.contains("destination_workload=\"unknown\""), l);
+    }
+
+    @Test
+    void keepsPerClusterUpstreamStatsInEnvoysNames() {
+        UpstreamStats u = metrics.upstream("outbound|9080||reviews.default.svc.cluster.local");
+        u.requestStarted();
+        u.requestStarted();
+        u.retry();
+        u.timeout();
+        u.requestCompleted(200);
+        u.requestCompleted(504);
+        u.connectionOpened();
+        u.connectionOpened();
+        u.connectionClosed();
+
+        String c = "{cluster_name=\"outbound|9080||reviews.default.svc.cluster.local\"}";
+        assertEquals(List.of("envoy_cluster_upstream_rq_total" + c + " 2.0"),
+                samples("envoy_cluster_upstream_rq_total"));
+        assertEquals(List.of("envoy_cluster_upstream_rq_retry" + c + " 1.0"),
+                samples("envoy_cluster_upstream_rq_retry"));
+        assertEquals(List.of("envoy_cluster_upstream_rq_timeout" + c + " 1.0"),
+                samples("envoy_cluster_upstream_rq_timeout"));
+        assertEquals(List.of("envoy_cluster_upstream_cx_active" + c + " 1.0"),
+                samples("envoy_cluster_upstream_cx_active"));
+        assertEquals(List.of("envoy_cluster_upstream_cx_total" + c + " 2.0"),
+                samples("envoy_cluster_upstream_cx_total"));
+        assertEquals(List.of("envoy_cluster_upstream_rq_completed" + c + " 2.0"),
+                samples("envoy_cluster_upstream_rq_completed"));
+        List<String> xx = samples("envoy_cluster_upstream_rq_xx");
+        assertEquals(2, xx.size(), xx.toString());
+        assertTrue(xx.stream().anyMatch(l -> l.contains("response_code_class=\"2xx\"") && l.endsWith(" 1.0")));
+        assertTrue(xx.stream().anyMatch(l -> l.contains("response_code_class=\"5xx\"") && l.endsWith(" 1.0")));
+        assertEquals(metrics.upstream("outbound|9080||reviews.default.svc.cluster.local"),
+                u, "one stats object per cluster");
+    }
+}

@@ -1,0 +1,265 @@
+package dev.inmesh.runtime.tools;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.admin.AdminServer;
+import dev.inmesh.runtime.admin.ConfigDumpBuilder;
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import io.vertx.core.Vertx;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+class ProxyConfigCommandTest {
+    /** Listeners (HTTP over RDS, inline routes, TCP, a virtual outbound with TLS chains) and two route configs. */
+    static final String RESOURCES = """
+            resources:
+            - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+              name: 0.0.0.0_9080
+              address: {socket_address: {address: 0.0.0.0, port_value: 9080}}
+              traffic_direction: OUTBOUND
+              bind_to_port: false
+              filter_chains:
+              - filters:
+                - name: envoy.filters.network.http_connection_manager
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                    stat_prefix: outbound_0.0.0.0_9080
+                    rds: {route_config_name: "9080"}
+                    http_filters:
+                    - name: envoy.filters.http.router
+                      typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+            - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+              name: 10.96.0.9_3306
+              address: {socket_address: {address: 10.96.0.9, port_value: 3306}}
+              traffic_direction: OUTBOUND
+              filter_chains:
+              - filters:
+                - name: envoy.filters.network.tcp_proxy
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                    stat_prefix: "outbound|3306||mysql.default.svc.cluster.local"
+                    cluster: "outbound|3306||mysql.default.svc.cluster.local"
+            - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+              name: virtualOutbound
+              address: {socket_address: {address: 0.0.0.0, port_value: 15001}}
+              traffic_direction: OUTBOUND
+              use_original_dst: true
+              filter_chains:
+              - filter_chain_match: {prefix_ranges: [{address_prefix: 10.244.0.194, prefix_len: 32}]}
+                filters:
+                - name: envoy.filters.network.tcp_proxy
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                    stat_prefix: BlackHoleCluster
+                    cluster: BlackHoleCluster
+              - filter_chain_match:
+                  transport_protocol: raw_buffer
+                  application_protocols: [http/1.0, http/1.1, h2c]
+                  destination_port: 8080
+                name: inline
+                filters:
+                - name: envoy.filters.network.http_connection_manager
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                    stat_prefix: inline
+                    route_config:
+                      name: inline
+                      virtual_hosts:
+                      - name: all
+                        domains: ["*"]
+                        routes:
+                        - match: {prefix: /}
+                          route: {cluster: PassthroughCluster}
+                    http_filters:
+                    - name: envoy.filters.http.router
+                      typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+              default_filter_chain:
+                name: PassthroughFilterChain
+                filters:
+                - name: envoy.filters.network.tcp_proxy
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                    stat_prefix: PassthroughCluster
+                    cluster: PassthroughCluster
+            - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+              name: "9080"
+              virtual_hosts:
+              - name: reviews.default.svc.cluster.local:9080
+                domains: [reviews.default.svc.cluster.local, reviews, reviews.default.svc, reviews.default,
+                          "10.96.12.7", "reviews.default.svc.cluster.local:9080"]
+                routes:
+                - match: {prefix: /}
+                  route: {cluster: "outbound|9080|v2|reviews.default.svc.cluster.local", timeout: 0s}
+                  metadata:
+                    filter_metadata:
+                      istio: {config: /apis/networking.istio.io/v1alpha3/namespaces/default/virtual-service/reviews}
+              - name: ratings.default.svc.cluster.local:9080
+                domains: [ratings.default.svc.cluster.local]
+                routes:
+                - match: {path: /ratings/0}
+                  route: {cluster: "outbound|9080||ratings.default.svc.cluster.local"}
+                - match: {safe_regex: {regex: "/ratings/[0-9]+"}}
+                  route: {cluster: "outbound|9080||ratings.default.svc.cluster.local"}
+              - name: allow_any
+                domains: ["*"]
+                routes:
+                - name: allow_any
+                  match: {prefix: /}
+                  route: {cluster: PassthroughCluster}
+            - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+              name: "15010"
+              virtual_hosts:
+              - name: istiod.istio-system.svc.cluster.local:15010
+                domains: [istiod.istio-system.svc.cluster.local]
+            """;
+
+    @TempDir
+    Path dir;
+    private Path dump;
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    private final ByteArrayOutputStream err = new ByteArrayOutputStream();
+
+    @BeforeEach
+    void writeDump() throws Exception {
+        dump = dir.resolve("config_dump.json");
+        Files.writeString(dump, ConfigDumpBuilder.json(EnvoyConfigReader.read(RESOURCES), "node", Instant.EPOCH));
+    }
+
+    private int run(String... args) {
+        ProxyConfigCommand c = new ProxyConfigCommand();
+        c.out = new PrintStream(out, true, StandardCharsets.UTF_8);
+        c.err = new PrintStream(err, true, StandardCharsets.UTF_8);
+        return new CommandLine(c).execute(args);
+    }
+
+    private String out() {
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void listsListenersInIstioctlsTable() {
+        assertEquals(0, run("listener", "-f", dump.toString()), err.toString());
+        assertEquals("""
+                ADDRESSES PORT  MATCH                                      DESTINATION
+                10.96.0.9 3306  ALL                                        Cluster: outbound|3306||mysql.default.svc.cluster.local
+                0.0.0.0   9080  ALL                                        Route: 9080
+                0.0.0.0   15001 Trans: raw_buffer; App: HTTP; Addr: *:8080 PassthroughCluster
+                0.0.0.0   15001 ALL                                        PassthroughCluster
+                0.0.0.0   15001 Addr: 10.244.0.194/32                      Non-HTTP/Non-TCP
+                """, out());
+    }
+
+    @Test
+    void filtersListenersByPortAddressAndType() {
+        assertEquals(0, run("listener", "-f", dump.toString(), "--port", "9080"));
+        assertEquals("""
+                ADDRESSES PORT MATCH DESTINATION
+                0.0.0.0   9080 ALL   Route: 9080
+                """, out());
+        out.reset();
+        assertEquals(0, run("listeners", "-f", dump.toString(), "--address", "10.96.0.9", "--type", "tcp"));
+        assertTrue(out().contains("10.96.0.9 3306"), out());
+        assertEquals(2, out().lines().count(), out());
+    }
+
+    @Test
+    void listsRoutesInIstioctlsTable() {
+        assertEquals(0, run("route", "-f", dump.toString()), err.toString());
+        assertEquals("""
+                NAME      VHOST NAME                                      DOMAINS                                   MATCH                     VIRTUAL SERVICE
+                9080      reviews.default.svc.cluster.local:9080          reviews, reviews.default + 1 more...      /*                        reviews.default
+                9080      ratings.default.svc.cluster.local:9080          ratings.default.svc.cluster.local         /ratings/0               \s
+                9080      ratings.default.svc.cluster.local:9080          ratings.default.svc.cluster.local         regex /ratings/[0-9]+    \s
+                15010     istiod.istio-system.svc.cluster.local:15010     istiod.istio-system.svc.cluster.local     /*                        404
+                """, out());
+    }
+
+    @Test
+    void filtersRoutesByName() {
+        assertEquals(0, run("route", "-f", dump.toString(), "--name", "15010"));
+        assertEquals("""
+                NAME      VHOST NAME                                      DOMAINS                                   MATCH     VIRTUAL SERVICE
+                15010     istiod.istio-system.svc.cluster.local:15010     istiod.istio-system.svc.cluster.local     /*        404
+                """, out());
+    }
+
+    @Test
+    void printsSelectedResourcesAsJsonInIstioctlsFieldNames() throws Exception {
+        assertEquals(0, run("listener", "-f", dump.toString(), "--port", "3306", "-o", "json"));
+        String json = out();
+        assertTrue(json.startsWith("[\n    {\n        \"name\": \"10.96.0.9_3306\",\n"), json);
+        assertTrue(json.contains("\"portValue\": 3306"), json);
+        ResourceBundle back = EnvoyConfigReader.read(json);
+        assertEquals(EnvoyConfigReader.read(RESOURCES).listeners().get("10.96.0.9_3306"),
+                back.listeners().get("10.96.0.9_3306"));
+    }
+
+    @Test
+    void printsSelectedResourcesAsYaml() throws Exception {
+        assertEquals(0, run("route", "-f", dump.toString(), "--name", "15010", "-o", "yaml"));
+        assertEquals("""
+                - name: "15010"
+                  virtualHosts:
+                  - domains:
+                    - istiod.istio-system.svc.cluster.local
+                    name: istiod.istio-system.svc.cluster.local:15010
+                """, out());
+        assertEquals(1, EnvoyConfigReader.read(out()).routes().size());
+    }
+
+    @Test
+    void allPrintsEveryTableAndTheWholeDumpAsJson() throws Exception {
+        assertEquals(0, run("all", "-f", dump.toString()));
+        assertTrue(out().startsWith("ADDRESSES PORT"), out());
+        assertTrue(out().contains("\nNAME      VHOST NAME"), out());
+        out.reset();
+        assertEquals(0, run("all", "-f", dump.toString(), "-o", "json"));
+        ResourceBundle back = EnvoyConfigReader.read(out());
+        assertEquals(EnvoyConfigReader.read(RESOURCES).listeners(), back.listeners());
+    }
+
+    @Test
+    void readsTheDumpFromAnAdminServer() throws Exception {
+        Vertx vertx = Vertx.vertx();
+        try {
+            SnapshotHolder holder = new SnapshotHolder();
+            holder.apply(EnvoyConfigReader.read(RESOURCES));
+            AdminServer admin = AdminServer.builder(vertx).snapshots(holder)
+                    .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.CONFIG_DUMP)).build();
+            admin.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            assertEquals(0, run("listener", "--admin", "127.0.0.1:" + admin.port(0), "--port", "9080"),
+                    err.toString());
+            assertEquals("""
+                    ADDRESSES PORT MATCH DESTINATION
+                    0.0.0.0   9080 ALL   Route: 9080
+                    """, out());
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void badArgumentsAndUnreadableInputExitWithTwo() throws Exception {
+        assertEquals(2, run("secret", "-f", dump.toString()));
+        assertEquals(2, run("listener"));
+        assertEquals(2, run("listener", "-f", dir.resolve("missing.json").toString()));
+        assertEquals(2, run("listener", "-f", dump.toString(), "-o", "xml"));
+        Path bad = dir.resolve("bad.json");
+        Files.writeString(bad, "{\"configs\": [{\"@type\": \"type.googleapis.com/envoy.admin.v3.RoutesConfigDump\","
+                + " \"dynamic_route_configs\": [{\"route_config\": {\"name\": \"x\", \"virtual_hosts\": 7}}]}]}");
+        assertEquals(2, run("route", "-f", bad.toString()));
+        assertTrue(err.toString().contains(bad.toString()), err.toString());
+    }
+}

@@ -1,0 +1,214 @@
+package dev.inmesh.runtime.tools;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** {@code inmesh route-check} run in-process, as router_check_tool is run: exit codes and what it prints. */
+class RouteCheckCommandTest {
+
+    @TempDir
+    Path dir;
+
+    private static Path resource(String name) {
+        try {
+            return Path.of(RouteCheckCommandTest.class.getClassLoader().getResource("routecheck/" + name).toURI());
+        } catch (URISyntaxException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /** The exit code, standard output and standard error of one run. */
+    private record Run(int exit, String out, String err) {}
+
+    private static Run run(String... args) {
+        RouteCheckCommand command = new RouteCheckCommand();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        command.out = new PrintStream(out, true, StandardCharsets.UTF_8);
+        command.err = new PrintStream(err, true, StandardCharsets.UTF_8);
+        CommandLine cli = new CommandLine(command);
+        cli.setOut(new java.io.PrintWriter(out, true));
+        cli.setErr(new java.io.PrintWriter(err, true));
+        int exit = cli.execute(args);
+        return new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void allExpectationsOfTheExampleFilePassAndExitZero() {
+        Run r = run("-c", resource("routes.yaml").toString(), "-t", resource("tests.yaml").toString());
+        assertEquals(0, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("11 passed, 0 failed"), r.out());
+        assertFalse(r.out().contains("FAIL"), r.out());
+        assertEquals("", r.err());
+    }
+
+    @Test
+    void detailsPrintsEveryTest() {
+        Run r = run("--details", "-c", resource("routes.yaml").toString(), "-t", resource("tests.yaml").toString());
+        assertEquals(0, r.exit());
+        assertTrue(r.out().contains("PASS jason goes to v2"), r.out());
+        assertTrue(r.out().contains("PASS wildcard never matches empty"), r.out());
+    }
+
+    @Test
+    void aFailingExpectationPrintsExpectedAndActualAndExitsOne() throws IOException {
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+                tests:
+                - test_name: jason goes to v3
+                  input:
+                    authority: reviews
+                    path: /reviews/0
+                    method: GET
+                    additional_request_headers: [{key: end-user, value: jason}]
+                  validate:
+                    cluster_name: "outbound|9080|v3|reviews.default.svc.cluster.local"
+                - test_name: no virtual host
+                  input: {authority: unknown, path: /, method: GET}
+                  validate: {cluster_name: ""}
+                """);
+        Run r = run("-c", resource("routes.yaml").toString(), "-t", tests.toString());
+        assertEquals(1, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("FAIL jason goes to v3"), r.out());
+        assertTrue(r.out().contains("expected [outbound|9080|v3|reviews.default.svc.cluster.local], "
+                + "actual [outbound|9080|v2|reviews.default.svc.cluster.local]"), r.out());
+        assertTrue(r.out().contains("1 passed, 1 failed"), r.out());
+    }
+
+    @Test
+    void aMissingTestFileExitsTwoNamingIt() {
+        Path missing = dir.resolve("no-tests.yaml");
+        Run r = run("-c", resource("routes.yaml").toString(), "-t", missing.toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains(missing.toString()), r.err());
+        assertTrue(r.err().contains("no such file"), r.err());
+        assertFalse(r.err().contains("Exception"), r.err());
+    }
+
+    @Test
+    void aTestFileThatIsNotTextExitsTwoNamingIt() throws IOException {
+        Path tests = Files.write(dir.resolve("tests.yaml"), new byte[] {(byte) 0xC3, 0x28, (byte) 0xFF});
+        Run r = run("-c", resource("routes.yaml").toString(), "-t", tests.toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains(tests + ": cannot read: not UTF-8 text"), r.err());
+    }
+
+    @Test
+    void aDirectoryAsTheTestFileExitsTwoNamingIt() {
+        Run r = run("-c", resource("routes.yaml").toString(), "-t", dir.toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains(dir + ": is a directory"), r.err());
+    }
+
+    @Test
+    void aTestFileThatIsNotATestFileExitsTwoNamingIt() throws IOException {
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), "name: \"9080\"\nvirtual_hosts: []\n");
+        Run r = run("-c", resource("routes.yaml").toString(), "-t", tests.toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains(tests.toString()), r.err());
+        assertTrue(r.err().contains("tests"), r.err());
+    }
+
+    @Test
+    void aMissingRouteFileExitsTwoNamingIt() {
+        Path missing = dir.resolve("no-routes.yaml");
+        Run r = run("-c", missing.toString(), "-t", resource("tests.yaml").toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains(missing.toString()), r.err());
+    }
+
+    @Test
+    void anInvalidRouteFileExitsTwoNamingTheFileAndTheField() throws IOException {
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), """
+                name: "9080"
+                virtual_hosts:
+                - name: reviews
+                  domains: [reviews]
+                  routes: [{match: {safe_regex: {regex: "(["}}, route: {cluster: a}}]
+                """);
+        Run r = run("-c", routes.toString(), "-t", resource("tests.yaml").toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains(routes + ": RouteConfiguration \"9080\": virtual_hosts[0].routes[0].match"
+                + ".safe_regex.regex"), r.err());
+    }
+
+    @Test
+    void theJsonFormOfTheTestFileWorksToo() throws IOException {
+        Path tests = Files.writeString(dir.resolve("tests.json"), """
+                {
+                  "tests": [
+                    {
+                      "test_name": "jason goes to v2",
+                      "input": {
+                        "authority": "reviews:9080",
+                        "path": "/reviews/0",
+                        "method": "GET",
+                        "additional_request_headers": [{"key": "end-user", "value": "jason"}]
+                      },
+                      "validate": {
+                        "cluster_name": "outbound|9080|v2|reviews.default.svc.cluster.local",
+                        "virtual_host_name": "reviews.default.svc.cluster.local:9080"
+                      }
+                    },
+                    {
+                      "test_name": "random 79 is v1",
+                      "input": {"authority": "reviews", "path": "/reviews/0", "method": "GET", "random_value": 79},
+                      "validate": {"cluster_name": "outbound|9080|v1|reviews.default.svc.cluster.local"}
+                    },
+                    {
+                      "test_name": "direct response",
+                      "input": {"authority": "ratings", "path": "/health", "method": "GET"},
+                      "validate": {
+                        "cluster_name": "",
+                        "response_header_matches": [{"name": ":status", "string_match": {"exact": "200"}}]
+                      }
+                    }
+                  ]
+                }
+                """);
+        Run r = run("-c", resource("routes.yaml").toString(), "-t", tests.toString());
+        assertEquals(0, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("3 passed, 0 failed"), r.out());
+    }
+
+    @Test
+    void aRouteFileInJsonAsIstioctlPrintsItWorks() throws IOException, URISyntaxException {
+        Path routes = Path.of(RouteCheckCommandTest.class.getClassLoader().getResource("istio/routes.json").toURI());
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+                tests:
+                - test_name: jason goes to reviews v2
+                  input:
+                    authority: reviews:9080
+                    path: /reviews/0
+                    method: GET
+                    additional_request_headers: [{key: end-user, value: jason}]
+                  validate: {cluster_name: "outbound|9080|v2|reviews.default.svc.cluster.local"}
+                - test_name: anyone else to v1 below 50
+                  input: {authority: reviews.default.svc.cluster.local, path: /, method: GET, random_value: 49}
+                  validate: {cluster_name: "outbound|9080|v1|reviews.default.svc.cluster.local"}
+                - test_name: anyone else to v3 from 50
+                  input: {authority: reviews.default.svc.cluster.local, path: /, method: GET, random_value: 150}
+                  validate: {cluster_name: "outbound|9080|v3|reviews.default.svc.cluster.local"}
+                - test_name: an external host passes through
+                  input: {authority: "www.example.com:443", path: /, method: GET}
+                  validate: {cluster_name: PassthroughCluster, virtual_host_name: allow_any}
+                - test_name: the cluster IP picks details
+                  input: {authority: "10.96.171.138:9080", path: /details/0, method: GET}
+                  validate: {cluster_name: "outbound|9080||details.default.svc.cluster.local"}
+                """);
+        Run r = run("-c", routes.toString(), "-t", tests.toString());
+        assertEquals(0, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("5 passed, 0 failed"), r.out());
+    }
+}

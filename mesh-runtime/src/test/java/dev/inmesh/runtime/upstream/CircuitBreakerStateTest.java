@@ -1,0 +1,63 @@
+package dev.inmesh.runtime.upstream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.cluster.CircuitBreakers;
+import dev.inmesh.api.config.cluster.CircuitBreakers.RoutingPriority;
+import org.junit.jupiter.api.Test;
+
+class CircuitBreakerStateTest {
+
+    @Test
+    void envoysDefaultsAllow1024RequestsAndThreeRetries() {
+        CircuitBreakerState cb = new CircuitBreakerState(CircuitBreakers.DEFAULTS.forPriority(RoutingPriority.DEFAULT));
+        for (int i = 0; i < 1024; i++) {
+            assertTrue(cb.tryStartRequest());
+        }
+        assertFalse(cb.tryStartRequest());
+        for (int i = 0; i < 3; i++) {
+            assertTrue(cb.tryStartRetry());
+        }
+        assertFalse(cb.tryStartRetry());
+        assertEquals(2, cb.overflows());
+    }
+
+    @Test
+    void aFinishedRequestMakesRoomForTheNext() {
+        CircuitBreakerState cb = new CircuitBreakerState(
+                new CircuitBreakers.Thresholds(RoutingPriority.DEFAULT, 1, 1, 1, 1));
+        assertTrue(cb.tryStartRequest());
+        assertFalse(cb.tryStartRequest());
+        cb.finishRequest();
+        assertTrue(cb.tryStartRequest());
+        assertTrue(cb.tryStartPending());
+        assertFalse(cb.tryStartPending());
+        assertTrue(cb.tryOpenConnection());
+        assertFalse(cb.tryOpenConnection());
+        assertEquals(1, cb.activeRequests());
+        assertEquals(1, cb.pendingRequests());
+        assertEquals(1, cb.openConnections());
+    }
+
+    @Test
+    void istiosUnlimitedThresholdsNeverOverflow() {
+        long max = 4_294_967_295L;
+        CircuitBreakerState cb = new CircuitBreakerState(
+                new CircuitBreakers.Thresholds(RoutingPriority.DEFAULT, max, max, max, max));
+        for (int i = 0; i < 100_000; i++) {
+            assertTrue(cb.tryStartRequest());
+            assertTrue(cb.tryStartRetry());
+        }
+        assertEquals(0, cb.overflows());
+    }
+
+    @Test
+    void aZeroLimitOverflowsAtOnce() {
+        CircuitBreakerState cb = new CircuitBreakerState(
+                new CircuitBreakers.Thresholds(RoutingPriority.HIGH, 0, 0, 0, 0));
+        assertFalse(cb.tryStartRequest());
+        assertFalse(cb.tryStartRetry());
+    }
+}

@@ -1,0 +1,244 @@
+package dev.inmesh.runtime.upstream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.api.config.cluster.OutlierDetection;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class OutlierDetectorTest {
+    private final Fixtures f = new Fixtures();
+
+    private UpstreamCluster cluster(int hosts, OutlierDetection od) {
+        return f.manager(Fixtures.eds("c", LbPolicy.ROUND_ROBIN, od, null), Fixtures.cla("c", hosts)).cluster("c");
+    }
+
+    private static List<Host> hosts(UpstreamCluster c) {
+        return new ArrayList<>(c.prioritySet().hostSets().get(0).hosts());
+    }
+
+    private static void fail5xx(Host h, int times) {
+        for (int i = 0; i < times; i++) {
+            h.outlier().reportHttpStatus(500);
+        }
+    }
+
+    private static OutlierDetection withMaxPercent(int percent) {
+        return with(percent, 5, 0, false);
+    }
+
+    private static OutlierDetection with(int percent, int gatewayFailures, int enforcingGateway, boolean split) {
+        OutlierDetection d = OutlierDetection.DEFAULTS;
+        return new OutlierDetection(d.consecutive5xx(), d.interval(), d.baseEjectionTime(), d.maxEjectionTime(),
+                percent, d.enforcingConsecutive5xx(), d.enforcingSuccessRate(), d.successRateMinimumHosts(),
+                d.successRateRequestVolume(), d.successRateStdevFactor(), gatewayFailures,
+                enforcingGateway, split,
+                d.consecutiveLocalOriginFailure(), d.enforcingConsecutiveLocalOriginFailure(),
+                d.enforcingLocalOriginSuccessRate(), d.failurePercentageThreshold(), d.enforcingFailurePercentage(),
+                d.enforcingFailurePercentageLocalOrigin(), d.failurePercentageMinimumHosts(),
+                d.failurePercentageRequestVolume());
+    }
+
+    @Test
+    void fiveConsecutive5xxEjectAHostAndItIsNotPicked() {
+        UpstreamCluster c = cluster(10, OutlierDetection.DEFAULTS);
+        Host bad = hosts(c).get(3);
+        fail5xx(bad, 4);
+        assertFalse(bad.outlier().ejected());
+        fail5xx(bad, 1);
+        assertTrue(bad.outlier().ejected());
+        for (int i = 0; i < 100; i++) {
+            assertNotEquals(bad, c.chooseHost(LbContext.NONE));
+        }
+    }
+
+    @Test
+    void aSuccessResetsTheConsecutiveCount() {
+        UpstreamCluster c = cluster(10, OutlierDetection.DEFAULTS);
+        Host h = hosts(c).get(0);
+        fail5xx(h, 4);
+        h.outlier().reportSuccess();
+        fail5xx(h, 4);
+        assertFalse(h.outlier().ejected());
+    }
+
+    @Test
+    void localOriginFailuresCountAs5xxWhenNotSplit() {
+        UpstreamCluster c = cluster(10, OutlierDetection.DEFAULTS);
+        Host h = hosts(c).get(0);
+        h.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+        h.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+        h.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);
+        fail5xx(h, 2);
+        assertTrue(h.outlier().ejected());
+    }
+
+    @Test
+    void gatewayFailuresAreDetectedButNotEnforcedByDefault() {
+        UpstreamCluster c = cluster(10, withMaxPercent(10));
+        Host h = hosts(c).get(0);
+        // 5 x 503 reaches both thresholds; consecutive_5xx (enforcing 100) ejects, gateway (enforcing 0) alone would not
+        for (int i = 0; i < 4; i++) {
+            h.outlier().reportHttpStatus(503);
+        }
+        assertFalse(h.outlier().ejected());
+        h.outlier().reportHttpStatus(503);
+        assertTrue(h.outlier().ejected());
+    }
+
+    @Test
+    void anEjectionLastsTheBaseTimeAndEndsOnTheNextInterval() {
+        UpstreamCluster c = cluster(10, OutlierDetection.DEFAULTS);
+        Host h = hosts(c).get(0);
+        fail5xx(h, 5);
+        f.ticker.advance(Duration.ofSeconds(29));
+        c.outlierDetector().runInterval();
+        assertTrue(h.outlier().ejected());
+        f.ticker.advance(Duration.ofSeconds(1));
+        c.outlierDetector().runInterval();
+        assertFalse(h.outlier().ejected());
+        assertEquals(10, c.prioritySet().hostSets().get(0).availableHosts().size());
+    }
+
+    @Test
+    void eachEjectionLastsLongerUpToTheMaximum() {
+        UpstreamCluster c = cluster(10, OutlierDetection.DEFAULTS);
+        Host h = hosts(c).get(0);
+        long[] expectedSeconds = {30, 60, 90, 120, 150, 180, 210, 240, 270, 300, 300, 300};
+        for (long seconds : expectedSeconds) {
+            fail5xx(h, 5);
+            assertTrue(h.outlier().ejected());
+            f.ticker.advance(Duration.ofSeconds(seconds - 1));
+            c.outlierDetector().runInterval();
+            assertTrue(h.outlier().ejected(), "still out before " + seconds + " s");
+            f.ticker.advance(Duration.ofSeconds(1));
+            c.outlierDetector().runInterval();
+            assertFalse(h.outlier().ejected(), "back after " + seconds + " s");
+        }
+        assertEquals(expectedSeconds.length, h.outlier().numEjections());
+    }
+
+    @Test
+    void aHostThatStaysInEarnsItsBackoffBack() {
+        UpstreamCluster c = cluster(10, OutlierDetection.DEFAULTS);
+        Host h = hosts(c).get(0);
+        fail5xx(h, 5);
+        f.ticker.advance(Duration.ofSeconds(30));
+        c.outlierDetector().runInterval(); // back, backoff 1
+        fail5xx(h, 5);                     // out again for 60 s
+        f.ticker.advance(Duration.ofSeconds(60));
+        c.outlierDetector().runInterval(); // back, backoff 2
+        assertEquals(2, h.outlier().ejectTimeBackoff());
+        f.ticker.advance(Duration.ofSeconds(10));
+        c.outlierDetector().runInterval();
+        assertEquals(1, h.outlier().ejectTimeBackoff());
+        f.ticker.advance(Duration.ofSeconds(10));
+        c.outlierDetector().runInterval();
+        assertEquals(0, h.outlier().ejectTimeBackoff());
+    }
+
+    @Test
+    void noMoreThanMaxEjectionPercentOfHostsAreOut() {
+        UpstreamCluster c = cluster(20, OutlierDetection.DEFAULTS); // 10% of 20: two hosts
+        List<Host> hs = hosts(c);
+        for (Host h : hs.subList(0, 4)) {
+            fail5xx(h, 5);
+        }
+        assertEquals(2, c.outlierDetector().activeEjections());
+    }
+
+    @Test
+    void oneHostCanAlwaysBeEjected() {
+        UpstreamCluster c = cluster(3, OutlierDetection.DEFAULTS); // 10% of 3 hosts is less than one host
+        List<Host> hs = hosts(c);
+        fail5xx(hs.get(0), 5);
+        fail5xx(hs.get(1), 5);
+        assertTrue(hs.get(0).outlier().ejected());
+        assertFalse(hs.get(1).outlier().ejected());
+    }
+
+    @Test
+    void aLowSuccessRateEjectsOnTheInterval() {
+        UpstreamCluster c = cluster(10, withMaxPercent(50));
+        List<Host> hs = hosts(c);
+        for (int i = 0; i < hs.size(); i++) {
+            Host h = hs.get(i);
+            for (int r = 0; r < 200; r++) {
+                // host 0 fails one request in two, but never five in a row
+                h.outlier().reportHttpStatus(i == 0 && r % 2 == 0 ? 500 : 200);
+            }
+        }
+        assertFalse(hs.get(0).outlier().ejected());
+        c.outlierDetector().runInterval();
+        assertTrue(hs.get(0).outlier().ejected());
+        assertEquals(1, c.outlierDetector().activeEjections());
+    }
+
+    @Test
+    void successRateNeedsEnoughVolumeAndHosts() {
+        UpstreamCluster c = cluster(4, withMaxPercent(50)); // fewer than success_rate_minimum_hosts (5)
+        List<Host> hs = hosts(c);
+        for (Host h : hs) {
+            for (int r = 0; r < 200; r++) {
+                h.outlier().reportHttpStatus(h == hs.get(0) && r % 2 == 0 ? 500 : 200);
+            }
+        }
+        c.outlierDetector().runInterval();
+        assertEquals(0, c.outlierDetector().activeEjections());
+    }
+
+    @Test
+    void whenEveryHostIsEjectedPanicPicksThemAnyway() {
+        UpstreamCluster c = cluster(2, withMaxPercent(100));
+        for (Host h : hosts(c)) {
+            fail5xx(h, 5);
+        }
+        assertEquals(2, c.outlierDetector().activeEjections());
+        assertTrue(c.prioritySet().panic(0));
+        assertTrue(c.chooseHost(LbContext.NONE) != null);
+    }
+
+    @Test
+    void enforcedGatewayFailuresEjectOn502To504Only() {
+        UpstreamCluster c = cluster(10, with(10, 3, 100, false));
+        List<Host> hs = hosts(c);
+        Host gateway = hs.get(0);
+        gateway.outlier().reportHttpStatus(502);
+        gateway.outlier().reportHttpStatus(503);
+        gateway.outlier().reportHttpStatus(504);
+        assertTrue(gateway.outlier().ejected());
+        Host server = hs.get(1);
+        server.outlier().reportHttpStatus(503);
+        server.outlier().reportHttpStatus(503);
+        server.outlier().reportHttpStatus(500); // a 5xx that is not a gateway error restarts the gateway count
+        server.outlier().reportHttpStatus(503);
+        assertFalse(server.outlier().ejected());
+    }
+
+    @Test
+    void splitLocalOriginFailuresHaveTheirOwnCounter() {
+        UpstreamCluster c = cluster(10, with(10, 5, 0, true));
+        Host h = hosts(c).get(0);
+        for (int i = 0; i < 4; i++) {
+            h.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+        }
+        fail5xx(h, 4);
+        assertFalse(h.outlier().ejected(), "four of each do not add up");
+        h.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+        assertTrue(h.outlier().ejected());
+    }
+
+    @Test
+    void withoutOutlierDetectionReportsChangeNothing() {
+        UpstreamCluster c = cluster(10, null);
+        Host h = hosts(c).get(0);
+        fail5xx(h, 50);
+        assertFalse(h.outlier().ejected());
+    }
+}

@@ -1,0 +1,262 @@
+package dev.inmesh.runtime.upstream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.cluster.CircuitBreakers;
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.CommonLbConfig;
+import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.api.config.cluster.OutlierDetection;
+import dev.inmesh.api.config.core.Metadata;
+import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.api.config.endpoint.HealthStatus;
+import dev.inmesh.api.config.endpoint.LbEndpoint;
+import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
+import dev.inmesh.runtime.lb.Xxhash;
+import io.vertx.core.Future;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class UpstreamClusterTest {
+    private final Fixtures f = new Fixtures();
+
+    private static Map<String, Integer> picks(UpstreamCluster c, int n) {
+        Map<String, Integer> counts = new HashMap<>();
+        for (int i = 0; i < n; i++) {
+            Host h = c.chooseHost(LbContext.NONE);
+            counts.merge(h == null ? "none" : h.addressString(), 1, Integer::sum);
+        }
+        return counts;
+    }
+
+    @Test
+    void unhealthyAndDrainingHostsAreNotPickedButUnknownAndDegradedAre() {
+        ClusterLoadAssignment cla = Fixtures.cla("c", new LocalityLbEndpoints(null, List.of(
+                Fixtures.endpoint(1, HealthStatus.UNHEALTHY), Fixtures.endpoint(2, HealthStatus.DRAINING),
+                Fixtures.endpoint(3, HealthStatus.HEALTHY), Fixtures.endpoint(4, HealthStatus.UNKNOWN),
+                Fixtures.endpoint(5, HealthStatus.DEGRADED), Fixtures.endpoint(6, HealthStatus.HEALTHY)), 1, 0));
+        UpstreamCluster c = f.manager(Fixtures.eds("c"), cla).cluster("c");
+        assertEquals(Set.of("10.0.0.3:8080", "10.0.0.4:8080", "10.0.0.5:8080", "10.0.0.6:8080"),
+                picks(c, 400).keySet());
+    }
+
+    @Test
+    void aFirstPriorityAtHalfHealthTakesSeventyPercent() {
+        ClusterLoadAssignment cla = Fixtures.cla("c",
+                Fixtures.locality("a", 0, 1, 1, 6, HealthStatus.HEALTHY),
+                Fixtures.locality("a", 0, 1, 6, 11, HealthStatus.UNHEALTHY),
+                Fixtures.locality("b", 1, 1, 11, 21, HealthStatus.HEALTHY));
+        UpstreamCluster c = f.manager(Fixtures.eds("c"), cla).cluster("c");
+        assertEquals(70, c.prioritySet().load(0));
+        int p0 = 0;
+        int n = 20_000;
+        for (int i = 0; i < n; i++) {
+            if (c.chooseHost(LbContext.NONE).priority() == 0) {
+                p0++;
+            }
+        }
+        assertEquals(0.70, p0 / (double) n, 0.02);
+    }
+
+    @Test
+    void underThePanicThresholdAllHostsArePicked() {
+        ClusterLoadAssignment cla = Fixtures.cla("c",
+                Fixtures.locality("a", 0, 1, 1, 2, HealthStatus.HEALTHY),
+                Fixtures.locality("a", 0, 1, 2, 5, HealthStatus.UNHEALTHY));
+        UpstreamCluster c = f.manager(Fixtures.eds("c"), cla).cluster("c");
+        assertTrue(c.prioritySet().panic(0));
+        assertEquals(4, picks(c, 400).size());
+    }
+
+    @Test
+    void aZeroPanicThresholdLeavesNoHealthyUpstream() {
+        ClusterLoadAssignment cla = Fixtures.cla("c", Fixtures.locality("a", 0, 1, 1, 5, HealthStatus.UNHEALTHY));
+        Cluster cluster = Fixtures.eds("c", LbPolicy.ROUND_ROBIN, null, new CommonLbConfig(0, false));
+        UpstreamCluster c = f.manager(cluster, cla).cluster("c");
+        assertNull(c.chooseHost(LbContext.NONE));
+    }
+
+    @Test
+    void localityWeightsScaleWithAvailability() {
+        // zone a: weight 1, all healthy; zone b: weight 2, half healthy -> 2 x min(100, 1.4 x 50) = 140 vs 100
+        ClusterLoadAssignment cla = Fixtures.cla("c", Fixtures.locality("a", 0, 1, 1, 5, HealthStatus.HEALTHY),
+                new LocalityLbEndpoints(new dev.inmesh.api.config.endpoint.Locality("r", "b", ""), List.of(
+                        Fixtures.endpoint(5, HealthStatus.HEALTHY), Fixtures.endpoint(6, HealthStatus.HEALTHY),
+                        Fixtures.endpoint(7, HealthStatus.UNHEALTHY), Fixtures.endpoint(8, HealthStatus.UNHEALTHY)),
+                        2, 0));
+        Cluster cluster = Fixtures.eds("c", LbPolicy.ROUND_ROBIN, null, new CommonLbConfig(50, true));
+        UpstreamCluster c = f.manager(cluster, cla).cluster("c");
+        int zoneB = 0;
+        int n = 24_000;
+        for (int i = 0; i < n; i++) {
+            if (c.chooseHost(LbContext.NONE).locality().zone().equals("b")) {
+                zoneB++;
+            }
+        }
+        assertEquals(140.0 / 240, zoneB / (double) n, 0.001);
+    }
+
+    @Test
+    void anEdsUpdateKeepsTheStateOfHostsThatStay() {
+        ClusterManager m1 = f.manager(Fixtures.eds("c", LbPolicy.ROUND_ROBIN, OutlierDetection.DEFAULTS, null),
+                Fixtures.cla("c", 10));
+        UpstreamCluster c = m1.cluster("c");
+        Host stays = c.chooseHost(LbContext.NONE);
+        stays.stats().requestStarted();
+        for (int i = 0; i < 5; i++) {
+            stays.outlier().reportHttpStatus(503);
+        }
+        assertTrue(stays.outlier().ejected());
+        assertTrue(c.circuitBreakers().tryStartRequest());
+
+        ClusterLoadAssignment next = Fixtures.cla("c", Fixtures.locality("a", 0, 1, 1, 21, HealthStatus.HEALTHY));
+        ClusterManager m2 = m1.update(Map.of("c", Fixtures.eds("c", LbPolicy.ROUND_ROBIN, OutlierDetection.DEFAULTS,
+                null)), Map.of("c", next));
+        UpstreamCluster c2 = m2.cluster("c");
+        Host same = c2.hosts().stream().filter(h -> h.addressString().equals(stays.addressString())).findFirst()
+                .orElseThrow();
+        assertSame(stays, same);
+        assertEquals(1, same.stats().activeRequests());
+        assertTrue(same.outlier().ejected());
+        assertEquals(1, c2.circuitBreakers().activeRequests());
+        assertEquals(20, c2.hosts().size());
+        for (int i = 0; i < 200; i++) {
+            assertNotEquals(stays, c2.chooseHost(LbContext.NONE));
+        }
+    }
+
+    @Test
+    void roundRobinContinuesWhereItWasAcrossAnEdsUpdate() {
+        ClusterManager m1 = f.manager(Fixtures.eds("c"), Fixtures.cla("c", 5));
+        UpstreamCluster c = m1.cluster("c");
+        List<Host> order = c.prioritySet().hostSets().get(0).hosts();
+        int last = order.indexOf(c.chooseHost(LbContext.NONE));
+        ClusterManager m2 = m1.update(Map.of("c", Fixtures.eds("c")), Map.of("c", Fixtures.cla("c", 5)));
+        Host next = m2.cluster("c").chooseHost(LbContext.NONE);
+        assertEquals((last + 1) % 5, order.indexOf(next));
+    }
+
+    @Test
+    void aRetryPredicateSteersAwayFromPreviousHostsWithinItsAttempts() {
+        UpstreamCluster c = f.manager(Fixtures.eds("c", LbPolicy.RANDOM, null, null), Fixtures.cla("c", 3))
+                .cluster("c");
+        Host first = c.chooseHost(LbContext.NONE);
+        LbContext ctx = LbContext.NONE.withRejectHost(h -> h == first, 5);
+        int again = 0;
+        int n = 10_000;
+        for (int i = 0; i < n; i++) {
+            if (c.chooseHost(ctx) == first) {
+                again++;
+            }
+        }
+        // the last of five picks is used even when refused: (1/3)^5 = 0.4% of the time, as in Envoy
+        assertEquals(1 / 243.0, again / (double) n, 0.002);
+    }
+
+    @Test
+    void ringHashSendsTheSameHashToTheSameHost() {
+        UpstreamCluster c = f.manager(Fixtures.eds("c", LbPolicy.RING_HASH, null, null), Fixtures.cla("c", 10))
+                .cluster("c");
+        LbContext ctx = LbContext.ofHash(Xxhash.hash64("user-7"));
+        Host h = c.chooseHost(ctx);
+        for (int i = 0; i < 50; i++) {
+            assertSame(h, c.chooseHost(ctx));
+        }
+    }
+
+    @Test
+    void anOriginalDstClusterConnectsToTheOriginalDestinationAndForgetsUnusedHosts() {
+        Cluster od = new Cluster("PassthroughCluster", DiscoveryType.ORIGINAL_DST, "", LbPolicy.CLUSTER_PROVIDED,
+                null, null, CircuitBreakers.DEFAULTS, null, null, null, null, null, Duration.ofSeconds(5), false,
+                Metadata.EMPTY);
+        UpstreamCluster c = ClusterManager.create(f.env, Map.of(od.name(), od), Map.of()).cluster(od.name());
+        SocketAddress dst = new SocketAddress("10.9.8.7", 9080);
+        Host h = c.chooseHost(LbContext.ofOriginalDestination(dst));
+        assertEquals(dst, h.address());
+        assertSame(h, c.chooseHost(LbContext.ofOriginalDestination(dst)));
+        assertNull(c.chooseHost(LbContext.NONE));
+        c.cleanupOriginalDestinations(); // used since the last sweep: kept
+        assertEquals(1, c.hosts().size());
+        c.cleanupOriginalDestinations(); // unused for a whole interval: dropped
+        assertEquals(0, c.hosts().size());
+    }
+
+    @Test
+    void aStrictDnsClusterUsesEveryAddressItsNamesResolveTo() {
+        Map<String, List<String>> dns = Map.of("svc.example", List.of("10.1.1.1", "10.1.1.2"));
+        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(1),
+                name -> Future.succeededFuture(dns.get(name)));
+        ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
+                new LbEndpoint(new SocketAddress("svc.example", 80), "", null, 1, null)), 1, 0));
+        Cluster cluster = new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null,
+                null, null, null, inline, null, null, false, null);
+        UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
+        assertEquals(Set.of("10.1.1.1:80", "10.1.1.2:80"), picks(c, 10).keySet());
+    }
+
+    @Test
+    void aStaticClusterWithoutHostsHasNoUpstream() {
+        Cluster blackHole = new Cluster("BlackHoleCluster", DiscoveryType.STATIC, "", null, null, null, null, null,
+                null, null, null, null, null, false, null);
+        UpstreamCluster c = ClusterManager.create(f.env, Map.of(blackHole.name(), blackHole), Map.of())
+                .cluster("BlackHoleCluster");
+        assertNotNull(c);
+        assertNull(c.chooseHost(LbContext.NONE));
+    }
+
+    @Test
+    void anEdsClusterWithoutAnAssignmentYetHasNoUpstream() {
+        ClusterManager m = ClusterManager.create(f.env, Map.of("c", Fixtures.eds("c")), Map.of());
+        assertNull(m.cluster("c").chooseHost(LbContext.NONE));
+        assertNull(m.cluster("unknown"));
+    }
+
+    @Test
+    void aClusterUpdateWithoutANewAssignmentKeepsItsHosts() {
+        ClusterManager m1 = f.manager(Fixtures.eds("c"), Fixtures.cla("c", 3));
+        Cluster changed = Fixtures.eds("c", LbPolicy.RANDOM, null, null);
+        ClusterManager m2 = m1.update(Map.of("c", changed), Map.of());
+        assertEquals(3, m2.cluster("c").hosts().size());
+        assertNotNull(m2.cluster("c").chooseHost(LbContext.NONE));
+    }
+
+    @Test
+    void aRemovedClusterIsGoneFromTheNextManager() {
+        ClusterManager m1 = f.manager(Fixtures.eds("c"), Fixtures.cla("c", 3));
+        ClusterManager m2 = m1.update(Map.of("d", Fixtures.eds("d")), Map.of("d", Fixtures.cla("d", 2)));
+        assertNull(m2.cluster("c"));
+        assertEquals(2, m2.cluster("d").hosts().size());
+        m1.close(); // retired: does nothing
+        assertNotNull(m2.cluster("d").chooseHost(LbContext.NONE));
+    }
+
+    @Test
+    void aFailedDnsRefreshKeepsTheLastResolution() {
+        Map<String, List<String>> dns = new HashMap<>(Map.of("svc.example", List.of("10.1.1.1")));
+        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(1), name -> dns.containsKey(name)
+                ? Future.succeededFuture(dns.get(name)) : Future.failedFuture("NXDOMAIN"));
+        ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
+                new LbEndpoint(new SocketAddress("svc.example", 80), "", null, 1, null)), 1, 0));
+        Cluster cluster = new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null,
+                null, null, null, inline, null, null, false, null);
+        UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
+        dns.clear();
+        c.resolve();
+        assertEquals("10.1.1.1:80", c.chooseHost(LbContext.NONE).addressString());
+        dns.put("svc.example", List.of("10.1.1.2"));
+        c.resolve();
+        assertEquals("10.1.1.2:80", c.chooseHost(LbContext.NONE).addressString());
+    }
+}

@@ -1,0 +1,88 @@
+package dev.inmesh.runtime.xds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.util.JsonFormat;
+import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.api.config.endpoint.HealthStatus;
+import dev.inmesh.api.config.endpoint.Locality;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+class ClusterLoadAssignmentParserTest {
+    private static final ClusterLoadAssignmentParser PARSER = new ClusterLoadAssignmentParser();
+
+    private static io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment proto(String json) throws Exception {
+        var b = io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment.newBuilder();
+        JsonFormat.parser().merge(json, b);
+        return b.build();
+    }
+
+    private static String error(String json) throws Exception {
+        var p = proto(json);
+        return assertThrows(InvalidResourceException.class, () -> PARSER.parse(p)).getMessage();
+    }
+
+    @Test
+    void parsesIstiosEndpointsWithLocalitiesPrioritiesWeightsAndHealth() throws Exception {
+        String json;
+        try (InputStream in = getClass().getResourceAsStream("/istio/endpoints.json")) {
+            json = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+        ClusterLoadAssignment cla = PARSER.parse(proto(json));
+        assertEquals("outbound|9080||reviews.default.svc.cluster.local", cla.clusterName());
+        assertEquals(140, cla.overprovisioningFactor());
+        var east = cla.endpoints().get(0);
+        assertEquals(new Locality("us-east1", "us-east1-b", ""), east.locality());
+        assertEquals(4, east.loadBalancingWeight());
+        assertEquals(new SocketAddress("10.44.0.12", 9080), east.lbEndpoints().get(0).address());
+        assertEquals(HealthStatus.HEALTHY, east.lbEndpoints().get(0).healthStatus());
+        assertEquals("istio", east.lbEndpoints().get(0).metadata().get("envoy.transport_socket_match", "tlsMode"));
+        assertEquals(HealthStatus.DRAINING, east.lbEndpoints().get(1).healthStatus());
+        assertEquals(3, east.lbEndpoints().get(1).loadBalancingWeight());
+        var west = cla.endpoints().get(1);
+        assertEquals(1, west.priority());
+        assertEquals(0, west.loadBalancingWeight());
+        assertEquals(1, west.lbEndpoints().get(0).loadBalancingWeight());
+        assertEquals(HealthStatus.UNKNOWN, west.lbEndpoints().get(0).healthStatus());
+    }
+
+    @Test
+    void aZeroEndpointWeightIsRejectedByNameAndPath() throws Exception {
+        assertEquals("ClusterLoadAssignment \"x\": endpoints[0].lb_endpoints[1].load_balancing_weight: 0 "
+                + "(expected: >= 1)", error("""
+                {"clusterName": "x", "endpoints": [{"lbEndpoints": [
+                  {"endpoint": {"address": {"socketAddress": {"address": "10.0.0.1", "portValue": 80}}}},
+                  {"endpoint": {"address": {"socketAddress": {"address": "10.0.0.2", "portValue": 80}}},
+                   "loadBalancingWeight": 0}]}]}"""));
+    }
+
+    @Test
+    void aPriorityAbove128IsRejected() throws Exception {
+        assertEquals("ClusterLoadAssignment \"x\": endpoints[0].priority: 129 (expected: <= 128)",
+                error("{\"clusterName\": \"x\", \"endpoints\": [{\"priority\": 129}]}"));
+    }
+
+    @Test
+    void aZeroOverprovisioningFactorIsRejected() throws Exception {
+        assertEquals("ClusterLoadAssignment \"x\": policy.overprovisioning_factor: 0 (expected: > 0)",
+                error("{\"clusterName\": \"x\", \"policy\": {\"overprovisioningFactor\": 0}}"));
+    }
+
+    @Test
+    void dropOverloadsAreNotSupported() throws Exception {
+        assertTrue(error("""
+                {"clusterName": "x", "policy": {"dropOverloads": [{"category": "lb"}]}}""")
+                .startsWith("ClusterLoadAssignment \"x\": policy.drop_overloads: not supported"));
+    }
+
+    @Test
+    void anEndpointWithoutAnAddressIsRejected() throws Exception {
+        assertEquals("ClusterLoadAssignment \"x\": endpoints[0].lb_endpoints[0].endpoint.address: required",
+                error("{\"clusterName\": \"x\", \"endpoints\": [{\"lbEndpoints\": [{\"endpoint\": {}}]}]}"));
+    }
+}

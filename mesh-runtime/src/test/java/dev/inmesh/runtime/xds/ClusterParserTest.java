@@ -1,0 +1,196 @@
+package dev.inmesh.runtime.xds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.util.JsonFormat;
+import dev.inmesh.api.config.cluster.CircuitBreakers.RoutingPriority;
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.LbConfig;
+import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.api.config.core.SocketAddress;
+import io.envoyproxy.envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
+import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+class ClusterParserTest {
+    static final JsonFormat.TypeRegistry TYPES = JsonFormat.TypeRegistry.newBuilder()
+            .add(UpstreamTlsContext.getDescriptor())
+            .add(RawBuffer.getDescriptor())
+            .add(HttpProtocolOptions.getDescriptor())
+            .add(com.github.udpa.udpa.type.v1.TypedStruct.getDescriptor())
+            .build();
+    private static final ClusterParser PARSER = new ClusterParser();
+    private static final Map<String, Cluster> ISTIO = new HashMap<>();
+
+    @BeforeAll
+    static void parseIstiosClusters() throws Exception {
+        String json;
+        try (InputStream in = ClusterParserTest.class.getResourceAsStream("/istio/clusters.json")) {
+            json = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+        var array = com.fasterxml.jackson.databind.json.JsonMapper.builder().build().readTree(json);
+        for (var node : array) {
+            var builder = io.envoyproxy.envoy.config.cluster.v3.Cluster.newBuilder();
+            JsonFormat.parser().usingTypeRegistry(TYPES).merge(node.toString(), builder);
+            Cluster c = PARSER.parse(builder.build());
+            ISTIO.put(c.name(), c);
+        }
+    }
+
+    static io.envoyproxy.envoy.config.cluster.v3.Cluster proto(String json) throws Exception {
+        var builder = io.envoyproxy.envoy.config.cluster.v3.Cluster.newBuilder();
+        JsonFormat.parser().usingTypeRegistry(TYPES).merge(json, builder);
+        return builder.build();
+    }
+
+    private static String error(String json) throws Exception {
+        var p = proto(json);
+        return assertThrows(InvalidResourceException.class, () -> PARSER.parse(p)).getMessage();
+    }
+
+    @Test
+    void parsesIstiosOutboundEdsCluster() {
+        Cluster c = ISTIO.get("outbound|9080||reviews.default.svc.cluster.local");
+        assertEquals(DiscoveryType.EDS, c.type());
+        assertEquals("outbound|9080||reviews.default.svc.cluster.local", c.serviceName());
+        assertEquals(LbPolicy.LEAST_REQUEST, c.lbPolicy());
+        assertEquals(LbConfig.LeastRequest.DEFAULTS, c.lbConfig());
+        assertEquals(Duration.ofSeconds(10), c.connectTimeout());
+        assertEquals(4_294_967_295L, c.circuitBreakers().forPriority(RoutingPriority.DEFAULT).maxRequests());
+        assertEquals(4_294_967_295L, c.circuitBreakers().forPriority(RoutingPriority.DEFAULT).maxRetries());
+        assertEquals(1024, c.circuitBreakers().forPriority(RoutingPriority.HIGH).maxRequests());
+        assertEquals(50.0, c.commonLbConfig().healthyPanicThreshold());
+        assertEquals(9080.0, c.metadata().get("istio", "default_original_port"));
+        assertFalse(c.http2());
+        assertNull(c.outlierDetection());
+    }
+
+    @Test
+    void parsesIstiosPassthroughClusters() {
+        Cluster out = ISTIO.get("PassthroughCluster");
+        assertEquals(DiscoveryType.ORIGINAL_DST, out.type());
+        assertEquals(LbPolicy.CLUSTER_PROVIDED, out.lbPolicy());
+        Cluster in = ISTIO.get("InboundPassthroughCluster");
+        assertEquals(new SocketAddress("127.0.0.6", 0), in.upstreamBindAddress());
+    }
+
+    @Test
+    void parsesIstiosStaticClusters() {
+        assertNull(ISTIO.get("BlackHoleCluster").loadAssignment());
+        Cluster inbound = ISTIO.get("inbound|9080||");
+        assertEquals(DiscoveryType.STATIC, inbound.type());
+        assertEquals(new SocketAddress("127.0.0.1", 9080),
+                inbound.loadAssignment().endpoints().get(0).lbEndpoints().get(0).address());
+        assertEquals(new SocketAddress("127.0.0.6", 0), inbound.upstreamBindAddress());
+    }
+
+    @Test
+    void explicitHttp2ProtocolOptionsSelectH2c() {
+        Cluster istiod = ISTIO.get("outbound|15010||istiod.istio-system.svc.cluster.local");
+        assertTrue(istiod.http2());
+        assertTrue(istiod.commonLbConfig().localityWeighted());
+    }
+
+    @Test
+    void readsEveryOutlierDetectionFieldWithEnvoysDefaults() throws Exception {
+        Cluster c = PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "outlierDetection": {"consecutive5xx": 3,
+                 "baseEjectionTime": "10s", "maxEjectionPercent": 50, "splitExternalLocalOriginErrors": true}}"""));
+        var od = c.outlierDetection();
+        assertEquals(3, od.consecutive5xx());
+        assertEquals(Duration.ofSeconds(10), od.baseEjectionTime());
+        assertEquals(Duration.ofSeconds(300), od.maxEjectionTime());
+        assertEquals(50, od.maxEjectionPercent());
+        assertEquals(0, od.enforcingConsecutiveGatewayFailure());
+        assertEquals(Duration.ofSeconds(10), od.interval());
+        assertTrue(od.splitExternalLocalOriginErrors());
+    }
+
+    @Test
+    void readsRingHashAndMaglevSettings() throws Exception {
+        assertEquals(new LbConfig.RingHash(2048, 4096), PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "RING_HASH",
+                 "ringHashLbConfig": {"minimumRingSize": "2048", "maximumRingSize": "4096"}}""")).lbConfig());
+        assertEquals(new LbConfig.Maglev(251), PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "MAGLEV", "maglevLbConfig": {"tableSize": "251"}}"""))
+                .lbConfig());
+    }
+
+    @Test
+    void aBadLbPolicyIsRejectedByNameAndPath() throws Exception {
+        assertEquals("Cluster \"x\": lb_policy: LOAD_BALANCING_POLICY_CONFIG is not supported",
+                error("{\"name\": \"x\", \"type\": \"STATIC\", \"lbPolicy\": \"LOAD_BALANCING_POLICY_CONFIG\"}"));
+    }
+
+    @Test
+    void clusterProvidedOutsideOriginalDstIsRejected() throws Exception {
+        assertEquals("Cluster \"x\": lb_policy: CLUSTER_PROVIDED (expected: not CLUSTER_PROVIDED for a STATIC "
+                + "cluster)", error("{\"name\": \"x\", \"type\": \"STATIC\", \"lbPolicy\": \"CLUSTER_PROVIDED\"}"));
+    }
+
+    @Test
+    void aNegativeOrZeroConnectTimeoutIsRejected() throws Exception {
+        assertEquals("Cluster \"x\": connect_timeout: PT0S (expected: > 0s)",
+                error("{\"name\": \"x\", \"type\": \"STATIC\", \"connectTimeout\": \"0s\"}"));
+    }
+
+    @Test
+    void anUnsupportedFieldIsRejectedWithItsPath() throws Exception {
+        assertTrue(error("""
+                {"name": "x", "type": "EDS", "edsClusterConfig": {"edsConfig": {"ads": {}}},
+                 "outlierDetection": {"maxEjectionTimeJitter": "1s"}}""")
+                .startsWith("Cluster \"x\": outlier_detection.max_ejection_time_jitter: not supported"));
+        assertTrue(error("{\"name\": \"x\", \"type\": \"STATIC\", \"healthChecks\": [{}]}")
+                .startsWith("Cluster \"x\": health_checks: not supported"));
+        assertTrue(error("""
+                {"name": "x", "type": "STATIC", "circuitBreakers": {"thresholds": [{"retryBudget": {}}]}}""")
+                .startsWith("Cluster \"x\": circuit_breakers.thresholds[0].retry_budget: not supported"));
+    }
+
+    @Test
+    void anEdsClusterNeedsItsEdsConfigOverAds() throws Exception {
+        assertEquals("Cluster \"x\": eds_cluster_config: required for an EDS cluster",
+                error("{\"name\": \"x\", \"type\": \"EDS\"}"));
+        assertEquals("Cluster \"x\": eds_cluster_config.eds_config.config_source_specifier: only ads is supported",
+                error("{\"name\": \"x\", \"type\": \"EDS\", \"edsClusterConfig\": {\"edsConfig\": "
+                        + "{\"resourceApiVersion\": \"V3\"}}}"));
+    }
+
+    @Test
+    void aTlsTransportSocketIsRejected() throws Exception {
+        assertTrue(error("""
+                {"name": "x", "type": "STATIC", "transportSocket": {"name": "envoy.transport_sockets.tls"}}""")
+                .startsWith("Cluster \"x\": transport_socket.name: \"envoy.transport_sockets.tls\" is not supported"));
+    }
+
+    @Test
+    void anUnknownUpstreamNetworkFilterIsRejected() throws Exception {
+        assertTrue(error("{\"name\": \"x\", \"type\": \"STATIC\", \"filters\": [{\"name\": \"my.filter\"}]}")
+                .startsWith("Cluster \"x\": filters[0].name: \"my.filter\" is not supported"));
+    }
+
+    @Test
+    void aLowMaximumEjectionTimeIsRejected() throws Exception {
+        assertEquals("Cluster \"x\": outlier_detection.max_ejection_time: PT5S (expected: >= base_ejection_time "
+                + "PT30S)", error("""
+                {"name": "x", "type": "STATIC", "outlierDetection": {"maxEjectionTime": "5s"}}"""));
+    }
+
+    @Test
+    void aStrictDnsClusterNeedsHosts() throws Exception {
+        assertEquals("Cluster \"x\": load_assignment: null (expected: hosts for a STRICT_DNS cluster)",
+                error("{\"name\": \"x\", \"type\": \"STRICT_DNS\"}"));
+    }
+}

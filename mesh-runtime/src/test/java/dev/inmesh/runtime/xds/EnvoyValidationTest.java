@@ -1,0 +1,656 @@
+package dev.inmesh.runtime.xds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * What Envoy rejects, Inmesh rejects, with a message that names the file, the resource and the field path, in the
+ * words of the config rather than of a Java exception.
+ */
+class EnvoyValidationTest {
+
+    @TempDir
+    Path dir;
+
+    /** A route configuration "9080" with one virtual host "reviews" whose only route is {@code route}. */
+    private static String oneRoute(String route) {
+        return """
+                name: "9080"
+                virtual_hosts:
+                - name: reviews
+                  domains: [reviews, reviews.default.svc.cluster.local]
+                  routes:
+                  - match: {prefix: /}
+                """ + "    " + route.strip().replace("\n", "\n    ") + "\n";
+    }
+
+    /** A listener "0.0.0.0_9080" whose HCM has the given HTTP filters (YAML list items). */
+    private static String listenerWithHttpFilters(String filters) {
+        return """
+                name: 0.0.0.0_9080
+                address: {socket_address: {address: 0.0.0.0, port_value: 9080}}
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: outbound_0.0.0.0_9080
+                      rds: {route_config_name: "9080"}
+                      http_filters:
+                """ + filters.stripTrailing().indent(8);
+    }
+
+    private static final String ROUTER = """
+            - name: envoy.filters.http.router
+              typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+            """;
+
+    private static String tcpChain(String name, String match, String cluster) {
+        return "- name: " + name + "\n" + (match.isEmpty() ? "" : "  filter_chain_match: " + match + "\n") + """
+                  filters:
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                      stat_prefix: %s
+                      cluster: %s
+                """.formatted(cluster, cluster);
+    }
+
+    private Path file(String name, String text) throws IOException {
+        return Files.writeString(dir.resolve(name), text);
+    }
+
+    private static String rejected(Path path) {
+        var e = assertThrows(EnvoyConfigReader.ConfigReadException.class, () -> EnvoyConfigReader.read(path));
+        String m = e.getMessage();
+        assertTrue(m.startsWith(path.toString() + ": "), "names the file: " + m);
+        assertFalse(m.matches("(?s).*\\b(java|com|io)\\.[a-z]+\\..*Exception.*"), "no Java class names: " + m);
+        assertFalse(m.substring(path.toString().length() + 2).matches("[A-Za-z.]*(Exception|Error)"),
+                "more than an exception's class name: " + m);
+        return m;
+    }
+
+    private static void assertContains(String message, String... parts) {
+        for (String p : parts) {
+            assertTrue(message.contains(p), "expected <" + p + "> in: " + message);
+        }
+    }
+
+    private String rejectedRoutes(String yaml) throws IOException {
+        return rejected(file("routes.yaml", yaml));
+    }
+
+    @Test
+    void aDomainInTwoVirtualHostsIsRejectedAtItsIndex() throws IOException {
+        String m = rejectedRoutes("""
+                name: "9080"
+                virtual_hosts:
+                - name: reviews
+                  domains: [reviews, reviews.default]
+                  routes: [{match: {prefix: /}, route: {cluster: a}}]
+                - name: reviews-again
+                  domains: [reviews.default.svc.cluster.local, Reviews]
+                  routes: [{match: {prefix: /}, route: {cluster: b}}]
+                """);
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[1].domains[1]: \"Reviews\"",
+                "virtual host \"reviews\"");
+    }
+
+    @Test
+    void aSecondWildcardVirtualHostIsRejected() throws IOException {
+        String m = rejectedRoutes("""
+                name: "9080"
+                virtual_hosts:
+                - name: allow_any
+                  domains: ["*"]
+                  routes: [{match: {prefix: /}, route: {cluster: PassthroughCluster}}]
+                - name: block_all
+                  domains: ["*"]
+                  routes: [{match: {prefix: /}, route: {cluster: BlackHoleCluster}}]
+                """);
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[1].domains[0]: \"*\"", "single wildcard");
+    }
+
+    @Test
+    void aDomainTwiceInOneVirtualHostIsRejected() throws IOException {
+        String m = rejectedRoutes("""
+                name: "9080"
+                virtual_hosts:
+                - name: reviews
+                  domains: [reviews, reviews.default, reviews]
+                  routes: [{match: {prefix: /}, route: {cluster: a}}]
+                """);
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].domains[2]: \"reviews\"");
+    }
+
+    @Test
+    void twoVirtualHostsOfTheSameNameAreRejected() throws IOException {
+        String m = rejectedRoutes("""
+                name: "9080"
+                virtual_hosts:
+                - name: reviews
+                  domains: [reviews]
+                  routes: [{match: {prefix: /}, route: {cluster: a}}]
+                - name: reviews
+                  domains: [reviews.default]
+                  routes: [{match: {prefix: /}, route: {cluster: b}}]
+                """);
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[1].name: \"reviews\" (expected: unique "
+                + "virtual host names; virtual_hosts[0] has it)");
+    }
+
+    @Test
+    void weightsThatSumToZeroAreRejected() throws IOException {
+        String m = rejectedRoutes(oneRoute("""
+                route:
+                  weighted_clusters:
+                    clusters:
+                    - {name: "outbound|9080|v1|reviews.default.svc.cluster.local", weight: 0}
+                    - {name: "outbound|9080|v2|reviews.default.svc.cluster.local", weight: 0}
+                """));
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.weighted_clusters.clusters",
+                "sum 0");
+        assertFalse(m.contains("weighted_clusters.weighted_clusters"), m);
+    }
+
+    @Test
+    void aTotalWeightThatIsNotTheSumOfTheWeightsIsRejected() throws IOException {
+        String m = rejectedRoutes(oneRoute("""
+                route:
+                  weighted_clusters:
+                    clusters:
+                    - {name: "outbound|9080|v1|reviews.default.svc.cluster.local", weight: 50}
+                    - {name: "outbound|9080|v3|reviews.default.svc.cluster.local", weight: 40}
+                    total_weight: 100
+                """));
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.weighted_clusters"
+                + ".total_weight: 100 (expected: the sum of the weights, 90)");
+    }
+
+    @Test
+    void anInvalidPathRegexIsRejected() throws IOException {
+        String m = rejectedRoutes("""
+                name: "9080"
+                virtual_hosts:
+                - name: reviews
+                  domains: [reviews]
+                  routes:
+                  - match: {safe_regex: {regex: "/reviews/(["}}
+                    route: {cluster: a}
+                """);
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].match.safe_regex.regex: "
+                + "\"/reviews/([\" is not a valid RE2 regex");
+    }
+
+    @Test
+    void anInvalidHeaderRegexIsRejected() throws IOException {
+        String m = rejectedRoutes("""
+                name: "9080"
+                virtual_hosts:
+                - name: reviews
+                  domains: [reviews]
+                  routes:
+                  - match:
+                      prefix: /
+                      headers: [{name: end-user, safe_regex_match: {regex: "jas(on"}}]
+                    route: {cluster: a}
+                """);
+        assertContains(m, "virtual_hosts[0].routes[0].match.headers[0].safe_regex_match.regex: \"jas(on\"");
+    }
+
+    @Test
+    void aHeaderMatcherWithoutANameIsNamedByItsIndexOnce() throws IOException {
+        String m = rejectedRoutes(oneRoute("""
+                route: {cluster: a}
+                """).replace("match: {prefix: /}", "match: {prefix: /, headers: [{name: x, present_match: true}, "
+                + "{exact_match: jason}]}"));
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].match.headers[1].name: ");
+        assertFalse(m.contains("headers.name"), m);
+    }
+
+    @Test
+    void anHttpFilterWithoutANameIsNamedByItsIndex() throws IOException {
+        String m = rejected(file("listener.yaml", listenerWithHttpFilters("""
+                - typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                """ + ROUTER)));
+        assertContains(m, "Listener \"0.0.0.0_9080\": filter_chains[0].filters[0].typed_config.http_filters[0]"
+                + ".name: ");
+    }
+
+    @Test
+    void emptyRequiredValuesAreNamedByTheirPathOnce() throws IOException {
+        String[][] cases = {
+            {"match: {prefix: /, query_parameters: [{name: \"\", present_match: true}]}\n    route: {cluster: a}",
+                "routes[0].match.query_parameters[0].name: "},
+            {"match: {prefix: /}\n    direct_response: {status: 100}", "routes[0].direct_response.status: 100"},
+            {"match: {prefix: /}\n    route: {cluster: a, regex_rewrite: {pattern: {regex: \"\"}, substitution: x}}",
+                "routes[0].route.regex_rewrite.pattern.regex: "},
+            {"match: {prefix: /}\n    redirect: {regex_rewrite: {pattern: {regex: \"\"}, substitution: x}}",
+                "routes[0].redirect.regex_rewrite.pattern.regex: "},
+            {"match: {prefix: /}\n    route: {cluster: a, hash_policy: [{header: {header_name: \"\"}}]}",
+                "routes[0].route.hash_policy[0].header.header_name: "},
+            {"match: {prefix: /}\n    route: {cluster: a}\n    request_headers_to_add: [{header: {key: \"\", value: v}}]",
+                "routes[0].request_headers_to_add[0].header.key: "},
+            {"match: {prefix: /, headers: [{name: x, safe_regex_match: {regex: \"\"}}]}\n    route: {cluster: a}",
+                "routes[0].match.headers[0].safe_regex_match.regex: "},
+        };
+        for (String[] c : cases) {
+            String yaml = """
+                    name: "9080"
+                    virtual_hosts:
+                    - name: reviews
+                      domains: [reviews]
+                      routes:
+                      - %s
+                    """.formatted(c[0]);
+            String m = rejectedRoutes(yaml);
+            assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0]." + c[1]);
+        }
+    }
+
+    @Test
+    void anInvalidRegexRewriteIsRejected() throws IOException {
+        String m = rejectedRoutes(oneRoute("""
+                route: {cluster: a, regex_rewrite: {pattern: {regex: "^/v1/(.*"}, substitution: "/\\\\1"}}
+                """));
+        assertContains(m, "virtual_hosts[0].routes[0].route.regex_rewrite.pattern.regex: \"^/v1/(.*\"");
+    }
+
+    @Test
+    void hedgePolicyIsRejectedAsUnsupported() throws IOException {
+        String m = rejectedRoutes(oneRoute("""
+                route: {cluster: a, hedge_policy: {hedge_on_per_try_timeout: true}}
+                """));
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.hedge_policy: not supported");
+    }
+
+    @Test
+    void requestMirrorPoliciesAreRejectedAsUnsupported() throws IOException {
+        String m = rejectedRoutes(oneRoute("""
+                route: {cluster: a, request_mirror_policies: [{cluster: shadow}]}
+                """));
+        assertContains(m, "virtual_hosts[0].routes[0].route.request_mirror_policies: not supported");
+    }
+
+    @Test
+    void anUnknownJsonFieldIsRejectedWithItsPath() throws IOException {
+        String m = rejected(file("routes.json", """
+                {"name": "9080", "virtual_hosts": [{"name": "reviews", "domains": ["reviews"],
+                  "routes": [{"match": {"prefix": "/"},
+                              "route": {"weighted_clusterz": {"clusters": [{"name": "a", "weight": 1}]}}}]}]}
+                """));
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.weighted_clusterz: "
+                + "unknown field");
+    }
+
+    @Test
+    void anUnknownCamelCaseFieldIsRejectedWithItsPath() throws IOException {
+        String m = rejected(file("routes.json", """
+                [{"name": "9080", "virtualHosts": [{"name": "reviews", "domains": ["reviews"],
+                  "routes": [{"match": {"prefix": "/"},
+                              "route": {"cluster": "a", "retryPolicy": {"retryOn": "5xx", "numRetriez": 3}}}]}]}]
+                """));
+        assertContains(m, "RouteConfiguration \"9080\": virtualHosts[0].routes[0].route.retryPolicy.numRetriez: "
+                + "unknown field");
+    }
+
+    @Test
+    void anUnknownFieldInsideATypedConfigIsRejectedWithItsPath() throws IOException {
+        String m = rejected(file("listener.yaml", listenerWithHttpFilters("""
+                - name: envoy.filters.http.router
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+                    dynamic_statz: true
+                """)));
+        assertContains(m, "Listener \"0.0.0.0_9080\": filter_chains[0].filters[0].typed_config.http_filters[0]"
+                + ".typed_config.dynamic_statz: unknown field");
+    }
+
+    @Test
+    void aStringWhereANumberIsExpectedIsRejectedWithItsPath() throws IOException {
+        String m = rejectedRoutes(oneRoute("""
+                route: {cluster: a, retry_policy: {retry_on: 5xx, num_retries: two}}
+                """));
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.retry_policy.num_retries: ",
+                "two");
+    }
+
+    @Test
+    void twoMembersOfAOneofAreRejectedWithThePathOfTheSecond() throws IOException {
+        String m = rejected(file("routes.json", """
+                {"name": "9080", "virtual_hosts": [{"name": "reviews", "domains": ["reviews"],
+                  "routes": [{"match": {"prefix": "/", "path": "/reviews"}, "route": {"cluster": "a"}}]}]}
+                """));
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].match.path: set together with "
+                + "prefix");
+    }
+
+    @Test
+    void aFieldGivenInSnakeCaseAndCamelCaseIsRejected() throws IOException {
+        String m = rejected(file("routes.json", """
+                {"name": "9080", "virtual_hosts": [{"name": "reviews", "domains": ["reviews"],
+                  "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "a", "timeout": "1s",
+                              "idle_timeout": "1s", "idleTimeout": "2s"}}]}]}
+                """));
+        assertContains(m, "virtual_hosts[0].routes[0].route.idleTimeout: set twice, also as idle_timeout");
+    }
+
+    @Test
+    void aBadEnumValueIsRejectedWithItsPath() throws IOException {
+        String m = rejected(file("listener.yaml", """
+                name: 0.0.0.0_9080
+                address: {socket_address: {address: 0.0.0.0, port_value: 9080}}
+                traffic_direction: OUTGOING
+                filter_chains: []
+                """));
+        assertContains(m, "Listener \"0.0.0.0_9080\": traffic_direction: \"OUTGOING\" (expected: one of "
+                + "UNSPECIFIED, INBOUND, OUTBOUND)");
+    }
+
+    @Test
+    void aBadDurationIsRejectedWithItsPath() throws IOException {
+        String m = rejectedRoutes(oneRoute("""
+                route: {cluster: a, timeout: 15}
+                """));
+        assertContains(m, "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.timeout: ");
+    }
+
+    @Test
+    void anUnknownHttpFilterIsRejectedUnlessOptional() throws IOException {
+        String lua = """
+                - name: envoy.filters.http.lua
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+                    default_source_code: {inline_string: "function envoy_on_request(h) end"}
+                """;
+        String m = rejected(file("listener.yaml", listenerWithHttpFilters(lua + ROUTER)));
+        assertContains(m, "Listener \"0.0.0.0_9080\": filter_chains[0].filters[0].typed_config.http_filters[0].name: "
+                + "envoy.filters.http.lua (envoy.extensions.filters.http.lua.v3.Lua) is not supported");
+
+        Path optional = file("optional.yaml", listenerWithHttpFilters(lua + "  is_optional: true\n" + ROUTER));
+        var l = Fixtures.read(optional).listeners().get("0.0.0.0_9080");
+        assertEquals(List.of("envoy.filters.http.lua", "envoy.filters.http.router"),
+                ((HttpConnectionManager) l.filterChains().get(0).filter()).httpFilters().stream()
+                        .map(f -> f.name()).toList());
+    }
+
+    @Test
+    void anHttpFilterIsKnownByItsConfigTypeNotItsName() throws IOException {
+        String m = rejected(file("listener.yaml", listenerWithHttpFilters("""
+                - name: envoy.filters.http.cors
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+                    default_source_code: {inline_string: "function envoy_on_request(h) h:respond({[':status']='403'}, '') end"}
+                """ + ROUTER)));
+        assertContains(m, "filter_chains[0].filters[0].typed_config.http_filters[0].name: envoy.filters.http.cors "
+                + "(envoy.extensions.filters.http.lua.v3.Lua) is not supported");
+    }
+
+    @Test
+    void aFaultFilterWithItsOwnAbortIsRejectedWhileIstiosEmptyOneIsAccepted() throws IOException {
+        String m = rejected(file("listener.yaml", listenerWithHttpFilters("""
+                - name: envoy.filters.http.fault
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                    abort: {http_status: 503, percentage: {numerator: 100}}
+                """ + ROUTER)));
+        assertContains(m, "http_filters[0].typed_config: a fault filter with its own delay, abort or limits");
+        Path empty = file("empty.yaml", listenerWithHttpFilters("""
+                - name: envoy.filters.http.fault
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}
+                """ + ROUTER));
+        assertEquals(2, ((HttpConnectionManager) Fixtures.read(empty).listeners().get("0.0.0.0_9080").filterChains()
+                .get(0).filter()).httpFilters().size());
+    }
+
+    @Test
+    void aNetworkFilterNamedLikeIstioStatsButOfAnotherTypeIsRejected() throws IOException {
+        String m = rejected(file("listener.yaml", """
+                name: virtualOutbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15001}}
+                filter_chains:
+                - filters:
+                  - name: istio.stats
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+                      stat_prefix: tcp.
+                      rules: {action: DENY, policies: {}}
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                      stat_prefix: PassthroughCluster
+                      cluster: PassthroughCluster
+                """));
+        assertContains(m, "Listener \"virtualOutbound\": filter_chains[0].filters[0].name: istio.stats "
+                + "(envoy.extensions.filters.network.rbac.v3.RBAC) is not supported");
+    }
+
+    @Test
+    void aFilterChainThatDoesNotEndInAConnectionManagerOrTcpProxyIsRejected() throws IOException {
+        String m = rejected(file("listener.yaml", """
+                name: virtualOutbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15001}}
+                use_original_dst: true
+                filter_chains:
+                - name: virtualOutbound-catchall-tcp
+                  filters:
+                  - name: istio.stats
+                    typed_config: {"@type": type.googleapis.com/stats.PluginConfig}
+                """));
+        assertContains(m, "Listener \"virtualOutbound\": filter_chains[0].filters: a chain must end with "
+                + "envoy.filters.network.http_connection_manager or envoy.filters.network.tcp_proxy");
+    }
+
+    @Test
+    void aTerminalFilterFollowedByAnotherIsRejected() throws IOException {
+        String m = rejected(file("listener.yaml", """
+                name: virtualOutbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15001}}
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                      stat_prefix: PassthroughCluster
+                      cluster: PassthroughCluster
+                  - name: istio.stats
+                    typed_config: {"@type": type.googleapis.com/stats.PluginConfig}
+                """));
+        assertContains(m, "Listener \"virtualOutbound\": filter_chains[0].filters[0].name: "
+                + "envoy.filters.network.tcp_proxy (expected: the last filter of the chain)");
+    }
+
+    @Test
+    void aListenerFilterIsKnownByItsConfigTypeAndProxyProtocolIsRejected() throws IOException {
+        String listener = """
+                name: virtualInbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                listener_filters:
+                - name: envoy.filters.listener.original_dst
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst}
+                - name: %s
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.%s}
+                filter_chains:
+                """ + tcpChain("catchall", "", "InboundPassthroughClusterIpv4");
+        String m = rejected(file("listener.yaml", listener.formatted("envoy.filters.listener.proxy_protocol",
+                "proxy_protocol.v3.ProxyProtocol")));
+        assertContains(m, "Listener \"virtualInbound\": listener_filters[1].typed_config: "
+                + "envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol (envoy.filters.listener"
+                + ".proxy_protocol) is not supported");
+
+        Path renamed = file("renamed.yaml", listener.formatted("my-tls-sniffer", "tls_inspector.v3.TlsInspector"));
+        assertEquals(List.of("envoy.filters.listener.original_dst", "envoy.filters.listener.tls_inspector"),
+                Fixtures.read(renamed).listeners().get("virtualInbound").listenerFilters());
+    }
+
+    @Test
+    void twoFilterChainsWithTheSameMatchAreRejected() throws IOException {
+        String m = rejected(file("listener.yaml", """
+                name: virtualInbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                filter_chains:
+                """ + tcpChain("inbound-a", "{destination_port: 9080, transport_protocol: raw_buffer}", "a")
+                + tcpChain("inbound-b", "{destination_port: 9080, transport_protocol: raw_buffer}", "b")));
+        assertContains(m, "Listener \"virtualInbound\": filter_chains[1].filter_chain_match: the same match as chain "
+                + "\"inbound-a\"");
+    }
+
+    @Test
+    void aSecondResourceOfTheSameNameIsRejectedAsEnvoyRejectsIt() throws IOException {
+        String m = rejected(file("listeners.yaml", """
+                - name: virtualOutbound
+                  address: {socket_address: {address: 0.0.0.0, port_value: 15001}}
+                  filter_chains:
+                  %s
+                - name: virtualOutbound
+                  address: {socket_address: {address: 0.0.0.0, port_value: 15002}}
+                  filter_chains:
+                  %s
+                """.formatted(tcpChain("a", "", "PassthroughCluster").strip().replace("\n", "\n  "),
+                tcpChain("b", "", "PassthroughCluster").strip().replace("\n", "\n  "))));
+        assertContains(m, "[1]: Listener \"virtualOutbound\": a second Listener of this name");
+    }
+
+    @Test
+    void theSameRouteConfigurationInTwoFilesOfADirectoryIsRejectedNamingTheSecondFile() throws IOException {
+        Path d = Files.createDirectory(dir.resolve("config"));
+        Files.copy(Fixtures.istio("routes.json"), d.resolve("a.json"));
+        Files.copy(Fixtures.istio("config_dump.json"), d.resolve("b.json"));
+        var e = assertThrows(EnvoyConfigReader.ConfigReadException.class, () -> EnvoyConfigReader.read(d));
+        assertContains(e.getMessage(), d.resolve("b.json") + ": configs[2].dynamic_route_configs[0]: "
+                + "RouteConfiguration \"9080\": a second RouteConfiguration of this name");
+    }
+
+    @Test
+    void aBadListenerInTheBootstrapOfAConfigDumpIsNamedByItsPathInTheDump() throws IOException {
+        Path f = file("dump.json", """
+                {"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump",
+                  "bootstrap": {"static_resources": {"listeners": [
+                    {"address": {"socket_address": {"address": "0.0.0.0", "port_value": 15090}},
+                     "filter_chains": [{"filters": [{"name": "istio.stats"}]}]}]}}}]}
+                """);
+        assertContains(rejected(f), "configs[0].bootstrap.static_resources.listeners[0]: Listener \"0.0.0.0_15090\": "
+                + "filter_chains[0].filters: a chain must end with");
+    }
+
+    @Test
+    void aMissingFileIsNamed() {
+        Path missing = dir.resolve("no-such-routes.yaml");
+        assertContains(rejected(missing), "no such file");
+    }
+
+    @Test
+    void aFileThatIsNotTextIsNamed() throws IOException {
+        Path binary = Files.write(dir.resolve("routes.json"), new byte[] {(byte) 0xC3, 0x28, (byte) 0xFF, 0x00});
+        String m = rejected(binary);
+        assertContains(m, "cannot read", "UTF-8");
+    }
+
+    @Test
+    void anUnreadableFileIsNamed() throws IOException {
+        Path locked = file("routes.yaml", "name: x\n");
+        // Root reads files whatever their mode: a directory named like a file is unreadable as text for anyone.
+        Path notAFile = Files.createDirectory(dir.resolve("listeners.json"));
+        Files.writeString(notAFile.resolve("inner.txt"), "x");
+        String m = rejected(Path.of(notAFile.toString()));
+        assertContains(m, "no .json, .yaml or .yml files");
+        assertTrue(locked.toFile().setReadable(false, false));
+        if (!Files.isReadable(locked)) {
+            assertContains(rejected(locked), "cannot read", "permission denied");
+        }
+    }
+
+    @Test
+    void aUtf8ByteOrderMarkIsReadPast() throws IOException {
+        byte[] json = Files.readAllBytes(Fixtures.istio("routes.json"));
+        byte[] withBom = new byte[json.length + 3];
+        withBom[0] = (byte) 0xEF;
+        withBom[1] = (byte) 0xBB;
+        withBom[2] = (byte) 0xBF;
+        System.arraycopy(json, 0, withBom, 3, json.length);
+        Path f = Files.write(dir.resolve("routes.json"), withBom);
+        assertEquals(Set.of("9080"), Fixtures.read(f).routes().keySet());
+    }
+
+    @Test
+    void utf16WithAByteOrderMarkAsWindowsPowerShellRedirectsIsRead() throws IOException {
+        String json = Files.readString(Fixtures.istio("routes.json"));
+        Path le = Files.write(dir.resolve("le.json"), ("\uFEFF" + json).getBytes(StandardCharsets.UTF_16LE));
+        assertEquals(Set.of("9080"), Fixtures.read(le).routes().keySet());
+        Path be = Files.write(dir.resolve("be.json"), ("\uFEFF" + json).getBytes(StandardCharsets.UTF_16BE));
+        assertEquals(Set.of("9080"), Fixtures.read(be).routes().keySet());
+        Path noBom = Files.write(dir.resolve("nobom.json"), json.getBytes(StandardCharsets.UTF_16LE));
+        assertContains(rejected(noBom), "not UTF-8 text");
+    }
+
+    @Test
+    void everyDocumentOfAMultiDocumentYamlFileIsRead() throws IOException {
+        String routes = oneRoute("route: {cluster: a}");
+        Path f = file("all.yaml", "---\n" + routes + "---\n" + routes.replace("\"9080\"", "\"9090\"")
+                + "---\n# an empty document\n");
+        assertEquals(Set.of("9080", "9090"), Fixtures.read(f).routes().keySet());
+
+        Path bad = file("bad.yaml", routes + "---\n" + oneRoute("route: {cluster: a, timeout: 15}"));
+        assertContains(rejected(bad), "YAML document 2 of 2: RouteConfiguration \"9080\": "
+                + "virtual_hosts[0].routes[0].route.timeout: 15");
+    }
+
+    @Test
+    void anEmptyFileIsNamed() throws IOException {
+        assertContains(rejected(file("empty.yaml", "")), "empty");
+        assertContains(rejected(file("blank.json", "  \n\n")), "empty");
+        assertContains(rejected(file("comments.yaml", "# nothing here\n")), "empty");
+        assertContains(rejected(file("dashes.yaml", "---\n---\n")), "empty");
+    }
+
+    @Test
+    void invalidYamlIsNamedWithItsLine() throws IOException {
+        String m = rejected(file("bad.yaml", "name: \"9080\"\nvirtual_hosts:\n  - name: [unclosed\n"));
+        assertContains(m, "not valid JSON or YAML", "(line 3, column 11)");
+        assertFalse(m.contains("\n"), "one line: " + m);
+        String json = rejected(file("bad.json", "{\"name\": \"9080\",\n \"virtual_hosts\": [}"));
+        assertContains(json, "not valid JSON or YAML", "line");
+        assertFalse(json.contains("\n"), "one line: " + json);
+    }
+
+    @Test
+    void aDirectoryWithNoConfigFilesIsNamed() throws IOException {
+        Path empty = Files.createDirectory(dir.resolve("config"));
+        Files.writeString(empty.resolve("notes.txt"), "hello");
+        assertContains(rejected(empty), "no .json, .yaml or .yml files in the directory");
+    }
+
+    @Test
+    void aBadFileInADirectoryIsNamedByItsOwnPath() throws IOException {
+        Path d = Files.createDirectory(dir.resolve("config"));
+        Files.copy(Fixtures.istio("routes.json"), d.resolve("a-routes.json"));
+        Files.writeString(d.resolve("b-listener.yaml"), "name: l\naddress: {socket_address: {address: 0.0.0.0, "
+                + "port_value: 70000}}\nfilter_chains: []\n");
+        var e = assertThrows(EnvoyConfigReader.ConfigReadException.class, () -> EnvoyConfigReader.read(d));
+        assertContains(e.getMessage(), d.resolve("b-listener.yaml") + ": Listener \"l\": ");
+    }
+
+    @Test
+    void aClusterWhileNoClusterParserIsRegisteredIsNamedNotThrownAsAnInternalError() throws IOException {
+        // Until the cluster parser is merged, a Cluster must still fail as a config error naming the resource.
+        Path f = file("cluster.yaml", "name: outbound|9080||reviews.default.svc.cluster.local\ntype: EDS\n"
+                + "connect_timeout: 10s\n");
+        try {
+            EnvoyConfigReader.read(f);
+        } catch (EnvoyConfigReader.ConfigReadException e) {
+            assertContains(e.getMessage(), f.toString(), "Cluster \"outbound|9080||reviews.default.svc.cluster.local\"");
+        }
+    }
+}

@@ -1,0 +1,363 @@
+package dev.inmesh.runtime.xds.ads;
+
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.await;
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.badRoute;
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.clusterFor;
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.listener;
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.route;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.snapshot.MeshSnapshot;
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ResourceType;
+import io.envoyproxy.controlplane.cache.v3.Snapshot;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class AdsClientTest {
+    static final Duration WAIT = Duration.ofSeconds(10);
+    static final String LDS = ResourceType.LISTENER.typeUrl();
+    static final String RDS = ResourceType.ROUTE.typeUrl();
+    static final String CDS = ResourceType.CLUSTER.typeUrl();
+
+    Vertx vertx;
+    XdsTestServer server;
+    SnapshotHolder holder;
+    AdsClient client;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        vertx = Vertx.vertx();
+        server = XdsTestServer.start();
+        holder = new SnapshotHolder();
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (client != null) {
+            client.close().await(5, TimeUnit.SECONDS);
+        }
+        server.close();
+        vertx.close().await(5, TimeUnit.SECONDS);
+    }
+
+    static NodeOptions node() {
+        return NodeOptions.of("productpage-v1-7f9", "default", "10.1.2.3")
+                .withLabels(java.util.Map.of("app", "productpage", "version", "v1"));
+    }
+
+    AdsOptions options(AdsOptions.XdsServer... servers) {
+        return AdsOptions.of(node(), servers).withInitialFetchTimeout(Duration.ofSeconds(2))
+                .withBackoff(Duration.ofMillis(50), Duration.ofMillis(500));
+    }
+
+    AdsClient start(AdsOptions o) {
+        client = new AdsClient(vertx, o, holder);
+        return client;
+    }
+
+    static Snapshot snapshot(String version, List<Listener> listeners, List<RouteConfiguration> routes) {
+        return Snapshot.create(List.of(), version, List.of(), version, listeners, version, routes, version, List.of(),
+                version);
+    }
+
+    static Snapshot snapshot(String lv, String rv, List<Listener> listeners, List<RouteConfiguration> routes) {
+        return Snapshot.create(List.of(), lv, List.of(), lv, listeners, lv, routes, rv, List.of(), lv);
+    }
+
+    Snapshot bookinfo(String version, String cluster) {
+        return snapshot(version, List.of(listener("0.0.0.0_9080", 9080, "9080"), listener("0.0.0.0_9090", 9090,
+                "9090")), List.of(route("9080", cluster), route("9090", "c9090")));
+    }
+
+    void startAndAwaitFirst(Snapshot s) throws Exception {
+        server.set(s);
+        Future<Void> first = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))).start();
+        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertTrue(first.succeeded(), () -> "first apply: " + first.cause());
+    }
+
+    @Test
+    void theFirstCompleteConfigurationIsAppliedOnceAndMakesTheHolderReady() throws Exception {
+        List<MeshSnapshot> published = new CopyOnWriteArrayList<>();
+        List<String> threads = new CopyOnWriteArrayList<>();
+        holder.onUpdate(s -> {
+            published.add(s);
+            threads.add(Thread.currentThread().getName());
+        });
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        assertTrue(threads.get(0).startsWith("vert.x-worker-thread"), "compiled off the event loop: " + threads);
+
+        assertTrue(holder.ready());
+        assertEquals(1, published.size(), "one apply for LDS and RDS together");
+        MeshSnapshot s = holder.current();
+        assertEquals("c1", clusterFor(s, "9080", "/productpage"));
+        assertEquals("c9090", clusterFor(s, "9090", "/"));
+        ResourceBundle.Version v = s.resources().version(ResourceType.ROUTE, "9080");
+        assertEquals("1", v.versionInfo());
+        assertNotNull(v.lastUpdated());
+        assertNotNull(s.resources().message(ResourceType.LISTENER, "0.0.0.0_9080"));
+    }
+
+    @Test
+    void typesAreRequestedInEnvoysOrderWithTheSidecarNodeOnTheFirstRequest() throws Exception {
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        List<DiscoveryRequest> first = server.requests;
+        DiscoveryRequest cds = first.get(0);
+        assertEquals(CDS, cds.getTypeUrl());
+        assertEquals("sidecar~10.1.2.3~productpage-v1-7f9.default~default.svc.cluster.local", cds.getNode().getId());
+        assertEquals("productpage.default", cds.getNode().getCluster());
+        var meta = cds.getNode().getMetadata().getFieldsMap();
+        assertEquals("default", meta.get("NAMESPACE").getStringValue());
+        assertEquals("productpage-v1-7f9", meta.get("NAME").getStringValue());
+        assertEquals("v1", meta.get("LABELS").getStructValue().getFieldsMap().get("version").getStringValue());
+        assertEquals("REDIRECT", meta.get("INTERCEPTION_MODE").getStringValue());
+        assertEquals("Kubernetes", meta.get("CLUSTER_ID").getStringValue());
+        // listeners only once the clusters (and their endpoints) have arrived, as Envoy at start
+        DiscoveryRequest cdsAck = server.awaitRequest(r -> r.getTypeUrl().equals(CDS)
+                && !r.getResponseNonce().isEmpty(), WAIT);
+        DiscoveryRequest lds = server.awaitRequest(r -> r.getTypeUrl().equals(LDS), WAIT);
+        assertTrue(first.indexOf(lds) > first.indexOf(cdsAck), "LDS after CDS: " + first);
+        assertFalse(lds.hasNode());
+        DiscoveryRequest rds = server.awaitRequest(r -> r.getTypeUrl().equals(RDS), WAIT);
+        assertEquals(List.of("9080", "9090"), rds.getResourceNamesList());
+        assertTrue(first.indexOf(rds) > first.indexOf(lds), "RDS after LDS");
+        // wildcard types carry no names
+        assertTrue(cds.getResourceNamesList().isEmpty());
+    }
+
+    @Test
+    void everyResponseIsAckedWithItsVersionAndNonce() throws Exception {
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        DiscoveryRequest ack = server.awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.getVersionInfo().equals("1")
+                && !r.getResponseNonce().isEmpty(), WAIT);
+        assertFalse(ack.hasErrorDetail());
+        await(() -> "1".equals(client.status().type("RouteConfiguration").ackedVersion()), WAIT, "RDS ACK");
+        XdsStatus st = client.status();
+        assertTrue(st.connected());
+        assertTrue(st.ready());
+        assertEquals("127.0.0.1:" + server.port(), st.server());
+        assertEquals("1", st.type("Listener").ackedVersion());
+        assertEquals(2, st.type("Listener").resources());
+        assertEquals(List.of("9080", "9090"), st.type("RouteConfiguration").subscribed());
+        assertFalse(st.type("RouteConfiguration").nacked());
+    }
+
+    @Test
+    void aRouteChangeIsVisibleToTheNextLookup() throws Exception {
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        long before = holder.current().generation();
+        server.set(snapshot("1", "2", bookinfo("1", "c1").listeners().resources().values().stream().toList(),
+                List.of(route("9080", "c2"), route("9090", "c9090"))));
+        await(() -> "c2".equals(clusterFor(holder.current(), "9080", "/")), WAIT, "route 9080 -> c2");
+        MeshSnapshot s = holder.current();
+        assertTrue(s.generation() > before);
+        assertEquals("2", s.resources().version(ResourceType.ROUTE, "9080").versionInfo());
+        // the unchanged route keeps its version: only what changed is updated
+        assertEquals("1", s.resources().version(ResourceType.ROUTE, "9090").versionInfo());
+    }
+
+    @Test
+    void aBadRouteIsNackedByNameAndFieldWhileTheRestAppliesAndTheOldRouteKeepsServing() throws Exception {
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        List<Listener> listeners = bookinfo("1", "c1").listeners().resources().values().stream().toList();
+        server.set(snapshot("1", "2", listeners, List.of(badRoute("9080"), route("9090", "c9090-v2"))));
+
+        DiscoveryRequest nack = server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
+        assertEquals(RDS, nack.getTypeUrl());
+        assertEquals("1", nack.getVersionInfo(), "a NACK carries the last version accepted");
+        String detail = nack.getErrorDetail().getMessage();
+        assertTrue(detail.contains("RouteConfiguration \"9080\""), detail);
+        assertTrue(detail.contains("safe_regex"), detail);
+        assertTrue(detail.contains("a("), detail);
+        assertEquals(3, nack.getErrorDetail().getCode(), "INVALID_ARGUMENT");
+
+        await(() -> "c9090-v2".equals(clusterFor(holder.current(), "9090", "/")), WAIT, "the good route applied");
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"), "the bad route's last good version serves");
+        await(() -> client.status().type("RouteConfiguration").nacked(), WAIT, "the NACK in the status");
+        XdsStatus.TypeStatus rds = client.status().type("RouteConfiguration");
+        assertEquals("2", rds.lastNackVersion());
+        assertEquals("1", rds.ackedVersion());
+        assertTrue(rds.lastNackError().contains("\"9080\""));
+        XdsStatus now = client.status();
+        assertEquals(now, XdsStatusJson.decode(XdsStatusJson.encode(now)), "/debug/xds_status round trip");
+
+        // fixed on the server: ACKed and applied
+        server.set(snapshot("1", "3", listeners, List.of(route("9080", "c3"), route("9090", "c9090-v2"))));
+        await(() -> "c3".equals(clusterFor(holder.current(), "9080", "/")), WAIT, "the fixed route");
+        await(() -> "3".equals(client.status().type("RouteConfiguration").ackedVersion()), WAIT, "ACK of 3");
+        assertFalse(client.status().type("RouteConfiguration").nacked());
+    }
+
+    @Test
+    void aListenerRemovedFromTheServerIsDeletedAndItsRouteUnsubscribed() throws Exception {
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        server.set(snapshot("2", List.of(listener("0.0.0.0_9080", 9080, "9080")), List.of(route("9080", "c1"),
+                route("9090", "c9090"))));
+        await(() -> holder.current().listener("0.0.0.0_9090") == null, WAIT, "listener 9090 deleted");
+        await(() -> holder.current().resources().routes().get("9090") == null, WAIT, "route 9090 dropped");
+        assertNotNull(holder.current().listener("0.0.0.0_9080"));
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
+        server.awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.getResourceNamesList().equals(List.of("9080")),
+                WAIT);
+        await(() -> client.status().type("RouteConfiguration").subscribed().equals(List.of("9080")), WAIT,
+                "the status shows the subscription");
+    }
+
+    @Test
+    void aListenerSwitchingToARouteNotYetArrivedKeepsServingItsOldRouteWhileItWarms() throws Exception {
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        // the listener now asks for "9080-v2", which the server does not have yet (it withholds RDS meanwhile)
+        server.set(snapshot("2", "1", List.of(listener("0.0.0.0_9080", 9080, "9080-v2")),
+                List.of(route("9080", "c1"))));
+        server.awaitRequest(r -> r.getTypeUrl().equals(LDS) && r.getVersionInfo().equals("2"), WAIT);
+        server.awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.getResourceNamesList().contains("9080-v2"), WAIT);
+        var chain = holder.current().listener("0.0.0.0_9080").listener().filterChains().get(0);
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"), "the old listener and route serve");
+        assertEquals("9080", ((dev.inmesh.api.config.listener.HttpConnectionManager) chain.filter())
+                .rdsRouteConfigName());
+        assertNull(holder.current().listener("0.0.0.0_9090"), "the deletion in the same response applied");
+
+        // (java-control-plane answers RDS only when it has every name asked for, the old one included)
+        server.set(snapshot("2", "2", List.of(listener("0.0.0.0_9080", 9080, "9080-v2")),
+                List.of(route("9080", "c1"), route("9080-v2", "c2"))));
+        long t0 = System.nanoTime();
+        await(() -> "c2".equals(clusterFor(holder.current(), "9080-v2", "/")), WAIT, "the new route");
+        assertTrue(System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(1500), "warmed by the route's arrival, "
+                + "not by the initial fetch timeout");
+        var warmed = holder.current().listener("0.0.0.0_9080").listener().filterChains().get(0);
+        assertEquals("9080-v2", ((dev.inmesh.api.config.listener.HttpConnectionManager) warmed.filter())
+                .rdsRouteConfigName());
+        // warm: the old route is no longer needed
+        await(() -> client.status().type("RouteConfiguration").subscribed().equals(List.of("9080-v2")), WAIT,
+                "unsubscribed from 9080");
+        await(() -> holder.current().resources().routes().get("9080") == null, WAIT, "route 9080 dropped");
+    }
+
+    @Test
+    void aRouteTheServerNeverSendsIsServedEmptyAfterTheInitialFetchTimeoutUntilItArrives() throws Exception {
+        server.set(snapshot("1", List.of(listener("0.0.0.0_7000", 7000, "7000")), List.of()));
+        client = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))
+                .withInitialFetchTimeout(Duration.ofMillis(500)));
+        long t0 = System.nanoTime();
+        Future<Void> first = client.start();
+        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertTrue(first.succeeded());
+        assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(450), "waited for the timeout");
+        assertTrue(holder.ready());
+        assertTrue(holder.current().routeTable("7000").config().virtualHosts().isEmpty());
+        assertNull(clusterFor(holder.current(), "7000", "/"));
+
+        server.set(snapshot("2", List.of(listener("0.0.0.0_7000", 7000, "7000")), List.of(route("7000", "c7"))));
+        await(() -> "c7".equals(clusterFor(holder.current(), "7000", "/")), WAIT, "the late route");
+    }
+
+    @Test
+    void theClientReconnectsToARestartedServerAndGetsBackInSync() throws Exception {
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        int port = server.port();
+        server.close();
+        await(() -> !client.status().connected(), WAIT, "disconnected");
+        // disconnected: the last good snapshot keeps serving
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
+        assertTrue(holder.ready());
+        assertFalse(client.status().lastError().isEmpty());
+
+        server = XdsTestServer.start(port);
+        server.set(bookinfo("7", "c7"));
+        await(() -> "c7".equals(clusterFor(holder.current(), "9080", "/")), WAIT, "resynced from the new server");
+        // it asked again with the versions it held
+        DiscoveryRequest lds = server.awaitRequest(r -> r.getTypeUrl().equals(LDS), WAIT);
+        assertEquals("1", lds.getVersionInfo());
+        assertTrue(server.requests.get(0).hasNode());
+        await(() -> client.status().connected(), WAIT, "connected");
+    }
+
+    @Test
+    void theSecondServerIsUsedWhileTheFirstIsDown() throws Exception {
+        server.set(bookinfo("1", "c1"));
+        int down = XdsTestServer.freePort();
+        Future<Void> first = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", down),
+                AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))).start();
+        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertTrue(first.succeeded());
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
+        assertEquals("127.0.0.1:" + server.port(), client.status().server());
+    }
+
+    @Test
+    void nothingIsAppliedBeforeTheRoutesOfTheListenersArrive() throws Exception {
+        // RDS is absent from the server at first; the client waits (until the initial fetch timeout)
+        server.set(snapshot("1", List.of(listener("0.0.0.0_9080", 9080, "9080")), List.of()));
+        Future<Void> first = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))).start();
+        server.awaitRequest(r -> r.getTypeUrl().equals(RDS), WAIT);
+        Thread.sleep(200);
+        assertFalse(holder.ready());
+        assertFalse(first.isComplete());
+        server.set(snapshot("2", List.of(listener("0.0.0.0_9080", 9080, "9080")), List.of(route("9080", "c1"))));
+        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertTrue(holder.ready());
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
+    }
+
+    @Test
+    void keepalivePingsKeepAHealthyStreamOpen() throws Exception {
+        server.set(bookinfo("1", "c1"));
+        Future<Void> first = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))
+                .withKeepalive(Duration.ofMillis(20))).start();
+        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        Thread.sleep(500);
+        assertTrue(client.status().connected());
+        assertEquals(1, server.requests.stream().filter(DiscoveryRequest::hasNode).count(), "one stream only");
+        assertTrue(client.status().lastError().isEmpty(), client.status().lastError());
+    }
+
+    @Test
+    void closingLeavesTheLastSnapshotServing() throws Exception {
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        client.close().await(5, TimeUnit.SECONDS);
+        client.close().await(5, TimeUnit.SECONDS);
+        assertFalse(client.status().connected());
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
+        client = null;
+    }
+
+    @Test
+    void clustersWithoutAParserAreNackedAndDoNotBlockReadiness() throws Exception {
+        // Until ClusterParser lands, CDS resources are NACKed by index; listeners and routes still apply.
+        org.junit.jupiter.api.Assumptions.assumeTrue(noClusterParser());
+        server.set(Snapshot.create(List.of(XdsFixtures.edsCluster("c1")), "1", List.of(), "1",
+                List.of(listener("0.0.0.0_9080", 9080, "9080")), "1", List.of(route("9080", "c1")), "1",
+                List.of(), "1"));
+        Future<Void> first = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))).start();
+        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertTrue(first.succeeded());
+        DiscoveryRequest nack = server.awaitRequest(r -> r.getTypeUrl().equals(CDS) && r.hasErrorDetail(), WAIT);
+        assertTrue(nack.getErrorDetail().getMessage().contains("no parser for Cluster"));
+        assertNull(holder.current().cluster("c1"));
+    }
+
+    static boolean noClusterParser() {
+        try {
+            dev.inmesh.runtime.xds.Parsers.forType(ResourceType.CLUSTER);
+            return false;
+        } catch (IllegalStateException e) {
+            return true;
+        }
+    }
+}

@@ -1,0 +1,84 @@
+package dev.inmesh.runtime.xds.ads;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.envoyproxy.envoy.config.core.v3.Node;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The ADS client's small parts: back-off, the node, options checks, the status JSON. */
+class AdsPartsTest {
+
+    @Test
+    void backOffGrowsByOnePointSixWithinTwentyPercentJitterUpToTheMaximumAndResets() {
+        Backoff b = new Backoff(Duration.ofMillis(100), Duration.ofMillis(1000), new Random(1));
+        double expected = 100;
+        for (int i = 0; i < 10; i++) {
+            long d = b.nextMillis();
+            assertTrue(d >= Math.round(expected * 0.8) && d <= Math.round(expected * 1.2), i + ": " + d);
+            expected = Math.min(1000, expected * 1.6);
+        }
+        b.reset();
+        long d = b.nextMillis();
+        assertTrue(d >= 80 && d <= 120, "after reset: " + d);
+    }
+
+    @Test
+    void theNodeIsIstiosSidecarWithTheMetadataIstiodReads() {
+        NodeOptions o = new NodeOptions("reviews-v2-5b8", "bookinfo", "10.4.0.7", "cluster.local", "Kubernetes",
+                "mesh1", "1.24.2", Map.of("app", "reviews", "version", "v2"), "reviews-v2", "TPROXY", "",
+                Map.of("SERVICE_ACCOUNT", "bookinfo-reviews"));
+        Node n = NodeBuilder.build(o);
+        assertEquals("sidecar~10.4.0.7~reviews-v2-5b8.bookinfo~bookinfo.svc.cluster.local", n.getId());
+        assertEquals("reviews.bookinfo", n.getCluster());
+        var m = n.getMetadata().getFieldsMap();
+        assertEquals("bookinfo", m.get("NAMESPACE").getStringValue());
+        assertEquals("reviews-v2-5b8", m.get("NAME").getStringValue());
+        assertEquals("reviews-v2", m.get("WORKLOAD_NAME").getStringValue());
+        assertEquals("1.24.2", m.get("ISTIO_VERSION").getStringValue());
+        assertEquals("Kubernetes", m.get("CLUSTER_ID").getStringValue());
+        assertEquals("mesh1", m.get("MESH_ID").getStringValue());
+        assertEquals("TPROXY", m.get("INTERCEPTION_MODE").getStringValue());
+        assertEquals("10.4.0.7", m.get("INSTANCE_IPS").getStringValue());
+        assertEquals("bookinfo-reviews", m.get("SERVICE_ACCOUNT").getStringValue());
+        assertEquals("reviews", m.get("LABELS").getStructValue().getFieldsMap().get("app").getStringValue());
+        assertEquals("inmesh", n.getUserAgentName());
+    }
+
+    @Test
+    void optionsSayWhatWasExpected() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> AdsOptions.XdsServer.plaintext("istiod", 0));
+        assertEquals("port: 0 (expected: 1-65535)", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> AdsOptions.of(NodeOptions.of("p", "ns", "1.2.3.4")));
+        assertEquals("servers: [] (expected: at least one xDS server)", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> NodeOptions.of("p", "", "1.2.3.4"));
+        assertEquals("namespace: \"\" (expected: not empty)", e.getMessage());
+        AdsOptions o = AdsOptions.of(NodeOptions.of("p", "ns", "1.2.3.4"),
+                AdsOptions.XdsServer.plaintext("istiod.istio-system.svc", 15010));
+        assertEquals(Duration.ofSeconds(15), o.initialFetchTimeout());
+        assertEquals("istiod.istio-system.svc:15010", o.servers().get(0).address());
+    }
+
+    @Test
+    void theStatusReadsBackFromItsJson() {
+        Instant t = Instant.parse("2026-11-28T10:00:00Z");
+        XdsStatus s = new XdsStatus("istiod:15012", true, t, "", true, List.of(
+                new XdsStatus.TypeStatus("Listener", "type.googleapis.com/envoy.config.listener.v3.Listener", "v3",
+                        "7", t, "", "", null, 4, true, List.of()),
+                new XdsStatus.TypeStatus("RouteConfiguration",
+                        "type.googleapis.com/envoy.config.route.v3.RouteConfiguration", "v2", "8", t, "v3",
+                        "RouteConfiguration \"9080\": virtual_hosts[0].routes[1].match.safe_regex.regex: bad", t, 2,
+                        false, List.of("9080", "9090"))));
+        String json = XdsStatusJson.encode(s);
+        assertTrue(json.contains("\"last_nack_error\" : \"RouteConfiguration \\\"9080\\\""), json);
+        assertEquals(s, XdsStatusJson.decode(json));
+        assertThrows(IllegalArgumentException.class, () -> XdsStatusJson.decode("{\"x\": 1}"));
+    }
+}

@@ -1,0 +1,144 @@
+package dev.inmesh.runtime.xds.ads;
+
+import io.envoyproxy.controlplane.cache.v3.SimpleCache;
+import io.envoyproxy.controlplane.cache.v3.Snapshot;
+import io.envoyproxy.controlplane.server.DiscoveryServerCallbacks;
+import io.envoyproxy.controlplane.server.V3DiscoveryServer;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
+import io.grpc.Metadata;
+import io.grpc.Server;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerCredentials;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.TlsServerCredentials;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+
+/**
+ * java-control-plane's xDS server (SimpleCache and V3DiscoveryServer) on grpc-java, on a loopback port, as the ADS
+ * client's counterpart in tests and benchmarks. Records every request and response and the request headers.
+ */
+public final class XdsTestServer implements AutoCloseable {
+    public static final String GROUP = "inmesh";
+    private static final Metadata.Key<String> AUTHORIZATION =
+            Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+
+    public final SimpleCache<String> cache = new SimpleCache<>(node -> GROUP);
+    public final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
+    public final List<DiscoveryResponse> responses = new CopyOnWriteArrayList<>();
+    public final List<String> authorizations = new CopyOnWriteArrayList<>();
+    private final Server server;
+
+    private XdsTestServer(int port, Path certChain, Path privateKey) throws IOException {
+        DiscoveryServerCallbacks callbacks = new DiscoveryServerCallbacks() {
+            @Override
+            public void onV3StreamRequest(long streamId, DiscoveryRequest request) {
+                requests.add(request);
+            }
+
+            @Override
+            public void onV3StreamDeltaRequest(long streamId, DeltaDiscoveryRequest request) {}
+
+            @Override
+            public void onV3StreamResponse(long streamId, DiscoveryRequest request, DiscoveryResponse response) {
+                responses.add(response);
+            }
+        };
+        V3DiscoveryServer xds = new V3DiscoveryServer(callbacks, cache);
+        ServerInterceptor headers = new ServerInterceptor() {
+            @Override
+            public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata h,
+                                                               ServerCallHandler<Q, A> next) {
+                String auth = h.get(AUTHORIZATION);
+                authorizations.add(auth == null ? "" : auth);
+                return next.startCall(call, h);
+            }
+        };
+        InetSocketAddress address = new InetSocketAddress("127.0.0.1", port);
+        NettyServerBuilder b;
+        if (certChain != null) {
+            ServerCredentials creds = TlsServerCredentials.create(certChain.toFile(), privateKey.toFile());
+            b = NettyServerBuilder.forAddress(address, creds);
+        } else {
+            b = NettyServerBuilder.forAddress(address);
+        }
+        server = b.addService(ServerInterceptors.intercept(xds.getAggregatedDiscoveryServiceImpl(), headers))
+                .maxInboundMessageSize(64 * 1024 * 1024)
+                .permitKeepAliveTime(1, TimeUnit.MILLISECONDS)
+                .permitKeepAliveWithoutCalls(true)
+                .build()
+                .start();
+    }
+
+    /** A plaintext server on an ephemeral loopback port. */
+    public static XdsTestServer start() throws IOException {
+        return new XdsTestServer(0, null, null);
+    }
+
+    /** A plaintext server on a given loopback port (to restart one where it was). */
+    public static XdsTestServer start(int port) throws IOException {
+        return new XdsTestServer(port, null, null);
+    }
+
+    /** A TLS server on a given loopback port. */
+    public static XdsTestServer startTls(int port, Path certChain, Path privateKey) throws IOException {
+        return new XdsTestServer(port, certChain, privateKey);
+    }
+
+    /** A TLS server on an ephemeral loopback port. */
+    public static XdsTestServer startTls(Path certChain, Path privateKey) throws IOException {
+        return new XdsTestServer(0, certChain, privateKey);
+    }
+
+    public int port() {
+        return server.getPort();
+    }
+
+    public void set(Snapshot snapshot) {
+        cache.setSnapshot(GROUP, snapshot);
+    }
+
+    /** The first request that matches, waiting up to {@code timeout}. */
+    public DiscoveryRequest awaitRequest(Predicate<DiscoveryRequest> p, Duration timeout) throws InterruptedException {
+        long end = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < end) {
+            for (DiscoveryRequest r : requests) {
+                if (p.test(r)) {
+                    return r;
+                }
+            }
+            Thread.sleep(10);
+        }
+        throw new AssertionError("no such request within " + timeout + "; requests: " + requests);
+    }
+
+    /** Stops at once, dropping open streams. */
+    @Override
+    public void close() {
+        server.shutdownNow();
+        try {
+            server.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** A loopback port nothing listens on. */
+    public static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+}
