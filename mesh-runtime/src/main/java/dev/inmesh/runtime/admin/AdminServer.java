@@ -51,7 +51,9 @@ public final class AdminServer {
         /** {@code /healthz/ready}: Istio's readiness probe, 200 once the first snapshot is applied, 503 before. */
         HEALTHZ_READY("/healthz/ready"),
         /** {@code /clusters}: Envoy's text form of upstream cluster and host state. */
-        CLUSTERS("/clusters");
+        CLUSTERS("/clusters"),
+        /** {@code /debug/xds_status}: the ADS client's state per type (what {@code inmesh proxy-status} reads). */
+        XDS_STATUS("/debug/xds_status");
 
         private final String path;
 
@@ -127,6 +129,7 @@ public final class AdminServer {
     private final PrometheusMeterRegistry registry;
     private final ClusterStatusSource clusterStatus;
     private final String nodeId;
+    private final java.util.function.Supplier<String> xdsStatus;
     private final List<Mount> mounts;
     private final Instant startedAt = Instant.now();
     private final List<HttpServer> servers = new ArrayList<>();
@@ -137,6 +140,7 @@ public final class AdminServer {
         this.registry = b.registry;
         this.clusterStatus = b.clusterStatus;
         this.nodeId = b.nodeId;
+        this.xdsStatus = b.xdsStatus;
         this.mounts = List.copyOf(b.mounts);
     }
 
@@ -217,6 +221,14 @@ public final class AdminServer {
                 }
                 return b.toString();
             });
+            case XDS_STATUS -> {
+                String json = xdsStatus.get();
+                if (json == null) {
+                    text(req, 404, "no xDS client: the configuration comes from a file\n");
+                } else {
+                    req.response().setStatusCode(200).putHeader("content-type", "application/json").end(json);
+                }
+            }
             default -> text(req, 404, "invalid path: " + req.path() + "\n");
         }
     }
@@ -242,6 +254,7 @@ public final class AdminServer {
         private PrometheusMeterRegistry registry;
         private ClusterStatusSource clusterStatus = ClusterStatusSource.NONE;
         private String nodeId = "";
+        private java.util.function.Supplier<String> xdsStatus = () -> null;
         private final List<Mount> mounts = new ArrayList<>();
 
         private Builder(Vertx vertx) {
@@ -272,6 +285,12 @@ public final class AdminServer {
         /** The node id the config dump's bootstrap names. */
         public Builder nodeId(String nodeId) {
             this.nodeId = nodeId == null ? "" : nodeId;
+            return this;
+        }
+
+        /** The JSON {@code /debug/xds_status} answers (null: no xDS client); none by default. */
+        public Builder xdsStatus(java.util.function.Supplier<String> json) {
+            this.xdsStatus = json == null ? () -> null : json;
             return this;
         }
 

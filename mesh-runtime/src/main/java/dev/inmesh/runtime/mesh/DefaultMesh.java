@@ -2,7 +2,24 @@ package dev.inmesh.runtime.mesh;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.accesslog.AccessLog;
+import dev.inmesh.runtime.accesslog.AccessLogSink;
+import dev.inmesh.runtime.admin.AdminServer;
+import dev.inmesh.runtime.admin.ClusterManagerStatus;
+import dev.inmesh.runtime.config.AdsConfigSource;
+import dev.inmesh.runtime.config.ConfigSource;
+import dev.inmesh.runtime.config.FileConfigSource;
 import dev.inmesh.runtime.inbound.InboundHandler;
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.xds.ads.AdsOptions;
+import dev.inmesh.runtime.xds.ads.NodeOptions;
+import dev.inmesh.runtime.xds.ads.XdsStatusJson;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import dev.inmesh.runtime.outbound.MeshHttpClient;
 import dev.inmesh.runtime.outbound.OutboundDispatcher;
 import dev.inmesh.runtime.outbound.OutboundRouting;
@@ -12,8 +29,6 @@ import dev.inmesh.runtime.stats.PeerMetadata;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
-import dev.inmesh.runtime.xds.EnvoyConfigReader;
-import dev.inmesh.runtime.xds.ResourceBundle;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
@@ -45,6 +60,11 @@ public final class DefaultMesh implements Mesh {
     private final List<Consumer<StreamInfo>> observers = new CopyOnWriteArrayList<>();
     private final List<HttpClient> clients = new CopyOnWriteArrayList<>();
     private final WorkloadInfo local;
+    private final PrometheusMeterRegistry registry;
+    private final MeshMetrics metrics;
+    private final AccessLog accessLog;
+    private ConfigSource configSource;
+    private AdminServer admin;
 
     DefaultMesh(Vertx vertx, MeshOptions options) {
         this.vertx = vertx;
@@ -54,6 +74,21 @@ public final class DefaultMesh implements Mesh {
         this.routing = new OutboundRouting(options.getOutboundTrafficPolicy(), env);
         String workload = options.getWorkloadName().isEmpty() ? options.getApp() : options.getWorkloadName();
         this.local = new WorkloadInfo(workload, options.getNamespace(), options.getApp(), options.getVersion());
+        if (options.isMetricsEnabled()) {
+            this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+            this.metrics = MeshMetrics.create(registry, local, options.getClusterId());
+            observers.add(metrics::record);
+        } else {
+            this.registry = null;
+            this.metrics = null;
+        }
+        if (options.isAccessLogEnabled()) {
+            this.accessLog = AccessLog.create(options.getAccessLogFormat() == MeshOptions.AccessLogFormat.JSON
+                    ? AccessLog.Format.JSON : AccessLog.Format.TEXT, AccessLogSink.stdout());
+            observers.add(accessLog::log);
+        } else {
+            this.accessLog = null;
+        }
         Consumer<StreamInfo> observer = info -> {
             for (Consumer<StreamInfo> o : observers) {
                 o.accept(info);
@@ -61,6 +96,9 @@ public final class DefaultMesh implements Mesh {
         };
         this.router = new Router(vertx, new Router.Options(options.isTrustEnvoyHeaders(), true, local,
                 PeerMetadata.encode(local, options.getClusterId()), nodeId()), observer);
+        if (metrics != null) {
+            router.upstreamStats(metrics::upstream);
+        }
         this.dispatcher = new OutboundDispatcher(snapshots, routing, router, options.getPodIp());
     }
 
@@ -74,22 +112,72 @@ public final class DefaultMesh implements Mesh {
 
     @Override
     public Future<Void> start() {
-        if (options.getConfigFile() == null) {
+        if (options.getXdsAddress() != null) {
+            configSource = new AdsConfigSource(vertx, adsOptions());
+        } else if (options.getConfigFile() != null) {
+            configSource = new FileConfigSource(vertx, Path.of(options.getConfigFile()));
+        }
+        Future<Void> admin = startAdmin();
+        Future<Void> config = configSource == null ? Future.succeededFuture() : configSource.start(snapshots);
+        return Future.all(admin, config).mapEmpty();
+    }
+
+    private Future<Void> startAdmin() {
+        if (options.getAdminPort() < 0) {
             return Future.succeededFuture();
         }
-        Path file = Path.of(options.getConfigFile());
-        return vertx.executeBlocking(() -> {
-            ResourceBundle bundle = EnvoyConfigReader.read(file);
-            snapshots.apply(bundle);
-            return null;
-        }, false).mapEmpty();
+        admin = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
+                .clusterStatus(new ClusterManagerStatus(snapshots)).nodeId(nodeId())
+                .xdsStatus(() -> configSource instanceof AdsConfigSource ads && ads.status() != null
+                        ? XdsStatusJson.encode(ads.status()) : null)
+                .mount(new AdminServer.Mount(options.getAdminHost(), options.getAdminPort(),
+                        EnumSet.allOf(AdminServer.Endpoint.class)))
+                .build();
+        return admin.start();
+    }
+
+    private AdsOptions adsOptions() {
+        List<AdsOptions.XdsServer> servers = new ArrayList<>();
+        servers.add(server(options.getXdsAddress()));
+        if (options.getXdsFallbackAddress() != null) {
+            servers.add(server(options.getXdsFallbackAddress()));
+        }
+        Map<String, String> labels = new LinkedHashMap<>();
+        if (!options.getApp().isEmpty()) {
+            labels.put("app", options.getApp());
+        }
+        if (!options.getVersion().isEmpty()) {
+            labels.put("version", options.getVersion());
+        }
+        String pod = options.getPodName().isEmpty() ? local.workload() : options.getPodName();
+        NodeOptions node = new NodeOptions(pod, options.getNamespace(), options.getPodIp(), null,
+                options.getClusterId(), null, null, labels, local.workload(), "NONE", null, Map.of());
+        return new AdsOptions(servers, node, null, null, null, null, 0, null);
+    }
+
+    private AdsOptions.XdsServer server(String address) {
+        int colon = address.lastIndexOf(':');
+        if (colon <= 0) {
+            throw new IllegalArgumentException("inmesh.xds.address: " + address + " (expected: host:port)");
+        }
+        String host = address.substring(0, colon);
+        int port = Integer.parseInt(address.substring(colon + 1));
+        return options.getXdsCaFile() == null ? AdsOptions.XdsServer.plaintext(host, port)
+                : AdsOptions.XdsServer.tls(host, port, Path.of(options.getXdsCaFile()),
+                        options.getXdsTokenFile() == null ? null : Path.of(options.getXdsTokenFile()));
     }
 
     @Override
     public Future<Void> close() {
-        List<Future<Void>> closing = new java.util.ArrayList<>();
+        List<Future<Void>> closing = new ArrayList<>();
         for (HttpClient c : clients) {
             closing.add(c.close());
+        }
+        if (configSource != null) {
+            closing.add(configSource.close());
+        }
+        if (admin != null) {
+            closing.add(admin.close());
         }
         return Future.join(closing).eventually(() -> {
             routing.close();
@@ -137,7 +225,12 @@ public final class DefaultMesh implements Mesh {
 
     @Override
     public int adminPort() {
-        return -1;
+        return admin == null ? -1 : admin.port(0);
+    }
+
+    /** The metrics registry ({@code /stats/prometheus}), or null when metrics are off. */
+    public PrometheusMeterRegistry registry() {
+        return registry;
     }
 
     /** Adds an observer of finished requests (metrics, access log, tests). */

@@ -70,6 +70,7 @@ public final class Router {
     private final Options options;
     private final Consumer<StreamInfo> observer;
     private final RandomGenerator random;
+    private volatile java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats;
 
     /**
      * Router settings.
@@ -95,6 +96,16 @@ public final class Router {
         this.options = options == null ? Options.DEFAULTS : options;
         this.observer = observer == null ? s -> { } : observer;
         this.random = random;
+    }
+
+    /** Where Envoy's per-cluster upstream counters go ({@code upstream_rq_total}, {@code upstream_rq_retry}, ...). */
+    public void upstreamStats(java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> stats) {
+        this.upstreamStats = stats;
+    }
+
+    private dev.inmesh.runtime.stats.UpstreamStats stats(Exchange ex) {
+        var f = upstreamStats;
+        return f == null || ex.clusterName == null || ex.clusterName.isEmpty() ? null : f.apply(ex.clusterName);
     }
 
     private RandomGenerator random() {
@@ -251,6 +262,10 @@ public final class Router {
     }
 
     private void overflow(Exchange ex, Promise<RouterResponse> promise) {
+        var st = stats(ex);
+        if (st != null) {
+            st.overflow();
+        }
         ex.flags.add(ResponseFlag.UPSTREAM_OVERFLOW);
         MultiMap h = MultiMap.caseInsensitiveMultiMap().set("x-envoy-overloaded", "true");
         reply(ex, promise, 503, "upstream connect error or disconnect/reset before headers. reset reason: overflow",
@@ -423,6 +438,10 @@ public final class Router {
             ex.activeHost = host;
             previous.add(host);
             host.stats().requestStarted();
+            var st = stats(ex);
+            if (st != null) {
+                st.requestStarted();
+            }
             RouterRequest req = ex.request;
             int attempt = ex.attempts;
             String authority = target.authority;
@@ -430,8 +449,14 @@ public final class Router {
                 authority = host.hostname();
             }
             // Vert.x copies these headers into the request it makes (HttpClientRequestImpl.init): no copy here.
-            RequestOptions ro = new RequestOptions().setMethod(req.method).setURI(target.path).setHeaders(req.headers)
-                    .setHost(host.address().address()).setPort(host.address().port());
+            RequestOptions ro = new RequestOptions().setMethod(req.method).setURI(target.path).setHeaders(req.headers);
+            if (host.address().isUnixDomain()) {
+                ro.setServer(io.vertx.core.net.SocketAddress.domainSocketAddress(
+                        host.address().address().substring(dev.inmesh.api.config.core.SocketAddress.UNIX_PREFIX
+                                .length())));
+            } else {
+                ro.setHost(host.address().address()).setPort(host.address().port());
+            }
             HostAndPort hp = authority == null || authority.isEmpty() ? null
                     : HostAndPort.parseAuthority(authority, -1);
             if (perTry != null && !perTry.isZero()) {
@@ -481,6 +506,10 @@ public final class Router {
                         return;
                     }
                     host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+                    var cst = stats(ex);
+                    if (cst != null) {
+                        cst.connectFailed();
+                    }
                     failed(gen, RetryState.Failure.CONNECT_FAILURE);
                     return;
                 }
@@ -525,6 +554,10 @@ public final class Router {
             // it is handed over (no chunk can arrive in between: this all runs in one event-loop task).
             cancelPerTry();
             int status = resp.statusCode();
+            var st = stats(ex);
+            if (st != null) {
+                st.requestCompleted(status);
+            }
             if (status >= 500) {
                 host.outlier().reportHttpStatus(status);
             } else {
@@ -640,6 +673,10 @@ public final class Router {
         }
 
         void scheduleRetry() {
+            var st = stats(ex);
+            if (st != null) {
+                st.retry();
+            }
             long delay = retry.backOffMillis();
             generation++;
             if (delay <= 0) {
@@ -671,6 +708,10 @@ public final class Router {
                 return;
             }
             generation++;
+            var st = stats(ex);
+            if (st != null) {
+                st.timeout();
+            }
             if (ex.activeHost != null) {
                 ex.activeHost.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
             }

@@ -19,11 +19,21 @@ import java.util.Set;
 public final class CoreParsers {
     private CoreParsers() {}
 
-    /** A socket address; pipes and internal addresses are not supported. */
+    /**
+     * A socket address, or a Unix domain socket ({@code pipe}) as {@code unix:PATH} with port 0; Envoy internal
+     * addresses are not supported.
+     */
     public static SocketAddress socketAddress(Address a) {
+        if (a.hasPipe()) {
+            Fields.at("pipe", () -> {
+                Fields.onlyKnown(a.getPipe(), java.util.Set.of("path"), java.util.Set.of("mode"));
+                return null;
+            });
+            return new SocketAddress(SocketAddress.UNIX_PREFIX + a.getPipe().getPath(), 0);
+        }
         if (!a.hasSocketAddress()) {
-            throw new FieldError(a.hasPipe() ? "pipe" : a.hasEnvoyInternalAddress() ? "envoy_internal_address" : "",
-                    "only socket_address is supported");
+            throw new FieldError(a.hasEnvoyInternalAddress() ? "envoy_internal_address" : "",
+                    "socket_address or pipe is required");
         }
         io.envoyproxy.envoy.config.core.v3.SocketAddress s = a.getSocketAddress();
         return Fields.at("socket_address", () -> {

@@ -135,6 +135,12 @@ public final class EnvoyConfigReader {
         }
     }
 
+    /**
+     * Static clusters of an Istio bootstrap that serve the Istio agent, not the workload (xDS and SDS over the
+     * agent's Unix sockets, the agent's own stats): a bootstrap is read without them, as docs/configuration.md says.
+     */
+    static final java.util.Set<String> ISTIO_AGENT_CLUSTERS = java.util.Set.of("xds-grpc", "sds-grpc");
+
     private static void readStaticResources(JsonNode sr, String at, ResourceBundle.Builder b,
                                             ResourceBundle.Version v)
             throws ConfigReadException {
@@ -146,6 +152,10 @@ public final class EnvoyConfigReader {
             ResourceType type = f.equals("listeners") ? ResourceType.LISTENER : ResourceType.CLUSTER;
             for (int i = 0; i < list.size(); i++) {
                 JsonNode r = type == ResourceType.LISTENER ? namedStaticListener(list.get(i)) : list.get(i);
+                if (type == ResourceType.CLUSTER && ISTIO_AGENT_CLUSTERS.contains(text(r, "name"))) {
+                    // The Istio agent's own plumbing (its xDS and SDS sockets): Inmesh has its own ADS client.
+                    continue;
+                }
                 readResource(r, type, at + "." + f + "[" + i + "]", b, v);
             }
         }
@@ -163,7 +173,9 @@ public final class EnvoyConfigReader {
             String at = "configs[" + i + "]";
             if (type.endsWith("BootstrapConfigDump")) {
                 JsonNode sr = get(get(c, "bootstrap"), "static_resources");
-                if (sr != null) {
+                // Envoy repeats the bootstrap's static resources in the per-type dumps (static_listeners,
+                // static_clusters); read them there when the dump has those sections.
+                if (sr != null && !hasTypedDumps(configs)) {
                     readStaticResources(sr, at + ".bootstrap.static_resources", b, versionOf(c, "last_updated", ""));
                 }
             } else if (type.endsWith("ListenersConfigDump")) {
@@ -190,6 +202,16 @@ public final class EnvoyConfigReader {
         }
     }
 
+    private static boolean hasTypedDumps(JsonNode configs) {
+        for (JsonNode c : configs) {
+            String t = c.path("@type").asText("");
+            if (t.endsWith("ListenersConfigDump") || t.endsWith("ClustersConfigDump")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private static void dumpList(JsonNode dump, String field, String inner, ResourceType type, String at,
                                  ResourceBundle.Builder b) throws ConfigReadException {
         JsonNode list = get(dump, field);
@@ -198,6 +220,9 @@ public final class EnvoyConfigReader {
             if (has(entry, inner)) {
                 JsonNode r = field.equals("static_listeners") ? namedStaticListener(get(entry, inner))
                         : get(entry, inner);
+                if (field.equals("static_clusters") && ISTIO_AGENT_CLUSTERS.contains(text(r, "name"))) {
+                    continue;
+                }
                 readResource(r, type, at + "." + field + "[" + j + "]", b, versionOf(entry));
             }
         }

@@ -260,4 +260,39 @@ class MeshWebClientTest {
         assertEquals("productpage", in.peer().app());
         assertEquals(200, in.responseCode());
     }
+
+    @Test
+    void theAdminServerShowsConfigMetricsAndClustersOfTheMesh() throws Exception {
+        int a = server("reviews-a", 200);
+        Path file = dir.resolve("mesh.yaml");
+        Files.writeString(file, config("", a));
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage")
+                .setVersion("v1").setConfigFile(file.toString()).setAdminPort(0));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        assertTrue(mesh.isReady());
+        mesh.webClient().get(9080, "reviews", "/reviews/0").send().await(5, TimeUnit.SECONDS);
+        WebClient plain = WebClient.create(vertx);
+        int admin = mesh.adminPort();
+        assertEquals(200, plain.get(admin, "127.0.0.1", "/healthz/ready").send().await(5, TimeUnit.SECONDS)
+                .statusCode());
+        String dump = plain.get(admin, "127.0.0.1", "/config_dump").send().await(5, TimeUnit.SECONDS)
+                .bodyAsString();
+        assertTrue(dump.contains("0.0.0.0_9080"), dump);
+        String clusters = plain.get(admin, "127.0.0.1", "/clusters").send().await(5, TimeUnit.SECONDS)
+                .bodyAsString();
+        assertTrue(clusters.contains("outbound|9080||reviews.default.svc.cluster.local::127.0.0.1:" + a
+                + "::rq_total::1"), clusters);
+        String stats = "";
+        long deadline = System.currentTimeMillis() + 5000;
+        while (!stats.contains("istio_requests_total") && System.currentTimeMillis() < deadline) {
+            stats = plain.get(admin, "127.0.0.1", "/stats/prometheus").send().await(5, TimeUnit.SECONDS)
+                    .bodyAsString();
+        }
+        String line = stats.lines().filter(l -> l.startsWith("istio_requests_total{")).findFirst().orElse("");
+        assertTrue(line.contains("reporter=\"source\""), line);
+        assertTrue(line.contains("source_workload=\"productpage-v1\""), line);
+        assertTrue(line.contains("destination_service=\"reviews.default.svc.cluster.local\""), line);
+        assertTrue(line.contains("response_code=\"200\""), line);
+        assertTrue(stats.contains("upstream_rq_total"), stats);
+    }
 }

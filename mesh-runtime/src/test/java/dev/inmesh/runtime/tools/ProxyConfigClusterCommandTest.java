@@ -17,13 +17,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /** {@code proxy-config cluster|endpoint} end to end, from a config dump holding CDS and EDS resources. */
-@Disabled("needs ClusterParser: enable after merging the upstream branch")
 class ProxyConfigClusterCommandTest {
     @TempDir
     Path dir;

@@ -18,20 +18,14 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
  * Istio's clusters and endpoints, as istioctl and Envoy's admin print them, load into the expected records. Needs the
- * Cluster and ClusterLoadAssignment parsers, which are written on another branch.
- *
- * <p>Two questions these tests put to that branch: Istio's {@code BlackHoleCluster} is STATIC with no
- * {@code load_assignment} (Envoy accepts it: no hosts), which the {@link Cluster} record currently rejects; and the
- * bootstrap's {@code xds-grpc} and {@code sds-grpc} clusters use {@code pipe} addresses, which
- * {@link CoreParsers#socketAddress} rejects. The tests below expect the routable clusters to load either way; they
- * do not say whether the pipe clusters are skipped or kept.
+ * Cluster and ClusterLoadAssignment parsers. Istio's {@code BlackHoleCluster} is STATIC with no
+ * {@code load_assignment} (Envoy accepts it: no hosts); the bootstrap's {@code xds-grpc} and {@code sds-grpc}
+ * clusters (the Istio agent's Unix sockets) are left out of a bootstrap, as docs/configuration.md says.
  */
-@Disabled("needs ClusterParser: enable after merging the upstream branch")
 class IstioClusterFixturesTest {
 
     private static final String REVIEWS = "reviews.default.svc.cluster.local";

@@ -336,28 +336,4 @@ class AdsClientTest {
         assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
         client = null;
     }
-
-    @Test
-    void clustersWithoutAParserAreNackedAndDoNotBlockReadiness() throws Exception {
-        // Until ClusterParser lands, CDS resources are NACKed by index; listeners and routes still apply.
-        org.junit.jupiter.api.Assumptions.assumeTrue(noClusterParser());
-        server.set(Snapshot.create(List.of(XdsFixtures.edsCluster("c1")), "1", List.of(), "1",
-                List.of(listener("0.0.0.0_9080", 9080, "9080")), "1", List.of(route("9080", "c1")), "1",
-                List.of(), "1"));
-        Future<Void> first = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))).start();
-        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
-        assertTrue(first.succeeded());
-        DiscoveryRequest nack = server.awaitRequest(r -> r.getTypeUrl().equals(CDS) && r.hasErrorDetail(), WAIT);
-        assertTrue(nack.getErrorDetail().getMessage().contains("no parser for Cluster"));
-        assertNull(holder.current().cluster("c1"));
-    }
-
-    static boolean noClusterParser() {
-        try {
-            dev.inmesh.runtime.xds.Parsers.forType(ResourceType.CLUSTER);
-            return false;
-        } catch (IllegalStateException e) {
-            return true;
-        }
-    }
 }

@@ -25,11 +25,9 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /** CDS and EDS through the ADS client: these need the cluster and load assignment parsers. */
-@Disabled("needs ClusterParser: enable after merging the upstream branch")
 class AdsClusterTest {
     static final Duration WAIT = Duration.ofSeconds(20);
     static final String CDS = ResourceType.CLUSTER.typeUrl();
