@@ -281,6 +281,7 @@ final class HttpBridge {
                 });
             });
             ch.flush();
+            up.resume(); // the router hands the response over paused; the handlers are set now
         }
 
         private void next(ChannelHandlerContext ctx, boolean keepAlive) {
