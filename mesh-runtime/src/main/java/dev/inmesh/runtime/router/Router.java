@@ -227,7 +227,7 @@ public final class Router {
         if (!retry.enabledFor(req)) {
             retry = new RetryState(null, 0, null, null, random());
         }
-        Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : action.timeout();
+        Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : routeTimeout(action, req);
         Duration perTry = control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
                 : policy == null ? null : policy.perTryTimeout();
         Long hash = action.hashPolicies().isEmpty() ? null
@@ -239,6 +239,57 @@ public final class Router {
             ex.routeTimer = vertx.setTimer(attempts.routeTimeoutMillis, id -> attempts.globalTimeout());
         }
         attempts.start();
+    }
+
+    /**
+     * The route timeout as Envoy's {@code FilterUtility::finalTimeout}: for a gRPC request on a route with
+     * {@code max_grpc_timeout} (or {@code max_stream_duration.grpc_timeout_header_max}, as Istio sends it), the
+     * request's {@code grpc-timeout}, capped by that maximum unless it is 0 (no cap); without the header, the maximum
+     * itself (0: none). Otherwise the route's {@code timeout}.
+     */
+    static Duration routeTimeout(RouteAction action, RouterRequest req) {
+        Duration max = action.maxGrpcTimeout();
+        if (max == null) {
+            return action.timeout();
+        }
+        String ct = req.headers.get("content-type");
+        if (ct == null || !ct.regionMatches(true, 0, "application/grpc", 0, "application/grpc".length())) {
+            return action.timeout();
+        }
+        long grpc = grpcTimeoutMillis(req.headers.get("grpc-timeout"));
+        long cap = max.toMillis();
+        if (cap != 0 && (grpc <= 0 || grpc > cap)) {
+            grpc = cap;
+        }
+        return grpc <= 0 ? Duration.ZERO : Duration.ofMillis(grpc);
+    }
+
+    /** A {@code grpc-timeout} value (1 to 8 digits and a unit of H, M, S, m, u, n) in milliseconds; -1 if invalid. */
+    static long grpcTimeoutMillis(String v) {
+        if (v == null) {
+            return -1;
+        }
+        int n = v.length();
+        if (n < 2 || n > 9) {
+            return -1;
+        }
+        long value = 0;
+        for (int i = 0; i < n - 1; i++) {
+            char c = v.charAt(i);
+            if (c < '0' || c > '9') {
+                return -1;
+            }
+            value = value * 10 + (c - '0');
+        }
+        return switch (v.charAt(n - 1)) {
+            case 'H' -> value * 3_600_000L;
+            case 'M' -> value * 60_000L;
+            case 'S' -> value * 1_000L;
+            case 'm' -> value;
+            case 'u' -> (value + 999) / 1_000;
+            case 'n' -> (value + 999_999) / 1_000_000;
+            default -> -1;
+        };
     }
 
     /**

@@ -174,4 +174,49 @@ class RouterTimeoutTest {
         assertEquals("fast", r.body());
         assertEquals(2, r.info().attemptCount());
     }
+    private static final String GRPC_ROUTE = "timeout: 5s, max_stream_duration: {grpc_timeout_header_max: 0s}";
+
+    @Test
+    void aGrpcRequestsTimeoutHeaderSetsTheRouteTimeoutWhenTheRouteRespectsIt() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok().withFixedDelay(1500)));
+        var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc", "grpc-timeout", "200m"),
+                routeToC(GRPC_ROUTE), one(wm));
+        assertEquals(504, r.status());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
+        assertTrue(r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
+    }
+
+    @Test
+    void aGrpcTimeoutIsCappedByTheRoutesMaximum() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok().withFixedDelay(1500)));
+        var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc+proto", "grpc-timeout",
+                "10S"), routeToC("max_grpc_timeout: 0.2s"), one(wm));
+        assertEquals(504, r.status());
+        assertTrue(r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
+    }
+
+    @Test
+    void theGrpcTimeoutHeaderIsIgnoredWithoutAMaximumOnTheRouteOrForPlainHttp() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("done").withFixedDelay(300)));
+        assertEquals(200, rig.call(rig.router(), get("/a", "content-type", "application/grpc", "grpc-timeout",
+                "50m"), routeToC("timeout: 5s"), one(wm)).status());
+        assertEquals(200, rig.call(rig.router(), get("/b", "content-type", "application/json", "grpc-timeout",
+                "50m"), routeToC(GRPC_ROUTE), one(wm)).status());
+    }
+
+    @Test
+    void grpcTimeoutValuesAreReadWithTheirUnits() {
+        assertEquals(7_200_000, Router.grpcTimeoutMillis("2H"));
+        assertEquals(180_000, Router.grpcTimeoutMillis("3M"));
+        assertEquals(4_000, Router.grpcTimeoutMillis("4S"));
+        assertEquals(5, Router.grpcTimeoutMillis("5m"));
+        assertEquals(1, Router.grpcTimeoutMillis("1u"));
+        assertEquals(2, Router.grpcTimeoutMillis("1500000n"));
+        assertEquals(-1, Router.grpcTimeoutMillis("123456789S"), "at most 8 digits");
+        assertEquals(-1, Router.grpcTimeoutMillis("5x"));
+        assertEquals(-1, Router.grpcTimeoutMillis("S"));
+    }
 }
