@@ -25,6 +25,11 @@ final class RetryState {
             "resource-exhausted", "unavailable");
     private static final int[] GRPC_CODES = {1, 4, 13, 8, 14};
 
+    /**
+     * No retries: nothing is retriable, so it never changes and can be shared (its back-off is never asked for).
+     */
+    static final RetryState NONE = new RetryState(null, 0, null, null, null);
+
     private final RetryPolicy policy;
     private final Set<String> on;
     private final Set<Integer> statusCodes;

@@ -222,10 +222,10 @@ public final class Router {
         RouteAction action = f.action();
         VirtualHost vh = f.virtualHost();
         RetryPolicy policy = action.retryPolicy() != null ? action.retryPolicy() : vh.retryPolicy();
-        RetryState retry = new RetryState(policy, control.maxRetries, control.retryOn, control.retriableStatusCodes,
-                random());
+        RetryState retry = policy == null && control.retryOn == null ? RetryState.NONE
+                : new RetryState(policy, control.maxRetries, control.retryOn, control.retriableStatusCodes, random());
         if (!retry.enabledFor(req)) {
-            retry = new RetryState(null, 0, null, null, random());
+            retry = RetryState.NONE;
         }
         Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : routeTimeout(action, req);
         Duration perTry = control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
@@ -452,7 +452,8 @@ public final class Router {
         final Target target;
         final VirtualHost vh;
         final RouteAction action;
-        final Set<Host> previous = new HashSet<>();
+        /** The hosts tried so far, kept only for the previous_hosts predicate. */
+        Set<Host> previous;
         long perTryTimer = -1;
         HttpClientRequest inflight;
         boolean retrySlotHeld;
@@ -476,8 +477,8 @@ public final class Router {
                 return;
             }
             int gen = ++generation;
-            LbContext c = retry.usesPreviousHosts() && !previous.isEmpty()
-                    ? lb.withRejectHost(previous::contains, retry.hostSelectionAttempts()) : lb;
+            LbContext c = previous != null ? lb.withRejectHost(previous::contains, retry.hostSelectionAttempts())
+                    : lb;
             Host host = ex.cluster.chooseHost(c);
             if (host == null) {
                 ex.flags.add(ResponseFlag.NO_HEALTHY_UPSTREAM);
@@ -487,7 +488,12 @@ public final class Router {
             ex.attempts++;
             ex.lastHost = host;
             ex.activeHost = host;
-            previous.add(host);
+            if (retry.usesPreviousHosts()) {
+                if (previous == null) {
+                    previous = new HashSet<>(4);
+                }
+                previous.add(host);
+            }
             host.stats().requestStarted();
             var st = stats(ex);
             if (st != null) {
