@@ -1,6 +1,16 @@
 package dev.inmesh.interception;
 
-import dev.inmesh.interception.proxy.AccessLog;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.accesslog.AccessLog;
+import dev.inmesh.runtime.admin.AdminServer;
+import dev.inmesh.runtime.admin.ClusterManagerStatus;
+import dev.inmesh.runtime.mesh.MeshSettings;
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.EnumSet;
+import java.util.concurrent.TimeUnit;
 import dev.inmesh.interception.proxy.AdminHook;
 import dev.inmesh.interception.proxy.StandaloneProxy;
 import dev.inmesh.runtime.stats.StreamInfo;
@@ -50,19 +60,42 @@ public final class ProxyCommand implements Callable<Integer> {
             description = "Event loop threads (default: 2 per core).")
     int eventLoops;
 
+    @Option(names = "--no-admin", description = "Do not serve the admin (15000), health (15021) and Prometheus "
+            + "(15090, 15020) endpoints.")
+    boolean noAdmin;
+
     @Override
     public Integer call() throws Exception {
-        Consumer<StreamInfo> observer = s -> { };
-        PrintStream log = null;
+        MeshOptions o = MeshSettings.fromConfiguration();
+        String workload = o.getWorkloadName().isEmpty() ? o.getApp() : o.getWorkloadName();
+        WorkloadInfo local = new WorkloadInfo(workload, o.getNamespace(), o.getApp(), o.getVersion());
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics metrics = MeshMetrics.create(registry, local, o.getClusterId());
+        Consumer<StreamInfo> observer = metrics::record;
         if (accessLog != null) {
-            log = accessLog.toString().equals("/dev/stdout") ? System.out
+            PrintStream log = accessLog.toString().equals("/dev/stdout") ? System.out
                     : new PrintStream(new FileOutputStream(accessLog.toFile(), true), true, StandardCharsets.UTF_8);
-            observer = AccessLog.to(log);
+            AccessLog lines = AccessLog.create(AccessLog.Format.TEXT, log::println);
+            observer = observer.andThen(lines::log);
         }
+        AdminHook admin = (vertx, snapshots, addresses) -> {
+            AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
+                    .clusterStatus(new ClusterManagerStatus(snapshots))
+                    .mount(new AdminServer.Mount(addresses.admin().getHostString(), addresses.admin().getPort(),
+                            EnumSet.allOf(AdminServer.Endpoint.class)))
+                    .mount(AdminServer.Mount.of(addresses.health().getHostString(), addresses.health().getPort(),
+                            AdminServer.Endpoint.HEALTHZ_READY))
+                    .mount(AdminServer.Mount.of(addresses.prometheus().getHostString(),
+                            addresses.prometheus().getPort(), AdminServer.Endpoint.STATS_PROMETHEUS))
+                    .mount(AdminServer.Mount.agent())
+                    .build();
+            server.start().await(30, TimeUnit.SECONDS);
+            return () -> server.close().await(10, TimeUnit.SECONDS);
+        };
         StandaloneProxy proxy;
         try {
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
-                    AdminHook.NONE));
+                    noAdmin ? AdminHook.NONE : admin));
         } catch (Exception e) {
             System.err.println("inmesh proxy: " + e.getMessage());
             return 1;

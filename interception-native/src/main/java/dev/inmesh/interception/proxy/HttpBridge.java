@@ -281,7 +281,8 @@ final class HttpBridge {
                 });
             });
             ch.flush();
-            up.resume(); // the router hands the response over paused; the handlers are set now
+            // The router hands the response over paused: its body flows from here.
+            up.resume();
         }
 
         private void next(ChannelHandlerContext ctx, boolean keepAlive) {

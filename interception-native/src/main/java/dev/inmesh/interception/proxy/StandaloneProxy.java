@@ -87,6 +87,16 @@ public final class StandaloneProxy implements AutoCloseable {
             server = new ProxyServer(vertx, snapshots, router);
             List<InetSocketAddress> bound = server.bind();
             admin = settings.admin().start(vertx, snapshots, adminAddresses);
+            // The same file, watched as the in-JVM mode watches it: route, cluster and endpoint changes apply
+            // atomically; a broken file keeps the last good snapshot. Listeners are bound once, at start.
+            dev.inmesh.runtime.config.FileConfigSource watch =
+                    new dev.inmesh.runtime.config.FileConfigSource(vertx, settings.config());
+            watch.start(snapshots).await(30, TimeUnit.SECONDS);
+            AutoCloseable adminClose = admin;
+            admin = () -> {
+                watch.close().await(10, TimeUnit.SECONDS);
+                adminClose.close();
+            };
             if (settings.uid() >= 0) {
                 PrivilegeDrop.to(settings.uid(), settings.gid());
                 LOG.info("running as uid " + settings.uid() + " gid " + settings.gid());

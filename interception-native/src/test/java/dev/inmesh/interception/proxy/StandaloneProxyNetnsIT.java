@@ -191,7 +191,9 @@ class StandaloneProxyNetnsIT {
         assertEquals(0, rc, "inmesh iptables failed");
         proxy = start(pod, "proxy", javaBin(), "-Xmx256m", "-jar", dir.resolve("inmesh.jar").toString(), "proxy",
                 "-c", dir.resolve("bootstrap.yaml").toString(), "--uid", Integer.toString(PROXY_UID), "--gid",
-                Integer.toString(PROXY_UID), "--event-loops", "2", "--access-log", dir.resolve("access.log").toString());
+                Integer.toString(PROXY_UID), "--event-loops", "2", "--access-log", dir.resolve("access.log").toString(),
+                // the pod's stand-ins for Istio's agent hold 15020/15021/15090, as in a real pod
+                "--no-admin");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         Path err = dir.resolve("proxy.err");
         while (System.nanoTime() < deadline) {
