@@ -625,7 +625,7 @@ public final class Router {
             if (d == RetryState.Decision.RETRY) {
                 if (tryRetrySlot()) {
                     inflight = null;
-                    resp.body();
+                    discard(resp);
                     releaseHost(ex);
                     scheduleRetry();
                     return;
@@ -652,6 +652,20 @@ public final class Router {
             resp.pause();
             // The route timeout still covers the body: if it fires now, the upstream stream is reset.
             promise.tryComplete(new RouterResponse(status, h, resp, null, ex));
+        }
+
+        /**
+         * Lets go of a response that is being retried. Without a body it is already complete and its connection goes
+         * back to the pool. Otherwise, as Envoy, the upstream request is reset: draining could wait forever on a
+         * body that never ends (and hold the connection a retry may need).
+         */
+        void discard(HttpClientResponse resp) {
+            if ("0".equals(resp.getHeader("content-length"))) {
+                resp.end();
+                return;
+            }
+            resp.exceptionHandler(t -> { });
+            resp.request().reset();
         }
 
         void failed(int gen, RetryState.Failure failure) {

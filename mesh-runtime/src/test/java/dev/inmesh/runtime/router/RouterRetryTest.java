@@ -424,4 +424,26 @@ class RouterRetryTest {
         wm.verify(2, anyRequestedFor(urlEqualTo("/a")));
         wm.verify(1, anyRequestedFor(urlEqualTo("/b")));
     }
+    @Test
+    void aRetriedResponseWhoseBodyNeverEndsDoesNotHoldItsConnection() throws Exception {
+        var seen = new java.util.concurrent.atomic.AtomicInteger();
+        io.vertx.core.http.HttpServer server = rig.vertx.createHttpServer().requestHandler(req -> {
+            if (seen.incrementAndGet() == 1) {
+                // 503 with a chunked body that never ends
+                req.response().setStatusCode(503).setChunked(true).write("partial");
+            } else {
+                req.response().end("fine");
+            }
+        });
+        int port = server.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture()
+                .get(5, java.util.concurrent.TimeUnit.SECONDS).actualPort();
+        // One connection per host: the retry needs the connection of the first attempt, or a new one.
+        var clusters = rig.clusters(RouterRig.cluster("c", LbPolicy.ROUND_ROBIN, RouterRig.breakers(1, 1024, 1024, 3),
+                null, port));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 2s, retry_policy: {retry_on: 5xx, num_retries: 1}"),
+                clusters);
+        assertEquals(200, r.status());
+        assertEquals("fine", r.body());
+        assertEquals(2, seen.get());
+    }
 }
