@@ -24,6 +24,8 @@ final class Exchange {
     Host activeHost;
     int attempts;
     long upstreamStartNanos;
+    /** The route timeout's timer, -1 when none is pending; it covers the body too, until complete or abort. */
+    long routeTimer = -1;
     long upstreamServiceTimeMillis = -1;
     String responseCodeDetails = "";
     boolean done;

@@ -4,6 +4,7 @@ import dev.inmesh.api.config.route.HeaderMatcher;
 import dev.inmesh.api.config.route.RetryPolicy;
 import io.vertx.core.MultiMap;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.random.RandomGenerator;
@@ -24,33 +25,65 @@ final class RetryState {
             "resource-exhausted", "unavailable");
     private static final int[] GRPC_CODES = {1, 4, 13, 8, 14};
 
+    /**
+     * No retries: nothing is retriable, so it never changes and can be shared (its back-off is never asked for).
+     */
+    static final RetryState NONE = new RetryState(null, 0, null, null, null);
+
     private final RetryPolicy policy;
     private final Set<String> on;
+    private final Set<Integer> statusCodes;
     private final List<HeaderMatchers.Compiled> retriableHeaders;
     private final int maxRetries;
     private final RandomGenerator random;
     private int retriesUsed;
 
-    RetryState(RetryPolicy policy, int maxRetriesOverride, Set<String> onOverride, RandomGenerator random) {
+    /**
+     * @param maxRetriesOverride a trusted caller's {@code x-envoy-max-retries}, or -1
+     * @param onOverride a trusted caller's {@code x-envoy-retry-on} conditions, merged with the policy's, or null
+     * @param extraStatusCodes a trusted caller's {@code x-envoy-retriable-status-codes}, added to the policy's, or
+     *     null
+     */
+    RetryState(RetryPolicy policy, int maxRetriesOverride, Set<String> onOverride, Set<Integer> extraStatusCodes,
+               RandomGenerator random) {
         this.policy = policy;
-        this.on = onOverride != null ? onOverride : policy == null ? Set.of() : policy.retryOn();
-        this.maxRetries = maxRetriesOverride >= 0 ? maxRetriesOverride : policy == null ? 0 : policy.numRetries();
-        List<HeaderMatchers.Compiled> rh = new ArrayList<>();
-        if (policy != null) {
+        Set<Integer> routeCodes = policy == null ? Set.of() : policy.retriableStatusCodes();
+        if (extraStatusCodes == null || extraStatusCodes.isEmpty()) {
+            this.statusCodes = routeCodes;
+        } else {
+            Set<Integer> merged = new HashSet<>(routeCodes);
+            merged.addAll(extraStatusCodes);
+            this.statusCodes = merged;
+        }
+        Set<String> routeOn = policy == null ? Set.of() : policy.retryOn();
+        if (onOverride == null || onOverride.isEmpty()) {
+            this.on = routeOn;
+        } else {
+            // Envoy merges the caller's x-envoy-retry-on with the route's retry_on.
+            Set<String> merged = new HashSet<>(routeOn);
+            merged.addAll(onOverride);
+            this.on = merged;
+        }
+        // Without a route policy, Envoy's default policy still allows one retry (for x-envoy-retry-on).
+        this.maxRetries = maxRetriesOverride >= 0 ? maxRetriesOverride : policy == null ? 1 : policy.numRetries();
+        if (policy == null || policy.retriableHeaders().isEmpty()) {
+            this.retriableHeaders = List.of();
+        } else {
+            List<HeaderMatchers.Compiled> rh = new ArrayList<>(policy.retriableHeaders().size());
             for (HeaderMatcher m : policy.retriableHeaders()) {
                 rh.add(HeaderMatchers.compile(m));
             }
+            this.retriableHeaders = rh;
         }
-        this.retriableHeaders = rh;
         this.random = random;
     }
 
     /** Whether the request may be retried at all (retriable_request_headers, a policy with conditions). */
     boolean enabledFor(RouterRequest req) {
-        if (policy == null || on.isEmpty() || maxRetries == 0) {
+        if (on.isEmpty() || maxRetries == 0) {
             return false;
         }
-        if (policy.retriableRequestHeaders().isEmpty()) {
+        if (policy == null || policy.retriableRequestHeaders().isEmpty()) {
             return true;
         }
         for (HeaderMatcher m : policy.retriableRequestHeaders()) {
@@ -75,7 +108,7 @@ final class RetryState {
         if (on.contains("retriable-4xx") && status == 409) {
             return true;
         }
-        if (on.contains("retriable-status-codes") && policy != null && policy.retriableStatusCodes().contains(status)) {
+        if (on.contains("retriable-status-codes") && statusCodes.contains(status)) {
             return true;
         }
         if (on.contains("envoy-ratelimited") && headers.contains("x-envoy-ratelimited")) {
@@ -108,7 +141,8 @@ final class RetryState {
             case CONNECT_FAILURE -> on.contains("connect-failure") || on.contains("5xx")
                     || on.contains("gateway-error") || on.contains("reset") || on.contains("reset-before-request");
             case RESET -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
-            case REFUSED_STREAM -> on.contains("refused-stream") || on.contains("5xx") || on.contains("reset");
+            case REFUSED_STREAM -> on.contains("refused-stream") || on.contains("5xx") || on.contains("gateway-error")
+                    || on.contains("reset");
             case PER_TRY_TIMEOUT -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
         };
     }

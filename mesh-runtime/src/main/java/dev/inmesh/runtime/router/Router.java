@@ -25,6 +25,7 @@ import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.StreamResetException;
+import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.net.HostAndPort;
 import java.net.ConnectException;
 import java.net.UnknownHostException;
@@ -46,19 +47,24 @@ import java.util.random.RandomGenerator;
  * {@code previous_hosts} predicate, reports outcomes to outlier detection, and answers locally with Envoy's codes,
  * bodies and response flags when it cannot forward.
  *
- * <p>Each exchange runs on one Vert.x context; nothing blocks. The caller streams the committed response's body and
- * then calls {@link #complete} (or {@link #abort}), which releases limits and records metrics and the access log.
+ * <p>Each exchange runs on one Vert.x context; nothing blocks. The caller streams the committed response's body (an
+ * upstream body is paused until the caller resumes it, see {@link RouterResponse#upstream()}) and then calls
+ * {@link #complete} (or {@link #abort}), which releases limits and records metrics and the access log.
  */
 public final class Router {
     /** Hop-by-hop headers never forwarded. */
     private static final List<String> HOP_BY_HOP = List.of("connection", "keep-alive", "proxy-connection",
-            "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization", "host");
+            "transfer-encoding", "upgrade", "trailer", "proxy-authenticate", "proxy-authorization", "host");
+    /** Hop-by-hop response headers never passed downstream. */
+    private static final List<String> RESPONSE_HOP_BY_HOP = List.of("connection", "keep-alive", "proxy-connection",
+            "transfer-encoding");
     /** Envoy's request control headers: honoured only from trusted callers, and never forwarded. */
     private static final List<String> CONTROL_HEADERS = List.of("x-envoy-retry-on", "x-envoy-retry-grpc-on",
             "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms", "x-envoy-upstream-rq-per-try-timeout-ms",
             "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names", "x-envoy-expected-rq-timeout-ms",
             "x-envoy-internal", "x-envoy-force-trace", "x-envoy-hedge-on-per-try-timeout",
-            "x-envoy-upstream-alt-stat-name", "x-envoy-ip-tags", "x-envoy-original-url");
+            "x-envoy-upstream-alt-stat-name", "x-envoy-ip-tags", "x-envoy-original-url",
+            "x-envoy-upstream-rq-timeout-alt-response");
 
     private final Vertx vertx;
     private final Options options;
@@ -112,7 +118,9 @@ public final class Router {
      */
     public Future<RouterResponse> forward(RouterRequest req, RouteTable table, ClusterManager clusters) {
         Context ctx = vertx.getOrCreateContext();
-        Promise<RouterResponse> promise = Promise.promise();
+        // Bound to the exchange's context: callbacks added after completion still run there, not on the caller's
+        // thread, so the caller reads the body and completes the exchange on the context that owns it.
+        Promise<RouterResponse> promise = ((ContextInternal) ctx).promise();
         Exchange ex = new Exchange(req);
         ex.table = table;
         Runnable start = () -> {
@@ -144,6 +152,10 @@ public final class Router {
     private void begin(Exchange ex, RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise,
                        Context ctx) {
         RouterRequest req = ex.request;
+        if (!validRequestTarget(req.uri)) {
+            badRequest(ex, promise, "invalid_request_target");
+            return;
+        }
         Control control = Control.read(req.headers, options.trustEnvoyHeaders);
         if (options.generateRequestId && !req.headers.contains("x-request-id")) {
             req.headers.set("x-request-id", UUID.randomUUID().toString());
@@ -182,10 +194,24 @@ public final class Router {
         ex.requestSlotHeld = true;
 
         // Request headers for upstream: rewrites, header rules, ids, attempt count.
-        HOP_BY_HOP.forEach(req.headers::remove);
-        CONTROL_HEADERS.forEach(req.headers::remove);
+        MultiMap rh = req.headers;
+        for (int i = 0; i < HOP_BY_HOP.size(); i++) {
+            rh.remove(HOP_BY_HOP.get(i));
+        }
+        for (int i = 0; i < CONTROL_HEADERS.size(); i++) {
+            rh.remove(CONTROL_HEADERS.get(i));
+        }
+        // TE is hop-by-hop too, but as Envoy, keep "te: trailers": gRPC servers require it.
+        String te = rh.get("te");
+        if (te != null && !te.trim().equalsIgnoreCase("trailers")) {
+            rh.remove("te");
+        }
         Target target = new Target(req.uri, req.authority);
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target);
+        if (f.rewrittenPath() != null && !validRequestTarget(target.path)) {
+            badRequest(ex, promise, "invalid_request_target");
+            return;
+        }
         if (!req.headers.contains("x-forwarded-proto")) {
             req.headers.set("x-forwarded-proto", req.scheme);
         }
@@ -196,11 +222,12 @@ public final class Router {
         RouteAction action = f.action();
         VirtualHost vh = f.virtualHost();
         RetryPolicy policy = action.retryPolicy() != null ? action.retryPolicy() : vh.retryPolicy();
-        RetryState retry = new RetryState(policy, control.maxRetries, control.retryOn, random());
+        RetryState retry = policy == null && control.retryOn == null ? RetryState.NONE
+                : new RetryState(policy, control.maxRetries, control.retryOn, control.retriableStatusCodes, random());
         if (!retry.enabledFor(req)) {
-            retry = new RetryState(null, 0, null, random());
+            retry = RetryState.NONE;
         }
-        Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : action.timeout();
+        Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : routeTimeout(action, req);
         Duration perTry = control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
                 : policy == null ? null : policy.perTryTimeout();
         Long hash = action.hashPolicies().isEmpty() ? null
@@ -208,9 +235,81 @@ public final class Router {
         Attempts attempts = new Attempts(ex, promise, ctx, retry, perTry, new LbContext(hash != null, hash == null ? 0 : hash,
                 null, 1, req.originalDestination), target, vh, action);
         if (timeout != null && !timeout.isZero()) {
-            attempts.globalTimer = vertx.setTimer(Math.max(1, timeout.toMillis()), id -> attempts.globalTimeout());
+            attempts.routeTimeoutMillis = Math.max(1, timeout.toMillis());
+            ex.routeTimer = vertx.setTimer(attempts.routeTimeoutMillis, id -> attempts.globalTimeout());
         }
         attempts.start();
+    }
+
+    /**
+     * The route timeout as Envoy's {@code FilterUtility::finalTimeout}: for a gRPC request on a route with
+     * {@code max_grpc_timeout} (or {@code max_stream_duration.grpc_timeout_header_max}, as Istio sends it), the
+     * request's {@code grpc-timeout}, capped by that maximum unless it is 0 (no cap); without the header, the maximum
+     * itself (0: none). Otherwise the route's {@code timeout}.
+     */
+    static Duration routeTimeout(RouteAction action, RouterRequest req) {
+        Duration max = action.maxGrpcTimeout();
+        if (max == null) {
+            return action.timeout();
+        }
+        String ct = req.headers.get("content-type");
+        if (ct == null || !ct.regionMatches(true, 0, "application/grpc", 0, "application/grpc".length())) {
+            return action.timeout();
+        }
+        long grpc = grpcTimeoutMillis(req.headers.get("grpc-timeout"));
+        long cap = max.toMillis();
+        if (cap != 0 && (grpc <= 0 || grpc > cap)) {
+            grpc = cap;
+        }
+        return grpc <= 0 ? Duration.ZERO : Duration.ofMillis(grpc);
+    }
+
+    /** A {@code grpc-timeout} value (1 to 8 digits and a unit of H, M, S, m, u, n) in milliseconds; -1 if invalid. */
+    static long grpcTimeoutMillis(String v) {
+        if (v == null) {
+            return -1;
+        }
+        int n = v.length();
+        if (n < 2 || n > 9) {
+            return -1;
+        }
+        long value = 0;
+        for (int i = 0; i < n - 1; i++) {
+            char c = v.charAt(i);
+            if (c < '0' || c > '9') {
+                return -1;
+            }
+            value = value * 10 + (c - '0');
+        }
+        return switch (v.charAt(n - 1)) {
+            case 'H' -> value * 3_600_000L;
+            case 'M' -> value * 60_000L;
+            case 'S' -> value * 1_000L;
+            case 'm' -> value;
+            case 'u' -> (value + 999) / 1_000;
+            case 'n' -> (value + 999_999) / 1_000_000;
+            default -> -1;
+        };
+    }
+
+    /**
+     * Whether a path can go on a request line: no whitespace, no control characters. Netty throws on such a URI
+     * inside Vert.x's write path, where the error is lost and the upstream request never completes, so the router
+     * answers 400 itself, as Envoy's codec does for such a request.
+     */
+    static boolean validRequestTarget(String path) {
+        for (int i = 0, n = path.length(); i < n; i++) {
+            char c = path.charAt(i);
+            if (c <= 0x20 || c == 0x7f) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void badRequest(Exchange ex, Promise<RouterResponse> promise, String details) {
+        ex.flags.add(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR);
+        reply(ex, promise, 400, "", details, null);
     }
 
     private void overflow(Exchange ex, Promise<RouterResponse> promise) {
@@ -242,6 +341,11 @@ public final class Router {
         h.set("content-length", Integer.toString(b.length()));
         if (ex.route != null && ex.table != null && !(ex.route instanceof RouteResult.NoRoute)) {
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+            // As Envoy's modify_headers: a local reply after upstream attempts carries their count too.
+            if (ex.attempts > 0 && ex.route.virtualHost() != null
+                    && ex.route.virtualHost().includeAttemptCountInResponse()) {
+                h.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
+            }
         }
         ex.done = true;
         return new RouterResponse(status, h, null, b, ex);
@@ -265,6 +369,7 @@ public final class Router {
             return null;
         }
         ex.completed = true;
+        cancelRouteTimer(ex);
         if (flag != null) {
             ex.flags.add(flag);
         }
@@ -290,6 +395,15 @@ public final class Router {
             // metrics and logs must never break a request
         }
         return info;
+    }
+
+    /** Cancels the route timeout: the exchange ended, so it must not hold a timer (15 s by default) any longer. */
+    private void cancelRouteTimer(Exchange ex) {
+        long t = ex.routeTimer;
+        if (t >= 0) {
+            ex.routeTimer = -1;
+            vertx.cancelTimer(t);
+        }
     }
 
     private static void releaseHost(Exchange ex) {
@@ -332,12 +446,14 @@ public final class Router {
         final Context ctx;
         final RetryState retry;
         final Duration perTry;
+        /** The route timeout in force, 0 for none. */
+        long routeTimeoutMillis;
         final LbContext lb;
         final Target target;
         final VirtualHost vh;
         final RouteAction action;
-        final Set<Host> previous = new HashSet<>();
-        long globalTimer = -1;
+        /** The hosts tried so far, kept only for the previous_hosts predicate. */
+        Set<Host> previous;
         long perTryTimer = -1;
         HttpClientRequest inflight;
         boolean retrySlotHeld;
@@ -361,8 +477,8 @@ public final class Router {
                 return;
             }
             int gen = ++generation;
-            LbContext c = retry.usesPreviousHosts() && !previous.isEmpty()
-                    ? lb.withRejectHost(previous::contains, retry.hostSelectionAttempts()) : lb;
+            LbContext c = previous != null ? lb.withRejectHost(previous::contains, retry.hostSelectionAttempts())
+                    : lb;
             Host host = ex.cluster.chooseHost(c);
             if (host == null) {
                 ex.flags.add(ResponseFlag.NO_HEALTHY_UPSTREAM);
@@ -372,22 +488,25 @@ public final class Router {
             ex.attempts++;
             ex.lastHost = host;
             ex.activeHost = host;
-            previous.add(host);
+            if (retry.usesPreviousHosts()) {
+                if (previous == null) {
+                    previous = new HashSet<>(4);
+                }
+                previous.add(host);
+            }
             host.stats().requestStarted();
             var st = stats(ex);
             if (st != null) {
                 st.requestStarted();
             }
             RouterRequest req = ex.request;
-            MultiMap headers = MultiMap.caseInsensitiveMultiMap().addAll(req.headers);
-            if (vh.includeRequestAttemptCount()) {
-                headers.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
-            }
+            int attempt = ex.attempts;
             String authority = target.authority;
             if (action.autoHostRewrite() && !host.hostname().isEmpty()) {
                 authority = host.hostname();
             }
-            RequestOptions ro = new RequestOptions().setMethod(req.method).setURI(target.path).setHeaders(headers);
+            // Vert.x copies these headers into the request it makes (HttpClientRequestImpl.init): no copy here.
+            RequestOptions ro = new RequestOptions().setMethod(req.method).setURI(target.path).setHeaders(req.headers);
             if (host.address().isUnixDomain()) {
                 ro.setServer(io.vertx.core.net.SocketAddress.domainSocketAddress(
                         host.address().address().substring(dev.inmesh.api.config.core.SocketAddress.UNIX_PREFIX
@@ -400,9 +519,15 @@ public final class Router {
             if (perTry != null && !perTry.isZero()) {
                 perTryTimer = vertx.setTimer(Math.max(1, perTry.toMillis()), id -> {
                     if (gen == generation && !ex.done) {
+                        perTryTimer = -1;
                         host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
-                        resetInflight();
+                        // Decide first (retry or 504), then reset: the reset fails the attempt's send future at
+                        // once, and that failure must find the attempt already over, not report a second outcome.
+                        HttpClientRequest timedOut = inflight;
                         failed(gen, RetryState.Failure.PER_TRY_TIMEOUT);
+                        if (timedOut != null) {
+                            timedOut.reset(0, new TimeoutException("upstream per-try timeout"));
+                        }
                     }
                 });
             }
@@ -429,6 +554,14 @@ public final class Router {
                         end(() -> overflow(ex, promise));
                         return;
                     }
+                    if (t instanceof IllegalArgumentException) {
+                        // Vert.x refused the request itself (an invalid header name or value): the caller's
+                        // fault, not the host's. Neither an outlier report nor a retry; 400 as Envoy's codec.
+                        cancelPerTry();
+                        releaseHost(ex);
+                        end(() -> badRequest(ex, promise, "invalid_request_headers"));
+                        return;
+                    }
                     host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
                     var cst = stats(ex);
                     if (cst != null) {
@@ -440,6 +573,13 @@ public final class Router {
                 HttpClientRequest up = ar.result();
                 if (hp != null) {
                     up.authority(hp);
+                }
+                if (vh.includeRequestAttemptCount()) {
+                    up.headers().set("x-envoy-attempt-count", Integer.toString(attempt));
+                }
+                long expected = expectedTimeoutMillis();
+                if (expected > 0) {
+                    up.headers().set("x-envoy-expected-rq-timeout-ms", Long.toString(expected));
                 }
                 inflight = up;
                 Future<HttpClientResponse> sent = req.body == null ? up.send() : up.send(req.body);
@@ -467,8 +607,8 @@ public final class Router {
         }
 
         void responded(int gen, Host host, HttpClientResponse resp) {
-            // Hold the body until the caller (or a retry's discard) reads it.
-            resp.pause();
+            // Not paused here: a retried response's body is drained below; the committed one is paused just before
+            // it is handed over (no chunk can arrive in between: this all runs in one event-loop task).
             cancelPerTry();
             int status = resp.statusCode();
             var st = stats(ex);
@@ -482,19 +622,22 @@ public final class Router {
             }
             boolean retriable = retry.retriableResponse(status, resp.headers());
             RetryState.Decision d = retry.next(retriable);
-            if (d == RetryState.Decision.RETRY && tryRetrySlot()) {
-                resp.body();
-                releaseHost(ex);
-                scheduleRetry();
-                return;
-            }
-            if (d == RetryState.Decision.LIMIT_EXCEEDED) {
+            if (d == RetryState.Decision.RETRY) {
+                if (tryRetrySlot()) {
+                    inflight = null;
+                    discard(resp);
+                    releaseHost(ex);
+                    scheduleRetry();
+                    return;
+                }
+                ex.flags.add(ResponseFlag.UPSTREAM_OVERFLOW); // max_retries: Envoy returns this response, UO
+            } else if (d == RetryState.Decision.LIMIT_EXCEEDED) {
                 ex.flags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
             }
             ex.upstreamServiceTimeMillis = (System.nanoTime() - ex.upstreamStartNanos) / 1_000_000;
             MultiMap h = MultiMap.caseInsensitiveMultiMap().addAll(resp.headers());
-            for (String name : List.of("connection", "keep-alive", "proxy-connection", "transfer-encoding")) {
-                h.remove(name);
+            for (int i = 0; i < RESPONSE_HOP_BY_HOP.size(); i++) {
+                h.remove(RESPONSE_HOP_BY_HOP.get(i));
             }
             h.set("x-envoy-upstream-service-time", Long.toString(ex.upstreamServiceTimeMillis));
             if (vh.includeAttemptCountInResponse()) {
@@ -504,8 +647,25 @@ public final class Router {
             ex.responseCodeDetails = "via_upstream";
             releaseRetrySlot();
             ex.done = true;
+            // Vert.x drops body chunks that arrive while the response has no handler. The caller may set its
+            // handlers later (from another thread, or in a later task): hold the body until it resumes.
+            resp.pause();
             // The route timeout still covers the body: if it fires now, the upstream stream is reset.
             promise.tryComplete(new RouterResponse(status, h, resp, null, ex));
+        }
+
+        /**
+         * Lets go of a response that is being retried. Without a body it is already complete and its connection goes
+         * back to the pool. Otherwise, as Envoy, the upstream request is reset: draining could wait forever on a
+         * body that never ends (and hold the connection a retry may need).
+         */
+        void discard(HttpClientResponse resp) {
+            if ("0".equals(resp.getHeader("content-length"))) {
+                resp.end();
+                return;
+            }
+            resp.exceptionHandler(t -> { });
+            resp.request().reset();
         }
 
         void failed(int gen, RetryState.Failure failure) {
@@ -516,11 +676,13 @@ public final class Router {
             inflight = null;
             releaseHost(ex);
             RetryState.Decision d = retry.next(retry.retriableFailure(failure));
-            if (d == RetryState.Decision.RETRY && tryRetrySlot()) {
-                scheduleRetry();
-                return;
-            }
-            if (d == RetryState.Decision.LIMIT_EXCEEDED) {
+            if (d == RetryState.Decision.RETRY) {
+                if (tryRetrySlot()) {
+                    scheduleRetry();
+                    return;
+                }
+                ex.flags.add(ResponseFlag.UPSTREAM_OVERFLOW); // max_retries: Envoy answers as without retry, UO
+            } else if (d == RetryState.Decision.LIMIT_EXCEEDED) {
                 ex.flags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
             }
             end(() -> {
@@ -551,6 +713,20 @@ public final class Router {
             });
         }
 
+        /**
+         * Envoy's {@code x-envoy-expected-rq-timeout-ms} for this attempt: the per-try timeout when it is shorter than
+         * what remains of the route timeout, else what remains of the route timeout; 0 when neither applies.
+         */
+        long expectedTimeoutMillis() {
+            long global = 0;
+            if (routeTimeoutMillis > 0) {
+                long elapsed = (System.nanoTime() - ex.request.startNanos) / 1_000_000;
+                global = Math.max(1, routeTimeoutMillis - elapsed);
+            }
+            long pt = perTry == null ? 0 : perTry.toMillis();
+            return pt > 0 && (global == 0 || pt < global) ? pt : global;
+        }
+
         boolean tryRetrySlot() {
             releaseRetrySlot();
             if (!ex.breakers.tryStartRetry()) {
@@ -575,9 +751,21 @@ public final class Router {
             long delay = retry.backOffMillis();
             generation++;
             if (delay <= 0) {
-                ctx.runOnContext(v -> start());
+                ctx.runOnContext(v -> retryStart());
             } else {
-                vertx.setTimer(delay, id -> start());
+                vertx.setTimer(delay, id -> retryStart());
+            }
+        }
+
+        /** A retry's attempt: an unexpected error must still answer, or the exchange would hang with its slots. */
+        void retryStart() {
+            try {
+                start();
+            } catch (RuntimeException e) {
+                generation++;
+                cancelPerTry();
+                releaseHost(ex);
+                end(() -> reply(ex, promise, 500, "", "internal_error", null));
             }
         }
 
@@ -621,10 +809,7 @@ public final class Router {
         }
 
         void end(Runnable replyAction) {
-            if (globalTimer >= 0) {
-                vertx.cancelTimer(globalTimer);
-                globalTimer = -1;
-            }
+            cancelRouteTimer(ex);
             releaseRetrySlot();
             replyAction.run();
         }
@@ -645,24 +830,46 @@ public final class Router {
     }
 
     /** Envoy's control headers from a trusted caller. */
-    private record Control(long timeoutMs, long perTryTimeoutMs, int maxRetries, Set<String> retryOn) {
+    private record Control(long timeoutMs, long perTryTimeoutMs, int maxRetries, Set<String> retryOn,
+                           Set<Integer> retriableStatusCodes) {
+        /** What an untrusted caller controls: nothing. */
+        static final Control NONE = new Control(-1, -1, -1, null, null);
+        /** x-envoy-retry-on (HTTP conditions) and x-envoy-retry-grpc-on (gRPC ones); Envoy merges both. */
+        static final List<String> RETRY_ON_HEADERS = List.of("x-envoy-retry-on", "x-envoy-retry-grpc-on");
+
         static Control read(MultiMap h, boolean trusted) {
             if (!trusted) {
-                return new Control(-1, -1, -1, null);
+                return NONE;
             }
             Set<String> on = null;
-            String ro = h.get("x-envoy-retry-on");
-            if (ro != null) {
-                on = new HashSet<>();
+            for (String name : RETRY_ON_HEADERS) {
+                String ro = h.get(name);
+                if (ro == null) {
+                    continue;
+                }
+                if (on == null) {
+                    on = new HashSet<>();
+                }
                 for (String s : ro.split(",")) {
                     if (RetryPolicy.KNOWN_CONDITIONS.contains(s.trim())) {
                         on.add(s.trim());
                     }
                 }
             }
+            Set<Integer> codes = null;
+            String rc = h.get("x-envoy-retriable-status-codes");
+            if (rc != null) {
+                codes = new HashSet<>();
+                for (String s : rc.split(",")) {
+                    long code = number(s);
+                    if (code >= 100 && code <= 599) {
+                        codes.add((int) code);
+                    }
+                }
+            }
             return new Control(number(h.get("x-envoy-upstream-rq-timeout-ms")),
                     number(h.get("x-envoy-upstream-rq-per-try-timeout-ms")),
-                    (int) number(h.get("x-envoy-max-retries")), on);
+                    (int) number(h.get("x-envoy-max-retries")), on, codes);
         }
 
         private static long number(String v) {

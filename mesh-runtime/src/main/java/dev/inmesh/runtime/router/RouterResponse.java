@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.router;
 
 import dev.inmesh.runtime.stats.ResponseFlag;
+import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientResponse;
@@ -36,11 +37,22 @@ public final class RouterResponse {
     }
 
     /**
-     * The upstream response whose body is still to be read, or null for a local reply. It is handed over paused: set
-     * its handlers, then {@code resume()} (or {@code fetch}) it.
+     * The upstream response whose body is still to be read, or null for a local reply. It is <em>paused</em>, so that
+     * no chunk is lost before the caller's handlers are set: set them (or call {@code body()}), then
+     * {@code resume()}; {@code pipeTo} resumes by itself. {@link #body()} does both.
      */
     public HttpClientResponse upstream() {
         return upstream;
+    }
+
+    /** The whole body: the local reply's, or the upstream response's (read and resumed). */
+    public Future<Buffer> body() {
+        if (upstream == null) {
+            return Future.succeededFuture(localBody);
+        }
+        Future<Buffer> body = upstream.body();
+        upstream.resume();
+        return body;
     }
 
     /** The body of a local reply, or null when the body comes from {@link #upstream()}. */

@@ -1,0 +1,124 @@
+package dev.inmesh.runtime.router;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.route.RetryPolicy;
+import io.vertx.core.MultiMap;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class RetryStateTest {
+    private static RetryState state(String... on) {
+        return new RetryState(RetryPolicy.on(3, on), -1, null, null, new SplittableRandom(1));
+    }
+
+    private static MultiMap headers(String... pairs) {
+        MultiMap h = MultiMap.caseInsensitiveMultiMap();
+        for (int i = 0; i + 1 < pairs.length; i += 2) {
+            h.add(pairs[i], pairs[i + 1]);
+        }
+        return h;
+    }
+
+    @Test
+    void fiveXxCoversEvery5xxAndEveryFailureWithoutAResponse() {
+        RetryState s = state("5xx");
+        for (int code : new int[] {500, 501, 502, 503, 504, 599}) {
+            assertTrue(s.retriableResponse(code, headers()), "" + code);
+        }
+        assertFalse(s.retriableResponse(409, headers()));
+        for (RetryState.Failure f : RetryState.Failure.values()) {
+            assertTrue(s.retriableFailure(f), f.name());
+        }
+    }
+
+    @Test
+    void gatewayErrorCovers502To504AndEveryFailureWithoutAResponse() {
+        RetryState s = state("gateway-error");
+        assertFalse(s.retriableResponse(500, headers()));
+        assertTrue(s.retriableResponse(502, headers()));
+        assertTrue(s.retriableResponse(503, headers()));
+        assertTrue(s.retriableResponse(504, headers()));
+        for (RetryState.Failure f : RetryState.Failure.values()) {
+            assertTrue(s.retriableFailure(f), f.name());
+        }
+    }
+
+    @Test
+    void connectFailureAndRefusedStreamCoverOnlyTheirOwnFailure() {
+        RetryState cf = state("connect-failure");
+        assertTrue(cf.retriableFailure(RetryState.Failure.CONNECT_FAILURE));
+        assertFalse(cf.retriableFailure(RetryState.Failure.RESET));
+        assertFalse(cf.retriableFailure(RetryState.Failure.REFUSED_STREAM));
+        assertFalse(cf.retriableFailure(RetryState.Failure.PER_TRY_TIMEOUT));
+        assertFalse(cf.retriableResponse(503, headers()));
+        RetryState rs = state("refused-stream");
+        assertTrue(rs.retriableFailure(RetryState.Failure.REFUSED_STREAM));
+        assertFalse(rs.retriableFailure(RetryState.Failure.RESET));
+        assertFalse(rs.retriableFailure(RetryState.Failure.CONNECT_FAILURE));
+    }
+
+    @Test
+    void anOverloadedResponseIsNeverRetriable() {
+        assertFalse(state("5xx").retriableResponse(503, headers("x-envoy-overloaded", "true")));
+    }
+
+    @Test
+    void eachGrpcConditionRetriesItsCode() {
+        String[] conditions = {"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"};
+        String[] codes = {"1", "4", "13", "8", "14"};
+        for (int i = 0; i < conditions.length; i++) {
+            RetryState s = state(conditions[i]);
+            for (int j = 0; j < codes.length; j++) {
+                assertEquals(i == j, s.retriableResponse(200, headers("grpc-status", codes[j])),
+                        conditions[i] + " on grpc-status " + codes[j]);
+            }
+        }
+    }
+
+    @Test
+    void retriesRunOutAfterNumRetries() {
+        RetryState s = state("5xx");
+        assertEquals(RetryState.Decision.RETRY, s.next(true));
+        assertEquals(RetryState.Decision.NO_RETRY, s.next(false));
+        assertEquals(RetryState.Decision.RETRY, s.next(true));
+        assertEquals(RetryState.Decision.RETRY, s.next(true));
+        assertEquals(RetryState.Decision.LIMIT_EXCEEDED, s.next(true));
+    }
+
+    @Test
+    void backOffStaysBelowItsJitteredExponentialCeiling() {
+        RetryPolicy p = new RetryPolicy(Set.of("5xx"), 8, null, null, Set.of(), List.of(), List.of(), null, null,
+                List.of(), 1);
+        for (int seed = 0; seed < 200; seed++) {
+            RetryState s = new RetryState(p, -1, null, null, new SplittableRandom(seed));
+            long[] ceilings = {25, 50, 100, 200, 250, 250, 250, 250};
+            for (long ceiling : ceilings) {
+                assertEquals(RetryState.Decision.RETRY, s.next(true));
+                long b = s.backOffMillis();
+                assertTrue(b >= 0 && b < ceiling, b + " within [0, " + ceiling + ")");
+            }
+        }
+    }
+
+    @Test
+    void aCallersRetryOnAddsToTheRoutesConditions() {
+        RetryState s = new RetryState(RetryPolicy.on(1, "connect-failure"), -1, Set.of("retriable-4xx"), null,
+                new SplittableRandom(1));
+        assertTrue(s.retriableResponse(409, headers()));
+        assertTrue(s.retriableFailure(RetryState.Failure.CONNECT_FAILURE));
+    }
+
+    @Test
+    void withoutAPolicyACallersRetryOnAllowsOneRetry() {
+        RetryState s = new RetryState(null, -1, Set.of("5xx"), null, new SplittableRandom(1));
+        assertTrue(s.enabledFor(RouterRig.get("/")));
+        assertEquals(RetryState.Decision.RETRY, s.next(true));
+        assertEquals(RetryState.Decision.LIMIT_EXCEEDED, s.next(true));
+        assertFalse(new RetryState(null, -1, null, null, new SplittableRandom(1)).enabledFor(RouterRig.get("/")));
+    }
+}

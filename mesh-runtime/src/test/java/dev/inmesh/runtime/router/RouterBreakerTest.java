@@ -1,0 +1,220 @@
+package dev.inmesh.runtime.router;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.any;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
+import static com.github.tomakehurst.wiremock.client.WireMock.ok;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
+import static dev.inmesh.runtime.router.RouterRig.breakers;
+import static dev.inmesh.runtime.router.RouterRig.cluster;
+import static dev.inmesh.runtime.router.RouterRig.get;
+import static dev.inmesh.runtime.router.RouterRig.routeToC;
+import static dev.inmesh.runtime.router.RouterRig.sequence;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.http.Fault;
+import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.api.config.cluster.OutlierDetection;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.Host;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class RouterBreakerTest {
+    private static final String RETRY_EVERYTHING = "retry_policy: {retry_on: \"5xx,reset,connect-failure,"
+            + "gateway-error,refused-stream\", num_retries: 3}";
+
+    private final RouterRig rig = new RouterRig();
+
+    @AfterEach
+    void close() {
+        rig.close();
+    }
+
+    private static void assertOverflow(RouterRig.Result r) {
+        assertEquals(503, r.status());
+        assertEquals("true", r.header("x-envoy-overloaded"));
+        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: overflow", r.body());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_OVERFLOW), r.info().responseFlags());
+        assertEquals("upstream_reset_before_response_started{overflow}", r.info().responseCodeDetails());
+    }
+
+    @Test
+    void aRequestBeyondMaxRequestsAnswers503UoWithOverloadedAndIsNotRetried() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/slow")).willReturn(ok("slow").withFixedDelay(400)));
+        wm.stubFor(any(urlEqualTo("/fast")).willReturn(ok("fast")));
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, breakers(1024, 1024, 1, 3), null,
+                wm.port()));
+        RouteTable table = routeToC(RETRY_EVERYTHING);
+        Router router = rig.router();
+        CompletableFuture<RouterRig.Result> slow = rig.start(router, get("/slow"), table, clusters);
+        RouterRig.Result over = rig.call(router, get("/fast"), table, clusters);
+        assertOverflow(over);
+        assertEquals(0, over.info().attemptCount());
+        assertEquals(200, RouterRig.await(slow).status());
+        wm.verify(0, anyRequestedFor(urlEqualTo("/fast")));
+        wm.verify(1, anyRequestedFor(urlEqualTo("/slow")));
+        // The slot is back: the next request goes through.
+        assertEquals(200, rig.call(router, get("/fast"), table, clusters).status());
+        assertEquals(0, clusters.cluster("c").circuitBreakers().activeRequests());
+    }
+
+    @Test
+    void aRequestBeyondMaxPendingRequestsAnswers503UoAndIsNotRetried() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/slow")).willReturn(ok("slow").withFixedDelay(500)));
+        wm.stubFor(any(urlEqualTo("/fast")).willReturn(ok("fast")));
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, breakers(1, 1, 1024, 3), null,
+                wm.port()));
+        RouteTable table = routeToC(RETRY_EVERYTHING);
+        Router router = rig.router();
+        // Warm up: one connection open and idle, so the first slow request is active, not pending.
+        assertEquals(200, rig.call(router, get("/fast"), table, clusters).status());
+        wm.resetRequests();
+        CompletableFuture<RouterRig.Result> first = rig.start(router, get("/slow"), table, clusters);
+        CompletableFuture<RouterRig.Result> second = rig.start(router, get("/slow"), table, clusters);
+        RouterRig.Result over = rig.call(router, get("/fast"), table, clusters);
+        assertOverflow(over);
+        assertEquals(200, RouterRig.await(first).status());
+        assertEquals(200, RouterRig.await(second).status());
+        wm.verify(0, anyRequestedFor(urlEqualTo("/fast")));
+        wm.verify(2, anyRequestedFor(urlEqualTo("/slow")));
+    }
+
+    @Test
+    void aRetryBeyondMaxRetriesIsNotMadeAndTheResponseIsFlaggedUo() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503).withBody("no"), ok("fine"));
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, breakers(1024, 1024, 1024, 0), null,
+                wm.port()));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2}"),
+                clusters);
+        assertEquals(503, r.status());
+        assertEquals("no", r.body());
+        assertEquals(1, r.info().attemptCount());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_OVERFLOW), r.info().responseFlags());
+        wm.verify(1, anyRequestedFor(urlEqualTo("/x")));
+        assertEquals(0, clusters.cluster("c").circuitBreakers().activeRetries());
+    }
+
+    @Test
+    void aHostAnswering503FiveTimesInARowIsEjectedAndNoLongerPicked() {
+        WireMockServer bad = rig.wiremock();
+        WireMockServer good = rig.wiremock();
+        bad.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
+        good.stubFor(any(anyUrl()).willReturn(ok("good")));
+        OutlierDetection od = new OutlierDetection(5, Duration.ofSeconds(60), Duration.ofSeconds(60),
+                Duration.ofSeconds(300), 100, 100, 0, 5, 100, 1900, 0, 0, false, 5, 0, 0, 85, 0, 0, 5, 50);
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, null, od, bad.port(),
+                good.port()));
+        RouteTable table = routeToC("");
+        Router router = rig.router();
+        for (int i = 0; i < 30; i++) {
+            rig.call(router, get("/x"), table, clusters);
+        }
+        bad.verify(5, anyRequestedFor(urlEqualTo("/x")));
+        good.verify(25, anyRequestedFor(urlEqualTo("/x")));
+        UpstreamCluster c = clusters.cluster("c");
+        assertEquals(1, c.outlierDetector().activeEjections());
+        for (Host h : c.hosts()) {
+            assertEquals(h.address().port() == bad.port(), h.outlier().ejected(), h.toString());
+        }
+    }
+
+    @Test
+    void aHostThatCannotBeReachedIsEjectedAfterFiveConnectFailures() {
+        WireMockServer good = rig.wiremock();
+        good.stubFor(any(anyUrl()).willReturn(ok("good")));
+        int closed = RouterRig.closedPort();
+        OutlierDetection od = new OutlierDetection(5, Duration.ofSeconds(60), Duration.ofSeconds(60),
+                Duration.ofSeconds(300), 100, 100, 0, 5, 100, 1900, 0, 0, false, 5, 0, 0, 85, 0, 0, 5, 50);
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, null, od, closed, good.port()));
+        Router router = rig.router();
+        int failures = 0;
+        for (int i = 0; i < 20; i++) {
+            if (rig.call(router, get("/x"), routeToC(""), clusters).status() == 503) {
+                failures++;
+            }
+        }
+        assertEquals(5, failures);
+        assertEquals(1, clusters.cluster("c").outlierDetector().activeEjections());
+    }
+
+    @Test
+    void everyExchangeGivesBackItsSlotsWhateverHowItEnded() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/retried", aResponse().withStatus(503), ok());
+        wm.stubFor(any(urlEqualTo("/reset")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        wm.stubFor(any(urlEqualTo("/slow")).willReturn(ok().withFixedDelay(400)));
+        wm.stubFor(any(urlEqualTo("/limit")).willReturn(aResponse().withStatus(503)));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+        RouteTable table = routeToC("timeout: 0.2s, " + RETRY_EVERYTHING);
+        Router router = rig.router();
+        for (String path : new String[] {"/retried", "/reset", "/slow", "/limit"}) {
+            rig.call(router, get(path), table, clusters);
+        }
+        UpstreamCluster c = clusters.cluster("c");
+        assertEquals(0, c.circuitBreakers().activeRequests());
+        assertEquals(0, c.circuitBreakers().activeRetries());
+        for (Host h : c.hosts()) {
+            assertEquals(0, h.activeRequests());
+        }
+        assertFalse(rig.observed().isEmpty());
+        assertTrue(rig.observed().stream().allMatch(i -> i.upstreamCluster().equals("c")));
+    }
+    @Test
+    void manyConcurrentExchangesFromPlainThreadsAllAnswerAndGiveBackTheirSlots() throws Exception {
+        java.util.Set<String> failedOnce = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        io.vertx.core.http.HttpServer server = rig.vertx.createHttpServer().requestHandler(req -> {
+            // every third path fails its first attempt: the router retries it
+            if (Integer.parseInt(req.path().substring(2)) % 3 == 0 && failedOnce.add(req.path())) {
+                req.response().setStatusCode(503).end();
+            } else {
+                req.response().end("body-" + req.path());
+            }
+        });
+        int port = server.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture()
+                .get(5, java.util.concurrent.TimeUnit.SECONDS).actualPort();
+        // Envoy's default max_retries (3 retries in flight) would refuse many of these retries: raise it.
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, breakers(1024, 1024, 1024, 1024),
+                null, port));
+        RouteTable table = routeToC("retry_policy: {retry_on: 5xx, num_retries: 3}");
+        Router router = rig.router();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            java.util.List<java.util.concurrent.Future<String>> results = new java.util.ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                String path = "/r" + i;
+                results.add(pool.submit(() -> router.forward(get(path), table, clusters)
+                        .compose(resp -> resp.body().map(b -> {
+                            router.complete(resp, b.length());
+                            return b.length() == 0 ? resp.status() + " " + resp.flags() + " (empty)" : b.toString();
+                        }))
+                        .toCompletionStage().toCompletableFuture()
+                        .get(10, java.util.concurrent.TimeUnit.SECONDS)));
+            }
+            for (int i = 0; i < 200; i++) {
+                assertEquals("body-/r" + i, results.get(i).get(20, java.util.concurrent.TimeUnit.SECONDS));
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        UpstreamCluster c = clusters.cluster("c");
+        assertEquals(0, c.circuitBreakers().activeRequests());
+        assertEquals(0, c.circuitBreakers().activeRetries());
+        for (Host h : c.hosts()) {
+            assertEquals(0, h.activeRequests());
+        }
+        assertEquals(200, rig.observed().size());
+    }
+}

@@ -1,0 +1,329 @@
+package dev.inmesh.runtime.router;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.any;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
+import static com.github.tomakehurst.wiremock.client.WireMock.ok;
+import static dev.inmesh.runtime.router.RouterRig.cluster;
+import static dev.inmesh.runtime.router.RouterRig.get;
+import static dev.inmesh.runtime.router.RouterRig.routeToC;
+import static dev.inmesh.runtime.router.RouterRig.sequence;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.verification.LoggedRequest;
+import com.github.tomakehurst.wiremock.stubbing.ServeEvent;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class RouterHeadersTest {
+    private static final String UUID_V4 = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
+
+    private final RouterRig rig = new RouterRig();
+
+    @AfterEach
+    void close() {
+        rig.close();
+    }
+
+    private ClusterManager one(WireMockServer wm) {
+        return rig.clusters(cluster("c", wm.port()));
+    }
+
+    /** The requests the server received, oldest first. */
+    private static List<LoggedRequest> received(WireMockServer wm) {
+        List<LoggedRequest> out = new ArrayList<>();
+        for (ServeEvent e : wm.getAllServeEvents()) {
+            out.add(e.getRequest());
+        }
+        Collections.reverse(out);
+        return out;
+    }
+
+    private static String header(LoggedRequest r, String name) {
+        return r.containsHeader(name) ? r.getHeader(name) : null;
+    }
+
+    private static final String THREE_LEVELS = """
+            name: r
+            request_headers_to_add:
+            - {header: {key: x-config, value: c}}
+            - {header: {key: x-level, value: config}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}
+            request_headers_to_remove: [x-drop-config]
+            response_headers_to_add:
+            - {header: {key: x-resp-config, value: c}}
+            - {header: {key: x-resp-level, value: config}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}
+            response_headers_to_remove: [x-secret-config]
+            virtual_hosts:
+            - name: vh
+              domains: ["*"]
+              request_headers_to_add:
+              - {header: {key: x-vh, value: v}}
+              - {header: {key: x-level, value: vh}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}
+              request_headers_to_remove: [x-drop-vh]
+              response_headers_to_add:
+              - {header: {key: x-resp-vh, value: v}}
+              - {header: {key: x-resp-level, value: vh}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}
+              response_headers_to_remove: [x-secret-vh]
+              routes:
+              - match: {prefix: /direct}
+                direct_response: {status: 200, body: {inline_string: hi}}
+                response_headers_to_add:
+                - {header: {key: x-resp-route, value: direct}}
+              - match: {prefix: /}
+                route: {cluster: c}
+                request_headers_to_add:
+                - {header: {key: x-route, value: r}}
+                - {header: {key: x-level, value: route}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}
+                - {header: {key: x-app, value: route}, append_action: ADD_IF_ABSENT}
+                request_headers_to_remove: [x-drop-route]
+                response_headers_to_add:
+                - {header: {key: x-resp-route, value: r}}
+                - {header: {key: x-resp-level, value: route}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}
+                response_headers_to_remove: [x-secret-route]
+            """;
+
+    @Test
+    void requestHeaderRulesApplyAtRouteVirtualHostAndConfigurationLevelsWithTheLeastSpecificWinning() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        rig.call(rig.router(), get("/x", "x-drop-route", "1", "x-drop-vh", "1", "x-drop-config", "1",
+                "x-app", "mine", "x-level", "app"), RouterRig.table(THREE_LEVELS), one(wm));
+        LoggedRequest up = received(wm).get(0);
+        assertEquals("r", header(up, "x-route"));
+        assertEquals("v", header(up, "x-vh"));
+        assertEquals("c", header(up, "x-config"));
+        assertEquals("config", header(up, "x-level"));
+        assertEquals("mine", header(up, "x-app"), "ADD_IF_ABSENT keeps the caller's value");
+        assertNull(header(up, "x-drop-route"));
+        assertNull(header(up, "x-drop-vh"));
+        assertNull(header(up, "x-drop-config"));
+    }
+
+    @Test
+    void responseHeaderRulesApplyAtRouteVirtualHostAndConfigurationLevels() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok().withHeader("x-secret-route", "s").withHeader("x-secret-vh", "s")
+                .withHeader("x-secret-config", "s").withHeader("x-kept", "k")));
+        var r = rig.call(rig.router(), get("/x"), RouterRig.table(THREE_LEVELS), one(wm));
+        assertEquals("r", r.header("x-resp-route"));
+        assertEquals("v", r.header("x-resp-vh"));
+        assertEquals("c", r.header("x-resp-config"));
+        assertEquals("config", r.header("x-resp-level"));
+        assertEquals("k", r.header("x-kept"));
+        assertNull(r.header("x-secret-route"));
+        assertNull(r.header("x-secret-vh"));
+        assertNull(r.header("x-secret-config"));
+    }
+
+    @Test
+    void aDirectResponseGetsTheResponseHeaderRulesOfItsLevels() {
+        var r = rig.call(rig.router(), get("/direct"), RouterRig.table(THREE_LEVELS), rig.clusters());
+        assertEquals("hi", r.body());
+        assertEquals("direct", r.header("x-resp-route"));
+        assertEquals("v", r.header("x-resp-vh"));
+        assertEquals("c", r.header("x-resp-config"));
+    }
+
+    @Test
+    void generatesAUuidV4RequestIdWhenAbsentAndSendsItUpstream() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), one(wm));
+        String id = header(received(wm).get(0), "x-request-id");
+        assertNotNull(id);
+        assertTrue(id.matches(UUID_V4), id);
+        assertEquals(id, r.info().requestId());
+    }
+
+    @Test
+    void propagatesTheCallersRequestIdUnchangedToEveryAttempt() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503), ok());
+        var r = rig.call(rig.router(), get("/x", "x-request-id", "abc-123"),
+                routeToC("retry_policy: {retry_on: 5xx, num_retries: 1}"), one(wm));
+        assertEquals(200, r.status());
+        for (LoggedRequest up : received(wm)) {
+            assertEquals("abc-123", header(up, "x-request-id"));
+        }
+        assertEquals("abc-123", r.info().requestId());
+    }
+
+    @Test
+    void sendsTheAttemptCountUpstreamAndDownstreamWhenTheVirtualHostAsks() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503), ok());
+        var t = RouterRig.table("""
+                name: r
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  include_request_attempt_count: true
+                  include_attempt_count_in_response: true
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: c, retry_policy: {retry_on: 5xx, num_retries: 1}}
+                """);
+        var r = rig.call(rig.router(), get("/x", "x-envoy-attempt-count", "7"), t, one(wm));
+        List<LoggedRequest> ups = received(wm);
+        assertEquals("1", header(ups.get(0), "x-envoy-attempt-count"));
+        assertEquals("2", header(ups.get(1), "x-envoy-attempt-count"));
+        assertEquals("2", r.header("x-envoy-attempt-count"));
+    }
+
+    @Test
+    void sendsNoAttemptCountWhenTheVirtualHostDoesNotAsk() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), one(wm));
+        assertNull(header(received(wm).get(0), "x-envoy-attempt-count"));
+        assertNull(r.header("x-envoy-attempt-count"));
+    }
+
+    @Test
+    void addsTheUpstreamServiceTimeToProxiedResponses() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("x").withFixedDelay(120)));
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), one(wm));
+        long t = Long.parseLong(r.header("x-envoy-upstream-service-time"));
+        assertTrue(t >= 110 && t <= r.elapsedMillis(), "service time " + t + " of " + r.elapsedMillis());
+        assertEquals(t, r.info().upstreamServiceTimeMillis());
+    }
+
+    @Test
+    void rewritesThePrefixAndTheHostAndKeepsTheOriginalPath() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        var r = rig.call(rig.router(), get("/api/items?q=1"), RouterRig.table("""
+                name: r
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  routes:
+                  - match: {prefix: /api/}
+                    route: {cluster: c, prefix_rewrite: /v1/, host_rewrite_literal: backend.internal}
+                """), one(wm));
+        assertEquals(200, r.status());
+        LoggedRequest up = received(wm).get(0);
+        assertEquals("/v1/items?q=1", up.getUrl());
+        assertEquals("backend.internal", header(up, "host"));
+        assertEquals("/api/items?q=1", header(up, "x-envoy-original-path"));
+        assertEquals("/api/items?q=1", r.info().path(), "the access log shows the original path");
+    }
+
+    @Test
+    void sendsTheCallersAuthorityWhenNotRewritten() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        rig.call(rig.router(), get("/x"), routeToC(""), one(wm));
+        assertEquals("svc.local", header(received(wm).get(0), "host"));
+    }
+
+    @Test
+    void neverForwardsEnvoyControlHeadersFromTheCaller() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        String[] control = {"x-envoy-retry-on", "5xx", "x-envoy-upstream-rq-timeout-ms", "5000",
+            "x-envoy-upstream-rq-per-try-timeout-ms", "100", "x-envoy-max-retries", "2",
+            "x-envoy-retriable-status-codes", "503", "x-envoy-retry-grpc-on", "unavailable"};
+        rig.call(rig.router(), get("/x", control), routeToC(""), one(wm));
+        rig.call(rig.router(RouterRig.trusted(), null), get("/x", control), routeToC(""), one(wm));
+        for (LoggedRequest up : received(wm)) {
+            for (int i = 0; i < control.length; i += 2) {
+                assertNull(header(up, control[i]), control[i]);
+            }
+        }
+    }
+
+    @Test
+    void dropsHopByHopHeadersButKeepsTeTrailers() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        rig.call(rig.router(), get("/x", "keep-alive", "timeout=5", "proxy-connection", "keep-alive",
+                "te", "trailers", "x-plain", "p"), routeToC(""), one(wm));
+        LoggedRequest up = received(wm).get(0);
+        assertNull(header(up, "keep-alive"));
+        assertNull(header(up, "proxy-connection"));
+        assertEquals("trailers", header(up, "te"), "gRPC needs te: trailers end to end");
+        assertEquals("p", header(up, "x-plain"));
+        assertEquals("http", header(up, "x-forwarded-proto"));
+    }
+
+    @Test
+    void theObserverSeesClusterHostAttemptsAndFlagsOfAProxiedExchange() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503), ok("body!"));
+        var r = rig.call(rig.router(), get("/x", "user-agent", "tests"),
+                routeToC("retry_policy: {retry_on: 5xx, num_retries: 1}"), one(wm));
+        assertEquals(1, rig.observed().size());
+        var info = rig.observed().get(0);
+        assertEquals(r.info(), info);
+        assertEquals(200, info.responseCode());
+        assertEquals(2, info.attemptCount());
+        assertEquals("c", info.upstreamCluster());
+        assertEquals("127.0.0.1:" + wm.port(), info.upstreamHost());
+        assertEquals(5, info.bytesSent());
+        assertEquals("GET", info.method());
+        assertEquals("tests", info.userAgent());
+        assertEquals("svc.local", info.authority());
+        assertTrue(info.responseFlags().isEmpty());
+        assertFalse(r.response().isLocalReply());
+    }
+    @Test
+    void aBodyReadLongAfterTheResponseArrivedIsWhole() throws Exception {
+        WireMockServer wm = rig.wiremock();
+        String big = "x".repeat(200_000);
+        wm.stubFor(any(anyUrl()).willReturn(ok(big)));
+        Router router = rig.router();
+        // Forwarded from a plain thread, the body asked for 200 ms after the response was committed.
+        RouterResponse resp = router.forward(get("/x"), routeToC(""), one(wm)).toCompletionStage()
+                .toCompletableFuture().get(10, java.util.concurrent.TimeUnit.SECONDS);
+        Thread.sleep(200);
+        String body = resp.body().toCompletionStage().toCompletableFuture()
+                .get(10, java.util.concurrent.TimeUnit.SECONDS).toString();
+        assertEquals(big.length(), body.length());
+        router.complete(resp, body.length());
+    }
+    @Test
+    void aLocalReplyAfterAttemptsCarriesTheAttemptCountWhenTheVirtualHostAsks() {
+        var t = RouterRig.table("""
+                name: r
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  include_attempt_count_in_response: true
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: c, retry_policy: {retry_on: connect-failure, num_retries: 1}}
+                """);
+        var r = rig.call(rig.router(), get("/x"), t, rig.clusters(cluster("c", RouterRig.closedPort())));
+        assertEquals(503, r.status());
+        assertEquals("2", r.header("x-envoy-attempt-count"));
+        var none = rig.call(rig.router(), get("/x"), t, rig.clusters());
+        assertEquals(503, none.status(), "no cluster: no attempt");
+        assertNull(none.header("x-envoy-attempt-count"));
+    }
+    @Test
+    void tellsTheUpstreamHowLongTheRouterWillWait() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        var clusters = one(wm);
+        rig.call(rig.router(), get("/a", "x-envoy-expected-rq-timeout-ms", "1"), routeToC("timeout: 3s"), clusters);
+        rig.call(rig.router(), get("/b"), routeToC("timeout: 3s, retry_policy: {retry_on: 5xx, "
+                + "per_try_timeout: 0.5s}"), clusters);
+        rig.call(rig.router(), get("/c"), routeToC("timeout: 0s"), clusters);
+        List<LoggedRequest> ups = received(wm);
+        long a = Long.parseLong(header(ups.get(0), "x-envoy-expected-rq-timeout-ms"));
+        assertTrue(a > 2500 && a <= 3000, "what remains of the route timeout: " + a);
+        assertEquals("500", header(ups.get(1), "x-envoy-expected-rq-timeout-ms"), "the shorter per-try timeout");
+        assertNull(header(ups.get(2), "x-envoy-expected-rq-timeout-ms"), "no timeout, no header");
+    }
+}

@@ -1,0 +1,161 @@
+package dev.inmesh.runtime.router;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.any;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
+import static dev.inmesh.runtime.router.RouterRig.cluster;
+import static dev.inmesh.runtime.router.RouterRig.closedPort;
+import static dev.inmesh.runtime.router.RouterRig.get;
+import static dev.inmesh.runtime.router.RouterRig.routeToC;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.http.Fault;
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import java.time.Duration;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class RouterLocalReplyTest {
+    private final RouterRig rig = new RouterRig();
+
+    @AfterEach
+    void close() {
+        rig.close();
+    }
+
+    private static RouteTable table(String routes) {
+        return RouterRig.table("name: r\nvirtual_hosts:\n- name: vh\n  domains: [\"svc.local\"]\n  routes:\n" + routes);
+    }
+
+    @Test
+    void aRequestWithoutARouteAnswers404WithNr() {
+        var t = table("  - match: {prefix: /api}\n    route: {cluster: c}\n");
+        var r = rig.call(rig.router(), get("/other"), t, rig.clusters());
+        assertEquals(404, r.status());
+        assertEquals("", r.body());
+        assertEquals("0", r.header("content-length"));
+        assertEquals(Set.of(ResponseFlag.NO_ROUTE_FOUND), r.info().responseFlags());
+        assertEquals("route_not_found", r.info().responseCodeDetails());
+        assertTrue(r.response().isLocalReply());
+        assertEquals(0, r.info().attemptCount());
+        assertNull(r.info().upstreamHost());
+    }
+
+    @Test
+    void aRouteToAMissingClusterAnswers503WithNc() {
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), rig.clusters());
+        assertEquals(503, r.status());
+        assertEquals("", r.body());
+        assertEquals(Set.of(ResponseFlag.NO_CLUSTER_FOUND), r.info().responseFlags());
+        assertEquals("cluster_not_found", r.info().responseCodeDetails());
+        assertEquals("c", r.info().upstreamCluster());
+    }
+
+    @Test
+    void aClusterWithoutHostsAnswers503NoHealthyUpstreamWithUh() {
+        Cluster empty = new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
+                Duration.ofSeconds(1), null, null, null, null, ClusterLoadAssignment.empty("c"), null, null, false,
+                null);
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2}"),
+                rig.clusters(empty));
+        assertEquals(503, r.status());
+        assertEquals("no healthy upstream", r.body());
+        assertEquals("text/plain", r.header("content-type"));
+        assertEquals(Set.of(ResponseFlag.NO_HEALTHY_UPSTREAM), r.info().responseFlags());
+        assertEquals("no_healthy_upstream", r.info().responseCodeDetails());
+        assertEquals(0, r.info().attemptCount());
+    }
+
+    @Test
+    void aRefusedConnectionAnswers503WithUf() {
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), rig.clusters(cluster("c", closedPort())));
+        assertEquals(503, r.status());
+        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+                r.body());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE), r.info().responseFlags());
+        assertEquals("upstream_reset_before_response_started{connection_failure}", r.info().responseCodeDetails());
+        assertEquals(1, r.info().attemptCount());
+        assertFalse(r.headers().contains("x-envoy-upstream-service-time"), "not on a local reply");
+    }
+
+    @Test
+    void aResetBeforeHeadersAnswers503WithUc() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), rig.clusters(cluster("c", wm.port())));
+        assertEquals(503, r.status());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_CONNECTION_TERMINATION), r.info().responseFlags());
+        assertEquals("upstream_reset_before_response_started{connection_termination}",
+                r.info().responseCodeDetails());
+    }
+
+    @Test
+    void aRedirectAnswersWithItsStatusAndLocation() {
+        var t = table("  - match: {prefix: /old}\n    redirect: {path_redirect: /new, response_code: FOUND}\n"
+                + "  - match: {prefix: /}\n    redirect: {host_redirect: other.example, https_redirect: true}\n");
+        var r = rig.call(rig.router(), get("/old"), t, rig.clusters());
+        assertEquals(302, r.status());
+        assertEquals("http://svc.local/new", r.header("location"));
+        assertEquals("", r.body());
+        var r2 = rig.call(rig.router(), get("/a?b=c"), t, rig.clusters());
+        assertEquals(301, r2.status());
+        assertEquals("https://other.example/a?b=c", r2.header("location"));
+        assertEquals(Set.of(), r2.info().responseFlags());
+    }
+
+    @Test
+    void aDirectResponseAnswersWithItsStatusAndBody() {
+        var t = table("  - match: {prefix: /}\n    direct_response: {status: 418, body: {inline_string: teapot}}\n");
+        var r = rig.call(rig.router(), get("/x"), t, rig.clusters());
+        assertEquals(418, r.status());
+        assertEquals("teapot", r.body());
+        assertEquals("text/plain", r.header("content-type"));
+        assertEquals("6", r.header("content-length"));
+        assertEquals("direct_response", r.info().responseCodeDetails());
+        assertEquals(Set.of(), r.info().responseFlags());
+    }
+
+    @Test
+    void aLocalReplyReachesTheObserverOnce() {
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), rig.clusters());
+        assertEquals(1, rig.observed().size());
+        assertEquals(r.info(), rig.observed().get(0));
+        assertNull(rig.router().complete(r.response(), 0), "a second complete records nothing");
+    }
+    @Test
+    void aPathWithWhitespaceAnswers400InsteadOfHangingWithoutARouteTimeout() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(200)));
+        var r = rig.call(rig.router(), get("/x y"), routeToC("timeout: 0s"), rig.clusters(cluster("c", wm.port())));
+        assertEquals(400, r.status());
+        assertEquals(Set.of(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), r.info().responseFlags());
+        assertEquals(0, r.info().attemptCount());
+        assertTrue(wm.getAllServeEvents().isEmpty());
+    }
+
+    @Test
+    void anInvalidHeaderValueAnswers400AndIsNotHeldAgainstTheHost() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(200)));
+        // One failure would eject the host.
+        var od = new dev.inmesh.api.config.cluster.OutlierDetection(1, Duration.ofSeconds(60), Duration.ofSeconds(60),
+                Duration.ofSeconds(300), 100, 100, 0, 5, 100, 1900, 0, 0, false, 5, 0, 0, 85, 0, 0, 5, 50);
+        var clusters = rig.clusters(RouterRig.cluster("c", LbPolicy.ROUND_ROBIN, null, od, wm.port()));
+        var r = rig.call(rig.router(), get("/x", "x-bad", "a\r\nb"),
+                routeToC("retry_policy: {retry_on: \"connect-failure,5xx\", num_retries: 2}"), clusters);
+        assertEquals(400, r.status());
+        assertEquals(Set.of(ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR), r.info().responseFlags());
+        assertEquals(1, r.info().attemptCount(), "not retried");
+        assertEquals(0, clusters.cluster("c").outlierDetector().activeEjections());
+        assertEquals(200, rig.call(rig.router(), get("/x"), routeToC(""), clusters).status());
+    }
+}

@@ -1,0 +1,449 @@
+package dev.inmesh.runtime.router;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.any;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
+import static com.github.tomakehurst.wiremock.client.WireMock.ok;
+import static com.github.tomakehurst.wiremock.client.WireMock.postRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
+import static dev.inmesh.runtime.router.RouterRig.cluster;
+import static dev.inmesh.runtime.router.RouterRig.closedPort;
+import static dev.inmesh.runtime.router.RouterRig.get;
+import static dev.inmesh.runtime.router.RouterRig.routeToC;
+import static dev.inmesh.runtime.router.RouterRig.sequence;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.http.Fault;
+import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import io.vertx.core.http.HttpMethod;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.random.RandomGenerator;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class RouterRetryTest {
+    private final RouterRig rig = new RouterRig();
+
+    @AfterEach
+    void close() {
+        rig.close();
+    }
+
+    private ClusterManager one(WireMockServer wm) {
+        return rig.clusters(cluster("c", wm.port()));
+    }
+
+    @Test
+    void retriesA503WhoseCodeIsListedInRetriableStatusCodes() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503), ok("fine"));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: retriable-status-codes, "
+                + "num_retries: 1, retriable_status_codes: [503]}"), one(wm));
+        assertEquals(200, r.status());
+        assertEquals("fine", r.body());
+        assertEquals(2, r.info().attemptCount());
+        assertEquals(Set.of(), r.info().responseFlags());
+        wm.verify(2, anyRequestedFor(urlEqualTo("/x")));
+    }
+
+    @Test
+    void doesNotRetryA503WhenNoConditionCoversIt() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503).withBody("down"), ok("fine"));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: \"connect-failure,"
+                + "retriable-status-codes\", num_retries: 3, retriable_status_codes: [502]}"), one(wm));
+        assertEquals(503, r.status());
+        assertEquals("down", r.body());
+        assertEquals(1, r.info().attemptCount());
+        assertEquals("-", r.flags(), "a response that was not retriable is not a retry limit");
+        wm.verify(1, anyRequestedFor(urlEqualTo("/x")));
+    }
+
+    @Test
+    void doesNotRetryWithoutARetryPolicy() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503), ok("fine"));
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), one(wm));
+        assertEquals(503, r.status());
+        wm.verify(1, anyRequestedFor(urlEqualTo("/x")));
+    }
+
+    @Test
+    void returnsTheLastResponseUnchangedWithUrxWhenRetriesRunOut() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/x")).willReturn(aResponse().withStatus(503).withHeader("x-from", "upstream")
+                .withHeader("content-type", "application/json").withBody("{\"busy\":true}")));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2}"),
+                one(wm));
+        assertEquals(503, r.status());
+        assertEquals("{\"busy\":true}", r.body());
+        assertEquals("upstream", r.header("x-from"));
+        assertEquals("application/json", r.header("content-type"));
+        assertEquals(null, r.header("x-envoy-overloaded"));
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED), r.info().responseFlags());
+        assertEquals(3, r.info().attemptCount());
+        assertEquals("via_upstream", r.info().responseCodeDetails());
+        assertEquals("c", r.info().upstreamCluster());
+        assertEquals("127.0.0.1:" + wm.port(), r.info().upstreamHost());
+        wm.verify(3, anyRequestedFor(urlEqualTo("/x")));
+    }
+
+    @Test
+    void retriesAConnectionResetByThePeer() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER), ok("fine"));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: reset, num_retries: 1}"),
+                one(wm));
+        assertEquals(200, r.status());
+        assertEquals("fine", r.body());
+        assertEquals(2, r.info().attemptCount());
+        wm.verify(2, anyRequestedFor(urlEqualTo("/x")));
+    }
+
+    @Test
+    void aResetWithoutARetryConditionAnswers503WithUc() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER), ok("fine"));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: connect-failure, "
+                + "num_retries: 1}"), one(wm));
+        assertEquals(503, r.status());
+        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: connection "
+                + "termination", r.body());
+        assertEquals("UC", r.flags());
+        wm.verify(1, anyRequestedFor(urlEqualTo("/x")));
+    }
+
+    @Test
+    void retriesARefusedConnectionUntilRetriesRunOutThenAnswers503WithUfAndUrx() {
+        var clusters = rig.clusters(cluster("c", closedPort()));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: connect-failure, "
+                + "num_retries: 2}"), clusters);
+        assertEquals(503, r.status());
+        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+                r.body());
+        assertEquals(3, r.info().attemptCount());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE, ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED),
+                r.info().responseFlags());
+    }
+
+    @Test
+    void retriesARefusedConnectionOnTheOtherHost() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("fine")));
+        int closed = closedPort();
+        // Round robin from the first host: the refused one is tried first.
+        var clusters = rig.clusters(() -> 0L, cluster("c", closed, wm.port()));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: connect-failure, "
+                + "num_retries: 1}"), clusters);
+        assertEquals(200, r.status());
+        assertEquals(2, r.info().attemptCount());
+        assertEquals("127.0.0.1:" + wm.port(), r.info().upstreamHost());
+        assertEquals("-", r.flags());
+    }
+
+    @Test
+    void resendsTheBufferedRequestBodyOnARetry() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503), ok("fine"));
+        var r = rig.call(rig.router(), RouterRig.request(HttpMethod.POST, "/x", "payload-123"),
+                routeToC("retry_policy: {retry_on: 5xx, num_retries: 1}"), one(wm));
+        assertEquals(200, r.status());
+        wm.verify(2, postRequestedFor(urlEqualTo("/x"))
+                .withRequestBody(com.github.tomakehurst.wiremock.client.WireMock.equalTo("payload-123")));
+    }
+
+    @Test
+    void gatewayErrorRetries502ButNot500() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/a", aResponse().withStatus(502), ok("fine"));
+        sequence(wm, "/b", aResponse().withStatus(500), ok("fine"));
+        var table = routeToC("retry_policy: {retry_on: gateway-error, num_retries: 1}");
+        var clusters = one(wm);
+        assertEquals(200, rig.call(rig.router(), get("/a"), table, clusters).status());
+        assertEquals(500, rig.call(rig.router(), get("/b"), table, clusters).status());
+        wm.verify(2, anyRequestedFor(urlEqualTo("/a")));
+        wm.verify(1, anyRequestedFor(urlEqualTo("/b")));
+    }
+
+    @Test
+    void retriable4xxRetriesA409ButNotA404() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/a", aResponse().withStatus(409), ok("fine"));
+        sequence(wm, "/b", aResponse().withStatus(404), ok("fine"));
+        var table = routeToC("retry_policy: {retry_on: retriable-4xx, num_retries: 1}");
+        var clusters = one(wm);
+        assertEquals(200, rig.call(rig.router(), get("/a"), table, clusters).status());
+        assertEquals(404, rig.call(rig.router(), get("/b"), table, clusters).status());
+        wm.verify(2, anyRequestedFor(urlEqualTo("/a")));
+        wm.verify(1, anyRequestedFor(urlEqualTo("/b")));
+    }
+
+    @Test
+    void retriableHeadersRetriesAResponseCarryingAMatchingHeader() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(200).withHeader("x-try-again", "yes"), ok("fine"));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: retriable-headers, "
+                + "num_retries: 1, retriable_headers: [{name: x-try-again, string_match: {exact: \"yes\"}}]}"),
+                one(wm));
+        assertEquals("fine", r.body());
+        wm.verify(2, anyRequestedFor(urlEqualTo("/x")));
+    }
+
+    @Test
+    void retriesTheGrpcStatusNamedByRetryOn() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(200).withHeader("grpc-status", "14"),
+                aResponse().withStatus(200).withHeader("grpc-status", "0").withBody("ok"));
+        sequence(wm, "/y", aResponse().withStatus(200).withHeader("grpc-status", "13"),
+                aResponse().withStatus(200).withHeader("grpc-status", "0"));
+        var table = routeToC("retry_policy: {retry_on: \"unavailable,cancelled\", num_retries: 1}");
+        var clusters = one(wm);
+        assertEquals("0", rig.call(rig.router(), get("/x"), table, clusters).header("grpc-status"));
+        assertEquals("13", rig.call(rig.router(), get("/y"), table, clusters).header("grpc-status"));
+        wm.verify(2, anyRequestedFor(urlEqualTo("/x")));
+        wm.verify(1, anyRequestedFor(urlEqualTo("/y")));
+    }
+
+    @Test
+    void neverRetriesAnUpstreamResponseThatSaysItIsOverloaded() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503).withHeader("x-envoy-overloaded", "true"), ok("fine"));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 3}"),
+                one(wm));
+        assertEquals(503, r.status());
+        wm.verify(1, anyRequestedFor(urlEqualTo("/x")));
+    }
+
+    @Test
+    void sendsEachAttemptToADifferentHostWithPreviousHosts() {
+        List<WireMockServer> servers = List.of(rig.wiremock(), rig.wiremock(), rig.wiremock());
+        servers.forEach(s -> s.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503))));
+        var clusters = rig.clusters(new Random(7), RouterRig.cluster("c", LbPolicy.RANDOM, null, null,
+                servers.get(0).port(), servers.get(1).port(), servers.get(2).port()));
+        var table = routeToC("retry_policy: {retry_on: 5xx, num_retries: 2, host_selection_retry_max_attempts: 60, "
+                + "retry_host_predicate: [{name: envoy.retry_host_predicates.previous_hosts}]}");
+        for (int i = 0; i < 5; i++) {
+            var r = rig.call(rig.router(), get("/x" + i), table, clusters);
+            assertEquals(3, r.info().attemptCount());
+            for (WireMockServer s : servers) {
+                s.verify(1, anyRequestedFor(urlEqualTo("/x" + i)));
+            }
+        }
+    }
+
+    @Test
+    void withoutPreviousHostsARetryMayReturnToTheSameHost() {
+        List<WireMockServer> servers = List.of(rig.wiremock(), rig.wiremock(), rig.wiremock());
+        servers.forEach(s -> s.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503))));
+        // RANDOM with a draw that is always 0: every pick is the first host unless a predicate rejects it.
+        var clusters = rig.clusters(() -> 0L, RouterRig.cluster("c", LbPolicy.RANDOM, null, null,
+                servers.get(0).port(), servers.get(1).port(), servers.get(2).port()));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2}"), clusters);
+        assertEquals(3, r.info().attemptCount());
+        servers.get(0).verify(3, anyRequestedFor(urlEqualTo("/x")));
+    }
+
+    @Test
+    void backOffWaitsAFullyJitteredExponentialTimeCappedAtTheMax() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
+        List<Long> bounds = new ArrayList<>();
+        // A random that always draws the top of its range: each back-off is its ceiling minus 1 ms.
+        RandomGenerator top = new RandomGenerator() {
+            @Override
+            public long nextLong() {
+                return 0;
+            }
+
+            @Override
+            public long nextLong(long bound) {
+                bounds.add(bound);
+                return bound - 1;
+            }
+        };
+        var r = rig.call(rig.router(Router.Options.DEFAULTS, top), get("/x"), routeToC(
+                "retry_policy: {retry_on: 5xx, num_retries: 4, retry_back_off: {base_interval: 0.08s, "
+                        + "max_interval: 0.2s}}"), one(wm));
+        assertEquals(5, r.info().attemptCount());
+        assertEquals(List.of(80L, 160L, 200L, 200L), bounds, "ceilings: base x 2^(n-1), capped at max");
+        long waited = 79 + 159 + 199 + 199;
+        assertTrue(r.elapsedMillis() >= waited, "waited " + r.elapsedMillis() + " ms, at least " + waited);
+        assertTrue(r.elapsedMillis() < waited + 5000, "waited " + r.elapsedMillis() + " ms");
+    }
+
+    @Test
+    void backOffDefaultsTo25MsBaseAnd250MsMax() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
+        List<Long> bounds = new ArrayList<>();
+        RandomGenerator low = new RandomGenerator() {
+            @Override
+            public long nextLong() {
+                return 0;
+            }
+
+            @Override
+            public long nextLong(long bound) {
+                bounds.add(bound);
+                return 0;
+            }
+        };
+        var r = rig.call(rig.router(Router.Options.DEFAULTS, low), get("/x"),
+                routeToC("retry_policy: {retry_on: 5xx, num_retries: 6}"), one(wm));
+        assertEquals(7, r.info().attemptCount());
+        assertEquals(List.of(25L, 50L, 100L, 200L, 250L, 250L), bounds);
+    }
+
+    @Test
+    void ignoresXEnvoyMaxRetriesFromAnUntrustedCaller() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
+        var r = rig.call(rig.router(), get("/x", "x-envoy-max-retries", "3", "x-envoy-retry-on", "5xx"),
+                routeToC("retry_policy: {retry_on: 5xx, num_retries: 1}"), one(wm));
+        assertEquals(2, r.info().attemptCount());
+        wm.verify(2, anyRequestedFor(urlEqualTo("/x")));
+        assertTrue(wm.getAllServeEvents().stream()
+                .noneMatch(e -> e.getRequest().containsHeader("x-envoy-max-retries")), "never forwarded");
+    }
+
+    @Test
+    void honoursXEnvoyMaxRetriesFromATrustedCaller() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
+        var r = rig.call(rig.router(RouterRig.trusted(), null), get("/x", "x-envoy-max-retries", "3"),
+                routeToC("retry_policy: {retry_on: 5xx, num_retries: 1}"), one(wm));
+        assertEquals(4, r.info().attemptCount());
+        wm.verify(4, anyRequestedFor(urlEqualTo("/x")));
+        assertTrue(wm.getAllServeEvents().stream()
+                .noneMatch(e -> e.getRequest().containsHeader("x-envoy-max-retries")), "never forwarded");
+    }
+
+    @Test
+    void honoursXEnvoyRetryOnFromATrustedCallerOnARouteWithoutRetryPolicy() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503), ok("fine"));
+        var r = rig.call(rig.router(RouterRig.trusted(), null), get("/x", "x-envoy-retry-on", "5xx"),
+                routeToC(""), one(wm));
+        assertEquals(200, r.status(), "Envoy retries once by default when x-envoy-retry-on asks");
+        assertEquals(2, r.info().attemptCount());
+    }
+    /** An h2c server that refuses the first {@code refusals} streams with REFUSED_STREAM, then answers 200. */
+    private int refusingH2Server(int refusals, java.util.concurrent.atomic.AtomicInteger seen) throws Exception {
+        io.vertx.core.http.HttpServer server = rig.vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions()
+                .setHost("127.0.0.1").setPort(0).setHttp2ClearTextEnabled(true));
+        server.requestHandler(req -> {
+            if (seen.incrementAndGet() <= refusals) {
+                req.response().reset(io.netty.handler.codec.http2.Http2Error.REFUSED_STREAM.code());
+            } else {
+                req.response().end("accepted");
+            }
+        });
+        return server.listen().toCompletionStage().toCompletableFuture().get(5, java.util.concurrent.TimeUnit.SECONDS)
+                .actualPort();
+    }
+
+    private static dev.inmesh.api.config.cluster.Cluster h2(int port) {
+        return new dev.inmesh.api.config.cluster.Cluster("c", dev.inmesh.api.config.cluster.DiscoveryType.STATIC, "",
+                LbPolicy.ROUND_ROBIN, null, java.time.Duration.ofSeconds(2), null, null, null, null,
+                RouterRig.hosts("c", port), null, null, true, null);
+    }
+
+    @Test
+    void retriesAStreamTheUpstreamRefused() throws Exception {
+        var seen = new java.util.concurrent.atomic.AtomicInteger();
+        int port = refusingH2Server(1, seen);
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: refused-stream, num_retries: 1}"),
+                rig.clusters(h2(port)));
+        assertEquals(200, r.status());
+        assertEquals("accepted", r.body());
+        assertEquals(2, r.info().attemptCount());
+        assertEquals(2, seen.get());
+    }
+
+    @Test
+    void gatewayErrorAlsoRetriesARefusedStream() throws Exception {
+        var seen = new java.util.concurrent.atomic.AtomicInteger();
+        int port = refusingH2Server(1, seen);
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: gateway-error, num_retries: 1}"),
+                rig.clusters(h2(port)));
+        assertEquals(200, r.status());
+        assertEquals(2, seen.get());
+    }
+
+    @Test
+    void aRefusedStreamWithoutARetryConditionAnswers503WithUr() throws Exception {
+        var seen = new java.util.concurrent.atomic.AtomicInteger();
+        int port = refusingH2Server(5, seen);
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: retriable-4xx, num_retries: 1}"),
+                rig.clusters(h2(port)));
+        assertEquals(503, r.status());
+        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: remote refused "
+                + "stream reset", r.body());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_REMOTE_RESET), r.info().responseFlags());
+        assertEquals(1, seen.get());
+    }
+
+    @Test
+    void honoursXEnvoyRetriableStatusCodesFromATrustedCaller() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(418), ok("fine"));
+        var r = rig.call(rig.router(RouterRig.trusted(), null), get("/x", "x-envoy-retriable-status-codes", "418"),
+                routeToC("retry_policy: {retry_on: retriable-status-codes, num_retries: 1, "
+                        + "retriable_status_codes: [503]}"), one(wm));
+        assertEquals(200, r.status());
+        assertEquals(2, r.info().attemptCount());
+    }
+
+    @Test
+    void ignoresXEnvoyRetriableStatusCodesFromAnUntrustedCaller() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(418), ok("fine"));
+        var r = rig.call(rig.router(), get("/x", "x-envoy-retriable-status-codes", "418"),
+                routeToC("retry_policy: {retry_on: retriable-status-codes, num_retries: 1, "
+                        + "retriable_status_codes: [503]}"), one(wm));
+        assertEquals(418, r.status());
+    }
+    @Test
+    void retriesOnlyRequestsMatchingRetriableRequestHeaders() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
+        var table = routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, retriable_request_headers: "
+                + "[{name: x-idempotent, string_match: {exact: \"true\"}}]}");
+        var clusters = one(wm);
+        assertEquals(2, rig.call(rig.router(), get("/a", "x-idempotent", "true"), table, clusters).info()
+                .attemptCount());
+        assertEquals(1, rig.call(rig.router(), get("/b"), table, clusters).info().attemptCount());
+        wm.verify(2, anyRequestedFor(urlEqualTo("/a")));
+        wm.verify(1, anyRequestedFor(urlEqualTo("/b")));
+    }
+    @Test
+    void aRetriedResponseWhoseBodyNeverEndsDoesNotHoldItsConnection() throws Exception {
+        var seen = new java.util.concurrent.atomic.AtomicInteger();
+        io.vertx.core.http.HttpServer server = rig.vertx.createHttpServer().requestHandler(req -> {
+            if (seen.incrementAndGet() == 1) {
+                // 503 with a chunked body that never ends
+                req.response().setStatusCode(503).setChunked(true).write("partial");
+            } else {
+                req.response().end("fine");
+            }
+        });
+        int port = server.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture()
+                .get(5, java.util.concurrent.TimeUnit.SECONDS).actualPort();
+        // One connection per host: the retry needs the connection of the first attempt, or a new one.
+        var clusters = rig.clusters(RouterRig.cluster("c", LbPolicy.ROUND_ROBIN, RouterRig.breakers(1, 1024, 1024, 3),
+                null, port));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 2s, retry_policy: {retry_on: 5xx, num_retries: 1}"),
+                clusters);
+        assertEquals(200, r.status());
+        assertEquals("fine", r.body());
+        assertEquals(2, seen.get());
+    }
+}

@@ -1,0 +1,222 @@
+package dev.inmesh.runtime.router;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.any;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
+import static com.github.tomakehurst.wiremock.client.WireMock.ok;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
+import static dev.inmesh.runtime.router.RouterRig.cluster;
+import static dev.inmesh.runtime.router.RouterRig.get;
+import static dev.inmesh.runtime.router.RouterRig.routeToC;
+import static dev.inmesh.runtime.router.RouterRig.sequence;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class RouterTimeoutTest {
+    private final RouterRig rig = new RouterRig();
+
+    @AfterEach
+    void close() {
+        rig.close();
+    }
+
+    private ClusterManager one(WireMockServer wm) {
+        return rig.clusters(cluster("c", wm.port()));
+    }
+
+    @Test
+    void theRouteTimeoutAnswers504UpstreamRequestTimeoutWithUt() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(1500)));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 0.2s"), one(wm));
+        assertEquals(504, r.status());
+        assertEquals("upstream request timeout", r.body());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
+        assertEquals("upstream_response_timeout", r.info().responseCodeDetails());
+        assertEquals("c", r.info().upstreamCluster());
+        assertTrue(r.elapsedMillis() >= 190 && r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
+    }
+
+    @Test
+    void theRouteTimeoutIsNeverRetried() throws Exception {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(600)));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 0.2s, retry_policy: {retry_on: "
+                + "\"5xx,reset,gateway-error\", num_retries: 3}"), one(wm));
+        assertEquals(504, r.status());
+        assertEquals(1, r.info().attemptCount());
+        Thread.sleep(150);
+        wm.verify(1, anyRequestedFor(urlEqualTo("/x")));
+    }
+
+    @Test
+    void theRouteTimeoutCoversAllAttemptsAndBackOffs() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(600)));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 0.45s, retry_policy: {retry_on: 5xx, "
+                + "num_retries: 20, per_try_timeout: 0.1s}"), one(wm));
+        assertEquals(504, r.status());
+        assertEquals("upstream_response_timeout", r.info().responseCodeDetails());
+        assertTrue(r.info().responseFlags().contains(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT));
+        assertTrue(r.info().attemptCount() >= 2 && r.info().attemptCount() <= 5,
+                "attempts " + r.info().attemptCount());
+        assertTrue(r.elapsedMillis() >= 440 && r.elapsedMillis() < 2000, "answered after " + r.elapsedMillis());
+    }
+
+    @Test
+    void aPerTryTimeoutIsRetriedAndTheNextAttemptAnswers() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", ok("late").withFixedDelay(800), ok("fast"));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "per_try_timeout: 0.15s}"), one(wm));
+        assertEquals(200, r.status());
+        assertEquals("fast", r.body());
+        assertEquals(2, r.info().attemptCount());
+        assertTrue(r.elapsedMillis() < 750, "the slow attempt was abandoned: " + r.elapsedMillis());
+    }
+
+    @Test
+    void aPerTryTimeoutWithRetriesExhaustedAnswers504WithUtAndUrx() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(800)));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: gateway-error, "
+                + "num_retries: 1, per_try_timeout: 0.1s}"), one(wm));
+        assertEquals(504, r.status());
+        assertEquals("upstream request timeout", r.body());
+        assertEquals("upstream_per_try_timeout", r.info().responseCodeDetails());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT, ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED),
+                r.info().responseFlags());
+        assertEquals(2, r.info().attemptCount());
+    }
+
+    @Test
+    void aPerTryTimeoutWithoutARetryConditionAnswers504AtOnce() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(800)));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: connect-failure, "
+                + "num_retries: 1, per_try_timeout: 0.1s}"), one(wm));
+        assertEquals(504, r.status());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
+        assertEquals(1, r.info().attemptCount());
+    }
+
+    @Test
+    void aZeroRouteTimeoutLetsASlowUpstreamAnswer() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(300)));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 0s"), one(wm));
+        assertEquals(200, r.status());
+        assertEquals("late", r.body());
+    }
+
+    @Test
+    void aTrustedCallerMaySetTheRouteTimeout() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(700)));
+        var r = rig.call(rig.router(RouterRig.trusted(), null), get("/x", "x-envoy-upstream-rq-timeout-ms", "150"),
+                routeToC("timeout: 0s"), one(wm));
+        assertEquals(504, r.status());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
+    }
+
+    @Test
+    void anUntrustedCallerCannotSetTheRouteTimeout() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(300)));
+        var r = rig.call(rig.router(), get("/x", "x-envoy-upstream-rq-timeout-ms", "50"), routeToC("timeout: 0s"),
+                one(wm));
+        assertEquals(200, r.status());
+    }
+
+    @Test
+    void completingAnExchangeCancelsItsRouteTimer() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("quick")));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 15s"), one(wm));
+        assertEquals(200, r.status());
+        assertEquals(-1, r.response().exchange.routeTimer, "no 15 s timer left behind per request");
+    }
+
+    @Test
+    void aResponseThatAnswersInTimeIsNotCutByTheRouteTimeoutLater() throws Exception {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("quick")));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 0.2s"), one(wm));
+        assertEquals(200, r.status());
+        Thread.sleep(300);
+        assertEquals(Set.of(), r.info().responseFlags());
+        assertEquals(1, rig.observed().size(), "recorded once");
+    }
+    @Test
+    void theRouteTimeoutAlsoCutsABodyThatIsStillStreaming() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("x".repeat(1000)).withChunkedDribbleDelay(20, 1500)));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 0.3s"), one(wm));
+        assertEquals(200, r.status(), "the headers were in time");
+        assertEquals(null, r.body(), "the body was cut");
+        assertTrue(r.info().responseFlags().contains(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.flags());
+        assertTrue(r.elapsedMillis() < 1400, "cut after " + r.elapsedMillis());
+    }
+    @Test
+    void aTrustedCallerMaySetThePerTryTimeout() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", ok("late").withFixedDelay(800), ok("fast"));
+        var r = rig.call(rig.router(RouterRig.trusted(), null), get("/x", "x-envoy-upstream-rq-per-try-timeout-ms",
+                "100"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1}"), one(wm));
+        assertEquals("fast", r.body());
+        assertEquals(2, r.info().attemptCount());
+    }
+    private static final String GRPC_ROUTE = "timeout: 5s, max_stream_duration: {grpc_timeout_header_max: 0s}";
+
+    @Test
+    void aGrpcRequestsTimeoutHeaderSetsTheRouteTimeoutWhenTheRouteRespectsIt() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok().withFixedDelay(1500)));
+        var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc", "grpc-timeout", "200m"),
+                routeToC(GRPC_ROUTE), one(wm));
+        assertEquals(504, r.status());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
+        assertTrue(r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
+    }
+
+    @Test
+    void aGrpcTimeoutIsCappedByTheRoutesMaximum() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok().withFixedDelay(1500)));
+        var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc+proto", "grpc-timeout",
+                "10S"), routeToC("max_grpc_timeout: 0.2s"), one(wm));
+        assertEquals(504, r.status());
+        assertTrue(r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
+    }
+
+    @Test
+    void theGrpcTimeoutHeaderIsIgnoredWithoutAMaximumOnTheRouteOrForPlainHttp() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("done").withFixedDelay(300)));
+        assertEquals(200, rig.call(rig.router(), get("/a", "content-type", "application/grpc", "grpc-timeout",
+                "50m"), routeToC("timeout: 5s"), one(wm)).status());
+        assertEquals(200, rig.call(rig.router(), get("/b", "content-type", "application/json", "grpc-timeout",
+                "50m"), routeToC(GRPC_ROUTE), one(wm)).status());
+    }
+
+    @Test
+    void grpcTimeoutValuesAreReadWithTheirUnits() {
+        assertEquals(7_200_000, Router.grpcTimeoutMillis("2H"));
+        assertEquals(180_000, Router.grpcTimeoutMillis("3M"));
+        assertEquals(4_000, Router.grpcTimeoutMillis("4S"));
+        assertEquals(5, Router.grpcTimeoutMillis("5m"));
+        assertEquals(1, Router.grpcTimeoutMillis("1u"));
+        assertEquals(2, Router.grpcTimeoutMillis("1500000n"));
+        assertEquals(-1, Router.grpcTimeoutMillis("123456789S"), "at most 8 digits");
+        assertEquals(-1, Router.grpcTimeoutMillis("5x"));
+        assertEquals(-1, Router.grpcTimeoutMillis("S"));
+    }
+}
