@@ -232,6 +232,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             }
             ByteBuf first = firstBytes;
             firstBytes = Unpooled.EMPTY_BUFFER;
+            long inspected = first.readableBytes();
             if (first.isReadable()) {
                 up.writeAndFlush(first);
             } else {
@@ -244,7 +245,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             counted[0] = TcpRelay.join(down, up, tcp.idleTimeout(), () -> {
                 host.stats().requestFinished();
                 if (metrics != null && counted[0] != null) {
-                    metrics.received(counted[0].downstreamToUpstream.get());
+                    // the bytes read while inspecting the connection were sent before the relay started
+                    metrics.received(inspected + counted[0].downstreamToUpstream.get());
                     metrics.sent(counted[0].upstreamToDownstream.get());
                     metrics.closed(java.util.Set.of());
                 }

@@ -22,7 +22,6 @@ import java.time.Instant;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
 
@@ -51,7 +50,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         Instant startTime = Instant.now();
         MultiMap headers = req.headers();
         if (!headers.contains("x-request-id")) {
-            headers.set("x-request-id", UUID.randomUUID().toString());
+            headers.set("x-request-id", dev.inmesh.runtime.router.RequestIds.next());
         }
         WorkloadInfo peer = PeerMetadata.decode(headers.get(PeerMetadata.HEADER));
         headers.remove(PeerMetadata.HEADER);

@@ -34,7 +34,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
@@ -158,7 +157,7 @@ public final class Router {
         }
         Control control = Control.read(req.headers, options.trustEnvoyHeaders);
         if (options.generateRequestId && !req.headers.contains("x-request-id")) {
-            req.headers.set("x-request-id", UUID.randomUUID().toString());
+            req.headers.set("x-request-id", dev.inmesh.runtime.router.RequestIds.next());
         }
         long randomValue = random().nextLong();
         RouteResult result = table.route(req, randomValue);

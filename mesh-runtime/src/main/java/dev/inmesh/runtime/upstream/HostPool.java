@@ -31,12 +31,24 @@ final class HostPool {
     private final SocketAddress address;
     private HttpClient client; // guarded by this
     private Settings settings;
+    /** The client and the settings it was made with, read without the lock on the request path. */
+    private volatile Current current;
+
+    private record Current(HttpClient client, Settings settings) {}
 
     HostPool(SocketAddress address) {
         this.address = address;
     }
 
-    synchronized HttpClient client(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
+    HttpClient client(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
+        Current c = current;
+        if (c != null && (c.settings == wanted || c.settings.equals(wanted))) {
+            return c.client;
+        }
+        return rebuild(vertx, wanted, breakers);
+    }
+
+    private synchronized HttpClient rebuild(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
         if (client != null && wanted.equals(settings)) {
             return client;
         }
@@ -65,6 +77,7 @@ final class HostPool {
                 })
                 .build();
         settings = wanted;
+        current = new Current(client, wanted);
         return client;
     }
 
@@ -74,6 +87,7 @@ final class HostPool {
             client.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS);
             client = null;
             settings = null;
+            current = null;
         }
     }
 }

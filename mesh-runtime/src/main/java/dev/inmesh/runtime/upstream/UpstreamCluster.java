@@ -38,6 +38,10 @@ public final class UpstreamCluster {
     private volatile Cluster config;
     private volatile PrioritySet prioritySet = PrioritySet.EMPTY;
     private volatile Map<String, Host> hosts = Map.of();
+    /** The pool settings of the config in force, computed once per config rather than per request. */
+    private volatile PoolSettings poolSettings;
+
+    private record PoolSettings(Cluster config, HostPool.Settings settings) {}
     // guarded by this
     private LoadBalancer loadBalancer;
     private ClusterLoadAssignment assignment;
@@ -114,11 +118,18 @@ public final class UpstreamCluster {
             throw new IllegalStateException("no Vert.x: connection pools are unavailable");
         }
         Cluster c = config;
-        CircuitBreakers.Thresholds t = defaultBreakers.thresholds();
-        HostPool.Settings settings = new HostPool.Settings(c.connectTimeout().toMillis(), c.http2(),
-                c.upstreamBindAddress() == null ? null : c.upstreamBindAddress().address(),
-                (int) Math.min(Integer.MAX_VALUE, Math.max(1, t.maxConnections())),
-                t.maxPendingRequests() >= Integer.MAX_VALUE ? -1 : (int) t.maxPendingRequests());
+        PoolSettings cached = poolSettings;
+        HostPool.Settings settings;
+        if (cached != null && cached.config == c) {
+            settings = cached.settings;
+        } else {
+            CircuitBreakers.Thresholds t = defaultBreakers.thresholds();
+            settings = new HostPool.Settings(c.connectTimeout().toMillis(), c.http2(),
+                    c.upstreamBindAddress() == null ? null : c.upstreamBindAddress().address(),
+                    (int) Math.min(Integer.MAX_VALUE, Math.max(1, t.maxConnections())),
+                    t.maxPendingRequests() >= Integer.MAX_VALUE ? -1 : (int) t.maxPendingRequests());
+            poolSettings = new PoolSettings(c, settings);
+        }
         return host.pool.client(env.vertx(), settings, defaultBreakers);
     }
 
