@@ -35,7 +35,9 @@ import java.util.logging.Logger;
  *
  * <p>{@code main} starts it, prints where to look, runs the {@link Scenario} (the weighted split, the header route,
  * retries around a failing instance, the ratings timeout), and serves until interrupted; {@code --scenario-only}
- * exits after the scenario, with status 1 when it did not go as expected.
+ * exits after the scenario, with status 1 when it did not go as expected. With {@code --control-plane} every pod's
+ * mesh takes its configuration over ADS from a {@link ControlPlane} on 127.0.0.1 instead, and the
+ * {@link ShiftScenario} ({@code --shift}) or its console moves reviews traffic live.
  */
 public final class Bookinfo {
     /** The admin port each pod's mesh gets on the pod's own address, as every pod has its own 15000. */
@@ -252,7 +254,12 @@ public final class Bookinfo {
             } else if (a.equals("--shift")) {
                 shift = true;
             } else if (a.startsWith("--xds-port=")) {
-                xdsPort = Integer.parseInt(a.substring("--xds-port=".length()));
+                try {
+                    xdsPort = Integer.parseInt(a.substring("--xds-port=".length()));
+                } catch (NumberFormatException e) {
+                    System.err.println("--xds-port: not a number: " + a + "\n" + USAGE);
+                    System.exit(2);
+                }
             } else if (a.startsWith("--skip=")) {
                 for (String app : a.substring("--skip=".length()).split(",")) {
                     if (!app.isBlank()) {
