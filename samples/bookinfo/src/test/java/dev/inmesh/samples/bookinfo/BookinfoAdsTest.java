@@ -18,6 +18,7 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -39,6 +40,18 @@ class BookinfoAdsTest {
         app = Bookinfo.start(vertx, Bookinfo.defaultMeshDir(), "127.0.0.1:" + cp.port(), -1, Set.of())
                 .await(30, TimeUnit.SECONDS);
         productpageMesh = app.pod(PodSpec.PRODUCTPAGE).mesh().webClient();
+    }
+
+    /** Every test starts from the files' weights, pushed and applied (whatever the test before left). */
+    @BeforeEach
+    void filesWeights() throws Exception {
+        cp.setReviewsWeights(cp.weightsInFiles());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        Map<String, Integer> versions = sample(100);
+        while (versions.size() < 3 && System.nanoTime() < deadline) {
+            versions = sample(100);
+        }
+        assertEquals(Set.of("v1", "v2", "v3"), versions.keySet(), versions.toString());
     }
 
     @AfterAll
@@ -77,7 +90,6 @@ class BookinfoAdsTest {
 
     @Test
     void podsOnAdsServeThePageAndTheSplitOfTheControlPlane() throws Exception {
-        cp.setReviewsWeights(cp.weightsInFiles());
         HttpResponse<Buffer> page = WebClient.create(vertx).getAbs(PodSpec.PRODUCTPAGE.url() + "/productpage")
                 .send().await(10, TimeUnit.SECONDS);
         assertEquals(200, page.statusCode());
