@@ -21,6 +21,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -34,7 +35,9 @@ import java.util.logging.Logger;
  *
  * <p>{@code main} starts it, prints where to look, runs the {@link Scenario} (the weighted split, the header route,
  * retries around a failing instance, the ratings timeout), and serves until interrupted; {@code --scenario-only}
- * exits after the scenario, with status 1 when it did not go as expected.
+ * exits after the scenario, with status 1 when it did not go as expected. With {@code --control-plane} every pod's
+ * mesh takes its configuration over ADS from a {@link ControlPlane} on 127.0.0.1 instead, and the
+ * {@link ShiftScenario} ({@code --shift}) or its console moves reviews traffic live.
  */
 public final class Bookinfo {
     /** The admin port each pod's mesh gets on the pod's own address, as every pod has its own 15000. */
@@ -43,12 +46,14 @@ public final class Bookinfo {
     private final Vertx vertx;
     private final Path meshDir;
     private final int adminPort;
+    private final String xdsAddress;
     private final Map<String, Pod> pods = new ConcurrentHashMap<>();
     private ResourceBundle config;
 
-    private Bookinfo(Vertx vertx, Path meshDir, int adminPort) {
+    private Bookinfo(Vertx vertx, Path meshDir, String xdsAddress, int adminPort) {
         this.vertx = vertx;
         this.meshDir = meshDir;
+        this.xdsAddress = xdsAddress;
         this.adminPort = adminPort;
     }
 
@@ -59,13 +64,30 @@ public final class Bookinfo {
      * @param adminPort each mesh's admin port on its pod's address, or -1 for none
      */
     public static Future<Bookinfo> start(Vertx vertx, Path meshDir, int adminPort) {
-        Bookinfo app = new Bookinfo(vertx, meshDir, adminPort);
+        return start(vertx, meshDir, null, adminPort, Set.of());
+    }
+
+    /**
+     * Starts the pods of {@link PodSpec#ALL} whose app is not in {@code skipApps}, callees first.
+     *
+     * @param meshDir the mesh configuration (a directory of Envoy JSON/YAML); on ADS, the directory the control
+     *     plane serves (read here only for {@link #addEndpoint})
+     * @param xdsAddress {@code host:port} of an ADS server (such as a {@link ControlPlane}) every pod's mesh takes
+     *     its configuration from, or null to read {@code meshDir}
+     * @param adminPort each mesh's admin port on its pod's address, or -1 for none
+     * @param skipApps apps whose pods run elsewhere (the mesh's endpoints say where), such as {@code ratings}
+     */
+    public static Future<Bookinfo> start(Vertx vertx, Path meshDir, String xdsAddress, int adminPort,
+                                         Set<String> skipApps) {
+        Bookinfo app = new Bookinfo(vertx, meshDir, xdsAddress, adminPort);
         Future<?> chain = vertx.executeBlocking(() -> {
             app.config = EnvoyConfigReader.read(meshDir);
             return null;
         }, false);
         for (PodSpec spec : PodSpec.ALL) {
-            chain = chain.compose(v -> app.startPod(spec));
+            if (!skipApps.contains(spec.app())) {
+                chain = chain.compose(v -> app.startPod(spec));
+            }
         }
         return chain.map(v -> app).recover(e -> app.close().transform(c -> Future.failedFuture(e)));
     }
@@ -75,7 +97,7 @@ public final class Bookinfo {
         if (pods.containsKey(spec.ip())) {
             return Future.failedFuture(new IllegalStateException("a pod already runs on " + spec.ip()));
         }
-        return Pod.start(vertx, spec, meshDir, adminPort, service(spec)).onSuccess(p -> pods.put(spec.ip(), p));
+        return Pod.start(vertx, spec, meshDir, xdsAddress, adminPort, service(spec)).onSuccess(p -> pods.put(spec.ip(), p));
     }
 
     private Function<Mesh, Handler<HttpServerRequest>> service(PodSpec spec) {
@@ -133,6 +155,7 @@ public final class Bookinfo {
     /**
      * Adds {@code spec}'s address to the endpoints of its service's clusters ({@code outbound|9080||fqdn} and
      * {@code outbound|9080|version|fqdn}) in every pod's mesh, as an EDS push from istiod would when a pod starts.
+     * The change is local to this JVM: on ADS, the control plane's next push replaces it.
      */
     public Future<Void> addEndpoint(PodSpec spec) {
         return updateEndpoints(spec, true);
@@ -201,21 +224,61 @@ public final class Bookinfo {
         return Files.isDirectory(here) ? here : Path.of("samples", "bookinfo", "mesh");
     }
 
+    private static final String USAGE = "usage: bookinfo [--scenario-only | --serve-only] [--mesh-dir=DIR] "
+            + "[--skip=APP,...]\n"
+            + "       bookinfo --control-plane [--shift] [--xds-port=PORT] [--mesh-dir=DIR]\n"
+            + "  --scenario-only   run the scenario, exit (status 1 if it did not go as expected)\n"
+            + "  --serve-only      no scenario: start the pods and serve\n"
+            + "  --skip=APP,...    do not start these apps' pods (they run elsewhere, where the endpoints say)\n"
+            + "  --control-plane   start a ControlPlane on 127.0.0.1 serving DIR over ADS; every pod's mesh takes its\n"
+            + "                    configuration from it; then read commands from stdin (help lists them)\n"
+            + "  --shift           with --control-plane: shift reviews from v1 to v3 while pages load, exit (status 1\n"
+            + "                    if it did not go as expected)\n"
+            + "  --xds-port=PORT   the control plane's port (default 0: any free port)";
+
     public static void main(String[] args) throws Exception {
         boolean scenarioOnly = false;
+        boolean serveOnly = false;
+        boolean controlPlane = false;
+        boolean shift = false;
+        int xdsPort = 0;
+        Set<String> skip = new java.util.LinkedHashSet<>();
         Path meshDir = null;
         for (String a : args) {
             if (a.equals("--scenario-only")) {
                 scenarioOnly = true;
+            } else if (a.equals("--serve-only")) {
+                serveOnly = true;
+            } else if (a.equals("--control-plane")) {
+                controlPlane = true;
+            } else if (a.equals("--shift")) {
+                shift = true;
+            } else if (a.startsWith("--xds-port=")) {
+                try {
+                    xdsPort = Integer.parseInt(a.substring("--xds-port=".length()));
+                } catch (NumberFormatException e) {
+                    System.err.println("--xds-port: not a number: " + a + "\n" + USAGE);
+                    System.exit(2);
+                }
+            } else if (a.startsWith("--skip=")) {
+                for (String app : a.substring("--skip=".length()).split(",")) {
+                    if (!app.isBlank()) {
+                        skip.add(app.strip());
+                    }
+                }
             } else if (a.startsWith("--mesh-dir=")) {
                 meshDir = Path.of(a.substring("--mesh-dir=".length()));
             } else if (a.equals("-h") || a.equals("--help")) {
-                System.out.println("usage: bookinfo [--scenario-only] [--mesh-dir=DIR]");
+                System.out.println(USAGE);
                 return;
             } else {
-                System.err.println("unknown argument: " + a + " (usage: bookinfo [--scenario-only] [--mesh-dir=DIR])");
+                System.err.println("unknown argument: " + a + "\n" + USAGE);
                 System.exit(2);
             }
+        }
+        if (shift && !controlPlane || scenarioOnly && (serveOnly || controlPlane)) {
+            System.err.println("--shift needs --control-plane; --scenario-only goes alone\n" + USAGE);
+            System.exit(2);
         }
         quietLogging();
         meshDir = meshDir != null ? meshDir : defaultMeshDir();
@@ -224,35 +287,69 @@ public final class Bookinfo {
             System.exit(2);
         }
         PrintStream out = System.out;
+        ControlPlane cp = null;
+        if (controlPlane) {
+            try {
+                cp = ControlPlane.start(meshDir, "127.0.0.1", xdsPort);
+            } catch (Exception e) {
+                out.println("the control plane did not start on 127.0.0.1:" + xdsPort + ": " + e.getMessage());
+                System.exit(1);
+                return;
+            }
+        }
         Vertx vertx = Vertx.vertx();
         Bookinfo app;
         try {
-            app = start(vertx, meshDir, ADMIN_PORT).await(30, TimeUnit.SECONDS);
+            app = start(vertx, meshDir, cp == null ? null : "127.0.0.1:" + cp.port(), ADMIN_PORT, skip)
+                    .await(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             out.println("bookinfo did not start: " + e.getMessage());
             vertx.close().await(5, TimeUnit.SECONDS);
+            if (cp != null) {
+                cp.close();
+            }
             System.exit(1);
             return;
         }
-        Scenario.printWelcome(app, meshDir, out);
-        boolean ok = new Scenario(vertx, app, out).run();
-        if (scenarioOnly) {
-            app.close().await(10, TimeUnit.SECONDS);
-            vertx.close().await(10, TimeUnit.SECONDS);
-            System.exit(ok ? 0 : 1);
-        }
-        out.println();
-        out.println("Serving. Open " + PodSpec.PRODUCTPAGE.url() + "/productpage (Ctrl-C stops).");
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        String config = cp == null ? "config: " + meshDir
+                : "config: ADS from the control plane on 127.0.0.1:" + cp.port() + ", serving " + meshDir;
+        Scenario.printWelcome(app, config, out);
+        ControlPlane servedBy = cp;
+        Runnable stop = () -> {
             try {
                 app.close().await(5, TimeUnit.SECONDS);
                 vertx.close().await(5, TimeUnit.SECONDS);
             } catch (Exception e) {
                 // exiting anyway
             }
+            if (servedBy != null) {
+                servedBy.close();
+            }
+        };
+        if (scenarioOnly || shift) {
+            boolean ok = shift ? new ShiftScenario(vertx, app, cp, out).run() : new Scenario(vertx, app, out).run();
+            stop.run();
+            System.exit(ok ? 0 : 1);
+        }
+        if (!serveOnly && cp == null) {
+            new Scenario(vertx, app, out).run();
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            stop.run();
             stopped.countDown();
         }, "bookinfo-shutdown"));
+        out.println();
+        out.println("Serving. Open " + PodSpec.PRODUCTPAGE.url() + "/productpage (Ctrl-C stops).");
+        if (cp != null) {
+            boolean quit = new ShiftScenario(vertx, app, cp, out).console(
+                    new java.io.BufferedReader(new java.io.InputStreamReader(System.in,
+                            java.nio.charset.StandardCharsets.UTF_8)));
+            if (quit) {
+                System.exit(0);
+            }
+            out.println("(stdin closed: serving until Ctrl-C)");
+        }
         stopped.await();
     }
 

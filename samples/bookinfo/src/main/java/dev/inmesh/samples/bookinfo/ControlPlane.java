@@ -143,13 +143,13 @@ public final class ControlPlane implements AutoCloseable {
             routes.add(name.equals(ROUTE_NAME) ? withReviewsWeights(rc, weights) : rc);
         }
         version++;
-        reviewsWeights = Map.copyOf(weights);
+        reviewsWeights = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(weights));
         cache.setSnapshot(GROUP, Snapshot.create(clusters, endpoints, listeners, routes, List.of(),
                 GROUP + "-" + version));
     }
 
     /** The weights of the reviews split as the files give them, by subset. */
-    private Map<String, Integer> weightsInFiles() {
+    public Map<String, Integer> weightsInFiles() {
         Map<String, Integer> w = new LinkedHashMap<>();
         WeightedCluster split = reviewsSplit(routeConfig().toBuilder());
         for (WeightedCluster.ClusterWeight c : split.getClustersList()) {

@@ -49,6 +49,16 @@ public final class Pod {
      */
     public static Future<Pod> start(Vertx vertx, PodSpec spec, Path meshDir, int adminPort,
                                     Function<Mesh, Handler<HttpServerRequest>> service) {
+        return start(vertx, spec, meshDir, null, adminPort, service);
+    }
+
+    /**
+     * Starts a pod whose mesh takes its configuration over ADS from {@code xdsAddress} ({@code host:port}), or from
+     * {@code meshDir} when {@code xdsAddress} is null. On ADS the pod starts serving once the first complete set of
+     * clusters, endpoints, listeners and routes has arrived.
+     */
+    public static Future<Pod> start(Vertx vertx, PodSpec spec, Path meshDir, String xdsAddress, int adminPort,
+                                    Function<Mesh, Handler<HttpServerRequest>> service) {
         String name = podName(spec);
         MeshOptions options = new MeshOptions()
                 .setWorkloadName(spec.workload())
@@ -57,9 +67,13 @@ public final class Pod {
                 .setNamespace("default")
                 .setPodName(name)
                 .setPodIp(spec.ip())
-                .setConfigFile(meshDir.toString())
                 .setAdminHost(spec.ip())
                 .setAdminPort(adminPort);
+        if (xdsAddress != null) {
+            options.setXdsAddress(xdsAddress);
+        } else {
+            options.setConfigFile(meshDir.toString());
+        }
         Mesh mesh = Mesh.create(vertx, options);
         Pod pod = new Pod(spec, name, mesh, service);
         return mesh.start()

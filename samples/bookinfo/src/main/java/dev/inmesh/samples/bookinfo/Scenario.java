@@ -7,7 +7,6 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
 import java.io.PrintStream;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.TreeMap;
@@ -42,9 +41,9 @@ public final class Scenario {
         this.productpageMesh = app.pod(PodSpec.PRODUCTPAGE).mesh().webClient();
     }
 
-    static void printWelcome(Bookinfo app, Path meshDir, PrintStream out) {
-        out.println("Inmesh bookinfo: " + app.pods().size() + " pods in one JVM, each with its own mesh (config: "
-                + meshDir + ")");
+    static void printWelcome(Bookinfo app, String config, PrintStream out) {
+        out.println("Inmesh bookinfo: " + app.pods().size() + " pods in one JVM, each with its own mesh (" + config
+                + ")");
         for (Pod pod : app.pods()) {
             int admin = pod.mesh().adminPort();
             out.printf("  %-15s %-24s admin %s%n", pod.spec().workload(), pod.spec().url(),
@@ -212,7 +211,7 @@ public final class Scenario {
         return html.contains("Ratings service is currently unavailable") ? "ratings unavailable" : "no stars";
     }
 
-    private static String between(String s, String start, String end) {
+    static String between(String s, String start, String end) {
         int i = s.indexOf(start);
         if (i < 0) {
             return "?";
@@ -221,7 +220,7 @@ public final class Scenario {
         return j < 0 ? "?" : s.substring(i + start.length(), j);
     }
 
-    private static String counts(Map<String, Integer> m) {
+    static String counts(Map<String, Integer> m) {
         StringBuilder b = new StringBuilder();
         m.forEach((k, v) -> b.append(b.length() == 0 ? "" : ", ").append(k).append(" x").append(v));
         return b.toString();
