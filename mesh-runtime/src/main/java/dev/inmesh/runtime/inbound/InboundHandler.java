@@ -5,6 +5,7 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.router.HeaderMutator;
+import dev.inmesh.runtime.router.MultiMapHeaders;
 import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.RouteRequest;
@@ -88,14 +89,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (result instanceof RouteResult.Redirect r) {
             routeName[0] = r.route().name();
             details[0] = "direct_response";
-            HeaderMutator.finalizeResponse(result, table, new ResponseHeaders(resp.headers()));
+            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
             resp.setStatusCode(r.status()).putHeader("location", r.location()).end();
             return;
         }
         if (result instanceof RouteResult.DirectResponse d) {
             routeName[0] = d.route().name();
             details[0] = "direct_response";
-            HeaderMutator.finalizeResponse(result, table, new ResponseHeaders(resp.headers()));
+            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
             resp.setStatusCode(d.status());
             if (!d.body().isEmpty()) {
                 resp.putHeader("content-type", "text/plain");
@@ -105,7 +106,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         RouteResult.Forward f = (RouteResult.Forward) result;
         routeName[0] = f.route().name();
-        HeaderMutator.finalizeRequest(f, table, new ResponseHeaders(headers), new HeaderMutator.PathAndHost() {
+        HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(headers), new HeaderMutator.PathAndHost() {
             @Override
             public String path() {
                 return req.uri();
@@ -123,7 +124,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             }
         });
         resp.headersEndHandler(v -> HeaderMutator.finalizeResponse(result, table,
-                new ResponseHeaders(resp.headers())));
+                new MultiMapHeaders(resp.headers())));
         service.handle(req);
     }
 
@@ -192,29 +193,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         public String header(String lowerCaseName) {
             List<String> all = req.headers().getAll(lowerCaseName);
             return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
-        }
-    }
-
-    /** A MultiMap as mutable headers. */
-    private record ResponseHeaders(MultiMap map) implements dev.inmesh.runtime.router.MutableHeaders {
-        @Override
-        public List<String> getAll(String name) {
-            return map.getAll(name);
-        }
-
-        @Override
-        public void add(String name, String value) {
-            map.add(name, value);
-        }
-
-        @Override
-        public void set(String name, String value) {
-            map.set(name, value);
-        }
-
-        @Override
-        public void remove(String name) {
-            map.remove(name);
         }
     }
 }

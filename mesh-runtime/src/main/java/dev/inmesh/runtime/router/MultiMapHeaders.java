@@ -4,10 +4,10 @@ import io.vertx.core.MultiMap;
 import java.util.List;
 
 /** A Vert.x {@link MultiMap} seen as {@link MutableHeaders} (names are case-insensitive in both). */
-final class MultiMapHeaders implements MutableHeaders {
+public final class MultiMapHeaders implements MutableHeaders {
     private final MultiMap map;
 
-    MultiMapHeaders(MultiMap map) {
+    public MultiMapHeaders(MultiMap map) {
         this.map = map;
     }
 
