@@ -295,4 +295,56 @@ class MeshWebClientTest {
         assertTrue(line.contains("response_code=\"200\""), line);
         assertTrue(stats.contains("upstream_rq_total"), stats);
     }
+
+    @Test
+    void theInboundRouteOfVirtualInboundAnswersLocallyOrCallsTheService() throws Exception {
+        Path file = dir.resolve("inbound.yaml");
+        Files.writeString(file, """
+                static_resources:
+                  listeners:
+                  - name: virtualInbound
+                    address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                    use_original_dst: true
+                    traffic_direction: INBOUND
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.http_connection_manager
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                          stat_prefix: inbound_0.0.0.0_9080
+                          http_filters:
+                          - name: envoy.filters.http.router
+                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                          route_config:
+                            name: inbound|9080||
+                            virtual_hosts:
+                            - name: inbound|http|9080
+                              domains: ["*"]
+                              response_headers_to_add: [{header: {key: x-inbound, value: "yes"}}]
+                              routes:
+                              - {match: {prefix: /blocked}, direct_response: {status: 403, body: {inline_string: denied}}}
+                              - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                """);
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setConfigFile(file.toString())
+                .setAdminPort(-1));
+        ((DefaultMesh) mesh).addObserver(recorded::add);
+        mesh.start().await(10, TimeUnit.SECONDS);
+        HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("app")));
+        inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        WebClient plain = WebClient.create(vertx);
+        HttpResponse<Buffer> ok = plain.get(inbound.actualPort(), "127.0.0.1", "/reviews/0").send()
+                .await(5, TimeUnit.SECONDS);
+        assertEquals("app", ok.bodyAsString());
+        assertEquals("yes", ok.getHeader("x-inbound"));
+        HttpResponse<Buffer> blocked = plain.get(inbound.actualPort(), "127.0.0.1", "/blocked").send()
+                .await(5, TimeUnit.SECONDS);
+        assertEquals(403, blocked.statusCode());
+        assertEquals("denied", blocked.bodyAsString());
+        long deadline = System.currentTimeMillis() + 5000;
+        while (recorded.size() < 2 && System.currentTimeMillis() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(List.of(200, 403), recorded.stream().map(StreamInfo::responseCode).toList());
+        assertTrue(recorded.stream().allMatch(i -> i.direction() == StreamInfo.Direction.INBOUND));
+    }
 }
