@@ -347,4 +347,32 @@ class MeshWebClientTest {
         assertEquals(List.of(200, 403), recorded.stream().map(StreamInfo::responseCode).toList());
         assertTrue(recorded.stream().allMatch(i -> i.direction() == StreamInfo.Direction.INBOUND));
     }
+
+    @Test
+    void theMeshHttpClientRoutesLikeTheWebClient() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a));
+        io.vertx.core.http.HttpClient client = mesh.httpClient();
+        String body = client.request(io.vertx.core.http.HttpMethod.PUT, 9080, "reviews", "/reviews/7")
+                .compose(req -> req.putHeader("x-test", "1").send(Buffer.buffer("abc")))
+                .compose(resp -> {
+                    assertEquals(200, resp.statusCode());
+                    assertEquals("reviews-a", resp.getHeader("x-served-by"));
+                    return resp.body();
+                })
+                .await(5, TimeUnit.SECONDS).toString();
+        assertEquals("reviews-a:3", body);
+        // a request written in chunks, then ended
+        String chunked = client.request(io.vertx.core.http.HttpMethod.POST, 9080, "reviews", "/reviews")
+                .compose(req -> {
+                    req.setChunked(true);
+                    req.write("12");
+                    req.write("345");
+                    req.end("6789");
+                    return req.response();
+                })
+                .compose(io.vertx.core.http.HttpClientResponse::body)
+                .await(5, TimeUnit.SECONDS).toString();
+        assertEquals("reviews-a:9", chunked);
+    }
 }
