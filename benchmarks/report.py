@@ -57,6 +57,10 @@ def main():
     def num(v, fmt):
         return "—" if v is None else format(v, fmt)
 
+    def cpu(t):
+        v, sys_pct = get(t, "cpu_ms_per_1k"), get(t, "cpu_sys_pct")
+        return num(v, ".1f") + ("" if v is None or sys_pct is None else f" ({sys_pct:.0f} % sys)")
+
     header = ("| path | highest rate (req/s) | p50 / p90 / p99 µs at 1 000 req/s, 4 conns"
               " | p50 / p90 / p99 µs at 1 000 req/s, 16 conns | proxy CPU ms per 1 000 req | proxy RSS (MB) |\n"
               "| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -64,7 +68,7 @@ def main():
     out.append(header)
     for t, label in targets:
         out.append(f"| {label} | {num(get(t, 'rate'), ',.0f')} | {lat(t, 4)} | {lat(t, 16)} | "
-                   f"{num(get(t, 'cpu_ms_per_1k'), '.1f')} | {num(get(t, 'rss_mb'), '.0f')} |")
+                   f"{cpu(t)} | {num(get(t, 'rss_mb'), '.0f')} |")
     ratio_tables = []
     for base, name in (("direct", "direct"), ("haproxy", "HAProxy")):
         if not any(k[0] == base for k in med):
@@ -122,7 +126,7 @@ def main():
                 f"{a.seconds} s). Latency: 1 000 req/s for {a.fixed_seconds} s on 4, then 16 keep-alive connections, "
                 "from each request's scheduled time (`FixedRateClient`, no coordinated omission; the in-JVM rows: "
                 "`MeshClientLoad`'s fixed-rate loop with a pool of 4 or 16). Proxy CPU: utime+stime of the proxy's "
-                "processes (/proc/PID/stat) over the wrk run, per 1 000 requests; RSS: VmRSS after it (for the "
+                "processes (/proc/PID/stat) over the wrk run, per 1 000 requests, with the kernel's (stime) share; RSS: VmRSS after it (for the "
                 "in-JVM rows, CPU is the whole JVM's: client, mesh and, for plain, no mesh). The upstream is nginx "
                 "(1 worker) serving a 1 KB file; HAProxy runs `nbthread 2`, nginx `worker_processes 2`, "
                 "`inmesh proxy` `--event-loops 2 -Xmx256m`. Client, proxy and upstream share the machine's cores.")
