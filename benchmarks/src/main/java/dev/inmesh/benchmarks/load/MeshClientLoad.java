@@ -35,58 +35,109 @@ public final class MeshClientLoad {
     private static final int IN_FLIGHT = 16;
 
     public static void main(String[] args) throws Exception {
-        int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 10;
-        int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 3;
+        List<String> positional = new ArrayList<>();
+        int upstreamPort = -1;
+        int[] connections = {};
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--upstream" -> upstreamPort = Integer.parseInt(args[++i]);
+                case "--connections" -> connections = Arrays.stream(args[++i].split(","))
+                        .mapToInt(Integer::parseInt).toArray();
+                default -> positional.add(args[i]);
+            }
+        }
+        double seconds = positional.size() > 0 ? Double.parseDouble(positional.get(0)) : 10;
+        int rounds = positional.size() > 1 ? Integer.parseInt(positional.get(1)) : 3;
         System.setProperty("vertx.logger-delegate-factory-class-name", "io.vertx.core.logging.JULLogDelegateFactory");
         java.util.logging.Logger.getLogger("").setLevel(java.util.logging.Level.WARNING);
         Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(2));
-        Buffer body = Buffer.buffer("x".repeat(1024));
-        HttpServer upstream = vertx.createHttpServer()
-                .requestHandler(req -> req.response().putHeader("content-type", "text/plain").end(body))
-                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
-        int port = upstream.actualPort();
+        int port;
+        if (upstreamPort > 0) {
+            port = upstreamPort; // an upstream outside this JVM (benchmarks/run passes its nginx)
+        } else {
+            Buffer body = Buffer.buffer("x".repeat(1024));
+            HttpServer upstream = vertx.createHttpServer()
+                    .requestHandler(req -> req.response().putHeader("content-type", "text/plain").end(body))
+                    .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+            port = upstream.actualPort();
+        }
         Path dir = Files.createTempDirectory("inmesh-load");
         Path config = dir.resolve("mesh.yaml");
-        Files.writeString(config, config(port));
+        Files.writeString(config, config(port, connections));
         Mesh mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("load-v1").setApp("load").setVersion("v1")
                 .setConfigFile(config.toString()).setAdminPort(-1));
         mesh.start().await(10, TimeUnit.SECONDS);
         WebClientOptions wo = new WebClientOptions().setKeepAlive(true);
         // The same pool size for both: the mesh's per-host pools and the plain client's.
-        WebClient direct = WebClient.wrap(vertx.createHttpClient(wo, new io.vertx.core.http.PoolOptions()
-                .setHttp1MaxSize(IN_FLIGHT)), wo);
+        WebClient direct = plain(vertx, wo, IN_FLIGHT);
         WebClient meshed = mesh.webClient(wo);
         Supplier<Future<?>> directCall = () -> direct.get(port, "127.0.0.1", "/data").send();
         Supplier<Future<?>> meshCall = () -> meshed.get(8080, "upstream", "/data").send();
+        // fixed-rate latency with N connections: a plain client with a pool of N, the mesh through a cluster whose
+        // max_connections is N (the mesh sizes its per-host pool from the circuit breaker)
+        List<Supplier<Future<?>>> directN = new ArrayList<>();
+        List<Supplier<Future<?>>> meshN = new ArrayList<>();
+        for (int n : connections) {
+            WebClient pn = plain(vertx, wo, n);
+            directN.add(() -> pn.get(port, "127.0.0.1", "/data").send());
+            meshN.add(() -> meshed.get(8080, "upstream-c" + n, "/data").send());
+        }
 
         // warm up both paths (JIT, pools)
-        closedLoop(directCall, 3);
-        closedLoop(meshCall, 3);
+        double warm = Math.min(3, seconds);
+        closedLoop(directCall, warm);
+        closedLoop(meshCall, warm);
 
         List<Result> d = new ArrayList<>();
         List<Result> m = new ArrayList<>();
         for (int r = 0; r < rounds; r++) {
             d.add(measure(directCall, seconds));
             m.add(measure(meshCall, seconds));
+            for (int i = 0; i < connections.length; i++) {
+                machine("plain", r, connections[i], directN.get(i), seconds);
+                machine("mesh", r, connections[i], meshN.get(i), seconds);
+            }
         }
         Result dm = Result.median(d);
         Result mm = Result.median(m);
-        System.out.printf(Locale.ROOT, "%nmedian of %d rounds, %d s each; fixed rate %d req/s; %d in flight for the"
+        for (int r = 0; r < rounds; r++) {
+            System.out.printf(Locale.ROOT, "INJVM client=plain round=%d rate=%.0f cpu_ms_per_1k=%.3f%n", r,
+                    d.get(r).rate, d.get(r).cpuMsPer1k);
+            System.out.printf(Locale.ROOT, "INJVM client=mesh round=%d rate=%.0f cpu_ms_per_1k=%.3f%n", r,
+                    m.get(r).rate, m.get(r).cpuMsPer1k);
+        }
+        System.out.printf(Locale.ROOT, "%nmedian of %d rounds, %.1f s each; fixed rate %d req/s; %d in flight for the"
                 + " highest rate; 1 KB responses, HTTP/1.1 keep-alive, one JVM, %d cores%n", rounds, seconds, RATE,
                 IN_FLIGHT, Runtime.getRuntime().availableProcessors());
-        System.out.println("| client | highest rate (req/s) | p50 (us) | p90 (us) | p99 (us) |");
-        System.out.println("| --- | ---: | ---: | ---: | ---: |");
+        System.out.println("| client | highest rate (req/s) | p50 (us) | p90 (us) | p99 (us) | JVM CPU ms / 1000 req |");
+        System.out.println("| --- | ---: | ---: | ---: | ---: | ---: |");
         System.out.println(dm.row("plain WebClient"));
         System.out.println(mm.row("mesh WebClient"));
-        System.out.printf(Locale.ROOT, "| mesh minus plain | %.2fx | +%d | +%d | +%d |%n", mm.rate / dm.rate,
-                mm.p50 - dm.p50, mm.p90 - dm.p90, mm.p99 - dm.p99);
+        System.out.printf(Locale.ROOT, "| mesh minus plain | %.2fx | +%d | +%d | +%d | +%.3f |%n", mm.rate / dm.rate,
+                mm.p50 - dm.p50, mm.p90 - dm.p90, mm.p99 - dm.p99, mm.cpuMsPer1k - dm.cpuMsPer1k);
         mesh.close().await(10, TimeUnit.SECONDS);
         vertx.close().await(10, TimeUnit.SECONDS);
     }
 
-    record Result(double rate, long p50, long p90, long p99) {
+    private static WebClient plain(Vertx vertx, WebClientOptions wo, int poolSize) {
+        return WebClient.wrap(vertx.createHttpClient(wo, new io.vertx.core.http.PoolOptions()
+                .setHttp1MaxSize(poolSize)), wo);
+    }
+
+    /** One fixed-rate run with a pool of {@code n}, printed as a line benchmarks/run reads. */
+    private static void machine(String client, int round, int n, Supplier<Future<?>> call, double seconds)
+            throws InterruptedException {
+        long[] lat = fixedRate(call, seconds);
+        long errors = Arrays.stream(lat).filter(v -> v < 0).count();
+        System.out.printf(Locale.ROOT, "INJVM_FIXED client=%s round=%d connections=%d rate=%d sent=%d errors=%d"
+                + " p50_us=%d p90_us=%d p99_us=%d%n", client, round, n, RATE, lat.length, errors, pct(lat, 50),
+                pct(lat, 90), pct(lat, 99));
+    }
+
+    record Result(double rate, long p50, long p90, long p99, double cpuMsPer1k) {
         String row(String name) {
-            return String.format(Locale.ROOT, "| %s | %.0f | %d | %d | %d |", name, rate, p50, p90, p99);
+            return String.format(Locale.ROOT, "| %s | %.0f | %d | %d | %d | %.3f |", name, rate, p50, p90, p99,
+                    cpuMsPer1k);
         }
 
         static Result median(List<Result> rs) {
@@ -94,27 +145,40 @@ public final class MeshClientLoad {
             long[] p50 = rs.stream().mapToLong(Result::p50).sorted().toArray();
             long[] p90 = rs.stream().mapToLong(Result::p90).sorted().toArray();
             long[] p99 = rs.stream().mapToLong(Result::p99).sorted().toArray();
+            double[] cpu = rs.stream().mapToDouble(Result::cpuMsPer1k).sorted().toArray();
             int mid = rs.size() / 2;
-            return new Result(rate[mid], p50[mid], p90[mid], p99[mid]);
+            return new Result(rate[mid], p50[mid], p90[mid], p99[mid], cpu[mid]);
         }
     }
 
-    static Result measure(Supplier<Future<?>> call, int seconds) throws InterruptedException {
-        double rate = closedLoop(call, seconds);
+    static Result measure(Supplier<Future<?>> call, double seconds) throws InterruptedException {
+        com.sun.management.OperatingSystemMXBean os = (com.sun.management.OperatingSystemMXBean)
+                java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        long cpu0 = os.getProcessCpuTime();
+        long[] done = new long[1];
+        double rate = closedLoop(call, seconds, done);
+        long cpu = os.getProcessCpuTime() - cpu0;
         long[] lat = fixedRate(call, seconds);
-        return new Result(rate, pct(lat, 50), pct(lat, 90), pct(lat, 99));
+        return new Result(rate, pct(lat, 50), pct(lat, 90), pct(lat, 99),
+                done[0] == 0 ? 0 : cpu / 1e6 / (done[0] / 1000.0));
     }
 
     /** Requests per second with {@link #IN_FLIGHT} requests always outstanding, for {@code seconds}. */
-    static double closedLoop(Supplier<Future<?>> call, int seconds) throws InterruptedException {
+    static double closedLoop(Supplier<Future<?>> call, double seconds) throws InterruptedException {
+        return closedLoop(call, seconds, new long[1]);
+    }
+
+    static double closedLoop(Supplier<Future<?>> call, double seconds, long[] count) throws InterruptedException {
         AtomicLong done = new AtomicLong();
-        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        long start = System.nanoTime();
+        long end = start + (long) (seconds * 1e9);
         CountDownLatch finished = new CountDownLatch(IN_FLIGHT);
         for (int i = 0; i < IN_FLIGHT; i++) {
             loop(call, done, end, finished);
         }
-        finished.await(seconds + 30L, TimeUnit.SECONDS);
-        return done.get() / (double) seconds;
+        finished.await((long) seconds + 30L, TimeUnit.SECONDS);
+        count[0] = done.get();
+        return done.get() / ((System.nanoTime() - start) / 1e9);
     }
 
     private static void loop(Supplier<Future<?>> call, AtomicLong done, long end, CountDownLatch finished) {
@@ -129,9 +193,10 @@ public final class MeshClientLoad {
     }
 
     /** Latencies in microseconds of requests sent at {@link #RATE} per second, from their scheduled times. */
-    static long[] fixedRate(Supplier<Future<?>> call, int seconds) throws InterruptedException {
-        int n = RATE * seconds;
+    static long[] fixedRate(Supplier<Future<?>> call, double seconds) throws InterruptedException {
+        int n = (int) Math.max(1, Math.round(RATE * seconds));
         long[] lat = new long[n];
+        Arrays.fill(lat, -1);
         CountDownLatch all = new CountDownLatch(n);
         long interval = TimeUnit.SECONDS.toNanos(1) / RATE;
         long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(10);
@@ -139,29 +204,67 @@ public final class MeshClientLoad {
             long scheduled = start + i * interval;
             long wait;
             while ((wait = scheduled - System.nanoTime()) > 0) {
-                if (wait > 200_000) {
-                    Thread.sleep(0, (int) Math.min(999_999, wait - 100_000));
+                // not Thread.sleep(0, nanos): before JDK 21 it sleeps a whole millisecond, which made every request
+                // of this 1 000/s timetable late (~500 us p50 for both clients, counted as latency)
+                if (wait > 60_000) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(wait - 60_000);
                 } else {
                     Thread.onSpinWait();
                 }
             }
             int idx = i;
             call.get().onComplete(ar -> {
-                lat[idx] = (System.nanoTime() - scheduled) / 1000;
+                boolean ok = ar.succeeded() && (!(ar.result() instanceof io.vertx.ext.web.client.HttpResponse<?> r)
+                        || r.statusCode() == 200);
+                // a failed request counts as an error (negative), not as a latency
+                lat[idx] = ok ? (System.nanoTime() - scheduled) / 1000 : -1;
                 all.countDown();
             });
         }
-        all.await(seconds + 30L, TimeUnit.SECONDS);
+        all.await((long) seconds + 30L, TimeUnit.SECONDS);
         return lat;
     }
 
     static long pct(long[] values, int p) {
-        long[] s = values.clone();
-        Arrays.sort(s);
+        long[] s = Arrays.stream(values).filter(v -> v >= 0).sorted().toArray();
+        if (s.length == 0) {
+            return -1;
+        }
         return s[Math.min(s.length - 1, (int) Math.ceil(p / 100.0 * s.length) - 1)];
     }
 
     public static String config(int port) {
+        return config(port, new int[0]);
+    }
+
+    /** The mesh's configuration; for each n in {@code sized}, a host "upstream-cN" whose cluster pools n connections. */
+    public static String config(int port, int[] sized) {
+        StringBuilder vhosts = new StringBuilder();
+        StringBuilder clusters = new StringBuilder();
+        for (int n : sized) {
+            vhosts.append("""
+                                - name: upstream-c%1$d
+                                  domains: ["upstream-c%1$d", "upstream-c%1$d:8080"]
+                                  routes:
+                                  - match: {prefix: /}
+                                    route: {cluster: c%1$d, timeout: 0s}
+                    """.formatted(n));
+            clusters.append("""
+                      - name: c%1$d
+                        type: STATIC
+                        connect_timeout: 1s
+                        circuit_breakers: {thresholds: [{max_connections: %1$d, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295}]}
+                        load_assignment:
+                          cluster_name: c%1$d
+                          endpoints:
+                          - lb_endpoints:
+                            - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %2$d}}}
+                    """.formatted(n, port));
+        }
+        return base(port).replace("\n  clusters:\n", "\n" + vhosts + "  clusters:\n") + clusters;
+    }
+
+    private static String base(int port) {
         return """
                 static_resources:
                   listeners:

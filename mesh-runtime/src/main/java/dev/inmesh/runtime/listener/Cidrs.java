@@ -17,7 +17,7 @@ final class Cidrs {
         if (!(Character.isDigit(c) || c == ':' || c == '[' || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
             return null;
         }
-        if (ip.indexOf(':') < 0 && !ip.matches("[0-9.]+")) {
+        if (ip.indexOf(':') < 0 && !digitsAndDots(ip)) {
             return null;
         }
         try {
@@ -38,6 +38,16 @@ final class Cidrs {
         for (int i = 0; i < net.length && bits > 0; i++, bits -= 8) {
             int mask = bits >= 8 ? 0xFF : (0xFF << (8 - bits)) & 0xFF;
             if ((net[i] & mask) != (ip[i] & mask)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean digitsAndDots(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c != '.' && (c < '0' || c > '9')) {
                 return false;
             }
         }
