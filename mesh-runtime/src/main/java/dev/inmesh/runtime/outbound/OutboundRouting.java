@@ -49,8 +49,41 @@ public final class OutboundRouting {
         this.passthroughClusters = ClusterManager.create(env, Map.of(PASSTHROUGH, passthrough), Map.of());
     }
 
-    /** How to handle a request to {@code host:port} under the given snapshot. */
+    /** Decisions of the current snapshot by {@code host:port}: the same destination decides the same way. */
+    private volatile DecisionCache cache = new DecisionCache(null);
+
+    private record DecisionCache(MeshSnapshot snapshot, Map<String, Decision> byDestination) {
+        DecisionCache(MeshSnapshot snapshot) {
+            this(snapshot, new ConcurrentHashMap<>());
+        }
+    }
+
+    /**
+     * How to handle a request to {@code host:port} under the given snapshot. Decisions are remembered per snapshot
+     * (a new snapshot starts afresh), so that a request does not select a filter chain again.
+     */
     public Decision decide(MeshSnapshot snapshot, String host, int port, String sourceIp) {
+        DecisionCache c = cache;
+        if (c.snapshot != snapshot) {
+            c = new DecisionCache(snapshot);
+            cache = c;
+        }
+        Map<String, Decision> m = c.byDestination;
+        String key = host + ":" + port;
+        Decision d = m.get(key);
+        if (d == null) {
+            d = decideUncached(snapshot, host, port, sourceIp);
+            if (m.size() < MAX_CACHED_DESTINATIONS) {
+                m.put(key, d);
+            }
+        }
+        return d;
+    }
+
+    /** Destinations remembered per snapshot; past this, decisions are made for each request. */
+    static final int MAX_CACHED_DESTINATIONS = 4096;
+
+    private Decision decideUncached(MeshSnapshot snapshot, String host, int port, String sourceIp) {
         String ip = isIpLiteral(host) ? host : "0.0.0.0";
         FilterChainSelector listener = snapshot.listenerFor(ip, port);
         FilterChain chain = null;

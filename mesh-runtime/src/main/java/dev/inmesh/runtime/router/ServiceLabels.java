@@ -15,10 +15,33 @@ import java.util.Map;
 record ServiceLabels(String host, String name, String namespace, WorkloadInfo workload) {
     static final ServiceLabels UNKNOWN = new ServiceLabels(null, null, null, WorkloadInfo.UNKNOWN);
 
+    /** Labels by host, each with the cluster config it was computed for; cleared when it grows large. */
+    private static final java.util.concurrent.ConcurrentHashMap<Object, Cached> CACHE =
+            new java.util.concurrent.ConcurrentHashMap<>();
+    private static final int MAX_CACHED = 16_384;
+
+    private record Cached(dev.inmesh.api.config.cluster.Cluster config, ServiceLabels labels) {}
+
+    /** The labels of a request to {@code host} of {@code cluster}, computed once per host and cluster config. */
     static ServiceLabels of(UpstreamCluster cluster, Host host) {
         if (cluster == null) {
             return UNKNOWN;
         }
+        Object key = host != null ? host : cluster;
+        dev.inmesh.api.config.cluster.Cluster config = cluster.config();
+        Cached c = CACHE.get(key);
+        if (c != null && c.config == config) {
+            return c.labels;
+        }
+        ServiceLabels labels = compute(cluster, host);
+        if (CACHE.size() >= MAX_CACHED) {
+            CACHE.clear();
+        }
+        CACHE.put(key, new Cached(config, labels));
+        return labels;
+    }
+
+    private static ServiceLabels compute(UpstreamCluster cluster, Host host) {
         String svcHost = null;
         String svcName = null;
         String svcNamespace = null;
