@@ -41,8 +41,14 @@ final class RingHashLoadBalancer implements LoadBalancer {
         private final List<H> hosts;
         private final RandomGenerator random;
         /** Entry hashes with the sign bit flipped, so that signed order is unsigned order of the hashes. */
+        /** At most 2^20 index buckets (4 MiB) whatever the ring's size. */
+        private static final int MAX_INDEX_BITS = 20;
+
         private final long[] keys;
         private final int[] owners;
+        /** index[b]: the first entry of bucket b (the hash's top bits); index[buckets] = the ring's size. */
+        private int[] index = new int[] {0, 0, 0};
+        private int shift = 63;
 
         Ring(List<H> hosts, long minSize, long maxSize, RandomGenerator random) {
             this.hosts = hosts;
@@ -60,7 +66,8 @@ final class RingHashLoadBalancer implements LoadBalancer {
             for (H h : hosts) {
                 minNormalized = Math.min(minNormalized, h.weight() / total);
             }
-            double lightest = Long.highestOneBit(Math.max(1, (long) Math.ceil(minNormalized * minSize) - 1)) << 1;
+            long exact = Math.max(1, (long) Math.ceil(minNormalized * minSize));
+            double lightest = exact == 1 ? 1 : Long.highestOneBit(exact - 1) << 1;
             double scale = Math.min(lightest / minNormalized, (double) maxSize);
             int size = (int) Math.ceil(scale);
             long[] k = new long[size + hosts.size()];
@@ -81,6 +88,21 @@ final class RingHashLoadBalancer implements LoadBalancer {
             keys = java.util.Arrays.copyOf(k, n);
             owners = java.util.Arrays.copyOf(o, n);
             PairSort.sort(keys, owners);
+            // An index by the hash's top bits: bucket b starts at the first entry at or after b's smallest hash, so
+            // a pick searches one bucket (about one entry) instead of the whole ring.
+            int bits = Math.min(MAX_INDEX_BITS, Math.max(1, 64 - Long.numberOfLeadingZeros(Math.max(1, n - 1))));
+            shift = 64 - bits;
+            int buckets = 1 << bits;
+            index = new int[buckets + 1];
+            int i = 0;
+            for (int b = 0; b < buckets; b++) {
+                long start = ((long) b << shift) ^ Long.MIN_VALUE;
+                while (i < n && keys[i] < start) {
+                    i++;
+                }
+                index[b] = i;
+            }
+            index[buckets] = n;
         }
 
         /** The number of entries on the ring. */
@@ -96,14 +118,7 @@ final class RingHashLoadBalancer implements LoadBalancer {
             if (!hasHash) {
                 return hosts.get(random.nextInt(hosts.size()));
             }
-            int i = java.util.Arrays.binarySearch(keys, hash ^ Long.MIN_VALUE);
-            if (i < 0) {
-                i = -i - 1;
-            } else {
-                while (i > 0 && keys[i - 1] == keys[i]) {
-                    i--;
-                }
-            }
+            int i = entry(hash);
             if (i == keys.length) {
                 i = 0;
             }
@@ -111,6 +126,33 @@ final class RingHashLoadBalancer implements LoadBalancer {
                 i = (int) ((i + (long) attempt) % keys.length);
             }
             return hosts.get(owners[i]);
+        }
+
+        /** The first entry at or after {@code hash} (may be the ring's size: wrap), found through the index. */
+        int entry(long hash) {
+            int b = (int) (hash >>> shift);
+            int from = index[b];
+            int to = index[b + 1];
+            int i = java.util.Arrays.binarySearch(keys, from, to, hash ^ Long.MIN_VALUE);
+            if (i < 0) {
+                return -i - 1;
+            }
+            while (i > from && keys[i - 1] == keys[i]) {
+                i--;
+            }
+            return i;
+        }
+
+        /** The same as {@link #entry} by a search of the whole ring: the reference the index is tested against. */
+        int entryBySearch(long hash) {
+            int i = java.util.Arrays.binarySearch(keys, hash ^ Long.MIN_VALUE);
+            if (i < 0) {
+                return -i - 1;
+            }
+            while (i > 0 && keys[i - 1] == keys[i]) {
+                i--;
+            }
+            return i;
         }
 
         @Override

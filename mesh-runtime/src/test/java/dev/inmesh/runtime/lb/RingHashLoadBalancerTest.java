@@ -28,4 +28,31 @@ class RingHashLoadBalancerTest {
         long own = Xxhash.hash64(h.addressString() + "_0");
         assertEquals(h.addressString(), ring.pick(true, own, 0).addressString());
     }
+
+    @Test
+    void theIndexFindsTheSameEntryAsASearchOfTheWholeRing() {
+        Random r = new Random(7);
+        for (int hosts : new int[] {1, 2, 3, 10, 1000, 10_000}) {
+            var ring = new RingHashLoadBalancer.Ring<>(TestHost.hosts(hosts), 1024, 8_388_608, new Random(1));
+            for (int k = 0; k < 50_000; k++) {
+                long hash = r.nextLong();
+                assertEquals(ring.entryBySearch(hash), ring.entry(hash), "hash " + hash + " with " + hosts + " hosts");
+            }
+            // the extremes of the hash space, and every entry's own hash
+            for (long hash : new long[] {0, -1, Long.MIN_VALUE, Long.MAX_VALUE}) {
+                assertEquals(ring.entryBySearch(hash), ring.entry(hash));
+            }
+            for (TestHost h : TestHost.hosts(Math.min(hosts, 50))) {
+                long own = Xxhash.hash64(h.addressString() + "_0");
+                assertEquals(ring.entryBySearch(own), ring.entry(own));
+            }
+        }
+    }
+
+    @Test
+    void aHostOfTheSmallestShareGetsOneEntryWhenThatReachesTheMinimum() {
+        // 10 000 hosts of equal weight: 1 024 / 10 000 rounds up to one entry each, and one stays one
+        var ring = new RingHashLoadBalancer.Ring<>(TestHost.hosts(10_000), 1024, 8_388_608, new Random(1));
+        assertEquals(10_000, ring.size());
+    }
 }
