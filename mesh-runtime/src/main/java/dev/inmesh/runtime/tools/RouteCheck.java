@@ -8,6 +8,7 @@ import dev.inmesh.runtime.router.RouteRequest;
 import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.SimpleHeaders;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.FieldError;
 import dev.inmesh.runtime.xds.RouteConfigurationParser;
@@ -97,7 +98,7 @@ public final class RouteCheck {
     }
 
     private static List<HeaderMatcher> matchers(JsonNode v, String field, String at) throws TestFileException {
-        JsonNode list = v.has(field) ? v.get(field) : v.get(camel(field));
+        JsonNode list = v.has(field) ? v.get(field) : v.get(EnvoyConfigReader.camel(field));
         if (list == null) {
             return null;
         }
@@ -115,22 +116,8 @@ public final class RouteCheck {
     }
 
     private static String text(JsonNode n, String snake, String dflt) {
-        JsonNode v = n.has(snake) ? n.get(snake) : n.get(camel(snake));
+        JsonNode v = n.has(snake) ? n.get(snake) : n.get(EnvoyConfigReader.camel(snake));
         return v == null || v.isNull() ? dflt : v.asText();
-    }
-
-    private static String camel(String s) {
-        StringBuilder sb = new StringBuilder();
-        boolean up = false;
-        for (char c : s.toCharArray()) {
-            if (c == '_') {
-                up = true;
-            } else {
-                sb.append(up ? Character.toUpperCase(c) : c);
-                up = false;
-            }
-        }
-        return sb.toString();
     }
 
     /** Runs the tests, printing failures (and every test when {@code details}). */

@@ -356,7 +356,8 @@ public final class EnvoyConfigReader {
         return v == null ? "" : v.asText("");
     }
 
-    static String camel(String snake) {
+    /** A snake_case field name in lowerCamelCase, as protobuf's JSON spells it. */
+    public static String camel(String snake) {
         StringBuilder sb = new StringBuilder(snake.length());
         boolean up = false;
         for (char c : snake.toCharArray()) {
