@@ -29,28 +29,36 @@ final class LeastRequestLoadBalancer implements LoadBalancer {
 
     static final class Choices<H extends LbHost> implements HostSelector<H> {
         private final List<H> hosts;
+        /** The same hosts in a plain array: a pick reads one element and the host's counter, nothing else. */
+        private final LbHost[] array;
         private final int choices;
         private final RandomGenerator random;
 
         Choices(List<H> hosts, int choices, RandomGenerator random) {
             this.hosts = hosts;
+            this.array = hosts.toArray(new LbHost[0]);
             this.choices = choices;
             this.random = random;
         }
 
         @Override
+        @SuppressWarnings("unchecked")
         public H pick(boolean hasHash, long hash, int attempt) {
-            if (hosts.isEmpty()) {
+            LbHost[] a = array;
+            if (a.length == 0) {
                 return null;
             }
-            H best = null;
-            for (int i = 0; i < choices; i++) {
-                H candidate = hosts.get(random.nextInt(hosts.size()));
-                if (best == null || candidate.activeRequests() < best.activeRequests()) {
+            LbHost best = a[random.nextInt(a.length)];
+            int bestActive = best.activeRequests();
+            for (int i = 1; i < choices; i++) {
+                LbHost candidate = a[random.nextInt(a.length)];
+                int active = candidate.activeRequests();
+                if (active < bestActive) {
                     best = candidate;
+                    bestActive = active;
                 }
             }
-            return best;
+            return (H) best;
         }
 
         @Override

@@ -40,14 +40,21 @@ final class RingHashLoadBalancer implements LoadBalancer {
     static final class Ring<H extends LbHost> implements HostSelector<H> {
         private final List<H> hosts;
         private final RandomGenerator random;
-        /** Entry hashes with the sign bit flipped, so that signed order is unsigned order of the hashes. */
-        /** At most 2^20 index buckets (4 MiB) whatever the ring's size. */
+        /** At most 2^20 index buckets whatever the ring's size. */
         private static final int MAX_INDEX_BITS = 20;
+        /** Buckets per entry, as a power of two: 4, so that about 3 buckets in 4 hold no entry. */
+        private static final int SPARE_INDEX_BITS = 2;
 
+        /** Entry hashes with the sign bit flipped, so that signed order is unsigned order of the hashes. */
         private final long[] keys;
         private final int[] owners;
         /** index[b]: the first entry of bucket b (the hash's top bits); index[buckets] = the ring's size. */
         private int[] index = new int[] {0, 0, 0};
+        /**
+         * direct[b]: the host every hash of bucket b goes to when no entry falls inside the bucket (the next entry
+         * after it decides them all), else null. Most picks end here, reading one array element.
+         */
+        private Object[] direct = new Object[2];
         private int shift = 63;
 
         Ring(List<H> hosts, long minSize, long maxSize, RandomGenerator random) {
@@ -90,7 +97,8 @@ final class RingHashLoadBalancer implements LoadBalancer {
             PairSort.sort(keys, owners);
             // An index by the hash's top bits: bucket b starts at the first entry at or after b's smallest hash, so
             // a pick searches one bucket (about one entry) instead of the whole ring.
-            int bits = Math.min(MAX_INDEX_BITS, Math.max(1, 64 - Long.numberOfLeadingZeros(Math.max(1, n - 1))));
+            int bits = Math.min(MAX_INDEX_BITS,
+                    SPARE_INDEX_BITS + Math.max(1, 64 - Long.numberOfLeadingZeros(Math.max(1, n - 1))));
             shift = 64 - bits;
             int buckets = 1 << bits;
             index = new int[buckets + 1];
@@ -103,6 +111,12 @@ final class RingHashLoadBalancer implements LoadBalancer {
                 index[b] = i;
             }
             index[buckets] = n;
+            direct = new Object[buckets];
+            for (int b = 0; b < buckets; b++) {
+                if (index[b] == index[b + 1]) {
+                    direct[b] = hosts.get(owners[index[b] == n ? 0 : index[b]]);
+                }
+            }
         }
 
         /** The number of entries on the ring. */
@@ -117,6 +131,13 @@ final class RingHashLoadBalancer implements LoadBalancer {
             }
             if (!hasHash) {
                 return hosts.get(random.nextInt(hosts.size()));
+            }
+            if (attempt == 0) {
+                @SuppressWarnings("unchecked")
+                H h = (H) direct[(int) (hash >>> shift)];
+                if (h != null) {
+                    return h;
+                }
             }
             int i = entry(hash);
             if (i == keys.length) {
@@ -153,6 +174,12 @@ final class RingHashLoadBalancer implements LoadBalancer {
                 i--;
             }
             return i;
+        }
+
+        /** The host of {@link #entryBySearch}'s entry (wrapping): the reference a pick is tested against. */
+        H hostBySearch(long hash) {
+            int i = entryBySearch(hash);
+            return hosts.get(owners[i == keys.length ? 0 : i]);
         }
 
         @Override

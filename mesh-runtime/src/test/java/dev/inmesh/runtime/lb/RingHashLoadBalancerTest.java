@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.lb;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -30,21 +31,26 @@ class RingHashLoadBalancerTest {
     }
 
     @Test
-    void theIndexFindsTheSameEntryAsASearchOfTheWholeRing() {
+    void theIndexAndTheDirectTableFindTheSameEntryAsASearchOfTheWholeRing() {
         Random r = new Random(7);
         for (int hosts : new int[] {1, 2, 3, 10, 1000, 10_000}) {
             var ring = new RingHashLoadBalancer.Ring<>(TestHost.hosts(hosts), 1024, 8_388_608, new Random(1));
             for (int k = 0; k < 50_000; k++) {
                 long hash = r.nextLong();
                 assertEquals(ring.entryBySearch(hash), ring.entry(hash), "hash " + hash + " with " + hosts + " hosts");
+                assertSame(ring.hostBySearch(hash), ring.pick(true, hash, 0), "hash " + hash + " with " + hosts);
             }
-            // the extremes of the hash space, and every entry's own hash
+            // the extremes of the hash space, and every entry's own hash and its neighbours
             for (long hash : new long[] {0, -1, Long.MIN_VALUE, Long.MAX_VALUE}) {
                 assertEquals(ring.entryBySearch(hash), ring.entry(hash));
+                assertSame(ring.hostBySearch(hash), ring.pick(true, hash, 0));
             }
             for (TestHost h : TestHost.hosts(Math.min(hosts, 50))) {
                 long own = Xxhash.hash64(h.addressString() + "_0");
-                assertEquals(ring.entryBySearch(own), ring.entry(own));
+                for (long hash : new long[] {own - 1, own, own + 1}) {
+                    assertEquals(ring.entryBySearch(hash), ring.entry(hash));
+                    assertSame(ring.hostBySearch(hash), ring.pick(true, hash, 0));
+                }
             }
         }
     }
