@@ -44,6 +44,14 @@ public class RouteSelectionBenchmark {
     @Param({"10", "100", "1000", "10000"})
     public int virtualHosts;
 
+    /**
+     * How many distinct virtual hosts the requests go to: 0 for as many as the 1 024 requests reach (every request a
+     * different service: the table's size shows through the cache), or a fixed number (a hot set of services: the
+     * table's size alone, the cache held equal).
+     */
+    @Param({"0"})
+    public int distinctHosts;
+
     private RouteTable table;
     private Request[] requests;
     private int next;
@@ -53,7 +61,8 @@ public class RouteSelectionBenchmark {
         table = RouteTable.compile(routeConfiguration("bench", virtualHosts));
         requests = new Request[1024];
         for (int i = 0; i < requests.length; i++) {
-            int vh = (int) ((i * 2654435761L) % virtualHosts);
+            int spread = distinctHosts == 0 ? virtualHosts : Math.min(distinctHosts, virtualHosts);
+            int vh = (int) ((i * 2654435761L) % spread * (virtualHosts / spread));
             requests[i] = new Request("svc" + vh + ".ns" + (vh % 7) + ".svc.cluster.local:9080", "/api/v9/items/" + i,
                     i % 2 == 0 ? "jason" : null);
         }

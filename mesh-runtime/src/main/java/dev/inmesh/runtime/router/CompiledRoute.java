@@ -2,6 +2,7 @@ package dev.inmesh.runtime.router;
 
 import com.google.re2j.Pattern;
 import dev.inmesh.api.config.core.FractionalPercent;
+import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.PathMatcher;
 import dev.inmesh.api.config.route.QueryParameterMatcher;
 import dev.inmesh.api.config.route.RegexRewrite;
@@ -15,27 +16,59 @@ import java.util.function.Predicate;
 /** One route with its matchers compiled: answers whether a request matches and how its path is rewritten. */
 final class CompiledRoute {
     final Route route;
-    final CompiledVirtualHost virtualHost;
-    private final PathMatcher path;
-    private final boolean caseSensitive;
+    /** The virtual host the route belongs to. */
+    final dev.inmesh.api.config.route.VirtualHost virtualHost;
+    /** The route action, or null for a redirect or a direct response. */
+    final RouteAction action;
+    /** The cluster of a {@code cluster:} action, or null. */
+    final String namedCluster;
+    /** The action's {@code prefix_rewrite} and {@code host_rewrite_literal} (null without an action). */
+    final String prefixRewrite;
+    final String hostRewrite;
+    /** One of the PATH_ constants, and the prefix or path it compares (shared by every route of the table). */
+    final int pathKind;
+    final String pathValue;
+    final boolean caseSensitive;
     private final Pattern pathRegex;
-    private final List<HeaderMatchers.Compiled> headers;
+    /** All header matchers as one condition, or null. */
+    private final HeaderMatchers.Compiled headers;
     private final List<QueryMatcher> query;
     private final FractionalPercent fraction;
     private final boolean grpc;
     private final Pattern rewriteRegex;
     private final String rewriteSubstitution;
 
-    CompiledRoute(Route route, CompiledVirtualHost virtualHost) {
+    static final int PATH_PREFIX = 0;
+    static final int PATH_EXACT = 1;
+    static final int PATH_REGEX = 2;
+    static final int PATH_SEPARATED_PREFIX = 3;
+
+    CompiledRoute(Route route, dev.inmesh.api.config.route.VirtualHost virtualHost, RouteTable.Interner interner) {
         this.route = route;
         this.virtualHost = virtualHost;
+        this.action = route.action() instanceof RouteAction a ? a : null;
+        this.namedCluster = action != null && action.cluster() instanceof ClusterSpecifier.Named n
+                ? interner.intern(n.cluster()) : null;
+        this.prefixRewrite = action == null ? null : action.prefixRewrite();
+        this.hostRewrite = action == null ? null : action.hostRewriteLiteral();
         RouteMatch m = route.match();
-        this.path = m.path();
+        PathMatcher path = m.path();
+        if (path instanceof PathMatcher.Prefix x) {
+            pathKind = PATH_PREFIX;
+            pathValue = interner.intern(x.prefix());
+        } else if (path instanceof PathMatcher.Path x) {
+            pathKind = PATH_EXACT;
+            pathValue = interner.intern(x.path());
+        } else if (path instanceof PathMatcher.PathSeparatedPrefix x) {
+            pathKind = PATH_SEPARATED_PREFIX;
+            pathValue = interner.intern(x.prefix());
+        } else {
+            pathKind = PATH_REGEX;
+            pathValue = ((PathMatcher.SafeRegex) path).regex();
+        }
         this.caseSensitive = m.caseSensitive();
-        this.pathRegex = path instanceof PathMatcher.SafeRegex r ? Pattern.compile(r.regex()) : null;
-        List<HeaderMatchers.Compiled> hs = new ArrayList<>();
-        m.headers().forEach(h -> hs.add(HeaderMatchers.compile(h)));
-        this.headers = List.copyOf(hs);
+        this.pathRegex = pathKind == PATH_REGEX ? Pattern.compile(pathValue) : null;
+        this.headers = interner.headerMatchers(m.headers());
         List<QueryMatcher> qs = new ArrayList<>();
         for (QueryParameterMatcher q : m.queryParameters()) {
             qs.add(new QueryMatcher(q.name(), q.matcher() == null ? null : StringMatchers.compile(q.matcher())));
@@ -43,7 +76,7 @@ final class CompiledRoute {
         this.query = List.copyOf(qs);
         this.fraction = m.runtimeFraction();
         this.grpc = m.grpc();
-        RegexRewrite rr = route.action() instanceof RouteAction a ? a.regexRewrite()
+        RegexRewrite rr = action != null ? action.regexRewrite()
                 : route.action() instanceof dev.inmesh.api.config.route.RedirectAction r ? r.regexRewrite() : null;
         this.rewriteRegex = rr == null ? null : Pattern.compile(rr.pattern());
         this.rewriteSubstitution = rr == null ? null : rr.substitution();
@@ -63,7 +96,7 @@ final class CompiledRoute {
                 return false;
             }
         }
-        if (!headers.isEmpty() && !HeaderMatchers.all(headers, req::header)) {
+        if (headers != null && !headers.matches(req::header)) {
             return false;
         }
         if (!query.isEmpty()) {
@@ -78,18 +111,18 @@ final class CompiledRoute {
                 < fraction.numerator();
     }
 
-    private boolean matchesPath(String p) {
-        if (path instanceof PathMatcher.Prefix x) {
-            return startsWith(p, x.prefix());
-        } else if (path instanceof PathMatcher.Path x) {
-            return caseSensitive ? p.equals(x.path()) : p.equalsIgnoreCase(x.path());
-        } else if (path instanceof PathMatcher.SafeRegex) {
-            return pathRegex.matches(p);
-        } else if (path instanceof PathMatcher.PathSeparatedPrefix x) {
-            String pre = x.prefix();
-            return startsWith(p, pre) && (p.length() == pre.length() || p.charAt(pre.length()) == '/');
+    boolean matchesPath(String p) {
+        switch (pathKind) {
+            case PATH_PREFIX:
+                return startsWith(p, pathValue);
+            case PATH_EXACT:
+                return caseSensitive ? p.equals(pathValue) : p.equalsIgnoreCase(pathValue);
+            case PATH_SEPARATED_PREFIX:
+                return startsWith(p, pathValue)
+                        && (p.length() == pathValue.length() || p.charAt(pathValue.length()) == '/');
+            default:
+                return pathRegex.matches(p);
         }
-        return false;
     }
 
     private boolean startsWith(String p, String prefix) {
@@ -98,12 +131,7 @@ final class CompiledRoute {
 
     /** The length of the path that a prefix rewrite replaces. */
     private int matchedLength(String pathOnly) {
-        if (path instanceof PathMatcher.Prefix x) {
-            return x.prefix().length();
-        } else if (path instanceof PathMatcher.PathSeparatedPrefix x) {
-            return x.prefix().length();
-        }
-        return pathOnly.length();
+        return pathKind == PATH_PREFIX || pathKind == PATH_SEPARATED_PREFIX ? pathValue.length() : pathOnly.length();
     }
 
     /**

@@ -2,26 +2,39 @@ package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.VirtualHost;
-import java.util.ArrayList;
-import java.util.List;
 
-/** A virtual host with its routes compiled, in list order. */
+/**
+ * A virtual host with its routes compiled, in list order. Beside the routes it keeps each route's case-sensitive
+ * prefix (or null) in one array, so that the routes a path cannot match are passed over without reading them: with
+ * many virtual hosts the compiled routes are rarely in cache, and the shared prefix strings usually are.
+ */
 final class CompiledVirtualHost {
     final VirtualHost config;
     final CompiledRoute[] routes;
+    final String[] prefixes;
 
-    CompiledVirtualHost(VirtualHost config) {
+    CompiledVirtualHost(VirtualHost config, RouteTable.Interner interner) {
         this.config = config;
-        List<CompiledRoute> rs = new ArrayList<>(config.routes().size());
-        for (Route r : config.routes()) {
-            rs.add(new CompiledRoute(r, this));
+        int n = config.routes().size();
+        this.routes = new CompiledRoute[n];
+        this.prefixes = new String[n];
+        for (int i = 0; i < n; i++) {
+            Route r = config.routes().get(i);
+            CompiledRoute c = new CompiledRoute(r, config, interner);
+            routes[i] = c;
+            prefixes[i] = c.pathKind == CompiledRoute.PATH_PREFIX && c.caseSensitive ? c.pathValue : null;
         }
-        this.routes = rs.toArray(new CompiledRoute[0]);
     }
 
-    /** The first route that matches, or null. */
-    CompiledRoute select(RouteRequest req, String pathOnly, String query, long random) {
-        for (CompiledRoute r : routes) {
+    /** The first of a virtual host's routes that matches, or null. */
+    static CompiledRoute select(String[] prefixes, CompiledRoute[] routes, RouteRequest req, String pathOnly,
+                                String query, long random) {
+        for (int i = 0; i < prefixes.length; i++) {
+            String p = prefixes[i];
+            if (p != null && !pathOnly.startsWith(p)) {
+                continue;
+            }
+            CompiledRoute r = routes[i];
             if (r.matches(req, pathOnly, query, random)) {
                 return r;
             }

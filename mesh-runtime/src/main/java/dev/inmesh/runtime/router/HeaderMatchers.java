@@ -62,13 +62,19 @@ final class HeaderMatchers {
         return StringMatchers.compile(sm);
     }
 
-    /** All conditions of a list (an empty list matches). */
-    static boolean all(List<Compiled> matchers, java.util.function.Function<String, String> headers) {
-        for (Compiled c : matchers) {
-            if (!c.matches(headers)) {
-                return false;
-            }
+    /** One condition that holds when all of the matchers hold (an empty list always holds). */
+    static Compiled compileAll(List<HeaderMatcher> ms) {
+        if (ms.size() == 1) {
+            return compile(ms.get(0));
         }
-        return true;
+        Compiled[] all = ms.stream().map(HeaderMatchers::compile).toArray(Compiled[]::new);
+        return headers -> {
+            for (Compiled c : all) {
+                if (!c.matches(headers)) {
+                    return false;
+                }
+            }
+            return true;
+        };
     }
 }

@@ -24,7 +24,7 @@ import java.util.TreeMap;
  */
 public final class RouteTable {
     private final RouteConfiguration config;
-    private final Map<String, CompiledVirtualHost> exact = new HashMap<>();
+    private final DomainIndex exact;
     /** Suffix wildcards by the suffix's length, longest first. */
     private final WildcardLevel[] suffixes;
     /** Prefix wildcards by the prefix's length, longest first. */
@@ -37,8 +37,10 @@ public final class RouteTable {
         TreeMap<Integer, Map<String, CompiledVirtualHost>> sfx = new TreeMap<>((a, b) -> b - a);
         TreeMap<Integer, Map<String, CompiledVirtualHost>> pfx = new TreeMap<>((a, b) -> b - a);
         CompiledVirtualHost star = null;
+        Map<String, CompiledVirtualHost> exactDomains = new HashMap<>();
+        Interner interner = new Interner();
         for (VirtualHost vh : config.virtualHosts()) {
-            CompiledVirtualHost c = new CompiledVirtualHost(vh);
+            CompiledVirtualHost c = new CompiledVirtualHost(vh, interner);
             all.add(c);
             for (String d : vh.domains()) {
                 String domain = d.toLowerCase(Locale.ROOT);
@@ -51,11 +53,12 @@ public final class RouteTable {
                     String p = domain.substring(0, domain.length() - 1);
                     pfx.computeIfAbsent(p.length(), k -> new HashMap<>()).put(p, c);
                 } else {
-                    exact.put(domain, c);
+                    exactDomains.put(domain, c);
                 }
             }
         }
         this.fallback = star;
+        this.exact = new DomainIndex(exactDomains);
         this.suffixes = sfx.entrySet().stream().map(e -> new WildcardLevel(e.getKey(), e.getValue()))
                 .toArray(WildcardLevel[]::new);
         this.prefixes = pfx.entrySet().stream().map(e -> new WildcardLevel(e.getKey(), e.getValue()))
@@ -82,15 +85,23 @@ public final class RouteTable {
     }
 
     CompiledVirtualHost findVirtualHost(String authority) {
+        String host = hostKey(authority);
+        int slot = exact.slot(host);
+        return slot >= 0 ? exact.values[slot] : findWildcard(host);
+    }
+
+    /** The Host header as domains are compared: lower case, without the port when the table ignores it. */
+    private String hostKey(String authority) {
         String host = authority == null ? "" : authority;
         if (config.ignorePortInHostMatching()) {
             host = stripPort(host);
         }
-        host = lowerAscii(host);
-        CompiledVirtualHost vh = exact.get(host);
-        if (vh != null) {
-            return vh;
-        }
+        return lowerAscii(host);
+    }
+
+    /** The virtual host of a suffix wildcard, a prefix wildcard or {@code *}, for a host no exact domain took. */
+    private CompiledVirtualHost findWildcard(String host) {
+        CompiledVirtualHost vh;
         int len = host.length();
         for (WildcardLevel level : suffixes) {
             if (len > level.length) {
@@ -116,8 +127,10 @@ public final class RouteTable {
      * ({@code random % total}) and decides runtime fractions ({@code random % denominator < numerator}).
      */
     public RouteResult route(RouteRequest req, long random) {
-        CompiledVirtualHost vh = findVirtualHost(req.authority());
-        if (vh == null) {
+        String host = hostKey(req.authority());
+        int slot = exact.slot(host);
+        CompiledVirtualHost vh = slot >= 0 ? null : findWildcard(host);
+        if (slot < 0 && vh == null) {
             return new RouteResult.NoRoute(null);
         }
         String full = req.path() == null ? "" : req.path();
@@ -126,32 +139,35 @@ public final class RouteTable {
         int pathEnd = q >= 0 ? (hash >= 0 ? Math.min(q, hash) : q) : (hash >= 0 ? hash : full.length());
         String pathOnly = full.substring(0, pathEnd);
         String query = q >= 0 ? full.substring(q + 1, hash > q ? hash : full.length()) : null;
-        CompiledRoute r = vh.select(req, pathOnly, query, random);
+        // an exact domain's routes come from the index's slot, not through the virtual host: one read less
+        CompiledRoute r = slot >= 0
+                ? CompiledVirtualHost.select(exact.prefixes[slot], exact.routes[slot], req, pathOnly, query, random)
+                : CompiledVirtualHost.select(vh.prefixes, vh.routes, req, pathOnly, query, random);
         if (r == null) {
-            return new RouteResult.NoRoute(vh.config);
+            return new RouteResult.NoRoute(slot >= 0 ? exact.values[slot].config : vh.config);
         }
-        if (r.route.action() instanceof RouteAction a) {
-            String cluster;
+        RouteAction a = r.action;
+        if (a != null) {
+            String cluster = r.namedCluster;
             ClusterSpecifier.ClusterWeight picked = null;
-            ClusterSpecifier spec = a.cluster();
-            if (spec instanceof ClusterSpecifier.Named n) {
-                cluster = n.cluster();
-            } else if (spec instanceof ClusterSpecifier.FromHeader h) {
+            if (cluster != null) {
+                // a named cluster: nothing more to read
+            } else if (a.cluster() instanceof ClusterSpecifier.FromHeader h) {
                 String v = req.header(h.header().toLowerCase(Locale.ROOT));
                 cluster = v == null ? "" : v;
             } else {
-                picked = pickWeighted((ClusterSpecifier.Weighted) spec, random);
+                picked = pickWeighted((ClusterSpecifier.Weighted) a.cluster(), random);
                 cluster = picked.clusterHeader().isEmpty() ? picked.name()
                         : headerOrEmpty(req, picked.clusterHeader());
             }
-            String newPath = r.rewritePath(full, pathOnly, a.prefixRewrite());
-            return new RouteResult.Forward(vh.config, r.route, a, cluster, picked, newPath, a.hostRewriteLiteral());
+            String newPath = r.rewritePath(full, pathOnly, r.prefixRewrite);
+            return new RouteResult.Forward(r.virtualHost, r.route, a, cluster, picked, newPath, r.hostRewrite);
         } else if (r.route.action() instanceof RedirectAction redirect) {
-            return new RouteResult.Redirect(vh.config, r.route, redirect.responseCode(),
+            return new RouteResult.Redirect(r.virtualHost, r.route, redirect.responseCode(),
                     Redirects.location(redirect, r, req, full, pathOnly));
         }
         DirectResponseAction d = (DirectResponseAction) r.route.action();
-        return new RouteResult.DirectResponse(vh.config, r.route, d.status(), d.body());
+        return new RouteResult.DirectResponse(r.virtualHost, r.route, d.status(), d.body());
     }
 
     private static String headerOrEmpty(RouteRequest req, String name) {
@@ -208,5 +224,88 @@ public final class RouteTable {
         return s;
     }
 
+    /**
+     * Exact domains in an open-addressed table whose slots hold the hash, the key and the virtual host side by side
+     * in three arrays: a probe reads them independently, where a {@link HashMap} reads bucket, node, key and value
+     * one after the other. That chain is what a lookup costs when the table is too large to stay in cache.
+     */
+    static final class DomainIndex {
+        /**
+         * By slot: the key's hash, the key (null: an empty slot), its virtual host, and that virtual host's routes
+         * and route prefixes (so that routing reads them straight from the slot).
+         */
+        private final int[] hashes;
+        private final String[] keys;
+        final CompiledVirtualHost[] values;
+        final CompiledRoute[][] routes;
+        final String[][] prefixes;
+        private final int mask;
+
+        DomainIndex(Map<String, CompiledVirtualHost> domains) {
+            int capacity = Integer.highestOneBit(Math.max(4, domains.size() * 2 - 1)) << 1;
+            hashes = new int[capacity];
+            keys = new String[capacity];
+            values = new CompiledVirtualHost[capacity];
+            routes = new CompiledRoute[capacity][];
+            prefixes = new String[capacity][];
+            mask = capacity - 1;
+            for (Map.Entry<String, CompiledVirtualHost> entry : domains.entrySet()) {
+                int h = entry.getKey().hashCode();
+                int i = spread(h) & mask;
+                while (keys[i] != null) {
+                    i = (i + 1) & mask;
+                }
+                hashes[i] = h;
+                keys[i] = entry.getKey();
+                values[i] = entry.getValue();
+                routes[i] = entry.getValue().routes;
+                prefixes[i] = entry.getValue().prefixes;
+            }
+        }
+
+        CompiledVirtualHost get(String key) {
+            int slot = slot(key);
+            return slot < 0 ? null : values[slot];
+        }
+
+        /** The slot of {@code key}, or -1. */
+        int slot(String key) {
+            int h = key.hashCode();
+            for (int i = spread(h) & mask; ; i = (i + 1) & mask) {
+                String k = keys[i];
+                if (k == null) {
+                    return -1;
+                }
+                if (hashes[i] == h && k.equals(key)) {
+                    return i;
+                }
+            }
+        }
+
+        private static int spread(int h) {
+            return (h ^ (h >>> 16)) * 0x9E3779B1;
+        }
+    }
+
     private record WildcardLevel(int length, Map<String, CompiledVirtualHost> domains) {}
+
+    /**
+     * One instance per table build: equal strings and equal header conditions of different routes become one object,
+     * which keeps a large table small and its hot parts in cache (Istio repeats {@code /} and the same header
+     * matches across thousands of virtual hosts).
+     */
+    static final class Interner {
+        private final Map<String, String> strings = new HashMap<>();
+        private final Map<List<dev.inmesh.api.config.route.HeaderMatcher>, HeaderMatchers.Compiled> headers =
+                new HashMap<>();
+
+        String intern(String s) {
+            return strings.computeIfAbsent(s, k -> k);
+        }
+
+        /** One condition for all of a route's header matchers (ANDed), or null when it has none. */
+        HeaderMatchers.Compiled headerMatchers(List<dev.inmesh.api.config.route.HeaderMatcher> ms) {
+            return ms.isEmpty() ? null : headers.computeIfAbsent(ms, HeaderMatchers::compileAll);
+        }
+    }
 }

@@ -1,0 +1,41 @@
+package dev.inmesh.runtime.router;
+
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+
+import dev.inmesh.api.config.route.RouteAction;
+import dev.inmesh.api.config.route.Route;
+import dev.inmesh.api.config.route.RouteMatch;
+import dev.inmesh.api.config.route.VirtualHost;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class DomainIndexTest {
+
+    private static CompiledVirtualHost vhost(String name) {
+        VirtualHost vh = VirtualHost.of(name, List.of(name),
+                List.of(Route.of(RouteMatch.prefix("/"), RouteAction.toCluster(name))));
+        return new CompiledVirtualHost(vh, new RouteTable.Interner());
+    }
+
+    @Test
+    void findsEveryKeyAndNothingElseAmongManyAndAmongEqualHashes() {
+        Map<String, CompiledVirtualHost> domains = new HashMap<>();
+        for (int i = 0; i < 5_000; i++) {
+            String d = "svc" + i + ".ns.svc.cluster.local:9080";
+            domains.put(d, vhost(d));
+        }
+        // "Aa" and "BB" have the same String hash, and so do their combinations
+        for (String d : new String[] {"AaAa", "AaBB", "BBAa", "BBBB"}) {
+            domains.put(d, vhost(d));
+        }
+        RouteTable.DomainIndex index = new RouteTable.DomainIndex(domains);
+        domains.forEach((d, vh) -> assertSame(vh, index.get(d), d));
+        assertNull(index.get("svc5000.ns.svc.cluster.local:9080"));
+        assertNull(index.get("AaAaAa"));
+        assertNull(index.get(""));
+        assertNull(new RouteTable.DomainIndex(Map.of()).get("any"));
+    }
+}
