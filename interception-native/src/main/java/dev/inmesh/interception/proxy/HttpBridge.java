@@ -19,6 +19,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
@@ -29,6 +30,7 @@ import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpRequestEncoder;
 import io.netty.handler.codec.http.HttpResponse;
@@ -40,6 +42,7 @@ import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientResponse;
@@ -104,26 +107,88 @@ final class HttpBridge {
                     }
                 }));
             } else {
+                Exchange exchange = new Exchange(conn, false);
                 p.addAfter(ctx.name(), "http1", new HttpServerCodec());
-                p.addAfter("http1", "http1-aggregate", new HttpObjectAggregator(conn.runtime().maxRequestBytes));
-                p.addAfter("http1-aggregate", "http1-exchange", new Exchange(conn, false));
+                p.addAfter("http1", "http1-aggregate", new Aggregator(conn.runtime().maxRequestBytes, exchange));
+                p.addAfter("http1-aggregate", "http1-exchange", exchange);
+                var hook = conn.runtime().http1Hook;
+                if (hook != null) {
+                    hook.accept(ctx.channel());
+                }
             }
             p.remove(this);
         }
     }
 
-    /** One request at a time through the router; for h2c one instance per stream. */
+    /**
+     * Netty's aggregator, except that its {@code 100 Continue} waits its turn: while an earlier request of the
+     * connection is being answered, the interim answer to a pipelined {@code Expect: 100-continue} request would
+     * overtake that answer, so it is owed and sent when the connection is idle again.
+     */
+    static final class Aggregator extends HttpObjectAggregator {
+        private final Exchange exchange;
+
+        Aggregator(int maxContentLength, Exchange exchange) {
+            super(maxContentLength);
+            this.exchange = exchange;
+        }
+
+        @Override
+        protected Object newContinueResponse(HttpMessage start, int maxContentLength, ChannelPipeline pipeline) {
+            Object answer = super.newContinueResponse(start, maxContentLength, pipeline);
+            if (exchange.busy && answer instanceof HttpResponse r && r.status().code() == 100) {
+                ReferenceCountUtil.release(answer);
+                exchange.continueOwed = true;
+                return null;
+            }
+            return answer;
+        }
+    }
+
+    /**
+     * The requests of one HTTP/1 connection (or one h2c stream) through the router, answered in order, one at a time.
+     * The connection keeps reading while a request is in flight (no read-interest change per request); a pipelined
+     * request that arrives meanwhile waits in {@link #pending}, and only then is reading paused until the queue is
+     * drained. A response is written without flushing and flushed once: when its last content is written, or, for a
+     * body that streams over several upstream reads, once per event-loop turn.
+     */
     static final class Exchange extends ChannelInboundHandlerAdapter {
         private final Connection conn;
         private final boolean http2;
+        private final java.util.ArrayDeque<FullHttpRequest> pending = new java.util.ArrayDeque<>();
         private HttpClientResponse streaming;
         private RouterResponse inFlight;
         private long bytesSent;
         private boolean paused;
+        /** An HTTP/1 request is being answered: a request read meanwhile waits in {@link #pending}. */
+        private boolean busy;
+        /** A {@code 100 Continue} the aggregator held back while a request was being answered. */
+        private boolean continueOwed;
+        /** Reading was paused because requests are waiting. */
+        private boolean readPaused;
+        /** Body content was written but not flushed; a flush task is queued on the event loop. */
+        private boolean flushPending;
+        private ChannelHandlerContext ctx;
+        private final Runnable flushTask = () -> {
+            if (flushPending) {
+                flushPending = false;
+                ctx.channel().flush();
+            }
+        };
 
         Exchange(Connection conn, boolean http2) {
             this.conn = conn;
             this.http2 = http2;
+        }
+
+        @Override
+        public void handlerAdded(ChannelHandlerContext ctx) {
+            this.ctx = ctx;
+        }
+
+        @Override
+        public void handlerRemoved(ChannelHandlerContext ctx) {
+            releasePending();
         }
 
         @Override
@@ -132,21 +197,45 @@ final class HttpBridge {
                 ctx.fireChannelRead(msg);
                 return;
             }
+            // a whole request is the one whose head was seen last: if its 100 Continue was held back, it is not
+            // needed any more (the client sent the body without it)
+            continueOwed = false;
+            if (busy) {
+                // pipelined: answered after the ones before it; no more reading until the queue is worked off
+                pending.add(req);
+                if (!readPaused) {
+                    readPaused = true;
+                    ctx.channel().config().setAutoRead(false);
+                }
+                return;
+            }
+            handle(ctx, req);
+        }
+
+        private void handle(ChannelHandlerContext ctx, FullHttpRequest req) {
             try {
                 if (!req.decoderResult().isSuccess()) {
                     sendError(ctx, HttpResponseStatus.BAD_REQUEST);
                     return;
                 }
                 if (!http2) {
-                    ctx.channel().config().setAutoRead(false); // one request at a time
+                    busy = true; // one request at a time
                 }
                 if (!http2 && isUpgrade(req)) {
+                    // the bytes after the head belong to the relay: stop decoding them as requests
+                    ctx.channel().config().setAutoRead(false);
                     upgrade(ctx, req);
                     return;
                 }
                 forward(ctx, req);
             } finally {
                 req.release();
+            }
+        }
+
+        private void releasePending() {
+            for (FullHttpRequest r; (r = pending.poll()) != null; ) {
+                r.release();
             }
         }
 
@@ -248,14 +337,25 @@ final class HttpBridge {
             streaming = up;
             inFlight = r;
             bytesSent = 0;
-            ch.write(resp);
+            // Nothing is flushed until the body ends (or an upstream read ends): a response that arrived in one read
+            // leaves in one write.
+            ch.write(resp, ch.voidPromise());
+            flushPending = true;
             up.handler(buf -> {
                 ByteBuf bb = ((BufferInternal) buf).getByteBuf();
                 bytesSent += bb.readableBytes();
-                ch.writeAndFlush(new DefaultHttpContent(bb.retainedDuplicate()));
-                if (!ch.isWritable() && !paused) {
-                    paused = true;
-                    up.pause();
+                ch.write(new DefaultHttpContent(bb.retainedDuplicate()), ch.voidPromise());
+                if (!ch.isWritable()) {
+                    // unflushed bytes count against the high-water mark: flush them, and wait for the drain
+                    ch.flush();
+                    if (!ch.isWritable() && !paused) {
+                        paused = true;
+                        up.pause();
+                    }
+                } else if (!flushPending) {
+                    // a body that arrives over several upstream reads streams on: flushed once this turn is over
+                    flushPending = true;
+                    ch.eventLoop().execute(flushTask);
                 }
             });
             up.exceptionHandler(t -> {
@@ -272,17 +372,27 @@ final class HttpBridge {
                 }
                 streaming = null;
                 inFlight = null;
-                LastHttpContent last = new DefaultLastHttpContent();
-                up.trailers().forEach(e -> last.trailingHeaders().add(e.getKey(), e.getValue()));
+                LastHttpContent last;
+                MultiMap trailers = up.trailers();
+                if (trailers.isEmpty()) {
+                    last = LastHttpContent.EMPTY_LAST_CONTENT;
+                } else {
+                    last = new DefaultLastHttpContent();
+                    trailers.forEach(e -> last.trailingHeaders().add(e.getKey(), e.getValue()));
+                }
                 long n = bytesSent;
+                flushPending = false;
                 ch.writeAndFlush(last).addListener(f -> {
                     router.complete(r, n);
                     next(ctx, keep && f.isSuccess());
                 });
             });
-            ch.flush();
-            // The router hands the response over paused: its body flows from here.
+            // The router hands the response over paused: its body flows from here, what was already read at once.
             up.resume();
+            if (flushPending && streaming == up) {
+                // the rest of the body is still to come: the head and what came so far go out when this turn ends
+                ch.eventLoop().execute(flushTask);
+            }
         }
 
         private void next(ChannelHandlerContext ctx, boolean keepAlive) {
@@ -291,11 +401,32 @@ final class HttpBridge {
                 return; // the stream ended with the last content
             }
             if (!keepAlive) {
+                releasePending();
                 ch.close();
                 return;
             }
-            ch.config().setAutoRead(true);
-            ch.read();
+            busy = false;
+            if (!pending.isEmpty()) {
+                // the next pipelined request, in a task of its own (a local reply completes within this call)
+                ch.eventLoop().execute(() -> {
+                    if (!busy && ch.isActive()) {
+                        FullHttpRequest q = pending.poll();
+                        if (q != null) {
+                            handle(ctx, q);
+                        }
+                    }
+                });
+                return;
+            }
+            if (continueOwed) {
+                continueOwed = false;
+                ch.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE,
+                        Unpooled.EMPTY_BUFFER));
+            }
+            if (readPaused) {
+                readPaused = false;
+                ch.config().setAutoRead(true); // reads at once
+            }
         }
 
         @Override
@@ -313,6 +444,7 @@ final class HttpBridge {
             RouterResponse r = inFlight;
             streaming = null;
             inFlight = null;
+            releasePending();
             if (up != null && r != null) {
                 up.request().reset();
                 conn.runtime().router.abort(r, bytesSent, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
