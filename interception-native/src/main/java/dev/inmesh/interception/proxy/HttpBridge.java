@@ -21,6 +21,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpContent;
@@ -118,6 +119,15 @@ final class HttpBridge {
             }
             p.remove(this);
         }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                ctx.close(); // the client ended its side before a request began
+                return;
+            }
+            super.userEventTriggered(ctx, evt);
+        }
     }
 
     /**
@@ -164,6 +174,8 @@ final class HttpBridge {
         private boolean busy;
         /** A {@code 100 Continue} the aggregator held back while a request was being answered. */
         private boolean continueOwed;
+        /** The client ended its side (half-close): the connection closes once what it asked for is answered. */
+        private boolean inputEnded;
         /** Reading was paused because requests are waiting. */
         private boolean readPaused;
         /** Body content was written but not flushed; a flush task is queued on the event loop. */
@@ -231,6 +243,20 @@ final class HttpBridge {
             } finally {
                 req.release();
             }
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (!http2 && evt instanceof ChannelInputShutdownEvent) {
+                // Auto-read stays on, so the end of input is seen at once: with half-closure allowed nothing else
+                // closes the connection (it would stay in CLOSE_WAIT, and epoll would keep reporting it).
+                inputEnded = true;
+                if (!busy && pending.isEmpty()) {
+                    ctx.close();
+                }
+                return;
+            }
+            ctx.fireUserEventTriggered(evt);
         }
 
         private void releasePending() {
@@ -422,6 +448,10 @@ final class HttpBridge {
                 continueOwed = false;
                 ch.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE,
                         Unpooled.EMPTY_BUFFER));
+            }
+            if (inputEnded) {
+                ch.close(); // everything the client sent before it ended its side is answered
+                return;
             }
             if (readPaused) {
                 readPaused = false;

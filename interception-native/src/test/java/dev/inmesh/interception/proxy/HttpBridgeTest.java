@@ -299,6 +299,29 @@ class HttpBridgeTest {
     }
 
     @Test
+    void aClientThatEndsItsSideIsAnsweredAndThenClosed() throws Exception {
+        // half-closed right after a request: answered, then closed
+        try (java.net.Socket s = raw("GET /h/0 HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\n\r\n")) {
+            s.shutdownOutput();
+            var in = new java.io.BufferedInputStream(s.getInputStream());
+            assertEquals("HTTP/1.1 200 OK | v2 GET /h/0 body= host=reviews", readResponse(in));
+            assertEquals(-1, in.read());
+        }
+        // half-closed before any request
+        try (java.net.Socket s = raw("")) {
+            s.shutdownOutput();
+            assertEquals(-1, s.getInputStream().read());
+        }
+        // half-closed while idle: closed at once
+        try (java.net.Socket s = raw("GET /h/1 HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\n\r\n")) {
+            var in = new java.io.BufferedInputStream(s.getInputStream());
+            assertEquals("HTTP/1.1 200 OK | v2 GET /h/1 body= host=reviews", readResponse(in));
+            s.shutdownOutput();
+            assertEquals(-1, in.read());
+        }
+    }
+
+    @Test
     void aResponseIsWrittenWithOneFlush() throws Exception {
         List<Integer> flushes = new java.util.concurrent.CopyOnWriteArrayList<>();
         AtomicInteger count = new AtomicInteger();
