@@ -30,7 +30,10 @@ import io.netty.handler.codec.http.DefaultHttpResponse;
 import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpHeadersFactory;
 import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpRequestEncoder;
@@ -48,6 +51,7 @@ import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.impl.headers.HeadersMultiMap;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.buffer.BufferInternal;
 import java.net.InetSocketAddress;
@@ -69,11 +73,40 @@ final class HttpBridge {
     private static final Logger LOG = Logger.getLogger(HttpBridge.class.getName());
     private static final byte[] PREFACE = ProtocolDetector.H2_PREFACE.getBytes(StandardCharsets.US_ASCII);
 
+    /**
+     * HTTP/1 request heads are decoded straight into Vert.x header maps, which the router takes as they are (Vert.x's
+     * own server decodes into the same maps).
+     */
+    private static final HttpHeadersFactory HEADERS = new HttpHeadersFactory() {
+        @Override
+        public HttpHeaders newHeaders() {
+            return HeadersMultiMap.httpHeaders();
+        }
+
+        @Override
+        public HttpHeaders newEmptyHeaders() {
+            return HeadersMultiMap.httpHeaders();
+        }
+    };
+    private static final HttpDecoderConfig HTTP1_DECODER = new HttpDecoderConfig().setHeadersFactory(HEADERS)
+            .setTrailersFactory(HEADERS);
+
     private HttpBridge() {}
 
-    /** What the HTTP side of one downstream connection knows. */
+    /**
+     * What the HTTP side of one downstream connection knows, with the address strings every request of it carries
+     * (formatted once per connection).
+     */
     record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, StreamInfo.Direction direction,
-                      InetSocketAddress destination, InetSocketAddress source, boolean tls) {}
+                      InetSocketAddress destination, InetSocketAddress source, boolean tls, String sourceHostPort,
+                      String destinationHostPort, SocketAddress originalDestination) {
+        Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, StreamInfo.Direction direction,
+                   InetSocketAddress destination, InetSocketAddress source, boolean tls) {
+            this(runtime, snapshot, table, direction, destination, source, tls, ListenerDispatch.hostPort(source),
+                    ListenerDispatch.hostPort(destination),
+                    new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
+        }
+    }
 
     /** Looks at the first bytes: the HTTP/2 preface selects h2c, anything else HTTP/1. Then removes itself. */
     static final class CodecSelector extends ByteToMessageDecoder {
@@ -109,7 +142,7 @@ final class HttpBridge {
                 }));
             } else {
                 Exchange exchange = new Exchange(conn, false);
-                p.addAfter(ctx.name(), "http1", new HttpServerCodec());
+                p.addAfter(ctx.name(), "http1", new HttpServerCodec(HTTP1_DECODER));
                 p.addAfter("http1", "http1-aggregate", new Aggregator(conn.runtime().maxRequestBytes, exchange));
                 p.addAfter("http1-aggregate", "http1-exchange", exchange);
                 var hook = conn.runtime().http1Hook;
@@ -271,11 +304,20 @@ final class HttpBridge {
         }
 
         private RouterRequest routerRequest(FullHttpRequest req) {
-            MultiMap headers = MultiMap.caseInsensitiveMultiMap();
-            for (Map.Entry<String, String> e : req.headers()) {
-                if (!e.getKey().startsWith(":") && !e.getKey().equalsIgnoreCase("x-http2-stream-id")
-                        && !e.getKey().equalsIgnoreCase("x-http2-scheme")) {
-                    headers.add(e.getKey(), e.getValue());
+            MultiMap headers;
+            if (!http2 && req.headers() instanceof HeadersMultiMap decoded) {
+                // HTTP/1: the decoder wrote the headers into a Vert.x map already (see HEADERS): no copy
+                headers = decoded;
+                if (!headers.isEmpty()) {
+                    headers.remove("x-http2-stream-id").remove("x-http2-scheme");
+                }
+            } else {
+                headers = MultiMap.caseInsensitiveMultiMap();
+                for (Map.Entry<String, String> e : req.headers()) {
+                    if (!e.getKey().startsWith(":") && !e.getKey().equalsIgnoreCase("x-http2-stream-id")
+                            && !e.getKey().equalsIgnoreCase("x-http2-scheme")) {
+                        headers.add(e.getKey(), e.getValue());
+                    }
                 }
             }
             String authority = req.headers().get(HttpHeaderNames.HOST);
@@ -283,14 +325,12 @@ final class HttpBridge {
                 authority = req.headers().get(":authority");
             }
             if (authority == null) {
-                authority = ListenerDispatch.hostPort(conn.destination());
+                authority = conn.destinationHostPort();
             }
             Buffer body = req.content().isReadable() ? Buffer.buffer(ByteBufUtil.getBytes(req.content())) : null;
             return new RouterRequest(conn.direction(), HttpMethod.valueOf(req.method().name()), req.uri(), authority,
-                    conn.tls() ? "https" : "http", headers, body, ListenerDispatch.hostPort(conn.source()),
-                    ListenerDispatch.hostPort(conn.destination()),
-                    new SocketAddress(ListenerDispatch.ip(conn.destination()), conn.destination().getPort()),
-                    http2 ? "HTTP/2" : req.protocolVersion().text());
+                    conn.tls() ? "https" : "http", headers, body, conn.sourceHostPort(), conn.destinationHostPort(),
+                    conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text());
         }
 
         private void forward(ChannelHandlerContext ctx, FullHttpRequest req) {
@@ -331,9 +371,13 @@ final class HttpBridge {
             HttpResponseStatus status = HttpResponseStatus.valueOf(r.status());
             if (r.isLocalReply()) {
                 Buffer b = r.localBody();
-                DefaultFullHttpResponse resp = new DefaultFullHttpResponse(version, status,
-                        b == null ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(b.getBytes()));
-                copyHeaders(r.headers(), resp);
+                ByteBuf content = b == null ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(b.getBytes());
+                DefaultFullHttpResponse resp = r.headers() instanceof HttpHeaders h
+                        ? new DefaultFullHttpResponse(version, status, content, h, HeadersMultiMap.httpHeaders())
+                        : new DefaultFullHttpResponse(version, status, content);
+                if (!(r.headers() instanceof HttpHeaders)) {
+                    copyHeaders(r.headers(), resp);
+                }
                 if (!keepAlive && !http2) {
                     resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
                 }
@@ -345,8 +389,13 @@ final class HttpBridge {
                 });
                 return;
             }
-            HttpResponse resp = new DefaultHttpResponse(version, status);
-            copyHeaders(r.headers(), resp);
+            HttpResponse resp;
+            if (r.headers() instanceof HttpHeaders h) {
+                resp = new DefaultHttpResponse(version, status, h); // the router's map is ours now: no copy
+            } else {
+                resp = new DefaultHttpResponse(version, status);
+                copyHeaders(r.headers(), resp);
+            }
             boolean bodyAllowed = !head && r.status() >= 200 && r.status() != 204 && r.status() != 304;
             if (!http2 && bodyAllowed && !resp.headers().contains(HttpHeaderNames.CONTENT_LENGTH)) {
                 if (version.equals(HttpVersion.HTTP_1_1)) {
@@ -516,7 +565,7 @@ final class HttpBridge {
             }
             UpstreamCluster cluster = conn.snapshot().clusterManager().cluster(f.cluster());
             Host host = cluster == null ? null : cluster.chooseHost(new LbContext(false, 0, null, 1,
-                    new SocketAddress(ListenerDispatch.ip(conn.destination()), conn.destination().getPort())));
+                    conn.originalDestination()));
             if (host == null) {
                 sendError(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE);
                 return;
