@@ -129,7 +129,8 @@ def main():
                 "processes (/proc/PID/stat) over the wrk run, per 1 000 requests, with the kernel's (stime) share; RSS: VmRSS after it (for the "
                 "in-JVM rows, CPU is the whole JVM's: client, mesh and, for plain, no mesh). The upstream is nginx "
                 "(1 worker) serving a 1 KB file; HAProxy runs `nbthread 2`, nginx `worker_processes 2`, "
-                "`inmesh proxy` `--event-loops 2 -Xmx256m`. Client, proxy and upstream share the machine's cores.")
+                "`inmesh proxy` `--event-loops 2`, started by `bin/inmesh` with its JVM defaults (serial GC, "
+                "`-Xmx64m`). Client, proxy and upstream share the machine's cores.")
     if a.netns_note:
         text.append("")
         text.append(f"Not run: {a.netns_note}.")

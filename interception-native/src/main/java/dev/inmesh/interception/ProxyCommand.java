@@ -57,7 +57,7 @@ public final class ProxyCommand implements Callable<Integer> {
     Path accessLog;
 
     @Option(names = "--event-loops", paramLabel = "N", defaultValue = "0",
-            description = "Event loop threads (default: 2 per core).")
+            description = "Event loop threads (default: one per core).")
     int eventLoops;
 
     @Option(names = "--no-admin", description = "Do not serve the admin (15000), health (15021) and Prometheus "

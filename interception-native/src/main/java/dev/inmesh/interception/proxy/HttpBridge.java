@@ -19,7 +19,9 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
 import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpContent;
@@ -28,7 +30,11 @@ import io.netty.handler.codec.http.DefaultHttpResponse;
 import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpHeadersFactory;
+import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpRequestEncoder;
 import io.netty.handler.codec.http.HttpResponse;
@@ -40,10 +46,12 @@ import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.impl.headers.HeadersMultiMap;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.buffer.BufferInternal;
 import java.net.InetSocketAddress;
@@ -65,11 +73,40 @@ final class HttpBridge {
     private static final Logger LOG = Logger.getLogger(HttpBridge.class.getName());
     private static final byte[] PREFACE = ProtocolDetector.H2_PREFACE.getBytes(StandardCharsets.US_ASCII);
 
+    /**
+     * HTTP/1 request heads are decoded straight into Vert.x header maps, which the router takes as they are (Vert.x's
+     * own server decodes into the same maps).
+     */
+    private static final HttpHeadersFactory HEADERS = new HttpHeadersFactory() {
+        @Override
+        public HttpHeaders newHeaders() {
+            return HeadersMultiMap.httpHeaders();
+        }
+
+        @Override
+        public HttpHeaders newEmptyHeaders() {
+            return HeadersMultiMap.httpHeaders();
+        }
+    };
+    private static final HttpDecoderConfig HTTP1_DECODER = new HttpDecoderConfig().setHeadersFactory(HEADERS)
+            .setTrailersFactory(HEADERS);
+
     private HttpBridge() {}
 
-    /** What the HTTP side of one downstream connection knows. */
+    /**
+     * What the HTTP side of one downstream connection knows, with the address strings every request of it carries
+     * (formatted once per connection).
+     */
     record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, StreamInfo.Direction direction,
-                      InetSocketAddress destination, InetSocketAddress source, boolean tls) {}
+                      InetSocketAddress destination, InetSocketAddress source, boolean tls, String sourceHostPort,
+                      String destinationHostPort, SocketAddress originalDestination) {
+        Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, StreamInfo.Direction direction,
+                   InetSocketAddress destination, InetSocketAddress source, boolean tls) {
+            this(runtime, snapshot, table, direction, destination, source, tls, ListenerDispatch.hostPort(source),
+                    ListenerDispatch.hostPort(destination),
+                    new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
+        }
+    }
 
     /** Looks at the first bytes: the HTTP/2 preface selects h2c, anything else HTTP/1. Then removes itself. */
     static final class CodecSelector extends ByteToMessageDecoder {
@@ -104,26 +141,99 @@ final class HttpBridge {
                     }
                 }));
             } else {
-                p.addAfter(ctx.name(), "http1", new HttpServerCodec());
-                p.addAfter("http1", "http1-aggregate", new HttpObjectAggregator(conn.runtime().maxRequestBytes));
-                p.addAfter("http1-aggregate", "http1-exchange", new Exchange(conn, false));
+                Exchange exchange = new Exchange(conn, false);
+                p.addAfter(ctx.name(), "http1", new HttpServerCodec(HTTP1_DECODER));
+                p.addAfter("http1", "http1-aggregate", new Aggregator(conn.runtime().maxRequestBytes, exchange));
+                p.addAfter("http1-aggregate", "http1-exchange", exchange);
+                var hook = conn.runtime().http1Hook;
+                if (hook != null) {
+                    hook.accept(ctx.channel());
+                }
             }
             p.remove(this);
         }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                ctx.close(); // the client ended its side before a request began
+                return;
+            }
+            super.userEventTriggered(ctx, evt);
+        }
     }
 
-    /** One request at a time through the router; for h2c one instance per stream. */
+    /**
+     * Netty's aggregator, except that its {@code 100 Continue} waits its turn: while an earlier request of the
+     * connection is being answered, the interim answer to a pipelined {@code Expect: 100-continue} request would
+     * overtake that answer, so it is owed and sent when the connection is idle again.
+     */
+    static final class Aggregator extends HttpObjectAggregator {
+        private final Exchange exchange;
+
+        Aggregator(int maxContentLength, Exchange exchange) {
+            super(maxContentLength);
+            this.exchange = exchange;
+        }
+
+        @Override
+        protected Object newContinueResponse(HttpMessage start, int maxContentLength, ChannelPipeline pipeline) {
+            Object answer = super.newContinueResponse(start, maxContentLength, pipeline);
+            if (exchange.busy && answer instanceof HttpResponse r && r.status().code() == 100) {
+                ReferenceCountUtil.release(answer);
+                exchange.continueOwed = true;
+                return null;
+            }
+            return answer;
+        }
+    }
+
+    /**
+     * The requests of one HTTP/1 connection (or one h2c stream) through the router, answered in order, one at a time.
+     * The connection keeps reading while a request is in flight (no read-interest change per request); a pipelined
+     * request that arrives meanwhile waits in {@link #pending}, and only then is reading paused until the queue is
+     * drained. A response is written without flushing and flushed once: when its last content is written, or, for a
+     * body that streams over several upstream reads, once per event-loop turn.
+     */
     static final class Exchange extends ChannelInboundHandlerAdapter {
         private final Connection conn;
         private final boolean http2;
+        private final java.util.ArrayDeque<FullHttpRequest> pending = new java.util.ArrayDeque<>();
         private HttpClientResponse streaming;
         private RouterResponse inFlight;
         private long bytesSent;
         private boolean paused;
+        /** An HTTP/1 request is being answered: a request read meanwhile waits in {@link #pending}. */
+        private boolean busy;
+        /** A {@code 100 Continue} the aggregator held back while a request was being answered. */
+        private boolean continueOwed;
+        /** The client ended its side (half-close): the connection closes once what it asked for is answered. */
+        private boolean inputEnded;
+        /** Reading was paused because requests are waiting. */
+        private boolean readPaused;
+        /** Body content was written but not flushed; a flush task is queued on the event loop. */
+        private boolean flushPending;
+        private ChannelHandlerContext ctx;
+        private final Runnable flushTask = () -> {
+            if (flushPending) {
+                flushPending = false;
+                ctx.channel().flush();
+            }
+        };
 
         Exchange(Connection conn, boolean http2) {
             this.conn = conn;
             this.http2 = http2;
+        }
+
+        @Override
+        public void handlerAdded(ChannelHandlerContext ctx) {
+            this.ctx = ctx;
+        }
+
+        @Override
+        public void handlerRemoved(ChannelHandlerContext ctx) {
+            releasePending();
         }
 
         @Override
@@ -132,15 +242,33 @@ final class HttpBridge {
                 ctx.fireChannelRead(msg);
                 return;
             }
+            // a whole request is the one whose head was seen last: if its 100 Continue was held back, it is not
+            // needed any more (the client sent the body without it)
+            continueOwed = false;
+            if (busy) {
+                // pipelined: answered after the ones before it; no more reading until the queue is worked off
+                pending.add(req);
+                if (!readPaused) {
+                    readPaused = true;
+                    ctx.channel().config().setAutoRead(false);
+                }
+                return;
+            }
+            handle(ctx, req);
+        }
+
+        private void handle(ChannelHandlerContext ctx, FullHttpRequest req) {
             try {
                 if (!req.decoderResult().isSuccess()) {
                     sendError(ctx, HttpResponseStatus.BAD_REQUEST);
                     return;
                 }
                 if (!http2) {
-                    ctx.channel().config().setAutoRead(false); // one request at a time
+                    busy = true; // one request at a time
                 }
                 if (!http2 && isUpgrade(req)) {
+                    // the bytes after the head belong to the relay: stop decoding them as requests
+                    ctx.channel().config().setAutoRead(false);
                     upgrade(ctx, req);
                     return;
                 }
@@ -150,17 +278,46 @@ final class HttpBridge {
             }
         }
 
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (!http2 && evt instanceof ChannelInputShutdownEvent) {
+                // Auto-read stays on, so the end of input is seen at once: with half-closure allowed nothing else
+                // closes the connection (it would stay in CLOSE_WAIT, and epoll would keep reporting it).
+                inputEnded = true;
+                if (!busy && pending.isEmpty()) {
+                    ctx.close();
+                }
+                return;
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+
+        private void releasePending() {
+            for (FullHttpRequest r; (r = pending.poll()) != null; ) {
+                r.release();
+            }
+        }
+
         private static boolean isUpgrade(FullHttpRequest req) {
             return req.headers().contains(HttpHeaderNames.UPGRADE)
                     && req.headers().containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
         }
 
         private RouterRequest routerRequest(FullHttpRequest req) {
-            MultiMap headers = MultiMap.caseInsensitiveMultiMap();
-            for (Map.Entry<String, String> e : req.headers()) {
-                if (!e.getKey().startsWith(":") && !e.getKey().equalsIgnoreCase("x-http2-stream-id")
-                        && !e.getKey().equalsIgnoreCase("x-http2-scheme")) {
-                    headers.add(e.getKey(), e.getValue());
+            MultiMap headers;
+            if (!http2 && req.headers() instanceof HeadersMultiMap decoded) {
+                // HTTP/1: the decoder wrote the headers into a Vert.x map already (see HEADERS): no copy
+                headers = decoded;
+                if (!headers.isEmpty()) {
+                    headers.remove("x-http2-stream-id").remove("x-http2-scheme");
+                }
+            } else {
+                headers = MultiMap.caseInsensitiveMultiMap();
+                for (Map.Entry<String, String> e : req.headers()) {
+                    if (!e.getKey().startsWith(":") && !e.getKey().equalsIgnoreCase("x-http2-stream-id")
+                            && !e.getKey().equalsIgnoreCase("x-http2-scheme")) {
+                        headers.add(e.getKey(), e.getValue());
+                    }
                 }
             }
             String authority = req.headers().get(HttpHeaderNames.HOST);
@@ -168,14 +325,12 @@ final class HttpBridge {
                 authority = req.headers().get(":authority");
             }
             if (authority == null) {
-                authority = ListenerDispatch.hostPort(conn.destination());
+                authority = conn.destinationHostPort();
             }
             Buffer body = req.content().isReadable() ? Buffer.buffer(ByteBufUtil.getBytes(req.content())) : null;
             return new RouterRequest(conn.direction(), HttpMethod.valueOf(req.method().name()), req.uri(), authority,
-                    conn.tls() ? "https" : "http", headers, body, ListenerDispatch.hostPort(conn.source()),
-                    ListenerDispatch.hostPort(conn.destination()),
-                    new SocketAddress(ListenerDispatch.ip(conn.destination()), conn.destination().getPort()),
-                    http2 ? "HTTP/2" : req.protocolVersion().text());
+                    conn.tls() ? "https" : "http", headers, body, conn.sourceHostPort(), conn.destinationHostPort(),
+                    conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text());
         }
 
         private void forward(ChannelHandlerContext ctx, FullHttpRequest req) {
@@ -216,9 +371,13 @@ final class HttpBridge {
             HttpResponseStatus status = HttpResponseStatus.valueOf(r.status());
             if (r.isLocalReply()) {
                 Buffer b = r.localBody();
-                DefaultFullHttpResponse resp = new DefaultFullHttpResponse(version, status,
-                        b == null ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(b.getBytes()));
-                copyHeaders(r.headers(), resp);
+                ByteBuf content = b == null ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(b.getBytes());
+                DefaultFullHttpResponse resp = r.headers() instanceof HttpHeaders h
+                        ? new DefaultFullHttpResponse(version, status, content, h, HeadersMultiMap.httpHeaders())
+                        : new DefaultFullHttpResponse(version, status, content);
+                if (!(r.headers() instanceof HttpHeaders)) {
+                    copyHeaders(r.headers(), resp);
+                }
                 if (!keepAlive && !http2) {
                     resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
                 }
@@ -230,8 +389,13 @@ final class HttpBridge {
                 });
                 return;
             }
-            HttpResponse resp = new DefaultHttpResponse(version, status);
-            copyHeaders(r.headers(), resp);
+            HttpResponse resp;
+            if (r.headers() instanceof HttpHeaders h) {
+                resp = new DefaultHttpResponse(version, status, h); // the router's map is ours now: no copy
+            } else {
+                resp = new DefaultHttpResponse(version, status);
+                copyHeaders(r.headers(), resp);
+            }
             boolean bodyAllowed = !head && r.status() >= 200 && r.status() != 204 && r.status() != 304;
             if (!http2 && bodyAllowed && !resp.headers().contains(HttpHeaderNames.CONTENT_LENGTH)) {
                 if (version.equals(HttpVersion.HTTP_1_1)) {
@@ -248,14 +412,25 @@ final class HttpBridge {
             streaming = up;
             inFlight = r;
             bytesSent = 0;
-            ch.write(resp);
+            // Nothing is flushed until the body ends (or an upstream read ends): a response that arrived in one read
+            // leaves in one write.
+            ch.write(resp, ch.voidPromise());
+            flushPending = true;
             up.handler(buf -> {
                 ByteBuf bb = ((BufferInternal) buf).getByteBuf();
                 bytesSent += bb.readableBytes();
-                ch.writeAndFlush(new DefaultHttpContent(bb.retainedDuplicate()));
-                if (!ch.isWritable() && !paused) {
-                    paused = true;
-                    up.pause();
+                ch.write(new DefaultHttpContent(bb.retainedDuplicate()), ch.voidPromise());
+                if (!ch.isWritable()) {
+                    // unflushed bytes count against the high-water mark: flush them, and wait for the drain
+                    ch.flush();
+                    if (!ch.isWritable() && !paused) {
+                        paused = true;
+                        up.pause();
+                    }
+                } else if (!flushPending) {
+                    // a body that arrives over several upstream reads streams on: flushed once this turn is over
+                    flushPending = true;
+                    ch.eventLoop().execute(flushTask);
                 }
             });
             up.exceptionHandler(t -> {
@@ -272,17 +447,27 @@ final class HttpBridge {
                 }
                 streaming = null;
                 inFlight = null;
-                LastHttpContent last = new DefaultLastHttpContent();
-                up.trailers().forEach(e -> last.trailingHeaders().add(e.getKey(), e.getValue()));
+                LastHttpContent last;
+                MultiMap trailers = up.trailers();
+                if (trailers.isEmpty()) {
+                    last = LastHttpContent.EMPTY_LAST_CONTENT;
+                } else {
+                    last = new DefaultLastHttpContent();
+                    trailers.forEach(e -> last.trailingHeaders().add(e.getKey(), e.getValue()));
+                }
                 long n = bytesSent;
+                flushPending = false;
                 ch.writeAndFlush(last).addListener(f -> {
                     router.complete(r, n);
                     next(ctx, keep && f.isSuccess());
                 });
             });
-            ch.flush();
-            // The router hands the response over paused: its body flows from here.
+            // The router hands the response over paused: its body flows from here, what was already read at once.
             up.resume();
+            if (flushPending && streaming == up) {
+                // the rest of the body is still to come: the head and what came so far go out when this turn ends
+                ch.eventLoop().execute(flushTask);
+            }
         }
 
         private void next(ChannelHandlerContext ctx, boolean keepAlive) {
@@ -291,11 +476,36 @@ final class HttpBridge {
                 return; // the stream ended with the last content
             }
             if (!keepAlive) {
+                releasePending();
                 ch.close();
                 return;
             }
-            ch.config().setAutoRead(true);
-            ch.read();
+            busy = false;
+            if (!pending.isEmpty()) {
+                // the next pipelined request, in a task of its own (a local reply completes within this call)
+                ch.eventLoop().execute(() -> {
+                    if (!busy && ch.isActive()) {
+                        FullHttpRequest q = pending.poll();
+                        if (q != null) {
+                            handle(ctx, q);
+                        }
+                    }
+                });
+                return;
+            }
+            if (continueOwed) {
+                continueOwed = false;
+                ch.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE,
+                        Unpooled.EMPTY_BUFFER));
+            }
+            if (inputEnded) {
+                ch.close(); // everything the client sent before it ended its side is answered
+                return;
+            }
+            if (readPaused) {
+                readPaused = false;
+                ch.config().setAutoRead(true); // reads at once
+            }
         }
 
         @Override
@@ -313,6 +523,7 @@ final class HttpBridge {
             RouterResponse r = inFlight;
             streaming = null;
             inFlight = null;
+            releasePending();
             if (up != null && r != null) {
                 up.request().reset();
                 conn.runtime().router.abort(r, bytesSent, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
@@ -354,7 +565,7 @@ final class HttpBridge {
             }
             UpstreamCluster cluster = conn.snapshot().clusterManager().cluster(f.cluster());
             Host host = cluster == null ? null : cluster.chooseHost(new LbContext(false, 0, null, 1,
-                    new SocketAddress(ListenerDispatch.ip(conn.destination()), conn.destination().getPort())));
+                    conn.originalDestination()));
             if (host == null) {
                 sendError(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE);
                 return;

@@ -29,6 +29,9 @@ final class ProxyRuntime {
     volatile java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
             dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics;
 
+    /** Tests only: sees each HTTP/1 connection once its handlers are in place. */
+    volatile java.util.function.Consumer<Channel> http1Hook;
+
     ProxyRuntime(VertxInternal vertx, Router router, SnapshotHolder snapshots, int maxRequestBytes) {
         this.vertx = vertx;
         this.router = router;

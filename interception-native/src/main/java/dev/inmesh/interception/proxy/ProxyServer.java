@@ -112,6 +112,11 @@ public final class ProxyServer implements AutoCloseable {
         bound.clear();
     }
 
+    /** Tests only: sees each HTTP/1 connection once its handlers are in place. */
+    void http1Hook(java.util.function.Consumer<Channel> hook) {
+        runtime.http1Hook = hook;
+    }
+
     /** Where relayed TCP connections are counted (Istio's {@code istio_tcp_*} metrics). */
     void tcpMetrics(java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
             dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> metrics) {

@@ -35,7 +35,7 @@ public final class StandaloneProxy implements AutoCloseable {
      * @param config an Envoy bootstrap (or any document {@link EnvoyConfigReader} reads), JSON or YAML
      * @param uid the user to become after binding, or -1 to stay
      * @param gid the group to become after binding, or -1 (then the uid's number)
-     * @param eventLoops Vert.x event loops, or 0 for Vert.x's default (2 per core)
+     * @param eventLoops Vert.x event loops, or 0 for one per core
      * @param observer gets every finished request (metrics, access log)
      * @param admin starts the admin, health and stats endpoints
      */
@@ -75,9 +75,10 @@ public final class StandaloneProxy implements AutoCloseable {
         ResourceBundle bundle = EnvoyConfigReader.read(settings.config());
         AdminHook.Addresses adminAddresses = adminAddresses(settings.config());
         VertxOptions options = new VertxOptions();
-        if (settings.eventLoops() > 0) {
-            options.setEventLoopPoolSize(settings.eventLoops());
-        }
+        // One event loop per core, as Envoy's --concurrency: a connection's work stays on one thread, and more loops
+        // than cores (Vert.x's default is two per core) only add wake-ups and context switches.
+        options.setEventLoopPoolSize(settings.eventLoops() > 0 ? settings.eventLoops()
+                : Math.max(1, Runtime.getRuntime().availableProcessors()));
         Transport transport = Transport.EPOLL.available() ? Transport.EPOLL : Transport.NIO;
         if (transport == Transport.NIO) {
             LOG.warning("the native epoll transport is unavailable (" + Transport.EPOLL.unavailabilityCause()

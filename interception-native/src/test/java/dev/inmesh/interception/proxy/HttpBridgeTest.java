@@ -229,6 +229,123 @@ class HttpBridgeTest {
         assertEquals("HTTP/2", proxy.requests.get(0).protocol());
     }
 
+    /** Writes raw bytes on a new connection to the proxy. */
+    private java.net.Socket raw(String text) throws Exception {
+        java.net.Socket s = new java.net.Socket("127.0.0.1", proxyPort);
+        s.setSoTimeout(10_000);
+        s.getOutputStream().write(text.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        s.getOutputStream().flush();
+        return s;
+    }
+
+    /** Reads one HTTP/1.1 response with a content-length (or none: no body) and returns status line and body. */
+    private static String readResponse(java.io.InputStream in) throws Exception {
+        StringBuilder head = new StringBuilder();
+        while (!head.toString().endsWith("\r\n\r\n")) {
+            int c = in.read();
+            if (c < 0) {
+                throw new java.io.EOFException("after " + head);
+            }
+            head.append((char) c);
+        }
+        int length = 0;
+        for (String line : head.toString().split("\r\n")) {
+            if (line.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
+                length = Integer.parseInt(line.substring(15).trim());
+            }
+        }
+        byte[] body = in.readNBytes(length);
+        return head.substring(0, head.indexOf("\r\n")) + " | " + new String(body,
+                java.nio.charset.StandardCharsets.US_ASCII);
+    }
+
+    @Test
+    void pipelinedRequestsAreAnsweredInOrder() throws Exception {
+        StringBuilder requests = new StringBuilder();
+        for (int i = 0; i < 5; i++) {
+            // the third goes nowhere: a local reply (404) between forwarded ones
+            String host = i == 2 ? "ratings" : "reviews";
+            requests.append("GET /p/").append(i).append(" HTTP/1.1\r\nhost: ").append(host)
+                    .append("\r\nx-version: v2\r\n\r\n");
+        }
+        try (java.net.Socket s = raw(requests.toString())) {
+            var in = new java.io.BufferedInputStream(s.getInputStream());
+            for (int i = 0; i < 5; i++) {
+                String r = readResponse(in);
+                if (i == 2) {
+                    assertTrue(r.startsWith("HTTP/1.1 404 "), r);
+                } else {
+                    assertEquals("HTTP/1.1 200 OK | v2 GET /p/" + i + " body= host=reviews", r);
+                }
+            }
+            // and the connection is still good for more
+            s.getOutputStream().write("GET /p/5 HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\n\r\n"
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            assertEquals("HTTP/1.1 200 OK | v2 GET /p/5 body= host=reviews", readResponse(in));
+        }
+    }
+
+    @Test
+    void aPipelinedContinueWaitsForTheAnswerBeforeIt() throws Exception {
+        try (java.net.Socket s = raw("GET /first HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\n\r\n"
+                + "POST /second HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\nexpect: 100-continue\r\n"
+                + "content-length: 5\r\n\r\n")) {
+            var in = new java.io.BufferedInputStream(s.getInputStream());
+            assertEquals("HTTP/1.1 200 OK | v2 GET /first body= host=reviews", readResponse(in));
+            assertEquals("HTTP/1.1 100 Continue | ", readResponse(in));
+            s.getOutputStream().write("hello".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            assertEquals("HTTP/1.1 200 OK | v2 POST /second body=hello host=reviews", readResponse(in));
+        }
+    }
+
+    @Test
+    void aClientThatEndsItsSideIsAnsweredAndThenClosed() throws Exception {
+        // half-closed right after a request: answered, then closed
+        try (java.net.Socket s = raw("GET /h/0 HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\n\r\n")) {
+            s.shutdownOutput();
+            var in = new java.io.BufferedInputStream(s.getInputStream());
+            assertEquals("HTTP/1.1 200 OK | v2 GET /h/0 body= host=reviews", readResponse(in));
+            assertEquals(-1, in.read());
+        }
+        // half-closed before any request
+        try (java.net.Socket s = raw("")) {
+            s.shutdownOutput();
+            assertEquals(-1, s.getInputStream().read());
+        }
+        // half-closed while idle: closed at once
+        try (java.net.Socket s = raw("GET /h/1 HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\n\r\n")) {
+            var in = new java.io.BufferedInputStream(s.getInputStream());
+            assertEquals("HTTP/1.1 200 OK | v2 GET /h/1 body= host=reviews", readResponse(in));
+            s.shutdownOutput();
+            assertEquals(-1, in.read());
+        }
+    }
+
+    @Test
+    void aResponseIsWrittenWithOneFlush() throws Exception {
+        List<Integer> flushes = new java.util.concurrent.CopyOnWriteArrayList<>();
+        AtomicInteger count = new AtomicInteger();
+        proxy.server.http1Hook(ch -> ch.pipeline().addFirst(new io.netty.channel.ChannelOutboundHandlerAdapter() {
+            @Override
+            public void flush(io.netty.channel.ChannelHandlerContext ctx) {
+                count.incrementAndGet();
+                ctx.flush();
+            }
+        }));
+        try (java.net.Socket s = raw("")) {
+            var in = new java.io.BufferedInputStream(s.getInputStream());
+            for (int i = 0; i < 5; i++) {
+                count.set(0);
+                s.getOutputStream().write(("GET /f/" + i + " HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\n\r\n")
+                        .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                assertEquals("HTTP/1.1 200 OK | v2 GET /f/" + i + " body= host=reviews", readResponse(in));
+                Thread.sleep(50); // a late flush would show up here
+                flushes.add(count.get());
+            }
+        }
+        assertEquals(List.of(1, 1, 1, 1, 1), flushes);
+    }
+
     @Test
     void aWebSocketUpgradePassesThrough() throws Exception {
         WebSocketClient ws = backends.createWebSocketClient();

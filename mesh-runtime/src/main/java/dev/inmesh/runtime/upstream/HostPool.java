@@ -1,18 +1,23 @@
 package dev.inmesh.runtime.upstream;
 
 import dev.inmesh.api.config.core.SocketAddress;
+import io.netty.channel.EventLoop;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.PoolOptions;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 /**
  * One host's connection pool: a Vert.x HttpClient whose default host and port are the host's, made on first use
  * with the cluster's settings (HTTP/1.1 keep-alive or h2c with prior knowledge, connect timeout, bind address,
- * connection and pending limits from the circuit breakers; one multiplexed connection for HTTP/2). When the settings change, the old client drains
- * gracefully and a new one is made; so it does when the host leaves the cluster.
+ * connection and pending limits from the circuit breakers; one multiplexed connection for HTTP/2), split by event loop
+ * when the limits are generous (see {@link Current}). When the settings change, the old clients drain gracefully and
+ * new ones are made; so they do when the host leaves the cluster.
  */
 final class HostPool {
     /** How long a pool that is being replaced or closed lets its requests in flight finish. */
@@ -28,13 +33,26 @@ final class HostPool {
     record Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections,
                     int maxPending) {}
 
+    /**
+     * A pool is split by event loop when each loop's share of the connection limit is at least this many connections;
+     * with a tighter limit one pool serves every loop, so that the limit holds exactly.
+     */
+    static final int MIN_CONNECTIONS_PER_LOOP = 8;
+
     private final SocketAddress address;
     private HttpClient client; // guarded by this
     private Settings settings;
-    /** The client and the settings it was made with, read without the lock on the request path. */
+    /** The clients and the settings they were made with, read without the lock on the request path. */
     private volatile Current current;
 
-    private record Current(HttpClient client, Settings settings) {}
+    /**
+     * The client for callers off Vert.x's threads, and, when the limits allow, one client per event loop: Vert.x's
+     * pool hands a connection to whichever caller asks next, whatever loop the connection lives on, and every
+     * request on a connection of another loop hops threads twice. Each loop's client opens its connections on its own
+     * loop (as Envoy's per-worker pools), with the loop's share of the connection and pending limits.
+     */
+    private record Current(HttpClient client, Settings settings, int loops,
+                           ConcurrentHashMap<EventLoop, HttpClient> perLoop) {}
 
     HostPool(SocketAddress address) {
         this.address = address;
@@ -42,19 +60,56 @@ final class HostPool {
 
     HttpClient client(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
         Current c = current;
-        if (c != null && (c.settings == wanted || c.settings.equals(wanted))) {
-            return c.client;
+        if (c == null || (c.settings != wanted && !c.settings.equals(wanted))) {
+            c = rebuild(vertx, wanted, breakers);
         }
-        return rebuild(vertx, wanted, breakers);
+        if (c.perLoop != null) {
+            ContextInternal ctx = (ContextInternal) Vertx.currentContext();
+            if (ctx != null) {
+                HttpClient own = c.perLoop.get(ctx.nettyEventLoop());
+                return own != null ? own : loopClient(vertx, c, ctx.nettyEventLoop(), breakers);
+            }
+        }
+        return c.client;
     }
 
-    private synchronized HttpClient rebuild(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
+    private synchronized Current rebuild(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
         if (client != null && wanted.equals(settings)) {
-            return client;
+            return current;
         }
         if (client != null) {
-            client.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS);
+            shutdownAll();
         }
+        client = build(vertx, wanted, breakers, Math.min(MAX_POOL_SIZE, wanted.maxConnections()),
+                wanted.maxPending());
+        settings = wanted;
+        int loops = eventLoops(vertx);
+        boolean split = loops > 1 && wanted.maxConnections() / loops >= MIN_CONNECTIONS_PER_LOOP;
+        current = new Current(client, wanted, loops, split ? new ConcurrentHashMap<>() : null);
+        return current;
+    }
+
+    private synchronized HttpClient loopClient(Vertx vertx, Current c, EventLoop loop,
+                                               CircuitBreakerState breakers) {
+        if (current != c) {
+            return c.client; // replaced meanwhile: the old shared client still drains
+        }
+        return c.perLoop.computeIfAbsent(loop, l -> build(vertx, c.settings,
+                breakers, Math.min(MAX_POOL_SIZE, c.settings.maxConnections() / c.loops),
+                c.settings.maxPending() < 0 ? c.settings.maxPending()
+                        : Math.max(1, c.settings.maxPending() / c.loops)));
+    }
+
+    private static int eventLoops(Vertx vertx) {
+        int n = 0;
+        for (var ignored : ((VertxInternal) vertx).nettyEventLoopGroup()) {
+            n++;
+        }
+        return n;
+    }
+
+    private HttpClient build(Vertx vertx, Settings wanted, CircuitBreakerState breakers, int maxConnections,
+                             int maxPending) {
         HttpClientOptions options = new HttpClientOptions()
                 .setDefaultHost(address.address())
                 .setDefaultPort(address.port())
@@ -67,24 +122,30 @@ final class HostPool {
             options.setLocalAddress(wanted.localAddress());
         }
         PoolOptions pool = new PoolOptions()
-                .setHttp1MaxSize(Math.min(MAX_POOL_SIZE, wanted.maxConnections()))
+                .setHttp1MaxSize(Math.max(1, maxConnections))
                 .setHttp2MaxSize(1)
-                .setMaxWaitQueueSize(wanted.maxPending());
-        client = vertx.httpClientBuilder().with(options).with(pool)
+                .setMaxWaitQueueSize(maxPending);
+        return vertx.httpClientBuilder().with(options).with(pool)
                 .withConnectHandler(conn -> {
                     breakers.connectionOpened();
                     conn.closeHandler(v -> breakers.connectionClosed());
                 })
                 .build();
-        settings = wanted;
-        current = new Current(client, wanted);
-        return client;
+    }
+
+    /** Lets the requests in flight on every client finish, then closes their connections. */
+    private void shutdownAll() {
+        client.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS);
+        Current c = current;
+        if (c != null && c.perLoop != null) {
+            c.perLoop.values().forEach(h -> h.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS));
+        }
     }
 
     /** Lets requests in flight finish, then closes the connections. */
     synchronized void drain() {
         if (client != null) {
-            client.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS);
+            shutdownAll();
             client = null;
             settings = null;
             current = null;

@@ -64,4 +64,45 @@ class HostPoolTest {
             m.close();
         }
     }
+
+    @org.junit.jupiter.api.Test
+    void eachEventLoopGetsItsOwnClientWhenTheLimitsAllow() throws Exception {
+        Vertx two = Vertx.vertx(new io.vertx.core.VertxOptions().setEventLoopPoolSize(2));
+        try {
+            HostPool pool = new HostPool(new SocketAddress("127.0.0.1", server.actualPort()));
+            HostPool tight = new HostPool(new SocketAddress("127.0.0.1", server.actualPort()));
+            HostPool.Settings generous = new HostPool.Settings(1000, false, null, 1024, -1);
+            HostPool.Settings one = new HostPool.Settings(1000, false, null, 1, 1);
+            CircuitBreakerState breakers = new CircuitBreakerState(null);
+            var internal = (io.vertx.core.internal.VertxInternal) two;
+            var loops = internal.nettyEventLoopGroup().iterator();
+            var a = internal.contextBuilder().withEventLoop((io.netty.channel.EventLoop) loops.next()).build();
+            var b = internal.contextBuilder().withEventLoop((io.netty.channel.EventLoop) loops.next()).build();
+            assertEquals(false, a.nettyEventLoop() == b.nettyEventLoop(), "two contexts on two loops");
+            HttpClient[] got = new HttpClient[5];
+            a.runOnContext(v -> {
+                got[0] = pool.client(two, generous, breakers);
+                got[1] = pool.client(two, generous, breakers);
+                got[3] = tight.client(two, one, breakers);
+            });
+            b.runOnContext(v -> {
+                got[2] = pool.client(two, generous, breakers);
+                got[4] = tight.client(two, one, breakers);
+            });
+            for (int i = 0; i < 100 && (got[2] == null || got[3] == null || got[4] == null); i++) {
+                Thread.sleep(10);
+            }
+            assertSame(got[0], got[1]);
+            assertEquals(false, got[0] == got[2], "one client per loop");
+            assertEquals(false, got[0] == pool.client(two, generous, breakers), "off the loops: the shared one");
+            assertSame(got[3], got[4]); // max_connections 1: one pool for every loop
+            String body = got[2].request(HttpMethod.GET, "/").compose(req -> req.send().compose(r -> r.body()))
+                    .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).toString();
+            assertEquals("HTTP_1_1 127.0.0.1", body);
+            pool.drain();
+            tight.drain();
+        } finally {
+            two.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
 }
