@@ -635,7 +635,11 @@ public final class Router {
                 ex.flags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
             }
             ex.upstreamServiceTimeMillis = (System.nanoTime() - ex.upstreamStartNanos) / 1_000_000;
-            MultiMap h = MultiMap.caseInsensitiveMultiMap().addAll(resp.headers());
+            // A copy, not the upstream's own headers: Vert.x still reads "connection" from those when the body ends.
+            // HTTP/1.x: Netty's headers copied as they are (names keep their cached hashes), not converted entry by
+            // entry into Strings; HTTP/2 headers (lower-case names only) are copied into a map that takes any name.
+            MultiMap h = resp.version() == io.vertx.core.http.HttpVersion.HTTP_2
+                    ? MultiMap.caseInsensitiveMultiMap().addAll(resp.headers()) : resp.headers().copy(true);
             for (io.netty.util.AsciiString name : RESPONSE_HOP_BY_HOP) {
                 h.remove(name);
             }
