@@ -55,7 +55,7 @@ final class MeshClientRequest implements HttpClientRequest {
         this.port = o.getPort() != null ? o.getPort() : defaultPort;
         this.ssl = Boolean.TRUE.equals(o.isSsl());
         if (o.getHeaders() != null) {
-            headers.addAll(o.getHeaders());
+            o.getHeaders().forEach(headers::add); // no intermediate list of entries, as addAll makes
         }
         if (o.getFollowRedirects() != null) {
             followRedirects = o.getFollowRedirects();

@@ -209,7 +209,7 @@ final class MeshClientResponse implements HttpClientResponse {
 
     @Override
     public List<String> cookies() {
-        return routed.headers().getAll("set-cookie");
+        return routed.headers().getAll(io.vertx.core.http.HttpHeaders.SET_COOKIE);
     }
 
     @Override

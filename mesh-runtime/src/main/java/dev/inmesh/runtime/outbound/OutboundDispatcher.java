@@ -34,9 +34,11 @@ public final class OutboundDispatcher {
     /** Routes a request to {@code host:port}; the future never fails (failures are local replies). */
     public Future<RouterResponse> dispatch(HttpMethod method, String host, int port, String uri, MultiMap headers,
                                           Buffer body, boolean ssl) {
-        String authority = headers.contains("host") ? headers.get("host")
-                : (port == (ssl ? 443 : 80) ? host : host + ":" + port);
-        headers.remove("host");
+        String hostHeader = headers.get(io.vertx.core.http.HttpHeaders.HOST);
+        String authority = hostHeader != null ? hostHeader : (port == (ssl ? 443 : 80) ? host : host + ":" + port);
+        if (hostHeader != null) {
+            headers.remove(io.vertx.core.http.HttpHeaders.HOST);
+        }
         String hostOnly = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, uri, authority,
                 ssl ? "https" : "http", headers, body, sourceIp + ":0", null,

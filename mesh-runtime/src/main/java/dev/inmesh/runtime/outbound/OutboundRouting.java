@@ -52,7 +52,10 @@ public final class OutboundRouting {
     /** Decisions of the current snapshot by {@code host:port}: the same destination decides the same way. */
     private volatile DecisionCache cache = new DecisionCache(null);
 
-    private record DecisionCache(MeshSnapshot snapshot, Map<String, Decision> byDestination) {
+    /** A destination, as the cache's key: no string to build and hash per request. */
+    private record Destination(String host, int port) {}
+
+    private record DecisionCache(MeshSnapshot snapshot, Map<Destination, Decision> byDestination) {
         DecisionCache(MeshSnapshot snapshot) {
             this(snapshot, new ConcurrentHashMap<>());
         }
@@ -68,8 +71,8 @@ public final class OutboundRouting {
             c = new DecisionCache(snapshot);
             cache = c;
         }
-        Map<String, Decision> m = c.byDestination;
-        String key = host + ":" + port;
+        Map<Destination, Decision> m = c.byDestination;
+        Destination key = new Destination(host, port);
         Decision d = m.get(key);
         if (d == null) {
             d = decideUncached(snapshot, host, port, sourceIp);

@@ -96,7 +96,7 @@ final class RetryState {
 
     /** Whether a response with these headers would be retried under the policy. */
     boolean retriableResponse(int status, MultiMap headers) {
-        if (headers.contains("x-envoy-overloaded")) {
+        if (headers.contains(HeaderNames.X_ENVOY_OVERLOADED)) {
             return false;
         }
         if (on.contains("5xx") && status >= 500) {
@@ -111,7 +111,7 @@ final class RetryState {
         if (on.contains("retriable-status-codes") && statusCodes.contains(status)) {
             return true;
         }
-        if (on.contains("envoy-ratelimited") && headers.contains("x-envoy-ratelimited")) {
+        if (on.contains("envoy-ratelimited") && headers.contains(HeaderNames.X_ENVOY_RATELIMITED)) {
             return true;
         }
         if (on.contains("retriable-headers") && !retriableHeaders.isEmpty()) {
@@ -124,7 +124,7 @@ final class RetryState {
                 }
             }
         }
-        String grpc = headers.get("grpc-status");
+        String grpc = headers.get(HeaderNames.GRPC_STATUS);
         if (grpc != null) {
             for (int i = 0; i < GRPC_CONDITIONS.size(); i++) {
                 if (on.contains(GRPC_CONDITIONS.get(i)) && grpc.trim().equals(Integer.toString(GRPC_CODES[i]))) {

@@ -52,13 +52,13 @@ import java.util.random.RandomGenerator;
  */
 public final class Router {
     /** Hop-by-hop headers never forwarded. */
-    private static final List<String> HOP_BY_HOP = List.of("connection", "keep-alive", "proxy-connection",
+    private static final io.netty.util.AsciiString[] HOP_BY_HOP = HeaderNames.of("connection", "keep-alive", "proxy-connection",
             "transfer-encoding", "upgrade", "trailer", "proxy-authenticate", "proxy-authorization", "host");
     /** Hop-by-hop response headers never passed downstream. */
-    private static final List<String> RESPONSE_HOP_BY_HOP = List.of("connection", "keep-alive", "proxy-connection",
+    private static final io.netty.util.AsciiString[] RESPONSE_HOP_BY_HOP = HeaderNames.of("connection", "keep-alive", "proxy-connection",
             "transfer-encoding");
     /** Envoy's request control headers: honoured only from trusted callers, and never forwarded. */
-    private static final List<String> CONTROL_HEADERS = List.of("x-envoy-retry-on", "x-envoy-retry-grpc-on",
+    private static final io.netty.util.AsciiString[] CONTROL_HEADERS = HeaderNames.of("x-envoy-retry-on", "x-envoy-retry-grpc-on",
             "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms", "x-envoy-upstream-rq-per-try-timeout-ms",
             "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names", "x-envoy-expected-rq-timeout-ms",
             "x-envoy-internal", "x-envoy-force-trace", "x-envoy-hedge-on-per-try-timeout",
@@ -156,8 +156,8 @@ public final class Router {
             return;
         }
         Control control = Control.read(req.headers, options.trustEnvoyHeaders);
-        if (options.generateRequestId && !req.headers.contains("x-request-id")) {
-            req.headers.set("x-request-id", dev.inmesh.runtime.router.RequestIds.next());
+        if (options.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
+            req.headers.set(HeaderNames.X_REQUEST_ID, dev.inmesh.runtime.router.RequestIds.next());
         }
         long randomValue = random().nextLong();
         RouteResult result = table.route(req, randomValue);
@@ -194,16 +194,16 @@ public final class Router {
 
         // Request headers for upstream: rewrites, header rules, ids, attempt count.
         MultiMap rh = req.headers;
-        for (int i = 0; i < HOP_BY_HOP.size(); i++) {
-            rh.remove(HOP_BY_HOP.get(i));
+        for (io.netty.util.AsciiString name : HOP_BY_HOP) {
+            rh.remove(name);
         }
-        for (int i = 0; i < CONTROL_HEADERS.size(); i++) {
-            rh.remove(CONTROL_HEADERS.get(i));
+        for (io.netty.util.AsciiString name : CONTROL_HEADERS) {
+            rh.remove(name);
         }
         // TE is hop-by-hop too, but as Envoy, keep "te: trailers": gRPC servers require it.
-        String te = rh.get("te");
+        String te = rh.get(HeaderNames.TE);
         if (te != null && !te.trim().equalsIgnoreCase("trailers")) {
-            rh.remove("te");
+            rh.remove(HeaderNames.TE);
         }
         Target target = new Target(req.uri, req.authority);
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target);
@@ -211,12 +211,12 @@ public final class Router {
             badRequest(ex, promise, "invalid_request_target");
             return;
         }
-        if (!req.headers.contains("x-forwarded-proto")) {
-            req.headers.set("x-forwarded-proto", req.scheme);
+        if (!req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
+            req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
         if (req.direction == StreamInfo.Direction.OUTBOUND && options.peerMetadata != null) {
-            req.headers.set("x-envoy-peer-metadata", options.peerMetadata);
-            req.headers.set("x-envoy-peer-metadata-id", options.peerMetadataId);
+            req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA, options.peerMetadata);
+            req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA_ID, options.peerMetadataId);
         }
         RouteAction action = f.action();
         VirtualHost vh = f.virtualHost();
@@ -380,12 +380,13 @@ public final class Router {
         RouterRequest req = ex.request;
         Host host = ex.lastHost;
         ServiceLabels dest = ServiceLabels.of(ex.cluster, host);
+        String originalPath = req.headers.get(HeaderNames.X_ENVOY_ORIGINAL_PATH);
         StreamInfo info = new StreamInfo(req.direction, req.startTime, req.method.name(),
-                req.headers.contains("x-envoy-original-path") ? req.headers.get("x-envoy-original-path") : req.uri,
+                originalPath != null ? originalPath : req.uri,
                 req.protocol, status, ex.flags, ex.responseCodeDetails, req.body == null ? 0 : req.body.length(),
                 bytesSent, (System.nanoTime() - req.startNanos) / 1_000_000, ex.upstreamServiceTimeMillis,
-                req.headers.get("x-request-id"), req.authority, req.headers.get("user-agent"),
-                req.headers.get("x-forwarded-for"), host == null ? null : host.addressString(), ex.clusterName, null,
+                req.headers.get(HeaderNames.X_REQUEST_ID), req.authority, req.headers.get(HeaderNames.USER_AGENT),
+                req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(), ex.clusterName, null,
                 req.downstreamLocalAddress, req.downstreamRemoteAddress, null, ex.routeName(),
                 Math.max(ex.attempts, 0), dest.workload(), dest.host(), dest.name(), dest.namespace(), null);
         try {
@@ -574,11 +575,11 @@ public final class Router {
                     up.authority(hp);
                 }
                 if (vh.includeRequestAttemptCount()) {
-                    up.headers().set("x-envoy-attempt-count", Integer.toString(attempt));
+                    up.headers().set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(attempt));
                 }
                 long expected = expectedTimeoutMillis();
                 if (expected > 0) {
-                    up.headers().set("x-envoy-expected-rq-timeout-ms", Long.toString(expected));
+                    up.headers().set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(expected));
                 }
                 inflight = up;
                 Future<HttpClientResponse> sent = req.body == null ? up.send() : up.send(req.body);
@@ -634,13 +635,17 @@ public final class Router {
                 ex.flags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
             }
             ex.upstreamServiceTimeMillis = (System.nanoTime() - ex.upstreamStartNanos) / 1_000_000;
-            MultiMap h = MultiMap.caseInsensitiveMultiMap().addAll(resp.headers());
-            for (int i = 0; i < RESPONSE_HOP_BY_HOP.size(); i++) {
-                h.remove(RESPONSE_HOP_BY_HOP.get(i));
+            // A copy, not the upstream's own headers: Vert.x still reads "connection" from those when the body ends.
+            // HTTP/1.x: Netty's headers copied as they are (names keep their cached hashes), not converted entry by
+            // entry into Strings; HTTP/2 headers (lower-case names only) are copied into a map that takes any name.
+            MultiMap h = resp.version() == io.vertx.core.http.HttpVersion.HTTP_2
+                    ? MultiMap.caseInsensitiveMultiMap().addAll(resp.headers()) : resp.headers().copy(true);
+            for (io.netty.util.AsciiString name : RESPONSE_HOP_BY_HOP) {
+                h.remove(name);
             }
-            h.set("x-envoy-upstream-service-time", Long.toString(ex.upstreamServiceTimeMillis));
+            h.set(HeaderNames.X_ENVOY_UPSTREAM_SERVICE_TIME, Long.toString(ex.upstreamServiceTimeMillis));
             if (vh.includeAttemptCountInResponse()) {
-                h.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
+                h.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(ex.attempts));
             }
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
             ex.responseCodeDetails = "via_upstream";

@@ -90,9 +90,12 @@ public final class MeshMetrics {
     public void record(StreamInfo s) {
         String protocol = s.grpcStatus() != null ? "grpc" : "http";
         IstioLabels labels = labels(s.direction(), s.peer(), destinationService(s), s.destinationServiceName(),
-                s.destinationServiceNamespace(), protocol, Integer.toString(s.responseCode()),
+                s.destinationServiceNamespace(), protocol, responseCode(s.responseCode()),
                 ResponseFlag.format(s.responseFlags()));
-        RequestMeters m = requestMeters.computeIfAbsent(labels, this::newRequestMeters);
+        RequestMeters m = requestMeters.get(labels);
+        if (m == null) {
+            m = requestMeters.computeIfAbsent(labels, this::newRequestMeters);
+        }
         m.requests.increment();
         m.duration.record(Math.max(0, s.durationMillis()));
         m.requestBytes.record(Math.max(0, s.bytesReceived()));
@@ -112,7 +115,8 @@ public final class MeshMetrics {
 
     /** The statistics of an upstream cluster, created on first use. */
     public UpstreamStats upstream(String clusterName) {
-        return upstreams.computeIfAbsent(clusterName, n -> new UpstreamStatsImpl(registry, n));
+        UpstreamStats s = upstreams.get(clusterName); // the router asks several times per request: no lambda then
+        return s != null ? s : upstreams.computeIfAbsent(clusterName, n -> new UpstreamStatsImpl(registry, n));
     }
 
     /** Counts a TCP connection's bytes and close; thread-safe. */
@@ -151,6 +155,19 @@ public final class MeshMetrics {
             IstioLabels l = owner.tcpLabels(info, flags);
             owner.tcpMeters.computeIfAbsent(l, owner::newTcpMeters).closed.increment();
         }
+    }
+
+    /** The response_code label of the status codes HTTP defines (100-599), made once rather than per request. */
+    private static final String[] RESPONSE_CODES = new String[600];
+
+    static {
+        for (int i = 100; i < RESPONSE_CODES.length; i++) {
+            RESPONSE_CODES[i] = Integer.toString(i);
+        }
+    }
+
+    private static String responseCode(int code) {
+        return code >= 100 && code < RESPONSE_CODES.length ? RESPONSE_CODES[code] : Integer.toString(code);
     }
 
     private static String destinationService(StreamInfo s) {

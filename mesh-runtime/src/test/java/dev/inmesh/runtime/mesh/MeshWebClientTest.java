@@ -160,6 +160,71 @@ class MeshWebClientTest {
         assertEquals("reviews-a", r.getHeader("x-served-by"));
     }
 
+    /**
+     * A host's pool has max_connections connections, no more (the requests beyond wait in the pool) and no fewer:
+     * the server answers only once two requests are outstanding at once, which one connection without pipelining
+     * never gives it, and then both; sixteen requests, two connections, reused throughout.
+     */
+    @Test
+    void aHostPoolOpensMaxConnectionsAndReusesThem() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger connections = new java.util.concurrent.atomic.AtomicInteger();
+        List<io.vertx.core.http.HttpServerRequest> held = new ArrayList<>();
+        HttpServer s = vertx.createHttpServer()
+                .connectionHandler(c -> connections.incrementAndGet())
+                .requestHandler(req -> {
+                    synchronized (held) {
+                        held.add(req);
+                        if (held.size() == 2) {
+                            held.forEach(r -> r.response().end("ok"));
+                            held.clear();
+                        }
+                    }
+                });
+        s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        servers.add(s);
+        mesh(config("", s.actualPort()).replace("    lb_policy: ROUND_ROBIN\n", """
+                    lb_policy: ROUND_ROBIN
+                    circuit_breakers:
+                      thresholds:
+                      - {max_connections: 2, max_pending_requests: 1000, max_requests: 1000}
+                """));
+        WebClient client = mesh.webClient();
+        List<io.vertx.core.Future<HttpResponse<Buffer>>> all = new ArrayList<>();
+        for (int i = 0; i < 16; i++) {
+            all.add(client.get(9080, "reviews", "/reviews/" + i).send());
+        }
+        io.vertx.core.Future.all(all).await(10, TimeUnit.SECONDS);
+        for (var f : all) {
+            assertEquals("ok", f.result().bodyAsString());
+        }
+        assertEquals(2, connections.get());
+    }
+
+    /**
+     * The router drops the upstream's hop-by-hop headers from the response it hands over, but from a copy: the
+     * upstream connection still sees its "connection: close" and is not reused.
+     */
+    @Test
+    void anUpstreamConnectionCloseIsHonouredAndNotPassedOn() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger connections = new java.util.concurrent.atomic.AtomicInteger();
+        HttpServer s = vertx.createHttpServer()
+                .connectionHandler(c -> connections.incrementAndGet())
+                .requestHandler(req -> req.response().putHeader("connection", "close")
+                        .putHeader("keep-alive", "timeout=5").putHeader("x-kept", "yes").end("ok"));
+        s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        servers.add(s);
+        mesh(config("", s.actualPort()));
+        WebClient client = mesh.webClient();
+        for (int i = 0; i < 3; i++) {
+            HttpResponse<Buffer> r = client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+            assertEquals("ok", r.bodyAsString());
+            assertEquals("yes", r.getHeader("x-kept"));
+            assertEquals(null, r.getHeader("connection"));
+            assertEquals(null, r.getHeader("keep-alive"));
+        }
+        assertEquals(3, connections.get());
+    }
+
     @Test
     void manyRequestsFromAThreadOutsideVertxEachGetTheirBody() throws Exception {
         int a = server("reviews-a", 200);
