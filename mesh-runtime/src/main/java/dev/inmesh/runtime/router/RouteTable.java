@@ -87,7 +87,7 @@ public final class RouteTable {
     CompiledVirtualHost findVirtualHost(String authority) {
         String host = hostKey(authority);
         int slot = exact.slot(host);
-        return slot >= 0 ? exact.values[slot] : findWildcard(host);
+        return slot >= 0 ? exact.vhost(slot) : findWildcard(host);
     }
 
     /** The Host header as domains are compared: lower case, without the port when the table ignores it. */
@@ -141,10 +141,10 @@ public final class RouteTable {
         String query = q >= 0 ? full.substring(q + 1, hash > q ? hash : full.length()) : null;
         // an exact domain's routes come from the index's slot, not through the virtual host: one read less
         CompiledRoute r = slot >= 0
-                ? CompiledVirtualHost.select(exact.prefixes[slot], exact.routes[slot], req, pathOnly, query, random)
+                ? CompiledVirtualHost.select(exact.prefixes(slot), exact.routes(slot), req, pathOnly, query, random)
                 : CompiledVirtualHost.select(vh.prefixes, vh.routes, req, pathOnly, query, random);
         if (r == null) {
-            return new RouteResult.NoRoute(slot >= 0 ? exact.values[slot].config : vh.config);
+            return new RouteResult.NoRoute(slot >= 0 ? exact.vhost(slot).config : vh.config);
         }
         RouteAction a = r.action;
         if (a != null) {
@@ -225,61 +225,68 @@ public final class RouteTable {
     }
 
     /**
-     * Exact domains in an open-addressed table whose slots hold the hash, the key and the virtual host side by side
-     * in three arrays: a probe reads them independently, where a {@link HashMap} reads bucket, node, key and value
-     * one after the other. That chain is what a lookup costs when the table is too large to stay in cache.
+     * Exact domains in an open-addressed table. A slot is four consecutive references, one cache line: the domain,
+     * its virtual host's routes, their prefixes and the virtual host, so that a probe reads one line, then the key
+     * (its cached hash, then its bytes) and the routes side by side. A {@link HashMap} reads bucket, node, key and
+     * value one after the other: that chain is what a lookup costs when the table is too large to stay in cache.
      */
     static final class DomainIndex {
-        /**
-         * By slot: the key's hash, the key (null: an empty slot), its virtual host, and that virtual host's routes
-         * and route prefixes (so that routing reads them straight from the slot).
-         */
-        private final int[] hashes;
-        private final String[] keys;
-        final CompiledVirtualHost[] values;
-        final CompiledRoute[][] routes;
-        final String[][] prefixes;
+        private static final int KEY = 0;
+        private static final int ROUTES = 1;
+        private static final int PREFIXES = 2;
+        private static final int VHOST = 3;
+        private static final int STRIDE = 4;
+
+        /** STRIDE references per slot; a null key is an empty slot. */
+        private final Object[] slots;
         private final int mask;
 
         DomainIndex(Map<String, CompiledVirtualHost> domains) {
             int capacity = Integer.highestOneBit(Math.max(4, domains.size() * 2 - 1)) << 1;
-            hashes = new int[capacity];
-            keys = new String[capacity];
-            values = new CompiledVirtualHost[capacity];
-            routes = new CompiledRoute[capacity][];
-            prefixes = new String[capacity][];
+            slots = new Object[capacity * STRIDE];
             mask = capacity - 1;
             for (Map.Entry<String, CompiledVirtualHost> entry : domains.entrySet()) {
-                int h = entry.getKey().hashCode();
-                int i = spread(h) & mask;
-                while (keys[i] != null) {
+                int i = spread(entry.getKey().hashCode()) & mask;
+                while (slots[i * STRIDE + KEY] != null) {
                     i = (i + 1) & mask;
                 }
-                hashes[i] = h;
-                keys[i] = entry.getKey();
-                values[i] = entry.getValue();
-                routes[i] = entry.getValue().routes;
-                prefixes[i] = entry.getValue().prefixes;
+                int at = i * STRIDE;
+                slots[at + KEY] = entry.getKey();
+                slots[at + ROUTES] = entry.getValue().routes;
+                slots[at + PREFIXES] = entry.getValue().prefixes;
+                slots[at + VHOST] = entry.getValue();
             }
         }
 
         CompiledVirtualHost get(String key) {
             int slot = slot(key);
-            return slot < 0 ? null : values[slot];
+            return slot < 0 ? null : vhost(slot);
         }
 
         /** The slot of {@code key}, or -1. */
         int slot(String key) {
             int h = key.hashCode();
             for (int i = spread(h) & mask; ; i = (i + 1) & mask) {
-                String k = keys[i];
+                String k = (String) slots[i * STRIDE + KEY];
                 if (k == null) {
                     return -1;
                 }
-                if (hashes[i] == h && k.equals(key)) {
+                if (k.hashCode() == h && k.equals(key)) {
                     return i;
                 }
             }
+        }
+
+        CompiledVirtualHost vhost(int slot) {
+            return (CompiledVirtualHost) slots[slot * STRIDE + VHOST];
+        }
+
+        CompiledRoute[] routes(int slot) {
+            return (CompiledRoute[]) slots[slot * STRIDE + ROUTES];
+        }
+
+        String[] prefixes(int slot) {
+            return (String[]) slots[slot * STRIDE + PREFIXES];
         }
 
         private static int spread(int h) {
