@@ -33,7 +33,7 @@ final class RetryState {
     private final RetryPolicy policy;
     private final Set<String> on;
     private final Set<Integer> statusCodes;
-    private final List<HeaderMatchers.Compiled> retriableHeaders;
+    private final Conditions conditions;
     private final int maxRetries;
     private final RandomGenerator random;
     private int retriesUsed;
@@ -46,7 +46,14 @@ final class RetryState {
      */
     RetryState(RetryPolicy policy, int maxRetriesOverride, Set<String> onOverride, Set<Integer> extraStatusCodes,
                RandomGenerator random) {
+        this(policy, Conditions.of(policy), maxRetriesOverride, onOverride, extraStatusCodes, random);
+    }
+
+    /** As above, with the policy's header conditions already compiled (once per route table, not per request). */
+    RetryState(RetryPolicy policy, Conditions conditions, int maxRetriesOverride, Set<String> onOverride,
+               Set<Integer> extraStatusCodes, RandomGenerator random) {
         this.policy = policy;
+        this.conditions = conditions;
         Set<Integer> routeCodes = policy == null ? Set.of() : policy.retriableStatusCodes();
         if (extraStatusCodes == null || extraStatusCodes.isEmpty()) {
             this.statusCodes = routeCodes;
@@ -66,15 +73,6 @@ final class RetryState {
         }
         // Without a route policy, Envoy's default policy still allows one retry (for x-envoy-retry-on).
         this.maxRetries = maxRetriesOverride >= 0 ? maxRetriesOverride : policy == null ? 1 : policy.numRetries();
-        if (policy == null || policy.retriableHeaders().isEmpty()) {
-            this.retriableHeaders = List.of();
-        } else {
-            List<HeaderMatchers.Compiled> rh = new ArrayList<>(policy.retriableHeaders().size());
-            for (HeaderMatcher m : policy.retriableHeaders()) {
-                rh.add(HeaderMatchers.compile(m));
-            }
-            this.retriableHeaders = rh;
-        }
         this.random = random;
     }
 
@@ -83,11 +81,11 @@ final class RetryState {
         if (on.isEmpty() || maxRetries == 0) {
             return false;
         }
-        if (policy == null || policy.retriableRequestHeaders().isEmpty()) {
+        if (conditions.requestHeaders().isEmpty()) {
             return true;
         }
-        for (HeaderMatcher m : policy.retriableRequestHeaders()) {
-            if (HeaderMatchers.compile(m).matches(req::header)) {
+        for (HeaderMatchers.Compiled m : conditions.requestHeaders()) {
+            if (m.matches(req::header)) {
                 return true;
             }
         }
@@ -114,8 +112,8 @@ final class RetryState {
         if (on.contains("envoy-ratelimited") && headers.contains(HeaderNames.X_ENVOY_RATELIMITED)) {
             return true;
         }
-        if (on.contains("retriable-headers") && !retriableHeaders.isEmpty()) {
-            for (HeaderMatchers.Compiled m : retriableHeaders) {
+        if (on.contains("retriable-headers") && !conditions.responseHeaders().isEmpty()) {
+            for (HeaderMatchers.Compiled m : conditions.responseHeaders()) {
                 if (m.matches(name -> {
                     List<String> all = headers.getAll(name);
                     return all.isEmpty() ? null : String.join(",", all);
@@ -178,5 +176,25 @@ final class RetryState {
 
     int hostSelectionAttempts() {
         return policy == null ? 1 : (int) Math.min(Integer.MAX_VALUE, policy.hostSelectionRetryMaxAttempts() + 1);
+    }
+
+    /** A retry policy's {@code retriable_headers} and {@code retriable_request_headers}, compiled. */
+    record Conditions(List<HeaderMatchers.Compiled> responseHeaders, List<HeaderMatchers.Compiled> requestHeaders) {
+        static final Conditions NONE = new Conditions(List.of(), List.of());
+
+        static Conditions of(RetryPolicy policy) {
+            if (policy == null || policy.retriableHeaders().isEmpty() && policy.retriableRequestHeaders().isEmpty()) {
+                return NONE;
+            }
+            return new Conditions(compileEach(policy.retriableHeaders()), compileEach(policy.retriableRequestHeaders()));
+        }
+
+        private static List<HeaderMatchers.Compiled> compileEach(List<HeaderMatcher> ms) {
+            List<HeaderMatchers.Compiled> out = new ArrayList<>(ms.size());
+            for (HeaderMatcher m : ms) {
+                out.add(HeaderMatchers.compile(m));
+            }
+            return List.copyOf(out);
+        }
     }
 }

@@ -4,10 +4,12 @@ import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.DirectResponseAction;
 import dev.inmesh.api.config.route.RedirectAction;
 import dev.inmesh.api.config.route.RouteAction;
+import dev.inmesh.api.config.route.RetryPolicy;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import dev.inmesh.api.config.route.VirtualHost;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -31,6 +33,8 @@ public final class RouteTable {
     private final WildcardLevel[] prefixes;
     private final CompiledVirtualHost fallback;
     private final List<CompiledVirtualHost> all = new ArrayList<>();
+    /** The header conditions of every retry policy in the table (virtual hosts' and routes'), compiled once. */
+    private final Map<RetryPolicy, RetryState.Conditions> retryConditions = new IdentityHashMap<>();
 
     private RouteTable(RouteConfiguration config) {
         this.config = config;
@@ -42,6 +46,12 @@ public final class RouteTable {
         for (VirtualHost vh : config.virtualHosts()) {
             CompiledVirtualHost c = new CompiledVirtualHost(vh, interner);
             all.add(c);
+            compileRetryConditions(vh.retryPolicy());
+            for (dev.inmesh.api.config.route.Route r : vh.routes()) {
+                if (r.action() instanceof RouteAction a) {
+                    compileRetryConditions(a.retryPolicy());
+                }
+            }
             for (String d : vh.domains()) {
                 String domain = d.toLowerCase(Locale.ROOT);
                 if (domain.equals("*")) {
@@ -63,6 +73,18 @@ public final class RouteTable {
                 .toArray(WildcardLevel[]::new);
         this.prefixes = pfx.entrySet().stream().map(e -> new WildcardLevel(e.getKey(), e.getValue()))
                 .toArray(WildcardLevel[]::new);
+    }
+
+    private void compileRetryConditions(RetryPolicy policy) {
+        if (policy != null) {
+            retryConditions.computeIfAbsent(policy, RetryState.Conditions::of);
+        }
+    }
+
+    /** A retry policy of this table with its header conditions compiled (compiled now if it is not the table's). */
+    RetryState.Conditions retryConditions(RetryPolicy policy) {
+        RetryState.Conditions c = policy == null ? RetryState.Conditions.NONE : retryConditions.get(policy);
+        return c != null ? c : RetryState.Conditions.of(policy);
     }
 
     /** Compiles a route configuration (validated by its record) into a table. */

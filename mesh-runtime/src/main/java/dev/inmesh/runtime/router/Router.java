@@ -222,7 +222,8 @@ public final class Router {
         VirtualHost vh = f.virtualHost();
         RetryPolicy policy = action.retryPolicy() != null ? action.retryPolicy() : vh.retryPolicy();
         RetryState retry = policy == null && control.retryOn == null ? RetryState.NONE
-                : new RetryState(policy, control.maxRetries, control.retryOn, control.retriableStatusCodes, random());
+                : new RetryState(policy, table.retryConditions(policy), control.maxRetries, control.retryOn,
+                        control.retriableStatusCodes, random());
         if (!retry.enabledFor(req)) {
             retry = RetryState.NONE;
         }

@@ -2,6 +2,7 @@ package dev.inmesh.runtime.router;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.config.route.RetryPolicy;
@@ -120,5 +121,19 @@ class RetryStateTest {
         assertEquals(RetryState.Decision.RETRY, s.next(true));
         assertEquals(RetryState.Decision.LIMIT_EXCEEDED, s.next(true));
         assertFalse(new RetryState(null, -1, null, null, new SplittableRandom(1)).enabledFor(RouterRig.get("/")));
+    }
+
+    @Test
+    void aTablesRetryPoliciesHaveTheirHeaderConditionsCompiledOnceAtBuild() {
+        RouteTable table = RouterRig.routeToC("retry_policy: {retry_on: retriable-headers, num_retries: 1, "
+                + "retriable_headers: [{name: x-try-again, string_match: {exact: \"yes\"}}], "
+                + "retriable_request_headers: [{name: x-idempotent, present_match: true}]}");
+        RetryPolicy policy = ((dev.inmesh.api.config.route.RouteAction) table.config().virtualHosts().get(0).routes()
+                .get(0).action()).retryPolicy();
+        RetryState.Conditions c = table.retryConditions(policy);
+        assertSame(c, table.retryConditions(policy));
+        assertEquals(1, c.responseHeaders().size());
+        assertEquals(1, c.requestHeaders().size());
+        assertSame(RetryState.Conditions.NONE, table.retryConditions(null));
     }
 }
