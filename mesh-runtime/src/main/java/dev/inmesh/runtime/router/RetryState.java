@@ -186,7 +186,8 @@ final class RetryState {
             if (policy == null || policy.retriableHeaders().isEmpty() && policy.retriableRequestHeaders().isEmpty()) {
                 return NONE;
             }
-            return new Conditions(compileEach(policy.retriableHeaders()), compileEach(policy.retriableRequestHeaders()));
+            return new Conditions(compileEach(policy.retriableHeaders()),
+                    compileEach(policy.retriableRequestHeaders()));
         }
 
         private static List<HeaderMatchers.Compiled> compileEach(List<HeaderMatcher> ms) {

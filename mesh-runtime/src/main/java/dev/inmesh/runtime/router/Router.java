@@ -13,6 +13,7 @@ import dev.inmesh.runtime.upstream.LbContext;
 import dev.inmesh.runtime.upstream.LocalOriginFailure;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.netty.handler.codec.http2.Http2Error;
+import io.netty.util.AsciiString;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
@@ -52,14 +53,16 @@ import java.util.random.RandomGenerator;
  */
 public final class Router {
     /** Hop-by-hop headers never forwarded. */
-    private static final io.netty.util.AsciiString[] HOP_BY_HOP = HeaderNames.of("connection", "keep-alive", "proxy-connection",
-            "transfer-encoding", "upgrade", "trailer", "proxy-authenticate", "proxy-authorization", "host");
+    private static final AsciiString[] HOP_BY_HOP = HeaderNames.of("connection", "keep-alive",
+            "proxy-connection", "transfer-encoding", "upgrade", "trailer", "proxy-authenticate", "proxy-authorization",
+            "host");
     /** Hop-by-hop response headers never passed downstream. */
-    private static final io.netty.util.AsciiString[] RESPONSE_HOP_BY_HOP = HeaderNames.of("connection", "keep-alive", "proxy-connection",
-            "transfer-encoding");
+    private static final AsciiString[] RESPONSE_HOP_BY_HOP = HeaderNames.of("connection", "keep-alive",
+            "proxy-connection", "transfer-encoding");
     /** Envoy's request control headers: honoured only from trusted callers, and never forwarded. */
-    private static final io.netty.util.AsciiString[] CONTROL_HEADERS = HeaderNames.of("x-envoy-retry-on", "x-envoy-retry-grpc-on",
-            "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms", "x-envoy-upstream-rq-per-try-timeout-ms",
+    private static final AsciiString[] CONTROL_HEADERS = HeaderNames.of("x-envoy-retry-on",
+            "x-envoy-retry-grpc-on", "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms",
+            "x-envoy-upstream-rq-per-try-timeout-ms",
             "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names", "x-envoy-expected-rq-timeout-ms",
             "x-envoy-internal", "x-envoy-force-trace", "x-envoy-hedge-on-per-try-timeout",
             "x-envoy-upstream-alt-stat-name", "x-envoy-ip-tags", "x-envoy-original-url",
@@ -194,10 +197,10 @@ public final class Router {
 
         // Request headers for upstream: rewrites, header rules, ids, attempt count.
         MultiMap rh = req.headers;
-        for (io.netty.util.AsciiString name : HOP_BY_HOP) {
+        for (AsciiString name : HOP_BY_HOP) {
             rh.remove(name);
         }
-        for (io.netty.util.AsciiString name : CONTROL_HEADERS) {
+        for (AsciiString name : CONTROL_HEADERS) {
             rh.remove(name);
         }
         // TE is hop-by-hop too, but as Envoy, keep "te: trailers": gRPC servers require it.
@@ -387,7 +390,8 @@ public final class Router {
                 req.protocol, status, ex.flags, ex.responseCodeDetails, req.body == null ? 0 : req.body.length(),
                 bytesSent, (System.nanoTime() - req.startNanos) / 1_000_000, ex.upstreamServiceTimeMillis,
                 req.headers.get(HeaderNames.X_REQUEST_ID), req.authority, req.headers.get(HeaderNames.USER_AGENT),
-                req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(), ex.clusterName, null,
+                req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(),
+                ex.clusterName, null,
                 req.downstreamLocalAddress, req.downstreamRemoteAddress, null, ex.routeName(),
                 Math.max(ex.attempts, 0), dest.workload(), dest.host(), dest.name(), dest.namespace(), null);
         try {
@@ -641,7 +645,7 @@ public final class Router {
             // entry into Strings; HTTP/2 headers (lower-case names only) are copied into a map that takes any name.
             MultiMap h = resp.version() == io.vertx.core.http.HttpVersion.HTTP_2
                     ? MultiMap.caseInsensitiveMultiMap().addAll(resp.headers()) : resp.headers().copy(true);
-            for (io.netty.util.AsciiString name : RESPONSE_HOP_BY_HOP) {
+            for (AsciiString name : RESPONSE_HOP_BY_HOP) {
                 h.remove(name);
             }
             h.set(HeaderNames.X_ENVOY_UPSTREAM_SERVICE_TIME, Long.toString(ex.upstreamServiceTimeMillis));
