@@ -40,9 +40,10 @@ final class HostPool {
     static final int MIN_CONNECTIONS_PER_LOOP = 8;
 
     private final SocketAddress address;
-    private HttpClient client; // guarded by this
-    private Settings settings;
-    /** The clients and the settings they were made with, read without the lock on the request path. */
+    /**
+     * The clients and the settings they were made with, or null: read without the lock on the request path, replaced
+     * under it.
+     */
     private volatile Current current;
 
     /**
@@ -74,18 +75,18 @@ final class HostPool {
     }
 
     private synchronized Current rebuild(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
-        if (client != null && wanted.equals(settings)) {
-            return current;
+        Current old = current;
+        if (old != null && wanted.equals(old.settings)) {
+            return old;
         }
-        if (client != null) {
-            shutdownAll();
+        if (old != null) {
+            shutdownAll(old);
         }
-        client = build(vertx, wanted, breakers, Math.min(MAX_POOL_SIZE, wanted.maxConnections()),
+        HttpClient shared = build(vertx, wanted, breakers, Math.min(MAX_POOL_SIZE, wanted.maxConnections()),
                 wanted.maxPending());
-        settings = wanted;
         int loops = eventLoops(vertx);
         boolean split = loops > 1 && wanted.maxConnections() / loops >= MIN_CONNECTIONS_PER_LOOP;
-        current = new Current(client, wanted, loops, split ? new ConcurrentHashMap<>() : null);
+        current = new Current(shared, wanted, loops, split ? new ConcurrentHashMap<>() : null);
         return current;
     }
 
@@ -134,20 +135,18 @@ final class HostPool {
     }
 
     /** Lets the requests in flight on every client finish, then closes their connections. */
-    private void shutdownAll() {
-        client.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS);
-        Current c = current;
-        if (c != null && c.perLoop != null) {
+    private static void shutdownAll(Current c) {
+        c.client.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS);
+        if (c.perLoop != null) {
             c.perLoop.values().forEach(h -> h.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS));
         }
     }
 
     /** Lets requests in flight finish, then closes the connections. */
     synchronized void drain() {
-        if (client != null) {
-            shutdownAll();
-            client = null;
-            settings = null;
+        Current c = current;
+        if (c != null) {
+            shutdownAll(c);
             current = null;
         }
     }
