@@ -372,10 +372,11 @@ final class HttpBridge {
             if (r.isLocalReply()) {
                 Buffer b = r.localBody();
                 ByteBuf content = b == null ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(b.getBytes());
-                DefaultFullHttpResponse resp = r.headers() instanceof HttpHeaders h
-                        ? new DefaultFullHttpResponse(version, status, content, h, HeadersMultiMap.httpHeaders())
-                        : new DefaultFullHttpResponse(version, status, content);
-                if (!(r.headers() instanceof HttpHeaders)) {
+                DefaultFullHttpResponse resp;
+                if (r.headers() instanceof HttpHeaders h) {
+                    resp = new DefaultFullHttpResponse(version, status, content, h, HeadersMultiMap.httpHeaders());
+                } else {
+                    resp = new DefaultFullHttpResponse(version, status, content);
                     copyHeaders(r.headers(), resp);
                 }
                 if (!keepAlive && !http2) {
