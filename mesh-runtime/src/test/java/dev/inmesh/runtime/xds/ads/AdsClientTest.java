@@ -12,7 +12,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
-import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
 import io.envoyproxy.controlplane.cache.v3.Snapshot;
@@ -20,41 +19,17 @@ import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.vertx.core.Future;
-import io.vertx.core.Vertx;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-class AdsClientTest {
+class AdsClientTest extends AdsRig {
     static final Duration WAIT = Duration.ofSeconds(10);
     static final String LDS = ResourceType.LISTENER.typeUrl();
     static final String RDS = ResourceType.ROUTE.typeUrl();
     static final String CDS = ResourceType.CLUSTER.typeUrl();
-
-    Vertx vertx;
-    XdsTestServer server;
-    SnapshotHolder holder;
-    AdsClient client;
-
-    @BeforeEach
-    void setUp() throws Exception {
-        vertx = Vertx.vertx();
-        server = XdsTestServer.start();
-        holder = new SnapshotHolder();
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        if (client != null) {
-            client.close().await(5, TimeUnit.SECONDS);
-        }
-        server.close();
-        vertx.close().await(5, TimeUnit.SECONDS);
-    }
 
     static NodeOptions node() {
         return NodeOptions.of("productpage-v1-7f9", "default", "10.1.2.3")

@@ -11,7 +11,6 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.xds.ResourceType;
 import io.envoyproxy.controlplane.cache.v3.Snapshot;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
@@ -19,41 +18,17 @@ import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.vertx.core.Future;
-import io.vertx.core.Vertx;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** CDS and EDS through the ADS client: these need the cluster and load assignment parsers. */
-class AdsClusterTest {
+class AdsClusterTest extends AdsRig {
     static final Duration WAIT = Duration.ofSeconds(20);
     static final String CDS = ResourceType.CLUSTER.typeUrl();
     static final String EDS = ResourceType.ENDPOINT.typeUrl();
     static final String LDS = ResourceType.LISTENER.typeUrl();
-
-    Vertx vertx;
-    XdsTestServer server;
-    SnapshotHolder holder;
-    AdsClient client;
-
-    @BeforeEach
-    void setUp() throws Exception {
-        vertx = Vertx.vertx();
-        server = XdsTestServer.start();
-        holder = new SnapshotHolder();
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        if (client != null) {
-            client.close().await(5, TimeUnit.SECONDS);
-        }
-        server.close();
-        vertx.close().await(5, TimeUnit.SECONDS);
-    }
 
     static Snapshot snapshot(String version, List<Cluster> clusters, List<ClusterLoadAssignment> endpoints,
                              List<RouteConfiguration> routes) {
