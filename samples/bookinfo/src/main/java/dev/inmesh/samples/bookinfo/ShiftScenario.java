@@ -100,7 +100,6 @@ public final class ShiftScenario {
 
     /** Loads the page until, after the shift, {@link #CONFIRM} pages in a row came from v3 (or the deadline). */
     private void loadUntilV3(List<PageLoad> loads, long[] shiftedAt) {
-        int inARow = 0;
         long hardStop = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(DEADLINE_MS + 1000);
         while (System.nanoTime() < hardStop) {
             PageLoad load;
@@ -117,14 +116,9 @@ public final class ShiftScenario {
                 shift = shiftedAt[0];
                 loads.add(load);
             }
-            if (shift != 0) {
-                inARow = load.status() == 200 && load.version().equals("v3") ? inARow + 1 : 0;
-                if (inARow >= CONFIRM) {
-                    return;
-                }
-                if (System.nanoTime() - shift > TimeUnit.MILLISECONDS.toNanos(DEADLINE_MS)) {
-                    return;
-                }
+            if (shift != 0 && (v3Tail(loads, shift) >= CONFIRM
+                    || System.nanoTime() - shift > TimeUnit.MILLISECONDS.toNanos(DEADLINE_MS))) {
+                return;
             }
         }
     }
@@ -132,7 +126,6 @@ public final class ShiftScenario {
     private void report(List<PageLoad> loads, long shiftedAt) {
         Map<String, Integer> before = new TreeMap<>();
         Map<String, Integer> after = new TreeMap<>();
-        int lastOther = -1;
         List<PageLoad> afterShift = new ArrayList<>();
         for (PageLoad l : loads) {
             if (l.atNanos() < shiftedAt) {
@@ -142,18 +135,13 @@ public final class ShiftScenario {
                 after.merge(label(l), 1, Integer::sum);
             }
         }
-        for (int i = 0; i < afterShift.size(); i++) {
-            if (!(afterShift.get(i).status() == 200 && afterShift.get(i).version().equals("v3"))) {
-                lastOther = i;
-            }
-        }
         int errors = (int) loads.stream().filter(l -> l.status() != 200).count();
         line("pages loaded before the push: " + before.values().stream().mapToInt(i -> i).sum() + " ("
                 + Scenario.counts(before) + ")");
         line("pushed reviews " + cp.reviewsWeights() + " as " + cp.version() + " to every connected mesh");
         line("pages loaded after the push: " + afterShift.size() + " (" + Scenario.counts(after) + ")");
-        int firstAllV3 = lastOther + 1;
-        int tail = afterShift.size() - firstAllV3;
+        int tail = v3Tail(loads, shiftedAt);
+        int firstAllV3 = afterShift.size() - tail;
         if (tail >= CONFIRM) {
             long ms = (afterShift.get(firstAllV3).atNanos() - shiftedAt) / 1_000_000;
             line("every page from the " + ordinal(firstAllV3 + 1) + " after the push on (it ended " + ms
@@ -163,6 +151,23 @@ public final class ShiftScenario {
         }
         line("errors while shifting: " + errors);
         expect(tail >= CONFIRM && errors == 0, "every page should come from v3 soon after the push, none fail");
+    }
+
+    /**
+     * How many of the last loads in a row ended at or after the push and came from v3. The loader stops on it and the
+     * report confirms by it, so both count alike: a page that ended before the push is a "before" page, even when it
+     * happens to show v3 and was recorded after the push.
+     */
+    static int v3Tail(List<PageLoad> loads, long shiftedAt) {
+        int n = 0;
+        for (int i = loads.size() - 1; i >= 0; i--) {
+            PageLoad l = loads.get(i);
+            if (l.atNanos() < shiftedAt || l.status() != 200 || !l.version().equals("v3")) {
+                break;
+            }
+            n++;
+        }
+        return n;
     }
 
     private static String label(PageLoad l) {
