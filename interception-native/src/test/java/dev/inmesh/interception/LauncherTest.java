@@ -1,0 +1,78 @@
+package dev.inmesh.interception;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The JVM options {@code bin/inmesh} starts with: the proxy's sidecar defaults, and the user's
+ * {@code INMESH_JAVA_OPTS} after them without a clash. Runs the real script against a {@code java} that prints its
+ * arguments.
+ */
+class LauncherTest {
+    private static final Path SCRIPT = Path.of("..", "bin", "inmesh").toAbsolutePath().normalize();
+    private static final String TRIM = "-XX:TrimNativeHeapInterval=1000";
+
+    @TempDir
+    Path jdk;
+
+    @Test
+    void theProxyStartsWithTheSidecarDefaultsAndOtherCommandsWithout() throws Exception {
+        assertEquals("-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -jar /x.jar proxy -c f", launch("", "proxy"));
+        assertEquals("-Dy=1 -jar /x.jar route-check -c f", launch("-Dy=1", "route-check"));
+    }
+
+    @Test
+    void theUsersOptionsComeAfterTheDefaultsAndItsCollectorReplacesTheirs() throws Exception {
+        assertEquals("-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -Xmx48m -XX:TieredStopAtLevel=1 -jar /x.jar proxy"
+                + " -c f", launch("-Xmx48m -XX:TieredStopAtLevel=1", "proxy"));
+        assertEquals("-Xms16m -Xmx64m " + TRIM + " -XX:+UseG1GC -jar /x.jar proxy -c f", launch("-XX:+UseG1GC",
+                "proxy"));
+    }
+
+    @Test
+    void aHeapSizeOfTheUsersThatWouldClashWithTheDefaultsDropsThem() throws Exception {
+        // -Xmx8m after -Xms16m, or -Xms128m before -Xmx64m: the JVM would refuse to start
+        assertEquals("-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xmx8m -jar /x.jar proxy -c f", launch("-Xmx8m", "proxy"));
+        assertEquals("-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xmx8192k -jar /x.jar proxy -c f",
+                launch("-Xmx8192k", "proxy"));
+        assertEquals("-XX:+UseSerialGC " + TRIM + " -Xms128m -jar /x.jar proxy -c f", launch("-Xms128m", "proxy"));
+        assertEquals("-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xms32m -jar /x.jar proxy -c f", launch("-Xms32m",
+                "proxy"));
+        // sizes that fit keep the defaults; a size inside another option is not a heap size
+        assertEquals("-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -Xmx1g -jar /x.jar proxy -c f",
+                launch("-Xmx1g", "proxy"));
+        assertEquals("-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -Dx=-Xmx1 -jar /x.jar proxy -c f",
+                launch("-Dx=-Xmx1", "proxy"));
+    }
+
+    /** What bin/inmesh passes to java for {@code command -c f} with these INMESH_JAVA_OPTS. */
+    private String launch(String javaOpts, String command) throws IOException, InterruptedException {
+        Path bin = Files.createDirectories(jdk.resolve("bin"));
+        Path java = bin.resolve("java");
+        Files.writeString(java, "#!/bin/sh\necho \"$@\"\n");
+        Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
+        ProcessBuilder pb = new ProcessBuilder("bash", SCRIPT.toString(), command, "-c", "f");
+        pb.environment().keySet().removeIf(k -> k.startsWith("INMESH_") || k.equals("MALLOC_ARENA_MAX"));
+        pb.environment().put("JAVA_HOME", jdk.toString());
+        pb.environment().put("INMESH_NO_BUILD", "1");
+        pb.environment().put("INMESH_JAR", "/x.jar");
+        pb.environment().put("INMESH_JAVA_OPTS", javaOpts);
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        if (!p.waitFor(30, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new IllegalStateException("bin/inmesh did not end");
+        }
+        assertEquals(0, p.exitValue(), out);
+        return out;
+    }
+}
