@@ -4,6 +4,7 @@ import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -66,54 +67,7 @@ final class ListenerDispatch {
         if (addr == null) {
             return a.getHostString();
         }
-        byte[] b = addr.getAddress();
-        if (b.length == 16 && isV4Mapped(b)) {
-            return (b[12] & 0xff) + "." + (b[13] & 0xff) + "." + (b[14] & 0xff) + "." + (b[15] & 0xff);
-        }
-        return b.length == 16 ? ipv6(b) : addr.getHostAddress();
-    }
-
-    /** RFC 5952 text: lower case, no leading zeros, the longest run of two or more zero groups as {@code ::}. */
-    static String ipv6(byte[] b) {
-        int[] g = new int[8];
-        for (int i = 0; i < 8; i++) {
-            g[i] = ((b[2 * i] & 0xff) << 8) | (b[2 * i + 1] & 0xff);
-        }
-        int bestStart = -1;
-        int bestLen = 1;
-        for (int i = 0; i < 8; ) {
-            int j = i;
-            while (j < 8 && g[j] == 0) {
-                j++;
-            }
-            if (j - i > bestLen) {
-                bestStart = i;
-                bestLen = j - i;
-            }
-            i = j == i ? i + 1 : j;
-        }
-        StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < 8; i++) {
-            if (i == bestStart) {
-                sb.append("::");
-                i += bestLen - 1;
-                continue;
-            }
-            if (sb.length() > 0 && sb.charAt(sb.length() - 1) != ':') {
-                sb.append(':');
-            }
-            sb.append(Integer.toHexString(g[i]));
-        }
-        return sb.toString();
-    }
-
-    private static boolean isV4Mapped(byte[] b) {
-        for (int i = 0; i < 10; i++) {
-            if (b[i] != 0) {
-                return false;
-            }
-        }
-        return (b[10] & 0xff) == 0xff && (b[11] & 0xff) == 0xff;
+        return IpLiterals.format(IpLiterals.unmapped(addr.getAddress()));
     }
 
     /** {@code ip:port}, with brackets for IPv6. */

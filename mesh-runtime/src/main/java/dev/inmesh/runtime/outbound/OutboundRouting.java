@@ -15,6 +15,7 @@ import dev.inmesh.api.config.route.RouteMatch;
 import dev.inmesh.api.config.route.VirtualHost;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.upstream.ClusterManager;
@@ -87,7 +88,7 @@ public final class OutboundRouting {
     static final int MAX_CACHED_DESTINATIONS = 4096;
 
     private Decision decideUncached(MeshSnapshot snapshot, String host, int port, String sourceIp) {
-        String ip = isIpLiteral(host) ? host : "0.0.0.0";
+        String ip = IpLiterals.isLiteral(host) ? host : "0.0.0.0";
         FilterChainSelector listener = snapshot.listenerFor(ip, port);
         FilterChain chain = null;
         ConnectionInfo conn = ConnectionInfo.http(ip, port, sourceIp, 0);
@@ -136,22 +137,6 @@ public final class OutboundRouting {
                 null, false);
         return RouteTable.compile(RouteConfiguration.of(name, List.of(VirtualHost.of(name, List.of("*"),
                 List.of(Route.of(RouteMatch.prefix("/"), action))))));
-    }
-
-    static boolean isIpLiteral(String host) {
-        if (host == null || host.isEmpty()) {
-            return false;
-        }
-        if (host.indexOf(':') >= 0) {
-            return true;
-        }
-        for (int i = 0; i < host.length(); i++) {
-            char c = host.charAt(i);
-            if (!(c == '.' || Character.isDigit(c))) {
-                return false;
-            }
-        }
-        return true;
     }
 
     public void close() {

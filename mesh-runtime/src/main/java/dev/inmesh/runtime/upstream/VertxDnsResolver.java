@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.upstream;
 
+import dev.inmesh.runtime.net.IpLiterals;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.dns.DnsClient;
@@ -20,7 +21,7 @@ final class VertxDnsResolver implements Function<String, Future<List<String>>> {
 
     @Override
     public Future<List<String>> apply(String name) {
-        if (isIpLiteral(name)) {
+        if (IpLiterals.isLiteral(name)) {
             return Future.succeededFuture(List.of(name));
         }
         if (name.equals("localhost")) {
@@ -35,9 +36,5 @@ final class VertxDnsResolver implements Function<String, Future<List<String>>> {
             client = vertx.createDnsClient();
         }
         return client;
-    }
-
-    static boolean isIpLiteral(String s) {
-        return s.indexOf(':') >= 0 || s.matches("\\d{1,3}(\\.\\d{1,3}){3}");
     }
 }
