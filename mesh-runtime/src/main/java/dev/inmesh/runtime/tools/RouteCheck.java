@@ -32,14 +32,30 @@ public final class RouteCheck {
     /** One test of the file. */
     public record TestCase(String name, Input input, Validate validate) {}
 
-    /** The request of a test. */
+    /**
+     * The request of a test; {@code responseHeaders} are the upstream's response headers that the route's response
+     * header rules then act on.
+     */
     public record Input(String authority, String path, String method, List<String[]> headers, long randomValue,
-                        boolean ssl, boolean internal) {}
+                        boolean ssl, boolean internal, List<String[]> responseHeaders) {}
 
-    /** The expectations of a test; null means "not checked". */
+    /**
+     * The expectations of a test; null means "not checked". The header matchers include the deprecated
+     * {@code request_header_fields} and {@code response_header_fields} (an exact value each).
+     */
     public record Validate(String clusterName, String virtualHostName, String pathRewrite, String hostRewrite,
                            String pathRedirect, List<HeaderMatcher> requestHeaders,
                            List<HeaderMatcher> responseHeaders) {}
+
+    /** The fields router_check_tool's schema (test/tools/router_check/validation.proto) knows, by object. */
+    private static final List<String> TEST_FIELDS = List.of("test_name", "input", "validate");
+    private static final List<String> INPUT_FIELDS = List.of("authority", "path", "method", "random_value", "ssl",
+            "internal", "additional_request_headers", "additional_response_headers", "runtime");
+    private static final List<String> VALIDATE_FIELDS = List.of("cluster_name", "virtual_cluster_name",
+            "virtual_host_name", "host_rewrite", "path_rewrite", "path_redirect", "request_header_fields",
+            "response_header_fields", "request_header_matches", "response_header_matches");
+    /** Fields of the schema that this tool cannot evaluate: refused, rather than passed unchecked. */
+    private static final List<String> UNSUPPORTED = List.of("runtime", "virtual_cluster_name");
 
     public record Summary(int passed, int failed) {}
 
@@ -62,38 +78,107 @@ public final class RouteCheck {
         for (int i = 0; i < tests.size(); i++) {
             JsonNode t = tests.get(i);
             String at = "tests[" + i + "]";
+            if (t == null || !t.isObject()) {
+                throw new TestFileException(at + ": expected an object with test_name, input and validate");
+            }
             String name = text(t, "test_name", null);
-            if (name == null) {
+            if (name == null || name.isEmpty()) {
                 throw new TestFileException(at + ".test_name: missing");
             }
+            knownFields(t, TEST_FIELDS, at + " (" + name + ")");
             JsonNode in = t.get("input");
             if (in == null || !in.isObject()) {
                 throw new TestFileException(at + " (" + name + ").input: missing");
             }
+            knownFields(in, INPUT_FIELDS, at + " (" + name + ").input");
             String authority = text(in, "authority", null);
             String path = text(in, "path", null);
             if (authority == null || path == null) {
                 throw new TestFileException(at + " (" + name + ").input: authority and path are required");
             }
-            List<String[]> headers = new ArrayList<>();
-            JsonNode extra = in.has("additional_request_headers") ? in.get("additional_request_headers")
-                    : in.get("additionalRequestHeaders");
-            for (int j = 0; extra != null && j < extra.size(); j++) {
-                headers.add(new String[] {text(extra.get(j), "key", ""), text(extra.get(j), "value", "")});
-            }
-            Input input = new Input(authority, path, text(in, "method", "GET"), headers,
+            Input input = new Input(authority, path, text(in, "method", "GET"),
+                    headerValues(in, "additional_request_headers", at + " (" + name + ").input"),
                     in.has("random_value") ? in.get("random_value").asLong() : in.path("randomValue").asLong(0),
-                    in.path("ssl").asBoolean(false), in.path("internal").asBoolean(false));
+                    in.path("ssl").asBoolean(false), in.path("internal").asBoolean(false),
+                    headerValues(in, "additional_response_headers", at + " (" + name + ").input"));
             JsonNode v = t.get("validate");
             if (v == null || !v.isObject()) {
                 throw new TestFileException(at + " (" + name + ").validate: missing");
             }
+            knownFields(v, VALIDATE_FIELDS, at + " (" + name + ").validate");
+            if (v.isEmpty()) {
+                throw new TestFileException(at + " (" + name + ").validate: empty (expected at least one check)");
+            }
+            String where = at + " (" + name + ").validate";
             Validate validate = new Validate(text(v, "cluster_name", null), text(v, "virtual_host_name", null),
                     text(v, "path_rewrite", null), text(v, "host_rewrite", null), text(v, "path_redirect", null),
-                    matchers(v, "request_header_matches", at + " (" + name + ").validate"),
-                    matchers(v, "response_header_matches", at + " (" + name + ").validate"));
+                    concat(exactMatchers(v, "request_header_fields", where),
+                            matchers(v, "request_header_matches", where)),
+                    concat(exactMatchers(v, "response_header_fields", where),
+                            matchers(v, "response_header_matches", where)));
             out.add(new TestCase(name, input, validate));
         }
+        return out;
+    }
+
+    /** Refuses a field the schema does not know, and one it knows that this tool cannot check, by name. */
+    private static void knownFields(JsonNode n, List<String> known, String at) throws TestFileException {
+        for (var it = n.fieldNames(); it.hasNext(); ) {
+            String f = it.next();
+            String snake = known.contains(f) ? f
+                    : known.stream().filter(k -> EnvoyConfigReader.camel(k).equals(f)).findFirst().orElse(null);
+            if (snake == null) {
+                throw new TestFileException(at + "." + f + ": unknown field (expected one of "
+                        + String.join(", ", known) + ")");
+            }
+            if (UNSUPPORTED.contains(snake)) {
+                throw new TestFileException(at + "." + f + ": not supported by inmesh route-check ("
+                        + (snake.equals("runtime") ? "there is no runtime layer: runtime_fraction is decided by "
+                        + "random_value against its default value" : "virtual clusters are not modelled") + ")");
+            }
+        }
+    }
+
+    /** A list of {@code {key, value}} header values (Envoy's HeaderValue), or an empty list. */
+    private static List<String[]> headerValues(JsonNode n, String field, String at) throws TestFileException {
+        JsonNode list = n.has(field) ? n.get(field) : n.get(EnvoyConfigReader.camel(field));
+        List<String[]> out = new ArrayList<>();
+        if (list == null) {
+            return out;
+        }
+        if (!list.isArray()) {
+            throw new TestFileException(at + "." + field + ": expected a list of {key, value}");
+        }
+        for (int i = 0; i < list.size(); i++) {
+            JsonNode h = list.get(i);
+            String key = h.isObject() ? text(h, "key", null) : null;
+            if (key == null || key.isEmpty()) {
+                throw new TestFileException(at + "." + field + "[" + i + "].key: missing");
+            }
+            out.add(new String[] {key, text(h, "value", "")});
+        }
+        return out;
+    }
+
+    /** The deprecated {@code *_header_fields}: each {key, value} as an exact match of the header's value. */
+    private static List<HeaderMatcher> exactMatchers(JsonNode v, String field, String at) throws TestFileException {
+        if (!v.has(field) && !v.has(EnvoyConfigReader.camel(field))) {
+            return null;
+        }
+        List<HeaderMatcher> out = new ArrayList<>();
+        for (String[] h : headerValues(v, field, at)) {
+            out.add(new HeaderMatcher(h[0], new HeaderMatcher.Value(new dev.inmesh.api.config.core.StringMatcher
+                    .Exact(h[1], false)), false, false));
+        }
+        return out;
+    }
+
+    private static List<HeaderMatcher> concat(List<HeaderMatcher> a, List<HeaderMatcher> b) {
+        if (a == null || b == null) {
+            return a == null ? b : a;
+        }
+        List<HeaderMatcher> out = new ArrayList<>(a);
+        out.addAll(b);
         return out;
     }
 
@@ -179,6 +264,9 @@ public final class RouteCheck {
             SimpleHeaders response = new SimpleHeaders();
             response.set(":status", String.valueOf(result instanceof RouteResult.DirectResponse d ? d.status()
                     : result instanceof RouteResult.Redirect r ? r.status() : 200));
+            for (String[] h : in.responseHeaders()) {
+                response.add(h[0], h[1]);
+            }
             if (!(result instanceof RouteResult.NoRoute)) {
                 HeaderMutator.finalizeResponse(result, table, response);
             }

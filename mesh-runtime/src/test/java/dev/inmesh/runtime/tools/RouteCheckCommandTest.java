@@ -211,4 +211,97 @@ class RouteCheckCommandTest {
         assertEquals(0, r.exit(), r.out() + r.err());
         assertTrue(r.out().contains("5 passed, 0 failed"), r.out());
     }
+
+    private static final String HEADER_RULES = """
+            name: r
+            virtual_hosts:
+            - name: svc
+              domains: ["svc"]
+              response_headers_to_remove: [x-internal]
+              routes:
+              - match: {prefix: /}
+                route: {cluster: c}
+                response_headers_to_add:
+                - header: {key: x-served-by, value: mesh}
+                  append_action: OVERWRITE_IF_EXISTS_OR_ADD
+            """;
+
+    @Test
+    void additionalResponseHeadersAreTheUpstreamsAndTheRouteRulesActOnThem() throws IOException {
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+                tests:
+                - test_name: rules on the upstream's headers
+                  input:
+                    authority: svc
+                    path: /
+                    method: GET
+                    additional_response_headers:
+                    - {key: x-internal, value: secret}
+                    - {key: x-served-by, value: app}
+                    - {key: x-app, value: "1"}
+                  validate:
+                    response_header_matches:
+                    - {name: x-internal, present_match: true, invert_match: true}
+                    - {name: x-served-by, string_match: {exact: mesh}}
+                    - {name: x-app, string_match: {exact: "1"}}
+                """);
+        Run r = run("-c", routes.toString(), "-t", tests.toString());
+        assertEquals(0, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("1 passed, 0 failed"), r.out());
+    }
+
+    @Test
+    void theDeprecatedHeaderFieldsAreExactMatchesAndAreChecked() throws IOException {
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+                tests:
+                - test_name: request and response fields
+                  input:
+                    authority: svc
+                    path: /
+                    method: GET
+                    additional_response_headers: [{key: x-app, value: "1"}]
+                  validate:
+                    request_header_fields: [{key: x-forwarded-proto, value: http}]
+                    response_header_fields: [{key: x-served-by, value: mesh}, {key: x-app, value: "1"}]
+                - test_name: a field that does not hold
+                  input: {authority: svc, path: /, method: GET}
+                  validate:
+                    response_header_fields: [{key: x-served-by, value: app}]
+                """);
+        Run r = run("-c", routes.toString(), "-t", tests.toString());
+        assertEquals(1, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("1 passed, 1 failed"), r.out());
+        assertTrue(r.out().contains("FAIL a field that does not hold"), r.out());
+        assertTrue(r.out().contains("response_header_matches: x-served-by"), r.out());
+        assertTrue(r.out().contains("actual [mesh]"), r.out());
+    }
+
+    @Test
+    void aFieldTheToolWouldNotCheckStopsTheRunInsteadOfPassingUnchecked() throws IOException {
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
+        String[][] cases = {
+            {"validate: {cluster: c}", "tests[0] (t).validate.cluster: unknown field"},
+            {"validate: {clusterName: c, virtualClusterName: other}",
+                "tests[0] (t).validate.virtualClusterName: not supported"},
+            {"validate: {}", "tests[0] (t).validate: empty"},
+        };
+        for (String[] c : cases) {
+            Path tests = Files.writeString(dir.resolve("tests.yaml"), "tests:\n- test_name: t\n"
+                    + "  input: {authority: svc, path: /, method: GET}\n  " + c[0] + "\n");
+            Run r = run("-c", routes.toString(), "-t", tests.toString());
+            assertEquals(2, r.exit(), c[0] + ": " + r.out() + r.err());
+            assertTrue(r.err().contains(c[1]), c[0] + ": " + r.err());
+        }
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+                tests:
+                - test_name: t
+                  input: {authority: svc, path: /, method: GET, runtime: routing.enabled, headers: []}
+                  validate: {cluster_name: c}
+                """);
+        Run r = run("-c", routes.toString(), "-t", tests.toString());
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("tests[0] (t).input.runtime: not supported"), r.err());
+    }
 }
