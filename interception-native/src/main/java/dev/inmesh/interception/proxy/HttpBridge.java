@@ -1,6 +1,7 @@
 package dev.inmesh.interception.proxy;
 
 import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.RouterRequest;
@@ -97,13 +98,15 @@ final class HttpBridge {
      * What the HTTP side of one downstream connection knows, with the address strings every request of it carries
      * (formatted once per connection).
      */
-    record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, StreamInfo.Direction direction,
-                      InetSocketAddress destination, InetSocketAddress source, boolean tls, String sourceHostPort,
-                      String destinationHostPort, SocketAddress originalDestination) {
-        Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, StreamInfo.Direction direction,
-                   InetSocketAddress destination, InetSocketAddress source, boolean tls) {
-            this(runtime, snapshot, table, direction, destination, source, tls, ListenerDispatch.hostPort(source),
-                    ListenerDispatch.hostPort(destination),
+    record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, Http1Options http1,
+                      StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
+                      boolean tls, String sourceHostPort, String destinationHostPort,
+                      SocketAddress originalDestination) {
+        Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, Http1Options http1,
+                   StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
+                   boolean tls) {
+            this(runtime, snapshot, table, http1 == null ? Http1Options.DEFAULTS : http1, direction, destination,
+                    source, tls, ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
         }
     }
@@ -263,6 +266,11 @@ final class HttpBridge {
                     sendError(ctx, HttpResponseStatus.BAD_REQUEST);
                     return;
                 }
+                HttpResponseStatus refused = http2 ? null : Http1Requests.admit(req, conn.http1());
+                if (refused != null) {
+                    sendError(ctx, refused);
+                    return;
+                }
                 if (!http2) {
                     busy = true; // one request at a time
                 }
@@ -335,7 +343,9 @@ final class HttpBridge {
 
         private void forward(ChannelHandlerContext ctx, FullHttpRequest req) {
             boolean keepAlive = http2 || HttpUtil.isKeepAlive(req);
-            HttpVersion version = req.protocolVersion();
+            // answered in the request's version, HTTP/1.0 or 1.1 (a higher 1.x is read as 1.1, RFC 9110 2.5)
+            HttpVersion version = req.protocolVersion().minorVersion() == 0 ? HttpVersion.HTTP_1_0
+                    : HttpVersion.HTTP_1_1;
             boolean head = req.method().name().equals("HEAD");
             RouterRequest rr = routerRequest(req);
             ContextInternal vctx = conn.runtime().context(ctx.channel());

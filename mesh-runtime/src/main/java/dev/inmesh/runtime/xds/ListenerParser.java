@@ -4,6 +4,7 @@ import com.google.protobuf.Any;
 import dev.inmesh.api.config.core.CidrRange;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.FilterChainMatch;
+import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.Listener;
@@ -212,8 +213,8 @@ public final class ListenerParser
                 .http_connection_manager.v3.HttpConnectionManager.class, "@type");
         Fields.onlyKnown(h, Set.of("stat_prefix", "rds", "route_config", "http_filters", "stream_idle_timeout",
                 "use_remote_address", "xff_num_trusted_hops", "generate_request_id", "preserve_external_request_id",
-                "upgrade_configs", "codec_type"),
-                Set.of("access_log", "tracing", "server_name", "common_http_protocol_options", "http_protocol_options",
+                "upgrade_configs", "codec_type", "http_protocol_options"),
+                Set.of("access_log", "tracing", "server_name", "common_http_protocol_options",
                         "http2_protocol_options", "normalize_path", "merge_slashes", "path_with_escaped_slashes_action",
                         "request_id_extension", "forward_client_cert_details", "set_current_client_cert_details",
                         "internal_address_config", "delayed_close_timeout", "request_timeout",
@@ -271,7 +272,23 @@ public final class ListenerParser
         return new HttpConnectionManager(h.getStatPrefix(), rds, inline, filters,
                 h.hasStreamIdleTimeout() ? Fields.duration(h.getStreamIdleTimeout()) : null,
                 h.hasUseRemoteAddress() && h.getUseRemoteAddress().getValue(), h.getXffNumTrustedHops(),
-                !h.hasGenerateRequestId() || h.getGenerateRequestId().getValue(), h.getPreserveExternalRequestId());
+                !h.hasGenerateRequestId() || h.getGenerateRequestId().getValue(), h.getPreserveExternalRequestId(),
+                h.hasHttpProtocolOptions() ? Fields.at("http_protocol_options", () -> http1(h.getHttpProtocolOptions()))
+                        : Http1Options.DEFAULTS);
+    }
+
+    /**
+     * Envoy's {@code Http1ProtocolOptions}: the options that decide which requests are taken. A request with both
+     * Content-Length and a chunked Transfer-Encoding always has its Content-Length dropped and its chunked body read
+     * (RFC 9112 6.3), as Envoy does with {@code allow_chunked_length}; without that option Envoy answers it 400.
+     */
+    static Http1Options http1(io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions o) {
+        Fields.onlyKnown(o, Set.of("accept_http_10", "default_host_for_http_10", "allow_absolute_url"),
+                Set.of("allow_chunked_length", "header_key_format", "enable_trailers",
+                        "override_stream_error_on_invalid_http_message", "use_balsa_parser", "allow_custom_methods",
+                        "send_fully_qualified_url"));
+        return new Http1Options(o.getAcceptHttp10(), o.getDefaultHostForHttp10(),
+                !o.hasAllowAbsoluteUrl() || o.getAllowAbsoluteUrl().getValue());
     }
 
     static TcpProxy tcpProxy(Any any) {

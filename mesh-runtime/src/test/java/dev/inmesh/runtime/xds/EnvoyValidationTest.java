@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -396,6 +397,23 @@ class EnvoyValidationTest {
                 """ + ROUTER)));
         assertContains(m, "filter_chains[0].filters[0].typed_config.http_filters[0].name: envoy.filters.http.cors "
                 + "(envoy.extensions.filters.http.lua.v3.Lua) is not supported");
+    }
+
+    @Test
+    void httpProtocolOptionsGiveTheHttp1OptionsAndEnvoysDefaultsStandWithoutThem() throws IOException {
+        Path none = file("none.yaml", listenerWithHttpFilters(ROUTER));
+        assertEquals(Http1Options.DEFAULTS, hcm(none).http1());
+        assertFalse(Http1Options.DEFAULTS.acceptHttp10());
+        assertTrue(Http1Options.DEFAULTS.allowAbsoluteUrl());
+        Path set = file("set.yaml", listenerWithHttpFilters(ROUTER).replace("stat_prefix: outbound_0.0.0.0_9080",
+                "stat_prefix: outbound_0.0.0.0_9080\n      http_protocol_options: {accept_http_10: true, "
+                        + "default_host_for_http_10: reviews, allow_absolute_url: false, allow_chunked_length: true}"));
+        assertEquals(new Http1Options(true, "reviews", false), hcm(set).http1());
+    }
+
+    private static HttpConnectionManager hcm(Path listenerFile) throws IOException {
+        return (HttpConnectionManager) Fixtures.read(listenerFile).listeners().get("0.0.0.0_9080").filterChains()
+                .get(0).filter();
     }
 
     @Test

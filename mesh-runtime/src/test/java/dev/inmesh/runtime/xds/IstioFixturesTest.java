@@ -84,6 +84,8 @@ class IstioFixturesTest {
         assertEquals("outbound_0.0.0.0_9080", h.statPrefix());
         assertEquals(Duration.ZERO, h.streamIdleTimeout());
         assertFalse(h.useRemoteAddress());
+        // no http_protocol_options: HTTP/1.0 is answered 426, as by Istio's sidecars without PILOT_HTTP10
+        assertEquals(dev.inmesh.api.config.listener.Http1Options.DEFAULTS, h.http1());
         assertEquals(List.of("istio.metadata_exchange", "envoy.filters.http.grpc_stats", "istio.alpn",
                 "envoy.filters.http.fault", "envoy.filters.http.cors", "istio.stats", "envoy.filters.http.router"),
                 h.httpFilters().stream().map(HttpFilter::name).toList());

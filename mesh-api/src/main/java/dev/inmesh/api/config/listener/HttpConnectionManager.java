@@ -17,12 +17,14 @@ import java.util.List;
  * @param xffNumTrustedHops trusted hops in {@code x-forwarded-for}
  * @param generateRequestId whether {@code x-request-id} is generated when absent (default true)
  * @param preserveExternalRequestId whether an external {@code x-request-id} is kept
+ * @param http1 the HTTP/1 options ({@code http_protocol_options}); null for Envoy's defaults
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
                                     boolean useRemoteAddress, int xffNumTrustedHops, boolean generateRequestId,
-                                    boolean preserveExternalRequestId) implements NetworkFilter {
+                                    boolean preserveExternalRequestId, Http1Options http1) implements NetworkFilter {
     public HttpConnectionManager {
+        http1 = http1 == null ? Http1Options.DEFAULTS : http1;
         statPrefix = statPrefix == null ? "" : statPrefix;
         Checks.check((rdsRouteConfigName == null) != (routeConfig == null), "route_specifier",
                 rdsRouteConfigName == null && routeConfig == null ? "none" : "both", "exactly one of rds and route_config");

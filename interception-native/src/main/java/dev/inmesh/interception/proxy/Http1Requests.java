@@ -1,0 +1,75 @@
+package dev.inmesh.interception.proxy;
+
+import dev.inmesh.api.config.listener.Http1Options;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpVersion;
+
+/**
+ * Which HTTP/1 requests the proxy takes, as Envoy's HTTP/1 codec and connection manager decide with their
+ * {@code http_protocol_options}: HTTP/1.0 only when {@code accept_http_10} (426 otherwise), a Host always (HTTP/1.0
+ * may get {@code default_host_for_http_10}; 400 otherwise), a request line in absolute form taken as its host and
+ * path (RFC 9112 3.2.2: its authority replaces the Host header) unless {@code allow_absolute_url} is false (400), no
+ * transfer coding other than chunked (501), no HTTP major version other than 1 (505).
+ */
+final class Http1Requests {
+    private Http1Requests() {}
+
+    /**
+     * Null when the request is taken, after giving it its host and origin-form path when it came in absolute form or
+     * as HTTP/1.0 without a Host; otherwise the status it is refused with. {@code req} is a whole request: the
+     * aggregator has decoded a chunked body and removed {@code chunked} from its Transfer-Encoding.
+     */
+    static HttpResponseStatus admit(HttpRequest req, Http1Options o) {
+        HttpVersion v = req.protocolVersion();
+        if (v.majorVersion() != 1) {
+            return HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED;
+        }
+        boolean http10 = v.minorVersion() == 0;
+        if (http10 && !o.acceptHttp10()) {
+            return HttpResponseStatus.UPGRADE_REQUIRED;
+        }
+        HttpHeaders h = req.headers();
+        if (h.contains(HttpHeaderNames.TRANSFER_ENCODING)) {
+            // what is left once the aggregator took "chunked" off: a coding the proxy cannot decode (gzip, ...)
+            return HttpResponseStatus.NOT_IMPLEMENTED;
+        }
+        String uri = req.uri();
+        int scheme = absoluteFormSchemeEnd(uri);
+        if (scheme > 0) {
+            if (!o.allowAbsoluteUrl()) {
+                return HttpResponseStatus.BAD_REQUEST;
+            }
+            int authorityEnd = scheme;
+            while (authorityEnd < uri.length() && "/?#".indexOf(uri.charAt(authorityEnd)) < 0) {
+                authorityEnd++;
+            }
+            String authority = uri.substring(scheme, authorityEnd);
+            if (authority.isEmpty() || authority.indexOf('@') >= 0) {
+                return HttpResponseStatus.BAD_REQUEST; // no host, or userinfo (RFC 9110 4.2.4: not to be sent)
+            }
+            String rest = uri.substring(authorityEnd);
+            req.setUri(rest.isEmpty() || rest.charAt(0) != '/' ? "/" + rest : rest);
+            h.set(HttpHeaderNames.HOST, authority);
+        }
+        String host = h.get(HttpHeaderNames.HOST);
+        if (host == null || host.isEmpty()) {
+            if (http10 && !o.defaultHostForHttp10().isEmpty()) {
+                h.set(HttpHeaderNames.HOST, o.defaultHostForHttp10());
+            } else {
+                return HttpResponseStatus.BAD_REQUEST;
+            }
+        }
+        return null;
+    }
+
+    /** The index after {@code http://} or {@code https://} (any case) when the URI is in absolute form, else -1. */
+    static int absoluteFormSchemeEnd(String uri) {
+        if (uri.regionMatches(true, 0, "http://", 0, 7)) {
+            return 7;
+        }
+        return uri.regionMatches(true, 0, "https://", 0, 8) ? 8 : -1;
+    }
+}

@@ -1,0 +1,174 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.listener.Http1Options;
+import io.netty.handler.codec.http.DefaultFullHttpRequest;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpVersion;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Which HTTP/1 requests the proxy takes, with and without {@code http_protocol_options}, as Envoy decides. */
+@Timeout(30)
+class Http1RequestsTest {
+
+    private static FullHttpRequest request(HttpVersion version, String uri, String... headers) {
+        FullHttpRequest r = new DefaultFullHttpRequest(version, HttpMethod.GET, uri);
+        for (int i = 0; i < headers.length; i += 2) {
+            r.headers().add(headers[i], headers[i + 1]);
+        }
+        return r;
+    }
+
+    @Test
+    void envoysDefaultsRefuseHttp10AHostlessRequestAnUnknownCodingAndAnotherMajorVersion() {
+        Http1Options o = Http1Options.DEFAULTS;
+        assertNull(Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/", "host", "a"), o));
+        assertEquals(HttpResponseStatus.UPGRADE_REQUIRED,
+                Http1Requests.admit(request(HttpVersion.HTTP_1_0, "/", "host", "a"), o));
+        assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/"), o));
+        assertEquals(HttpResponseStatus.BAD_REQUEST,
+                Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/", "host", ""), o));
+        assertEquals(HttpResponseStatus.NOT_IMPLEMENTED, Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/",
+                "host", "a", "transfer-encoding", "gzip"), o));
+        assertEquals(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED,
+                Http1Requests.admit(request(HttpVersion.valueOf("HTTP/2.0"), "/", "host", "a"), o));
+        // a higher minor version is HTTP/1.1 to this server (RFC 9110 2.5)
+        assertNull(Http1Requests.admit(request(HttpVersion.valueOf("HTTP/1.2"), "/", "host", "a"), o));
+    }
+
+    @Test
+    void anAbsoluteFormRequestLineGivesTheHostAndThePath() {
+        FullHttpRequest r = request(HttpVersion.HTTP_1_1, "http://reviews:9080/reviews/1?x=1", "host", "other");
+        assertNull(Http1Requests.admit(r, Http1Options.DEFAULTS));
+        assertEquals("/reviews/1?x=1", r.uri());
+        assertEquals("reviews:9080", r.headers().get("host"));
+        FullHttpRequest bare = request(HttpVersion.HTTP_1_1, "HTTPS://ratings");
+        assertNull(Http1Requests.admit(bare, Http1Options.DEFAULTS));
+        assertEquals("/", bare.uri());
+        assertEquals("ratings", bare.headers().get("host"));
+        FullHttpRequest query = request(HttpVersion.HTTP_1_1, "http://ratings?a=b");
+        assertNull(Http1Requests.admit(query, Http1Options.DEFAULTS));
+        assertEquals("/?a=b", query.uri());
+        assertEquals(HttpResponseStatus.BAD_REQUEST,
+                Http1Requests.admit(request(HttpVersion.HTTP_1_1, "http:///x", "host", "a"), Http1Options.DEFAULTS));
+        assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(
+                request(HttpVersion.HTTP_1_1, "http://user@a/x", "host", "a"), Http1Options.DEFAULTS));
+        assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(
+                request(HttpVersion.HTTP_1_1, "http://a/x", "host", "a"), new Http1Options(false, "", false)));
+    }
+
+    @Test
+    void acceptHttp10TakesItAndItsDefaultHostStandsInForAMissingOne() {
+        Http1Options o = new Http1Options(true, "svc", true);
+        FullHttpRequest hostless = request(HttpVersion.HTTP_1_0, "/");
+        assertNull(Http1Requests.admit(hostless, o));
+        assertEquals("svc", hostless.headers().get("host"));
+        FullHttpRequest own = request(HttpVersion.HTTP_1_0, "/", "host", "mine");
+        assertNull(Http1Requests.admit(own, o));
+        assertEquals("mine", own.headers().get("host"));
+        // the default is for HTTP/1.0 only; without one, a hostless HTTP/1.0 request is refused as any other
+        assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/"), o));
+        assertEquals(HttpResponseStatus.BAD_REQUEST,
+                Http1Requests.admit(request(HttpVersion.HTTP_1_0, "/"), new Http1Options(true, "", true)));
+    }
+
+    @Test
+    void theProxyAnswersThemOnTheWireWithAndWithoutHttpProtocolOptions() throws Exception {
+        Vertx backends = Vertx.vertx();
+        LoopbackProxy proxy = null;
+        try {
+            HttpServer s = backends.createHttpServer().requestHandler(req -> req.response()
+                    .end("host=" + req.authority() + " path=" + req.uri()));
+            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int plain = LoopbackProxy.freePort();
+            int http10 = LoopbackProxy.freePort();
+            proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("plain", plain, "")
+                    + listener("http10", http10, "http_protocol_options: {accept_http_10: true, "
+                            + "default_host_for_http_10: svc}")
+                    + """
+                      clusters:
+                      - name: c
+                        type: STATIC
+                        connect_timeout: 1s
+                        load_assignment:
+                          cluster_name: c
+                          endpoints:
+                          - lb_endpoints:
+                            - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                    """.formatted(backend));
+            assertTrue(exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n")
+                    .startsWith("HTTP/1.1 200 OK"));
+            assertTrue(exchange(plain, "GET /a HTTP/1.0\r\nhost: svc\r\n\r\n").startsWith("HTTP/1.1 426 "));
+            assertTrue(exchange(plain, "GET /a HTTP/1.1\r\n\r\n").startsWith("HTTP/1.1 400 "));
+            assertTrue(exchange(plain, "POST /a HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: gzip\r\n\r\nxyz")
+                    .startsWith("HTTP/1.1 501 "));
+            assertTrue(exchange(plain, "GET /a HTTP/2.0\r\nhost: svc\r\n\r\n").startsWith("HTTP/1.1 505 "));
+            String absolute = exchange(plain, "GET http://svc:81/b?c=d HTTP/1.1\r\nhost: elsewhere\r\n"
+                    + "connection: close\r\n\r\n");
+            assertTrue(absolute.startsWith("HTTP/1.1 200 OK"), absolute);
+            assertTrue(absolute.endsWith("host=svc:81 path=/b?c=d"), absolute);
+            String v10 = exchange(http10, "GET /e HTTP/1.0\r\n\r\n");
+            assertTrue(v10.startsWith("HTTP/1.0 200 OK"), v10);
+            assertTrue(v10.endsWith("host=svc path=/e"), v10);
+        } finally {
+            if (proxy != null) {
+                proxy.close();
+            }
+            backends.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    private static String listener(String name, int port, String http1Options) {
+        return """
+                  - name: %s
+                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.http_connection_manager
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                          stat_prefix: %s
+                          %s
+                          route_config:
+                            name: %s
+                            virtual_hosts:
+                            - name: svc
+                              domains: ["svc", "svc:*"]
+                              routes:
+                              - match: {prefix: /}
+                                route: {cluster: c}
+                          http_filters:
+                          - name: envoy.filters.http.router
+                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                """.formatted(name, port, name, http1Options, name);
+    }
+
+    /** Sends raw bytes and reads until the proxy closes the connection. */
+    private static String exchange(int port, String request) throws Exception {
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+            InputStream in = s.getInputStream();
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            byte[] buf = new byte[4096];
+            for (int n; (n = in.read(buf)) > 0; ) {
+                out.write(buf, 0, n);
+            }
+            return out.toString(StandardCharsets.US_ASCII);
+        }
+    }
+}

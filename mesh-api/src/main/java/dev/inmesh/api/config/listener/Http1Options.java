@@ -1,0 +1,20 @@
+package dev.inmesh.api.config.listener;
+
+/**
+ * The HTTP/1 options of an HTTP connection manager that change which requests it takes (Envoy's
+ * {@code http_protocol_options}, {@code Http1ProtocolOptions}).
+ *
+ * @param acceptHttp10 whether HTTP/1.0 requests are served; when false (Envoy's default) they are answered 426
+ * @param defaultHostForHttp10 the Host of an HTTP/1.0 request that has none ("" for none: such a request is answered
+ *                             400, as any request without a Host)
+ * @param allowAbsoluteUrl whether a request line in absolute form ({@code GET http://host/path}) is taken as its host
+ *                         and path (Envoy's default: true); when false, it is answered 400
+ */
+public record Http1Options(boolean acceptHttp10, String defaultHostForHttp10, boolean allowAbsoluteUrl) {
+    /** Envoy's defaults: no HTTP/1.0, absolute URLs taken. */
+    public static final Http1Options DEFAULTS = new Http1Options(false, "", true);
+
+    public Http1Options {
+        defaultHostForHttp10 = defaultHostForHttp10 == null ? "" : defaultHostForHttp10;
+    }
+}
