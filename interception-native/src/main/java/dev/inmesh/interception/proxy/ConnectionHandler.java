@@ -296,7 +296,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         StreamInfo.Direction direction = target.listener().trafficDirection() == TrafficDirection.INBOUND
                 ? StreamInfo.Direction.INBOUND : StreamInfo.Direction.OUTBOUND;
         HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot, snapshot.routeTable(chain),
-                hcm.http1(), direction, destination, source, "tls".equals(detection.transportProtocol()));
+                hcm, direction, destination, source, "tls".equals(detection.transportProtocol()));
         ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));
         ByteBuf first = firstBytes;
         firstBytes = Unpooled.EMPTY_BUFFER;

@@ -2,6 +2,7 @@ package dev.inmesh.interception.proxy;
 
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.Http1Options;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.RouterRequest;
@@ -44,8 +45,11 @@ import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.MultiMap;
@@ -89,8 +93,6 @@ final class HttpBridge {
             return HeadersMultiMap.httpHeaders();
         }
     };
-    private static final HttpDecoderConfig HTTP1_DECODER = new HttpDecoderConfig().setHeadersFactory(HEADERS)
-            .setTrailersFactory(HEADERS);
 
     private HttpBridge() {}
 
@@ -99,15 +101,26 @@ final class HttpBridge {
      * (formatted once per connection).
      */
     record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, Http1Options http1,
-                      StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
-                      boolean tls, String sourceHostPort, String destinationHostPort,
+                      int maxRequestHeadBytes, StreamInfo.Direction direction, InetSocketAddress destination,
+                      InetSocketAddress source, boolean tls, String sourceHostPort, String destinationHostPort,
                       SocketAddress originalDestination) {
-        Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, Http1Options http1,
+        Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                    boolean tls) {
-            this(runtime, snapshot, table, http1 == null ? Http1Options.DEFAULTS : http1, direction, destination,
+            this(runtime, snapshot, table, hcm.http1(), hcm.maxRequestHeadersKb() * 1024, direction, destination,
                     source, tls, ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
+        }
+
+        /**
+         * The HTTP/1 decoder for this connection: request heads decode into Vert.x header maps ({@code HEADERS});
+         * the request line and the headers may each be as long as the connection manager's
+         * {@code max_request_headers_kb}, Envoy's limit for the two together (Netty's defaults, 4 and 8 KiB, would
+         * refuse the long cookies and tokens Envoy takes).
+         */
+        HttpDecoderConfig http1Decoder() {
+            return new HttpDecoderConfig().setHeadersFactory(HEADERS).setTrailersFactory(HEADERS)
+                    .setMaxInitialLineLength(maxRequestHeadBytes).setMaxHeaderSize(maxRequestHeadBytes);
         }
     }
 
@@ -134,7 +147,9 @@ final class HttpBridge {
             }
             var p = ctx.pipeline();
             if (preface) {
-                p.addAfter(ctx.name(), "h2", Http2FrameCodecBuilder.forServer().build());
+                p.addAfter(ctx.name(), "h2", Http2FrameCodecBuilder.forServer()
+                        .initialSettings(Http2Settings.defaultSettings().maxHeaderListSize(conn.maxRequestHeadBytes()))
+                        .build());
                 p.addAfter("h2", "h2-streams", new Http2MultiplexHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel stream) {
@@ -145,7 +160,7 @@ final class HttpBridge {
                 }));
             } else {
                 Exchange exchange = new Exchange(conn, false);
-                p.addAfter(ctx.name(), "http1", new HttpServerCodec(HTTP1_DECODER));
+                p.addAfter(ctx.name(), "http1", new HttpServerCodec(conn.http1Decoder()));
                 p.addAfter("http1", "http1-aggregate", new Aggregator(conn.runtime().maxRequestBytes, exchange));
                 p.addAfter("http1-aggregate", "http1-exchange", exchange);
                 var hook = conn.runtime().http1Hook;
@@ -263,7 +278,11 @@ final class HttpBridge {
         private void handle(ChannelHandlerContext ctx, FullHttpRequest req) {
             try {
                 if (!req.decoderResult().isSuccess()) {
-                    sendError(ctx, HttpResponseStatus.BAD_REQUEST);
+                    Throwable cause = req.decoderResult().cause();
+                    // a head over max_request_headers_kb: 431, as Envoy answers it
+                    sendError(ctx, cause instanceof TooLongHttpHeaderException
+                            || cause instanceof TooLongHttpLineException
+                            ? HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE : HttpResponseStatus.BAD_REQUEST);
                     return;
                 }
                 HttpResponseStatus refused = http2 ? null : Http1Requests.admit(req, conn.http1());

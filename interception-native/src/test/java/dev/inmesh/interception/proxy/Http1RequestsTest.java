@@ -86,18 +86,25 @@ class Http1RequestsTest {
     }
 
     @Test
-    void theProxyAnswersThemOnTheWireWithAndWithoutHttpProtocolOptions() throws Exception {
+    void theProxyAnswersThemOnTheWireWithAndWithoutTheConnectionManagersOptions() throws Exception {
         Vertx backends = Vertx.vertx();
         LoopbackProxy proxy = null;
         try {
-            HttpServer s = backends.createHttpServer().requestHandler(req -> req.response()
-                    .end("host=" + req.authority() + " path=" + req.uri()));
+            HttpServer s = backends.createHttpServer(new io.vertx.core.http.HttpServerOptions()
+                    .setMaxInitialLineLength(65_536).setMaxHeaderSize(65_536)).requestHandler(req -> {
+                        if (req.path().equals("/big-response")) {
+                            req.response().putHeader("set-cookie", "s=" + "s".repeat(30_000));
+                        }
+                        req.response().end("host=" + req.authority() + " path=" + req.uri());
+                    });
             int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
             int plain = LoopbackProxy.freePort();
             int http10 = LoopbackProxy.freePort();
+            int small = LoopbackProxy.freePort();
             proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("plain", plain, "")
                     + listener("http10", http10, "http_protocol_options: {accept_http_10: true, "
                             + "default_host_for_http_10: svc}")
+                    + listener("small", small, "max_request_headers_kb: 2")
                     + """
                       clusters:
                       - name: c
@@ -120,6 +127,23 @@ class Http1RequestsTest {
                     + "connection: close\r\n\r\n");
             assertTrue(absolute.startsWith("HTTP/1.1 200 OK"), absolute);
             assertTrue(absolute.endsWith("host=svc:81 path=/b?c=d"), absolute);
+            // heads up to max_request_headers_kb (60 KiB by default, as Envoy's) are taken, longer ones get 431
+            String cookie = "cookie: " + "c".repeat(20_000) + "\r\n";
+            String longUrl = "/" + "u".repeat(10_000);
+            String big = exchange(plain, "GET " + longUrl + " HTTP/1.1\r\nhost: svc\r\n" + cookie
+                    + "connection: close\r\n\r\n");
+            assertTrue(big.startsWith("HTTP/1.1 200 OK") && big.endsWith("path=" + longUrl), big);
+            // and so are upstream response heads up to 60 KiB (Envoy's max_response_headers_kb)
+            String bigResponse = exchange(plain, "GET /big-response HTTP/1.1\r\nhost: svc\r\n"
+                    + "connection: close\r\n\r\n");
+            assertTrue(bigResponse.startsWith("HTTP/1.1 200 OK") && bigResponse.contains("s".repeat(30_000)),
+                    bigResponse.substring(0, Math.min(200, bigResponse.length())));
+            assertTrue(exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\ncookie: " + "c".repeat(70_000)
+                    + "\r\n\r\n").startsWith("HTTP/1.1 431 "));
+            assertTrue(exchange(small, "GET /a HTTP/1.1\r\nhost: svc\r\ncookie: " + "c".repeat(3_000)
+                    + "\r\n\r\n").startsWith("HTTP/1.1 431 "));
+            assertTrue(exchange(small, "GET " + longUrl + " HTTP/1.1\r\nhost: svc\r\n\r\n")
+                    .startsWith("HTTP/1.1 431 "));
             String v10 = exchange(http10, "GET /e HTTP/1.0\r\n\r\n");
             assertTrue(v10.startsWith("HTTP/1.0 200 OK"), v10);
             assertTrue(v10.endsWith("host=svc path=/e"), v10);

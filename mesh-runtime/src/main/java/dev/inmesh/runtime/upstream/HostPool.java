@@ -20,6 +20,9 @@ import java.util.concurrent.TimeUnit;
  * new ones are made; so they do when the host leaves the cluster.
  */
 final class HostPool {
+    /** The largest upstream response head taken: Envoy's default {@code max_response_headers_kb}, 60 KiB. */
+    static final int MAX_RESPONSE_HEAD_BYTES = 60 * 1024;
+
     /** How long a pool that is being replaced or closed lets its requests in flight finish. */
     static final long DRAIN_SECONDS = 30;
     /**
@@ -115,7 +118,11 @@ final class HostPool {
                 .setDefaultHost(address.address())
                 .setDefaultPort(address.port())
                 .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, wanted.connectTimeoutMillis()))
-                .setKeepAlive(true);
+                .setKeepAlive(true)
+                // response heads as large as Envoy takes (60 KiB), not Vert.x's 4 KiB status line and 8 KiB headers
+                .setMaxInitialLineLength(MAX_RESPONSE_HEAD_BYTES)
+                .setMaxHeaderSize(MAX_RESPONSE_HEAD_BYTES);
+        options.getInitialSettings().setMaxHeaderListSize(MAX_RESPONSE_HEAD_BYTES);
         if (wanted.http2()) {
             options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
         }

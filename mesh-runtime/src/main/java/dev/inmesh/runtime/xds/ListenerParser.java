@@ -213,7 +213,7 @@ public final class ListenerParser
                 .http_connection_manager.v3.HttpConnectionManager.class, "@type");
         Fields.onlyKnown(h, Set.of("stat_prefix", "rds", "route_config", "http_filters", "stream_idle_timeout",
                 "use_remote_address", "xff_num_trusted_hops", "generate_request_id", "preserve_external_request_id",
-                "upgrade_configs", "codec_type", "http_protocol_options"),
+                "upgrade_configs", "codec_type", "http_protocol_options", "max_request_headers_kb"),
                 Set.of("access_log", "tracing", "server_name", "common_http_protocol_options",
                         "http2_protocol_options", "normalize_path", "merge_slashes", "path_with_escaped_slashes_action",
                         "request_id_extension", "forward_client_cert_details", "set_current_client_cert_details",
@@ -274,7 +274,21 @@ public final class ListenerParser
                 h.hasUseRemoteAddress() && h.getUseRemoteAddress().getValue(), h.getXffNumTrustedHops(),
                 !h.hasGenerateRequestId() || h.getGenerateRequestId().getValue(), h.getPreserveExternalRequestId(),
                 h.hasHttpProtocolOptions() ? Fields.at("http_protocol_options", () -> http1(h.getHttpProtocolOptions()))
-                        : Http1Options.DEFAULTS);
+                        : Http1Options.DEFAULTS,
+                maxRequestHeadersKb(h));
+    }
+
+    /** {@code max_request_headers_kb}: 1 to 8192 when set (Envoy's rule), 0 for the default. */
+    private static int maxRequestHeadersKb(
+            io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager h) {
+        if (!h.hasMaxRequestHeadersKb()) {
+            return 0;
+        }
+        int kb = h.getMaxRequestHeadersKb().getValue();
+        if (kb <= 0 || kb > 8192) {
+            throw new FieldError("max_request_headers_kb", Integer.toUnsignedString(kb) + " (expected: 1 to 8192)");
+        }
+        return kb;
     }
 
     /**

@@ -411,6 +411,19 @@ class EnvoyValidationTest {
         assertEquals(new Http1Options(true, "reviews", false), hcm(set).http1());
     }
 
+    @Test
+    void maxRequestHeadersKbIsEnvoysSixtyUnlessSetFromOneTo8192() throws IOException {
+        assertEquals(60, hcm(file("none.yaml", listenerWithHttpFilters(ROUTER))).maxRequestHeadersKb());
+        String base = listenerWithHttpFilters(ROUTER);
+        assertEquals(96, hcm(file("set.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                "stat_prefix: outbound_0.0.0.0_9080\n      max_request_headers_kb: 96"))).maxRequestHeadersKb());
+        for (String bad : new String[] {"0", "8193"}) {
+            String m = rejected(file("bad.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                    "stat_prefix: outbound_0.0.0.0_9080\n      max_request_headers_kb: " + bad)));
+            assertContains(m, "max_request_headers_kb: " + bad + " (expected: 1 to 8192)");
+        }
+    }
+
     private static HttpConnectionManager hcm(Path listenerFile) throws IOException {
         return (HttpConnectionManager) Fixtures.read(listenerFile).listeners().get("0.0.0.0_9080").filterChains()
                 .get(0).filter();
