@@ -3,6 +3,8 @@ package dev.inmesh.interception.proxy;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.PathNormalization;
+import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.RouterRequest;
@@ -101,13 +103,15 @@ final class HttpBridge {
      * (formatted once per connection).
      */
     record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, Http1Options http1,
-                      int maxRequestHeadBytes, StreamInfo.Direction direction, InetSocketAddress destination,
+                      int maxRequestHeadBytes, PathNormalization paths, StreamInfo.Direction direction,
+                      InetSocketAddress destination,
                       InetSocketAddress source, boolean tls, String sourceHostPort, String destinationHostPort,
                       SocketAddress originalDestination) {
         Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                    boolean tls) {
-            this(runtime, snapshot, table, hcm.http1(), hcm.maxRequestHeadersKb() * 1024, direction, destination,
+            this(runtime, snapshot, table, hcm.http1(), hcm.maxRequestHeadersKb() * 1024, hcm.pathNormalization(),
+                    direction, destination,
                     source, tls, ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
         }
@@ -290,6 +294,12 @@ final class HttpBridge {
                     sendError(ctx, refused);
                     return;
                 }
+                String target = PathNormalizer.apply(req.uri(), conn.paths());
+                if (target == null) {
+                    sendError(ctx, HttpResponseStatus.BAD_REQUEST); // an escaped slash, with REJECT_REQUEST
+                    return;
+                }
+                req.setUri(target);
                 if (!http2) {
                     busy = true; // one request at a time
                 }

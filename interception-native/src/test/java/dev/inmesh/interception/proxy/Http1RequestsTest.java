@@ -101,10 +101,13 @@ class Http1RequestsTest {
             int plain = LoopbackProxy.freePort();
             int http10 = LoopbackProxy.freePort();
             int small = LoopbackProxy.freePort();
+            int norm = LoopbackProxy.freePort();
             proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("plain", plain, "")
                     + listener("http10", http10, "http_protocol_options: {accept_http_10: true, "
                             + "default_host_for_http_10: svc}")
                     + listener("small", small, "max_request_headers_kb: 2")
+                    + listener("norm", norm, "normalize_path: true\n          merge_slashes: true\n"
+                            + "          path_with_escaped_slashes_action: REJECT_REQUEST")
                     + """
                       clusters:
                       - name: c
@@ -144,6 +147,13 @@ class Http1RequestsTest {
                     + "\r\n\r\n").startsWith("HTTP/1.1 431 "));
             assertTrue(exchange(small, "GET " + longUrl + " HTTP/1.1\r\nhost: svc\r\n\r\n")
                     .startsWith("HTTP/1.1 431 "));
+            // the path as the connection manager normalizes it, routed and sent upstream so; the query as it came
+            String normalized = exchange(norm, "GET /x/%2e%2E//y/./z?q=/../ HTTP/1.1\r\nhost: svc\r\n"
+                    + "connection: close\r\n\r\n");
+            assertTrue(normalized.endsWith("host=svc path=/y/z?q=/../"), normalized);
+            assertTrue(exchange(norm, "GET /x%2Fy HTTP/1.1\r\nhost: svc\r\n\r\n").startsWith("HTTP/1.1 400 "));
+            assertTrue(exchange(plain, "GET /x/../y HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n")
+                    .endsWith("path=/x/../y"));
             String v10 = exchange(http10, "GET /e HTTP/1.0\r\n\r\n");
             assertTrue(v10.startsWith("HTTP/1.0 200 OK"), v10);
             assertTrue(v10.endsWith("host=svc path=/e"), v10);

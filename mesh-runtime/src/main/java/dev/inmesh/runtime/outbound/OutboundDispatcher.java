@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.outbound;
 
+import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.router.RouterRequest;
 import dev.inmesh.runtime.router.RouterResponse;
@@ -40,12 +41,17 @@ public final class OutboundDispatcher {
             headers.remove(io.vertx.core.http.HttpHeaders.HOST);
         }
         String hostOnly = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
-        RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, uri, authority,
-                ssl ? "https" : "http", headers, body, sourceIp + ":0", null,
-                new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), "HTTP/1.1");
         OutboundRouting.Decision d = routing.decide(snapshots.current(), hostOnly, port, sourceIp);
+        // the connection manager's path normalization, before routing, as the sidecar's outbound listener does
+        String target = PathNormalizer.apply(uri, d.paths());
+        RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,
+                authority, ssl ? "https" : "http", headers, body, sourceIp + ":0", null,
+                new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), "HTTP/1.1");
         if (d.blackhole()) {
             return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null));
+        }
+        if (target == null) {
+            return Future.succeededFuture(router.localReply(req, 400, "", "path_normalization_failed", null));
         }
         return router.forward(req, d.table(), d.clusters());
     }

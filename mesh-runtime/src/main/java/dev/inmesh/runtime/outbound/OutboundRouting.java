@@ -6,6 +6,7 @@ import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.Route;
@@ -41,7 +42,12 @@ public final class OutboundRouting {
     private final Map<String, RouteTable> singleClusterTables = new ConcurrentHashMap<>();
 
     /** Where a request goes: a route table and the clusters it names, or a blackhole. */
-    public record Decision(RouteTable table, ClusterManager clusters, boolean blackhole) {}
+    /** What to do with requests to one destination; {@code paths}: the chosen connection manager's normalization. */
+    public record Decision(RouteTable table, ClusterManager clusters, boolean blackhole, PathNormalization paths) {
+        Decision(RouteTable table, ClusterManager clusters, boolean blackhole) {
+            this(table, clusters, blackhole, PathNormalization.NONE);
+        }
+    }
 
     public OutboundRouting(MeshOptions.OutboundTrafficPolicy policy, UpstreamEnvironment env) {
         this.policy = policy;
@@ -104,8 +110,9 @@ public final class OutboundRouting {
             return policy == MeshOptions.OutboundTrafficPolicy.ALLOW_ANY ? passthrough(snapshot)
                     : new Decision(null, null, true);
         }
-        if (chain.filter() instanceof HttpConnectionManager) {
-            return new Decision(snapshot.routeTable(chain), snapshot.clusterManager(), false);
+        if (chain.filter() instanceof HttpConnectionManager hcm) {
+            return new Decision(snapshot.routeTable(chain), snapshot.clusterManager(), false,
+                    hcm.pathNormalization());
         }
         TcpProxy tcp = (TcpProxy) chain.filter();
         String cluster = tcp.cluster() instanceof ClusterSpecifier.Named n ? n.cluster() : null;

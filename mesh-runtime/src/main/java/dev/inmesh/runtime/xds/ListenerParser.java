@@ -9,6 +9,7 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.NetworkFilter;
+import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.listener.TrafficDirection;
 import dev.inmesh.api.config.route.ClusterSpecifier;
@@ -213,9 +214,10 @@ public final class ListenerParser
                 .http_connection_manager.v3.HttpConnectionManager.class, "@type");
         Fields.onlyKnown(h, Set.of("stat_prefix", "rds", "route_config", "http_filters", "stream_idle_timeout",
                 "use_remote_address", "xff_num_trusted_hops", "generate_request_id", "preserve_external_request_id",
-                "upgrade_configs", "codec_type", "http_protocol_options", "max_request_headers_kb"),
+                "upgrade_configs", "codec_type", "http_protocol_options", "max_request_headers_kb",
+                "normalize_path", "merge_slashes", "path_with_escaped_slashes_action"),
                 Set.of("access_log", "tracing", "server_name", "common_http_protocol_options",
-                        "http2_protocol_options", "normalize_path", "merge_slashes", "path_with_escaped_slashes_action",
+                        "http2_protocol_options",
                         "request_id_extension", "forward_client_cert_details", "set_current_client_cert_details",
                         "internal_address_config", "delayed_close_timeout", "request_timeout",
                         "request_headers_timeout", "drain_timeout", "stream_error_on_invalid_http_message",
@@ -275,7 +277,26 @@ public final class ListenerParser
                 !h.hasGenerateRequestId() || h.getGenerateRequestId().getValue(), h.getPreserveExternalRequestId(),
                 h.hasHttpProtocolOptions() ? Fields.at("http_protocol_options", () -> http1(h.getHttpProtocolOptions()))
                         : Http1Options.DEFAULTS,
-                maxRequestHeadersKb(h));
+                maxRequestHeadersKb(h), pathNormalization(h));
+    }
+
+    /**
+     * {@code normalize_path} (unset: false, Envoy's default), {@code merge_slashes} and
+     * {@code path_with_escaped_slashes_action}; UNESCAPE_AND_REDIRECT is refused by name.
+     */
+    private static PathNormalization pathNormalization(
+            io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager h) {
+        var action = switch (h.getPathWithEscapedSlashesAction()) {
+            case IMPLEMENTATION_SPECIFIC_DEFAULT, KEEP_UNCHANGED -> PathNormalization.EscapedSlashes.KEEP_UNCHANGED;
+            case REJECT_REQUEST -> PathNormalization.EscapedSlashes.REJECT_REQUEST;
+            case UNESCAPE_AND_FORWARD -> PathNormalization.EscapedSlashes.UNESCAPE_AND_FORWARD;
+            default -> throw new FieldError("path_with_escaped_slashes_action",
+                    h.getPathWithEscapedSlashesAction() + " is not supported by Inmesh (expected: KEEP_UNCHANGED, "
+                            + "REJECT_REQUEST or UNESCAPE_AND_FORWARD)");
+        };
+        PathNormalization n = new PathNormalization(h.hasNormalizePath() && h.getNormalizePath().getValue(),
+                h.getMergeSlashes(), action);
+        return n.none() ? PathNormalization.NONE : n;
     }
 
     /** {@code max_request_headers_kb}: 1 to 8192 when set (Envoy's rule), 0 for the default. */

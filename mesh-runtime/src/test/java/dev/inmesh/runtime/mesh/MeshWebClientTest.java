@@ -146,6 +146,17 @@ class MeshWebClientTest {
     }
 
     @Test
+    void theOutboundConnectionManagersPathNormalizationAppliesBeforeRoutingAndUpstream() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",
+                "stat_prefix: outbound_0.0.0.0_9080\n          normalize_path: true\n          merge_slashes: true\n"));
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/public/%2e%2e//reviews/./0?q=/../")
+                .send().await(5, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        assertEquals("/reviews/0?q=/../", r.getHeader("x-seen-path"));
+    }
+
+    @Test
     void aClusterWithIstiosUnlimitedCircuitBreakersServesRequests() throws Exception {
         int a = server("reviews-a", 200);
         mesh(config("", a).replace("    lb_policy: ROUND_ROBIN\n", """

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.PathNormalization;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -409,6 +410,20 @@ class EnvoyValidationTest {
                 "stat_prefix: outbound_0.0.0.0_9080\n      http_protocol_options: {accept_http_10: true, "
                         + "default_host_for_http_10: reviews, allow_absolute_url: false, allow_chunked_length: true}"));
         assertEquals(new Http1Options(true, "reviews", false), hcm(set).http1());
+    }
+
+    @Test
+    void pathNormalizationIsReadFromTheConnectionManagerAndUnescapeAndRedirectIsRefused() throws IOException {
+        String base = listenerWithHttpFilters(ROUTER);
+        assertEquals(PathNormalization.NONE, hcm(file("none.yaml", base)).pathNormalization());
+        String options = "stat_prefix: outbound_0.0.0.0_9080\n      normalize_path: true\n      merge_slashes: true"
+                + "\n      path_with_escaped_slashes_action: ";
+        assertEquals(new PathNormalization(true, true, PathNormalization.EscapedSlashes.UNESCAPE_AND_FORWARD),
+                hcm(file("decode.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                        options + "UNESCAPE_AND_FORWARD"))).pathNormalization());
+        String m = rejected(file("redirect.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                options + "UNESCAPE_AND_REDIRECT")));
+        assertContains(m, "path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT is not supported by Inmesh");
     }
 
     @Test

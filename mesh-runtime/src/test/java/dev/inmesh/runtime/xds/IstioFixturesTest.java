@@ -86,6 +86,10 @@ class IstioFixturesTest {
         assertFalse(h.useRemoteAddress());
         // no http_protocol_options: HTTP/1.0 is answered 426, as by Istio's sidecars without PILOT_HTTP10
         assertEquals(dev.inmesh.api.config.listener.Http1Options.DEFAULTS, h.http1());
+        // Istio's default pathNormalization, BASE: normalize_path only
+        assertEquals(new dev.inmesh.api.config.listener.PathNormalization(true, false,
+                dev.inmesh.api.config.listener.PathNormalization.EscapedSlashes.KEEP_UNCHANGED),
+                h.pathNormalization());
         assertEquals(List.of("istio.metadata_exchange", "envoy.filters.http.grpc_stats", "istio.alpn",
                 "envoy.filters.http.fault", "envoy.filters.http.cors", "istio.stats", "envoy.filters.http.router"),
                 h.httpFilters().stream().map(HttpFilter::name).toList());

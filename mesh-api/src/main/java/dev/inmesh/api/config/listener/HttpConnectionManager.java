@@ -20,17 +20,20 @@ import java.util.List;
  * @param http1 the HTTP/1 options ({@code http_protocol_options}); null for Envoy's defaults
  * @param maxRequestHeadersKb the largest request head taken, request line and headers, in KiB
  *                            ({@code max_request_headers_kb}: 1 to 8192, Envoy's default 60; 0 for the default)
+ * @param pathNormalization how request paths are normalized before routing; null for none (Envoy's default)
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
                                     boolean useRemoteAddress, int xffNumTrustedHops, boolean generateRequestId,
                                     boolean preserveExternalRequestId, Http1Options http1,
-                                    int maxRequestHeadersKb) implements NetworkFilter {
+                                    int maxRequestHeadersKb, PathNormalization pathNormalization)
+        implements NetworkFilter {
     /** Envoy's default {@code max_request_headers_kb}. */
     public static final int DEFAULT_MAX_REQUEST_HEADERS_KB = 60;
 
     public HttpConnectionManager {
         http1 = http1 == null ? Http1Options.DEFAULTS : http1;
+        pathNormalization = pathNormalization == null ? PathNormalization.NONE : pathNormalization;
         maxRequestHeadersKb = maxRequestHeadersKb == 0 ? DEFAULT_MAX_REQUEST_HEADERS_KB : maxRequestHeadersKb;
         Checks.check(maxRequestHeadersKb >= 1 && maxRequestHeadersKb <= 8192, "max_request_headers_kb",
                 maxRequestHeadersKb, "1 to 8192");

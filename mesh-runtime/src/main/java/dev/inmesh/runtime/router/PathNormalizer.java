@@ -1,0 +1,180 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.listener.PathNormalization;
+
+/**
+ * Applies a connection manager's {@link PathNormalization} to a request target, in Envoy's order: escaped slashes
+ * first ({@code %2F}, {@code %5C}: rejected, or decoded), then RFC 3986 normalization (section 6.2.2: percent-encoded
+ * unreserved characters decoded, the hex digits of other percent-encodings in upper case, dot segments removed as
+ * section 5.2.4 does, {@code %2E} included since it decodes to a dot), then merged slashes. Only the path changes; the
+ * query and fragment stay as they came. No case normalization, as in Envoy. A target that is not a path (an
+ * asterisk, an absolute URI) is left alone.
+ */
+public final class PathNormalizer {
+    private PathNormalizer() {}
+
+    /** The normalized request target, or null when the request is to be refused (400). */
+    public static String apply(String target, PathNormalization n) {
+        if (n.none() || target.isEmpty() || target.charAt(0) != '/') {
+            return target;
+        }
+        int end = pathEnd(target);
+        if (!anythingToDo(target, end, n)) {
+            return target; // the common case: a plain path, nothing read twice, nothing allocated
+        }
+        String path = target.substring(0, end);
+        String rest = target.substring(end);
+        if (n.escapedSlashes() != PathNormalization.EscapedSlashes.KEEP_UNCHANGED && hasEscapedSlash(path)) {
+            if (n.escapedSlashes() == PathNormalization.EscapedSlashes.REJECT_REQUEST) {
+                return null;
+            }
+            path = unescapeSlashes(path);
+        }
+        if (n.normalizePath()) {
+            path = removeDotSegments(normalizePercentEncoding(path));
+        }
+        if (n.mergeSlashes()) {
+            path = mergeSlashes(path);
+        }
+        return path + rest;
+    }
+
+    private static int pathEnd(String target) {
+        for (int i = 0; i < target.length(); i++) {
+            char c = target.charAt(i);
+            if (c == '?' || c == '#') {
+                return i;
+            }
+        }
+        return target.length();
+    }
+
+    /** Whether the path {@code t[0, end)} has anything a step could change: a '%', a dot segment, a '//'. */
+    private static boolean anythingToDo(String t, int end, PathNormalization n) {
+        for (int i = 1; i < end; i++) {
+            char c = t.charAt(i);
+            char prev = t.charAt(i - 1);
+            if (c == '%' || c == '.' && prev == '/' && n.normalizePath() || c == '/' && prev == '/') {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean hasEscapedSlash(String p) {
+        for (int i = p.indexOf('%'); i >= 0 && i + 2 < p.length(); i = p.indexOf('%', i + 1)) {
+            if (escapedSlash(p, i) != 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** '/' or '\\' when {@code p} has %2F or %5C (any case) at {@code i}, else 0. */
+    private static char escapedSlash(String p, int i) {
+        if (i + 2 >= p.length() || p.charAt(i) != '%') {
+            return 0;
+        }
+        char a = p.charAt(i + 1);
+        char b = Character.toUpperCase(p.charAt(i + 2));
+        return a == '2' && b == 'F' ? '/' : a == '5' && b == 'C' ? '\\' : 0;
+    }
+
+    static String unescapeSlashes(String p) {
+        StringBuilder sb = new StringBuilder(p.length());
+        for (int i = 0; i < p.length(); i++) {
+            char s = escapedSlash(p, i);
+            if (s != 0) {
+                sb.append(s);
+                i += 2;
+            } else {
+                sb.append(p.charAt(i));
+            }
+        }
+        return sb.toString();
+    }
+
+    /** RFC 3986 6.2.2.1 and 6.2.2.2: %XX of an unreserved character decoded, other %xx in upper case. */
+    static String normalizePercentEncoding(String p) {
+        if (p.indexOf('%') < 0) {
+            return p;
+        }
+        StringBuilder sb = new StringBuilder(p.length());
+        for (int i = 0; i < p.length(); i++) {
+            char c = p.charAt(i);
+            int hi;
+            int lo;
+            if (c == '%' && i + 2 < p.length() && (hi = hex(p.charAt(i + 1))) >= 0 && (lo = hex(p.charAt(i + 2))) >= 0) {
+                char v = (char) (hi << 4 | lo);
+                if (unreserved(v)) {
+                    sb.append(v);
+                } else {
+                    sb.append('%').append(Character.toUpperCase(p.charAt(i + 1)))
+                            .append(Character.toUpperCase(p.charAt(i + 2)));
+                }
+                i += 2;
+            } else {
+                sb.append(c);
+            }
+        }
+        return sb.toString();
+    }
+
+    private static boolean unreserved(char c) {
+        return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.'
+                || c == '_' || c == '~';
+    }
+
+    private static int hex(char c) {
+        if (c >= '0' && c <= '9') {
+            return c - '0';
+        }
+        if (c >= 'a' && c <= 'f') {
+            return c - 'a' + 10;
+        }
+        return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    }
+
+    /** RFC 3986 5.2.4, for an absolute path: {@code .} segments dropped, {@code ..} ones take the one before. */
+    static String removeDotSegments(String p) {
+        if (p.indexOf('.') < 0) {
+            return p;
+        }
+        String[] segments = p.substring(1).split("/", -1);
+        String[] out = new String[segments.length];
+        int n = 0;
+        for (int i = 0; i < segments.length; i++) {
+            String s = segments[i];
+            boolean last = i == segments.length - 1;
+            if (s.equals(".") || s.equals("..")) {
+                if (s.equals("..") && n > 0) {
+                    n--;
+                }
+                if (last) {
+                    out[n++] = ""; // "/a/." and "/a/b/.." end in a slash
+                }
+            } else {
+                out[n++] = s;
+            }
+        }
+        StringBuilder sb = new StringBuilder(p.length());
+        for (int i = 0; i < n; i++) {
+            sb.append('/').append(out[i]);
+        }
+        return sb.length() == 0 ? "/" : sb.toString();
+    }
+
+    static String mergeSlashes(String p) {
+        if (!p.contains("//")) {
+            return p;
+        }
+        StringBuilder sb = new StringBuilder(p.length());
+        for (int i = 0; i < p.length(); i++) {
+            char c = p.charAt(i);
+            if (c != '/' || sb.length() == 0 || sb.charAt(sb.length() - 1) != '/') {
+                sb.append(c);
+            }
+        }
+        return sb.toString();
+    }
+}

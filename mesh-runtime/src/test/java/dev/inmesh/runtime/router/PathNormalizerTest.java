@@ -1,0 +1,75 @@
+package dev.inmesh.runtime.router;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+
+import dev.inmesh.api.config.listener.PathNormalization;
+import dev.inmesh.api.config.listener.PathNormalization.EscapedSlashes;
+import org.junit.jupiter.api.Test;
+
+class PathNormalizerTest {
+    private static final PathNormalization BASE = new PathNormalization(true, false, EscapedSlashes.KEEP_UNCHANGED);
+    private static final PathNormalization MERGE = new PathNormalization(true, true, EscapedSlashes.KEEP_UNCHANGED);
+
+    @Test
+    void dotSegmentsGoAsRfc3986RemovesThem() {
+        // RFC 3986 5.2.4's examples, and the edges of the root
+        assertEquals("/a/g", PathNormalizer.apply("/a/b/c/./../../g", BASE));
+        assertEquals("/mid/6", PathNormalizer.apply("/mid/content=5/../6", BASE));
+        assertEquals("/a", PathNormalizer.apply("/../a", BASE));
+        assertEquals("/", PathNormalizer.apply("/a/..", BASE));
+        assertEquals("/a/", PathNormalizer.apply("/a/b/..", BASE));
+        assertEquals("/a/", PathNormalizer.apply("/a/.", BASE));
+        assertEquals("/a/b", PathNormalizer.apply("/a/./b", BASE));
+        assertEquals("/.well-known/x/...", PathNormalizer.apply("/.well-known/x/...", BASE));
+    }
+
+    @Test
+    void percentEncodingIsNormalizedAndAnEncodedDotIsADot() {
+        assertEquals("/admin", PathNormalizer.apply("/public/%2e%2E/admin", BASE));
+        assertEquals("/A-Z_~/%2F%3A%C3%A9", PathNormalizer.apply("/%41-%5a%5f%7e/%2f%3a%c3%a9", BASE));
+        // not an escape: left as it is
+        assertEquals("/100%/x%2", PathNormalizer.apply("/100%/x%2", BASE));
+        // no case normalization of the path itself, as in Envoy
+        assertEquals("/Reviews", PathNormalizer.apply("/Reviews", BASE));
+    }
+
+    @Test
+    void theQueryAndTheFragmentStayAsTheyCame() {
+        assertEquals("/b?x=/../%2e&y=//", PathNormalizer.apply("/a/../b?x=/../%2e&y=//", MERGE));
+        assertEquals("/b#/../", PathNormalizer.apply("/a/../b#/../", BASE));
+    }
+
+    @Test
+    void mergeSlashesComesAfterNormalization() {
+        assertEquals("/a/b/c", PathNormalizer.apply("//a///b//c", MERGE));
+        assertEquals("//a/b", PathNormalizer.apply("//a/./b", BASE));
+        assertEquals("/a/b", PathNormalizer.apply("/a//b", new PathNormalization(false, true,
+                EscapedSlashes.KEEP_UNCHANGED)));
+    }
+
+    @Test
+    void escapedSlashesAreKeptRefusedOrDecodedFirst() {
+        assertEquals("/a%2F..%2Fadmin", PathNormalizer.apply("/a%2f..%2fadmin", BASE));
+        assertNull(PathNormalizer.apply("/a%2Fb", new PathNormalization(false, false, EscapedSlashes.REJECT_REQUEST)));
+        assertNull(PathNormalizer.apply("/a%5cb", new PathNormalization(true, true, EscapedSlashes.REJECT_REQUEST)));
+        assertEquals("/ok?q=%2F", PathNormalizer.apply("/ok?q=%2F",
+                new PathNormalization(false, false, EscapedSlashes.REJECT_REQUEST)));
+        // decoded before normalization, so the decoded slashes make dot segments
+        PathNormalization decode = new PathNormalization(true, true, EscapedSlashes.UNESCAPE_AND_FORWARD);
+        assertEquals("/admin", PathNormalizer.apply("/a%2F..%2Fadmin", decode));
+        assertEquals("/a\\b", PathNormalizer.apply("/a%5Cb", decode));
+    }
+
+    @Test
+    void nothingChangesWithoutNormalizationOrForATargetThatIsNotAPath() {
+        String target = "/a/../b//c";
+        assertSame(target, PathNormalizer.apply(target, PathNormalization.NONE));
+        // a plain path is handed back as it is, with whatever its query holds
+        String plain = "/reviews/0.json?next=/a/../b//c%2F";
+        assertSame(plain, PathNormalizer.apply(plain, MERGE));
+        assertEquals("*", PathNormalizer.apply("*", MERGE));
+        assertEquals("", PathNormalizer.apply("", MERGE));
+    }
+}
