@@ -125,14 +125,9 @@ public final class PathNormalizer {
                 || c == '_' || c == '~';
     }
 
+    /** An ASCII hex digit's value, or -1. */
     private static int hex(char c) {
-        if (c >= '0' && c <= '9') {
-            return c - '0';
-        }
-        if (c >= 'a' && c <= 'f') {
-            return c - 'a' + 10;
-        }
-        return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        return c < 128 ? Character.digit(c, 16) : -1;
     }
 
     /** RFC 3986 5.2.4, for an absolute path: {@code .} segments dropped, {@code ..} ones take the one before. */
