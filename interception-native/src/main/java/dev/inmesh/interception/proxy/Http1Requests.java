@@ -9,8 +9,8 @@ import io.netty.handler.codec.http.HttpVersion;
 
 /**
  * Which HTTP/1 requests the proxy takes, as Envoy's HTTP/1 codec and connection manager decide with their
- * {@code http_protocol_options}: HTTP/1.0 only when {@code accept_http_10} (426 otherwise), a Host always (HTTP/1.0
- * may get {@code default_host_for_http_10}; 400 otherwise), a request line in absolute form taken as its host and
+ * {@code http_protocol_options}: HTTP/1.0 only when {@code accept_http_10} (426 otherwise), one Host always (HTTP/1.0
+ * may get {@code default_host_for_http_10}; 400 otherwise, and for two Host lines, RFC 9112 3.2), a request line in absolute form taken as its host and
  * path (RFC 9112 3.2.2: its authority replaces the Host header) unless {@code allow_absolute_url} is false (400), no
  * transfer coding other than chunked (501), no HTTP major version other than 1 (505).
  */
@@ -53,6 +53,9 @@ final class Http1Requests {
             String rest = uri.substring(authorityEnd);
             req.setUri(rest.isEmpty() || rest.charAt(0) != '/' ? "/" + rest : rest);
             h.set(HttpHeaderNames.HOST, authority);
+        }
+        if (h.getAll(HttpHeaderNames.HOST).size() > 1) {
+            return HttpResponseStatus.BAD_REQUEST; // RFC 9112 3.2: more than one Host is refused
         }
         String host = h.get(HttpHeaderNames.HOST);
         if (host == null || host.isEmpty()) {

@@ -41,6 +41,8 @@ class Http1RequestsTest {
         assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/"), o));
         assertEquals(HttpResponseStatus.BAD_REQUEST,
                 Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/", "host", ""), o));
+        assertEquals(HttpResponseStatus.BAD_REQUEST,
+                Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/", "host", "a", "host", "b"), o));
         assertEquals(HttpResponseStatus.NOT_IMPLEMENTED, Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/",
                 "host", "a", "transfer-encoding", "gzip"), o));
         assertEquals(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED,
@@ -123,6 +125,8 @@ class Http1RequestsTest {
                     .startsWith("HTTP/1.1 200 OK"));
             assertTrue(exchange(plain, "GET /a HTTP/1.0\r\nhost: svc\r\n\r\n").startsWith("HTTP/1.1 426 "));
             assertTrue(exchange(plain, "GET /a HTTP/1.1\r\n\r\n").startsWith("HTTP/1.1 400 "));
+            assertTrue(exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nhost: other\r\n\r\n")
+                    .startsWith("HTTP/1.1 400 "));
             assertTrue(exchange(plain, "POST /a HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: gzip\r\n\r\nxyz")
                     .startsWith("HTTP/1.1 501 "));
             assertTrue(exchange(plain, "GET /a HTTP/2.0\r\nhost: svc\r\n\r\n").startsWith("HTTP/1.1 505 "));
