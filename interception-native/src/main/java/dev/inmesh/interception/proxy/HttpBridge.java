@@ -4,6 +4,7 @@ import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.PathNormalization;
+import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
@@ -103,7 +104,8 @@ final class HttpBridge {
      * (formatted once per connection).
      */
     record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, Http1Options http1,
-                      int maxRequestHeadBytes, PathNormalization paths, StreamInfo.Direction direction,
+                      int maxRequestHeadBytes, PathNormalization paths, ServerHeader serverHeader,
+                      StreamInfo.Direction direction,
                       InetSocketAddress destination,
                       InetSocketAddress source, boolean tls, String sourceHostPort, String destinationHostPort,
                       SocketAddress originalDestination) {
@@ -111,7 +113,7 @@ final class HttpBridge {
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                    boolean tls) {
             this(runtime, snapshot, table, hcm.http1(), hcm.maxRequestHeadersKb() * 1024, hcm.pathNormalization(),
-                    direction, destination,
+                    hcm.serverHeader(), direction, destination,
                     source, tls, ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
         }
@@ -367,7 +369,8 @@ final class HttpBridge {
             Buffer body = req.content().isReadable() ? Buffer.buffer(ByteBufUtil.getBytes(req.content())) : null;
             return new RouterRequest(conn.direction(), HttpMethod.valueOf(req.method().name()), req.uri(), authority,
                     conn.tls() ? "https" : "http", headers, body, conn.sourceHostPort(), conn.destinationHostPort(),
-                    conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text());
+                    conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
+                    .serverHeader(conn.serverHeader());
         }
 
         private void forward(ChannelHandlerContext ctx, FullHttpRequest req) {

@@ -121,8 +121,10 @@ class Http1RequestsTest {
                           - lb_endpoints:
                             - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
                     """.formatted(backend));
-            assertTrue(exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n")
-                    .startsWith("HTTP/1.1 200 OK"));
+            String ok = exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
+            assertTrue(ok.startsWith("HTTP/1.1 200 OK"), ok);
+            // the connection manager's server header, Envoy's default
+            assertTrue(ok.toLowerCase(java.util.Locale.ROOT).contains("\r\nserver: envoy\r\n"), ok);
             assertTrue(exchange(plain, "GET /a HTTP/1.0\r\nhost: svc\r\n\r\n").startsWith("HTTP/1.1 426 "));
             assertTrue(exchange(plain, "GET /a HTTP/1.1\r\n\r\n").startsWith("HTTP/1.1 400 "));
             assertTrue(exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nhost: other\r\n\r\n")

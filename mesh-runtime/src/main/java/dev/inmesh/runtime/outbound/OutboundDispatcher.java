@@ -46,7 +46,7 @@ public final class OutboundDispatcher {
         String target = PathNormalizer.apply(uri, d.paths());
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,
                 authority, ssl ? "https" : "http", headers, body, sourceIp + ":0", null,
-                new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), "HTTP/1.1");
+                new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), "HTTP/1.1").serverHeader(d.serverHeader());
         if (d.blackhole()) {
             return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null));
         }

@@ -7,6 +7,7 @@ import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.PathNormalization;
+import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.Route;
@@ -42,10 +43,23 @@ public final class OutboundRouting {
     private final Map<String, RouteTable> singleClusterTables = new ConcurrentHashMap<>();
 
     /** Where a request goes: a route table and the clusters it names, or a blackhole. */
-    /** What to do with requests to one destination; {@code paths}: the chosen connection manager's normalization. */
-    public record Decision(RouteTable table, ClusterManager clusters, boolean blackhole, PathNormalization paths) {
+    /**
+     * What to do with requests to one destination; {@code hcm}: the chosen HTTP connection manager (its path
+     * normalization and server header), null when a TCP chain or the passthrough takes the request.
+     */
+    public record Decision(RouteTable table, ClusterManager clusters, boolean blackhole, HttpConnectionManager hcm) {
         Decision(RouteTable table, ClusterManager clusters, boolean blackhole) {
-            this(table, clusters, blackhole, PathNormalization.NONE);
+            this(table, clusters, blackhole, null);
+        }
+
+        /** The connection manager's path normalization, or none. */
+        public PathNormalization paths() {
+            return hcm == null ? PathNormalization.NONE : hcm.pathNormalization();
+        }
+
+        /** The connection manager's server header, or null (the upstream's goes through). */
+        public ServerHeader serverHeader() {
+            return hcm == null ? null : hcm.serverHeader();
         }
     }
 
@@ -111,8 +125,7 @@ public final class OutboundRouting {
                     : new Decision(null, null, true);
         }
         if (chain.filter() instanceof HttpConnectionManager hcm) {
-            return new Decision(snapshot.routeTable(chain), snapshot.clusterManager(), false,
-                    hcm.pathNormalization());
+            return new Decision(snapshot.routeTable(chain), snapshot.clusterManager(), false, hcm);
         }
         TcpProxy tcp = (TcpProxy) chain.filter();
         String cluster = tcp.cluster() instanceof ClusterSpecifier.Named n ? n.cluster() : null;

@@ -9,6 +9,7 @@ import io.netty.util.AsciiString;
  */
 final class HeaderNames {
     static final AsciiString X_REQUEST_ID = AsciiString.cached("x-request-id");
+    static final AsciiString SERVER = AsciiString.cached("server");
     static final AsciiString X_FORWARDED_PROTO = AsciiString.cached("x-forwarded-proto");
     static final AsciiString X_FORWARDED_FOR = AsciiString.cached("x-forwarded-for");
     static final AsciiString X_ENVOY_PEER_METADATA = AsciiString.cached("x-envoy-peer-metadata");

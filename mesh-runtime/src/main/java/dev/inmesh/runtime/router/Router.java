@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.router;
 
+import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.route.RetryPolicy;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.VirtualHost;
@@ -350,8 +351,23 @@ public final class Router {
                 h.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
             }
         }
+        serverHeader(ex.request, h);
         ex.done = true;
         return new RouterResponse(status, h, null, b, ex);
+    }
+
+    /**
+     * The connection manager's {@code server} header, written last as Envoy's connection manager does (after the
+     * route's response header rules): {@code server: envoy} by default, whatever the upstream sent.
+     */
+    private static void serverHeader(RouterRequest req, MultiMap h) {
+        ServerHeader s = req.serverHeader;
+        if (s == null || s.transformation() == ServerHeader.Transformation.PASS_THROUGH) {
+            return;
+        }
+        if (s.transformation() == ServerHeader.Transformation.OVERWRITE || !h.contains(HeaderNames.SERVER)) {
+            h.set(HeaderNames.SERVER, s.serverName());
+        }
     }
 
     /**
@@ -653,6 +669,7 @@ public final class Router {
                 h.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(ex.attempts));
             }
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+            serverHeader(ex.request, h);
             ex.responseCodeDetails = "via_upstream";
             releaseRetrySlot();
             ex.done = true;

@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
@@ -27,6 +28,8 @@ public final class RouterRequest implements RouteRequest {
     final long startNanos;
     final Instant startTime;
     final String protocol;
+    /** The connection manager's {@code server} header for the response; null leaves the header as it comes. */
+    ServerHeader serverHeader;
 
     /**
      * @param direction OUTBOUND for the workload's own calls, INBOUND for calls to it
@@ -57,6 +60,12 @@ public final class RouterRequest implements RouteRequest {
         this.startNanos = System.nanoTime();
         this.startTime = Instant.now();
         this.protocol = protocol == null ? "HTTP/1.1" : protocol;
+    }
+
+    /** Sets the {@code server} header policy of the connection manager the request came through. */
+    public RouterRequest serverHeader(ServerHeader s) {
+        this.serverHeader = s;
+        return this;
     }
 
     @Override

@@ -10,6 +10,7 @@ import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.NetworkFilter;
 import dev.inmesh.api.config.listener.PathNormalization;
+import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.listener.TrafficDirection;
 import dev.inmesh.api.config.route.ClusterSpecifier;
@@ -215,13 +216,14 @@ public final class ListenerParser
         Fields.onlyKnown(h, Set.of("stat_prefix", "rds", "route_config", "http_filters", "stream_idle_timeout",
                 "use_remote_address", "xff_num_trusted_hops", "generate_request_id", "preserve_external_request_id",
                 "upgrade_configs", "codec_type", "http_protocol_options", "max_request_headers_kb",
-                "normalize_path", "merge_slashes", "path_with_escaped_slashes_action"),
-                Set.of("access_log", "tracing", "server_name", "common_http_protocol_options",
+                "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "server_name",
+                "server_header_transformation"),
+                Set.of("access_log", "tracing", "common_http_protocol_options",
                         "http2_protocol_options",
                         "request_id_extension", "forward_client_cert_details", "set_current_client_cert_details",
                         "internal_address_config", "delayed_close_timeout", "request_timeout",
                         "request_headers_timeout", "drain_timeout", "stream_error_on_invalid_http_message",
-                        "add_user_agent", "server_header_transformation", "scheme_header_transformation"));
+                        "add_user_agent", "scheme_header_transformation"));
         String rds = null;
         RouteConfiguration inline = null;
         switch (h.getRouteSpecifierCase()) {
@@ -277,7 +279,12 @@ public final class ListenerParser
                 !h.hasGenerateRequestId() || h.getGenerateRequestId().getValue(), h.getPreserveExternalRequestId(),
                 h.hasHttpProtocolOptions() ? Fields.at("http_protocol_options", () -> http1(h.getHttpProtocolOptions()))
                         : Http1Options.DEFAULTS,
-                maxRequestHeadersKb(h), pathNormalization(h));
+                maxRequestHeadersKb(h), pathNormalization(h), new ServerHeader(h.getServerName(),
+                        switch (h.getServerHeaderTransformation()) {
+                            case APPEND_IF_ABSENT -> ServerHeader.Transformation.APPEND_IF_ABSENT;
+                            case PASS_THROUGH -> ServerHeader.Transformation.PASS_THROUGH;
+                            default -> ServerHeader.Transformation.OVERWRITE;
+                        }));
     }
 
     /**

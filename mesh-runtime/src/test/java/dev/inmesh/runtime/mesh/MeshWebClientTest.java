@@ -157,6 +157,40 @@ class MeshWebClientTest {
     }
 
     @Test
+    void responsesCarryTheConnectionManagersServerHeaderAsEnvoyWritesIt() throws Exception {
+        HttpServer app = vertx.createHttpServer().requestHandler(req -> {
+            if (req.path().equals("/named")) {
+                req.response().putHeader("server", "app");
+            }
+            req.response().end("ok");
+        });
+        app.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        servers.add(app);
+        String base = config("", app.actualPort());
+        String[][] cases = {
+            // Envoy's defaults (Istio's sidecars): server: envoy, whatever the upstream says
+            {"", "envoy", "envoy"},
+            {"server_name: inmesh\n          server_header_transformation: APPEND_IF_ABSENT\n", "app", "inmesh"},
+            {"server_header_transformation: PASS_THROUGH\n", "app", null},
+        };
+        for (String[] c : cases) {
+            if (mesh != null) {
+                mesh.close().await(10, TimeUnit.SECONDS);
+            }
+            mesh(base.replace("stat_prefix: outbound_0.0.0.0_9080\n",
+                    "stat_prefix: outbound_0.0.0.0_9080\n" + (c[0].isEmpty() ? "" : "          " + c[0])));
+            WebClient client = mesh.webClient();
+            assertEquals(c[1], client.get(9080, "reviews", "/named").send().await(5, TimeUnit.SECONDS)
+                    .getHeader("server"), c[0]);
+            assertEquals(c[2], client.get(9080, "reviews", "/plain").send().await(5, TimeUnit.SECONDS)
+                    .getHeader("server"), c[0]);
+            // a local reply too
+            assertEquals(c[2], client.get(9080, "nowhere.example", "/").send().await(5, TimeUnit.SECONDS)
+                    .getHeader("server"), c[0]);
+        }
+    }
+
+    @Test
     void aClusterWithIstiosUnlimitedCircuitBreakersServesRequests() throws Exception {
         int a = server("reviews-a", 200);
         mesh(config("", a).replace("    lb_policy: ROUND_ROBIN\n", """

@@ -21,19 +21,21 @@ import java.util.List;
  * @param maxRequestHeadersKb the largest request head taken, request line and headers, in KiB
  *                            ({@code max_request_headers_kb}: 1 to 8192, Envoy's default 60; 0 for the default)
  * @param pathNormalization how request paths are normalized before routing; null for none (Envoy's default)
+ * @param serverHeader the {@code server} header of responses; null for Envoy's default ({@code server: envoy})
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
                                     boolean useRemoteAddress, int xffNumTrustedHops, boolean generateRequestId,
                                     boolean preserveExternalRequestId, Http1Options http1,
-                                    int maxRequestHeadersKb, PathNormalization pathNormalization)
-        implements NetworkFilter {
+                                    int maxRequestHeadersKb, PathNormalization pathNormalization,
+                                    ServerHeader serverHeader) implements NetworkFilter {
     /** Envoy's default {@code max_request_headers_kb}. */
     public static final int DEFAULT_MAX_REQUEST_HEADERS_KB = 60;
 
     public HttpConnectionManager {
         http1 = http1 == null ? Http1Options.DEFAULTS : http1;
         pathNormalization = pathNormalization == null ? PathNormalization.NONE : pathNormalization;
+        serverHeader = serverHeader == null ? ServerHeader.DEFAULT : serverHeader;
         maxRequestHeadersKb = maxRequestHeadersKb == 0 ? DEFAULT_MAX_REQUEST_HEADERS_KB : maxRequestHeadersKb;
         Checks.check(maxRequestHeadersKb >= 1 && maxRequestHeadersKb <= 8192, "max_request_headers_kb",
                 maxRequestHeadersKb, "1 to 8192");
