@@ -590,6 +590,9 @@ final class HttpBridge {
             DefaultFullHttpResponse resp = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status);
             resp.headers().set(HttpHeaderNames.CONTENT_LENGTH, 0);
             resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            if (conn.serverHeader().transformation() != ServerHeader.Transformation.PASS_THROUGH) {
+                resp.headers().set(HttpHeaderNames.SERVER, conn.serverHeader().serverName());
+            }
             ctx.writeAndFlush(resp).addListener(http2 ? f -> { } : ChannelFutureListener.CLOSE);
         }
 

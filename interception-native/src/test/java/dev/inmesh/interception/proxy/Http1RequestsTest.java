@@ -125,7 +125,9 @@ class Http1RequestsTest {
             assertTrue(ok.startsWith("HTTP/1.1 200 OK"), ok);
             // the connection manager's server header, Envoy's default
             assertTrue(ok.toLowerCase(java.util.Locale.ROOT).contains("\r\nserver: envoy\r\n"), ok);
-            assertTrue(exchange(plain, "GET /a HTTP/1.0\r\nhost: svc\r\n\r\n").startsWith("HTTP/1.1 426 "));
+            String upgrade = exchange(plain, "GET /a HTTP/1.0\r\nhost: svc\r\n\r\n");
+            assertTrue(upgrade.startsWith("HTTP/1.1 426 "), upgrade);
+            assertTrue(upgrade.toLowerCase(java.util.Locale.ROOT).contains("\r\nserver: envoy\r\n"), upgrade);
             assertTrue(exchange(plain, "GET /a HTTP/1.1\r\n\r\n").startsWith("HTTP/1.1 400 "));
             assertTrue(exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nhost: other\r\n\r\n")
                     .startsWith("HTTP/1.1 400 "));
