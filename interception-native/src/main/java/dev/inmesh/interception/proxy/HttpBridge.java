@@ -298,7 +298,7 @@ final class HttpBridge {
                 }
                 String target = PathNormalizer.apply(req.uri(), conn.paths());
                 if (target == null) {
-                    sendError(ctx, HttpResponseStatus.BAD_REQUEST); // an escaped slash, with REJECT_REQUEST
+                    sendError(ctx, HttpResponseStatus.BAD_REQUEST); // an escaped slash (REJECT_REQUEST), or %00
                     return;
                 }
                 req.setUri(target);

@@ -4,11 +4,12 @@ import dev.inmesh.api.config.listener.PathNormalization;
 
 /**
  * Applies a connection manager's {@link PathNormalization} to a request target, in Envoy's order: escaped slashes
- * first ({@code %2F}, {@code %5C}: rejected, or decoded), then RFC 3986 normalization (section 6.2.2: percent-encoded
- * unreserved characters decoded, the hex digits of other percent-encodings in upper case, dot segments removed as
- * section 5.2.4 does, {@code %2E} included since it decodes to a dot), then merged slashes. Only the path changes; the
- * query and fragment stay as they came. No case normalization, as in Envoy. A target that is not a path (an
- * asterisk, an absolute URI) is left alone.
+ * first ({@code %2F}, {@code %5C}: rejected, or decoded), then RFC 3986 normalization (percent-encoded unreserved
+ * characters decoded, section 6.2.2.2; dot segments removed as section 5.2.4 does, {@code %2E} included since it
+ * decodes to a dot), then merged slashes. As Envoy's canonicalizer does, other percent-encodings are kept exactly as
+ * they came (their hex digits keep their case: a server may tell them apart), an encoded NUL ({@code %00}) makes the
+ * path invalid, and there is no case normalization. Only the path changes; the query and fragment stay as they came.
+ * A target that is not a path (an asterisk, an absolute URI) is left alone.
  */
 public final class PathNormalizer {
     private PathNormalizer() {}
@@ -31,7 +32,11 @@ public final class PathNormalizer {
             path = unescapeSlashes(path);
         }
         if (n.normalizePath()) {
-            path = removeDotSegments(normalizePercentEncoding(path));
+            path = normalizePercentEncoding(path);
+            if (path == null) {
+                return null;
+            }
+            path = removeDotSegments(path);
         }
         if (n.mergeSlashes()) {
             path = mergeSlashes(path);
@@ -94,7 +99,7 @@ public final class PathNormalizer {
         return sb.toString();
     }
 
-    /** RFC 3986 6.2.2.1 and 6.2.2.2: %XX of an unreserved character decoded, other %xx in upper case. */
+    /** %XX of an unreserved character decoded (RFC 3986 6.2.2.2), others kept as they are; null for a %00. */
     static String normalizePercentEncoding(String p) {
         if (p.indexOf('%') < 0) {
             return p;
@@ -106,11 +111,13 @@ public final class PathNormalizer {
             int lo;
             if (c == '%' && i + 2 < p.length() && (hi = hex(p.charAt(i + 1))) >= 0 && (lo = hex(p.charAt(i + 2))) >= 0) {
                 char v = (char) (hi << 4 | lo);
+                if (v == 0) {
+                    return null;
+                }
                 if (unreserved(v)) {
                     sb.append(v);
                 } else {
-                    sb.append('%').append(Character.toUpperCase(p.charAt(i + 1)))
-                            .append(Character.toUpperCase(p.charAt(i + 2)));
+                    sb.append(p, i, i + 3);
                 }
                 i += 2;
             } else {

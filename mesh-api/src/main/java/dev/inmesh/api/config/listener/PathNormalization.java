@@ -8,8 +8,8 @@ import java.util.Objects;
  * its mesh-wide {@code pathNormalization} ({@code BASE}: normalize; {@code MERGE_SLASHES}: and merge;
  * {@code DECODE_AND_MERGE_SLASHES}: and unescape slashes).
  *
- * @param normalizePath RFC 3986 normalization of the path: percent-encoded unreserved characters decoded, other
- *                      percent-encodings in upper case, {@code .} and {@code ..} segments removed
+ * @param normalizePath RFC 3986 normalization of the path: percent-encoded unreserved characters decoded (other
+ *                      percent-encodings kept as they came), {@code .} and {@code ..} segments removed
  * @param mergeSlashes runs of {@code /} made one
  * @param escapedSlashes what {@code %2F} and {@code %5C} in the path do
  */
