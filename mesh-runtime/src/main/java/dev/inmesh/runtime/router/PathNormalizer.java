@@ -6,7 +6,8 @@ import dev.inmesh.api.config.listener.PathNormalization;
  * Applies a connection manager's {@link PathNormalization} to a request target, in Envoy's order: escaped slashes
  * first ({@code %2F}, {@code %5C}: rejected, or decoded), then RFC 3986 normalization (percent-encoded unreserved
  * characters decoded, section 6.2.2.2; dot segments removed as section 5.2.4 does, {@code %2E} included since it
- * decodes to a dot), then merged slashes. As Envoy's canonicalizer does, other percent-encodings are kept exactly as
+ * decodes to a dot; a backslash is a slash, as in the WHATWG URL standard's http paths that Envoy's canonicalizer
+ * follows), then merged slashes. As Envoy's canonicalizer does, other percent-encodings are kept exactly as
  * they came (their hex digits keep their case: a server may tell them apart), an encoded NUL ({@code %00}) makes the
  * path invalid, and there is no case normalization. Only the path changes; the query and fragment stay as they came.
  * A target that is not a path (an asterisk, an absolute URI) is left alone.
@@ -32,7 +33,7 @@ public final class PathNormalizer {
             path = unescapeSlashes(path);
         }
         if (n.normalizePath()) {
-            path = normalizePercentEncoding(path);
+            path = normalizePercentEncoding(path.replace('\\', '/'));
             if (path == null) {
                 return null;
             }
@@ -59,7 +60,8 @@ public final class PathNormalizer {
         for (int i = 1; i < end; i++) {
             char c = t.charAt(i);
             char prev = t.charAt(i - 1);
-            if (c == '%' || c == '.' && prev == '/' && n.normalizePath() || c == '/' && prev == '/') {
+            if (c == '%' || c == '/' && prev == '/'
+                    || n.normalizePath() && (c == '.' && prev == '/' || c == '\\')) {
                 return true;
             }
         }

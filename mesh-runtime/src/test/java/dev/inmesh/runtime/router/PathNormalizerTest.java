@@ -23,6 +23,10 @@ class PathNormalizerTest {
         assertEquals("/a/", PathNormalizer.apply("/a/.", BASE));
         assertEquals("/a/b", PathNormalizer.apply("/a/./b", BASE));
         assertEquals("/.well-known/x/...", PathNormalizer.apply("/.well-known/x/...", BASE));
+        // a backslash is a slash in an http path (WHATWG URL), so it cannot hide a dot segment
+        assertEquals("/admin", PathNormalizer.apply("/public\\..\\admin", BASE));
+        assertEquals("/a\\b", PathNormalizer.apply("/a\\b", new PathNormalization(false, true,
+                EscapedSlashes.KEEP_UNCHANGED)));
     }
 
     @Test
@@ -62,7 +66,10 @@ class PathNormalizerTest {
         // decoded before normalization, so the decoded slashes make dot segments
         PathNormalization decode = new PathNormalization(true, true, EscapedSlashes.UNESCAPE_AND_FORWARD);
         assertEquals("/admin", PathNormalizer.apply("/a%2F..%2Fadmin", decode));
-        assertEquals("/a\\b", PathNormalizer.apply("/a%5Cb", decode));
+        // a decoded backslash is then a slash to the normalization; decoded alone, it stays a backslash
+        assertEquals("/a/b", PathNormalizer.apply("/a%5Cb", decode));
+        assertEquals("/a\\b", PathNormalizer.apply("/a%5cb", new PathNormalization(false, false,
+                EscapedSlashes.UNESCAPE_AND_FORWARD)));
     }
 
     @Test
