@@ -104,7 +104,8 @@ final class HttpBridge {
      * (formatted once per connection).
      */
     record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, Http1Options http1,
-                      int maxRequestHeadBytes, PathNormalization paths, ServerHeader serverHeader,
+                      int maxRequestHeadBytes, int maxRequestHeaders, PathNormalization paths,
+                      ServerHeader serverHeader,
                       StreamInfo.Direction direction,
                       InetSocketAddress destination,
                       InetSocketAddress source, boolean tls, String sourceHostPort, String destinationHostPort,
@@ -112,7 +113,8 @@ final class HttpBridge {
         Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                    boolean tls) {
-            this(runtime, snapshot, table, hcm.http1(), hcm.maxRequestHeadersKb() * 1024, hcm.pathNormalization(),
+            this(runtime, snapshot, table, hcm.http1(), hcm.maxRequestHeadersKb() * 1024,
+                    hcm.maxRequestHeadersCount(), hcm.pathNormalization(),
                     hcm.serverHeader(), direction, destination,
                     source, tls, ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
@@ -291,6 +293,10 @@ final class HttpBridge {
                             ? HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE : HttpResponseStatus.BAD_REQUEST);
                     return;
                 }
+                if (moreHeadersThan(req.headers(), conn.maxRequestHeaders())) {
+                    sendError(ctx, HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE); // max_headers_count
+                    return;
+                }
                 HttpResponseStatus refused = http2 ? null : Http1Requests.admit(req, conn.http1());
                 if (refused != null) {
                     sendError(ctx, refused);
@@ -329,6 +335,17 @@ final class HttpBridge {
                 return;
             }
             ctx.fireUserEventTriggered(evt);
+        }
+
+        /** Whether {@code h} has more than {@code max} header lines (counted up to max + 1, nothing allocated). */
+        private static boolean moreHeadersThan(HttpHeaders h, int max) {
+            int n = 0;
+            for (var it = h.iteratorCharSequence(); it.hasNext(); it.next()) {
+                if (++n > max) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         private void releasePending() {

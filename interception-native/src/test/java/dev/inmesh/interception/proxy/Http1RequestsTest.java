@@ -104,10 +104,12 @@ class Http1RequestsTest {
             int http10 = LoopbackProxy.freePort();
             int small = LoopbackProxy.freePort();
             int norm = LoopbackProxy.freePort();
+            int few = LoopbackProxy.freePort();
             proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("plain", plain, "")
                     + listener("http10", http10, "http_protocol_options: {accept_http_10: true, "
                             + "default_host_for_http_10: svc}")
                     + listener("small", small, "max_request_headers_kb: 2")
+                    + listener("few", few, "common_http_protocol_options: {max_headers_count: 3}")
                     + listener("norm", norm, "normalize_path: true\n          merge_slashes: true\n"
                             + "          path_with_escaped_slashes_action: REJECT_REQUEST")
                     + """
@@ -154,6 +156,16 @@ class Http1RequestsTest {
             assertTrue(exchange(small, "GET /a HTTP/1.1\r\nhost: svc\r\ncookie: " + "c".repeat(3_000)
                     + "\r\n\r\n").startsWith("HTTP/1.1 431 "));
             assertTrue(exchange(small, "GET " + longUrl + " HTTP/1.1\r\nhost: svc\r\n\r\n")
+                    .startsWith("HTTP/1.1 431 "));
+            // at most max_headers_count header lines (Envoy's default 100), 431 beyond
+            String hundred = "x-h: 1\r\n".repeat(98);
+            assertTrue(exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n" + hundred + "\r\n")
+                    .startsWith("HTTP/1.1 200 OK"));
+            assertTrue(exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\nx-h: 1\r\n" + hundred
+                    + "\r\n").startsWith("HTTP/1.1 431 "));
+            assertTrue(exchange(few, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\na: 1\r\n\r\n")
+                    .startsWith("HTTP/1.1 200 OK"));
+            assertTrue(exchange(few, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\na: 1\r\nb: 2\r\n\r\n")
                     .startsWith("HTTP/1.1 431 "));
             // the path as the connection manager normalizes it, routed and sent upstream so; the query as it came
             String normalized = exchange(norm, "GET /x/%2e%2E//y/./z?q=/../ HTTP/1.1\r\nhost: svc\r\n"

@@ -32,6 +32,17 @@ public final class OutboundDispatcher {
         return router;
     }
 
+    /** Whether {@code h} has more than {@code max} header lines (counted up to max + 1). */
+    private static boolean moreHeadersThan(MultiMap h, int max) {
+        int n = 0;
+        for (var ignored : h) {
+            if (++n > max) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Routes a request to {@code host:port}; the future never fails (failures are local replies). */
     public Future<RouterResponse> dispatch(HttpMethod method, String host, int port, String uri, MultiMap headers,
                                           Buffer body, boolean ssl) {
@@ -52,6 +63,9 @@ public final class OutboundDispatcher {
         }
         if (target == null) {
             return Future.succeededFuture(router.localReply(req, 400, "", "path_normalization_failed", null));
+        }
+        if (d.hcm() != null && moreHeadersThan(headers, d.hcm().maxRequestHeadersCount())) {
+            return Future.succeededFuture(router.localReply(req, 431, "", "too_many_headers", null));
         }
         return router.forward(req, d.table(), d.clusters());
     }

@@ -217,8 +217,8 @@ public final class ListenerParser
                 "use_remote_address", "xff_num_trusted_hops", "generate_request_id", "preserve_external_request_id",
                 "upgrade_configs", "codec_type", "http_protocol_options", "max_request_headers_kb",
                 "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "server_name",
-                "server_header_transformation"),
-                Set.of("access_log", "tracing", "common_http_protocol_options",
+                "server_header_transformation", "common_http_protocol_options"),
+                Set.of("access_log", "tracing",
                         "http2_protocol_options",
                         "request_id_extension", "forward_client_cert_details", "set_current_client_cert_details",
                         "internal_address_config", "delayed_close_timeout", "request_timeout",
@@ -284,7 +284,9 @@ public final class ListenerParser
                             case APPEND_IF_ABSENT -> ServerHeader.Transformation.APPEND_IF_ABSENT;
                             case PASS_THROUGH -> ServerHeader.Transformation.PASS_THROUGH;
                             default -> ServerHeader.Transformation.OVERWRITE;
-                        }));
+                        }),
+                h.hasCommonHttpProtocolOptions() ? Fields.at("common_http_protocol_options",
+                        () -> maxHeadersCount(h.getCommonHttpProtocolOptions())) : 0);
     }
 
     /**
@@ -304,6 +306,30 @@ public final class ListenerParser
         PathNormalization n = new PathNormalization(h.hasNormalizePath() && h.getNormalizePath().getValue(),
                 h.getMergeSlashes(), action);
         return n.none() ? PathNormalization.NONE : n;
+    }
+
+    /**
+     * The connection manager's {@code common_http_protocol_options}: {@code max_headers_count} (at least 1 when set,
+     * Envoy's rule; 0 for the default 100). The connection lifetimes in it are accepted and not applied to downstream
+     * connections.
+     */
+    private static int maxHeadersCount(io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions o) {
+        Fields.onlyKnown(o, Set.of("max_headers_count", "headers_with_underscores_action"), Set.of("idle_timeout",
+                "max_connection_duration", "max_stream_duration", "max_requests_per_connection",
+                "max_response_headers_kb"));
+        if (o.getHeadersWithUnderscoresAction()
+                != io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions.HeadersWithUnderscoresAction.ALLOW) {
+            throw new FieldError("headers_with_underscores_action", o.getHeadersWithUnderscoresAction()
+                    + " is not supported by Inmesh (expected: ALLOW, the default)");
+        }
+        if (!o.hasMaxHeadersCount()) {
+            return 0;
+        }
+        int n = o.getMaxHeadersCount().getValue();
+        if (n < 1) {
+            throw new FieldError("max_headers_count", Integer.toUnsignedString(n) + " (expected: >= 1)");
+        }
+        return n;
     }
 
     /** {@code max_request_headers_kb}: 1 to 8192 when set (Envoy's rule), 0 for the default. */

@@ -157,6 +157,24 @@ class MeshWebClientTest {
     }
 
     @Test
+    void moreHeadersThanTheConnectionManagerTakesAreAnswered431() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",
+                "stat_prefix: outbound_0.0.0.0_9080\n          common_http_protocol_options: {max_headers_count: 5}\n"));
+        WebClient client = mesh.webClient();
+        // two of the caller's own, with what the WebClient adds (its user-agent): within 5
+        assertEquals(200, client.get(9080, "reviews", "/").putHeader("a", "1").putHeader("b", "2").send()
+                .await(5, TimeUnit.SECONDS).statusCode());
+        var six = client.get(9080, "reviews", "/");
+        for (int i = 0; i < 6; i++) {
+            six.putHeader("h" + i, "v");
+        }
+        HttpResponse<Buffer> r = six.send().await(5, TimeUnit.SECONDS);
+        assertEquals(431, r.statusCode());
+        assertEquals(null, r.getHeader("x-served-by"));
+    }
+
+    @Test
     void responsesCarryTheConnectionManagersServerHeaderAsEnvoyWritesIt() throws Exception {
         HttpServer app = vertx.createHttpServer().requestHandler(req -> {
             if (req.path().equals("/named")) {

@@ -427,6 +427,21 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void maxHeadersCountIsEnvoysHundredAndUnderscoreActionsOtherThanAllowAreRefused() throws IOException {
+        String base = listenerWithHttpFilters(ROUTER);
+        assertEquals(100, hcm(file("none.yaml", base)).maxRequestHeadersCount());
+        String at = "stat_prefix: outbound_0.0.0.0_9080";
+        assertEquals(7, hcm(file("set.yaml", base.replace(at, at + "\n      common_http_protocol_options: "
+                + "{max_headers_count: 7, idle_timeout: 3600s}"))).maxRequestHeadersCount());
+        assertContains(rejected(file("zero.yaml", base.replace(at, at
+                + "\n      common_http_protocol_options: {max_headers_count: 0}"))),
+                "common_http_protocol_options.max_headers_count: 0 (expected: >= 1)");
+        assertContains(rejected(file("underscore.yaml", base.replace(at, at
+                + "\n      common_http_protocol_options: {headers_with_underscores_action: REJECT_REQUEST}"))),
+                "common_http_protocol_options.headers_with_underscores_action: REJECT_REQUEST is not supported");
+    }
+
+    @Test
     void maxRequestHeadersKbIsEnvoysSixtyUnlessSetFromOneTo8192() throws IOException {
         assertEquals(60, hcm(file("none.yaml", listenerWithHttpFilters(ROUTER))).maxRequestHeadersKb());
         String base = listenerWithHttpFilters(ROUTER);

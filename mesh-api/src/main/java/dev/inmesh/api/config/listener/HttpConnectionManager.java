@@ -22,13 +22,19 @@ import java.util.List;
  *                            ({@code max_request_headers_kb}: 1 to 8192, Envoy's default 60; 0 for the default)
  * @param pathNormalization how request paths are normalized before routing; null for none (Envoy's default)
  * @param serverHeader the {@code server} header of responses; null for Envoy's default ({@code server: envoy})
+ * @param maxRequestHeadersCount the most request headers taken ({@code common_http_protocol_options.max_headers_count},
+ *                               Envoy's default 100; 0 for the default); more are answered 431
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
                                     boolean useRemoteAddress, int xffNumTrustedHops, boolean generateRequestId,
                                     boolean preserveExternalRequestId, Http1Options http1,
                                     int maxRequestHeadersKb, PathNormalization pathNormalization,
-                                    ServerHeader serverHeader) implements NetworkFilter {
+                                    ServerHeader serverHeader, int maxRequestHeadersCount)
+        implements NetworkFilter {
+    /** Envoy's default {@code max_headers_count}. */
+    public static final int DEFAULT_MAX_REQUEST_HEADERS_COUNT = 100;
+
     /** Envoy's default {@code max_request_headers_kb}. */
     public static final int DEFAULT_MAX_REQUEST_HEADERS_KB = 60;
 
@@ -36,6 +42,10 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         http1 = http1 == null ? Http1Options.DEFAULTS : http1;
         pathNormalization = pathNormalization == null ? PathNormalization.NONE : pathNormalization;
         serverHeader = serverHeader == null ? ServerHeader.DEFAULT : serverHeader;
+        maxRequestHeadersCount = maxRequestHeadersCount == 0 ? DEFAULT_MAX_REQUEST_HEADERS_COUNT
+                : maxRequestHeadersCount;
+        Checks.check(maxRequestHeadersCount >= 1, "common_http_protocol_options.max_headers_count",
+                maxRequestHeadersCount, ">= 1");
         maxRequestHeadersKb = maxRequestHeadersKb == 0 ? DEFAULT_MAX_REQUEST_HEADERS_KB : maxRequestHeadersKb;
         Checks.check(maxRequestHeadersKb >= 1 && maxRequestHeadersKb <= 8192, "max_request_headers_kb",
                 maxRequestHeadersKb, "1 to 8192");
