@@ -33,6 +33,8 @@ import io.netty.handler.codec.http.DefaultHttpContent;
 import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.DefaultHttpResponse;
 import io.netty.handler.codec.http.DefaultLastHttpContent;
+import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.http.FullHttpMessage;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpDecoderConfig;
@@ -54,6 +56,7 @@ import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
@@ -162,14 +165,15 @@ final class HttpBridge {
                     @Override
                     protected void initChannel(Channel stream) {
                         stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true),
-                                new HttpObjectAggregator(conn.runtime().maxRequestBytes),
+                                new CountingAggregator(conn.runtime().maxRequestBytes, conn.maxRequestHeaders()),
                                 new Exchange(conn, true));
                     }
                 }));
             } else {
                 Exchange exchange = new Exchange(conn, false);
                 p.addAfter(ctx.name(), "http1", new HttpServerCodec(conn.http1Decoder()));
-                p.addAfter("http1", "http1-aggregate", new Aggregator(conn.runtime().maxRequestBytes, exchange));
+                p.addAfter("http1", "http1-aggregate", new Aggregator(conn.runtime().maxRequestBytes,
+                        conn.maxRequestHeaders(), exchange));
                 p.addAfter("http1-aggregate", "http1-exchange", exchange);
                 var hook = conn.runtime().http1Hook;
                 if (hook != null) {
@@ -190,15 +194,67 @@ final class HttpBridge {
     }
 
     /**
-     * Netty's aggregator, except that its {@code 100 Continue} waits its turn: while an earlier request of the
+     * Netty's aggregator that also counts a request's header lines as they came, before aggregation adds its own
+     * ({@code content-length}): a request with more than the connection manager's {@code max_headers_count} leaves
+     * it marked {@link TooManyHeaders}, which the exchange answers 431.
+     */
+    static class CountingAggregator extends HttpObjectAggregator {
+        private final int maxHeaders;
+
+        CountingAggregator(int maxContentLength, int maxHeaders) {
+            super(maxContentLength);
+            this.maxHeaders = maxHeaders;
+        }
+
+        @Override
+        protected FullHttpMessage beginAggregation(HttpMessage start, ByteBuf content) throws Exception {
+            boolean tooMany = moreHeadersThan(start.headers(), maxHeaders);
+            FullHttpMessage m = super.beginAggregation(start, content);
+            if (tooMany && m.decoderResult().isSuccess()) {
+                m.setDecoderResult(DecoderResult.failure(new TooManyHeaders(maxHeaders)));
+            }
+            return m;
+        }
+
+        /**
+         * Whether {@code h} has more than {@code max} header lines, counted up to max + 1 without allocating; the
+         * stream id and scheme that Netty's HTTP/2 conversion adds are not the client's and do not count.
+         */
+        static boolean moreHeadersThan(HttpHeaders h, int max) {
+            int n = 0;
+            for (var it = h.iteratorCharSequence(); it.hasNext(); ) {
+                CharSequence name = it.next().getKey();
+                if (!AsciiString.contentEqualsIgnoreCase(name, X_HTTP2_STREAM_ID)
+                        && !AsciiString.contentEqualsIgnoreCase(name, X_HTTP2_SCHEME) && ++n > max) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    private static final AsciiString X_HTTP2_STREAM_ID = AsciiString.cached("x-http2-stream-id");
+    private static final AsciiString X_HTTP2_SCHEME = AsciiString.cached("x-http2-scheme");
+
+    /** A request with more header lines than {@code max_headers_count}. */
+    static final class TooManyHeaders extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        TooManyHeaders(int max) {
+            super("more than " + max + " request headers", null, false, false);
+        }
+    }
+
+    /**
+     * The HTTP/1 aggregator, whose {@code 100 Continue} also waits its turn: while an earlier request of the
      * connection is being answered, the interim answer to a pipelined {@code Expect: 100-continue} request would
      * overtake that answer, so it is owed and sent when the connection is idle again.
      */
-    static final class Aggregator extends HttpObjectAggregator {
+    static final class Aggregator extends CountingAggregator {
         private final Exchange exchange;
 
-        Aggregator(int maxContentLength, Exchange exchange) {
-            super(maxContentLength);
+        Aggregator(int maxContentLength, int maxHeaders, Exchange exchange) {
+            super(maxContentLength, maxHeaders);
             this.exchange = exchange;
         }
 
@@ -287,14 +343,10 @@ final class HttpBridge {
             try {
                 if (!req.decoderResult().isSuccess()) {
                     Throwable cause = req.decoderResult().cause();
-                    // a head over max_request_headers_kb: 431, as Envoy answers it
+                    // a head over max_request_headers_kb or max_headers_count: 431, as Envoy answers it
                     sendError(ctx, cause instanceof TooLongHttpHeaderException
-                            || cause instanceof TooLongHttpLineException
+                            || cause instanceof TooLongHttpLineException || cause instanceof TooManyHeaders
                             ? HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE : HttpResponseStatus.BAD_REQUEST);
-                    return;
-                }
-                if (moreHeadersThan(req.headers(), conn.maxRequestHeaders())) {
-                    sendError(ctx, HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE); // max_headers_count
                     return;
                 }
                 HttpResponseStatus refused = http2 ? null : Http1Requests.admit(req, conn.http1());
@@ -335,17 +387,6 @@ final class HttpBridge {
                 return;
             }
             ctx.fireUserEventTriggered(evt);
-        }
-
-        /** Whether {@code h} has more than {@code max} header lines (counted up to max + 1, nothing allocated). */
-        private static boolean moreHeadersThan(HttpHeaders h, int max) {
-            int n = 0;
-            for (var it = h.iteratorCharSequence(); it.hasNext(); it.next()) {
-                if (++n > max) {
-                    return true;
-                }
-            }
-            return false;
         }
 
         private void releasePending() {

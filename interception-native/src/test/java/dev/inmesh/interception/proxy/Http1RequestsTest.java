@@ -159,8 +159,9 @@ class Http1RequestsTest {
                     .startsWith("HTTP/1.1 431 "));
             // at most max_headers_count header lines (Envoy's default 100), 431 beyond
             String hundred = "x-h: 1\r\n".repeat(98);
-            assertTrue(exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n" + hundred + "\r\n")
-                    .startsWith("HTTP/1.1 200 OK"));
+            String atLimit = exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n" + hundred
+                    + "\r\n");
+            assertTrue(atLimit.startsWith("HTTP/1.1 200 OK"), atLimit);
             assertTrue(exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\nx-h: 1\r\n" + hundred
                     + "\r\n").startsWith("HTTP/1.1 431 "));
             assertTrue(exchange(few, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\na: 1\r\n\r\n")
