@@ -46,6 +46,11 @@ class LauncherTest {
         assertEquals("-XX:+UseSerialGC " + TRIM + " -Xms128m -jar /x.jar proxy -c f", launch("-Xms128m", "proxy"));
         assertEquals("-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xms32m -jar /x.jar proxy -c f", launch("-Xms32m",
                 "proxy"));
+        // the last of repeated sizes is the JVM's, and a leading zero is not octal
+        assertEquals("-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xmx128m -Xmx8m -jar /x.jar proxy -c f",
+                launch("-Xmx128m -Xmx8m", "proxy"));
+        assertEquals("-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xms08m -jar /x.jar proxy -c f", launch("-Xms08m",
+                "proxy"));
         // sizes that fit keep the defaults; a size inside another option is not a heap size
         assertEquals("-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -Xmx1g -jar /x.jar proxy -c f",
                 launch("-Xmx1g", "proxy"));

@@ -3,16 +3,19 @@ package dev.inmesh.interception.proxy;
 import dev.inmesh.api.config.listener.Http1Options;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpVersion;
 
 /**
  * Which HTTP/1 requests the proxy takes, as Envoy's HTTP/1 codec and connection manager decide with their
- * {@code http_protocol_options}: HTTP/1.0 only when {@code accept_http_10} (426 otherwise), one Host always (HTTP/1.0
- * may get {@code default_host_for_http_10}; 400 otherwise, and for two Host lines, RFC 9112 3.2), a request line in absolute form taken as its host and
- * path (RFC 9112 3.2.2: its authority replaces the Host header) unless {@code allow_absolute_url} is false (400), no
- * transfer coding other than chunked (501), no HTTP major version other than 1 (505).
+ * {@code http_protocol_options}: HTTP/1.0 only when {@code accept_http_10} (426 otherwise), a Host always
+ * (HTTP/1.0 may get {@code default_host_for_http_10}; 400 otherwise; two Host lines are refused by
+ * {@code HttpBridge.HeadLimits}), a request line in absolute form taken as its host and path (RFC 9112 3.2.2: its authority replaces the Host header)
+ * unless {@code allow_absolute_url} is false (404, as Envoy's connection manager answers it), any other target that
+ * is not a path refused (400), no transfer coding other than chunked (501), no HTTP major version other than 1
+ * (505).
  */
 final class Http1Requests {
     private Http1Requests() {}
@@ -38,9 +41,13 @@ final class Http1Requests {
         }
         String uri = req.uri();
         int scheme = absoluteFormSchemeEnd(uri);
+        if (scheme < 0 && !uri.startsWith("/") && !uri.equals("*") && !req.method().equals(HttpMethod.CONNECT)) {
+            return HttpResponseStatus.BAD_REQUEST; // neither origin form nor absolute form: not a URL Envoy takes
+        }
         if (scheme > 0) {
             if (!o.allowAbsoluteUrl()) {
-                return HttpResponseStatus.BAD_REQUEST;
+                // Envoy's codec lets it through and its connection manager answers 404 (absolute_path_rejected)
+                return HttpResponseStatus.NOT_FOUND;
             }
             int authorityEnd = scheme;
             while (authorityEnd < uri.length() && "/?#".indexOf(uri.charAt(authorityEnd)) < 0) {
@@ -53,9 +60,6 @@ final class Http1Requests {
             String rest = uri.substring(authorityEnd);
             req.setUri(rest.isEmpty() || rest.charAt(0) != '/' ? "/" + rest : rest);
             h.set(HttpHeaderNames.HOST, authority);
-        }
-        if (h.getAll(HttpHeaderNames.HOST).size() > 1) {
-            return HttpResponseStatus.BAD_REQUEST; // RFC 9112 3.2: more than one Host is refused
         }
         String host = h.get(HttpHeaderNames.HOST);
         if (host == null || host.isEmpty()) {

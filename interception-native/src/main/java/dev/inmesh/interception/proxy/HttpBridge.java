@@ -34,7 +34,6 @@ import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.DefaultHttpResponse;
 import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.DecoderResult;
-import io.netty.handler.codec.http.FullHttpMessage;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpDecoderConfig;
@@ -43,6 +42,7 @@ import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpHeadersFactory;
 import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpRequestEncoder;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseStatus;
@@ -165,15 +165,18 @@ final class HttpBridge {
                     @Override
                     protected void initChannel(Channel stream) {
                         stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true),
-                                new CountingAggregator(conn.runtime().maxRequestBytes, conn.maxRequestHeaders()),
+                                new HeadLimits(conn.maxRequestHeaders(), conn.maxRequestHeadBytes(), true),
+                                new HttpObjectAggregator(conn.runtime().maxRequestBytes),
                                 new Exchange(conn, true));
                     }
                 }));
             } else {
                 Exchange exchange = new Exchange(conn, false);
                 p.addAfter(ctx.name(), "http1", new HttpServerCodec(conn.http1Decoder()));
-                p.addAfter("http1", "http1-aggregate", new Aggregator(conn.runtime().maxRequestBytes,
-                        conn.maxRequestHeaders(), exchange));
+                p.addAfter("http1", "http1-limits", new HeadLimits(conn.maxRequestHeaders(),
+                        conn.maxRequestHeadBytes(), false));
+                p.addAfter("http1-limits", "http1-aggregate", new Aggregator(conn.runtime().maxRequestBytes,
+                        exchange));
                 p.addAfter("http1-aggregate", "http1-exchange", exchange);
                 var hook = conn.runtime().http1Hook;
                 if (hook != null) {
@@ -194,54 +197,71 @@ final class HttpBridge {
     }
 
     /**
-     * Netty's aggregator that also counts a request's header lines as they came, before aggregation adds its own
-     * ({@code content-length}): a request with more than the connection manager's {@code max_headers_count} leaves
-     * it marked {@link TooManyHeaders}, which the exchange answers 431.
+     * The connection manager's limits on a request head, checked on the head as it came, before the aggregator adds
+     * to it: at most {@code max_headers_count} header lines, and at most {@code max_request_headers_kb} of header
+     * names and values with the path (Envoy's measure: a long path and long headers together can pass Netty's two
+     * separate limits); and, for HTTP/1, one Host line. A head over a limit goes on marked with a failed decoder
+     * result, which the exchange answers (431, or 400 for two Hosts) before closing the connection.
      */
-    static class CountingAggregator extends HttpObjectAggregator {
+    static final class HeadLimits extends ChannelInboundHandlerAdapter {
         private final int maxHeaders;
+        private final int maxHeadBytes;
+        private final boolean http2;
 
-        CountingAggregator(int maxContentLength, int maxHeaders) {
-            super(maxContentLength);
+        HeadLimits(int maxHeaders, int maxHeadBytes, boolean http2) {
             this.maxHeaders = maxHeaders;
+            this.maxHeadBytes = maxHeadBytes;
+            this.http2 = http2;
         }
 
         @Override
-        protected FullHttpMessage beginAggregation(HttpMessage start, ByteBuf content) throws Exception {
-            boolean tooMany = moreHeadersThan(start.headers(), maxHeaders);
-            FullHttpMessage m = super.beginAggregation(start, content);
-            if (tooMany && m.decoderResult().isSuccess()) {
-                m.setDecoderResult(DecoderResult.failure(new TooManyHeaders(maxHeaders)));
-            }
-            return m;
-        }
-
-        /**
-         * Whether {@code h} has more than {@code max} header lines, counted up to max + 1 without allocating; the
-         * stream id and scheme that Netty's HTTP/2 conversion adds are not the client's and do not count.
-         */
-        static boolean moreHeadersThan(HttpHeaders h, int max) {
-            int n = 0;
-            for (var it = h.iteratorCharSequence(); it.hasNext(); ) {
-                CharSequence name = it.next().getKey();
-                if (!AsciiString.contentEqualsIgnoreCase(name, X_HTTP2_STREAM_ID)
-                        && !AsciiString.contentEqualsIgnoreCase(name, X_HTTP2_SCHEME) && ++n > max) {
-                    return true;
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof HttpRequest r && r.decoderResult().isSuccess()) {
+                Exception refused = check(r);
+                if (refused != null) {
+                    r.setDecoderResult(DecoderResult.failure(refused));
                 }
             }
-            return false;
+            ctx.fireChannelRead(msg);
+        }
+
+        private Exception check(HttpRequest r) {
+            int lines = 0;
+            int hosts = 0;
+            long bytes = r.uri().length();
+            for (var it = r.headers().iteratorCharSequence(); it.hasNext(); ) {
+                var e = it.next();
+                CharSequence name = e.getKey();
+                // what Netty's HTTP/2 conversion adds is not the client's: its stream id and scheme, and the
+                // transfer-encoding it gives a body without a length (HTTP/2 forbids the header itself)
+                if (http2 && (AsciiString.regionMatches(name, true, 0, "x-http2-", 0, 8)
+                        || AsciiString.contentEqualsIgnoreCase(name, HttpHeaderNames.TRANSFER_ENCODING))) {
+                    continue;
+                }
+                lines++;
+                bytes += name.length() + e.getValue().length();
+                if (AsciiString.contentEqualsIgnoreCase(name, HttpHeaderNames.HOST)) {
+                    hosts++;
+                }
+            }
+            if (lines > maxHeaders) {
+                return new RefusedHead(true, "more than " + maxHeaders + " request headers");
+            }
+            if (bytes > maxHeadBytes) {
+                return new RefusedHead(true, "request headers larger than " + maxHeadBytes + " bytes");
+            }
+            return !http2 && hosts > 1 ? new RefusedHead(false, "more than one Host") : null;
         }
     }
 
-    private static final AsciiString X_HTTP2_STREAM_ID = AsciiString.cached("x-http2-stream-id");
-    private static final AsciiString X_HTTP2_SCHEME = AsciiString.cached("x-http2-scheme");
-
-    /** A request with more header lines than {@code max_headers_count}. */
-    static final class TooManyHeaders extends Exception {
+    /** Why {@link HeadLimits} refused a request head: 431 when a limit was passed, else 400. */
+    static final class RefusedHead extends Exception {
         private static final long serialVersionUID = 1L;
+        final boolean tooLarge;
 
-        TooManyHeaders(int max) {
-            super("more than " + max + " request headers", null, false, false);
+        RefusedHead(boolean tooLarge, String message) {
+            super(message, null, false, false);
+            this.tooLarge = tooLarge;
         }
     }
 
@@ -250,11 +270,11 @@ final class HttpBridge {
      * connection is being answered, the interim answer to a pipelined {@code Expect: 100-continue} request would
      * overtake that answer, so it is owed and sent when the connection is idle again.
      */
-    static final class Aggregator extends CountingAggregator {
+    static final class Aggregator extends HttpObjectAggregator {
         private final Exchange exchange;
 
-        Aggregator(int maxContentLength, int maxHeaders, Exchange exchange) {
-            super(maxContentLength, maxHeaders);
+        Aggregator(int maxContentLength, Exchange exchange) {
+            super(maxContentLength);
             this.exchange = exchange;
         }
 
@@ -287,6 +307,11 @@ final class HttpBridge {
         private boolean paused;
         /** An HTTP/1 request is being answered: a request read meanwhile waits in {@link #pending}. */
         private boolean busy;
+        /**
+         * An HTTP/1 request was refused and the connection is closing: nothing more it sent is handled, since the
+         * bytes after a refused head (a body in a coding the proxy cannot read, say) are not requests.
+         */
+        private boolean closing;
         /** A {@code 100 Continue} the aggregator held back while a request was being answered. */
         private boolean continueOwed;
         /** The client ended its side (half-close): the connection closes once what it asked for is answered. */
@@ -320,6 +345,10 @@ final class HttpBridge {
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (closing) {
+                ReferenceCountUtil.release(msg);
+                return;
+            }
             if (!(msg instanceof FullHttpRequest req)) {
                 ctx.fireChannelRead(msg);
                 return;
@@ -345,7 +374,8 @@ final class HttpBridge {
                     Throwable cause = req.decoderResult().cause();
                     // a head over max_request_headers_kb or max_headers_count: 431, as Envoy answers it
                     sendError(ctx, cause instanceof TooLongHttpHeaderException
-                            || cause instanceof TooLongHttpLineException || cause instanceof TooManyHeaders
+                            || cause instanceof TooLongHttpLineException
+                            || cause instanceof RefusedHead h && h.tooLarge
                             ? HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE : HttpResponseStatus.BAD_REQUEST);
                     return;
                 }
@@ -354,7 +384,7 @@ final class HttpBridge {
                     sendError(ctx, refused);
                     return;
                 }
-                String target = PathNormalizer.apply(req.uri(), conn.paths());
+                String target = PathNormalizer.apply(PathNormalizer.withoutFragment(req.uri()), conn.paths());
                 if (target == null) {
                     sendError(ctx, HttpResponseStatus.BAD_REQUEST); // an escaped slash (REJECT_REQUEST), or %00
                     return;
@@ -585,7 +615,7 @@ final class HttpBridge {
             if (!pending.isEmpty()) {
                 // the next pipelined request, in a task of its own (a local reply completes within this call)
                 ch.eventLoop().execute(() -> {
-                    if (!busy && ch.isActive()) {
+                    if (!busy && !closing && ch.isActive()) {
                         FullHttpRequest q = pending.poll();
                         if (q != null) {
                             handle(ctx, q);
@@ -650,6 +680,12 @@ final class HttpBridge {
             resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
             if (conn.serverHeader().transformation() != ServerHeader.Transformation.PASS_THROUGH) {
                 resp.headers().set(HttpHeaderNames.SERVER, conn.serverHeader().serverName());
+            }
+            if (!http2) {
+                // the connection ends here: what the client sent after this request is not read as requests
+                closing = true;
+                ctx.channel().config().setAutoRead(false);
+                releasePending();
             }
             ctx.writeAndFlush(resp).addListener(http2 ? f -> { } : ChannelFutureListener.CLOSE);
         }

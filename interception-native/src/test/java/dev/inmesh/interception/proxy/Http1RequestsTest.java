@@ -41,8 +41,12 @@ class Http1RequestsTest {
         assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/"), o));
         assertEquals(HttpResponseStatus.BAD_REQUEST,
                 Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/", "host", ""), o));
-        assertEquals(HttpResponseStatus.BAD_REQUEST,
-                Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/", "host", "a", "host", "b"), o));
+        // a target that is neither a path nor a URL; an authority is CONNECT's (routed, and 404 without a route)
+        assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(request(HttpVersion.HTTP_1_1, "foo",
+                "host", "a"), o));
+        FullHttpRequest connect = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.CONNECT, "a:443");
+        connect.headers().add("host", "a:443");
+        assertNull(Http1Requests.admit(connect, o));
         assertEquals(HttpResponseStatus.NOT_IMPLEMENTED, Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/",
                 "host", "a", "transfer-encoding", "gzip"), o));
         assertEquals(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED,
@@ -68,7 +72,8 @@ class Http1RequestsTest {
                 Http1Requests.admit(request(HttpVersion.HTTP_1_1, "http:///x", "host", "a"), Http1Options.DEFAULTS));
         assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(
                 request(HttpVersion.HTTP_1_1, "http://user@a/x", "host", "a"), Http1Options.DEFAULTS));
-        assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(
+        // refused as Envoy's connection manager refuses it: 404 (absolute_path_rejected)
+        assertEquals(HttpResponseStatus.NOT_FOUND, Http1Requests.admit(
                 request(HttpVersion.HTTP_1_1, "http://a/x", "host", "a"), new Http1Options(false, "", false)));
     }
 
@@ -91,9 +96,11 @@ class Http1RequestsTest {
     void theProxyAnswersThemOnTheWireWithAndWithoutTheConnectionManagersOptions() throws Exception {
         Vertx backends = Vertx.vertx();
         LoopbackProxy proxy = null;
+        java.util.List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
         try {
             HttpServer s = backends.createHttpServer(new io.vertx.core.http.HttpServerOptions()
                     .setMaxInitialLineLength(65_536).setMaxHeaderSize(65_536)).requestHandler(req -> {
+                        seen.add(req.uri());
                         if (req.path().equals("/big-response")) {
                             req.response().putHeader("set-cookie", "s=" + "s".repeat(30_000));
                         }
@@ -168,6 +175,36 @@ class Http1RequestsTest {
                     .startsWith("HTTP/1.1 200 OK"));
             assertTrue(exchange(few, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\na: 1\r\nb: 2\r\n\r\n")
                     .startsWith("HTTP/1.1 431 "));
+            // nothing the client sent after a refused request is read as a request: no smuggling through the body
+            // of a coding the proxy cannot read, nor after a 426 or a second Host
+            for (String refused : new String[] {
+                "POST /te HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: gzip\r\n\r\n",
+                "GET /old HTTP/1.0\r\nhost: svc\r\n\r\n",
+                "GET /two HTTP/1.1\r\nhost: svc\r\nhost: other\r\n\r\n"}) {
+                String answer = exchange(plain, refused + "GET /smuggled HTTP/1.1\r\nhost: svc\r\n\r\n");
+                assertEquals(1, answer.split("HTTP/1.1 ", -1).length - 1, answer);
+            }
+            assertTrue(seen.stream().noneMatch(p -> p.startsWith("/smuggled")),
+                    seen.stream().filter(p -> p.length() < 100).toList().toString());
+            // HTTP/2 (h2c) requests count their headers too, a request without a body as well
+            io.vertx.core.http.HttpClient h2 = backends.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                    .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+            for (int extra : new int[] {1, 4}) {
+                io.vertx.core.http.RequestOptions ro = new io.vertx.core.http.RequestOptions()
+                        .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(few, "127.0.0.1"))
+                        .setHost("svc").setPort(few).setURI("/h2");
+                for (int i = 0; i < extra; i++) {
+                    ro.addHeader("x-" + i, "v");
+                }
+                int status = h2.request(ro).compose(r -> r.send()).await(5, TimeUnit.SECONDS).statusCode();
+                assertEquals(extra == 1 ? 200 : 431, status, extra + " headers over HTTP/2");
+            }
+            // the path and the headers count together against max_request_headers_kb, as Envoy counts them
+            assertTrue(exchange(small, "GET /" + "p".repeat(1_200) + " HTTP/1.1\r\nhost: svc\r\ncookie: "
+                    + "c".repeat(1_200) + "\r\n\r\n").startsWith("HTTP/1.1 431 "));
+            // a fragment goes neither to routing nor upstream
+            assertTrue(exchange(plain, "GET /f#/../g HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n")
+                    .endsWith("path=/f"));
             // the path as the connection manager normalizes it, routed and sent upstream so; the query as it came
             String normalized = exchange(norm, "GET /x/%2e%2E//y/./z?q=/../ HTTP/1.1\r\nhost: svc\r\n"
                     + "connection: close\r\n\r\n");

@@ -54,7 +54,7 @@ public final class OutboundDispatcher {
         String hostOnly = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
         OutboundRouting.Decision d = routing.decide(snapshots.current(), hostOnly, port, sourceIp);
         // the connection manager's path normalization, before routing, as the sidecar's outbound listener does
-        String target = PathNormalizer.apply(uri, d.paths());
+        String target = PathNormalizer.apply(PathNormalizer.withoutFragment(uri), d.paths());
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,
                 authority, ssl ? "https" : "http", headers, body, sourceIp + ":0", null,
                 new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), "HTTP/1.1").serverHeader(d.serverHeader());
@@ -64,7 +64,8 @@ public final class OutboundDispatcher {
         if (target == null) {
             return Future.succeededFuture(router.localReply(req, 400, "", "path_normalization_failed", null));
         }
-        if (d.hcm() != null && moreHeadersThan(headers, d.hcm().maxRequestHeadersCount())) {
+        // the Host line, taken out of the map above, goes on the wire too and counts, as it does for Envoy
+        if (d.hcm() != null && moreHeadersThan(headers, d.hcm().maxRequestHeadersCount() - 1)) {
             return Future.succeededFuture(router.localReply(req, 431, "", "too_many_headers", null));
         }
         return router.forward(req, d.table(), d.clusters());

@@ -15,6 +15,15 @@ import dev.inmesh.api.config.listener.PathNormalization;
 public final class PathNormalizer {
     private PathNormalizer() {}
 
+    /**
+     * The target without its fragment ({@code #...}), which a client must not send and which goes neither to routing
+     * nor upstream: Envoy strips it under Istio (its bootstrap turns off Envoy's default of refusing such a path).
+     */
+    public static String withoutFragment(String target) {
+        int hash = target.indexOf('#');
+        return hash < 0 ? target : target.substring(0, hash);
+    }
+
     /** The normalized request target, or null when the request is to be refused (400). */
     public static String apply(String target, PathNormalization n) {
         if (n.none() || target.isEmpty() || target.charAt(0) != '/') {

@@ -49,6 +49,13 @@ class PathNormalizerTest {
     }
 
     @Test
+    void aFragmentIsDroppedBeforeRoutingAndUpstream() {
+        assertEquals("/a/b?x=1", PathNormalizer.withoutFragment("/a/b?x=1#/../c"));
+        String plain = "/a/b?x=1";
+        assertSame(plain, PathNormalizer.withoutFragment(plain));
+    }
+
+    @Test
     void mergeSlashesComesAfterNormalization() {
         assertEquals("/a/b/c", PathNormalizer.apply("//a///b//c", MERGE));
         assertEquals("//a/b", PathNormalizer.apply("//a/./b", BASE));
