@@ -166,7 +166,7 @@ final class HttpBridge {
                     protected void initChannel(Channel stream) {
                         stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true),
                                 new HeadLimits(conn.maxRequestHeaders(), conn.maxRequestHeadBytes(), true),
-                                new HttpObjectAggregator(conn.runtime().maxRequestBytes),
+                                new RequestAggregator(conn.runtime().maxRequestBytes),
                                 new Exchange(conn, true));
                     }
                 }));
@@ -266,11 +266,30 @@ final class HttpBridge {
     }
 
     /**
-     * The HTTP/1 aggregator, whose {@code 100 Continue} also waits its turn: while an earlier request of the
-     * connection is being answered, the interim answer to a pipelined {@code Expect: 100-continue} request would
-     * overtake that answer, so it is owed and sent when the connection is idle again.
+     * Netty's aggregator, except that a head refused by {@link HeadLimits} gets no {@code 100 Continue}: the client
+     * is not invited to send a body that would be thrown away (Envoy answers such a head at once).
      */
-    static final class Aggregator extends HttpObjectAggregator {
+    static class RequestAggregator extends HttpObjectAggregator {
+        RequestAggregator(int maxContentLength) {
+            super(maxContentLength, true);
+        }
+
+        @Override
+        protected Object newContinueResponse(HttpMessage start, int maxContentLength, ChannelPipeline pipeline) {
+            return start.decoderResult().isSuccess() ? super.newContinueResponse(start, maxContentLength, pipeline)
+                    : null;
+        }
+    }
+
+    /**
+     * The HTTP/1 aggregator. Its {@code 100 Continue} waits its turn: while an earlier request of the connection is
+     * being answered, the interim answer to a pipelined {@code Expect: 100-continue} request would overtake that
+     * answer, so it is owed and sent when the connection is idle again. Its own refusals ({@code 417} for an
+     * expectation it cannot meet, {@code 413} for a body over the limit) end the connection as the exchange's do:
+     * nothing after them is read as a request, and one that comes while an earlier request is being answered is not
+     * sent ahead of that answer (the connection closes once it is out).
+     */
+    static final class Aggregator extends RequestAggregator {
         private final Exchange exchange;
 
         Aggregator(int maxContentLength, Exchange exchange) {
@@ -280,7 +299,19 @@ final class HttpBridge {
 
         @Override
         protected Object newContinueResponse(HttpMessage start, int maxContentLength, ChannelPipeline pipeline) {
+            if (exchange.closing) {
+                return null; // the connection is ending: no interim answers after the refusal
+            }
             Object answer = super.newContinueResponse(start, maxContentLength, pipeline);
+            if (answer instanceof HttpResponse r && r.status().code() >= 400) {
+                exchange.refuseFurther();
+                if (exchange.busy) {
+                    ReferenceCountUtil.release(answer);
+                    exchange.inputEnded = true; // close once the request being answered is
+                    return null;
+                }
+                return answer; // written, then the connection closed (closeOnExpectationFailed)
+            }
             if (exchange.busy && answer instanceof HttpResponse r && r.status().code() == 100) {
                 ReferenceCountUtil.release(answer);
                 exchange.continueOwed = true;
@@ -417,6 +448,13 @@ final class HttpBridge {
                 return;
             }
             ctx.fireUserEventTriggered(evt);
+        }
+
+        /** The connection ends: what the client sent after the current request is not read as requests. */
+        void refuseFurther() {
+            closing = true;
+            ctx.channel().config().setAutoRead(false);
+            releasePending();
         }
 
         private void releasePending() {
@@ -682,10 +720,7 @@ final class HttpBridge {
                 resp.headers().set(HttpHeaderNames.SERVER, conn.serverHeader().serverName());
             }
             if (!http2) {
-                // the connection ends here: what the client sent after this request is not read as requests
-                closing = true;
-                ctx.channel().config().setAutoRead(false);
-                releasePending();
+                refuseFurther();
             }
             ctx.writeAndFlush(resp).addListener(http2 ? f -> { } : ChannelFutureListener.CLOSE);
         }
@@ -731,6 +766,7 @@ final class HttpBridge {
             p.addLast("upgrade-hold", hold);
             p.remove("http1-exchange");
             p.remove("http1-aggregate");
+            p.remove("http1-limits");
             p.remove("http1");
             host.stats().requestStarted();
             conn.runtime().connect(down, remote, local,

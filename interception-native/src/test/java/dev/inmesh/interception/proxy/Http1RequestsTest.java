@@ -180,12 +180,19 @@ class Http1RequestsTest {
             for (String refused : new String[] {
                 "POST /te HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: gzip\r\n\r\n",
                 "GET /old HTTP/1.0\r\nhost: svc\r\n\r\n",
-                "GET /two HTTP/1.1\r\nhost: svc\r\nhost: other\r\n\r\n"}) {
+                "GET /two HTTP/1.1\r\nhost: svc\r\nhost: other\r\n\r\n",
+                // refused by the aggregator itself (417), before the exchange sees it
+                "POST /te HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: gzip\r\nexpect: nope\r\n\r\n",
+                "GET /two HTTP/1.1\r\nhost: svc\r\nhost: other\r\nexpect: nope\r\n\r\n"}) {
                 String answer = exchange(plain, refused + "GET /smuggled HTTP/1.1\r\nhost: svc\r\n\r\n");
                 assertEquals(1, answer.split("HTTP/1.1 ", -1).length - 1, answer);
             }
             assertTrue(seen.stream().noneMatch(p -> p.startsWith("/smuggled")),
                     seen.stream().filter(p -> p.length() < 100).toList().toString());
+            // a refused head gets no 100 Continue first: the client is not asked for a body that would be dropped
+            String noContinue = exchange(few, "POST /a HTTP/1.1\r\nhost: svc\r\na: 1\r\nb: 2\r\n"
+                    + "expect: 100-continue\r\ncontent-length: 3\r\n\r\n");
+            assertTrue(noContinue.startsWith("HTTP/1.1 431 "), noContinue);
             // HTTP/2 (h2c) requests count their headers too, a request without a body as well
             io.vertx.core.http.HttpClient h2 = backends.createHttpClient(new io.vertx.core.http.HttpClientOptions()
                     .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
