@@ -1,9 +1,7 @@
 package dev.inmesh.interception.proxy;
 
 import dev.inmesh.api.config.core.SocketAddress;
-import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
-import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RouteResult;
@@ -106,21 +104,21 @@ final class HttpBridge {
      * What the HTTP side of one downstream connection knows, with the address strings every request of it carries
      * (formatted once per connection).
      */
-    record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, Http1Options http1,
-                      int maxRequestHeadBytes, int maxRequestHeaders, PathNormalization paths,
-                      ServerHeader serverHeader,
-                      StreamInfo.Direction direction,
-                      InetSocketAddress destination,
-                      InetSocketAddress source, boolean tls, String sourceHostPort, String destinationHostPort,
+    record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
+                      StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
+                      boolean tls, String sourceHostPort, String destinationHostPort,
                       SocketAddress originalDestination) {
         Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                    boolean tls) {
-            this(runtime, snapshot, table, hcm.http1(), hcm.maxRequestHeadersKb() * 1024,
-                    hcm.maxRequestHeadersCount(), hcm.pathNormalization(),
-                    hcm.serverHeader(), direction, destination,
-                    source, tls, ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
+            this(runtime, snapshot, table, hcm, direction, destination, source, tls,
+                    ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
+        }
+
+        /** The connection manager's {@code max_request_headers_kb}, in bytes. */
+        int maxRequestHeadBytes() {
+            return hcm.maxRequestHeadersKb() * 1024;
         }
 
         /**
@@ -131,7 +129,7 @@ final class HttpBridge {
          */
         HttpDecoderConfig http1Decoder() {
             return new HttpDecoderConfig().setHeadersFactory(HEADERS).setTrailersFactory(HEADERS)
-                    .setMaxInitialLineLength(maxRequestHeadBytes).setMaxHeaderSize(maxRequestHeadBytes);
+                    .setMaxInitialLineLength(maxRequestHeadBytes()).setMaxHeaderSize(maxRequestHeadBytes());
         }
     }
 
@@ -165,7 +163,8 @@ final class HttpBridge {
                     @Override
                     protected void initChannel(Channel stream) {
                         stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true),
-                                new HeadLimits(conn.maxRequestHeaders(), conn.maxRequestHeadBytes(), true),
+                                new HeadLimits(conn.hcm().maxRequestHeadersCount(), conn.maxRequestHeadBytes(),
+                                        true),
                                 new RequestAggregator(conn.runtime().maxRequestBytes),
                                 new Exchange(conn, true));
                     }
@@ -173,7 +172,7 @@ final class HttpBridge {
             } else {
                 Exchange exchange = new Exchange(conn, false);
                 p.addAfter(ctx.name(), "http1", new HttpServerCodec(conn.http1Decoder()));
-                p.addAfter("http1", "http1-limits", new HeadLimits(conn.maxRequestHeaders(),
+                p.addAfter("http1", "http1-limits", new HeadLimits(conn.hcm().maxRequestHeadersCount(),
                         conn.maxRequestHeadBytes(), false));
                 p.addAfter("http1-limits", "http1-aggregate", new Aggregator(conn.runtime().maxRequestBytes,
                         exchange));
@@ -410,12 +409,13 @@ final class HttpBridge {
                             ? HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE : HttpResponseStatus.BAD_REQUEST);
                     return;
                 }
-                HttpResponseStatus refused = http2 ? null : Http1Requests.admit(req, conn.http1());
+                HttpResponseStatus refused = http2 ? null : Http1Requests.admit(req, conn.hcm().http1());
                 if (refused != null) {
                     sendError(ctx, refused);
                     return;
                 }
-                String target = PathNormalizer.apply(PathNormalizer.withoutFragment(req.uri()), conn.paths());
+                String target = PathNormalizer.apply(PathNormalizer.withoutFragment(req.uri()),
+                        conn.hcm().pathNormalization());
                 if (target == null) {
                     sendError(ctx, HttpResponseStatus.BAD_REQUEST); // an escaped slash (REJECT_REQUEST), or %00
                     return;
@@ -496,7 +496,7 @@ final class HttpBridge {
             return new RouterRequest(conn.direction(), HttpMethod.valueOf(req.method().name()), req.uri(), authority,
                     conn.tls() ? "https" : "http", headers, body, conn.sourceHostPort(), conn.destinationHostPort(),
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
-                    .serverHeader(conn.serverHeader());
+                    .serverHeader(conn.hcm().serverHeader());
         }
 
         private void forward(ChannelHandlerContext ctx, FullHttpRequest req) {
@@ -716,8 +716,9 @@ final class HttpBridge {
             DefaultFullHttpResponse resp = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status);
             resp.headers().set(HttpHeaderNames.CONTENT_LENGTH, 0);
             resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-            if (conn.serverHeader().transformation() != ServerHeader.Transformation.PASS_THROUGH) {
-                resp.headers().set(HttpHeaderNames.SERVER, conn.serverHeader().serverName());
+            ServerHeader server = conn.hcm().serverHeader();
+            if (server.writes(false)) {
+                resp.headers().set(HttpHeaderNames.SERVER, server.serverName());
             }
             if (!http2) {
                 refuseFurther();

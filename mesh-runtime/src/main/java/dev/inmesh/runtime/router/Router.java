@@ -362,10 +362,7 @@ public final class Router {
      */
     private static void serverHeader(RouterRequest req, MultiMap h) {
         ServerHeader s = req.serverHeader;
-        if (s == null || s.transformation() == ServerHeader.Transformation.PASS_THROUGH) {
-            return;
-        }
-        if (s.transformation() == ServerHeader.Transformation.OVERWRITE || !h.contains(HeaderNames.SERVER)) {
+        if (s != null && s.writes(h.contains(HeaderNames.SERVER))) {
             h.set(HeaderNames.SERVER, s.serverName());
         }
     }

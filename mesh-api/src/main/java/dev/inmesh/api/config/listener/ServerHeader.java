@@ -27,4 +27,17 @@ public record ServerHeader(String serverName, Transformation transformation) {
         serverName = serverName == null || serverName.isEmpty() ? "envoy" : serverName;
         Objects.requireNonNull(transformation, "server_header_transformation");
     }
+
+    /**
+     * Whether the connection manager writes {@link #serverName} into a response that has a {@code server} header
+     * ({@code upstreamHasOne}) or not: always for OVERWRITE, only into one without for APPEND_IF_ABSENT, never for
+     * PASS_THROUGH.
+     */
+    public boolean writes(boolean upstreamHasOne) {
+        return switch (transformation) {
+            case OVERWRITE -> true;
+            case APPEND_IF_ABSENT -> !upstreamHasOne;
+            case PASS_THROUGH -> false;
+        };
+    }
 }
