@@ -10,12 +10,12 @@ import io.netty.handler.codec.http.HttpVersion;
 
 /**
  * Which HTTP/1 requests the proxy takes, as Envoy's HTTP/1 codec and connection manager decide with their
- * {@code http_protocol_options}: HTTP/1.0 only when {@code accept_http_10} (426 otherwise), a Host always
- * (HTTP/1.0 may get {@code default_host_for_http_10}; 400 otherwise; two Host lines are refused by
- * {@code HttpBridge.HeadLimits}), a request line in absolute form taken as its host and path (RFC 9112 3.2.2: its authority replaces the Host header)
- * unless {@code allow_absolute_url} is false (404, as Envoy's connection manager answers it), any other target that
- * is not a path refused (400), no transfer coding other than chunked (501), no HTTP major version other than 1
- * (505).
+ * {@code http_protocol_options}: HTTP/1.0 only when {@code accept_http_10} (426 otherwise); a Host always (HTTP/1.0
+ * may get {@code default_host_for_http_10}; 400 otherwise; two Host lines are refused by
+ * {@code HttpBridge.HeadLimits}); a request line in absolute form taken as its host and path (RFC 9112 3.2.2: its
+ * authority replaces the Host header) unless {@code allow_absolute_url} is false (404, as Envoy's connection manager
+ * answers it); any other target that is not a path refused (400); no transfer coding other than chunked (501); no
+ * HTTP major version other than 1 (505).
  */
 final class Http1Requests {
     private Http1Requests() {}

@@ -44,7 +44,7 @@ public final class IpLiterals {
         return a[10] == (byte) 0xff && a[11] == (byte) 0xff ? java.util.Arrays.copyOfRange(a, 12, 16) : a;
     }
 
-    /** IPv4 as a dotted quad; IPv6 in RFC 5952's form (lower case, the longest run of two or more zero groups as ::). */
+    /** IPv4 as a dotted quad; IPv6 in RFC 5952's form: lower case, the longest run of two or more zero groups as ::. */
     public static String format(byte[] a) {
         if (a.length == 4) {
             return (a[0] & 0xff) + "." + (a[1] & 0xff) + "." + (a[2] & 0xff) + "." + (a[3] & 0xff);

@@ -57,7 +57,8 @@ public final class OutboundDispatcher {
         String target = PathNormalizer.apply(PathNormalizer.withoutFragment(uri), d.paths());
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,
                 authority, ssl ? "https" : "http", headers, body, sourceIp + ":0", null,
-                new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), "HTTP/1.1").serverHeader(d.serverHeader());
+                new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), "HTTP/1.1")
+                .serverHeader(d.serverHeader());
         if (d.blackhole()) {
             return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null));
         }

@@ -120,7 +120,8 @@ public final class PathNormalizer {
             char c = p.charAt(i);
             int hi;
             int lo;
-            if (c == '%' && i + 2 < p.length() && (hi = hex(p.charAt(i + 1))) >= 0 && (lo = hex(p.charAt(i + 2))) >= 0) {
+            if (c == '%' && i + 2 < p.length() && (hi = hex(p.charAt(i + 1))) >= 0
+                    && (lo = hex(p.charAt(i + 2))) >= 0) {
                 char v = (char) (hi << 4 | lo);
                 if (v == 0) {
                     return null;
