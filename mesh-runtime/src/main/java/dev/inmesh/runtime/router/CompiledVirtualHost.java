@@ -17,13 +17,14 @@ final class CompiledVirtualHost {
         this.config = config;
         int n = config.routes().size();
         this.routes = new CompiledRoute[n];
-        this.prefixes = new String[n];
+        String[] ps = new String[n];
         for (int i = 0; i < n; i++) {
             Route r = config.routes().get(i);
             CompiledRoute c = new CompiledRoute(r, config, interner);
             routes[i] = c;
-            prefixes[i] = c.pathKind == CompiledRoute.PATH_PREFIX && c.caseSensitive ? c.pathValue : null;
+            ps[i] = c.pathKind == CompiledRoute.PATH_PREFIX && c.caseSensitive ? c.pathValue : null;
         }
+        this.prefixes = interner.prefixes(ps);
     }
 
     /** The first of a virtual host's routes that matches, or null. */

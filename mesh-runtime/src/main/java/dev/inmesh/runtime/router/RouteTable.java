@@ -325,11 +325,20 @@ public final class RouteTable {
      */
     static final class Interner {
         private final Map<String, String> strings = new HashMap<>();
+        private final Map<List<String>, String[]> prefixLists = new HashMap<>();
         private final Map<List<dev.inmesh.api.config.route.HeaderMatcher>, HeaderMatchers.Compiled> headers =
                 new HashMap<>();
 
         String intern(String s) {
             return strings.computeIfAbsent(s, k -> k);
+        }
+
+        /**
+         * One array for equal lists of route prefixes: virtual hosts of one mesh mostly share their route shapes
+         * (Istio's default route is {@code /} alone), so the array a selection reads first is usually in cache.
+         */
+        String[] prefixes(String[] ps) {
+            return prefixLists.computeIfAbsent(java.util.Arrays.asList(ps), k -> ps);
         }
 
         /** One condition for all of a route's header matchers (ANDed), or null when it has none. */

@@ -1,8 +1,11 @@
 package dev.inmesh.runtime.router;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
+import dev.inmesh.api.config.route.PathMatcher;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.RouteMatch;
@@ -37,5 +40,22 @@ class DomainIndexTest {
         assertNull(index.get("AaAaAa"));
         assertNull(index.get(""));
         assertNull(new RouteTable.DomainIndex(Map.of()).get("any"));
+    }
+
+    @Test
+    void virtualHostsWithTheSameRoutePrefixesShareOneArray() {
+        RouteTable.Interner interner = new RouteTable.Interner();
+        List<Route> shape = List.of(Route.of(RouteMatch.prefix("/api/"), RouteAction.toCluster("a")),
+                Route.of(new RouteMatch(new PathMatcher.Path("/exact"), true, List.of(), List.of(), null, false),
+                        RouteAction.toCluster("b")),
+                Route.of(RouteMatch.prefix("/"), RouteAction.toCluster("c")));
+        CompiledVirtualHost one = new CompiledVirtualHost(VirtualHost.of("one", List.of("one"), shape), interner);
+        CompiledVirtualHost two = new CompiledVirtualHost(VirtualHost.of("two", List.of("two"), shape), interner);
+        CompiledVirtualHost other = new CompiledVirtualHost(VirtualHost.of("other", List.of("other"),
+                List.of(Route.of(RouteMatch.prefix("/"), RouteAction.toCluster("c")))), interner);
+        assertArrayEquals(new String[] {"/api/", null, "/"}, one.prefixes);
+        assertSame(one.prefixes, two.prefixes);
+        assertNotSame(one.routes, two.routes);
+        assertArrayEquals(new String[] {"/"}, other.prefixes);
     }
 }
