@@ -44,7 +44,6 @@ import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpRequestEncoder;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseStatus;
-import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
@@ -171,7 +170,8 @@ final class HttpBridge {
                 }));
             } else {
                 Exchange exchange = new Exchange(conn, false);
-                p.addAfter(ctx.name(), "http1", new HttpServerCodec(conn.http1Decoder()));
+                p.addAfter(ctx.name(), "http1", new Http1ServerCodec(conn.http1Decoder(),
+                        conn.hcm().http1().allowChunkedLength()));
                 p.addAfter("http1", "http1-limits", new HeadLimits(conn.hcm().maxRequestHeadersCount(),
                         conn.maxRequestHeadBytes(), false));
                 p.addAfter("http1-limits", "http1-aggregate", new Aggregator(conn.runtime().maxRequestBytes,

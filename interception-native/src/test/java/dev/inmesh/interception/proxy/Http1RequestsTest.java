@@ -74,12 +74,12 @@ class Http1RequestsTest {
                 request(HttpVersion.HTTP_1_1, "http://user@a/x", "host", "a"), Http1Options.DEFAULTS));
         // refused as Envoy's connection manager refuses it: 404 (absolute_path_rejected)
         assertEquals(HttpResponseStatus.NOT_FOUND, Http1Requests.admit(
-                request(HttpVersion.HTTP_1_1, "http://a/x", "host", "a"), new Http1Options(false, "", false)));
+                request(HttpVersion.HTTP_1_1, "http://a/x", "host", "a"), new Http1Options(false, "", false, false)));
     }
 
     @Test
     void acceptHttp10TakesItAndItsDefaultHostStandsInForAMissingOne() {
-        Http1Options o = new Http1Options(true, "svc", true);
+        Http1Options o = new Http1Options(true, "svc", true, false);
         FullHttpRequest hostless = request(HttpVersion.HTTP_1_0, "/");
         assertNull(Http1Requests.admit(hostless, o));
         assertEquals("svc", hostless.headers().get("host"));
@@ -89,7 +89,7 @@ class Http1RequestsTest {
         // the default is for HTTP/1.0 only; without one, a hostless HTTP/1.0 request is refused as any other
         assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/"), o));
         assertEquals(HttpResponseStatus.BAD_REQUEST,
-                Http1Requests.admit(request(HttpVersion.HTTP_1_0, "/"), new Http1Options(true, "", true)));
+                Http1Requests.admit(request(HttpVersion.HTTP_1_0, "/"), new Http1Options(true, "", true, false)));
     }
 
     @Test
@@ -104,7 +104,8 @@ class Http1RequestsTest {
                         if (req.path().equals("/big-response")) {
                             req.response().putHeader("set-cookie", "s=" + "s".repeat(30_000));
                         }
-                        req.response().end("host=" + req.authority() + " path=" + req.uri());
+                        req.body().onSuccess(b -> req.response().end("host=" + req.authority() + " path="
+                                + req.uri() + (b.length() > 0 ? " body=" + b : "")));
                     });
             int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
             int plain = LoopbackProxy.freePort();
@@ -112,11 +113,13 @@ class Http1RequestsTest {
             int small = LoopbackProxy.freePort();
             int norm = LoopbackProxy.freePort();
             int few = LoopbackProxy.freePort();
+            int chunkedLength = LoopbackProxy.freePort();
             proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("plain", plain, "")
                     + listener("http10", http10, "http_protocol_options: {accept_http_10: true, "
                             + "default_host_for_http_10: svc}")
                     + listener("small", small, "max_request_headers_kb: 2")
                     + listener("few", few, "common_http_protocol_options: {max_headers_count: 3}")
+                    + listener("chunked-length", chunkedLength, "http_protocol_options: {allow_chunked_length: true}")
                     + listener("norm", norm, "normalize_path: true\n          merge_slashes: true\n"
                             + "          path_with_escaped_slashes_action: REJECT_REQUEST")
                     + """
@@ -187,6 +190,16 @@ class Http1RequestsTest {
                 String answer = exchange(plain, refused + "GET /smuggled HTTP/1.1\r\nhost: svc\r\n\r\n");
                 assertEquals(1, answer.split("HTTP/1.1 ", -1).length - 1, answer);
             }
+            // Content-Length beside a chunked body: 400 and the connection ends (Envoy's default), unless
+            // allow_chunked_length, which drops the length and reads the chunks
+            String both = "POST /both HTTP/1.1\r\nhost: svc\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n"
+                    + "5\r\nhello\r\n0\r\n\r\n";
+            String bothRefused = exchange(plain, both + "GET /smuggled HTTP/1.1\r\nhost: svc\r\n\r\n");
+            assertTrue(bothRefused.startsWith("HTTP/1.1 400 "), bothRefused);
+            assertEquals(1, bothRefused.split("HTTP/1.1 ", -1).length - 1, bothRefused);
+            String bothTaken = exchange(chunkedLength, both.replace("host: svc\r\n", "host: svc\r\nconnection: close\r\n"));
+            assertTrue(bothTaken.startsWith("HTTP/1.1 200 OK") && bothTaken.endsWith("path=/both body=hello"),
+                    bothTaken);
             assertTrue(seen.stream().noneMatch(p -> p.startsWith("/smuggled")),
                     seen.stream().filter(p -> p.length() < 100).toList().toString());
             // a refused head gets no 100 Continue first: the client is not asked for a body that would be dropped
@@ -219,6 +232,12 @@ class Http1RequestsTest {
             assertTrue(exchange(norm, "GET /x%2Fy HTTP/1.1\r\nhost: svc\r\n\r\n").startsWith("HTTP/1.1 400 "));
             assertTrue(exchange(plain, "GET /x/../y HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n")
                     .endsWith("path=/x/../y"));
+            // a response to HEAD has no body, so the next response on the connection is read as its own
+            String head = exchange(plain, "HEAD /h HTTP/1.1\r\nhost: svc\r\n\r\n"
+                    + "GET /after-head HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
+            assertTrue(head.startsWith("HTTP/1.1 200 OK") && head.endsWith("path=/after-head"), head);
+            String afterHead = head.substring(head.indexOf("\r\n\r\n") + 4);
+            assertTrue(afterHead.startsWith("HTTP/1.1 200 OK"), head);
             String v10 = exchange(http10, "GET /e HTTP/1.0\r\n\r\n");
             assertTrue(v10.startsWith("HTTP/1.0 200 OK"), v10);
             assertTrue(v10.endsWith("host=svc path=/e"), v10);

@@ -345,18 +345,14 @@ public final class ListenerParser
         return kb;
     }
 
-    /**
-     * Envoy's {@code Http1ProtocolOptions}: the options that decide which requests are taken. A request with both
-     * Content-Length and a chunked Transfer-Encoding always has its Content-Length dropped and its chunked body read
-     * (RFC 9112 6.3), as Envoy does with {@code allow_chunked_length}; without that option Envoy answers it 400.
-     */
+    /** Envoy's {@code Http1ProtocolOptions}: the options that decide which requests are taken. */
     static Http1Options http1(io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions o) {
-        Fields.onlyKnown(o, Set.of("accept_http_10", "default_host_for_http_10", "allow_absolute_url"),
-                Set.of("allow_chunked_length", "header_key_format", "enable_trailers",
+        Fields.onlyKnown(o, Set.of("accept_http_10", "default_host_for_http_10", "allow_absolute_url",
+                "allow_chunked_length"), Set.of("header_key_format", "enable_trailers",
                         "override_stream_error_on_invalid_http_message", "use_balsa_parser", "allow_custom_methods",
                         "send_fully_qualified_url"));
         return new Http1Options(o.getAcceptHttp10(), o.getDefaultHostForHttp10(),
-                !o.hasAllowAbsoluteUrl() || o.getAllowAbsoluteUrl().getValue());
+                !o.hasAllowAbsoluteUrl() || o.getAllowAbsoluteUrl().getValue(), o.getAllowChunkedLength());
     }
 
     static TcpProxy tcpProxy(Any any) {

@@ -8,11 +8,15 @@ package dev.inmesh.api.config.listener;
  * @param defaultHostForHttp10 the Host of an HTTP/1.0 request that has none ("" for none: such a request is answered
  *                             400, as any request without a Host)
  * @param allowAbsoluteUrl whether a request line in absolute form ({@code GET http://host/path}) is taken as its host
- *                         and path (Envoy's default: true); when false, it is answered 400
+ *                         and path (Envoy's default: true); when false, it is answered 404
+ * @param allowChunkedLength whether a request with both {@code Content-Length} and {@code Transfer-Encoding: chunked}
+ *                           is taken, its {@code Content-Length} dropped and its chunked body read (RFC 9112 6.3);
+ *                           when false (Envoy's default) it is answered 400, as a possible request smuggling attempt
  */
-public record Http1Options(boolean acceptHttp10, String defaultHostForHttp10, boolean allowAbsoluteUrl) {
-    /** Envoy's defaults: no HTTP/1.0, absolute URLs taken. */
-    public static final Http1Options DEFAULTS = new Http1Options(false, "", true);
+public record Http1Options(boolean acceptHttp10, String defaultHostForHttp10, boolean allowAbsoluteUrl,
+                           boolean allowChunkedLength) {
+    /** Envoy's defaults: no HTTP/1.0, absolute URLs taken, no Content-Length beside a chunked body. */
+    public static final Http1Options DEFAULTS = new Http1Options(false, "", true, false);
 
     public Http1Options {
         defaultHostForHttp10 = defaultHostForHttp10 == null ? "" : defaultHostForHttp10;
