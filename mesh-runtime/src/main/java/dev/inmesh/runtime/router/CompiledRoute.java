@@ -1,19 +1,12 @@
 package dev.inmesh.runtime.router;
 
 import com.google.re2j.Pattern;
-import dev.inmesh.api.config.core.FractionalPercent;
 import dev.inmesh.api.config.route.ClusterSpecifier;
-import dev.inmesh.api.config.route.PathMatcher;
-import dev.inmesh.api.config.route.QueryParameterMatcher;
 import dev.inmesh.api.config.route.RegexRewrite;
 import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.RouteAction;
-import dev.inmesh.api.config.route.RouteMatch;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.function.Predicate;
 
-/** One route with its matchers compiled: answers whether a request matches and how its path is rewritten. */
+/** One route compiled: its match conditions (shared, see {@link CompiledMatch}), its action and its rewrites. */
 final class CompiledRoute {
     final Route route;
     /** The virtual host the route belongs to. */
@@ -25,23 +18,10 @@ final class CompiledRoute {
     /** The action's {@code prefix_rewrite} and {@code host_rewrite_literal} (null without an action). */
     final String prefixRewrite;
     final String hostRewrite;
-    /** One of the PATH_ constants, and the prefix or path it compares (shared by every route of the table). */
-    final int pathKind;
-    final String pathValue;
-    final boolean caseSensitive;
-    private final Pattern pathRegex;
-    /** All header matchers as one condition, or null. */
-    private final HeaderMatchers.Compiled headers;
-    private final List<QueryMatcher> query;
-    private final FractionalPercent fraction;
-    private final boolean grpc;
+    /** The route's match conditions, shared with the table's other routes that have the same. */
+    final CompiledMatch match;
     private final Pattern rewriteRegex;
     private final String rewriteSubstitution;
-
-    static final int PATH_PREFIX = 0;
-    static final int PATH_EXACT = 1;
-    static final int PATH_REGEX = 2;
-    static final int PATH_SEPARATED_PREFIX = 3;
 
     CompiledRoute(Route route, dev.inmesh.api.config.route.VirtualHost virtualHost, RouteTable.Interner interner) {
         this.route = route;
@@ -51,87 +31,11 @@ final class CompiledRoute {
                 ? interner.intern(n.cluster()) : null;
         this.prefixRewrite = action == null ? null : action.prefixRewrite();
         this.hostRewrite = action == null ? null : action.hostRewriteLiteral();
-        RouteMatch m = route.match();
-        PathMatcher path = m.path();
-        if (path instanceof PathMatcher.Prefix x) {
-            pathKind = PATH_PREFIX;
-            pathValue = interner.intern(x.prefix());
-        } else if (path instanceof PathMatcher.Path x) {
-            pathKind = PATH_EXACT;
-            pathValue = interner.intern(x.path());
-        } else if (path instanceof PathMatcher.PathSeparatedPrefix x) {
-            pathKind = PATH_SEPARATED_PREFIX;
-            pathValue = interner.intern(x.prefix());
-        } else {
-            pathKind = PATH_REGEX;
-            pathValue = ((PathMatcher.SafeRegex) path).regex();
-        }
-        this.caseSensitive = m.caseSensitive();
-        this.pathRegex = pathKind == PATH_REGEX ? Pattern.compile(pathValue) : null;
-        this.headers = interner.headerMatchers(m.headers());
-        List<QueryMatcher> qs = new ArrayList<>();
-        for (QueryParameterMatcher q : m.queryParameters()) {
-            qs.add(new QueryMatcher(q.name(), q.matcher() == null ? null : StringMatchers.compile(q.matcher())));
-        }
-        this.query = List.copyOf(qs);
-        this.fraction = m.runtimeFraction();
-        this.grpc = m.grpc();
+        this.match = interner.match(route.match());
         RegexRewrite rr = action != null ? action.regexRewrite()
                 : route.action() instanceof dev.inmesh.api.config.route.RedirectAction r ? r.regexRewrite() : null;
         this.rewriteRegex = rr == null ? null : Pattern.compile(rr.pattern());
         this.rewriteSubstitution = rr == null ? null : rr.substitution();
-    }
-
-    /**
-     * Whether the request matches; {@code pathOnly} is its path without query and fragment, {@code query} the raw
-     * query string (without {@code ?}) or null.
-     */
-    boolean matches(RouteRequest req, String pathOnly, String queryString, long random) {
-        if (!matchesPath(pathOnly)) {
-            return false;
-        }
-        if (grpc) {
-            String ct = req.header("content-type");
-            if (ct == null || !ct.startsWith("application/grpc")) {
-                return false;
-            }
-        }
-        if (headers != null && !headers.matches(req::header)) {
-            return false;
-        }
-        if (!query.isEmpty()) {
-            for (QueryMatcher q : query) {
-                String v = firstQueryValue(queryString, q.name);
-                if (v == null || q.value != null && !q.value.test(v)) {
-                    return false;
-                }
-            }
-        }
-        return fraction == null || Long.remainderUnsigned(random, fraction.denominator().value())
-                < fraction.numerator();
-    }
-
-    boolean matchesPath(String p) {
-        switch (pathKind) {
-            case PATH_PREFIX:
-                return startsWith(p, pathValue);
-            case PATH_EXACT:
-                return caseSensitive ? p.equals(pathValue) : p.equalsIgnoreCase(pathValue);
-            case PATH_SEPARATED_PREFIX:
-                return startsWith(p, pathValue)
-                        && (p.length() == pathValue.length() || p.charAt(pathValue.length()) == '/');
-            default:
-                return pathRegex.matches(p);
-        }
-    }
-
-    private boolean startsWith(String p, String prefix) {
-        return caseSensitive ? p.startsWith(prefix) : p.regionMatches(true, 0, prefix, 0, prefix.length());
-    }
-
-    /** The length of the path that a prefix rewrite replaces. */
-    private int matchedLength(String pathOnly) {
-        return pathKind == PATH_PREFIX || pathKind == PATH_SEPARATED_PREFIX ? pathValue.length() : pathOnly.length();
     }
 
     /**
@@ -140,7 +44,7 @@ final class CompiledRoute {
      */
     String rewritePath(String fullPath, String pathOnly, String prefixRewrite) {
         if (prefixRewrite != null) {
-            return prefixRewrite + fullPath.substring(Math.min(matchedLength(pathOnly), fullPath.length()));
+            return prefixRewrite + fullPath.substring(Math.min(match.matchedLength(pathOnly), fullPath.length()));
         }
         if (rewriteRegex != null) {
             String rest = fullPath.substring(pathOnly.length());
@@ -166,29 +70,4 @@ final class CompiledRoute {
         }
         return sb.toString();
     }
-
-    /** The first value of a query parameter in a raw query string (not decoded), "" for a bare key, or null. */
-    static String firstQueryValue(String query, String name) {
-        if (query == null || query.isEmpty()) {
-            return null;
-        }
-        int start = 0;
-        int n = query.length();
-        while (start <= n) {
-            int amp = query.indexOf('&', start);
-            int end = amp < 0 ? n : amp;
-            int eq = query.indexOf('=', start);
-            int keyEnd = eq >= 0 && eq < end ? eq : end;
-            if (keyEnd - start == name.length() && query.regionMatches(start, name, 0, name.length())) {
-                return keyEnd == end ? "" : query.substring(keyEnd + 1, end);
-            }
-            if (amp < 0) {
-                break;
-            }
-            start = amp + 1;
-        }
-        return null;
-    }
-
-    private record QueryMatcher(String name, Predicate<String> value) {}
 }

@@ -163,8 +163,9 @@ public final class RouteTable {
         String query = q >= 0 ? full.substring(q + 1, hash > q ? hash : full.length()) : null;
         // an exact domain's routes come from the index's slot, not through the virtual host: one read less
         CompiledRoute r = slot >= 0
-                ? CompiledVirtualHost.select(exact.prefixes(slot), exact.routes(slot), req, pathOnly, query, random)
-                : CompiledVirtualHost.select(vh.prefixes, vh.routes, req, pathOnly, query, random);
+                ? CompiledVirtualHost.select(exact.prefixes(slot), exact.matches(slot), exact.routes(slot), req,
+                        pathOnly, query, random)
+                : CompiledVirtualHost.select(vh.prefixes, vh.matches, vh.routes, req, pathOnly, query, random);
         if (r == null) {
             return new RouteResult.NoRoute(slot >= 0 ? exact.vhost(slot).config : vh.config);
         }
@@ -247,25 +248,28 @@ public final class RouteTable {
     }
 
     /**
-     * Exact domains in an open-addressed table. A slot is four consecutive references, one cache line: the domain,
-     * its virtual host's routes, their prefixes and the virtual host, so that a probe reads one line, then the key
-     * (its cached hash, then its bytes) and the routes side by side. A {@link HashMap} reads bucket, node, key and
-     * value one after the other: that chain is what a lookup costs when the table is too large to stay in cache.
+     * Exact domains in an open-addressed table. A slot is four consecutive references, one cache line: the domain and
+     * what a selection reads of its virtual host (routes, their prefixes, their conditions), so that a probe reads
+     * one line, then the key (its cached hash, then its bytes) and the routes side by side. A {@link HashMap} reads
+     * bucket, node, key and value one after the other: that chain is what a lookup costs when the table is too large
+     * to stay in cache. The virtual host itself, needed only when no route matches, is in a parallel array.
      */
     static final class DomainIndex {
         private static final int KEY = 0;
         private static final int ROUTES = 1;
         private static final int PREFIXES = 2;
-        private static final int VHOST = 3;
+        private static final int MATCHES = 3;
         private static final int STRIDE = 4;
 
         /** STRIDE references per slot; a null key is an empty slot. */
         private final Object[] slots;
+        private final CompiledVirtualHost[] vhosts;
         private final int mask;
 
         DomainIndex(Map<String, CompiledVirtualHost> domains) {
             int capacity = Integer.highestOneBit(Math.max(4, domains.size() * 2 - 1)) << 1;
             slots = new Object[capacity * STRIDE];
+            vhosts = new CompiledVirtualHost[capacity];
             mask = capacity - 1;
             for (Map.Entry<String, CompiledVirtualHost> entry : domains.entrySet()) {
                 int i = spread(entry.getKey().hashCode()) & mask;
@@ -273,10 +277,12 @@ public final class RouteTable {
                     i = (i + 1) & mask;
                 }
                 int at = i * STRIDE;
+                CompiledVirtualHost vh = entry.getValue();
                 slots[at + KEY] = entry.getKey();
-                slots[at + ROUTES] = entry.getValue().routes;
-                slots[at + PREFIXES] = entry.getValue().prefixes;
-                slots[at + VHOST] = entry.getValue();
+                slots[at + ROUTES] = vh.routes;
+                slots[at + PREFIXES] = vh.prefixes;
+                slots[at + MATCHES] = vh.matches;
+                vhosts[i] = vh;
             }
         }
 
@@ -300,7 +306,7 @@ public final class RouteTable {
         }
 
         CompiledVirtualHost vhost(int slot) {
-            return (CompiledVirtualHost) slots[slot * STRIDE + VHOST];
+            return vhosts[slot];
         }
 
         CompiledRoute[] routes(int slot) {
@@ -309,6 +315,10 @@ public final class RouteTable {
 
         String[] prefixes(int slot) {
             return (String[]) slots[slot * STRIDE + PREFIXES];
+        }
+
+        CompiledMatch[] matches(int slot) {
+            return (CompiledMatch[]) slots[slot * STRIDE + MATCHES];
         }
 
         private static int spread(int h) {
@@ -326,6 +336,8 @@ public final class RouteTable {
     static final class Interner {
         private final Map<String, String> strings = new HashMap<>();
         private final Map<List<String>, String[]> prefixLists = new HashMap<>();
+        private final Map<dev.inmesh.api.config.route.RouteMatch, CompiledMatch> matches = new HashMap<>();
+        private final Map<List<CompiledMatch>, CompiledMatch[]> matchLists = new HashMap<>();
         private final Map<List<dev.inmesh.api.config.route.HeaderMatcher>, HeaderMatchers.Compiled> headers =
                 new HashMap<>();
 
@@ -334,11 +346,21 @@ public final class RouteTable {
         }
 
         /**
-         * One array for equal lists of route prefixes: virtual hosts of one mesh mostly share their route shapes
-         * (Istio's default route is {@code /} alone), so the array a selection reads first is usually in cache.
+         * One array for equal lists of route prefixes, and one for equal lists of conditions: virtual hosts of one
+         * mesh mostly share their route shapes (Istio's default route is {@code /} alone), so the arrays a selection
+         * reads first are usually in cache.
          */
         String[] prefixes(String[] ps) {
             return prefixLists.computeIfAbsent(java.util.Arrays.asList(ps), k -> ps);
+        }
+
+        CompiledMatch[] matches(CompiledMatch[] ms) {
+            return matchLists.computeIfAbsent(java.util.Arrays.asList(ms), k -> ms);
+        }
+
+        /** One compiled condition for equal route matches (records: equal by content). */
+        CompiledMatch match(dev.inmesh.api.config.route.RouteMatch m) {
+            return matches.computeIfAbsent(m, k -> new CompiledMatch(k, this));
         }
 
         /** One condition for all of a route's header matchers (ANDed), or null when it has none. */

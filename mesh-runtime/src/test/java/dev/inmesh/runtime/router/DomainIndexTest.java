@@ -43,7 +43,7 @@ class DomainIndexTest {
     }
 
     @Test
-    void virtualHostsWithTheSameRoutePrefixesShareOneArray() {
+    void virtualHostsWithTheSameRouteConditionsShareThemAndKeepTheirOwnRoutes() {
         RouteTable.Interner interner = new RouteTable.Interner();
         List<Route> shape = List.of(Route.of(RouteMatch.prefix("/api/"), RouteAction.toCluster("a")),
                 Route.of(new RouteMatch(new PathMatcher.Path("/exact"), true, List.of(), List.of(), null, false),
@@ -55,7 +55,11 @@ class DomainIndexTest {
                 List.of(Route.of(RouteMatch.prefix("/"), RouteAction.toCluster("c")))), interner);
         assertArrayEquals(new String[] {"/api/", null, "/"}, one.prefixes);
         assertSame(one.prefixes, two.prefixes);
+        // and their conditions: equal route matches compile once, so a selection reads only the route that matched
+        assertSame(one.matches, two.matches);
+        assertSame(one.routes[2].match, other.routes[0].match);
         assertNotSame(one.routes, two.routes);
+        assertNotSame(one.routes[0], two.routes[0]);
         assertArrayEquals(new String[] {"/"}, other.prefixes);
     }
 }

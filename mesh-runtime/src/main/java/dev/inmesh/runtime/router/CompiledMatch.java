@@ -1,0 +1,143 @@
+package dev.inmesh.runtime.router;
+
+import com.google.re2j.Pattern;
+import dev.inmesh.api.config.core.FractionalPercent;
+import dev.inmesh.api.config.route.PathMatcher;
+import dev.inmesh.api.config.route.QueryParameterMatcher;
+import dev.inmesh.api.config.route.RouteMatch;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Predicate;
+
+/**
+ * A route's match conditions compiled: the path, gRPC, header and query parameter conditions and the runtime fraction.
+ * It holds nothing of the route itself, so that routes with equal conditions share one (a table build interns them):
+ * across thousands of virtual hosts of one mesh the same conditions repeat, and a shared one is usually in cache when
+ * a selection tries it, where the route it guards is not.
+ */
+final class CompiledMatch {
+    /** One of the PATH_ constants, and the prefix or path it compares (shared by every route of the table). */
+    final int pathKind;
+    final String pathValue;
+    final boolean caseSensitive;
+    private final Pattern pathRegex;
+    /** All header matchers as one condition, or null. */
+    private final HeaderMatchers.Compiled headers;
+    private final List<QueryMatcher> query;
+    private final FractionalPercent fraction;
+    private final boolean grpc;
+
+    static final int PATH_PREFIX = 0;
+    static final int PATH_EXACT = 1;
+    static final int PATH_REGEX = 2;
+    static final int PATH_SEPARATED_PREFIX = 3;
+
+    CompiledMatch(RouteMatch m, RouteTable.Interner interner) {
+        PathMatcher path = m.path();
+        if (path instanceof PathMatcher.Prefix x) {
+            pathKind = PATH_PREFIX;
+            pathValue = interner.intern(x.prefix());
+        } else if (path instanceof PathMatcher.Path x) {
+            pathKind = PATH_EXACT;
+            pathValue = interner.intern(x.path());
+        } else if (path instanceof PathMatcher.PathSeparatedPrefix x) {
+            pathKind = PATH_SEPARATED_PREFIX;
+            pathValue = interner.intern(x.prefix());
+        } else {
+            pathKind = PATH_REGEX;
+            pathValue = ((PathMatcher.SafeRegex) path).regex();
+        }
+        this.caseSensitive = m.caseSensitive();
+        this.pathRegex = pathKind == PATH_REGEX ? Pattern.compile(pathValue) : null;
+        this.headers = interner.headerMatchers(m.headers());
+        List<QueryMatcher> qs = new ArrayList<>();
+        for (QueryParameterMatcher q : m.queryParameters()) {
+            qs.add(new QueryMatcher(q.name(), q.matcher() == null ? null : StringMatchers.compile(q.matcher())));
+        }
+        this.query = List.copyOf(qs);
+        this.fraction = m.runtimeFraction();
+        this.grpc = m.grpc();
+    }
+
+    /** The case-sensitive prefix that a path must start with for this to match, or null. */
+    String requiredPrefix() {
+        return pathKind == PATH_PREFIX && caseSensitive ? pathValue : null;
+    }
+
+    /**
+     * Whether the request matches; {@code pathOnly} is its path without query and fragment, {@code query} the raw
+     * query string (without {@code ?}) or null.
+     */
+    boolean matches(RouteRequest req, String pathOnly, String queryString, long random) {
+        if (!matchesPath(pathOnly)) {
+            return false;
+        }
+        if (grpc) {
+            String ct = req.header("content-type");
+            if (ct == null || !ct.startsWith("application/grpc")) {
+                return false;
+            }
+        }
+        if (headers != null && !headers.matches(req::header)) {
+            return false;
+        }
+        if (!query.isEmpty()) {
+            for (QueryMatcher q : query) {
+                String v = firstQueryValue(queryString, q.name);
+                if (v == null || q.value != null && !q.value.test(v)) {
+                    return false;
+                }
+            }
+        }
+        return fraction == null || Long.remainderUnsigned(random, fraction.denominator().value())
+                < fraction.numerator();
+    }
+
+    boolean matchesPath(String p) {
+        switch (pathKind) {
+            case PATH_PREFIX:
+                return startsWith(p, pathValue);
+            case PATH_EXACT:
+                return caseSensitive ? p.equals(pathValue) : p.equalsIgnoreCase(pathValue);
+            case PATH_SEPARATED_PREFIX:
+                return startsWith(p, pathValue)
+                        && (p.length() == pathValue.length() || p.charAt(pathValue.length()) == '/');
+            default:
+                return pathRegex.matches(p);
+        }
+    }
+
+    private boolean startsWith(String p, String prefix) {
+        return caseSensitive ? p.startsWith(prefix) : p.regionMatches(true, 0, prefix, 0, prefix.length());
+    }
+
+    /** The length of the path that a prefix rewrite replaces. */
+    int matchedLength(String pathOnly) {
+        return pathKind == PATH_PREFIX || pathKind == PATH_SEPARATED_PREFIX ? pathValue.length() : pathOnly.length();
+    }
+
+    /** The first value of a query parameter in a raw query string (not decoded), "" for a bare key, or null. */
+    static String firstQueryValue(String query, String name) {
+        if (query == null || query.isEmpty()) {
+            return null;
+        }
+        int start = 0;
+        int n = query.length();
+        while (start <= n) {
+            int amp = query.indexOf('&', start);
+            int end = amp < 0 ? n : amp;
+            int eq = query.indexOf('=', start);
+            int keyEnd = eq >= 0 && eq < end ? eq : end;
+            if (keyEnd - start == name.length() && query.regionMatches(start, name, 0, name.length())) {
+                return keyEnd == end ? "" : query.substring(keyEnd + 1, end);
+            }
+            if (amp < 0) {
+                break;
+            }
+            start = amp + 1;
+        }
+        return null;
+    }
+
+    private record QueryMatcher(String name, Predicate<String> value) {}
+}
