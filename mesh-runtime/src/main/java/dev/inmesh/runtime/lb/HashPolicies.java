@@ -56,7 +56,8 @@ public final class HashPolicies {
             return seed;
         } else if (p instanceof HashPolicy.Cookie c) {
             String value = cookie(headers, c.name());
-            return value == null ? null : Xxhash.hash64(value);
+            // as Envoy: a cookie present with an empty value gives no hash (every such client would share one host)
+            return value == null || value.isEmpty() ? null : Xxhash.hash64(value);
         } else if (p instanceof HashPolicy.SourceIp) {
             return sourceIp == null || sourceIp.isEmpty() ? null : Xxhash.hash64(sourceIp);
         } else if (p instanceof HashPolicy.QueryParameter q) {

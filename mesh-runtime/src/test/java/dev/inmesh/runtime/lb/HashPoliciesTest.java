@@ -37,6 +37,15 @@ class HashPoliciesTest {
     }
 
     @Test
+    void aCookieWithAnEmptyValueGivesNoHashAsInEnvoy() {
+        MultiMap empty = MultiMap.caseInsensitiveMultiMap().add("cookie", "session=; other=1");
+        assertNull(HashPolicies.hash(List.of(new HashPolicy.Cookie("session", false)), empty, null, null));
+        // and the next policy decides alone, as when the cookie is absent
+        assertEquals(Xxhash.hash64("10.0.0.9"), HashPolicies.hash(List.of(new HashPolicy.Cookie("session", false),
+                new HashPolicy.SourceIp(false)), empty, "10.0.0.9", null));
+    }
+
+    @Test
     void hashesCombineByRotatingThePreviousOne() {
         long a = Xxhash.hash64("alice");
         long b = Xxhash.hash64("10.0.0.9");
