@@ -313,7 +313,8 @@ public final class ClusterParser
         if (panic < 0 || panic > 100) {
             throw new FieldError("healthy_panic_threshold", panic + " (expected: 0..100)");
         }
-        return new CommonLbConfig(panic, c.hasLocalityWeightedLbConfig());
+        // Envoy rounds the percent to a whole number: 0.4 is 0 (panic mode off), 50.5 is 51
+        return new CommonLbConfig(Math.round(panic), c.hasLocalityWeightedLbConfig());
     }
 
     private static SocketAddress bindAddress(io.envoyproxy.envoy.config.core.v3.BindConfig b) {

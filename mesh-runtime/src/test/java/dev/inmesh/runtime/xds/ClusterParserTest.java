@@ -104,6 +104,16 @@ class ClusterParserTest {
     }
 
     @Test
+    void theHealthyPanicThresholdIsRoundedToAWholePercentAsEnvoyRoundsIt() throws Exception {
+        for (double[] given : new double[][] {{0.4, 0}, {50.5, 51}, {33.3, 33}, {100, 100}}) {
+            Cluster c = PARSER.parse(proto("""
+                    {"name": "x", "type": "STATIC", "commonLbConfig": {"healthyPanicThreshold": {"value": %s}}}"""
+                    .formatted(given[0])));
+            assertEquals(given[1], c.commonLbConfig().healthyPanicThreshold(), "healthy_panic_threshold " + given[0]);
+        }
+    }
+
+    @Test
     void readsEveryOutlierDetectionFieldWithEnvoysDefaults() throws Exception {
         Cluster c = PARSER.parse(proto("""
                 {"name": "x", "type": "STATIC", "outlierDetection": {"consecutive5xx": 3,
