@@ -8,7 +8,8 @@ import java.util.random.RandomGenerator;
  * MAGLEV: a lookup table of a prime size (65 537 by default) filled from each host's permutation
  * ({@code offset = xxHash64(address) mod size}, {@code skip = xxHash64(address, seed 1) mod (size - 1) + 1}), hosts
  * taking turns in proportion to their weights. A request goes to {@code table[hash mod size]}; a retry that refused the
- * host flips the hash's bits by the attempt number first. A request without a hash picks at random.
+ * host flips the hash's bits by the attempt number first. A request without a hash takes a random place in the table,
+ * as in Envoy.
  */
 final class MaglevLoadBalancer implements LoadBalancer {
     private final LbConfig.Maglev config;
@@ -83,10 +84,8 @@ final class MaglevLoadBalancer implements LoadBalancer {
             if (table.length == 0) {
                 return null;
             }
-            if (!hasHash) {
-                return hosts.get(random.nextInt(hosts.size()));
-            }
-            long h = attempt > 0 ? hash ^ (-attempt) : hash;
+            // a request without a hash takes a random place in the table, as in Envoy: host weights still hold
+            long h = !hasHash ? random.nextLong() : attempt > 0 ? hash ^ (-attempt) : hash;
             return hosts.get(table[(int) Long.remainderUnsigned(h, table.length)]);
         }
 

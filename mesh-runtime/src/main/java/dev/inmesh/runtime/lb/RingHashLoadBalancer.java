@@ -9,7 +9,7 @@ import java.util.random.RandomGenerator;
  * ring holding between {@code minimum_ring_size} and {@code maximum_ring_size} entries. Entry {@code i} of a host
  * hashes {@code "<ip:port>_<i>"} with xxHash64 (seed 0). A request goes to the first entry whose hash is at or after
  * its own (wrapping around); a retry that refused the host moves {@code attempt} entries further. A request without a
- * hash picks at random.
+ * hash takes a random place on the ring (so that host weights hold), as in Envoy.
  *
  * <p>One difference from Envoy, on purpose: the lightest host's entry count is rounded up to a power of two. Envoy
  * scales it to exactly {@code minimum_ring_size x its normalised weight}, so adding an eleventh host to ten takes
@@ -130,7 +130,9 @@ final class RingHashLoadBalancer implements LoadBalancer {
                 return null;
             }
             if (!hasHash) {
-                return hosts.get(random.nextInt(hosts.size()));
+                // a random place on the ring, as in Envoy: host weights still hold
+                hash = random.nextLong();
+                attempt = 0;
             }
             if (attempt == 0) {
                 @SuppressWarnings("unchecked")

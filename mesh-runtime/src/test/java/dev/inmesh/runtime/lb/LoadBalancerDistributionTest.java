@@ -58,8 +58,12 @@ class LoadBalancerDistributionTest {
     @ParameterizedTest
     @EnumSource(value = LbPolicy.class, names = {"ROUND_ROBIN", "LEAST_REQUEST", "RING_HASH", "MAGLEV"})
     void unequalWeightsTakeTrafficInProportionWithinFivePercent(LbPolicy policy) {
+        assertWeightsHold(policy, true);
+    }
+
+    private static void assertWeightsHold(LbPolicy policy, boolean hashed) {
         List<TestHost> hosts = TestHost.weighted(1, 2, 3, 4);
-        Map<TestHost, Integer> counts = count(lb(policy).newSelector(hosts, null), PICKS, true);
+        Map<TestHost, Integer> counts = count(lb(policy).newSelector(hosts, null), PICKS, hashed);
         for (TestHost h : hosts) {
             double expected = PICKS * h.weight / 10.0;
             assertEquals(expected, counts.get(h), expected * 0.05, policy + " " + counts);
@@ -156,6 +160,12 @@ class LoadBalancerDistributionTest {
             }
         }
         assertTrue(moved > 800, policy + " moved " + moved);
+    }
+    /** Envoy hashes a random number onto the ring or table for a request without a hash: host weights still hold. */
+    @ParameterizedTest
+    @EnumSource(value = LbPolicy.class, names = {"RING_HASH", "MAGLEV"})
+    void requestsWithoutAHashFollowHostWeightsWithinFivePercent(LbPolicy policy) {
+        assertWeightsHold(policy, false);
     }
 
     @Test
