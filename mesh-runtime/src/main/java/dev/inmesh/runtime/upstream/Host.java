@@ -97,9 +97,27 @@ public final class Host implements LbHost {
         return metadata;
     }
 
-    /** Whether the load balancer may pick this host outside panic: EDS health selectable and not ejected. */
+    /** Whether the load balancer may pick this host outside panic: healthy or degraded, and not ejected. */
     public boolean available() {
         return health.selectable() && !outlier.ejected();
+    }
+
+    /** Healthy for balancing, as Envoy counts it: EDS health HEALTHY or UNKNOWN, and not ejected. */
+    public boolean healthy() {
+        return (health == HealthStatus.HEALTHY || health == HealthStatus.UNKNOWN) && !outlier.ejected();
+    }
+
+    /** Degraded (EDS health DEGRADED) and not ejected: picked only for the load healthy hosts cannot take. */
+    public boolean degraded() {
+        return health == HealthStatus.DEGRADED && !outlier.ejected();
+    }
+
+    /**
+     * Excluded from balancing (EDS health DRAINING): never picked outside panic, and not counted in the priority's
+     * availability, so that draining hosts neither lower it nor push it into panic.
+     */
+    public boolean excluded() {
+        return health == HealthStatus.DRAINING;
     }
 
     public HostStats stats() {

@@ -8,19 +8,28 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The hosts of one priority, as they stood when the {@link PrioritySet} was built: all of them, those available
- * (selectable health, not ejected), grouped by locality, with the selectors that pick among them.
+ * The hosts of one priority, as they stood when the {@link PrioritySet} was built: all of them, the healthy ones and
+ * the degraded ones (neither ejected; excluded DRAINING hosts are neither), grouped by locality, with the selectors
+ * that pick among them. A priority in panic picks among all its hosts.
  */
 public final class HostSet {
     private final int priority;
     private final List<Host> hosts;
-    private final List<Host> available;
+    private final List<Host> healthy;
+    private final List<Host> degraded;
     private final List<LocalityGroup> localities;
     private final boolean panic;
+    /** Over all hosts in panic, else over the healthy ones. */
     private final HostSelector<Host> selector;
+    /** Over the degraded hosts, or null when there are none (or in panic). */
+    private final HostSelector<Host> degradedSelector;
     private final EdfScheduler<LocalityGroup> localityScheduler;
+    private final EdfScheduler<LocalityGroup> degradedLocalityScheduler;
 
-    /** The hosts of one locality in one priority. */
+    /**
+     * The hosts of one locality in one priority that one source (healthy or degraded) picks among, with the
+     * locality's effective weight for that source.
+     */
     record LocalityGroup(Locality locality, int weight, List<Host> hosts, List<Host> available,
                          double effectiveWeight, HostSelector<Host> selector) {}
 
@@ -31,48 +40,68 @@ public final class HostSet {
         this.priority = priority;
         this.panic = panic;
         List<Host> all = new ArrayList<>();
-        List<Host> avail = new ArrayList<>();
+        List<Host> good = new ArrayList<>();
+        List<Host> poor = new ArrayList<>();
         for (LocalityHosts g : groups) {
             for (Host h : g.hosts()) {
                 all.add(h);
-                if (h.available()) {
-                    avail.add(h);
+                if (h.healthy()) {
+                    good.add(h);
+                } else if (h.degraded()) {
+                    poor.add(h);
                 }
             }
         }
         this.hosts = List.copyOf(all);
-        this.available = List.copyOf(avail);
-        this.selector = builder.selector("p" + priority + (panic ? "/all" : "/available"), panic ? hosts : available);
+        this.healthy = List.copyOf(good);
+        this.degraded = List.copyOf(poor);
+        this.selector = builder.selector("p" + priority + (panic ? "/all" : "/healthy"), panic ? hosts : healthy);
+        this.degradedSelector = panic || degraded.isEmpty() ? null
+                : builder.selector("p" + priority + "/degraded", degraded);
         List<LocalityGroup> locs = new ArrayList<>();
-        EdfScheduler<LocalityGroup> scheduler = null;
-        if (builder.localityWeighted && !panic) {
-            scheduler = new EdfScheduler<>(LocalityGroup::effectiveWeight);
-            for (LocalityHosts g : groups) {
-                List<Host> ga = g.hosts().stream().filter(Host::available).toList();
-                double availability = g.hosts().isEmpty() ? 0
-                        : Math.min(100.0, builder.overprovisioningFactor * (double) ga.size() / g.hosts().size());
-                LocalityGroup lg = new LocalityGroup(g.locality(), g.weight(), g.hosts(), ga, g.weight() * availability,
-                        builder.selector("p" + priority + "/" + g.locality(), ga));
-                locs.add(lg);
-                scheduler.add(lg);
-            }
-            if (scheduler.isEmpty()) {
-                scheduler = null;
-            }
-        }
+        this.localityScheduler = panic ? null : localityScheduler(groups, Host::healthy, "", builder, locs);
+        this.degradedLocalityScheduler = panic || degraded.isEmpty() ? null
+                : localityScheduler(groups, Host::degraded, "/degraded", builder, new ArrayList<>());
         this.localities = List.copyOf(locs);
-        this.localityScheduler = scheduler;
     }
 
-    Host pick(boolean hasHash, long hash, int attempt) {
-        if (localityScheduler != null) {
+    /**
+     * An EDF schedule of localities for one source, when locality weighted balancing is on: a locality's effective
+     * weight is {@code weight × min(100, overprovisioning_factor × eligible / hosts)}, its excluded hosts not counted.
+     */
+    private EdfScheduler<LocalityGroup> localityScheduler(List<LocalityHosts> groups,
+                                                          java.util.function.Predicate<Host> eligible, String suffix,
+                                                          Builder builder, List<LocalityGroup> into) {
+        if (!builder.localityWeighted) {
+            return null;
+        }
+        EdfScheduler<LocalityGroup> scheduler = new EdfScheduler<>(LocalityGroup::effectiveWeight);
+        for (LocalityHosts g : groups) {
+            List<Host> ga = g.hosts().stream().filter(eligible).toList();
+            long counted = g.hosts().stream().filter(h -> !h.excluded()).count();
+            double availability = counted == 0 ? 0
+                    : Math.min(100.0, builder.overprovisioningFactor * (double) ga.size() / counted);
+            LocalityGroup lg = new LocalityGroup(g.locality(), g.weight(), g.hosts(), ga, g.weight() * availability,
+                    builder.selector("p" + priority + "/" + g.locality() + suffix, ga));
+            into.add(lg);
+            scheduler.add(lg);
+        }
+        return scheduler.isEmpty() ? null : scheduler;
+    }
+
+    /** A host from the degraded hosts when {@code degradedSource}, else from the healthy ones (all in panic). */
+    Host pick(boolean degradedSource, boolean hasHash, long hash, int attempt) {
+        EdfScheduler<LocalityGroup> scheduler = degradedSource && !panic ? degradedLocalityScheduler
+                : localityScheduler;
+        if (scheduler != null) {
             LocalityGroup g;
-            synchronized (localityScheduler) {
-                g = localityScheduler.pick();
+            synchronized (scheduler) {
+                g = scheduler.pick();
             }
             return g.selector().pick(hasHash, hash, attempt);
         }
-        return selector.pick(hasHash, hash, attempt);
+        HostSelector<Host> s = degradedSource && !panic ? degradedSelector : selector;
+        return s == null ? null : s.pick(hasHash, hash, attempt);
     }
 
     public int priority() {
@@ -84,9 +113,21 @@ public final class HostSet {
         return hosts;
     }
 
-    /** The hosts that were available (selectable health, not ejected) when the set was built. */
+    /** The hosts that were available outside panic (healthy or degraded, not ejected) when the set was built. */
     public List<Host> availableHosts() {
-        return available;
+        List<Host> both = new ArrayList<>(healthy);
+        both.addAll(degraded);
+        return both;
+    }
+
+    /** The healthy hosts (not degraded, not ejected, not excluded) when the set was built. */
+    public List<Host> healthyHosts() {
+        return healthy;
+    }
+
+    /** The degraded hosts (not ejected) when the set was built. */
+    public List<Host> degradedHosts() {
+        return degraded;
     }
 
     /** Whether this priority is in panic: its selector uses all hosts regardless of health. */
@@ -94,7 +135,10 @@ public final class HostSet {
         return panic;
     }
 
-    /** Locality groups with their effective weights, when locality weighted balancing is on; else empty. */
+    /**
+     * The healthy hosts' locality groups with their effective weights, when locality weighted balancing is on (and
+     * the priority not in panic); else empty.
+     */
     List<LocalityGroup> localities() {
         return localities;
     }

@@ -3,88 +3,130 @@ package dev.inmesh.runtime.upstream;
 import java.util.Arrays;
 
 /**
- * Envoy's priority load and panic computation, with integer percentages as Envoy computes them. A priority's health
- * is {@code min(100, overprovisioning_factor × available / total)}; their sum capped at 100 is the normalised total
- * health; each priority in turn takes {@code health × 100 / normalised_total} of what load is left, and rounding
- * leftovers go to the first priority with any health. Below a normalised total of 100, a priority whose available
- * share is under the panic threshold is in panic (all its hosts are used); when all are, load follows host counts.
+ * Envoy's priority load and panic computation, with integer percentages as Envoy computes them. Hosts excluded from
+ * balancing (DRAINING) count nowhere but in total panic. A priority's healthy availability is
+ * {@code min(100, overprovisioning_factor × healthy / hosts)} and its degraded availability the same with its
+ * degraded hosts; the sum of both over all priorities, capped at 100, is the normalised total availability. Load goes
+ * first to healthy hosts, each priority in turn taking {@code availability × 100 / normalised_total} of what is left,
+ * then what remains to degraded hosts the same way; rounding leftovers go to the first priority with healthy hosts
+ * (else with degraded ones). Below a normalised total of 100, a priority whose healthy and degraded share is under
+ * the panic threshold is in panic (all its hosts are used); when all are, load follows host counts.
  *
- * @param loads percent of requests per priority, summing to 100 (all 0 only when the cluster has no priority at all)
+ * @param loads percent of requests per priority sent to its healthy hosts
+ * @param degradedLoads percent of requests per priority sent to its degraded hosts; with {@code loads}, 100 in all
+ *                      (all 0 only when the cluster has no priority at all)
  * @param panic whether each priority is in panic
  */
-record PriorityLoad(int[] loads, boolean[] panic) {
+record PriorityLoad(int[] loads, int[] degradedLoads, boolean[] panic) {
 
     /**
-     * @param available per priority, the hosts a balancer may pick outside panic
-     * @param total per priority, all hosts
+     * @param healthy per priority, the healthy hosts (not degraded, not ejected, not excluded)
+     * @param degraded per priority, the degraded hosts (not ejected)
+     * @param hosts per priority, the hosts that count for availability: all but the excluded ones
+     * @param all per priority, all hosts, excluded ones too (what total panic shares load by)
      * @param overprovisioningFactor percent, 140 by default
      * @param panicThreshold percent, 0 disables panic
      */
-    static PriorityLoad compute(int[] available, int[] total, int overprovisioningFactor, double panicThreshold) {
-        int n = total.length;
+    static PriorityLoad compute(int[] healthy, int[] degraded, int[] hosts, int[] all, int overprovisioningFactor,
+                                double panicThreshold) {
+        int n = hosts.length;
         int[] loads = new int[n];
+        int[] degradedLoads = new int[n];
         boolean[] panic = new boolean[n];
         if (n == 0) {
-            return new PriorityLoad(loads, panic);
+            return new PriorityLoad(loads, degradedLoads, panic);
         }
-        int[] health = new int[n];
+        int[] healthyAvailability = new int[n];
+        int[] degradedAvailability = new int[n];
         int sum = 0;
         for (int i = 0; i < n; i++) {
-            health[i] = total[i] == 0 ? 0
-                    : (int) Math.min(100L, (long) overprovisioningFactor * available[i] / total[i]);
-            sum += health[i];
+            healthyAvailability[i] = availability(healthy[i], hosts[i], overprovisioningFactor);
+            degradedAvailability[i] = availability(degraded[i], hosts[i], overprovisioningFactor);
+            sum += healthyAvailability[i] + degradedAvailability[i];
         }
         int normalizedTotal = Math.min(100, sum);
         if (normalizedTotal > 0) {
-            int remaining = 100;
-            int firstAvailable = -1;
-            for (int i = 0; i < n; i++) {
-                if (health[i] > 0 && firstAvailable < 0) {
-                    firstAvailable = i;
+            int remaining = distribute(loads, healthyAvailability, 100, normalizedTotal);
+            remaining = distribute(degradedLoads, degradedAvailability, remaining, normalizedTotal);
+            if (remaining > 0) {
+                int firstHealthy = firstPositive(healthyAvailability);
+                if (firstHealthy >= 0) {
+                    loads[firstHealthy] += remaining;
+                } else {
+                    degradedLoads[firstPositive(degradedAvailability)] += remaining;
                 }
-                loads[i] = Math.min(remaining, health[i] * 100 / normalizedTotal);
-                remaining -= loads[i];
             }
-            loads[firstAvailable] += remaining;
         }
         if (panicThreshold == 0 && normalizedTotal == 0) {
             loads[0] = 100;
-            return new PriorityLoad(loads, panic);
+            return new PriorityLoad(loads, degradedLoads, panic);
         }
         boolean allPanic = true;
         for (int i = 0; i < n; i++) {
-            double availablePercent = total[i] == 0 ? 0 : 100.0 * available[i] / total[i];
-            panic[i] = normalizedTotal != 100 && availablePercent < panicThreshold;
+            double usablePercent = hosts[i] == 0 ? 0 : 100.0 * (healthy[i] + degraded[i]) / hosts[i];
+            panic[i] = normalizedTotal != 100 && usablePercent < panicThreshold;
             allPanic &= panic[i];
         }
         if (allPanic) {
-            long hosts = Arrays.stream(total).asLongStream().sum();
+            long count = Arrays.stream(all).asLongStream().sum();
             Arrays.fill(loads, 0);
-            if (hosts == 0) {
+            Arrays.fill(degradedLoads, 0);
+            if (count == 0) {
                 loads[0] = 100;
             } else {
                 int remaining = 100;
                 int firstNonEmpty = -1;
                 for (int i = 0; i < n; i++) {
-                    if (total[i] > 0 && firstNonEmpty < 0) {
+                    if (all[i] > 0 && firstNonEmpty < 0) {
                         firstNonEmpty = i;
                     }
-                    loads[i] = (int) (100L * total[i] / hosts);
+                    loads[i] = (int) (100L * all[i] / count);
                     remaining -= loads[i];
                 }
                 loads[firstNonEmpty] += remaining;
             }
         }
-        return new PriorityLoad(loads, panic);
+        return new PriorityLoad(loads, degradedLoads, panic);
     }
 
-    /** The priority a draw in [0, 100) falls into. */
+    private static int availability(int usable, int hosts, int overprovisioningFactor) {
+        return hosts == 0 ? 0 : (int) Math.min(100L, (long) overprovisioningFactor * usable / hosts);
+    }
+
+    /** Shares {@code load} by availability, higher priorities first; returns what is left. */
+    private static int distribute(int[] into, int[] availability, int load, int normalizedTotal) {
+        for (int i = 0; i < into.length; i++) {
+            into[i] = Math.min(load, availability[i] * 100 / normalizedTotal);
+            load -= into[i];
+        }
+        return load;
+    }
+
+    private static int firstPositive(int[] values) {
+        for (int i = 0; i < values.length; i++) {
+            if (values[i] > 0) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * Where a draw in [0, 100) falls: the priority {@code p} for its healthy hosts, or {@code -1 - p} for its
+     * degraded ones (healthy loads first, then degraded, as Envoy lays them out).
+     */
     int choose(int draw) {
         int acc = 0;
         for (int i = 0; i < loads.length; i++) {
             acc += loads[i];
             if (draw < acc) {
                 return i;
+            }
+        }
+        for (int i = 0; i < degradedLoads.length; i++) {
+            acc += degradedLoads[i];
+            if (draw < acc) {
+                return -1 - i;
             }
         }
         return 0;

@@ -27,8 +27,8 @@ public final class PrioritySet {
         this.selectors = selectors;
     }
 
-    static final PrioritySet EMPTY = new PrioritySet(List.of(), PriorityLoad.compute(new int[0], new int[0], 140, 50),
-            false, Map.of());
+    static final PrioritySet EMPTY = new PrioritySet(List.of(), PriorityLoad.compute(new int[0], new int[0],
+            new int[0], new int[0], 140, 50), false, Map.of());
 
     /**
      * @param byPriority each priority's localities and hosts (index = priority)
@@ -37,19 +37,27 @@ public final class PrioritySet {
     static PrioritySet build(List<List<HostSet.LocalityHosts>> byPriority, int overprovisioningFactor,
                              double panicThreshold, boolean localityWeighted, LoadBalancer lb, PrioritySet previous) {
         int n = byPriority.size();
-        int[] available = new int[n];
-        int[] total = new int[n];
+        int[] healthy = new int[n];
+        int[] degraded = new int[n];
+        int[] counted = new int[n];
+        int[] all = new int[n];
         for (int p = 0; p < n; p++) {
             for (HostSet.LocalityHosts g : byPriority.get(p)) {
                 for (Host h : g.hosts()) {
-                    total[p]++;
-                    if (h.available()) {
-                        available[p]++;
+                    all[p]++;
+                    if (!h.excluded()) {
+                        counted[p]++;
+                    }
+                    if (h.healthy()) {
+                        healthy[p]++;
+                    } else if (h.degraded()) {
+                        degraded[p]++;
                     }
                 }
             }
         }
-        PriorityLoad load = PriorityLoad.compute(available, total, overprovisioningFactor, panicThreshold);
+        PriorityLoad load = PriorityLoad.compute(healthy, degraded, counted, all, overprovisioningFactor,
+                panicThreshold);
         Map<String, HostSelector<Host>> built = new HashMap<>();
         HostSet.Builder builder = new HostSet.Builder(lb, previous == null ? Map.of() : previous.selectors, built,
                 localityWeighted, overprovisioningFactor);
@@ -62,23 +70,31 @@ public final class PrioritySet {
 
     /**
      * Picks a priority and a host in it; null when none. Hashing policies choose the priority by the request's hash
-     * (so that a key stays on its host), the others at random, as Envoy does.
+     * (so that a key stays on its host), the others at random, as Envoy does. The draw also decides between the
+     * priority's healthy and degraded hosts.
      */
     Host pick(boolean hasHash, long hash, int attempt, RandomGenerator random) {
         if (hostSets.isEmpty()) {
             return null;
         }
         int draw = hasHash && hashing ? (int) Long.remainderUnsigned(hash, 100) : random.nextInt(100);
-        return hostSets.get(load.choose(draw)).pick(hasHash, hash, attempt);
+        int chosen = load.choose(draw);
+        return chosen >= 0 ? hostSets.get(chosen).pick(false, hasHash, hash, attempt)
+                : hostSets.get(-1 - chosen).pick(true, hasHash, hash, attempt);
     }
 
     public List<HostSet> hostSets() {
         return hostSets;
     }
 
-    /** The percent of requests that priority {@code p} takes. */
+    /** The percent of requests that priority {@code p} takes, on its healthy and its degraded hosts. */
     public int load(int priority) {
-        return load.loads()[priority];
+        return load.loads()[priority] + load.degradedLoads()[priority];
+    }
+
+    /** The percent of requests that priority {@code p} sends to its degraded hosts. */
+    public int degradedLoad(int priority) {
+        return load.degradedLoads()[priority];
     }
 
     /** Whether priority {@code p} is in panic. */

@@ -16,7 +16,8 @@ class PriorityLoadTest {
     private static PriorityLoad load(double panicThreshold, int... healthyPercent) {
         int[] total = new int[healthyPercent.length];
         java.util.Arrays.fill(total, 100);
-        return PriorityLoad.compute(healthyPercent, total, 140, panicThreshold);
+        return PriorityLoad.compute(healthyPercent, new int[healthyPercent.length], total, total, 140,
+                panicThreshold);
     }
 
     @ParameterizedTest(name = "P0 {0}% healthy, P1 100% healthy: {1}% / {2}%")
@@ -78,8 +79,40 @@ class PriorityLoadTest {
     @ParameterizedTest(name = "hosts {0} and {1}, none healthy: {2}% / {3}%")
     @CsvSource({"100, 100, 50, 50", "30, 10, 75, 25"})
     void inTotalPanicLoadFollowsHostCounts(int hosts0, int hosts1, int l0, int l1) {
-        PriorityLoad l = PriorityLoad.compute(new int[] {0, 0}, new int[] {hosts0, hosts1}, 140, 50);
+        int[] hosts = {hosts0, hosts1};
+        PriorityLoad l = PriorityLoad.compute(new int[] {0, 0}, new int[] {0, 0}, hosts, hosts, 140, 50);
         assertArrayEquals(new int[] {l0, l1}, l.loads());
         assertArrayEquals(new boolean[] {true, true}, l.panic());
+    }
+
+    /** The figures of Envoy's "Degraded endpoints" page: one priority of 100 hosts, some healthy, some degraded. */
+    @ParameterizedTest(name = "{0}% healthy, {1}% degraded: {2}% / {3}%")
+    @CsvSource({"100, 0, 100, 0", "71, 29, 99, 1", "50, 50, 70, 30", "25, 65, 35, 65", "25, 25, 50, 50"})
+    void degradedHostsTakeOnlyWhatHealthyHostsCannot(int healthy, int degraded, int toHealthy, int toDegraded) {
+        PriorityLoad l = PriorityLoad.compute(new int[] {healthy}, new int[] {degraded}, new int[] {100},
+                new int[] {100}, 140, 50);
+        assertArrayEquals(new int[] {toHealthy}, l.loads());
+        assertArrayEquals(new int[] {toDegraded}, l.degradedLoads());
+        assertArrayEquals(new boolean[] {false}, l.panic());
+    }
+
+    @ParameterizedTest(name = "P0 {0}% healthy, P1 {1}% degraded: {2} / {3}")
+    @CsvSource({"50, 100, 70, 30", "0, 100, 0, 100"})
+    void healthyHostsOfEveryPriorityComeBeforeDegradedOnes(int p0Healthy, int p1Degraded, int toP0, int toP1) {
+        PriorityLoad l = PriorityLoad.compute(new int[] {p0Healthy, 0}, new int[] {0, p1Degraded},
+                new int[] {100, 100}, new int[] {100, 100}, 140, 50);
+        assertArrayEquals(new int[] {toP0, 0}, l.loads());
+        assertArrayEquals(new int[] {0, toP1}, l.degradedLoads());
+    }
+
+    @org.junit.jupiter.api.Test
+    void excludedHostsCountNeitherForAvailabilityNorPanicButDoInTotalPanic() {
+        // 1 healthy of 4, 3 of them excluded (DRAINING): 100% available, no panic
+        PriorityLoad l = PriorityLoad.compute(new int[] {1}, new int[] {0}, new int[] {1}, new int[] {4}, 140, 50);
+        assertArrayEquals(new int[] {100}, l.loads());
+        assertArrayEquals(new boolean[] {false}, l.panic());
+        // nothing usable anywhere: total panic shares by all hosts, excluded ones included
+        l = PriorityLoad.compute(new int[] {0, 0}, new int[] {0, 0}, new int[] {1, 3}, new int[] {3, 3}, 140, 50);
+        assertArrayEquals(new int[] {50, 50}, l.loads());
     }
 }

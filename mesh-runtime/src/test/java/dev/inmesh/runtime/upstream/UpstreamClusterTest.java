@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.upstream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -50,6 +51,34 @@ class UpstreamClusterTest {
         UpstreamCluster c = f.manager(Fixtures.eds("c"), cla).cluster("c");
         assertEquals(Set.of("10.0.0.3:8080", "10.0.0.4:8080", "10.0.0.5:8080", "10.0.0.6:8080"),
                 picks(c, 400).keySet());
+    }
+
+    @Test
+    void degradedHostsGetNoTrafficWhileHealthyOnesSuffice() {
+        // 4 healthy of 5: 140 x 4/5 caps at 100, nothing is left for the degraded host
+        ClusterLoadAssignment cla = Fixtures.cla("c", new LocalityLbEndpoints(null, List.of(
+                Fixtures.endpoint(1, HealthStatus.HEALTHY), Fixtures.endpoint(2, HealthStatus.HEALTHY),
+                Fixtures.endpoint(3, HealthStatus.HEALTHY), Fixtures.endpoint(4, HealthStatus.HEALTHY),
+                Fixtures.endpoint(5, HealthStatus.DEGRADED)), 1, 0));
+        UpstreamCluster c = f.manager(Fixtures.eds("c"), cla).cluster("c");
+        assertEquals(0, c.prioritySet().degradedLoad(0));
+        assertNull(picks(c, 1000).get("10.0.0.5:8080"));
+        // 1 healthy and 1 degraded: 70% to the healthy host, 30% to the degraded one
+        ClusterLoadAssignment half = Fixtures.cla("d", new LocalityLbEndpoints(null, List.of(
+                Fixtures.endpoint(1, HealthStatus.HEALTHY), Fixtures.endpoint(2, HealthStatus.DEGRADED)), 1, 0));
+        UpstreamCluster d = f.manager(Fixtures.eds("d"), half).cluster("d");
+        assertEquals(30, d.prioritySet().degradedLoad(0));
+        assertEquals(0.30, picks(d, 10_000).get("10.0.0.2:8080") / 10_000.0, 0.02);
+    }
+
+    @Test
+    void drainingHostsDoNotCountSoTheyCannotPushAPriorityIntoPanic() {
+        ClusterLoadAssignment cla = Fixtures.cla("c", new LocalityLbEndpoints(null, List.of(
+                Fixtures.endpoint(1, HealthStatus.HEALTHY), Fixtures.endpoint(2, HealthStatus.DRAINING),
+                Fixtures.endpoint(3, HealthStatus.DRAINING), Fixtures.endpoint(4, HealthStatus.DRAINING)), 1, 0));
+        UpstreamCluster c = f.manager(Fixtures.eds("c"), cla).cluster("c");
+        assertFalse(c.prioritySet().panic(0));
+        assertEquals(Map.of("10.0.0.1:8080", 1000), picks(c, 1000));
     }
 
     @Test

@@ -9,7 +9,10 @@ public enum HealthStatus {
     TIMEOUT,
     DEGRADED;
 
-    /** Whether a load balancer may pick an endpoint in this state: HEALTHY, UNKNOWN and DEGRADED, as in Envoy. */
+    /**
+     * Whether a load balancer may pick an endpoint in this state outside panic: HEALTHY, UNKNOWN and DEGRADED, as in
+     * Envoy (a DEGRADED one only for the load that healthy ones cannot take).
+     */
     public boolean selectable() {
         return this == HEALTHY || this == UNKNOWN || this == DEGRADED;
     }
