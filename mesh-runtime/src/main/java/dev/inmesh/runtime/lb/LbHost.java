@@ -11,4 +11,13 @@ public interface LbHost {
 
     /** Requests in flight to this host right now. */
     int activeRequests();
+
+    /** The hosts' own weights, in order. */
+    static double[] weights(java.util.List<? extends LbHost> hosts) {
+        double[] w = new double[hosts.size()];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = hosts.get(i).weight();
+        }
+        return w;
+    }
 }

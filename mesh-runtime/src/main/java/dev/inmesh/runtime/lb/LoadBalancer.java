@@ -19,7 +19,24 @@ public interface LoadBalancer {
      */
     <H extends LbHost> HostSelector<H> newSelector(List<H> hosts, HostSelector<H> previous);
 
-    /** Whether the policy hashes requests (RING_HASH, MAGLEV); such policies ignore locality weighting. */
+    /**
+     * A selector of a hashing policy over {@code hosts} with their weights given apart: Envoy gives a host on a ring
+     * or table the share {@code weight / weights in its locality × locality weight / locality weights} when locality
+     * weighting is on.
+     *
+     * @param weights one per host, any positive scale
+     * @throws UnsupportedOperationException for a policy that does not hash
+     */
+    default <H extends LbHost> HostSelector<H> newSelector(List<H> hosts, double[] weights,
+                                                          HostSelector<H> previous) {
+        throw new UnsupportedOperationException("weights given apart are for hashing policies");
+    }
+
+    /**
+     * Whether the policy hashes requests (RING_HASH, MAGLEV). As in Envoy, such a policy picks among a priority's
+     * healthy hosts whichever of its loads a request falls into, and weighs localities into its ring or table
+     * instead of picking a locality first.
+     */
     default boolean hashing() {
         return false;
     }

@@ -27,7 +27,12 @@ final class MaglevLoadBalancer implements LoadBalancer {
 
     @Override
     public <H extends LbHost> HostSelector<H> newSelector(List<H> hosts, HostSelector<H> previous) {
-        return new Table<>(List.copyOf(hosts), (int) config.tableSize(), random);
+        return newSelector(hosts, LbHost.weights(hosts), previous);
+    }
+
+    @Override
+    public <H extends LbHost> HostSelector<H> newSelector(List<H> hosts, double[] weights, HostSelector<H> previous) {
+        return new Table<>(List.copyOf(hosts), weights, (int) config.tableSize(), random);
     }
 
     static final class Table<H extends LbHost> implements HostSelector<H> {
@@ -35,7 +40,8 @@ final class MaglevLoadBalancer implements LoadBalancer {
         private final RandomGenerator random;
         private final int[] table;
 
-        Table(List<H> hosts, int size, RandomGenerator random) {
+        /** A table over {@code hosts}, each taking slots in proportion to its entry of {@code weights}. */
+        Table(List<H> hosts, double[] weights, int size, RandomGenerator random) {
             this.hosts = hosts;
             this.random = random;
             if (hosts.isEmpty()) {
@@ -53,7 +59,7 @@ final class MaglevLoadBalancer implements LoadBalancer {
                 String key = hosts.get(i).addressString();
                 offset[i] = Long.remainderUnsigned(Xxhash.hash64(key), size);
                 skip[i] = Long.remainderUnsigned(Xxhash.hash64(key, 1), size - 1) + 1;
-                weight[i] = hosts.get(i).weight();
+                weight[i] = weights[i];
                 maxWeight = Math.max(maxWeight, weight[i]);
             }
             int[] t = new int[size];

@@ -34,7 +34,12 @@ final class RingHashLoadBalancer implements LoadBalancer {
 
     @Override
     public <H extends LbHost> HostSelector<H> newSelector(List<H> hosts, HostSelector<H> previous) {
-        return new Ring<>(List.copyOf(hosts), config.minimumRingSize(), config.maximumRingSize(), random);
+        return newSelector(hosts, LbHost.weights(hosts), previous);
+    }
+
+    @Override
+    public <H extends LbHost> HostSelector<H> newSelector(List<H> hosts, double[] weights, HostSelector<H> previous) {
+        return new Ring<>(List.copyOf(hosts), weights, config.minimumRingSize(), config.maximumRingSize(), random);
     }
 
     static final class Ring<H extends LbHost> implements HostSelector<H> {
@@ -58,6 +63,11 @@ final class RingHashLoadBalancer implements LoadBalancer {
         private int shift = 63;
 
         Ring(List<H> hosts, long minSize, long maxSize, RandomGenerator random) {
+            this(hosts, LbHost.weights(hosts), minSize, maxSize, random);
+        }
+
+        /** A ring over {@code hosts}, each taking a share in proportion to its entry of {@code weights}. */
+        Ring(List<H> hosts, double[] weights, long minSize, long maxSize, RandomGenerator random) {
             this.hosts = hosts;
             this.random = random;
             if (hosts.isEmpty()) {
@@ -66,12 +76,12 @@ final class RingHashLoadBalancer implements LoadBalancer {
                 return;
             }
             double total = 0;
-            for (H h : hosts) {
-                total += h.weight();
+            for (double w : weights) {
+                total += w;
             }
             double minNormalized = 1.0;
-            for (H h : hosts) {
-                minNormalized = Math.min(minNormalized, h.weight() / total);
+            for (double w : weights) {
+                minNormalized = Math.min(minNormalized, w / total);
             }
             long exact = Math.max(1, (long) Math.ceil(minNormalized * minSize));
             double lightest = exact == 1 ? 1 : Long.highestOneBit(exact - 1) << 1;
@@ -84,7 +94,7 @@ final class RingHashLoadBalancer implements LoadBalancer {
             double target = 0;
             for (int hi = 0; hi < hosts.size(); hi++) {
                 H h = hosts.get(hi);
-                target += scale * (h.weight() / total);
+                target += scale * (weights[hi] / total);
                 String prefix = h.addressString() + "_";
                 for (long i = 0; current < target && n < k.length; i++, current++) {
                     k[n] = Xxhash.hash64(prefix + i) ^ Long.MIN_VALUE;

@@ -55,12 +55,17 @@ public final class HostSet {
         this.hosts = List.copyOf(all);
         this.healthy = List.copyOf(good);
         this.degraded = List.copyOf(poor);
-        this.selector = builder.selector("p" + priority + (panic ? "/all" : "/healthy"), panic ? hosts : healthy);
-        this.degradedSelector = panic || degraded.isEmpty() ? null
+        String key = "p" + priority + (panic ? "/all" : "/healthy");
+        this.selector = builder.hashing && builder.localityWeighted
+                ? localityWeightedRing(key, groups, panic ? h -> true : Host::healthy, builder)
+                : builder.selector(key, panic ? hosts : healthy);
+        // a hashing policy keeps to the healthy hosts (Envoy builds its ring or table from them alone)
+        this.degradedSelector = panic || degraded.isEmpty() || builder.hashing ? null
                 : builder.selector("p" + priority + "/degraded", degraded);
         List<LocalityGroup> locs = new ArrayList<>();
-        this.localityScheduler = panic ? null : localityScheduler(groups, Host::healthy, "", builder, locs);
-        this.degradedLocalityScheduler = panic || degraded.isEmpty() ? null
+        this.localityScheduler = panic || builder.hashing ? null
+                : localityScheduler(groups, Host::healthy, "", builder, locs);
+        this.degradedLocalityScheduler = degradedSelector == null ? null
                 : localityScheduler(groups, Host::degraded, "/degraded", builder, new ArrayList<>());
         this.localities = List.copyOf(locs);
     }
@@ -89,10 +94,38 @@ public final class HostSet {
         return scheduler.isEmpty() ? null : scheduler;
     }
 
+    /**
+     * A hashing policy's selector with localities weighed in, as Envoy builds its ring or table: a host of a locality
+     * of weight {@code w} counts {@code its weight / the locality's host weights × w / all locality weights}; the
+     * hosts of a locality of weight 0 are left out (all of them when every weight is 0).
+     */
+    private static HostSelector<Host> localityWeightedRing(String key, List<LocalityHosts> groups,
+                                                           java.util.function.Predicate<Host> eligible,
+                                                           Builder builder) {
+        long localityTotal = 0;
+        for (LocalityHosts g : groups) {
+            localityTotal += g.weight();
+        }
+        List<Host> ring = new ArrayList<>();
+        List<Double> weights = new ArrayList<>();
+        for (LocalityHosts g : groups) {
+            if (g.weight() == 0) {
+                continue;
+            }
+            List<Host> in = g.hosts().stream().filter(eligible).toList();
+            long hostTotal = in.stream().mapToLong(Host::weight).sum();
+            for (Host h : in) {
+                ring.add(h);
+                weights.add((double) h.weight() / hostTotal * g.weight() / localityTotal);
+            }
+        }
+        return builder.selector(key, ring, weights.stream().mapToDouble(Double::doubleValue).toArray());
+    }
+
     /** A host from the degraded hosts when {@code degradedSource}, else from the healthy ones (all in panic). */
     Host pick(boolean degradedSource, boolean hasHash, long hash, int attempt) {
-        EdfScheduler<LocalityGroup> scheduler = degradedSource && !panic ? degradedLocalityScheduler
-                : localityScheduler;
+        boolean degradedHosts = degradedSource && !panic && degradedSelector != null;
+        EdfScheduler<LocalityGroup> scheduler = degradedHosts ? degradedLocalityScheduler : localityScheduler;
         if (scheduler != null) {
             LocalityGroup g;
             synchronized (scheduler) {
@@ -100,8 +133,7 @@ public final class HostSet {
             }
             return g.selector().pick(hasHash, hash, attempt);
         }
-        HostSelector<Host> s = degradedSource && !panic ? degradedSelector : selector;
-        return s == null ? null : s.pick(hasHash, hash, attempt);
+        return (degradedHosts ? degradedSelector : selector).pick(hasHash, hash, attempt);
     }
 
     public int priority() {
@@ -149,6 +181,8 @@ public final class HostSet {
         final Map<String, HostSelector<Host>> previous;
         final Map<String, HostSelector<Host>> built;
         final boolean localityWeighted;
+        /** Whether the policy hashes (RING_HASH, MAGLEV): localities are weighed into its ring, not picked first. */
+        final boolean hashing;
         final int overprovisioningFactor;
 
         Builder(dev.inmesh.runtime.lb.LoadBalancer lb, Map<String, HostSelector<Host>> previous,
@@ -156,12 +190,19 @@ public final class HostSet {
             this.lb = lb;
             this.previous = previous;
             this.built = built;
-            this.localityWeighted = localityWeighted && !lb.hashing();
+            this.localityWeighted = localityWeighted;
+            this.hashing = lb.hashing();
             this.overprovisioningFactor = overprovisioningFactor;
         }
 
         HostSelector<Host> selector(String key, List<Host> hosts) {
-            HostSelector<Host> s = lb.newSelector(hosts, previous.get(key));
+            return selector(key, hosts, null);
+        }
+
+        /** With {@code weights} (hashing policies only), or the hosts' own weights when null. */
+        HostSelector<Host> selector(String key, List<Host> hosts, double[] weights) {
+            HostSelector<Host> s = weights == null ? lb.newSelector(hosts, previous.get(key))
+                    : lb.newSelector(hosts, weights, previous.get(key));
             built.put(key, s);
             return s;
         }

@@ -12,7 +12,7 @@ class MaglevLoadBalancerTest {
     @Test
     void theTableGivesEachHostAnEqualShareOfSlots() {
         var hosts = TestHost.hosts(7);
-        var table = new MaglevLoadBalancer.Table<>(hosts, 65_537, new Random(1));
+        var table = new MaglevLoadBalancer.Table<>(hosts, LbHost.weights(hosts), 65_537, new Random(1));
         Map<TestHost, Integer> slots = new HashMap<>();
         for (long i = 0; i < 65_537; i++) {
             slots.merge(table.pick(true, i, 0), 1, Integer::sum);
@@ -25,7 +25,7 @@ class MaglevLoadBalancerTest {
     @Test
     void weightsSetTheShareOfSlots() {
         var hosts = TestHost.weighted(1, 3);
-        var table = new MaglevLoadBalancer.Table<>(hosts, 65_537, new Random(1));
+        var table = new MaglevLoadBalancer.Table<>(hosts, LbHost.weights(hosts), 65_537, new Random(1));
         Map<TestHost, Integer> slots = new HashMap<>();
         for (long i = 0; i < 65_537; i++) {
             slots.merge(table.pick(true, i, 0), 1, Integer::sum);

@@ -72,6 +72,38 @@ class UpstreamClusterTest {
     }
 
     @Test
+    void hashingPoliciesWeighLocalitiesIntoTheirRingOrTable() {
+        // locality a (weight 1) holds one host, b (weight 9) one, c (weight 0) one: keys go 10% / 90% / none
+        ClusterLoadAssignment cla = Fixtures.cla("c",
+                Fixtures.locality("a", 0, 1, 1, 2, HealthStatus.HEALTHY),
+                Fixtures.locality("b", 0, 9, 2, 3, HealthStatus.HEALTHY),
+                Fixtures.locality("c", 0, 0, 3, 4, HealthStatus.HEALTHY));
+        for (LbPolicy policy : List.of(LbPolicy.RING_HASH, LbPolicy.MAGLEV)) {
+            UpstreamCluster c = f.manager(Fixtures.eds("c", policy, null, new CommonLbConfig(50, true)), cla)
+                    .cluster("c");
+            Random keys = new Random(1);
+            Map<String, Integer> counts = new HashMap<>();
+            for (int i = 0; i < 10_000; i++) {
+                counts.merge(c.chooseHost(LbContext.ofHash(keys.nextLong())).addressString(), 1, Integer::sum);
+            }
+            assertEquals(0.10, counts.get("10.0.0.1:8080") / 10_000.0, 0.03, policy + " " + counts);
+            assertEquals(Set.of("10.0.0.1:8080", "10.0.0.2:8080"), counts.keySet(), policy.toString());
+        }
+    }
+
+    @Test
+    void hashingPoliciesKeepToHealthyHostsAsEnvoysDo() {
+        // 1 healthy, 1 degraded: 30% of the load is the degraded hosts', but a ring is built from healthy hosts
+        ClusterLoadAssignment cla = Fixtures.cla("c", new LocalityLbEndpoints(null, List.of(
+                Fixtures.endpoint(1, HealthStatus.HEALTHY), Fixtures.endpoint(2, HealthStatus.DEGRADED)), 1, 0));
+        UpstreamCluster c = f.manager(Fixtures.eds("c", LbPolicy.RING_HASH, null, null), cla).cluster("c");
+        Random keys = new Random(1);
+        for (int i = 0; i < 1000; i++) {
+            assertEquals("10.0.0.1:8080", c.chooseHost(LbContext.ofHash(keys.nextLong())).addressString());
+        }
+    }
+
+    @Test
     void drainingHostsDoNotCountSoTheyCannotPushAPriorityIntoPanic() {
         ClusterLoadAssignment cla = Fixtures.cla("c", new LocalityLbEndpoints(null, List.of(
                 Fixtures.endpoint(1, HealthStatus.HEALTHY), Fixtures.endpoint(2, HealthStatus.DRAINING),
