@@ -289,7 +289,7 @@ public final class UpstreamCluster {
         List<io.vertx.core.Future<List<String>>> lookups = new ArrayList<>();
         for (LocalityLbEndpoints l : source.endpoints()) {
             for (LbEndpoint e : l.lbEndpoints()) {
-                lookups.add(env.resolver().apply(e.address().address()));
+                lookups.add(env.resolver().resolve(e.address().address(), c.dnsLookupFamily()));
             }
         }
         io.vertx.core.Future.join(lookups).onComplete(ar -> {

@@ -1,10 +1,7 @@
 package dev.inmesh.runtime.upstream;
 
-import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.function.Function;
 import java.util.random.RandomGenerator;
 
 /**
@@ -16,7 +13,7 @@ import java.util.random.RandomGenerator;
  * @param resolver host name to addresses, for STRICT_DNS; null to use Vert.x's DNS client
  */
 public record UpstreamEnvironment(Vertx vertx, Ticker ticker, RandomGenerator random,
-                                  Function<String, Future<List<String>>> resolver) {
+                                  DnsResolver resolver) {
 
     public UpstreamEnvironment {
         ticker = ticker == null ? Ticker.system() : ticker;

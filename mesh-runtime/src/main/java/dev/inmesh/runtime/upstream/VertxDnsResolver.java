@@ -1,17 +1,20 @@
 package dev.inmesh.runtime.upstream;
 
+import dev.inmesh.api.config.cluster.DnsLookupFamily;
 import dev.inmesh.runtime.net.IpLiterals;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.dns.DnsClient;
+import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Function;
+import java.util.function.Supplier;
 
 /**
- * STRICT_DNS resolution through Vert.x's DNS client: all A records, or all AAAA records when there are none. An IP
- * literal resolves to itself and {@code localhost} to 127.0.0.1 (the DNS client does not read /etc/hosts).
+ * STRICT_DNS resolution through Vert.x's DNS client, by the cluster's {@code dns_lookup_family} as Envoy resolves:
+ * the A records, the AAAA records, one family with the other as fallback when it has none, or both. An IP literal
+ * resolves to itself, and {@code localhost} to 127.0.0.1 and ::1 (the DNS client does not read /etc/hosts).
  */
-final class VertxDnsResolver implements Function<String, Future<List<String>>> {
+final class VertxDnsResolver implements DnsResolver {
     private final Vertx vertx;
     private DnsClient client;
 
@@ -20,15 +23,49 @@ final class VertxDnsResolver implements Function<String, Future<List<String>>> {
     }
 
     @Override
-    public Future<List<String>> apply(String name) {
+    public Future<List<String>> resolve(String name, DnsLookupFamily family) {
         if (IpLiterals.isLiteral(name)) {
             return Future.succeededFuture(List.of(name));
         }
         if (name.equals("localhost")) {
-            return Future.succeededFuture(List.of("127.0.0.1"));
+            return byFamily(family, () -> Future.succeededFuture(List.of("127.0.0.1")),
+                    () -> Future.succeededFuture(List.of("::1")));
         }
         DnsClient c = client();
-        return c.resolveA(name).compose(v4 -> v4.isEmpty() ? c.resolveAAAA(name) : Future.succeededFuture(v4));
+        return byFamily(family, () -> c.resolveA(name), () -> c.resolveAAAA(name));
+    }
+
+    /** The lookups a family makes, in its order: a fallback family is asked when the first gives no address. */
+    static Future<List<String>> byFamily(DnsLookupFamily family, Supplier<Future<List<String>>> v4,
+                                         Supplier<Future<List<String>>> v6) {
+        return switch (family) {
+            case V4_ONLY -> v4.get();
+            case V6_ONLY -> v6.get();
+            case AUTO -> orElse(v6.get(), v4);
+            case V4_PREFERRED -> orElse(v4.get(), v6);
+            case ALL -> {
+                Future<List<String>> a = v4.get();
+                Future<List<String>> aaaa = v6.get();
+                yield Future.join(a, aaaa).transform(ar -> {
+                    if (a.failed() && aaaa.failed()) {
+                        return Future.failedFuture(a.cause());
+                    }
+                    List<String> both = new ArrayList<>();
+                    for (Future<List<String>> f : List.of(a, aaaa)) {
+                        if (f.succeeded() && f.result() != null) {
+                            both.addAll(f.result());
+                        }
+                    }
+                    return Future.succeededFuture(both);
+                });
+            }
+        };
+    }
+
+    /** The first lookup's addresses, or the fallback's when it failed or found none. */
+    private static Future<List<String>> orElse(Future<List<String>> first, Supplier<Future<List<String>>> fallback) {
+        return first.transform(ar -> ar.succeeded() && ar.result() != null && !ar.result().isEmpty()
+                ? Future.succeededFuture(ar.result()) : fallback.get());
     }
 
     private synchronized DnsClient client() {

@@ -6,6 +6,7 @@ import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.CommonLbConfig;
 import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.DnsLookupFamily;
 import dev.inmesh.api.config.cluster.LbConfig;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.cluster.OutlierDetection;
@@ -26,10 +27,11 @@ import java.util.Set;
  *       plaintext to upstreams (mTLS between sidecars is not implemented), so Istio's {@code tlsMode-istio} match
  *       never applies and its plaintext fallback is what Inmesh does anyway;</li>
  *   <li>the upstream network filter {@code istio.metadata_exchange} (Istio's peer metadata over mTLS ALPN);</li>
- *   <li>statistics and DNS tuning that Inmesh does not expose: {@code alt_stat_name}, {@code track_cluster_stats},
- *       {@code dns_lookup_family}, {@code respect_dns_ttl}, {@code per_connection_buffer_limit_bytes},
- *       {@code upstream_connection_options} (TCP keep-alive), and protocol options whose only effect is
- *       on connection lifetimes ({@code common_http_protocol_options}).</li>
+ *   <li>statistics and tuning that Inmesh does not expose: {@code alt_stat_name}, {@code track_cluster_stats},
+ *       {@code per_connection_buffer_limit_bytes}, {@code upstream_connection_options} (TCP keep-alive), and
+ *       protocol options whose only effect is on connection lifetimes ({@code common_http_protocol_options});</li>
+ *   <li>{@code respect_dns_ttl} (Istio sets it on every DNS cluster): a STRICT_DNS cluster re-resolves at its
+ *       {@code dns_refresh_rate} whatever the records' TTLs, which Vert.x's DNS client does not report.</li>
  * </ul>
  * Anything else that is set and not implemented is rejected with its path.
  */
@@ -44,9 +46,9 @@ public final class ClusterParser
             "lb_policy", "load_assignment", "circuit_breakers", "outlier_detection", "common_lb_config",
             "upstream_bind_config", "dns_refresh_rate", "cleanup_interval", "typed_extension_protocol_options",
             "metadata", "ring_hash_lb_config", "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config",
-            "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters");
+            "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family");
     private static final Set<String> HARMLESS = Set.of("transport_socket_matches", "alt_stat_name",
-            "track_cluster_stats", "dns_lookup_family", "respect_dns_ttl", "per_connection_buffer_limit_bytes",
+            "track_cluster_stats", "respect_dns_ttl", "per_connection_buffer_limit_bytes",
             "upstream_connection_options", "common_http_protocol_options", "http_protocol_options",
             "close_connections_on_host_health_failure", "ignore_health_on_host_removal");
 
@@ -151,8 +153,17 @@ public final class ClusterParser
             String segment = "typed_extension_protocol_options[\"" + e.getKey() + "\"]";
             http2 |= Fields.at(segment, () -> protocolOptions(e.getKey(), e.getValue()));
         }
+        DnsLookupFamily family = switch (c.getDnsLookupFamily()) {
+            case AUTO -> DnsLookupFamily.AUTO;
+            case V4_ONLY -> DnsLookupFamily.V4_ONLY;
+            case V6_ONLY -> DnsLookupFamily.V6_ONLY;
+            case V4_PREFERRED -> DnsLookupFamily.V4_PREFERRED;
+            case ALL -> DnsLookupFamily.ALL;
+            case UNRECOGNIZED -> throw new FieldError("dns_lookup_family", c.getDnsLookupFamilyValue()
+                    + " (expected: AUTO, V4_ONLY, V6_ONLY, V4_PREFERRED or ALL)");
+        };
         return new Cluster(c.getName(), type, edsServiceName, policy, lbConfig, connectTimeout, breakers, outlier,
-                common, bind, inline, dnsRefresh, cleanup, http2,
+                common, bind, inline, dnsRefresh, family, cleanup, http2,
                 Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())));
     }
 

@@ -12,6 +12,7 @@ import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.CommonLbConfig;
 import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.DnsLookupFamily;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.cluster.OutlierDetection;
 import dev.inmesh.api.config.core.Metadata;
@@ -255,16 +256,20 @@ class UpstreamClusterTest {
     }
 
     @Test
-    void aStrictDnsClusterUsesEveryAddressItsNamesResolveTo() {
+    void aStrictDnsClusterUsesEveryAddressItsNamesResolveToInItsLookupFamily() {
         Map<String, List<String>> dns = Map.of("svc.example", List.of("10.1.1.1", "10.1.1.2"));
-        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(1),
-                name -> Future.succeededFuture(dns.get(name)));
+        List<DnsLookupFamily> families = new java.util.ArrayList<>();
+        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(1), (name, family) -> {
+            families.add(family);
+            return Future.succeededFuture(dns.get(name));
+        });
         ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
                 new LbEndpoint(new SocketAddress("svc.example", 80), "", null, 1, null)), 1, 0));
         Cluster cluster = new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null,
-                null, null, null, inline, null, null, false, null);
+                null, null, null, inline, null, DnsLookupFamily.V4_ONLY, null, false, null);
         UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
         assertEquals(Set.of("10.1.1.1:80", "10.1.1.2:80"), picks(c, 10).keySet());
+        assertEquals(List.of(DnsLookupFamily.V4_ONLY), families);
     }
 
     @Test
@@ -306,8 +311,9 @@ class UpstreamClusterTest {
     @Test
     void aFailedDnsRefreshKeepsTheLastResolution() {
         Map<String, List<String>> dns = new HashMap<>(Map.of("svc.example", List.of("10.1.1.1")));
-        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(1), name -> dns.containsKey(name)
-                ? Future.succeededFuture(dns.get(name)) : Future.failedFuture("NXDOMAIN"));
+        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(1),
+                (name, family) -> dns.containsKey(name) ? Future.succeededFuture(dns.get(name))
+                        : Future.failedFuture("NXDOMAIN"));
         ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
                 new LbEndpoint(new SocketAddress("svc.example", 80), "", null, 1, null)), 1, 0));
         Cluster cluster = new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null,

@@ -10,6 +10,7 @@ import com.google.protobuf.util.JsonFormat;
 import dev.inmesh.api.config.cluster.CircuitBreakers.RoutingPriority;
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.DnsLookupFamily;
 import dev.inmesh.api.config.cluster.LbConfig;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.core.SocketAddress;
@@ -101,6 +102,19 @@ class ClusterParserTest {
         Cluster istiod = ISTIO.get("outbound|15010||istiod.istio-system.svc.cluster.local");
         assertTrue(istiod.http2());
         assertTrue(istiod.commonLbConfig().localityWeighted());
+    }
+
+    @Test
+    void theDnsLookupFamilyIsReadWithEnvoysDefault() throws Exception {
+        String dns = """
+                {"name": "dns", "type": "STRICT_DNS", %s "load_assignment": {"cluster_name": "dns", "endpoints":
+                 [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "svc.example",
+                 "port_value": 80}}}}]}]}}""";
+        assertEquals(DnsLookupFamily.AUTO, PARSER.parse(proto(dns.formatted(""))).dnsLookupFamily());
+        for (DnsLookupFamily f : DnsLookupFamily.values()) {
+            String field = "\"dns_lookup_family\": \"" + f + "\",";
+            assertEquals(f, PARSER.parse(proto(dns.formatted(field))).dnsLookupFamily());
+        }
     }
 
     @Test

@@ -22,6 +22,7 @@ import java.time.Duration;
  * @param loadAssignment the inline hosts of a STATIC or STRICT_DNS cluster, or null (a STATIC cluster without
  *     hosts, such as Istio's BlackHoleCluster, is valid and has no upstream)
  * @param dnsRefreshRate how often a STRICT_DNS cluster re-resolves (Envoy's default 5 s)
+ * @param dnsLookupFamily which addresses a STRICT_DNS cluster takes from a name (Envoy's default AUTO)
  * @param cleanupInterval how long an ORIGINAL_DST host may stay unused before it is dropped (default 5 s)
  * @param http2 whether upstream requests use HTTP/2 (h2c) rather than HTTP/1.1
  * @param metadata the cluster's metadata (Istio puts service names and subsets there)
@@ -39,6 +40,7 @@ public record Cluster(
         SocketAddress upstreamBindAddress,
         ClusterLoadAssignment loadAssignment,
         Duration dnsRefreshRate,
+        DnsLookupFamily dnsLookupFamily,
         Duration cleanupInterval,
         boolean http2,
         Metadata metadata) {
@@ -56,6 +58,7 @@ public record Cluster(
         circuitBreakers = circuitBreakers == null ? CircuitBreakers.DEFAULTS : circuitBreakers;
         commonLbConfig = commonLbConfig == null ? CommonLbConfig.DEFAULTS : commonLbConfig;
         dnsRefreshRate = dnsRefreshRate == null ? Duration.ofSeconds(5) : dnsRefreshRate;
+        dnsLookupFamily = dnsLookupFamily == null ? DnsLookupFamily.AUTO : dnsLookupFamily;
         cleanupInterval = cleanupInterval == null ? Duration.ofSeconds(5) : cleanupInterval;
         metadata = metadata == null ? Metadata.EMPTY : metadata;
         Checks.check((type == DiscoveryType.ORIGINAL_DST) == (lbPolicy == LbPolicy.CLUSTER_PROVIDED), "lb_policy",
@@ -67,6 +70,17 @@ public record Cluster(
         if (type == DiscoveryType.STRICT_DNS) {
             Checks.check(loadAssignment != null, "load_assignment", "null", "hosts for a " + type + " cluster");
         }
+    }
+
+    /** A cluster with Envoy's default DNS lookup family (AUTO): the constructor from before the family was kept. */
+    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
+                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
+                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
+                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, Duration cleanupInterval,
+                   boolean http2, Metadata metadata) {
+        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
+                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, null, cleanupInterval, http2,
+                metadata);
     }
 
     /** The name EDS knows this cluster's endpoints by. */
