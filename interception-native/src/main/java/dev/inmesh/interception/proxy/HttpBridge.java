@@ -496,7 +496,7 @@ final class HttpBridge {
             return new RouterRequest(conn.direction(), HttpMethod.valueOf(req.method().name()), req.uri(), authority,
                     conn.tls() ? "https" : "http", headers, body, conn.sourceHostPort(), conn.destinationHostPort(),
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
-                    .serverHeader(conn.hcm().serverHeader());
+                    .serverHeader(conn.hcm().serverHeader()).generateRequestId(conn.hcm().generateRequestId());
         }
 
         private void forward(ChannelHandlerContext ctx, FullHttpRequest req) {

@@ -50,9 +50,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         long start = System.nanoTime();
         Instant startTime = Instant.now();
         MultiMap headers = req.headers();
-        if (!headers.contains("x-request-id")) {
-            headers.set("x-request-id", dev.inmesh.runtime.router.RequestIds.next());
-        }
         WorkloadInfo peer = PeerMetadata.decode(headers.get(PeerMetadata.HEADER));
         headers.remove(PeerMetadata.HEADER);
         headers.remove(PeerMetadata.ID_HEADER);
@@ -73,7 +70,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 localIp + ":" + localPort, remoteIp + ":" + remotePort, true));
 
         MeshSnapshot snapshot = snapshots.current();
-        RouteTable table = inboundTable(snapshot, localIp, localPort, remoteIp, remotePort);
+        FilterChain chain = inboundChain(snapshot, localIp, localPort, remoteIp, remotePort);
+        // an absent x-request-id is made unless the chain's connection manager says generate_request_id: false
+        if (!headers.contains("x-request-id")
+                && (chain == null || ((HttpConnectionManager) chain.filter()).generateRequestId())) {
+            headers.set("x-request-id", dev.inmesh.runtime.router.RequestIds.next());
+        }
+        RouteTable table = chain == null ? null : snapshot.routeTable(chain);
         if (table == null) {
             service.handle(req);
             return;
@@ -128,8 +131,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         service.handle(req);
     }
 
-    private static RouteTable inboundTable(MeshSnapshot snapshot, String localIp, int localPort, String remoteIp,
-                                           int remotePort) {
+    /** The {@code virtualInbound} HTTP filter chain for the connection, or null. */
+    private static FilterChain inboundChain(MeshSnapshot snapshot, String localIp, int localPort, String remoteIp,
+                                            int remotePort) {
         FilterChainSelector inbound = snapshot.listener("virtualInbound");
         if (inbound == null) {
             return null;
@@ -137,10 +141,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         ConnectionInfo c = new ConnectionInfo(localIp, localPort, "", "raw_buffer", List.of("http/1.1"), remoteIp,
                 remotePort, remoteIp.startsWith("127.") || remoteIp.equals(localIp));
         FilterChain chain = inbound.select(c);
-        if (chain == null || !(chain.filter() instanceof HttpConnectionManager)) {
-            return null;
-        }
-        return snapshot.routeTable(chain);
+        return chain == null || !(chain.filter() instanceof HttpConnectionManager) ? null : chain;
     }
 
     private void record(boolean[] recorded, HttpServerRequest req, long start, Instant startTime, Set<ResponseFlag> flags,

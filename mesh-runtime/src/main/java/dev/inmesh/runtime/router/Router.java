@@ -160,7 +160,7 @@ public final class Router {
             return;
         }
         Control control = Control.read(req.headers, options.trustEnvoyHeaders);
-        if (options.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
+        if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, dev.inmesh.runtime.router.RequestIds.next());
         }
         long randomValue = random().nextLong();

@@ -30,6 +30,8 @@ public final class RouterRequest implements RouteRequest {
     final String protocol;
     /** The connection manager's {@code server} header for the response; null leaves the header as it comes. */
     ServerHeader serverHeader;
+    /** The connection manager's {@code generate_request_id}: whether an absent {@code x-request-id} is made. */
+    boolean generateRequestId = true;
 
     /**
      * @param direction OUTBOUND for the workload's own calls, INBOUND for calls to it
@@ -60,6 +62,12 @@ public final class RouterRequest implements RouteRequest {
         this.startNanos = System.nanoTime();
         this.startTime = Instant.now();
         this.protocol = protocol == null ? "HTTP/1.1" : protocol;
+    }
+
+    /** Sets the {@code generate_request_id} of the connection manager the request came through (default true). */
+    public RouterRequest generateRequestId(boolean generate) {
+        this.generateRequestId = generate;
+        return this;
     }
 
     /** Sets the {@code server} header policy of the connection manager the request came through. */

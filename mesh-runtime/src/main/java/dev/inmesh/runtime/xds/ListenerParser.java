@@ -273,6 +273,16 @@ public final class ListenerParser
                 && !filters.get(filters.size() - 1).name().equals("envoy.filters.http.router")) {
             throw new FieldError("http_filters", "the last HTTP filter must be envoy.filters.http.router");
         }
+        // Istio's sidecars trust no forwarded address (use_remote_address false, no trusted hops): what Envoy then
+        // does with x-forwarded-for (nothing) is what Inmesh does; the edge behaviour of true is not implemented
+        if (h.hasUseRemoteAddress() && h.getUseRemoteAddress().getValue()) {
+            throw new FieldError("use_remote_address", "true is not supported by Inmesh (expected: false, as "
+                    + "Istio's sidecars set it: x-forwarded-for is passed on as it came)");
+        }
+        if (h.getXffNumTrustedHops() != 0) {
+            throw new FieldError("xff_num_trusted_hops", Integer.toUnsignedString(h.getXffNumTrustedHops())
+                    + " is not supported by Inmesh (expected: 0)");
+        }
         return new HttpConnectionManager(h.getStatPrefix(), rds, inline, filters,
                 h.hasStreamIdleTimeout() ? Fields.duration(h.getStreamIdleTimeout()) : null,
                 h.hasUseRemoteAddress() && h.getUseRemoteAddress().getValue(), h.getXffNumTrustedHops(),

@@ -121,6 +121,36 @@ class MeshWebClientTest {
                 """ + endpoints;
     }
 
+    /**
+     * A {@code virtualInbound} listener with one HTTP chain: {@code hcmField} one more line of its connection
+     * manager (or empty), {@code virtualHostRest} the lines of its one virtual host after its domains.
+     */
+    static String virtualInbound(String hcmField, String virtualHostRest) {
+        return """
+                static_resources:
+                  listeners:
+                  - name: virtualInbound
+                    address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                    use_original_dst: true
+                    traffic_direction: INBOUND
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.http_connection_manager
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                          stat_prefix: inbound_0.0.0.0_9080
+                          %s
+                          http_filters:
+                          - name: envoy.filters.http.router
+                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                          route_config:
+                            name: inbound|9080||
+                            virtual_hosts:
+                            - name: inbound|http|9080
+                              domains: ["*"]
+                """.formatted(hcmField) + virtualHostRest;
+    }
+
     static final String ISTIO_RETRY = """
                                   retry_policy:
                                     retry_on: connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes
@@ -143,6 +173,19 @@ class MeshWebClientTest {
         assertEquals("1", r.getHeader("x-seen-attempt"));
         assertNotNull(r.getHeader("x-envoy-upstream-service-time"));
         assertEquals(36, r.getHeader("x-seen-request-id").length());
+    }
+
+    @Test
+    void aConnectionManagerWithGenerateRequestIdOffSendsNoneOfItsOwn() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",
+                "stat_prefix: outbound_0.0.0.0_9080\n          generate_request_id: false\n"));
+        WebClient client = mesh.webClient();
+        assertEquals("null", client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS)
+                .getHeader("x-seen-request-id"));
+        // the caller's own still goes through
+        assertEquals("mine", client.get(9080, "reviews", "/").putHeader("x-request-id", "mine").send()
+                .await(5, TimeUnit.SECONDS).getHeader("x-seen-request-id"));
     }
 
     @Test
@@ -427,32 +470,12 @@ class MeshWebClientTest {
     @Test
     void theInboundRouteOfVirtualInboundAnswersLocallyOrCallsTheService() throws Exception {
         Path file = dir.resolve("inbound.yaml");
-        Files.writeString(file, """
-                static_resources:
-                  listeners:
-                  - name: virtualInbound
-                    address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
-                    use_original_dst: true
-                    traffic_direction: INBOUND
-                    filter_chains:
-                    - filters:
-                      - name: envoy.filters.network.http_connection_manager
-                        typed_config:
-                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                          stat_prefix: inbound_0.0.0.0_9080
-                          http_filters:
-                          - name: envoy.filters.http.router
-                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-                          route_config:
-                            name: inbound|9080||
-                            virtual_hosts:
-                            - name: inbound|http|9080
-                              domains: ["*"]
+        Files.writeString(file, virtualInbound("", """
                               response_headers_to_add: [{header: {key: x-inbound, value: "yes"}}]
                               routes:
                               - {match: {prefix: /blocked}, direct_response: {status: 403, body: {inline_string: denied}}}
                               - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
-                """);
+                """));
         mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setConfigFile(file.toString())
                 .setAdminPort(-1));
         ((DefaultMesh) mesh).addObserver(recorded::add);
@@ -474,6 +497,31 @@ class MeshWebClientTest {
         }
         assertEquals(List.of(200, 403), recorded.stream().map(StreamInfo::responseCode).toList());
         assertTrue(recorded.stream().allMatch(i -> i.direction() == StreamInfo.Direction.INBOUND));
+    }
+
+    @Test
+    void theInboundChainsGenerateRequestIdDecidesWhetherTheServiceSeesAnIdItWasNotSent() throws Exception {
+        for (boolean generate : new boolean[] {true, false}) {
+            Path file = dir.resolve("inbound-" + generate + ".yaml");
+            Files.writeString(file, virtualInbound("generate_request_id: " + generate, """
+                                  routes:
+                                  - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                    """));
+            Mesh m = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1")
+                    .setConfigFile(file.toString()).setAdminPort(-1));
+            m.start().await(10, TimeUnit.SECONDS);
+            try {
+                HttpServer inbound = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response()
+                        .end(String.valueOf(req.getHeader("x-request-id")))));
+                inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+                servers.add(inbound);
+                String seen = WebClient.create(vertx).get(inbound.actualPort(), "127.0.0.1", "/").send()
+                        .await(5, TimeUnit.SECONDS).bodyAsString();
+                assertEquals(generate ? 36 : 4, seen.length(), seen);
+            } finally {
+                m.close().await(10, TimeUnit.SECONDS);
+            }
+        }
     }
 
     @Test

@@ -414,6 +414,21 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void anEdgeConnectionManagerThatTrustsForwardedAddressesIsRefusedByName() throws IOException {
+        String base = listenerWithHttpFilters(ROUTER);
+        assertContains(rejected(file("remote.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                "stat_prefix: outbound_0.0.0.0_9080\n      use_remote_address: true"))),
+                "typed_config.use_remote_address: true is not supported");
+        assertContains(rejected(file("hops.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                "stat_prefix: outbound_0.0.0.0_9080\n      xff_num_trusted_hops: 1"))),
+                "typed_config.xff_num_trusted_hops: 1 is not supported");
+        // what Istio's sidecars send is taken
+        assertFalse(hcm(file("sidecar.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                "stat_prefix: outbound_0.0.0.0_9080\n      use_remote_address: false\n      generate_request_id: false")))
+                .generateRequestId());
+    }
+
+    @Test
     void pathNormalizationIsReadFromTheConnectionManagerAndUnescapeAndRedirectIsRefused() throws IOException {
         String base = listenerWithHttpFilters(ROUTER);
         assertEquals(PathNormalization.NONE, hcm(file("none.yaml", base)).pathNormalization());
