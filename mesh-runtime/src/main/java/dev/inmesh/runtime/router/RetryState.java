@@ -94,8 +94,11 @@ final class RetryState {
 
     /** Whether a response with these headers would be retried under the policy. */
     boolean retriableResponse(int status, MultiMap headers) {
-        if (headers.contains(HeaderNames.X_ENVOY_OVERLOADED)) {
-            return false;
+        // A rate-limited answer (from an Envoy upstream) is retried under envoy-ratelimited only, whatever its
+        // status; the other conditions do not look at it. (x-envoy-overloaded, on the other hand, is no veto: a 503
+        // that carries it is retried as any other 503.)
+        if (headers.contains(HeaderNames.X_ENVOY_RATELIMITED)) {
+            return on.contains("envoy-ratelimited");
         }
         if (on.contains("5xx") && status >= 500) {
             return true;
@@ -107,9 +110,6 @@ final class RetryState {
             return true;
         }
         if (on.contains("retriable-status-codes") && statusCodes.contains(status)) {
-            return true;
-        }
-        if (on.contains("envoy-ratelimited") && headers.contains(HeaderNames.X_ENVOY_RATELIMITED)) {
             return true;
         }
         if (on.contains("retriable-headers") && !conditions.responseHeaders().isEmpty()) {

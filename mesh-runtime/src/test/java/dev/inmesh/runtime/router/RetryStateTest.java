@@ -64,8 +64,20 @@ class RetryStateTest {
     }
 
     @Test
-    void anOverloadedResponseIsNeverRetriable() {
-        assertFalse(state("5xx").retriableResponse(503, headers("x-envoy-overloaded", "true")));
+    void aRateLimitedResponseIsRetriedOnlyUnderEnvoyRatelimited() {
+        MultiMap limited = headers("x-envoy-ratelimited", "true");
+        assertFalse(state("5xx").retriableResponse(503, limited));
+        assertFalse(state("gateway-error").retriableResponse(503, limited));
+        assertFalse(state("5xx", "retriable-4xx").retriableResponse(409, limited));
+        assertTrue(state("envoy-ratelimited").retriableResponse(429, limited));
+        assertTrue(state("5xx", "envoy-ratelimited").retriableResponse(503, limited));
+        assertFalse(state("envoy-ratelimited").retriableResponse(429, headers()));
+    }
+
+    @Test
+    void anOverloadedResponseIsRetriedAsAny5xx() {
+        assertTrue(state("5xx").retriableResponse(503, headers("x-envoy-overloaded", "true")));
+        assertTrue(state("gateway-error").retriableResponse(503, headers("x-envoy-overloaded", "true")));
     }
 
     @Test

@@ -213,13 +213,28 @@ class RouterRetryTest {
     }
 
     @Test
-    void neverRetriesAnUpstreamResponseThatSaysItIsOverloaded() {
+    void retriesAnUpstream503ThatSaysItIsOverloadedAsAny503() {
         WireMockServer wm = rig.wiremock();
         sequence(wm, "/x", aResponse().withStatus(503).withHeader("x-envoy-overloaded", "true"), ok("fine"));
         var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 3}"),
                 one(wm));
+        assertEquals(200, r.status());
+        wm.verify(2, anyRequestedFor(urlEqualTo("/x")));
+    }
+
+    @Test
+    void retriesARateLimitedResponseOnlyUnderEnvoyRatelimited() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503).withHeader("x-envoy-ratelimited", "true"), ok("fine"));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 3}"),
+                one(wm));
         assertEquals(503, r.status());
         wm.verify(1, anyRequestedFor(urlEqualTo("/x")));
+        wm.resetScenarios();
+        r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: envoy-ratelimited, "
+                + "num_retries: 3}"), one(wm));
+        assertEquals(200, r.status());
+        wm.verify(3, anyRequestedFor(urlEqualTo("/x")));
     }
 
     @Test
