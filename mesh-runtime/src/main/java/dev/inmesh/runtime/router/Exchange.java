@@ -23,7 +23,11 @@ final class Exchange {
     Host lastHost;
     Host activeHost;
     int attempts;
-    long upstreamStartNanos;
+    /**
+     * When the router got the whole request (it is buffered before it reaches the router): the upstream service time
+     * runs from here to the headers of the response that is passed on, over every attempt and back-off, as Envoy's.
+     */
+    final long requestCompleteNanos = System.nanoTime();
     /** The route timeout's timer, -1 when none is pending; it covers the body too, until complete or abort. */
     long routeTimer = -1;
     long upstreamServiceTimeMillis = -1;

@@ -549,7 +549,6 @@ public final class Router {
                     }
                 });
             }
-            ex.upstreamStartNanos = System.nanoTime();
             HttpClient client;
             try {
                 client = ex.cluster.httpClient(host);
@@ -652,7 +651,7 @@ public final class Router {
             } else if (d == RetryState.Decision.LIMIT_EXCEEDED) {
                 ex.flags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
             }
-            ex.upstreamServiceTimeMillis = (System.nanoTime() - ex.upstreamStartNanos) / 1_000_000;
+            ex.upstreamServiceTimeMillis = (System.nanoTime() - ex.requestCompleteNanos) / 1_000_000;
             // A copy, not the upstream's own headers: Vert.x still reads "connection" from those when the body ends.
             // HTTP/1.x: Netty's headers copied as they are (names keep their cached hashes), not converted entry by
             // entry into Strings; HTTP/2 headers (lower-case names only) are copied into a map that takes any name.

@@ -18,7 +18,8 @@ import java.util.Set;
  * @param bytesReceived request body bytes
  * @param bytesSent response body bytes
  * @param durationMillis total time until the last byte was sent
- * @param upstreamServiceTimeMillis time the upstream took (the {@code x-envoy-upstream-service-time} value), or -1
+ * @param upstreamServiceTimeMillis the {@code x-envoy-upstream-service-time} value: from the whole request to the
+ *     headers of the response passed on, earlier attempts and back-offs included; -1 for a local reply
  * @param requestId {@code x-request-id}
  * @param authority the Host header
  * @param userAgent the User-Agent header

@@ -199,6 +199,17 @@ class RouterHeadersTest {
     }
 
     @Test
+    void theUpstreamServiceTimeRunsFromTheRequestSoItCoversEarlierAttemptsAndBackOffs() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503).withFixedDelay(300), ok("fine"));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1}"), one(wm));
+        assertEquals(200, r.status());
+        long t = Long.parseLong(r.header("x-envoy-upstream-service-time"));
+        assertTrue(t >= 300 && t <= r.elapsedMillis(), "service time " + t + " of " + r.elapsedMillis());
+        assertEquals(t, r.info().upstreamServiceTimeMillis(), "the access log's value is the header's");
+    }
+
+    @Test
     void rewritesThePrefixAndTheHostAndKeepsTheOriginalPath() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok()));
