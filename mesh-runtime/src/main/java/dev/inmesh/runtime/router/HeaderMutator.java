@@ -7,8 +7,10 @@ import java.util.List;
 
 /**
  * Applies header mutations as Envoy does: level by level from the most specific (weighted cluster, route) to the
- * least (virtual host, route configuration), so that on an overwrite the least specific level wins; within a level,
- * removals first, then additions by their append action.
+ * least (virtual host, route configuration), so that on an overwrite the least specific level wins. Within a level,
+ * removals come first; then every entry is judged against the headers as they are at that point (whether
+ * {@code ADD_IF_ABSENT} adds, whether {@code OVERWRITE_IF_EXISTS} overwrites), so that no entry sees what another
+ * entry of its level did; then the level's overwrites are applied, in order, and after them its appends.
  */
 public final class HeaderMutator {
     private HeaderMutator() {}
@@ -58,25 +60,38 @@ public final class HeaderMutator {
         for (String name : remove) {
             headers.remove(name);
         }
+        if (add.isEmpty()) {
+            return;
+        }
+        // which entries apply is decided before any of them is: none sees what another one did
+        HeaderValueOption[] applying = new HeaderValueOption[add.size()];
+        int n = 0;
         for (HeaderValueOption o : add) {
             if (o.value().isEmpty() && !o.keepEmptyValue()) {
                 continue;
             }
-            switch (o.appendAction()) {
-                case APPEND_IF_EXISTS_OR_ADD -> headers.add(o.key(), o.value());
-                case ADD_IF_ABSENT -> {
-                    if (!headers.contains(o.key())) {
-                        headers.add(o.key(), o.value());
-                    }
-                }
-                case OVERWRITE_IF_EXISTS_OR_ADD -> headers.set(o.key(), o.value());
-                case OVERWRITE_IF_EXISTS -> {
-                    if (headers.contains(o.key())) {
-                        headers.set(o.key(), o.value());
-                    }
-                }
+            HeaderValueOption.AppendAction action = o.appendAction();
+            if (action == HeaderValueOption.AppendAction.ADD_IF_ABSENT && headers.contains(o.key())
+                    || action == HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS && !headers.contains(o.key())) {
+                continue;
+            }
+            applying[n++] = o;
+        }
+        for (int i = 0; i < n; i++) {
+            if (overwrites(applying[i])) {
+                headers.set(applying[i].key(), applying[i].value());
             }
         }
+        for (int i = 0; i < n; i++) {
+            if (!overwrites(applying[i])) {
+                headers.add(applying[i].key(), applying[i].value());
+            }
+        }
+    }
+
+    private static boolean overwrites(HeaderValueOption o) {
+        return o.appendAction() == HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD
+                || o.appendAction() == HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS;
     }
 
     /** The request line parts a rewrite may change. */

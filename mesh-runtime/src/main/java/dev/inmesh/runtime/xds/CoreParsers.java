@@ -96,6 +96,10 @@ public final class CoreParsers {
         Fields.onlyKnown(o, Set.of("header", "append", "append_action", "keep_empty_value"), Set.of());
         HeaderValueOption.AppendAction action;
         if (o.hasAppend()) {
+            if (o.getAppendAction() != io.envoyproxy.envoy.config.core.v3.HeaderValueOption.HeaderAppendAction
+                    .APPEND_IF_EXISTS_OR_ADD) {
+                throw new FieldError("append", "append and append_action are both set (Envoy refuses them together)");
+            }
             action = o.getAppend().getValue() ? HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD
                     : HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD;
         } else {

@@ -210,6 +210,46 @@ class RouterHeadersTest {
     }
 
     @Test
+    void withinALevelEntriesAreJudgedOnTheHeadersBeforeItThenOverwrittenThenAppended() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        var t = RouterRig.table("""
+                name: r
+                virtual_hosts:
+                - name: vh
+                  domains: ["*"]
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: c}
+                    request_headers_to_remove: [x-gone]
+                    request_headers_to_add:
+                    - {header: {key: x-a, value: "1"}}
+                    - {header: {key: x-a, value: "2"}, append_action: OVERWRITE_IF_EXISTS_OR_ADD}
+                    - {header: {key: x-b, value: "1"}}
+                    - {header: {key: x-b, value: "2"}, append_action: ADD_IF_ABSENT}
+                    - {header: {key: x-c, value: "1"}}
+                    - {header: {key: x-c, value: "2"}, append_action: OVERWRITE_IF_EXISTS}
+                    - {header: {key: x-d, value: "new"}, append_action: OVERWRITE_IF_EXISTS}
+                    - {header: {key: x-d, value: "more"}}
+                    - {header: {key: x-e, value: "1"}, append: false}
+                    - {header: {key: x-e, value: "2"}, append: false}
+                    - {header: {key: x-gone, value: "back"}, append_action: OVERWRITE_IF_EXISTS}
+                    - {header: {key: x-empty, value: ""}, keep_empty_value: true}
+                    - {header: {key: x-dropped, value: ""}}
+                """);
+        rig.call(rig.router(), get("/x", "x-d", "old", "x-gone", "old"), t, rig.clusters(cluster("c", wm.port())));
+        LoggedRequest up = received(wm).get(0);
+        assertEquals(List.of("2", "1"), up.header("x-a").values(), "overwrites first, then appends");
+        assertEquals(List.of("1", "2"), up.header("x-b").values(), "x-b was absent before the level");
+        assertEquals(List.of("1"), up.header("x-c").values(), "x-c was absent before the level");
+        assertEquals(List.of("new", "more"), up.header("x-d").values());
+        assertEquals(List.of("2"), up.header("x-e").values(), "append: false overwrites; the last one wins");
+        assertNull(header(up, "x-gone"), "removed before the level's entries are judged");
+        assertEquals("", header(up, "x-empty"));
+        assertNull(header(up, "x-dropped"), "an empty value without keep_empty_value is not added");
+    }
+
+    @Test
     void rewritesThePrefixAndTheHostAndKeepsTheOriginalPath() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok()));

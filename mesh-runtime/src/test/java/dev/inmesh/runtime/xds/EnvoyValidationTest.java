@@ -279,6 +279,16 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void appendWithAnAppendActionOtherThanTheDefaultIsRejected() throws IOException {
+        String m = rejectedRoutes(oneRoute("""
+                route: {cluster: a}
+                request_headers_to_add:
+                - {header: {key: x-a, value: "1"}, append: false, append_action: ADD_IF_ABSENT}
+                """));
+        assertContains(m, "virtual_hosts[0].routes[0].request_headers_to_add[0]", "append", "append_action");
+    }
+
+    @Test
     void requestMirrorPoliciesAreRejectedAsUnsupported() throws IOException {
         String m = rejectedRoutes(oneRoute("""
                 route: {cluster: a, request_mirror_policies: [{cluster: shadow}]}
