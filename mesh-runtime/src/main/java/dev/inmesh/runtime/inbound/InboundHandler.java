@@ -99,6 +99,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (result instanceof RouteResult.DirectResponse d) {
             routeName[0] = d.route().name();
             details[0] = "direct_response";
+            if (d.location() != null) {
+                resp.putHeader("location", d.location());
+            }
             HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
             resp.setStatusCode(d.status());
             if (!d.body().isEmpty()) {

@@ -4,7 +4,15 @@ import dev.inmesh.api.config.route.RedirectAction;
 
 /** Builds a redirect's {@code Location} as Envoy does. */
 final class Redirects {
+    /** A redirect that changes nothing: its location is the request's URL. */
+    private static final RedirectAction NONE = new RedirectAction(null, null, 0, null, null, null, 301, false);
+
     private Redirects() {}
+
+    /** The request's own URL, built as a redirect's (scheme, Host with its port, path and query). */
+    static String requestUrl(CompiledRoute route, RouteRequest req, String fullPath, String pathOnly) {
+        return location(NONE, route, req, fullPath, pathOnly);
+    }
 
     static String location(RedirectAction r, CompiledRoute route, RouteRequest req, String fullPath,
                            String pathOnly) {

@@ -29,6 +29,11 @@ public sealed interface RouteResult {
     /** Answer with a redirect to {@code location}. */
     record Redirect(VirtualHost virtualHost, Route route, int status, String location) implements RouteResult {}
 
-    /** Answer directly. */
-    record DirectResponse(VirtualHost virtualHost, Route route, int status, String body) implements RouteResult {}
+    /**
+     * Answer directly.
+     *
+     * @param location the {@code Location} of a 201 or 3xx answer (the request's own URL), null for other statuses
+     */
+    record DirectResponse(VirtualHost virtualHost, Route route, int status, String body, String location)
+            implements RouteResult {}
 }

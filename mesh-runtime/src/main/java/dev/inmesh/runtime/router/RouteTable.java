@@ -190,7 +190,10 @@ public final class RouteTable {
                     Redirects.location(redirect, r, req, full, pathOnly));
         }
         DirectResponseAction d = (DirectResponseAction) r.route.action();
-        return new RouteResult.DirectResponse(r.virtualHost, r.route, d.status(), d.body());
+        // RFC 9110 10.2.2: a 201 or 3xx names a resource; Envoy names the request's own URL
+        String location = d.status() == 201 || d.status() >= 300 && d.status() < 400
+                ? Redirects.requestUrl(r, req, full, pathOnly) : null;
+        return new RouteResult.DirectResponse(r.virtualHost, r.route, d.status(), d.body(), location);
     }
 
     private static String headerOrEmpty(RouteRequest req, String name) {

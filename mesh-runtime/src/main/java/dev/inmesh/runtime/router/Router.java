@@ -177,7 +177,8 @@ public final class Router {
             return;
         }
         if (result instanceof RouteResult.DirectResponse d) {
-            reply(ex, promise, d.status(), d.body(), "direct_response", null);
+            reply(ex, promise, d.status(), d.body(), "direct_response", d.location() == null ? null
+                    : MultiMap.caseInsensitiveMultiMap().set("location", d.location()));
             return;
         }
         RouteResult.Forward f = (RouteResult.Forward) result;

@@ -2,6 +2,7 @@ package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
@@ -474,6 +475,7 @@ class MeshWebClientTest {
                               response_headers_to_add: [{header: {key: x-inbound, value: "yes"}}]
                               routes:
                               - {match: {prefix: /blocked}, direct_response: {status: 403, body: {inline_string: denied}}}
+                              - {match: {prefix: /made}, direct_response: {status: 201}}
                               - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
                 """));
         mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setConfigFile(file.toString())
@@ -491,11 +493,16 @@ class MeshWebClientTest {
                 .await(5, TimeUnit.SECONDS);
         assertEquals(403, blocked.statusCode());
         assertEquals("denied", blocked.bodyAsString());
+        assertNull(blocked.getHeader("location"));
+        HttpResponse<Buffer> made = plain.get(inbound.actualPort(), "127.0.0.1", "/made?id=1").send()
+                .await(5, TimeUnit.SECONDS);
+        assertEquals(201, made.statusCode());
+        assertEquals("http://127.0.0.1:" + inbound.actualPort() + "/made?id=1", made.getHeader("location"));
         long deadline = System.currentTimeMillis() + 5000;
-        while (recorded.size() < 2 && System.currentTimeMillis() < deadline) {
+        while (recorded.size() < 3 && System.currentTimeMillis() < deadline) {
             Thread.sleep(10);
         }
-        assertEquals(List.of(200, 403), recorded.stream().map(StreamInfo::responseCode).toList());
+        assertEquals(List.of(200, 403, 201), recorded.stream().map(StreamInfo::responseCode).toList());
         assertTrue(recorded.stream().allMatch(i -> i.direction() == StreamInfo.Direction.INBOUND));
     }
 

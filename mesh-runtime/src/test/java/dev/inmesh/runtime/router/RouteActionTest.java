@@ -167,5 +167,18 @@ class RouteActionTest {
         var d = assertInstanceOf(RouteResult.DirectResponse.class, t.route(req("h", "/"), 0));
         assertEquals(418, d.status());
         assertEquals("teapot", d.body());
+        assertNull(d.location());
+    }
+
+    @Test
+    void aDirectResponseOf201Or3xxHasTheRequestsUrlAsLocation() {
+        assertEquals("http://h:8080/made?x=1", directResponseLocation(201, "h:8080", "/made?x=1"));
+        assertEquals("http://h/moved/a", directResponseLocation(307, "h", "/moved/a"));
+        assertNull(directResponseLocation(200, "h", "/ok"));
+    }
+
+    private static String directResponseLocation(int status, String authority, String path) {
+        var t = one("{match: {prefix: /}, direct_response: {status: " + status + "}}");
+        return ((RouteResult.DirectResponse) t.route(req(authority, path), 0)).location();
     }
 }

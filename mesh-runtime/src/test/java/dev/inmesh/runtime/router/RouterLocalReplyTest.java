@@ -122,6 +122,17 @@ class RouterLocalReplyTest {
         assertEquals("6", r.header("content-length"));
         assertEquals("direct_response", r.info().responseCodeDetails());
         assertEquals(Set.of(), r.info().responseFlags());
+        assertNull(r.header("location"), "only a 201 or a 3xx carries one");
+    }
+
+    @Test
+    void aDirectResponseOf201Or3xxCarriesTheRequestsUrlAsLocation() {
+        for (int status : new int[] {201, 302}) {
+            var t = table("  - match: {prefix: /}\n    direct_response: {status: " + status + "}\n");
+            var r = rig.call(rig.router(), get("/a?b=c"), t, rig.clusters());
+            assertEquals(status, r.status());
+            assertEquals("http://svc.local/a?b=c", r.header("location"));
+        }
     }
 
     @Test
