@@ -712,20 +712,17 @@ public final class Router {
                 switch (failure) {
                     case CONNECT_FAILURE -> {
                         ex.flags.add(ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
-                        reply(ex, promise, 503, "upstream connect error or disconnect/reset before headers. "
-                                + "reset reason: connection failure",
+                        reply(ex, promise, 503, resetBody("connection failure"),
                                 "upstream_reset_before_response_started{connection_failure}", null);
                     }
                     case RESET -> {
                         ex.flags.add(ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
-                        reply(ex, promise, 503, "upstream connect error or disconnect/reset before headers. "
-                                + "reset reason: connection termination",
+                        reply(ex, promise, 503, resetBody("connection termination"),
                                 "upstream_reset_before_response_started{connection_termination}", null);
                     }
                     case REFUSED_STREAM -> {
                         ex.flags.add(ResponseFlag.UPSTREAM_REMOTE_RESET);
-                        reply(ex, promise, 503, "upstream connect error or disconnect/reset before headers. "
-                                + "reset reason: remote refused stream reset",
+                        reply(ex, promise, 503, resetBody("remote refused stream reset"),
                                 "upstream_reset_before_response_started{remote_refused_stream_reset}", null);
                     }
                     case PER_TRY_TIMEOUT -> {
@@ -734,6 +731,12 @@ public final class Router {
                     }
                 }
             });
+        }
+
+        /** Envoy's body for an attempt that ended without a response; it says whether the request was retried. */
+        String resetBody(String reason) {
+            return "upstream connect error or disconnect/reset before headers. "
+                    + (ex.attempts > 1 ? "retried and the latest " : "") + "reset reason: " + reason;
         }
 
         /**

@@ -109,6 +109,18 @@ class RouterRetryTest {
     }
 
     @Test
+    void aResetOnTheLastOfSeveralAttemptsSaysTheRequestWasRetried() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: reset, num_retries: 1}"),
+                one(wm));
+        assertEquals(503, r.status());
+        assertEquals("upstream connect error or disconnect/reset before headers. retried and the latest reset "
+                + "reason: connection termination", r.body());
+        assertEquals(2, r.info().attemptCount());
+    }
+
+    @Test
     void aResetWithoutARetryConditionAnswers503WithUc() {
         WireMockServer wm = rig.wiremock();
         sequence(wm, "/x", aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER), ok("fine"));
@@ -127,8 +139,8 @@ class RouterRetryTest {
         var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: connect-failure, "
                 + "num_retries: 2}"), clusters);
         assertEquals(503, r.status());
-        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-                r.body());
+        assertEquals("upstream connect error or disconnect/reset before headers. retried and the latest reset "
+                + "reason: connection failure", r.body());
         assertEquals(3, r.info().attemptCount());
         assertEquals(Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE, ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED),
                 r.info().responseFlags());
