@@ -588,6 +588,7 @@ public final class Router {
                     failed(gen, RetryState.Failure.CONNECT_FAILURE);
                     return;
                 }
+                host.outlier().reportConnectSuccess();
                 HttpClientRequest up = ar.result();
                 if (hp != null) {
                     up.authority(hp);

@@ -3,10 +3,11 @@ package dev.inmesh.runtime.upstream;
 import dev.inmesh.api.config.cluster.OutlierDetection;
 
 /**
- * One host's outlier detection state: the router reports each result here ({@link #reportHttpStatus},
- * {@link #reportLocalOriginFailure}, {@link #reportSuccess}); the cluster's {@link OutlierDetector} ejects and
- * un-ejects. Counters follow Envoy: a 5xx counts toward consecutive 5xx, a 502, 503 or 504 also toward consecutive
- * gateway failures, anything else resets both. When the cluster has no outlier detection the reports are ignored.
+ * One host's outlier detection state: the router reports each result here ({@link #reportConnectSuccess} when an
+ * attempt has its connection, then {@link #reportHttpStatus} or {@link #reportSuccess} for the answer, or
+ * {@link #reportLocalOriginFailure}); the cluster's {@link OutlierDetector} ejects and un-ejects. Counters follow
+ * Envoy: a 5xx counts toward consecutive 5xx, a 502, 503 or 504 also toward consecutive gateway failures, anything
+ * else resets both. When the cluster has no outlier detection the reports are ignored.
  */
 public final class OutlierMonitor {
     private final OutlierDetector detector;
@@ -66,20 +67,27 @@ public final class OutlierMonitor {
         }
     }
 
-    /** A success: a 2xx-4xx answer ({@code reportHttpStatus(200)}), or a connection that was established. */
+    /** An answer below 500: the same as {@code reportHttpStatus(200)}. */
     public void reportSuccess() {
+        reportHttpStatus(200);
+    }
+
+    /**
+     * An attempt has its connection (Envoy reports this when the pool is ready, before any answer). With
+     * {@code split_external_local_origin_errors} it is a local-origin success: it counts in the local-origin success
+     * rate and ends a run of consecutive local-origin failures, whatever the answer turns out to be. Without the
+     * split it counts for nothing; the answer is reported by its status.
+     */
+    public void reportConnectSuccess() {
         OutlierDetection config = detector.config();
-        if (config == null) {
+        if (config == null || !config.splitExternalLocalOriginErrors()) {
             return;
         }
-        if (config.splitExternalLocalOriginErrors()) {
-            synchronized (this) {
-                localBucket[0]++;
-                localBucket[1]++;
-                consecutiveLocalOriginFailure = 0;
-            }
+        synchronized (this) {
+            localBucket[0]++;
+            localBucket[1]++;
+            consecutiveLocalOriginFailure = 0;
         }
-        reportHttpStatus(200);
     }
 
     /** A connect failure, timeout or reset on our side. */

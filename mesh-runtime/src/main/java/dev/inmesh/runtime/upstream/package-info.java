@@ -16,6 +16,7 @@
  * LbContext ctx = new LbContext(hash != null, hash == null ? 0 : hash, previousHosts::contains, maxAttempts, origDst);
  * Host h = c.chooseHost(ctx);                                 // null: no healthy upstream (503, flag UH)
  * h.stats().requestStarted(); HttpClient client = c.httpClient(h); ... h.stats().requestFinished();
+ * h.outlier().reportConnectSuccess();                         // the attempt has its connection
  * h.outlier().reportHttpStatus(status) | reportLocalOriginFailure(kind) | reportSuccess();
  * cb.finishRequest();  // and tryStartRetry()/finishRetry() around each retry
  * cm.close();

@@ -22,6 +22,7 @@ import dev.inmesh.api.config.cluster.OutlierDetection;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.Host;
+import dev.inmesh.runtime.upstream.LocalOriginFailure;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import java.time.Duration;
 import java.util.Set;
@@ -148,6 +149,22 @@ class RouterBreakerTest {
         }
         assertEquals(5, failures);
         assertEquals(1, clusters.cluster("c").outlierDetector().activeEjections());
+    }
+
+    @Test
+    void withSplitLocalOriginErrorsAnAttemptThatConnectedEndsARunOfLocalOriginFailures() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
+        OutlierDetection od = new OutlierDetection(5, Duration.ofSeconds(60), Duration.ofSeconds(60),
+                Duration.ofSeconds(300), 100, 100, 0, 5, 100, 1900, 0, 0, true, 5, 100, 0, 85, 0, 0, 5, 50);
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, null, od, wm.port()));
+        Host h = clusters.cluster("c").hosts().iterator().next();
+        for (int i = 0; i < 4; i++) {
+            h.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+        }
+        assertEquals(503, rig.call(rig.router(), get("/x"), routeToC(""), clusters).status());
+        h.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+        assertFalse(h.outlier().ejected(), "the answered attempt connected: one local-origin failure since");
     }
 
     @Test

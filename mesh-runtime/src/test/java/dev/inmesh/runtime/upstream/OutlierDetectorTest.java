@@ -69,12 +69,13 @@ class OutlierDetectorTest {
     }
 
     @Test
-    void localOriginFailuresCountAs5xxWhenNotSplit() {
+    void localOriginFailuresCountAs5xxAndAConnectionForNothingWhenNotSplit() {
         UpstreamCluster c = cluster(10, OutlierDetection.DEFAULTS);
         Host h = hosts(c).get(0);
         h.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
         h.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
         h.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);
+        h.outlier().reportConnectSuccess(); // only the answer that follows counts
         fail5xx(h, 2);
         assertTrue(h.outlier().ejected());
     }
@@ -222,16 +223,25 @@ class OutlierDetectorTest {
     }
 
     @Test
-    void splitLocalOriginFailuresHaveTheirOwnCounter() {
+    void splitLocalOriginFailuresHaveTheirOwnCounterWhichAnAttemptThatConnectedResets() {
         UpstreamCluster c = cluster(10, with(10, 5, 0, true));
         Host h = hosts(c).get(0);
         for (int i = 0; i < 4; i++) {
             h.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
         }
-        fail5xx(h, 4);
-        assertFalse(h.outlier().ejected(), "four of each do not add up");
+        // four attempts that connected and were answered 500, reported as the router reports them
+        for (int i = 0; i < 4; i++) {
+            h.outlier().reportConnectSuccess();
+            h.outlier().reportHttpStatus(500);
+        }
         h.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
-        assertTrue(h.outlier().ejected());
+        assertFalse(h.outlier().ejected(), "four 5xx are not five; one local-origin failure since the connections");
+        for (int i = 0; i < 3; i++) {
+            h.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+        }
+        assertFalse(h.outlier().ejected(), "four local-origin failures in a row");
+        h.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+        assertTrue(h.outlier().ejected(), "the fifth");
     }
 
     @Test
