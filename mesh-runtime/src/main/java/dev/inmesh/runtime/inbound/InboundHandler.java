@@ -4,6 +4,7 @@ import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.router.Grpc;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.MultiMapHeaders;
 import dev.inmesh.runtime.router.RouteResult;
@@ -86,14 +87,15 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (result instanceof RouteResult.NoRoute) {
             flags.add(ResponseFlag.NO_ROUTE_FOUND);
             details[0] = "route_not_found";
-            resp.setStatusCode(404).end();
+            localReply(req, 404, "");
             return;
         }
         if (result instanceof RouteResult.Redirect r) {
             routeName[0] = r.route().name();
             details[0] = "direct_response";
             HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
-            resp.setStatusCode(r.status()).putHeader("location", r.location()).end();
+            resp.putHeader("location", r.location());
+            localReply(req, r.status(), "");
             return;
         }
         if (result instanceof RouteResult.DirectResponse d) {
@@ -103,11 +105,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 resp.putHeader("location", d.location());
             }
             HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
-            resp.setStatusCode(d.status());
-            if (!d.body().isEmpty()) {
-                resp.putHeader("content-type", "text/plain");
-            }
-            resp.end(d.body());
+            localReply(req, d.status(), d.body());
             return;
         }
         RouteResult.Forward f = (RouteResult.Forward) result;
@@ -132,6 +130,21 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         resp.headersEndHandler(v -> HeaderMutator.finalizeResponse(result, table,
                 new MultiMapHeaders(resp.headers())));
         service.handle(req);
+    }
+
+    /** Ends a local reply: for a gRPC request, as Envoy, a trailers-only gRPC response (200 and a grpc-status). */
+    private static void localReply(HttpServerRequest req, int status, String body) {
+        HttpServerResponse resp = req.response();
+        if (Grpc.isRequest(req.headers())) {
+            Grpc.toTrailersOnly(resp.headers(), status, body, req.method() == io.vertx.core.http.HttpMethod.HEAD);
+            resp.setStatusCode(200).end();
+            return;
+        }
+        resp.setStatusCode(status);
+        if (!body.isEmpty()) {
+            resp.putHeader("content-type", "text/plain");
+        }
+        resp.end(body);
     }
 
     /** The {@code virtualInbound} HTTP filter chain for the connection, or null. */
@@ -159,12 +172,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
         }
         MultiMap h = req.headers();
+        int status = closed && !resp.ended() ? 0 : resp.getStatusCode();
         StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), path,
                 req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2" : "HTTP/1.1",
-                closed && !resp.ended() ? 0 : resp.getStatusCode(), flags, details, req.bytesRead(),
+                status, flags, details, req.bytesRead(),
                 resp.bytesWritten(), (System.nanoTime() - start) / 1_000_000, -1, h.get("x-request-id"), authority,
                 h.get("user-agent"), h.get("x-forwarded-for"), local, "inbound|" + localPort(local) + "||", null,
-                local, remote, null, routeName, 1, peer, null, null, null, null);
+                local, remote, null, routeName, 1, peer, null, null, null,
+                Grpc.isRequest(h) ? Grpc.finalStatus(resp.trailers(), resp.headers(), status) : null);
         try {
             observer.accept(info);
         } catch (RuntimeException e) {

@@ -12,6 +12,8 @@ import java.util.Set;
 /** The mutable state of one request in the router: what was tried, what it cost, what to release. */
 final class Exchange {
     final RouterRequest request;
+    /** Whether the request is gRPC ({@link Grpc#isRequest}): its local replies are trailers-only gRPC responses. */
+    final boolean grpc;
     final Set<ResponseFlag> flags = EnumSet.noneOf(ResponseFlag.class);
     final List<Host> triedHosts = new ArrayList<>(2);
     RouteResult route;
@@ -37,6 +39,7 @@ final class Exchange {
 
     Exchange(RouterRequest request) {
         this.request = request;
+        this.grpc = Grpc.isRequest(request.headers);
     }
 
     String routeName() {

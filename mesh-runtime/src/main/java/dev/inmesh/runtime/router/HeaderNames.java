@@ -20,6 +20,9 @@ final class HeaderNames {
     static final AsciiString X_ENVOY_EXPECTED_RQ_TIMEOUT_MS = AsciiString.cached("x-envoy-expected-rq-timeout-ms");
     static final AsciiString X_ENVOY_RATELIMITED = AsciiString.cached("x-envoy-ratelimited");
     static final AsciiString GRPC_STATUS = AsciiString.cached("grpc-status");
+    static final AsciiString GRPC_MESSAGE = AsciiString.cached("grpc-message");
+    static final AsciiString GRPC_TIMEOUT = AsciiString.cached("grpc-timeout");
+    static final AsciiString CONTENT_TYPE = AsciiString.cached("content-type");
     static final AsciiString USER_AGENT = AsciiString.cached("user-agent");
     static final AsciiString TE = AsciiString.cached("te");
 

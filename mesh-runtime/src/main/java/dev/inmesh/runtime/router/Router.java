@@ -257,8 +257,7 @@ public final class Router {
         if (max == null) {
             return action.timeout();
         }
-        String ct = req.headers.get("content-type");
-        if (ct == null || !ct.regionMatches(true, 0, "application/grpc", 0, "application/grpc".length())) {
+        if (!Grpc.isRequest(req.headers)) {
             return action.timeout();
         }
         long grpc = grpcTimeoutMillis(req.headers.get("grpc-timeout"));
@@ -339,7 +338,7 @@ public final class Router {
         if (extra != null) {
             h.addAll(extra);
         }
-        Buffer b = Buffer.buffer(body == null ? "" : body);
+        Buffer b = Buffer.buffer(ex.grpc || body == null ? "" : body);
         if (b.length() > 0) {
             h.set("content-type", "text/plain");
         }
@@ -351,6 +350,11 @@ public final class Router {
                     && ex.route.virtualHost().includeAttemptCountInResponse()) {
                 h.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
             }
+        }
+        if (ex.grpc) {
+            // As Envoy: a gRPC caller gets a trailers-only gRPC response, after the route's header rules
+            Grpc.toTrailersOnly(h, status, body, ex.request.method == io.vertx.core.http.HttpMethod.HEAD);
+            status = 200;
         }
         serverHeader(ex.request, h);
         ex.done = true;
@@ -373,15 +377,17 @@ public final class Router {
      * observer (metrics, access log). Safe to call twice; the second call does nothing.
      */
     public StreamInfo complete(RouterResponse response, long bytesSent) {
-        return finish(response.exchange, response.status, bytesSent, null);
+        return finish(response, bytesSent, null);
     }
 
     /** Records an exchange whose response could not be delivered (downstream gone, upstream reset mid-body). */
     public StreamInfo abort(RouterResponse response, long bytesSent, ResponseFlag flag) {
-        return finish(response.exchange, response.status, bytesSent, flag);
+        return finish(response, bytesSent, flag);
     }
 
-    private StreamInfo finish(Exchange ex, int status, long bytesSent, ResponseFlag flag) {
+    private StreamInfo finish(RouterResponse response, long bytesSent, ResponseFlag flag) {
+        Exchange ex = response.exchange;
+        int status = response.status;
         if (ex.completed) {
             return null;
         }
@@ -407,7 +413,9 @@ public final class Router {
                 req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(),
                 ex.clusterName, null,
                 req.downstreamLocalAddress, req.downstreamRemoteAddress, null, ex.routeName(),
-                Math.max(ex.attempts, 0), dest.workload(), dest.host(), dest.name(), dest.namespace(), null);
+                Math.max(ex.attempts, 0), dest.workload(), dest.host(), dest.name(), dest.namespace(),
+                !ex.grpc ? null : Grpc.finalStatus(response.upstream == null ? null : response.upstream.trailers(),
+                        response.headers, status));
         try {
             observer.accept(info);
         } catch (RuntimeException e) {
@@ -599,6 +607,10 @@ public final class Router {
                 long expected = expectedTimeoutMillis();
                 if (expected > 0) {
                     up.headers().set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(expected));
+                    if (ex.grpc && action.maxGrpcTimeout() != null && !action.maxStreamDuration()) {
+                        // As Envoy with max_grpc_timeout: the upstream learns the deadline the router enforces
+                        up.headers().set(HeaderNames.GRPC_TIMEOUT, Grpc.timeoutValue(expected));
+                    }
                 }
                 inflight = up;
                 Future<HttpClientResponse> sent = req.body == null ? up.send() : up.send(req.body);
@@ -634,8 +646,11 @@ public final class Router {
             if (st != null) {
                 st.requestCompleted(status);
             }
-            if (status >= 500) {
-                host.outlier().reportHttpStatus(status);
+            // As Envoy, a gRPC request's grpc-status in the headers (a trailers-only answer) counts as its HTTP status.
+            Integer grpcStatus = ex.grpc ? Grpc.parseStatus(resp.headers().get(HeaderNames.GRPC_STATUS)) : null;
+            int outlierStatus = grpcStatus != null ? Grpc.toHttp(grpcStatus) : status;
+            if (outlierStatus >= 500) {
+                host.outlier().reportHttpStatus(outlierStatus);
             } else {
                 host.outlier().reportSuccess();
             }

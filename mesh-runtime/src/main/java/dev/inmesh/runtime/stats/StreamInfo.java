@@ -37,7 +37,9 @@ import java.util.Set;
  *     {@code reviews.default.svc.cluster.local}, or null
  * @param destinationServiceName the service's short name, or null
  * @param destinationServiceNamespace the service's namespace, or null
- * @param grpcStatus the grpc-status of a gRPC response, or null
+ * @param grpcStatus for a gRPC request, the status it ended with: the {@code grpc-status} of the response trailers,
+ *     else of its headers, else the one its HTTP status maps to (empty when no response was sent); null for other
+ *     requests
  */
 public record StreamInfo(
         Direction direction,

@@ -220,9 +220,8 @@ public final class RouteConfigurationParser
                 }
                 return null;
             });
-            if (msd.hasGrpcTimeoutHeaderMax()) {
-                maxGrpc = Fields.duration(msd.getGrpcTimeoutHeaderMax());
-            }
+            // As Envoy: with max_stream_duration, max_grpc_timeout is not used; grpc_timeout_header_max caps instead
+            maxGrpc = msd.hasGrpcTimeoutHeaderMax() ? Fields.duration(msd.getGrpcTimeoutHeaderMax()) : null;
         }
         RetryPolicy retry = a.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(a.getRetryPolicy()))
                 : null;
@@ -234,7 +233,7 @@ public final class RouteConfigurationParser
                 a.getPrefixRewrite().isEmpty() ? null : a.getPrefixRewrite(), regexRewrite,
                 a.getHostRewriteLiteral().isEmpty() ? null : a.getHostRewriteLiteral(),
                 a.hasAutoHostRewrite() && a.getAutoHostRewrite().getValue(), hash, maxGrpc,
-                a.hasIncludeVhRateLimits() && a.getIncludeVhRateLimits().getValue());
+                a.hasIncludeVhRateLimits() && a.getIncludeVhRateLimits().getValue(), a.hasMaxStreamDuration());
     }
 
     static ClusterSpecifier.Weighted weighted(WeightedCluster w) {

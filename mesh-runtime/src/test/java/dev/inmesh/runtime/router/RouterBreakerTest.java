@@ -133,6 +133,38 @@ class RouterBreakerTest {
     }
 
     @Test
+    void aHostAnsweringGrpcUnavailableFiveTimesInARowIsEjected() {
+        // As Envoy, a gRPC request's grpc-status in the response headers counts as the HTTP status it maps to.
+        WireMockServer bad = rig.wiremock();
+        WireMockServer good = rig.wiremock();
+        bad.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(200).withHeader("content-type",
+                "application/grpc").withHeader("grpc-status", "14")));
+        good.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(200).withHeader("content-type",
+                "application/grpc").withHeader("grpc-status", "0")));
+        OutlierDetection od = new OutlierDetection(5, Duration.ofSeconds(60), Duration.ofSeconds(60),
+                Duration.ofSeconds(300), 100, 100, 0, 5, 100, 1900, 0, 0, false, 5, 0, 0, 85, 0, 0, 5, 50);
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, null, od, bad.port(),
+                good.port()));
+        Router router = rig.router();
+        for (int i = 0; i < 30; i++) {
+            rig.call(router, get("/pkg.Svc/M", "content-type", "application/grpc"), routeToC(""), clusters);
+        }
+        bad.verify(5, anyRequestedFor(urlEqualTo("/pkg.Svc/M")));
+        assertEquals(1, clusters.cluster("c").outlierDetector().activeEjections());
+    }
+
+    @Test
+    void aGrpcErrorStatusOnANonGrpcRequestIsNotCountedAsAFailure() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(200).withHeader("grpc-status", "14")));
+        OutlierDetection od = new OutlierDetection(1, Duration.ofSeconds(60), Duration.ofSeconds(60),
+                Duration.ofSeconds(300), 100, 100, 0, 5, 100, 1900, 0, 0, false, 5, 0, 0, 85, 0, 0, 5, 50);
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, null, od, wm.port()));
+        rig.call(rig.router(), get("/x"), routeToC(""), clusters);
+        assertEquals(0, clusters.cluster("c").outlierDetector().activeEjections());
+    }
+
+    @Test
     void aHostThatCannotBeReachedIsEjectedAfterFiveConnectFailures() {
         WireMockServer good = rig.wiremock();
         good.stubFor(any(anyUrl()).willReturn(ok("good")));

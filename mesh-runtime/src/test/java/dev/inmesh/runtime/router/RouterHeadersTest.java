@@ -17,10 +17,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import com.github.tomakehurst.wiremock.stubbing.ServeEvent;
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.upstream.ClusterManager;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -376,5 +381,42 @@ class RouterHeadersTest {
         assertTrue(a > 2500 && a <= 3000, "what remains of the route timeout: " + a);
         assertEquals("500", header(ups.get(1), "x-envoy-expected-rq-timeout-ms"), "the shorter per-try timeout");
         assertNull(header(ups.get(2), "x-envoy-expected-rq-timeout-ms"), "no timeout, no header");
+    }
+
+    /** A gRPC call to an upstream that answers trailers-only with {@code grpcStatus}. */
+    private RouterRig.Result grpcCall(WireMockServer wm, String grpcStatus) {
+        wm.stubFor(any(anyUrl()).willReturn(ok().withHeader("content-type", "application/grpc")
+                .withHeader("grpc-status", grpcStatus)));
+        return rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc"), routeToC(""),
+                rig.clusters(cluster("c", wm.port())));
+    }
+
+    @Test
+    void aGrpcRequestsStatusIsTakenFromATrailersOnlyResponse() {
+        WireMockServer wm = rig.wiremock();
+        var r = grpcCall(wm, "5");
+        assertEquals("5", r.info().grpcStatus());
+        var http = rig.call(rig.router(), get("/x"), routeToC(""), rig.clusters(cluster("c", wm.port())));
+        assertNull(http.info().grpcStatus(), "not a gRPC request");
+    }
+
+    @Test
+    void aGrpcRequestsStatusIsTakenFromTheTrailersWhenTheyCome() throws Exception {
+        var server = rig.vertx.createHttpServer().requestHandler(req -> req.response().setChunked(true)
+                        .putHeader("content-type", "application/grpc").putHeader("grpc-status", "0")
+                        .putTrailer("grpc-status", "13").end("x"))
+                .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc"), routeToC(""),
+                rig.clusters(cluster("c", server.actualPort())));
+        assertEquals("13", r.info().grpcStatus(), "the trailers win over the headers");
+    }
+
+    @Test
+    void aGrpcRequestThroughTheRouterIsCountedWithTheGrpcProtocolAndStatus() {
+        var r = grpcCall(rig.wiremock(), "0");
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics.create(reg, WorkloadInfo.UNKNOWN).record(r.info());
+        String scrape = reg.scrape();
+        assertTrue(scrape.contains("request_protocol=\"grpc\""), scrape);
     }
 }

@@ -169,4 +169,65 @@ class RouterLocalReplyTest {
         assertEquals(0, clusters.cluster("c").outlierDetector().activeEjections());
         assertEquals(200, rig.call(rig.router(), get("/x"), routeToC(""), clusters).status());
     }
+    private static final String[] GRPC = {"content-type", "application/grpc"};
+
+    private static Cluster noHosts() {
+        return new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(1), null,
+                null, null, null, ClusterLoadAssignment.empty("c"), null, null, false, null);
+    }
+
+    @Test
+    void aLocalReplyToAGrpcRequestIsATrailersOnlyGrpcResponse() {
+        var r = rig.call(rig.router(), get("/pkg.Svc/M", GRPC), routeToC(""), rig.clusters(noHosts()));
+        assertEquals(200, r.status(), "gRPC carries the error in grpc-status");
+        assertEquals("application/grpc", r.header("content-type"));
+        assertEquals("14", r.header("grpc-status"), "503 is UNAVAILABLE");
+        assertEquals("no healthy upstream", r.header("grpc-message"));
+        assertEquals("", r.body());
+        assertEquals(Set.of(ResponseFlag.NO_HEALTHY_UPSTREAM), r.info().responseFlags());
+        assertEquals(200, r.info().responseCode());
+        assertEquals("14", r.info().grpcStatus());
+    }
+
+    @Test
+    void aGrpcLocalReplyMapsItsHttpStatusAndPercentEncodesItsMessage() {
+        var nr = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc+proto"),
+                table("  - match: {prefix: /other}\n    route: {cluster: c}\n"), rig.clusters());
+        assertEquals(200, nr.status());
+        assertEquals("12", nr.header("grpc-status"), "404 is UNIMPLEMENTED");
+        assertNull(nr.header("grpc-message"), "no body, no message");
+        var direct = rig.call(rig.router(), get("/pkg.Svc/M", GRPC), table("  - match: {prefix: /}\n"
+                + "    direct_response: {status: 403, body: {inline_string: \"100% d\u00e9nied\\n\"}}\n"),
+                rig.clusters());
+        assertEquals(200, direct.status());
+        assertEquals("7", direct.header("grpc-status"), "403 is PERMISSION_DENIED");
+        assertEquals("100%25 d%C3%A9nied%0A", direct.header("grpc-message"));
+        assertEquals("", direct.body());
+    }
+
+    @Test
+    void aGrpcWebRequestGetsAPlainHttpLocalReply() {
+        var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc-web"), routeToC(""),
+                rig.clusters(noHosts()));
+        assertEquals(503, r.status());
+        assertNull(r.header("grpc-status"));
+        assertEquals("no healthy upstream", r.body());
+        assertNull(r.info().grpcStatus());
+    }
+
+    @Test
+    void grpcStatusMappingsAreEnvoys() {
+        assertEquals(14, Grpc.fromHttp(504));
+        assertEquals(16, Grpc.fromHttp(401));
+        assertEquals(13, Grpc.fromHttp(400));
+        assertEquals(2, Grpc.fromHttp(500));
+        assertEquals(503, Grpc.toHttp(14));
+        assertEquals(504, Grpc.toHttp(4));
+        assertEquals(499, Grpc.toHttp(1));
+        assertEquals(429, Grpc.toHttp(8));
+        assertEquals(500, Grpc.toHttp(Grpc.INVALID_STATUS));
+        assertEquals(Integer.valueOf(Grpc.INVALID_STATUS), Grpc.parseStatus("17"));
+        assertEquals(Integer.valueOf(Grpc.INVALID_STATUS), Grpc.parseStatus("x"));
+        assertNull(Grpc.parseStatus(""));
+    }
 }

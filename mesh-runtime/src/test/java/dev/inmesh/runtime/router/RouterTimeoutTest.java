@@ -182,7 +182,9 @@ class RouterTimeoutTest {
         wm.stubFor(any(anyUrl()).willReturn(ok().withFixedDelay(1500)));
         var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc", "grpc-timeout", "200m"),
                 routeToC(GRPC_ROUTE), one(wm));
-        assertEquals(504, r.status());
+        assertEquals(200, r.status(), "a gRPC caller gets the timeout as a trailers-only gRPC response");
+        assertEquals("14", r.header("grpc-status"), "504 maps to UNAVAILABLE");
+        assertEquals("upstream request timeout", r.header("grpc-message"));
         assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
         assertTrue(r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
     }
@@ -193,7 +195,7 @@ class RouterTimeoutTest {
         wm.stubFor(any(anyUrl()).willReturn(ok().withFixedDelay(1500)));
         var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc+proto", "grpc-timeout",
                 "10S"), routeToC("max_grpc_timeout: 0.2s"), one(wm));
-        assertEquals(504, r.status());
+        assertEquals("14", r.header("grpc-status"));
         assertTrue(r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
     }
 
@@ -205,6 +207,70 @@ class RouterTimeoutTest {
                 "50m"), routeToC("timeout: 5s"), one(wm)).status());
         assertEquals(200, rig.call(rig.router(), get("/b", "content-type", "application/json", "grpc-timeout",
                 "50m"), routeToC(GRPC_ROUTE), one(wm)).status());
+    }
+
+    private static String upstreamGrpcTimeout(WireMockServer wm) {
+        var events = wm.getAllServeEvents();
+        return events.get(0).getRequest().getHeader("grpc-timeout");
+    }
+
+    /** The grpc-timeout a gRPC call on a route with {@code routeFields} sends upstream. */
+    private String sentGrpcTimeout(String routeFields, String... headers) {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        String[] h = java.util.stream.Stream.concat(java.util.stream.Stream.of("content-type", "application/grpc"),
+                java.util.Arrays.stream(headers)).toArray(String[]::new);
+        rig.call(rig.router(), get("/pkg.Svc/M", h), routeToC(routeFields), one(wm));
+        return upstreamGrpcTimeout(wm);
+    }
+
+    /** A grpc-timeout that is what remained of {@code millis} when the attempt started (a few ms less). */
+    private static void assertRemaining(long millis, String v) {
+        assertTrue(v != null && v.endsWith("m"), v);
+        long ms = Long.parseLong(v.substring(0, v.length() - 1));
+        assertTrue(ms <= millis && ms > millis - 1000, v + " for " + millis + " ms");
+    }
+
+    @Test
+    void grpcTimeoutIsRewrittenUpstreamToTheCappedTimeout() {
+        // the router enforces 5 s: so must the server
+        assertRemaining(5000, sentGrpcTimeout("max_grpc_timeout: 5s", "grpc-timeout", "10S"));
+    }
+
+    @Test
+    void grpcTimeoutIsSetUpstreamFromTheMaximumWhenTheCallerSentNone() {
+        assertRemaining(300_000, sentGrpcTimeout("max_grpc_timeout: 300s"));
+    }
+
+    @Test
+    void grpcTimeoutUpstreamIsThePerTryTimeoutWhenShorter() {
+        assertEquals("250m", sentGrpcTimeout("max_grpc_timeout: 5s, retry_policy: {retry_on: 5xx, "
+                + "per_try_timeout: 0.25s}", "grpc-timeout", "10S"));
+    }
+
+    @Test
+    void grpcTimeoutIsForwardedUnchangedWithoutMaxGrpcTimeout() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        // max_stream_duration (Envoy's newer timeouts) caps the header but does not rewrite it; nor does a plain
+        // route; nor max_grpc_timeout for a request that is not gRPC
+        String[][] cases = {{"application/grpc", "timeout: 5s, max_stream_duration: {grpc_timeout_header_max: 3s}"},
+            {"application/grpc", "timeout: 5s"}, {"application/json", "max_grpc_timeout: 5s"}};
+        for (String[] c : cases) {
+            wm.resetRequests();
+            rig.call(rig.router(), get("/pkg.Svc/M", "content-type", c[0], "grpc-timeout", "10S"), routeToC(c[1]),
+                    one(wm));
+            assertEquals("10S", upstreamGrpcTimeout(wm), c[0] + " with " + c[1]);
+        }
+    }
+
+    @Test
+    void grpcTimeoutValuesAreWrittenInTheSmallestUnitThatFits() {
+        assertEquals("5000m", Grpc.timeoutValue(5_000));
+        assertEquals("99999999m", Grpc.timeoutValue(99_999_999));
+        assertEquals("100000S", Grpc.timeoutValue(100_000_000));
+        assertEquals("1666666M", Grpc.timeoutValue(100_000_000_000L));
+        assertEquals("99999999H", Grpc.timeoutValue(Long.MAX_VALUE));
     }
 
     @Test

@@ -18,11 +18,14 @@ import java.util.List;
  * @param hashPolicies for consistent-hash load balancers
  * @param maxGrpcTimeout the cap on a {@code grpc-timeout} header, or null when it is not used
  * @param includeVhRateLimits accepted and unused
+ * @param maxStreamDuration whether the route sets {@code max_stream_duration} (Envoy's newer timeouts):
+ *     {@code maxGrpcTimeout} is then its {@code grpc_timeout_header_max}, and a gRPC request's
+ *     {@code grpc-timeout} is not rewritten upstream as it is under {@code max_grpc_timeout}
  */
 public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
                           String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
                           boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
-                          boolean includeVhRateLimits) implements Action {
+                          boolean includeVhRateLimits, boolean maxStreamDuration) implements Action {
 
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
 
@@ -35,6 +38,15 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
                 "not both prefix_rewrite and regex_rewrite");
         Checks.check(hostRewriteLiteral == null || !autoHostRewrite, "host_rewrite_literal", hostRewriteLiteral,
                 "not both host_rewrite_literal and auto_host_rewrite");
+    }
+
+    /** A route action without {@code max_stream_duration}. */
+    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
+                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
+                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
+                       boolean includeVhRateLimits) {
+        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
+                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, false);
     }
 
     /** Forward to one cluster with Envoy's defaults. */
