@@ -10,7 +10,8 @@ import java.util.Map;
 /**
  * The destination service and workload of an upstream request, as Istio's telemetry labels them: from the cluster's
  * {@code istio} metadata ({@code services: [{host, name, namespace}]}) and the endpoint's {@code istio.workload}
- * ({@code name;namespace;app;version;cluster}), else from Istio's cluster name {@code outbound|PORT|SUBSET|FQDN}.
+ * ({@code name;namespace;app;version;cluster}; Istio writes the canonical service and revision in the third and fourth
+ * places, which are read as both), else from Istio's cluster name {@code outbound|PORT|SUBSET|FQDN}.
  */
 record ServiceLabels(String host, String name, String namespace, WorkloadInfo workload) {
     static final ServiceLabels UNKNOWN = new ServiceLabels(null, null, null, WorkloadInfo.UNKNOWN);
@@ -77,8 +78,10 @@ record ServiceLabels(String host, String name, String namespace, WorkloadInfo wo
         Object v = md.get("istio", "workload");
         if (v instanceof String s && !s.isEmpty()) {
             String[] p = s.split(";", -1);
-            return new WorkloadInfo(p[0], p.length > 1 ? p[1] : null, p.length > 2 ? p[2] : null,
-                    p.length > 3 ? p[3] : null);
+            String app = p.length > 2 ? p[2] : null;
+            String version = p.length > 3 ? p[3] : null;
+            return new WorkloadInfo(p[0], p.length > 1 ? p[1] : null, app, version, app, version,
+                    p.length > 4 ? p[4] : null);
         }
         return WorkloadInfo.UNKNOWN;
     }

@@ -7,37 +7,54 @@ import java.util.List;
 
 /**
  * The label values of one Istio metric series; a value (record equality) so that series can be cached by it. Field
- * order is the order Istio's stats filter emits them in.
+ * order is the order of Istio's standard label list.
  */
 record IstioLabels(String reporter,
-                   String sourceWorkload, String sourceWorkloadNamespace, String sourceApp, String sourceVersion,
-                   String destinationWorkload, String destinationWorkloadNamespace, String destinationApp,
-                   String destinationVersion, String destinationService, String destinationServiceName,
-                   String destinationServiceNamespace, String destinationCluster, String requestProtocol,
-                   String responseCode, String responseFlags, String connectionSecurityPolicy) {
+                   String sourceWorkload, String sourceWorkloadNamespace, String sourcePrincipal, String sourceApp,
+                   String sourceVersion, String sourceCanonicalService, String sourceCanonicalRevision,
+                   String sourceCluster,
+                   String destinationWorkload, String destinationWorkloadNamespace, String destinationPrincipal,
+                   String destinationApp, String destinationVersion, String destinationService,
+                   String destinationServiceName, String destinationServiceNamespace,
+                   String destinationCanonicalService, String destinationCanonicalRevision, String destinationCluster,
+                   String requestProtocol, String responseFlags, String connectionSecurityPolicy,
+                   String responseCode, String grpcResponseStatus) {
 
-    /** The labels as Micrometer tags; {@code responseCode} is left out when null (TCP metrics have none). */
+    /**
+     * The labels as Micrometer tags; {@code responseCode} and {@code grpcResponseStatus} are left out when null (TCP
+     * metrics have neither).
+     */
     Tags tags() {
-        List<Tag> t = new ArrayList<>(17);
+        List<Tag> t = new ArrayList<>(25);
         t.add(Tag.of("reporter", reporter));
         t.add(Tag.of("source_workload", sourceWorkload));
         t.add(Tag.of("source_workload_namespace", sourceWorkloadNamespace));
+        t.add(Tag.of("source_principal", sourcePrincipal));
         t.add(Tag.of("source_app", sourceApp));
         t.add(Tag.of("source_version", sourceVersion));
+        t.add(Tag.of("source_canonical_service", sourceCanonicalService));
+        t.add(Tag.of("source_canonical_revision", sourceCanonicalRevision));
+        t.add(Tag.of("source_cluster", sourceCluster));
         t.add(Tag.of("destination_workload", destinationWorkload));
         t.add(Tag.of("destination_workload_namespace", destinationWorkloadNamespace));
+        t.add(Tag.of("destination_principal", destinationPrincipal));
         t.add(Tag.of("destination_app", destinationApp));
         t.add(Tag.of("destination_version", destinationVersion));
         t.add(Tag.of("destination_service", destinationService));
         t.add(Tag.of("destination_service_name", destinationServiceName));
         t.add(Tag.of("destination_service_namespace", destinationServiceNamespace));
+        t.add(Tag.of("destination_canonical_service", destinationCanonicalService));
+        t.add(Tag.of("destination_canonical_revision", destinationCanonicalRevision));
         t.add(Tag.of("destination_cluster", destinationCluster));
         t.add(Tag.of("request_protocol", requestProtocol));
+        t.add(Tag.of("response_flags", responseFlags));
+        t.add(Tag.of("connection_security_policy", connectionSecurityPolicy));
         if (responseCode != null) {
             t.add(Tag.of("response_code", responseCode));
         }
-        t.add(Tag.of("response_flags", responseFlags));
-        t.add(Tag.of("connection_security_policy", connectionSecurityPolicy));
+        if (grpcResponseStatus != null) {
+            t.add(Tag.of("grpc_response_status", grpcResponseStatus));
+        }
         return Tags.of(t);
     }
 }

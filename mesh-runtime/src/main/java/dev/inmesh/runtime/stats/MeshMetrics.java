@@ -27,10 +27,15 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>Labels follow Istio: reporter {@code source} for OUTBOUND requests ({@code source_*} is this workload,
  * {@code destination_*} the peer), {@code destination} for INBOUND ({@code destination_*} is this workload,
  * {@code source_*} the peer). {@code destination_service} is the service host, else the request's host, else
- * {@code unknown}; {@code connection_security_policy} is {@code unknown} when the source reports and {@code none} for
- * plaintext at the destination; {@code request_protocol} is {@code grpc} when the response carried a
- * {@code grpc-status}, else {@code http} ({@code tcp} for TCP metrics); {@code response_flags} as
- * {@link ResponseFlag#format}. Series are cached by their label values, so recording allocates little.
+ * {@code unknown}; {@code source_principal} and {@code destination_principal} are {@code unknown}, as Istio reports
+ * them without mTLS; {@code *_canonical_service} and {@code *_canonical_revision} are the workloads' (an unknown
+ * peer's: {@code unknown} and {@code latest}); {@code source_cluster} is this workload's cluster id when it is the
+ * source, else the peer's ({@code unknown} when not known); {@code connection_security_policy} is {@code unknown}
+ * when the source reports and {@code none} for plaintext at the destination; {@code request_protocol} is
+ * {@code grpc} for gRPC requests (those with a {@link StreamInfo#grpcStatus()}), else {@code http} ({@code tcp} for
+ * TCP metrics); {@code grpc_response_status} is that status, empty for other requests (absent on TCP metrics);
+ * {@code response_flags} as {@link ResponseFlag#format}. Series are cached by their label values, so recording
+ * allocates little.
  *
  * <p>Thread-safe; recording never blocks.
  */
@@ -63,7 +68,8 @@ public final class MeshMetrics {
     /**
      * Metrics for the workload {@code local}.
      *
-     * @param destinationCluster the {@code destination_cluster} label value (Istio's cluster id)
+     * @param destinationCluster this workload's cluster id (Istio's {@code CLUSTER_ID}): the
+     *     {@code destination_cluster} label value, and {@code source_cluster} when this workload is the source
      */
     public static MeshMetrics create(MeterRegistry registry, WorkloadInfo local, String destinationCluster) {
         if (registry == null) {
@@ -91,7 +97,7 @@ public final class MeshMetrics {
         String protocol = s.grpcStatus() != null ? "grpc" : "http";
         IstioLabels labels = labels(s.direction(), s.peer(), destinationService(s), s.destinationServiceName(),
                 s.destinationServiceNamespace(), protocol, responseCode(s.responseCode()),
-                ResponseFlag.format(s.responseFlags()));
+                s.grpcStatus() != null ? s.grpcStatus() : "", ResponseFlag.format(s.responseFlags()));
         RequestMeters m = requestMeters.get(labels);
         if (m == null) {
             m = requestMeters.computeIfAbsent(labels, this::newRequestMeters);
@@ -184,19 +190,23 @@ public final class MeshMetrics {
 
     private IstioLabels tcpLabels(TcpConnectionInfo c, Set<ResponseFlag> flags) {
         return labels(c.direction(), c.peer(), c.destinationService(), c.destinationServiceName(),
-                c.destinationServiceNamespace(), "tcp", null, ResponseFlag.format(flags));
+                c.destinationServiceNamespace(), "tcp", null, null, ResponseFlag.format(flags));
     }
 
     private IstioLabels labels(StreamInfo.Direction direction, WorkloadInfo peer, String service, String serviceName,
-                               String serviceNamespace, String protocol, String responseCode, String flags) {
+                               String serviceNamespace, String protocol, String responseCode, String grpcStatus,
+                               String flags) {
         boolean outbound = direction == StreamInfo.Direction.OUTBOUND;
         WorkloadInfo source = outbound ? local : peer;
         WorkloadInfo destination = outbound ? peer : local;
+        // No mTLS: neither side has a principal, as Istio reports plaintext traffic.
         return new IstioLabels(direction.reporter(),
-                source.workload(), source.namespace(), source.app(), source.version(),
-                destination.workload(), destination.namespace(), destination.app(), destination.version(),
-                orUnknown(service), orUnknown(serviceName), orUnknown(serviceNamespace), destinationCluster,
-                protocol, responseCode, flags, outbound ? "unknown" : "none");
+                source.workload(), source.namespace(), "unknown", source.app(), source.version(),
+                source.canonicalService(), source.canonicalRevision(), outbound ? destinationCluster : peer.cluster(),
+                destination.workload(), destination.namespace(), "unknown", destination.app(), destination.version(),
+                orUnknown(service), orUnknown(serviceName), orUnknown(serviceNamespace),
+                destination.canonicalService(), destination.canonicalRevision(), destinationCluster,
+                protocol, flags, outbound ? "unknown" : "none", responseCode, grpcStatus);
     }
 
     private static String orUnknown(String s) {

@@ -7,13 +7,16 @@ import java.util.Base64;
 
 /**
  * Istio's HTTP metadata exchange: a workload's identity sent in {@code x-envoy-peer-metadata} (a base64
- * {@code google.protobuf.Struct} with {@code NAMESPACE}, {@code WORKLOAD_NAME}, {@code LABELS}, {@code CLUSTER_ID})
+ * {@code google.protobuf.Struct} with {@code NAMESPACE}, {@code WORKLOAD_NAME}, {@code CLUSTER_ID}, and
+ * {@code LABELS} with {@code app}, {@code version} and Istio's canonical service labels)
  * and {@code x-envoy-peer-metadata-id}, so that the receiving side can label its metrics with the caller. Inmesh and
  * Istio sidecars read each other's.
  */
 public final class PeerMetadata {
     public static final String HEADER = "x-envoy-peer-metadata";
     public static final String ID_HEADER = "x-envoy-peer-metadata-id";
+    private static final String CANONICAL_NAME = "service.istio.io/canonical-name";
+    private static final String CANONICAL_REVISION = "service.istio.io/canonical-revision";
 
     private PeerMetadata() {}
 
@@ -22,6 +25,8 @@ public final class PeerMetadata {
         Struct labels = Struct.newBuilder()
                 .putFields("app", str(w.app()))
                 .putFields("version", str(w.version()))
+                .putFields(CANONICAL_NAME, str(w.canonicalService()))
+                .putFields(CANONICAL_REVISION, str(w.canonicalRevision()))
                 .build();
         Struct s = Struct.newBuilder()
                 .putFields("NAMESPACE", str(w.namespace()))
@@ -33,7 +38,10 @@ public final class PeerMetadata {
         return Base64.getEncoder().encodeToString(s.toByteArray());
     }
 
-    /** The workload a header value describes, or {@link WorkloadInfo#UNKNOWN} when absent or unreadable. */
+    /**
+     * The workload a header value describes, or {@link WorkloadInfo#UNKNOWN} when absent or unreadable. As Istio reads
+     * a peer, a missing canonical service is {@code unknown} and a missing canonical revision {@code latest}.
+     */
     public static WorkloadInfo decode(String header) {
         if (header == null || header.isEmpty()) {
             return WorkloadInfo.UNKNOWN;
@@ -44,7 +52,8 @@ public final class PeerMetadata {
             String workload = text(s, "WORKLOAD_NAME");
             return new WorkloadInfo(workload.isEmpty() ? text(s, "NAME") : workload, text(s, "NAMESPACE"),
                     firstNonEmpty(text(labels, "app"), text(labels, "app.kubernetes.io/name")),
-                    firstNonEmpty(text(labels, "version"), text(labels, "app.kubernetes.io/version")));
+                    firstNonEmpty(text(labels, "version"), text(labels, "app.kubernetes.io/version")),
+                    text(labels, CANONICAL_NAME), text(labels, CANONICAL_REVISION), text(s, "CLUSTER_ID"));
         } catch (IllegalArgumentException | InvalidProtocolBufferException e) {
             return WorkloadInfo.UNKNOWN;
         }

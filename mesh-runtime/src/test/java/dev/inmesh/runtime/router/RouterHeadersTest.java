@@ -418,5 +418,6 @@ class RouterHeadersTest {
         MeshMetrics.create(reg, WorkloadInfo.UNKNOWN).record(r.info());
         String scrape = reg.scrape();
         assertTrue(scrape.contains("request_protocol=\"grpc\""), scrape);
+        assertTrue(scrape.contains("grpc_response_status=\"0\""), scrape);
     }
 }

@@ -16,13 +16,17 @@ class MeshMetricsTest {
     private final MeshMetrics metrics = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE);
 
     private static final String OUTBOUND_LABELS = "connection_security_policy=\"unknown\","
-            + "destination_app=\"reviews\",destination_cluster=\"Kubernetes\","
+            + "destination_app=\"reviews\",destination_canonical_revision=\"v2\","
+            + "destination_canonical_service=\"reviews\",destination_cluster=\"Kubernetes\","
+            + "destination_principal=\"unknown\","
             + "destination_service=\"reviews.default.svc.cluster.local\",destination_service_name=\"reviews\","
             + "destination_service_namespace=\"default\",destination_version=\"v2\","
             + "destination_workload=\"reviews-v2\",destination_workload_namespace=\"default\","
+            + "grpc_response_status=\"\","
             + "reporter=\"source\",request_protocol=\"http\",response_code=\"200\",response_flags=\"-\","
-            + "source_app=\"productpage\",source_version=\"v1\",source_workload=\"productpage-v1\","
-            + "source_workload_namespace=\"default\"";
+            + "source_app=\"productpage\",source_canonical_revision=\"v1\",source_canonical_service=\"productpage\","
+            + "source_cluster=\"Kubernetes\",source_principal=\"unknown\","
+            + "source_version=\"v1\",source_workload=\"productpage-v1\",source_workload_namespace=\"default\"";
 
     /** The scrape's sample lines for one metric name (exactly, or with the given suffix). */
     private List<String> samples(String name) {
@@ -53,6 +57,38 @@ class MeshMetricsTest {
                 "response_flags=\"UH\"", "connection_security_policy=\"none\"", "request_protocol=\"http\"")) {
             assertTrue(l.contains(label), label + " in " + l);
         }
+    }
+
+    @Test
+    void labelsTheInboundPeersCanonicalServiceAndClusterFromItsMetadata() {
+        WorkloadInfo caller = PeerMetadata.decode(PeerMetadata.encode(new WorkloadInfo("productpage-v1", "default",
+                "productpage", "v1", "shop", "2024-1", null), "east"));
+        MeshMetrics reviews = MeshMetrics.create(registry, StreamInfos.REVIEWS, "west");
+        StreamInfo s = StreamInfos.inboundNoHealthyUpstream();
+        reviews.record(new StreamInfo(s.direction(), s.startTime(), s.method(), s.path(), s.protocol(), 503,
+                s.responseFlags(), s.responseCodeDetails(), 1, 1, 1, -1, null, s.authority(), null, null, null,
+                null, null, null, null, null, null, 1, caller, null, null, null, null));
+
+        String l = samples("istio_requests_total").get(0);
+        for (String label : List.of("source_canonical_service=\"shop\"", "source_canonical_revision=\"2024-1\"",
+                "source_cluster=\"east\"", "source_principal=\"unknown\"", "destination_principal=\"unknown\"",
+                "destination_canonical_service=\"reviews\"", "destination_canonical_revision=\"v2\"",
+                "destination_cluster=\"west\"", "grpc_response_status=\"\"")) {
+            assertTrue(l.contains(label), label + " in " + l);
+        }
+    }
+
+    @Test
+    void anUnknownPeerHasIstiosDefaultCanonicalLabels() {
+        assertEquals("unknown", WorkloadInfo.UNKNOWN.canonicalService());
+        assertEquals("latest", WorkloadInfo.UNKNOWN.canonicalRevision());
+        assertEquals("unknown", WorkloadInfo.UNKNOWN.cluster());
+        WorkloadInfo old = PeerMetadata.decode(PeerMetadata.encode(StreamInfos.PRODUCTPAGE, ""));
+        assertEquals("productpage", old.canonicalService());
+        // as Istio's injector: no app label, the workload name; no version label, latest
+        WorkloadInfo bare = new WorkloadInfo("batch-7f9", "jobs", null, null);
+        assertEquals("batch-7f9", bare.canonicalService());
+        assertEquals("latest", bare.canonicalRevision());
     }
 
     @Test
@@ -90,6 +126,7 @@ class MeshMetricsTest {
 
         String l = samples("istio_requests_total").get(0);
         assertTrue(l.contains("request_protocol=\"grpc\""), l);
+        assertTrue(l.contains("grpc_response_status=\"0\""), l);
         assertTrue(l.contains("destination_service=\"reviews\""), "falls back to the request's host: " + l);
         assertTrue(l.contains("destination_service_name=\"unknown\""), l);
     }
@@ -105,7 +142,7 @@ class MeshMetricsTest {
         c.closed(Set.of());
 
         String tcp = OUTBOUND_LABELS.replace("request_protocol=\"http\",response_code=\"200\",",
-                "request_protocol=\"tcp\",");
+                "request_protocol=\"tcp\",").replace("grpc_response_status=\"\",", "");
         assertEquals(List.of("istio_tcp_connections_opened_total{" + tcp + "} 1.0"),
                 samples("istio_tcp_connections_opened_total"));
         assertEquals(List.of("istio_tcp_connections_closed_total{" + tcp + "} 1.0"),
