@@ -496,7 +496,8 @@ final class HttpBridge {
             return new RouterRequest(conn.direction(), HttpMethod.valueOf(req.method().name()), req.uri(), authority,
                     conn.tls() ? "https" : "http", headers, body, conn.sourceHostPort(), conn.destinationHostPort(),
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
-                    .serverHeader(conn.hcm().serverHeader()).generateRequestId(conn.hcm().generateRequestId());
+                    .serverHeader(conn.hcm().serverHeader()).generateRequestId(conn.hcm().generateRequestId())
+                    .streamIdleTimeout(conn.hcm().streamIdleTimeout());
         }
 
         private void forward(ChannelHandlerContext ctx, FullHttpRequest req) {
@@ -586,6 +587,7 @@ final class HttpBridge {
             ch.write(resp, ch.voidPromise());
             flushPending = true;
             up.handler(buf -> {
+                r.bodyActivity();
                 ByteBuf bb = ((BufferInternal) buf).getByteBuf();
                 bytesSent += bb.readableBytes();
                 ch.write(new DefaultHttpContent(bb.retainedDuplicate()), ch.voidPromise());

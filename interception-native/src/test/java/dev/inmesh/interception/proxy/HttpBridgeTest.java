@@ -1,8 +1,10 @@
 package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -33,6 +35,7 @@ class HttpBridgeTest {
     private LoopbackProxy proxy;
     private HttpClient client;
     private int proxyPort;
+    private String yaml;
 
     private int server(String name, int status) throws Exception {
         HttpServer s = backends.createHttpServer()
@@ -42,6 +45,25 @@ class HttpBridgeTest {
                         badHits.incrementAndGet();
                     }
                     req.body().onSuccess(body -> {
+                        if (req.path().equals("/slow-head")) {
+                            backends.setTimer(3000, t -> req.response().end("late"));
+                            return;
+                        }
+                        if (req.path().equals("/stall") || req.path().equals("/trickle")) {
+                            // the head and a first chunk at once; then one more chunk after 3 s, or ten 100 ms apart
+                            boolean stall = req.path().equals("/stall");
+                            req.response().setChunked(true).write("first\n");
+                            int[] left = {stall ? 1 : 10};
+                            backends.setPeriodic(stall ? 3000 : 100, id -> {
+                                if (--left[0] <= 0) {
+                                    backends.cancelTimer(id);
+                                    req.response().end("last\n");
+                                } else {
+                                    req.response().write("more\n");
+                                }
+                            });
+                            return;
+                        }
                         if (req.path().equals("/chunked")) {
                             req.response().setChunked(true);
                             for (int i = 0; i < 100; i++) {
@@ -65,7 +87,7 @@ class HttpBridgeTest {
         int v1bad = server("v1-bad", 503);
         int v2 = server("v2", 200);
         proxyPort = LoopbackProxy.freePort();
-        proxy = new LoopbackProxy("""
+        yaml = """
                 static_resources:
                   listeners:
                   - name: http
@@ -117,7 +139,8 @@ class HttpBridgeTest {
                       endpoints:
                       - lb_endpoints:
                         - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
-                """.formatted(proxyPort, v1, v1bad, v2));
+                """.formatted(proxyPort, v1, v1bad, v2);
+        proxy = new LoopbackProxy(yaml);
         client = backends.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1")
                 .setDefaultPort(proxyPort));
     }
@@ -191,6 +214,47 @@ class HttpBridgeTest {
                 }).await(10, TimeUnit.SECONDS);
         assertEquals("chunked", encoding[0]);
         assertEquals(100, body.toString().lines().count());
+    }
+
+    /** The proxy again, its connection manager with {@code stream_idle_timeout: 0.4s}. */
+    private void withStreamIdleTimeout() throws Exception {
+        proxy.close();
+        proxy = new LoopbackProxy(yaml.replace("stat_prefix: http\n", "stat_prefix: http\n"
+                + "          stream_idle_timeout: 0.4s\n"));
+    }
+
+    @Test
+    void theConnectionManagersStreamIdleTimeoutAnswers408BeforeTheResponse() throws Exception {
+        withStreamIdleTimeout();
+        long t0 = System.nanoTime();
+        Answer a = send(client, new RequestOptions().setURI("/slow-head").putHeader("host", "reviews")
+                .putHeader("x-version", "v2"), null);
+        assertEquals(408, a.status);
+        assertEquals("stream timeout", a.body);
+        assertTrue((System.nanoTime() - t0) / 1_000_000 < 2500, "answered before the upstream");
+        awaitRequests(1);
+        assertEquals("SI", ResponseFlag.format(proxy.requests.get(0).responseFlags()));
+        assertEquals("stream_idle_timeout", proxy.requests.get(0).responseCodeDetails());
+    }
+
+    @Test
+    void theStreamIdleTimeoutCutsAStalledBodyButNotATrickle() throws Exception {
+        withStreamIdleTimeout();
+        RequestOptions trickle = new RequestOptions().setURI("/trickle").putHeader("host", "reviews")
+                .putHeader("x-version", "v2");
+        // 1 s of body, a chunk every 100 ms: each one is activity
+        assertEquals(11, send(client, trickle, null).body.lines().count());
+        RequestOptions stall = new RequestOptions().setURI("/stall").putHeader("host", "reviews")
+                .putHeader("x-version", "v2");
+        Throwable failed = null;
+        try {
+            send(client, stall, null);
+        } catch (Exception e) {
+            failed = e;
+        }
+        assertNotNull(failed, "the stalled body was cut");
+        awaitRequests(2);
+        assertEquals("SI", ResponseFlag.format(proxy.requests.get(1).responseFlags()));
     }
 
     @Test

@@ -47,6 +47,7 @@ final class MeshClientResponse implements HttpClientResponse {
         this.upstream = routed.upstream();
         if (upstream != null) {
             upstream.handler(b -> {
+                routed.bodyActivity();
                 bytes += b.length();
                 Handler<Buffer> h = dataHandler;
                 if (h != null) {

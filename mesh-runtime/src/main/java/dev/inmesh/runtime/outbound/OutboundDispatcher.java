@@ -58,7 +58,8 @@ public final class OutboundDispatcher {
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,
                 authority, ssl ? "https" : "http", headers, body, sourceIp + ":0", null,
                 new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), "HTTP/1.1")
-                .serverHeader(d.serverHeader()).generateRequestId(d.hcm() == null || d.hcm().generateRequestId());
+                .serverHeader(d.serverHeader()).generateRequestId(d.hcm() == null || d.hcm().generateRequestId())
+                .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout());
         if (d.blackhole()) {
             return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null));
         }

@@ -36,10 +36,31 @@ final class Exchange {
     String responseCodeDetails = "";
     boolean done;
     boolean completed;
+    /** The stream idle timeout (the route's {@code idle_timeout}, else the connection manager's), or null. */
+    IdleTimer streamIdle;
+    /**
+     * Whether the router itself reset the committed upstream response (an idle timeout while its body streamed):
+     * the caller then sees the body fail, which is not the upstream's doing.
+     */
+    boolean resetByRouter;
 
     Exchange(RouterRequest request) {
         this.request = request;
         this.grpc = Grpc.isRequest(request.headers);
+    }
+
+    /** Activity on the stream (the committed response's headers, a body chunk): the idle timeouts start over. */
+    void touch() {
+        if (streamIdle != null) {
+            streamIdle.touch();
+        }
+    }
+
+    /** The exchange ended: no idle timer may stay behind. */
+    void cancelIdleTimers() {
+        if (streamIdle != null) {
+            streamIdle.cancel();
+        }
     }
 
     String routeName() {

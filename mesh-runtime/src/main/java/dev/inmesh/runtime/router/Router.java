@@ -243,6 +243,11 @@ public final class Router {
             attempts.routeTimeoutMillis = Math.max(1, timeout.toMillis());
             ex.routeTimer = vertx.setTimer(attempts.routeTimeoutMillis, id -> attempts.globalTimeout());
         }
+        // As Envoy: the route's idle_timeout replaces the connection manager's stream_idle_timeout; 0 disables
+        Duration idle = action.idleTimeout() != null ? action.idleTimeout() : req.streamIdleTimeout;
+        if (idle != null && !idle.isZero()) {
+            ex.streamIdle = new IdleTimer(vertx, idle.toMillis(), attempts::streamIdleTimeout).start();
+        }
         attempts.start();
     }
 
@@ -393,7 +398,9 @@ public final class Router {
         }
         ex.completed = true;
         cancelRouteTimer(ex);
-        if (flag != null) {
+        ex.cancelIdleTimers();
+        // the body failed because the router reset it (idle timeout): not an upstream termination
+        if (flag != null && !(ex.resetByRouter && flag == ResponseFlag.UPSTREAM_CONNECTION_TERMINATION)) {
             ex.flags.add(flag);
         }
         releaseHost(ex);
@@ -686,6 +693,7 @@ public final class Router {
             ex.responseCodeDetails = "via_upstream";
             releaseRetrySlot();
             ex.done = true;
+            ex.touch(); // the response headers go downstream: activity
             // Vert.x drops body chunks that arrive while the response has no handler. The caller may set its
             // handlers later (from another thread, or in a later task): hold the body until it resumes.
             resp.pause();
@@ -835,6 +843,29 @@ public final class Router {
             end(() -> reply(ex, promise, 504, "upstream request timeout", "upstream_response_timeout", null));
         }
 
+        /**
+         * No activity on the stream for the idle timeout, as Envoy's connection manager: before the response started,
+         * the attempts end and the caller gets 408 {@code stream timeout} (SI); after, the response is cut (the
+         * upstream stream is reset, the caller sees its body fail).
+         */
+        void streamIdleTimeout() {
+            if (ex.done) {
+                if (!ex.completed && ex.upstreamServiceTimeMillis >= 0) {
+                    ex.flags.add(ResponseFlag.STREAM_IDLE_TIMEOUT);
+                    ex.responseCodeDetails = "stream_idle_timeout";
+                    ex.resetByRouter = true;
+                    resetInflight();
+                }
+                return;
+            }
+            generation++;
+            resetInflight();
+            cancelPerTry();
+            releaseHost(ex);
+            ex.flags.add(ResponseFlag.STREAM_IDLE_TIMEOUT);
+            end(() -> reply(ex, promise, 408, "stream timeout", "stream_idle_timeout", null));
+        }
+
         void resetInflight() {
             HttpClientRequest r = inflight;
             inflight = null;
@@ -852,6 +883,7 @@ public final class Router {
 
         void end(Runnable replyAction) {
             cancelRouteTimer(ex);
+            ex.cancelIdleTimers();
             releaseRetrySlot();
             replyAction.run();
         }

@@ -1,11 +1,13 @@
 package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Locale;
 
@@ -32,6 +34,8 @@ public final class RouterRequest implements RouteRequest {
     ServerHeader serverHeader;
     /** The connection manager's {@code generate_request_id}: whether an absent {@code x-request-id} is made. */
     boolean generateRequestId = true;
+    /** The connection manager's {@code stream_idle_timeout}; a route's {@code idle_timeout} overrides it. */
+    Duration streamIdleTimeout = HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT;
 
     /**
      * @param direction OUTBOUND for the workload's own calls, INBOUND for calls to it
@@ -67,6 +71,15 @@ public final class RouterRequest implements RouteRequest {
     /** Sets the {@code generate_request_id} of the connection manager the request came through (default true). */
     public RouterRequest generateRequestId(boolean generate) {
         this.generateRequestId = generate;
+        return this;
+    }
+
+    /**
+     * Sets the {@code stream_idle_timeout} of the connection manager the request came through: null for Envoy's
+     * default (5 minutes), {@link Duration#ZERO} for none.
+     */
+    public RouterRequest streamIdleTimeout(Duration timeout) {
+        this.streamIdleTimeout = timeout == null ? HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT : timeout;
         return this;
     }
 

@@ -3,6 +3,7 @@ package dev.inmesh.runtime.router;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientResponse;
 import java.util.Set;
@@ -39,7 +40,8 @@ public final class RouterResponse {
     /**
      * The upstream response whose body is still to be read, or null for a local reply. It is <em>paused</em>, so that
      * no chunk is lost before the caller's handlers are set: set them (or call {@code body()}), then
-     * {@code resume()}; {@code pipeTo} resumes by itself. {@link #body()} does both.
+     * {@code resume()}; {@code pipeTo} resumes by itself. {@link #body()} does both. A caller that sets its own
+     * handler calls {@link #bodyActivity()} for each chunk, or the stream idle timeout cuts a body that still flows.
      */
     public HttpClientResponse upstream() {
         return upstream;
@@ -50,9 +52,24 @@ public final class RouterResponse {
         if (upstream == null) {
             return Future.succeededFuture(localBody);
         }
-        Future<Buffer> body = upstream.body();
+        Promise<Buffer> body = Promise.promise();
+        Buffer all = Buffer.buffer();
+        upstream.handler(b -> {
+            bodyActivity();
+            all.appendBuffer(b);
+        });
+        upstream.exceptionHandler(body::tryFail);
+        upstream.endHandler(v -> body.tryComplete(all));
         upstream.resume();
-        return body;
+        return body.future();
+    }
+
+    /**
+     * Tells the router that a chunk of the {@link #upstream()} body went on: the stream idle timeout (and the
+     * attempt's per-try idle timeout) start over. A caller that reads the upstream body itself calls it per chunk.
+     */
+    public void bodyActivity() {
+        exchange.touch();
     }
 
     /** The body of a local reply, or null when the body comes from {@link #upstream()}. */

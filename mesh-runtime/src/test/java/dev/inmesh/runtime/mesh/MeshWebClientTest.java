@@ -190,6 +190,41 @@ class MeshWebClientTest {
     }
 
     @Test
+    void theOutboundConnectionManagersStreamIdleTimeoutCutsIdleStreamsNotTrickles() throws Exception {
+        HttpServer app = vertx.createHttpServer().requestHandler(req -> {
+            if (req.path().equals("/slow")) {
+                vertx.setTimer(3000, t -> req.response().end("late"));
+                return;
+            }
+            // ten chunks 100 ms apart: a second of body, each chunk activity
+            req.response().setChunked(true).write("0");
+            int[] n = {1};
+            vertx.setPeriodic(100, id -> {
+                req.response().write(Integer.toString(n[0]++));
+                if (n[0] == 10) {
+                    vertx.cancelTimer(id);
+                    req.response().end();
+                }
+            });
+        });
+        app.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        servers.add(app);
+        mesh(config("", app.actualPort()).replace("stat_prefix: outbound_0.0.0.0_9080\n",
+                "stat_prefix: outbound_0.0.0.0_9080\n          stream_idle_timeout: 0.4s\n"));
+        WebClient client = mesh.webClient();
+        HttpResponse<Buffer> slow = client.get(9080, "reviews", "/slow").send().await(5, TimeUnit.SECONDS);
+        assertEquals(408, slow.statusCode());
+        assertEquals("stream timeout", slow.bodyAsString());
+        HttpResponse<Buffer> trickle = client.get(9080, "reviews", "/trickle").send().await(5, TimeUnit.SECONDS);
+        assertEquals("0123456789", trickle.bodyAsString());
+        for (int i = 0; i < 100 && recorded.size() < 2; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals("SI", ResponseFlag.format(recorded.get(0).responseFlags()));
+        assertEquals("-", ResponseFlag.format(recorded.get(1).responseFlags()));
+    }
+
+    @Test
     void theOutboundConnectionManagersPathNormalizationAppliesBeforeRoutingAndUpstream() throws Exception {
         int a = server("reviews-a", 200);
         mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",

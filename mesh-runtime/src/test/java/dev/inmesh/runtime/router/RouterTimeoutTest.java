@@ -16,7 +16,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.upstream.ClusterManager;
+import io.vertx.core.http.HttpServer;
+import java.time.Duration;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -174,6 +177,94 @@ class RouterTimeoutTest {
         assertEquals("fast", r.body());
         assertEquals(2, r.info().attemptCount());
     }
+    @Test
+    void theConnectionManagersStreamIdleTimeoutAnswers408StreamTimeoutWithSi() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(1500)));
+        var r = rig.call(rig.router(), get("/x").streamIdleTimeout(Duration.ofMillis(200)), routeToC(""), one(wm));
+        assertEquals(408, r.status());
+        assertEquals("stream timeout", r.body());
+        assertEquals(Set.of(ResponseFlag.STREAM_IDLE_TIMEOUT), r.info().responseFlags());
+        assertEquals("SI", r.flags());
+        assertEquals("stream_idle_timeout", r.info().responseCodeDetails());
+        assertTrue(r.elapsedMillis() >= 190 && r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
+    }
+
+    @Test
+    void theRoutesIdleTimeoutOverridesTheConnectionManagers() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(500)));
+        // the route's own, against the connection manager's default of 5 minutes
+        var cut = rig.call(rig.router(), get("/x"), routeToC("idle_timeout: 0.2s"), one(wm));
+        assertEquals(408, cut.status());
+        assertEquals("stream_idle_timeout", cut.info().responseCodeDetails());
+        // 0 on the route turns the connection manager's off
+        var r = rig.call(rig.router(), get("/x").streamIdleTimeout(Duration.ofMillis(150)),
+                routeToC("idle_timeout: 0s"), one(wm));
+        assertEquals(200, r.status());
+        assertEquals("late", r.body());
+    }
+
+    @Test
+    void aZeroStreamIdleTimeoutLetsASlowUpstreamAnswer() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(300)));
+        var r = rig.call(rig.router(), get("/x").streamIdleTimeout(Duration.ZERO), routeToC(""), one(wm));
+        assertEquals(200, r.status());
+        assertEquals(null, r.response().exchange.streamIdle, "no timer at all");
+    }
+
+    @Test
+    void eachBodyChunkRestartsTheStreamIdleTimeout() {
+        WireMockServer wm = rig.wiremock();
+        // 10 chunks over 1.5 s: the body takes three times the idle timeout, no gap comes near it
+        wm.stubFor(any(anyUrl()).willReturn(ok("x".repeat(100)).withChunkedDribbleDelay(10, 1500)));
+        var r = rig.call(rig.router(), get("/x").streamIdleTimeout(Duration.ofMillis(500)), routeToC(""), one(wm));
+        assertEquals(200, r.status());
+        assertEquals("x".repeat(100), r.body());
+        assertEquals(Set.of(), r.info().responseFlags());
+        assertTrue(r.elapsedMillis() >= 1000, "the body streamed for " + r.elapsedMillis());
+    }
+
+    /** An upstream that sends its headers and a first chunk at once, and the rest {@code gapMillis} later. */
+    private ClusterManager stalling(long gapMillis) throws Exception {
+        HttpServer server = rig.vertx.createHttpServer().requestHandler(req -> {
+            req.response().setChunked(true).write("first");
+            rig.vertx.setTimer(gapMillis, t -> req.response().end("rest"));
+        });
+        server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        return rig.clusters(cluster("c", server.actualPort()));
+    }
+
+    @Test
+    void aStreamIdleTimeoutAfterTheResponseStartedResetsIt() throws Exception {
+        var r = rig.call(rig.router(), get("/x").streamIdleTimeout(Duration.ofMillis(300)), routeToC(""),
+                stalling(1500));
+        assertEquals(200, r.status(), "the headers were in time");
+        assertEquals(null, r.body(), "the body was cut");
+        assertEquals(Set.of(ResponseFlag.STREAM_IDLE_TIMEOUT), r.info().responseFlags(), "not UC: the router cut it");
+        assertEquals("stream_idle_timeout", r.info().responseCodeDetails());
+        assertTrue(r.elapsedMillis() < 1400, "cut after " + r.elapsedMillis());
+    }
+
+    @Test
+    void completingAnExchangeCancelsItsStreamIdleTimer() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("quick")));
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), one(wm));
+        assertEquals(200, r.status());
+        assertEquals(false, r.response().exchange.streamIdle.pending(), "no 5 min timer left behind per request");
+    }
+
+    @Test
+    void aLocalReplyCancelsTheStreamIdleTimer() {
+        WireMockServer wm = rig.wiremock();
+        var r = rig.call(rig.router(), get("/x").streamIdleTimeout(Duration.ofMillis(200)),
+                routeToC("timeout: 0.1s"), rig.clusters(cluster("c", RouterRig.closedPort())));
+        assertEquals(503, r.status());
+        assertEquals(false, r.response().exchange.streamIdle.pending());
+    }
+
     private static final String GRPC_ROUTE = "timeout: 5s, max_stream_duration: {grpc_timeout_header_max: 0s}";
 
     @Test

@@ -12,7 +12,8 @@ import java.util.List;
  * @param rdsRouteConfigName the RDS route configuration name, or null when the routes are inline
  * @param routeConfig the inline route configuration, or null when RDS names one
  * @param httpFilters the HTTP filters, the router last
- * @param streamIdleTimeout the stream idle timeout (Envoy's default 5 min), or null
+ * @param streamIdleTimeout the stream idle timeout, or null for Envoy's default ({@link #DEFAULT_STREAM_IDLE_TIMEOUT});
+ *                          {@link Duration#ZERO} disables it
  * @param useRemoteAddress whether the downstream address is trusted as the client address
  * @param xffNumTrustedHops trusted hops in {@code x-forwarded-for}
  * @param generateRequestId whether {@code x-request-id} is generated when absent (default true)
@@ -32,6 +33,9 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     int maxRequestHeadersKb, PathNormalization pathNormalization,
                                     ServerHeader serverHeader, int maxRequestHeadersCount)
         implements NetworkFilter {
+    /** Envoy's default {@code stream_idle_timeout}. */
+    public static final Duration DEFAULT_STREAM_IDLE_TIMEOUT = Duration.ofMinutes(5);
+
     /** Envoy's default {@code max_headers_count}. */
     public static final int DEFAULT_MAX_REQUEST_HEADERS_COUNT = 100;
 
