@@ -38,6 +38,8 @@ final class Exchange {
     boolean completed;
     /** The stream idle timeout (the route's {@code idle_timeout}, else the connection manager's), or null. */
     IdleTimer streamIdle;
+    /** The current attempt's per-try idle timeout (the retry policy's {@code per_try_idle_timeout}), or null. */
+    IdleTimer perTryIdle;
     /**
      * Whether the router itself reset the committed upstream response (an idle timeout while its body streamed):
      * the caller then sees the body fail, which is not the upstream's doing.
@@ -54,12 +56,18 @@ final class Exchange {
         if (streamIdle != null) {
             streamIdle.touch();
         }
+        if (perTryIdle != null) {
+            perTryIdle.touch();
+        }
     }
 
     /** The exchange ended: no idle timer may stay behind. */
     void cancelIdleTimers() {
         if (streamIdle != null) {
             streamIdle.cancel();
+        }
+        if (perTryIdle != null) {
+            perTryIdle.cancel();
         }
     }
 

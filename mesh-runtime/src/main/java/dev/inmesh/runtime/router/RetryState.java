@@ -16,7 +16,7 @@ import java.util.random.RandomGenerator;
  */
 final class RetryState {
     /** Why an attempt ended without a usable response. */
-    enum Failure { CONNECT_FAILURE, RESET, REFUSED_STREAM, PER_TRY_TIMEOUT }
+    enum Failure { CONNECT_FAILURE, RESET, REFUSED_STREAM, PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT }
 
     /** What to do after an attempt. */
     enum Decision { RETRY, NO_RETRY, LIMIT_EXCEEDED }
@@ -141,7 +141,7 @@ final class RetryState {
             case RESET -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
             case REFUSED_STREAM -> on.contains("refused-stream") || on.contains("5xx") || on.contains("gateway-error")
                     || on.contains("reset");
-            case PER_TRY_TIMEOUT -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
+            case PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
         };
     }
 

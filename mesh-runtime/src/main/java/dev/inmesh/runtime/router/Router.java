@@ -239,6 +239,7 @@ public final class Router {
                 : HashPolicies.hash(action.hashPolicies(), req.headers, req.sourceIp(), req.query());
         Attempts attempts = new Attempts(ex, promise, ctx, retry, perTry, new LbContext(hash != null, hash == null ? 0 : hash,
                 null, 1, req.originalDestination), target, vh, action);
+        attempts.perTryIdle = policy == null ? null : policy.perTryIdleTimeout();
         if (timeout != null && !timeout.isZero()) {
             attempts.routeTimeoutMillis = Math.max(1, timeout.toMillis());
             ex.routeTimer = vertx.setTimer(attempts.routeTimeoutMillis, id -> attempts.globalTimeout());
@@ -480,6 +481,8 @@ public final class Router {
         final Context ctx;
         final RetryState retry;
         final Duration perTry;
+        /** The retry policy's {@code per_try_idle_timeout}, or null. */
+        Duration perTryIdle;
         /** The route timeout in force, 0 for none. */
         long routeTimeoutMillis;
         final LbContext lb;
@@ -554,14 +557,7 @@ public final class Router {
                 perTryTimer = vertx.setTimer(Math.max(1, perTry.toMillis()), id -> {
                     if (gen == generation && !ex.done) {
                         perTryTimer = -1;
-                        host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
-                        // Decide first (retry or 504), then reset: the reset fails the attempt's send future at
-                        // once, and that failure must find the attempt already over, not report a second outcome.
-                        HttpClientRequest timedOut = inflight;
-                        failed(gen, RetryState.Failure.PER_TRY_TIMEOUT);
-                        if (timedOut != null) {
-                            timedOut.reset(0, new TimeoutException("upstream per-try timeout"));
-                        }
+                        perTryTimedOut(gen, host, RetryState.Failure.PER_TRY_TIMEOUT);
                     }
                 });
             }
@@ -605,6 +601,11 @@ public final class Router {
                 }
                 host.outlier().reportConnectSuccess();
                 HttpClientRequest up = ar.result();
+                if (perTryIdle != null && !perTryIdle.isZero()) {
+                    // as Envoy, from the moment the attempt has its connection
+                    ex.perTryIdle = new IdleTimer(vertx, perTryIdle.toMillis(), () -> perTryIdleTimeout(gen, host))
+                            .start();
+                }
                 if (hp != null) {
                     up.authority(hp);
                 }
@@ -693,6 +694,9 @@ public final class Router {
             ex.responseCodeDetails = "via_upstream";
             releaseRetrySlot();
             ex.done = true;
+            if (ex.perTryIdle != null) {
+                ex.perTryIdle.start(); // the per-try idle timeout still covers the body, from these headers on
+            }
             ex.touch(); // the response headers go downstream: activity
             // Vert.x drops body chunks that arrive while the response has no handler. The caller may set its
             // handlers later (from another thread, or in a later task): hold the body until it resumes.
@@ -749,9 +753,11 @@ public final class Router {
                         reply(ex, promise, 503, resetBody("remote refused stream reset"),
                                 "upstream_reset_before_response_started{remote_refused_stream_reset}", null);
                     }
-                    case PER_TRY_TIMEOUT -> {
+                    case PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT -> {
                         ex.flags.add(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
-                        reply(ex, promise, 504, "upstream request timeout", "upstream_per_try_timeout", null);
+                        reply(ex, promise, 504, "upstream request timeout", failure == RetryState.Failure
+                                .PER_TRY_TIMEOUT ? "upstream_per_try_timeout" : "upstream_per_try_idle_timeout",
+                                null);
                     }
                 }
             });
@@ -874,10 +880,48 @@ public final class Router {
             }
         }
 
+        /**
+         * The attempt took too long (per-try timeout) or was idle too long (per-try idle timeout): the host hears of a
+         * timeout, and the attempt is retried or answered 504. Decided first, then reset: the reset fails the
+         * attempt's send future at once, and that failure must find the attempt already over.
+         */
+        void perTryTimedOut(int gen, Host host, RetryState.Failure failure) {
+            host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+            HttpClientRequest timedOut = inflight;
+            failed(gen, failure);
+            if (timedOut != null) {
+                timedOut.reset(0, new TimeoutException("upstream per-try timeout"));
+            }
+        }
+
+        /**
+         * No upstream activity on the attempt for the retry policy's {@code per_try_idle_timeout}. Before the
+         * response, as a per-try timeout; once the response was passed on, as Envoy, it cannot be retried: the
+         * response is cut (UT, {@code upstream_per_try_idle_timeout}).
+         */
+        void perTryIdleTimeout(int gen, Host host) {
+            if (!ex.done) {
+                if (gen == generation) {
+                    perTryTimedOut(gen, host, RetryState.Failure.PER_TRY_IDLE_TIMEOUT);
+                }
+                return;
+            }
+            if (!ex.completed && ex.upstreamServiceTimeMillis >= 0) {
+                host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+                ex.flags.add(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
+                ex.responseCodeDetails = "upstream_per_try_idle_timeout";
+                ex.resetByRouter = true;
+                resetInflight();
+            }
+        }
+
         void cancelPerTry() {
             if (perTryTimer >= 0) {
                 vertx.cancelTimer(perTryTimer);
                 perTryTimer = -1;
+            }
+            if (ex.perTryIdle != null) {
+                ex.perTryIdle.cancel();
             }
         }
 

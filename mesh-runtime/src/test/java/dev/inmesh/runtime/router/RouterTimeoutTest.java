@@ -22,6 +22,8 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class RouterTimeoutTest {
     private final RouterRig rig = new RouterRig();
@@ -74,38 +76,42 @@ class RouterTimeoutTest {
         assertTrue(r.elapsedMillis() >= 440 && r.elapsedMillis() < 2000, "answered after " + r.elapsedMillis());
     }
 
-    @Test
-    void aPerTryTimeoutIsRetriedAndTheNextAttemptAnswers() {
+    /** A per-try timeout and a per-try idle timeout end an attempt that waits for its response the same way. */
+    @ParameterizedTest
+    @ValueSource(strings = {"per_try_timeout", "per_try_idle_timeout"})
+    void aPerTryTimeoutIsRetriedAndTheNextAttemptAnswers(String field) {
         WireMockServer wm = rig.wiremock();
         sequence(wm, "/x", ok("late").withFixedDelay(800), ok("fast"));
         var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
-                + "per_try_timeout: 0.15s}"), one(wm));
+                + field + ": 0.15s}"), one(wm));
         assertEquals(200, r.status());
         assertEquals("fast", r.body());
         assertEquals(2, r.info().attemptCount());
         assertTrue(r.elapsedMillis() < 750, "the slow attempt was abandoned: " + r.elapsedMillis());
     }
 
-    @Test
-    void aPerTryTimeoutWithRetriesExhaustedAnswers504WithUtAndUrx() {
+    @ParameterizedTest
+    @ValueSource(strings = {"per_try_timeout", "per_try_idle_timeout"})
+    void aPerTryTimeoutWithRetriesExhaustedAnswers504WithUtAndUrx(String field) {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(800)));
         var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: gateway-error, "
-                + "num_retries: 1, per_try_timeout: 0.1s}"), one(wm));
+                + "num_retries: 1, " + field + ": 0.1s}"), one(wm));
         assertEquals(504, r.status());
         assertEquals("upstream request timeout", r.body());
-        assertEquals("upstream_per_try_timeout", r.info().responseCodeDetails());
+        assertEquals("upstream_" + field, r.info().responseCodeDetails());
         assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT, ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED),
                 r.info().responseFlags());
         assertEquals(2, r.info().attemptCount());
     }
 
-    @Test
-    void aPerTryTimeoutWithoutARetryConditionAnswers504AtOnce() {
+    @ParameterizedTest
+    @ValueSource(strings = {"per_try_timeout", "per_try_idle_timeout"})
+    void aPerTryTimeoutWithoutARetryConditionAnswers504AtOnce(String field) {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(800)));
         var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: connect-failure, "
-                + "num_retries: 1, per_try_timeout: 0.1s}"), one(wm));
+                + "num_retries: 1, " + field + ": 0.1s}"), one(wm));
         assertEquals(504, r.status());
         assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
         assertEquals(1, r.info().attemptCount());
@@ -263,6 +269,28 @@ class RouterTimeoutTest {
                 routeToC("timeout: 0.1s"), rig.clusters(cluster("c", RouterRig.closedPort())));
         assertEquals(503, r.status());
         assertEquals(false, r.response().exchange.streamIdle.pending());
+    }
+
+    @Test
+    void eachBodyChunkRestartsThePerTryIdleTimeout() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("x".repeat(100)).withChunkedDribbleDelay(10, 1500)));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "per_try_idle_timeout: 0.5s}"), one(wm));
+        assertEquals("x".repeat(100), r.body());
+        assertEquals(Set.of(), r.info().responseFlags());
+        assertEquals(false, r.response().exchange.perTryIdle.pending(), "no timer left behind");
+    }
+
+    @Test
+    void aPerTryIdleTimeoutAfterTheResponseStartedCutsIt() throws Exception {
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "per_try_idle_timeout: 0.3s}"), stalling(1500));
+        assertEquals(200, r.status(), "the headers were in time");
+        assertEquals(null, r.body(), "the body was cut");
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
+        assertEquals("upstream_per_try_idle_timeout", r.info().responseCodeDetails());
+        assertEquals(1, r.info().attemptCount(), "a response already passed on is not retried");
     }
 
     private static final String GRPC_ROUTE = "timeout: 5s, max_stream_duration: {grpc_timeout_header_max: 0s}";
