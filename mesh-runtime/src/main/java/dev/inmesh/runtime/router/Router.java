@@ -255,8 +255,9 @@ public final class Router {
     /**
      * The route timeout as Envoy's {@code FilterUtility::finalTimeout}: for a gRPC request on a route with
      * {@code max_grpc_timeout} (or {@code max_stream_duration.grpc_timeout_header_max}, as Istio sends it), the
-     * request's {@code grpc-timeout}, capped by that maximum unless it is 0 (no cap); without the header, the maximum
-     * itself (0: none). Otherwise the route's {@code timeout}.
+     * request's {@code grpc-timeout}, less {@code grpc_timeout_header_offset} when the offset is shorter, capped by that
+     * maximum unless it is 0 (no cap); without the header, the maximum itself (0: none). Otherwise the route's
+     * {@code timeout}. The {@code grpc-timeout} sent upstream under {@code max_grpc_timeout} derives from this.
      */
     static Duration routeTimeout(RouteAction action, RouterRequest req) {
         Duration max = action.maxGrpcTimeout();
@@ -267,6 +268,10 @@ public final class Router {
             return action.timeout();
         }
         long grpc = grpcTimeoutMillis(req.headers.get("grpc-timeout"));
+        Duration offset = action.grpcTimeoutHeaderOffset();
+        if (offset != null && grpc > 0 && offset.toMillis() < grpc) {
+            grpc -= offset.toMillis(); // never down to 0 (no timeout) or below
+        }
         long cap = max.toMillis();
         if (cap != 0 && (grpc <= 0 || grpc > cap)) {
             grpc = cap;

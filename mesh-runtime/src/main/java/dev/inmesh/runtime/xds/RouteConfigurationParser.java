@@ -209,11 +209,12 @@ public final class RouteConfigurationParser
             }
         }
         Duration maxGrpc = a.hasMaxGrpcTimeout() ? Fields.duration(a.getMaxGrpcTimeout()) : null;
+        Duration grpcOffset = null;
         if (a.hasMaxStreamDuration()) {
             var msd = a.getMaxStreamDuration();
             Fields.at("max_stream_duration", () -> {
-                Fields.onlyKnown(msd, Set.of("max_stream_duration", "grpc_timeout_header_max"),
-                        Set.of("grpc_timeout_header_offset"));
+                Fields.onlyKnown(msd, Set.of("max_stream_duration", "grpc_timeout_header_max",
+                        "grpc_timeout_header_offset"), Set.of());
                 if (msd.hasMaxStreamDuration() && Fields.duration(msd.getMaxStreamDuration()).toNanos() != 0) {
                     throw new FieldError("max_stream_duration", msd.getMaxStreamDuration().getSeconds()
                             + "s (expected: 0s; use timeout)");
@@ -222,6 +223,7 @@ public final class RouteConfigurationParser
             });
             // As Envoy: with max_stream_duration, max_grpc_timeout is not used; grpc_timeout_header_max caps instead
             maxGrpc = msd.hasGrpcTimeoutHeaderMax() ? Fields.duration(msd.getGrpcTimeoutHeaderMax()) : null;
+            grpcOffset = Fields.durationOrNull(msd.hasGrpcTimeoutHeaderOffset(), msd.getGrpcTimeoutHeaderOffset());
         }
         RetryPolicy retry = a.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(a.getRetryPolicy()))
                 : null;
@@ -233,7 +235,8 @@ public final class RouteConfigurationParser
                 a.getPrefixRewrite().isEmpty() ? null : a.getPrefixRewrite(), regexRewrite,
                 a.getHostRewriteLiteral().isEmpty() ? null : a.getHostRewriteLiteral(),
                 a.hasAutoHostRewrite() && a.getAutoHostRewrite().getValue(), hash, maxGrpc,
-                a.hasIncludeVhRateLimits() && a.getIncludeVhRateLimits().getValue(), a.hasMaxStreamDuration());
+                a.hasIncludeVhRateLimits() && a.getIncludeVhRateLimits().getValue(), a.hasMaxStreamDuration(),
+                grpcOffset);
     }
 
     static ClusterSpecifier.Weighted weighted(WeightedCluster w) {

@@ -14,10 +14,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
+import dev.inmesh.api.config.route.ClusterSpecifier;
+import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import io.vertx.core.http.HttpServer;
 import java.time.Duration;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -306,6 +309,34 @@ class RouterTimeoutTest {
         assertEquals("upstream request timeout", r.header("grpc-message"));
         assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
         assertTrue(r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
+    }
+
+    @Test
+    void theGrpcTimeoutHeaderOffsetIsTakenOffTheCallersDeadline() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok().withFixedDelay(1500)));
+        // 1 s asked for, 0.8 s of it kept back: the router gives up after about 0.2 s
+        var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc", "grpc-timeout", "1S"),
+                routeToC("max_stream_duration: {grpc_timeout_header_max: 0s, grpc_timeout_header_offset: 0.8s}"),
+                one(wm));
+        assertEquals("14", r.header("grpc-status"));
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
+        assertTrue(r.elapsedMillis() < 750, "answered after " + r.elapsedMillis());
+    }
+
+    @Test
+    void theOffsetAppliesOnlyWhenShorterThanTheDeadlineAndBeforeTheCap() {
+        RouteAction a = new RouteAction(new ClusterSpecifier.Named("c"), null, null, null, null, null, null, false,
+                List.of(), Duration.ofSeconds(5), false, true, Duration.ofSeconds(1));
+        String grpc = "application/grpc";
+        assertEquals(Duration.ofMillis(1500), Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout",
+                "2500m")));
+        assertEquals(Duration.ofMillis(800), Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout",
+                "800m")), "an offset not shorter than the deadline is not applied");
+        assertEquals(Duration.ofSeconds(5), Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout",
+                "7S")), "7 s less 1 s, then capped");
+        assertEquals(Duration.ofSeconds(5), Router.routeTimeout(a, get("/", "content-type", grpc)),
+                "no header: the maximum, no offset");
     }
 
     @Test

@@ -21,11 +21,14 @@ import java.util.List;
  * @param maxStreamDuration whether the route sets {@code max_stream_duration} (Envoy's newer timeouts):
  *     {@code maxGrpcTimeout} is then its {@code grpc_timeout_header_max}, and a gRPC request's
  *     {@code grpc-timeout} is not rewritten upstream as it is under {@code max_grpc_timeout}
+ * @param grpcTimeoutHeaderOffset {@code max_stream_duration.grpc_timeout_header_offset}: taken off a gRPC request's
+ *     {@code grpc-timeout} (when shorter than it) before the maximum caps it, or null
  */
 public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
                           String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
                           boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
-                          boolean includeVhRateLimits, boolean maxStreamDuration) implements Action {
+                          boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset)
+        implements Action {
 
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
 
@@ -38,6 +41,17 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
                 "not both prefix_rewrite and regex_rewrite");
         Checks.check(hostRewriteLiteral == null || !autoHostRewrite, "host_rewrite_literal", hostRewriteLiteral,
                 "not both host_rewrite_literal and auto_host_rewrite");
+        Checks.check(grpcTimeoutHeaderOffset == null || !grpcTimeoutHeaderOffset.isNegative(),
+                "max_stream_duration.grpc_timeout_header_offset", grpcTimeoutHeaderOffset, ">= 0s");
+    }
+
+    /** A route action without {@code max_stream_duration.grpc_timeout_header_offset}. */
+    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
+                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
+                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
+                       boolean includeVhRateLimits, boolean maxStreamDuration) {
+        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
+                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration, null);
     }
 
     /** A route action without {@code max_stream_duration}. */
@@ -46,7 +60,7 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
                        boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
                        boolean includeVhRateLimits) {
         this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
-                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, false);
+                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, false, null);
     }
 
     /** Forward to one cluster with Envoy's defaults. */
