@@ -255,8 +255,9 @@ public final class Router {
     /**
      * The route timeout as Envoy's {@code FilterUtility::finalTimeout}: for a gRPC request on a route with
      * {@code max_grpc_timeout} (or {@code max_stream_duration.grpc_timeout_header_max}, as Istio sends it), the
-     * request's {@code grpc-timeout}, less {@code grpc_timeout_header_offset} when the offset is shorter, capped by that
-     * maximum unless it is 0 (no cap); without the header, the maximum itself (0: none). Otherwise the route's
+     * request's {@code grpc-timeout} capped by that maximum unless it is 0 (no cap), then less
+     * {@code grpc_timeout_header_offset} (an offset not shorter than it leaves 1 ms: out of time at once, where Envoy's
+     * stream duration timer fires at 0); without the header, the maximum itself (0: none). Otherwise the route's
      * {@code timeout}. The {@code grpc-timeout} sent upstream under {@code max_grpc_timeout} derives from this.
      */
     static Duration routeTimeout(RouteAction action, RouterRequest req) {
@@ -267,16 +268,19 @@ public final class Router {
         if (!Grpc.isRequest(req.headers)) {
             return action.timeout();
         }
-        long grpc = grpcTimeoutMillis(req.headers.get("grpc-timeout"));
-        Duration offset = action.grpcTimeoutHeaderOffset();
-        if (offset != null && grpc > 0 && offset.toMillis() < grpc) {
-            grpc -= offset.toMillis(); // never down to 0 (no timeout) or below
-        }
+        long header = grpcTimeoutMillis(req.headers.get("grpc-timeout"));
+        long grpc = header;
         long cap = max.toMillis();
         if (cap != 0 && (grpc <= 0 || grpc > cap)) {
             grpc = cap;
         }
-        return grpc <= 0 ? Duration.ZERO : Duration.ofMillis(grpc);
+        // as Envoy's connection manager applies grpc_timeout_header_offset: after the cap, to a deadline the caller
+        // sent; an offset not shorter than it leaves nothing (the stream is out of time at once)
+        Duration offset = action.grpcTimeoutHeaderOffset();
+        if (offset != null && header > 0 && grpc > 0) {
+            grpc = offset.toMillis() < grpc ? grpc - offset.toMillis() : -2;
+        }
+        return grpc == -2 ? Duration.ofMillis(1) : grpc <= 0 ? Duration.ZERO : Duration.ofMillis(grpc);
     }
 
     /** A {@code grpc-timeout} value (1 to 8 digits and a unit of H, M, S, m, u, n) in milliseconds; -1 if invalid. */

@@ -325,16 +325,16 @@ class RouterTimeoutTest {
     }
 
     @Test
-    void theOffsetAppliesOnlyWhenShorterThanTheDeadlineAndBeforeTheCap() {
+    void theOffsetIsTakenOffTheCappedDeadlineAsEnvoysConnectionManagerTakesIt() {
         RouteAction a = new RouteAction(new ClusterSpecifier.Named("c"), null, null, null, null, null, null, false,
                 List.of(), Duration.ofSeconds(5), false, true, Duration.ofSeconds(1));
         String grpc = "application/grpc";
         assertEquals(Duration.ofMillis(1500), Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout",
                 "2500m")));
-        assertEquals(Duration.ofMillis(800), Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout",
-                "800m")), "an offset not shorter than the deadline is not applied");
-        assertEquals(Duration.ofSeconds(5), Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout",
-                "7S")), "7 s less 1 s, then capped");
+        assertEquals(Duration.ofMillis(1), Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout",
+                "800m")), "an offset not shorter than the deadline leaves the stream out of time");
+        assertEquals(Duration.ofSeconds(4), Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout",
+                "7S")), "7 s capped to 5 s, then less 1 s");
         assertEquals(Duration.ofSeconds(5), Router.routeTimeout(a, get("/", "content-type", grpc)),
                 "no header: the maximum, no offset");
     }
