@@ -3,18 +3,23 @@ package dev.inmesh.runtime.stats;
 import java.util.Set;
 import java.util.stream.Collectors;
 
-/** Envoy's response flags, with the short names that access logs and Istio's {@code response_flags} label use. */
+/**
+ * Envoy's response flags, with the short names that access logs and Istio's {@code response_flags} label use. The
+ * constants are in the order the flags are printed: current Envoy prints them in the order its router set them, and
+ * the router sets the retry outcome (URX, or UO when the retry budget overflowed) before the failure that ended the
+ * last attempt (UF, UT, UC, UR), so a request whose retries ran out on connect failures logs {@code URX,UF}.
+ */
 public enum ResponseFlag {
     /** No route for the request (404). */
     NO_ROUTE_FOUND("NR"),
     /** No healthy upstream host (503). */
     NO_HEALTHY_UPSTREAM("UH"),
-    /** Upstream connection failure (503). */
-    UPSTREAM_CONNECTION_FAILURE("UF"),
-    /** Upstream overflow: a circuit breaker was open (503). */
-    UPSTREAM_OVERFLOW("UO"),
     /** Retries exhausted: the last upstream response was returned. */
     UPSTREAM_RETRY_LIMIT_EXCEEDED("URX"),
+    /** Upstream overflow: a circuit breaker was open (503). */
+    UPSTREAM_OVERFLOW("UO"),
+    /** Upstream connection failure (503). */
+    UPSTREAM_CONNECTION_FAILURE("UF"),
     /** Upstream request timeout (504). */
     UPSTREAM_REQUEST_TIMEOUT("UT"),
     /** The downstream connection ended before the response. */

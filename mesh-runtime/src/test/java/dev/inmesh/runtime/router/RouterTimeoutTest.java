@@ -105,6 +105,7 @@ class RouterTimeoutTest {
         assertEquals("upstream_" + field, r.info().responseCodeDetails());
         assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT, ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED),
                 r.info().responseFlags());
+        assertEquals("URX,UT", ResponseFlag.format(r.info().responseFlags()));
         assertEquals(2, r.info().attemptCount());
     }
 
