@@ -11,10 +11,12 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ResourceBundle;
+import io.envoyproxy.envoy.admin.v3.ClusterStatus;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.URI;
@@ -34,25 +36,27 @@ import picocli.CommandLine.Parameters;
 
 /**
  * {@code inmesh proxy-config listener|route|cluster|endpoint|all}: shows a proxy's configuration as
- * {@code istioctl proxy-config} does, read from an admin server's {@code /config_dump} ({@code --admin HOST:PORT},
- * Inmesh's or Envoy's) or from a dump file ({@code -f FILE}). The same filters ({@code --port}, {@code --address},
- * {@code --type}, {@code --name}, {@code --fqdn}, {@code --direction}, {@code --subset}, {@code --cluster},
- * {@code --status}) and outputs ({@code -o short}, istioctl's tables; {@code -o json}; {@code -o yaml}). Endpoints
- * come from the dump's EDS configs ({@code dynamic_endpoint_configs}) rather than from {@code /clusters}, so their
- * outlier check always reads {@code OK}. Exit codes: 0 shown, 1 nothing matched, 2 unreadable input or bad arguments.
+ * {@code istioctl proxy-config} does, from an admin server ({@code --admin HOST:PORT}, Inmesh's or Envoy's) or from a
+ * file ({@code -f FILE}). From an admin server it asks what istioctl asks: the config dump sections a table needs
+ * ({@code /config_dump?mask=...}), the dump with EDS for {@code all} ({@code ?include_eds=true}), and
+ * {@code /clusters?format=json} for {@code endpoint}, whose OUTLIER CHECK reads FAILED for a host ejected by outlier
+ * detection. The same filters ({@code --port}, {@code --address}, {@code --type}, {@code --name}, {@code --fqdn},
+ * {@code --direction}, {@code --subset}, {@code --cluster}, {@code --status}) and outputs ({@code -o short},
+ * istioctl's tables, and {@code all}'s full summary; {@code -o json}; {@code -o yaml}). Exit codes: 0 shown, 1
+ * nothing matched, 2 unreadable input or bad arguments.
  */
 @Command(name = "proxy-config", mixinStandardHelpOptions = true,
         description = "Shows a proxy's listeners, routes, clusters or endpoints as istioctl proxy-config does, from "
-                + "an admin server's /config_dump or a dump file.")
+                + "an admin server (its /config_dump and /clusters) or a file.")
 public final class ProxyConfigCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "TYPE", description = "listener, route, cluster, endpoint or all.")
     String type;
 
-    @Option(names = "--admin", paramLabel = "HOST:PORT", description = "An admin server to fetch /config_dump from.")
+    @Option(names = "--admin", paramLabel = "HOST:PORT", description = "An admin server to ask for /config_dump (/clusters for endpoint).")
     String admin;
 
-    @Option(names = {"-f", "--file"}, paramLabel = "FILE", description = "A config dump (JSON or YAML) to read.")
+    @Option(names = {"-f", "--file"}, paramLabel = "FILE", description = "A config dump (JSON or YAML), or for endpoint /clusters?format=json, to read.")
     Path file;
 
     @Option(names = {"-o", "--output"}, defaultValue = "short", paramLabel = "FORMAT",
@@ -108,11 +112,16 @@ public final class ProxyConfigCommand implements Callable<Integer> {
             err.println("proxy-config: give one of --admin HOST:PORT or -f FILE");
             return 2;
         }
-        String text;
-        ResourceBundle bundle;
+        String text = null;
+        ResourceBundle bundle = null;
+        List<ClusterStatus> statuses = null;
         try {
-            text = admin != null ? fetch(admin) : read(file);
-            bundle = EnvoyConfigReader.read(text);
+            if (kind.equals("endpoint")) {
+                statuses = admin != null ? fetchClusterStatuses(admin) : clusterStatuses(read(file));
+            } else {
+                text = admin != null ? fetch(admin, DUMP_PATHS.get(kind)) : read(file);
+                bundle = EnvoyConfigReader.read(text);
+            }
         } catch (InputException e) {
             err.println("proxy-config: " + e.getMessage());
             return 2;
@@ -126,10 +135,32 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         ProxyConfigWriter.Filters filters = new ProxyConfigWriter.Filters(port, address, listenerType, name, fqdn,
                 direction, subset, cluster, status);
         try {
+            if (statuses != null) {
+                showEndpoints(format, statuses, filters);
+                return 0;
+            }
             return show(kind, format, text, bundle, filters);
         } catch (JsonProcessingException e) {
             err.println("proxy-config: cannot print: " + e.getOriginalMessage());
             return 2;
+        }
+    }
+
+    /** What istioctl asks an admin server for, per type: the config dump sections the table needs. */
+    private static final Map<String, String> DUMP_PATHS = Map.of(
+            "listener", "/config_dump?mask=dynamic_listeners,static_listeners",
+            "route", "/config_dump?mask=dynamic_route_configs,static_route_configs",
+            "cluster", "/config_dump?mask=dynamic_active_clusters,dynamic_warming_clusters,static_clusters",
+            // Envoy leaves EDS out of its dump unless asked
+            "all", "/config_dump?include_eds=true");
+
+    private void showEndpoints(String format, List<ClusterStatus> statuses, ProxyConfigWriter.Filters f)
+            throws JsonProcessingException {
+        if (format.equals("short")) {
+            out.print(ProxyConfigWriter.endpointSummary(ProxyConfigWriter.endpoints(statuses, f)));
+        } else {
+            // as istioctl: the ClusterStatus objects of /clusters?format=json holding a selected host
+            print(format, ProxyConfigWriter.endpointClusters(statuses, f), () -> "");
         }
     }
 
@@ -157,38 +188,12 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                 }
                 print(format, cs, () -> ProxyConfigWriter.clusterSummary(cs));
             }
-            case "endpoint" -> {
-                var rows = ProxyConfigWriter.endpoints(b, f);
-                if (format.equals("short")) {
-                    out.print(ProxyConfigWriter.endpointSummary(rows));
-                } else {
-                    // the load assignments holding at least one selected endpoint
-                    var clusters = rows.stream().map(ProxyConfigWriter.EndpointRow::cluster).distinct().toList();
-                    var las = ProxyConfigWriter.loadAssignments(b).stream()
-                            .filter(c -> clusters.contains(c.getClusterName())).toList();
-                    print(format, las, () -> "");
-                }
-            }
             default -> {
+                JsonNode tree = EnvoyJson.tree(text);
                 if (format.equals("short")) {
-                    String[] sections = {
-                        b.clusters().isEmpty() ? ""
-                                : ProxyConfigWriter.clusterSummary(ProxyConfigWriter.clusters(b, f)),
-                        b.listeners().isEmpty() ? ""
-                                : ProxyConfigWriter.listenerSummary(ProxyConfigWriter.listeners(b, f)),
-                        b.routes().isEmpty() ? "" : ProxyConfigWriter.routeSummary(ProxyConfigWriter.routes(b, f)),
-                        b.endpoints().isEmpty() ? ""
-                                : ProxyConfigWriter.endpointSummary(ProxyConfigWriter.endpoints(b, f))};
-                    boolean first = true;
-                    for (String s : sections) {
-                        if (!s.isEmpty()) {
-                            out.print(first ? s : "\n" + s);
-                            first = false;
-                        }
-                    }
+                    out.print(ProxyConfigWriter.fullSummary(tree, b, f));
                 } else {
                     // the whole dump, as istioctl proxy-config all -o json|yaml prints it
-                    JsonNode tree = EnvoyJson.tree(text);
                     out.println(format.equals("json") ? JSON_WRITER.writeValueAsString(tree) : yaml(tree));
                 }
             }
@@ -237,27 +242,72 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         return s.endsWith("\n") ? s.substring(0, s.length() - 1) : s;
     }
 
-    static String fetch(String hostPort) throws InputException {
+    /** The body of {@code GET http://HOST:PORT/PATH}, which must answer 200. */
+    static String fetch(String hostPort, String path) throws InputException {
+        HttpResponse<String> r = get(hostPort, path);
+        if (r.statusCode() != 200) {
+            throw new InputException(r.uri() + ": HTTP " + r.statusCode());
+        }
+        return r.body();
+    }
+
+    private static HttpResponse<String> get(String hostPort, String path) throws InputException {
         URI uri;
         try {
-            uri = URI.create("http://" + hostPort + "/config_dump");
+            uri = URI.create("http://" + hostPort + path);
         } catch (IllegalArgumentException e) {
             throw new InputException("--admin " + hostPort + ": not HOST:PORT");
         }
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         try {
-            HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(30)).build(),
+            return http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(30)).build(),
                     HttpResponse.BodyHandlers.ofString());
-            if (r.statusCode() != 200) {
-                throw new InputException(uri + ": HTTP " + r.statusCode());
-            }
-            return r.body();
         } catch (IOException e) {
             throw new InputException(uri + ": " + e.getMessage());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InputException(uri + ": interrupted");
         }
+    }
+
+    /**
+     * The endpoint view's source, as istioctl's: {@code /clusters?format=json}. An admin server that ignores the
+     * query (Inmesh's, before it learnt {@code ?format=json}) answers the text form, which is parsed instead; one
+     * without {@code /clusters} (404) gives the EDS of its {@code /config_dump?include_eds=true}.
+     */
+    static List<ClusterStatus> fetchClusterStatuses(String hostPort)
+            throws InputException, EnvoyConfigReader.ConfigReadException {
+        HttpResponse<String> r = get(hostPort, "/clusters?format=json");
+        if (r.statusCode() == 404) {
+            return clusterStatuses(fetch(hostPort, "/config_dump?include_eds=true"));
+        }
+        if (r.statusCode() != 200) {
+            throw new InputException(r.uri() + ": HTTP " + r.statusCode());
+        }
+        if (r.body().isBlank()) {
+            return List.of();
+        }
+        return clusterStatuses(r.body());
+    }
+
+    /**
+     * Cluster statuses from {@code /clusters?format=json}, the text form of {@code /clusters}, or anything else
+     * {@link EnvoyConfigReader} reads, such as a config dump, whose EDS resources stand for the hosts (istioctl
+     * itself reads only the {@code /clusters?format=json} form with {@code -f}).
+     */
+    static List<ClusterStatus> clusterStatuses(String text) throws EnvoyConfigReader.ConfigReadException {
+        if (ClusterStatuses.isJson(text)) {
+            try {
+                return ClusterStatuses.fromJson(text);
+            } catch (InvalidProtocolBufferException e) {
+                throw new EnvoyConfigReader.ConfigReadException("not Envoy's /clusters?format=json: "
+                        + e.getMessage(), e);
+            }
+        }
+        if (ClusterStatuses.isText(text)) {
+            return ClusterStatuses.fromText(text);
+        }
+        return ClusterStatuses.fromLoadAssignments(ProxyConfigWriter.loadAssignments(EnvoyConfigReader.read(text)));
     }
 
     static String read(Path file) throws InputException {

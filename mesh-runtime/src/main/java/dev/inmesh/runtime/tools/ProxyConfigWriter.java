@@ -1,10 +1,15 @@
 package dev.inmesh.runtime.tools;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import com.google.protobuf.Value;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
+import io.envoyproxy.envoy.admin.v3.ClusterStatus;
+import io.envoyproxy.envoy.admin.v3.HostHealthStatus;
+import io.envoyproxy.envoy.admin.v3.HostStatus;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.core.v3.Address;
 import io.envoyproxy.envoy.config.core.v3.HealthStatus;
@@ -80,11 +85,17 @@ final class ProxyConfigWriter {
 
     /** {@code ADDRESSES PORT MATCH DESTINATION}, one row per filter chain. */
     static String listenerSummary(List<Listener> listeners) {
+        return listenerSummary(listeners, false);
+    }
+
+    /** The listener table; {@code named} adds istioctl's {@code NAME} column ({@code listener/NAME}) first. */
+    static String listenerSummary(List<Listener> listeners, boolean named) {
         List<Listener> sorted = new ArrayList<>(listeners);
         sorted.sort(Comparator.comparingInt(ProxyConfigWriter::port)
                 .thenComparing(ProxyConfigWriter::address)
                 .thenComparing(ProxyConfigWriter::listenerType));
-        TabWriter w = new TabWriter(1).row("ADDRESSES", "PORT", "MATCH", "DESTINATION");
+        TabWriter w = new TabWriter(1);
+        w.row(named(named, "NAME", "ADDRESSES", "PORT", "MATCH", "DESTINATION"));
         for (Listener l : sorted) {
             String addresses = String.join(",", listenerAddresses(l));
             List<String[]> matches = new ArrayList<>();
@@ -93,10 +104,21 @@ final class ProxyConfigWriter {
             }
             matches.sort((a, c) -> c[1].compareTo(a[1]));
             for (String[] m : matches) {
-                w.row(addresses, Integer.toString(port(l)), m[0], m[1]);
+                w.row(named(named, "listener/" + l.getName(), addresses, Integer.toString(port(l)), m[0], m[1]));
             }
         }
         return w.render();
+    }
+
+    /** {@code cells}, after {@code name} when the table is {@code named}. */
+    private static String[] named(boolean named, String name, String... cells) {
+        if (!named) {
+            return cells;
+        }
+        String[] out = new String[cells.length + 1];
+        out[0] = name;
+        System.arraycopy(cells, 0, out, 1, cells.length);
+        return out;
     }
 
     private static List<FilterChain> chains(Listener l) {
@@ -308,17 +330,23 @@ final class ProxyConfigWriter {
 
     /** {@code NAME VHOST NAME DOMAINS MATCH VIRTUAL SERVICE}, one row per route (passthrough routes left out). */
     static String routeSummary(List<RouteConfiguration> routes) {
+        return routeSummary(routes, false);
+    }
+
+    /** The route table; {@code named} writes the NAME column as istioctl's {@code route/NAME}. */
+    static String routeSummary(List<RouteConfiguration> routes, boolean named) {
         TabWriter w = new TabWriter(5).row("NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE");
         for (RouteConfiguration rc : routes) {
+            String name = named ? "route/" + rc.getName() : rc.getName();
             for (VirtualHost vh : rc.getVirtualHostsList()) {
                 for (Route r : vh.getRoutesList()) {
                     if (!isPassthrough(r)) {
-                        w.row(rc.getName(), vh.getName(), describeRouteDomains(vh.getDomainsList()),
+                        w.row(name, vh.getName(), describeRouteDomains(vh.getDomainsList()),
                                 describeMatch(r.getMatch()), describeManagement(r.getMetadata(), r.hasMetadata()));
                     }
                 }
                 if (vh.getRoutesCount() == 0) {
-                    w.row(rc.getName(), vh.getName(), describeRouteDomains(vh.getDomainsList()), "/*", "404");
+                    w.row(name, vh.getName(), describeRouteDomains(vh.getDomainsList()), "/*", "404");
                 }
             }
         }
@@ -416,12 +444,15 @@ final class ProxyConfigWriter {
                 out.add(c);
             }
         }
-        out.sort(Comparator.comparing((Cluster c) -> subsetKey(c.getName())[2])
-                .thenComparing(c -> subsetKey(c.getName())[1])
-                .thenComparingInt(c -> portOf(subsetKey(c.getName())[3]))
-                .thenComparing(c -> subsetKey(c.getName())[0]));
+        out.sort(Comparator.comparing(Cluster::getName, BY_SUBSET_KEY));
         return out;
     }
+
+    /** istioctl's order of cluster names: by host, subset, port, direction. */
+    private static final Comparator<String> BY_SUBSET_KEY = Comparator.comparing((String n) -> subsetKey(n)[2])
+            .thenComparing(n -> subsetKey(n)[1])
+            .thenComparingInt(n -> portOf(subsetKey(n)[3]))
+            .thenComparing(n -> subsetKey(n)[0]);
 
     private static boolean verify(Cluster c, Filters f) {
         String name = c.getName();
@@ -456,15 +487,26 @@ final class ProxyConfigWriter {
 
     /** {@code SERVICE FQDN PORT SUBSET DIRECTION TYPE DESTINATION RULE}. */
     static String clusterSummary(List<Cluster> clusters) {
-        TabWriter w = new TabWriter(5).row("SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE");
+        return clusterSummary(clusters, false);
+    }
+
+    /**
+     * The cluster table; {@code named} adds istioctl's {@code NAME} column ({@code cluster/NAME}) first, and then
+     * names a cluster that is not {@code direction|port|subset|fqdn} {@code cluster/NAME} in SERVICE FQDN too.
+     */
+    static String clusterSummary(List<Cluster> clusters, boolean named) {
+        TabWriter w = new TabWriter(5);
+        w.row(named(named, "NAME", "SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE"));
         for (Cluster c : clusters) {
+            String name = "cluster/" + c.getName();
             String type = c.getType().name();
             String dr = describeManagement(c.getMetadata(), c.hasMetadata());
             if (c.getName().split("\\|", -1).length > 3) {
                 String[] k = subsetKey(c.getName());
-                w.row(k[2], Integer.toString(portOf(k[3])), k[1].isEmpty() ? "-" : k[1], k[0], type, dr);
+                w.row(named(named, name, k[2], Integer.toString(portOf(k[3])), k[1].isEmpty() ? "-" : k[1], k[0],
+                        type, dr));
             } else {
-                w.row(c.getName(), "-", "-", "-", type, dr);
+                w.row(named(named, name, named ? name : c.getName(), "-", "-", "-", type, dr));
             }
         }
         return w.render();
@@ -472,8 +514,8 @@ final class ProxyConfigWriter {
 
     // ---- endpoints -------------------------------------------------------------------------------------------
 
-    /** One endpoint of a cluster: what a row of the endpoint table shows. */
-    record EndpointRow(String address, int port, String cluster, String status) {
+    /** One host of a cluster in {@code /clusters}: what a row of the endpoint table shows. */
+    record EndpointRow(String address, int port, String cluster, String status, boolean failedOutlierCheck) {
         String endpoint() {
             return port != 0 ? address + ":" + port : address;
         }
@@ -489,27 +531,23 @@ final class ProxyConfigWriter {
         return out;
     }
 
-    static List<EndpointRow> endpoints(ResourceBundle b, Filters f) {
-        return endpoints(loadAssignments(b), f);
+    private static EndpointRow row(HostStatus h, String cluster) {
+        Address a = h.getAddress();
+        String address = a.hasSocketAddress() ? a.getSocketAddress().getAddress() : "unix://" + a.getPipe().getPath();
+        int port = a.hasSocketAddress() ? a.getSocketAddress().getPortValue() : 0;
+        HostHealthStatus health = h.getHealthStatus();
+        return new EndpointRow(address, port, cluster, health.getEdsHealthStatus().name(),
+                health.getFailedOutlierCheck());
     }
 
-    /** The endpoints {@code f} selects, in istioctl's order: by address, port, cluster. */
-    static List<EndpointRow> endpoints(List<ClusterLoadAssignment> assignments, Filters f) {
+    /** The hosts {@code f} selects, in istioctl's order: by address, port, cluster. */
+    static List<EndpointRow> endpoints(List<ClusterStatus> statuses, Filters f) {
         List<EndpointRow> rows = new ArrayList<>();
-        for (ClusterLoadAssignment cla : assignments) {
-            for (LocalityLbEndpoints group : cla.getEndpointsList()) {
-                for (LbEndpoint e : group.getLbEndpointsList()) {
-                    Address a = e.getEndpoint().getAddress();
-                    String address = a.hasSocketAddress() ? a.getSocketAddress().getAddress()
-                            : "unix://" + a.getPipe().getPath();
-                    int port = a.hasSocketAddress() ? a.getSocketAddress().getPortValue() : 0;
-                    // Envoy's /clusters reports an endpoint EDS left UNKNOWN as HEALTHY
-                    HealthStatus h = e.getHealthStatus() == HealthStatus.UNKNOWN ? HealthStatus.HEALTHY
-                            : e.getHealthStatus();
-                    EndpointRow row = new EndpointRow(address, port, cla.getClusterName(), h.name());
-                    if (verify(row, f)) {
-                        rows.add(row);
-                    }
+        for (ClusterStatus c : statuses) {
+            for (HostStatus h : c.getHostStatusesList()) {
+                EndpointRow row = row(h, c.getName());
+                if (verify(row, f)) {
+                    rows.add(row);
                 }
             }
         }
@@ -518,25 +556,207 @@ final class ProxyConfigWriter {
         return rows;
     }
 
+    /** The clusters, whole and in their order, with at least one host {@code f} selects ({@code -o json}). */
+    static List<ClusterStatus> endpointClusters(List<ClusterStatus> statuses, Filters f) {
+        List<ClusterStatus> out = new ArrayList<>();
+        for (ClusterStatus c : statuses) {
+            if (c.getHostStatusesList().stream().anyMatch(h -> verify(row(h, c.getName()), f))) {
+                out.add(c);
+            }
+        }
+        return out;
+    }
+
     private static boolean verify(EndpointRow r, Filters f) {
-        if (f.address() != null && !r.address().equalsIgnoreCase(f.address())) {
+        if (f.address() != null && !f.address().isEmpty() && !r.address().equalsIgnoreCase(f.address())) {
             return false;
         }
         if (f.port() != null && f.port() != 0 && r.port() != f.port()) {
             return false;
         }
-        if (f.cluster() != null && !r.cluster().equalsIgnoreCase(f.cluster())) {
+        if (f.cluster() != null && !f.cluster().isEmpty() && !r.cluster().equalsIgnoreCase(f.cluster())) {
             return false;
         }
-        return f.status() == null || r.status().equalsIgnoreCase(f.status().toUpperCase(Locale.ROOT));
+        return f.status() == null || f.status().isEmpty() || r.status().equalsIgnoreCase(f.status());
     }
 
-    /** {@code ENDPOINT STATUS OUTLIER CHECK CLUSTER}; a dump carries no outlier state, so every check is OK. */
+    /** {@code ENDPOINT STATUS OUTLIER CHECK CLUSTER}; the check is FAILED for a host ejected by outlier detection. */
     static String endpointSummary(List<EndpointRow> rows) {
         TabWriter w = new TabWriter(5).row("ENDPOINT", "STATUS", "OUTLIER CHECK", "CLUSTER");
         for (EndpointRow r : rows) {
-            w.row(r.endpoint(), r.status(), "OK", r.cluster());
+            w.row(r.endpoint(), r.status(), r.failedOutlierCheck() ? "FAILED" : "OK", r.cluster());
         }
         return w.render();
+    }
+
+    // ---- the full summary of proxy-config all ----------------------------------------------------------------
+
+    /** The endpoints of a config dump's EDS section that {@code f} selects, by cluster in istioctl's order. */
+    static List<ClusterLoadAssignment> edsEndpoints(List<ClusterLoadAssignment> assignments, Filters f) {
+        List<ClusterLoadAssignment> out = new ArrayList<>();
+        for (ClusterLoadAssignment cla : assignments) {
+            ClusterLoadAssignment.Builder b = cla.toBuilder().clearEndpoints();
+            int kept = 0;
+            for (LocalityLbEndpoints group : cla.getEndpointsList()) {
+                LocalityLbEndpoints.Builder g = group.toBuilder().clearLbEndpoints();
+                for (LbEndpoint e : group.getLbEndpointsList()) {
+                    if (verifyEds(e, cla.getClusterName(), f)) {
+                        g.addLbEndpoints(e);
+                        kept++;
+                    }
+                }
+                b.addEndpoints(g);
+            }
+            if (kept > 0) {
+                out.add(b.build());
+            }
+        }
+        out.sort(Comparator.comparing(ClusterLoadAssignment::getClusterName, BY_SUBSET_KEY));
+        return out;
+    }
+
+    /** As istioctl's EDS filter: the address matches one of {@code ADDRESS:PORT}, the status is EDS's own. */
+    private static boolean verifyEds(LbEndpoint e, String cluster, Filters f) {
+        if (f.address() != null && !f.address().isEmpty()
+                && edsAddresses(e).stream().noneMatch(a -> a.equalsIgnoreCase(f.address()))) {
+            return false;
+        }
+        if (f.port() != null && f.port() != 0
+                && e.getEndpoint().getAddress().getSocketAddress().getPortValue() != f.port()) {
+            return false;
+        }
+        if (f.cluster() != null && !f.cluster().isEmpty() && !cluster.equalsIgnoreCase(f.cluster())) {
+            return false;
+        }
+        return f.status() == null || f.status().isEmpty() || e.getHealthStatus().name().equalsIgnoreCase(f.status());
+    }
+
+    private static List<String> edsAddresses(LbEndpoint e) {
+        List<Address> all = new ArrayList<>();
+        all.add(e.getEndpoint().getAddress());
+        e.getEndpoint().getAdditionalAddressesList().forEach(a -> all.add(a.getAddress()));
+        List<String> out = new ArrayList<>();
+        for (Address a : all) {
+            if (a.hasSocketAddress()) {
+                out.add(a.getSocketAddress().getAddress() + ":" + a.getSocketAddress().getPortValue());
+            } else if (a.hasPipe()) {
+                out.add(a.getPipe().getPath());
+            } else if (a.hasEnvoyInternalAddress() && a.getEnvoyInternalAddress().hasServerListenerName()) {
+                out.add("envoy://" + a.getEnvoyInternalAddress().getServerListenerName() + "/"
+                        + a.getEnvoyInternalAddress().getEndpointId());
+            } else {
+                out.add("unknown");
+            }
+        }
+        return out;
+    }
+
+    /** {@code NAME STATUS LOCALITY CLUSTER}: the endpoints section of the full summary, from EDS. */
+    static String edsSummary(List<ClusterLoadAssignment> assignments) {
+        TabWriter w = new TabWriter(5).row("NAME", "STATUS", "LOCALITY", "CLUSTER");
+        for (ClusterLoadAssignment cla : assignments) {
+            for (LocalityLbEndpoints group : cla.getEndpointsList()) {
+                String locality = locality(group);
+                for (LbEndpoint e : group.getLbEndpointsList()) {
+                    w.row("endpoint/" + String.join(",", edsAddresses(e)), e.getHealthStatus().name(), locality,
+                            cla.getClusterName());
+                }
+            }
+        }
+        return w.render();
+    }
+
+    /** {@code region[/zone[/sub_zone]]}, empty without a locality. */
+    private static String locality(LocalityLbEndpoints group) {
+        if (!group.hasLocality()) {
+            return "";
+        }
+        var l = group.getLocality();
+        if (l.getZone().isEmpty()) {
+            return l.getRegion();
+        }
+        return l.getSubZone().isEmpty() ? l.getRegion() + "/" + l.getZone()
+                : l.getRegion() + "/" + l.getZone() + "/" + l.getSubZone();
+    }
+
+    /**
+     * The bootstrap section: the Istio version and proxy SHA from the node metadata ({@code ISTIO_VERSION},
+     * {@code ISTIO_PROXY_SHA} after its {@code :}), when there, and the Envoy version from the node's
+     * {@code user_agent_build_version} ({@code 0.0.0} without one), with its label, status, type and TLS library.
+     */
+    static String bootstrapSummary(JsonNode dump) {
+        JsonNode node = null;
+        JsonNode configs = field(dump, "configs");
+        for (int i = 0; configs != null && i < configs.size(); i++) {
+            JsonNode c = configs.get(i);
+            if (c.path("@type").asText().endsWith(".BootstrapConfigDump")) {
+                node = field(field(c, "bootstrap"), "node");
+            }
+        }
+        JsonNode metadata = node == null ? null : field(node, "metadata");
+        String istioVersion = metadata == null ? "" : metadata.path("ISTIO_VERSION").asText("");
+        String sha = metadata == null ? "" : metadata.path("ISTIO_PROXY_SHA").asText("");
+        String[] shaParts = sha.split(":", -1);
+        if (shaParts.length > 1) {
+            sha = shaParts[1];
+        }
+        JsonNode build = node == null ? null : field(node, "user_agent_build_version");
+        JsonNode version = build == null ? null : field(build, "version");
+        StringBuilder envoy = new StringBuilder();
+        envoy.append(number(version, "major_number")).append('.').append(number(version, "minor_number"))
+                .append('.').append(number(version, "patch"));
+        JsonNode md = build == null ? null : field(build, "metadata");
+        String[][] parts = {{"build.label", "-"}, {"revision.status", "/"}, {"build.type", "/"}, {"ssl.version", "/"}};
+        for (String[] p : parts) {
+            if (md != null && md.has(p[0])) {
+                envoy.append(p[1]).append(md.get(p[0]).asText());
+            }
+        }
+        TabWriter w = new TabWriter(1);
+        if (!istioVersion.isEmpty()) {
+            w.row("Istio Version:", istioVersion);
+        }
+        if (!sha.isEmpty()) {
+            w.row("Istio Proxy Version:", sha);
+        }
+        w.row("Envoy Version:", envoy.toString());
+        return w.render();
+    }
+
+    /** A JSON field by its proto name, in either {@code snake_case} or {@code lowerCamelCase}. */
+    private static JsonNode field(JsonNode node, String snake) {
+        if (node == null) {
+            return null;
+        }
+        JsonNode v = node.get(snake);
+        return v != null ? v : node.get(EnvoyConfigReader.camel(snake));
+    }
+
+    private static long number(JsonNode version, String field) {
+        JsonNode n = version == null ? null : field(version, field);
+        return n == null ? 0 : n.asLong();
+    }
+
+    /**
+     * {@code istioctl proxy-config all}'s summary: bootstrap, cluster, listener, route, secret and endpoints
+     * sections, each under its {@code ------ ... info ------} header, the tables with their NAME column. Inmesh
+     * keeps no secrets, so the secret section is the one istioctl prints for a proxy without any.
+     */
+    static String fullSummary(JsonNode dump, ResourceBundle b, Filters f) {
+        String[][] sections = {
+            {"bootstrap", bootstrapSummary(dump)},
+            {"cluster", clusterSummary(clusters(b, f), true)},
+            {"listener", listenerSummary(listeners(b, f), true)},
+            {"route", routeSummary(routes(b, f), true)},
+            {"secret", "No active or warming secrets found.\n"},
+            {"endpoints", edsSummary(edsEndpoints(loadAssignments(b), f))}};
+        StringBuilder out = new StringBuilder();
+        for (String[] s : sections) {
+            if (out.length() > 0) {
+                out.append('\n');
+            }
+            out.append("------ ").append(s[0]).append(" info ------\n\n").append(s[1]);
+        }
+        return out.toString();
     }
 }

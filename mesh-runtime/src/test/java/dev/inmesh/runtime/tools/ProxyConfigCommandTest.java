@@ -222,8 +222,9 @@ class ProxyConfigCommandTest {
     @Test
     void allPrintsEveryTableAndTheWholeDumpAsJson() throws Exception {
         assertEquals(0, run("all", "-f", dump.toString()));
-        assertTrue(out().startsWith("ADDRESSES PORT"), out());
-        assertTrue(out().contains("\nNAME      VHOST NAME"), out());
+        assertTrue(out().startsWith("------ bootstrap info ------\n\nEnvoy Version: 0.0.0\n\n"), out());
+        assertTrue(out().contains("\n------ listener info ------\n\nNAME                     ADDRESSES PORT"), out());
+        assertTrue(out().contains("\nNAME            VHOST NAME"), out());
         out.reset();
         assertEquals(0, run("all", "-f", dump.toString(), "-o", "json"));
         ResourceBundle back = EnvoyConfigReader.read(out());

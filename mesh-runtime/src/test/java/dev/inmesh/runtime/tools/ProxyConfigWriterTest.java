@@ -101,8 +101,8 @@ class ProxyConfigWriterTest {
 
     @Test
     void tabulatesEndpointsByAddressPortAndCluster() throws Exception {
-        String table = ProxyConfigWriter.endpointSummary(ProxyConfigWriter.endpoints(endpoints(),
-                ProxyConfigWriter.Filters.NONE));
+        String table = ProxyConfigWriter.endpointSummary(ProxyConfigWriter.endpoints(
+                ClusterStatuses.fromLoadAssignments(endpoints()), ProxyConfigWriter.Filters.NONE));
 
         assertEquals("""
                 ENDPOINT                                                STATUS        OUTLIER CHECK     CLUSTER
@@ -121,6 +121,7 @@ class ProxyConfigWriterTest {
         assertEquals("""
                 ENDPOINT              STATUS      OUTLIER CHECK     CLUSTER
                 10.244.0.193:9080     HEALTHY     OK                outbound|9080||reviews.default.svc.cluster.local
-                """, ProxyConfigWriter.endpointSummary(ProxyConfigWriter.endpoints(endpoints(), f)));
+                """, ProxyConfigWriter.endpointSummary(ProxyConfigWriter.endpoints(
+                ClusterStatuses.fromLoadAssignments(endpoints()), f)));
     }
 }
