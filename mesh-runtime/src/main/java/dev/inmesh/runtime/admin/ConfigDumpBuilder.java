@@ -20,7 +20,9 @@ import java.time.Instant;
  * Envoy's v3 admin {@code ConfigDump} of a {@link ResourceBundle}: a minimal {@code BootstrapConfigDump} (the node
  * id), then the clusters ({@code dynamic_active_clusters}), endpoints ({@code dynamic_endpoint_configs}), listeners
  * ({@code dynamic_listeners[].active_state}) and route configurations ({@code dynamic_route_configs}), each with its
- * {@code version_info} and {@code last_updated}. Resources are printed from the xDS messages they were parsed from, so
+ * {@code version_info} and {@code last_updated}. Clusters and listeners from a bootstrap's {@code static_resources}
+ * (see {@link ResourceBundle#isStatic}) go into {@code static_clusters} and {@code static_listeners} (and their
+ * endpoints into {@code static_endpoint_configs}) with their {@code last_updated}, as Envoy dumps them. Resources are printed from the xDS messages they were parsed from, so
  * a dump reads back through {@link dev.inmesh.runtime.xds.EnvoyConfigReader} into the same resources (and
  * {@code istioctl proxy-config} reads it); resources built in code, which have no message, are left out.
  */
@@ -46,7 +48,12 @@ public final class ConfigDumpBuilder {
                     c.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
                 }
                 lc.see(v);
-                clusters.addDynamicActiveClusters(c);
+                if (bundle.isStatic(ResourceType.CLUSTER, name)) {
+                    clusters.addStaticClusters(ClustersConfigDump.StaticCluster.newBuilder().setCluster(Any.pack(m))
+                            .setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
+                } else {
+                    clusters.addDynamicActiveClusters(c);
+                }
             }
         }
         clusters.setVersionInfo(lc.version());
@@ -59,6 +66,12 @@ public final class ConfigDumpBuilder {
                 ResourceBundle.Version v = bundle.version(ResourceType.ENDPOINT, name);
                 EndpointsConfigDump.DynamicEndpointConfig.Builder e =
                         EndpointsConfigDump.DynamicEndpointConfig.newBuilder().setEndpointConfig(Any.pack(m));
+                if (bundle.isStatic(ResourceType.ENDPOINT, name) || bundle.isStatic(ResourceType.CLUSTER, name)) {
+                    endpoints.addStaticEndpointConfigs(EndpointsConfigDump.StaticEndpointConfig.newBuilder()
+                            .setEndpointConfig(Any.pack(m))
+                            .setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
+                    continue;
+                }
                 if (v != null) {
                     e.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
                 }
@@ -79,6 +92,11 @@ public final class ConfigDumpBuilder {
                     state.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
                 }
                 ll.see(v);
+                if (bundle.isStatic(ResourceType.LISTENER, name)) {
+                    listeners.addStaticListeners(ListenersConfigDump.StaticListener.newBuilder()
+                            .setListener(Any.pack(m)).setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
+                    continue;
+                }
                 listeners.addDynamicListeners(ListenersConfigDump.DynamicListener.newBuilder().setName(name)
                         .setActiveState(state));
             }

@@ -157,6 +157,7 @@ public final class EnvoyConfigReader {
                     continue;
                 }
                 readResource(r, type, at + "." + f + "[" + i + "]", b, v);
+                b.markStatic(type, text(r, "name"));
             }
         }
         for (String f : new String[] {"secrets"}) {
@@ -224,6 +225,9 @@ public final class EnvoyConfigReader {
                     continue;
                 }
                 readResource(r, type, at + "." + field + "[" + j + "]", b, versionOf(entry));
+                if (field.startsWith("static_")) {
+                    b.markStatic(type, text(r, type == ResourceType.ENDPOINT ? "cluster_name" : "name"));
+                }
             }
         }
     }

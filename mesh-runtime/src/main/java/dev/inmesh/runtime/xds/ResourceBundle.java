@@ -7,18 +7,22 @@ import dev.inmesh.api.config.route.RouteConfiguration;
 import com.google.protobuf.Message;
 import java.time.Instant;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A complete set of parsed resources by name, with the version and update time of each: what a config source hands
- * to the snapshot compiler. Immutable.
+ * to the snapshot compiler. Immutable. {@link #statics} holds the keys (see {@link #key}) of the resources that came
+ * from a bootstrap's {@code static_resources} (or a dump's {@code static_*} lists) rather than from xDS: Envoy's
+ * admin reports those as static ({@code static_clusters}, {@code added_via_api false}).
  */
 public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteConfiguration> routes,
                              Map<String, Cluster> clusters, Map<String, ClusterLoadAssignment> endpoints,
-                             Map<String, Version> versions, Map<String, Message> messages) {
+                             Map<String, Version> versions, Map<String, Message> messages, Set<String> statics) {
 
     public static final ResourceBundle EMPTY = new ResourceBundle(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
-            Map.of());
+            Map.of(), Set.of());
 
     public ResourceBundle {
         listeners = copy(listeners);
@@ -27,6 +31,19 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         endpoints = copy(endpoints);
         versions = copy(versions);
         messages = copy(messages);
+        statics = java.util.Collections.unmodifiableSet(new LinkedHashSet<>(statics));
+    }
+
+    /** A bundle of resources that all came from xDS (none static). */
+    public ResourceBundle(Map<String, Listener> listeners, Map<String, RouteConfiguration> routes,
+                          Map<String, Cluster> clusters, Map<String, ClusterLoadAssignment> endpoints,
+                          Map<String, Version> versions, Map<String, Message> messages) {
+        this(listeners, routes, clusters, endpoints, versions, messages, Set.of());
+    }
+
+    /** Whether a resource came from a bootstrap's {@code static_resources} rather than from xDS. */
+    public boolean isStatic(ResourceType type, String name) {
+        return statics.contains(key(type, name));
     }
 
     /**
@@ -66,6 +83,7 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         private final Map<String, ClusterLoadAssignment> endpoints = new LinkedHashMap<>();
         private final Map<String, Version> versions = new LinkedHashMap<>();
         private final Map<String, Message> messages = new LinkedHashMap<>();
+        private final Set<String> statics = new LinkedHashSet<>();
 
         public Builder listener(Listener l, Version v) {
             listeners.put(l.name(), l);
@@ -136,6 +154,13 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
             }
             versions.remove(key(type, name));
             messages.remove(key(type, name));
+            statics.remove(key(type, name));
+            return this;
+        }
+
+        /** Marks a resource as one from a bootstrap's {@code static_resources} (see {@link ResourceBundle#statics}). */
+        public Builder markStatic(ResourceType type, String name) {
+            statics.add(key(type, name));
             return this;
         }
 
@@ -147,6 +172,7 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
             endpoints.putAll(b.endpoints());
             versions.putAll(b.versions());
             messages.putAll(b.messages());
+            statics.addAll(b.statics());
             return this;
         }
 
@@ -158,7 +184,7 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         }
 
         public ResourceBundle build() {
-            return new ResourceBundle(listeners, routes, clusters, endpoints, versions, messages);
+            return new ResourceBundle(listeners, routes, clusters, endpoints, versions, messages, statics);
         }
     }
 }

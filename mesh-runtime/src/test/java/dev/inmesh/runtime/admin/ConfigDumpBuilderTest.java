@@ -124,4 +124,42 @@ class ConfigDumpBuilderTest {
 
         assertEquals(null, dump.get("configs").get(4).get("dynamic_route_configs"));
     }
+
+    @Test
+    void aBootstrapsStaticResourcesAreDumpedAsStaticAndReadBackAsStatic() throws Exception {
+        ResourceBundle bootstrap = EnvoyConfigReader.read(
+                java.nio.file.Path.of("src/test/resources/istio/bootstrap.json"));
+
+        String json = ConfigDumpBuilder.json(bootstrap, "n", Instant.EPOCH);
+
+        JsonNode configs = EnvoyJson.tree(json).get("configs");
+        JsonNode clusters = configs.get(1);
+        assertEquals(null, clusters.get("dynamic_active_clusters"));
+        assertEquals(java.util.List.of("prometheus_stats", "agent"),
+                names(clusters.get("static_clusters"), "cluster"));
+        assertEquals(true, clusters.get("static_clusters").get(0).has("last_updated"));
+        JsonNode listeners = configs.get(3);
+        assertEquals(null, listeners.get("dynamic_listeners"));
+        assertEquals(java.util.List.of("0.0.0.0_15090", "0.0.0.0_15021"),
+                names(listeners.get("static_listeners"), "listener"));
+        ResourceBundle back = EnvoyConfigReader.read(json);
+        assertEquals(bootstrap.clusters(), back.clusters());
+        assertEquals(bootstrap.listeners(), back.listeners());
+        assertEquals(true, back.isStatic(ResourceType.CLUSTER, "agent"));
+        assertEquals(true, back.isStatic(ResourceType.LISTENER, "0.0.0.0_15021"));
+    }
+
+    @Test
+    void xdsResourcesStayDynamic() throws Exception {
+        JsonNode configs = EnvoyJson.tree(ConfigDumpBuilder.json(bundle(), "n", Instant.EPOCH)).get("configs");
+
+        assertEquals(null, configs.get(3).get("static_listeners"));
+        assertEquals(2, configs.get(3).get("dynamic_listeners").size());
+    }
+
+    private static java.util.List<String> names(JsonNode list, String inner) {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        list.forEach(e -> out.add(e.get(inner).get("name").asText()));
+        return out;
+    }
 }
