@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.admin;
 
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.xds.EnvoyJson;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -50,7 +51,10 @@ public final class AdminServer {
         READY("/ready"),
         /** {@code /healthz/ready}: Istio's readiness probe, 200 once the first snapshot is applied, 503 before. */
         HEALTHZ_READY("/healthz/ready"),
-        /** {@code /clusters}: Envoy's text form of upstream cluster and host state. */
+        /**
+         * {@code /clusters}: Envoy's text form of upstream cluster and host state, or with {@code ?format=json}
+         * Envoy's {@code admin.v3.Clusters} as JSON.
+         */
         CLUSTERS("/clusters"),
         /** {@code /debug/xds_status}: the ADS client's state per type (what {@code inmesh proxy-status} reads). */
         XDS_STATUS("/debug/xds_status");
@@ -214,13 +218,19 @@ public final class AdminServer {
                     offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry::scrape);
                 }
             }
-            case CLUSTERS -> offLoop(req, "text/plain; charset=utf-8", () -> {
-                StringBuilder b = new StringBuilder();
-                for (String line : clusterStatus.clusterStatusLines()) {
-                    b.append(line).append('\n');
+            case CLUSTERS -> {
+                if ("json".equals(req.getParam("format"))) {
+                    offLoop(req, "application/json", () -> EnvoyJson.print(clusterStatus.clusters()) + "\n");
+                    return;
                 }
-                return b.toString();
-            });
+                offLoop(req, "text/plain; charset=utf-8", () -> {
+                    StringBuilder b = new StringBuilder();
+                    for (String line : clusterStatus.clusterStatusLines()) {
+                        b.append(line).append('\n');
+                    }
+                    return b.toString();
+                });
+            }
             case XDS_STATUS -> {
                 String json = xdsStatus.get();
                 if (json == null) {

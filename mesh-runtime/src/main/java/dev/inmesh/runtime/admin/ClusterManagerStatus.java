@@ -1,19 +1,40 @@
 package dev.inmesh.runtime.admin;
 
+import com.google.protobuf.Message;
+import com.google.protobuf.UInt32Value;
 import dev.inmesh.api.config.cluster.CircuitBreakers;
+import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.upstream.Host;
+import dev.inmesh.runtime.upstream.HostStats;
+import dev.inmesh.runtime.upstream.OutlierDetector;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
+import dev.inmesh.runtime.xds.ResourceType;
+import io.envoyproxy.envoy.admin.v3.ClusterStatus;
+import io.envoyproxy.envoy.admin.v3.Clusters;
+import io.envoyproxy.envoy.admin.v3.HostHealthStatus;
+import io.envoyproxy.envoy.admin.v3.HostStatus;
+import io.envoyproxy.envoy.admin.v3.SimpleMetric;
+import io.envoyproxy.envoy.config.core.v3.Address;
+import io.envoyproxy.envoy.config.core.v3.Pipe;
+import io.envoyproxy.envoy.config.core.v3.RoutingPriority;
+import io.envoyproxy.envoy.config.core.v3.SocketAddress;
+import io.envoyproxy.envoy.type.v3.Percent;
+import java.math.BigDecimal;
+import java.math.MathContext;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * {@code /clusters} from the current snapshot's cluster manager, in Envoy's text form: per cluster its circuit
- * breaker thresholds and {@code added_via_api}; per host its active and total requests, health flags
- * ({@code healthy}, {@code /failed_outlier_check}, {@code /eds_status_draining}, ...), weight, locality and
- * priority.
+ * {@code /clusters} from the current snapshot's cluster manager, in Envoy's text form and as {@code admin.v3.Clusters}
+ * ({@code ?format=json}). Per cluster: its observability name, the outlier detector's success rate averages and
+ * ejection thresholds (when the cluster has outlier detection), the circuit breaker thresholds of both routing
+ * priorities, {@code added_via_api} (false for a bootstrap's {@code static_resources}) and the EDS service name when
+ * it has one. Per host: its {@link HostStats}, hostname, health flags ({@code healthy}, {@code /failed_outlier_check},
+ * {@code /eds_status_draining}, ...), weight, locality, canary, priority and the success rates the detector computed
+ * (-1 when it computed none).
  */
 public final class ClusterManagerStatus implements ClusterStatusSource {
     private final SnapshotHolder snapshots;
@@ -25,29 +46,165 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
     @Override
     public List<String> clusterStatusLines() {
         List<String> out = new ArrayList<>();
-        Map<String, UpstreamCluster> clusters = new TreeMap<>(snapshots.current().clusterManager().clusters());
-        for (UpstreamCluster c : clusters.values()) {
+        MeshSnapshot snapshot = snapshots.current();
+        for (UpstreamCluster c : sorted(snapshot)) {
             String n = c.name();
-            CircuitBreakers.Thresholds t = c.circuitBreakers().thresholds();
-            out.add(n + "::default_priority::max_connections::" + t.maxConnections());
-            out.add(n + "::default_priority::max_pending_requests::" + t.maxPendingRequests());
-            out.add(n + "::default_priority::max_requests::" + t.maxRequests());
-            out.add(n + "::default_priority::max_retries::" + t.maxRetries());
-            out.add(n + "::added_via_api::true");
+            out.add(n + "::observability_name::" + observabilityName(snapshot, c));
+            OutlierDetector d = c.outlierDetector();
+            if (d.config() != null) {
+                out.add(n + "::outlier::success_rate_average::" + general(d.successRateAverage(false)));
+                out.add(n + "::outlier::success_rate_ejection_threshold::"
+                        + general(d.successRateEjectionThreshold(false)));
+                out.add(n + "::outlier::local_origin_success_rate_average::" + general(d.successRateAverage(true)));
+                out.add(n + "::outlier::local_origin_success_rate_ejection_threshold::"
+                        + general(d.successRateEjectionThreshold(true)));
+            }
+            for (CircuitBreakers.RoutingPriority p : CircuitBreakers.RoutingPriority.values()) {
+                CircuitBreakers.Thresholds t = c.circuitBreakers(p).thresholds();
+                String q = n + "::" + p.name().toLowerCase(java.util.Locale.ROOT) + "_priority::";
+                out.add(q + "max_connections::" + t.maxConnections());
+                out.add(q + "max_pending_requests::" + t.maxPendingRequests());
+                out.add(q + "max_requests::" + t.maxRequests());
+                out.add(q + "max_retries::" + t.maxRetries());
+            }
+            out.add(n + "::added_via_api::" + addedViaApi(snapshot, c));
+            if (!c.config().edsServiceName().isEmpty()) {
+                out.add(n + "::eds_service_name::" + c.config().edsServiceName());
+            }
             for (Host h : c.hosts()) {
                 String p = n + "::" + h.addressString() + "::";
-                out.add(p + "rq_active::" + h.stats().activeRequests());
-                out.add(p + "rq_total::" + h.stats().totalRequests());
+                for (HostStats.Stat s : h.stats().all()) {
+                    out.add(p + s.name() + "::" + s.value());
+                }
+                out.add(p + "hostname::" + h.hostname());
                 out.add(p + "health_flags::" + healthFlags(h));
                 out.add(p + "weight::" + h.weight());
                 out.add(p + "region::" + h.locality().region());
                 out.add(p + "zone::" + h.locality().zone());
                 out.add(p + "sub_zone::" + h.locality().subZone());
+                out.add(p + "canary::" + canary(h));
                 out.add(p + "priority::" + h.priority());
-                out.add(p + "success_rate::-1");
+                out.add(p + "success_rate::" + shortest(h.outlier().successRate(false)));
+                out.add(p + "local_origin_success_rate::" + shortest(h.outlier().successRate(true)));
             }
         }
         return out;
+    }
+
+    @Override
+    public Clusters clusters() {
+        Clusters.Builder out = Clusters.newBuilder();
+        MeshSnapshot snapshot = snapshots.current();
+        for (UpstreamCluster c : sorted(snapshot)) {
+            ClusterStatus.Builder cs = out.addClusterStatusesBuilder().setName(c.name())
+                    .setObservabilityName(observabilityName(snapshot, c))
+                    .setAddedViaApi(addedViaApi(snapshot, c))
+                    .setEdsServiceName(c.config().edsServiceName());
+            for (CircuitBreakers.RoutingPriority p : CircuitBreakers.RoutingPriority.values()) {
+                CircuitBreakers.Thresholds t = c.circuitBreakers(p).thresholds();
+                cs.getCircuitBreakersBuilder().addThresholdsBuilder()
+                        .setPriority(p == CircuitBreakers.RoutingPriority.HIGH ? RoutingPriority.HIGH
+                                : RoutingPriority.DEFAULT)
+                        .setMaxConnections(uint32(t.maxConnections()))
+                        .setMaxPendingRequests(uint32(t.maxPendingRequests()))
+                        .setMaxRequests(uint32(t.maxRequests()))
+                        .setMaxRetries(uint32(t.maxRetries()));
+            }
+            OutlierDetector d = c.outlierDetector();
+            if (d.config() != null && d.successRateEjectionThreshold(false) > 0) {
+                cs.setSuccessRateEjectionThreshold(percent(d.successRateEjectionThreshold(false)));
+            }
+            if (d.config() != null && d.successRateEjectionThreshold(true) > 0) {
+                cs.setLocalOriginSuccessRateEjectionThreshold(percent(d.successRateEjectionThreshold(true)));
+            }
+            for (Host h : c.hosts()) {
+                HostStatus.Builder hs = cs.addHostStatusesBuilder().setAddress(address(h))
+                        .setHostname(h.hostname()).setWeight(h.weight()).setPriority(h.priority())
+                        .setHealthStatus(healthStatus(h));
+                hs.getLocalityBuilder().setRegion(h.locality().region()).setZone(h.locality().zone())
+                        .setSubZone(h.locality().subZone());
+                for (boolean gauges : new boolean[] {false, true}) { // Envoy lists the counters, then the gauges
+                    for (HostStats.Stat s : h.stats().all()) {
+                        if (s.gauge() == gauges) {
+                            hs.addStats(SimpleMetric.newBuilder().setName(s.name()).setValue(s.value())
+                                    .setType(gauges ? SimpleMetric.Type.GAUGE : SimpleMetric.Type.COUNTER));
+                        }
+                    }
+                }
+                if (h.outlier().successRate(false) >= 0) {
+                    hs.setSuccessRate(percent(h.outlier().successRate(false)));
+                }
+                if (h.outlier().successRate(true) >= 0) {
+                    hs.setLocalOriginSuccessRate(percent(h.outlier().successRate(true)));
+                }
+            }
+        }
+        return out.build();
+    }
+
+    private static List<UpstreamCluster> sorted(MeshSnapshot snapshot) {
+        Map<String, UpstreamCluster> clusters = new TreeMap<>(snapshot.clusterManager().clusters());
+        return new ArrayList<>(clusters.values());
+    }
+
+    /** False for a cluster from a bootstrap's {@code static_resources}, true for one from xDS (or built in code). */
+    private static boolean addedViaApi(MeshSnapshot snapshot, UpstreamCluster c) {
+        return !snapshot.resources().isStatic(ResourceType.CLUSTER, c.name());
+    }
+
+    /** The cluster's {@code alt_stat_name} when its xDS message has one, else its name, as Envoy names it in stats. */
+    private static String observabilityName(MeshSnapshot snapshot, UpstreamCluster c) {
+        Message m = snapshot.resources().message(ResourceType.CLUSTER, c.name());
+        if (m instanceof io.envoyproxy.envoy.config.cluster.v3.Cluster xds && !xds.getAltStatName().isEmpty()) {
+            return xds.getAltStatName();
+        }
+        return c.name();
+    }
+
+    /** Envoy's canary flag: the endpoint's {@code envoy.lb} metadata says {@code canary: true}. */
+    private static boolean canary(Host h) {
+        return Boolean.TRUE.equals(h.metadata().get("envoy.lb", "canary"));
+    }
+
+    private static Address address(Host h) {
+        if (h.address().isUnixDomain()) {
+            return Address.newBuilder().setPipe(Pipe.newBuilder().setPath(h.address().address()
+                    .substring(dev.inmesh.api.config.core.SocketAddress.UNIX_PREFIX.length()))).build();
+        }
+        return Address.newBuilder().setSocketAddress(SocketAddress.newBuilder().setAddress(h.address().address())
+                .setPortValue(h.address().port())).build();
+    }
+
+    private static HostHealthStatus healthStatus(Host h) {
+        var eds = switch (h.healthStatus()) {
+            case UNHEALTHY, TIMEOUT -> io.envoyproxy.envoy.config.core.v3.HealthStatus.UNHEALTHY;
+            case DRAINING -> io.envoyproxy.envoy.config.core.v3.HealthStatus.DRAINING;
+            case DEGRADED -> io.envoyproxy.envoy.config.core.v3.HealthStatus.DEGRADED;
+            default -> io.envoyproxy.envoy.config.core.v3.HealthStatus.HEALTHY;
+        };
+        return HostHealthStatus.newBuilder().setFailedOutlierCheck(h.outlier().ejected()).setEdsHealthStatus(eds)
+                .build();
+    }
+
+    private static UInt32Value uint32(long v) {
+        return UInt32Value.of((int) Math.min(v, 0xFFFFFFFFL));
+    }
+
+    private static Percent percent(double v) {
+        return Percent.newBuilder().setValue(v).build();
+    }
+
+    /** A number as C's {@code %g} prints it (six significant digits, no trailing zeros), as Envoy's outlier lines. */
+    static String general(double v) {
+        if (v == Math.rint(v) && Math.abs(v) < 1e6) {
+            return Long.toString((long) v);
+        }
+        return new BigDecimal(v).round(new MathContext(6)).stripTrailingZeros().toPlainString();
+    }
+
+    /** A number in its shortest form ({@code -1}, {@code 95.5}), as Envoy prints a host's success rate. */
+    static String shortest(double v) {
+        return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v);
     }
 
     static String healthFlags(Host h) {

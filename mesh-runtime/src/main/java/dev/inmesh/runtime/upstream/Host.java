@@ -40,6 +40,7 @@ public final class Host implements LbHost {
         this.outlier = outlier;
         this.pool = pool;
         outlier.attach(this);
+        pool.attach(stats);
         update(endpoint, locality, priority);
     }
 

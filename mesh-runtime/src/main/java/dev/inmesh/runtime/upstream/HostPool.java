@@ -43,6 +43,8 @@ final class HostPool {
     static final int MIN_CONNECTIONS_PER_LOOP = 8;
 
     private final SocketAddress address;
+    /** The host's statistics, which count this pool's connections; set once the host is made. */
+    private volatile HostStats stats;
     /**
      * The clients and the settings they were made with, or null: read without the lock on the request path, replaced
      * under it.
@@ -60,6 +62,10 @@ final class HostPool {
 
     HostPool(SocketAddress address) {
         this.address = address;
+    }
+
+    void attach(HostStats stats) {
+        this.stats = stats;
     }
 
     HttpClient client(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
@@ -136,7 +142,16 @@ final class HostPool {
         return vertx.httpClientBuilder().with(options).with(pool)
                 .withConnectHandler(conn -> {
                     breakers.connectionOpened();
-                    conn.closeHandler(v -> breakers.connectionClosed());
+                    HostStats s = stats;
+                    if (s != null) {
+                        s.connectionOpened();
+                    }
+                    conn.closeHandler(v -> {
+                        breakers.connectionClosed();
+                        if (s != null) {
+                            s.connectionClosed();
+                        }
+                    });
                 })
                 .build();
     }

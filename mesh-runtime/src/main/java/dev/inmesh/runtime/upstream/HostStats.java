@@ -1,16 +1,31 @@
 package dev.inmesh.runtime.upstream;
 
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * A host's request counters. The router calls {@link #requestStarted()} when it sends a request to the host and
- * {@link #requestFinished()} when the exchange ends, however it ends; LEAST_REQUEST reads {@link #activeRequests()}.
- * The counters belong to the host and survive EDS updates that keep it. The count of active requests lives in the
- * {@link Host} object itself, so that a LEAST_REQUEST pick reads it without following another reference.
+ * A host's statistics, Envoy's per-host set. The router calls {@link #requestStarted()} when it sends a request to
+ * the host and {@link #requestFinished()} when the exchange ends, however it ends; LEAST_REQUEST reads
+ * {@link #activeRequests()}. The rest is counted where the events happen: the host's connection pool counts the
+ * connections it opens and closes, and the host's {@link OutlierMonitor} counts the outcomes the router reports to it
+ * (an answer below 500 is a success, a 5xx an error, as Envoy's {@code rq_success} and {@code rq_error}; a per-try or
+ * route timeout is a timeout; a connect failure fails a connection). The counters belong to the host and survive EDS
+ * updates that keep it. The count of active requests lives in the {@link Host} object itself, so that a
+ * LEAST_REQUEST pick reads it without following another reference.
  */
 public final class HostStats {
     private final Host host;
     private final LongAdder total = new LongAdder();
+    private final LongAdder success = new LongAdder();
+    private final LongAdder error = new LongAdder();
+    private final LongAdder timeout = new LongAdder();
+    private final LongAdder cxTotal = new LongAdder();
+    private final LongAdder cxConnectFail = new LongAdder();
+    private final AtomicInteger cxActive = new AtomicInteger();
+
+    /** One statistic by its Envoy name; a gauge ({@code *_active}) or a counter. */
+    public record Stat(String name, long value, boolean gauge) {}
 
     HostStats(Host host) {
         this.host = host;
@@ -33,5 +48,38 @@ public final class HostStats {
     /** Requests sent since the host was first seen. */
     public long totalRequests() {
         return total.sum();
+    }
+
+    void responded(boolean fiveXx) {
+        (fiveXx ? error : success).increment();
+    }
+
+    void timedOut() {
+        timeout.increment();
+    }
+
+    void connectionOpened() {
+        cxTotal.increment();
+        cxActive.incrementAndGet();
+    }
+
+    void connectionClosed() {
+        cxActive.decrementAndGet();
+    }
+
+    void connectFailed() {
+        cxConnectFail.increment();
+    }
+
+    /** Every statistic, sorted by name as Envoy's {@code /clusters} prints them. */
+    public List<Stat> all() {
+        return List.of(new Stat("cx_active", cxActive.get(), true),
+                new Stat("cx_connect_fail", cxConnectFail.sum(), false),
+                new Stat("cx_total", cxTotal.sum(), false),
+                new Stat("rq_active", activeRequests(), true),
+                new Stat("rq_error", error.sum(), false),
+                new Stat("rq_success", success.sum(), false),
+                new Stat("rq_timeout", timeout.sum(), false),
+                new Stat("rq_total", total.sum(), false));
     }
 }

@@ -34,6 +34,9 @@ public final class OutlierDetector {
     private final Runnable onChange;
     private volatile OutlierDetection config;
     private List<Host> hosts = List.of(); // guarded by this
+    /** The last interval's success rate average and ejection threshold, external [0] and local origin [1]; -1: none. */
+    private final double[] successRateAverage = {-1, -1};
+    private final double[] successRateThreshold = {-1, -1};
 
     /**
      * @param config the settings, or null when the cluster has none (reports are then ignored)
@@ -136,7 +139,26 @@ public final class OutlierDetector {
         }
     }
 
+    /**
+     * The mean success rate (percent) of the hosts the last interval judged by success rate, external or local origin,
+     * or -1 when it judged none.
+     */
+    public synchronized double successRateAverage(boolean localOrigin) {
+        return successRateAverage[localOrigin ? 1 : 0];
+    }
+
+    /** The success rate below which the last interval ejected hosts, or -1 when it judged none. */
+    public synchronized double successRateEjectionThreshold(boolean localOrigin) {
+        return successRateThreshold[localOrigin ? 1 : 0];
+    }
+
     private boolean successRate(OutlierDetection c, boolean local) {
+        int origin = local ? 1 : 0;
+        successRateAverage[origin] = -1;
+        successRateThreshold[origin] = -1;
+        for (Host h : hosts) {
+            h.outlier().successRate(local, -1);
+        }
         if (hosts.size() < c.successRateMinimumHosts() && hosts.size() < c.failurePercentageMinimumHosts()) {
             return false;
         }
@@ -155,6 +177,7 @@ public final class OutlierDetector {
             }
             double rate = st[0] * 100.0 / st[1];
             if (st[1] >= c.successRateRequestVolume()) {
+                h.outlier().successRate(local, rate);
                 srHosts.add(h);
                 srRates.add(rate);
                 sum += rate;
@@ -173,6 +196,8 @@ public final class OutlierDetector {
             }
             double stdev = Math.sqrt(variance / srHosts.size());
             double threshold = mean - c.successRateStdevFactor() / 1000.0 * stdev;
+            successRateAverage[origin] = mean;
+            successRateThreshold[origin] = threshold;
             for (int i = 0; i < srHosts.size(); i++) {
                 if (srRates.get(i) < threshold && !srHosts.get(i).outlier().ejected()) {
                     changed |= eject(srHosts.get(i), local ? EjectionType.SUCCESS_RATE_LOCAL_ORIGIN

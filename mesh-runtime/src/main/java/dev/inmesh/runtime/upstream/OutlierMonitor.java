@@ -23,6 +23,9 @@ public final class OutlierMonitor {
     private final long[] localLast = new long[2];
 
     private volatile boolean ejected;
+    /** The success rates the detector computed at its last interval (percent), or -1 when it computed none. */
+    private volatile double successRate = -1;
+    private volatile double localOriginSuccessRate = -1;
     private long lastEjectionNanos;
     private long lastUnejectionNanos = Long.MIN_VALUE;
     private int ejectTimeBackoff;
@@ -36,8 +39,16 @@ public final class OutlierMonitor {
         this.host = host;
     }
 
-    /** An HTTP status from the upstream (or one the router generated for this host, such as a 503 on reset). */
+    /**
+     * The HTTP status of the upstream's answer (for gRPC, the one its grpc-status maps to). It also counts in the
+     * host's {@code rq_success} (below 500) or {@code rq_error} (5xx).
+     */
     public void reportHttpStatus(int status) {
+        host.stats().responded(status >= 500 && status < 600);
+        judge(status);
+    }
+
+    private void judge(int status) {
         OutlierDetection config = detector.config();
         if (config == null) {
             return;
@@ -90,14 +101,22 @@ public final class OutlierMonitor {
         }
     }
 
-    /** A connect failure, timeout or reset on our side. */
+    /**
+     * A connect failure, timeout or reset on our side. A timeout also counts in the host's {@code rq_timeout}, a
+     * connect failure in its {@code cx_connect_fail}.
+     */
     public void reportLocalOriginFailure(LocalOriginFailure kind) {
+        if (kind == LocalOriginFailure.TIMEOUT) {
+            host.stats().timedOut();
+        } else if (kind == LocalOriginFailure.CONNECT_FAILED) {
+            host.stats().connectFailed();
+        }
         OutlierDetection config = detector.config();
         if (config == null) {
             return;
         }
         if (!config.splitExternalLocalOriginErrors()) {
-            reportHttpStatus(kind.httpStatus());
+            judge(kind.httpStatus());
             return;
         }
         boolean triggered;
@@ -113,6 +132,22 @@ public final class OutlierMonitor {
     /** Whether the host is ejected now. */
     public boolean ejected() {
         return ejected;
+    }
+
+    /**
+     * The host's success rate (percent, external or local origin) as the detector computed it at its last interval,
+     * or -1 when it computed none (too few hosts or requests, or no outlier detection).
+     */
+    public double successRate(boolean localOrigin) {
+        return localOrigin ? localOriginSuccessRate : successRate;
+    }
+
+    void successRate(boolean localOrigin, double rate) {
+        if (localOrigin) {
+            localOriginSuccessRate = rate;
+        } else {
+            successRate = rate;
+        }
     }
 
     /** How many times the host has been ejected. */

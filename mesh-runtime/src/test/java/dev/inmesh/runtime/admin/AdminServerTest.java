@@ -104,6 +104,27 @@ class AdminServerTest {
     }
 
     @Test
+    void clustersInJsonIsEnvoysClustersMessage() throws Exception {
+        holder.apply(EnvoyConfigReader.read(ClusterManagerStatusTest.STATIC));
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder).clusterStatus(new ClusterManagerStatus(holder))
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.CLUSTERS)).build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + own.port(0)
+                    + "/clusters?format=json")).build(), HttpResponse.BodyHandlers.ofString());
+
+            assertEquals(200, r.statusCode());
+            assertEquals("application/json", r.headers().firstValue("content-type").orElse(""));
+            var json = dev.inmesh.runtime.xds.EnvoyJson.tree(r.body());
+            assertEquals("agent", json.get("cluster_statuses").get(0).get("name").asText());
+            assertEquals("agent.local",
+                    json.get("cluster_statuses").get(0).get("host_statuses").get(0).get("hostname").asText());
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void configDumpServesTheCurrentSnapshotAndLoadsBack() throws Exception {
         holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
 

@@ -489,6 +489,14 @@ class MeshWebClientTest {
                 .bodyAsString();
         assertTrue(clusters.contains("outbound|9080||reviews.default.svc.cluster.local::127.0.0.1:" + a
                 + "::rq_total::1"), clusters);
+        assertTrue(clusters.contains("outbound|9080||reviews.default.svc.cluster.local::127.0.0.1:" + a
+                + "::rq_success::1"), clusters);
+        assertTrue(clusters.contains("outbound|9080||reviews.default.svc.cluster.local::127.0.0.1:" + a
+                + "::cx_total::1"), clusters);
+        var json = plain.get(admin, "127.0.0.1", "/clusters?format=json").send().await(5, TimeUnit.SECONDS);
+        assertEquals("application/json", json.getHeader("content-type"));
+        assertTrue(json.bodyAsString().contains("\"cluster_statuses\"")
+                && json.bodyAsString().contains("\"port_value\": " + a), json.bodyAsString());
         String stats = "";
         long deadline = System.currentTimeMillis() + 5000;
         while (!stats.contains("istio_requests_total") && System.currentTimeMillis() < deadline) {
