@@ -43,7 +43,11 @@ public final class AdminServer {
 
     /** What the server can serve, by Envoy's (and Istio's) paths. */
     public enum Endpoint {
-        /** {@code /config_dump}: Envoy's v3 ConfigDump of the current snapshot, as JSON. */
+        /**
+         * {@code /config_dump}: Envoy's v3 ConfigDump of the current snapshot, as JSON; the endpoints only with
+         * {@code ?include_eds}, and {@code ?resource=} and {@code ?mask=} as Envoy (see
+         * {@link ConfigDumpBuilder.Query}).
+         */
         CONFIG_DUMP("/config_dump"),
         /** {@code /stats/prometheus}: the Micrometer registry's Prometheus scrape. */
         STATS_PROMETHEUS("/stats/prometheus"),
@@ -209,8 +213,7 @@ public final class AdminServer {
                 text(req, live ? 200 : 503, live ? "LIVE\n" : "PRE_INITIALIZING\n");
             }
             case HEALTHZ_READY -> req.response().setStatusCode(snapshots.ready() ? 200 : 503).end();
-            case CONFIG_DUMP -> offLoop(req, "application/json",
-                    () -> ConfigDumpBuilder.json(snapshots.current().resources(), nodeId, startedAt) + "\n");
+            case CONFIG_DUMP -> configDump(req);
             case STATS_PROMETHEUS -> {
                 if (registry == null) {
                     text(req, 200, "");
@@ -241,6 +244,29 @@ public final class AdminServer {
             }
             default -> text(req, 404, "invalid path: " + req.path() + "\n");
         }
+    }
+
+    /** {@code /config_dump} with Envoy's {@code include_eds}, {@code resource} and {@code mask} parameters. */
+    private void configDump(HttpServerRequest req) {
+        ConfigDumpBuilder.Query query = new ConfigDumpBuilder.Query(req.params().contains("include_eds"),
+                req.getParam("resource"), req.getParam("mask"));
+        vertx.<Object>executeBlocking(() -> {
+            try {
+                return ConfigDumpBuilder.json(snapshots.current().resources(), nodeId, startedAt, query) + "\n";
+            } catch (ConfigDumpBuilder.QueryException e) {
+                return e;
+            }
+        }, false).onComplete(ar -> {
+            if (ar.failed()) {
+                text(req, 500, "error: " + ar.cause() + "\n");
+            } else if (ar.result() instanceof ConfigDumpBuilder.QueryException e) {
+                req.response().putHeader("x-content-type-options", "nosniff");
+                text(req, e.status(), e.getMessage());
+            } else {
+                req.response().setStatusCode(200).putHeader("content-type", "application/json")
+                        .end((String) ar.result());
+            }
+        });
     }
 
     private void offLoop(HttpServerRequest req, String contentType, Callable<String> body) {

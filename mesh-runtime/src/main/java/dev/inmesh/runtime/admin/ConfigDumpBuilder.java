@@ -1,8 +1,14 @@
 package dev.inmesh.runtime.admin;
 
 import com.google.protobuf.Any;
+import com.google.protobuf.Descriptors.Descriptor;
+import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.DynamicMessage;
+import com.google.protobuf.FieldMask;
+import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import com.google.protobuf.Timestamp;
+import com.google.protobuf.util.FieldMaskUtil;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
@@ -15,6 +21,8 @@ import io.envoyproxy.envoy.admin.v3.RoutesConfigDump;
 import io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Envoy's v3 admin {@code ConfigDump} of a {@link ResourceBundle}: a minimal {@code BootstrapConfigDump} (the node
@@ -29,12 +37,143 @@ import java.time.Instant;
 public final class ConfigDumpBuilder {
     private ConfigDumpBuilder() {}
 
-    /** The dump as a message. */
+    /**
+     * What {@code /config_dump} is asked for, by Envoy's query parameters: {@code include_eds} (the endpoints are
+     * dumped only with it), {@code resource} (only the entries of that repeated field of the dumps, each a config of
+     * its own) and {@code mask} (a field mask: on each dump without {@code resource}, dropping those it does not fit;
+     * on each entry with it, reaching one level into the entry's typed resource).
+     *
+     * @param resource the field name, or null
+     * @param mask the comma-separated field mask, or null
+     */
+    public record Query(boolean includeEds, String resource, String mask) {
+        /** Everything, endpoints included: what {@link #build(ResourceBundle, String, Instant)} dumps. */
+        public static final Query ALL = new Query(true, null, null);
+    }
+
+    /** A query Envoy's admin refuses: the HTTP status and text it answers. */
+    public static final class QueryException extends Exception {
+        private final int status;
+
+        QueryException(int status, String message) {
+            super(message);
+            this.status = status;
+        }
+
+        public int status() {
+            return status;
+        }
+    }
+
+    /** The whole dump as a message, endpoints included (as {@code /config_dump?include_eds}). */
     public static ConfigDump build(ResourceBundle bundle, String nodeId, Instant bootstrapTime) {
+        return ConfigDump.newBuilder().addAllConfigs(sections(bundle, nodeId, bootstrapTime, true).stream()
+                .map(Any::pack).toList()).build();
+    }
+
+    /**
+     * The dump a query asks for, as Envoy's admin answers it.
+     *
+     * @throws QueryException as Envoy: 404 for a {@code resource} no dump has, 400 for a {@code resource} that is not
+     *     a repeated field or a {@code mask} that fits nothing
+     */
+    public static ConfigDump build(ResourceBundle bundle, String nodeId, Instant bootstrapTime, Query query)
+            throws QueryException {
+        // As Envoy, the endpoints are dumped (with include_eds) only when there are clusters
+        List<Message> sections = sections(bundle, nodeId, bootstrapTime,
+                query.includeEds() && !bundle.clusters().isEmpty());
+        FieldMask mask = query.mask() == null ? null : FieldMaskUtil.fromString(query.mask());
         ConfigDump.Builder dump = ConfigDump.newBuilder();
-        dump.addConfigs(Any.pack(BootstrapConfigDump.newBuilder()
+        if (query.resource() != null) {
+            for (Message section : sections) {
+                FieldDescriptor field = section.getDescriptorForType().findFieldByName(query.resource());
+                if (field == null) {
+                    continue;
+                }
+                if (!field.isRepeated()) {
+                    throw new QueryException(400, field.getName() + " is not a repeated field. Use ?mask="
+                            + field.getName() + " to get only this field");
+                }
+                for (int i = 0; i < section.getRepeatedFieldCount(field); i++) {
+                    Message entry = (Message) section.getRepeatedField(field, i);
+                    if (mask != null) {
+                        entry = trimEntry(mask, entry);
+                        if (entry == null) {
+                            throw new QueryException(400, "FieldMask " + mask + " could not be successfully used.");
+                        }
+                    }
+                    dump.addConfigs(Any.pack(entry));
+                }
+                return dump.build();
+            }
+            throw new QueryException(404, query.resource() + " not found in config dump");
+        }
+        for (Message section : sections) {
+            if (mask != null) {
+                if (!FieldMaskUtil.isValid(section.getDescriptorForType(), mask)) {
+                    continue; // a mask fits some dumps, not others
+                }
+                section = FieldMaskUtil.trim(mask, section);
+            }
+            dump.addConfigs(Any.pack(section));
+        }
+        if (mask != null && dump.getConfigsCount() == 0) {
+            throw new QueryException(400, "FieldMask " + query.mask()
+                    + " could not be successfully applied to any configs.");
+        }
+        return dump.build();
+    }
+
+    /**
+     * Applies a mask to one entry of a dump, such as {@code cluster.name,last_updated} to a {@code StaticCluster}: a
+     * path through the entry's {@code Any} (its resource) is applied to the resource inside; null if the mask does
+     * not fit.
+     */
+    private static Message trimEntry(FieldMask mask, Message entry) {
+        Descriptor d = entry.getDescriptorForType();
+        FieldMask.Builder outer = FieldMask.newBuilder();
+        FieldMask.Builder inner = FieldMask.newBuilder();
+        FieldDescriptor anyField = null;
+        for (String path : mask.getPathsList()) {
+            int dot = path.indexOf('.');
+            String first = dot < 0 ? path : path.substring(0, dot);
+            FieldDescriptor f = d.findFieldByName(first);
+            if (f != null && !f.isRepeated() && f.getJavaType() == FieldDescriptor.JavaType.MESSAGE
+                    && f.getMessageType().getFullName().equals(Any.getDescriptor().getFullName())) {
+                anyField = f;
+                outer.addPaths(first);
+                if (dot >= 0) {
+                    inner.addPaths(path.substring(dot + 1));
+                }
+            } else {
+                outer.addPaths(path);
+            }
+        }
+        Message out = entry;
+        if (anyField != null && inner.getPathsCount() > 0 && entry.hasField(anyField)) {
+            Any any = (Any) entry.getField(anyField);
+            Descriptor type = EnvoyJson.descriptor(any.getTypeUrl());
+            if (type == null || !FieldMaskUtil.isValid(type, inner.build())) {
+                return null;
+            }
+            try {
+                Message resource = FieldMaskUtil.trim(inner.build(), DynamicMessage.parseFrom(type, any.getValue()));
+                out = entry.toBuilder().setField(anyField, any.toBuilder().setValue(resource.toByteString()).build())
+                        .build();
+            } catch (InvalidProtocolBufferException e) {
+                return null;
+            }
+        }
+        return FieldMaskUtil.isValid(d, outer.build()) ? FieldMaskUtil.trim(outer.build(), out) : null;
+    }
+
+    /** The dumps in Envoy's order: bootstrap, clusters, endpoints (when asked), listeners, routes. */
+    private static List<Message> sections(ResourceBundle bundle, String nodeId, Instant bootstrapTime,
+                                          boolean endpointsToo) {
+        List<Message> dump = new ArrayList<>();
+        dump.add(BootstrapConfigDump.newBuilder()
                 .setBootstrap(Bootstrap.newBuilder().setNode(Node.newBuilder().setId(nodeId == null ? "" : nodeId)))
-                .setLastUpdated(timestamp(bootstrapTime)).build()));
+                .setLastUpdated(timestamp(bootstrapTime)).build());
 
         ClustersConfigDump.Builder clusters = ClustersConfigDump.newBuilder();
         Latest lc = new Latest();
@@ -57,7 +196,7 @@ public final class ConfigDumpBuilder {
             }
         }
         clusters.setVersionInfo(lc.version());
-        dump.addConfigs(Any.pack(clusters.build()));
+        dump.add(clusters.build());
 
         EndpointsConfigDump.Builder endpoints = EndpointsConfigDump.newBuilder();
         for (String name : bundle.endpoints().keySet()) {
@@ -78,7 +217,9 @@ public final class ConfigDumpBuilder {
                 endpoints.addDynamicEndpointConfigs(e);
             }
         }
-        dump.addConfigs(Any.pack(endpoints.build()));
+        if (endpointsToo) {
+            dump.add(endpoints.build());
+        }
 
         ListenersConfigDump.Builder listeners = ListenersConfigDump.newBuilder();
         Latest ll = new Latest();
@@ -102,7 +243,7 @@ public final class ConfigDumpBuilder {
             }
         }
         listeners.setVersionInfo(ll.version());
-        dump.addConfigs(Any.pack(listeners.build()));
+        dump.add(listeners.build());
 
         RoutesConfigDump.Builder routes = RoutesConfigDump.newBuilder();
         for (String name : bundle.routes().keySet()) {
@@ -117,8 +258,8 @@ public final class ConfigDumpBuilder {
                 routes.addDynamicRouteConfigs(r);
             }
         }
-        dump.addConfigs(Any.pack(routes.build()));
-        return dump.build();
+        dump.add(routes.build());
+        return dump;
     }
 
     /**
@@ -127,6 +268,12 @@ public final class ConfigDumpBuilder {
      */
     public static String json(ResourceBundle bundle, String nodeId, Instant bootstrapTime) {
         return EnvoyJson.print(build(bundle, nodeId, bootstrapTime));
+    }
+
+    /** The dump a query asks for, printed as {@link #json(ResourceBundle, String, Instant)} prints the whole. */
+    public static String json(ResourceBundle bundle, String nodeId, Instant bootstrapTime, Query query)
+            throws QueryException {
+        return EnvoyJson.print(build(bundle, nodeId, bootstrapTime, query));
     }
 
     private static Timestamp timestamp(Instant t) {
