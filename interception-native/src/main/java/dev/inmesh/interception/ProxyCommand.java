@@ -80,7 +80,7 @@ public final class ProxyCommand implements Callable<Integer> {
         }
         AdminHook admin = (vertx, snapshots, addresses) -> {
             AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
-                    .clusterStatus(new ClusterManagerStatus(snapshots))
+                    .clusterStatus(new ClusterManagerStatus(snapshots)).configPath(config.toString())
                     .mount(new AdminServer.Mount(addresses.admin().getHostString(), addresses.admin().getPort(),
                             EnumSet.allOf(AdminServer.Endpoint.class)))
                     .mount(AdminServer.Mount.of(addresses.health().getHostString(), addresses.health().getPort(),

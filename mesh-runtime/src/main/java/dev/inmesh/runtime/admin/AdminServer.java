@@ -2,6 +2,7 @@ package dev.inmesh.runtime.admin;
 
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.xds.EnvoyJson;
+import io.envoyproxy.envoy.admin.v3.ServerInfo;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -61,7 +62,20 @@ public final class AdminServer {
          */
         CLUSTERS("/clusters"),
         /** {@code /debug/xds_status}: the ADS client's state per type (what {@code inmesh proxy-status} reads). */
-        XDS_STATUS("/debug/xds_status");
+        XDS_STATUS("/debug/xds_status"),
+        /**
+         * {@code /stats}: the Envoy statistics by Envoy's names, as {@code name: value} lines or with
+         * {@code ?format=json} as Envoy's JSON; {@code ?filter=} keeps the names a regular expression finds.
+         */
+        STATS("/stats"),
+        /** {@code /server_info}: Envoy's {@code admin.v3.ServerInfo} as JSON (version, state, uptime, node). */
+        SERVER_INFO("/server_info"),
+        /** {@code /listeners}: the listeners' names and addresses, or with {@code ?format=json} Envoy's Listeners. */
+        LISTENERS("/listeners"),
+        /** {@code /help}: the endpoints served on this port, one a line. */
+        HELP("/help"),
+        /** {@code /}: the same list as {@code /help}. */
+        ROOT("/");
 
         private final String path;
 
@@ -71,6 +85,24 @@ public final class AdminServer {
 
         public String path() {
             return path;
+        }
+
+        /** What the endpoint answers, for {@code /help}. */
+        String help() {
+            return switch (this) {
+                case CONFIG_DUMP -> "the current configuration as Envoy's ConfigDump "
+                        + "(params: include_eds, resource, mask)";
+                case STATS_PROMETHEUS -> "Istio's metrics and the Envoy statistics in Prometheus' text format";
+                case READY -> "LIVE once a first configuration is applied, PRE_INITIALIZING before";
+                case HEALTHZ_READY -> "200 once a first configuration is applied, 503 before";
+                case CLUSTERS -> "upstream clusters and hosts (param: format=json)";
+                case XDS_STATUS -> "the ADS client's state per resource type";
+                case STATS -> "the Envoy statistics (params: format=json, filter)";
+                case SERVER_INFO -> "version, state, uptime and node as Envoy's ServerInfo";
+                case LISTENERS -> "the listeners and their addresses (param: format=json)";
+                case HELP -> "this list";
+                case ROOT -> "this list";
+            };
         }
 
         static Endpoint ofPath(String path) {
@@ -137,6 +169,7 @@ public final class AdminServer {
     private final PrometheusMeterRegistry registry;
     private final ClusterStatusSource clusterStatus;
     private final String nodeId;
+    private final String configPath;
     private final java.util.function.Supplier<String> xdsStatus;
     private final List<Mount> mounts;
     private final Instant startedAt = Instant.now();
@@ -148,6 +181,7 @@ public final class AdminServer {
         this.registry = b.registry;
         this.clusterStatus = b.clusterStatus;
         this.nodeId = b.nodeId;
+        this.configPath = b.configPath;
         this.xdsStatus = b.xdsStatus;
         this.mounts = List.copyOf(b.mounts);
     }
@@ -242,8 +276,80 @@ public final class AdminServer {
                     req.response().setStatusCode(200).putHeader("content-type", "application/json").end(json);
                 }
             }
+            case STATS -> stats(req);
+            case SERVER_INFO -> offLoop(req, "application/json", () -> ServerInfoJson.print(serverInfo()) + "\n");
+            case LISTENERS -> {
+                var listeners = snapshots.current().resources().listeners().values();
+                if ("json".equals(req.getParam("format"))) {
+                    offLoop(req, "application/json", () -> EnvoyJson.print(ListenersStatus.json(listeners)) + "\n");
+                } else {
+                    text(req, 200, ListenersStatus.text(listeners));
+                }
+            }
+            case HELP, ROOT -> {
+                StringBuilder b = new StringBuilder("admin commands are:\n");
+                for (Endpoint each : Endpoint.values()) {
+                    if (mount.endpoints().contains(each)) {
+                        b.append("  ").append(each.path).append(": ").append(each.help()).append('\n');
+                    }
+                }
+                text(req, 200, b.toString());
+            }
             default -> text(req, 404, "invalid path: " + req.path() + "\n");
         }
+    }
+
+    /** {@code /stats} with Envoy's {@code format} and {@code filter} parameters. */
+    private void stats(HttpServerRequest req) {
+        String format = req.getParam("format");
+        if ("prometheus".equals(format)) {
+            offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry == null ? () -> "" : registry::scrape);
+            return;
+        }
+        if (format != null && !format.equals("json") && !format.equals("text")) {
+            text(req, 400, "usage: /stats?format=(json|prometheus|text)\n\n");
+            return;
+        }
+        java.util.function.Predicate<String> filter = n -> true;
+        String regex = req.getParam("filter");
+        if (regex != null) {
+            try {
+                java.util.regex.Pattern p = java.util.regex.Pattern.compile(regex);
+                filter = n -> p.matcher(n).find();
+            } catch (java.util.regex.PatternSyntaxException e) {
+                text(req, 400, "Invalid re2 regex");
+                return;
+            }
+        }
+        java.util.function.Predicate<String> accepted = filter;
+        if ("json".equals(format)) {
+            offLoop(req, "application/json", () -> EnvoyStats.json(EnvoyStats.collect(registry, accepted)));
+        } else {
+            offLoop(req, "text/plain; charset=utf-8", () -> EnvoyStats.text(EnvoyStats.collect(registry, accepted)));
+        }
+    }
+
+    /** Envoy's ServerInfo: what Inmesh has of it (no hot restart version, no Envoy-only command line options). */
+    ServerInfo serverInfo() {
+        long up = Math.max(0, Instant.now().getEpochSecond() - startedAt.getEpochSecond());
+        ServerInfo.Builder b = ServerInfo.newBuilder()
+                .setVersion(version())
+                .setState(snapshots.ready() ? ServerInfo.State.LIVE : ServerInfo.State.PRE_INITIALIZING)
+                .setUptimeCurrentEpoch(com.google.protobuf.Duration.newBuilder().setSeconds(up))
+                .setUptimeAllEpochs(com.google.protobuf.Duration.newBuilder().setSeconds(up));
+        if (configPath != null) {
+            b.getCommandLineOptionsBuilder().setConfigPath(configPath);
+        }
+        if (!nodeId.isEmpty()) {
+            b.getNodeBuilder().setId(nodeId);
+        }
+        return b.build();
+    }
+
+    /** {@code inmesh/VERSION} (the jar's implementation version, {@code dev} when run from classes). */
+    static String version() {
+        String v = AdminServer.class.getPackage().getImplementationVersion();
+        return "inmesh/" + (v == null ? "dev" : v);
     }
 
     /** {@code /config_dump} with Envoy's {@code include_eds}, {@code resource} and {@code mask} parameters. */
@@ -290,6 +396,7 @@ public final class AdminServer {
         private PrometheusMeterRegistry registry;
         private ClusterStatusSource clusterStatus = ClusterStatusSource.NONE;
         private String nodeId = "";
+        private String configPath;
         private java.util.function.Supplier<String> xdsStatus = () -> null;
         private final List<Mount> mounts = new ArrayList<>();
 
@@ -321,6 +428,12 @@ public final class AdminServer {
         /** The node id the config dump's bootstrap names. */
         public Builder nodeId(String nodeId) {
             this.nodeId = nodeId == null ? "" : nodeId;
+            return this;
+        }
+
+        /** The configuration file, which {@code /server_info} reports as the {@code config_path} option; none. */
+        public Builder configPath(String path) {
+            this.configPath = path;
             return this;
         }
 

@@ -16,9 +16,7 @@ import io.envoyproxy.envoy.admin.v3.HostHealthStatus;
 import io.envoyproxy.envoy.admin.v3.HostStatus;
 import io.envoyproxy.envoy.admin.v3.SimpleMetric;
 import io.envoyproxy.envoy.config.core.v3.Address;
-import io.envoyproxy.envoy.config.core.v3.Pipe;
 import io.envoyproxy.envoy.config.core.v3.RoutingPriority;
-import io.envoyproxy.envoy.config.core.v3.SocketAddress;
 import io.envoyproxy.envoy.type.v3.Percent;
 import java.math.BigDecimal;
 import java.math.MathContext;
@@ -167,12 +165,7 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
     }
 
     private static Address address(Host h) {
-        if (h.address().isUnixDomain()) {
-            return Address.newBuilder().setPipe(Pipe.newBuilder().setPath(h.address().address()
-                    .substring(dev.inmesh.api.config.core.SocketAddress.UNIX_PREFIX.length()))).build();
-        }
-        return Address.newBuilder().setSocketAddress(SocketAddress.newBuilder().setAddress(h.address().address())
-                .setPortValue(h.address().port())).build();
+        return ListenersStatus.address(h.address());
     }
 
     private static HostHealthStatus healthStatus(Host h) {

@@ -30,9 +30,10 @@ import java.util.List;
  * ({@code dynamic_listeners[].active_state}) and route configurations ({@code dynamic_route_configs}), each with its
  * {@code version_info} and {@code last_updated}. Clusters and listeners from a bootstrap's {@code static_resources}
  * (see {@link ResourceBundle#isStatic}) go into {@code static_clusters} and {@code static_listeners} (and their
- * endpoints into {@code static_endpoint_configs}) with their {@code last_updated}, as Envoy dumps them. Resources are printed from the xDS messages they were parsed from, so
- * a dump reads back through {@link dev.inmesh.runtime.xds.EnvoyConfigReader} into the same resources (and
- * {@code istioctl proxy-config} reads it); resources built in code, which have no message, are left out.
+ * endpoints into {@code static_endpoint_configs}) with their {@code last_updated}, as Envoy dumps them. Resources
+ * are printed from the xDS messages they were parsed from, so a dump reads back through
+ * {@link dev.inmesh.runtime.xds.EnvoyConfigReader} into the same resources (and {@code istioctl proxy-config} reads
+ * it); resources built in code, which have no message, are left out.
  */
 public final class ConfigDumpBuilder {
     private ConfigDumpBuilder() {}

@@ -128,6 +128,7 @@ public final class DefaultMesh implements Mesh {
         }
         admin = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
                 .clusterStatus(new ClusterManagerStatus(snapshots)).nodeId(nodeId())
+                .configPath(options.getConfigFile())
                 .xdsStatus(() -> configSource instanceof AdsConfigSource ads && ads.status() != null
                         ? XdsStatusJson.encode(ads.status()) : null)
                 .mount(new AdminServer.Mount(options.getAdminHost(), options.getAdminPort(),

@@ -193,6 +193,87 @@ class AdminServerTest {
         assertEquals("FieldMask no_such_field could not be successfully applied to any configs.", bad.body());
     }
 
+    private AdminServer everything() throws Exception {
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder).registry(registry)
+                .nodeId("sidecar~10.0.0.1~a.default~default.svc.cluster.local").configPath("/etc/inmesh/mesh.yaml")
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.STATS,
+                        AdminServer.Endpoint.SERVER_INFO, AdminServer.Endpoint.LISTENERS, AdminServer.Endpoint.HELP,
+                        AdminServer.Endpoint.ROOT, AdminServer.Endpoint.READY))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        return own;
+    }
+
+    private HttpResponse<String> get(AdminServer server, String path) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port(0) + path))
+                .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void statsListsEnvoysStatisticsByEnvoysNames() throws Exception {
+        MeshMetrics metrics = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE);
+        var upstream = metrics.upstream("outbound|9080||reviews");
+        upstream.requestStarted();
+        upstream.requestStarted();
+        upstream.requestCompleted(200);
+        metrics.record(StreamInfos.outboundOk());
+        AdminServer own = everything();
+        try {
+            HttpResponse<String> text = get(own, "/stats");
+            assertEquals(200, text.statusCode());
+            assertTrue(text.body().contains("cluster.outbound|9080||reviews.upstream_rq_total: 2\n"), text.body());
+            assertTrue(text.body().contains("cluster.outbound|9080||reviews.upstream_rq_2xx: 1\n"), text.body());
+            assertTrue(!text.body().contains("istio_requests_total"), text.body());
+            List<String> names = text.body().lines().map(l -> l.substring(0, l.indexOf(": "))).toList();
+            assertEquals(names.stream().sorted().toList(), names);
+
+            HttpResponse<String> json = get(own, "/stats?format=json&filter=rq_total$");
+            assertEquals("application/json", json.headers().firstValue("content-type").orElse(""));
+            assertEquals("{\"stats\":[{\"name\":\"cluster.outbound|9080||reviews.upstream_rq_total\","
+                    + "\"value\":2}]}", json.body());
+            assertEquals("cluster.outbound|9080||reviews.upstream_rq_completed: 1\n",
+                    get(own, "/stats?filter=rq_comp").body());
+            HttpResponse<String> bad = get(own, "/stats?filter=(");
+            assertEquals(400, bad.statusCode());
+            assertEquals("Invalid re2 regex", bad.body());
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void serverInfoListenersAndHelpAnswerAsEnvoys() throws Exception {
+        AdminServer own = everything();
+        try {
+            var before = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/server_info").body());
+            assertEquals("PRE_INITIALIZING", before.get("state").asText());
+            holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
+
+            HttpResponse<String> info = get(own, "/server_info");
+            assertEquals("application/json", info.headers().firstValue("content-type").orElse(""));
+            var json = dev.inmesh.runtime.xds.EnvoyJson.tree(info.body());
+            assertEquals("LIVE", json.get("state").asText());
+            assertTrue(json.get("version").asText().startsWith("inmesh/"), info.body());
+            assertTrue(json.get("uptime_current_epoch").asText().endsWith("s"), info.body());
+            assertEquals("/etc/inmesh/mesh.yaml", json.get("command_line_options").get("config_path").asText());
+            assertEquals("sidecar~10.0.0.1~a.default~default.svc.cluster.local", json.get("node").get("id").asText());
+
+            assertEquals("0.0.0.0_9080::0.0.0.0:9080\n10.96.0.9_3306::10.96.0.9:3306\n", get(own, "/listeners").body());
+            var listeners = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/listeners?format=json").body());
+            assertEquals(9080, listeners.get("listener_statuses").get(0).get("local_address").get("socket_address")
+                    .get("port_value").asInt());
+
+            String help = get(own, "/help").body();
+            assertTrue(help.startsWith("admin commands are:\n"), help);
+            assertTrue(help.contains("  /stats: "), help);
+            assertTrue(help.contains("  /server_info: "), help);
+            assertTrue(!help.contains("/config_dump"), "only what this port serves: " + help);
+            assertEquals(help, get(own, "/").body());
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void configDumpServesTheCurrentSnapshotAndLoadsBack() throws Exception {
         holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));

@@ -1,0 +1,68 @@
+package dev.inmesh.runtime.admin;
+
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Measurement;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Predicate;
+
+/**
+ * The registry's Envoy statistics under Envoy's own names, for {@code /stats}: a per-cluster meter
+ * {@code envoy_cluster_STAT{cluster_name="C"}} is Envoy's {@code cluster.C.STAT} (and
+ * {@code envoy_cluster_upstream_rq_xx{response_code_class="2xx"}} its {@code cluster.C.upstream_rq_2xx}). Istio's
+ * {@code istio_*} metrics and the JVM's are not Envoy statistics; {@code /stats/prometheus} serves them.
+ */
+final class EnvoyStats {
+    private static final String CLUSTER = "envoy_cluster_";
+
+    private EnvoyStats() {}
+
+    /** The statistics whose Envoy name the filter accepts, sorted by name. */
+    static Map<String, Long> collect(MeterRegistry registry, Predicate<String> filter) {
+        Map<String, Long> out = new TreeMap<>();
+        if (registry == null) {
+            return out;
+        }
+        for (Meter m : registry.getMeters()) {
+            String name = m.getId().getName();
+            String cluster = m.getId().getTag("cluster_name");
+            if (!name.startsWith(CLUSTER) || cluster == null) {
+                continue;
+            }
+            String stat = name.substring(CLUSTER.length());
+            if (stat.equals("upstream_rq_xx")) {
+                String cls = m.getId().getTag("response_code_class");
+                if (cls == null) {
+                    continue;
+                }
+                stat = "upstream_rq_" + cls;
+            }
+            String envoyName = "cluster." + cluster + "." + stat;
+            if (!filter.test(envoyName)) {
+                continue;
+            }
+            for (Measurement v : m.measure()) {
+                out.put(envoyName, Math.round(v.getValue()));
+                break;
+            }
+        }
+        return out;
+    }
+
+    /** Envoy's text form: {@code name: value} a line. */
+    static String text(Map<String, Long> stats) {
+        StringBuilder b = new StringBuilder();
+        stats.forEach((n, v) -> b.append(n).append(": ").append(v).append('\n'));
+        return b.toString();
+    }
+
+    /** Envoy's JSON form: {@code {"stats":[{"name":...,"value":...}]}}. */
+    static String json(Map<String, Long> stats) {
+        var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        var root = mapper.createObjectNode();
+        var list = root.putArray("stats");
+        stats.forEach((n, v) -> list.addObject().put("name", n).put("value", v));
+        return root.toString();
+    }
+}
