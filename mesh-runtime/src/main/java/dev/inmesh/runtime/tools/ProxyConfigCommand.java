@@ -284,10 +284,11 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         if (r.statusCode() != 200) {
             throw new InputException(r.uri() + ": HTTP " + r.statusCode());
         }
-        if (r.body().isBlank()) {
-            return List.of();
+        String body = r.body().strip();
+        if (body.isEmpty() || body.equals("{}")) {
+            return List.of(); // no clusters: the JSON of an empty admin.v3.Clusters has no field at all
         }
-        return clusterStatuses(r.body());
+        return clusterStatuses(body);
     }
 
     /**

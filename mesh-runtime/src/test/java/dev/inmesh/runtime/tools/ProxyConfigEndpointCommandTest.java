@@ -203,18 +203,54 @@ class ProxyConfigEndpointCommandTest {
 
     @Test
     void endpointReadsTheTextFormOfAnAdminServerWithoutFormatJson() throws Exception {
-        Vertx vertx = Vertx.vertx();
+        // an admin server that answers /clusters in its text form whatever the query (as Inmesh's did)
+        HttpServer old = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        old.createContext("/clusters", x -> {
+            byte[] bytes = (String.join("\n", CLUSTERS_TEXT) + "\n").getBytes(StandardCharsets.UTF_8);
+            x.getResponseHeaders().add("content-type", "text/plain");
+            x.sendResponseHeaders(200, bytes.length);
+            x.getResponseBody().write(bytes);
+            x.close();
+        });
+        old.start();
         try {
-            AdminServer admin = AdminServer.builder(vertx).snapshots(new SnapshotHolder())
-                    .clusterStatus(() -> CLUSTERS_TEXT)
-                    .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.CLUSTERS)).build();
-            admin.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-            assertEquals(0, pc.run("endpoint", "--admin", "127.0.0.1:" + admin.port(0)), pc.err());
+            assertEquals(0, pc.run("endpoint", "--admin", "127.0.0.1:" + old.getAddress().getPort()), pc.err());
             assertEquals("""
                     ENDPOINT             STATUS        OUTLIER CHECK     CLUSTER
                     10.244.0.12:9080     HEALTHY       FAILED            outbound|9080||reviews.default.svc.cluster.local
                     10.244.0.13:9080     UNHEALTHY     OK                outbound|9080||reviews.default.svc.cluster.local
                     """, pc.out());
+        } finally {
+            old.stop(0);
+        }
+    }
+
+    @Test
+    void endpointReadsInmeshsOwnAdminServerInJson() throws Exception {
+        Vertx vertx = Vertx.vertx();
+        try {
+            AdminServer admin = AdminServer.builder(vertx).snapshots(new SnapshotHolder())
+                    .clusterStatus(new dev.inmesh.runtime.admin.ClusterStatusSource() {
+                        @Override
+                        public List<String> clusterStatusLines() {
+                            return List.of();
+                        }
+
+                        @Override
+                        public io.envoyproxy.envoy.admin.v3.Clusters clusters() {
+                            try {
+                                var b = io.envoyproxy.envoy.admin.v3.Clusters.newBuilder();
+                                com.google.protobuf.util.JsonFormat.parser().merge(CLUSTERS_JSON, b);
+                                return b.build();
+                            } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+                                throw new IllegalStateException(e);
+                            }
+                        }
+                    })
+                    .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.CLUSTERS)).build();
+            admin.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            assertEquals(0, pc.run("endpoint", "--admin", "127.0.0.1:" + admin.port(0)), pc.err());
+            assertEquals(TABLE, pc.out());
         } finally {
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
