@@ -11,7 +11,9 @@ import dev.inmesh.interception.origdst.OriginalDestination;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
+import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LbContext;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
@@ -26,6 +28,8 @@ import io.netty.channel.unix.UnixChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
+import java.util.EnumSet;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
@@ -201,10 +205,29 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         Channel down = ctx.channel();
         String clusterName = pick(tcp.cluster());
         UpstreamCluster cluster = clusterName == null ? null : snapshot.clusterManager().cluster(clusterName);
-        Host host = cluster == null ? null : cluster.chooseHost(new LbContext(false, 0, null, 1,
+        if (cluster == null) {
+            // BlackHoleCluster or an unknown cluster: Envoy closes the connection
+            LOG.fine(() -> "tcp_proxy to " + clusterName + ": no such cluster: closed");
+            release();
+            ctx.close();
+            return;
+        }
+        CircuitBreakerState breakers = cluster.circuitBreakers();
+        if (!breakers.tryOpenConnection()) {
+            // max_connections: Envoy counts upstream_cx_overflow, flags UO and closes the downstream
+            var stats = runtime.router.upstreamStats(clusterName);
+            if (stats != null) {
+                stats.connectionOverflow();
+            }
+            LOG.fine(() -> "tcp_proxy to " + clusterName + ": max_connections reached: closed");
+            refused(ctx, clusterName, EnumSet.of(ResponseFlag.UPSTREAM_OVERFLOW));
+            return;
+        }
+        Host host = cluster.chooseHost(new LbContext(false, 0, null, 1,
                 new SocketAddress(ListenerDispatch.ip(destination), destination.getPort())));
         if (host == null) {
-            // BlackHoleCluster, an unknown cluster or no healthy host: Envoy closes the connection
+            // no healthy host: Envoy closes the connection
+            breakers.connectionClosed();
             LOG.fine(() -> "tcp_proxy to " + clusterName + ": no upstream host for " + destination + ": closed");
             release();
             ctx.close();
@@ -217,6 +240,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         host.stats().requestStarted();
         runtime.connect(down, remote, local, connectTimeout).addListener(f -> {
             if (!f.isSuccess()) {
+                breakers.connectionClosed();
                 host.stats().requestFinished();
                 LOG.log(Level.FINE, "tcp_proxy to " + remote + " failed", f.cause());
                 release();
@@ -224,6 +248,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             Channel up = ((io.netty.channel.ChannelFuture) f).channel();
+            up.closeFuture().addListener(c -> breakers.connectionClosed());
             if (!down.isActive()) {
                 host.stats().requestFinished();
                 release();
@@ -255,6 +280,16 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 down.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
             }
         });
+    }
+
+    /** Closes a connection tcp_proxy gives no upstream, counted in Istio's TCP metrics with Envoy's flags. */
+    private void refused(ChannelHandlerContext ctx, String clusterName, Set<ResponseFlag> flags) {
+        var metricsOf = runtime.tcpMetrics;
+        if (metricsOf != null) {
+            metricsOf.apply(tcpInfo(clusterName)).closed(flags);
+        }
+        release();
+        ctx.close();
     }
 
     /**

@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 final class LoopbackProxy implements AutoCloseable {
     final Vertx vertx;
     final SnapshotHolder snapshots;
+    final Router router;
     final ProxyServer server;
     final List<InetSocketAddress> addresses;
     final List<StreamInfo> requests = new CopyOnWriteArrayList<>();
@@ -24,7 +25,8 @@ final class LoopbackProxy implements AutoCloseable {
         vertx = Vertx.builder().withTransport(Transport.EPOLL.available() ? Transport.EPOLL : Transport.NIO).build();
         snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx));
         snapshots.apply(EnvoyConfigReader.read(yaml));
-        server = new ProxyServer(vertx, snapshots, new Router(vertx, Router.Options.DEFAULTS, requests::add));
+        router = new Router(vertx, Router.Options.DEFAULTS, requests::add);
+        server = new ProxyServer(vertx, snapshots, router);
         addresses = server.bind();
     }
 

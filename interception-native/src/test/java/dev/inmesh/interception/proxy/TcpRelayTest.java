@@ -2,14 +2,19 @@ package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.Random;
@@ -33,7 +38,17 @@ class TcpRelayTest {
     void start() throws Exception {
         upstream = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
         int port = LoopbackProxy.freePort();
-        proxy = new LoopbackProxy("""
+        proxy = new LoopbackProxy(config(port, "", "", upstream.getLocalPort()));
+    }
+
+    /** A tcp_proxy listener on {@code port} to a STATIC cluster of the endpoints, with extra fields. */
+    static String config(int port, String tcpProxyExtra, String clusterExtra, int... endpoints) {
+        StringBuilder eps = new StringBuilder();
+        for (int e : endpoints) {
+            eps.append("            - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ")
+                    .append(e).append("}}}\n");
+        }
+        return """
                 static_resources:
                   listeners:
                   - name: tcp
@@ -45,16 +60,17 @@ class TcpRelayTest {
                           "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
                           stat_prefix: tcp
                           cluster: backend
+                %s
                   clusters:
                   - name: backend
                     type: STATIC
                     connect_timeout: 1s
+                %s
                     load_assignment:
                       cluster_name: backend
                       endpoints:
                       - lb_endpoints:
-                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
-                """.formatted(port, upstream.getLocalPort()));
+                %s""".formatted(port, tcpProxyExtra, clusterExtra, eps);
     }
 
     @AfterEach
@@ -216,6 +232,61 @@ class TcpRelayTest {
         client.close(); // RST
         int r = upstreamRead.get(10, TimeUnit.SECONDS);
         assertTrue(r == -1 || r == -2, "the upstream side stayed open: read " + r);
+    }
+
+    @Test
+    void maxConnectionsRefusesAFurtherConnectionWithUpstreamOverflow() throws Exception {
+        restart("", "    circuit_breakers: {thresholds: [{max_connections: 1}]}", upstream.getLocalPort());
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        MeshMetrics metrics = MeshMetrics.create(registry, new WorkloadInfo("pod-v1", "default", "pod", "v1"));
+        proxy.server.tcpMetrics(metrics::tcpConnectionOpened);
+        proxy.router.upstreamStats(metrics::upstream);
+        try (Socket first = connect(); Socket relayed = acceptWithin(upstream, 5_000)) {
+            first.getOutputStream().write('a');
+            assertEquals('a', relayed.getInputStream().read());
+            try (Socket second = connect()) {
+                second.getOutputStream().write('b');
+                assertEquals(-1, readOrReset(second), "the second connection is closed, not relayed");
+            }
+            upstream.setSoTimeout(500);
+            assertThrows(SocketTimeoutException.class, upstream::accept, "no second upstream connection");
+        }
+        assertEquals(1.0, registry.get("envoy_cluster_upstream_cx_overflow").tag("cluster_name", "backend").gauge()
+                .value());
+        assertEquals(1.0, registry.get("istio_tcp_connections_closed").tag("response_flags", "UO").counter().count());
+        // the relayed connection's slot is given back when it closes
+        long deadline = System.currentTimeMillis() + 5_000;
+        while (proxy.snapshots.current().clusterManager().cluster("backend").circuitBreakers().openConnections() > 0
+                && System.currentTimeMillis() < deadline) {
+            Thread.sleep(10);
+        }
+        upstream.setSoTimeout(5_000);
+        try (Socket third = connect(); Socket relayed = upstream.accept()) {
+            third.getOutputStream().write('c');
+            assertEquals('c', relayed.getInputStream().read());
+        }
+    }
+
+    /** Replaces the proxy with one of {@link #config}. */
+    private void restart(String tcpProxyExtra, String clusterExtra, int... endpoints) throws Exception {
+        proxy.close();
+        proxy = new LoopbackProxy(config(LoopbackProxy.freePort(), tcpProxyExtra, clusterExtra, endpoints));
+    }
+
+    private static Socket acceptWithin(ServerSocket server, int millis) throws IOException {
+        server.setSoTimeout(millis);
+        Socket s = server.accept();
+        s.setSoTimeout(10_000);
+        return s;
+    }
+
+    /** The next byte, or -1 at the end of input or on a reset. */
+    private static int readOrReset(Socket s) throws IOException {
+        try {
+            return s.getInputStream().read();
+        } catch (java.net.SocketException reset) {
+            return -1;
+        }
     }
 
     private static byte[] digest(byte[] b) throws Exception {

@@ -106,9 +106,14 @@ public final class Router {
         this.upstreamStats = stats;
     }
 
-    private dev.inmesh.runtime.stats.UpstreamStats stats(Exchange ex) {
+    /** The statistics of a cluster (the proxy's TCP relays count there too), or null when none are kept. */
+    public dev.inmesh.runtime.stats.UpstreamStats upstreamStats(String clusterName) {
         var f = upstreamStats;
-        return f == null || ex.clusterName == null || ex.clusterName.isEmpty() ? null : f.apply(ex.clusterName);
+        return f == null || clusterName == null || clusterName.isEmpty() ? null : f.apply(clusterName);
+    }
+
+    private dev.inmesh.runtime.stats.UpstreamStats stats(Exchange ex) {
+        return upstreamStats(ex.clusterName);
     }
 
     private RandomGenerator random() {

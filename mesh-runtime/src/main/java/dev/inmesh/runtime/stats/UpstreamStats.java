@@ -28,6 +28,9 @@ public interface UpstreamStats {
     /** A request was refused by a circuit breaker: {@code upstream_rq_pending_overflow}. */
     void overflow();
 
+    /** A new upstream connection was refused by the {@code max_connections} breaker: {@code upstream_cx_overflow}. */
+    void connectionOverflow();
+
     /** A connection was opened: {@code upstream_cx_total} and {@code upstream_cx_active} up by one. */
     void connectionOpened();
 

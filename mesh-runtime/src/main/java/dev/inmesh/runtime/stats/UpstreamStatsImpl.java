@@ -21,6 +21,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder rqRetry = new LongAdder();
     private final LongAdder rqTimeout = new LongAdder();
     private final LongAdder rqPendingOverflow = new LongAdder();
+    private final LongAdder cxOverflow = new LongAdder();
     private final LongAdder cxTotal = new LongAdder();
     private final LongAdder cxConnectFail = new LongAdder();
     private final AtomicLong cxActive = new AtomicLong();
@@ -35,6 +36,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_rq_retry", rqRetry);
         adder("upstream_rq_timeout", rqTimeout);
         adder("upstream_rq_pending_overflow", rqPendingOverflow);
+        adder("upstream_cx_overflow", cxOverflow);
         adder("upstream_cx_total", cxTotal);
         adder("upstream_cx_connect_fail", cxConnectFail);
         Gauge.builder(PREFIX + "upstream_cx_active", cxActive, AtomicLong::doubleValue)
@@ -95,6 +97,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void overflow() {
         rqPendingOverflow.increment();
+    }
+
+    @Override
+    public void connectionOverflow() {
+        cxOverflow.increment();
     }
 
     @Override
