@@ -43,6 +43,11 @@ import java.util.logging.Logger;
  */
 final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private static final Logger LOG = Logger.getLogger(ConnectionHandler.class.getName());
+    /**
+     * Picks to find a host not tried yet when tcp_proxy connects again, as Istio's retry policy allows its
+     * previous_hosts predicate ({@code host_selection_retry_max_attempts: 5}); the last pick stands.
+     */
+    private static final int HOST_PICKS = 6;
 
     private final ProxyRuntime runtime;
     private final MeshSnapshot snapshot;
@@ -223,8 +228,19 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             refused(ctx, clusterName, EnumSet.of(ResponseFlag.UPSTREAM_OVERFLOW));
             return;
         }
-        Host host = cluster.chooseHost(new LbContext(false, 0, null, 1,
-                new SocketAddress(ListenerDispatch.ip(destination), destination.getPort())));
+        connectUpstream(ctx, tcp, clusterName, cluster, breakers, new java.util.ArrayList<>());
+    }
+
+    /**
+     * One connect attempt of tcp_proxy, holding a connection slot of the cluster; a failed one is followed by
+     * another, to a host picked again that avoids the hosts tried, until {@code max_connect_attempts}.
+     */
+    private void connectUpstream(ChannelHandlerContext ctx, TcpProxy tcp, String clusterName, UpstreamCluster cluster,
+                                 CircuitBreakerState breakers, java.util.List<Host> tried) {
+        Channel down = ctx.channel();
+        LbContext lb = new LbContext(false, 0, null, 1,
+                new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
+        Host host = cluster.chooseHost(tried.isEmpty() ? lb : lb.withRejectHost(tried::contains, HOST_PICKS));
         if (host == null) {
             // no healthy host: Envoy closes the connection
             breakers.connectionClosed();
@@ -243,8 +259,23 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 breakers.connectionClosed();
                 host.stats().requestFinished();
                 LOG.log(Level.FINE, "tcp_proxy to " + remote + " failed", f.cause());
-                release();
-                ctx.close();
+                var stats = runtime.router.upstreamStats(clusterName);
+                if (stats != null) {
+                    stats.connectFailed();
+                }
+                tried.add(host);
+                if (!down.isActive()) {
+                    release();
+                } else if (tried.size() < tcp.maxConnectAttempts()) {
+                    retryConnect(ctx, tcp, clusterName, cluster, breakers, tried);
+                } else {
+                    // Envoy: UF for the failed connect, URX and upstream_cx_connect_attempts_exceeded as it gives up
+                    if (stats != null) {
+                        stats.connectAttemptsExceeded();
+                    }
+                    refused(ctx, clusterName, EnumSet.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE,
+                            ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED));
+                }
                 return;
             }
             Channel up = ((io.netty.channel.ChannelFuture) f).channel();
@@ -280,6 +311,21 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 down.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
             }
         });
+    }
+
+    /** The next attempt, which takes a connection slot again (Envoy checks the breaker before each attempt). */
+    private void retryConnect(ChannelHandlerContext ctx, TcpProxy tcp, String clusterName, UpstreamCluster cluster,
+                              CircuitBreakerState breakers, java.util.List<Host> tried) {
+        if (!breakers.tryOpenConnection()) {
+            var stats = runtime.router.upstreamStats(clusterName);
+            if (stats != null) {
+                stats.connectionOverflow();
+            }
+            refused(ctx, clusterName, EnumSet.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE,
+                    ResponseFlag.UPSTREAM_OVERFLOW));
+            return;
+        }
+        connectUpstream(ctx, tcp, clusterName, cluster, breakers, tried);
     }
 
     /** Closes a connection tcp_proxy gives no upstream, counted in Istio's TCP metrics with Envoy's flags. */

@@ -237,10 +237,7 @@ class TcpRelayTest {
     @Test
     void maxConnectionsRefusesAFurtherConnectionWithUpstreamOverflow() throws Exception {
         restart("", "    circuit_breakers: {thresholds: [{max_connections: 1}]}", upstream.getLocalPort());
-        SimpleMeterRegistry registry = new SimpleMeterRegistry();
-        MeshMetrics metrics = MeshMetrics.create(registry, new WorkloadInfo("pod-v1", "default", "pod", "v1"));
-        proxy.server.tcpMetrics(metrics::tcpConnectionOpened);
-        proxy.router.upstreamStats(metrics::upstream);
+        SimpleMeterRegistry registry = metered();
         try (Socket first = connect(); Socket relayed = acceptWithin(upstream, 5_000)) {
             first.getOutputStream().write('a');
             assertEquals('a', relayed.getInputStream().read());
@@ -265,6 +262,41 @@ class TcpRelayTest {
             third.getOutputStream().write('c');
             assertEquals('c', relayed.getInputStream().read());
         }
+    }
+
+    @Test
+    void maxConnectAttemptsConnectsAgainToAnotherHost() throws Exception {
+        int refusing = LoopbackProxy.freePort();
+        restart("          max_connect_attempts: 2", "", refusing, upstream.getLocalPort());
+        for (int i = 0; i < 4; i++) {
+            try (Socket client = connect(); Socket relayed = acceptWithin(upstream, 5_000)) {
+                client.getOutputStream().write('0' + i);
+                assertEquals('0' + i, relayed.getInputStream().read(), "connection " + i);
+            }
+        }
+    }
+
+    @Test
+    void aConnectionWhoseAttemptsAllFailIsClosedWithUfAndUrx() throws Exception {
+        restart("          max_connect_attempts: 3", "", LoopbackProxy.freePort());
+        SimpleMeterRegistry registry = metered();
+        try (Socket client = connect()) {
+            client.getOutputStream().write(1);
+            assertEquals(-1, readOrReset(client));
+        }
+        assertEquals(3.0, registry.get("envoy_cluster_upstream_cx_connect_fail").gauge().value());
+        assertEquals(1.0, registry.get("envoy_cluster_upstream_cx_connect_attempts_exceeded").gauge().value());
+        assertEquals(1.0, registry.get("istio_tcp_connections_closed").tag("response_flags", "URX,UF").counter()
+                .count());
+    }
+
+    /** Istio's TCP metrics and the clusters' statistics of the proxy, in a new registry. */
+    private SimpleMeterRegistry metered() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        MeshMetrics metrics = MeshMetrics.create(registry, new WorkloadInfo("pod-v1", "default", "pod", "v1"));
+        proxy.server.tcpMetrics(metrics::tcpConnectionOpened);
+        proxy.router.upstreamStats(metrics::upstream);
+        return registry;
     }
 
     /** Replaces the proxy with one of {@link #config}. */

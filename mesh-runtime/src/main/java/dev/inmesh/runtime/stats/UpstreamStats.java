@@ -31,6 +31,12 @@ public interface UpstreamStats {
     /** A new upstream connection was refused by the {@code max_connections} breaker: {@code upstream_cx_overflow}. */
     void connectionOverflow();
 
+    /**
+     * A TCP relay gave up after {@code max_connect_attempts} failed connects:
+     * {@code upstream_cx_connect_attempts_exceeded}.
+     */
+    void connectAttemptsExceeded();
+
     /** A connection was opened: {@code upstream_cx_total} and {@code upstream_cx_active} up by one. */
     void connectionOpened();
 

@@ -22,6 +22,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder rqTimeout = new LongAdder();
     private final LongAdder rqPendingOverflow = new LongAdder();
     private final LongAdder cxOverflow = new LongAdder();
+    private final LongAdder cxAttemptsExceeded = new LongAdder();
     private final LongAdder cxTotal = new LongAdder();
     private final LongAdder cxConnectFail = new LongAdder();
     private final AtomicLong cxActive = new AtomicLong();
@@ -37,6 +38,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_rq_timeout", rqTimeout);
         adder("upstream_rq_pending_overflow", rqPendingOverflow);
         adder("upstream_cx_overflow", cxOverflow);
+        adder("upstream_cx_connect_attempts_exceeded", cxAttemptsExceeded);
         adder("upstream_cx_total", cxTotal);
         adder("upstream_cx_connect_fail", cxConnectFail);
         Gauge.builder(PREFIX + "upstream_cx_active", cxActive, AtomicLong::doubleValue)
@@ -102,6 +104,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void connectionOverflow() {
         cxOverflow.increment();
+    }
+
+    @Override
+    public void connectAttemptsExceeded() {
+        cxAttemptsExceeded.increment();
     }
 
     @Override

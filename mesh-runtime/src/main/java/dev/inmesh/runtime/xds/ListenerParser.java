@@ -368,8 +368,8 @@ public final class ListenerParser
     static TcpProxy tcpProxy(Any any) {
         var t = RouteConfigurationParser.unpack(any,
                 io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.class, "@type");
-        Fields.onlyKnown(t, Set.of("stat_prefix", "cluster", "weighted_clusters", "idle_timeout"),
-                Set.of("access_log", "max_connect_attempts", "metadata_match"));
+        Fields.onlyKnown(t, Set.of("stat_prefix", "cluster", "weighted_clusters", "idle_timeout",
+                "max_connect_attempts"), Set.of("access_log", "metadata_match"));
         ClusterSpecifier cluster = switch (t.getClusterSpecifierCase()) {
             case CLUSTER -> new ClusterSpecifier.Named(t.getCluster());
             case WEIGHTED_CLUSTERS -> Fields.at("weighted_clusters", () -> RouteConfigurationParser.weighted(
@@ -380,8 +380,13 @@ public final class ListenerParser
             case CLUSTERSPECIFIER_NOT_SET -> throw new FieldError("cluster_specifier",
                     "cluster or weighted_clusters is required");
         };
+        int attempts = t.hasMaxConnectAttempts() ? t.getMaxConnectAttempts().getValue() : 1;
+        if (attempts == 0) {
+            throw new FieldError("max_connect_attempts", "0 (expected: >= 1)");
+        }
+        attempts = attempts < 0 ? Integer.MAX_VALUE : attempts; // a uint32 past int's range: never the limit
         return new TcpProxy(t.getStatPrefix(), cluster, t.hasIdleTimeout() ? Fields.duration(t.getIdleTimeout())
-                : null);
+                : null, attempts);
     }
 
     /** Envoy rejects a listener in which two filter chains have the same match. */

@@ -10,13 +10,24 @@ import java.time.Duration;
  * @param statPrefix the stat prefix
  * @param cluster a {@link ClusterSpecifier.Named} or {@link ClusterSpecifier.Weighted} cluster
  * @param idleTimeout the idle timeout (Envoy's default 1 h; zero disables)
+ * @param maxConnectAttempts how many upstream connects are tried, each failed one followed by another to a host
+ *     picked again, before the connection is given up ({@code max_connect_attempts}; Envoy's default 1)
  */
-public record TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout) implements NetworkFilter {
+public record TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout, int maxConnectAttempts)
+        implements NetworkFilter {
     public TcpProxy {
         statPrefix = statPrefix == null ? "" : statPrefix;
         Checks.nonNull(cluster, "cluster_specifier");
         Checks.check(!(cluster instanceof ClusterSpecifier.FromHeader), "cluster_specifier", "cluster_header",
                 "cluster or weighted_clusters");
         idleTimeout = idleTimeout == null ? Duration.ofHours(1) : idleTimeout;
+        maxConnectAttempts = maxConnectAttempts == 0 ? 1 : maxConnectAttempts;
+        Checks.check(maxConnectAttempts >= 1, "max_connect_attempts", Integer.toUnsignedString(maxConnectAttempts),
+                ">= 1");
+    }
+
+    /** One connect attempt. */
+    public TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout) {
+        this(statPrefix, cluster, idleTimeout, 1);
     }
 }
