@@ -11,7 +11,8 @@ import java.util.function.ToIntFunction;
 /**
  * Picks a listener's filter chain for a connection as Envoy does: criterion by criterion (destination port,
  * destination IP, server name, transport protocol, application protocols, source type, source IP, source port), the
- * candidates narrow to those that match most specifically, and chains that leave a criterion empty are kept only
+ * candidates narrow to those that match most specifically (for application protocols: the chains of the first
+ * protocol in the client's ALPN order that any chain names), and chains that leave a criterion empty are kept only
  * when no chain names it specifically. There is no backtracking: if a criterion leaves no candidate, the listener's
  * default filter chain applies (or none).
  */
@@ -37,8 +38,7 @@ public final class FilterChainSelector {
         candidates = narrow(candidates, m -> serverNameScore(m.serverNames(), c.serverName()));
         candidates = narrow(candidates, m -> m.transportProtocol().isEmpty() ? 0
                 : m.transportProtocol().equals(c.transportProtocol()) ? 1 : -1);
-        candidates = narrow(candidates, m -> m.applicationProtocols().isEmpty() ? 0
-                : m.applicationProtocols().stream().anyMatch(c.applicationProtocols()::contains) ? 1 : -1);
+        candidates = narrow(candidates, m -> alpnScore(m.applicationProtocols(), c.applicationProtocols()));
         candidates = narrow(candidates, m -> switch (m.sourceType()) {
             case ANY -> 0;
             case SAME_IP_OR_LOOPBACK -> c.sourceIsLocal() ? 1 : -1;
@@ -86,6 +86,22 @@ public final class FilterChainSelector {
             }
         }
         return best;
+    }
+
+    /**
+     * The client's ALPN list is walked in its own order: the first protocol some chain names decides, so a chain
+     * scores higher the earlier its best protocol comes in that list; 0 for no protocols, -1 when none is offered.
+     */
+    private static int alpnScore(List<String> names, List<String> offered) {
+        if (names.isEmpty()) {
+            return 0;
+        }
+        for (int i = 0; i < offered.size(); i++) {
+            if (names.contains(offered.get(i))) {
+                return offered.size() - i;
+            }
+        }
+        return -1;
     }
 
     /** Exact names beat wildcards; longer wildcards beat shorter ones. */

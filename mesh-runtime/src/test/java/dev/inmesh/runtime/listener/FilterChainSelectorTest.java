@@ -55,6 +55,18 @@ class FilterChainSelectorTest {
     }
 
     @Test
+    void applicationProtocolsAreTakenInTheClientsAlpnOrder() {
+        var sel = new FilterChainSelector(listener(chain("default", FilterChainMatch.ANY),
+                chain("h11", match(0, List.of(), "", List.of("http/1.1"), List.of())),
+                chain("h2", match(0, List.of(), "", List.of("h2"), List.of())),
+                chain("none", FilterChainMatch.ANY)));
+        assertEquals("h2", sel.select(conn("10.0.0.1", 443, "tls", List.of("h2", "http/1.1"), "1.1.1.1")).name());
+        assertEquals("h11", sel.select(conn("10.0.0.1", 443, "tls", List.of("http/1.1", "h2"), "1.1.1.1")).name());
+        assertEquals("h2", sel.select(conn("10.0.0.1", 443, "tls", List.of("spdy/3", "h2"), "1.1.1.1")).name());
+        assertEquals("none", sel.select(conn("10.0.0.1", 443, "tls", List.of("spdy/3"), "1.1.1.1")).name());
+    }
+
+    @Test
     void transportProtocolAndAlpnSplitTlsFromPlaintextHttp() {
         var sel = new FilterChainSelector(listener(chain("passthrough", FilterChainMatch.ANY),
                 chain("tls", match(9080, List.of(), "tls", List.of("istio-peer-exchange", "istio"), List.of())),
