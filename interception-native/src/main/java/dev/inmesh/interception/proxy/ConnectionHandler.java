@@ -114,11 +114,16 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
 
     private void inspect(ChannelHandlerContext ctx, boolean eof) {
         byte[] bytes = ByteBufUtil.getBytes(firstBytes);
-        ProtocolDetector.Detection d = detector.detect(bytes, bytes.length, eof);
+        ProtocolDetector.Detection d = detector.detect(bytes, bytes.length);
         if (d.done()) {
             proceed(ctx, d);
         } else if (eof) {
-            proceed(ctx, ProtocolDetector.Detection.RAW);
+            // the client ended its side while the inspectors wait for more: as Envoy, closed with no filter chain
+            // and no upstream connection
+            LOG.fine(() -> "connection from " + source + " ended during inspection: closed");
+            decided = true;
+            release();
+            ctx.close();
         } else {
             ctx.read();
         }

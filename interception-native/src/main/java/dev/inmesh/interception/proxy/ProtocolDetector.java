@@ -7,7 +7,7 @@ import java.util.List;
  * Envoy's tls_inspector and http_inspector on the first bytes of a connection: a TLS ClientHello gives transport
  * {@code tls}, the SNI and the ALPN list; the HTTP/2 preface gives {@code h2c}; an HTTP/1 request line gives
  * {@code http/1.1} (or {@code http/1.0}); anything else is raw. Pure: the caller feeds bytes until the answer is
- * final, and decides what a timeout means.
+ * final, and decides what a timeout or the end of input before it means.
  */
 final class ProtocolDetector {
     static final String H2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -46,8 +46,8 @@ final class ProtocolDetector {
         return tlsInspector || httpInspector;
     }
 
-    /** Inspects the first {@code len} bytes; with {@code eof} the peer sent nothing more, so the answer is final. */
-    Detection detect(byte[] b, int len, boolean eof) {
+    /** Inspects the first {@code len} bytes. */
+    Detection detect(byte[] b, int len) {
         if (tlsInspector && len > 0 && ClientHello.looksLikeTls(b, len)) {
             ClientHello.Result r = ClientHello.parse(b, len);
             switch (r.status()) {
@@ -55,7 +55,7 @@ final class ProtocolDetector {
                     return new Detection(true, "tls", r.hello().serverName(), r.hello().alpn());
                 }
                 case NEED_MORE -> {
-                    return eof ? Detection.RAW : Detection.NEED_MORE;
+                    return Detection.NEED_MORE;
                 }
                 case NOT_TLS -> {
                     // fall through to HTTP
@@ -63,13 +63,9 @@ final class ProtocolDetector {
             }
         }
         if (!httpInspector) {
-            return len == 0 && !eof && tlsInspector ? Detection.NEED_MORE : Detection.RAW;
+            return len == 0 && tlsInspector ? Detection.NEED_MORE : Detection.RAW;
         }
-        Detection http = detectHttp(b, len);
-        if (!http.done() && eof) {
-            return Detection.RAW;
-        }
-        return http;
+        return detectHttp(b, len);
     }
 
     static Detection detectHttp(byte[] b, int len) {

@@ -1,12 +1,14 @@
 package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketException;
+import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -84,6 +86,13 @@ class InspectionTimeoutTest {
         });
     }
 
+    private Socket client() throws IOException {
+        Socket client = new Socket();
+        client.connect(proxy.addresses.get(0), 2_000);
+        client.setSoTimeout(10_000);
+        return client;
+    }
+
     private String readAll(Socket client) throws IOException {
         try {
             return new String(client.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
@@ -96,9 +105,7 @@ class InspectionTimeoutTest {
     void afterTheTimeoutAServerFirstProtocolContinuesAsRawBytes() throws Exception {
         start(true);
         CompletableFuture<Void> server = banner();
-        try (Socket client = new Socket()) {
-            client.connect(proxy.addresses.get(0), 2_000);
-            client.setSoTimeout(10_000);
+        try (Socket client = client()) {
             long t0 = System.nanoTime();
             assertEquals("220 ready\r\n", readAll(client));
             long waited = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
@@ -111,19 +118,28 @@ class InspectionTimeoutTest {
     @Test
     void withoutContinueOnTimeoutTheConnectionIsClosed() throws Exception {
         start(false);
-        try (Socket client = new Socket()) {
-            client.connect(proxy.addresses.get(0), 2_000);
-            client.setSoTimeout(10_000);
+        try (Socket client = client()) {
             assertEquals("", readAll(client));
         }
     }
 
     @Test
+    void aClientThatEndsItsSideDuringInspectionIsClosedWithoutAChainOrUpstream() throws Exception {
+        start(true);
+        try (Socket client = client()) {
+            client.getOutputStream().write("GE".getBytes(StandardCharsets.US_ASCII)); // the start of a request line
+            client.shutdownOutput();
+            assertEquals("", readAll(client));
+        }
+        // neither the end of input nor the listener filters timeout (0.3 s, continue) leads to the default chain
+        upstream.setSoTimeout(1_000);
+        assertThrows(SocketTimeoutException.class, upstream::accept);
+    }
+
+    @Test
     void aClientThatSpeaksFirstIsInspectedAtOnce() throws Exception {
         start(false);
-        try (Socket client = new Socket()) {
-            client.connect(proxy.addresses.get(0), 2_000);
-            client.setSoTimeout(10_000);
+        try (Socket client = client()) {
             // HTTP/1.1 goes to the chain whose cluster is the black hole: closed without an answer
             client.getOutputStream().write("GET / HTTP/1.1\r\nhost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
             assertEquals("", readAll(client));

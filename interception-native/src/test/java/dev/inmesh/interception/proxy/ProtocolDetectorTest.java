@@ -11,15 +11,15 @@ import org.junit.jupiter.api.Test;
 class ProtocolDetectorTest {
     private final ProtocolDetector both = new ProtocolDetector(true, true);
 
-    private static ProtocolDetector.Detection detect(ProtocolDetector d, String s, boolean eof) {
+    private static ProtocolDetector.Detection detect(ProtocolDetector d, String s) {
         byte[] b = s.getBytes(StandardCharsets.ISO_8859_1);
-        return d.detect(b, b.length, eof);
+        return d.detect(b, b.length);
     }
 
     @Test
     void aClientHelloIsTlsWithItsServerNameAndAlpn() throws Exception {
         byte[] hello = ClientHelloTest.clientHello("ratings.default.svc.cluster.local", "istio-http/1.1", "h2");
-        ProtocolDetector.Detection d = both.detect(hello, hello.length, false);
+        ProtocolDetector.Detection d = both.detect(hello, hello.length);
         assertTrue(d.done());
         assertEquals("tls", d.transportProtocol());
         assertEquals("ratings.default.svc.cluster.local", d.serverName());
@@ -28,32 +28,32 @@ class ProtocolDetectorTest {
 
     @Test
     void theHttp2PrefaceIsH2c() {
-        ProtocolDetector.Detection d = detect(both, ProtocolDetector.H2_PREFACE + "\0\0\0\4", false);
+        ProtocolDetector.Detection d = detect(both, ProtocolDetector.H2_PREFACE + "\0\0\0\4");
         assertEquals(new ProtocolDetector.Detection(true, "raw_buffer", "", List.of("h2c")), d);
-        assertFalse(detect(both, "PRI * HTTP/2", false).done());
+        assertFalse(detect(both, "PRI * HTTP/2").done());
     }
 
     @Test
     void anHttp1RequestLineIsHttp11OrHttp10() {
-        assertEquals(List.of("http/1.1"), detect(both, "GET /reviews/1 HTTP/1.1\r\nHost: x\r\n", false)
+        assertEquals(List.of("http/1.1"), detect(both, "GET /reviews/1 HTTP/1.1\r\nHost: x\r\n")
                 .applicationProtocols());
-        assertEquals(List.of("http/1.0"), detect(both, "POST / HTTP/1.0\r\n", false).applicationProtocols());
-        assertEquals(List.of("http/1.1"), detect(both, "DELETE /x HTTP/1.1\n", false).applicationProtocols());
+        assertEquals(List.of("http/1.0"), detect(both, "POST / HTTP/1.0\r\n").applicationProtocols());
+        assertEquals(List.of("http/1.1"), detect(both, "DELETE /x HTTP/1.1\n").applicationProtocols());
     }
 
     @Test
     void waitsWhileTheBytesCouldStillBeARequestLine() {
-        assertFalse(detect(both, "", false).done());
-        assertFalse(detect(both, "GE", false).done());
-        assertFalse(detect(both, "GET /a-long-path", false).done());
-        assertFalse(detect(both, "P", false).done());
+        assertFalse(detect(both, "").done());
+        assertFalse(detect(both, "GE").done());
+        assertFalse(detect(both, "GET /a-long-path").done());
+        assertFalse(detect(both, "P").done());
     }
 
     @Test
     void anythingElseIsRawAtOnce() {
         for (String s : List.of("SSH-2.0-OpenSSH_9.2\r\n", "hello", "\u0000\u0001", "FOO / HTTP/1.1\r\n",
                 "GET / SPDY/3\r\n")) {
-            ProtocolDetector.Detection d = detect(both, s, false);
+            ProtocolDetector.Detection d = detect(both, s);
             assertTrue(d.done(), s);
             assertEquals("raw_buffer", d.transportProtocol(), s);
             assertEquals(List.of(), d.applicationProtocols(), s);
@@ -61,23 +61,17 @@ class ProtocolDetectorTest {
     }
 
     @Test
-    void theEndOfInputMakesAnUndecidedConnectionRaw() {
-        assertEquals(ProtocolDetector.Detection.RAW, detect(both, "GET /x", true));
-        assertEquals(ProtocolDetector.Detection.RAW, detect(both, "", true));
-    }
-
-    @Test
     void onlyTheConfiguredInspectorsRun() {
         ProtocolDetector tlsOnly = new ProtocolDetector(true, false);
-        assertEquals(ProtocolDetector.Detection.RAW, detect(tlsOnly, "GET / HTTP/1.1\r\n", false));
+        assertEquals(ProtocolDetector.Detection.RAW, detect(tlsOnly, "GET / HTTP/1.1\r\n"));
         ProtocolDetector httpOnly = new ProtocolDetector(false, true);
-        assertEquals(List.of("http/1.1"), detect(httpOnly, "GET / HTTP/1.1\r\n", false).applicationProtocols());
+        assertEquals(List.of("http/1.1"), detect(httpOnly, "GET / HTTP/1.1\r\n").applicationProtocols());
         assertFalse(new ProtocolDetector(false, false).enabled());
     }
 
     @Test
     void anOverlongRequestLineIsRaw() {
         String line = "GET /" + "a".repeat(ProtocolDetector.MAX_HTTP_LINE);
-        assertEquals(ProtocolDetector.Detection.RAW, detect(both, line, false));
+        assertEquals(ProtocolDetector.Detection.RAW, detect(both, line));
     }
 }
