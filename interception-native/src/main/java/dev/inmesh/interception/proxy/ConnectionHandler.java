@@ -115,7 +115,13 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private void inspect(ChannelHandlerContext ctx, boolean eof) {
         byte[] bytes = ByteBufUtil.getBytes(firstBytes);
         ProtocolDetector.Detection d = detector.detect(bytes, bytes.length);
-        if (d.done()) {
+        if (d == ProtocolDetector.Detection.DROP) {
+            LOG.fine(() -> "connection from " + source + ": no end of the request line in "
+                    + ProtocolDetector.MAX_HTTP_LINE + " bytes: closed");
+            decided = true;
+            release();
+            ctx.close();
+        } else if (d.done()) {
             proceed(ctx, d);
         } else if (eof) {
             // the client ended its side while the inspectors wait for more: as Envoy, closed with no filter chain

@@ -11,8 +11,11 @@ import java.util.List;
  */
 final class ProtocolDetector {
     static final String H2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    /** Envoy's http_inspector gives up on a request line longer than this. */
-    static final int MAX_HTTP_LINE = 8192;
+    /**
+     * The most bytes the HTTP inspector reads looking for the end of a request line, as Envoy's http_inspector
+     * (64 KiB): with that many and no line end yet, the connection is dropped.
+     */
+    static final int MAX_HTTP_LINE = 64 * 1024;
 
     private static final byte[] PREFACE = H2_PREFACE.getBytes(StandardCharsets.US_ASCII);
     private static final List<String> METHODS = List.of("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT",
@@ -36,6 +39,8 @@ final class ProtocolDetector {
     record Detection(boolean done, String transportProtocol, String serverName, List<String> applicationProtocols) {
         static final Detection NEED_MORE = new Detection(false, "raw_buffer", "", List.of());
         static final Detection RAW = new Detection(true, "raw_buffer", "", List.of());
+        /** Final: the connection is to be closed without a filter chain (an unfinished overlong request line). */
+        static final Detection DROP = new Detection(true, "", "", List.of());
 
         static Detection raw(List<String> protocols) {
             return new Detection(true, "raw_buffer", "", protocols);
@@ -109,7 +114,7 @@ final class ProtocolDetector {
                 return Detection.RAW;
             }
         }
-        return len >= MAX_HTTP_LINE ? Detection.RAW : Detection.NEED_MORE;
+        return len >= MAX_HTTP_LINE ? Detection.DROP : Detection.NEED_MORE;
     }
 
     private static boolean methodPrefix(byte[] b, int len) {

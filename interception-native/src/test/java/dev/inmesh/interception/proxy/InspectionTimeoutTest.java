@@ -137,6 +137,21 @@ class InspectionTimeoutTest {
     }
 
     @Test
+    void anUnfinishedRequestLineOf64KibIsDroppedWithoutAChain() throws Exception {
+        start(false);
+        try (Socket client = client()) {
+            // past the 8 KiB a request line used to be read for, short of Envoy's 64 KiB: still inspected
+            client.getOutputStream().write(("GET /" + "a".repeat(9000)).getBytes(StandardCharsets.US_ASCII));
+            upstream.setSoTimeout(200);
+            assertThrows(SocketTimeoutException.class, upstream::accept);
+            client.getOutputStream().write("a".repeat(64 * 1024).getBytes(StandardCharsets.US_ASCII));
+            assertEquals("", readAll(client));
+        }
+        upstream.setSoTimeout(1_000);
+        assertThrows(SocketTimeoutException.class, upstream::accept);
+    }
+
+    @Test
     void aClientThatSpeaksFirstIsInspectedAtOnce() throws Exception {
         start(false);
         try (Socket client = client()) {

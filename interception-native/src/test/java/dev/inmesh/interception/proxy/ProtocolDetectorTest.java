@@ -70,8 +70,11 @@ class ProtocolDetectorTest {
     }
 
     @Test
-    void anOverlongRequestLineIsRaw() {
-        String line = "GET /" + "a".repeat(ProtocolDetector.MAX_HTTP_LINE);
-        assertEquals(ProtocolDetector.Detection.RAW, detect(both, line));
+    void anUnfinishedRequestLineIsReadUpTo64KibThenDropped() {
+        assertFalse(detect(both, "GET /" + "a".repeat(9000)).done());
+        assertFalse(detect(both, "GET /" + "a".repeat(64 * 1024 - 6)).done());
+        assertEquals(ProtocolDetector.Detection.DROP, detect(both, "GET /" + "a".repeat(64 * 1024 - 5)));
+        assertEquals(List.of("http/1.1"), detect(both, "GET /" + "a".repeat(60_000) + " HTTP/1.1\r\n")
+                .applicationProtocols());
     }
 }
