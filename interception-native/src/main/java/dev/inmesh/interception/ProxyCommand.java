@@ -95,7 +95,7 @@ public final class ProxyCommand implements Callable<Integer> {
         StandaloneProxy proxy;
         try {
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
-                    noAdmin ? AdminHook.NONE : admin, metrics::tcpConnectionOpened));
+                    noAdmin ? AdminHook.NONE : admin, metrics::tcpConnectionOpened, metrics::upstream));
         } catch (Exception e) {
             System.err.println("inmesh proxy: " + e.getMessage());
             return 1;

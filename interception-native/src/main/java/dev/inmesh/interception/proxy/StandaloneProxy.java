@@ -38,20 +38,24 @@ public final class StandaloneProxy implements AutoCloseable {
      * @param eventLoops Vert.x event loops, or 0 for one per core
      * @param observer gets every finished request (metrics, access log)
      * @param admin starts the admin, health and stats endpoints
+     * @param tcpMetrics Istio's TCP metrics of a relayed connection, or null for none
+     * @param upstreamStats Envoy's per-cluster upstream statistics by cluster name (what the in-JVM mode's router
+     *                      counts too), or null for none
      */
     public record Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                            AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
-                                   dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics) {
+                                   dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics,
+                           java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats) {
         public Settings {
             observer = observer == null ? s -> { } : observer;
             admin = admin == null ? AdminHook.NONE : admin;
             gid = gid < 0 ? uid : gid;
         }
 
-        /** Settings without TCP metrics. */
+        /** Settings without TCP metrics or upstream statistics. */
         public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                         AdminHook admin) {
-            this(config, uid, gid, eventLoops, observer, admin, null);
+            this(config, uid, gid, eventLoops, observer, admin, null, null);
         }
     }
 
@@ -92,6 +96,9 @@ public final class StandaloneProxy implements AutoCloseable {
             snapshots.apply(bundle);
             Router router = new Router(vertx, new Router.Options(false, true,
                     dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN, null, null), settings.observer());
+            if (settings.upstreamStats() != null) {
+                router.upstreamStats(settings.upstreamStats());
+            }
             server = new ProxyServer(vertx, snapshots, router);
             server.tcpMetrics(settings.tcpMetrics());
             List<InetSocketAddress> bound = server.bind();

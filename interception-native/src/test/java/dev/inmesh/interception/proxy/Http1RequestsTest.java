@@ -122,17 +122,7 @@ class Http1RequestsTest {
                     + listener("chunked-length", chunkedLength, "http_protocol_options: {allow_chunked_length: true}")
                     + listener("norm", norm, "normalize_path: true\n          merge_slashes: true\n"
                             + "          path_with_escaped_slashes_action: REJECT_REQUEST")
-                    + """
-                      clusters:
-                      - name: c
-                        type: STATIC
-                        connect_timeout: 1s
-                        load_assignment:
-                          cluster_name: c
-                          endpoints:
-                          - lb_endpoints:
-                            - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
-                    """.formatted(backend));
+                    + clusterC(backend));
             String ok = exchange(plain, "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n");
             assertTrue(ok.startsWith("HTTP/1.1 200 OK"), ok);
             // the connection manager's server header, Envoy's default
@@ -249,7 +239,23 @@ class Http1RequestsTest {
         }
     }
 
-    private static String listener(String name, int port, String http1Options) {
+    /** The {@code clusters:} section: cluster {@code c}, one host at 127.0.0.1:{@code port}. */
+    static String clusterC(int port) {
+        return """
+                  clusters:
+                  - name: c
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: c
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(port);
+    }
+
+    /** A listener on 127.0.0.1:{@code port} routing hosts {@code svc} and {@code svc:*} to cluster {@code c}. */
+    static String listener(String name, int port, String http1Options) {
         return """
                   - name: %s
                     address: {socket_address: {address: 127.0.0.1, port_value: %d}}
