@@ -75,7 +75,8 @@ import java.util.logging.Logger;
  * (and h2c with prior knowledge, one Netty child channel per stream) is decoded by Netty on the connection's event
  * loop, each whole request goes through the router on a Vert.x context bound to that same event loop, and the
  * response body is streamed back with back-pressure. Requests of one HTTP/1 connection are served in order, one at a
- * time. An {@code Upgrade} request (WebSocket) is routed by the route table and then relayed as bytes.
+ * time. An {@code Upgrade: websocket} request, when the connection manager's {@code upgrade_configs} enables it, is
+ * routed by the route table and then relayed as bytes (other upgrades get 403; an h2c upgrade is served as HTTP/1.1).
  */
 final class HttpBridge {
     private static final Logger LOG = Logger.getLogger(HttpBridge.class.getName());
@@ -424,7 +425,16 @@ final class HttpBridge {
                 if (!http2) {
                     busy = true; // one request at a time
                 }
+                if (!http2 && isH2cUpgrade(req)) {
+                    // as Envoy's HTTP/1 codec: h2c upgrades are not taken, the request is served as HTTP/1.1
+                    withoutH2cUpgrade(req.headers());
+                }
                 if (!http2 && isUpgrade(req)) {
+                    if (!conn.hcm().websocketUpgrade()
+                            || !"websocket".equalsIgnoreCase(req.headers().get(HttpHeaderNames.UPGRADE))) {
+                        sendError(ctx, HttpResponseStatus.FORBIDDEN); // Envoy's upgrade_failed
+                        return;
+                    }
                     // the bytes after the head belong to the relay: stop decoding them as requests
                     ctx.channel().config().setAutoRead(false);
                     upgrade(ctx, req);
@@ -460,6 +470,30 @@ final class HttpBridge {
         private void releasePending() {
             for (FullHttpRequest r; (r = pending.poll()) != null; ) {
                 r.release();
+            }
+        }
+
+        /** An HTTP/1.1 request asking to switch to HTTP/2 ({@code Upgrade: h2c}, RFC 7540 3.2). */
+        private static boolean isH2cUpgrade(FullHttpRequest req) {
+            return "h2c".equalsIgnoreCase(req.headers().get(HttpHeaderNames.UPGRADE));
+        }
+
+        /** Drops an h2c upgrade's headers and their {@code Connection} tokens, keeping the other tokens. */
+        static void withoutH2cUpgrade(io.netty.handler.codec.http.HttpHeaders h) {
+            h.remove(HttpHeaderNames.UPGRADE);
+            h.remove("http2-settings");
+            List<String> kept = new java.util.ArrayList<>();
+            for (String value : h.getAll(HttpHeaderNames.CONNECTION)) {
+                for (String token : value.split(",")) {
+                    String t = token.trim();
+                    if (!t.isEmpty() && !t.equalsIgnoreCase("upgrade") && !t.equalsIgnoreCase("http2-settings")) {
+                        kept.add(t);
+                    }
+                }
+            }
+            h.remove(HttpHeaderNames.CONNECTION);
+            if (!kept.isEmpty()) {
+                h.set(HttpHeaderNames.CONNECTION, String.join(", ", kept));
             }
         }
 

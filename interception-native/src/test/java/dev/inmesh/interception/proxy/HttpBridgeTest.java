@@ -99,6 +99,7 @@ class HttpBridgeTest {
                         typed_config:
                           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
                           stat_prefix: http
+                          upgrade_configs: [{upgrade_type: websocket}]
                           route_config:
                             name: r
                             virtual_hosts:
@@ -408,6 +409,42 @@ class HttpBridgeTest {
             }
         }
         assertEquals(List.of(1, 1, 1, 1, 1), flushes);
+    }
+
+    @Test
+    void anH2cUpgradeIsServedAsHttp11ThroughTheRouterAsEnvoyServesIt() throws Exception {
+        // Java's HttpClient asks for h2c on every plain request; the proxy must not relay it as bytes
+        java.net.http.HttpClient jdk = java.net.http.HttpClient.newBuilder()
+                .connectTimeout(java.time.Duration.ofSeconds(5)).build();
+        var r = jdk.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + proxyPort
+                + "/h2c")).header("x-version", "v2").timeout(java.time.Duration.ofSeconds(5)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode());
+        assertEquals(java.net.http.HttpClient.Version.HTTP_1_1, r.version());
+        assertTrue(r.body().startsWith("v2 GET /h2c"), r.body());
+        awaitRequests(1); // routed: the router saw it
+    }
+
+    @Test
+    void anUpgradeTheConnectionManagerDoesNotEnableIsAnswered403() throws Exception {
+        proxy.close();
+        proxy = new LoopbackProxy(yaml.replace("          upgrade_configs: [{upgrade_type: websocket}]\n", ""));
+        WebSocketClient ws = backends.createWebSocketClient();
+        var failed = ws.connect(new WebSocketConnectOptions().setHost("127.0.0.1").setPort(proxyPort)
+                .setURI("/ws").addHeader("host", "reviews").addHeader("x-version", "v2"))
+                .transform(ar -> io.vertx.core.Future.succeededFuture(ar.failed() ? ar.cause().getMessage() : "open"))
+                .await(10, TimeUnit.SECONDS);
+        assertTrue(failed.contains("403"), failed);
+        // and an upgrade to anything but websocket, even where websocket is enabled
+        proxy.close();
+        proxy = new LoopbackProxy(yaml);
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", proxyPort)) {
+            s.setSoTimeout(5000);
+            s.getOutputStream().write(("GET /x HTTP/1.1\r\nhost: reviews\r\nconnection: upgrade\r\n"
+                    + "upgrade: something\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            String answer = new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII);
+            assertTrue(answer.startsWith("HTTP/1.1 403 "), answer);
+        }
     }
 
     @Test

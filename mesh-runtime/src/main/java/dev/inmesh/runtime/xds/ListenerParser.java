@@ -237,11 +237,18 @@ public final class ListenerParser
         if (rds != null && rds.isEmpty()) {
             throw new FieldError("rds.route_config_name", "\"\" (expected: a name)");
         }
+        boolean websocket = false;
         for (int i = 0; i < h.getUpgradeConfigsCount(); i++) {
-            String type = h.getUpgradeConfigs(i).getUpgradeType();
+            var u = h.getUpgradeConfigs(i);
+            String type = u.getUpgradeType();
             if (!type.equalsIgnoreCase("websocket")) {
                 throw new FieldError("upgrade_configs[" + i + "].upgrade_type", type + " (expected: websocket)");
             }
+            if (u.getFiltersCount() > 0) {
+                throw new FieldError("upgrade_configs[" + i + "].filters", "an upgrade's own filter chain is not "
+                        + "supported by Inmesh (expected: none; the connection manager's filters)");
+            }
+            websocket |= !u.hasEnabled() || u.getEnabled().getValue();
         }
         List<HttpFilter> filters = new ArrayList<>();
         for (int i = 0; i < h.getHttpFiltersCount(); i++) {
@@ -296,7 +303,7 @@ public final class ListenerParser
                             default -> ServerHeader.Transformation.OVERWRITE;
                         }),
                 h.hasCommonHttpProtocolOptions() ? Fields.at("common_http_protocol_options",
-                        () -> maxHeadersCount(h.getCommonHttpProtocolOptions())) : 0);
+                        () -> maxHeadersCount(h.getCommonHttpProtocolOptions())) : 0, websocket);
     }
 
     /**

@@ -25,13 +25,15 @@ import java.util.List;
  * @param serverHeader the {@code server} header of responses; null for Envoy's default ({@code server: envoy})
  * @param maxRequestHeadersCount the most request headers taken ({@code common_http_protocol_options.max_headers_count},
  *                               Envoy's default 100; 0 for the default); more are answered 431
+ * @param websocketUpgrade whether {@code upgrade_configs} enables the {@code websocket} upgrade (Istio's connection
+ *                         managers do); without it an upgrade request is answered 403, as Envoy answers it
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
                                     boolean useRemoteAddress, int xffNumTrustedHops, boolean generateRequestId,
                                     boolean preserveExternalRequestId, Http1Options http1,
                                     int maxRequestHeadersKb, PathNormalization pathNormalization,
-                                    ServerHeader serverHeader, int maxRequestHeadersCount)
+                                    ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade)
         implements NetworkFilter {
     /** Envoy's default {@code stream_idle_timeout}. */
     public static final Duration DEFAULT_STREAM_IDLE_TIMEOUT = Duration.ofMinutes(5);
