@@ -316,13 +316,13 @@ class RouterTimeoutTest {
     void theGrpcTimeoutHeaderOffsetIsTakenOffTheCallersDeadline() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok().withFixedDelay(1500)));
-        // 1 s asked for, 0.8 s of it kept back: the router gives up after about 0.2 s
+        // 1 s asked for, 0.8 s of it kept back: the router gives up after about 0.2 s, well before 1 s
         var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc", "grpc-timeout", "1S"),
                 routeToC("max_stream_duration: {grpc_timeout_header_max: 0s, grpc_timeout_header_offset: 0.8s}"),
                 one(wm));
         assertEquals("14", r.header("grpc-status"));
         assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
-        assertTrue(r.elapsedMillis() < 750, "answered after " + r.elapsedMillis());
+        assertTrue(r.elapsedMillis() < 900, "answered after " + r.elapsedMillis());
     }
 
     @Test
