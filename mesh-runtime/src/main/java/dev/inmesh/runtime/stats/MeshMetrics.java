@@ -205,7 +205,10 @@ public final class MeshMetrics {
                 source.canonicalService(), source.canonicalRevision(), outbound ? destinationCluster : peer.cluster(),
                 destination.workload(), destination.namespace(), "unknown", destination.app(), destination.version(),
                 orUnknown(service), orUnknown(serviceName), orUnknown(serviceNamespace),
-                destination.canonicalService(), destination.canonicalRevision(), destinationCluster,
+                destination.canonicalService(), destination.canonicalRevision(),
+                // the destination's cluster: this workload's inbound, the peer's (from its endpoint metadata or
+                // metadata exchange) outbound, as Istio's stats report it ("unknown" when the peer's is not known)
+                outbound ? peer.cluster() : destinationCluster,
                 protocol, flags, outbound ? "unknown" : "none", responseCode, grpcStatus);
     }
 

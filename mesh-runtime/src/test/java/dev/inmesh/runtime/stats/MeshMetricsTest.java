@@ -17,7 +17,7 @@ class MeshMetricsTest {
 
     private static final String OUTBOUND_LABELS = "connection_security_policy=\"unknown\","
             + "destination_app=\"reviews\",destination_canonical_revision=\"v2\","
-            + "destination_canonical_service=\"reviews\",destination_cluster=\"Kubernetes\","
+            + "destination_canonical_service=\"reviews\",destination_cluster=\"unknown\","
             + "destination_principal=\"unknown\","
             + "destination_service=\"reviews.default.svc.cluster.local\",destination_service_name=\"reviews\","
             + "destination_service_namespace=\"default\",destination_version=\"v2\","
@@ -57,6 +57,19 @@ class MeshMetricsTest {
                 "response_flags=\"UH\"", "connection_security_policy=\"none\"", "request_protocol=\"http\"")) {
             assertTrue(l.contains(label), label + " in " + l);
         }
+    }
+
+    @Test
+    void anOutboundRequestsDestinationClusterIsThePeersAsItsEndpointMetadataSays() {
+        // as the router reads it from the endpoint's istio.workload "reviews-v2;default;reviews;v2;west"
+        WorkloadInfo west = new WorkloadInfo("reviews-v2", "default", "reviews", "v2", "reviews", "v2", "west");
+        StreamInfo s = StreamInfos.outboundOk();
+        metrics.record(new StreamInfo(s.direction(), s.startTime(), s.method(), s.path(), s.protocol(), 200,
+                s.responseFlags(), s.responseCodeDetails(), 1, 1, 1, -1, null, s.authority(), null, null, null,
+                null, null, null, null, null, null, 1, west, null, null, null, null));
+        String l = samples("istio_requests_total").get(0);
+        assertTrue(l.contains("destination_cluster=\"west\""), l);
+        assertTrue(l.contains("source_cluster=\"Kubernetes\""), l);
     }
 
     @Test
