@@ -14,8 +14,9 @@ import java.util.List;
  * @param httpFilters the HTTP filters, the router last
  * @param streamIdleTimeout the stream idle timeout, or null for Envoy's default ({@link #DEFAULT_STREAM_IDLE_TIMEOUT});
  *                          {@link Duration#ZERO} disables it
- * @param useRemoteAddress whether the downstream address is trusted as the client address
- * @param xffNumTrustedHops trusted hops in {@code x-forwarded-for}
+ * @param useRemoteAddress Envoy's {@code use_remote_address}; only false is applied (as Istio's sidecars set it:
+ *                         {@code x-forwarded-for} goes upstream as it came), and the parser refuses true
+ * @param xffNumTrustedHops trusted hops in {@code x-forwarded-for}; only 0 is applied, and the parser refuses others
  * @param generateRequestId whether {@code x-request-id} is generated when absent (default true)
  * @param preserveExternalRequestId whether an external {@code x-request-id} is kept
  * @param http1 the HTTP/1 options ({@code http_protocol_options}); null for Envoy's defaults
