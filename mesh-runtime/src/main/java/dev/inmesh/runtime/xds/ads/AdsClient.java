@@ -61,7 +61,9 @@ import java.util.Random;
  *   <li>Each response is ACKed with its version and nonce. A resource that fails to parse or validate is NACKed
  *       (error_detail names each one and its field) while the valid resources of the response are applied, and the
  *       last good version of the bad one keeps serving. A resource absent from a CDS or LDS response is deleted; an
- *       RDS or EDS resource that does not arrive within the initial fetch timeout is served empty.</li>
+ *       RDS or EDS resource that does not arrive within the initial fetch timeout is served empty. As in Envoy, a
+ *       listener warms until its route configurations arrive and an EDS cluster until its load assignment does: the
+ *       version published before serves meanwhile, and a new one is left out.</li>
  *   <li>Every change is one new {@link ResourceBundle} applied through {@link SnapshotHolder#apply}; the first only
  *       once CDS, EDS, LDS and RDS have all arrived or timed out, so that readiness means a complete
  *       configuration.</li>
@@ -108,6 +110,8 @@ public final class AdsClient {
     private volatile XdsStatus status;
     /** The listeners of the last published bundle: what serves while a changed listener warms. */
     private Map<String, SubscriptionState.Entry> publishedListeners = Map.of();
+    /** The clusters of the last published bundle: what serves while a changed cluster warms. */
+    private Map<String, SubscriptionState.Entry> publishedClusters = Map.of();
 
     public AdsClient(Vertx vertx, AdsOptions options, SnapshotHolder holder) {
         this.vertx = vertx;
@@ -523,9 +527,10 @@ public final class AdsClient {
         }
         Set<String> services = new TreeSet<>();
         for (SubscriptionState.Entry e : states.get(ResourceType.CLUSTER).resources.values()) {
-            if (e.resource() instanceof Cluster c && c.type() == DiscoveryType.EDS) {
-                services.add(c.serviceName());
-            }
+            services.addAll(edsServiceNames(e));
+        }
+        for (SubscriptionState.Entry e : publishedClusters.values()) {
+            services.addAll(edsServiceNames(e)); // what serves while a changed cluster warms
         }
         boolean removed = resubscribe(states.get(ResourceType.ENDPOINT), services);
         return resubscribe(states.get(ResourceType.ROUTE), routes) | removed;
@@ -579,7 +584,8 @@ public final class AdsClient {
         } else if (reapply) {
             try {
                 publish();
-                resubscribe(); // a listener that finished warming may leave an old route unneeded
+                // a listener or a cluster that finished warming may leave an old route or EDS service unneeded
+                resubscribe();
             } catch (InvalidResourceException | RuntimeException e) {
                 LOG.log(System.Logger.Level.ERROR, "cannot apply the configuration: {0}", e.getMessage());
             }
@@ -617,32 +623,46 @@ public final class AdsClient {
     }
 
     /**
-     * Compiles and publishes what is held. A listener whose route configuration has not arrived yet is warming, as
-     * in Envoy: its last published version serves meanwhile (or, if new, it is left out) until the route arrives or
-     * times out.
+     * Compiles and publishes what is held. As in Envoy, a listener whose route configuration has not arrived yet is
+     * warming, and so is an EDS cluster whose load assignment has not: its last published version serves meanwhile
+     * (or, if new, it is left out) until what it waits for arrives or times out.
      */
     private void publish() throws InvalidResourceException {
         ResourceBundle.Builder b = ResourceBundle.builder();
         Map<String, SubscriptionState.Entry> listeners = new LinkedHashMap<>();
+        Map<String, SubscriptionState.Entry> clusters = new LinkedHashMap<>();
         Set<String> warmingRoutes = states.get(ResourceType.ROUTE).pending;
+        Set<String> warmingServices = states.get(ResourceType.ENDPOINT).pending;
         for (SubscriptionState s : states.values()) {
             for (Map.Entry<String, SubscriptionState.Entry> named : s.resources.entrySet()) {
                 SubscriptionState.Entry e = named.getValue();
                 if (s.type == ResourceType.LISTENER && !warmingRoutes.isEmpty()
                         && !java.util.Collections.disjoint(routeNames(e), warmingRoutes)) {
                     e = publishedListeners.get(named.getKey());
-                    if (e == null) {
-                        continue;
-                    }
+                } else if (s.type == ResourceType.CLUSTER && !warmingServices.isEmpty()
+                        && !java.util.Collections.disjoint(edsServiceNames(e), warmingServices)) {
+                    e = publishedClusters.get(named.getKey());
+                }
+                if (e == null) {
+                    continue;
                 }
                 if (s.type == ResourceType.LISTENER) {
                     listeners.put(named.getKey(), e);
+                } else if (s.type == ResourceType.CLUSTER) {
+                    clusters.put(named.getKey(), e);
                 }
                 b.add(e.resource(), e.version(), e.message());
             }
         }
         holder.apply(b.build());
         publishedListeners = listeners;
+        publishedClusters = clusters;
+    }
+
+    /** The EDS service name of an EDS cluster; none for the other kinds. */
+    private static Set<String> edsServiceNames(SubscriptionState.Entry e) {
+        return e.resource() instanceof Cluster c && c.type() == DiscoveryType.EDS ? Set.of(c.serviceName())
+                : Set.of();
     }
 
     /** The RDS names a listener's connection managers use. */

@@ -115,4 +115,27 @@ class AdsClusterTest extends AdsRig {
         assertEquals(0, hosts(holder.current().endpoints("nobody")));
         assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
     }
+
+    @Test
+    void aNewEdsClusterWarmsUntilItsEndpointsArrive() throws Exception {
+        server.set(snapshot("1", List.of(edsCluster("c1")), List.of(endpoints("c1", 1)),
+                List.of(route("9080", "c1"))));
+        start();
+        // c2 is new; the server withholds EDS (it answers only when it has every name asked for)
+        server.set(snapshot("2", List.of(edsCluster("c1"), edsCluster("c2")), List.of(endpoints("c1", 1)),
+                List.of(route("9080", "c1"))));
+        server.awaitRequest(r -> r.getTypeUrl().equals(CDS) && r.getVersionInfo().equals("2"), WAIT);
+        server.awaitRequest(r -> r.getTypeUrl().equals(EDS) && r.getResourceNamesList().contains("c2"), WAIT);
+        Thread.sleep(200);
+        assertNull(holder.current().cluster("c2"), "warming: not used before its endpoints arrive, as in Envoy");
+        assertNotNull(holder.current().cluster("c1"));
+
+        server.set(snapshot("3", List.of(edsCluster("c1"), edsCluster("c2")),
+                List.of(endpoints("c1", 1), endpoints("c2", 2)), List.of(route("9080", "c1"))));
+        long t0 = System.nanoTime();
+        await(() -> holder.current().cluster("c2") != null, WAIT, "c2 warmed");
+        assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(3), "warmed by the endpoints' arrival, "
+                + "not by the initial fetch timeout");
+        assertEquals(2, hosts(holder.current().endpoints("c2")));
+    }
 }
