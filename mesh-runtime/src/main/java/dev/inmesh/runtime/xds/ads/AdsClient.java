@@ -61,9 +61,10 @@ import java.util.Random;
  *   <li>Each response is ACKed with its version and nonce. A resource that fails to parse or validate is NACKed
  *       (error_detail names each one and its field) while the valid resources of the response are applied, and the
  *       last good version of the bad one keeps serving. A resource absent from a CDS or LDS response is deleted; an
- *       RDS or EDS resource that does not arrive within the initial fetch timeout is served empty. As in Envoy, a
- *       listener warms until its route configurations arrive and an EDS cluster until its load assignment does: the
- *       version published before serves meanwhile, and a new one is left out.</li>
+ *       RDS or EDS resource that does not arrive within the initial fetch timeout, or is rejected before a good
+ *       version arrived, is served empty. As in Envoy, a listener warms until its route configurations arrive and
+ *       an EDS cluster until its load assignment does: the version published before serves meanwhile, and a new one
+ *       is left out.</li>
  *   <li>Every change is one new {@link ResourceBundle} applied through {@link SnapshotHolder#apply}; the first only
  *       once CDS, EDS, LDS and RDS have all arrived or timed out, so that readiness means a complete
  *       configuration.</li>
@@ -425,7 +426,14 @@ public final class AdsClient {
             }
         } else {
             s.pending.removeAll(d.valid().keySet());
-            s.pending.removeAll(errors.keySet());
+            for (String name : errors.keySet()) {
+                // Rejected before any good version arrived: served empty, as Envoy's listener or cluster stops
+                // warming on a rejected update (its init target is ready) and serves no routes or no hosts.
+                if (s.pending.remove(name) && !next.containsKey(name)) {
+                    next.put(name, empty(s.type, name));
+                    changed.add(name);
+                }
+            }
         }
         for (Map.Entry<String, SubscriptionState.Entry> e : d.valid().entrySet()) {
             String name = e.getKey();
@@ -568,12 +576,16 @@ public final class AdsClient {
         LOG.log(System.Logger.Level.WARNING, "{0} \"{1}\" did not arrive within the initial fetch timeout {2}: "
                 + "serving it empty", s.type.kind(), name, options.initialFetchTimeout());
         if (!s.resources.containsKey(name)) {
-            Object empty = s.type == ResourceType.ENDPOINT ? ClusterLoadAssignment.empty(name)
-                    : RouteConfiguration.of(name, List.of());
-            s.resources.put(name, new SubscriptionState.Entry(empty, null,
-                    new ResourceBundle.Version("", Instant.now())));
+            s.resources.put(name, empty(s.type, name));
         }
         afterChange(true);
+    }
+
+    /** An empty route configuration or load assignment: what serves for one that never arrived or was rejected. */
+    private static SubscriptionState.Entry empty(ResourceType type, String name) {
+        Object empty = type == ResourceType.ENDPOINT ? ClusterLoadAssignment.empty(name)
+                : RouteConfiguration.of(name, List.of());
+        return new SubscriptionState.Entry(empty, null, new ResourceBundle.Version("", Instant.now()));
     }
 
     /** After any change: the first apply once everything is complete, or a re-apply when something was dropped. */

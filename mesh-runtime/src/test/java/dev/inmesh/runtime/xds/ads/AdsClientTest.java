@@ -311,4 +311,20 @@ class AdsClientTest extends AdsRig {
         assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
         client = null;
     }
+
+    @Test
+    void aNewListenerWhoseRouteIsRejectedStopsWarmingAndServesItEmpty() throws Exception {
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        List<Listener> listeners = new java.util.ArrayList<>(bookinfo("1", "c1").listeners().resources().values());
+        listeners.add(listener("0.0.0.0_7000", 7000, "7000"));
+        server.set(snapshot("2", listeners, List.of(route("9080", "c1"), route("9090", "c9090"), badRoute("7000"))));
+        DiscoveryRequest nack = server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
+        assertTrue(nack.getErrorDetail().getMessage().contains("RouteConfiguration \"7000\""), nack.toString());
+        long t0 = System.nanoTime();
+        // as Envoy: a rejected update ends the listener's warming; with no good version, its routes are empty
+        await(() -> holder.current().listener("0.0.0.0_7000") != null, WAIT, "listener 7000 warmed");
+        assertTrue(System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(1500), "by the NACK, not a timeout");
+        assertTrue(holder.current().routeTable("7000").config().virtualHosts().isEmpty());
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
+    }
 }
