@@ -60,7 +60,8 @@ import java.util.Random;
  *       unsubscribe from what no listener or cluster needs any more.</li>
  *   <li>Each response is ACKed with its version and nonce. A resource that fails to parse or validate is NACKed
  *       (error_detail names each one and its field) while the valid resources of the response are applied, and the
- *       last good version of the bad one keeps serving. A resource absent from a CDS or LDS response is deleted; an
+ *       last good version of the bad one keeps serving; a resource that cannot be decoded at all (so has no name)
+ *       rejects the whole response, as in Envoy. A resource absent from a CDS or LDS response is deleted; an
  *       RDS or EDS resource that does not arrive within the initial fetch timeout, or is rejected before a good
  *       version arrived, is served empty. As in Envoy, a listener warms until its route configurations arrive and
  *       an EDS cluster until its load assignment does: the version published before serves meanwhile, and a new one
@@ -412,6 +413,15 @@ public final class AdsClient {
         ResponseDecoder.Decoded d = ResponseDecoder.decode(type, r, new ResourceBundle.Version(r.getVersionInfo(),
                 now), s.resources);
         Map<String, String> errors = new LinkedHashMap<>(d.errors());
+        if (d.undecodable()) {
+            // As Envoy: a resource that cannot be decoded (a type_url other than the response's, or bytes that do
+            // not parse) rejects the whole response; nothing is applied and nothing absent from it is deleted.
+            s.received |= s.wildcard;
+            errors.put("", "the whole " + type.kind() + " response is rejected");
+            reject(s, r, errors, now);
+            afterChange(false);
+            return;
+        }
 
         Map<String, SubscriptionState.Entry> before = s.resources;
         Map<String, SubscriptionState.Entry> next = new LinkedHashMap<>(before);
@@ -460,13 +470,16 @@ public final class AdsClient {
             s.repeatedNacks = 0;
             send(s, s.ackedVersion, r.getNonce(), null);
         } else {
-            String error = String.join("; ", errors.values());
-            s.nacked(r.getVersionInfo(), error, now);
-            LOG.log(System.Logger.Level.WARNING, "NACK {0} version {1}: {2}", type.kind(), r.getVersionInfo(),
-                    error);
-            nack(s, r.getNonce(), error);
+            reject(s, r, errors, now);
         }
         afterChange(removed);
+    }
+
+    private void reject(SubscriptionState s, DiscoveryResponse r, Map<String, String> errors, Instant now) {
+        String error = String.join("; ", errors.values());
+        s.nacked(r.getVersionInfo(), error, now);
+        LOG.log(System.Logger.Level.WARNING, "NACK {0} version {1}: {2}", s.type.kind(), r.getVersionInfo(), error);
+        nack(s, r.getNonce(), error);
     }
 
     /**

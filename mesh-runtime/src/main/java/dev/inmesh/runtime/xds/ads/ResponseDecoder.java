@@ -22,8 +22,9 @@ final class ResponseDecoder {
     /**
      * @param valid the parsed resources by name
      * @param errors an error per invalid resource, by name ({@code resources[i]} when it has none)
+     * @param undecodable whether a resource could not be decoded, so that its name is not known
      */
-    record Decoded(Map<String, SubscriptionState.Entry> valid, Map<String, String> errors) {}
+    record Decoded(Map<String, SubscriptionState.Entry> valid, Map<String, String> errors, boolean undecodable) {}
 
     /**
      * @param held the resources held now: one whose message is unchanged is reused as it is, not parsed again
@@ -32,6 +33,7 @@ final class ResponseDecoder {
                           Map<String, SubscriptionState.Entry> held) {
         Map<String, SubscriptionState.Entry> valid = new LinkedHashMap<>();
         Map<String, String> errors = new LinkedHashMap<>();
+        boolean undecodable = false;
         ResourceParser<Message, ?> parser;
         try {
             parser = Parsers.forType(type);
@@ -40,7 +42,7 @@ final class ResponseDecoder {
                 errors.put("resources[" + i + "]", type.kind() + " resources[" + i + "]: Inmesh has no parser for "
                         + type.kind() + " yet");
             }
-            return new Decoded(valid, errors);
+            return new Decoded(valid, errors, r.getResourcesCount() > 0);
         }
         for (int i = 0; i < r.getResourcesCount(); i++) {
             Any any = r.getResources(i);
@@ -48,6 +50,7 @@ final class ResponseDecoder {
             if (!any.getTypeUrl().equals(type.typeUrl())) {
                 errors.put(at, type.kind() + " " + at + ": type_url \"" + any.getTypeUrl() + "\" (expected: "
                         + type.typeUrl() + ")");
+                undecodable = true;
                 continue;
             }
             Message m;
@@ -55,6 +58,7 @@ final class ResponseDecoder {
                 m = any.unpack(parser.messageClass());
             } catch (InvalidProtocolBufferException e) {
                 errors.put(at, type.kind() + " " + at + ": cannot decode: " + e.getMessage());
+                undecodable = true;
                 continue;
             }
             String name = parser.name(m);
@@ -76,6 +80,6 @@ final class ResponseDecoder {
                 errors.put(name, type.kind() + " \"" + name + "\": " + e);
             }
         }
-        return new Decoded(valid, errors);
+        return new Decoded(valid, errors, undecodable);
     }
 }

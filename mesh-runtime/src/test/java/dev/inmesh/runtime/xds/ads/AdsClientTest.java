@@ -327,4 +327,25 @@ class AdsClientTest extends AdsRig {
         assertTrue(holder.current().routeTable("7000").config().virtualHosts().isEmpty());
         assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
     }
+
+    @Test
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    void aResourceThatCannotBeDecodedRejectsTheWholeResponseAndDeletesNothing() throws Exception {
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        // a RouteConfiguration among the listeners: its type_url is not the response's
+        List wrong = List.of(listener("0.0.0.0_9080", 9080, "9080-v2"), route("0.0.0.0_9090", "x"));
+        server.set(snapshot("2", "1", (List<Listener>) wrong, List.of(route("9080", "c1"), route("9090", "c9090"))));
+        DiscoveryRequest nack = server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
+        assertEquals(LDS, nack.getTypeUrl());
+        assertEquals("1", nack.getVersionInfo());
+        await(() -> client.status().type("Listener").nacked(), WAIT, "the NACK in the status");
+        Thread.sleep(200);
+        // as Envoy: nothing of the response applied, nothing deleted, no new route asked for
+        assertNotNull(holder.current().listener("0.0.0.0_9090"));
+        assertEquals("c9090", clusterFor(holder.current(), "9090", "/"));
+        assertEquals(List.of("9080", "9090"), client.status().type("RouteConfiguration").subscribed());
+        String detail = nack.getErrorDetail().getMessage();
+        assertTrue(detail.contains("resources[1]: type_url"), detail);
+        assertTrue(detail.contains("the whole Listener response is rejected"), detail);
+    }
 }
