@@ -130,8 +130,10 @@ class AdsClusterTest extends AdsRig {
         assertNull(holder.current().cluster("c2"), "warming: not used before its endpoints arrive, as in Envoy");
         assertNotNull(holder.current().cluster("c1"));
 
-        server.set(snapshot("3", List.of(edsCluster("c1"), edsCluster("c2")),
-                List.of(endpoints("c1", 1), endpoints("c2", 2)), List.of(route("9080", "c1"))));
+        // (c3 makes the client ask for EDS again: under load, java-control-plane can lose the EDS watch that the
+        // client's request opened while the server was pushing version 2)
+        server.set(snapshot("3", List.of(edsCluster("c1"), edsCluster("c2"), edsCluster("c3")),
+                List.of(endpoints("c1", 1), endpoints("c2", 2), endpoints("c3", 1)), List.of(route("9080", "c1"))));
         long t0 = System.nanoTime();
         await(() -> holder.current().cluster("c2") != null, WAIT, "c2 warmed");
         assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(3), "warmed by the endpoints' arrival, "
