@@ -283,9 +283,12 @@ public final class Router {
         // sent; an offset not shorter than it leaves nothing (the stream is out of time at once)
         Duration offset = action.grpcTimeoutHeaderOffset();
         if (offset != null && header > 0 && grpc > 0) {
-            grpc = offset.toMillis() < grpc ? grpc - offset.toMillis() : -2;
+            if (offset.toMillis() >= grpc) {
+                return Duration.ofMillis(1); // out of time at once
+            }
+            grpc -= offset.toMillis();
         }
-        return grpc == -2 ? Duration.ofMillis(1) : grpc <= 0 ? Duration.ZERO : Duration.ofMillis(grpc);
+        return grpc <= 0 ? Duration.ZERO : Duration.ofMillis(grpc);
     }
 
     /** A {@code grpc-timeout} value (1 to 8 digits and a unit of H, M, S, m, u, n) in milliseconds; -1 if invalid. */
