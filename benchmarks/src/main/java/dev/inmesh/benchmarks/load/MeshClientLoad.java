@@ -2,6 +2,7 @@ package dev.inmesh.benchmarks.load;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -90,27 +91,39 @@ public final class MeshClientLoad {
         // and run interpreted while it recompiles; the sized plain clients run the very code the default one warmed.
         // Warmed only with the default paths, the first sized mesh path measured (4 connections) took that: its p99
         // was 2-4x the second (16), and swapping the order moved the excess to 16.
+        // The fixed-rate requests are sent from an event loop's context, as a Vert.x service sends them (from its
+        // request handlers), and, for comparison, from this thread outside Vert.x.
+        Context loop = vertx.getOrCreateContext();
         double warm = Math.min(3, seconds);
         closedLoop(directCall, warm);
         closedLoop(meshCall, warm);
         double warmSized = Math.min(1, seconds);
-        fixedRate(directCall, warmSized);
-        fixedRate(meshCall, warmSized);
+        for (Context from : new Context[] {loop, null}) {
+            fixedRate(List.of(directCall, meshCall), warmSized, from);
+        }
         for (int i = 0; i < connections.length; i++) {
             closedLoop(directN.get(i), warmSized);
-            fixedRate(directN.get(i), warmSized);
             closedLoop(meshN.get(i), warmSized);
-            fixedRate(meshN.get(i), warmSized);
+            for (Context from : new Context[] {loop, null}) {
+                fixedRate(List.of(directN.get(i), meshN.get(i)), warmSized, from);
+            }
         }
 
         List<Result> d = new ArrayList<>();
         List<Result> m = new ArrayList<>();
         for (int r = 0; r < rounds; r++) {
-            d.add(measure(directCall, seconds));
-            m.add(measure(meshCall, seconds));
+            double[] dr = highestRate(directCall, seconds);
+            double[] mr = highestRate(meshCall, seconds);
+            long[][] lat = fixedRate(List.of(directCall, meshCall), seconds, loop);
+            d.add(Result.of(dr, lat[0]));
+            m.add(Result.of(mr, lat[1]));
             for (int i = 0; i < connections.length; i++) {
-                machine("plain", r, connections[i], directN.get(i), seconds);
-                machine("mesh", r, connections[i], meshN.get(i), seconds);
+                for (Context from : new Context[] {loop, null}) {
+                    long[][] ln = fixedRate(List.of(directN.get(i), meshN.get(i)), seconds, from);
+                    String sender = from != null ? "event-loop" : "thread";
+                    machine("plain", sender, r, connections[i], ln[0]);
+                    machine("mesh", sender, r, connections[i], ln[1]);
+                }
             }
         }
         Result dm = Result.median(d);
@@ -139,20 +152,22 @@ public final class MeshClientLoad {
                 .setHttp1MaxSize(poolSize)), wo);
     }
 
-    /** One fixed-rate run with a pool of {@code n}, printed as a line benchmarks/run reads. */
-    private static void machine(String client, int round, int n, Supplier<Future<?>> call, double seconds)
-            throws InterruptedException {
-        long[] lat = fixedRate(call, seconds);
+    /** One fixed-rate run's latencies with a pool of {@code n}, printed as a line benchmarks/run reads. */
+    private static void machine(String client, String sender, int round, int n, long[] lat) {
         long errors = Arrays.stream(lat).filter(v -> v < 0).count();
-        System.out.printf(Locale.ROOT, "INJVM_FIXED client=%s round=%d connections=%d rate=%d sent=%d errors=%d"
-                + " p50_us=%d p90_us=%d p99_us=%d%n", client, round, n, RATE, lat.length, errors, pct(lat, 50),
-                pct(lat, 90), pct(lat, 99));
+        System.out.printf(Locale.ROOT, "INJVM_FIXED client=%s sender=%s round=%d connections=%d rate=%d sent=%d"
+                + " errors=%d p50_us=%d p90_us=%d p99_us=%d%n", client, sender, round, n, RATE, lat.length, errors,
+                pct(lat, 50), pct(lat, 90), pct(lat, 99));
     }
 
     record Result(double rate, long p50, long p90, long p99, double cpuMsPer1k) {
         String row(String name) {
             return String.format(Locale.ROOT, "| %s | %.0f | %d | %d | %d | %.3f |", name, rate, p50, p90, p99,
                     cpuMsPer1k);
+        }
+
+        static Result of(double[] rateAndCpu, long[] lat) {
+            return new Result(rateAndCpu[0], pct(lat, 50), pct(lat, 90), pct(lat, 99), rateAndCpu[1]);
         }
 
         static Result median(List<Result> rs) {
@@ -166,16 +181,15 @@ public final class MeshClientLoad {
         }
     }
 
-    static Result measure(Supplier<Future<?>> call, double seconds) throws InterruptedException {
+    /** The highest rate ({@link #closedLoop}) and the JVM's CPU time per 1 000 requests over it. */
+    static double[] highestRate(Supplier<Future<?>> call, double seconds) throws InterruptedException {
         com.sun.management.OperatingSystemMXBean os = (com.sun.management.OperatingSystemMXBean)
                 java.lang.management.ManagementFactory.getOperatingSystemMXBean();
         long cpu0 = os.getProcessCpuTime();
         long[] done = new long[1];
         double rate = closedLoop(call, seconds, done);
         long cpu = os.getProcessCpuTime() - cpu0;
-        long[] lat = fixedRate(call, seconds);
-        return new Result(rate, pct(lat, 50), pct(lat, 90), pct(lat, 99),
-                done[0] == 0 ? 0 : cpu / 1e6 / (done[0] / 1000.0));
+        return new double[] {rate, done[0] == 0 ? 0 : cpu / 1e6 / (done[0] / 1000.0)};
     }
 
     /** Requests per second with {@link #IN_FLIGHT} requests always outstanding, for {@code seconds}. */
@@ -207,11 +221,37 @@ public final class MeshClientLoad {
         });
     }
 
-    /** Latencies in microseconds of requests sent at {@link #RATE} per second, from their scheduled times. */
-    static long[] fixedRate(Supplier<Future<?>> call, double seconds) throws InterruptedException {
-        int n = (int) Math.max(1, Math.round(RATE * seconds));
-        long[] lat = new long[n];
-        Arrays.fill(lat, -1);
+    /**
+     * Latencies in microseconds of requests sent by each of {@code calls} at {@link #RATE} per second, from their
+     * scheduled times, {@code seconds} each: in blocks of half a second, one client at a time, the clients taking turns
+     * (in the order 0 1 1 0 0 1 ... for two), so that whatever else the machine does over the run falls on each of them
+     * alike. With a few seconds per client on this 2-core machine, the same client's p50 moved by up to 2x from one
+     * run to the next, far more than the difference being measured. (Both clients on one timetable, half an interval
+     * apart, interfered instead: whichever went first, the mesh's requests then waited 7-8 us longer than the plain
+     * client's for the event loop to pick them up, before any code of the mesh ran.)
+     * A request is sent on {@code from} (through {@code runOnContext}), or from this thread when it is null.
+     */
+    static long[][] fixedRate(List<Supplier<Future<?>>> calls, double seconds, Context from)
+            throws InterruptedException {
+        int k = calls.size();
+        int perBlock = RATE / 2;
+        int blocks = (int) Math.max(1, Math.round(RATE * seconds / perBlock));
+        long[][] lat = new long[k][blocks * perBlock];
+        for (long[] l : lat) {
+            Arrays.fill(l, -1);
+        }
+        for (int b = 0; b < blocks; b++) {
+            for (int x = 0; x < k; x++) {
+                int j = b % 2 == 0 ? x : k - 1 - x;
+                fixedRate(calls.get(j), lat[j], b * perBlock, perBlock, from);
+            }
+        }
+        return lat;
+    }
+
+    /** Sends {@code n} requests at {@link #RATE} per second, their latencies into {@code lat} from {@code offset}. */
+    private static void fixedRate(Supplier<Future<?>> call, long[] lat, int offset, int n, Context from)
+            throws InterruptedException {
         CountDownLatch all = new CountDownLatch(n);
         long interval = TimeUnit.SECONDS.toNanos(1) / RATE;
         long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(10);
@@ -227,17 +267,21 @@ public final class MeshClientLoad {
                     Thread.onSpinWait();
                 }
             }
-            int idx = i;
-            call.get().onComplete(ar -> {
+            int idx = offset + i;
+            Runnable send = () -> call.get().onComplete(ar -> {
                 boolean ok = ar.succeeded() && (!(ar.result() instanceof io.vertx.ext.web.client.HttpResponse<?> r)
                         || r.statusCode() == 200);
                 // a failed request counts as an error (negative), not as a latency
                 lat[idx] = ok ? (System.nanoTime() - scheduled) / 1000 : -1;
                 all.countDown();
             });
+            if (from != null) {
+                from.runOnContext(v -> send.run());
+            } else {
+                send.run();
+            }
         }
-        all.await((long) seconds + 30L, TimeUnit.SECONDS);
-        return lat;
+        all.await(30, TimeUnit.SECONDS);
     }
 
     static long pct(long[] values, int p) {
