@@ -378,7 +378,7 @@ public final class AdsClient {
         stream.write(b.build());
         if (!s.fetchTimerStarted) {
             s.fetchTimerStarted = true;
-            if (s.wildcard) {
+            if (s.wildcard && !options.initialFetchTimeout().isZero()) {
                 timer(options.initialFetchTimeout().toMillis(), () -> {
                     if (!s.received) {
                         LOG.log(System.Logger.Level.WARNING, "no {0} arrived within the initial fetch timeout "
@@ -571,7 +571,9 @@ public final class AdsClient {
         for (String name : wanted) {
             if (!s.names.contains(name) && !s.resources.containsKey(name)) {
                 s.pending.add(name);
-                timer(options.initialFetchTimeout().toMillis(), () -> fetchTimedOut(s, name));
+                if (!options.initialFetchTimeout().isZero()) { // 0: no timeout, as Envoy's initial_fetch_timeout
+                    timer(options.initialFetchTimeout().toMillis(), () -> fetchTimedOut(s, name));
+                }
             }
         }
         s.names = wanted;

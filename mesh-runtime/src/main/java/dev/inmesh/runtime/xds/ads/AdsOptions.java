@@ -12,8 +12,9 @@ import java.util.Objects;
  *                is down (one or two, or more)
  * @param node who this proxy is to the server
  * @param initialFetchTimeout how long a subscribed resource may stay unanswered before it counts as empty (Envoy's
- *                            {@code initial_fetch_timeout}, default 15 s); the first configuration is applied once
- *                            everything has arrived or timed out
+ *                            {@code initial_fetch_timeout}, default 15 s; {@link Duration#ZERO}, as Envoy's 0, waits
+ *                            with no end); the first configuration is applied once everything has arrived or timed
+ *                            out
  * @param backoffBase the first reconnect delay (gRPC's connection back-off: 1 s by default, times 1.6 per failure,
  *                    jittered by 20 %)
  * @param backoffMax the longest reconnect delay (default 30 s)
@@ -41,7 +42,11 @@ public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration ini
             throw new IllegalArgumentException("servers: [] (expected: at least one xDS server)");
         }
         Objects.requireNonNull(node, "node");
-        initialFetchTimeout = positive(initialFetchTimeout, DEFAULT_INITIAL_FETCH_TIMEOUT, "initialFetchTimeout");
+        initialFetchTimeout = initialFetchTimeout == null ? DEFAULT_INITIAL_FETCH_TIMEOUT : initialFetchTimeout;
+        if (initialFetchTimeout.isNegative()) {
+            throw new IllegalArgumentException("initialFetchTimeout: " + initialFetchTimeout
+                    + " (expected: >= 0; 0 waits with no end)");
+        }
         backoffBase = positive(backoffBase, DEFAULT_BACKOFF_BASE, "backoffBase");
         backoffMax = positive(backoffMax, DEFAULT_BACKOFF_MAX, "backoffMax");
         if (backoffMax.compareTo(backoffBase) < 0) {
@@ -64,6 +69,7 @@ public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration ini
         return new AdsOptions(List.of(servers), node, null, null, null, null, 0, null);
     }
 
+    /** The same options with another initial fetch timeout ({@link Duration#ZERO}: none, as Envoy's 0). */
     public AdsOptions withInitialFetchTimeout(Duration d) {
         return new AdsOptions(servers, node, d, backoffBase, backoffMax, connectTimeout, maxMessageBytes,
                 keepaliveInterval);

@@ -291,6 +291,22 @@ class AdsClientTest extends AdsRig {
     }
 
     @Test
+    void aZeroInitialFetchTimeoutWaitsForTheRoutesWithNoEndAsEnvoysZeroDoes() throws Exception {
+        List<MeshSnapshot> published = new CopyOnWriteArrayList<>();
+        holder.onUpdate(published::add);
+        server.set(snapshot("1", List.of(listener("0.0.0.0_9080", 9080, "9080")), List.of()));
+        Future<Void> first = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))
+                .withInitialFetchTimeout(Duration.ZERO)).start();
+        server.awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.getResourceNamesList().contains("9080"), WAIT);
+        await(() -> "1".equals(client.status().type("Listener").ackedVersion()), WAIT, "LDS ACK");
+        server.set(snapshot("2", List.of(listener("0.0.0.0_9080", 9080, "9080")), List.of(route("9080", "c1"))));
+        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertTrue(first.succeeded(), () -> "first apply: " + first.cause());
+        // never served empty: the first snapshot published already has the route
+        assertEquals("c1", clusterFor(published.get(0), "9080", "/"), "published: " + published.size());
+    }
+
+    @Test
     void keepalivePingsKeepAHealthyStreamOpen() throws Exception {
         server.set(bookinfo("1", "c1"));
         Future<Void> first = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))

@@ -63,6 +63,9 @@ class AdsPartsTest {
         AdsOptions o = AdsOptions.of(NodeOptions.of("p", "ns", "1.2.3.4"),
                 AdsOptions.XdsServer.plaintext("istiod.istio-system.svc", 15010));
         assertEquals(Duration.ofSeconds(15), o.initialFetchTimeout());
+        assertEquals(Duration.ZERO, o.withInitialFetchTimeout(Duration.ZERO).initialFetchTimeout(), "0: no timeout");
+        e = assertThrows(IllegalArgumentException.class, () -> o.withInitialFetchTimeout(Duration.ofSeconds(-1)));
+        assertTrue(e.getMessage().startsWith("initialFetchTimeout: PT-1S"), e.getMessage());
         assertEquals("istiod.istio-system.svc:15010", o.servers().get(0).address());
     }
 
