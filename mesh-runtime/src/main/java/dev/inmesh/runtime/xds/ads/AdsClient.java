@@ -9,6 +9,7 @@ import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.route.RouteConfiguration;
+import dev.inmesh.runtime.snapshot.SnapshotCompiler;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.xds.InvalidResourceException;
 import dev.inmesh.runtime.xds.ResourceBundle;
@@ -460,7 +461,9 @@ public final class AdsClient {
         s.resources = next;
         // Subscribe first, so that a listener whose route is new warms instead of serving an empty table.
         boolean removed = resubscribe();
-        if (applied && !changed.isEmpty()) {
+        if (!changed.isEmpty()) {
+            // Checked as it arrives, before the first apply too (as Envoy checks a route's clusters against those
+            // it has): what is ACKed has been accepted.
             applyResponse(s, before, changed, errors);
             removed |= resubscribe(); // what was rejected may have changed the names needed
         }
@@ -483,14 +486,19 @@ public final class AdsClient {
     }
 
     /**
-     * Applies a response's changes; a resource the holder rejects goes back to its last good version and joins the
-     * errors; if the holder names a resource outside the response, the whole response is rejected.
+     * Applies a response's changes (before the first apply, checks them as compiling a snapshot would); a resource
+     * the holder rejects goes back to its last good version and joins the errors; if the holder names a resource
+     * outside the response, the whole response is rejected.
      */
     private void applyResponse(SubscriptionState s, Map<String, SubscriptionState.Entry> before,
                                Set<String> changed, Map<String, String> errors) {
         while (true) {
             try {
-                publish();
+                if (applied) {
+                    publish();
+                } else {
+                    checkHeld();
+                }
                 return;
             } catch (InvalidResourceException e) {
                 String name = e.resourceName();
@@ -516,6 +524,20 @@ public final class AdsClient {
                 LOG.log(System.Logger.Level.ERROR, "cannot compile a snapshot", e);
                 return;
             }
+        }
+    }
+
+    /** Before the first apply: checks what is held as compiling a snapshot would, throwing the first problem. */
+    private void checkHeld() throws InvalidResourceException {
+        ResourceBundle.Builder b = ResourceBundle.builder();
+        for (SubscriptionState held : states.values()) {
+            for (SubscriptionState.Entry e : held.resources.values()) {
+                b.add(e.resource(), e.version(), e.message());
+            }
+        }
+        List<InvalidResourceException> problems = SnapshotCompiler.validate(b.build());
+        if (!problems.isEmpty()) {
+            throw problems.get(0);
         }
     }
 

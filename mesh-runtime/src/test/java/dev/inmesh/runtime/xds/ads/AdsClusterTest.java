@@ -29,6 +29,7 @@ class AdsClusterTest extends AdsRig {
     static final String CDS = ResourceType.CLUSTER.typeUrl();
     static final String EDS = ResourceType.ENDPOINT.typeUrl();
     static final String LDS = ResourceType.LISTENER.typeUrl();
+    static final String RDS = ResourceType.ROUTE.typeUrl();
 
     static Snapshot snapshot(String version, List<Cluster> clusters, List<ClusterLoadAssignment> endpoints,
                              List<RouteConfiguration> routes) {
@@ -104,6 +105,32 @@ class AdsClusterTest extends AdsRig {
         assertTrue(nack.getErrorDetail().getMessage().contains("unknown cluster 'c2'"), nack.toString());
         assertNotNull(holder.current().cluster("c2"));
         assertEquals("c2", clusterFor(holder.current(), "9080", "/"));
+    }
+
+    @Test
+    void aRouteNamingAnUnknownClusterIsNackedAlsoBeforeTheFirstConfigurationIsApplied() throws Exception {
+        RouteConfiguration validated = route("9080", "nope").toBuilder().setValidateClusters(
+                com.google.protobuf.BoolValue.of(true)).build();
+        server.set(snapshot("1", List.of(edsCluster("c1")), List.of(endpoints("c1", 1)), List.of(validated)));
+        start();
+        // as Envoy, which checks a route configuration's clusters when it arrives: NACKed, not ACKed
+        DiscoveryRequest nack = server.awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.hasErrorDetail(), WAIT);
+        assertTrue(nack.getErrorDetail().getMessage().contains("unknown cluster 'nope'"), nack.toString());
+        assertEquals("", nack.getVersionInfo(), "nothing accepted before");
+        assertTrue(server.requests.stream().noneMatch(r -> r.getTypeUrl().equals(RDS)
+                && r.getVersionInfo().equals("1")), "version 1 of RDS was never ACKed: " + server.requests);
+        await(() -> client.status().type("RouteConfiguration").nacked(), WAIT, "the NACK in the status");
+        assertEquals("", client.status().type("RouteConfiguration").ackedVersion());
+        // rejected before a good version arrived: the listener serves it empty
+        assertTrue(holder.current().routeTable("9080").config().virtualHosts().isEmpty());
+
+        server.set(snapshot("2", List.of(edsCluster("c1")), List.of(endpoints("c1", 1)),
+                List.of(validated.toBuilder().setVirtualHosts(0, validated.getVirtualHosts(0).toBuilder()
+                        .setRoutes(0, validated.getVirtualHosts(0).getRoutes(0).toBuilder().setRoute(
+                                validated.getVirtualHosts(0).getRoutes(0).getRoute().toBuilder()
+                                        .setCluster("c1")))).build())));
+        await(() -> "c1".equals(clusterFor(holder.current(), "9080", "/")), WAIT, "the fixed route");
+        await(() -> "2".equals(client.status().type("RouteConfiguration").ackedVersion()), WAIT, "ACK of 2");
     }
 
     @Test
