@@ -70,8 +70,9 @@ import java.util.Random;
  *   <li>Every change is one new {@link ResourceBundle} applied through {@link SnapshotHolder#apply}; the first only
  *       once CDS, EDS, LDS and RDS have all arrived or timed out, so that readiness means a complete
  *       configuration.</li>
- *   <li>The stream reconnects with gRPC's back-off (jittered), to the next server when one cannot be reached, and
- *       asks again with the versions it holds. Meanwhile the last good snapshot keeps serving.</li>
+ *   <li>The stream reconnects with Envoy's back-off (fully jittered, doubling from 500 ms up to 30 s), to the next
+ *       server when one cannot be reached, and asks again with the versions it holds. Meanwhile the last good
+ *       snapshot keeps serving.</li>
  * </ul>
  *
  * <p>All state lives on one Vert.x worker context (so that parsing and compiling never hold an event loop);

@@ -15,9 +15,9 @@ import java.util.Objects;
  *                            {@code initial_fetch_timeout}, default 15 s; {@link Duration#ZERO}, as Envoy's 0, waits
  *                            with no end); the first configuration is applied once everything has arrived or timed
  *                            out
- * @param backoffBase the first reconnect delay (gRPC's connection back-off: 1 s by default, times 1.6 per failure,
- *                    jittered by 20 %)
- * @param backoffMax the longest reconnect delay (default 30 s)
+ * @param backoffBase the first reconnect interval (Envoy's xDS back-off: 500 ms by default, doubled per attempt,
+ *                    each delay drawn at random from [0, interval))
+ * @param backoffMax the longest reconnect interval (default 30 s, as Envoy's)
  * @param connectTimeout the TCP connect timeout (default 10 s)
  * @param maxMessageBytes the largest DiscoveryResponse accepted (default 64 MiB: istiod's EDS can be large)
  * @param keepaliveInterval how often an HTTP/2 PING checks the connection (default 30 s, as Istio's bootstrap for
@@ -29,7 +29,7 @@ public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration ini
                          Duration keepaliveInterval) {
 
     public static final Duration DEFAULT_INITIAL_FETCH_TIMEOUT = Duration.ofSeconds(15);
-    public static final Duration DEFAULT_BACKOFF_BASE = Duration.ofSeconds(1);
+    public static final Duration DEFAULT_BACKOFF_BASE = Duration.ofMillis(500);
     public static final Duration DEFAULT_BACKOFF_MAX = Duration.ofSeconds(30);
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
     public static final long DEFAULT_MAX_MESSAGE_BYTES = 64L * 1024 * 1024;

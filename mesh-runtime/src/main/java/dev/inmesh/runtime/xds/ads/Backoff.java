@@ -4,17 +4,15 @@ import java.time.Duration;
 import java.util.Random;
 
 /**
- * gRPC's connection back-off: the first delay is the base, each failure multiplies it by 1.6 up to the maximum, and
- * each delay is jittered by plus or minus 20 %. {@link #reset()} after a stream that worked.
+ * Envoy's back-off for its xDS stream, fully jittered: each delay is drawn at random from zero up to (not including)
+ * the interval, which starts at the base (Envoy's 500 ms) and doubles after each attempt up to the maximum (30 s).
+ * {@link #reset()} once a response has arrived on the stream.
  */
 final class Backoff {
-    static final double MULTIPLIER = 1.6;
-    static final double JITTER = 0.2;
-
     private final long baseMillis;
     private final long maxMillis;
     private final Random random;
-    private double current;
+    private long current;
 
     Backoff(Duration base, Duration max, Random random) {
         this.baseMillis = Math.max(1, base.toMillis());
@@ -23,12 +21,11 @@ final class Backoff {
         this.current = baseMillis;
     }
 
-    /** The delay before the next attempt, in milliseconds; grows for the one after. */
+    /** The delay before the next attempt, in milliseconds, in [0, interval); the interval grows for the next. */
     long nextMillis() {
-        double d = current;
-        current = Math.min(maxMillis, current * MULTIPLIER);
-        double jittered = d * (1 - JITTER + 2 * JITTER * random.nextDouble());
-        return Math.max(1, Math.round(jittered));
+        long interval = current;
+        current = Math.min(maxMillis, current * 2);
+        return (long) (random.nextDouble() * interval);
     }
 
     void reset() {

@@ -16,17 +16,37 @@ import org.junit.jupiter.api.Test;
 class AdsPartsTest {
 
     @Test
-    void backOffGrowsByOnePointSixWithinTwentyPercentJitterUpToTheMaximumAndResets() {
-        Backoff b = new Backoff(Duration.ofMillis(100), Duration.ofMillis(1000), new Random(1));
-        double expected = 100;
-        for (int i = 0; i < 10; i++) {
-            long d = b.nextMillis();
-            assertTrue(d >= Math.round(expected * 0.8) && d <= Math.round(expected * 1.2), i + ": " + d);
-            expected = Math.min(1000, expected * 1.6);
+    void backOffIsEnvoysFullyJitteredDoublingFromHalfASecondUpToThirtySeconds() {
+        AdsOptions o = AdsOptions.of(NodeOptions.of("p", "ns", "1.2.3.4"),
+                AdsOptions.XdsServer.plaintext("istiod.istio-system.svc", 15010));
+        assertEquals(Duration.ofMillis(500), o.backoffBase(), "Envoy's xDS retry base");
+        assertEquals(Duration.ofSeconds(30), o.backoffMax(), "Envoy's xDS retry maximum");
+        // each delay is drawn from [0, interval); the interval doubles from the base up to the maximum
+        long[] intervals = {500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000};
+        Backoff highest = new Backoff(o.backoffBase(), o.backoffMax(), fixed(0.999999));
+        Backoff lowest = new Backoff(o.backoffBase(), o.backoffMax(), fixed(0.0));
+        for (int i = 0; i < intervals.length; i++) {
+            long hi = highest.nextMillis();
+            assertTrue(hi < intervals[i] && hi >= intervals[i] - 1, i + ": " + hi);
+            assertTrue(lowest.nextMillis() <= 1, i + ": fully jittered down to 0");
         }
-        b.reset();
-        long d = b.nextMillis();
-        assertTrue(d >= 80 && d <= 120, "after reset: " + d);
+        highest.reset();
+        assertTrue(highest.nextMillis() < 500, "after reset");
+        Backoff any = new Backoff(o.backoffBase(), o.backoffMax(), new Random(1));
+        for (int i = 0; i < 1000; i++) {
+            long d = any.nextMillis();
+            assertTrue(d >= 0 && d < 30000, i + ": " + d);
+        }
+    }
+
+    /** A Random whose every double is {@code v}. */
+    private static Random fixed(double v) {
+        return new Random() {
+            @Override
+            public double nextDouble() {
+                return v;
+            }
+        };
     }
 
     @Test
