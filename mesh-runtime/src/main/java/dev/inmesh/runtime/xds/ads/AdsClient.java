@@ -11,6 +11,7 @@ import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import dev.inmesh.runtime.snapshot.SnapshotCompiler;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.xds.Fields;
 import dev.inmesh.runtime.xds.InvalidResourceException;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
@@ -38,6 +39,7 @@ import io.vertx.grpc.common.GrpcMessageDecoder;
 import io.vertx.grpc.common.GrpcMessageEncoder;
 import io.vertx.grpc.common.ServiceMethod;
 import io.vertx.grpc.common.ServiceName;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -63,10 +65,10 @@ import java.util.Random;
  *       (error_detail names each one and its field) while the valid resources of the response are applied, and the
  *       last good version of the bad one keeps serving; a resource that cannot be decoded at all (so has no name)
  *       rejects the whole response, as in Envoy. A resource absent from a CDS or LDS response is deleted; an
- *       RDS or EDS resource that does not arrive within the initial fetch timeout, or is rejected before a good
- *       version arrived, is served empty. As in Envoy, a listener warms until its route configurations arrive and
- *       an EDS cluster until its load assignment does: the version published before serves meanwhile, and a new one
- *       is left out.</li>
+ *       RDS or EDS resource that does not arrive within the initial fetch timeout (that of the config source asking
+ *       for it, as in Envoy, else the client's; 0 is none), or is rejected before a good version arrived, is served
+ *       empty. As in Envoy, a listener warms until its route configurations arrive and an EDS cluster until its
+ *       load assignment does: the version published before serves meanwhile, and a new one is left out.</li>
  *   <li>Every change is one new {@link ResourceBundle} applied through {@link SnapshotHolder#apply}; the first only
  *       once CDS, EDS, LDS and RDS have all arrived or timed out, so that readiness means a complete
  *       configuration.</li>
@@ -88,6 +90,11 @@ public final class AdsClient {
 
     /** The longest a repeated NACK of the same response waits, so that a server resending it does not spin. */
     static final long MAX_REPEATED_NACK_DELAY_MILLIS = 5_000;
+
+    /** The connection manager's message, whose {@code rds.config_source} a listener's route names come with. */
+    private static final Class<io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
+            .HttpConnectionManager> HCM_PROTO = io.envoyproxy.envoy.extensions.filters.network
+            .http_connection_manager.v3.HttpConnectionManager.class;
 
     private final Vertx vertx;
     private final AdsOptions options;
@@ -594,8 +601,9 @@ public final class AdsClient {
         for (String name : wanted) {
             if (!s.names.contains(name) && !s.resources.containsKey(name)) {
                 s.pending.add(name);
-                if (!options.initialFetchTimeout().isZero()) { // 0: no timeout, as Envoy's initial_fetch_timeout
-                    timer(options.initialFetchTimeout().toMillis(), () -> fetchTimedOut(s, name));
+                Duration timeout = fetchTimeout(s.type, name);
+                if (!timeout.isZero()) { // 0: no timeout, as Envoy's initial_fetch_timeout
+                    timer(timeout.toMillis(), () -> fetchTimedOut(s, name));
                 }
             }
         }
@@ -605,6 +613,62 @@ public final class AdsClient {
             send(s, s.ackedVersion, s.nonce, null);
         }
         return removed;
+    }
+
+    /**
+     * The initial fetch timeout of a route configuration or load assignment name: as in Envoy, the
+     * {@code initial_fetch_timeout} of the config source that asks for it (a connection manager's
+     * {@code rds.config_source}, an EDS cluster's {@code eds_config}; istiod sets 0s, no timeout), else the client's.
+     * When several ask for one name, the longest wins, and none (0) is the longest.
+     */
+    private Duration fetchTimeout(ResourceType type, String name) {
+        Duration out = null;
+        ResourceType by = type == ResourceType.ROUTE ? ResourceType.LISTENER : ResourceType.CLUSTER;
+        for (SubscriptionState.Entry e : states.get(by).resources.values()) {
+            for (Duration d : configSourceTimeouts(e, name)) {
+                if (out == null || d.isZero() || (!out.isZero() && d.compareTo(out) > 0)) {
+                    out = d;
+                }
+            }
+        }
+        return out == null ? options.initialFetchTimeout() : out;
+    }
+
+    /** The initial fetch timeouts of the config sources in a listener or cluster that ask for {@code name}. */
+    private List<Duration> configSourceTimeouts(SubscriptionState.Entry e, String name) {
+        List<Duration> out = new ArrayList<>();
+        if (e.message() instanceof io.envoyproxy.envoy.config.cluster.v3.Cluster c
+                && edsServiceNames(e).contains(name)) {
+            var source = c.getEdsClusterConfig().getEdsConfig();
+            out.add(source.hasInitialFetchTimeout() ? Fields.duration(source.getInitialFetchTimeout())
+                    : options.initialFetchTimeout());
+        } else if (e.message() instanceof io.envoyproxy.envoy.config.listener.v3.Listener l
+                && routeNames(e).contains(name)) {
+            List<io.envoyproxy.envoy.config.listener.v3.FilterChain> chains =
+                    new ArrayList<>(l.getFilterChainsList());
+            if (l.hasDefaultFilterChain()) {
+                chains.add(l.getDefaultFilterChain());
+            }
+            for (var chain : chains) {
+                for (var filter : chain.getFiltersList()) {
+                    if (!filter.getTypedConfig().is(HCM_PROTO)) {
+                        continue;
+                    }
+                    try {
+                        var hcm = filter.getTypedConfig().unpack(HCM_PROTO);
+                        if (hcm.hasRds() && hcm.getRds().getRouteConfigName().equals(name)) {
+                            var source = hcm.getRds().getConfigSource();
+                            out.add(source.hasInitialFetchTimeout()
+                                    ? Fields.duration(source.getInitialFetchTimeout())
+                                    : options.initialFetchTimeout());
+                        }
+                    } catch (com.google.protobuf.InvalidProtocolBufferException ex) {
+                        // parsed once already; cannot happen
+                    }
+                }
+            }
+        }
+        return out;
     }
 
     private void fetchTimedOut(SubscriptionState s, String name) {

@@ -13,8 +13,10 @@ import java.util.Objects;
  * @param node who this proxy is to the server
  * @param initialFetchTimeout how long a subscribed resource may stay unanswered before it counts as empty (Envoy's
  *                            {@code initial_fetch_timeout}, default 15 s; {@link Duration#ZERO}, as Envoy's 0, waits
- *                            with no end); the first configuration is applied once everything has arrived or timed
- *                            out
+ *                            with no end); a route configuration or load assignment whose connection manager's
+ *                            {@code rds.config_source} or cluster's {@code eds_config} sets its own (istiod sets 0s)
+ *                            takes that one instead. The first configuration is applied once everything has arrived
+ *                            or timed out
  * @param backoffBase the first reconnect interval (Envoy's xDS back-off: 500 ms by default, doubled per attempt,
  *                    each delay drawn at random from [0, interval))
  * @param backoffMax the longest reconnect interval (default 30 s, as Envoy's)

@@ -307,6 +307,39 @@ class AdsClientTest extends AdsRig {
     }
 
     @Test
+    void aListenerWhoseRdsConfigSourceSaysZeroWarmsUntilItsRouteArrivesAsIstiosListenersDo() throws Exception {
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        // istiod's connection managers say rds.config_source.initial_fetch_timeout: 0s (no timeout); 7001's says
+        // nothing, so the client's 2 s applies to it. The server withholds both routes.
+        Listener zero = XdsFixtures.parse("""
+                name: "0.0.0.0_7000"
+                address: {socket_address: {address: 0.0.0.0, port_value: 7000}}
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: outbound_7000
+                      rds: {route_config_name: "a-zero", config_source: {ads: {}, initial_fetch_timeout: 0s}}
+                      http_filters:
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                """, Listener.class);
+        List<Listener> listeners = new java.util.ArrayList<>(bookinfo("1", "c1").listeners().resources().values());
+        listeners.add(zero);
+        listeners.add(listener("0.0.0.0_7001", 7001, "b-default"));
+        server.set(snapshot("2", "1", listeners, List.of(route("9080", "c1"), route("9090", "c9090"))));
+        await(() -> holder.current().listener("0.0.0.0_7001") != null, WAIT, "7001, by the client's timeout");
+        assertTrue(holder.current().routeTable("b-default").config().virtualHosts().isEmpty());
+        assertNull(holder.current().listener("0.0.0.0_7000"), "0s: still warming, as in Envoy");
+
+        server.set(snapshot("2", "2", listeners, List.of(route("9080", "c1"), route("9090", "c9090"),
+                route("a-zero", "c7"), route("b-default", "c8"))));
+        await(() -> holder.current().listener("0.0.0.0_7000") != null, WAIT, "7000, warmed by its route");
+        assertEquals("c7", clusterFor(holder.current(), "a-zero", "/"));
+    }
+
+    @Test
     void keepalivePingsKeepAHealthyStreamOpen() throws Exception {
         server.set(bookinfo("1", "c1"));
         Future<Void> first = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))

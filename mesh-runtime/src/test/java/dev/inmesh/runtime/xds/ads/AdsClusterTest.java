@@ -38,9 +38,13 @@ class AdsClusterTest extends AdsRig {
     }
 
     void start() throws Exception {
+        start(Duration.ofSeconds(5));
+    }
+
+    void start(Duration initialFetchTimeout) throws Exception {
         client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
                 AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))
-                .withInitialFetchTimeout(Duration.ofSeconds(5))
+                .withInitialFetchTimeout(initialFetchTimeout)
                 .withBackoff(Duration.ofMillis(50), Duration.ofMillis(500)), holder);
         Future<Void> first = client.start();
         first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
@@ -141,6 +145,31 @@ class AdsClusterTest extends AdsRig {
         assertNotNull(holder.current().endpoints("nobody"));
         assertEquals(0, hosts(holder.current().endpoints("nobody")));
         assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
+    }
+
+    @Test
+    void anEdsClusterWhoseEdsConfigSaysZeroWarmsUntilItsEndpointsArriveAsIstiosClustersDo() throws Exception {
+        server.set(snapshot("1", List.of(edsCluster("c1")), List.of(endpoints("c1", 1)),
+                List.of(route("9080", "c1"))));
+        start(Duration.ofMillis(500));
+        // istiod's clusters say eds_config.initial_fetch_timeout: 0s (no timeout); b-default says nothing, so the
+        // client's 500 ms applies to it. The server withholds both load assignments.
+        Cluster zero = edsCluster("a-zero");
+        zero = zero.toBuilder().setEdsClusterConfig(zero.getEdsClusterConfig().toBuilder().setEdsConfig(
+                zero.getEdsClusterConfig().getEdsConfig().toBuilder().setInitialFetchTimeout(
+                        com.google.protobuf.Duration.getDefaultInstance()))).build();
+        server.set(snapshot("2", List.of(edsCluster("c1"), zero, edsCluster("b-default")),
+                List.of(endpoints("c1", 1)), List.of(route("9080", "c1"))));
+        await(() -> holder.current().cluster("b-default") != null, WAIT, "b-default, by the client's timeout");
+        assertEquals(0, hosts(holder.current().endpoints("b-default")));
+        assertNull(holder.current().cluster("a-zero"), "0s: still warming, as in Envoy");
+
+        Cluster zeroAgain = zero;
+        server.set(snapshot("3", List.of(edsCluster("c1"), zeroAgain, edsCluster("b-default"), edsCluster("c3")),
+                List.of(endpoints("c1", 1), endpoints("a-zero", 2), endpoints("b-default", 1), endpoints("c3", 1)),
+                List.of(route("9080", "c1"))));
+        await(() -> holder.current().cluster("a-zero") != null, WAIT, "a-zero, warmed by its endpoints");
+        assertEquals(2, hosts(holder.current().endpoints("a-zero")));
     }
 
     @Test
