@@ -91,6 +91,9 @@ public final class AdsClient {
     /** The longest a repeated NACK of the same response waits, so that a server resending it does not spin. */
     static final long MAX_REPEATED_NACK_DELAY_MILLIS = 5_000;
 
+    /** The longest error_detail message sent, as Envoy's (gRPC carries status messages in size-limited trailers). */
+    static final int MAX_ERROR_DETAIL_CHARS = 4096;
+
     /** The connection manager's message, whose {@code rds.config_source} a listener's route names come with. */
     private static final Class<io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
             .HttpConnectionManager> HCM_PROTO = io.envoyproxy.envoy.extensions.filters.network
@@ -381,7 +384,8 @@ public final class AdsClient {
             nodeSent = true;
         }
         if (error != null) {
-            b.setErrorDetail(Status.newBuilder().setCode(Code.INVALID_ARGUMENT_VALUE).setMessage(error));
+            // As Envoy: INTERNAL, and a message cut at 4 KiB (the status keeps it whole)
+            b.setErrorDetail(Status.newBuilder().setCode(Code.INTERNAL_VALUE).setMessage(truncated(error)));
         }
         s.sentOnStream = true;
         stream.write(b.build());
@@ -398,6 +402,12 @@ public final class AdsClient {
                 });
             }
         }
+    }
+
+    /** An error_detail message as Envoy sends it: the first 4096 characters, marked when there were more. */
+    static String truncated(String error) {
+        return error.length() <= MAX_ERROR_DETAIL_CHARS ? error
+                : error.substring(0, MAX_ERROR_DETAIL_CHARS) + "...(truncated)";
     }
 
     // ---- responses ----

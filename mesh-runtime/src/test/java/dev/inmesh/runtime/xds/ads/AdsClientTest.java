@@ -160,7 +160,7 @@ class AdsClientTest extends AdsRig {
         assertTrue(detail.contains("RouteConfiguration \"9080\""), detail);
         assertTrue(detail.contains("safe_regex"), detail);
         assertTrue(detail.contains("a("), detail);
-        assertEquals(3, nack.getErrorDetail().getCode(), "INVALID_ARGUMENT");
+        assertEquals(com.google.rpc.Code.INTERNAL_VALUE, nack.getErrorDetail().getCode(), "INTERNAL, as Envoy");
 
         await(() -> "c9090-v2".equals(clusterFor(holder.current(), "9090", "/")), WAIT, "the good route applied");
         assertEquals("c1", clusterFor(holder.current(), "9080", "/"), "the bad route's last good version serves");
@@ -177,6 +177,24 @@ class AdsClientTest extends AdsRig {
         await(() -> "c3".equals(clusterFor(holder.current(), "9080", "/")), WAIT, "the fixed route");
         await(() -> "3".equals(client.status().type("RouteConfiguration").ackedVersion()), WAIT, "ACK of 3");
         assertFalse(client.status().type("RouteConfiguration").nacked());
+    }
+
+    @Test
+    void aNackMessageIsCutAtFourKibAsEnvoysWhileTheStatusKeepsItWhole() throws Exception {
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        String longName = "r".repeat(5000);
+        List<Listener> listeners = new java.util.ArrayList<>(bookinfo("1", "c1").listeners().resources().values());
+        listeners.add(listener("0.0.0.0_7000", 7000, longName));
+        server.set(snapshot("2", listeners, List.of(route("9080", "c1"), route("9090", "c9090"),
+                badRoute(longName))));
+        DiscoveryRequest nack = server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
+        assertEquals(com.google.rpc.Code.INTERNAL_VALUE, nack.getErrorDetail().getCode());
+        String detail = nack.getErrorDetail().getMessage();
+        assertEquals(4096 + "...(truncated)".length(), detail.length());
+        assertTrue(detail.startsWith("RouteConfiguration \"rrr"), detail.substring(0, 40));
+        assertTrue(detail.endsWith("...(truncated)"), detail.substring(detail.length() - 40));
+        await(() -> client.status().type("RouteConfiguration").nacked(), WAIT, "the NACK in the status");
+        assertTrue(client.status().type("RouteConfiguration").lastNackError().length() > 5000, "whole");
     }
 
     @Test
