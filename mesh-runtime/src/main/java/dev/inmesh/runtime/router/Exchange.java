@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.router;
 
 import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
@@ -45,6 +46,11 @@ final class Exchange {
      * the caller then sees the body fail, which is not the upstream's doing.
      */
     boolean resetByRouter;
+    /**
+     * On the inbound side, the caller as its {@code x-envoy-peer-metadata} names it ({@link WorkloadInfo#UNKNOWN}
+     * without one): the {@code source_*} of the request's metrics. Null outbound, where the peer is the destination.
+     */
+    WorkloadInfo downstreamPeer;
 
     Exchange(RouterRequest request) {
         this.request = request;

@@ -130,6 +130,7 @@ public final class Router {
         // thread, so the caller reads the body and completes the exchange on the context that owns it.
         Promise<RouterResponse> promise = ((ContextInternal) ctx).promise();
         Exchange ex = new Exchange(req);
+        readDownstreamPeer(ex);
         ex.table = table;
         Runnable start = () -> {
             try {
@@ -150,11 +151,28 @@ public final class Router {
     public RouterResponse localReply(RouterRequest req, int status, String body, String details,
                                      ResponseFlag flag) {
         Exchange ex = new Exchange(req);
+        readDownstreamPeer(ex);
         if (flag != null) {
             ex.flags.add(flag);
         }
         ex.responseCodeDetails = details;
         return localResponse(ex, status, body, null);
+    }
+
+    /**
+     * Inbound, as Istio's metadata exchange filter on a sidecar's inbound listener: the caller's
+     * {@code x-envoy-peer-metadata} names the source of the request's metrics, and it and
+     * {@code x-envoy-peer-metadata-id} are taken off the request before it reaches the application.
+     */
+    private static void readDownstreamPeer(Exchange ex) {
+        RouterRequest req = ex.request;
+        if (req.direction != StreamInfo.Direction.INBOUND) {
+            return;
+        }
+        ex.downstreamPeer = dev.inmesh.runtime.stats.PeerMetadata.decode(
+                req.headers.get(HeaderNames.X_ENVOY_PEER_METADATA));
+        req.headers.remove(HeaderNames.X_ENVOY_PEER_METADATA);
+        req.headers.remove(HeaderNames.X_ENVOY_PEER_METADATA_ID);
     }
 
     private void begin(Exchange ex, RouteTable table, ClusterManager clusters, Promise<RouterResponse> promise,
@@ -438,7 +456,8 @@ public final class Router {
                 req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(),
                 ex.clusterName, null,
                 req.downstreamLocalAddress, req.downstreamRemoteAddress, null, ex.routeName(),
-                Math.max(ex.attempts, 0), dest.workload(), dest.host(), dest.name(), dest.namespace(),
+                Math.max(ex.attempts, 0), ex.downstreamPeer != null ? ex.downstreamPeer : dest.workload(),
+                dest.host(), dest.name(), dest.namespace(),
                 !ex.grpc ? null : Grpc.finalStatus(response.upstream == null ? null : response.upstream.trailers(),
                         response.headers, status));
         try {

@@ -1,0 +1,81 @@
+package dev.inmesh.runtime.router;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.any;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
+import static com.github.tomakehurst.wiremock.client.WireMock.ok;
+import static dev.inmesh.runtime.router.RouterRig.cluster;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import com.github.tomakehurst.wiremock.verification.LoggedRequest;
+import dev.inmesh.runtime.stats.PeerMetadata;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import io.vertx.core.MultiMap;
+import io.vertx.core.http.HttpMethod;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** The router on the inbound side of the standalone proxy (15006 to {@code inbound|PORT||}), as Istio's sidecar. */
+class RouterInboundTest {
+    private final RouterRig rig = new RouterRig();
+
+    @AfterEach
+    void close() {
+        rig.close();
+    }
+
+    private static RouterRequest inbound(String... headerPairs) {
+        MultiMap h = MultiMap.caseInsensitiveMultiMap();
+        for (int i = 0; i + 1 < headerPairs.length; i += 2) {
+            h.add(headerPairs[i], headerPairs[i + 1]);
+        }
+        return new RouterRequest(StreamInfo.Direction.INBOUND, HttpMethod.GET, "/reviews/0", "reviews:9080", "http",
+                h, null, "10.1.0.7:41000", "10.1.0.9:9080", null, "HTTP/1.1");
+    }
+
+    @Test
+    void theCallersPeerMetadataNamesTheSourceAndIsNotPassedToTheApplication() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+        WorkloadInfo caller = new WorkloadInfo("productpage-v1", "default", "productpage", "v1");
+        RouterRig.Result r = rig.call(rig.router(), inbound("x-envoy-peer-metadata",
+                PeerMetadata.encode(caller, "Kubernetes"), "x-envoy-peer-metadata-id",
+                "sidecar~10.1.0.7~productpage-v1-abc.default~default.svc.cluster.local"),
+                RouterRig.routeToC(""), clusters);
+        assertEquals(200, r.status());
+        assertEquals("productpage-v1", r.info().peer().workload());
+        assertEquals("default", r.info().peer().namespace());
+        assertEquals("productpage", r.info().peer().app());
+        assertEquals("Kubernetes", r.info().peer().cluster());
+        LoggedRequest seen = wm.getAllServeEvents().get(0).getRequest();
+        assertFalse(seen.containsHeader("x-envoy-peer-metadata"));
+        assertFalse(seen.containsHeader("x-envoy-peer-metadata-id"));
+    }
+
+    @Test
+    void withoutPeerMetadataTheSourceIsUnknownNotTheDestinationService() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        // what Istio's inbound clusters carry: the service the port belongs to
+        dev.inmesh.api.config.cluster.Cluster base = cluster("inbound|9080||", wm.port());
+        dev.inmesh.api.config.cluster.Cluster withService = new dev.inmesh.api.config.cluster.Cluster(base.name(),
+                base.type(), base.edsServiceName(), base.lbPolicy(), base.lbConfig(), base.connectTimeout(),
+                base.circuitBreakers(), base.outlierDetection(), base.commonLbConfig(), base.upstreamBindAddress(),
+                base.loadAssignment(), base.dnsRefreshRate(), base.dnsLookupFamily(), base.cleanupInterval(),
+                base.http2(), new dev.inmesh.api.config.core.Metadata(java.util.Map.of("istio",
+                        java.util.Map.of("services", java.util.List.of(java.util.Map.of(
+                                "host", "reviews.default.svc.cluster.local", "name", "reviews",
+                                "namespace", "default"))))));
+        ClusterManager clusters = rig.clusters(withService);
+        RouterRig.Result r = rig.call(rig.router(), inbound(), RouterRig.table("name: r\nvirtual_hosts:\n"
+                + "- name: vh\n  domains: [\"*\"]\n  routes:\n  - match: {prefix: /}\n"
+                + "    route: {cluster: \"inbound|9080||\"}\n"), clusters);
+        assertEquals(200, r.status());
+        assertEquals(WorkloadInfo.UNKNOWN, r.info().peer());
+        assertEquals("reviews.default.svc.cluster.local", r.info().destinationService());
+    }
+}
