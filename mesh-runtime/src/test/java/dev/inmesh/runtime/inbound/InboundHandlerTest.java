@@ -1,0 +1,108 @@
+package dev.inmesh.runtime.inbound;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.stats.PeerMetadata;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.client.HttpRequest;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code mesh.inbound(handler)} as the inbound side of an Istio sidecar treats a request before the application sees
+ * it, and the response on its way back: the headers Envoy's connection manager and Istio's metadata exchange add,
+ * take off or keep.
+ */
+class InboundHandlerTest {
+    private static final String INBOUND = """
+            static_resources:
+              listeners:
+              - name: virtualInbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                use_original_dst: true
+                traffic_direction: INBOUND
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: inbound_0.0.0.0_9080
+                      http_filters:
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                      route_config:
+                        name: inbound|9080||
+                        virtual_hosts:
+                        - name: inbound|http|9080
+                          domains: ["*"]
+                          routes:
+                          - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+            """;
+
+    @TempDir
+    Path dir;
+    Vertx vertx;
+    Mesh mesh;
+    int port;
+
+    @BeforeEach
+    void start() throws Exception {
+        vertx = Vertx.vertx();
+        Path file = dir.resolve("inbound.yaml");
+        Files.writeString(file, INBOUND);
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+                .setVersion("v1").setNamespace("default").setConfigFile(file.toString()).setAdminPort(-1));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        // the service answers with the request headers it was given, as JSON
+        HttpServer server = vertx.createHttpServer().requestHandler(mesh.inbound(req -> {
+            JsonObject seen = new JsonObject();
+            req.headers().forEach(e -> seen.put(e.getKey().toLowerCase(java.util.Locale.ROOT), e.getValue()));
+            req.response().putHeader("content-type", "application/json").end(seen.encode());
+        }));
+        port = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        mesh.close().await(10, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    private HttpResponse<Buffer> call(String... headerPairs) throws Exception {
+        HttpRequest<Buffer> r = WebClient.create(vertx).get(port, "127.0.0.1", "/reviews/0");
+        MultiMap h = r.headers();
+        for (int i = 0; i + 1 < headerPairs.length; i += 2) {
+            h.add(headerPairs[i], headerPairs[i + 1]);
+        }
+        return r.send().await(5, TimeUnit.SECONDS);
+    }
+
+    private JsonObject seen(String... headerPairs) throws Exception {
+        HttpResponse<Buffer> r = call(headerPairs);
+        assertEquals(200, r.statusCode(), r.bodyAsString());
+        return r.bodyAsJsonObject();
+    }
+
+    @Test
+    void theServiceSeesXForwardedProtoSetWhenTheCallerSentNoneAndKeptWhenItDid() throws Exception {
+        assertEquals("http", seen().getString("x-forwarded-proto"));
+        assertEquals("https", seen("x-forwarded-proto", "https").getString("x-forwarded-proto"));
+    }
+}
