@@ -69,6 +69,17 @@ public final class Router {
             "x-envoy-upstream-alt-stat-name", "x-envoy-ip-tags", "x-envoy-original-url",
             "x-envoy-upstream-rq-timeout-alt-response");
 
+    /**
+     * Takes Envoy's request control headers ({@code x-envoy-retry-on}, {@code x-envoy-upstream-rq-timeout-ms},
+     * {@code x-envoy-internal}, ...) off a request, as Envoy's connection manager cleans a request it does not take
+     * for internal: what a sidecar's inbound side does before the application sees the request.
+     */
+    public static void removeControlHeaders(MultiMap headers) {
+        for (AsciiString name : CONTROL_HEADERS) {
+            headers.remove(name);
+        }
+    }
+
     private final Vertx vertx;
     private final Options options;
     private final Consumer<StreamInfo> observer;

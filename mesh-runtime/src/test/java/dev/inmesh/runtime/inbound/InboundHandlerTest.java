@@ -105,4 +105,22 @@ class InboundHandlerTest {
         assertEquals("http", seen().getString("x-forwarded-proto"));
         assertEquals("https", seen("x-forwarded-proto", "https").getString("x-forwarded-proto"));
     }
+
+    @Test
+    void envoysControlHeadersFromTheCallerDoNotReachTheService() throws Exception {
+        // a sidecar's inbound request is external to Envoy (no single trusted x-forwarded-for): these go
+        JsonObject seen = seen("x-envoy-retry-on", "5xx", "x-envoy-max-retries", "9",
+                "x-envoy-upstream-rq-timeout-ms", "1", "x-envoy-upstream-rq-per-try-timeout-ms", "1",
+                "x-envoy-expected-rq-timeout-ms", "15000", "x-envoy-internal", "true", "x-envoy-force-trace", "1",
+                "x-envoy-retriable-status-codes", "503", "x-envoy-ip-tags", "internal",
+                "x-envoy-attempt-count", "2", "x-custom", "kept");
+        for (String gone : new String[] {"x-envoy-retry-on", "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms",
+            "x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-expected-rq-timeout-ms", "x-envoy-internal",
+            "x-envoy-force-trace", "x-envoy-retriable-status-codes", "x-envoy-ip-tags"}) {
+            assertNull(seen.getString(gone), gone + " in " + seen);
+        }
+        // what Envoy does not clean stays: the caller's attempt count, the application's own headers
+        assertEquals("2", seen.getString("x-envoy-attempt-count"));
+        assertEquals("kept", seen.getString("x-custom"));
+    }
 }
