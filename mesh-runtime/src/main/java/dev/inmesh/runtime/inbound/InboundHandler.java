@@ -30,11 +30,11 @@ import java.util.function.Consumer;
 /**
  * Wraps a service's handler with the inbound side for the server's port, as {@code virtualInbound} does for a sidecar:
  * an {@code x-request-id} when absent, and {@code x-forwarded-proto} when absent; the caller's Envoy control headers
- * removed; the inbound route table of the {@code virtualInbound} chain for the local port
- * (its header rules, and its local replies for no route, redirects and direct responses); then the service itself,
- * in-process, in place of the {@code inbound|PORT||} cluster; and, once the response ends, Istio's metrics with
- * {@code reporter="destination"} and the access log. Without an inbound listener in the configuration, requests go
- * straight to the service and are still recorded.
+ * and {@code x-forwarded-client-cert} removed; the inbound route table of the {@code virtualInbound} chain for the
+ * local port (its header rules, and its local replies for no route, redirects and direct responses); then the
+ * service itself, in-process, in place of the {@code inbound|PORT||} cluster; and, once the response ends, Istio's
+ * metrics with {@code reporter="destination"} and the access log. Without an inbound listener in the configuration,
+ * requests go straight to the service and are still recorded.
  */
 public final class InboundHandler implements Handler<HttpServerRequest> {
     private final Handler<HttpServerRequest> service;
@@ -81,6 +81,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // A sidecar's inbound request is external to Envoy (no single trusted x-forwarded-for address): its
         // connection manager drops the caller's x-envoy-* control headers before the application sees them
         dev.inmesh.runtime.router.Router.removeControlHeaders(headers);
+        // no mTLS: Envoy's connection manager removes a caller's x-forwarded-client-cert (Istio's inbound
+        // APPEND_FORWARD adds one only for a client certificate)
+        headers.remove("x-forwarded-client-cert");
         // as Envoy's connection manager: a caller's x-forwarded-proto is kept, else it is the connection's scheme
         if (!headers.contains("x-forwarded-proto")) {
             headers.set("x-forwarded-proto", req.isSSL() ? "https" : "http");

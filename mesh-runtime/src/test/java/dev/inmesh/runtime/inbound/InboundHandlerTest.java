@@ -123,4 +123,13 @@ class InboundHandlerTest {
         assertEquals("2", seen.getString("x-envoy-attempt-count"));
         assertEquals("kept", seen.getString("x-custom"));
     }
+
+    @Test
+    void aForwardedClientCertFromAPlaintextCallerDoesNotReachTheService() throws Exception {
+        // without mTLS Envoy's connection manager removes it whatever forward_client_cert_details says (but
+        // ALWAYS_FORWARD_ONLY): a plaintext caller cannot claim an identity the application would trust
+        JsonObject seen = seen("x-forwarded-client-cert",
+                "By=spiffe://cluster.local/ns/default/sa/reviews;URI=spiffe://cluster.local/ns/default/sa/admin");
+        assertNull(seen.getString("x-forwarded-client-cert"), seen.encode());
+    }
 }

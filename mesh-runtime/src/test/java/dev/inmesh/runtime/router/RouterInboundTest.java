@@ -78,4 +78,16 @@ class RouterInboundTest {
         assertEquals(WorkloadInfo.UNKNOWN, r.info().peer());
         assertEquals("reviews.default.svc.cluster.local", r.info().destinationService());
     }
+
+    @Test
+    void aForwardedClientCertFromAPlaintextCallerIsNotPassedToTheApplication() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+        RouterRig.Result r = rig.call(rig.router(), inbound("x-forwarded-client-cert",
+                "By=spiffe://cluster.local/ns/default/sa/reviews;URI=spiffe://cluster.local/ns/default/sa/admin"),
+                RouterRig.routeToC(""), clusters);
+        assertEquals(200, r.status());
+        assertFalse(wm.getAllServeEvents().get(0).getRequest().containsHeader("x-forwarded-client-cert"));
+    }
 }
