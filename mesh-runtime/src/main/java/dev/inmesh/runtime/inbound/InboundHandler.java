@@ -40,11 +40,26 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private final Handler<HttpServerRequest> service;
     private final SnapshotHolder snapshots;
     private final Consumer<StreamInfo> observer;
+    private final String peerMetadata;
+    private final String peerMetadataId;
 
     public InboundHandler(Handler<HttpServerRequest> service, SnapshotHolder snapshots, Consumer<StreamInfo> observer) {
+        this(service, snapshots, observer, null, null);
+    }
+
+    /**
+     * @param peerMetadata this workload's {@code x-envoy-peer-metadata}, answered to a caller that sent its own, or
+     *                     null for none
+     * @param peerMetadataId this workload's {@code x-envoy-peer-metadata-id}, answered to a caller that sent its own,
+     *                       or null for none
+     */
+    public InboundHandler(Handler<HttpServerRequest> service, SnapshotHolder snapshots, Consumer<StreamInfo> observer,
+                          String peerMetadata, String peerMetadataId) {
         this.service = service;
         this.snapshots = snapshots;
         this.observer = observer;
+        this.peerMetadata = peerMetadata;
+        this.peerMetadataId = peerMetadataId;
     }
 
     @Override
@@ -52,13 +67,23 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         long start = System.nanoTime();
         Instant startTime = Instant.now();
         MultiMap headers = req.headers();
-        WorkloadInfo peer = PeerMetadata.decode(headers.get(PeerMetadata.HEADER));
+        String peerHeader = headers.get(PeerMetadata.HEADER);
+        boolean peerIdSent = headers.contains(PeerMetadata.ID_HEADER);
+        WorkloadInfo peer = PeerMetadata.decode(peerHeader);
         headers.remove(PeerMetadata.HEADER);
         headers.remove(PeerMetadata.ID_HEADER);
         Set<ResponseFlag> flags = EnumSet.noneOf(ResponseFlag.class);
         String[] details = {"via_upstream"};
         String[] routeName = {null};
         HttpServerResponse resp = req.response();
+        // As Istio's metadata exchange on a sidecar's inbound side: a caller that sent its metadata (and id) gets
+        // this workload's in the response, local replies included, for its destination_* labels
+        if (peerHeader != null && peerMetadata != null) {
+            resp.putHeader(PeerMetadata.HEADER, peerMetadata);
+        }
+        if (peerIdSent && peerMetadataId != null) {
+            resp.putHeader(PeerMetadata.ID_HEADER, peerMetadataId);
+        }
         String localIp = req.localAddress() == null ? "127.0.0.1" : req.localAddress().hostAddress();
         int localPort = req.localAddress() == null ? 0 : req.localAddress().port();
         String remoteIp = req.remoteAddress() == null ? "127.0.0.1" : req.remoteAddress().hostAddress();

@@ -60,6 +60,8 @@ public final class DefaultMesh implements Mesh {
     private final List<Consumer<StreamInfo>> observers = new CopyOnWriteArrayList<>();
     private final List<HttpClient> clients = new CopyOnWriteArrayList<>();
     private final WorkloadInfo local;
+    /** This workload's {@code x-envoy-peer-metadata} value. */
+    private final String peerMetadata;
     private final PrometheusMeterRegistry registry;
     private final MeshMetrics metrics;
     private final AccessLog accessLog;
@@ -94,8 +96,9 @@ public final class DefaultMesh implements Mesh {
                 o.accept(info);
             }
         };
+        this.peerMetadata = PeerMetadata.encode(local, options.getClusterId());
         this.router = new Router(vertx, new Router.Options(options.isTrustEnvoyHeaders(), true, local,
-                PeerMetadata.encode(local, options.getClusterId()), nodeId()), observer);
+                peerMetadata, nodeId()), observer);
         if (metrics != null) {
             router.upstreamStats(metrics::upstream);
         }
@@ -221,7 +224,7 @@ public final class DefaultMesh implements Mesh {
             for (Consumer<StreamInfo> o : observers) {
                 o.accept(info);
             }
-        });
+        }, peerMetadata, nodeId());
     }
 
     @Override

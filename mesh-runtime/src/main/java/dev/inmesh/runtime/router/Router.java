@@ -737,6 +737,11 @@ public final class Router {
             for (AsciiString name : RESPONSE_HOP_BY_HOP) {
                 h.remove(name);
             }
+            if (ex.request.direction == StreamInfo.Direction.OUTBOUND) {
+                // the metadata exchange's answer is for the proxy, as Istio's outbound side takes it off
+                h.remove(HeaderNames.X_ENVOY_PEER_METADATA);
+                h.remove(HeaderNames.X_ENVOY_PEER_METADATA_ID);
+            }
             h.set(HeaderNames.X_ENVOY_UPSTREAM_SERVICE_TIME, Long.toString(ex.upstreamServiceTimeMillis));
             if (vh.includeAttemptCountInResponse()) {
                 h.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(ex.attempts));

@@ -132,4 +132,26 @@ class InboundHandlerTest {
                 "By=spiffe://cluster.local/ns/default/sa/reviews;URI=spiffe://cluster.local/ns/default/sa/admin");
         assertNull(seen.getString("x-forwarded-client-cert"), seen.encode());
     }
+
+    @Test
+    void aCallerThatSentItsPeerMetadataGetsThisWorkloadsInTheResponse() throws Exception {
+        WorkloadInfo caller = new WorkloadInfo("productpage-v1", "default", "productpage", "v1");
+        HttpResponse<Buffer> r = call("x-envoy-peer-metadata", PeerMetadata.encode(caller, "Kubernetes"),
+                "x-envoy-peer-metadata-id", "sidecar~10.1.0.7~productpage-v1-abc.default~default.svc.cluster.local");
+        assertEquals(200, r.statusCode());
+        // the request's are taken off before the service
+        assertNull(r.bodyAsJsonObject().getString("x-envoy-peer-metadata"));
+        assertNull(r.bodyAsJsonObject().getString("x-envoy-peer-metadata-id"));
+        // the response names this workload, so that the caller's sidecar can label destination_*
+        assertNotNull(r.getHeader("x-envoy-peer-metadata-id"));
+        WorkloadInfo self = PeerMetadata.decode(r.getHeader("x-envoy-peer-metadata"));
+        assertEquals("reviews-v1", self.workload());
+        assertEquals("default", self.namespace());
+        assertEquals("reviews", self.app());
+        assertEquals("v1", self.version());
+        // a caller outside the mesh (no metadata exchange) gets none, as from Istio's sidecar
+        HttpResponse<Buffer> plain = call();
+        assertNull(plain.getHeader("x-envoy-peer-metadata"));
+        assertNull(plain.getHeader("x-envoy-peer-metadata-id"));
+    }
 }

@@ -420,4 +420,17 @@ class RouterHeadersTest {
         assertTrue(scrape.contains("request_protocol=\"grpc\""), scrape);
         assertTrue(scrape.contains("grpc_response_status=\"0\""), scrape);
     }
+
+    @Test
+    void theUpstreamsPeerMetadataInTheResponseIsNotPassedToTheCaller() {
+        // an inbound side (Istio's sidecar, mesh.inbound) answers the caller's metadata exchange with its own; as
+        // Istio's outbound side, the client takes it off the response
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("x").withHeader("x-envoy-peer-metadata", "Cg0KC...")
+                .withHeader("x-envoy-peer-metadata-id", "sidecar~10.1.0.9~reviews-v1-abc.default~default.svc")));
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), one(wm));
+        assertEquals(200, r.status());
+        assertNull(r.header("x-envoy-peer-metadata"));
+        assertNull(r.header("x-envoy-peer-metadata-id"));
+    }
 }
