@@ -27,9 +27,12 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>Labels follow Istio: reporter {@code source} for OUTBOUND requests ({@code source_*} is this workload,
  * {@code destination_*} the peer), {@code destination} for INBOUND ({@code destination_*} is this workload,
  * {@code source_*} the peer). {@code destination_service} is the service host, else the request's host, else
- * {@code unknown}; {@code source_principal} and {@code destination_principal} are {@code unknown}, as Istio reports
- * them without mTLS; {@code *_canonical_service} and {@code *_canonical_revision} are the workloads' (an unknown
- * peer's: {@code unknown} and {@code latest}); {@code source_cluster} is this workload's cluster id when it is the
+ * {@code unknown} (inbound: this workload's canonical service); inbound, as Istio's server-side stats,
+ * {@code destination_service_name} falls back to {@code destination_service} and
+ * {@code destination_service_namespace} is always this workload's namespace; {@code source_principal} and
+ * {@code destination_principal} are {@code unknown}, as Istio reports them without mTLS;
+ * {@code *_canonical_service} and {@code *_canonical_revision} are the workloads' (an unknown peer's:
+ * {@code unknown} and {@code latest}); {@code source_cluster} is this workload's cluster id when it is the
  * source, else the peer's ({@code unknown} when not known); {@code connection_security_policy} is {@code unknown}
  * when the source reports and {@code none} for plaintext at the destination; {@code request_protocol} is
  * {@code grpc} for gRPC requests (those with a {@link StreamInfo#grpcStatus()}), else {@code http} ({@code tcp} for
@@ -95,7 +98,7 @@ public final class MeshMetrics {
     /** Records one finished HTTP request into Istio's four request metrics. */
     public void record(StreamInfo s) {
         String protocol = s.grpcStatus() != null ? "grpc" : "http";
-        IstioLabels labels = labels(s.direction(), s.peer(), destinationService(s), s.destinationServiceName(),
+        IstioLabels labels = labels(s.direction(), s.peer(), destinationService(s), destinationServiceName(s),
                 s.destinationServiceNamespace(), protocol, responseCode(s.responseCode()),
                 s.grpcStatus() != null ? s.grpcStatus() : "", ResponseFlag.format(s.responseFlags()));
         RequestMeters m = requestMeters.get(labels);
@@ -188,6 +191,19 @@ public final class MeshMetrics {
         return colon > 0 && a.indexOf(']') < colon ? a.substring(0, colon) : a;
     }
 
+    /**
+     * The service name, else, for Istio's inbound passthrough clusters (a port no service declares), the cluster's
+     * name, as Istio's stats label it.
+     */
+    private static String destinationServiceName(StreamInfo s) {
+        String name = s.destinationServiceName();
+        String cluster = s.upstreamCluster();
+        if ((name == null || name.isEmpty()) && cluster != null && cluster.startsWith("InboundPassthroughCluster")) {
+            return cluster;
+        }
+        return name;
+    }
+
     private IstioLabels tcpLabels(TcpConnectionInfo c, Set<ResponseFlag> flags) {
         return labels(c.direction(), c.peer(), c.destinationService(), c.destinationServiceName(),
                 c.destinationServiceNamespace(), "tcp", null, null, ResponseFlag.format(flags));
@@ -197,6 +213,18 @@ public final class MeshMetrics {
                                String serviceNamespace, String protocol, String responseCode, String grpcStatus,
                                String flags) {
         boolean outbound = direction == StreamInfo.Direction.OUTBOUND;
+        if (!outbound) {
+            // as Istio's stats on the server side: the service's namespace is this workload's, and without a service
+            // from the inbound cluster its name falls back to the request's host, as the service itself does, and
+            // then to this workload's canonical service
+            serviceNamespace = local.namespace();
+            if (service == null || service.isEmpty()) {
+                service = local.canonicalService();
+            }
+            if (serviceName == null || serviceName.isEmpty()) {
+                serviceName = service;
+            }
+        }
         WorkloadInfo source = outbound ? local : peer;
         WorkloadInfo destination = outbound ? peer : local;
         // No mTLS: neither side has a principal, as Istio reports plaintext traffic.

@@ -211,4 +211,37 @@ class MeshMetricsTest {
         assertEquals(metrics.upstream("outbound|9080||reviews.default.svc.cluster.local"),
                 u, "one stats object per cluster");
     }
+
+    @Test
+    void anInboundRequestsDestinationServiceLabelsFallBackAsIstiosServerSideStats() {
+        // no service known from the inbound cluster (the in-process handler, a cluster without istio metadata):
+        // Istio's stats take the request's host for the service and its name, and the namespace is always this
+        // workload's on the server side
+        MeshMetrics reviews = MeshMetrics.create(registry, StreamInfos.REVIEWS, "Kubernetes");
+        StreamInfo s = StreamInfos.inboundNoHealthyUpstream();
+        reviews.record(new StreamInfo(s.direction(), s.startTime(), s.method(), s.path(), s.protocol(), 200,
+                Set.of(), "via_upstream", 1, 1, 1, -1, null, "reviews:9080", null, null, null, "inbound|9080||",
+                null, null, null, null, null, 1, StreamInfos.PRODUCTPAGE, null, null, null, null));
+        String l = samples("istio_requests_total").get(0);
+        for (String label : List.of("destination_service=\"reviews\"", "destination_service_name=\"reviews\"",
+                "destination_service_namespace=\"default\"")) {
+            assertTrue(l.contains(label), label + " in " + l);
+        }
+    }
+
+    @Test
+    void anInboundPassthroughRequestIsNamedByItsClusterAsIstioNamesIt() {
+        MeshMetrics reviews = MeshMetrics.create(registry, StreamInfos.REVIEWS, "Kubernetes");
+        StreamInfo s = StreamInfos.inboundNoHealthyUpstream();
+        reviews.record(new StreamInfo(s.direction(), s.startTime(), s.method(), s.path(), s.protocol(), 200,
+                Set.of(), "via_upstream", 1, 1, 1, -1, null, "10.244.0.192:8000", null, null, null,
+                "InboundPassthroughClusterIpv4", null, null, null, null, null, 1, StreamInfos.PRODUCTPAGE, null,
+                null, null, null));
+        String l = samples("istio_requests_total").get(0);
+        for (String label : List.of("destination_service=\"10.244.0.192\"",
+                "destination_service_name=\"InboundPassthroughClusterIpv4\"",
+                "destination_service_namespace=\"default\"")) {
+            assertTrue(l.contains(label), label + " in " + l);
+        }
+    }
 }
