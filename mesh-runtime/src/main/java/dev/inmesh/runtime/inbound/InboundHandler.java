@@ -75,6 +75,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         Set<ResponseFlag> flags = EnumSet.noneOf(ResponseFlag.class);
         String[] details = {"via_upstream"};
         String[] routeName = {null};
+        // the cluster the inbound route chose, and its service (host, name, namespace) from the cluster's istio
+        // metadata, as Istio's inbound clusters carry it; null until a route forwards
+        String[] cluster = {null};
+        String[] destination = {null, null, null};
         HttpServerResponse resp = req.response();
         // As Istio's metadata exchange on a sidecar's inbound side: a caller that sent its metadata (and id) gets
         // this workload's in the response, local replies included, for its destination_* labels
@@ -91,9 +95,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String authority = req.authority() == null ? "" : req.authority().toString();
         String path = req.uri();
         boolean[] recorded = {false};
-        resp.endHandler(v -> record(recorded, req, start, startTime, flags, details[0], routeName[0], peer, authority, path,
+        resp.endHandler(v -> record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0],
+                destination, peer, authority, path,
                 localIp + ":" + localPort, remoteIp + ":" + remotePort, false));
-        resp.closeHandler(v -> record(recorded, req, start, startTime, flags, details[0], routeName[0], peer, authority, path,
+        resp.closeHandler(v -> record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0],
+                destination, peer, authority, path,
                 localIp + ":" + localPort, remoteIp + ":" + remotePort, true));
 
         MeshSnapshot snapshot = snapshots.current();
@@ -146,6 +152,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         RouteResult.Forward f = (RouteResult.Forward) result;
         routeName[0] = f.route().name();
+        cluster[0] = f.cluster();
+        istioService(snapshot, f.cluster(), destination);
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(headers), new HeaderMutator.PathAndHost() {
             @Override
             public String path() {
@@ -197,7 +205,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     private void record(boolean[] recorded, HttpServerRequest req, long start, Instant startTime, Set<ResponseFlag> flags,
-                        String details, String routeName, WorkloadInfo peer, String authority, String path,
+                        String details, String routeName, String cluster, String[] destination, WorkloadInfo peer,
+                        String authority, String path,
                         String local, String remote, boolean closed) {
         HttpServerResponse resp = req.response();
         if (recorded[0]) {
@@ -213,13 +222,32 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2" : "HTTP/1.1",
                 status, flags, details, req.bytesRead(),
                 resp.bytesWritten(), (System.nanoTime() - start) / 1_000_000, -1, h.get("x-request-id"), authority,
-                h.get("user-agent"), h.get("x-forwarded-for"), local, "inbound|" + localPort(local) + "||", null,
-                local, remote, null, routeName, 1, peer, null, null, null,
+                h.get("user-agent"), h.get("x-forwarded-for"), local,
+                cluster != null ? cluster : "inbound|" + localPort(local) + "||", null,
+                local, remote, null, routeName, 1, peer, destination[0], destination[1], destination[2],
                 Grpc.isRequest(h) ? Grpc.finalStatus(resp.trailers(), resp.headers(), status) : null);
         try {
             observer.accept(info);
         } catch (RuntimeException e) {
             // metrics and logs never break a request
+        }
+    }
+
+    /**
+     * The first service of a cluster's {@code istio} metadata ({@code services: [{host, name, namespace}]}), which
+     * Istio's stats take for {@code destination_service*} on the inbound side, into {@code out}; nothing when the
+     * cluster or the metadata is not there.
+     */
+    private static void istioService(MeshSnapshot snapshot, String clusterName, String[] out) {
+        var c = clusterName == null || clusterName.isEmpty() ? null : snapshot.clusterManager().cluster(clusterName);
+        Object services = c == null ? null : c.config().metadata().get("istio", "services");
+        if (services instanceof List<?> list && !list.isEmpty() && list.get(0) instanceof java.util.Map<?, ?> m) {
+            Object host = m.get("host");
+            Object name = m.get("name");
+            Object namespace = m.get("namespace");
+            out[0] = host == null ? null : host.toString();
+            out[1] = name != null ? name.toString() : out[0] == null ? null : out[0].split("\\.", 2)[0];
+            out[2] = namespace == null ? null : namespace.toString();
         }
     }
 

@@ -154,4 +154,43 @@ class InboundHandlerTest {
         assertNull(plain.getHeader("x-envoy-peer-metadata"));
         assertNull(plain.getHeader("x-envoy-peer-metadata-id"));
     }
+
+    @Test
+    void theInboundClustersIstioServiceNamesTheDestinationServiceOfTheRequest() throws Exception {
+        // Istio's inbound cluster carries the service its port belongs to; its stats label the request with it
+        Path file = dir.resolve("inbound-service.yaml");
+        Files.writeString(file, INBOUND + """
+                  clusters:
+                  - name: inbound|9080||
+                    type: ORIGINAL_DST
+                    lb_policy: CLUSTER_PROVIDED
+                    connect_timeout: 10s
+                    metadata:
+                      filter_metadata:
+                        istio:
+                          services:
+                          - {host: reviews.default.svc.cluster.local, name: reviews, namespace: default}
+                """);
+        Mesh m = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(-1));
+        java.util.List<StreamInfo> recorded = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ((dev.inmesh.runtime.mesh.DefaultMesh) m).addObserver(recorded::add);
+        m.start().await(10, TimeUnit.SECONDS);
+        try {
+            HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response().end("ok")));
+            int p = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            assertEquals(200, WebClient.create(vertx).get(p, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS)
+                    .statusCode());
+            for (int i = 0; i < 250 && recorded.isEmpty(); i++) {
+                Thread.sleep(20);
+            }
+            StreamInfo in = recorded.get(0);
+            assertEquals("reviews.default.svc.cluster.local", in.destinationService());
+            assertEquals("reviews", in.destinationServiceName());
+            assertEquals("default", in.destinationServiceNamespace());
+            assertEquals("inbound|9080||", in.upstreamCluster());
+        } finally {
+            m.close().await(10, TimeUnit.SECONDS);
+        }
+    }
 }
