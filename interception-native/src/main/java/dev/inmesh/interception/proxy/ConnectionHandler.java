@@ -29,6 +29,8 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
 import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -351,12 +353,29 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
 
     /**
      * Who a relayed connection is counted for: inbound on an inbound listener, else outbound; the destination service
-     * from Istio's cluster name {@code outbound|PORT|SUBSET|FQDN}, when it is one.
+     * from Istio's cluster name {@code outbound|PORT|SUBSET|FQDN}, when it is one. Inbound, as Istio's server-side
+     * stats: the first service of the cluster's {@code istio} metadata (what Istio's {@code inbound|PORT||} clusters
+     * carry), and for an {@code InboundPassthroughCluster*} the cluster's name as the service name.
      */
     private dev.inmesh.runtime.stats.TcpConnectionInfo tcpInfo(String clusterName) {
         boolean inbound = target.listener().trafficDirection()
                 == dev.inmesh.api.config.listener.TrafficDirection.INBOUND
                 || accepting.listener().trafficDirection() == dev.inmesh.api.config.listener.TrafficDirection.INBOUND;
+        if (inbound) {
+            UpstreamCluster cluster = clusterName.isEmpty() ? null : snapshot.clusterManager().cluster(clusterName);
+            Object services = cluster == null ? null : cluster.config().metadata().get("istio", "services");
+            if (services instanceof List<?> list && !list.isEmpty() && list.get(0) instanceof Map<?, ?> m) {
+                String host = m.get("host") == null ? null : m.get("host").toString();
+                String name = m.get("name") != null ? m.get("name").toString()
+                        : host == null ? null : host.split("\\.", 2)[0];
+                return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction
+                        .INBOUND, null, host, name, m.get("namespace") == null ? null : m.get("namespace").toString());
+            }
+            if (clusterName.startsWith("InboundPassthroughCluster")) {
+                return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction
+                        .INBOUND, null, null, clusterName, null);
+            }
+        }
         String[] parts = clusterName.split("\\|", -1);
         String fqdn = parts.length == 4 && !parts[3].isEmpty() ? parts[3] : null;
         String[] labels = fqdn == null ? new String[0] : fqdn.split("\\.");

@@ -324,4 +324,40 @@ class TcpRelayTest {
     private static byte[] digest(byte[] b) throws Exception {
         return MessageDigest.getInstance("SHA-256").digest(b);
     }
+
+    @Test
+    void anInboundRelayIsCountedForTheServiceOfItsClustersIstioMetadata() throws Exception {
+        // as Istio's inbound cluster inbound|PORT|| carries it, and its server-side stats label TCP with it
+        proxy.close();
+        proxy = new LoopbackProxy(config(LoopbackProxy.freePort(), "", """
+                    metadata:
+                      filter_metadata:
+                        istio:
+                          services:
+                          - {host: ratings.default.svc.cluster.local, name: ratings, namespace: default}
+                """, upstream.getLocalPort()).replaceFirst("    filter_chains:\n",
+                "    traffic_direction: INBOUND\n    filter_chains:\n"));
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
+                new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        MeshMetrics metrics = MeshMetrics.create(registry, new WorkloadInfo("ratings-v1", "default", "ratings", "v1"));
+        proxy.server.tcpMetrics(metrics::tcpConnectionOpened);
+        CompletableFuture<Void> served = CompletableFuture.runAsync(() -> {
+            try (Socket s = upstream.accept()) {
+                s.getInputStream().readAllBytes();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }, pool);
+        try (Socket client = connect()) {
+            client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            client.shutdownOutput();
+            client.getInputStream().readAllBytes();
+        }
+        served.get(10, TimeUnit.SECONDS);
+        var opened = registry.get("istio_tcp_connections_opened").counter().getId();
+        assertEquals("destination", opened.getTag("reporter"));
+        assertEquals("ratings.default.svc.cluster.local", opened.getTag("destination_service"));
+        assertEquals("ratings", opened.getTag("destination_service_name"));
+        assertEquals("default", opened.getTag("destination_service_namespace"));
+    }
 }
