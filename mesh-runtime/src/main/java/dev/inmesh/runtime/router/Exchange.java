@@ -51,6 +51,8 @@ final class Exchange {
      * without one): the {@code source_*} of the request's metrics. Null outbound, where the peer is the destination.
      */
     WorkloadInfo downstreamPeer;
+    /** The local address of the last attempt's upstream connection (the access log's upstream local address). */
+    io.vertx.core.net.SocketAddress upstreamLocal;
 
     Exchange(RouterRequest request) {
         this.request = request;

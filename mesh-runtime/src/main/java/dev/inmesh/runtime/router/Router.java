@@ -470,7 +470,7 @@ public final class Router {
                 bytesSent, (System.nanoTime() - req.startNanos) / 1_000_000, ex.upstreamServiceTimeMillis,
                 req.headers.get(HeaderNames.X_REQUEST_ID), req.authority, req.headers.get(HeaderNames.USER_AGENT),
                 req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(),
-                ex.clusterName, null,
+                ex.clusterName, hostPort(ex.upstreamLocal),
                 req.downstreamLocalAddress, req.downstreamRemoteAddress, null, ex.routeName(),
                 Math.max(ex.attempts, 0), ex.downstreamPeer != null ? ex.downstreamPeer : dest.workload(),
                 dest.host(), dest.name(), dest.namespace(),
@@ -482,6 +482,15 @@ public final class Router {
             // metrics and logs must never break a request
         }
         return info;
+    }
+
+    /** {@code ip:port} ({@code [ip]:port} for IPv6) of an address, or null. */
+    private static String hostPort(io.vertx.core.net.SocketAddress a) {
+        if (a == null || a.hostAddress() == null) {
+            return null;
+        }
+        String ip = a.hostAddress();
+        return (ip.indexOf(':') >= 0 ? "[" + ip + "]" : ip) + ":" + a.port();
     }
 
     /** Cancels the route timeout: the exchange ended, so it must not hold a timer (15 s by default) any longer. */
@@ -653,6 +662,7 @@ public final class Router {
                 }
                 host.outlier().reportConnectSuccess();
                 HttpClientRequest up = ar.result();
+                ex.upstreamLocal = up.connection() == null ? null : up.connection().localAddress();
                 if (perTryIdle != null && !perTryIdle.isZero()) {
                     // as Envoy, from the moment the attempt has its connection
                     ex.perTryIdle = new IdleTimer(vertx, perTryIdle.toMillis(), () -> perTryIdleTimeout(gen, host))

@@ -6,6 +6,7 @@ import static com.github.tomakehurst.wiremock.client.WireMock.ok;
 import static dev.inmesh.runtime.router.RouterRig.cluster;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
@@ -89,5 +90,23 @@ class RouterInboundTest {
                 RouterRig.routeToC(""), clusters);
         assertEquals(200, r.status());
         assertFalse(wm.getAllServeEvents().get(0).getRequest().containsHeader("x-forwarded-client-cert"));
+    }
+
+    @Test
+    void theAccessLogsUpstreamLocalAddressIsTheInboundPassthroughSource() {
+        // Istio's inbound clusters bind 127.0.0.6 (upstream_bind_config): the access log shows that source
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        dev.inmesh.api.config.cluster.Cluster base = cluster("c", wm.port());
+        dev.inmesh.api.config.cluster.Cluster bound = new dev.inmesh.api.config.cluster.Cluster(base.name(),
+                base.type(), base.edsServiceName(), base.lbPolicy(), base.lbConfig(), base.connectTimeout(),
+                base.circuitBreakers(), base.outlierDetection(), base.commonLbConfig(),
+                new dev.inmesh.api.config.core.SocketAddress("127.0.0.6", 0), base.loadAssignment(),
+                base.dnsRefreshRate(), base.dnsLookupFamily(), base.cleanupInterval(), base.http2(),
+                base.metadata());
+        RouterRig.Result r = rig.call(rig.router(), inbound(), RouterRig.routeToC(""), rig.clusters(bound));
+        assertEquals(200, r.status());
+        String local = r.info().upstreamLocalAddress();
+        assertTrue(local != null && local.startsWith("127.0.0.6:") && !local.endsWith(":0"), String.valueOf(local));
     }
 }
