@@ -88,6 +88,18 @@ public final class IpLiterals {
         return sb.toString();
     }
 
+    /**
+     * {@code ip:port} as Envoy prints a socket address: an IPv6 address in RFC 5952's form and in brackets
+     * ({@code [::1]:8080}); an IPv4 address, or text that is no literal, as it is.
+     */
+    public static String hostPort(String ip, int port) {
+        if (ip.indexOf(':') < 0) {
+            return ip + ":" + port;
+        }
+        byte[] a = parse(unbracketed(ip));
+        return "[" + (a == null ? unbracketed(ip) : format(a)) + "]:" + port;
+    }
+
     /** The dotted quad in {@code s[from, to)}, or null. */
     private static byte[] parseIpv4(String s, int from, int to) {
         byte[] out = new byte[4];

@@ -25,6 +25,8 @@ final class Exchange {
     boolean requestSlotHeld;
     Host lastHost;
     Host activeHost;
+    /** The local address of the last attempt's upstream connection, or null before one had a connection. */
+    io.vertx.core.net.SocketAddress upstreamLocalAddress;
     int attempts;
     /**
      * When the router got the whole request (it is buffered before it reaches the router): the upstream service time
@@ -51,8 +53,6 @@ final class Exchange {
      * without one): the {@code source_*} of the request's metrics. Null outbound, where the peer is the destination.
      */
     WorkloadInfo downstreamPeer;
-    /** The local address of the last attempt's upstream connection (the access log's upstream local address). */
-    io.vertx.core.net.SocketAddress upstreamLocal;
 
     Exchange(RouterRequest request) {
         this.request = request;

@@ -5,6 +5,7 @@ import dev.inmesh.api.config.route.RetryPolicy;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.VirtualHost;
 import dev.inmesh.runtime.lb.HashPolicies;
+import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
@@ -470,7 +471,7 @@ public final class Router {
                 bytesSent, (System.nanoTime() - req.startNanos) / 1_000_000, ex.upstreamServiceTimeMillis,
                 req.headers.get(HeaderNames.X_REQUEST_ID), req.authority, req.headers.get(HeaderNames.USER_AGENT),
                 req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(),
-                ex.clusterName, hostPort(ex.upstreamLocal),
+                ex.clusterName, address(ex.upstreamLocalAddress),
                 req.downstreamLocalAddress, req.downstreamRemoteAddress, null, ex.routeName(),
                 Math.max(ex.attempts, 0), ex.downstreamPeer != null ? ex.downstreamPeer : dest.workload(),
                 dest.host(), dest.name(), dest.namespace(),
@@ -484,13 +485,12 @@ public final class Router {
         return info;
     }
 
-    /** {@code ip:port} ({@code [ip]:port} for IPv6) of an address, or null. */
-    private static String hostPort(io.vertx.core.net.SocketAddress a) {
-        if (a == null || a.hostAddress() == null) {
+    /** An address as Envoy's access log prints it ({@link IpLiterals#hostPort}); null for none. */
+    private static String address(io.vertx.core.net.SocketAddress a) {
+        if (a == null) {
             return null;
         }
-        String ip = a.hostAddress();
-        return (ip.indexOf(':') >= 0 ? "[" + ip + "]" : ip) + ":" + a.port();
+        return a.hostAddress() == null ? a.toString() : IpLiterals.hostPort(a.hostAddress(), a.port());
     }
 
     /** Cancels the route timeout: the exchange ended, so it must not hold a timer (15 s by default) any longer. */
@@ -662,7 +662,7 @@ public final class Router {
                 }
                 host.outlier().reportConnectSuccess();
                 HttpClientRequest up = ar.result();
-                ex.upstreamLocal = up.connection() == null ? null : up.connection().localAddress();
+                ex.upstreamLocalAddress = up.connection() == null ? null : up.connection().localAddress();
                 if (perTryIdle != null && !perTryIdle.isZero()) {
                     // as Envoy, from the moment the attempt has its connection
                     ex.perTryIdle = new IdleTimer(vertx, perTryIdle.toMillis(), () -> perTryIdleTimeout(gen, host))

@@ -82,6 +82,14 @@ class IpLiteralsTest {
         }
     }
 
+    @Test
+    void printsASocketAddressAsEnvoyDoesWithIpv6InItsShortFormInBrackets() {
+        assertEquals("10.244.0.194:47022", IpLiterals.hostPort("10.244.0.194", 47022));
+        assertEquals("[::1]:8080", IpLiterals.hostPort("0:0:0:0:0:0:0:1", 8080));
+        assertEquals("[fd00::2]:9080", IpLiterals.hostPort("fd00:0:0:0:0:0:0:2", 9080));
+        assertEquals("[fd00::2]:9080", IpLiterals.hostPort("[fd00::2]", 9080));
+    }
+
     /** The JDK's reading of a literal, as 16 bytes even for an IPv4-mapped one (which the JDK gives as IPv4). */
     private static byte[] v6Bytes(String literal) throws Exception {
         byte[] b = InetAddress.getByName(literal).getAddress();

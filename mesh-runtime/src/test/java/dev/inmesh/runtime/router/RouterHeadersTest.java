@@ -334,6 +334,16 @@ class RouterHeadersTest {
         assertFalse(r.response().isLocalReply());
     }
     @Test
+    void theObserverSeesTheLocalAddressOfTheUpstreamConnectionAsEnvoysUpstreamLocalAddress() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("hi")));
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), one(wm));
+        String local = r.info().upstreamLocalAddress();
+        assertNotNull(local, "%UPSTREAM_LOCAL_ADDRESS% of a proxied request");
+        assertTrue(local.matches("127\\.0\\.0\\.1:[1-9][0-9]*"), local);
+    }
+
+    @Test
     void aBodyReadLongAfterTheResponseArrivedIsWhole() throws Exception {
         WireMockServer wm = rig.wiremock();
         String big = "x".repeat(200_000);
