@@ -25,6 +25,8 @@ final class Exchange {
     boolean requestSlotHeld;
     Host lastHost;
     Host activeHost;
+    /** The cluster statistics whose {@code upstream_rq_active} counts the attempt in flight, or null. */
+    dev.inmesh.runtime.stats.UpstreamStats activeStats;
     /** The local address of the last attempt's upstream connection, or null before one had a connection. */
     io.vertx.core.net.SocketAddress upstreamLocalAddress;
     int attempts;

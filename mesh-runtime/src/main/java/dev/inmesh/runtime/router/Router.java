@@ -507,6 +507,10 @@ public final class Router {
             ex.activeHost.stats().requestFinished();
             ex.activeHost = null;
         }
+        if (ex.activeStats != null) {
+            ex.activeStats.activeRequests(-1);
+            ex.activeStats = null;
+        }
     }
 
     /** The request line parts a rewrite changes. */
@@ -596,6 +600,8 @@ public final class Router {
             var st = stats(ex);
             if (st != null) {
                 st.requestStarted();
+                st.activeRequests(1); // upstream_rq_active, down again when the host is released
+                ex.activeStats = st;
             }
             RouterRequest req = ex.request;
             int attempt = ex.attempts;

@@ -4,6 +4,7 @@ import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.any;
 import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.ok;
+import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static dev.inmesh.runtime.router.RouterRig.cluster;
 import static dev.inmesh.runtime.router.RouterRig.get;
 import static dev.inmesh.runtime.router.RouterRig.routeToC;
@@ -341,6 +342,36 @@ class RouterHeadersTest {
         String local = r.info().upstreamLocalAddress();
         assertNotNull(local, "%UPSTREAM_LOCAL_ADDRESS% of a proxied request");
         assertTrue(local.matches("127\\.0\\.0\\.1:[1-9][0-9]*"), local);
+    }
+
+    @Test
+    void countsTheRequestsInFlightOfAClusterInUpstreamRqActive() throws Exception {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/slow")).willReturn(ok("slow").withFixedDelay(800)));
+        sequence(wm, "/retried", aResponse().withStatus(503), ok("again"));
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics metrics = MeshMetrics.create(reg, WorkloadInfo.UNKNOWN);
+        Router router = rig.router();
+        router.upstreamStats(metrics::upstream);
+        ClusterManager clusters = one(wm);
+
+        var pending = rig.start(router, get("/slow"), routeToC(""), clusters);
+        double during = 0;
+        long deadline = System.currentTimeMillis() + 5000;
+        while (during < 1 && !pending.isDone() && System.currentTimeMillis() < deadline) {
+            var g = reg.find("envoy_cluster_upstream_rq_active").tag("cluster_name", "c").gauge();
+            during = g == null ? 0 : g.value();
+            Thread.sleep(5);
+        }
+        assertEquals(1.0, during, "one request in flight");
+        assertEquals(200, RouterRig.await(pending).status());
+        assertEquals(0.0, reg.find("envoy_cluster_upstream_rq_active").tag("cluster_name", "c").gauge().value(),
+                "none once it completed");
+
+        assertEquals(200, rig.call(router, get("/retried"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1}"),
+                clusters).status());
+        assertEquals(0.0, reg.find("envoy_cluster_upstream_rq_active").tag("cluster_name", "c").gauge().value(),
+                "none after a retried exchange");
     }
 
     @Test
