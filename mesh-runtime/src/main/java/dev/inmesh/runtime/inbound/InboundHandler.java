@@ -219,7 +219,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         MultiMap h = req.headers();
         int status = closed && !resp.ended() ? 0 : resp.getStatusCode();
         StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), path,
-                req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2" : "HTTP/1.1",
+                req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2"
+                        : req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1",
                 status, flags, details, req.bytesRead(),
                 resp.bytesWritten(), (System.nanoTime() - start) / 1_000_000, -1, h.get("x-request-id"), authority,
                 h.get("user-agent"), h.get("x-forwarded-for"), local,

@@ -11,7 +11,7 @@ import java.util.Set;
  * @param startTime when the request arrived
  * @param method the request method
  * @param path the original path (before rewrites)
- * @param protocol {@code HTTP/1.1} or {@code HTTP/2}
+ * @param protocol {@code HTTP/1.0}, {@code HTTP/1.1} or {@code HTTP/2}
  * @param responseCode the status sent downstream, 0 when none was sent
  * @param responseFlags Envoy's response flags
  * @param responseCodeDetails Envoy's response code details, such as {@code via_upstream} or {@code route_not_found}

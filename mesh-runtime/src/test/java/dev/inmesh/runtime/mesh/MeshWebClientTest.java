@@ -469,6 +469,28 @@ class MeshWebClientTest {
     }
 
     @Test
+    void theInboundSideRecordsAnHttp10RequestsProtocolAsHttp10() throws Exception {
+        mesh(config("", server("reviews-a", 200)));
+        HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("hi")));
+        inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", inbound.actualPort())) {
+            s.setSoTimeout(5000);
+            s.getOutputStream().write("GET /old HTTP/1.0\r\nHost: reviews\r\n\r\n"
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            String answer = new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII);
+            assertTrue(answer.endsWith("hi"), answer);
+        }
+        long deadline = System.currentTimeMillis() + 5000;
+        while (recorded.stream().noneMatch(i -> i.direction() == StreamInfo.Direction.INBOUND)
+                && System.currentTimeMillis() < deadline) {
+            Thread.sleep(10);
+        }
+        StreamInfo in = recorded.stream().filter(i -> i.direction() == StreamInfo.Direction.INBOUND).findFirst()
+                .orElseThrow();
+        assertEquals("HTTP/1.0", in.protocol(), "Envoy's %PROTOCOL%");
+    }
+
+    @Test
     void theAdminServerShowsConfigMetricsAndClustersOfTheMesh() throws Exception {
         int a = server("reviews-a", 200);
         Path file = dir.resolve("mesh.yaml");
