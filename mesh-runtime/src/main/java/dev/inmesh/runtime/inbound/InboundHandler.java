@@ -4,6 +4,7 @@ import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.router.Grpc;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.MultiMapHeaders;
@@ -95,12 +96,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String authority = req.authority() == null ? "" : req.authority().toString();
         String path = req.uri();
         boolean[] recorded = {false};
+        // as Envoy prints them: an IPv6 address in brackets
+        String local = IpLiterals.hostPort(localIp, localPort);
+        String remote = IpLiterals.hostPort(remoteIp, remotePort);
         resp.endHandler(v -> record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0],
-                destination, peer, authority, path,
-                localIp + ":" + localPort, remoteIp + ":" + remotePort, false));
+                destination, peer, authority, path, local, remote, false));
         resp.closeHandler(v -> record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0],
-                destination, peer, authority, path,
-                localIp + ":" + localPort, remoteIp + ":" + remotePort, true));
+                destination, peer, authority, path, local, remote, true));
 
         MeshSnapshot snapshot = snapshots.current();
         FilterChain chain = inboundChain(snapshot, localIp, localPort, remoteIp, remotePort);

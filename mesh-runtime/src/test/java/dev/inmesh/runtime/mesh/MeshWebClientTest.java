@@ -491,6 +491,30 @@ class MeshWebClientTest {
     }
 
     @Test
+    void theInboundSideRecordsIpv6AddressesAsEnvoyPrintsThemInBrackets() throws Exception {
+        mesh(config("", server("reviews-a", 200)));
+        HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("hi")));
+        inbound.listen(0, "::1").await(5, TimeUnit.SECONDS);
+        try (java.net.Socket s = new java.net.Socket("::1", inbound.actualPort())) {
+            s.setSoTimeout(5000);
+            s.getOutputStream().write("GET /v6 HTTP/1.1\r\nHost: reviews\r\nConnection: close\r\n\r\n"
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            String answer = new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII);
+            assertTrue(answer.endsWith("hi"), answer);
+        }
+        long deadline = System.currentTimeMillis() + 5000;
+        while (recorded.stream().noneMatch(i -> i.direction() == StreamInfo.Direction.INBOUND)
+                && System.currentTimeMillis() < deadline) {
+            Thread.sleep(10);
+        }
+        StreamInfo in = recorded.stream().filter(i -> i.direction() == StreamInfo.Direction.INBOUND).findFirst()
+                .orElseThrow();
+        assertEquals("[::1]:" + inbound.actualPort(), in.downstreamLocalAddress());
+        assertTrue(in.downstreamRemoteAddress().matches("\\[::1]:[1-9][0-9]*"), in.downstreamRemoteAddress());
+        assertEquals("inbound|" + inbound.actualPort() + "||", in.upstreamCluster());
+    }
+
+    @Test
     void theAdminServerShowsConfigMetricsAndClustersOfTheMesh() throws Exception {
         int a = server("reviews-a", 200);
         Path file = dir.resolve("mesh.yaml");
