@@ -602,6 +602,7 @@ public final class Router {
                 st.requestStarted();
                 st.activeRequests(1); // upstream_rq_active, down again when the host is released
                 ex.activeStats = st;
+                host.stats().clusterStats(st); // the connections the host's pool opens count in the cluster's too
             }
             RouterRequest req = ex.request;
             int attempt = ex.attempts;

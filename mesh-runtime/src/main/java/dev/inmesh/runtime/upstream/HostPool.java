@@ -143,13 +143,21 @@ final class HostPool {
                 .withConnectHandler(conn -> {
                     breakers.connectionOpened();
                     HostStats s = stats;
+                    // the cluster's upstream_cx_total and upstream_cx_active: the close goes where the open went
+                    var cluster = s == null ? null : s.clusterStats();
                     if (s != null) {
                         s.connectionOpened();
+                    }
+                    if (cluster != null) {
+                        cluster.connectionOpened();
                     }
                     conn.closeHandler(v -> {
                         breakers.connectionClosed();
                         if (s != null) {
                             s.connectionClosed();
+                        }
+                        if (cluster != null) {
+                            cluster.connectionClosed();
                         }
                     });
                 })

@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.upstream;
 
+import dev.inmesh.runtime.stats.UpstreamStats;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
@@ -23,6 +24,11 @@ public final class HostStats {
     private final LongAdder cxTotal = new LongAdder();
     private final LongAdder cxConnectFail = new LongAdder();
     private final AtomicInteger cxActive = new AtomicInteger();
+    /**
+     * The statistics of the host's cluster, in which its connections count too ({@code upstream_cx_total},
+     * {@code upstream_cx_active}); null until the router, which keeps them, sends the host a request.
+     */
+    private volatile UpstreamStats cluster;
 
     /** One statistic by its Envoy name; a gauge ({@code *_active}) or a counter. */
     public record Stat(String name, long value, boolean gauge) {}
@@ -38,6 +44,18 @@ public final class HostStats {
 
     public void requestFinished() {
         host.addActive(-1);
+    }
+
+    /** The cluster statistics this host's connections also count in, from now on ({@code null}: none). */
+    public void clusterStats(UpstreamStats stats) {
+        if (cluster != stats) {
+            cluster = stats;
+        }
+    }
+
+    /** The cluster statistics this host's connections count in, or null. */
+    UpstreamStats clusterStats() {
+        return cluster;
     }
 
     /** Requests in flight now. */

@@ -375,6 +375,35 @@ class RouterHeadersTest {
     }
 
     @Test
+    void countsAClustersUpstreamConnectionsInUpstreamCxTotalAndActive() throws Exception {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/keep")).willReturn(ok("k")));
+        wm.stubFor(any(urlEqualTo("/close")).willReturn(ok("c").withHeader("Connection", "close")));
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics metrics = MeshMetrics.create(reg, WorkloadInfo.UNKNOWN);
+        Router router = rig.router();
+        router.upstreamStats(metrics::upstream);
+        ClusterManager clusters = one(wm);
+
+        assertEquals(200, rig.call(router, get("/keep"), routeToC(""), clusters).status());
+        assertEquals(200, rig.call(router, get("/keep"), routeToC(""), clusters).status());
+        assertEquals(1.0, reg.find("envoy_cluster_upstream_cx_total").tag("cluster_name", "c").functionCounter()
+                .count(), "one keep-alive connection for both requests");
+        assertEquals(1.0, reg.find("envoy_cluster_upstream_cx_active").tag("cluster_name", "c").gauge().value());
+
+        assertEquals(200, rig.call(router, get("/close"), routeToC(""), clusters).status());
+        double active = 1;
+        long deadline = System.currentTimeMillis() + 5000;
+        while (active != 0 && System.currentTimeMillis() < deadline) {
+            active = reg.find("envoy_cluster_upstream_cx_active").tag("cluster_name", "c").gauge().value();
+            Thread.sleep(5);
+        }
+        assertEquals(0.0, active, "the connection the upstream closed is no longer active");
+        assertEquals(1.0, reg.find("envoy_cluster_upstream_cx_total").tag("cluster_name", "c").functionCounter()
+                .count());
+    }
+
+    @Test
     void aBodyReadLongAfterTheResponseArrivedIsWhole() throws Exception {
         WireMockServer wm = rig.wiremock();
         String big = "x".repeat(200_000);
