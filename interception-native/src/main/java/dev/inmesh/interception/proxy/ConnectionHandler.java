@@ -293,6 +293,12 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             }
             Channel up = ((io.netty.channel.ChannelFuture) f).channel();
             up.closeFuture().addListener(c -> breakers.connectionClosed());
+            var clusterStats = runtime.router.upstreamStats(clusterName);
+            if (clusterStats != null) {
+                // the cluster's upstream_cx_total and upstream_cx_active, as Envoy counts tcp_proxy's connections
+                clusterStats.connectionOpened();
+                up.closeFuture().addListener(c -> clusterStats.connectionClosed());
+            }
             if (!down.isActive()) {
                 host.stats().requestFinished();
                 release();

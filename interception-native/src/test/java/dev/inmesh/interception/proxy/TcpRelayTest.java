@@ -265,6 +265,26 @@ class TcpRelayTest {
     }
 
     @Test
+    void aRelayedConnectionCountsInTheClustersUpstreamCxTotalAndActive() throws Exception {
+        SimpleMeterRegistry registry = metered();
+        try (Socket client = connect(); Socket relayed = acceptWithin(upstream, 5_000)) {
+            client.getOutputStream().write('a');
+            assertEquals('a', relayed.getInputStream().read());
+            assertEquals(1.0, registry.get("envoy_cluster_upstream_cx_total").tag("cluster_name", "backend")
+                    .functionCounter().count());
+            assertEquals(1.0, registry.get("envoy_cluster_upstream_cx_active").tag("cluster_name", "backend")
+                    .gauge().value());
+        }
+        double active = 1;
+        long deadline = System.currentTimeMillis() + 5_000;
+        while (active != 0 && System.currentTimeMillis() < deadline) {
+            active = registry.get("envoy_cluster_upstream_cx_active").tag("cluster_name", "backend").gauge().value();
+            Thread.sleep(10);
+        }
+        assertEquals(0.0, active, "closed with the relayed connection");
+    }
+
+    @Test
     void maxConnectAttemptsConnectsAgainToAnotherHost() throws Exception {
         int refusing = LoopbackProxy.freePort();
         restart("          max_connect_attempts: 2", "", refusing, upstream.getLocalPort());
