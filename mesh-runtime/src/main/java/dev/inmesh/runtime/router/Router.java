@@ -217,13 +217,14 @@ public final class Router {
             return;
         }
         RouteResult.Forward f = (RouteResult.Forward) result;
-        ex.clusterName = f.cluster();
         UpstreamCluster cluster = f.cluster().isEmpty() ? null : clusters.cluster(f.cluster());
         if (cluster == null) {
+            // as Envoy, the exchange has no upstream cluster (the access log prints "-") when it was not found
             ex.flags.add(ResponseFlag.NO_CLUSTER_FOUND);
             reply(ex, promise, 503, "", "cluster_not_found", null);
             return;
         }
+        ex.clusterName = f.cluster();
         ex.cluster = cluster;
         ex.breakers = cluster.circuitBreakers();
         if (!ex.breakers.tryStartRequest()) {

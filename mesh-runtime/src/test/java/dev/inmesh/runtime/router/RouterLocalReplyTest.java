@@ -57,7 +57,14 @@ class RouterLocalReplyTest {
         assertEquals("", r.body());
         assertEquals(Set.of(ResponseFlag.NO_CLUSTER_FOUND), r.info().responseFlags());
         assertEquals("cluster_not_found", r.info().responseCodeDetails());
-        assertEquals("c", r.info().upstreamCluster());
+    }
+
+    @Test
+    void aRouteToAMissingClusterLogsNoUpstreamClusterAsEnvoyPrintsADash() {
+        // Envoy sets the stream's upstream cluster only once the route's cluster was found
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), rig.clusters());
+        assertEquals(Set.of(ResponseFlag.NO_CLUSTER_FOUND), r.info().responseFlags());
+        assertNull(r.info().upstreamCluster());
     }
 
     @Test
