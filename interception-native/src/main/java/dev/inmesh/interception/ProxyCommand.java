@@ -2,6 +2,7 @@ package dev.inmesh.interception;
 
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.accesslog.AccessLog;
+import dev.inmesh.runtime.accesslog.AccessLogSink;
 import dev.inmesh.runtime.admin.AdminServer;
 import dev.inmesh.runtime.admin.ClusterManagerStatus;
 import dev.inmesh.runtime.mesh.MeshSettings;
@@ -75,7 +76,8 @@ public final class ProxyCommand implements Callable<Integer> {
         if (accessLog != null) {
             PrintStream log = accessLog.toString().equals("/dev/stdout") ? System.out
                     : new PrintStream(new FileOutputStream(accessLog.toFile(), true), true, StandardCharsets.UTF_8);
-            AccessLog lines = AccessLog.create(AccessLog.Format.TEXT, log::println);
+            // written by a thread of its own: the observer runs on an event loop, which must not wait for the disk
+            AccessLog lines = AccessLog.create(AccessLog.Format.TEXT, AccessLogSink.queued(log::println));
             observer = observer.andThen(lines::log);
         }
         AdminHook admin = (vertx, snapshots, addresses) -> {

@@ -22,6 +22,14 @@ public interface AccessLogSink {
         }, 65536, "inmesh-access-log");
     }
 
+    /**
+     * Lines to any writer (a file's {@code PrintStream}, say), which a daemon thread calls; lines are dropped (and
+     * counted) if it falls behind, so that a slow writer never holds the caller.
+     */
+    static AccessLogSink queued(java.util.function.Consumer<String> writer) {
+        return new AsyncLineWriter(writer, 65536, "inmesh-access-log");
+    }
+
     /** Lines to a {@code java.util.logging} logger at INFO, published by a daemon thread. */
     static AccessLogSink logger(String name) {
         Logger logger = Logger.getLogger(name);

@@ -62,6 +62,30 @@ class AccessLogTest {
     }
 
     @Test
+    void aQueuedSinkOverAnyWriterDoesNotWaitForIt() throws InterruptedException {
+        // the standalone proxy's --access-log FILE: a slow disk must not hold the event loop that logs
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        AccessLogSink sink = AccessLogSink.queued(l -> {
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                return;
+            }
+            lines.add(l);
+        });
+        long t0 = System.nanoTime();
+        sink.write("a");
+        sink.write("b");
+        assertEquals(true, System.nanoTime() - t0 < 1_000_000_000L, "write returned while the writer was blocked");
+        assertEquals(List.of(), lines);
+        release.countDown();
+        for (int i = 0; i < 200 && lines.size() < 2; i++) {
+            Thread.sleep(5);
+        }
+        assertEquals(List.of("a", "b"), lines);
+    }
+
+    @Test
     void theQueuedWriterDeliversLinesOnItsOwnThread() throws InterruptedException {
         List<String> threads = new CopyOnWriteArrayList<>();
         AsyncLineWriter w = new AsyncLineWriter(l -> {
