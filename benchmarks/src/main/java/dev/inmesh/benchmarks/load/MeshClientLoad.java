@@ -112,8 +112,9 @@ public final class MeshClientLoad {
         List<Result> d = new ArrayList<>();
         List<Result> m = new ArrayList<>();
         for (int r = 0; r < rounds; r++) {
-            double[] dr = highestRate(directCall, seconds);
-            double[] mr = highestRate(meshCall, seconds);
+            double[][] rates = highestRate(List.of(directCall, meshCall), seconds);
+            double[] dr = rates[0];
+            double[] mr = rates[1];
             long[][] lat = fixedRate(List.of(directCall, meshCall), seconds, loop);
             d.add(Result.of(dr, lat[0]));
             m.add(Result.of(mr, lat[1]));
@@ -181,15 +182,38 @@ public final class MeshClientLoad {
         }
     }
 
-    /** The highest rate ({@link #closedLoop}) and the JVM's CPU time per 1 000 requests over it. */
-    static double[] highestRate(Supplier<Future<?>> call, double seconds) throws InterruptedException {
+    /**
+     * For each of {@code calls}: the highest rate ({@link #closedLoop}) and the JVM's CPU time per 1 000 requests, over
+     * {@code seconds} each, in blocks of one second taken in turns (0 1 1 0 0 1 ... for two), as the fixed-rate runs
+     * are, so that the machine's drift falls on both clients alike.
+     */
+    static double[][] highestRate(List<Supplier<Future<?>>> calls, double seconds) throws InterruptedException {
         com.sun.management.OperatingSystemMXBean os = (com.sun.management.OperatingSystemMXBean)
                 java.lang.management.ManagementFactory.getOperatingSystemMXBean();
-        long cpu0 = os.getProcessCpuTime();
-        long[] done = new long[1];
-        double rate = closedLoop(call, seconds, done);
-        long cpu = os.getProcessCpuTime() - cpu0;
-        return new double[] {rate, done[0] == 0 ? 0 : cpu / 1e6 / (done[0] / 1000.0)};
+        int k = calls.size();
+        int blocks = (int) Math.max(1, Math.round(seconds));
+        double block = seconds / blocks;
+        long[] done = new long[k];
+        long[] nanos = new long[k];
+        long[] cpu = new long[k];
+        for (int b = 0; b < blocks; b++) {
+            for (int x = 0; x < k; x++) {
+                int j = b % 2 == 0 ? x : k - 1 - x;
+                long[] count = new long[1];
+                long cpu0 = os.getProcessCpuTime();
+                long t0 = System.nanoTime();
+                closedLoop(calls.get(j), block, count);
+                nanos[j] += System.nanoTime() - t0;
+                cpu[j] += os.getProcessCpuTime() - cpu0;
+                done[j] += count[0];
+            }
+        }
+        double[][] out = new double[k][];
+        for (int j = 0; j < k; j++) {
+            out[j] = new double[] {done[j] / (nanos[j] / 1e9),
+                    done[j] == 0 ? 0 : cpu[j] / 1e6 / (done[j] / 1000.0)};
+        }
+        return out;
     }
 
     /** Requests per second with {@link #IN_FLIGHT} requests always outstanding, for {@code seconds}. */
