@@ -126,7 +126,7 @@ def main():
     text.append(f"Medians of {reps} repetitions; the configurations are interleaved (each repetition runs every path, "
                 f"starting one further along). Highest rate: `wrk -t2 -c{a.connections} -d{a.seconds}s`, HTTP/1.1 "
                 f"keep-alive, 1 KB body (the in-JVM rows: {16} requests in flight from the Vert.x client, "
-                f"{a.seconds} s). Latency: 1 000 req/s for {a.fixed_seconds} s on 4, then 16 keep-alive connections, "
+                f"{a.seconds} s in one-second blocks, the plain and the mesh client taking turns). Latency: 1 000 req/s for {a.fixed_seconds} s on 4, then 16 keep-alive connections, "
                 "from each request's scheduled time (`FixedRateClient`, no coordinated omission; the in-JVM rows: "
                 "`MeshClientLoad`'s fixed-rate loop with a pool of 4 or 16, the plain and the mesh client taking turns "
                 "in blocks of half a second, each request sent from an event loop's context as a Vert.x service "
