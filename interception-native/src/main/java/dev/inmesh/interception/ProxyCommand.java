@@ -54,7 +54,8 @@ public final class ProxyCommand implements Callable<Integer> {
     int gid;
 
     @Option(names = "--access-log", paramLabel = "PATH",
-            description = "Write an access log line per request to PATH (/dev/stdout for standard output).")
+            description = "Write an access log line per request and per TCP proxy connection to PATH "
+                    + "(/dev/stdout for standard output).")
     Path accessLog;
 
     @Option(names = "--event-loops", paramLabel = "N", defaultValue = "0",
@@ -73,12 +74,15 @@ public final class ProxyCommand implements Callable<Integer> {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         MeshMetrics metrics = MeshMetrics.create(registry, local, o.getClusterId());
         Consumer<StreamInfo> observer = metrics::record;
+        // a line per tcp_proxy connection too, apart from the requests' observer: a connection is not a request
+        Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog = null;
         if (accessLog != null) {
             PrintStream log = accessLog.toString().equals("/dev/stdout") ? System.out
                     : new PrintStream(new FileOutputStream(accessLog.toFile(), true), true, StandardCharsets.UTF_8);
             // written by a thread of its own: the observer runs on an event loop, which must not wait for the disk
             AccessLog lines = AccessLog.create(AccessLog.Format.TEXT, AccessLogSink.queued(log::println));
             observer = observer.andThen(lines::log);
+            tcpAccessLog = lines::log;
         }
         AdminHook admin = (vertx, snapshots, addresses) -> {
             AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
@@ -97,7 +101,8 @@ public final class ProxyCommand implements Callable<Integer> {
         StandaloneProxy proxy;
         try {
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
-                    noAdmin ? AdminHook.NONE : admin, metrics::tcpConnectionOpened, metrics::upstream));
+                    noAdmin ? AdminHook.NONE : admin, metrics::tcpConnectionOpened, metrics::upstream,
+                    tcpAccessLog));
         } catch (Exception e) {
             System.err.println("inmesh proxy: " + e.getMessage());
             return 1;

@@ -62,6 +62,15 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private ScheduledFuture<?> timeout;
     private boolean decided;
     private boolean inputEnded;
+    /** When the connection was accepted, for a tcp_proxy connection's access log line. */
+    private java.time.Instant startTime;
+    private long startNanos;
+    private String serverName;
+    /** Flags of the tcp_proxy connection so far (a retried connect keeps its UF), the host tried last. */
+    private final Set<ResponseFlag> tcpFlags = EnumSet.noneOf(ResponseFlag.class);
+    private Host lastHost;
+    private String upstreamLocal;
+    private boolean tcpLogged;
 
     ConnectionHandler(ProxyRuntime runtime, MeshSnapshot snapshot, FilterChainSelector accepting) {
         this.runtime = runtime;
@@ -71,6 +80,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
+        startTime = java.time.Instant.now();
+        startNanos = System.nanoTime();
         Channel ch = ctx.channel();
         InetSocketAddress local = (InetSocketAddress) ch.localAddress();
         source = (InetSocketAddress) ch.remoteAddress();
@@ -213,6 +224,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         if (chain.filter() instanceof TcpProxy tcp) {
+            serverName = detection.serverName();
             tcpProxy(ctx, tcp);
         } else {
             http(ctx, chain, (HttpConnectionManager) chain.filter(), detection);
@@ -224,8 +236,10 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         String clusterName = pick(tcp.cluster());
         UpstreamCluster cluster = clusterName == null ? null : snapshot.clusterManager().cluster(clusterName);
         if (cluster == null) {
-            // BlackHoleCluster or an unknown cluster: Envoy closes the connection
+            // a cluster that does not exist: Envoy flags NC and closes the connection
             LOG.fine(() -> "tcp_proxy to " + clusterName + ": no such cluster: closed");
+            tcpFlags.add(ResponseFlag.NO_CLUSTER_FOUND);
+            logTcp(null, 0, 0);
             release();
             ctx.close();
             return;
@@ -255,9 +269,11 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
         Host host = cluster.chooseHost(tried.isEmpty() ? lb : lb.withRejectHost(tried::contains, HOST_PICKS));
         if (host == null) {
-            // no healthy host: Envoy closes the connection
+            // no healthy host (Istio's BlackHoleCluster has none): Envoy flags UH and closes the connection
             breakers.connectionClosed();
             LOG.fine(() -> "tcp_proxy to " + clusterName + ": no upstream host for " + destination + ": closed");
+            tcpFlags.add(ResponseFlag.NO_HEALTHY_UPSTREAM);
+            logTcp(clusterName, 0, 0);
             release();
             ctx.close();
             return;
@@ -276,8 +292,14 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 if (stats != null) {
                     stats.connectFailed();
                 }
+                if (down.isActive()) {
+                    tcpFlags.add(ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
+                    lastHost = host;
+                }
                 tried.add(host);
                 if (!down.isActive()) {
+                    // the client left while connecting: Envoy cancels such a connect (no UF, no host from it)
+                    logTcp(clusterName, 0, 0);
                     release();
                 } else if (tried.size() < tcp.maxConnectAttempts()) {
                     retryConnect(ctx, tcp, clusterName, cluster, breakers, tried);
@@ -301,10 +323,13 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             }
             if (!down.isActive()) {
                 host.stats().requestFinished();
+                logTcp(clusterName, 0, 0);
                 release();
                 up.close();
                 return;
             }
+            lastHost = host;
+            upstreamLocal = up.localAddress() instanceof InetSocketAddress a ? ListenerDispatch.hostPort(a) : null;
             ByteBuf first = firstBytes;
             firstBytes = Unpooled.EMPTY_BUFFER;
             long inspected = first.readableBytes();
@@ -325,6 +350,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                     metrics.sent(counted[0].upstreamToDownstream.get());
                     metrics.closed(java.util.Set.of());
                 }
+                TcpRelay.Counters c = counted[0];
+                logTcp(clusterName, inspected + (c == null ? 0 : c.downstreamToUpstream.get()),
+                        c == null ? 0 : c.upstreamToDownstream.get());
             });
             if (inputEnded) {
                 down.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
@@ -353,8 +381,34 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         if (metricsOf != null) {
             metricsOf.apply(tcpInfo(clusterName)).closed(flags);
         }
+        tcpFlags.addAll(flags);
+        logTcp(clusterName, 0, 0);
         release();
         ctx.close();
+    }
+
+    /**
+     * Hands the finished tcp_proxy connection to the access log, once; called on the event loop, so the log only
+     * formats the line and queues it.
+     *
+     * @param clusterName the cluster, or null when it does not exist
+     */
+    private void logTcp(String clusterName, long received, long sent) {
+        var log = runtime.tcpAccessLog;
+        if (log == null || tcpLogged) {
+            return;
+        }
+        tcpLogged = true;
+        Host host = lastHost;
+        try {
+            log.accept(new dev.inmesh.runtime.stats.TcpStreamInfo(startTime, tcpFlags, received, sent,
+                    (System.nanoTime() - startNanos) / 1_000_000, host == null ? null : host.addressString(),
+                    clusterName, upstreamLocal, ListenerDispatch.hostPort(destination),
+                    ListenerDispatch.hostPort(source), serverName));
+        } catch (RuntimeException e) {
+            // the access log must never break a connection
+            LOG.log(Level.FINE, "access log of the connection from " + source + " failed", e);
+        }
     }
 
     /**

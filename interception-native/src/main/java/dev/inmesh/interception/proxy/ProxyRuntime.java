@@ -28,6 +28,8 @@ final class ProxyRuntime {
     /** Istio's TCP metrics for relayed connections, or null when none are kept. */
     volatile java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
             dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics;
+    /** Gets each finished tcp_proxy connection (its access log line), or null when none is written. */
+    volatile java.util.function.Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog;
 
     /** Tests only: sees each HTTP/1 connection once its handlers are in place. */
     volatile java.util.function.Consumer<Channel> http1Hook;

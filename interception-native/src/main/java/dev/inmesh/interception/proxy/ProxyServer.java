@@ -122,4 +122,12 @@ public final class ProxyServer implements AutoCloseable {
             dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> metrics) {
         runtime.tcpMetrics = metrics;
     }
+
+    /**
+     * Gets each finished tcp_proxy connection, relayed or closed without an upstream, on its event loop (an access
+     * log that must not block); never the HTTP requests' observer, so TCP connections are not counted as requests.
+     */
+    void tcpAccessLog(java.util.function.Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> log) {
+        runtime.tcpAccessLog = log;
+    }
 }

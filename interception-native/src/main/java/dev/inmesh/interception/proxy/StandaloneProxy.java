@@ -41,21 +41,32 @@ public final class StandaloneProxy implements AutoCloseable {
      * @param tcpMetrics Istio's TCP metrics of a relayed connection, or null for none
      * @param upstreamStats Envoy's per-cluster upstream statistics by cluster name (what the in-JVM mode's router
      *                      counts too), or null for none
+     * @param tcpAccessLog gets every finished tcp_proxy connection (its access log line; not a request, so not
+     *                     given to {@code observer}), or null for none
      */
     public record Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                            AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
                                    dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics,
-                           java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats) {
+                           java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats,
+                           Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog) {
         public Settings {
             observer = observer == null ? s -> { } : observer;
             admin = admin == null ? AdminHook.NONE : admin;
             gid = gid < 0 ? uid : gid;
         }
 
-        /** Settings without TCP metrics or upstream statistics. */
+        /** Settings without a TCP access log. */
+        public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
+                        AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
+                                dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics,
+                        java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats) {
+            this(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats, null);
+        }
+
+        /** Settings without TCP metrics, upstream statistics or a TCP access log. */
         public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                         AdminHook admin) {
-            this(config, uid, gid, eventLoops, observer, admin, null, null);
+            this(config, uid, gid, eventLoops, observer, admin, null, null, null);
         }
     }
 
@@ -101,6 +112,7 @@ public final class StandaloneProxy implements AutoCloseable {
             }
             server = new ProxyServer(vertx, snapshots, router);
             server.tcpMetrics(settings.tcpMetrics());
+            server.tcpAccessLog(settings.tcpAccessLog());
             List<InetSocketAddress> bound = server.bind();
             admin = settings.admin().start(vertx, snapshots, adminAddresses);
             // The same file, watched as the in-JVM mode watches it: route, cluster and endpoint changes apply

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.stats.TcpStreamInfo;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
@@ -11,7 +12,8 @@ import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 
 /**
- * Writes one access log line per finished request, as Istio's sidecars do, to an {@link AccessLogSink}.
+ * Writes one access log line per finished request, and per finished {@code tcp_proxy} connection of the standalone
+ * proxy ({@link TcpStreamInfo}), as Istio's sidecars do, to an {@link AccessLogSink}.
  *
  * <p>{@link Format#TEXT} is Istio's default text format:
  * <pre>
@@ -73,6 +75,23 @@ public final class AccessLog {
     /** The line for one request, without a line separator. */
     public String format(StreamInfo s) {
         return format == Format.TEXT ? text(s) : json(s);
+    }
+
+    /** Formats one finished TCP connection and hands the line to the sink. */
+    public void log(TcpStreamInfo c) {
+        sink.write(format(c));
+    }
+
+    /**
+     * The line for one TCP connection, without a line separator: the same format and keys as a request's, where the
+     * HTTP-only values are unknown ({@code -}, or null in JSON) and {@code %RESPONSE_CODE%} is 0, as Envoy writes a
+     * {@code tcp_proxy} connection's line.
+     */
+    public String format(TcpStreamInfo c) {
+        return format(new StreamInfo(null, c.startTime(), null, null, null, 0, c.responseFlags(), null,
+                c.bytesReceived(), c.bytesSent(), c.durationMillis(), -1, null, null, null, null, c.upstreamHost(),
+                c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
+                c.downstreamRemoteAddress(), c.requestedServerName(), null, 0, null, null, null, null, null));
     }
 
     static String text(StreamInfo s) {

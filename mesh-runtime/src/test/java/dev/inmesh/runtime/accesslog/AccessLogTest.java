@@ -57,6 +57,24 @@ class AccessLogTest {
     }
 
     @Test
+    void writesATcpConnectionInTheSameFormatWithTheHttpOnlyValuesUnknownAndResponseCodeZero() {
+        AccessLog log = AccessLog.create(AccessLog.Format.TEXT, lines::add);
+        log.log(new dev.inmesh.runtime.stats.TcpStreamInfo(java.time.Instant.parse("2026-11-28T13:07:15.120Z"),
+                java.util.Set.of(), 1200, 3400, 52, "10.244.0.31:3306",
+                "outbound|3306||mysql.default.svc.cluster.local", "10.244.0.194:40412", "10.96.3.3:3306",
+                "10.244.0.194:40410", null));
+        log.log(new dev.inmesh.runtime.stats.TcpStreamInfo(java.time.Instant.parse("2026-11-28T13:07:16.000Z"),
+                java.util.Set.of(dev.inmesh.runtime.stats.ResponseFlag.NO_HEALTHY_UPSTREAM), 0, 0, 0, null,
+                "BlackHoleCluster", null, "93.184.216.34:443", "10.244.0.194:40500", "example.com"));
+
+        assertEquals(List.of("[2026-11-28T13:07:15.120Z] \"- - -\" 0 - - - \"-\" 1200 3400 52 - \"-\" \"-\" \"-\" "
+                + "\"-\" \"10.244.0.31:3306\" outbound|3306||mysql.default.svc.cluster.local 10.244.0.194:40412 "
+                + "10.96.3.3:3306 10.244.0.194:40410 - -",
+                "[2026-11-28T13:07:16.000Z] \"- - -\" 0 UH - - \"-\" 0 0 0 - \"-\" \"-\" \"-\" \"-\" \"-\" "
+                + "BlackHoleCluster - 93.184.216.34:443 10.244.0.194:40500 example.com -"), lines);
+    }
+
+    @Test
     void refusesAMissingSink() {
         assertThrows(IllegalArgumentException.class, () -> AccessLog.create(AccessLog.Format.TEXT, null));
     }

@@ -1,0 +1,39 @@
+package dev.inmesh.runtime.stats;
+
+import java.time.Instant;
+import java.util.Set;
+
+/**
+ * Everything known about one finished TCP connection of a {@code tcp_proxy} (relayed, or closed without an upstream),
+ * from which its access log line is written. It is not an HTTP request: nothing that counts requests takes it. Values
+ * that are not known are null.
+ *
+ * @param startTime when the downstream connection was accepted
+ * @param responseFlags Envoy's flags for the connection, such as UH, UO, UF, URX or NC
+ * @param bytesReceived bytes read from the downstream
+ * @param bytesSent bytes relayed towards the downstream
+ * @param durationMillis from the accept until the connection ended
+ * @param upstreamHost the address of the last upstream host tried, or null
+ * @param upstreamCluster the cluster name, or null when no such cluster exists
+ * @param upstreamLocalAddress the local address of the upstream connection, or null when none was made
+ * @param downstreamLocalAddress the address the connection was meant for (the original destination when restored)
+ * @param downstreamRemoteAddress the peer's address
+ * @param requestedServerName the TLS SNI, or null
+ */
+public record TcpStreamInfo(
+        Instant startTime,
+        Set<ResponseFlag> responseFlags,
+        long bytesReceived,
+        long bytesSent,
+        long durationMillis,
+        String upstreamHost,
+        String upstreamCluster,
+        String upstreamLocalAddress,
+        String downstreamLocalAddress,
+        String downstreamRemoteAddress,
+        String requestedServerName) {
+
+    public TcpStreamInfo {
+        responseFlags = responseFlags == null ? Set.of() : Set.copyOf(responseFlags);
+    }
+}
