@@ -55,7 +55,8 @@ public final class ProxyCommand implements Callable<Integer> {
 
     @Option(names = "--access-log", paramLabel = "PATH",
             description = "Write an access log line per request and per TCP proxy connection to PATH "
-                    + "(/dev/stdout for standard output).")
+                    + "(/dev/stdout for standard output), in Istio's text format, or JSON with "
+                    + "INMESH_ACCESS_LOG_FORMAT=JSON.")
     Path accessLog;
 
     @Option(names = "--event-loops", paramLabel = "N", defaultValue = "0",
@@ -80,7 +81,7 @@ public final class ProxyCommand implements Callable<Integer> {
             PrintStream log = accessLog.toString().equals("/dev/stdout") ? System.out
                     : new PrintStream(new FileOutputStream(accessLog.toFile(), true), true, StandardCharsets.UTF_8);
             // written by a thread of its own: the observer runs on an event loop, which must not wait for the disk
-            AccessLog lines = AccessLog.create(AccessLog.Format.TEXT, AccessLogSink.queued(log::println));
+            AccessLog lines = accessLog(o, log::println);
             observer = observer.andThen(lines::log);
             tcpAccessLog = lines::log;
         }
@@ -119,5 +120,15 @@ public final class ProxyCommand implements Callable<Integer> {
         }, "inmesh-proxy-stop"));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * The proxy's access log in the format {@code inmesh.access-log.format} names (Istio's text format by default),
+     * its lines written to {@code writer} by a thread of its own.
+     */
+    static AccessLog accessLog(MeshOptions o, Consumer<String> writer) {
+        AccessLog.Format format = o.getAccessLogFormat() == MeshOptions.AccessLogFormat.JSON
+                ? AccessLog.Format.JSON : AccessLog.Format.TEXT;
+        return AccessLog.create(format, AccessLogSink.queued(writer));
     }
 }
