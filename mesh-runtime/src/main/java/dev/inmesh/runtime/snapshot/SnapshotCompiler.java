@@ -24,8 +24,9 @@ import java.util.Map;
 /**
  * Compiles a {@link ResourceBundle} into a {@link MeshSnapshot}: route tables, inline route tables, listener indexes
  * by address and port. Checks what spans resources: a route configuration with {@code validate_clusters} may only
- * name known clusters (as Envoy, the whole configuration is rejected otherwise), and a TCP proxy's clusters must
- * exist. An RDS name with no route configuration yet compiles to an empty table (every request 404 NR), as Envoy
+ * name known clusters (as Envoy, the whole configuration is rejected otherwise; for a route table inline in a
+ * listener, the listener is), and a TCP proxy's clusters must exist. The parsers resolve an unset
+ * {@code validate_clusters} as Envoy does: on for an inline {@code route_config}, off for RDS. An RDS name with no route configuration yet compiles to an empty table (every request 404 NR), as Envoy
  * serves while a route is missing.
  */
 public final class SnapshotCompiler {
@@ -44,7 +45,7 @@ public final class SnapshotCompiler {
     public static List<InvalidResourceException> validate(ResourceBundle bundle) {
         List<InvalidResourceException> out = new ArrayList<>();
         for (RouteConfiguration rc : bundle.routes().values()) {
-            InvalidResourceException e = checkClusters(rc, bundle);
+            InvalidResourceException e = checkClusters(rc, bundle, false);
             if (e != null) {
                 out.add(e);
             }
@@ -56,7 +57,7 @@ public final class SnapshotCompiler {
             }
             for (FilterChain c : chains) {
                 if (c.filter() instanceof HttpConnectionManager hcm && hcm.routeConfig() != null) {
-                    InvalidResourceException e = checkClusters(hcm.routeConfig(), bundle);
+                    InvalidResourceException e = checkClusters(hcm.routeConfig(), bundle, true);
                     if (e != null) {
                         out.add(new InvalidResourceException(ResourceType.LISTENER, l.name(),
                                 "filter_chains." + c.name() + ".route_config", e.getMessage()));
@@ -67,7 +68,8 @@ public final class SnapshotCompiler {
         return out;
     }
 
-    private static InvalidResourceException checkClusters(RouteConfiguration rc, ResourceBundle bundle) {
+    private static InvalidResourceException checkClusters(RouteConfiguration rc, ResourceBundle bundle,
+                                                          boolean inline) {
         if (!rc.validateClusters()) {
             return null;
         }
@@ -87,7 +89,8 @@ public final class SnapshotCompiler {
                     if (!bundle.clusters().containsKey(name)) {
                         return new InvalidResourceException(ResourceType.ROUTE, rc.name(), "virtual_hosts."
                                 + vh.name() + ".routes[" + i + "].route.cluster",
-                                "unknown cluster '" + name + "' (validate_clusters is on)");
+                                "unknown cluster '" + name + "' (validate_clusters is on" + (inline
+                                        ? ", as it is by default in an inline route_config)" : ")"));
                     }
                 }
             }

@@ -228,8 +228,9 @@ public final class ListenerParser
         RouteConfiguration inline = null;
         switch (h.getRouteSpecifierCase()) {
             case RDS -> rds = h.getRds().getRouteConfigName();
+            // Envoy validates an inline route table's clusters unless it says validate_clusters: false.
             case ROUTE_CONFIG -> inline = Fields.at("route_config",
-                    () -> new RouteConfigurationParser().parseFields(h.getRouteConfig()));
+                    () -> RouteConfigurationParser.parseFields(h.getRouteConfig(), true));
             case SCOPED_ROUTES, ROUTESPECIFIER_NOT_SET -> throw new FieldError("route_specifier",
                     "rds or route_config is required");
             default -> throw new FieldError("route_specifier", "rds or route_config is required");

@@ -50,14 +50,30 @@ public final class RouteConfigurationParser
         return m.getName();
     }
 
+    /**
+     * An RDS resource: {@code validate_clusters} unset means false, Envoy's default for a route table loaded through
+     * RDS.
+     */
     @Override
     public RouteConfiguration parseFields(io.envoyproxy.envoy.config.route.v3.RouteConfiguration m) {
+        return parseFields(m, false);
+    }
+
+    /**
+     * A route configuration, {@code validate_clusters} taken as {@code validateClustersDefault} when unset: Envoy's
+     * default is true for a route table inline in the HTTP connection manager ({@code route_config}) and false for
+     * one loaded through RDS.
+     */
+    static RouteConfiguration parseFields(io.envoyproxy.envoy.config.route.v3.RouteConfiguration m,
+                                          boolean validateClustersDefault) {
         Fields.onlyKnown(m, union(HEADER_FIELDS, "name", "virtual_hosts", "validate_clusters",
                 "ignore_port_in_host_matching"), Set.of("max_direct_response_body_size_bytes"));
         checkDomains(m.getVirtualHostsList());
         List<VirtualHost> vhosts = Fields.each("virtual_hosts", m.getVirtualHostsList(),
                 RouteConfigurationParser::virtualHost);
-        return new RouteConfiguration(m.getName(), vhosts, m.hasValidateClusters() && m.getValidateClusters().getValue(),
+        boolean validateClusters = m.hasValidateClusters() ? m.getValidateClusters().getValue()
+                : validateClustersDefault;
+        return new RouteConfiguration(m.getName(), vhosts, validateClusters,
                 m.getIgnorePortInHostMatching(), CoreParsers.headerMutations(m.getRequestHeadersToAddList(),
                         m.getRequestHeadersToRemoveList(), m.getResponseHeadersToAddList(),
                         m.getResponseHeadersToRemoveList()));

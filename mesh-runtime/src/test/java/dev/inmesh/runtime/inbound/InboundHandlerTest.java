@@ -49,6 +49,7 @@ class InboundHandlerTest {
                         typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
                       route_config:
                         name: inbound|9080||
+                        validate_clusters: false
                         virtual_hosts:
                         - name: inbound|http|9080
                           domains: ["*"]

@@ -79,6 +79,73 @@ class SnapshotHolderTest {
         assertSame(good, holder.current());
     }
 
+    /** A listener whose connection manager has its route table inline, sending everything to {@code cluster}. */
+    static String inlineListener(String validateClusters, String cluster) {
+        return """
+                name: 0.0.0.0_8080
+                address: {socket_address: {address: 0.0.0.0, port_value: 8080}}
+                bind_to_port: false
+                filter_chains:
+                - name: http
+                  filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: outbound_0.0.0.0_8080
+                      route_config:
+                        name: inline-8080
+                        %s
+                        virtual_hosts:
+                        - {name: a, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: "%s"}}]}
+                      http_filters:
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                """.formatted(validateClusters, cluster);
+    }
+
+    static final String CLUSTER_C = """
+            ---
+            name: c
+            type: STATIC
+            connect_timeout: 1s
+            """;
+
+    @Test
+    void anInlineRouteConfigWithoutValidateClustersChecksItsClustersAsEnvoysDefaultForRouteConfigIsTrue()
+            throws Exception {
+        SnapshotHolder holder = new SnapshotHolder();
+        MeshSnapshot good = holder.apply(bundle(inlineListener("", "c") + CLUSTER_C));
+        assertTrue(good.routeTable(good.listener("0.0.0.0_8080").listener().filterChains().get(0)).config()
+                .validateClusters());
+        InvalidResourceException e = assertThrows(InvalidResourceException.class,
+                () -> holder.apply(bundle(inlineListener("", "missing") + CLUSTER_C)));
+        assertEquals(dev.inmesh.runtime.xds.ResourceType.LISTENER, e.type());
+        assertEquals("0.0.0.0_8080", e.resourceName());
+        assertTrue(e.getMessage().contains("RouteConfiguration \"inline-8080\""), e.getMessage());
+        assertTrue(e.getMessage().contains("unknown cluster 'missing'"), e.getMessage());
+        assertSame(good, holder.current(), "the last good snapshot keeps serving");
+    }
+
+    @Test
+    void anInlineRouteConfigSayingValidateClustersFalseLoadsWithAnUnknownCluster() throws Exception {
+        MeshSnapshot s = SnapshotCompiler.compile(bundle(inlineListener("validate_clusters: false", "missing")), 1);
+        assertNotNull(s.listener("0.0.0.0_8080"));
+        assertThrows(InvalidResourceException.class, () -> SnapshotCompiler.compile(
+                bundle(inlineListener("validate_clusters: true", "missing")), 1));
+    }
+
+    @Test
+    void anRdsRouteConfigWithoutValidateClustersLoadsWithAnUnknownClusterAsEnvoysRdsDefaultIsFalse()
+            throws Exception {
+        MeshSnapshot s = SnapshotCompiler.compile(bundle(LISTENER + """
+                ---
+                name: "9080"
+                virtual_hosts:
+                - {name: a, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: missing}}]}
+                """), 1);
+        assertFalse(s.routeTable("9080").config().validateClusters());
+    }
+
     @Test
     void eachPublishedSnapshotCountsUpAndNotifies() throws Exception {
         SnapshotHolder holder = new SnapshotHolder();

@@ -76,6 +76,7 @@ class ProxyConfigCommandTest {
                     stat_prefix: inline
                     route_config:
                       name: inline
+                      validate_clusters: false
                       virtual_hosts:
                       - name: all
                         domains: ["*"]

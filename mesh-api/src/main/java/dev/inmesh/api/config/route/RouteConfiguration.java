@@ -12,7 +12,9 @@ import java.util.Map;
  *
  * @param name the name (Istio names outbound route configurations by port, such as {@code 9080})
  * @param virtualHosts the virtual hosts; a domain may appear in one of them only, and {@code *} at most once
- * @param validateClusters whether routes to unknown clusters make the whole configuration invalid
+ * @param validateClusters whether routes to unknown clusters make the whole configuration invalid (when Envoy's
+ *                         field is unset, the parsers take Envoy's default: true for a {@code route_config} inline in
+ *                         the HTTP connection manager, false for RDS)
  * @param ignorePortInHostMatching whether the port in Host is dropped before matching domains (Istio sets it)
  * @param headers header mutations at route configuration level
  */
@@ -35,7 +37,7 @@ public record RouteConfiguration(String name, List<VirtualHost> virtualHosts, bo
         headers = headers == null ? HeaderMutations.NONE : headers;
     }
 
-    /** A route configuration with just virtual hosts. */
+    /** A route configuration with just virtual hosts; {@code validate_clusters} off. */
     public static RouteConfiguration of(String name, List<VirtualHost> virtualHosts) {
         return new RouteConfiguration(name, virtualHosts, false, false, HeaderMutations.NONE);
     }

@@ -4,6 +4,7 @@ import static dev.inmesh.runtime.xds.ads.XdsFixtures.await;
 import static dev.inmesh.runtime.xds.ads.XdsFixtures.clusterFor;
 import static dev.inmesh.runtime.xds.ads.XdsFixtures.edsCluster;
 import static dev.inmesh.runtime.xds.ads.XdsFixtures.endpoints;
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.inlineListener;
 import static dev.inmesh.runtime.xds.ads.XdsFixtures.listener;
 import static dev.inmesh.runtime.xds.ads.XdsFixtures.route;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -135,6 +136,39 @@ class AdsClusterTest extends AdsRig {
                                         .setCluster("c1")))).build())));
         await(() -> "c1".equals(clusterFor(holder.current(), "9080", "/")), WAIT, "the fixed route");
         await(() -> "2".equals(client.status().type("RouteConfiguration").ackedVersion()), WAIT, "ACK of 2");
+    }
+
+    /** The cluster a GET of {@code /} goes to through the inline route table of listener {@code name}. */
+    static String inlineClusterFor(dev.inmesh.runtime.snapshot.MeshSnapshot s, String name) {
+        var l = s.listener(name);
+        if (l == null) {
+            return null;
+        }
+        var t = s.routeTable(l.listener().filterChains().get(0));
+        var r = t.route(new XdsFixtures.Get("example.com", "/"), 0);
+        return r instanceof dev.inmesh.runtime.router.RouteResult.Forward f ? f.cluster() : null;
+    }
+
+    @Test
+    void aListenerWhoseInlineRouteConfigNamesAnUnknownClusterIsNackedAsEnvoyValidatesInlineRoutesByDefault()
+            throws Exception {
+        server.set(Snapshot.create(List.of(edsCluster("c1")), "1", List.of(endpoints("c1", 1)), "1",
+                List.of(inlineListener("0.0.0.0_8080", 8080, "inline-8080", "c1")), "1", List.of(), "1", List.of(),
+                "1"));
+        start();
+        assertEquals("c1", inlineClusterFor(holder.current(), "0.0.0.0_8080"));
+
+        // no validate_clusters in the route_config: Envoy's default there is true (false only for RDS)
+        server.set(Snapshot.create(List.of(edsCluster("c1")), "2", List.of(endpoints("c1", 1)), "2",
+                List.of(inlineListener("0.0.0.0_8080", 8080, "inline-8080", "nope")), "2", List.of(), "2", List.of(),
+                "2"));
+        DiscoveryRequest nack = server.awaitRequest(r -> r.getTypeUrl().equals(LDS) && r.hasErrorDetail(), WAIT);
+        String detail = nack.getErrorDetail().getMessage();
+        assertTrue(detail.contains("Listener \"0.0.0.0_8080\""), detail);
+        assertTrue(detail.contains("RouteConfiguration \"inline-8080\""), detail);
+        assertTrue(detail.contains("unknown cluster 'nope'"), detail);
+        assertEquals("1", nack.getVersionInfo(), "the last version accepted");
+        assertEquals("c1", inlineClusterFor(holder.current(), "0.0.0.0_8080"), "the last good listener serves");
     }
 
     @Test

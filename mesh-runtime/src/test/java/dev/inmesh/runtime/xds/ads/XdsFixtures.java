@@ -36,6 +36,31 @@ public final class XdsFixtures {
                 """.formatted(name, port, port, rds), Listener.class);
     }
 
+    /**
+     * An outbound listener on {@code 0.0.0.0:port} whose connection manager has its route table {@code routeName}
+     * inline ({@code route_config}, no {@code validate_clusters}), sending everything to {@code cluster}.
+     */
+    public static Listener inlineListener(String name, int port, String routeName, String cluster) {
+        return parse("""
+                name: "%s"
+                address: {socket_address: {address: 0.0.0.0, port_value: %d}}
+                bind_to_port: false
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: outbound_%d
+                      route_config:
+                        name: "%s"
+                        virtual_hosts:
+                        - {name: all, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: "%s"}}]}
+                      http_filters:
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                """.formatted(name, port, port, routeName, cluster), Listener.class);
+    }
+
     /** A route configuration sending everything to {@code cluster}. */
     public static RouteConfiguration route(String name, String cluster) {
         return parse("""
