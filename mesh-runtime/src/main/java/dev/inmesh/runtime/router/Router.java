@@ -380,10 +380,24 @@ public final class Router {
         if (st != null) {
             st.overflow();
         }
+        chargeLocalReply(ex, 503);
         ex.flags.add(ResponseFlag.UPSTREAM_OVERFLOW);
         MultiMap h = MultiMap.caseInsensitiveMultiMap().set("x-envoy-overloaded", "true");
         reply(ex, promise, 503, "upstream connect error or disconnect/reset before headers. reset reason: overflow",
                 "upstream_reset_before_response_started{overflow}", h);
+    }
+
+    /**
+     * The router answers for the cluster (an attempt ended without a response: connect failure, reset, overflow,
+     * timeout; or no healthy host): as Envoy's router charges the upstream code on such aborts, the status counts in
+     * the cluster's {@code upstream_rq_completed} and {@code upstream_rq_xx}, as an upstream's own answer would. Only
+     * the answer is charged: an attempt that is retried is not.
+     */
+    private void chargeLocalReply(Exchange ex, int status) {
+        var st = stats(ex);
+        if (st != null) {
+            st.requestCompleted(status);
+        }
     }
 
     private void reply(Exchange ex, Promise<RouterResponse> promise, int status, String body, String details,
@@ -585,6 +599,7 @@ public final class Router {
             Host host = ex.cluster.chooseHost(c);
             if (host == null) {
                 ex.flags.add(ResponseFlag.NO_HEALTHY_UPSTREAM);
+                chargeLocalReply(ex, 503);
                 end(() -> reply(ex, promise, 503, "no healthy upstream", "no_healthy_upstream", null));
                 return;
             }
@@ -811,6 +826,8 @@ public final class Router {
             } else if (d == RetryState.Decision.LIMIT_EXCEEDED) {
                 ex.flags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
             }
+            chargeLocalReply(ex, failure == RetryState.Failure.PER_TRY_TIMEOUT
+                    || failure == RetryState.Failure.PER_TRY_IDLE_TIMEOUT ? 504 : 503);
             end(() -> {
                 switch (failure) {
                     case CONNECT_FAILURE -> {
@@ -915,7 +932,9 @@ public final class Router {
                 st.timeout();
             }
             if (ex.activeHost != null) {
+                // an attempt awaiting its response: as Envoy, its 504 is charged (none while a retry waits)
                 ex.activeHost.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+                chargeLocalReply(ex, 504);
             }
             resetInflight();
             cancelPerTry();

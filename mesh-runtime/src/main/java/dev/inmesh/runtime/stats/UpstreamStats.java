@@ -16,7 +16,11 @@ public interface UpstreamStats {
     /** A request was sent upstream (each attempt, retries included): {@code upstream_rq_total}. */
     void requestStarted();
 
-    /** A request finished with this status: {@code upstream_rq_completed} and {@code upstream_rq_xx} by class. */
+    /**
+     * A request finished with this status: {@code upstream_rq_completed} and {@code upstream_rq_xx} by class. The
+     * status is the upstream's, or, as Envoy charges it, the router's own answer when the last attempt ended without
+     * one (503 after a connect failure, reset or overflow, or with no healthy host; 504 after a timeout).
+     */
     void requestCompleted(int status);
 
     /** A retry was made: {@code upstream_rq_retry}. */

@@ -7,6 +7,7 @@ import static dev.inmesh.runtime.router.RouterRig.cluster;
 import static dev.inmesh.runtime.router.RouterRig.closedPort;
 import static dev.inmesh.runtime.router.RouterRig.get;
 import static dev.inmesh.runtime.router.RouterRig.routeToC;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -18,7 +19,12 @@ import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
 import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
@@ -103,6 +109,46 @@ class RouterLocalReplyTest {
         assertEquals(Set.of(ResponseFlag.UPSTREAM_CONNECTION_TERMINATION), r.info().responseFlags());
         assertEquals("upstream_reset_before_response_started{connection_termination}",
                 r.info().responseCodeDetails());
+    }
+
+    /** Cluster {@code c}'s upstream_rq_completed and upstream_rq_xx of class 5xx after one call. */
+    private double[] completedAnd5xx(RouteTable table, ClusterManager clusters, int expectedStatus) {
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        assertEquals(expectedStatus, rig.call(router, get("/x"), table, clusters).status());
+        var completed = reg.find("envoy_cluster_upstream_rq_completed").tag("cluster_name", "c").gauge();
+        var fiveXx = reg.find("envoy_cluster_upstream_rq_xx").tag("cluster_name", "c")
+                .tag("response_code_class", "5xx").gauge();
+        return new double[] {completed == null ? 0 : completed.value(), fiveXx == null ? 0 : fiveXx.value()};
+    }
+
+    @Test
+    void theRoutersOwn503And504AfterAnUpstreamFailureCountInTheClustersUpstreamRqCompletedAnd5xxAsEnvoys() {
+        // Envoy's router charges the code it answers with to the cluster when an upstream attempt ends without a
+        // response (connect failure, reset, overflow, timeout) and when no host is healthy; a retried failure is
+        // not charged, only the answer.
+        double[] one5xx = {1.0, 1.0};
+        assertArrayEquals(one5xx, completedAnd5xx(routeToC(""), rig.clusters(cluster("c", closedPort())), 503),
+                "connection failure (UF)");
+        WireMockServer reset = rig.wiremock();
+        reset.stubFor(any(anyUrl()).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+        assertArrayEquals(one5xx, completedAnd5xx(routeToC(""), rig.clusters(cluster("c", reset.port())), 503),
+                "reset before headers (UC)");
+        WireMockServer slow = rig.wiremock();
+        slow.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(200).withFixedDelay(1500)));
+        assertArrayEquals(one5xx, completedAnd5xx(routeToC("timeout: 0.2s"),
+                rig.clusters(cluster("c", slow.port())), 504), "route timeout (UT)");
+        assertArrayEquals(one5xx, completedAnd5xx(routeToC("retry_policy: {retry_on: 5xx, num_retries: 0, "
+                + "per_try_timeout: 0.2s}"), rig.clusters(cluster("c", slow.port())), 504), "per-try timeout (UT)");
+        assertArrayEquals(one5xx, completedAnd5xx(routeToC(""), rig.clusters(noHosts()), 503),
+                "no healthy upstream (UH)");
+        assertArrayEquals(one5xx, completedAnd5xx(routeToC(""), rig.clusters(cluster("c",
+                dev.inmesh.api.config.cluster.LbPolicy.ROUND_ROBIN, RouterRig.breakers(1024, 1024, 0, 3), null,
+                closedPort())), 503), "max_requests overflow (UO)");
+        assertArrayEquals(one5xx, completedAnd5xx(routeToC("retry_policy: {retry_on: connect-failure, "
+                + "num_retries: 2}"), rig.clusters(cluster("c", closedPort())), 503),
+                "three failed attempts, one answer");
     }
 
     @Test
