@@ -55,6 +55,12 @@ final class Exchange {
      * without one): the {@code source_*} of the request's metrics. Null outbound, where the peer is the destination.
      */
     WorkloadInfo downstreamPeer;
+    /**
+     * On the outbound side, the upstream as the {@code x-envoy-peer-metadata} of the response passed on names it, or
+     * null when it sent none (or none readable): the {@code destination_*} of the request's metrics then come from the
+     * cluster and endpoint metadata.
+     */
+    WorkloadInfo upstreamPeer;
 
     Exchange(RouterRequest request) {
         this.request = request;

@@ -488,7 +488,8 @@ public final class Router {
                 req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(),
                 ex.clusterName, address(ex.upstreamLocalAddress),
                 req.downstreamLocalAddress, req.downstreamRemoteAddress, null, ex.routeName(),
-                Math.max(ex.attempts, 0), ex.downstreamPeer != null ? ex.downstreamPeer : dest.workload(),
+                Math.max(ex.attempts, 0), ex.downstreamPeer != null ? ex.downstreamPeer
+                        : ex.upstreamPeer != null ? ex.upstreamPeer : dest.workload(),
                 dest.host(), dest.name(), dest.namespace(),
                 !ex.grpc ? null : Grpc.finalStatus(response.upstream == null ? null : response.upstream.trailers(),
                         response.headers, status));
@@ -771,7 +772,13 @@ public final class Router {
                 h.remove(name);
             }
             if (ex.request.direction == StreamInfo.Direction.OUTBOUND) {
-                // the metadata exchange's answer is for the proxy, as Istio's outbound side takes it off
+                // the metadata exchange's answer is for the proxy, as Istio's outbound side takes it off: it names the
+                // destination of the request's metrics (decoded once per distinct value, see PeerMetadata.decode)
+                String peer = h.get(HeaderNames.X_ENVOY_PEER_METADATA);
+                if (peer != null) {
+                    WorkloadInfo w = dev.inmesh.runtime.stats.PeerMetadata.decode(peer);
+                    ex.upstreamPeer = w == WorkloadInfo.UNKNOWN ? null : w;
+                }
                 h.remove(HeaderNames.X_ENVOY_PEER_METADATA);
                 h.remove(HeaderNames.X_ENVOY_PEER_METADATA_ID);
             }

@@ -17,6 +17,10 @@ public final class PeerMetadata {
     public static final String ID_HEADER = "x-envoy-peer-metadata-id";
     private static final String CANONICAL_NAME = "service.istio.io/canonical-name";
     private static final String CANONICAL_REVISION = "service.istio.io/canonical-revision";
+    /** Header values decoded so far; a peer sends the same value on every request, so it is parsed once. */
+    static final int MAX_CACHED = 256;
+    private static final java.util.concurrent.ConcurrentHashMap<String, WorkloadInfo> CACHE =
+            new java.util.concurrent.ConcurrentHashMap<>();
 
     private PeerMetadata() {}
 
@@ -40,12 +44,31 @@ public final class PeerMetadata {
 
     /**
      * The workload a header value describes, or {@link WorkloadInfo#UNKNOWN} when absent or unreadable. As Istio reads
-     * a peer, a missing canonical service is {@code unknown} and a missing canonical revision {@code latest}.
+     * a peer, a missing canonical service is {@code unknown} and a missing canonical revision {@code latest}. Decoded
+     * values are cached by the header value (at most {@link #MAX_CACHED}; the cache starts over when full), so that a
+     * peer that sends the same value on each request costs one lookup, not a protobuf parse.
      */
     public static WorkloadInfo decode(String header) {
         if (header == null || header.isEmpty()) {
             return WorkloadInfo.UNKNOWN;
         }
+        WorkloadInfo w = CACHE.get(header);
+        if (w == null) {
+            w = parse(header);
+            if (CACHE.size() >= MAX_CACHED) {
+                CACHE.clear();
+            }
+            CACHE.put(header, w);
+        }
+        return w;
+    }
+
+    /** How many decoded values are cached (tests). */
+    static int cachedCount() {
+        return CACHE.size();
+    }
+
+    private static WorkloadInfo parse(String header) {
         try {
             Struct s = Struct.parseFrom(Base64.getDecoder().decode(header.trim()));
             Struct labels = s.getFieldsOrDefault("LABELS", Value.getDefaultInstance()).getStructValue();

@@ -503,4 +503,34 @@ class RouterHeadersTest {
         assertNull(r.header("x-envoy-peer-metadata"));
         assertNull(r.header("x-envoy-peer-metadata-id"));
     }
+    @Test
+    void theUpstreamsPeerMetadataInTheResponseNamesTheDestinationOfTheOutboundRequest() {
+        // as Istio's client sidecar: the upstream's metadata exchange answer labels destination_* of the metrics
+        // (reporter=source), ahead of what the cluster and endpoint metadata say
+        WorkloadInfo reviews = new WorkloadInfo("reviews-v2", "bookinfo", "reviews", "v2", "reviews", "v2", "east");
+        String header = dev.inmesh.runtime.stats.PeerMetadata.encode(reviews, "east");
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("x").withHeader("x-envoy-peer-metadata", header)
+                .withHeader("x-envoy-peer-metadata-id", "sidecar~10.1.0.9~reviews-v2-abc.bookinfo~bookinfo.svc")));
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), one(wm));
+        assertEquals(200, r.status());
+        assertNull(r.header("x-envoy-peer-metadata"), "still taken off what the application sees");
+        assertEquals(reviews, r.info().peer());
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics.create(reg, WorkloadInfo.UNKNOWN).record(r.info());
+        String scrape = reg.scrape();
+        assertTrue(scrape.contains("destination_workload=\"reviews-v2\""), scrape);
+        assertTrue(scrape.contains("destination_workload_namespace=\"bookinfo\""), scrape);
+        assertTrue(scrape.contains("destination_version=\"v2\""), scrape);
+        assertTrue(scrape.contains("destination_canonical_revision=\"v2\""), scrape);
+        assertTrue(scrape.contains("destination_cluster=\"east\""), scrape);
+    }
+
+    @Test
+    void withoutPeerMetadataInTheResponseTheDestinationComesFromTheClusterAsBefore() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("x").withHeader("x-envoy-peer-metadata", "not base64 at all!")));
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), one(wm));
+        assertEquals(WorkloadInfo.UNKNOWN, r.info().peer(), "an unreadable header is no identity");
+    }
 }

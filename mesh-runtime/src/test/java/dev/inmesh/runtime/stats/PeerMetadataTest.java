@@ -1,0 +1,38 @@
+package dev.inmesh.runtime.stats;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+
+import org.junit.jupiter.api.Test;
+
+class PeerMetadataTest {
+
+    @Test
+    void aHeaderValueDecodesToTheWorkloadItWasEncodedFrom() {
+        WorkloadInfo w = new WorkloadInfo("reviews-v2", "bookinfo", "reviews", "v2", "reviews", "v2", "east");
+        assertEquals(w, PeerMetadata.decode(PeerMetadata.encode(w, "east")));
+    }
+
+    @Test
+    void theSameHeaderValueIsDecodedOnceAndThenServedFromTheCache() {
+        WorkloadInfo w = new WorkloadInfo("ratings-v1", "bookinfo", "ratings", "v1");
+        // a fresh String each time, as each request's header is: the cache is by value, not by identity
+        String header = PeerMetadata.encode(w, "Kubernetes");
+        WorkloadInfo first = PeerMetadata.decode(new String(header));
+        assertSame(first, PeerMetadata.decode(new String(header)), "no second protobuf parse for the same value");
+    }
+
+    @Test
+    void theCacheStaysBoundedWhenEveryValueIsNew() {
+        for (int i = 0; i < PeerMetadata.MAX_CACHED * 3; i++) {
+            PeerMetadata.decode(PeerMetadata.encode(new WorkloadInfo("w" + i, "ns", "a", "v"), "c"));
+        }
+        org.junit.jupiter.api.Assertions.assertTrue(PeerMetadata.cachedCount() <= PeerMetadata.MAX_CACHED);
+    }
+
+    @Test
+    void anAbsentOrUnreadableValueIsUnknown() {
+        assertSame(WorkloadInfo.UNKNOWN, PeerMetadata.decode(null));
+        assertSame(WorkloadInfo.UNKNOWN, PeerMetadata.decode("%%%"));
+    }
+}
