@@ -415,7 +415,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
      * Who a relayed connection is counted for: inbound on an inbound listener, else outbound; the destination service
      * from Istio's cluster name {@code outbound|PORT|SUBSET|FQDN}, when it is one. Inbound, as Istio's server-side
      * stats: the first service of the cluster's {@code istio} metadata (what Istio's {@code inbound|PORT||} clusters
-     * carry), and for an {@code InboundPassthroughCluster*} the cluster's name as the service name.
+     * carry), and for an {@code InboundPassthroughCluster*} the cluster's name as the service name; as Istio's stats,
+     * {@code PassthroughCluster} and {@code BlackHoleCluster} are the service name of a connection through them.
      */
     private dev.inmesh.runtime.stats.TcpConnectionInfo tcpInfo(String clusterName) {
         boolean inbound = target.listener().trafficDirection()
@@ -435,6 +436,12 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction
                         .INBOUND, null, null, clusterName, null);
             }
+        }
+        if (clusterName.equals("PassthroughCluster") || clusterName.equals("BlackHoleCluster")) {
+            // as Istio's stats: the cluster's name is the service name; which service the bytes were for is unknown
+            return new dev.inmesh.runtime.stats.TcpConnectionInfo(inbound ? dev.inmesh.runtime.stats.StreamInfo
+                    .Direction.INBOUND : dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND, null, null,
+                    clusterName, null);
         }
         String[] parts = clusterName.split("\\|", -1);
         String fqdn = parts.length == 4 && !parts[3].isEmpty() ? parts[3] : null;

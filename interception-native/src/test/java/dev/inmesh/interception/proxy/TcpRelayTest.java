@@ -380,4 +380,33 @@ class TcpRelayTest {
         assertEquals("ratings", opened.getTag("destination_service_name"));
         assertEquals("default", opened.getTag("destination_service_namespace"));
     }
+    @Test
+    void anOutboundRelayThroughThePassthroughClusterIsCountedWithItAsTheServiceName() throws Exception {
+        // as Istio's client-side TCP stats for its virtualOutbound passthrough: destination_service_name is the
+        // cluster's name (the service itself is not known from bytes)
+        proxy.close();
+        proxy = new LoopbackProxy(config(LoopbackProxy.freePort(), "", "", upstream.getLocalPort())
+                .replace("backend", "PassthroughCluster"));
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
+                new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        MeshMetrics metrics = MeshMetrics.create(registry, new WorkloadInfo("sleep", "default", "sleep", "v1"));
+        proxy.server.tcpMetrics(metrics::tcpConnectionOpened);
+        CompletableFuture<Void> served = CompletableFuture.runAsync(() -> {
+            try (Socket s = upstream.accept()) {
+                s.getInputStream().readAllBytes();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }, pool);
+        try (Socket client = connect()) {
+            client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            client.shutdownOutput();
+            client.getInputStream().readAllBytes();
+        }
+        served.get(10, TimeUnit.SECONDS);
+        var opened = registry.get("istio_tcp_connections_opened").counter().getId();
+        assertEquals("source", opened.getTag("reporter"));
+        assertEquals("PassthroughCluster", opened.getTag("destination_service_name"));
+        assertEquals("unknown", opened.getTag("destination_service"));
+    }
 }

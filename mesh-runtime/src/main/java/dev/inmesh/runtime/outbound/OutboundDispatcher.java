@@ -61,7 +61,9 @@ public final class OutboundDispatcher {
                 .serverHeader(d.serverHeader()).generateRequestId(d.hcm() == null || d.hcm().generateRequestId())
                 .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout());
         if (d.blackhole()) {
-            return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null));
+            // Istio's virtualOutbound sends such a connection to its BlackHoleCluster: the request is counted there
+            return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null,
+                    OutboundRouting.BLACKHOLE));
         }
         if (target == null) {
             return Future.succeededFuture(router.localReply(req, 400, "", "path_normalization_failed", null));

@@ -162,7 +162,17 @@ public final class Router {
     /** A local reply for a request that has no route table at all (REGISTRY_ONLY BlackHole: 502). */
     public RouterResponse localReply(RouterRequest req, int status, String body, String details,
                                      ResponseFlag flag) {
+        return localReply(req, status, body, details, flag, null);
+    }
+
+    /**
+     * A local reply on behalf of {@code cluster} (the request's upstream cluster in its metrics and access log), such
+     * as {@code BlackHoleCluster}, which has no host to send to; null for none.
+     */
+    public RouterResponse localReply(RouterRequest req, int status, String body, String details,
+                                     ResponseFlag flag, String cluster) {
         Exchange ex = new Exchange(req);
+        ex.clusterName = cluster;
         readDownstreamPeer(ex);
         if (flag != null) {
             ex.flags.add(flag);

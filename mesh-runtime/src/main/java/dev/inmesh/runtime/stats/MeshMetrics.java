@@ -192,12 +192,23 @@ public final class MeshMetrics {
     }
 
     /**
-     * The service name, else, for Istio's inbound passthrough clusters (a port no service declares), the cluster's
-     * name, as Istio's stats label it.
+     * As Istio's stats label it: {@code PassthroughCluster} or {@code BlackHoleCluster} for a request through that
+     * cluster or through Istio's catch-all route that stands for it ({@code allow_any}, {@code block_all}); else the
+     * service name, else, for Istio's inbound passthrough clusters (a port no service declares), the cluster's name.
      */
     private static String destinationServiceName(StreamInfo s) {
         String name = s.destinationServiceName();
         String cluster = s.upstreamCluster();
+        String route = s.routeName();
+        if ("block_all".equals(route)) {
+            return "BlackHoleCluster";
+        }
+        if ("allow_any".equals(route)) {
+            return "PassthroughCluster";
+        }
+        if ("PassthroughCluster".equals(cluster) || "BlackHoleCluster".equals(cluster)) {
+            return cluster;
+        }
         if ((name == null || name.isEmpty()) && cluster != null && cluster.startsWith("InboundPassthroughCluster")) {
             return cluster;
         }

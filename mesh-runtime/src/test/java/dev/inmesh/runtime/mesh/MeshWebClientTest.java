@@ -442,9 +442,12 @@ class MeshWebClientTest {
         Files.writeString(file, config("", a));
         mesh = Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString()).setAdminPort(-1)
                 .setOutboundTrafficPolicy(MeshOptions.OutboundTrafficPolicy.REGISTRY_ONLY));
+        ((DefaultMesh) mesh).addObserver(recorded::add);
         mesh.start().await(10, TimeUnit.SECONDS);
         HttpResponse<Buffer> r = mesh.webClient().get(a, "127.0.0.1", "/x").send().await(5, TimeUnit.SECONDS);
         assertEquals(502, r.statusCode());
+        // as Istio's virtualOutbound sends such a connection to its BlackHoleCluster
+        assertEquals("BlackHoleCluster", recorded.get(recorded.size() - 1).upstreamCluster());
     }
 
     @Test

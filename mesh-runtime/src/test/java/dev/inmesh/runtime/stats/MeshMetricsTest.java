@@ -244,4 +244,43 @@ class MeshMetricsTest {
             assertTrue(l.contains(label), label + " in " + l);
         }
     }
+    /** An outbound request from productpage to httpbin.org through {@code cluster} or {@code route}, no service. */
+    private static StreamInfo external(String cluster, String route, int status) {
+        return new StreamInfo(StreamInfo.Direction.OUTBOUND, java.time.Instant.parse("2026-11-28T13:07:13.409Z"),
+                "GET", "/get", "HTTP/1.1", status, Set.of(), "via_upstream", 0, 10, 12, 9, null, "httpbin.org",
+                null, null, null, cluster, null, "52.22.188.80:80", "10.244.0.194:47020", null, route, 1,
+                WorkloadInfo.UNKNOWN, null, null, null, null);
+    }
+
+    @Test
+    void aRequestThroughThePassthroughClusterIsLabelledWithItAsTheServiceNameAndTheHostAsTheService() {
+        // as Istio's client-side stats: destination_service is the request's host, destination_service_name the
+        // PassthroughCluster
+        metrics.record(external("PassthroughCluster", null, 200));
+        String line = samples("istio_requests_total").get(0);
+        assertTrue(line.contains("destination_service=\"httpbin.org\""), line);
+        assertTrue(line.contains("destination_service_name=\"PassthroughCluster\""), line);
+        assertTrue(line.contains("destination_service_namespace=\"unknown\""), line);
+    }
+
+    @Test
+    void aRequestToTheBlackHoleClusterIsLabelledWithIt() {
+        metrics.record(external("BlackHoleCluster", null, 502));
+        String line = samples("istio_requests_total").get(0);
+        assertTrue(line.contains("destination_service=\"httpbin.org\""), line);
+        assertTrue(line.contains("destination_service_name=\"BlackHoleCluster\""), line);
+    }
+
+    @Test
+    void istiosAllowAnyAndBlockAllRoutesNameThePassthroughAndBlackHoleClusters() {
+        // Istio's catch-all routes on its per-port HTTP listeners: allow_any (to PassthroughCluster) and block_all
+        // (a direct 502, no cluster)
+        metrics.record(external(null, "block_all", 502));
+        metrics.record(external("PassthroughCluster", "allow_any", 200));
+        List<String> lines = samples("istio_requests_total");
+        assertTrue(lines.stream().anyMatch(l -> l.contains("response_code=\"502\"")
+                && l.contains("destination_service_name=\"BlackHoleCluster\"")), lines.toString());
+        assertTrue(lines.stream().anyMatch(l -> l.contains("response_code=\"200\"")
+                && l.contains("destination_service_name=\"PassthroughCluster\"")), lines.toString());
+    }
 }
