@@ -7,6 +7,7 @@ import dev.inmesh.runtime.admin.AdminServer;
 import dev.inmesh.runtime.admin.ClusterManagerStatus;
 import dev.inmesh.runtime.mesh.MeshSettings;
 import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.PeerMetadata;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -67,13 +68,69 @@ public final class ProxyCommand implements Callable<Integer> {
             + "(15090, 15020) endpoints.")
     boolean noAdmin;
 
+    @Option(names = "--workload-name", paramLabel = "NAME", description = "This workload's name, such as "
+            + "reviews-v1 (default: INMESH_WORKLOAD_NAME, else ISTIO_META_WORKLOAD_NAME, else the app).")
+    String workloadName;
+
+    @Option(names = "--namespace", paramLabel = "NS",
+            description = "This workload's namespace (default: INMESH_NAMESPACE, else POD_NAMESPACE, else default).")
+    String namespace;
+
+    @Option(names = "--app", paramLabel = "APP", description = "This workload's app label (default: INMESH_APP).")
+    String app;
+
+    @Option(names = "--app-version", paramLabel = "VERSION", description = "This workload's version label "
+            + "(default: INMESH_VERSION; --version prints the proxy's own version).")
+    String version;
+
+    @Option(names = "--cluster-id", paramLabel = "ID", description = "The cluster this workload runs in "
+            + "(default: INMESH_CLUSTER_ID, else ISTIO_META_CLUSTER_ID, else Kubernetes).")
+    String clusterId;
+
+    /**
+     * This workload as the proxy names it in its metrics and its metadata exchange.
+     *
+     * @param peerMetadata the {@code x-envoy-peer-metadata} value it sends
+     * @param peerMetadataId the {@code x-envoy-peer-metadata-id} value, Istio's node id
+     *     {@code sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local}
+     */
+    record Identity(WorkloadInfo local, String clusterId, String peerMetadata, String peerMetadataId) {}
+
+    /**
+     * The identity from this command's options, else the Inmesh settings {@code o} ({@code INMESH_*}), else the
+     * environment Istio's injector gives a sidecar ({@code ISTIO_META_WORKLOAD_NAME}, {@code POD_NAMESPACE},
+     * {@code ISTIO_META_CLUSTER_ID}); a setting at its default counts as unset.
+     */
+    Identity identity(MeshOptions o, java.util.Map<String, String> env) {
+        String ns = first(namespace, o.getNamespace().equals("default") ? null : o.getNamespace(),
+                env.get("POD_NAMESPACE"), "default");
+        String a = first(app, o.getApp(), null, "");
+        String v = first(version, o.getVersion(), null, "");
+        String workload = first(workloadName, o.getWorkloadName(), env.get("ISTIO_META_WORKLOAD_NAME"), a);
+        String cluster = first(clusterId, o.getClusterId().equals("Kubernetes") ? null : o.getClusterId(),
+                env.get("ISTIO_META_CLUSTER_ID"), "Kubernetes");
+        WorkloadInfo local = new WorkloadInfo(workload, ns, a, v);
+        String pod = !o.getPodName().isEmpty() ? o.getPodName() : workload.isEmpty() ? "inmesh" : workload;
+        String id = "sidecar~" + o.getPodIp() + "~" + pod + "." + ns + "~" + ns + ".svc.cluster.local";
+        return new Identity(local, cluster, PeerMetadata.encode(local, cluster), id);
+    }
+
+    private static String first(String option, String setting, String env, String otherwise) {
+        for (String s : new String[] {option, setting, env}) {
+            if (s != null && !s.isEmpty()) {
+                return s;
+            }
+        }
+        return otherwise;
+    }
+
     @Override
     public Integer call() throws Exception {
         MeshOptions o = MeshSettings.fromConfiguration();
-        String workload = o.getWorkloadName().isEmpty() ? o.getApp() : o.getWorkloadName();
-        WorkloadInfo local = new WorkloadInfo(workload, o.getNamespace(), o.getApp(), o.getVersion());
+        Identity identity = identity(o, System.getenv());
+        WorkloadInfo local = identity.local();
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        MeshMetrics metrics = MeshMetrics.create(registry, local, o.getClusterId());
+        MeshMetrics metrics = MeshMetrics.create(registry, local, identity.clusterId());
         Consumer<StreamInfo> observer = metrics::record;
         // a line per tcp_proxy connection too, apart from the requests' observer: a connection is not a request
         Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog = null;
@@ -103,7 +160,7 @@ public final class ProxyCommand implements Callable<Integer> {
         try {
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
                     noAdmin ? AdminHook.NONE : admin, metrics::tcpConnectionOpened, metrics::upstream,
-                    tcpAccessLog));
+                    tcpAccessLog, local, identity.peerMetadata(), identity.peerMetadataId()));
         } catch (Exception e) {
             System.err.println("inmesh proxy: " + e.getMessage());
             return 1;

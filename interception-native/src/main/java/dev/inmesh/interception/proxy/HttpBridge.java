@@ -80,6 +80,10 @@ import java.util.logging.Logger;
  */
 final class HttpBridge {
     private static final Logger LOG = Logger.getLogger(HttpBridge.class.getName());
+    private static final io.netty.util.AsciiString PEER_METADATA =
+            io.netty.util.AsciiString.cached(dev.inmesh.runtime.stats.PeerMetadata.HEADER);
+    private static final io.netty.util.AsciiString PEER_METADATA_ID =
+            io.netty.util.AsciiString.cached(dev.inmesh.runtime.stats.PeerMetadata.ID_HEADER);
     private static final byte[] PREFACE = ProtocolDetector.H2_PREFACE.getBytes(StandardCharsets.US_ASCII);
 
     /**
@@ -541,23 +545,43 @@ final class HttpBridge {
                     : HttpVersion.HTTP_1_1;
             boolean head = req.method().name().equals("HEAD");
             RouterRequest rr = routerRequest(req);
+            // inbound, as Istio's sidecar: a caller that sent its metadata exchange headers gets this workload's
+            // (each when it sent that one); noted now, as the router takes them off the request
+            ProxyRuntime rt = conn.runtime();
+            boolean inbound = conn.direction() == StreamInfo.Direction.INBOUND;
+            String answerPeer = inbound && rt.peerMetadata != null
+                    && rr.headers().contains(PEER_METADATA) ? rt.peerMetadata : null;
+            String answerPeerId = inbound && rt.peerMetadataId != null
+                    && rr.headers().contains(PEER_METADATA_ID) ? rt.peerMetadataId : null;
             ContextInternal vctx = conn.runtime().context(ctx.channel());
             vctx.dispatch(() -> {
                 if (conn.table() == null) {
-                    respond(ctx, conn.runtime().router.localReply(rr, 404, "", "route_not_found",
-                            ResponseFlag.NO_ROUTE_FOUND), version, keepAlive, head);
+                    respond(ctx, answerPeer(conn.runtime().router.localReply(rr, 404, "", "route_not_found",
+                            ResponseFlag.NO_ROUTE_FOUND), answerPeer, answerPeerId), version, keepAlive, head);
                     return;
                 }
                 conn.runtime().router.forward(rr, conn.table(), conn.snapshot().clusterManager())
                         .onComplete(ar -> {
                             if (ar.succeeded()) {
-                                respond(ctx, ar.result(), version, keepAlive, head);
+                                respond(ctx, answerPeer(ar.result(), answerPeer, answerPeerId), version, keepAlive,
+                                        head);
                             } else {
                                 LOG.log(Level.WARNING, "router failed", ar.cause());
                                 sendError(ctx, HttpResponseStatus.INTERNAL_SERVER_ERROR);
                             }
                         });
             });
+        }
+
+        /** Adds this workload's metadata exchange answer (the values not null) to a response; returns it. */
+        private static RouterResponse answerPeer(RouterResponse r, String peer, String peerId) {
+            if (peer != null) {
+                r.headers().set(PEER_METADATA, peer);
+            }
+            if (peerId != null) {
+                r.headers().set(PEER_METADATA_ID, peerId);
+            }
+            return r;
         }
 
         private void respond(ChannelHandlerContext ctx, RouterResponse r, HttpVersion version, boolean keepAlive,

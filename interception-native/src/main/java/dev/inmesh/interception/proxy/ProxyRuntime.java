@@ -25,6 +25,9 @@ final class ProxyRuntime {
     final SnapshotHolder snapshots;
     final int maxRequestBytes;
     private final Map<EventLoop, ContextInternal> contexts = new ConcurrentHashMap<>();
+    /** This workload's {@code x-envoy-peer-metadata} and {@code -id}, answered to inbound callers; null for none. */
+    volatile String peerMetadata;
+    volatile String peerMetadataId;
     /** Istio's TCP metrics for relayed connections, or null when none are kept. */
     volatile java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
             dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics;

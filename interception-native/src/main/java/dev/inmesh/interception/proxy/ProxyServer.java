@@ -130,4 +130,13 @@ public final class ProxyServer implements AutoCloseable {
     void tcpAccessLog(java.util.function.Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> log) {
         runtime.tcpAccessLog = log;
     }
+
+    /**
+     * This workload's metadata exchange headers, answered on inbound listeners to a caller that sent its own (each
+     * when the caller sent that one), as Istio's sidecar answers; null for none.
+     */
+    void peerMetadata(String value, String id) {
+        runtime.peerMetadata = value;
+        runtime.peerMetadataId = id;
+    }
 }

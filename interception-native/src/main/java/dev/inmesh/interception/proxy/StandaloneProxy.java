@@ -43,19 +43,35 @@ public final class StandaloneProxy implements AutoCloseable {
      *                      counts too), or null for none
      * @param tcpAccessLog gets every finished tcp_proxy connection (its access log line; not a request, so not
      *                     given to {@code observer}), or null for none
+     * @param local this workload (unknown when null)
+     * @param peerMetadata this workload's {@code x-envoy-peer-metadata}, sent on outbound requests and answered to an
+     *                     inbound caller that sent its own, or null to speak no metadata exchange
+     * @param peerMetadataId this workload's {@code x-envoy-peer-metadata-id}, sent and answered alike, or null
      */
     public record Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                            AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
                                    dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics,
                            java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats,
-                           Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog) {
+                           Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog,
+                           dev.inmesh.runtime.stats.WorkloadInfo local, String peerMetadata, String peerMetadataId) {
         public Settings {
             observer = observer == null ? s -> { } : observer;
             admin = admin == null ? AdminHook.NONE : admin;
             gid = gid < 0 ? uid : gid;
+            local = local == null ? dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN : local;
         }
 
-        /** Settings without a TCP access log. */
+        /** Settings of a workload that speaks no metadata exchange. */
+        public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
+                        AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
+                                dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics,
+                        java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats,
+                        Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog) {
+            this(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats, tcpAccessLog, null, null,
+                    null);
+        }
+
+        /** Settings without a TCP access log, of a workload that speaks no metadata exchange. */
         public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                         AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
                                 dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics,
@@ -105,14 +121,15 @@ public final class StandaloneProxy implements AutoCloseable {
         AutoCloseable admin = null;
         try {
             snapshots.apply(bundle);
-            Router router = new Router(vertx, new Router.Options(false, true,
-                    dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN, null, null), settings.observer());
+            Router router = new Router(vertx, new Router.Options(false, true, settings.local(),
+                    settings.peerMetadata(), settings.peerMetadataId()), settings.observer());
             if (settings.upstreamStats() != null) {
                 router.upstreamStats(settings.upstreamStats());
             }
             server = new ProxyServer(vertx, snapshots, router);
             server.tcpMetrics(settings.tcpMetrics());
             server.tcpAccessLog(settings.tcpAccessLog());
+            server.peerMetadata(settings.peerMetadata(), settings.peerMetadataId());
             List<InetSocketAddress> bound = server.bind();
             admin = settings.admin().start(vertx, snapshots, adminAddresses);
             // The same file, watched as the in-JVM mode watches it: route, cluster and endpoint changes apply
