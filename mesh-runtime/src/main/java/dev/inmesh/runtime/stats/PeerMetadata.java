@@ -19,6 +19,8 @@ public final class PeerMetadata {
     private static final String CANONICAL_REVISION = "service.istio.io/canonical-revision";
     /** Header values decoded so far; a peer sends the same value on every request, so it is parsed once. */
     static final int MAX_CACHED = 256;
+    /** Longer values (a caller controls the header) are parsed each time rather than held in the cache. */
+    static final int MAX_CACHED_CHARS = 8192;
     private static final java.util.concurrent.ConcurrentHashMap<String, WorkloadInfo> CACHE =
             new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -46,11 +48,15 @@ public final class PeerMetadata {
      * The workload a header value describes, or {@link WorkloadInfo#UNKNOWN} when absent or unreadable. As Istio reads
      * a peer, a missing canonical service is {@code unknown} and a missing canonical revision {@code latest}. Decoded
      * values are cached by the header value (at most {@link #MAX_CACHED}; the cache starts over when full), so that a
-     * peer that sends the same value on each request costs one lookup, not a protobuf parse.
+     * peer that sends the same value on each request costs one lookup, not a protobuf parse; values longer than
+     * {@link #MAX_CACHED_CHARS} are parsed each time, so that the cache holds about 2 MiB of (ASCII) keys at most.
      */
     public static WorkloadInfo decode(String header) {
         if (header == null || header.isEmpty()) {
             return WorkloadInfo.UNKNOWN;
+        }
+        if (header.length() > MAX_CACHED_CHARS) {
+            return parse(header);
         }
         WorkloadInfo w = CACHE.get(header);
         if (w == null) {

@@ -31,6 +31,16 @@ class PeerMetadataTest {
     }
 
     @Test
+    void anOversizedValueIsDecodedButNotKeptInTheCache() {
+        // a caller controls the header: 256 values of a large header each must not pin megabytes
+        String name = "x".repeat(PeerMetadata.MAX_CACHED_CHARS);
+        String header = PeerMetadata.encode(new WorkloadInfo(name, "ns", "a", "v"), "c");
+        WorkloadInfo first = PeerMetadata.decode(header);
+        org.junit.jupiter.api.Assertions.assertTrue(first.workload().equals(name), "decoded all the same");
+        org.junit.jupiter.api.Assertions.assertTrue(first != PeerMetadata.decode(header), "parsed again: not kept");
+    }
+
+    @Test
     void anAbsentOrUnreadableValueIsUnknown() {
         assertSame(WorkloadInfo.UNKNOWN, PeerMetadata.decode(null));
         assertSame(WorkloadInfo.UNKNOWN, PeerMetadata.decode("%%%"));
