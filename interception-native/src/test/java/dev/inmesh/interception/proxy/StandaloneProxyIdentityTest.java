@@ -29,7 +29,7 @@ class StandaloneProxyIdentityTest {
         Path config = dir.resolve("proxy.yaml");
         Files.writeString(config, "static_resources:\n  listeners:\n" + listeners + Http1RequestsTest.clusterC(backend));
         return StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, null, AdminHook.NONE, null, null,
-                LOCAL, PeerMetadata.encode(LOCAL, "east"), ID));
+                null, LOCAL, PeerMetadata.encode(LOCAL, "east"), ID));
     }
 
     @Test
