@@ -251,11 +251,10 @@ public final class Router {
         for (AsciiString name : CONTROL_HEADERS) {
             rh.remove(name);
         }
-        // Inbound, no mTLS: Envoy's connection manager removes a caller's x-forwarded-client-cert (Istio's inbound
-        // APPEND_FORWARD adds one only for a client certificate), so that the application never trusts a forged one
-        if (req.direction == StreamInfo.Direction.INBOUND) {
-            rh.remove(HeaderNames.X_FORWARDED_CLIENT_CERT);
-        }
+        // No mTLS, so as Envoy's connection manager on a plaintext connection: a caller's x-forwarded-client-cert is
+        // removed, inbound (Istio's APPEND_FORWARD adds one only for a client certificate: the application never
+        // trusts a forged one) and outbound (the default SANITIZE, which Istio's outbound connection managers keep)
+        rh.remove(HeaderNames.X_FORWARDED_CLIENT_CERT);
         // TE is hop-by-hop too, but as Envoy, keep "te: trailers": gRPC servers require it.
         String te = rh.get(HeaderNames.TE);
         if (te != null && !te.trim().equalsIgnoreCase("trailers")) {

@@ -151,6 +151,19 @@ class RouterHeadersTest {
     }
 
     @Test
+    void anApplicationsForwardedClientCertIsNotSentUpstreamAsEnvoysDefaultSanitizeDoesWithoutMtls() {
+        // Envoy's forward_client_cert_details defaults to SANITIZE, and Istio's outbound connection managers leave
+        // it so: on a plaintext connection the header never reaches the next hop, whoever wrote it
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        var r = rig.call(rig.router(), get("/x", "x-forwarded-client-cert",
+                "By=spiffe://cluster.local/ns/default/sa/reviews;URI=spiffe://cluster.local/ns/default/sa/admin"),
+                routeToC(""), one(wm));
+        assertEquals(200, r.status());
+        assertNull(header(received(wm).get(0), "x-forwarded-client-cert"));
+    }
+
+    @Test
     void propagatesTheCallersRequestIdUnchangedToEveryAttempt() {
         WireMockServer wm = rig.wiremock();
         sequence(wm, "/x", aResponse().withStatus(503), ok());
