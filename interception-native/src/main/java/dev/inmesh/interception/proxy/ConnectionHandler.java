@@ -29,8 +29,6 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
 import java.util.EnumSet;
-import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -424,13 +422,11 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 || accepting.listener().trafficDirection() == dev.inmesh.api.config.listener.TrafficDirection.INBOUND;
         if (inbound) {
             UpstreamCluster cluster = clusterName.isEmpty() ? null : snapshot.clusterManager().cluster(clusterName);
-            Object services = cluster == null ? null : cluster.config().metadata().get("istio", "services");
-            if (services instanceof List<?> list && !list.isEmpty() && list.get(0) instanceof Map<?, ?> m) {
-                String host = m.get("host") == null ? null : m.get("host").toString();
-                String name = m.get("name") != null ? m.get("name").toString()
-                        : host == null ? null : host.split("\\.", 2)[0];
+            dev.inmesh.runtime.stats.IstioService service = cluster == null ? null
+                    : dev.inmesh.runtime.stats.IstioService.of(cluster.config().metadata());
+            if (service != null) {
                 return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction
-                        .INBOUND, null, host, name, m.get("namespace") == null ? null : m.get("namespace").toString());
+                        .INBOUND, null, service.host(), service.nameOrHostLabel(), service.namespace());
             }
             if (clusterName.startsWith("InboundPassthroughCluster")) {
                 return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction

@@ -6,6 +6,7 @@ import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.router.Grpc;
+import dev.inmesh.runtime.stats.IstioService;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.MultiMapHeaders;
 import dev.inmesh.runtime.router.RouteResult;
@@ -243,14 +244,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      */
     private static void istioService(MeshSnapshot snapshot, String clusterName, String[] out) {
         var c = clusterName == null || clusterName.isEmpty() ? null : snapshot.clusterManager().cluster(clusterName);
-        Object services = c == null ? null : c.config().metadata().get("istio", "services");
-        if (services instanceof List<?> list && !list.isEmpty() && list.get(0) instanceof java.util.Map<?, ?> m) {
-            Object host = m.get("host");
-            Object name = m.get("name");
-            Object namespace = m.get("namespace");
-            out[0] = host == null ? null : host.toString();
-            out[1] = name != null ? name.toString() : out[0] == null ? null : out[0].split("\\.", 2)[0];
-            out[2] = namespace == null ? null : namespace.toString();
+        IstioService service = c == null ? null : IstioService.of(c.config().metadata());
+        if (service != null) {
+            out[0] = service.host();
+            out[1] = service.nameOrHostLabel();
+            out[2] = service.namespace();
         }
     }
 

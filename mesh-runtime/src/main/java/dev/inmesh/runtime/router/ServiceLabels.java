@@ -4,8 +4,6 @@ import dev.inmesh.api.config.core.Metadata;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
-import java.util.List;
-import java.util.Map;
 
 /**
  * The destination service and workload of an upstream request, as Istio's telemetry labels them: from the cluster's
@@ -47,11 +45,12 @@ record ServiceLabels(String host, String name, String namespace, WorkloadInfo wo
         String svcName = null;
         String svcNamespace = null;
         String subset = null;
-        Object services = cluster.config().metadata().get("istio", "services");
-        if (services instanceof List<?> list && !list.isEmpty() && list.get(0) instanceof Map<?, ?> m) {
-            svcHost = str(m.get("host"));
-            svcName = str(m.get("name"));
-            svcNamespace = str(m.get("namespace"));
+        dev.inmesh.runtime.stats.IstioService service = dev.inmesh.runtime.stats.IstioService.of(
+                cluster.config().metadata());
+        if (service != null) {
+            svcHost = service.host();
+            svcName = service.name();
+            svcNamespace = service.namespace();
         }
         String[] parts = cluster.name().split("\\|", -1);
         if (parts.length == 4) {
@@ -84,9 +83,5 @@ record ServiceLabels(String host, String name, String namespace, WorkloadInfo wo
                     p.length > 4 ? p[4] : null);
         }
         return WorkloadInfo.UNKNOWN;
-    }
-
-    private static String str(Object o) {
-        return o == null ? null : o.toString();
     }
 }
