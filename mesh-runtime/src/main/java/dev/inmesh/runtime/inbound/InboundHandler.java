@@ -112,12 +112,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 && (chain == null || ((HttpConnectionManager) chain.filter()).generateRequestId())) {
             headers.set("x-request-id", dev.inmesh.runtime.router.RequestIds.next());
         }
-        // A sidecar's inbound request is external to Envoy (no single trusted x-forwarded-for address): its
-        // connection manager drops the caller's x-envoy-* control headers before the application sees them
-        dev.inmesh.runtime.router.Router.removeControlHeaders(headers);
-        // no mTLS: Envoy's connection manager removes a caller's x-forwarded-client-cert (Istio's inbound
-        // APPEND_FORWARD adds one only for a client certificate)
-        headers.remove("x-forwarded-client-cert");
+        // A sidecar's inbound request is external to Envoy (no single trusted x-forwarded-for address), and there is
+        // no mTLS: its connection manager drops the caller's x-envoy-* control headers and x-forwarded-client-cert
+        // before the application sees them
+        dev.inmesh.runtime.router.Router.removeUntrustedHeaders(headers);
         // as Envoy's connection manager: a caller's x-forwarded-proto is kept, else it is the connection's scheme
         if (!headers.contains("x-forwarded-proto")) {
             headers.set("x-forwarded-proto", req.isSSL() ? "https" : "http");

@@ -71,14 +71,18 @@ public final class Router {
             "x-envoy-upstream-rq-timeout-alt-response");
 
     /**
-     * Takes Envoy's request control headers ({@code x-envoy-retry-on}, {@code x-envoy-upstream-rq-timeout-ms},
-     * {@code x-envoy-internal}, ...) off a request, as Envoy's connection manager cleans a request it does not take
-     * for internal: what a sidecar's inbound side does before the application sees the request.
+     * Takes off a request what a caller may not hand on, as Envoy's connection manager does: its request control
+     * headers ({@code x-envoy-retry-on}, {@code x-envoy-upstream-rq-timeout-ms}, {@code x-envoy-internal}, ...), for
+     * a request it does not take for internal, and, with no mTLS, {@code x-forwarded-client-cert}: inbound, Istio's
+     * APPEND_FORWARD adds one only for a client certificate, so the application never trusts a forged one; outbound,
+     * the default SANITIZE, which Istio's outbound connection managers keep. The router does it on every request; the
+     * in-JVM inbound side before the application sees the request.
      */
-    public static void removeControlHeaders(MultiMap headers) {
+    public static void removeUntrustedHeaders(MultiMap headers) {
         for (AsciiString name : CONTROL_HEADERS) {
             headers.remove(name);
         }
+        headers.remove(HeaderNames.X_FORWARDED_CLIENT_CERT);
     }
 
     private final Vertx vertx;
@@ -248,13 +252,7 @@ public final class Router {
         for (AsciiString name : HOP_BY_HOP) {
             rh.remove(name);
         }
-        for (AsciiString name : CONTROL_HEADERS) {
-            rh.remove(name);
-        }
-        // No mTLS, so as Envoy's connection manager on a plaintext connection: a caller's x-forwarded-client-cert is
-        // removed, inbound (Istio's APPEND_FORWARD adds one only for a client certificate: the application never
-        // trusts a forged one) and outbound (the default SANITIZE, which Istio's outbound connection managers keep)
-        rh.remove(HeaderNames.X_FORWARDED_CLIENT_CERT);
+        removeUntrustedHeaders(rh);
         // TE is hop-by-hop too, but as Envoy, keep "te: trailers": gRPC servers require it.
         String te = rh.get(HeaderNames.TE);
         if (te != null && !te.trim().equalsIgnoreCase("trailers")) {
