@@ -72,8 +72,7 @@ final class ListenerDispatch {
 
     /** {@code ip:port}, with brackets for IPv6. */
     static String hostPort(InetSocketAddress a) {
-        String ip = ip(a);
-        return (ip.indexOf(':') >= 0 ? "[" + ip + "]" : ip) + ":" + a.getPort();
+        return IpLiterals.withPort(ip(a), a.getPort());
     }
 
     static List<String> none() {

@@ -97,7 +97,12 @@ public final class IpLiterals {
             return ip + ":" + port;
         }
         byte[] a = parse(unbracketed(ip));
-        return "[" + (a == null ? unbracketed(ip) : format(a)) + "]:" + port;
+        return withPort(a == null ? unbracketed(ip) : format(a), port);
+    }
+
+    /** {@code ip:port} of an address already in its printed form ({@link #format}): an IPv6 one in brackets. */
+    public static String withPort(String printedIp, int port) {
+        return (printedIp.indexOf(':') >= 0 ? "[" + printedIp + "]" : printedIp) + ":" + port;
     }
 
     /** The dotted quad in {@code s[from, to)}, or null. */
