@@ -11,7 +11,8 @@ import java.util.random.RandomGenerator;
  * consecutive local-origin failures eject at once; success rate and failure percentage are judged on each interval.
  * An ejection lasts {@code min(base_ejection_time × backoff, max_ejection_time)}, the backoff growing with each ejection
  * and shrinking by one for each interval a returned host stays in; hosts return on the interval after their time is
- * up. No more than {@code max_ejection_percent} of the hosts are out at once, though one host can always be ejected.
+ * up. No more than {@code max_ejection_percent} of the hosts are out at once (with {@code always_eject_one_host}, one
+ * host can be ejected whatever the percentage).
  * Each ejection is enforced with its {@code enforcing_*} probability.
  *
  * <p>Production runs {@link #runInterval()} on a Vert.x periodic timer; tests call it with a fake {@link Ticker}.
@@ -225,8 +226,9 @@ public final class OutlierDetector {
                 active++;
             }
         }
+        // the share of hosts out once this one is; only always_eject_one_host lets the first go past the limit
         double percent = 100.0 * (active + 1) / hosts.size();
-        if (percent > c.maxEjectionPercent() && active > 0) {
+        if (percent > c.maxEjectionPercent() && !(c.alwaysEjectOneHost() && active == 0)) {
             return false;
         }
         int enforcing = switch (type) {

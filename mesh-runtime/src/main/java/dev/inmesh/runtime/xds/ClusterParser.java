@@ -266,9 +266,6 @@ public final class ClusterParser
                 "enforcing_failure_percentage_local_origin", "failure_percentage_minimum_hosts",
                 "failure_percentage_request_volume", "max_ejection_time", "always_eject_one_host"),
                 Set.of("successful_active_health_check_uneject_host"));
-        if (o.hasAlwaysEjectOneHost() && !o.getAlwaysEjectOneHost().getValue()) {
-            throw new FieldError("always_eject_one_host", "false is not supported (Inmesh always allows one)");
-        }
         OutlierDetection d = OutlierDetection.DEFAULTS;
         Duration base = o.hasBaseEjectionTime() ? Fields.duration(o.getBaseEjectionTime()) : d.baseEjectionTime();
         // unset, the maximum is Envoy's 300 s or the base time, whichever is larger
@@ -314,7 +311,8 @@ public final class ClusterParser
                 o.hasFailurePercentageMinimumHosts() ? o.getFailurePercentageMinimumHosts().getValue()
                         : d.failurePercentageMinimumHosts(),
                 o.hasFailurePercentageRequestVolume() ? o.getFailurePercentageRequestVolume().getValue()
-                        : d.failurePercentageRequestVolume());
+                        : d.failurePercentageRequestVolume(),
+                o.hasAlwaysEjectOneHost() && o.getAlwaysEjectOneHost().getValue());
     }
 
     private static CommonLbConfig commonLbConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster.CommonLbConfig c) {

@@ -155,8 +155,27 @@ class OutlierDetectorTest {
     }
 
     @Test
-    void oneHostCanAlwaysBeEjected() {
-        UpstreamCluster c = cluster(3, OutlierDetection.DEFAULTS); // 10% of 3 hosts is less than one host
+    void maxEjectionPercentIsStrictSoTheDefaultTenPercentOfThreeHostsEjectsNone() {
+        UpstreamCluster c = cluster(3, OutlierDetection.DEFAULTS); // one host of 3 is 33%, more than 10%
+        Host h = hosts(c).get(0);
+        fail5xx(h, 5);
+        assertFalse(h.outlier().ejected());
+        assertEquals(0, c.outlierDetector().activeEjections());
+    }
+
+    @Test
+    void alwaysEjectOneHostLetsTheFirstEjectionPastThePercentageButNoSecond() {
+        OutlierDetection d = withMaxPercent(10);
+        OutlierDetection always = new OutlierDetection(d.consecutive5xx(), d.interval(), d.baseEjectionTime(),
+                d.maxEjectionTime(), d.maxEjectionPercent(), d.enforcingConsecutive5xx(), d.enforcingSuccessRate(),
+                d.successRateMinimumHosts(), d.successRateRequestVolume(), d.successRateStdevFactor(),
+                d.consecutiveGatewayFailure(), d.enforcingConsecutiveGatewayFailure(),
+                d.splitExternalLocalOriginErrors(), d.consecutiveLocalOriginFailure(),
+                d.enforcingConsecutiveLocalOriginFailure(), d.enforcingLocalOriginSuccessRate(),
+                d.failurePercentageThreshold(), d.enforcingFailurePercentage(),
+                d.enforcingFailurePercentageLocalOrigin(), d.failurePercentageMinimumHosts(),
+                d.failurePercentageRequestVolume(), true);
+        UpstreamCluster c = cluster(3, always);
         List<Host> hs = hosts(c);
         fail5xx(hs.get(0), 5);
         fail5xx(hs.get(1), 5);

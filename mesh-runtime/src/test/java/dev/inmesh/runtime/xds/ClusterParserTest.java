@@ -140,6 +140,17 @@ class ClusterParserTest {
         assertEquals(0, od.enforcingConsecutiveGatewayFailure());
         assertEquals(Duration.ofSeconds(10), od.interval());
         assertTrue(od.splitExternalLocalOriginErrors());
+        assertFalse(od.alwaysEjectOneHost());
+    }
+
+    @Test
+    void alwaysEjectOneHostIsReadTrueOrFalse() throws Exception {
+        for (boolean given : new boolean[] {true, false}) {
+            Cluster c = PARSER.parse(proto("""
+                    {"name": "x", "type": "STATIC", "outlierDetection": {"alwaysEjectOneHost": %s}}"""
+                    .formatted(given)));
+            assertEquals(given, c.outlierDetection().alwaysEjectOneHost());
+        }
     }
 
     @Test

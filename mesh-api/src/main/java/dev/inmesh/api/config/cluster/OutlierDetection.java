@@ -5,6 +5,11 @@ import java.time.Duration;
 
 /**
  * Envoy's outlier detection settings, with Envoy's defaults for every field left unset. Percentages are 0..100.
+ *
+ * <p>{@code maxEjectionPercent} is a strict limit, as in Envoy's outlier detector: an ejection that would put more
+ * than that share of the cluster's hosts out does not happen, so that with the default 10% a cluster of fewer than
+ * ten hosts ejects none. {@code alwaysEjectOneHost} (Envoy's {@code always_eject_one_host}, default false) lets one host out
+ * whatever the percentage when none is out.
  */
 public record OutlierDetection(
         int consecutive5xx,
@@ -27,12 +32,13 @@ public record OutlierDetection(
         int enforcingFailurePercentage,
         int enforcingFailurePercentageLocalOrigin,
         int failurePercentageMinimumHosts,
-        int failurePercentageRequestVolume) {
+        int failurePercentageRequestVolume,
+        boolean alwaysEjectOneHost) {
 
     /** Envoy's defaults for every field. */
     public static final OutlierDetection DEFAULTS = new OutlierDetection(5, Duration.ofSeconds(10),
             Duration.ofSeconds(30), Duration.ofSeconds(300), 10, 100, 100, 5, 100, 1900, 5, 0, false, 5, 100, 100, 85,
-            0, 0, 5, 50);
+            0, 0, 5, 50, false);
 
     public OutlierDetection {
         Checks.nonNegative(consecutive5xx, "consecutive_5xx");
@@ -57,6 +63,24 @@ public record OutlierDetection(
         percent(enforcingFailurePercentageLocalOrigin, "enforcing_failure_percentage_local_origin");
         Checks.nonNegative(failurePercentageMinimumHosts, "failure_percentage_minimum_hosts");
         Checks.nonNegative(failurePercentageRequestVolume, "failure_percentage_request_volume");
+    }
+
+    /** The settings without {@code always_eject_one_host} (Envoy's default, false). */
+    public OutlierDetection(int consecutive5xx, Duration interval, Duration baseEjectionTime, Duration maxEjectionTime,
+                            int maxEjectionPercent, int enforcingConsecutive5xx, int enforcingSuccessRate,
+                            int successRateMinimumHosts, int successRateRequestVolume, int successRateStdevFactor,
+                            int consecutiveGatewayFailure, int enforcingConsecutiveGatewayFailure,
+                            boolean splitExternalLocalOriginErrors, int consecutiveLocalOriginFailure,
+                            int enforcingConsecutiveLocalOriginFailure, int enforcingLocalOriginSuccessRate,
+                            int failurePercentageThreshold, int enforcingFailurePercentage,
+                            int enforcingFailurePercentageLocalOrigin, int failurePercentageMinimumHosts,
+                            int failurePercentageRequestVolume) {
+        this(consecutive5xx, interval, baseEjectionTime, maxEjectionTime, maxEjectionPercent, enforcingConsecutive5xx,
+                enforcingSuccessRate, successRateMinimumHosts, successRateRequestVolume, successRateStdevFactor,
+                consecutiveGatewayFailure, enforcingConsecutiveGatewayFailure, splitExternalLocalOriginErrors,
+                consecutiveLocalOriginFailure, enforcingConsecutiveLocalOriginFailure, enforcingLocalOriginSuccessRate,
+                failurePercentageThreshold, enforcingFailurePercentage, enforcingFailurePercentageLocalOrigin,
+                failurePercentageMinimumHosts, failurePercentageRequestVolume, false);
     }
 
     private static void percent(int value, String field) {
