@@ -755,19 +755,12 @@ public final class Router {
             } else {
                 host.outlier().reportSuccess();
             }
-            boolean retriable = retry.retriableResponse(status, resp.headers());
-            RetryState.Decision d = retry.next(retriable);
-            if (d == RetryState.Decision.RETRY) {
-                if (tryRetrySlot()) {
-                    inflight = null;
-                    discard(resp);
-                    releaseHost(ex);
-                    scheduleRetry();
-                    return;
-                }
-                ex.flags.add(ResponseFlag.UPSTREAM_OVERFLOW); // max_retries: Envoy returns this response, UO
-            } else if (d == RetryState.Decision.LIMIT_EXCEEDED) {
-                ex.flags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
+            if (retryGranted(retry.retriableResponse(status, resp.headers()))) {
+                inflight = null;
+                discard(resp);
+                releaseHost(ex);
+                scheduleRetry();
+                return;
             }
             ex.upstreamServiceTimeMillis = (System.nanoTime() - ex.requestCompleteNanos) / 1_000_000;
             // A copy, not the upstream's own headers: Vert.x still reads "connection" from those when the body ends.
@@ -830,15 +823,9 @@ public final class Router {
             cancelPerTry();
             inflight = null;
             releaseHost(ex);
-            RetryState.Decision d = retry.next(retry.retriableFailure(failure));
-            if (d == RetryState.Decision.RETRY) {
-                if (tryRetrySlot()) {
-                    scheduleRetry();
-                    return;
-                }
-                ex.flags.add(ResponseFlag.UPSTREAM_OVERFLOW); // max_retries: Envoy answers as without retry, UO
-            } else if (d == RetryState.Decision.LIMIT_EXCEEDED) {
-                ex.flags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
+            if (retryGranted(retry.retriableFailure(failure))) {
+                scheduleRetry();
+                return;
             }
             chargeLocalReply(ex, failure == RetryState.Failure.PER_TRY_TIMEOUT
                     || failure == RetryState.Failure.PER_TRY_IDLE_TIMEOUT ? 504 : 503);
@@ -887,6 +874,41 @@ public final class Router {
             }
             long pt = perTry == null ? 0 : perTry.toMillis();
             return pt > 0 && (global == 0 || pt < global) ? pt : global;
+        }
+
+        /**
+         * Decides on an attempt's outcome as Envoy's retry state does, with its counters: a retriable outcome is
+         * retried if a retry is left ({@code upstream_rq_retry_limit_exceeded} and flag URX if not) and the
+         * {@code max_retries} breaker has room ({@code upstream_rq_retry_overflow} and flag UO if not; the outcome is
+         * then answered as it is); an outcome that is not retriable after a retry counts as
+         * {@code upstream_rq_retry_success}.
+         *
+         * @return whether to retry; the retry slot is then held
+         */
+        boolean retryGranted(boolean retriable) {
+            var st = stats(ex);
+            RetryState.Decision d = retry.next(retriable);
+            if (d == RetryState.Decision.NO_RETRY) {
+                if (retrySlotHeld && st != null) {
+                    st.retrySuccess();
+                }
+                return false;
+            }
+            if (d == RetryState.Decision.LIMIT_EXCEEDED) {
+                ex.flags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
+                if (st != null) {
+                    st.retryLimitExceeded();
+                }
+                return false;
+            }
+            if (tryRetrySlot()) {
+                return true;
+            }
+            ex.flags.add(ResponseFlag.UPSTREAM_OVERFLOW);
+            if (st != null) {
+                st.retryOverflow();
+            }
+            return false;
         }
 
         boolean tryRetrySlot() {

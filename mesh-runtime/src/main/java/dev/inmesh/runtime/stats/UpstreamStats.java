@@ -23,8 +23,23 @@ public interface UpstreamStats {
      */
     void requestCompleted(int status);
 
-    /** A retry was made: {@code upstream_rq_retry}. */
+    /**
+     * A retry was made: {@code upstream_rq_retry}, and {@code upstream_rq_retry_backoff_exponential} (every retry
+     * waits the jittered exponential back-off; Inmesh has no rate-limited back-off).
+     */
     void retry();
+
+    /**
+     * After a retry, an attempt ended in an outcome that is not retried (an answer or a failure the policy does not
+     * retry): {@code upstream_rq_retry_success}, as Envoy infers a successful retry.
+     */
+    void retrySuccess();
+
+    /** A retriable outcome found no retry left: {@code upstream_rq_retry_limit_exceeded}. */
+    void retryLimitExceeded();
+
+    /** A retry was not made: the {@code max_retries} circuit breaker was full ({@code upstream_rq_retry_overflow}). */
+    void retryOverflow();
 
     /** A request timed out: {@code upstream_rq_timeout}. */
     void timeout();

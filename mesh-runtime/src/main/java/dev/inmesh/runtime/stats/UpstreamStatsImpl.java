@@ -19,6 +19,9 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder rqTotal = new LongAdder();
     private final LongAdder rqCompleted = new LongAdder();
     private final LongAdder rqRetry = new LongAdder();
+    private final LongAdder rqRetrySuccess = new LongAdder();
+    private final LongAdder rqRetryLimitExceeded = new LongAdder();
+    private final LongAdder rqRetryOverflow = new LongAdder();
     private final LongAdder rqTimeout = new LongAdder();
     private final LongAdder rqPendingOverflow = new LongAdder();
     private final LongAdder cxOverflow = new LongAdder();
@@ -35,6 +38,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_rq_total", rqTotal);
         adder("upstream_rq_completed", rqCompleted);
         adder("upstream_rq_retry", rqRetry);
+        // every retry waits the exponential back-off: the same count under Envoy's back-off name
+        adder("upstream_rq_retry_backoff_exponential", rqRetry);
+        adder("upstream_rq_retry_success", rqRetrySuccess);
+        adder("upstream_rq_retry_limit_exceeded", rqRetryLimitExceeded);
+        adder("upstream_rq_retry_overflow", rqRetryOverflow);
         adder("upstream_rq_timeout", rqTimeout);
         adder("upstream_rq_pending_overflow", rqPendingOverflow);
         adder("upstream_cx_overflow", cxOverflow);
@@ -89,6 +97,21 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void retry() {
         rqRetry.increment();
+    }
+
+    @Override
+    public void retrySuccess() {
+        rqRetrySuccess.increment();
+    }
+
+    @Override
+    public void retryLimitExceeded() {
+        rqRetryLimitExceeded.increment();
+    }
+
+    @Override
+    public void retryOverflow() {
+        rqRetryOverflow.increment();
     }
 
     @Override

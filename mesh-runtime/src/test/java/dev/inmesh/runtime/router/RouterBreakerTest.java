@@ -19,11 +19,15 @@ import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.http.Fault;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.cluster.OutlierDetection;
+import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LocalOriginFailure;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -98,14 +102,22 @@ class RouterBreakerTest {
         sequence(wm, "/x", aResponse().withStatus(503).withBody("no"), ok("fine"));
         ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, breakers(1024, 1024, 1024, 0), null,
                 wm.port()));
-        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2}"),
-                clusters);
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        var r = rig.call(router, get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2}"), clusters);
         assertEquals(503, r.status());
         assertEquals("no", r.body());
         assertEquals(1, r.info().attemptCount());
         assertEquals(Set.of(ResponseFlag.UPSTREAM_OVERFLOW), r.info().responseFlags());
         wm.verify(1, anyRequestedFor(urlEqualTo("/x")));
         assertEquals(0, clusters.cluster("c").circuitBreakers().activeRetries());
+        // as Envoy: upstream_rq_retry_overflow, not the pending overflow a refused request counts
+        assertEquals(1, reg.find("envoy_cluster_upstream_rq_retry_overflow").tag("cluster_name", "c").gauge()
+                .value());
+        assertEquals(0, reg.find("envoy_cluster_upstream_rq_pending_overflow").tag("cluster_name", "c").gauge()
+                .value());
+        assertEquals(0, reg.find("envoy_cluster_upstream_rq_retry").tag("cluster_name", "c").gauge().value());
     }
 
     @Test

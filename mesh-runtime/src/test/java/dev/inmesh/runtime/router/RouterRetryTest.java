@@ -18,13 +18,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.http.Fault;
 import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.upstream.ClusterManager;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.http.HttpMethod;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.random.RandomGenerator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -94,6 +100,46 @@ class RouterRetryTest {
         assertEquals("c", r.info().upstreamCluster());
         assertEquals("127.0.0.1:" + wm.port(), r.info().upstreamHost());
         wm.verify(3, anyRequestedFor(urlEqualTo("/x")));
+    }
+
+    /** Calls {@code /x} on a route that retries 5xx twice, keeping cluster statistics in {@code reg}. */
+    private RouterRig.Result callRetrying5xxTwice(WireMockServer wm, PrometheusMeterRegistry reg) {
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        return rig.call(router, get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2}"), one(wm));
+    }
+
+    /** Cluster {@code c}'s retry statistics by Envoy name (0 for one never registered). */
+    private static Map<String, Double> retryStats(PrometheusMeterRegistry reg) {
+        Map<String, Double> out = new TreeMap<>();
+        for (String name : List.of("upstream_rq_retry", "upstream_rq_retry_backoff_exponential",
+                "upstream_rq_retry_success", "upstream_rq_retry_limit_exceeded")) {
+            var g = reg.find("envoy_cluster_" + name).tag("cluster_name", "c").gauge();
+            out.put(name, g == null ? 0 : g.value());
+        }
+        return out;
+    }
+
+    @Test
+    void aRetryThatEndsInAnAnswerNotRetriedCountsAsUpstreamRqRetrySuccessAsEnvoyCountsIt() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503), aResponse().withStatus(404));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        var r = callRetrying5xxTwice(wm, reg);
+        assertEquals(404, r.status());
+        assertEquals(Map.of("upstream_rq_retry", 1.0, "upstream_rq_retry_backoff_exponential", 1.0,
+                "upstream_rq_retry_success", 1.0, "upstream_rq_retry_limit_exceeded", 0.0), retryStats(reg));
+    }
+
+    @Test
+    void retriesThatRunOutCountAsUpstreamRqRetryLimitExceededNotAsSuccess() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/x")).willReturn(aResponse().withStatus(503)));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        var r = callRetrying5xxTwice(wm, reg);
+        assertEquals(3, r.info().attemptCount());
+        assertEquals(Map.of("upstream_rq_retry", 2.0, "upstream_rq_retry_backoff_exponential", 2.0,
+                "upstream_rq_retry_success", 0.0, "upstream_rq_retry_limit_exceeded", 1.0), retryStats(reg));
     }
 
     @Test
