@@ -76,6 +76,11 @@ final class RetryState {
         this.random = random;
     }
 
+    /** Whether a {@code retry_on} condition is one of gRPC's (those {@code x-envoy-retry-grpc-on} takes). */
+    static boolean isGrpcCondition(String condition) {
+        return GRPC_CONDITIONS.contains(condition);
+    }
+
     /** Whether the request may be retried at all (retriable_request_headers, a policy with conditions). */
     boolean enabledFor(RouterRequest req) {
         if (on.isEmpty() || maxRetries == 0) {
@@ -188,6 +193,22 @@ final class RetryState {
             }
             return new Conditions(compileEach(policy.retriableHeaders()),
                     compileEach(policy.retriableRequestHeaders()));
+        }
+
+        /**
+         * These conditions with a response header matcher added for each name (a trusted caller's
+         * {@code x-envoy-retriable-header-names}: a header of that name, whatever its value, is a match).
+         */
+        Conditions withResponseHeaderNames(List<String> names) {
+            if (names == null || names.isEmpty()) {
+                return this;
+            }
+            List<HeaderMatchers.Compiled> response = new ArrayList<>(responseHeaders);
+            for (String name : names) {
+                response.add(HeaderMatchers.compile(new HeaderMatcher(name, new HeaderMatcher.Present(true), false,
+                        false)));
+            }
+            return new Conditions(List.copyOf(response), requestHeaders);
         }
 
         private static List<HeaderMatchers.Compiled> compileEach(List<HeaderMatcher> ms) {

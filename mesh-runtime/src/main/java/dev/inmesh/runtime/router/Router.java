@@ -33,6 +33,7 @@ import io.vertx.core.net.HostAndPort;
 import java.net.ConnectException;
 import java.net.UnknownHostException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
@@ -275,7 +276,8 @@ public final class Router {
         VirtualHost vh = f.virtualHost();
         RetryPolicy policy = action.retryPolicy() != null ? action.retryPolicy() : vh.retryPolicy();
         RetryState retry = policy == null && control.retryOn == null ? RetryState.NONE
-                : new RetryState(policy, table.retryConditions(policy), control.maxRetries, control.retryOn,
+                : new RetryState(policy, table.retryConditions(policy).withResponseHeaderNames(
+                        control.retriableHeaderNames), control.maxRetries, control.retryOn,
                         control.retriableStatusCodes, random());
         if (!retry.enabledFor(req)) {
             retry = RetryState.NONE;
@@ -1079,19 +1081,19 @@ public final class Router {
 
     /** Envoy's control headers from a trusted caller. */
     private record Control(long timeoutMs, long perTryTimeoutMs, int maxRetries, Set<String> retryOn,
-                           Set<Integer> retriableStatusCodes) {
+                           Set<Integer> retriableStatusCodes, List<String> retriableHeaderNames) {
         /** What an untrusted caller controls: nothing. */
-        static final Control NONE = new Control(-1, -1, -1, null, null);
-        /** x-envoy-retry-on (HTTP conditions) and x-envoy-retry-grpc-on (gRPC ones); Envoy merges both. */
-        static final List<String> RETRY_ON_HEADERS = List.of("x-envoy-retry-on", "x-envoy-retry-grpc-on");
+        static final Control NONE = new Control(-1, -1, -1, null, null, null);
 
         static Control read(MultiMap h, boolean trusted) {
             if (!trusted) {
                 return NONE;
             }
+            // As Envoy, x-envoy-retry-on takes the HTTP conditions and x-envoy-retry-grpc-on the gRPC ones; a value
+            // from the other list, or one unknown, is ignored. Both merge with the route's retry_on.
             Set<String> on = null;
-            for (String name : RETRY_ON_HEADERS) {
-                String ro = h.get(name);
+            for (int grpc = 0; grpc < 2; grpc++) {
+                String ro = h.get(grpc == 0 ? "x-envoy-retry-on" : "x-envoy-retry-grpc-on");
                 if (ro == null) {
                     continue;
                 }
@@ -1099,8 +1101,20 @@ public final class Router {
                     on = new HashSet<>();
                 }
                 for (String s : ro.split(",")) {
-                    if (RetryPolicy.KNOWN_CONDITIONS.contains(s.trim())) {
-                        on.add(s.trim());
+                    String c = s.trim();
+                    if (RetryPolicy.KNOWN_CONDITIONS.contains(c) && RetryState.isGrpcCondition(c) == (grpc == 1)) {
+                        on.add(c);
+                    }
+                }
+            }
+            // Envoy's x-envoy-retriable-header-names: names only, each a matcher that a present header satisfies
+            List<String> headerNames = null;
+            String hn = h.get("x-envoy-retriable-header-names");
+            if (hn != null) {
+                headerNames = new ArrayList<>();
+                for (String s : hn.split(",")) {
+                    if (!s.isBlank()) {
+                        headerNames.add(s.trim());
                     }
                 }
             }
@@ -1117,7 +1131,7 @@ public final class Router {
             }
             return new Control(number(h.get("x-envoy-upstream-rq-timeout-ms")),
                     number(h.get("x-envoy-upstream-rq-per-try-timeout-ms")),
-                    (int) number(h.get("x-envoy-max-retries")), on, codes);
+                    (int) number(h.get("x-envoy-max-retries")), on, codes, headerNames);
         }
 
         private static long number(String v) {

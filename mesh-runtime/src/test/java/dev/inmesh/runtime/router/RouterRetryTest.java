@@ -467,6 +467,33 @@ class RouterRetryTest {
     }
 
     @Test
+    void honoursXEnvoyRetriableHeaderNamesFromATrustedCallerAsNameOnlyMatchers() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(200).withHeader("X-Try-Again", "whatever"), ok("fine"));
+        var r = rig.call(rig.router(RouterRig.trusted(), null), get("/x", "x-envoy-retry-on", "retriable-headers",
+                "x-envoy-retriable-header-names", " x-other , x-try-again"), routeToC(""), one(wm));
+        assertEquals("fine", r.body());
+        assertEquals(2, r.info().attemptCount());
+        assertTrue(wm.getAllServeEvents().stream()
+                .noneMatch(e -> e.getRequest().containsHeader("x-envoy-retriable-header-names")), "never forwarded");
+    }
+
+    @Test
+    void xEnvoyRetryOnTakesOnlyHttpConditionsAndXEnvoyRetryGrpcOnOnlyGrpcOnes() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503).withHeader("grpc-status", "14")));
+        var trusted = rig.router(RouterRig.trusted(), null);
+        var clusters = one(wm);
+        // as Envoy, each header is read with its own list: a condition from the other list is ignored
+        assertEquals(1, rig.call(trusted, get("/a", "x-envoy-retry-grpc-on", "5xx"), routeToC(""), clusters)
+                .info().attemptCount());
+        assertEquals(1, rig.call(trusted, get("/b", "x-envoy-retry-on", "unavailable"), routeToC(""), clusters)
+                .info().attemptCount());
+        assertEquals(2, rig.call(trusted, get("/c", "x-envoy-retry-grpc-on", "unavailable"), routeToC(""), clusters)
+                .info().attemptCount());
+    }
+
+    @Test
     void honoursXEnvoyRetriableStatusCodesFromATrustedCaller() {
         WireMockServer wm = rig.wiremock();
         sequence(wm, "/x", aResponse().withStatus(418), ok("fine"));
