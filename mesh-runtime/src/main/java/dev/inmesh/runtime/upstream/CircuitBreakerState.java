@@ -40,9 +40,17 @@ public final class CircuitBreakerState {
         requests.decrementAndGet();
     }
 
-    /** Counts a retry unless {@code max_retries} are already in flight. */
+    /**
+     * Counts a retry unless {@code max_retries} are already in flight, or, with a {@code retry_budget} (which then
+     * replaces {@code max_retries}, as in Envoy), its share of the requests active and pending, never less than its
+     * {@code min_retry_concurrency}.
+     */
     public boolean tryStartRetry() {
-        return tryAcquire(retries, thresholds.maxRetries());
+        CircuitBreakers.Thresholds t = thresholds;
+        CircuitBreakers.RetryBudget budget = t.retryBudget();
+        long limit = budget == null ? t.maxRetries() : Math.max(budget.minRetryConcurrency(),
+                (long) (budget.budgetPercent() / 100.0 * (requests.get() + pending.get())));
+        return tryAcquire(retries, limit);
     }
 
     public void finishRetry() {

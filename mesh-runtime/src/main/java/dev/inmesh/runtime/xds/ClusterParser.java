@@ -242,7 +242,7 @@ public final class ClusterParser
         Fields.onlyKnown(cb, Set.of("thresholds"), Set.of());
         return new CircuitBreakers(Fields.each("thresholds", cb.getThresholdsList(), t -> {
             Fields.onlyKnown(t, Set.of("priority", "max_connections", "max_pending_requests", "max_requests",
-                    "max_retries"), Set.of("track_remaining"));
+                    "max_retries", "retry_budget"), Set.of("track_remaining"));
             CircuitBreakers.RoutingPriority priority = switch (t.getPriority()) {
                 case DEFAULT -> CircuitBreakers.RoutingPriority.DEFAULT;
                 case HIGH -> CircuitBreakers.RoutingPriority.HIGH;
@@ -252,8 +252,20 @@ public final class ClusterParser
                     t.hasMaxConnections() ? Integer.toUnsignedLong(t.getMaxConnections().getValue()) : 1024,
                     t.hasMaxPendingRequests() ? Integer.toUnsignedLong(t.getMaxPendingRequests().getValue()) : 1024,
                     t.hasMaxRequests() ? Integer.toUnsignedLong(t.getMaxRequests().getValue()) : 1024,
-                    t.hasMaxRetries() ? Integer.toUnsignedLong(t.getMaxRetries().getValue()) : 3);
+                    t.hasMaxRetries() ? Integer.toUnsignedLong(t.getMaxRetries().getValue()) : 3,
+                    t.hasRetryBudget() ? Fields.at("retry_budget", () -> retryBudget(t.getRetryBudget())) : null);
         }));
+    }
+
+    /** A retry budget, its unset fields at Envoy's defaults (20%, 3). */
+    private static CircuitBreakers.RetryBudget retryBudget(
+            io.envoyproxy.envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget b) {
+        Fields.onlyKnown(b, Set.of("budget_percent", "min_retry_concurrency"), Set.of());
+        CircuitBreakers.RetryBudget d = CircuitBreakers.RetryBudget.DEFAULTS;
+        return Fields.record("retry_budget.", () -> new CircuitBreakers.RetryBudget(
+                b.hasBudgetPercent() ? b.getBudgetPercent().getValue() : d.budgetPercent(),
+                b.hasMinRetryConcurrency() ? Integer.toUnsignedLong(b.getMinRetryConcurrency().getValue())
+                        : d.minRetryConcurrency()));
     }
 
     private static OutlierDetection outlierDetection(io.envoyproxy.envoy.config.cluster.v3.OutlierDetection o) {

@@ -54,6 +54,23 @@ class CircuitBreakerStateTest {
     }
 
     @Test
+    void aRetryBudgetReplacesMaxRetriesWithAShareOfTheActiveRequestsButNeverFewerThanItsMinimum() {
+        CircuitBreakerState cb = new CircuitBreakerState(new CircuitBreakers.Thresholds(RoutingPriority.DEFAULT,
+                1024, 1024, 1024, 0, new CircuitBreakers.RetryBudget(20, 3)));
+        for (int i = 0; i < 3; i++) {
+            assertTrue(cb.tryStartRetry(), "min_retry_concurrency allows 3 with no request active");
+        }
+        assertFalse(cb.tryStartRetry());
+        for (int i = 0; i < 25; i++) {
+            assertTrue(cb.tryStartRequest());
+        }
+        assertTrue(cb.tryStartRetry(), "20% of 25 active requests: 5 retries");
+        assertTrue(cb.tryStartRetry());
+        assertFalse(cb.tryStartRetry());
+        assertEquals(5, cb.activeRetries());
+    }
+
+    @Test
     void aZeroLimitOverflowsAtOnce() {
         CircuitBreakerState cb = new CircuitBreakerState(
                 new CircuitBreakers.Thresholds(RoutingPriority.HIGH, 0, 0, 0, 0));

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.util.JsonFormat;
+import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.api.config.cluster.CircuitBreakers.RoutingPriority;
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.DiscoveryType;
@@ -190,8 +191,24 @@ class ClusterParserTest {
         assertTrue(error("{\"name\": \"x\", \"type\": \"STATIC\", \"healthChecks\": [{}]}")
                 .startsWith("Cluster \"x\": health_checks: not supported"));
         assertTrue(error("""
-                {"name": "x", "type": "STATIC", "circuitBreakers": {"thresholds": [{"retryBudget": {}}]}}""")
-                .startsWith("Cluster \"x\": circuit_breakers.thresholds[0].retry_budget: not supported"));
+                {"name": "x", "type": "STATIC", "circuitBreakers": {"thresholds": [{"maxConnectionPools": 2}]}}""")
+                .startsWith("Cluster \"x\": circuit_breakers.thresholds[0].max_connection_pools: not supported"));
+    }
+
+    @Test
+    void readsARetryBudgetWithEnvoysDefaultsForItsUnsetFields() throws Exception {
+        Cluster c = PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "circuitBreakers": {"thresholds": [
+                  {"retryBudget": {}},
+                  {"priority": "HIGH", "retryBudget": {"budgetPercent": {"value": 25.5}, "minRetryConcurrency": 10}}
+                ]}}"""));
+        assertEquals(new CircuitBreakers.RetryBudget(20, 3),
+                c.circuitBreakers().forPriority(RoutingPriority.DEFAULT).retryBudget());
+        assertEquals(new CircuitBreakers.RetryBudget(25.5, 10),
+                c.circuitBreakers().forPriority(RoutingPriority.HIGH).retryBudget());
+        assertEquals(null, PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "circuitBreakers": {"thresholds": [{"maxRetries": 5}]}}"""))
+                .circuitBreakers().forPriority(RoutingPriority.DEFAULT).retryBudget());
     }
 
     @Test

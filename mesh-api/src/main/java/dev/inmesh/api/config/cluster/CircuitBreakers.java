@@ -24,18 +24,42 @@ public record CircuitBreakers(List<Thresholds> thresholds) {
         return Thresholds.defaults(priority);
     }
 
+    /**
+     * Envoy's {@code retry_budget}: retries in flight may be {@code budgetPercent} of the requests active and pending,
+     * but never fewer than {@code minRetryConcurrency}. Envoy's defaults are 20% and 3.
+     */
+    public record RetryBudget(double budgetPercent, long minRetryConcurrency) {
+        public static final RetryBudget DEFAULTS = new RetryBudget(20, 3);
+
+        public RetryBudget {
+            Checks.check(budgetPercent >= 0 && budgetPercent <= 100, "retry_budget.budget_percent", budgetPercent,
+                    "0..100");
+            Checks.nonNegative(minRetryConcurrency, "retry_budget.min_retry_concurrency");
+        }
+    }
+
     /** Envoy's routing priorities. */
     public enum RoutingPriority { DEFAULT, HIGH }
 
-    /** Limits for one priority; Envoy's defaults are 1024, 1024, 1024 and 3. */
+    /**
+     * Limits for one priority; Envoy's defaults are 1024, 1024, 1024 and 3.
+     *
+     * @param retryBudget when set, the limit on retries in flight instead of {@code maxRetries}; null for none
+     */
     public record Thresholds(RoutingPriority priority, long maxConnections, long maxPendingRequests,
-                             long maxRequests, long maxRetries) {
+                             long maxRequests, long maxRetries, RetryBudget retryBudget) {
         public Thresholds {
             Checks.nonNull(priority, "priority");
             Checks.nonNegative(maxConnections, "max_connections");
             Checks.nonNegative(maxPendingRequests, "max_pending_requests");
             Checks.nonNegative(maxRequests, "max_requests");
             Checks.nonNegative(maxRetries, "max_retries");
+        }
+
+        /** Limits without a retry budget. */
+        public Thresholds(RoutingPriority priority, long maxConnections, long maxPendingRequests, long maxRequests,
+                          long maxRetries) {
+            this(priority, maxConnections, maxPendingRequests, maxRequests, maxRetries, null);
         }
 
         public static Thresholds defaults(RoutingPriority priority) {
