@@ -10,11 +10,15 @@ import java.util.function.Predicate;
 /**
  * The registry's Envoy statistics under Envoy's own names, for {@code /stats}: a per-cluster meter
  * {@code envoy_cluster_STAT{cluster_name="C"}} is Envoy's {@code cluster.C.STAT} (and
- * {@code envoy_cluster_upstream_rq_xx{response_code_class="2xx"}} its {@code cluster.C.upstream_rq_2xx}). Istio's
- * {@code istio_*} metrics and the JVM's are not Envoy statistics; {@code /stats/prometheus} serves them.
+ * {@code envoy_cluster_upstream_rq_xx{response_code_class="2xx"}} its {@code cluster.C.upstream_rq_2xx},
+ * {@code envoy_cluster_retry_upstream_rq{response_code_class="5xx"}} its {@code cluster.C.retry.upstream_rq_5xx}).
+ * Istio's {@code istio_*} metrics and the JVM's are not Envoy statistics; {@code /stats/prometheus} serves them.
  */
 final class EnvoyStats {
     private static final String CLUSTER = "envoy_cluster_";
+    /** Envoy's {@code retry.} scope of a cluster's statistics, as the Prometheus name flattens it. */
+    private static final String RETRY = "retry_";
+    private static final String RETRY_SCOPE = "retry.";
 
     private EnvoyStats() {}
 
@@ -31,12 +35,15 @@ final class EnvoyStats {
                 continue;
             }
             String stat = name.substring(CLUSTER.length());
-            if (stat.equals("upstream_rq_xx")) {
+            if (stat.startsWith(RETRY)) {
+                stat = "retry." + stat.substring(RETRY.length()); // cluster.C.retry.upstream_rq_completed, ...
+            }
+            if (stat.equals("upstream_rq_xx") || stat.equals("retry.upstream_rq")) {
                 String cls = m.getId().getTag("response_code_class");
                 if (cls == null) {
                     continue;
                 }
-                stat = "upstream_rq_" + cls;
+                stat = (stat.startsWith(RETRY_SCOPE) ? RETRY_SCOPE : "") + "upstream_rq_" + cls;
             }
             String envoyName = "cluster." + cluster + "." + stat;
             if (!filter.test(envoyName)) {

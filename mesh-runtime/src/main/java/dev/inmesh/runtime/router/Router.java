@@ -746,9 +746,6 @@ public final class Router {
             cancelPerTry();
             int status = resp.statusCode();
             var st = stats(ex);
-            if (st != null) {
-                st.requestCompleted(status);
-            }
             // As Envoy, a gRPC request's grpc-status in the headers (a trailers-only answer) counts as its HTTP status.
             Integer grpcStatus = ex.grpc ? Grpc.parseStatus(resp.headers().get(HeaderNames.GRPC_STATUS)) : null;
             int outlierStatus = grpcStatus != null ? Grpc.toHttp(grpcStatus) : status;
@@ -757,7 +754,17 @@ public final class Router {
             } else {
                 host.outlier().reportSuccess();
             }
-            if (retryGranted(retry.retriableResponse(status, resp.headers()))) {
+            boolean retried = retryGranted(retry.retriableResponse(status, resp.headers()));
+            if (st != null) {
+                // as Envoy charges them: a response retried away under retry.upstream_rq_*, the one passed on (or
+                // kept when retries ran out or overflowed) under upstream_rq_*
+                if (retried) {
+                    st.retriedResponse(status);
+                } else {
+                    st.requestCompleted(status);
+                }
+            }
+            if (retried) {
                 inflight = null;
                 discard(resp);
                 releaseHost(ex);

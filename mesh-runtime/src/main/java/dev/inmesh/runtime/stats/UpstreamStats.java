@@ -24,6 +24,14 @@ public interface UpstreamStats {
     void requestCompleted(int status);
 
     /**
+     * An upstream response that was retried away, not passed on: {@code retry.upstream_rq_completed} and
+     * {@code retry.upstream_rq_<class>xx}, as Envoy charges it apart from the answer's own {@code upstream_rq_*}
+     * (scraped as {@code envoy_cluster_retry_upstream_rq_completed} and
+     * {@code envoy_cluster_retry_upstream_rq{response_code_class="5xx"}}, Istio's stats tags).
+     */
+    void retriedResponse(int status);
+
+    /**
      * A retry was made: {@code upstream_rq_retry}, and {@code upstream_rq_retry_backoff_exponential} (every retry
      * waits the jittered exponential back-off; Inmesh has no rate-limited back-off).
      */

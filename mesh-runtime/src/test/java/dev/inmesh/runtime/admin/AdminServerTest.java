@@ -216,6 +216,7 @@ class AdminServerTest {
         upstream.requestStarted();
         upstream.requestStarted();
         upstream.requestCompleted(200);
+        upstream.retriedResponse(503);
         metrics.record(StreamInfos.outboundOk());
         AdminServer own = everything();
         try {
@@ -223,6 +224,9 @@ class AdminServerTest {
             assertEquals(200, text.statusCode());
             assertTrue(text.body().contains("cluster.outbound|9080||reviews.upstream_rq_total: 2\n"), text.body());
             assertTrue(text.body().contains("cluster.outbound|9080||reviews.upstream_rq_2xx: 1\n"), text.body());
+            // a response retried away: Envoy's retry. scope, apart from the answer's own counts
+            assertTrue(text.body().contains("cluster.outbound|9080||reviews.retry.upstream_rq_5xx: 1\n"), text.body());
+            assertTrue(!text.body().contains("reviews.upstream_rq_5xx"), text.body());
             assertTrue(!text.body().contains("istio_requests_total"), text.body());
             List<String> names = text.body().lines().map(l -> l.substring(0, l.indexOf(": "))).toList();
             assertEquals(names.stream().sorted().toList(), names);
@@ -231,7 +235,8 @@ class AdminServerTest {
             assertEquals("application/json", json.headers().firstValue("content-type").orElse(""));
             assertEquals("{\"stats\":[{\"name\":\"cluster.outbound|9080||reviews.upstream_rq_total\","
                     + "\"value\":2}]}", json.body());
-            assertEquals("cluster.outbound|9080||reviews.upstream_rq_completed: 1\n",
+            assertEquals("cluster.outbound|9080||reviews.retry.upstream_rq_completed: 1\n"
+                    + "cluster.outbound|9080||reviews.upstream_rq_completed: 1\n",
                     get(own, "/stats?filter=rq_comp").body());
             HttpResponse<String> bad = get(own, "/stats?filter=(");
             assertEquals(400, bad.statusCode());

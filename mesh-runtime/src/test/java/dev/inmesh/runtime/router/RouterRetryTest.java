@@ -142,6 +142,45 @@ class RouterRetryTest {
                 "upstream_rq_retry_success", 0.0, "upstream_rq_retry_limit_exceeded", 1.0), retryStats(reg));
     }
 
+    /** Cluster {@code c}'s response counts by Envoy name: the answer's and those retried away (0 when never kept). */
+    private static Map<String, Double> responseStats(PrometheusMeterRegistry reg) {
+        Map<String, Double> out = new TreeMap<>();
+        for (String series : List.of("upstream_rq_xx", "retry_upstream_rq")) {
+            for (String cls : List.of("2xx", "5xx")) {
+                var g = reg.find("envoy_cluster_" + series).tag("cluster_name", "c").tag("response_code_class", cls)
+                        .gauge();
+                out.put(series + "{" + cls + "}", g == null ? 0 : g.value());
+            }
+        }
+        for (String name : List.of("upstream_rq_completed", "retry_upstream_rq_completed")) {
+            var g = reg.find("envoy_cluster_" + name).tag("cluster_name", "c").gauge();
+            out.put(name, g == null ? 0 : g.value());
+        }
+        return out;
+    }
+
+    @Test
+    void aResponseRetriedAwayCountsUnderTheRetryScopeAndOnlyTheAnswerUnderUpstreamRq() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503), ok("fine"));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        assertEquals(200, callRetrying5xxTwice(wm, reg).status());
+        assertEquals(Map.of("upstream_rq_xx{2xx}", 1.0, "upstream_rq_xx{5xx}", 0.0, "retry_upstream_rq{2xx}", 0.0,
+                "retry_upstream_rq{5xx}", 1.0, "upstream_rq_completed", 1.0, "retry_upstream_rq_completed", 1.0),
+                responseStats(reg));
+    }
+
+    @Test
+    void whenRetriesRunOutTheLastResponseIsTheAnswersCountAndTheOthersTheRetryScopes() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/x")).willReturn(aResponse().withStatus(503)));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        assertEquals(503, callRetrying5xxTwice(wm, reg).status());
+        assertEquals(Map.of("upstream_rq_xx{2xx}", 0.0, "upstream_rq_xx{5xx}", 1.0, "retry_upstream_rq{2xx}", 0.0,
+                "retry_upstream_rq{5xx}", 2.0, "upstream_rq_completed", 1.0, "retry_upstream_rq_completed", 2.0),
+                responseStats(reg));
+    }
+
     @Test
     void retriesAConnectionResetByThePeer() {
         WireMockServer wm = rig.wiremock();
