@@ -46,7 +46,7 @@ public final class AdminServer {
     public enum Endpoint {
         /**
          * {@code /config_dump}: Envoy's v3 ConfigDump of the current snapshot, as JSON; the endpoints only with
-         * {@code ?include_eds}, and {@code ?resource=} and {@code ?mask=} as Envoy (see
+         * {@code ?include_eds}, and {@code ?resource=}, {@code ?mask=} and {@code ?name_regex=} as Envoy (see
          * {@link ConfigDumpBuilder.Query}).
          */
         CONFIG_DUMP("/config_dump"),
@@ -91,7 +91,7 @@ public final class AdminServer {
         String help() {
             return switch (this) {
                 case CONFIG_DUMP -> "the current configuration as Envoy's ConfigDump "
-                        + "(params: include_eds, resource, mask)";
+                        + "(params: include_eds, resource, mask, name_regex)";
                 case STATS_PROMETHEUS -> "Istio's metrics and the Envoy statistics in Prometheus' text format";
                 case READY -> "LIVE once a first configuration is applied, PRE_INITIALIZING before";
                 case HEALTHZ_READY -> "200 once a first configuration is applied, 503 before";
@@ -352,10 +352,13 @@ public final class AdminServer {
         return "inmesh/" + (v == null ? "dev" : v);
     }
 
-    /** {@code /config_dump} with Envoy's {@code include_eds}, {@code resource} and {@code mask} parameters. */
+    /**
+     * {@code /config_dump} with Envoy's {@code include_eds}, {@code resource}, {@code mask} and {@code name_regex}
+     * parameters.
+     */
     private void configDump(HttpServerRequest req) {
         ConfigDumpBuilder.Query query = new ConfigDumpBuilder.Query(req.params().contains("include_eds"),
-                req.getParam("resource"), req.getParam("mask"));
+                req.getParam("resource"), req.getParam("mask"), req.getParam("name_regex"));
         vertx.<Object>executeBlocking(() -> {
             try {
                 return ConfigDumpBuilder.json(snapshots.current().resources(), nodeId, startedAt, query) + "\n";

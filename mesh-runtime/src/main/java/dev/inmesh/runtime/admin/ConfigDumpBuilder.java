@@ -23,6 +23,9 @@ import io.envoyproxy.envoy.config.core.v3.Node;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Predicate;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 /**
  * Envoy's v3 admin {@code ConfigDump} of a {@link ResourceBundle}: a minimal {@code BootstrapConfigDump} (the node
@@ -41,15 +44,24 @@ public final class ConfigDumpBuilder {
     /**
      * What {@code /config_dump} is asked for, by Envoy's query parameters: {@code include_eds} (the endpoints are
      * dumped only with it), {@code resource} (only the entries of that repeated field of the dumps, each a config of
-     * its own) and {@code mask} (a field mask: on each dump without {@code resource}, dropping those it does not fit;
-     * on each entry with it, reaching one level into the entry's typed resource).
+     * its own), {@code mask} (a field mask: on each dump without {@code resource}, dropping those it does not fit;
+     * on each entry with it, reaching one level into the entry's typed resource) and {@code name_regex} (only the
+     * listeners, route configurations, clusters and load assignments whose whole name the expression matches; the
+     * bootstrap stays). An empty {@code resource}, {@code mask} or {@code name_regex} is no parameter, as in Envoy.
      *
      * @param resource the field name, or null
      * @param mask the comma-separated field mask, or null
+     * @param nameRegex the regular expression names must match as a whole, or null
      */
-    public record Query(boolean includeEds, String resource, String mask) {
+    public record Query(boolean includeEds, String resource, String mask, String nameRegex) {
         /** Everything, endpoints included: what {@link #build(ResourceBundle, String, Instant)} dumps. */
-        public static final Query ALL = new Query(true, null, null);
+        public static final Query ALL = new Query(true, null, null, null);
+
+        public Query {
+            resource = resource == null || resource.isEmpty() ? null : resource;
+            mask = mask == null || mask.isEmpty() ? null : mask;
+            nameRegex = nameRegex == null || nameRegex.isEmpty() ? null : nameRegex;
+        }
     }
 
     /** A query Envoy's admin refuses: the HTTP status and text it answers. */
@@ -68,21 +80,31 @@ public final class ConfigDumpBuilder {
 
     /** The whole dump as a message, endpoints included (as {@code /config_dump?include_eds}). */
     public static ConfigDump build(ResourceBundle bundle, String nodeId, Instant bootstrapTime) {
-        return ConfigDump.newBuilder().addAllConfigs(sections(bundle, nodeId, bootstrapTime, true).stream()
-                .map(Any::pack).toList()).build();
+        return ConfigDump.newBuilder().addAllConfigs(sections(bundle, nodeId, bootstrapTime, true, n -> true)
+                .stream().map(Any::pack).toList()).build();
     }
 
     /**
      * The dump a query asks for, as Envoy's admin answers it.
      *
      * @throws QueryException as Envoy: 404 for a {@code resource} no dump has, 400 for a {@code resource} that is not
-     *     a repeated field or a {@code mask} that fits nothing
+     *     a repeated field, a {@code mask} that fits nothing or a {@code name_regex} that does not compile
      */
     public static ConfigDump build(ResourceBundle bundle, String nodeId, Instant bootstrapTime, Query query)
             throws QueryException {
+        Predicate<String> names = n -> true;
+        if (query.nameRegex() != null) {
+            try {
+                Pattern p = Pattern.compile(query.nameRegex());
+                names = n -> p.matcher(n).matches();
+            } catch (PatternSyntaxException e) {
+                throw new QueryException(400, "INVALID_ARGUMENT: Error while parsing name_regex from "
+                        + query.nameRegex() + ": " + e.getDescription());
+            }
+        }
         // As Envoy, the endpoints are dumped (with include_eds) only when there are clusters
         List<Message> sections = sections(bundle, nodeId, bootstrapTime,
-                query.includeEds() && !bundle.clusters().isEmpty());
+                query.includeEds() && !bundle.clusters().isEmpty(), names);
         FieldMask mask = query.mask() == null ? null : FieldMaskUtil.fromString(query.mask());
         ConfigDump.Builder dump = ConfigDump.newBuilder();
         if (query.resource() != null) {
@@ -168,9 +190,12 @@ public final class ConfigDumpBuilder {
         return FieldMaskUtil.isValid(d, outer.build()) ? FieldMaskUtil.trim(outer.build(), out) : null;
     }
 
-    /** The dumps in Envoy's order: bootstrap, clusters, endpoints (when asked), listeners, routes. */
+    /**
+     * The dumps in Envoy's order: bootstrap, clusters, endpoints (when asked), listeners, routes; of the resources,
+     * those whose name {@code names} accepts.
+     */
     private static List<Message> sections(ResourceBundle bundle, String nodeId, Instant bootstrapTime,
-                                          boolean endpointsToo) {
+                                          boolean endpointsToo, Predicate<String> names) {
         List<Message> dump = new ArrayList<>();
         dump.add(BootstrapConfigDump.newBuilder()
                 .setBootstrap(Bootstrap.newBuilder().setNode(Node.newBuilder().setId(nodeId == null ? "" : nodeId)))
@@ -182,12 +207,15 @@ public final class ConfigDumpBuilder {
             Message m = bundle.message(ResourceType.CLUSTER, name);
             if (m != null) {
                 ResourceBundle.Version v = bundle.version(ResourceType.CLUSTER, name);
+                lc.see(v);
+                if (!names.test(name)) {
+                    continue;
+                }
                 ClustersConfigDump.DynamicCluster.Builder c = ClustersConfigDump.DynamicCluster.newBuilder()
                         .setCluster(Any.pack(m));
                 if (v != null) {
                     c.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
                 }
-                lc.see(v);
                 if (bundle.isStatic(ResourceType.CLUSTER, name)) {
                     clusters.addStaticClusters(ClustersConfigDump.StaticCluster.newBuilder().setCluster(Any.pack(m))
                             .setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
@@ -202,7 +230,7 @@ public final class ConfigDumpBuilder {
         EndpointsConfigDump.Builder endpoints = EndpointsConfigDump.newBuilder();
         for (String name : bundle.endpoints().keySet()) {
             Message m = bundle.message(ResourceType.ENDPOINT, name);
-            if (m != null) {
+            if (m != null && names.test(name)) {
                 ResourceBundle.Version v = bundle.version(ResourceType.ENDPOINT, name);
                 EndpointsConfigDump.DynamicEndpointConfig.Builder e =
                         EndpointsConfigDump.DynamicEndpointConfig.newBuilder().setEndpointConfig(Any.pack(m));
@@ -228,12 +256,15 @@ public final class ConfigDumpBuilder {
             Message m = bundle.message(ResourceType.LISTENER, name);
             if (m != null) {
                 ResourceBundle.Version v = bundle.version(ResourceType.LISTENER, name);
+                ll.see(v);
+                if (!names.test(name)) {
+                    continue;
+                }
                 ListenersConfigDump.DynamicListenerState.Builder state =
                         ListenersConfigDump.DynamicListenerState.newBuilder().setListener(Any.pack(m));
                 if (v != null) {
                     state.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
                 }
-                ll.see(v);
                 if (bundle.isStatic(ResourceType.LISTENER, name)) {
                     listeners.addStaticListeners(ListenersConfigDump.StaticListener.newBuilder()
                             .setListener(Any.pack(m)).setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
@@ -249,7 +280,7 @@ public final class ConfigDumpBuilder {
         RoutesConfigDump.Builder routes = RoutesConfigDump.newBuilder();
         for (String name : bundle.routes().keySet()) {
             Message m = bundle.message(ResourceType.ROUTE, name);
-            if (m != null) {
+            if (m != null && names.test(name)) {
                 ResourceBundle.Version v = bundle.version(ResourceType.ROUTE, name);
                 RoutesConfigDump.DynamicRouteConfig.Builder r = RoutesConfigDump.DynamicRouteConfig.newBuilder()
                         .setRouteConfig(Any.pack(m));

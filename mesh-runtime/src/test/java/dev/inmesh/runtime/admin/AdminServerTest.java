@@ -193,6 +193,61 @@ class AdminServerTest {
         assertEquals("FieldMask no_such_field could not be successfully applied to any configs.", bad.body());
     }
 
+    @Test
+    void configDumpNameRegexKeepsTheResourcesWhoseWholeNameMatches() throws Exception {
+        holder.apply(EnvoyConfigReader.read(ClusterManagerStatusTest.XDS + ConfigDumpBuilderTest.LISTENERS_AND_ROUTES
+                .substring("resources:\n".length())));
+
+        HttpResponse<String> r = get(0, "/config_dump?include_eds&name_regex=.*9080.*");
+
+        assertEquals(200, r.statusCode());
+        assertEquals(List.of("BootstrapConfigDump", "ClustersConfigDump", "EndpointsConfigDump",
+                "ListenersConfigDump", "RoutesConfigDump"), types(r.body()), "the bootstrap has no name: it stays");
+        var configs = dev.inmesh.runtime.xds.EnvoyJson.tree(r.body()).get("configs");
+        assertEquals(List.of("outbound|9080||reviews.default.svc.cluster.local"),
+                names(configs.get(1).get("dynamic_active_clusters"), "cluster", "name"));
+        assertEquals(null, configs.get(2).get("dynamic_endpoint_configs"), "reviews-eds does not match");
+        assertEquals(List.of("0.0.0.0_9080"), names(configs.get(3).get("dynamic_listeners"), "name"));
+        assertEquals(List.of("9080"), names(configs.get(4).get("dynamic_route_configs"), "route_config", "name"));
+
+        // the whole name, as Envoy's RE2 full match: "9080" is the route configuration's name only
+        var whole = dev.inmesh.runtime.xds.EnvoyJson.tree(get(0, "/config_dump?name_regex=9080").body())
+                .get("configs");
+        assertEquals(null, whole.get(1).get("dynamic_active_clusters"));
+        assertEquals(null, whole.get(2).get("dynamic_listeners"));
+        assertEquals(List.of("9080"), names(whole.get(3).get("dynamic_route_configs"), "route_config", "name"));
+
+        // with resource and mask: the entries of that field whose resource's name matches
+        HttpResponse<String> some = get(0, "/config_dump?resource=dynamic_listeners&mask=name&name_regex=10%5C..*");
+        assertEquals(List.of("10.96.0.9_3306"), names(dev.inmesh.runtime.xds.EnvoyJson.tree(some.body())
+                .get("configs"), "name"));
+
+        HttpResponse<String> bad = get(0, "/config_dump?name_regex=%5B");
+        assertEquals(400, bad.statusCode());
+        assertTrue(bad.body().startsWith("INVALID_ARGUMENT: Error while parsing name_regex from [: "), bad.body());
+    }
+
+    private static List<String> names(com.fasterxml.jackson.databind.JsonNode list, String... path) {
+        List<String> out = new java.util.ArrayList<>();
+        for (var e : list) {
+            for (String p : path) {
+                e = e.get(p);
+            }
+            out.add(e.asText());
+        }
+        return out;
+    }
+
+    @Test
+    void configDumpTakesAnEmptyParameterForNoneAsEnvoy() throws Exception {
+        holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
+
+        HttpResponse<String> r = get(0, "/config_dump?resource=&mask=&name_regex=");
+
+        assertEquals(200, r.statusCode());
+        assertEquals(get(0, "/config_dump").body(), r.body());
+    }
+
     private AdminServer everything() throws Exception {
         AdminServer own = AdminServer.builder(vertx).snapshots(holder).registry(registry)
                 .nodeId("sidecar~10.0.0.1~a.default~default.svc.cluster.local").configPath("/etc/inmesh/mesh.yaml")
