@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.admin;
 
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import io.envoyproxy.envoy.admin.v3.ServerInfo;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -171,6 +172,7 @@ public final class AdminServer {
     private final String nodeId;
     private final String configPath;
     private final java.util.function.Supplier<String> xdsStatus;
+    private final java.util.function.Supplier<DynamicState> dynamicState;
     private final List<Mount> mounts;
     private final Instant startedAt = Instant.now();
     private final List<HttpServer> servers = new ArrayList<>();
@@ -183,6 +185,7 @@ public final class AdminServer {
         this.nodeId = b.nodeId;
         this.configPath = b.configPath;
         this.xdsStatus = b.xdsStatus;
+        this.dynamicState = b.dynamicState;
         this.mounts = List.copyOf(b.mounts);
     }
 
@@ -361,7 +364,9 @@ public final class AdminServer {
                 req.getParam("resource"), req.getParam("mask"), req.getParam("name_regex"));
         vertx.<Object>executeBlocking(() -> {
             try {
-                return ConfigDumpBuilder.json(snapshots.current().resources(), nodeId, startedAt, query) + "\n";
+                DynamicState dynamic = dynamicState.get();
+                return ConfigDumpBuilder.json(snapshots.current().resources(),
+                        dynamic == null ? DynamicState.NONE : dynamic, nodeId, startedAt, query) + "\n";
             } catch (ConfigDumpBuilder.QueryException e) {
                 return e;
             }
@@ -401,6 +406,7 @@ public final class AdminServer {
         private String nodeId = "";
         private String configPath;
         private java.util.function.Supplier<String> xdsStatus = () -> null;
+        private java.util.function.Supplier<DynamicState> dynamicState = () -> DynamicState.NONE;
         private final List<Mount> mounts = new ArrayList<>();
 
         private Builder(Vertx vertx) {
@@ -443,6 +449,15 @@ public final class AdminServer {
         /** The JSON {@code /debug/xds_status} answers (null: no xDS client); none by default. */
         public Builder xdsStatus(java.util.function.Supplier<String> json) {
             this.xdsStatus = json == null ? () -> null : json;
+            return this;
+        }
+
+        /**
+         * What the xDS client holds beside the snapshot, which {@code /config_dump} shows as Envoy does: warming
+         * listeners and clusters, and listeners' {@code error_state}; none by default (null: none).
+         */
+        public Builder dynamicState(java.util.function.Supplier<DynamicState> state) {
+            this.dynamicState = state == null ? () -> DynamicState.NONE : state;
             return this;
         }
 

@@ -9,6 +9,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import com.google.protobuf.Timestamp;
 import com.google.protobuf.util.FieldMaskUtil;
+import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
@@ -18,11 +19,14 @@ import io.envoyproxy.envoy.admin.v3.ConfigDump;
 import io.envoyproxy.envoy.admin.v3.EndpointsConfigDump;
 import io.envoyproxy.envoy.admin.v3.ListenersConfigDump;
 import io.envoyproxy.envoy.admin.v3.RoutesConfigDump;
+import io.envoyproxy.envoy.admin.v3.UpdateFailureState;
 import io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Predicate;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
@@ -36,7 +40,10 @@ import java.util.regex.PatternSyntaxException;
  * endpoints into {@code static_endpoint_configs}) with their {@code last_updated}, as Envoy dumps them. Resources
  * are printed from the xDS messages they were parsed from, so a dump reads back through
  * {@link dev.inmesh.runtime.xds.EnvoyConfigReader} into the same resources (and {@code istioctl proxy-config} reads
- * it); resources built in code, which have no message, are left out.
+ * it); resources built in code, which have no message, are left out. Given an xDS client's {@link DynamicState},
+ * the dump also has, as Envoy's, the clusters warming ({@code dynamic_warming_clusters}), the listeners warming
+ * ({@code warming_state}) and each listener's last rejected update ({@code error_state}); a reader of the dump
+ * leaves those out, as Envoy's documentation says one recreating a configuration should.
  */
 public final class ConfigDumpBuilder {
     private ConfigDumpBuilder() {}
@@ -80,8 +87,8 @@ public final class ConfigDumpBuilder {
 
     /** The whole dump as a message, endpoints included (as {@code /config_dump?include_eds}). */
     public static ConfigDump build(ResourceBundle bundle, String nodeId, Instant bootstrapTime) {
-        return ConfigDump.newBuilder().addAllConfigs(sections(bundle, nodeId, bootstrapTime, true, n -> true)
-                .stream().map(Any::pack).toList()).build();
+        return ConfigDump.newBuilder().addAllConfigs(sections(bundle, DynamicState.NONE, nodeId, bootstrapTime, true,
+                n -> true).stream().map(Any::pack).toList()).build();
     }
 
     /**
@@ -90,8 +97,8 @@ public final class ConfigDumpBuilder {
      * @throws QueryException as Envoy: 404 for a {@code resource} no dump has, 400 for a {@code resource} that is not
      *     a repeated field, a {@code mask} that fits nothing or a {@code name_regex} that does not compile
      */
-    public static ConfigDump build(ResourceBundle bundle, String nodeId, Instant bootstrapTime, Query query)
-            throws QueryException {
+    public static ConfigDump build(ResourceBundle bundle, DynamicState dynamic, String nodeId, Instant bootstrapTime,
+                                   Query query) throws QueryException {
         Predicate<String> names = n -> true;
         if (query.nameRegex() != null) {
             try {
@@ -103,7 +110,7 @@ public final class ConfigDumpBuilder {
             }
         }
         // As Envoy, the endpoints are dumped (with include_eds) only when there are clusters
-        List<Message> sections = sections(bundle, nodeId, bootstrapTime,
+        List<Message> sections = sections(bundle, dynamic, nodeId, bootstrapTime,
                 query.includeEds() && !bundle.clusters().isEmpty(), names);
         FieldMask mask = query.mask() == null ? null : FieldMaskUtil.fromString(query.mask());
         ConfigDump.Builder dump = ConfigDump.newBuilder();
@@ -192,10 +199,12 @@ public final class ConfigDumpBuilder {
 
     /**
      * The dumps in Envoy's order: bootstrap, clusters, endpoints (when asked), listeners, routes; of the resources,
-     * those whose name {@code names} accepts.
+     * those whose name {@code names} accepts. As Envoy's, the clusters warming are in {@code dynamic_warming_clusters}
+     * and a listener warming has a {@code warming_state} (beside the {@code active_state} of the version serving,
+     * if any); a listener whose last update was rejected has an {@code error_state}.
      */
-    private static List<Message> sections(ResourceBundle bundle, String nodeId, Instant bootstrapTime,
-                                          boolean endpointsToo, Predicate<String> names) {
+    private static List<Message> sections(ResourceBundle bundle, DynamicState dynamic, String nodeId,
+                                          Instant bootstrapTime, boolean endpointsToo, Predicate<String> names) {
         List<Message> dump = new ArrayList<>();
         dump.add(BootstrapConfigDump.newBuilder()
                 .setBootstrap(Bootstrap.newBuilder().setNode(Node.newBuilder().setId(nodeId == null ? "" : nodeId)))
@@ -211,19 +220,19 @@ public final class ConfigDumpBuilder {
                 if (!names.test(name)) {
                     continue;
                 }
-                ClustersConfigDump.DynamicCluster.Builder c = ClustersConfigDump.DynamicCluster.newBuilder()
-                        .setCluster(Any.pack(m));
-                if (v != null) {
-                    c.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
-                }
                 if (bundle.isStatic(ResourceType.CLUSTER, name)) {
                     clusters.addStaticClusters(ClustersConfigDump.StaticCluster.newBuilder().setCluster(Any.pack(m))
                             .setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
                 } else {
-                    clusters.addDynamicActiveClusters(c);
+                    clusters.addDynamicActiveClusters(dynamicCluster(m, v));
                 }
             }
         }
+        dynamic.warmingClusters().forEach((name, held) -> {
+            if (names.test(name)) {
+                clusters.addDynamicWarmingClusters(dynamicCluster(held.message(), held.version()));
+            }
+        });
         clusters.setVersionInfo(lc.version());
         dump.add(clusters.build());
 
@@ -251,6 +260,7 @@ public final class ConfigDumpBuilder {
         }
 
         ListenersConfigDump.Builder listeners = ListenersConfigDump.newBuilder();
+        Map<String, ListenersConfigDump.DynamicListener.Builder> dynamicListeners = new LinkedHashMap<>();
         Latest ll = new Latest();
         for (String name : bundle.listeners().keySet()) {
             Message m = bundle.message(ResourceType.LISTENER, name);
@@ -260,20 +270,31 @@ public final class ConfigDumpBuilder {
                 if (!names.test(name)) {
                     continue;
                 }
-                ListenersConfigDump.DynamicListenerState.Builder state =
-                        ListenersConfigDump.DynamicListenerState.newBuilder().setListener(Any.pack(m));
-                if (v != null) {
-                    state.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
-                }
                 if (bundle.isStatic(ResourceType.LISTENER, name)) {
                     listeners.addStaticListeners(ListenersConfigDump.StaticListener.newBuilder()
                             .setListener(Any.pack(m)).setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
                     continue;
                 }
-                listeners.addDynamicListeners(ListenersConfigDump.DynamicListener.newBuilder().setName(name)
-                        .setActiveState(state));
+                dynamicListener(dynamicListeners, name).setActiveState(listenerState(m, v));
             }
         }
+        dynamic.warmingListeners().forEach((name, held) -> {
+            if (names.test(name)) {
+                dynamicListener(dynamicListeners, name).setWarmingState(listenerState(held.message(),
+                        held.version()));
+            }
+        });
+        dynamic.failures(ResourceType.LISTENER).forEach((name, f) -> {
+            if (names.test(name)) {
+                UpdateFailureState.Builder error = UpdateFailureState.newBuilder().setDetails(f.details())
+                        .setVersionInfo(f.versionInfo()).setLastUpdateAttempt(timestamp(f.lastUpdateAttempt()));
+                if (printable(f.failedConfiguration())) {
+                    error.setFailedConfiguration(Any.pack(f.failedConfiguration()));
+                }
+                dynamicListener(dynamicListeners, name).setErrorState(error);
+            }
+        });
+        dynamicListeners.values().forEach(listeners::addDynamicListeners);
         listeners.setVersionInfo(ll.version());
         dump.add(listeners.build());
 
@@ -295,6 +316,47 @@ public final class ConfigDumpBuilder {
     }
 
     /**
+     * Whether a rejected resource prints as JSON: one may have been rejected for a typed_config of a type no one
+     * here knows, which JSON cannot print; it is left out of its error_state (an xDS client may leave
+     * failed_configuration out, Envoy's API says) rather than failing the whole dump.
+     */
+    private static boolean printable(Message m) {
+        if (m == null) {
+            return false;
+        }
+        try {
+            EnvoyJson.print(m);
+            return true;
+        } catch (IllegalStateException e) {
+            return false;
+        }
+    }
+
+    private static ClustersConfigDump.DynamicCluster dynamicCluster(Message m, ResourceBundle.Version v) {
+        ClustersConfigDump.DynamicCluster.Builder c = ClustersConfigDump.DynamicCluster.newBuilder()
+                .setCluster(Any.pack(m));
+        if (v != null) {
+            c.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
+        }
+        return c.build();
+    }
+
+    private static ListenersConfigDump.DynamicListenerState listenerState(Message m, ResourceBundle.Version v) {
+        ListenersConfigDump.DynamicListenerState.Builder state =
+                ListenersConfigDump.DynamicListenerState.newBuilder().setListener(Any.pack(m));
+        if (v != null) {
+            state.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
+        }
+        return state.build();
+    }
+
+    /** A listener's entry in {@code dynamic_listeners}, made on first use: one entry per name, as Envoy's. */
+    private static ListenersConfigDump.DynamicListener.Builder dynamicListener(
+            Map<String, ListenersConfigDump.DynamicListener.Builder> entries, String name) {
+        return entries.computeIfAbsent(name, n -> ListenersConfigDump.DynamicListener.newBuilder().setName(n));
+    }
+
+    /**
      * The dump as Envoy's admin prints it (JSON, snake_case field names, typed {@code Any}s). CPU-heavy for big
      * configurations: call it off the event loop.
      */
@@ -302,10 +364,13 @@ public final class ConfigDumpBuilder {
         return EnvoyJson.print(build(bundle, nodeId, bootstrapTime));
     }
 
-    /** The dump a query asks for, printed as {@link #json(ResourceBundle, String, Instant)} prints the whole. */
-    public static String json(ResourceBundle bundle, String nodeId, Instant bootstrapTime, Query query)
-            throws QueryException {
-        return EnvoyJson.print(build(bundle, nodeId, bootstrapTime, query));
+    /**
+     * The dump a query asks for, with what an xDS client holds beside the bundle, printed as
+     * {@link #json(ResourceBundle, String, Instant)} prints the whole.
+     */
+    public static String json(ResourceBundle bundle, DynamicState dynamic, String nodeId, Instant bootstrapTime,
+                              Query query) throws QueryException {
+        return EnvoyJson.print(build(bundle, dynamic, nodeId, bootstrapTime, query));
     }
 
     private static Timestamp timestamp(Instant t) {

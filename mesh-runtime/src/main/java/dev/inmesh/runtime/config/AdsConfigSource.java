@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.config;
 
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.ads.AdsClient;
 import dev.inmesh.runtime.xds.ads.AdsOptions;
 import dev.inmesh.runtime.xds.ads.XdsStatus;
@@ -35,6 +36,12 @@ public final class AdsConfigSource implements ConfigSource {
     public XdsStatus status() {
         AdsClient c = client;
         return c == null ? null : c.status();
+    }
+
+    /** The listeners and clusters warming and the rejected updates (for {@code /config_dump}); none before start. */
+    public DynamicState dynamicState() {
+        AdsClient c = client;
+        return c == null ? DynamicState.NONE : c.dynamicState();
     }
 
     @Override

@@ -134,6 +134,7 @@ public final class DefaultMesh implements Mesh {
                 .configPath(options.getConfigFile())
                 .xdsStatus(() -> configSource instanceof AdsConfigSource ads && ads.status() != null
                         ? XdsStatusJson.encode(ads.status()) : null)
+                .dynamicState(() -> configSource instanceof AdsConfigSource ads ? ads.dynamicState() : null)
                 .mount(new AdminServer.Mount(options.getAdminHost(), options.getAdminPort(),
                         EnumSet.allOf(AdminServer.Endpoint.class)))
                 .build();

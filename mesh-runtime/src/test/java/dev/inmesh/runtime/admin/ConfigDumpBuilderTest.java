@@ -3,6 +3,7 @@ package dev.inmesh.runtime.admin;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ResourceBundle;
@@ -155,6 +156,51 @@ class ConfigDumpBuilderTest {
 
         assertEquals(null, configs.get(3).get("static_listeners"));
         assertEquals(2, configs.get(3).get("dynamic_listeners").size());
+    }
+
+    @Test
+    void warmingAndRejectedEntriesAreKeptOrLeftOutByNameRegexAsTheOthers() throws Exception {
+        ResourceBundle b = bundle();
+        var listener = b.message(ResourceType.LISTENER, "0.0.0.0_9080");
+        ResourceBundle.Version v3 = new ResourceBundle.Version("9", Instant.parse("2026-11-28T14:00:00Z"));
+        DynamicState dynamic = new DynamicState(java.util.Map.of("0.0.0.0_9080", new DynamicState.Held(listener, v3)),
+                java.util.Map.of(), java.util.Map.of(ResourceBundle.key(ResourceType.LISTENER, "10.96.0.9_3306"),
+                        new DynamicState.Failure(null, "9", v3.lastUpdated(), "bad")));
+
+        JsonNode all = EnvoyJson.tree(ConfigDumpBuilder.json(b, dynamic, "n", Instant.EPOCH,
+                new ConfigDumpBuilder.Query(false, "dynamic_listeners", null, null))).get("configs");
+        JsonNode some = EnvoyJson.tree(ConfigDumpBuilder.json(b, dynamic, "n", Instant.EPOCH,
+                new ConfigDumpBuilder.Query(false, "dynamic_listeners", null, "10\\..*"))).get("configs");
+
+        assertEquals(2, all.size(), "one entry per listener name, as Envoy's");
+        assertEquals("9", all.get(0).get("warming_state").get("version_info").asText());
+        assertEquals("2026-11-28T13:00:00Z/7", all.get(0).get("active_state").get("version_info").asText());
+        assertEquals("bad", all.get(1).get("error_state").get("details").asText());
+        assertEquals("2026-11-28T14:00:00Z", all.get(1).get("error_state").get("last_update_attempt").asText());
+        assertEquals(1, some.size());
+        assertEquals("10.96.0.9_3306", some.get(0).get("name").asText());
+        assertEquals(true, some.get(0).has("error_state"));
+        assertEquals(false, some.toString().contains("warming_state"));
+    }
+
+    @Test
+    void aRejectedListenerWithATypeNoOneKnowsStillPrints() throws Exception {
+        var unknown = io.envoyproxy.envoy.config.listener.v3.Listener.newBuilder().setName("l")
+                .addFilterChains(io.envoyproxy.envoy.config.listener.v3.FilterChain.newBuilder()
+                        .addFilters(io.envoyproxy.envoy.config.listener.v3.Filter.newBuilder().setName("f")
+                                .setTypedConfig(com.google.protobuf.Any.newBuilder()
+                                        .setTypeUrl("type.googleapis.com/example.NoSuchFilter")
+                                        .setValue(com.google.protobuf.ByteString.copyFromUtf8("\n\u0001x")))))
+                .build();
+        DynamicState dynamic = new DynamicState(java.util.Map.of(), java.util.Map.of(), java.util.Map.of(
+                ResourceBundle.key(ResourceType.LISTENER, "l"), new DynamicState.Failure(unknown, "3", Instant.EPOCH,
+                        "filter f: unknown type")));
+
+        JsonNode entry = EnvoyJson.tree(ConfigDumpBuilder.json(bundle(), dynamic, "n", Instant.EPOCH,
+                new ConfigDumpBuilder.Query(false, "dynamic_listeners", null, "l"))).get("configs").get(0);
+
+        assertEquals("filter f: unknown type", entry.get("error_state").get("details").asText());
+        assertEquals(null, entry.get("error_state").get("failed_configuration"), "JSON cannot print it");
     }
 
     private static java.util.List<String> names(JsonNode list, String inner) {

@@ -11,6 +11,7 @@ import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import dev.inmesh.runtime.snapshot.SnapshotCompiler;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.Fields;
 import dev.inmesh.runtime.xds.InvalidResourceException;
 import dev.inmesh.runtime.xds.ResourceBundle;
@@ -78,7 +79,8 @@ import java.util.Random;
  * </ul>
  *
  * <p>All state lives on one Vert.x worker context (so that parsing and compiling never hold an event loop);
- * {@link #status()} may be read from any thread.
+ * {@link #status()} and {@link #dynamicState()} (the listeners and clusters warming and each resource's last rejected
+ * update, which {@code /config_dump} shows as Envoy's does) may be read from any thread.
  */
 public final class AdsClient {
     private static final System.Logger LOG = System.getLogger(AdsClient.class.getName());
@@ -122,6 +124,7 @@ public final class AdsClient {
     private Instant connectedSince;
     private String lastError = "";
     private volatile XdsStatus status;
+    private volatile DynamicState dynamicState = DynamicState.NONE;
     /** The listeners of the last published bundle: what serves while a changed listener warms. */
     private Map<String, SubscriptionState.Entry> publishedListeners = Map.of();
     /** The clusters of the last published bundle: what serves while a changed cluster warms. */
@@ -197,6 +200,11 @@ public final class AdsClient {
     /** The stream's status now. */
     public XdsStatus status() {
         return status;
+    }
+
+    /** The listeners and clusters warming and the rejected updates now, for the config dump. */
+    public DynamicState dynamicState() {
+        return dynamicState;
     }
 
     // ---- the stream ----
@@ -486,6 +494,7 @@ public final class AdsClient {
             removed |= resubscribe(); // what was rejected may have changed the names needed
         }
 
+        recordFailures(s, d, errors, r.getVersionInfo(), now);
         if (errors.isEmpty()) {
             s.ackedVersion = r.getVersionInfo();
             s.repeatedNacks = 0;
@@ -494,6 +503,27 @@ public final class AdsClient {
             reject(s, r, errors, now);
         }
         afterChange(removed);
+    }
+
+    /**
+     * Keeps each resource's last rejected update, as Envoy's listener manager keeps a listener's error_state for the
+     * config dump: set for a resource the response rejected by name (with the message rejected), cleared for one the
+     * response brought and that was accepted, and, for a wildcard type, for one the response deleted. A response
+     * rejected as a whole changes nothing.
+     */
+    private static void recordFailures(SubscriptionState s, ResponseDecoder.Decoded d, Map<String, String> errors,
+                                       String version, Instant now) {
+        if (!errors.containsKey("")) {
+            s.failures.keySet().removeIf(name -> !errors.containsKey(name)
+                    && (s.wildcard || d.valid().containsKey(name)));
+        }
+        for (Map.Entry<String, String> e : errors.entrySet()) {
+            SubscriptionState.Entry parsed = d.valid().get(e.getKey());
+            com.google.protobuf.Message m = parsed != null ? parsed.message() : d.rejected().get(e.getKey());
+            if (m != null) {
+                s.failures.put(e.getKey(), new DynamicState.Failure(m, version, now, e.getValue()));
+            }
+        }
     }
 
     private void reject(SubscriptionState s, DiscoveryResponse r, Map<String, String> errors, Instant now) {
@@ -605,6 +635,7 @@ public final class AdsClient {
         for (String gone : s.names) {
             if (!wanted.contains(gone)) {
                 s.pending.remove(gone);
+                s.failures.remove(gone);
                 removed |= s.resources.remove(gone) != null;
             }
         }
@@ -733,11 +764,15 @@ public final class AdsClient {
                 return;
             } catch (InvalidResourceException e) {
                 SubscriptionState s = states.get(e.type());
-                if (s.resources.remove(e.resourceName()) == null) {
+                SubscriptionState.Entry left = s.resources.remove(e.resourceName());
+                if (left == null) {
                     LOG.log(System.Logger.Level.ERROR, "cannot apply the first configuration: {0}", e.getMessage());
                     return;
                 }
-                s.nacked(s.ackedVersion, e.getMessage(), Instant.now());
+                Instant now = Instant.now();
+                s.nacked(s.ackedVersion, e.getMessage(), now);
+                s.failures.put(e.resourceName(), new DynamicState.Failure(left.message(),
+                        left.version().versionInfo(), now, e.getMessage()));
                 LOG.log(System.Logger.Level.WARNING, "left out of the first configuration: {0}", e.getMessage());
             } catch (RuntimeException e) {
                 LOG.log(System.Logger.Level.ERROR, "cannot compile the first configuration", e);
@@ -755,17 +790,12 @@ public final class AdsClient {
         ResourceBundle.Builder b = ResourceBundle.builder();
         Map<String, SubscriptionState.Entry> listeners = new LinkedHashMap<>();
         Map<String, SubscriptionState.Entry> clusters = new LinkedHashMap<>();
-        Set<String> warmingRoutes = states.get(ResourceType.ROUTE).pending;
-        Set<String> warmingServices = states.get(ResourceType.ENDPOINT).pending;
         for (SubscriptionState s : states.values()) {
             for (Map.Entry<String, SubscriptionState.Entry> named : s.resources.entrySet()) {
                 SubscriptionState.Entry e = named.getValue();
-                if (s.type == ResourceType.LISTENER && !warmingRoutes.isEmpty()
-                        && !java.util.Collections.disjoint(routeNames(e), warmingRoutes)) {
-                    e = publishedListeners.get(named.getKey());
-                } else if (s.type == ResourceType.CLUSTER && !warmingServices.isEmpty()
-                        && !java.util.Collections.disjoint(edsServiceNames(e), warmingServices)) {
-                    e = publishedClusters.get(named.getKey());
+                if (warms(s.type, e)) {
+                    e = (s.type == ResourceType.LISTENER ? publishedListeners : publishedClusters)
+                            .get(named.getKey());
                 }
                 if (e == null) {
                     continue;
@@ -781,6 +811,43 @@ public final class AdsClient {
         holder.apply(b.build());
         publishedListeners = listeners;
         publishedClusters = clusters;
+    }
+
+    /** Whether a listener waits for a route configuration, or a cluster for a load assignment, not arrived yet. */
+    private boolean warms(ResourceType type, SubscriptionState.Entry e) {
+        if (type == ResourceType.LISTENER) {
+            Set<String> pending = states.get(ResourceType.ROUTE).pending;
+            return !pending.isEmpty() && !java.util.Collections.disjoint(routeNames(e), pending);
+        }
+        if (type == ResourceType.CLUSTER) {
+            Set<String> pending = states.get(ResourceType.ENDPOINT).pending;
+            return !pending.isEmpty() && !java.util.Collections.disjoint(edsServiceNames(e), pending);
+        }
+        return false;
+    }
+
+    /**
+     * The listeners and clusters warming (held in a version other than the one published, waiting for what
+     * {@link #warms} names) and each resource's last rejected update, for the config dump.
+     */
+    private DynamicState dynamicStateNow() {
+        Map<String, DynamicState.Failure> failures = new LinkedHashMap<>();
+        for (SubscriptionState s : states.values()) {
+            s.failures.forEach((name, f) -> failures.put(ResourceBundle.key(s.type, name), f));
+        }
+        return new DynamicState(warming(ResourceType.LISTENER, publishedListeners),
+                warming(ResourceType.CLUSTER, publishedClusters), failures);
+    }
+
+    private Map<String, DynamicState.Held> warming(ResourceType type, Map<String, SubscriptionState.Entry> published) {
+        Map<String, DynamicState.Held> out = new LinkedHashMap<>();
+        for (Map.Entry<String, SubscriptionState.Entry> named : states.get(type).resources.entrySet()) {
+            SubscriptionState.Entry e = named.getValue();
+            if (e.message() != null && e != published.get(named.getKey()) && warms(type, e)) {
+                out.put(named.getKey(), new DynamicState.Held(e.message(), e.version()));
+            }
+        }
+        return out;
     }
 
     /** The EDS service name of an EDS cluster; none for the other kinds. */
@@ -827,6 +894,7 @@ public final class AdsClient {
         }
         status = new XdsStatus(options.servers().get(serverIndex).address(), connectedSince != null, connectedSince,
                 lastError, applied, types);
+        dynamicState = dynamicStateNow();
     }
 
     private static String describe(Throwable e) {

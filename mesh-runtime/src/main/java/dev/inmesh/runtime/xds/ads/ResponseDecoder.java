@@ -23,8 +23,10 @@ final class ResponseDecoder {
      * @param valid the parsed resources by name
      * @param errors an error per invalid resource, by name ({@code resources[i]} when it has none)
      * @param undecodable whether a resource could not be decoded, so that its name is not known
+     * @param rejected the message of each invalid resource that has a name, by name
      */
-    record Decoded(Map<String, SubscriptionState.Entry> valid, Map<String, String> errors, boolean undecodable) {}
+    record Decoded(Map<String, SubscriptionState.Entry> valid, Map<String, String> errors, boolean undecodable,
+                   Map<String, Message> rejected) {}
 
     /**
      * @param held the resources held now: one whose message is unchanged is reused as it is, not parsed again
@@ -33,6 +35,7 @@ final class ResponseDecoder {
                           Map<String, SubscriptionState.Entry> held) {
         Map<String, SubscriptionState.Entry> valid = new LinkedHashMap<>();
         Map<String, String> errors = new LinkedHashMap<>();
+        Map<String, Message> rejected = new LinkedHashMap<>();
         boolean undecodable = false;
         ResourceParser<Message, ?> parser;
         try {
@@ -42,7 +45,7 @@ final class ResponseDecoder {
                 errors.put("resources[" + i + "]", type.kind() + " resources[" + i + "]: Inmesh has no parser for "
                         + type.kind() + " yet");
             }
-            return new Decoded(valid, errors, r.getResourcesCount() > 0);
+            return new Decoded(valid, errors, r.getResourcesCount() > 0, rejected);
         }
         for (int i = 0; i < r.getResourcesCount(); i++) {
             Any any = r.getResources(i);
@@ -65,6 +68,7 @@ final class ResponseDecoder {
             if (valid.containsKey(name) || errors.containsKey(name)) {
                 valid.remove(name);
                 errors.put(name, type.kind() + " \"" + name + "\": sent twice in one response");
+                rejected.put(name, m);
                 continue;
             }
             SubscriptionState.Entry same = held.get(name);
@@ -76,10 +80,12 @@ final class ResponseDecoder {
                 valid.put(name, new SubscriptionState.Entry(parser.parse(m), m, version));
             } catch (InvalidResourceException e) {
                 errors.put(name, e.getMessage());
+                rejected.put(name, m);
             } catch (RuntimeException e) {
                 errors.put(name, type.kind() + " \"" + name + "\": " + e);
+                rejected.put(name, m);
             }
         }
-        return new Decoded(valid, errors, undecodable);
+        return new Decoded(valid, errors, undecodable, rejected);
     }
 }

@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.xds.ads;
 
 import com.google.protobuf.Message;
+import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
 import java.time.Instant;
@@ -43,6 +44,8 @@ final class SubscriptionState {
     Instant lastNackAt;
     /** How many times in a row the same version was NACKed with the same error (the server resending it). */
     int repeatedNacks;
+    /** The last rejected update of each resource, by name, until an update of it is accepted or it goes. */
+    final Map<String, DynamicState.Failure> failures = new LinkedHashMap<>();
 
     SubscriptionState(ResourceType type) {
         this.type = type;

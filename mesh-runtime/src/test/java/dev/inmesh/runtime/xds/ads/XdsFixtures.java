@@ -41,6 +41,11 @@ public final class XdsFixtures {
      * inline ({@code route_config}, no {@code validate_clusters}), sending everything to {@code cluster}.
      */
     public static Listener inlineListener(String name, int port, String routeName, String cluster) {
+        return inlineListener(name, port, routeName, "{prefix: /}", cluster);
+    }
+
+    /** As {@link #inlineListener(String, int, String, String)}, its one route matching by {@code match} (YAML). */
+    public static Listener inlineListener(String name, int port, String routeName, String match, String cluster) {
         return parse("""
                 name: "%s"
                 address: {socket_address: {address: 0.0.0.0, port_value: %d}}
@@ -54,11 +59,11 @@ public final class XdsFixtures {
                       route_config:
                         name: "%s"
                         virtual_hosts:
-                        - {name: all, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: "%s"}}]}
+                        - {name: all, domains: ["*"], routes: [{match: %s, route: {cluster: "%s"}}]}
                       http_filters:
                       - name: envoy.filters.http.router
                         typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-                """.formatted(name, port, port, routeName, cluster), Listener.class);
+                """.formatted(name, port, port, routeName, match, cluster), Listener.class);
     }
 
     /** A route configuration sending everything to {@code cluster}. */

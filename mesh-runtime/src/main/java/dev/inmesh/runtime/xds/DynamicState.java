@@ -1,0 +1,64 @@
+package dev.inmesh.runtime.xds;
+
+import com.google.protobuf.Message;
+import java.time.Instant;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * What an xDS client holds beside the configuration it serves, as Envoy's config dump shows it: the listeners and
+ * clusters warming (a new version that waits for its route configurations or load assignment while the version
+ * before it, if any, serves) and the last rejected update of each resource (Envoy's {@code UpdateFailureState}), set
+ * by a rejected update and cleared by an accepted one. Immutable.
+ *
+ * @param warmingListeners the listeners warming, by name
+ * @param warmingClusters the clusters warming, by name
+ * @param failures the last rejected update of a resource, keyed by {@link ResourceBundle#key}
+ */
+public record DynamicState(Map<String, Held> warmingListeners, Map<String, Held> warmingClusters,
+                           Map<String, Failure> failures) {
+    /** Nothing warming, nothing rejected: a configuration from a file. */
+    public static final DynamicState NONE = new DynamicState(Map.of(), Map.of(), Map.of());
+
+    public DynamicState {
+        warmingListeners = copy(warmingListeners);
+        warmingClusters = copy(warmingClusters);
+        failures = copy(failures);
+    }
+
+    /** A resource held: the message it came from and its version. */
+    public record Held(Message message, ResourceBundle.Version version) {}
+
+    /**
+     * A rejected update of one resource.
+     *
+     * @param failedConfiguration the resource rejected, or null when it could not be decoded
+     * @param versionInfo the version_info of the response that carried it
+     * @param lastUpdateAttempt when it was rejected
+     * @param details why
+     */
+    public record Failure(Message failedConfiguration, String versionInfo, Instant lastUpdateAttempt,
+                          String details) {}
+
+    /** The last rejected update of a resource, or null when its last update was accepted. */
+    public Failure failure(ResourceType type, String name) {
+        return failures.get(ResourceBundle.key(type, name));
+    }
+
+    /** The last rejected updates of one type's resources, by name. */
+    public Map<String, Failure> failures(ResourceType type) {
+        String prefix = ResourceBundle.key(type, "");
+        Map<String, Failure> out = new LinkedHashMap<>();
+        failures.forEach((key, f) -> {
+            if (key.startsWith(prefix)) {
+                out.put(key.substring(prefix.length()), f);
+            }
+        });
+        return out;
+    }
+
+    private static <V> Map<String, V> copy(Map<String, V> m) {
+        return Collections.unmodifiableMap(new LinkedHashMap<>(m));
+    }
+}
