@@ -72,11 +72,8 @@ final class CompiledMatch {
         if (!matchesPath(pathOnly)) {
             return false;
         }
-        if (grpc) {
-            String ct = req.header("content-type");
-            if (ct == null || !ct.startsWith("application/grpc")) {
-                return false;
-            }
+        if (grpc && !Grpc.isContentType(req.header("content-type"))) {
+            return false;
         }
         if (headers != null && !headers.matches(req::header)) {
             return false;

@@ -190,12 +190,16 @@ class RouteMatchTest {
     }
 
     @Test
-    void grpcMatchNeedsAGrpcContentType() {
+    void grpcMatchNeedsApplicationGrpcExactlyOrWithAPlusSuffixButNotGrpcWeb() {
         var t = routes("""
                 - {match: {prefix: /, grpc: {}}, route: {cluster: grpc}}
                 - {match: {prefix: /}, route: {cluster: http}}
                 """);
         assertEquals("grpc", cluster(t, req("h", "/svc/M").with("content-type", "application/grpc+proto")));
+        assertEquals("grpc", cluster(t, req("h", "/svc/M").with("content-type", "application/grpc")));
         assertEquals("http", cluster(t, req("h", "/svc/M").with("content-type", "application/json")));
+        assertEquals("http", cluster(t, req("h", "/svc/M").with("content-type", "application/grpc-web")));
+        assertEquals("http", cluster(t, req("h", "/svc/M").with("content-type", "application/grpc-web+proto")));
+        assertEquals("http", cluster(t, req("h", "/svc/M")));
     }
 }
