@@ -1,6 +1,5 @@
 package dev.inmesh.runtime.router;
 
-import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.route.HeaderMatcher;
 import java.util.List;
 import java.util.Locale;
@@ -9,7 +8,8 @@ import java.util.function.Predicate;
 /**
  * Compiled header conditions, with Envoy's rules: a missing header matches only {@code present_match: false} (or,
  * inverted, {@code present_match: true}) unless {@code treat_missing_header_as_empty}; a legacy
- * {@code exact_match: ""} matches any value; a range needs an integer in [start, end).
+ * {@code exact_match: ""} matches any value (where {@code string_match}'s {@code exact: ""} matches only the empty
+ * value); a range needs an integer in [start, end).
  */
 final class HeaderMatchers {
     private HeaderMatchers() {}
@@ -54,12 +54,10 @@ final class HeaderMatchers {
                     return false;
                 }
             };
-        }
-        StringMatcher sm = ((HeaderMatcher.Value) rule).matcher();
-        if (sm instanceof StringMatcher.Exact e && e.value().isEmpty() && !e.ignoreCase()) {
+        } else if (rule instanceof HeaderMatcher.AnyValue) {
             return v -> true;
         }
-        return StringMatchers.compile(sm);
+        return StringMatchers.compile(((HeaderMatcher.Value) rule).matcher());
     }
 
     /** One condition that holds when all of the matchers hold (an empty list always holds). */

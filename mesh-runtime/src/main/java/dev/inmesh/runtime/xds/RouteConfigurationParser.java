@@ -180,7 +180,9 @@ public final class RouteConfigurationParser
                 "prefix_match", "suffix_match", "contains_match", "string_match", "invert_match",
                 "treat_missing_header_as_empty"), Set.of());
         HeaderMatcher.Rule rule = switch (h.getHeaderMatchSpecifierCase()) {
-            case EXACT_MATCH -> new HeaderMatcher.Value(new StringMatcher.Exact(h.getExactMatch(), false));
+            // Envoy: an empty legacy exact_match matches any value (string_match's exact "" matches only "")
+            case EXACT_MATCH -> h.getExactMatch().isEmpty() ? new HeaderMatcher.AnyValue()
+                    : new HeaderMatcher.Value(new StringMatcher.Exact(h.getExactMatch(), false));
             case SAFE_REGEX_MATCH -> new HeaderMatcher.Value(Fields.at("safe_regex_match",
                     () -> Fields.record("safe_regex.", () -> new StringMatcher.SafeRegex(
                             CoreParsers.regex(h.getSafeRegexMatch())))));

@@ -118,6 +118,19 @@ class RouteMatchTest {
     }
 
     @Test
+    void anEmptyLegacyExactMatchTakesAnyValueWhereAnEmptyStringMatchExactTakesOnlyTheEmptyValue() {
+        var t = routes("""
+                - {match: {prefix: /legacy, headers: [{name: h, exact_match: ""}]}, route: {cluster: legacy}}
+                - {match: {prefix: /sm, headers: [{name: h, string_match: {exact: ""}}]}, route: {cluster: sm}}
+                - {match: {prefix: /}, route: {cluster: other}}
+                """);
+        assertEquals("legacy", cluster(t, req("h", "/legacy").with("h", "v")));
+        assertEquals("other", cluster(t, req("h", "/legacy")), "the legacy form still needs the header");
+        assertEquals("sm", cluster(t, req("h", "/sm").with("h", "")));
+        assertEquals("other", cluster(t, req("h", "/sm").with("h", "v")));
+    }
+
+    @Test
     void aHeaderSentTwiceIsMatchedAsItsValuesJoinedByComma() {
         var t = routes("""
                 - {match: {prefix: /, headers: [{name: h, exact_match: "a,b"}]}, route: {cluster: joined}}

@@ -20,12 +20,21 @@ public record HeaderMatcher(String name, Rule rule, boolean invertMatch, boolean
     /** The header match specifier one-of. */
     public sealed interface Rule {}
 
-    /** The value satisfies a string matcher (exact, prefix, suffix, contains, regex, and the legacy forms). */
+    /**
+     * The value satisfies a string matcher (exact, prefix, suffix, contains, regex, and the legacy forms but for an
+     * empty {@code exact_match}, which is {@link AnyValue}). An empty exact value matches the empty value only.
+     */
     public record Value(StringMatcher matcher) implements Rule {
         public Value {
             Checks.nonNull(matcher, "string_match");
         }
     }
+
+    /**
+     * The header is present, whatever its value: the legacy {@code exact_match: ""}. Unlike {@code present_match:
+     * true}, inverted it does not match a missing header (as any value matcher, it needs the header to judge).
+     */
+    public record AnyValue() implements Rule {}
 
     /** The header is present ({@code present_match: true}) or absent ({@code false}). */
     public record Present(boolean present) implements Rule {}
