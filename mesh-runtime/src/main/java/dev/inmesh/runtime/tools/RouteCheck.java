@@ -160,7 +160,10 @@ public final class RouteCheck {
         return out;
     }
 
-    /** The deprecated {@code *_header_fields}: each {key, value} as an exact match of the header's value. */
+    /**
+     * The deprecated {@code *_header_fields}: each {key, value} as an exact match of the header's value, an absent
+     * header read as the empty value (router_check_tool compares the header map's value, "" when absent).
+     */
     private static List<HeaderMatcher> exactMatchers(JsonNode v, String field, String at) throws TestFileException {
         if (!v.has(field) && !v.has(EnvoyConfigReader.camel(field))) {
             return null;
@@ -168,7 +171,7 @@ public final class RouteCheck {
         List<HeaderMatcher> out = new ArrayList<>();
         for (String[] h : headerValues(v, field, at)) {
             out.add(new HeaderMatcher(h[0], new HeaderMatcher.Value(new dev.inmesh.api.config.core.StringMatcher
-                    .Exact(h[1], false)), false, false));
+                    .Exact(h[1], false)), false, true));
         }
         return out;
     }

@@ -279,6 +279,27 @@ class RouteCheckCommandTest {
     }
 
     @Test
+    void aDeprecatedHeaderFieldReadsAnAbsentHeaderAsTheEmptyValue() throws IOException {
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+                tests:
+                - test_name: an absent header is the empty value
+                  input: {authority: svc, path: /, method: GET}
+                  validate:
+                    request_header_fields: [{key: x-absent, value: ""}]
+                    response_header_fields: [{key: x-absent, value: ""}]
+                - test_name: an empty expectation does not take any value
+                  input: {authority: svc, path: /, method: GET}
+                  validate:
+                    response_header_fields: [{key: x-served-by, value: ""}]
+                """);
+        Run r = run("-c", routes.toString(), "-t", tests.toString());
+        assertEquals(1, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("1 passed, 1 failed"), r.out());
+        assertTrue(r.out().contains("FAIL an empty expectation does not take any value"), r.out());
+    }
+
+    @Test
     void aFieldTheToolWouldNotCheckStopsTheRunInsteadOfPassingUnchecked() throws IOException {
         Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
         String[][] cases = {
