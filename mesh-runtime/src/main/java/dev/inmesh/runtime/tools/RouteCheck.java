@@ -41,10 +41,11 @@ public final class RouteCheck {
 
     /**
      * The expectations of a test; null means "not checked". The header matchers include the deprecated
-     * {@code request_header_fields} and {@code response_header_fields} (an exact value each).
+     * {@code request_header_fields} and {@code response_header_fields} (an exact value each). {@code codeRedirect} is
+     * the status of a redirect or a direct response (0 for any other decision).
      */
     public record Validate(String clusterName, String virtualHostName, String pathRewrite, String hostRewrite,
-                           String pathRedirect, List<HeaderMatcher> requestHeaders,
+                           String pathRedirect, Integer codeRedirect, List<HeaderMatcher> requestHeaders,
                            List<HeaderMatcher> responseHeaders) {}
 
     /** The fields router_check_tool's schema (test/tools/router_check/validation.proto) knows, by object. */
@@ -52,7 +53,8 @@ public final class RouteCheck {
     private static final List<String> INPUT_FIELDS = List.of("authority", "path", "method", "random_value", "ssl",
             "internal", "additional_request_headers", "additional_response_headers", "runtime");
     private static final List<String> VALIDATE_FIELDS = List.of("cluster_name", "virtual_cluster_name",
-            "virtual_host_name", "host_rewrite", "path_rewrite", "path_redirect", "request_header_fields",
+            "virtual_host_name", "host_rewrite", "path_rewrite", "path_redirect", "code_redirect",
+            "request_header_fields",
             "response_header_fields", "request_header_matches", "response_header_matches");
     /** Fields of the schema that this tool cannot evaluate: refused, rather than passed unchecked. */
     private static final List<String> UNSUPPORTED = List.of("runtime", "virtual_cluster_name");
@@ -112,6 +114,7 @@ public final class RouteCheck {
             String where = at + " (" + name + ").validate";
             Validate validate = new Validate(text(v, "cluster_name", null), text(v, "virtual_host_name", null),
                     text(v, "path_rewrite", null), text(v, "host_rewrite", null), text(v, "path_redirect", null),
+                    code(v, "code_redirect", where),
                     concat(exactMatchers(v, "request_header_fields", where),
                             matchers(v, "request_header_matches", where)),
                     concat(exactMatchers(v, "response_header_fields", where),
@@ -203,6 +206,19 @@ public final class RouteCheck {
         return out;
     }
 
+    /** A uint32 field (a number, or a string of digits as protobuf's JSON allows), or null when absent. */
+    private static Integer code(JsonNode n, String snake, String at) throws TestFileException {
+        JsonNode v = n.has(snake) ? n.get(snake) : n.get(EnvoyConfigReader.camel(snake));
+        if (v == null || v.isNull()) {
+            return null;
+        }
+        String t = v.asText();
+        if (!(v.isIntegralNumber() || v.isTextual()) || !t.matches("[0-9]{1,9}")) {
+            throw new TestFileException(at + "." + snake + ": " + t + " (expected: a status code)");
+        }
+        return Integer.valueOf(t);
+    }
+
     private static String text(JsonNode n, String snake, String dflt) {
         JsonNode v = n.has(snake) ? n.get(snake) : n.get(EnvoyConfigReader.camel(snake));
         return v == null || v.isNull() ? dflt : v.asText();
@@ -247,8 +263,8 @@ public final class RouteCheck {
         Validate v = c.validate();
         List<String> problems = new ArrayList<>();
         String cluster = result instanceof RouteResult.Forward f ? f.cluster() : "";
-        String vhost = result.virtualHost() != null && !(result instanceof RouteResult.NoRoute)
-                ? result.virtualHost().name() : "";
+        // as router_check_tool, which reads the virtual host of a forwarding route only
+        String vhost = result instanceof RouteResult.Forward f ? f.virtualHost().name() : "";
         compare(problems, "cluster_name", v.clusterName(), cluster);
         compare(problems, "virtual_host_name", v.virtualHostName(), vhost);
         if (result instanceof RouteResult.Forward f) {
@@ -260,6 +276,10 @@ public final class RouteCheck {
                 result instanceof RouteResult.Forward ? headers.first(":authority") : "");
         compare(problems, "path_redirect", v.pathRedirect(),
                 result instanceof RouteResult.Redirect r ? r.location() : "");
+        int code = result instanceof RouteResult.Redirect r ? r.status()
+                : result instanceof RouteResult.DirectResponse d ? d.status() : 0;
+        compare(problems, "code_redirect", v.codeRedirect() == null ? null : String.valueOf(v.codeRedirect()),
+                String.valueOf(code));
         if (v.requestHeaders() != null) {
             matchHeaders(problems, "request_header_matches", v.requestHeaders(), headers);
         }

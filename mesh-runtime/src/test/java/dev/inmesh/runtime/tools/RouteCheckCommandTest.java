@@ -300,6 +300,51 @@ class RouteCheckCommandTest {
     }
 
     @Test
+    void codeRedirectIsTheStatusOfARedirectOrADirectResponseAndZeroOtherwise() throws IOException {
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+                tests:
+                - test_name: a redirect's code
+                  input: {authority: ratings, path: /old, method: GET}
+                  validate: {code_redirect: 302, path_redirect: "http://ratings/new"}
+                - test_name: the default redirect code
+                  input: {authority: ratings, path: /secure, method: GET}
+                  validate: {codeRedirect: 301}
+                - test_name: a direct response's status
+                  input: {authority: ratings, path: /health, method: GET}
+                  validate: {code_redirect: 200}
+                - test_name: a forward has none
+                  input: {authority: ratings, path: /v1/x, method: GET}
+                  validate: {code_redirect: 0}
+                - test_name: a wrong code fails
+                  input: {authority: ratings, path: /old, method: GET}
+                  validate: {code_redirect: 301}
+                """);
+        Run r = run("-c", resource("routes.yaml").toString(), "-t", tests.toString());
+        assertEquals(1, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("4 passed, 1 failed"), r.out());
+        assertTrue(r.out().contains("code_redirect: expected [301], actual [302]"), r.out());
+    }
+
+    @Test
+    void aRedirectOrADirectResponseHasNoVirtualHostNameAsInRouterCheckTool() throws IOException {
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+                tests:
+                - test_name: redirect
+                  input: {authority: ratings, path: /old, method: GET}
+                  validate: {virtual_host_name: ""}
+                - test_name: direct response
+                  input: {authority: ratings, path: /health, method: GET}
+                  validate: {virtual_host_name: ""}
+                - test_name: forward
+                  input: {authority: ratings, path: /v1/x, method: GET}
+                  validate: {virtual_host_name: ratings}
+                """);
+        Run r = run("-c", resource("routes.yaml").toString(), "-t", tests.toString());
+        assertEquals(0, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("3 passed, 0 failed"), r.out());
+    }
+
+    @Test
     void aFieldTheToolWouldNotCheckStopsTheRunInsteadOfPassingUnchecked() throws IOException {
         Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
         String[][] cases = {
