@@ -273,8 +273,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
         @Override
         public String header(String lowerCaseName) {
-            List<String> all = req.headers().getAll(lowerCaseName);
-            return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
+            return RouteRequest.headerOf(this, req.headers(), lowerCaseName);
         }
     }
 }

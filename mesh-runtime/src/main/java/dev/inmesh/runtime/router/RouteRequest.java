@@ -18,4 +18,24 @@ public interface RouteRequest {
 
     /** The value of a header (name in lower case), or null when absent. */
     String header(String lowerCaseName);
+
+    /**
+     * A header of a request as route matching reads it, for requests whose headers are a Vert.x map: the
+     * pseudo-headers {@code :authority}, {@code :path}, {@code :method} and {@code :scheme} from the request line (as
+     * Envoy keeps the Host header as {@code :authority}), any other header's values joined by {@code ","}; null when
+     * absent.
+     */
+    static String headerOf(RouteRequest req, io.vertx.core.MultiMap headers, String lowerCaseName) {
+        if (lowerCaseName.startsWith(":")) {
+            return switch (lowerCaseName) {
+                case ":authority" -> req.authority();
+                case ":path" -> req.path();
+                case ":method" -> req.method();
+                case ":scheme" -> req.scheme();
+                default -> null;
+            };
+        }
+        java.util.List<String> all = headers.getAll(lowerCaseName);
+        return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
+    }
 }

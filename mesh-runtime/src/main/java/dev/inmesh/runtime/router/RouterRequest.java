@@ -111,17 +111,7 @@ public final class RouterRequest implements RouteRequest {
 
     @Override
     public String header(String lowerCaseName) {
-        if (lowerCaseName.startsWith(":")) {
-            return switch (lowerCaseName) {
-                case ":authority" -> authority;
-                case ":path" -> uri;
-                case ":method" -> method.name();
-                case ":scheme" -> scheme;
-                default -> null;
-            };
-        }
-        java.util.List<String> all = headers.getAll(lowerCaseName);
-        return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
+        return RouteRequest.headerOf(this, headers, lowerCaseName);
     }
 
     public StreamInfo.Direction direction() {

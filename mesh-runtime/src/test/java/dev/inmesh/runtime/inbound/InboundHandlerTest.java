@@ -54,6 +54,14 @@ class InboundHandlerTest {
                         - name: inbound|http|9080
                           domains: ["*"]
                           routes:
+                          - match:
+                              prefix: /pseudo
+                              headers:
+                              - {name: ":method", string_match: {exact: POST}}
+                              - {name: ":authority", string_match: {prefix: "127.0.0.1:"}}
+                              - {name: ":path", string_match: {suffix: "?x=1"}}
+                              - {name: ":scheme", string_match: {exact: http}}
+                            direct_response: {status: 200, body: {inline_string: pseudo}}
                           - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
             """;
 
@@ -105,6 +113,17 @@ class InboundHandlerTest {
     void theServiceSeesXForwardedProtoSetWhenTheCallerSentNoneAndKeptWhenItDid() throws Exception {
         assertEquals("http", seen().getString("x-forwarded-proto"));
         assertEquals("https", seen("x-forwarded-proto", "https").getString("x-forwarded-proto"));
+    }
+
+    @Test
+    void routeHeaderMatchersSeeThePseudoHeadersMethodAuthorityPathAndScheme() throws Exception {
+        var post = WebClient.create(vertx).post(port, "127.0.0.1", "/pseudo?x=1").send()
+                .await(5, TimeUnit.SECONDS);
+        assertEquals("pseudo", post.bodyAsString());
+        var get = WebClient.create(vertx).get(port, "127.0.0.1", "/pseudo?x=1").send()
+                .await(5, TimeUnit.SECONDS);
+        assertEquals(200, get.statusCode());
+        assertNotNull(get.bodyAsJsonObject(), "a GET is not the POST route's: the service answers");
     }
 
     @Test
