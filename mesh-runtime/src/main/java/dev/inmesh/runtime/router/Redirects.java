@@ -9,7 +9,10 @@ final class Redirects {
 
     private Redirects() {}
 
-    /** The request's own URL, built as a redirect's (scheme, Host with its port, path and query). */
+    /**
+     * The request's own URL, built as a redirect's (scheme, Host with its port, path and query); {@code route} is not
+     * read (there is no rewrite) and may be null.
+     */
     static String requestUrl(CompiledRoute route, RouteRequest req, String fullPath, String pathOnly) {
         return location(NONE, route, req, fullPath, pathOnly);
     }

@@ -196,6 +196,15 @@ public final class RouteTable {
         return new RouteResult.DirectResponse(r.virtualHost, r.route, d.status(), d.body(), location);
     }
 
+    /**
+     * The request's own URL as a redirect that changes nothing builds it (scheme, Host with its port, path and
+     * query): what Envoy's {@code router_check_tool} reports as a direct response's redirect.
+     */
+    public static String requestUrl(RouteRequest req) {
+        String full = req.path() == null ? "" : req.path();
+        return Redirects.requestUrl(null, req, full, full);
+    }
+
     private static String headerOrEmpty(RouteRequest req, String name) {
         String v = req.header(name.toLowerCase(Locale.ROOT));
         return v == null ? "" : v;

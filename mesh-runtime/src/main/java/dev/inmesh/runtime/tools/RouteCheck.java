@@ -259,7 +259,8 @@ public final class RouteCheck {
         for (String[] h : in.headers()) {
             headers.add(h[0], h[1]);
         }
-        RouteResult result = table.route(new HeadersRequest(headers), in.randomValue());
+        HeadersRequest request = new HeadersRequest(headers);
+        RouteResult result = table.route(request, in.randomValue());
         Validate v = c.validate();
         List<String> problems = new ArrayList<>();
         String cluster = result instanceof RouteResult.Forward f ? f.cluster() : "";
@@ -274,8 +275,9 @@ public final class RouteCheck {
                 result instanceof RouteResult.Forward ? headers.first(":path") : "");
         compare(problems, "host_rewrite", v.hostRewrite(),
                 result instanceof RouteResult.Forward ? headers.first(":authority") : "");
-        compare(problems, "path_redirect", v.pathRedirect(),
-                result instanceof RouteResult.Redirect r ? r.location() : "");
+        // router_check_tool asks any redirect or direct response for its URL: a direct response's is the request's
+        compare(problems, "path_redirect", v.pathRedirect(), result instanceof RouteResult.Redirect r ? r.location()
+                : result instanceof RouteResult.DirectResponse ? RouteTable.requestUrl(request) : "");
         int code = result instanceof RouteResult.Redirect r ? r.status()
                 : result instanceof RouteResult.DirectResponse d ? d.status() : 0;
         compare(problems, "code_redirect", v.codeRedirect() == null ? null : String.valueOf(v.codeRedirect()),

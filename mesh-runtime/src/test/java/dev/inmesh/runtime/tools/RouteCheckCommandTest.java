@@ -326,6 +326,22 @@ class RouteCheckCommandTest {
     }
 
     @Test
+    void aDirectResponsesPathRedirectIsTheRequestsOwnUrlAsInRouterCheckTool() throws IOException {
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+                tests:
+                - test_name: direct response
+                  input: {authority: "ratings:9080", path: "/health?probe=1", method: GET, ssl: true}
+                  validate: {path_redirect: "https://ratings:9080/health?probe=1"}
+                - test_name: forward
+                  input: {authority: ratings, path: /v1/x, method: GET}
+                  validate: {path_redirect: ""}
+                """);
+        Run r = run("-c", resource("routes.yaml").toString(), "-t", tests.toString());
+        assertEquals(0, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("2 passed, 0 failed"), r.out());
+    }
+
+    @Test
     void aRedirectOrADirectResponseHasNoVirtualHostNameAsInRouterCheckTool() throws IOException {
         Path tests = Files.writeString(dir.resolve("tests.yaml"), """
                 tests:
