@@ -45,6 +45,14 @@ class RouteCheckCommandTest {
         return new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
     }
 
+    /** Runs tests (written to a file) against a route file, and checks the exit code and the summary line. */
+    private Run runTests(Path routes, String tests, int exit, String summary) throws IOException {
+        Run r = run("-c", routes.toString(), "-t", Files.writeString(dir.resolve("tests.yaml"), tests).toString());
+        assertEquals(exit, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains(summary), r.out());
+        return r;
+    }
+
     @Test
     void allExpectationsOfTheExampleFilePassAndExitZero() {
         Run r = run("-c", resource("routes.yaml").toString(), "-t", resource("tests.yaml").toString());
@@ -281,7 +289,7 @@ class RouteCheckCommandTest {
     @Test
     void aDeprecatedHeaderFieldReadsAnAbsentHeaderAsTheEmptyValue() throws IOException {
         Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
-        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+        Run r = runTests(routes, """
                 tests:
                 - test_name: an absent header is the empty value
                   input: {authority: svc, path: /, method: GET}
@@ -292,16 +300,13 @@ class RouteCheckCommandTest {
                   input: {authority: svc, path: /, method: GET}
                   validate:
                     response_header_fields: [{key: x-served-by, value: ""}]
-                """);
-        Run r = run("-c", routes.toString(), "-t", tests.toString());
-        assertEquals(1, r.exit(), r.out() + r.err());
-        assertTrue(r.out().contains("1 passed, 1 failed"), r.out());
+                """, 1, "1 passed, 1 failed");
         assertTrue(r.out().contains("FAIL an empty expectation does not take any value"), r.out());
     }
 
     @Test
     void codeRedirectIsTheStatusOfARedirectOrADirectResponseAndZeroOtherwise() throws IOException {
-        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+        Run r = runTests(resource("routes.yaml"), """
                 tests:
                 - test_name: a redirect's code
                   input: {authority: ratings, path: /old, method: GET}
@@ -318,16 +323,13 @@ class RouteCheckCommandTest {
                 - test_name: a wrong code fails
                   input: {authority: ratings, path: /old, method: GET}
                   validate: {code_redirect: 301}
-                """);
-        Run r = run("-c", resource("routes.yaml").toString(), "-t", tests.toString());
-        assertEquals(1, r.exit(), r.out() + r.err());
-        assertTrue(r.out().contains("4 passed, 1 failed"), r.out());
+                """, 1, "4 passed, 1 failed");
         assertTrue(r.out().contains("code_redirect: expected [301], actual [302]"), r.out());
     }
 
     @Test
     void aDirectResponsesPathRedirectIsTheRequestsOwnUrlAsInRouterCheckTool() throws IOException {
-        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+        runTests(resource("routes.yaml"), """
                 tests:
                 - test_name: direct response
                   input: {authority: "ratings:9080", path: "/health?probe=1", method: GET, ssl: true}
@@ -335,15 +337,12 @@ class RouteCheckCommandTest {
                 - test_name: forward
                   input: {authority: ratings, path: /v1/x, method: GET}
                   validate: {path_redirect: ""}
-                """);
-        Run r = run("-c", resource("routes.yaml").toString(), "-t", tests.toString());
-        assertEquals(0, r.exit(), r.out() + r.err());
-        assertTrue(r.out().contains("2 passed, 0 failed"), r.out());
+                """, 0, "2 passed, 0 failed");
     }
 
     @Test
     void aRedirectOrADirectResponseHasNoVirtualHostNameAsInRouterCheckTool() throws IOException {
-        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+        runTests(resource("routes.yaml"), """
                 tests:
                 - test_name: redirect
                   input: {authority: ratings, path: /old, method: GET}
@@ -354,10 +353,7 @@ class RouteCheckCommandTest {
                 - test_name: forward
                   input: {authority: ratings, path: /v1/x, method: GET}
                   validate: {virtual_host_name: ratings}
-                """);
-        Run r = run("-c", resource("routes.yaml").toString(), "-t", tests.toString());
-        assertEquals(0, r.exit(), r.out() + r.err());
-        assertTrue(r.out().contains("3 passed, 0 failed"), r.out());
+                """, 0, "3 passed, 0 failed");
     }
 
     @Test
