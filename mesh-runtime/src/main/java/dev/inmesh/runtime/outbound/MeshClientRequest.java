@@ -1,6 +1,9 @@
 package dev.inmesh.runtime.outbound;
 
+import dev.inmesh.runtime.router.RouterRequest;
 import dev.inmesh.runtime.router.RouterResponse;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import io.netty.handler.codec.http.multipart.HttpPostRequestEncoder;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
@@ -8,27 +11,42 @@ import io.vertx.core.MultiMap;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.ClientForm;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpClosedException;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpFrame;
+import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.StreamPriority;
+import io.vertx.core.http.StreamResetException;
+import io.vertx.core.http.impl.ClientMultipartFormImpl;
+import io.vertx.core.http.impl.ClientMultipartFormUpload;
+import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.net.HostAndPort;
+import io.vertx.core.net.SocketAddress;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
 
 /**
  * An outbound request that buffers its body and is routed through the mesh when it ends. Headers, method and URI can
  * be changed until then; {@link #response()} completes with the upstream response or the router's local reply.
+ *
+ * <p>As a plain Vert.x request: its idle timeout ({@code RequestOptions.setTimeout}/{@code setIdleTimeout},
+ * {@link #idleTimeout}) fails it with a {@link TimeoutException} when no response headers came in time; a
+ * {@link #reset} fails it (or its response's body) with a {@link StreamResetException}; redirects are followed when
+ * asked to; a client's close fails it. The mesh then stops the exchange as Envoy does when its downstream goes away.
  */
 final class MeshClientRequest implements HttpClientRequest {
     /** The largest body the mesh buffers for one request (retries resend it). */
     static final int MAX_BODY = 64 * 1024 * 1024;
 
+    private final MeshHttpClient client;
     private final OutboundDispatcher dispatcher;
-    private final Context context;
+    private final ContextInternal context;
     private final Promise<HttpClientResponse> response = Promise.promise();
     private final MultiMap headers = MultiMap.caseInsensitiveMultiMap();
     private HttpMethod method;
@@ -42,13 +60,29 @@ final class MeshClientRequest implements HttpClientRequest {
     private boolean followRedirects;
     private int maxRedirects = 16;
     private String traceOperation;
-    private long idleTimeout;
     private Handler<Throwable> exceptionHandler;
+    /** Where to connect when the options named a server apart from the host (a virtual host), else null. */
+    private final SocketAddress server;
+    /** The idle timeout's timer, -1 when none runs. */
+    private long timeoutTimer = -1;
+    /** The idle timeout in force (0: none), given on to a redirect's request. */
+    private long timeoutMs;
+    /** The request the router is working on, once forwarded: what {@link #reset} cancels. */
+    private volatile RouterRequest forwarded;
+    /** A request this one handed on to: the redirect's, or the plain client's for TLS to a passthrough address. */
+    private HttpClientRequest handedOn;
+    /** The response given to the caller, whose body a reset cuts. */
+    private MeshClientResponse delivered;
+    private Handler<Void> continueHandler;
+    private boolean continued;
+    private Function<HttpClientResponse, Future<HttpClientRequest>> redirectHandler;
+    private int redirections;
 
-    MeshClientRequest(OutboundDispatcher dispatcher, Context context, RequestOptions o, String defaultHost,
-                      int defaultPort) {
+    MeshClientRequest(MeshHttpClient client, OutboundDispatcher dispatcher, Context context, RequestOptions o,
+                      String defaultHost, int defaultPort) {
+        this.client = client;
         this.dispatcher = dispatcher;
-        this.context = context;
+        this.context = (ContextInternal) context;
         this.method = o.getMethod() == null ? HttpMethod.GET : o.getMethod();
         this.uri = o.getURI() == null || o.getURI().isEmpty() ? "/" : o.getURI();
         this.host = o.getHost() != null ? o.getHost() : defaultHost;
@@ -60,10 +94,13 @@ final class MeshClientRequest implements HttpClientRequest {
         if (o.getFollowRedirects() != null) {
             followRedirects = o.getFollowRedirects();
         }
-        if (o.getIdleTimeout() > 0) {
-            idleTimeout = o.getIdleTimeout();
-        }
+        this.server = o.getServer() instanceof SocketAddress a && a.isInetSocket() ? a : null;
         this.traceOperation = o.getTraceOperation();
+        // as Vert.x: setTimeout gives the idle timeout unless setIdleTimeout gives its own
+        long idle = o.getIdleTimeout() >= 0 ? o.getIdleTimeout() : o.getTimeout();
+        if (idle > 0) {
+            idleTimeout(idle);
+        }
     }
 
     private void dispatch() {
@@ -81,20 +118,194 @@ final class MeshClientRequest implements HttpClientRequest {
     }
 
     private void route() {
-        dispatcher.dispatch(method, host, port, uri, headers, body, ssl).onComplete(ar -> {
+        if (response.future().isComplete()) {
+            return; // reset, timed out or closed before it was sent
+        }
+        String destination = server != null ? server.host() : host;
+        int destinationPort = server != null ? server.port() : port;
+        if (ssl && dispatcher.passesThrough(destination, destinationPort)) {
+            sendDirect(); // TLS the mesh cannot read: as a sidecar relays it to the address the caller named
+            return;
+        }
+        if ("100-continue".equalsIgnoreCase(headers.get(HttpHeaders.EXPECT))) {
+            headers.remove(HttpHeaders.EXPECT); // the mesh answered it (see sendHead), as Envoy does by default
+        }
+        dispatcher.dispatch(method, host, port, server, uri, headers, body, ssl, r -> forwarded = r).onComplete(ar -> {
             if (ar.failed()) {
                 fail(ar.cause());
                 return;
             }
             RouterResponse r = ar.result();
-            response.tryComplete(new MeshClientResponse(this, r, dispatcher.router(), context));
+            if (response.future().isComplete()) {
+                // the caller went away meanwhile: nobody reads this response
+                if (r.upstream() != null) {
+                    r.upstream().request().reset();
+                }
+                dispatcher.router().abort(r, 0, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+                return;
+            }
+            respond(new MeshClientResponse(this, r, dispatcher.router(), context));
         });
     }
 
-    private void fail(Throwable t) {
-        if (response.tryFail(t) && exceptionHandler != null) {
-            exceptionHandler.handle(t);
+    /** Sends the request with the plain client: TLS to a destination the mesh has no listener for. */
+    private void sendDirect() {
+        RequestOptions o = new RequestOptions().setMethod(method).setHost(host).setPort(port).setURI(uri)
+                .setSsl(true).setHeaders(headers).setFollowRedirects(false);
+        if (server != null) {
+            o.setServer(server);
         }
+        client.direct(o).onComplete(ar -> {
+            if (ar.failed()) {
+                fail(ar.cause());
+                return;
+            }
+            HttpClientRequest r = ar.result();
+            if (response.future().isComplete()) {
+                r.reset();
+                return;
+            }
+            handedOn = r;
+            (body == null ? r.send() : r.send(body)).onComplete(rr -> {
+                if (rr.failed()) {
+                    fail(rr.cause());
+                } else if (response.future().isComplete()) {
+                    r.reset();
+                } else {
+                    respond(rr.result());
+                }
+            });
+        });
+    }
+
+    /** The response has come: a redirect to follow, or the caller's. */
+    private void respond(HttpClientResponse resp) {
+        cancelTimeout();
+        int status = resp.statusCode();
+        if (followRedirects && redirections < maxRedirects && status >= 300 && status < 400) {
+            Function<HttpClientResponse, Future<HttpClientRequest>> h = redirectHandler != null ? redirectHandler
+                    : client::redirect;
+            Future<HttpClientRequest> next = h.apply(resp);
+            if (next != null) {
+                // as Vert.x: the redirect's body is read to its end first
+                resp.body().transform(v -> next).onComplete(ar -> {
+                    if (ar.failed()) {
+                        fail(ar.cause());
+                    } else {
+                        follow(ar.result());
+                    }
+                });
+                return;
+            }
+        }
+        if (resp instanceof MeshClientResponse m) {
+            delivered = m; // done when its body is
+        } else {
+            client.finished(this); // the plain client's response: that client closes it
+        }
+        if (!response.tryComplete(resp)) {
+            resp.request().reset();
+        }
+    }
+
+    private void follow(HttpClientRequest next) {
+        if (response.future().isComplete()) {
+            next.reset();
+            return;
+        }
+        handedOn = next;
+        next.setFollowRedirects(true).setMaxRedirects(maxRedirects);
+        if (next instanceof MeshClientRequest m) {
+            m.redirections = redirections + 1;
+            m.redirectHandler = redirectHandler;
+        }
+        next.response().onComplete(ar -> {
+            if (ar.failed()) {
+                fail(ar.cause());
+                return;
+            }
+            client.finished(this); // the next request is the client's to close now
+            if (!response.tryComplete(ar.result())) {
+                ar.result().request().reset();
+            }
+        });
+        if (timeoutMs > 0) {
+            next.idleTimeout(timeoutMs);
+        }
+        next.end();
+    }
+
+    private void fail(Throwable t) {
+        cancelTimeout();
+        if (response.tryFail(t)) {
+            client.finished(this);
+            if (exceptionHandler != null) {
+                exceptionHandler.handle(t);
+            }
+        }
+    }
+
+    /**
+     * The caller is done with the request (its reset, its idle timeout, its client's close): before the response, the
+     * request fails and the router stops the exchange; after, the response's body fails. On the request's context.
+     */
+    private void cancel(Throwable cause) {
+        ended = true; // nothing more is sent
+        if (response.future().isComplete()) {
+            if (delivered != null) {
+                delivered.reset(cause);
+            } else if (response.future().succeeded()) {
+                response.future().result().request().reset(0, cause);
+            }
+            return;
+        }
+        fail(cause);
+        RouterRequest r = forwarded;
+        if (r != null) {
+            dispatcher.router().cancel(r);
+        }
+        HttpClientRequest h = handedOn;
+        if (h != null) {
+            h.reset(0, cause);
+        }
+    }
+
+    /** The client closed: as Vert.x fails the requests of a closed client's connections. */
+    void closed() {
+        onContext(() -> cancel(new HttpClosedException("Connection was closed")));
+    }
+
+    private void onContext(Runnable r) {
+        if (Vertx.currentContext() == context) {
+            r.run();
+        } else {
+            context.runOnContext(v -> r.run());
+        }
+    }
+
+    private void cancelTimeout() {
+        if (timeoutTimer >= 0) {
+            context.owner().cancelTimer(timeoutTimer);
+            timeoutTimer = -1;
+        }
+    }
+
+    private void timedOut(long ms) {
+        timeoutTimer = -1;
+        if (!response.future().isComplete()) {
+            // Vert.x's message, so that logs and callers read the same
+            cancel(new TimeoutException("The timeout period of " + ms + "ms has been exceeded while executing "
+                    + method + " " + uri + " for server " + authorityForMessage()));
+        }
+    }
+
+    private String authorityForMessage() {
+        return (host.indexOf(':') >= 0 && !host.startsWith("[") ? "[" + host + "]" : host) + ":" + port;
+    }
+
+    /** Called by the response once its body ended or failed. */
+    void finished() {
+        client.finished(this);
     }
 
     private Future<Void> append(Buffer chunk) {
@@ -124,6 +335,7 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public Future<Void> write(Buffer data) {
+        continueNow();
         return append(data);
     }
 
@@ -172,7 +384,7 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public int numberOfRedirections() {
-        return 0;
+        return redirections;
     }
 
     @Override
@@ -199,7 +411,7 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public String absoluteURI() {
-        return (ssl ? "https" : "http") + "://" + host + ":" + port + uri;
+        return (ssl ? "https" : "http") + "://" + authorityForMessage() + uri;
     }
 
     @Override
@@ -272,17 +484,31 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public Future<Void> write(String chunk) {
-        return append(Buffer.buffer(chunk));
+        return write(Buffer.buffer(chunk));
     }
 
     @Override
     public Future<Void> write(String chunk, String enc) {
-        return append(Buffer.buffer(chunk, enc));
+        return write(Buffer.buffer(chunk, enc));
     }
 
     @Override
     public HttpClientRequest continueHandler(Handler<Void> handler) {
+        this.continueHandler = handler;
         return this;
+    }
+
+    /**
+     * With {@code Expect: 100-continue}, once the head is sent: the mesh buffers the body, so it answers the
+     * expectation itself (the continue handler runs) and takes the header off, as Envoy does unless
+     * {@code proxy_100_continue} is set.
+     */
+    private void continueNow() {
+        Handler<Void> h = continueHandler;
+        if (!continued && h != null && "100-continue".equalsIgnoreCase(headers.get(HttpHeaders.EXPECT))) {
+            continued = true;
+            context.runOnContext(v -> h.handle(null));
+        }
     }
 
     @Override
@@ -292,11 +518,13 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public HttpClientRequest redirectHandler(Function<HttpClientResponse, Future<HttpClientRequest>> handler) {
+        this.redirectHandler = handler;
         return this;
     }
 
     @Override
     public Future<Void> sendHead() {
+        continueNow();
         return Future.succeededFuture();
     }
 
@@ -311,8 +539,38 @@ final class MeshClientRequest implements HttpClientRequest {
     }
 
     @Override
-    public Future<HttpClientResponse> send(io.vertx.core.http.ClientForm form) {
-        return Future.failedFuture(new UnsupportedOperationException("forms: encode the body and send a Buffer"));
+    public Future<HttpClientResponse> send(ClientForm form) {
+        onContext(() -> sendForm((ClientMultipartFormImpl) form)); // Vert.x's encoder runs on its context only
+        return response();
+    }
+
+    /** Encodes a form as Vert.x does (url-encoded, or multipart when it has files or the type says so) and sends it. */
+    private void sendForm(ClientMultipartFormImpl parts) {
+        String type = headers.get(HttpHeaders.CONTENT_TYPE);
+        boolean multipart = type == null ? parts.isMultipart()
+                : type.equalsIgnoreCase(HttpHeaders.MULTIPART_FORM_DATA.toString());
+        ClientMultipartFormUpload upload;
+        try {
+            if (type == null) {
+                headers.set(HttpHeaders.CONTENT_TYPE, multipart ? HttpHeaders.MULTIPART_FORM_DATA
+                        : HttpHeaders.APPLICATION_X_WWW_FORM_URLENCODED);
+            } else if (!multipart && (parts.isMultipart()
+                    || !type.equalsIgnoreCase(HttpHeaders.APPLICATION_X_WWW_FORM_URLENCODED.toString()))) {
+                throw new IllegalStateException("a form is sent as multipart/form-data or "
+                        + HttpHeaders.APPLICATION_X_WWW_FORM_URLENCODED + ", not " + type);
+            }
+            upload = new ClientMultipartFormUpload(context, parts, multipart, parts.mixed()
+                    ? HttpPostRequestEncoder.EncoderMode.RFC1738 : HttpPostRequestEncoder.EncoderMode.HTML5);
+        } catch (Exception e) {
+            fail(e);
+            return;
+        }
+        upload.headers().forEach(h -> {
+            if (!h.getKey().equalsIgnoreCase(HttpHeaders.CONTENT_LENGTH.toString()) || !h.getValue().startsWith("-")) {
+                headers.set(h.getKey(), h.getValue());
+            }
+        });
+        send(upload);
     }
 
     @Override
@@ -343,7 +601,11 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public HttpClientRequest idleTimeout(long timeout) {
-        this.idleTimeout = timeout;
+        cancelTimeout();
+        timeoutMs = timeout;
+        if (timeout > 0) {
+            timeoutTimer = context.setTimer(timeout, id -> timedOut(timeout));
+        }
         return this;
     }
 
@@ -359,7 +621,8 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public Future<Void> reset(long code, Throwable cause) {
-        fail(cause == null ? new io.vertx.core.http.StreamResetException(code) : cause);
+        StreamResetException e = cause == null ? new StreamResetException(code) : new StreamResetException(code, cause);
+        onContext(() -> cancel(e));
         return Future.succeededFuture();
     }
 

@@ -23,7 +23,7 @@ import java.util.List;
  * and records the request.
  */
 final class MeshClientResponse implements HttpClientResponse {
-    private final HttpClientRequest request;
+    private final MeshClientRequest request;
     private final RouterResponse routed;
     private final Router router;
     private final Context context;
@@ -35,11 +35,13 @@ final class MeshClientResponse implements HttpClientResponse {
     private Handler<Throwable> exceptionHandler;
     private long bytes;
     private boolean finished;
+    /** Whether the caller paused the body (or asked for it by fetch): a handler alone then does not start it. */
+    private boolean paused;
     // local replies: a one-chunk stream with demand
     private long demand = Long.MAX_VALUE;
     private boolean localDelivered;
 
-    MeshClientResponse(HttpClientRequest request, RouterResponse routed, Router router, Context context) {
+    MeshClientResponse(MeshClientRequest request, RouterResponse routed, Router router, Context context) {
         this.request = request;
         this.routed = routed;
         this.router = router;
@@ -55,7 +57,7 @@ final class MeshClientResponse implements HttpClientResponse {
                 }
             });
             upstream.endHandler(v -> finish(null));
-            upstream.exceptionHandler(this::failed);
+            upstream.exceptionHandler(this::finish);
         }
     }
 
@@ -64,6 +66,7 @@ final class MeshClientResponse implements HttpClientResponse {
             return;
         }
         finished = true;
+        request.finished();
         if (failure == null) {
             router.complete(routed, bytes);
             Handler<Void> h = endHandler;
@@ -73,17 +76,33 @@ final class MeshClientResponse implements HttpClientResponse {
             endPromise.tryComplete();
         } else {
             router.abort(routed, bytes, ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
-            Handler<Throwable> h = exceptionHandler;
-            if (h != null) {
-                h.handle(failure);
-            }
-            endPromise.tryFail(failure);
-            bodyPromise.tryFail(failure);
+            failed(failure, exceptionHandler);
         }
     }
 
-    private void failed(Throwable t) {
-        finish(t);
+    private void failed(Throwable failure, Handler<Throwable> h) {
+        if (h != null) {
+            h.handle(failure);
+        }
+        endPromise.tryFail(failure);
+        bodyPromise.tryFail(failure);
+    }
+
+    /**
+     * The caller reset its request while the body was still coming (or its client closed): the upstream stream is
+     * reset and the exchange recorded as a downstream termination (DC), as Envoy does when its downstream resets.
+     */
+    void reset(Throwable cause) {
+        if (finished) {
+            return;
+        }
+        finished = true;
+        request.finished();
+        router.abort(routed, bytes, ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+        if (upstream != null) {
+            upstream.request().reset(0, cause);
+        }
+        failed(cause, exceptionHandler);
     }
 
     private void deliverLocal() {
@@ -106,6 +125,7 @@ final class MeshClientResponse implements HttpClientResponse {
 
     @Override
     public HttpClientResponse fetch(long amount) {
+        paused = true;
         if (upstream != null) {
             upstream.fetch(amount);
         } else {
@@ -117,6 +137,7 @@ final class MeshClientResponse implements HttpClientResponse {
 
     @Override
     public HttpClientResponse resume() {
+        paused = false;
         if (upstream != null) {
             upstream.resume();
         } else {
@@ -128,6 +149,7 @@ final class MeshClientResponse implements HttpClientResponse {
 
     @Override
     public HttpClientResponse pause() {
+        paused = true;
         if (upstream != null) {
             upstream.pause();
         } else {
@@ -145,19 +167,27 @@ final class MeshClientResponse implements HttpClientResponse {
     @Override
     public HttpClientResponse handler(Handler<Buffer> handler) {
         this.dataHandler = handler;
-        if (upstream == null) {
-            deliverLocal();
-        }
+        flow();
         return this;
     }
 
     @Override
     public HttpClientResponse endHandler(Handler<Void> endHandler) {
         this.endHandler = endHandler;
+        flow();
+        return this;
+    }
+
+    /**
+     * A handler was set: as a plain Vert.x response, which flows unless paused, the body starts (the router holds
+     * the upstream body paused until then, so that no chunk comes before the handlers).
+     */
+    private void flow() {
         if (upstream == null) {
             deliverLocal();
+        } else if (!paused && (dataHandler != null || endHandler != null)) {
+            upstream.resume();
         }
-        return this;
     }
 
     @Override

@@ -13,6 +13,8 @@ import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.internal.http.HttpClientInternal;
 import io.vertx.core.internal.net.NetClientInternal;
 import io.vertx.core.spi.metrics.Metrics;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
@@ -20,7 +22,7 @@ import java.util.function.Function;
  * A Vert.x HTTP client whose requests go through the mesh in this JVM. {@link #request} returns a request that
  * buffers its body and, when ended, is routed by the shared router to a host of the chosen cluster; the response is
  * the upstream's (headers as the route says) or the router's local reply. What the mesh does not route (TLS
- * settings, raw connections) is delegated to a plain client.
+ * settings, raw connections, TLS to an address without a listener) is delegated to a plain client.
  *
  * <p>It implements Vert.x's internal {@code HttpClientInternal} so that {@code WebClient.wrap} accepts it; that ties
  * this class to Vert.x 5.0's internal API, which the build pins.
@@ -28,6 +30,9 @@ import java.util.function.Function;
 public final class MeshHttpClient implements HttpClientInternal {
     private final HttpClientInternal delegate;
     private final OutboundDispatcher dispatcher;
+    /** The requests not yet done: a close fails them, as a plain client's close fails its connections' requests. */
+    private final Set<MeshClientRequest> open = ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
 
     public MeshHttpClient(HttpClientInternal delegate, OutboundDispatcher dispatcher) {
         this.delegate = delegate;
@@ -36,15 +41,52 @@ public final class MeshHttpClient implements HttpClientInternal {
 
     @Override
     public Future<HttpClientRequest> request(RequestOptions options) {
+        if (closed) {
+            return Future.failedFuture(new IllegalStateException("Client is closed")); // Vert.x's words
+        }
         HttpClientOptions o = delegate.options();
-        MeshClientRequest req = new MeshClientRequest(dispatcher, delegate.vertx().getOrCreateContext(), options,
-                o.getDefaultHost(), o.getDefaultPort());
+        MeshClientRequest req = new MeshClientRequest(this, dispatcher, delegate.vertx().getOrCreateContext(),
+                options, o.getDefaultHost(), o.getDefaultPort());
+        open.add(req);
         return Future.succeededFuture(req);
     }
 
+    /** A request of the plain client (TLS the mesh passes through), which it does not route. */
+    Future<HttpClientRequest> direct(RequestOptions options) {
+        return delegate.request(options);
+    }
+
+    /** The next request of a redirect, by the client's redirect handler, routed through the mesh again. */
+    Future<HttpClientRequest> redirect(HttpClientResponse resp) {
+        Future<RequestOptions> next = delegate.redirectHandler().apply(resp);
+        return next == null ? null : next.compose(this::request);
+    }
+
+    void finished(MeshClientRequest req) {
+        open.remove(req);
+    }
+
+    /**
+     * Closes the client: new requests fail; those still open fail at once ({@code timeout} 0) or after the grace
+     * period, as Vert.x closes a client's connections.
+     */
     @Override
     public Future<Void> shutdown(long timeout, TimeUnit unit) {
+        closed = true;
+        long ms = unit.toMillis(timeout);
+        if (ms <= 0) {
+            closeOpen();
+        } else {
+            delegate.vertx().setTimer(ms, id -> closeOpen());
+        }
         return delegate.shutdown(timeout, unit);
+    }
+
+    private void closeOpen() {
+        for (MeshClientRequest r : open) {
+            open.remove(r);
+            r.closed();
+        }
     }
 
     @Override
@@ -84,6 +126,8 @@ public final class MeshHttpClient implements HttpClientInternal {
 
     @Override
     public void close(Completable<Void> completion) {
+        closed = true;
+        closeOpen();
         delegate.close(completion);
     }
 

@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.outbound;
 
+import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.router.RouterRequest;
@@ -10,6 +11,8 @@ import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.net.SocketAddress;
+import java.util.function.Consumer;
 
 /**
  * Sends one buffered outbound request through the mesh: reads the current snapshot once, decides the listener and
@@ -43,15 +46,31 @@ public final class OutboundDispatcher {
         return false;
     }
 
-    /** Routes a request to {@code host:port}; the future never fails (failures are local replies). */
-    public Future<RouterResponse> dispatch(HttpMethod method, String host, int port, String uri, MultiMap headers,
-                                          Buffer body, boolean ssl) {
+    /** Whether the mesh has no listener for {@code host:port} and passes what is sent there through (ALLOW_ANY). */
+    public boolean passesThrough(String host, int port) {
+        return routing.decide(snapshots.current(), IpLiterals.unbracketed(host), port, sourceIp).passthrough();
+    }
+
+    /**
+     * Routes a request to {@code host:port}; the future never fails (failures are local replies).
+     *
+     * @param server the address to connect to when it is not {@code host:port} (a virtual host), else null
+     * @param forwarded told the request the router works on, when it has one (for {@link Router#cancel})
+     */
+    public Future<RouterResponse> dispatch(HttpMethod method, String host, int port, SocketAddress server, String uri,
+                                          MultiMap headers, Buffer body, boolean ssl,
+                                          Consumer<RouterRequest> forwarded) {
         String hostHeader = headers.get(io.vertx.core.http.HttpHeaders.HOST);
         String authority = hostHeader != null ? hostHeader : (port == (ssl ? 443 : 80) ? host : host + ":" + port);
         if (hostHeader != null) {
             headers.remove(io.vertx.core.http.HttpHeaders.HOST);
         }
-        String hostOnly = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+        if (server != null) {
+            // the connection goes to the server, the request names the host: the server's address decides
+            host = server.host();
+            port = server.port();
+        }
+        String hostOnly = IpLiterals.unbracketed(host);
         OutboundRouting.Decision d = routing.decide(snapshots.current(), hostOnly, port, sourceIp);
         // the connection manager's path normalization, before routing, as the sidecar's outbound listener does
         String target = PathNormalizer.apply(PathNormalizer.withoutFragment(uri), d.paths());
@@ -72,6 +91,7 @@ public final class OutboundDispatcher {
         if (d.hcm() != null && moreHeadersThan(headers, d.hcm().maxRequestHeadersCount() - 1)) {
             return Future.succeededFuture(router.localReply(req, 431, "", "too_many_headers", null));
         }
+        forwarded.accept(req);
         return router.forward(req, d.table(), d.clusters());
     }
 }

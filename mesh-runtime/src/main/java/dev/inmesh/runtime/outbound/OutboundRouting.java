@@ -57,6 +57,11 @@ public final class OutboundRouting {
             return hcm == null ? PathNormalization.NONE : hcm.pathNormalization();
         }
 
+        /** Whether the request goes to {@code PassthroughCluster}: to the address the caller named. */
+        public boolean passthrough() {
+            return table != null && PASSTHROUGH.equals(table.name());
+        }
+
         /** The connection manager's server header, or null (the upstream's goes through). */
         public ServerHeader serverHeader() {
             return hcm == null ? null : hcm.serverHeader();

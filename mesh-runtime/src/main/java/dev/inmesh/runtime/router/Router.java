@@ -164,6 +164,21 @@ public final class Router {
         return promise.future();
     }
 
+    /**
+     * The caller of a forwarded request went away before its response (it reset the request, its own timeout fired,
+     * its client closed): as Envoy does on a downstream reset, the attempt in flight is reset and nothing is retried.
+     * The exchange ends with DC and response code 0 ({@code downstream_remote_disconnect}); the future of
+     * {@link #forward} completes with that local reply, which the caller aborts. Nothing happens once the response was
+     * committed: the caller resets the upstream body itself. Any thread.
+     */
+    public void cancel(RouterRequest req) {
+        req.cancelled = true;
+        Runnable c = req.canceller;
+        if (c != null) {
+            c.run();
+        }
+    }
+
     /** A local reply for a request that has no route table at all (REGISTRY_ONLY BlackHole: 502). */
     public RouterResponse localReply(RouterRequest req, int status, String body, String details,
                                      ResponseFlag flag) {
@@ -290,6 +305,13 @@ public final class Router {
         Attempts attempts = new Attempts(ex, promise, ctx, retry, perTry, new LbContext(hash != null, hash == null ? 0 : hash,
                 null, 1, req.originalDestination), target, vh, action);
         attempts.perTryIdle = policy == null ? null : policy.perTryIdleTimeout();
+        req.canceller = () -> {
+            if (Vertx.currentContext() == ctx) {
+                attempts.downstreamReset();
+            } else {
+                ctx.runOnContext(v -> attempts.downstreamReset());
+            }
+        };
         if (timeout != null && !timeout.isZero()) {
             attempts.routeTimeoutMillis = Math.max(1, timeout.toMillis());
             ex.routeTimer = vertx.setTimer(attempts.routeTimeoutMillis, id -> attempts.globalTimeout());
@@ -298,6 +320,10 @@ public final class Router {
         Duration idle = action.idleTimeout() != null ? action.idleTimeout() : req.streamIdleTimeout;
         if (idle != null && !idle.isZero()) {
             ex.streamIdle = new IdleTimer(vertx, idle.toMillis(), attempts::streamIdleTimeout).start();
+        }
+        if (req.cancelled) {
+            attempts.downstreamReset(); // the caller left before the exchange began
+            return;
         }
         attempts.start();
     }
@@ -433,8 +459,9 @@ public final class Router {
                 h.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
             }
         }
-        if (ex.grpc) {
+        if (ex.grpc && status != 0) {
             // As Envoy: a gRPC caller gets a trailers-only gRPC response, after the route's header rules
+            // (none for a caller that went away: code 0)
             Grpc.toTrailersOnly(h, status, body, ex.request.method == io.vertx.core.http.HttpMethod.HEAD);
             status = 200;
         }
@@ -1003,12 +1030,24 @@ public final class Router {
                 }
                 return;
             }
+            stop(ResponseFlag.STREAM_IDLE_TIMEOUT, 408, "stream timeout", "stream_idle_timeout");
+        }
+
+        /** The caller went away before the response ({@link Router#cancel}). */
+        void downstreamReset() {
+            if (!ex.done) {
+                stop(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION, 0, "", "downstream_remote_disconnect");
+            }
+        }
+
+        /** Ends the exchange before its response: the attempt in flight is reset, none follows, a local reply. */
+        void stop(ResponseFlag flag, int status, String body, String details) {
             generation++;
             resetInflight();
             cancelPerTry();
             releaseHost(ex);
-            ex.flags.add(ResponseFlag.STREAM_IDLE_TIMEOUT);
-            end(() -> reply(ex, promise, 408, "stream timeout", "stream_idle_timeout", null));
+            ex.flags.add(flag);
+            end(() -> reply(ex, promise, status, body, details, null));
         }
 
         void resetInflight() {

@@ -36,6 +36,10 @@ public final class RouterRequest implements RouteRequest {
     boolean generateRequestId = true;
     /** The connection manager's {@code stream_idle_timeout}; a route's {@code idle_timeout} overrides it. */
     Duration streamIdleTimeout = HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT;
+    /** Whether the caller went away ({@link Router#cancel}); read by the exchange when it starts. */
+    volatile boolean cancelled;
+    /** Ends the exchange for a caller that went away, once the router started it; null before. */
+    volatile Runnable canceller;
 
     /**
      * @param direction OUTBOUND for the workload's own calls, INBOUND for calls to it

@@ -1,0 +1,301 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClosedException;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.http.StreamResetException;
+import io.vertx.core.net.SelfSignedCertificate;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import io.vertx.ext.web.client.WebClientOptions;
+import io.vertx.ext.web.multipart.MultipartForm;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The mesh's clients where a service swaps them for plain Vert.x ones: what a plain client does with timeouts,
+ * resets, forms, redirects, 100-continue, virtual hosts, TLS and closing, the mesh's does too. The requests go to a
+ * loopback server through PassthroughCluster (no listener for its port, ALLOW_ANY): no route timeout applies.
+ */
+class MeshClientAsPlainClientTest {
+    Vertx vertx;
+    Mesh mesh;
+    final List<StreamInfo> recorded = new CopyOnWriteArrayList<>();
+    /** Completed when a request to /hang reached the server. */
+    final CompletableFuture<Void> hung = new CompletableFuture<>();
+    /** Completed when a connection to the server closes. */
+    final CompletableFuture<Void> upstreamClosed = new CompletableFuture<>();
+    int port;
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        vertx = Vertx.vertx();
+        port = server(new HttpServerOptions(), this::handle);
+        Path file = dir.resolve("mesh.yaml");
+        Files.writeString(file, "static_resources: {}\n");
+        DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString())
+                .setAdminPort(-1));
+        m.addObserver(recorded::add);
+        m.start().await(10, TimeUnit.SECONDS);
+        mesh = m;
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        mesh.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(5, TimeUnit.SECONDS);
+    }
+
+    int server(HttpServerOptions options, io.vertx.core.Handler<HttpServerRequest> handler) throws Exception {
+        HttpServer s = vertx.createHttpServer(options).requestHandler(handler);
+        s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        return s.actualPort();
+    }
+
+    /** /hang never answers, /trickle sends its headers and one chunk, anything else echoes. */
+    void handle(HttpServerRequest req) {
+        req.connection().closeHandler(v -> upstreamClosed.complete(null));
+        switch (req.path()) {
+            case "/hang" -> hung.complete(null);
+            case "/trickle" -> req.response().setChunked(true).write("first");
+            case "/moved" -> req.response().setStatusCode(302).putHeader("location", "/there").end();
+            case "/form" -> {
+                req.setExpectMultipart(true);
+                StringBuilder files = new StringBuilder();
+                req.uploadHandler(u -> u.handler(b -> files.append(u.filename()).append('=').append(b)));
+                req.end().onSuccess(v -> req.response().putHeader("x-type", req.getHeader("content-type"))
+                        .end(req.formAttributes().get("a") + "," + req.formAttributes().get("b") + "," + files));
+            }
+            default -> req.body().onSuccess(b -> req.response().putHeader("x-uri", req.uri())
+                    .putHeader("x-authority", String.valueOf(req.authority()))
+                    .putHeader("x-expect", String.valueOf(req.getHeader("expect"))).end(b));
+        }
+    }
+
+    StreamInfo lastRecorded() throws Exception {
+        for (int i = 0; i < 100 && recorded.isEmpty(); i++) {
+            Thread.sleep(20);
+        }
+        return recorded.get(recorded.size() - 1);
+    }
+
+    static Throwable failure(Future<?> f) throws Exception {
+        try {
+            f.toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            return e.getCause();
+        }
+        throw new AssertionError("the request did not fail");
+    }
+
+    @Test
+    void aRequestTimeoutFailsTheRequestAndTheMeshResetsTheUpstream() throws Exception {
+        WebClient client = mesh.webClient();
+        Throwable t = failure(client.get(port, "127.0.0.1", "/hang").timeout(300).send());
+        // as a plain client fails it: a TimeoutException with Vert.x's message
+        assertInstanceOf(TimeoutException.class, t);
+        assertEquals("The timeout period of 300ms has been exceeded while executing GET /hang for server 127.0.0.1:"
+                + port, t.getMessage());
+        // the upstream request is not left hanging: as Envoy resets it when its downstream goes away
+        upstreamClosed.get(5, TimeUnit.SECONDS);
+        StreamInfo info = lastRecorded();
+        assertEquals(0, info.responseCode());
+        assertTrue(info.responseFlags().contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION));
+        // a gRPC caller that went away is recorded with code 0 too, not as a trailers-only 200
+        recorded.clear();
+        assertInstanceOf(TimeoutException.class, failure(client.post(port, "127.0.0.1", "/hang")
+                .putHeader("content-type", "application/grpc").timeout(300).sendBuffer(Buffer.buffer("x"))));
+        assertEquals(0, lastRecorded().responseCode());
+    }
+
+    @Test
+    void theHttpClientsRequestOptionsTimeoutFailsTheRequestToo() throws Exception {
+        HttpClient client = mesh.httpClient();
+        Throwable t = failure(client.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/hang")
+                .setTimeout(300)).compose(HttpClientRequest::send));
+        assertInstanceOf(TimeoutException.class, t);
+        // an idle timeout given on the request
+        t = failure(client.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/hang"))
+                .compose(r -> r.idleTimeout(300).send()));
+        assertInstanceOf(TimeoutException.class, t);
+        // once the headers came, the request timeout is over, as Vert.x's
+        assertEquals(200, mesh.webClient().get(port, "127.0.0.1", "/x").timeout(300).send()
+                .await(5, TimeUnit.SECONDS).statusCode());
+    }
+
+    @Test
+    void aResetWhileTheBodyStreamsFailsTheBodyAndResetsTheUpstream() throws Exception {
+        HttpClient client = mesh.httpClient();
+        Promise<Throwable> failed = Promise.promise();
+        client.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/trickle"))
+                .compose(HttpClientRequest::send)
+                .onSuccess(resp -> {
+                    resp.exceptionHandler(failed::tryComplete);
+                    resp.handler(b -> resp.request().reset());
+                });
+        assertInstanceOf(StreamResetException.class, failed.future().await(5, TimeUnit.SECONDS));
+        upstreamClosed.get(5, TimeUnit.SECONDS);
+        assertTrue(lastRecorded().responseFlags().contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION));
+    }
+
+    @Test
+    void aResetBeforeTheResponseEndsTheExchangeUpstream() throws Exception {
+        HttpClient client = mesh.httpClient();
+        Throwable t = failure(client.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/hang"))
+                .compose(r -> {
+                    r.end();
+                    vertx.setTimer(200, id -> r.reset());
+                    return r.response();
+                }));
+        assertInstanceOf(StreamResetException.class, t);
+        upstreamClosed.get(5, TimeUnit.SECONDS);
+        assertTrue(lastRecorded().responseFlags().contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION));
+    }
+
+    @Test
+    void aResponseBodyFlowsToItsHandlersUnlessPaused() throws Exception {
+        HttpClient client = mesh.httpClient();
+        Promise<String> body = Promise.promise();
+        Promise<Void> ended = Promise.promise();
+        StringBuilder seen = new StringBuilder();
+        client.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/flows"))
+                .compose(r -> r.send("abc"))
+                .onSuccess(resp -> {
+                    // as a plain response: no resume needed
+                    resp.handler(seen::append);
+                    resp.endHandler(v -> body.complete(seen.toString()));
+                });
+        assertEquals("abc", body.future().await(5, TimeUnit.SECONDS));
+        StringBuilder later = new StringBuilder();
+        var resp = client.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/paused"))
+                .compose(r -> r.send("xyz")).await(5, TimeUnit.SECONDS);
+        resp.pause();
+        resp.handler(later::append);
+        resp.endHandler(ended::complete);
+        Thread.sleep(200);
+        assertEquals("", later.toString());
+        resp.resume();
+        ended.future().await(5, TimeUnit.SECONDS);
+        assertEquals("xyz", later.toString());
+    }
+
+    @Test
+    void formsAreEncodedAsAPlainClientEncodesThem() throws Exception {
+        WebClient client = mesh.webClient();
+        HttpResponse<Buffer> r = client.post(port, "127.0.0.1", "/form")
+                .sendForm(MultiMap.caseInsensitiveMultiMap().add("a", "1").add("b", "x y"))
+                .await(5, TimeUnit.SECONDS);
+        assertEquals("1,x y,", r.bodyAsString());
+        assertEquals("application/x-www-form-urlencoded", r.getHeader("x-type"));
+        r = client.post(port, "127.0.0.1", "/form")
+                .sendMultipartForm(MultipartForm.create().attribute("a", "2").attribute("b", "z")
+                        .textFileUpload("f", "f.txt", Buffer.buffer("hello"), "text/plain"))
+                .await(5, TimeUnit.SECONDS);
+        assertEquals("2,z,f.txt=hello", r.bodyAsString());
+        assertTrue(r.getHeader("x-type").startsWith("multipart/form-data; boundary="), r.getHeader("x-type"));
+    }
+
+    @Test
+    void anHttpClientRequestFollowsRedirectsWhenAskedTo() throws Exception {
+        HttpClient client = mesh.httpClient();
+        RequestOptions moved = new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/moved");
+        var followed = client.request(new RequestOptions(moved).setFollowRedirects(true))
+                .compose(HttpClientRequest::send).await(5, TimeUnit.SECONDS);
+        assertEquals(200, followed.statusCode());
+        assertEquals("/there", followed.getHeader("x-uri"));
+        assertEquals(1, followed.request().numberOfRedirections());
+        // not asked: the redirect is the answer
+        assertEquals(302, client.request(moved).compose(HttpClientRequest::send).await(5, TimeUnit.SECONDS)
+                .statusCode());
+    }
+
+    @Test
+    void expect100ContinueIsAnsweredByTheMeshAndNotSentOn() throws Exception {
+        HttpClient client = mesh.httpClient();
+        var resp = client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(port)
+                .setURI("/c").putHeader("expect", "100-continue")).compose(r -> {
+                    r.continueHandler(v -> r.end("after continue"));
+                    r.sendHead();
+                    return r.response();
+                }).await(5, TimeUnit.SECONDS);
+        assertEquals("after continue", resp.body().await(5, TimeUnit.SECONDS).toString());
+        // as Envoy without proxy_100_continue: the expectation is the proxy's to answer, not the upstream's
+        assertEquals("null", resp.getHeader("x-expect"));
+    }
+
+    @Test
+    void aVirtualHostRequestGoesToTheNamedServerWithTheVirtualHostAsAuthority() throws Exception {
+        HttpResponse<Buffer> r = mesh.webClient().get(port, "127.0.0.1", "/v").virtualHost("vh.example").send()
+                .await(5, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        assertEquals("vh.example:" + port, r.getHeader("x-authority"));
+    }
+
+    @Test
+    void httpsToAnAddressWithoutListenerGoesThroughWithTlsToThatAddress() throws Exception {
+        SelfSignedCertificate cert = SelfSignedCertificate.create("localhost");
+        int tls = server(new HttpServerOptions().setSsl(true).setKeyCertOptions(cert.keyCertOptions()),
+                req -> req.response().end("tls " + req.isSSL() + " " + req.uri()));
+        WebClient client = mesh.webClient(new WebClientOptions().setTrustAll(true).setVerifyHost(false));
+        HttpResponse<Buffer> r = client.getAbs("https://127.0.0.1:" + tls + "/secure?q=1").send()
+                .await(5, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        assertEquals("tls true /secure?q=1", r.bodyAsString());
+    }
+
+    @Test
+    void closingTheClientFailsItsRequestsInFlightAndLaterOnes() throws Exception {
+        WebClient client = mesh.webClient();
+        assertInstanceOf(HttpClosedException.class, failureOnClose(client, () -> {
+            client.close();
+            return Future.succeededFuture();
+        }));
+        upstreamClosed.get(5, TimeUnit.SECONDS);
+        Throwable later = failure(client.get(port, "127.0.0.1", "/x").send());
+        assertInstanceOf(IllegalStateException.class, later);
+        assertEquals("Client is closed", later.getMessage());
+    }
+
+    @Test
+    void closingTheMeshFailsRequestsInFlight() throws Exception {
+        assertInstanceOf(HttpClosedException.class, failureOnClose(mesh.webClient(), mesh::close));
+    }
+
+    /** How a request that reached the server fails when {@code close} runs. */
+    Throwable failureOnClose(WebClient client, java.util.function.Supplier<Future<Void>> close) throws Exception {
+        Future<HttpResponse<Buffer>> waiting = client.get(port, "127.0.0.1", "/hang").send();
+        hung.get(5, TimeUnit.SECONDS);
+        close.get().await(5, TimeUnit.SECONDS);
+        return failure(waiting);
+    }
+}
