@@ -116,7 +116,7 @@ public final class StandaloneProxy implements AutoCloseable {
                     + "): original destinations are the local addresses only, TPROXY is off");
         }
         Vertx vertx = Vertx.builder().with(options).withTransport(transport).build();
-        SnapshotHolder snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx));
+        SnapshotHolder snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx, settings.upstreamStats()));
         ProxyServer server = null;
         AutoCloseable admin = null;
         try {

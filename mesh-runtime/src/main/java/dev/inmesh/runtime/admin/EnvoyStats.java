@@ -3,6 +3,7 @@ package dev.inmesh.runtime.admin;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Measurement;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.function.Predicate;
@@ -16,8 +17,8 @@ import java.util.function.Predicate;
  */
 final class EnvoyStats {
     private static final String CLUSTER = "envoy_cluster_";
-    /** Envoy's {@code retry.} scope of a cluster's statistics, as the Prometheus name flattens it. */
-    private static final String RETRY = "retry_";
+    /** Scopes within a cluster's statistics, whose dot the Prometheus name flattens to an underscore. */
+    private static final List<String> SCOPES = List.of("retry", "outlier_detection");
     private static final String RETRY_SCOPE = "retry.";
 
     private EnvoyStats() {}
@@ -35,8 +36,11 @@ final class EnvoyStats {
                 continue;
             }
             String stat = name.substring(CLUSTER.length());
-            if (stat.startsWith(RETRY)) {
-                stat = "retry." + stat.substring(RETRY.length()); // cluster.C.retry.upstream_rq_completed, ...
+            for (String scope : SCOPES) {
+                // cluster.C.retry.upstream_rq_completed, cluster.C.outlier_detection.ejections_active, ...
+                if (stat.startsWith(scope + "_")) {
+                    stat = scope + "." + stat.substring(scope.length() + 1);
+                }
             }
             if (stat.equals("upstream_rq_xx") || stat.equals("retry.upstream_rq")) {
                 String cls = m.getId().getTag("response_code_class");

@@ -71,9 +71,6 @@ public final class DefaultMesh implements Mesh {
     DefaultMesh(Vertx vertx, MeshOptions options) {
         this.vertx = vertx;
         this.options = options;
-        UpstreamEnvironment env = UpstreamEnvironment.of(vertx);
-        this.snapshots = new SnapshotHolder(env);
-        this.routing = new OutboundRouting(options.getOutboundTrafficPolicy(), env);
         String workload = options.getWorkloadName().isEmpty() ? options.getApp() : options.getWorkloadName();
         this.local = new WorkloadInfo(workload, options.getNamespace(), options.getApp(), options.getVersion());
         if (options.isMetricsEnabled()) {
@@ -84,6 +81,9 @@ public final class DefaultMesh implements Mesh {
             this.registry = null;
             this.metrics = null;
         }
+        UpstreamEnvironment env = UpstreamEnvironment.of(vertx, metrics == null ? null : metrics::upstream);
+        this.snapshots = new SnapshotHolder(env);
+        this.routing = new OutboundRouting(options.getOutboundTrafficPolicy(), env);
         if (options.isAccessLogEnabled()) {
             this.accessLog = AccessLog.create(options.getAccessLogFormat() == MeshOptions.AccessLogFormat.JSON
                     ? AccessLog.Format.JSON : AccessLog.Format.TEXT, AccessLogSink.stdout());

@@ -73,6 +73,12 @@ public interface UpstreamStats {
     /** A connection attempt failed: {@code upstream_cx_connect_fail}. */
     void connectFailed();
 
+    /**
+     * The cluster's outlier detection statistics, registered on the first call (Envoy keeps them only for a cluster
+     * with outlier detection, so only such a cluster asks).
+     */
+    OutlierStats outlierDetection();
+
     /** Requests in flight: {@code upstream_rq_active} up ({@code +1}) or down ({@code -1}). */
     void activeRequests(int delta);
 }

@@ -33,6 +33,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final AtomicReferenceArray<LongAdder> byClass = new AtomicReferenceArray<>(6);
     private final LongAdder retriedCompleted = new LongAdder();
     private final AtomicReferenceArray<LongAdder> retriedByClass = new AtomicReferenceArray<>(6);
+    private volatile OutlierStats outlier;
 
     UpstreamStatsImpl(MeterRegistry registry, String cluster) {
         this.registry = registry;
@@ -108,6 +109,21 @@ final class UpstreamStatsImpl implements UpstreamStats {
             }
         }
         a.increment();
+    }
+
+    @Override
+    public OutlierStats outlierDetection() {
+        OutlierStats o = outlier;
+        if (o == null) {
+            synchronized (this) {
+                o = outlier;
+                if (o == null) {
+                    o = new OutlierStats(registry, cluster);
+                    outlier = o;
+                }
+            }
+        }
+        return o;
     }
 
     @Override

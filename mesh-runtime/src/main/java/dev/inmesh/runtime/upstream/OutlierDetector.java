@@ -1,9 +1,11 @@
 package dev.inmesh.runtime.upstream;
 
 import dev.inmesh.api.config.cluster.OutlierDetection;
+import dev.inmesh.runtime.stats.OutlierStats;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.function.Supplier;
 import java.util.random.RandomGenerator;
 
 /**
@@ -21,18 +23,28 @@ public final class OutlierDetector {
 
     /** Why a host was ejected, as Envoy's {@code OutlierEjectionType}. */
     public enum EjectionType {
-        CONSECUTIVE_5XX,
-        CONSECUTIVE_GATEWAY_FAILURE,
-        CONSECUTIVE_LOCAL_ORIGIN_FAILURE,
-        SUCCESS_RATE,
-        SUCCESS_RATE_LOCAL_ORIGIN,
-        FAILURE_PERCENTAGE,
-        FAILURE_PERCENTAGE_LOCAL_ORIGIN
+        CONSECUTIVE_5XX("consecutive_5xx"),
+        CONSECUTIVE_GATEWAY_FAILURE("consecutive_gateway_failure"),
+        CONSECUTIVE_LOCAL_ORIGIN_FAILURE("consecutive_local_origin_failure"),
+        SUCCESS_RATE("success_rate"),
+        SUCCESS_RATE_LOCAL_ORIGIN("local_origin_success_rate"),
+        FAILURE_PERCENTAGE("failure_percentage"),
+        FAILURE_PERCENTAGE_LOCAL_ORIGIN("failure_percentage_local_origin");
+
+        /** The type in Envoy's statistics' names ({@code ejections_enforced_<statName>}). */
+        public final String statName;
+
+        EjectionType(String statName) {
+            this.statName = statName;
+        }
     }
 
     private final Ticker ticker;
     private final RandomGenerator random;
     private final Runnable onChange;
+    /** The cluster's statistics, asked for once detection is on; null: none kept. */
+    private final Supplier<OutlierStats> statsSource;
+    private OutlierStats stats; // guarded by this
     private volatile OutlierDetection config;
     private List<Host> hosts = List.of(); // guarded by this
     /** The last interval's success rate average and ejection threshold, external [0] and local origin [1]; -1: none. */
@@ -42,12 +54,38 @@ public final class OutlierDetector {
     /**
      * @param config the settings, or null when the cluster has none (reports are then ignored)
      * @param onChange called after hosts were ejected or returned, outside the detector's lock
+     * @param stats the cluster's outlier statistics (Envoy's {@code outlier_detection.*}), asked for when detection is
+     *              first on; null to keep none
      */
-    public OutlierDetector(OutlierDetection config, Ticker ticker, RandomGenerator random, Runnable onChange) {
+    public OutlierDetector(OutlierDetection config, Ticker ticker, RandomGenerator random, Runnable onChange,
+                           Supplier<OutlierStats> stats) {
         this.config = config;
         this.ticker = ticker;
         this.random = random;
         this.onChange = onChange;
+        this.statsSource = stats;
+        if (config != null) {
+            synchronized (this) {
+                stats();
+            }
+        }
+    }
+
+    /** The statistics, bound to this detector's ejected hosts on first use; null when none are kept. Holds lock. */
+    private OutlierStats stats() {
+        if (stats == null && statsSource != null) {
+            stats = statsSource.get();
+            stats.activeFrom(this::activeEjections);
+        }
+        return stats;
+    }
+
+    /** A host met {@code type}'s condition: Envoy counts the detection before the ejection is judged. Holds lock. */
+    private void detected(EjectionType type) {
+        OutlierStats s = stats();
+        if (s != null) {
+            s.detected(type.statName);
+        }
     }
 
     /** The settings in force, or null when off. */
@@ -63,6 +101,11 @@ public final class OutlierDetector {
     /** Replaces the settings; turning detection off returns every ejected host. */
     void configure(OutlierDetection newConfig) {
         this.config = newConfig;
+        if (newConfig != null) {
+            synchronized (this) {
+                stats();
+            }
+        }
         if (newConfig == null) {
             boolean changed = false;
             synchronized (this) {
@@ -102,6 +145,7 @@ public final class OutlierDetector {
             if (config == null || host == null || !hosts.contains(host) || host.outlier().ejected()) {
                 return;
             }
+            detected(type);
             changed = eject(host, type);
             host.outlier().resetCounter(type);
         }
@@ -201,16 +245,19 @@ public final class OutlierDetector {
             successRateThreshold[origin] = threshold;
             for (int i = 0; i < srHosts.size(); i++) {
                 if (srRates.get(i) < threshold && !srHosts.get(i).outlier().ejected()) {
-                    changed |= eject(srHosts.get(i), local ? EjectionType.SUCCESS_RATE_LOCAL_ORIGIN
-                            : EjectionType.SUCCESS_RATE);
+                    EjectionType type = local ? EjectionType.SUCCESS_RATE_LOCAL_ORIGIN : EjectionType.SUCCESS_RATE;
+                    detected(type);
+                    changed |= eject(srHosts.get(i), type);
                 }
             }
         }
         if (!fpHosts.isEmpty() && fpHosts.size() >= c.failurePercentageMinimumHosts()) {
             for (int i = 0; i < fpHosts.size(); i++) {
                 if (100.0 - fpRates.get(i) >= c.failurePercentageThreshold() && !fpHosts.get(i).outlier().ejected()) {
-                    changed |= eject(fpHosts.get(i), local ? EjectionType.FAILURE_PERCENTAGE_LOCAL_ORIGIN
-                            : EjectionType.FAILURE_PERCENTAGE);
+                    EjectionType type = local ? EjectionType.FAILURE_PERCENTAGE_LOCAL_ORIGIN
+                            : EjectionType.FAILURE_PERCENTAGE;
+                    detected(type);
+                    changed |= eject(fpHosts.get(i), type);
                 }
             }
         }
@@ -229,6 +276,10 @@ public final class OutlierDetector {
         // the share of hosts out once this one is; only always_eject_one_host lets the first go past the limit
         double percent = 100.0 * (active + 1) / hosts.size();
         if (percent > c.maxEjectionPercent() && !(c.alwaysEjectOneHost() && active == 0)) {
+            OutlierStats s = stats();
+            if (s != null) {
+                s.overflow();
+            }
             return false;
         }
         int enforcing = switch (type) {
@@ -245,6 +296,10 @@ public final class OutlierDetector {
         }
         long base = c.baseEjectionTime().toNanos();
         host.outlier().eject(ticker.nanoTime(), base, Math.max(c.maxEjectionTime().toNanos(), base));
+        OutlierStats s = stats();
+        if (s != null) {
+            s.enforced(type.statName);
+        }
         return true;
     }
 }

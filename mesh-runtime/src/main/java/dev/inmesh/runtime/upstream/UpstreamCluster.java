@@ -62,7 +62,7 @@ public final class UpstreamCluster {
         this.highBreakers = new CircuitBreakerState(
                 config.circuitBreakers().forPriority(CircuitBreakers.RoutingPriority.HIGH));
         this.outlierDetector = new OutlierDetector(config.outlierDetection(), env.ticker(), env.random(),
-                this::rebuild);
+                this::rebuild, env.stats() == null ? null : () -> env.stats().apply(name).outlierDetection());
     }
 
     public String name() {

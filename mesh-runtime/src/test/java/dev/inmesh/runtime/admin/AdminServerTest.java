@@ -272,6 +272,7 @@ class AdminServerTest {
         upstream.requestStarted();
         upstream.requestCompleted(200);
         upstream.retriedResponse(503);
+        upstream.outlierDetection().enforced("consecutive_5xx");
         metrics.record(StreamInfos.outboundOk());
         AdminServer own = everything();
         try {
@@ -282,6 +283,11 @@ class AdminServerTest {
             // a response retried away: Envoy's retry. scope, apart from the answer's own counts
             assertTrue(text.body().contains("cluster.outbound|9080||reviews.retry.upstream_rq_5xx: 1\n"), text.body());
             assertTrue(!text.body().contains("reviews.upstream_rq_5xx"), text.body());
+            // and its outlier_detection. scope
+            String od = "cluster.outbound|9080||reviews.outlier_detection.";
+            assertTrue(text.body().contains(od + "ejections_enforced_consecutive_5xx: 1\n"), text.body());
+            assertTrue(text.body().contains(od + "ejections_enforced_total: 1\n"), text.body());
+            assertTrue(text.body().contains(od + "ejections_active: 0\n"), text.body());
             assertTrue(!text.body().contains("istio_requests_total"), text.body());
             List<String> names = text.body().lines().map(l -> l.substring(0, l.indexOf(": "))).toList();
             assertEquals(names.stream().sorted().toList(), names);

@@ -522,7 +522,9 @@ class MeshWebClientTest {
     void theAdminServerShowsConfigMetricsAndClustersOfTheMesh() throws Exception {
         int a = server("reviews-a", 200);
         Path file = dir.resolve("mesh.yaml");
-        Files.writeString(file, config("", a));
+        // with outlier detection, whose statistics the cluster keeps itself
+        Files.writeString(file, config("", a).replace("    lb_policy: ROUND_ROBIN\n",
+                "    lb_policy: ROUND_ROBIN\n    outlier_detection: {consecutive_5xx: 5}\n"));
         mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage")
                 .setVersion("v1").setConfigFile(file.toString()).setAdminPort(0));
         mesh.start().await(10, TimeUnit.SECONDS);
@@ -559,6 +561,8 @@ class MeshWebClientTest {
         assertTrue(line.contains("destination_service=\"reviews.default.svc.cluster.local\""), line);
         assertTrue(line.contains("response_code=\"200\""), line);
         assertTrue(stats.contains("upstream_rq_total"), stats);
+        assertTrue(stats.contains("envoy_cluster_outlier_detection_ejections_active{"
+                + "cluster_name=\"outbound|9080||reviews.default.svc.cluster.local\"} 0.0"), stats);
     }
 
     @Test

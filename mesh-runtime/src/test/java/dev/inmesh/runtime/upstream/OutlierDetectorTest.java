@@ -7,9 +7,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.cluster.OutlierDetection;
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 
 class OutlierDetectorTest {
@@ -269,5 +277,76 @@ class OutlierDetectorTest {
         Host h = hosts(c).get(0);
         fail5xx(h, 50);
         assertFalse(h.outlier().ejected());
+    }
+
+    /** Cluster {@code c} of {@code hosts} hosts whose statistics go to {@code reg}, as the mesh and proxy wire them. */
+    private UpstreamCluster clusterWithStats(int hosts, OutlierDetection od, PrometheusMeterRegistry reg) {
+        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(42), null,
+                MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        return ClusterManager.create(env, Map.of("c", Fixtures.eds("c", LbPolicy.ROUND_ROBIN, od, null)),
+                Map.of("c", Fixtures.cla("c", hosts))).cluster("c");
+    }
+
+    /** Cluster {@code c}'s non-zero outlier_detection statistics, by the name after the prefix. */
+    private static Map<String, Double> outlierStats(PrometheusMeterRegistry reg) {
+        Map<String, Double> out = new TreeMap<>();
+        String prefix = "envoy_cluster_outlier_detection_";
+        reg.getMeters().stream().filter(m -> m.getId().getName().startsWith(prefix)
+                && "c".equals(m.getId().getTag("cluster_name"))).forEach(m -> {
+                    double v = m.measure().iterator().next().getValue();
+                    if (v != 0) {
+                        out.put(m.getId().getName().substring(prefix.length()), v);
+                    }
+                });
+        return out;
+    }
+
+    @Test
+    void ejectionsCountAsEnvoysOutlierDetectionStatisticsDetectedEnforcedAndActive() {
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        UpstreamCluster c = clusterWithStats(3, withMaxPercent(100), reg);
+        Gauge active = reg.find("envoy_cluster_outlier_detection_ejections_active").tag("cluster_name", "c").gauge();
+        assertEquals(0.0, active.value()); // registered with detection on, before any ejection
+        fail5xx(hosts(c).get(0), 5);
+        assertEquals(Map.of("ejections_active", 1.0, "ejections_detected_consecutive_5xx", 1.0,
+                "ejections_enforced_consecutive_5xx", 1.0, "ejections_enforced_total", 1.0), outlierStats(reg));
+        f.ticker.advance(Duration.ofSeconds(30));
+        c.outlierDetector().runInterval(); // back after the base ejection time: no longer active
+        assertEquals(0.0, active.value());
+        assertEquals(1.0, outlierStats(reg).get("ejections_enforced_total"));
+    }
+
+    @Test
+    void anEjectionMaxEjectionPercentRefusesCountsAsOverflowAfterItsDetection() {
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        UpstreamCluster c = clusterWithStats(3, withMaxPercent(50), reg);
+        fail5xx(hosts(c).get(0), 5);
+        fail5xx(hosts(c).get(1), 5); // two of three out would be 67% > 50%
+        assertTrue(hosts(c).get(0).outlier().ejected());
+        assertFalse(hosts(c).get(1).outlier().ejected());
+        assertEquals(Map.of("ejections_active", 1.0, "ejections_detected_consecutive_5xx", 2.0,
+                "ejections_enforced_consecutive_5xx", 1.0, "ejections_enforced_total", 1.0,
+                "ejections_overflow", 1.0), outlierStats(reg));
+    }
+
+    @Test
+    void anEjectionNotEnforcedIsDetectedOnly() {
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        // consecutive_gateway_failure at 3 with enforcing 0 (Envoy's default enforcement): three 502s meet it, and
+        // the detection is counted though no ejection follows (consecutive_5xx needs five)
+        UpstreamCluster c = clusterWithStats(3, with(100, 3, 0, false), reg);
+        Host h = hosts(c).get(0);
+        for (int i = 0; i < 3; i++) {
+            h.outlier().reportHttpStatus(502);
+        }
+        assertFalse(h.outlier().ejected());
+        assertEquals(Map.of("ejections_detected_consecutive_gateway_failure", 1.0), outlierStats(reg));
+    }
+
+    @Test
+    void aClusterWithoutOutlierDetectionHasNoOutlierStatistics() {
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        clusterWithStats(3, null, reg);
+        assertEquals(null, reg.find("envoy_cluster_outlier_detection_ejections_active").gauge());
     }
 }

@@ -1,0 +1,73 @@
+package dev.inmesh.runtime.stats;
+
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.IntSupplier;
+
+/**
+ * One cluster's outlier detection statistics, as Envoy keeps them under {@code cluster.<name>.outlier_detection.}
+ * for a cluster that has outlier detection: {@code ejections_active} (hosts out now), {@code ejections_enforced_total},
+ * {@code ejections_overflow} (an ejection {@code max_ejection_percent} did not allow), and per detection type
+ * {@code ejections_detected_<type>} (each time a host met the type's condition, enforced or not) and
+ * {@code ejections_enforced_<type>} (each time that ejected it). Scraped under Istio's stats tags as
+ * {@code envoy_cluster_outlier_detection_ejections_active{cluster_name="<name>"}} and so on; as with
+ * {@link UpstreamStats}, those whose Envoy name does not end in {@code _total} are gauges that only go up.
+ * Thread-safe.
+ */
+public final class OutlierStats {
+    /** Envoy's detection types, as its statistics name them. */
+    public static final List<String> TYPES = List.of("consecutive_5xx", "consecutive_gateway_failure",
+            "consecutive_local_origin_failure", "success_rate", "local_origin_success_rate", "failure_percentage",
+            "failure_percentage_local_origin");
+    private static final String PREFIX = "envoy_cluster_outlier_detection_";
+
+    private final LongAdder enforcedTotal = new LongAdder();
+    private final LongAdder overflow = new LongAdder();
+    private final Map<String, LongAdder> detected = new HashMap<>();
+    private final Map<String, LongAdder> enforced = new HashMap<>();
+    private volatile IntSupplier active = () -> 0;
+
+    OutlierStats(MeterRegistry registry, String cluster) {
+        FunctionCounter.builder(PREFIX + "ejections_enforced_total", enforcedTotal, LongAdder::doubleValue)
+                .tag("cluster_name", cluster).register(registry);
+        gauge(registry, cluster, "ejections_overflow", overflow);
+        Gauge.builder(PREFIX + "ejections_active", this, s -> s.active.getAsInt()).tag("cluster_name", cluster)
+                .strongReference(true).register(registry);
+        for (String type : TYPES) {
+            detected.put(type, gauge(registry, cluster, "ejections_detected_" + type, new LongAdder()));
+            enforced.put(type, gauge(registry, cluster, "ejections_enforced_" + type, new LongAdder()));
+        }
+    }
+
+    private static LongAdder gauge(MeterRegistry registry, String cluster, String name, LongAdder a) {
+        Gauge.builder(PREFIX + name, a, LongAdder::doubleValue).tag("cluster_name", cluster).strongReference(true)
+                .register(registry);
+        return a;
+    }
+
+    /** Where {@code ejections_active} is read from: the cluster's detector in force (a new one replaces the old). */
+    public void activeFrom(IntSupplier ejectedHosts) {
+        this.active = ejectedHosts;
+    }
+
+    /** A host met the condition of {@code type} (one of {@link #TYPES}), whether or not it was then ejected. */
+    public void detected(String type) {
+        detected.get(type).increment();
+    }
+
+    /** A host was ejected for {@code type}: {@code ejections_enforced_<type>} and {@code ejections_enforced_total}. */
+    public void enforced(String type) {
+        enforced.get(type).increment();
+        enforcedTotal.increment();
+    }
+
+    /** An ejection was not made: {@code max_ejection_percent} of the hosts were out already. */
+    public void overflow() {
+        overflow.increment();
+    }
+}
