@@ -47,7 +47,11 @@ final class MeshClientRequest implements HttpClientRequest {
     private final MeshHttpClient client;
     private final OutboundDispatcher dispatcher;
     private final ContextInternal context;
-    private final Promise<HttpClientResponse> response = Promise.promise();
+    /**
+     * Bound to the request's context, as a plain Vert.x request's: its callbacks run there, and code that asks the
+     * future for its context (Vert.x's gRPC client does) finds it.
+     */
+    private final Promise<HttpClientResponse> response;
     private final MultiMap headers = MultiMap.caseInsensitiveMultiMap();
     private HttpMethod method;
     private String uri;
@@ -83,10 +87,13 @@ final class MeshClientRequest implements HttpClientRequest {
         this.client = client;
         this.dispatcher = dispatcher;
         this.context = (ContextInternal) context;
+        this.response = this.context.promise();
         this.method = o.getMethod() == null ? HttpMethod.GET : o.getMethod();
         this.uri = o.getURI() == null || o.getURI().isEmpty() ? "/" : o.getURI();
-        this.host = o.getHost() != null ? o.getHost() : defaultHost;
-        this.port = o.getPort() != null ? o.getPort() : defaultPort;
+        this.server = o.getServer() instanceof SocketAddress a && a.isInetSocket() ? a : null;
+        // as Vert.x: without a host or port of their own, the options' server gives them, else the client's defaults
+        this.host = o.getHost() != null ? o.getHost() : server != null ? server.host() : defaultHost;
+        this.port = o.getPort() != null ? o.getPort() : server != null ? server.port() : defaultPort;
         this.ssl = Boolean.TRUE.equals(o.isSsl());
         if (o.getHeaders() != null) {
             o.getHeaders().forEach(headers::add); // no intermediate list of entries, as addAll makes
@@ -94,7 +101,6 @@ final class MeshClientRequest implements HttpClientRequest {
         if (o.getFollowRedirects() != null) {
             followRedirects = o.getFollowRedirects();
         }
-        this.server = o.getServer() instanceof SocketAddress a && a.isInetSocket() ? a : null;
         this.traceOperation = o.getTraceOperation();
         // as Vert.x: setTimeout gives the idle timeout unless setIdleTimeout gives its own
         long idle = o.getIdleTimeout() >= 0 ? o.getIdleTimeout() : o.getTimeout();
