@@ -45,6 +45,14 @@ class HttpBridgeTest {
                         badHits.incrementAndGet();
                     }
                     req.body().onSuccess(body -> {
+                        req.response().putHeader("x-upstream-version", req.version().name());
+                        if (req.path().equals("/grpc")) {
+                            // a gRPC answer: one message, the status in the trailers
+                            req.response().putHeader("content-type", "application/grpc")
+                                    .putTrailer("grpc-status", "7").end(Buffer.buffer().appendByte((byte) 0)
+                                            .appendInt(2).appendString("no"));
+                            return;
+                        }
                         if (req.path().equals("/slow-head")) {
                             backends.setTimer(3000, t -> req.response().end("late"));
                             return;
@@ -135,6 +143,10 @@ class HttpBridgeTest {
                   - name: v2
                     type: STATIC
                     connect_timeout: 1s
+                    typed_extension_protocol_options:
+                      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                        use_downstream_protocol_config: {http_protocol_options: {}, http2_protocol_options: {}}
                     load_assignment:
                       cluster_name: v2
                       endpoints:
@@ -292,6 +304,36 @@ class HttpBridgeTest {
         }
         awaitRequests(5);
         assertEquals("HTTP/2", proxy.requests.get(0).protocol());
+    }
+
+    @Test
+    void aClusterThatUsesTheDownstreamsProtocolSendsH2cRequestsOverH2cAndTheirTrailersBack() throws Exception {
+        HttpClient h2 = backends.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false).setDefaultHost("127.0.0.1").setDefaultPort(proxyPort));
+        // v2 uses the downstream's protocol (as Istio's clusters for detected ports): h2c in, h2c out
+        var resp = h2.request(toReviews("/grpc").setMethod(HttpMethod.POST)
+                .putHeader("x-version", "v2").putHeader("content-type", "application/grpc"))
+                .compose(r -> r.send(Buffer.buffer().appendByte((byte) 0).appendInt(0)))
+                .compose(r -> r.body().map(b -> r)).await(10, TimeUnit.SECONDS);
+        assertEquals("HTTP_2", resp.getHeader("x-upstream-version"));
+        assertEquals(7, resp.body().await(1, TimeUnit.SECONDS).length());
+        assertEquals("7", resp.getTrailer("grpc-status")); // the upstream's trailers, passed on
+        awaitRequests(1);
+        StreamInfo info = proxy.requests.get(0);
+        assertEquals("HTTP/2", info.protocol());
+        assertEquals("7", info.grpcStatus());
+        // HTTP/1.1 in, HTTP/1.1 out; and v1, which names no protocol, takes HTTP/1.1 whatever comes in
+        assertEquals("HTTP_1_1", client.request(toReviews("/x").putHeader("x-version", "v2"))
+                .compose(r -> r.send()).await(10, TimeUnit.SECONDS)
+                .getHeader("x-upstream-version"));
+        assertEquals("HTTP_1_1", h2.request(toReviews("/x"))
+                .compose(r -> r.send()).await(10, TimeUnit.SECONDS).getHeader("x-upstream-version"));
+    }
+
+    /** A request for {@code reviews} (its authority), sent to the proxy. */
+    private RequestOptions toReviews(String uri) {
+        return new RequestOptions().setURI(uri).setHost("reviews").setPort(proxyPort)
+                .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(proxyPort, "127.0.0.1"));
     }
 
     /** Writes raw bytes on a new connection to the proxy. */

@@ -53,6 +53,8 @@ final class MeshClientRequest implements HttpClientRequest {
      */
     private final Promise<HttpClientResponse> response;
     private final MultiMap headers = MultiMap.caseInsensitiveMultiMap();
+    /** {@code HTTP/2} or {@code HTTP/1.1}: what the client speaks, as a sidecar would see it. */
+    private final String protocol;
     private HttpMethod method;
     private String uri;
     private String host;
@@ -83,8 +85,9 @@ final class MeshClientRequest implements HttpClientRequest {
     private int redirections;
 
     MeshClientRequest(MeshHttpClient client, OutboundDispatcher dispatcher, Context context, RequestOptions o,
-                      String defaultHost, int defaultPort) {
+                      String defaultHost, int defaultPort, String protocol) {
         this.client = client;
+        this.protocol = protocol;
         this.dispatcher = dispatcher;
         this.context = (ContextInternal) context;
         this.response = this.context.promise();
@@ -136,7 +139,9 @@ final class MeshClientRequest implements HttpClientRequest {
         if ("100-continue".equalsIgnoreCase(headers.get(HttpHeaders.EXPECT))) {
             headers.remove(HttpHeaders.EXPECT); // the mesh answered it (see sendHead), as Envoy does by default
         }
-        dispatcher.dispatch(method, host, port, server, uri, headers, body, ssl, r -> forwarded = r).onComplete(ar -> {
+        Future<RouterResponse> routed = dispatcher.dispatch(method, host, port, server, uri, headers, body, ssl,
+                protocol, r -> forwarded = r);
+        routed.onComplete(ar -> {
             if (ar.failed()) {
                 fail(ar.cause());
                 return;
@@ -485,7 +490,7 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public HttpVersion version() {
-        return HttpVersion.HTTP_1_1;
+        return "HTTP/2".equals(protocol) ? HttpVersion.HTTP_2 : HttpVersion.HTTP_1_1;
     }
 
     @Override

@@ -8,6 +8,7 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpConnectOptions;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.internal.http.HttpClientInternal;
@@ -30,6 +31,8 @@ import java.util.function.Function;
 public final class MeshHttpClient implements HttpClientInternal {
     private final HttpClientInternal delegate;
     private final OutboundDispatcher dispatcher;
+    /** The protocol a sidecar would see this client speak ({@link #protocol}). */
+    private final String protocol;
     /** The requests not yet done: a close fails them, as a plain client's close fails its connections' requests. */
     private final Set<MeshClientRequest> open = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
@@ -37,6 +40,17 @@ public final class MeshHttpClient implements HttpClientInternal {
     public MeshHttpClient(HttpClientInternal delegate, OutboundDispatcher dispatcher) {
         this.delegate = delegate;
         this.dispatcher = dispatcher;
+        this.protocol = protocol(delegate.options());
+    }
+
+    /**
+     * The protocol a sidecar would see a plain client with these options speak: {@code HTTP/2} when it is set for
+     * HTTP/2 with prior knowledge (as Vert.x's gRPC client is), else {@code HTTP/1.1} (an h2c upgrade, Vert.x's
+     * default for HTTP/2 in clear, is not taken by Envoy, so such a client goes on in HTTP/1.1). A cluster that uses
+     * its downstream's protocol sends the client's requests upstream in it.
+     */
+    static String protocol(HttpClientOptions o) {
+        return o.getProtocolVersion() == HttpVersion.HTTP_2 && !o.isHttp2ClearTextUpgrade() ? "HTTP/2" : "HTTP/1.1";
     }
 
     @Override
@@ -46,7 +60,7 @@ public final class MeshHttpClient implements HttpClientInternal {
         }
         HttpClientOptions o = delegate.options();
         MeshClientRequest req = new MeshClientRequest(this, dispatcher, delegate.vertx().getOrCreateContext(),
-                options, o.getDefaultHost(), o.getDefaultPort());
+                options, o.getDefaultHost(), o.getDefaultPort(), protocol);
         open.add(req);
         return Future.succeededFuture(req);
     }

@@ -55,10 +55,11 @@ public final class OutboundDispatcher {
      * Routes a request to {@code host:port}; the future never fails (failures are local replies).
      *
      * @param server the address to connect to when it is not {@code host:port} (a virtual host), else null
+     * @param protocol the caller's protocol, {@code HTTP/1.1} or {@code HTTP/2}
      * @param forwarded told the request the router works on, when it has one (for {@link Router#cancel})
      */
     public Future<RouterResponse> dispatch(HttpMethod method, String host, int port, SocketAddress server, String uri,
-                                          MultiMap headers, Buffer body, boolean ssl,
+                                          MultiMap headers, Buffer body, boolean ssl, String protocol,
                                           Consumer<RouterRequest> forwarded) {
         String hostHeader = headers.get(io.vertx.core.http.HttpHeaders.HOST);
         String authority = hostHeader != null ? hostHeader : (port == (ssl ? 443 : 80) ? host : host + ":" + port);
@@ -76,7 +77,7 @@ public final class OutboundDispatcher {
         String target = PathNormalizer.apply(PathNormalizer.withoutFragment(uri), d.paths());
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,
                 authority, ssl ? "https" : "http", headers, body, sourceIp + ":0", null,
-                new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), "HTTP/1.1")
+                new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), protocol)
                 .serverHeader(d.serverHeader()).generateRequestId(d.hcm() == null || d.hcm().generateRequestId())
                 .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout());
         if (d.blackhole()) {

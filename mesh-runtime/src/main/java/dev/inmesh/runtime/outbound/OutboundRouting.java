@@ -70,8 +70,9 @@ public final class OutboundRouting {
 
     public OutboundRouting(MeshOptions.OutboundTrafficPolicy policy, UpstreamEnvironment env) {
         this.policy = policy;
+        // as Istio's PassthroughCluster: the caller's protocol goes on (use_downstream_protocol_config)
         Cluster passthrough = new Cluster(PASSTHROUGH, DiscoveryType.ORIGINAL_DST, "", LbPolicy.CLUSTER_PROVIDED, null,
-                Duration.ofSeconds(10), null, null, null, null, null, null, null, false, null);
+                Duration.ofSeconds(10), null, null, null, null, null, null, null, null, false, true, null);
         this.passthroughClusters = ClusterManager.create(env, Map.of(PASSTHROUGH, passthrough), Map.of());
     }
 

@@ -684,7 +684,8 @@ public final class Router {
             }
             HttpClient client;
             try {
-                client = ex.cluster.httpClient(host);
+                // as Envoy under use_downstream_protocol_config: an HTTP/2 request goes upstream over HTTP/2
+                client = ex.cluster.httpClient(host, "HTTP/2".equals(req.protocol));
             } catch (RuntimeException e) {
                 failed(gen, RetryState.Failure.CONNECT_FAILURE);
                 return;

@@ -14,10 +14,10 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * One host's connection pool: a Vert.x HttpClient whose default host and port are the host's, made on first use
- * with the cluster's settings (HTTP/1.1 keep-alive or h2c with prior knowledge, connect timeout, bind address,
- * connection and pending limits from the circuit breakers; one multiplexed connection for HTTP/2), split by event loop
- * when the limits are generous (see {@link Current}). When the settings change, the old clients drain gracefully and
- * new ones are made; so they do when the host leaves the cluster.
+ * with the cluster's settings (HTTP/1.1 keep-alive or h2c with prior knowledge, each a client of its own, connect
+ * timeout, bind address, connection and pending limits from the circuit breakers; one multiplexed connection for
+ * HTTP/2), split by event loop when the limits are generous (see {@link Current}). When the settings change, the old
+ * clients drain gracefully and new ones are made; so they do when the host leaves the cluster.
  */
 final class HostPool {
     /** The largest upstream response head taken: Envoy's default {@code max_response_headers_kb}, 60 KiB. */
@@ -46,10 +46,15 @@ final class HostPool {
     /** The host's statistics, which count this pool's connections; set once the host is made. */
     private volatile HostStats stats;
     /**
-     * The clients and the settings they were made with, or null: read without the lock on the request path, replaced
-     * under it.
+     * The HTTP/1.1 clients and the settings they were made with, or null: read without the lock on the request path,
+     * replaced under it.
      */
     private volatile Current current;
+    /**
+     * The h2c clients, as {@link #current}: a cluster that uses its downstream's protocol has both, as Envoy keeps a
+     * pool per protocol for each host.
+     */
+    private volatile Current currentH2;
 
     /**
      * The client for callers off Vert.x's threads, and, when the limits allow, one client per event loop: Vert.x's
@@ -69,7 +74,7 @@ final class HostPool {
     }
 
     HttpClient client(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
-        Current c = current;
+        Current c = wanted.http2() ? currentH2 : current;
         if (c == null || (c.settings != wanted && !c.settings.equals(wanted))) {
             c = rebuild(vertx, wanted, breakers);
         }
@@ -84,7 +89,7 @@ final class HostPool {
     }
 
     private synchronized Current rebuild(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
-        Current old = current;
+        Current old = wanted.http2() ? currentH2 : current;
         if (old != null && wanted.equals(old.settings)) {
             return old;
         }
@@ -95,13 +100,18 @@ final class HostPool {
                 wanted.maxPending());
         int loops = eventLoops(vertx);
         boolean split = loops > 1 && wanted.maxConnections() / loops >= MIN_CONNECTIONS_PER_LOOP;
-        current = new Current(shared, wanted, loops, split ? new ConcurrentHashMap<>() : null);
-        return current;
+        Current made = new Current(shared, wanted, loops, split ? new ConcurrentHashMap<>() : null);
+        if (wanted.http2()) {
+            currentH2 = made;
+        } else {
+            current = made;
+        }
+        return made;
     }
 
     private synchronized HttpClient loopClient(Vertx vertx, Current c, EventLoop loop,
                                                CircuitBreakerState breakers) {
-        if (current != c) {
+        if ((c.settings.http2() ? currentH2 : current) != c) {
             return c.client; // replaced meanwhile: the old shared client still drains
         }
         return c.perLoop.computeIfAbsent(loop, l -> build(vertx, c.settings,
@@ -174,10 +184,12 @@ final class HostPool {
 
     /** Lets requests in flight finish, then closes the connections. */
     synchronized void drain() {
-        Current c = current;
-        if (c != null) {
-            shutdownAll(c);
-            current = null;
+        for (Current c : new Current[] {current, currentH2}) {
+            if (c != null) {
+                shutdownAll(c);
+            }
         }
+        current = null;
+        currentH2 = null;
     }
 }

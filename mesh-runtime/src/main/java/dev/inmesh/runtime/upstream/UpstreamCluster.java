@@ -41,7 +41,11 @@ public final class UpstreamCluster {
     /** The pool settings of the config in force, computed once per config rather than per request. */
     private volatile PoolSettings poolSettings;
 
-    private record PoolSettings(Cluster config, HostPool.Settings settings) {}
+    /**
+     * A configuration's pool settings: for its own protocol, and for h2c (the HTTP/2 requests of a cluster that uses
+     * its downstream's protocol).
+     */
+    private record PoolSettings(Cluster config, HostPool.Settings settings, HostPool.Settings h2c) {}
     // guarded by this
     private LoadBalancer loadBalancer;
     private ClusterLoadAssignment assignment;
@@ -109,28 +113,41 @@ public final class UpstreamCluster {
 
     /**
      * The pooled HTTP client for a host of this cluster; its default host and port are the host's, so
-     * {@code client.request(method, uri)} goes there.
+     * {@code client.request(method, uri)} goes there. It speaks the cluster's protocol: h2c with explicit HTTP/2,
+     * else HTTP/1.1.
      *
      * @throws IllegalStateException without Vert.x
      */
     public HttpClient httpClient(Host host) {
+        return httpClient(host, false);
+    }
+
+    /**
+     * The pooled HTTP client for a host of this cluster, for a request that came in over HTTP/2 or not: a cluster that
+     * uses its downstream's protocol ({@link Cluster#useDownstreamProtocol()}) gives h2c for the one and HTTP/1.1 for
+     * the other, as Envoy picks the upstream protocol per request; any other cluster its own protocol.
+     *
+     * @throws IllegalStateException without Vert.x
+     */
+    public HttpClient httpClient(Host host, boolean downstreamHttp2) {
         if (env.vertx() == null) {
             throw new IllegalStateException("no Vert.x: connection pools are unavailable");
         }
         Cluster c = config;
         PoolSettings cached = poolSettings;
-        HostPool.Settings settings;
-        if (cached != null && cached.config == c) {
-            settings = cached.settings;
-        } else {
+        if (cached == null || cached.config != c) {
             CircuitBreakers.Thresholds t = defaultBreakers.thresholds();
-            settings = new HostPool.Settings(c.connectTimeout().toMillis(), c.http2(),
-                    c.upstreamBindAddress() == null ? null : c.upstreamBindAddress().address(),
-                    (int) Math.min(Integer.MAX_VALUE, Math.max(1, t.maxConnections())),
-                    t.maxPendingRequests() >= Integer.MAX_VALUE ? -1 : (int) t.maxPendingRequests());
-            poolSettings = new PoolSettings(c, settings);
+            String bind = c.upstreamBindAddress() == null ? null : c.upstreamBindAddress().address();
+            int maxConnections = (int) Math.min(Integer.MAX_VALUE, Math.max(1, t.maxConnections()));
+            int maxPending = t.maxPendingRequests() >= Integer.MAX_VALUE ? -1 : (int) t.maxPendingRequests();
+            long connectTimeout = c.connectTimeout().toMillis();
+            cached = new PoolSettings(c,
+                    new HostPool.Settings(connectTimeout, c.http2(), bind, maxConnections, maxPending),
+                    new HostPool.Settings(connectTimeout, true, bind, maxConnections, maxPending));
+            poolSettings = cached;
         }
-        return host.pool.client(env.vertx(), settings, defaultBreakers);
+        boolean h2 = c.useDownstreamProtocol() && downstreamHttp2;
+        return host.pool.client(env.vertx(), h2 ? cached.h2c : cached.settings, defaultBreakers);
     }
 
     /** The compiled hosts by priority in force now. */

@@ -149,9 +149,12 @@ public final class ClusterParser
             return null;
         });
         boolean http2 = c.hasHttp2ProtocolOptions();
+        boolean downstream = false;
         for (Map.Entry<String, Any> e : c.getTypedExtensionProtocolOptionsMap().entrySet()) {
             String segment = "typed_extension_protocol_options[\"" + e.getKey() + "\"]";
-            http2 |= Fields.at(segment, () -> protocolOptions(e.getKey(), e.getValue()));
+            UpstreamProtocol p = Fields.at(segment, () -> protocolOptions(e.getKey(), e.getValue()));
+            http2 |= p == UpstreamProtocol.HTTP2;
+            downstream |= p == UpstreamProtocol.DOWNSTREAM;
         }
         DnsLookupFamily family = switch (c.getDnsLookupFamily()) {
             case AUTO -> DnsLookupFamily.AUTO;
@@ -163,7 +166,7 @@ public final class ClusterParser
                     + " (expected: AUTO, V4_ONLY, V6_ONLY, V4_PREFERRED or ALL)");
         };
         return new Cluster(c.getName(), type, edsServiceName, policy, lbConfig, connectTimeout, breakers, outlier,
-                common, bind, inline, dnsRefresh, family, cleanup, http2,
+                common, bind, inline, dnsRefresh, family, cleanup, http2, downstream && !http2,
                 Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())));
     }
 
@@ -350,8 +353,11 @@ public final class ClusterParser
         });
     }
 
-    /** Parses one typed protocol option; returns whether it selects HTTP/2 upstream. */
-    private static boolean protocolOptions(String key, Any any) {
+    /** The upstream protocol a cluster's HTTP protocol options select. */
+    private enum UpstreamProtocol { HTTP1, HTTP2, DOWNSTREAM }
+
+    /** Parses one typed protocol option; returns the upstream protocol it selects. */
+    private static UpstreamProtocol protocolOptions(String key, Any any) {
         if (!key.equals(HTTP_PROTOCOL_OPTIONS)) {
             throw new FieldError("", "not supported by Inmesh (only " + HTTP_PROTOCOL_OPTIONS + ")");
         }
@@ -367,7 +373,7 @@ public final class ClusterParser
             var explicit = o.getExplicitHttpConfig();
             return Fields.at("explicit_http_config", () -> {
                 Fields.onlyKnown(explicit, Set.of("http_protocol_options", "http2_protocol_options"), Set.of());
-                return explicit.hasHttp2ProtocolOptions();
+                return explicit.hasHttp2ProtocolOptions() ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1;
             });
         }
         if (o.hasUseDownstreamProtocolConfig()) {
@@ -376,10 +382,10 @@ public final class ClusterParser
                 Fields.onlyKnown(downstream, Set.of("http_protocol_options", "http2_protocol_options"), Set.of());
                 return null;
             });
-            // "as the downstream" is not modelled: upstream requests use HTTP/1.1, which every HTTP/2 server Istio
-            // fronts also speaks; only explicit HTTP/2 selects h2c
-            return false;
+            // as Envoy: an HTTP/2 request goes upstream over HTTP/2, any other over HTTP/1.1; the options given
+            // only tune each protocol
+            return UpstreamProtocol.DOWNSTREAM;
         }
-        return false;
+        return UpstreamProtocol.HTTP1;
     }
 }

@@ -28,11 +28,15 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Vert.x's gRPC client over {@code mesh.httpClient()}, to a gRPC-speaking HTTP/2 server on 127.0.0.1: calls, streams,
- * statuses in trailers and the mesh's own answers reach it as they would through a sidecar.
+ * statuses in trailers and the mesh's own answers reach it as they would through a sidecar, and a cluster that uses its
+ * downstream's protocol (as Istio's clusters for detected ports and its PassthroughCluster do) sends its calls over
+ * h2c.
  */
 class MeshGrpcClientTest {
     static final String CLUSTER = "outbound|9090||greeter.default.svc.cluster.local";
     static final String H2 = protocolOptions("explicit_http_config: {http2_protocol_options: {}}");
+    static final String DOWNSTREAM = protocolOptions(
+            "use_downstream_protocol_config: {http_protocol_options: {}, http2_protocol_options: {}}");
 
     Vertx vertx;
     Mesh mesh;
@@ -222,5 +226,31 @@ class MeshGrpcClientTest {
         assertEquals("upstream connect error or disconnect/reset before headers. reset reason: connection failure",
                 c.statusMessage());
         assertEquals("14", lastRecorded().grpcStatus());
+    }
+
+    @Test
+    void aClusterThatUsesItsDownstreamsProtocolSendsHttp2CallersOverH2cAndOthersOverHttp11() throws Exception {
+        mesh(DOWNSTREAM, Integer.toString(server()));
+        Call c = call(GREETER, "test.Svc/Unary");
+        assertEquals(GrpcStatus.OK, c.status());
+        assertEquals(List.of(HttpVersion.HTTP_2), seen);
+        assertEquals("HTTP/2", lastRecorded().protocol());
+        // a client in HTTP/1.1 (the default), and one for HTTP/2 that would upgrade (which Envoy does not take)
+        assertEquals(200, mesh.webClient().post(9090, "greeter", "/test.Svc/Unary").sendBuffer(Buffer.buffer("x"))
+                .await(5, TimeUnit.SECONDS).statusCode());
+        assertEquals(200, io.vertx.ext.web.client.WebClient.wrap(mesh.httpClient(new HttpClientOptions()
+                        .setProtocolVersion(HttpVersion.HTTP_2))).post(9090, "greeter", "/test.Svc/Unary")
+                .sendBuffer(Buffer.buffer("x")).await(5, TimeUnit.SECONDS).statusCode());
+        assertEquals(List.of(HttpVersion.HTTP_2, HttpVersion.HTTP_1_1, HttpVersion.HTTP_1_1), seen);
+    }
+
+    @Test
+    void aPassedThroughCallKeepsTheCallersHttp2AsIstiosPassthroughClusterDoes() throws Exception {
+        int port = server();
+        mesh(H2, Integer.toString(server())); // a listener for 9090 only: the server's own port passes through
+        Call c = call(SocketAddress.inetSocketAddress(port, "127.0.0.1"), "test.Svc/Unary");
+        assertEquals(GrpcStatus.OK, c.status());
+        assertEquals("PassthroughCluster", lastRecorded().upstreamCluster());
+        assertEquals(List.of(HttpVersion.HTTP_2), seen);
     }
 }

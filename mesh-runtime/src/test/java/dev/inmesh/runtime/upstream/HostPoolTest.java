@@ -66,6 +66,31 @@ class HostPoolTest {
     }
 
     @org.junit.jupiter.api.Test
+    void aClusterThatUsesTheDownstreamsProtocolKeepsAPoolForEachProtocol() throws Exception {
+        ClusterLoadAssignment inline = new ClusterLoadAssignment("local", List.of(new LocalityLbEndpoints(null,
+                List.of(new LbEndpoint(new SocketAddress("127.0.0.1", server.actualPort()), "", null, 1, null)), 1,
+                0)), 140);
+        Cluster cluster = new Cluster("local", DiscoveryType.STATIC, "", null, null, null, null, null, null, null,
+                inline, null, null, null, false, true, null);
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster), Map.of());
+        try {
+            UpstreamCluster c = m.cluster("local");
+            Host host = c.chooseHost(LbContext.NONE);
+            for (boolean h2 : new boolean[] {true, false, true}) {
+                HttpClient client = c.httpClient(host, h2);
+                assertSame(client, c.httpClient(host, h2));
+                String body = client.request(HttpMethod.GET, "/")
+                        .compose(req -> req.send().compose(resp -> resp.body()))
+                        .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).toString();
+                assertEquals((h2 ? "HTTP_2" : "HTTP_1_1") + " 127.0.0.1", body);
+            }
+            assertEquals(2, c.circuitBreakers().openConnections()); // one of each, each kept
+        } finally {
+            m.close();
+        }
+    }
+
+    @org.junit.jupiter.api.Test
     void eachEventLoopGetsItsOwnClientWhenTheLimitsAllow() throws Exception {
         Vertx two = Vertx.vertx(new io.vertx.core.VertxOptions().setEventLoopPoolSize(2));
         try {

@@ -99,9 +99,19 @@ class ClusterParserTest {
     }
 
     @Test
+    void istiosPassthroughClustersUseTheDownstreamsProtocol() {
+        for (String name : new String[] {"PassthroughCluster", "InboundPassthroughCluster"}) {
+            assertTrue(ISTIO.get(name).useDownstreamProtocol(), name);
+            assertFalse(ISTIO.get(name).http2(), name);
+        }
+        assertFalse(ISTIO.get("outbound|9080||reviews.default.svc.cluster.local").useDownstreamProtocol());
+    }
+
+    @Test
     void explicitHttp2ProtocolOptionsSelectH2c() {
         Cluster istiod = ISTIO.get("outbound|15010||istiod.istio-system.svc.cluster.local");
         assertTrue(istiod.http2());
+        assertFalse(istiod.useDownstreamProtocol());
         assertTrue(istiod.commonLbConfig().localityWeighted());
     }
 

@@ -25,6 +25,9 @@ import java.time.Duration;
  * @param dnsLookupFamily which addresses a STRICT_DNS cluster takes from a name (Envoy's default AUTO)
  * @param cleanupInterval how long an ORIGINAL_DST host may stay unused before it is dropped (default 5 s)
  * @param http2 whether upstream requests use HTTP/2 (h2c) rather than HTTP/1.1
+ * @param useDownstreamProtocol whether an upstream request uses the protocol its downstream request came in
+ *     ({@code use_downstream_protocol_config}, which Istio sets on clusters of ports whose protocol it detects and on
+ *     its passthrough clusters): h2c for an HTTP/2 request, HTTP/1.1 otherwise (not used when {@code http2} is set)
  * @param metadata the cluster's metadata (Istio puts service names and subsets there)
  */
 public record Cluster(
@@ -43,6 +46,7 @@ public record Cluster(
         DnsLookupFamily dnsLookupFamily,
         Duration cleanupInterval,
         boolean http2,
+        boolean useDownstreamProtocol,
         Metadata metadata) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
@@ -70,6 +74,17 @@ public record Cluster(
         if (type == DiscoveryType.STRICT_DNS) {
             Checks.check(loadAssignment != null, "load_assignment", "null", "hosts for a " + type + " cluster");
         }
+    }
+
+    /** A cluster whose upstream protocol is HTTP/1.1 or, with {@code http2}, h2c, whatever the downstream spoke. */
+    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
+                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
+                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
+                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
+                   Duration cleanupInterval, boolean http2, Metadata metadata) {
+        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
+                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
+                http2, false, metadata);
     }
 
     /** A cluster with Envoy's default DNS lookup family (AUTO): the constructor from before the family was kept. */
