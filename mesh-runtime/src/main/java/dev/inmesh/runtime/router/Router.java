@@ -26,6 +26,7 @@ import io.vertx.core.http.ConnectionPoolTooBusyException;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpClosedException;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.StreamResetException;
 import io.vertx.core.internal.ContextInternal;
@@ -755,7 +756,7 @@ public final class Router {
                     if (rr.failed()) {
                         Throwable t = rr.cause();
                         boolean refused = t instanceof StreamResetException sre
-                                && sre.getCode() == Http2Error.REFUSED_STREAM.code();
+                                && sre.getCode() == Http2Error.REFUSED_STREAM.code() || unprocessed(t, up);
                         boolean connect = isConnectFailure(t);
                         host.outlier().reportLocalOriginFailure(connect ? LocalOriginFailure.CONNECT_FAILED
                                 : LocalOriginFailure.RESET);
@@ -1110,6 +1111,16 @@ public final class Router {
             releaseRetrySlot();
             replyAction.run();
         }
+    }
+
+    /**
+     * Whether an HTTP/2 stream ended because the upstream's GOAWAY left it out (its id above the GOAWAY's last stream
+     * id: the upstream never processed it). As Envoy's codec closes such streams, it is a refused stream, retried
+     * under {@code refused-stream}.
+     */
+    static boolean unprocessed(Throwable t, HttpClientRequest up) {
+        return t instanceof HttpClosedException c && c.goAway() != null
+                && up.streamId() > c.goAway().getLastStreamId();
     }
 
     static boolean isConnectFailure(Throwable t) {

@@ -505,6 +505,43 @@ class RouterRetryTest {
         assertEquals(1, seen.get());
     }
 
+    /**
+     * An h2c server whose first connection answers its first stream with a GOAWAY naming no stream as processed (as a
+     * server going away does with streams it will not serve), and answers 200 on any later connection.
+     */
+    private int goingAwayH2Server(java.util.concurrent.atomic.AtomicInteger seen) throws Exception {
+        io.vertx.core.http.HttpServer server = rig.vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions()
+                .setHost("127.0.0.1").setPort(0).setHttp2ClearTextEnabled(true));
+        server.requestHandler(req -> {
+            if (seen.incrementAndGet() == 1) {
+                req.connection().goAway(0, 0);
+            } else {
+                req.response().end("accepted");
+            }
+        });
+        return server.listen().toCompletionStage().toCompletableFuture().get(5, java.util.concurrent.TimeUnit.SECONDS)
+                .actualPort();
+    }
+
+    @Test
+    void aStreamAGoAwayLeftUnprocessedIsRetriedAsARefusedStream() throws Exception {
+        var seen = new java.util.concurrent.atomic.AtomicInteger();
+        int port = goingAwayH2Server(seen);
+        // Istio's default retry_on: refused-stream, not reset, covers it, as Envoy's codec reports such a stream
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: \"connect-failure,"
+                        + "refused-stream,unavailable,cancelled,retriable-status-codes\", num_retries: 2}"),
+                rig.clusters(h2(port)));
+        assertEquals(200, r.status(), r.body());
+        assertEquals("accepted", r.body());
+        assertEquals(2, r.info().attemptCount());
+        // without a retry, the caller hears of a refused stream
+        seen.set(0);
+        r = rig.call(rig.router(), get("/x"), routeToC(""), rig.clusters(h2(goingAwayH2Server(seen))));
+        assertEquals(503, r.status());
+        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: remote refused "
+                + "stream reset", r.body());
+    }
+
     @Test
     void honoursXEnvoyRetriableHeaderNamesFromATrustedCallerAsNameOnlyMatchers() {
         WireMockServer wm = rig.wiremock();
