@@ -50,6 +50,9 @@ public final class UpstreamCluster {
     private LoadBalancer loadBalancer;
     private ClusterLoadAssignment assignment;
     private ClusterLoadAssignment resolvedDns;
+    /** STRICT_DNS: each name's addresses from its last good lookup, in the order of {@code dnsTargetsSource}. */
+    private List<List<String>> dnsTargets;
+    private ClusterLoadAssignment dnsTargetsSource;
     private List<List<HostSet.LocalityHosts>> byPriority = List.of();
     private int overprovisioningFactor = ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR;
     private long outlierTimer = -1;
@@ -293,7 +296,11 @@ public final class UpstreamCluster {
 
     // ---- STRICT_DNS ----
 
-    /** Resolves every endpoint's name and replaces the hosts with the addresses found. */
+    /**
+     * Resolves every endpoint's name and replaces the hosts with the addresses found. As in Envoy, each name is a
+     * target of its own: a failed lookup keeps that name's addresses from its last good one (none before it has
+     * had one), and a lookup that succeeds replaces them, with no address at all if it found none.
+     */
     void resolve() {
         Cluster c;
         synchronized (this) {
@@ -310,35 +317,36 @@ public final class UpstreamCluster {
             }
         }
         io.vertx.core.Future.join(lookups).onComplete(ar -> {
-            boolean anyFailed = lookups.stream().anyMatch(io.vertx.core.Future::failed);
-            synchronized (this) {
-                if (anyFailed && resolvedDns != null) {
-                    LOG.log(Level.FINE, "cluster " + name + ": DNS lookup failed; keeping the last resolution");
-                    return; // as Envoy, a failed refresh keeps the hosts of the last good one
-                }
-            }
-            List<LocalityLbEndpoints> resolved = new ArrayList<>();
-            int i = 0;
-            for (LocalityLbEndpoints l : source.endpoints()) {
-                List<LbEndpoint> eps = new ArrayList<>();
-                for (LbEndpoint e : l.lbEndpoints()) {
-                    io.vertx.core.Future<List<String>> f = lookups.get(i++);
-                    if (f.failed()) {
-                        LOG.log(Level.FINE, "cluster " + name + ": DNS lookup of " + e.address().address()
-                                + " failed", f.cause());
-                        continue;
-                    }
-                    for (String ip : f.result()) {
-                        eps.add(new LbEndpoint(new SocketAddress(ip, e.address().port()), e.address().address(),
-                                e.healthStatus(), e.loadBalancingWeight(), e.metadata()));
-                    }
-                }
-                resolved.add(new LocalityLbEndpoints(l.locality(), eps, l.loadBalancingWeight(), l.priority()));
-            }
             synchronized (this) {
                 if (closed || config.type() != DiscoveryType.STRICT_DNS
                         || !config.loadAssignment().equals(source)) {
                     return;
+                }
+                if (dnsTargets == null || !source.equals(dnsTargetsSource)) {
+                    dnsTargets = new ArrayList<>(java.util.Collections.nCopies(lookups.size(), List.of()));
+                    dnsTargetsSource = source;
+                }
+                List<LocalityLbEndpoints> resolved = new ArrayList<>();
+                int i = 0;
+                for (LocalityLbEndpoints l : source.endpoints()) {
+                    List<LbEndpoint> eps = new ArrayList<>();
+                    for (LbEndpoint e : l.lbEndpoints()) {
+                        int target = i++;
+                        io.vertx.core.Future<List<String>> f = lookups.get(target);
+                        if (f.succeeded()) {
+                            dnsTargets.set(target, f.result() == null ? List.of() : List.copyOf(f.result()));
+                        } else {
+                            LOG.log(Level.FINE, "cluster " + name + ": DNS lookup of " + e.address().address()
+                                    + " failed; keeping its last addresses", f.cause());
+                        }
+                        // the host's name is the endpoint's hostname, else the name resolved (auto_host_rewrite)
+                        String hostname = e.hostname().isEmpty() ? e.address().address() : e.hostname();
+                        for (String ip : dnsTargets.get(target)) {
+                            eps.add(new LbEndpoint(new SocketAddress(ip, e.address().port()), hostname,
+                                    e.healthStatus(), e.loadBalancingWeight(), e.metadata()));
+                        }
+                    }
+                    resolved.add(new LocalityLbEndpoints(l.locality(), eps, l.loadBalancingWeight(), l.priority()));
                 }
                 resolvedDns = new ClusterLoadAssignment(source.clusterName(), resolved,
                         source.overprovisioningFactor());

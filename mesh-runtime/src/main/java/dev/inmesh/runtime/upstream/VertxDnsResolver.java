@@ -5,6 +5,9 @@ import dev.inmesh.runtime.net.IpLiterals;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.dns.DnsClient;
+import io.vertx.core.dns.DnsClientOptions;
+import io.vertx.core.dns.DnsException;
+import io.vertx.core.dns.DnsResponseCode;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
@@ -12,14 +15,22 @@ import java.util.function.Supplier;
 /**
  * STRICT_DNS resolution through Vert.x's DNS client, by the cluster's {@code dns_lookup_family} as Envoy resolves:
  * the A records, the AAAA records, one family with the other as fallback when it has none, or both. An IP literal
- * resolves to itself, and {@code localhost} to 127.0.0.1 and ::1 (the DNS client does not read /etc/hosts).
+ * resolves to itself, and {@code localhost} to 127.0.0.1 and ::1 (the DNS client does not read /etc/hosts). A name
+ * that does not exist resolves to no address; other errors fail the lookup.
  */
 final class VertxDnsResolver implements DnsResolver {
     private final Vertx vertx;
+    /** The DNS client's options, or null for the system's name servers. */
+    private final DnsClientOptions options;
     private DnsClient client;
 
     VertxDnsResolver(Vertx vertx) {
+        this(vertx, null);
+    }
+
+    VertxDnsResolver(Vertx vertx, DnsClientOptions options) {
         this.vertx = vertx;
+        this.options = options;
     }
 
     @Override
@@ -32,7 +43,17 @@ final class VertxDnsResolver implements DnsResolver {
                     () -> Future.succeededFuture(List.of("::1")));
         }
         DnsClient c = client();
-        return byFamily(family, () -> c.resolveA(name), () -> c.resolveAAAA(name));
+        return byFamily(family, () -> noSuchNameIsEmpty(c.resolveA(name)),
+                () -> noSuchNameIsEmpty(c.resolveAAAA(name)));
+    }
+
+    /**
+     * A name that does not exist (NXDOMAIN) has no addresses: Envoy's resolver answers it as a success with none, so
+     * that the name's hosts leave the cluster, where other failures keep them.
+     */
+    private static Future<List<String>> noSuchNameIsEmpty(Future<List<String>> lookup) {
+        return lookup.recover(t -> t instanceof DnsException e && e.code() == DnsResponseCode.NXDOMAIN
+                ? Future.succeededFuture(List.of()) : Future.failedFuture(t));
     }
 
     /** The lookups a family makes, in its order: a fallback family is asked when the first gives no address. */
@@ -70,7 +91,7 @@ final class VertxDnsResolver implements DnsResolver {
 
     private synchronized DnsClient client() {
         if (client == null) {
-            client = vertx.createDnsClient();
+            client = options == null ? vertx.createDnsClient() : vertx.createDnsClient(options);
         }
         return client;
     }

@@ -326,4 +326,51 @@ class UpstreamClusterTest {
         c.resolve();
         assertEquals("10.1.1.2:80", c.chooseHost(LbContext.NONE).addressString());
     }
+
+    private static UpstreamCluster strictDns(Map<String, List<String>> dns, LbEndpoint... targets) {
+        UpstreamEnvironment env = new UpstreamEnvironment(null, new FakeTicker(), new Random(1),
+                (name, family) -> dns.containsKey(name) ? Future.succeededFuture(dns.get(name))
+                        : Future.failedFuture("SERVFAIL"));
+        ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(targets), 1, 0));
+        Cluster cluster = new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null,
+                null, null, null, inline, null, null, false, null);
+        return ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
+    }
+
+    private static Set<String> addresses(UpstreamCluster c) {
+        Set<String> out = new java.util.TreeSet<>();
+        c.hosts().forEach(h -> out.add(h.addressString()));
+        return out;
+    }
+
+    @Test
+    void eachDnsNameKeepsItsOwnLastResolutionWhileTheOthersRefresh() {
+        Map<String, List<String>> dns = new HashMap<>(Map.of("b.example", List.of("10.2.2.1")));
+        UpstreamCluster c = strictDns(dns, new LbEndpoint(new SocketAddress("a.example", 80), "", null, 1, null),
+                new LbEndpoint(new SocketAddress("b.example", 80), "", null, 1, null));
+        // a.example failed on the first lookup: b.example's hosts are there alone
+        assertEquals(Set.of("10.2.2.1:80"), addresses(c));
+        dns.put("a.example", List.of("10.1.1.1"));
+        dns.remove("b.example");
+        c.resolve(); // a.example resolves now, b.example fails: a's host joins, b keeps its last one
+        assertEquals(Set.of("10.1.1.1:80", "10.2.2.1:80"), addresses(c));
+        dns.remove("a.example");
+        dns.put("b.example", List.of("10.2.2.2"));
+        c.resolve(); // a fails, b moves: b's new address replaces its old one, a keeps its host
+        assertEquals(Set.of("10.1.1.1:80", "10.2.2.2:80"), addresses(c));
+        dns.put("a.example", List.of());
+        c.resolve(); // a resolves to no address at all: its host goes
+        assertEquals(Set.of("10.2.2.2:80"), addresses(c));
+    }
+
+    @Test
+    void aDnsHostIsNamedByItsEndpointsHostnameElseByTheNameResolved() {
+        Map<String, List<String>> dns = Map.of("a.example", List.of("10.1.1.1"), "b.example", List.of("10.2.2.1"));
+        UpstreamCluster c = strictDns(dns,
+                new LbEndpoint(new SocketAddress("a.example", 80), "api.example.com", null, 1, null),
+                new LbEndpoint(new SocketAddress("b.example", 80), "", null, 1, null));
+        Map<String, String> names = new HashMap<>();
+        c.hosts().forEach(h -> names.put(h.addressString(), h.hostname()));
+        assertEquals(Map.of("10.1.1.1:80", "api.example.com", "10.2.2.1:80", "b.example"), names);
+    }
 }
