@@ -27,6 +27,7 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpClosedException;
+import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.StreamResetException;
 import io.vertx.core.internal.ContextInternal;
@@ -732,6 +733,9 @@ public final class Router {
                 }
                 if (hp != null) {
                     up.authority(hp);
+                }
+                if (ex.cluster.lastRequestOnConnection(host, up)) {
+                    up.headers().set(HttpHeaders.CONNECTION, HttpHeaders.CLOSE);
                 }
                 if (vh.includeRequestAttemptCount()) {
                     up.headers().set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(attempt));

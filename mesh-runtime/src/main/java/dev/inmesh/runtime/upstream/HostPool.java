@@ -5,19 +5,22 @@ import io.netty.channel.EventLoop;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.VertxInternal;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One host's connection pool: a Vert.x HttpClient whose default host and port are the host's, made on first use
  * with the cluster's settings (HTTP/1.1 keep-alive or h2c with prior knowledge, each a client of its own, connect
  * timeout, bind address, connection and pending limits from the circuit breakers; one multiplexed connection for
- * HTTP/2), split by event loop when the limits are generous (see {@link Current}). When the settings change, the old
- * clients drain gracefully and new ones are made; so they do when the host leaves the cluster.
+ * HTTP/2; the connections' idle timeout, maximum duration and, for HTTP/1.1, maximum requests), split by event loop
+ * when the limits are generous (see {@link Current}). When the settings change, the old clients drain gracefully and
+ * new ones are made; so they do when the host leaves the cluster.
  */
 final class HostPool {
     /** The largest upstream response head taken: Envoy's default {@code max_response_headers_kb}, 60 KiB. */
@@ -32,9 +35,21 @@ final class HostPool {
      */
     static final int MAX_POOL_SIZE = 1024;
 
-    /** The settings a pool is made with. */
+    /**
+     * The settings a pool is made with.
+     *
+     * @param idleTimeoutSeconds how long a connection may stay unused before it is closed; 0: never
+     * @param maxLifetimeMillis how long after it was opened a connection is handed no new request; 0: no limit
+     * @param maxRequestsPerConnection how many requests an HTTP/1.1 connection carries; 0: no limit
+     */
     record Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections,
-                    int maxPending) {}
+                    int maxPending, int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection) {
+
+        /** With Envoy's default connection lifetimes: closed after an hour unused, no other limit. */
+        Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections, int maxPending) {
+            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, 3600, 0, 0);
+        }
+    }
 
     /**
      * A pool is split by event loop when each loop's share of the connection limit is at least this many connections;
@@ -55,6 +70,8 @@ final class HostPool {
      * pool per protocol for each host.
      */
     private volatile Current currentH2;
+    /** Requests carried so far, by connection, under {@code max_requests_per_connection}; dropped when it closes. */
+    private final ConcurrentHashMap<HttpConnection, AtomicLong> served = new ConcurrentHashMap<>();
 
     /**
      * The client for callers off Vert.x's threads, and, when the limits allow, one client per event loop: Vert.x's
@@ -137,7 +154,10 @@ final class HostPool {
                 .setKeepAlive(true)
                 // response heads as large as Envoy takes (60 KiB), not Vert.x's 4 KiB status line and 8 KiB headers
                 .setMaxInitialLineLength(MAX_RESPONSE_HEAD_BYTES)
-                .setMaxHeaderSize(MAX_RESPONSE_HEAD_BYTES);
+                .setMaxHeaderSize(MAX_RESPONSE_HEAD_BYTES)
+                // Envoy's idle_timeout (an hour by default), where Vert.x would close idle connections after 60 s
+                .setKeepAliveTimeout(wanted.idleTimeoutSeconds())
+                .setHttp2KeepAliveTimeout(wanted.idleTimeoutSeconds());
         options.getInitialSettings().setMaxHeaderListSize(MAX_RESPONSE_HEAD_BYTES);
         if (wanted.http2()) {
             options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
@@ -149,6 +169,11 @@ final class HostPool {
                 .setHttp1MaxSize(Math.max(1, maxConnections))
                 .setHttp2MaxSize(1)
                 .setMaxWaitQueueSize(maxPending);
+        if (wanted.maxLifetimeMillis() > 0) {
+            // max_connection_duration: an older connection takes no new request and is closed once idle
+            pool.setMaxLifetime((int) Math.min(Integer.MAX_VALUE, wanted.maxLifetimeMillis()))
+                    .setMaxLifetimeUnit(TimeUnit.MILLISECONDS);
+        }
         return vertx.httpClientBuilder().with(options).with(pool)
                 .withConnectHandler(conn -> {
                     breakers.connectionOpened();
@@ -162,6 +187,7 @@ final class HostPool {
                         cluster.connectionOpened();
                     }
                     conn.closeHandler(v -> {
+                        served.remove(conn);
                         breakers.connectionClosed();
                         if (s != null) {
                             s.connectionClosed();
@@ -180,6 +206,25 @@ final class HostPool {
         if (c.perLoop != null) {
             c.perLoop.values().forEach(h -> h.shutdown(DRAIN_SECONDS, TimeUnit.SECONDS));
         }
+    }
+
+    /**
+     * Counts a request that an HTTP/1.1 connection of this pool carries; true when it is the last one the connection
+     * may carry ({@code max_requests_per_connection}), which then closes once the response is in.
+     */
+    boolean lastRequestOn(HttpConnection connection, long maxRequestsPerConnection) {
+        if (maxRequestsPerConnection <= 0) {
+            return false;
+        }
+        if (maxRequestsPerConnection == 1) {
+            return true;
+        }
+        AtomicLong count = served.computeIfAbsent(connection, c -> new AtomicLong());
+        if (count.incrementAndGet() < maxRequestsPerConnection) {
+            return false;
+        }
+        served.remove(connection, count);
+        return true;
     }
 
     /** Lets requests in flight finish, then closes the connections. */

@@ -2,6 +2,7 @@ package dev.inmesh.runtime.upstream;
 
 import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.CommonHttpProtocolOptions;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
@@ -10,6 +11,9 @@ import dev.inmesh.api.config.endpoint.Locality;
 import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
 import dev.inmesh.runtime.lb.LoadBalancer;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpConnection;
+import io.vertx.core.http.HttpVersion;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashMap;
@@ -144,13 +148,33 @@ public final class UpstreamCluster {
             int maxConnections = (int) Math.min(Integer.MAX_VALUE, Math.max(1, t.maxConnections()));
             int maxPending = t.maxPendingRequests() >= Integer.MAX_VALUE ? -1 : (int) t.maxPendingRequests();
             long connectTimeout = c.connectTimeout().toMillis();
+            CommonHttpProtocolOptions lifetimes = c.commonHttpProtocolOptions();
+            // Vert.x counts idle time in whole seconds: a shorter timeout is rounded up
+            long idleMillis = lifetimes.idleTimeout().toMillis();
+            int idleSeconds = (int) Math.min(Integer.MAX_VALUE, (idleMillis + 999) / 1000);
+            long maxLifetime = lifetimes.maxConnectionDuration().toMillis();
+            long maxRequests = lifetimes.maxRequestsPerConnection();
             cached = new PoolSettings(c,
-                    new HostPool.Settings(connectTimeout, c.http2(), bind, maxConnections, maxPending),
-                    new HostPool.Settings(connectTimeout, true, bind, maxConnections, maxPending));
+                    new HostPool.Settings(connectTimeout, c.http2(), bind, maxConnections, maxPending, idleSeconds,
+                            maxLifetime, maxRequests),
+                    new HostPool.Settings(connectTimeout, true, bind, maxConnections, maxPending, idleSeconds,
+                            maxLifetime, maxRequests));
             poolSettings = cached;
         }
         boolean h2 = c.useDownstreamProtocol() && downstreamHttp2;
         return host.pool.client(env.vertx(), h2 ? cached.h2c : cached.settings, defaultBreakers);
+    }
+
+    /**
+     * Counts a request that got its connection to {@code host}; true when the connection may carry no more
+     * ({@code max_requests_per_connection}): the request then goes with {@code connection: close}, and the connection
+     * closes after its response. HTTP/2 connections are not counted.
+     */
+    public boolean lastRequestOnConnection(Host host, HttpClientRequest request) {
+        long max = config.commonHttpProtocolOptions().maxRequestsPerConnection();
+        HttpConnection connection = request.connection();
+        return max > 0 && connection != null && request.version() != HttpVersion.HTTP_2
+                && host.pool.lastRequestOn(connection, max);
     }
 
     /** The compiled hosts by priority in force now. */

@@ -4,6 +4,7 @@ import com.google.protobuf.Any;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.CommonHttpProtocolOptions;
 import dev.inmesh.api.config.cluster.CommonLbConfig;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.DnsLookupFamily;
@@ -28,8 +29,7 @@ import java.util.Set;
  *       never applies and its plaintext fallback is what Inmesh does anyway;</li>
  *   <li>the upstream network filter {@code istio.metadata_exchange} (Istio's peer metadata over mTLS ALPN);</li>
  *   <li>statistics and tuning that Inmesh does not expose: {@code alt_stat_name}, {@code track_cluster_stats},
- *       {@code per_connection_buffer_limit_bytes}, {@code upstream_connection_options} (TCP keep-alive), and
- *       protocol options whose only effect is on connection lifetimes ({@code common_http_protocol_options});</li>
+ *       {@code per_connection_buffer_limit_bytes} and {@code upstream_connection_options} (TCP keep-alive);</li>
  *   <li>{@code respect_dns_ttl} (Istio sets it on every DNS cluster): a STRICT_DNS cluster re-resolves at its
  *       {@code dns_refresh_rate} whatever the records' TTLs, which Vert.x's DNS client does not report.</li>
  * </ul>
@@ -46,10 +46,11 @@ public final class ClusterParser
             "lb_policy", "load_assignment", "circuit_breakers", "outlier_detection", "common_lb_config",
             "upstream_bind_config", "dns_refresh_rate", "cleanup_interval", "typed_extension_protocol_options",
             "metadata", "ring_hash_lb_config", "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config",
-            "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family");
+            "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
+            "common_http_protocol_options");
     private static final Set<String> HARMLESS = Set.of("transport_socket_matches", "alt_stat_name",
             "track_cluster_stats", "respect_dns_ttl", "per_connection_buffer_limit_bytes",
-            "upstream_connection_options", "common_http_protocol_options", "http_protocol_options",
+            "upstream_connection_options", "http_protocol_options",
             "close_connections_on_host_health_failure", "ignore_health_on_host_removal");
 
     @Override
@@ -150,11 +151,17 @@ public final class ClusterParser
         });
         boolean http2 = c.hasHttp2ProtocolOptions();
         boolean downstream = false;
+        // the typed HttpProtocolOptions replace the cluster's deprecated fields, as in Envoy
+        CommonHttpProtocolOptions lifetimes = c.hasCommonHttpProtocolOptions() ? Fields.at(
+                "common_http_protocol_options", () -> lifetimes(c.getCommonHttpProtocolOptions())) : null;
         for (Map.Entry<String, Any> e : c.getTypedExtensionProtocolOptionsMap().entrySet()) {
             String segment = "typed_extension_protocol_options[\"" + e.getKey() + "\"]";
-            UpstreamProtocol p = Fields.at(segment, () -> protocolOptions(e.getKey(), e.getValue()));
+            HttpProtocolOptions o = Fields.at(segment, () -> protocolOptions(e.getKey(), e.getValue()));
+            UpstreamProtocol p = Fields.at(segment, () -> upstreamProtocol(o));
             http2 |= p == UpstreamProtocol.HTTP2;
             downstream |= p == UpstreamProtocol.DOWNSTREAM;
+            lifetimes = o.hasCommonHttpProtocolOptions() ? Fields.at(segment + ".common_http_protocol_options",
+                    () -> lifetimes(o.getCommonHttpProtocolOptions())) : CommonHttpProtocolOptions.DEFAULTS;
         }
         DnsLookupFamily family = switch (c.getDnsLookupFamily()) {
             case AUTO -> DnsLookupFamily.AUTO;
@@ -167,7 +174,7 @@ public final class ClusterParser
         };
         return new Cluster(c.getName(), type, edsServiceName, policy, lbConfig, connectTimeout, breakers, outlier,
                 common, bind, inline, dnsRefresh, family, cleanup, http2, downstream && !http2,
-                Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())));
+                Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes);
     }
 
     private static String edsConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster.EdsClusterConfig eds) {
@@ -356,8 +363,8 @@ public final class ClusterParser
     /** The upstream protocol a cluster's HTTP protocol options select. */
     private enum UpstreamProtocol { HTTP1, HTTP2, DOWNSTREAM }
 
-    /** Parses one typed protocol option; returns the upstream protocol it selects. */
-    private static UpstreamProtocol protocolOptions(String key, Any any) {
+    /** Unpacks one typed protocol option, which must be the upstream HttpProtocolOptions. */
+    private static HttpProtocolOptions protocolOptions(String key, Any any) {
         if (!key.equals(HTTP_PROTOCOL_OPTIONS)) {
             throw new FieldError("", "not supported by Inmesh (only " + HTTP_PROTOCOL_OPTIONS + ")");
         }
@@ -367,8 +374,28 @@ public final class ClusterParser
         } catch (InvalidProtocolBufferException e) {
             throw new FieldError("", "not a valid " + HTTP_PROTOCOL_OPTIONS + ": " + e.getMessage());
         }
-        Fields.onlyKnown(o, Set.of("explicit_http_config", "use_downstream_protocol_config"),
-                Set.of("common_http_protocol_options", "upstream_http_protocol_options"));
+        Fields.onlyKnown(o, Set.of("explicit_http_config", "use_downstream_protocol_config",
+                "common_http_protocol_options"), Set.of("upstream_http_protocol_options"));
+        return o;
+    }
+
+    /**
+     * The connection lifetimes of {@code common_http_protocol_options}: {@code idle_timeout} (default 1 hour, 0 never),
+     * {@code max_connection_duration} and {@code max_requests_per_connection}; the rest is accepted and not applied.
+     */
+    private static CommonHttpProtocolOptions lifetimes(io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions o) {
+        Fields.onlyKnown(o, Set.of("idle_timeout", "max_connection_duration", "max_requests_per_connection"),
+                Set.of("max_headers_count", "max_stream_duration", "headers_with_underscores_action",
+                        "max_response_headers_kb"));
+        Duration idle = o.hasIdleTimeout() ? Fields.duration(o.getIdleTimeout()) : null;
+        Duration max = o.hasMaxConnectionDuration() ? Fields.duration(o.getMaxConnectionDuration()) : null;
+        return Fields.record("", () -> new CommonHttpProtocolOptions(idle, max,
+                o.hasMaxRequestsPerConnection() ? Integer.toUnsignedLong(o.getMaxRequestsPerConnection().getValue())
+                        : 0));
+    }
+
+    /** The upstream protocol typed protocol options select. */
+    private static UpstreamProtocol upstreamProtocol(HttpProtocolOptions o) {
         if (o.hasExplicitHttpConfig()) {
             var explicit = o.getExplicitHttpConfig();
             return Fields.at("explicit_http_config", () -> {

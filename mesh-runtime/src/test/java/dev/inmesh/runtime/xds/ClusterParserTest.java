@@ -10,6 +10,7 @@ import com.google.protobuf.util.JsonFormat;
 import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.api.config.cluster.CircuitBreakers.RoutingPriority;
 import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.CommonHttpProtocolOptions;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.DnsLookupFamily;
 import dev.inmesh.api.config.cluster.LbConfig;
@@ -113,6 +114,32 @@ class ClusterParserTest {
         assertTrue(istiod.http2());
         assertFalse(istiod.useDownstreamProtocol());
         assertTrue(istiod.commonLbConfig().localityWeighted());
+    }
+
+    @Test
+    void theUpstreamConnectionLifetimesAreReadWithEnvoysDefaults() throws Exception {
+        // Istio writes a DestinationRule's idleTimeout, maxConnectionDuration and maxRequestsPerConnection here
+        Cluster dr = PARSER.parse(proto("""
+                {"name": "c", "type": "EDS", "eds_cluster_config": {"eds_config": {"ads": {}}},
+                 "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                   "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                   "common_http_protocol_options": {"idle_timeout": "30s", "max_connection_duration": "600s",
+                     "max_requests_per_connection": 1},
+                   "use_downstream_protocol_config": {"http_protocol_options": {}, "http2_protocol_options": {}}}}}
+                """));
+        assertEquals(new CommonHttpProtocolOptions(Duration.ofSeconds(30), Duration.ofMinutes(10), 1),
+                dr.commonHttpProtocolOptions());
+        assertEquals(new CommonHttpProtocolOptions(Duration.ofHours(1), Duration.ZERO, 0),
+                ISTIO.get("outbound|9080||reviews.default.svc.cluster.local").commonHttpProtocolOptions());
+        Cluster deprecated = PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC", "common_http_protocol_options": {"idle_timeout": "0s"}}
+                """));
+        assertEquals(Duration.ZERO, deprecated.commonHttpProtocolOptions().idleTimeout());
+        Cluster unset = PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC"}
+                """));
+        assertEquals(CommonHttpProtocolOptions.DEFAULTS, unset.commonHttpProtocolOptions());
+        assertEquals(Duration.ofHours(1), CommonHttpProtocolOptions.DEFAULTS.idleTimeout());
     }
 
     @Test

@@ -29,6 +29,7 @@ import java.time.Duration;
  *     ({@code use_downstream_protocol_config}, which Istio sets on clusters of ports whose protocol it detects and on
  *     its passthrough clusters): h2c for an HTTP/2 request, HTTP/1.1 otherwise (not used when {@code http2} is set)
  * @param metadata the cluster's metadata (Istio puts service names and subsets there)
+ * @param commonHttpProtocolOptions the upstream connections' idle timeout, maximum duration and maximum requests
  */
 public record Cluster(
         String name,
@@ -47,7 +48,8 @@ public record Cluster(
         Duration cleanupInterval,
         boolean http2,
         boolean useDownstreamProtocol,
-        Metadata metadata) {
+        Metadata metadata,
+        CommonHttpProtocolOptions commonHttpProtocolOptions) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -65,6 +67,8 @@ public record Cluster(
         dnsLookupFamily = dnsLookupFamily == null ? DnsLookupFamily.AUTO : dnsLookupFamily;
         cleanupInterval = cleanupInterval == null ? Duration.ofSeconds(5) : cleanupInterval;
         metadata = metadata == null ? Metadata.EMPTY : metadata;
+        commonHttpProtocolOptions = commonHttpProtocolOptions == null ? CommonHttpProtocolOptions.DEFAULTS
+                : commonHttpProtocolOptions;
         Checks.check((type == DiscoveryType.ORIGINAL_DST) == (lbPolicy == LbPolicy.CLUSTER_PROVIDED), "lb_policy",
                 lbPolicy, type == DiscoveryType.ORIGINAL_DST ? "CLUSTER_PROVIDED for an ORIGINAL_DST cluster"
                         : "not CLUSTER_PROVIDED for a " + type + " cluster");
@@ -84,7 +88,30 @@ public record Cluster(
                    Duration cleanupInterval, boolean http2, Metadata metadata) {
         this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
                 commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
-                http2, false, metadata);
+                http2, false, metadata, null);
+    }
+
+    /** A cluster with Envoy's default connection lifetimes, whose upstream protocol may follow its downstream's. */
+    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
+                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
+                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
+                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
+                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata) {
+        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
+                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
+                http2, useDownstreamProtocol, metadata, null);
+    }
+
+    /** A cluster with its connection lifetimes, whose upstream protocol is HTTP/1.1 or, with {@code http2}, h2c. */
+    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
+                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
+                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
+                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
+                   Duration cleanupInterval, boolean http2, Metadata metadata,
+                   CommonHttpProtocolOptions commonHttpProtocolOptions) {
+        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
+                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
+                http2, false, metadata, commonHttpProtocolOptions);
     }
 
     /** A cluster with Envoy's default DNS lookup family (AUTO): the constructor from before the family was kept. */
@@ -95,7 +122,7 @@ public record Cluster(
                    boolean http2, Metadata metadata) {
         this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
                 commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, null, cleanupInterval, http2,
-                metadata);
+                false, metadata, null);
     }
 
     /** The name EDS knows this cluster's endpoints by. */
