@@ -227,7 +227,10 @@ public final class UpstreamCluster {
         }
     }
 
-    /** Applies a new set of hosts: reuses hosts by address, drains the pools of hosts that left. */
+    /**
+     * Applies a new set of hosts: reuses hosts by address, drains the pools of hosts that left (of every host, when
+     * one joined or left and the cluster asks so).
+     */
     private void setHosts(ClusterLoadAssignment cla) {
         Map<String, Host> previous = hosts;
         Map<String, Host> next = new LinkedHashMap<>();
@@ -264,8 +267,12 @@ public final class UpstreamCluster {
         this.overprovisioningFactor = cla.overprovisioningFactor();
         outlierDetector.setHosts(nextHosts.values());
         rebuild();
+        boolean changed = !previous.keySet().equals(nextHosts.keySet());
+        Cluster c = config;
         for (Map.Entry<String, Host> e : previous.entrySet()) {
-            if (!nextHosts.containsKey(e.getKey())) {
+            // close_connections_on_host_set_change: a host added or removed drains every host's connections
+            if (!nextHosts.containsKey(e.getKey())
+                    || (changed && c != null && c.commonLbConfig().closeConnectionsOnHostSetChange())) {
                 e.getValue().pool.drain();
             }
         }

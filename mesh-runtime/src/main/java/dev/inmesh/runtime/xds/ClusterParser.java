@@ -338,14 +338,16 @@ public final class ClusterParser
     }
 
     private static CommonLbConfig commonLbConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster.CommonLbConfig c) {
-        Fields.onlyKnown(c, Set.of("healthy_panic_threshold", "locality_weighted_lb_config"),
-                Set.of("update_merge_window", "ignore_new_hosts_until_first_hc", "close_connections_on_host_set_change"));
+        Fields.onlyKnown(c, Set.of("healthy_panic_threshold", "locality_weighted_lb_config",
+                "close_connections_on_host_set_change"),
+                Set.of("update_merge_window", "ignore_new_hosts_until_first_hc"));
         double panic = c.hasHealthyPanicThreshold() ? c.getHealthyPanicThreshold().getValue() : 50.0;
         if (panic < 0 || panic > 100) {
             throw new FieldError("healthy_panic_threshold", panic + " (expected: 0..100)");
         }
         // Envoy rounds the percent to a whole number: 0.4 is 0 (panic mode off), 50.5 is 51
-        return new CommonLbConfig(Math.round(panic), c.hasLocalityWeightedLbConfig());
+        return new CommonLbConfig(Math.round(panic), c.hasLocalityWeightedLbConfig(),
+                c.getCloseConnectionsOnHostSetChange());
     }
 
     private static SocketAddress bindAddress(io.envoyproxy.envoy.config.core.v3.BindConfig b) {

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.CommonHttpProtocolOptions;
+import dev.inmesh.api.config.cluster.CommonLbConfig;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.runtime.upstream.ClusterManager;
@@ -15,6 +16,7 @@ import io.vertx.core.http.HttpServer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -88,5 +90,31 @@ class RouterUpstreamConnectionTest {
         assertEquals(ports.get(0), ports.get(1));
         Thread.sleep(2200); // Vert.x's pool retires old connections once a second
         assertNotEquals(ports.get(1), ports(clusters, 1, 0).get(0));
+    }
+
+    @Test
+    void aHostSetChangeDrainsEveryConnectionWhenCloseConnectionsOnHostSetChangeIsSet() throws Exception {
+        HttpServer other = rig.vertx.createHttpServer().requestHandler(req -> req.response().end("other"))
+                .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        for (boolean close : new boolean[] {false, true}) {
+            CommonLbConfig common = new CommonLbConfig(50, false, close);
+            ClusterManager before = rig.clusters(withHosts(common, server.actualPort()));
+            String first = ports(before, 1, 0).get(0);
+            ClusterManager after = before.update(Map.of("c", withHosts(common, server.actualPort(),
+                    other.actualPort())), Map.of());
+            try {
+                List<String> next = ports(after, 2, 0); // round robin: one of them is the first host's
+                String again = next.get(0).equals("other") ? next.get(1) : next.get(0);
+                // as Envoy, the pools drain when a host joins or leaves: the host that stayed gets a new connection
+                assertEquals(close, !again.equals(first), "close_connections_on_host_set_change " + close);
+            } finally {
+                after.close();
+            }
+        }
+    }
+
+    private static Cluster withHosts(CommonLbConfig common, int... ports) {
+        return new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2), null,
+                null, common, null, hosts("c", ports), null, null, null, false, null, null);
     }
 }
