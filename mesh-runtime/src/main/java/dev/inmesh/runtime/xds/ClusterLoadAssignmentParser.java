@@ -44,7 +44,11 @@ public final class ClusterLoadAssignmentParser
         if (m.hasPolicy()) {
             var p = m.getPolicy();
             factor = Fields.at("policy", () -> {
-                Fields.onlyKnown(p, Set.of("overprovisioning_factor"), Set.of("endpoint_stale_after"));
+                // endpoint_stale_after: 0 is Envoy's default (never stale) and changes nothing; a limit would mark
+                // the endpoints unhealthy when no update came in time, which Inmesh does not do
+                var stale = p.getEndpointStaleAfter();
+                Fields.onlyKnown(p, Set.of("overprovisioning_factor"), stale.getSeconds() == 0 && stale.getNanos() == 0
+                        ? Set.of("endpoint_stale_after") : Set.of());
                 if (!p.hasOverprovisioningFactor()) {
                     return ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR;
                 }

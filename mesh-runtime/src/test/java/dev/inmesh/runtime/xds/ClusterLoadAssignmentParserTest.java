@@ -74,6 +74,14 @@ class ClusterLoadAssignmentParserTest {
     }
 
     @Test
+    void anEndpointStaleAfterLimitIsNotSupportedWhereZeroMeansNeverStale() throws Exception {
+        assertTrue(error("{\"clusterName\": \"x\", \"policy\": {\"endpointStaleAfter\": \"30s\"}}")
+                .startsWith("ClusterLoadAssignment \"x\": policy.endpoint_stale_after: not supported"));
+        String never = "{\"clusterName\": \"x\", \"policy\": {\"endpointStaleAfter\": \"0s\"}}";
+        assertEquals(140, PARSER.parse(proto(never)).overprovisioningFactor());
+    }
+
+    @Test
     void dropOverloadsAreNotSupported() throws Exception {
         assertTrue(error("""
                 {"clusterName": "x", "policy": {"dropOverloads": [{"category": "lb"}]}}""")
