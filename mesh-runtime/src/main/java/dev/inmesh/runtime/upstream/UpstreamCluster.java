@@ -214,14 +214,14 @@ public final class UpstreamCluster {
                     : ClusterLoadAssignment.empty(newConfig.serviceName());
             case STATIC -> assignment = newConfig.loadAssignment() != null ? newConfig.loadAssignment()
                     : ClusterLoadAssignment.empty(name);
-            case STRICT_DNS -> assignment = resolvedDns != null && old != null
-                    && old.loadAssignment().equals(newConfig.loadAssignment()) ? resolvedDns
-                    : ClusterLoadAssignment.empty(name);
+            case STRICT_DNS, LOGICAL_DNS -> assignment = resolvedDns != null && old != null
+                    && old.type() == newConfig.type() && old.loadAssignment().equals(newConfig.loadAssignment())
+                    ? resolvedDns : ClusterLoadAssignment.empty(name);
             case ORIGINAL_DST -> assignment = ClusterLoadAssignment.empty(name);
         }
         setHosts(assignment);
         scheduleTimers(old);
-        if (newConfig.type() == DiscoveryType.STRICT_DNS && (old == null || old.type() != DiscoveryType.STRICT_DNS
+        if (newConfig.type().resolvesNames() && (old == null || old.type() != newConfig.type()
                 || !old.loadAssignment().equals(newConfig.loadAssignment()))) {
             resolve();
         }
@@ -306,7 +306,7 @@ public final class UpstreamCluster {
             }
             outlierIntervalMillis = interval;
         }
-        boolean dns = c.type() == DiscoveryType.STRICT_DNS;
+        boolean dns = c.type().resolvesNames();
         if (dnsTimer >= 0 && (!dns || !old.dnsRefreshRate().equals(c.dnsRefreshRate()))) {
             vertx.cancelTimer(dnsTimer);
             dnsTimer = -1;
@@ -325,21 +325,23 @@ public final class UpstreamCluster {
         }
     }
 
-    // ---- STRICT_DNS ----
+    // ---- STRICT_DNS and LOGICAL_DNS ----
 
     /**
      * Resolves every endpoint's name and replaces the hosts with the addresses found. As in Envoy, each name is a
      * target of its own: a failed lookup keeps that name's addresses from its last good one (none before it has
-     * had one), and a lookup that succeeds replaces them, with no address at all if it found none.
+     * had one), and a lookup that succeeds replaces them, with no address at all if it found none. A LOGICAL_DNS
+     * cluster's one name gives one host, the first address found.
      */
     void resolve() {
         Cluster c;
         synchronized (this) {
             c = config;
-            if (closed || c.type() != DiscoveryType.STRICT_DNS || env.resolver() == null) {
+            if (closed || !c.type().resolvesNames() || env.resolver() == null) {
                 return;
             }
         }
+        boolean logical = c.type() == DiscoveryType.LOGICAL_DNS;
         ClusterLoadAssignment source = c.loadAssignment();
         List<io.vertx.core.Future<List<String>>> lookups = new ArrayList<>();
         for (LocalityLbEndpoints l : source.endpoints()) {
@@ -349,8 +351,7 @@ public final class UpstreamCluster {
         }
         io.vertx.core.Future.join(lookups).onComplete(ar -> {
             synchronized (this) {
-                if (closed || config.type() != DiscoveryType.STRICT_DNS
-                        || !config.loadAssignment().equals(source)) {
+                if (closed || config.type() != c.type() || !config.loadAssignment().equals(source)) {
                     return;
                 }
                 if (dnsTargets == null || !source.equals(dnsTargetsSource)) {
@@ -365,7 +366,9 @@ public final class UpstreamCluster {
                         int target = i++;
                         io.vertx.core.Future<List<String>> f = lookups.get(target);
                         if (f.succeeded()) {
-                            dnsTargets.set(target, f.result() == null ? List.of() : List.copyOf(f.result()));
+                            List<String> found = f.result() == null ? List.of() : f.result();
+                            dnsTargets.set(target, List.copyOf(logical && found.size() > 1 ? found.subList(0, 1)
+                                    : found));
                         } else {
                             LOG.log(Level.FINE, "cluster " + name + ": DNS lookup of " + e.address().address()
                                     + " failed; keeping its last addresses", f.cause());

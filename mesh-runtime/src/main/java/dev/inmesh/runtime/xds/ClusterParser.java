@@ -77,7 +77,7 @@ public final class ClusterParser
             case STRICT_DNS -> DiscoveryType.STRICT_DNS;
             case EDS -> DiscoveryType.EDS;
             case ORIGINAL_DST -> DiscoveryType.ORIGINAL_DST;
-            case LOGICAL_DNS -> throw new FieldError("type", "LOGICAL_DNS is not supported (use STRICT_DNS)");
+            case LOGICAL_DNS -> DiscoveryType.LOGICAL_DNS;
             case UNRECOGNIZED -> throw new FieldError("type", "unknown value " + c.getTypeValue());
         };
         String edsServiceName = "";

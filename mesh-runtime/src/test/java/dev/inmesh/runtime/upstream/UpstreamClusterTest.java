@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.config.cluster.CircuitBreakers;
@@ -372,5 +373,37 @@ class UpstreamClusterTest {
         Map<String, String> names = new HashMap<>();
         c.hosts().forEach(h -> names.put(h.addressString(), h.hostname()));
         assertEquals(Map.of("10.1.1.1:80", "api.example.com", "10.2.2.1:80", "b.example"), names);
+    }
+
+    @Test
+    void aLogicalDnsClusterHasOneHostTheFirstAddressItsNameResolvesTo() {
+        Map<String, List<String>> dns = new HashMap<>(Map.of("svc.example", List.of("10.1.1.1", "10.1.1.2")));
+        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(1),
+                (name, family) -> dns.containsKey(name) ? Future.succeededFuture(dns.get(name))
+                        : Future.failedFuture("SERVFAIL"));
+        ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
+                new LbEndpoint(new SocketAddress("svc.example", 443), "", null, 1, null)), 1, 0));
+        Cluster cluster = new Cluster("dns", DiscoveryType.LOGICAL_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null,
+                null, null, null, inline, null, null, false, null);
+        UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
+        assertEquals(Set.of("10.1.1.1:443"), addresses(c));
+        assertEquals("svc.example", c.chooseHost(LbContext.NONE).hostname());
+        dns.put("svc.example", List.of("10.1.1.3", "10.1.1.1"));
+        c.resolve(); // the answer's order decides: the first address now is another
+        assertEquals(Set.of("10.1.1.3:443"), addresses(c));
+        dns.clear();
+        c.resolve(); // a failed lookup keeps the host
+        assertEquals(Set.of("10.1.1.3:443"), addresses(c));
+    }
+
+    @Test
+    void aLogicalDnsClusterTakesOneEndpointInOneLocalityAsEnvoyRequires() {
+        LbEndpoint a = new LbEndpoint(new SocketAddress("a.example", 80), "", null, 1, null);
+        LbEndpoint b = new LbEndpoint(new SocketAddress("b.example", 80), "", null, 1, null);
+        ClusterLoadAssignment two = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(a, b), 1, 0));
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> new Cluster("dns", DiscoveryType.LOGICAL_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null, null,
+                        null, null, two, null, null, false, null));
+        assertTrue(e.getMessage().contains("a single locality with a single endpoint"), e.getMessage());
     }
 }

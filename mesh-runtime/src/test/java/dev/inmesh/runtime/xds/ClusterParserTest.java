@@ -282,4 +282,19 @@ class ClusterParserTest {
         assertEquals("Cluster \"x\": load_assignment: null (expected: hosts for a STRICT_DNS cluster)",
                 error("{\"name\": \"x\", \"type\": \"STRICT_DNS\"}"));
     }
+
+    @Test
+    void readsALogicalDnsClusterAsIstioWritesItForADnsRoundRobinServiceEntry() throws Exception {
+        Cluster c = PARSER.parse(proto("""
+                {"name": "outbound|443||api.example.com", "type": "LOGICAL_DNS", "connectTimeout": "10s",
+                 "lbPolicy": "LEAST_REQUEST", "dnsRefreshRate": "60s", "respectDnsTtl": true,
+                 "dnsLookupFamily": "V4_ONLY",
+                 "loadAssignment": {"clusterName": "outbound|443||api.example.com", "endpoints": [{"locality": {},
+                   "lbEndpoints": [{"endpoint": {"address": {"socketAddress": {"address": "api.example.com",
+                   "portValue": 443}}}, "loadBalancingWeight": 1}], "loadBalancingWeight": 1}]}}"""));
+        assertEquals(dev.inmesh.api.config.cluster.DiscoveryType.LOGICAL_DNS, c.type());
+        assertEquals("api.example.com", c.loadAssignment().endpoints().get(0).lbEndpoints().get(0).address()
+                .address());
+        assertEquals(java.time.Duration.ofSeconds(60), c.dnsRefreshRate());
+    }
 }

@@ -19,10 +19,10 @@ import java.time.Duration;
  * @param outlierDetection outlier detection settings, or null when off
  * @param commonLbConfig panic threshold and locality weighting
  * @param upstreamBindAddress the source address for upstream connections, or null
- * @param loadAssignment the inline hosts of a STATIC or STRICT_DNS cluster, or null (a STATIC cluster without
+ * @param loadAssignment the inline hosts of a STATIC, STRICT_DNS or LOGICAL_DNS cluster, or null (a STATIC cluster without
  *     hosts, such as Istio's BlackHoleCluster, is valid and has no upstream)
- * @param dnsRefreshRate how often a STRICT_DNS cluster re-resolves (Envoy's default 5 s)
- * @param dnsLookupFamily which addresses a STRICT_DNS cluster takes from a name (Envoy's default AUTO)
+ * @param dnsRefreshRate how often a STRICT_DNS or LOGICAL_DNS cluster re-resolves (Envoy's default 5 s)
+ * @param dnsLookupFamily which addresses a DNS cluster takes from a name (Envoy's default AUTO)
  * @param cleanupInterval how long an ORIGINAL_DST host may stay unused before it is dropped (default 5 s)
  * @param http2 whether upstream requests use HTTP/2 (h2c) rather than HTTP/1.1
  * @param useDownstreamProtocol whether an upstream request uses the protocol its downstream request came in
@@ -74,9 +74,17 @@ public record Cluster(
                         : "not CLUSTER_PROVIDED for a " + type + " cluster");
         Checks.check(matches(lbPolicy, lbConfig), "lb_config", lbConfig.getClass().getSimpleName(),
                 "settings for " + lbPolicy);
-        // Envoy accepts a STATIC cluster without hosts (Istio's BlackHoleCluster); STRICT_DNS needs names to resolve.
-        if (type == DiscoveryType.STRICT_DNS) {
+        // Envoy accepts a STATIC cluster without hosts (Istio's BlackHoleCluster); the DNS types need names to resolve.
+        if (type.resolvesNames()) {
             Checks.check(loadAssignment != null, "load_assignment", "null", "hosts for a " + type + " cluster");
+        }
+        if (type == DiscoveryType.LOGICAL_DNS) {
+            // as Envoy: one locality with one endpoint, the one name the cluster's host comes from
+            Checks.check(loadAssignment.endpoints().size() == 1
+                    && loadAssignment.endpoints().get(0).lbEndpoints().size() == 1, "load_assignment",
+                    loadAssignment.endpoints().stream().mapToInt(l -> l.lbEndpoints().size()).sum() + " endpoints in "
+                            + loadAssignment.endpoints().size() + " localities",
+                    "a single locality with a single endpoint for a LOGICAL_DNS cluster");
         }
     }
 
