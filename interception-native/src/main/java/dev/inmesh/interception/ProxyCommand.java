@@ -142,20 +142,10 @@ public final class ProxyCommand implements Callable<Integer> {
             observer = observer.andThen(lines::log);
             tcpAccessLog = lines::log;
         }
-        AdminHook admin = (vertx, snapshots, addresses) -> {
-            AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
-                    .clusterStatus(new ClusterManagerStatus(snapshots)).configPath(config.toString())
-                    .mount(new AdminServer.Mount(addresses.admin().getHostString(), addresses.admin().getPort(),
-                            EnumSet.allOf(AdminServer.Endpoint.class)))
-                    .mount(AdminServer.Mount.of(addresses.health().getHostString(), addresses.health().getPort(),
-                            AdminServer.Endpoint.HEALTHZ_READY))
-                    .mount(AdminServer.Mount.of(addresses.prometheus().getHostString(),
-                            addresses.prometheus().getPort(), AdminServer.Endpoint.STATS_PROMETHEUS))
-                    .mount(AdminServer.Mount.agent())
-                    .build();
-            server.start().await(30, TimeUnit.SECONDS);
-            return () -> server.close().await(10, TimeUnit.SECONDS);
-        };
+        // counted down by the shutdown hook once the proxy is closed, or by /quitquitquit: call() then returns and
+        // the process exits, running the hook
+        CountDownLatch stopped = new CountDownLatch(1);
+        AdminHook admin = adminHook(registry, config, stopped::countDown);
         StandaloneProxy proxy;
         try {
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
@@ -166,7 +156,6 @@ public final class ProxyCommand implements Callable<Integer> {
             return 1;
         }
         System.err.println("inmesh proxy: listening on " + proxy.addresses());
-        CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
                 proxy.close();
@@ -177,6 +166,29 @@ public final class ProxyCommand implements Callable<Integer> {
         }, "inmesh-proxy-stop"));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * The proxy's admin server, laid out as Istio's sidecar: every endpoint on the admin address,
+     * {@code /healthz/ready} on the health port, {@code /stats/prometheus} on the Prometheus port, and the agent port's merged stats,
+     * readiness and {@code /quitquitquit}; {@code quit} is what {@code POST /quitquitquit} runs (on an event loop).
+     */
+    static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, Runnable quit) {
+        return (vertx, snapshots, addresses) -> {
+            AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
+                    .clusterStatus(new ClusterManagerStatus(snapshots)).configPath(config.toString()).quit(quit)
+                    .mount(new AdminServer.Mount(addresses.admin().getHostString(), addresses.admin().getPort(),
+                            EnumSet.allOf(AdminServer.Endpoint.class)))
+                    .mount(AdminServer.Mount.of(addresses.health().getHostString(), addresses.health().getPort(),
+                            AdminServer.Endpoint.HEALTHZ_READY))
+                    .mount(AdminServer.Mount.of(addresses.prometheus().getHostString(),
+                            addresses.prometheus().getPort(), AdminServer.Endpoint.STATS_PROMETHEUS))
+                    .mount(new AdminServer.Mount(addresses.agent().getHostString(), addresses.agent().getPort(),
+                            AdminServer.Mount.agent().endpoints()))
+                    .build();
+            server.start().await(30, TimeUnit.SECONDS);
+            return () -> server.close().await(10, TimeUnit.SECONDS);
+        };
     }
 
     /**

@@ -30,6 +30,48 @@ class ProxyCommandTest {
         assertTrue(lines.get(0).startsWith("{\"start_time\":null,"), lines.get(0));
     }
 
+    private static java.net.InetSocketAddress freePort() throws Exception {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return new java.net.InetSocketAddress("127.0.0.1", s.getLocalPort());
+        }
+    }
+
+    private static java.net.http.HttpResponse<String> post(java.net.InetSocketAddress at, String path)
+            throws Exception {
+        return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://127.0.0.1:" + at.getPort() + path))
+                .POST(java.net.http.HttpRequest.BodyPublishers.noBody()).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void quitquitquitOnTheAdminAndTheAgentPortStopsTheProxyAsEnvoyAndIstiosAgent() throws Exception {
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            dev.inmesh.interception.proxy.AdminHook.Addresses addresses =
+                    new dev.inmesh.interception.proxy.AdminHook.Addresses(freePort(), freePort(), freePort(),
+                            freePort());
+            java.util.concurrent.CountDownLatch stopped = new java.util.concurrent.CountDownLatch(2);
+            AutoCloseable admin = ProxyCommand.adminHook(
+                    new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                            io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT),
+                    java.nio.file.Path.of("/etc/inmesh/mesh.yaml"), stopped::countDown)
+                    .start(vertx, new dev.inmesh.runtime.snapshot.SnapshotHolder(), addresses);
+            try {
+                var agent = post(addresses.agent(), "/quitquitquit");
+                assertEquals(200, agent.statusCode());
+                assertEquals("OK\n", agent.body());
+                assertEquals(200, post(addresses.admin(), "/quitquitquit").statusCode());
+                assertTrue(stopped.await(10, TimeUnit.SECONDS), "each quit ran the stop");
+                assertEquals(404, post(addresses.health(), "/quitquitquit").statusCode(), "15021 only probes");
+            } finally {
+                admin.close();
+            }
+        } finally {
+            vertx.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void theAccessLogIsIstiosTextFormatByDefault() {
         assertEquals(AccessLog.Format.TEXT, ProxyCommand.accessLog(new MeshOptions(), lines::add).format());

@@ -7,7 +7,8 @@ import java.net.InetSocketAddress;
 /**
  * Where the admin server plugs into the standalone proxy: called once the proxy's listeners are bound and before it
  * drops privileges, with the addresses of the bootstrap's {@code admin} (default {@code 127.0.0.1:15000}), health
- * ({@code 0.0.0.0:15021}, {@code /healthz/ready}) and Prometheus ({@code 0.0.0.0:15090}, {@code /stats/prometheus}).
+ * ({@code 0.0.0.0:15021}, {@code /healthz/ready}), Prometheus ({@code 0.0.0.0:15090}, {@code /stats/prometheus}) and
+ * agent ({@code 0.0.0.0:15020}).
  * The in-JVM mode's admin server and metrics are meant to be passed here, with the same observer given to the
  * router ({@link StandaloneProxy.Settings#observer()}).
  */
@@ -23,9 +24,11 @@ public interface AdminHook {
      */
     AutoCloseable start(Vertx vertx, SnapshotHolder snapshots, Addresses addresses) throws Exception;
 
-    /** The admin endpoints' addresses. */
-    record Addresses(InetSocketAddress admin, InetSocketAddress health, InetSocketAddress prometheus) {
+    /** The admin endpoints' addresses: Envoy's admin, and Istio's health, Prometheus and agent ports. */
+    record Addresses(InetSocketAddress admin, InetSocketAddress health, InetSocketAddress prometheus,
+                     InetSocketAddress agent) {
         public static final Addresses DEFAULTS = new Addresses(new InetSocketAddress("127.0.0.1", 15000),
-                new InetSocketAddress("0.0.0.0", 15021), new InetSocketAddress("0.0.0.0", 15090));
+                new InetSocketAddress("0.0.0.0", 15021), new InetSocketAddress("0.0.0.0", 15090),
+                new InetSocketAddress("0.0.0.0", 15020));
     }
 }

@@ -170,8 +170,8 @@ public final class StandaloneProxy implements AutoCloseable {
     }
 
     /**
-     * The admin addresses of a bootstrap: {@code admin.address.socket_address}, else 127.0.0.1:15000; health and
-     * Prometheus at Istio's fixed 15021 and 15090.
+     * The admin addresses of a bootstrap: {@code admin.address.socket_address}, else 127.0.0.1:15000; health,
+     * Prometheus and agent at Istio's fixed 15021, 15090 and 15020.
      */
     static AdminHook.Addresses adminAddresses(Path config) {
         AdminHook.Addresses d = AdminHook.Addresses.DEFAULTS;
@@ -186,7 +186,7 @@ public final class StandaloneProxy implements AutoCloseable {
             }
             String ip = sa.path("address").asText("127.0.0.1");
             int port = sa.has("port_value") ? sa.path("port_value").asInt(15000) : sa.path("portValue").asInt(15000);
-            return new AdminHook.Addresses(new InetSocketAddress(ip, port), d.health(), d.prometheus());
+            return new AdminHook.Addresses(new InetSocketAddress(ip, port), d.health(), d.prometheus(), d.agent());
         } catch (IOException | RuntimeException e) {
             return d;
         }

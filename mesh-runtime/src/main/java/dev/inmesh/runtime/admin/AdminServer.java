@@ -7,6 +7,7 @@ import io.envoyproxy.envoy.admin.v3.ServerInfo;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
@@ -38,8 +39,9 @@ import java.util.concurrent.Callable;
  * }</pre>
  *
  * <p>Requests are answered without blocking the event loop: the Prometheus scrape, the config dump's JSON printing
- * and the cluster status run on worker threads. Unknown paths answer 404, and an endpoint not mounted on a port is
- * unknown there.
+ * and the cluster status run on worker threads. As Envoy's, an unknown path answers 404 with the list of what the
+ * port serves, and an endpoint that changes state answers 405 to any method but POST. An endpoint not mounted on a
+ * port is unknown there.
  */
 public final class AdminServer {
 
@@ -76,16 +78,32 @@ public final class AdminServer {
         /** {@code /help}: the endpoints served on this port, one a line. */
         HELP("/help"),
         /** {@code /}: the same list as {@code /help}. */
-        ROOT("/");
+        ROOT("/"),
+        /**
+         * {@code /quitquitquit} (POST): answers {@code OK} and then runs the {@link Builder#quit quit action}; not
+         * served without one. A peer that is not on loopback gets 403, as from Istio's agent on 15020.
+         */
+        QUITQUITQUIT("/quitquitquit", true);
 
         private final String path;
+        private final boolean mutates;
 
         Endpoint(String path) {
+            this(path, false);
+        }
+
+        Endpoint(String path, boolean mutates) {
             this.path = path;
+            this.mutates = mutates;
         }
 
         public String path() {
             return path;
+        }
+
+        /** Whether the endpoint changes the server's state, so that it answers POST only, as Envoy's. */
+        public boolean mutates() {
+            return mutates;
         }
 
         /** What the endpoint answers, for {@code /help}. */
@@ -103,6 +121,7 @@ public final class AdminServer {
                 case LISTENERS -> "the listeners and their addresses (param: format=json)";
                 case HELP -> "this list";
                 case ROOT -> "this list";
+                case QUITQUITQUIT -> "exit the server";
             };
         }
 
@@ -158,10 +177,11 @@ public final class AdminServer {
 
         /**
          * Istio's agent port: the merged {@code /stats/prometheus} (in-JVM, the proxy's and the application's
-         * metrics share one registry) and {@code /healthz/ready} on 0.0.0.0:15020.
+         * metrics share one registry), {@code /healthz/ready} and {@code /quitquitquit} (when the server has a quit
+         * action) on 0.0.0.0:15020.
          */
         public static Mount agent() {
-            return of("0.0.0.0", 15020, Endpoint.STATS_PROMETHEUS, Endpoint.HEALTHZ_READY);
+            return of("0.0.0.0", 15020, Endpoint.STATS_PROMETHEUS, Endpoint.HEALTHZ_READY, Endpoint.QUITQUITQUIT);
         }
     }
 
@@ -173,6 +193,7 @@ public final class AdminServer {
     private final String configPath;
     private final java.util.function.Supplier<String> xdsStatus;
     private final java.util.function.Supplier<DynamicState> dynamicState;
+    private final Runnable quit;
     private final List<Mount> mounts;
     private final Instant startedAt = Instant.now();
     private final List<HttpServer> servers = new ArrayList<>();
@@ -186,6 +207,7 @@ public final class AdminServer {
         this.configPath = b.configPath;
         this.xdsStatus = b.xdsStatus;
         this.dynamicState = b.dynamicState;
+        this.quit = b.quit;
         this.mounts = List.copyOf(b.mounts);
     }
 
@@ -240,8 +262,13 @@ public final class AdminServer {
 
     private void handle(Mount mount, HttpServerRequest req) {
         Endpoint e = Endpoint.ofPath(req.path());
-        if (e == null || !mount.endpoints().contains(e)) {
-            text(req, 404, "invalid path: " + req.path() + "\n");
+        if (e == null || !serves(mount, e)) {
+            // as Envoy: the list of what is served, after a sentence of its own
+            text(req, 404, "invalid path. " + help(mount));
+            return;
+        }
+        if (e.mutates() && req.method() != HttpMethod.POST) {
+            text(req, 405, "Method " + req.method().name() + " not allowed, POST required.");
             return;
         }
         switch (e) {
@@ -289,16 +316,55 @@ public final class AdminServer {
                     text(req, 200, ListenersStatus.text(listeners));
                 }
             }
-            case HELP, ROOT -> {
-                StringBuilder b = new StringBuilder("admin commands are:\n");
-                for (Endpoint each : Endpoint.values()) {
-                    if (mount.endpoints().contains(each)) {
-                        b.append("  ").append(each.path).append(": ").append(each.help()).append('\n');
-                    }
-                }
-                text(req, 200, b.toString());
+            case HELP, ROOT -> text(req, 200, help(mount));
+            case QUITQUITQUIT -> quit(req);
+            default -> text(req, 404, "invalid path. " + help(mount));
+        }
+    }
+
+    /** Whether the mount serves the endpoint: it names it, and what the endpoint needs was given. */
+    private boolean serves(Mount mount, Endpoint e) {
+        return mount.endpoints().contains(e) && (e != Endpoint.QUITQUITQUIT || quit != null);
+    }
+
+    /** Envoy's help: the paths served here in alphabetical order, those that mutate marked {@code (POST)}. */
+    private String help(Mount mount) {
+        StringBuilder b = new StringBuilder("admin commands are:\n");
+        Endpoint[] sorted = Endpoint.values();
+        java.util.Arrays.sort(sorted, java.util.Comparator.comparing(Endpoint::path));
+        for (Endpoint each : sorted) {
+            if (serves(mount, each)) {
+                b.append("  ").append(each.path).append(each.mutates ? " (POST)" : "").append(": ")
+                        .append(each.help()).append('\n');
             }
-            default -> text(req, 404, "invalid path: " + req.path() + "\n");
+        }
+        return b.toString();
+    }
+
+    /** {@code /quitquitquit}: OK, then the quit action, once the answer is written; from loopback only. */
+    private void quit(HttpServerRequest req) {
+        if (!fromLoopback(req)) {
+            text(req, 403, "Only requests from localhost are allowed\n");
+            return;
+        }
+        text(req, 200, "OK\n").onComplete(ar -> quit.run());
+    }
+
+    private static boolean fromLoopback(HttpServerRequest req) {
+        return req.remoteAddress() != null && loopback(req.remoteAddress().hostAddress());
+    }
+
+    /** Whether a peer's address literal is a loopback address (127.0.0.0/8, ::1). */
+    static boolean loopback(String address) {
+        byte[] ip = dev.inmesh.runtime.net.IpLiterals.parse(address);
+        if (ip == null) {
+            return false;
+        }
+        try {
+            return java.net.InetAddress.getByAddress(dev.inmesh.runtime.net.IpLiterals.unmapped(ip))
+                    .isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            return false;
         }
     }
 
@@ -393,8 +459,9 @@ public final class AdminServer {
         });
     }
 
-    private static void text(HttpServerRequest req, int status, String body) {
-        req.response().setStatusCode(status).putHeader("content-type", "text/plain; charset=utf-8").end(body);
+    private static Future<Void> text(HttpServerRequest req, int status, String body) {
+        return req.response().setStatusCode(status).putHeader("content-type", "text/plain; charset=utf-8")
+                .end(body);
     }
 
     /** Builds an {@link AdminServer}; {@link #snapshots} and at least one {@link #mount} are required. */
@@ -407,6 +474,7 @@ public final class AdminServer {
         private String configPath;
         private java.util.function.Supplier<String> xdsStatus = () -> null;
         private java.util.function.Supplier<DynamicState> dynamicState = () -> DynamicState.NONE;
+        private Runnable quit;
         private final List<Mount> mounts = new ArrayList<>();
 
         private Builder(Vertx vertx) {
@@ -458,6 +526,16 @@ public final class AdminServer {
          */
         public Builder dynamicState(java.util.function.Supplier<DynamicState> state) {
             this.dynamicState = state == null ? () -> DynamicState.NONE : state;
+            return this;
+        }
+
+        /**
+         * What {@code POST /quitquitquit} runs once its {@code OK} is written, on an event loop (it must not
+         * block), such as telling the process to stop; without one (the default) {@code /quitquitquit} is not
+         * served.
+         */
+        public Builder quit(Runnable action) {
+            this.quit = action;
             return this;
         }
 

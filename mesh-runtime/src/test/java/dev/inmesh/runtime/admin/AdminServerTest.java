@@ -361,6 +361,86 @@ class AdminServerTest {
     }
 
     @Test
+    void anUnknownPathAnswers404WithTheListOfWhatThePortServesAsEnvoy() throws Exception {
+        HttpResponse<String> r = get(0, "/no_such_thing?x=1");
+
+        assertEquals(404, r.statusCode());
+        assertEquals("text/plain; charset=utf-8", r.headers().firstValue("content-type").orElse(""));
+        assertEquals("invalid path. admin commands are:\n"
+                + "  /clusters: upstream clusters and hosts (param: format=json)\n"
+                + "  /config_dump: the current configuration as Envoy's ConfigDump "
+                + "(params: include_eds, resource, mask, name_regex)\n"
+                + "  /ready: LIVE once a first configuration is applied, PRE_INITIALIZING before\n"
+                + "  /stats/prometheus: Istio's metrics and the Envoy statistics in Prometheus' text format\n",
+                r.body());
+    }
+
+    private HttpResponse<String> send(AdminServer server, String method, String path) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port(0) + path))
+                .method(method, HttpRequest.BodyPublishers.noBody()).timeout(Duration.ofSeconds(10)).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void quitquitquitAnswersOkToAPostThenRunsTheQuitActionAndRefusesOtherMethodsAsEnvoy() throws Exception {
+        java.util.concurrent.CountDownLatch quit = new java.util.concurrent.CountDownLatch(1);
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder).quit(quit::countDown)
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.QUITQUITQUIT,
+                        AdminServer.Endpoint.READY, AdminServer.Endpoint.HELP))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            HttpResponse<String> wrong = send(own, "GET", "/quitquitquit");
+            assertEquals(405, wrong.statusCode());
+            assertEquals("Method GET not allowed, POST required.", wrong.body());
+            assertEquals(405, send(own, "PUT", "/quitquitquit").statusCode());
+            assertEquals(1, quit.getCount(), "a refused request does not quit");
+            assertEquals("admin commands are:\n"
+                    + "  /help: this list\n"
+                    + "  /quitquitquit (POST): exit the server\n"
+                    + "  /ready: LIVE once a first configuration is applied, PRE_INITIALIZING before\n",
+                    get(own, "/help").body());
+
+            HttpResponse<String> ok = send(own, "POST", "/quitquitquit");
+
+            assertEquals(200, ok.statusCode());
+            assertEquals("OK\n", ok.body());
+            assertTrue(quit.await(10, TimeUnit.SECONDS), "the quit action ran");
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void quitquitquitIsNotServedWithoutAQuitAction() throws Exception {
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.QUITQUITQUIT,
+                        AdminServer.Endpoint.HELP))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            HttpResponse<String> r = send(own, "POST", "/quitquitquit");
+            assertEquals(404, r.statusCode());
+            assertEquals("invalid path. admin commands are:\n  /help: this list\n", r.body());
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void onlyALoopbackPeerMayQuit() {
+        assertTrue(AdminServer.loopback("127.0.0.1"));
+        assertTrue(AdminServer.loopback("127.0.0.6"));
+        assertTrue(AdminServer.loopback("::1"));
+        assertTrue(AdminServer.loopback("0:0:0:0:0:0:0:1"));
+        assertTrue(AdminServer.loopback("::ffff:127.0.0.1"), "as a dual-stack socket reports an IPv4 peer");
+        assertTrue(!AdminServer.loopback("10.244.0.12"));
+        assertTrue(!AdminServer.loopback("fd00::1"));
+        assertTrue(!AdminServer.loopback("localhost"), "a name, not an address: never resolved");
+        assertTrue(!AdminServer.loopback(null));
+    }
+
+    @Test
     void aPortInUseFailsTheStartAndReleasesTheOthers() throws Exception {
         AdminServer clash = AdminServer.builder(vertx).snapshots(holder)
                 .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.READY))
@@ -419,7 +499,7 @@ class AdminServerTest {
         assertEquals(15021, AdminServer.Mount.health().port());
         assertEquals(15090, AdminServer.Mount.prometheus().port());
         assertEquals(15020, AdminServer.Mount.agent().port());
-        assertEquals(java.util.Set.of(AdminServer.Endpoint.STATS_PROMETHEUS, AdminServer.Endpoint.HEALTHZ_READY),
-                AdminServer.Mount.agent().endpoints());
+        assertEquals(java.util.Set.of(AdminServer.Endpoint.STATS_PROMETHEUS, AdminServer.Endpoint.HEALTHZ_READY,
+                AdminServer.Endpoint.QUITQUITQUIT), AdminServer.Mount.agent().endpoints());
     }
 }
