@@ -145,7 +145,7 @@ public final class ProxyCommand implements Callable<Integer> {
         // counted down by the shutdown hook once the proxy is closed, or by /quitquitquit: call() then returns and
         // the process exits, running the hook
         CountDownLatch stopped = new CountDownLatch(1);
-        AdminHook admin = adminHook(registry, config, stopped::countDown);
+        AdminHook admin = adminHook(registry, config, identity.peerMetadataId(), stopped::countDown);
         StandaloneProxy proxy;
         try {
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
@@ -171,12 +171,14 @@ public final class ProxyCommand implements Callable<Integer> {
     /**
      * The proxy's admin server, laid out as Istio's sidecar: every endpoint on the admin address,
      * {@code /healthz/ready} on the health port, {@code /stats/prometheus} on the Prometheus port, and the agent port's merged stats,
-     * readiness and {@code /quitquitquit}; {@code quit} is what {@code POST /quitquitquit} runs (on an event loop).
+     * readiness and {@code /quitquitquit}; {@code nodeId} is the node {@code /server_info} and the config dump's
+     * bootstrap name, {@code quit} what {@code POST /quitquitquit} runs (on an event loop).
      */
-    static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, Runnable quit) {
+    static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit) {
         return (vertx, snapshots, addresses) -> {
             AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
-                    .clusterStatus(new ClusterManagerStatus(snapshots)).configPath(config.toString()).quit(quit)
+                    .clusterStatus(new ClusterManagerStatus(snapshots)).configPath(config.toString())
+                    .nodeId(nodeId).quit(quit)
                     .mount(new AdminServer.Mount(addresses.admin().getHostString(), addresses.admin().getPort(),
                             EnumSet.allOf(AdminServer.Endpoint.class)))
                     .mount(AdminServer.Mount.of(addresses.health().getHostString(), addresses.health().getPort(),

@@ -44,6 +44,31 @@ class ProxyCommandTest {
                 java.net.http.HttpResponse.BodyHandlers.ofString());
     }
 
+    private static final String NODE = "sidecar~10.244.0.7~ratings-v1.default~default.svc.cluster.local";
+
+    @Test
+    void theAdminServerNamesTheProxysNodeAsAnIstioSidecarsDoes() throws Exception {
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            dev.inmesh.interception.proxy.AdminHook.Addresses addresses =
+                    new dev.inmesh.interception.proxy.AdminHook.Addresses(freePort(), freePort(), freePort(),
+                            freePort());
+            AutoCloseable admin = ProxyCommand.adminHook(null, java.nio.file.Path.of("/etc/inmesh/mesh.yaml"), NODE,
+                    () -> { }).start(vertx, new dev.inmesh.runtime.snapshot.SnapshotHolder(), addresses);
+            try {
+                var info = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create("http://127.0.0.1:" + addresses.admin().getPort() + "/server_info"))
+                        .build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+                var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(info.body());
+                assertEquals(NODE, json.get("node").get("id").asText(), info.body());
+            } finally {
+                admin.close();
+            }
+        } finally {
+            vertx.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void quitquitquitOnTheAdminAndTheAgentPortStopsTheProxyAsEnvoyAndIstiosAgent() throws Exception {
         io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
@@ -55,7 +80,7 @@ class ProxyCommandTest {
             AutoCloseable admin = ProxyCommand.adminHook(
                     new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
                             io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT),
-                    java.nio.file.Path.of("/etc/inmesh/mesh.yaml"), stopped::countDown)
+                    java.nio.file.Path.of("/etc/inmesh/mesh.yaml"), NODE, stopped::countDown)
                     .start(vertx, new dev.inmesh.runtime.snapshot.SnapshotHolder(), addresses);
             try {
                 var agent = post(addresses.agent(), "/quitquitquit");
