@@ -68,7 +68,8 @@ public final class AdminServer {
         XDS_STATUS("/debug/xds_status"),
         /**
          * {@code /stats}: the Envoy statistics by Envoy's names, as {@code name: value} lines or with
-         * {@code ?format=json} as Envoy's JSON; {@code ?filter=} keeps the names a regular expression finds.
+         * {@code ?format=json} as Envoy's JSON; {@code ?filter=} keeps the names a regular expression finds,
+         * {@code ?type=} the counters or the gauges, {@code ?usedonly} those written (not zero).
          */
         STATS("/stats"),
         /** {@code /server_info}: Envoy's {@code admin.v3.ServerInfo} as JSON (version, state, uptime, node). */
@@ -116,7 +117,7 @@ public final class AdminServer {
                 case HEALTHZ_READY -> "200 once a first configuration is applied, 503 before";
                 case CLUSTERS -> "upstream clusters and hosts (param: format=json)";
                 case XDS_STATUS -> "the ADS client's state per resource type";
-                case STATS -> "the Envoy statistics (params: format=json, filter)";
+                case STATS -> "the Envoy statistics (params: format=json, filter, type, usedonly)";
                 case SERVER_INFO -> "version, state, uptime and node as Envoy's ServerInfo";
                 case LISTENERS -> "the listeners and their addresses (param: format=json)";
                 case HELP -> "this list";
@@ -368,17 +369,11 @@ public final class AdminServer {
         }
     }
 
-    /** {@code /stats} with Envoy's {@code format} and {@code filter} parameters. */
+    /**
+     * {@code /stats} with Envoy's {@code filter}, {@code type}, {@code usedonly} and {@code format} parameters,
+     * checked in Envoy's order.
+     */
     private void stats(HttpServerRequest req) {
-        String format = req.getParam("format");
-        if ("prometheus".equals(format)) {
-            offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry == null ? () -> "" : registry::scrape);
-            return;
-        }
-        if (format != null && !format.equals("json") && !format.equals("text")) {
-            text(req, 400, "usage: /stats?format=(json|prometheus|text)\n\n");
-            return;
-        }
         java.util.function.Predicate<String> filter = n -> true;
         String regex = req.getParam("filter");
         if (regex != null) {
@@ -390,11 +385,30 @@ public final class AdminServer {
                 return;
             }
         }
+        String type = req.getParam("type");
+        if (type != null && !EnvoyStats.TYPES.contains(type)) {
+            text(req, 400, "invalid &type= param");
+            return;
+        }
+        // as Envoy, an empty format is no format
+        String format = req.getParam("format");
+        format = format == null || format.isEmpty() ? "text" : format;
+        if ("prometheus".equals(format)) {
+            offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry == null ? () -> "" : registry::scrape);
+            return;
+        }
+        if (!format.equals("json") && !format.equals("text")) {
+            text(req, 400, "usage: /stats?format=(json|prometheus|text)\n\n");
+            return;
+        }
         java.util.function.Predicate<String> accepted = filter;
-        if ("json".equals(format)) {
-            offLoop(req, "application/json", () -> EnvoyStats.json(EnvoyStats.collect(registry, accepted)));
+        boolean usedOnly = req.params().contains("usedonly");
+        Callable<java.util.Map<String, Long>> stats = () -> EnvoyStats.select(EnvoyStats.collect(registry, accepted),
+                type == null ? "All" : type, usedOnly);
+        if (format.equals("json")) {
+            offLoop(req, "application/json", () -> EnvoyStats.json(stats.call()));
         } else {
-            offLoop(req, "text/plain; charset=utf-8", () -> EnvoyStats.text(EnvoyStats.collect(registry, accepted)));
+            offLoop(req, "text/plain; charset=utf-8", () -> EnvoyStats.text(stats.call()));
         }
     }
 

@@ -61,6 +61,35 @@ final class EnvoyStats {
         return out;
     }
 
+    /** The values of Envoy's {@code /stats?type=} parameter. */
+    static final java.util.Set<String> TYPES = java.util.Set.of("Counters", "Gauges", "Histograms", "TextReadouts",
+            "All");
+    /** The statistics that are Envoy gauges, by the end of their name; every other one is a counter. */
+    private static final List<String> GAUGES = List.of(".upstream_rq_active", ".upstream_cx_active",
+            ".outlier_detection.ejections_active");
+
+    /**
+     * The statistics of one of Envoy's {@link #TYPES} (Inmesh has no histograms or text readouts), and with
+     * {@code usedOnly} only those written since the start, as Envoy's {@code usedonly}: those not zero (a gauge that
+     * rose and fell back to zero is left out, where Envoy keeps it).
+     */
+    static Map<String, Long> select(Map<String, Long> stats, String type, boolean usedOnly) {
+        Map<String, Long> out = new TreeMap<>();
+        stats.forEach((name, value) -> {
+            boolean gauge = GAUGES.stream().anyMatch(name::endsWith);
+            boolean typed = switch (type) {
+                case "All" -> true;
+                case "Counters" -> !gauge;
+                case "Gauges" -> gauge;
+                default -> false;
+            };
+            if (typed && (!usedOnly || value != 0)) {
+                out.put(name, value);
+            }
+        });
+        return out;
+    }
+
     /** Envoy's text form: {@code name: value} a line. */
     static String text(Map<String, Long> stats) {
         StringBuilder b = new StringBuilder();

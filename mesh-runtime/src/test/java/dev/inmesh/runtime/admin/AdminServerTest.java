@@ -308,6 +308,41 @@ class AdminServerTest {
     }
 
     @Test
+    void statsTakesEnvoysTypeAndUsedonlyParameters() throws Exception {
+        var upstream = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE).upstream("outbound|9080||reviews");
+        upstream.requestStarted();
+        upstream.activeRequests(1);
+        upstream.connectionOpened();
+        AdminServer own = everything();
+        try {
+            String c = "cluster.outbound|9080||reviews.";
+            assertEquals(c + "upstream_cx_active: 1\n" + c + "upstream_rq_active: 1\n",
+                    get(own, "/stats?type=Gauges&filter=upstream").body());
+            String counters = get(own, "/stats?type=Counters&filter=upstream").body();
+            assertTrue(counters.contains(c + "upstream_rq_total: 1\n"), counters);
+            assertTrue(counters.contains(c + "upstream_rq_timeout: 0\n"), counters);
+            assertTrue(!counters.contains("_active"), counters);
+            assertEquals("", get(own, "/stats?type=Histograms").body(), "Inmesh has no histograms");
+            assertEquals(get(own, "/stats").body(), get(own, "/stats?type=All").body());
+
+            // written since the start: the zeros are left out
+            assertEquals(c + "upstream_cx_active: 1\n" + c + "upstream_cx_total: 1\n" + c + "upstream_rq_active: 1\n"
+                    + c + "upstream_rq_total: 1\n", get(own, "/stats?usedonly").body());
+            assertEquals("{\"stats\":[{\"name\":\"" + c + "upstream_rq_total\",\"value\":1}]}",
+                    get(own, "/stats?usedonly&format=json&type=Counters&filter=rq").body());
+
+            HttpResponse<String> bad = get(own, "/stats?type=counters");
+            assertEquals(400, bad.statusCode());
+            assertEquals("invalid &type= param", bad.body());
+            // as Envoy, an empty format is none
+            assertEquals(200, get(own, "/stats?format=").statusCode());
+            assertEquals(get(own, "/stats").body(), get(own, "/stats?format=").body());
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void serverInfoListenersAndHelpAnswerAsEnvoys() throws Exception {
         AdminServer own = everything();
         try {
