@@ -84,7 +84,15 @@ public final class AdminServer {
          * {@code /quitquitquit} (POST): answers {@code OK} and then runs the {@link Builder#quit quit action}; not
          * served without one. A peer that is not on loopback gets 403, as from Istio's agent on 15020.
          */
-        QUITQUITQUIT("/quitquitquit", true);
+        QUITQUITQUIT("/quitquitquit", true),
+        /** {@code /certs}: Envoy's {@code admin.v3.Certificates}, with none: Inmesh terminates no TLS. */
+        CERTS("/certs"),
+        /** {@code /memory}: Envoy's {@code admin.v3.Memory}, from the JVM's heap. */
+        MEMORY("/memory"),
+        /** {@code /runtime}: Envoy's runtime layers and values, with none: Inmesh has no runtime. */
+        RUNTIME("/runtime"),
+        /** {@code /hot_restart_version}: {@code disabled}, as an Envoy built without hot restart answers. */
+        HOT_RESTART_VERSION("/hot_restart_version");
 
         private final String path;
         private final boolean mutates;
@@ -123,6 +131,10 @@ public final class AdminServer {
                 case HELP -> "this list";
                 case ROOT -> "this list";
                 case QUITQUITQUIT -> "exit the server";
+                case CERTS -> "the certificates in use (none: Inmesh terminates no TLS)";
+                case MEMORY -> "the JVM's heap as Envoy's Memory (allocated: used, heap_size: committed)";
+                case RUNTIME -> "the runtime layers and values (none: Inmesh has no runtime)";
+                case HOT_RESTART_VERSION -> "the hot restart compatibility version (disabled)";
             };
         }
 
@@ -319,6 +331,12 @@ public final class AdminServer {
             }
             case HELP, ROOT -> text(req, 200, help(mount));
             case QUITQUITQUIT -> quit(req);
+            case CERTS -> offLoop(req, "application/json",
+                    () -> ServerInfoJson.print(io.envoyproxy.envoy.admin.v3.Certificates.getDefaultInstance()) + "\n");
+            case MEMORY -> offLoop(req, "application/json", () -> ServerInfoJson.print(memory()) + "\n");
+            case RUNTIME -> req.response().setStatusCode(200).putHeader("content-type", "application/json")
+                    .end("{\n \"layers\": [],\n \"entries\": {}\n}\n");
+            case HOT_RESTART_VERSION -> text(req, 200, "disabled");
             default -> text(req, 404, "invalid path. " + help(mount));
         }
     }
@@ -412,11 +430,21 @@ public final class AdminServer {
         }
     }
 
-    /** Envoy's ServerInfo: what Inmesh has of it (no hot restart version, no Envoy-only command line options). */
+    /** Envoy's Memory from the JVM's heap: what is used as allocated, what is committed as the heap's size. */
+    static io.envoyproxy.envoy.admin.v3.Memory memory() {
+        java.lang.management.MemoryUsage heap =
+                java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
+        return io.envoyproxy.envoy.admin.v3.Memory.newBuilder().setAllocated(heap.getUsed())
+                .setHeapSize(heap.getCommitted()).setPageheapFree(Math.max(0, heap.getCommitted() - heap.getUsed()))
+                .setTotalPhysicalBytes(heap.getCommitted()).build();
+    }
+
+    /** Envoy's ServerInfo: what Inmesh has of it (hot restart disabled, no Envoy-only command line options). */
     ServerInfo serverInfo() {
         long up = Math.max(0, Instant.now().getEpochSecond() - startedAt.getEpochSecond());
         ServerInfo.Builder b = ServerInfo.newBuilder()
                 .setVersion(version())
+                .setHotRestartVersion("disabled")
                 .setState(snapshots.ready() ? ServerInfo.State.LIVE : ServerInfo.State.PRE_INITIALIZING)
                 .setUptimeCurrentEpoch(com.google.protobuf.Duration.newBuilder().setSeconds(up))
                 .setUptimeAllEpochs(com.google.protobuf.Duration.newBuilder().setSeconds(up));

@@ -343,6 +343,41 @@ class AdminServerTest {
     }
 
     @Test
+    void certsMemoryRuntimeAndHotRestartVersionAnswerWhatIstioctlBugReportReads() throws Exception {
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
+                .mount(new AdminServer.Mount("127.0.0.1", 0, AdminServer.Mount.admin().endpoints())).build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            HttpResponse<String> certs = get(own, "/certs");
+            assertEquals(200, certs.statusCode());
+            assertEquals("application/json", certs.headers().firstValue("content-type").orElse(""));
+            var certList = dev.inmesh.runtime.xds.EnvoyJson.tree(certs.body()).get("certificates");
+            assertTrue(certList.isArray() && certList.isEmpty(), certs.body());
+
+            HttpResponse<String> memory = get(own, "/memory");
+            assertEquals(200, memory.statusCode());
+            assertEquals("application/json", memory.headers().firstValue("content-type").orElse(""));
+            var m = dev.inmesh.runtime.xds.EnvoyJson.tree(memory.body());
+            assertTrue(Long.parseLong(m.get("allocated").asText()) > 0, memory.body());
+            assertTrue(Long.parseLong(m.get("heap_size").asText()) >= Long.parseLong(m.get("allocated").asText()),
+                    memory.body());
+            assertEquals("0", m.get("total_thread_cache").asText(), memory.body());
+
+            HttpResponse<String> runtime = get(own, "/runtime");
+            assertEquals(200, runtime.statusCode());
+            var r = dev.inmesh.runtime.xds.EnvoyJson.tree(runtime.body());
+            assertTrue(r.get("layers").isArray() && r.get("layers").isEmpty(), runtime.body());
+            assertTrue(r.get("entries").isObject() && r.get("entries").isEmpty(), runtime.body());
+
+            assertEquals("disabled", get(own, "/hot_restart_version").body());
+            assertEquals("disabled", dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/server_info").body())
+                    .get("hot_restart_version").asText());
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void serverInfoListenersAndHelpAnswerAsEnvoys() throws Exception {
         AdminServer own = everything();
         try {
