@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.outbound;
 
+import dev.inmesh.runtime.router.RequestBodyStream;
 import dev.inmesh.runtime.router.RouterRequest;
 import dev.inmesh.runtime.router.RouterResponse;
 import dev.inmesh.runtime.stats.ResponseFlag;
@@ -29,11 +30,15 @@ import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.net.HostAndPort;
 import io.vertx.core.net.SocketAddress;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLongFieldUpdater;
 import java.util.function.Function;
 
 /**
- * An outbound request that buffers its body and is routed through the mesh when it ends. Headers, method and URI can
- * be changed until then; {@link #response()} completes with the upstream response or the router's local reply.
+ * An outbound request routed through the mesh. A request ended at once ({@code end(body)}, {@code send(body)}) goes to
+ * the router with its whole body; one whose head is sent or whose body is written before it ends is routed then, and
+ * its body goes upstream as it is written ({@link RequestBodyStream}), with back-pressure through
+ * {@link #writeQueueFull()} and {@link #drainHandler}. Headers, method and URI can be changed until the request is
+ * routed; {@link #response()} completes with the upstream response or the router's local reply.
  *
  * <p>As a plain Vert.x request: its idle timeout ({@code RequestOptions.setTimeout}/{@code setIdleTimeout},
  * {@link #idleTimeout}) fails it with a {@link TimeoutException} when no response headers came in time; a
@@ -41,9 +46,6 @@ import java.util.function.Function;
  * asked to; a client's close fails it. The mesh then stops the exchange as Envoy does when its downstream goes away.
  */
 final class MeshClientRequest implements HttpClientRequest {
-    /** The largest body the mesh buffers for one request (retries resend it). */
-    static final int MAX_BODY = 64 * 1024 * 1024;
-
     private final MeshHttpClient client;
     private final OutboundDispatcher dispatcher;
     private final ContextInternal context;
@@ -61,7 +63,25 @@ final class MeshClientRequest implements HttpClientRequest {
     private int port;
     private boolean ssl;
     private Buffer body;
+    /** The body as it is written, once the request was routed before it ended; else null. */
+    private RequestBodyStream stream;
+    /** Whether the head was sent or the body written before the end: the body streams (set on the caller's thread). */
+    private boolean streaming;
+    /**
+     * Back-pressure across threads (the caller may write from any thread, the stream lives on the context): the bytes
+     * written and not yet handed to the stream, whether the stream's queue was full when last looked at on the
+     * context, and whether the caller found the queue full and waits for the drain handler.
+     */
+    private volatile long queued;
+    private static final AtomicLongFieldUpdater<MeshClientRequest> QUEUED =
+            AtomicLongFieldUpdater.newUpdater(MeshClientRequest.class, "queued"); // no object per request
+    private volatile boolean upstreamFull;
+    private volatile boolean callerWaiting;
+    private volatile Handler<Void> drainHandler;
     private boolean chunked;
+    /** Whether the request was handed to the mesh (routed, or about to be on its context). */
+    private boolean routed;
+    /** Whether the caller ended the request, or is done with it (reset, timed out, closed). */
     private boolean ended;
     private boolean followRedirects;
     private int maxRedirects = 16;
@@ -113,10 +133,10 @@ final class MeshClientRequest implements HttpClientRequest {
     }
 
     private void dispatch() {
-        if (ended) {
+        if (routed) {
             return;
         }
-        ended = true;
+        routed = true;
         if (Vertx.currentContext() != context) {
             // Off the request's context (a thread outside Vert.x), the router could commit the response and the
             // upstream body could end before the response below attaches its handlers: run it all on the context.
@@ -139,9 +159,9 @@ final class MeshClientRequest implements HttpClientRequest {
         if ("100-continue".equalsIgnoreCase(headers.get(HttpHeaders.EXPECT))) {
             headers.remove(HttpHeaders.EXPECT); // the mesh answered it (see sendHead), as Envoy does by default
         }
-        Future<RouterResponse> routed = dispatcher.dispatch(method, host, port, server, uri, headers, body, ssl,
-                protocol, r -> forwarded = r);
-        routed.onComplete(ar -> {
+        Future<RouterResponse> routing = dispatcher.dispatch(method, host, port, server, uri, headers, body, stream,
+                ssl, protocol, r -> forwarded = r);
+        routing.onComplete(ar -> {
             if (ar.failed()) {
                 fail(ar.cause());
                 return;
@@ -177,7 +197,14 @@ final class MeshClientRequest implements HttpClientRequest {
                 return;
             }
             handedOn = r;
-            (body == null ? r.send() : r.send(body)).onComplete(rr -> {
+            Future<HttpClientResponse> sent;
+            if (stream != null) {
+                stream.attach(r); // as the router's attempts take it, with no retry to keep it for
+                sent = r.response();
+            } else {
+                sent = body == null ? r.send() : r.send(body);
+            }
+            sent.onComplete(rr -> {
                 if (rr.failed()) {
                     fail(rr.cause());
                 } else if (response.future().isComplete()) {
@@ -262,6 +289,9 @@ final class MeshClientRequest implements HttpClientRequest {
      */
     private void cancel(Throwable cause) {
         ended = true; // nothing more is sent
+        if (stream != null) {
+            stream.close();
+        }
         if (response.future().isComplete()) {
             if (delivered != null) {
                 delivered.reset(cause);
@@ -319,23 +349,52 @@ final class MeshClientRequest implements HttpClientRequest {
         client.finished(this);
     }
 
-    private Future<Void> append(Buffer chunk) {
-        if (ended) {
-            return Future.failedFuture(new IllegalStateException("request already ended"));
+    private static Future<Void> alreadyEnded() {
+        return Future.failedFuture(new IllegalStateException("request already ended"));
+    }
+
+    /**
+     * The body is to go upstream as it comes: the request is routed now (once), its body a stream that the router
+     * sends on. On the request's context.
+     */
+    private void startStreaming() {
+        if (stream == null) {
+            stream = new RequestBodyStream();
+            stream.drainHandler(v -> {
+                upstreamFull = false;
+                drainIfWaiting();
+            });
+            dispatch();
         }
-        if (chunk != null && chunk.length() > 0) {
-            if (body == null) {
-                body = Buffer.buffer(chunk.length());
+    }
+
+    /** A chunk of a streamed body (or none, for the head), handed to the stream on the request's context. */
+    private void stream(Buffer chunk, boolean last) {
+        int n = chunk == null ? 0 : chunk.length();
+        QUEUED.addAndGet(this, n);
+        onContext(() -> {
+            startStreaming();
+            QUEUED.addAndGet(this, -n);
+            if (chunk != null) {
+                stream.write(chunk); // the stream's now, as a buffer written to a plain Vert.x request
             }
-            if (body.length() + chunk.length() > MAX_BODY) {
-                IllegalStateException e = new IllegalStateException("request body larger than " + MAX_BODY
-                        + " bytes: the mesh buffers bodies for retries");
-                fail(e);
-                return Future.failedFuture(e);
+            if (last) {
+                stream.end();
             }
-            body.appendBuffer(chunk);
+            upstreamFull = stream.writeQueueFull();
+            drainIfWaiting();
+        });
+    }
+
+    /** On the context: a caller that found the queue full hears that it is not any more. */
+    private void drainIfWaiting() {
+        if (callerWaiting && !upstreamFull && queued < RequestBodyStream.HIGH_WATER) {
+            callerWaiting = false;
+            Handler<Void> h = drainHandler;
+            if (h != null) {
+                h.handle(null);
+            }
         }
-        return Future.succeededFuture();
     }
 
     @Override
@@ -346,8 +405,13 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public Future<Void> write(Buffer data) {
+        if (ended) {
+            return alreadyEnded();
+        }
         continueNow();
-        return append(data);
+        streaming = true;
+        stream(data, false);
+        return Future.succeededFuture();
     }
 
     @Override
@@ -355,13 +419,23 @@ final class MeshClientRequest implements HttpClientRequest {
         return this;
     }
 
+    /**
+     * Whether the body written so far waits to go upstream: more than {@link RequestBodyStream#HIGH_WATER} bytes not
+     * yet taken by the mesh, or the attempt's own queue is full. Any thread.
+     */
     @Override
     public boolean writeQueueFull() {
-        return false;
+        callerWaiting = true; // first: the context then either sees it, or this sees what the context did
+        boolean full = upstreamFull || queued >= RequestBodyStream.HIGH_WATER;
+        if (!full) {
+            callerWaiting = false;
+        }
+        return full;
     }
 
     @Override
     public HttpClientRequest drainHandler(Handler<Void> handler) {
+        this.drainHandler = handler;
         return this;
     }
 
@@ -533,9 +607,15 @@ final class MeshClientRequest implements HttpClientRequest {
         return this;
     }
 
+    /** The head goes: the request is routed now, its body to follow as it is written. */
     @Override
     public Future<Void> sendHead() {
+        if (ended) {
+            return alreadyEnded();
+        }
         continueNow();
+        streaming = true;
+        stream(null, false);
         return Future.succeededFuture();
     }
 
@@ -596,18 +676,24 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public Future<Void> end(Buffer chunk) {
-        Future<Void> f = append(chunk);
-        if (f.failed()) {
-            return f;
+        if (ended) {
+            return alreadyEnded();
         }
-        dispatch();
+        ended = true;
+        if (streaming) {
+            stream(chunk, true); // the rest of a body that already streams
+        } else {
+            if (chunk != null && chunk.length() > 0) {
+                body = Buffer.buffer(chunk.length()).appendBuffer(chunk); // whole: a retry resends it
+            }
+            dispatch();
+        }
         return Future.succeededFuture();
     }
 
     @Override
     public Future<Void> end() {
-        dispatch();
-        return Future.succeededFuture();
+        return end((Buffer) null);
     }
 
     @Override

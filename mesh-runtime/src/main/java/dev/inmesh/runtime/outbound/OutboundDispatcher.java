@@ -2,6 +2,7 @@ package dev.inmesh.runtime.outbound;
 
 import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.router.PathNormalizer;
+import dev.inmesh.runtime.router.RequestBodyStream;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.router.RouterRequest;
 import dev.inmesh.runtime.router.RouterResponse;
@@ -15,7 +16,7 @@ import io.vertx.core.net.SocketAddress;
 import java.util.function.Consumer;
 
 /**
- * Sends one buffered outbound request through the mesh: reads the current snapshot once, decides the listener and
+ * Sends one outbound request through the mesh: reads the current snapshot once, decides the listener and
  * route table for the destination ({@link OutboundRouting}), and hands the request to the shared {@link Router}.
  */
 public final class OutboundDispatcher {
@@ -54,12 +55,15 @@ public final class OutboundDispatcher {
     /**
      * Routes a request to {@code host:port}; the future never fails (failures are local replies).
      *
+     * @param body the whole body, or null (none, or one still arriving)
+     * @param stream the body still arriving, sent upstream as it comes, or null
      * @param server the address to connect to when it is not {@code host:port} (a virtual host), else null
      * @param protocol the caller's protocol, {@code HTTP/1.1} or {@code HTTP/2}
      * @param forwarded told the request the router works on, when it has one (for {@link Router#cancel})
      */
     public Future<RouterResponse> dispatch(HttpMethod method, String host, int port, SocketAddress server, String uri,
-                                          MultiMap headers, Buffer body, boolean ssl, String protocol,
+                                          MultiMap headers, Buffer body, RequestBodyStream stream, boolean ssl,
+                                          String protocol,
                                           Consumer<RouterRequest> forwarded) {
         String hostHeader = headers.get(io.vertx.core.http.HttpHeaders.HOST);
         String authority = hostHeader != null ? hostHeader : (port == (ssl ? 443 : 80) ? host : host + ":" + port);
@@ -79,7 +83,7 @@ public final class OutboundDispatcher {
                 authority, ssl ? "https" : "http", headers, body, sourceIp + ":0", null,
                 new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), protocol)
                 .serverHeader(d.serverHeader()).generateRequestId(d.hcm() == null || d.hcm().generateRequestId())
-                .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout());
+                .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout()).bodyStream(stream);
         if (d.blackhole()) {
             // Istio's virtualOutbound sends such a connection to its BlackHoleCluster: the request is counted there
             return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null,

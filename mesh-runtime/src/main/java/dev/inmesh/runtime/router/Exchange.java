@@ -31,10 +31,11 @@ final class Exchange {
     io.vertx.core.net.SocketAddress upstreamLocalAddress;
     int attempts;
     /**
-     * When the router got the whole request (it is buffered before it reaches the router): the upstream service time
-     * runs from here to the headers of the response that is passed on, over every attempt and back-off, as Envoy's.
+     * When the router had the whole request (at once for a whole body; when a streamed body ended, see
+     * {@link RequestBodyStream}): the upstream service time runs from here to the headers of the response that is
+     * passed on, over every attempt and back-off, as Envoy's.
      */
-    final long requestCompleteNanos = System.nanoTime();
+    long requestCompleteNanos = System.nanoTime();
     /** The route timeout's timer, -1 when none is pending; it covers the body too, until complete or abort. */
     long routeTimer = -1;
     long upstreamServiceTimeMillis = -1;

@@ -46,11 +46,12 @@ import java.util.function.Consumer;
 import java.util.random.RandomGenerator;
 
 /**
- * Envoy's router, shared by the in-JVM client and the standalone proxy: routes a buffered request through a route
- * table, picks a host of the chosen cluster, holds the circuit breakers, applies the route timeout (over all attempts
- * and back-offs) and the per-try timeout, retries by the retry policy with jittered exponential back-off and the
- * {@code previous_hosts} predicate, reports outcomes to outlier detection, and answers locally with Envoy's codes,
- * bodies and response flags when it cannot forward.
+ * Envoy's router, shared by the in-JVM client and the standalone proxy: routes a request (its body whole, or streamed
+ * upstream as it comes, see {@link RequestBodyStream}) through a route table, picks a host of the chosen cluster,
+ * holds the circuit breakers, applies the route timeout (over all attempts and back-offs) and the per-try timeout,
+ * retries by the retry policy with jittered exponential back-off and the {@code previous_hosts} predicate, reports
+ * outcomes to outlier detection, and answers locally with Envoy's codes, bodies and response flags when it cannot
+ * forward.
  *
  * <p>Each exchange runs on one Vert.x context; nothing blocks. The caller streams the committed response's body (an
  * upstream body is paused until the caller resumes it, see {@link RouterResponse#upstream()}) and then calls
@@ -299,6 +300,15 @@ public final class Router {
         if (!retry.enabledFor(req)) {
             retry = RetryState.NONE;
         }
+        if (retry != RetryState.NONE && req.body != null
+                && req.body.length() > RequestBodyStream.RETRY_BUFFER_LIMIT) {
+            // as Envoy's router: a body larger than its buffer limit is not kept, so the request is not retried
+            var st = stats(ex);
+            if (st != null) {
+                st.retryOrShadowAbandoned();
+            }
+            retry = RetryState.NONE;
+        }
         Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : routeTimeout(action, req);
         Duration perTry = control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
                 : policy == null ? null : policy.perTryTimeout();
@@ -314,9 +324,13 @@ public final class Router {
                 ctx.runOnContext(v -> attempts.downstreamReset());
             }
         };
+        RequestBodyStream body = req.stream;
         if (timeout != null && !timeout.isZero()) {
             attempts.routeTimeoutMillis = Math.max(1, timeout.toMillis());
-            ex.routeTimer = vertx.setTimer(attempts.routeTimeoutMillis, id -> attempts.globalTimeout());
+            if (body == null || body.ended()) {
+                // as Envoy, from the end of the request: a body still arriving starts it when it ends (bodyEnded)
+                ex.routeTimer = vertx.setTimer(attempts.routeTimeoutMillis, id -> attempts.globalTimeout());
+            }
         }
         // As Envoy: the route's idle_timeout replaces the connection manager's stream_idle_timeout; 0 disables
         Duration idle = action.idleTimeout() != null ? action.idleTimeout() : req.streamIdleTimeout;
@@ -326,6 +340,9 @@ public final class Router {
         if (req.cancelled) {
             attempts.downstreamReset(); // the caller left before the exchange began
             return;
+        }
+        if (body != null) {
+            body.owner(attempts, retry != RetryState.NONE);
         }
         attempts.start();
     }
@@ -469,6 +486,9 @@ public final class Router {
         }
         serverHeader(ex.request, h);
         ex.done = true;
+        if (ex.request.stream != null) {
+            ex.request.stream.close(); // nothing takes the rest of the body
+        }
         return new RouterResponse(status, h, null, b, ex);
     }
 
@@ -515,12 +535,19 @@ public final class Router {
             ex.requestSlotHeld = false;
         }
         RouterRequest req = ex.request;
+        long requestBytes;
+        if (req.stream != null) {
+            req.stream.close(); // the exchange is over: an attempt still sending the body is reset
+            requestBytes = req.stream.received();
+        } else {
+            requestBytes = req.body == null ? 0 : req.body.length();
+        }
         Host host = ex.lastHost;
         ServiceLabels dest = ServiceLabels.of(ex.cluster, host);
         String originalPath = req.headers.get(HeaderNames.X_ENVOY_ORIGINAL_PATH);
         StreamInfo info = new StreamInfo(req.direction, req.startTime, req.method.name(),
                 originalPath != null ? originalPath : req.uri,
-                req.protocol, status, ex.flags, ex.responseCodeDetails, req.body == null ? 0 : req.body.length(),
+                req.protocol, status, ex.flags, ex.responseCodeDetails, requestBytes,
                 bytesSent, (System.nanoTime() - req.startNanos) / 1_000_000, ex.upstreamServiceTimeMillis,
                 req.headers.get(HeaderNames.X_REQUEST_ID), req.authority, req.headers.get(HeaderNames.USER_AGENT),
                 req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(),
@@ -594,7 +621,7 @@ public final class Router {
     }
 
     /** The attempts of one exchange; every method runs on the exchange's context. */
-    private final class Attempts {
+    private final class Attempts implements RequestBodyStream.Owner {
         final Exchange ex;
         final Promise<RouterResponse> promise;
         final Context ctx;
@@ -614,6 +641,12 @@ public final class Router {
         HttpClientRequest inflight;
         boolean retrySlotHeld;
         int generation;
+        /** Whether the body outgrew the retry buffer: as Envoy, the request is no longer retried. */
+        boolean retriesAbandoned;
+        /** Whether a retry waits for its back-off: no attempt is in flight. */
+        boolean backingOff;
+        /** Whether the attempt in flight waits for the end of the request body to start its per-try timeout. */
+        boolean perTryDeferred;
 
         Attempts(Exchange ex, Promise<RouterResponse> promise, Context ctx, RetryState retry, Duration perTry,
                  LbContext lb, Target target, VirtualHost vh, RouteAction action) {
@@ -676,13 +709,13 @@ public final class Router {
             }
             HostAndPort hp = authority == null || authority.isEmpty() ? null
                     : HostAndPort.parseAuthority(authority, -1);
+            perTryDeferred = false;
             if (perTry != null && !perTry.isZero()) {
-                perTryTimer = vertx.setTimer(Math.max(1, perTry.toMillis()), id -> {
-                    if (gen == generation && !ex.done) {
-                        perTryTimer = -1;
-                        perTryTimedOut(gen, host, RetryState.Failure.PER_TRY_TIMEOUT);
-                    }
-                });
+                if (req.stream != null && !req.stream.ended()) {
+                    perTryDeferred = true; // as Envoy, from the end of the request (bodyEnded)
+                } else {
+                    startPerTry(gen, host);
+                }
             }
             HttpClient client;
             try {
@@ -749,7 +782,13 @@ public final class Router {
                     }
                 }
                 inflight = up;
-                Future<HttpClientResponse> sent = req.body == null ? up.send() : up.send(req.body);
+                Future<HttpClientResponse> sent;
+                if (req.stream != null) {
+                    req.stream.attach(up); // what came of the body, then the rest as it comes
+                    sent = up.response();
+                } else {
+                    sent = req.body == null ? up.send() : up.send(req.body);
+                }
                 sent.onComplete(rr -> {
                     if (gen != generation || ex.done) {
                         if (rr.succeeded()) {
@@ -771,6 +810,67 @@ public final class Router {
                     responded(gen, host, rr.result());
                 });
             });
+        }
+
+        void startPerTry(int gen, Host host) {
+            perTryTimer = vertx.setTimer(Math.max(1, perTry.toMillis()), id -> {
+                if (gen == generation && !ex.done) {
+                    perTryTimer = -1;
+                    perTryTimedOut(gen, host, RetryState.Failure.PER_TRY_TIMEOUT);
+                }
+            });
+        }
+
+        @Override
+        public void bodyActivity() {
+            ex.touch();
+        }
+
+        /**
+         * As Envoy's router when the body outgrows its buffer limit: {@code retry_or_shadow_abandoned}, no more
+         * retries, and if a retry was waiting for its back-off, nothing can take the body on: 507.
+         */
+        @Override
+        public void retryBufferOverflowed() {
+            if (retriesAbandoned) {
+                return;
+            }
+            retriesAbandoned = true;
+            var st = stats(ex);
+            if (st != null) {
+                st.retryOrShadowAbandoned();
+            }
+            if (backingOff && !ex.done) {
+                generation++;
+                backingOff = false;
+                end(() -> reply(ex, promise, 507, "exceeded request buffer limit while retrying upstream",
+                        "request_payload_exceeded_retry_buffer_limit", null));
+            }
+        }
+
+        /** The request is complete: as Envoy, the route timeout, and the per-try timeout in flight, start now. */
+        @Override
+        public void bodyEnded() {
+            ex.requestCompleteNanos = System.nanoTime();
+            if (ex.completed) {
+                return;
+            }
+            if (routeTimeoutMillis > 0 && ex.routeTimer < 0) {
+                ex.routeTimer = vertx.setTimer(routeTimeoutMillis, id -> globalTimeout());
+            }
+            if (perTryDeferred) {
+                perTryDeferred = false;
+                if (!ex.done && ex.activeHost != null) {
+                    startPerTry(generation, ex.activeHost);
+                }
+            }
+        }
+
+        /** The attempt in flight takes no more of a streamed body. */
+        void detachBody() {
+            if (ex.request.stream != null) {
+                ex.request.stream.detach();
+            }
         }
 
         void responded(int gen, Host host, HttpClientResponse resp) {
@@ -799,12 +899,20 @@ public final class Router {
             }
             if (retried) {
                 inflight = null;
+                detachBody();
                 discard(resp);
                 releaseHost(ex);
                 scheduleRetry();
                 return;
             }
-            ex.upstreamServiceTimeMillis = (System.nanoTime() - ex.requestCompleteNanos) / 1_000_000;
+            RequestBodyStream body = ex.request.stream;
+            // as Envoy, the upstream service time runs from the end of the request: none while it still streams
+            boolean requestComplete = body == null || body.ended();
+            if (body != null) {
+                body.stopRetaining(); // a response is passed on: no retry can follow
+            }
+            ex.upstreamServiceTimeMillis = requestComplete
+                    ? (System.nanoTime() - ex.requestCompleteNanos) / 1_000_000 : 0;
             // A copy, not the upstream's own headers: Vert.x still reads "connection" from those when the body ends.
             // HTTP/1.x: Netty's headers copied as they are (names keep their cached hashes), not converted entry by
             // entry into Strings; HTTP/2 headers (lower-case names only) are copied into a map that takes any name.
@@ -824,7 +932,9 @@ public final class Router {
                 h.remove(HeaderNames.X_ENVOY_PEER_METADATA);
                 h.remove(HeaderNames.X_ENVOY_PEER_METADATA_ID);
             }
-            h.set(HeaderNames.X_ENVOY_UPSTREAM_SERVICE_TIME, Long.toString(ex.upstreamServiceTimeMillis));
+            if (requestComplete) {
+                h.set(HeaderNames.X_ENVOY_UPSTREAM_SERVICE_TIME, Long.toString(ex.upstreamServiceTimeMillis));
+            }
             if (vh.includeAttemptCountInResponse()) {
                 h.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(ex.attempts));
             }
@@ -850,7 +960,9 @@ public final class Router {
          * body that never ends (and hold the connection a retry may need).
          */
         void discard(HttpClientResponse resp) {
-            if ("0".equals(resp.getHeader("content-length"))) {
+            RequestBodyStream body = ex.request.stream;
+            // with a body still going up, the stream cannot be left to end: it is reset as any other
+            if ("0".equals(resp.getHeader("content-length")) && (body == null || body.sentWhole())) {
                 resp.end();
                 return;
             }
@@ -864,6 +976,7 @@ public final class Router {
             }
             cancelPerTry();
             inflight = null;
+            detachBody();
             releaseHost(ex);
             if (retryGranted(retry.retriableFailure(failure))) {
                 scheduleRetry();
@@ -911,7 +1024,11 @@ public final class Router {
         long expectedTimeoutMillis() {
             long global = 0;
             if (routeTimeoutMillis > 0) {
-                long elapsed = (System.nanoTime() - ex.request.startNanos) / 1_000_000;
+                // the route timeout runs from the end of the request: not yet while a streamed body still comes
+                RequestBodyStream body = ex.request.stream;
+                long from = body == null ? ex.request.startNanos : body.ended() ? ex.requestCompleteNanos
+                        : System.nanoTime();
+                long elapsed = (System.nanoTime() - from) / 1_000_000;
                 global = Math.max(1, routeTimeoutMillis - elapsed);
             }
             long pt = perTry == null ? 0 : perTry.toMillis();
@@ -928,6 +1045,9 @@ public final class Router {
          * @return whether to retry; the retry slot is then held
          */
         boolean retryGranted(boolean retriable) {
+            if (retriesAbandoned) {
+                return false; // as Envoy, whose retry state is gone: the outcome is answered as it is
+            }
             var st = stats(ex);
             RetryState.Decision d = retry.next(retriable);
             if (d == RetryState.Decision.NO_RETRY) {
@@ -976,6 +1096,7 @@ public final class Router {
             }
             long delay = retry.backOffMillis();
             generation++;
+            backingOff = true;
             if (delay <= 0) {
                 ctx.runOnContext(v -> retryStart());
             } else {
@@ -985,6 +1106,7 @@ public final class Router {
 
         /** A retry's attempt: an unexpected error must still answer, or the exchange would hang with its slots. */
         void retryStart() {
+            backingOff = false;
             try {
                 start();
             } catch (RuntimeException e) {
@@ -1059,6 +1181,7 @@ public final class Router {
         void resetInflight() {
             HttpClientRequest r = inflight;
             inflight = null;
+            detachBody();
             if (r != null) {
                 r.reset(0, new TimeoutException("upstream request timeout"));
             }

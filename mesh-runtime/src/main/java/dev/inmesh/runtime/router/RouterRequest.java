@@ -12,9 +12,9 @@ import java.time.Instant;
 import java.util.Locale;
 
 /**
- * A downstream request as the router sees it, from either way in: the in-JVM client or the standalone proxy. The
- * body is buffered (so that retries can resend it); the router owns {@link #headers} and changes them on the way
- * upstream.
+ * A downstream request as the router sees it, from either way in: the in-JVM client or the standalone proxy. Its body
+ * is either whole ({@link #body()}, the common case: a retry resends it) or still arriving ({@link #bodyStream}, sent
+ * upstream as it comes); the router owns {@link #headers} and changes them on the way upstream.
  */
 public final class RouterRequest implements RouteRequest {
     final StreamInfo.Direction direction;
@@ -24,6 +24,8 @@ public final class RouterRequest implements RouteRequest {
     final String scheme;
     final MultiMap headers;
     final Buffer body;
+    /** The body still arriving, or null when it is whole ({@link #body}). */
+    RequestBodyStream stream;
     final String downstreamRemoteAddress;
     final String downstreamLocalAddress;
     final SocketAddress originalDestination;
@@ -48,7 +50,7 @@ public final class RouterRequest implements RouteRequest {
      * @param authority the Host header
      * @param scheme {@code http} or {@code https}
      * @param headers the request headers (the router takes ownership)
-     * @param body the whole request body, or null for none
+     * @param body the whole request body, or null for none (or for one still arriving, see {@link #bodyStream})
      * @param downstreamRemoteAddress the caller's address, {@code ip:port}
      * @param downstreamLocalAddress the address the request arrived at, {@code ip:port}
      * @param originalDestination where the caller meant to go (for ORIGINAL_DST clusters), or null
@@ -85,6 +87,20 @@ public final class RouterRequest implements RouteRequest {
     public RouterRequest streamIdleTimeout(Duration timeout) {
         this.streamIdleTimeout = timeout == null ? HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT : timeout;
         return this;
+    }
+
+    /**
+     * Gives the request a body that is still arriving (the whole-body argument of the constructor is then null): the
+     * router sends its chunks upstream as they come, see {@link RequestBodyStream}.
+     */
+    public RouterRequest bodyStream(RequestBodyStream s) {
+        this.stream = s;
+        return this;
+    }
+
+    /** The body still arriving, or null when the body is whole. */
+    public RequestBodyStream bodyStream() {
+        return stream;
     }
 
     /** Sets the {@code server} header policy of the connection manager the request came through. */

@@ -49,6 +49,12 @@ public interface UpstreamStats {
     /** A retry was not made: the {@code max_retries} circuit breaker was full ({@code upstream_rq_retry_overflow}). */
     void retryOverflow();
 
+    /**
+     * A request's body outgrew the router's retry buffer, so the request is no longer retried:
+     * {@code retry_or_shadow_abandoned}.
+     */
+    void retryOrShadowAbandoned();
+
     /** A request timed out: {@code upstream_rq_timeout}. */
     void timeout();
 

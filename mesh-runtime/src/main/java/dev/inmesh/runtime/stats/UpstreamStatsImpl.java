@@ -23,6 +23,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder rqRetryLimitExceeded = new LongAdder();
     private final LongAdder rqRetryOverflow = new LongAdder();
     private final LongAdder rqTimeout = new LongAdder();
+    private final LongAdder retryOrShadowAbandoned = new LongAdder();
     private final LongAdder rqPendingOverflow = new LongAdder();
     private final LongAdder cxOverflow = new LongAdder();
     private final LongAdder cxAttemptsExceeded = new LongAdder();
@@ -47,6 +48,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_rq_retry_limit_exceeded", rqRetryLimitExceeded);
         adder("upstream_rq_retry_overflow", rqRetryOverflow);
         adder("upstream_rq_timeout", rqTimeout);
+        adder("retry_or_shadow_abandoned", retryOrShadowAbandoned);
         adder("upstream_rq_pending_overflow", rqPendingOverflow);
         adder("upstream_cx_overflow", cxOverflow);
         adder("upstream_cx_connect_attempts_exceeded", cxAttemptsExceeded);
@@ -139,6 +141,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void retryLimitExceeded() {
         rqRetryLimitExceeded.increment();
+    }
+
+    @Override
+    public void retryOrShadowAbandoned() {
+        retryOrShadowAbandoned.increment();
     }
 
     @Override

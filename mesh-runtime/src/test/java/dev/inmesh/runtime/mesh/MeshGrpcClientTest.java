@@ -1,28 +1,47 @@
 package dev.inmesh.runtime.mesh;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.router.RequestBodyStream;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientRequest;
+import io.vertx.grpc.client.GrpcClientResponse;
 import io.vertx.grpc.common.GrpcStatus;
+import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -39,7 +58,7 @@ class MeshGrpcClientTest {
             "use_downstream_protocol_config: {http_protocol_options: {}, http2_protocol_options: {}}");
 
     Vertx vertx;
-    Mesh mesh;
+    DefaultMesh mesh;
     final List<StreamInfo> recorded = new CopyOnWriteArrayList<>();
     /** The HTTP version of each request the server saw. */
     final List<HttpVersion> seen = new CopyOnWriteArrayList<>();
@@ -100,8 +119,15 @@ class MeshGrpcClientTest {
     }
 
     void mesh(String protocolOptions, String endpoint) throws Exception {
-        Path file = dir.resolve("mesh.yaml");
-        Files.writeString(file, """
+        mesh = start(vertx, dir, config(protocolOptions, "", endpoint), recorded);
+    }
+
+    /**
+     * A mesh whose listener on 9090 routes {@code greeter} to one endpoint of {@link #CLUSTER} with no route timeout;
+     * {@code routeAction} adds to the route's action (starting with a comma), {@code protocolOptions} to the cluster.
+     */
+    static String config(String protocolOptions, String routeAction, String endpoint) {
+        return """
                 static_resources:
                   listeners:
                   - name: 0.0.0.0_9090
@@ -124,7 +150,7 @@ class MeshGrpcClientTest {
                               domains: [greeter, "greeter:9090"]
                               routes:
                               - match: {prefix: /}
-                                route: {cluster: "%1$s", timeout: 0s}
+                                route: {cluster: "%1$s", timeout: 0s%4$s}
                   clusters:
                   - name: "%1$s"
                     type: STATIC
@@ -135,12 +161,18 @@ class MeshGrpcClientTest {
                       endpoints:
                       - lb_endpoints:
                         - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %3$s}}}
-                """.formatted(CLUSTER, protocolOptions, endpoint));
+                """.formatted(CLUSTER, protocolOptions, endpoint, routeAction);
+    }
+
+    /** Starts a mesh from {@code yaml} (no admin server), its requests recorded in {@code recorded}. */
+    static DefaultMesh start(Vertx vertx, Path dir, String yaml, List<StreamInfo> recorded) throws Exception {
+        Path file = dir.resolve("mesh.yaml");
+        Files.writeString(file, yaml);
         DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString())
                 .setAdminPort(-1));
         m.addObserver(recorded::add);
         m.start().await(10, TimeUnit.SECONDS);
-        mesh = m;
+        return m;
     }
 
     /** Vert.x's gRPC client over the mesh's HTTP client, set for HTTP/2 with prior knowledge as gRPC's own is. */
@@ -252,5 +284,295 @@ class MeshGrpcClientTest {
         assertEquals(GrpcStatus.OK, c.status());
         assertEquals("PassthroughCluster", lastRecorded().upstreamCluster());
         assertEquals(List.of(HttpVersion.HTTP_2), seen);
+    }
+
+    /**
+     * Request bodies through {@code mesh.httpClient()} go upstream as they are written, as through Envoy's router:
+     * client-streaming and bidirectional gRPC calls progress before the caller ends its stream, a large upload streams
+     * with back-pressure, a retry resends what was kept of the body and goes on with the rest, and a body that outgrows
+     * the retry buffer is not retried ({@code retry_or_shadow_abandoned}).
+     */
+    @Nested
+    class StreamingRequestBodies {
+        /** A mesh that routes {@code greeter:9090} to one loopback host, with {@code route} added to the action. */
+        void mesh(String protocolOptions, String route, int port) throws Exception {
+            mesh = start(vertx, dir, config(protocolOptions, route,
+                    Integer.toString(port)), recorded);
+        }
+
+        int server(Consumer<HttpServerRequest> handler) throws Exception {
+            var s = vertx.createHttpServer().requestHandler(handler::accept);
+            s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+            return s.actualPort();
+        }
+
+        /** Splits a gRPC body into its messages (uncompressed), handing each on as it is whole. */
+        static io.vertx.core.Handler<Buffer> grpcMessages(Consumer<String> onMessage) {
+            Buffer[] pending = {Buffer.buffer()};
+            return chunk -> {
+                Buffer p = pending[0].appendBuffer(chunk);
+                int at = 0;
+                while (p.length() - at >= 5) {
+                    int len = p.getInt(at + 1);
+                    if (p.length() - at - 5 < len) {
+                        break;
+                    }
+                    onMessage.accept(p.getString(at + 5, at + 5 + len));
+                    at += 5 + len;
+                }
+                pending[0] = p.getBuffer(at, p.length());
+            };
+        }
+
+        /**
+         * A gRPC server by hand: Echo answers each message as it comes (a bidirectional call); Collect sends its response
+         * headers on the first message and its one answer when the call ends (a client-streaming call).
+         */
+        void grpc(HttpServerRequest req) {
+            var resp = req.response().putHeader("content-type", "application/grpc");
+            List<String> got = new ArrayList<>();
+            req.handler(grpcMessages(m -> {
+                got.add(m);
+                if (req.path().equals("/test.Svc/Echo")) {
+                    resp.write(message("echo:" + m));
+                } else if (got.size() == 1) {
+                    resp.writeHead();
+                }
+            }));
+            req.endHandler(v -> {
+                if (req.path().equals("/test.Svc/Collect")) {
+                    resp.write(message(String.join("+", got)));
+                }
+                resp.putTrailer("grpc-status", "0").end();
+            });
+        }
+
+        @Test
+        void aClientStreamingCallHasItsResponseHeadersBeforeItSendsItsSecondMessage() throws Exception {
+            mesh(H2, "", server(this::grpc));
+            List<String> messages = new CopyOnWriteArrayList<>();
+            GrpcStatus status = grpcClient().request(GREETER).compose(req -> {
+                req.fullMethodName("test.Svc/Collect");
+                req.write(Buffer.buffer("one"));
+                // the server sends its headers once it has the first message: only then does the second go
+                return req.response().compose(resp -> {
+                    resp.handler(m -> messages.add(m.toString()));
+                    req.write(Buffer.buffer("two"));
+                    req.end();
+                    return resp.end().map(v -> resp.status());
+                });
+            }).await(5, TimeUnit.SECONDS);
+            assertEquals(GrpcStatus.OK, status);
+            assertEquals(List.of("one+two"), messages);
+            StreamInfo info = lastRecorded();
+            assertEquals("0", info.grpcStatus());
+            assertEquals(2 * (5 + 3), info.bytesReceived()); // two messages, counted as they went
+        }
+
+        @Test
+        void aBidirectionalCallGetsEachAnswerBeforeItSendsTheNextMessage() throws Exception {
+            mesh(H2, "", server(this::grpc));
+            List<String> messages = new CopyOnWriteArrayList<>();
+            GrpcStatus status = grpcClient().request(GREETER).compose(req -> {
+                req.fullMethodName("test.Svc/Echo");
+                Promise<Void> done = Promise.promise();
+                req.response().onSuccess(resp -> {
+                    resp.handler(m -> {
+                        messages.add(m.toString());
+                        if (messages.size() == 1) {
+                            req.write(Buffer.buffer("two")); // each side waits for the other
+                        } else {
+                            req.end();
+                        }
+                    });
+                    resp.end().onComplete(ar -> done.complete());
+                });
+                req.write(Buffer.buffer("one"));
+                return done.future().compose(v -> req.response()).map(GrpcClientResponse::status);
+            }).await(5, TimeUnit.SECONDS);
+            assertEquals(GrpcStatus.OK, status);
+            assertEquals(List.of("echo:one", "echo:two"), messages);
+            StreamInfo info = lastRecorded();
+            assertEquals(200, info.responseCode());
+            assertEquals("0", info.grpcStatus());
+        }
+
+        /** Bytes that are not all alike, the same for the same seed. */
+        static byte[] bytes(int n, long seed) {
+            byte[] b = new byte[n];
+            new Random(seed).nextBytes(b);
+            return b;
+        }
+
+        /** Writes {@code body} in {@code chunk}-sized writes, waiting for the drain handler whenever the queue is full. */
+        static void pump(HttpClientRequest req, byte[] body, int chunk, AtomicInteger at, Runnable onLast) {
+            while (at.get() < body.length) {
+                if (req.writeQueueFull()) {
+                    req.drainHandler(v -> pump(req, body, chunk, at, onLast));
+                    return;
+                }
+                int from = at.get();
+                int to = Math.min(body.length, from + chunk);
+                at.set(to);
+                req.write(Buffer.buffer(java.util.Arrays.copyOfRange(body, from, to)));
+            }
+            onLast.run();
+        }
+
+        @Test
+        void aLargeUploadStreamsUpstreamWithBackPressureAndArrivesByteForByte() throws Exception {
+            byte[] body = bytes(6 * 1024 * 1024, 7);
+            ByteArrayOutputStream received = new ByteArrayOutputStream();
+            AtomicBoolean callerEnded = new AtomicBoolean();
+            AtomicInteger written = new AtomicInteger();
+            AtomicInteger writtenWhenResumed = new AtomicInteger();
+            CompletableFuture<Boolean> firstBytesBeforeTheEnd = new CompletableFuture<>();
+            int port = server(req -> {
+                req.handler(b -> {
+                    synchronized (received) {
+                        received.writeBytes(b.getBytes());
+                    }
+                    if (firstBytesBeforeTheEnd.complete(!callerEnded.get())) {
+                        // the server stops reading for a while: the caller must find the queue full and wait
+                        req.pause();
+                        vertx.setTimer(300, id -> {
+                            writtenWhenResumed.set(written.get());
+                            req.resume();
+                        });
+                    }
+                });
+                req.endHandler(v -> req.response().end(Integer.toString(received.size())));
+            });
+            mesh(H2, "", port);
+            HttpClient client = mesh.httpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                    .setHttp2ClearTextUpgrade(false));
+            HttpClientResponse resp = client.request(HttpMethod.POST, 9090, "greeter", "/upload").compose(req -> {
+                pump(req, body, 64 * 1024, written, () -> {
+                    callerEnded.set(true);
+                    req.end();
+                });
+                return req.response();
+            }).await(10, TimeUnit.SECONDS);
+            assertEquals(Integer.toString(body.length), resp.body().await(10, TimeUnit.SECONDS).toString());
+            assertTrue(firstBytesBeforeTheEnd.get(), "the upstream had the body's first bytes before the caller ended it");
+            // the upstream's flow control held the caller back: far from all of it was written while the server waited
+            assertTrue(writtenWhenResumed.get() < body.length / 2, writtenWhenResumed + " bytes written");
+            synchronized (received) {
+                assertArrayEquals(body, received.toByteArray());
+            }
+            assertEquals(body.length, lastRecorded().bytesReceived());
+        }
+
+        /**
+         * An HTTP/1.1 server that answers 503 to the first request as soon as it has {@code failAfter} bytes of its body,
+         * and to each later one its body's length once it ended; {@code onFirstBytes} hears of each request's first bytes
+         * with its number.
+         */
+        int failingFirst(int failAfter, List<byte[]> bodies, Consumer<Integer> onFirstBytes) throws Exception {
+            AtomicInteger n = new AtomicInteger();
+            return server(req -> {
+                int i = n.incrementAndGet();
+                ByteArrayOutputStream got = new ByteArrayOutputStream();
+                AtomicBoolean first = new AtomicBoolean(true);
+                req.handler(b -> {
+                    got.writeBytes(b.getBytes());
+                    if (first.getAndSet(false)) {
+                        onFirstBytes.accept(i);
+                    }
+                    if (i == 1 && got.size() >= failAfter && !req.response().ended()) {
+                        req.response().setStatusCode(503).end();
+                    }
+                });
+                req.endHandler(v -> {
+                    bodies.add(got.toByteArray());
+                    if (i > 1) {
+                        req.response().end(Integer.toString(got.size()));
+                    }
+                });
+            });
+        }
+
+        static final String RETRY_5XX = ", retry_policy: {retry_on: 5xx, num_retries: 1}";
+
+        @Test
+        void aRetryOfAStreamedBodyWithinTheLimitResendsWhatWasSentThenTheRest() throws Exception {
+            byte[] head = bytes(200 * 1024, 1);
+            byte[] tail = bytes(100 * 1024, 2);
+            List<byte[]> bodies = new CopyOnWriteArrayList<>();
+            CompletableFuture<Void> retryHasTheHead = new CompletableFuture<>();
+            mesh("", RETRY_5XX, failingFirst(1, bodies, i -> {
+                if (i == 2) {
+                    retryHasTheHead.complete(null);
+                }
+            }));
+            HttpClient client = mesh.httpClient();
+            HttpClientResponse resp = client.request(HttpMethod.PUT, 9090, "greeter", "/file").compose(req -> {
+                req.setChunked(true);
+                req.write(Buffer.buffer(head));
+                // the rest goes only once the first attempt was answered 503 and the retry had the start again
+                retryHasTheHead.thenRun(() -> req.end(Buffer.buffer(tail)));
+                return req.response();
+            }).await(10, TimeUnit.SECONDS);
+            assertEquals(200, resp.statusCode());
+            assertEquals(Integer.toString(head.length + tail.length), resp.body().await(5, TimeUnit.SECONDS).toString());
+            byte[] whole = new byte[head.length + tail.length];
+            System.arraycopy(head, 0, whole, 0, head.length);
+            System.arraycopy(tail, 0, whole, head.length, tail.length);
+            assertArrayEquals(whole, bodies.get(bodies.size() - 1));
+            StreamInfo info = lastRecorded();
+            assertEquals(2, info.attemptCount());
+            assertEquals(whole.length, info.bytesReceived());
+            assertEquals(0.0, abandoned());
+        }
+
+        @Test
+        void aStreamedBodyPastTheRetryBufferLimitIsNotRetriedAndCountsAsRetryOrShadowAbandoned() throws Exception {
+            byte[] body = bytes(RequestBodyStream.RETRY_BUFFER_LIMIT + 512 * 1024, 3);
+            List<byte[]> bodies = new CopyOnWriteArrayList<>();
+            AtomicInteger requests = new AtomicInteger();
+            // the first attempt is answered 503 once the upstream has more than the limit: the router gave up retrying
+            mesh("", RETRY_5XX, failingFirst(RequestBodyStream.RETRY_BUFFER_LIMIT + 1, bodies,
+                    i -> requests.incrementAndGet()));
+            HttpClient client = mesh.httpClient();
+            HttpClientResponse resp = client.request(HttpMethod.PUT, 9090, "greeter", "/file").compose(req -> {
+                req.setChunked(true);
+                pump(req, body, 64 * 1024, new AtomicInteger(), req::end);
+                return req.response();
+            }).await(10, TimeUnit.SECONDS);
+            assertEquals(503, resp.statusCode());
+            StreamInfo info = lastRecordedAfter(resp);
+            assertEquals(1, info.attemptCount());
+            assertFalse(info.responseFlags().contains(dev.inmesh.runtime.stats.ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED));
+            assertEquals(1.0, abandoned());
+            Thread.sleep(100);
+            assertEquals(1, requests.get()); // no retry was sent
+        }
+
+        StreamInfo lastRecordedAfter(HttpClientResponse resp) throws Exception {
+            resp.body().await(5, TimeUnit.SECONDS);
+            return lastRecorded();
+        }
+
+        /** The cluster's {@code retry_or_shadow_abandoned}. */
+        double abandoned() {
+            var g = mesh.registry().find("envoy_cluster_retry_or_shadow_abandoned").tag("cluster_name", CLUSTER).gauge();
+            assertTrue(g != null, "the statistic is registered");
+            return g.value();
+        }
+
+        @Test
+        void aBodyEndedAtOnceStillGoesWholeWithItsLength() throws Exception {
+            List<String> lengths = new CopyOnWriteArrayList<>();
+            mesh("", "", server(req -> {
+                lengths.add(req.getHeader("content-length"));
+                assertNull(req.getHeader("transfer-encoding"));
+                req.body().onSuccess(b -> req.response().end(b));
+            }));
+            String body = mesh.httpClient().request(HttpMethod.POST, 9090, "greeter", "/x")
+                    .compose(req -> req.send(Buffer.buffer("whole")))
+                    .compose(HttpClientResponse::body).await(5, TimeUnit.SECONDS).toString();
+            assertEquals("whole", body);
+            assertEquals(List.of("5"), lengths);
+        }
     }
 }

@@ -31,6 +31,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
 import java.util.random.RandomGenerator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -100,6 +101,64 @@ class RouterRetryTest {
         assertEquals("c", r.info().upstreamCluster());
         assertEquals("127.0.0.1:" + wm.port(), r.info().upstreamHost());
         wm.verify(3, anyRequestedFor(urlEqualTo("/x")));
+    }
+
+    @Test
+    void aWholeBodyLargerThanTheRetryBufferIsNotRetriedAndCountsAsRetryOrShadowAbandonedAsInEnvoy() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503), ok("fine"));
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        String table = "retry_policy: {retry_on: 5xx, num_retries: 1}";
+        var big = rig.call(router, RouterRig.request(HttpMethod.POST, "/x",
+                "a".repeat(RequestBodyStream.RETRY_BUFFER_LIMIT + 1)), routeToC(table), one(wm));
+        assertEquals(503, big.status()); // as Envoy: not kept, so not retried, and answered as it is (no URX)
+        assertEquals(1, big.info().attemptCount());
+        assertEquals(Set.of(), big.info().responseFlags());
+        assertEquals(1.0, reg.find("envoy_cluster_retry_or_shadow_abandoned").tag("cluster_name", "c").gauge()
+                .value());
+        // one within the limit is still retried
+        wm.resetScenarios();
+        var small = rig.call(router, RouterRig.request(HttpMethod.POST, "/x",
+                "a".repeat(RequestBodyStream.RETRY_BUFFER_LIMIT)), routeToC(table), one(wm));
+        assertEquals(200, small.status());
+        assertEquals(2, small.info().attemptCount());
+        assertEquals(1.0, reg.find("envoy_cluster_retry_or_shadow_abandoned").tag("cluster_name", "c").gauge()
+                .value());
+    }
+
+    @Test
+    void aStreamedBodyThatOutgrowsTheRetryBufferWhileARetryBacksOffIsAnswered507AsInEnvoy() throws Exception {
+        java.util.concurrent.CompletableFuture<Void> answered = new java.util.concurrent.CompletableFuture<>();
+        var server = rig.vertx.createHttpServer().requestHandler(req -> {
+            req.response().setStatusCode(503).end(); // at once, while the body still comes
+            answered.complete(null);
+        });
+        server.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        // the longest back-off of a 5 s base: the retry waits while the body grows past the limit
+        RandomGenerator longest = topOfRange(new ArrayList<>());
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router(Router.Options.DEFAULTS, longest);
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        RouterRequest req = RouterRig.request(HttpMethod.POST, "/x", null);
+        RequestBodyStream body = new RequestBodyStream();
+        req.bodyStream(body);
+        rig.ctx.runOnContext(v -> body.write(io.vertx.core.buffer.Buffer.buffer("start")));
+        var result = rig.start(router, req, routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "retry_back_off: {base_interval: 5s}}"), rig.clusters(cluster("c", server.actualPort())));
+        answered.get(5, TimeUnit.SECONDS);
+        Thread.sleep(200); // the 503 reached the router, whose retry now backs off
+        rig.ctx.runOnContext(v -> body.write(io.vertx.core.buffer.Buffer.buffer(
+                new byte[RequestBodyStream.RETRY_BUFFER_LIMIT])));
+        var r = RouterRig.await(result);
+        assertEquals(507, r.status());
+        assertEquals("exceeded request buffer limit while retrying upstream", r.body());
+        assertEquals("request_payload_exceeded_retry_buffer_limit", r.info().responseCodeDetails());
+        assertEquals(1, r.info().attemptCount());
+        assertEquals(1.0, reg.find("envoy_cluster_retry_or_shadow_abandoned").tag("cluster_name", "c").gauge()
+                .value());
+        assertTrue(r.elapsedMillis() < 4000, "no retry was waited for");
     }
 
     /** Calls {@code /x} on a route that retries 5xx twice, keeping cluster statistics in {@code reg}. */
@@ -370,8 +429,20 @@ class RouterRetryTest {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
         List<Long> bounds = new ArrayList<>();
-        // A random that always draws the top of its range: each back-off is its ceiling minus 1 ms.
-        RandomGenerator top = new RandomGenerator() {
+        RandomGenerator top = topOfRange(bounds);
+        var r = rig.call(rig.router(Router.Options.DEFAULTS, top), get("/x"), routeToC(
+                "retry_policy: {retry_on: 5xx, num_retries: 4, retry_back_off: {base_interval: 0.08s, "
+                        + "max_interval: 0.2s}}"), one(wm));
+        assertEquals(5, r.info().attemptCount());
+        assertEquals(List.of(80L, 160L, 200L, 200L), bounds, "ceilings: base x 2^(n-1), capped at max");
+        long waited = 79 + 159 + 199 + 199;
+        assertTrue(r.elapsedMillis() >= waited, "waited " + r.elapsedMillis() + " ms, at least " + waited);
+        assertTrue(r.elapsedMillis() < waited + 5000, "waited " + r.elapsedMillis() + " ms");
+    }
+
+    /** A random that always draws the top of its range (each back-off is its ceiling less 1 ms), noting each bound. */
+    private static RandomGenerator topOfRange(List<Long> bounds) {
+        return new RandomGenerator() {
             @Override
             public long nextLong() {
                 return 0;
@@ -383,14 +454,6 @@ class RouterRetryTest {
                 return bound - 1;
             }
         };
-        var r = rig.call(rig.router(Router.Options.DEFAULTS, top), get("/x"), routeToC(
-                "retry_policy: {retry_on: 5xx, num_retries: 4, retry_back_off: {base_interval: 0.08s, "
-                        + "max_interval: 0.2s}}"), one(wm));
-        assertEquals(5, r.info().attemptCount());
-        assertEquals(List.of(80L, 160L, 200L, 200L), bounds, "ceilings: base x 2^(n-1), capped at max");
-        long waited = 79 + 159 + 199 + 199;
-        assertTrue(r.elapsedMillis() >= waited, "waited " + r.elapsedMillis() + " ms, at least " + waited);
-        assertTrue(r.elapsedMillis() < waited + 5000, "waited " + r.elapsedMillis() + " ms");
     }
 
     @Test

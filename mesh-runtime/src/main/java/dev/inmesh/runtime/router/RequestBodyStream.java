@@ -1,0 +1,233 @@
+package dev.inmesh.runtime.router;
+
+import io.vertx.core.Handler;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpHeaders;
+import java.util.ArrayList;
+
+/**
+ * A request body still arriving when the router takes the request ({@link RouterRequest#bodyStream}), which the router
+ * sends upstream as it comes, as Envoy's router does: each chunk goes to the attempt in flight at once (chunks that
+ * come while an attempt connects or a retry backs off wait for it), and the caller honours back-pressure through
+ * {@link #writeQueueFull()} and {@link #drainHandler}. While the request may still be retried, the chunks sent so far
+ * are kept, so that a retry sends the body again from its start and then goes on with the chunks still to come; once
+ * they outgrow {@link #RETRY_BUFFER_LIMIT}, the router gives up retrying the request
+ * ({@code retry_or_shadow_abandoned}) and keeps nothing more. Once a response is passed on, nothing is kept either.
+ *
+ * <p>The caller writes and ends it on the context the router runs the exchange on (for the in-JVM client, the
+ * request's own); it is not thread-safe.
+ */
+public final class RequestBodyStream {
+    /**
+     * How much of a body is kept for retries: Envoy's router keeps up to the request's buffer limit, which is the
+     * listener's {@code per_connection_buffer_limit_bytes} unless a route sets {@code per_request_buffer_limit_bytes};
+     * Envoy's default, which Istio's sidecar listeners keep, is 1 MiB.
+     */
+    public static final int RETRY_BUFFER_LIMIT = 1024 * 1024;
+    /** Bytes that wait for an attempt (one connecting, a retry backing off) before the caller is asked to wait. */
+    public static final int HIGH_WATER = 64 * 1024;
+
+    /** What the router hears of the body; on the exchange's context. */
+    interface Owner {
+        /** A chunk came: activity for the idle timeouts. */
+        void bodyActivity();
+
+        /** The chunks kept for retries would outgrow {@link #RETRY_BUFFER_LIMIT}: no more retries. */
+        void retryBufferOverflowed();
+
+        /** The caller ended the body: the request is complete. */
+        void bodyEnded();
+    }
+
+    /** The chunks not yet sent to the attempt in flight, preceded, while retaining, by those already sent. */
+    private final ArrayList<Buffer> chunks = new ArrayList<>(4);
+    /** The index in {@link #chunks} of the next chunk to send. */
+    private int next;
+    /** The bytes in {@link #chunks}. */
+    private long held;
+    private long received;
+    private boolean ended;
+    private boolean closed;
+    /** Whether sent chunks are kept for a retry. */
+    private boolean retaining;
+    private Owner owner;
+    /** The attempt in flight the chunks go to, or null. */
+    private HttpClientRequest sink;
+    private boolean sinkEnded;
+    private Handler<Void> drainHandler;
+    /** Whether the caller was told the queue is full, so that it waits for the drain handler. */
+    private boolean waiting;
+
+    /** Adds a chunk of the body. Nothing happens once it ended or the router is done with it. */
+    public void write(Buffer chunk) {
+        if (ended || closed || chunk == null || chunk.length() == 0) {
+            return;
+        }
+        received += chunk.length();
+        if (owner != null) {
+            owner.bodyActivity();
+            if (retaining && held + chunk.length() > RETRY_BUFFER_LIMIT) {
+                stopRetaining();
+                owner.retryBufferOverflowed();
+                if (closed) {
+                    return; // the router answered (a retry was waiting: nothing takes the body any more)
+                }
+            }
+        }
+        chunks.add(chunk);
+        held += chunk.length();
+        flush();
+    }
+
+    /** Ends the body: the request is complete. */
+    public void end() {
+        if (ended || closed) {
+            return;
+        }
+        ended = true;
+        flush();
+        if (owner != null) {
+            owner.bodyEnded();
+        }
+    }
+
+    /** Whether the caller should wait for the drain handler before writing more. */
+    public boolean writeQueueFull() {
+        boolean full = !closed && !ended
+                && (sink != null ? !sinkEnded && sink.writeQueueFull() : held >= HIGH_WATER);
+        if (full) {
+            waiting = true;
+        }
+        return full;
+    }
+
+    /** Called once the queue is no longer full (or the router is done with the body). */
+    public void drainHandler(Handler<Void> handler) {
+        this.drainHandler = handler;
+    }
+
+    /** Whether the caller ended the body. */
+    public boolean ended() {
+        return ended;
+    }
+
+    /** The bytes received so far. */
+    public long received() {
+        return received;
+    }
+
+    /** The router takes the body; {@code retaining}: whether the request may be retried. */
+    void owner(Owner o, boolean retain) {
+        this.owner = o;
+        this.retaining = retain;
+        if (retain && held > RETRY_BUFFER_LIMIT) {
+            stopRetaining();
+            o.retryBufferOverflowed();
+        }
+    }
+
+    /**
+     * An upstream request takes the body (an attempt's, or, for a caller, one sent outside the router): the chunks
+     * held go first, then those to come.
+     */
+    public void attach(HttpClientRequest up) {
+        if (closed) {
+            up.reset();
+            return;
+        }
+        sink = up;
+        next = 0;
+        sinkEnded = false;
+        if (!up.headers().contains(HttpHeaders.CONTENT_LENGTH)) {
+            up.setChunked(true);
+        }
+        up.drainHandler(v -> drained());
+        if (chunks.isEmpty() && !ended) {
+            up.sendHead(); // the upstream has the request now, as a caller that waits for an answer first expects
+        }
+        flush();
+    }
+
+    /** The attempt is over (failed, retried, reset): nothing more goes to it. */
+    void detach() {
+        HttpClientRequest s = sink;
+        if (s != null) {
+            sink = null;
+            next = 0;
+            s.drainHandler(null);
+        }
+    }
+
+    /** Whether the attempt in flight has been sent the whole body. */
+    boolean sentWhole() {
+        return sinkEnded;
+    }
+
+    /** Nothing more is kept for retries: a response was passed on, or the request outgrew the retry buffer. */
+    void stopRetaining() {
+        if (!retaining) {
+            return;
+        }
+        retaining = false;
+        for (int i = 0; i < next; i++) {
+            held -= chunks.get(i).length();
+        }
+        chunks.subList(0, next).clear();
+        next = 0;
+    }
+
+    /**
+     * The body goes nowhere any more (a local reply, the exchange's end, the caller's reset): what is held is dropped,
+     * later chunks are ignored, an attempt still sending it is reset, and a caller waiting to write is let go.
+     */
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        chunks.clear();
+        held = 0;
+        next = 0;
+        HttpClientRequest s = sink;
+        detach();
+        if (s != null && !sinkEnded) {
+            s.reset();
+        }
+        drained();
+    }
+
+    private void flush() {
+        HttpClientRequest s = sink;
+        if (s == null) {
+            return;
+        }
+        int n = chunks.size();
+        while (next < n) {
+            s.write(chunks.get(next++));
+        }
+        if (!retaining) {
+            chunks.clear();
+            held = 0;
+            next = 0;
+        }
+        if (ended && !sinkEnded) {
+            sinkEnded = true;
+            s.end();
+        }
+        if (waiting && (sinkEnded || !s.writeQueueFull())) {
+            drained();
+        }
+    }
+
+    private void drained() {
+        if (!waiting) {
+            return;
+        }
+        waiting = false;
+        Handler<Void> h = drainHandler;
+        if (h != null) {
+            h.handle(null);
+        }
+    }
+}
