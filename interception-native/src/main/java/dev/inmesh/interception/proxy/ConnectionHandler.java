@@ -83,11 +83,11 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         Channel ch = ctx.channel();
         InetSocketAddress local = (InetSocketAddress) ch.localAddress();
         source = (InetSocketAddress) ch.remoteAddress();
-        destination = ListenerDispatch.restoresOriginalDestination(accepting.listener())
+        destination = ListenerDispatch.restoresOriginalDestination(accepting.listener(), local.getPort())
                 ? OriginalDestination.resolve(fd(ch), local) : local;
         target = ListenerDispatch.target(snapshot, accepting, destination);
         Listener l = target.listener();
-        detector = ListenerDispatch.detector(l);
+        detector = ListenerDispatch.detector(l, destination.getPort());
         if (!detector.enabled()) {
             proceed(ctx, ProtocolDetector.Detection.RAW);
             return;

@@ -23,10 +23,13 @@ final class ListenerDispatch {
 
     private ListenerDispatch() {}
 
-    /** Whether the accepting listener recovers the original destination (use_original_dst or original_dst filter). */
-    static boolean restoresOriginalDestination(Listener l) {
-        return l.useOriginalDst() || l.listenerFilters().contains(ORIGINAL_DST)
-                || l.listenerFilters().contains("istio.filters.listener.original_dst");
+    /**
+     * Whether the accepting listener recovers the original destination: use_original_dst (which implies the filter),
+     * or an original_dst filter that its {@code filter_disabled} leaves on for the port the connection was accepted on.
+     */
+    static boolean restoresOriginalDestination(Listener l, int localPort) {
+        return l.useOriginalDst() || l.listenerFilterRuns(ORIGINAL_DST, localPort)
+                || l.listenerFilterRuns("istio.filters.listener.original_dst", localPort);
     }
 
     /** The listener that handles a connection accepted by {@code accepting} with this original destination. */
@@ -39,10 +42,13 @@ final class ListenerDispatch {
         return handedTo != null ? handedTo : accepting;
     }
 
-    /** The inspectors a listener runs on the first bytes. */
-    static ProtocolDetector detector(Listener l) {
-        return new ProtocolDetector(l.listenerFilters().contains(TLS_INSPECTOR),
-                l.listenerFilters().contains(HTTP_INSPECTOR));
+    /**
+     * The inspectors a listener runs on the first bytes of a connection to {@code destinationPort} (the original
+     * destination's): each of its inspectors whose {@code filter_disabled} does not match that port, as Envoy decides.
+     */
+    static ProtocolDetector detector(Listener l, int destinationPort) {
+        return new ProtocolDetector(l.listenerFilterRuns(TLS_INSPECTOR, destinationPort),
+                l.listenerFilterRuns(HTTP_INSPECTOR, destinationPort));
     }
 
     /** What chain selection knows of a connection. */

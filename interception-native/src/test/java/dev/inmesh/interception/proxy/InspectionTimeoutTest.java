@@ -26,16 +26,26 @@ class InspectionTimeoutTest {
     private LoopbackProxy proxy;
 
     private void start(boolean continueOnTimeout) throws Exception {
+        start(continueOnTimeout, "", "0.3s");
+    }
+
+    /**
+     * @param disabled the inspectors' {@code filter_disabled}, as YAML flow, or empty for none
+     * @param timeout the listener filters timeout
+     */
+    private void start(boolean continueOnTimeout, String disabled, String timeout) throws Exception {
         upstream = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        int port = LoopbackProxy.freePort();
+        String predicate = disabled.isEmpty() ? "" : "\n      filter_disabled: " + disabled.formatted(port, port + 1);
         proxy = new LoopbackProxy("""
                 static_resources:
                   listeners:
                   - name: inspected
                     address: {socket_address: {address: 127.0.0.1, port_value: %d}}
                     listener_filters:
-                    - name: envoy.filters.listener.tls_inspector
-                    - name: envoy.filters.listener.http_inspector
-                    listener_filters_timeout: 0.3s
+                    - name: envoy.filters.listener.tls_inspector%s
+                    - name: envoy.filters.listener.http_inspector%s
+                    listener_filters_timeout: %s
                     continue_on_listener_filters_timeout: %s
                     filter_chains:
                     - filter_chain_match: {application_protocols: [http/1.1]}
@@ -61,7 +71,7 @@ class InspectionTimeoutTest {
                       endpoints:
                       - lb_endpoints:
                         - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
-                """.formatted(LoopbackProxy.freePort(), continueOnTimeout, upstream.getLocalPort()));
+                """.formatted(port, predicate, predicate, timeout, continueOnTimeout, upstream.getLocalPort()));
     }
 
     @AfterEach
@@ -113,6 +123,32 @@ class InspectionTimeoutTest {
             client.shutdownOutput();
         }
         server.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void inspectorsDisabledForTheDestinationPortLetAServerFirstProtocolThroughAtOnce() throws Exception {
+        // as Istio keeps the inspectors off a port declared TCP: no wait for the client's first bytes, whatever the
+        // timeout (Istio's default of none would wait for ever)
+        start(false, "{destination_port_range: {start: %d, end: %d}}", "0s");
+        CompletableFuture<Void> server = banner();
+        try (Socket client = client()) {
+            client.setSoTimeout(5_000);
+            assertEquals("220 ready\r\n", readAll(client));
+            client.shutdownOutput();
+        }
+        server.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void inspectorsDisabledForOtherPortsStillInspectThisOne() throws Exception {
+        start(false, "{not_match: {destination_port_range: {start: %d, end: %d}}}", "0.3s");
+        try (Socket client = client()) {
+            // HTTP/1.1 is seen, and goes to the chain whose cluster is the black hole: closed without an answer
+            client.getOutputStream().write("GET / HTTP/1.1\r\nhost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            assertEquals("", readAll(client));
+        }
+        upstream.setSoTimeout(1_000);
+        assertThrows(SocketTimeoutException.class, upstream::accept);
     }
 
     @Test

@@ -92,9 +92,9 @@ class ListenerDispatchTest {
         MeshSnapshot s = snapshot();
         FilterChainSelector inbound = s.listener("virtualInbound");
         assertEquals("virtualInbound", ListenerDispatch.target(s, inbound, at("10.0.0.9", 8080)).listener().name());
-        assertTrue(ListenerDispatch.restoresOriginalDestination(inbound.listener()));
-        assertTrue(ListenerDispatch.restoresOriginalDestination(s.listener("virtualOutbound").listener()));
-        assertFalse(ListenerDispatch.restoresOriginalDestination(s.listener("0.0.0.0_8080").listener()));
+        assertTrue(ListenerDispatch.restoresOriginalDestination(inbound.listener(), 15006));
+        assertTrue(ListenerDispatch.restoresOriginalDestination(s.listener("virtualOutbound").listener(), 15001));
+        assertFalse(ListenerDispatch.restoresOriginalDestination(s.listener("0.0.0.0_8080").listener(), 8080));
     }
 
     @Test
@@ -120,8 +120,43 @@ class ListenerDispatchTest {
     @Test
     void inspectorsRunOnlyWhereTheListenerNamesThem() throws Exception {
         MeshSnapshot s = snapshot();
-        assertTrue(ListenerDispatch.detector(s.listener("virtualInbound").listener()).enabled());
-        assertFalse(ListenerDispatch.detector(s.listener("virtualOutbound").listener()).enabled());
+        assertTrue(ListenerDispatch.detector(s.listener("virtualInbound").listener(), 9080).enabled());
+        assertFalse(ListenerDispatch.detector(s.listener("virtualOutbound").listener(), 9080).enabled());
+    }
+
+    @Test
+    void anInspectorIsSkippedOnTheDestinationPortsItsFilterDisabledMatches() throws Exception {
+        // as Istio writes virtualInbound: no HTTP inspector on the ports declared TCP (3306, 5000..5009), and the TLS
+        // inspector only where some chain wants TLS (a not_match of those ports)
+        String yaml = "static_resources:\n  listeners:\n" + listener("virtualInbound", "0.0.0.0", 15006, """
+                listener_filters:
+                - name: envoy.filters.listener.original_dst
+                  filter_disabled: {destination_port_range: {start: 15006, end: 15007}}
+                - name: envoy.filters.listener.tls_inspector
+                  filter_disabled: {not_match: {destination_port_range: {start: 9080, end: 9081}}}
+                - name: envoy.filters.listener.http_inspector
+                  filter_disabled:
+                    or_match:
+                      rules:
+                      - destination_port_range: {start: 3306, end: 3307}
+                      - destination_port_range: {start: 5000, end: 5010}""",
+                chain("all", "", "in")) + """
+                  clusters:
+                  - {name: in, type: ORIGINAL_DST, lb_policy: CLUSTER_PROVIDED}
+                """;
+        var l = new SnapshotHolder().apply(EnvoyConfigReader.read(yaml)).listener("virtualInbound").listener();
+        assertTrue(ListenerDispatch.detector(l, 8080).enabled());
+        assertFalse(ListenerDispatch.detector(l, 3306).enabled());
+        assertFalse(ListenerDispatch.detector(l, 5009).enabled());
+        assertTrue(ListenerDispatch.detector(l, 5010).enabled());
+        assertTrue(ListenerDispatch.detector(l, 9080).enabled());
+        // the start of a TLS record: the TLS inspector (on for 9080 only) waits for the rest of the ClientHello, while
+        // the HTTP inspector alone, on 8080, sees at once that it is not HTTP
+        byte[] record = {0x16, 0x03, 0x01};
+        assertFalse(ListenerDispatch.detector(l, 9080).detect(record, record.length).done());
+        assertEquals(ProtocolDetector.Detection.RAW, ListenerDispatch.detector(l, 8080).detect(record, record.length));
+        assertFalse(ListenerDispatch.restoresOriginalDestination(l, 15006));
+        assertTrue(ListenerDispatch.restoresOriginalDestination(l, 15001));
     }
 
     @Test

@@ -8,6 +8,7 @@ import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.ListenerFilterPredicate;
 import dev.inmesh.api.config.listener.NetworkFilter;
 import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.ServerHeader;
@@ -106,6 +107,17 @@ public final class ListenerParser
         checkUniqueMatches(chains);
         List<String> listenerFilters = Fields.each("listener_filters", l.getListenerFiltersList(),
                 ListenerParser::listenerFilter);
+        Map<String, ListenerFilterPredicate> disabled = new HashMap<>();
+        for (int i = 0; i < l.getListenerFiltersCount(); i++) {
+            var f = l.getListenerFilters(i);
+            if (f.hasFilterDisabled()) {
+                String name = listenerFilters.get(i);
+                ListenerFilterPredicate p = Fields.at("listener_filters[" + i + "].filter_disabled",
+                        () -> listenerFilterPredicate(f.getFilterDisabled()));
+                // a filter named twice runs unless either of its predicates disables it
+                disabled.merge(name, p, (a, b) -> new ListenerFilterPredicate.MatchSet(false, List.of(a, b)));
+            }
+        }
         TrafficDirection direction = switch (l.getTrafficDirection()) {
             case INBOUND -> TrafficDirection.INBOUND;
             case OUTBOUND -> TrafficDirection.OUTBOUND;
@@ -114,7 +126,43 @@ public final class ListenerParser
         return new Listener(l.getName(), address, l.hasUseOriginalDst() && l.getUseOriginalDst().getValue(),
                 direction, chains, fallback, !l.hasBindToPort() || l.getBindToPort().getValue(), listenerFilters,
                 l.hasListenerFiltersTimeout() ? Fields.duration(l.getListenerFiltersTimeout()) : null,
-                l.getContinueOnListenerFiltersTimeout(), l.hasTransparent() && l.getTransparent().getValue());
+                l.getContinueOnListenerFiltersTimeout(), l.hasTransparent() && l.getTransparent().getValue(),
+                disabled);
+    }
+
+    /**
+     * A listener filter's {@code filter_disabled}: Envoy's {@code ListenerFilterChainMatchPredicate} (or, and, not,
+     * any, destination port range), with Envoy's rules (a rule is required, a match set has at least two rules,
+     * {@code any_match} is only ever true).
+     */
+    static ListenerFilterPredicate listenerFilterPredicate(
+            io.envoyproxy.envoy.config.listener.v3.ListenerFilterChainMatchPredicate p) {
+        return switch (p.getRuleCase()) {
+            case ANY_MATCH -> {
+                if (!p.getAnyMatch()) {
+                    throw new FieldError("any_match", "false (expected: true)");
+                }
+                yield new ListenerFilterPredicate.Any();
+            }
+            case DESTINATION_PORT_RANGE -> new ListenerFilterPredicate.DestinationPortRange(
+                    p.getDestinationPortRange().getStart(), p.getDestinationPortRange().getEnd());
+            case OR_MATCH -> Fields.at("or_match", () -> new ListenerFilterPredicate.MatchSet(false,
+                    predicates(p.getOrMatch().getRulesList())));
+            case AND_MATCH -> Fields.at("and_match", () -> new ListenerFilterPredicate.MatchSet(true,
+                    predicates(p.getAndMatch().getRulesList())));
+            case NOT_MATCH -> Fields.at("not_match", () -> new ListenerFilterPredicate.Not(
+                    listenerFilterPredicate(p.getNotMatch())));
+            case RULE_NOT_SET -> throw new FieldError("rule", "unset (expected: or_match, and_match, not_match, "
+                    + "any_match or destination_port_range)");
+        };
+    }
+
+    private static List<ListenerFilterPredicate> predicates(
+            List<io.envoyproxy.envoy.config.listener.v3.ListenerFilterChainMatchPredicate> rules) {
+        if (rules.size() < 2) {
+            throw new FieldError("rules", rules.size() + " rules (expected: at least 2)");
+        }
+        return Fields.each("rules", rules, ListenerParser::listenerFilterPredicate);
     }
 
     /** Listener filters by their config type, with the name each is known by. */
@@ -131,6 +179,7 @@ public final class ListenerParser
      * what a connection carries or whether it is accepted, and are rejected.
      */
     static String listenerFilter(io.envoyproxy.envoy.config.listener.v3.ListenerFilter f) {
+        Fields.onlyKnown(f, Set.of("name", "typed_config", "filter_disabled"), Set.of());
         String type = CoreParsers.configType(f.getTypedConfig());
         if (type.isEmpty()) {
             if (!LISTENER_FILTER_TYPES.containsValue(f.getName())

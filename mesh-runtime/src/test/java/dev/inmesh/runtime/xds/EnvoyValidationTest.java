@@ -559,18 +559,23 @@ class EnvoyValidationTest {
                 + "envoy.filters.network.tcp_proxy (expected: the last filter of the chain)");
     }
 
-    @Test
-    void aListenerFilterIsKnownByItsConfigTypeAndProxyProtocolIsRejected() throws IOException {
-        String listener = """
+    /** A virtualInbound listener with these listener filters (YAML list items) and one TCP chain. */
+    private static String inboundWithListenerFilters(String filters) {
+        return """
                 name: virtualInbound
                 address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
                 listener_filters:
+                """ + filters + "filter_chains:\n" + tcpChain("catchall", "", "InboundPassthroughClusterIpv4");
+    }
+
+    @Test
+    void aListenerFilterIsKnownByItsConfigTypeAndProxyProtocolIsRejected() throws IOException {
+        String listener = inboundWithListenerFilters("""
                 - name: envoy.filters.listener.original_dst
                   typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst}
                 - name: %s
                   typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.%s}
-                filter_chains:
-                """ + tcpChain("catchall", "", "InboundPassthroughClusterIpv4");
+                """);
         String m = rejected(file("listener.yaml", listener.formatted("envoy.filters.listener.proxy_protocol",
                 "proxy_protocol.v3.ProxyProtocol")));
         assertContains(m, "Listener \"virtualInbound\": listener_filters[1].typed_config: "
@@ -580,6 +585,28 @@ class EnvoyValidationTest {
         Path renamed = file("renamed.yaml", listener.formatted("my-tls-sniffer", "tls_inspector.v3.TlsInspector"));
         assertEquals(List.of("envoy.filters.listener.original_dst", "envoy.filters.listener.tls_inspector"),
                 Fixtures.read(renamed).listeners().get("virtualInbound").listenerFilters());
+    }
+
+    @Test
+    void aListenerFiltersFilterDisabledIsReadAndAMalformedOneRejectedByField() throws IOException {
+        String listener = inboundWithListenerFilters("""
+                - name: envoy.filters.listener.http_inspector
+                  filter_disabled: %s
+                """);
+        var l = Fixtures.read(file("ok.yaml", listener.formatted("{and_match: {rules: [{any_match: true}, "
+                + "{not_match: {destination_port_range: {start: 9080, end: 9082}}}]}}"))).listeners()
+                .get("virtualInbound");
+        assertEquals(false, l.listenerFilterRuns("envoy.filters.listener.http_inspector", 3306));
+        assertEquals(true, l.listenerFilterRuns("envoy.filters.listener.http_inspector", 9081));
+        assertEquals(false, l.listenerFilterRuns("envoy.filters.listener.http_inspector", 9082));
+
+        assertContains(rejected(file("one.yaml", listener.formatted(
+                "{or_match: {rules: [{destination_port_range: {start: 1, end: 2}}]}}"))),
+                "listener_filters[0].filter_disabled.or_match.rules: 1 rules (expected: at least 2)");
+        assertContains(rejected(file("false.yaml", listener.formatted("{any_match: false}"))),
+                "listener_filters[0].filter_disabled.any_match: false (expected: true)");
+        assertContains(rejected(file("unset.yaml", listener.formatted("{}"))),
+                "listener_filters[0].filter_disabled.rule: unset");
     }
 
     @Test

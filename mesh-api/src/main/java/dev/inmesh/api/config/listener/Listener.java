@@ -4,6 +4,7 @@ import dev.inmesh.api.config.Checks;
 import dev.inmesh.api.config.core.SocketAddress;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A listener ({@code listener.v3.Listener}, LDS).
@@ -20,11 +21,14 @@ import java.util.List;
  * @param continueOnListenerFiltersTimeout whether a connection continues when they time out
  * @param transparent whether the socket is {@code IP_TRANSPARENT}, as TPROXY needs (Istio's inbound listener in
  *     TPROXY mode)
+ * @param listenerFiltersDisabled each listener filter's {@code filter_disabled} by the filter's name: the filter does
+ *     not run on a connection the predicate matches (a filter not in the map always runs)
  */
 public record Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
                        List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
                        List<String> listenerFilters, Duration listenerFiltersTimeout,
-                       boolean continueOnListenerFiltersTimeout, boolean transparent) {
+                       boolean continueOnListenerFiltersTimeout, boolean transparent,
+                       Map<String, ListenerFilterPredicate> listenerFiltersDisabled) {
     public Listener {
         Checks.nonEmpty(name, "name");
         Checks.nonNull(address, "address");
@@ -34,6 +38,16 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
                 "at least one filter chain or a default filter chain");
         listenerFilters = Checks.list(listenerFilters, "listener_filters");
         listenerFiltersTimeout = listenerFiltersTimeout == null ? Duration.ofSeconds(15) : listenerFiltersTimeout;
+        listenerFiltersDisabled = Checks.map(listenerFiltersDisabled);
+    }
+
+    /** A listener whose listener filters run on every connection. */
+    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
+                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
+                    List<String> listenerFilters, Duration listenerFiltersTimeout,
+                    boolean continueOnListenerFiltersTimeout, boolean transparent) {
+        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
+                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent, Map.of());
     }
 
     /** A listener that is not transparent. */
@@ -43,5 +57,17 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
                     boolean continueOnListenerFiltersTimeout) {
         this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
                 listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, false);
+    }
+
+    /**
+     * Whether the listener filter {@code name} runs on a connection to {@code destinationPort}: it is one of the
+     * listener's filters and its {@code filter_disabled}, if any, does not match.
+     */
+    public boolean listenerFilterRuns(String name, int destinationPort) {
+        if (!listenerFilters.contains(name)) {
+            return false;
+        }
+        ListenerFilterPredicate disabled = listenerFiltersDisabled.get(name);
+        return disabled == null || !disabled.matches(destinationPort);
     }
 }
