@@ -137,7 +137,10 @@ final class HttpBridge {
         }
     }
 
-    /** Looks at the first bytes: the HTTP/2 preface selects h2c, anything else HTTP/1. Then removes itself. */
+    /**
+     * Picks the codec by the connection manager's {@code codec_type}: HTTP/1 or h2c as it says, or, for AUTO, by the
+     * first bytes (the HTTP/2 preface selects h2c, anything else HTTP/1). Then removes itself.
+     */
     static final class CodecSelector extends ByteToMessageDecoder {
         private final Connection conn;
 
@@ -147,16 +150,20 @@ final class HttpBridge {
 
         @Override
         protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-            int n = Math.min(in.readableBytes(), PREFACE.length);
-            boolean preface = true;
-            for (int i = 0; i < n; i++) {
-                if (in.getByte(in.readerIndex() + i) != PREFACE[i]) {
-                    preface = false;
-                    break;
+            var codec = conn.hcm().codecType();
+            boolean preface = codec == HttpConnectionManager.CodecType.HTTP2;
+            if (codec == HttpConnectionManager.CodecType.AUTO) {
+                int n = Math.min(in.readableBytes(), PREFACE.length);
+                preface = true;
+                for (int i = 0; i < n; i++) {
+                    if (in.getByte(in.readerIndex() + i) != PREFACE[i]) {
+                        preface = false;
+                        break;
+                    }
                 }
-            }
-            if (preface && n < PREFACE.length) {
-                return; // wait for more
+                if (preface && n < PREFACE.length) {
+                    return; // wait for more
+                }
             }
             var p = ctx.pipeline();
             if (preface) {
@@ -173,6 +180,15 @@ final class HttpBridge {
                                 new Exchange(conn, true));
                     }
                 }));
+                p.addAfter("h2-streams", "h2-errors", new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
+                        // a connection error (a client that does not speak HTTP/2, a broken frame): the codec has
+                        // sent its GOAWAY; nothing is left to do but close
+                        LOG.log(Level.FINE, "HTTP/2 connection from " + conn.source() + " failed", cause);
+                        c.close();
+                    }
+                });
             } else {
                 Exchange exchange = new Exchange(conn, false);
                 p.addAfter(ctx.name(), "http1", new Http1ServerCodec(conn.http1Decoder(),

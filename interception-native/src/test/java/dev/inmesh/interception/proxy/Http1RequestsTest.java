@@ -240,6 +240,38 @@ class Http1RequestsTest {
     }
 
     /** The {@code clusters:} section: cluster {@code c}, one host at 127.0.0.1:{@code port}. */
+    @Test
+    void aConnectionManagersCodecTypeFixesTheProtocolAClientMustSpeak() throws Exception {
+        Vertx backends = Vertx.vertx();
+        LoopbackProxy proxy = null;
+        java.util.List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try {
+            HttpServer s = backends.createHttpServer().requestHandler(req -> {
+                seen.add(req.uri());
+                req.response().end("ok");
+            });
+            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int h1 = LoopbackProxy.freePort();
+            int h2 = LoopbackProxy.freePort();
+            proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("h1", h1, "codec_type: HTTP1")
+                    + listener("h2", h2, "codec_type: HTTP2") + clusterC(backend));
+            String get = "GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n";
+            assertTrue(exchange(h1, get).startsWith("HTTP/1.1 200 OK"));
+            // HTTP2: an HTTP/1 request is not the connection preface, and the connection fails as an HTTP/2 one
+            String refused = exchange(h2, get);
+            assertTrue(!refused.contains("HTTP/1.1") && !refused.contains("ok"), refused);
+            // HTTP1: the preface is read as an HTTP/1 request line (version 2.0) and refused, not served as h2c
+            String preface = exchange(h1, ProtocolDetector.H2_PREFACE);
+            assertTrue(preface.startsWith("HTTP/1.1 4") || preface.startsWith("HTTP/1.1 5"), preface);
+            assertEquals(java.util.List.of("/a"), seen);
+        } finally {
+            if (proxy != null) {
+                proxy.close();
+            }
+            backends.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
     static String clusterC(int port) {
         return """
                   clusters:

@@ -353,7 +353,19 @@ public final class ListenerParser
                             default -> ServerHeader.Transformation.OVERWRITE;
                         }),
                 h.hasCommonHttpProtocolOptions() ? Fields.at("common_http_protocol_options",
-                        () -> maxHeadersCount(h.getCommonHttpProtocolOptions())) : 0, websocket);
+                        () -> maxHeadersCount(h.getCommonHttpProtocolOptions())) : 0, websocket, codecType(h));
+    }
+
+    /** {@code codec_type}: HTTP/3 is refused, as Envoy refuses it on a listener that is not QUIC. */
+    private static HttpConnectionManager.CodecType codecType(
+            io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager h) {
+        return switch (h.getCodecType()) {
+            case AUTO -> HttpConnectionManager.CodecType.AUTO;
+            case HTTP1 -> HttpConnectionManager.CodecType.HTTP1;
+            case HTTP2 -> HttpConnectionManager.CodecType.HTTP2;
+            default -> throw new FieldError("codec_type", h.getCodecType() + " is not supported by Inmesh (expected: "
+                    + "AUTO, HTTP1 or HTTP2; HTTP/3 needs a QUIC listener)");
+        };
     }
 
     /**

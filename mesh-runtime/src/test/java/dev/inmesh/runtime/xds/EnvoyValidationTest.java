@@ -439,6 +439,18 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void theCodecTypeIsReadAndHttp3OnATcpListenerIsRefusedAsEnvoyRefusesIt() throws IOException {
+        String base = listenerWithHttpFilters(ROUTER);
+        assertEquals(HttpConnectionManager.CodecType.AUTO, hcm(file("auto.yaml", base)).codecType());
+        assertEquals(HttpConnectionManager.CodecType.HTTP2, hcm(file("h2.yaml", base.replace(
+                "stat_prefix: outbound_0.0.0.0_9080", "stat_prefix: outbound_0.0.0.0_9080\n      codec_type: HTTP2")))
+                .codecType());
+        assertContains(rejected(file("h3.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                "stat_prefix: outbound_0.0.0.0_9080\n      codec_type: HTTP3"))),
+                "typed_config.codec_type: HTTP3 is not supported by Inmesh");
+    }
+
+    @Test
     void pathNormalizationIsReadFromTheConnectionManagerAndUnescapeAndRedirectIsRefused() throws IOException {
         String base = listenerWithHttpFilters(ROUTER);
         assertEquals(PathNormalization.NONE, hcm(file("none.yaml", base)).pathNormalization());

@@ -28,14 +28,24 @@ import java.util.List;
  *                               Envoy's default 100; 0 for the default); more are answered 431
  * @param websocketUpgrade whether {@code upgrade_configs} enables the {@code websocket} upgrade (Istio's connection
  *                         managers do); without it an upgrade request is answered 403, as Envoy answers it
+ * @param codecType the downstream codec ({@code codec_type}); null for {@link CodecType#AUTO}, Envoy's default and
+ *                  what Istio writes
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
                                     boolean useRemoteAddress, int xffNumTrustedHops, boolean generateRequestId,
                                     boolean preserveExternalRequestId, Http1Options http1,
                                     int maxRequestHeadersKb, PathNormalization pathNormalization,
-                                    ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade)
+                                    ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
+                                    CodecType codecType)
         implements NetworkFilter {
+    /**
+     * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
+     * connection preface (or offers {@code h2} in ALPN) and HTTP/1 from any other; {@code HTTP1} and {@code HTTP2}
+     * assume the one protocol, so a client speaking the other fails.
+     */
+    public enum CodecType { AUTO, HTTP1, HTTP2 }
+
     /** Envoy's default {@code stream_idle_timeout}. */
     public static final Duration DEFAULT_STREAM_IDLE_TIMEOUT = Duration.ofMinutes(5);
 
@@ -47,6 +57,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
 
     public HttpConnectionManager {
         http1 = http1 == null ? Http1Options.DEFAULTS : http1;
+        codecType = codecType == null ? CodecType.AUTO : codecType;
         pathNormalization = pathNormalization == null ? PathNormalization.NONE : pathNormalization;
         serverHeader = serverHeader == null ? ServerHeader.DEFAULT : serverHeader;
         maxRequestHeadersCount = maxRequestHeadersCount == 0 ? DEFAULT_MAX_REQUEST_HEADERS_COUNT
