@@ -29,8 +29,9 @@ import picocli.CommandLine.Option;
 /**
  * {@code inmesh proxy -c CONFIG}: runs every listener of an Envoy configuration, as {@code envoy -c} does: plain
  * listeners on their addresses, and the capture listeners {@code virtualOutbound} (15001) and {@code virtualInbound}
- * (15006) for traffic that {@code inmesh iptables} redirects. Runs until SIGINT or SIGTERM. Exit codes: 0 stopped,
- * 1 could not start.
+ * (15006) for traffic that {@code inmesh iptables} redirects. Runs until SIGINT or SIGTERM, which drain the
+ * listeners gracefully for up to {@code --drain-time} before stopping, or {@code POST /quitquitquit}, which stops at
+ * once. Exit codes: 0 stopped, 1 could not start.
  */
 @Command(
         name = "proxy",
@@ -63,6 +64,11 @@ public final class ProxyCommand implements Callable<Integer> {
     @Option(names = "--event-loops", paramLabel = "N", defaultValue = "0",
             description = "Event loop threads (default: one per core).")
     int eventLoops;
+
+    @Option(names = "--drain-time", paramLabel = "SECONDS", defaultValue = "5",
+            description = "How long a graceful drain lasts (Envoy's --drain-time-s): on SIGTERM, and on POST "
+                    + "/drain_listeners?graceful. Default: 5, Istio's terminationDrainDuration.")
+    long drainTime;
 
     @Option(names = "--no-admin", description = "Do not serve the admin (15000), health (15021) and Prometheus "
             + "(15090, 15020) endpoints.")
@@ -150,15 +156,17 @@ public final class ProxyCommand implements Callable<Integer> {
         try {
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
                     noAdmin ? AdminHook.NONE : admin, metrics::tcpConnectionOpened, metrics::upstream,
-                    tcpAccessLog, local, identity.peerMetadata(), identity.peerMetadataId()));
+                    tcpAccessLog, local, identity.peerMetadata(), identity.peerMetadataId(),
+                    java.time.Duration.ofSeconds(Math.max(0, drainTime))));
         } catch (Exception e) {
             System.err.println("inmesh proxy: " + e.getMessage());
             return 1;
         }
         System.err.println("inmesh proxy: listening on " + proxy.addresses());
+        // SIGTERM (and SIGINT): drained as Istio's agent drains its sidecar at pod shutdown, then closed
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
-                proxy.close();
+                proxy.drainAndClose();
             } catch (Exception e) {
                 // stopping anyway
             }
@@ -172,13 +180,14 @@ public final class ProxyCommand implements Callable<Integer> {
      * The proxy's admin server, laid out as Istio's sidecar: every endpoint on the admin address,
      * {@code /healthz/ready} on the health port, {@code /stats/prometheus} on the Prometheus port, and the agent port's merged stats,
      * readiness and {@code /quitquitquit}; {@code nodeId} is the node {@code /server_info} and the config dump's
-     * bootstrap name, {@code quit} what {@code POST /quitquitquit} runs (on an event loop).
+     * bootstrap name, {@code quit} what {@code POST /quitquitquit} runs (on an event loop); {@code /drain_listeners}
+     * on the admin address drains the proxy's listeners.
      */
     static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit) {
-        return (vertx, snapshots, addresses) -> {
+        return (vertx, snapshots, addresses, drain) -> {
             AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
                     .clusterStatus(new ClusterManagerStatus(snapshots)).configPath(config.toString())
-                    .nodeId(nodeId).quit(quit)
+                    .nodeId(nodeId).quit(quit).drainListeners(drain)
                     .mount(new AdminServer.Mount(addresses.admin().getHostString(), addresses.admin().getPort(),
                             EnumSet.allOf(AdminServer.Endpoint.class)))
                     .mount(AdminServer.Mount.of(addresses.health().getHostString(), addresses.health().getPort(),

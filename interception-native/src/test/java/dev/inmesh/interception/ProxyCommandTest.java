@@ -36,6 +36,10 @@ class ProxyCommandTest {
         }
     }
 
+    private static dev.inmesh.interception.proxy.AdminHook.Addresses freeAddresses() throws Exception {
+        return new dev.inmesh.interception.proxy.AdminHook.Addresses(freePort(), freePort(), freePort(), freePort());
+    }
+
     private static java.net.http.HttpResponse<String> post(java.net.InetSocketAddress at, String path)
             throws Exception {
         return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
@@ -89,6 +93,34 @@ class ProxyCommandTest {
                 assertEquals(200, post(addresses.admin(), "/quitquitquit").statusCode());
                 assertTrue(stopped.await(10, TimeUnit.SECONDS), "each quit ran the stop");
                 assertEquals(404, post(addresses.health(), "/quitquitquit").statusCode(), "15021 only probes");
+            } finally {
+                admin.close();
+            }
+        } finally {
+            vertx.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void drainListenersOnTheAdminPortDrainsTheProxysListenersAsEnvoysAdmin() throws Exception {
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            var addresses = freeAddresses();
+            List<String> drains = new CopyOnWriteArrayList<>();
+            AutoCloseable admin = ProxyCommand.adminHook(null, java.nio.file.Path.of("/etc/inmesh/mesh.yaml"), NODE,
+                    () -> { }).start(vertx, new dev.inmesh.runtime.snapshot.SnapshotHolder(), addresses,
+                    (inbound, graceful, skipExit) -> drains.add(inbound + " " + graceful + " " + skipExit));
+            try {
+                var ok = post(addresses.admin(), "/drain_listeners?inboundonly&graceful");
+                assertEquals(200, ok.statusCode());
+                assertEquals("OK\n", ok.body());
+                assertEquals(List.of("true true false"), drains);
+                var get = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create("http://127.0.0.1:" + addresses.admin().getPort() + "/drain_listeners"))
+                        .build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+                assertEquals(405, get.statusCode());
+                assertEquals(404, post(addresses.agent(), "/drain_listeners").statusCode(), "Envoy's admin only");
+                assertEquals(List.of("true true false"), drains);
             } finally {
                 admin.close();
             }

@@ -15,14 +15,21 @@ import java.net.InetSocketAddress;
 @FunctionalInterface
 public interface AdminHook {
     /** Starts nothing. */
-    AdminHook NONE = (vertx, snapshots, addresses) -> () -> { };
+    AdminHook NONE = (vertx, snapshots, addresses, drain) -> () -> { };
 
     /**
      * Starts the admin, health and stats endpoints.
      *
+     * @param drain what {@code POST /drain_listeners} does to the proxy's listeners, or null for nothing
      * @return what to close when the proxy stops
      */
-    AutoCloseable start(Vertx vertx, SnapshotHolder snapshots, Addresses addresses) throws Exception;
+    AutoCloseable start(Vertx vertx, SnapshotHolder snapshots, Addresses addresses,
+                        dev.inmesh.runtime.admin.AdminServer.DrainListeners drain) throws Exception;
+
+    /** Starts the endpoints without {@code /drain_listeners}. */
+    default AutoCloseable start(Vertx vertx, SnapshotHolder snapshots, Addresses addresses) throws Exception {
+        return start(vertx, snapshots, addresses, null);
+    }
 
     /** The admin endpoints' addresses: Envoy's admin, and Istio's health, Prometheus and agent ports. */
     record Addresses(InetSocketAddress admin, InetSocketAddress health, InetSocketAddress prometheus,

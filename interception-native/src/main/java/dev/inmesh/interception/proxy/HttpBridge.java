@@ -120,6 +120,11 @@ final class HttpBridge {
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
         }
 
+        /** Whether this connection's listener drains: its requests are discouraged (see ProxyRuntime#draining). */
+        boolean draining() {
+            return runtime.draining(direction == StreamInfo.Direction.INBOUND);
+        }
+
         /** The connection manager's {@code max_request_headers_kb}, in bytes. */
         int maxRequestHeadBytes() {
             return hcm.maxRequestHeadersKb() * 1024;
@@ -180,6 +185,7 @@ final class HttpBridge {
                                 new Exchange(conn, true));
                     }
                 }));
+                conn.runtime().http2Opened(ctx.channel(), conn.direction() == StreamInfo.Direction.INBOUND);
                 p.addAfter("h2-streams", "h2-errors", new ChannelInboundHandlerAdapter() {
                     @Override
                     public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
@@ -604,6 +610,10 @@ final class HttpBridge {
                              boolean head) {
             Channel ch = ctx.channel();
             var router = conn.runtime().router;
+            if (!http2 && conn.draining()) {
+                // as Envoy's connection manager while its listener drains: this answer ends the connection
+                keepAlive = false;
+            }
             if (!ch.isActive()) {
                 if (r.upstream() != null) {
                     r.upstream().request().reset();
@@ -718,6 +728,11 @@ final class HttpBridge {
         private void next(ChannelHandlerContext ctx, boolean keepAlive) {
             Channel ch = ctx.channel();
             if (http2) {
+                if (conn.draining() && ch.parent() != null) {
+                    // as Envoy's connection manager while its listener drains: GOAWAY, and the connection closes
+                    // once its other streams are done
+                    ch.parent().close();
+                }
                 return; // the stream ended with the last content
             }
             if (!keepAlive) {

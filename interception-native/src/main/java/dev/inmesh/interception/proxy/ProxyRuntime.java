@@ -34,6 +34,14 @@ final class ProxyRuntime {
     /** Gets each finished tcp_proxy connection (its access log line), or null when none is written. */
     volatile java.util.function.Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog;
 
+    /**
+     * Envoy's drain sequence, started by {@code drain_listeners?graceful} or SIGTERM: 0 none, 1 the connections of
+     * inbound listeners, 2 every connection. Only ever widens.
+     */
+    private volatile int drainScope;
+    /** The open HTTP/2 connections, each with whether it came through an inbound listener. */
+    private final Map<Channel, Boolean> http2 = new ConcurrentHashMap<>();
+
     /** Tests only: sees each HTTP/1 connection once its handlers are in place. */
     volatile java.util.function.Consumer<Channel> http1Hook;
 
@@ -42,6 +50,38 @@ final class ProxyRuntime {
         this.router = router;
         this.snapshots = snapshots;
         this.maxRequestBytes = maxRequestBytes;
+    }
+
+    /**
+     * Whether a connection's requests are discouraged, as Envoy's HTTP connection manager does once its listener
+     * drains: HTTP/1 answers carry {@code connection: close} and end the connection, HTTP/2 connections get GOAWAY.
+     *
+     * @param inbound whether the connection came through an inbound listener
+     */
+    boolean draining(boolean inbound) {
+        int s = drainScope;
+        return s == 2 || s == 1 && inbound;
+    }
+
+    /**
+     * Starts the drain sequence for the inbound connections or all of them: from now on HTTP/1 answers close their
+     * connection, and each open HTTP/2 connection in scope is sent GOAWAY (its streams finish, then it closes).
+     */
+    void startDrain(boolean inboundOnly) {
+        synchronized (http2) {
+            drainScope = Math.max(drainScope, inboundOnly ? 1 : 2);
+        }
+        http2.forEach((ch, inbound) -> {
+            if (draining(inbound)) {
+                ch.close(); // the HTTP/2 codec sends GOAWAY and closes once the active streams are done
+            }
+        });
+    }
+
+    /** Notes an HTTP/2 connection, so that a drain that starts later sends it GOAWAY. */
+    void http2Opened(Channel ch, boolean inbound) {
+        http2.put(ch, inbound);
+        ch.closeFuture().addListener(f -> http2.remove(ch));
     }
 
     /** The Vert.x context bound to a channel's event loop. */

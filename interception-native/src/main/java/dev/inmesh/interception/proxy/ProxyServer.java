@@ -28,9 +28,23 @@ public final class ProxyServer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(ProxyServer.class.getName());
     /** The largest request body buffered for the router (retries resend it). */
     public static final int DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+    /**
+     * How long a graceful drain lasts by default: Istio's {@code terminationDrainDuration}, how long its agent lets
+     * a sidecar drain at pod shutdown (Envoy's own {@code --drain-time-s} defaults to 600 s).
+     */
+    public static final java.time.Duration DEFAULT_DRAIN_TIME = java.time.Duration.ofSeconds(5);
 
     private final ProxyRuntime runtime;
-    private final List<Channel> bound = new ArrayList<>();
+    /** The bound listeners still accepting, each with its server channel. */
+    private final List<Bound> bound = new ArrayList<>();
+    /** Every accepted connection still open. */
+    private final io.netty.channel.group.ChannelGroup accepted =
+            new io.netty.channel.group.DefaultChannelGroup(io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
+    private volatile java.time.Duration drainTime = DEFAULT_DRAIN_TIME;
+    /** A graceful drain was started: as Envoy's drain manager, another one is not. */
+    private boolean drainStarted;
+
+    private record Bound(Listener listener, Channel channel) {}
 
     /**
      * @param vertx Vert.x, preferably on the native epoll transport (needed for SO_ORIGINAL_DST and TPROXY)
@@ -59,7 +73,7 @@ public final class ProxyServer implements AutoCloseable {
             FilterChainSelector selector = snapshot.listener(l.name());
             try {
                 Channel ch = bind(snapshot, selector);
-                bound.add(ch);
+                bound.add(new Bound(l, ch));
                 addresses.add((InetSocketAddress) ch.localAddress());
                 LOG.info(() -> "listener " + l.name() + " on " + ch.localAddress()
                         + (l.transparent() ? " (transparent)" : ""));
@@ -86,6 +100,7 @@ public final class ProxyServer implements AutoCloseable {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        accepted.add(ch);
                         ch.pipeline().addLast("connection", new ConnectionHandler(runtime, snapshot, selector));
                     }
                 });
@@ -105,11 +120,86 @@ public final class ProxyServer implements AutoCloseable {
 
     /** Closes every listener; connections already accepted run on. */
     @Override
-    public synchronized void close() {
-        for (Channel ch : bound) {
-            ch.close().syncUninterruptibly();
+    public void close() {
+        for (Channel ch : stopListeners(false)) {
+            ch.closeFuture().syncUninterruptibly();
         }
-        bound.clear();
+    }
+
+    /** How long a graceful drain lasts ({@link #DEFAULT_DRAIN_TIME} unless set): Envoy's {@code --drain-time-s}. */
+    public void drainTime(java.time.Duration time) {
+        this.drainTime = time;
+    }
+
+    public java.time.Duration drainTime() {
+        return drainTime;
+    }
+
+    /**
+     * Envoy's {@code POST /drain_listeners}; does not block (it runs on the admin server's event loop).
+     * Without {@code graceful} the listeners in scope stop accepting at once and their connections run on. With it
+     * the drain sequence starts, as Envoy's drain manager (immediate strategy, as Istio runs its sidecars): the
+     * listeners keep accepting for the drain time while their HTTP/1 answers carry {@code connection: close} and
+     * end their connections and their HTTP/2 connections get GOAWAY; then they stop, unless {@code skipExit}.
+     * A graceful drain asked for while one is under way is ignored, as by Envoy.
+     *
+     * @param inboundOnly only the listeners whose {@code traffic_direction} is {@code INBOUND}
+     */
+    public void drainListeners(boolean inboundOnly, boolean graceful, boolean skipExit) {
+        if (!graceful) {
+            stopListeners(inboundOnly);
+            return;
+        }
+        synchronized (this) {
+            if (drainStarted) {
+                return;
+            }
+            drainStarted = true;
+        }
+        runtime.startDrain(inboundOnly);
+        if (!skipExit) {
+            runtime.vertx.setTimer(Math.max(1, drainTime.toMillis()), id -> stopListeners(inboundOnly));
+        }
+    }
+
+    /**
+     * Discourages every connection's requests (the drain sequence, over every listener, whatever a drain asked for
+     * before) while the listeners keep accepting: what SIGTERM starts before the proxy stops.
+     */
+    public void drainAll() {
+        synchronized (this) {
+            drainStarted = true;
+        }
+        runtime.startDrain(false);
+    }
+
+    /** How many accepted connections are still open. */
+    public int openConnections() {
+        return accepted.size();
+    }
+
+    /**
+     * Stops the listeners in scope from accepting (their server channels close); accepted connections run on.
+     *
+     * @return the server channels being closed
+     */
+    private List<Channel> stopListeners(boolean inboundOnly) {
+        List<Channel> stopped = new ArrayList<>();
+        synchronized (this) {
+            for (var it = bound.iterator(); it.hasNext(); ) {
+                Bound b = it.next();
+                if (!inboundOnly || b.listener().trafficDirection()
+                        == dev.inmesh.api.config.listener.TrafficDirection.INBOUND) {
+                    it.remove();
+                    stopped.add(b.channel());
+                    LOG.fine(() -> "listener " + b.listener().name() + " stopped accepting");
+                }
+            }
+        }
+        for (Channel ch : stopped) {
+            ch.close();
+        }
+        return stopped;
     }
 
     /** Tests only: sees each HTTP/1 connection once its handlers are in place. */

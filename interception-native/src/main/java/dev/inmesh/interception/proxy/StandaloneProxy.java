@@ -47,18 +47,33 @@ public final class StandaloneProxy implements AutoCloseable {
      * @param peerMetadata this workload's {@code x-envoy-peer-metadata}, sent on outbound requests and answered to an
      *                     inbound caller that sent its own, or null to speak no metadata exchange
      * @param peerMetadataId this workload's {@code x-envoy-peer-metadata-id}, sent and answered alike, or null
+     * @param drainTime how long a graceful drain lasts (Envoy's {@code --drain-time-s}), or null for
+     *                  {@link ProxyServer#DEFAULT_DRAIN_TIME}
      */
     public record Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                            AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
                                    dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics,
                            java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats,
                            Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog,
-                           dev.inmesh.runtime.stats.WorkloadInfo local, String peerMetadata, String peerMetadataId) {
+                           dev.inmesh.runtime.stats.WorkloadInfo local, String peerMetadata, String peerMetadataId,
+                           java.time.Duration drainTime) {
         public Settings {
             observer = observer == null ? s -> { } : observer;
             admin = admin == null ? AdminHook.NONE : admin;
             gid = gid < 0 ? uid : gid;
             local = local == null ? dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN : local;
+            drainTime = drainTime == null ? ProxyServer.DEFAULT_DRAIN_TIME : drainTime;
+        }
+
+        /** Settings with the default drain time. */
+        public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
+                        AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
+                                dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics,
+                        java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats,
+                        Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog,
+                        dev.inmesh.runtime.stats.WorkloadInfo local, String peerMetadata, String peerMetadataId) {
+            this(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats, tcpAccessLog, local,
+                    peerMetadata, peerMetadataId, null);
         }
 
         /** Settings of a workload that speaks no metadata exchange. */
@@ -130,8 +145,9 @@ public final class StandaloneProxy implements AutoCloseable {
             server.tcpMetrics(settings.tcpMetrics());
             server.tcpAccessLog(settings.tcpAccessLog());
             server.peerMetadata(settings.peerMetadata(), settings.peerMetadataId());
+            server.drainTime(settings.drainTime());
             List<InetSocketAddress> bound = server.bind();
-            admin = settings.admin().start(vertx, snapshots, adminAddresses);
+            admin = settings.admin().start(vertx, snapshots, adminAddresses, server::drainListeners);
             // The same file, watched as the in-JVM mode watches it: route, cluster and endpoint changes apply
             // atomically; a broken file keeps the last good snapshot. Listeners are bound once, at start.
             dev.inmesh.runtime.config.FileConfigSource watch =
@@ -189,6 +205,23 @@ public final class StandaloneProxy implements AutoCloseable {
             return new AdminHook.Addresses(new InetSocketAddress(ip, port), d.health(), d.prometheus(), d.agent());
         } catch (IOException | RuntimeException e) {
             return d;
+        }
+    }
+
+    /**
+     * Stops gracefully, as an Istio sidecar at pod shutdown: the drain sequence over every listener (HTTP/1 answers
+     * close their connections, HTTP/2 connections get GOAWAY, the listeners still accept) until no connection is
+     * open or the drain time is over, then {@link #close()}. Blocking; not for an event loop.
+     */
+    public void drainAndClose() throws Exception {
+        server.drainAll();
+        long deadline = System.nanoTime() + server.drainTime().toNanos();
+        try {
+            while (server.openConnections() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+        } finally {
+            close();
         }
     }
 

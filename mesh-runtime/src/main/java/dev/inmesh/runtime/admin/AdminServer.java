@@ -85,6 +85,12 @@ public final class AdminServer {
          * served without one. A peer that is not on loopback gets 403, as from Istio's agent on 15020.
          */
         QUITQUITQUIT("/quitquitquit", true),
+        /**
+         * {@code /drain_listeners} (POST): Envoy's listener drain, with {@code ?inboundonly}, {@code ?graceful} and
+         * {@code ?skip_exit} (which needs {@code graceful}, else 400); answers {@code OK} once the
+         * {@link Builder#drainListeners drain action} has started; not served without one.
+         */
+        DRAIN_LISTENERS("/drain_listeners", true),
         /** {@code /certs}: Envoy's {@code admin.v3.Certificates}, with none: Inmesh terminates no TLS. */
         CERTS("/certs"),
         /** {@code /memory}: Envoy's {@code admin.v3.Memory}, from the JVM's heap. */
@@ -131,6 +137,7 @@ public final class AdminServer {
                 case HELP -> "this list";
                 case ROOT -> "this list";
                 case QUITQUITQUIT -> "exit the server";
+                case DRAIN_LISTENERS -> "drain listeners (params: inboundonly, graceful, skip_exit)";
                 case CERTS -> "the certificates in use (none: Inmesh terminates no TLS)";
                 case MEMORY -> "the JVM's heap as Envoy's Memory (allocated: used, heap_size: committed)";
                 case RUNTIME -> "the runtime layers and values (none: Inmesh has no runtime)";
@@ -207,6 +214,7 @@ public final class AdminServer {
     private final java.util.function.Supplier<String> xdsStatus;
     private final java.util.function.Supplier<DynamicState> dynamicState;
     private final Runnable quit;
+    private final DrainListeners drainListeners;
     private final List<Mount> mounts;
     private final Instant startedAt = Instant.now();
     private final List<HttpServer> servers = new ArrayList<>();
@@ -221,6 +229,7 @@ public final class AdminServer {
         this.xdsStatus = b.xdsStatus;
         this.dynamicState = b.dynamicState;
         this.quit = b.quit;
+        this.drainListeners = b.drainListeners;
         this.mounts = List.copyOf(b.mounts);
     }
 
@@ -331,6 +340,7 @@ public final class AdminServer {
             }
             case HELP, ROOT -> text(req, 200, help(mount));
             case QUITQUITQUIT -> quit(req);
+            case DRAIN_LISTENERS -> drainListeners(req);
             case CERTS -> offLoop(req, "application/json",
                     () -> ServerInfoJson.print(io.envoyproxy.envoy.admin.v3.Certificates.getDefaultInstance()) + "\n");
             case MEMORY -> offLoop(req, "application/json", () -> ServerInfoJson.print(memory()) + "\n");
@@ -343,7 +353,8 @@ public final class AdminServer {
 
     /** Whether the mount serves the endpoint: it names it, and what the endpoint needs was given. */
     private boolean serves(Mount mount, Endpoint e) {
-        return mount.endpoints().contains(e) && (e != Endpoint.QUITQUITQUIT || quit != null);
+        return mount.endpoints().contains(e) && (e != Endpoint.QUITQUITQUIT || quit != null)
+                && (e != Endpoint.DRAIN_LISTENERS || drainListeners != null);
     }
 
     /** Envoy's help: the paths served here in alphabetical order, those that mutate marked {@code (POST)}. */
@@ -367,6 +378,36 @@ public final class AdminServer {
             return;
         }
         text(req, 200, "OK\n").onComplete(ar -> quit.run());
+    }
+
+    /**
+     * {@code /drain_listeners}: as Envoy's, {@code skip_exit} without {@code graceful} is refused with 400; otherwise
+     * the drain starts and the answer is {@code OK}.
+     */
+    private void drainListeners(HttpServerRequest req) {
+        boolean graceful = req.params().contains("graceful");
+        boolean skipExit = req.params().contains("skip_exit");
+        if (skipExit && !graceful) {
+            text(req, 400, "skip_exit requires graceful\n");
+            return;
+        }
+        drainListeners.drain(req.params().contains("inboundonly"), graceful, skipExit);
+        text(req, 200, "OK\n");
+    }
+
+    /**
+     * What {@code POST /drain_listeners} does, as Envoy's listener manager and drain manager: called on an event
+     * loop, so it must not block.
+     */
+    @FunctionalInterface
+    public interface DrainListeners {
+        /**
+         * @param inboundOnly only the listeners whose {@code traffic_direction} is {@code INBOUND}
+         * @param graceful discourage requests for the drain time (HTTP/1 {@code connection: close}, HTTP/2 GOAWAY)
+         *                 while still accepting, then stop the listeners; otherwise stop them at once
+         * @param skipExit with {@code graceful}: do not stop the listeners when the drain time is over
+         */
+        void drain(boolean inboundOnly, boolean graceful, boolean skipExit);
     }
 
     private static boolean fromLoopback(HttpServerRequest req) {
@@ -517,6 +558,7 @@ public final class AdminServer {
         private java.util.function.Supplier<String> xdsStatus = () -> null;
         private java.util.function.Supplier<DynamicState> dynamicState = () -> DynamicState.NONE;
         private Runnable quit;
+        private DrainListeners drainListeners;
         private final List<Mount> mounts = new ArrayList<>();
 
         private Builder(Vertx vertx) {
@@ -578,6 +620,15 @@ public final class AdminServer {
          */
         public Builder quit(Runnable action) {
             this.quit = action;
+            return this;
+        }
+
+        /**
+         * What {@code POST /drain_listeners} runs (on an event loop, it must not block); without one (the default)
+         * {@code /drain_listeners} is not served.
+         */
+        public Builder drainListeners(DrainListeners action) {
+            this.drainListeners = action;
             return this;
         }
 

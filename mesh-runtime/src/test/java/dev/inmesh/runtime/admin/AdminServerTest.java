@@ -482,6 +482,50 @@ class AdminServerTest {
     }
 
     @Test
+    void drainListenersTakesEnvoysParametersOnAPostOnlyAndRefusesSkipExitWithoutGraceful() throws Exception {
+        List<String> drains = new java.util.concurrent.CopyOnWriteArrayList<>();
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
+                .drainListeners((inbound, graceful, skipExit) -> drains.add(inbound + " " + graceful + " " + skipExit))
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.DRAIN_LISTENERS,
+                        AdminServer.Endpoint.HELP))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            HttpResponse<String> wrong = send(own, "GET", "/drain_listeners?graceful");
+            assertEquals(405, wrong.statusCode());
+            assertEquals("Method GET not allowed, POST required.", wrong.body());
+            HttpResponse<String> refused = send(own, "POST", "/drain_listeners?skip_exit");
+            assertEquals(400, refused.statusCode());
+            assertEquals("skip_exit requires graceful\n", refused.body());
+            assertEquals(List.of(), drains, "a refused request drains nothing");
+
+            HttpResponse<String> ok = send(own, "POST", "/drain_listeners?inboundonly&graceful");
+            assertEquals(200, ok.statusCode());
+            assertEquals("OK\n", ok.body());
+            assertEquals(200, send(own, "POST", "/drain_listeners").statusCode());
+            assertEquals(200, send(own, "POST", "/drain_listeners?graceful&skip_exit").statusCode());
+            assertEquals(List.of("true true false", "false false false", "false true true"), drains);
+            assertTrue(get(own, "/help").body().contains(
+                    "  /drain_listeners (POST): drain listeners (params: inboundonly, graceful, skip_exit)\n"));
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void drainListenersIsNotServedWithoutADrainAction() throws Exception {
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.DRAIN_LISTENERS))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            assertEquals(404, send(own, "POST", "/drain_listeners").statusCode());
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void quitquitquitIsNotServedWithoutAQuitAction() throws Exception {
         AdminServer own = AdminServer.builder(vertx).snapshots(holder)
                 .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.QUITQUITQUIT,

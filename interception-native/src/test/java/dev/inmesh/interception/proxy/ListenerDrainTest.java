@@ -1,0 +1,266 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.ConnectException;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Envoy's {@code POST /drain_listeners}: without {@code graceful} the listeners stop accepting at once and their
+ * connections run on; with it they keep accepting for the drain time while HTTP/1 answers carry
+ * {@code connection: close} and end their connections; {@code inboundonly} leaves outbound listeners alone.
+ */
+@Timeout(30)
+class ListenerDrainTest {
+    private Vertx backends;
+    private LoopbackProxy proxy;
+    private int inboundPort;
+    private int outboundPort;
+    private String yaml;
+    @org.junit.jupiter.api.io.TempDir
+    java.nio.file.Path dir;
+    /** Requests to {@code /held} wait here until the test answers them. */
+    private final List<Promise<Void>> held = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    @BeforeEach
+    void start() throws Exception {
+        backends = Vertx.vertx();
+        HttpServer app = backends.createHttpServer().requestHandler(req -> {
+            if (req.path().equals("/held")) {
+                Promise<Void> p = Promise.promise();
+                held.add(p);
+                p.future().onComplete(v -> req.response().end("held done"));
+            } else {
+                req.response().end("ok");
+            }
+        });
+        int appPort = app.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        inboundPort = LoopbackProxy.freePort();
+        outboundPort = LoopbackProxy.freePort();
+        yaml = "static_resources:\n  listeners:\n" + listener("inbound", inboundPort, "INBOUND")
+                + listener("outbound", outboundPort, "OUTBOUND") + Http1RequestsTest.clusterC(appPort);
+        proxy = new LoopbackProxy(yaml);
+    }
+
+    private static String listener(String name, int port, String direction) {
+        return Http1RequestsTest.listener(name, port, "").replace("    filter_chains:\n",
+                "    traffic_direction: " + direction + "\n    filter_chains:\n");
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        held.forEach(p -> p.tryComplete());
+        if (proxy != null) {
+            proxy.close();
+        }
+        backends.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** An HTTP/1.1 keep-alive connection read line by line. */
+    private static final class Client implements AutoCloseable {
+        final Socket socket;
+        final BufferedReader in;
+        final OutputStream out;
+
+        Client(int port) throws Exception {
+            socket = new Socket("127.0.0.1", port);
+            socket.setSoTimeout(10_000);
+            in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.ISO_8859_1));
+            out = socket.getOutputStream();
+        }
+
+        void send(String path) throws Exception {
+            out.write(("GET " + path + " HTTP/1.1\r\nhost: svc\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+        }
+
+        /** Reads one response: its head's lines (lower case) and its body (by content-length). */
+        List<String> response() throws Exception {
+            List<String> head = new ArrayList<>();
+            int length = 0;
+            for (String line; (line = in.readLine()) != null && !line.isEmpty(); ) {
+                head.add(line.toLowerCase());
+                if (line.toLowerCase().startsWith("content-length:")) {
+                    length = Integer.parseInt(line.substring(15).trim());
+                }
+            }
+            char[] body = new char[length];
+            for (int n = 0; n < length; ) {
+                n += in.read(body, n, length - n);
+            }
+            head.add(new String(body));
+            return head;
+        }
+
+        /** Whether the proxy closed the connection (end of stream). */
+        boolean closedByPeer() throws Exception {
+            return in.read() == -1;
+        }
+
+        @Override
+        public void close() throws Exception {
+            socket.close();
+        }
+    }
+
+    private void awaitHeld(int n) throws InterruptedException {
+        for (int i = 0; i < 250 && held.size() < n; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(n, held.size());
+    }
+
+    private static boolean accepts(int port) throws Exception {
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            return true;
+        } catch (ConnectException e) {
+            return false;
+        }
+    }
+
+    private static void awaitRefused(int port) throws Exception {
+        for (int i = 0; i < 250 && accepts(port); i++) {
+            Thread.sleep(20);
+        }
+        assertFalse(accepts(port), "port " + port + " still accepts");
+    }
+
+    @Test
+    void aGracefulDrainClosesKeepAliveConnectionsAfterTheirAnswerWhileARequestInFlightFinishes() throws Exception {
+        proxy.server.drainTime(Duration.ofSeconds(1));
+        try (Client idle = new Client(inboundPort); Client busy = new Client(inboundPort)) {
+            idle.send("/");
+            assertFalse(idle.response().contains("connection: close"), "keep-alive before the drain");
+            busy.send("/held");
+            awaitHeld(1);
+
+            proxy.server.drainListeners(false, true, false);
+
+            idle.send("/");
+            List<String> answer = idle.response();
+            assertTrue(answer.get(0).startsWith("http/1.1 200"), answer.toString());
+            assertTrue(answer.contains("connection: close"), answer.toString());
+            assertTrue(idle.closedByPeer(), "the connection ends after its answer");
+            held.get(0).complete();
+            List<String> late = busy.response();
+            assertTrue(late.contains("connection: close"), late.toString());
+            assertEquals("held done", late.get(late.size() - 1), "the request in flight finished");
+            assertTrue(busy.closedByPeer());
+            // still accepting during the drain time, then stopped
+            try (Client during = new Client(outboundPort)) {
+                during.send("/");
+                assertTrue(during.response().contains("connection: close"));
+            }
+            awaitRefused(inboundPort);
+            awaitRefused(outboundPort);
+        }
+    }
+
+    @Test
+    void aDrainThatIsNotGracefulRefusesNewConnectionsAtOnceButAnOpenOneFinishesItsRequest() throws Exception {
+        try (Client open = new Client(inboundPort)) {
+            open.send("/held");
+            awaitHeld(1);
+
+            proxy.server.drainListeners(false, false, false);
+
+            awaitRefused(inboundPort);
+            awaitRefused(outboundPort);
+            held.get(0).complete();
+            List<String> answer = open.response();
+            assertEquals("held done", answer.get(answer.size() - 1));
+            assertFalse(answer.contains("connection: close"), "requests are not discouraged: " + answer);
+            open.send("/");
+            assertTrue(open.response().get(0).startsWith("http/1.1 200"), "the connection runs on");
+        }
+    }
+
+    @Test
+    void inboundOnlyLeavesOutboundListenersAcceptingAndTheirConnectionsKeptAlive() throws Exception {
+        proxy.server.drainTime(Duration.ofMillis(200));
+
+        proxy.server.drainListeners(true, true, false);
+
+        try (Client in = new Client(inboundPort)) {
+            in.send("/");
+            assertTrue(in.response().contains("connection: close"));
+        }
+        awaitRefused(inboundPort);
+        Thread.sleep(300);
+        try (Client out = new Client(outboundPort)) {
+            out.send("/");
+            assertFalse(out.response().contains("connection: close"));
+            out.send("/");
+            assertTrue(out.response().get(0).startsWith("http/1.1 200"));
+        }
+    }
+
+    @Test
+    void stoppingDrainsEveryListenerLetsTheRequestInFlightFinishAndEndsOnceNoConnectionIsLeft() throws Exception {
+        proxy.close();
+        proxy = null;
+        java.nio.file.Path config = dir.resolve("proxy.yaml");
+        java.nio.file.Files.writeString(config, yaml);
+        StandaloneProxy standalone = StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, null,
+                AdminHook.NONE, null, null, null, null, null, null, Duration.ofSeconds(20)));
+        try (Client busy = new Client(outboundPort)) {
+            busy.send("/held");
+            awaitHeld(1);
+            long started = System.nanoTime();
+            java.util.concurrent.CompletableFuture<Void> stopped = java.util.concurrent.CompletableFuture.runAsync(
+                    () -> {
+                        try {
+                            standalone.drainAndClose();
+                        } catch (Exception e) {
+                            throw new IllegalStateException(e);
+                        }
+                    });
+            Thread.sleep(300);
+            assertFalse(stopped.isDone(), "a request is in flight");
+            held.get(0).complete();
+            List<String> answer = busy.response();
+            assertTrue(answer.contains("connection: close"), answer.toString());
+            assertEquals("held done", answer.get(answer.size() - 1));
+            stopped.get(10, TimeUnit.SECONDS);
+            assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(10),
+                    "stopped once no connection was left, not after the 20 s drain time");
+            assertFalse(accepts(inboundPort));
+            assertFalse(accepts(outboundPort));
+        }
+    }
+
+    @Test
+    void skipExitKeepsTheListenersAcceptingAfterTheDrainTime() throws Exception {
+        proxy.server.drainTime(Duration.ofMillis(100));
+
+        proxy.server.drainListeners(false, true, true);
+
+        Thread.sleep(400);
+        assertTrue(accepts(inboundPort));
+        try (Client c = new Client(inboundPort)) {
+            c.send("/");
+            assertTrue(c.response().contains("connection: close"), "requests are still discouraged");
+        }
+        proxy.server.drainListeners(false, false, false);
+        awaitRefused(inboundPort);
+        assertThrows(ConnectException.class, () -> new Socket("127.0.0.1", outboundPort).close());
+    }
+}
