@@ -22,8 +22,8 @@ final class Http1Requests {
 
     /**
      * Null when the request is taken, after giving it its host and origin-form path when it came in absolute form or
-     * as HTTP/1.0 without a Host; otherwise the status it is refused with. {@code req} is a whole request: the
-     * aggregator has decoded a chunked body and removed {@code chunked} from its Transfer-Encoding.
+     * as HTTP/1.0 without a Host; otherwise the status it is refused with. {@code req} is a request head:
+     * {@code HttpBridge.RequestBodies} has taken {@code chunked} off its Transfer-Encoding (it decodes that coding).
      */
     static HttpResponseStatus admit(HttpRequest req, Http1Options o) {
         HttpVersion v = req.protocolVersion();
@@ -36,7 +36,7 @@ final class Http1Requests {
         }
         HttpHeaders h = req.headers();
         if (h.contains(HttpHeaderNames.TRANSFER_ENCODING)) {
-            // what is left once the aggregator took "chunked" off: a coding the proxy cannot decode (gzip, ...)
+            // what is left once RequestBodies took "chunked" off: a coding the proxy cannot decode (gzip, ...)
             return HttpResponseStatus.NOT_IMPLEMENTED;
         }
         String uri = req.uri();

@@ -4,6 +4,7 @@ import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.runtime.router.PathNormalizer;
+import dev.inmesh.runtime.router.RequestBodyStream;
 import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.RouterRequest;
@@ -16,16 +17,17 @@ import dev.inmesh.runtime.upstream.LbContext;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelPipeline;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpContent;
 import io.netty.handler.codec.http.DefaultHttpRequest;
@@ -38,8 +40,8 @@ import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpHeadersFactory;
-import io.netty.handler.codec.http.HttpMessage;
-import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpObject;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpRequestEncoder;
 import io.netty.handler.codec.http.HttpResponse;
@@ -55,6 +57,7 @@ import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
+import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientResponse;
@@ -73,7 +76,8 @@ import java.util.logging.Logger;
 /**
  * HTTP connections of the standalone proxy, bridged to the shared {@link dev.inmesh.runtime.router.Router}: HTTP/1.1
  * (and h2c with prior knowledge, one Netty child channel per stream) is decoded by Netty on the connection's event
- * loop, each whole request goes through the router on a Vert.x context bound to that same event loop, and the
+ * loop, each request goes through the router on a Vert.x context bound to that same event loop (with its body
+ * whole, or streamed upstream as it arrives when it was not whole in the read that brought its head), and the
  * response body is streamed back with back-pressure. Requests of one HTTP/1 connection are served in order, one at a
  * time. An {@code Upgrade: websocket} request, when the connection manager's {@code upgrade_configs} enables it, is
  * routed by the route table and then relayed as bytes (other upgrades get 403; an h2c upgrade is served as HTTP/1.1).
@@ -181,7 +185,7 @@ final class HttpBridge {
                         stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true),
                                 new HeadLimits(conn.hcm().maxRequestHeadersCount(), conn.maxRequestHeadBytes(),
                                         true),
-                                new RequestAggregator(conn.runtime().maxRequestBytes),
+                                new RequestBodies(),
                                 new Exchange(conn, true));
                     }
                 }));
@@ -201,9 +205,8 @@ final class HttpBridge {
                         conn.hcm().http1().allowChunkedLength()));
                 p.addAfter("http1", "http1-limits", new HeadLimits(conn.hcm().maxRequestHeadersCount(),
                         conn.maxRequestHeadBytes(), false));
-                p.addAfter("http1-limits", "http1-aggregate", new Aggregator(conn.runtime().maxRequestBytes,
-                        exchange));
-                p.addAfter("http1-aggregate", "http1-exchange", exchange);
+                p.addAfter("http1-limits", "http1-bodies", new RequestBodies());
+                p.addAfter("http1-bodies", "http1-exchange", exchange);
                 var hook = conn.runtime().http1Hook;
                 if (hook != null) {
                     hook.accept(ctx.channel());
@@ -223,7 +226,7 @@ final class HttpBridge {
     }
 
     /**
-     * The connection manager's limits on a request head, checked on the head as it came, before the aggregator adds
+     * The connection manager's limits on a request head, checked on the head as it came, before RequestBodies adds
      * to it: at most {@code max_headers_count} header lines, and at most {@code max_request_headers_kb} of header
      * names and values with the path (Envoy's measure: a long path and long headers together can pass Netty's two
      * separate limits); and, for HTTP/1, one Host line. A head over a limit goes on marked with a failed decoder
@@ -292,58 +295,123 @@ final class HttpBridge {
     }
 
     /**
-     * Netty's aggregator, except that a head refused by {@link HeadLimits} gets no {@code 100 Continue}: the client
-     * is not invited to send a body that would be thrown away (Envoy answers such a head at once).
+     * Where a request's body goes, decided per request: a body that arrives whole in the read that brought its head
+     * (no body at all, or a small one: the common case) makes one {@link FullHttpRequest}, as an aggregator would;
+     * one still arriving when that read is over streams: the head goes on alone, then the body's content as it
+     * comes, its last content ending it, as Envoy's router takes a body (the exchange routes on the head and sends
+     * the body upstream, see {@link dev.inmesh.runtime.router.RequestBodyStream}). No size limit applies: Envoy's
+     * connection manager sets none on a streamed body. A chunked body loses {@code chunked} from its
+     * {@code Transfer-Encoding} (a gathered one gets a {@code Content-Length}, as Netty's aggregator gives it); a head
+     * refused by {@link HeadLimits} or the decoder goes on at once, without its body.
      */
-    static class RequestAggregator extends HttpObjectAggregator {
-        RequestAggregator(int maxContentLength) {
-            super(maxContentLength, true);
-        }
+    static final class RequestBodies extends ChannelInboundHandlerAdapter {
+        /** A head whose body is being gathered within this read; null when none is. */
+        private HttpRequest head;
+        /** That body so far; null while it is empty. */
+        private ByteBuf gathered;
+        /** The body of the last head streams: its content goes on as it comes. */
+        private boolean streaming;
+        /** The body of the last head is dropped (the head was refused). */
+        private boolean dropping;
 
         @Override
-        protected Object newContinueResponse(HttpMessage start, int maxContentLength, ChannelPipeline pipeline) {
-            return start.decoderResult().isSuccess() ? super.newContinueResponse(start, maxContentLength, pipeline)
-                    : null;
-        }
-    }
-
-    /**
-     * The HTTP/1 aggregator. Its {@code 100 Continue} waits its turn: while an earlier request of the connection is
-     * being answered, the interim answer to a pipelined {@code Expect: 100-continue} request would overtake that
-     * answer, so it is owed and sent when the connection is idle again. Its own refusals ({@code 417} for an
-     * expectation it cannot meet, {@code 413} for a body over the limit) end the connection as the exchange's do:
-     * nothing after them is read as a request, and one that comes while an earlier request is being answered is not
-     * sent ahead of that answer (the connection closes once it is out).
-     */
-    static final class Aggregator extends RequestAggregator {
-        private final Exchange exchange;
-
-        Aggregator(int maxContentLength, Exchange exchange) {
-            super(maxContentLength);
-            this.exchange = exchange;
-        }
-
-        @Override
-        protected Object newContinueResponse(HttpMessage start, int maxContentLength, ChannelPipeline pipeline) {
-            if (exchange.closing) {
-                return null; // the connection is ending: no interim answers after the refusal
-            }
-            Object answer = super.newContinueResponse(start, maxContentLength, pipeline);
-            if (answer instanceof HttpResponse r && r.status().code() >= 400) {
-                exchange.refuseFurther();
-                if (exchange.busy) {
-                    ReferenceCountUtil.release(answer);
-                    exchange.inputEnded = true; // close once the request being answered is
-                    return null;
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof FullHttpRequest) {
+                ctx.fireChannelRead(msg); // no body to wait for (h2 HEADERS with END_STREAM, a head Netty refused)
+            } else if (msg instanceof HttpRequest r) {
+                streaming = false;
+                dropping = false;
+                if (!r.decoderResult().isSuccess()) {
+                    dropping = true;
+                    ctx.fireChannelRead(whole(r, Unpooled.EMPTY_BUFFER, LastHttpContent.EMPTY_LAST_CONTENT));
+                    return;
                 }
-                return answer; // written, then the connection closed (closeOnExpectationFailed)
+                if (r.headers().contains(HttpHeaderNames.TRANSFER_ENCODING)) {
+                    HttpUtil.setTransferEncodingChunked(r, false); // decoded here; what is left is refused later
+                }
+                head = r;
+            } else if (msg instanceof HttpContent c) {
+                content(ctx, c);
+            } else {
+                ctx.fireChannelRead(msg);
             }
-            if (exchange.busy && answer instanceof HttpResponse r && r.status().code() == 100) {
-                ReferenceCountUtil.release(answer);
-                exchange.continueOwed = true;
-                return null;
+        }
+
+        private void content(ChannelHandlerContext ctx, HttpContent c) {
+            boolean last = c instanceof LastHttpContent;
+            if (streaming) {
+                streaming = !last;
+                ctx.fireChannelRead(c);
+                return;
             }
-            return answer;
+            HttpRequest h = head;
+            if (dropping || h == null) {
+                dropping &= !last;
+                c.release();
+                return;
+            }
+            if (!c.decoderResult().isSuccess()) {
+                // a broken body (a bad chunk): the request is refused as a whole one with a broken head would be
+                head = null;
+                dropping = !last;
+                h.setDecoderResult(c.decoderResult());
+                c.release();
+                ctx.fireChannelRead(whole(h, takeGathered(), LastHttpContent.EMPTY_LAST_CONTENT));
+                return;
+            }
+            ByteBuf b = c.content();
+            if (b.isReadable()) {
+                if (gathered == null) {
+                    gathered = b.retain();
+                } else {
+                    CompositeByteBuf all = gathered instanceof CompositeByteBuf cb ? cb
+                            : ctx.alloc().compositeBuffer().addComponent(true, gathered);
+                    gathered = all.addComponent(true, b.retain());
+                }
+            }
+            if (last) {
+                head = null;
+                LastHttpContent end = (LastHttpContent) c;
+                ByteBuf body = takeGathered();
+                if (!HttpUtil.isContentLengthSet(h)) {
+                    h.headers().set(HttpHeaderNames.CONTENT_LENGTH, body.readableBytes());
+                }
+                ctx.fireChannelRead(whole(h, body, end));
+            }
+            c.release();
+        }
+
+        private ByteBuf takeGathered() {
+            ByteBuf b = gathered;
+            gathered = null;
+            return b == null ? Unpooled.EMPTY_BUFFER : b;
+        }
+
+        private static FullHttpRequest whole(HttpRequest h, ByteBuf body, LastHttpContent end) {
+            var full = new DefaultFullHttpRequest(h.protocolVersion(), h.method(), h.uri(), body, h.headers(),
+                    end.trailingHeaders());
+            full.setDecoderResult(h.decoderResult());
+            return full;
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            HttpRequest h = head;
+            if (h != null) {
+                // the body is still arriving: the request goes on now, its body after it as it comes
+                head = null;
+                streaming = true;
+                ctx.fireChannelRead(h);
+                if (gathered != null) {
+                    ctx.fireChannelRead(new DefaultHttpContent(takeGathered()));
+                }
+            }
+            ctx.fireChannelReadComplete();
+        }
+
+        @Override
+        public void handlerRemoved(ChannelHandlerContext ctx) {
+            ReferenceCountUtil.release(takeGathered());
         }
     }
 
@@ -352,12 +420,15 @@ final class HttpBridge {
      * The connection keeps reading while a request is in flight (no read-interest change per request); a pipelined
      * request that arrives meanwhile waits in {@link #pending}, and only then is reading paused until the queue is
      * drained. A response is written without flushing and flushed once: when its last content is written, or, for a
-     * body that streams over several upstream reads, once per event-loop turn.
+     * body that streams over several upstream reads, once per event-loop turn. A request whose body streams
+     * ({@link RequestBodies}) is routed on its head; its content goes to the router's {@link RequestBodyStream} as it
+     * comes, and reading pauses while that stream reports back-pressure, until it drains.
      */
     static final class Exchange extends ChannelInboundHandlerAdapter {
         private final Connection conn;
         private final boolean http2;
-        private final java.util.ArrayDeque<FullHttpRequest> pending = new java.util.ArrayDeque<>();
+        /** Pipelined requests waiting their turn: whole ones, or a streamed head followed by its content so far. */
+        private final java.util.ArrayDeque<HttpObject> pending = new java.util.ArrayDeque<>();
         private HttpClientResponse streaming;
         private RouterResponse inFlight;
         private long bytesSent;
@@ -369,8 +440,22 @@ final class HttpBridge {
          * bytes after a refused head (a body in a coding the proxy cannot read, say) are not requests.
          */
         private boolean closing;
-        /** A {@code 100 Continue} the aggregator held back while a request was being answered. */
-        private boolean continueOwed;
+        /** The body of the request being handled, while its content is still arriving; else null. */
+        private RequestBodyStream body;
+        /** Where {@link #body} is written: the context the router runs its exchange on. */
+        private ContextInternal bodyContext;
+        /** The request whose body streams, until its response comes: cancelled if the client goes away. */
+        private RouterRequest streamed;
+        /** Reading was paused because the body stream reported back-pressure; it resumes on the drain. */
+        private boolean bodyPaused;
+        private final Handler<Void> bodyDrained = v -> {
+            if (bodyPaused) {
+                bodyPaused = false;
+                if (!this.readPaused && !this.closing) {
+                    this.ctx.channel().config().setAutoRead(true);
+                }
+            }
+        };
         /** The client ended its side (half-close): the connection closes once what it asked for is answered. */
         private boolean inputEnded;
         /** Reading was paused because requests are waiting. */
@@ -406,13 +491,18 @@ final class HttpBridge {
                 ReferenceCountUtil.release(msg);
                 return;
             }
-            if (!(msg instanceof FullHttpRequest req)) {
+            if (!(msg instanceof HttpRequest req)) {
+                if (msg instanceof HttpContent c) {
+                    if (pending.isEmpty()) {
+                        bodyContent(c);
+                    } else {
+                        pending.add(c); // the body of a request that waits its turn
+                    }
+                    return;
+                }
                 ctx.fireChannelRead(msg);
                 return;
             }
-            // a whole request is the one whose head was seen last: if its 100 Continue was held back, it is not
-            // needed any more (the client sent the body without it)
-            continueOwed = false;
             if (busy) {
                 // pipelined: answered after the ones before it; no more reading until the queue is worked off
                 pending.add(req);
@@ -425,7 +515,38 @@ final class HttpBridge {
             handle(ctx, req);
         }
 
-        private void handle(ChannelHandlerContext ctx, FullHttpRequest req) {
+        /** Content of the streamed body of the request being handled: written to its stream, with back-pressure. */
+        private void bodyContent(HttpContent c) {
+            RequestBodyStream s = body;
+            boolean last = c instanceof LastHttpContent;
+            try {
+                if (s == null) {
+                    return; // the request was refused or answered: the rest of its body goes nowhere
+                }
+                if (!c.decoderResult().isSuccess()) {
+                    // a broken body (a bad chunk, the client closing mid-body): the request cannot go on
+                    LOG.log(Level.FINE, "request body from " + conn.source() + " failed", c.decoderResult().cause());
+                    body = null;
+                    ctx.close();
+                    return;
+                }
+                ByteBuf b = c.content();
+                if (b.isReadable()) {
+                    bodyContext.dispatch(Buffer.buffer(ByteBufUtil.getBytes(b)), s::write);
+                }
+                if (last) {
+                    body = null;
+                    bodyContext.dispatch(s::end);
+                } else if (!bodyPaused && s.writeQueueFull()) {
+                    bodyPaused = true;
+                    ctx.channel().config().setAutoRead(false); // until the stream drains (bodyDrained)
+                }
+            } finally {
+                c.release();
+            }
+        }
+
+        private void handle(ChannelHandlerContext ctx, HttpRequest req) {
             try {
                 if (!req.decoderResult().isSuccess()) {
                     Throwable cause = req.decoderResult().cause();
@@ -466,9 +587,14 @@ final class HttpBridge {
                     upgrade(ctx, req);
                     return;
                 }
+                if (req.headers().contains(HttpHeaderNames.EXPECT)) {
+                    if (!expectation(ctx, req)) {
+                        return;
+                    }
+                }
                 forward(ctx, req);
             } finally {
-                req.release();
+                ReferenceCountUtil.release(req);
             }
         }
 
@@ -486,6 +612,30 @@ final class HttpBridge {
             ctx.fireUserEventTriggered(evt);
         }
 
+        /**
+         * An {@code Expect} header, answered by the proxy and not passed on, as Envoy does without
+         * {@code proxy_100_continue}: {@code 100-continue} gets {@code 100 Continue} when the body is still to come
+         * (the request is handled only once those before it are answered, so the interim answer never overtakes
+         * theirs); any other expectation gets 417 and the connection (HTTP/1) closes. False when refused.
+         */
+        private boolean expectation(ChannelHandlerContext ctx, HttpRequest req) {
+            String expect = req.headers().get(HttpHeaderNames.EXPECT);
+            if (req.protocolVersion().compareTo(HttpVersion.HTTP_1_1) >= 0
+                    && !HttpHeaderValues.CONTINUE.contentEqualsIgnoreCase(expect)) {
+                sendError(ctx, HttpResponseStatus.EXPECTATION_FAILED);
+                return false;
+            }
+            if (HttpUtil.is100ContinueExpected(req)) {
+                HttpUtil.set100ContinueExpected(req, false);
+                if (!(req instanceof FullHttpRequest)) {
+                    ctx.writeAndFlush(new DefaultFullHttpResponse(req.protocolVersion().minorVersion() == 0
+                            ? HttpVersion.HTTP_1_0 : HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE,
+                            Unpooled.EMPTY_BUFFER), ctx.voidPromise());
+                }
+            }
+            return true;
+        }
+
         /** The connection ends: what the client sent after the current request is not read as requests. */
         void refuseFurther() {
             closing = true;
@@ -494,13 +644,13 @@ final class HttpBridge {
         }
 
         private void releasePending() {
-            for (FullHttpRequest r; (r = pending.poll()) != null; ) {
-                r.release();
+            for (HttpObject r; (r = pending.poll()) != null; ) {
+                ReferenceCountUtil.release(r);
             }
         }
 
         /** An HTTP/1.1 request asking to switch to HTTP/2 ({@code Upgrade: h2c}, RFC 7540 3.2). */
-        private static boolean isH2cUpgrade(FullHttpRequest req) {
+        private static boolean isH2cUpgrade(HttpRequest req) {
             return "h2c".equalsIgnoreCase(req.headers().get(HttpHeaderNames.UPGRADE));
         }
 
@@ -523,12 +673,12 @@ final class HttpBridge {
             }
         }
 
-        private static boolean isUpgrade(FullHttpRequest req) {
+        private static boolean isUpgrade(HttpRequest req) {
             return req.headers().contains(HttpHeaderNames.UPGRADE)
                     && req.headers().containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
         }
 
-        private RouterRequest routerRequest(FullHttpRequest req) {
+        private RouterRequest routerRequest(HttpRequest req) {
             MultiMap headers;
             if (!http2 && req.headers() instanceof HeadersMultiMap decoded) {
                 // HTTP/1: the decoder wrote the headers into a Vert.x map already (see HEADERS): no copy
@@ -552,7 +702,8 @@ final class HttpBridge {
             if (authority == null) {
                 authority = conn.destinationHostPort();
             }
-            Buffer body = req.content().isReadable() ? Buffer.buffer(ByteBufUtil.getBytes(req.content())) : null;
+            Buffer body = req instanceof FullHttpRequest full && full.content().isReadable()
+                    ? Buffer.buffer(ByteBufUtil.getBytes(full.content())) : null;
             return new RouterRequest(conn.direction(), HttpMethod.valueOf(req.method().name()), req.uri(), authority,
                     conn.tls() ? "https" : "http", headers, body, conn.sourceHostPort(), conn.destinationHostPort(),
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
@@ -560,7 +711,7 @@ final class HttpBridge {
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout());
         }
 
-        private void forward(ChannelHandlerContext ctx, FullHttpRequest req) {
+        private void forward(ChannelHandlerContext ctx, HttpRequest req) {
             boolean keepAlive = http2 || HttpUtil.isKeepAlive(req);
             // answered in the request's version, HTTP/1.0 or 1.1 (a higher 1.x is read as 1.1, RFC 9110 2.5)
             HttpVersion version = req.protocolVersion().minorVersion() == 0 ? HttpVersion.HTTP_1_0
@@ -576,6 +727,15 @@ final class HttpBridge {
             String answerPeerId = inbound && rt.peerMetadataId != null
                     && rr.headers().contains(PEER_METADATA_ID) ? rt.peerMetadataId : null;
             ContextInternal vctx = conn.runtime().context(ctx.channel());
+            if (!(req instanceof FullHttpRequest)) {
+                // the body is still arriving: it goes upstream as it comes (bodyContent)
+                RequestBodyStream s = new RequestBodyStream();
+                s.drainHandler(bodyDrained);
+                rr.bodyStream(s);
+                body = s;
+                bodyContext = vctx;
+                streamed = rr;
+            }
             vctx.dispatch(() -> {
                 if (conn.table() == null) {
                     respond(ctx, answerPeer(conn.runtime().router.localReply(rr, 404, "", "route_not_found",
@@ -610,8 +770,14 @@ final class HttpBridge {
                              boolean head) {
             Channel ch = ctx.channel();
             var router = conn.runtime().router;
+            streamed = null;
             if (!http2 && conn.draining()) {
                 // as Envoy's connection manager while its listener drains: this answer ends the connection
+                keepAlive = false;
+            }
+            if (body != null && !http2) {
+                // as Envoy's HTTP/1 codec: a response that starts before its request ended closes the connection
+                // after it (nothing else tells where the rest of the body ends)
                 keepAlive = false;
             }
             if (!ch.isActive()) {
@@ -744,19 +910,21 @@ final class HttpBridge {
             if (!pending.isEmpty()) {
                 // the next pipelined request, in a task of its own (a local reply completes within this call)
                 ch.eventLoop().execute(() -> {
-                    if (!busy && !closing && ch.isActive()) {
-                        FullHttpRequest q = pending.poll();
-                        if (q != null) {
-                            handle(ctx, q);
+                    if (!busy && !closing && ch.isActive() && pending.poll() instanceof HttpRequest q) {
+                        handle(ctx, q);
+                        // a streamed request's content that came with it follows it
+                        while (pending.peek() instanceof HttpContent c && !(c instanceof HttpRequest)) {
+                            bodyContent((HttpContent) pending.poll());
+                        }
+                        if (body != null && pending.isEmpty() && readPaused && !closing) {
+                            readPaused = false; // the rest of its body is still to be read
+                            if (!bodyPaused) {
+                                ch.config().setAutoRead(true);
+                            }
                         }
                     }
                 });
                 return;
-            }
-            if (continueOwed) {
-                continueOwed = false;
-                ch.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE,
-                        Unpooled.EMPTY_BUFFER));
             }
             if (inputEnded) {
                 ch.close(); // everything the client sent before it ended its side is answered
@@ -764,7 +932,9 @@ final class HttpBridge {
             }
             if (readPaused) {
                 readPaused = false;
-                ch.config().setAutoRead(true); // reads at once
+                if (!bodyPaused) {
+                    ch.config().setAutoRead(true); // reads at once
+                }
             }
         }
 
@@ -779,6 +949,14 @@ final class HttpBridge {
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
+            RouterRequest waiting = streamed;
+            if (waiting != null) {
+                // the client went away while its body was streaming and before an answer: as Envoy on a downstream
+                // reset, the attempt is reset
+                streamed = null;
+                body = null;
+                conn.runtime().router.cancel(waiting);
+            }
             HttpClientResponse up = streaming;
             RouterResponse r = inFlight;
             streaming = null;
@@ -821,7 +999,7 @@ final class HttpBridge {
          * An upgrade (WebSocket): the route table picks the cluster as for any request, then the request head is sent
          * to a host of that cluster and the connection becomes a byte relay, the 101 answer included.
          */
-        private void upgrade(ChannelHandlerContext ctx, FullHttpRequest req) {
+        private void upgrade(ChannelHandlerContext ctx, HttpRequest req) {
             Channel down = ctx.channel();
             RouterRequest rr = routerRequest(req);
             RouteResult result = conn.table() == null ? null : conn.table().route(rr,
@@ -857,7 +1035,7 @@ final class HttpBridge {
             TcpRelay.Hold hold = new TcpRelay.Hold();
             p.addLast("upgrade-hold", hold);
             p.remove("http1-exchange");
-            p.remove("http1-aggregate");
+            p.remove("http1-bodies");
             p.remove("http1-limits");
             p.remove("http1");
             host.stats().requestStarted();

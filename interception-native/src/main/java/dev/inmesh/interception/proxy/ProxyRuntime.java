@@ -23,7 +23,6 @@ final class ProxyRuntime {
     final VertxInternal vertx;
     final Router router;
     final SnapshotHolder snapshots;
-    final int maxRequestBytes;
     private final Map<EventLoop, ContextInternal> contexts = new ConcurrentHashMap<>();
     /** This workload's {@code x-envoy-peer-metadata} and {@code -id}, answered to inbound callers; null for none. */
     volatile String peerMetadata;
@@ -45,11 +44,10 @@ final class ProxyRuntime {
     /** Tests only: sees each HTTP/1 connection once its handlers are in place. */
     volatile java.util.function.Consumer<Channel> http1Hook;
 
-    ProxyRuntime(VertxInternal vertx, Router router, SnapshotHolder snapshots, int maxRequestBytes) {
+    ProxyRuntime(VertxInternal vertx, Router router, SnapshotHolder snapshots) {
         this.vertx = vertx;
         this.router = router;
         this.snapshots = snapshots;
-        this.maxRequestBytes = maxRequestBytes;
     }
 
     /**

@@ -26,8 +26,6 @@ import java.util.logging.Logger;
  */
 public final class ProxyServer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(ProxyServer.class.getName());
-    /** The largest request body buffered for the router (retries resend it). */
-    public static final int DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
     /**
      * How long a graceful drain lasts by default: Istio's {@code terminationDrainDuration}, how long its agent lets
      * a sidecar drain at pod shutdown (Envoy's own {@code --drain-time-s} defaults to 600 s).
@@ -52,7 +50,7 @@ public final class ProxyServer implements AutoCloseable {
      * @param router the shared router (its observer records metrics and access logs)
      */
     public ProxyServer(Vertx vertx, SnapshotHolder snapshots, Router router) {
-        this.runtime = new ProxyRuntime((VertxInternal) vertx, router, snapshots, DEFAULT_MAX_REQUEST_BYTES);
+        this.runtime = new ProxyRuntime((VertxInternal) vertx, router, snapshots);
     }
 
     /**

@@ -19,6 +19,7 @@ import io.vertx.core.http.WebSocketClient;
 import io.vertx.core.http.WebSocketConnectOptions;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
@@ -41,6 +42,21 @@ class HttpBridgeTest {
         HttpServer s = backends.createHttpServer()
                 .webSocketHandler(ws -> ws.handler(b -> ws.writeTextMessage(name + " echo " + b)))
                 .requestHandler(req -> {
+                    if (req.path().equals("/bidi")) {
+                        // answers each piece of the request body as it comes, before the body ends
+                        req.response().setChunked(true);
+                        req.handler(b -> {
+                            if (b.length() > 0) { // an empty DATA frame may end the stream
+                                req.response().write("got " + b + "\n");
+                            }
+                        });
+                        req.endHandler(v -> req.response().end("end\n"));
+                        return;
+                    }
+                    if (req.path().equals("/slow-read")) {
+                        slowRead(req);
+                        return;
+                    }
                     if (status >= 500) {
                         badHits.incrementAndGet();
                     }
@@ -86,6 +102,35 @@ class HttpBridgeTest {
                 });
         servers.add(s);
         return s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+    }
+
+    /** Bytes of the last /slow-read body, checked byte for byte ((i % 251) at offset i); -1 on a wrong byte. */
+    private final java.util.concurrent.atomic.AtomicLong slowReadBytes = new java.util.concurrent.atomic.AtomicLong();
+    /** Completed when /slow-read's head arrived upstream. */
+    private final CompletableFuture<Void> slowReadHead = new CompletableFuture<>();
+    /** Completed by the test to let /slow-read's upstream start reading the body. */
+    private final CompletableFuture<Void> slowReadGo = new CompletableFuture<>();
+
+    /**
+     * Reads nothing of the body until the test says so, then reads it a chunk at a time, checking each byte, and
+     * answers with how many bytes it read.
+     */
+    private void slowRead(io.vertx.core.http.HttpServerRequest req) {
+        req.pause();
+        slowReadBytes.set(0);
+        req.handler(b -> {
+            long at = slowReadBytes.get();
+            for (int i = 0; i < b.length() && at >= 0; i++, at++) {
+                if (b.getByte(i) != (byte) (at % 251)) {
+                    at = -1;
+                }
+            }
+            slowReadBytes.set(at);
+            backends.setTimer(1, t -> req.fetch(1)); // one chunk at a time, a timer apart
+        });
+        req.endHandler(v -> req.response().end("read " + slowReadBytes.get()));
+        slowReadHead.complete(null);
+        slowReadGo.thenRun(() -> req.fetch(1));
     }
 
     @BeforeEach
@@ -402,6 +447,135 @@ class HttpBridgeTest {
             assertEquals("HTTP/1.1 100 Continue | ", readResponse(in));
             s.getOutputStream().write("hello".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
             assertEquals("HTTP/1.1 200 OK | v2 POST /second body=hello host=reviews", readResponse(in));
+        }
+    }
+
+    @Test
+    void aClientStreamingH2cCallIsAnsweredBeforeTheClientEndsItsStream() throws Exception {
+        HttpClient h2 = backends.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false));
+        var firstAnswer = new java.util.concurrent.CompletableFuture<String>();
+        StringBuilder all = new StringBuilder();
+        var ended = new java.util.concurrent.CompletableFuture<String>();
+        // as a client-streaming gRPC call: the upstream answers the first message while the second is still to come
+        var req = h2.request(toReviews("/bidi").setMethod(HttpMethod.POST).putHeader("x-version", "v2")
+                .putHeader("content-type", "application/grpc")).await(5, TimeUnit.SECONDS);
+        req.response().onSuccess(resp -> {
+            resp.handler(b -> {
+                synchronized (all) {
+                    all.append(b);
+                    firstAnswer.complete(all.toString());
+                }
+            });
+            resp.endHandler(v -> {
+                synchronized (all) {
+                    ended.complete(all.toString());
+                }
+            });
+        });
+        req.setChunked(true).write("one");
+        assertEquals("got one\n", firstAnswer.get(5, TimeUnit.SECONDS));
+        req.end("two");
+        assertEquals("got one\ngot two\nend\n", ended.get(5, TimeUnit.SECONDS));
+        awaitRequests(1);
+        assertEquals(6, proxy.requests.get(0).bytesReceived());
+    }
+
+    @Test
+    void anHttp1ResponseThatStartsBeforeItsRequestEndedClosesTheConnectionAfterIt() throws Exception {
+        try (java.net.Socket s = raw("POST /bidi HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\n"
+                + "transfer-encoding: chunked\r\n\r\n3\r\none\r\n")) {
+            var in = new java.io.BufferedInputStream(s.getInputStream());
+            StringBuilder got = new StringBuilder();
+            while (!got.toString().contains("got one")) {
+                int c = in.read();
+                assertTrue(c >= 0, got.toString());
+                got.append((char) c);
+            }
+            // answered while the body still comes: as Envoy's HTTP/1 codec, the connection ends with this exchange
+            assertTrue(got.toString().toLowerCase(java.util.Locale.ROOT).contains("connection: close"), got.toString());
+            s.getOutputStream().write("3\r\ntwo\r\n0\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            got.append(new String(in.readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII)); // to the close
+            assertTrue(got.toString().endsWith("got two\n\r\n4\r\nend\n\r\n0\r\n\r\n"), got.toString());
+        }
+    }
+
+    @Test
+    void aLargeChunkedUploadStreamsWithBackPressureByteForByte() throws Exception {
+        // what the proxy reads from the client
+        java.util.concurrent.atomic.AtomicLong read = new java.util.concurrent.atomic.AtomicLong();
+        proxy.server.http1Hook(ch -> ch.pipeline().addFirst(new io.netty.channel.ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(io.netty.channel.ChannelHandlerContext ctx, Object msg) {
+                read.addAndGet(((io.netty.buffer.ByteBuf) msg).readableBytes());
+                ctx.fireChannelRead(msg);
+            }
+        }));
+        // twice what the proxy used to buffer whole: the kernel's socket buffers on both sides of the proxy may hold
+        // several MB whatever the proxy does (4.3 MB measured here), so half of this leaves room for them
+        int total = 32 * 1024 * 1024;
+        try (java.net.Socket s = raw("POST /slow-read HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\n"
+                + "transfer-encoding: chunked\r\n\r\n")) {
+            var writer = java.util.concurrent.CompletableFuture.runAsync(() -> {
+                try {
+                    var out = s.getOutputStream();
+                    byte[] chunk = new byte[64 * 1024];
+                    for (int sent = 0; sent < total; sent += chunk.length) {
+                        for (int i = 0; i < chunk.length; i++) {
+                            chunk[i] = (byte) ((sent + i) % 251);
+                        }
+                        out.write((Integer.toHexString(chunk.length) + "\r\n")
+                                .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                        out.write(chunk);
+                        out.write(new byte[] {'\r', '\n'});
+                    }
+                    out.write("0\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                    out.flush();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            // the head goes upstream before the body ended (it used to wait for the whole body)
+            slowReadHead.get(10, TimeUnit.SECONDS);
+            // the upstream reads nothing yet: the proxy stops reading from the client once its buffers are full
+            long before;
+            long after = read.get();
+            do {
+                before = after;
+                Thread.sleep(300);
+                after = read.get();
+            } while (after != before);
+            assertTrue(after < total / 2, "the proxy read " + after + " of " + total + " bytes");
+            slowReadGo.complete(null);
+            writer.get(20, TimeUnit.SECONDS);
+            var in = new java.io.BufferedInputStream(s.getInputStream());
+            assertEquals("HTTP/1.1 200 OK | read " + total, readResponse(in));
+        }
+        awaitRequests(1);
+        assertTrue(proxy.requests.get(0).bytesReceived() == total, "" + proxy.requests.get(0).bytesReceived());
+    }
+
+    @Test
+    void aBodyLargerThan16MiBIsNotRefusedAsEnvoySetsNoLimit() throws Exception {
+        int total = 17 * 1024 * 1024;
+        byte[] body = new byte[total];
+        for (int i = 0; i < total; i++) {
+            body[i] = (byte) (i % 251);
+        }
+        slowReadGo.complete(null);
+        try (java.net.Socket s = raw("POST /slow-read HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\n"
+                + "content-length: " + total + "\r\n\r\n")) {
+            var writer = java.util.concurrent.CompletableFuture.runAsync(() -> {
+                try {
+                    s.getOutputStream().write(body);
+                    s.getOutputStream().flush();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            var in = new java.io.BufferedInputStream(s.getInputStream());
+            assertEquals("HTTP/1.1 200 OK | read " + total, readResponse(in));
+            writer.get(20, TimeUnit.SECONDS);
         }
     }
 
