@@ -2,7 +2,6 @@ package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vertx.core.Promise;
@@ -261,6 +260,6 @@ class ListenerDrainTest {
         }
         proxy.server.drainListeners(false, false, false);
         awaitRefused(inboundPort);
-        assertThrows(ConnectException.class, () -> new Socket("127.0.0.1", outboundPort).close());
+        awaitRefused(outboundPort); // each listener's channel closes on its own: the inbound one first is no promise
     }
 }
