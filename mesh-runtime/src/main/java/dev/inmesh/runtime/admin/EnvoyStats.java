@@ -17,9 +17,15 @@ import java.util.function.Predicate;
  */
 final class EnvoyStats {
     private static final String CLUSTER = "envoy_cluster_";
-    /** Scopes within a cluster's statistics, whose dot the Prometheus name flattens to an underscore. */
-    private static final List<String> SCOPES = List.of("retry", "outlier_detection");
-    private static final String RETRY_SCOPE = "retry.";
+    /**
+     * The statistics in a scope within a cluster's, by the start of their Prometheus name, which flattens the scope's
+     * dot to an underscore, and the start of their Envoy name ({@code retry_or_shadow_abandoned} is in no scope).
+     */
+    private static final Map<String, String> SCOPES = Map.of("retry_upstream_rq", "retry.upstream_rq",
+            "outlier_detection_", "outlier_detection.");
+    /** The series that carry a response class in a tag, and the Envoy name each class is a suffix of. */
+    private static final Map<String, String> CLASS_SERIES = Map.of("upstream_rq_xx", "upstream_rq_",
+            "retry.upstream_rq", "retry.upstream_rq_");
 
     private EnvoyStats() {}
 
@@ -36,18 +42,19 @@ final class EnvoyStats {
                 continue;
             }
             String stat = name.substring(CLUSTER.length());
-            for (String scope : SCOPES) {
+            for (Map.Entry<String, String> scope : SCOPES.entrySet()) {
                 // cluster.C.retry.upstream_rq_completed, cluster.C.outlier_detection.ejections_active, ...
-                if (stat.startsWith(scope + "_")) {
-                    stat = scope + "." + stat.substring(scope.length() + 1);
+                if (stat.startsWith(scope.getKey())) {
+                    stat = scope.getValue() + stat.substring(scope.getKey().length());
                 }
             }
-            if (stat.equals("upstream_rq_xx") || stat.equals("retry.upstream_rq")) {
+            String classPrefix = CLASS_SERIES.get(stat);
+            if (classPrefix != null) {
                 String cls = m.getId().getTag("response_code_class");
                 if (cls == null) {
                     continue;
                 }
-                stat = (stat.startsWith(RETRY_SCOPE) ? RETRY_SCOPE : "") + "upstream_rq_" + cls;
+                stat = classPrefix + cls;
             }
             String envoyName = "cluster." + cluster + "." + stat;
             if (!filter.test(envoyName)) {

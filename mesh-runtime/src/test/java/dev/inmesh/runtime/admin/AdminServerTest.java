@@ -273,6 +273,7 @@ class AdminServerTest {
         upstream.requestCompleted(200);
         upstream.retriedResponse(503);
         upstream.outlierDetection().enforced("consecutive_5xx");
+        upstream.retryOrShadowAbandoned();
         metrics.record(StreamInfos.outboundOk());
         AdminServer own = everything();
         try {
@@ -283,6 +284,9 @@ class AdminServerTest {
             // a response retried away: Envoy's retry. scope, apart from the answer's own counts
             assertTrue(text.body().contains("cluster.outbound|9080||reviews.retry.upstream_rq_5xx: 1\n"), text.body());
             assertTrue(!text.body().contains("reviews.upstream_rq_5xx"), text.body());
+            // a statistic whose name only starts like the retry. scope's is in none
+            assertTrue(text.body().contains("cluster.outbound|9080||reviews.retry_or_shadow_abandoned: 1\n"),
+                    text.body());
             // and its outlier_detection. scope
             String od = "cluster.outbound|9080||reviews.outlier_detection.";
             assertTrue(text.body().contains(od + "ejections_enforced_consecutive_5xx: 1\n"), text.body());
