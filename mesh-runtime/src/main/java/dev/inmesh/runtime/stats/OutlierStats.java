@@ -1,6 +1,5 @@
 package dev.inmesh.runtime.stats;
 
-import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.util.HashMap;
@@ -24,7 +23,7 @@ public final class OutlierStats {
     public static final List<String> TYPES = List.of("consecutive_5xx", "consecutive_gateway_failure",
             "consecutive_local_origin_failure", "success_rate", "local_origin_success_rate", "failure_percentage",
             "failure_percentage_local_origin");
-    private static final String PREFIX = "envoy_cluster_outlier_detection_";
+    private static final String SCOPE = "outlier_detection_";
 
     private final LongAdder enforcedTotal = new LongAdder();
     private final LongAdder overflow = new LongAdder();
@@ -33,21 +32,16 @@ public final class OutlierStats {
     private volatile IntSupplier active = () -> 0;
 
     OutlierStats(MeterRegistry registry, String cluster) {
-        FunctionCounter.builder(PREFIX + "ejections_enforced_total", enforcedTotal, LongAdder::doubleValue)
-                .tag("cluster_name", cluster).register(registry);
-        gauge(registry, cluster, "ejections_overflow", overflow);
-        Gauge.builder(PREFIX + "ejections_active", this, s -> s.active.getAsInt()).tag("cluster_name", cluster)
-                .strongReference(true).register(registry);
+        UpstreamStatsImpl.adder(registry, cluster, SCOPE + "ejections_enforced_total", enforcedTotal);
+        UpstreamStatsImpl.adder(registry, cluster, SCOPE + "ejections_overflow", overflow);
+        Gauge.builder("envoy_cluster_" + SCOPE + "ejections_active", this, s -> s.active.getAsInt())
+                .tag("cluster_name", cluster).strongReference(true).register(registry);
         for (String type : TYPES) {
-            detected.put(type, gauge(registry, cluster, "ejections_detected_" + type, new LongAdder()));
-            enforced.put(type, gauge(registry, cluster, "ejections_enforced_" + type, new LongAdder()));
+            detected.put(type, UpstreamStatsImpl.adder(registry, cluster, SCOPE + "ejections_detected_" + type,
+                    new LongAdder()));
+            enforced.put(type, UpstreamStatsImpl.adder(registry, cluster, SCOPE + "ejections_enforced_" + type,
+                    new LongAdder()));
         }
-    }
-
-    private static LongAdder gauge(MeterRegistry registry, String cluster, String name, LongAdder a) {
-        Gauge.builder(PREFIX + name, a, LongAdder::doubleValue).tag("cluster_name", cluster).strongReference(true)
-                .register(registry);
-        return a;
     }
 
     /** Where {@code ejections_active} is read from: the cluster's detector in force (a new one replaces the old). */

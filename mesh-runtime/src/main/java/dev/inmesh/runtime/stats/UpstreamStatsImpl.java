@@ -62,14 +62,24 @@ final class UpstreamStatsImpl implements UpstreamStats {
     }
 
     private void adder(String name, LongAdder a) {
+        adder(registry, cluster, name, a);
+    }
+
+    /**
+     * Registers cluster {@code cluster}'s Envoy counter {@code name} (after {@code cluster.<name>.}, a scope's dot as
+     * an underscore), counted in {@code a}: as a counter when the name ends in {@code _total}, else as a gauge that
+     * only goes up (see {@link UpstreamStats} on why). Returns {@code a}.
+     */
+    static LongAdder adder(MeterRegistry registry, String cluster, String name, LongAdder a) {
         if (name.endsWith("_total")) {
             // A gauge's name loses a trailing _total in the Prometheus naming; a counter's keeps it.
             FunctionCounter.builder(PREFIX + name, a, LongAdder::doubleValue).tag("cluster_name", cluster)
                     .register(registry);
-            return;
+        } else {
+            Gauge.builder(PREFIX + name, a, LongAdder::doubleValue).tag("cluster_name", cluster)
+                    .strongReference(true).register(registry);
         }
-        Gauge.builder(PREFIX + name, a, LongAdder::doubleValue).tag("cluster_name", cluster).strongReference(true)
-                .register(registry);
+        return a;
     }
 
     @Override
