@@ -349,4 +349,14 @@ class OutlierDetectorTest {
         clusterWithStats(3, null, reg);
         assertEquals(null, reg.find("envoy_cluster_outlier_detection_ejections_active").gauge());
     }
+
+    @Test
+    void everyEjectionTypeHasItsStatisticsRegistered() {
+        // the detection types are named twice, by the detector's enum and by the statistics it registers up front
+        List<String> names = new ArrayList<>();
+        for (OutlierDetector.EjectionType t : OutlierDetector.EjectionType.values()) {
+            names.add(t.statName);
+        }
+        assertEquals(dev.inmesh.runtime.stats.OutlierStats.TYPES, names);
+    }
 }
