@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.outbound;
 
+import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.router.RequestBodyStream;
 import dev.inmesh.runtime.router.RouterRequest;
 import dev.inmesh.runtime.router.RouterResponse;
@@ -137,13 +138,9 @@ final class MeshClientRequest implements HttpClientRequest {
             return;
         }
         routed = true;
-        if (Vertx.currentContext() != context) {
-            // Off the request's context (a thread outside Vert.x), the router could commit the response and the
-            // upstream body could end before the response below attaches its handlers: run it all on the context.
-            context.runOnContext(v -> route());
-        } else {
-            route();
-        }
+        // Off the request's context (a thread outside Vert.x), the router could commit the response and the upstream
+        // body could end before the response below attaches its handlers: run it all on the context.
+        onContext(this::route);
     }
 
     private void route() {
@@ -197,14 +194,8 @@ final class MeshClientRequest implements HttpClientRequest {
                 return;
             }
             handedOn = r;
-            Future<HttpClientResponse> sent;
-            if (stream != null) {
-                stream.attach(r); // as the router's attempts take it, with no retry to keep it for
-                sent = r.response();
-            } else {
-                sent = body == null ? r.send() : r.send(body);
-            }
-            sent.onComplete(rr -> {
+            // as the router's attempts send it, with no retry to keep a streamed body for
+            RequestBodyStream.send(r, body, stream).onComplete(rr -> {
                 if (rr.failed()) {
                     fail(rr.cause());
                 } else if (response.future().isComplete()) {
@@ -341,7 +332,7 @@ final class MeshClientRequest implements HttpClientRequest {
     }
 
     private String authorityForMessage() {
-        return (host.indexOf(':') >= 0 && !host.startsWith("[") ? "[" + host + "]" : host) + ":" + port;
+        return IpLiterals.withPort(IpLiterals.unbracketed(host), port);
     }
 
     /** Called by the response once its body ended or failed. */

@@ -1,8 +1,10 @@
 package dev.inmesh.runtime.router;
 
+import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
 import java.util.ArrayList;
 
@@ -125,6 +127,18 @@ public final class RequestBodyStream {
             stopRetaining();
             o.retryBufferOverflowed();
         }
+    }
+
+    /**
+     * Sends {@code up} with its body: {@code stream}'s when there is one (what came of it, then the rest as it comes),
+     * else {@code body} whole (null: none). The future is {@code up}'s response.
+     */
+    public static Future<HttpClientResponse> send(HttpClientRequest up, Buffer body, RequestBodyStream stream) {
+        if (stream != null) {
+            stream.attach(up);
+            return up.response();
+        }
+        return body == null ? up.send() : up.send(body);
     }
 
     /**

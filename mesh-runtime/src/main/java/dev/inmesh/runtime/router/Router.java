@@ -159,12 +159,17 @@ public final class Router {
                 reply(ex, promise, 500, "", "internal_error", null);
             }
         };
-        if (Vertx.currentContext() == ctx) {
-            start.run();
-        } else {
-            ctx.runOnContext(v -> start.run());
-        }
+        onContext(ctx, start);
         return promise.future();
+    }
+
+    /** Runs {@code r} now when on {@code ctx}, else on {@code ctx} soon. */
+    private static void onContext(Context ctx, Runnable r) {
+        if (Vertx.currentContext() == ctx) {
+            r.run();
+        } else {
+            ctx.runOnContext(v -> r.run());
+        }
     }
 
     /**
@@ -317,13 +322,7 @@ public final class Router {
         Attempts attempts = new Attempts(ex, promise, ctx, retry, perTry, new LbContext(hash != null, hash == null ? 0 : hash,
                 null, 1, req.originalDestination), target, vh, action);
         attempts.perTryIdle = policy == null ? null : policy.perTryIdleTimeout();
-        req.canceller = () -> {
-            if (Vertx.currentContext() == ctx) {
-                attempts.downstreamReset();
-            } else {
-                ctx.runOnContext(v -> attempts.downstreamReset());
-            }
-        };
+        req.canceller = () -> onContext(ctx, attempts::downstreamReset);
         RequestBodyStream body = req.stream;
         if (timeout != null && !timeout.isZero()) {
             attempts.routeTimeoutMillis = Math.max(1, timeout.toMillis());
@@ -782,14 +781,7 @@ public final class Router {
                     }
                 }
                 inflight = up;
-                Future<HttpClientResponse> sent;
-                if (req.stream != null) {
-                    req.stream.attach(up); // what came of the body, then the rest as it comes
-                    sent = up.response();
-                } else {
-                    sent = req.body == null ? up.send() : up.send(req.body);
-                }
-                sent.onComplete(rr -> {
+                RequestBodyStream.send(up, req.body, req.stream).onComplete(rr -> {
                     if (gen != generation || ex.done) {
                         if (rr.succeeded()) {
                             rr.result().request().reset();
