@@ -155,9 +155,11 @@ public final class ProxyCommand implements Callable<Integer> {
         StandaloneProxy proxy;
         try {
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
-                    noAdmin ? AdminHook.NONE : admin, metrics::tcpConnectionOpened, metrics::upstream,
-                    tcpAccessLog, local, identity.peerMetadata(), identity.peerMetadataId(),
-                    java.time.Duration.ofSeconds(Math.max(0, drainTime))));
+                    noAdmin ? AdminHook.NONE : admin)
+                    .withStats(metrics::tcpConnectionOpened, metrics::upstream)
+                    .withTcpAccessLog(tcpAccessLog)
+                    .withIdentity(local, identity.peerMetadata(), identity.peerMetadataId())
+                    .withDrainTime(java.time.Duration.ofSeconds(Math.max(0, drainTime))));
         } catch (Exception e) {
             System.err.println("inmesh proxy: " + e.getMessage());
             return 1;

@@ -65,39 +65,41 @@ public final class StandaloneProxy implements AutoCloseable {
             drainTime = drainTime == null ? ProxyServer.DEFAULT_DRAIN_TIME : drainTime;
         }
 
-        /** Settings with the default drain time. */
-        public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
-                        AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
-                                dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics,
-                        java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats,
-                        Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog,
-                        dev.inmesh.runtime.stats.WorkloadInfo local, String peerMetadata, String peerMetadataId) {
-            this(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats, tcpAccessLog, local,
-                    peerMetadata, peerMetadataId, null);
-        }
-
-        /** Settings of a workload that speaks no metadata exchange. */
-        public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
-                        AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
-                                dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics,
-                        java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats,
-                        Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog) {
-            this(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats, tcpAccessLog, null, null,
-                    null);
-        }
-
-        /** Settings without a TCP access log, of a workload that speaks no metadata exchange. */
-        public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
-                        AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
-                                dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics,
-                        java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats) {
-            this(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats, null);
-        }
-
-        /** Settings without TCP metrics, upstream statistics or a TCP access log. */
+        /**
+         * The settings to run {@code config} with no TCP metrics, upstream statistics or TCP access log, as a workload
+         * that speaks no metadata exchange, with the default drain time; the {@code with} methods add the rest.
+         */
         public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                         AdminHook admin) {
-            this(config, uid, gid, eventLoops, observer, admin, null, null, null);
+            this(config, uid, gid, eventLoops, observer, admin, null, null, null, null, null, null, null);
+        }
+
+        /** These settings with Istio's TCP metrics and Envoy's per-cluster upstream statistics. */
+        public Settings withStats(java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
+                                          dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics,
+                                  java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats>
+                                          upstreamStats) {
+            return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime);
+        }
+
+        /** These settings with a TCP access log. */
+        public Settings withTcpAccessLog(Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog) {
+            return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime);
+        }
+
+        /** These settings for workload {@code local}, speaking the metadata exchange with these values. */
+        public Settings withIdentity(dev.inmesh.runtime.stats.WorkloadInfo local, String peerMetadata,
+                                     String peerMetadataId) {
+            return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime);
+        }
+
+        /** These settings with this drain time. */
+        public Settings withDrainTime(java.time.Duration drainTime) {
+            return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime);
         }
     }
 

@@ -219,7 +219,7 @@ class ListenerDrainTest {
         java.nio.file.Path config = dir.resolve("proxy.yaml");
         java.nio.file.Files.writeString(config, yaml);
         StandaloneProxy standalone = StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, null,
-                AdminHook.NONE, null, null, null, null, null, null, Duration.ofSeconds(20)));
+                AdminHook.NONE).withDrainTime(Duration.ofSeconds(20)));
         try (Client busy = new Client(outboundPort)) {
             busy.send("/held");
             awaitHeld(1);

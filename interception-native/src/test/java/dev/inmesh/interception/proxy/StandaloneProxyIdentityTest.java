@@ -28,8 +28,8 @@ class StandaloneProxyIdentityTest {
     private StandaloneProxy start(String listeners, int backend) throws Exception {
         Path config = dir.resolve("proxy.yaml");
         Files.writeString(config, "static_resources:\n  listeners:\n" + listeners + Http1RequestsTest.clusterC(backend));
-        return StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, null, AdminHook.NONE, null, null,
-                null, LOCAL, PeerMetadata.encode(LOCAL, "east"), ID));
+        return StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, null, AdminHook.NONE)
+                .withIdentity(LOCAL, PeerMetadata.encode(LOCAL, "east"), ID));
     }
 
     @Test

@@ -34,7 +34,7 @@ class StandaloneProxyStatsTest {
             PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
             MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, metrics::record,
-                    AdminHook.NONE, metrics::tcpConnectionOpened, metrics::upstream));
+                    AdminHook.NONE).withStats(metrics::tcpConnectionOpened, metrics::upstream));
             io.vertx.core.http.HttpClient client = backends.createHttpClient();
             for (int i = 0; i < 3; i++) {
                 int status = client.request(new io.vertx.core.http.RequestOptions().setHost("127.0.0.1").setPort(port)

@@ -51,7 +51,8 @@ class TcpAccessLogTest {
                         requests.add(s);
                         metrics.record(s);
                         log.log(s);
-                    }, AdminHook.NONE, metrics::tcpConnectionOpened, metrics::upstream, log::log));
+                    }, AdminHook.NONE).withStats(metrics::tcpConnectionOpened, metrics::upstream)
+                    .withTcpAccessLog(log::log));
             try {
                 CompletableFuture<String> served = CompletableFuture.supplyAsync(() -> {
                     try (Socket s = upstream.accept()) {
