@@ -50,6 +50,11 @@ class StandaloneProxyStatsTest {
                 Thread.sleep(20);
             }
             assertTrue(scrape.contains(expected), "scrape:\n" + scrape);
+            // the first request waited for the cluster's first connection; the breakers are published, none open
+            assertTrue(scrape.contains("envoy_cluster_upstream_rq_pending_total{cluster_name=\"c\"} 1.0"),
+                    "scrape:\n" + scrape);
+            assertTrue(scrape.contains("envoy_cluster_circuit_breakers_default_rq_open{cluster_name=\"c\"} 0.0"),
+                    "scrape:\n" + scrape);
         } finally {
             if (proxy != null) {
                 proxy.close();

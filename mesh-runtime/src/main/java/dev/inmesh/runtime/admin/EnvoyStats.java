@@ -22,7 +22,8 @@ final class EnvoyStats {
      * dot to an underscore, and the start of their Envoy name ({@code retry_or_shadow_abandoned} is in no scope).
      */
     private static final Map<String, String> SCOPES = Map.of("retry_upstream_rq", "retry.upstream_rq",
-            "outlier_detection_", "outlier_detection.");
+            "outlier_detection_", "outlier_detection.", "circuit_breakers_default_", "circuit_breakers.default.",
+            "circuit_breakers_high_", "circuit_breakers.high.");
     /** The series that carry a response class in a tag, and the Envoy name each class is a suffix of. */
     private static final Map<String, String> CLASS_SERIES = Map.of("upstream_rq_xx", "upstream_rq_",
             "retry.upstream_rq", "retry.upstream_rq_");
@@ -71,9 +72,12 @@ final class EnvoyStats {
     /** The values of Envoy's {@code /stats?type=} parameter. */
     static final java.util.Set<String> TYPES = java.util.Set.of("Counters", "Gauges", "Histograms", "TextReadouts",
             "All");
-    /** The statistics that are Envoy gauges, by the end of their name; every other one is a counter. */
+    /**
+     * The statistics that are Envoy gauges, by the end of their name, and every one in a circuit_breakers. scope;
+     * every other one is a counter.
+     */
     private static final List<String> GAUGES = List.of(".upstream_rq_active", ".upstream_cx_active",
-            ".outlier_detection.ejections_active");
+            ".upstream_rq_pending_active", ".outlier_detection.ejections_active");
 
     /**
      * The statistics of one of Envoy's {@link #TYPES} (Inmesh has no histograms or text readouts), and with
@@ -83,7 +87,7 @@ final class EnvoyStats {
     static Map<String, Long> select(Map<String, Long> stats, String type, boolean usedOnly) {
         Map<String, Long> out = new TreeMap<>();
         stats.forEach((name, value) -> {
-            boolean gauge = GAUGES.stream().anyMatch(name::endsWith);
+            boolean gauge = GAUGES.stream().anyMatch(name::endsWith) || name.contains(".circuit_breakers.");
             boolean typed = switch (type) {
                 case "All" -> true;
                 case "Counters" -> !gauge;

@@ -9,6 +9,7 @@ import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LbContext;
@@ -265,6 +266,10 @@ public final class Router {
         ex.clusterName = f.cluster();
         ex.cluster = cluster;
         ex.breakers = cluster.circuitBreakers();
+        var cst = stats(ex);
+        if (cst != null) {
+            cluster.publishCircuitBreakers(cst);
+        }
         if (!ex.breakers.tryStartRequest()) {
             overflow(ex, promise);
             return;
@@ -724,7 +729,26 @@ public final class Router {
                 failed(gen, RetryState.Failure.CONNECT_FAILURE);
                 return;
             }
-            client.request(ro).onComplete(ar -> {
+            Future<HttpClientRequest> connecting = client.request(ro);
+            // as Envoy's pending requests: no connection was ready, so the request waits for one (a new connection,
+            // or one of the pool's in use)
+            boolean pending = !connecting.isComplete();
+            var pst = pending ? stats(ex) : null;
+            CircuitBreakerState pendingBreakers = ex.breakers;
+            if (pending) {
+                pendingBreakers.pendingStarted();
+                if (pst != null) {
+                    pst.pendingStarted();
+                }
+            }
+            connecting.onComplete(ar -> {
+                if (pending) {
+                    pendingBreakers.pendingEnded();
+                    if (pst != null) {
+                        pst.pendingEnded(ar.failed() && !(ar.cause() instanceof ConnectionPoolTooBusyException)
+                                && !(ar.cause() instanceof IllegalArgumentException));
+                    }
+                }
                 if (gen != generation || ex.done) {
                     if (ar.succeeded()) {
                         ar.result().reset();

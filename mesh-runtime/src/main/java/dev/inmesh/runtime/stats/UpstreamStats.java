@@ -87,4 +87,25 @@ public interface UpstreamStats {
 
     /** Requests in flight: {@code upstream_rq_active} up ({@code +1}) or down ({@code -1}). */
     void activeRequests(int delta);
+
+    /**
+     * A request found no connection ready and waits for one (a new connection, or one in use):
+     * {@code upstream_rq_pending_total} and {@code upstream_rq_pending_active} up by one.
+     */
+    void pendingStarted();
+
+    /**
+     * A request stopped waiting for a connection: {@code upstream_rq_pending_active} down by one, and, when the
+     * connection it waited for failed, {@code upstream_rq_pending_failure_eject}.
+     */
+    void pendingEnded(boolean connectionFailed);
+
+    /**
+     * Publishes a routing priority's circuit breakers ({@code "default"} or {@code "high"}) as Envoy's gauges
+     * {@code circuit_breakers.<priority>.cx_open}, {@code rq_pending_open}, {@code rq_open} and {@code rq_retry_open}
+     * (1 while the breaker is at its limit), and {@code remaining_cx}, {@code remaining_pending}, {@code remaining_rq}
+     * and {@code remaining_retries} when the thresholds track what remains. The gauges read {@code readings} from now
+     * on (a cluster made again points them at its new state).
+     */
+    void circuitBreakers(String priority, BreakerReadings readings);
 }

@@ -31,6 +31,13 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder cxConnectFail = new LongAdder();
     private final AtomicLong cxActive = new AtomicLong();
     private final AtomicLong rqActive = new AtomicLong();
+    private final LongAdder rqPendingTotal = new LongAdder();
+    private final LongAdder rqPendingFailureEject = new LongAdder();
+    private final AtomicLong rqPendingActive = new AtomicLong();
+    /** The breakers published per routing priority (0 default, 1 high), and whether remaining_* are registered. */
+    private final AtomicReferenceArray<BreakerReadings> breakers = new AtomicReferenceArray<>(2);
+    private final boolean[] breakerGauges = new boolean[2];
+    private final boolean[] remainingGauges = new boolean[2];
     private final AtomicReferenceArray<LongAdder> byClass = new AtomicReferenceArray<>(6);
     private final LongAdder retriedCompleted = new LongAdder();
     private final AtomicReferenceArray<LongAdder> retriedByClass = new AtomicReferenceArray<>(6);
@@ -55,6 +62,10 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_cx_total", cxTotal);
         adder("upstream_cx_connect_fail", cxConnectFail);
         adder("retry_upstream_rq_completed", retriedCompleted);
+        adder("upstream_rq_pending_total", rqPendingTotal);
+        adder("upstream_rq_pending_failure_eject", rqPendingFailureEject);
+        Gauge.builder(PREFIX + "upstream_rq_pending_active", rqPendingActive, AtomicLong::doubleValue)
+                .tag("cluster_name", cluster).strongReference(true).register(registry);
         Gauge.builder(PREFIX + "upstream_cx_active", cxActive, AtomicLong::doubleValue)
                 .tag("cluster_name", cluster).strongReference(true).register(registry);
         Gauge.builder(PREFIX + "upstream_rq_active", rqActive, AtomicLong::doubleValue)
@@ -202,5 +213,56 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void activeRequests(int delta) {
         rqActive.addAndGet(delta);
+    }
+
+    @Override
+    public void pendingStarted() {
+        rqPendingTotal.increment();
+        rqPendingActive.incrementAndGet();
+    }
+
+    @Override
+    public void pendingEnded(boolean connectionFailed) {
+        rqPendingActive.decrementAndGet();
+        if (connectionFailed) {
+            rqPendingFailureEject.increment();
+        }
+    }
+
+    @Override
+    public void circuitBreakers(String priority, BreakerReadings readings) {
+        int p = "high".equals(priority) ? 1 : 0;
+        breakers.set(p, readings);
+        if (breakerGauges[p] && (remainingGauges[p] || !readings.trackRemaining())) {
+            return;
+        }
+        synchronized (breakers) {
+            String scope = "circuit_breakers_" + (p == 1 ? "high" : "default") + "_";
+            if (!breakerGauges[p]) {
+                breakerGauge(scope + "cx_open", p, r -> r.openConnections() >= r.maxConnections() ? 1 : 0);
+                breakerGauge(scope + "rq_pending_open", p,
+                        r -> r.pendingRequests() >= r.maxPendingRequests() ? 1 : 0);
+                breakerGauge(scope + "rq_open", p, r -> r.activeRequests() >= r.maxRequests() ? 1 : 0);
+                breakerGauge(scope + "rq_retry_open", p, r -> r.activeRetries() >= r.retryLimit() ? 1 : 0);
+                breakerGauges[p] = true;
+            }
+            if (readings.trackRemaining() && !remainingGauges[p]) {
+                // as Envoy: what is left before the breaker opens, never below 0
+                breakerGauge(scope + "remaining_cx", p, r -> Math.max(0, r.maxConnections() - r.openConnections()));
+                breakerGauge(scope + "remaining_pending", p,
+                        r -> Math.max(0, r.maxPendingRequests() - r.pendingRequests()));
+                breakerGauge(scope + "remaining_rq", p, r -> Math.max(0, r.maxRequests() - r.activeRequests()));
+                breakerGauge(scope + "remaining_retries", p, r -> Math.max(0, r.retryLimit() - r.activeRetries()));
+                remainingGauges[p] = true;
+            }
+        }
+    }
+
+    /** A gauge over the breakers published for priority {@code p}, 0 while none are. */
+    private void breakerGauge(String name, int p, java.util.function.ToLongFunction<BreakerReadings> value) {
+        Gauge.builder(PREFIX + name, breakers, b -> {
+            BreakerReadings r = b.get(p);
+            return r == null ? 0 : value.applyAsLong(r);
+        }).tag("cluster_name", cluster).strongReference(true).register(registry);
     }
 }

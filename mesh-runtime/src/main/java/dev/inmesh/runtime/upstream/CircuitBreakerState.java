@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.upstream;
 
 import dev.inmesh.api.config.cluster.CircuitBreakers;
+import dev.inmesh.runtime.stats.BreakerReadings;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -11,7 +12,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@code finish*}. Limits are longs: Istio's 4294967295 means no practical limit. The counts survive cluster updates;
  * new thresholds apply from the next request.
  */
-public final class CircuitBreakerState {
+public final class CircuitBreakerState implements BreakerReadings {
     private volatile CircuitBreakers.Thresholds thresholds;
     private final AtomicLong requests = new AtomicLong();
     private final AtomicLong pending = new AtomicLong();
@@ -46,23 +47,22 @@ public final class CircuitBreakerState {
      * {@code min_retry_concurrency}.
      */
     public boolean tryStartRetry() {
-        CircuitBreakers.Thresholds t = thresholds;
-        CircuitBreakers.RetryBudget budget = t.retryBudget();
-        long limit = budget == null ? t.maxRetries() : Math.max(budget.minRetryConcurrency(),
-                (long) (budget.budgetPercent() / 100.0 * (requests.get() + pending.get())));
-        return tryAcquire(retries, limit);
+        return tryAcquire(retries, retryLimit());
     }
 
     public void finishRetry() {
         retries.decrementAndGet();
     }
 
-    /** Counts a request waiting for a connection unless {@code max_pending_requests} are already waiting. */
-    public boolean tryStartPending() {
-        return tryAcquire(pending, thresholds.maxPendingRequests());
+    /**
+     * Counts a request waiting for a connection. The host's pool holds {@code max_pending_requests} (its wait queue
+     * refuses beyond it, see {@code HostPool}); this count is what the retry budget and the statistics read.
+     */
+    public void pendingStarted() {
+        pending.incrementAndGet();
     }
 
-    public void finishPending() {
+    public void pendingEnded() {
         pending.decrementAndGet();
     }
 
@@ -80,18 +80,50 @@ public final class CircuitBreakerState {
         connections.decrementAndGet();
     }
 
+    @Override
+    public long retryLimit() {
+        CircuitBreakers.Thresholds t = thresholds;
+        CircuitBreakers.RetryBudget budget = t.retryBudget();
+        return budget == null ? t.maxRetries() : Math.max(budget.minRetryConcurrency(),
+                (long) (budget.budgetPercent() / 100.0 * (requests.get() + pending.get())));
+    }
+
+    @Override
+    public long maxConnections() {
+        return thresholds.maxConnections();
+    }
+
+    @Override
+    public long maxPendingRequests() {
+        return thresholds.maxPendingRequests();
+    }
+
+    @Override
+    public long maxRequests() {
+        return thresholds.maxRequests();
+    }
+
+    @Override
+    public boolean trackRemaining() {
+        return thresholds.trackRemaining();
+    }
+
+    @Override
     public long activeRequests() {
         return requests.get();
     }
 
+    @Override
     public long pendingRequests() {
         return pending.get();
     }
 
+    @Override
     public long activeRetries() {
         return retries.get();
     }
 
+    @Override
     public long openConnections() {
         return connections.get();
     }

@@ -44,6 +44,8 @@ public final class UpstreamCluster {
     private volatile Map<String, Host> hosts = Map.of();
     /** The pool settings of the config in force, computed once per config rather than per request. */
     private volatile PoolSettings poolSettings;
+    /** The statistics the breakers' gauges were last pointed at (see {@link #publishCircuitBreakers}). */
+    private volatile dev.inmesh.runtime.stats.UpstreamStats breakersPublishedTo;
 
     /**
      * A configuration's pool settings: for its own protocol, and for h2c (the HTTP/2 requests of a cluster that uses
@@ -106,6 +108,18 @@ public final class UpstreamCluster {
             }
         }
         return host;
+    }
+
+    /**
+     * Points {@code stats}' circuit breaker gauges at this cluster's breakers, once per statistics object: the router
+     * calls it for every request, so a cluster's gauges exist from its first request on, as its other statistics.
+     */
+    public void publishCircuitBreakers(dev.inmesh.runtime.stats.UpstreamStats stats) {
+        if (breakersPublishedTo != stats) {
+            stats.circuitBreakers("default", defaultBreakers);
+            stats.circuitBreakers("high", highBreakers);
+            breakersPublishedTo = stats;
+        }
     }
 
     /** The breakers of the DEFAULT routing priority. */

@@ -252,7 +252,7 @@ public final class ClusterParser
         Fields.onlyKnown(cb, Set.of("thresholds"), Set.of());
         return new CircuitBreakers(Fields.each("thresholds", cb.getThresholdsList(), t -> {
             Fields.onlyKnown(t, Set.of("priority", "max_connections", "max_pending_requests", "max_requests",
-                    "max_retries", "retry_budget"), Set.of("track_remaining"));
+                    "max_retries", "retry_budget", "track_remaining"), Set.of());
             CircuitBreakers.RoutingPriority priority = switch (t.getPriority()) {
                 case DEFAULT -> CircuitBreakers.RoutingPriority.DEFAULT;
                 case HIGH -> CircuitBreakers.RoutingPriority.HIGH;
@@ -263,7 +263,8 @@ public final class ClusterParser
                     t.hasMaxPendingRequests() ? Integer.toUnsignedLong(t.getMaxPendingRequests().getValue()) : 1024,
                     t.hasMaxRequests() ? Integer.toUnsignedLong(t.getMaxRequests().getValue()) : 1024,
                     t.hasMaxRetries() ? Integer.toUnsignedLong(t.getMaxRetries().getValue()) : 3,
-                    t.hasRetryBudget() ? Fields.at("retry_budget", () -> retryBudget(t.getRetryBudget())) : null);
+                    t.hasRetryBudget() ? Fields.at("retry_budget", () -> retryBudget(t.getRetryBudget())) : null,
+                    t.getTrackRemaining());
         }));
     }
 

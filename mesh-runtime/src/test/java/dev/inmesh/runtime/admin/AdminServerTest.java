@@ -274,6 +274,12 @@ class AdminServerTest {
         upstream.retriedResponse(503);
         upstream.outlierDetection().enforced("consecutive_5xx");
         upstream.retryOrShadowAbandoned();
+        upstream.pendingStarted();
+        var breakers = new dev.inmesh.runtime.upstream.CircuitBreakerState(new dev.inmesh.api.config.cluster
+                .CircuitBreakers.Thresholds(dev.inmesh.api.config.cluster.CircuitBreakers.RoutingPriority.DEFAULT,
+                1024, 1, 1024, 3, null, true));
+        breakers.pendingStarted();
+        upstream.circuitBreakers("default", breakers);
         metrics.record(StreamInfos.outboundOk());
         AdminServer own = everything();
         try {
@@ -292,6 +298,15 @@ class AdminServerTest {
             assertTrue(text.body().contains(od + "ejections_enforced_consecutive_5xx: 1\n"), text.body());
             assertTrue(text.body().contains(od + "ejections_enforced_total: 1\n"), text.body());
             assertTrue(text.body().contains(od + "ejections_active: 0\n"), text.body());
+            // the circuit_breakers.<priority>. scope, and the pending requests Istio's circuit breaking task reads
+            String cb = "cluster.outbound|9080||reviews.circuit_breakers.default.";
+            assertTrue(text.body().contains(cb + "rq_pending_open: 1\n"), text.body());
+            assertTrue(text.body().contains(cb + "remaining_pending: 0\n"), text.body());
+            assertTrue(text.body().contains(cb + "remaining_rq: 1024\n"), text.body());
+            assertTrue(text.body().contains("cluster.outbound|9080||reviews.upstream_rq_pending_total: 1\n"),
+                    text.body());
+            assertTrue(text.body().contains("cluster.outbound|9080||reviews.upstream_rq_pending_active: 1\n"),
+                    text.body());
             assertTrue(!text.body().contains("istio_requests_total"), text.body());
             List<String> names = text.body().lines().map(l -> l.substring(0, l.indexOf(": "))).toList();
             assertEquals(names.stream().sorted().toList(), names);
@@ -320,8 +335,17 @@ class AdminServerTest {
         AdminServer own = everything();
         try {
             String c = "cluster.outbound|9080||reviews.";
-            assertEquals(c + "upstream_cx_active: 1\n" + c + "upstream_rq_active: 1\n",
-                    get(own, "/stats?type=Gauges&filter=upstream").body());
+            assertEquals(c + "upstream_cx_active: 1\n" + c + "upstream_rq_active: 1\n"
+                    + c + "upstream_rq_pending_active: 0\n", get(own, "/stats?type=Gauges&filter=upstream").body());
+            upstream.circuitBreakers("default", new dev.inmesh.runtime.upstream.CircuitBreakerState(
+                    dev.inmesh.api.config.cluster.CircuitBreakers.Thresholds.defaults(
+                            dev.inmesh.api.config.cluster.CircuitBreakers.RoutingPriority.DEFAULT)));
+            // the circuit_breakers. scope holds gauges only
+            assertEquals(c + "circuit_breakers.default.cx_open: 0\n" + c + "circuit_breakers.default.rq_open: 0\n"
+                    + c + "circuit_breakers.default.rq_pending_open: 0\n" + c
+                    + "circuit_breakers.default.rq_retry_open: 0\n", get(own, "/stats?type=Gauges&filter=circuit")
+                    .body());
+            assertEquals("", get(own, "/stats?type=Counters&filter=circuit").body());
             String counters = get(own, "/stats?type=Counters&filter=upstream").body();
             assertTrue(counters.contains(c + "upstream_rq_total: 1\n"), counters);
             assertTrue(counters.contains(c + "upstream_rq_timeout: 0\n"), counters);

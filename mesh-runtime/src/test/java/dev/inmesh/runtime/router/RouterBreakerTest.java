@@ -17,6 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.http.Fault;
+import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.cluster.OutlierDetection;
 import dev.inmesh.runtime.stats.MeshMetrics;
@@ -29,6 +30,7 @@ import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
@@ -94,6 +96,82 @@ class RouterBreakerTest {
         assertEquals(200, RouterRig.await(second).status());
         wm.verify(0, anyRequestedFor(urlEqualTo("/fast")));
         wm.verify(2, anyRequestedFor(urlEqualTo("/slow")));
+    }
+
+    /** A cluster statistic of cluster c: a counter (Envoy names ending in _total) or a gauge. */
+    private static double stat(PrometheusMeterRegistry reg, String name) {
+        var search = reg.find("envoy_cluster_" + name).tag("cluster_name", "c");
+        return name.endsWith("_total") ? search.functionCounter().count() : search.gauge().value();
+    }
+
+    private static void awaitStat(PrometheusMeterRegistry reg, String name, double value) {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (stat(reg, name) != value && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+        }
+        assertEquals(value, stat(reg, name), name);
+    }
+
+    @Test
+    void pendingRequestsAndTheBreakersAtTheirLimitsShowInEnvoysStatistics() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/slow")).willReturn(ok("slow").withFixedDelay(500)));
+        wm.stubFor(any(urlEqualTo("/fast")).willReturn(ok("fast")));
+        // one connection, one request waiting for it, two requests active; track_remaining as Istio sets it
+        CircuitBreakers limits = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
+                CircuitBreakers.RoutingPriority.DEFAULT, 1, 1, 2, 3, null, true)));
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, limits, null, wm.port()));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        RouteTable table = routeToC("");
+        // the first request waits for the cluster's first connection; the next finds it idle
+        assertEquals(200, rig.call(router, get("/fast"), table, clusters).status());
+        assertEquals(1, stat(reg, "upstream_rq_pending_total"));
+        assertEquals(200, rig.call(router, get("/fast"), table, clusters).status());
+        assertEquals(1, stat(reg, "upstream_rq_pending_total"));
+        assertEquals(0, stat(reg, "circuit_breakers_default_rq_open"));
+        assertEquals(2, stat(reg, "circuit_breakers_default_remaining_rq"));
+        assertEquals(3, stat(reg, "circuit_breakers_default_remaining_retries"));
+
+        // a slow request holds the only connection: the next one waits for it, and every breaker is at its limit
+        CompletableFuture<RouterRig.Result> first = rig.start(router, get("/slow"), table, clusters);
+        awaitStat(reg, "upstream_rq_active", 1);
+        CompletableFuture<RouterRig.Result> second = rig.start(router, get("/slow"), table, clusters);
+        awaitStat(reg, "upstream_rq_pending_active", 1);
+        assertEquals(2, stat(reg, "upstream_rq_pending_total"));
+        assertEquals(1, stat(reg, "circuit_breakers_default_rq_pending_open"));
+        assertEquals(1, stat(reg, "circuit_breakers_default_rq_open"));
+        assertEquals(1, stat(reg, "circuit_breakers_default_cx_open"));
+        assertEquals(0, stat(reg, "circuit_breakers_default_remaining_pending"));
+        assertEquals(0, stat(reg, "circuit_breakers_default_remaining_rq"));
+        assertEquals(0, stat(reg, "circuit_breakers_default_remaining_cx"));
+        assertEquals(0, stat(reg, "circuit_breakers_default_rq_retry_open"));
+        // the HIGH priority's breakers are published too (Envoy's defaults, none in use)
+        assertEquals(0, stat(reg, "circuit_breakers_high_rq_open"));
+        assertEquals(200, RouterRig.await(first).status());
+        assertEquals(200, RouterRig.await(second).status());
+        assertEquals(0, stat(reg, "upstream_rq_pending_active"));
+        assertEquals(0, stat(reg, "circuit_breakers_default_rq_pending_open"));
+        assertEquals(0, stat(reg, "circuit_breakers_default_rq_open"));
+        assertEquals(2, stat(reg, "circuit_breakers_default_remaining_rq"));
+        assertEquals(0, stat(reg, "upstream_rq_pending_failure_eject"));
+        assertEquals(0, clusters.cluster("c").circuitBreakers().pendingRequests());
+    }
+
+    @Test
+    void aRequestWhoseConnectionFailsWhileItWaitsIsAPendingFailure() {
+        ClusterManager clusters = rig.clusters(cluster("c", RouterRig.closedPort()));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        assertEquals(503, rig.call(router, get("/x"), routeToC(""), clusters).status());
+        assertEquals(1, stat(reg, "upstream_rq_pending_total"));
+        assertEquals(1, stat(reg, "upstream_rq_pending_failure_eject"));
+        assertEquals(0, stat(reg, "upstream_rq_pending_active"));
+        // Envoy publishes what remains only when the thresholds ask for it
+        assertTrue(reg.find("envoy_cluster_circuit_breakers_default_remaining_rq").gauges().isEmpty());
+        assertEquals(0, stat(reg, "circuit_breakers_default_cx_open"));
     }
 
     @Test

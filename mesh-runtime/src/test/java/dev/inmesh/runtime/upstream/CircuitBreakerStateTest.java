@@ -32,8 +32,7 @@ class CircuitBreakerStateTest {
         assertFalse(cb.tryStartRequest());
         cb.finishRequest();
         assertTrue(cb.tryStartRequest());
-        assertTrue(cb.tryStartPending());
-        assertFalse(cb.tryStartPending());
+        cb.pendingStarted();
         assertTrue(cb.tryOpenConnection());
         assertFalse(cb.tryOpenConnection());
         assertEquals(1, cb.activeRequests());
@@ -68,6 +67,12 @@ class CircuitBreakerStateTest {
         assertTrue(cb.tryStartRetry());
         assertFalse(cb.tryStartRetry());
         assertEquals(5, cb.activeRetries());
+        for (int i = 0; i < 5; i++) {
+            cb.pendingStarted();
+        }
+        assertEquals(6, cb.retryLimit(), "20% of 25 active and 5 pending requests");
+        assertTrue(cb.tryStartRetry());
+        assertFalse(cb.tryStartRetry());
     }
 
     @Test

@@ -233,6 +233,17 @@ class ClusterParserTest {
     }
 
     @Test
+    void readsTrackRemainingAsIstioWritesIt() throws Exception {
+        Cluster c = PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "circuitBreakers": {"thresholds": [
+                  {"maxConnections": 4294967295, "maxPendingRequests": 4294967295, "maxRequests": 4294967295,
+                   "maxRetries": 4294967295, "trackRemaining": true}
+                ]}}"""));
+        assertTrue(c.circuitBreakers().forPriority(RoutingPriority.DEFAULT).trackRemaining());
+        assertFalse(c.circuitBreakers().forPriority(RoutingPriority.HIGH).trackRemaining());
+    }
+
+    @Test
     void readsARetryBudgetWithEnvoysDefaultsForItsUnsetFields() throws Exception {
         Cluster c = PARSER.parse(proto("""
                 {"name": "x", "type": "STATIC", "circuitBreakers": {"thresholds": [

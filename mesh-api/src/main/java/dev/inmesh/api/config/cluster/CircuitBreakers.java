@@ -45,15 +45,23 @@ public record CircuitBreakers(List<Thresholds> thresholds) {
      * Limits for one priority; Envoy's defaults are 1024, 1024, 1024 and 3.
      *
      * @param retryBudget when set, the limit on retries in flight instead of {@code maxRetries}; null for none
+     * @param trackRemaining Envoy's {@code track_remaining}: whether the cluster publishes how much of each limit is
+     *     left ({@code circuit_breakers.<priority>.remaining_*}); Istio sets it
      */
     public record Thresholds(RoutingPriority priority, long maxConnections, long maxPendingRequests,
-                             long maxRequests, long maxRetries, RetryBudget retryBudget) {
+                             long maxRequests, long maxRetries, RetryBudget retryBudget, boolean trackRemaining) {
         public Thresholds {
             Checks.nonNull(priority, "priority");
             Checks.nonNegative(maxConnections, "max_connections");
             Checks.nonNegative(maxPendingRequests, "max_pending_requests");
             Checks.nonNegative(maxRequests, "max_requests");
             Checks.nonNegative(maxRetries, "max_retries");
+        }
+
+        /** Limits that do not publish what remains of them. */
+        public Thresholds(RoutingPriority priority, long maxConnections, long maxPendingRequests, long maxRequests,
+                          long maxRetries, RetryBudget retryBudget) {
+            this(priority, maxConnections, maxPendingRequests, maxRequests, maxRetries, retryBudget, false);
         }
 
         /** Limits without a retry budget. */
