@@ -160,6 +160,27 @@ class RouterBreakerTest {
     }
 
     @Test
+    void overHttp2OnlyTheRequestThatWaitsForTheConnectionIsPending() throws Exception {
+        io.vertx.core.http.HttpServer server = rig.vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions()
+                .setHost("127.0.0.1").setPort(0).setHttp2ClearTextEnabled(true));
+        server.requestHandler(req -> req.response().end("h2"));
+        int port = server.listen().toCompletionStage().toCompletableFuture()
+                .get(5, java.util.concurrent.TimeUnit.SECONDS).actualPort();
+        var h2 = new dev.inmesh.api.config.cluster.Cluster("c", dev.inmesh.api.config.cluster.DiscoveryType.STATIC,
+                "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2), null, null, null, null,
+                RouterRig.hosts("c", port), null, null, true, null);
+        ClusterManager clusters = rig.clusters(h2);
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        for (int i = 0; i < 3; i++) {
+            assertEquals("h2", rig.call(router, get("/x"), routeToC(""), clusters).body());
+        }
+        assertEquals(1, stat(reg, "upstream_rq_pending_total"));
+        assertEquals(0, stat(reg, "upstream_rq_pending_active"));
+    }
+
+    @Test
     void aRequestWhoseConnectionFailsWhileItWaitsIsAPendingFailure() {
         ClusterManager clusters = rig.clusters(cluster("c", RouterRig.closedPort()));
         var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
