@@ -255,6 +255,51 @@ class HttpBridgeTest {
     }
 
     @Test
+    void aMirroredRouteSendsTheStreamedRequestToTheMirrorWithAShadowHostAndAnswersFromThePrimary()
+            throws Exception {
+        CompletableFuture<String> copy = new CompletableFuture<>();
+        HttpServer mirror = backends.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
+            copy.complete(req.method() + " " + req.uri() + " host=" + req.authority() + " body=" + body);
+            backends.setTimer(1000, t -> req.response().setStatusCode(503).end("mirror"));
+        }));
+        servers.add(mirror);
+        int mirrorPort = mirror.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        proxy.close();
+        proxy = new LoopbackProxy(yaml.replace("""
+                              - match: {prefix: /, headers: [{name: x-version, string_match: {exact: v2}}]}
+                """, """
+                              - match: {prefix: /mirrored}
+                                route: {cluster: v2, request_mirror_policies: [{cluster: m}]}
+                              - match: {prefix: /, headers: [{name: x-version, string_match: {exact: v2}}]}
+                """) + """
+                  - name: m
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: m
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(mirrorPort));
+        long t0 = System.nanoTime();
+        // chunked, its body written after its head: the proxy streams it to the router
+        Answer a = client.request(new RequestOptions().setMethod(HttpMethod.POST).setURI("/mirrored/1")
+                .putHeader("host", "reviews:9080")).compose(req -> {
+                    req.setChunked(true);
+                    req.write("first,");
+                    return req.end("second").compose(v -> req.response());
+                }).compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), b.toString())))
+                .await(10, TimeUnit.SECONDS);
+        assertEquals(200, a.status);
+        assertEquals("v2 POST /mirrored/1 body=first,second host=reviews:9080", a.body);
+        assertTrue((System.nanoTime() - t0) / 1_000_000 < 900, "the caller did not wait for the mirror");
+        assertEquals("POST /mirrored/1 host=reviews-shadow:9080 body=first,second", copy.get(5, TimeUnit.SECONDS));
+        awaitRequests(1);
+        assertEquals("v2", proxy.requests.get(0).upstreamCluster());
+        assertEquals("-", ResponseFlag.format(proxy.requests.get(0).responseFlags()));
+    }
+
+    @Test
     void aRequestWithoutARouteGetsEnvoys404() throws Exception {
         Answer a = send(client, new RequestOptions().setURI("/").putHeader("host", "ratings"), null);
         assertEquals(404, a.status);

@@ -16,6 +16,8 @@ import java.util.ArrayList;
  * are kept, so that a retry sends the body again from its start and then goes on with the chunks still to come; once
  * they outgrow {@link #RETRY_BUFFER_LIMIT}, the router gives up retrying the request
  * ({@code retry_or_shadow_abandoned}) and keeps nothing more. Once a response is passed on, nothing is kept either.
+ * While the request is to be mirrored ({@link RequestMirror}), the whole body is kept too, for the copies sent once it
+ * ends, under the same limit: a body that outgrows it is not mirrored (and counted once, with the retries).
  *
  * <p>The caller writes and ends it on the context the router runs the exchange on (for the in-JVM client, the
  * request's own); it is not thread-safe.
@@ -35,7 +37,10 @@ public final class RequestBodyStream {
         /** A chunk came: activity for the idle timeouts. */
         void bodyActivity();
 
-        /** The chunks kept for retries would outgrow {@link #RETRY_BUFFER_LIMIT}: no more retries. */
+        /**
+         * The chunks kept for retries or mirrors would outgrow {@link #RETRY_BUFFER_LIMIT}: no more retries, and no
+         * mirrors.
+         */
         void retryBufferOverflowed();
 
         /** The caller ended the body: the request is complete. */
@@ -53,6 +58,8 @@ public final class RequestBodyStream {
     private boolean closed;
     /** Whether sent chunks are kept for a retry. */
     private boolean retaining;
+    /** The whole body so far, kept for mirrors, or null when it is not to be mirrored. */
+    private ArrayList<Buffer> mirrored;
     private Owner owner;
     /** The attempt in flight the chunks go to, or null. */
     private HttpClientRequest sink;
@@ -69,13 +76,18 @@ public final class RequestBodyStream {
         received += chunk.length();
         if (owner != null) {
             owner.bodyActivity();
-            if (retaining && held + chunk.length() > RETRY_BUFFER_LIMIT) {
+            if (retaining && held + chunk.length() > RETRY_BUFFER_LIMIT
+                    || mirrored != null && received > RETRY_BUFFER_LIMIT) {
                 stopRetaining();
+                mirrored = null;
                 owner.retryBufferOverflowed();
                 if (closed) {
                     return; // the router answered (a retry was waiting: nothing takes the body any more)
                 }
             }
+        }
+        if (mirrored != null) {
+            mirrored.add(chunk);
         }
         chunks.add(chunk);
         held += chunk.length();
@@ -119,14 +131,31 @@ public final class RequestBodyStream {
         return received;
     }
 
-    /** The router takes the body; {@code retaining}: whether the request may be retried. */
-    void owner(Owner o, boolean retain) {
+    /**
+     * The router takes the body; {@code retain}: whether the request may be retried; {@code mirror}: whether the
+     * whole body is kept for mirrors ({@link #mirroredBody}).
+     */
+    void owner(Owner o, boolean retain, boolean mirror) {
         this.owner = o;
         this.retaining = retain;
-        if (retain && held > RETRY_BUFFER_LIMIT) {
+        this.mirrored = mirror ? new ArrayList<>(chunks) : null; // nothing was sent yet: all that came is held
+        if ((retain || mirror) && held > RETRY_BUFFER_LIMIT) {
             stopRetaining();
+            mirrored = null;
             o.retryBufferOverflowed();
         }
+    }
+
+    /** The whole body kept for mirrors, once it ended; null when it was empty, or none was kept. */
+    Buffer mirroredBody() {
+        if (mirrored == null || !ended || received == 0) {
+            return null;
+        }
+        Buffer whole = Buffer.buffer((int) received);
+        for (Buffer b : mirrored) {
+            whole.appendBuffer(b);
+        }
+        return whole;
     }
 
     /**
@@ -201,6 +230,7 @@ public final class RequestBodyStream {
         }
         closed = true;
         chunks.clear();
+        mirrored = null;
         held = 0;
         next = 0;
         HttpClientRequest s = sink;

@@ -310,16 +310,20 @@ public final class Router {
         if (!retry.enabledFor(req)) {
             retry = RetryState.NONE;
         }
-        if (retry != RetryState.NONE && req.body != null
+        Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : routeTimeout(action, req);
+        RequestMirror mirror = RequestMirror.select(this, vertx, clusters, req, target.path, target.authority, action,
+                vh, randomValue, timeout);
+        if ((retry != RetryState.NONE || mirror != null) && req.body != null
                 && req.body.length() > RequestBodyStream.RETRY_BUFFER_LIMIT) {
-            // as Envoy's router: a body larger than its buffer limit is not kept, so the request is not retried
+            // as Envoy's router: a body larger than its buffer limit is not kept, so the request is neither retried
+            // nor mirrored
             var st = stats(ex);
             if (st != null) {
                 st.retryOrShadowAbandoned();
             }
             retry = RetryState.NONE;
+            mirror = null;
         }
-        Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : routeTimeout(action, req);
         Duration perTry = control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
                 : policy == null ? null : policy.perTryTimeout();
         Long hash = action.hashPolicies().isEmpty() ? null
@@ -345,10 +349,15 @@ public final class Router {
             attempts.downstreamReset(); // the caller left before the exchange began
             return;
         }
+        attempts.mirror = mirror; // sent once the request is complete: now, or when its body ends (bodyEnded)
         if (body != null) {
-            body.owner(attempts, retry != RetryState.NONE);
+            body.owner(attempts, retry != RetryState.NONE, mirror != null); // a body too large drops the mirror
         }
         attempts.start();
+        if (body == null || body.ended()) {
+            // after the primary's attempt started: nothing of the copies delays it
+            attempts.sendMirror(body == null ? req.body : body.mirroredBody());
+        }
     }
 
     /**
@@ -598,6 +607,21 @@ public final class Router {
         }
     }
 
+    /** A request to {@code host}: to its address, or its Unix domain socket. */
+    static RequestOptions upstreamOptions(io.vertx.core.http.HttpMethod method, String path, MultiMap headers,
+                                          Host host) {
+        // Vert.x copies these headers into the request it makes (HttpClientRequestImpl.init): no copy here.
+        RequestOptions ro = new RequestOptions().setMethod(method).setURI(path).setHeaders(headers);
+        if (host.address().isUnixDomain()) {
+            ro.setServer(io.vertx.core.net.SocketAddress.domainSocketAddress(
+                    host.address().address().substring(dev.inmesh.api.config.core.SocketAddress.UNIX_PREFIX
+                            .length())));
+        } else {
+            ro.setHost(host.address().address()).setPort(host.address().port());
+        }
+        return ro;
+    }
+
     /** The request line parts a rewrite changes. */
     private static final class Target implements HeaderMutator.PathAndHost {
         String path;
@@ -651,6 +675,8 @@ public final class Router {
         boolean backingOff;
         /** Whether the attempt in flight waits for the end of the request body to start its per-try timeout. */
         boolean perTryDeferred;
+        /** The copies to send once the streamed body ended, or null. */
+        RequestMirror mirror;
 
         Attempts(Exchange ex, Promise<RouterResponse> promise, Context ctx, RetryState retry, Duration perTry,
                  LbContext lb, Target target, VirtualHost vh, RouteAction action) {
@@ -702,15 +728,7 @@ public final class Router {
             if (action.autoHostRewrite() && !host.hostname().isEmpty()) {
                 authority = host.hostname();
             }
-            // Vert.x copies these headers into the request it makes (HttpClientRequestImpl.init): no copy here.
-            RequestOptions ro = new RequestOptions().setMethod(req.method).setURI(target.path).setHeaders(req.headers);
-            if (host.address().isUnixDomain()) {
-                ro.setServer(io.vertx.core.net.SocketAddress.domainSocketAddress(
-                        host.address().address().substring(dev.inmesh.api.config.core.SocketAddress.UNIX_PREFIX
-                                .length())));
-            } else {
-                ro.setHost(host.address().address()).setPort(host.address().port());
-            }
+            RequestOptions ro = upstreamOptions(req.method, target.path, req.headers, host);
             HostAndPort hp = authority == null || authority.isEmpty() ? null
                     : HostAndPort.parseAuthority(authority, -1);
             perTryDeferred = false;
@@ -844,7 +862,7 @@ public final class Router {
 
         /**
          * As Envoy's router when the body outgrows its buffer limit: {@code retry_or_shadow_abandoned}, no more
-         * retries, and if a retry was waiting for its back-off, nothing can take the body on: 507.
+         * retries nor mirrors, and if a retry was waiting for its back-off, nothing can take the body on: 507.
          */
         @Override
         public void retryBufferOverflowed() {
@@ -852,6 +870,7 @@ public final class Router {
                 return;
             }
             retriesAbandoned = true;
+            mirror = null; // the body is not kept whole: nothing to mirror
             var st = stats(ex);
             if (st != null) {
                 st.retryOrShadowAbandoned();
@@ -864,7 +883,10 @@ public final class Router {
             }
         }
 
-        /** The request is complete: as Envoy, the route timeout, and the per-try timeout in flight, start now. */
+        /**
+         * The request is complete: as Envoy, the route timeout, and the per-try timeout in flight, start now, and the
+         * copies of a mirrored request go.
+         */
         @Override
         public void bodyEnded() {
             ex.requestCompleteNanos = System.nanoTime();
@@ -879,6 +901,21 @@ public final class Router {
                 if (!ex.done && ex.activeHost != null) {
                     startPerTry(generation, ex.activeHost);
                 }
+            }
+            sendMirror(ex.request.stream.mirroredBody());
+        }
+
+        /**
+         * The request is complete: its copies go, with its whole body, if it is still going upstream, as Envoy mirrors
+         * it: an attempt was made and no local reply ended the exchange (a retry may be waiting; a committed upstream
+         * response may still be streaming).
+         */
+        void sendMirror(Buffer body) {
+            RequestMirror m = mirror;
+            mirror = null;
+            if (m != null && ex.attempts > 0 && !ex.completed
+                    && (!ex.done || "via_upstream".equals(ex.responseCodeDetails))) {
+                m.send(body);
             }
         }
 

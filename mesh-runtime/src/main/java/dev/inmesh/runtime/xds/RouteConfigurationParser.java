@@ -12,6 +12,7 @@ import dev.inmesh.api.config.route.PathMatcher;
 import dev.inmesh.api.config.route.QueryParameterMatcher;
 import dev.inmesh.api.config.route.RedirectAction;
 import dev.inmesh.api.config.route.RegexRewrite;
+import dev.inmesh.api.config.route.RequestMirrorPolicy;
 import dev.inmesh.api.config.route.RetryPolicy;
 import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.RouteAction;
@@ -205,7 +206,7 @@ public final class RouteConfigurationParser
     static RouteAction routeAction(io.envoyproxy.envoy.config.route.v3.RouteAction a) {
         Fields.onlyKnown(a, Set.of("cluster", "cluster_header", "weighted_clusters", "timeout", "idle_timeout",
                 "retry_policy", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
-                "hash_policy", "max_grpc_timeout", "max_stream_duration"),
+                "hash_policy", "max_grpc_timeout", "max_stream_duration", "request_mirror_policies"),
                 Set.of("include_vh_rate_limits", "upgrade_configs", "cluster_not_found_response_code"));
         ClusterSpecifier cluster = switch (a.getClusterSpecifierCase()) {
             case CLUSTER -> new ClusterSpecifier.Named(a.getCluster());
@@ -248,13 +249,30 @@ public final class RouteConfigurationParser
         RegexRewrite regexRewrite = a.hasRegexRewrite() ? regexRewrite(a.getRegexRewrite()) : null;
         List<HashPolicy> hash = Fields.each("hash_policy", a.getHashPolicyList(),
                 h -> Fields.record("hash_policy.", () -> hashPolicy(h)));
+        List<RequestMirrorPolicy> mirrors = Fields.each("request_mirror_policies",
+                a.getRequestMirrorPoliciesList(), RouteConfigurationParser::mirrorPolicy);
         return new RouteAction(cluster, a.hasTimeout() ? Fields.duration(a.getTimeout()) : null,
                 a.hasIdleTimeout() ? Fields.duration(a.getIdleTimeout()) : null, retry,
                 a.getPrefixRewrite().isEmpty() ? null : a.getPrefixRewrite(), regexRewrite,
                 a.getHostRewriteLiteral().isEmpty() ? null : a.getHostRewriteLiteral(),
                 a.hasAutoHostRewrite() && a.getAutoHostRewrite().getValue(), hash, maxGrpc,
                 a.hasIncludeVhRateLimits() && a.getIncludeVhRateLimits().getValue(), a.hasMaxStreamDuration(),
-                grpcOffset);
+                grpcOffset, mirrors);
+    }
+
+    /**
+     * A {@code RequestMirrorPolicy}: {@code trace_sampled} changes nothing (Inmesh makes no spans), nor does
+     * {@code runtime_fraction.runtime_key} (no runtime: the default value decides).
+     */
+    static RequestMirrorPolicy mirrorPolicy(io.envoyproxy.envoy.config.route.v3.RouteAction.RequestMirrorPolicy p) {
+        Fields.onlyKnown(p, Set.of("cluster", "cluster_header", "runtime_fraction",
+                "disable_shadow_host_suffix_append"), Set.of("trace_sampled"));
+        var fraction = p.hasRuntimeFraction() ? Fields.at("runtime_fraction", () -> {
+            Fields.onlyKnown(p.getRuntimeFraction(), Set.of("default_value"), Set.of("runtime_key"));
+            return CoreParsers.fractionalPercent(p.getRuntimeFraction().getDefaultValue());
+        }) : null;
+        return Fields.record("", () -> new RequestMirrorPolicy(p.getCluster(), p.getClusterHeader(), fraction,
+                p.getDisableShadowHostSuffixAppend()));
     }
 
     static ClusterSpecifier.Weighted weighted(WeightedCluster w) {

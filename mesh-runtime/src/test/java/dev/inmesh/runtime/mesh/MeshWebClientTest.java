@@ -390,6 +390,48 @@ class MeshWebClientTest {
     }
 
     @Test
+    void istiosMirrorSendsACopyWithAShadowHostToTheMirrorClusterWhoseSlowFailureTheCallerNeverSees()
+            throws Exception {
+        int primary = server("reviews-v1", 200);
+        java.util.concurrent.CompletableFuture<String> copy = new java.util.concurrent.CompletableFuture<>();
+        HttpServer mirror = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
+            copy.complete(req.method() + " " + req.uri() + " " + req.authority() + " " + body);
+            vertx.setTimer(2000, t -> req.response().setStatusCode(500).end("mirror"));
+        }));
+        mirror.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        servers.add(mirror);
+        String v2 = "outbound|9080|v2|reviews.default.svc.cluster.local";
+        // Istio's route for mirror: {host: reviews, subset: v2} and mirrorPercentage: {value: 100}
+        mesh(config("""
+                                  request_mirror_policies:
+                                  - cluster: %s
+                                    runtime_fraction: {default_value: {numerator: 1000000, denominator: MILLION}}
+                                    trace_sampled: false
+                """.formatted(v2), primary) + """
+                  - name: %s
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: %s
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(v2, v2, mirror.actualPort()));
+        long t0 = System.nanoTime();
+        HttpResponse<Buffer> r = mesh.webClient().post(9080, "reviews", "/reviews/1")
+                .sendBuffer(Buffer.buffer("rating")).await(5, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        assertEquals("reviews-v1:6", r.bodyAsString());
+        assertTrue((System.nanoTime() - t0) / 1_000_000 < 1500, "the caller did not wait for the mirror");
+        assertEquals("POST /reviews/1 reviews-shadow:9080 rating", copy.get(5, TimeUnit.SECONDS));
+        for (int i = 0; i < 100 && recorded.isEmpty(); i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(1, recorded.size(), "the copy is not in the caller's access log or metrics");
+        assertEquals("-", ResponseFlag.format(recorded.get(0).responseFlags()));
+    }
+
+    @Test
     void istiosDefaultRetryHidesAFailingInstance() throws Exception {
         int bad = server("reviews-bad", 503);
         int good = server("reviews-good", 200);

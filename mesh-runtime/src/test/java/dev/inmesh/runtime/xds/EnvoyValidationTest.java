@@ -289,11 +289,12 @@ class EnvoyValidationTest {
     }
 
     @Test
-    void requestMirrorPoliciesAreRejectedAsUnsupported() throws IOException {
+    void aMirrorPolicyThatNamesBothAClusterAndAClusterHeaderIsRejectedAtItsIndexAsEnvoyDoes() throws IOException {
         String m = rejectedRoutes(oneRoute("""
-                route: {cluster: a, request_mirror_policies: [{cluster: shadow}]}
+                route: {cluster: a, request_mirror_policies: [{cluster: s}, {cluster: shadow, cluster_header: x-m}]}
                 """));
-        assertContains(m, "virtual_hosts[0].routes[0].route.request_mirror_policies: not supported");
+        assertContains(m, "virtual_hosts[0].routes[0].route.request_mirror_policies[1].cluster: shadow",
+                "exactly one of cluster or cluster_header");
     }
 
     @Test

@@ -23,12 +23,13 @@ import java.util.List;
  *     {@code grpc-timeout} is not rewritten upstream as it is under {@code max_grpc_timeout}
  * @param grpcTimeoutHeaderOffset {@code max_stream_duration.grpc_timeout_header_offset}: taken off a gRPC request's
  *     {@code grpc-timeout} (when shorter than it) before the maximum caps it, or null
+ * @param requestMirrorPolicies the copies of each request sent to other clusters ({@code request_mirror_policies})
  */
 public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
                           String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
                           boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
-                          boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset)
-        implements Action {
+                          boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
+                          List<RequestMirrorPolicy> requestMirrorPolicies) implements Action {
 
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
 
@@ -43,6 +44,17 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
                 "not both host_rewrite_literal and auto_host_rewrite");
         Checks.check(grpcTimeoutHeaderOffset == null || !grpcTimeoutHeaderOffset.isNegative(),
                 "max_stream_duration.grpc_timeout_header_offset", grpcTimeoutHeaderOffset, ">= 0s");
+        requestMirrorPolicies = Checks.list(requestMirrorPolicies, "request_mirror_policies");
+    }
+
+    /** A route action without {@code request_mirror_policies}. */
+    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
+                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
+                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
+                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset) {
+        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
+                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
+                grpcTimeoutHeaderOffset, List.of());
     }
 
     /** A route action without {@code max_stream_duration.grpc_timeout_header_offset}. */
@@ -51,7 +63,8 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
                        boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
                        boolean includeVhRateLimits, boolean maxStreamDuration) {
         this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
-                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration, null);
+                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration, null,
+                List.of());
     }
 
     /** A route action without {@code max_stream_duration}. */
@@ -60,7 +73,7 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
                        boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
                        boolean includeVhRateLimits) {
         this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
-                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, false, null);
+                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, false, null, List.of());
     }
 
     /** Forward to one cluster with Envoy's defaults. */

@@ -1,0 +1,308 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.core.FractionalPercent;
+import dev.inmesh.api.config.route.RequestMirrorPolicy;
+import dev.inmesh.api.config.route.RouteAction;
+import dev.inmesh.api.config.route.VirtualHost;
+import dev.inmesh.runtime.stats.UpstreamStats;
+import dev.inmesh.runtime.upstream.CircuitBreakerState;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.Host;
+import dev.inmesh.runtime.upstream.LbContext;
+import dev.inmesh.runtime.upstream.LocalOriginFailure;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.ConnectionPoolTooBusyException;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.net.HostAndPort;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Envoy's request mirroring ({@code RouteAction.request_mirror_policies}, Istio's {@code mirror}): copies of a
+ * request, as the router sends it upstream (after the route's rewrites and header rules), sent to other clusters and
+ * forgotten. Each policy whose {@code runtime_fraction} takes the request (decided with the request's random value, as
+ * the route's own fractions are) sends its own copy once the request is complete, with its whole body, as Envoy does
+ * when it buffers shadows; its Host gets Envoy's {@code -shadow} suffix on the host name ({@code ratings:9080} becomes
+ * {@code ratings-shadow:9080}) unless the policy disables it.
+ *
+ * <p>A copy goes through the mirror cluster's host selection, circuit breakers and connection pools, and counts in
+ * that cluster's upstream statistics (an overflow just drops it); it is bounded by the route timeout. Its answer is
+ * read and dropped: it never reaches the caller, nor changes the caller's response, timing, retries or flags, and it
+ * is not in the access log or the Istio request metrics (Envoy sends it outside the connection manager). A cluster
+ * that does not exist, or a {@code cluster_header} the request lacks, sends nothing. {@code CONNECT} is never mirrored.
+ * Everything runs on the exchange's context; nothing waits for a copy.
+ */
+final class RequestMirror {
+    private static final String SHADOW_SUFFIX = "-shadow";
+
+    private final Router router;
+    private final Vertx vertx;
+    private final ClusterManager clusters;
+    private final RouterRequest request;
+    private final String path;
+    private final String authority;
+    private final MultiMap headers;
+    private final long timeoutMillis;
+    /** The clusters to copy to, each with whether its Host gets the {@code -shadow} suffix. */
+    private final List<String> targets;
+    private final List<Boolean> suffixed;
+
+    private RequestMirror(Router router, Vertx vertx, ClusterManager clusters, RouterRequest request, String path,
+                          String authority, long timeoutMillis, List<String> targets, List<Boolean> suffixed) {
+        this.router = router;
+        this.vertx = vertx;
+        this.clusters = clusters;
+        this.request = request;
+        this.path = path;
+        this.authority = authority;
+        this.timeoutMillis = timeoutMillis;
+        this.targets = targets;
+        this.suffixed = suffixed;
+        // the request as it goes upstream now; the primary's attempts change their own copies of it, not this one
+        this.headers = MultiMap.caseInsensitiveMultiMap().addAll(request.headers);
+    }
+
+    /**
+     * The mirrors of a request the router is about to send upstream, with its headers as they go ({@code path} and
+     * {@code authority} after the route's rewrites); null when no policy takes it.
+     *
+     * @param timeout the route timeout, which bounds each copy (null or zero: none)
+     */
+    static RequestMirror select(Router router, Vertx vertx, ClusterManager clusters, RouterRequest request,
+                                String path, String authority, RouteAction action, VirtualHost vh, long random,
+                                Duration timeout) {
+        List<RequestMirrorPolicy> policies = action.requestMirrorPolicies();
+        if (policies.isEmpty() || request.method == HttpMethod.CONNECT) {
+            return null;
+        }
+        List<String> targets = null;
+        List<Boolean> suffixed = null;
+        for (RequestMirrorPolicy p : policies) {
+            if (!sampled(p.runtimeFraction(), random)) {
+                continue;
+            }
+            String cluster = p.cluster() != null ? p.cluster() : request.headers.get(p.clusterHeader());
+            if (cluster == null || cluster.isEmpty()) {
+                continue; // as Envoy: no cluster named in the header, no copy
+            }
+            if (targets == null) {
+                targets = new ArrayList<>(policies.size());
+                suffixed = new ArrayList<>(policies.size());
+            }
+            targets.add(cluster);
+            suffixed.add(!p.disableShadowHostSuffixAppend());
+        }
+        if (targets == null) {
+            return null;
+        }
+        long millis = timeout == null || timeout.isZero() ? 0 : Math.max(1, timeout.toMillis());
+        RequestMirror m = new RequestMirror(router, vertx, clusters, request, path, authority, millis, targets,
+                suffixed);
+        // as Envoy, whose copy is taken from the request headers the router has finished: the first attempt's count,
+        // and the route timeout the copy is given
+        if (vh.includeRequestAttemptCount()) {
+            m.headers.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, "1");
+        }
+        if (millis > 0) {
+            m.headers.set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(millis));
+        }
+        return m;
+    }
+
+    /** Envoy's runtime feature check on a default value: {@code random % denominator < numerator}; null: always. */
+    static boolean sampled(FractionalPercent fraction, long random) {
+        return fraction == null
+                || Long.remainderUnsigned(random, fraction.denominator().value()) < fraction.numerator();
+    }
+
+    /**
+     * A host's authority with Envoy's {@code -shadow} suffix on its host name, before any port; null for none. Built,
+     * not parsed, so that the suffixed name need not be a valid host to be sent.
+     */
+    static HostAndPort shadowAuthority(String authority, boolean suffix) {
+        HostAndPort hp = authority == null || authority.isEmpty() ? null : HostAndPort.parseAuthority(authority, -1);
+        return hp == null || !suffix ? hp : HostAndPort.create(hp.host() + SHADOW_SUFFIX, hp.port());
+    }
+
+    /** Sends every copy with the request's whole body (null: none). */
+    void send(Buffer body) {
+        for (int i = 0; i < targets.size(); i++) {
+            sendTo(targets.get(i), suffixed.get(i), body);
+        }
+    }
+
+    private void sendTo(String name, boolean suffix, Buffer body) {
+        UpstreamCluster cluster = clusters.cluster(name);
+        if (cluster == null) {
+            return; // as Envoy's shadow writer: a mirror cluster that does not exist is skipped
+        }
+        UpstreamStats st = router.upstreamStats(name);
+        CircuitBreakerState breakers = cluster.circuitBreakers();
+        if (!breakers.tryStartRequest()) {
+            if (st != null) {
+                st.overflow();
+                st.requestCompleted(503);
+            }
+            return;
+        }
+        Host host = cluster.chooseHost(new LbContext(false, 0, null, 1, request.originalDestination));
+        if (host == null) {
+            breakers.finishRequest();
+            if (st != null) {
+                st.requestCompleted(503); // no healthy upstream, as the router charges it
+            }
+            return;
+        }
+        new Copy(cluster, host, st, breakers).start(shadowAuthority(authority, suffix), body);
+    }
+
+    /** One copy in flight; its outcome counts in the mirror cluster's statistics and outlier detection only. */
+    private final class Copy {
+        final UpstreamCluster cluster;
+        final Host host;
+        final UpstreamStats st;
+        final CircuitBreakerState breakers;
+        long timer = -1;
+        HttpClientRequest inflight;
+        boolean responded;
+        boolean done;
+
+        Copy(UpstreamCluster cluster, Host host, UpstreamStats st, CircuitBreakerState breakers) {
+            this.cluster = cluster;
+            this.host = host;
+            this.st = st;
+            this.breakers = breakers;
+        }
+
+        void start(HostAndPort hp, Buffer body) {
+            host.stats().requestStarted();
+            if (st != null) {
+                st.requestStarted();
+                st.activeRequests(1);
+                host.stats().clusterStats(st);
+            }
+            HttpClient client;
+            try {
+                client = cluster.httpClient(host, "HTTP/2".equals(request.protocol));
+            } catch (RuntimeException e) {
+                failed(503);
+                return;
+            }
+            if (timeoutMillis > 0) {
+                timer = vertx.setTimer(timeoutMillis, id -> timedOut());
+            }
+            client.request(Router.upstreamOptions(request.method, path, headers, host)).onComplete(ar -> {
+                if (ar.failed()) {
+                    Throwable t = ar.cause();
+                    if (t instanceof ConnectionPoolTooBusyException) {
+                        if (st != null && !done) {
+                            st.overflow();
+                        }
+                    } else if (!(t instanceof IllegalArgumentException) && !done) {
+                        host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+                        if (st != null) {
+                            st.connectFailed();
+                        }
+                    }
+                    failed(503);
+                    return;
+                }
+                HttpClientRequest up = ar.result();
+                if (done) {
+                    up.reset();
+                    return;
+                }
+                host.outlier().reportConnectSuccess();
+                inflight = up;
+                if (hp != null) {
+                    up.authority(hp);
+                }
+                if (cluster.lastRequestOnConnection(host, up)) {
+                    up.headers().set(HttpHeaders.CONNECTION, HttpHeaders.CLOSE);
+                }
+                (body == null ? up.send() : up.send(body)).onComplete(rr -> {
+                    if (rr.failed()) {
+                        if (!done) {
+                            host.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);
+                        }
+                        failed(503);
+                        return;
+                    }
+                    var resp = rr.result();
+                    if (done) {
+                        resp.request().reset();
+                        return;
+                    }
+                    responded = true;
+                    int status = resp.statusCode();
+                    if (status >= 500) {
+                        host.outlier().reportHttpStatus(status);
+                    } else {
+                        host.outlier().reportSuccess();
+                    }
+                    if (st != null) {
+                        st.requestCompleted(status);
+                    }
+                    // no handler: Vert.x drops the body's chunks; the connection is free once it ended
+                    resp.exceptionHandler(x -> { });
+                    resp.end().onComplete(e -> release());
+                });
+            });
+        }
+
+        /** The copy ended without an answer: the router's code for it is charged, as for an attempt. */
+        void failed(int status) {
+            if (done) {
+                return;
+            }
+            if (st != null && !responded) {
+                st.requestCompleted(status);
+            }
+            release();
+        }
+
+        /** The route timeout passed: the copy is reset ({@code upstream_rq_timeout}, 504 if it had no answer). */
+        void timedOut() {
+            timer = -1;
+            if (done) {
+                return;
+            }
+            if (st != null) {
+                st.timeout();
+            }
+            if (!responded) {
+                host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+                failed(504);
+            } else {
+                release();
+            }
+            HttpClientRequest r = inflight;
+            if (r != null) {
+                r.reset();
+            }
+        }
+
+        void release() {
+            if (done) {
+                return;
+            }
+            done = true;
+            if (timer >= 0) {
+                vertx.cancelTimer(timer);
+                timer = -1;
+            }
+            host.stats().requestFinished();
+            if (st != null) {
+                st.activeRequests(-1);
+            }
+            breakers.finishRequest();
+        }
+    }
+}
