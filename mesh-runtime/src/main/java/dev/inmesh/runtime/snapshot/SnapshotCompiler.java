@@ -85,17 +85,29 @@ public final class SnapshotCompiler {
                 } else if (a.cluster() instanceof ClusterSpecifier.Weighted w) {
                     w.clusters().stream().filter(c -> !c.name().isEmpty()).forEach(c -> names.add(c.name()));
                 }
+                String at = "virtual_hosts." + vh.name() + ".routes[" + i + "].route.";
                 for (String name : names) {
                     if (!bundle.clusters().containsKey(name)) {
-                        return new InvalidResourceException(ResourceType.ROUTE, rc.name(), "virtual_hosts."
-                                + vh.name() + ".routes[" + i + "].route.cluster",
-                                "unknown cluster '" + name + "' (validate_clusters is on" + (inline
-                                        ? ", as it is by default in an inline route_config)" : ")"));
+                        return unknownCluster(rc, at + "cluster", "unknown cluster '" + name + "'", inline);
+                    }
+                }
+                // as Envoy: a mirror's cluster named in the route is checked too (one named by a header cannot be)
+                for (int m = 0; m < a.requestMirrorPolicies().size(); m++) {
+                    String name = a.requestMirrorPolicies().get(m).cluster();
+                    if (name != null && !bundle.clusters().containsKey(name)) {
+                        return unknownCluster(rc, at + "request_mirror_policies[" + m + "].cluster",
+                                "unknown shadow cluster '" + name + "'", inline);
                     }
                 }
             }
         }
         return null;
+    }
+
+    private static InvalidResourceException unknownCluster(RouteConfiguration rc, String field, String what,
+                                                           boolean inline) {
+        return new InvalidResourceException(ResourceType.ROUTE, rc.name(), field, what + " (validate_clusters is on"
+                + (inline ? ", as it is by default in an inline route_config)" : ")"));
     }
 
     static MeshSnapshot compileUnchecked(ResourceBundle bundle, long generation) {

@@ -79,6 +79,24 @@ class SnapshotHolderTest {
         assertSame(good, holder.current());
     }
 
+    @Test
+    void underValidateClustersAnUnknownMirrorClusterIsRejectedAsEnvoyRejectsAnUnknownShadowCluster()
+            throws Exception {
+        SnapshotHolder holder = new SnapshotHolder();
+        String routes = """
+                name: "9080"
+                validate_clusters: true
+                virtual_hosts:
+                - {name: a, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: c,
+                    request_mirror_policies: [{cluster: c}, {cluster_header: x-m}, {cluster: %s}]}}]}
+                """;
+        holder.apply(bundle(routes.formatted("c") + CLUSTER_C));
+        InvalidResourceException e = assertThrows(InvalidResourceException.class,
+                () -> holder.apply(bundle(routes.formatted("missing") + CLUSTER_C)));
+        assertEquals("RouteConfiguration \"9080\": virtual_hosts.a.routes[0].route.request_mirror_policies[2]"
+                + ".cluster: unknown shadow cluster 'missing' (validate_clusters is on)", e.getMessage());
+    }
+
     /** A listener whose connection manager has its route table inline, sending everything to {@code cluster}. */
     static String inlineListener(String validateClusters, String cluster) {
         return """
