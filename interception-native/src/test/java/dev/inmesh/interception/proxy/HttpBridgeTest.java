@@ -327,6 +327,42 @@ class HttpBridgeTest {
     }
 
     @Test
+    void aRoutesFaultDelaysOrAbortsRequestsAsIstiosSidecarDoes() throws Exception {
+        // Istio's shape: an empty fault filter before the router, the delay or abort in each route's config
+        String fault = "\n                  envoy.filters.http.fault:\n                    \"@type\": "
+                + "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault\n                    ";
+        proxy.close();
+        proxy = new LoopbackProxy(yaml.replace("          http_filters:\n", """
+                          http_filters:
+                          - name: envoy.filters.http.fault
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                """).replace("              routes:\n", "              routes:\n"
+                + "              - match: {prefix: /broken}\n"
+                + "                route: {cluster: v1}\n"
+                + "                typed_per_filter_config:" + fault
+                + "abort: {http_status: 418, percentage: {numerator: 1000000, denominator: MILLION}}\n")
+                .replace("                route: {cluster: v2}\n", "                route: {cluster: v2, timeout: 1s}\n"
+                        + "                typed_per_filter_config:" + fault
+                        + "delay: {fixed_delay: 1.2s, percentage: {numerator: 100}}\n"));
+        Answer broken = send(client, new RequestOptions().setURI("/broken").putHeader("host", "reviews"), null);
+        assertEquals(418, broken.status);
+        assertEquals("fault filter abort", broken.body);
+        long t0 = System.nanoTime();
+        Answer slow = send(client, new RequestOptions().setURI("/slow").putHeader("host", "reviews")
+                .putHeader("x-version", "v2"), null);
+        long took = (System.nanoTime() - t0) / 1_000_000;
+        // the 1.2 s delay comes before the route's 1 s timeout starts, as Envoy's fault filter runs before its router
+        assertEquals(200, slow.status);
+        assertEquals("v2 GET /slow body= host=reviews", slow.body);
+        assertTrue(took >= 1_200 && took < 6_000, "took " + took + " ms");
+        assertEquals(200, send(client, new RequestOptions().setURI("/r").putHeader("host", "reviews"), null).status);
+        awaitRequests(3);
+        assertEquals(List.of("FI", "DI", "-"), proxy.requests.stream()
+                .map(i -> ResponseFlag.format(i.responseFlags())).toList());
+    }
+
+    @Test
     void theConnectionManagersStreamIdleTimeoutAnswers408BeforeTheResponse() throws Exception {
         withStreamIdleTimeout();
         long t0 = System.nanoTime();

@@ -83,7 +83,8 @@ public final class OutboundDispatcher {
                 authority, ssl ? "https" : "http", headers, body, sourceIp + ":0", null,
                 new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), protocol)
                 .serverHeader(d.serverHeader()).generateRequestId(d.hcm() == null || d.hcm().generateRequestId())
-                .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout()).bodyStream(stream);
+                .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout()).faultFilter(d.hcm())
+                .bodyStream(stream);
         if (d.blackhole()) {
             // Istio's virtualOutbound sends such a connection to its BlackHoleCluster: the request is counted there
             return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null,

@@ -42,6 +42,8 @@ final class Exchange {
     String responseCodeDetails = "";
     boolean done;
     boolean completed;
+    /** Whether the request counts among its fault filter's active faults (a delay or an abort injected). */
+    boolean faultActive;
     /** The stream idle timeout (the route's {@code idle_timeout}, else the connection manager's), or null. */
     IdleTimer streamIdle;
     /** The current attempt's per-try idle timeout (the retry policy's {@code per_try_idle_timeout}), or null. */

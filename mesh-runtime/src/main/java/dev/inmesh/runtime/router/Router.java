@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.listener.ServerHeader;
+import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.RetryPolicy;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.VirtualHost;
@@ -94,6 +95,7 @@ public final class Router {
     private final Options options;
     private final Consumer<StreamInfo> observer;
     private final RandomGenerator random;
+    private final FaultFilter faults = new FaultFilter();
     private volatile java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats;
 
     /**
@@ -240,6 +242,115 @@ public final class Router {
         long randomValue = random().nextLong();
         RouteResult result = table.route(req, randomValue);
         ex.route = result;
+        FaultInjection fault = FaultFilter.settings(req.faultFilter, result);
+        if (fault != null && faults.matches(fault, req)) {
+            if (result instanceof RouteResult.Forward f && !f.cluster().isEmpty()) {
+                // as Envoy's connection manager, which names the route's cluster before its filters run: an answer
+                // of the fault filter counts for it (nothing is charged to its upstream statistics)
+                ex.cluster = clusters.cluster(f.cluster());
+                ex.clusterName = ex.cluster == null ? null : f.cluster();
+            }
+            Duration delay = fault.delay();
+            if (delay != null && delay.toMillis() > 0 && FaultFilter.enabled(fault.delayPercent(), random().nextLong())
+                    && activateFault(ex, fault)) {
+                delay(ex, fault, delay.toMillis(), () -> routed(ex, result, control, table, clusters, promise, ctx),
+                        promise, ctx);
+                return;
+            }
+            if (abortFault(ex, fault, promise)) {
+                return;
+            }
+        }
+        routed(ex, result, control, table, clusters, promise, ctx);
+    }
+
+    /**
+     * Envoy's fault filter delay, on the exchange's context: a timer, then an abort if one applies, else the request
+     * goes on (and no longer counts as an active fault). The route timeout starts after it, as Envoy's router starts
+     * it only once the fault filter lets the request through. A caller that leaves during the delay ends it.
+     */
+    private void delay(Exchange ex, FaultInjection fault, long millis, Runnable proceed,
+                       Promise<RouterResponse> promise, Context ctx) {
+        RouterRequest req = ex.request;
+        ex.flags.add(ResponseFlag.DELAY_INJECTED);
+        long timer = vertx.setTimer(millis, id -> {
+            req.canceller = null;
+            if (ex.done) {
+                return;
+            }
+            if (abortFault(ex, fault, promise)) {
+                return;
+            }
+            releaseFault(ex);
+            // as Envoy's router, which hears of the request only now: the upstream service time and the route
+            // timeout's remainder run from here
+            ex.requestCompleteNanos = System.nanoTime();
+            if (req.cancelled) {
+                ex.flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+                reply(ex, promise, 0, "", "downstream_remote_disconnect", null);
+                return;
+            }
+            try {
+                proceed.run();
+            } catch (RuntimeException e) {
+                reply(ex, promise, 500, "", "internal_error", null); // as forward does for the undelayed
+            }
+        });
+        req.canceller = () -> onContext(ctx, () -> {
+            if (!ex.done && vertx.cancelTimer(timer)) {
+                ex.flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+                reply(ex, promise, 0, "", "downstream_remote_disconnect", null);
+            }
+        });
+        if (req.cancelled) {
+            req.canceller.run(); // the caller left before the delay began
+        }
+    }
+
+    /**
+     * Envoy's fault filter abort, when the fault has one and its percentage picks this request (and
+     * {@code max_active_faults} allows it): a local reply with its HTTP status and {@code fault filter abort}; a gRPC
+     * status makes it a trailers-only gRPC answer with that status for a gRPC request, 200 for any other.
+     */
+    private boolean abortFault(Exchange ex, FaultInjection fault, Promise<RouterResponse> promise) {
+        FaultInjection.Abort abort = fault.abort();
+        if (abort == null || !FaultFilter.enabled(fault.abortPercent(), random().nextLong())
+                || !activateFault(ex, fault)) {
+            return false;
+        }
+        ex.flags.add(ResponseFlag.FAULT_INJECTED);
+        MultiMap extra = abort.httpStatus() != 0 || !ex.grpc ? null : MultiMap.caseInsensitiveMultiMap()
+                .set(HeaderNames.GRPC_STATUS, Integer.toString(abort.grpcStatus()));
+        reply(ex, promise, abort.httpStatus() != 0 ? abort.httpStatus() : 200, "fault filter abort",
+                "fault_filter_abort", extra);
+        return true;
+    }
+
+    /** Counts the exchange as an active fault of its fault filter, once; false when max_active_faults are reached. */
+    private boolean activateFault(Exchange ex, FaultInjection fault) {
+        if (ex.faultActive) {
+            return true;
+        }
+        ex.faultActive = faults.tryActivate(ex.request.statPrefix, fault);
+        return ex.faultActive;
+    }
+
+    /** The requests in a fault of the fault filter of connection managers with this stat prefix. */
+    long activeFaults(String statPrefix) {
+        return faults.active(statPrefix);
+    }
+
+    private void releaseFault(Exchange ex) {
+        if (ex.faultActive) {
+            ex.faultActive = false;
+            faults.release(ex.request.statPrefix);
+        }
+    }
+
+    /** The rest of {@link #begin}, once the fault filter let the request through. */
+    private void routed(Exchange ex, RouteResult result, Control control, RouteTable table, ClusterManager clusters,
+                        Promise<RouterResponse> promise, Context ctx) {
+        RouterRequest req = ex.request;
         if (result instanceof RouteResult.NoRoute) {
             ex.flags.add(ResponseFlag.NO_ROUTE_FOUND);
             reply(ex, promise, 404, "", "route_not_found", null);
@@ -536,6 +647,7 @@ public final class Router {
             return null;
         }
         ex.completed = true;
+        releaseFault(ex);
         cancelRouteTimer(ex);
         ex.cancelIdleTimers();
         // the body failed because the router reset it (idle timeout): not an upstream termination
@@ -1079,8 +1191,7 @@ public final class Router {
             if (routeTimeoutMillis > 0) {
                 // the route timeout runs from the end of the request: not yet while a streamed body still comes
                 RequestBodyStream body = ex.request.stream;
-                long from = body == null ? ex.request.startNanos : body.ended() ? ex.requestCompleteNanos
-                        : System.nanoTime();
+                long from = body == null || body.ended() ? ex.requestCompleteNanos : System.nanoTime();
                 long elapsed = (System.nanoTime() - from) / 1_000_000;
                 global = Math.max(1, routeTimeoutMillis - elapsed);
             }

@@ -2,7 +2,9 @@ package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.ServerHeader;
+import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
@@ -38,6 +40,10 @@ public final class RouterRequest implements RouteRequest {
     boolean generateRequestId = true;
     /** The connection manager's {@code stream_idle_timeout}; a route's {@code idle_timeout} overrides it. */
     Duration streamIdleTimeout = HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT;
+    /** The config of the connection manager's fault filter that runs, or null when it has none. */
+    FaultInjection faultFilter;
+    /** The connection manager's {@code stat_prefix}: the scope of its fault filter's active faults. */
+    String statPrefix = "";
     /** Whether the caller went away ({@link Router#cancel}); read by the exchange when it starts. */
     volatile boolean cancelled;
     /** Ends the exchange for a caller that went away, once the router started it; null before. */
@@ -101,6 +107,17 @@ public final class RouterRequest implements RouteRequest {
     /** The body still arriving, or null when the body is whole. */
     public RequestBodyStream bodyStream() {
         return stream;
+    }
+
+    /**
+     * Sets the fault filter of the connection manager the request came through ({@link
+     * HttpConnectionManager#faultFilter}; null or none: no fault is injected) and its stat prefix.
+     */
+    public RouterRequest faultFilter(HttpConnectionManager hcm) {
+        HttpFilter f = hcm == null ? null : hcm.faultFilter();
+        this.faultFilter = f == null ? null : f.fault();
+        this.statPrefix = hcm == null ? "" : hcm.statPrefix();
+        return this;
     }
 
     /** Sets the {@code server} header policy of the connection manager the request came through. */

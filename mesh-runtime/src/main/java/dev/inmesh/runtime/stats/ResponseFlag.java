@@ -10,6 +10,10 @@ import java.util.stream.Collectors;
  * last attempt (UF, UT, UC, UR), so a request whose retries ran out on connect failures logs {@code URX,UF}.
  */
 public enum ResponseFlag {
+    /** The fault filter delayed the request; set before the router runs. */
+    DELAY_INJECTED("DI"),
+    /** The fault filter aborted the request with its own answer. */
+    FAULT_INJECTED("FI"),
     /** No route for the request (404). */
     NO_ROUTE_FOUND("NR"),
     /** No healthy upstream host (503). */

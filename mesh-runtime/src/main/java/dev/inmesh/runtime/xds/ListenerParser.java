@@ -15,6 +15,7 @@ import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.listener.TrafficDirection;
 import dev.inmesh.api.config.route.ClusterSpecifier;
+import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import io.envoyproxy.envoy.config.listener.v3.Filter;
 import java.util.ArrayList;
@@ -43,11 +44,12 @@ public final class ListenerParser
 
     /**
      * HTTP filters that change nothing here: Istio's telemetry and peer metadata, ALPN override, gRPC stats; and
-     * CORS and fault injection, which act only through per-route config (which the route parser rejects). Names
-     * count only where the config type cannot tell (see {@link #OBSERVING_HTTP_TYPES}).
+     * CORS, which acts only through per-route config (which the route parser rejects). Names count only where the
+     * config type cannot tell (see {@link #OBSERVING_HTTP_TYPES}). The fault filter is not among them: the router
+     * runs it.
      */
     static final Set<String> OBSERVING_HTTP_FILTERS = Set.of("istio.metadata_exchange", "istio.stats", "istio.alpn",
-            "envoy.filters.http.grpc_stats", "envoy.filters.http.cors", "envoy.filters.http.fault",
+            "envoy.filters.http.grpc_stats", "envoy.filters.http.cors",
             "envoy.filters.http.peer_metadata", "istio_authn", "envoy.filters.http.wasm_stats");
 
     /** The config types of the observing network filters (Istio's TCP metadata exchange and stats). */
@@ -61,14 +63,13 @@ public final class ListenerParser
      */
     static final Set<String> OBSERVING_HTTP_TYPES = Set.of(
             "envoy.extensions.filters.http.grpc_stats.v3.FilterConfig", "envoy.extensions.filters.http.cors.v3.Cors",
-            "envoy.extensions.filters.http.fault.v3.HTTPFault",
             "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig", "stats.PluginConfig",
             "io.istio.http.peer_metadata.Config", "io.istio.http.metadata_exchange.Config",
             "istio.envoy.config.filter.http.authn.v2alpha1.FilterConfig");
 
     static final String HTTP_WASM_TYPE = "envoy.extensions.filters.http.wasm.v3.Wasm";
     static final String NETWORK_WASM_TYPE = "envoy.extensions.filters.network.wasm.v3.Wasm";
-    static final String FAULT_TYPE = "envoy.extensions.filters.http.fault.v3.HTTPFault";
+    static final String FAULT_NAME = "envoy.filters.http.fault";
 
     /** Whether a filter only observes: by its config type, or by its name where the type cannot tell. */
     static boolean observing(String name, String type, Set<String> names, Set<String> types, String wasmType) {
@@ -309,22 +310,25 @@ public final class ListenerParser
             if (router && i != h.getHttpFiltersCount() - 1) {
                 throw new FieldError("http_filters[" + i + "]", "the router must be the last HTTP filter");
             }
-            boolean observing = !router && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS,
+            boolean fault = !router && (typeName.equals(FaultParser.FAULT_TYPE)
+                    || typeName.isEmpty() && f.getName().equals(FAULT_NAME));
+            boolean observing = !router && !fault && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS,
                     OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
-            if (!router && !observing && !f.getIsOptional() && !f.getDisabled()) {
+            if (!router && !fault && !observing && !f.getIsOptional() && !f.getDisabled()) {
                 throw new FieldError("http_filters[" + i + "].name", f.getName()
                         + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
                         + "(mark it is_optional, or remove it)");
             }
-            if (observing && typeName.equals(FAULT_TYPE) && !f.getDisabled()
-                    && !f.getTypedConfig().getValue().isEmpty()) {
-                // Istio's fault filter is empty and acts through per-route config; its own delay or abort would
-                // apply to every request.
-                throw new FieldError("http_filters[" + i + "].typed_config", "a fault filter with its own delay, "
-                        + "abort or limits is not supported by Inmesh (expected: an empty config; faults per route)");
+            // A disabled fault filter runs only where a route enables it (FilterConfig, which the route parser
+            // refuses): here, nowhere.
+            FaultInjection faultConfig = !fault || f.getDisabled() ? null : !f.hasTypedConfig() ? FaultInjection.NONE
+                    : Fields.at("http_filters[" + i + "].typed_config", () -> FaultParser.fault(f.getTypedConfig()));
+            if (faultConfig != null && filters.stream().anyMatch(p -> p.fault() != null)) {
+                throw new FieldError("http_filters[" + i + "].name", f.getName() + ": a second fault filter is not "
+                        + "supported by Inmesh (expected: one)");
             }
-            filters.add(Fields.at("http_filters[" + i + "]",
-                    () -> Fields.record("http_filters.", () -> new HttpFilter(f.getName(), typeName))));
+            filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
+                    () -> new HttpFilter(f.getName(), typeName, faultConfig))));
         }
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)
                 && !filters.get(filters.size() - 1).name().equals("envoy.filters.http.router")) {

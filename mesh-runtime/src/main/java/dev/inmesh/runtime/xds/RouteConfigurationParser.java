@@ -114,19 +114,21 @@ public final class RouteConfigurationParser
 
     static VirtualHost virtualHost(io.envoyproxy.envoy.config.route.v3.VirtualHost v) {
         Fields.onlyKnown(v, union(HEADER_FIELDS, "name", "domains", "routes", "retry_policy",
-                "include_request_attempt_count", "include_attempt_count_in_response"), Set.of());
+                "include_request_attempt_count", "include_attempt_count_in_response", "typed_per_filter_config"),
+                Set.of());
         List<Route> routes = Fields.each("routes", v.getRoutesList(), RouteConfigurationParser::route);
         RetryPolicy retry = v.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(v.getRetryPolicy()))
                 : null;
         return new VirtualHost(v.getName(), v.getDomainsList(), routes, retry, v.getIncludeRequestAttemptCount(),
                 v.getIncludeAttemptCountInResponse(), CoreParsers.headerMutations(v.getRequestHeadersToAddList(),
                         v.getRequestHeadersToRemoveList(), v.getResponseHeadersToAddList(),
-                        v.getResponseHeadersToRemoveList()));
+                        v.getResponseHeadersToRemoveList()), FaultParser.perFilter(v.getTypedPerFilterConfigMap()));
     }
 
     static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
         Fields.onlyKnown(r, union(HEADER_FIELDS, "name", "match", "route", "redirect", "direct_response",
-                "decorator"), Set.of("metadata", "stat_prefix", "tracing", "per_request_buffer_limit_bytes"));
+                "decorator", "typed_per_filter_config"), Set.of("metadata", "stat_prefix", "tracing",
+                "per_request_buffer_limit_bytes"));
         RouteMatch match = Fields.at("match", () -> routeMatch(r.getMatch()));
         Action action = switch (r.getActionCase()) {
             case ROUTE -> Fields.at("route", () -> routeAction(r.getRoute()));
@@ -138,7 +140,7 @@ public final class RouteConfigurationParser
         String decorator = r.hasDecorator() ? r.getDecorator().getOperation() : null;
         return new Route(r.getName(), match, action, decorator, CoreParsers.headerMutations(
                 r.getRequestHeadersToAddList(), r.getRequestHeadersToRemoveList(), r.getResponseHeadersToAddList(),
-                r.getResponseHeadersToRemoveList()));
+                r.getResponseHeadersToRemoveList()), FaultParser.perFilter(r.getTypedPerFilterConfigMap()));
     }
 
     static RouteMatch routeMatch(io.envoyproxy.envoy.config.route.v3.RouteMatch m) {

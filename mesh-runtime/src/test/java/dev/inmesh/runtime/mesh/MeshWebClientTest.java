@@ -178,6 +178,41 @@ class MeshWebClientTest {
     }
 
     @Test
+    void aVirtualServicesFaultDelaysAndAbortsTheApplicationsCallsAsItsSidecarWould() throws Exception {
+        int a = server("reviews-a", 200);
+        // as istiod writes a VirtualService's fault: an empty fault filter before the router, the fault in the route
+        mesh(config("""
+                                typed_per_filter_config:
+                                  envoy.filters.http.fault:
+                                    "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                                    headers: [{name: end-user, string_match: {exact: jason}}]
+                                    delay: {fixed_delay: 0.3s, percentage: {numerator: 1000000, denominator: MILLION}}
+                                    abort: {http_status: 500, percentage: {numerator: 1000000, denominator: MILLION}}
+                """, a).replace("          http_filters:\n", """
+                          http_filters:
+                          - name: envoy.filters.http.fault
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                """));
+        WebClient client = mesh.webClient();
+        assertEquals(200, client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS).statusCode());
+        long t0 = System.nanoTime();
+        HttpResponse<Buffer> jason = client.get(9080, "reviews", "/").putHeader("end-user", "jason").send()
+                .await(5, TimeUnit.SECONDS);
+        long took = (System.nanoTime() - t0) / 1_000_000;
+        assertEquals(500, jason.statusCode());
+        assertEquals("fault filter abort", jason.bodyAsString());
+        assertNull(jason.getHeader("x-served-by"));
+        assertTrue(took >= 300 && took < 4_000, "took " + took + " ms");
+        for (int i = 0; i < 100 && recorded.size() < 2; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(List.of("-", "DI,FI"), recorded.stream().map(s -> ResponseFlag.format(s.responseFlags()))
+                .toList());
+        assertEquals("outbound|9080||reviews.default.svc.cluster.local", recorded.get(1).upstreamCluster());
+    }
+
+    @Test
     void aConnectionManagerWithGenerateRequestIdOffSendsNoneOfItsOwn() throws Exception {
         int a = server("reviews-a", 200);
         mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",

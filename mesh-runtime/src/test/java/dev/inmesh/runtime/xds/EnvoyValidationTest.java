@@ -27,7 +27,7 @@ class EnvoyValidationTest {
     Path dir;
 
     /** A route configuration "9080" with one virtual host "reviews" whose only route is {@code route}. */
-    private static String oneRoute(String route) {
+    static String oneRoute(String route) {
         return """
                 name: "9080"
                 virtual_hosts:
@@ -39,7 +39,7 @@ class EnvoyValidationTest {
     }
 
     /** A listener "0.0.0.0_9080" whose HCM has the given HTTP filters (YAML list items). */
-    private static String listenerWithHttpFilters(String filters) {
+    static String listenerWithHttpFilters(String filters) {
         return """
                 name: 0.0.0.0_9080
                 address: {socket_address: {address: 0.0.0.0, port_value: 9080}}
@@ -54,7 +54,7 @@ class EnvoyValidationTest {
                 """ + filters.stripTrailing().indent(8);
     }
 
-    private static final String ROUTER = """
+    static final String ROUTER = """
             - name: envoy.filters.http.router
               typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
             """;
@@ -496,23 +496,6 @@ class EnvoyValidationTest {
     private static HttpConnectionManager hcm(Path listenerFile) throws IOException {
         return (HttpConnectionManager) Fixtures.read(listenerFile).listeners().get("0.0.0.0_9080").filterChains()
                 .get(0).filter();
-    }
-
-    @Test
-    void aFaultFilterWithItsOwnAbortIsRejectedWhileIstiosEmptyOneIsAccepted() throws IOException {
-        String m = rejected(file("listener.yaml", listenerWithHttpFilters("""
-                - name: envoy.filters.http.fault
-                  typed_config:
-                    "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
-                    abort: {http_status: 503, percentage: {numerator: 100}}
-                """ + ROUTER)));
-        assertContains(m, "http_filters[0].typed_config: a fault filter with its own delay, abort or limits");
-        Path empty = file("empty.yaml", listenerWithHttpFilters("""
-                - name: envoy.filters.http.fault
-                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}
-                """ + ROUTER));
-        assertEquals(2, ((HttpConnectionManager) Fixtures.read(empty).listeners().get("0.0.0.0_9080").filterChains()
-                .get(0).filter()).httpFilters().size());
     }
 
     @Test

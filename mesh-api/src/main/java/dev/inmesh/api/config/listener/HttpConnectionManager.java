@@ -72,5 +72,17 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 rdsRouteConfigName == null && routeConfig == null ? "none" : "both", "exactly one of rds and route_config");
         httpFilters = Checks.list(httpFilters, "http_filters");
         Checks.check(xffNumTrustedHops >= 0, "xff_num_trusted_hops", xffNumTrustedHops, ">= 0");
+        Checks.check(httpFilters.stream().filter(f -> f.fault() != null).count() <= 1, "http_filters",
+                "two fault filters", "at most one fault filter that runs");
+    }
+
+    /** The fault filter that runs in this connection manager (see {@link HttpFilter#fault}), or null for none. */
+    public HttpFilter faultFilter() {
+        for (HttpFilter f : httpFilters) {
+            if (f.fault() != null) {
+                return f;
+            }
+        }
+        return null;
     }
 }

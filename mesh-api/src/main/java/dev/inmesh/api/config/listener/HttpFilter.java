@@ -1,14 +1,26 @@
 package dev.inmesh.api.config.listener;
 
 import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.route.FaultInjection;
 
 /**
  * One HTTP filter of a connection manager, by name and config type. Inmesh runs the router itself; other filters
- * are accepted only where they change nothing that Inmesh does not do (the parser decides and says so).
+ * are accepted only where they change nothing that Inmesh does not do (the parser decides and says so), and Envoy's
+ * fault filter ({@code envoy.filters.http.fault}), which the router runs.
+ *
+ * @param name the filter's name, by which routes name their per-filter config
+ * @param typeUrl the config type, or empty
+ * @param fault for a fault filter that runs, its config ({@link FaultInjection#NONE} when empty, as Istio writes it);
+ *     null for any other filter
  */
-public record HttpFilter(String name, String typeUrl) {
+public record HttpFilter(String name, String typeUrl, FaultInjection fault) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
+    }
+
+    /** A filter that is not a fault filter. */
+    public HttpFilter(String name, String typeUrl) {
+        this(name, typeUrl, null);
     }
 }

@@ -11,13 +11,21 @@ import dev.inmesh.api.config.core.HeaderMutations;
  * @param action what it does
  * @param decorator the operation name for tracing, or null
  * @param headers header mutations at route level
+ * @param fault the fault filter's config for this route ({@code typed_per_filter_config}), which overrides the virtual
+ *     host's and the connection manager's; null for none
  */
-public record Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers) {
+public record Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
+                    FaultInjection fault) {
     public Route {
         name = name == null ? "" : name;
         Checks.nonNull(match, "match");
         Checks.nonNull(action, "action");
         headers = headers == null ? HeaderMutations.NONE : headers;
+    }
+
+    /** A route with no fault filter config of its own. */
+    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers) {
+        this(name, match, action, decorator, headers, null);
     }
 
     /** A route with no name, decorator or header mutations. */

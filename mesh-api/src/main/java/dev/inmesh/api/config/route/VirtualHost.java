@@ -18,10 +18,12 @@ import java.util.Set;
  * @param includeRequestAttemptCount whether {@code x-envoy-attempt-count} is sent upstream
  * @param includeAttemptCountInResponse whether {@code x-envoy-attempt-count} is returned downstream
  * @param headers header mutations at virtual host level
+ * @param fault the fault filter's config for the routes that have none of their own ({@code typed_per_filter_config}),
+ *     which overrides the connection manager's; null for none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                          HeaderMutations headers) {
+                          HeaderMutations headers, FaultInjection fault) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -36,6 +38,14 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         }
         routes = Checks.list(routes, "routes");
         headers = headers == null ? HeaderMutations.NONE : headers;
+    }
+
+    /** A virtual host with no fault filter config of its own. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                null);
     }
 
     /** A virtual host with just domains and routes. */

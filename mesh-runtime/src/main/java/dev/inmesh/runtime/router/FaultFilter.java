@@ -1,0 +1,93 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.core.FractionalPercent;
+import dev.inmesh.api.config.route.FaultInjection;
+import dev.inmesh.api.config.route.HeaderMatcher;
+import dev.inmesh.api.config.route.Route;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Envoy's HTTP fault filter as the router runs it, before the upstream: which config is in force for a request (the
+ * route's, else its virtual host's, else the connection manager's filter's, as Envoy resolves per-filter config),
+ * whether the request matches its headers, and the active faults that {@code max_active_faults} limits, counted per
+ * connection manager stat prefix as Envoy's {@code active_faults} gauge.
+ */
+final class FaultFilter {
+    /** Distinct header lists a fault may carry before the compiled ones are dropped and compiled again. */
+    private static final int MAX_COMPILED = 256;
+
+    private final Map<String, AtomicLong> active = new ConcurrentHashMap<>();
+    private final Map<List<HeaderMatcher>, HeaderMatchers.Compiled> compiled = new ConcurrentHashMap<>();
+
+    /**
+     * The fault config in force for a routed request, or null when no fault filter runs or the config in force
+     * injects nothing. A request with no route takes the filter's own config.
+     *
+     * @param filter the connection manager's fault filter config, or null when it has none that runs
+     */
+    static FaultInjection settings(FaultInjection filter, RouteResult result) {
+        if (filter == null) {
+            return null;
+        }
+        Route route = result instanceof RouteResult.Forward f ? f.route()
+                : result instanceof RouteResult.Redirect r ? r.route()
+                : result instanceof RouteResult.DirectResponse d ? d.route() : null;
+        FaultInjection f = filter;
+        if (route != null && route.fault() != null) {
+            f = route.fault();
+        } else if (route != null && result.virtualHost() != null && result.virtualHost().fault() != null) {
+            f = result.virtualHost().fault();
+        }
+        return f.delay() == null && f.abort() == null ? null : f;
+    }
+
+    /** Envoy's {@code featureEnabled} for a fixed percentage: {@code random % denominator < numerator}. */
+    static boolean enabled(FractionalPercent p, long random) {
+        return Long.remainderUnsigned(random, p.denominator().value()) < p.numerator();
+    }
+
+    /** Whether the request matches all of the fault's {@code headers} (none: every request does). */
+    boolean matches(FaultInjection f, RouteRequest req) {
+        if (f.headers().isEmpty()) {
+            return true;
+        }
+        HeaderMatchers.Compiled c = compiled.get(f.headers());
+        if (c == null) {
+            if (compiled.size() >= MAX_COMPILED) {
+                compiled.clear(); // config changed often: keep only what is in use
+            }
+            c = compiled.computeIfAbsent(f.headers(), HeaderMatchers::compileAll);
+        }
+        return c.matches(req::header);
+    }
+
+    /**
+     * Counts one more active fault under {@code statPrefix} unless {@code max_active_faults} are active already (a
+     * loose limit, as Envoy's: checked, then counted).
+     */
+    boolean tryActivate(String statPrefix, FaultInjection f) {
+        AtomicLong n = active.computeIfAbsent(statPrefix, k -> new AtomicLong());
+        if (f.maxActiveFaults() != null && n.get() >= f.maxActiveFaults()) {
+            return false;
+        }
+        n.incrementAndGet();
+        return true;
+    }
+
+    /** A fault under {@code statPrefix} is over. */
+    void release(String statPrefix) {
+        AtomicLong n = active.get(statPrefix);
+        if (n != null) {
+            n.decrementAndGet();
+        }
+    }
+
+    /** The faults active under {@code statPrefix} (Envoy's {@code active_faults}). */
+    long active(String statPrefix) {
+        AtomicLong n = active.get(statPrefix);
+        return n == null ? 0 : n.get();
+    }
+}

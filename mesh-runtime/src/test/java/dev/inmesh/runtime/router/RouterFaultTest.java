@@ -1,0 +1,273 @@
+package dev.inmesh.runtime.router;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
+import static com.github.tomakehurst.wiremock.client.WireMock.any;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
+import static dev.inmesh.runtime.router.RouterRig.cluster;
+import static dev.inmesh.runtime.router.RouterRig.get;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import dev.inmesh.api.config.core.FractionalPercent;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.route.FaultInjection;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import io.vertx.core.http.HttpMethod;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Envoy's fault filter in the router: after the route is chosen and before the upstream, a delay waits on a timer and
+ * an abort answers locally, the route's config overriding its virtual host's and the connection manager's filter's.
+ */
+class RouterFaultTest {
+    private static final String FAULT_TYPE =
+            "\"@type\": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
+    private final RouterRig rig = new RouterRig();
+    private WireMockServer wm;
+    private ClusterManager clusters;
+
+    @BeforeEach
+    void upstream() {
+        wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(200).withBody("upstream")));
+        clusters = rig.clusters(cluster("c", wm.port()));
+    }
+
+    @AfterEach
+    void close() {
+        rig.close();
+    }
+
+    /** A connection manager with a fault filter of the given config (Istio's: {@link FaultInjection#NONE}). */
+    private static HttpConnectionManager hcm(FaultInjection filter) {
+        return new HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null, List.of(
+                new HttpFilter("envoy.filters.http.fault", "envoy.extensions.filters.http.fault.v3.HTTPFault",
+                        filter), new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false,
+                null, 0, null, null, 0, false, null);
+    }
+
+    /** A request through a connection manager whose fault filter is Istio's empty one. */
+    private static RouterRequest istio(RouterRequest req) {
+        return req.faultFilter(hcm(FaultInjection.NONE));
+    }
+
+    /** One virtual host of every domain whose one route, to cluster c, has the given HTTPFault fields (flow YAML). */
+    private static RouteTable routeWithFault(String fault) {
+        return routeWithFault(fault, "15s");
+    }
+
+    private static RouteTable routeWithFault(String fault, String timeout) {
+        return RouterRig.table("name: r\nvirtual_hosts:\n- name: vh\n  domains: [\"*\"]\n  routes:\n"
+                + "  - match: {prefix: /}\n    route: {cluster: c, timeout: " + timeout + "}\n"
+                + "    typed_per_filter_config:\n      envoy.filters.http.fault: {" + FAULT_TYPE + ", " + fault
+                + "}\n");
+    }
+
+    private static final String ABORT_503 = "abort: {http_status: 503, percentage: {numerator: 100}}";
+
+    @Test
+    void anAbortForEveryRequestAnswersItsStatusAndNeverReachesTheUpstream() {
+        var r = rig.call(rig.router(), istio(get("/x")), routeWithFault(ABORT_503), clusters);
+        assertEquals(503, r.status());
+        assertEquals("fault filter abort", r.body());
+        assertEquals("text/plain", r.header("content-type"));
+        assertEquals(Set.of(ResponseFlag.FAULT_INJECTED), r.info().responseFlags());
+        assertEquals("FI", r.flags());
+        assertEquals("fault_filter_abort", r.info().responseCodeDetails());
+        // as Envoy's: the request counts for the route's cluster, which it never reached
+        assertEquals("c", r.info().upstreamCluster());
+        assertEquals(0, wm.findAll(anyRequestedFor(anyUrl())).size());
+    }
+
+    @Test
+    void aDelayWaitsOnATimerAndThenTheUpstreamAnswers() {
+        var r = rig.call(rig.router(), istio(get("/x")), routeWithFault(
+                "delay: {fixed_delay: 0.2s, percentage: {numerator: 1000000, denominator: MILLION}}"), clusters);
+        assertEquals(200, r.status());
+        assertEquals("upstream", r.body());
+        assertEquals("DI", r.flags());
+        assertTrue(r.elapsedMillis() >= 200 && r.elapsedMillis() < 5_000, "took " + r.elapsedMillis() + " ms");
+        assertTrue(r.info().durationMillis() >= 200, "logged " + r.info().durationMillis() + " ms");
+        // the upstream's own time does not include the delay, as Envoy's router measures it from when it has the
+        // request
+        assertTrue(r.info().upstreamServiceTimeMillis() <= r.info().durationMillis() - 200,
+                "upstream " + r.info().upstreamServiceTimeMillis() + " of " + r.info().durationMillis() + " ms");
+        assertEquals(1, wm.findAll(anyRequestedFor(anyUrl())).size());
+    }
+
+    @Test
+    void theDelayDoesNotCountAgainstTheRouteTimeoutAsTheFaultFilterRunsBeforeTheRouter() {
+        // the route's timeout is 1 s; a 1.2 s delay before it leaves the upstream all of it
+        var r = rig.call(rig.router(), istio(get("/x")), routeWithFault(
+                "delay: {fixed_delay: 1.2s, percentage: {numerator: 100}}", "1s"), clusters);
+        assertEquals(200, r.status());
+        assertEquals("DI", r.flags());
+        // and the upstream is told it has (nearly) all of the second
+        var seen = wm.findAll(anyRequestedFor(anyUrl())).get(0).getHeader("x-envoy-expected-rq-timeout-ms");
+        assertTrue(Long.parseLong(seen) > 500, seen);
+    }
+
+    @Test
+    void aDelayAndAnAbortDelayThenAbort() {
+        var r = rig.call(rig.router(), istio(get("/x")), routeWithFault(
+                "delay: {fixed_delay: 0.2s, percentage: {numerator: 100}}, " + ABORT_503), clusters);
+        assertEquals(503, r.status());
+        assertEquals("DI,FI", r.flags());
+        assertTrue(r.elapsedMillis() >= 200, "took " + r.elapsedMillis() + " ms");
+        assertEquals(0, wm.findAll(anyRequestedFor(anyUrl())).size());
+    }
+
+    @Test
+    void aPercentageOfZeroOrUnsetNeverFaults() {
+        for (String fault : new String[] {"abort: {http_status: 503, percentage: {numerator: 0}}",
+                "abort: {http_status: 503}", "delay: {fixed_delay: 5s}"}) {
+            RouteTable t = routeWithFault(fault);
+            for (int i = 0; i < 20; i++) {
+                var r = rig.call(rig.router(), istio(get("/x")), t, clusters);
+                assertEquals(200, r.status(), fault);
+                assertEquals("-", r.flags(), fault);
+            }
+        }
+    }
+
+    @Test
+    void aPercentageIsDrawnFromTheRoutersRandomValue() {
+        // 30 of 100: Envoy's random % 100 < 30
+        RouteTable t = routeWithFault("abort: {http_status: 503, percentage: {numerator: 30}}");
+        assertEquals(503, rig.call(rig.router(null, fixed(129)), istio(get("/x")), t, clusters).status());
+        assertEquals(200, rig.call(rig.router(null, fixed(130)), istio(get("/x")), t, clusters).status());
+    }
+
+    /** A random source that always draws {@code v}. */
+    private static java.util.random.RandomGenerator fixed(long v) {
+        return () -> v;
+    }
+
+    @Test
+    void theFaultsHeadersLimitItToTheRequestsThatMatchThem() {
+        RouteTable t = routeWithFault(ABORT_503 + ", headers: [{name: x-fault, string_match: {exact: \"on\"}}]");
+        assertEquals(200, rig.call(rig.router(), istio(get("/x")), t, clusters).status());
+        assertEquals(200, rig.call(rig.router(), istio(get("/x", "x-fault", "off")), t, clusters).status());
+        assertEquals(503, rig.call(rig.router(), istio(get("/x", "x-fault", "on")), t, clusters).status());
+    }
+
+    @Test
+    void theRoutesFaultBeatsItsVirtualHostsWhichBeatsTheFilters() {
+        FaultInjection filter = new FaultInjection(null, null, FaultInjection.Abort.http(500),
+                new FractionalPercent(100, FractionalPercent.Denominator.HUNDRED), List.of(), null);
+        RouteTable t = RouterRig.table("""
+                name: r
+                virtual_hosts:
+                - name: vh
+                  domains: [svc.local]
+                  typed_per_filter_config:
+                    envoy.filters.http.fault: {%1$s, abort: {http_status: 502, percentage: {numerator: 100}}}
+                  routes:
+                  - match: {prefix: /own}
+                    route: {cluster: c}
+                    typed_per_filter_config:
+                      envoy.filters.http.fault: {%1$s, abort: {http_status: 503, percentage: {numerator: 100}}}
+                  - match: {prefix: /}
+                    route: {cluster: c}
+                - name: other
+                  domains: ["*"]
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: c}
+                """.formatted(FAULT_TYPE));
+        assertEquals(503, rig.call(rig.router(), get("/own").faultFilter(hcm(filter)), t, clusters).status());
+        assertEquals(502, rig.call(rig.router(), get("/x").faultFilter(hcm(filter)), t, clusters).status());
+        RouterRequest elsewhere = new RouterRequest(dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND,
+                HttpMethod.GET, "/x", "elsewhere", "http", io.vertx.core.MultiMap.caseInsensitiveMultiMap(), null,
+                "127.0.0.1:50000", "127.0.0.1:15001", null, "HTTP/1.1").faultFilter(hcm(filter));
+        assertEquals(500, rig.call(rig.router(), elsewhere, t, clusters).status());
+    }
+
+    @Test
+    void withoutAFaultFilterInTheConnectionManagerARoutesFaultDoesNothing() {
+        var r = rig.call(rig.router(), get("/x"), routeWithFault(ABORT_503), clusters);
+        assertEquals(200, r.status());
+        assertEquals("-", r.flags());
+    }
+
+    @Test
+    void aGrpcAbortAnswersAGrpcCallTrailersOnlyWithItsStatus() {
+        RouteTable t = routeWithFault("abort: {grpc_status: 14, percentage: {numerator: 100}}");
+        var r = rig.call(rig.router(), istio(get("/pkg.Svc/Call", "content-type", "application/grpc")), t,
+                clusters);
+        assertEquals(200, r.status());
+        assertEquals("14", r.header("grpc-status"));
+        assertEquals("fault filter abort", r.header("grpc-message"));
+        assertEquals("application/grpc", r.header("content-type"));
+        assertEquals("FI", r.flags());
+        // an HTTP abort of a gRPC call: the status it maps to (503: UNAVAILABLE)
+        var h = rig.call(rig.router(), istio(get("/pkg.Svc/Call", "content-type", "application/grpc")),
+                routeWithFault(ABORT_503), clusters);
+        assertEquals(200, h.status());
+        assertEquals("14", h.header("grpc-status"));
+        // a gRPC abort of a plain request: 200 with the body
+        var p = rig.call(rig.router(), istio(get("/x")), t, clusters);
+        assertEquals(200, p.status());
+        assertEquals("fault filter abort", p.body());
+    }
+
+    @Test
+    void maxActiveFaultsLetsNoMoreRequestsIntoAFaultThanItSays() {
+        RouteTable none = routeWithFault(ABORT_503 + ", max_active_faults: 0");
+        assertEquals(200, rig.call(rig.router(), istio(get("/x")), none, clusters).status());
+        RouteTable one = routeWithFault("delay: {fixed_delay: 1s, percentage: {numerator: 100}}, "
+                + "max_active_faults: 1");
+        Router router = rig.router();
+        CompletableFuture<RouterRig.Result> delayed = rig.start(router, istio(get("/x")), one, clusters);
+        // the first is in its delay: the second goes through at once
+        long t0 = System.nanoTime();
+        waitUntil(() -> router.activeFaults("outbound_0.0.0.0_9080") == 1);
+        var second = rig.call(router, istio(get("/x")), one, clusters);
+        assertEquals("-", second.flags());
+        assertTrue((System.nanoTime() - t0) / 1_000_000 < 1_000);
+        assertEquals("DI", RouterRig.await(delayed).flags());
+        // once over, it no longer counts
+        waitUntil(() -> router.activeFaults("outbound_0.0.0.0_9080") == 0);
+        assertEquals("DI", rig.call(router, istio(get("/x")), one, clusters).flags());
+    }
+
+    @Test
+    void aCallerThatLeavesDuringTheDelayEndsItWithDcAndTheUpstreamNeverHearsOfIt() {
+        RouteTable t = routeWithFault("delay: {fixed_delay: 5s, percentage: {numerator: 100}}");
+        Router router = rig.router();
+        RouterRequest req = istio(get("/x"));
+        CompletableFuture<RouterRig.Result> call = rig.start(router, req, t, clusters);
+        waitUntil(() -> router.activeFaults("outbound_0.0.0.0_9080") == 1);
+        router.cancel(req);
+        var r = RouterRig.await(call);
+        assertEquals(0, r.status());
+        assertEquals("DI,DC", r.flags());
+        assertTrue(r.elapsedMillis() < 4_000, "took " + r.elapsedMillis() + " ms");
+        assertEquals(0, router.activeFaults("outbound_0.0.0.0_9080"));
+        assertEquals(0, wm.findAll(anyRequestedFor(anyUrl())).size());
+    }
+
+    private static void waitUntil(java.util.function.BooleanSupplier c) {
+        long end = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        while (!c.getAsBoolean()) {
+            if (System.nanoTime() > end) {
+                throw new AssertionError("condition not met in 5 s");
+            }
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+        }
+    }
+}
