@@ -2,9 +2,12 @@ package dev.inmesh.runtime.inbound;
 
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.net.IpLiterals;
+import dev.inmesh.runtime.router.FaultFilter;
 import dev.inmesh.runtime.router.Grpc;
 import dev.inmesh.runtime.stats.IstioService;
 import dev.inmesh.runtime.router.HeaderMutator;
@@ -20,8 +23,10 @@ import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.EnumSet;
 import java.util.List;
@@ -33,7 +38,8 @@ import java.util.function.Consumer;
  * Wraps a service's handler with the inbound side for the server's port, as {@code virtualInbound} does for a sidecar:
  * an {@code x-request-id} when absent, and {@code x-forwarded-proto} when absent; the caller's Envoy control headers
  * and {@code x-forwarded-client-cert} removed; the inbound route table of the {@code virtualInbound} chain for the
- * local port (its header rules, and its local replies for no route, redirects and direct responses); then the
+ * local port (its header rules, its local replies for no route, redirects and direct responses, and its fault
+ * filter's delays and aborts, as the router runs them outbound); then the
  * service itself, in-process, in place of the {@code inbound|PORT||} cluster; and, once the response ends, Istio's
  * metrics with {@code reporter="destination"} and the access log. Without an inbound listener in the configuration,
  * requests go straight to the service and are still recorded.
@@ -44,6 +50,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private final Consumer<StreamInfo> observer;
     private final String peerMetadata;
     private final String peerMetadataId;
+    private final FaultFilter faults = new FaultFilter();
 
     public InboundHandler(Handler<HttpServerRequest> service, SnapshotHolder snapshots, Consumer<StreamInfo> observer) {
         this(service, snapshots, observer, null, null);
@@ -97,13 +104,21 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String authority = req.authority() == null ? "" : req.authority().toString();
         String path = req.uri();
         boolean[] recorded = {false};
+        // the connection manager's stat prefix while the request counts as an active fault, else null
+        String[] activeFault = {null};
         // as Envoy prints them: an IPv6 address in brackets
         String local = IpLiterals.hostPort(localIp, localPort);
         String remote = IpLiterals.hostPort(remoteIp, remotePort);
-        resp.endHandler(v -> record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0],
-                destination, peer, authority, path, local, remote, false));
-        resp.closeHandler(v -> record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0],
-                destination, peer, authority, path, local, remote, true));
+        resp.endHandler(v -> {
+            releaseFault(activeFault);
+            record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
+                    authority, path, local, remote, false);
+        });
+        resp.closeHandler(v -> {
+            releaseFault(activeFault);
+            record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
+                    authority, path, local, remote, true);
+        });
 
         MeshSnapshot snapshot = snapshots.current();
         FilterChain chain = inboundChain(snapshot, localIp, localPort, remoteIp, remotePort);
@@ -125,8 +140,83 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             service.handle(req);
             return;
         }
-        RouteResult result = table.route(new ServerRequestView(req, authority), ThreadLocalRandom.current()
-                .nextLong());
+        ServerRequestView view = new ServerRequestView(req, authority);
+        RouteResult result = table.route(view, ThreadLocalRandom.current().nextLong());
+        Runnable routed = () -> routed(req, result, table, snapshot, flags, details, routeName, cluster, destination);
+        HttpConnectionManager hcm = (HttpConnectionManager) chain.filter();
+        HttpFilter faultFilter = hcm.faultFilter();
+        FaultInjection fault = FaultFilter.settings(faultFilter == null ? null : faultFilter.fault(), result);
+        if (fault == null || !faults.matches(fault, view)) {
+            routed.run();
+            return;
+        }
+        // Envoy's fault filter, after the route is chosen, as the router runs it on the outbound side
+        if (result instanceof RouteResult.Forward f) {
+            cluster[0] = f.cluster(); // an abort counts for the route's cluster, as Envoy's
+            istioService(snapshot, f.cluster(), destination);
+        }
+        java.util.function.BooleanSupplier abort = () -> {
+            if (fault.abort() == null || !FaultFilter.enabled(fault.abortPercent(), ThreadLocalRandom.current()
+                    .nextLong()) || !activateFault(activeFault, hcm.statPrefix(), fault)) {
+                return false;
+            }
+            flags.add(ResponseFlag.FAULT_INJECTED);
+            details[0] = FaultFilter.ABORT_DETAILS;
+            if (!(result instanceof RouteResult.NoRoute)) {
+                HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+            }
+            int status = fault.abort().httpStatus();
+            if (status == 0 && Grpc.isRequest(req.headers())) {
+                resp.putHeader("grpc-status", Integer.toString(fault.abort().grpcStatus()));
+            }
+            localReply(req, status == 0 ? 200 : status, FaultFilter.ABORT_BODY);
+            return true;
+        };
+        Duration delay = fault.delay();
+        if (delay != null && delay.toMillis() > 0 && FaultFilter.enabled(fault.delayPercent(),
+                ThreadLocalRandom.current().nextLong()) && activateFault(activeFault, hcm.statPrefix(), fault)) {
+            flags.add(ResponseFlag.DELAY_INJECTED);
+            req.pause(); // as Envoy's fault filter holds the body during the delay
+            Vertx.currentContext().owner().setTimer(delay.toMillis(), t -> {
+                if (resp.ended() || resp.closed() || abort.getAsBoolean()) {
+                    return;
+                }
+                releaseFault(activeFault);
+                // resumed before the service takes the request: what was held arrives once it has set its handlers
+                req.resume();
+                routed.run();
+            });
+            return;
+        }
+        if (!abort.getAsBoolean()) {
+            routed.run();
+        }
+    }
+
+    private boolean activateFault(String[] activeFault, String statPrefix, FaultInjection fault) {
+        if (activeFault[0] != null) {
+            return true;
+        }
+        if (!faults.tryActivate(statPrefix, fault)) {
+            return false;
+        }
+        activeFault[0] = statPrefix;
+        return true;
+    }
+
+    private void releaseFault(String[] activeFault) {
+        if (activeFault[0] != null) {
+            faults.release(activeFault[0]);
+            activeFault[0] = null;
+        }
+    }
+
+    /** What the route decided: a local reply, or the service with the route's header rules. */
+    private void routed(HttpServerRequest req, RouteResult result, RouteTable table, MeshSnapshot snapshot,
+                        Set<ResponseFlag> flags, String[] details, String[] routeName, String[] cluster,
+                        String[] destination) {
+        HttpServerResponse resp = req.response();
+        MultiMap headers = req.headers();
         if (result instanceof RouteResult.NoRoute) {
             flags.add(ResponseFlag.NO_ROUTE_FOUND);
             details[0] = "route_not_found";

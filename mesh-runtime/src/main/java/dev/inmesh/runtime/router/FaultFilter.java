@@ -13,14 +13,20 @@ import java.util.concurrent.atomic.AtomicLong;
  * Envoy's HTTP fault filter as the router runs it, before the upstream: which config is in force for a request (the
  * route's, else its virtual host's, else the connection manager's filter's, as Envoy resolves per-filter config),
  * whether the request matches its headers, and the active faults that {@code max_active_faults} limits, counted per
- * connection manager stat prefix as Envoy's {@code active_faults} gauge.
+ * connection manager stat prefix as Envoy's {@code active_faults} gauge. The router and the in-JVM inbound side
+ * ({@code InboundHandler}) each keep one.
  */
-final class FaultFilter {
+public final class FaultFilter {
     /** Distinct header lists a fault may carry before the compiled ones are dropped and compiled again. */
     private static final int MAX_COMPILED = 256;
 
     private final Map<String, AtomicLong> active = new ConcurrentHashMap<>();
     private final Map<List<HeaderMatcher>, HeaderMatchers.Compiled> compiled = new ConcurrentHashMap<>();
+
+    /** The body of an abort's local reply, as Envoy's. */
+    public static final String ABORT_BODY = "fault filter abort";
+    /** The response code details of an abort, as Envoy's. */
+    public static final String ABORT_DETAILS = "fault_filter_abort";
 
     /**
      * The fault config in force for a routed request, or null when no fault filter runs or the config in force
@@ -28,7 +34,7 @@ final class FaultFilter {
      *
      * @param filter the connection manager's fault filter config, or null when it has none that runs
      */
-    static FaultInjection settings(FaultInjection filter, RouteResult result) {
+    public static FaultInjection settings(FaultInjection filter, RouteResult result) {
         if (filter == null) {
             return null;
         }
@@ -45,12 +51,12 @@ final class FaultFilter {
     }
 
     /** Envoy's {@code featureEnabled} for a fixed percentage: {@code random % denominator < numerator}. */
-    static boolean enabled(FractionalPercent p, long random) {
+    public static boolean enabled(FractionalPercent p, long random) {
         return Long.remainderUnsigned(random, p.denominator().value()) < p.numerator();
     }
 
     /** Whether the request matches all of the fault's {@code headers} (none: every request does). */
-    boolean matches(FaultInjection f, RouteRequest req) {
+    public boolean matches(FaultInjection f, RouteRequest req) {
         if (f.headers().isEmpty()) {
             return true;
         }
@@ -68,7 +74,7 @@ final class FaultFilter {
      * Counts one more active fault under {@code statPrefix} unless {@code max_active_faults} are active already (a
      * loose limit, as Envoy's: checked, then counted).
      */
-    boolean tryActivate(String statPrefix, FaultInjection f) {
+    public boolean tryActivate(String statPrefix, FaultInjection f) {
         AtomicLong n = active.computeIfAbsent(statPrefix, k -> new AtomicLong());
         if (f.maxActiveFaults() != null && n.get() >= f.maxActiveFaults()) {
             return false;
@@ -78,7 +84,7 @@ final class FaultFilter {
     }
 
     /** A fault under {@code statPrefix} is over. */
-    void release(String statPrefix) {
+    public void release(String statPrefix) {
         AtomicLong n = active.get(statPrefix);
         if (n != null) {
             n.decrementAndGet();

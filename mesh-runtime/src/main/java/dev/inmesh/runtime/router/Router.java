@@ -321,8 +321,8 @@ public final class Router {
         ex.flags.add(ResponseFlag.FAULT_INJECTED);
         MultiMap extra = abort.httpStatus() != 0 || !ex.grpc ? null : MultiMap.caseInsensitiveMultiMap()
                 .set(HeaderNames.GRPC_STATUS, Integer.toString(abort.grpcStatus()));
-        reply(ex, promise, abort.httpStatus() != 0 ? abort.httpStatus() : 200, "fault filter abort",
-                "fault_filter_abort", extra);
+        reply(ex, promise, abort.httpStatus() != 0 ? abort.httpStatus() : 200, FaultFilter.ABORT_BODY,
+                FaultFilter.ABORT_DETAILS, extra);
         return true;
     }
 

@@ -3,6 +3,7 @@ package dev.inmesh.runtime.inbound;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
@@ -209,6 +210,58 @@ class InboundHandlerTest {
             assertEquals("reviews", in.destinationServiceName());
             assertEquals("default", in.destinationServiceNamespace());
             assertEquals("inbound|9080||", in.upstreamCluster());
+        } finally {
+            m.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void aRoutesFaultDelaysOrAbortsTheRequestBeforeTheServiceSeesIt() throws Exception {
+        String fault = "                typed_per_filter_config:\n                  envoy.filters.http.fault:\n"
+                + "                    \"@type\": "
+                + "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault\n";
+        String catchAll = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\", timeout: 0s}}\n";
+        Path file = dir.resolve("fault.yaml");
+        Files.writeString(file, INBOUND.replace("          http_filters:\n", """
+                          http_filters:
+                          - name: envoy.filters.http.fault
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                """).replace(catchAll, "              - match: {prefix: /broken}\n"
+                + "                route: {cluster: \"inbound|9080||\"}\n" + fault
+                + "                    abort: {http_status: 503, percentage: {numerator: 100}}\n"
+                + "              - match: {prefix: /slow}\n"
+                + "                route: {cluster: \"inbound|9080||\"}\n" + fault
+                + "                    delay: {fixed_delay: 0.3s, percentage: {numerator: 100}}\n" + catchAll));
+        Mesh m = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(-1));
+        java.util.List<StreamInfo> recorded = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ((dev.inmesh.runtime.mesh.DefaultMesh) m).addObserver(recorded::add);
+        m.start().await(10, TimeUnit.SECONDS);
+        java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
+        try {
+            HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> {
+                served.incrementAndGet();
+                req.body().onSuccess(b -> req.response().end("got " + b));
+            }));
+            int p = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            var broken = WebClient.create(vertx).get(p, "127.0.0.1", "/broken").send().await(5, TimeUnit.SECONDS);
+            assertEquals(503, broken.statusCode());
+            assertEquals("fault filter abort", broken.bodyAsString());
+            assertEquals(0, served.get());
+            long t0 = System.nanoTime();
+            // the body the caller sent during the delay reaches the service after it
+            var slow = WebClient.create(vertx).post(p, "127.0.0.1", "/slow").sendBuffer(Buffer.buffer("payload"))
+                    .await(5, TimeUnit.SECONDS);
+            long took = (System.nanoTime() - t0) / 1_000_000;
+            assertEquals("got payload", slow.bodyAsString());
+            assertTrue(took >= 300 && took < 4_000, "took " + took + " ms");
+            for (int i = 0; i < 250 && recorded.size() < 2; i++) {
+                Thread.sleep(20);
+            }
+            assertEquals(java.util.List.of("FI", "DI"), recorded.stream()
+                    .map(i -> dev.inmesh.runtime.stats.ResponseFlag.format(i.responseFlags())).toList());
+            assertEquals("fault_filter_abort", recorded.get(0).responseCodeDetails());
         } finally {
             m.close().await(10, TimeUnit.SECONDS);
         }
