@@ -253,15 +253,15 @@ public final class Router {
             Duration delay = fault.delay();
             if (delay != null && delay.toMillis() > 0 && FaultFilter.enabled(fault.delayPercent(), random().nextLong())
                     && activateFault(ex, fault)) {
-                delay(ex, fault, delay.toMillis(), () -> routed(ex, result, control, table, clusters, promise, ctx),
-                        promise, ctx);
+                delay(ex, fault, delay.toMillis(),
+                        () -> routed(ex, result, randomValue, control, table, clusters, promise, ctx), promise, ctx);
                 return;
             }
             if (abortFault(ex, fault, promise)) {
                 return;
             }
         }
-        routed(ex, result, control, table, clusters, promise, ctx);
+        routed(ex, result, randomValue, control, table, clusters, promise, ctx);
     }
 
     /**
@@ -348,8 +348,8 @@ public final class Router {
     }
 
     /** The rest of {@link #begin}, once the fault filter let the request through. */
-    private void routed(Exchange ex, RouteResult result, Control control, RouteTable table, ClusterManager clusters,
-                        Promise<RouterResponse> promise, Context ctx) {
+    private void routed(Exchange ex, RouteResult result, long randomValue, Control control, RouteTable table,
+                        ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
         RouterRequest req = ex.request;
         if (result instanceof RouteResult.NoRoute) {
             ex.flags.add(ResponseFlag.NO_ROUTE_FOUND);
