@@ -21,33 +21,56 @@ final class Http1Requests {
     private Http1Requests() {}
 
     /**
+     * Why a request is refused: its status, Envoy's response code details, and whether Envoy's codec refuses it (a
+     * codec error: flag DPE, the status text as the body) or its connection manager does (a plain local reply).
+     */
+    enum Refusal {
+        VERSION(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, HttpBridge.CODEC_ERROR, true),
+        HTTP_10(HttpResponseStatus.UPGRADE_REQUIRED, "low_version", true),
+        TRANSFER_CODING(HttpResponseStatus.NOT_IMPLEMENTED, "http1.invalid_transfer_encoding", true),
+        URL(HttpResponseStatus.BAD_REQUEST, "http1.invalid_url", true),
+        ABSOLUTE_PATH(HttpResponseStatus.NOT_FOUND, "absolute_path_rejected", false),
+        NO_HOST(HttpResponseStatus.BAD_REQUEST, "missing_host_header", false);
+
+        final HttpResponseStatus status;
+        final String details;
+        final boolean codecError;
+
+        Refusal(HttpResponseStatus status, String details, boolean codecError) {
+            this.status = status;
+            this.details = details;
+            this.codecError = codecError;
+        }
+    }
+
+    /**
      * Null when the request is taken, after giving it its host and origin-form path when it came in absolute form or
-     * as HTTP/1.0 without a Host; otherwise the status it is refused with. {@code req} is a request head:
+     * as HTTP/1.0 without a Host; otherwise why it is refused. {@code req} is a request head:
      * {@code HttpBridge.RequestBodies} has taken {@code chunked} off its Transfer-Encoding (it decodes that coding).
      */
-    static HttpResponseStatus admit(HttpRequest req, Http1Options o) {
+    static Refusal admit(HttpRequest req, Http1Options o) {
         HttpVersion v = req.protocolVersion();
         if (v.majorVersion() != 1) {
-            return HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED;
+            return Refusal.VERSION;
         }
         boolean http10 = v.minorVersion() == 0;
         if (http10 && !o.acceptHttp10()) {
-            return HttpResponseStatus.UPGRADE_REQUIRED;
+            return Refusal.HTTP_10;
         }
         HttpHeaders h = req.headers();
         if (h.contains(HttpHeaderNames.TRANSFER_ENCODING)) {
             // what is left once RequestBodies took "chunked" off: a coding the proxy cannot decode (gzip, ...)
-            return HttpResponseStatus.NOT_IMPLEMENTED;
+            return Refusal.TRANSFER_CODING;
         }
         String uri = req.uri();
         int scheme = absoluteFormSchemeEnd(uri);
         if (scheme < 0 && !uri.startsWith("/") && !uri.equals("*") && !req.method().equals(HttpMethod.CONNECT)) {
-            return HttpResponseStatus.BAD_REQUEST; // neither origin form nor absolute form: not a URL Envoy takes
+            return Refusal.URL; // neither origin form nor absolute form: not a URL Envoy takes
         }
         if (scheme > 0) {
             if (!o.allowAbsoluteUrl()) {
                 // Envoy's codec lets it through and its connection manager answers 404 (absolute_path_rejected)
-                return HttpResponseStatus.NOT_FOUND;
+                return Refusal.ABSOLUTE_PATH;
             }
             int authorityEnd = scheme;
             while (authorityEnd < uri.length() && "/?#".indexOf(uri.charAt(authorityEnd)) < 0) {
@@ -55,7 +78,7 @@ final class Http1Requests {
             }
             String authority = uri.substring(scheme, authorityEnd);
             if (authority.isEmpty() || authority.indexOf('@') >= 0) {
-                return HttpResponseStatus.BAD_REQUEST; // no host, or userinfo (RFC 9110 4.2.4: not to be sent)
+                return Refusal.URL; // no host, or userinfo (RFC 9110 4.2.4: not to be sent)
             }
             String rest = uri.substring(authorityEnd);
             req.setUri(rest.isEmpty() || rest.charAt(0) != '/' ? "/" + rest : rest);
@@ -66,7 +89,7 @@ final class Http1Requests {
             if (http10 && !o.defaultHostForHttp10().isEmpty()) {
                 h.set(HttpHeaderNames.HOST, o.defaultHostForHttp10());
             } else {
-                return HttpResponseStatus.BAD_REQUEST;
+                return Refusal.NO_HOST; // Envoy's connection manager answers it (missing_host_header)
             }
         }
         return null;

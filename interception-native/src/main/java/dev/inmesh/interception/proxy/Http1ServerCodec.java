@@ -12,6 +12,7 @@ import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpRequestDecoder;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseEncoder;
+import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpStatusClass;
 import java.util.ArrayDeque;
 import java.util.List;
@@ -64,7 +65,8 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
             if (allowChunkedLength) {
                 super.handleTransferEncodingChunkedWithContentLength(message);
             } else {
-                message.setDecoderResult(DecoderResult.failure(new HttpBridge.RefusedHead(false,
+                message.setDecoderResult(DecoderResult.failure(new HttpBridge.RefusedHead(
+                        HttpResponseStatus.BAD_REQUEST, "http1.content_length_and_chunked_not_allowed",
                         "content-length and chunked transfer-encoding together (allow_chunked_length is off)")));
             }
         }

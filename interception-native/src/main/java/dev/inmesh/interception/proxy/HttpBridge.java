@@ -274,23 +274,34 @@ final class HttpBridge {
                 }
             }
             if (lines > maxHeaders) {
-                return new RefusedHead(true, "more than " + maxHeaders + " request headers");
+                return new RefusedHead(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "http1.too_many_headers",
+                        "more than " + maxHeaders + " request headers");
             }
             if (bytes > maxHeadBytes) {
-                return new RefusedHead(true, "request headers larger than " + maxHeadBytes + " bytes");
+                return new RefusedHead(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "http1.headers_too_large",
+                        "request headers larger than " + maxHeadBytes + " bytes");
             }
-            return !http2 && hosts > 1 ? new RefusedHead(false, "more than one Host") : null;
+            return !http2 && hosts > 1 ? new RefusedHead(HttpResponseStatus.BAD_REQUEST, CODEC_ERROR,
+                    "more than one Host") : null;
         }
     }
 
-    /** Why {@link HeadLimits} refused a request head: 431 when a limit was passed, else 400. */
+    /** Envoy's response code details for an HTTP/1 request its codec could not read. */
+    static final String CODEC_ERROR = "http1.codec_error";
+
+    /**
+     * Why a request head was refused before the connection manager took it (a codec error, as Envoy's HTTP/1 codec
+     * refuses it): the status answered and Envoy's response code details.
+     */
     static final class RefusedHead extends Exception {
         private static final long serialVersionUID = 1L;
-        final boolean tooLarge;
+        final transient HttpResponseStatus status;
+        final String details;
 
-        RefusedHead(boolean tooLarge, String message) {
+        RefusedHead(HttpResponseStatus status, String details, String message) {
             super(message, null, false, false);
-            this.tooLarge = tooLarge;
+            this.status = status;
+            this.details = details;
         }
     }
 
@@ -550,22 +561,28 @@ final class HttpBridge {
             try {
                 if (!req.decoderResult().isSuccess()) {
                     Throwable cause = req.decoderResult().cause();
-                    // a head over max_request_headers_kb or max_headers_count: 431, as Envoy answers it
-                    sendError(ctx, cause instanceof TooLongHttpHeaderException
-                            || cause instanceof TooLongHttpLineException
-                            || cause instanceof RefusedHead h && h.tooLarge
-                            ? HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE : HttpResponseStatus.BAD_REQUEST);
+                    if (cause instanceof RefusedHead h) {
+                        refuse(ctx, null, h.status, h.details, true);
+                    } else if (cause instanceof TooLongHttpHeaderException
+                            || cause instanceof TooLongHttpLineException) {
+                        // a head over max_request_headers_kb: 431, as Envoy answers it
+                        refuse(ctx, null, HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                                "http1.headers_too_large", true);
+                    } else {
+                        refuse(ctx, null, HttpResponseStatus.BAD_REQUEST, CODEC_ERROR, true);
+                    }
                     return;
                 }
-                HttpResponseStatus refused = http2 ? null : Http1Requests.admit(req, conn.hcm().http1());
+                Http1Requests.Refusal refused = http2 ? null : Http1Requests.admit(req, conn.hcm().http1());
                 if (refused != null) {
-                    sendError(ctx, refused);
+                    refuse(ctx, req, refused.status, refused.details, refused.codecError);
                     return;
                 }
                 String target = PathNormalizer.apply(PathNormalizer.withoutFragment(req.uri()),
                         conn.hcm().pathNormalization());
                 if (target == null) {
-                    sendError(ctx, HttpResponseStatus.BAD_REQUEST); // an escaped slash (REJECT_REQUEST), or %00
+                    // an escaped slash (REJECT_REQUEST), or %00
+                    refuse(ctx, req, HttpResponseStatus.BAD_REQUEST, "path_normalization_failed", false);
                     return;
                 }
                 req.setUri(target);
@@ -579,7 +596,7 @@ final class HttpBridge {
                 if (!http2 && isUpgrade(req)) {
                     if (!conn.hcm().websocketUpgrade()
                             || !"websocket".equalsIgnoreCase(req.headers().get(HttpHeaderNames.UPGRADE))) {
-                        sendError(ctx, HttpResponseStatus.FORBIDDEN); // Envoy's upgrade_failed
+                        refuse(ctx, req, HttpResponseStatus.FORBIDDEN, "upgrade_failed", false);
                         return;
                     }
                     // the bytes after the head belong to the relay: stop decoding them as requests
@@ -979,6 +996,33 @@ final class HttpBridge {
             for (Map.Entry<String, String> e : from) {
                 to.headers().add(e.getKey(), e.getValue());
             }
+        }
+
+        /**
+         * Refuses a request with a local reply from the router, as Envoy's connection manager sends one: the metrics
+         * count it and the access log writes it, with Envoy's response code details. A codec error ({@code codec}:
+         * a head Envoy's codec would not have passed on; {@code req} may be null) is answered as Envoy's codec answers
+         * it: its status text as the body, flag DPE, and no method, path or authority in the log ({@code "- -
+         * HTTP/1.1"}). An HTTP/1 connection closes after the answer; nothing more it carried is read as a request.
+         */
+        private void refuse(ChannelHandlerContext ctx, HttpRequest req, HttpResponseStatus status, String details,
+                            boolean codec) {
+            RouterRequest rr;
+            if (codec || req == null) {
+                String protocol = http2 ? "HTTP/2" : req != null && req.protocolVersion().minorVersion() == 0
+                        ? "HTTP/1.0" : "HTTP/1.1";
+                rr = RouterRequest.unparsed(conn.direction(), conn.sourceHostPort(), conn.destinationHostPort(),
+                        protocol).serverHeader(conn.hcm().serverHeader());
+            } else {
+                rr = routerRequest(req);
+            }
+            if (!http2) {
+                busy = true;
+                refuseFurther();
+            }
+            respond(ctx, conn.runtime().router.localReply(rr, status.code(), codec ? status.reasonPhrase() : "",
+                    details, codec ? ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR : null), HttpVersion.HTTP_1_1, false,
+                    false);
         }
 
         private void sendError(ChannelHandlerContext ctx, HttpResponseStatus status) {

@@ -32,48 +32,54 @@ class Http1RequestsTest {
         return r;
     }
 
+    /** The status a request is refused with, or null when it is taken. */
+    private static HttpResponseStatus admitted(FullHttpRequest r, Http1Options o) {
+        Http1Requests.Refusal refusal = Http1Requests.admit(r, o);
+        return refusal == null ? null : refusal.status;
+    }
+
     @Test
     void envoysDefaultsRefuseHttp10AHostlessRequestAnUnknownCodingAndAnotherMajorVersion() {
         Http1Options o = Http1Options.DEFAULTS;
-        assertNull(Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/", "host", "a"), o));
+        assertNull(admitted(request(HttpVersion.HTTP_1_1, "/", "host", "a"), o));
         assertEquals(HttpResponseStatus.UPGRADE_REQUIRED,
-                Http1Requests.admit(request(HttpVersion.HTTP_1_0, "/", "host", "a"), o));
-        assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/"), o));
+                admitted(request(HttpVersion.HTTP_1_0, "/", "host", "a"), o));
+        assertEquals(HttpResponseStatus.BAD_REQUEST, admitted(request(HttpVersion.HTTP_1_1, "/"), o));
         assertEquals(HttpResponseStatus.BAD_REQUEST,
-                Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/", "host", ""), o));
+                admitted(request(HttpVersion.HTTP_1_1, "/", "host", ""), o));
         // a target that is neither a path nor a URL; an authority is CONNECT's (routed, and 404 without a route)
-        assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(request(HttpVersion.HTTP_1_1, "foo",
+        assertEquals(HttpResponseStatus.BAD_REQUEST, admitted(request(HttpVersion.HTTP_1_1, "foo",
                 "host", "a"), o));
         FullHttpRequest connect = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.CONNECT, "a:443");
         connect.headers().add("host", "a:443");
-        assertNull(Http1Requests.admit(connect, o));
-        assertEquals(HttpResponseStatus.NOT_IMPLEMENTED, Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/",
+        assertNull(admitted(connect, o));
+        assertEquals(HttpResponseStatus.NOT_IMPLEMENTED, admitted(request(HttpVersion.HTTP_1_1, "/",
                 "host", "a", "transfer-encoding", "gzip"), o));
         assertEquals(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED,
-                Http1Requests.admit(request(HttpVersion.valueOf("HTTP/2.0"), "/", "host", "a"), o));
+                admitted(request(HttpVersion.valueOf("HTTP/2.0"), "/", "host", "a"), o));
         // a higher minor version is HTTP/1.1 to this server (RFC 9110 2.5)
-        assertNull(Http1Requests.admit(request(HttpVersion.valueOf("HTTP/1.2"), "/", "host", "a"), o));
+        assertNull(admitted(request(HttpVersion.valueOf("HTTP/1.2"), "/", "host", "a"), o));
     }
 
     @Test
     void anAbsoluteFormRequestLineGivesTheHostAndThePath() {
         FullHttpRequest r = request(HttpVersion.HTTP_1_1, "http://reviews:9080/reviews/1?x=1", "host", "other");
-        assertNull(Http1Requests.admit(r, Http1Options.DEFAULTS));
+        assertNull(admitted(r, Http1Options.DEFAULTS));
         assertEquals("/reviews/1?x=1", r.uri());
         assertEquals("reviews:9080", r.headers().get("host"));
         FullHttpRequest bare = request(HttpVersion.HTTP_1_1, "HTTPS://ratings");
-        assertNull(Http1Requests.admit(bare, Http1Options.DEFAULTS));
+        assertNull(admitted(bare, Http1Options.DEFAULTS));
         assertEquals("/", bare.uri());
         assertEquals("ratings", bare.headers().get("host"));
         FullHttpRequest query = request(HttpVersion.HTTP_1_1, "http://ratings?a=b");
-        assertNull(Http1Requests.admit(query, Http1Options.DEFAULTS));
+        assertNull(admitted(query, Http1Options.DEFAULTS));
         assertEquals("/?a=b", query.uri());
         assertEquals(HttpResponseStatus.BAD_REQUEST,
-                Http1Requests.admit(request(HttpVersion.HTTP_1_1, "http:///x", "host", "a"), Http1Options.DEFAULTS));
-        assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(
+                admitted(request(HttpVersion.HTTP_1_1, "http:///x", "host", "a"), Http1Options.DEFAULTS));
+        assertEquals(HttpResponseStatus.BAD_REQUEST, admitted(
                 request(HttpVersion.HTTP_1_1, "http://user@a/x", "host", "a"), Http1Options.DEFAULTS));
         // refused as Envoy's connection manager refuses it: 404 (absolute_path_rejected)
-        assertEquals(HttpResponseStatus.NOT_FOUND, Http1Requests.admit(
+        assertEquals(HttpResponseStatus.NOT_FOUND, admitted(
                 request(HttpVersion.HTTP_1_1, "http://a/x", "host", "a"), new Http1Options(false, "", false, false)));
     }
 
@@ -81,15 +87,15 @@ class Http1RequestsTest {
     void acceptHttp10TakesItAndItsDefaultHostStandsInForAMissingOne() {
         Http1Options o = new Http1Options(true, "svc", true, false);
         FullHttpRequest hostless = request(HttpVersion.HTTP_1_0, "/");
-        assertNull(Http1Requests.admit(hostless, o));
+        assertNull(admitted(hostless, o));
         assertEquals("svc", hostless.headers().get("host"));
         FullHttpRequest own = request(HttpVersion.HTTP_1_0, "/", "host", "mine");
-        assertNull(Http1Requests.admit(own, o));
+        assertNull(admitted(own, o));
         assertEquals("mine", own.headers().get("host"));
         // the default is for HTTP/1.0 only; without one, a hostless HTTP/1.0 request is refused as any other
-        assertEquals(HttpResponseStatus.BAD_REQUEST, Http1Requests.admit(request(HttpVersion.HTTP_1_1, "/"), o));
+        assertEquals(HttpResponseStatus.BAD_REQUEST, admitted(request(HttpVersion.HTTP_1_1, "/"), o));
         assertEquals(HttpResponseStatus.BAD_REQUEST,
-                Http1Requests.admit(request(HttpVersion.HTTP_1_0, "/"), new Http1Options(true, "", true, false)));
+                admitted(request(HttpVersion.HTTP_1_0, "/"), new Http1Options(true, "", true, false)));
     }
 
     @Test
@@ -237,6 +243,76 @@ class Http1RequestsTest {
             }
             backends.close().await(10, TimeUnit.SECONDS);
         }
+    }
+
+    @Test
+    void refusedRequestsAreEnvoysLocalRepliesInTheAccessLogAndMetricsWithDpeForCodecErrors() throws Exception {
+        Vertx backends = Vertx.vertx();
+        LoopbackProxy proxy = null;
+        try {
+            HttpServer s = backends.createHttpServer().requestHandler(req -> req.response().end("ok"));
+            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int plain = LoopbackProxy.freePort();
+            proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("plain", plain, "")
+                    + clusterC(backend));
+            // codec errors, as Envoy's codec answers them: the status text as a plain-text body, the connection
+            // closed, and a log line with DPE, the details, and no method, path or authority ("- - HTTP/1.1")
+            String[][] codecErrors = {
+                {"GET /a HTTP/1.1\r\nhost: svc\r\nx-a : 1\r\n\r\n", "400", "Bad Request", "http1.codec_error"},
+                {"GET /a HTTP/1.1\r\nhost: svc\r\n" + "x-h: 1\r\n".repeat(100) + "\r\n", "431",
+                    "Request Header Fields Too Large", "http1.too_many_headers"},
+                {"GET /a HTTP/1.1\r\nhost: svc\r\ncookie: " + "c".repeat(70_000) + "\r\n\r\n", "431",
+                    "Request Header Fields Too Large", "http1.headers_too_large"},
+                {"POST /a HTTP/1.1\r\nhost: svc\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n"
+                    + "0\r\n\r\n", "400", "Bad Request", "http1.content_length_and_chunked_not_allowed"},
+                {"GET /a HTTP/1.0\r\nhost: svc\r\n\r\n", "426", "Upgrade Required", "low_version"},
+                {"POST /a HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: gzip\r\n\r\n", "501", "Not Implemented",
+                    "http1.invalid_transfer_encoding"},
+            };
+            for (String[] c : codecErrors) {
+                int logged = proxy.requests.size();
+                String answer = exchange(plain, c[0]);
+                String lower = answer.toLowerCase(java.util.Locale.ROOT);
+                assertTrue(answer.startsWith("HTTP/1.1 " + c[1] + " ") && answer.endsWith("\r\n\r\n" + c[2])
+                        && lower.contains("\r\nconnection: close\r\n")
+                        && lower.contains("\r\ncontent-type: text/plain\r\n"), answer);
+                dev.inmesh.runtime.stats.StreamInfo line = logLine(proxy, logged);
+                assertEquals(Integer.parseInt(c[1]), line.responseCode(), c[3]);
+                assertEquals(java.util.Set.of(dev.inmesh.runtime.stats.ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR),
+                        line.responseFlags(), c[3]);
+                assertEquals(c[3], line.responseCodeDetails());
+                assertNull(line.method(), c[3]);
+                assertNull(line.path(), c[3]);
+                assertNull(line.authority(), c[3]);
+                assertEquals(c[1].equals("426") ? "HTTP/1.0" : "HTTP/1.1", line.protocol(), c[3]);
+                assertEquals(c[2].length(), line.bytesSent(), c[3]);
+            }
+            // a request the connection manager refuses is logged with its method and path, without DPE
+            int logged = proxy.requests.size();
+            String hostless = exchange(plain, "GET /nohost HTTP/1.1\r\n\r\n");
+            assertTrue(hostless.startsWith("HTTP/1.1 400 ") && hostless.endsWith("\r\n\r\n"), hostless);
+            dev.inmesh.runtime.stats.StreamInfo line = logLine(proxy, logged);
+            assertEquals(400, line.responseCode());
+            assertEquals(java.util.Set.of(), line.responseFlags());
+            assertEquals("missing_host_header", line.responseCodeDetails());
+            assertEquals("GET", line.method());
+            assertEquals("/nohost", line.path());
+        } finally {
+            if (proxy != null) {
+                proxy.close();
+            }
+            backends.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The access log entry written after {@code before} entries, waited for. */
+    private static dev.inmesh.runtime.stats.StreamInfo logLine(LoopbackProxy proxy, int before) throws Exception {
+        for (long deadline = System.nanoTime() + 5_000_000_000L; proxy.requests.size() <= before
+                && System.nanoTime() < deadline; ) {
+            Thread.sleep(10);
+        }
+        assertEquals(before + 1, proxy.requests.size(), "one access log entry");
+        return proxy.requests.get(before);
     }
 
     /** The {@code clusters:} section: cluster {@code c}, one host at 127.0.0.1:{@code port}. */

@@ -670,7 +670,7 @@ public final class Router {
         Host host = ex.lastHost;
         ServiceLabels dest = ServiceLabels.of(ex.cluster, host);
         String originalPath = req.headers.get(HeaderNames.X_ENVOY_ORIGINAL_PATH);
-        StreamInfo info = new StreamInfo(req.direction, req.startTime, req.method.name(),
+        StreamInfo info = new StreamInfo(req.direction, req.startTime, req.method(),
                 originalPath != null ? originalPath : req.uri,
                 req.protocol, status, ex.flags, ex.responseCodeDetails, requestBytes,
                 bytesSent, (System.nanoTime() - req.startNanos) / 1_000_000, ex.upstreamServiceTimeMillis,

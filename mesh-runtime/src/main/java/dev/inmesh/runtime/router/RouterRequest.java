@@ -67,7 +67,8 @@ public final class RouterRequest implements RouteRequest {
                          String downstreamLocalAddress, SocketAddress originalDestination, String protocol) {
         this.direction = direction;
         this.method = method;
-        this.uri = uri == null || uri.isEmpty() ? "/" : uri;
+        // a request without a method is one the codec refused (unparsed): it has no path either
+        this.uri = method != null && (uri == null || uri.isEmpty()) ? "/" : uri;
         this.authority = authority;
         this.scheme = scheme == null ? "http" : scheme;
         this.headers = headers;
@@ -78,6 +79,18 @@ public final class RouterRequest implements RouteRequest {
         this.startNanos = System.nanoTime();
         this.startTime = Instant.now();
         this.protocol = protocol == null ? "HTTP/1.1" : protocol;
+    }
+
+    /**
+     * A request refused by the downstream codec before it had a head the connection manager could take (Envoy's
+     * codec errors: a broken request line or header, a head over its limits, two framings of one body): no method,
+     * path, authority or headers, so that its access log line reads {@code "- - HTTP/1.1"} as Envoy's does. It is
+     * only ever answered with a local reply ({@link Router#localReply}), never routed.
+     */
+    public static RouterRequest unparsed(StreamInfo.Direction direction, String downstreamRemoteAddress,
+                                         String downstreamLocalAddress, String protocol) {
+        return new RouterRequest(direction, null, null, null, null, MultiMap.caseInsensitiveMultiMap(), null,
+                downstreamRemoteAddress, downstreamLocalAddress, null, protocol);
     }
 
     /** Sets the {@code generate_request_id} of the connection manager the request came through (default true). */
@@ -138,7 +151,7 @@ public final class RouterRequest implements RouteRequest {
 
     @Override
     public String method() {
-        return method.name();
+        return method == null ? null : method.name();
     }
 
     @Override
