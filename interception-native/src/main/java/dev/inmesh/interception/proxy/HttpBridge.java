@@ -229,8 +229,9 @@ final class HttpBridge {
      * The connection manager's limits on a request head, checked on the head as it came, before RequestBodies adds
      * to it: at most {@code max_headers_count} header lines, and at most {@code max_request_headers_kb} of header
      * names and values with the path (Envoy's measure: a long path and long headers together can pass Netty's two
-     * separate limits); and, for HTTP/1, one Host line. A head over a limit goes on marked with a failed decoder
-     * result, which the exchange answers (431, or 400 for two Hosts) before closing the connection.
+     * separate limits); and, for HTTP/1, one Host line and a name to every header. A head over a limit goes on
+     * marked with a failed decoder result, which the exchange answers (431, or 400 for two Hosts or a nameless
+     * header) before closing the connection.
      */
     static final class HeadLimits extends ChannelInboundHandlerAdapter {
         private final int maxHeaders;
@@ -266,6 +267,11 @@ final class HttpBridge {
                 if (http2 && (AsciiString.regionMatches(name, true, 0, "x-http2-", 0, 8)
                         || AsciiString.contentEqualsIgnoreCase(name, HttpHeaderNames.TRANSFER_ENCODING))) {
                     continue;
+                }
+                if (!http2 && (name.length() == 0 || name.charAt(0) == ':')) {
+                    // ": v" or ":path: /x": Netty reads a line that starts with its colon as a header without a
+                    // name, which Envoy's codec refuses (HTTP/1 has no pseudo-headers)
+                    return new RefusedHead(HttpResponseStatus.BAD_REQUEST, CODEC_ERROR, "a header without a name");
                 }
                 lines++;
                 bytes += name.length() + e.getValue().length();

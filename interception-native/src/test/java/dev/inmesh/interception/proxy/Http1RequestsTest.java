@@ -259,6 +259,10 @@ class Http1RequestsTest {
             // closed, and a log line with DPE, the details, and no method, path or authority ("- - HTTP/1.1")
             String[][] codecErrors = {
                 {"GET /a HTTP/1.1\r\nhost: svc\r\nx-a : 1\r\n\r\n", "400", "Bad Request", "http1.codec_error"},
+                // a header without a name, or with an HTTP/2 pseudo-header's (Netty reads both without a name)
+                {"GET /a HTTP/1.1\r\nhost: svc\r\n: 1\r\n\r\n", "400", "Bad Request", "http1.codec_error"},
+                {"GET /a HTTP/1.1\r\nhost: svc\r\n:path: /admin\r\n\r\n", "400", "Bad Request",
+                    "http1.codec_error"},
                 {"GET /a HTTP/1.1\r\nhost: svc\r\n" + "x-h: 1\r\n".repeat(100) + "\r\n", "431",
                     "Request Header Fields Too Large", "http1.too_many_headers"},
                 {"GET /a HTTP/1.1\r\nhost: svc\r\ncookie: " + "c".repeat(70_000) + "\r\n\r\n", "431",
