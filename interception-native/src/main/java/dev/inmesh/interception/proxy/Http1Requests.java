@@ -14,8 +14,8 @@ import io.netty.handler.codec.http.HttpVersion;
  * may get {@code default_host_for_http_10}; 400 otherwise; two Host lines are refused by
  * {@code HttpBridge.HeadLimits}); a request line in absolute form taken as its host and path (RFC 9112 3.2.2: its
  * authority replaces the Host header) unless {@code allow_absolute_url} is false (404, as Envoy's connection manager
- * answers it); any other target that is not a path refused (400); no transfer coding other than chunked (501); no
- * HTTP major version other than 1 (505).
+ * answers it); any other target that is not a path refused (400); no HTTP major version other than 1 (505).
+ * Transfer codings are the codec's ({@code Http1ServerCodec}).
  */
 final class Http1Requests {
     private Http1Requests() {}
@@ -27,7 +27,6 @@ final class Http1Requests {
     enum Refusal {
         VERSION(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, HttpBridge.CODEC_ERROR, true),
         HTTP_10(HttpResponseStatus.UPGRADE_REQUIRED, "low_version", true),
-        TRANSFER_CODING(HttpResponseStatus.NOT_IMPLEMENTED, "http1.invalid_transfer_encoding", true),
         URL(HttpResponseStatus.BAD_REQUEST, "http1.invalid_url", true),
         ABSOLUTE_PATH(HttpResponseStatus.NOT_FOUND, "absolute_path_rejected", false),
         NO_HOST(HttpResponseStatus.BAD_REQUEST, "missing_host_header", false);
@@ -45,8 +44,8 @@ final class Http1Requests {
 
     /**
      * Null when the request is taken, after giving it its host and origin-form path when it came in absolute form or
-     * as HTTP/1.0 without a Host; otherwise why it is refused. {@code req} is a request head:
-     * {@code HttpBridge.RequestBodies} has taken {@code chunked} off its Transfer-Encoding (it decodes that coding).
+     * as HTTP/1.0 without a Host; otherwise why it is refused. {@code req} is a request head whose framing the codec
+     * took.
      */
     static Refusal admit(HttpRequest req, Http1Options o) {
         HttpVersion v = req.protocolVersion();
@@ -58,10 +57,6 @@ final class Http1Requests {
             return Refusal.HTTP_10;
         }
         HttpHeaders h = req.headers();
-        if (h.contains(HttpHeaderNames.TRANSFER_ENCODING)) {
-            // what is left once RequestBodies took "chunked" off: a coding the proxy cannot decode (gzip, ...)
-            return Refusal.TRANSFER_CODING;
-        }
         String uri = req.uri();
         int scheme = absoluteFormSchemeEnd(uri);
         if (scheme < 0 && !uri.startsWith("/") && !uri.equals("*") && !req.method().equals(HttpMethod.CONNECT)) {

@@ -4,8 +4,11 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.CombinedChannelDuplexHandler;
 import io.netty.handler.codec.DecoderResult;
+import dev.inmesh.interception.proxy.HttpBridge.RefusedHead;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
@@ -22,8 +25,9 @@ import java.util.Queue;
  * The proxy's HTTP/1 server codec: Netty's request decoder and response encoder, paired so that the encoder knows
  * which request each response answers (a response to {@code HEAD} has no body; a {@code 2xx} to {@code CONNECT}
  * starts a tunnel), as Netty's {@code HttpServerCodec} pairs them. It is ours for what that codec does not let
- * decide: a request with both {@code Content-Length} and {@code Transfer-Encoding: chunked}. Netty drops the length
- * and reads the chunked body (RFC 9112 6.3), which Envoy does only with {@code allow_chunked_length}; by default
+ * decide: a request's framing, refused as Envoy's codec refuses it (see {@code Decoder.framing}), and a request
+ * with both {@code Content-Length} and {@code Transfer-Encoding: chunked}. Netty drops the length and reads the
+ * chunked body (RFC 9112 6.3), which Envoy does only with {@code allow_chunked_length}; by default
  * Envoy refuses such a request with 400, since two framings of one body are how requests are smuggled past a proxy
  * that reads the other one. Without the option the head goes on marked with a failed decoder result, which the
  * exchange answers 400 before closing the connection.
@@ -56,8 +60,44 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
             for (int i = before; i < out.size(); i++) {
                 if (out.get(i) instanceof HttpRequest r) {
                     methods.add(r.method());
+                    RefusedHead refused = r.decoderResult().isSuccess() ? framing(r) : null;
+                    if (refused != null) {
+                        r.setDecoderResult(DecoderResult.failure(refused));
+                    }
                 }
             }
+        }
+
+        /**
+         * The framing rules Envoy's codec applies to a request head, beyond Netty's: a {@code Transfer-Encoding}
+         * beside a {@code Content-Length} is refused (400) whatever its coding (Netty takes only chunked as one
+         * framing against the other, and what is left of a chunked one with {@code allow_chunked_length} has no
+         * length any more); a {@code Transfer-Encoding} other than one {@code chunked} (two lines of it, another
+         * coding, chunked not alone) or on {@code CONNECT} is refused with 501; {@code CONNECT} with a body length
+         * other than 0 is refused (400), its length 0 dropped. Null when the head may go on.
+         */
+        private static RefusedHead framing(HttpRequest r) {
+            HttpHeaders h = r.headers();
+            List<String> codings = h.getAll(HttpHeaderNames.TRANSFER_ENCODING);
+            boolean connect = HttpMethod.CONNECT.equals(r.method());
+            if (!codings.isEmpty()) {
+                if (h.contains(HttpHeaderNames.CONTENT_LENGTH)) {
+                    return new RefusedHead(HttpResponseStatus.BAD_REQUEST,
+                            "http1.content_length_and_chunked_not_allowed", "content-length beside transfer-encoding");
+                }
+                if (connect || codings.size() != 1
+                        || !HttpHeaderValues.CHUNKED.contentEqualsIgnoreCase(codings.get(0).trim())) {
+                    return new RefusedHead(HttpResponseStatus.NOT_IMPLEMENTED, "http1.invalid_transfer_encoding",
+                            "transfer-encoding other than chunked: " + codings);
+                }
+            } else if (connect && h.contains(HttpHeaderNames.CONTENT_LENGTH)) {
+                if (!"0".equals(h.get(HttpHeaderNames.CONTENT_LENGTH))) {
+                    return new RefusedHead(HttpResponseStatus.BAD_REQUEST, "http1.body_disallowed",
+                            "a body on CONNECT");
+                }
+                h.remove(HttpHeaderNames.CONTENT_LENGTH);
+            }
+            return null;
         }
 
         @Override
@@ -65,7 +105,7 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
             if (allowChunkedLength) {
                 super.handleTransferEncodingChunkedWithContentLength(message);
             } else {
-                message.setDecoderResult(DecoderResult.failure(new HttpBridge.RefusedHead(
+                message.setDecoderResult(DecoderResult.failure(new RefusedHead(
                         HttpResponseStatus.BAD_REQUEST, "http1.content_length_and_chunked_not_allowed",
                         "content-length and chunked transfer-encoding together (allow_chunked_length is off)")));
             }

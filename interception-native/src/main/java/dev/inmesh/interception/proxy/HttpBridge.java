@@ -344,7 +344,7 @@ final class HttpBridge {
                     return;
                 }
                 if (r.headers().contains(HttpHeaderNames.TRANSFER_ENCODING)) {
-                    HttpUtil.setTransferEncodingChunked(r, false); // decoded here; what is left is refused later
+                    HttpUtil.setTransferEncodingChunked(r, false); // decoded here (the codec took only chunked)
                 }
                 head = r;
             } else if (msg instanceof HttpContent c) {
