@@ -7,12 +7,14 @@ import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpVersion;
+import java.util.Set;
 
 /**
  * Which HTTP/1 requests the proxy takes, as Envoy's HTTP/1 codec and connection manager decide with their
- * {@code http_protocol_options}: HTTP/1.0 only when {@code accept_http_10} (426 otherwise); a Host always (HTTP/1.0
- * may get {@code default_host_for_http_10}; 400 otherwise; two Host lines are refused by
- * {@code HttpBridge.HeadLimits}); a request line in absolute form taken as its host and path (RFC 9112 3.2.2: its
+ * {@code http_protocol_options}: a method the codec knows unless {@code allow_custom_methods} (400 otherwise);
+ * HTTP/1.0 only when {@code accept_http_10} (426 otherwise); a Host always (HTTP/1.0 may get
+ * {@code default_host_for_http_10}; 400 otherwise; two Host lines are refused by {@code HttpBridge.HeadLimits}); a
+ * request line in absolute form taken as its host and path (RFC 9112 3.2.2: its
  * authority replaces the Host header) unless {@code allow_absolute_url} is false (404, as Envoy's connection manager
  * answers it); any other target that is not a path refused (400); no HTTP major version other than 1 (505).
  * Transfer codings are the codec's ({@code Http1ServerCodec}).
@@ -25,6 +27,7 @@ final class Http1Requests {
      * codec error: flag DPE, the status text as the body) or its connection manager does (a plain local reply).
      */
     enum Refusal {
+        METHOD(HttpResponseStatus.BAD_REQUEST, HttpBridge.CODEC_ERROR, true),
         VERSION(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, HttpBridge.CODEC_ERROR, true),
         HTTP_10(HttpResponseStatus.UPGRADE_REQUIRED, "low_version", true),
         URL(HttpResponseStatus.BAD_REQUEST, "http1.invalid_url", true),
@@ -48,6 +51,9 @@ final class Http1Requests {
      * took.
      */
     static Refusal admit(HttpRequest req, Http1Options o) {
+        if (!o.allowCustomMethods() && !KNOWN_METHODS.contains(req.method().name())) {
+            return Refusal.METHOD;
+        }
         HttpVersion v = req.protocolVersion();
         if (v.majorVersion() != 1) {
             return Refusal.VERSION;
@@ -89,6 +95,15 @@ final class Http1Requests {
         }
         return null;
     }
+
+    /**
+     * The methods Envoy's HTTP/1 codec takes without {@code allow_custom_methods} (the request line's method,
+     * case-sensitive): those its parser has always known.
+     */
+    private static final Set<String> KNOWN_METHODS = Set.of("ACL", "BIND", "CHECKOUT", "CONNECT", "COPY", "DELETE",
+            "GET", "HEAD", "LINK", "LOCK", "MERGE", "MKACTIVITY", "MKCALENDAR", "MKCOL", "MOVE", "MSEARCH", "NOTIFY",
+            "OPTIONS", "PATCH", "POST", "PROPFIND", "PROPPATCH", "PURGE", "PUT", "REBIND", "REPORT", "SEARCH",
+            "SOURCE", "SUBSCRIBE", "TRACE", "UNBIND", "UNLINK", "UNLOCK", "UNSUBSCRIBE");
 
     /** The index after {@code http://} or {@code https://} (any case) when the URI is in absolute form, else -1. */
     static int absoluteFormSchemeEnd(String uri) {

@@ -60,6 +60,22 @@ class Http1RequestsTest {
     }
 
     @Test
+    void onlyTheMethodsEnvoysCodecKnowsAreTakenUnlessCustomMethodsAreAllowed() {
+        for (String known : new String[] {"GET", "POST", "PATCH", "OPTIONS", "PROPFIND", "MKCALENDAR", "PURGE"}) {
+            FullHttpRequest r = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.valueOf(known), "/");
+            r.headers().add("host", "a");
+            assertNull(admitted(r, Http1Options.DEFAULTS), known);
+        }
+        Http1Options custom = new Http1Options(false, "", true, false, true);
+        for (String other : new String[] {"FOO", "get", "QUERY"}) {
+            FullHttpRequest r = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.valueOf(other), "/");
+            r.headers().add("host", "a");
+            assertEquals(HttpResponseStatus.BAD_REQUEST, admitted(r, Http1Options.DEFAULTS), other);
+            assertNull(admitted(r, custom), other);
+        }
+    }
+
+    @Test
     void anAbsoluteFormRequestLineGivesTheHostAndThePath() {
         FullHttpRequest r = request(HttpVersion.HTTP_1_1, "http://reviews:9080/reviews/1?x=1", "host", "other");
         assertNull(admitted(r, Http1Options.DEFAULTS));
@@ -257,6 +273,8 @@ class Http1RequestsTest {
             // closed, and a log line with DPE, the details, and no method, path or authority ("- - HTTP/1.1")
             String[][] codecErrors = {
                 {"GET /a HTTP/1.1\r\nhost: svc\r\nx-a : 1\r\n\r\n", "400", "Bad Request", "http1.codec_error"},
+                // a method Envoy's codec does not know (allow_custom_methods is off)
+                {"FOO /a HTTP/1.1\r\nhost: svc\r\n\r\n", "400", "Bad Request", "http1.codec_error"},
                 // a header without a name, or with an HTTP/2 pseudo-header's (Netty reads both without a name)
                 {"GET /a HTTP/1.1\r\nhost: svc\r\n: 1\r\n\r\n", "400", "Bad Request", "http1.codec_error"},
                 {"GET /a HTTP/1.1\r\nhost: svc\r\n:path: /admin\r\n\r\n", "400", "Bad Request",

@@ -12,13 +12,22 @@ package dev.inmesh.api.config.listener;
  * @param allowChunkedLength whether a request with both {@code Content-Length} and {@code Transfer-Encoding: chunked}
  *                           is taken, its {@code Content-Length} dropped and its chunked body read (RFC 9112 6.3);
  *                           when false (Envoy's default) it is answered 400, as a possible request smuggling attempt
+ * @param allowCustomMethods whether a request method outside the list Envoy's HTTP/1 codec knows (GET, POST, the
+ *                           WebDAV methods, ...) is taken, if it is a token; when false (Envoy's default) such a
+ *                           request is answered 400
  */
 public record Http1Options(boolean acceptHttp10, String defaultHostForHttp10, boolean allowAbsoluteUrl,
-                           boolean allowChunkedLength) {
-    /** Envoy's defaults: no HTTP/1.0, absolute URLs taken, no Content-Length beside a chunked body. */
-    public static final Http1Options DEFAULTS = new Http1Options(false, "", true, false);
+                           boolean allowChunkedLength, boolean allowCustomMethods) {
+    /** Envoy's defaults: no HTTP/1.0, absolute URLs taken, no Content-Length beside a chunked body, known methods. */
+    public static final Http1Options DEFAULTS = new Http1Options(false, "", true, false, false);
 
     public Http1Options {
         defaultHostForHttp10 = defaultHostForHttp10 == null ? "" : defaultHostForHttp10;
+    }
+
+    /** The options with only the methods Envoy's HTTP/1 codec knows taken (its default). */
+    public Http1Options(boolean acceptHttp10, String defaultHostForHttp10, boolean allowAbsoluteUrl,
+                        boolean allowChunkedLength) {
+        this(acceptHttp10, defaultHostForHttp10, allowAbsoluteUrl, allowChunkedLength, false);
     }
 }
