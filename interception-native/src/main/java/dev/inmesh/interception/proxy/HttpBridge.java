@@ -611,9 +611,7 @@ final class HttpBridge {
                     return;
                 }
                 if (req.headers().contains(HttpHeaderNames.EXPECT)) {
-                    if (!expectation(ctx, req)) {
-                        return;
-                    }
+                    expectation(ctx, req);
                 }
                 forward(ctx, req);
             } finally {
@@ -636,18 +634,12 @@ final class HttpBridge {
         }
 
         /**
-         * An {@code Expect} header, answered by the proxy and not passed on, as Envoy does without
-         * {@code proxy_100_continue}: {@code 100-continue} gets {@code 100 Continue} when the body is still to come
-         * (the request is handled only once those before it are answered, so the interim answer never overtakes
-         * theirs); any other expectation gets 417 and the connection (HTTP/1) closes. False when refused.
+         * An {@code Expect: 100-continue}, answered by the proxy and not passed on, as Envoy's connection manager does
+         * without {@code proxy_100_continue}: {@code 100 Continue} when the body is still to come (the request is
+         * handled only once those before it are answered, so the interim answer never overtakes theirs). Any other
+         * expectation goes upstream as it came, as Envoy passes it: the application answers it.
          */
-        private boolean expectation(ChannelHandlerContext ctx, HttpRequest req) {
-            String expect = req.headers().get(HttpHeaderNames.EXPECT);
-            if (req.protocolVersion().compareTo(HttpVersion.HTTP_1_1) >= 0
-                    && !HttpHeaderValues.CONTINUE.contentEqualsIgnoreCase(expect)) {
-                sendError(ctx, HttpResponseStatus.EXPECTATION_FAILED);
-                return false;
-            }
+        private void expectation(ChannelHandlerContext ctx, HttpRequest req) {
             if (HttpUtil.is100ContinueExpected(req)) {
                 HttpUtil.set100ContinueExpected(req, false);
                 if (!(req instanceof FullHttpRequest)) {
@@ -656,7 +648,6 @@ final class HttpBridge {
                             Unpooled.EMPTY_BUFFER), ctx.voidPromise());
                 }
             }
-            return true;
         }
 
         /** The connection ends: what the client sent after the current request is not read as requests. */

@@ -194,7 +194,7 @@ class Http1RequestsTest {
                 "POST /te HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: gzip\r\n\r\n",
                 "GET /old HTTP/1.0\r\nhost: svc\r\n\r\n",
                 "GET /two HTTP/1.1\r\nhost: svc\r\nhost: other\r\n\r\n",
-                // refused by the aggregator itself (417), before the exchange sees it
+                // with an expectation, which a refused head does not reach
                 "POST /te HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: gzip\r\nexpect: nope\r\n\r\n",
                 "GET /two HTTP/1.1\r\nhost: svc\r\nhost: other\r\nexpect: nope\r\n\r\n"}) {
                 String answer = exchange(plain, refused + "GET /smuggled HTTP/1.1\r\nhost: svc\r\n\r\n");
@@ -325,6 +325,32 @@ class Http1RequestsTest {
             assertEquals("missing_host_header", line.responseCodeDetails());
             assertEquals("GET", line.method());
             assertEquals("/nohost", line.path());
+        } finally {
+            if (proxy != null) {
+                proxy.close();
+            }
+            backends.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void anExpectationOtherThan100ContinueGoesUpstreamAsEnvoyPassesIt() throws Exception {
+        Vertx backends = Vertx.vertx();
+        LoopbackProxy proxy = null;
+        try {
+            HttpServer s = backends.createHttpServer().requestHandler(req -> req.body().onSuccess(b -> req.response()
+                    .end("expect=" + req.getHeader("expect") + " body=" + b)));
+            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int plain = LoopbackProxy.freePort();
+            proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("plain", plain, "")
+                    + clusterC(backend));
+            String other = exchange(plain, "POST /a HTTP/1.1\r\nhost: svc\r\nexpect: x-custom\r\n"
+                    + "content-length: 3\r\nconnection: close\r\n\r\nabc");
+            assertTrue(other.startsWith("HTTP/1.1 200 OK") && other.endsWith("expect=x-custom body=abc"), other);
+            // 100-continue is the proxy's to answer, and is not passed on
+            String proceed = exchange(plain, "POST /a HTTP/1.1\r\nhost: svc\r\nexpect: 100-continue\r\n"
+                    + "content-length: 3\r\nconnection: close\r\n\r\nabc");
+            assertTrue(proceed.endsWith("expect=null body=abc"), proceed);
         } finally {
             if (proxy != null) {
                 proxy.close();
