@@ -13,11 +13,11 @@ import java.util.Set;
  * Which HTTP/1 requests the proxy takes, as Envoy's HTTP/1 codec and connection manager decide with their
  * {@code http_protocol_options}: a method the codec knows unless {@code allow_custom_methods} (400 otherwise);
  * HTTP/1.0 only when {@code accept_http_10} (426 otherwise); a Host always (HTTP/1.0 may get
- * {@code default_host_for_http_10}; 400 otherwise; two Host lines are refused by {@code HttpBridge.HeadLimits}); a
- * request line in absolute form taken as its host and path (RFC 9112 3.2.2: its
- * authority replaces the Host header) unless {@code allow_absolute_url} is false (404, as Envoy's connection manager
- * answers it); any other target that is not a path refused (400); no HTTP major version other than 1 (505).
- * Transfer codings are the codec's ({@code Http1ServerCodec}).
+ * {@code default_host_for_http_10}; 400 otherwise; two Host lines are refused by {@code HttpBridge.HeadLimits}),
+ * made of the characters of an authority (400 otherwise); a request line in absolute form taken as its host and
+ * path (RFC 9112 3.2.2: its authority replaces the Host header) unless {@code allow_absolute_url} is false (404, as
+ * Envoy's connection manager answers it); any other target that is not a path refused (400); no HTTP major version
+ * other than 1 (505). Transfer codings are the codec's ({@code Http1ServerCodec}).
  */
 final class Http1Requests {
     private Http1Requests() {}
@@ -31,6 +31,7 @@ final class Http1Requests {
         VERSION(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, HttpBridge.CODEC_ERROR, true),
         HTTP_10(HttpResponseStatus.UPGRADE_REQUIRED, "low_version", true),
         URL(HttpResponseStatus.BAD_REQUEST, "http1.invalid_url", true),
+        AUTHORITY(HttpResponseStatus.BAD_REQUEST, "http.invalid_authority", true),
         ABSOLUTE_PATH(HttpResponseStatus.NOT_FOUND, "absolute_path_rejected", false),
         NO_HOST(HttpResponseStatus.BAD_REQUEST, "missing_host_header", false);
 
@@ -86,6 +87,9 @@ final class Http1Requests {
             h.set(HttpHeaderNames.HOST, authority);
         }
         String host = h.get(HttpHeaderNames.HOST);
+        if (host != null && !validAuthority(host)) {
+            return Refusal.AUTHORITY; // as Envoy's codec checks the Host before the connection manager sees it
+        }
         if (host == null || host.isEmpty()) {
             if (http10 && !o.defaultHostForHttp10().isEmpty()) {
                 h.set(HttpHeaderNames.HOST, o.defaultHostForHttp10());
@@ -104,6 +108,23 @@ final class Http1Requests {
             "GET", "HEAD", "LINK", "LOCK", "MERGE", "MKACTIVITY", "MKCALENDAR", "MKCOL", "MOVE", "MSEARCH", "NOTIFY",
             "OPTIONS", "PATCH", "POST", "PROPFIND", "PROPPATCH", "PURGE", "PUT", "REBIND", "REPORT", "SEARCH",
             "SOURCE", "SUBSCRIBE", "TRACE", "UNBIND", "UNLINK", "UNLOCK", "UNSUBSCRIBE");
+
+    /**
+     * Whether a Host holds only the characters an authority may (RFC 3986 3.2: unreserved, sub-delims,
+     * percent-encodings, {@code :}, {@code @} and an IP literal's brackets), the set Envoy checks it against: no
+     * space, slash, control or other character that could make one host read as another.
+     */
+    static boolean validAuthority(String host) {
+        for (int i = 0, n = host.length(); i < n; i++) {
+            char c = host.charAt(i);
+            boolean ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+                    || "-._~!$&'()*+,;=:@[]%".indexOf(c) >= 0;
+            if (!ok) {
+                return false;
+            }
+        }
+        return true;
+    }
 
     /** The index after {@code http://} or {@code https://} (any case) when the URI is in absolute form, else -1. */
     static int absoluteFormSchemeEnd(String uri) {

@@ -53,6 +53,15 @@ class Http1RequestsTest {
         FullHttpRequest connect = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.CONNECT, "a:443");
         connect.headers().add("host", "a:443");
         assertNull(admitted(connect, o));
+        // a Host made of an authority's characters: a name, an IP literal, a port, userinfo; nothing else
+        for (String host : new String[] {"reviews.default.svc.cluster.local:9080", "[fe80::1%25eth0]:80", "10.0.0.1",
+            "u@h", "xn--bcher-kva.example"}) {
+            assertNull(admitted(request(HttpVersion.HTTP_1_1, "/", "host", host), o), host);
+        }
+        for (String host : new String[] {"a b", "a/b", "a\tb", "a\"b", "a<b", "a\\b", "a{b}"}) {
+            assertEquals(HttpResponseStatus.BAD_REQUEST, admitted(request(HttpVersion.HTTP_1_1, "/", "host", host),
+                    o), host);
+        }
         assertEquals(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED,
                 admitted(request(HttpVersion.valueOf("HTTP/2.0"), "/", "host", "a"), o));
         // a higher minor version is HTTP/1.1 to this server (RFC 9110 2.5)
@@ -273,6 +282,9 @@ class Http1RequestsTest {
             // closed, and a log line with DPE, the details, and no method, path or authority ("- - HTTP/1.1")
             String[][] codecErrors = {
                 {"GET /a HTTP/1.1\r\nhost: svc\r\nx-a : 1\r\n\r\n", "400", "Bad Request", "http1.codec_error"},
+                // a Host that is not an authority (one host name read as another, or a path smuggled in it)
+                {"GET /a HTTP/1.1\r\nhost: s v c\r\n\r\n", "400", "Bad Request", "http.invalid_authority"},
+                {"GET /a HTTP/1.1\r\nhost: svc/admin\r\n\r\n", "400", "Bad Request", "http.invalid_authority"},
                 // a method Envoy's codec does not know (allow_custom_methods is off)
                 {"FOO /a HTTP/1.1\r\nhost: svc\r\n\r\n", "400", "Bad Request", "http1.codec_error"},
                 // a header without a name, or with an HTTP/2 pseudo-header's (Netty reads both without a name)
