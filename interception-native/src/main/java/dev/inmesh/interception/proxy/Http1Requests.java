@@ -16,8 +16,9 @@ import java.util.Set;
  * {@code default_host_for_http_10}; 400 otherwise; two Host lines are refused by {@code HttpBridge.HeadLimits}),
  * made of the characters of an authority (400 otherwise); a request line in absolute form taken as its host and
  * path (RFC 9112 3.2.2: its authority replaces the Host header) unless {@code allow_absolute_url} is false (404, as
- * Envoy's connection manager answers it); any other target that is not a path refused (400); no HTTP major version
- * other than 1 (505). Transfer codings are the codec's ({@code Http1ServerCodec}).
+ * Envoy's connection manager answers it); any other target that is not a path, or that holds a character other than
+ * visible ASCII, refused (400); no HTTP major version other than 1 (505). Transfer codings are the codec's
+ * ({@code Http1ServerCodec}).
  */
 final class Http1Requests {
     private Http1Requests() {}
@@ -28,6 +29,7 @@ final class Http1Requests {
      */
     enum Refusal {
         METHOD(HttpResponseStatus.BAD_REQUEST, HttpBridge.CODEC_ERROR, true),
+        TARGET(HttpResponseStatus.BAD_REQUEST, HttpBridge.CODEC_ERROR, true),
         VERSION(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, HttpBridge.CODEC_ERROR, true),
         HTTP_10(HttpResponseStatus.UPGRADE_REQUIRED, "low_version", true),
         URL(HttpResponseStatus.BAD_REQUEST, "http1.invalid_url", true),
@@ -55,6 +57,10 @@ final class Http1Requests {
         if (!o.allowCustomMethods() && !KNOWN_METHODS.contains(req.method().name())) {
             return Refusal.METHOD;
         }
+        String uri = req.uri();
+        if (!visibleAscii(uri)) {
+            return Refusal.TARGET;
+        }
         HttpVersion v = req.protocolVersion();
         if (v.majorVersion() != 1) {
             return Refusal.VERSION;
@@ -64,10 +70,9 @@ final class Http1Requests {
             return Refusal.HTTP_10;
         }
         HttpHeaders h = req.headers();
-        String uri = req.uri();
         int scheme = absoluteFormSchemeEnd(uri);
         if (scheme < 0 && !uri.startsWith("/") && !uri.equals("*") && !req.method().equals(HttpMethod.CONNECT)) {
-            return Refusal.URL; // neither origin form nor absolute form: not a URL Envoy takes
+            return Refusal.TARGET; // neither origin form nor absolute form: not a URL Envoy's parser takes
         }
         if (scheme > 0) {
             if (!o.allowAbsoluteUrl()) {
@@ -108,6 +113,20 @@ final class Http1Requests {
             "GET", "HEAD", "LINK", "LOCK", "MERGE", "MKACTIVITY", "MKCALENDAR", "MKCOL", "MOVE", "MSEARCH", "NOTIFY",
             "OPTIONS", "PATCH", "POST", "PROPFIND", "PROPPATCH", "PURGE", "PUT", "REBIND", "REPORT", "SEARCH",
             "SOURCE", "SUBSCRIBE", "TRACE", "UNBIND", "UNLINK", "UNLOCK", "UNSUBSCRIBE");
+
+    /**
+     * Whether a request target holds only what Envoy's HTTP/1 parser takes in one: visible ASCII, tab and form feed.
+     * A control character or a byte above 0x7E (raw UTF-8: Netty reads the line as ISO-8859-1) is refused.
+     */
+    static boolean visibleAscii(String uri) {
+        for (int i = 0, n = uri.length(); i < n; i++) {
+            char c = uri.charAt(i);
+            if ((c < '!' || c > '~') && c != '\t' && c != '\f') {
+                return false;
+            }
+        }
+        return true;
+    }
 
     /**
      * Whether a Host holds only the characters an authority may (RFC 3986 3.2: unreserved, sub-delims,

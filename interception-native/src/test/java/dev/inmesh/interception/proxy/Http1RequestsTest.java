@@ -39,7 +39,7 @@ class Http1RequestsTest {
     }
 
     @Test
-    void envoysDefaultsRefuseHttp10AHostlessRequestAnUnknownCodingAndAnotherMajorVersion() {
+    void envoysDefaultsRefuseHttp10AHostlessRequestABadTargetOrHostAndAnotherMajorVersion() {
         Http1Options o = Http1Options.DEFAULTS;
         assertNull(admitted(request(HttpVersion.HTTP_1_1, "/", "host", "a"), o));
         assertEquals(HttpResponseStatus.UPGRADE_REQUIRED,
@@ -53,6 +53,10 @@ class Http1RequestsTest {
         FullHttpRequest connect = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.CONNECT, "a:443");
         connect.headers().add("host", "a:443");
         assertNull(admitted(connect, o));
+        // a target of visible ASCII only: percent-encoded UTF-8 is taken, raw bytes above 0x7E are not
+        assertNull(admitted(request(HttpVersion.HTTP_1_1, "/caf%C3%A9?q=a|b", "host", "a"), o));
+        assertEquals(HttpResponseStatus.BAD_REQUEST, admitted(request(HttpVersion.HTTP_1_1, "/caf\u00e9", "host",
+                "a"), o));
         // a Host made of an authority's characters: a name, an IP literal, a port, userinfo; nothing else
         for (String host : new String[] {"reviews.default.svc.cluster.local:9080", "[fe80::1%25eth0]:80", "10.0.0.1",
             "u@h", "xn--bcher-kva.example"}) {
@@ -285,6 +289,9 @@ class Http1RequestsTest {
                 // a Host that is not an authority (one host name read as another, or a path smuggled in it)
                 {"GET /a HTTP/1.1\r\nhost: s v c\r\n\r\n", "400", "Bad Request", "http.invalid_authority"},
                 {"GET /a HTTP/1.1\r\nhost: svc/admin\r\n\r\n", "400", "Bad Request", "http.invalid_authority"},
+                // a target with a byte Envoy's parser does not take in one: raw UTF-8 (é), a control character
+                {"GET /caf\u00c3\u00a9 HTTP/1.1\r\nhost: svc\r\n\r\n", "400", "Bad Request", "http1.codec_error"},
+                {"GET /a\u0001b HTTP/1.1\r\nhost: svc\r\n\r\n", "400", "Bad Request", "http1.codec_error"},
                 // a method Envoy's codec does not know (allow_custom_methods is off)
                 {"FOO /a HTTP/1.1\r\nhost: svc\r\n\r\n", "400", "Bad Request", "http1.codec_error"},
                 // a header without a name, or with an HTTP/2 pseudo-header's (Netty reads both without a name)
@@ -458,7 +465,7 @@ class Http1RequestsTest {
     private static String exchange(int port, String request) throws Exception {
         try (Socket s = new Socket("127.0.0.1", port)) {
             s.setSoTimeout(10_000);
-            s.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1)); // one byte a char
             s.getOutputStream().flush();
             InputStream in = s.getInputStream();
             ByteArrayOutputStream out = new ByteArrayOutputStream();
