@@ -12,12 +12,12 @@ import java.util.Set;
 /**
  * Which HTTP/1 requests the proxy takes, as Envoy's HTTP/1 codec and connection manager decide with their
  * {@code http_protocol_options}: a method the codec knows unless {@code allow_custom_methods} (400 otherwise);
- * HTTP/1.0 only when {@code accept_http_10} (426 otherwise); a Host always (HTTP/1.0 may get
- * {@code default_host_for_http_10}; 400 otherwise; two Host lines are refused by {@code HttpBridge.HeadLimits}),
- * made of the characters of an authority (400 otherwise); a request line in absolute form taken as its host and
- * path (RFC 9112 3.2.2: its authority replaces the Host header) unless {@code allow_absolute_url} is false (404, as
- * Envoy's connection manager answers it); any other target that is not a path, or that holds a character other than
- * visible ASCII, refused (400); no HTTP major version other than 1 (505). Transfer codings are the codec's
+ * HTTP/1.0 (any version but HTTP/1.1, as Envoy reads it) only when {@code accept_http_10} (426 otherwise); a Host
+ * always (HTTP/1.0 may get {@code default_host_for_http_10}; 400 otherwise; two Host lines are refused by
+ * {@code HttpBridge.HeadLimits}), made of the characters of an authority (400 otherwise); a request line in absolute
+ * form taken as its host and path (RFC 9112 3.2.2: its authority replaces the Host header) unless
+ * {@code allow_absolute_url} is false (404, as Envoy's connection manager answers it); any other target that is not
+ * a path, or that holds a character other than visible ASCII, refused (400). Transfer codings are the codec's
  * ({@code Http1ServerCodec}).
  */
 final class Http1Requests {
@@ -30,7 +30,6 @@ final class Http1Requests {
     enum Refusal {
         METHOD(HttpResponseStatus.BAD_REQUEST, HttpBridge.CODEC_ERROR, true),
         TARGET(HttpResponseStatus.BAD_REQUEST, HttpBridge.CODEC_ERROR, true),
-        VERSION(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, HttpBridge.CODEC_ERROR, true),
         HTTP_10(HttpResponseStatus.UPGRADE_REQUIRED, "low_version", true),
         URL(HttpResponseStatus.BAD_REQUEST, "http1.invalid_url", true),
         AUTHORITY(HttpResponseStatus.BAD_REQUEST, "http.invalid_authority", true),
@@ -61,13 +60,13 @@ final class Http1Requests {
         if (!visibleAscii(uri)) {
             return Refusal.TARGET;
         }
-        HttpVersion v = req.protocolVersion();
-        if (v.majorVersion() != 1) {
-            return Refusal.VERSION;
-        }
-        boolean http10 = v.minorVersion() == 0;
-        if (http10 && !o.acceptHttp10()) {
-            return Refusal.HTTP_10;
+        // as Envoy's codec: what is not HTTP/1.1 is HTTP/1.0 (HTTP/0.9, 1.2 and 2.0 alike), and is served as such
+        boolean http10 = !req.protocolVersion().equals(HttpVersion.HTTP_1_1);
+        if (http10) {
+            if (!o.acceptHttp10()) {
+                return Refusal.HTTP_10;
+            }
+            req.setProtocolVersion(HttpVersion.HTTP_1_0);
         }
         HttpHeaders h = req.headers();
         int scheme = absoluteFormSchemeEnd(uri);

@@ -39,7 +39,7 @@ class Http1RequestsTest {
     }
 
     @Test
-    void envoysDefaultsRefuseHttp10AHostlessRequestABadTargetOrHostAndAnotherMajorVersion() {
+    void envoysDefaultsRefuseHttp10AnyOtherVersionAHostlessRequestAndABadTargetOrHost() {
         Http1Options o = Http1Options.DEFAULTS;
         assertNull(admitted(request(HttpVersion.HTTP_1_1, "/", "host", "a"), o));
         assertEquals(HttpResponseStatus.UPGRADE_REQUIRED,
@@ -66,10 +66,14 @@ class Http1RequestsTest {
             assertEquals(HttpResponseStatus.BAD_REQUEST, admitted(request(HttpVersion.HTTP_1_1, "/", "host", host),
                     o), host);
         }
-        assertEquals(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED,
-                admitted(request(HttpVersion.valueOf("HTTP/2.0"), "/", "host", "a"), o));
-        // a higher minor version is HTTP/1.1 to this server (RFC 9110 2.5)
-        assertNull(admitted(request(HttpVersion.valueOf("HTTP/1.2"), "/", "host", "a"), o));
+        // any version but HTTP/1.1 is HTTP/1.0 to Envoy's codec: refused by default, served as HTTP/1.0 when taken
+        for (String version : new String[] {"HTTP/2.0", "HTTP/1.2", "HTTP/0.9"}) {
+            assertEquals(HttpResponseStatus.UPGRADE_REQUIRED,
+                    admitted(request(HttpVersion.valueOf(version), "/", "host", "a"), o), version);
+            FullHttpRequest taken = request(HttpVersion.valueOf(version), "/", "host", "a");
+            assertNull(admitted(taken, new Http1Options(true, "", true, false)), version);
+            assertEquals(HttpVersion.HTTP_1_0, taken.protocolVersion(), version);
+        }
     }
 
     @Test
@@ -168,7 +172,7 @@ class Http1RequestsTest {
                     .startsWith("HTTP/1.1 400 "));
             assertTrue(exchange(plain, "POST /a HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: gzip\r\n\r\nxyz")
                     .startsWith("HTTP/1.1 501 "));
-            assertTrue(exchange(plain, "GET /a HTTP/2.0\r\nhost: svc\r\n\r\n").startsWith("HTTP/1.1 505 "));
+            assertTrue(exchange(plain, "GET /a HTTP/2.0\r\nhost: svc\r\n\r\n").startsWith("HTTP/1.1 426 "));
             String absolute = exchange(plain, "GET http://svc:81/b?c=d HTTP/1.1\r\nhost: elsewhere\r\n"
                     + "connection: close\r\n\r\n");
             assertTrue(absolute.startsWith("HTTP/1.1 200 OK"), absolute);
@@ -264,6 +268,9 @@ class Http1RequestsTest {
             String v10 = exchange(http10, "GET /e HTTP/1.0\r\n\r\n");
             assertTrue(v10.startsWith("HTTP/1.0 200 OK"), v10);
             assertTrue(v10.endsWith("host=svc path=/e"), v10);
+            // another version than 1.1 is served as HTTP/1.0 too, as Envoy's codec reads it
+            String v12 = exchange(http10, "GET /e HTTP/1.2\r\n\r\n");
+            assertTrue(v12.startsWith("HTTP/1.0 200 OK") && v12.endsWith("host=svc path=/e"), v12);
         } finally {
             if (proxy != null) {
                 proxy.close();
