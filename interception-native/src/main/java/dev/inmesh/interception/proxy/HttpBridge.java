@@ -722,7 +722,8 @@ final class HttpBridge {
                     conn.tls() ? "https" : "http", headers, body, conn.sourceHostPort(), conn.destinationHostPort(),
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
                     .serverHeader(conn.hcm().serverHeader()).generateRequestId(conn.hcm().generateRequestId())
-                    .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm());
+                    .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
+                    .corsFilter(conn.hcm());
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {

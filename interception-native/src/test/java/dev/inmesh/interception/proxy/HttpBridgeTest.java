@@ -327,6 +327,44 @@ class HttpBridgeTest {
     }
 
     @Test
+    void aRoutesCorsPolicyAnswersPreflightsAndMarksAnswersAsIstiosSidecarDoes() throws Exception {
+        // Istio's shape: the CORS filter before the router, the policy in the route's config
+        proxy.close();
+        proxy = new LoopbackProxy(yaml.replace("          http_filters:\n", """
+                          http_filters:
+                          - name: envoy.filters.http.cors
+                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                """).replace("                route: {cluster: v2}\n", "                route: {cluster: v2}\n"
+                + "                typed_per_filter_config:\n                  envoy.filters.http.cors:\n"
+                + "                    \"@type\": type.googleapis.com/"
+                + "envoy.extensions.filters.http.cors.v3.CorsPolicy\n"
+                + "                    allow_origin_string_match: [{exact: \"https://shop.example\"}]\n"
+                + "                    allow_methods: \"GET,PUT\"\n                    allow_credentials: true\n"));
+        io.vertx.core.http.HttpClientResponse preflight = client.request(new RequestOptions()
+                .setMethod(io.vertx.core.http.HttpMethod.OPTIONS).setURI("/p").putHeader("host", "reviews")
+                .putHeader("x-version", "v2").putHeader("origin", "https://shop.example")
+                .putHeader("access-control-request-method", "PUT")).compose(req -> req.send())
+                .compose(resp -> resp.body().map(b -> resp)).await(10, TimeUnit.SECONDS);
+        assertEquals(200, preflight.statusCode());
+        assertEquals("https://shop.example", preflight.getHeader("access-control-allow-origin"));
+        assertEquals("GET,PUT", preflight.getHeader("access-control-allow-methods"));
+        assertEquals("true", preflight.getHeader("access-control-allow-credentials"));
+        io.vertx.core.http.HttpClientResponse actual = client.request(new RequestOptions().setURI("/a")
+                .putHeader("host", "reviews").putHeader("x-version", "v2").putHeader("origin", "https://shop.example"))
+                .compose(req -> req.send()).compose(resp -> resp.body().map(b -> resp)).await(10, TimeUnit.SECONDS);
+        assertEquals(200, actual.statusCode());
+        assertEquals("https://shop.example", actual.getHeader("access-control-allow-origin"));
+        // a preflight from another origin goes upstream, as Envoy's default
+        Answer other = send(client, new RequestOptions().setMethod(io.vertx.core.http.HttpMethod.OPTIONS)
+                .setURI("/o").putHeader("host", "reviews").putHeader("x-version", "v2")
+                .putHeader("origin", "https://evil.example").putHeader("access-control-request-method", "PUT"), null);
+        assertEquals("v2 OPTIONS /o body= host=reviews", other.body);
+        awaitRequests(3);
+        assertEquals(List.of("cors_response", "via_upstream", "via_upstream"), proxy.requests.stream()
+                .map(i -> i.responseCodeDetails()).toList());
+    }
+
+    @Test
     void aRoutesFaultDelaysOrAbortsRequestsAsIstiosSidecarDoes() throws Exception {
         // Istio's shape: an empty fault filter before the router, the delay or abort in each route's config
         String fault = "\n                  envoy.filters.http.fault:\n                    \"@type\": "

@@ -42,6 +42,10 @@ final class Exchange {
     String responseCodeDetails = "";
     boolean done;
     boolean completed;
+    /** What the CORS filter sets on the response (an allowed origin's headers), or null. */
+    CorsFilter.Outcome cors;
+    /** Whether a filter before the router answered (a CORS preflight): the route's response header rules skip it. */
+    boolean filterReply;
     /** Whether the request counts among its fault filter's active faults (a delay or an abort injected). */
     boolean faultActive;
     /** The stream idle timeout (the route's {@code idle_timeout}, else the connection manager's), or null. */

@@ -96,6 +96,7 @@ public final class Router {
     private final Consumer<StreamInfo> observer;
     private final RandomGenerator random;
     private final FaultFilter faults = new FaultFilter();
+    private final CorsFilter cors = new CorsFilter();
     private volatile java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats;
 
     /**
@@ -347,6 +348,31 @@ public final class Router {
         }
     }
 
+    /**
+     * Envoy's CORS filter, before the router: answers a preflight from an allowed origin (200, no body,
+     * {@code cors_response}), counted for the route's cluster as the fault filter's answers; otherwise notes the
+     * headers the response gets. True when it answered.
+     */
+    private boolean cors(Exchange ex, RouteResult.Forward f, ClusterManager clusters,
+                         Promise<RouterResponse> promise) {
+        RouterRequest req = ex.request;
+        CorsFilter.Outcome o = cors.apply(f, req.method.name(), req::header, () -> random().nextLong());
+        if (o == null) {
+            return false;
+        }
+        if (!o.preflight()) {
+            ex.cors = o;
+            return false;
+        }
+        if (!f.cluster().isEmpty()) {
+            ex.cluster = clusters.cluster(f.cluster());
+            ex.clusterName = ex.cluster == null ? null : f.cluster();
+        }
+        ex.filterReply = true;
+        reply(ex, promise, 200, "", CorsFilter.PREFLIGHT_DETAILS, o.headers());
+        return true;
+    }
+
     /** The rest of {@link #begin}, once the fault filter let the request through. */
     private void routed(Exchange ex, RouteResult result, long randomValue, Control control, RouteTable table,
                         ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
@@ -367,6 +393,9 @@ public final class Router {
             return;
         }
         RouteResult.Forward f = (RouteResult.Forward) result;
+        if (req.corsFilter && cors(ex, f, clusters, promise)) {
+            return;
+        }
         UpstreamCluster cluster = f.cluster().isEmpty() ? null : clusters.cluster(f.cluster());
         if (cluster == null) {
             // as Envoy, the exchange has no upstream cluster (the access log prints "-") when it was not found
@@ -594,7 +623,7 @@ public final class Router {
             h.set("content-type", "text/plain");
         }
         h.set("content-length", Integer.toString(b.length()));
-        if (ex.route != null && ex.table != null && !(ex.route instanceof RouteResult.NoRoute)) {
+        if (ex.route != null && ex.table != null && !(ex.route instanceof RouteResult.NoRoute) && !ex.filterReply) {
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
             // As Envoy's modify_headers: a local reply after upstream attempts carries their count too.
             if (ex.attempts > 0 && ex.route.virtualHost() != null
@@ -607,6 +636,9 @@ public final class Router {
             // (none for a caller that went away: code 0)
             Grpc.toTrailersOnly(h, status, body, ex.request.method == io.vertx.core.http.HttpMethod.HEAD);
             status = 200;
+        }
+        if (ex.cors != null) {
+            ex.cors.setOn(h); // the CORS filter's encoding runs after the router's
         }
         serverHeader(ex.request, h);
         ex.done = true;
@@ -1104,6 +1136,9 @@ public final class Router {
                 h.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(ex.attempts));
             }
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+            if (ex.cors != null) {
+                ex.cors.setOn(h); // over the upstream's own, as Envoy's CORS filter sets them
+            }
             serverHeader(ex.request, h);
             ex.responseCodeDetails = "via_upstream";
             releaseRetrySlot();

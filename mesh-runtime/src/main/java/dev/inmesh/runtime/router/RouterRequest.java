@@ -42,6 +42,8 @@ public final class RouterRequest implements RouteRequest {
     Duration streamIdleTimeout = HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT;
     /** The config of the connection manager's fault filter that runs, or null when it has none. */
     FaultInjection faultFilter;
+    /** Whether the connection manager runs a CORS filter, which applies the routes' CORS policies. */
+    boolean corsFilter;
     /** The connection manager's {@code stat_prefix}: the scope of its fault filter's active faults. */
     String statPrefix = "";
     /** Whether the caller went away ({@link Router#cancel}); read by the exchange when it starts. */
@@ -130,6 +132,15 @@ public final class RouterRequest implements RouteRequest {
         HttpFilter f = hcm == null ? null : hcm.faultFilter();
         this.faultFilter = f == null ? null : f.fault();
         this.statPrefix = hcm == null ? "" : hcm.statPrefix();
+        return this;
+    }
+
+    /**
+     * Sets whether the connection manager the request came through runs a CORS filter ({@link
+     * HttpConnectionManager#corsFilter}; null: none), which applies the routes' and virtual hosts' CORS policies.
+     */
+    public RouterRequest corsFilter(HttpConnectionManager hcm) {
+        this.corsFilter = hcm != null && hcm.corsFilter();
         return this;
     }
 

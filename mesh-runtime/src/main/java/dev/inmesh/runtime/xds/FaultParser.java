@@ -7,7 +7,6 @@ import dev.inmesh.api.config.route.HeaderMatcher;
 import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 /**
@@ -88,27 +87,5 @@ final class FaultParser {
             return FaultInjection.NONE;
         }
         return new FaultInjection(delay, delayPercent, abort, abortPercent, headers, max);
-    }
-
-    /**
-     * The fault config among a virtual host's or route's {@code typed_per_filter_config}, or null for none. Entries
-     * for other filters are refused by name: each would change what that filter does for these routes.
-     */
-    static FaultInjection perFilter(Map<String, Any> configs) {
-        FaultInjection fault = null;
-        for (Map.Entry<String, Any> e : configs.entrySet()) {
-            String at = "typed_per_filter_config[" + e.getKey() + "]";
-            String type = CoreParsers.configType(e.getValue());
-            if (!type.equals(FAULT_TYPE)) {
-                throw new FieldError(at, (type.isEmpty() ? "no config type" : type) + " is not supported by Inmesh "
-                        + "(expected: " + FAULT_TYPE + ")");
-            }
-            if (fault != null) {
-                throw new FieldError(at, "a second fault filter config (expected: one; Inmesh runs one fault "
-                        + "filter)");
-            }
-            fault = Fields.at(at, () -> fault(e.getValue()));
-        }
-        return fault;
     }
 }

@@ -43,14 +43,13 @@ public final class ListenerParser
             "envoy.filters.network.metadata_exchange", "istio.stats", "envoy.filters.network.wasm_stats");
 
     /**
-     * HTTP filters that change nothing here: Istio's telemetry and peer metadata, ALPN override, gRPC stats; and
-     * CORS, which acts only through per-route config (which the route parser rejects). Names count only where the
-     * config type cannot tell (see {@link #OBSERVING_HTTP_TYPES}). The fault filter is not among them: the router
-     * runs it.
+     * HTTP filters that change nothing here: Istio's telemetry and peer metadata, ALPN override, gRPC stats. Names
+     * count only where the config type cannot tell (see {@link #OBSERVING_HTTP_TYPES}). The fault and CORS filters
+     * are not among them: the router runs them.
      */
     static final Set<String> OBSERVING_HTTP_FILTERS = Set.of("istio.metadata_exchange", "istio.stats", "istio.alpn",
-            "envoy.filters.http.grpc_stats", "envoy.filters.http.cors",
-            "envoy.filters.http.peer_metadata", "istio_authn", "envoy.filters.http.wasm_stats");
+            "envoy.filters.http.grpc_stats", "envoy.filters.http.peer_metadata", "istio_authn",
+            "envoy.filters.http.wasm_stats");
 
     /** The config types of the observing network filters (Istio's TCP metadata exchange and stats). */
     static final Set<String> OBSERVING_NETWORK_TYPES = Set.of("envoy.tcp.metadataexchange.config.MetadataExchange",
@@ -62,7 +61,7 @@ public final class ListenerParser
      * null-VM telemetry plugins, which only Istio's names tell apart from other WASM plugins).
      */
     static final Set<String> OBSERVING_HTTP_TYPES = Set.of(
-            "envoy.extensions.filters.http.grpc_stats.v3.FilterConfig", "envoy.extensions.filters.http.cors.v3.Cors",
+            "envoy.extensions.filters.http.grpc_stats.v3.FilterConfig",
             "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig", "stats.PluginConfig",
             "io.istio.http.peer_metadata.Config", "io.istio.http.metadata_exchange.Config",
             "istio.envoy.config.filter.http.authn.v2alpha1.FilterConfig");
@@ -70,6 +69,8 @@ public final class ListenerParser
     static final String HTTP_WASM_TYPE = "envoy.extensions.filters.http.wasm.v3.Wasm";
     static final String NETWORK_WASM_TYPE = "envoy.extensions.filters.network.wasm.v3.Wasm";
     static final String FAULT_NAME = "envoy.filters.http.fault";
+    static final String CORS_NAME = "envoy.filters.http.cors";
+    static final String CORS_TYPE = "envoy.extensions.filters.http.cors.v3.Cors";
 
     /** Whether a filter only observes: by its config type, or by its name where the type cannot tell. */
     static boolean observing(String name, String type, Set<String> names, Set<String> types, String wasmType) {
@@ -312,9 +313,11 @@ public final class ListenerParser
             }
             boolean fault = !router && (typeName.equals(FaultParser.FAULT_TYPE)
                     || typeName.isEmpty() && f.getName().equals(FAULT_NAME));
-            boolean observing = !router && !fault && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS,
+            boolean cors = !router && (typeName.equals(CORS_TYPE)
+                    || typeName.isEmpty() && f.getName().equals(CORS_NAME));
+            boolean observing = !router && !fault && !cors && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS,
                     OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
-            if (!router && !fault && !observing && !f.getIsOptional() && !f.getDisabled()) {
+            if (!router && !fault && !cors && !observing && !f.getIsOptional() && !f.getDisabled()) {
                 throw new FieldError("http_filters[" + i + "].name", f.getName()
                         + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
                         + "(mark it is_optional, or remove it)");
@@ -327,8 +330,18 @@ public final class ListenerParser
                 throw new FieldError("http_filters[" + i + "].name", f.getName() + ": a second fault filter is not "
                         + "supported by Inmesh (expected: one)");
             }
+            if (cors && f.hasTypedConfig()) {
+                // the filter's own config (Cors) has no fields: the policies come from the routes
+                Fields.at("http_filters[" + i + "].typed_config", () -> {
+                    Fields.onlyKnown(RouteConfigurationParser.unpack(f.getTypedConfig(), io.envoyproxy.envoy
+                            .extensions.filters.http.cors.v3.Cors.class, "@type"), Set.of(), Set.of());
+                    return null;
+                });
+            }
+            // as the fault filter: a disabled CORS filter runs only where a route enables it, here nowhere
+            boolean corsRuns = cors && !f.getDisabled();
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
-                    () -> new HttpFilter(f.getName(), typeName, faultConfig))));
+                    () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns))));
         }
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)
                 && !filters.get(filters.size() - 1).name().equals("envoy.filters.http.router")) {

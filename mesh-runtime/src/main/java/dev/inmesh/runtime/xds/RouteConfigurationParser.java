@@ -5,6 +5,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.route.Action;
 import dev.inmesh.api.config.route.ClusterSpecifier;
+import dev.inmesh.api.config.route.CorsPolicy;
 import dev.inmesh.api.config.route.DirectResponseAction;
 import dev.inmesh.api.config.route.HashPolicy;
 import dev.inmesh.api.config.route.HeaderMatcher;
@@ -114,15 +115,18 @@ public final class RouteConfigurationParser
 
     static VirtualHost virtualHost(io.envoyproxy.envoy.config.route.v3.VirtualHost v) {
         Fields.onlyKnown(v, union(HEADER_FIELDS, "name", "domains", "routes", "retry_policy",
-                "include_request_attempt_count", "include_attempt_count_in_response", "typed_per_filter_config"),
-                Set.of());
+                "include_request_attempt_count", "include_attempt_count_in_response", "typed_per_filter_config",
+                "cors"), Set.of());
         List<Route> routes = Fields.each("routes", v.getRoutesList(), RouteConfigurationParser::route);
         RetryPolicy retry = v.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(v.getRetryPolicy()))
                 : null;
+        PerFilterConfigs perFilter = PerFilterConfigs.parse(v.getTypedPerFilterConfigMap());
+        CorsPolicy cors = perFilter.cors() != null ? perFilter.cors()
+                : v.hasCors() ? Fields.at("cors", () -> CorsParser.legacy(v.getCors())) : null;
         return new VirtualHost(v.getName(), v.getDomainsList(), routes, retry, v.getIncludeRequestAttemptCount(),
                 v.getIncludeAttemptCountInResponse(), CoreParsers.headerMutations(v.getRequestHeadersToAddList(),
                         v.getRequestHeadersToRemoveList(), v.getResponseHeadersToAddList(),
-                        v.getResponseHeadersToRemoveList()), FaultParser.perFilter(v.getTypedPerFilterConfigMap()));
+                        v.getResponseHeadersToRemoveList()), perFilter.fault(), cors);
     }
 
     static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
@@ -138,9 +142,12 @@ public final class RouteConfigurationParser
                     throw new FieldError("action", "one of route, redirect or direct_response is required");
         };
         String decorator = r.hasDecorator() ? r.getDecorator().getOperation() : null;
+        PerFilterConfigs perFilter = PerFilterConfigs.parse(r.getTypedPerFilterConfigMap());
+        CorsPolicy cors = perFilter.cors() != null ? perFilter.cors() : r.hasRoute() && r.getRoute().hasCors()
+                ? Fields.at("route.cors", () -> CorsParser.legacy(r.getRoute().getCors())) : null;
         return new Route(r.getName(), match, action, decorator, CoreParsers.headerMutations(
                 r.getRequestHeadersToAddList(), r.getRequestHeadersToRemoveList(), r.getResponseHeadersToAddList(),
-                r.getResponseHeadersToRemoveList()), FaultParser.perFilter(r.getTypedPerFilterConfigMap()));
+                r.getResponseHeadersToRemoveList()), perFilter.fault(), cors);
     }
 
     static RouteMatch routeMatch(io.envoyproxy.envoy.config.route.v3.RouteMatch m) {
@@ -208,7 +215,7 @@ public final class RouteConfigurationParser
     static RouteAction routeAction(io.envoyproxy.envoy.config.route.v3.RouteAction a) {
         Fields.onlyKnown(a, Set.of("cluster", "cluster_header", "weighted_clusters", "timeout", "idle_timeout",
                 "retry_policy", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
-                "hash_policy", "max_grpc_timeout", "max_stream_duration", "request_mirror_policies"),
+                "hash_policy", "max_grpc_timeout", "max_stream_duration", "request_mirror_policies", "cors"),
                 Set.of("include_vh_rate_limits", "upgrade_configs", "cluster_not_found_response_code"));
         ClusterSpecifier cluster = switch (a.getClusterSpecifierCase()) {
             case CLUSTER -> new ClusterSpecifier.Named(a.getCluster());

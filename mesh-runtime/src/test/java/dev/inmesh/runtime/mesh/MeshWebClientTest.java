@@ -178,6 +178,41 @@ class MeshWebClientTest {
     }
 
     @Test
+    void aVirtualServicesCorsPolicyAnswersPreflightsAndMarksAnswersAsItsSidecarWould() throws Exception {
+        int a = server("reviews-a", 200);
+        // as istiod writes a VirtualService's corsPolicy: the CORS filter before the router, the policy in the route
+        String policy = "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy, "
+                + "allow_origin_string_match: [{exact: \"https://shop.example\"}], allow_methods: \"GET,POST\", "
+                + "max_age: \"600\", filter_enabled: {default_value: {numerator: 100}}}";
+        String corsFilter = "          - {name: envoy.filters.http.cors, typed_config: "
+                + "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}}\n";
+        mesh(config("                typed_per_filter_config: {envoy.filters.http.cors: " + policy + "}\n", a)
+                .replace("          http_filters:\n", "          http_filters:\n" + corsFilter));
+        WebClient client = mesh.webClient();
+        HttpResponse<Buffer> preflight = client.request(io.vertx.core.http.HttpMethod.OPTIONS, 9080, "reviews", "/")
+                .putHeader("origin", "https://shop.example").putHeader("access-control-request-method", "POST")
+                .send().await(5, TimeUnit.SECONDS);
+        assertEquals(200, preflight.statusCode());
+        assertEquals("https://shop.example", preflight.getHeader("access-control-allow-origin"));
+        assertEquals("GET,POST", preflight.getHeader("access-control-allow-methods"));
+        assertEquals("600", preflight.getHeader("access-control-max-age"));
+        assertNull(preflight.getHeader("x-served-by")); // answered by the mesh, not the service
+        HttpResponse<Buffer> actual = client.get(9080, "reviews", "/").putHeader("origin", "https://shop.example")
+                .send().await(5, TimeUnit.SECONDS);
+        assertEquals("reviews-a", actual.getHeader("x-served-by"));
+        assertEquals("https://shop.example", actual.getHeader("access-control-allow-origin"));
+        HttpResponse<Buffer> other = client.get(9080, "reviews", "/").putHeader("origin", "https://evil.example")
+                .send().await(5, TimeUnit.SECONDS);
+        assertNull(other.getHeader("access-control-allow-origin"));
+        for (int i = 0; i < 100 && recorded.size() < 3; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(List.of("cors_response", "via_upstream", "via_upstream"), recorded.stream()
+                .map(s -> s.responseCodeDetails()).toList());
+        assertEquals("outbound|9080||reviews.default.svc.cluster.local", recorded.get(0).upstreamCluster());
+    }
+
+    @Test
     void aVirtualServicesFaultDelaysAndAbortsTheApplicationsCallsAsItsSidecarWould() throws Exception {
         int a = server("reviews-a", 200);
         // as istiod writes a VirtualService's fault: an empty fault filter before the router, the fault in the route

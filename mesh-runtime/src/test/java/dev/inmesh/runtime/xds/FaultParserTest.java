@@ -143,13 +143,13 @@ class FaultParserTest {
     @Test
     void anotherFiltersPerRouteConfigIsStillRefusedByName() {
         String text = routeWithConfigs("""
-                envoy.filters.http.cors:
-                  "@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy
-                  allow_origin_string_match: [{exact: "*"}]
+                envoy.filters.http.ext_authz:
+                  "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute
+                  disabled: true
                 """);
         String m = refused(text);
-        assertTrue(m.contains("virtual_hosts[0].routes[0].typed_per_filter_config[envoy.filters.http.cors]: "
-                + "envoy.extensions.filters.http.cors.v3.CorsPolicy is not supported by Inmesh"), m);
+        assertTrue(m.contains("virtual_hosts[0].routes[0].typed_per_filter_config[envoy.filters.http.ext_authz]: "
+                + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute is not supported by Inmesh"), m);
     }
 
     @Test

@@ -85,4 +85,9 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         }
         return null;
     }
+
+    /** Whether a CORS filter runs in this connection manager (see {@link HttpFilter#cors}). */
+    public boolean corsFilter() {
+        return httpFilters.stream().anyMatch(HttpFilter::cors);
+    }
 }

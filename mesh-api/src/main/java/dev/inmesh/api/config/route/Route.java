@@ -13,9 +13,11 @@ import dev.inmesh.api.config.core.HeaderMutations;
  * @param headers header mutations at route level
  * @param fault the fault filter's config for this route ({@code typed_per_filter_config}), which overrides the virtual
  *     host's and the connection manager's; null for none
+ * @param cors the CORS filter's policy for this route ({@code typed_per_filter_config}, else the route action's
+ *     {@code cors}), consulted before the virtual host's; null for none
  */
 public record Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                    FaultInjection fault) {
+                    FaultInjection fault, CorsPolicy cors) {
     public Route {
         name = name == null ? "" : name;
         Checks.nonNull(match, "match");
@@ -23,9 +25,15 @@ public record Route(String name, RouteMatch match, Action action, String decorat
         headers = headers == null ? HeaderMutations.NONE : headers;
     }
 
-    /** A route with no fault filter config of its own. */
+    /** A route with no CORS policy of its own. */
+    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
+                 FaultInjection fault) {
+        this(name, match, action, decorator, headers, fault, null);
+    }
+
+    /** A route with no fault filter config or CORS policy of its own. */
     public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers) {
-        this(name, match, action, decorator, headers, null);
+        this(name, match, action, decorator, headers, null, null);
     }
 
     /** A route with no name, decorator or header mutations. */

@@ -20,10 +20,12 @@ import java.util.Set;
  * @param headers header mutations at virtual host level
  * @param fault the fault filter's config for the routes that have none of their own ({@code typed_per_filter_config}),
  *     which overrides the connection manager's; null for none
+ * @param cors the CORS filter's policy for its routes ({@code typed_per_filter_config}, else {@code cors}), consulted
+ *     after a route's own; null for none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                          HeaderMutations headers, FaultInjection fault) {
+                          HeaderMutations headers, FaultInjection fault, CorsPolicy cors) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -40,12 +42,20 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         headers = headers == null ? HeaderMutations.NONE : headers;
     }
 
-    /** A virtual host with no fault filter config of its own. */
+    /** A virtual host with no CORS policy of its own. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers, FaultInjection fault) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                fault, null);
+    }
+
+    /** A virtual host with no fault filter config or CORS policy of its own. */
     public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                        boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
                        HeaderMutations headers) {
         this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                null);
+                null, null);
     }
 
     /** A virtual host with just domains and routes. */

@@ -1,0 +1,42 @@
+package dev.inmesh.runtime.xds;
+
+import com.google.protobuf.Any;
+import dev.inmesh.api.config.route.CorsPolicy;
+import dev.inmesh.api.config.route.FaultInjection;
+import java.util.Map;
+
+/**
+ * The {@code typed_per_filter_config} of a virtual host or route: the fault filter's config and the CORS filter's
+ * policy, each found by its config type. Entries for other filters are refused by name: each would change what that
+ * filter does for these routes.
+ *
+ * @param fault the fault filter's config, or null
+ * @param cors the CORS policy, or null
+ */
+record PerFilterConfigs(FaultInjection fault, CorsPolicy cors) {
+
+    static PerFilterConfigs parse(Map<String, Any> configs) {
+        FaultInjection fault = null;
+        CorsPolicy cors = null;
+        for (Map.Entry<String, Any> e : configs.entrySet()) {
+            String at = "typed_per_filter_config[" + e.getKey() + "]";
+            String type = CoreParsers.configType(e.getValue());
+            if (type.equals(FaultParser.FAULT_TYPE)) {
+                if (fault != null) {
+                    throw new FieldError(at, "a second fault filter config (expected: one; Inmesh runs one fault "
+                            + "filter)");
+                }
+                fault = Fields.at(at, () -> FaultParser.fault(e.getValue()));
+            } else if (type.equals(CorsParser.CORS_POLICY_TYPE)) {
+                if (cors != null) {
+                    throw new FieldError(at, "a second CORS policy (expected: one; Inmesh runs one CORS filter)");
+                }
+                cors = Fields.at(at, () -> CorsParser.policy(e.getValue()));
+            } else {
+                throw new FieldError(at, (type.isEmpty() ? "no config type" : type) + " is not supported by Inmesh "
+                        + "(expected: " + FaultParser.FAULT_TYPE + " or " + CorsParser.CORS_POLICY_TYPE + ")");
+            }
+        }
+        return new PerFilterConfigs(fault, cors);
+    }
+}
