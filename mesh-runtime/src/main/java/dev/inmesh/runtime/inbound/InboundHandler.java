@@ -7,6 +7,7 @@ import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.net.IpLiterals;
+import dev.inmesh.runtime.router.CorsFilter;
 import dev.inmesh.runtime.router.FaultFilter;
 import dev.inmesh.runtime.router.Grpc;
 import dev.inmesh.runtime.stats.IstioService;
@@ -38,8 +39,9 @@ import java.util.function.Consumer;
  * Wraps a service's handler with the inbound side for the server's port, as {@code virtualInbound} does for a sidecar:
  * an {@code x-request-id} when absent, and {@code x-forwarded-proto} when absent; the caller's Envoy control headers
  * and {@code x-forwarded-client-cert} removed; the inbound route table of the {@code virtualInbound} chain for the
- * local port (its header rules, its local replies for no route, redirects and direct responses, and its fault
- * filter's delays and aborts, as the router runs them outbound); then the
+ * local port (its header rules, its local replies for no route, redirects and direct responses, its fault
+ * filter's delays and aborts, and its CORS filter's preflight answers and response headers, as the router runs them
+ * outbound); then the
  * service itself, in-process, in place of the {@code inbound|PORT||} cluster; and, once the response ends, Istio's
  * metrics with {@code reporter="destination"} and the access log. Without an inbound listener in the configuration,
  * requests go straight to the service and are still recorded.
@@ -51,6 +53,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private final String peerMetadata;
     private final String peerMetadataId;
     private final FaultFilter faults = new FaultFilter();
+    private final CorsFilter cors = new CorsFilter();
 
     public InboundHandler(Handler<HttpServerRequest> service, SnapshotHolder snapshots, Consumer<StreamInfo> observer) {
         this(service, snapshots, observer, null, null);
@@ -142,8 +145,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         ServerRequestView view = new ServerRequestView(req, authority);
         RouteResult result = table.route(view, ThreadLocalRandom.current().nextLong());
-        Runnable routed = () -> routed(req, result, table, snapshot, flags, details, routeName, cluster, destination);
         HttpConnectionManager hcm = (HttpConnectionManager) chain.filter();
+        boolean corsFilter = hcm.corsFilter();
+        Runnable routed = () -> routed(req, result, table, snapshot, flags, details, routeName, cluster, destination,
+                corsFilter);
         HttpFilter faultFilter = hcm.faultFilter();
         FaultInjection fault = FaultFilter.settings(faultFilter == null ? null : faultFilter.fault(), result);
         if (fault == null || !faults.matches(fault, view)) {
@@ -214,7 +219,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     /** What the route decided: a local reply, or the service with the route's header rules. */
     private void routed(HttpServerRequest req, RouteResult result, RouteTable table, MeshSnapshot snapshot,
                         Set<ResponseFlag> flags, String[] details, String[] routeName, String[] cluster,
-                        String[] destination) {
+                        String[] destination, boolean corsFilter) {
         HttpServerResponse resp = req.response();
         MultiMap headers = req.headers();
         if (result instanceof RouteResult.NoRoute) {
@@ -245,6 +250,16 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         routeName[0] = f.route().name();
         cluster[0] = f.cluster();
         istioService(snapshot, f.cluster(), destination);
+        CorsFilter.Outcome corsOutcome = !corsFilter ? null : cors.apply(f, req.method().name(),
+                name -> headers.contains(name) ? String.join(",", headers.getAll(name)) : null,
+                () -> ThreadLocalRandom.current().nextLong());
+        if (corsOutcome != null && corsOutcome.preflight()) {
+            // Envoy's CORS filter answers a preflight from an allowed origin before the router
+            details[0] = CorsFilter.PREFLIGHT_DETAILS;
+            corsOutcome.setOn(resp.headers());
+            localReply(req, 200, "");
+            return;
+        }
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(headers), new HeaderMutator.PathAndHost() {
             @Override
             public String path() {
@@ -262,8 +277,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 // as for the path
             }
         });
-        resp.headersEndHandler(v -> HeaderMutator.finalizeResponse(result, table,
-                new MultiMapHeaders(resp.headers())));
+        resp.headersEndHandler(v -> {
+            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+            if (corsOutcome != null) {
+                corsOutcome.setOn(resp.headers()); // over the service's own, as Envoy's CORS filter sets them
+            }
+        });
         service.handle(req);
     }
 

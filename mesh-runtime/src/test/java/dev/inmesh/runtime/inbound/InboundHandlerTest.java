@@ -215,14 +215,66 @@ class InboundHandlerTest {
         }
     }
 
+    /** Starts a mesh on the given configuration, whose access log entries go to {@code recorded}. */
+    private Mesh startMesh(String name, String config, java.util.List<StreamInfo> recorded) throws Exception {
+        Path file = dir.resolve(name);
+        Files.writeString(file, config);
+        Mesh m = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(-1));
+        ((dev.inmesh.runtime.mesh.DefaultMesh) m).addObserver(recorded::add);
+        m.start().await(10, TimeUnit.SECONDS);
+        return m;
+    }
+
+    @Test
+    void aRoutesCorsPolicyAnswersPreflightsBeforeTheServiceAndMarksItsAnswers() throws Exception {
+        String catchAll = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\", timeout: 0s}}\n";
+        String policy = "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy, "
+                + "allow_origin_string_match: [{prefix: \"https://shop.\"}], allow_methods: PUT, "
+                + "expose_headers: x-total}";
+        java.util.List<StreamInfo> recorded = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Mesh m = startMesh("cors.yaml", INBOUND.replace("          http_filters:\n", "          http_filters:\n"
+                + "          - {name: envoy.filters.http.cors, typed_config: "
+                + "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}}\n")
+                .replace(catchAll, "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\"}, "
+                        + "typed_per_filter_config: {envoy.filters.http.cors: " + policy + "}}\n"), recorded);
+        java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
+        try {
+            HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> {
+                served.incrementAndGet();
+                req.response().putHeader("access-control-allow-origin", "*").end("served");
+            }));
+            int p = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            var preflight = WebClient.create(vertx).request(io.vertx.core.http.HttpMethod.OPTIONS, p, "127.0.0.1",
+                    "/x").putHeader("origin", "https://shop.example").putHeader("access-control-request-method",
+                    "PUT").send().await(5, TimeUnit.SECONDS);
+            assertEquals(200, preflight.statusCode());
+            assertEquals("https://shop.example", preflight.getHeader("access-control-allow-origin"));
+            assertEquals("PUT", preflight.getHeader("access-control-allow-methods"));
+            assertEquals(0, served.get());
+            var actual = WebClient.create(vertx).get(p, "127.0.0.1", "/x").putHeader("origin", "https://shop.example")
+                    .send().await(5, TimeUnit.SECONDS);
+            assertEquals("served", actual.bodyAsString());
+            // over the service's own header, as Envoy's filter sets it
+            assertEquals("https://shop.example", actual.getHeader("access-control-allow-origin"));
+            assertEquals("x-total", actual.getHeader("access-control-expose-headers"));
+            for (int i = 0; i < 250 && recorded.size() < 2; i++) {
+                Thread.sleep(20);
+            }
+            assertEquals("cors_response", recorded.get(0).responseCodeDetails());
+        } finally {
+            m.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void aRoutesFaultDelaysOrAbortsTheRequestBeforeTheServiceSeesIt() throws Exception {
         String fault = "                typed_per_filter_config:\n                  envoy.filters.http.fault:\n"
                 + "                    \"@type\": "
                 + "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault\n";
         String catchAll = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\", timeout: 0s}}\n";
-        Path file = dir.resolve("fault.yaml");
-        Files.writeString(file, INBOUND.replace("          http_filters:\n", """
+        java.util.List<StreamInfo> recorded = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Mesh m = startMesh("fault.yaml", INBOUND.replace("          http_filters:\n", """
                           http_filters:
                           - name: envoy.filters.http.fault
                             typed_config:
@@ -232,12 +284,8 @@ class InboundHandlerTest {
                 + "                    abort: {http_status: 503, percentage: {numerator: 100}}\n"
                 + "              - match: {prefix: /slow}\n"
                 + "                route: {cluster: \"inbound|9080||\"}\n" + fault
-                + "                    delay: {fixed_delay: 0.3s, percentage: {numerator: 100}}\n" + catchAll));
-        Mesh m = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
-                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(-1));
-        java.util.List<StreamInfo> recorded = new java.util.concurrent.CopyOnWriteArrayList<>();
-        ((dev.inmesh.runtime.mesh.DefaultMesh) m).addObserver(recorded::add);
-        m.start().await(10, TimeUnit.SECONDS);
+                + "                    delay: {fixed_delay: 0.3s, percentage: {numerator: 100}}\n" + catchAll),
+                recorded);
         java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
         try {
             HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> {
