@@ -6,10 +6,10 @@ import java.util.Locale;
 import java.util.function.Predicate;
 
 /** Compiles {@link StringMatcher}s into predicates; regexes are RE2 (linear time) and match the whole value. */
-final class StringMatchers {
+public final class StringMatchers {
     private StringMatchers() {}
 
-    static Predicate<String> compile(StringMatcher m) {
+    public static Predicate<String> compile(StringMatcher m) {
         if (m instanceof StringMatcher.Exact e) {
             String v = e.value();
             return e.ignoreCase() ? s -> s.equalsIgnoreCase(v) : v::equals;

@@ -16,7 +16,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One host's connection pool: a Vert.x HttpClient whose default host and port are the host's, made on first use
- * with the cluster's settings (HTTP/1.1 keep-alive or h2c with prior knowledge, each a client of its own, connect
+ * with the cluster's settings (HTTP/1.1 keep-alive or h2c with prior knowledge, each a client of its own, over TLS
+ * when the cluster has a TLS transport socket (HTTP/2 then through ALPN), connect
  * timeout, bind address, connection and pending limits from the circuit breakers; one multiplexed connection for
  * HTTP/2; the connections' idle timeout, maximum duration and, for HTTP/1.1, maximum requests), split by event loop
  * when the limits are generous (see {@link Current}). When the settings change, the old clients drain gracefully and
@@ -41,9 +42,18 @@ final class HostPool {
      * @param idleTimeoutSeconds how long a connection may stay unused before it is closed; 0: never
      * @param maxLifetimeMillis how long after it was opened a connection is handed no new request; 0: no limit
      * @param maxRequestsPerConnection how many requests an HTTP/1.1 connection carries; 0: no limit
+     * @param tls TLS to the host (HTTP/2 then negotiated through ALPN), or null for plaintext
      */
     record Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections,
-                    int maxPending, int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection) {
+                    int maxPending, int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection,
+                    UpstreamTls tls) {
+
+        /** Plaintext. */
+        Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections, int maxPending,
+                 int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection) {
+            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutSeconds,
+                    maxLifetimeMillis, maxRequestsPerConnection, null);
+        }
 
         /** With Envoy's default connection lifetimes: closed after an hour unused, no other limit. */
         Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections, int maxPending) {
@@ -161,6 +171,9 @@ final class HostPool {
         options.getInitialSettings().setMaxHeaderListSize(MAX_RESPONSE_HEAD_BYTES);
         if (wanted.http2()) {
             options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
+        }
+        if (wanted.tls() != null) {
+            wanted.tls().apply(options, wanted.http2());
         }
         if (wanted.localAddress() != null) {
             options.setLocalAddress(wanted.localAddress());

@@ -40,6 +40,13 @@ public final class UpstreamCluster {
     private final Map<String, Host> originalDstHosts = new ConcurrentHashMap<>();
 
     private volatile Cluster config;
+    /** The config's TLS compiled, or null for plaintext; set before {@link #config}. */
+    private volatile UpstreamTls tls;
+    /**
+     * Why the config's TLS could not be compiled (a record made in code with a bad PEM; the xDS parser refuses
+     * those), or null: its requests then fail to connect (UF) rather than go in plaintext.
+     */
+    private volatile IllegalStateException tlsError;
     private volatile PrioritySet prioritySet = PrioritySet.EMPTY;
     private volatile Map<String, Host> hosts = Map.of();
     /** The pool settings of the config in force, computed once per config rather than per request. */
@@ -135,9 +142,9 @@ public final class UpstreamCluster {
     /**
      * The pooled HTTP client for a host of this cluster; its default host and port are the host's, so
      * {@code client.request(method, uri)} goes there. It speaks the cluster's protocol: h2c with explicit HTTP/2,
-     * else HTTP/1.1.
+     * else HTTP/1.1, over TLS when the cluster has a TLS transport socket.
      *
-     * @throws IllegalStateException without Vert.x
+     * @throws IllegalStateException without Vert.x, or when the cluster's TLS is not usable
      */
     public HttpClient httpClient(Host host) {
         return httpClient(host, false);
@@ -155,8 +162,13 @@ public final class UpstreamCluster {
             throw new IllegalStateException("no Vert.x: connection pools are unavailable");
         }
         Cluster c = config;
+        IllegalStateException broken = tlsError;
+        if (broken != null) {
+            throw broken;
+        }
         PoolSettings cached = poolSettings;
         if (cached == null || cached.config != c) {
+            UpstreamTls upstreamTls = tls;
             CircuitBreakers.Thresholds t = defaultBreakers.thresholds();
             String bind = c.upstreamBindAddress() == null ? null : c.upstreamBindAddress().address();
             int maxConnections = (int) Math.min(Integer.MAX_VALUE, Math.max(1, t.maxConnections()));
@@ -170,9 +182,9 @@ public final class UpstreamCluster {
             long maxRequests = lifetimes.maxRequestsPerConnection();
             cached = new PoolSettings(c,
                     new HostPool.Settings(connectTimeout, c.http2(), bind, maxConnections, maxPending, idleSeconds,
-                            maxLifetime, maxRequests),
+                            maxLifetime, maxRequests, upstreamTls),
                     new HostPool.Settings(connectTimeout, true, bind, maxConnections, maxPending, idleSeconds,
-                            maxLifetime, maxRequests));
+                            maxLifetime, maxRequests, upstreamTls));
             poolSettings = cached;
         }
         boolean h2 = c.useDownstreamProtocol() && downstreamHttp2;
@@ -210,6 +222,7 @@ public final class UpstreamCluster {
     /** Applies a cluster's configuration and, for EDS, its assignment; hosts that stay keep their state. */
     synchronized void apply(Cluster newConfig, ClusterLoadAssignment newAssignment) {
         Cluster old = this.config;
+        compileTls(newConfig);
         this.config = newConfig;
         defaultBreakers.thresholds(newConfig.circuitBreakers().forPriority(CircuitBreakers.RoutingPriority.DEFAULT));
         highBreakers.thresholds(newConfig.circuitBreakers().forPriority(CircuitBreakers.RoutingPriority.HIGH));
@@ -238,6 +251,24 @@ public final class UpstreamCluster {
         if (newConfig.type().resolvesNames() && (old == null || old.type() != newConfig.type()
                 || !old.loadAssignment().equals(newConfig.loadAssignment()))) {
             resolve();
+        }
+    }
+
+    /** Compiles the TLS of a new config once, off the request path; unchanged TLS keeps what was compiled. */
+    private void compileTls(Cluster newConfig) {
+        UpstreamTls current = tls;
+        if (newConfig.tls() == null) {
+            tls = null;
+            tlsError = null;
+        } else if (current == null || !current.context().equals(newConfig.tls()) || tlsError != null) {
+            try {
+                tls = UpstreamTls.compile(newConfig.tls());
+                tlsError = null;
+            } catch (IllegalArgumentException e) {
+                LOG.warning(() -> "cluster " + name + ": TLS not usable, its requests fail: " + e.getMessage());
+                tls = null;
+                tlsError = new IllegalStateException("cluster " + name + ": TLS not usable: " + e.getMessage(), e);
+            }
         }
     }
 

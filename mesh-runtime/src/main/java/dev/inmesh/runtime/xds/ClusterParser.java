@@ -11,6 +11,7 @@ import dev.inmesh.api.config.cluster.DnsLookupFamily;
 import dev.inmesh.api.config.cluster.LbConfig;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.cluster.OutlierDetection;
+import dev.inmesh.api.config.cluster.UpstreamTlsContext;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
@@ -24,15 +25,16 @@ import java.util.Set;
  *
  * <p>Accepted because they change nothing Inmesh does:
  * <ul>
- *   <li>{@code transport_socket_matches}, and a {@code transport_socket} that is {@code raw_buffer}: Inmesh speaks
- *       plaintext to upstreams (mTLS between sidecars is not implemented), so Istio's {@code tlsMode-istio} match
- *       never applies and its plaintext fallback is what Inmesh does anyway;</li>
+ *   <li>{@code transport_socket_matches}: Istio's {@code tlsMode-istio} match needs Istio's mTLS certificates
+ *       (SDS {@code default} and {@code ROOTCA} from istiod's CA), which Inmesh does not have, so it never applies
+ *       and its plaintext fallback is what Inmesh does;</li>
  *   <li>the upstream network filter {@code istio.metadata_exchange} (Istio's peer metadata over mTLS ALPN);</li>
  *   <li>statistics and tuning that Inmesh does not expose: {@code alt_stat_name}, {@code track_cluster_stats},
  *       {@code per_connection_buffer_limit_bytes} and {@code upstream_connection_options} (TCP keep-alive);</li>
  *   <li>{@code respect_dns_ttl} (Istio sets it on every DNS cluster): a STRICT_DNS cluster re-resolves at its
  *       {@code dns_refresh_rate} whatever the records' TTLs, which Vert.x's DNS client does not report.</li>
  * </ul>
+ * A {@code transport_socket} is {@code raw_buffer} or TLS ({@link UpstreamTlsParser}).
  * Anything else that is set and not implemented is rejected with its path.
  */
 public final class ClusterParser
@@ -136,13 +138,8 @@ public final class ClusterParser
                 return null;
             });
         }
-        if (c.hasTransportSocket()) {
-            String ts = c.getTransportSocket().getName();
-            if (!ts.equals("envoy.transport_sockets.raw_buffer") && !ts.equals("raw_buffer")) {
-                throw new FieldError("transport_socket.name", "\"" + ts
-                        + "\" is not supported (Inmesh speaks plaintext upstream)");
-            }
-        }
+        UpstreamTlsContext tls = c.hasTransportSocket()
+                ? Fields.at("transport_socket", () -> UpstreamTlsParser.parse(c.getTransportSocket())) : null;
         Fields.each("filters", c.getFiltersList(), f -> {
             if (!HARMLESS_NETWORK_FILTERS.contains(f.getName())) {
                 throw new FieldError("name", "\"" + f.getName() + "\" is not supported (upstream network filter)");
@@ -172,9 +169,13 @@ public final class ClusterParser
             case UNRECOGNIZED -> throw new FieldError("dns_lookup_family", c.getDnsLookupFamilyValue()
                     + " (expected: AUTO, V4_ONLY, V6_ONLY, V4_PREFERRED or ALL)");
         };
+        if (tls != null && !http2 && !downstream && tls.alpnProtocols().contains("h2")) {
+            throw new FieldError("transport_socket.typed_config.common_tls_context.alpn_protocols",
+                    "h2 offered on an HTTP/1.1 cluster is not supported (set HTTP/2 protocol options for h2)");
+        }
         return new Cluster(c.getName(), type, edsServiceName, policy, lbConfig, connectTimeout, breakers, outlier,
                 common, bind, inline, dnsRefresh, family, cleanup, http2, downstream && !http2,
-                Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes);
+                Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls);
     }
 
     private static String edsConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster.EdsClusterConfig eds) {

@@ -269,10 +269,11 @@ class ClusterParserTest {
     }
 
     @Test
-    void aTlsTransportSocketIsRejected() throws Exception {
+    void aTlsTransportSocketWithoutItsUpstreamTlsContextIsRejected() throws Exception {
         assertTrue(error("""
                 {"name": "x", "type": "STATIC", "transportSocket": {"name": "envoy.transport_sockets.tls"}}""")
-                .startsWith("Cluster \"x\": transport_socket.name: \"envoy.transport_sockets.tls\" is not supported"));
+                .startsWith("Cluster \"x\": transport_socket.typed_config: an envoy.extensions.transport_sockets.tls"
+                        + ".v3.UpstreamTlsContext is required"));
     }
 
     @Test

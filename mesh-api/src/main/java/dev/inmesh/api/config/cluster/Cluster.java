@@ -30,6 +30,7 @@ import java.time.Duration;
  *     its passthrough clusters): h2c for an HTTP/2 request, HTTP/1.1 otherwise (not used when {@code http2} is set)
  * @param metadata the cluster's metadata (Istio puts service names and subsets there)
  * @param commonHttpProtocolOptions the upstream connections' idle timeout, maximum duration and maximum requests
+ * @param tls TLS to the hosts ({@code transport_socket} {@code envoy.transport_sockets.tls}), or null for plaintext
  */
 public record Cluster(
         String name,
@@ -49,7 +50,8 @@ public record Cluster(
         boolean http2,
         boolean useDownstreamProtocol,
         Metadata metadata,
-        CommonHttpProtocolOptions commonHttpProtocolOptions) {
+        CommonHttpProtocolOptions commonHttpProtocolOptions,
+        UpstreamTlsContext tls) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -86,6 +88,18 @@ public record Cluster(
                             + loadAssignment.endpoints().size() + " localities",
                     "a single locality with a single endpoint for a LOGICAL_DNS cluster");
         }
+    }
+
+    /** A cluster that speaks plaintext to its hosts. */
+    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
+                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
+                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
+                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
+                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
+                   CommonHttpProtocolOptions commonHttpProtocolOptions) {
+        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
+                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
+                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, null);
     }
 
     /** A cluster whose upstream protocol is HTTP/1.1 or, with {@code http2}, h2c, whatever the downstream spoke. */

@@ -1,0 +1,82 @@
+package dev.inmesh.api.config.cluster;
+
+import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.core.StringMatcher;
+import java.util.List;
+
+/**
+ * TLS to a cluster's hosts, as Envoy's {@code envoy.transport_sockets.tls} with an {@code UpstreamTlsContext}: the
+ * mesh takes plain HTTP from the application and connects to the upstream over TLS.
+ *
+ * <p>As in Envoy: without {@code trustedCa} the server's certificate is not verified at all; with it the chain must
+ * lead to one of its certificates; the host name is never checked against the certificate, only the
+ * {@code subjectAltNames} matchers when there are some (one of them must match one SAN of the certificate).
+ *
+ * @param sni the server name sent in the TLS handshake, or empty to send none
+ * @param certificateChain the client certificate chain (PEM) presented when the server asks for one, or null
+ * @param privateKey the client certificate's private key (PEM), set exactly when {@code certificateChain} is
+ * @param trustedCa the certificate authorities (PEM) the server's chain must lead to, or null
+ * @param systemRootCerts without {@code trustedCa}: whether the server's chain must lead to one of the JVM's trusted
+ *     certificate authorities (Envoy's {@code system_root_certs}, Istio's {@code file-root:system}); neither: the
+ *     server's certificate is not verified
+ * @param subjectAltNames matchers of which at least one must match a SAN of the server's certificate; empty: any
+ * @param alpnProtocols the protocols offered through ALPN, in order of preference; empty: none
+ * @param minVersion the oldest TLS version allowed (Envoy's client default TLS 1.2)
+ * @param maxVersion the newest TLS version allowed (Envoy's client default TLS 1.2)
+ */
+public record UpstreamTlsContext(String sni, String certificateChain, String privateKey, String trustedCa,
+                                 boolean systemRootCerts, List<SubjectAltNameMatcher> subjectAltNames,
+                                 List<String> alpnProtocols, TlsVersion minVersion, TlsVersion maxVersion) {
+
+    /** A TLS protocol version, as Envoy's {@code TlsParameters.TlsProtocol}. */
+    public enum TlsVersion {
+        TLSv1_0("TLSv1"), TLSv1_1("TLSv1.1"), TLSv1_2("TLSv1.2"), TLSv1_3("TLSv1.3");
+
+        private final String javaName;
+
+        TlsVersion(String javaName) {
+            this.javaName = javaName;
+        }
+
+        /** The protocol's name in Java's TLS implementation ({@code TLSv1.2}). */
+        public String javaName() {
+            return javaName;
+        }
+    }
+
+    /** The kind of SAN a matcher applies to, as Envoy's {@code SubjectAltNameMatcher.SanType}. */
+    public enum SanType { DNS, URI, EMAIL, IP_ADDRESS }
+
+    /**
+     * A matcher of one SAN type, as Envoy's {@code SubjectAltNameMatcher}. For DNS with an exact matcher, a wildcard
+     * SAN of the certificate ({@code *.example.com}) matches a name one label below it, as Envoy evaluates it.
+     */
+    public record SubjectAltNameMatcher(SanType type, StringMatcher matcher) {
+        public SubjectAltNameMatcher {
+            Checks.nonNull(type, "san_type");
+            Checks.nonNull(matcher, "matcher");
+        }
+    }
+
+    /** Whether the server's certificate chain is verified (against {@code trustedCa} or the JVM's CAs). */
+    public boolean verifiesServer() {
+        return trustedCa != null || systemRootCerts;
+    }
+
+    public UpstreamTlsContext {
+        sni = sni == null ? "" : sni;
+        subjectAltNames = subjectAltNames == null ? List.of() : List.copyOf(subjectAltNames);
+        alpnProtocols = alpnProtocols == null ? List.of() : List.copyOf(alpnProtocols);
+        minVersion = minVersion == null ? TlsVersion.TLSv1_2 : minVersion;
+        maxVersion = maxVersion == null ? TlsVersion.TLSv1_2 : maxVersion;
+        Checks.check((certificateChain == null) == (privateKey == null), "tls_certificates",
+                certificateChain == null ? "a private key without a certificate chain"
+                        : "a certificate chain without a private key", "both or neither");
+        // as Envoy: SAN matchers alone, without a chain to trust, would be easy to spoof
+        Checks.check(subjectAltNames.isEmpty() || trustedCa != null || systemRootCerts,
+                "match_typed_subject_alt_names", subjectAltNames.size() + " matchers",
+                "trusted_ca too (SAN matching without a trusted CA is insecure)");
+        Checks.check(minVersion.compareTo(maxVersion) <= 0, "tls_params", minVersion + ".." + maxVersion,
+                "tls_minimum_protocol_version <= tls_maximum_protocol_version");
+    }
+}

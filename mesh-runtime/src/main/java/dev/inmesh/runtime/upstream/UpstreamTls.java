@@ -1,0 +1,338 @@
+package dev.inmesh.runtime.upstream;
+
+import dev.inmesh.api.config.cluster.UpstreamTlsContext;
+import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
+import dev.inmesh.api.config.core.StringMatcher;
+import dev.inmesh.runtime.router.StringMatchers;
+import io.netty.handler.ssl.ClientAuth;
+import io.netty.handler.ssl.DelegatingSslContext;
+import io.netty.handler.ssl.SslContext;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.net.JdkSSLEngineOptions;
+import io.vertx.core.net.KeyCertOptions;
+import io.vertx.core.net.TrustOptions;
+import io.vertx.core.net.impl.KeyStoreHelper;
+import io.vertx.core.spi.tls.SslContextFactory;
+import java.net.Socket;
+import java.security.KeyStore;
+import java.security.cert.CertificateException;
+import java.security.cert.X509Certificate;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Predicate;
+import java.util.stream.Stream;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SNIHostName;
+import javax.net.ssl.SNIServerName;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509ExtendedTrustManager;
+import javax.net.ssl.X509TrustManager;
+
+/**
+ * A cluster's {@link UpstreamTlsContext} compiled once per configuration: its key material and trust manager, made
+ * from the PEMs the parser read, and the SNI to send. It sets up the host pools' Vert.x clients as Envoy's TLS
+ * transport socket connects: no server verification without trusted CAs, no host name verification, SAN matchers
+ * only when configured, and the configured SNI or none at all. Equal for equal contexts, so that a cluster update
+ * that keeps its TLS settings keeps its pools.
+ */
+public final class UpstreamTls {
+    private final UpstreamTlsContext context;
+    private final KeyManagerFactory keyManagers;
+    private final X509ExtendedTrustManager trustManager;
+
+    private UpstreamTls(UpstreamTlsContext context, KeyManagerFactory keyManagers,
+                        X509ExtendedTrustManager trustManager) {
+        this.context = context;
+        this.keyManagers = keyManagers;
+        this.trustManager = trustManager;
+    }
+
+    /**
+     * Compiles a context: parses its certificates and key.
+     *
+     * @throws IllegalArgumentException naming the field whose PEM is not usable
+     */
+    public static UpstreamTls compile(UpstreamTlsContext c) {
+        KeyManagerFactory kmf = null;
+        if (c.certificateChain() != null) {
+            try {
+                KeyStore ks = KeyStoreHelper.loadKeyCert(List.of(Buffer.buffer(c.privateKey())),
+                        List.of(Buffer.buffer(c.certificateChain())));
+                kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+                kmf.init(ks, KeyStoreHelper.DUMMY_PASSWORD.toCharArray());
+            } catch (Exception e) {
+                throw new IllegalArgumentException("tls_certificates: not a usable PEM certificate chain and private "
+                        + "key: " + e.getMessage(), e);
+            }
+        }
+        X509TrustManager chain = null;
+        if (c.trustedCa() != null || c.systemRootCerts()) {
+            try {
+                TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+                if (c.trustedCa() != null) {
+                    KeyStore cas = KeyStoreHelper.loadCA(Stream.of(Buffer.buffer(c.trustedCa())));
+                    if (cas.size() == 0) {
+                        throw new IllegalArgumentException("no certificate in it");
+                    }
+                    tmf.init(cas);
+                } else {
+                    tmf.init((KeyStore) null); // the JVM's trusted certificate authorities
+                }
+                for (TrustManager tm : tmf.getTrustManagers()) {
+                    if (tm instanceof X509TrustManager x) {
+                        chain = x;
+                    }
+                }
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("validation_context.trusted_ca: " + e.getMessage(), e);
+            } catch (Exception e) {
+                throw new IllegalArgumentException("validation_context.trusted_ca: not usable PEM certificates: "
+                        + e.getMessage(), e);
+            }
+        }
+        List<SanPredicate> sans = new ArrayList<>();
+        for (UpstreamTlsContext.SubjectAltNameMatcher m : c.subjectAltNames()) {
+            sans.add(new SanPredicate(m.type(), m.matcher(), StringMatchers.compile(m.matcher())));
+        }
+        return new UpstreamTls(c, kmf, new Verifier(chain, List.copyOf(sans)));
+    }
+
+    /** The context this was compiled from. */
+    public UpstreamTlsContext context() {
+        return context;
+    }
+
+    /**
+     * Turns TLS on in a host pool's client options, speaking HTTP/2 through ALPN when {@code http2} (the protocols
+     * offered are the context's, h2 and http/1.1 when it lists none).
+     */
+    void apply(HttpClientOptions options, boolean http2) {
+        Set<String> versions = new LinkedHashSet<>();
+        for (UpstreamTlsContext.TlsVersion v : UpstreamTlsContext.TlsVersion.values()) {
+            if (v.compareTo(context.minVersion()) >= 0 && v.compareTo(context.maxVersion()) <= 0) {
+                versions.add(v.javaName());
+            }
+        }
+        options.setSsl(true)
+                .setVerifyHost(false) // Envoy checks no host name, only the SAN matchers
+                .setTrustOptions(TrustOptions.wrap(trustManager))
+                .setEnabledSecureTransportProtocols(versions)
+                .setSslEngineOptions(new SniEngineOptions(context.sni()));
+        if (keyManagers != null) {
+            options.setKeyCertOptions(KeyCertOptions.wrap(keyManagers));
+        }
+        if (http2) {
+            List<HttpVersion> alpn = new ArrayList<>();
+            for (String p : context.alpnProtocols()) {
+                alpn.add("h2".equals(p) ? HttpVersion.HTTP_2 : HttpVersion.HTTP_1_1);
+            }
+            options.setUseAlpn(true).setAlpnVersions(alpn.isEmpty()
+                    ? List.of(HttpVersion.HTTP_2, HttpVersion.HTTP_1_1) : alpn);
+        }
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof UpstreamTls t && t.context.equals(context);
+    }
+
+    @Override
+    public int hashCode() {
+        return context.hashCode();
+    }
+
+    private record SanPredicate(SanType type, StringMatcher matcher, Predicate<String> test) {
+        /** Whether one SAN of the certificate (its GeneralName tag and value) matches. */
+        boolean matches(int tag, String value) {
+            if (tag != tag(type)) {
+                return false;
+            }
+            if (type == SanType.DNS && matcher instanceof StringMatcher.Exact e && value.startsWith("*.")) {
+                // RFC 6125 6.4.3, as Envoy: *.example.com stands for exactly one label before example.com
+                String name = e.value();
+                int dot = name.indexOf('.');
+                return dot > 0 && name.substring(dot).equalsIgnoreCase(value.substring(1));
+            }
+            return test.test(value);
+        }
+
+        private static int tag(SanType t) {
+            return switch (t) {
+                case EMAIL -> 1;
+                case DNS -> 2;
+                case URI -> 6;
+                case IP_ADDRESS -> 7;
+            };
+        }
+    }
+
+    /**
+     * The server's certificate check: the chain against the trusted CAs (none: anything goes, as Envoy without a
+     * validation context), then the SAN matchers; never the host name.
+     */
+    private static final class Verifier extends X509ExtendedTrustManager {
+        private final X509TrustManager chain;
+        private final List<SanPredicate> sans;
+
+        Verifier(X509TrustManager chain, List<SanPredicate> sans) {
+            this.chain = chain;
+            this.sans = sans;
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] certs, String authType) throws CertificateException {
+            if (chain != null) {
+                chain.checkServerTrusted(certs, authType); // PKIX without endpoint identification
+            }
+            if (!sans.isEmpty() && !sanMatches(certs[0])) {
+                throw new CertificateException("no subject alternative name of the server's certificate matches "
+                        + "the cluster's SAN matchers");
+            }
+        }
+
+        private boolean sanMatches(X509Certificate cert) throws CertificateException {
+            Collection<List<?>> names = cert.getSubjectAlternativeNames();
+            if (names == null) {
+                return false;
+            }
+            for (List<?> n : names) {
+                if (n.size() >= 2 && n.get(0) instanceof Integer tag && n.get(1) instanceof String value) {
+                    for (SanPredicate p : sans) {
+                        if (p.matches(tag, value)) {
+                            return true;
+                        }
+                    }
+                }
+            }
+            return false;
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] certs, String authType, Socket socket)
+                throws CertificateException {
+            checkServerTrusted(certs, authType);
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] certs, String authType, SSLEngine engine)
+                throws CertificateException {
+            checkServerTrusted(certs, authType);
+        }
+
+        @Override
+        public void checkClientTrusted(X509Certificate[] certs, String authType) throws CertificateException {
+            throw new CertificateException("an upstream connection does not take client certificates");
+        }
+
+        @Override
+        public void checkClientTrusted(X509Certificate[] certs, String authType, Socket socket)
+                throws CertificateException {
+            checkClientTrusted(certs, authType);
+        }
+
+        @Override
+        public void checkClientTrusted(X509Certificate[] certs, String authType, SSLEngine engine)
+                throws CertificateException {
+            checkClientTrusted(certs, authType);
+        }
+
+        @Override
+        public X509Certificate[] getAcceptedIssuers() {
+            return chain == null ? new X509Certificate[0] : chain.getAcceptedIssuers();
+        }
+    }
+
+    /**
+     * The JDK engine, with the context's SNI in every handshake (none when it has no SNI, even for a host known by
+     * name), whatever host the connection's request names: Envoy sends {@code sni} as configured.
+     */
+    private static final class SniEngineOptions extends JdkSSLEngineOptions {
+        private final String sni;
+
+        SniEngineOptions(String sni) {
+            this.sni = sni;
+        }
+
+        @Override
+        public JdkSSLEngineOptions copy() {
+            return new SniEngineOptions(sni);
+        }
+
+        @Override
+        public SslContextFactory sslContextFactory() {
+            SslContextFactory base = super.sslContextFactory();
+            List<SNIServerName> names = sni.isEmpty() ? List.of() : List.of(new SNIHostName(sni));
+            return new SslContextFactory() {
+                @Override
+                public SslContextFactory useAlpn(boolean useAlpn) {
+                    base.useAlpn(useAlpn);
+                    return this;
+                }
+
+                @Override
+                public SslContextFactory clientAuth(ClientAuth clientAuth) {
+                    base.clientAuth(clientAuth);
+                    return this;
+                }
+
+                @Override
+                public SslContextFactory forClient(boolean forClient) {
+                    base.forClient(forClient);
+                    return this;
+                }
+
+                @Override
+                public SslContextFactory keyMananagerFactory(KeyManagerFactory kmf) {
+                    base.keyMananagerFactory(kmf);
+                    return this;
+                }
+
+                @Override
+                public SslContextFactory trustManagerFactory(TrustManagerFactory tmf) {
+                    base.trustManagerFactory(tmf);
+                    return this;
+                }
+
+                @Override
+                public SslContextFactory enabledCipherSuites(Set<String> suites) {
+                    base.enabledCipherSuites(suites);
+                    return this;
+                }
+
+                @Override
+                public SslContextFactory applicationProtocols(List<String> protocols) {
+                    base.applicationProtocols(protocols);
+                    return this;
+                }
+
+                @Override
+                public SslContextFactory serverName(String serverName) {
+                    base.serverName(serverName);
+                    return this;
+                }
+
+                @Override
+                public SslContext create() throws SSLException {
+                    return new DelegatingSslContext(base.create()) {
+                        @Override
+                        protected void initEngine(SSLEngine engine) {
+                            SSLParameters p = engine.getSSLParameters();
+                            p.setServerNames(names);
+                            p.setEndpointIdentificationAlgorithm(null);
+                            engine.setSSLParameters(p);
+                        }
+                    };
+                }
+            };
+        }
+    }
+}

@@ -1,0 +1,144 @@
+package dev.inmesh.runtime.upstream;
+
+import java.io.ByteArrayOutputStream;
+import java.math.BigInteger;
+import java.nio.charset.StandardCharsets;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.security.PrivateKey;
+import java.security.Signature;
+import java.security.spec.ECGenParameterSpec;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
+import java.util.Base64;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * X.509 certificates made in the test, in PEM, with no tool and no library but the JDK: a CA, and certificates it
+ * signs with DNS and URI subject alternative names (ECDSA P-256, valid from an hour ago for a day).
+ */
+public final class TestCertificates {
+    private static final AtomicLong SERIAL = new AtomicLong(1);
+    private static final byte[] ECDSA_SHA256 = seq(oid("1.2.840.10045.4.3.2"));
+
+    /** A certificate and its key, in PEM. */
+    public record Issued(String name, String certificatePem, String keyPem, PrivateKey key) {}
+
+    private TestCertificates() {}
+
+    /** A self-signed CA certificate. */
+    public static Issued ca(String name) {
+        KeyPair kp = keyPair();
+        return new Issued(name, pem("CERTIFICATE", certificate(name, name, kp, kp.getPrivate(), List.of(), List.of(),
+                true)), pem("PRIVATE KEY", kp.getPrivate().getEncoded()), kp.getPrivate());
+    }
+
+    /** A certificate for {@code name}, signed by {@code issuer}, with these DNS and URI SANs. */
+    public static Issued issue(Issued issuer, String name, List<String> dnsNames, List<String> uris) {
+        KeyPair kp = keyPair();
+        return new Issued(name, pem("CERTIFICATE", certificate(name, issuer.name(), kp, issuer.key(), dnsNames, uris,
+                false)), pem("PRIVATE KEY", kp.getPrivate().getEncoded()), kp.getPrivate());
+    }
+
+    private static KeyPair keyPair() {
+        try {
+            KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
+            g.initialize(new ECGenParameterSpec("secp256r1"));
+            return g.generateKeyPair();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static byte[] certificate(String subject, String issuer, KeyPair subjectKeys, PrivateKey signer,
+                                      List<String> dnsNames, List<String> uris, boolean ca) {
+        Instant now = Instant.now().truncatedTo(ChronoUnit.SECONDS);
+        ByteArrayOutputStream sans = new ByteArrayOutputStream();
+        dnsNames.forEach(d -> sans.writeBytes(tlv(0x82, d.getBytes(StandardCharsets.US_ASCII))));
+        uris.forEach(u -> sans.writeBytes(tlv(0x86, u.getBytes(StandardCharsets.US_ASCII))));
+        byte[] extensions = ca
+                ? seq(seq(oid("2.5.29.19"), tlv(0x01, new byte[] {(byte) 0xff}), tlv(0x04, seq(tlv(0x01,
+                        new byte[] {(byte) 0xff})))))
+                : seq(seq(oid("2.5.29.17"), tlv(0x04, tlv(0x30, sans.toByteArray()))));
+        byte[] tbs = seq(
+                tlv(0xa0, tlv(0x02, new byte[] {2})), // v3
+                tlv(0x02, BigInteger.valueOf(SERIAL.getAndIncrement()).toByteArray()),
+                ECDSA_SHA256,
+                name(issuer),
+                seq(time(now.minus(1, ChronoUnit.HOURS)), time(now.plus(1, ChronoUnit.DAYS))),
+                name(subject),
+                subjectKeys.getPublic().getEncoded(),
+                tlv(0xa3, extensions));
+        try {
+            Signature s = Signature.getInstance("SHA256withECDSA");
+            s.initSign(signer);
+            s.update(tbs);
+            byte[] sig = s.sign();
+            byte[] bits = new byte[sig.length + 1];
+            System.arraycopy(sig, 0, bits, 1, sig.length);
+            return seq(tbs, ECDSA_SHA256, tlv(0x03, bits));
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static byte[] name(String cn) {
+        return seq(tlv(0x31, seq(oid("2.5.4.3"), tlv(0x0c, cn.getBytes(StandardCharsets.UTF_8)))));
+    }
+
+    private static byte[] time(Instant t) {
+        String s = DateTimeFormatter.ofPattern("yyMMddHHmmss'Z'").withZone(ZoneOffset.UTC).format(t);
+        return tlv(0x17, s.getBytes(StandardCharsets.US_ASCII));
+    }
+
+    private static byte[] oid(String dotted) {
+        String[] parts = dotted.split("\\.");
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.write(Integer.parseInt(parts[0]) * 40 + Integer.parseInt(parts[1]));
+        for (int i = 2; i < parts.length; i++) {
+            long v = Long.parseLong(parts[i]);
+            int groups = 1;
+            for (long x = v >> 7; x > 0; x >>= 7) {
+                groups++;
+            }
+            for (int g = groups - 1; g >= 0; g--) {
+                out.write((int) ((v >> (7 * g)) & 0x7f) | (g > 0 ? 0x80 : 0));
+            }
+        }
+        return tlv(0x06, out.toByteArray());
+    }
+
+    private static byte[] seq(byte[]... parts) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (byte[] p : parts) {
+            out.writeBytes(p);
+        }
+        return tlv(0x30, out.toByteArray());
+    }
+
+    private static byte[] tlv(int tag, byte[] value) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.write(tag);
+        int n = value.length;
+        if (n < 0x80) {
+            out.write(n);
+        } else if (n < 0x100) {
+            out.write(0x81);
+            out.write(n);
+        } else {
+            out.write(0x82);
+            out.write(n >> 8);
+            out.write(n & 0xff);
+        }
+        out.writeBytes(value);
+        return out.toByteArray();
+    }
+
+    private static String pem(String type, byte[] der) {
+        return "-----BEGIN " + type + "-----\n" + Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(der)
+                + "\n-----END " + type + "-----\n";
+    }
+}

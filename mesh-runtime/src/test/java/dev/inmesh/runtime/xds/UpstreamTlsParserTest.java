@@ -1,0 +1,198 @@
+package dev.inmesh.runtime.xds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.UpstreamTlsContext;
+import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
+import dev.inmesh.api.config.cluster.UpstreamTlsContext.TlsVersion;
+import dev.inmesh.api.config.core.StringMatcher;
+import dev.inmesh.runtime.upstream.TestCertificates;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** A cluster's TLS transport socket as Envoy reads it, and as Istio writes a DestinationRule's SIMPLE and MUTUAL. */
+class UpstreamTlsParserTest {
+    private static final ClusterParser PARSER = new ClusterParser();
+    private static final TestCertificates.Issued CA = TestCertificates.ca("egress-ca");
+    private static final TestCertificates.Issued CLIENT = TestCertificates.issue(CA, "client", List.of("client"),
+            List.of());
+    /** The SDS source Istio writes for every secret: its agent's sds-grpc cluster. */
+    private static final String SDS_CONFIG = """
+            "sdsConfig": {"apiConfigSource": {"apiType": "GRPC", "setNodeOnFirstMessageOnly": true,
+              "transportApiVersion": "V3", "grpcServices": [{"envoyGrpc": {"clusterName": "sds-grpc"}}]},
+              "initialFetchTimeout": "0s", "resourceApiVersion": "V3"}""";
+
+    @TempDir
+    static Path dir;
+    static Path caFile;
+    static Path certFile;
+    static Path keyFile;
+
+    @BeforeAll
+    static void files() throws Exception {
+        caFile = Files.writeString(dir.resolve("ca.pem"), CA.certificatePem());
+        certFile = Files.writeString(dir.resolve("cert.pem"), CLIENT.certificatePem());
+        keyFile = Files.writeString(dir.resolve("key.pem"), CLIENT.keyPem());
+    }
+
+    /** Istio's outbound cluster for a ServiceEntry on 443 with a DestinationRule, its TLS context in the middle. */
+    private static String istioCluster(String commonTlsContext) {
+        return """
+                {"name": "outbound|443||api.example.com", "type": "STRICT_DNS", "connectTimeout": "10s",
+                 "lbPolicy": "LEAST_REQUEST", "dnsLookupFamily": "V4_ONLY", "respectDnsTtl": true,
+                 "loadAssignment": {"clusterName": "outbound|443||api.example.com", "endpoints": [{"lbEndpoints": [
+                   {"endpoint": {"address": {"socketAddress": {"address": "api.example.com", "portValue": 443}}}}]}]},
+                 "transportSocket": {"name": "envoy.transport_sockets.tls", "typedConfig": {
+                   "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                   "commonTlsContext": %s,
+                   "sni": "api.example.com"}}}""".formatted(commonTlsContext);
+    }
+
+    private static Cluster parse(String json) throws Exception {
+        return PARSER.parse(ClusterParserTest.proto(json));
+    }
+
+    private static String error(String json) throws Exception {
+        var p = ClusterParserTest.proto(json);
+        return assertThrows(InvalidResourceException.class, () -> PARSER.parse(p)).getMessage();
+    }
+
+    @Test
+    void istiosSimpleWithCaCertificatesReadsTheCaFileOfItsFileRootSecret() throws Exception {
+        Cluster c = parse(istioCluster("""
+                {"combinedValidationContext": {
+                  "defaultValidationContext": {"matchSubjectAltNames": [{"exact": "api.example.com"}]},
+                  "validationContextSdsSecretConfig": {"name": "file-root:%s", %s}}}""".formatted(caFile, SDS_CONFIG)));
+        UpstreamTlsContext tls = c.tls();
+        assertEquals("api.example.com", tls.sni());
+        assertEquals(CA.certificatePem(), tls.trustedCa());
+        assertNull(tls.certificateChain());
+        // the untyped matcher applies to a SAN of any type
+        assertEquals(SanType.values().length, tls.subjectAltNames().size());
+        assertEquals(new StringMatcher.Exact("api.example.com", false), tls.subjectAltNames().get(0).matcher());
+        assertEquals(TlsVersion.TLSv1_2, tls.minVersion());
+        assertEquals(TlsVersion.TLSv1_2, tls.maxVersion()); // Envoy's client default
+    }
+
+    @Test
+    void istiosSimpleWithoutCaCertificatesTrustsTheSystemsCertificateAuthorities() throws Exception {
+        UpstreamTlsContext tls = parse(istioCluster("""
+                {"combinedValidationContext": {"defaultValidationContext": {},
+                  "validationContextSdsSecretConfig": {"name": "file-root:system", %s}}}""".formatted(SDS_CONFIG)))
+                .tls();
+        assertTrue(tls.systemRootCerts());
+        assertNull(tls.trustedCa());
+        assertTrue(tls.verifiesServer());
+    }
+
+    @Test
+    void istiosMutualReadsTheCertificateAndKeyFilesOfItsFileCertSecret() throws Exception {
+        UpstreamTlsContext tls = parse(istioCluster("""
+                {"tlsCertificateSdsSecretConfigs": [{"name": "file-cert:%s~%s", %s}],
+                 "combinedValidationContext": {"defaultValidationContext": {},
+                  "validationContextSdsSecretConfig": {"name": "file-root:%s", %s}}}"""
+                .formatted(certFile, keyFile, SDS_CONFIG, caFile, SDS_CONFIG))).tls();
+        assertEquals(CLIENT.certificatePem(), tls.certificateChain());
+        assertEquals(CLIENT.keyPem(), tls.privateKey());
+        assertEquals(CA.certificatePem(), tls.trustedCa());
+    }
+
+    @Test
+    void envoysInlineAndFileDataSourcesTypedSanMatchersAlpnAndTlsParamsAreRead() throws Exception {
+        UpstreamTlsContext tls = parse("""
+                {"name": "x", "type": "STATIC", "http2ProtocolOptions": {}, "transportSocket": {
+                 "name": "envoy.transport_sockets.tls", "typedConfig": {
+                  "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                  "commonTlsContext": {
+                   "tlsParams": {"tlsMinimumProtocolVersion": "TLSv1_2", "tlsMaximumProtocolVersion": "TLSv1_3"},
+                   "alpnProtocols": ["h2"],
+                   "tlsCertificates": [{"certificateChain": {"filename": "%s"},
+                                        "privateKey": {"inlineString": %s}}],
+                   "validationContext": {"trustedCa": {"filename": "%s"}, "matchTypedSubjectAltNames": [
+                     {"sanType": "URI", "matcher": {"prefix": "spiffe://example.com/"}}]}}}}}"""
+                .formatted(certFile, com.fasterxml.jackson.databind.node.TextNode.valueOf(CLIENT.keyPem()), caFile))
+                .tls();
+        assertEquals("", tls.sni());
+        assertEquals(CLIENT.keyPem(), tls.privateKey());
+        assertEquals(List.of("h2"), tls.alpnProtocols());
+        assertEquals(TlsVersion.TLSv1_3, tls.maxVersion());
+        assertEquals(1, tls.subjectAltNames().size());
+        assertEquals(SanType.URI, tls.subjectAltNames().get(0).type());
+    }
+
+    @Test
+    void rawBufferAndNoTransportSocketArePlaintext() throws Exception {
+        assertNull(parse("{\"name\": \"x\", \"type\": \"STATIC\"}").tls());
+        assertNull(parse("""
+                {"name": "x", "type": "STATIC", "transportSocket": {"name": "envoy.transport_sockets.raw_buffer"}}""")
+                .tls());
+        // Istio's tlsMode-istio match needs istiod's certificates: its plaintext fallback applies
+        Cluster c = parse("""
+                {"name": "x", "type": "STATIC", "transportSocketMatches": [{"name": "tlsMode-istio",
+                  "match": {"tlsMode": "istio"}, "transportSocket": {"name": "envoy.transport_sockets.tls"}}]}""");
+        assertNull(c.tls());
+    }
+
+    @Test
+    void istiosOwnMtlsSecretsAreRefusedByNameForInmeshHasNoIstioCa() throws Exception {
+        String e = error(istioCluster("""
+                {"tlsCertificateSdsSecretConfigs": [{"name": "default", %s}],
+                 "combinedValidationContext": {"defaultValidationContext": {},
+                  "validationContextSdsSecretConfig": {"name": "ROOTCA", %s}}}""".formatted(SDS_CONFIG, SDS_CONFIG)));
+        assertTrue(e.startsWith("Cluster \"outbound|443||api.example.com\": transport_socket.typed_config."
+                + "common_tls_context.tls_certificate_sds_secret_configs[0].name: SDS secret \"default\" is not "
+                + "supported"), e);
+    }
+
+    @Test
+    void aMissingOrBadFileRejectsTheClusterByName() throws Exception {
+        String missing = error(istioCluster("""
+                {"combinedValidationContext": {"defaultValidationContext": {},
+                  "validationContextSdsSecretConfig": {"name": "file-root:%s", %s}}}"""
+                .formatted(dir.resolve("nope.pem"), SDS_CONFIG)));
+        assertTrue(missing.contains("combined_validation_context.validation_context_sds_secret_config.name: "
+                + "cannot read \"" + dir.resolve("nope.pem") + "\""), missing);
+        String bad = error(istioCluster("""
+                {"validationContext": {"trustedCa": {"inlineString": "not a certificate"}}}"""));
+        assertTrue(bad.contains("common_tls_context.validation_context.trusted_ca: "), bad);
+        String badKey = error(istioCluster("""
+                {"tlsCertificates": [{"certificateChain": {"filename": "%s"},
+                                      "privateKey": {"inlineString": "no key"}}]}""".formatted(certFile)));
+        assertTrue(badKey.contains("common_tls_context.tls_certificates: not a usable PEM"), badKey);
+    }
+
+    @Test
+    void fieldsInmeshDoesNotImplementAreRefusedByName() throws Exception {
+        assertTrue(error(istioCluster("""
+                {"validationContext": {"trustedCa": {"filename": "%s"}, "verifyCertificateSpki": ["abc"]}}"""
+                .formatted(caFile))).contains("validation_context.verify_certificate_spki"));
+        assertTrue(error(istioCluster("{\"tlsParams\": {\"cipherSuites\": [\"ECDHE-RSA-AES128-GCM-SHA256\"]}}"))
+                .contains("tls_params.cipher_suites"));
+        assertTrue(error(istioCluster("{\"alpnProtocols\": [\"istio\"]}"))
+                .contains("alpn_protocols[0]: \"istio\" is not supported"));
+        // h2 on an HTTP/1.1 cluster
+        assertTrue(error(istioCluster("{\"alpnProtocols\": [\"h2\"]}"))
+                .contains("alpn_protocols: h2 offered on an HTTP/1.1 cluster is not supported"));
+        assertTrue(error("""
+                {"name": "x", "type": "STATIC", "transportSocket": {"name": "envoy.transport_sockets.quic"}}""")
+                .contains("transport_socket.name: \"envoy.transport_sockets.quic\" is not supported"));
+    }
+
+    @Test
+    void sanMatchersWithoutATrustedCaAreRefusedAsEnvoyRefusesThem() throws Exception {
+        String e = error(istioCluster("""
+                {"validationContext": {"matchTypedSubjectAltNames": [
+                  {"sanType": "DNS", "matcher": {"exact": "api.example.com"}}]}}"""));
+        assertTrue(e.contains("match_typed_subject_alt_names"), e);
+        assertFalse(e.contains("trusted_ca: "), e);
+    }
+}
