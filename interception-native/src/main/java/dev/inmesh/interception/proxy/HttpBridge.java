@@ -1082,7 +1082,7 @@ final class HttpBridge {
             p.remove("http1");
             host.stats().requestStarted();
             conn.runtime().connect(down, remote, local,
-                    (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()))
+                    (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()), cluster)
                     .addListener(cf -> {
                         if (!cf.isSuccess() || !down.isActive()) {
                             host.stats().requestFinished();

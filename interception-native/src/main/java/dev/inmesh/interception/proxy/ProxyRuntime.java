@@ -2,11 +2,18 @@ package dev.inmesh.interception.proxy;
 
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
+import dev.inmesh.runtime.upstream.UpstreamTls;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.ChannelPromise;
+import io.netty.handler.ssl.SslHandler;
 import io.netty.channel.EventLoop;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.VertxInternal;
@@ -20,6 +27,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * connection's router calls and their callbacks stay on the connection's own thread.
  */
 final class ProxyRuntime {
+    /** The name of an upstream connection's TLS handler, before the relay's. */
+    static final String TLS_HANDLER = "upstream-tls";
+    private static final String HANDSHAKE_FAILURE = "upstream-tls-failure";
     final VertxInternal vertx;
     final Router router;
     final SnapshotHolder snapshots;
@@ -89,25 +99,73 @@ final class ProxyRuntime {
     }
 
     /**
-     * Opens an upstream TCP connection on the downstream channel's event loop, auto-read off and half-close allowed.
+     * Opens an upstream TCP connection on the downstream channel's event loop, auto-read off and half-close allowed;
+     * over TLS when the cluster has a TLS transport socket, the future then completing once the handshake is done
+     * (a failed handshake fails it, as a failed connect, and closes the connection).
      *
      * @param local the source address to bind (port 0), or null
+     * @param cluster the cluster the host is of, whose TLS the connection takes (a cluster whose TLS is not usable
+     *     gets a failed future: its connections do not go in plaintext)
      */
     ChannelFuture connect(Channel downstream, InetSocketAddress remote, InetSocketAddress local,
-                          int connectTimeoutMillis) {
+                          int connectTimeoutMillis, UpstreamCluster cluster) {
+        UpstreamTls tls;
+        try {
+            tls = cluster.tls();
+        } catch (IllegalStateException e) {
+            return downstream.newFailedFuture(e);
+        }
+        int timeout = Math.max(1, connectTimeoutMillis);
         Bootstrap b = new Bootstrap()
                 .group(downstream.eventLoop())
                 .channelFactory(vertx.transport().channelFactory(false))
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.TCP_NODELAY, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, Math.max(1, connectTimeoutMillis))
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, timeout)
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        // the relay adds its handler once connected
+                        // the relay adds its handler once connected, after the TLS one if any
+                        if (tls != null) {
+                            ch.pipeline().addLast(TLS_HANDLER, tls.relayHandler(ch.alloc(), timeout))
+                                    .addLast(HANDSHAKE_FAILURE, HandshakeFailure.INSTANCE);
+                        }
                     }
                 });
-        return local == null ? b.connect(remote) : b.connect(remote, local);
+        ChannelFuture connected = local == null ? b.connect(remote) : b.connect(remote, local);
+        if (tls == null) {
+            return connected;
+        }
+        ChannelPromise handshaken = connected.channel().newPromise();
+        connected.addListener(f -> {
+            if (!f.isSuccess()) {
+                handshaken.tryFailure(f.cause());
+                return;
+            }
+            connected.channel().pipeline().get(SslHandler.class).handshakeFuture().addListener(h -> {
+                if (h.isSuccess()) {
+                    if (connected.channel().pipeline().get(HANDSHAKE_FAILURE) != null) {
+                        connected.channel().pipeline().remove(HANDSHAKE_FAILURE);
+                    }
+                    handshaken.trySuccess();
+                } else {
+                    connected.channel().close();
+                    handshaken.tryFailure(h.cause());
+                }
+            });
+        });
+        return handshaken;
+    }
+
+    /** Takes the exception of a failed handshake, which fails the connect future (and closes the connection). */
+    @ChannelHandler.Sharable
+    private static final class HandshakeFailure extends ChannelInboundHandlerAdapter {
+        static final HandshakeFailure INSTANCE = new HandshakeFailure();
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            ctx.close();
+        }
     }
 }

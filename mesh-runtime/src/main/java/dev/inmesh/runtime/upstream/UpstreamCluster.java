@@ -129,6 +129,20 @@ public final class UpstreamCluster {
         }
     }
 
+    /**
+     * The cluster's TLS to its hosts, or null for plaintext: for connections made outside the HTTP pools (the
+     * standalone proxy's byte relays).
+     *
+     * @throws IllegalStateException when the cluster's TLS is not usable (its connections must not go in plaintext)
+     */
+    public UpstreamTls tls() {
+        IllegalStateException broken = tlsError;
+        if (broken != null) {
+            throw broken;
+        }
+        return tls;
+    }
+
     /** The breakers of the DEFAULT routing priority. */
     public CircuitBreakerState circuitBreakers() {
         return defaultBreakers;

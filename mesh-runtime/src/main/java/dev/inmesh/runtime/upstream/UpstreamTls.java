@@ -4,9 +4,13 @@ import dev.inmesh.api.config.cluster.UpstreamTlsContext;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
 import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.runtime.router.StringMatchers;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.DelegatingSslContext;
 import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslProvider;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpVersion;
@@ -28,7 +32,6 @@ import java.util.function.Predicate;
 import java.util.stream.Stream;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SNIHostName;
-import javax.net.ssl.SNIServerName;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLParameters;
@@ -48,12 +51,20 @@ public final class UpstreamTls {
     private final UpstreamTlsContext context;
     private final KeyManagerFactory keyManagers;
     private final X509ExtendedTrustManager trustManager;
+    /** For connections that are bytes, not HTTP (the standalone proxy's tcp_proxy and WebSocket relays). */
+    private final SslContext relayContext;
 
     private UpstreamTls(UpstreamTlsContext context, KeyManagerFactory keyManagers,
                         X509ExtendedTrustManager trustManager) {
         this.context = context;
         this.keyManagers = keyManagers;
         this.trustManager = trustManager;
+        try {
+            this.relayContext = SslContextBuilder.forClient().sslProvider(SslProvider.JDK).trustManager(trustManager)
+                    .keyManager(keyManagers).protocols(protocols(context)).build();
+        } catch (SSLException e) {
+            throw new IllegalArgumentException("common_tls_context: " + e.getMessage(), e);
+        }
     }
 
     /**
@@ -116,16 +127,10 @@ public final class UpstreamTls {
      * offered are the context's, h2 and http/1.1 when it lists none).
      */
     void apply(HttpClientOptions options, boolean http2) {
-        Set<String> versions = new LinkedHashSet<>();
-        for (UpstreamTlsContext.TlsVersion v : UpstreamTlsContext.TlsVersion.values()) {
-            if (v.compareTo(context.minVersion()) >= 0 && v.compareTo(context.maxVersion()) <= 0) {
-                versions.add(v.javaName());
-            }
-        }
         options.setSsl(true)
                 .setVerifyHost(false) // Envoy checks no host name, only the SAN matchers
                 .setTrustOptions(TrustOptions.wrap(trustManager))
-                .setEnabledSecureTransportProtocols(versions)
+                .setEnabledSecureTransportProtocols(protocols(context))
                 .setSslEngineOptions(new SniEngineOptions(context.sni()));
         if (keyManagers != null) {
             options.setKeyCertOptions(KeyCertOptions.wrap(keyManagers));
@@ -138,6 +143,27 @@ public final class UpstreamTls {
             options.setUseAlpn(true).setAlpnVersions(alpn.isEmpty()
                     ? List.of(HttpVersion.HTTP_2, HttpVersion.HTTP_1_1) : alpn);
         }
+    }
+
+    /**
+     * A TLS handler for a byte relay's upstream connection, as the HTTP pools' connections: the same verification,
+     * client certificate, versions and SNI; the handshake must end within {@code handshakeTimeoutMillis}.
+     */
+    public SslHandler relayHandler(ByteBufAllocator alloc, long handshakeTimeoutMillis) {
+        SslHandler h = relayContext.newHandler(alloc);
+        SniEngineOptions.configure(h.engine(), context.sni());
+        h.setHandshakeTimeoutMillis(handshakeTimeoutMillis);
+        return h;
+    }
+
+    private static Set<String> protocols(UpstreamTlsContext c) {
+        Set<String> versions = new LinkedHashSet<>();
+        for (UpstreamTlsContext.TlsVersion v : UpstreamTlsContext.TlsVersion.values()) {
+            if (v.compareTo(c.minVersion()) >= 0 && v.compareTo(c.maxVersion()) <= 0) {
+                versions.add(v.javaName());
+            }
+        }
+        return versions;
     }
 
     @Override
@@ -262,6 +288,14 @@ public final class UpstreamTls {
             this.sni = sni;
         }
 
+        /** The SNI (none when empty) and no host name check on an engine. */
+        static void configure(SSLEngine engine, String sni) {
+            SSLParameters p = engine.getSSLParameters();
+            p.setServerNames(sni.isEmpty() ? List.of() : List.of(new SNIHostName(sni)));
+            p.setEndpointIdentificationAlgorithm(null);
+            engine.setSSLParameters(p);
+        }
+
         @Override
         public JdkSSLEngineOptions copy() {
             return new SniEngineOptions(sni);
@@ -270,7 +304,6 @@ public final class UpstreamTls {
         @Override
         public SslContextFactory sslContextFactory() {
             SslContextFactory base = super.sslContextFactory();
-            List<SNIServerName> names = sni.isEmpty() ? List.of() : List.of(new SNIHostName(sni));
             return new SslContextFactory() {
                 @Override
                 public SslContextFactory useAlpn(boolean useAlpn) {
@@ -325,10 +358,7 @@ public final class UpstreamTls {
                     return new DelegatingSslContext(base.create()) {
                         @Override
                         protected void initEngine(SSLEngine engine) {
-                            SSLParameters p = engine.getSSLParameters();
-                            p.setServerNames(names);
-                            p.setEndpointIdentificationAlgorithm(null);
-                            engine.setSSLParameters(p);
+                            configure(engine, sni);
                         }
                     };
                 }

@@ -1,0 +1,90 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.net.NetServer;
+import io.vertx.core.net.NetServerOptions;
+import io.vertx.core.net.SelfSignedCertificate;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * tcp_proxy to a cluster with a TLS transport socket, as Envoy's: the client's plain bytes go to the upstream over
+ * TLS, with the cluster's SNI, verified against its trusted CA; an upstream the CA does not vouch for gets nothing.
+ */
+@Timeout(30)
+class TcpRelayTlsTest {
+    private final Vertx vertx = Vertx.vertx();
+    private final SelfSignedCertificate serverCert = SelfSignedCertificate.create("upstream.example.com");
+    private final SelfSignedCertificate otherCert = SelfSignedCertificate.create("other.example.com");
+    private NetServer upstream;
+    private LoopbackProxy proxy;
+
+    @BeforeEach
+    void start() throws Exception {
+        upstream = vertx.createNetServer(new NetServerOptions().setSsl(true).setSni(true)
+                .setKeyCertOptions(serverCert.keyCertOptions()))
+                .connectHandler(so -> so.handler(data -> so.write(Buffer.buffer("sni="
+                        + so.indicatedServerName() + " " + data).toString()).onComplete(v -> so.close())));
+        upstream.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+        serverCert.delete();
+        otherCert.delete();
+    }
+
+    private String relay(String trustedCaFile) throws Exception {
+        int port = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy(TcpRelayTest.config(port, "", """
+                    transport_socket:
+                      name: envoy.transport_sockets.tls
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+                        sni: upstream.example.com
+                        common_tls_context:
+                          validation_context: {trusted_ca: {filename: "%s"}}
+                """.formatted(trustedCaFile), upstream.actualPort()));
+        try (Socket s = new Socket()) {
+            s.connect(proxy.addresses.get(0), 2_000);
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            s.getOutputStream().flush();
+            InputStream in = s.getInputStream();
+            ByteArrayOutputStream got = new ByteArrayOutputStream();
+            byte[] buf = new byte[256];
+            try {
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    got.write(buf, 0, n);
+                }
+            } catch (java.net.SocketException reset) {
+                // closed as a failed connect closes it: what came before is what the client got
+            }
+            return got.toString(StandardCharsets.UTF_8);
+        }
+    }
+
+    @Test
+    void thePlainBytesOfTheClientReachTheUpstreamOverTlsWithTheClustersSni() throws Exception {
+        assertEquals("sni=upstream.example.com ping", relay(serverCert.certificatePath()));
+    }
+
+    @Test
+    void anUpstreamWhoseCertificateTheTrustedCaDoesNotVouchForGetsNothing() throws Exception {
+        assertEquals("", relay(otherCert.certificatePath()));
+    }
+}
