@@ -154,6 +154,9 @@ public final class ClusterParser
         for (Map.Entry<String, Any> e : c.getTypedExtensionProtocolOptionsMap().entrySet()) {
             String segment = "typed_extension_protocol_options[\"" + e.getKey() + "\"]";
             HttpProtocolOptions o = Fields.at(segment, () -> protocolOptions(e.getKey(), e.getValue()));
+            if (tls != null) {
+                Fields.at(segment, () -> noAutoSni(o));
+            }
             UpstreamProtocol p = Fields.at(segment, () -> upstreamProtocol(o));
             http2 |= p == UpstreamProtocol.HTTP2;
             downstream |= p == UpstreamProtocol.DOWNSTREAM;
@@ -396,6 +399,23 @@ public final class ClusterParser
         return Fields.record("", () -> new CommonHttpProtocolOptions(idle, max,
                 o.hasMaxRequestsPerConnection() ? Integer.toUnsignedLong(o.getMaxRequestsPerConnection().getValue())
                         : 0));
+    }
+
+    /**
+     * Refuses {@code auto_sni} and {@code auto_san_validation} on a TLS cluster: Envoy then sends the request's host as
+     * the SNI and checks the server's certificate against it, per request; Inmesh sends the cluster's {@code sni} on
+     * every connection, so it would send none and accept any certificate its CAs vouch for. (Without TLS they change
+     * nothing.)
+     */
+    private static Void noAutoSni(HttpProtocolOptions o) {
+        var u = o.getUpstreamHttpProtocolOptions();
+        if (u.getAutoSni() || u.getAutoSanValidation()) {
+            String field = u.getAutoSni() ? "auto_sni" : "auto_san_validation";
+            throw new FieldError("upstream_http_protocol_options." + field, "not supported with a TLS transport "
+                    + "socket: Inmesh sends the UpstreamTlsContext's sni, not each request's host (give the "
+                    + "DestinationRule's tls an sni)");
+        }
+        return null;
     }
 
     /** The upstream protocol typed protocol options select. */

@@ -188,6 +188,24 @@ class UpstreamTlsParserTest {
     }
 
     @Test
+    void istiosAutoSniOnATlsClusterIsRefusedForInmeshSendsTheClustersSniOnly() throws Exception {
+        String options = """
+                "typedExtensionProtocolOptions": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                  "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                  "upstreamHttpProtocolOptions": {"autoSni": true, "autoSanValidation": true},
+                  "useDownstreamProtocolConfig": {"httpProtocolOptions": {}, "http2ProtocolOptions": {}}}}""";
+        String e = error(istioCluster("""
+                {"combinedValidationContext": {"defaultValidationContext": {},
+                  "validationContextSdsSecretConfig": {"name": "file-root:system", %s}}}""".formatted(SDS_CONFIG))
+                .replace("\"connectTimeout\"", options + ", \"connectTimeout\""));
+        assertTrue(e.contains("typed_extension_protocol_options[\"envoy.extensions.upstreams.http.v3."
+                + "HttpProtocolOptions\"].upstream_http_protocol_options.auto_sni: not supported with a TLS transport "
+                + "socket"), e);
+        // without TLS it changes nothing
+        assertNull(parse("{\"name\": \"x\", \"type\": \"STATIC\", " + options + "}").tls());
+    }
+
+    @Test
     void sanMatchersWithoutATrustedCaAreRefusedAsEnvoyRefusesThem() throws Exception {
         String e = error(istioCluster("""
                 {"validationContext": {"matchTypedSubjectAltNames": [
