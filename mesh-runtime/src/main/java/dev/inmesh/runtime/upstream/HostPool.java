@@ -174,6 +174,9 @@ final class HostPool {
         }
         if (wanted.tls() != null) {
             wanted.tls().apply(options, wanted.http2());
+            // as Envoy, whose connection is connected once its TLS handshake is done: connect_timeout covers both
+            options.setSslHandshakeTimeout(Math.max(1, wanted.connectTimeoutMillis()))
+                    .setSslHandshakeTimeoutUnit(TimeUnit.MILLISECONDS);
         }
         if (wanted.localAddress() != null) {
             options.setLocalAddress(wanted.localAddress());

@@ -22,6 +22,8 @@ import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.PemTrustOptions;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -113,6 +115,20 @@ class RouterUpstreamTlsTest {
         assertEquals(503, r.status());
         assertTrue(r.flags().contains("UF"), r.flags());
         assertEquals(0, served.get());
+    }
+
+    @Test
+    void theConnectTimeoutCoversTheTlsHandshakeOfAServerThatNeverAnswersIt() throws Exception {
+        try (ServerSocket silent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            ClusterManager clusters = rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN,
+                    null, Duration.ofMillis(300), null, null, null, null, hosts("c", silent.getLocalPort()), null, null,
+                    null, false, false, null, null, tls("", null, null, List.of())));
+            // the TCP connect succeeds (the backlog takes it); the handshake never ends
+            var r = rig.call(rig.router(), get("/"), routeToC(""), clusters);
+            assertEquals(503, r.status());
+            assertTrue(r.flags().contains("UF"), r.flags());
+            assertTrue(r.elapsedMillis() < 3000, r.elapsedMillis() + " ms");
+        }
     }
 
     @Test
