@@ -886,7 +886,8 @@ public final class Router {
             HttpClient client;
             try {
                 // as Envoy under use_downstream_protocol_config: an HTTP/2 request goes upstream over HTTP/2
-                client = ex.cluster.httpClient(host, "HTTP/2".equals(req.protocol));
+                // auto_sni and auto_san_validation take the host as it goes upstream, after host rewrites
+                client = ex.cluster.httpClient(host, "HTTP/2".equals(req.protocol), hp == null ? null : hp.host());
             } catch (RuntimeException e) {
                 failed(gen, RetryState.Failure.CONNECT_FAILURE);
                 return;

@@ -10,6 +10,7 @@ import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.VertxInternal;
+import java.util.ArrayDeque;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -21,7 +22,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * timeout, bind address, connection and pending limits from the circuit breakers; one multiplexed connection for
  * HTTP/2; the connections' idle timeout, maximum duration and, for HTTP/1.1, maximum requests), split by event loop
  * when the limits are generous (see {@link Current}). When the settings change, the old clients drain gracefully and
- * new ones are made; so they do when the host leaves the cluster.
+ * new ones are made; so they do when the host leaves the cluster. A TLS cluster with {@code auto_sni} or
+ * {@code auto_san_validation} keeps a pool of its own per request host name (see {@link #client(Vertx, Settings,
+ * CircuitBreakerState, String)}), as Envoy keys its pools by the SNI and the SANs to check.
  */
 final class HostPool {
     /** The largest upstream response head taken: Envoy's default {@code max_response_headers_kb}, 60 KiB. */
@@ -35,6 +38,12 @@ final class HostPool {
      * connections to one host, requests wait in the pool (the cluster's circuit breakers still count them).
      */
     static final int MAX_POOL_SIZE = 1024;
+    /**
+     * The most request host names one host keeps a pool for ({@code auto_sni}): a new name beyond them drains the
+     * pool of the name that came first (its requests in flight finish), so that a caller sending ever new Host values
+     * cannot grow the pools without bound.
+     */
+    static final int MAX_HOST_NAMES = 64;
 
     /**
      * The settings a pool is made with.
@@ -68,6 +77,11 @@ final class HostPool {
     static final int MIN_CONNECTIONS_PER_LOOP = 8;
 
     private final SocketAddress address;
+    /** The host name of this pool's requests (its SNI or SAN to check), or null for the host's own pool. */
+    private final String requestHost;
+    /** The host's own pool: the pools per request host name, in the order they were made; null in those. */
+    private final ConcurrentHashMap<String, HostPool> byHost;
+    private final ArrayDeque<String> hostOrder; // guarded by this
     /** The host's statistics, which count this pool's connections; set once the host is made. */
     private volatile HostStats stats;
     /**
@@ -81,7 +95,7 @@ final class HostPool {
      */
     private volatile Current currentH2;
     /** Requests carried so far, by connection, under {@code max_requests_per_connection}; dropped when it closes. */
-    private final ConcurrentHashMap<HttpConnection, AtomicLong> served = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<HttpConnection, AtomicLong> served;
 
     /**
      * The client for callers off Vert.x's threads, and, when the limits allow, one client per event loop: Vert.x's
@@ -94,6 +108,20 @@ final class HostPool {
 
     HostPool(SocketAddress address) {
         this.address = address;
+        this.requestHost = null;
+        this.byHost = new ConcurrentHashMap<>();
+        this.hostOrder = new ArrayDeque<>();
+        this.served = new ConcurrentHashMap<>();
+    }
+
+    /** The pool of one request host name: the host's statistics and request counts are its own pool's. */
+    private HostPool(HostPool own, String requestHost) {
+        this.address = own.address;
+        this.requestHost = requestHost;
+        this.byHost = null;
+        this.hostOrder = null;
+        this.served = own.served;
+        this.stats = own.stats;
     }
 
     void attach(HostStats stats) {
@@ -113,6 +141,37 @@ final class HostPool {
             }
         }
         return c.client;
+    }
+
+    /**
+     * The client for requests to {@code requestHost} of a cluster whose TLS takes the SNI or the SAN to check from
+     * the request's host: a pool per name, as a connection made for one name must not carry another's requests.
+     */
+    HttpClient client(Vertx vertx, Settings wanted, CircuitBreakerState breakers, String requestHost) {
+        HostPool p = byHost.get(requestHost);
+        if (p == null) {
+            p = hostPool(requestHost);
+        }
+        // a pool drained meanwhile (over MAX_HOST_NAMES, or the host left) still makes this request's connection,
+        // which its idle timeout closes
+        return p.client(vertx, wanted, breakers);
+    }
+
+    private synchronized HostPool hostPool(String name) {
+        HostPool p = byHost.get(name);
+        if (p != null) {
+            return p;
+        }
+        if (byHost.size() >= MAX_HOST_NAMES) {
+            HostPool first = byHost.remove(hostOrder.poll());
+            if (first != null) {
+                first.drain();
+            }
+        }
+        p = new HostPool(this, name);
+        byHost.put(name, p);
+        hostOrder.add(name);
+        return p;
     }
 
     private synchronized Current rebuild(Vertx vertx, Settings wanted, CircuitBreakerState breakers) {
@@ -173,7 +232,7 @@ final class HostPool {
             options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
         }
         if (wanted.tls() != null) {
-            wanted.tls().apply(options, wanted.http2());
+            wanted.tls().apply(options, wanted.http2(), requestHost);
             // as Envoy, whose connection is connected once its TLS handshake is done: connect_timeout covers both
             options.setSslHandshakeTimeout(Math.max(1, wanted.connectTimeoutMillis()))
                     .setSslHandshakeTimeoutUnit(TimeUnit.MILLISECONDS);
@@ -252,5 +311,15 @@ final class HostPool {
         }
         current = null;
         currentH2 = null;
+        drainPerRequestHost();
+    }
+
+    /** Lets the requests in flight of the pools per request host name finish, then closes their connections. */
+    synchronized void drainPerRequestHost() {
+        if (byHost != null) {
+            byHost.values().forEach(HostPool::drain);
+            byHost.clear();
+            hostOrder.clear();
+        }
     }
 }

@@ -172,6 +172,18 @@ public final class UpstreamCluster {
      * @throws IllegalStateException without Vert.x
      */
     public HttpClient httpClient(Host host, boolean downstreamHttp2) {
+        return httpClient(host, downstreamHttp2, null);
+    }
+
+    /**
+     * The pooled HTTP client for a host of this cluster, as {@link #httpClient(Host, boolean)}, for a request whose
+     * host (as it goes upstream, without its port) is {@code requestHost} (null: none): a TLS cluster with
+     * {@code auto_sni} or {@code auto_san_validation} connects for it with that SNI or checks that SAN, on connections
+     * of that name only, as Envoy; any other cluster ignores it.
+     *
+     * @throws IllegalStateException without Vert.x
+     */
+    public HttpClient httpClient(Host host, boolean downstreamHttp2, String requestHost) {
         if (env.vertx() == null) {
             throw new IllegalStateException("no Vert.x: connection pools are unavailable");
         }
@@ -202,7 +214,11 @@ public final class UpstreamCluster {
             poolSettings = cached;
         }
         boolean h2 = c.useDownstreamProtocol() && downstreamHttp2;
-        return host.pool.client(env.vertx(), h2 ? cached.h2c : cached.settings, defaultBreakers);
+        HostPool.Settings settings = h2 ? cached.h2c : cached.settings;
+        if (requestHost != null && settings.tls() != null && settings.tls().context().perRequestHost()) {
+            return host.pool.client(env.vertx(), settings, defaultBreakers, requestHost);
+        }
+        return host.pool.client(env.vertx(), settings, defaultBreakers);
     }
 
     /**
@@ -268,9 +284,18 @@ public final class UpstreamCluster {
         }
     }
 
-    /** Compiles the TLS of a new config once, off the request path; unchanged TLS keeps what was compiled. */
+    /**
+     * Compiles the TLS of a new config once, off the request path; unchanged TLS keeps what was compiled. Changed TLS
+     * drains the hosts' pools per request host name ({@code auto_sni}), which a name not asked for again would
+     * otherwise keep with the old TLS.
+     */
     private void compileTls(Cluster newConfig) {
         UpstreamTls current = tls;
+        if (current != null && current.context().perRequestHost()
+                && (newConfig.tls() == null || !current.context().equals(newConfig.tls()))) {
+            hosts.values().forEach(h -> h.pool.drainPerRequestHost());
+            originalDstHosts.values().forEach(h -> h.pool.drainPerRequestHost());
+        }
         if (newConfig.tls() == null) {
             tls = null;
             tlsError = null;

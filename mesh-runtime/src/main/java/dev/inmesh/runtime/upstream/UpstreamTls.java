@@ -44,18 +44,19 @@ import javax.net.ssl.X509TrustManager;
  * A cluster's {@link UpstreamTlsContext} compiled once per configuration: its key material and trust manager, made
  * from the PEMs the parser read, and the SNI to send. It sets up the host pools' Vert.x clients as Envoy's TLS
  * transport socket connects: no server verification without trusted CAs, no host name verification, SAN matchers
- * only when configured, and the configured SNI or none at all. Equal for equal contexts, so that a cluster update
- * that keeps its TLS settings keeps its pools.
+ * only when configured, and the configured SNI or none at all; with {@code auto_sni} or {@code auto_san_validation},
+ * the SNI or a SAN to check from the host of the pool's requests (the pools are then per host name). Equal for equal
+ * contexts, so that a cluster update that keeps its TLS settings keeps its pools.
  */
 public final class UpstreamTls {
     private final UpstreamTlsContext context;
     private final KeyManagerFactory keyManagers;
-    private final X509ExtendedTrustManager trustManager;
+    private final Verifier trustManager;
     /** For connections that are bytes, not HTTP (the standalone proxy's tcp_proxy and WebSocket relays). */
     private final SslContext relayContext;
 
     private UpstreamTls(UpstreamTlsContext context, KeyManagerFactory keyManagers,
-                        X509ExtendedTrustManager trustManager) {
+                        Verifier trustManager) {
         this.context = context;
         this.keyManagers = keyManagers;
         this.trustManager = trustManager;
@@ -114,7 +115,7 @@ public final class UpstreamTls {
         for (UpstreamTlsContext.SubjectAltNameMatcher m : c.subjectAltNames()) {
             sans.add(new SanPredicate(m.type(), m.matcher(), StringMatchers.compile(m.matcher())));
         }
-        return new UpstreamTls(c, kmf, new Verifier(chain, List.copyOf(sans)));
+        return new UpstreamTls(c, kmf, new Verifier(chain, List.copyOf(sans), null));
     }
 
     /** The context this was compiled from. */
@@ -124,14 +125,19 @@ public final class UpstreamTls {
 
     /**
      * Turns TLS on in a host pool's client options, speaking HTTP/2 through ALPN when {@code http2} (the protocols
-     * offered are the context's, h2 and http/1.1 when it lists none).
+     * offered are the context's, h2 and http/1.1 when it lists none). {@code requestHost} is the host of the
+     * requests the pool carries when the context takes the SNI ({@code auto_sni}) or a SAN to check
+     * ({@code auto_san_validation}) from it, else null.
      */
-    void apply(HttpClientOptions options, boolean http2) {
+    void apply(HttpClientOptions options, boolean http2, String requestHost) {
+        boolean byHost = requestHost != null;
+        String sni = byHost && context.autoSni() ? requestHost : context.sni();
+        Verifier verifier = byHost && context.autoSanValidation() ? trustManager.withHost(requestHost) : trustManager;
         options.setSsl(true)
                 .setVerifyHost(false) // Envoy checks no host name, only the SAN matchers
-                .setTrustOptions(TrustOptions.wrap(trustManager))
+                .setTrustOptions(TrustOptions.wrap(verifier))
                 .setEnabledSecureTransportProtocols(protocols(context))
-                .setSslEngineOptions(new SniEngineOptions(context.sni()));
+                .setSslEngineOptions(new SniEngineOptions(sni));
         if (keyManagers != null) {
             options.setKeyCertOptions(KeyCertOptions.wrap(keyManagers));
         }
@@ -176,6 +182,18 @@ public final class UpstreamTls {
         return context.hashCode();
     }
 
+    /**
+     * Whether a DNS SAN names {@code name}, ignoring case: RFC 6125 6.4.3, as Envoy, {@code *.example.com} stands for
+     * exactly one label before example.com.
+     */
+    static boolean dnsNameMatches(String name, String san) {
+        if (san.startsWith("*.")) {
+            int dot = name.indexOf('.');
+            return dot > 0 && name.substring(dot).equalsIgnoreCase(san.substring(1));
+        }
+        return san.equalsIgnoreCase(name);
+    }
+
     private record SanPredicate(SanType type, StringMatcher matcher, Predicate<String> test) {
         /** Whether one SAN of the certificate (its GeneralName tag and value) matches. */
         boolean matches(int tag, String value) {
@@ -183,10 +201,7 @@ public final class UpstreamTls {
                 return false;
             }
             if (type == SanType.DNS && matcher instanceof StringMatcher.Exact e && value.startsWith("*.")) {
-                // RFC 6125 6.4.3, as Envoy: *.example.com stands for exactly one label before example.com
-                String name = e.value();
-                int dot = name.indexOf('.');
-                return dot > 0 && name.substring(dot).equalsIgnoreCase(value.substring(1));
+                return dnsNameMatches(e.value(), value);
             }
             return test.test(value);
         }
@@ -203,15 +218,23 @@ public final class UpstreamTls {
 
     /**
      * The server's certificate check: the chain against the trusted CAs (none: anything goes, as Envoy without a
-     * validation context), then the SAN matchers; never the host name.
+     * validation context), then the request's host ({@code auto_san_validation}, checked with or without trusted CAs,
+     * as Envoy's SAN list override), then the SAN matchers; never the connection's address.
      */
     private static final class Verifier extends X509ExtendedTrustManager {
         private final X509TrustManager chain;
         private final List<SanPredicate> sans;
+        /** The name a SAN must match (a request's host), or null. */
+        private final String host;
 
-        Verifier(X509TrustManager chain, List<SanPredicate> sans) {
+        Verifier(X509TrustManager chain, List<SanPredicate> sans, String host) {
             this.chain = chain;
             this.sans = sans;
+            this.host = host;
+        }
+
+        Verifier withHost(String name) {
+            return new Verifier(chain, sans, name);
         }
 
         @Override
@@ -219,10 +242,29 @@ public final class UpstreamTls {
             if (chain != null) {
                 chain.checkServerTrusted(certs, authType); // PKIX without endpoint identification
             }
+            if (host != null && !hostMatches(certs[0])) {
+                throw new CertificateException("no subject alternative name of the server's certificate matches "
+                        + "the request's host " + host + " (auto_san_validation)");
+            }
             if (!sans.isEmpty() && !sanMatches(certs[0])) {
                 throw new CertificateException("no subject alternative name of the server's certificate matches "
                         + "the cluster's SAN matchers");
             }
+        }
+
+        /** Whether a SAN is the host: a DNS SAN as a name (a wildcard for one label), any other type exactly. */
+        private boolean hostMatches(X509Certificate cert) throws CertificateException {
+            Collection<List<?>> names = cert.getSubjectAlternativeNames();
+            if (names == null) {
+                return false;
+            }
+            for (List<?> n : names) {
+                if (n.size() >= 2 && n.get(0) instanceof Integer tag && n.get(1) instanceof String value
+                        && (tag == 2 ? dnsNameMatches(host, value) : value.equals(host))) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         private boolean sanMatches(X509Certificate cert) throws CertificateException {
@@ -278,8 +320,9 @@ public final class UpstreamTls {
     }
 
     /**
-     * The JDK engine, with the context's SNI in every handshake (none when it has no SNI, even for a host known by
-     * name), whatever host the connection's request names: Envoy sends {@code sni} as configured.
+     * The JDK engine, with the pool's SNI in every handshake (none when it is empty, even for a host known by name),
+     * whatever host Vert.x would name: Envoy sends {@code sni} as configured, or the request's host with
+     * {@code auto_sni}.
      */
     private static final class SniEngineOptions extends JdkSSLEngineOptions {
         private final String sni;
@@ -291,9 +334,19 @@ public final class UpstreamTls {
         /** The SNI (none when empty) and no host name check on an engine. */
         static void configure(SSLEngine engine, String sni) {
             SSLParameters p = engine.getSSLParameters();
-            p.setServerNames(sni.isEmpty() ? List.of() : List.of(new SNIHostName(sni)));
+            p.setServerNames(sni.isEmpty() || !validHostName(sni) ? List.of() : List.of(new SNIHostName(sni)));
             p.setEndpointIdentificationAlgorithm(null);
             engine.setSSLParameters(p);
+        }
+
+        /** Whether a name can be sent as SNI (an IPv6 literal from a request's host cannot). */
+        private static boolean validHostName(String name) {
+            try {
+                new SNIHostName(name);
+                return true;
+            } catch (IllegalArgumentException e) {
+                return false;
+            }
         }
 
         @Override

@@ -155,7 +155,8 @@ public final class ClusterParser
             String segment = "typed_extension_protocol_options[\"" + e.getKey() + "\"]";
             HttpProtocolOptions o = Fields.at(segment, () -> protocolOptions(e.getKey(), e.getValue()));
             if (tls != null) {
-                Fields.at(segment, () -> noAutoSni(o));
+                UpstreamTlsContext plain = tls;
+                tls = Fields.at(segment, () -> autoSni(o, plain));
             }
             UpstreamProtocol p = Fields.at(segment, () -> upstreamProtocol(o));
             http2 |= p == UpstreamProtocol.HTTP2;
@@ -402,20 +403,18 @@ public final class ClusterParser
     }
 
     /**
-     * Refuses {@code auto_sni} and {@code auto_san_validation} on a TLS cluster: Envoy then sends the request's host as
-     * the SNI and checks the server's certificate against it, per request; Inmesh sends the cluster's {@code sni} on
-     * every connection, so it would send none and accept any certificate its CAs vouch for. (Without TLS they change
-     * nothing.)
+     * A TLS cluster's context with the options' {@code auto_sni} and {@code auto_san_validation}: Envoy then takes the
+     * SNI and the SAN to check from each request's host. {@code override_auto_sni_header} (another header than the
+     * host) is refused by name. (Without TLS they change nothing.)
      */
-    private static Void noAutoSni(HttpProtocolOptions o) {
+    private static UpstreamTlsContext autoSni(HttpProtocolOptions o, UpstreamTlsContext tls) {
         var u = o.getUpstreamHttpProtocolOptions();
-        if (u.getAutoSni() || u.getAutoSanValidation()) {
-            String field = u.getAutoSni() ? "auto_sni" : "auto_san_validation";
-            throw new FieldError("upstream_http_protocol_options." + field, "not supported with a TLS transport "
-                    + "socket: Inmesh sends the UpstreamTlsContext's sni, not each request's host (give the "
-                    + "DestinationRule's tls an sni)");
+        if (!u.getOverrideAutoSniHeader().isEmpty()) {
+            throw new FieldError("upstream_http_protocol_options.override_auto_sni_header", "\""
+                    + u.getOverrideAutoSniHeader() + "\" is not supported (Inmesh takes the request's host)");
         }
-        return null;
+        return u.getAutoSni() || u.getAutoSanValidation() ? tls.withAutoSni(u.getAutoSni(), u.getAutoSanValidation())
+                : tls;
     }
 
     /** The upstream protocol typed protocol options select. */

@@ -16,8 +16,11 @@ import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
+import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.ClientAuth;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.PemKeyCertOptions;
@@ -26,6 +29,7 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
@@ -46,6 +50,8 @@ class RouterUpstreamTlsTest {
 
     private final RouterRig rig = new RouterRig();
     private final AtomicInteger served = new AtomicInteger();
+    private final AtomicInteger connections = new AtomicInteger();
+    private final AtomicInteger closed = new AtomicInteger();
     private HttpServer server;
 
     @AfterEach
@@ -65,7 +71,11 @@ class RouterUpstreamTlsTest {
             o.setClientAuth(ClientAuth.REQUIRED)
                     .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(CA.certificatePem())));
         }
-        server = rig.vertx.createHttpServer(o).requestHandler(req -> {
+        server = rig.vertx.createHttpServer(o).connectionHandler(c -> {
+            connections.incrementAndGet();
+            c.closeHandler(v -> closed.incrementAndGet());
+        })
+                .requestHandler(req -> {
             served.incrementAndGet();
             req.response().end("sni=" + req.connection().indicatedServerName() + " " + req.version()
                     + " client=" + (requireClientCert ? "verified" : "none"));
@@ -74,9 +84,20 @@ class RouterUpstreamTlsTest {
     }
 
     private ClusterManager cluster(int port, boolean http2, UpstreamTlsContext tls) {
-        return rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
-                Duration.ofSeconds(2), null, null, null, null, hosts("c", port), null, null, null, http2, false, null,
-                null, tls));
+        return rig.clusters(config(port, http2, tls));
+    }
+
+    private static Cluster config(int port, boolean http2, UpstreamTlsContext tls) {
+        return new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2), null,
+                null, null, null, hosts("c", port), null, null, null, http2, false, null, null, tls);
+    }
+
+    private void awaitClosed(int n) throws InterruptedException {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (closed.get() < n && System.nanoTime() < end) {
+            Thread.sleep(10);
+        }
+        assertEquals(n, closed.get());
     }
 
     private static UpstreamTlsContext tls(String sni, Issued clientCert, Issued trustedCa,
@@ -84,6 +105,13 @@ class RouterUpstreamTlsTest {
         return new UpstreamTlsContext(sni, clientCert == null ? null : clientCert.certificatePem(),
                 clientCert == null ? null : clientCert.keyPem(), trustedCa == null ? null : trustedCa.certificatePem(),
                 false, sans, List.of(), null, null);
+    }
+
+    /** A GET of / whose Host (authority) is {@code authority}. */
+    private RouterRig.Result callWithHost(ClusterManager clusters, String authority) {
+        var req = new RouterRequest(StreamInfo.Direction.OUTBOUND, HttpMethod.GET, "/", authority, "http",
+                MultiMap.caseInsensitiveMultiMap(), null, "127.0.0.1:50000", "127.0.0.1:15001", null, "HTTP/1.1");
+        return rig.call(rig.router(), req, routeToC(""), clusters);
     }
 
     private RouterRig.Result call(ClusterManager clusters) {
@@ -177,5 +205,86 @@ class RouterUpstreamTlsTest {
         var r = call(cluster(tlsServer(false, true), true, tls("api.example.com", null, CA, List.of())));
         assertEquals(200, r.status());
         assertEquals("sni=api.example.com HTTP_2 client=none", r.body());
+    }
+
+    @Test
+    void autoSniSendsEachRequestsHostWithoutItsPortOnConnectionsOfThatHostOnly() throws Exception {
+        int port = tlsServer(WILDCARD, false, false);
+        // the configured sni gives way to the request's host
+        ClusterManager clusters = cluster(port, false, tls("api.example.com", null, null, List.of())
+                .withAutoSni(true, false));
+        assertEquals("sni=a.example.com HTTP_1_1 client=none", callWithHost(clusters, "a.example.com:8443").body());
+        assertEquals("sni=b.example.com HTTP_1_1 client=none", callWithHost(clusters, "b.example.com").body());
+        assertEquals(2, connections.get());
+        // the same host again takes its connection, kept alive
+        assertEquals("sni=a.example.com HTTP_1_1 client=none", callWithHost(clusters, "a.example.com").body());
+        assertEquals("sni=b.example.com HTTP_1_1 client=none", callWithHost(clusters, "b.example.com").body());
+        assertEquals(2, connections.get());
+        assertEquals(4, served.get());
+    }
+
+    @Test
+    void autoSniTakesTheHostAfterTheRoutesHostRewrite() throws Exception {
+        int port = tlsServer(false, false);
+        ClusterManager clusters = cluster(port, false, tls("", null, CA, List.of()).withAutoSni(true, true));
+        var r = rig.call(rig.router(), get("/"), routeToC("host_rewrite_literal: api.example.com"), clusters);
+        assertEquals(200, r.status());
+        assertEquals("sni=api.example.com HTTP_1_1 client=none", r.body());
+    }
+
+    @Test
+    void autoSanValidationAcceptsOnlyAServerCertificateWithASanOfTheRequestsHost() throws Exception {
+        int port = tlsServer(false, false);
+        for (Issued ca : new Issued[] {CA, null}) {
+            // with a trusted CA as without one: Envoy checks the SAN list of the request's host either way
+            ClusterManager clusters = cluster(port, false, tls("", null, ca, List.of()).withAutoSni(true, true));
+            assertEquals(200, callWithHost(clusters, "API.example.com").status());
+            var r = callWithHost(clusters, "db.example.com");
+            assertEquals(503, r.status());
+            assertTrue(r.flags().contains("UF"), r.flags());
+        }
+        assertEquals(2, served.get());
+    }
+
+    @Test
+    void autoSanValidationMatchesAWildcardSanForOneLabelAndKeepsTheConfiguredSniWithoutAutoSni()
+            throws Exception {
+        int port = tlsServer(WILDCARD, false, false);
+        ClusterManager clusters = cluster(port, false, tls("fixed.example.org", null, CA, List.of())
+                .withAutoSni(false, true));
+        var ok = callWithHost(clusters, "api.example.com");
+        assertEquals(200, ok.status());
+        assertEquals("sni=fixed.example.org HTTP_1_1 client=none", ok.body());
+        assertEquals(503, callWithHost(clusters, "a.b.example.com").status());
+    }
+
+    @Test
+    void eachHostKeepsThePoolsOf64HostNamesAndA65thDrainsThePoolOfTheFirst() throws Exception {
+        int port = tlsServer(WILDCARD, false, false);
+        ClusterManager clusters = cluster(port, false, tls("", null, null, List.of()).withAutoSni(true, false));
+        for (int i = 0; i < 64; i++) {
+            assertEquals(200, callWithHost(clusters, "h" + i + ".example.com").status());
+        }
+        assertEquals(64, connections.get());
+        assertEquals(0, closed.get());
+        assertEquals(200, callWithHost(clusters, "h64.example.com").status());
+        awaitClosed(1);
+        // the second name keeps its connection; the first makes a new one
+        assertEquals("sni=h1.example.com HTTP_1_1 client=none", callWithHost(clusters, "h1.example.com").body());
+        assertEquals(65, connections.get());
+        assertEquals("sni=h0.example.com HTTP_1_1 client=none", callWithHost(clusters, "h0.example.com").body());
+        assertEquals(66, connections.get());
+    }
+
+    @Test
+    void anUpdateThatDropsAutoSniClosesTheConnectionsMadeForEachHostName() throws Exception {
+        int port = tlsServer(WILDCARD, false, false);
+        ClusterManager clusters = cluster(port, false, tls("", null, null, List.of()).withAutoSni(true, false));
+        assertEquals("sni=a.example.com HTTP_1_1 client=none", callWithHost(clusters, "a.example.com").body());
+        ClusterManager next = clusters.update(Map.of("c", config(port, false, tls("", null, null, List.of()))),
+                Map.of());
+        awaitClosed(1);
+        assertEquals("sni=null HTTP_1_1 client=none", callWithHost(next, "a.example.com").body());
+        next.close();
     }
 }

@@ -187,22 +187,45 @@ class UpstreamTlsParserTest {
                 .contains("transport_socket.name: \"envoy.transport_sockets.quic\" is not supported"));
     }
 
+    /** Istio's HTTP protocol options for a DestinationRule whose TLS has no sni. */
+    private static final String AUTO_SNI_OPTIONS = """
+            "typedExtensionProtocolOptions": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+              "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+              "upstreamHttpProtocolOptions": {"autoSni": true, "autoSanValidation": true},
+              "useDownstreamProtocolConfig": {"httpProtocolOptions": {}, "http2ProtocolOptions": {}}}}""";
+
+    /** Istio's cluster for a DestinationRule's {@code tls: {mode: SIMPLE}} without sni: auto_sni, no sni. */
+    private static String istioAutoSniCluster(String commonTlsContext) {
+        return istioCluster(commonTlsContext).replaceAll(",\\s*\"sni\": \"api.example.com\"", "")
+                .replace("\"connectTimeout\"", AUTO_SNI_OPTIONS + ", \"connectTimeout\"");
+    }
+
     @Test
-    void istiosAutoSniOnATlsClusterIsRefusedForInmeshSendsTheClustersSniOnly() throws Exception {
-        String options = """
-                "typedExtensionProtocolOptions": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                  "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                  "upstreamHttpProtocolOptions": {"autoSni": true, "autoSanValidation": true},
-                  "useDownstreamProtocolConfig": {"httpProtocolOptions": {}, "http2ProtocolOptions": {}}}}""";
-        String e = error(istioCluster("""
+    void istiosSimpleTlsWithoutSniTakesTheSniAndTheSanToCheckFromEachRequestsHost() throws Exception {
+        String system = istioAutoSniCluster("""
                 {"combinedValidationContext": {"defaultValidationContext": {},
-                  "validationContextSdsSecretConfig": {"name": "file-root:system", %s}}}""".formatted(SDS_CONFIG))
-                .replace("\"connectTimeout\"", options + ", \"connectTimeout\""));
+                  "validationContextSdsSecretConfig": {"name": "file-root:system", %s}}}""".formatted(SDS_CONFIG));
+        assertFalse(system.contains("\"sni\""), system);
+        UpstreamTlsContext t = parse(system).tls();
+        assertTrue(t.autoSni() && t.autoSanValidation() && t.systemRootCerts());
+        assertEquals("", t.sni());
+        UpstreamTlsContext ca = parse(istioAutoSniCluster("""
+                {"combinedValidationContext": {"defaultValidationContext": {},
+                  "validationContextSdsSecretConfig": {"name": "file-root:%s", %s}}}"""
+                .formatted(caFile, SDS_CONFIG))).tls();
+        assertTrue(ca.autoSni() && ca.autoSanValidation());
+        assertEquals(CA.certificatePem(), ca.trustedCa());
+        // without TLS they change nothing
+        assertNull(parse("{\"name\": \"x\", \"type\": \"STATIC\", " + AUTO_SNI_OPTIONS + "}").tls());
+    }
+
+    @Test
+    void anOverrideAutoSniHeaderIsRefusedByName() throws Exception {
+        String e = error(istioAutoSniCluster("{}").replace("\"autoSanValidation\": true",
+                "\"autoSanValidation\": true, \"overrideAutoSniHeader\": \"x-sni\""));
         assertTrue(e.contains("typed_extension_protocol_options[\"envoy.extensions.upstreams.http.v3."
-                + "HttpProtocolOptions\"].upstream_http_protocol_options.auto_sni: not supported with a TLS transport "
-                + "socket"), e);
-        // without TLS it changes nothing
-        assertNull(parse("{\"name\": \"x\", \"type\": \"STATIC\", " + options + "}").tls());
+                + "HttpProtocolOptions\"].upstream_http_protocol_options.override_auto_sni_header: \"x-sni\" is not "
+                + "supported"), e);
     }
 
     @Test

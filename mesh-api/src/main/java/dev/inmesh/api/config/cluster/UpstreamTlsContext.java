@@ -23,10 +23,37 @@ import java.util.List;
  * @param alpnProtocols the protocols offered through ALPN, in order of preference; empty: none
  * @param minVersion the oldest TLS version allowed (Envoy's client default TLS 1.2)
  * @param maxVersion the newest TLS version allowed (Envoy's client default TLS 1.2)
+ * @param autoSni the cluster's {@code HttpProtocolOptions} ask for {@code auto_sni}: an HTTP request's connection
+ *     sends the request's host (as it goes upstream, without its port) as the SNI, in place of {@code sni}, and
+ *     requests of different hosts use different connections
+ * @param autoSanValidation the cluster's {@code HttpProtocolOptions} ask for {@code auto_san_validation}: an HTTP
+ *     request's connection is made only to a server whose certificate has a SAN matching the request's host (a
+ *     wildcard DNS SAN for one label), in addition to the chain and the {@code subjectAltNames}; as in Envoy, this
+ *     check applies without a trusted CA too
  */
 public record UpstreamTlsContext(String sni, String certificateChain, String privateKey, String trustedCa,
                                  boolean systemRootCerts, List<SubjectAltNameMatcher> subjectAltNames,
-                                 List<String> alpnProtocols, TlsVersion minVersion, TlsVersion maxVersion) {
+                                 List<String> alpnProtocols, TlsVersion minVersion, TlsVersion maxVersion,
+                                 boolean autoSni, boolean autoSanValidation) {
+
+    /** Without {@code auto_sni} and {@code auto_san_validation}. */
+    public UpstreamTlsContext(String sni, String certificateChain, String privateKey, String trustedCa,
+                              boolean systemRootCerts, List<SubjectAltNameMatcher> subjectAltNames,
+                              List<String> alpnProtocols, TlsVersion minVersion, TlsVersion maxVersion) {
+        this(sni, certificateChain, privateKey, trustedCa, systemRootCerts, subjectAltNames, alpnProtocols,
+                minVersion, maxVersion, false, false);
+    }
+
+    /** This context with the HTTP protocol options' {@code auto_sni} and {@code auto_san_validation}. */
+    public UpstreamTlsContext withAutoSni(boolean sni, boolean sanValidation) {
+        return new UpstreamTlsContext(this.sni, certificateChain, privateKey, trustedCa, systemRootCerts,
+                subjectAltNames, alpnProtocols, minVersion, maxVersion, sni, sanValidation);
+    }
+
+    /** Whether each HTTP request's host decides its connection's SNI or the SAN its server must have. */
+    public boolean perRequestHost() {
+        return autoSni || autoSanValidation;
+    }
 
     /** A TLS protocol version, as Envoy's {@code TlsParameters.TlsProtocol}. */
     public enum TlsVersion {
