@@ -201,7 +201,8 @@ public final class ConfigDumpBuilder {
      * The dumps in Envoy's order: bootstrap, clusters, endpoints (when asked), listeners, routes; of the resources,
      * those whose name {@code names} accepts. As Envoy's, the clusters warming are in {@code dynamic_warming_clusters}
      * and a listener warming has a {@code warming_state} (beside the {@code active_state} of the version serving,
-     * if any); a listener whose last update was rejected has an {@code error_state}.
+     * if any); a listener whose last update was rejected has an {@code error_state}. Sensitive fields are redacted
+     * ({@link SensitiveFields}).
      */
     private static List<Message> sections(ResourceBundle bundle, DynamicState dynamic, String nodeId,
                                           Instant bootstrapTime, boolean endpointsToo, Predicate<String> names) {
@@ -312,6 +313,8 @@ public final class ConfigDumpBuilder {
             }
         }
         dump.add(routes.build());
+        // as Envoy's admin: what the configuration marks sensitive (a private key, ...) is never dumped
+        dump.replaceAll(SensitiveFields::redact);
         return dump;
     }
 

@@ -1,17 +1,22 @@
 package dev.inmesh.runtime.admin;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
 import java.time.Instant;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class ConfigDumpBuilderTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
     /** Two listeners (HTTP through RDS, TCP proxy) and a route configuration, as an xDS-like document. */
     static final String LISTENERS_AND_ROUTES = """
             resources:
@@ -148,6 +153,46 @@ class ConfigDumpBuilderTest {
         assertEquals(bootstrap.listeners(), back.listeners());
         assertEquals(true, back.isStatic(ResourceType.CLUSTER, "agent"));
         assertEquals(true, back.isStatic(ResourceType.LISTENER, "0.0.0.0_15021"));
+    }
+
+    @Test
+    void aClustersPrivateKeyIsRedactedAsEnvoyRedactsSensitiveFields() throws Exception {
+        TestCertificates.Issued ca = TestCertificates.ca("ca");
+        TestCertificates.Issued client = TestCertificates.issue(ca, "client", List.of("client"), List.of());
+        String keyBody = client.keyPem().lines().filter(l -> !l.startsWith("-----")).findFirst().orElseThrow();
+        ResourceBundle read = EnvoyConfigReader.read("""
+                resources:
+                - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+                  name: tls
+                  type: STATIC
+                  transport_socket:
+                    name: envoy.transport_sockets.tls
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+                      sni: backend.example.com
+                      common_tls_context:
+                        tls_certificates:
+                        - certificate_chain: {inline_string: %s}
+                          private_key: {inline_string: %s}
+                        validation_context:
+                          trusted_ca: {inline_string: %s}
+                """.formatted(JSON.writeValueAsString(client.certificatePem()),
+                JSON.writeValueAsString(client.keyPem()), JSON.writeValueAsString(ca.certificatePem())));
+        ResourceBundle bundle = ResourceBundle.builder().add(read.clusters().get("tls"),
+                new ResourceBundle.Version("1", Instant.EPOCH), read.message(ResourceType.CLUSTER, "tls")).build();
+
+        for (String json : List.of(ConfigDumpBuilder.json(bundle, "n", Instant.EPOCH),
+                ConfigDumpBuilder.json(bundle, DynamicState.NONE, "n", Instant.EPOCH,
+                        new ConfigDumpBuilder.Query(false, "dynamic_active_clusters", null, null)))) {
+            assertFalse(json.contains(keyBody), json);
+            JsonNode tls = EnvoyJson.tree(json).findValue("common_tls_context");
+            JsonNode certificate = tls.get("tls_certificates").get(0);
+            assertEquals("[redacted]", certificate.get("private_key").get("inline_string").asText());
+            // what is not secret stays as configured
+            assertEquals(client.certificatePem(), certificate.get("certificate_chain").get("inline_string").asText());
+            assertEquals(ca.certificatePem(),
+                    tls.get("validation_context").get("trusted_ca").get("inline_string").asText());
+        }
     }
 
     @Test
