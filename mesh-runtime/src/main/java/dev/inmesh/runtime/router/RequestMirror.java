@@ -190,7 +190,8 @@ final class RequestMirror {
             }
             HttpClient client;
             try {
-                client = cluster.httpClient(host, "HTTP/2".equals(request.protocol));
+                // as Envoy's copy, which a router of its own sends: auto_sni and auto_san_validation take its host
+                client = cluster.httpClient(host, "HTTP/2".equals(request.protocol), hp == null ? null : hp.host());
             } catch (RuntimeException e) {
                 failed(503);
                 return;

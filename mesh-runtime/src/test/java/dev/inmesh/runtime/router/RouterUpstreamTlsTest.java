@@ -52,6 +52,8 @@ class RouterUpstreamTlsTest {
     private final AtomicInteger served = new AtomicInteger();
     private final AtomicInteger connections = new AtomicInteger();
     private final AtomicInteger closed = new AtomicInteger();
+    /** Each request's SNI and authority, as the server saw them. */
+    private final java.util.Queue<String> snis = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private HttpServer server;
 
     @AfterEach
@@ -76,6 +78,7 @@ class RouterUpstreamTlsTest {
             c.closeHandler(v -> closed.incrementAndGet());
         })
                 .requestHandler(req -> {
+            snis.add(req.connection().indicatedServerName() + " " + req.authority());
             served.incrementAndGet();
             req.response().end("sni=" + req.connection().indicatedServerName() + " " + req.version()
                     + " client=" + (requireClientCert ? "verified" : "none"));
@@ -256,6 +259,35 @@ class RouterUpstreamTlsTest {
         assertEquals(200, ok.status());
         assertEquals("sni=fixed.example.org HTTP_1_1 client=none", ok.body());
         assertEquals(503, callWithHost(clusters, "a.b.example.com").status());
+    }
+
+    @Test
+    void aMirrorCopyToAnAutoSniClusterSendsItsShadowHostAsSniAndChecksItsSan() throws Exception {
+        int port = tlsServer(TestCertificates.issue(CA, "shadow", List.of("api.example.com-shadow"), List.of()),
+                false, false);
+        UpstreamTlsContext auto = tls("", null, CA, List.of()).withAutoSni(true, true);
+        Cluster mirror = new Cluster("m", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2),
+                null, null, null, null, hosts("m", port), null, null, null, false, false, null, null, auto);
+        ClusterManager clusters = rig.clusters(config(port, false, tls("", null, CA, List.of())), mirror);
+        var req = new RouterRequest(StreamInfo.Direction.OUTBOUND, HttpMethod.GET, "/", "api.example.com", "http",
+                MultiMap.caseInsensitiveMultiMap(), null, "127.0.0.1:50000", "127.0.0.1:15001", null, "HTTP/1.1");
+        // as Envoy, whose copy goes through a router of its own: its host, -shadow appended, is its SNI and its SAN
+        var r = rig.call(rig.router(), req, routeToC("request_mirror_policies: [{cluster: m}]"), clusters);
+        assertEquals(200, r.status());
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (snis.size() < 2 && System.nanoTime() < end) {
+            Thread.sleep(10);
+        }
+        assertTrue(snis.contains("api.example.com-shadow api.example.com-shadow"), snis.toString());
+
+        // a copy whose shadow host no SAN of the mirror's certificate names is not sent
+        snis.clear();
+        var other = new RouterRequest(StreamInfo.Direction.OUTBOUND, HttpMethod.GET, "/", "example.com", "http",
+                MultiMap.caseInsensitiveMultiMap(), null, "127.0.0.1:50000", "127.0.0.1:15001", null, "HTTP/1.1");
+        assertEquals(200, rig.call(rig.router(), other, routeToC("request_mirror_policies: [{cluster: m}]"),
+                clusters).status());
+        Thread.sleep(300);
+        assertEquals(List.of("null example.com"), List.copyOf(snis));
     }
 
     @Test
