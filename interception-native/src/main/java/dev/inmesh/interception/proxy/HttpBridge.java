@@ -65,6 +65,7 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.impl.headers.HeadersMultiMap;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.buffer.BufferInternal;
+import io.vertx.core.net.HostAndPort;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -1037,6 +1038,13 @@ final class HttpBridge {
             ctx.writeAndFlush(resp).addListener(http2 ? f -> { } : ChannelFutureListener.CLOSE);
         }
 
+        /** The host of an authority, without its port (null: none), as auto_sni and auto_san_validation take it. */
+        private static String requestHost(String authority) {
+            HostAndPort hp = authority == null || authority.isEmpty() ? null
+                    : HostAndPort.parseAuthority(authority, -1);
+            return hp == null ? null : hp.host();
+        }
+
         /**
          * An upgrade (WebSocket): the route table picks the cluster as for any request, then the request head is sent
          * to a host of that cluster and the connection becomes a byte relay, the 101 answer included.
@@ -1082,7 +1090,8 @@ final class HttpBridge {
             p.remove("http1");
             host.stats().requestStarted();
             conn.runtime().connect(down, remote, local,
-                    (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()), cluster)
+                    (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()), cluster,
+                    requestHost(rr.authority()))
                     .addListener(cf -> {
                         if (!cf.isSuccess() || !down.isActive()) {
                             host.stats().requestFinished();

@@ -106,9 +106,11 @@ final class ProxyRuntime {
      * @param local the source address to bind (port 0), or null
      * @param cluster the cluster the host is of, whose TLS the connection takes (a cluster whose TLS is not usable
      *     gets a failed future: its connections do not go in plaintext)
+     * @param requestHost the host (without port) of the request a WebSocket relay carries, for the cluster's
+     *     {@code auto_sni} and {@code auto_san_validation}; null for tcp_proxy
      */
     ChannelFuture connect(Channel downstream, InetSocketAddress remote, InetSocketAddress local,
-                          int connectTimeoutMillis, UpstreamCluster cluster) {
+                          int connectTimeoutMillis, UpstreamCluster cluster, String requestHost) {
         UpstreamTls tls;
         try {
             tls = cluster.tls();
@@ -128,7 +130,8 @@ final class ProxyRuntime {
                     protected void initChannel(Channel ch) {
                         // the relay adds its handler once connected, after the TLS one if any
                         if (tls != null) {
-                            ch.pipeline().addLast(TLS_HANDLER, tls.relayHandler(ch.alloc(), timeout))
+                            ch.pipeline().addLast(TLS_HANDLER, tls.relayHandler(ch.alloc(), timeout, requestHost,
+                                    remote.getPort()))
                                     .addLast(HANDSHAKE_FAILURE, HandshakeFailure.INSTANCE);
                         }
                     }

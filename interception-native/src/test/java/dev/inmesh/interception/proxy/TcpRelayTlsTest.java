@@ -1,9 +1,14 @@
 package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.WebSocketClient;
+import io.vertx.core.http.WebSocketConnectOptions;
 import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetServerOptions;
 import io.vertx.core.net.SelfSignedCertificate;
@@ -19,7 +24,9 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * tcp_proxy to a cluster with a TLS transport socket, as Envoy's: the client's plain bytes go to the upstream over
- * TLS, with the cluster's SNI, verified against its trusted CA; an upstream the CA does not vouch for gets nothing.
+ * TLS, with the cluster's SNI, verified against its trusted CA; an upstream the CA does not vouch for gets nothing. A
+ * WebSocket relay to a cluster with {@code auto_sni} and {@code auto_san_validation} connects as Envoy's router does
+ * for an upgrade: the request's host (without its port) is the SNI, and the certificate must have a SAN naming it.
  */
 @Timeout(30)
 class TcpRelayTlsTest {
@@ -86,5 +93,66 @@ class TcpRelayTlsTest {
     @Test
     void anUpstreamWhoseCertificateTheTrustedCaDoesNotVouchForGetsNothing() throws Exception {
         assertEquals("", relay(otherCert.certificatePath()));
+    }
+
+    private static String sni(io.vertx.core.http.ServerWebSocket ws) {
+        try {
+            var names = ((javax.net.ssl.ExtendedSSLSession) ws.sslSession()).getRequestedServerNames();
+            return names.isEmpty() ? "none" : ((javax.net.ssl.SNIHostName) names.get(0)).getAsciiName();
+        } catch (ClassCastException e) {
+            return "?";
+        }
+    }
+
+    private void webSocketProxy(boolean sanValidation) throws Exception {
+        HttpServer upstream = vertx.createHttpServer(new HttpServerOptions().setSsl(true).setSni(true)
+                .setKeyCertOptions(serverCert.keyCertOptions()))
+                .webSocketHandler(ws -> {
+                    String sni = sni(ws);
+                    ws.textMessageHandler(m -> ws.writeTextMessage("sni=" + sni + " " + m));
+                });
+        upstream.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        int port = LoopbackProxy.freePort();
+        String tls = """
+                    connect_timeout: 1s
+                    typed_extension_protocol_options:
+                      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                        upstream_http_protocol_options: {auto_sni: true, auto_san_validation: %s}
+                        explicit_http_config: {http_protocol_options: {}}
+                    transport_socket:
+                      name: envoy.transport_sockets.tls
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+                """.formatted(sanValidation);
+        proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
+                + Http1RequestsTest.clusterC(upstream.actualPort()).replace("    connect_timeout: 1s\n", tls));
+    }
+
+    private String webSocketExchange() throws Exception {
+        WebSocketClient ws = vertx.createWebSocketClient();
+        var socket = ws.connect(new WebSocketConnectOptions().setHost("127.0.0.1")
+                .setPort(proxy.addresses.get(0).getPort()).setURI("/ws").addHeader("host", "svc:80"))
+                .await(10, TimeUnit.SECONDS);
+        var reply = io.vertx.core.Promise.<String>promise();
+        socket.textMessageHandler(reply::tryComplete);
+        socket.writeTextMessage("hello");
+        String got = reply.future().await(10, TimeUnit.SECONDS);
+        socket.close();
+        return got;
+    }
+
+    @Test
+    void aWebSocketRelayWithAutoSniSendsTheRequestsHostWithoutItsPortAsTheSni() throws Exception {
+        webSocketProxy(false);
+        assertEquals("sni=svc hello", webSocketExchange());
+    }
+
+    @Test
+    void aWebSocketRelayWithAutoSanValidationRefusesACertificateWithoutASanNamingTheHost() throws Exception {
+        webSocketProxy(true); // the server's certificate has no SAN at all
+        Exception e = org.junit.jupiter.api.Assertions.assertThrows(Exception.class, this::webSocketExchange);
+        assertTrue(String.valueOf(e.getMessage()).contains("503"), String.valueOf(e));
     }
 }

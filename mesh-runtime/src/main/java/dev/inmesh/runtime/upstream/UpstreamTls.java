@@ -61,7 +61,8 @@ public final class UpstreamTls {
         this.keyManagers = keyManagers;
         this.trustManager = trustManager;
         try {
-            this.relayContext = SslContextBuilder.forClient().sslProvider(SslProvider.JDK).trustManager(trustManager)
+            this.relayContext = SslContextBuilder.forClient().sslProvider(SslProvider.JDK)
+                    .trustManager(context.autoSanValidation() ? trustManager.withEngineHost() : trustManager)
                     .keyManager(keyManagers).protocols(protocols(context)).build();
         } catch (SSLException e) {
             throw new IllegalArgumentException("common_tls_context: " + e.getMessage(), e);
@@ -154,10 +155,16 @@ public final class UpstreamTls {
     /**
      * A TLS handler for a byte relay's upstream connection, as the HTTP pools' connections: the same verification,
      * client certificate, versions and SNI; the handshake must end within {@code handshakeTimeoutMillis}.
+     * {@code requestHost} is the host of the request a WebSocket relay carries (null for tcp_proxy): with
+     * {@code auto_sni} its SNI, with {@code auto_san_validation} the SAN its server must have, as for an HTTP pool's.
      */
-    public SslHandler relayHandler(ByteBufAllocator alloc, long handshakeTimeoutMillis) {
-        SslHandler h = relayContext.newHandler(alloc);
-        SniEngineOptions.configure(h.engine(), context.sni());
+    public SslHandler relayHandler(ByteBufAllocator alloc, long handshakeTimeoutMillis, String requestHost,
+                                   int port) {
+        boolean byHost = requestHost != null && context.perRequestHost();
+        // the engine's peer host is the name the relay's verifier checks (auto_san_validation)
+        SslHandler h = byHost && context.autoSanValidation() ? relayContext.newHandler(alloc, requestHost, port)
+                : relayContext.newHandler(alloc);
+        SniEngineOptions.configure(h.engine(), byHost && context.autoSni() ? requestHost : context.sni());
         h.setHandshakeTimeoutMillis(handshakeTimeoutMillis);
         return h;
     }
@@ -226,15 +233,26 @@ public final class UpstreamTls {
         private final List<SanPredicate> sans;
         /** The name a SAN must match (a request's host), or null. */
         private final String host;
+        /** Whether the name a SAN must match is the engine's peer host, when it has one (a relay's). */
+        private final boolean engineHost;
 
         Verifier(X509TrustManager chain, List<SanPredicate> sans, String host) {
+            this(chain, sans, host, false);
+        }
+
+        private Verifier(X509TrustManager chain, List<SanPredicate> sans, String host, boolean engineHost) {
             this.chain = chain;
             this.sans = sans;
             this.host = host;
+            this.engineHost = engineHost;
         }
 
         Verifier withHost(String name) {
             return new Verifier(chain, sans, name);
+        }
+
+        Verifier withEngineHost() {
+            return new Verifier(chain, sans, null, true);
         }
 
         @Override
@@ -293,6 +311,10 @@ public final class UpstreamTls {
         @Override
         public void checkServerTrusted(X509Certificate[] certs, String authType, SSLEngine engine)
                 throws CertificateException {
+            if (engineHost && engine != null && engine.getPeerHost() != null) {
+                withHost(engine.getPeerHost()).checkServerTrusted(certs, authType);
+                return;
+            }
             checkServerTrusted(certs, authType);
         }
 
