@@ -11,6 +11,7 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslProvider;
+import io.netty.util.NetUtil;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpVersion;
@@ -19,7 +20,9 @@ import io.vertx.core.net.KeyCertOptions;
 import io.vertx.core.net.TrustOptions;
 import io.vertx.core.net.impl.KeyStoreHelper;
 import io.vertx.core.spi.tls.SslContextFactory;
+import java.net.InetAddress;
 import java.net.Socket;
+import java.net.UnknownHostException;
 import java.security.KeyStore;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
@@ -201,6 +204,22 @@ public final class UpstreamTls {
         return san.equalsIgnoreCase(name);
     }
 
+    /**
+     * A SAN as Envoy prints it to match it: an IPv6 address in its shortest form ({@code 2001:db8::1}), where the JDK
+     * gives every group ({@code 2001:db8:0:0:0:0:0:1}); any other as it is.
+     */
+    static String sanText(int tag, String value) {
+        if (tag != 7 || value.indexOf(':') < 0) {
+            return value;
+        }
+        byte[] address = NetUtil.createByteArrayFromIpAddressString(value);
+        try {
+            return address == null ? value : NetUtil.toAddressString(InetAddress.getByAddress(address));
+        } catch (UnknownHostException e) {
+            return value;
+        }
+    }
+
     private record SanPredicate(SanType type, StringMatcher matcher, Predicate<String> test) {
         /** Whether one SAN of the certificate (its GeneralName tag and value) matches. */
         boolean matches(int tag, String value) {
@@ -278,7 +297,7 @@ public final class UpstreamTls {
             }
             for (List<?> n : names) {
                 if (n.size() >= 2 && n.get(0) instanceof Integer tag && n.get(1) instanceof String value
-                        && (tag == 2 ? dnsNameMatches(host, value) : value.equals(host))) {
+                        && (tag == 2 ? dnsNameMatches(host, value) : sanText(tag, value).equals(host))) {
                     return true;
                 }
             }
@@ -292,8 +311,9 @@ public final class UpstreamTls {
             }
             for (List<?> n : names) {
                 if (n.size() >= 2 && n.get(0) instanceof Integer tag && n.get(1) instanceof String value) {
+                    String text = sanText(tag, value);
                     for (SanPredicate p : sans) {
-                        if (p.matches(tag, value)) {
+                        if (p.matches(tag, text)) {
                             return true;
                         }
                     }

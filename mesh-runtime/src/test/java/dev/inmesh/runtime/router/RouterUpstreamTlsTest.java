@@ -185,6 +185,17 @@ class RouterUpstreamTlsTest {
     }
 
     @Test
+    void anIpAddressSanIsMatchedInItsShortestTextAsEnvoyPrintsIt() throws Exception {
+        int port = tlsServer(TestCertificates.issueForIps(CA, "ips", List.of("2001:db8:0:0:0:0:0:1", "10.0.0.7")),
+                false, false);
+        for (String ip : List.of("2001:db8::1", "10.0.0.7", "2001:db8:0:0:0:0:0:1")) {
+            var m = new SubjectAltNameMatcher(SanType.IP_ADDRESS, new StringMatcher.Exact(ip, false));
+            assertEquals(ip.equals("2001:db8:0:0:0:0:0:1") ? 503 : 200,
+                    call(cluster(port, false, tls("", null, CA, List.of(m)))).status(), ip);
+        }
+    }
+
+    @Test
     void anExactDnsMatcherMatchesAWildcardSanForOneLabelOnly() throws Exception {
         int port = tlsServer(WILDCARD, false, false);
         for (String name : List.of("api.example.com", "a.b.example.com", "example.com")) {

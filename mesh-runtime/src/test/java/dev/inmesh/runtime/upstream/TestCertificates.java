@@ -33,14 +33,21 @@ public final class TestCertificates {
     public static Issued ca(String name) {
         KeyPair kp = keyPair();
         return new Issued(name, pem("CERTIFICATE", certificate(name, name, kp, kp.getPrivate(), List.of(), List.of(),
-                true)), pem("PRIVATE KEY", kp.getPrivate().getEncoded()), kp.getPrivate());
+                List.of(), true)), pem("PRIVATE KEY", kp.getPrivate().getEncoded()), kp.getPrivate());
     }
 
     /** A certificate for {@code name}, signed by {@code issuer}, with these DNS and URI SANs. */
     public static Issued issue(Issued issuer, String name, List<String> dnsNames, List<String> uris) {
         KeyPair kp = keyPair();
         return new Issued(name, pem("CERTIFICATE", certificate(name, issuer.name(), kp, issuer.key(), dnsNames, uris,
-                false)), pem("PRIVATE KEY", kp.getPrivate().getEncoded()), kp.getPrivate());
+                List.of(), false)), pem("PRIVATE KEY", kp.getPrivate().getEncoded()), kp.getPrivate());
+    }
+
+    /** A certificate for {@code name}, signed by {@code issuer}, with these IP address SANs (literals) only. */
+    public static Issued issueForIps(Issued issuer, String name, List<String> ips) {
+        KeyPair kp = keyPair();
+        return new Issued(name, pem("CERTIFICATE", certificate(name, issuer.name(), kp, issuer.key(), List.of(),
+                List.of(), ips, false)), pem("PRIVATE KEY", kp.getPrivate().getEncoded()), kp.getPrivate());
     }
 
     private static KeyPair keyPair() {
@@ -54,11 +61,18 @@ public final class TestCertificates {
     }
 
     private static byte[] certificate(String subject, String issuer, KeyPair subjectKeys, PrivateKey signer,
-                                      List<String> dnsNames, List<String> uris, boolean ca) {
+                                      List<String> dnsNames, List<String> uris, List<String> ips, boolean ca) {
         Instant now = Instant.now().truncatedTo(ChronoUnit.SECONDS);
         ByteArrayOutputStream sans = new ByteArrayOutputStream();
         dnsNames.forEach(d -> sans.writeBytes(tlv(0x82, d.getBytes(StandardCharsets.US_ASCII))));
         uris.forEach(u -> sans.writeBytes(tlv(0x86, u.getBytes(StandardCharsets.US_ASCII))));
+        for (String ip : ips) {
+            try {
+                sans.writeBytes(tlv(0x87, java.net.InetAddress.getByName(ip).getAddress())); // a literal: no lookup
+            } catch (java.net.UnknownHostException e) {
+                throw new IllegalArgumentException(ip, e);
+            }
+        }
         byte[] extensions = ca
                 ? seq(seq(oid("2.5.29.19"), tlv(0x01, new byte[] {(byte) 0xff}), tlv(0x04, seq(tlv(0x01,
                         new byte[] {(byte) 0xff})))))
