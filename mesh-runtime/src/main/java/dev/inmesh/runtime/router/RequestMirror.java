@@ -19,6 +19,7 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
 import io.vertx.core.net.HostAndPort;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -199,7 +200,8 @@ final class RequestMirror {
             if (timeoutMillis > 0) {
                 timer = vertx.setTimer(timeoutMillis, id -> timedOut());
             }
-            client.request(Router.upstreamOptions(request.method, path, headers, host)).onComplete(ar -> {
+            RequestOptions ro = Router.upstreamOptions(request.method, path, headers, host);
+            Router.connect(client, ro, breakers, st).onComplete(ar -> {
                 if (ar.failed()) {
                     Throwable t = ar.cause();
                     if (t instanceof ConnectionPoolTooBusyException) {

@@ -751,6 +751,30 @@ public final class Router {
         }
     }
 
+    /**
+     * Asks {@code client}'s pool for a connection to send {@code ro} on. As Envoy's pending requests: a request that
+     * finds no connection ready waits for one (a new connection, or one of the pool's in use), counted in
+     * {@code breakers} and {@code upstream_rq_pending_*} until it has one or the wait failed.
+     */
+    static Future<HttpClientRequest> connect(HttpClient client, RequestOptions ro, CircuitBreakerState breakers,
+                                             dev.inmesh.runtime.stats.UpstreamStats st) {
+        Future<HttpClientRequest> connecting = client.request(ro);
+        if (connecting.isComplete()) {
+            return connecting;
+        }
+        breakers.pendingStarted();
+        if (st != null) {
+            st.pendingStarted();
+        }
+        return connecting.andThen(ar -> {
+            breakers.pendingEnded();
+            if (st != null) {
+                st.pendingEnded(ar.failed() && !(ar.cause() instanceof ConnectionPoolTooBusyException)
+                        && !(ar.cause() instanceof IllegalArgumentException));
+            }
+        });
+    }
+
     /** A request to {@code host}: to its address, or its Unix domain socket. */
     static RequestOptions upstreamOptions(io.vertx.core.http.HttpMethod method, String path, MultiMap headers,
                                           Host host) {
@@ -892,26 +916,7 @@ public final class Router {
                 failed(gen, RetryState.Failure.CONNECT_FAILURE);
                 return;
             }
-            Future<HttpClientRequest> connecting = client.request(ro);
-            // as Envoy's pending requests: no connection was ready, so the request waits for one (a new connection,
-            // or one of the pool's in use)
-            boolean pending = !connecting.isComplete();
-            var pst = pending ? stats(ex) : null;
-            CircuitBreakerState pendingBreakers = ex.breakers;
-            if (pending) {
-                pendingBreakers.pendingStarted();
-                if (pst != null) {
-                    pst.pendingStarted();
-                }
-            }
-            connecting.onComplete(ar -> {
-                if (pending) {
-                    pendingBreakers.pendingEnded();
-                    if (pst != null) {
-                        pst.pendingEnded(ar.failed() && !(ar.cause() instanceof ConnectionPoolTooBusyException)
-                                && !(ar.cause() instanceof IllegalArgumentException));
-                    }
-                }
+            connect(client, ro, ex.breakers, st).onComplete(ar -> {
                 if (gen != generation || ex.done) {
                     if (ar.succeeded()) {
                         ar.result().reset();

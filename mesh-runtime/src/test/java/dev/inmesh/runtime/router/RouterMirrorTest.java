@@ -142,6 +142,17 @@ class RouterMirrorTest {
     }
 
     @Test
+    void aCopyThatWaitsForTheMirrorClustersFirstConnectionIsPendingThereAsTheAttemptIsInItsCluster()
+            throws Exception {
+        rig.call(router(null), request(HttpMethod.GET, "/x", null), mirrored("{cluster: m}", ""), clusters());
+        received(shadow, 1);
+        Thread.sleep(100);
+        assertEquals(1.0, stat("envoy_cluster_upstream_rq_pending_total", "c"));
+        assertEquals(1.0, stat("envoy_cluster_upstream_rq_pending_total", "m"));
+        assertEquals(0.0, stat("envoy_cluster_upstream_rq_pending_active", "m"));
+    }
+
+    @Test
     void disableShadowHostSuffixAppendKeepsTheHostAsItIs() throws Exception {
         rig.call(router(null), request(HttpMethod.GET, "/x", null),
                 mirrored("{cluster: m, disable_shadow_host_suffix_append: true}", ""), clusters());
