@@ -125,6 +125,22 @@ final class HttpBridge {
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
         }
 
+        /**
+         * The route table for a request starting now. A connection manager that names its routes (RDS) takes them
+         * from the newest snapshot, so that a route update reaches the next request of a connection already open, as
+         * Envoy's connection manager takes the latest route configuration for each stream; inline routes are the
+         * listener's own and stay those the connection was accepted with. Null: no such route configuration (404).
+         */
+        RouteTable routes() {
+            String rds = hcm.rdsRouteConfigName();
+            return rds == null ? table : runtime.snapshots.current().routeTable(rds);
+        }
+
+        /** The clusters for a request starting now: the newest snapshot's (a cluster added since the accept too). */
+        dev.inmesh.runtime.upstream.ClusterManager clusters() {
+            return runtime.snapshots.current().clusterManager();
+        }
+
         /** Whether this connection's listener drains: its requests are discouraged (see ProxyRuntime#draining). */
         boolean draining() {
             return runtime.draining(direction == StreamInfo.Direction.INBOUND);
@@ -752,13 +768,14 @@ final class HttpBridge {
                 bodyContext = vctx;
                 streamed = rr;
             }
+            RouteTable routes = conn.routes();
             vctx.dispatch(() -> {
-                if (conn.table() == null) {
+                if (routes == null) {
                     respond(ctx, answerPeer(conn.runtime().router.localReply(rr, 404, "", "route_not_found",
                             ResponseFlag.NO_ROUTE_FOUND), answerPeer, answerPeerId), version, keepAlive, head);
                     return;
                 }
-                conn.runtime().router.forward(rr, conn.table(), conn.snapshot().clusterManager())
+                conn.runtime().router.forward(rr, routes, conn.clusters())
                         .onComplete(ar -> {
                             if (ar.succeeded()) {
                                 respond(ctx, answerPeer(ar.result(), answerPeer, answerPeerId), version, keepAlive,
@@ -1052,13 +1069,13 @@ final class HttpBridge {
         private void upgrade(ChannelHandlerContext ctx, HttpRequest req) {
             Channel down = ctx.channel();
             RouterRequest rr = routerRequest(req);
-            RouteResult result = conn.table() == null ? null : conn.table().route(rr,
-                    ThreadLocalRandom.current().nextLong());
+            RouteTable routes = conn.routes();
+            RouteResult result = routes == null ? null : routes.route(rr, ThreadLocalRandom.current().nextLong());
             if (!(result instanceof RouteResult.Forward f)) {
                 sendError(ctx, HttpResponseStatus.NOT_FOUND);
                 return;
             }
-            UpstreamCluster cluster = conn.snapshot().clusterManager().cluster(f.cluster());
+            UpstreamCluster cluster = conn.clusters().cluster(f.cluster());
             Host host = cluster == null ? null : cluster.chooseHost(new LbContext(false, 0, null, 1,
                     conn.originalDestination()));
             if (host == null) {

@@ -14,15 +14,17 @@ import io.vertx.core.Vertx;
 import io.vertx.core.internal.VertxInternal;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.logging.Logger;
 
 /**
  * The standalone proxy's listeners: binds every listener of the current snapshot that binds to its port (plain
  * listeners, {@code virtualOutbound} on 15001, {@code virtualInbound} on 15006; {@code bind_to_port: false} ones
  * are reached only through {@code use_original_dst}), as Netty server channels on Vert.x's event loops. Each accepted
- * connection gets a {@link ConnectionHandler}. Transparent listeners get {@code IP_TRANSPARENT} (TPROXY; needs
- * CAP_NET_ADMIN when binding).
+ * connection gets a {@link ConnectionHandler} with the newest snapshot. The listeners then follow each new snapshot
+ * ({@link #follow}). Transparent listeners get {@code IP_TRANSPARENT} (TPROXY; needs CAP_NET_ADMIN when binding).
  */
 public final class ProxyServer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(ProxyServer.class.getName());
@@ -33,8 +35,12 @@ public final class ProxyServer implements AutoCloseable {
     public static final java.time.Duration DEFAULT_DRAIN_TIME = java.time.Duration.ofSeconds(5);
 
     private final ProxyRuntime runtime;
-    /** The bound listeners still accepting, each with its server channel. */
-    private final List<Bound> bound = new ArrayList<>();
+    /** The bound listeners still accepting (or being bound), by listener name; guarded by this. */
+    private final Map<String, Bound> bound = new LinkedHashMap<>();
+    /** {@link #bind()} ran: from now on each new snapshot's listeners are bound, updated or stopped. */
+    private boolean following;
+    /** {@link #close()} ran: nothing is bound any more. */
+    private boolean closed;
     /** Every accepted connection still open. */
     private final io.netty.channel.group.ChannelGroup accepted =
             new io.netty.channel.group.DefaultChannelGroup(io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
@@ -42,7 +48,24 @@ public final class ProxyServer implements AutoCloseable {
     /** A graceful drain was started: as Envoy's drain manager, another one is not. */
     private boolean drainStarted;
 
-    private record Bound(Listener listener, Channel channel) {}
+    /**
+     * A listener bound to its address. New connections take {@link #current}: the listener's configuration in the
+     * newest snapshot that kept its address, and that snapshot.
+     */
+    private static final class Bound {
+        final String name;
+        volatile Listener listener;
+        volatile Current current;
+        volatile Channel channel;
+
+        Bound(MeshSnapshot snapshot, FilterChainSelector selector) {
+            this.name = selector.listener().name();
+            this.listener = selector.listener();
+            this.current = new Current(snapshot, selector);
+        }
+    }
+
+    private record Current(MeshSnapshot snapshot, FilterChainSelector selector) {}
 
     /**
      * @param vertx Vert.x, preferably on the native epoll transport (needed for SO_ORIGINAL_DST and TPROXY)
@@ -51,41 +74,140 @@ public final class ProxyServer implements AutoCloseable {
      */
     public ProxyServer(Vertx vertx, SnapshotHolder snapshots, Router router) {
         this.runtime = new ProxyRuntime((VertxInternal) vertx, router, snapshots);
+        snapshots.onUpdate(this::follow);
     }
 
     /**
-     * Binds every listener with {@code bind_to_port} (blocking; call before dropping privileges).
+     * Binds every listener with {@code bind_to_port} (blocking; call before dropping privileges). From then on the
+     * listeners follow the configuration, as Envoy's listener manager follows LDS: see {@link #follow}.
      *
      * @return the bound addresses, in the order of the listeners
      * @throws IllegalStateException naming the listener that could not be bound; nothing stays bound then
      */
-    public synchronized List<InetSocketAddress> bind() {
-        MeshSnapshot snapshot = runtime.snapshots.current();
+    public List<InetSocketAddress> bind() {
         List<InetSocketAddress> addresses = new ArrayList<>();
-        List<Listener> listeners = new ArrayList<>(snapshot.listeners().values());
-        listeners.sort(java.util.Comparator.comparing(Listener::name));
-        for (Listener l : listeners) {
-            if (!l.bindToPort()) {
-                continue;
-            }
-            FilterChainSelector selector = snapshot.listener(l.name());
-            try {
-                Channel ch = bind(snapshot, selector);
-                bound.add(new Bound(l, ch));
-                addresses.add((InetSocketAddress) ch.localAddress());
-                LOG.info(() -> "listener " + l.name() + " on " + ch.localAddress()
+        synchronized (this) {
+            MeshSnapshot snapshot = runtime.snapshots.current();
+            for (Listener l : sorted(snapshot)) {
+                Bound b = new Bound(snapshot, snapshot.listener(l.name()));
+                try {
+                    b.channel = bind(b).sync().channel();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    close();
+                    throw new IllegalStateException("interrupted", e);
+                } catch (RuntimeException e) {
+                    close();
+                    throw new IllegalStateException("listener " + l.name() + ": cannot bind " + l.address() + ": "
+                            + e.getMessage(), e);
+                }
+                bound.put(l.name(), b);
+                addresses.add((InetSocketAddress) b.channel.localAddress());
+                LOG.info(() -> "listener " + l.name() + " on " + b.channel.localAddress()
                         + (l.transparent() ? " (transparent)" : ""));
-            } catch (RuntimeException e) {
-                close();
-                throw new IllegalStateException("listener " + l.name() + ": cannot bind " + l.address() + ": "
-                        + e.getMessage(), e);
             }
+            following = true;
         }
+        follow(runtime.snapshots.current());
         return addresses;
     }
 
-    private Channel bind(MeshSnapshot snapshot, FilterChainSelector selector) {
-        Listener l = selector.listener();
+    /** A snapshot's listeners that bind to their port, by name. */
+    private static List<Listener> sorted(MeshSnapshot snapshot) {
+        List<Listener> listeners = new ArrayList<>();
+        for (Listener l : snapshot.listeners().values()) {
+            if (l.bindToPort()) {
+                listeners.add(l);
+            }
+        }
+        listeners.sort(java.util.Comparator.comparing(Listener::name));
+        return listeners;
+    }
+
+    /**
+     * Applies a new snapshot's listeners, as Envoy's listener manager applies an LDS update: a listener that keeps
+     * its name and its socket (address, port, transparency) keeps accepting, and its new connections get the new
+     * configuration (filter chains, listener filters); a listener that is gone, or no longer binds to its port,
+     * stops accepting, and its connections run on; a listener that changed its socket stops and binds anew; a new
+     * listener is bound. Binding does not block (it may run on an event loop): a listener that cannot be bound (its
+     * address in use, a port below 1024 once root is dropped) is logged and left out; the others are not affected.
+     */
+    private void follow(MeshSnapshot snapshot) {
+        List<Channel> stopped = new ArrayList<>();
+        List<Bound> added = new ArrayList<>();
+        synchronized (this) {
+            if (!following || closed) {
+                return;
+            }
+            for (var it = bound.values().iterator(); it.hasNext(); ) {
+                Bound b = it.next();
+                FilterChainSelector next = snapshot.listener(b.name);
+                if (next != null && next.listener().bindToPort() && sameSocket(b.listener, next.listener())) {
+                    b.listener = next.listener();
+                    b.current = new Current(snapshot, next);
+                } else {
+                    it.remove();
+                    if (b.channel != null) {
+                        stopped.add(b.channel);
+                    }
+                    LOG.info(() -> "listener " + b.name + (next == null ? " removed" : " changed its address")
+                            + ": stopped accepting on " + b.listener.address());
+                }
+            }
+            for (Listener l : sorted(snapshot)) {
+                if (!bound.containsKey(l.name())) {
+                    Bound b = new Bound(snapshot, snapshot.listener(l.name()));
+                    bound.put(l.name(), b);
+                    added.add(b);
+                }
+            }
+        }
+        for (Channel ch : stopped) {
+            ch.close();
+        }
+        for (Bound b : added) {
+            try {
+                bind(b).addListener((io.netty.channel.ChannelFutureListener) f ->
+                        bound(b, f.isSuccess() ? f.channel() : null, f.cause()));
+            } catch (RuntimeException e) {
+                bound(b, null, e);
+            }
+        }
+    }
+
+    /**
+     * A listener bound after start ({@code channel}), kept if it is still wanted and else closed again; or one that
+     * could not be bound ({@code failure}), logged and left out.
+     */
+    private void bound(Bound b, Channel channel, Throwable failure) {
+        boolean wanted;
+        synchronized (this) {
+            wanted = !closed && bound.get(b.name) == b;
+            if (channel != null && wanted) {
+                b.channel = channel;
+            } else if (wanted) {
+                bound.remove(b.name);
+            }
+        }
+        Listener l = b.listener;
+        if (channel == null) {
+            LOG.warning(() -> "listener " + b.name + ": cannot bind " + l.address() + ": " + failure.getMessage()
+                    + " (the listener is left out)");
+        } else if (!wanted) {
+            channel.close();
+        } else {
+            LOG.info(() -> "listener " + b.name + " on " + channel.localAddress()
+                    + (l.transparent() ? " (transparent)" : ""));
+        }
+    }
+
+    /** Whether two configurations of a listener use the same socket: address, port and transparency. */
+    private static boolean sameSocket(Listener a, Listener b) {
+        return a.address().equals(b.address()) && a.transparent() == b.transparent();
+    }
+
+    private io.netty.channel.ChannelFuture bind(Bound bound) {
+        Listener l = bound.listener;
         VertxInternal vertx = runtime.vertx;
         ServerBootstrap b = new ServerBootstrap()
                 .group(vertx.acceptorEventLoopGroup(), vertx.nettyEventLoopGroup())
@@ -99,7 +221,9 @@ public final class ProxyServer implements AutoCloseable {
                     @Override
                     protected void initChannel(Channel ch) {
                         accepted.add(ch);
-                        ch.pipeline().addLast("connection", new ConnectionHandler(runtime, snapshot, selector));
+                        Current c = bound.current;
+                        ch.pipeline().addLast("connection", new ConnectionHandler(runtime, c.snapshot(),
+                                c.selector()));
                     }
                 });
         if (l.transparent()) {
@@ -108,17 +232,15 @@ public final class ProxyServer implements AutoCloseable {
             }
             b.option(EpollChannelOption.IP_TRANSPARENT, true);
         }
-        try {
-            return b.bind(new InetSocketAddress(l.address().address(), l.address().port())).sync().channel();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
-        }
+        return b.bind(new InetSocketAddress(l.address().address(), l.address().port()));
     }
 
     /** Closes every listener; connections already accepted run on. */
     @Override
     public void close() {
+        synchronized (this) {
+            closed = true;
+        }
         for (Channel ch : stopListeners(false)) {
             ch.closeFuture().syncUninterruptibly();
         }
@@ -184,13 +306,15 @@ public final class ProxyServer implements AutoCloseable {
     private List<Channel> stopListeners(boolean inboundOnly) {
         List<Channel> stopped = new ArrayList<>();
         synchronized (this) {
-            for (var it = bound.iterator(); it.hasNext(); ) {
+            for (var it = bound.values().iterator(); it.hasNext(); ) {
                 Bound b = it.next();
-                if (!inboundOnly || b.listener().trafficDirection()
+                if (!inboundOnly || b.listener.trafficDirection()
                         == dev.inmesh.api.config.listener.TrafficDirection.INBOUND) {
                     it.remove();
-                    stopped.add(b.channel());
-                    LOG.fine(() -> "listener " + b.listener().name() + " stopped accepting");
+                    if (b.channel != null) {
+                        stopped.add(b.channel);
+                    }
+                    LOG.fine(() -> "listener " + b.name + " stopped accepting");
                 }
             }
         }

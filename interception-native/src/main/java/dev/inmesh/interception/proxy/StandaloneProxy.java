@@ -150,8 +150,8 @@ public final class StandaloneProxy implements AutoCloseable {
             server.drainTime(settings.drainTime());
             List<InetSocketAddress> bound = server.bind();
             admin = settings.admin().start(vertx, snapshots, adminAddresses, server::drainListeners);
-            // The same file, watched as the in-JVM mode watches it: route, cluster and endpoint changes apply
-            // atomically; a broken file keeps the last good snapshot. Listeners are bound once, at start.
+            // The same file, watched as the in-JVM mode watches it: a change applies atomically, its listeners
+            // bound, updated or stopped by the server; a broken file keeps the last good snapshot.
             dev.inmesh.runtime.config.FileConfigSource watch =
                     new dev.inmesh.runtime.config.FileConfigSource(vertx, settings.config());
             watch.start(snapshots).await(30, TimeUnit.SECONDS);

@@ -1,0 +1,291 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import io.vertx.core.Vertx;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Instant;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The standalone proxy follows its configuration as Envoy follows LDS, RDS and CDS: a new connection gets the newest
+ * listener configuration, the next request of an open connection the newest routes and clusters, a new listener is
+ * bound, a removed one stops accepting, one that moved binds its new address; a listener that cannot be bound is left
+ * out while the others serve on.
+ */
+@Timeout(60)
+class ProxyConfigUpdateTest {
+    @TempDir
+    Path dir;
+    private LoopbackProxy proxy;
+    private Vertx backends;
+
+    @AfterEach
+    void stop() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        if (backends != null) {
+            backends.close().await(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /** A listener on 127.0.0.1:{@code port} answering every request with {@code body} (inline routes). */
+    static String direct(String name, int port, String body) {
+        return """
+                  - name: %s
+                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.http_connection_manager
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                          stat_prefix: %s
+                          route_config:
+                            name: %s
+                            virtual_hosts:
+                            - name: all
+                              domains: ["*"]
+                              routes:
+                              - match: {prefix: /}
+                                direct_response: {status: 200, body: {inline_string: "%s"}}
+                          http_filters:
+                          - name: envoy.filters.http.router
+                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                """.formatted(name, port, name, name, body);
+    }
+
+    /** A listener on 127.0.0.1:{@code port} whose routes are the RDS configuration {@code routes}. */
+    static String rdsListener(int port) {
+        return """
+                - name: rds
+                  address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                  filter_chains:
+                  - filters:
+                    - name: envoy.filters.network.http_connection_manager
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                        stat_prefix: rds
+                        rds: {route_config_name: routes}
+                        http_filters:
+                        - name: envoy.filters.http.router
+                          typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                """.formatted(port);
+    }
+
+    /** The RDS configuration {@code routes}: every request to {@code cluster}. */
+    static String routes(String cluster) {
+        return """
+                - name: routes
+                  virtual_hosts:
+                  - name: all
+                    domains: ["*"]
+                    routes:
+                    - {match: {prefix: /}, route: {cluster: %s}}
+                """.formatted(cluster);
+    }
+
+    static String cluster(String name, int port) {
+        return """
+                - name: %s
+                  type: STATIC
+                  connect_timeout: 1s
+                  load_assignment:
+                    cluster_name: %s
+                    endpoints:
+                    - lb_endpoints:
+                      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(name, name, port);
+    }
+
+    private void apply(String yaml) throws Exception {
+        proxy.snapshots.apply(EnvoyConfigReader.read(yaml));
+    }
+
+    private int backend(String answer) throws Exception {
+        if (backends == null) {
+            backends = Vertx.vertx();
+        }
+        return backends.createHttpServer().requestHandler(req -> req.response().end(answer))
+                .listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+    }
+
+    @Test
+    void aNewConnectionGetsTheListenersNewRoutes() throws Exception {
+        int port = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + direct("plain", port, "one"));
+        try (Client c = new Client(port)) {
+            assertEquals("one", c.get("/"));
+        }
+        apply("static_resources:\n  listeners:\n" + direct("plain", port, "two"));
+        try (Client c = new Client(port)) {
+            assertEquals("two", c.get("/"));
+        }
+    }
+
+    @Test
+    void theNextRequestOfAnOpenConnectionTakesTheNewRdsRoutesAndAClusterAddedSince() throws Exception {
+        int port = LoopbackProxy.freePort();
+        int first = backend("first");
+        int second = backend("second");
+        String listener = rdsListener(port);
+        proxy = new LoopbackProxy(listener + routes("a") + cluster("a", first));
+        try (Client c = new Client(port)) {
+            assertEquals("first", c.get("/"));
+            apply(listener + routes("b") + cluster("a", first) + cluster("b", second));
+            assertEquals("second", c.get("/"), "the same keep-alive connection, after the route update");
+        }
+    }
+
+    @Test
+    void listenersAreBoundStoppedAndMovedAsTheConfigurationChanges() throws Exception {
+        int kept = LoopbackProxy.freePort();
+        int gone = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + direct("kept", kept, "kept")
+                + direct("gone", gone, "gone"));
+        int added = LoopbackProxy.freePort();
+        int moved = LoopbackProxy.freePort();
+        apply("static_resources:\n  listeners:\n" + direct("kept", kept, "kept") + direct("added", added, "added"));
+        awaitAnswer(added, "added");
+        awaitRefused(gone);
+        try (Client c = new Client(kept)) {
+            assertEquals("kept", c.get("/"));
+        }
+        apply("static_resources:\n  listeners:\n" + direct("kept", moved, "moved") + direct("added", added, "added"));
+        awaitAnswer(moved, "moved");
+        awaitRefused(kept);
+    }
+
+    @Test
+    void aListenerThatCannotBeBoundIsLeftOutAndTheOthersServe() throws Exception {
+        int port = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + direct("plain", port, "one"));
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1,
+                java.net.InetAddress.getLoopbackAddress())) {
+            int busy = taken.getLocalPort();
+            int added = LoopbackProxy.freePort();
+            apply("static_resources:\n  listeners:\n" + direct("plain", port, "two") + direct("busy", busy, "x")
+                    + direct("added", added, "added"));
+            awaitAnswer(added, "added");
+            try (Client c = new Client(port)) {
+                assertEquals("two", c.get("/"));
+            }
+            // the busy port's listener was left out: a later snapshot binds it once the port is free
+            taken.close();
+            apply("static_resources:\n  listeners:\n" + direct("plain", port, "two") + direct("busy", busy, "x")
+                    + direct("added", added, "added"));
+            awaitAnswer(busy, "x");
+        }
+    }
+
+    @Test
+    void theStandaloneProxyAppliesAChangedFileToNewConnections() throws Exception {
+        proxy = null;
+        int port = LoopbackProxy.freePort();
+        Path config = dir.resolve("proxy.yaml");
+        Files.writeString(config, "static_resources:\n  listeners:\n" + direct("plain", port, "one"));
+        try (StandaloneProxy standalone = StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, null,
+                AdminHook.NONE))) {
+            try (Client c = new Client(port)) {
+                assertEquals("one", c.get("/"));
+            }
+            int added = LoopbackProxy.freePort();
+            Files.writeString(config, "static_resources:\n  listeners:\n" + direct("plain", port, "two")
+                    + direct("added", added, "added"));
+            Files.setLastModifiedTime(config, FileTime.from(Instant.now().plusSeconds(5)));
+            awaitAnswer(port, "two");
+            awaitAnswer(added, "added");
+            assertTrue(standalone.snapshots().current().listeners().containsKey("added"));
+        }
+    }
+
+    /** Waits until a new connection to {@code port} is answered {@code body}. */
+    private static void awaitAnswer(int port, String body) throws Exception {
+        String last = null;
+        for (int i = 0; i < 500; i++) {
+            try (Client c = new Client(port)) {
+                last = c.get("/");
+                if (body.equals(last)) {
+                    return;
+                }
+            } catch (java.io.IOException e) {
+                last = e.toString();
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("port " + port + " answers " + last + ", not " + body);
+    }
+
+    private static void awaitRefused(int port) throws Exception {
+        for (int i = 0; i < 250 && accepts(port); i++) {
+            Thread.sleep(20);
+        }
+        assertFalse(accepts(port), "port " + port + " still accepts");
+    }
+
+    private static boolean accepts(int port) {
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            return true;
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+
+    /** A keep-alive HTTP/1.1 client over one connection. */
+    static final class Client implements AutoCloseable {
+        private final Socket socket;
+        private final BufferedReader in;
+        private final OutputStream out;
+
+        Client(int port) throws java.io.IOException {
+            socket = new Socket("127.0.0.1", port);
+            socket.setSoTimeout(10_000);
+            in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.ISO_8859_1));
+            out = socket.getOutputStream();
+        }
+
+        /** Sends a GET and returns the answer's body (by content-length). */
+        String get(String path) throws java.io.IOException {
+            out.write(("GET " + path + " HTTP/1.1\r\nhost: svc\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            int length = 0;
+            String line;
+            while ((line = in.readLine()) != null && !line.isEmpty()) {
+                if (line.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
+                    length = Integer.parseInt(line.substring(15).trim());
+                }
+            }
+            if (line == null) {
+                throw new java.io.EOFException("closed before an answer");
+            }
+            char[] body = new char[length];
+            for (int n = 0; n < length; ) {
+                int r = in.read(body, n, length - n);
+                if (r < 0) {
+                    throw new java.io.EOFException("closed in the body");
+                }
+                n += r;
+            }
+            return new String(body);
+        }
+
+        @Override
+        public void close() throws java.io.IOException {
+            socket.close();
+        }
+    }
+}
