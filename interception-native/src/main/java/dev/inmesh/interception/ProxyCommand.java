@@ -43,9 +43,16 @@ import picocli.CommandLine.Option;
             "plain listeners, virtualOutbound (15001) and virtualInbound (15006) for captured traffic."
         })
 public final class ProxyCommand implements Callable<Integer> {
-    @Option(names = {"-c", "--config-path"}, required = true, paramLabel = "CONFIG",
-            description = "The Envoy configuration: a file (JSON or YAML) or a directory of them.")
+    @Option(names = {"-c", "--config-path"}, paramLabel = "CONFIG",
+            description = "The Envoy configuration: a file (JSON or YAML) or a directory of them. With "
+                    + "--xds-address, a bootstrap whose static resources and admin address join the control plane's.")
     Path config;
+
+    @Option(names = "--xds-address", paramLabel = "HOST:PORT",
+            description = "Take the configuration from this xDS server over ADS, as a sidecar from istiod "
+                    + "(default: INMESH_XDS_ADDRESS; INMESH_XDS_FALLBACK_ADDRESS, INMESH_XDS_CA_FILE and "
+                    + "INMESH_XDS_TOKEN_FILE apply too).")
+    String xdsAddress;
 
     @Option(names = "--uid", paramLabel = "UID", defaultValue = "-1",
             description = "After binding, become this user (Istio: 1337); needs root. Default: stay.")
@@ -121,6 +128,21 @@ public final class ProxyCommand implements Callable<Integer> {
         return new Identity(local, cluster, PeerMetadata.encode(local, cluster), id);
     }
 
+    /**
+     * The control plane to take the configuration from ({@code --xds-address}, else {@code inmesh.xds.address}), as
+     * the sidecar node of this workload; null for none. The interception mode the node reports is Istio's
+     * {@code ISTIO_META_INTERCEPTION_MODE} when set, else {@code REDIRECT}, the rules' default.
+     */
+    dev.inmesh.runtime.xds.ads.AdsOptions xds(MeshOptions o, Identity identity, java.util.Map<String, String> env) {
+        String address = first(xdsAddress, o.getXdsAddress(), null, null);
+        if (address == null) {
+            return null;
+        }
+        o.setXdsAddress(address);
+        String mode = first(null, null, env.get("ISTIO_META_INTERCEPTION_MODE"), "REDIRECT");
+        return dev.inmesh.runtime.mesh.DefaultMesh.adsOptions(o, identity.local(), identity.clusterId(), mode);
+    }
+
     private static String first(String option, String setting, String env, String otherwise) {
         for (String s : new String[] {option, setting, env}) {
             if (s != null && !s.isEmpty()) {
@@ -153,18 +175,27 @@ public final class ProxyCommand implements Callable<Integer> {
         CountDownLatch stopped = new CountDownLatch(1);
         AdminHook admin = adminHook(registry, config, identity.peerMetadataId(), stopped::countDown);
         StandaloneProxy proxy;
+        dev.inmesh.runtime.xds.ads.AdsOptions xds;
         try {
+            xds = xds(o, identity, System.getenv());
+            if (config == null && xds == null) {
+                throw new IllegalArgumentException("no configuration: give -c CONFIG, --xds-address HOST:PORT "
+                        + "(or INMESH_XDS_ADDRESS), or both");
+            }
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
                     noAdmin ? AdminHook.NONE : admin)
                     .withStats(metrics::tcpConnectionOpened, metrics::upstream)
                     .withTcpAccessLog(tcpAccessLog)
                     .withIdentity(local, identity.peerMetadata(), identity.peerMetadataId())
-                    .withDrainTime(java.time.Duration.ofSeconds(Math.max(0, drainTime))));
+                    .withDrainTime(java.time.Duration.ofSeconds(Math.max(0, drainTime)))
+                    .withXds(xds));
         } catch (Exception e) {
             System.err.println("inmesh proxy: " + e.getMessage());
             return 1;
         }
-        System.err.println("inmesh proxy: listening on " + proxy.addresses());
+        System.err.println("inmesh proxy: listening on " + proxy.addresses() + (xds == null ? ""
+                : "; the listeners of xDS server " + xds.servers().get(0).address() + " as they arrive, as node "
+                        + xds.node().nodeId()));
         // SIGTERM (and SIGINT): drained as Istio's agent drains its sidecar at pod shutdown, then closed
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
@@ -186,10 +217,14 @@ public final class ProxyCommand implements Callable<Integer> {
      * on the admin address drains the proxy's listeners.
      */
     static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit) {
-        return (vertx, snapshots, addresses, drain) -> {
+        return (vertx, snapshots, addresses, drain, xds) -> {
             AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
-                    .clusterStatus(new ClusterManagerStatus(snapshots)).configPath(config.toString())
+                    .clusterStatus(new ClusterManagerStatus(snapshots))
+                    .configPath(config == null ? null : config.toString())
                     .nodeId(nodeId).quit(quit).drainListeners(drain)
+                    .xdsStatus(() -> xds != null && xds.status() != null
+                            ? dev.inmesh.runtime.xds.ads.XdsStatusJson.encode(xds.status()) : null)
+                    .dynamicState(() -> xds != null ? xds.dynamicState() : null)
                     .mount(new AdminServer.Mount(addresses.admin().getHostString(), addresses.admin().getPort(),
                             EnumSet.allOf(AdminServer.Endpoint.class)))
                     .mount(AdminServer.Mount.of(addresses.health().getHostString(), addresses.health().getPort(),

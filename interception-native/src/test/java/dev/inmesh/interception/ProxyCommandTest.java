@@ -130,6 +130,77 @@ class ProxyCommandTest {
     }
 
     @Test
+    void xdsAddressMakesTheProxyAnAdsClientAsTheWorkloadsSidecarNode() {
+        ProxyCommand c = new ProxyCommand();
+        MeshOptions o = new MeshOptions().setPodIp("10.1.2.3").setPodName("reviews-v1-abc");
+        java.util.Map<String, String> env = java.util.Map.of("POD_NAMESPACE", "shop",
+                "ISTIO_META_WORKLOAD_NAME", "reviews-v1", "ISTIO_META_INTERCEPTION_MODE", "TPROXY");
+        assertEquals(null, c.xds(o, c.identity(o, env), env), "no control plane unless one is named");
+        c.xdsAddress = "istiod.istio-system.svc:15010";
+        dev.inmesh.runtime.xds.ads.AdsOptions ads = c.xds(o, c.identity(o, env), env);
+        assertEquals("istiod.istio-system.svc:15010", ads.servers().get(0).address());
+        assertEquals("sidecar~10.1.2.3~reviews-v1-abc.shop~shop.svc.cluster.local", ads.node().nodeId());
+        assertEquals("TPROXY", ads.node().interceptionMode());
+        assertEquals("reviews-v1", ads.node().workloadName());
+        c.xdsAddress = "istiod";
+        IllegalArgumentException bad = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> c.xds(o, c.identity(o, env), env));
+        assertEquals("inmesh.xds.address: istiod (expected: host:port)", bad.getMessage());
+    }
+
+    @Test
+    void underAControlPlaneTheAdminServerShowsTheStreamAndIsNotReadyBeforeAFirstConfiguration() throws Exception {
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        dev.inmesh.runtime.config.AdsConfigSource ads = new dev.inmesh.runtime.config.AdsConfigSource(vertx,
+                dev.inmesh.runtime.xds.ads.AdsOptions.of(new dev.inmesh.runtime.xds.ads.NodeOptions("p", "default",
+                        "127.0.0.1", null, null, null, null, null, null, null, null, null),
+                        dev.inmesh.runtime.xds.ads.AdsOptions.XdsServer.plaintext("127.0.0.1",
+                                freePort().getPort())));
+        dev.inmesh.runtime.snapshot.SnapshotHolder snapshots = new dev.inmesh.runtime.snapshot.SnapshotHolder();
+        try {
+            dev.inmesh.interception.proxy.AdminHook.Addresses addresses = freeAddresses();
+            AutoCloseable admin = ProxyCommand.adminHook(null, null, NODE, () -> { })
+                    .start(vertx, snapshots, addresses, null, ads);
+            ads.start(snapshots);
+            try {
+                var client = java.net.http.HttpClient.newHttpClient();
+                var status = client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:"
+                        + addresses.admin().getPort() + "/debug/xds_status")).build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString());
+                assertEquals(200, status.statusCode(), status.body());
+                assertTrue(status.body().contains("Listener"), status.body());
+                var ready = client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:"
+                        + addresses.health().getPort() + "/healthz/ready")).build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString());
+                assertEquals(503, ready.statusCode());
+            } finally {
+                admin.close();
+            }
+        } finally {
+            ads.close().await(10, TimeUnit.SECONDS);
+            vertx.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void withoutAConfigurationOrAControlPlaneTheProxyDoesNotStart() throws Exception {
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream saved = System.err;
+        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+        int code;
+        try {
+            ProxyCommand c = new ProxyCommand();
+            c.noAdmin = true;
+            code = c.call();
+        } finally {
+            System.setErr(saved);
+        }
+        assertEquals(1, code);
+        assertTrue(err.toString(java.nio.charset.StandardCharsets.UTF_8).contains("no configuration: give -c CONFIG, "
+                + "--xds-address HOST:PORT"), err.toString(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    @Test
     void theAccessLogIsIstiosTextFormatByDefault() {
         assertEquals(AccessLog.Format.TEXT, ProxyCommand.accessLog(new MeshOptions(), lines::add).format());
     }

@@ -15,20 +15,29 @@ import java.net.InetSocketAddress;
 @FunctionalInterface
 public interface AdminHook {
     /** Starts nothing. */
-    AdminHook NONE = (vertx, snapshots, addresses, drain) -> () -> { };
+    AdminHook NONE = (vertx, snapshots, addresses, drain, xds) -> () -> { };
 
     /**
      * Starts the admin, health and stats endpoints.
      *
      * @param drain what {@code POST /drain_listeners} does to the proxy's listeners, or null for nothing
+     * @param xds the control plane's stream (for {@code /debug/xds_status} and the config dump's warming and
+     *            rejected resources), or null when the configuration comes from a file
      * @return what to close when the proxy stops
      */
     AutoCloseable start(Vertx vertx, SnapshotHolder snapshots, Addresses addresses,
-                        dev.inmesh.runtime.admin.AdminServer.DrainListeners drain) throws Exception;
+                        dev.inmesh.runtime.admin.AdminServer.DrainListeners drain,
+                        dev.inmesh.runtime.config.AdsConfigSource xds) throws Exception;
 
-    /** Starts the endpoints without {@code /drain_listeners}. */
+    /** Starts the endpoints for a configuration from a file. */
+    default AutoCloseable start(Vertx vertx, SnapshotHolder snapshots, Addresses addresses,
+                                dev.inmesh.runtime.admin.AdminServer.DrainListeners drain) throws Exception {
+        return start(vertx, snapshots, addresses, drain, null);
+    }
+
+    /** Starts the endpoints without {@code /drain_listeners}, for a configuration from a file. */
     default AutoCloseable start(Vertx vertx, SnapshotHolder snapshots, Addresses addresses) throws Exception {
-        return start(vertx, snapshots, addresses, null);
+        return start(vertx, snapshots, addresses, null, null);
     }
 
     /** The admin endpoints' addresses: Envoy's admin, and Istio's health, Prometheus and agent ports. */

@@ -49,6 +49,8 @@ public final class StandaloneProxy implements AutoCloseable {
      * @param peerMetadataId this workload's {@code x-envoy-peer-metadata-id}, sent and answered alike, or null
      * @param drainTime how long a graceful drain lasts (Envoy's {@code --drain-time-s}), or null for
      *                  {@link ProxyServer#DEFAULT_DRAIN_TIME}
+     * @param xds the control plane to take the configuration from over ADS (the bootstrap {@code config}, which may
+     *            then be null, adds its static resources and admin address), or null for the file alone
      */
     public record Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                            AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
@@ -56,7 +58,7 @@ public final class StandaloneProxy implements AutoCloseable {
                            java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats,
                            Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog,
                            dev.inmesh.runtime.stats.WorkloadInfo local, String peerMetadata, String peerMetadataId,
-                           java.time.Duration drainTime) {
+                           java.time.Duration drainTime, dev.inmesh.runtime.xds.ads.AdsOptions xds) {
         public Settings {
             observer = observer == null ? s -> { } : observer;
             admin = admin == null ? AdminHook.NONE : admin;
@@ -71,7 +73,7 @@ public final class StandaloneProxy implements AutoCloseable {
          */
         public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                         AdminHook admin) {
-            this(config, uid, gid, eventLoops, observer, admin, null, null, null, null, null, null, null);
+            this(config, uid, gid, eventLoops, observer, admin, null, null, null, null, null, null, null, null);
         }
 
         /** These settings with Istio's TCP metrics and Envoy's per-cluster upstream statistics. */
@@ -80,26 +82,32 @@ public final class StandaloneProxy implements AutoCloseable {
                                   java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats>
                                           upstreamStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
-                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime);
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, xds);
         }
 
         /** These settings with a TCP access log. */
         public Settings withTcpAccessLog(Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
-                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime);
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, xds);
         }
 
         /** These settings for workload {@code local}, speaking the metadata exchange with these values. */
         public Settings withIdentity(dev.inmesh.runtime.stats.WorkloadInfo local, String peerMetadata,
                                      String peerMetadataId) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
-                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime);
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, xds);
+        }
+
+        /** These settings with the configuration from this control plane (see {@link #xds()}). */
+        public Settings withXds(dev.inmesh.runtime.xds.ads.AdsOptions xds) {
+            return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, xds);
         }
 
         /** These settings with this drain time. */
         public Settings withDrainTime(java.time.Duration drainTime) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
-                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime);
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, xds);
         }
     }
 
@@ -120,8 +128,14 @@ public final class StandaloneProxy implements AutoCloseable {
 
     /** Starts the proxy; blocking. Nothing keeps running when it throws. */
     public static StandaloneProxy start(Settings settings) throws Exception {
-        ResourceBundle bundle = EnvoyConfigReader.read(settings.config());
-        AdminHook.Addresses adminAddresses = adminAddresses(settings.config());
+        if (settings.config() == null && settings.xds() == null) {
+            throw new IllegalArgumentException("config: null (expected: a configuration file, a control plane, "
+                    + "or both)");
+        }
+        ResourceBundle bundle = settings.config() == null ? ResourceBundle.EMPTY
+                : EnvoyConfigReader.read(settings.config());
+        AdminHook.Addresses adminAddresses = settings.config() == null ? AdminHook.Addresses.DEFAULTS
+                : adminAddresses(settings.config());
         VertxOptions options = new VertxOptions();
         // One event loop per core, as Envoy's --concurrency: a connection's work stays on one thread, and more loops
         // than cores (Vert.x's default is two per core) only add wake-ups and context switches.
@@ -137,7 +151,17 @@ public final class StandaloneProxy implements AutoCloseable {
         ProxyServer server = null;
         AutoCloseable admin = null;
         try {
-            snapshots.apply(bundle);
+            // From a file: its listeners are bound before start returns. From a control plane: they are bound as
+            // they arrive (the bootstrap's static ones with the first configuration), as Envoy's initial fetch.
+            dev.inmesh.runtime.config.ConfigSource source;
+            dev.inmesh.runtime.config.AdsConfigSource ads = null;
+            if (settings.xds() == null) {
+                snapshots.apply(bundle);
+                source = new dev.inmesh.runtime.config.FileConfigSource(vertx, settings.config());
+            } else {
+                ads = new dev.inmesh.runtime.config.AdsConfigSource(vertx, settings.xds(), bundle);
+                source = ads;
+            }
             Router router = new Router(vertx, new Router.Options(false, true, settings.local(),
                     settings.peerMetadata(), settings.peerMetadataId()), settings.observer());
             if (settings.upstreamStats() != null) {
@@ -149,15 +173,17 @@ public final class StandaloneProxy implements AutoCloseable {
             server.peerMetadata(settings.peerMetadata(), settings.peerMetadataId());
             server.drainTime(settings.drainTime());
             List<InetSocketAddress> bound = server.bind();
-            admin = settings.admin().start(vertx, snapshots, adminAddresses, server::drainListeners);
-            // The same file, watched as the in-JVM mode watches it: a change applies atomically, its listeners
-            // bound, updated or stopped by the server; a broken file keeps the last good snapshot.
-            dev.inmesh.runtime.config.FileConfigSource watch =
-                    new dev.inmesh.runtime.config.FileConfigSource(vertx, settings.config());
-            watch.start(snapshots).await(30, TimeUnit.SECONDS);
+            admin = settings.admin().start(vertx, snapshots, adminAddresses, server::drainListeners, ads);
+            // The file, watched as the in-JVM mode watches it, or the control plane's stream: each change applies
+            // atomically, its listeners bound, updated or stopped by the server; a bad one keeps the last good
+            // snapshot. The stream is not waited for: until its first configuration the proxy is not ready.
+            io.vertx.core.Future<Void> first = source.start(snapshots);
+            if (ads == null) {
+                first.await(30, TimeUnit.SECONDS);
+            }
             AutoCloseable adminClose = admin;
             admin = () -> {
-                watch.close().await(10, TimeUnit.SECONDS);
+                source.close().await(10, TimeUnit.SECONDS);
                 adminClose.close();
             };
             if (settings.uid() >= 0) {

@@ -120,7 +120,12 @@ class ProxyConfigUpdateTest {
         if (backends == null) {
             backends = Vertx.vertx();
         }
-        return backends.createHttpServer().requestHandler(req -> req.response().end(answer))
+        return backend(backends, answer);
+    }
+
+    /** A loopback HTTP server on {@code vertx} answering every request with {@code answer}; its port. */
+    static int backend(Vertx vertx, String answer) throws Exception {
+        return vertx.createHttpServer().requestHandler(req -> req.response().end(answer))
                 .listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
     }
 
@@ -214,7 +219,7 @@ class ProxyConfigUpdateTest {
     }
 
     /** Waits until a new connection to {@code port} is answered {@code body}. */
-    private static void awaitAnswer(int port, String body) throws Exception {
+    static void awaitAnswer(int port, String body) throws Exception {
         String last = null;
         for (int i = 0; i < 500; i++) {
             try (Client c = new Client(port)) {
@@ -230,7 +235,7 @@ class ProxyConfigUpdateTest {
         throw new AssertionError("port " + port + " answers " + last + ", not " + body);
     }
 
-    private static void awaitRefused(int port) throws Exception {
+    static void awaitRefused(int port) throws Exception {
         for (int i = 0; i < 250 && accepts(port); i++) {
             Thread.sleep(20);
         }

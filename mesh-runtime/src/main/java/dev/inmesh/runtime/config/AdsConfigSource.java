@@ -16,11 +16,21 @@ import io.vertx.core.Vertx;
 public final class AdsConfigSource implements ConfigSource {
     private final Vertx vertx;
     private final AdsOptions options;
+    private final dev.inmesh.runtime.xds.ResourceBundle statics;
     private volatile AdsClient client;
 
     public AdsConfigSource(Vertx vertx, AdsOptions options) {
+        this(vertx, options, dev.inmesh.runtime.xds.ResourceBundle.EMPTY);
+    }
+
+    /**
+     * A source that serves {@code statics} (a bootstrap's {@code static_resources}) beside what the server sends, as
+     * Envoy serves a bootstrap's static resources with its dynamic ones.
+     */
+    public AdsConfigSource(Vertx vertx, AdsOptions options, dev.inmesh.runtime.xds.ResourceBundle statics) {
         this.vertx = vertx;
         this.options = options;
+        this.statics = statics;
     }
 
     @Override
@@ -29,6 +39,7 @@ public final class AdsConfigSource implements ConfigSource {
             return Future.failedFuture(new IllegalStateException("started already"));
         }
         client = new AdsClient(vertx, options, holder);
+        client.staticResources(statics);
         return client.start();
     }
 

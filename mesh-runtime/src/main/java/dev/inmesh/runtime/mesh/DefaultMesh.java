@@ -142,31 +142,47 @@ public final class DefaultMesh implements Mesh {
     }
 
     private AdsOptions adsOptions() {
+        return adsOptions(options, local, options.getClusterId(), "NONE");
+    }
+
+    /**
+     * The ADS options of the settings {@code options} ({@code inmesh.xds.*}: the server, a fallback, TLS with a CA
+     * and a token) for workload {@code local}: its node is Istio's sidecar node of that pod, with the app and version
+     * labels and {@code interceptionMode} (Istio's {@code INTERCEPTION_MODE}: {@code NONE} in process,
+     * {@code REDIRECT} or {@code TPROXY} behind the rules).
+     */
+    public static AdsOptions adsOptions(MeshOptions options, WorkloadInfo local, String clusterId,
+                                        String interceptionMode) {
         List<AdsOptions.XdsServer> servers = new ArrayList<>();
-        servers.add(server(options.getXdsAddress()));
+        servers.add(server(options, options.getXdsAddress()));
         if (options.getXdsFallbackAddress() != null) {
-            servers.add(server(options.getXdsFallbackAddress()));
+            servers.add(server(options, options.getXdsFallbackAddress()));
         }
         Map<String, String> labels = new LinkedHashMap<>();
-        if (!options.getApp().isEmpty()) {
-            labels.put("app", options.getApp());
+        if (!local.app().isEmpty()) {
+            labels.put("app", local.app());
         }
-        if (!options.getVersion().isEmpty()) {
-            labels.put("version", options.getVersion());
+        if (!local.version().isEmpty()) {
+            labels.put("version", local.version());
         }
         String pod = options.getPodName().isEmpty() ? local.workload() : options.getPodName();
-        NodeOptions node = new NodeOptions(pod, options.getNamespace(), options.getPodIp(), null,
-                options.getClusterId(), null, null, labels, local.workload(), "NONE", null, Map.of());
+        NodeOptions node = new NodeOptions(pod, local.namespace(), options.getPodIp(), null,
+                clusterId, null, null, labels, local.workload(), interceptionMode, null, Map.of());
         return new AdsOptions(servers, node, null, null, null, null, 0, null);
     }
 
-    private AdsOptions.XdsServer server(String address) {
+    private static AdsOptions.XdsServer server(MeshOptions options, String address) {
         int colon = address.lastIndexOf(':');
-        if (colon <= 0) {
+        int port;
+        try {
+            port = colon <= 0 ? -1 : Integer.parseInt(address.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            port = -1;
+        }
+        if (port < 1 || port > 65535) {
             throw new IllegalArgumentException("inmesh.xds.address: " + address + " (expected: host:port)");
         }
         String host = address.substring(0, colon);
-        int port = Integer.parseInt(address.substring(colon + 1));
         return options.getXdsCaFile() == null ? AdsOptions.XdsServer.plaintext(host, port)
                 : AdsOptions.XdsServer.tls(host, port, Path.of(options.getXdsCaFile()),
                         options.getXdsTokenFile() == null ? null : Path.of(options.getXdsTokenFile()));

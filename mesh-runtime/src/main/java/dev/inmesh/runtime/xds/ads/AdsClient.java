@@ -130,6 +130,13 @@ public final class AdsClient {
     /** The clusters of the last published bundle: what serves while a changed cluster warms. */
     private Map<String, SubscriptionState.Entry> publishedClusters = Map.of();
 
+    /**
+     * A bootstrap's {@code static_resources}, served beside what the server sends, as Envoy serves them: a listener
+     * or cluster the server sends under a static one's name is left out (Envoy refuses to update a static resource),
+     * and the RDS and EDS names static listeners and clusters use are subscribed to.
+     */
+    private volatile ResourceBundle statics = ResourceBundle.EMPTY;
+
     public AdsClient(Vertx vertx, AdsOptions options, SnapshotHolder holder) {
         this.vertx = vertx;
         this.options = options;
@@ -140,6 +147,11 @@ public final class AdsClient {
             states.put(t, new SubscriptionState(t));
         }
         publishStatus();
+    }
+
+    /** Serves {@code resources} (a bootstrap's {@code static_resources}) beside the server's; call before start. */
+    public void staticResources(ResourceBundle resources) {
+        this.statics = resources;
     }
 
     /**
@@ -617,6 +629,12 @@ public final class AdsClient {
             routes.addAll(routeNames(e)); // what serves while a changed listener warms
         }
         Set<String> services = new TreeSet<>();
+        for (Listener l : statics.listeners().values()) {
+            routes.addAll(routeNames(l));
+        }
+        for (Cluster c : statics.clusters().values()) {
+            services.addAll(edsServiceNames(c));
+        }
         for (SubscriptionState.Entry e : states.get(ResourceType.CLUSTER).resources.values()) {
             services.addAll(edsServiceNames(e));
         }
@@ -787,7 +805,8 @@ public final class AdsClient {
      * (or, if new, it is left out) until what it waits for arrives or times out.
      */
     private void publish() throws InvalidResourceException {
-        ResourceBundle.Builder b = ResourceBundle.builder();
+        ResourceBundle fixed = statics;
+        ResourceBundle.Builder b = ResourceBundle.builder().from(fixed);
         Map<String, SubscriptionState.Entry> listeners = new LinkedHashMap<>();
         Map<String, SubscriptionState.Entry> clusters = new LinkedHashMap<>();
         for (SubscriptionState s : states.values()) {
@@ -797,7 +816,8 @@ public final class AdsClient {
                     e = (s.type == ResourceType.LISTENER ? publishedListeners : publishedClusters)
                             .get(named.getKey());
                 }
-                if (e == null) {
+                if (e == null || fixed.isStatic(s.type, named.getKey())
+                        || s.type == ResourceType.ENDPOINT && fixed.endpoints().containsKey(named.getKey())) {
                     continue;
                 }
                 if (s.type == ResourceType.LISTENER) {
@@ -852,22 +872,27 @@ public final class AdsClient {
 
     /** The EDS service name of an EDS cluster; none for the other kinds. */
     private static Set<String> edsServiceNames(SubscriptionState.Entry e) {
-        return e.resource() instanceof Cluster c && c.type() == DiscoveryType.EDS ? Set.of(c.serviceName())
-                : Set.of();
+        return e.resource() instanceof Cluster c ? edsServiceNames(c) : Set.of();
+    }
+
+    private static Set<String> edsServiceNames(Cluster c) {
+        return c.type() == DiscoveryType.EDS ? Set.of(c.serviceName()) : Set.of();
     }
 
     /** The RDS names a listener's connection managers use. */
     private static Set<String> routeNames(SubscriptionState.Entry e) {
+        return e.resource() instanceof Listener l ? routeNames(l) : Set.of();
+    }
+
+    private static Set<String> routeNames(Listener l) {
         Set<String> out = new TreeSet<>();
-        if (e.resource() instanceof Listener l) {
-            List<FilterChain> chains = new ArrayList<>(l.filterChains());
-            if (l.defaultFilterChain() != null) {
-                chains.add(l.defaultFilterChain());
-            }
-            for (FilterChain c : chains) {
-                if (c.filter() instanceof HttpConnectionManager hcm && hcm.rdsRouteConfigName() != null) {
-                    out.add(hcm.rdsRouteConfigName());
-                }
+        List<FilterChain> chains = new ArrayList<>(l.filterChains());
+        if (l.defaultFilterChain() != null) {
+            chains.add(l.defaultFilterChain());
+        }
+        for (FilterChain c : chains) {
+            if (c.filter() instanceof HttpConnectionManager hcm && hcm.rdsRouteConfigName() != null) {
+                out.add(hcm.rdsRouteConfigName());
             }
         }
         return out;

@@ -1,0 +1,181 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.inmesh.runtime.xds.EnvoyJson;
+import dev.inmesh.runtime.xds.ads.AdsOptions;
+import dev.inmesh.runtime.xds.ads.NodeOptions;
+import io.envoyproxy.controlplane.cache.v3.SimpleCache;
+import io.envoyproxy.controlplane.cache.v3.Snapshot;
+import io.envoyproxy.controlplane.server.V3DiscoveryServer;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.vertx.core.Vertx;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The standalone proxy with its configuration from a control plane over ADS (java-control-plane's server, as istiod
+ * would serve it): listeners are bound as LDS sends them, changed and removed as it changes them, routes follow RDS;
+ * a bootstrap's static resources serve beside the dynamic ones, its static listener taking its routes from RDS.
+ */
+@Timeout(60)
+class ProxyXdsTest {
+    private static final String GROUP = "proxy";
+
+    @TempDir
+    Path dir;
+    private final SimpleCache<String> cache = new SimpleCache<>(node -> GROUP);
+    private final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
+    private Server controlPlane;
+    private StandaloneProxy proxy;
+    private Vertx backends;
+
+    @BeforeEach
+    void startControlPlane() throws Exception {
+        V3DiscoveryServer xds = new V3DiscoveryServer(new io.envoyproxy.controlplane.server.DiscoveryServerCallbacks() {
+            @Override
+            public void onV3StreamRequest(long streamId, DiscoveryRequest request) {
+                requests.add(request);
+            }
+
+            @Override
+            public void onV3StreamDeltaRequest(long streamId,
+                                               io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest r) {}
+        }, cache);
+        controlPlane = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                .addService(xds.getAggregatedDiscoveryServiceImpl()).build().start();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        controlPlane.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        if (backends != null) {
+            backends.close().await(5, TimeUnit.SECONDS);
+        }
+    }
+
+    private AdsOptions ads() {
+        return AdsOptions.of(new NodeOptions("app-1", "default", "127.0.0.1", null, null, null, null, Map.of(), "app",
+                "REDIRECT", null, Map.of()), AdsOptions.XdsServer.plaintext("127.0.0.1", controlPlane.getPort()));
+    }
+
+    private void serve(String version, List<String> listeners, List<String> routes, List<String> clusters)
+            throws Exception {
+        List<Listener> ls = new ArrayList<>();
+        for (String l : listeners) {
+            ls.add(parse(l, Listener.class));
+        }
+        List<RouteConfiguration> rs = new ArrayList<>();
+        for (String r : routes) {
+            rs.add(parse(r, RouteConfiguration.class));
+        }
+        List<Cluster> cs = new ArrayList<>();
+        for (String c : clusters) {
+            cs.add(parse(c, Cluster.class));
+        }
+        cache.setSnapshot(GROUP, Snapshot.create(cs, version, List.of(), version, ls, version, rs, version,
+                List.of(), version));
+    }
+
+    /** One resource of the tests' YAML (written as a one-element list, as the other proxy tests write them). */
+    private static <M extends com.google.protobuf.Message> M parse(String yaml, Class<M> type) throws Exception {
+        JsonNode list = EnvoyJson.tree(yaml);
+        return EnvoyJson.toMessage(list.get(0), type);
+    }
+
+    private int backend(String answer) throws Exception {
+        if (backends == null) {
+            backends = Vertx.vertx();
+        }
+        return ProxyConfigUpdateTest.backend(backends, answer);
+    }
+
+    @Test
+    void listenersAreBoundChangedAndRemovedAsTheControlPlaneSendsThem() throws Exception {
+        int first = LoopbackProxy.freePort();
+        int second = LoopbackProxy.freePort();
+        serve("1", List.of(ProxyConfigUpdateTest.direct("first", first, "one")), List.of(), List.of());
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(null, -1, -1, 1, null, AdminHook.NONE)
+                .withXds(ads()));
+        ProxyConfigUpdateTest.awaitAnswer(first, "one");
+        assertTrue(proxy.snapshots().ready());
+
+        serve("2", List.of(ProxyConfigUpdateTest.direct("first", first, "two"),
+                ProxyConfigUpdateTest.direct("second", second, "second")), List.of(), List.of());
+        ProxyConfigUpdateTest.awaitAnswer(first, "two");
+        ProxyConfigUpdateTest.awaitAnswer(second, "second");
+
+        serve("3", List.of(ProxyConfigUpdateTest.direct("second", second, "second")), List.of(), List.of());
+        ProxyConfigUpdateTest.awaitRefused(first);
+        ProxyConfigUpdateTest.awaitAnswer(second, "second");
+    }
+
+    @Test
+    void rdsRoutesAndCdsClustersReachAnOpenConnection() throws Exception {
+        int port = LoopbackProxy.freePort();
+        int a = backend("from a");
+        int b = backend("from b");
+        String listener = ProxyConfigUpdateTest.rdsListener(port);
+        serve("1", List.of(listener), List.of(ProxyConfigUpdateTest.routes("a")),
+                List.of(ProxyConfigUpdateTest.cluster("a", a)));
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(null, -1, -1, 1, null, AdminHook.NONE)
+                .withXds(ads()));
+        ProxyConfigUpdateTest.awaitAnswer(port, "from a");
+        try (ProxyConfigUpdateTest.Client c = new ProxyConfigUpdateTest.Client(port)) {
+            assertEquals("from a", c.get("/"));
+            serve("2", List.of(listener), List.of(ProxyConfigUpdateTest.routes("b")),
+                    List.of(ProxyConfigUpdateTest.cluster("a", a), ProxyConfigUpdateTest.cluster("b", b)));
+            String answer = "";
+            for (int i = 0; i < 250 && !answer.equals("from b"); i++) {
+                Thread.sleep(20);
+                answer = c.get("/");
+            }
+            assertEquals("from b", answer, "the same connection, once RDS and CDS moved it to b");
+        }
+    }
+
+    @Test
+    void aBootstrapsStaticListenerAndClusterServeBesideTheDynamicOnesAndTakeTheirRoutesFromRds() throws Exception {
+        int port = LoopbackProxy.freePort();
+        int dynamicPort = LoopbackProxy.freePort();
+        int a = backend("static cluster");
+        Path bootstrap = dir.resolve("bootstrap.yaml");
+        Files.writeString(bootstrap, "static_resources:\n  listeners:\n"
+                + ProxyConfigUpdateTest.rdsListener(port).indent(2) + "  clusters:\n"
+                + ProxyConfigUpdateTest.cluster("a", a).indent(2));
+        serve("1", List.of(ProxyConfigUpdateTest.direct("dynamic", dynamicPort, "dynamic")),
+                List.of(ProxyConfigUpdateTest.routes("a")), List.of());
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(bootstrap, -1, -1, 1, null, AdminHook.NONE)
+                .withXds(ads()));
+        ProxyConfigUpdateTest.awaitAnswer(dynamicPort, "dynamic");
+        ProxyConfigUpdateTest.awaitAnswer(port, "static cluster");
+        assertTrue(proxy.snapshots().current().resources().isStatic(
+                dev.inmesh.runtime.xds.ResourceType.LISTENER, "rds"));
+        assertFalse(proxy.snapshots().current().resources().isStatic(
+                dev.inmesh.runtime.xds.ResourceType.LISTENER, "dynamic"));
+        assertTrue(requests.stream().anyMatch(r -> r.getTypeUrl().endsWith("RouteConfiguration")
+                && r.getResourceNamesList().contains("routes")), "RDS subscribed for the static listener");
+    }
+}
