@@ -25,6 +25,13 @@ public record ConnectionInfo(String destinationIp, int destinationPort, String s
     }
 
     /** A plaintext HTTP/1.1 connection. */
+    /** A TLS connection from a local client that sends {@code serverName} as its SNI ("" for none) and no ALPN. */
+    public static ConnectionInfo tls(String destinationIp, int destinationPort, String serverName, String sourceIp,
+                                     int sourcePort) {
+        return new ConnectionInfo(destinationIp, destinationPort, serverName, "tls", List.of(), sourceIp,
+                sourcePort, sourceIp.startsWith("127.") || sourceIp.equals("::1") || sourceIp.equals(destinationIp));
+    }
+
     public static ConnectionInfo http(String destinationIp, int destinationPort, String sourceIp, int sourcePort) {
         return new ConnectionInfo(destinationIp, destinationPort, "", "raw_buffer", List.of("http/1.1"), sourceIp,
                 sourcePort, sourceIp.startsWith("127.") || sourceIp.equals("::1") || sourceIp.equals(destinationIp));

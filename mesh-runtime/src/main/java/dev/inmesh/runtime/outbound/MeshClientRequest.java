@@ -149,8 +149,11 @@ final class MeshClientRequest implements HttpClientRequest {
         }
         String destination = server != null ? server.host() : host;
         int destinationPort = server != null ? server.port() : port;
-        if (ssl && dispatcher.passesThrough(destination, destinationPort)) {
-            sendDirect(); // TLS the mesh cannot read: as a sidecar relays it to the address the caller named
+        OutboundDispatcher.TlsRoute tls = ssl ? dispatcher.tlsRoute(destination, destinationPort) : null;
+        if (tls != null) {
+            // TLS the mesh cannot read: as a sidecar relays it, to the address the caller named or to a host of the
+            // cluster the chain names, the caller's TLS (its SNI and checks of the host name) end to end
+            sendDirect(tls.server());
             return;
         }
         if ("100-continue".equalsIgnoreCase(headers.get(HttpHeaders.EXPECT))) {
@@ -176,11 +179,16 @@ final class MeshClientRequest implements HttpClientRequest {
         });
     }
 
-    /** Sends the request with the plain client: TLS to a destination the mesh has no listener for. */
-    private void sendDirect() {
+    /**
+     * Sends the request with the plain client over its own TLS, to {@code to} (a host the mesh picked), else to the
+     * address the caller named.
+     */
+    private void sendDirect(SocketAddress to) {
         RequestOptions o = new RequestOptions().setMethod(method).setHost(host).setPort(port).setURI(uri)
                 .setSsl(true).setHeaders(headers).setFollowRedirects(false);
-        if (server != null) {
+        if (to != null) {
+            o.setServer(to);
+        } else if (server != null) {
             o.setServer(server);
         }
         client.direct(o).onComplete(ar -> {

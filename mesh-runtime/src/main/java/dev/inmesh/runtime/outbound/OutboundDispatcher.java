@@ -1,6 +1,12 @@
 package dev.inmesh.runtime.outbound;
 
+import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.runtime.net.IpLiterals;
+import dev.inmesh.runtime.router.RouteTable;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.upstream.Host;
+import dev.inmesh.runtime.upstream.LbContext;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
 import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RequestBodyStream;
 import dev.inmesh.runtime.router.Router;
@@ -47,9 +53,36 @@ public final class OutboundDispatcher {
         return false;
     }
 
-    /** Whether the mesh has no listener for {@code host:port} and passes what is sent there through (ALLOW_ANY). */
-    public boolean passesThrough(String host, int port) {
-        return routing.decide(snapshots.current(), IpLiterals.unbracketed(host), port, sourceIp).passthrough();
+    /**
+     * Where an {@code https://} request's own TLS goes when the mesh does not read it: null when the mesh answers or
+     * routes the request itself ({@link #dispatch}); else {@code direct} with the address to open TLS to, null for
+     * the one the caller named (no listener under ALLOW_ANY, or a chain to PassthroughCluster), or a host of the
+     * cluster a {@code tcp_proxy} chain relays it to, chosen by the cluster's load balancer, as Envoy relays TLS it
+     * does not terminate (Istio's chains for a TLS or HTTPS port, matched by the SNI, here the request's host).
+     */
+    public TlsRoute tlsRoute(String host, int port) {
+        String hostOnly = IpLiterals.unbracketed(host);
+        OutboundRouting.Decision d = routing.decide(snapshots.current(), hostOnly, port, sourceIp, true);
+        if (d.passthrough()) {
+            return new TlsRoute(null);
+        }
+        if (d.tlsRelay() == null) {
+            return null;
+        }
+        UpstreamCluster cluster = d.clusters().cluster(relayCluster(d.tlsRelay()));
+        Host picked = cluster == null ? null : cluster.chooseHost(new LbContext(false, 0, null, 1,
+                IpLiterals.isLiteral(hostOnly) ? new dev.inmesh.api.config.core.SocketAddress(hostOnly, port) : null));
+        return picked == null ? null : new TlsRoute(SocketAddress.inetSocketAddress(picked.address().port(),
+                picked.address().address()));
+    }
+
+    /** Where TLS goes: {@code server}, or the address the caller named when null. */
+    public record TlsRoute(SocketAddress server) {}
+
+    private static String relayCluster(ClusterSpecifier spec) {
+        return spec instanceof ClusterSpecifier.Named n ? n.cluster()
+                : RouteTable.pickWeighted((ClusterSpecifier.Weighted) spec,
+                        java.util.concurrent.ThreadLocalRandom.current().nextLong()).name();
     }
 
     /**
@@ -76,7 +109,7 @@ public final class OutboundDispatcher {
             port = server.port();
         }
         String hostOnly = IpLiterals.unbracketed(host);
-        OutboundRouting.Decision d = routing.decide(snapshots.current(), hostOnly, port, sourceIp);
+        OutboundRouting.Decision d = routing.decide(snapshots.current(), hostOnly, port, sourceIp, ssl);
         // the connection manager's path normalization, before routing, as the sidecar's outbound listener does
         String target = PathNormalizer.apply(PathNormalizer.withoutFragment(uri), d.paths());
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,
@@ -90,6 +123,14 @@ public final class OutboundDispatcher {
             // Istio's virtualOutbound sends such a connection to its BlackHoleCluster: the request is counted there
             return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null,
                     OutboundRouting.BLACKHOLE));
+        }
+        if (d.tlsRelay() != null) {
+            // TLS to relay and no host to relay it to (see tlsRoute): Envoy's tcp_proxy closes such a connection
+            String name = relayCluster(d.tlsRelay());
+            boolean known = d.clusters().cluster(name) != null;
+            return Future.succeededFuture(router.localReply(req, 503, known ? "no healthy upstream" : "",
+                    known ? "no_healthy_upstream" : "cluster_not_found",
+                    known ? ResponseFlag.NO_HEALTHY_UPSTREAM : ResponseFlag.NO_CLUSTER_FOUND, name));
         }
         if (target == null) {
             return Future.succeededFuture(router.localReply(req, 400, "", "path_normalization_failed", null));

@@ -47,9 +47,23 @@ public final class OutboundRouting {
      * What to do with requests to one destination; {@code hcm}: the chosen HTTP connection manager (its path
      * normalization and server header), null when a TCP chain or the passthrough takes the request.
      */
-    public record Decision(RouteTable table, ClusterManager clusters, boolean blackhole, HttpConnectionManager hcm) {
+    public record Decision(RouteTable table, ClusterManager clusters, boolean blackhole, HttpConnectionManager hcm,
+                           ClusterSpecifier tlsRelay) {
         Decision(RouteTable table, ClusterManager clusters, boolean blackhole) {
-            this(table, clusters, blackhole, null);
+            this(table, clusters, blackhole, null, null);
+        }
+
+        Decision(RouteTable table, ClusterManager clusters, boolean blackhole, HttpConnectionManager hcm) {
+            this(table, clusters, blackhole, hcm, null);
+        }
+
+        /**
+         * For a TLS connection ({@code https://}): the clusters of the {@code tcp_proxy} chain that relays it, as
+         * Envoy relays TLS it cannot read (Istio's chains matched by SNI for a TLS or HTTPS port); null when it is
+         * passed through to the address the caller named, blackholed, or routed as plain HTTP.
+         */
+        public ClusterSpecifier tlsRelay() {
+            return tlsRelay;
         }
 
         /** The connection manager's path normalization, or none. */
@@ -80,7 +94,7 @@ public final class OutboundRouting {
     private volatile DecisionCache cache = new DecisionCache(null);
 
     /** A destination, as the cache's key: no string to build and hash per request. */
-    private record Destination(String host, int port) {}
+    private record Destination(String host, int port, boolean tls) {}
 
     private record DecisionCache(MeshSnapshot snapshot, Map<Destination, Decision> byDestination) {
         DecisionCache(MeshSnapshot snapshot) {
@@ -93,16 +107,24 @@ public final class OutboundRouting {
      * (a new snapshot starts afresh), so that a request does not select a filter chain again.
      */
     public Decision decide(MeshSnapshot snapshot, String host, int port, String sourceIp) {
+        return decide(snapshot, host, port, sourceIp, false);
+    }
+
+    /**
+     * How to handle a request to {@code host:port}, sent in clear or, with {@code tls}, over the caller's own TLS:
+     * then the filter chain is chosen as for a TLS connection whose SNI is {@code host} (none for an IP literal).
+     */
+    public Decision decide(MeshSnapshot snapshot, String host, int port, String sourceIp, boolean tls) {
         DecisionCache c = cache;
         if (c.snapshot != snapshot) {
             c = new DecisionCache(snapshot);
             cache = c;
         }
         Map<Destination, Decision> m = c.byDestination;
-        Destination key = new Destination(host, port);
+        Destination key = new Destination(host, port, tls);
         Decision d = m.get(key);
         if (d == null) {
-            d = decideUncached(snapshot, host, port, sourceIp);
+            d = decideUncached(snapshot, host, port, sourceIp, tls);
             if (m.size() < MAX_CACHED_DESTINATIONS) {
                 m.put(key, d);
             }
@@ -113,11 +135,12 @@ public final class OutboundRouting {
     /** Destinations remembered per snapshot; past this, decisions are made for each request. */
     static final int MAX_CACHED_DESTINATIONS = 4096;
 
-    private Decision decideUncached(MeshSnapshot snapshot, String host, int port, String sourceIp) {
+    private Decision decideUncached(MeshSnapshot snapshot, String host, int port, String sourceIp, boolean tls) {
         String ip = IpLiterals.isLiteral(host) ? host : "0.0.0.0";
         FilterChainSelector listener = snapshot.listenerFor(ip, port);
         FilterChain chain = null;
-        ConnectionInfo conn = ConnectionInfo.http(ip, port, sourceIp, 0);
+        ConnectionInfo conn = tls ? ConnectionInfo.tls(ip, port, IpLiterals.isLiteral(host) ? "" : host, sourceIp, 0)
+                : ConnectionInfo.http(ip, port, sourceIp, 0);
         if (listener != null) {
             chain = listener.select(conn);
         } else {
@@ -135,6 +158,9 @@ public final class OutboundRouting {
         }
         TcpProxy tcp = (TcpProxy) chain.filter();
         String cluster = tcp.cluster() instanceof ClusterSpecifier.Named n ? n.cluster() : null;
+        if (tls && !BLACKHOLE.equals(cluster) && !PASSTHROUGH.equals(cluster)) {
+            return new Decision(null, snapshot.clusterManager(), false, null, tcp.cluster());
+        }
         if (cluster == null) {
             // weighted TCP clusters: route by the same weights through a one-route table
             return new Decision(singleClusterTables.computeIfAbsent("weighted:" + chain.name(),

@@ -217,7 +217,7 @@ public final class RouteTable {
     }
 
     /** Envoy's weighted pick: the first cluster whose cumulative range holds {@code random % total}. */
-    static ClusterSpecifier.ClusterWeight pickWeighted(ClusterSpecifier.Weighted w, long random) {
+    public static ClusterSpecifier.ClusterWeight pickWeighted(ClusterSpecifier.Weighted w, long random) {
         long total = w.totalWeight();
         long selected = Long.remainderUnsigned(random, total);
         long begin = 0;

@@ -1,0 +1,125 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.net.SelfSignedCertificate;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import io.vertx.ext.web.client.WebClientOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * An {@code https://} request through the mesh's client to a destination whose listener relays TLS with
+ * {@code tcp_proxy} (Istio's chains for a TLS or HTTPS port, matched by SNI, and its TCP listeners on a service IP):
+ * the caller's own TLS goes to a host of the chain's cluster, as Envoy relays TLS it does not terminate, with the
+ * request's host as SNI; with no host to relay to, the mesh answers 503.
+ */
+class MeshTlsRelayTest {
+    private Vertx vertx;
+    private Mesh mesh;
+    private final List<StreamInfo> recorded = new CopyOnWriteArrayList<>();
+    private int tlsPort;
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        vertx = Vertx.vertx();
+        SelfSignedCertificate cert = SelfSignedCertificate.create("api.mesh.invalid");
+        HttpServer server = vertx.createHttpServer(new HttpServerOptions().setSsl(true).setSni(true)
+                .setKeyCertOptions(cert.keyCertOptions())).requestHandler(req -> req.response()
+                .end("tls sni=" + req.connection().indicatedServerName() + " " + req.uri()));
+        tlsPort = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        Path file = dir.resolve("mesh.yaml");
+        Files.writeString(file, "static_resources:\n  listeners:\n"
+                + tcpListener("0.0.0.0", 8443, "server_names: [api.mesh.invalid]", "outbound|8443||api.mesh.invalid")
+                + tcpListener("127.0.0.2", 9443, "", "outbound|9443||kube")
+                + tcpListener("127.0.0.3", 9443, "", "outbound|9443||empty")
+                + "  clusters:\n" + cluster("outbound|8443||api.mesh.invalid", tlsPort)
+                + cluster("outbound|9443||kube", tlsPort) + cluster("outbound|9443||empty", -1));
+        DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString())
+                .setAdminPort(-1));
+        m.addObserver(recorded::add);
+        m.start().await(10, TimeUnit.SECONDS);
+        mesh = m;
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        mesh.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(5, TimeUnit.SECONDS);
+    }
+
+    /** A listener on {@code ip:port} whose TLS chain (with {@code match} added) relays to {@code cluster}. */
+    static String tcpListener(String ip, int port, String match, String cluster) {
+        return """
+                  - name: %s_%d
+                    address: {socket_address: {address: %s, port_value: %d}}
+                    filter_chains:
+                    - filter_chain_match: {transport_protocol: tls%s}
+                      filters:
+                      - name: envoy.filters.network.tcp_proxy
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                          stat_prefix: %s
+                          cluster: "%s"
+                """.formatted(ip, port, ip, port, match.isEmpty() ? "" : ", " + match, cluster, cluster);
+    }
+
+    /** A STATIC cluster with one host on 127.0.0.1:{@code port}, or none when the port is negative. */
+    static String cluster(String name, int port) {
+        String hosts = port < 0 ? "[]" : "[{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, "
+                + "port_value: " + port + "}}}}]}]";
+        return """
+                  - name: "%s"
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment: {cluster_name: "%s", endpoints: %s}
+                """.formatted(name, name, hosts);
+    }
+
+    private WebClient client() {
+        return mesh.webClient(new WebClientOptions().setTrustAll(true).setVerifyHost(false));
+    }
+
+    @Test
+    void tlsToAHostNameMatchedBySniGoesToTheChainsClusterWithThatNameAsSni() throws Exception {
+        HttpResponse<Buffer> r = client().getAbs("https://api.mesh.invalid:8443/repos?page=2").send()
+                .await(10, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode(), r.bodyAsString());
+        assertEquals("tls sni=api.mesh.invalid /repos?page=2", r.bodyAsString());
+    }
+
+    @Test
+    void tlsToAServiceIpWithATcpListenerGoesToItsClustersHost() throws Exception {
+        HttpResponse<Buffer> r = client().getAbs("https://127.0.0.2:9443/api").send().await(10, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode(), r.bodyAsString());
+        assertEquals("tls sni=null /api", r.bodyAsString());
+    }
+
+    @Test
+    void tlsWithNoHostToRelayToIsAnsweredNoHealthyUpstream() throws Exception {
+        HttpResponse<Buffer> r = client().getAbs("https://127.0.0.3:9443/api").send().await(10, TimeUnit.SECONDS);
+        assertEquals(503, r.statusCode());
+        assertEquals("no healthy upstream", r.bodyAsString());
+        StreamInfo info = recorded.get(recorded.size() - 1);
+        assertEquals(java.util.Set.of(ResponseFlag.NO_HEALTHY_UPSTREAM), info.responseFlags());
+        assertEquals("outbound|9443||empty", info.upstreamCluster());
+    }
+}
