@@ -41,6 +41,12 @@ public final class ProxyServer implements AutoCloseable {
     private boolean following;
     /** {@link #close()} ran: nothing is bound any more. */
     private boolean closed;
+    /**
+     * Listeners were stopped (a drain's end, {@code /drain_listeners}): every one, or the inbound ones. As Envoy's
+     * listener manager, a listener of that scope that a later configuration adds is not started either.
+     */
+    private boolean stoppedAll;
+    private boolean stoppedInbound;
     /** Every accepted connection still open. */
     private final io.netty.channel.group.ChannelGroup accepted =
             new io.netty.channel.group.DefaultChannelGroup(io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
@@ -155,7 +161,7 @@ public final class ProxyServer implements AutoCloseable {
                 }
             }
             for (Listener l : sorted(snapshot)) {
-                if (!bound.containsKey(l.name())) {
+                if (!bound.containsKey(l.name()) && !stopped(l)) {
                     Bound b = new Bound(snapshot, snapshot.listener(l.name()));
                     bound.put(l.name(), b);
                     added.add(b);
@@ -199,6 +205,12 @@ public final class ProxyServer implements AutoCloseable {
             LOG.info(() -> "listener " + b.name + " on " + channel.localAddress()
                     + (l.transparent() ? " (transparent)" : ""));
         }
+    }
+
+    /** Whether {@code l} is in the scope of listeners stopped before; guarded by this. */
+    private boolean stopped(Listener l) {
+        return stoppedAll || stoppedInbound
+                && l.trafficDirection() == dev.inmesh.api.config.listener.TrafficDirection.INBOUND;
     }
 
     /** Whether two configurations of a listener use the same socket: address, port and transparency. */
@@ -306,6 +318,11 @@ public final class ProxyServer implements AutoCloseable {
     private List<Channel> stopListeners(boolean inboundOnly) {
         List<Channel> stopped = new ArrayList<>();
         synchronized (this) {
+            if (inboundOnly) {
+                stoppedInbound = true;
+            } else {
+                stoppedAll = true;
+            }
             for (var it = bound.values().iterator(); it.hasNext(); ) {
                 Bound b = it.next();
                 if (!inboundOnly || b.listener.trafficDirection()

@@ -198,6 +198,25 @@ class ProxyConfigUpdateTest {
     }
 
     @Test
+    void listenersStoppedByADrainStayStoppedAndNewOnesOfThatScopeAreNotStarted() throws Exception {
+        int inbound = LoopbackProxy.freePort();
+        int outbound = LoopbackProxy.freePort();
+        String in = direct("in", inbound, "in").replace("    address:", "    traffic_direction: INBOUND\n    address:");
+        proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + in + direct("out", outbound, "out"));
+        proxy.server.drainListeners(true, false, false);
+        awaitRefused(inbound);
+        int newInbound = LoopbackProxy.freePort();
+        int newOutbound = LoopbackProxy.freePort();
+        apply("static_resources:\n  listeners:\n" + in + direct("out", outbound, "out")
+                + direct("in2", newInbound, "in2").replace("    address:", "    traffic_direction: INBOUND\n    address:")
+                + direct("out2", newOutbound, "out2"));
+        awaitAnswer(newOutbound, "out2");
+        assertFalse(accepts(inbound), "a stopped inbound listener is not bound again");
+        assertFalse(accepts(newInbound), "a new inbound listener is not started after the inbound ones stopped");
+        awaitAnswer(outbound, "out");
+    }
+
+    @Test
     void theStandaloneProxyAppliesAChangedFileToNewConnections() throws Exception {
         proxy = null;
         int port = LoopbackProxy.freePort();
