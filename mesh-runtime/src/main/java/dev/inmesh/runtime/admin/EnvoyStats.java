@@ -12,21 +12,29 @@ import java.util.function.Predicate;
  * The registry's Envoy statistics under Envoy's own names, for {@code /stats}: a per-cluster meter
  * {@code envoy_cluster_STAT{cluster_name="C"}} is Envoy's {@code cluster.C.STAT} (and
  * {@code envoy_cluster_upstream_rq_xx{response_code_class="2xx"}} its {@code cluster.C.upstream_rq_2xx},
- * {@code envoy_cluster_retry_upstream_rq{response_code_class="5xx"}} its {@code cluster.C.retry.upstream_rq_5xx}).
+ * {@code envoy_cluster_retry_upstream_rq{response_code_class="5xx"}} its {@code cluster.C.retry.upstream_rq_5xx});
+ * a connection manager's {@code envoy_http_STAT{http_conn_manager_prefix="P"}} is {@code http.P.STAT}
+ * ({@code envoy_http_fault_aborts_injected} {@code http.P.fault.aborts_injected}).
  * Istio's {@code istio_*} metrics and the JVM's are not Envoy statistics; {@code /stats/prometheus} serves them.
  */
 final class EnvoyStats {
-    private static final String CLUSTER = "envoy_cluster_";
     /**
-     * The statistics in a scope within a cluster's, by the start of their Prometheus name, which flattens the scope's
-     * dot to an underscore, and the start of their Envoy name ({@code retry_or_shadow_abandoned} is in no scope).
+     * One tree of Envoy statistics: the start of its meters' names, the tag that names the scope (the cluster, stat
+     * prefix or address), the root of its Envoy names, its inner scopes by the start of their Prometheus name (which
+     * flattens a scope's dot to an underscore) and the start of their Envoy name, and the series that carry a
+     * response class in a tag, each with the Envoy name the class is a suffix of.
      */
-    private static final Map<String, String> SCOPES = Map.of("retry_upstream_rq", "retry.upstream_rq",
-            "outlier_detection_", "outlier_detection.", "circuit_breakers_default_", "circuit_breakers.default.",
-            "circuit_breakers_high_", "circuit_breakers.high.");
-    /** The series that carry a response class in a tag, and the Envoy name each class is a suffix of. */
-    private static final Map<String, String> CLASS_SERIES = Map.of("upstream_rq_xx", "upstream_rq_",
-            "retry.upstream_rq", "retry.upstream_rq_");
+    private record Tree(String prefix, String tag, String root, Map<String, String> scopes,
+                        Map<String, String> classSeries) {}
+
+    private static final List<Tree> TREES = List.of(
+            // retry_or_shadow_abandoned is in no scope
+            new Tree("envoy_cluster_", "cluster_name", "cluster.", Map.of("retry_upstream_rq", "retry.upstream_rq",
+                    "outlier_detection_", "outlier_detection.", "circuit_breakers_default_",
+                    "circuit_breakers.default.", "circuit_breakers_high_", "circuit_breakers.high."),
+                    Map.of("upstream_rq_xx", "upstream_rq_", "retry.upstream_rq", "retry.upstream_rq_")),
+            new Tree("envoy_http_", "http_conn_manager_prefix", "http.", Map.of("fault_", "fault.", "cors_",
+                    "cors."), Map.of("downstream_rq_xx", "downstream_rq_")));
 
     private EnvoyStats() {}
 
@@ -38,35 +46,41 @@ final class EnvoyStats {
         }
         for (Meter m : registry.getMeters()) {
             String name = m.getId().getName();
-            String cluster = m.getId().getTag("cluster_name");
-            if (!name.startsWith(CLUSTER) || cluster == null) {
-                continue;
-            }
-            String stat = name.substring(CLUSTER.length());
-            for (Map.Entry<String, String> scope : SCOPES.entrySet()) {
-                // cluster.C.retry.upstream_rq_completed, cluster.C.outlier_detection.ejections_active, ...
-                if (stat.startsWith(scope.getKey())) {
-                    stat = scope.getValue() + stat.substring(scope.getKey().length());
-                }
-            }
-            String classPrefix = CLASS_SERIES.get(stat);
-            if (classPrefix != null) {
-                String cls = m.getId().getTag("response_code_class");
-                if (cls == null) {
+            for (Tree t : TREES) {
+                String scope = m.getId().getTag(t.tag);
+                if (!name.startsWith(t.prefix) || scope == null) {
                     continue;
                 }
-                stat = classPrefix + cls;
-            }
-            String envoyName = "cluster." + cluster + "." + stat;
-            if (!filter.test(envoyName)) {
-                continue;
-            }
-            for (Measurement v : m.measure()) {
-                out.put(envoyName, Math.round(v.getValue()));
+                String envoyName = envoyName(t, m, name.substring(t.prefix.length()), scope);
+                if (envoyName != null && filter.test(envoyName)) {
+                    for (Measurement v : m.measure()) {
+                        out.put(envoyName, Math.round(v.getValue()));
+                        break;
+                    }
+                }
                 break;
             }
         }
         return out;
+    }
+
+    /** The Envoy name of meter {@code m} of tree {@code t}, {@code stat} its name after the tree's prefix. */
+    private static String envoyName(Tree t, Meter m, String stat, String scope) {
+        for (Map.Entry<String, String> inner : t.scopes.entrySet()) {
+            // cluster.C.retry.upstream_rq_completed, cluster.C.outlier_detection.ejections_active, ...
+            if (stat.startsWith(inner.getKey())) {
+                stat = inner.getValue() + stat.substring(inner.getKey().length());
+            }
+        }
+        String classPrefix = t.classSeries.get(stat);
+        if (classPrefix != null) {
+            String cls = m.getId().getTag("response_code_class");
+            if (cls == null) {
+                return null;
+            }
+            stat = classPrefix + cls;
+        }
+        return t.root + scope + "." + stat;
     }
 
     /** The values of Envoy's {@code /stats?type=} parameter. */
@@ -77,7 +91,9 @@ final class EnvoyStats {
      * every other one is a counter.
      */
     private static final List<String> GAUGES = List.of(".upstream_rq_active", ".upstream_cx_active",
-            ".upstream_rq_pending_active", ".outlier_detection.ejections_active");
+            ".upstream_rq_pending_active", ".outlier_detection.ejections_active", ".downstream_rq_active",
+            ".downstream_cx_active", ".downstream_cx_http1_active", ".downstream_cx_http2_active",
+            ".fault.active_faults");
 
     /**
      * The statistics of one of Envoy's {@link #TYPES} (Inmesh has no histograms or text readouts), and with

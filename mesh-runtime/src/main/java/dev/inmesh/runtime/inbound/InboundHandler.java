@@ -10,6 +10,7 @@ import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.router.CorsFilter;
 import dev.inmesh.runtime.router.FaultFilter;
 import dev.inmesh.runtime.router.Grpc;
+import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.IstioService;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.MultiMapHeaders;
@@ -33,7 +34,9 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import java.util.function.Function;
 
 /**
  * Wraps a service's handler with the inbound side for the server's port, as {@code virtualInbound} does for a sidecar:
@@ -43,8 +46,9 @@ import java.util.function.Consumer;
  * filter's delays and aborts, and its CORS filter's preflight answers and response headers, as the router runs them
  * outbound); then the
  * service itself, in-process, in place of the {@code inbound|PORT||} cluster; and, once the response ends, Istio's
- * metrics with {@code reporter="destination"} and the access log. Without an inbound listener in the configuration,
- * requests go straight to the service and are still recorded.
+ * metrics with {@code reporter="destination"}, the connection manager's Envoy statistics ({@code http.<prefix>.*}:
+ * requests only, as there is no downstream connection in-process) and the access log. Without an inbound listener in
+ * the configuration, requests go straight to the service and are still recorded.
  */
 public final class InboundHandler implements Handler<HttpServerRequest> {
     private final Handler<HttpServerRequest> service;
@@ -54,6 +58,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private final String peerMetadataId;
     private final FaultFilter faults = new FaultFilter();
     private final CorsFilter cors = new CorsFilter();
+    /** A connection manager's statistics, or null when none are kept. */
+    private final Function<HttpConnectionManager, DownstreamStats> stats;
+    /** The statistics of the connection manager last seen: a service's port has one, so no lookup per request. */
+    private volatile CachedStats lastStats;
+
+    private record CachedStats(HttpConnectionManager hcm, DownstreamStats stats) {}
 
     public InboundHandler(Handler<HttpServerRequest> service, SnapshotHolder snapshots, Consumer<StreamInfo> observer) {
         this(service, snapshots, observer, null, null);
@@ -72,6 +82,34 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         this.observer = observer;
         this.peerMetadata = peerMetadata;
         this.peerMetadataId = peerMetadataId;
+        this.stats = null;
+    }
+
+    /**
+     * @param stats the statistics of a connection manager ({@code MeshMetrics#connectionManager}), or null for none
+     */
+    public InboundHandler(Handler<HttpServerRequest> service, SnapshotHolder snapshots, Consumer<StreamInfo> observer,
+                          String peerMetadata, String peerMetadataId,
+                          Function<HttpConnectionManager, DownstreamStats> stats) {
+        this.service = service;
+        this.snapshots = snapshots;
+        this.observer = observer;
+        this.peerMetadata = peerMetadata;
+        this.peerMetadataId = peerMetadataId;
+        this.stats = stats;
+    }
+
+    /** The statistics of {@code hcm}, looked up only when the connection manager changed; null for none. */
+    private DownstreamStats stats(HttpConnectionManager hcm) {
+        if (stats == null) {
+            return null;
+        }
+        CachedStats c = lastStats;
+        if (c == null || c.hcm != hcm) {
+            c = new CachedStats(hcm, stats.apply(hcm));
+            lastStats = c;
+        }
+        return c.stats;
     }
 
     @Override
@@ -107,27 +145,32 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String authority = req.authority() == null ? "" : req.authority().toString();
         String path = req.uri();
         boolean[] recorded = {false};
-        // the connection manager's stat prefix while the request counts as an active fault, else null
-        String[] activeFault = {null};
+        // the active faults the request counts among while it is in a fault, else null
+        AtomicLong[] activeFault = {null};
+        MeshSnapshot snapshot = snapshots.current();
+        FilterChain chain = inboundChain(snapshot, localIp, localPort, remoteIp, remotePort);
+        HttpConnectionManager hcm = chain == null ? null : (HttpConnectionManager) chain.filter();
+        DownstreamStats ds = hcm == null ? null : stats(hcm);
+        if (ds != null) {
+            ds.requestStarted(req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2" : "HTTP/1.1");
+        }
         // as Envoy prints them: an IPv6 address in brackets
         String local = IpLiterals.hostPort(localIp, localPort);
         String remote = IpLiterals.hostPort(remoteIp, remotePort);
         resp.endHandler(v -> {
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
-                    authority, path, local, remote, false);
+                    authority, path, local, remote, false, ds);
         });
         resp.closeHandler(v -> {
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
-                    authority, path, local, remote, true);
+                    authority, path, local, remote, true, ds);
         });
 
-        MeshSnapshot snapshot = snapshots.current();
-        FilterChain chain = inboundChain(snapshot, localIp, localPort, remoteIp, remotePort);
         // an absent x-request-id is made unless the chain's connection manager says generate_request_id: false
         if (!headers.contains("x-request-id")
-                && (chain == null || ((HttpConnectionManager) chain.filter()).generateRequestId())) {
+                && (hcm == null || hcm.generateRequestId())) {
             headers.set("x-request-id", dev.inmesh.runtime.router.RequestIds.next());
         }
         // A sidecar's inbound request is external to Envoy (no single trusted x-forwarded-for address), and there is
@@ -145,10 +188,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         ServerRequestView view = new ServerRequestView(req, authority);
         RouteResult result = table.route(view, ThreadLocalRandom.current().nextLong());
-        HttpConnectionManager hcm = (HttpConnectionManager) chain.filter();
         boolean corsFilter = hcm.corsFilter();
         Runnable routed = () -> routed(req, result, table, snapshot, flags, details, routeName, cluster, destination,
-                corsFilter);
+                corsFilter, ds);
         HttpFilter faultFilter = hcm.faultFilter();
         FaultInjection fault = FaultFilter.settings(faultFilter == null ? null : faultFilter.fault(), result);
         if (fault == null || !faults.matches(fault, view)) {
@@ -162,10 +204,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         java.util.function.BooleanSupplier abort = () -> {
             if (fault.abort() == null || !FaultFilter.enabled(fault.abortPercent(), ThreadLocalRandom.current()
-                    .nextLong()) || !activateFault(activeFault, hcm.statPrefix(), fault)) {
+                    .nextLong()) || !activateFault(activeFault, hcm.statPrefix(), ds, fault)) {
                 return false;
             }
             flags.add(ResponseFlag.FAULT_INJECTED);
+            if (ds != null) {
+                ds.abortInjected();
+            }
             details[0] = FaultFilter.ABORT_DETAILS;
             if (!(result instanceof RouteResult.NoRoute)) {
                 HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
@@ -179,8 +224,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         };
         Duration delay = fault.delay();
         if (delay != null && delay.toMillis() > 0 && FaultFilter.enabled(fault.delayPercent(),
-                ThreadLocalRandom.current().nextLong()) && activateFault(activeFault, hcm.statPrefix(), fault)) {
+                ThreadLocalRandom.current().nextLong()) && activateFault(activeFault, hcm.statPrefix(), ds, fault)) {
             flags.add(ResponseFlag.DELAY_INJECTED);
+            if (ds != null) {
+                ds.delayInjected();
+            }
             req.pause(); // as Envoy's fault filter holds the body during the delay
             Vertx.currentContext().owner().setTimer(delay.toMillis(), t -> {
                 if (resp.ended() || resp.closed() || abort.getAsBoolean()) {
@@ -198,20 +246,22 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
     }
 
-    private boolean activateFault(String[] activeFault, String statPrefix, FaultInjection fault) {
+    private boolean activateFault(AtomicLong[] activeFault, String statPrefix, DownstreamStats ds,
+                                  FaultInjection fault) {
         if (activeFault[0] != null) {
             return true;
         }
-        if (!faults.tryActivate(statPrefix, fault)) {
+        AtomicLong active = faults.activeFaults(statPrefix, ds);
+        if (!FaultFilter.tryActivate(active, fault, ds)) {
             return false;
         }
-        activeFault[0] = statPrefix;
+        activeFault[0] = active;
         return true;
     }
 
-    private void releaseFault(String[] activeFault) {
+    private static void releaseFault(AtomicLong[] activeFault) {
         if (activeFault[0] != null) {
-            faults.release(activeFault[0]);
+            activeFault[0].decrementAndGet();
             activeFault[0] = null;
         }
     }
@@ -219,16 +269,22 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     /** What the route decided: a local reply, or the service with the route's header rules. */
     private void routed(HttpServerRequest req, RouteResult result, RouteTable table, MeshSnapshot snapshot,
                         Set<ResponseFlag> flags, String[] details, String[] routeName, String[] cluster,
-                        String[] destination, boolean corsFilter) {
+                        String[] destination, boolean corsFilter, DownstreamStats ds) {
         HttpServerResponse resp = req.response();
         MultiMap headers = req.headers();
         if (result instanceof RouteResult.NoRoute) {
             flags.add(ResponseFlag.NO_ROUTE_FOUND);
+            if (ds != null) {
+                ds.noRoute();
+            }
             details[0] = "route_not_found";
             localReply(req, 404, "");
             return;
         }
         if (result instanceof RouteResult.Redirect r) {
+            if (ds != null) {
+                ds.redirect();
+            }
             routeName[0] = r.route().name();
             details[0] = "direct_response";
             HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
@@ -237,6 +293,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             return;
         }
         if (result instanceof RouteResult.DirectResponse d) {
+            if (ds != null) {
+                ds.directResponse();
+            }
             routeName[0] = d.route().name();
             details[0] = "direct_response";
             if (d.location() != null) {
@@ -252,7 +311,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         istioService(snapshot, f.cluster(), destination);
         CorsFilter.Outcome corsOutcome = !corsFilter ? null : cors.apply(f, req.method().name(),
                 name -> headers.contains(name) ? String.join(",", headers.getAll(name)) : null,
-                () -> ThreadLocalRandom.current().nextLong());
+                () -> ThreadLocalRandom.current().nextLong(), ds);
         if (corsOutcome != null && corsOutcome.preflight()) {
             // Envoy's CORS filter answers a preflight from an allowed origin before the router
             details[0] = CorsFilter.PREFLIGHT_DETAILS;
@@ -317,7 +376,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private void record(boolean[] recorded, HttpServerRequest req, long start, Instant startTime, Set<ResponseFlag> flags,
                         String details, String routeName, String cluster, String[] destination, WorkloadInfo peer,
                         String authority, String path,
-                        String local, String remote, boolean closed) {
+                        String local, String remote, boolean closed, DownstreamStats ds) {
         HttpServerResponse resp = req.response();
         if (recorded[0]) {
             return;
@@ -328,6 +387,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         MultiMap h = req.headers();
         int status = closed && !resp.ended() ? 0 : resp.getStatusCode();
+        if (ds != null) {
+            // a connection that closed before the response ended is the caller's reset
+            ds.requestEnded(status, !closed || resp.ended(), closed && !resp.ended() ? 1 : 0);
+        }
         StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), path,
                 req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2"
                         : req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1",

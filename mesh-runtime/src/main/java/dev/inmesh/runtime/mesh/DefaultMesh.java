@@ -83,7 +83,8 @@ public final class DefaultMesh implements Mesh {
         }
         UpstreamEnvironment env = UpstreamEnvironment.of(vertx, metrics == null ? null : metrics::upstream);
         this.snapshots = new SnapshotHolder(env);
-        this.routing = new OutboundRouting(options.getOutboundTrafficPolicy(), env);
+        this.routing = new OutboundRouting(options.getOutboundTrafficPolicy(), env,
+                metrics == null ? null : metrics::connectionManager);
         if (options.isAccessLogEnabled()) {
             this.accessLog = AccessLog.create(options.getAccessLogFormat() == MeshOptions.AccessLogFormat.JSON
                     ? AccessLog.Format.JSON : AccessLog.Format.TEXT, AccessLogSink.stdout());
@@ -241,7 +242,7 @@ public final class DefaultMesh implements Mesh {
             for (Consumer<StreamInfo> o : observers) {
                 o.accept(info);
             }
-        }, peerMetadata, nodeId());
+        }, peerMetadata, nodeId(), metrics == null ? null : metrics::connectionManager);
     }
 
     @Override

@@ -1,5 +1,7 @@
 package dev.inmesh.runtime.outbound;
 
+import dev.inmesh.runtime.stats.DownstreamStats;
+import java.util.function.Function;
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.DiscoveryType;
@@ -41,20 +43,23 @@ public final class OutboundRouting {
     private final MeshOptions.OutboundTrafficPolicy policy;
     private final ClusterManager passthroughClusters;
     private final Map<String, RouteTable> singleClusterTables = new ConcurrentHashMap<>();
+    private final Function<HttpConnectionManager, DownstreamStats> stats;
 
     /** Where a request goes: a route table and the clusters it names, or a blackhole. */
     /**
      * What to do with requests to one destination; {@code hcm}: the chosen HTTP connection manager (its path
-     * normalization and server header), null when a TCP chain or the passthrough takes the request.
+     * normalization and server header), null when a TCP chain or the passthrough takes the request; {@code stats}:
+     * that connection manager's statistics, null when there is none or no statistics are kept.
      */
     public record Decision(RouteTable table, ClusterManager clusters, boolean blackhole, HttpConnectionManager hcm,
-                           ClusterSpecifier tlsRelay) {
+                           DownstreamStats stats, ClusterSpecifier tlsRelay) {
         Decision(RouteTable table, ClusterManager clusters, boolean blackhole) {
-            this(table, clusters, blackhole, null, null);
+            this(table, clusters, blackhole, null, null, null);
         }
 
-        Decision(RouteTable table, ClusterManager clusters, boolean blackhole, HttpConnectionManager hcm) {
-            this(table, clusters, blackhole, hcm, null);
+        Decision(RouteTable table, ClusterManager clusters, boolean blackhole, HttpConnectionManager hcm,
+                 DownstreamStats stats) {
+            this(table, clusters, blackhole, hcm, stats, null);
         }
 
         /**
@@ -83,7 +88,17 @@ public final class OutboundRouting {
     }
 
     public OutboundRouting(MeshOptions.OutboundTrafficPolicy policy, UpstreamEnvironment env) {
+        this(policy, env, null);
+    }
+
+    /**
+     * @param stats the statistics of a connection manager ({@code MeshMetrics#connectionManager}), looked up once
+     *     per decision; null when none are kept
+     */
+    public OutboundRouting(MeshOptions.OutboundTrafficPolicy policy, UpstreamEnvironment env,
+                           Function<HttpConnectionManager, DownstreamStats> stats) {
         this.policy = policy;
+        this.stats = stats;
         // as Istio's PassthroughCluster: the caller's protocol goes on (use_downstream_protocol_config)
         Cluster passthrough = new Cluster(PASSTHROUGH, DiscoveryType.ORIGINAL_DST, "", LbPolicy.CLUSTER_PROVIDED, null,
                 Duration.ofSeconds(10), null, null, null, null, null, null, null, null, false, true, null);
@@ -154,12 +169,13 @@ public final class OutboundRouting {
                     : new Decision(null, null, true);
         }
         if (chain.filter() instanceof HttpConnectionManager hcm) {
-            return new Decision(snapshot.routeTable(chain), snapshot.clusterManager(), false, hcm);
+            return new Decision(snapshot.routeTable(chain), snapshot.clusterManager(), false, hcm,
+                    stats == null ? null : stats.apply(hcm));
         }
         TcpProxy tcp = (TcpProxy) chain.filter();
         String cluster = tcp.cluster() instanceof ClusterSpecifier.Named n ? n.cluster() : null;
         if (tls && !BLACKHOLE.equals(cluster) && !PASSTHROUGH.equals(cluster)) {
-            return new Decision(null, snapshot.clusterManager(), false, null, tcp.cluster());
+            return new Decision(null, snapshot.clusterManager(), false, null, null, tcp.cluster());
         }
         if (cluster == null) {
             // weighted TCP clusters: route by the same weights through a one-route table

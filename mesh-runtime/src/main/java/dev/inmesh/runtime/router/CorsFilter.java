@@ -47,6 +47,16 @@ public final class CorsFilter {
      * @param random draws the random value for a policy's {@code filter_enabled} share (only when it has one)
      */
     public Outcome apply(RouteResult result, String method, Function<String, String> header, LongSupplier random) {
+        return apply(result, method, header, random, null);
+    }
+
+    /**
+     * As {@link #apply(RouteResult, String, Function, LongSupplier)}, counting a request with an Origin in the
+     * connection manager's {@code cors.origin_valid} or {@code cors.origin_invalid} ({@code stats}; null: none), as
+     * Envoy's filter does for the requests a policy covers.
+     */
+    public Outcome apply(RouteResult result, String method, Function<String, String> header, LongSupplier random,
+                         dev.inmesh.runtime.stats.DownstreamStats stats) {
         List<CorsPolicy> policies = policies(result);
         if (policies.isEmpty()) {
             return null;
@@ -61,6 +71,9 @@ public final class CorsFilter {
             return null;
         }
         boolean allowed = allowed(policies, origin);
+        if (stats != null) {
+            stats.corsOrigin(allowed);
+        }
         String requestMethod = header.apply("access-control-request-method");
         if (!method.equals("OPTIONS") || requestMethod == null || requestMethod.isEmpty()) {
             if (!allowed) {

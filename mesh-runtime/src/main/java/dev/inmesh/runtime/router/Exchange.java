@@ -46,8 +46,11 @@ final class Exchange {
     CorsFilter.Outcome cors;
     /** Whether a filter before the router answered (a CORS preflight): the route's response header rules skip it. */
     boolean filterReply;
-    /** Whether the request counts among its fault filter's active faults (a delay or an abort injected). */
-    boolean faultActive;
+    /**
+     * The active faults the request counts among (a delay or an abort injected: its fault filter's
+     * {@code active_faults}), or null when it is in no fault.
+     */
+    java.util.concurrent.atomic.AtomicLong activeFault;
     /** The stream idle timeout (the route's {@code idle_timeout}, else the connection manager's), or null. */
     IdleTimer streamIdle;
     /** The current attempt's per-try idle timeout (the retry policy's {@code per_try_idle_timeout}), or null. */

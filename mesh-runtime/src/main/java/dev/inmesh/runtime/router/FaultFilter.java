@@ -71,24 +71,28 @@ public final class FaultFilter {
     }
 
     /**
-     * Counts one more active fault under {@code statPrefix} unless {@code max_active_faults} are active already (a
-     * loose limit, as Envoy's: checked, then counted).
+     * The active faults of the fault filters of connection managers with {@code statPrefix}: those of its
+     * statistics' {@code fault.active_faults} when it has statistics ({@code stats}), which every filter of that
+     * prefix shares as Envoy's gauge, else this filter's own count.
      */
-    public boolean tryActivate(String statPrefix, FaultInjection f) {
-        AtomicLong n = active.computeIfAbsent(statPrefix, k -> new AtomicLong());
-        if (f.maxActiveFaults() != null && n.get() >= f.maxActiveFaults()) {
-            return false;
-        }
-        n.incrementAndGet();
-        return true;
+    public AtomicLong activeFaults(String statPrefix, dev.inmesh.runtime.stats.DownstreamStats stats) {
+        return stats != null ? stats.activeFaults() : active.computeIfAbsent(statPrefix, k -> new AtomicLong());
     }
 
-    /** A fault under {@code statPrefix} is over. */
-    public void release(String statPrefix) {
-        AtomicLong n = active.get(statPrefix);
-        if (n != null) {
-            n.decrementAndGet();
+    /**
+     * Counts one more active fault in {@code activeFaults} unless {@code max_active_faults} are active already (a
+     * loose limit, as Envoy's: checked, then counted); a fault refused so counts in {@code fault.faults_overflow}.
+     */
+    public static boolean tryActivate(AtomicLong activeFaults, FaultInjection f,
+                                      dev.inmesh.runtime.stats.DownstreamStats stats) {
+        if (f.maxActiveFaults() != null && activeFaults.get() >= f.maxActiveFaults()) {
+            if (stats != null) {
+                stats.faultOverflow();
+            }
+            return false;
         }
+        activeFaults.incrementAndGet();
+        return true;
     }
 
     /** The faults active under {@code statPrefix} (Envoy's {@code active_faults}). */

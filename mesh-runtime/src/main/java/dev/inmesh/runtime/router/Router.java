@@ -7,6 +7,7 @@ import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.VirtualHost;
 import dev.inmesh.runtime.lb.HashPolicies;
 import dev.inmesh.runtime.net.IpLiterals;
+import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
@@ -154,6 +155,7 @@ public final class Router {
         // thread, so the caller reads the body and completes the exchange on the context that owns it.
         Promise<RouterResponse> promise = ((ContextInternal) ctx).promise();
         Exchange ex = new Exchange(req);
+        requestStarted(req);
         readDownstreamPeer(ex);
         ex.table = table;
         Runnable start = () -> {
@@ -204,13 +206,24 @@ public final class Router {
     public RouterResponse localReply(RouterRequest req, int status, String body, String details,
                                      ResponseFlag flag, String cluster) {
         Exchange ex = new Exchange(req);
+        requestStarted(req);
         ex.clusterName = cluster;
         readDownstreamPeer(ex);
         if (flag != null) {
             ex.flags.add(flag);
         }
+        if (flag == ResponseFlag.NO_ROUTE_FOUND && req.downstreamStats != null) {
+            req.downstreamStats.noRoute(); // a connection manager without its route configuration yet
+        }
         ex.responseCodeDetails = details;
         return localResponse(ex, status, body, null);
+    }
+
+    /** The request counts in its connection manager's {@code downstream_rq_total}, and as active until it ends. */
+    private static void requestStarted(RouterRequest req) {
+        if (req.downstreamStats != null) {
+            req.downstreamStats.requestStarted(req.protocol);
+        }
     }
 
     /**
@@ -254,6 +267,9 @@ public final class Router {
             Duration delay = fault.delay();
             if (delay != null && delay.toMillis() > 0 && FaultFilter.enabled(fault.delayPercent(), random().nextLong())
                     && activateFault(ex, fault)) {
+                if (req.downstreamStats != null) {
+                    req.downstreamStats.delayInjected();
+                }
                 delay(ex, fault, delay.toMillis(),
                         () -> routed(ex, result, randomValue, control, table, clusters, promise, ctx), promise, ctx);
                 return;
@@ -320,6 +336,9 @@ public final class Router {
             return false;
         }
         ex.flags.add(ResponseFlag.FAULT_INJECTED);
+        if (ex.request.downstreamStats != null) {
+            ex.request.downstreamStats.abortInjected();
+        }
         MultiMap extra = abort.httpStatus() != 0 || !ex.grpc ? null : MultiMap.caseInsensitiveMultiMap()
                 .set(HeaderNames.GRPC_STATUS, Integer.toString(abort.grpcStatus()));
         reply(ex, promise, abort.httpStatus() != 0 ? abort.httpStatus() : 200, FaultFilter.ABORT_BODY,
@@ -329,11 +348,16 @@ public final class Router {
 
     /** Counts the exchange as an active fault of its fault filter, once; false when max_active_faults are reached. */
     private boolean activateFault(Exchange ex, FaultInjection fault) {
-        if (ex.faultActive) {
+        if (ex.activeFault != null) {
             return true;
         }
-        ex.faultActive = faults.tryActivate(ex.request.statPrefix, fault);
-        return ex.faultActive;
+        RouterRequest req = ex.request;
+        java.util.concurrent.atomic.AtomicLong active = faults.activeFaults(req.statPrefix, req.downstreamStats);
+        if (!FaultFilter.tryActivate(active, fault, req.downstreamStats)) {
+            return false;
+        }
+        ex.activeFault = active;
+        return true;
     }
 
     /** The requests in a fault of the fault filter of connection managers with this stat prefix. */
@@ -342,9 +366,9 @@ public final class Router {
     }
 
     private void releaseFault(Exchange ex) {
-        if (ex.faultActive) {
-            ex.faultActive = false;
-            faults.release(ex.request.statPrefix);
+        if (ex.activeFault != null) {
+            ex.activeFault.decrementAndGet();
+            ex.activeFault = null;
         }
     }
 
@@ -356,7 +380,8 @@ public final class Router {
     private boolean cors(Exchange ex, RouteResult.Forward f, ClusterManager clusters,
                          Promise<RouterResponse> promise) {
         RouterRequest req = ex.request;
-        CorsFilter.Outcome o = cors.apply(f, req.method.name(), req::header, () -> random().nextLong());
+        CorsFilter.Outcome o = cors.apply(f, req.method.name(), req::header, () -> random().nextLong(),
+                req.downstreamStats);
         if (o == null) {
             return false;
         }
@@ -377,17 +402,27 @@ public final class Router {
     private void routed(Exchange ex, RouteResult result, long randomValue, Control control, RouteTable table,
                         ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
         RouterRequest req = ex.request;
+        DownstreamStats ds = req.downstreamStats;
         if (result instanceof RouteResult.NoRoute) {
             ex.flags.add(ResponseFlag.NO_ROUTE_FOUND);
+            if (ds != null) {
+                ds.noRoute();
+            }
             reply(ex, promise, 404, "", "route_not_found", null);
             return;
         }
         if (result instanceof RouteResult.Redirect r) {
+            if (ds != null) {
+                ds.redirect();
+            }
             MultiMap h = MultiMap.caseInsensitiveMultiMap().set("location", r.location());
             reply(ex, promise, r.status(), "", "direct_response", h);
             return;
         }
         if (result instanceof RouteResult.DirectResponse d) {
+            if (ds != null) {
+                ds.directResponse();
+            }
             reply(ex, promise, d.status(), d.body(), "direct_response", d.location() == null ? null
                     : MultiMap.caseInsensitiveMultiMap().set("location", d.location()));
             return;
@@ -400,6 +435,9 @@ public final class Router {
         if (cluster == null) {
             // as Envoy, the exchange has no upstream cluster (the access log prints "-") when it was not found
             ex.flags.add(ResponseFlag.NO_CLUSTER_FOUND);
+            if (ds != null) {
+                ds.noCluster();
+            }
             reply(ex, promise, 503, "", "cluster_not_found", null);
             return;
         }
@@ -692,6 +730,13 @@ public final class Router {
             ex.requestSlotHeld = false;
         }
         RouterRequest req = ex.request;
+        if (req.downstreamStats != null) {
+            // as Envoy's connection manager: a reset the caller made (DC) is received, any other one (the upstream
+            // body failed, an idle timeout after the headers) is sent to the caller
+            boolean dc = ex.flags.contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+            req.downstreamStats.requestEnded(status, flag == null && !dc && status != 0,
+                    dc ? 1 : flag != null ? 2 : 0);
+        }
         long requestBytes;
         if (req.stream != null) {
             req.stream.close(); // the exchange is over: an attempt still sending the body is reset
@@ -1354,6 +1399,9 @@ public final class Router {
          * upstream stream is reset, the caller sees its body fail).
          */
         void streamIdleTimeout() {
+            if (ex.request.downstreamStats != null && !ex.completed) {
+                ex.request.downstreamStats.idleTimeout();
+            }
             if (ex.done) {
                 if (!ex.completed && ex.upstreamServiceTimeMillis >= 0) {
                     ex.flags.add(ResponseFlag.STREAM_IDLE_TIMEOUT);

@@ -5,6 +5,7 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.route.FaultInjection;
+import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
@@ -46,6 +47,8 @@ public final class RouterRequest implements RouteRequest {
     boolean corsFilter;
     /** The connection manager's {@code stat_prefix}: the scope of its fault filter's active faults. */
     String statPrefix = "";
+    /** The statistics of the connection manager the request came through ({@code http.<prefix>.*}), or null. */
+    DownstreamStats downstreamStats;
     /** Whether the caller went away ({@link Router#cancel}); read by the exchange when it starts. */
     volatile boolean cancelled;
     /** Ends the exchange for a caller that went away, once the router started it; null before. */
@@ -141,6 +144,16 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest corsFilter(HttpConnectionManager hcm) {
         this.corsFilter = hcm != null && hcm.corsFilter();
+        return this;
+    }
+
+    /**
+     * Sets the statistics of the connection manager the request came through (null: none kept), looked up once for
+     * the connection manager, not per request: the router counts the request in them, with its router, fault and
+     * CORS filters' statistics.
+     */
+    public RouterRequest downstreamStats(DownstreamStats stats) {
+        this.downstreamStats = stats;
         return this;
     }
 

@@ -21,7 +21,9 @@ import java.util.concurrent.ConcurrentHashMap;
  *       {@code istio_tcp_connections_opened_total}, {@code istio_tcp_connections_closed_total},
  *       {@code istio_tcp_sent_bytes_total} (towards the downstream) and {@code istio_tcp_received_bytes_total}
  *       (from the downstream);</li>
- *   <li>{@link #upstream(String)}: per-cluster statistics in Envoy's names, for the cluster manager and router.</li>
+ *   <li>{@link #upstream(String)}: per-cluster statistics in Envoy's names, for the cluster manager and router;</li>
+ *   <li>{@link #connectionManager}: an HTTP connection manager's statistics in Envoy's names
+ *       ({@code http.<stat_prefix>.*}).</li>
  * </ul>
  *
  * <p>Labels follow Istio: reporter {@code source} for OUTBOUND requests ({@code source_*} is this workload,
@@ -56,6 +58,7 @@ public final class MeshMetrics {
     private final Map<IstioLabels, RequestMeters> requestMeters = new ConcurrentHashMap<>();
     private final Map<IstioLabels, TcpMeters> tcpMeters = new ConcurrentHashMap<>();
     private final Map<String, UpstreamStats> upstreams = new ConcurrentHashMap<>();
+    private final Map<String, DownstreamStats> connectionManagers = new ConcurrentHashMap<>();
 
     private MeshMetrics(MeterRegistry registry, WorkloadInfo local, String destinationCluster) {
         this.registry = registry;
@@ -126,6 +129,23 @@ public final class MeshMetrics {
     public UpstreamStats upstream(String clusterName) {
         UpstreamStats s = upstreams.get(clusterName); // the router asks several times per request: no lambda then
         return s != null ? s : upstreams.computeIfAbsent(clusterName, n -> new UpstreamStatsImpl(registry, n));
+    }
+
+    /**
+     * The statistics of the HTTP connection managers with {@code hcm}'s stat prefix, created on first use, with those
+     * of its fault and CORS filters when it runs them. Looked up once per compiled decision or connection, not per
+     * request.
+     */
+    public DownstreamStats connectionManager(dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
+        DownstreamStats s = connectionManagers.computeIfAbsent(hcm.statPrefix(),
+                p -> new DownstreamStats(registry, p));
+        if (hcm.faultFilter() != null) {
+            s.withFaultFilter();
+        }
+        if (hcm.corsFilter()) {
+            s.withCorsFilter();
+        }
+        return s;
     }
 
     /** Counts a TCP connection's bytes and close; thread-safe. */

@@ -82,13 +82,21 @@ final class UpstreamStatsImpl implements UpstreamStats {
      * only goes up (see {@link UpstreamStats} on why). Returns {@code a}.
      */
     static LongAdder adder(MeterRegistry registry, String cluster, String name, LongAdder a) {
-        if (name.endsWith("_total")) {
+        return adder(registry, PREFIX + name, "cluster_name", cluster, a);
+    }
+
+    /**
+     * Registers the Envoy counter whose meter is {@code meter} (Envoy's name flattened, after its tree's
+     * {@code envoy_*_} prefix) with the tag {@code tag} (the scope's cluster, stat prefix, ...), counted in {@code a}:
+     * as a counter when the name ends in {@code _total}, else as a gauge that only goes up. Returns {@code a}.
+     */
+    static LongAdder adder(MeterRegistry registry, String meter, String tag, String value, LongAdder a) {
+        if (meter.endsWith("_total")) {
             // A gauge's name loses a trailing _total in the Prometheus naming; a counter's keeps it.
-            FunctionCounter.builder(PREFIX + name, a, LongAdder::doubleValue).tag("cluster_name", cluster)
-                    .register(registry);
+            FunctionCounter.builder(meter, a, LongAdder::doubleValue).tag(tag, value).register(registry);
         } else {
-            Gauge.builder(PREFIX + name, a, LongAdder::doubleValue).tag("cluster_name", cluster)
-                    .strongReference(true).register(registry);
+            Gauge.builder(meter, a, LongAdder::doubleValue).tag(tag, value).strongReference(true)
+                    .register(registry);
         }
         return a;
     }

@@ -1,0 +1,254 @@
+package dev.inmesh.runtime.stats;
+
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * One HTTP connection manager's statistics, named as Envoy names them under {@code http.<stat_prefix>.}: the
+ * connection manager's ({@code downstream_rq_total}, {@code downstream_rq_2xx}, {@code downstream_cx_total}, ...),
+ * its router filter's ({@code no_route}, {@code no_cluster}, {@code rq_redirect}, {@code rq_direct_response}), its
+ * fault filter's ({@code fault.aborts_injected}, ...) and its CORS filter's ({@code cors.origin_valid},
+ * {@code cors.origin_invalid}). Connection managers with the same stat prefix share them, as Envoy's statistics are
+ * shared by name. Scraped with the prefix in the tag {@code http_conn_manager_prefix}, as
+ * {@code envoy_http_downstream_rq_total{http_conn_manager_prefix="<prefix>"}} and
+ * {@code envoy_http_downstream_rq_xx{response_code_class="2xx",http_conn_manager_prefix="<prefix>"}}; as with
+ * {@link UpstreamStats}, the counters whose Envoy name does not end in {@code _total} are gauges that only go up.
+ *
+ * <p>The in-JVM paths have no downstream connections: they count requests only ({@code downstream_cx_*} stay 0);
+ * the standalone proxy counts both. A connection manager's statistics are looked up once per compiled decision or
+ * connection, never per request by name. Every method is thread-safe and allocation-free.
+ */
+public final class DownstreamStats {
+    static final String PREFIX = "envoy_http_";
+    /** The tag that carries the stat prefix: Istio's tag name (Envoy's default: envoy.http_conn_manager_prefix). */
+    static final String TAG = "http_conn_manager_prefix";
+
+    private final MeterRegistry registry;
+    private final String statPrefix;
+    private final LongAdder rqTotal = new LongAdder();
+    private final LongAdder rqHttp1 = new LongAdder();
+    private final LongAdder rqHttp2 = new LongAdder();
+    private final AtomicLong rqActive = new AtomicLong();
+    private final LongAdder rqCompleted = new LongAdder();
+    private final LongAdder[] byClass = new LongAdder[6];
+    private final LongAdder rqRxReset = new LongAdder();
+    private final LongAdder rqTxReset = new LongAdder();
+    private final LongAdder rqIdleTimeout = new LongAdder();
+    private final LongAdder noRoute = new LongAdder();
+    private final LongAdder noCluster = new LongAdder();
+    private final LongAdder rqRedirect = new LongAdder();
+    private final LongAdder rqDirectResponse = new LongAdder();
+    private final LongAdder cxTotal = new LongAdder();
+    private final AtomicLong cxActive = new AtomicLong();
+    private final LongAdder cxHttp1 = new LongAdder();
+    private final AtomicLong cxHttp1Active = new AtomicLong();
+    private final LongAdder cxHttp2 = new LongAdder();
+    private final AtomicLong cxHttp2Active = new AtomicLong();
+    private final LongAdder cxDestroy = new LongAdder();
+    private final LongAdder cxRxBytes = new LongAdder();
+    private final LongAdder cxTxBytes = new LongAdder();
+    private final AtomicLong activeFaults = new AtomicLong();
+    private final LongAdder abortsInjected = new LongAdder();
+    private final LongAdder delaysInjected = new LongAdder();
+    private final LongAdder faultsOverflow = new LongAdder();
+    private final LongAdder originValid = new LongAdder();
+    private final LongAdder originInvalid = new LongAdder();
+    private volatile boolean faultRegistered;
+    private volatile boolean corsRegistered;
+
+    DownstreamStats(MeterRegistry registry, String statPrefix) {
+        this.registry = registry;
+        this.statPrefix = statPrefix;
+        adder("downstream_rq_total", rqTotal);
+        adder("downstream_rq_http1_total", rqHttp1);
+        adder("downstream_rq_http2_total", rqHttp2);
+        gauge("downstream_rq_active", rqActive);
+        adder("downstream_rq_completed", rqCompleted);
+        for (int c = 1; c <= 5; c++) {
+            byClass[c] = new LongAdder();
+            Gauge.builder(PREFIX + "downstream_rq_xx", byClass[c], LongAdder::doubleValue)
+                    .tag("response_code_class", c + "xx").tag(TAG, statPrefix).strongReference(true)
+                    .register(registry);
+        }
+        adder("downstream_rq_rx_reset", rqRxReset);
+        adder("downstream_rq_tx_reset", rqTxReset);
+        adder("downstream_rq_idle_timeout", rqIdleTimeout);
+        adder("no_route", noRoute);
+        adder("no_cluster", noCluster);
+        adder("rq_redirect", rqRedirect);
+        adder("rq_direct_response", rqDirectResponse);
+        adder("downstream_cx_total", cxTotal);
+        gauge("downstream_cx_active", cxActive);
+        adder("downstream_cx_http1_total", cxHttp1);
+        gauge("downstream_cx_http1_active", cxHttp1Active);
+        adder("downstream_cx_http2_total", cxHttp2);
+        gauge("downstream_cx_http2_active", cxHttp2Active);
+        adder("downstream_cx_destroy", cxDestroy);
+        adder("downstream_cx_rx_bytes_total", cxRxBytes);
+        adder("downstream_cx_tx_bytes_total", cxTxBytes);
+    }
+
+    private void adder(String name, LongAdder a) {
+        UpstreamStatsImpl.adder(registry, PREFIX + name, TAG, statPrefix, a);
+    }
+
+    private void gauge(String name, AtomicLong value) {
+        Gauge.builder(PREFIX + name, value, AtomicLong::doubleValue).tag(TAG, statPrefix).strongReference(true)
+                .register(registry);
+    }
+
+    /** The connection manager's {@code stat_prefix}. */
+    public String statPrefix() {
+        return statPrefix;
+    }
+
+    /**
+     * Registers the fault filter's statistics ({@code fault.aborts_injected}, {@code fault.delays_injected},
+     * {@code fault.faults_overflow}, the gauge {@code fault.active_faults}), once: Envoy keeps them for a connection
+     * manager that runs the filter.
+     */
+    public DownstreamStats withFaultFilter() {
+        if (!faultRegistered) {
+            synchronized (this) {
+                if (!faultRegistered) {
+                    adder("fault_aborts_injected", abortsInjected);
+                    adder("fault_delays_injected", delaysInjected);
+                    adder("fault_faults_overflow", faultsOverflow);
+                    gauge("fault_active_faults", activeFaults);
+                    faultRegistered = true;
+                }
+            }
+        }
+        return this;
+    }
+
+    /** Registers the CORS filter's {@code cors.origin_valid} and {@code cors.origin_invalid}, once. */
+    public DownstreamStats withCorsFilter() {
+        if (!corsRegistered) {
+            synchronized (this) {
+                if (!corsRegistered) {
+                    adder("cors_origin_valid", originValid);
+                    adder("cors_origin_invalid", originInvalid);
+                    corsRegistered = true;
+                }
+            }
+        }
+        return this;
+    }
+
+    /**
+     * A request arrived ({@code downstream_rq_total}, and {@code downstream_rq_http1_total} or
+     * {@code downstream_rq_http2_total} by its protocol) and is active until {@link #requestEnded}.
+     *
+     * @param protocol {@code HTTP/1.1}, {@code HTTP/1.0} or {@code HTTP/2}
+     */
+    public void requestStarted(String protocol) {
+        rqTotal.increment();
+        if (protocol != null && protocol.startsWith("HTTP/2")) {
+            rqHttp2.increment();
+        } else {
+            rqHttp1.increment();
+        }
+        rqActive.incrementAndGet();
+    }
+
+    /**
+     * A request ended: no longer active; its response's class counted ({@code downstream_rq_2xx}, ...) when it had
+     * one ({@code status} 0: none was sent); {@code downstream_rq_completed} when the response was sent whole.
+     *
+     * @param reset 0 none, 1 the downstream reset the request ({@code downstream_rq_rx_reset}), 2 the proxy reset it
+     *     ({@code downstream_rq_tx_reset})
+     */
+    public void requestEnded(int status, boolean completed, int reset) {
+        rqActive.decrementAndGet();
+        int c = status / 100;
+        if (c >= 1 && c <= 5) {
+            byClass[c].increment();
+        }
+        if (completed) {
+            rqCompleted.increment();
+        }
+        if (reset == 1) {
+            rqRxReset.increment();
+        } else if (reset == 2) {
+            rqTxReset.increment();
+        }
+    }
+
+    /** The stream idle timeout ended a request: {@code downstream_rq_idle_timeout}. */
+    public void idleTimeout() {
+        rqIdleTimeout.increment();
+    }
+
+    /** The router found no route (404, NR): {@code no_route}. */
+    public void noRoute() {
+        noRoute.increment();
+    }
+
+    /** The route's cluster does not exist (503, NC): {@code no_cluster}. */
+    public void noCluster() {
+        noCluster.increment();
+    }
+
+    /** The route answered a redirect: {@code rq_redirect}. */
+    public void redirect() {
+        rqRedirect.increment();
+    }
+
+    /** The route answered directly: {@code rq_direct_response}. */
+    public void directResponse() {
+        rqDirectResponse.increment();
+    }
+
+    /** The fault filter's {@code active_faults}, which its {@code max_active_faults} limits. */
+    public AtomicLong activeFaults() {
+        return activeFaults;
+    }
+
+    /** The fault filter injected an abort: {@code fault.aborts_injected}. */
+    public void abortInjected() {
+        abortsInjected.increment();
+    }
+
+    /** The fault filter injected a delay: {@code fault.delays_injected}. */
+    public void delayInjected() {
+        delaysInjected.increment();
+    }
+
+    /** A fault was not injected, {@code max_active_faults} being active: {@code fault.faults_overflow}. */
+    public void faultOverflow() {
+        faultsOverflow.increment();
+    }
+
+    /** The CORS filter saw an Origin, allowed or not: {@code cors.origin_valid} or {@code cors.origin_invalid}. */
+    public void corsOrigin(boolean valid) {
+        (valid ? originValid : originInvalid).increment();
+    }
+
+    /** A downstream connection came to this connection manager ({@code downstream_cx_total}, by protocol too). */
+    public void connectionOpened(boolean http2) {
+        cxTotal.increment();
+        cxActive.incrementAndGet();
+        (http2 ? cxHttp2 : cxHttp1).increment();
+        (http2 ? cxHttp2Active : cxHttp1Active).incrementAndGet();
+    }
+
+    /** A downstream connection closed: {@code downstream_cx_destroy}. */
+    public void connectionClosed(boolean http2) {
+        cxActive.decrementAndGet();
+        (http2 ? cxHttp2Active : cxHttp1Active).decrementAndGet();
+        cxDestroy.increment();
+    }
+
+    /** Bytes read from a downstream connection, as they come: {@code downstream_cx_rx_bytes_total}. */
+    public void received(long bytes) {
+        cxRxBytes.add(bytes);
+    }
+
+    /** Bytes written to a downstream connection, as they go: {@code downstream_cx_tx_bytes_total}. */
+    public void sent(long bytes) {
+        cxTxBytes.add(bytes);
+    }
+}
