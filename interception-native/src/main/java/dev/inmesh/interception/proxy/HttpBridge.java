@@ -215,6 +215,15 @@ final class HttpBridge {
                         LOG.log(Level.FINE, "HTTP/2 connection from " + conn.source() + " failed", cause);
                         c.close();
                     }
+
+                    @Override
+                    public void userEventTriggered(ChannelHandlerContext c, Object evt) {
+                        if (evt instanceof ChannelInputShutdownEvent) {
+                            c.close(); // the client closed its side: as Envoy, the connection ends
+                            return;
+                        }
+                        c.fireUserEventTriggered(evt);
+                    }
                 });
             } else {
                 Exchange exchange = new Exchange(conn, false);

@@ -449,6 +449,24 @@ class HttpBridgeTest {
     }
 
     @Test
+    void anH2cConnectionWhoseClientClosesItsSideIsClosedAsEnvoyClosesIt() throws Exception {
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", proxyPort)) {
+            s.setSoTimeout(5000);
+            // the preface and an empty SETTINGS frame, then the client's FIN
+            s.getOutputStream().write(ProtocolDetector.H2_PREFACE.getBytes(
+                    java.nio.charset.StandardCharsets.US_ASCII));
+            s.getOutputStream().write(new byte[] {0, 0, 0, 4, 0, 0, 0, 0, 0});
+            s.shutdownOutput();
+            java.io.InputStream in = s.getInputStream();
+            byte[] buf = new byte[1024];
+            // the proxy's SETTINGS (and ACK), then its FIN; a timeout here is a connection left half open
+            while (in.read(buf) >= 0) {
+                // skip what the proxy sends before it closes
+            }
+        }
+    }
+
+    @Test
     void h2cWithPriorKnowledgeIsServed() throws Exception {
         HttpClient h2 = backends.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
                 .setHttp2ClearTextUpgrade(false).setDefaultHost("127.0.0.1").setDefaultPort(proxyPort));
