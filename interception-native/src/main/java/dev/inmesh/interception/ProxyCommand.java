@@ -185,6 +185,7 @@ public final class ProxyCommand implements Callable<Integer> {
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
                     noAdmin ? AdminHook.NONE : admin)
                     .withStats(metrics::tcpConnectionOpened, metrics::upstream)
+                    .withDownstreamStats(metrics::connectionManager, metrics::listener)
                     .withTcpAccessLog(tcpAccessLog)
                     .withIdentity(local, identity.peerMetadata(), identity.peerMetadataId())
                     .withDrainTime(java.time.Duration.ofSeconds(Math.max(0, drainTime)))

@@ -69,6 +69,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private Host lastHost;
     private String upstreamLocal;
     private boolean tcpLogged;
+    /** The statistics of the listener that took the connection, or null when none are kept. */
+    private dev.inmesh.runtime.stats.ListenerStats listenerStats;
 
     ConnectionHandler(ProxyRuntime runtime, MeshSnapshot snapshot, FilterChainSelector accepting) {
         this.runtime = runtime;
@@ -87,6 +89,12 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 ? OriginalDestination.resolve(fd(ch), local) : local;
         target = ListenerDispatch.target(snapshot, accepting, destination);
         Listener l = target.listener();
+        // as Envoy, the connection counts for the listener that takes it (after an original_dst hand-off)
+        listenerStats = runtime.stats(l);
+        if (listenerStats != null) {
+            listenerStats.connectionOpened();
+            ch.closeFuture().addListener(f -> listenerStats.connectionClosed());
+        }
         detector = ListenerDispatch.detector(l, destination.getPort());
         if (!detector.enabled()) {
             proceed(ctx, ProtocolDetector.Detection.RAW);
@@ -208,6 +216,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         FilterChain chain = ListenerDispatch.chain(target, info);
         if (chain == null) {
             LOG.fine(() -> "no filter chain of " + target.listener().name() + " matches " + info + ": closed");
+            if (listenerStats != null) {
+                listenerStats.noFilterChainMatch();
+            }
             release();
             ctx.close();
             return;

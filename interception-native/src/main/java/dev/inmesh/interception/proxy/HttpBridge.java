@@ -10,6 +10,7 @@ import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.RouterRequest;
 import dev.inmesh.runtime.router.RouterResponse;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
+import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.upstream.Host;
@@ -21,7 +22,9 @@ import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelPromise;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.embedded.EmbeddedChannel;
@@ -111,18 +114,19 @@ final class HttpBridge {
 
     /**
      * What the HTTP side of one downstream connection knows, with the address strings every request of it carries
-     * (formatted once per connection).
+     * (formatted once per connection) and its connection manager's statistics (looked up once per connection; null
+     * when none are kept).
      */
     record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
                       StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                       boolean tls, String sourceHostPort, String destinationHostPort,
-                      SocketAddress originalDestination) {
+                      SocketAddress originalDestination, DownstreamStats stats) {
         Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                    boolean tls) {
             this(runtime, snapshot, table, hcm, direction, destination, source, tls,
                     ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
-                    new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
+                    new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm));
         }
 
         /**
@@ -169,9 +173,19 @@ final class HttpBridge {
      */
     static final class CodecSelector extends ByteToMessageDecoder {
         private final Connection conn;
+        private DownstreamCounter counter;
 
         CodecSelector(Connection conn) {
             this.conn = conn;
+        }
+
+        @Override
+        public void handlerAdded(ChannelHandlerContext ctx) throws Exception {
+            super.handlerAdded(ctx);
+            if (conn.stats() != null) {
+                counter = new DownstreamCounter(conn.stats());
+                ctx.pipeline().addBefore(ctx.name(), "http-stats", counter);
+            }
         }
 
         @Override
@@ -192,6 +206,9 @@ final class HttpBridge {
                 }
             }
             var p = ctx.pipeline();
+            if (counter != null) {
+                counter.codecChosen(preface);
+            }
             if (preface) {
                 p.addAfter(ctx.name(), "h2", Http2FrameCodecBuilder.forServer()
                         .initialSettings(Http2Settings.defaultSettings().maxHeaderListSize(conn.maxRequestHeadBytes()))
@@ -248,6 +265,48 @@ final class HttpBridge {
                 return;
             }
             super.userEventTriggered(ctx, evt);
+        }
+    }
+
+    /**
+     * Counts a connection in its connection manager's {@code downstream_cx_*} statistics, as Envoy's connection
+     * manager does: open and active from when it reached the connection manager until it closes, by protocol once
+     * the codec is chosen, and the bytes read from it and written to it as they pass.
+     */
+    static final class DownstreamCounter extends ChannelDuplexHandler {
+        private final DownstreamStats stats;
+        /** 0 before the codec is chosen, 1 HTTP/1, 2 HTTP/2. */
+        private int codec;
+
+        DownstreamCounter(DownstreamStats stats) {
+            this.stats = stats;
+        }
+
+        @Override
+        public void handlerAdded(ChannelHandlerContext ctx) {
+            stats.connectionOpened();
+            ctx.channel().closeFuture().addListener(f -> stats.connectionClosed(codec));
+        }
+
+        void codecChosen(boolean http2) {
+            codec = http2 ? 2 : 1;
+            stats.codecChosen(http2);
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof ByteBuf b) {
+                stats.received(b.readableBytes());
+            }
+            ctx.fireChannelRead(msg);
+        }
+
+        @Override
+        public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
+            if (msg instanceof ByteBuf b) {
+                stats.sent(b.readableBytes());
+            }
+            ctx.write(msg, promise);
         }
     }
 
@@ -749,7 +808,7 @@ final class HttpBridge {
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
                     .serverHeader(conn.hcm().serverHeader()).generateRequestId(conn.hcm().generateRequestId())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
-                    .corsFilter(conn.hcm());
+                    .corsFilter(conn.hcm()).downstreamStats(conn.stats());
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {
@@ -1037,7 +1096,7 @@ final class HttpBridge {
                 String protocol = http2 ? "HTTP/2" : req != null && req.protocolVersion().minorVersion() == 0
                         ? "HTTP/1.0" : "HTTP/1.1";
                 rr = RouterRequest.unparsed(conn.direction(), conn.sourceHostPort(), conn.destinationHostPort(),
-                        protocol).serverHeader(conn.hcm().serverHeader());
+                        protocol).serverHeader(conn.hcm().serverHeader()).downstreamStats(conn.stats());
             } else {
                 rr = routerRequest(req);
             }

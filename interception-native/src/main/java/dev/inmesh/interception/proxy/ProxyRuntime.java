@@ -40,6 +40,11 @@ final class ProxyRuntime {
     /** Istio's TCP metrics for relayed connections, or null when none are kept. */
     volatile java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
             dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> tcpMetrics;
+    /** Envoy's statistics of an HTTP connection manager ({@code http.<prefix>.*}), or null when none are kept. */
+    volatile java.util.function.Function<dev.inmesh.api.config.listener.HttpConnectionManager,
+            dev.inmesh.runtime.stats.DownstreamStats> connectionManagerStats;
+    /** Envoy's statistics of a listener by its address ({@code listener.<address>.*}), or null when none are kept. */
+    volatile java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats> listenerStats;
     /** Gets each finished tcp_proxy connection (its access log line), or null when none is written. */
     volatile java.util.function.Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog;
 
@@ -90,6 +95,19 @@ final class ProxyRuntime {
     void http2Opened(Channel ch, boolean inbound) {
         http2.put(ch, inbound);
         ch.closeFuture().addListener(f -> http2.remove(ch));
+    }
+
+    /** The statistics of a connection manager, or null when none are kept. */
+    dev.inmesh.runtime.stats.DownstreamStats stats(dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
+        var f = connectionManagerStats;
+        return f == null ? null : f.apply(hcm);
+    }
+
+    /** The statistics of a listener, named by its address as Envoy names them, or null when none are kept. */
+    dev.inmesh.runtime.stats.ListenerStats stats(dev.inmesh.api.config.listener.Listener l) {
+        var f = listenerStats;
+        return f == null ? null : f.apply(dev.inmesh.runtime.stats.ListenerStats.address(l.address().address(),
+                l.address().port()));
     }
 
     /** The Vert.x context bound to a channel's event loop. */

@@ -353,6 +353,17 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
+     * Where Envoy's statistics of the HTTP connection managers ({@code http.<prefix>.*}) and of the listeners
+     * ({@code listener.<address>.*}) are counted; null for none.
+     */
+    void downstreamStats(java.util.function.Function<dev.inmesh.api.config.listener.HttpConnectionManager,
+                                 dev.inmesh.runtime.stats.DownstreamStats> connectionManagers,
+                         java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats> listeners) {
+        runtime.connectionManagerStats = connectionManagers;
+        runtime.listenerStats = listeners;
+    }
+
+    /**
      * Gets each finished tcp_proxy connection, relayed or closed without an upstream, on its event loop (an access
      * log that must not block); never the HTTP requests' observer, so TCP connections are not counted as requests.
      */

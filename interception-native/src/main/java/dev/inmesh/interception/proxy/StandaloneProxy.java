@@ -49,6 +49,10 @@ public final class StandaloneProxy implements AutoCloseable {
      * @param peerMetadataId this workload's {@code x-envoy-peer-metadata-id}, sent and answered alike, or null
      * @param drainTime how long a graceful drain lasts (Envoy's {@code --drain-time-s}), or null for
      *                  {@link ProxyServer#DEFAULT_DRAIN_TIME}
+     * @param connectionManagerStats Envoy's statistics of an HTTP connection manager ({@code http.<prefix>.*}), or
+     *                               null for none
+     * @param listenerStats Envoy's statistics of a listener by its address ({@code listener.<address>.*}), or null
+     *                      for none
      * @param xds the control plane to take the configuration from over ADS (the bootstrap {@code config}, which may
      *            then be null, adds its static resources and admin address), or null for the file alone
      */
@@ -58,7 +62,12 @@ public final class StandaloneProxy implements AutoCloseable {
                            java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats,
                            Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog,
                            dev.inmesh.runtime.stats.WorkloadInfo local, String peerMetadata, String peerMetadataId,
-                           java.time.Duration drainTime, dev.inmesh.runtime.xds.ads.AdsOptions xds) {
+                           java.time.Duration drainTime,
+                           java.util.function.Function<dev.inmesh.api.config.listener.HttpConnectionManager,
+                                   dev.inmesh.runtime.stats.DownstreamStats> connectionManagerStats,
+                           java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats>
+                                   listenerStats,
+                           dev.inmesh.runtime.xds.ads.AdsOptions xds) {
         public Settings {
             observer = observer == null ? s -> { } : observer;
             admin = admin == null ? AdminHook.NONE : admin;
@@ -73,7 +82,8 @@ public final class StandaloneProxy implements AutoCloseable {
          */
         public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                         AdminHook admin) {
-            this(config, uid, gid, eventLoops, observer, admin, null, null, null, null, null, null, null, null);
+            this(config, uid, gid, eventLoops, observer, admin, null, null, null, null, null, null, null, null,
+                    null, null);
         }
 
         /** These settings with Istio's TCP metrics and Envoy's per-cluster upstream statistics. */
@@ -82,32 +92,50 @@ public final class StandaloneProxy implements AutoCloseable {
                                   java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats>
                                           upstreamStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
-                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, xds);
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
+                    listenerStats, xds);
+        }
+
+        /**
+         * With Envoy's statistics of the HTTP connection managers ({@code http.<prefix>.*}) and of the listeners
+         * ({@code listener.<address>.*}).
+         */
+        public Settings withDownstreamStats(
+                java.util.function.Function<dev.inmesh.api.config.listener.HttpConnectionManager,
+                        dev.inmesh.runtime.stats.DownstreamStats> connectionManagerStats,
+                java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats> listenerStats) {
+            return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
+                    listenerStats, xds);
         }
 
         /** These settings with a TCP access log. */
         public Settings withTcpAccessLog(Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
-                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, xds);
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
+                    listenerStats, xds);
         }
 
         /** These settings for workload {@code local}, speaking the metadata exchange with these values. */
         public Settings withIdentity(dev.inmesh.runtime.stats.WorkloadInfo local, String peerMetadata,
                                      String peerMetadataId) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
-                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, xds);
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
+                    listenerStats, xds);
         }
 
         /** These settings with the configuration from this control plane (see {@link #xds()}). */
         public Settings withXds(dev.inmesh.runtime.xds.ads.AdsOptions xds) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
-                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, xds);
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
+                    listenerStats, xds);
         }
 
         /** These settings with this drain time. */
         public Settings withDrainTime(java.time.Duration drainTime) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
-                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, xds);
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
+                    listenerStats, xds);
         }
     }
 
@@ -169,6 +197,7 @@ public final class StandaloneProxy implements AutoCloseable {
             }
             server = new ProxyServer(vertx, snapshots, router);
             server.tcpMetrics(settings.tcpMetrics());
+            server.downstreamStats(settings.connectionManagerStats(), settings.listenerStats());
             server.tcpAccessLog(settings.tcpAccessLog());
             server.peerMetadata(settings.peerMetadata(), settings.peerMetadataId());
             server.drainTime(settings.drainTime());

@@ -227,18 +227,31 @@ public final class DownstreamStats {
         (valid ? originValid : originInvalid).increment();
     }
 
-    /** A downstream connection came to this connection manager ({@code downstream_cx_total}, by protocol too). */
-    public void connectionOpened(boolean http2) {
+    /** A downstream connection came to this connection manager: {@code downstream_cx_total}, one more active. */
+    public void connectionOpened() {
         cxTotal.increment();
         cxActive.incrementAndGet();
+    }
+
+    /**
+     * The connection's codec was chosen: {@code downstream_cx_http2_total} or {@code downstream_cx_http1_total}, one
+     * more active of that protocol until it closes.
+     */
+    public void codecChosen(boolean http2) {
         (http2 ? cxHttp2 : cxHttp1).increment();
         (http2 ? cxHttp2Active : cxHttp1Active).incrementAndGet();
     }
 
-    /** A downstream connection closed: {@code downstream_cx_destroy}. */
-    public void connectionClosed(boolean http2) {
+    /**
+     * A downstream connection closed: {@code downstream_cx_destroy}, one fewer active.
+     *
+     * @param codec 0 when it closed before its codec was chosen, 1 HTTP/1, 2 HTTP/2
+     */
+    public void connectionClosed(int codec) {
         cxActive.decrementAndGet();
-        (http2 ? cxHttp2Active : cxHttp1Active).decrementAndGet();
+        if (codec != 0) {
+            (codec == 2 ? cxHttp2Active : cxHttp1Active).decrementAndGet();
+        }
         cxDestroy.increment();
     }
 

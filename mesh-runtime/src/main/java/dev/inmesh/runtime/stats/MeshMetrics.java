@@ -23,7 +23,7 @@ import java.util.concurrent.ConcurrentHashMap;
  *       (from the downstream);</li>
  *   <li>{@link #upstream(String)}: per-cluster statistics in Envoy's names, for the cluster manager and router;</li>
  *   <li>{@link #connectionManager}: an HTTP connection manager's statistics in Envoy's names
- *       ({@code http.<stat_prefix>.*}).</li>
+ *       ({@code http.<stat_prefix>.*}), and {@link #listener(String)} a listener's ({@code listener.<address>.*}).</li>
  * </ul>
  *
  * <p>Labels follow Istio: reporter {@code source} for OUTBOUND requests ({@code source_*} is this workload,
@@ -59,6 +59,7 @@ public final class MeshMetrics {
     private final Map<IstioLabels, TcpMeters> tcpMeters = new ConcurrentHashMap<>();
     private final Map<String, UpstreamStats> upstreams = new ConcurrentHashMap<>();
     private final Map<String, DownstreamStats> connectionManagers = new ConcurrentHashMap<>();
+    private final Map<String, ListenerStats> listeners = new ConcurrentHashMap<>();
 
     private MeshMetrics(MeterRegistry registry, WorkloadInfo local, String destinationCluster) {
         this.registry = registry;
@@ -146,6 +147,11 @@ public final class MeshMetrics {
             s.withCorsFilter();
         }
         return s;
+    }
+
+    /** The statistics of the listener at {@code address} ({@link ListenerStats#address}), created on first use. */
+    public ListenerStats listener(String address) {
+        return listeners.computeIfAbsent(address, a -> new ListenerStats(registry, a));
     }
 
     /** Counts a TCP connection's bytes and close; thread-safe. */

@@ -36,6 +36,16 @@ class MeshMetricsTest {
     }
 
     @Test
+    void aListenersStatisticsAreNamedByItsAddressAsEnvoyWritesItAColonMadeAnUnderscore() {
+        assertEquals("0.0.0.0_15006", ListenerStats.address("0.0.0.0", 15006));
+        assertEquals("[__]_8080", ListenerStats.address("::", 8080));
+        assertEquals("[2001_db8__1]_80", ListenerStats.address("2001:db8::1", 80));
+        metrics.listener(ListenerStats.address("::", 8080)).connectionOpened();
+        assertEquals(List.of("envoy_listener_downstream_cx_total{listener_address=\"[__]_8080\"} 1.0"),
+                samples("envoy_listener_downstream_cx_total"));
+    }
+
+    @Test
     void countsAnOutboundRequestWithSourceReporterAndIstioLabels() {
         metrics.record(StreamInfos.outboundOk());
         metrics.record(StreamInfos.outboundOk());
