@@ -122,10 +122,10 @@ class ProxyDownstreamStatsTest {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
         // the admin port only: Istio's fixed health, Prometheus and agent ports on free ones
-        AdminHook hook = (vertx, snapshots, addresses, drain) -> ProxyCommand.adminHook(registry, config, "n",
+        AdminHook hook = (vertx, snapshots, addresses, drain, xds) -> ProxyCommand.adminHook(registry, config, "n",
                 () -> { }).start(vertx, snapshots, new AdminHook.Addresses(new InetSocketAddress("127.0.0.1",
                 admin), new InetSocketAddress("127.0.0.1", freePort()), new InetSocketAddress("127.0.0.1",
-                freePort()), new InetSocketAddress("127.0.0.1", freePort())), drain);
+                freePort()), new InetSocketAddress("127.0.0.1", freePort())), drain, xds);
         return StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, metrics::record, hook)
                 .withStats(metrics::tcpConnectionOpened, metrics::upstream)
                 .withDownstreamStats(metrics::connectionManager, metrics::listener));
