@@ -1,0 +1,199 @@
+package dev.inmesh.runtime.tls;
+
+import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
+import dev.inmesh.api.config.cluster.UpstreamTlsContext.SubjectAltNameMatcher;
+import dev.inmesh.api.config.core.StringMatcher;
+import dev.inmesh.runtime.router.StringMatchers;
+import io.netty.util.NetUtil;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.net.UnknownHostException;
+import java.security.cert.CertificateException;
+import java.security.cert.X509Certificate;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.function.Predicate;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.X509ExtendedTrustManager;
+import javax.net.ssl.X509TrustManager;
+
+/**
+ * The peer's certificate check, as Envoy's validation context makes it on both sides: the chain against the trusted
+ * CAs (none: anything goes), then, for a server, the request's host ({@code auto_san_validation}, checked with or
+ * without trusted CAs, as Envoy's SAN list override), then the SAN matchers; never the connection's address.
+ */
+public final class PeerVerifier extends X509ExtendedTrustManager {
+    private final X509TrustManager chain;
+    private final List<SanPredicate> sans;
+    /** The name a server's SAN must match (a request's host), or null. */
+    private final String host;
+    /** Whether the name a server's SAN must match is the engine's peer host, when it has one (a relay's). */
+    private final boolean engineHost;
+
+    PeerVerifier(X509TrustManager chain, List<SubjectAltNameMatcher> matchers) {
+        List<SanPredicate> compiled = new ArrayList<>();
+        for (SubjectAltNameMatcher m : matchers) {
+            compiled.add(new SanPredicate(m.type(), m.matcher(), StringMatchers.compile(m.matcher())));
+        }
+        this.chain = chain;
+        this.sans = List.copyOf(compiled);
+        this.host = null;
+        this.engineHost = false;
+    }
+
+    private PeerVerifier(X509TrustManager chain, List<SanPredicate> sans, String host, boolean engineHost) {
+        this.chain = chain;
+        this.sans = sans;
+        this.host = host;
+        this.engineHost = engineHost;
+    }
+
+    /** This check, with a server's certificate required to have a SAN naming {@code name} too. */
+    public PeerVerifier withHost(String name) {
+        return new PeerVerifier(chain, sans, name, false);
+    }
+
+    /** This check, with a server's certificate required to have a SAN naming the engine's peer host, if any. */
+    public PeerVerifier withEngineHost() {
+        return new PeerVerifier(chain, sans, null, true);
+    }
+
+    /**
+     * Whether a DNS SAN names {@code name}, ignoring case: RFC 6125 6.4.3, as Envoy, {@code *.example.com} stands for
+     * exactly one label before example.com.
+     */
+    static boolean dnsNameMatches(String name, String san) {
+        if (san.startsWith("*.")) {
+            int dot = name.indexOf('.');
+            return dot > 0 && name.substring(dot).equalsIgnoreCase(san.substring(1));
+        }
+        return san.equalsIgnoreCase(name);
+    }
+
+    /**
+     * A SAN as Envoy prints it to match it: an IPv6 address in its shortest form ({@code 2001:db8::1}), where the JDK
+     * gives every group ({@code 2001:db8:0:0:0:0:0:1}); any other as it is.
+     */
+    public static String sanText(int tag, String value) {
+        if (tag != 7 || value.indexOf(':') < 0) {
+            return value;
+        }
+        byte[] address = NetUtil.createByteArrayFromIpAddressString(value);
+        try {
+            return address == null ? value : NetUtil.toAddressString(InetAddress.getByAddress(address));
+        } catch (UnknownHostException e) {
+            return value;
+        }
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] certs, String authType) throws CertificateException {
+        if (chain != null) {
+            chain.checkServerTrusted(certs, authType); // PKIX without endpoint identification
+        }
+        if (host != null && !hostMatches(certs[0])) {
+            throw new CertificateException("no subject alternative name of the server's certificate matches "
+                    + "the request's host " + host + " (auto_san_validation)");
+        }
+        if (!sans.isEmpty() && !sanMatches(certs[0])) {
+            throw new CertificateException("no subject alternative name of the server's certificate matches "
+                    + "the cluster's SAN matchers");
+        }
+    }
+
+    /** Whether a SAN is the host: a DNS SAN as a name (a wildcard for one label), any other type exactly. */
+    private boolean hostMatches(X509Certificate cert) throws CertificateException {
+        Collection<List<?>> names = cert.getSubjectAlternativeNames();
+        if (names == null) {
+            return false;
+        }
+        for (List<?> n : names) {
+            if (n.size() >= 2 && n.get(0) instanceof Integer tag && n.get(1) instanceof String value
+                    && (tag == 2 ? dnsNameMatches(host, value) : sanText(tag, value).equals(host))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private boolean sanMatches(X509Certificate cert) throws CertificateException {
+        Collection<List<?>> names = cert.getSubjectAlternativeNames();
+        if (names == null) {
+            return false;
+        }
+        for (List<?> n : names) {
+            if (n.size() >= 2 && n.get(0) instanceof Integer tag && n.get(1) instanceof String value) {
+                String text = sanText(tag, value);
+                for (SanPredicate p : sans) {
+                    if (p.matches(tag, text)) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] certs, String authType, Socket socket)
+            throws CertificateException {
+        checkServerTrusted(certs, authType, (SSLEngine) null);
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] certs, String authType, SSLEngine engine)
+            throws CertificateException {
+        boolean byEngine = engineHost && engine != null && engine.getPeerHost() != null;
+        (byEngine ? withHost(engine.getPeerHost()) : this).checkServerTrusted(certs, authType);
+    }
+
+    /** A client's certificate, on a listener that terminates TLS: the chain, then the SAN matchers. */
+    @Override
+    public void checkClientTrusted(X509Certificate[] certs, String authType) throws CertificateException {
+        if (chain != null) {
+            chain.checkClientTrusted(certs, authType);
+        }
+        if (!sans.isEmpty() && !sanMatches(certs[0])) {
+            throw new CertificateException("no subject alternative name of the client's certificate matches "
+                    + "the listener's SAN matchers");
+        }
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType, Socket s) throws CertificateException {
+        checkClientTrusted(chain, authType);
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String type, SSLEngine e) throws CertificateException {
+        checkClientTrusted(chain, type);
+    }
+
+    @Override
+    public X509Certificate[] getAcceptedIssuers() {
+        return chain == null ? new X509Certificate[0] : chain.getAcceptedIssuers();
+    }
+
+    private record SanPredicate(SanType type, StringMatcher matcher, Predicate<String> test) {
+        /** Whether one SAN of the certificate (its GeneralName tag and value) matches. */
+        boolean matches(int tag, String value) {
+            if (tag != tag(type)) {
+                return false;
+            }
+            if (type == SanType.DNS && matcher instanceof StringMatcher.Exact e && value.startsWith("*.")) {
+                return dnsNameMatches(e.value(), value);
+            }
+            return test.test(value);
+        }
+
+        private static int tag(SanType t) {
+            return switch (t) {
+                case EMAIL -> 1;
+                case DNS -> 2;
+                case URI -> 6;
+                case IP_ADDRESS -> 7;
+            };
+        }
+    }
+}

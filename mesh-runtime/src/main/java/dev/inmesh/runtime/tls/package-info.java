@@ -1,0 +1,7 @@
+/**
+ * What both TLS sides share, compiled once per configuration: key material and trusted certificate authorities from
+ * PEMs ({@link dev.inmesh.runtime.tls.TlsMaterial}), and the peer certificate check Envoy makes (the chain, then
+ * the SAN matchers; {@link dev.inmesh.runtime.tls.PeerVerifier}). Origination to upstreams builds on them in
+ * {@code upstream.UpstreamTls}.
+ */
+package dev.inmesh.runtime.tls;

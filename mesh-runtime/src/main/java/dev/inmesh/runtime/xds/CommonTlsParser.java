@@ -1,0 +1,242 @@
+package dev.inmesh.runtime.xds;
+
+import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
+import dev.inmesh.api.config.cluster.UpstreamTlsContext.SubjectAltNameMatcher;
+import dev.inmesh.api.config.cluster.UpstreamTlsContext.TlsVersion;
+import com.google.protobuf.Internal;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import io.envoyproxy.envoy.config.core.v3.DataSource;
+import io.envoyproxy.envoy.config.core.v3.TransportSocket;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsParameters;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Parses the {@code CommonTlsContext} both TLS sides share (an {@code UpstreamTlsContext}'s and a
+ * {@code DownstreamTlsContext}'s): the certificate and key, the validation context, ALPN and the TLS versions. Files
+ * are read here, when the configuration is parsed (off the event loop), so that a missing or bad one rejects the
+ * resource by name.
+ *
+ * <p>Of SDS, only the names Istio gives files are taken, read from disk as Istio's agent would serve them:
+ * {@code file-cert:CERT~KEY}, {@code file-root:CA}, and {@code file-root:system} (the JVM's trusted certificate
+ * authorities). Istio's own secrets ({@code default}, {@code ROOTCA}) come from istiod's CA, which Inmesh does not
+ * have.
+ */
+final class CommonTlsParser {
+    static final String TLS = "envoy.transport_sockets.tls";
+    private static final String FILE_CERT = "file-cert:";
+    private static final String FILE_ROOT = "file-root:";
+    private static final String SYSTEM_ROOT = "file-root:system";
+
+    private CommonTlsParser() {}
+
+    /**
+     * A transport socket's TLS context, unpacked as {@code type} ({@code UpstreamTlsContext} or
+     * {@code DownstreamTlsContext}), or null for {@code raw_buffer}.
+     */
+    static <T extends Message> T context(TransportSocket ts, Class<T> type) {
+        String name = ts.getName();
+        if (name.equals("envoy.transport_sockets.raw_buffer") || name.equals("raw_buffer")) {
+            return null;
+        }
+        String wanted = Internal.getDefaultInstance(type).getDescriptorForType().getFullName();
+        String url = ts.getTypedConfig().getTypeUrl();
+        boolean tlsType = url.endsWith("/" + wanted);
+        if (!tlsType && !name.equals(TLS) && !name.equals("tls")) {
+            throw new FieldError("name", "\"" + name + "\" is not supported (only raw_buffer and " + TLS + ")");
+        }
+        if (!ts.hasTypedConfig() || !tlsType) {
+            throw new FieldError("typed_config", "an " + wanted + " is required"
+                    + (url.isEmpty() ? "" : " (got " + url + ")"));
+        }
+        try {
+            return ts.getTypedConfig().unpack(type);
+        } catch (InvalidProtocolBufferException e) {
+            throw new FieldError("typed_config", "not a valid " + type.getSimpleName() + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * A common TLS context's parts.
+     *
+     * @param keyPair the certificate chain and private key PEMs, or null
+     * @param trust the validation context
+     * @param alpn the ALPN protocols
+     * @param min the oldest version, or null for the side's default
+     * @param max the newest version, or null for the side's default
+     */
+    record Common(String[] keyPair, Trust trust, List<String> alpn, TlsVersion min, TlsVersion max) {}
+
+    /**
+     * Parses a common TLS context; {@code side} names the side in the messages ("a client", "a listener"), each of
+     * which presents at most one certificate.
+     */
+    static Common parse(CommonTlsContext c, String side) {
+        Fields.onlyKnown(c, Set.of("tls_params", "tls_certificates", "tls_certificate_sds_secret_configs",
+                "validation_context", "validation_context_sds_secret_config", "combined_validation_context",
+                "alpn_protocols"), Set.of());
+        // unset, the parameters are all TLS_AUTO: the side's defaults
+        TlsParameters p = c.getTlsParams();
+        Fields.at("tls_params", () -> {
+            Fields.onlyKnown(p, Set.of("tls_minimum_protocol_version", "tls_maximum_protocol_version"), Set.of());
+            return null;
+        });
+        TlsVersion min = Fields.at("tls_params.tls_minimum_protocol_version",
+                () -> version(p.getTlsMinimumProtocolVersion()));
+        TlsVersion max = Fields.at("tls_params.tls_maximum_protocol_version",
+                () -> version(p.getTlsMaximumProtocolVersion()));
+        String[] keyPair = null;
+        if (c.getTlsCertificatesCount() + c.getTlsCertificateSdsSecretConfigsCount() > 1) {
+            throw new FieldError("tls_certificates", side + " presents one certificate in Inmesh (no choice by SNI "
+                    + "or key type): " + (c.getTlsCertificatesCount() + c.getTlsCertificateSdsSecretConfigsCount())
+                    + " given");
+        }
+        if (c.getTlsCertificatesCount() == 1) {
+            var t = c.getTlsCertificates(0);
+            keyPair = Fields.at("tls_certificates[0]", () -> {
+                Fields.onlyKnown(t, Set.of("certificate_chain", "private_key"), Set.of("watched_directory"));
+                if (!t.hasCertificateChain() || !t.hasPrivateKey()) {
+                    throw new FieldError(t.hasCertificateChain() ? "private_key" : "certificate_chain", "required");
+                }
+                return new String[] {
+                    Fields.at("certificate_chain", () -> data(t.getCertificateChain())),
+                    Fields.at("private_key", () -> data(t.getPrivateKey()))};
+            });
+        } else if (c.getTlsCertificateSdsSecretConfigsCount() == 1) {
+            SdsSecretConfig s = c.getTlsCertificateSdsSecretConfigs(0);
+            keyPair = Fields.at("tls_certificate_sds_secret_configs[0]", () -> fileCert(s));
+        }
+        Trust trust = new Trust(null, false, List.of());
+        if (c.hasValidationContext()) {
+            trust = Fields.at("validation_context", () -> validation(c.getValidationContext()));
+        } else if (c.hasValidationContextSdsSecretConfig()) {
+            trust = Fields.at("validation_context_sds_secret_config",
+                    () -> fileRoot(c.getValidationContextSdsSecretConfig(), new Trust(null, false, List.of())));
+        } else if (c.hasCombinedValidationContext()) {
+            var combined = c.getCombinedValidationContext();
+            trust = Fields.at("combined_validation_context", () -> {
+                Fields.onlyKnown(combined, Set.of("default_validation_context",
+                        "validation_context_sds_secret_config"), Set.of());
+                Trust base = Fields.at("default_validation_context",
+                        () -> validation(combined.getDefaultValidationContext()));
+                return Fields.at("validation_context_sds_secret_config",
+                        () -> fileRoot(combined.getValidationContextSdsSecretConfig(), base));
+            });
+        }
+        return new Common(keyPair, trust, List.copyOf(c.getAlpnProtocolsList()), min, max);
+    }
+
+    /** A validation context's parts: the CA PEM or the JVM's CAs, and SAN matchers. */
+    record Trust(String ca, boolean system, List<SubjectAltNameMatcher> sans) {}
+
+    @SuppressWarnings("deprecation") // match_subject_alt_names: deprecated, Istio still writes it
+    static Trust validation(CertificateValidationContext v) {
+        Fields.onlyKnown(v, Set.of("trusted_ca", "match_typed_subject_alt_names", "match_subject_alt_names",
+                "system_root_certs"), Set.of("watched_directory"));
+        String ca = v.hasTrustedCa() ? Fields.at("trusted_ca", () -> data(v.getTrustedCa())) : null;
+        List<SubjectAltNameMatcher> sans = new ArrayList<>();
+        if (v.getMatchTypedSubjectAltNamesCount() > 0) {
+            // as Envoy: with both, the deprecated field is ignored
+            sans.addAll(Fields.each("match_typed_subject_alt_names", v.getMatchTypedSubjectAltNamesList(), m -> {
+                Fields.onlyKnown(m, Set.of("san_type", "matcher"), Set.of());
+                SanType type = switch (m.getSanType()) {
+                    case DNS -> SanType.DNS;
+                    case URI -> SanType.URI;
+                    case EMAIL -> SanType.EMAIL;
+                    case IP_ADDRESS -> SanType.IP_ADDRESS;
+                    case OTHER_NAME -> throw new FieldError("san_type", "OTHER_NAME is not supported");
+                    case SAN_TYPE_UNSPECIFIED, UNRECOGNIZED -> throw new FieldError("san_type",
+                            "DNS, URI, EMAIL or IP_ADDRESS is required");
+                };
+                if (!m.hasMatcher()) {
+                    throw new FieldError("matcher", "required");
+                }
+                return new SubjectAltNameMatcher(type,
+                        Fields.at("matcher", () -> CoreParsers.stringMatcher(m.getMatcher())));
+            }));
+        } else {
+            // the deprecated untyped matchers apply to a SAN of any of these types, as Envoy reads them
+            Fields.each("match_subject_alt_names", v.getMatchSubjectAltNamesList(), m -> {
+                var matcher = CoreParsers.stringMatcher(m);
+                for (SanType type : SanType.values()) {
+                    sans.add(new SubjectAltNameMatcher(type, matcher));
+                }
+                return null;
+            });
+        }
+        return new Trust(ca, v.hasSystemRootCerts() && ca == null, List.copyOf(sans));
+    }
+
+    /** Istio's SDS name for a DestinationRule's CA file, or the system's CAs; the base's SAN matchers kept. */
+    static Trust fileRoot(SdsSecretConfig s, Trust base) {
+        Fields.onlyKnown(s, Set.of("name", "sds_config"), Set.of());
+        String name = s.getName();
+        if (base.ca != null || base.system) {
+            throw new FieldError("name", "\"" + name + "\" given with a trusted_ca in default_validation_context");
+        }
+        if (name.equals(SYSTEM_ROOT)) {
+            return new Trust(null, true, base.sans);
+        }
+        if (!name.startsWith(FILE_ROOT) || name.length() == FILE_ROOT.length()) {
+            throw new FieldError("name", unsupportedSds(name));
+        }
+        String ca = read("name", name.substring(FILE_ROOT.length()));
+        return new Trust(ca, false, base.sans);
+    }
+
+    /** Istio's SDS name for a DestinationRule's client certificate and key files: {@code file-cert:CERT~KEY}. */
+    static String[] fileCert(SdsSecretConfig s) {
+        Fields.onlyKnown(s, Set.of("name", "sds_config"), Set.of());
+        String name = s.getName();
+        int tilde = name.indexOf('~');
+        if (!name.startsWith(FILE_CERT) || tilde < 0 || tilde == FILE_CERT.length() || tilde == name.length() - 1) {
+            throw new FieldError("name", unsupportedSds(name));
+        }
+        return new String[] {read("name", name.substring(FILE_CERT.length(), tilde)),
+            read("name", name.substring(tilde + 1))};
+    }
+
+    private static String unsupportedSds(String name) {
+        return "SDS secret \"" + name + "\" is not supported: Inmesh has no SDS server and no Istio CA; it reads "
+                + "only the files of Istio's \"file-cert:CERT~KEY\" and \"file-root:CA\" names (and "
+                + "\"file-root:system\")";
+    }
+
+    static String data(DataSource d) {
+        return switch (d.getSpecifierCase()) {
+            case FILENAME -> read("filename", d.getFilename());
+            case INLINE_STRING -> d.getInlineString();
+            case INLINE_BYTES -> d.getInlineBytes().toString(StandardCharsets.UTF_8);
+            case ENVIRONMENT_VARIABLE -> throw new FieldError("environment_variable", "not supported");
+            case SPECIFIER_NOT_SET -> throw new FieldError("", "filename, inline_string or inline_bytes required");
+        };
+    }
+
+    private static String read(String field, String file) {
+        try {
+            return Files.readString(Path.of(file), StandardCharsets.UTF_8);
+        } catch (IOException | RuntimeException e) {
+            throw new FieldError(field, "cannot read \"" + file + "\": " + e);
+        }
+    }
+
+    private static TlsVersion version(TlsParameters.TlsProtocol p) {
+        return switch (p) {
+            case TLS_AUTO -> null; // the side's default (Envoy's: TLS 1.2 to 1.2 for clients, to 1.3 for servers)
+            case TLSv1_0 -> TlsVersion.TLSv1_0;
+            case TLSv1_1 -> TlsVersion.TLSv1_1;
+            case TLSv1_2 -> TlsVersion.TLSv1_2;
+            case TLSv1_3 -> TlsVersion.TLSv1_3;
+            case UNRECOGNIZED -> throw new FieldError("", "unknown value " + p.getNumber());
+        };
+    }
+}
