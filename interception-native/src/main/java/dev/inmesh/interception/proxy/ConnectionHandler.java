@@ -13,6 +13,7 @@ import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.tls.DownstreamTls;
 import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LbContext;
@@ -25,6 +26,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.unix.UnixChannel;
+import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
@@ -48,6 +50,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
      * previous_hosts predicate ({@code host_selection_retry_max_attempts: 5}); the last pick stands.
      */
     private static final int HOST_PICKS = 6;
+    /** The name of a terminated TLS connection's handler, before this one's. */
+    static final String DOWNSTREAM_TLS = "downstream-tls";
 
     private final ProxyRuntime runtime;
     private final MeshSnapshot snapshot;
@@ -224,20 +228,79 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         if (chain.tls()) {
-            // terminating TLS needs certificates (SDS), which the standalone proxy does not have yet
-            LOG.warning(() -> "filter chain " + chain.name() + " of " + target.listener().name()
-                    + " terminates TLS, which the standalone proxy does not do: connection from " + source
-                    + " closed");
-            release();
-            ctx.close();
+            DownstreamTls tls = target.tls(chain);
+            if (tls == null) {
+                // Istio's mTLS chains name SDS secrets (default, ROOTCA) from istiod's CA, which Inmesh does not have
+                LOG.warning(() -> "filter chain " + chain.name() + " of " + target.listener().name()
+                        + " terminates TLS with SDS secrets the standalone proxy has no source for: connection from "
+                        + source + " closed");
+                release();
+                ctx.close();
+                return;
+            }
+            terminateTls(ctx, chain, tls, detection);
             return;
         }
+        runChain(ctx, chain, detection);
+    }
+
+    private void runChain(ChannelHandlerContext ctx, FilterChain chain, ProtocolDetector.Detection detection) {
         if (chain.filter() instanceof TcpProxy tcp) {
-            serverName = detection.serverName();
+            // the inspector's SNI, else (no TLS inspector) the one of the handshake this chain terminated
+            String inspected = detection.serverName();
+            boolean none = inspected == null || inspected.isEmpty();
+            serverName = none && serverName != null ? serverName : inspected;
             tcpProxy(ctx, tcp);
         } else {
             http(ctx, chain, (HttpConnectionManager) chain.filter(), detection);
         }
+    }
+
+    /**
+     * Puts the chain's TLS before this handler and hands it the bytes read so far (the ClientHello); once the
+     * handshake is done the chain's filter runs on the decrypted stream, which this handler keeps meanwhile. A failed
+     * handshake closes the connection, as Envoy's TLS transport socket does.
+     */
+    private void terminateTls(ChannelHandlerContext ctx, FilterChain chain, DownstreamTls tls,
+                              ProtocolDetector.Detection detection) {
+        Channel ch = ctx.channel();
+        SslHandler ssl = tls.newHandler(ch.alloc());
+        ch.pipeline().addBefore(ctx.name(), DOWNSTREAM_TLS, ssl);
+        ByteBuf hello = firstBytes;
+        firstBytes = Unpooled.EMPTY_BUFFER;
+        ssl.handshakeFuture().addListener(f -> {
+            if (!f.isSuccess()) {
+                LOG.log(Level.FINE, "TLS handshake with " + source + " on filter chain " + chain.name() + " of "
+                        + target.listener().name() + " failed", f.cause());
+                release();
+                ch.close();
+                return;
+            }
+            if (!ch.isActive()) {
+                release();
+                return;
+            }
+            serverName = DownstreamTls.requestedServerName(ssl.engine());
+            runChain(ctx, chain, detection);
+        });
+        if (hello.isReadable()) {
+            // straight to the TLS handler: a handler before it has seen these bytes already
+            ChannelHandlerContext sslCtx = ch.pipeline().context(ssl);
+            try {
+                ssl.channelRead(sslCtx, hello);
+                ssl.channelReadComplete(sslCtx);
+            } catch (Exception e) {
+                sslCtx.fireExceptionCaught(e);
+            }
+        } else {
+            hello.release();
+        }
+        if (inputEnded) {
+            // the client ended its side with its hello: no handshake can finish
+            ch.close();
+            return;
+        }
+        ch.read();
     }
 
     private void tcpProxy(ChannelHandlerContext ctx, TcpProxy tcp) {
@@ -480,21 +543,23 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         Channel ch = ctx.channel();
         StreamInfo.Direction direction = target.listener().trafficDirection() == TrafficDirection.INBOUND
                 ? StreamInfo.Direction.INBOUND : StreamInfo.Direction.OUTBOUND;
+        // https for the requests of a connection whose TLS this chain terminated, as Envoy's connection scheme
         HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot, snapshot.routeTable(chain),
-                hcm, direction, destination, source, "tls".equals(detection.transportProtocol()));
+                hcm, direction, destination, source, chain.tls());
         ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));
         ByteBuf first = firstBytes;
         firstBytes = Unpooled.EMPTY_BUFFER;
-        ch.pipeline().remove(this);
+        // from here on, past the handlers before this one (a terminated connection's TLS): the bytes are read already
         if (first.isReadable()) {
-            ch.pipeline().fireChannelRead(first);
-            ch.pipeline().fireChannelReadComplete();
+            ctx.fireChannelRead(first);
+            ctx.fireChannelReadComplete();
         } else {
             first.release();
         }
         if (inputEnded) {
-            ch.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+            ctx.fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
         }
+        ch.pipeline().remove(this);
         ch.config().setAutoRead(true);
         ch.read();
     }

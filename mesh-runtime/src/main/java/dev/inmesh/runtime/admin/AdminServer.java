@@ -91,7 +91,7 @@ public final class AdminServer {
          * {@link Builder#drainListeners drain action} has started; not served without one.
          */
         DRAIN_LISTENERS("/drain_listeners", true),
-        /** {@code /certs}: Envoy's {@code admin.v3.Certificates}, with none: Inmesh terminates no TLS. */
+        /** {@code /certs}: Envoy's {@code admin.v3.Certificates}, with none: Inmesh lists no certificates. */
         CERTS("/certs"),
         /** {@code /memory}: Envoy's {@code admin.v3.Memory}, from the JVM's heap. */
         MEMORY("/memory"),

@@ -4,8 +4,11 @@ import dev.inmesh.api.config.core.CidrRange;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.FilterChainMatch;
 import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.runtime.tls.DownstreamTls;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.ToIntFunction;
 
 /**
@@ -14,17 +17,36 @@ import java.util.function.ToIntFunction;
  * candidates narrow to those that match most specifically (for application protocols: the chains of the first
  * protocol in the client's ALPN order that any chain names), and chains that leave a criterion empty are kept only
  * when no chain names it specifically. There is no backtracking: if a criterion leaves no candidate, the listener's
- * default filter chain applies (or none).
+ * default filter chain applies (or none). The TLS of the chains that terminate it is compiled here, once per
+ * snapshot.
  */
 public final class FilterChainSelector {
     private final Listener listener;
+    private final Map<FilterChain, DownstreamTls> tls = new IdentityHashMap<>();
 
+    /**
+     * @throws IllegalArgumentException when a chain's TLS certificate, key or CAs are not usable
+     */
     public FilterChainSelector(Listener listener) {
         this.listener = listener;
+        List<FilterChain> chains = new ArrayList<>(listener.filterChains());
+        if (listener.defaultFilterChain() != null) {
+            chains.add(listener.defaultFilterChain());
+        }
+        for (FilterChain c : chains) {
+            if (c.tlsContext() != null) {
+                tls.put(c, DownstreamTls.compile(c.tlsContext()));
+            }
+        }
     }
 
     public Listener listener() {
         return listener;
+    }
+
+    /** The compiled TLS a chain of this listener terminates, or null (no TLS, or secrets Inmesh cannot serve). */
+    public DownstreamTls tls(FilterChain chain) {
+        return tls.get(chain);
     }
 
     /** The chain for a connection, or null when none matches and the listener has no default chain. */

@@ -2,6 +2,7 @@
  * What both TLS sides share, compiled once per configuration: key material and trusted certificate authorities from
  * PEMs ({@link dev.inmesh.runtime.tls.TlsMaterial}), and the peer certificate check Envoy makes (the chain, then
  * the SAN matchers; {@link dev.inmesh.runtime.tls.PeerVerifier}). Origination to upstreams builds on them in
- * {@code upstream.UpstreamTls}.
+ * {@code upstream.UpstreamTls}, termination on a listener's filter chain in
+ * {@link dev.inmesh.runtime.tls.DownstreamTls}.
  */
 package dev.inmesh.runtime.tls;

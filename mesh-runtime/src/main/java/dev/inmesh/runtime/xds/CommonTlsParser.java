@@ -135,6 +135,28 @@ final class CommonTlsParser {
         return new Common(keyPair, trust, List.copyOf(c.getAlpnProtocolsList()), min, max);
     }
 
+    /**
+     * The first SDS secret of a common TLS context that is not one of Istio's file names (Istio's {@code default},
+     * {@code ROOTCA}, a gateway's {@code kubernetes://...}), or null when it names none.
+     */
+    static String unsupportedSdsName(CommonTlsContext c) {
+        List<String> names = new ArrayList<>();
+        c.getTlsCertificateSdsSecretConfigsList().forEach(s -> names.add(s.getName()));
+        if (c.hasValidationContextSdsSecretConfig()) {
+            names.add(c.getValidationContextSdsSecretConfig().getName());
+        }
+        var combined = c.getCombinedValidationContext();
+        if (c.hasCombinedValidationContext() && combined.hasValidationContextSdsSecretConfig()) {
+            names.add(combined.getValidationContextSdsSecretConfig().getName());
+        }
+        for (String n : names) {
+            if (!n.startsWith(FILE_CERT) && !n.startsWith(FILE_ROOT)) {
+                return n;
+            }
+        }
+        return null;
+    }
+
     /** A validation context's parts: the CA PEM or the JVM's CAs, and SAN matchers. */
     record Trust(String ca, boolean system, List<SubjectAltNameMatcher> sans) {}
 

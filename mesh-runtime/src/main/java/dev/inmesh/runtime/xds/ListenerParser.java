@@ -205,16 +205,9 @@ public final class ListenerParser
         FilterChainMatch match = c.hasFilterChainMatch()
                 ? Fields.at("filter_chain_match", () -> filterChainMatch(c.getFilterChainMatch()))
                 : FilterChainMatch.ANY;
-        boolean tls = false;
-        if (c.hasTransportSocket()) {
-            String ts = c.getTransportSocket().getName();
-            String type = c.getTransportSocket().getTypedConfig().getTypeUrl();
-            tls = ts.equals("envoy.transport_sockets.tls") || type.endsWith("DownstreamTlsContext");
-            if (!tls && !ts.equals("envoy.transport_sockets.raw_buffer")) {
-                throw new FieldError("transport_socket.name", ts + " (expected: envoy.transport_sockets.tls or "
-                        + "raw_buffer)");
-            }
-        }
+        DownstreamTlsParser.Parsed tls = c.hasTransportSocket()
+                ? Fields.at("transport_socket", () -> DownstreamTlsParser.parse(c.getTransportSocket()))
+                : DownstreamTlsParser.Parsed.PLAIN;
         NetworkFilter terminal = null;
         for (int i = 0; i < c.getFiltersCount(); i++) {
             Filter f = c.getFilters(i);
@@ -237,7 +230,7 @@ public final class ListenerParser
         if (terminal == null) {
             throw new FieldError("filters", "a chain must end with " + HCM + " or " + TCP_PROXY);
         }
-        return new FilterChain(c.getName(), match, terminal, tls);
+        return new FilterChain(c.getName(), match, terminal, tls.tls(), tls.context());
     }
 
     private static boolean isType(Filter f, String name, String type) {

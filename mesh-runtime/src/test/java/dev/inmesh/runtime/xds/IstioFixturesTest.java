@@ -141,6 +141,8 @@ class IstioFixturesTest {
         assertEquals("tls", mtls.match().transportProtocol());
         assertEquals(List.of("istio-http/1.0", "istio-http/1.1", "istio-h2"), mtls.match().applicationProtocols());
         assertTrue(mtls.tls());
+        // its certificate and CA are Istio's SDS secrets (default, ROOTCA): it loads, and is not served
+        assertNull(mtls.tlsContext());
         FilterChain plain = l.filterChains().get(4);
         assertEquals(9080, plain.match().destinationPort());
         assertEquals("raw_buffer", plain.match().transportProtocol());

@@ -9,11 +9,27 @@ import dev.inmesh.api.config.Checks;
  * @param match when it applies
  * @param filter the terminal network filter
  * @param tls whether the chain terminates TLS (its transport socket is TLS)
+ * @param tlsContext the TLS the chain terminates, or null: without TLS, or (with {@code tls}) when its certificates
+ *     are secrets Inmesh has no source for (Istio's SDS {@code default} and {@code ROOTCA}), whose connections are
+ *     closed
  */
-public record FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls) {
+public record FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
+                          DownstreamTlsContext tlsContext) {
     public FilterChain {
         name = name == null ? "" : name;
         match = match == null ? FilterChainMatch.ANY : match;
         Checks.nonNull(filter, "filters");
+        Checks.check(tls || tlsContext == null, "transport_socket", "a TLS context on a chain without TLS",
+                "tls set with a TLS context");
+    }
+
+    /** A chain without a usable TLS context (plain, or {@code tls} with secrets Inmesh cannot serve). */
+    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls) {
+        this(name, match, filter, tls, null);
+    }
+
+    /** A chain that terminates TLS with this context. */
+    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, DownstreamTlsContext tlsContext) {
+        this(name, match, filter, tlsContext != null, tlsContext);
     }
 }

@@ -1,0 +1,178 @@
+package dev.inmesh.runtime.xds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.util.JsonFormat;
+import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
+import dev.inmesh.api.config.cluster.UpstreamTlsContext.SubjectAltNameMatcher;
+import dev.inmesh.api.config.cluster.UpstreamTlsContext.TlsVersion;
+import dev.inmesh.api.config.core.StringMatcher;
+import dev.inmesh.api.config.listener.DownstreamTlsContext;
+import dev.inmesh.api.config.listener.FilterChain;
+import dev.inmesh.runtime.upstream.TestCertificates;
+import io.envoyproxy.envoy.config.core.v3.Address;
+import io.envoyproxy.envoy.config.core.v3.SocketAddress;
+import io.envoyproxy.envoy.config.core.v3.TransportSocket;
+import io.envoyproxy.envoy.config.listener.v3.Filter;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A filter chain's TLS transport socket (DownstreamTlsContext) as Envoy reads it: certificates from files, inline
+ * PEMs or Istio's file SDS names; Istio's own SDS secrets load as a chain Inmesh cannot serve; what Inmesh does not
+ * do is refused by name.
+ */
+class DownstreamTlsParserTest {
+    private static final TestCertificates.Issued CA = TestCertificates.ca("mesh-ca");
+    private static final TestCertificates.Issued SERVER = TestCertificates.issue(CA, "web", List.of("web.example.com"),
+            List.of());
+    private static final Path CA_PEM = pem(CA.certificatePem());
+    private static final Path CERT_PEM = pem(SERVER.certificatePem());
+    private static final Path KEY_PEM = pem(SERVER.keyPem());
+    /** The listener's certificate and key, from files, as common_tls_context fields (JSON). */
+    private static final String CERTIFICATE = "\"tlsCertificates\": [{\"certificateChain\": {\"filename\": \""
+            + CERT_PEM + "\"}, \"privateKey\": {\"filename\": \"" + KEY_PEM + "\"}}]";
+
+    private static Path pem(String text) {
+        try {
+            Path p = Files.createTempFile("downstream-tls", ".pem");
+            p.toFile().deleteOnExit();
+            return Files.writeString(p, text);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The listener "https" with one tcp_proxy chain whose transport socket has this DownstreamTlsContext (JSON). */
+    private static Listener listener(String contextJson) throws Exception {
+        var context = io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext.newBuilder();
+        JsonFormat.parser().merge(contextJson, context);
+        var tcp = TcpProxy.newBuilder().setStatPrefix("tcp").setCluster("backend").build();
+        return Listener.newBuilder().setName("https").setAddress(Address.newBuilder().setSocketAddress(
+                SocketAddress.newBuilder().setAddress("127.0.0.1").setPortValue(8443))).addFilterChains(
+                io.envoyproxy.envoy.config.listener.v3.FilterChain.newBuilder().setName("tls-chain")
+                        .setTransportSocket(TransportSocket.newBuilder().setName(CommonTlsParser.TLS)
+                                .setTypedConfig(Any.pack(context.build())))
+                        .addFilters(Filter.newBuilder().setName(ListenerParser.TCP_PROXY)
+                                .setTypedConfig(Any.pack(tcp)))).build();
+    }
+
+    private static FilterChain chain(String contextJson) throws Exception {
+        return new ListenerParser().parse(listener(contextJson)).filterChains().get(0);
+    }
+
+    private static String error(String contextJson) throws Exception {
+        Listener l = listener(contextJson);
+        return assertThrows(InvalidResourceException.class, () -> new ListenerParser().parse(l)).getMessage();
+    }
+
+    @Test
+    void aCertificateFromFilesIsServedWithEnvoysServerDefaults() throws Exception {
+        FilterChain c = chain("{\"commonTlsContext\": {" + CERTIFICATE + "}}");
+        assertTrue(c.tls());
+        DownstreamTlsContext tls = c.tlsContext();
+        assertEquals(SERVER.certificatePem(), tls.certificateChain());
+        assertEquals(SERVER.keyPem(), tls.privateKey());
+        // no validation context: no client certificate is asked for
+        assertNull(tls.trustedCa());
+        assertFalse(tls.requestsClientCertificate());
+        assertFalse(tls.clientCertificateRequired());
+        assertEquals(List.of(), tls.alpnProtocols());
+        // Envoy's server defaults: TLS 1.2 to 1.3
+        assertEquals(TlsVersion.TLSv1_2, tls.minVersion());
+        assertEquals(TlsVersion.TLSv1_3, tls.maxVersion());
+    }
+
+    @Test
+    void istiosFileSdsNamesWithAValidationContextAskForAClientCertificateAndRequireItWhenTold() throws Exception {
+        FilterChain c = chain("""
+                {"requireClientCertificate": true, "commonTlsContext": {
+                  "alpnProtocols": ["h2", "http/1.1"], "tlsParams": {"tlsMinimumProtocolVersion": "TLSv1_3"},
+                  "tlsCertificateSdsSecretConfigs": [{"name": "file-cert:%s~%s"}],
+                  "combinedValidationContext": {
+                    "defaultValidationContext": {"matchTypedSubjectAltNames": [
+                      {"sanType": "URI", "matcher": {"prefix": "spiffe://cluster.local/"}}]},
+                    "validationContextSdsSecretConfig": {"name": "file-root:%s"}}}}""".formatted(CERT_PEM, KEY_PEM,
+                CA_PEM));
+        DownstreamTlsContext tls = c.tlsContext();
+        assertEquals(SERVER.certificatePem(), tls.certificateChain());
+        assertEquals(CA.certificatePem(), tls.trustedCa());
+        assertEquals(List.of(new SubjectAltNameMatcher(SanType.URI, new StringMatcher.Prefix("spiffe://cluster.local/",
+                false))), tls.subjectAltNames());
+        assertTrue(tls.requireClientCertificate());
+        assertEquals(List.of("h2", "http/1.1"), tls.alpnProtocols());
+        assertEquals(TlsVersion.TLSv1_3, tls.minVersion());
+    }
+
+    @Test
+    void aTrustedCaAloneAsksForAClientCertificateWithoutRequiringIt() throws Exception {
+        DownstreamTlsContext tls = chain("{\"commonTlsContext\": {" + CERTIFICATE
+                + ", \"validationContext\": {\"trustedCa\": {\"filename\": \"" + CA_PEM + "\"}}}}").tlsContext();
+        assertTrue(tls.requestsClientCertificate());
+        assertFalse(tls.clientCertificateRequired());
+    }
+
+    @Test
+    void istiosOwnSdsSecretsLoadAsAChainInmeshCannotServe() throws Exception {
+        // Istio's inbound mTLS chain: its certificate and CA come from istiod through the agent's SDS
+        FilterChain c = chain("""
+                {"requireClientCertificate": true, "commonTlsContext": {
+                  "tlsParams": {"tlsMinimumProtocolVersion": "TLSv1_2",
+                    "cipherSuites": ["ECDHE-RSA-AES128-GCM-SHA256"]},
+                  "tlsCertificateSdsSecretConfigs": [{"name": "default"}],
+                  "combinedValidationContext": {
+                    "defaultValidationContext": {"matchSubjectAltNames": [{"prefix": "spiffe://cluster.local/"}]},
+                    "validationContextSdsSecretConfig": {"name": "ROOTCA"}}}}""");
+        assertTrue(c.tls());
+        assertNull(c.tlsContext());
+        assertNull(chain("{\"commonTlsContext\": {\"tlsCertificateSdsSecretConfigs\": [{\"name\": "
+                + "\"kubernetes://gateway-cert\"}]}}").tlsContext());
+    }
+
+    @Test
+    void moreThanOneCertificateIsRefusedByName() throws Exception {
+        String e = error("{\"commonTlsContext\": {" + CERTIFICATE + ", \"tlsCertificateSdsSecretConfigs\": [{\"name\": "
+                + "\"file-cert:" + CERT_PEM + "~" + KEY_PEM + "\"}]}}");
+        assertTrue(e.contains("Listener \"https\"") && e.contains("filter_chains[0].transport_socket.typed_config"
+                + ".common_tls_context.tls_certificates") && e.contains("one certificate"), e);
+    }
+
+    @Test
+    void aChainWithoutACertificateIsRefused() throws Exception {
+        String e = error("{\"commonTlsContext\": {\"alpnProtocols\": [\"h2\"]}}");
+        assertTrue(e.contains("tls_certificates") && e.contains("a listener needs a certificate"), e);
+    }
+
+    @Test
+    void fieldsInmeshDoesNotApplyAreRefusedByName() throws Exception {
+        String common = "{\"commonTlsContext\": {" + CERTIFICATE;
+        assertTrue(error(common + "}, \"requireSni\": true}").contains("require_sni: not supported"));
+        assertTrue(error(common + "}, \"sessionTimeout\": \"10s\"}").contains("session_timeout: not supported"));
+        assertTrue(error(common + ", \"tlsParams\": {\"cipherSuites\": [\"ECDHE-RSA-AES128-GCM-SHA256\"]}}}")
+                .contains("tls_params.cipher_suites: not supported"));
+        String system = error(common + ", \"validationContext\": {\"systemRootCerts\": {}}}}");
+        assertTrue(system.contains("validation_context") && system.contains("verify servers only"), system);
+    }
+
+    @Test
+    void aFileThatCannotBeReadOrIsNoCertificateIsRefusedByName() throws Exception {
+        String missing = error("{\"commonTlsContext\": {"
+                + CERTIFICATE.replace(CERT_PEM.toString(), CERT_PEM + ".missing") + "}}");
+        assertTrue(missing.contains("Listener \"https\"") && missing.contains("certificate_chain.filename")
+                && missing.contains(".missing"), missing);
+        String junk = error("{\"commonTlsContext\": {"
+                + CERTIFICATE.replace(CERT_PEM.toString(), pem("not a certificate").toString()) + "}}");
+        assertTrue(junk.contains("tls_certificates") && junk.contains("not a usable PEM"), junk);
+    }
+}
