@@ -75,6 +75,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private boolean tcpLogged;
     /** The statistics of the listener that took the connection, or null when none are kept. */
     private dev.inmesh.runtime.stats.ListenerStats listenerStats;
+    /** Whether this chain terminated TLS for a client whose certificate it verified. */
+    private boolean mutualTls;
 
     ConnectionHandler(ProxyRuntime runtime, MeshSnapshot snapshot, FilterChainSelector accepting) {
         this.runtime = runtime;
@@ -281,6 +283,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             serverName = DownstreamTls.requestedServerName(ssl.engine());
+            mutualTls = tls.verifiedPeer(ssl.engine());
             runChain(ctx, chain, detection);
         });
         if (hello.isReadable()) {
@@ -500,25 +503,25 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                     : dev.inmesh.runtime.stats.IstioService.of(cluster.config().metadata());
             if (service != null) {
                 return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction
-                        .INBOUND, null, service.host(), service.nameOrHostLabel(), service.namespace());
+                        .INBOUND, null, service.host(), service.nameOrHostLabel(), service.namespace(), mutualTls);
             }
             if (clusterName.startsWith("InboundPassthroughCluster")) {
                 return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction
-                        .INBOUND, null, null, clusterName, null);
+                        .INBOUND, null, null, clusterName, null, mutualTls);
             }
         }
         if (clusterName.equals("PassthroughCluster") || clusterName.equals("BlackHoleCluster")) {
             // as Istio's stats: the cluster's name is the service name; which service the bytes were for is unknown
             return new dev.inmesh.runtime.stats.TcpConnectionInfo(inbound ? dev.inmesh.runtime.stats.StreamInfo
                     .Direction.INBOUND : dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND, null, null,
-                    clusterName, null);
+                    clusterName, null, mutualTls);
         }
         String[] parts = clusterName.split("\\|", -1);
         String fqdn = parts.length == 4 && !parts[3].isEmpty() ? parts[3] : null;
         String[] labels = fqdn == null ? new String[0] : fqdn.split("\\.");
         return new dev.inmesh.runtime.stats.TcpConnectionInfo(inbound ? dev.inmesh.runtime.stats.StreamInfo.Direction
                 .INBOUND : dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND, null, fqdn,
-                labels.length > 0 ? labels[0] : null, labels.length > 1 ? labels[1] : null);
+                labels.length > 0 ? labels[0] : null, labels.length > 1 ? labels[1] : null, mutualTls);
     }
 
     /** The cluster of a tcp_proxy: a named one, or one of weighted clusters by weight. */
@@ -545,7 +548,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 ? StreamInfo.Direction.INBOUND : StreamInfo.Direction.OUTBOUND;
         // https for the requests of a connection whose TLS this chain terminated, as Envoy's connection scheme
         HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot, snapshot.routeTable(chain),
-                hcm, direction, destination, source, chain.tls());
+                hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls);
         ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));
         ByteBuf first = firstBytes;
         firstBytes = Unpooled.EMPTY_BUFFER;

@@ -119,12 +119,17 @@ final class HttpBridge {
      */
     record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
                       StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
-                      boolean tls, String sourceHostPort, String destinationHostPort,
-                      SocketAddress originalDestination, DownstreamStats stats) {
+                      boolean tls, String tlsServerName, boolean mutualTls, String sourceHostPort,
+                      String destinationHostPort, SocketAddress originalDestination, DownstreamStats stats) {
+        /**
+         * @param tls whether the proxy terminated TLS for the connection (its requests are https)
+         * @param tlsServerName the SNI of that TLS, or null
+         * @param mutualTls whether that TLS verified the client's certificate
+         */
         Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
-                   boolean tls) {
-            this(runtime, snapshot, table, hcm, direction, destination, source, tls,
+                   boolean tls, String tlsServerName, boolean mutualTls) {
+            this(runtime, snapshot, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
                     ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm));
         }
@@ -808,7 +813,8 @@ final class HttpBridge {
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
                     .serverHeader(conn.hcm().serverHeader()).generateRequestId(conn.hcm().generateRequestId())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
-                    .corsFilter(conn.hcm()).downstreamStats(conn.stats());
+                    .corsFilter(conn.hcm()).downstreamStats(conn.stats())
+                    .downstreamTls(conn.tlsServerName(), conn.mutualTls());
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {

@@ -7,6 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.config.FileConfigSource;
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
@@ -28,6 +32,8 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -140,11 +146,19 @@ class DownstreamTlsTest {
     @Test
     void anHttpsRequestOnAPlainListenerReachesThePlainApplicationAsHttpsWithTheProxysCertificate() throws Exception {
         int port = LoopbackProxy.freePort();
-        start(httpConfig(port, socket("", "")));
-        Answer a = get(https(null, false), port, "/hello");
+        LoopbackProxy proxy = start(httpConfig(port, socket("", "")));
+        HttpClient client = vertx.createHttpClient(new HttpClientOptions().setSsl(true).setVerifyHost(false)
+                .setForceSni(true).setTrustOptions(serverCert.trustOptions()));
+        closing.push(() -> client.close().await(10, TimeUnit.SECONDS));
+        Answer a = get(client, port, "/hello");
         assertEquals("proto=https path=/hello", a.body());
         assertEquals(HttpVersion.HTTP_1_1, a.version());
         assertArrayEquals(proxyCertificate(), a.peer().get(0).getEncoded());
+        // the access log's %REQUESTED_SERVER_NAME%: the SNI the client sent, here its request's host
+        for (int i = 0; i < 200 && proxy.requests.isEmpty(); i++) {
+            Thread.sleep(25);
+        }
+        assertEquals("svc", proxy.requests.get(0).requestedServerName());
     }
 
     @Test
@@ -159,20 +173,41 @@ class DownstreamTlsTest {
     @Test
     void aRequiredClientCertificateRefusesAClientWithoutOneAndOneFromAnotherCa() throws Exception {
         int port = LoopbackProxy.freePort();
-        start(httpConfig(port, socket("require_client_certificate: true",
-                "validation_context: {trusted_ca: {filename: \"" + clientCert.certificatePath() + "\"}}")));
+        LoopbackProxy proxy = start(inbound(httpConfig(port, socket("require_client_certificate: true",
+                "validation_context: {trusted_ca: {filename: \"" + clientCert.certificatePath() + "\"}}"))));
         assertThrows(Exception.class, () -> get(https(null, false), port, "/none"));
         assertThrows(Exception.class, () -> get(https(strangerCert, false), port, "/stranger"));
         assertEquals(0, appRequests.get());
         assertEquals("proto=https path=/trusted", get(https(clientCert, false), port, "/trusted").body());
+        // as Istio's server side: a client whose certificate was verified is mutual_tls
+        assertEquals("mutual_tls", securityPolicy(proxy));
+    }
+
+    /** The config with its listener INBOUND, as virtualInbound is. */
+    private static String inbound(String config) {
+        return config.replace("    filter_chains:\n", "    traffic_direction: INBOUND\n    filter_chains:\n");
+    }
+
+    /** Istio's connection_security_policy of the (one) request the proxy served. */
+    private static String securityPolicy(LoopbackProxy proxy) throws Exception {
+        for (int i = 0; i < 200 && proxy.requests.isEmpty(); i++) {
+            Thread.sleep(25);
+        }
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics.create(registry, new WorkloadInfo("app-v1", "default", "app", "v1"))
+                .record(proxy.requests.get(0));
+        Matcher m = Pattern.compile("connection_security_policy=\"([^\"]*)\"").matcher(registry.scrape());
+        assertTrue(m.find());
+        return m.group(1);
     }
 
     @Test
     void aValidationContextWithoutRequireTakesAClientWithoutACertificateButNotOneItCannotVerify() throws Exception {
         int port = LoopbackProxy.freePort();
-        start(httpConfig(port, socket("", "validation_context: {trusted_ca: {filename: \""
-                + clientCert.certificatePath() + "\"}}")));
+        LoopbackProxy proxy = start(inbound(httpConfig(port, socket("", "validation_context: {trusted_ca: "
+                + "{filename: \"" + clientCert.certificatePath() + "\"}}"))));
         assertEquals("proto=https path=/none", get(https(null, false), port, "/none").body());
+        assertEquals("none", securityPolicy(proxy));
         assertThrows(Exception.class, () -> get(https(strangerCert, false), port, "/stranger"));
         assertEquals(1, appRequests.get());
     }

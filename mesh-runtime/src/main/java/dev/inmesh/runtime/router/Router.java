@@ -754,12 +754,12 @@ public final class Router {
                 req.headers.get(HeaderNames.X_REQUEST_ID), req.authority, req.headers.get(HeaderNames.USER_AGENT),
                 req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(),
                 ex.clusterName, address(ex.upstreamLocalAddress),
-                req.downstreamLocalAddress, req.downstreamRemoteAddress, null, ex.routeName(),
+                req.downstreamLocalAddress, req.downstreamRemoteAddress, req.requestedServerName, ex.routeName(),
                 Math.max(ex.attempts, 0), ex.downstreamPeer != null ? ex.downstreamPeer
                         : ex.upstreamPeer != null ? ex.upstreamPeer : dest.workload(),
                 dest.host(), dest.name(), dest.namespace(),
                 !ex.grpc ? null : Grpc.finalStatus(response.upstream == null ? null : response.upstream.trailers(),
-                        response.headers, status));
+                        response.headers, status), req.downstreamMutualTls);
         try {
             observer.accept(info);
         } catch (RuntimeException e) {

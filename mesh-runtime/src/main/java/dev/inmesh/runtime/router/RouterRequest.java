@@ -49,6 +49,10 @@ public final class RouterRequest implements RouteRequest {
     String statPrefix = "";
     /** The statistics of the connection manager the request came through ({@code http.<prefix>.*}), or null. */
     DownstreamStats downstreamStats;
+    /** The SNI of the TLS the proxy terminated for the request's connection, or null. */
+    String requestedServerName;
+    /** Whether the request's connection is TLS the proxy terminated, from a client whose certificate it verified. */
+    boolean downstreamMutualTls;
     /** Whether the caller went away ({@link Router#cancel}); read by the exchange when it starts. */
     volatile boolean cancelled;
     /** Ends the exchange for a caller that went away, once the router started it; null before. */
@@ -154,6 +158,16 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest downstreamStats(DownstreamStats stats) {
         this.downstreamStats = stats;
+        return this;
+    }
+
+    /**
+     * What the TLS the proxy terminated for the request's connection tells the access log and the metrics: the SNI
+     * (null: none) and whether the client's certificate was verified.
+     */
+    public RouterRequest downstreamTls(String serverName, boolean mutualTls) {
+        this.requestedServerName = serverName;
+        this.downstreamMutualTls = mutualTls;
         return this;
     }
 

@@ -36,7 +36,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@code *_canonical_service} and {@code *_canonical_revision} are the workloads' (an unknown peer's:
  * {@code unknown} and {@code latest}); {@code source_cluster} is this workload's cluster id when it is the
  * source, else the peer's ({@code unknown} when not known); {@code connection_security_policy} is {@code unknown}
- * when the source reports and {@code none} for plaintext at the destination; {@code request_protocol} is
+ * when the source reports and, at the destination, {@code mutual_tls} for TLS the standalone proxy terminated for a
+ * client whose certificate it verified, else {@code none}; {@code request_protocol} is
  * {@code grpc} for gRPC requests (those with a {@link StreamInfo#grpcStatus()}), else {@code http} ({@code tcp} for
  * TCP metrics); {@code grpc_response_status} is that status, empty for other requests (absent on TCP metrics);
  * {@code response_flags} as {@link ResponseFlag#format}. Series are cached by their label values, so recording
@@ -104,7 +105,8 @@ public final class MeshMetrics {
         String protocol = s.grpcStatus() != null ? "grpc" : "http";
         IstioLabels labels = labels(s.direction(), s.peer(), destinationService(s), destinationServiceName(s),
                 s.destinationServiceNamespace(), protocol, responseCode(s.responseCode()),
-                s.grpcStatus() != null ? s.grpcStatus() : "", ResponseFlag.format(s.responseFlags()));
+                s.grpcStatus() != null ? s.grpcStatus() : "", ResponseFlag.format(s.responseFlags()),
+                s.downstreamMutualTls());
         RequestMeters m = requestMeters.get(labels);
         if (m == null) {
             m = requestMeters.computeIfAbsent(labels, this::newRequestMeters);
@@ -243,12 +245,13 @@ public final class MeshMetrics {
 
     private IstioLabels tcpLabels(TcpConnectionInfo c, Set<ResponseFlag> flags) {
         return labels(c.direction(), c.peer(), c.destinationService(), c.destinationServiceName(),
-                c.destinationServiceNamespace(), "tcp", null, null, ResponseFlag.format(flags));
+                c.destinationServiceNamespace(), "tcp", null, null, ResponseFlag.format(flags),
+                c.downstreamMutualTls());
     }
 
     private IstioLabels labels(StreamInfo.Direction direction, WorkloadInfo peer, String service, String serviceName,
                                String serviceNamespace, String protocol, String responseCode, String grpcStatus,
-                               String flags) {
+                               String flags, boolean mutualTls) {
         boolean outbound = direction == StreamInfo.Direction.OUTBOUND;
         if (!outbound) {
             // as Istio's stats on the server side: the service's namespace is this workload's, and without a service
@@ -274,7 +277,8 @@ public final class MeshMetrics {
                 // the destination's cluster: this workload's inbound, the peer's (from its endpoint metadata or
                 // metadata exchange) outbound, as Istio's stats report it ("unknown" when the peer's is not known)
                 outbound ? peer.cluster() : destinationCluster,
-                protocol, flags, outbound ? "unknown" : "none", responseCode, grpcStatus);
+                // as Istio's server side: mutual_tls for a client whose certificate the proxy verified, else none
+                protocol, flags, outbound ? "unknown" : mutualTls ? "mutual_tls" : "none", responseCode, grpcStatus);
     }
 
     private static String orUnknown(String s) {

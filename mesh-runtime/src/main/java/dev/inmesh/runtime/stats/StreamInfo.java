@@ -40,6 +40,8 @@ import java.util.Set;
  * @param grpcStatus for a gRPC request, the status it ended with: the {@code grpc-status} of the response trailers,
  *     else of its headers, else the one its HTTP status maps to (empty when no response was sent); null for other
  *     requests
+ * @param downstreamMutualTls whether the request came over TLS the proxy terminated, from a client whose certificate
+ *     it verified (Istio's {@code connection_security_policy} {@code mutual_tls})
  */
 public record StreamInfo(
         Direction direction,
@@ -70,7 +72,8 @@ public record StreamInfo(
         String destinationService,
         String destinationServiceName,
         String destinationServiceNamespace,
-        String grpcStatus) {
+        String grpcStatus,
+        boolean downstreamMutualTls) {
 
     /** Which side of the workload the request crossed. */
     public enum Direction {
@@ -92,5 +95,21 @@ public record StreamInfo(
     public StreamInfo {
         responseFlags = responseFlags == null ? Set.of() : Set.copyOf(responseFlags);
         peer = peer == null ? WorkloadInfo.UNKNOWN : peer;
+    }
+
+    /** A request that did not come over mutual TLS. */
+    public StreamInfo(Direction direction, Instant startTime, String method, String path, String protocol,
+                      int responseCode, Set<ResponseFlag> responseFlags, String responseCodeDetails, long bytesReceived,
+                      long bytesSent, long durationMillis, long upstreamServiceTimeMillis, String requestId,
+                      String authority, String userAgent, String forwardedFor, String upstreamHost,
+                      String upstreamCluster, String upstreamLocalAddress, String downstreamLocalAddress,
+                      String downstreamRemoteAddress, String requestedServerName, String routeName, int attemptCount,
+                      WorkloadInfo peer, String destinationService, String destinationServiceName,
+                      String destinationServiceNamespace, String grpcStatus) {
+        this(direction, startTime, method, path, protocol, responseCode, responseFlags, responseCodeDetails,
+                bytesReceived, bytesSent, durationMillis, upstreamServiceTimeMillis, requestId, authority, userAgent,
+                forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
+                downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
+                destinationServiceName, destinationServiceNamespace, grpcStatus, false);
     }
 }

@@ -9,13 +9,22 @@ package dev.inmesh.runtime.stats;
  * @param destinationService the destination service's host name, or null
  * @param destinationServiceName the service's short name, or null
  * @param destinationServiceNamespace the service's namespace, or null
+ * @param downstreamMutualTls whether the connection is TLS the proxy terminated, from a client whose certificate it
+ *     verified (Istio's {@code connection_security_policy} {@code mutual_tls})
  */
 public record TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo peer, String destinationService,
-                                String destinationServiceName, String destinationServiceNamespace) {
+                                String destinationServiceName, String destinationServiceNamespace,
+                                boolean downstreamMutualTls) {
     public TcpConnectionInfo {
         if (direction == null) {
             throw new IllegalArgumentException("direction: null (expected: INBOUND or OUTBOUND)");
         }
         peer = peer == null ? WorkloadInfo.UNKNOWN : peer;
+    }
+
+    /** A connection that is not mutual TLS. */
+    public TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo peer, String destinationService,
+                             String destinationServiceName, String destinationServiceNamespace) {
+        this(direction, peer, destinationService, destinationServiceName, destinationServiceNamespace, false);
     }
 }

@@ -13,6 +13,7 @@ import javax.net.ssl.SNIHostName;
 import javax.net.ssl.SNIServerName;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLPeerUnverifiedException;
 
 /**
  * A filter chain's {@link DownstreamTlsContext} compiled once per configuration into a server TLS context: its
@@ -69,6 +70,21 @@ public final class DownstreamTls {
             });
         }
         return h;
+    }
+
+    /**
+     * Whether a finished handshake verified the client's certificate: one was sent and checked against the
+     * validation context's CAs (Istio's {@code connection_security_policy} {@code mutual_tls}).
+     */
+    public boolean verifiedPeer(SSLEngine engine) {
+        if (context.trustedCa() == null) {
+            return false;
+        }
+        try {
+            return engine.getSession().getPeerCertificates().length > 0;
+        } catch (SSLPeerUnverifiedException e) {
+            return false;
+        }
     }
 
     /** The server name a client asked for in its handshake (SNI), or null. */
