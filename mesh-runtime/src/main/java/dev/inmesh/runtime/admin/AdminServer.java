@@ -138,7 +138,7 @@ public final class AdminServer {
                 case ROOT -> "this list";
                 case QUITQUITQUIT -> "exit the server";
                 case DRAIN_LISTENERS -> "drain listeners (params: inboundonly, graceful, skip_exit)";
-                case CERTS -> "the certificates in use (none: Inmesh terminates no TLS)";
+                case CERTS -> "the certificates in use (none: Inmesh does not list its TLS certificates)";
                 case MEMORY -> "the JVM's heap as Envoy's Memory (allocated: used, heap_size: committed)";
                 case RUNTIME -> "the runtime layers and values (none: Inmesh has no runtime)";
                 case HOT_RESTART_VERSION -> "the hot restart compatibility version (disabled)";
