@@ -267,6 +267,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                               ProtocolDetector.Detection detection) {
         Channel ch = ctx.channel();
         SslHandler ssl = tls.newHandler(ch.alloc());
+        // as Envoy: no limit on the handshake but the chain's transport_socket_connect_timeout (zero: none)
+        ssl.setHandshakeTimeoutMillis(chain.transportSocketConnectTimeout().toMillis());
         ch.pipeline().addBefore(ctx.name(), DOWNSTREAM_TLS, ssl);
         ByteBuf hello = firstBytes;
         firstBytes = Unpooled.EMPTY_BUFFER;

@@ -243,6 +243,21 @@ class DownstreamTlsTest {
     }
 
     @Test
+    void aHandshakeNotDoneWithinTheChainsTransportSocketConnectTimeoutClosesTheConnection() throws Exception {
+        int port = LoopbackProxy.freePort();
+        start(httpConfig(port, "      transport_socket_connect_timeout: 0.2s\n" + socket("", "")));
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+            // a client that never sends its hello: closed once the timeout is over, not after Netty's 10 s
+            s.setSoTimeout(5_000);
+            long start = System.nanoTime();
+            assertEquals(-1, s.getInputStream().read());
+            assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(4));
+        }
+        // a client that does finish in time is served
+        assertEquals("proto=https path=/in-time", get(https(null, false), port, "/in-time").body());
+    }
+
+    @Test
     void aVirtualInboundStyleListenerPicksTheTlsChainForTlsClientsAndTheRawOneForOthers() throws Exception {
         int port = LoopbackProxy.freePort();
         String config = httpConfig(port, "      filter_chain_match: {transport_protocol: raw_buffer}\n");

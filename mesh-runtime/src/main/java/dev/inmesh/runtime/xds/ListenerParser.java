@@ -200,8 +200,8 @@ public final class ListenerParser
     }
 
     static FilterChain filterChain(io.envoyproxy.envoy.config.listener.v3.FilterChain c) {
-        Fields.onlyKnown(c, Set.of("filter_chain_match", "filters", "transport_socket", "name"),
-                Set.of("metadata", "transport_socket_connect_timeout"));
+        Fields.onlyKnown(c, Set.of("filter_chain_match", "filters", "transport_socket", "name",
+                "transport_socket_connect_timeout"), Set.of("metadata"));
         FilterChainMatch match = c.hasFilterChainMatch()
                 ? Fields.at("filter_chain_match", () -> filterChainMatch(c.getFilterChainMatch()))
                 : FilterChainMatch.ANY;
@@ -230,7 +230,8 @@ public final class ListenerParser
         if (terminal == null) {
             throw new FieldError("filters", "a chain must end with " + HCM + " or " + TCP_PROXY);
         }
-        return new FilterChain(c.getName(), match, terminal, tls.tls(), tls.context());
+        return new FilterChain(c.getName(), match, terminal, tls.tls(), tls.context(),
+                Fields.durationOrNull(c.hasTransportSocketConnectTimeout(), c.getTransportSocketConnectTimeout()));
     }
 
     private static boolean isType(Filter f, String name, String type) {

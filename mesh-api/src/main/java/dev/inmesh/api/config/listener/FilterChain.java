@@ -1,6 +1,7 @@
 package dev.inmesh.api.config.listener;
 
 import dev.inmesh.api.config.Checks;
+import java.time.Duration;
 
 /**
  * A filter chain: when it applies, and the network filter that ends it.
@@ -12,24 +13,30 @@ import dev.inmesh.api.config.Checks;
  * @param tlsContext the TLS the chain terminates, or null: without TLS, or (with {@code tls}) when its certificates
  *     are secrets Inmesh has no source for (Istio's SDS {@code default} and {@code ROOTCA}), whose connections are
  *     closed
+ * @param transportSocketConnectTimeout how long a connection may take to finish its TLS handshake before it is
+ *     closed (Envoy's {@code transport_socket_connect_timeout}); null or zero: no limit, as Envoy's default
  */
 public record FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
-                          DownstreamTlsContext tlsContext) {
+                          DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout) {
     public FilterChain {
         name = name == null ? "" : name;
         match = match == null ? FilterChainMatch.ANY : match;
         Checks.nonNull(filter, "filters");
         Checks.check(tls || tlsContext == null, "transport_socket", "a TLS context on a chain without TLS",
                 "tls set with a TLS context");
+        transportSocketConnectTimeout = transportSocketConnectTimeout == null ? Duration.ZERO
+                : transportSocketConnectTimeout;
+        Checks.check(!transportSocketConnectTimeout.isNegative(), "transport_socket_connect_timeout",
+                transportSocketConnectTimeout, ">= 0");
     }
 
     /** A chain without a usable TLS context (plain, or {@code tls} with secrets Inmesh cannot serve). */
     public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls) {
-        this(name, match, filter, tls, null);
+        this(name, match, filter, tls, null, null);
     }
 
-    /** A chain that terminates TLS with this context. */
+    /** A chain that terminates TLS with this context, its handshake not limited in time. */
     public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, DownstreamTlsContext tlsContext) {
-        this(name, match, filter, tlsContext != null, tlsContext);
+        this(name, match, filter, tlsContext != null, tlsContext, null);
     }
 }
