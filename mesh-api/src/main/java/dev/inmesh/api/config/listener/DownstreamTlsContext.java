@@ -10,10 +10,10 @@ import java.util.List;
  * {@code DownstreamTlsContext}: the chain's filter (HTTP connection manager or TCP proxy) runs on the decrypted
  * stream.
  *
- * <p>As in Envoy: a client certificate is asked for only when there is a validation context ({@code trustedCa});
- * one that is sent is verified against it; a client without one is refused only when
- * {@code requireClientCertificate} is set or there are {@code subjectAltNames} matchers (one of them must then
- * match a SAN of the client's certificate).
+ * <p>As in Envoy: a client certificate is asked for only when there is a validation context ({@code trustedCa}) or
+ * one is required; one that is sent is verified against the trusted CAs (without them, not at all); a client without
+ * one is refused only when {@code requireClientCertificate} is set or there are {@code subjectAltNames} matchers (one
+ * of them must then match a SAN of the client's certificate).
  *
  * @param certificateChain the certificate chain (PEM) the listener presents
  * @param privateKey its private key (PEM)
