@@ -70,8 +70,10 @@ public final class OutboundDispatcher {
             return null;
         }
         UpstreamCluster cluster = d.clusters().cluster(relayCluster(d.tlsRelay()));
+        // an ORIGINAL_DST cluster relays to where the caller connects: the named address, a host name as well (the
+        // app's own connection would go to what that name resolves to), as the clear HTTP path routes it
         Host picked = cluster == null ? null : cluster.chooseHost(new LbContext(false, 0, null, 1,
-                IpLiterals.isLiteral(hostOnly) ? new dev.inmesh.api.config.core.SocketAddress(hostOnly, port) : null));
+                new dev.inmesh.api.config.core.SocketAddress(hostOnly, port)));
         return picked == null ? null : new TlsRoute(SocketAddress.inetSocketAddress(picked.address().port(),
                 picked.address().address()));
     }

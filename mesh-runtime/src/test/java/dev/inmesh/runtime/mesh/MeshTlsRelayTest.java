@@ -51,7 +51,10 @@ class MeshTlsRelayTest {
                 + tcpListener("0.0.0.0", 8443, "server_names: [api.mesh.invalid]", "outbound|8443||api.mesh.invalid")
                 + tcpListener("127.0.0.2", 9443, "", "outbound|9443||kube")
                 + tcpListener("127.0.0.3", 9443, "", "outbound|9443||empty")
+                + tcpListener("0.0.0.0", tlsPort, "server_names: [localhost]", "outbound|443||headless")
                 + "  clusters:\n" + cluster("outbound|8443||api.mesh.invalid", tlsPort)
+                + "  - {name: \"outbound|443||headless\", type: ORIGINAL_DST, lb_policy: CLUSTER_PROVIDED, "
+                + "connect_timeout: 1s}\n"
                 + cluster("outbound|9443||kube", tlsPort) + cluster("outbound|9443||empty", -1));
         DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString())
                 .setAdminPort(-1));
@@ -111,6 +114,16 @@ class MeshTlsRelayTest {
         HttpResponse<Buffer> r = client().getAbs("https://127.0.0.2:9443/api").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode(), r.bodyAsString());
         assertEquals("tls sni=null /api", r.bodyAsString());
+    }
+
+    @Test
+    void tlsToAHostNameWhoseChainRelaysToAnOriginalDstClusterGoesToTheNamedAddress() throws Exception {
+        // Istio's chain for a headless service's TLS port: the caller's own destination, here a name to resolve
+        HttpResponse<Buffer> r = client().getAbs("https://localhost:" + tlsPort + "/pods").send()
+                .await(10, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode(), r.bodyAsString());
+        // the chain matched the name; the JDK itself sends no SNI for a name without a dot
+        assertEquals("tls sni=null /pods", r.bodyAsString());
     }
 
     @Test
