@@ -4,27 +4,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ads.AdsOptions;
 import dev.inmesh.runtime.xds.ads.NodeOptions;
-import io.envoyproxy.controlplane.cache.v3.SimpleCache;
-import io.envoyproxy.controlplane.cache.v3.Snapshot;
-import io.envoyproxy.controlplane.server.V3DiscoveryServer;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
-import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
-import io.grpc.Server;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.vertx.core.Vertx;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -39,30 +29,15 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(60)
 class ProxyXdsTest {
-    private static final String GROUP = "proxy";
-
     @TempDir
     Path dir;
-    private final SimpleCache<String> cache = new SimpleCache<>(node -> GROUP);
-    private final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
-    private Server controlPlane;
+    private TestControlPlane controlPlane;
     private StandaloneProxy proxy;
     private Vertx backends;
 
     @BeforeEach
     void startControlPlane() throws Exception {
-        V3DiscoveryServer xds = new V3DiscoveryServer(new io.envoyproxy.controlplane.server.DiscoveryServerCallbacks() {
-            @Override
-            public void onV3StreamRequest(long streamId, DiscoveryRequest request) {
-                requests.add(request);
-            }
-
-            @Override
-            public void onV3StreamDeltaRequest(long streamId,
-                                               io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest r) {}
-        }, cache);
-        controlPlane = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-                .addService(xds.getAggregatedDiscoveryServiceImpl()).build().start();
+        controlPlane = new TestControlPlane(new InetSocketAddress("127.0.0.1", 0));
     }
 
     @AfterEach
@@ -70,7 +45,7 @@ class ProxyXdsTest {
         if (proxy != null) {
             proxy.close();
         }
-        controlPlane.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        controlPlane.close();
         if (backends != null) {
             backends.close().await(5, TimeUnit.SECONDS);
         }
@@ -78,31 +53,14 @@ class ProxyXdsTest {
 
     private AdsOptions ads() {
         return AdsOptions.of(new NodeOptions("app-1", "default", "127.0.0.1", null, null, null, null, Map.of(), "app",
-                "REDIRECT", null, Map.of()), AdsOptions.XdsServer.plaintext("127.0.0.1", controlPlane.getPort()));
+                "REDIRECT", null, Map.of()), AdsOptions.XdsServer.plaintext("127.0.0.1", controlPlane.port()));
     }
 
     private void serve(String version, List<String> listeners, List<String> routes, List<String> clusters)
             throws Exception {
-        List<Listener> ls = new ArrayList<>();
-        for (String l : listeners) {
-            ls.add(parse(l, Listener.class));
-        }
-        List<RouteConfiguration> rs = new ArrayList<>();
-        for (String r : routes) {
-            rs.add(parse(r, RouteConfiguration.class));
-        }
-        List<Cluster> cs = new ArrayList<>();
-        for (String c : clusters) {
-            cs.add(parse(c, Cluster.class));
-        }
-        cache.setSnapshot(GROUP, Snapshot.create(cs, version, List.of(), version, ls, version, rs, version,
-                List.of(), version));
-    }
-
-    /** One resource of the tests' YAML (written as a one-element list, as the other proxy tests write them). */
-    private static <M extends com.google.protobuf.Message> M parse(String yaml, Class<M> type) throws Exception {
-        JsonNode list = EnvoyJson.tree(yaml);
-        return EnvoyJson.toMessage(list.get(0), type);
+        controlPlane.serve(version, TestControlPlane.parse(listeners, Listener.class),
+                TestControlPlane.parse(routes, RouteConfiguration.class), TestControlPlane.parse(clusters,
+                        Cluster.class), List.of());
     }
 
     private int backend(String answer) throws Exception {
@@ -175,7 +133,7 @@ class ProxyXdsTest {
                 dev.inmesh.runtime.xds.ResourceType.LISTENER, "rds"));
         assertFalse(proxy.snapshots().current().resources().isStatic(
                 dev.inmesh.runtime.xds.ResourceType.LISTENER, "dynamic"));
-        assertTrue(requests.stream().anyMatch(r -> r.getTypeUrl().endsWith("RouteConfiguration")
+        assertTrue(controlPlane.requests.stream().anyMatch(r -> r.getTypeUrl().endsWith("RouteConfiguration")
                 && r.getResourceNamesList().contains("routes")), "RDS subscribed for the static listener");
     }
 }

@@ -3,8 +3,14 @@ package dev.inmesh.interception.proxy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.inmesh.cli.InmeshCommand;
 import dev.inmesh.interception.testing.NetnsSupport;
+import dev.inmesh.runtime.xds.EnvoyJson;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
@@ -29,11 +35,12 @@ import org.junit.jupiter.api.Test;
  * The standalone proxy end to end: a "pod" namespace runs an unmodified Python application and the proxy (the
  * standalone jar in its own JVM, as UID 1337), with the capture rules installed as Istio's injector passes them. Two
  * other namespaces hold the upstream endpoints and the peers. Runs after {@code package} (failsafe), since it runs the
- * standalone jar; skips itself without root and {@code ip netns}.
+ * standalone jar; skips itself without root and {@code ip netns}. The proxy reads the pod's bootstrap, or takes its
+ * configuration over ADS from a control plane the test runs in up2.
  *
  * <pre>
  *   pod  10.77.1.1 ──veth── 10.77.1.2  up1: v1 :8081 (200), v1-bad :8082 (503)
- *        10.77.2.1 ──veth── 10.77.2.2  up2: v2 :8081, raw echo :9999, the inbound peer
+ *        10.77.2.1 ──veth── 10.77.2.2  up2: v2 :8081, raw echo :9999, the inbound peer, the control plane :15010
  *   pod: app :8000, raw echo :7000, stand-ins for the agent on :15020 :15021 :15090, proxy :15001 :15006
  * </pre>
  */
@@ -49,13 +56,14 @@ class StandaloneProxyNetnsIT {
     private Path dir;
     private final List<Process> processes = new ArrayList<>();
     private Process proxy;
+    private TestControlPlane controlPlane;
 
     @BeforeEach
     void createPodAndUpstreams() throws Exception {
         NetnsSupport.assumeAvailable();
         dir = Files.createTempDirectory("inmesh-proxy-it", PosixFilePermissions.asFileAttribute(
                 PosixFilePermissions.fromString("rwxr-xr-x")));
-        for (String f : List.of("server.py", "echo.py", "tcpclient.py", "pod-bootstrap.yaml")) {
+        for (String f : List.of("server.py", "echo.py", "tcpclient.py", "pod-bootstrap.yaml", "pod-xds.yaml")) {
             try (InputStream in = getClass().getResourceAsStream("/proxy/" + f)) {
                 Files.copy(in, dir.resolve(f));
             }
@@ -88,6 +96,9 @@ class StandaloneProxyNetnsIT {
 
     @AfterEach
     void stopEverything() throws Exception {
+        if (controlPlane != null) {
+            controlPlane.close();
+        }
         for (Process p : processes) {
             p.destroy();
         }
@@ -167,6 +178,75 @@ class StandaloneProxyNetnsIT {
         assertEquals("200 v2 saw 10.77.2.1", appCurl("http://10.77.9.9:8080/", "x-version: v2"));
     }
 
+    @Test
+    void fromAControlPlaneTheAppsRequestsFollowItsRdsRoutesAndARouteUpdateMovesTheNextOneWithoutARestart()
+            throws Exception {
+        startProxyFromControlPlane("REDIRECT", false);
+        assertEquals("200 v1 saw 10.77.1.1", appCurl("http://10.77.9.9:8080/reviews/2"));
+
+        serveXds("2", "v2", false);
+        awaitAppCurl("http://10.77.9.9:8080/reviews/3", "200 v2 saw 10.77.2.1");
+        int v1Requests = lines("log-v1-8081").size();
+        for (int i = 0; i < 3; i++) {
+            assertEquals("200 v2 saw 10.77.2.1", appCurl("http://10.77.9.9:8080/reviews/" + i));
+        }
+        assertEquals(v1Requests, lines("log-v1-8081").size(), "a request went to v1 after the route update");
+        assertTrue(proxy.isAlive(), "the proxy stopped");
+        assertTrue(controlPlane.requests.stream().anyMatch(r -> r.getTypeUrl().endsWith("RouteConfiguration")
+                && r.getVersionInfo().equals("2") && !r.hasErrorDetail()), "the route update was not ACKed");
+        assertInboundCapture();
+    }
+
+    /**
+     * Starts a control plane serving the pod's sidecar configuration with routes to v1, then the proxy with the
+     * capture rules in {@code mode}, taking its configuration from that control plane, and waits until the app's
+     * requests reach v1 through it.
+     */
+    private void startProxyFromControlPlane(String mode, boolean transparent) throws Exception {
+        // the control plane listens in up2, so the pod reaches it only over its own veth (as the proxy, whose
+        // connections the rules do not capture)
+        controlPlane = up2.inside(() -> new TestControlPlane(new InetSocketAddress("10.77.2.2", 15010)));
+        serveXds("1", "v1", transparent);
+        startProxyWithRules(mode, "--xds-address", "10.77.2.2:15010");
+        // the listeners are bound as LDS sends them: until then the app's connections are refused
+        awaitAppCurl("http://10.77.9.9:8080/reviews/1", "200 v1 saw 10.77.1.1");
+    }
+
+    /**
+     * Serves the pod's sidecar configuration over ADS as {@code version}: the bootstrap's capture listeners and
+     * clusters ({@code transparent}: TPROXY's 15006), and pod-xds.yaml's outbound listener, RDS routes to
+     * {@code subset} and EDS clusters.
+     */
+    private void serveXds(String version, String subset, boolean transparent) throws Exception {
+        JsonNode statics = EnvoyJson.tree(bootstrap("PassthroughCluster", transparent)).path("static_resources");
+        JsonNode xds = EnvoyJson.tree(Files.readString(dir.resolve("pod-xds.yaml")).replace("@SUBSET@", subset));
+        List<Listener> listeners = new ArrayList<>(TestControlPlane.parse(xds.path("listeners"), Listener.class));
+        for (Listener l : TestControlPlane.parse(statics.path("listeners"), Listener.class)) {
+            if (l.getName().startsWith("virtual")) {
+                listeners.add(l);
+            }
+        }
+        List<Cluster> clusters = new ArrayList<>(TestControlPlane.parse(xds.path("clusters"), Cluster.class));
+        for (Cluster c : TestControlPlane.parse(statics.path("clusters"), Cluster.class)) {
+            if (!c.getName().startsWith("outbound|")) {
+                clusters.add(c);
+            }
+        }
+        controlPlane.serve(version, listeners, TestControlPlane.parse(xds.path("routes"), RouteConfiguration.class),
+                clusters, TestControlPlane.parse(xds.path("endpoints"), ClusterLoadAssignment.class));
+    }
+
+    /** Repeats the app's request until it is answered {@code expected} (the configuration on its way). */
+    private void awaitAppCurl(String url, String expected) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        String last = appCurl(url);
+        while (!last.equals(expected) && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+            last = appCurl(url);
+        }
+        assertEquals(expected, last, "proxy log:\n" + Files.readString(dir.resolve("proxy.err")));
+    }
+
     private void assertInboundCapture() throws Exception {
         NetnsSupport.Output in = up2.run("curl", "-s", "-m", "5", "-w", " %{http_code}", "http://10.77.2.1:8000/in");
         assertEquals("app saw 127.0.0.6\n 200", in.stdout(), in.stderr());
@@ -184,18 +264,30 @@ class StandaloneProxyNetnsIT {
     // ---- the pod's proxy ----
 
     private void startProxyWithRules(String mode, String outboundCluster, boolean transparent) throws Exception {
-        String config = Files.readString(dir.resolve("pod-bootstrap.yaml"))
+        Files.writeString(dir.resolve("bootstrap.yaml"), bootstrap(outboundCluster, transparent));
+        startProxyWithRules(mode, "-c", dir.resolve("bootstrap.yaml").toString());
+    }
+
+    /** The pod's bootstrap: what its unmatched outbound traffic goes to, and whether 15006 is transparent (TPROXY). */
+    private String bootstrap(String outboundCluster, boolean transparent) throws IOException {
+        return Files.readString(dir.resolve("pod-bootstrap.yaml"))
                 .replace("@OUTBOUND@", outboundCluster)
                 .replace("@TRANSPARENT@", Boolean.toString(transparent));
-        Files.writeString(dir.resolve("bootstrap.yaml"), config);
+    }
+
+    /** Installs the capture rules in {@code mode} and starts the proxy with {@code config} (its configuration). */
+    private void startProxyWithRules(String mode, String... config) throws Exception {
         int rc = InmeshCommand.commandLine().execute("iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m",
                 mode, "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020", "--network-namespace", pod.name());
         assertEquals(0, rc, "inmesh iptables failed");
-        proxy = start(pod, "proxy", javaBin(), "-Xmx256m", "-jar", dir.resolve("inmesh.jar").toString(), "proxy",
-                "-c", dir.resolve("bootstrap.yaml").toString(), "--uid", Integer.toString(PROXY_UID), "--gid",
-                Integer.toString(PROXY_UID), "--event-loops", "2", "--access-log", dir.resolve("access.log").toString(),
+        List<String> argv = new ArrayList<>(List.of(javaBin(), "-Xmx256m", "-jar", dir.resolve("inmesh.jar").toString(),
+                "proxy"));
+        argv.addAll(List.of(config));
+        argv.addAll(List.of("--uid", Integer.toString(PROXY_UID), "--gid", Integer.toString(PROXY_UID),
+                "--event-loops", "2", "--access-log", dir.resolve("access.log").toString(),
                 // the pod's stand-ins for Istio's agent hold 15020/15021/15090, as in a real pod
-                "--no-admin");
+                "--no-admin"));
+        proxy = start(pod, "proxy", argv.toArray(String[]::new));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         Path err = dir.resolve("proxy.err");
         while (System.nanoTime() < deadline) {
