@@ -44,18 +44,30 @@ public final class PrivilegeDrop {
      */
     public static void to(int uid, int gid) {
         Libc libc = Libc.INSTANCE;
-        if (libc.setgroups(1, new int[] {gid}) != 0) {
-            throw new IllegalStateException("setgroups(" + gid + ") failed, errno " + Native.getLastError());
-        }
-        if (libc.setgid(gid) != 0) {
-            throw new IllegalStateException("setgid(" + gid + ") failed, errno " + Native.getLastError());
-        }
+        group(gid);
         if (libc.setuid(uid) != 0) {
             throw new IllegalStateException("setuid(" + uid + ") failed, errno " + Native.getLastError());
         }
         List<String> wrong = threadsNotRunningAs(uid, gid);
         if (!wrong.isEmpty()) {
             throw new IllegalStateException("threads still running with other credentials: " + wrong);
+        }
+    }
+
+    /**
+     * Becomes group {@code gid} (its only supplementary group too), for every thread, while the user stays: root
+     * keeps its capabilities, and the capture rules, which return the proxy group's traffic as they return its
+     * user's, leave its connections alone.
+     *
+     * @throws IllegalStateException with the errno of the call that failed
+     */
+    public static void group(int gid) {
+        Libc libc = Libc.INSTANCE;
+        if (libc.setgroups(1, new int[] {gid}) != 0) {
+            throw new IllegalStateException("setgroups(" + gid + ") failed, errno " + Native.getLastError());
+        }
+        if (libc.setgid(gid) != 0) {
+            throw new IllegalStateException("setgid(" + gid + ") failed, errno " + Native.getLastError());
         }
     }
 

@@ -51,6 +51,9 @@ public final class ProxyServer implements AutoCloseable {
     private final io.netty.channel.group.ChannelGroup accepted =
             new io.netty.channel.group.DefaultChannelGroup(io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
     private volatile java.time.Duration drainTime = DEFAULT_DRAIN_TIME;
+    /** The binds {@link #follow} started that have not completed. */
+    private final java.util.Set<io.netty.channel.ChannelFuture> binding =
+            java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** A graceful drain was started: as Envoy's drain manager, another one is not. */
     private boolean drainStarted;
 
@@ -173,11 +176,26 @@ public final class ProxyServer implements AutoCloseable {
         }
         for (Bound b : added) {
             try {
-                bind(b).addListener((io.netty.channel.ChannelFutureListener) f ->
-                        bound(b, f.isSuccess() ? f.channel() : null, f.cause()));
+                io.netty.channel.ChannelFuture binding = bind(b);
+                this.binding.add(binding);
+                binding.addListener((io.netty.channel.ChannelFutureListener) f -> {
+                    this.binding.remove(f);
+                    bound(b, f.isSuccess() ? f.channel() : null, f.cause());
+                });
             } catch (RuntimeException e) {
                 bound(b, null, e);
             }
+        }
+    }
+
+    /**
+     * Waits (blocking; not on an event loop) at most {@code timeout} for the binds that configuration updates have
+     * started so far, so that the proxy drops root only once the listeners it has been given are bound with it.
+     */
+    public void awaitBinds(java.time.Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        for (io.netty.channel.ChannelFuture f : List.copyOf(binding)) {
+            f.awaitUninterruptibly(Math.max(0, (deadline - System.nanoTime()) / 1_000_000));
         }
     }
 

@@ -205,10 +205,27 @@ public final class StandaloneProxy implements AutoCloseable {
             admin = settings.admin().start(vertx, snapshots, adminAddresses, server::drainListeners, ads);
             // The file, watched as the in-JVM mode watches it, or the control plane's stream: each change applies
             // atomically, its listeners bound, updated or stopped by the server; a bad one keeps the last good
-            // snapshot. The stream is not waited for: until its first configuration the proxy is not ready.
+            // snapshot. The stream is not waited for, unless root is to be dropped: until its first configuration
+            // the proxy is not ready.
+            if (ads != null && settings.uid() >= 0) {
+                // root until the first configuration is bound (below), but in the proxy's group already, whose
+                // connections (to the control plane) the capture rules leave alone as they leave its user's
+                PrivilegeDrop.group(settings.gid());
+            }
             io.vertx.core.Future<Void> first = source.start(snapshots);
             if (ads == null) {
                 first.await(30, TimeUnit.SECONDS);
+            } else if (settings.uid() >= 0) {
+                // The first configuration's listeners are bound as root, as those of a file are: a transparent
+                // virtualInbound (TPROXY, which needs CAP_NET_ADMIN, as Istio's sidecar holds it in that mode) or a
+                // port below 1024. A control plane that does not answer keeps root no longer than a file would.
+                try {
+                    first.await(30, TimeUnit.SECONDS);
+                } catch (java.util.concurrent.TimeoutException e) {
+                    LOG.warning("no configuration from the control plane within 30 s: dropping root; listeners "
+                            + "that need it (transparent, or on a port below 1024) will not be bound");
+                }
+                server.awaitBinds(java.time.Duration.ofSeconds(10));
             }
             AutoCloseable adminClose = admin;
             admin = () -> {

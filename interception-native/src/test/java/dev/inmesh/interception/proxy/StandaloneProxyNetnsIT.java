@@ -197,6 +197,14 @@ class StandaloneProxyNetnsIT {
         assertInboundCapture();
     }
 
+    @Test
+    void fromAControlPlaneInTproxyModeTheTransparentInboundListenerIsBoundAndDeliversInboundRequests()
+            throws Exception {
+        startProxyFromControlPlane("TPROXY", true);
+        assertInboundCapture();
+        assertEquals(0, redirectedConnections("ISTIO_IN_REDIRECT"), "TPROXY mode must not NAT inbound");
+    }
+
     /**
      * Starts a control plane serving the pod's sidecar configuration with routes to v1, then the proxy with the
      * capture rules in {@code mode}, taking its configuration from that control plane, and waits until the app's
