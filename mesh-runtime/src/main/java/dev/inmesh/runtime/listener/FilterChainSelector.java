@@ -35,7 +35,9 @@ public final class FilterChainSelector {
         }
         for (FilterChain c : chains) {
             if (c.tlsContext() != null) {
-                tls.put(c, DownstreamTls.compile(c.tlsContext()));
+                DownstreamTls compiled = DownstreamTls.compile(c.tlsContext());
+                compiled.watchSdsFiles("listener " + listener.name());
+                tls.put(c, compiled);
             }
         }
     }

@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.tls;
 
+import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.api.config.listener.DownstreamTlsContext;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.ssl.ClientAuth;
@@ -8,6 +9,7 @@ import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslProvider;
 import java.util.List;
+import java.util.Map;
 import javax.net.ssl.ExtendedSSLSession;
 import javax.net.ssl.SNIHostName;
 import javax.net.ssl.SNIServerName;
@@ -20,15 +22,17 @@ import javax.net.ssl.SSLPeerUnverifiedException;
  * certificate and key, the client certificate check (asked for only with a validation context, required only when
  * the context says so, as Envoy), the TLS versions, and ALPN as Envoy's listener selects it (the first of the
  * chain's protocols the client offers; none in common, or none configured: no protocol is negotiated and the
- * handshake goes on).
+ * handshake goes on). Once {@link #watchSdsFiles watched}, a changed file of Istio's file SDS names makes a new
+ * server TLS context for the handshakes that follow, as Envoy's listener takes an SDS secret update.
  */
 public final class DownstreamTls {
-    private final DownstreamTlsContext context;
-    private final SslContext sslContext;
+    /** The context and what it compiled to, replaced together when an SDS file changes. */
+    private volatile Compiled current;
 
-    private DownstreamTls(DownstreamTlsContext context, SslContext sslContext) {
-        this.context = context;
-        this.sslContext = sslContext;
+    private record Compiled(DownstreamTlsContext context, SslContext sslContext) {}
+
+    private DownstreamTls(Compiled compiled) {
+        this.current = compiled;
     }
 
     /**
@@ -37,6 +41,29 @@ public final class DownstreamTls {
      * @throws IllegalArgumentException naming the field whose PEM is not usable
      */
     public static DownstreamTls compile(DownstreamTlsContext c) {
+        return new DownstreamTls(compiled(c));
+    }
+
+    /**
+     * Watches the context's SDS files, if it has any: handshakes after a change present the new certificate and check
+     * clients against the new CAs; a changed file that is not usable leaves the last good ones, with a warning naming
+     * {@code owner} ("listener NAME").
+     */
+    public void watchSdsFiles(String owner) {
+        DownstreamTlsContext c = current.context;
+        SdsFileWatcher.watch(this, owner, TlsMaterial.sdsTexts(c.sdsFiles(), c.certificateChain(), c.privateKey(),
+                c.trustedCa()), DownstreamTls::reload);
+    }
+
+    private void reload(Map<String, String> texts) {
+        DownstreamTlsContext c = current.context;
+        SdsFiles f = c.sdsFiles();
+        current = compiled(c.withPems(TlsMaterial.sdsText(texts, f.certificateChain(), c.certificateChain()),
+                TlsMaterial.sdsText(texts, f.privateKey(), c.privateKey()),
+                TlsMaterial.sdsText(texts, f.trustedCa(), c.trustedCa())));
+    }
+
+    private static Compiled compiled(DownstreamTlsContext c) {
         var keys = TlsMaterial.keyManagers(c.certificateChain(), c.privateKey());
         var verifier = TlsMaterial.verifier(TlsMaterial.trustedCas(c.trustedCa(), false), c.subjectAltNames());
         ClientAuth auth = c.clientCertificateRequired() ? ClientAuth.REQUIRE
@@ -44,7 +71,7 @@ public final class DownstreamTls {
         try {
             SslContext ssl = SslContextBuilder.forServer(keys).sslProvider(SslProvider.JDK).trustManager(verifier)
                     .clientAuth(auth).protocols(TlsMaterial.protocols(c.minVersion(), c.maxVersion())).build();
-            return new DownstreamTls(c, ssl);
+            return new Compiled(c, ssl);
         } catch (SSLException | RuntimeException e) {
             throw new IllegalArgumentException("common_tls_context: " + e.getMessage(), e);
         }
@@ -52,13 +79,14 @@ public final class DownstreamTls {
 
     /** The context this was compiled from. */
     public DownstreamTlsContext context() {
-        return context;
+        return current.context;
     }
 
     /** A TLS handler for one accepted connection, in server mode. */
     public SslHandler newHandler(ByteBufAllocator alloc) {
-        SslHandler h = sslContext.newHandler(alloc);
-        List<String> alpn = context.alpnProtocols();
+        Compiled c = current;
+        SslHandler h = c.sslContext.newHandler(alloc);
+        List<String> alpn = c.context.alpnProtocols();
         if (!alpn.isEmpty()) {
             h.engine().setHandshakeApplicationProtocolSelector((SSLEngine engine, List<String> offered) -> {
                 for (String p : alpn) {
@@ -77,7 +105,7 @@ public final class DownstreamTls {
      * validation context's CAs (Istio's {@code connection_security_policy} {@code mutual_tls}).
      */
     public boolean verifiedPeer(SSLEngine engine) {
-        if (context.trustedCa() == null) {
+        if (current.context.trustedCa() == null) {
             return false;
         }
         try {

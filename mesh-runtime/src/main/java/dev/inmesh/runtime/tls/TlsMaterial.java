@@ -2,11 +2,22 @@ package dev.inmesh.runtime.tls;
 
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SubjectAltNameMatcher;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.TlsVersion;
+import dev.inmesh.api.config.core.SdsFiles;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.net.impl.KeyStoreHelper;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.InvalidKeyException;
 import java.security.KeyStore;
+import java.security.PrivateKey;
+import java.security.PublicKey;
+import java.security.Signature;
+import java.security.SignatureException;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.stream.Stream;
 import javax.net.ssl.KeyManagerFactory;
@@ -21,18 +32,54 @@ public final class TlsMaterial {
     /**
      * The key managers of a certificate chain and its private key.
      *
-     * @throws IllegalArgumentException naming {@code tls_certificates} when the PEMs make no usable key
+     * @throws IllegalArgumentException naming {@code tls_certificates} when the PEMs make no usable key, or the key
+     *     is not the certificate's (as Envoy refuses a pair whose values do not match)
      */
     public static KeyManagerFactory keyManagers(String certificateChain, String privateKey) {
         try {
             KeyStore ks = KeyStoreHelper.loadKeyCert(List.of(Buffer.buffer(privateKey)),
                     List.of(Buffer.buffer(certificateChain)));
+            for (String alias : Collections.list(ks.aliases())) {
+                if (ks.getKey(alias, KeyStoreHelper.DUMMY_PASSWORD.toCharArray()) instanceof PrivateKey key
+                        && !matches(key, ks.getCertificate(alias).getPublicKey())) {
+                    throw new IllegalArgumentException("the private key is not the certificate's");
+                }
+            }
             KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
             kmf.init(ks, KeyStoreHelper.DUMMY_PASSWORD.toCharArray());
             return kmf;
         } catch (Exception e) {
             throw new IllegalArgumentException("tls_certificates: not a usable PEM certificate chain and private "
                     + "key: " + e.getMessage(), e);
+        }
+    }
+
+    /** Whether a private key signs what its supposed public key verifies (RSA, EC; other kinds are not checked). */
+    private static boolean matches(PrivateKey key, PublicKey pub) throws GeneralSecurityException {
+        String algorithm = switch (key.getAlgorithm()) {
+            case "RSA" -> "SHA256withRSA";
+            case "EC" -> "SHA256withECDSA";
+            default -> null;
+        };
+        if (algorithm == null) {
+            return true;
+        }
+        byte[] probe = "inmesh key pair check".getBytes(StandardCharsets.US_ASCII);
+        Signature sign = Signature.getInstance(algorithm);
+        sign.initSign(key);
+        sign.update(probe);
+        byte[] signature = sign.sign();
+        Signature verify = Signature.getInstance(algorithm);
+        try {
+            verify.initVerify(pub);
+        } catch (InvalidKeyException e) {
+            return false; // another kind of key
+        }
+        verify.update(probe);
+        try {
+            return verify.verify(signature);
+        } catch (SignatureException e) {
+            return false;
         }
     }
 
@@ -74,6 +121,26 @@ public final class TlsMaterial {
     /** The peer check of a validation context: its chain check (or none) and SAN matchers. */
     public static PeerVerifier verifier(X509TrustManager chain, List<SubjectAltNameMatcher> sans) {
         return new PeerVerifier(chain, sans);
+    }
+
+    /** The text of each SDS file of a context: its certificate chain's, key's and CAs' files that have one. */
+    public static Map<String, String> sdsTexts(SdsFiles files, String chain, String key, String ca) {
+        Map<String, String> texts = new LinkedHashMap<>();
+        if (files.certificateChain() != null) {
+            texts.put(files.certificateChain(), chain);
+        }
+        if (files.privateKey() != null) {
+            texts.putIfAbsent(files.privateKey(), key);
+        }
+        if (files.trustedCa() != null) {
+            texts.putIfAbsent(files.trustedCa(), ca);
+        }
+        return texts;
+    }
+
+    /** The text of an SDS file as read again, or {@code old} when the PEM has no file. */
+    public static String sdsText(Map<String, String> texts, String file, String old) {
+        return file == null ? old : texts.get(file);
     }
 
     /** The Java names of the TLS versions from {@code min} to {@code max}. */

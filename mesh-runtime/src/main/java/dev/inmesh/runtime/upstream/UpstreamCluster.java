@@ -4,12 +4,16 @@ import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.CommonHttpProtocolOptions;
 import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.UpstreamTlsContext;
+import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import dev.inmesh.api.config.endpoint.LbEndpoint;
 import dev.inmesh.api.config.endpoint.Locality;
 import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
 import dev.inmesh.runtime.lb.LoadBalancer;
+import dev.inmesh.runtime.tls.SdsFileWatcher;
+import dev.inmesh.runtime.tls.TlsMaterial;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpConnection;
@@ -42,6 +46,10 @@ public final class UpstreamCluster {
     private volatile Cluster config;
     /** The config's TLS compiled, or null for plaintext; set before {@link #config}. */
     private volatile UpstreamTls tls;
+    /** The config's TLS context {@link #tls} was compiled for (its SDS files may since have been read again). */
+    private volatile UpstreamTlsContext configuredTls;
+    /** The watch of the SDS files of {@link #configuredTls}, or null. */
+    private SdsFileWatcher.Watch<UpstreamCluster> tlsWatch;
     /**
      * Why the config's TLS could not be compiled (a record made in code with a bad PEM; the xDS parser refuses
      * those), or null: its requests then fail to connect (UF) rather than go in plaintext.
@@ -193,8 +201,8 @@ public final class UpstreamCluster {
             throw broken;
         }
         PoolSettings cached = poolSettings;
-        if (cached == null || cached.config != c) {
-            UpstreamTls upstreamTls = tls;
+        UpstreamTls upstreamTls = tls;
+        if (cached == null || cached.config != c || cached.settings.tls() != upstreamTls) {
             CircuitBreakers.Thresholds t = defaultBreakers.thresholds();
             String bind = c.upstreamBindAddress() == null ? null : c.upstreamBindAddress().address();
             int maxConnections = (int) Math.min(Integer.MAX_VALUE, Math.max(1, t.maxConnections()));
@@ -291,24 +299,65 @@ public final class UpstreamCluster {
      */
     private void compileTls(Cluster newConfig) {
         UpstreamTls current = tls;
+        UpstreamTlsContext configured = configuredTls;
         if (current != null && current.context().perRequestHost()
-                && (newConfig.tls() == null || !current.context().equals(newConfig.tls()))) {
+                && (newConfig.tls() == null || !newConfig.tls().equals(configured))) {
             hosts.values().forEach(h -> h.pool.drainPerRequestHost());
             originalDstHosts.values().forEach(h -> h.pool.drainPerRequestHost());
         }
         if (newConfig.tls() == null) {
+            watchTls(null);
             tls = null;
             tlsError = null;
-        } else if (current == null || !current.context().equals(newConfig.tls()) || tlsError != null) {
+        } else if (current == null || !newConfig.tls().equals(configured) || tlsError != null) {
             try {
                 tls = UpstreamTls.compile(newConfig.tls());
                 tlsError = null;
+                watchTls(newConfig.tls());
             } catch (IllegalArgumentException e) {
                 LOG.warning(() -> "cluster " + name + ": TLS not usable, its requests fail: " + e.getMessage());
                 tls = null;
                 tlsError = new IllegalStateException("cluster " + name + ": TLS not usable: " + e.getMessage(), e);
             }
         }
+    }
+
+    /** Watches the SDS files of a newly compiled context (none: stops watching). */
+    private synchronized void watchTls(UpstreamTlsContext c) {
+        if (tlsWatch != null) {
+            tlsWatch.cancel();
+            tlsWatch = null;
+        }
+        configuredTls = c;
+        if (c != null) {
+            tlsWatch = SdsFileWatcher.watch(this, "cluster " + name, TlsMaterial.sdsTexts(c.sdsFiles(),
+                    c.certificateChain(), c.privateKey(), c.trustedCa()), UpstreamCluster::reloadTls);
+        }
+    }
+
+    /**
+     * An SDS file of the cluster's TLS changed (off the event loop): new connections use the new certificate and
+     * CAs, as Envoy's cluster takes an SDS secret update; the pools of the old TLS drain (their requests finish).
+     *
+     * @throws IllegalArgumentException when the new PEMs are not usable (the old TLS stays)
+     */
+    private synchronized void reloadTls(Map<String, String> texts) {
+        UpstreamTls current = tls;
+        if (current == null || closed) {
+            return;
+        }
+        UpstreamTlsContext c = current.context();
+        SdsFiles f = c.sdsFiles();
+        UpstreamTls next = UpstreamTls.compile(c.withPems(
+                TlsMaterial.sdsText(texts, f.certificateChain(), c.certificateChain()),
+                TlsMaterial.sdsText(texts, f.privateKey(), c.privateKey()),
+                TlsMaterial.sdsText(texts, f.trustedCa(), c.trustedCa())));
+        if (c.perRequestHost()) {
+            hosts.values().forEach(h -> h.pool.drainPerRequestHost());
+            originalDstHosts.values().forEach(h -> h.pool.drainPerRequestHost());
+        }
+        tls = next;
+        poolSettings = null; // made again with the new TLS: the hosts' pools change clients
     }
 
     /**
@@ -514,6 +563,7 @@ public final class UpstreamCluster {
             }
         }
         outlierTimer = dnsTimer = cleanupTimer = -1;
+        watchTls(null);
         hosts.values().forEach(h -> h.pool.drain());
         originalDstHosts.values().forEach(h -> h.pool.drain());
         originalDstHosts.clear();

@@ -3,6 +3,7 @@ package dev.inmesh.runtime.xds;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SubjectAltNameMatcher;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.TlsVersion;
+import dev.inmesh.api.config.core.SdsFiles;
 import com.google.protobuf.Internal;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
@@ -29,7 +30,8 @@ import java.util.Set;
  * <p>Of SDS, only the names Istio gives files are taken, read from disk as Istio's agent would serve them:
  * {@code file-cert:CERT~KEY}, {@code file-root:CA}, and {@code file-root:system} (the JVM's trusted certificate
  * authorities). Istio's own secrets ({@code default}, {@code ROOTCA}) come from istiod's CA, which Inmesh does not
- * have.
+ * have. The files of those names are what {@link SdsFiles} keeps, for the runtime to read them again when they
+ * change, as Istio's agent serves a changed file again; a plain {@code filename} is read once, as Envoy reads it.
  */
 final class CommonTlsParser {
     static final String TLS = "envoy.transport_sockets.tls";
@@ -73,8 +75,10 @@ final class CommonTlsParser {
      * @param alpn the ALPN protocols
      * @param min the oldest version, or null for the side's default
      * @param max the newest version, or null for the side's default
+     * @param files the files of Istio's file SDS names the PEMs came from
      */
-    record Common(String[] keyPair, Trust trust, List<String> alpn, TlsVersion min, TlsVersion max) {}
+    record Common(String[] keyPair, Trust trust, List<String> alpn, TlsVersion min, TlsVersion max,
+                  SdsFiles files) {}
 
     /**
      * Parses a common TLS context; {@code side} names the side in the messages ("a client", "a listener"), each of
@@ -95,6 +99,7 @@ final class CommonTlsParser {
         TlsVersion max = Fields.at("tls_params.tls_maximum_protocol_version",
                 () -> version(p.getTlsMaximumProtocolVersion()));
         String[] keyPair = null;
+        String[] keyFiles = {null, null};
         if (c.getTlsCertificatesCount() + c.getTlsCertificateSdsSecretConfigsCount() > 1) {
             throw new FieldError("tls_certificates", side + " presents one certificate in Inmesh (no choice by SNI "
                     + "or key type): " + (c.getTlsCertificatesCount() + c.getTlsCertificateSdsSecretConfigsCount())
@@ -113,14 +118,17 @@ final class CommonTlsParser {
             });
         } else if (c.getTlsCertificateSdsSecretConfigsCount() == 1) {
             SdsSecretConfig s = c.getTlsCertificateSdsSecretConfigs(0);
-            keyPair = Fields.at("tls_certificate_sds_secret_configs[0]", () -> fileCert(s));
+            keyFiles = Fields.at("tls_certificate_sds_secret_configs[0]", () -> fileCertPaths(s));
+            String[] paths = keyFiles;
+            keyPair = Fields.at("tls_certificate_sds_secret_configs[0]", () -> new String[] {
+                read("name", paths[0]), read("name", paths[1])});
         }
-        Trust trust = new Trust(null, false, List.of());
+        Trust trust = new Trust(null, false, List.of(), null);
         if (c.hasValidationContext()) {
             trust = Fields.at("validation_context", () -> validation(c.getValidationContext()));
         } else if (c.hasValidationContextSdsSecretConfig()) {
             trust = Fields.at("validation_context_sds_secret_config",
-                    () -> fileRoot(c.getValidationContextSdsSecretConfig(), new Trust(null, false, List.of())));
+                    () -> fileRoot(c.getValidationContextSdsSecretConfig(), new Trust(null, false, List.of(), null)));
         } else if (c.hasCombinedValidationContext()) {
             var combined = c.getCombinedValidationContext();
             trust = Fields.at("combined_validation_context", () -> {
@@ -132,7 +140,8 @@ final class CommonTlsParser {
                         () -> fileRoot(combined.getValidationContextSdsSecretConfig(), base));
             });
         }
-        return new Common(keyPair, trust, List.copyOf(c.getAlpnProtocolsList()), min, max);
+        return new Common(keyPair, trust, List.copyOf(c.getAlpnProtocolsList()), min, max,
+                new SdsFiles(keyFiles[0], keyFiles[1], trust.caFile()));
     }
 
     /**
@@ -157,8 +166,8 @@ final class CommonTlsParser {
         return null;
     }
 
-    /** A validation context's parts: the CA PEM or the JVM's CAs, and SAN matchers. */
-    record Trust(String ca, boolean system, List<SubjectAltNameMatcher> sans) {}
+    /** A validation context's parts: the CA PEM or the JVM's CAs, SAN matchers, and the CA's file SDS name's file. */
+    record Trust(String ca, boolean system, List<SubjectAltNameMatcher> sans, String caFile) {}
 
     @SuppressWarnings("deprecation") // match_subject_alt_names: deprecated, Istio still writes it
     static Trust validation(CertificateValidationContext v) {
@@ -195,7 +204,7 @@ final class CommonTlsParser {
                 return null;
             });
         }
-        return new Trust(ca, v.hasSystemRootCerts() && ca == null, List.copyOf(sans));
+        return new Trust(ca, v.hasSystemRootCerts() && ca == null, List.copyOf(sans), null);
     }
 
     /** Istio's SDS name for a DestinationRule's CA file, or the system's CAs; the base's SAN matchers kept. */
@@ -206,25 +215,24 @@ final class CommonTlsParser {
             throw new FieldError("name", "\"" + name + "\" given with a trusted_ca in default_validation_context");
         }
         if (name.equals(SYSTEM_ROOT)) {
-            return new Trust(null, true, base.sans);
+            return new Trust(null, true, base.sans, null);
         }
         if (!name.startsWith(FILE_ROOT) || name.length() == FILE_ROOT.length()) {
             throw new FieldError("name", unsupportedSds(name));
         }
-        String ca = read("name", name.substring(FILE_ROOT.length()));
-        return new Trust(ca, false, base.sans);
+        String file = name.substring(FILE_ROOT.length());
+        return new Trust(read("name", file), false, base.sans, file);
     }
 
-    /** Istio's SDS name for a DestinationRule's client certificate and key files: {@code file-cert:CERT~KEY}. */
-    static String[] fileCert(SdsSecretConfig s) {
+    /** The files of Istio's SDS name for a certificate and key: {@code file-cert:CERT~KEY}. */
+    static String[] fileCertPaths(SdsSecretConfig s) {
         Fields.onlyKnown(s, Set.of("name", "sds_config"), Set.of());
         String name = s.getName();
         int tilde = name.indexOf('~');
         if (!name.startsWith(FILE_CERT) || tilde < 0 || tilde == FILE_CERT.length() || tilde == name.length() - 1) {
             throw new FieldError("name", unsupportedSds(name));
         }
-        return new String[] {read("name", name.substring(FILE_CERT.length(), tilde)),
-            read("name", name.substring(tilde + 1))};
+        return new String[] {name.substring(FILE_CERT.length(), tilde), name.substring(tilde + 1)};
     }
 
     private static String unsupportedSds(String name) {

@@ -58,7 +58,7 @@ final class DownstreamTlsParser {
         }
         DownstreamTlsContext parsed = Fields.record("", () -> new DownstreamTlsContext(c.keyPair()[0],
                 c.keyPair()[1], c.trust().ca(), c.trust().sans(), d.getRequireClientCertificate().getValue(),
-                c.alpn(), c.min(), c.max()));
+                c.alpn(), c.min(), c.max(), c.files()));
         try {
             DownstreamTls.compile(parsed); // the PEMs must make a key and trust managers now, not per connection
         } catch (IllegalArgumentException e) {

@@ -12,6 +12,7 @@ import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SubjectAltNameMatcher;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.TlsVersion;
 import dev.inmesh.api.config.core.StringMatcher;
+import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.api.config.listener.DownstreamTlsContext;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.runtime.upstream.TestCertificates;
@@ -108,6 +109,8 @@ class DownstreamTlsParserTest {
         DownstreamTlsContext tls = c.tlsContext();
         assertEquals(SERVER.certificatePem(), tls.certificateChain());
         assertEquals(CA.certificatePem(), tls.trustedCa());
+        // the files of Istio's SDS names, watched for rotation
+        assertEquals(new SdsFiles(CERT_PEM.toString(), KEY_PEM.toString(), CA_PEM.toString()), tls.sdsFiles());
         assertEquals(List.of(new SubjectAltNameMatcher(SanType.URI, new StringMatcher.Prefix("spiffe://cluster.local/",
                 false))), tls.subjectAltNames());
         assertTrue(tls.requireClientCertificate());
@@ -138,6 +141,14 @@ class DownstreamTlsParserTest {
         assertNull(c.tlsContext());
         assertNull(chain("{\"commonTlsContext\": {\"tlsCertificateSdsSecretConfigs\": [{\"name\": "
                 + "\"kubernetes://gateway-cert\"}]}}").tlsContext());
+    }
+
+    @Test
+    void aKeyThatIsNotTheCertificatesIsRefusedByName() throws Exception {
+        Path otherKey = pem(TestCertificates.issue(CA, "other", List.of("other.example.com"), List.of()).keyPem());
+        String e = error("{\"commonTlsContext\": {\"tlsCertificates\": [{\"certificateChain\": {\"filename\": \""
+                + CERT_PEM + "\"}, \"privateKey\": {\"filename\": \"" + otherKey + "\"}}]}}");
+        assertTrue(e.contains("common_tls_context") && e.contains("the private key is not the certificate's"), e);
     }
 
     @Test

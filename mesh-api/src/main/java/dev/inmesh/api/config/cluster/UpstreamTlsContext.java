@@ -1,6 +1,7 @@
 package dev.inmesh.api.config.cluster;
 
 import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.api.config.core.StringMatcher;
 import java.util.List;
 
@@ -30,11 +31,22 @@ import java.util.List;
  *     request's connection is made only to a server whose certificate has a SAN matching the request's host (a
  *     wildcard DNS SAN for one label), in addition to the chain and the {@code subjectAltNames}; as in Envoy, this
  *     check applies without a trusted CA too
+ * @param sdsFiles the files of Istio's file SDS names the PEMs were read from, which are watched and read again
+ *     when they change ({@link SdsFiles#NONE}: none)
  */
 public record UpstreamTlsContext(String sni, String certificateChain, String privateKey, String trustedCa,
                                  boolean systemRootCerts, List<SubjectAltNameMatcher> subjectAltNames,
                                  List<String> alpnProtocols, TlsVersion minVersion, TlsVersion maxVersion,
-                                 boolean autoSni, boolean autoSanValidation) {
+                                 boolean autoSni, boolean autoSanValidation, SdsFiles sdsFiles) {
+
+    /** Without SDS files. */
+    public UpstreamTlsContext(String sni, String certificateChain, String privateKey, String trustedCa,
+                              boolean systemRootCerts, List<SubjectAltNameMatcher> subjectAltNames,
+                              List<String> alpnProtocols, TlsVersion minVersion, TlsVersion maxVersion,
+                              boolean autoSni, boolean autoSanValidation) {
+        this(sni, certificateChain, privateKey, trustedCa, systemRootCerts, subjectAltNames, alpnProtocols,
+                minVersion, maxVersion, autoSni, autoSanValidation, SdsFiles.NONE);
+    }
 
     /** Without {@code auto_sni} and {@code auto_san_validation}. */
     public UpstreamTlsContext(String sni, String certificateChain, String privateKey, String trustedCa,
@@ -47,7 +59,13 @@ public record UpstreamTlsContext(String sni, String certificateChain, String pri
     /** This context with the HTTP protocol options' {@code auto_sni} and {@code auto_san_validation}. */
     public UpstreamTlsContext withAutoSni(boolean sni, boolean sanValidation) {
         return new UpstreamTlsContext(this.sni, certificateChain, privateKey, trustedCa, systemRootCerts,
-                subjectAltNames, alpnProtocols, minVersion, maxVersion, sni, sanValidation);
+                subjectAltNames, alpnProtocols, minVersion, maxVersion, sni, sanValidation, sdsFiles);
+    }
+
+    /** This context with the PEMs read again from its SDS files (the certificate chain, key and CAs). */
+    public UpstreamTlsContext withPems(String chain, String key, String ca) {
+        return new UpstreamTlsContext(sni, chain, key, ca, systemRootCerts, subjectAltNames, alpnProtocols,
+                minVersion, maxVersion, autoSni, autoSanValidation, sdsFiles);
     }
 
     /** Whether each HTTP request's host decides its connection's SNI or the SAN its server must have. */
@@ -92,6 +110,7 @@ public record UpstreamTlsContext(String sni, String certificateChain, String pri
 
     public UpstreamTlsContext {
         sni = sni == null ? "" : sni;
+        sdsFiles = sdsFiles == null ? SdsFiles.NONE : sdsFiles;
         subjectAltNames = subjectAltNames == null ? List.of() : List.copyOf(subjectAltNames);
         alpnProtocols = alpnProtocols == null ? List.of() : List.copyOf(alpnProtocols);
         minVersion = minVersion == null ? TlsVersion.TLSv1_2 : minVersion;

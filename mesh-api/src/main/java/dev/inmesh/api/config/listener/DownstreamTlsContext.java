@@ -3,6 +3,7 @@ package dev.inmesh.api.config.listener;
 import dev.inmesh.api.config.Checks;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SubjectAltNameMatcher;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.TlsVersion;
+import dev.inmesh.api.config.core.SdsFiles;
 import java.util.List;
 
 /**
@@ -23,12 +24,24 @@ import java.util.List;
  * @param alpnProtocols the protocols the listener takes through ALPN, in order of preference; empty: no ALPN
  * @param minVersion the oldest TLS version allowed (Envoy's server default TLS 1.2)
  * @param maxVersion the newest TLS version allowed (Envoy's server default TLS 1.3)
+ * @param sdsFiles the files of Istio's file SDS names the PEMs were read from, which are watched and read again
+ *     when they change ({@link SdsFiles#NONE}: none)
  */
 public record DownstreamTlsContext(String certificateChain, String privateKey, String trustedCa,
                                    List<SubjectAltNameMatcher> subjectAltNames, boolean requireClientCertificate,
-                                   List<String> alpnProtocols, TlsVersion minVersion, TlsVersion maxVersion) {
+                                   List<String> alpnProtocols, TlsVersion minVersion, TlsVersion maxVersion,
+                                   SdsFiles sdsFiles) {
+
+    /** Without SDS files. */
+    public DownstreamTlsContext(String certificateChain, String privateKey, String trustedCa,
+                                List<SubjectAltNameMatcher> subjectAltNames, boolean requireClientCertificate,
+                                List<String> alpnProtocols, TlsVersion minVersion, TlsVersion maxVersion) {
+        this(certificateChain, privateKey, trustedCa, subjectAltNames, requireClientCertificate, alpnProtocols,
+                minVersion, maxVersion, SdsFiles.NONE);
+    }
 
     public DownstreamTlsContext {
+        sdsFiles = sdsFiles == null ? SdsFiles.NONE : sdsFiles;
         Checks.nonNull(certificateChain, "tls_certificates");
         Checks.nonNull(privateKey, "tls_certificates.private_key");
         subjectAltNames = Checks.list(subjectAltNames, "match_typed_subject_alt_names");
@@ -40,6 +53,12 @@ public record DownstreamTlsContext(String certificateChain, String privateKey, S
                 subjectAltNames.size() + " matchers", "trusted_ca too (SAN matching without a trusted CA is insecure)");
         Checks.check(minVersion.compareTo(maxVersion) <= 0, "tls_params", minVersion + ".." + maxVersion,
                 "tls_minimum_protocol_version <= tls_maximum_protocol_version");
+    }
+
+    /** This context with the PEMs read again from its SDS files (the certificate chain, key and CAs). */
+    public DownstreamTlsContext withPems(String chain, String key, String ca) {
+        return new DownstreamTlsContext(chain, key, ca, subjectAltNames, requireClientCertificate, alpnProtocols,
+                minVersion, maxVersion, sdsFiles);
     }
 
     /** Whether a client without a certificate is refused: required, or SAN matchers to satisfy. */

@@ -1,0 +1,29 @@
+package dev.inmesh.api.config.core;
+
+import java.util.LinkedHashSet;
+import java.util.Set;
+
+/**
+ * The files a TLS context's PEMs were read from through Istio's file SDS names ({@code file-cert:CERT~KEY},
+ * {@code file-root:CA}), which Istio's agent watches and serves again when they change; null where a PEM came from
+ * anywhere else (a plain {@code filename}, which Envoy reads once, or an inline value).
+ *
+ * @param certificateChain the certificate chain's file, or null
+ * @param privateKey the private key's file, or null
+ * @param trustedCa the trusted CAs' file, or null
+ */
+public record SdsFiles(String certificateChain, String privateKey, String trustedCa) {
+    /** No PEM from a file SDS name. */
+    public static final SdsFiles NONE = new SdsFiles(null, null, null);
+
+    /** The distinct files, in the order certificate chain, private key, trusted CAs. */
+    public Set<String> paths() {
+        Set<String> paths = new LinkedHashSet<>();
+        for (String p : new String[] {certificateChain, privateKey, trustedCa}) {
+            if (p != null) {
+                paths.add(p);
+            }
+        }
+        return paths;
+    }
+}

@@ -1,0 +1,165 @@
+package dev.inmesh.runtime.tls;
+
+import java.io.IOException;
+import java.lang.ref.WeakReference;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Watches the files of Istio's file SDS names ({@code file-cert:CERT~KEY}, {@code file-root:CA}) that compiled TLS
+ * contexts use, as Istio's agent watches them and serves a changed file to Envoy again: every second, on a thread of
+ * its own (never an event loop), it compares each file's modification time and size with what it saw; a file that
+ * changed is read, and when its text differs from what the context was compiled with, the context's owner rebuilds
+ * it with the new texts. A rebuild that fails (a file unreadable, or not a usable PEM) keeps the last good material
+ * and logs a warning naming the file and the owner; the file is tried again when it changes again.
+ *
+ * <p>The watcher holds its targets weakly: a context no snapshot uses any more is dropped with it.
+ */
+public final class SdsFileWatcher {
+    private static final Logger LOG = Logger.getLogger(SdsFileWatcher.class.getName());
+    /** How often files are looked at, in milliseconds. */
+    private static final long POLL_MILLIS = 1000;
+    private static final List<Watch<?>> WATCHES = new CopyOnWriteArrayList<>();
+    private static ScheduledExecutorService poller;
+
+    private SdsFileWatcher() {}
+
+    /**
+     * Watches {@code files} (each file's path and the text the target was compiled with) for {@code target}, named
+     * {@code owner} in warnings ("listener 0.0.0.0_8443"). When one changes, {@code rebuild} is called, off the event
+     * loop, with the target and the texts of all its files; it throws {@link IllegalArgumentException} to keep the
+     * old material. {@code rebuild} must not capture the target, which is held weakly.
+     */
+    public static <T> Watch<T> watch(T target, String owner, Map<String, String> files,
+                                     BiConsumer<T, Map<String, String>> rebuild) {
+        Watch<T> w = new Watch<>(target, owner, files, rebuild);
+        if (!files.isEmpty()) {
+            WATCHES.add(w);
+            startPolling();
+        }
+        return w;
+    }
+
+    private static synchronized void startPolling() {
+        if (poller == null) {
+            poller = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "inmesh-sds-files");
+                t.setDaemon(true);
+                return t;
+            });
+            poller.scheduleWithFixedDelay(SdsFileWatcher::poll, POLL_MILLIS, POLL_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private static void poll() {
+        Map<String, Stamp> stamps = new HashMap<>();
+        for (Watch<?> w : WATCHES) {
+            try {
+                if (!w.check(stamps)) {
+                    WATCHES.remove(w);
+                }
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, w.owner + ": checking its TLS files failed", e);
+            }
+        }
+    }
+
+    /** A file's modification time and size, or null when it cannot be looked at. */
+    private record Stamp(long modified, long size) {
+        static Stamp of(String file) {
+            try {
+                BasicFileAttributes a = Files.readAttributes(Path.of(file), BasicFileAttributes.class);
+                return new Stamp(a.lastModifiedTime().toMillis(), a.size());
+            } catch (IOException | RuntimeException e) {
+                return null;
+            }
+        }
+    }
+
+    /** The watch of one target's files; {@link #cancel()} ends it. */
+    public static final class Watch<T> {
+        private final WeakReference<T> target;
+        private final String owner;
+        private final BiConsumer<T, Map<String, String>> rebuild;
+        /** The texts the target's material was last made of. */
+        private Map<String, String> texts;
+        /**
+         * The texts last read, usable or not: a certificate and its key rotated one after the other are taken
+         * together once both are new.
+         */
+        private Map<String, String> latest;
+        /** What each file looked like when last read; none yet: read at the first check. */
+        private final Map<String, Stamp> seen = new HashMap<>();
+
+        private Watch(T target, String owner, Map<String, String> files,
+                      BiConsumer<T, Map<String, String>> rebuild) {
+            this.target = new WeakReference<>(target);
+            this.owner = owner;
+            this.texts = Map.copyOf(files);
+            this.latest = texts;
+            this.rebuild = rebuild;
+        }
+
+        public void cancel() {
+            WATCHES.remove(this);
+        }
+
+        /** Looks at the files; false once the target is gone. */
+        private boolean check(Map<String, Stamp> stamps) {
+            T t = target.get();
+            if (t == null) {
+                return false;
+            }
+            List<String> changed = new ArrayList<>();
+            for (String file : texts.keySet()) {
+                Stamp now = stamps.computeIfAbsent(file, Stamp::of);
+                if (!seen.containsKey(file) || !Objects.equals(seen.get(file), now)) {
+                    seen.put(file, now);
+                    changed.add(file);
+                }
+            }
+            if (changed.isEmpty()) {
+                return true;
+            }
+            Map<String, String> next = new LinkedHashMap<>(latest);
+            for (String file : changed) {
+                try {
+                    next.put(file, Files.readString(Path.of(file), StandardCharsets.UTF_8));
+                } catch (IOException | RuntimeException e) {
+                    LOG.warning(() -> owner + ": cannot read the changed TLS file \"" + file + "\" (" + e
+                            + "); it keeps its last good certificates");
+                    return true;
+                }
+            }
+            latest = Map.copyOf(next);
+            if (next.equals(texts)) {
+                return true;
+            }
+            try {
+                rebuild.accept(t, next);
+                texts = latest;
+                LOG.info(() -> owner + ": TLS files " + changed + " changed; new connections use them");
+            } catch (IllegalArgumentException e) {
+                LOG.warning(() -> owner + ": the changed TLS file" + (changed.size() == 1 ? " \"" + changed.get(0)
+                        + "\"" : "s " + changed) + " not usable (" + e.getMessage()
+                        + "); it keeps its last good certificates");
+            }
+            return true;
+        }
+    }
+}
