@@ -1,6 +1,7 @@
 package dev.inmesh.interception;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.interception.proxy.AdminHook;
@@ -11,8 +12,10 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.SelfSignedCertificate;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -222,6 +225,89 @@ class ProxyDownstreamStatsTest {
                 + "\"} " + cx + ".0"), prom);
         assertTrue(prom.contains("envoy_listener_no_filter_chain_match{listener_address=\"127.0.0.1_"
                 + unmatched + "\"} 1.0"), prom);
+    }
+
+    /**
+     * The listener of {@link #listener} whose chain terminates TLS with the certificate {@code server}, asking for a
+     * client certificate of {@code ca}, with {@code more} fields of its common_tls_context's validation context.
+     */
+    private static String tlsListener(String name, int port, SelfSignedCertificate server, SelfSignedCertificate ca,
+                                      String more) {
+        String socket = """
+                      transport_socket:
+                        name: envoy.transport_sockets.tls
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+                          common_tls_context:
+                            tls_certificates: [{certificate_chain: {filename: "%s"}, private_key: {filename: "%s"}}]
+                            validation_context: {trusted_ca: {filename: "%s"}%s}
+                """.formatted(server.certificatePath(), server.privateKeyPath(), ca.certificatePath(), more);
+        return listener(name, port, "").replace("\n      filters:\n", "\n" + socket + "      filters:\n");
+    }
+
+    /** Whether a GET over TLS to {@code port}, presenting {@code own} (null: none), is answered. */
+    private static boolean tlsGet(Vertx vertx, int port, SelfSignedCertificate own) throws Exception {
+        HttpClientOptions o = new HttpClientOptions().setSsl(true).setTrustAll(true).setVerifyHost(false);
+        if (own != null) {
+            o.setKeyCertOptions(own.keyCertOptions());
+        }
+        HttpClient c = vertx.createHttpClient(o);
+        try {
+            return c.request(new RequestOptions().setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(port,
+                    "127.0.0.1")).setHost("svc").setPort(port).setURI("/")).compose(r -> r.send())
+                    .await(10, TimeUnit.SECONDS).statusCode() == 200;
+        } catch (Exception e) {
+            return false;
+        } finally {
+            c.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void theTlsOfAListenersChainsCountsInItsSslStatistics() throws Exception {
+        SelfSignedCertificate server = SelfSignedCertificate.create("proxy.example.com");
+        SelfSignedCertificate client = SelfSignedCertificate.create("client.example.com");
+        SelfSignedCertificate stranger = SelfSignedCertificate.create("client.example.com");
+        int open = freePort();
+        int strict = freePort();
+        int admin = freePort();
+        Path config = dir.resolve("proxy.yaml");
+        // "open" asks for a client certificate of client's; "strict" requires one with a SAN it does not have
+        Files.writeString(config, "static_resources:\n  listeners:\n" + tlsListener("open", open, server, client, "")
+                + tlsListener("strict", strict, server, client,
+                        ", match_typed_subject_alt_names: [{san_type: DNS, matcher: {exact: nobody.example.com}}]")
+                + cluster(backend));
+        proxy = start(config, admin);
+        assertTrue(tlsGet(backends, open, client));
+        assertTrue(tlsGet(backends, open, null));
+        assertFalse(tlsGet(backends, open, stranger));
+        try (Socket s = new Socket("127.0.0.1", open)) {
+            // plain HTTP to a TLS chain: not a TLS record
+            s.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\n\r\n".getBytes());
+            s.setSoTimeout(5_000);
+            while (s.getInputStream().read() >= 0) {
+                // until the proxy closes it
+            }
+        }
+        assertFalse(tlsGet(backends, strict, client));
+        assertFalse(tlsGet(backends, strict, null));
+
+        String o = "listener.127.0.0.1_" + open + ".ssl.";
+        String x = "listener.127.0.0.1_" + strict + ".ssl.";
+        Map<String, Long> st = stats(admin, m -> m.getOrDefault(o + "connection_error", 0L) == 1
+                && m.getOrDefault(x + "fail_verify_no_cert", 0L) == 1);
+        Map.of(o + "handshake", 2L, o + "no_certificate", 1L, o + "fail_verify_error", 1L,
+                o + "connection_error", 1L, o + "fail_verify_san", 0L, x + "handshake", 0L, x + "fail_verify_san", 1L,
+                x + "fail_verify_no_cert", 1L, x + "fail_verify_error", 0L)
+                .forEach((name, n) -> assertEquals(n, st.get(name), name + " in " + st));
+        String prom = get(admin, "/stats/prometheus").body();
+        assertTrue(prom.contains("envoy_listener_ssl_handshake{listener_address=\"127.0.0.1_" + open + "\"} 2.0"),
+                prom);
+        assertTrue(prom.contains("envoy_listener_ssl_fail_verify_san{listener_address=\"127.0.0.1_" + strict
+                + "\"} 1.0"), prom);
+        for (SelfSignedCertificate c : new SelfSignedCertificate[] {server, client, stranger}) {
+            c.delete();
+        }
     }
 
     @Test

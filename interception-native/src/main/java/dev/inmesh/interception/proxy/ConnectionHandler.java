@@ -276,6 +276,10 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             if (!f.isSuccess()) {
                 LOG.log(Level.FINE, "TLS handshake with " + source + " on filter chain " + chain.name() + " of "
                         + target.listener().name() + " failed", f.cause());
+                var why = DownstreamTls.failure(f.cause());
+                if (listenerStats != null && why != null) {
+                    listenerStats.tlsFailed(why);
+                }
                 release();
                 ch.close();
                 return;
@@ -283,6 +287,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             if (!ch.isActive()) {
                 release();
                 return;
+            }
+            if (listenerStats != null) {
+                listenerStats.tlsHandshake(DownstreamTls.clientCertificate(ssl.engine()));
             }
             serverName = DownstreamTls.requestedServerName(ssl.engine());
             mutualTls = tls.verifiedPeer(ssl.engine());

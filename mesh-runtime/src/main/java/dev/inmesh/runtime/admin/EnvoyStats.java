@@ -36,7 +36,7 @@ final class EnvoyStats {
                     Map.of("upstream_rq_xx", "upstream_rq_", "retry.upstream_rq", "retry.upstream_rq_")),
             new Tree("envoy_http_", "http_conn_manager_prefix", "http.", Map.of("fault_", "fault.", "cors_",
                     "cors."), Map.of("downstream_rq_xx", "downstream_rq_")),
-            new Tree("envoy_listener_", "listener_address", "listener.", Map.of(), Map.of()));
+            new Tree("envoy_listener_", "listener_address", "listener.", Map.of("ssl_", "ssl."), Map.of()));
 
     private EnvoyStats() {}
 

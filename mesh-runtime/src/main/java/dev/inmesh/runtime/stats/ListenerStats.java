@@ -9,7 +9,9 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * One listener's statistics, as Envoy keeps them under {@code listener.<address>.} (the address as Envoy writes it,
  * a colon made an underscore: {@code 0.0.0.0_15006}, {@code [__]_8080}): {@code downstream_cx_total},
- * {@code downstream_cx_active}, {@code downstream_cx_destroy} and {@code no_filter_chain_match}. Scraped with the
+ * {@code downstream_cx_active}, {@code downstream_cx_destroy} and {@code no_filter_chain_match}, and the TLS its
+ * filter chains terminate under {@code ssl.}: {@code handshake}, {@code connection_error}, {@code no_certificate},
+ * {@code fail_verify_no_cert}, {@code fail_verify_error} and {@code fail_verify_san}. Scraped with the
  * address in the tag {@code listener_address}, as {@code envoy_listener_downstream_cx_total{listener_address=
  * "0.0.0.0_15006"}}. Only the standalone proxy has listeners that accept connections. Thread-safe.
  */
@@ -21,6 +23,12 @@ public final class ListenerStats {
     private final AtomicLong cxActive = new AtomicLong();
     private final LongAdder cxDestroy = new LongAdder();
     private final LongAdder noFilterChainMatch = new LongAdder();
+    private final LongAdder sslHandshake = new LongAdder();
+    private final LongAdder sslConnectionError = new LongAdder();
+    private final LongAdder sslNoCertificate = new LongAdder();
+    private final LongAdder sslFailVerifyNoCert = new LongAdder();
+    private final LongAdder sslFailVerifyError = new LongAdder();
+    private final LongAdder sslFailVerifySan = new LongAdder();
 
     ListenerStats(MeterRegistry registry, String address) {
         FunctionCounter.builder(PREFIX + "downstream_cx_total", cxTotal, LongAdder::doubleValue).tag(TAG, address)
@@ -31,6 +39,17 @@ public final class ListenerStats {
                 .strongReference(true).register(registry);
         Gauge.builder(PREFIX + "no_filter_chain_match", noFilterChainMatch, LongAdder::doubleValue)
                 .tag(TAG, address).strongReference(true).register(registry);
+        counter(registry, address, "ssl_handshake", sslHandshake);
+        counter(registry, address, "ssl_connection_error", sslConnectionError);
+        counter(registry, address, "ssl_no_certificate", sslNoCertificate);
+        counter(registry, address, "ssl_fail_verify_no_cert", sslFailVerifyNoCert);
+        counter(registry, address, "ssl_fail_verify_error", sslFailVerifyError);
+        counter(registry, address, "ssl_fail_verify_san", sslFailVerifySan);
+    }
+
+    private static void counter(MeterRegistry registry, String address, String name, LongAdder value) {
+        Gauge.builder(PREFIX + name, value, LongAdder::doubleValue).tag(TAG, address).strongReference(true)
+                .register(registry);
     }
 
     /** The listener's name in Envoy's statistics for {@code ip} and {@code port}: {@code 0.0.0.0_15006}. */
@@ -49,6 +68,39 @@ public final class ListenerStats {
     public void connectionClosed() {
         cxActive.decrementAndGet();
         cxDestroy.increment();
+    }
+
+    /**
+     * A TLS handshake of a filter chain succeeded: {@code ssl.handshake}, and {@code ssl.no_certificate} when the
+     * client presented no certificate.
+     */
+    public void tlsHandshake(boolean clientCertificate) {
+        sslHandshake.increment();
+        if (!clientCertificate) {
+            sslNoCertificate.increment();
+        }
+    }
+
+    /** Why a TLS handshake of a filter chain failed, as Envoy's {@code ssl.*} statistics tell it. */
+    public enum TlsFailure {
+        /** {@code ssl.connection_error}: a TLS error other than a failed certificate check. */
+        CONNECTION_ERROR,
+        /** {@code ssl.fail_verify_no_cert}: a required client certificate was not sent. */
+        NO_CERTIFICATE,
+        /** {@code ssl.fail_verify_error}: the client's chain does not lead to the trusted CAs. */
+        VERIFY_ERROR,
+        /** {@code ssl.fail_verify_san}: no SAN of the client's certificate matches the SAN matchers. */
+        VERIFY_SAN
+    }
+
+    /** A TLS handshake of a filter chain failed. */
+    public void tlsFailed(TlsFailure why) {
+        (switch (why) {
+            case CONNECTION_ERROR -> sslConnectionError;
+            case NO_CERTIFICATE -> sslFailVerifyNoCert;
+            case VERIFY_ERROR -> sslFailVerifyError;
+            case VERIFY_SAN -> sslFailVerifySan;
+        }).increment();
     }
 
     /** No filter chain matched a connection, which was closed: {@code no_filter_chain_match}. */

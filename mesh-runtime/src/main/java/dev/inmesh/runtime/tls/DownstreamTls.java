@@ -2,12 +2,15 @@ package dev.inmesh.runtime.tls;
 
 import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.api.config.listener.DownstreamTlsContext;
+import dev.inmesh.runtime.stats.ListenerStats;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslHandshakeTimeoutException;
 import io.netty.handler.ssl.SslProvider;
+import java.security.cert.CertificateException;
 import java.util.List;
 import java.util.Map;
 import javax.net.ssl.ExtendedSSLSession;
@@ -105,14 +108,44 @@ public final class DownstreamTls {
      * validation context's CAs (Istio's {@code connection_security_policy} {@code mutual_tls}).
      */
     public boolean verifiedPeer(SSLEngine engine) {
-        if (current.context.trustedCa() == null) {
-            return false;
-        }
+        return current.context.trustedCa() != null && clientCertificate(engine);
+    }
+
+    /** Whether the client of a finished handshake presented a certificate. */
+    public static boolean clientCertificate(SSLEngine engine) {
         try {
             return engine.getSession().getPeerCertificates().length > 0;
         } catch (SSLPeerUnverifiedException e) {
             return false;
         }
+    }
+
+    /**
+     * Why a handshake failed, as Envoy's listener counts it: a client certificate whose SANs do not match, one whose
+     * chain does not lead to the trusted CAs, a required one not sent, or another TLS error; null when no TLS error
+     * ended it (the handshake timed out, or the client went away), which Envoy counts in none of them.
+     */
+    public static ListenerStats.TlsFailure failure(Throwable cause) {
+        boolean tlsError = false;
+        for (Throwable t = cause; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof PeerVerifier.SanMismatchException) {
+                return ListenerStats.TlsFailure.VERIFY_SAN;
+            }
+            if (t instanceof CertificateException) {
+                return ListenerStats.TlsFailure.VERIFY_ERROR;
+            }
+            if (t instanceof SslHandshakeTimeoutException) {
+                return null;
+            }
+            if (t instanceof SSLException) {
+                tlsError = true;
+                // the JDK's words for a required client certificate not sent (TLS 1.2 and 1.3)
+                if (String.valueOf(t.getMessage()).contains("Empty client certificate chain")) {
+                    return ListenerStats.TlsFailure.NO_CERTIFICATE;
+                }
+            }
+        }
+        return tlsError ? ListenerStats.TlsFailure.CONNECTION_ERROR : null;
     }
 
     /** The server name a client asked for in its handshake (SNI), or null. */

@@ -97,7 +97,7 @@ public final class PeerVerifier extends X509ExtendedTrustManager {
                     + "the request's host " + host + " (auto_san_validation)");
         }
         if (!sans.isEmpty() && !sanMatches(certs[0])) {
-            throw new CertificateException("no subject alternative name of the server's certificate matches "
+            throw new SanMismatchException("no subject alternative name of the server's certificate matches "
                     + "the cluster's SAN matchers");
         }
     }
@@ -155,7 +155,7 @@ public final class PeerVerifier extends X509ExtendedTrustManager {
             chain.checkClientTrusted(certs, authType);
         }
         if (!sans.isEmpty() && !sanMatches(certs[0])) {
-            throw new CertificateException("no subject alternative name of the client's certificate matches "
+            throw new SanMismatchException("no subject alternative name of the client's certificate matches "
                     + "the listener's SAN matchers");
         }
     }
@@ -173,6 +173,15 @@ public final class PeerVerifier extends X509ExtendedTrustManager {
     @Override
     public X509Certificate[] getAcceptedIssuers() {
         return chain == null ? new X509Certificate[0] : chain.getAcceptedIssuers();
+    }
+
+    /** A peer certificate whose chain is good and no SAN of which matches the SAN matchers. */
+    public static final class SanMismatchException extends CertificateException {
+        private static final long serialVersionUID = 1L;
+
+        SanMismatchException(String message) {
+            super(message);
+        }
     }
 
     private record SanPredicate(SanType type, StringMatcher matcher, Predicate<String> test) {
