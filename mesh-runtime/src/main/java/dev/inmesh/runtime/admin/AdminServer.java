@@ -91,7 +91,7 @@ public final class AdminServer {
          * {@link Builder#drainListeners drain action} has started; not served without one.
          */
         DRAIN_LISTENERS("/drain_listeners", true),
-        /** {@code /certs}: Envoy's {@code admin.v3.Certificates}, with none: Inmesh lists no certificates. */
+        /** {@code /certs}: Envoy's {@code admin.v3.Certificates}, the certificates of the TLS contexts in use. */
         CERTS("/certs"),
         /** {@code /memory}: Envoy's {@code admin.v3.Memory}, from the JVM's heap. */
         MEMORY("/memory"),
@@ -138,7 +138,7 @@ public final class AdminServer {
                 case ROOT -> "this list";
                 case QUITQUITQUIT -> "exit the server";
                 case DRAIN_LISTENERS -> "drain listeners (params: inboundonly, graceful, skip_exit)";
-                case CERTS -> "the certificates in use (none: Inmesh does not list its TLS certificates)";
+                case CERTS -> "the certificates of the listeners' and clusters' TLS, as Envoy's Certificates";
                 case MEMORY -> "the JVM's heap as Envoy's Memory (allocated: used, heap_size: committed)";
                 case RUNTIME -> "the runtime layers and values (none: Inmesh has no runtime)";
                 case HOT_RESTART_VERSION -> "the hot restart compatibility version (disabled)";
@@ -341,8 +341,8 @@ public final class AdminServer {
             case HELP, ROOT -> text(req, 200, help(mount));
             case QUITQUITQUIT -> quit(req);
             case DRAIN_LISTENERS -> drainListeners(req);
-            case CERTS -> offLoop(req, "application/json",
-                    () -> ServerInfoJson.print(io.envoyproxy.envoy.admin.v3.Certificates.getDefaultInstance()) + "\n");
+            case CERTS -> offLoop(req, "application/json", () -> ServerInfoJson.print(
+                    CertsJson.certificates(snapshots.current(), java.time.Instant.now())) + "\n");
             case MEMORY -> offLoop(req, "application/json", () -> ServerInfoJson.print(memory()) + "\n");
             case RUNTIME -> req.response().setStatusCode(200).putHeader("content-type", "application/json")
                     .end("{\n \"layers\": [],\n \"entries\": {}\n}\n");

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.StreamInfos;
+import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -14,12 +15,15 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class AdminServerTest {
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
@@ -371,6 +375,87 @@ class AdminServerTest {
     }
 
     @Test
+    void certsListsTheCertificatesOfTheListenersAndClustersTlsAsEnvoysCertificates(@TempDir Path dir)
+            throws Exception {
+        var ca = TestCertificates.ca("mesh-ca");
+        var server = TestCertificates.issue(ca, "web", List.of("web.example.com"), List.of());
+        var client = TestCertificates.issue(ca, "client", List.of(), List.of("spiffe://cluster.local/ns/a/sa/b"));
+        var rotated = TestCertificates.issue(ca, "client-2", List.of(), List.of("spiffe://cluster.local/ns/a/sa/c"));
+        Path serverCert = Files.writeString(dir.resolve("server.pem"), server.certificatePem());
+        Path serverKey = Files.writeString(dir.resolve("server-key.pem"), server.keyPem());
+        Path clientCert = Files.writeString(dir.resolve("client.pem"), client.certificatePem());
+        Path clientKey = Files.writeString(dir.resolve("client-key.pem"), client.keyPem());
+        Path root = Files.writeString(dir.resolve("root.pem"), ca.certificatePem());
+        String downstream = tlsSocket("DownstreamTlsContext", "tls_certificate_sds_secret_configs: [{name: "
+                + "\"file-cert:" + serverCert + "~" + serverKey + "\"}]");
+        String upstream = tlsSocket("UpstreamTlsContext", "tls_certificate_sds_secret_configs: [{name: \"file-cert:"
+                + clientCert + "~" + clientKey + "\"}], validation_context_sds_secret_config: {name: \"file-root:"
+                + root + "\"}");
+        holder.apply(EnvoyConfigReader.read("""
+                static_resources:
+                  listeners:
+                  - name: https
+                    address: {socket_address: {address: 127.0.0.1, port_value: 8443}}
+                    filter_chains:
+                    - transport_socket: %s
+                      filters: [{name: envoy.filters.network.tcp_proxy, typed_config: {"@type": "%s", cluster: c,
+                        stat_prefix: t}}]
+                  clusters:
+                  - {name: c, type: STATIC, connect_timeout: 1s, transport_socket: %s}
+                """.formatted(downstream, "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                upstream)));
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
+                .mount(new AdminServer.Mount("127.0.0.1", 0, AdminServer.Mount.admin().endpoints())).build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            var certs = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/certs").body()).get("certificates");
+            assertEquals(2, certs.size(), certs.toString());
+            var listener = certs.get(0);
+            assertEquals(0, listener.get("ca_cert").size(), certs.toString());
+            var served = listener.get("cert_chain").get(0);
+            assertEquals(serverCert.toString(), served.get("path").asText());
+            assertEquals(serial(server.certificatePem()), served.get("serial_number").asText());
+            assertEquals("web.example.com", served.get("subject_alt_names").get(0).get("dns").asText());
+            // the test's certificates are good for a day
+            assertEquals("0", served.get("days_until_expiration").asText());
+            assertTrue(served.get("valid_from").asText().endsWith("Z"), served.toString());
+            assertTrue(served.get("expiration_time").asText().endsWith("Z"), served.toString());
+            var cluster = certs.get(1);
+            assertEquals(root.toString(), cluster.get("ca_cert").get(0).get("path").asText());
+            assertEquals(serial(ca.certificatePem()), cluster.get("ca_cert").get(0).get("serial_number").asText());
+            assertEquals("spiffe://cluster.local/ns/a/sa/b",
+                    cluster.get("cert_chain").get(0).get("subject_alt_names").get(0).get("uri").asText());
+
+            // a rotated client certificate is the one listed once the cluster uses it
+            Files.writeString(clientKey, rotated.keyPem());
+            Files.writeString(clientCert, rotated.certificatePem());
+            String want = serial(rotated.certificatePem());
+            String listed = null;
+            for (int i = 0; i < 100 && !want.equals(listed); i++) {
+                Thread.sleep(100);
+                listed = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/certs").body()).get("certificates").get(1)
+                        .get("cert_chain").get(0).get("serial_number").asText();
+            }
+            assertEquals(want, listed);
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** An envoy.transport_sockets.tls transport socket (YAML flow) with this context type and common_tls_context. */
+    private static String tlsSocket(String type, String common) {
+        return "{name: envoy.transport_sockets.tls, typed_config: {\"@type\": "
+                + "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3." + type + ", common_tls_context: {"
+                + common + "}}}";
+    }
+
+    /** The serial number of a PEM certificate, in hexadecimal as Envoy prints it. */
+    private static String serial(String pem) throws Exception {
+        return ((java.security.cert.X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509")
+                .generateCertificate(new java.io.ByteArrayInputStream(pem.getBytes()))).getSerialNumber().toString(16);
+    }
+
+    @Test
     void certsMemoryRuntimeAndHotRestartVersionAnswerWhatIstioctlBugReportReads() throws Exception {
         AdminServer own = AdminServer.builder(vertx).snapshots(holder)
                 .mount(new AdminServer.Mount("127.0.0.1", 0, AdminServer.Mount.admin().endpoints())).build();
@@ -379,6 +464,7 @@ class AdminServerTest {
             HttpResponse<String> certs = get(own, "/certs");
             assertEquals(200, certs.statusCode());
             assertEquals("application/json", certs.headers().firstValue("content-type").orElse(""));
+            // no TLS in the configuration: no certificate
             var certList = dev.inmesh.runtime.xds.EnvoyJson.tree(certs.body()).get("certificates");
             assertTrue(certList.isArray() && certList.isEmpty(), certs.body());
 
