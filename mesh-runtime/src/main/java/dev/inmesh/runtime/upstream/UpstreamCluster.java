@@ -341,23 +341,29 @@ public final class UpstreamCluster {
      *
      * @throws IllegalArgumentException when the new PEMs are not usable (the old TLS stays)
      */
-    private synchronized void reloadTls(Map<String, String> texts) {
+    private void reloadTls(Map<String, String> texts) {
         UpstreamTls current = tls;
-        if (current == null || closed) {
+        if (current == null) {
             return;
         }
         UpstreamTlsContext c = current.context();
         SdsFiles f = c.sdsFiles();
+        // compiled outside the lock the request path may take
         UpstreamTls next = UpstreamTls.compile(c.withPems(
                 TlsMaterial.sdsText(texts, f.certificateChain(), c.certificateChain()),
                 TlsMaterial.sdsText(texts, f.privateKey(), c.privateKey()),
                 TlsMaterial.sdsText(texts, f.trustedCa(), c.trustedCa())));
-        if (c.perRequestHost()) {
-            hosts.values().forEach(h -> h.pool.drainPerRequestHost());
-            originalDstHosts.values().forEach(h -> h.pool.drainPerRequestHost());
+        synchronized (this) {
+            if (tls != current || closed) {
+                return; // a new configuration's TLS came meanwhile
+            }
+            if (c.perRequestHost()) {
+                hosts.values().forEach(h -> h.pool.drainPerRequestHost());
+                originalDstHosts.values().forEach(h -> h.pool.drainPerRequestHost());
+            }
+            tls = next;
+            poolSettings = null; // made again with the new TLS: the hosts' pools change clients
         }
-        tls = next;
-        poolSettings = null; // made again with the new TLS: the hosts' pools change clients
     }
 
     /**
