@@ -156,7 +156,7 @@ public final class SdsFileWatcher {
                 LOG.info(() -> owner + ": TLS files " + changed + " changed; new connections use them");
             } catch (IllegalArgumentException e) {
                 LOG.warning(() -> owner + ": the changed TLS file" + (changed.size() == 1 ? " \"" + changed.get(0)
-                        + "\"" : "s " + changed) + " not usable (" + e.getMessage()
+                        + "\" is" : "s " + changed + " are") + " not usable (" + e.getMessage()
                         + "); it keeps its last good certificates");
             }
             return true;
