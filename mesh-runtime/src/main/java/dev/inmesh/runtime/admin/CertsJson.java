@@ -24,20 +24,22 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * {@code /certs} as Envoy's {@code admin.v3.Certificates}: one entry per TLS context in use, the listeners' filter
- * chains' and the clusters', each with its trusted CA ({@code ca_cert}) and its own certificate ({@code cert_chain}):
- * the first certificate of each PEM, with its file ({@code path}; {@code <inline>} for an inline PEM, empty for a
- * plain {@code filename}, which the configuration does not keep), serial number, SANs, validity and days left. A
- * rotated file of Istio's file SDS names shows the certificate now used.
+ * chains' and then the clusters', each by name, with its trusted CA ({@code ca_cert}) and its own certificate
+ * ({@code cert_chain}): the first certificate of each PEM, with its file ({@code path}, for Istio's file SDS names;
+ * empty for an inline PEM or a plain {@code filename}, which the configuration does not keep apart), serial number,
+ * SANs, validity and days left. A rotated file of Istio's file SDS names shows the certificate now used.
  */
 final class CertsJson {
     private CertsJson() {}
 
     static Certificates certificates(MeshSnapshot snapshot, Instant now) {
         Certificates.Builder out = Certificates.newBuilder();
-        for (String name : snapshot.listeners().keySet()) {
+        for (String name : new TreeSet<>(snapshot.listeners().keySet())) {
             FilterChainSelector sel = snapshot.listener(name);
             if (sel == null) {
                 continue;
@@ -54,7 +56,7 @@ final class CertsJson {
                 }
             }
         }
-        for (UpstreamCluster cluster : snapshot.clusterManager().clusters().values()) {
+        for (UpstreamCluster cluster : new TreeMap<>(snapshot.clusterManager().clusters()).values()) {
             UpstreamTls tls;
             try {
                 tls = cluster.tls();
@@ -84,7 +86,9 @@ final class CertsJson {
     }
 
     private static void details(String pem, String file, Instant now, CertificateDetails.Builder d) {
-        d.setPath(file != null ? file : "<inline>");
+        if (file != null) {
+            d.setPath(file);
+        }
         X509Certificate cert;
         try {
             Collection<? extends java.security.cert.Certificate> all = CertificateFactory.getInstance("X.509")

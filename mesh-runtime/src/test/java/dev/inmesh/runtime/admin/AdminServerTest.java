@@ -402,14 +402,16 @@ class AdminServerTest {
                         stat_prefix: t}}]
                   clusters:
                   - {name: c, type: STATIC, connect_timeout: 1s, transport_socket: %s}
+                  - {name: inline, type: STATIC, connect_timeout: 1s, transport_socket: %s}
                 """.formatted(downstream, "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                upstream)));
+                upstream, tlsSocket("UpstreamTlsContext", "validation_context: {trusted_ca: {inline_string: \""
+                        + ca.certificatePem().replace("\n", "\\n") + "\"}}"))));
         AdminServer own = AdminServer.builder(vertx).snapshots(holder)
                 .mount(new AdminServer.Mount("127.0.0.1", 0, AdminServer.Mount.admin().endpoints())).build();
         own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         try {
             var certs = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/certs").body()).get("certificates");
-            assertEquals(2, certs.size(), certs.toString());
+            assertEquals(3, certs.size(), certs.toString());
             var listener = certs.get(0);
             assertEquals(0, listener.get("ca_cert").size(), certs.toString());
             var served = listener.get("cert_chain").get(0);
@@ -425,6 +427,10 @@ class AdminServerTest {
             assertEquals(serial(ca.certificatePem()), cluster.get("ca_cert").get(0).get("serial_number").asText());
             assertEquals("spiffe://cluster.local/ns/a/sa/b",
                     cluster.get("cert_chain").get(0).get("subject_alt_names").get(0).get("uri").asText());
+            // a PEM not from a file SDS name: no path (an inline one here)
+            var inline = certs.get(2).get("ca_cert").get(0);
+            assertEquals("", inline.get("path").asText(), certs.toString());
+            assertEquals(serial(ca.certificatePem()), inline.get("serial_number").asText());
 
             // a rotated client certificate is the one listed once the cluster uses it
             Files.writeString(clientKey, rotated.keyPem());
