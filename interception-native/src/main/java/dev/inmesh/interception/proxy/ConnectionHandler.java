@@ -555,9 +555,22 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         Channel ch = ctx.channel();
         StreamInfo.Direction direction = target.listener().trafficDirection() == TrafficDirection.INBOUND
                 ? StreamInfo.Direction.INBOUND : StreamInfo.Direction.OUTBOUND;
-        // https for the requests of a connection whose TLS this chain terminated, as Envoy's connection scheme
+        // https for the requests of a connection whose TLS this chain terminated, as Envoy's connection scheme; the
+        // certificates both sides presented in it, for x-forwarded-client-cert
+        java.security.cert.Certificate[] peer = null;
+        java.security.cert.Certificate[] own = null;
+        if (chain.tls() && ch.pipeline().get(DOWNSTREAM_TLS) instanceof SslHandler ssl) {
+            javax.net.ssl.SSLSession session = ssl.engine().getSession();
+            own = session.getLocalCertificates();
+            try {
+                peer = session.getPeerCertificates();
+            } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
+                peer = null; // the client presented none
+            }
+        }
         HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot, snapshot.routeTable(chain),
-                hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls);
+                hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls, peer,
+                own);
         ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));
         ByteBuf first = firstBytes;
         firstBytes = Unpooled.EMPTY_BUFFER;

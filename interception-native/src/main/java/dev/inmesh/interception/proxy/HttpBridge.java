@@ -3,6 +3,7 @@ package dev.inmesh.interception.proxy;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.ServerHeader;
+import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RequestBodyStream;
 import dev.inmesh.runtime.router.RouteResult;
@@ -119,17 +120,25 @@ final class HttpBridge {
      */
     record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
                       StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
-                      boolean tls, String tlsServerName, boolean mutualTls, String sourceHostPort,
-                      String destinationHostPort, SocketAddress originalDestination, DownstreamStats stats) {
+                      boolean tls, String tlsServerName, boolean mutualTls, boolean peerCertificate,
+                      String clientCertElement, String sourceHostPort, String destinationHostPort,
+                      SocketAddress originalDestination, DownstreamStats stats) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
          * @param mutualTls whether that TLS verified the client's certificate
+         * @param peerCertificates the certificates the client presented in that TLS, its own first; null for none
+         * @param localCertificates the certificates the proxy presented in it; null for none
          */
         Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
-                   boolean tls, String tlsServerName, boolean mutualTls) {
+                   boolean tls, String tlsServerName, boolean mutualTls,
+                   java.security.cert.Certificate[] peerCertificates,
+                   java.security.cert.Certificate[] localCertificates) {
+            // the x-forwarded-client-cert element is the connection's: made once here, not per request
             this(runtime, snapshot, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
+                    peerCertificates != null && peerCertificates.length > 0,
+                    ForwardedClientCert.element(hcm.forwardClientCert(), peerCertificates, localCertificates),
                     ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm));
         }
@@ -814,7 +823,8 @@ final class HttpBridge {
                     .serverHeader(conn.hcm().serverHeader()).generateRequestId(conn.hcm().generateRequestId())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .corsFilter(conn.hcm()).downstreamStats(conn.stats())
-                    .downstreamTls(conn.tlsServerName(), conn.mutualTls());
+                    .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
+                    .clientCertificate(conn.peerCertificate(), conn.clientCertElement());
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {

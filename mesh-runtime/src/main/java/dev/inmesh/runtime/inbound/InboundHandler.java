@@ -175,8 +175,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         // A sidecar's inbound request is external to Envoy (no single trusted x-forwarded-for address), and there is
         // no mTLS: its connection manager drops the caller's x-envoy-* control headers and x-forwarded-client-cert
-        // before the application sees them
-        dev.inmesh.runtime.router.Router.removeUntrustedHeaders(headers);
+        // (kept only under ALWAYS_FORWARD_ONLY) before the application sees them
+        dev.inmesh.runtime.router.Router.removeUntrustedHeaders(headers,
+                hcm == null ? null : hcm.forwardClientCert().mode());
         // as Envoy's connection manager: a caller's x-forwarded-proto is kept, else it is the connection's scheme
         if (!headers.contains("x-forwarded-proto")) {
             headers.set("x-forwarded-proto", req.isSSL() ? "https" : "http");

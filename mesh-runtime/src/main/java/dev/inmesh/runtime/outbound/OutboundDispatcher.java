@@ -119,7 +119,7 @@ public final class OutboundDispatcher {
                 new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), protocol)
                 .serverHeader(d.serverHeader()).generateRequestId(d.hcm() == null || d.hcm().generateRequestId())
                 .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout()).faultFilter(d.hcm())
-                .corsFilter(d.hcm()).downstreamStats(d.stats())
+                .corsFilter(d.hcm()).forwardClientCert(d.hcm()).downstreamStats(d.stats())
                 .bodyStream(stream);
         if (d.blackhole()) {
             // Istio's virtualOutbound sends such a connection to its BlackHoleCluster: the request is counted there

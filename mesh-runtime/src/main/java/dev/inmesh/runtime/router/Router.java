@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.router;
 
+import dev.inmesh.api.config.listener.ForwardClientCert;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.RetryPolicy;
@@ -78,18 +79,23 @@ public final class Router {
             "x-envoy-upstream-rq-timeout-alt-response");
 
     /**
-     * Takes off a request what a caller may not hand on, as Envoy's connection manager does: its request control
-     * headers ({@code x-envoy-retry-on}, {@code x-envoy-upstream-rq-timeout-ms}, {@code x-envoy-internal}, ...), for
-     * a request it does not take for internal, and, with no mTLS, {@code x-forwarded-client-cert}: inbound, Istio's
-     * APPEND_FORWARD adds one only for a client certificate, so the application never trusts a forged one; outbound,
-     * the default SANITIZE, which Istio's outbound connection managers keep. The router does it on every request; the
-     * in-JVM inbound side before the application sees the request.
+     * Takes off a request what a caller may not hand on, as Envoy's connection manager does on a connection without
+     * a client certificate: its request control headers ({@code x-envoy-retry-on},
+     * {@code x-envoy-upstream-rq-timeout-ms}, {@code x-envoy-internal}, ...), for a request it does not take for
+     * internal, and {@code x-forwarded-client-cert} unless the connection manager says {@code ALWAYS_FORWARD_ONLY}:
+     * inbound, Istio's APPEND_FORWARD adds one only for a client certificate, so the application never trusts a
+     * forged one; outbound, the default SANITIZE, which Istio's outbound connection managers keep. The in-JVM inbound
+     * side does it before the application sees the request; the router does it on every request, with the
+     * connection's client certificate ({@link RouterRequest#clientCertificate}).
+     *
+     * @param forwardClientCert the connection manager's {@code forward_client_cert_details} (null: SANITIZE)
      */
-    public static void removeUntrustedHeaders(MultiMap headers) {
+    public static void removeUntrustedHeaders(MultiMap headers, ForwardClientCert.Mode forwardClientCert) {
         for (AsciiString name : CONTROL_HEADERS) {
             headers.remove(name);
         }
-        headers.remove(HeaderNames.X_FORWARDED_CLIENT_CERT);
+        ForwardedClientCert.apply(headers, forwardClientCert == null ? ForwardClientCert.Mode.SANITIZE
+                : forwardClientCert, false, null);
     }
 
     private final Vertx vertx;
@@ -459,7 +465,10 @@ public final class Router {
         for (AsciiString name : HOP_BY_HOP) {
             rh.remove(name);
         }
-        removeUntrustedHeaders(rh);
+        for (AsciiString name : CONTROL_HEADERS) {
+            rh.remove(name);
+        }
+        ForwardedClientCert.apply(rh, req.forwardClientCert, req.peerCertificate, req.clientCertElement);
         // TE is hop-by-hop too, but as Envoy, keep "te: trailers": gRPC servers require it.
         String te = rh.get(HeaderNames.TE);
         if (te != null && !te.trim().equalsIgnoreCase("trailers")) {

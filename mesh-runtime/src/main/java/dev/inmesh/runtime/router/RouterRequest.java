@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.listener.ForwardClientCert;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.ServerHeader;
@@ -53,6 +54,12 @@ public final class RouterRequest implements RouteRequest {
     String requestedServerName;
     /** Whether the request's connection is TLS the proxy terminated, from a client whose certificate it verified. */
     boolean downstreamMutualTls;
+    /** The connection manager's {@code forward_client_cert_details}: what becomes of a request's XFCC. */
+    ForwardClientCert.Mode forwardClientCert = ForwardClientCert.Mode.SANITIZE;
+    /** Whether the request's connection presented a client certificate (TLS the proxy terminated). */
+    boolean peerCertificate;
+    /** This hop's {@code x-forwarded-client-cert} element for that certificate, or null for none. */
+    String clientCertElement;
     /** Whether the caller went away ({@link Router#cancel}); read by the exchange when it starts. */
     volatile boolean cancelled;
     /** Ends the exchange for a caller that went away, once the router started it; null before. */
@@ -168,6 +175,26 @@ public final class RouterRequest implements RouteRequest {
     public RouterRequest downstreamTls(String serverName, boolean mutualTls) {
         this.requestedServerName = serverName;
         this.downstreamMutualTls = mutualTls;
+        return this;
+    }
+
+    /**
+     * Sets the {@code forward_client_cert_details} of the connection manager the request came through (null: Envoy's
+     * default, SANITIZE).
+     */
+    public RouterRequest forwardClientCert(HttpConnectionManager hcm) {
+        this.forwardClientCert = hcm == null ? ForwardClientCert.Mode.SANITIZE : hcm.forwardClientCert().mode();
+        return this;
+    }
+
+    /**
+     * What the TLS the proxy terminated for the request's connection tells {@code x-forwarded-client-cert}: whether
+     * the client presented a certificate, and this hop's element for it ({@link ForwardedClientCert#element}; null
+     * when the connection manager adds none).
+     */
+    public RouterRequest clientCertificate(boolean presented, String element) {
+        this.peerCertificate = presented;
+        this.clientCertElement = element;
         return this;
     }
 

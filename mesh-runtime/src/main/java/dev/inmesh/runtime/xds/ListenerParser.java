@@ -4,6 +4,7 @@ import com.google.protobuf.Any;
 import dev.inmesh.api.config.core.CidrRange;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.FilterChainMatch;
+import dev.inmesh.api.config.listener.ForwardClientCert;
 import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
@@ -262,10 +263,11 @@ public final class ListenerParser
                 "use_remote_address", "xff_num_trusted_hops", "generate_request_id", "preserve_external_request_id",
                 "upgrade_configs", "codec_type", "http_protocol_options", "max_request_headers_kb",
                 "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "server_name",
-                "server_header_transformation", "common_http_protocol_options"),
+                "server_header_transformation", "common_http_protocol_options", "forward_client_cert_details",
+                "set_current_client_cert_details"),
                 Set.of("access_log", "tracing",
                         "http2_protocol_options",
-                        "request_id_extension", "forward_client_cert_details", "set_current_client_cert_details",
+                        "request_id_extension",
                         "internal_address_config", "delayed_close_timeout", "request_timeout",
                         "request_headers_timeout", "drain_timeout", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
@@ -364,7 +366,28 @@ public final class ListenerParser
                             default -> ServerHeader.Transformation.OVERWRITE;
                         }),
                 h.hasCommonHttpProtocolOptions() ? Fields.at("common_http_protocol_options",
-                        () -> maxHeadersCount(h.getCommonHttpProtocolOptions())) : 0, websocket, codecType(h));
+                        () -> maxHeadersCount(h.getCommonHttpProtocolOptions())) : 0, websocket, codecType(h),
+                forwardClientCert(h));
+    }
+
+    /** {@code forward_client_cert_details} with the {@code set_current_client_cert_details} it adds. */
+    private static ForwardClientCert forwardClientCert(
+            io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager h) {
+        var mode = switch (h.getForwardClientCertDetails()) {
+            case FORWARD_ONLY -> ForwardClientCert.Mode.FORWARD_ONLY;
+            case APPEND_FORWARD -> ForwardClientCert.Mode.APPEND_FORWARD;
+            case SANITIZE_SET -> ForwardClientCert.Mode.SANITIZE_SET;
+            case ALWAYS_FORWARD_ONLY -> ForwardClientCert.Mode.ALWAYS_FORWARD_ONLY;
+            default -> ForwardClientCert.Mode.SANITIZE;
+        };
+        var d = h.getSetCurrentClientCertDetails();
+        Fields.at("set_current_client_cert_details", () -> {
+            Fields.onlyKnown(d, Set.of("subject", "cert", "chain", "dns", "uri"), Set.of());
+            return null;
+        });
+        ForwardClientCert f = new ForwardClientCert(mode, d.getCert(), d.getChain(),
+                d.hasSubject() && d.getSubject().getValue(), d.getUri(), d.getDns());
+        return f.equals(ForwardClientCert.SANITIZE) ? ForwardClientCert.SANITIZE : f;
     }
 
     /** {@code codec_type}: HTTP/3 is refused, as Envoy refuses it on a listener that is not QUIC. */

@@ -54,7 +54,7 @@ class RouterCorsTest {
         return req.corsFilter(new HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null, List.of(
                 new HttpFilter("envoy.filters.http.cors", "envoy.extensions.filters.http.cors.v3.Cors", null, true),
                 new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false,
-                null, 0, null, null, 0, false, null));
+                null, 0, null, null, 0, false, null, null));
     }
 
     /** One virtual host (with the given extra YAML lines) whose one route to c has the given CORS policy (or none). */

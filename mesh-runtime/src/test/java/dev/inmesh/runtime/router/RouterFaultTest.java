@@ -53,7 +53,7 @@ class RouterFaultTest {
         return new HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null, List.of(
                 new HttpFilter("envoy.filters.http.fault", "envoy.extensions.filters.http.fault.v3.HTTPFault",
                         filter), new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false,
-                null, 0, null, null, 0, false, null);
+                null, 0, null, null, 0, false, null, null);
     }
 
     /** A request through a connection manager whose fault filter is Istio's empty one. */

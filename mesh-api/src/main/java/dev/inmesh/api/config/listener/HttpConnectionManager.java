@@ -30,6 +30,9 @@ import java.util.List;
  *                         managers do); without it an upgrade request is answered 403, as Envoy answers it
  * @param codecType the downstream codec ({@code codec_type}); null for {@link CodecType#AUTO}, Envoy's default and
  *                  what Istio writes
+ * @param forwardClientCert what happens to a request's {@code x-forwarded-client-cert}
+ *                          ({@code forward_client_cert_details}, {@code set_current_client_cert_details}); null for
+ *                          {@link ForwardClientCert#SANITIZE}, Envoy's default
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
@@ -37,7 +40,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     boolean preserveExternalRequestId, Http1Options http1,
                                     int maxRequestHeadersKb, PathNormalization pathNormalization,
                                     ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
-                                    CodecType codecType)
+                                    CodecType codecType, ForwardClientCert forwardClientCert)
         implements NetworkFilter {
     /**
      * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
@@ -58,6 +61,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     public HttpConnectionManager {
         http1 = http1 == null ? Http1Options.DEFAULTS : http1;
         codecType = codecType == null ? CodecType.AUTO : codecType;
+        forwardClientCert = forwardClientCert == null ? ForwardClientCert.SANITIZE : forwardClientCert;
         pathNormalization = pathNormalization == null ? PathNormalization.NONE : pathNormalization;
         serverHeader = serverHeader == null ? ServerHeader.DEFAULT : serverHeader;
         maxRequestHeadersCount = maxRequestHeadersCount == 0 ? DEFAULT_MAX_REQUEST_HEADERS_COUNT
