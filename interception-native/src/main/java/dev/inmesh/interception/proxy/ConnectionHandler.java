@@ -77,6 +77,10 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private dev.inmesh.runtime.stats.ListenerStats listenerStats;
     /** Whether this chain terminated TLS for a client whose certificate it verified. */
     private boolean mutualTls;
+    /** The certificates the client presented in the TLS this chain terminated, its own first; null for none. */
+    private java.security.cert.Certificate[] peerCertificates;
+    /** The certificates this proxy presented in that TLS; null for none. */
+    private java.security.cert.Certificate[] ownCertificates;
 
     ConnectionHandler(ProxyRuntime runtime, MeshSnapshot snapshot, FilterChainSelector accepting) {
         this.runtime = runtime;
@@ -247,6 +251,15 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void runChain(ChannelHandlerContext ctx, FilterChain chain, ProtocolDetector.Detection detection) {
+        if (chain.tls() && ctx.pipeline().get(DOWNSTREAM_TLS) instanceof SslHandler ssl) {
+            javax.net.ssl.SSLSession session = ssl.engine().getSession();
+            ownCertificates = session.getLocalCertificates();
+            try {
+                peerCertificates = session.getPeerCertificates();
+            } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
+                peerCertificates = null; // the client presented none
+            }
+        }
         if (chain.filter() instanceof TcpProxy tcp) {
             // the inspector's SNI, else (no TLS inspector) the one of the handshake this chain terminated
             String inspected = detection.serverName();
@@ -512,25 +525,38 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                     : dev.inmesh.runtime.stats.IstioService.of(cluster.config().metadata());
             if (service != null) {
                 return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction
-                        .INBOUND, null, service.host(), service.nameOrHostLabel(), service.namespace(), mutualTls);
+                        .INBOUND, null, service.host(), service.nameOrHostLabel(), service.namespace(), mutualTls,
+                        peerPrincipal(), ownPrincipal());
             }
             if (clusterName.startsWith("InboundPassthroughCluster")) {
                 return new dev.inmesh.runtime.stats.TcpConnectionInfo(dev.inmesh.runtime.stats.StreamInfo.Direction
-                        .INBOUND, null, null, clusterName, null, mutualTls);
+                        .INBOUND, null, null, clusterName, null, mutualTls, peerPrincipal(), ownPrincipal());
             }
         }
         if (clusterName.equals("PassthroughCluster") || clusterName.equals("BlackHoleCluster")) {
             // as Istio's stats: the cluster's name is the service name; which service the bytes were for is unknown
             return new dev.inmesh.runtime.stats.TcpConnectionInfo(inbound ? dev.inmesh.runtime.stats.StreamInfo
                     .Direction.INBOUND : dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND, null, null,
-                    clusterName, null, mutualTls);
+                    clusterName, null, mutualTls, peerPrincipal(), ownPrincipal());
         }
         String[] parts = clusterName.split("\\|", -1);
         String fqdn = parts.length == 4 && !parts[3].isEmpty() ? parts[3] : null;
         String[] labels = fqdn == null ? new String[0] : fqdn.split("\\.");
         return new dev.inmesh.runtime.stats.TcpConnectionInfo(inbound ? dev.inmesh.runtime.stats.StreamInfo.Direction
                 .INBOUND : dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND, null, fqdn,
-                labels.length > 0 ? labels[0] : null, labels.length > 1 ? labels[1] : null, mutualTls);
+                labels.length > 0 ? labels[0] : null, labels.length > 1 ? labels[1] : null, mutualTls,
+                peerPrincipal(), ownPrincipal());
+    }
+
+    /** The client's identity (its certificate's first URI SAN) when it presented a certificate, else null. */
+    private String peerPrincipal() {
+        return dev.inmesh.runtime.router.ForwardedClientCert.principal(peerCertificates);
+    }
+
+    /** This proxy's identity in TLS whose client presented a certificate (Istio's mTLS), else null. */
+    private String ownPrincipal() {
+        return peerCertificates == null || peerCertificates.length == 0 ? null
+                : dev.inmesh.runtime.router.ForwardedClientCert.principal(ownCertificates);
     }
 
     /** The cluster of a tcp_proxy: a named one, or one of weighted clusters by weight. */
@@ -556,21 +582,10 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         StreamInfo.Direction direction = target.listener().trafficDirection() == TrafficDirection.INBOUND
                 ? StreamInfo.Direction.INBOUND : StreamInfo.Direction.OUTBOUND;
         // https for the requests of a connection whose TLS this chain terminated, as Envoy's connection scheme; the
-        // certificates both sides presented in it, for x-forwarded-client-cert
-        java.security.cert.Certificate[] peer = null;
-        java.security.cert.Certificate[] own = null;
-        if (chain.tls() && ch.pipeline().get(DOWNSTREAM_TLS) instanceof SslHandler ssl) {
-            javax.net.ssl.SSLSession session = ssl.engine().getSession();
-            own = session.getLocalCertificates();
-            try {
-                peer = session.getPeerCertificates();
-            } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
-                peer = null; // the client presented none
-            }
-        }
+        // certificates both sides presented in it, for x-forwarded-client-cert and the principals
         HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot, snapshot.routeTable(chain),
-                hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls, peer,
-                own);
+                hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls,
+                peerCertificates, ownCertificates);
         ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));
         ByteBuf first = firstBytes;
         firstBytes = Unpooled.EMPTY_BUFFER;

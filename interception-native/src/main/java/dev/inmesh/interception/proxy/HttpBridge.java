@@ -121,7 +121,8 @@ final class HttpBridge {
     record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
                       StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                       boolean tls, String tlsServerName, boolean mutualTls, boolean peerCertificate,
-                      String clientCertElement, String sourceHostPort, String destinationHostPort,
+                      String clientCertElement, String peerPrincipal, String localPrincipal,
+                      String sourceHostPort, String destinationHostPort,
                       SocketAddress originalDestination, DownstreamStats stats) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
@@ -139,6 +140,8 @@ final class HttpBridge {
             this(runtime, snapshot, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
                     peerCertificates != null && peerCertificates.length > 0,
                     ForwardedClientCert.element(hcm.forwardClientCert(), peerCertificates, localCertificates),
+                    ForwardedClientCert.principal(peerCertificates), peerCertificates == null
+                            || peerCertificates.length == 0 ? null : ForwardedClientCert.principal(localCertificates),
                     ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm));
         }
@@ -824,7 +827,8 @@ final class HttpBridge {
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .corsFilter(conn.hcm()).downstreamStats(conn.stats())
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
-                    .clientCertificate(conn.peerCertificate(), conn.clientCertElement());
+                    .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
+                    .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal());
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {

@@ -1,15 +1,22 @@
 package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.NetClient;
+import io.vertx.core.net.NetClientOptions;
+import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.PemTrustOptions;
 import io.vertx.core.net.SocketAddress;
@@ -22,17 +29,21 @@ import java.security.cert.CertificateFactory;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code x-forwarded-client-cert} through the proxy, as Envoy's connection manager writes it by its
- * {@code forward_client_cert_details}: on a connection whose TLS the proxy terminated and whose client presented a
- * certificate, APPEND_FORWARD (Istio's inbound sidecar) appends this hop's element (By, Hash, then the
- * {@code set_current_client_cert_details}) to the caller's header and SANITIZE_SET replaces the header with it;
- * without a client certificate the header is removed, but under ALWAYS_FORWARD_ONLY.
+ * The identity of a client certificate through the proxy. {@code x-forwarded-client-cert}, as Envoy's connection
+ * manager writes it by its {@code forward_client_cert_details}: on a connection whose TLS the proxy terminated and
+ * whose client presented a certificate, APPEND_FORWARD (Istio's inbound sidecar) appends this hop's element (By,
+ * Hash, then the {@code set_current_client_cert_details}) to the caller's header and SANITIZE_SET replaces the header
+ * with it; without a client certificate the header is removed, but under ALWAYS_FORWARD_ONLY. And Istio's
+ * {@code source_principal} and {@code destination_principal} of an inbound mTLS request or TCP connection: the URI
+ * SANs of the client's certificate and the proxy's own.
  */
 @Timeout(60)
 class ForwardedClientCertTest {
@@ -69,9 +80,23 @@ class ForwardedClientCertTest {
         return p.toString();
     }
 
-    /** A listener on {@code port} terminating TLS with the server's certificate, asking for a client's. */
+    /** A listener terminating TLS with the server's certificate, asking for a client's; its port. */
     private int proxy(String hcmFields) throws Exception {
-        int port = LoopbackProxy.freePort();
+        return proxy(hcmFields, false).addresses.get(0).getPort();
+    }
+
+    /**
+     * The proxy with a listener terminating TLS with the server's certificate, asking for a client's, its chain's
+     * connection manager with these fields ({@code inbound}: the listener INBOUND, as virtualInbound is).
+     */
+    private LoopbackProxy proxy(String hcmFields, boolean inbound) throws Exception {
+        String listener = Http1RequestsTest.listener("front", LoopbackProxy.freePort(),
+                hcmFields.replace("\n", "\n" + " ".repeat(10)));
+        return start("static_resources:\n  listeners:\n" + listener + Http1RequestsTest.clusterC(app), inbound);
+    }
+
+    /** The proxy with this configuration, its (first) chain terminating TLS as {@link #proxy} says. */
+    private LoopbackProxy start(String config, boolean inbound) throws Exception {
         String socket = ("transport_socket:\n  name: envoy.transport_sockets.tls\n  typed_config:\n"
                 + "    \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n"
                 + "    common_tls_context:\n"
@@ -80,24 +105,24 @@ class ForwardedClientCertTest {
                 + "\"}}]\n"
                 + "      validation_context: {trusted_ca: {filename: \"" + file("ca.pem", ca.certificatePem())
                 + "\"}}\n").indent(6);
-        String yaml = "static_resources:\n  listeners:\n" + Http1RequestsTest.listener("front", port,
-                hcmFields.replace("\n", "\n" + " ".repeat(10)))
-                + Http1RequestsTest.clusterC(app);
-        yaml = yaml.replaceFirst("    - filters:\n", "    - " + socket.substring(6) + "      filters:\n");
+        String yaml = config.replaceFirst("    - filters:\n", "    - " + socket.substring(6) + "      filters:\n");
+        if (inbound) {
+            yaml = yaml.replace("    filter_chains:\n", "    traffic_direction: INBOUND\n    filter_chains:\n");
+        }
         LoopbackProxy p = new LoopbackProxy(yaml);
         opened.push(p);
-        return port;
+        return p;
+    }
+
+    private HttpClientOptions tls(HttpClientOptions o, Issued own) {
+        o.setSsl(true).setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(ca.certificatePem())));
+        return own == null ? o : (HttpClientOptions) o.setKeyCertOptions(new PemKeyCertOptions()
+                .setCertValue(Buffer.buffer(own.certificatePem())).setKeyValue(Buffer.buffer(own.keyPem())));
     }
 
     /** GET / with host svc and the given x-forwarded-client-cert (null: none), presenting {@code own} or none. */
     private String get(int port, Issued own, String xfcc) throws Exception {
-        HttpClientOptions o = new HttpClientOptions().setSsl(true).setVerifyHost(false)
-                .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(ca.certificatePem())));
-        if (own != null) {
-            o.setKeyCertOptions(new PemKeyCertOptions().setCertValue(Buffer.buffer(own.certificatePem()))
-                    .setKeyValue(Buffer.buffer(own.keyPem())));
-        }
-        HttpClient c = vertx.createHttpClient(o);
+        HttpClient c = vertx.createHttpClient(tls(new HttpClientOptions().setVerifyHost(false), own));
         opened.push(() -> c.close().await(10, TimeUnit.SECONDS));
         RequestOptions r = new RequestOptions().setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
                 .setHost("svc").setPort(port).setURI("/");
@@ -148,5 +173,57 @@ class ForwardedClientCertTest {
                 "By=spiffe://a"));
         // the default, SANITIZE, removes it even from a client with a certificate
         assertEquals("none", get(proxy(""), client, "By=spiffe://a"));
+    }
+
+    /** The value of {@code label} in a scrape of {@code registry}. */
+    private static String label(PrometheusMeterRegistry registry, String name, String label) {
+        Matcher m = Pattern.compile("^" + name + "\\{[^}]*\\b" + label + "=\"([^\"]*)\"", Pattern.MULTILINE)
+                .matcher(registry.scrape());
+        assertTrue(m.find(), registry.scrape());
+        return m.group(1);
+    }
+
+    @Test
+    void anInboundMtlsRequestIsLabelledWithTheClientsAndTheProxysPrincipals() throws Exception {
+        LoopbackProxy proxy = proxy("", true);
+        int port = proxy.addresses.get(0).getPort();
+        get(port, client, null);
+        get(port, null, null);
+        for (int i = 0; i < 200 && proxy.requests.size() < 2; i++) {
+            Thread.sleep(25);
+        }
+        PrometheusMeterRegistry mtls = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics.create(mtls, new WorkloadInfo("reviews-v1", "default", "reviews", "v1"))
+                .record(proxy.requests.get(0));
+        assertEquals(CLIENT_ID, label(mtls, "istio_requests_total", "source_principal"));
+        assertEquals(SERVER_ID, label(mtls, "istio_requests_total", "destination_principal"));
+        // a client without a certificate: as Istio without mTLS, neither principal is known
+        PrometheusMeterRegistry plain = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics.create(plain, new WorkloadInfo("reviews-v1", "default", "reviews", "v1"))
+                .record(proxy.requests.get(1));
+        assertEquals("unknown", label(plain, "istio_requests_total", "source_principal"));
+        assertEquals("unknown", label(plain, "istio_requests_total", "destination_principal"));
+    }
+
+    @Test
+    void anInboundMtlsTcpConnectionIsLabelledWithTheClientsAndTheProxysPrincipals() throws Exception {
+        int echo = vertx.createNetServer().connectHandler(so -> so.handler(so::write))
+                .listen(0, "127.0.0.1").await().actualPort();
+        int port = LoopbackProxy.freePort();
+        LoopbackProxy proxy = start(TcpRelayTest.config(port, "", "", echo), true);
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        proxy.server.tcpMetrics(MeshMetrics.create(registry, new WorkloadInfo("reviews-v1", "default", "reviews",
+                "v1"))::tcpConnectionOpened);
+        HttpClientOptions o = tls(new HttpClientOptions(), client);
+        NetClient net = vertx.createNetClient(new NetClientOptions().setSsl(true).setHostnameVerificationAlgorithm("")
+                .setTrustOptions(o.getTrustOptions()).setKeyCertOptions(o.getKeyCertOptions()));
+        NetSocket so = net.connect(port, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        var echoed = new java.util.concurrent.CompletableFuture<String>();
+        so.handler(b -> echoed.complete(b.toString()));
+        so.write("ping").await(10, TimeUnit.SECONDS);
+        assertEquals("ping", echoed.get(10, TimeUnit.SECONDS));
+        assertEquals(CLIENT_ID, label(registry, "istio_tcp_connections_opened_total", "source_principal"));
+        assertEquals(SERVER_ID, label(registry, "istio_tcp_connections_opened_total", "destination_principal"));
+        so.close().await(10, TimeUnit.SECONDS);
     }
 }

@@ -768,7 +768,8 @@ public final class Router {
                         : ex.upstreamPeer != null ? ex.upstreamPeer : dest.workload(),
                 dest.host(), dest.name(), dest.namespace(),
                 !ex.grpc ? null : Grpc.finalStatus(response.upstream == null ? null : response.upstream.trailers(),
-                        response.headers, status), req.downstreamMutualTls);
+                        response.headers, status), req.downstreamMutualTls,
+                req.downstreamPeerPrincipal, req.downstreamLocalPrincipal);
         try {
             observer.accept(info);
         } catch (RuntimeException e) {

@@ -54,6 +54,10 @@ public final class RouterRequest implements RouteRequest {
     String requestedServerName;
     /** Whether the request's connection is TLS the proxy terminated, from a client whose certificate it verified. */
     boolean downstreamMutualTls;
+    /** The first URI SAN of the certificate the client presented in that TLS, or null. */
+    String downstreamPeerPrincipal;
+    /** The first URI SAN of the proxy's own certificate in that TLS, or null. */
+    String downstreamLocalPrincipal;
     /** The connection manager's {@code forward_client_cert_details}: what becomes of a request's XFCC. */
     ForwardClientCert.Mode forwardClientCert = ForwardClientCert.Mode.SANITIZE;
     /** Whether the request's connection presented a client certificate (TLS the proxy terminated). */
@@ -195,6 +199,17 @@ public final class RouterRequest implements RouteRequest {
     public RouterRequest clientCertificate(boolean presented, String element) {
         this.peerCertificate = presented;
         this.clientCertElement = element;
+        return this;
+    }
+
+    /**
+     * The identities of the TLS the proxy terminated for the request's connection, for Istio's
+     * {@code source_principal} and {@code destination_principal}: the first URI SAN of the client's certificate and
+     * of the proxy's own (null: none).
+     */
+    public RouterRequest downstreamPrincipals(String peer, String local) {
+        this.downstreamPeerPrincipal = peer;
+        this.downstreamLocalPrincipal = local;
         return this;
     }
 

@@ -42,6 +42,10 @@ import java.util.Set;
  *     requests
  * @param downstreamMutualTls whether the request came over TLS the proxy terminated, from a client whose certificate
  *     it verified (Istio's {@code connection_security_policy} {@code mutual_tls})
+ * @param downstreamPeerPrincipal the first URI SAN of the certificate the client presented in TLS the proxy
+ *     terminated (Istio's {@code source_principal} inbound), or null
+ * @param downstreamLocalPrincipal the first URI SAN of the proxy's own certificate in that TLS (Istio's
+ *     {@code destination_principal} inbound), or null
  */
 public record StreamInfo(
         Direction direction,
@@ -73,7 +77,9 @@ public record StreamInfo(
         String destinationServiceName,
         String destinationServiceNamespace,
         String grpcStatus,
-        boolean downstreamMutualTls) {
+        boolean downstreamMutualTls,
+        String downstreamPeerPrincipal,
+        String downstreamLocalPrincipal) {
 
     /** Which side of the workload the request crossed. */
     public enum Direction {
@@ -110,6 +116,6 @@ public record StreamInfo(
                 bytesReceived, bytesSent, durationMillis, upstreamServiceTimeMillis, requestId, authority, userAgent,
                 forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
                 downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
-                destinationServiceName, destinationServiceNamespace, grpcStatus, false);
+                destinationServiceName, destinationServiceNamespace, grpcStatus, false, null, null);
     }
 }

@@ -11,10 +11,13 @@ package dev.inmesh.runtime.stats;
  * @param destinationServiceNamespace the service's namespace, or null
  * @param downstreamMutualTls whether the connection is TLS the proxy terminated, from a client whose certificate it
  *     verified (Istio's {@code connection_security_policy} {@code mutual_tls})
+ * @param downstreamPeerPrincipal the first URI SAN of the client's certificate in that TLS, or null
+ * @param downstreamLocalPrincipal the first URI SAN of the proxy's own certificate in it, or null
  */
 public record TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo peer, String destinationService,
                                 String destinationServiceName, String destinationServiceNamespace,
-                                boolean downstreamMutualTls) {
+                                boolean downstreamMutualTls, String downstreamPeerPrincipal,
+                                String downstreamLocalPrincipal) {
     public TcpConnectionInfo {
         if (direction == null) {
             throw new IllegalArgumentException("direction: null (expected: INBOUND or OUTBOUND)");
@@ -26,5 +29,13 @@ public record TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo pee
     public TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo peer, String destinationService,
                              String destinationServiceName, String destinationServiceNamespace) {
         this(direction, peer, destinationService, destinationServiceName, destinationServiceNamespace, false);
+    }
+
+    /** A connection with no principals known (no client certificate). */
+    public TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo peer, String destinationService,
+                             String destinationServiceName, String destinationServiceNamespace,
+                             boolean downstreamMutualTls) {
+        this(direction, peer, destinationService, destinationServiceName, destinationServiceNamespace,
+                downstreamMutualTls, null, null);
     }
 }
