@@ -77,6 +77,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private dev.inmesh.runtime.stats.ListenerStats listenerStats;
     /** Whether this chain terminated TLS for a client whose certificate it verified. */
     private boolean mutualTls;
+    /** The drain of the connection's filter chain, once one is picked. */
+    private ChainDrains.Drain drain;
     /** The certificates the client presented in the TLS this chain terminated, its own first; null for none. */
     private java.security.cert.Certificate[] peerCertificates;
     /** The certificates this proxy presented in that TLS; null for none. */
@@ -233,6 +235,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             return;
         }
+        // the connection drains with its chain: when a configuration drops or changes the chain or its listener
+        drain = runtime.drains.of(target.listener(), chain);
+        drain.add(ctx.channel());
         if (chain.tls()) {
             DownstreamTls tls = target.tls(chain);
             if (tls == null) {
@@ -585,7 +590,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         // certificates both sides presented in it, for x-forwarded-client-cert and the principals
         HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot, snapshot.routeTable(chain),
                 hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls,
-                peerCertificates, ownCertificates);
+                peerCertificates, ownCertificates, drain);
         ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));
         ByteBuf first = firstBytes;
         firstBytes = Unpooled.EMPTY_BUFFER;

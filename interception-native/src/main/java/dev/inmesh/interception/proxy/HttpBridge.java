@@ -123,19 +123,20 @@ final class HttpBridge {
                       boolean tls, String tlsServerName, boolean mutualTls, boolean peerCertificate,
                       String clientCertElement, String peerPrincipal, String localPrincipal,
                       String sourceHostPort, String destinationHostPort,
-                      SocketAddress originalDestination, DownstreamStats stats) {
+                      SocketAddress originalDestination, DownstreamStats stats, ChainDrains.Drain drain) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
          * @param mutualTls whether that TLS verified the client's certificate
          * @param peerCertificates the certificates the client presented in that TLS, its own first; null for none
          * @param localCertificates the certificates the proxy presented in it; null for none
+         * @param drain the drain of the connection's filter chain
          */
         Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                    boolean tls, String tlsServerName, boolean mutualTls,
                    java.security.cert.Certificate[] peerCertificates,
-                   java.security.cert.Certificate[] localCertificates) {
+                   java.security.cert.Certificate[] localCertificates, ChainDrains.Drain drain) {
             // the x-forwarded-client-cert element is the connection's: made once here, not per request
             this(runtime, snapshot, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
                     peerCertificates != null && peerCertificates.length > 0,
@@ -143,7 +144,8 @@ final class HttpBridge {
                     ForwardedClientCert.principal(peerCertificates), peerCertificates == null
                             || peerCertificates.length == 0 ? null : ForwardedClientCert.principal(localCertificates),
                     ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
-                    new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm));
+                    new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm),
+                    drain);
         }
 
         /**
@@ -162,9 +164,12 @@ final class HttpBridge {
             return runtime.snapshots.current().clusterManager();
         }
 
-        /** Whether this connection's listener drains: its requests are discouraged (see ProxyRuntime#draining). */
+        /**
+         * Whether this connection's listener drains (see ProxyRuntime#draining), or its filter chain, which a new
+         * configuration dropped or changed (see ChainDrains): its requests are discouraged.
+         */
         boolean draining() {
-            return runtime.draining(direction == StreamInfo.Direction.INBOUND);
+            return runtime.draining(direction == StreamInfo.Direction.INBOUND) || drain != null && drain.started();
         }
 
         /** The connection manager's {@code max_request_headers_kb}, in bytes. */
@@ -241,6 +246,9 @@ final class HttpBridge {
                     }
                 }));
                 conn.runtime().http2Opened(ctx.channel(), conn.direction() == StreamInfo.Direction.INBOUND);
+                if (conn.drain() != null) {
+                    conn.drain().http2Opened(ctx.channel());
+                }
                 p.addAfter("h2-streams", "h2-errors", new ChannelInboundHandlerAdapter() {
                     @Override
                     public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {

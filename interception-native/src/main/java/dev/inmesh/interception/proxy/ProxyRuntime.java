@@ -56,6 +56,11 @@ final class ProxyRuntime {
     /** The open HTTP/2 connections, each with whether it came through an inbound listener. */
     private final Map<Channel, Boolean> http2 = new ConcurrentHashMap<>();
 
+    /** How long a drain lasts: Envoy's {@code --drain-time-s}. */
+    volatile java.time.Duration drainTime = ProxyServer.DEFAULT_DRAIN_TIME;
+    /** The connections of each listener's filter chains, drained when a configuration drops or changes them. */
+    final ChainDrains drains = new ChainDrains(this);
+
     /** Tests only: sees each HTTP/1 connection once its handlers are in place. */
     volatile java.util.function.Consumer<Channel> http1Hook;
 

@@ -50,7 +50,6 @@ public final class ProxyServer implements AutoCloseable {
     /** Every accepted connection still open. */
     private final io.netty.channel.group.ChannelGroup accepted =
             new io.netty.channel.group.DefaultChannelGroup(io.netty.util.concurrent.GlobalEventExecutor.INSTANCE);
-    private volatile java.time.Duration drainTime = DEFAULT_DRAIN_TIME;
     /** The binds {@link #follow} started that have not completed. */
     private final java.util.Set<io.netty.channel.ChannelFuture> binding =
             java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -137,12 +136,14 @@ public final class ProxyServer implements AutoCloseable {
      * Applies a new snapshot's listeners, as Envoy's listener manager applies an LDS update: a listener that keeps
      * its name and its socket (address, port, transparency) keeps accepting, and its new connections get the new
      * configuration (filter chains, listener filters); a listener that is gone, or no longer binds to its port,
-     * stops accepting, and its connections run on; a listener that changed its socket stops and binds anew; a new
-     * listener is bound. Binding does not block (it may run on an event loop): a listener that cannot be bound (its
+     * stops accepting; a listener that changed its socket stops and binds anew; a new listener is bound. The
+     * connections of a listener that is gone or changed, and of filter chains removed or changed, drain
+     * ({@link ChainDrains}). Binding does not block (it may run on an event loop): a listener that cannot be bound (its
      * address in use, a port below 1024 once root is dropped) is logged and left out; the others are not affected.
      */
     private void follow(MeshSnapshot snapshot) {
         List<Channel> stopped = new ArrayList<>();
+        java.util.Set<String> replaced = new java.util.HashSet<>();
         List<Bound> added = new ArrayList<>();
         synchronized (this) {
             if (!following || closed) {
@@ -156,6 +157,7 @@ public final class ProxyServer implements AutoCloseable {
                     b.current = new Current(snapshot, next);
                 } else {
                     it.remove();
+                    replaced.add(b.name);
                     if (b.channel != null) {
                         stopped.add(b.channel);
                     }
@@ -174,6 +176,8 @@ public final class ProxyServer implements AutoCloseable {
         for (Channel ch : stopped) {
             ch.close();
         }
+        // as Envoy's listener manager: the connections of what went away or changed drain
+        runtime.drains.follow(snapshot, replaced);
         for (Bound b : added) {
             try {
                 io.netty.channel.ChannelFuture binding = bind(b);
@@ -278,11 +282,11 @@ public final class ProxyServer implements AutoCloseable {
 
     /** How long a graceful drain lasts ({@link #DEFAULT_DRAIN_TIME} unless set): Envoy's {@code --drain-time-s}. */
     public void drainTime(java.time.Duration time) {
-        this.drainTime = time;
+        runtime.drainTime = time;
     }
 
     public java.time.Duration drainTime() {
-        return drainTime;
+        return runtime.drainTime;
     }
 
     /**
@@ -308,7 +312,7 @@ public final class ProxyServer implements AutoCloseable {
         }
         runtime.startDrain(inboundOnly);
         if (!skipExit) {
-            runtime.vertx.setTimer(Math.max(1, drainTime.toMillis()), id -> stopListeners(inboundOnly));
+            runtime.vertx.setTimer(Math.max(1, runtime.drainTime.toMillis()), id -> stopListeners(inboundOnly));
         }
     }
 

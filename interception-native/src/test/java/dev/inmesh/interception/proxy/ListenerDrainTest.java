@@ -25,7 +25,9 @@ import org.junit.jupiter.api.Timeout;
 /**
  * Envoy's {@code POST /drain_listeners}: without {@code graceful} the listeners stop accepting at once and their
  * connections run on; with it they keep accepting for the drain time while HTTP/1 answers carry
- * {@code connection: close} and end their connections; {@code inboundonly} leaves outbound listeners alone.
+ * {@code connection: close} and end their connections; {@code inboundonly} leaves outbound listeners alone. And the
+ * drain of Envoy's LDS updates: the connections of a listener that is removed, or of a filter chain that changed,
+ * drain for the drain time and are then closed; those of a chain that stayed equal are kept alive.
  */
 @Timeout(30)
 class ListenerDrainTest {
@@ -80,7 +82,11 @@ class ListenerDrainTest {
         final OutputStream out;
 
         Client(int port) throws Exception {
-            socket = new Socket("127.0.0.1", port);
+            this("127.0.0.1", port);
+        }
+
+        Client(String address, int port) throws Exception {
+            socket = new Socket(address, port);
             socket.setSoTimeout(10_000);
             in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.ISO_8859_1));
             out = socket.getOutputStream();
@@ -261,5 +267,114 @@ class ListenerDrainTest {
         proxy.server.drainListeners(false, false, false);
         awaitRefused(inboundPort);
         awaitRefused(outboundPort); // each listener's channel closes on its own: the inbound one first is no promise
+    }
+
+    private void apply(String config) throws Exception {
+        proxy.snapshots.apply(dev.inmesh.runtime.xds.EnvoyConfigReader.read(config));
+    }
+
+    @Test
+    void theConnectionsOfARemovedListenerGetConnectionCloseOnTheirNextAnswerAndAreClosedAfterTheDrainTime()
+            throws Exception {
+        proxy.server.drainTime(Duration.ofSeconds(2));
+        try (Client next = new Client(outboundPort); Client idle = new Client(outboundPort);
+             Client kept = new Client(inboundPort)) {
+            for (Client c : List.of(next, idle, kept)) {
+                c.send("/");
+                assertFalse(c.response().contains("connection: close"), "keep-alive before the update");
+            }
+
+            apply(yaml.replace(listener("outbound", outboundPort, "OUTBOUND"), ""));
+
+            awaitRefused(outboundPort);
+            next.send("/");
+            List<String> answer = next.response();
+            assertTrue(answer.get(0).startsWith("http/1.1 200"), answer.toString());
+            assertTrue(answer.contains("connection: close"), answer.toString());
+            assertTrue(next.closedByPeer(), "the connection ends after its answer");
+            long start = System.nanoTime();
+            assertTrue(idle.closedByPeer(), "an idle connection is closed when the drain time is over");
+            assertTrue(System.nanoTime() - start > 500_000_000L, "closed before the drain time was over");
+            kept.send("/");
+            assertFalse(kept.response().contains("connection: close"), "the listener that stayed is not drained");
+        }
+    }
+
+    /**
+     * A listener on every address of {@code port} with two chains: one for connections to 127.0.0.1 and the default
+     * one (127.0.0.2), whose connection manager's stat prefix is {@code defaultPrefix}.
+     */
+    private static String twoChains(int port, String defaultPrefix) {
+        String l = Http1RequestsTest.listener("two", port, "").replace("address: 127.0.0.1", "address: 0.0.0.0");
+        String body = l.substring(l.indexOf("    - filters:\n") + "    - filters:\n".length());
+        return l.replace("    - filters:\n", "    - filter_chain_match: {prefix_ranges: [{address_prefix: 127.0.0.1, "
+                + "prefix_len: 32}]}\n      filters:\n")
+                + "    default_filter_chain:\n      filters:\n" + body.replace("stat_prefix: two", "stat_prefix: "
+                + defaultPrefix);
+    }
+
+    @Test
+    void aFilterChainOnlyUpdateDrainsTheChangedChainsConnectionsAndKeepsTheUnchangedOnes() throws Exception {
+        int port = LoopbackProxy.freePort();
+        String withTwo = yaml.replace("  clusters:\n", twoChains(port, "before") + "  clusters:\n");
+        apply(withTwo);
+        proxy.server.awaitBinds(Duration.ofSeconds(5));
+        try (Client unchanged = new Client("127.0.0.1", port); Client changed = new Client("127.0.0.2", port)) {
+            for (Client c : List.of(unchanged, changed)) {
+                c.send("/");
+                assertFalse(c.response().contains("connection: close"), "keep-alive before the update");
+            }
+
+            apply(withTwo.replace(twoChains(port, "before"), twoChains(port, "after")));
+
+            changed.send("/");
+            List<String> answer = changed.response();
+            assertTrue(answer.contains("connection: close"), "the changed chain drains: " + answer);
+            assertTrue(changed.closedByPeer());
+            unchanged.send("/");
+            answer = unchanged.response();
+            assertTrue(answer.get(0).startsWith("http/1.1 200"), answer.toString());
+            assertFalse(answer.contains("connection: close"), "the unchanged chain's connection stays: " + answer);
+        }
+    }
+
+    @Test
+    void anHttp2ConnectionOfARemovedListenerGetsGoaway() throws Exception {
+        io.vertx.core.http.HttpClient h2 = backends.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+        var goaway = new java.util.concurrent.CompletableFuture<Integer>();
+        String body = h2.request(new io.vertx.core.http.RequestOptions().setHost("svc").setPort(outboundPort)
+                        .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(outboundPort, "127.0.0.1")))
+                .compose(req -> {
+                    req.connection().goAwayHandler(g -> goaway.complete(g.getLastStreamId()));
+                    return req.send().compose(r -> r.body());
+                }).await(10, TimeUnit.SECONDS).toString();
+        assertEquals("ok", body);
+
+        apply(yaml.replace(listener("outbound", outboundPort, "OUTBOUND"), ""));
+
+        assertEquals(1, goaway.get(10, TimeUnit.SECONDS), "GOAWAY after the one stream it served");
+    }
+
+    @Test
+    void aTcpProxyConnectionOfARemovedListenerIsClosedWhenTheDrainTimeIsOver() throws Exception {
+        proxy.server.drainTime(Duration.ofSeconds(1));
+        int echo = backends.createNetServer().connectHandler(so -> so.handler(so::write))
+                .listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        int port = LoopbackProxy.freePort();
+        String tcp = TcpRelayTest.config(port, "", "", echo);
+        apply(tcp);
+        proxy.server.awaitBinds(Duration.ofSeconds(5));
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write("ping".getBytes(StandardCharsets.US_ASCII));
+            assertEquals("ping", new String(s.getInputStream().readNBytes(4), StandardCharsets.US_ASCII));
+
+            apply(yaml);
+
+            long start = System.nanoTime();
+            assertEquals(-1, s.getInputStream().read(), "the relay is closed");
+            assertTrue(System.nanoTime() - start > 500_000_000L, "closed before the drain time was over");
+        }
     }
 }
