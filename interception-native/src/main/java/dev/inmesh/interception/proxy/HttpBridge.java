@@ -1165,6 +1165,9 @@ final class HttpBridge {
         private void upgrade(ChannelHandlerContext ctx, HttpRequest req) {
             Channel down = ctx.channel();
             RouterRequest rr = routerRequest(req);
+            // as on any request: the caller's control headers go, x-forwarded-client-cert as the connection manager
+            // says (the router map is the request's own headers: the head sent upstream below)
+            dev.inmesh.runtime.router.Router.sanitize(rr);
             RouteTable routes = conn.routes();
             RouteResult result = routes == null ? null : routes.route(rr, ThreadLocalRandom.current().nextLong());
             if (!(result instanceof RouteResult.Forward f)) {

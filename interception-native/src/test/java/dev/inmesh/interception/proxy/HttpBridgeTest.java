@@ -40,7 +40,9 @@ class HttpBridgeTest {
 
     private int server(String name, int status) throws Exception {
         HttpServer s = backends.createHttpServer()
-                .webSocketHandler(ws -> ws.handler(b -> ws.writeTextMessage(name + " echo " + b)))
+                .webSocketHandler(ws -> ws.handler(b -> ws.writeTextMessage(b.toString().equals("headers?")
+                        ? ws.headers().get("x-forwarded-client-cert") + " " + ws.headers().get("x-envoy-retry-on")
+                        : name + " echo " + b)))
                 .requestHandler(req -> {
                     if (req.path().equals("/bidi")) {
                         // answers each piece of the request body as it comes, before the body ends
@@ -800,16 +802,30 @@ class HttpBridgeTest {
         }
     }
 
-    @Test
-    void aWebSocketUpgradePassesThrough() throws Exception {
+    /** Opens a WebSocket to the reviews service through the proxy (v2), sends {@code message}; the first reply. */
+    private String webSocketReply(WebSocketConnectOptions extra, String message) throws Exception {
         WebSocketClient ws = backends.createWebSocketClient();
-        var socket = ws.connect(new WebSocketConnectOptions().setHost("127.0.0.1").setPort(proxyPort)
-                .setURI("/ws").addHeader("host", "reviews").addHeader("x-version", "v2"))
-                .await(10, TimeUnit.SECONDS);
+        var socket = ws.connect(extra.setHost("127.0.0.1").setPort(proxyPort).setURI("/ws")
+                .addHeader("host", "reviews").addHeader("x-version", "v2")).await(10, TimeUnit.SECONDS);
         var reply = io.vertx.core.Promise.<String>promise();
         socket.textMessageHandler(reply::tryComplete);
-        socket.writeTextMessage("hello");
-        assertEquals("v2 echo hello", reply.future().await(10, TimeUnit.SECONDS));
-        socket.close();
+        socket.writeTextMessage(message);
+        try {
+            return reply.future().await(10, TimeUnit.SECONDS);
+        } finally {
+            socket.close();
+        }
+    }
+
+    @Test
+    void aWebSocketUpgradePassesThrough() throws Exception {
+        assertEquals("v2 echo hello", webSocketReply(new WebSocketConnectOptions(), "hello"));
+    }
+
+    @Test
+    void aWebSocketUpgradeFromAPlaintextCallerLosesItsForwardedClientCertAndEnvoyControlHeaders() throws Exception {
+        assertEquals("null null", webSocketReply(new WebSocketConnectOptions()
+                .addHeader("x-forwarded-client-cert", "By=spiffe://forged;Hash=00")
+                .addHeader("x-envoy-retry-on", "5xx"), "headers?"));
     }
 }

@@ -98,6 +98,20 @@ public final class Router {
                 : forwardClientCert, false, null);
     }
 
+    /**
+     * What Envoy's connection manager takes off or sets on every request of a connection: the caller's control
+     * headers ({@link #removeUntrustedHeaders}) and {@code x-forwarded-client-cert} as its
+     * {@code forward_client_cert_details} says for the connection's client certificate
+     * ({@link RouterRequest#clientCertificate}). The router does it on each request it forwards; the proxy on a
+     * WebSocket upgrade it relays itself.
+     */
+    public static void sanitize(RouterRequest req) {
+        for (AsciiString name : CONTROL_HEADERS) {
+            req.headers.remove(name);
+        }
+        ForwardedClientCert.apply(req.headers, req.forwardClientCert, req.peerCertificate, req.clientCertElement);
+    }
+
     private final Vertx vertx;
     private final Options options;
     private final Consumer<StreamInfo> observer;
@@ -465,10 +479,7 @@ public final class Router {
         for (AsciiString name : HOP_BY_HOP) {
             rh.remove(name);
         }
-        for (AsciiString name : CONTROL_HEADERS) {
-            rh.remove(name);
-        }
-        ForwardedClientCert.apply(rh, req.forwardClientCert, req.peerCertificate, req.clientCertElement);
+        sanitize(req);
         // TE is hop-by-hop too, but as Envoy, keep "te: trailers": gRPC servers require it.
         String te = rh.get(HeaderNames.TE);
         if (te != null && !te.trim().equalsIgnoreCase("trailers")) {
