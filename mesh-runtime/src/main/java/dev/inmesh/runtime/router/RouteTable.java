@@ -260,9 +260,10 @@ public final class RouteTable {
     }
 
     /**
-     * Exact domains in an open-addressed table. A slot is four consecutive references, one cache line: the domain and
-     * what a selection reads of its virtual host (routes, their prefixes, their conditions), so that a probe reads
-     * one line, then the key (its cached hash, then its bytes) and the routes side by side. A {@link HashMap} reads
+     * Exact domains in an open-addressed table. A slot is four consecutive references (16 bytes with compressed
+     * references, so a cache line holds four): the domain and what a selection reads of its virtual host (routes,
+     * their prefixes, their conditions), so that a probe reads one line, then the key (its cached hash, then its
+     * bytes) and the routes side by side. A {@link HashMap} reads
      * bucket, node, key and value one after the other: that chain is what a lookup costs when the table is too large
      * to stay in cache. The virtual host itself, needed only when no route matches, is in a parallel array.
      */
@@ -279,7 +280,10 @@ public final class RouteTable {
         private final int mask;
 
         DomainIndex(Map<String, CompiledVirtualHost> domains) {
-            int capacity = Integer.highestOneBit(Math.max(4, domains.size() * 2 - 1)) << 1;
+            // At most a quarter full: a probe that passes another domain's slot reads that domain's key (a cache
+            // miss in a large table), and at up to half full one lookup in three did; 16 bytes a slot, so 64 to 128
+            // bytes of slots per domain.
+            int capacity = Integer.highestOneBit(Math.max(4, domains.size() * 4 - 1)) << 1;
             slots = new Object[capacity * STRIDE];
             vhosts = new CompiledVirtualHost[capacity];
             mask = capacity - 1;
