@@ -26,8 +26,10 @@ import java.time.format.DateTimeFormatter;
  * (one line), where a value that is not known prints as {@code -}, as Envoy prints it. {@link Format#JSON} is Istio's
  * JSON format: the same operators under Istio's keys ({@code start_time}, {@code route_name}, {@code method}, ...), in
  * Istio's order, numbers as JSON numbers and unknown values as {@code null}, as Envoy's JSON formatter writes them.
- * {@code %START_TIME%} is UTC with milliseconds ({@code 2026-11-28T13:07:13.409Z}). Connection termination details
- * and the upstream transport failure reason are not tracked yet and print as unknown.
+ * {@code %START_TIME%} is UTC with milliseconds ({@code 2026-11-28T13:07:13.409Z}).
+ * {@code %UPSTREAM_TRANSPORT_FAILURE_REASON%} is set when the final attempt's upstream TLS handshake failed
+ * ({@link dev.inmesh.runtime.tls.HandshakeFailure} lists its texts), spaces as underscores as Envoy writes it.
+ * Connection termination details are not tracked yet and print as unknown.
  *
  * <p>Formatting happens on the caller's thread (it is cheap); the sink decides where and when the line is written.
  */
@@ -103,7 +105,7 @@ public final class AccessLog {
                 .append(ResponseFlag.format(s.responseFlags())).append(' ')
                 .append(dash(details(s.responseCodeDetails()))).append(' ')
                 .append('-').append(' ')                                  // %CONNECTION_TERMINATION_DETAILS%
-                .append("\"-\" ")                                         // "%UPSTREAM_TRANSPORT_FAILURE_REASON%"
+                .append('"').append(dash(details(s.upstreamTransportFailureReason()))).append("\" ")
                 .append(s.bytesReceived()).append(' ')
                 .append(s.bytesSent()).append(' ')
                 .append(s.durationMillis()).append(' ')
@@ -151,7 +153,7 @@ public final class AccessLog {
             str(g, "downstream_local_address", s.downstreamLocalAddress());
             str(g, "downstream_remote_address", s.downstreamRemoteAddress());
             str(g, "requested_server_name", s.requestedServerName());
-            str(g, "upstream_transport_failure_reason", null);
+            str(g, "upstream_transport_failure_reason", details(s.upstreamTransportFailureReason()));
             g.writeEndObject();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -171,7 +173,7 @@ public final class AccessLog {
         return s == null || s.isEmpty() ? "-" : s;
     }
 
-    /** Envoy writes response code details with whitespace replaced by underscores. */
+    /** Envoy writes response code details and transport failure reasons with whitespace replaced by underscores. */
     private static String details(String d) {
         if (d == null) {
             return null;

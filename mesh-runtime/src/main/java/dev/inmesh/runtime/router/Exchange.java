@@ -29,6 +29,8 @@ final class Exchange {
     dev.inmesh.runtime.stats.UpstreamStats activeStats;
     /** The local address of the last attempt's upstream connection, or null before one had a connection. */
     io.vertx.core.net.SocketAddress upstreamLocalAddress;
+    /** Why the TLS handshake of the last attempt's connection failed ({@code HandshakeFailure#reason}), or null. */
+    String transportFailureReason;
     int attempts;
     /**
      * When the router had the whole request (at once for a whole body; when a streamed body ended, see

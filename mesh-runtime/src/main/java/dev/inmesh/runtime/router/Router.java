@@ -12,6 +12,7 @@ import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.tls.HandshakeFailure;
 import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.Host;
@@ -780,7 +781,7 @@ public final class Router {
                 dest.host(), dest.name(), dest.namespace(),
                 !ex.grpc ? null : Grpc.finalStatus(response.upstream == null ? null : response.upstream.trailers(),
                         response.headers, status), req.downstreamMutualTls,
-                req.downstreamPeerPrincipal, req.downstreamLocalPrincipal);
+                req.downstreamPeerPrincipal, req.downstreamLocalPrincipal, ex.transportFailureReason);
         try {
             observer.accept(info);
         } catch (RuntimeException e) {
@@ -941,6 +942,7 @@ public final class Router {
             }
             ex.attempts++;
             ex.lastHost = host;
+            ex.transportFailureReason = null; // the final attempt's, as Envoy's upstream info is the last request's
             ex.activeHost = host;
             if (retry.usesPreviousHosts()) {
                 if (previous == null) {
@@ -1009,6 +1011,10 @@ public final class Router {
                     var cst = stats(ex);
                     if (cst != null) {
                         cst.connectFailed();
+                    }
+                    HandshakeFailure tls = HandshakeFailure.of(t);
+                    if (tls != null) {
+                        ex.transportFailureReason = tls.reason();
                     }
                     failed(gen, RetryState.Failure.CONNECT_FAILURE);
                     return;
@@ -1260,8 +1266,13 @@ public final class Router {
                 switch (failure) {
                     case CONNECT_FAILURE -> {
                         ex.flags.add(ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
-                        reply(ex, promise, 503, resetBody("connection failure"),
-                                "upstream_reset_before_response_started{connection_failure}", null);
+                        // as Envoy, a failed TLS handshake's reason follows the reset reason in the body and details
+                        String tls = ex.transportFailureReason;
+                        reply(ex, promise, 503, resetBody("connection failure")
+                                        + (tls == null ? "" : ", transport failure reason: " + tls),
+                                tls == null ? "upstream_reset_before_response_started{connection_failure}"
+                                        : "upstream_reset_before_response_started{connection_failure|" + tls + "}",
+                                null);
                     }
                     case RESET -> {
                         ex.flags.add(ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);

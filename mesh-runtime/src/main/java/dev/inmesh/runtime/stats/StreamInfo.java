@@ -46,6 +46,9 @@ import java.util.Set;
  *     terminated (Istio's {@code source_principal} inbound), or null
  * @param downstreamLocalPrincipal the first URI SAN of the proxy's own certificate in that TLS (Istio's
  *     {@code destination_principal} inbound), or null
+ * @param upstreamTransportFailureReason why the TLS handshake of the final attempt's upstream connection failed
+ *     ({@link dev.inmesh.runtime.tls.HandshakeFailure#reason()}, Envoy's
+ *     {@code %UPSTREAM_TRANSPORT_FAILURE_REASON%}), or null
  */
 public record StreamInfo(
         Direction direction,
@@ -79,7 +82,8 @@ public record StreamInfo(
         String grpcStatus,
         boolean downstreamMutualTls,
         String downstreamPeerPrincipal,
-        String downstreamLocalPrincipal) {
+        String downstreamLocalPrincipal,
+        String upstreamTransportFailureReason) {
 
     /** Which side of the workload the request crossed. */
     public enum Direction {
@@ -116,6 +120,6 @@ public record StreamInfo(
                 bytesReceived, bytesSent, durationMillis, upstreamServiceTimeMillis, requestId, authority, userAgent,
                 forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
                 downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
-                destinationServiceName, destinationServiceNamespace, grpcStatus, false, null, null);
+                destinationServiceName, destinationServiceNamespace, grpcStatus, false, null, null, null);
     }
 }

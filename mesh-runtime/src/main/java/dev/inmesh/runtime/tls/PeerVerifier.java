@@ -93,7 +93,7 @@ public final class PeerVerifier extends X509ExtendedTrustManager {
             chain.checkServerTrusted(certs, authType); // PKIX without endpoint identification
         }
         if (host != null && !hostMatches(certs[0])) {
-            throw new CertificateException("no subject alternative name of the server's certificate matches "
+            throw new SanMismatchException("no subject alternative name of the server's certificate matches "
                     + "the request's host " + host + " (auto_san_validation)");
         }
         if (!sans.isEmpty() && !sanMatches(certs[0])) {

@@ -13,6 +13,7 @@ import dev.inmesh.api.config.cluster.UpstreamTlsContext;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SubjectAltNameMatcher;
 import dev.inmesh.api.config.core.StringMatcher;
+import dev.inmesh.runtime.accesslog.AccessLog;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
@@ -212,6 +213,83 @@ class RouterUpstreamTlsTest {
         var r = call(cluster(port, false, tls("", CLIENT, CA, List.of())));
         assertEquals(200, r.status());
         assertEquals("sni=null HTTP_1_1 client=verified", r.body());
+    }
+
+    /** The reason the access log's text and JSON lines carry for an exchange. */
+    private static void assertReason(String expected, RouterRig.Result r) {
+        assertEquals(expected, r.info().upstreamTransportFailureReason(), r.flags());
+        String text = AccessLog.create(AccessLog.Format.TEXT, line -> { }).format(r.info());
+        assertTrue(text.contains(" \"" + (expected == null ? "-" : expected) + "\" "), text);
+        String json = AccessLog.create(AccessLog.Format.JSON, line -> { }).format(r.info());
+        assertTrue(json.contains("\"upstream_transport_failure_reason\":"
+                + (expected == null ? "null" : "\"" + expected + "\"")), json);
+    }
+
+    @Test
+    void theAccessLogNamesWhyTheFinalAttemptsUpstreamTlsHandshakeFailed() throws Exception {
+        int port = tlsServer(true, false);
+        var wrong = new SubjectAltNameMatcher(SanType.DNS, new StringMatcher.Exact("db.example.com", false));
+        var untrusted = call(cluster(port, false, tls("", CLIENT, OTHER_CA, List.of())));
+        assertEquals(503, untrusted.status());
+        assertReason("TLS_error:|CERTIFICATE_VERIFY_FAILED:verify_chain:TLS_error_end", untrusted);
+        // and the local reply's body and details, as Envoy's router writes them
+        assertEquals("upstream connect error or disconnect/reset before headers. retried and the latest reset reason: "
+                + "connection failure, transport failure reason: "
+                + "TLS_error:|CERTIFICATE_VERIFY_FAILED:verify_chain:TLS_error_end", untrusted.body());
+        assertEquals("upstream_reset_before_response_started{connection_failure|"
+                + "TLS_error:|CERTIFICATE_VERIFY_FAILED:verify_chain:TLS_error_end}",
+                untrusted.info().responseCodeDetails());
+        assertReason("TLS_error:|CERTIFICATE_VERIFY_FAILED:verify_SAN_list:TLS_error_end",
+                call(cluster(port, false, tls("", CLIENT, CA, List.of(wrong)))));
+        assertReason("TLS_error:|CERTIFICATE_VERIFY_FAILED:verify_SAN_list:TLS_error_end",
+                callWithHost(cluster(port, false, tls("", CLIENT, CA, List.of()).withAutoSni(false, true)),
+                        "db.example.com"));
+        // the server refuses a connection without the client certificate it requires (TLS 1.2: during the handshake)
+        assertReason("TLS_error:|ALERT_BAD_CERTIFICATE:TLS_error_end", call(cluster(port, false,
+                tls12(new UpstreamTlsContext("", null, null, CA.certificatePem(), false, List.of(), List.of(), null,
+                        null)))));
+        var ok = call(cluster(port, false, tls("", CLIENT, CA, List.of())));
+        assertEquals(200, ok.status());
+        assertReason(null, ok);
+        assertEquals(1, served.get());
+    }
+
+    @Test
+    void theAccessLogNamesATlsVersionTheServerDoesNotSpeak() throws Exception {
+        HttpServerOptions o = new HttpServerOptions().setSsl(true)
+                .setEnabledSecureTransportProtocols(java.util.Set.of("TLSv1.3"))
+                .setKeyCertOptions(new PemKeyCertOptions().setCertValue(Buffer.buffer(SERVER.certificatePem()))
+                        .setKeyValue(Buffer.buffer(SERVER.keyPem())));
+        server = rig.vertx.createHttpServer(o).requestHandler(req -> req.response().end())
+                .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        var r = call(cluster(server.actualPort(), false, tls12(tls("", null, CA, List.of()))));
+        assertEquals(503, r.status());
+        assertReason("TLS_error:|ALERT_PROTOCOL_VERSION:TLS_error_end", r);
+    }
+
+    @Test
+    void aRetryThatSucceedsAfterAFailedTlsHandshakeLogsNoTransportFailureReason() throws Exception {
+        int bad = tlsServer(TestCertificates.issue(OTHER_CA, "bad", List.of("api.example.com"), List.of()), false,
+                false);
+        int good = tlsServer(false, false);
+        ClusterManager clusters = rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
+                Duration.ofSeconds(2), null, null, null, null, hosts("c", bad, good), null, null, null, false, false,
+                null, null, tls("", null, CA, List.of())));
+        boolean retried = false;
+        for (int i = 0; i < 4; i++) {
+            var r = call(clusters);
+            assertEquals(200, r.status());
+            assertReason(null, r);
+            retried |= r.info().attemptCount() == 2;
+        }
+        assertTrue(retried);
+    }
+
+    /** A context whose TLS versions are at most 1.2. */
+    private static UpstreamTlsContext tls12(UpstreamTlsContext c) {
+        return new UpstreamTlsContext(c.sni(), c.certificateChain(), c.privateKey(), c.trustedCa(),
+                c.systemRootCerts(), c.subjectAltNames(), c.alpnProtocols(), null,
+                UpstreamTlsContext.TlsVersion.TLSv1_2, c.autoSni(), c.autoSanValidation());
     }
 
     @Test
