@@ -170,12 +170,21 @@ final class ProxyRuntime {
                 return;
             }
             connected.channel().pipeline().get(SslHandler.class).handshakeFuture().addListener(h -> {
+                // the cluster's ssl.* statistics, as for its HTTP pools' connections
+                var stats = router.upstreamStats(cluster.name());
                 if (h.isSuccess()) {
+                    if (stats != null) {
+                        stats.tlsHandshake();
+                    }
                     if (connected.channel().pipeline().get(HANDSHAKE_FAILURE) != null) {
                         connected.channel().pipeline().remove(HANDSHAKE_FAILURE);
                     }
                     handshaken.trySuccess();
                 } else {
+                    var why = dev.inmesh.runtime.tls.HandshakeFailure.of(h.cause());
+                    if (stats != null && why != null) {
+                        stats.tlsFailed(why.kind());
+                    }
                     connected.channel().close();
                     handshaken.tryFailure(h.cause());
                 }

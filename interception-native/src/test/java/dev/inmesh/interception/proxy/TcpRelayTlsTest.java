@@ -55,7 +55,16 @@ class TcpRelayTlsTest {
         otherCert.delete();
     }
 
+    private final io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg =
+            new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                    io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+    private final dev.inmesh.runtime.stats.MeshMetrics metrics = dev.inmesh.runtime.stats.MeshMetrics.create(reg,
+            dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN);
+
     private String relay(String trustedCaFile) throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
         int port = LoopbackProxy.freePort();
         proxy = new LoopbackProxy(TcpRelayTest.config(port, "", """
                     transport_socket:
@@ -66,6 +75,7 @@ class TcpRelayTlsTest {
                         common_tls_context:
                           validation_context: {trusted_ca: {filename: "%s"}}
                 """.formatted(trustedCaFile), upstream.actualPort()));
+        proxy.router.upstreamStats(metrics::upstream);
         try (Socket s = new Socket()) {
             s.connect(proxy.addresses.get(0), 2_000);
             s.setSoTimeout(10_000);
@@ -93,6 +103,15 @@ class TcpRelayTlsTest {
     @Test
     void anUpstreamWhoseCertificateTheTrustedCaDoesNotVouchForGetsNothing() throws Exception {
         assertEquals("", relay(otherCert.certificatePath()));
+    }
+
+    @Test
+    void theRelaysUpstreamHandshakesCountInTheClustersSslStatistics() throws Exception {
+        assertEquals("sni=upstream.example.com ping", relay(serverCert.certificatePath()));
+        assertEquals("", relay(otherCert.certificatePath()));
+        String scrape = reg.scrape();
+        assertTrue(scrape.contains("envoy_cluster_ssl_handshake{cluster_name=\"backend\"} 1.0\n"), scrape);
+        assertTrue(scrape.contains("envoy_cluster_ssl_fail_verify_error{cluster_name=\"backend\"} 1.0\n"), scrape);
     }
 
     private static String sni(io.vertx.core.http.ServerWebSocket ws) {

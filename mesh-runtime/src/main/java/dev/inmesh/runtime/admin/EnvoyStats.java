@@ -31,7 +31,7 @@ final class EnvoyStats {
     private static final List<Tree> TREES = List.of(
             // retry_or_shadow_abandoned is in no scope
             new Tree("envoy_cluster_", "cluster_name", "cluster.", Map.of("retry_upstream_rq", "retry.upstream_rq",
-                    "outlier_detection_", "outlier_detection.", "circuit_breakers_default_",
+                    "outlier_detection_", "outlier_detection.", "ssl_", "ssl.", "circuit_breakers_default_",
                     "circuit_breakers.default.", "circuit_breakers_high_", "circuit_breakers.high."),
                     Map.of("upstream_rq_xx", "upstream_rq_", "retry.upstream_rq", "retry.upstream_rq_")),
             new Tree("envoy_http_", "http_conn_manager_prefix", "http.", Map.of("fault_", "fault.", "cors_",

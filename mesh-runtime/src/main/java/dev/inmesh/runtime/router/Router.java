@@ -1015,6 +1015,9 @@ public final class Router {
                     HandshakeFailure tls = HandshakeFailure.of(t);
                     if (tls != null) {
                         ex.transportFailureReason = tls.reason();
+                        if (cst != null) {
+                            cst.tlsFailed(tls.kind());
+                        }
                     }
                     failed(gen, RetryState.Failure.CONNECT_FAILURE);
                     return;

@@ -80,6 +80,20 @@ public interface UpstreamStats {
     void connectFailed();
 
     /**
+     * A TLS handshake of a connection to the cluster's upstream succeeded: {@code ssl.handshake}, as Envoy's TLS
+     * transport socket counts it under {@code cluster.<name>.ssl.} (scraped as {@code envoy_cluster_ssl_handshake}).
+     * The {@code ssl.*} statistics are registered on the first handshake, as only a TLS cluster makes one.
+     */
+    void tlsHandshake();
+
+    /**
+     * A TLS handshake of a connection to the cluster's upstream failed: {@code ssl.fail_verify_error} (the server's
+     * chain does not lead to the trusted CAs), {@code ssl.fail_verify_san} (no SAN matches) or
+     * {@code ssl.connection_error} (any other TLS error, such as the server refusing the client certificate).
+     */
+    void tlsFailed(ListenerStats.TlsFailure why);
+
+    /**
      * The cluster's outlier detection statistics, registered on the first call (Envoy keeps them only for a cluster
      * with outlier detection, so only such a cluster asks).
      */

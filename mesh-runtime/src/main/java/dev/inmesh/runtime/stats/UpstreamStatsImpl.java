@@ -42,6 +42,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder retriedCompleted = new LongAdder();
     private final AtomicReferenceArray<LongAdder> retriedByClass = new AtomicReferenceArray<>(6);
     private volatile OutlierStats outlier;
+    /** The {@code ssl.*} counters (handshake, connection_error, fail_verify_error, fail_verify_san), or null. */
+    private volatile LongAdder[] ssl;
 
     UpstreamStatsImpl(MeterRegistry registry, String cluster) {
         this.registry = registry;
@@ -140,6 +142,41 @@ final class UpstreamStatsImpl implements UpstreamStats {
             }
         }
         a.increment();
+    }
+
+    @Override
+    public void tlsHandshake() {
+        ssl()[0].increment();
+    }
+
+    @Override
+    public void tlsFailed(ListenerStats.TlsFailure why) {
+        ssl()[switch (why) {
+            case VERIFY_ERROR -> 2;
+            case VERIFY_SAN -> 3;
+            // (no certificate is a client's failure: a server always presents one) any other TLS error
+            case CONNECTION_ERROR, NO_CERTIFICATE -> 1;
+        }].increment();
+    }
+
+    /** The {@code ssl.*} counters, registered on first use (a TLS cluster's first handshake). */
+    private LongAdder[] ssl() {
+        LongAdder[] a = ssl;
+        if (a == null) {
+            synchronized (this) {
+                a = ssl;
+                if (a == null) {
+                    a = new LongAdder[4];
+                    String[] names = {"ssl_handshake", "ssl_connection_error", "ssl_fail_verify_error",
+                        "ssl_fail_verify_san"};
+                    for (int i = 0; i < a.length; i++) {
+                        a[i] = adder(registry, cluster, names[i], new LongAdder());
+                    }
+                    ssl = a;
+                }
+            }
+        }
+        return a;
     }
 
     @Override

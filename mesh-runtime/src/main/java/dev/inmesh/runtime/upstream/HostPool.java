@@ -260,6 +260,9 @@ final class HostPool {
                     }
                     if (cluster != null) {
                         cluster.connectionOpened();
+                        if (wanted.tls() != null) {
+                            cluster.tlsHandshake(); // a TLS connection is connected once its handshake is done
+                        }
                     }
                     conn.closeHandler(v -> {
                         served.remove(conn);

@@ -279,6 +279,8 @@ class AdminServerTest {
         upstream.outlierDetection().enforced("consecutive_5xx");
         upstream.retryOrShadowAbandoned();
         upstream.pendingStarted();
+        upstream.tlsHandshake();
+        upstream.tlsFailed(dev.inmesh.runtime.stats.ListenerStats.TlsFailure.VERIFY_SAN);
         var breakers = new dev.inmesh.runtime.upstream.CircuitBreakerState(new dev.inmesh.api.config.cluster
                 .CircuitBreakers.Thresholds(dev.inmesh.api.config.cluster.CircuitBreakers.RoutingPriority.DEFAULT,
                 1024, 1, 1024, 3, null, true));
@@ -302,6 +304,12 @@ class AdminServerTest {
             assertTrue(text.body().contains(od + "ejections_enforced_consecutive_5xx: 1\n"), text.body());
             assertTrue(text.body().contains(od + "ejections_enforced_total: 1\n"), text.body());
             assertTrue(text.body().contains(od + "ejections_active: 0\n"), text.body());
+            // the ssl. scope of the TLS to the cluster's upstream
+            String ssl = "cluster.outbound|9080||reviews.ssl.";
+            assertTrue(text.body().contains(ssl + "handshake: 1\n"), text.body());
+            assertTrue(text.body().contains(ssl + "fail_verify_san: 1\n"), text.body());
+            assertTrue(text.body().contains(ssl + "fail_verify_error: 0\n"), text.body());
+            assertTrue(text.body().contains(ssl + "connection_error: 0\n"), text.body());
             // the circuit_breakers.<priority>. scope, and the pending requests Istio's circuit breaking task reads
             String cb = "cluster.outbound|9080||reviews.circuit_breakers.default.";
             assertTrue(text.body().contains(cb + "rq_pending_open: 1\n"), text.body());

@@ -56,6 +56,10 @@ class RouterUpstreamTlsTest {
     /** Each request's SNI and authority, as the server saw them. */
     private final java.util.Queue<String> snis = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private HttpServer server;
+    /** The cluster statistics of {@link #countingRouter()}. */
+    private final io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg =
+            new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                    io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
 
     @AfterEach
     void close() {
@@ -283,6 +287,53 @@ class RouterUpstreamTlsTest {
             retried |= r.info().attemptCount() == 2;
         }
         assertTrue(retried);
+    }
+
+    /** A router that counts its clusters' statistics in {@link #reg}. */
+    private Router countingRouter() {
+        Router router = rig.router();
+        router.upstreamStats(dev.inmesh.runtime.stats.MeshMetrics.create(reg,
+                dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN)::upstream);
+        return router;
+    }
+
+    @Test
+    void theClustersSslStatisticsCountEachUpstreamHandshakeByOutcome() throws Exception {
+        Router router = countingRouter();
+        RouteTable retried = routeToC("retry_policy: {retry_on: connect-failure, num_retries: 2}");
+        int port = tlsServer(true, false);
+        var wrong = new SubjectAltNameMatcher(SanType.DNS, new StringMatcher.Exact("db.example.com", false));
+        // three attempts each: the chain, the SAN matchers, the client certificate the server requires (TLS 1.2)
+        for (UpstreamTlsContext failing : List.of(tls("", CLIENT, OTHER_CA, List.of()),
+                tls("", CLIENT, CA, List.of(wrong)), tls12(tls("", null, CA, List.of())))) {
+            assertEquals(503, rig.call(router, get("/"), retried, cluster(port, false, failing)).status());
+        }
+        ClusterManager good = cluster(port, false, tls("", CLIENT, CA, List.of()));
+        for (int i = 0; i < 2; i++) {
+            assertEquals(200, rig.call(router, get("/"), retried, good).status());
+        }
+        String scrape = reg.scrape();
+        // one handshake: the second request takes the kept-alive connection
+        for (String line : List.of("envoy_cluster_ssl_handshake{cluster_name=\"c\"} 1.0",
+                "envoy_cluster_ssl_fail_verify_error{cluster_name=\"c\"} 3.0",
+                "envoy_cluster_ssl_fail_verify_san{cluster_name=\"c\"} 3.0",
+                "envoy_cluster_ssl_connection_error{cluster_name=\"c\"} 3.0",
+                "envoy_cluster_upstream_cx_connect_fail{cluster_name=\"c\"} 9.0")) {
+            assertTrue(scrape.contains(line + "\n"), line + " in\n" + scrape);
+        }
+    }
+
+    @Test
+    void aPlaintextClusterHasNoSslStatistics() throws Exception {
+        Router router = countingRouter();
+        var plain = rig.wiremock();
+        plain.stubFor(com.github.tomakehurst.wiremock.client.WireMock.any(
+                com.github.tomakehurst.wiremock.client.WireMock.anyUrl())
+                .willReturn(com.github.tomakehurst.wiremock.client.WireMock.ok("plain")));
+        assertEquals(200, rig.call(router, get("/"), routeToC(""), cluster(plain.port(), false, null)).status());
+        String scrape = reg.scrape();
+        assertTrue(scrape.contains("envoy_cluster_upstream_cx_total{cluster_name=\"c\"} 1.0"), scrape);
+        assertTrue(!scrape.contains("envoy_cluster_ssl_"), scrape);
     }
 
     /** A context whose TLS versions are at most 1.2. */
