@@ -31,6 +31,8 @@ final class Exchange {
     io.vertx.core.net.SocketAddress upstreamLocalAddress;
     /** Why the TLS handshake of the last attempt's connection failed ({@code HandshakeFailure#reason}), or null. */
     String transportFailureReason;
+    /** The first URI SAN of the server's certificate on the last attempt's upstream TLS connection, or null. */
+    String upstreamPeerPrincipal;
     int attempts;
     /**
      * When the router had the whole request (at once for a whole body; when a streamed body ended, see

@@ -32,6 +32,7 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpClosedException;
+import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.StreamResetException;
@@ -49,6 +50,8 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 import java.util.random.RandomGenerator;
+import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
 
 /**
  * Envoy's router, shared by the in-JVM client and the standalone proxy: routes a request (its body whole, or streamed
@@ -781,13 +784,44 @@ public final class Router {
                 dest.host(), dest.name(), dest.namespace(),
                 !ex.grpc ? null : Grpc.finalStatus(response.upstream == null ? null : response.upstream.trailers(),
                         response.headers, status), req.downstreamMutualTls,
-                req.downstreamPeerPrincipal, req.downstreamLocalPrincipal, ex.transportFailureReason);
+                req.downstreamPeerPrincipal, req.downstreamLocalPrincipal, ex.transportFailureReason,
+                ex.upstreamPeerPrincipal);
         try {
             observer.accept(info);
         } catch (RuntimeException e) {
             // metrics and logs must never break a request
         }
         return info;
+    }
+
+    /** The name an {@link SSLSession} keeps its server's principal under, once read. */
+    private static final String PRINCIPAL = "dev.inmesh.upstream-principal";
+
+    /**
+     * The first URI SAN of the server's certificate on an upstream TLS connection (Istio's outbound
+     * {@code destination_principal}), or null for plaintext or a certificate without one; read once per TLS session,
+     * then kept in it.
+     */
+    private static String upstreamPrincipal(HttpConnection connection) {
+        if (!connection.isSsl()) {
+            return null;
+        }
+        SSLSession session = connection.sslSession();
+        if (session == null) {
+            return null;
+        }
+        Object known = session.getValue(PRINCIPAL);
+        if (known == null) {
+            String p;
+            try {
+                p = ForwardedClientCert.principal(session.getPeerCertificates());
+            } catch (SSLPeerUnverifiedException e) {
+                p = null;
+            }
+            known = p == null ? "" : p;
+            session.putValue(PRINCIPAL, known);
+        }
+        return ((String) known).isEmpty() ? null : (String) known;
     }
 
     /** An address as Envoy's access log prints it ({@link IpLiterals#hostPort}); null for none. */
@@ -942,7 +976,9 @@ public final class Router {
             }
             ex.attempts++;
             ex.lastHost = host;
-            ex.transportFailureReason = null; // the final attempt's, as Envoy's upstream info is the last request's
+            // the final attempt's, as Envoy's upstream info is the last request's
+            ex.transportFailureReason = null;
+            ex.upstreamPeerPrincipal = null;
             ex.activeHost = host;
             if (retry.usesPreviousHosts()) {
                 if (previous == null) {
@@ -1025,6 +1061,7 @@ public final class Router {
                 host.outlier().reportConnectSuccess();
                 HttpClientRequest up = ar.result();
                 ex.upstreamLocalAddress = up.connection() == null ? null : up.connection().localAddress();
+                ex.upstreamPeerPrincipal = up.connection() == null ? null : upstreamPrincipal(up.connection());
                 if (perTryIdle != null && !perTryIdle.isZero()) {
                     // as Envoy, from the moment the attempt has its connection
                     ex.perTryIdle = new IdleTimer(vertx, perTryIdle.toMillis(), () -> perTryIdleTimeout(gen, host))

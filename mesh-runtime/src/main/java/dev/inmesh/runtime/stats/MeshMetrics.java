@@ -33,8 +33,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@code destination_service_name} falls back to {@code destination_service} and
  * {@code destination_service_namespace} is always this workload's namespace; at the destination, for TLS the
  * standalone proxy terminated from a client that presented a certificate, {@code source_principal} is the first URI
- * SAN of the client's certificate and {@code destination_principal} of the proxy's own (Istio's SPIFFE identities),
- * else, and at the source, both are {@code unknown}, as Istio reports them without mTLS;
+ * SAN of the client's certificate and {@code destination_principal} of the proxy's own (Istio's SPIFFE identities);
+ * at the source, for a request whose final attempt went over upstream TLS, {@code destination_principal} is the first
+ * URI SAN of the server's certificate; else, and {@code source_principal} at the source, {@code unknown}, as Istio
+ * reports them without mTLS;
  * {@code *_canonical_service} and {@code *_canonical_revision} are the workloads' (an unknown peer's:
  * {@code unknown} and {@code latest}); {@code source_cluster} is this workload's cluster id when it is the
  * source, else the peer's ({@code unknown} when not known); {@code connection_security_policy} is {@code unknown}
@@ -108,7 +110,8 @@ public final class MeshMetrics {
         IstioLabels labels = labels(s.direction(), s.peer(), destinationService(s), destinationServiceName(s),
                 s.destinationServiceNamespace(), protocol, responseCode(s.responseCode()),
                 s.grpcStatus() != null ? s.grpcStatus() : "", ResponseFlag.format(s.responseFlags()),
-                s.downstreamMutualTls(), s.downstreamPeerPrincipal(), s.downstreamLocalPrincipal());
+                s.downstreamMutualTls(), s.downstreamPeerPrincipal(), s.downstreamLocalPrincipal(),
+                s.upstreamPeerPrincipal());
         RequestMeters m = requestMeters.get(labels);
         if (m == null) {
             m = requestMeters.computeIfAbsent(labels, this::newRequestMeters);
@@ -248,12 +251,13 @@ public final class MeshMetrics {
     private IstioLabels tcpLabels(TcpConnectionInfo c, Set<ResponseFlag> flags) {
         return labels(c.direction(), c.peer(), c.destinationService(), c.destinationServiceName(),
                 c.destinationServiceNamespace(), "tcp", null, null, ResponseFlag.format(flags),
-                c.downstreamMutualTls(), c.downstreamPeerPrincipal(), c.downstreamLocalPrincipal());
+                c.downstreamMutualTls(), c.downstreamPeerPrincipal(), c.downstreamLocalPrincipal(), null);
     }
 
     private IstioLabels labels(StreamInfo.Direction direction, WorkloadInfo peer, String service, String serviceName,
                                String serviceNamespace, String protocol, String responseCode, String grpcStatus,
-                               String flags, boolean mutualTls, String peerPrincipal, String localPrincipal) {
+                               String flags, boolean mutualTls, String peerPrincipal, String localPrincipal,
+                               String upstreamPrincipal) {
         boolean outbound = direction == StreamInfo.Direction.OUTBOUND;
         if (!outbound) {
             // as Istio's stats on the server side: the service's namespace is this workload's, and without a service
@@ -270,9 +274,10 @@ public final class MeshMetrics {
         WorkloadInfo source = outbound ? local : peer;
         WorkloadInfo destination = outbound ? peer : local;
         // as Istio's server side: the principals are the URI SANs of the certificates of TLS the proxy terminated
-        // (the client's the source's, its own the destination's); without them, and at the source, unknown
+        // (the client's the source's, its own the destination's); as its client side, the destination's is the URI
+        // SAN of the server's certificate in TLS the proxy originated; else unknown
         String sourcePrincipal = outbound ? "unknown" : orUnknown(peerPrincipal);
-        String destinationPrincipal = outbound ? "unknown" : orUnknown(localPrincipal);
+        String destinationPrincipal = orUnknown(outbound ? upstreamPrincipal : localPrincipal);
         return new IstioLabels(direction.reporter(),
                 source.workload(), source.namespace(), sourcePrincipal, source.app(), source.version(),
                 source.canonicalService(), source.canonicalRevision(), outbound ? destinationCluster : peer.cluster(),

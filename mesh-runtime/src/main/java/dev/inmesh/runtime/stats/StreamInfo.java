@@ -49,6 +49,8 @@ import java.util.Set;
  * @param upstreamTransportFailureReason why the TLS handshake of the final attempt's upstream connection failed
  *     ({@link dev.inmesh.runtime.tls.HandshakeFailure#reason()}, Envoy's
  *     {@code %UPSTREAM_TRANSPORT_FAILURE_REASON%}), or null
+ * @param upstreamPeerPrincipal the first URI SAN of the server's certificate in the upstream TLS the proxy
+ *     originated for the final attempt (Istio's {@code destination_principal} outbound), or null
  */
 public record StreamInfo(
         Direction direction,
@@ -83,7 +85,8 @@ public record StreamInfo(
         boolean downstreamMutualTls,
         String downstreamPeerPrincipal,
         String downstreamLocalPrincipal,
-        String upstreamTransportFailureReason) {
+        String upstreamTransportFailureReason,
+        String upstreamPeerPrincipal) {
 
     /** Which side of the workload the request crossed. */
     public enum Direction {
@@ -120,6 +123,6 @@ public record StreamInfo(
                 bytesReceived, bytesSent, durationMillis, upstreamServiceTimeMillis, requestId, authority, userAgent,
                 forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
                 downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
-                destinationServiceName, destinationServiceNamespace, grpcStatus, false, null, null, null);
+                destinationServiceName, destinationServiceNamespace, grpcStatus, false, null, null, null, null);
     }
 }

@@ -336,6 +336,31 @@ class RouterUpstreamTlsTest {
         assertTrue(!scrape.contains("envoy_cluster_ssl_"), scrape);
     }
 
+    @Test
+    void anOutboundRequestOverUpstreamTlsHasTheServersUriSanAsDestinationPrincipal() throws Exception {
+        var metrics = dev.inmesh.runtime.stats.MeshMetrics.create(reg, dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN);
+        for (boolean h2 : new boolean[] {false, true}) {
+            ClusterManager clusters = cluster(tlsServer(false, h2), h2, tls("", null, CA, List.of()));
+            // a new connection, then the same one kept alive
+            for (int i = 0; i < 2; i++) {
+                var r = call(clusters);
+                assertEquals(200, r.status());
+                assertEquals("spiffe://example.com/api", r.info().upstreamPeerPrincipal(), "h2 " + h2);
+                metrics.record(r.info());
+            }
+        }
+        String scrape = reg.scrape();
+        assertTrue(scrape.contains("destination_principal=\"spiffe://example.com/api\""), scrape);
+        assertTrue(scrape.contains("source_principal=\"unknown\""), scrape);
+        assertTrue(!scrape.contains("destination_principal=\"unknown\""), scrape);
+        // a server certificate without a URI SAN names no principal
+        var none = call(cluster(tlsServer(WILDCARD, false, false), false, tls("", null, null, List.of())));
+        assertEquals(200, none.status());
+        assertEquals(null, none.info().upstreamPeerPrincipal());
+        metrics.record(none.info());
+        assertTrue(reg.scrape().contains("destination_principal=\"unknown\""), reg.scrape());
+    }
+
     /** A context whose TLS versions are at most 1.2. */
     private static UpstreamTlsContext tls12(UpstreamTlsContext c) {
         return new UpstreamTlsContext(c.sni(), c.certificateChain(), c.privateKey(), c.trustedCa(),
