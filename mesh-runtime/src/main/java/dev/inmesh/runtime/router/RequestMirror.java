@@ -210,9 +210,7 @@ final class RequestMirror {
                         }
                     } else if (!(t instanceof IllegalArgumentException) && !done) {
                         host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
-                        if (st != null) {
-                            st.connectFailed();
-                        }
+                        Router.connectFailed(st, t);
                     }
                     failed(503);
                     return;

@@ -794,6 +794,21 @@ public final class Router {
         return info;
     }
 
+    /**
+     * Counts a failed upstream connect in the cluster's statistics ({@code upstream_cx_connect_fail}, and the
+     * {@code ssl.*} statistic of a failed TLS handshake), when it keeps them. Returns the TLS failure, or null.
+     */
+    static HandshakeFailure connectFailed(dev.inmesh.runtime.stats.UpstreamStats st, Throwable cause) {
+        HandshakeFailure tls = HandshakeFailure.of(cause);
+        if (st != null) {
+            st.connectFailed();
+            if (tls != null) {
+                st.tlsFailed(tls.kind());
+            }
+        }
+        return tls;
+    }
+
     /** The name an {@link SSLSession} keeps its server's principal under, once read. */
     private static final String PRINCIPAL = "dev.inmesh.upstream-principal";
 
@@ -1044,16 +1059,9 @@ public final class Router {
                         return;
                     }
                     host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
-                    var cst = stats(ex);
-                    if (cst != null) {
-                        cst.connectFailed();
-                    }
-                    HandshakeFailure tls = HandshakeFailure.of(t);
+                    HandshakeFailure tls = connectFailed(stats(ex), t);
                     if (tls != null) {
                         ex.transportFailureReason = tls.reason();
-                        if (cst != null) {
-                            cst.tlsFailed(tls.kind());
-                        }
                     }
                     failed(gen, RetryState.Failure.CONNECT_FAILURE);
                     return;

@@ -456,6 +456,25 @@ class RouterUpstreamTlsTest {
     }
 
     @Test
+    void aMirrorCopysFailedHandshakeCountsInTheMirrorClustersSslStatistics() throws Exception {
+        int port = tlsServer(false, false);
+        var wrong = new SubjectAltNameMatcher(SanType.DNS, new StringMatcher.Exact("db.example.com", false));
+        Cluster mirror = new Cluster("m", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2),
+                null, null, null, null, hosts("m", port), null, null, null, false, false, null, null,
+                tls("", null, CA, List.of(wrong)));
+        ClusterManager clusters = rig.clusters(config(port, false, tls("", null, CA, List.of())), mirror);
+        var r = rig.call(countingRouter(), get("/"), routeToC("request_mirror_policies: [{cluster: m}]"), clusters);
+        assertEquals(200, r.status());
+        String line = "envoy_cluster_ssl_fail_verify_san{cluster_name=\"m\"} 1.0\n";
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (!reg.scrape().contains(line) && System.nanoTime() < end) {
+            Thread.sleep(10);
+        }
+        assertTrue(reg.scrape().contains(line), reg.scrape());
+        assertTrue(reg.scrape().contains("envoy_cluster_ssl_handshake{cluster_name=\"c\"} 1.0\n"), reg.scrape());
+    }
+
+    @Test
     void eachHostKeepsThePoolsOf64HostNamesAndA65thDrainsThePoolOfTheFirst() throws Exception {
         int port = tlsServer(WILDCARD, false, false);
         ClusterManager clusters = cluster(port, false, tls("", null, null, List.of()).withAutoSni(true, false));
