@@ -72,6 +72,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private final Set<ResponseFlag> tcpFlags = EnumSet.noneOf(ResponseFlag.class);
     private Host lastHost;
     private String upstreamLocal;
+    /** Why the TLS handshake of the last upstream connect failed, or null (Envoy's transport failure reason). */
+    private String transportFailureReason;
     private boolean tcpLogged;
     /** The statistics of the listener that took the connection, or null when none are kept. */
     private dev.inmesh.runtime.stats.ListenerStats listenerStats;
@@ -390,6 +392,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 breakers.connectionClosed();
                 host.stats().requestFinished();
                 LOG.log(Level.FINE, "tcp_proxy to " + remote + " failed", f.cause());
+                var tls = dev.inmesh.runtime.tls.HandshakeFailure.of(f.cause());
+                transportFailureReason = tls == null ? null : tls.reason();
                 var stats = runtime.router.upstreamStats(clusterName);
                 if (stats != null) {
                     stats.connectFailed();
@@ -431,6 +435,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             lastHost = host;
+            transportFailureReason = null; // the last connect's: this one has its upstream
             upstreamLocal = up.localAddress() instanceof InetSocketAddress a ? ListenerDispatch.hostPort(a) : null;
             ByteBuf first = firstBytes;
             firstBytes = Unpooled.EMPTY_BUFFER;
@@ -506,7 +511,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             log.accept(new dev.inmesh.runtime.stats.TcpStreamInfo(startTime, tcpFlags, received, sent,
                     (System.nanoTime() - startNanos) / 1_000_000, host == null ? null : host.addressString(),
                     clusterName, upstreamLocal, ListenerDispatch.hostPort(destination),
-                    ListenerDispatch.hostPort(source), serverName));
+                    ListenerDispatch.hostPort(source), serverName, transportFailureReason));
         } catch (RuntimeException e) {
             // the access log must never break a connection
             LOG.log(Level.FINE, "access log of the connection from " + source + " failed", e);

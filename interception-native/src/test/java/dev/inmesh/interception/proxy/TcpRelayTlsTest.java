@@ -61,6 +61,9 @@ class TcpRelayTlsTest {
     private final dev.inmesh.runtime.stats.MeshMetrics metrics = dev.inmesh.runtime.stats.MeshMetrics.create(reg,
             dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN);
 
+    /** The access log lines of the relayed connections. */
+    private final java.util.List<String> tcpLines = new java.util.concurrent.CopyOnWriteArrayList<>();
+
     private String relay(String trustedCaFile) throws Exception {
         if (proxy != null) {
             proxy.close();
@@ -76,6 +79,8 @@ class TcpRelayTlsTest {
                           validation_context: {trusted_ca: {filename: "%s"}}
                 """.formatted(trustedCaFile), upstream.actualPort()));
         proxy.router.upstreamStats(metrics::upstream);
+        proxy.server.tcpAccessLog(dev.inmesh.runtime.accesslog.AccessLog.create(
+                dev.inmesh.runtime.accesslog.AccessLog.Format.TEXT, tcpLines::add)::log);
         try (Socket s = new Socket()) {
             s.connect(proxy.addresses.get(0), 2_000);
             s.setSoTimeout(10_000);
@@ -103,6 +108,20 @@ class TcpRelayTlsTest {
     @Test
     void anUpstreamWhoseCertificateTheTrustedCaDoesNotVouchForGetsNothing() throws Exception {
         assertEquals("", relay(otherCert.certificatePath()));
+    }
+
+    @Test
+    void aRelayWhoseUpstreamHandshakeFailedLogsWhyAsItsTransportFailureReason() throws Exception {
+        assertEquals("sni=upstream.example.com ping", relay(serverCert.certificatePath()));
+        assertEquals("", relay(otherCert.certificatePath()));
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (tcpLines.size() < 2 && System.nanoTime() < end) {
+            Thread.sleep(10);
+        }
+        assertEquals(2, tcpLines.size(), tcpLines.toString());
+        assertTrue(tcpLines.get(0).contains(" 0 - - - \"-\" "), tcpLines.get(0));
+        assertTrue(tcpLines.get(1).contains(
+                " - - \"TLS_error:|CERTIFICATE_VERIFY_FAILED:verify_chain:TLS_error_end\" "), tcpLines.get(1));
     }
 
     @Test

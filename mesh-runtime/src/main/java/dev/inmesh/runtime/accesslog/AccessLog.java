@@ -93,7 +93,8 @@ public final class AccessLog {
         return format(new StreamInfo(null, c.startTime(), null, null, null, 0, c.responseFlags(), null,
                 c.bytesReceived(), c.bytesSent(), c.durationMillis(), -1, null, null, null, null, c.upstreamHost(),
                 c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
-                c.downstreamRemoteAddress(), c.requestedServerName(), null, 0, null, null, null, null, null));
+                c.downstreamRemoteAddress(), c.requestedServerName(), null, 0, null, null, null, null, null, false,
+                null, null, c.upstreamTransportFailureReason(), null));
     }
 
     static String text(StreamInfo s) {

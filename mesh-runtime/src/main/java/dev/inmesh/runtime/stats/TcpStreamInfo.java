@@ -19,6 +19,8 @@ import java.util.Set;
  * @param downstreamLocalAddress the address the connection was meant for (the original destination when restored)
  * @param downstreamRemoteAddress the peer's address
  * @param requestedServerName the TLS SNI, or null
+ * @param upstreamTransportFailureReason why the TLS handshake of the last upstream connect failed, when the connection
+ *     got no upstream ({@link dev.inmesh.runtime.tls.HandshakeFailure#reason()}), or null
  */
 public record TcpStreamInfo(
         Instant startTime,
@@ -31,9 +33,18 @@ public record TcpStreamInfo(
         String upstreamLocalAddress,
         String downstreamLocalAddress,
         String downstreamRemoteAddress,
-        String requestedServerName) {
+        String requestedServerName,
+        String upstreamTransportFailureReason) {
 
     public TcpStreamInfo {
         responseFlags = responseFlags == null ? Set.of() : Set.copyOf(responseFlags);
+    }
+
+    /** A connection without a failed upstream TLS handshake. */
+    public TcpStreamInfo(Instant startTime, Set<ResponseFlag> responseFlags, long bytesReceived, long bytesSent,
+                         long durationMillis, String upstreamHost, String upstreamCluster, String upstreamLocalAddress,
+                         String downstreamLocalAddress, String downstreamRemoteAddress, String requestedServerName) {
+        this(startTime, responseFlags, bytesReceived, bytesSent, durationMillis, upstreamHost, upstreamCluster,
+                upstreamLocalAddress, downstreamLocalAddress, downstreamRemoteAddress, requestedServerName, null);
     }
 }
