@@ -593,7 +593,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 ? StreamInfo.Direction.INBOUND : StreamInfo.Direction.OUTBOUND;
         // https for the requests of a connection whose TLS this chain terminated, as Envoy's connection scheme; the
         // certificates both sides presented in it, for x-forwarded-client-cert and the principals
-        HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot, snapshot.routeTable(chain),
+        HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot.routeTable(chain),
                 hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls,
                 peerCertificates, ownCertificates, drain);
         ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));

@@ -10,7 +10,6 @@ import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.RouterRequest;
 import dev.inmesh.runtime.router.RouterResponse;
-import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
@@ -118,7 +117,7 @@ final class HttpBridge {
      * (formatted once per connection) and its connection manager's statistics (looked up once per connection; null
      * when none are kept).
      */
-    record Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
+    record Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                       StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                       boolean tls, String tlsServerName, boolean mutualTls, boolean peerCertificate,
                       String clientCertElement, String peerPrincipal, String localPrincipal,
@@ -132,13 +131,13 @@ final class HttpBridge {
          * @param localCertificates the certificates the proxy presented in it; null for none
          * @param drain the drain of the connection's filter chain
          */
-        Connection(ProxyRuntime runtime, MeshSnapshot snapshot, RouteTable table, HttpConnectionManager hcm,
+        Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                    boolean tls, String tlsServerName, boolean mutualTls,
                    java.security.cert.Certificate[] peerCertificates,
                    java.security.cert.Certificate[] localCertificates, ChainDrains.Drain drain) {
             // the x-forwarded-client-cert element is the connection's: made once here, not per request
-            this(runtime, snapshot, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
+            this(runtime, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
                     peerCertificates != null && peerCertificates.length > 0,
                     ForwardedClientCert.element(hcm.forwardClientCert(), peerCertificates, localCertificates),
                     ForwardedClientCert.principal(peerCertificates), peerCertificates == null

@@ -111,8 +111,7 @@ public final class ProxyServer implements AutoCloseable {
                 }
                 bound.put(l.name(), b);
                 addresses.add((InetSocketAddress) b.channel.localAddress());
-                LOG.info(() -> "listener " + l.name() + " on " + b.channel.localAddress()
-                        + (l.transparent() ? " (transparent)" : ""));
+                logBound(b, b.channel);
             }
             following = true;
         }
@@ -224,8 +223,7 @@ public final class ProxyServer implements AutoCloseable {
         } else if (!wanted) {
             channel.close();
         } else {
-            LOG.info(() -> "listener " + b.name + " on " + channel.localAddress()
-                    + (l.transparent() ? " (transparent)" : ""));
+            logBound(b, channel);
         }
     }
 
@@ -233,6 +231,11 @@ public final class ProxyServer implements AutoCloseable {
     private boolean stopped(Listener l) {
         return stoppedAll || stoppedInbound
                 && l.trafficDirection() == dev.inmesh.api.config.listener.TrafficDirection.INBOUND;
+    }
+
+    private static void logBound(Bound b, Channel channel) {
+        LOG.info(() -> "listener " + b.name + " on " + channel.localAddress()
+                + (b.listener.transparent() ? " (transparent)" : ""));
     }
 
     /** Whether two configurations of a listener use the same socket: address, port and transparency. */
