@@ -4,6 +4,7 @@ import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.accesslog.AccessLog;
 import dev.inmesh.runtime.accesslog.AccessLogSink;
 import dev.inmesh.runtime.admin.AdminServer;
+import dev.inmesh.runtime.admin.IstioAgent;
 import dev.inmesh.runtime.admin.ClusterManagerStatus;
 import dev.inmesh.runtime.mesh.MeshSettings;
 import dev.inmesh.runtime.stats.MeshMetrics;
@@ -11,7 +12,6 @@ import dev.inmesh.runtime.stats.PeerMetadata;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import java.util.EnumSet;
 import java.util.concurrent.TimeUnit;
 import dev.inmesh.interception.proxy.AdminHook;
 import dev.inmesh.interception.proxy.StandaloneProxy;
@@ -173,10 +173,13 @@ public final class ProxyCommand implements Callable<Integer> {
         // counted down by the shutdown hook once the proxy is closed, or by /quitquitquit: call() then returns and
         // the process exits, running the hook
         CountDownLatch stopped = new CountDownLatch(1);
-        AdminHook admin = adminHook(registry, config, identity.peerMetadataId(), stopped::countDown);
         StandaloneProxy proxy;
         dev.inmesh.runtime.xds.ads.AdsOptions xds;
         try {
+            // what Istio's injector passes its agent for the application: its metrics to merge, its probes
+            IstioAgent.Settings agent = noAdmin ? IstioAgent.Settings.NONE : IstioAgent.Settings.fromEnvironment(
+                    System.getenv(), AdminHook.Addresses.DEFAULTS.agent().getPort());
+            AdminHook admin = adminHook(registry, config, identity.peerMetadataId(), stopped::countDown, agent);
             xds = xds(o, identity, System.getenv());
             if (config == null && xds == null) {
                 throw new IllegalArgumentException("no configuration: give -c CONFIG, --xds-address HOST:PORT "
@@ -212,14 +215,21 @@ public final class ProxyCommand implements Callable<Integer> {
 
     /**
      * The proxy's admin server, laid out as Istio's sidecar: every endpoint on the admin address,
-     * {@code /healthz/ready} on the health port, {@code /stats/prometheus} on the Prometheus port, and the agent port's merged stats,
-     * readiness and {@code /quitquitquit}; {@code nodeId} is the node {@code /server_info} and the config dump's
+     * {@code /healthz/ready} on the health port, {@code /stats/prometheus} on the Prometheus port, and the agent
+     * port's stats, readiness and {@code /quitquitquit}; {@code nodeId} is the node {@code /server_info} and the config dump's
      * bootstrap name, {@code quit} what {@code POST /quitquitquit} runs (on an event loop); {@code /drain_listeners}
      * on the admin address drains the proxy's listeners.
      */
     static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit) {
+        return adminHook(registry, config, nodeId, quit, IstioAgent.Settings.NONE);
+    }
+
+    /** The same, the agent port serving the application's metrics and probes as {@code agent} says. */
+    static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit,
+                               IstioAgent.Settings agent) {
         return (vertx, snapshots, addresses, drain, xds) -> {
             AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
+                    .agent(new IstioAgent(vertx, agent, registry))
                     .clusterStatus(new ClusterManagerStatus(snapshots))
                     .configPath(config == null ? null : config.toString())
                     .nodeId(nodeId).quit(quit).drainListeners(drain)
@@ -227,7 +237,7 @@ public final class ProxyCommand implements Callable<Integer> {
                             ? dev.inmesh.runtime.xds.ads.XdsStatusJson.encode(xds.status()) : null)
                     .dynamicState(() -> xds != null ? xds.dynamicState() : null)
                     .mount(new AdminServer.Mount(addresses.admin().getHostString(), addresses.admin().getPort(),
-                            EnumSet.allOf(AdminServer.Endpoint.class)))
+                            AdminServer.Mount.admin().endpoints()))
                     .mount(AdminServer.Mount.of(addresses.health().getHostString(), addresses.health().getPort(),
                             AdminServer.Endpoint.HEALTHZ_READY))
                     .mount(AdminServer.Mount.of(addresses.prometheus().getHostString(),

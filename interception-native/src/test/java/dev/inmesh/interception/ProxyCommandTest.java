@@ -102,6 +102,37 @@ class ProxyCommandTest {
     }
 
     @Test
+    void theAgentPortProbesTheApplicationAsIstiosInjectorRewroteItsProbes() throws Exception {
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try (java.net.ServerSocket app = new java.net.ServerSocket(0, 5, java.net.InetAddress.getLoopbackAddress())) {
+            var addresses = freeAddresses();
+            var agent = dev.inmesh.runtime.admin.IstioAgent.Settings.fromEnvironment(java.util.Map.of(
+                    "ISTIO_KUBE_APP_PROBERS", "{\"/app-health/app/livez\":{\"tcpSocket\":{\"port\":"
+                            + app.getLocalPort() + "}}}", "INSTANCE_IP", "127.0.0.1"), addresses.agent().getPort());
+            AutoCloseable admin = ProxyCommand.adminHook(null, null, NODE, () -> { }, agent)
+                    .start(vertx, new dev.inmesh.runtime.snapshot.SnapshotHolder(), addresses);
+            try {
+                assertEquals(200, get(addresses.agent(), "/app-health/app/livez").statusCode());
+                assertEquals(400, get(addresses.agent(), "/app-health/other/livez").statusCode());
+                assertEquals(404, get(addresses.admin(), "/app-health/app/livez").statusCode(), "the agent's only");
+                assertEquals(404, get(addresses.prometheus(), "/metrics").statusCode(), "the agent's only");
+                assertEquals(200, get(addresses.agent(), "/metrics").statusCode());
+            } finally {
+                admin.close();
+            }
+        } finally {
+            vertx.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    private static java.net.http.HttpResponse<String> get(java.net.InetSocketAddress at, String path)
+            throws Exception {
+        return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://127.0.0.1:" + at.getPort() + path)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
     void drainListenersOnTheAdminPortDrainsTheProxysListenersAsEnvoysAdmin() throws Exception {
         io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
         try {

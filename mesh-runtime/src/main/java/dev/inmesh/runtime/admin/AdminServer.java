@@ -98,7 +98,17 @@ public final class AdminServer {
         /** {@code /runtime}: Envoy's runtime layers and values, with none: Inmesh has no runtime. */
         RUNTIME("/runtime"),
         /** {@code /hot_restart_version}: {@code disabled}, as an Envoy built without hot restart answers. */
-        HOT_RESTART_VERSION("/hot_restart_version");
+        HOT_RESTART_VERSION("/hot_restart_version"),
+        /**
+         * Istio's agent port: {@code /metrics}, and {@code /stats/prometheus} on the same port, answer the registry's
+         * scrape followed by the application's metrics (see {@link IstioAgent}).
+         */
+        APP_METRICS("/metrics"),
+        /**
+         * Istio's agent port: {@code /app-health/CONTAINER/livez|readyz|startupz} and {@code /app-lifecycle/...},
+         * the application's probes as Istio's injector rewrites them (see {@link IstioAgent}).
+         */
+        APP_PROBES("/app-health/");
 
         private final String path;
         private final boolean mutates;
@@ -142,6 +152,9 @@ public final class AdminServer {
                 case MEMORY -> "the JVM's heap as Envoy's Memory (allocated: used, heap_size: committed)";
                 case RUNTIME -> "the runtime layers and values (none: Inmesh has no runtime)";
                 case HOT_RESTART_VERSION -> "the hot restart compatibility version (disabled)";
+                case APP_METRICS -> "the proxy's metrics followed by the application's (Istio's metrics merging)";
+                case APP_PROBES -> "the application's probes as Istio's injector rewrites them "
+                        + "(/app-health/CONTAINER/livez|readyz|startupz)";
             };
         }
 
@@ -180,9 +193,10 @@ public final class AdminServer {
             return new Mount(host, port, EnumSet.of(first, rest));
         }
 
-        /** Envoy's admin port: every endpoint on 127.0.0.1:15000. */
+        /** Envoy's admin port: every endpoint but the agent's application ones on 127.0.0.1:15000. */
         public static Mount admin() {
-            return new Mount("127.0.0.1", 15000, EnumSet.allOf(Endpoint.class));
+            return new Mount("127.0.0.1", 15000, EnumSet.complementOf(EnumSet.of(Endpoint.APP_METRICS,
+                    Endpoint.APP_PROBES)));
         }
 
         /** Istio's health port: {@code /healthz/ready} on 0.0.0.0:15021. */
@@ -196,12 +210,14 @@ public final class AdminServer {
         }
 
         /**
-         * Istio's agent port: the merged {@code /stats/prometheus} (in-JVM, the proxy's and the application's
-         * metrics share one registry), {@code /healthz/ready} and {@code /quitquitquit} (when the server has a quit
-         * action) on 0.0.0.0:15020.
+         * Istio's agent port: the merged {@code /stats/prometheus} and {@code /metrics} (the application's metrics
+         * appended when the server's {@link IstioAgent} scrapes them; in-JVM, the proxy's and the application's
+         * metrics share one registry), {@code /healthz/ready}, the application's probes and {@code /quitquitquit}
+         * (when the server has a quit action) on 0.0.0.0:15020.
          */
         public static Mount agent() {
-            return of("0.0.0.0", 15020, Endpoint.STATS_PROMETHEUS, Endpoint.HEALTHZ_READY, Endpoint.QUITQUITQUIT);
+            return of("0.0.0.0", 15020, Endpoint.STATS_PROMETHEUS, Endpoint.HEALTHZ_READY, Endpoint.QUITQUITQUIT,
+                    Endpoint.APP_METRICS, Endpoint.APP_PROBES);
         }
     }
 
@@ -215,6 +231,7 @@ public final class AdminServer {
     private final java.util.function.Supplier<DynamicState> dynamicState;
     private final Runnable quit;
     private final DrainListeners drainListeners;
+    private final IstioAgent agent;
     private final List<Mount> mounts;
     private final Instant startedAt = Instant.now();
     private final List<HttpServer> servers = new ArrayList<>();
@@ -230,6 +247,7 @@ public final class AdminServer {
         this.dynamicState = b.dynamicState;
         this.quit = b.quit;
         this.drainListeners = b.drainListeners;
+        this.agent = b.agent != null ? b.agent : new IstioAgent(b.vertx, IstioAgent.Settings.NONE, null);
         this.mounts = List.copyOf(b.mounts);
     }
 
@@ -279,10 +297,15 @@ public final class AdminServer {
         for (HttpServer s : toClose) {
             closes.add(s.close());
         }
+        closes.add(agent.close());
         return Future.join(closes).mapEmpty();
     }
 
     private void handle(Mount mount, HttpServerRequest req) {
+        if (IstioAgent.probePath(req.path()) && serves(mount, Endpoint.APP_PROBES)) {
+            agent.probe(req);
+            return;
+        }
         Endpoint e = Endpoint.ofPath(req.path());
         if (e == null || !serves(mount, e)) {
             // as Envoy: the list of what is served, after a sentence of its own
@@ -300,8 +323,11 @@ public final class AdminServer {
             }
             case HEALTHZ_READY -> req.response().setStatusCode(snapshots.ready() ? 200 : 503).end();
             case CONFIG_DUMP -> configDump(req);
-            case STATS_PROMETHEUS -> {
-                if (registry == null) {
+            case STATS_PROMETHEUS, APP_METRICS -> {
+                if (serves(mount, Endpoint.APP_METRICS)) {
+                    agent.mergedStats(req, () -> registry == null ? Future.succeededFuture("")
+                            : vertx.executeBlocking(registry::scrape, false));
+                } else if (registry == null) {
                     text(req, 200, "");
                 } else {
                     offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry::scrape);
@@ -559,6 +585,7 @@ public final class AdminServer {
         private java.util.function.Supplier<DynamicState> dynamicState = () -> DynamicState.NONE;
         private Runnable quit;
         private DrainListeners drainListeners;
+        private IstioAgent agent;
         private final List<Mount> mounts = new ArrayList<>();
 
         private Builder(Vertx vertx) {
@@ -629,6 +656,16 @@ public final class AdminServer {
          */
         public Builder drainListeners(DrainListeners action) {
             this.drainListeners = action;
+            return this;
+        }
+
+        /**
+         * What Istio's agent port does for the application (metrics merging, probes) on the mounts that serve
+         * {@link Endpoint#APP_METRICS} and {@link Endpoint#APP_PROBES}; the server closes it. By default nothing:
+         * those mounts answer the registry's metrics alone, and 400 to every probe.
+         */
+        public Builder agent(IstioAgent agent) {
+            this.agent = agent;
             return this;
         }
 

@@ -17,7 +17,6 @@ import dev.inmesh.runtime.xds.ads.XdsStatusJson;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.ArrayList;
-import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import dev.inmesh.runtime.outbound.MeshHttpClient;
@@ -137,7 +136,7 @@ public final class DefaultMesh implements Mesh {
                         ? XdsStatusJson.encode(ads.status()) : null)
                 .dynamicState(() -> configSource instanceof AdsConfigSource ads ? ads.dynamicState() : null)
                 .mount(new AdminServer.Mount(options.getAdminHost(), options.getAdminPort(),
-                        EnumSet.allOf(AdminServer.Endpoint.class)))
+                        AdminServer.Mount.admin().endpoints()))
                 .build();
         return admin.start();
     }

@@ -735,13 +735,15 @@ class AdminServerTest {
 
     @Test
     void presetMountsUseIstiosPorts() {
-        assertEquals(new AdminServer.Mount("127.0.0.1", 15000, java.util.EnumSet.allOf(AdminServer.Endpoint.class)),
-                AdminServer.Mount.admin());
+        // every endpoint but the agent port's application ones, which Envoy's admin does not serve
+        assertEquals(new AdminServer.Mount("127.0.0.1", 15000, java.util.EnumSet.complementOf(java.util.EnumSet.of(
+                AdminServer.Endpoint.APP_METRICS, AdminServer.Endpoint.APP_PROBES))), AdminServer.Mount.admin());
         assertEquals(java.util.Set.of(AdminServer.Endpoint.HEALTHZ_READY), AdminServer.Mount.health().endpoints());
         assertEquals(15021, AdminServer.Mount.health().port());
         assertEquals(15090, AdminServer.Mount.prometheus().port());
         assertEquals(15020, AdminServer.Mount.agent().port());
         assertEquals(java.util.Set.of(AdminServer.Endpoint.STATS_PROMETHEUS, AdminServer.Endpoint.HEALTHZ_READY,
-                AdminServer.Endpoint.QUITQUITQUIT), AdminServer.Mount.agent().endpoints());
+                AdminServer.Endpoint.QUITQUITQUIT, AdminServer.Endpoint.APP_METRICS, AdminServer.Endpoint.APP_PROBES),
+                AdminServer.Mount.agent().endpoints());
     }
 }
