@@ -57,6 +57,8 @@ class StandaloneProxyNetnsIT {
     private final List<Process> processes = new ArrayList<>();
     private Process proxy;
     private TestControlPlane controlPlane;
+    /** The stand-ins for Istio's agent on 15020, 15021 and 15090. */
+    private final List<Process> agentStandIns = new ArrayList<>();
 
     @BeforeEach
     void createPodAndUpstreams() throws Exception {
@@ -87,7 +89,7 @@ class StandaloneProxyNetnsIT {
         server(pod, "0.0.0.0", 8000, "app", 200);
         start(pod, "echo-7000", PYTHON, dir.resolve("echo.py").toString(), "0.0.0.0", "7000");
         for (int port : new int[] {15020, 15021, 15090}) {
-            server(pod, "0.0.0.0", port, "agent-" + port, 200);
+            agentStandIns.add(server(pod, "0.0.0.0", port, "agent-" + port, 200));
         }
         awaitListening(up1, "10.77.1.2", 8081, 8082);
         awaitListening(up2, "10.77.2.2", 8081, 9999);
@@ -157,6 +159,34 @@ class StandaloneProxyNetnsIT {
         startProxyWithRules("TPROXY", "PassthroughCluster", true);
         assertInboundCapture();
         assertEquals(0, redirectedConnections("ISTIO_IN_REDIRECT"), "TPROXY mode must not NAT inbound");
+    }
+
+    @Test
+    void theAgentPortProbesTheAppFrom127006PastTheCaptureRulesAndMergesItsMetrics() throws Exception {
+        for (Process p : agentStandIns) {
+            p.destroy();
+            p.waitFor(5, TimeUnit.SECONDS);
+        }
+        Files.writeString(dir.resolve("bootstrap.yaml"), bootstrap("PassthroughCluster", false));
+        // what Istio's injector gives the sidecar of a pod whose app has a readiness probe on :8000/ready and
+        // prometheus.io annotations for :8000/metrics
+        startProxyWithRules("REDIRECT", java.util.Map.of(
+                "ISTIO_KUBE_APP_PROBERS", "{\"/app-health/app/readyz\":{\"httpGet\":{\"path\":\"/ready\","
+                        + "\"port\":8000},\"timeoutSeconds\":2}}",
+                "ISTIO_PROMETHEUS_ANNOTATIONS", "{\"scrape\":\"true\",\"port\":\"8000\",\"path\":\"/metrics\"}",
+                "INSTANCE_IP", "10.77.2.1"), "-c", dir.resolve("bootstrap.yaml").toString());
+
+        // the kubelet (from the node's side) probes 15020, which the rules leave alone
+        NetnsSupport.Output probe = up2.run("curl", "-s", "-m", "5", "-w", " %{http_code}",
+                "http://10.77.2.1:15020/app-health/app/readyz");
+        assertEquals("app saw 127.0.0.6\n 200", probe.stdout(), probe.stderr());
+        // the proxy's probe reached the app directly from 127.0.0.6: not captured into 15006 (no inbound NAT)
+        assertEquals(List.of("GET /ready 127.0.0.6"), lines("log-app-8000"));
+        assertEquals(0, redirectedConnections("ISTIO_IN_REDIRECT"), "the probe was captured");
+
+        NetnsSupport.Output metrics = up2.run("curl", "-s", "-m", "5", "http://10.77.2.1:15020/stats/prometheus");
+        assertTrue(metrics.stdout().contains("istio_agent_scrapes_total"), metrics.stdout());
+        assertTrue(metrics.stdout().endsWith("app saw 127.0.0.1\n"), metrics.stdout());
     }
 
     @Test
@@ -285,6 +315,15 @@ class StandaloneProxyNetnsIT {
 
     /** Installs the capture rules in {@code mode} and starts the proxy with {@code config} (its configuration). */
     private void startProxyWithRules(String mode, String... config) throws Exception {
+        startProxyWithRules(mode, null, config);
+    }
+
+    /**
+     * The same; with {@code agentEnv} not null, the proxy serves the agent ports itself (in place of the stand-ins)
+     * with that environment, as Istio's injector gives the sidecar.
+     */
+    private void startProxyWithRules(String mode, java.util.Map<String, String> agentEnv, String... config)
+            throws Exception {
         int rc = InmeshCommand.commandLine().execute("iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m",
                 mode, "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020", "--network-namespace", pod.name());
         assertEquals(0, rc, "inmesh iptables failed");
@@ -292,10 +331,12 @@ class StandaloneProxyNetnsIT {
                 "proxy"));
         argv.addAll(List.of(config));
         argv.addAll(List.of("--uid", Integer.toString(PROXY_UID), "--gid", Integer.toString(PROXY_UID),
-                "--event-loops", "2", "--access-log", dir.resolve("access.log").toString(),
-                // the pod's stand-ins for Istio's agent hold 15020/15021/15090, as in a real pod
-                "--no-admin"));
-        proxy = start(pod, "proxy", argv.toArray(String[]::new));
+                "--event-loops", "2", "--access-log", dir.resolve("access.log").toString()));
+        if (agentEnv == null) {
+            // the pod's stand-ins for Istio's agent hold 15020/15021/15090, as in a real pod
+            argv.add("--no-admin");
+        }
+        proxy = start(pod, "proxy", agentEnv == null ? java.util.Map.of() : agentEnv, argv.toArray(String[]::new));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         Path err = dir.resolve("proxy.err");
         while (System.nanoTime() < deadline) {
@@ -353,18 +394,25 @@ class StandaloneProxyNetnsIT {
 
     // ---- processes and files ----
 
-    private void server(NetnsSupport ns, String bind, int port, String name, int status) throws IOException {
-        start(ns, name + "-" + port, PYTHON, dir.resolve("server.py").toString(), bind, Integer.toString(port), name,
+    private Process server(NetnsSupport ns, String bind, int port, String name, int status) throws IOException {
+        return start(ns, name + "-" + port, PYTHON, dir.resolve("server.py").toString(), bind,
+                Integer.toString(port), name,
                 Integer.toString(status), dir.resolve("log-" + name + "-" + port).toString());
     }
 
     private Process start(NetnsSupport ns, String name, String... command) throws IOException {
+        return start(ns, name, java.util.Map.of(), command);
+    }
+
+    private Process start(NetnsSupport ns, String name, java.util.Map<String, String> env, String... command)
+            throws IOException {
         List<String> argv = new ArrayList<>(List.of("ip", "netns", "exec", ns.name()));
         argv.addAll(List.of(command));
-        Process p = new ProcessBuilder(argv)
+        ProcessBuilder b = new ProcessBuilder(argv)
                 .redirectOutput(dir.resolve(name + ".out").toFile())
-                .redirectError(dir.resolve(name + ".err").toFile())
-                .start();
+                .redirectError(dir.resolve(name + ".err").toFile());
+        b.environment().putAll(env);
+        Process p = b.start();
         p.getOutputStream().close();
         processes.add(p);
         return p;
