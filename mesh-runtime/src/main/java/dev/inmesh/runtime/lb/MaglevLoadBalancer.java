@@ -38,14 +38,18 @@ final class MaglevLoadBalancer implements LoadBalancer {
     static final class Table<H extends LbHost> implements HostSelector<H> {
         private final List<H> hosts;
         private final RandomGenerator random;
-        private final int[] table;
+        /**
+         * Each slot's host itself, not its index into {@link #hosts}: a pick reads one array element, where an index
+         * would take a second read in the host list (of 10 000 hosts, 40 KB apart from the 256 KB table).
+         */
+        private final Object[] table;
 
         /** A table over {@code hosts}, each taking slots in proportion to its entry of {@code weights}. */
         Table(List<H> hosts, double[] weights, int size, RandomGenerator random) {
             this.hosts = hosts;
             this.random = random;
             if (hosts.isEmpty()) {
-                table = new int[0];
+                table = new Object[0];
                 return;
             }
             int n = hosts.size();
@@ -82,7 +86,11 @@ final class MaglevLoadBalancer implements LoadBalancer {
                     filled++;
                 }
             }
-            table = t;
+            Object[] slots = new Object[size];
+            for (int i = 0; i < size; i++) {
+                slots[i] = hosts.get(t[i]);
+            }
+            table = slots;
         }
 
         @Override
@@ -92,7 +100,9 @@ final class MaglevLoadBalancer implements LoadBalancer {
             }
             // a request without a hash takes a random place in the table, as in Envoy: host weights still hold
             long h = !hasHash ? random.nextLong() : attempt > 0 ? hash ^ (-attempt) : hash;
-            return hosts.get(table[(int) Long.remainderUnsigned(h, table.length)]);
+            @SuppressWarnings("unchecked")
+            H host = (H) table[(int) Long.remainderUnsigned(h, table.length)];
+            return host;
         }
 
         @Override

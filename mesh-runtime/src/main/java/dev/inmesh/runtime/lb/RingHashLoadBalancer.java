@@ -52,7 +52,8 @@ final class RingHashLoadBalancer implements LoadBalancer {
 
         /** Entry hashes with the sign bit flipped, so that signed order is unsigned order of the hashes. */
         private final long[] keys;
-        private final int[] owners;
+        /** Each entry's host (in {@link #keys}' order): one read, where an index would take a second in the list. */
+        private final Object[] owners;
         /** index[b]: the first entry of bucket b (the hash's top bits); index[buckets] = the ring's size. */
         private int[] index = new int[] {0, 0, 0};
         /**
@@ -72,7 +73,7 @@ final class RingHashLoadBalancer implements LoadBalancer {
             this.random = random;
             if (hosts.isEmpty()) {
                 keys = new long[0];
-                owners = new int[0];
+                owners = new Object[0];
                 return;
             }
             double total = 0;
@@ -103,8 +104,12 @@ final class RingHashLoadBalancer implements LoadBalancer {
                 }
             }
             keys = java.util.Arrays.copyOf(k, n);
-            owners = java.util.Arrays.copyOf(o, n);
-            PairSort.sort(keys, owners);
+            int[] sorted = java.util.Arrays.copyOf(o, n);
+            PairSort.sort(keys, sorted);
+            owners = new Object[n];
+            for (int i = 0; i < n; i++) {
+                owners[i] = hosts.get(sorted[i]);
+            }
             // An index by the hash's top bits: bucket b starts at the first entry at or after b's smallest hash, so
             // a pick searches one bucket (about one entry) instead of the whole ring.
             int bits = Math.min(MAX_INDEX_BITS,
@@ -124,9 +129,14 @@ final class RingHashLoadBalancer implements LoadBalancer {
             direct = new Object[buckets];
             for (int b = 0; b < buckets; b++) {
                 if (index[b] == index[b + 1]) {
-                    direct[b] = hosts.get(owners[index[b] == n ? 0 : index[b]]);
+                    direct[b] = owners[index[b] == n ? 0 : index[b]];
                 }
             }
+        }
+
+        @SuppressWarnings("unchecked")
+        private H host(int entry) {
+            return (H) owners[entry];
         }
 
         /** The number of entries on the ring. */
@@ -158,7 +168,7 @@ final class RingHashLoadBalancer implements LoadBalancer {
             if (attempt > 0) {
                 i = (int) ((i + (long) attempt) % keys.length);
             }
-            return hosts.get(owners[i]);
+            return host(i);
         }
 
         /** The first entry at or after {@code hash} (may be the ring's size: wrap), found through the index. */
@@ -191,7 +201,7 @@ final class RingHashLoadBalancer implements LoadBalancer {
         /** The host of {@link #entryBySearch}'s entry (wrapping): the reference a pick is tested against. */
         H hostBySearch(long hash) {
             int i = entryBySearch(hash);
-            return hosts.get(owners[i == keys.length ? 0 : i]);
+            return host(i == keys.length ? 0 : i);
         }
 
         @Override
