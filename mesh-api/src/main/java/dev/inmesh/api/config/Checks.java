@@ -53,6 +53,12 @@ public final class Checks {
         return value;
     }
 
+    /** An optional protobuf {@code uint32}: null, or 0 to 4294967295. */
+    public static Long uint32OrNull(Long value, String field) {
+        check(value == null || value >= 0 && value <= 0xFFFF_FFFFL, field, value, "0..4294967295");
+        return value;
+    }
+
     /** A non-negative value. */
     public static long nonNegative(long value, String field) {
         check(value >= 0, field, value, ">= 0");

@@ -77,6 +77,11 @@ public final class Fields {
         return has ? duration(d) : null;
     }
 
+    /** A protobuf {@code UInt32Value} as an unsigned value, or null when the field is unset. */
+    public static Long uint32OrNull(boolean has, com.google.protobuf.UInt32Value v) {
+        return has ? Integer.toUnsignedLong(v.getValue()) : null;
+    }
+
     /** A protobuf Struct as plain Java values. */
     public static Map<String, Object> struct(Struct s) {
         Map<String, Object> out = new LinkedHashMap<>();

@@ -100,9 +100,9 @@ public final class ListenerParser
     public Listener parseFields(io.envoyproxy.envoy.config.listener.v3.Listener l) {
         Fields.onlyKnown(l, Set.of("name", "address", "filter_chains", "default_filter_chain", "use_original_dst",
                 "traffic_direction", "listener_filters", "listener_filters_timeout",
-                "continue_on_listener_filters_timeout", "bind_to_port", "transparent"),
-                Set.of("access_log", "stat_prefix", "metadata", "per_connection_buffer_limit_bytes", "drain_type",
-                        "socket_options", "freebind"));
+                "continue_on_listener_filters_timeout", "bind_to_port", "transparent",
+                "per_connection_buffer_limit_bytes"),
+                Set.of("access_log", "stat_prefix", "metadata", "drain_type", "socket_options", "freebind"));
         var address = Fields.at("address", () -> CoreParsers.socketAddress(l.getAddress()));
         List<FilterChain> chains = Fields.each("filter_chains", l.getFilterChainsList(), ListenerParser::filterChain);
         FilterChain fallback = l.hasDefaultFilterChain()
@@ -130,7 +130,8 @@ public final class ListenerParser
                 direction, chains, fallback, !l.hasBindToPort() || l.getBindToPort().getValue(), listenerFilters,
                 l.hasListenerFiltersTimeout() ? Fields.duration(l.getListenerFiltersTimeout()) : null,
                 l.getContinueOnListenerFiltersTimeout(), l.hasTransparent() && l.getTransparent().getValue(),
-                disabled);
+                disabled, Fields.uint32OrNull(l.hasPerConnectionBufferLimitBytes(),
+                        l.getPerConnectionBufferLimitBytes()));
     }
 
     /**

@@ -116,7 +116,7 @@ public final class RouteConfigurationParser
     static VirtualHost virtualHost(io.envoyproxy.envoy.config.route.v3.VirtualHost v) {
         Fields.onlyKnown(v, union(HEADER_FIELDS, "name", "domains", "routes", "retry_policy",
                 "include_request_attempt_count", "include_attempt_count_in_response", "typed_per_filter_config",
-                "cors"), Set.of());
+                "cors", "per_request_buffer_limit_bytes"), Set.of());
         List<Route> routes = Fields.each("routes", v.getRoutesList(), RouteConfigurationParser::route);
         RetryPolicy retry = v.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(v.getRetryPolicy()))
                 : null;
@@ -126,13 +126,14 @@ public final class RouteConfigurationParser
         return new VirtualHost(v.getName(), v.getDomainsList(), routes, retry, v.getIncludeRequestAttemptCount(),
                 v.getIncludeAttemptCountInResponse(), CoreParsers.headerMutations(v.getRequestHeadersToAddList(),
                         v.getRequestHeadersToRemoveList(), v.getResponseHeadersToAddList(),
-                        v.getResponseHeadersToRemoveList()), perFilter.fault(), cors);
+                        v.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
+                Fields.uint32OrNull(v.hasPerRequestBufferLimitBytes(), v.getPerRequestBufferLimitBytes()));
     }
 
     static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
         Fields.onlyKnown(r, union(HEADER_FIELDS, "name", "match", "route", "redirect", "direct_response",
-                "decorator", "typed_per_filter_config"), Set.of("metadata", "stat_prefix", "tracing",
-                "per_request_buffer_limit_bytes"));
+                "decorator", "typed_per_filter_config", "per_request_buffer_limit_bytes"), Set.of("metadata",
+                "stat_prefix", "tracing"));
         RouteMatch match = Fields.at("match", () -> routeMatch(r.getMatch()));
         Action action = switch (r.getActionCase()) {
             case ROUTE -> Fields.at("route", () -> routeAction(r.getRoute()));
@@ -147,7 +148,8 @@ public final class RouteConfigurationParser
                 ? Fields.at("route.cors", () -> CorsParser.legacy(r.getRoute().getCors())) : null;
         return new Route(r.getName(), match, action, decorator, CoreParsers.headerMutations(
                 r.getRequestHeadersToAddList(), r.getRequestHeadersToRemoveList(), r.getResponseHeadersToAddList(),
-                r.getResponseHeadersToRemoveList()), perFilter.fault(), cors);
+                r.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
+                Fields.uint32OrNull(r.hasPerRequestBufferLimitBytes(), r.getPerRequestBufferLimitBytes()));
     }
 
     static RouteMatch routeMatch(io.envoyproxy.envoy.config.route.v3.RouteMatch m) {

@@ -23,12 +23,20 @@ import java.util.Map;
  *     TPROXY mode)
  * @param listenerFiltersDisabled each listener filter's {@code filter_disabled} by the filter's name: the filter does
  *     not run on a connection the predicate matches (a filter not in the map always runs)
+ * @param perConnectionBufferLimitBytes the {@code per_connection_buffer_limit_bytes} of the listener's connections,
+ *     which is also their connection manager's request buffer limit: a request keeps at most this much of its body
+ *     for retries and mirrors (less when its route or virtual host says so); null for Envoy's default,
+ *     {@link #DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES}, and 0 for no limit of the listener's own
  */
 public record Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
                        List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
                        List<String> listenerFilters, Duration listenerFiltersTimeout,
                        boolean continueOnListenerFiltersTimeout, boolean transparent,
-                       Map<String, ListenerFilterPredicate> listenerFiltersDisabled) {
+                       Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
+                       Long perConnectionBufferLimitBytes) {
+    /** Envoy's {@code per_connection_buffer_limit_bytes} when a listener sets none: 1 MiB. */
+    public static final long DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES = 1024 * 1024;
+
     public Listener {
         Checks.nonEmpty(name, "name");
         Checks.nonNull(address, "address");
@@ -39,6 +47,18 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
         listenerFilters = Checks.list(listenerFilters, "listener_filters");
         listenerFiltersTimeout = listenerFiltersTimeout == null ? Duration.ofSeconds(15) : listenerFiltersTimeout;
         listenerFiltersDisabled = Checks.map(listenerFiltersDisabled);
+        Checks.uint32OrNull(perConnectionBufferLimitBytes, "per_connection_buffer_limit_bytes");
+    }
+
+    /** A listener with Envoy's default buffer limit. */
+    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
+                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
+                    List<String> listenerFilters, Duration listenerFiltersTimeout,
+                    boolean continueOnListenerFiltersTimeout, boolean transparent,
+                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled) {
+        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
+                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
+                listenerFiltersDisabled, null);
     }
 
     /** A listener whose listener filters run on every connection. */

@@ -15,14 +15,24 @@ import dev.inmesh.api.config.core.HeaderMutations;
  *     host's and the connection manager's; null for none
  * @param cors the CORS filter's policy for this route ({@code typed_per_filter_config}, else the route action's
  *     {@code cors}), consulted before the virtual host's; null for none
+ * @param perRequestBufferLimitBytes the most of a request's body kept for retries and mirrors
+ *     ({@code per_request_buffer_limit_bytes}), which replaces the virtual host's (the listener's limit still applies
+ *     when it is smaller); null for none
  */
 public record Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                    FaultInjection fault, CorsPolicy cors) {
+                    FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes) {
     public Route {
         name = name == null ? "" : name;
         Checks.nonNull(match, "match");
         Checks.nonNull(action, "action");
         headers = headers == null ? HeaderMutations.NONE : headers;
+        Checks.uint32OrNull(perRequestBufferLimitBytes, "per_request_buffer_limit_bytes");
+    }
+
+    /** A route with no request buffer limit of its own. */
+    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
+                 FaultInjection fault, CorsPolicy cors) {
+        this(name, match, action, decorator, headers, fault, cors, null);
     }
 
     /** A route with no CORS policy of its own. */

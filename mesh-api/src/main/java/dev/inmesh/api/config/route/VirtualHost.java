@@ -22,10 +22,14 @@ import java.util.Set;
  *     which overrides the connection manager's; null for none
  * @param cors the CORS filter's policy for its routes ({@code typed_per_filter_config}, else {@code cors}), consulted
  *     after a route's own; null for none
+ * @param perRequestBufferLimitBytes the most of a request's body kept for retries and mirrors on the routes that set
+ *     no limit of their own ({@code per_request_buffer_limit_bytes}; the listener's limit still applies when it is
+ *     smaller); null for none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
-                          HeaderMutations headers, FaultInjection fault, CorsPolicy cors) {
+                          HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
+                          Long perRequestBufferLimitBytes) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -40,6 +44,15 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         }
         routes = Checks.list(routes, "routes");
         headers = headers == null ? HeaderMutations.NONE : headers;
+        Checks.uint32OrNull(perRequestBufferLimitBytes, "per_request_buffer_limit_bytes");
+    }
+
+    /** A virtual host with no request buffer limit of its own. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                fault, cors, null);
     }
 
     /** A virtual host with no CORS policy of its own. */
