@@ -2,6 +2,7 @@ package dev.inmesh.interception.proxy;
 
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.PathNormalizer;
@@ -114,15 +115,16 @@ final class HttpBridge {
 
     /**
      * What the HTTP side of one downstream connection knows, with the address strings every request of it carries
-     * (formatted once per connection) and its connection manager's statistics (looked up once per connection; null
-     * when none are kept).
+     * (formatted once per connection), its connection manager's statistics (looked up once per connection; null
+     * when none are kept) and its listener's {@code per_connection_buffer_limit_bytes} (null: none set).
      */
     record Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                       StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                       boolean tls, String tlsServerName, boolean mutualTls, boolean peerCertificate,
                       String clientCertElement, String peerPrincipal, String localPrincipal,
                       String sourceHostPort, String destinationHostPort,
-                      SocketAddress originalDestination, DownstreamStats stats, ChainDrains.Drain drain) {
+                      SocketAddress originalDestination, DownstreamStats stats, ChainDrains.Drain drain,
+                      Long listenerBufferLimit) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
@@ -130,12 +132,14 @@ final class HttpBridge {
          * @param peerCertificates the certificates the client presented in that TLS, its own first; null for none
          * @param localCertificates the certificates the proxy presented in it; null for none
          * @param drain the drain of the connection's filter chain
+         * @param listener the listener whose filter chain took the connection
          */
         Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                    boolean tls, String tlsServerName, boolean mutualTls,
                    java.security.cert.Certificate[] peerCertificates,
-                   java.security.cert.Certificate[] localCertificates, ChainDrains.Drain drain) {
+                   java.security.cert.Certificate[] localCertificates, ChainDrains.Drain drain,
+                   Listener listener) {
             // the x-forwarded-client-cert element is the connection's: made once here, not per request
             this(runtime, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
                     peerCertificates != null && peerCertificates.length > 0,
@@ -144,7 +148,7 @@ final class HttpBridge {
                             || peerCertificates.length == 0 ? null : ForwardedClientCert.principal(localCertificates),
                     ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm),
-                    drain);
+                    drain, listener.perConnectionBufferLimitBytes());
         }
 
         /**
@@ -835,7 +839,8 @@ final class HttpBridge {
                     .corsFilter(conn.hcm()).downstreamStats(conn.stats())
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
-                    .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal());
+                    .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
+                    .listenerBufferLimit(conn.listenerBufferLimit());
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {

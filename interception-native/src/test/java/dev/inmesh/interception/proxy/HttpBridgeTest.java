@@ -302,6 +302,28 @@ class HttpBridgeTest {
     }
 
     @Test
+    void aBodyOverTheListenersBufferLimitIsNotRetriedAndOneWithinItIs() throws Exception {
+        proxy.close();
+        proxy = new LoopbackProxy(yaml.replace("    traffic_direction: OUTBOUND\n",
+                "    traffic_direction: OUTBOUND\n    per_connection_buffer_limit_bytes: 1024\n"));
+        // v1's two hosts in turn: each request that reaches the one answering 503 is answered so, not retried
+        for (int i = 0; i < 4; i++) {
+            Answer a = send(client, new RequestOptions().setMethod(HttpMethod.POST).setURI("/big/" + i)
+                    .putHeader("host", "reviews"), "b".repeat(2048));
+            assertTrue(a.status == 200 || a.status == 503, "status " + a.status);
+        }
+        awaitRequests(4);
+        assertTrue(badHits.get() >= 1, "the 503 host was never tried");
+        assertEquals(badHits.get(), proxy.requests.stream().filter(r -> r.responseCode() == 503).count());
+        assertTrue(proxy.requests.stream().allMatch(r -> r.attemptCount() == 1), "no request was retried");
+        for (int i = 0; i < 4; i++) {
+            Answer a = send(client, new RequestOptions().setMethod(HttpMethod.POST).setURI("/small/" + i)
+                    .putHeader("host", "reviews"), "s".repeat(1024));
+            assertEquals(200, a.status);
+        }
+    }
+
+    @Test
     void aRequestWithoutARouteGetsEnvoys404() throws Exception {
         Answer a = send(client, new RequestOptions().setURI("/").putHeader("host", "ratings"), null);
         assertEquals(404, a.status);

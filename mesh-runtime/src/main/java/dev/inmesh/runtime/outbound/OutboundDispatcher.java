@@ -120,7 +120,7 @@ public final class OutboundDispatcher {
                 .serverHeader(d.serverHeader()).generateRequestId(d.hcm() == null || d.hcm().generateRequestId())
                 .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout()).faultFilter(d.hcm())
                 .corsFilter(d.hcm()).forwardClientCert(d.hcm()).downstreamStats(d.stats())
-                .bodyStream(stream);
+                .listenerBufferLimit(d.listenerBufferLimit()).bodyStream(stream);
         if (d.blackhole()) {
             // Istio's virtualOutbound sends such a connection to its BlackHoleCluster: the request is counted there
             return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null,

@@ -49,17 +49,19 @@ public final class OutboundRouting {
     /**
      * What to do with requests to one destination; {@code hcm}: the chosen HTTP connection manager (its path
      * normalization and server header), null when a TCP chain or the passthrough takes the request; {@code stats}:
-     * that connection manager's statistics, null when there is none or no statistics are kept.
+     * that connection manager's statistics, null when there is none or no statistics are kept;
+     * {@code listenerBufferLimit}: the {@code per_connection_buffer_limit_bytes} of the listener whose chain takes the
+     * request, null when it sets none or no listener does.
      */
     public record Decision(RouteTable table, ClusterManager clusters, boolean blackhole, HttpConnectionManager hcm,
-                           DownstreamStats stats, ClusterSpecifier tlsRelay) {
+                           DownstreamStats stats, ClusterSpecifier tlsRelay, Long listenerBufferLimit) {
         Decision(RouteTable table, ClusterManager clusters, boolean blackhole) {
-            this(table, clusters, blackhole, null, null, null);
+            this(table, clusters, blackhole, null, null, null, null);
         }
 
         Decision(RouteTable table, ClusterManager clusters, boolean blackhole, HttpConnectionManager hcm,
-                 DownstreamStats stats) {
-            this(table, clusters, blackhole, hcm, stats, null);
+                 DownstreamStats stats, Long listenerBufferLimit) {
+            this(table, clusters, blackhole, hcm, stats, null, listenerBufferLimit);
         }
 
         /**
@@ -153,50 +155,48 @@ public final class OutboundRouting {
     private Decision decideUncached(MeshSnapshot snapshot, String host, int port, String sourceIp, boolean tls) {
         String ip = IpLiterals.isLiteral(host) ? host : "0.0.0.0";
         FilterChainSelector listener = snapshot.listenerFor(ip, port);
-        FilterChain chain = null;
+        if (listener == null) {
+            listener = snapshot.listener("virtualOutbound");
+        }
         ConnectionInfo conn = tls ? ConnectionInfo.tls(ip, port, IpLiterals.isLiteral(host) ? "" : host, sourceIp, 0)
                 : ConnectionInfo.http(ip, port, sourceIp, 0);
-        if (listener != null) {
-            chain = listener.select(conn);
-        } else {
-            FilterChainSelector virtual = snapshot.listener("virtualOutbound");
-            if (virtual != null) {
-                chain = virtual.select(conn);
-            }
-        }
+        FilterChain chain = listener == null ? null : listener.select(conn);
         if (chain == null) {
-            return policy == MeshOptions.OutboundTrafficPolicy.ALLOW_ANY ? passthrough(snapshot)
+            return policy == MeshOptions.OutboundTrafficPolicy.ALLOW_ANY ? passthrough(snapshot, null)
                     : new Decision(null, null, true);
         }
+        // as Envoy, whose connection takes the buffer limit of the listener it is handed to
+        Long bufferLimit = listener.listener().perConnectionBufferLimitBytes();
         if (chain.filter() instanceof HttpConnectionManager hcm) {
             return new Decision(snapshot.routeTable(chain), snapshot.clusterManager(), false, hcm,
-                    stats == null ? null : stats.apply(hcm));
+                    stats == null ? null : stats.apply(hcm), bufferLimit);
         }
         TcpProxy tcp = (TcpProxy) chain.filter();
         String cluster = tcp.cluster() instanceof ClusterSpecifier.Named n ? n.cluster() : null;
         if (tls && !BLACKHOLE.equals(cluster) && !PASSTHROUGH.equals(cluster)) {
-            return new Decision(null, snapshot.clusterManager(), false, null, null, tcp.cluster());
+            return new Decision(null, snapshot.clusterManager(), false, null, null, tcp.cluster(), bufferLimit);
         }
         if (cluster == null) {
             // weighted TCP clusters: route by the same weights through a one-route table
             return new Decision(singleClusterTables.computeIfAbsent("weighted:" + chain.name(),
-                    k -> table(k, tcp.cluster())), snapshot.clusterManager(), false);
+                    k -> table(k, tcp.cluster())), snapshot.clusterManager(), false, null, null, bufferLimit);
         }
         if (cluster.equals(BLACKHOLE)) {
             return new Decision(null, null, true);
         }
         if (cluster.equals(PASSTHROUGH) && snapshot.clusterManager().cluster(PASSTHROUGH) == null) {
-            return passthrough(snapshot);
+            return passthrough(snapshot, bufferLimit);
         }
         return new Decision(singleClusterTables.computeIfAbsent(cluster,
-                k -> table(k, new ClusterSpecifier.Named(k))), snapshot.clusterManager(), false);
+                k -> table(k, new ClusterSpecifier.Named(k))), snapshot.clusterManager(), false, null, null,
+                bufferLimit);
     }
 
-    private Decision passthrough(MeshSnapshot snapshot) {
+    private Decision passthrough(MeshSnapshot snapshot, Long bufferLimit) {
         ClusterManager cm = snapshot.clusterManager().cluster(PASSTHROUGH) != null ? snapshot.clusterManager()
                 : passthroughClusters;
         return new Decision(singleClusterTables.computeIfAbsent(PASSTHROUGH,
-                k -> table(k, new ClusterSpecifier.Named(k))), cm, false);
+                k -> table(k, new ClusterSpecifier.Named(k))), cm, false, null, null, bufferLimit);
     }
 
     /** A route table that sends everything to one cluster with no timeout, as a TCP proxy would. */

@@ -14,8 +14,10 @@ import java.util.ArrayList;
  * come while an attempt connects or a retry backs off wait for it), and the caller honours back-pressure through
  * {@link #writeQueueFull()} and {@link #drainHandler}. While the request may still be retried, the chunks sent so far
  * are kept, so that a retry sends the body again from its start and then goes on with the chunks still to come; once
- * they outgrow {@link #RETRY_BUFFER_LIMIT}, the router gives up retrying the request
- * ({@code retry_or_shadow_abandoned}) and keeps nothing more. Once a response is passed on, nothing is kept either.
+ * they outgrow the request's buffer limit (see {@link Router}: the route's or virtual host's
+ * {@code per_request_buffer_limit_bytes}, capped by the listener's {@code per_connection_buffer_limit_bytes}), the
+ * router gives up retrying the request ({@code retry_or_shadow_abandoned}) and keeps nothing more. Once a response
+ * is passed on, nothing is kept either.
  * While the request is to be mirrored ({@link RequestMirror}), the whole body is kept too, for the copies sent once it
  * ends, under the same limit: a body that outgrows it is not mirrored (and counted once, with the retries).
  *
@@ -24,9 +26,8 @@ import java.util.ArrayList;
  */
 public final class RequestBodyStream {
     /**
-     * How much of a body is kept for retries: Envoy's router keeps up to the request's buffer limit, which is the
-     * listener's {@code per_connection_buffer_limit_bytes} unless a route sets {@code per_request_buffer_limit_bytes};
-     * Envoy's default, which Istio's sidecar listeners keep, is 1 MiB.
+     * How much of a body is kept for retries and mirrors when neither the listener nor the route sets a limit:
+     * Envoy's default {@code per_connection_buffer_limit_bytes}, which Istio's sidecar listeners keep, 1 MiB.
      */
     public static final int RETRY_BUFFER_LIMIT = 1024 * 1024;
     /** Bytes that wait for an attempt (one connecting, a retry backing off) before the caller is asked to wait. */
@@ -38,7 +39,7 @@ public final class RequestBodyStream {
         void bodyActivity();
 
         /**
-         * The chunks kept for retries or mirrors would outgrow {@link #RETRY_BUFFER_LIMIT}: no more retries, and no
+         * The chunks kept for retries or mirrors would outgrow the request's buffer limit: no more retries, and no
          * mirrors.
          */
         void retryBufferOverflowed();
@@ -60,6 +61,8 @@ public final class RequestBodyStream {
     private boolean retaining;
     /** The whole body so far, kept for mirrors, or null when it is not to be mirrored. */
     private ArrayList<Buffer> mirrored;
+    /** The most bytes kept for retries and mirrors: the request's buffer limit, set by the router. */
+    private long limit = RETRY_BUFFER_LIMIT;
     private Owner owner;
     /** The attempt in flight the chunks go to, or null. */
     private HttpClientRequest sink;
@@ -76,8 +79,7 @@ public final class RequestBodyStream {
         received += chunk.length();
         if (owner != null) {
             owner.bodyActivity();
-            if (retaining && held + chunk.length() > RETRY_BUFFER_LIMIT
-                    || mirrored != null && received > RETRY_BUFFER_LIMIT) {
+            if (retaining && held + chunk.length() > limit || mirrored != null && received > limit) {
                 stopRetaining();
                 mirrored = null;
                 owner.retryBufferOverflowed();
@@ -133,13 +135,14 @@ public final class RequestBodyStream {
 
     /**
      * The router takes the body; {@code retain}: whether the request may be retried; {@code mirror}: whether the
-     * whole body is kept for mirrors ({@link #mirroredBody}).
+     * whole body is kept for mirrors ({@link #mirroredBody}); {@code limit}: the most bytes kept for either.
      */
-    void owner(Owner o, boolean retain, boolean mirror) {
+    void owner(Owner o, boolean retain, boolean mirror, long limit) {
         this.owner = o;
         this.retaining = retain;
+        this.limit = limit;
         this.mirrored = mirror ? new ArrayList<>(chunks) : null; // nothing was sent yet: all that came is held
-        if ((retain || mirror) && held > RETRY_BUFFER_LIMIT) {
+        if ((retain || mirror) && held > limit) {
             stopRetaining();
             mirrored = null;
             o.retryBufferOverflowed();

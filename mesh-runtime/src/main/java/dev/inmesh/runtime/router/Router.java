@@ -515,8 +515,8 @@ public final class Router {
         Duration timeout = control.timeoutMs >= 0 ? Duration.ofMillis(control.timeoutMs) : routeTimeout(action, req);
         RequestMirror mirror = RequestMirror.select(this, vertx, clusters, req, target.path, target.authority, action,
                 vh, randomValue, timeout);
-        if ((retry != RetryState.NONE || mirror != null) && req.body != null
-                && req.body.length() > RequestBodyStream.RETRY_BUFFER_LIMIT) {
+        long bufferLimit = requestBufferLimit(req, f);
+        if ((retry != RetryState.NONE || mirror != null) && req.body != null && req.body.length() > bufferLimit) {
             // as Envoy's router: a body larger than its buffer limit is not kept, so the request is neither retried
             // nor mirrored
             var st = stats(ex);
@@ -553,13 +553,28 @@ public final class Router {
         }
         attempts.mirror = mirror; // sent once the request is complete: now, or when its body ends (bodyEnded)
         if (body != null) {
-            body.owner(attempts, retry != RetryState.NONE, mirror != null); // a body too large drops the mirror
+            // a body too large drops the mirror
+            body.owner(attempts, retry != RetryState.NONE, mirror != null, bufferLimit);
         }
         attempts.start();
         if (body == null || body.ended()) {
             // after the primary's attempt started: nothing of the copies delays it
             attempts.sendMirror(body == null ? req.body : body.mirroredBody());
         }
+    }
+
+    /**
+     * The most of the request's body kept for retries and mirrors, as Envoy's router takes it: the route's
+     * {@code per_request_buffer_limit_bytes}, else its virtual host's, capped by the listener's
+     * {@code per_connection_buffer_limit_bytes} (its connection manager's buffer limit); the listener's alone when
+     * neither sets one.
+     */
+    static long requestBufferLimit(RouterRequest req, RouteResult.Forward f) {
+        Long own = f.route().perRequestBufferLimitBytes();
+        if (own == null) {
+            own = f.virtualHost().perRequestBufferLimitBytes();
+        }
+        return own == null ? req.listenerBufferLimit : Math.min(own, req.listenerBufferLimit);
     }
 
     /**

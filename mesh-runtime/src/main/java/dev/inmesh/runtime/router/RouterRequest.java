@@ -4,6 +4,7 @@ import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.ForwardClientCert;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.runtime.stats.DownstreamStats;
@@ -42,6 +43,11 @@ public final class RouterRequest implements RouteRequest {
     boolean generateRequestId = true;
     /** The connection manager's {@code stream_idle_timeout}; a route's {@code idle_timeout} overrides it. */
     Duration streamIdleTimeout = HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT;
+    /**
+     * The request buffer limit of the listener the request came through ({@code per_connection_buffer_limit_bytes}):
+     * the most of its body kept for retries and mirrors, unless its route or virtual host sets less.
+     */
+    long listenerBufferLimit = Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES;
     /** The config of the connection manager's fault filter that runs, or null when it has none. */
     FaultInjection faultFilter;
     /** Whether the connection manager runs a CORS filter, which applies the routes' CORS policies. */
@@ -125,6 +131,18 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest streamIdleTimeout(Duration timeout) {
         this.streamIdleTimeout = timeout == null ? HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT : timeout;
+        return this;
+    }
+
+    /**
+     * Sets the {@code per_connection_buffer_limit_bytes} of the listener the request came through: null for Envoy's
+     * default (1 MiB), 0 for none (as Envoy, whose router then keeps what the route allows, all of it when the route
+     * and its virtual host set no limit either).
+     */
+    public RouterRequest listenerBufferLimit(Long perConnectionBufferLimitBytes) {
+        this.listenerBufferLimit = perConnectionBufferLimitBytes == null
+                ? Listener.DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES
+                : perConnectionBufferLimitBytes == 0 ? Long.MAX_VALUE : perConnectionBufferLimitBytes;
         return this;
     }
 

@@ -297,6 +297,20 @@ class RouterMirrorTest {
     }
 
     @Test
+    void aBodyOverTheRoutesBufferLimitIsNotMirroredAndOneWithinItIs() throws Exception {
+        Router router = router(null);
+        RouteTable table = RouterRig.routeToC("request_mirror_policies: [{cluster: m}]",
+                "per_request_buffer_limit_bytes: 1024", "");
+        assertEquals(200, rig.call(router, request(HttpMethod.POST, "/big", "a".repeat(1025)), table, clusters())
+                .status());
+        assertEquals(1.0, stat("envoy_cluster_retry_or_shadow_abandoned", "c"));
+        assertEquals(200, rig.call(router, request(HttpMethod.POST, "/small", "a".repeat(1024)), table, clusters())
+                .status());
+        assertEquals(List.of("/small"), receivedAfterAControlCopy(router, shadow).stream()
+                .map(LoggedRequest::getUrl).toList());
+    }
+
+    @Test
     void noCopyIsSentWhenThePrimaryHasNoHealthyHostAsInEnvoy() throws Exception {
         Router router = router(null);
         var r = rig.call(router, request(HttpMethod.GET, "/x", null), mirrored("{cluster: m}", ""),

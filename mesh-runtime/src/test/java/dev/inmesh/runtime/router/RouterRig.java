@@ -121,9 +121,18 @@ final class RouterRig implements AutoCloseable {
 
     /** One route, {@code prefix: /}, to cluster {@code c} with extra RouteAction fields (flow YAML). */
     static RouteTable routeToC(String actionFields) {
-        return table("name: r\nvirtual_hosts:\n- name: vh\n  domains: [\"*\"]\n  routes:\n"
+        return routeToC(actionFields, "", "");
+    }
+
+    /**
+     * As {@link #routeToC(String)}, with fields of the route itself and of its virtual host (block YAML lines such as
+     * {@code "per_request_buffer_limit_bytes: 1024"}; empty: none).
+     */
+    static RouteTable routeToC(String actionFields, String routeFields, String virtualHostFields) {
+        return table("name: r\nvirtual_hosts:\n- name: vh\n  domains: [\"*\"]\n"
+                + (virtualHostFields.isEmpty() ? "" : "  " + virtualHostFields + "\n") + "  routes:\n"
                 + "  - match: {prefix: /}\n    route: {cluster: c" + (actionFields.isEmpty() ? "" : ", " + actionFields)
-                + "}\n");
+                + "}\n" + (routeFields.isEmpty() ? "" : "    " + routeFields + "\n"));
     }
 
     /** Stubs {@code GET path} to answer with each response in turn; the last one repeats. */
