@@ -10,13 +10,14 @@ import java.util.function.Consumer;
 
 /**
  * Holds the current {@link MeshSnapshot} and swaps it atomically. Readers call {@link #current()} (one volatile
- * read); a config source calls {@link #apply}: a bundle that fails to compile is rejected with the error naming the
- * resource, and the previous snapshot stays.
+ * read); a config source calls {@link #apply}: a bundle that fails to compile, or that a registered {@link Check}
+ * refuses, is rejected with the error naming the resource, and the previous snapshot stays.
  */
 public final class SnapshotHolder {
     private volatile MeshSnapshot current;
     private volatile boolean ready;
     private final List<Consumer<MeshSnapshot>> listeners = new CopyOnWriteArrayList<>();
+    private final List<Check> checks = new CopyOnWriteArrayList<>();
     private final UpstreamEnvironment upstream;
     private ClusterManager clusters;
 
@@ -44,10 +45,12 @@ public final class SnapshotHolder {
     /**
      * Compiles and publishes a bundle.
      *
-     * @throws InvalidResourceException when a resource is unusable; nothing changes then
+     * @throws InvalidResourceException when a resource is unusable (it does not compile, or a {@link Check} refuses
+     *                                  it); nothing changes then
      */
     public synchronized MeshSnapshot apply(ResourceBundle bundle) throws InvalidResourceException {
         MeshSnapshot compiled = SnapshotCompiler.compile(bundle, current.generation() + 1);
+        runChecks(bundle);
         clusters = clusters == null ? ClusterManager.create(upstream, bundle.clusters(), bundle.endpoints())
                 : clusters.update(bundle.clusters(), bundle.endpoints());
         MeshSnapshot next = compiled.withClusters(clusters);
@@ -57,6 +60,46 @@ public final class SnapshotHolder {
             l.accept(next);
         }
         return next;
+    }
+
+    /**
+     * Checks a bundle as {@link #apply} would (what spans resources, then the registered checks) without publishing
+     * it: what a config source accepts before it applies it.
+     *
+     * @throws InvalidResourceException the first resource that {@link #apply} would reject
+     */
+    public synchronized void check(ResourceBundle bundle) throws InvalidResourceException {
+        List<InvalidResourceException> problems = SnapshotCompiler.validate(bundle);
+        if (!problems.isEmpty()) {
+            throw problems.get(0);
+        }
+        runChecks(bundle);
+    }
+
+    private void runChecks(ResourceBundle bundle) throws InvalidResourceException {
+        for (Check c : checks) {
+            c.check(bundle);
+        }
+    }
+
+    /**
+     * Adds a check that every bundle must pass before it is published, beside compiling: what only the one serving the
+     * snapshots can tell (the standalone proxy's: whether a new listener's address can be bound). None by default.
+     */
+    public void addCheck(Check check) {
+        checks.add(check);
+    }
+
+    /** A check of a bundle before it is published; see {@link #addCheck}. */
+    @FunctionalInterface
+    public interface Check {
+        /**
+         * Called on the thread that applies or checks the bundle, with the holder's lock held (the file and ADS
+         * sources apply on worker threads, so a check may make a short system call).
+         *
+         * @throws InvalidResourceException naming the resource that cannot be served; the bundle is not published
+         */
+        void check(ResourceBundle bundle) throws InvalidResourceException;
     }
 
     /** Closes the clusters of the current snapshot (timers, pools). */

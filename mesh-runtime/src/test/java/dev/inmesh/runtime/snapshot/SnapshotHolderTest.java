@@ -10,6 +10,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.InvalidResourceException;
 import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ResourceType;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class SnapshotHolderTest {
@@ -77,6 +79,29 @@ class SnapshotHolderTest {
         assertEquals("RouteConfiguration \"9080\": virtual_hosts.a.routes[0].route.cluster: unknown cluster "
                 + "'missing' (validate_clusters is on)", e.getMessage());
         assertSame(good, holder.current());
+    }
+
+    @Test
+    void aBundleARegisteredCheckRefusesIsRejectedByNameAndCheckingPublishesNothing() throws Exception {
+        SnapshotHolder holder = new SnapshotHolder();
+        List<MeshSnapshot> published = new java.util.ArrayList<>();
+        holder.onUpdate(published::add);
+        MeshSnapshot good = holder.apply(bundle(LISTENER));
+        holder.addCheck(b -> {
+            if (!b.listeners().containsKey("0.0.0.0_9080")) {
+                throw new InvalidResourceException(ResourceType.LISTENER, "10.0.0.9_3306", "address",
+                        "cannot bind '10.0.0.9:3306': Cannot assign requested address");
+            }
+        });
+        ResourceBundle without = ResourceBundle.builder().from(bundle(LISTENER))
+                .remove(ResourceType.LISTENER, "0.0.0.0_9080").build();
+        InvalidResourceException e = assertThrows(InvalidResourceException.class, () -> holder.apply(without));
+        assertEquals("10.0.0.9_3306", e.resourceName());
+        assertSame(good, holder.current(), "the last good snapshot keeps serving");
+        assertThrows(InvalidResourceException.class, () -> holder.check(without));
+        holder.check(bundle(LISTENER));
+        assertSame(good, holder.current(), "checking publishes nothing");
+        assertEquals(List.of(good), published);
     }
 
     @Test

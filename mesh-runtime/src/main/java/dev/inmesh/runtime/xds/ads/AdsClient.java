@@ -9,7 +9,6 @@ import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.route.RouteConfiguration;
-import dev.inmesh.runtime.snapshot.SnapshotCompiler;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.Fields;
@@ -69,7 +68,9 @@ import java.util.Random;
  *       RDS or EDS resource that does not arrive within the initial fetch timeout (that of the config source asking
  *       for it, as in Envoy, else the client's; 0 is none), or is rejected before a good version arrived, is served
  *       empty. As in Envoy, a listener warms until its route configurations arrive and an EDS cluster until its
- *       load assignment does: the version published before serves meanwhile, and a new one is left out.</li>
+ *       load assignment does: the version published before serves meanwhile, and a new one is left out. A listener
+ *       is checked as it arrives, warming or not, also by the holder's checks ({@link SnapshotHolder#addCheck}: the
+ *       standalone proxy's, whether it can be bound), as Envoy creates a listener's socket before it warms.</li>
  *   <li>Every change is one new {@link ResourceBundle} applied through {@link SnapshotHolder#apply}; the first only
  *       once CDS, EDS, LDS and RDS have all arrived or timed out, so that readiness means a complete
  *       configuration.</li>
@@ -554,10 +555,15 @@ public final class AdsClient {
                                Set<String> changed, Map<String, String> errors) {
         while (true) {
             try {
-                if (applied) {
-                    publish();
+                if (!applied) {
+                    checkHeld(ResourceBundle.EMPTY);
                 } else {
-                    checkHeld();
+                    if (s.type == ResourceType.LISTENER) {
+                        // as Envoy creates a listener's socket when the listener is added, before it warms: the
+                        // holder's checks (the proxy's binds) see the held listeners, those warming included
+                        checkHeld(statics);
+                    }
+                    publish();
                 }
                 return;
             } catch (InvalidResourceException e) {
@@ -587,18 +593,21 @@ public final class AdsClient {
         }
     }
 
-    /** Before the first apply: checks what is held as compiling a snapshot would, throwing the first problem. */
-    private void checkHeld() throws InvalidResourceException {
-        ResourceBundle.Builder b = ResourceBundle.builder();
+    /**
+     * Checks what is held, warming resources included, beside {@code fixed} (static resources, or none) as the holder
+     * checks a snapshot before it publishes it ({@link SnapshotHolder#check}), throwing the first problem.
+     */
+    private void checkHeld(ResourceBundle fixed) throws InvalidResourceException {
+        ResourceBundle.Builder b = ResourceBundle.builder().from(fixed);
         for (SubscriptionState held : states.values()) {
-            for (SubscriptionState.Entry e : held.resources.values()) {
-                b.add(e.resource(), e.version(), e.message());
+            for (Map.Entry<String, SubscriptionState.Entry> named : held.resources.entrySet()) {
+                if (!fixed.isStatic(held.type, named.getKey())) {
+                    SubscriptionState.Entry e = named.getValue();
+                    b.add(e.resource(), e.version(), e.message());
+                }
             }
         }
-        List<InvalidResourceException> problems = SnapshotCompiler.validate(b.build());
-        if (!problems.isEmpty()) {
-            throw problems.get(0);
-        }
+        holder.check(b.build());
     }
 
     /** NACKs at once, or, when the server resends what was NACKed already, after a growing delay. */

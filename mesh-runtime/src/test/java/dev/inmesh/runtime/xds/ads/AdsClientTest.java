@@ -179,6 +179,54 @@ class AdsClientTest extends AdsRig {
         assertFalse(client.status().type("RouteConfiguration").nacked());
     }
 
+    /**
+     * Refuses listener 0.0.0.0_7000 by a holder check (as the standalone proxy's bind check), starts on bookinfo and
+     * sends bookinfo's listeners and {@code added} with the routes {@code rv} (RDS version 1 or 2).
+     */
+    void refuse7000AndAdd(String rv, Listener... added) throws Exception {
+        refuse("0.0.0.0_7000");
+        startAndAwaitFirst(bookinfo("1", "c1"));
+        List<Listener> listeners = new java.util.ArrayList<>(bookinfo("1", "c1").listeners().resources().values());
+        listeners.addAll(List.of(added));
+        server.set(snapshot("2", rv, listeners, List.of(route("9080", "c1"), route("9090", "c9090"))));
+    }
+
+    /** A holder check (as the standalone proxy's bind check) refusing the listener {@code name}. */
+    void refuse(String name) {
+        holder.addCheck(bundle -> {
+            if (bundle.listeners().containsKey(name)) {
+                throw new dev.inmesh.runtime.xds.InvalidResourceException(ResourceType.LISTENER, name, "address",
+                        "cannot bind '0.0.0.0:7000': Address already in use");
+            }
+        });
+    }
+
+    @Test
+    void aListenerTheHoldersCheckRefusesIsNackedByNameWhileTheRestOfTheUpdateApplies() throws Exception {
+        refuse7000AndAdd("2", listener("0.0.0.0_7000", 7000, "9080"), listener("0.0.0.0_7001", 7001, "9080"));
+
+        DiscoveryRequest nack = server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
+        assertEquals(LDS, nack.getTypeUrl());
+        assertEquals("1", nack.getVersionInfo());
+        String detail = nack.getErrorDetail().getMessage();
+        assertTrue(detail.contains("Listener \"0.0.0.0_7000\": address: cannot bind"), detail);
+        await(() -> holder.current().listeners().containsKey("0.0.0.0_7001"), WAIT, "the other listener applied");
+        assertFalse(holder.current().listeners().containsKey("0.0.0.0_7000"));
+        assertNotNull(client.dynamicState().failure(ResourceType.LISTENER, "0.0.0.0_7000"), "its error_state");
+    }
+
+    @Test
+    void aWarmingListenerTheHoldersCheckRefusesIsNackedWithItsLdsUpdateNotLaterWithItsRoute() throws Exception {
+        // its route 7000 is not served: the listener would warm (and stay out of the snapshot) until it arrives
+        refuse7000AndAdd("1", listener("0.0.0.0_7000", 7000, "7000"));
+
+        DiscoveryRequest nack = server.awaitRequest(DiscoveryRequest::hasErrorDetail, WAIT);
+        assertEquals(LDS, nack.getTypeUrl(), "as Envoy binds a listener when it is added, before it warms");
+        assertTrue(nack.getErrorDetail().getMessage().contains("Listener \"0.0.0.0_7000\""), nack.toString());
+        assertNotNull(client.dynamicState().failure(ResourceType.LISTENER, "0.0.0.0_7000"));
+        assertFalse(holder.current().listeners().containsKey("0.0.0.0_7000"));
+    }
+
     @Test
     void aNackMessageIsCutAtFourKibAsEnvoysWhileTheStatusKeepsItWhole() throws Exception {
         startAndAwaitFirst(bookinfo("1", "c1"));
