@@ -1,10 +1,14 @@
 package dev.inmesh.interception.proxy;
 
+import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.xds.InvalidResourceException;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ResourceType;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
@@ -24,7 +28,9 @@ import java.util.logging.Logger;
  * listeners, {@code virtualOutbound} on 15001, {@code virtualInbound} on 15006; {@code bind_to_port: false} ones
  * are reached only through {@code use_original_dst}), as Netty server channels on Vert.x's event loops. Each accepted
  * connection gets a {@link ConnectionHandler} with the newest snapshot. The listeners then follow each new snapshot
- * ({@link #follow}). Transparent listeners get {@code IP_TRANSPARENT} (TPROXY; needs CAP_NET_ADMIN when binding).
+ * ({@link #follow}); one that cannot be bound rejects its configuration before it is published ({@link #checkBinds}),
+ * as Envoy's listener manager rejects it. Transparent listeners get {@code IP_TRANSPARENT} (TPROXY; needs
+ * CAP_NET_ADMIN when binding).
  */
 public final class ProxyServer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(ProxyServer.class.getName());
@@ -55,6 +61,12 @@ public final class ProxyServer implements AutoCloseable {
             java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** A graceful drain was started: as Envoy's drain manager, another one is not. */
     private boolean drainStarted;
+    /**
+     * The listeners whose socket {@link #checkBinds} has probed, by name, not bound since: a later check of the same
+     * configuration (the snapshot that publishes a listener the control plane's LDS update checked) does not probe
+     * it again; guarded by this.
+     */
+    private final Map<String, Listener> probed = new java.util.HashMap<>();
 
     /**
      * A listener bound to its address. New connections take {@link #current}: the listener's configuration in the
@@ -82,6 +94,7 @@ public final class ProxyServer implements AutoCloseable {
      */
     public ProxyServer(Vertx vertx, SnapshotHolder snapshots, Router router) {
         this.runtime = new ProxyRuntime((VertxInternal) vertx, router, snapshots);
+        snapshots.addCheck(this::checkBinds);
         snapshots.onUpdate(this::follow);
     }
 
@@ -121,8 +134,12 @@ public final class ProxyServer implements AutoCloseable {
 
     /** A snapshot's listeners that bind to their port, by name. */
     private static List<Listener> sorted(MeshSnapshot snapshot) {
+        return sorted(snapshot.listeners().values());
+    }
+
+    private static List<Listener> sorted(java.util.Collection<Listener> all) {
         List<Listener> listeners = new ArrayList<>();
-        for (Listener l : snapshot.listeners().values()) {
+        for (Listener l : all) {
             if (l.bindToPort()) {
                 listeners.add(l);
             }
@@ -137,8 +154,9 @@ public final class ProxyServer implements AutoCloseable {
      * configuration (filter chains, listener filters); a listener that is gone, or no longer binds to its port,
      * stops accepting; a listener that changed its socket stops and binds anew; a new listener is bound. The
      * connections of a listener that is gone or changed, and of filter chains removed or changed, drain
-     * ({@link ChainDrains}). Binding does not block (it may run on an event loop): a listener that cannot be bound (its
-     * address in use, a port below 1024 once root is dropped) is logged and left out; the others are not affected.
+     * ({@link ChainDrains}). Binding does not block (it may run on an event loop). A listener that cannot be bound was
+     * rejected before ({@link #checkBinds}); one whose port was taken after that check is logged and left out, and is
+     * tried again with the next snapshot; the others are not affected.
      */
     private void follow(MeshSnapshot snapshot) {
         List<Channel> stopped = new ArrayList<>();
@@ -172,6 +190,11 @@ public final class ProxyServer implements AutoCloseable {
                 }
             }
         }
+        synchronized (this) {
+            for (Bound b : added) {
+                probed.remove(b.name);
+            }
+        }
         for (Channel ch : stopped) {
             ch.close();
         }
@@ -187,6 +210,122 @@ public final class ProxyServer implements AutoCloseable {
                 });
             } catch (RuntimeException e) {
                 bound(b, null, e);
+            }
+        }
+    }
+
+    /**
+     * The check a configuration passes before it is published ({@link SnapshotHolder#addCheck}), as Envoy's listener
+     * manager creates the socket of a listener it adds or whose address changed, and rejects the listener when it
+     * cannot: each listener that binds to its port and is new, or whose socket (address, transparency) changed, must
+     * not take an address one of the proxy's listeners keeps (Envoy's duplicate address), nor one another new
+     * listener of the update takes, and must be bindable. A probe binds a socket as {@link #bind(Bound)} would
+     * ({@code SO_REUSEADDR}, {@code IP_TRANSPARENT} for a transparent listener) on the calling thread (a config
+     * source's worker thread: a bind does not wait on the network) and closes it at once; the proxy's own listeners
+     * bind later, on the event loops, without waiting. An address one of the proxy's listeners holds and gives up in
+     * the same update (removed, or moved elsewhere) is not probed: it is free once that one stops. A port another
+     * process takes between the probe and the bind is not caught here: that listener is logged and left out
+     * ({@link #bound(Bound, Channel, Throwable)}), and tried again with the next snapshot.
+     *
+     * @throws InvalidResourceException naming the first listener (by name) that cannot be bound, and why
+     */
+    private void checkBinds(ResourceBundle bundle) throws InvalidResourceException {
+        Map<String, Listener> kept = new LinkedHashMap<>();
+        List<Listener> released = new ArrayList<>();
+        List<Listener> wanted = new ArrayList<>();
+        Map<String, Listener> known = new java.util.HashMap<>();
+        synchronized (this) {
+            if (!following || closed) {
+                return;
+            }
+            for (Bound b : bound.values()) {
+                Listener next = bundle.listeners().get(b.name);
+                if (next != null && next.bindToPort() && sameSocket(b.listener, next)) {
+                    kept.put(b.name, b.listener);
+                } else {
+                    released.add(b.listener);
+                }
+            }
+            probed.keySet().retainAll(bundle.listeners().keySet());
+            for (Listener l : sorted(bundle.listeners().values())) {
+                if (!kept.containsKey(l.name()) && !stopped(l)) {
+                    wanted.add(l);
+                    known.put(l.name(), probed.get(l.name()));
+                }
+            }
+        }
+        Map<SocketAddress, String> taken = new java.util.HashMap<>();
+        kept.forEach((name, l) -> taken.put(l.address(), name));
+        for (Listener l : wanted) {
+            String holder = l.address().port() == 0 ? null : taken.putIfAbsent(l.address(), l.name());
+            if (holder != null) {
+                throw new InvalidResourceException(ResourceType.LISTENER, l.name(), "address",
+                        "duplicate address '" + socket(l) + "' as existing listener '" + holder + "'");
+            }
+            if (known.get(l.name()) == l || released.stream().anyMatch(r -> overlaps(r, l))) {
+                continue;
+            }
+            String failure = probe(l);
+            if (failure != null) {
+                throw new InvalidResourceException(ResourceType.LISTENER, l.name(), "address", failure);
+            }
+            synchronized (this) {
+                probed.put(l.name(), l);
+            }
+        }
+    }
+
+    /** Whether a listener given up holds {@code l}'s port on an address that {@code l}'s takes or covers. */
+    private static boolean overlaps(Listener released, Listener l) {
+        if (released.address().port() != l.address().port() || l.address().port() == 0) {
+            return false;
+        }
+        return released.address().address().equals(l.address().address()) || wildcard(released) || wildcard(l);
+    }
+
+    private static boolean wildcard(Listener l) {
+        return l.address().address().equals("0.0.0.0") || l.address().address().equals("::");
+    }
+
+    private static String socket(Listener l) {
+        String ip = l.address().address();
+        return (ip.indexOf(':') >= 0 ? "[" + ip + "]" : ip) + ":" + l.address().port();
+    }
+
+    /**
+     * Binds a socket as {@link #bind(Bound)} binds {@code l} and closes it at once (blocking, briefly: a bind system
+     * call); why it cannot be bound, or null.
+     */
+    private String probe(Listener l) {
+        InetSocketAddress address = new InetSocketAddress(l.address().address(), l.address().port());
+        String what = "cannot bind '" + socket(l) + "'" + (l.transparent() ? " (transparent)" : "") + ": ";
+        if (!l.transparent()) {
+            try (java.net.Socket s = new java.net.Socket()) {
+                s.setReuseAddress(true);
+                s.bind(address); // bound only, never listening: no connection can reach it
+                return null;
+            } catch (java.io.IOException e) {
+                return what + e.getMessage();
+            }
+        }
+        if (!runtime.vertx.isNativeTransportEnabled() || !io.netty.channel.epoll.Epoll.isAvailable()) {
+            return what + "transparent (TPROXY) listeners need the native epoll transport";
+        }
+        // IP_TRANSPARENT has no Java socket option: an epoll socket, never registered with an event loop
+        io.netty.channel.epoll.EpollServerSocketChannel probe = new io.netty.channel.epoll.EpollServerSocketChannel();
+        try {
+            probe.config().setReuseAddress(true);
+            probe.config().setIpTransparent(true); // needs CAP_NET_ADMIN
+            ((io.netty.channel.unix.Socket) probe.fd()).bind(address);
+            return null;
+        } catch (io.netty.channel.ChannelException | java.io.IOException e) {
+            Throwable cause = e instanceof io.netty.channel.ChannelException && e.getCause() != null ? e.getCause() : e;
+            return what + cause.getMessage();
+        } finally {
+            try {
+                probe.fd().close();
+            } catch (java.io.IOException e) {
+                LOG.fine(() -> "closing a probe socket: " + e);
             }
         }
     }

@@ -2,6 +2,8 @@ package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
@@ -15,6 +17,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -24,8 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The standalone proxy follows its configuration as Envoy follows LDS, RDS and CDS: a new connection gets the newest
  * listener configuration, the next request of an open connection the newest routes and clusters, a new listener is
- * bound, a removed one stops accepting, one that moved binds its new address; a listener that cannot be bound is left
- * out while the others serve on.
+ * bound, a removed one stops accepting, one that moved binds its new address; a configuration with a listener that
+ * cannot be bound is rejected, naming it, and the last good one serves on.
  */
 @Timeout(60)
 class ProxyConfigUpdateTest {
@@ -176,24 +180,95 @@ class ProxyConfigUpdateTest {
     }
 
     @Test
-    void aListenerThatCannotBeBoundIsLeftOutAndTheOthersServe() throws Exception {
+    void aConfigurationWithAListenerThatCannotBeBoundIsRejectedNamingItAndTheLastGoodOneServes() throws Exception {
         int port = LoopbackProxy.freePort();
         proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + direct("plain", port, "one"));
         try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1,
                 java.net.InetAddress.getLoopbackAddress())) {
             int busy = taken.getLocalPort();
             int added = LoopbackProxy.freePort();
-            apply("static_resources:\n  listeners:\n" + direct("plain", port, "two") + direct("busy", busy, "x")
-                    + direct("added", added, "added"));
-            awaitAnswer(added, "added");
+            dev.inmesh.runtime.snapshot.MeshSnapshot before = proxy.snapshots.current();
+            dev.inmesh.runtime.xds.InvalidResourceException e = assertThrows(
+                    dev.inmesh.runtime.xds.InvalidResourceException.class, () -> apply("static_resources:\n"
+                            + "  listeners:\n" + direct("plain", port, "two") + direct("busy", busy, "x")
+                            + direct("added", added, "added")));
+            assertEquals("busy", e.resourceName());
+            assertTrue(e.getMessage().startsWith("Listener \"busy\": address: cannot bind '127.0.0.1:" + busy
+                    + "': "), e.getMessage());
+            assertSame(before, proxy.snapshots.current(), "nothing of the rejected configuration applies");
             try (Client c = new Client(port)) {
-                assertEquals("two", c.get("/"));
+                assertEquals("one", c.get("/"));
             }
-            // the busy port's listener was left out: a later snapshot binds it once the port is free
+            assertFalse(accepts(added));
+
+            // a listener that takes the address one of the proxy's own listeners keeps: Envoy's duplicate address
+            e = assertThrows(dev.inmesh.runtime.xds.InvalidResourceException.class, () -> apply(
+                    "static_resources:\n  listeners:\n" + direct("plain", port, "one") + direct("twin", port, "x")));
+            assertEquals("Listener \"twin\": address: duplicate address '127.0.0.1:" + port
+                    + "' as existing listener 'plain'", e.getMessage());
+
+            // an address the same update takes from one of the proxy's listeners (moved away) is free
+            int moved = LoopbackProxy.freePort();
+            apply("static_resources:\n  listeners:\n" + direct("plain", moved, "moved")
+                    + direct("heir", port, "heir"));
+            awaitAnswer(moved, "moved");
+            awaitAnswer(port, "heir");
+
             taken.close();
-            apply("static_resources:\n  listeners:\n" + direct("plain", port, "two") + direct("busy", busy, "x")
-                    + direct("added", added, "added"));
+            apply("static_resources:\n  listeners:\n" + direct("plain", moved, "moved") + direct("heir", port, "heir")
+                    + direct("busy", busy, "x"));
             awaitAnswer(busy, "x");
+        }
+    }
+
+    @Test
+    void aReloadedFileWithAListenerThatCannotBeBoundKeepsTheLastGoodConfigurationServing() throws Exception {
+        int port = LoopbackProxy.freePort();
+        Path config = dir.resolve("proxy.yaml");
+        Files.writeString(config, "static_resources:\n  listeners:\n" + direct("plain", port, "one"));
+        List<String> kept = new CopyOnWriteArrayList<>();
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger(
+                dev.inmesh.runtime.config.FileConfigSource.class.getName());
+        java.util.logging.Handler handler = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                kept.add(new java.util.logging.SimpleFormatter().formatMessage(r));
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        log.addHandler(handler);
+        try (StandaloneProxy standalone = StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, null,
+                AdminHook.NONE));
+             java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            int busy = taken.getLocalPort();
+            int added = LoopbackProxy.freePort();
+            dev.inmesh.runtime.snapshot.MeshSnapshot before = standalone.snapshots().current();
+            // the listener moves to a port in use, and another one is added: the file source rejects the whole file
+            Files.writeString(config, "static_resources:\n  listeners:\n" + direct("plain", busy, "two")
+                    + direct("added", added, "added"));
+            Files.setLastModifiedTime(config, FileTime.from(Instant.now().plusSeconds(5)));
+            for (int i = 0; i < 500 && kept.stream().noneMatch(m -> m.contains("kept the last good")); i++) {
+                Thread.sleep(20);
+            }
+            assertTrue(kept.stream().anyMatch(m -> m.contains("kept the last good configuration: " + config
+                    + ": Listener \"plain\": address: cannot bind '127.0.0.1:" + busy + "'")), kept.toString());
+            assertSame(before, standalone.snapshots().current(), "the last good configuration is kept");
+            awaitAnswer(port, "one");
+            assertFalse(accepts(added), "nothing of the rejected file applies");
+
+            // once the file is fixed, it applies
+            Files.writeString(config, "static_resources:\n  listeners:\n" + direct("plain", port, "three")
+                    + direct("added", added, "added"));
+            Files.setLastModifiedTime(config, FileTime.from(Instant.now().plusSeconds(10)));
+            awaitAnswer(port, "three");
+            awaitAnswer(added, "added");
+        } finally {
+            log.removeHandler(handler);
         }
     }
 

@@ -792,6 +792,12 @@ public final class AdsClient {
             } catch (InvalidResourceException e) {
                 SubscriptionState s = states.get(e.type());
                 SubscriptionState.Entry left = s.resources.remove(e.resourceName());
+                if (left == null && statics.isStatic(e.type(), e.resourceName())) {
+                    // a bootstrap's resource the holder refuses (a static listener that cannot be bound): left out
+                    statics = ResourceBundle.builder().from(statics).remove(e.type(), e.resourceName()).build();
+                    LOG.log(System.Logger.Level.ERROR, "left out of the first configuration: {0}", e.getMessage());
+                    continue;
+                }
                 if (left == null) {
                     LOG.log(System.Logger.Level.ERROR, "cannot apply the first configuration: {0}", e.getMessage());
                     return;
