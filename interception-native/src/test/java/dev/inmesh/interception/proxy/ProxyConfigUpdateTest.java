@@ -222,6 +222,26 @@ class ProxyConfigUpdateTest {
     }
 
     @Test
+    void aTransparentListenerIsProbedAsItWouldBeBoundAndRejectedWhenItCannotBe() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.netty.channel.epoll.Epoll.isAvailable(), "TPROXY needs epoll");
+        int port = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + direct("plain", port, "one"));
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1,
+                java.net.InetAddress.getLoopbackAddress())) {
+            int busy = taken.getLocalPort();
+            String tproxy = direct("tproxy", busy, "x").replace("    address:", "    transparent: true\n    address:");
+            dev.inmesh.runtime.xds.InvalidResourceException e = assertThrows(
+                    dev.inmesh.runtime.xds.InvalidResourceException.class, () -> apply("static_resources:\n"
+                            + "  listeners:\n" + direct("plain", port, "one") + tproxy));
+            // in use, or, without CAP_NET_ADMIN, IP_TRANSPARENT refused: either way named, and not bound
+            assertTrue(e.getMessage().startsWith("Listener \"tproxy\": address: cannot bind '127.0.0.1:" + busy
+                    + "' (transparent): "), e.getMessage());
+            assertTrue(e.getMessage().endsWith("Address already in use")
+                    || e.getMessage().endsWith("Operation not permitted"), e.getMessage());
+        }
+    }
+
+    @Test
     void aReloadedFileWithAListenerThatCannotBeBoundKeepsTheLastGoodConfigurationServing() throws Exception {
         int port = LoopbackProxy.freePort();
         Path config = dir.resolve("proxy.yaml");
