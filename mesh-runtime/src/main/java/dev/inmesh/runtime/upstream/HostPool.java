@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.upstream;
 
 import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.core.TcpKeepalive;
 import io.netty.channel.EventLoop;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
@@ -8,6 +9,7 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.impl.HttpClientConnectionInternal;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.VertxInternal;
 import java.util.ArrayDeque;
@@ -20,9 +22,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * with the cluster's settings (HTTP/1.1 keep-alive or h2c with prior knowledge, each a client of its own, over TLS
  * when the cluster has a TLS transport socket (HTTP/2 then through ALPN), connect
  * timeout, bind address, connection and pending limits from the circuit breakers; one multiplexed connection for
- * HTTP/2; the connections' idle timeout, maximum duration and, for HTTP/1.1, maximum requests), split by event loop
- * when the limits are generous (see {@link Current}). When the settings change, the old clients drain gracefully and
- * new ones are made; so they do when the host leaves the cluster. A TLS cluster with {@code auto_sni} or
+ * HTTP/2; the connections' idle timeout, maximum duration and, for HTTP/1.1, maximum requests; TCP keep-alive),
+ * split by event loop when the limits are generous (see {@link Current}). When the settings change, the old clients
+ * drain gracefully and new ones are made; so they do when the host leaves the cluster. A TLS cluster with {@code auto_sni} or
  * {@code auto_san_validation} keeps a pool of its own per request host name (see {@link #client(Vertx, Settings,
  * CircuitBreakerState, String)}), as Envoy keys its pools by the SNI and the SANs to check.
  */
@@ -52,10 +54,18 @@ final class HostPool {
      * @param maxLifetimeMillis how long after it was opened a connection is handed no new request; 0: no limit
      * @param maxRequestsPerConnection how many requests an HTTP/1.1 connection carries; 0: no limit
      * @param tls TLS to the host (HTTP/2 then negotiated through ALPN), or null for plaintext
+     * @param tcpKeepalive TCP keep-alive on each connection, or null for none
      */
     record Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections,
                     int maxPending, int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection,
-                    UpstreamTls tls) {
+                    UpstreamTls tls, TcpKeepalive tcpKeepalive) {
+
+        /** Without TCP keep-alive. */
+        Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections, int maxPending,
+                 int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection, UpstreamTls tls) {
+            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutSeconds,
+                    maxLifetimeMillis, maxRequestsPerConnection, tls, null);
+        }
 
         /** Plaintext. */
         Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections, int maxPending,
@@ -240,6 +250,11 @@ final class HostPool {
         if (wanted.localAddress() != null) {
             options.setLocalAddress(wanted.localAddress());
         }
+        if (wanted.tcpKeepalive() != null) {
+            // SO_KEEPALIVE before the connect; Vert.x 5.0 has no setting for the three values, which the connect
+            // handler below sets on the socket
+            options.setTcpKeepAlive(true);
+        }
         PoolOptions pool = new PoolOptions()
                 .setHttp1MaxSize(Math.max(1, maxConnections))
                 .setHttp2MaxSize(1)
@@ -251,6 +266,9 @@ final class HostPool {
         }
         return vertx.httpClientBuilder().with(options).with(pool)
                 .withConnectHandler(conn -> {
+                    if (wanted.tcpKeepalive() != null && conn instanceof HttpClientConnectionInternal internal) {
+                        SocketKeepalive.apply(internal.channelHandlerContext().channel(), wanted.tcpKeepalive());
+                    }
                     breakers.connectionOpened();
                     HostStats s = stats;
                     // the cluster's upstream_cx_total and upstream_cx_active: the close goes where the open went

@@ -216,9 +216,9 @@ public final class UpstreamCluster {
             long maxRequests = lifetimes.maxRequestsPerConnection();
             cached = new PoolSettings(c,
                     new HostPool.Settings(connectTimeout, c.http2(), bind, maxConnections, maxPending, idleSeconds,
-                            maxLifetime, maxRequests, upstreamTls),
+                            maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive()),
                     new HostPool.Settings(connectTimeout, true, bind, maxConnections, maxPending, idleSeconds,
-                            maxLifetime, maxRequests, upstreamTls));
+                            maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive()));
             poolSettings = cached;
         }
         boolean h2 = c.useDownstreamProtocol() && downstreamHttp2;

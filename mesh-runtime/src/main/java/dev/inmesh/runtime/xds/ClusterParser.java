@@ -13,6 +13,7 @@ import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.cluster.OutlierDetection;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext;
 import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.core.TcpKeepalive;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 import java.time.Duration;
@@ -29,12 +30,15 @@ import java.util.Set;
  *       (SDS {@code default} and {@code ROOTCA} from istiod's CA), which Inmesh does not have, so it never applies
  *       and its plaintext fallback is what Inmesh does;</li>
  *   <li>the upstream network filter {@code istio.metadata_exchange} (Istio's peer metadata over mTLS ALPN);</li>
- *   <li>statistics and tuning that Inmesh does not expose: {@code alt_stat_name}, {@code track_cluster_stats},
- *       {@code per_connection_buffer_limit_bytes} and {@code upstream_connection_options} (TCP keep-alive);</li>
+ *   <li>statistics and tuning that Inmesh does not expose: {@code alt_stat_name}, {@code track_cluster_stats} and
+ *       {@code per_connection_buffer_limit_bytes};</li>
  *   <li>{@code respect_dns_ttl} (Istio sets it on every DNS cluster): a STRICT_DNS cluster re-resolves at its
  *       {@code dns_refresh_rate} whatever the records' TTLs, which Vert.x's DNS client does not report.</li>
  * </ul>
- * A {@code transport_socket} is {@code raw_buffer} or TLS ({@link UpstreamTlsParser}).
+ * A {@code transport_socket} is {@code raw_buffer} or TLS ({@link UpstreamTlsParser}). Of
+ * {@code upstream_connection_options}, {@code tcp_keepalive} is applied to every upstream connection (see
+ * {@link TcpKeepalive}) and {@code set_local_interface_name_on_upstream_connections}, which only tells Envoy's
+ * extensions the interface name, is accepted; {@code happy_eyeballs_config} is rejected by name.
  * Anything else that is set and not implemented is rejected with its path.
  */
 public final class ClusterParser
@@ -49,10 +53,9 @@ public final class ClusterParser
             "upstream_bind_config", "dns_refresh_rate", "cleanup_interval", "typed_extension_protocol_options",
             "metadata", "ring_hash_lb_config", "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config",
             "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
-            "common_http_protocol_options");
+            "common_http_protocol_options", "upstream_connection_options");
     private static final Set<String> HARMLESS = Set.of("transport_socket_matches", "alt_stat_name",
-            "track_cluster_stats", "respect_dns_ttl", "per_connection_buffer_limit_bytes",
-            "upstream_connection_options", "http_protocol_options",
+            "track_cluster_stats", "respect_dns_ttl", "per_connection_buffer_limit_bytes", "http_protocol_options",
             "close_connections_on_host_health_failure", "ignore_health_on_host_removal");
 
     @Override
@@ -138,6 +141,8 @@ public final class ClusterParser
                 return null;
             });
         }
+        TcpKeepalive keepalive = c.hasUpstreamConnectionOptions() ? Fields.at("upstream_connection_options",
+                () -> tcpKeepalive(c.getUpstreamConnectionOptions())) : null;
         UpstreamTlsContext tls = c.hasTransportSocket()
                 ? Fields.at("transport_socket", () -> UpstreamTlsParser.parse(c.getTransportSocket())) : null;
         Fields.each("filters", c.getFiltersList(), f -> {
@@ -179,7 +184,7 @@ public final class ClusterParser
         }
         return new Cluster(c.getName(), type, edsServiceName, policy, lbConfig, connectTimeout, breakers, outlier,
                 common, bind, inline, dnsRefresh, family, cleanup, http2, downstream && !http2,
-                Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls);
+                Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls, keepalive);
     }
 
     private static String edsConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster.EdsClusterConfig eds) {
@@ -366,6 +371,33 @@ public final class ClusterParser
             Fields.onlyKnown(s, Set.of("address", "port_value", "protocol"), Set.of("ipv4_compat"));
             return new SocketAddress(s.getAddress(), s.getPortValue());
         });
+    }
+
+    /**
+     * The TCP keep-alive of {@code upstream_connection_options}, or null without {@code tcp_keepalive}. Its
+     * {@code set_local_interface_name_on_upstream_connections} only lets Envoy's extensions read the local interface's
+     * name, which none of Inmesh's does; {@code happy_eyeballs_config} (the order of a host's addresses) is refused.
+     */
+    private static TcpKeepalive tcpKeepalive(io.envoyproxy.envoy.config.cluster.v3.UpstreamConnectionOptions o) {
+        Fields.onlyKnown(o, Set.of("tcp_keepalive"), Set.of("set_local_interface_name_on_upstream_connections"));
+        if (!o.hasTcpKeepalive()) {
+            return null;
+        }
+        var k = o.getTcpKeepalive();
+        return Fields.at("tcp_keepalive", () -> {
+            Fields.onlyKnown(k, Set.of("keepalive_probes", "keepalive_time", "keepalive_interval"), Set.of());
+            return new TcpKeepalive(intOrNull(k.hasKeepaliveProbes(), k.getKeepaliveProbes(), "keepalive_probes"),
+                    intOrNull(k.hasKeepaliveTime(), k.getKeepaliveTime(), "keepalive_time"),
+                    intOrNull(k.hasKeepaliveInterval(), k.getKeepaliveInterval(), "keepalive_interval"));
+        });
+    }
+
+    /** A {@code uint32} as an int, or null when unset; one over {@code Integer.MAX_VALUE} is refused by name. */
+    private static Integer intOrNull(boolean has, com.google.protobuf.UInt32Value v, String field) {
+        if (has && v.getValue() < 0) {
+            throw new FieldError(field, Integer.toUnsignedString(v.getValue()) + " (expected: <= 2147483647)");
+        }
+        return has ? v.getValue() : null;
     }
 
     /** The upstream protocol a cluster's HTTP protocol options select. */

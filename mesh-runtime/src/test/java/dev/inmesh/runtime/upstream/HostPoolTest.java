@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.core.TcpKeepalive;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import dev.inmesh.api.config.endpoint.LbEndpoint;
 import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
@@ -63,6 +64,54 @@ class HostPoolTest {
         } finally {
             m.close();
         }
+    }
+
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"NIO,false", "NIO,true", "EPOLL,false", "EPOLL,true"})
+    void eachConnectionHasTheClustersTcpKeepaliveAndAnUpdatedClustersNewConnectionsTakeItsOwn(String transport,
+                                                                                          boolean http2)
+            throws Exception {
+        // Envoy sets SO_KEEPALIVE and each value given on every socket it opens for the cluster
+        io.vertx.core.transport.Transport t = transport.equals("EPOLL") ? io.vertx.core.transport.Transport.EPOLL
+                : io.vertx.core.transport.Transport.NIO;
+        org.junit.jupiter.api.Assumptions.assumeTrue(t.available(), transport + " is available");
+        Vertx on = Vertx.builder().withTransport(t).build();
+        ClusterManager m = ClusterManager.create(on, Map.of("local", keepalive(http2,
+                new TcpKeepalive(3, 42, 7))), Map.of());
+        try {
+            assertEquals(new KeepaliveProbe.Options(true, 42, 7, 3), upstreamOptions(m.cluster("local")));
+
+            // only a time given: the system's interval and probes
+            m = m.update(Map.of("local", keepalive(http2, new TcpKeepalive(null, 60, null))), Map.of());
+            KeepaliveProbe.Options system = KeepaliveProbe.system();
+            assertEquals(new KeepaliveProbe.Options(true, 60, system.intervalSeconds(), system.probes()),
+                    upstreamOptions(m.cluster("local")));
+
+            // none: the socket keeps the system's setting (off)
+            m = m.update(Map.of("local", keepalive(http2, null)), Map.of());
+            assertEquals(system, upstreamOptions(m.cluster("local")));
+        } finally {
+            m.close();
+            on.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    private Cluster keepalive(boolean http2, TcpKeepalive keepalive) {
+        ClusterLoadAssignment inline = new ClusterLoadAssignment("local", List.of(new LocalityLbEndpoints(null,
+                List.of(new LbEndpoint(new SocketAddress("127.0.0.1", server.actualPort()), "", null, 1, null)), 1,
+                0)), 140);
+        return new Cluster("local", DiscoveryType.STATIC, "", null, null, null, null, null, null, null, inline, null,
+                null, null, http2, false, null, null, null, keepalive);
+    }
+
+    /** Sends a request through the cluster's pool and reads the keep-alive of the socket it went on. */
+    private KeepaliveProbe.Options upstreamOptions(UpstreamCluster c) throws Exception {
+        HttpClient client = c.httpClient(c.chooseHost(LbContext.NONE));
+        int localPort = client.request(HttpMethod.GET, "/")
+                .compose(req -> req.send().compose(resp -> resp.body())
+                        .map(body -> req.connection().localAddress().port()))
+                .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        return KeepaliveProbe.of(localPort, server.actualPort());
     }
 
     @org.junit.jupiter.api.Test

@@ -16,6 +16,7 @@ import dev.inmesh.api.config.cluster.DnsLookupFamily;
 import dev.inmesh.api.config.cluster.LbConfig;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.core.TcpKeepalive;
 import io.envoyproxy.envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext;
 import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
@@ -140,6 +141,41 @@ class ClusterParserTest {
                 """));
         assertEquals(CommonHttpProtocolOptions.DEFAULTS, unset.commonHttpProtocolOptions());
         assertEquals(Duration.ofHours(1), CommonHttpProtocolOptions.DEFAULTS.idleTimeout());
+    }
+
+    @Test
+    void theTcpKeepaliveOfTheUpstreamConnectionOptionsIsRead() throws Exception {
+        // as Istio writes a DestinationRule's connectionPool.tcp.tcpKeepalive (time and interval in seconds)
+        String cluster = "{\"name\": \"x\", \"type\": \"STATIC\"%s}";
+        assertEquals(null, PARSER.parse(proto(cluster.formatted(""))).tcpKeepalive());
+        assertEquals(new TcpKeepalive(3, 300, 75), PARSER.parse(proto(cluster.formatted("""
+                , "upstreamConnectionOptions": {"tcpKeepalive": {"keepaliveProbes": 3, "keepaliveTime": 300,
+                 "keepaliveInterval": 75}}"""))).tcpKeepalive());
+        // empty: SO_KEEPALIVE with the system's values
+        assertEquals(TcpKeepalive.SYSTEM_DEFAULTS, PARSER.parse(proto(cluster.formatted("""
+                , "upstreamConnectionOptions": {"tcpKeepalive": {}}"""))).tcpKeepalive());
+        // options without tcp_keepalive: none; the interface name only serves Envoy's extensions
+        assertEquals(null, PARSER.parse(proto(cluster.formatted("""
+                , "upstreamConnectionOptions": {"setLocalInterfaceNameOnUpstreamConnections": true}""")))
+                .tcpKeepalive());
+    }
+
+    @Test
+    void aTcpKeepaliveTheKernelWouldRefuseAndHappyEyeballsAreRejectedByName() throws Exception {
+        String cluster = "{\"name\": \"x\", \"type\": \"STATIC\", \"upstreamConnectionOptions\": %s}";
+        assertEquals("Cluster \"x\": upstream_connection_options.tcp_keepalive.keepalive_time: 0 "
+                + "(expected: 1..32767 seconds)",
+                error(cluster.formatted("{\"tcpKeepalive\": {\"keepaliveTime\": 0}}")));
+        assertEquals("Cluster \"x\": upstream_connection_options.tcp_keepalive.keepalive_interval: 40000 "
+                + "(expected: 1..32767 seconds)",
+                error(cluster.formatted("{\"tcpKeepalive\": {\"keepaliveInterval\": 40000}}")));
+        assertEquals("Cluster \"x\": upstream_connection_options.tcp_keepalive.keepalive_probes: 128 "
+                + "(expected: 1..127)", error(cluster.formatted("{\"tcpKeepalive\": {\"keepaliveProbes\": 128}}")));
+        assertEquals("Cluster \"x\": upstream_connection_options.tcp_keepalive.keepalive_probes: 4294967295 "
+                + "(expected: <= 2147483647)",
+                error(cluster.formatted("{\"tcpKeepalive\": {\"keepaliveProbes\": 4294967295}}")));
+        assertTrue(error(cluster.formatted("{\"happyEyeballsConfig\": {\"firstAddressFamilyVersion\": \"V4\"}}"))
+                .startsWith("Cluster \"x\": upstream_connection_options.happy_eyeballs_config: not supported"));
     }
 
     @Test

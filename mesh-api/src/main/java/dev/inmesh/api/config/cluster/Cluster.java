@@ -3,6 +3,7 @@ package dev.inmesh.api.config.cluster;
 import dev.inmesh.api.config.Checks;
 import dev.inmesh.api.config.core.Metadata;
 import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.core.TcpKeepalive;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import java.time.Duration;
 
@@ -31,6 +32,8 @@ import java.time.Duration;
  * @param metadata the cluster's metadata (Istio puts service names and subsets there)
  * @param commonHttpProtocolOptions the upstream connections' idle timeout, maximum duration and maximum requests
  * @param tls TLS to the hosts ({@code transport_socket} {@code envoy.transport_sockets.tls}), or null for plaintext
+ * @param tcpKeepalive TCP keep-alive on every upstream connection ({@code upstream_connection_options.tcp_keepalive}),
+ *     or null for none (the sockets keep the system's setting, off on Linux)
  */
 public record Cluster(
         String name,
@@ -51,7 +54,8 @@ public record Cluster(
         boolean useDownstreamProtocol,
         Metadata metadata,
         CommonHttpProtocolOptions commonHttpProtocolOptions,
-        UpstreamTlsContext tls) {
+        UpstreamTlsContext tls,
+        TcpKeepalive tcpKeepalive) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -88,6 +92,18 @@ public record Cluster(
                             + loadAssignment.endpoints().size() + " localities",
                     "a single locality with a single endpoint for a LOGICAL_DNS cluster");
         }
+    }
+
+    /** A cluster without TCP keep-alive on its upstream connections. */
+    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
+                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
+                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
+                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
+                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
+                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls) {
+        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
+                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
+                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, null);
     }
 
     /** A cluster that speaks plaintext to its hosts. */
