@@ -1,7 +1,9 @@
 package dev.inmesh.interception.proxy;
 
+import dev.inmesh.api.config.core.TcpKeepalive;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.upstream.SocketKeepalive;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import dev.inmesh.runtime.upstream.UpstreamTls;
 import io.netty.bootstrap.Bootstrap;
@@ -122,7 +124,8 @@ final class ProxyRuntime {
     }
 
     /**
-     * Opens an upstream TCP connection on the downstream channel's event loop, auto-read off and half-close allowed;
+     * Opens an upstream TCP connection on the downstream channel's event loop, auto-read off and half-close allowed,
+     * with the cluster's TCP keep-alive ({@code upstream_connection_options.tcp_keepalive}) set before it connects;
      * over TLS when the cluster has a TLS transport socket, the future then completing once the handshake is done
      * (a failed handshake fails it, as a failed connect, and closes the connection).
      *
@@ -141,6 +144,7 @@ final class ProxyRuntime {
             return downstream.newFailedFuture(e);
         }
         int timeout = Math.max(1, connectTimeoutMillis);
+        TcpKeepalive keepalive = cluster.config().tcpKeepalive();
         Bootstrap b = new Bootstrap()
                 .group(downstream.eventLoop())
                 .channelFactory(vertx.transport().channelFactory(false))
@@ -151,6 +155,7 @@ final class ProxyRuntime {
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        SocketKeepalive.apply(ch, keepalive);
                         // the relay adds its handler once connected, after the TLS one if any
                         if (tls != null) {
                             ch.pipeline().addLast(TLS_HANDLER, tls.relayHandler(ch.alloc(), timeout, requestHost,

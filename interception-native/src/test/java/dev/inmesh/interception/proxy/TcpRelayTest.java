@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.upstream.KeepaliveProbe;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
@@ -343,6 +344,44 @@ class TcpRelayTest {
 
     private static byte[] digest(byte[] b) throws Exception {
         return MessageDigest.getInstance("SHA-256").digest(b);
+    }
+
+    @Test
+    void theUpstreamConnectionHasTheClustersTcpKeepaliveAndAnUpdatedClustersForTheNextConnection() throws Exception {
+        // Envoy sets SO_KEEPALIVE and each value given on every socket it opens for the cluster
+        int port = LoopbackProxy.freePort();
+        proxy.close();
+        proxy = new LoopbackProxy(config(port, "", """
+                    upstream_connection_options:
+                      tcp_keepalive: {keepalive_probes: 3, keepalive_time: 42, keepalive_interval: 7}
+                """, upstream.getLocalPort()));
+        assertEquals(new KeepaliveProbe.Options(true, 42, 7, 3), relayedUpstreamOptions());
+
+        // the cluster updated with only a time: the next connection takes it, and the system's interval and probes
+        proxy.snapshots.apply(dev.inmesh.runtime.xds.EnvoyConfigReader.read(config(port, "", """
+                    upstream_connection_options: {tcp_keepalive: {keepalive_time: 60}}
+                """, upstream.getLocalPort())));
+        KeepaliveProbe.Options system = KeepaliveProbe.system();
+        assertEquals(new KeepaliveProbe.Options(true, 60, system.intervalSeconds(), system.probes()),
+                relayedUpstreamOptions());
+    }
+
+    @Test
+    void withoutTcpKeepaliveTheUpstreamConnectionKeepsTheSystemsSetting() throws Exception {
+        KeepaliveProbe.Options system = KeepaliveProbe.system();
+        assertEquals(new KeepaliveProbe.Options(false, system.idleSeconds(), system.intervalSeconds(),
+                system.probes()), relayedUpstreamOptions());
+    }
+
+    /** Relays one connection and reads the keep-alive options of the proxy's socket to the upstream. */
+    private KeepaliveProbe.Options relayedUpstreamOptions() throws Exception {
+        try (Socket client = connect()) {
+            client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            try (Socket accepted = acceptWithin(upstream, 5_000)) {
+                assertEquals('p', accepted.getInputStream().read());
+                return KeepaliveProbe.of(accepted.getPort(), upstream.getLocalPort());
+            }
+        }
     }
 
     @Test
