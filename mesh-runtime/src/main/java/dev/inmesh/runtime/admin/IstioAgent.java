@@ -47,7 +47,8 @@ import java.util.regex.Pattern;
  *       {@code /app-health/CONTAINER/livez|readyz|startupz} on 15020 and passes the originals in
  *       {@code ISTIO_KUBE_APP_PROBERS}; the agent probes the application at the pod's IP ({@code INSTANCE_IP}) from
  *       source address 127.0.0.6 (which the capture rules let through) and answers the probe's outcome: an HTTP
- *       probe's status (a redirect as 200) and at most 10 KiB of its body, 200 or 500 for a TCP connect or a gRPC
+ *       probe's status (its redirects on the pod's own host followed as the kubelet follows them, ten requests at
+ *       most; a redirect elsewhere as 200) and at most 10 KiB of its body, 200 or 500 for a TCP connect or a gRPC
  *       health check ({@code SERVING} is 200); 400 for a path no prober is configured for.</li>
  * </ul>
  * Probes use the prober's {@code timeoutSeconds} (Kubernetes' default of 1 s when absent); a scrape of the application
@@ -65,6 +66,8 @@ public final class IstioAgent {
 
     static final int DEFAULT_SCRAPE_TIMEOUT_SECONDS = 30;
     private static final int MAX_PROBE_BODY = 10 * 1024;
+    /** The most requests an HTTP probe sends when it follows redirects, as the kubelet's (Go's client's) ten. */
+    private static final int MAX_PROBE_REQUESTS = 10;
     private static final Pattern PROBE_PATH =
             Pattern.compile("/(app-health|app-lifecycle)/[^/]+/(livez|readyz|startupz|prestopz|poststartz)");
     private static final String TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8";
@@ -403,9 +406,7 @@ public final class IstioAgent {
             o.putHeader("host", req.authority().port() == req.localAddress().port()
                     ? hostOnly(req.authority().host()) + ":" + h.port() : authority);
         }
-        return probeClient().request(o)
-                .compose(r -> r.send())
-                .compose(resp -> resp.body().map(b -> answer(resp, b)))
+        return probeRequest(o, 1)
                 .transform(ar -> {
                     if (ar.failed()) {
                         return status(req, 500, ar.cause(), req.path());
@@ -424,8 +425,81 @@ public final class IstioAgent {
 
     private record Answer(HttpClientResponse response, Buffer body) {}
 
-    private static Answer answer(HttpClientResponse resp, Buffer body) {
-        return new Answer(resp, body);
+    /**
+     * Sends the {@code sent}th request of an HTTP probe and follows its redirects as the kubelet does, which Istio's
+     * agent copies: a 301, 302, 303, 307 or 308 whose {@code Location} is on the probe's own host is followed (at most
+     * {@value #MAX_PROBE_REQUESTS} requests in all, else the probe fails), one to another host is not (the redirect is
+     * the answer).
+     */
+    private Future<Answer> probeRequest(RequestOptions o, int sent) {
+        return probeClient().request(o)
+                .compose(r -> r.send())
+                .compose(resp -> {
+                    RequestOptions next;
+                    try {
+                        next = redirect(o, resp);
+                    } catch (IllegalArgumentException e) {
+                        return resp.body().transform(ignored -> Future.failedFuture(e));
+                    }
+                    if (next == null) {
+                        return resp.body().map(b -> new Answer(resp, b));
+                    }
+                    if (sent >= MAX_PROBE_REQUESTS) {
+                        return resp.body().transform(ignored -> Future.failedFuture(
+                                "stopped after " + MAX_PROBE_REQUESTS + " redirects"));
+                    }
+                    return resp.body().transform(ignored -> probeRequest(next, sent + 1));
+                });
+    }
+
+    /**
+     * The request a probe's redirect leads to, or null when it is not followed: not a redirect the kubelet follows,
+     * no {@code Location}, or one on another host than the pod's. The kubelet's {@code Host} is kept for a relative
+     * {@code Location}, and an absolute one names its own.
+     *
+     * @throws IllegalArgumentException a {@code Location} that cannot be followed (unreadable, not http or https)
+     */
+    private RequestOptions redirect(RequestOptions o, HttpClientResponse resp) {
+        int code = resp.statusCode();
+        String location = resp.getHeader("location");
+        if (code != 301 && code != 302 && code != 303 && code != 307 && code != 308
+                || location == null || location.isEmpty()) {
+            return null;
+        }
+        java.net.URI target;
+        java.net.URI to;
+        try {
+            target = new java.net.URI(location);
+            to = new java.net.URI(Boolean.TRUE.equals(o.isSsl()) ? "https" : "http", null, o.getHost(),
+                    o.getPort(), "/", null, null).resolve(o.getURI()).resolve(target);
+        } catch (java.net.URISyntaxException | IllegalArgumentException e) {
+            throw new IllegalArgumentException("cannot follow the redirect to " + location + ": " + e.getMessage(),
+                    e);
+        }
+        String scheme = to.getScheme() == null ? "" : to.getScheme().toLowerCase(Locale.ROOT);
+        if (!scheme.equals("http") && !scheme.equals("https") || to.getHost() == null) {
+            throw new IllegalArgumentException("cannot follow the redirect to " + location);
+        }
+        java.net.URI pod;
+        try {
+            pod = new java.net.URI("http", null, settings.podIp(), 80, "/", null, null);
+        } catch (java.net.URISyntaxException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
+        if (!to.getHost().equalsIgnoreCase(pod.getHost())) {
+            return null;
+        }
+        String host = to.getHost().startsWith("[") ? to.getHost().substring(1, to.getHost().length() - 1)
+                : to.getHost();
+        boolean https = scheme.equals("https");
+        String path = to.getRawPath() == null || to.getRawPath().isEmpty() ? "/" : to.getRawPath();
+        RequestOptions next = new RequestOptions(o).setHost(host).setSsl(https)
+                .setPort(to.getPort() > 0 ? to.getPort() : https ? 443 : 80)
+                .setURI(to.getRawQuery() == null ? path : path + "?" + to.getRawQuery());
+        if (target.isAbsolute()) {
+            next.removeHeader("host");
+        }
+        return next;
     }
 
     private static String hostOnly(String host) {

@@ -160,7 +160,7 @@ class IstioAgentTest {
         int[] status = {503};
         int port = app("127.0.0.1", req -> {
             if (status[0] == 302) {
-                req.response().setStatusCode(302).putHeader("location", "/elsewhere").end();
+                req.response().setStatusCode(302).putHeader("location", "http://login.example/elsewhere").end();
             } else {
                 req.response().setStatusCode(status[0]).end("not yet: " + "x".repeat(20_000));
             }
@@ -185,11 +185,49 @@ class IstioAgentTest {
         assertEquals(200, get(0, "/app-health/web/livez").statusCode());
         assertEquals("/live", appRequests.get(1).path());
         status[0] = 302;
-        assertEquals(200, get(0, "/app-health/web/readyz").statusCode()); // a redirect counts as success
+        // a redirect to another host is not followed: it counts as success
+        assertEquals(200, get(0, "/app-health/web/readyz").statusCode());
+        assertEquals(3, appRequests.size());
 
         HttpResponse<String> unknown = get(0, "/app-health/other/readyz");
         assertEquals(400, unknown.statusCode());
         assertEquals("app prober config does not exists for /app-health/other/readyz", unknown.body());
+    }
+
+    @Test
+    void httpProbeFollowsRedirectsOnThePodsHostAsTheKubeletDoes() throws Exception {
+        int port = app("127.0.0.1", req -> {
+            switch (req.path()) {
+                case "/healthz" -> req.response().setStatusCode(301).putHeader("location", "/healthz/").end();
+                case "/healthz/" -> req.response().setStatusCode(307)
+                        .putHeader("location", "http://127.0.0.1:" + req.localAddress().port() + "/status?deep=1")
+                        .end();
+                case "/status" -> req.response().setStatusCode(503).end("db down");
+                default -> req.response().setStatusCode(302).putHeader("location", "/loop").end();
+            }
+        });
+        admin(new IstioAgent.Settings(null, Map.of(
+                "/app-health/web/readyz", new IstioAgent.HttpGet("/healthz", port, false, 2),
+                "/app-health/web/livez", new IstioAgent.HttpGet("/loop", port, false, 2)), "127.0.0.1"));
+
+        HttpResponse<String> ready = get(0, "/app-health/web/readyz", "X-Probe", "kubelet");
+
+        // the answer at the end of the redirects, not the first redirect's 200
+        assertEquals(503, ready.statusCode());
+        assertEquals("db down", ready.body());
+        assertEquals(List.of("/healthz", "/healthz/", "/status"), appRequests.stream().map(r -> r.path()).toList());
+        HttpServerRequest last = appRequests.get(2);
+        assertEquals("deep=1", last.query());
+        assertEquals("kubelet", last.getHeader("x-probe"));
+        assertEquals("127.0.0.6", last.remoteAddress().hostAddress());
+        // a relative Location keeps the kubelet's Host, an absolute one names its own
+        assertEquals("127.0.0.1:" + port, appRequests.get(1).getHeader("host"));
+        assertEquals("127.0.0.1:" + port, last.getHeader("host"));
+
+        appRequests.clear();
+        // ten requests at most, as the kubelet's client: a redirect loop fails the probe
+        assertEquals(500, get(0, "/app-health/web/livez").statusCode());
+        assertEquals(10, appRequests.size());
     }
 
     @Test
