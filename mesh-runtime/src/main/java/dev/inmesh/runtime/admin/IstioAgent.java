@@ -417,9 +417,7 @@ public final class IstioAgent {
                         // a redirect without its Location would be no valid answer: 200, as Istio's agent answers
                         return req.response().setStatusCode(200).end();
                     }
-                    Buffer body = ar.result().body();
-                    return req.response().setStatusCode(code)
-                            .end(body.length() > MAX_PROBE_BODY ? body.getBuffer(0, MAX_PROBE_BODY) : body);
+                    return req.response().setStatusCode(code).end(ar.result().body());
                 });
     }
 
@@ -439,17 +437,38 @@ public final class IstioAgent {
                     try {
                         next = redirect(o, resp);
                     } catch (IllegalArgumentException e) {
-                        return resp.body().transform(ignored -> Future.failedFuture(e));
+                        return readAtMost(resp).transform(ignored -> Future.failedFuture(e));
                     }
                     if (next == null) {
-                        return resp.body().map(b -> new Answer(resp, b));
+                        return readAtMost(resp).map(b -> new Answer(resp, b));
                     }
                     if (sent >= MAX_PROBE_REQUESTS) {
-                        return resp.body().transform(ignored -> Future.failedFuture(
+                        return readAtMost(resp).transform(ignored -> Future.failedFuture(
                                 "stopped after " + MAX_PROBE_REQUESTS + " redirects"));
                     }
-                    return resp.body().transform(ignored -> probeRequest(next, sent + 1));
+                    return readAtMost(resp).transform(ignored -> probeRequest(next, sent + 1));
                 });
+    }
+
+    /**
+     * The first {@value #MAX_PROBE_BODY} bytes of a probe's answer, as Istio's agent reads no more: once they came,
+     * the rest is not waited for (the connection, never reused by probes, is closed), so that a large or endless body
+     * is neither held in memory nor keeps the probe from answering.
+     */
+    private static Future<Buffer> readAtMost(HttpClientResponse resp) {
+        io.vertx.core.Promise<Buffer> read = io.vertx.core.Promise.promise();
+        Buffer kept = Buffer.buffer();
+        resp.exceptionHandler(read::tryFail);
+        resp.endHandler(ignored -> read.tryComplete(kept));
+        resp.handler(chunk -> {
+            if (kept.length() < MAX_PROBE_BODY) {
+                kept.appendBuffer(chunk, 0, Math.min(chunk.length(), MAX_PROBE_BODY - kept.length()));
+                if (kept.length() == MAX_PROBE_BODY && read.tryComplete(kept)) {
+                    resp.request().reset();
+                }
+            }
+        });
+        return read.future();
     }
 
     /**

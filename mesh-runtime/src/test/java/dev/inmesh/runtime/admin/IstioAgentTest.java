@@ -231,6 +231,28 @@ class IstioAgentTest {
     }
 
     @Test
+    void httpProbeAnswersOnceItHasTheFirst10KibOfAnEndlessBody() throws Exception {
+        int port = app("127.0.0.1", req -> {
+            req.response().setChunked(true).setStatusCode(200);
+            long[] timer = new long[1];
+            timer[0] = vertx.setPeriodic(20, id -> {
+                if (req.response().closed()) {
+                    vertx.cancelTimer(timer[0]);
+                } else {
+                    req.response().write("y".repeat(1024));
+                }
+            });
+        });
+        admin(new IstioAgent.Settings(null, Map.of(
+                "/app-health/web/livez", new IstioAgent.HttpGet("/live", port, false, 1)), "127.0.0.1"));
+
+        HttpResponse<String> r = get(0, "/app-health/web/livez");
+
+        assertEquals(200, r.statusCode());
+        assertEquals("y".repeat(10 * 1024), r.body());
+    }
+
+    @Test
     void httpProbeOfAnApplicationThatIsDownAnswers500() throws Exception {
         int closed = closedPort();
         admin(new IstioAgent.Settings(null, Map.of("/app-health/web/livez",
