@@ -225,7 +225,9 @@ public final class ProxyServer implements AutoCloseable {
      * bind later, on the event loops, without waiting. An address one of the proxy's listeners holds and gives up in
      * the same update (removed, or moved elsewhere) is not probed: it is free once that one stops. A port another
      * process takes between the probe and the bind is not caught here: that listener is logged and left out
-     * ({@link #bound(Bound, Channel, Throwable)}), and tried again with the next snapshot.
+     * ({@link #bound(Bound, Channel, Throwable)}), and tried again with the next snapshot; a later configuration that
+     * keeps it with the same socket is not refused for it (it was checked when it was published), as Envoy's other
+     * updates do not fail for a listener whose bind failed.
      *
      * @throws InvalidResourceException naming the first listener (by name) that cannot be bound, and why
      */
@@ -234,10 +236,12 @@ public final class ProxyServer implements AutoCloseable {
         List<Listener> released = new ArrayList<>();
         List<Listener> wanted = new ArrayList<>();
         Map<String, Listener> known = new java.util.HashMap<>();
+        Map<String, Listener> unbound = new LinkedHashMap<>();
         synchronized (this) {
             if (!following || closed) {
                 return;
             }
+            MeshSnapshot published = runtime.snapshots.current();
             for (Bound b : bound.values()) {
                 Listener next = bundle.listeners().get(b.name);
                 if (next != null && next.bindToPort() && sameSocket(b.listener, next)) {
@@ -248,7 +252,15 @@ public final class ProxyServer implements AutoCloseable {
             }
             probed.keySet().retainAll(bundle.listeners().keySet());
             for (Listener l : sorted(bundle.listeners().values())) {
-                if (!kept.containsKey(l.name()) && !stopped(l)) {
+                if (kept.containsKey(l.name()) || stopped(l)) {
+                    continue;
+                }
+                FilterChainSelector was = published.listener(l.name());
+                if (was != null && was.listener().bindToPort() && sameSocket(was.listener(), l)) {
+                    // published with this socket, its bind failed since (its port taken after its check): follow
+                    // tries it again; it is no reason to refuse this configuration
+                    unbound.put(l.name(), l);
+                } else {
                     wanted.add(l);
                     known.put(l.name(), probed.get(l.name()));
                 }
@@ -256,6 +268,11 @@ public final class ProxyServer implements AutoCloseable {
         }
         Map<SocketAddress, String> taken = new java.util.HashMap<>();
         kept.forEach((name, l) -> taken.put(l.address(), name));
+        unbound.forEach((name, l) -> {
+            if (l.address().port() != 0) {
+                taken.putIfAbsent(l.address(), name);
+            }
+        });
         for (Listener l : wanted) {
             String holder = l.address().port() == 0 ? null : taken.putIfAbsent(l.address(), l.name());
             if (holder != null) {

@@ -222,6 +222,43 @@ class ProxyConfigUpdateTest {
     }
 
     @Test
+    void aListenerWhosePortWasTakenAfterItsCheckDoesNotMakeLaterConfigurationsFail() throws Exception {
+        int port = LoopbackProxy.freePort();
+        int late = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + direct("plain", port, "one"));
+        java.net.ServerSocket[] thief = new java.net.ServerSocket[1];
+        // runs after the proxy's own check: another process takes the port between the probe and the bind
+        proxy.snapshots.addCheck(bundle -> {
+            if (bundle.listeners().containsKey("late") && thief[0] == null) {
+                try {
+                    thief[0] = new java.net.ServerSocket(late, 1, java.net.InetAddress.getLoopbackAddress());
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
+        });
+        try {
+            apply("static_resources:\n  listeners:\n" + direct("plain", port, "one") + direct("late", late, "late"));
+            assertTrue(thief[0] != null && thief[0].isBound());
+
+            // the next configuration changes another listener and keeps the one left out: it applies
+            apply("static_resources:\n  listeners:\n" + direct("plain", port, "two") + direct("late", late, "late"));
+            awaitAnswer(port, "two");
+
+            // once the port is free again, the next configuration binds it
+            thief[0].close();
+            apply("static_resources:\n  listeners:\n" + direct("plain", port, "three")
+                    + direct("late", late, "late"));
+            awaitAnswer(port, "three");
+            awaitAnswer(late, "late");
+        } finally {
+            if (thief[0] != null) {
+                thief[0].close();
+            }
+        }
+    }
+
+    @Test
     void aTransparentListenerIsProbedAsItWouldBeBoundAndRejectedWhenItCannotBe() throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(io.netty.channel.epoll.Epoll.isAvailable(), "TPROXY needs epoll");
         int port = LoopbackProxy.freePort();
