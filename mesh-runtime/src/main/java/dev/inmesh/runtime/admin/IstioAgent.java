@@ -525,14 +525,29 @@ public final class IstioAgent {
         return host.indexOf(':') >= 0 && !host.startsWith("[") ? "[" + host + "]" : host;
     }
 
+    /**
+     * A gRPC health check within the probe's timeout, connecting included (as the kubelet's deadline covers the
+     * whole call): Vert.x's gRPC client only sends the deadline, so a server that ignores it, or a connection that
+     * does not open, is cut here, the call cancelled.
+     */
     private Future<Integer> grpcProbe(Grpc g) {
+        java.util.concurrent.atomic.AtomicReference<io.vertx.grpc.client.GrpcClientRequest<?, ?>> call =
+                new java.util.concurrent.atomic.AtomicReference<>();
         return grpcClient().request(SocketAddress.inetSocketAddress(g.port(), settings.podIp()), HEALTH_CHECK)
                 .compose(r -> {
+                    call.set(r);
                     r.timeout(g.timeoutMillis(), TimeUnit.MILLISECONDS);
                     r.end(com.google.protobuf.StringValue.of(g.service()));
                     return r.response().compose(resp -> resp.last());
                 })
-                .map(com.google.protobuf.Int32Value::getValue);
+                .map(com.google.protobuf.Int32Value::getValue)
+                .timeout(g.timeoutMillis(), TimeUnit.MILLISECONDS)
+                .onFailure(e -> {
+                    var r = call.get();
+                    if (r != null) {
+                        r.cancel();
+                    }
+                });
     }
 
     private static Future<Void> status(HttpServerRequest req, int code, Throwable cause, String path) {

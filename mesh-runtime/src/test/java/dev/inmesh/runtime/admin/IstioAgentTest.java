@@ -274,6 +274,20 @@ class IstioAgentTest {
     }
 
     @Test
+    void grpcProbeOfAServerThatNeverAnswersFailsWithinItsTimeout() throws Exception {
+        // a socket that accepts connections (the kernel's backlog) and never speaks: no HTTP/2 settings, no answer
+        try (ServerSocket silent = new ServerSocket(0, 5, java.net.InetAddress.getByName("127.0.0.1"))) {
+            admin(new IstioAgent.Settings(null, Map.of("/app-health/api/livez",
+                    new IstioAgent.Grpc(silent.getLocalPort(), "", 1)), "127.0.0.1"));
+
+            long start = System.nanoTime();
+            assertEquals(500, get(0, "/app-health/api/livez").statusCode());
+            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertTrue(millis < 5_000, "answered after " + millis + " ms, the probe's timeout is 1 s");
+        }
+    }
+
+    @Test
     void grpcProbeAnswers200ForServingElse500() throws Exception {
         List<String> services = new CopyOnWriteArrayList<>();
         Map<String, Integer> statuses = Map.of("", 1, "payments", 2); // SERVING, NOT_SERVING
