@@ -42,6 +42,8 @@ final class Exchange {
     long requestCompleteNanos = System.nanoTime();
     /** The route timeout's timer, -1 when none is pending; it covers the body too, until complete or abort. */
     long routeTimer = -1;
+    /** The timer of the request's {@code max_stream_duration}, -1 when none is pending. */
+    long durationTimer = -1;
     long upstreamServiceTimeMillis = -1;
     String responseCodeDetails = "";
     boolean done;

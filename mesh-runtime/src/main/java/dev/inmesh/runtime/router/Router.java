@@ -547,6 +547,12 @@ public final class Router {
         if (idle != null && !idle.isZero()) {
             ex.streamIdle = new IdleTimer(vertx, idle.toMillis(), attempts::streamIdleTimeout).start();
         }
+        Duration lifetime = maxStreamDuration(action, req);
+        if (lifetime != null) {
+            // from when the request began, as Envoy's connection manager starts it with the stream
+            long left = lifetime.toMillis() - (System.nanoTime() - req.startNanos) / 1_000_000;
+            ex.durationTimer = vertx.setTimer(Math.max(1, left), id -> attempts.maxStreamDurationReached());
+        }
         if (req.cancelled) {
             attempts.downstreamReset(); // the caller left before the exchange began
             return;
@@ -575,6 +581,22 @@ public final class Router {
             own = f.virtualHost().perRequestBufferLimitBytes();
         }
         return own == null ? req.listenerBufferLimit : Math.min(own, req.listenerBufferLimit);
+    }
+
+    /**
+     * How long the request may last, as Envoy's connection manager sets its stream's duration timer: the route's own
+     * {@code max_stream_duration.max_stream_duration} (0: none), else the connection manager's
+     * {@code max_stream_duration}; none for a gRPC request with a {@code grpc-timeout} on a route with
+     * {@code grpc_timeout_header_max}, whose deadline the route timeout follows. Null for none.
+     */
+    static Duration maxStreamDuration(RouteAction action, RouterRequest req) {
+        Duration d = action.streamDuration() != null ? action.streamDuration() : req.maxStreamDuration;
+        if (d == null || d.isZero()) {
+            return null;
+        }
+        boolean grpcDeadline = action.maxStreamDuration() && action.maxGrpcTimeout() != null
+                && Grpc.isRequest(req.headers) && req.headers.contains("grpc-timeout");
+        return grpcDeadline ? null : d;
     }
 
     /**
@@ -862,12 +884,20 @@ public final class Router {
         return a.hostAddress() == null ? a.toString() : IpLiterals.hostPort(a.hostAddress(), a.port());
     }
 
-    /** Cancels the route timeout: the exchange ended, so it must not hold a timer (15 s by default) any longer. */
+    /**
+     * Cancels the route timeout and the stream's duration timer: the exchange ended, so it must not hold a timer
+     * (15 s by default) any longer.
+     */
     private void cancelRouteTimer(Exchange ex) {
         long t = ex.routeTimer;
         if (t >= 0) {
             ex.routeTimer = -1;
             vertx.cancelTimer(t);
+        }
+        long d = ex.durationTimer;
+        if (d >= 0) {
+            ex.durationTimer = -1;
+            vertx.cancelTimer(d);
         }
     }
 
@@ -1509,6 +1539,35 @@ public final class Router {
             stop(ResponseFlag.STREAM_IDLE_TIMEOUT, 408, "stream timeout", "stream_idle_timeout");
         }
 
+        /**
+         * The request outlived its {@code max_stream_duration} ({@link Router#maxStreamDuration}), as Envoy's
+         * connection manager ends it: before the response, the attempts end and the caller gets {@code downstream
+         * duration timeout}, 504 once the whole request was read, else 408 ({@code max_duration_timeout}); after, the
+         * response is cut (the upstream stream is reset, the caller sees its body fail).
+         */
+        void maxStreamDurationReached() {
+            ex.durationTimer = -1;
+            if (ex.completed) {
+                return;
+            }
+            if (ex.request.downstreamStats != null) {
+                ex.request.downstreamStats.maxDurationReached();
+            }
+            if (ex.done) {
+                if (ex.upstreamServiceTimeMillis >= 0) {
+                    ex.responseCodeDetails = "max_duration_timeout";
+                    ex.resetByRouter = true;
+                    resetInflight();
+                }
+                return;
+            }
+            RequestBodyStream body = ex.request.stream;
+            int status = body == null || body.ended() ? 504 : 408;
+            // a gRPC caller's trailers-only answer says DEADLINE_EXCEEDED, as Envoy's
+            stop(null, status, "downstream duration timeout", "max_duration_timeout", ex.grpc
+                    ? MultiMap.caseInsensitiveMultiMap().set(HeaderNames.GRPC_STATUS, "4") : null);
+        }
+
         /** The caller went away before the response ({@link Router#cancel}). */
         void downstreamReset() {
             if (!ex.done) {
@@ -1516,14 +1575,23 @@ public final class Router {
             }
         }
 
-        /** Ends the exchange before its response: the attempt in flight is reset, none follows, a local reply. */
+        /**
+         * Ends the exchange before its response: the attempt in flight is reset, none follows, a local reply (with
+         * {@code flag}, unless null).
+         */
         void stop(ResponseFlag flag, int status, String body, String details) {
+            stop(flag, status, body, details, null);
+        }
+
+        void stop(ResponseFlag flag, int status, String body, String details, MultiMap extra) {
             generation++;
             resetInflight();
             cancelPerTry();
             releaseHost(ex);
-            ex.flags.add(flag);
-            end(() -> reply(ex, promise, status, body, details, null));
+            if (flag != null) {
+                ex.flags.add(flag);
+            }
+            end(() -> reply(ex, promise, status, body, details, extra));
         }
 
         void resetInflight() {

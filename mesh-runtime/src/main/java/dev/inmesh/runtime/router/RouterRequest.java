@@ -43,6 +43,8 @@ public final class RouterRequest implements RouteRequest {
     boolean generateRequestId = true;
     /** The connection manager's {@code stream_idle_timeout}; a route's {@code idle_timeout} overrides it. */
     Duration streamIdleTimeout = HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT;
+    /** The connection manager's {@code max_stream_duration}, or null for none; a route's own replaces it. */
+    Duration maxStreamDuration;
     /**
      * The request buffer limit of the listener the request came through ({@code per_connection_buffer_limit_bytes}):
      * the most of its body kept for retries and mirrors, unless its route or virtual host sets less.
@@ -131,6 +133,15 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest streamIdleTimeout(Duration timeout) {
         this.streamIdleTimeout = timeout == null ? HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT : timeout;
+        return this;
+    }
+
+    /**
+     * Sets the {@code max_stream_duration} of the connection manager the request came through: how long the request
+     * may last from its start; null or {@link Duration#ZERO} for no limit.
+     */
+    public RouterRequest maxStreamDuration(Duration duration) {
+        this.maxStreamDuration = duration;
         return this;
     }
 

@@ -36,6 +36,7 @@ public final class DownstreamStats {
     private final LongAdder rqRxReset = new LongAdder();
     private final LongAdder rqTxReset = new LongAdder();
     private final LongAdder rqIdleTimeout = new LongAdder();
+    private final LongAdder rqMaxDurationReached = new LongAdder();
     private final LongAdder noRoute = new LongAdder();
     private final LongAdder noCluster = new LongAdder();
     private final LongAdder rqRedirect = new LongAdder();
@@ -49,6 +50,9 @@ public final class DownstreamStats {
     private final LongAdder cxDestroy = new LongAdder();
     private final LongAdder cxRxBytes = new LongAdder();
     private final LongAdder cxTxBytes = new LongAdder();
+    private final LongAdder cxIdleTimeout = new LongAdder();
+    private final LongAdder cxMaxDurationReached = new LongAdder();
+    private final LongAdder cxMaxRequestsReached = new LongAdder();
     private final AtomicLong activeFaults = new AtomicLong();
     private final LongAdder abortsInjected = new LongAdder();
     private final LongAdder delaysInjected = new LongAdder();
@@ -75,6 +79,7 @@ public final class DownstreamStats {
         adder("downstream_rq_rx_reset", rqRxReset);
         adder("downstream_rq_tx_reset", rqTxReset);
         adder("downstream_rq_idle_timeout", rqIdleTimeout);
+        adder("downstream_rq_max_duration_reached", rqMaxDurationReached);
         adder("no_route", noRoute);
         adder("no_cluster", noCluster);
         adder("rq_redirect", rqRedirect);
@@ -88,6 +93,9 @@ public final class DownstreamStats {
         adder("downstream_cx_destroy", cxDestroy);
         adder("downstream_cx_rx_bytes_total", cxRxBytes);
         adder("downstream_cx_tx_bytes_total", cxTxBytes);
+        adder("downstream_cx_idle_timeout", cxIdleTimeout);
+        adder("downstream_cx_max_duration_reached", cxMaxDurationReached);
+        adder("downstream_cx_max_requests_reached", cxMaxRequestsReached);
     }
 
     private void adder(String name, LongAdder a) {
@@ -182,6 +190,11 @@ public final class DownstreamStats {
         rqIdleTimeout.increment();
     }
 
+    /** A request outlived its {@code max_stream_duration} and was ended: {@code downstream_rq_max_duration_reached}. */
+    public void maxDurationReached() {
+        rqMaxDurationReached.increment();
+    }
+
     /** The router found no route (404, NR): {@code no_route}. */
     public void noRoute() {
         noRoute.increment();
@@ -253,6 +266,21 @@ public final class DownstreamStats {
             (codec == 2 ? cxHttp2Active : cxHttp1Active).decrementAndGet();
         }
         cxDestroy.increment();
+    }
+
+    /** A connection had no active request for the connection manager's {@code idle_timeout}: it drains. */
+    public void connectionIdleTimeout() {
+        cxIdleTimeout.increment();
+    }
+
+    /** A connection reached the connection manager's {@code max_connection_duration}: it drains. */
+    public void connectionMaxDurationReached() {
+        cxMaxDurationReached.increment();
+    }
+
+    /** A connection took the connection manager's {@code max_requests_per_connection}-th request: it drains. */
+    public void connectionMaxRequestsReached() {
+        cxMaxRequestsReached.increment();
     }
 
     /** Bytes read from a downstream connection, as they come: {@code downstream_cx_rx_bytes_total}. */

@@ -2,6 +2,7 @@ package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Any;
 import dev.inmesh.api.config.core.CidrRange;
+import dev.inmesh.api.config.listener.ConnectionLifetimes;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.FilterChainMatch;
 import dev.inmesh.api.config.listener.ForwardClientCert;
@@ -265,12 +266,12 @@ public final class ListenerParser
                 "upgrade_configs", "codec_type", "http_protocol_options", "max_request_headers_kb",
                 "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "server_name",
                 "server_header_transformation", "common_http_protocol_options", "forward_client_cert_details",
-                "set_current_client_cert_details"),
+                "set_current_client_cert_details", "drain_timeout"),
                 Set.of("access_log", "tracing",
                         "http2_protocol_options",
                         "request_id_extension",
                         "internal_address_config", "delayed_close_timeout", "request_timeout",
-                        "request_headers_timeout", "drain_timeout", "stream_error_on_invalid_http_message",
+                        "request_headers_timeout", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
         String rds = null;
         RouteConfiguration inline = null;
@@ -368,7 +369,28 @@ public final class ListenerParser
                         }),
                 h.hasCommonHttpProtocolOptions() ? Fields.at("common_http_protocol_options",
                         () -> maxHeadersCount(h.getCommonHttpProtocolOptions())) : 0, websocket, codecType(h),
-                forwardClientCert(h));
+                forwardClientCert(h), lifetimes(h));
+    }
+
+    /**
+     * The connection lifetimes of {@code common_http_protocol_options} ({@code idle_timeout}: unset for Envoy's 1 hour,
+     * 0 for none; {@code max_connection_duration}, {@code max_stream_duration}: unset or 0 for none;
+     * {@code max_requests_per_connection}: unset or 0 for no limit) and {@code drain_timeout} (unset: 5 s).
+     */
+    private static ConnectionLifetimes lifetimes(
+            io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager h) {
+        var o = h.getCommonHttpProtocolOptions();
+        java.time.Duration drain = Fields.durationOrNull(h.hasDrainTimeout(), h.getDrainTimeout());
+        if (!h.hasCommonHttpProtocolOptions() && drain == null) {
+            return ConnectionLifetimes.DEFAULTS;
+        }
+        long requests = o.hasMaxRequestsPerConnection() ? Integer.toUnsignedLong(o.getMaxRequestsPerConnection()
+                .getValue()) : 0;
+        return Fields.record("", () -> new ConnectionLifetimes(
+                Fields.durationOrNull(o.hasIdleTimeout(), o.getIdleTimeout()),
+                Fields.durationOrNull(o.hasMaxConnectionDuration(), o.getMaxConnectionDuration()),
+                (int) Math.min(Integer.MAX_VALUE, requests),
+                Fields.durationOrNull(o.hasMaxStreamDuration(), o.getMaxStreamDuration()), drain));
     }
 
     /** {@code forward_client_cert_details} with the {@code set_current_client_cert_details} it adds. */
@@ -424,13 +446,17 @@ public final class ListenerParser
 
     /**
      * The connection manager's {@code common_http_protocol_options}: {@code max_headers_count} (at least 1 when set,
-     * Envoy's rule; 0 for the default 100). The connection lifetimes in it are accepted and not applied to downstream
-     * connections.
+     * Envoy's rule; 0 for the default 100). Its connection lifetimes are read by {@link #lifetimes};
+     * {@code max_response_headers_kb} limits upstream responses only, and is refused here as Envoy refuses it on a
+     * connection manager.
      */
     private static int maxHeadersCount(io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions o) {
-        Fields.onlyKnown(o, Set.of("max_headers_count", "headers_with_underscores_action"), Set.of("idle_timeout",
-                "max_connection_duration", "max_stream_duration", "max_requests_per_connection",
-                "max_response_headers_kb"));
+        if (o.hasMaxResponseHeadersKb()) {
+            throw new FieldError("max_response_headers_kb", "cannot be set on a connection manager, as in Envoy "
+                    + "(it limits upstream responses: set it in a cluster's protocol options)");
+        }
+        Fields.onlyKnown(o, Set.of("max_headers_count", "headers_with_underscores_action", "idle_timeout",
+                "max_connection_duration", "max_stream_duration", "max_requests_per_connection"), Set.of());
         if (o.getHeadersWithUnderscoresAction()
                 != io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions.HeadersWithUnderscoresAction.ALLOW) {
             throw new FieldError("headers_with_underscores_action", o.getHeadersWithUnderscoresAction()

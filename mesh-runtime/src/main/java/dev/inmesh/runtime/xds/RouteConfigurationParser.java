@@ -240,6 +240,7 @@ public final class RouteConfigurationParser
         }
         Duration maxGrpc = a.hasMaxGrpcTimeout() ? Fields.duration(a.getMaxGrpcTimeout()) : null;
         Duration grpcOffset = null;
+        Duration streamDuration = null;
         if (a.hasMaxStreamDuration()) {
             var msd = a.getMaxStreamDuration();
             Fields.at("max_stream_duration", () -> {
@@ -254,6 +255,8 @@ public final class RouteConfigurationParser
             // As Envoy: with max_stream_duration, max_grpc_timeout is not used; grpc_timeout_header_max caps instead
             maxGrpc = msd.hasGrpcTimeoutHeaderMax() ? Fields.duration(msd.getGrpcTimeoutHeaderMax()) : null;
             grpcOffset = Fields.durationOrNull(msd.hasGrpcTimeoutHeaderOffset(), msd.getGrpcTimeoutHeaderOffset());
+            // 0s: the connection manager's max_stream_duration does not apply to the route's requests (as in Envoy)
+            streamDuration = Fields.durationOrNull(msd.hasMaxStreamDuration(), msd.getMaxStreamDuration());
         }
         RetryPolicy retry = a.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(a.getRetryPolicy()))
                 : null;
@@ -268,7 +271,7 @@ public final class RouteConfigurationParser
                 a.getHostRewriteLiteral().isEmpty() ? null : a.getHostRewriteLiteral(),
                 a.hasAutoHostRewrite() && a.getAutoHostRewrite().getValue(), hash, maxGrpc,
                 a.hasIncludeVhRateLimits() && a.getIncludeVhRateLimits().getValue(), a.hasMaxStreamDuration(),
-                grpcOffset, mirrors);
+                grpcOffset, mirrors, streamDuration);
     }
 
     /**

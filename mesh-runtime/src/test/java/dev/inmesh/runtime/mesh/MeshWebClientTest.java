@@ -325,6 +325,20 @@ class MeshWebClientTest {
     }
 
     @Test
+    void theOutboundConnectionManagersMaxStreamDurationEndsASlowRequest() throws Exception {
+        HttpServer slow = vertx.createHttpServer().requestHandler(req -> vertx.setTimer(1500,
+                t -> req.response().end("late")));
+        slow.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        servers.add(slow);
+        mesh(config("", slow.actualPort()).replace("stat_prefix: outbound_0.0.0.0_9080\n",
+                "stat_prefix: outbound_0.0.0.0_9080\n          common_http_protocol_options: "
+                        + "{max_stream_duration: 0.2s}\n"));
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        assertEquals(504, r.statusCode());
+        assertEquals("downstream duration timeout", r.bodyAsString());
+    }
+
+    @Test
     void responsesCarryTheConnectionManagersServerHeaderAsEnvoyWritesIt() throws Exception {
         HttpServer app = vertx.createHttpServer().requestHandler(req -> {
             if (req.path().equals("/named")) {

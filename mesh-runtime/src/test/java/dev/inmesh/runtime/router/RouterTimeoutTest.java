@@ -201,6 +201,38 @@ class RouterTimeoutTest {
     }
 
     @Test
+    void theConnectionManagersMaxStreamDurationAnswers504DownstreamDurationTimeoutWithoutAFlag() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(1500)));
+        var r = rig.call(rig.router(), get("/x").maxStreamDuration(Duration.ofMillis(200)), routeToC(""), one(wm));
+        assertEquals(504, r.status(), "the whole request was read");
+        assertEquals("downstream duration timeout", r.body());
+        assertEquals(Set.of(), r.info().responseFlags());
+        assertEquals("max_duration_timeout", r.info().responseCodeDetails());
+        assertTrue(r.elapsedMillis() >= 190 && r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
+        assertEquals(-1, r.response().exchange.durationTimer);
+        // a gRPC caller gets DEADLINE_EXCEEDED, as from Envoy
+        var grpc = rig.call(rig.router(), get("/x", "content-type", "application/grpc")
+                .maxStreamDuration(Duration.ofMillis(200)), routeToC(""), one(wm));
+        assertEquals(200, grpc.status());
+        assertEquals("4", grpc.headers().get("grpc-status"));
+    }
+
+    @Test
+    void aRoutesOwnZeroMaxStreamDurationLiftsTheConnectionManagersAndAnAnswerInTimeCancelsIt() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(400)));
+        var r = rig.call(rig.router(), get("/x").maxStreamDuration(Duration.ofMillis(150)),
+                routeToC("max_stream_duration: {max_stream_duration: 0s}"), one(wm));
+        assertEquals(200, r.status());
+        assertEquals("late", r.body());
+        var inTime = rig.call(rig.router(), get("/x").maxStreamDuration(Duration.ofSeconds(30)), routeToC(""),
+                one(wm));
+        assertEquals(200, inTime.status());
+        assertEquals(-1, inTime.response().exchange.durationTimer, "no timer left behind");
+    }
+
+    @Test
     void theRoutesIdleTimeoutOverridesTheConnectionManagers() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(500)));
@@ -246,14 +278,19 @@ class RouterTimeoutTest {
         return rig.clusters(cluster("c", server.actualPort()));
     }
 
-    @Test
-    void aStreamIdleTimeoutAfterTheResponseStartedResetsIt() throws Exception {
-        var r = rig.call(rig.router(), get("/x").streamIdleTimeout(Duration.ofMillis(300)), routeToC(""),
-                stalling(1500));
+    /** The stream idle timeout (SI) and the connection manager's max_stream_duration (no flag) cut a response alike. */
+    @ParameterizedTest
+    @ValueSource(strings = {"stream_idle_timeout", "max_duration_timeout"})
+    void aStreamTimeoutAfterTheResponseStartedResetsIt(String details) throws Exception {
+        boolean idle = details.equals("stream_idle_timeout");
+        RouterRequest req = idle ? get("/x").streamIdleTimeout(Duration.ofMillis(300))
+                : get("/x").maxStreamDuration(Duration.ofMillis(300));
+        var r = rig.call(rig.router(), req, routeToC(""), stalling(1500));
         assertEquals(200, r.status(), "the headers were in time");
         assertEquals(null, r.body(), "the body was cut");
-        assertEquals(Set.of(ResponseFlag.STREAM_IDLE_TIMEOUT), r.info().responseFlags(), "not UC: the router cut it");
-        assertEquals("stream_idle_timeout", r.info().responseCodeDetails());
+        assertEquals(idle ? Set.of(ResponseFlag.STREAM_IDLE_TIMEOUT) : Set.of(), r.info().responseFlags(),
+                "not UC: the router cut it");
+        assertEquals(details, r.info().responseCodeDetails());
         assertTrue(r.elapsedMillis() < 1400, "cut after " + r.elapsedMillis());
     }
 

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.api.config.listener.ConnectionLifetimes;
 import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.PathNormalization;
@@ -12,6 +13,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
@@ -480,6 +482,27 @@ class EnvoyValidationTest {
         assertContains(rejected(file("underscore.yaml", base.replace(at, at
                 + "\n      common_http_protocol_options: {headers_with_underscores_action: REJECT_REQUEST}"))),
                 "common_http_protocol_options.headers_with_underscores_action: REJECT_REQUEST is not supported");
+    }
+
+    @Test
+    void theConnectionLifetimesAreReadWithEnvoysDefaultsAndMaxResponseHeadersKbIsRefusedAsEnvoyRefusesIt()
+            throws IOException {
+        String base = listenerWithHttpFilters(ROUTER);
+        String at = "stat_prefix: outbound_0.0.0.0_9080";
+        // unset: an idle timeout of one hour, a drain timeout of 5 s, no other limit
+        assertEquals(new ConnectionLifetimes(Duration.ofHours(1), null, 0, null, Duration.ofSeconds(5)),
+                hcm(file("none.yaml", base)).lifetimes());
+        assertEquals(new ConnectionLifetimes(Duration.ofMillis(300), Duration.ofSeconds(60), 2,
+                Duration.ofMillis(1500), Duration.ofMillis(100)), hcm(file("set.yaml", base.replace(at, at
+                + "\n      drain_timeout: 0.1s\n      common_http_protocol_options: {idle_timeout: 0.3s, "
+                + "max_connection_duration: 60s, max_requests_per_connection: 2, max_stream_duration: 1.5s}")))
+                .lifetimes());
+        // 0s: no idle timeout
+        assertEquals(Duration.ZERO, hcm(file("zero.yaml", base.replace(at, at
+                + "\n      common_http_protocol_options: {idle_timeout: 0s}"))).lifetimes().idleTimeout());
+        assertContains(rejected(file("response.yaml", base.replace(at, at
+                + "\n      common_http_protocol_options: {max_response_headers_kb: 80}"))),
+                "common_http_protocol_options.max_response_headers_kb: cannot be set on a connection manager");
     }
 
     @Test

@@ -33,6 +33,10 @@ import java.util.List;
  * @param forwardClientCert what happens to a request's {@code x-forwarded-client-cert}
  *                          ({@code forward_client_cert_details}, {@code set_current_client_cert_details}); null for
  *                          {@link ForwardClientCert#SANITIZE}, Envoy's default
+ * @param lifetimes how long its downstream connections and requests may live
+ *                  ({@code common_http_protocol_options.idle_timeout}, {@code max_connection_duration},
+ *                  {@code max_requests_per_connection}, {@code max_stream_duration}, and {@code drain_timeout}); null
+ *                  for {@link ConnectionLifetimes#DEFAULTS}
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
@@ -40,7 +44,8 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     boolean preserveExternalRequestId, Http1Options http1,
                                     int maxRequestHeadersKb, PathNormalization pathNormalization,
                                     ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
-                                    CodecType codecType, ForwardClientCert forwardClientCert)
+                                    CodecType codecType, ForwardClientCert forwardClientCert,
+                                    ConnectionLifetimes lifetimes)
         implements NetworkFilter {
     /**
      * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
@@ -60,6 +65,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
 
     public HttpConnectionManager {
         http1 = http1 == null ? Http1Options.DEFAULTS : http1;
+        lifetimes = lifetimes == null ? ConnectionLifetimes.DEFAULTS : lifetimes;
         codecType = codecType == null ? CodecType.AUTO : codecType;
         forwardClientCert = forwardClientCert == null ? ForwardClientCert.SANITIZE : forwardClientCert;
         pathNormalization = pathNormalization == null ? PathNormalization.NONE : pathNormalization;
@@ -78,6 +84,19 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         Checks.check(xffNumTrustedHops >= 0, "xff_num_trusted_hops", xffNumTrustedHops, ">= 0");
         Checks.check(httpFilters.stream().filter(f -> f.fault() != null).count() <= 1, "http_filters",
                 "two fault filters", "at most one fault filter that runs");
+    }
+
+    /** A connection manager with Envoy's default connection lifetimes ({@link ConnectionLifetimes#DEFAULTS}). */
+    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
+                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
+                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
+                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
+                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
+                                 CodecType codecType, ForwardClientCert forwardClientCert) {
+        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
+                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
+                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
+                null);
     }
 
     /** The fault filter that runs in this connection manager (see {@link HttpFilter#fault}), or null for none. */

@@ -24,12 +24,15 @@ import java.util.List;
  * @param grpcTimeoutHeaderOffset {@code max_stream_duration.grpc_timeout_header_offset}: taken off a gRPC request's
  *     {@code grpc-timeout} (when shorter than it) before the maximum caps it, or null
  * @param requestMirrorPolicies the copies of each request sent to other clusters ({@code request_mirror_policies})
+ * @param streamDuration {@code max_stream_duration.max_stream_duration}: replaces the connection manager's
+ *     {@code max_stream_duration} for the route's requests ({@link Duration#ZERO}: none for them); null when unset
  */
 public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
                           String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
                           boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
                           boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
-                          List<RequestMirrorPolicy> requestMirrorPolicies) implements Action {
+                          List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration)
+        implements Action {
 
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
 
@@ -45,6 +48,19 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
         Checks.check(grpcTimeoutHeaderOffset == null || !grpcTimeoutHeaderOffset.isNegative(),
                 "max_stream_duration.grpc_timeout_header_offset", grpcTimeoutHeaderOffset, ">= 0s");
         requestMirrorPolicies = Checks.list(requestMirrorPolicies, "request_mirror_policies");
+        Checks.check(streamDuration == null || !streamDuration.isNegative(),
+                "max_stream_duration.max_stream_duration", streamDuration, ">= 0s");
+    }
+
+    /** A route action without {@code max_stream_duration.max_stream_duration}. */
+    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
+                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
+                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
+                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
+                       List<RequestMirrorPolicy> requestMirrorPolicies) {
+        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
+                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
+                grpcTimeoutHeaderOffset, requestMirrorPolicies, null);
     }
 
     /** A route action without {@code request_mirror_policies}. */
