@@ -116,7 +116,8 @@ final class HttpBridge {
     /**
      * What the HTTP side of one downstream connection knows, with the address strings every request of it carries
      * (formatted once per connection), its connection manager's statistics (looked up once per connection; null
-     * when none are kept) and its listener's {@code per_connection_buffer_limit_bytes} (null: none set).
+     * when none are kept), its listener's {@code per_connection_buffer_limit_bytes} (null: none set) and its
+     * lifetime (idle and duration timers, requests so far).
      */
     record Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                       StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
@@ -124,7 +125,7 @@ final class HttpBridge {
                       String clientCertElement, String peerPrincipal, String localPrincipal,
                       String sourceHostPort, String destinationHostPort,
                       SocketAddress originalDestination, DownstreamStats stats, ChainDrains.Drain drain,
-                      Long listenerBufferLimit) {
+                      Long listenerBufferLimit, ConnectionLifetime lifetime) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
@@ -148,7 +149,7 @@ final class HttpBridge {
                             || peerCertificates.length == 0 ? null : ForwardedClientCert.principal(localCertificates),
                     ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm),
-                    drain, listener.perConnectionBufferLimitBytes());
+                    drain, listener.perConnectionBufferLimitBytes(), new ConnectionLifetime(hcm.lifetimes()));
         }
 
         /**
@@ -211,6 +212,8 @@ final class HttpBridge {
                 counter = new DownstreamCounter(conn.stats());
                 ctx.pipeline().addBefore(ctx.name(), "http-stats", counter);
             }
+            // as Envoy's connection manager, its idle and duration timers run from when it takes the connection
+            conn.lifetime().start(ctx.channel(), conn.stats());
         }
 
         @Override
@@ -234,6 +237,7 @@ final class HttpBridge {
             if (counter != null) {
                 counter.codecChosen(preface);
             }
+            conn.lifetime().codecChosen(preface);
             if (preface) {
                 p.addAfter(ctx.name(), "h2", Http2FrameCodecBuilder.forServer()
                         .initialSettings(Http2Settings.defaultSettings().maxHeaderListSize(conn.maxRequestHeadBytes()))
@@ -241,6 +245,8 @@ final class HttpBridge {
                 p.addAfter("h2", "h2-streams", new Http2MultiplexHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel stream) {
+                        conn.lifetime().streamStarted();
+                        stream.closeFuture().addListener(f -> conn.lifetime().streamEnded());
                         stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true),
                                 new HeadLimits(conn.hcm().maxRequestHeadersCount(), conn.maxRequestHeadBytes(),
                                         true),
@@ -677,6 +683,9 @@ final class HttpBridge {
         }
 
         private void handle(ChannelHandlerContext ctx, HttpRequest req) {
+            if (!http2) {
+                conn.lifetime().streamStarted(); // an h2c stream counts from its channel (CodecSelector)
+            }
             try {
                 if (!req.decoderResult().isSuccess()) {
                     Throwable cause = req.decoderResult().cause();
@@ -836,6 +845,7 @@ final class HttpBridge {
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
                     .serverHeader(conn.hcm().serverHeader()).generateRequestId(conn.hcm().generateRequestId())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
+                    .maxStreamDuration(conn.hcm().lifetimes().maxStreamDuration())
                     .corsFilter(conn.hcm()).downstreamStats(conn.stats())
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
@@ -904,8 +914,9 @@ final class HttpBridge {
             Channel ch = ctx.channel();
             var router = conn.runtime().router;
             streamed = null;
-            if (!http2 && conn.draining()) {
-                // as Envoy's connection manager while its listener drains: this answer ends the connection
+            if (!http2 && (conn.draining() || conn.lifetime().draining())) {
+                // as Envoy's connection manager while its listener or the connection drains (its idle timeout, its
+                // max_connection_duration, its last allowed request): this answer ends the connection
                 keepAlive = false;
             }
             if (body != null && !http2) {
@@ -1034,6 +1045,7 @@ final class HttpBridge {
                 }
                 return; // the stream ended with the last content
             }
+            conn.lifetime().streamEnded();
             if (!keepAlive) {
                 releasePending();
                 ch.close();

@@ -1,0 +1,167 @@
+package dev.inmesh.interception.proxy;
+
+import dev.inmesh.api.config.listener.ConnectionLifetimes;
+import dev.inmesh.runtime.stats.DownstreamStats;
+import io.netty.channel.Channel;
+import io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame;
+import io.netty.handler.codec.http2.Http2Error;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * How long one downstream HTTP connection lives, as Envoy's connection manager keeps it by its
+ * {@link ConnectionLifetimes}: the idle timer runs while no request is active (from the accept, stopped by a request,
+ * started again when the last one ends), the duration timer from the accept, and requests are counted. On the idle
+ * timeout ({@code downstream_cx_idle_timeout}), the maximum duration ({@code downstream_cx_max_duration_reached}) or
+ * an HTTP/2 connection's last allowed request ({@code downstream_cx_max_requests_reached}) the connection drains:
+ * before its codec was chosen it closes at once; HTTP/2 gets a GOAWAY that still takes new streams, then after the
+ * drain timeout a final GOAWAY, closing once its streams are done; HTTP/1 answers carry {@code connection: close} and
+ * end the connection, and an idle one closes after the drain timeout. An HTTP/1 connection's last allowed request
+ * ends it: its answer carries {@code connection: close}. Runs on the connection's event loop only (an h2c stream's
+ * channel shares its connection's).
+ */
+final class ConnectionLifetime {
+    private final ConnectionLifetimes limits;
+    private Channel channel;
+    private DownstreamStats stats;
+    private ScheduledFuture<?> idleTimer;
+    private ScheduledFuture<?> durationTimer;
+    private ScheduledFuture<?> drainTimer;
+    /** 0 before the codec is chosen, 1 HTTP/1, 2 HTTP/2. */
+    private int codec;
+    private int active;
+    private long requests;
+    private boolean draining;
+
+    ConnectionLifetime(ConnectionLifetimes limits) {
+        this.limits = limits;
+    }
+
+    /**
+     * The connection reached its connection manager: the idle and duration timers start, and stop when it closes.
+     *
+     * @param stats the connection manager's statistics, or null when none are kept
+     */
+    void start(Channel ch, DownstreamStats stats) {
+        this.channel = ch;
+        this.stats = stats;
+        armIdle();
+        if (limits.maxConnectionDuration() != null) {
+            durationTimer = schedule(limits.maxConnectionDuration(), this::durationReached);
+        }
+        ch.closeFuture().addListener(f -> {
+            cancel(idleTimer);
+            cancel(durationTimer);
+            cancel(drainTimer);
+        });
+    }
+
+    void codecChosen(boolean http2) {
+        codec = http2 ? 2 : 1;
+    }
+
+    /**
+     * A request (an HTTP/1 request, an h2c stream) began: the idle timer stops, and the request is counted against
+     * {@code max_requests_per_connection}. An HTTP/1 connection's last allowed request drains it (its answer ends it);
+     * an HTTP/2 connection's starts its drain.
+     */
+    void streamStarted() {
+        active++;
+        cancel(idleTimer);
+        idleTimer = null;
+        int max = limits.maxRequestsPerConnection();
+        if (max > 0 && ++requests >= max) {
+            if (stats != null) {
+                stats.connectionMaxRequestsReached();
+            }
+            if (codec == 2) {
+                drain();
+            } else {
+                draining = true; // its answer carries connection: close and ends the connection
+            }
+        }
+    }
+
+    /** A request ended: once none is active, the idle timer starts over, unless the connection drains. */
+    void streamEnded() {
+        if (active > 0 && --active == 0) {
+            armIdle();
+        }
+    }
+
+    /**
+     * Whether the connection drains: an HTTP/1 answer carries {@code connection: close} and ends the connection. A
+     * field read, once per answer.
+     */
+    boolean draining() {
+        return draining;
+    }
+
+    private void armIdle() {
+        if (!limits.idleTimeout().isZero() && !draining && channel.isActive()) {
+            cancel(idleTimer);
+            idleTimer = schedule(limits.idleTimeout(), this::idleTimeout);
+        }
+    }
+
+    private void idleTimeout() {
+        idleTimer = null;
+        if (active > 0 || draining) {
+            return;
+        }
+        if (stats != null) {
+            stats.connectionIdleTimeout();
+        }
+        drain();
+    }
+
+    private void durationReached() {
+        durationTimer = null;
+        if (stats != null) {
+            stats.connectionMaxDurationReached();
+        }
+        drain();
+    }
+
+    /** Envoy's drain sequence, once. */
+    private void drain() {
+        if (draining && drainTimer != null) {
+            return;
+        }
+        draining = true;
+        if (codec == 0) {
+            channel.close(); // no request was read: nothing to drain
+            return;
+        }
+        if (codec == 2) {
+            // the shutdown notice: a GOAWAY with the highest stream id, so that streams racing with it still count
+            channel.writeAndFlush(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR)
+                    .setExtraStreamIds(Integer.MAX_VALUE));
+        }
+        drainTimer = schedule(limits.drainTimeout(), this::drainTimeout);
+    }
+
+    private void drainTimeout() {
+        if (codec == 2) {
+            // the final GOAWAY, with the last stream taken (none after it is); the HTTP/2 codec then closes the
+            // connection once its streams are done
+            channel.write(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR));
+            channel.close();
+        } else if (active == 0) {
+            channel.close();
+        }
+        // an HTTP/1 request still active: its answer carries connection: close and ends the connection
+    }
+
+    private ScheduledFuture<?> schedule(Duration d, Runnable task) {
+        long nanos = d.getSeconds() >= Long.MAX_VALUE / 1_000_000_000L ? Long.MAX_VALUE : Math.max(1, d.toNanos());
+        return channel.eventLoop().schedule(task, nanos, TimeUnit.NANOSECONDS);
+    }
+
+    private static void cancel(ScheduledFuture<?> f) {
+        if (f != null) {
+            f.cancel(false);
+        }
+    }
+}

@@ -1,0 +1,326 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2ChannelDuplexHandler;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2GoAwayFrame;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.util.ReferenceCountUtil;
+import io.vertx.core.Vertx;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The connection lifetimes of the standalone proxy's connection managers, as Envoy's: {@code idle_timeout} drains a
+ * connection without active requests, {@code max_connection_duration} one that lived that long and
+ * {@code max_requests_per_connection} one that took that many requests (HTTP/1: {@code connection: close}, then the
+ * connection closes; h2c: GOAWAY), and {@code max_stream_duration} ends a request that lasts longer; each counted in
+ * the connection manager's {@code http.<stat_prefix>.*} statistics.
+ */
+@Timeout(30)
+class ConnectionLifetimeTest {
+    @TempDir
+    Path dir;
+    private Vertx backends;
+    private int backend;
+    private StandaloneProxy proxy;
+    private PrometheusMeterRegistry registry;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        backends = Vertx.vertx();
+        // /slow?ms=N answers after N ms; anything else at once
+        backend = backends.createHttpServer().requestHandler(req -> {
+            String ms = req.getParam("ms");
+            if (ms == null) {
+                req.response().end("ok");
+            } else {
+                backends.setTimer(Long.parseLong(ms), id -> req.response().end("slow"));
+            }
+        }).listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        backends.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Starts the proxy with one listener (stat prefix {@code life}) whose connection manager has {@code options}, and
+     * {@code routes} before its route of hosts {@code svc} to cluster c; returns its port.
+     */
+    private int start(String options, String routes) throws Exception {
+        int port = LoopbackProxy.freePort();
+        Path config = dir.resolve("proxy.yaml");
+        // the listener of Http1RequestsTest, with the extra routes first
+        String listener = Http1RequestsTest.listener("life", port, options)
+                .replace("\n              routes:\n", "\n              routes:" + routes + "\n");
+        Files.writeString(config, "static_resources:\n  listeners:\n" + listener + Http1RequestsTest.clusterC(backend));
+        registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, metrics::record,
+                AdminHook.NONE).withStats(metrics::tcpConnectionOpened, metrics::upstream)
+                .withDownstreamStats(metrics::connectionManager, metrics::listener));
+        return port;
+    }
+
+    /** The connection manager's statistic {@code name}, once it is {@code expected} (or after 5 s, as it is then). */
+    private double stat(String name, double expected) throws InterruptedException {
+        double v = -1;
+        for (long deadline = System.nanoTime() + 5_000_000_000L; System.nanoTime() < deadline; Thread.sleep(20)) {
+            var g = registry.find("envoy_http_" + name).tag("http_conn_manager_prefix", "life").gauge();
+            v = g == null ? -1 : g.value();
+            if (v == expected) {
+                break;
+            }
+        }
+        return v;
+    }
+
+    /** Reads one response (its head, and a body of its content-length); null when the connection closed first. */
+    private static String response(InputStream in) throws Exception {
+        ByteArrayOutputStream head = new ByteArrayOutputStream();
+        while (!head.toString(StandardCharsets.US_ASCII).endsWith("\r\n\r\n")) {
+            int b = in.read();
+            if (b < 0) {
+                return head.size() == 0 ? null : head.toString(StandardCharsets.US_ASCII);
+            }
+            head.write(b);
+        }
+        String h = head.toString(StandardCharsets.US_ASCII);
+        int length = 0;
+        for (String line : h.split("\r\n")) {
+            if (line.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
+                length = Integer.parseInt(line.substring(15).trim());
+            }
+        }
+        return h + new String(in.readNBytes(length), StandardCharsets.US_ASCII);
+    }
+
+    /** Whether the proxy closed the connection: a read that ends (or is reset) within 5 s. */
+    private static boolean closed(Socket s) throws Exception {
+        s.setSoTimeout(5000);
+        try {
+            return s.getInputStream().read() < 0;
+        } catch (SocketException reset) {
+            return true;
+        }
+    }
+
+    private static Socket connect(int port) throws Exception {
+        Socket s = new Socket("127.0.0.1", port);
+        s.setSoTimeout(5000);
+        return s;
+    }
+
+    /** Sends a GET for {@code path} and reads its response. */
+    private static String get(Socket s, String path) throws Exception {
+        send(s, path);
+        return response(s.getInputStream());
+    }
+
+    private static void send(Socket s, String path) throws Exception {
+        s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nhost: svc\r\n\r\n")
+                .getBytes(StandardCharsets.US_ASCII));
+        s.getOutputStream().flush();
+    }
+
+    @Test
+    void anIdleKeepAliveConnectionIsClosedAfterItsIdleTimeoutAndDrainAndCounted() throws Exception {
+        int port = start("drain_timeout: 0.1s\n          common_http_protocol_options: {idle_timeout: 0.3s}", "");
+        try (Socket s = connect(port)) {
+            String r = get(s, "/");
+            assertTrue(r.startsWith("HTTP/1.1 200") && !r.toLowerCase().contains("connection: close"), r);
+            long answered = System.nanoTime();
+            assertTrue(closed(s), "closed once idle");
+            long idleMillis = (System.nanoTime() - answered) / 1_000_000;
+            assertTrue(idleMillis >= 300, "not before the idle timeout: " + idleMillis + " ms");
+        }
+        assertEquals(1.0, stat("downstream_cx_idle_timeout", 1.0));
+    }
+
+    @Test
+    void aConnectionWithARequestInFlightIsNotIdleAndItsTimerStartsOverAfterTheAnswer() throws Exception {
+        int port = start("drain_timeout: 0.1s\n          common_http_protocol_options: {idle_timeout: 0.3s}", "");
+        try (Socket s = connect(port)) {
+            String r = get(s, "/slow?ms=700"); // longer than the idle timeout
+            assertTrue(r.startsWith("HTTP/1.1 200") && r.endsWith("slow"), r);
+            assertFalse(r.toLowerCase().contains("connection: close"), r);
+            Thread.sleep(100);
+            r = get(s, "/"); // within the idle timeout of the last answer: the connection still serves
+            assertTrue(r != null && r.startsWith("HTTP/1.1 200") && r.endsWith("ok"), String.valueOf(r));
+        }
+        assertEquals(0.0, stat("downstream_cx_idle_timeout", 0.0));
+    }
+
+    @Test
+    void theLastAllowedRequestOfAnHttp1ConnectionIsAnsweredWithConnectionCloseAndEndsIt() throws Exception {
+        int port = start("common_http_protocol_options: {max_requests_per_connection: 2}", "");
+        try (Socket s = connect(port)) {
+            String first = get(s, "/");
+            assertTrue(first.startsWith("HTTP/1.1 200") && !first.toLowerCase().contains("connection: close"),
+                    first);
+            String second = get(s, "/");
+            assertTrue(second.startsWith("HTTP/1.1 200") && second.toLowerCase().contains("connection: close"),
+                    second);
+            assertTrue(closed(s), "closed after its second answer");
+        }
+        assertEquals(1.0, stat("downstream_cx_max_requests_reached", 1.0));
+    }
+
+    @Test
+    void aConnectionPastItsMaxConnectionDurationDrains() throws Exception {
+        int port = start("drain_timeout: 0.1s\n          common_http_protocol_options: {max_connection_duration: 0.3s}",
+                "");
+        try (Socket busy = connect(port); Socket idle = connect(port)) {
+            String r = get(busy, "/slow?ms=700"); // answered after the connection's duration ran out
+            assertTrue(r.startsWith("HTTP/1.1 200") && r.toLowerCase().contains("connection: close"), r);
+            assertTrue(closed(busy), "the answer ended the connection");
+            // a connection without a request closes with its drain
+            assertTrue(closed(idle), "the idle one closed too");
+        }
+        assertEquals(2.0, stat("downstream_cx_max_duration_reached", 2.0));
+    }
+
+    @Test
+    void aRequestPastItsMaxStreamDurationIsAnswered504WhenWholeAnd408WhileItsBodyIsStillComing() throws Exception {
+        int port = start("common_http_protocol_options: {max_stream_duration: 0.3s}", "");
+        try (Socket s = connect(port)) {
+            long sent = System.nanoTime();
+            String r = get(s, "/slow?ms=3000");
+            long millis = (System.nanoTime() - sent) / 1_000_000;
+            assertTrue(r.startsWith("HTTP/1.1 504") && r.endsWith("downstream duration timeout"), r);
+            assertTrue(millis >= 300 && millis < 2500, millis + " ms");
+        }
+        try (Socket s = connect(port)) {
+            // half of the body: the request is not whole when its time runs out
+            s.getOutputStream().write(("POST /slow?ms=3000 HTTP/1.1\r\nhost: svc\r\ncontent-length: 10\r\n\r\n12345")
+                    .getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+            String r = response(s.getInputStream());
+            assertTrue(r.startsWith("HTTP/1.1 408") && r.endsWith("downstream duration timeout"), r);
+        }
+        assertEquals(2.0, stat("downstream_rq_max_duration_reached", 2.0));
+    }
+
+    @Test
+    void aRoutesOwnZeroMaxStreamDurationLiftsTheConnectionManagers() throws Exception {
+        int port = start("common_http_protocol_options: {max_stream_duration: 0.3s}",
+                "\n              - match: {prefix: /slow}"
+                + "\n                route: {cluster: c, max_stream_duration: {max_stream_duration: 0s}}");
+        try (Socket s = connect(port)) {
+            String r = get(s, "/slow?ms=600");
+            assertTrue(r.startsWith("HTTP/1.1 200") && r.endsWith("slow"), r);
+            r = get(s, "/other?ms=600"); // the connection manager's limit, on the other route
+            assertTrue(r.startsWith("HTTP/1.1 504") && r.endsWith("downstream duration timeout"), r);
+        }
+        assertEquals(1.0, stat("downstream_rq_max_duration_reached", 1.0));
+    }
+
+    /**
+     * Opens an h2c connection to {@code port}, sends {@code requests} GETs on it one after the other (each once the
+     * one before was answered), and records what the proxy sends until it closes the connection: each answer's headers
+     * ({@code headers 200 on 3}) and each GOAWAY ({@code goaway 3}), with the time of each in ms since the connect.
+     */
+    private static void h2c(int port, int requests, List<String> frames, List<Long> times) throws Exception {
+        EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+        try {
+            long start = System.nanoTime();
+            java.util.concurrent.Semaphore answered = new java.util.concurrent.Semaphore(0);
+            Http2ChannelDuplexHandler client = new Http2ChannelDuplexHandler() {
+                @Override
+                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                    if (msg instanceof Http2HeadersFrame h) {
+                        frames.add("headers " + h.headers().status() + " on " + h.stream().id());
+                        times.add((System.nanoTime() - start) / 1_000_000);
+                        answered.release();
+                    } else if (msg instanceof Http2GoAwayFrame g) {
+                        frames.add("goaway " + g.lastStreamId());
+                        times.add((System.nanoTime() - start) / 1_000_000);
+                    }
+                    ReferenceCountUtil.release(msg);
+                }
+            };
+            Channel ch = new Bootstrap().group(group).channel(NioSocketChannel.class)
+                    .handler(new ChannelInitializer<Channel>() {
+                        @Override
+                        protected void initChannel(Channel c) {
+                            c.pipeline().addLast(Http2FrameCodecBuilder.forClient().build(), client);
+                        }
+                    }).connect("127.0.0.1", port).sync().channel();
+            for (int i = 0; i < requests; i++) {
+                ch.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().method("GET").path("/")
+                        .scheme("http").authority("svc"), true).stream(client.newStream())).sync();
+                assertTrue(answered.tryAcquire(5, TimeUnit.SECONDS), "answered: " + frames);
+            }
+            assertTrue(ch.closeFuture().await(5, TimeUnit.SECONDS), "closed: " + frames);
+        } finally {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+    }
+
+    @Test
+    void anIdleH2cConnectionGetsEnvoysTwoGoawaysAndCloses() throws Exception {
+        int port = start("drain_timeout: 0.2s\n          common_http_protocol_options: {idle_timeout: 0.3s}", "");
+        List<String> frames = new CopyOnWriteArrayList<>();
+        List<Long> times = new CopyOnWriteArrayList<>();
+        h2c(port, 1, frames, times);
+        // the shutdown notice (the highest stream id: a stream racing with it is still taken), then after the drain
+        // timeout the final GOAWAY with the one stream taken (Netty's client numbers it 3)
+        String stream = frames.get(0).substring(frames.get(0).lastIndexOf(' ') + 1);
+        assertEquals(List.of("headers 200 on " + stream, "goaway 2147483647", "goaway " + stream), frames);
+        assertTrue(times.get(1) - times.get(0) >= 300, "idle first: " + times);
+        assertTrue(times.get(2) - times.get(1) >= 200, "the drain timeout between the two: " + times);
+        assertEquals(1.0, stat("downstream_cx_idle_timeout", 1.0));
+    }
+
+    @Test
+    void anH2cConnectionDrainsWithItsLastAllowedStream() throws Exception {
+        int port = start("drain_timeout: 0.2s\n          common_http_protocol_options: "
+                + "{max_requests_per_connection: 2}", "");
+        List<String> frames = new CopyOnWriteArrayList<>();
+        List<Long> times = new CopyOnWriteArrayList<>();
+        h2c(port, 2, frames, times);
+        // the second stream starts the drain (its answer may come before or after the notice); the final GOAWAY
+        // names it as the last stream taken
+        String last = frames.stream().filter(f -> f.startsWith("headers")).reduce((a, b) -> b).orElseThrow();
+        String stream = last.substring(last.lastIndexOf(' ') + 1);
+        assertEquals(2, frames.stream().filter(f -> f.startsWith("headers 200")).count(), frames.toString());
+        assertEquals(List.of("goaway 2147483647", "goaway " + stream),
+                frames.stream().filter(f -> f.startsWith("goaway")).toList());
+        assertEquals(1.0, stat("downstream_cx_max_requests_reached", 1.0));
+    }
+}
