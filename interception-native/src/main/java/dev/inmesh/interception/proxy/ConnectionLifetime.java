@@ -18,11 +18,15 @@ import java.util.concurrent.TimeUnit;
  * before its codec was chosen it closes at once; HTTP/2 gets a GOAWAY that still takes new streams, then after the
  * drain timeout a final GOAWAY, closing once its streams are done; HTTP/1 answers carry {@code connection: close} and
  * end the connection, and an idle one closes after the drain timeout. An HTTP/1 connection's last allowed request
- * ends it: its answer carries {@code connection: close}. Runs on the connection's event loop only (an h2c stream's
- * channel shares its connection's).
+ * ends it: its answer carries {@code connection: close}. A request costs a count and a clock read, not a timer: the
+ * idle timer, when due, looks at whether a request is active and when the last one ended, and waits for the rest (or,
+ * with a request active, for the last one to end). Runs on the connection's event loop only (an h2c stream's channel
+ * shares its connection's).
  */
 final class ConnectionLifetime {
     private final ConnectionLifetimes limits;
+    /** The idle timeout in nanoseconds, 0 for none. */
+    private final long idleNanos;
     private Channel channel;
     private DownstreamStats stats;
     private ScheduledFuture<?> idleTimer;
@@ -31,11 +35,14 @@ final class ConnectionLifetime {
     /** 0 before the codec is chosen, 1 HTTP/1, 2 HTTP/2. */
     private int codec;
     private int active;
+    /** When the last request ended (or the connection was taken): the idle time runs from here. */
+    private long idleSinceNanos;
     private long requests;
     private boolean draining;
 
     ConnectionLifetime(ConnectionLifetimes limits) {
         this.limits = limits;
+        this.idleNanos = nanos(limits.idleTimeout());
     }
 
     /**
@@ -46,9 +53,10 @@ final class ConnectionLifetime {
     void start(Channel ch, DownstreamStats stats) {
         this.channel = ch;
         this.stats = stats;
-        armIdle();
+        idleSinceNanos = System.nanoTime();
+        armIdle(idleNanos);
         if (limits.maxConnectionDuration() != null) {
-            durationTimer = schedule(limits.maxConnectionDuration(), this::durationReached);
+            durationTimer = schedule(nanos(limits.maxConnectionDuration()), this::durationReached);
         }
         ch.closeFuture().addListener(f -> {
             cancel(idleTimer);
@@ -62,14 +70,12 @@ final class ConnectionLifetime {
     }
 
     /**
-     * A request (an HTTP/1 request, an h2c stream) began: the idle timer stops, and the request is counted against
+     * A request (an HTTP/1 request, an h2c stream) began: the connection is not idle, and the request counts against
      * {@code max_requests_per_connection}. An HTTP/1 connection's last allowed request drains it (its answer ends it);
      * an HTTP/2 connection's starts its drain.
      */
     void streamStarted() {
         active++;
-        cancel(idleTimer);
-        idleTimer = null;
         int max = limits.maxRequestsPerConnection();
         if (max > 0 && ++requests >= max) {
             if (stats != null) {
@@ -83,10 +89,13 @@ final class ConnectionLifetime {
         }
     }
 
-    /** A request ended: once none is active, the idle timer starts over, unless the connection drains. */
+    /** A request ended: once none is active, the idle time starts over (a timer only if none is pending). */
     void streamEnded() {
         if (active > 0 && --active == 0) {
-            armIdle();
+            idleSinceNanos = System.nanoTime();
+            if (idleTimer == null) {
+                armIdle(idleNanos);
+            }
         }
     }
 
@@ -98,16 +107,20 @@ final class ConnectionLifetime {
         return draining;
     }
 
-    private void armIdle() {
-        if (!limits.idleTimeout().isZero() && !draining && channel.isActive()) {
-            cancel(idleTimer);
-            idleTimer = schedule(limits.idleTimeout(), this::idleTimeout);
+    private void armIdle(long nanos) {
+        if (idleNanos > 0 && !draining && channel.isActive()) {
+            idleTimer = schedule(nanos, this::idleTimeout);
         }
     }
 
     private void idleTimeout() {
         idleTimer = null;
         if (active > 0 || draining) {
+            return; // a request is active: the last one to end starts the wait again
+        }
+        long left = idleNanos - (System.nanoTime() - idleSinceNanos);
+        if (left > 0) {
+            armIdle(left); // requests came and went since it was set: the rest of the wait
             return;
         }
         if (stats != null) {
@@ -139,7 +152,7 @@ final class ConnectionLifetime {
             channel.writeAndFlush(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR)
                     .setExtraStreamIds(Integer.MAX_VALUE));
         }
-        drainTimer = schedule(limits.drainTimeout(), this::drainTimeout);
+        drainTimer = schedule(Math.max(1, nanos(limits.drainTimeout())), this::drainTimeout);
     }
 
     private void drainTimeout() {
@@ -154,9 +167,13 @@ final class ConnectionLifetime {
         // an HTTP/1 request still active: its answer carries connection: close and ends the connection
     }
 
-    private ScheduledFuture<?> schedule(Duration d, Runnable task) {
-        long nanos = d.getSeconds() >= Long.MAX_VALUE / 1_000_000_000L ? Long.MAX_VALUE : Math.max(1, d.toNanos());
+    private ScheduledFuture<?> schedule(long nanos, Runnable task) {
         return channel.eventLoop().schedule(task, nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** A duration in nanoseconds, saturated (a timeout of centuries is none in practice). */
+    private static long nanos(Duration d) {
+        return d.getSeconds() >= Long.MAX_VALUE / 1_000_000_000L ? Long.MAX_VALUE : d.toNanos();
     }
 
     private static void cancel(ScheduledFuture<?> f) {
