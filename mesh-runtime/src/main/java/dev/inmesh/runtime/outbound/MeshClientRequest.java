@@ -385,12 +385,16 @@ final class MeshClientRequest implements HttpClientRequest {
         });
     }
 
-    /** On the context: a caller that found the queue full hears that it is not any more. */
+    /**
+     * On the context: a caller that found the queue full hears that it is not any more. One that has no drain handler
+     * yet (on another thread, it sets it after {@link #writeQueueFull()} said so) stays waiting: setting the handler
+     * looks again.
+     */
     private void drainIfWaiting() {
         if (callerWaiting && !upstreamFull && queued < RequestBodyStream.HIGH_WATER) {
-            callerWaiting = false;
             Handler<Void> h = drainHandler;
             if (h != null) {
+                callerWaiting = false;
                 h.handle(null);
             }
         }
@@ -432,9 +436,17 @@ final class MeshClientRequest implements HttpClientRequest {
         return full;
     }
 
+    /**
+     * The handler called once the queue {@link #writeQueueFull()} found full is not any more. A caller on another
+     * thread sets it after the queue may have drained already: it is then called on the context all the same (in a
+     * task of its own, never from this call).
+     */
     @Override
     public HttpClientRequest drainHandler(Handler<Void> handler) {
         this.drainHandler = handler;
+        if (handler != null && callerWaiting) {
+            context.runOnContext(v -> drainIfWaiting());
+        }
         return this;
     }
 

@@ -10,6 +10,7 @@ import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.router.RequestBodyStream;
 import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -35,6 +36,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -463,6 +465,52 @@ class MeshGrpcClientTest {
             assertEquals(body.length, lastRecorded().bytesReceived());
         }
 
+        @Test
+        void aCallerOutsideVertxThatSetsItsDrainHandlerOnlyAfterTheQueueDrainedIsStillToldToGoOn() throws Exception {
+            AtomicInteger got = new AtomicInteger();
+            CompletableFuture<Void> head = new CompletableFuture<>();
+            mesh("", "", server(req -> {
+                head.complete(null);
+                req.handler(b -> got.addAndGet(b.length()));
+                req.endHandler(v -> req.response().end(Integer.toString(got.get())));
+            }));
+            // made on this thread: the request's context runs on this thread's event loop, which a context of its own
+            // made here shares
+            HttpClientRequest req = mesh.httpClient().request(HttpMethod.PUT, 9090, "greeter", "/file")
+                    .await(5, TimeUnit.SECONDS);
+            Context loop = vertx.getOrCreateContext();
+            req.setChunked(true);
+            req.sendHead();
+            head.get(5, TimeUnit.SECONDS); // the attempt has its connection: what is written goes to it
+            // the event loop is held while the caller writes, so that its chunk waits there to be handed on
+            CountDownLatch hold = new CountDownLatch(1);
+            loop.runOnContext(v -> {
+                try {
+                    hold.await(5, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            req.write(Buffer.buffer(bytes(RequestBodyStream.HIGH_WATER, 4)));
+            assertTrue(req.writeQueueFull());
+            hold.countDown();
+            // the chunk is handed on and the upstream has it before the caller, still on its way, sets its handler
+            for (int i = 0; i < 250 && got.get() < RequestBodyStream.HIGH_WATER; i++) {
+                Thread.sleep(20);
+            }
+            assertEquals(RequestBodyStream.HIGH_WATER, got.get());
+            Promise<Void> settled = Promise.promise();
+            loop.runOnContext(v -> settled.complete()); // after what the event loop had to do
+            settled.future().await(5, TimeUnit.SECONDS);
+            CompletableFuture<Void> drained = new CompletableFuture<>();
+            req.drainHandler(v -> drained.complete(null));
+            drained.get(5, TimeUnit.SECONDS);
+            req.end();
+            HttpClientResponse resp = req.response().await(5, TimeUnit.SECONDS);
+            assertEquals(Integer.toString(RequestBodyStream.HIGH_WATER), resp.body().await(5, TimeUnit.SECONDS)
+                    .toString());
+        }
+
         /**
          * An HTTP/1.1 server that answers 503 to the first request as soon as it has {@code failAfter} bytes of its body,
          * and to each later one its body's length once it ended; {@code onFirstBytes} hears of each request's first bytes
@@ -538,7 +586,7 @@ class MeshGrpcClientTest {
                 req.setChunked(true);
                 pump(req, body, 64 * 1024, new AtomicInteger(), req::end);
                 return req.response();
-            }).await(30, TimeUnit.SECONDS); // 10 s ran out once on a machine loaded by other builds
+            }).await(10, TimeUnit.SECONDS);
             assertEquals(503, resp.statusCode());
             StreamInfo info = lastRecordedAfter(resp);
             assertEquals(1, info.attemptCount());
