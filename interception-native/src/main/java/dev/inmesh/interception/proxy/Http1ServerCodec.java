@@ -17,6 +17,7 @@ import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseEncoder;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpStatusClass;
+import io.netty.handler.codec.http.LastHttpContent;
 import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Queue;
@@ -39,31 +40,48 @@ final class Http1ServerCodec extends CombinedChannelDuplexHandler<HttpRequestDec
     /** The methods of the requests decoded and not yet answered, oldest first. */
     private final Queue<HttpMethod> methods = new ArrayDeque<>();
 
-    Http1ServerCodec(HttpDecoderConfig config, boolean allowChunkedLength) {
-        init(new Decoder(config, allowChunkedLength, methods), new Encoder(methods));
+    /**
+     * @param timeouts the connection's request timeouts, told where each request begins, where its head ends and
+     *                 where it ends; null when its connection manager sets none
+     */
+    Http1ServerCodec(HttpDecoderConfig config, boolean allowChunkedLength, RequestTimeouts timeouts) {
+        init(new Decoder(config, allowChunkedLength, methods, timeouts), new Encoder(methods));
     }
 
     private static final class Decoder extends HttpRequestDecoder {
         private final boolean allowChunkedLength;
         private final Queue<HttpMethod> methods;
+        private final RequestTimeouts timeouts;
 
-        Decoder(HttpDecoderConfig config, boolean allowChunkedLength, Queue<HttpMethod> methods) {
+        Decoder(HttpDecoderConfig config, boolean allowChunkedLength, Queue<HttpMethod> methods,
+                RequestTimeouts timeouts) {
             super(config);
             this.allowChunkedLength = allowChunkedLength;
             this.methods = methods;
+            this.timeouts = timeouts;
         }
 
         @Override
         protected void decode(ChannelHandlerContext ctx, ByteBuf buffer, List<Object> out) throws Exception {
             int before = out.size();
+            if (timeouts != null && buffer.isReadable()) {
+                timeouts.bytesRead(buffer);
+            }
             super.decode(ctx, buffer, out);
             for (int i = before; i < out.size(); i++) {
-                if (out.get(i) instanceof HttpRequest r) {
+                Object o = out.get(i);
+                if (o instanceof HttpRequest r) {
                     methods.add(r.method());
                     RefusedHead refused = r.decoderResult().isSuccess() ? framing(r) : null;
                     if (refused != null) {
                         r.setDecoderResult(DecoderResult.failure(refused));
                     }
+                    if (timeouts != null) {
+                        timeouts.headRead();
+                    }
+                }
+                if (timeouts != null && o instanceof LastHttpContent) {
+                    timeouts.requestRead();
                 }
             }
         }

@@ -72,9 +72,11 @@ import io.vertx.core.internal.buffer.BufferInternal;
 import io.vertx.core.net.HostAndPort;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -251,7 +253,7 @@ final class HttpBridge {
                                 new HeadLimits(conn.hcm().maxRequestHeadersCount(), conn.maxRequestHeadBytes(),
                                         true),
                                 new RequestBodies(),
-                                new Exchange(conn, true));
+                                new Exchange(conn, true, null));
                     }
                 }));
                 conn.runtime().http2Opened(ctx.channel(), conn.direction() == StreamInfo.Direction.INBOUND);
@@ -277,9 +279,11 @@ final class HttpBridge {
                     }
                 });
             } else {
-                Exchange exchange = new Exchange(conn, false);
+                // request_timeout and request_headers_timeout: timed per connection, from the decoder (null: unset)
+                RequestTimeouts timeouts = RequestTimeouts.of(conn.hcm().lifetimes());
+                Exchange exchange = new Exchange(conn, false, timeouts);
                 p.addAfter(ctx.name(), "http1", new Http1ServerCodec(conn.http1Decoder(),
-                        conn.hcm().http1().allowChunkedLength()));
+                        conn.hcm().http1().allowChunkedLength(), timeouts));
                 p.addAfter("http1", "http1-limits", new HeadLimits(conn.hcm().maxRequestHeadersCount(),
                         conn.maxRequestHeadBytes(), false));
                 p.addAfter("http1-limits", "http1-bodies", new RequestBodies());
@@ -563,6 +567,10 @@ final class HttpBridge {
     static final class Exchange extends ChannelInboundHandlerAdapter {
         private final Connection conn;
         private final boolean http2;
+        /** The HTTP/1 connection's request_timeout and request_headers_timeout; null when unset, and for h2c. */
+        private final RequestTimeouts timeouts;
+        /** An h2c stream's request_timeout while its body arrives (see forward); null when none is pending. */
+        private io.netty.util.concurrent.ScheduledFuture<?> streamTimer;
         /** Pipelined requests waiting their turn: whole ones, or a streamed head followed by its content so far. */
         private final java.util.ArrayDeque<HttpObject> pending = new java.util.ArrayDeque<>();
         private HttpClientResponse streaming;
@@ -606,14 +614,75 @@ final class HttpBridge {
             }
         };
 
-        Exchange(Connection conn, boolean http2) {
+        Exchange(Connection conn, boolean http2, RequestTimeouts timeouts) {
             this.conn = conn;
             this.http2 = http2;
+            this.timeouts = timeouts;
         }
 
         @Override
         public void handlerAdded(ChannelHandlerContext ctx) {
             this.ctx = ctx;
+            if (timeouts != null) {
+                timeouts.start(ctx.channel(), this);
+            }
+        }
+
+        /** An h2c stream's request_timeout ran out with its body still arriving and no answer yet: as HTTP/1's. */
+        private void streamTimedOut(RouterRequest rr) {
+            streamTimer = null;
+            if (streamed == rr && body != null) {
+                if (conn.stats() != null) {
+                    conn.stats().requestTimeout();
+                }
+                conn.runtime().router.requestTimeout(rr);
+            }
+        }
+
+        /**
+         * The connection manager's {@code request_timeout} or {@code request_headers_timeout} ran out for the request
+         * being read ({@link RequestTimeouts}), as Envoy's connection manager ends it: a request whose head is not
+         * whole is answered {@code 408} ({@code request header timeout}, {@code downstream_rq_header_timeout}, or
+         * {@code request timeout}, {@code downstream_rq_timeout}) and the connection closes; one whose body is still
+         * arriving ends in the router, which answers {@code 408 request timeout}, and the connection closes after it.
+         * False while an earlier request is still being answered: this one is not timed yet.
+         *
+         * @param headRead whether the request's head was read
+         * @param headerTimeout whether {@code request_headers_timeout} ran out (else {@code request_timeout})
+         */
+        boolean requestTimedOut(boolean headRead, boolean headerTimeout) {
+            if (closing || !ctx.channel().isActive()) {
+                return true;
+            }
+            RouterRequest waiting = streamed;
+            if (busy && waiting == null) {
+                return false; // a request read while an earlier one is answered, as Envoy's codec reads it later
+            }
+            DownstreamStats stats = conn.stats();
+            if (stats != null) {
+                if (headerTimeout) {
+                    stats.requestHeaderTimeout();
+                } else {
+                    stats.requestTimeout();
+                }
+            }
+            if (headRead) {
+                if (waiting != null) {
+                    conn.runtime().router.requestTimeout(waiting); // its answer comes through forward, 408
+                }
+                return true;
+            }
+            conn.lifetime().streamStarted(); // Envoy's stream began with the request's first byte
+            busy = true;
+            refuseFurther();
+            RouterRequest rr = RouterRequest.unparsed(conn.direction(), conn.sourceHostPort(),
+                    conn.destinationHostPort(), "HTTP/1.1").serverHeader(conn.hcm().serverHeader())
+                    .downstreamStats(stats);
+            respond(ctx, conn.runtime().router.localReply(rr, 408,
+                    headerTimeout ? "request header timeout" : "request timeout",
+                    headerTimeout ? "request_header_timeout" : "request_overall_timeout", null),
+                    HttpVersion.HTTP_1_1, false, false);
+            return true;
         }
 
         @Override
@@ -673,6 +742,7 @@ final class HttpBridge {
                 if (last) {
                     body = null;
                     bodyContext.dispatch(s::end);
+                    cancelStreamTimer(); // the request is whole
                 } else if (!bodyPaused && s.writeQueueFull()) {
                     bodyPaused = true;
                     ctx.channel().config().setAutoRead(false); // until the stream drains (bodyDrained)
@@ -877,6 +947,13 @@ final class HttpBridge {
                 body = s;
                 bodyContext = vctx;
                 streamed = rr;
+                Duration limit = conn.hcm().lifetimes().requestTimeout();
+                if (http2 && limit != null) {
+                    // an h2c stream whose body is still arriving (one whole with its head needs no timer): its
+                    // request_timeout, from its head on, until its body ends or its answer begins
+                    streamTimer = ctx.channel().eventLoop().schedule(() -> streamTimedOut(rr),
+                            Math.max(1, RequestTimeouts.nanos(limit)), TimeUnit.NANOSECONDS);
+                }
             }
             RouteTable routes = conn.routes();
             vctx.dispatch(() -> {
@@ -913,6 +990,10 @@ final class HttpBridge {
                              boolean head) {
             Channel ch = ctx.channel();
             var router = conn.runtime().router;
+            if (timeouts != null && streamed != null) {
+                timeouts.answered(); // the answer to the request still being read began: its timeout stops
+            }
+            cancelStreamTimer();
             streamed = null;
             if (!http2 && (conn.draining() || conn.lifetime().draining())) {
                 // as Envoy's connection manager while its listener or the connection drains (its idle timeout, its
@@ -1052,6 +1133,9 @@ final class HttpBridge {
                 return;
             }
             busy = false;
+            if (timeouts != null) {
+                timeouts.previousAnswered();
+            }
             if (!pending.isEmpty()) {
                 // the next pipelined request, in a task of its own (a local reply completes within this call)
                 ch.eventLoop().execute(() -> {
@@ -1092,8 +1176,16 @@ final class HttpBridge {
             ctx.fireChannelWritabilityChanged();
         }
 
+        private void cancelStreamTimer() {
+            if (streamTimer != null) {
+                streamTimer.cancel(false);
+                streamTimer = null;
+            }
+        }
+
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
+            cancelStreamTimer();
             RouterRequest waiting = streamed;
             if (waiting != null) {
                 // the client went away while its body was streaming and before an answer: as Envoy on a downstream

@@ -44,8 +44,9 @@ import org.junit.jupiter.api.io.TempDir;
  * The connection lifetimes of the standalone proxy's connection managers, as Envoy's: {@code idle_timeout} drains a
  * connection without active requests, {@code max_connection_duration} one that lived that long and
  * {@code max_requests_per_connection} one that took that many requests (HTTP/1: {@code connection: close}, then the
- * connection closes; h2c: GOAWAY), and {@code max_stream_duration} ends a request that lasts longer; each counted in
- * the connection manager's {@code http.<stat_prefix>.*} statistics.
+ * connection closes; h2c: GOAWAY), {@code max_stream_duration} ends a request that lasts longer, and
+ * {@code request_timeout} and {@code request_headers_timeout} one not read in time; each counted in the connection
+ * manager's {@code http.<stat_prefix>.*} statistics.
  */
 @Timeout(30)
 class ConnectionLifetimeTest {
@@ -152,6 +153,26 @@ class ConnectionLifetimeTest {
         return response(s.getInputStream());
     }
 
+    /**
+     * Reads the answer to a request whose first byte was sent at {@code sentNanos}: 408 with {@code body} and
+     * {@code connection: close}, not before the timeouts of 0.3 s (nor long after), then the connection's end.
+     */
+    private static void answered408AndClosed(Socket s, long sentNanos, String body) throws Exception {
+        String r = response(s.getInputStream());
+        long millis = (System.nanoTime() - sentNanos) / 1_000_000;
+        assertTrue(r.startsWith("HTTP/1.1 408") && r.endsWith("\r\n\r\n" + body), r);
+        assertTrue(r.toLowerCase().contains("connection: close"), r);
+        assertTrue(millis >= 300 && millis < 2500, millis + " ms");
+        assertTrue(closed(s), "closed after the answer");
+    }
+
+    /** Sends a POST for {@code path} with the first half of its 10-byte body. */
+    private static void postHalfABody(Socket s, String path) throws Exception {
+        s.getOutputStream().write(("POST " + path + " HTTP/1.1\r\nhost: svc\r\ncontent-length: 10\r\n\r\n12345")
+                .getBytes(StandardCharsets.US_ASCII));
+        s.getOutputStream().flush();
+    }
+
     private static void send(Socket s, String path) throws Exception {
         s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nhost: svc\r\n\r\n")
                 .getBytes(StandardCharsets.US_ASCII));
@@ -229,10 +250,7 @@ class ConnectionLifetimeTest {
             assertTrue(millis >= 300 && millis < 2500, millis + " ms");
         }
         try (Socket s = connect(port)) {
-            // half of the body: the request is not whole when its time runs out
-            s.getOutputStream().write(("POST /slow?ms=3000 HTTP/1.1\r\nhost: svc\r\ncontent-length: 10\r\n\r\n12345")
-                    .getBytes(StandardCharsets.US_ASCII));
-            s.getOutputStream().flush();
+            postHalfABody(s, "/slow?ms=3000"); // the request is not whole when its time runs out
             String r = response(s.getInputStream());
             assertTrue(r.startsWith("HTTP/1.1 408") && r.endsWith("downstream duration timeout"), r);
         }
@@ -253,6 +271,94 @@ class ConnectionLifetimeTest {
         assertEquals(1.0, stat("downstream_rq_max_duration_reached", 1.0));
     }
 
+    @Test
+    void aRequestWhoseBodyComesSlowerThanItsRequestTimeoutIsAnswered408AndCounted() throws Exception {
+        int port = start("request_timeout: 0.3s", "");
+        try (Socket s = connect(port)) {
+            long sent = System.nanoTime();
+            postHalfABody(s, "/slow?ms=3000"); // then nothing: the request is not whole when its time runs out
+            answered408AndClosed(s, sent, "request timeout"); // the rest of the body is not a request
+        }
+        try (Socket s = connect(port)) {
+            long sent = System.nanoTime();
+            // a head that never ends: request_timeout covers it too (request_headers_timeout is unset)
+            s.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\n".getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+            answered408AndClosed(s, sent, "request timeout");
+        }
+        assertEquals(2.0, stat("downstream_rq_timeout", 2.0));
+        assertEquals(0.0, stat("downstream_rq_header_timeout", 0.0));
+    }
+
+    @Test
+    void aWholeRequestIsNotCutByItsRequestTimeoutThoughItsAnswerComesLater() throws Exception {
+        int port = start("request_timeout: 0.3s", "");
+        try (Socket s = connect(port)) {
+            // whole at once, answered after the timeout: the timer stopped when the request was whole
+            String r = get(s, "/slow?ms=600");
+            assertTrue(r.startsWith("HTTP/1.1 200") && r.endsWith("slow"), r);
+            // its body in two parts within the timeout, answered after it
+            Thread.sleep(400); // the connection's idle time before a request does not count
+            postHalfABody(s, "/slow?ms=600");
+            Thread.sleep(100);
+            s.getOutputStream().write("67890".getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+            r = response(s.getInputStream());
+            assertTrue(r.startsWith("HTTP/1.1 200") && r.endsWith("slow"), r);
+            assertFalse(r.toLowerCase().contains("connection: close"), r);
+        }
+        assertEquals(0.0, stat("downstream_rq_timeout", 0.0));
+    }
+
+    @Test
+    void aHeadDribbledSlowerThanItsRequestHeadersTimeoutIsAnswered408AndTheConnectionCloses() throws Exception {
+        int port = start("request_headers_timeout: 0.3s", "");
+        try (Socket s = connect(port)) {
+            Thread.sleep(400); // the timer runs from the request's first byte, not from the connection's start
+            String r = get(s, "/slow?ms=500"); // a whole head: its answer may take longer
+            assertTrue(r.startsWith("HTTP/1.1 200") && r.endsWith("slow"), r);
+            // a line end after a request begins none, as in Envoy's codec
+            s.getOutputStream().write("\r\n".getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+            Thread.sleep(400);
+            long sent = System.nanoTime();
+            s.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\n".getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+            Thread.sleep(100);
+            s.getOutputStream().write("x-slow: 1\r\n".getBytes(StandardCharsets.US_ASCII)); // still not whole
+            s.getOutputStream().flush();
+            answered408AndClosed(s, sent, "request header timeout");
+        }
+        assertEquals(1.0, stat("downstream_rq_header_timeout", 1.0));
+        assertEquals(0.0, stat("downstream_rq_timeout", 0.0));
+    }
+
+    /** An h2c client connection, and the handler that opens its streams. */
+    private record H2cClient(Channel channel, Http2ChannelDuplexHandler frames) {
+        /** Connects to {@code port}; each frame read goes to {@code reader}, and is released after it. */
+        static H2cClient connect(EventLoopGroup group, int port, java.util.function.Consumer<Object> reader)
+                throws InterruptedException {
+            Http2ChannelDuplexHandler frames = new Http2ChannelDuplexHandler() {
+                @Override
+                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                    try {
+                        reader.accept(msg);
+                    } finally {
+                        ReferenceCountUtil.release(msg);
+                    }
+                }
+            };
+            Channel ch = new Bootstrap().group(group).channel(NioSocketChannel.class)
+                    .handler(new ChannelInitializer<Channel>() {
+                        @Override
+                        protected void initChannel(Channel c) {
+                            c.pipeline().addLast(Http2FrameCodecBuilder.forClient().build(), frames);
+                        }
+                    }).connect("127.0.0.1", port).sync().channel();
+            return new H2cClient(ch, frames);
+        }
+    }
+
     /**
      * Opens an h2c connection to {@code port}, sends {@code requests} GETs on it one after the other (each once the
      * one before was answered), and records what the proxy sends until it closes the connection: each answer's headers
@@ -263,36 +369,56 @@ class ConnectionLifetimeTest {
         try {
             long start = System.nanoTime();
             java.util.concurrent.Semaphore answered = new java.util.concurrent.Semaphore(0);
-            Http2ChannelDuplexHandler client = new Http2ChannelDuplexHandler() {
-                @Override
-                public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                    if (msg instanceof Http2HeadersFrame h) {
-                        frames.add("headers " + h.headers().status() + " on " + h.stream().id());
-                        times.add((System.nanoTime() - start) / 1_000_000);
-                        answered.release();
-                    } else if (msg instanceof Http2GoAwayFrame g) {
-                        frames.add("goaway " + g.lastStreamId());
-                        times.add((System.nanoTime() - start) / 1_000_000);
-                    }
-                    ReferenceCountUtil.release(msg);
+            H2cClient client = H2cClient.connect(group, port, msg -> {
+                if (msg instanceof Http2HeadersFrame h) {
+                    frames.add("headers " + h.headers().status() + " on " + h.stream().id());
+                    times.add((System.nanoTime() - start) / 1_000_000);
+                    answered.release();
+                } else if (msg instanceof Http2GoAwayFrame g) {
+                    frames.add("goaway " + g.lastStreamId());
+                    times.add((System.nanoTime() - start) / 1_000_000);
                 }
-            };
-            Channel ch = new Bootstrap().group(group).channel(NioSocketChannel.class)
-                    .handler(new ChannelInitializer<Channel>() {
-                        @Override
-                        protected void initChannel(Channel c) {
-                            c.pipeline().addLast(Http2FrameCodecBuilder.forClient().build(), client);
-                        }
-                    }).connect("127.0.0.1", port).sync().channel();
+            });
+            Channel ch = client.channel();
             for (int i = 0; i < requests; i++) {
                 ch.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().method("GET").path("/")
-                        .scheme("http").authority("svc"), true).stream(client.newStream())).sync();
+                        .scheme("http").authority("svc"), true).stream(client.frames().newStream())).sync();
                 assertTrue(answered.tryAcquire(5, TimeUnit.SECONDS), "answered: " + frames);
             }
             assertTrue(ch.closeFuture().await(5, TimeUnit.SECONDS), "closed: " + frames);
         } finally {
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
         }
+    }
+
+    @Test
+    void anH2cStreamWhoseBodyComesSlowerThanItsRequestTimeoutIsAnswered408() throws Exception {
+        int port = start("request_timeout: 0.3s", "");
+        EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+        try {
+            var status = new java.util.concurrent.CompletableFuture<String>();
+            H2cClient client = H2cClient.connect(group, port, msg -> {
+                if (msg instanceof Http2HeadersFrame h) {
+                    status.complete(String.valueOf(h.headers().status()));
+                }
+            });
+            Channel ch = client.channel();
+            var stream = client.frames().newStream();
+            long sent = System.nanoTime();
+            // the head and part of the body; the rest never comes
+            ch.write(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().method("POST").path("/slow?ms=3000")
+                    .scheme("http").authority("svc"), false).stream(stream));
+            ch.writeAndFlush(new io.netty.handler.codec.http2.DefaultHttp2DataFrame(
+                    io.netty.buffer.Unpooled.copiedBuffer("12345", StandardCharsets.US_ASCII), false).stream(stream))
+                    .sync();
+            assertEquals("408", status.get(5, TimeUnit.SECONDS));
+            long millis = (System.nanoTime() - sent) / 1_000_000;
+            assertTrue(millis >= 280 && millis < 2500, millis + " ms");
+            ch.close().sync();
+        } finally {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+        assertEquals(1.0, stat("downstream_rq_timeout", 1.0));
     }
 
     @Test

@@ -217,6 +217,26 @@ public final class Router {
         }
     }
 
+    /**
+     * The connection manager's {@code request_timeout} ran out before the request was whole and before its answer
+     * began: the exchange ends as Envoy's connection manager ends it, the attempt in flight reset (or a fault delay
+     * cut short) and {@code 408 request timeout} ({@code request_overall_timeout}) answering the caller.
+     */
+    public void requestTimeout(RouterRequest req) {
+        req.timedOut = true;
+        cancel(req);
+    }
+
+    /** Ends an exchange whose caller left ({@link #cancel}) or whose request timed out ({@link #requestTimeout}). */
+    private void callerGone(Exchange ex, Promise<RouterResponse> promise) {
+        if (ex.request.timedOut) {
+            reply(ex, promise, 408, "request timeout", "request_overall_timeout", null);
+            return;
+        }
+        ex.flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+        reply(ex, promise, 0, "", "downstream_remote_disconnect", null);
+    }
+
     /** A local reply for a request that has no route table at all (REGISTRY_ONLY BlackHole: 502). */
     public RouterResponse localReply(RouterRequest req, int status, String body, String details,
                                      ResponseFlag flag) {
@@ -327,8 +347,7 @@ public final class Router {
             // timeout's remainder run from here
             ex.requestCompleteNanos = System.nanoTime();
             if (req.cancelled) {
-                ex.flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
-                reply(ex, promise, 0, "", "downstream_remote_disconnect", null);
+                callerGone(ex, promise);
                 return;
             }
             try {
@@ -339,8 +358,7 @@ public final class Router {
         });
         req.canceller = () -> onContext(ctx, () -> {
             if (!ex.done && vertx.cancelTimer(timer)) {
-                ex.flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
-                reply(ex, promise, 0, "", "downstream_remote_disconnect", null);
+                callerGone(ex, promise);
             }
         });
         if (req.cancelled) {
@@ -1568,9 +1586,17 @@ public final class Router {
                     ? MultiMap.caseInsensitiveMultiMap().set(HeaderNames.GRPC_STATUS, "4") : null);
         }
 
-        /** The caller went away before the response ({@link Router#cancel}). */
+        /**
+         * The caller went away before the response ({@link Router#cancel}), or the connection manager's
+         * {@code request_timeout} ran out ({@link Router#requestTimeout}).
+         */
         void downstreamReset() {
-            if (!ex.done) {
+            if (ex.done) {
+                return;
+            }
+            if (ex.request.timedOut) {
+                stop(null, 408, "request timeout", "request_overall_timeout");
+            } else {
                 stop(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION, 0, "", "downstream_remote_disconnect");
             }
         }

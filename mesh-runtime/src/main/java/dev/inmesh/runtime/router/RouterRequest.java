@@ -74,6 +74,8 @@ public final class RouterRequest implements RouteRequest {
     String clientCertElement;
     /** Whether the caller went away ({@link Router#cancel}); read by the exchange when it starts. */
     volatile boolean cancelled;
+    /** Whether the connection manager's {@code request_timeout} ended it ({@link Router#requestTimeout}). */
+    volatile boolean timedOut;
     /** Ends the exchange for a caller that went away, once the router started it; null before. */
     volatile Runnable canceller;
 

@@ -37,6 +37,8 @@ public final class DownstreamStats {
     private final LongAdder rqTxReset = new LongAdder();
     private final LongAdder rqIdleTimeout = new LongAdder();
     private final LongAdder rqMaxDurationReached = new LongAdder();
+    private final LongAdder rqTimeout = new LongAdder();
+    private final LongAdder rqHeaderTimeout = new LongAdder();
     private final LongAdder noRoute = new LongAdder();
     private final LongAdder noCluster = new LongAdder();
     private final LongAdder rqRedirect = new LongAdder();
@@ -80,6 +82,8 @@ public final class DownstreamStats {
         adder("downstream_rq_tx_reset", rqTxReset);
         adder("downstream_rq_idle_timeout", rqIdleTimeout);
         adder("downstream_rq_max_duration_reached", rqMaxDurationReached);
+        adder("downstream_rq_timeout", rqTimeout);
+        adder("downstream_rq_header_timeout", rqHeaderTimeout);
         adder("no_route", noRoute);
         adder("no_cluster", noCluster);
         adder("rq_redirect", rqRedirect);
@@ -193,6 +197,19 @@ public final class DownstreamStats {
     /** A request outlived its {@code max_stream_duration} and was ended: {@code downstream_rq_max_duration_reached}. */
     public void maxDurationReached() {
         rqMaxDurationReached.increment();
+    }
+
+    /** A request was not whole within its connection manager's {@code request_timeout}: downstream_rq_timeout. */
+    public void requestTimeout() {
+        rqTimeout.increment();
+    }
+
+    /**
+     * A request's head was not whole within the connection manager's {@code request_headers_timeout}:
+     * {@code downstream_rq_header_timeout}.
+     */
+    public void requestHeaderTimeout() {
+        rqHeaderTimeout.increment();
     }
 
     /** The router found no route (404, NR): {@code no_route}. */

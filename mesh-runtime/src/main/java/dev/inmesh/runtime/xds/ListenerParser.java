@@ -266,12 +266,11 @@ public final class ListenerParser
                 "upgrade_configs", "codec_type", "http_protocol_options", "max_request_headers_kb",
                 "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "server_name",
                 "server_header_transformation", "common_http_protocol_options", "forward_client_cert_details",
-                "set_current_client_cert_details", "drain_timeout"),
+                "set_current_client_cert_details", "drain_timeout", "request_timeout", "request_headers_timeout"),
                 Set.of("access_log", "tracing",
                         "http2_protocol_options",
                         "request_id_extension",
-                        "internal_address_config", "delayed_close_timeout", "request_timeout",
-                        "request_headers_timeout", "stream_error_on_invalid_http_message",
+                        "internal_address_config", "delayed_close_timeout", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
         String rds = null;
         RouteConfiguration inline = null;
@@ -375,13 +374,15 @@ public final class ListenerParser
     /**
      * The connection lifetimes of {@code common_http_protocol_options} ({@code idle_timeout}: unset for Envoy's 1 hour,
      * 0 for none; {@code max_connection_duration}, {@code max_stream_duration}: unset or 0 for none;
-     * {@code max_requests_per_connection}: unset or 0 for no limit) and {@code drain_timeout} (unset: 5 s).
+     * {@code max_requests_per_connection}: unset or 0 for no limit), {@code drain_timeout} (unset: 5 s), and
+     * {@code request_timeout} and {@code request_headers_timeout} (unset or 0 for none).
      */
     private static ConnectionLifetimes lifetimes(
             io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager h) {
         var o = h.getCommonHttpProtocolOptions();
         java.time.Duration drain = Fields.durationOrNull(h.hasDrainTimeout(), h.getDrainTimeout());
-        if (!h.hasCommonHttpProtocolOptions() && drain == null) {
+        if (!h.hasCommonHttpProtocolOptions() && drain == null && !h.hasRequestTimeout()
+                && !h.hasRequestHeadersTimeout()) {
             return ConnectionLifetimes.DEFAULTS;
         }
         long requests = o.hasMaxRequestsPerConnection() ? Integer.toUnsignedLong(o.getMaxRequestsPerConnection()
@@ -390,7 +391,9 @@ public final class ListenerParser
                 Fields.durationOrNull(o.hasIdleTimeout(), o.getIdleTimeout()),
                 Fields.durationOrNull(o.hasMaxConnectionDuration(), o.getMaxConnectionDuration()),
                 (int) Math.min(Integer.MAX_VALUE, requests),
-                Fields.durationOrNull(o.hasMaxStreamDuration(), o.getMaxStreamDuration()), drain));
+                Fields.durationOrNull(o.hasMaxStreamDuration(), o.getMaxStreamDuration()), drain,
+                Fields.durationOrNull(h.hasRequestTimeout(), h.getRequestTimeout()),
+                Fields.durationOrNull(h.hasRequestHeadersTimeout(), h.getRequestHeadersTimeout())));
     }
 
     /** {@code forward_client_cert_details} with the {@code set_current_client_cert_details} it adds. */

@@ -506,6 +506,26 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void requestTimeoutAndRequestHeadersTimeoutAreReadAndZeroIsNone() throws IOException {
+        String base = listenerWithHttpFilters(ROUTER);
+        String at = "stat_prefix: outbound_0.0.0.0_9080";
+        ConnectionLifetimes unset = hcm(file("none.yaml", base)).lifetimes();
+        assertEquals(null, unset.requestTimeout());
+        assertEquals(null, unset.requestHeadersTimeout());
+        ConnectionLifetimes set = hcm(file("set.yaml", base.replace(at, at
+                + "\n      request_timeout: 2s\n      request_headers_timeout: 0.5s"))).lifetimes();
+        assertEquals(Duration.ofSeconds(2), set.requestTimeout());
+        assertEquals(Duration.ofMillis(500), set.requestHeadersTimeout());
+        assertEquals(Duration.ofHours(1), set.idleTimeout()); // the other lifetimes keep Envoy's defaults
+        ConnectionLifetimes zero = hcm(file("zero.yaml", base.replace(at, at
+                + "\n      request_timeout: 0s\n      request_headers_timeout: 0s"))).lifetimes();
+        assertEquals(null, zero.requestTimeout());
+        assertEquals(null, zero.requestHeadersTimeout());
+        assertContains(rejected(file("negative.yaml", base.replace(at, at + "\n      request_timeout: -1s"))),
+                "request_timeout");
+    }
+
+    @Test
     void maxRequestHeadersKbIsEnvoysSixtyUnlessSetFromOneTo8192() throws IOException {
         assertEquals(60, hcm(file("none.yaml", listenerWithHttpFilters(ROUTER))).maxRequestHeadersKb());
         String base = listenerWithHttpFilters(ROUTER);

@@ -22,9 +22,15 @@ import java.time.Duration;
  * @param drainTimeout {@code drain_timeout}: how long an HTTP/2 connection takes new streams after its first GOAWAY,
  *                     and an idle HTTP/1 connection stays open once it drains; null for Envoy's default
  *                     ({@link #DEFAULT_DRAIN_TIMEOUT})
+ * @param requestTimeout {@code request_timeout}: a request not yet whole this long after its first byte, and not yet
+ *                       answered, is answered {@code 408 request timeout}; null (or zero) for none, Envoy's default
+ * @param requestHeadersTimeout {@code request_headers_timeout}: a request whose head is not whole this long after its
+ *                              first byte is answered {@code 408 request header timeout} and its HTTP/1 connection
+ *                              closes; null (or zero) for none, Envoy's default
  */
 public record ConnectionLifetimes(Duration idleTimeout, Duration maxConnectionDuration, int maxRequestsPerConnection,
-                                  Duration maxStreamDuration, Duration drainTimeout) {
+                                  Duration maxStreamDuration, Duration drainTimeout, Duration requestTimeout,
+                                  Duration requestHeadersTimeout) {
     /** Envoy's default {@code idle_timeout} of a connection manager's connections. */
     public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofHours(1);
 
@@ -33,6 +39,13 @@ public record ConnectionLifetimes(Duration idleTimeout, Duration maxConnectionDu
 
     /** Envoy's defaults: an idle timeout of one hour, no other limit. */
     public static final ConnectionLifetimes DEFAULTS = new ConnectionLifetimes(null, null, 0, null, null);
+
+    /** Lifetimes without {@code request_timeout} and {@code request_headers_timeout}. */
+    public ConnectionLifetimes(Duration idleTimeout, Duration maxConnectionDuration, int maxRequestsPerConnection,
+                               Duration maxStreamDuration, Duration drainTimeout) {
+        this(idleTimeout, maxConnectionDuration, maxRequestsPerConnection, maxStreamDuration, drainTimeout, null,
+                null);
+    }
 
     public ConnectionLifetimes {
         idleTimeout = idleTimeout == null ? DEFAULT_IDLE_TIMEOUT : idleTimeout;
@@ -48,5 +61,12 @@ public record ConnectionLifetimes(Duration idleTimeout, Duration maxConnectionDu
         Checks.check(maxRequestsPerConnection >= 0, "common_http_protocol_options.max_requests_per_connection",
                 maxRequestsPerConnection, ">= 0");
         Checks.check(!drainTimeout.isNegative(), "drain_timeout", drainTimeout, ">= 0s");
+        requestTimeout = requestTimeout == null || requestTimeout.isZero() ? null : requestTimeout;
+        requestHeadersTimeout = requestHeadersTimeout == null || requestHeadersTimeout.isZero() ? null
+                : requestHeadersTimeout;
+        Checks.check(requestTimeout == null || !requestTimeout.isNegative(), "request_timeout", requestTimeout,
+                ">= 0s");
+        Checks.check(requestHeadersTimeout == null || !requestHeadersTimeout.isNegative(), "request_headers_timeout",
+                requestHeadersTimeout, ">= 0s");
     }
 }
