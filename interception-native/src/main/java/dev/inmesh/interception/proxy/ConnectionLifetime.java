@@ -39,6 +39,8 @@ final class ConnectionLifetime {
     private long idleSinceNanos;
     private long requests;
     private boolean draining;
+    /** An HTTP/2 connection sent its final GOAWAY: it closes once its last stream ends. */
+    private boolean closing;
 
     ConnectionLifetime(ConnectionLifetimes limits) {
         this.limits = limits;
@@ -92,6 +94,10 @@ final class ConnectionLifetime {
     /** A request ended: once none is active, the idle time starts over (a timer only if none is pending). */
     void streamEnded() {
         if (active > 0 && --active == 0) {
+            if (closing) {
+                channel.close(); // the last stream the final GOAWAY let finish is done
+                return;
+            }
             idleSinceNanos = System.nanoTime();
             if (idleTimer == null) {
                 armIdle(idleNanos);
@@ -157,10 +163,14 @@ final class ConnectionLifetime {
 
     private void drainTimeout() {
         if (codec == 2) {
-            // the final GOAWAY, with the last stream taken (none after it is); the HTTP/2 codec then closes the
-            // connection once its streams are done
-            channel.write(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR));
-            channel.close();
+            // the final GOAWAY, with the last stream taken (none after it is); the streams it leaves open finish,
+            // and the connection closes when the last one ends (streamEnded), as Envoy's connection manager closes
+            // it once it has no stream left (Netty's frame codec would cut them on a close: it waits for none)
+            channel.writeAndFlush(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR));
+            closing = true;
+            if (active == 0) {
+                channel.close();
+            }
         } else if (active == 0) {
             channel.close();
         }

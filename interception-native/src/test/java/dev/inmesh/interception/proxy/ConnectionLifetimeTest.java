@@ -365,6 +365,12 @@ class ConnectionLifetimeTest {
      * ({@code headers 200 on 3}) and each GOAWAY ({@code goaway 3}), with the time of each in ms since the connect.
      */
     private static void h2c(int port, int requests, List<String> frames, List<Long> times) throws Exception {
+        h2c(port, "/", requests, frames, times);
+    }
+
+    /** As {@link #h2c(int, int, List, List)}, each GET for {@code path}. */
+    private static void h2c(int port, String path, int requests, List<String> frames, List<Long> times)
+            throws Exception {
         EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         try {
             long start = System.nanoTime();
@@ -381,7 +387,7 @@ class ConnectionLifetimeTest {
             });
             Channel ch = client.channel();
             for (int i = 0; i < requests; i++) {
-                ch.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().method("GET").path("/")
+                ch.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().method("GET").path(path)
                         .scheme("http").authority("svc"), true).stream(client.frames().newStream())).sync();
                 assertTrue(answered.tryAcquire(5, TimeUnit.SECONDS), "answered: " + frames);
             }
@@ -451,6 +457,24 @@ class ConnectionLifetimeTest {
         assertEquals(2, frames.stream().filter(f -> f.startsWith("headers 200")).count(), frames.toString());
         assertEquals(List.of("goaway 2147483647", "goaway " + stream),
                 frames.stream().filter(f -> f.startsWith("goaway")).toList());
+        assertEquals(1.0, stat("downstream_cx_max_requests_reached", 1.0));
+    }
+
+    @Test
+    void aStreamStillOpenAtTheFinalGoawayIsAnsweredBeforeTheConnectionCloses() throws Exception {
+        // the final GOAWAY refuses new streams; the one it names as taken runs on (here 1.2 s, well past the drain
+        // timeout) and the connection closes once it is done, as Envoy's connection manager closes a draining
+        // connection when its last stream ends
+        int port = start("drain_timeout: 0.2s\n          common_http_protocol_options: "
+                + "{max_requests_per_connection: 1}", "");
+        List<String> frames = new CopyOnWriteArrayList<>();
+        List<Long> times = new CopyOnWriteArrayList<>();
+        h2c(port, "/slow?ms=1200", 1, frames, times);
+        assertEquals(3, frames.size(), frames.toString());
+        String last = frames.get(2);
+        String stream = last.substring(last.lastIndexOf(' ') + 1);
+        assertEquals(List.of("goaway 2147483647", "goaway " + stream, "headers 200 on " + stream), frames);
+        assertTrue(times.get(2) >= 1100, "answered when the upstream answered: " + times);
         assertEquals(1.0, stat("downstream_cx_max_requests_reached", 1.0));
     }
 }
