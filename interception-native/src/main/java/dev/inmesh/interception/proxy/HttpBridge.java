@@ -241,8 +241,11 @@ final class HttpBridge {
             }
             conn.lifetime().codecChosen(preface);
             if (preface) {
+                // A close (a listener's or chain's drain, the proxy's) sends GOAWAY and lets the streams it took
+                // finish, for the drain time at most, as Envoy's drain: Netty's frame codec waits for none by default
                 p.addAfter(ctx.name(), "h2", Http2FrameCodecBuilder.forServer()
                         .initialSettings(Http2Settings.defaultSettings().maxHeaderListSize(conn.maxRequestHeadBytes()))
+                        .gracefulShutdownTimeoutMillis(Math.max(1, conn.runtime().drainTime.toMillis()))
                         .build());
                 p.addAfter("h2", "h2-streams", new Http2MultiplexHandler(new ChannelInitializer<Channel>() {
                     @Override

@@ -338,22 +338,46 @@ class ListenerDrainTest {
         }
     }
 
-    @Test
-    void anHttp2ConnectionOfARemovedListenerGetsGoaway() throws Exception {
+    /** The h2c clients of a test, held: Vert.x closes a client that is no longer reachable. */
+    private final List<io.vertx.core.http.HttpClient> clients = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    /** A GET over h2c (prior knowledge) to the outbound listener: its body; {@code goaway} gets a GOAWAY's last id. */
+    private io.vertx.core.Future<io.vertx.core.buffer.Buffer> h2c(
+            String uri, java.util.concurrent.CompletableFuture<Integer> goaway) {
         io.vertx.core.http.HttpClient h2 = backends.createHttpClient(new io.vertx.core.http.HttpClientOptions()
                 .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
-        var goaway = new java.util.concurrent.CompletableFuture<Integer>();
-        String body = h2.request(new io.vertx.core.http.RequestOptions().setHost("svc").setPort(outboundPort)
+        clients.add(h2);
+        return h2.request(new io.vertx.core.http.RequestOptions().setHost("svc").setPort(outboundPort).setURI(uri)
                         .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(outboundPort, "127.0.0.1")))
                 .compose(req -> {
                     req.connection().goAwayHandler(g -> goaway.complete(g.getLastStreamId()));
                     return req.send().compose(r -> r.body());
-                }).await(10, TimeUnit.SECONDS).toString();
+                });
+    }
+
+    @Test
+    void anHttp2ConnectionOfARemovedListenerGetsGoaway() throws Exception {
+        var goaway = new java.util.concurrent.CompletableFuture<Integer>();
+        String body = h2c("/", goaway).await(10, TimeUnit.SECONDS).toString();
         assertEquals("ok", body);
 
         apply(yaml.replace(listener("outbound", outboundPort, "OUTBOUND"), ""));
 
         assertEquals(1, goaway.get(10, TimeUnit.SECONDS), "GOAWAY after the one stream it served");
+    }
+
+    @Test
+    void anHttp2StreamInFlightWhenItsListenerIsRemovedIsAnsweredAfterTheGoaway() throws Exception {
+        var goaway = new java.util.concurrent.CompletableFuture<Integer>();
+        var answer = h2c("/held", goaway);
+        awaitHeld(1);
+
+        apply(yaml.replace(listener("outbound", outboundPort, "OUTBOUND"), ""));
+
+        // as Envoy's drain: GOAWAY, and the stream it took still runs to its answer (within the drain time)
+        assertEquals(1, goaway.get(10, TimeUnit.SECONDS), "GOAWAY naming the stream in flight");
+        held.get(0).complete();
+        assertEquals("held done", answer.await(10, TimeUnit.SECONDS).toString());
     }
 
     @Test
