@@ -593,6 +593,13 @@ final class HttpBridge {
         private ContextInternal bodyContext;
         /** The request whose body streams, until its response comes: cancelled if the client goes away. */
         private RouterRequest streamed;
+        /**
+         * The request forwarded and not answered yet, its body whole or streaming: cancelled when the connection
+         * (HTTP/1) or the stream (HTTP/2) goes away before its answer, as Envoy resets the upstream request on a
+         * downstream reset, rather than leave the attempt running (and retried) for nobody. An HTTP/1 client that only
+         * half-closes (FIN) still gets its answer: its connection stays until then.
+         */
+        private RouterRequest awaiting;
         /** Reading was paused because the body stream reported back-pressure; it resumes on the drain. */
         private boolean bodyPaused;
         private final Handler<Void> bodyDrained = v -> {
@@ -959,6 +966,7 @@ final class HttpBridge {
                 }
             }
             RouteTable routes = conn.routes();
+            awaiting = rr;
             vctx.dispatch(() -> {
                 if (routes == null) {
                     respond(ctx, answerPeer(conn.runtime().router.localReply(rr, 404, "", "route_not_found",
@@ -998,6 +1006,7 @@ final class HttpBridge {
             }
             cancelStreamTimer();
             streamed = null;
+            awaiting = null;
             if (!http2 && (conn.draining() || conn.lifetime().draining())) {
                 // as Envoy's connection manager while its listener or the connection drains (its idle timeout, its
                 // max_connection_duration, its last allowed request): this answer ends the connection
@@ -1189,11 +1198,12 @@ final class HttpBridge {
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
             cancelStreamTimer();
-            RouterRequest waiting = streamed;
+            RouterRequest waiting = awaiting != null ? awaiting : streamed;
             if (waiting != null) {
-                // the client went away while its body was streaming and before an answer: as Envoy on a downstream
+                // the client went away before an answer (its body streaming or whole): as Envoy on a downstream
                 // reset, the attempt is reset
                 streamed = null;
+                awaiting = null;
                 body = null;
                 conn.runtime().router.cancel(waiting);
             }

@@ -40,12 +40,15 @@ class ListenerDrainTest {
     java.nio.file.Path dir;
     /** Requests to {@code /held} wait here until the test answers them. */
     private final List<Promise<Void>> held = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /** Counted down when the upstream connection of a {@code /held} request closes. */
+    private final java.util.concurrent.CountDownLatch heldConnectionClosed = new java.util.concurrent.CountDownLatch(1);
 
     @BeforeEach
     void start() throws Exception {
         backends = Vertx.vertx();
         HttpServer app = backends.createHttpServer().requestHandler(req -> {
             if (req.path().equals("/held")) {
+                req.connection().closeHandler(v -> heldConnectionClosed.countDown());
                 Promise<Void> p = Promise.promise();
                 held.add(p);
                 p.future().onComplete(v -> req.response().end("held done"));
@@ -378,6 +381,34 @@ class ListenerDrainTest {
         assertEquals(1, goaway.get(10, TimeUnit.SECONDS), "GOAWAY naming the stream in flight");
         held.get(0).complete();
         assertEquals("held done", answer.await(10, TimeUnit.SECONDS).toString());
+    }
+
+    @Test
+    void aClientThatResetsItsConnectionBeforeItsAnswerHasItsUpstreamRequestReset() throws Exception {
+        try (Client c = new Client(outboundPort)) {
+            c.send("/held");
+            awaitHeld(1);
+            c.socket.setSoLinger(true, 0); // the close resets the connection (RST), not a half-close
+        }
+        // as Envoy on a downstream reset: the upstream request is reset (HTTP/1: its connection closed), not left
+        // waiting for an answer nobody will read
+        assertTrue(heldConnectionClosed.await(5, TimeUnit.SECONDS), "the upstream request is still open");
+    }
+
+    @Test
+    void anHttp2StreamResetBeforeItsAnswerHasItsUpstreamRequestReset() throws Exception {
+        io.vertx.core.http.HttpClient h2 = backends.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+        clients.add(h2);
+        var request = h2.request(new io.vertx.core.http.RequestOptions().setHost("svc").setPort(outboundPort)
+                        .setURI("/held")
+                        .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(outboundPort, "127.0.0.1")))
+                .await(10, TimeUnit.SECONDS);
+        request.end();
+        awaitHeld(1);
+        request.reset(); // RST_STREAM; the connection stays
+
+        assertTrue(heldConnectionClosed.await(5, TimeUnit.SECONDS), "the upstream request is still open");
     }
 
     @Test
