@@ -277,7 +277,7 @@ public final class ProxyServer implements AutoCloseable {
             String holder = l.address().port() == 0 ? null : taken.putIfAbsent(l.address(), l.name());
             if (holder != null) {
                 throw new InvalidResourceException(ResourceType.LISTENER, l.name(), "address",
-                        "duplicate address '" + socket(l) + "' as existing listener '" + holder + "'");
+                        "duplicate address '" + l.address() + "' as existing listener '" + holder + "'");
             }
             if (known.get(l.name()) == l || released.stream().anyMatch(r -> overlaps(r, l))) {
                 continue;
@@ -304,18 +304,13 @@ public final class ProxyServer implements AutoCloseable {
         return l.address().address().equals("0.0.0.0") || l.address().address().equals("::");
     }
 
-    private static String socket(Listener l) {
-        String ip = l.address().address();
-        return (ip.indexOf(':') >= 0 ? "[" + ip + "]" : ip) + ":" + l.address().port();
-    }
-
     /**
      * Binds a socket as {@link #bind(Bound)} binds {@code l} and closes it at once (blocking, briefly: a bind system
      * call); why it cannot be bound, or null.
      */
     private String probe(Listener l) {
         InetSocketAddress address = new InetSocketAddress(l.address().address(), l.address().port());
-        String what = "cannot bind '" + socket(l) + "'" + (l.transparent() ? " (transparent)" : "") + ": ";
+        String what = "cannot bind '" + l.address() + "'" + (l.transparent() ? " (transparent)" : "") + ": ";
         if (!l.transparent()) {
             try (java.net.Socket s = new java.net.Socket()) {
                 s.setReuseAddress(true);
