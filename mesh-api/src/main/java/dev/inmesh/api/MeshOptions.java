@@ -19,6 +19,9 @@ public final class MeshOptions {
     /** The access log's format. */
     public enum AccessLogFormat { TEXT, JSON }
 
+    /** The key made for the workload's certificate: RSA 2048, or ECDSA on P-256. */
+    public enum IdentityKeyType { RSA, EC }
+
     private String workloadName = "";
     private String namespace = "default";
     private String app = "";
@@ -38,6 +41,12 @@ public final class MeshOptions {
     private AccessLogFormat accessLogFormat = AccessLogFormat.TEXT;
     private OutboundTrafficPolicy outboundTrafficPolicy = OutboundTrafficPolicy.ALLOW_ANY;
     private boolean trustEnvoyHeaders;
+    private String identityDir;
+    private boolean identityCaEnabled;
+    private String identityCaAddress;
+    private String identityTrustDomain = "cluster.local";
+    private String identityServiceAccount = "";
+    private IdentityKeyType identityKeyType = IdentityKeyType.RSA;
 
     public MeshOptions() {}
 
@@ -62,6 +71,12 @@ public final class MeshOptions {
         accessLogFormat = o.accessLogFormat;
         outboundTrafficPolicy = o.outboundTrafficPolicy;
         trustEnvoyHeaders = o.trustEnvoyHeaders;
+        identityDir = o.identityDir;
+        identityCaEnabled = o.identityCaEnabled;
+        identityCaAddress = o.identityCaAddress;
+        identityTrustDomain = o.identityTrustDomain;
+        identityServiceAccount = o.identityServiceAccount;
+        identityKeyType = o.identityKeyType;
     }
 
     /** The workload's name (Istio's {@code WORKLOAD_NAME}, such as {@code reviews-v1}). */
@@ -253,6 +268,72 @@ public final class MeshOptions {
 
     public MeshOptions setTrustEnvoyHeaders(boolean trustEnvoyHeaders) {
         this.trustEnvoyHeaders = trustEnvoyHeaders;
+        return this;
+    }
+
+    /**
+     * The workload identity directory: {@code cert-chain.pem}, {@code key.pem} and {@code root-cert.pem}, the files
+     * Istio's agent writes to its {@code OUTPUT_CERTS} directory; or null.
+     */
+    public String getIdentityDir() {
+        return identityDir;
+    }
+
+    public MeshOptions setIdentityDir(String identityDir) {
+        this.identityDir = identityDir;
+        return this;
+    }
+
+    /**
+     * Whether the identity directory is kept filled from Istio's CA, as Istio's agent does (default false): a key
+     * and a CSR for the workload's SPIFFE identity, signed by istiod, renewed at half the certificate's lifetime.
+     */
+    public boolean isIdentityCaEnabled() {
+        return identityCaEnabled;
+    }
+
+    public MeshOptions setIdentityCaEnabled(boolean identityCaEnabled) {
+        this.identityCaEnabled = identityCaEnabled;
+        return this;
+    }
+
+    /** Istio's CA, {@code host:port}, or null for the xDS server when that is istiod's 15012. */
+    public String getIdentityCaAddress() {
+        return identityCaAddress;
+    }
+
+    public MeshOptions setIdentityCaAddress(String identityCaAddress) {
+        this.identityCaAddress = identityCaAddress;
+        return this;
+    }
+
+    /** The mesh's trust domain, of the workload's SPIFFE identity (default cluster.local). */
+    public String getIdentityTrustDomain() {
+        return identityTrustDomain;
+    }
+
+    public MeshOptions setIdentityTrustDomain(String identityTrustDomain) {
+        this.identityTrustDomain = Objects.requireNonNull(identityTrustDomain, "identityTrustDomain");
+        return this;
+    }
+
+    /** The workload's service account (empty: {@code SERVICE_ACCOUNT} from the environment, else default). */
+    public String getIdentityServiceAccount() {
+        return identityServiceAccount;
+    }
+
+    public MeshOptions setIdentityServiceAccount(String identityServiceAccount) {
+        this.identityServiceAccount = Objects.requireNonNull(identityServiceAccount, "identityServiceAccount");
+        return this;
+    }
+
+    /** The key made for the workload's certificate (default RSA, 2048 bits, as Istio's). */
+    public IdentityKeyType getIdentityKeyType() {
+        return identityKeyType;
+    }
+
+    public MeshOptions setIdentityKeyType(IdentityKeyType identityKeyType) {
+        this.identityKeyType = Objects.requireNonNull(identityKeyType, "identityKeyType");
         return this;
     }
 }

@@ -172,20 +172,9 @@ public final class DefaultMesh implements Mesh {
     }
 
     private static AdsOptions.XdsServer server(MeshOptions options, String address) {
-        int colon = address.lastIndexOf(':');
-        int port;
-        try {
-            port = colon <= 0 ? -1 : Integer.parseInt(address.substring(colon + 1));
-        } catch (NumberFormatException e) {
-            port = -1;
-        }
-        if (port < 1 || port > 65535) {
-            throw new IllegalArgumentException("inmesh.xds.address: " + address + " (expected: host:port)");
-        }
-        String host = address.substring(0, colon);
-        return options.getXdsCaFile() == null ? AdsOptions.XdsServer.plaintext(host, port)
-                : AdsOptions.XdsServer.tls(host, port, Path.of(options.getXdsCaFile()),
-                        options.getXdsTokenFile() == null ? null : Path.of(options.getXdsTokenFile()));
+        return AdsOptions.XdsServer.of("inmesh.xds.address", address,
+                options.getXdsCaFile() == null ? null : Path.of(options.getXdsCaFile()),
+                options.getXdsTokenFile() == null ? null : Path.of(options.getXdsTokenFile()));
     }
 
     @Override

@@ -42,6 +42,13 @@ public final class MeshSettings {
         str(c, "inmesh.outbound-traffic-policy").ifPresent(v -> o.setOutboundTrafficPolicy(
                 enumValue(MeshOptions.OutboundTrafficPolicy.class, "inmesh.outbound-traffic-policy", v)));
         c.getOptionalValue("inmesh.trust-envoy-headers", Boolean.class).ifPresent(o::setTrustEnvoyHeaders);
+        str(c, "inmesh.identity.dir").ifPresent(o::setIdentityDir);
+        c.getOptionalValue("inmesh.identity.ca.enabled", Boolean.class).ifPresent(o::setIdentityCaEnabled);
+        str(c, "inmesh.identity.ca.address").ifPresent(o::setIdentityCaAddress);
+        str(c, "inmesh.identity.trust-domain").ifPresent(o::setIdentityTrustDomain);
+        str(c, "inmesh.identity.service-account").ifPresent(o::setIdentityServiceAccount);
+        str(c, "inmesh.identity.key-type").ifPresent(v -> o.setIdentityKeyType(
+                enumValue(MeshOptions.IdentityKeyType.class, "inmesh.identity.key-type", v)));
         return o;
     }
 

@@ -62,6 +62,29 @@ class MeshSettingsTest {
     }
 
     @Test
+    void theIdentitySettingsAreReadUnderInmeshIdentity() {
+        MeshOptions o = MeshSettings.from(config(Map.of(
+                "inmesh.identity.dir", "/etc/istio/certs",
+                "inmesh.identity.ca.enabled", "true",
+                "inmesh.identity.ca.address", "istiod.istio-system.svc:15012",
+                "inmesh.identity.trust-domain", "example.org",
+                "inmesh.identity.service-account", "reviews",
+                "inmesh.identity.key-type", "ec")));
+        assertEquals("/etc/istio/certs", o.getIdentityDir());
+        assertTrue(o.isIdentityCaEnabled());
+        assertEquals("istiod.istio-system.svc:15012", o.getIdentityCaAddress());
+        assertEquals("example.org", o.getIdentityTrustDomain());
+        assertEquals("reviews", o.getIdentityServiceAccount());
+        assertEquals(MeshOptions.IdentityKeyType.EC, o.getIdentityKeyType());
+        MeshOptions defaults = MeshSettings.from(config(Map.of()));
+        assertFalse(defaults.isIdentityCaEnabled());
+        assertEquals("cluster.local", defaults.getIdentityTrustDomain());
+        assertEquals(MeshOptions.IdentityKeyType.RSA, defaults.getIdentityKeyType());
+        assertEquals(o.getIdentityKeyType(), new MeshOptions(o).getIdentityKeyType());
+        assertEquals(o.getIdentityCaAddress(), new MeshOptions(o).getIdentityCaAddress());
+    }
+
+    @Test
     void unsetKeysKeepTheDefaults() {
         MeshOptions o = MeshSettings.from(config(Map.of()));
         assertEquals("default", o.getNamespace());

@@ -132,6 +132,26 @@ public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration ini
             return new XdsServer(host, port, true, caFile, tokenFile, true);
         }
 
+        /**
+         * The server at {@code address} ({@code host:port}, the value of setting {@code setting}, named when it is
+         * not one): TLS verified against {@code caFile}, with {@code tokenFile} (or null) sent as bearer, when
+         * {@code caFile} is set; else plaintext, with no token.
+         */
+        public static XdsServer of(String setting, String address, Path caFile, Path tokenFile) {
+            int colon = address.lastIndexOf(':');
+            int port;
+            try {
+                port = colon <= 0 ? -1 : Integer.parseInt(address.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                port = -1;
+            }
+            if (port < 1 || port > 65535) {
+                throw new IllegalArgumentException(setting + ": " + address + " (expected: host:port)");
+            }
+            String host = address.substring(0, colon);
+            return caFile == null ? plaintext(host, port) : tls(host, port, caFile, tokenFile);
+        }
+
         /** {@code host:port}. */
         public String address() {
             return host + ":" + port;
