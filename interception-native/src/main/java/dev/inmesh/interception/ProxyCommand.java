@@ -6,12 +6,16 @@ import dev.inmesh.runtime.accesslog.AccessLogSink;
 import dev.inmesh.runtime.admin.AdminServer;
 import dev.inmesh.runtime.admin.IstioAgent;
 import dev.inmesh.runtime.admin.ClusterManagerStatus;
+import dev.inmesh.runtime.identity.IstioCaClient;
+import dev.inmesh.runtime.identity.IstioCaOptions;
 import dev.inmesh.runtime.mesh.MeshSettings;
 import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.PeerMetadata;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
 import java.util.concurrent.TimeUnit;
 import dev.inmesh.interception.proxy.AdminHook;
 import dev.inmesh.interception.proxy.StandaloneProxy;
@@ -53,6 +57,23 @@ public final class ProxyCommand implements Callable<Integer> {
                     + "(default: INMESH_XDS_ADDRESS; INMESH_XDS_FALLBACK_ADDRESS, INMESH_XDS_CA_FILE and "
                     + "INMESH_XDS_TOKEN_FILE apply too).")
     String xdsAddress;
+
+    @Option(names = "--identity-dir", paramLabel = "DIR",
+            description = "The workload identity directory: cert-chain.pem, key.pem and root-cert.pem, as Istio's "
+                    + "agent writes them to OUTPUT_CERTS (default: INMESH_IDENTITY_DIR).")
+    Path identityDir;
+
+    @Option(names = "--identity-ca",
+            description = "Keep --identity-dir filled from Istio's CA, as Istio's agent: a certificate for "
+                    + "spiffe://TRUST_DOMAIN/ns/NS/sa/SERVICE_ACCOUNT, renewed at half its lifetime, before the "
+                    + "proxy listens (default: INMESH_IDENTITY_CA_ENABLED; SERVICE_ACCOUNT, "
+                    + "INMESH_IDENTITY_TRUST_DOMAIN and INMESH_IDENTITY_KEY_TYPE apply).")
+    boolean identityCa;
+
+    @Option(names = "--ca-address", paramLabel = "HOST:PORT",
+            description = "Istio's CA, reached as the xDS server is, with INMESH_XDS_CA_FILE and "
+                    + "INMESH_XDS_TOKEN_FILE (default: INMESH_IDENTITY_CA_ADDRESS, else --xds-address on 15012).")
+    String caAddress;
 
     @Option(names = "--uid", paramLabel = "UID", defaultValue = "-1",
             description = "After binding, become this user (Istio: 1337); needs root. Default: stay.")
@@ -143,6 +164,43 @@ public final class ProxyCommand implements Callable<Integer> {
         return dev.inmesh.runtime.mesh.DefaultMesh.adsOptions(o, identity.local(), identity.clusterId(), mode);
     }
 
+    /**
+     * The CA client's options from this command's options, else the settings {@code o} ({@code inmesh.identity.*});
+     * null when it is not enabled. The SPIFFE identity's namespace is the workload's.
+     */
+    IstioCaOptions identityCa(MeshOptions o, Identity identity, java.util.Map<String, String> env) {
+        if (identityDir != null) {
+            o.setIdentityDir(identityDir.toString());
+        }
+        if (identityCa) {
+            o.setIdentityCaEnabled(true);
+        }
+        if (caAddress != null) {
+            o.setIdentityCaAddress(caAddress);
+        }
+        if (xdsAddress != null) {
+            o.setXdsAddress(xdsAddress);
+        }
+        return IstioCaOptions.fromSettings(o, identity.local().namespace(), identity.clusterId(), env);
+    }
+
+    /**
+     * Fills the identity directory from Istio's CA ({@code options}), on a Vert.x of its own, and returns what stops
+     * its renewals; throws when the first certificate cannot be had.
+     */
+    static AutoCloseable startIdentityCa(IstioCaOptions options) throws Exception {
+        Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(2));
+        IstioCaClient client = new IstioCaClient(vertx, options);
+        AutoCloseable stop = () -> client.close().eventually(vertx::close).await(10, TimeUnit.SECONDS);
+        try {
+            client.start().await(5, TimeUnit.MINUTES);
+        } catch (Exception e) {
+            stop.close();
+            throw e;
+        }
+        return stop;
+    }
+
     private static String first(String option, String setting, String env, String otherwise) {
         for (String s : new String[] {option, setting, env}) {
             if (s != null && !s.isEmpty()) {
@@ -175,6 +233,7 @@ public final class ProxyCommand implements Callable<Integer> {
         CountDownLatch stopped = new CountDownLatch(1);
         StandaloneProxy proxy;
         dev.inmesh.runtime.xds.ads.AdsOptions xds;
+        AutoCloseable identityStop = null;
         try {
             // what Istio's injector passes its agent for the application: its metrics to merge, its probes
             IstioAgent.Settings agent = noAdmin ? IstioAgent.Settings.NONE : IstioAgent.Settings.fromEnvironment(
@@ -184,6 +243,10 @@ public final class ProxyCommand implements Callable<Integer> {
             if (config == null && xds == null) {
                 throw new IllegalArgumentException("no configuration: give -c CONFIG, --xds-address HOST:PORT "
                         + "(or INMESH_XDS_ADDRESS), or both");
+            }
+            IstioCaOptions ca = identityCa(o, identity, System.getenv());
+            if (ca != null) {
+                identityStop = startIdentityCa(ca);
             }
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
                     noAdmin ? AdminHook.NONE : admin)
@@ -195,22 +258,35 @@ public final class ProxyCommand implements Callable<Integer> {
                     .withXds(xds));
         } catch (Exception e) {
             System.err.println("inmesh proxy: " + e.getMessage());
+            closeQuietly(identityStop);
             return 1;
         }
         System.err.println("inmesh proxy: listening on " + proxy.addresses() + (xds == null ? ""
                 : "; the listeners of xDS server " + xds.servers().get(0).address() + " as they arrive, as node "
                         + xds.node().nodeId()));
         // SIGTERM (and SIGINT): drained as Istio's agent drains its sidecar at pod shutdown, then closed
+        AutoCloseable identityCaStop = identityStop;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
                 proxy.drainAndClose();
             } catch (Exception e) {
                 // stopping anyway
             }
+            closeQuietly(identityCaStop);
             stopped.countDown();
         }, "inmesh-proxy-stop"));
         stopped.await();
         return 0;
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                // stopping anyway
+            }
+        }
     }
 
     /**

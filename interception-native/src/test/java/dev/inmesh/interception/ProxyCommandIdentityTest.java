@@ -1,6 +1,7 @@
 package dev.inmesh.interception;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.MeshOptions;
 import java.util.Map;
@@ -56,5 +57,53 @@ class ProxyCommandIdentityTest {
             "--cluster-id=ID", "ISTIO_META_WORKLOAD_NAME", "POD_NAMESPACE", "--help", "--version"}) {
             org.junit.jupiter.api.Assertions.assertTrue(usage.contains(o), usage);
         }
+    }
+
+    @Test
+    void theIdentityCaOptionsNameTheDirectoryAndTheCaAndTheEnvironmentTheServiceAccount() {
+        ProxyCommand cmd = parse("-c", "x.yaml", "--namespace", "shop", "--identity-dir", "/etc/istio/certs",
+                "--identity-ca", "--ca-address", "istiod.istio-system.svc:15012");
+        MeshOptions o = new MeshOptions();
+        dev.inmesh.runtime.identity.IstioCaOptions ca = cmd.identityCa(o, cmd.identity(o, Map.of()),
+                Map.of("SERVICE_ACCOUNT", "cart", "POD_NAMESPACE", "other"));
+        assertEquals("spiffe://cluster.local/ns/shop/sa/cart", ca.spiffeId());
+        assertEquals("istiod.istio-system.svc:15012", ca.ca().address());
+        assertEquals(java.nio.file.Path.of("/etc/istio/certs"), ca.dir());
+        ProxyCommand off = parse("-c", "x.yaml", "--identity-dir", "/etc/istio/certs");
+        assertEquals(null, off.identityCa(new MeshOptions(), off.identity(new MeshOptions(), Map.of()), Map.of()));
+    }
+
+    @Test
+    void theProxyFillsTheIdentityDirectoryFromTheCaBeforeItStarts(@org.junit.jupiter.api.io.TempDir
+                                                                   java.nio.file.Path tmp) throws Exception {
+        try (dev.inmesh.runtime.identity.TestIstioCa ca = new dev.inmesh.runtime.identity.TestIstioCa(null, null,
+                null)) {
+            ProxyCommand cmd = parse("-c", "x.yaml", "--namespace", "shop", "--identity-dir", tmp.toString(),
+                    "--identity-ca", "--ca-address", "127.0.0.1:" + ca.port());
+            MeshOptions o = new MeshOptions();
+            try (AutoCloseable stop = ProxyCommand.startIdentityCa(cmd.identityCa(o, cmd.identity(o, Map.of()),
+                    Map.of("SERVICE_ACCOUNT", "cart")))) {
+                assertTrue(java.nio.file.Files.readString(tmp.resolve("cert-chain.pem")).contains("BEGIN CERTIFICATE"));
+                assertTrue(java.nio.file.Files.exists(tmp.resolve("key.pem")));
+                assertEquals(1, ca.calls().size());
+            }
+        }
+    }
+
+    @Test
+    void theProxyDoesNotStartWhenItsIdentityCannotBeHad() throws Exception {
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream saved = System.err;
+        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+        int code;
+        try {
+            ProxyCommand c = parse("-c", "x.yaml", "--no-admin", "--identity-ca", "--xds-address", "127.0.0.1:15010");
+            code = c.call();
+        } finally {
+            System.setErr(saved);
+        }
+        assertEquals(1, code);
+        String printed = err.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(printed.contains("inmesh.identity.ca.enabled: true needs inmesh.identity.dir"), printed);
     }
 }

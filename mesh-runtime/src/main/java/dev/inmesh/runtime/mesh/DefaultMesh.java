@@ -9,6 +9,8 @@ import dev.inmesh.runtime.admin.ClusterManagerStatus;
 import dev.inmesh.runtime.config.AdsConfigSource;
 import dev.inmesh.runtime.config.ConfigSource;
 import dev.inmesh.runtime.config.FileConfigSource;
+import dev.inmesh.runtime.identity.IstioCaClient;
+import dev.inmesh.runtime.identity.IstioCaOptions;
 import dev.inmesh.runtime.inbound.InboundHandler;
 import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.xds.ads.AdsOptions;
@@ -66,6 +68,7 @@ public final class DefaultMesh implements Mesh {
     private final AccessLog accessLog;
     private ConfigSource configSource;
     private AdminServer admin;
+    private IstioCaClient identity;
 
     DefaultMesh(Vertx vertx, MeshOptions options) {
         this.vertx = vertx;
@@ -113,15 +116,31 @@ public final class DefaultMesh implements Mesh {
                 + options.getNamespace() + ".svc.cluster.local";
     }
 
+    /**
+     * Starts the admin server and, when the settings ask for it, the CA client that fills the identity directory,
+     * then the config source once the first certificate is written: start fails when that cannot be had.
+     */
     @Override
     public Future<Void> start() {
+        IstioCaOptions ca;
+        try {
+            ca = IstioCaOptions.fromSettings(options, null, options.getClusterId(), System.getenv());
+        } catch (IllegalArgumentException e) {
+            return Future.failedFuture(e);
+        }
         if (options.getXdsAddress() != null) {
             configSource = new AdsConfigSource(vertx, adsOptions());
         } else if (options.getConfigFile() != null) {
             configSource = new FileConfigSource(vertx, Path.of(options.getConfigFile()));
         }
         Future<Void> admin = startAdmin();
-        Future<Void> config = configSource == null ? Future.succeededFuture() : configSource.start(snapshots);
+        Future<Void> certificate = Future.succeededFuture();
+        if (ca != null) {
+            identity = new IstioCaClient(vertx, ca);
+            certificate = identity.start();
+        }
+        Future<Void> config = configSource == null ? certificate
+                : certificate.compose(v -> configSource.start(snapshots));
         return Future.all(admin, config).mapEmpty();
     }
 
@@ -188,6 +207,9 @@ public final class DefaultMesh implements Mesh {
         }
         if (admin != null) {
             closing.add(admin.close());
+        }
+        if (identity != null) {
+            closing.add(identity.close());
         }
         return Future.join(closing).eventually(() -> {
             routing.close();
