@@ -64,20 +64,25 @@ class TcpRelayTlsTest {
     /** The access log lines of the relayed connections. */
     private final java.util.List<String> tcpLines = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-    private String relay(String trustedCaFile) throws Exception {
-        if (proxy != null) {
-            proxy.close();
-        }
-        int port = LoopbackProxy.freePort();
-        proxy = new LoopbackProxy(TcpRelayTest.config(port, "", """
+    /** A proxy relaying to {@code port} over TLS with these UpstreamTlsContext fields. */
+    private static LoopbackProxy proxy(String context, int port) throws Exception {
+        return new LoopbackProxy(TcpRelayTest.config(LoopbackProxy.freePort(), "", """
                     transport_socket:
                       name: envoy.transport_sockets.tls
                       typed_config:
                         "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
-                        sni: upstream.example.com
-                        common_tls_context:
-                          validation_context: {trusted_ca: {filename: "%s"}}
-                """.formatted(trustedCaFile), upstream.actualPort()));
+                """ + context.indent(8), port));
+    }
+
+    private String relay(String trustedCaFile) throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        proxy = proxy("""
+                sni: upstream.example.com
+                common_tls_context:
+                  validation_context: {trusted_ca: {filename: "%s"}}
+                """.formatted(trustedCaFile), upstream.actualPort());
         proxy.router.upstreamStats(metrics::upstream);
         proxy.server.tcpAccessLog(dev.inmesh.runtime.accesslog.AccessLog.create(
                 dev.inmesh.runtime.accesslog.AccessLog.Format.TEXT, tcpLines::add)::log);
@@ -103,6 +108,23 @@ class TcpRelayTlsTest {
     @Test
     void thePlainBytesOfTheClientReachTheUpstreamOverTlsWithTheClustersSni() throws Exception {
         assertEquals("sni=upstream.example.com ping", relay(serverCert.certificatePath()));
+    }
+
+    @Test
+    void aTcpProxyConnectionOffersTheClustersAlpnAsItIs() throws Exception {
+        // Istio's ISTIO_MUTUAL cluster's names, which an Istio sidecar's inbound TCP chain takes: in the ClientHello
+        var hello = new java.util.concurrent.CompletableFuture<String>();
+        int capture = vertx.createNetServer().connectHandler(so -> so.handler(b -> {
+            hello.complete(b.toString(StandardCharsets.ISO_8859_1));
+            so.close();
+        })).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        proxy = proxy("common_tls_context: {alpn_protocols: [istio-peer-exchange, istio]}\n", capture);
+        try (Socket s = new Socket()) {
+            s.connect(proxy.addresses.get(0), 2_000);
+            s.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            // the ALPN extension's list: each name after its length
+            assertTrue(hello.get(10, TimeUnit.SECONDS).contains("\u0013istio-peer-exchange\u0005istio"));
+        }
     }
 
     @Test

@@ -11,16 +11,18 @@ import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslProvider;
 import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.JdkSSLEngineOptions;
 import io.vertx.core.net.KeyCertOptions;
 import io.vertx.core.net.TrustOptions;
 import io.vertx.core.spi.tls.SslContextFactory;
-import java.util.ArrayList;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Set;
+import java.util.regex.Pattern;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SNIHostName;
+import javax.net.ssl.SNIServerName;
+import javax.net.ssl.StandardConstants;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLParameters;
@@ -39,6 +41,10 @@ public final class UpstreamTls {
     private final UpstreamTlsContext context;
     private final KeyManagerFactory keyManagers;
     private final PeerVerifier trustManager;
+    /** Printable ASCII but an IP literal's colons and brackets. */
+    private static final Pattern SNI_TEXT = Pattern.compile("[!-~&&[^:\\[\\]]]+");
+    /** Istio's ALPN name for in-mesh traffic (pilot's ALPNInMesh), which its mTLS contexts list. */
+    static final String ISTIO_IN_MESH = "istio";
     /** For connections that are bytes, not HTTP (the standalone proxy's tcp_proxy and WebSocket relays). */
     private final SslContext relayContext;
 
@@ -74,10 +80,9 @@ public final class UpstreamTls {
     }
 
     /**
-     * Turns TLS on in a host pool's client options, speaking HTTP/2 through ALPN when {@code http2} (the protocols
-     * offered are the context's, h2 and http/1.1 when it lists none). {@code requestHost} is the host of the
-     * requests the pool carries when the context takes the SNI ({@code auto_sni}) or a SAN to check
-     * ({@code auto_san_validation}) from it, else null.
+     * Turns TLS on in a host pool's client options, speaking HTTP/2 through ALPN when {@code http2}, offering the
+     * protocols of {@link #httpAlpn}. {@code requestHost} is the host of the requests the pool carries when the
+     * context takes the SNI ({@code auto_sni}) or a SAN to check ({@code auto_san_validation}) from it, else null.
      */
     void apply(HttpClientOptions options, boolean http2, String requestHost) {
         boolean byHost = requestHost != null;
@@ -92,14 +97,31 @@ public final class UpstreamTls {
         if (keyManagers != null) {
             options.setKeyCertOptions(KeyCertOptions.wrap(keyManagers));
         }
-        if (http2) {
-            List<HttpVersion> alpn = new ArrayList<>();
-            for (String p : context.alpnProtocols()) {
-                alpn.add("h2".equals(p) ? HttpVersion.HTTP_2 : HttpVersion.HTTP_1_1);
-            }
-            options.setUseAlpn(true).setAlpnVersions(alpn.isEmpty()
-                    ? List.of(HttpVersion.HTTP_2, HttpVersion.HTTP_1_1) : alpn);
+        List<String> alpn = httpAlpn(http2);
+        if (!alpn.isEmpty()) {
+            // the names as they are, Istio's among them; the connection speaks HTTP/2 when the server picks h2
+            options.setUseAlpn(true);
+            options.getSslOptions().setApplicationLayerProtocols(alpn);
         }
+    }
+
+    /**
+     * The protocols an HTTP connection offers through ALPN. A context with Istio's in-mesh name {@code istio} (an
+     * ISTIO_MUTUAL cluster's {@code istio-peer-exchange}, {@code istio}) offers what Istio's {@code istio.alpn}
+     * filter, which Istio puts in every sidecar's outbound connection manager, sets for the upstream protocol:
+     * {@code istio-h2, istio, h2} for HTTP/2 and {@code istio-http/1.1, istio, http/1.1} for HTTP/1.1, which an
+     * Istio sidecar's inbound mTLS chains match to pick their HTTP chain. Otherwise, for HTTP/2, the context's
+     * protocols (h2 and http/1.1 when it lists none); for HTTP/1.1 none.
+     */
+    List<String> httpAlpn(boolean http2) {
+        if (context.alpnProtocols().contains(ISTIO_IN_MESH)) {
+            return http2 ? List.of("istio-h2", ISTIO_IN_MESH, "h2")
+                    : List.of("istio-http/1.1", ISTIO_IN_MESH, "http/1.1");
+        }
+        if (!http2) {
+            return List.of();
+        }
+        return context.alpnProtocols().isEmpty() ? List.of("h2", "http/1.1") : context.alpnProtocols();
     }
 
     /**
@@ -107,6 +129,8 @@ public final class UpstreamTls {
      * client certificate, versions and SNI; the handshake must end within {@code handshakeTimeoutMillis}.
      * {@code requestHost} is the host of the request a WebSocket relay carries (null for tcp_proxy): with
      * {@code auto_sni} its SNI, with {@code auto_san_validation} the SAN its server must have, as for an HTTP pool's.
+     * A tcp_proxy connection offers the context's ALPN protocols as they are (Istio's {@code istio-peer-exchange},
+     * {@code istio}: an Istio sidecar's inbound TCP chain), a WebSocket relay those of an HTTP/1.1 connection.
      */
     public SslHandler relayHandler(ByteBufAllocator alloc, long handshakeTimeoutMillis, String requestHost,
                                    int port) {
@@ -114,7 +138,8 @@ public final class UpstreamTls {
         // the engine's peer host is the name the relay's verifier checks (auto_san_validation)
         SslHandler h = byHost && context.autoSanValidation() ? relayContext.newHandler(alloc, requestHost, port)
                 : relayContext.newHandler(alloc);
-        SniEngineOptions.configure(h.engine(), byHost && context.autoSni() ? requestHost : context.sni());
+        SniEngineOptions.configure(h.engine(), byHost && context.autoSni() ? requestHost : context.sni(),
+                requestHost == null ? context.alpnProtocols() : httpAlpn(false));
         h.setHandshakeTimeoutMillis(handshakeTimeoutMillis);
         return h;
     }
@@ -134,6 +159,26 @@ public final class UpstreamTls {
     }
 
     /**
+     * The SNI a name is sent as, or null for none (an empty name, or an IPv6 literal from a request's host). A name
+     * the JDK's {@link SNIHostName} refuses, as the {@code outbound_.9080_._.reviews.default.svc.cluster.local} or
+     * {@code outbound|9080||reviews.default.svc.cluster.local} of Istio's mTLS clusters, goes as it is in a
+     * host_name entry, as Envoy sends its {@code sni}.
+     */
+    public static SNIServerName serverName(String name) {
+        if (name.isEmpty()) {
+            return null;
+        }
+        try {
+            return new SNIHostName(name);
+        } catch (IllegalArgumentException e) {
+            if (!SNI_TEXT.matcher(name).matches()) {
+                return null;
+            }
+            return new SNIServerName(StandardConstants.SNI_HOST_NAME, name.getBytes(StandardCharsets.US_ASCII)) {};
+        }
+    }
+
+    /**
      * The JDK engine, with the pool's SNI in every handshake (none when it is empty, even for a host known by name),
      * whatever host Vert.x would name: Envoy sends {@code sni} as configured, or the request's host with
      * {@code auto_sni}.
@@ -145,23 +190,21 @@ public final class UpstreamTls {
             this.sni = sni;
         }
 
-        /** The SNI (none when empty) and no host name check on an engine. */
-        static void configure(SSLEngine engine, String sni) {
+        /**
+         * The SNI (none when empty) and no host name check on an engine, which offers {@code alpn} when it is not
+         * empty (null: as the engine was made).
+         */
+        static void configure(SSLEngine engine, String sni, List<String> alpn) {
             SSLParameters p = engine.getSSLParameters();
-            p.setServerNames(sni.isEmpty() || !validHostName(sni) ? List.of() : List.of(new SNIHostName(sni)));
+            SNIServerName name = serverName(sni);
+            p.setServerNames(name == null ? List.of() : List.of(name));
             p.setEndpointIdentificationAlgorithm(null);
+            if (alpn != null && !alpn.isEmpty()) {
+                p.setApplicationProtocols(alpn.toArray(String[]::new));
+            }
             engine.setSSLParameters(p);
         }
 
-        /** Whether a name can be sent as SNI (an IPv6 literal from a request's host cannot). */
-        private static boolean validHostName(String name) {
-            try {
-                new SNIHostName(name);
-                return true;
-            } catch (IllegalArgumentException e) {
-                return false;
-            }
-        }
 
         @Override
         public JdkSSLEngineOptions copy() {
@@ -225,7 +268,7 @@ public final class UpstreamTls {
                     return new DelegatingSslContext(base.create()) {
                         @Override
                         protected void initEngine(SSLEngine engine) {
-                            configure(engine, sni);
+                            configure(engine, sni, null);
                         }
                     };
                 }

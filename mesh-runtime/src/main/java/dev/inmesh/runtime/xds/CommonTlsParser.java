@@ -38,6 +38,14 @@ final class CommonTlsParser {
     private static final String FILE_CERT = "file-cert:";
     private static final String FILE_ROOT = "file-root:";
     private static final String SYSTEM_ROOT = "file-root:system";
+    /**
+     * The cipher suites of Envoy's default lists (its client's and its server's), in BoringSSL's names, which Istio
+     * writes into {@code tls_params.cipher_suites} and the JDK offers too.
+     */
+    private static final Set<String> ENVOY_DEFAULT_CIPHERS = Set.of("ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+            "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305", "AES128-GCM-SHA256",
+            "AES256-GCM-SHA384");
 
     private CommonTlsParser() {}
 
@@ -91,7 +99,16 @@ final class CommonTlsParser {
         // unset, the parameters are all TLS_AUTO: the side's defaults
         TlsParameters p = c.getTlsParams();
         Fields.at("tls_params", () -> {
-            Fields.onlyKnown(p, Set.of("tls_minimum_protocol_version", "tls_maximum_protocol_version"), Set.of());
+            Fields.onlyKnown(p, Set.of("tls_minimum_protocol_version", "tls_maximum_protocol_version",
+                    "cipher_suites"), Set.of());
+            // Istio's inbound mTLS chains list suites of Envoy's defaults: the JDK negotiates among its own
+            Fields.each("cipher_suites", p.getCipherSuitesList(), suite -> {
+                if (!ENVOY_DEFAULT_CIPHERS.contains(suite)) {
+                    throw new FieldError("", "\"" + suite + "\" is not supported (only the suites of Envoy's "
+                            + "default list, which the JDK negotiates among its own)");
+                }
+                return suite;
+            });
             return null;
         });
         TlsVersion min = Fields.at("tls_params.tls_minimum_protocol_version",

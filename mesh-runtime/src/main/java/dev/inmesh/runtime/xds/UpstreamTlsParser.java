@@ -4,8 +4,8 @@ import dev.inmesh.api.config.cluster.UpstreamTlsContext;
 import dev.inmesh.runtime.upstream.UpstreamTls;
 import io.envoyproxy.envoy.config.core.v3.TransportSocket;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
+import java.util.List;
 import java.util.Set;
-import javax.net.ssl.SNIHostName;
 
 /**
  * Parses a cluster's {@code transport_socket}: {@code raw_buffer} (plaintext, null) or
@@ -18,6 +18,13 @@ import javax.net.ssl.SNIHostName;
  * any other SDS name.
  */
 final class UpstreamTlsParser {
+    /**
+     * Istio's ALPN names of in-mesh traffic: its mTLS clusters' ({@code istio-peer-exchange}, {@code istio}) and
+     * those its {@code istio.alpn} filter offers per upstream protocol.
+     */
+    private static final List<String> ISTIO_ALPN = List.of("istio-peer-exchange", "istio", "istio-h2",
+            "istio-http/1.1", "istio-http/1.0");
+
     private UpstreamTlsParser() {}
 
     /** The TLS context of a transport socket, or null for raw_buffer. */
@@ -34,12 +41,8 @@ final class UpstreamTlsParser {
         Fields.onlyKnown(u, Set.of("common_tls_context", "sni"),
                 Set.of("max_session_keys", "allow_renegotiation", "enforce_rsa_key_usage"));
         String sni = u.getSni();
-        if (!sni.isEmpty()) {
-            try {
-                new SNIHostName(sni);
-            } catch (IllegalArgumentException e) {
-                throw new FieldError("sni", "\"" + sni + "\" is not a host name TLS can send: " + e.getMessage());
-            }
+        if (!sni.isEmpty() && UpstreamTls.serverName(sni) == null) {
+            throw new FieldError("sni", "\"" + sni + "\" is not a host name TLS can send");
         }
         CommonTlsContext c = u.getCommonTlsContext();
         UpstreamTlsContext parsed = Fields.at("common_tls_context", () -> common(sni, c));
@@ -54,8 +57,9 @@ final class UpstreamTlsParser {
     private static UpstreamTlsContext common(String sni, CommonTlsContext c) {
         CommonTlsParser.Common parsed = CommonTlsParser.parse(c, "a client");
         Fields.each("alpn_protocols", parsed.alpn(), p -> {
-            if (!p.equals("h2") && !p.equals("http/1.1")) {
-                throw new FieldError("", "\"" + p + "\" is not supported (Inmesh offers h2 and http/1.1 only)");
+            if (!p.equals("h2") && !p.equals("http/1.1") && !ISTIO_ALPN.contains(p)) {
+                throw new FieldError("", "\"" + p + "\" is not supported (Inmesh offers h2 and http/1.1, and "
+                        + "Istio's in-mesh names " + ISTIO_ALPN + ")");
             }
             return p;
         });

@@ -170,8 +170,12 @@ class DownstreamTlsParserTest {
         String common = "{\"commonTlsContext\": {" + CERTIFICATE;
         assertTrue(error(common + "}, \"requireSni\": true}").contains("require_sni: not supported"));
         assertTrue(error(common + "}, \"sessionTimeout\": \"10s\"}").contains("session_timeout: not supported"));
-        assertTrue(error(common + ", \"tlsParams\": {\"cipherSuites\": [\"ECDHE-RSA-AES128-GCM-SHA256\"]}}}")
-                .contains("tls_params.cipher_suites: not supported"));
+        assertTrue(error(common + ", \"tlsParams\": {\"cipherSuites\": [\"DES-CBC3-SHA\"]}}}")
+                .contains("tls_params.cipher_suites[0]: \"DES-CBC3-SHA\" is not supported"));
+        // the suites Istio writes on its inbound chains, all of Envoy's defaults
+        assertTrue(chain(common + ", \"tlsParams\": {\"cipherSuites\": [\"ECDHE-ECDSA-AES256-GCM-SHA384\", "
+                + "\"ECDHE-RSA-AES256-GCM-SHA384\", \"ECDHE-ECDSA-AES128-GCM-SHA256\", "
+                + "\"ECDHE-RSA-AES128-GCM-SHA256\"]}}}").tls());
         String system = error(common + ", \"validationContext\": {\"systemRootCerts\": {}}}}");
         assertTrue(system.contains("validation_context") && system.contains("verify servers only"), system);
     }

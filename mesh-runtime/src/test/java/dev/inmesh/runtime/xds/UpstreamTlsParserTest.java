@@ -154,6 +154,22 @@ class UpstreamTlsParserTest {
     }
 
     @Test
+    void istiosInMeshAlpnCipherSuitesAndSniAreTaken() throws Exception {
+        // as istiod writes an ISTIO_MUTUAL cluster's context (here with files for its secrets)
+        UpstreamTlsContext tls = parse(istioCluster("""
+                {"tlsParams": {"tlsMinimumProtocolVersion": "TLSv1_2", "tlsMaximumProtocolVersion": "TLSv1_3",
+                   "cipherSuites": ["ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES128-GCM-SHA256"]},
+                 "alpnProtocols": ["istio-peer-exchange", "istio"],
+                 "combinedValidationContext": {"defaultValidationContext": {},
+                  "validationContextSdsSecretConfig": {"name": "file-root:%s", %s}}}""".formatted(caFile, SDS_CONFIG))
+                .replace("\"sni\": \"api.example.com\"",
+                        "\"sni\": \"outbound_.9080_._.ratings.default.svc.cluster.local\"")).tls();
+        assertEquals(List.of("istio-peer-exchange", "istio"), tls.alpnProtocols());
+        // a name the JDK takes for no host name, kept as given and sent as it is
+        assertEquals("outbound_.9080_._.ratings.default.svc.cluster.local", tls.sni());
+    }
+
+    @Test
     void aMissingOrBadFileRejectsTheClusterByName() throws Exception {
         String missing = error(istioCluster("""
                 {"combinedValidationContext": {"defaultValidationContext": {},
@@ -175,10 +191,10 @@ class UpstreamTlsParserTest {
         assertTrue(error(istioCluster("""
                 {"validationContext": {"trustedCa": {"filename": "%s"}, "verifyCertificateSpki": ["abc"]}}"""
                 .formatted(caFile))).contains("validation_context.verify_certificate_spki"));
-        assertTrue(error(istioCluster("{\"tlsParams\": {\"cipherSuites\": [\"ECDHE-RSA-AES128-GCM-SHA256\"]}}"))
-                .contains("tls_params.cipher_suites"));
-        assertTrue(error(istioCluster("{\"alpnProtocols\": [\"istio\"]}"))
-                .contains("alpn_protocols[0]: \"istio\" is not supported"));
+        assertTrue(error(istioCluster("{\"tlsParams\": {\"cipherSuites\": [\"DES-CBC3-SHA\"]}}"))
+                .contains("tls_params.cipher_suites[0]: \"DES-CBC3-SHA\" is not supported"));
+        assertTrue(error(istioCluster("{\"alpnProtocols\": [\"spdy/3\"]}"))
+                .contains("alpn_protocols[0]: \"spdy/3\" is not supported"));
         // h2 on an HTTP/1.1 cluster
         assertTrue(error(istioCluster("{\"alpnProtocols\": [\"h2\"]}"))
                 .contains("alpn_protocols: h2 offered on an HTTP/1.1 cluster is not supported"));
