@@ -60,7 +60,9 @@ public final class ProxyCommand implements Callable<Integer> {
 
     @Option(names = "--identity-dir", paramLabel = "DIR",
             description = "The workload identity directory: cert-chain.pem, key.pem and root-cert.pem, as Istio's "
-                    + "agent writes them to OUTPUT_CERTS (default: INMESH_IDENTITY_DIR).")
+                    + "agent writes them to OUTPUT_CERTS, which TLS contexts naming Istio's SDS secrets default and "
+                    + "ROOTCA read, watched for rotation (default: INMESH_IDENTITY_DIR; unset: those secrets are "
+                    + "refused).")
     Path identityDir;
 
     @Option(names = "--identity-ca",
@@ -201,6 +203,12 @@ public final class ProxyCommand implements Callable<Integer> {
         return stop;
     }
 
+    /** The workload identity directory: {@code --identity-dir}, else {@code inmesh.identity.dir}; null for none. */
+    dev.inmesh.runtime.tls.WorkloadIdentity workloadIdentity(MeshOptions o) {
+        return dev.inmesh.runtime.tls.WorkloadIdentity.of(first(identityDir == null ? null : identityDir.toString(),
+                o.getIdentityDir(), null, null));
+    }
+
     private static String first(String option, String setting, String env, String otherwise) {
         for (String s : new String[] {option, setting, env}) {
             if (s != null && !s.isEmpty()) {
@@ -255,7 +263,8 @@ public final class ProxyCommand implements Callable<Integer> {
                     .withTcpAccessLog(tcpAccessLog)
                     .withIdentity(local, identity.peerMetadata(), identity.peerMetadataId())
                     .withDrainTime(java.time.Duration.ofSeconds(Math.max(0, drainTime)))
-                    .withXds(xds));
+                    .withXds(xds)
+                    .withWorkloadIdentity(workloadIdentity(o)));
         } catch (Exception e) {
             System.err.println("inmesh proxy: " + e.getMessage());
             closeQuietly(identityStop);

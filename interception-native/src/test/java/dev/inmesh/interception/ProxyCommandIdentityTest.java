@@ -106,4 +106,13 @@ class ProxyCommandIdentityTest {
         String printed = err.toString(java.nio.charset.StandardCharsets.UTF_8);
         assertTrue(printed.contains("inmesh.identity.ca.enabled: true needs inmesh.identity.dir"), printed);
     }
+
+    @Test
+    void theIdentityDirectoryIsTheOptionsElseTheSettings() {
+        MeshOptions o = new MeshOptions().setIdentityDir("/etc/certs");
+        assertEquals(java.nio.file.Path.of("/var/run/identity"), parse("-c", "x.yaml", "--identity-dir",
+                "/var/run/identity").workloadIdentity(o).dir());
+        assertEquals(java.nio.file.Path.of("/etc/certs"), parse("-c", "x.yaml").workloadIdentity(o).dir());
+        org.junit.jupiter.api.Assertions.assertNull(parse("-c", "x.yaml").workloadIdentity(new MeshOptions()));
+    }
 }

@@ -34,6 +34,7 @@ public final class MeshOptions {
     private String xdsFallbackAddress;
     private String xdsCaFile;
     private String xdsTokenFile;
+    private String identityDir;
     private String adminHost = "127.0.0.1";
     private int adminPort = 15000;
     private boolean metricsEnabled = true;
@@ -41,7 +42,6 @@ public final class MeshOptions {
     private AccessLogFormat accessLogFormat = AccessLogFormat.TEXT;
     private OutboundTrafficPolicy outboundTrafficPolicy = OutboundTrafficPolicy.ALLOW_ANY;
     private boolean trustEnvoyHeaders;
-    private String identityDir;
     private boolean identityCaEnabled;
     private String identityCaAddress;
     private String identityTrustDomain = "cluster.local";
@@ -64,6 +64,7 @@ public final class MeshOptions {
         xdsFallbackAddress = o.xdsFallbackAddress;
         xdsCaFile = o.xdsCaFile;
         xdsTokenFile = o.xdsTokenFile;
+        identityDir = o.identityDir;
         adminHost = o.adminHost;
         adminPort = o.adminPort;
         metricsEnabled = o.metricsEnabled;
@@ -71,7 +72,6 @@ public final class MeshOptions {
         accessLogFormat = o.accessLogFormat;
         outboundTrafficPolicy = o.outboundTrafficPolicy;
         trustEnvoyHeaders = o.trustEnvoyHeaders;
-        identityDir = o.identityDir;
         identityCaEnabled = o.identityCaEnabled;
         identityCaAddress = o.identityCaAddress;
         identityTrustDomain = o.identityTrustDomain;
@@ -199,6 +199,21 @@ public final class MeshOptions {
         return this;
     }
 
+    /**
+     * The workload identity directory: Istio's {@code cert-chain.pem}, {@code key.pem} and {@code root-cert.pem}
+     * (what Istio's agent writes to its {@code OUTPUT_CERTS} directory), which TLS contexts naming Istio's SDS
+     * secrets {@code default} (the certificate chain and key) and {@code ROOTCA} (the root CA) read; null: those
+     * names are refused.
+     */
+    public String getIdentityDir() {
+        return identityDir;
+    }
+
+    public MeshOptions setIdentityDir(String identityDir) {
+        this.identityDir = identityDir;
+        return this;
+    }
+
     /** The admin server's host (default 127.0.0.1). */
     public String getAdminHost() {
         return adminHost;
@@ -268,19 +283,6 @@ public final class MeshOptions {
 
     public MeshOptions setTrustEnvoyHeaders(boolean trustEnvoyHeaders) {
         this.trustEnvoyHeaders = trustEnvoyHeaders;
-        return this;
-    }
-
-    /**
-     * The workload identity directory: {@code cert-chain.pem}, {@code key.pem} and {@code root-cert.pem}, the files
-     * Istio's agent writes to its {@code OUTPUT_CERTS} directory; or null.
-     */
-    public String getIdentityDir() {
-        return identityDir;
-    }
-
-    public MeshOptions setIdentityDir(String identityDir) {
-        this.identityDir = identityDir;
         return this;
     }
 

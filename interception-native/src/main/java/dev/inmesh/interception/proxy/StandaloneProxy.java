@@ -6,8 +6,10 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import dev.inmesh.runtime.xds.Parsers;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -55,6 +57,8 @@ public final class StandaloneProxy implements AutoCloseable {
      *                      for none
      * @param xds the control plane to take the configuration from over ADS (the bootstrap {@code config}, which may
      *            then be null, adds its static resources and admin address), or null for the file alone
+     * @param identity the workload identity directory whose files Istio's SDS secrets {@code default} and
+     *                 {@code ROOTCA} name (its inbound mTLS chains, its ISTIO_MUTUAL clusters), or null to refuse them
      */
     public record Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                            AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
@@ -67,7 +71,7 @@ public final class StandaloneProxy implements AutoCloseable {
                                    dev.inmesh.runtime.stats.DownstreamStats> connectionManagerStats,
                            java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats>
                                    listenerStats,
-                           dev.inmesh.runtime.xds.ads.AdsOptions xds) {
+                           dev.inmesh.runtime.xds.ads.AdsOptions xds, WorkloadIdentity identity) {
         public Settings {
             observer = observer == null ? s -> { } : observer;
             admin = admin == null ? AdminHook.NONE : admin;
@@ -83,7 +87,7 @@ public final class StandaloneProxy implements AutoCloseable {
         public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                         AdminHook admin) {
             this(config, uid, gid, eventLoops, observer, admin, null, null, null, null, null, null, null, null,
-                    null, null);
+                    null, null, null);
         }
 
         /** These settings with Istio's TCP metrics and Envoy's per-cluster upstream statistics. */
@@ -93,7 +97,7 @@ public final class StandaloneProxy implements AutoCloseable {
                                           upstreamStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds);
+                    listenerStats, xds, identity);
         }
 
         /**
@@ -106,14 +110,14 @@ public final class StandaloneProxy implements AutoCloseable {
                 java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats> listenerStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds);
+                    listenerStats, xds, identity);
         }
 
         /** These settings with a TCP access log. */
         public Settings withTcpAccessLog(Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds);
+                    listenerStats, xds, identity);
         }
 
         /** These settings for workload {@code local}, speaking the metadata exchange with these values. */
@@ -121,21 +125,28 @@ public final class StandaloneProxy implements AutoCloseable {
                                      String peerMetadataId) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds);
+                    listenerStats, xds, identity);
         }
 
         /** These settings with the configuration from this control plane (see {@link #xds()}). */
         public Settings withXds(dev.inmesh.runtime.xds.ads.AdsOptions xds) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds);
+                    listenerStats, xds, identity);
+        }
+
+        /** These settings with Istio's SDS secrets {@code default} and {@code ROOTCA} read from this identity. */
+        public Settings withWorkloadIdentity(WorkloadIdentity identity) {
+            return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
+                    listenerStats, xds, identity);
         }
 
         /** These settings with this drain time. */
         public Settings withDrainTime(java.time.Duration drainTime) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds);
+                    listenerStats, xds, identity);
         }
     }
 
@@ -161,7 +172,7 @@ public final class StandaloneProxy implements AutoCloseable {
                     + "or both)");
         }
         ResourceBundle bundle = settings.config() == null ? ResourceBundle.EMPTY
-                : EnvoyConfigReader.read(settings.config());
+                : Parsers.withIdentity(settings.identity(), () -> EnvoyConfigReader.read(settings.config()));
         AdminHook.Addresses adminAddresses = settings.config() == null ? AdminHook.Addresses.DEFAULTS
                 : adminAddresses(settings.config());
         VertxOptions options = new VertxOptions();
@@ -185,9 +196,11 @@ public final class StandaloneProxy implements AutoCloseable {
             dev.inmesh.runtime.config.AdsConfigSource ads = null;
             if (settings.xds() == null) {
                 snapshots.apply(bundle);
-                source = new dev.inmesh.runtime.config.FileConfigSource(vertx, settings.config());
+                source = new dev.inmesh.runtime.config.FileConfigSource(vertx, settings.config(),
+                        dev.inmesh.runtime.config.FileConfigSource.DEFAULT_POLL_INTERVAL, settings.identity());
             } else {
-                ads = new dev.inmesh.runtime.config.AdsConfigSource(vertx, settings.xds(), bundle);
+                ads = new dev.inmesh.runtime.config.AdsConfigSource(vertx, settings.xds(), bundle,
+                        settings.identity());
                 source = ads;
             }
             Router router = new Router(vertx, new Router.Options(false, true, settings.local(),

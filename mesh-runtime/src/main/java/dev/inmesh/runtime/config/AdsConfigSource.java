@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.config;
 
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.ads.AdsClient;
 import dev.inmesh.runtime.xds.ads.AdsOptions;
@@ -17,6 +18,7 @@ public final class AdsConfigSource implements ConfigSource {
     private final Vertx vertx;
     private final AdsOptions options;
     private final dev.inmesh.runtime.xds.ResourceBundle statics;
+    private final WorkloadIdentity identity;
     private volatile AdsClient client;
 
     public AdsConfigSource(Vertx vertx, AdsOptions options) {
@@ -28,9 +30,19 @@ public final class AdsConfigSource implements ConfigSource {
      * Envoy serves a bootstrap's static resources with its dynamic ones.
      */
     public AdsConfigSource(Vertx vertx, AdsOptions options, dev.inmesh.runtime.xds.ResourceBundle statics) {
+        this(vertx, options, statics, null);
+    }
+
+    /**
+     * The same, the TLS contexts naming Istio's SDS secrets {@code default} and {@code ROOTCA} reading the files of
+     * {@code identity} (null: refused).
+     */
+    public AdsConfigSource(Vertx vertx, AdsOptions options, dev.inmesh.runtime.xds.ResourceBundle statics,
+                           WorkloadIdentity identity) {
         this.vertx = vertx;
         this.options = options;
         this.statics = statics;
+        this.identity = identity;
     }
 
     @Override
@@ -40,6 +52,7 @@ public final class AdsConfigSource implements ConfigSource {
         }
         client = new AdsClient(vertx, options, holder);
         client.staticResources(statics);
+        client.identity(identity);
         return client.start();
     }
 

@@ -1,8 +1,10 @@
 package dev.inmesh.runtime.config;
 
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.InvalidResourceException;
+import dev.inmesh.runtime.xds.Parsers;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -32,6 +34,7 @@ public final class FileConfigSource implements ConfigSource {
     private final Vertx vertx;
     private final Path path;
     private final Duration pollInterval;
+    private final WorkloadIdentity identity;
     private SnapshotHolder holder;
     private long timerId = -1;
     private volatile boolean closed;
@@ -46,12 +49,21 @@ public final class FileConfigSource implements ConfigSource {
     }
 
     public FileConfigSource(Vertx vertx, Path path, Duration pollInterval) {
+        this(vertx, path, pollInterval, null);
+    }
+
+    /**
+     * A source whose TLS contexts naming Istio's SDS secrets {@code default} and {@code ROOTCA} read the files of
+     * {@code identity} (null: refused).
+     */
+    public FileConfigSource(Vertx vertx, Path path, Duration pollInterval, WorkloadIdentity identity) {
         if (pollInterval.isNegative() || pollInterval.isZero()) {
             throw new IllegalArgumentException("pollInterval: " + pollInterval + " (expected: > 0)");
         }
         this.vertx = vertx;
         this.path = path;
         this.pollInterval = pollInterval;
+        this.identity = identity;
     }
 
     @Override
@@ -126,7 +138,7 @@ public final class FileConfigSource implements ConfigSource {
     private void load() throws ConfigException {
         String error;
         try {
-            ResourceBundle bundle = EnvoyConfigReader.read(path);
+            ResourceBundle bundle = Parsers.withIdentity(identity, () -> EnvoyConfigReader.read(path));
             holder.apply(bundle);
             lastError = null;
             reloads++;

@@ -13,6 +13,8 @@ import dev.inmesh.runtime.identity.IstioCaClient;
 import dev.inmesh.runtime.identity.IstioCaOptions;
 import dev.inmesh.runtime.inbound.InboundHandler;
 import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
+import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ads.AdsOptions;
 import dev.inmesh.runtime.xds.ads.NodeOptions;
 import dev.inmesh.runtime.xds.ads.XdsStatusJson;
@@ -68,7 +70,7 @@ public final class DefaultMesh implements Mesh {
     private final AccessLog accessLog;
     private ConfigSource configSource;
     private AdminServer admin;
-    private IstioCaClient identity;
+    private IstioCaClient caClient;
 
     DefaultMesh(Vertx vertx, MeshOptions options) {
         this.vertx = vertx;
@@ -128,16 +130,18 @@ public final class DefaultMesh implements Mesh {
         } catch (IllegalArgumentException e) {
             return Future.failedFuture(e);
         }
+        WorkloadIdentity identity = WorkloadIdentity.of(options.getIdentityDir());
         if (options.getXdsAddress() != null) {
-            configSource = new AdsConfigSource(vertx, adsOptions());
+            configSource = new AdsConfigSource(vertx, adsOptions(), ResourceBundle.EMPTY, identity);
         } else if (options.getConfigFile() != null) {
-            configSource = new FileConfigSource(vertx, Path.of(options.getConfigFile()));
+            configSource = new FileConfigSource(vertx, Path.of(options.getConfigFile()),
+                    FileConfigSource.DEFAULT_POLL_INTERVAL, identity);
         }
         Future<Void> admin = startAdmin();
         Future<Void> certificate = Future.succeededFuture();
         if (ca != null) {
-            identity = new IstioCaClient(vertx, ca);
-            certificate = identity.start();
+            caClient = new IstioCaClient(vertx, ca);
+            certificate = caClient.start();
         }
         Future<Void> config = configSource == null ? certificate
                 : certificate.compose(v -> configSource.start(snapshots));
@@ -208,8 +212,8 @@ public final class DefaultMesh implements Mesh {
         if (admin != null) {
             closing.add(admin.close());
         }
-        if (identity != null) {
-            closing.add(identity.close());
+        if (caClient != null) {
+            closing.add(caClient.close());
         }
         return Future.join(closing).eventually(() -> {
             routing.close();

@@ -33,6 +33,7 @@ public final class MeshSettings {
         str(c, "inmesh.xds.fallback-address").ifPresent(o::setXdsFallbackAddress);
         str(c, "inmesh.xds.ca-file").ifPresent(o::setXdsCaFile);
         str(c, "inmesh.xds.token-file").ifPresent(o::setXdsTokenFile);
+        str(c, "inmesh.identity.dir").ifPresent(o::setIdentityDir);
         str(c, "inmesh.admin.host").ifPresent(o::setAdminHost);
         c.getOptionalValue("inmesh.admin.port", Integer.class).ifPresent(o::setAdminPort);
         c.getOptionalValue("inmesh.metrics.enabled", Boolean.class).ifPresent(o::setMetricsEnabled);
@@ -42,7 +43,6 @@ public final class MeshSettings {
         str(c, "inmesh.outbound-traffic-policy").ifPresent(v -> o.setOutboundTrafficPolicy(
                 enumValue(MeshOptions.OutboundTrafficPolicy.class, "inmesh.outbound-traffic-policy", v)));
         c.getOptionalValue("inmesh.trust-envoy-headers", Boolean.class).ifPresent(o::setTrustEnvoyHeaders);
-        str(c, "inmesh.identity.dir").ifPresent(o::setIdentityDir);
         c.getOptionalValue("inmesh.identity.ca.enabled", Boolean.class).ifPresent(o::setIdentityCaEnabled);
         str(c, "inmesh.identity.ca.address").ifPresent(o::setIdentityCaAddress);
         str(c, "inmesh.identity.trust-domain").ifPresent(o::setIdentityTrustDomain);

@@ -4,6 +4,7 @@ import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SubjectAltNameMatcher;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.TlsVersion;
 import dev.inmesh.api.config.core.SdsFiles;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
 import com.google.protobuf.Internal;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
@@ -29,15 +30,20 @@ import java.util.Set;
  *
  * <p>Of SDS, only the names Istio gives files are taken, read from disk as Istio's agent would serve them:
  * {@code file-cert:CERT~KEY}, {@code file-root:CA}, and {@code file-root:system} (the JVM's trusted certificate
- * authorities). Istio's own secrets ({@code default}, {@code ROOTCA}) come from istiod's CA, which Inmesh does not
- * have. The files of those names are what {@link SdsFiles} keeps, for the runtime to read them again when they
- * change, as Istio's agent serves a changed file again; a plain {@code filename} is read once, as Envoy reads it.
+ * authorities); and, when the parse runs with a {@link WorkloadIdentity} ({@link Parsers#withIdentity}), Istio's
+ * own secrets {@code default} (its {@code cert-chain.pem} and {@code key.pem}) and {@code ROOTCA} (its
+ * {@code root-cert.pem}), which Istio's agent serves from istiod's CA. Without one those two are refused: Inmesh has
+ * no SDS server and no CA of its own. The files of those names are what {@link SdsFiles} keeps, for the runtime to
+ * read them again when they change, as Istio's agent serves a changed file again; a plain {@code filename} is read
+ * once, as Envoy reads it.
  */
 final class CommonTlsParser {
     static final String TLS = "envoy.transport_sockets.tls";
     private static final String FILE_CERT = "file-cert:";
     private static final String FILE_ROOT = "file-root:";
     private static final String SYSTEM_ROOT = "file-root:system";
+    /** The workload identity of the parse running on this thread, or null ({@link Parsers#withIdentity}). */
+    static final ThreadLocal<WorkloadIdentity> IDENTITY = new ThreadLocal<>();
     /**
      * The cipher suites of Envoy's default lists (its client's and its server's), in BoringSSL's names, which Istio
      * writes into {@code tls_params.cipher_suites} and the JDK offers too.
@@ -162,8 +168,9 @@ final class CommonTlsParser {
     }
 
     /**
-     * The first SDS secret of a common TLS context that is not one of Istio's file names (Istio's {@code default},
-     * {@code ROOTCA}, a gateway's {@code kubernetes://...}), or null when it names none.
+     * The first SDS secret of a common TLS context that is not one of Istio's file names (a gateway's
+     * {@code kubernetes://...}; Istio's {@code default} and {@code ROOTCA} when the parse has no workload identity),
+     * or null when it names none.
      */
     static String unsupportedSdsName(CommonTlsContext c) {
         List<String> names = new ArrayList<>();
@@ -175,8 +182,10 @@ final class CommonTlsParser {
         if (c.hasCombinedValidationContext() && combined.hasValidationContextSdsSecretConfig()) {
             names.add(combined.getValidationContextSdsSecretConfig().getName());
         }
+        boolean identity = IDENTITY.get() != null;
         for (String n : names) {
-            if (!n.startsWith(FILE_CERT) && !n.startsWith(FILE_ROOT)) {
+            boolean istio = n.equals(WorkloadIdentity.CERTIFICATE_SECRET) || n.equals(WorkloadIdentity.ROOT_SECRET);
+            if (!n.startsWith(FILE_CERT) && !n.startsWith(FILE_ROOT) && !(identity && istio)) {
                 return n;
             }
         }
@@ -234,17 +243,29 @@ final class CommonTlsParser {
         if (name.equals(SYSTEM_ROOT)) {
             return new Trust(null, true, base.sans, null);
         }
-        if (!name.startsWith(FILE_ROOT) || name.length() == FILE_ROOT.length()) {
+        WorkloadIdentity identity = IDENTITY.get();
+        String file;
+        if (identity != null && name.equals(WorkloadIdentity.ROOT_SECRET)) {
+            file = identity.rootCert().toString();
+        } else if (!name.startsWith(FILE_ROOT) || name.length() == FILE_ROOT.length()) {
             throw new FieldError("name", unsupportedSds(name));
+        } else {
+            file = name.substring(FILE_ROOT.length());
         }
-        String file = name.substring(FILE_ROOT.length());
         return new Trust(read("name", file), false, base.sans, file);
     }
 
-    /** The files of Istio's SDS name for a certificate and key: {@code file-cert:CERT~KEY}. */
+    /**
+     * The files of Istio's SDS name for a certificate and key: {@code file-cert:CERT~KEY}, or {@code default} with a
+     * workload identity.
+     */
     static String[] fileCertPaths(SdsSecretConfig s) {
         Fields.onlyKnown(s, Set.of("name", "sds_config"), Set.of());
         String name = s.getName();
+        WorkloadIdentity identity = IDENTITY.get();
+        if (identity != null && name.equals(WorkloadIdentity.CERTIFICATE_SECRET)) {
+            return new String[] {identity.certificateChain().toString(), identity.privateKey().toString()};
+        }
         int tilde = name.indexOf('~');
         if (!name.startsWith(FILE_CERT) || tilde < 0 || tilde == FILE_CERT.length() || tilde == name.length() - 1) {
             throw new FieldError("name", unsupportedSds(name));
@@ -253,9 +274,11 @@ final class CommonTlsParser {
     }
 
     private static String unsupportedSds(String name) {
+        boolean istio = name.equals(WorkloadIdentity.CERTIFICATE_SECRET) || name.equals(WorkloadIdentity.ROOT_SECRET);
         return "SDS secret \"" + name + "\" is not supported: Inmesh has no SDS server and no Istio CA; it reads "
                 + "only the files of Istio's \"file-cert:CERT~KEY\" and \"file-root:CA\" names (and "
-                + "\"file-root:system\")";
+                + "\"file-root:system\"), and \"default\" and \"ROOTCA\" from a workload identity directory"
+                + (istio ? " (inmesh.identity.dir, --identity-dir), which is not set" : "");
     }
 
     static String data(DataSource d) {

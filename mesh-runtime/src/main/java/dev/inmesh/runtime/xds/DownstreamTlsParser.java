@@ -11,10 +11,11 @@ import java.util.Set;
  * here (files when the configuration is parsed, off the event loop), so that a missing or bad one rejects the
  * listener by name.
  *
- * <p>A context that names SDS secrets other than Istio's file names (Istio's {@code default} and {@code ROOTCA},
- * which come from istiod's CA, on every sidecar's inbound mTLS chain) is taken as a chain Inmesh cannot serve: it
- * loads, so that Istio's {@code virtualInbound} listener loads with its plaintext chains, and the proxy closes its
- * connections.
+ * <p>Istio's {@code default} and {@code ROOTCA} secrets, on every sidecar's inbound mTLS chain, are read from the
+ * workload identity directory when the parse has one, as any file SDS name. A context that names SDS secrets
+ * Inmesh has no source for (those two without an identity directory, a gateway's {@code kubernetes://...}) is taken
+ * as a chain Inmesh cannot serve: it loads, so that Istio's {@code virtualInbound} listener loads with its plaintext
+ * chains, and the proxy closes its connections.
  */
 final class DownstreamTlsParser {
     private DownstreamTlsParser() {}

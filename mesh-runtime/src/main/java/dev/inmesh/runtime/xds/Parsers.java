@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Message;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
 import java.util.EnumMap;
 import java.util.Map;
 
@@ -25,6 +26,32 @@ public final class Parsers {
             throw new IllegalStateException("no parser for " + type);
         }
         return (ResourceParser<M, ?>) p;
+    }
+
+    /** A parse that may fail with a checked exception (a configuration that does not read). */
+    @FunctionalInterface
+    public interface Parse<T, E extends Exception> {
+        T run() throws E;
+    }
+
+    /**
+     * Runs {@code parse} (a read of resources, the decoding of a response: parsing on this thread) with Istio's SDS
+     * secrets {@code default} and {@code ROOTCA} resolved to the files of {@code identity}, as an Istio sidecar's
+     * agent serves them; a null identity leaves them refused. The resources keep the names as given (a config dump
+     * prints {@code default}); only the PEMs and the files watched for rotation come from the directory.
+     */
+    public static <T, E extends Exception> T withIdentity(WorkloadIdentity identity, Parse<T, E> parse) throws E {
+        WorkloadIdentity outer = CommonTlsParser.IDENTITY.get();
+        CommonTlsParser.IDENTITY.set(identity);
+        try {
+            return parse.run();
+        } finally {
+            if (outer == null) {
+                CommonTlsParser.IDENTITY.remove();
+            } else {
+                CommonTlsParser.IDENTITY.set(outer);
+            }
+        }
     }
 
     /** Parses a message of any of the four types. */

@@ -13,9 +13,9 @@ import java.util.Set;
  * here, when the configuration is parsed (off the event loop), so that a missing or bad one rejects the cluster by
  * name.
  *
- * <p>Of SDS, only the names Istio gives a DestinationRule's files are taken ({@link CommonTlsParser}). Istio's own
- * secrets ({@code default}, {@code ROOTCA}) come from istiod's CA, which Inmesh does not have: they are refused, as
- * any other SDS name.
+ * <p>Of SDS, only the names Istio gives a DestinationRule's files are taken ({@link CommonTlsParser}), and Istio's
+ * own secrets ({@code default}, {@code ROOTCA}) when the parse has a workload identity directory; without one they
+ * are refused, as any other SDS name.
  */
 final class UpstreamTlsParser {
     /**

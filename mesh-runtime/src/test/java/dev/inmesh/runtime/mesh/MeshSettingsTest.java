@@ -33,6 +33,7 @@ class MeshSettingsTest {
                 Map.entry("inmesh.xds.fallback-address", "istiod-2:15012"),
                 Map.entry("inmesh.xds.ca-file", "/var/run/ca.pem"),
                 Map.entry("inmesh.xds.token-file", "/var/run/token"),
+                Map.entry("inmesh.identity.dir", "/etc/certs"),
                 Map.entry("inmesh.admin.host", "0.0.0.0"),
                 Map.entry("inmesh.admin.port", "15001"),
                 Map.entry("inmesh.metrics.enabled", "false"),
@@ -52,6 +53,7 @@ class MeshSettingsTest {
         assertEquals("istiod-2:15012", o.getXdsFallbackAddress());
         assertEquals("/var/run/ca.pem", o.getXdsCaFile());
         assertEquals("/var/run/token", o.getXdsTokenFile());
+        assertEquals("/etc/certs", o.getIdentityDir());
         assertEquals("0.0.0.0", o.getAdminHost());
         assertEquals(15001, o.getAdminPort());
         assertFalse(o.isMetricsEnabled());

@@ -13,14 +13,8 @@ import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
-import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.ClientAuth;
-import io.vertx.core.http.HttpServerOptions;
-import io.vertx.core.net.PemKeyCertOptions;
-import io.vertx.core.net.PemTrustOptions;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -58,21 +52,9 @@ class UpstreamSdsFileRotationTest {
 
     /** A TLS server asking for a client certificate of CA, answering with its subject. */
     private int server() throws Exception {
-        HttpServerOptions o = new HttpServerOptions().setSsl(true)
-                .setKeyCertOptions(new PemKeyCertOptions().setCertValue(Buffer.buffer(SERVER.certificatePem()))
-                        .setKeyValue(Buffer.buffer(SERVER.keyPem())))
-                .setClientAuth(ClientAuth.REQUIRED)
-                .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(CA.certificatePem())));
-        return rig.vertx.createHttpServer(o).requestHandler(req -> {
-            String client;
-            try {
-                client = ((X509Certificate) req.connection().peerCertificates().get(0)).getSubjectX500Principal()
-                        .getName();
-            } catch (Exception e) {
-                client = "none";
-            }
-            req.response().end("client=" + client);
-        }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        return rig.vertx.createHttpServer(TestCertificates.requiringClientCertificate(SERVER, CA))
+                .requestHandler(TestCertificates::answerClientSubject)
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
     /**

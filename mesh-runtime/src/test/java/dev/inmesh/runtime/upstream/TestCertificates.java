@@ -1,5 +1,12 @@
 package dev.inmesh.runtime.upstream;
 
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.ClientAuth;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.net.PemKeyCertOptions;
+import io.vertx.core.net.PemTrustOptions;
+import java.security.cert.X509Certificate;
 import java.io.ByteArrayOutputStream;
 import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;
@@ -41,6 +48,27 @@ public final class TestCertificates {
         KeyPair kp = keyPair();
         return new Issued(name, pem("CERTIFICATE", certificate(name, issuer.name(), kp, issuer.key(), dnsNames, uris,
                 List.of(), false)), pem("PRIVATE KEY", kp.getPrivate().getEncoded()), kp.getPrivate());
+    }
+
+    /** A TLS server's options presenting {@code own} and requiring a client certificate leading to {@code ca}. */
+    public static HttpServerOptions requiringClientCertificate(Issued own, Issued ca) {
+        return new HttpServerOptions().setSsl(true)
+                .setKeyCertOptions(new PemKeyCertOptions().setCertValue(Buffer.buffer(own.certificatePem()))
+                        .setKeyValue(Buffer.buffer(own.keyPem())))
+                .setClientAuth(ClientAuth.REQUIRED)
+                .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(ca.certificatePem())));
+    }
+
+    /** Answers a request with {@code client=} and the subject of its client's certificate ({@code none} without). */
+    public static void answerClientSubject(HttpServerRequest req) {
+        String client;
+        try {
+            client = ((X509Certificate) req.connection().peerCertificates().get(0)).getSubjectX500Principal()
+                    .getName();
+        } catch (Exception e) {
+            client = "none";
+        }
+        req.response().end("client=" + client);
     }
 
     /** A certificate for {@code name}, signed by {@code issuer}, with these IP address SANs (literals) only. */

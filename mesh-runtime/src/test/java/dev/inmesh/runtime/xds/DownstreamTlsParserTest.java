@@ -15,6 +15,7 @@ import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.api.config.listener.DownstreamTlsContext;
 import dev.inmesh.api.config.listener.FilterChain;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.upstream.TestCertificates;
 import io.envoyproxy.envoy.config.core.v3.Address;
 import io.envoyproxy.envoy.config.core.v3.SocketAddress;
@@ -141,6 +142,34 @@ class DownstreamTlsParserTest {
         assertNull(c.tlsContext());
         assertNull(chain("{\"commonTlsContext\": {\"tlsCertificateSdsSecretConfigs\": [{\"name\": "
                 + "\"kubernetes://gateway-cert\"}]}}").tlsContext());
+    }
+
+    @Test
+    void withAWorkloadIdentityIstiosInboundMtlsChainServesItsFiles() throws Exception {
+        Path id = Files.createTempDirectory("identity");
+        id.toFile().deleteOnExit();
+        for (String[] f : new String[][] {{"cert-chain.pem", SERVER.certificatePem()}, {"key.pem", SERVER.keyPem()},
+                {"root-cert.pem", CA.certificatePem()}}) {
+            Files.writeString(id.resolve(f[0]), f[1]).toFile().deleteOnExit();
+        }
+        // as istiod writes it, with Envoy's default suites for TLS 1.2
+        Listener l = listener("""
+                {"requireClientCertificate": true, "commonTlsContext": {
+                  "tlsParams": {"tlsMinimumProtocolVersion": "TLSv1_2", "tlsMaximumProtocolVersion": "TLSv1_3",
+                    "cipherSuites": ["ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+                      "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"]},
+                  "alpnProtocols": ["h2", "http/1.1"],
+                  "tlsCertificateSdsSecretConfigs": [{"name": "default"}],
+                  "combinedValidationContext": {
+                    "defaultValidationContext": {"matchSubjectAltNames": [{"prefix": "spiffe://cluster.local/"}]},
+                    "validationContextSdsSecretConfig": {"name": "ROOTCA"}}}}""");
+        DownstreamTlsContext tls = Parsers.withIdentity(new WorkloadIdentity(id),
+                () -> new ListenerParser().parse(l)).filterChains().get(0).tlsContext();
+        assertEquals(SERVER.certificatePem(), tls.certificateChain());
+        assertEquals(CA.certificatePem(), tls.trustedCa());
+        assertTrue(tls.clientCertificateRequired());
+        assertEquals(new SdsFiles(id.resolve("cert-chain.pem").toString(), id.resolve("key.pem").toString(),
+                id.resolve("root-cert.pem").toString()), tls.sdsFiles());
     }
 
     @Test

@@ -10,7 +10,9 @@ import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.TlsVersion;
+import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.api.config.core.StringMatcher;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.upstream.TestCertificates;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -167,6 +169,45 @@ class UpstreamTlsParserTest {
         assertEquals(List.of("istio-peer-exchange", "istio"), tls.alpnProtocols());
         // a name the JDK takes for no host name, kept as given and sent as it is
         assertEquals("outbound_.9080_._.ratings.default.svc.cluster.local", tls.sni());
+    }
+
+    /** Istio's ISTIO_MUTUAL context: its in-mesh ALPN, the workload's secret, ROOTCA with a SPIFFE SAN matcher. */
+    private static final String ISTIO_MUTUAL = """
+            {"alpnProtocols": ["istio-peer-exchange", "istio"],
+             "tlsCertificateSdsSecretConfigs": [{"name": "default", %s}],
+             "combinedValidationContext": {"defaultValidationContext": {"matchSubjectAltNames": [
+                {"exact": "spiffe://cluster.local/ns/default/sa/bookinfo-ratings"}]},
+              "validationContextSdsSecretConfig": {"name": "ROOTCA", %s}}}""".formatted(SDS_CONFIG, SDS_CONFIG);
+
+    @Test
+    void withAWorkloadIdentityIstiosOwnSecretsReadItsFilesAndKeepTheirMatchers() throws Exception {
+        Path id = Files.createDirectories(dir.resolve("identity"));
+        Files.writeString(id.resolve("cert-chain.pem"), CLIENT.certificatePem());
+        Files.writeString(id.resolve("key.pem"), CLIENT.keyPem());
+        Files.writeString(id.resolve("root-cert.pem"), CA.certificatePem());
+        var json = ClusterParserTest.proto(istioCluster(ISTIO_MUTUAL));
+        UpstreamTlsContext tls = Parsers.withIdentity(new WorkloadIdentity(id), () -> PARSER.parse(json)).tls();
+        assertEquals(CLIENT.certificatePem(), tls.certificateChain());
+        assertEquals(CA.certificatePem(), tls.trustedCa());
+        assertEquals(new SdsFiles(id.resolve("cert-chain.pem").toString(), id.resolve("key.pem").toString(),
+                id.resolve("root-cert.pem").toString()), tls.sdsFiles());
+        assertEquals(List.of("istio-peer-exchange", "istio"), tls.alpnProtocols());
+        assertTrue(tls.subjectAltNames().stream().anyMatch(m -> m.type() == SanType.URI));
+        // without the identity: refused as before, the message saying what would serve them
+        String e = error(istioCluster(ISTIO_MUTUAL));
+        assertTrue(e.contains("SDS secret \"default\" is not supported") && e.contains("inmesh.identity.dir"), e);
+    }
+
+    @Test
+    void aMissingIdentityFileRejectsTheClusterByName() throws Exception {
+        Path id = Files.createDirectories(dir.resolve("partial-identity"));
+        Files.writeString(id.resolve("cert-chain.pem"), CLIENT.certificatePem());
+        Files.writeString(id.resolve("key.pem"), CLIENT.keyPem());
+        var json = ClusterParserTest.proto(istioCluster(ISTIO_MUTUAL));
+        String e = assertThrows(InvalidResourceException.class,
+                () -> Parsers.withIdentity(new WorkloadIdentity(id), () -> PARSER.parse(json))).getMessage();
+        assertTrue(e.contains("validation_context_sds_secret_config.name: cannot read \""
+                + id.resolve("root-cert.pem") + "\""), e);
     }
 
     @Test

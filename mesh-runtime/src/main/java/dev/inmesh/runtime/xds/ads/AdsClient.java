@@ -10,9 +10,11 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.Fields;
 import dev.inmesh.runtime.xds.InvalidResourceException;
+import dev.inmesh.runtime.xds.Parsers;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
 import io.envoyproxy.envoy.config.core.v3.Node;
@@ -137,6 +139,8 @@ public final class AdsClient {
      * and the RDS and EDS names static listeners and clusters use are subscribed to.
      */
     private volatile ResourceBundle statics = ResourceBundle.EMPTY;
+    /** The files Istio's SDS secrets default and ROOTCA name, or null (refused). */
+    private volatile WorkloadIdentity identity;
 
     public AdsClient(Vertx vertx, AdsOptions options, SnapshotHolder holder) {
         this.vertx = vertx;
@@ -153,6 +157,14 @@ public final class AdsClient {
     /** Serves {@code resources} (a bootstrap's {@code static_resources}) beside the server's; call before start. */
     public void staticResources(ResourceBundle resources) {
         this.statics = resources;
+    }
+
+    /**
+     * Reads Istio's SDS secrets {@code default} and {@code ROOTCA} from the files of {@code identity} (null: refuses
+     * them, the default); call before start.
+     */
+    public void identity(WorkloadIdentity identity) {
+        this.identity = identity;
     }
 
     /**
@@ -450,8 +462,8 @@ public final class AdsClient {
         Instant now = Instant.now();
         s.nonce = r.getNonce();
         s.lastUpdated = now;
-        ResponseDecoder.Decoded d = ResponseDecoder.decode(type, r, new ResourceBundle.Version(r.getVersionInfo(),
-                now), s.resources);
+        ResponseDecoder.Decoded d = Parsers.withIdentity(identity, () -> ResponseDecoder.decode(type, r,
+                new ResourceBundle.Version(r.getVersionInfo(), now), s.resources));
         Map<String, String> errors = new LinkedHashMap<>(d.errors());
         if (d.undecodable()) {
             // As Envoy: a resource that cannot be decoded (a type_url other than the response's, or bytes that do

@@ -1,0 +1,184 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
+import dev.inmesh.runtime.upstream.TestCertificates;
+import dev.inmesh.runtime.upstream.TestCertificates.Issued;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.PemKeyCertOptions;
+import io.vertx.core.net.PemTrustOptions;
+import io.vertx.core.net.SocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The standalone proxy terminates Istio's inbound mTLS filter chain (a virtualInbound chain matching
+ * {@code transport_protocol: tls} and Istio's ALPN, its DownstreamTlsContext naming SDS {@code default} and
+ * {@code ROOTCA}, requiring a client certificate) with the workload identity directory: an Istio client (a
+ * certificate of the mesh's CA, ALPN {@code istio-http/1.1}) reaches the application as {@code mutual_tls} with both
+ * SPIFFE principals; a client without a certificate is refused.
+ */
+@Timeout(60)
+class IstioInboundMtlsTest {
+    private static final String REVIEWS = "spiffe://cluster.local/ns/default/sa/bookinfo-reviews";
+    private static final String PRODUCTPAGE = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage";
+    private static final Issued MESH_CA = TestCertificates.ca("cluster.local");
+    private static final Issued OWN = TestCertificates.issue(MESH_CA, "reviews", List.of(), List.of(REVIEWS));
+    private static final Issued CALLER = TestCertificates.issue(MESH_CA, "productpage", List.of(),
+            List.of(PRODUCTPAGE));
+
+    private final Vertx vertx = Vertx.vertx();
+    private final List<StreamInfo> requests = new CopyOnWriteArrayList<>();
+    private final int app = vertx.createHttpServer().requestHandler(req -> req.response().end("reviews"))
+            .listen(0, "127.0.0.1").await().actualPort();
+    private StandaloneProxy proxy;
+    @TempDir
+    Path dir;
+
+    @AfterEach
+    void close() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** The identity directory with Istio's file names. */
+    private Path identity() throws Exception {
+        Path id = Files.createDirectories(dir.resolve("identity"));
+        Files.writeString(id.resolve("cert-chain.pem"), OWN.certificatePem());
+        Files.writeString(id.resolve("key.pem"), OWN.keyPem());
+        Files.writeString(id.resolve("root-cert.pem"), MESH_CA.certificatePem());
+        return id;
+    }
+
+    /** A virtualInbound-like listener on {@code port} with Istio's inbound mTLS HTTP chain to the application. */
+    private String config(int port) {
+        String sds = "sds_config: {api_config_source: {api_type: GRPC, grpc_services: [{envoy_grpc: "
+                + "{cluster_name: sds-grpc}}]}, initial_fetch_timeout: 0s}";
+        String chain = """
+                    traffic_direction: INBOUND
+                    listener_filters:
+                    - name: envoy.filters.listener.tls_inspector
+                      typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector}
+                    filter_chains:
+                    - name: 0.0.0.0_9080
+                      filter_chain_match:
+                        transport_protocol: tls
+                        application_protocols: [istio-http/1.0, istio-http/1.1, istio-h2]
+                      transport_socket:
+                        name: envoy.transport_sockets.tls
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+                          common_tls_context:
+                            tls_params:
+                              tls_minimum_protocol_version: TLSv1_2
+                              tls_maximum_protocol_version: TLSv1_3
+                              cipher_suites: [ECDHE-ECDSA-AES256-GCM-SHA384, ECDHE-RSA-AES256-GCM-SHA384,
+                                              ECDHE-ECDSA-AES128-GCM-SHA256, ECDHE-RSA-AES128-GCM-SHA256]
+                            alpn_protocols: [h2, http/1.1]
+                            tls_certificate_sds_secret_configs: [{name: default, %s}]
+                            combined_validation_context:
+                              default_validation_context:
+                                match_subject_alt_names: [{prefix: "spiffe://cluster.local/"}]
+                              validation_context_sds_secret_config: {name: ROOTCA, %s}
+                          require_client_certificate: true
+                      filters:
+                """.formatted(sds, sds);
+        return "static_resources:\n  listeners:\n" + Http1RequestsTest.listener("virtualInbound", port, "")
+                .replace("    filter_chains:\n    - filters:\n", chain) + Http1RequestsTest.clusterC(app);
+    }
+
+    private int start(Path identity) throws Exception {
+        int port = LoopbackProxy.freePort();
+        Path config = Files.writeString(dir.resolve("proxy.yaml"), config(port));
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, requests::add, AdminHook.NONE)
+                .withWorkloadIdentity(identity == null ? null : new WorkloadIdentity(identity)));
+        return port;
+    }
+
+    /** GET / from the proxy as an Istio sidecar's client would: ALPN istio-http/1.1, presenting {@code own}. */
+    private String get(int port, Issued own) throws Exception {
+        HttpClientOptions o = new HttpClientOptions().setSsl(true).setVerifyHost(false).setUseAlpn(true)
+                .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(MESH_CA.certificatePem())));
+        o.getSslOptions().setApplicationLayerProtocols(List.of("istio-http/1.1", "istio", "http/1.1"));
+        if (own != null) {
+            o.setKeyCertOptions(new PemKeyCertOptions().setCertValue(Buffer.buffer(own.certificatePem()))
+                    .setKeyValue(Buffer.buffer(own.keyPem())));
+        }
+        HttpClient c = vertx.createHttpClient(o);
+        try {
+            return c.request(new RequestOptions().setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+                            .setHost("svc").setPort(9080).setURI("/"))
+                    .compose(req -> req.send().compose(resp -> resp.body()))
+                    .await(10, TimeUnit.SECONDS).toString();
+        } finally {
+            c.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    private static String label(PrometheusMeterRegistry registry, String label) {
+        Matcher m = Pattern.compile("^istio_requests_total\\{[^}]*\\b" + label + "=\"([^\"]*)\"", Pattern.MULTILINE)
+                .matcher(registry.scrape());
+        assertTrue(m.find(), registry.scrape());
+        return m.group(1);
+    }
+
+    @Test
+    void anIstioClientOfTheMeshsCaReachesTheApplicationAsMutualTlsWithBothPrincipals() throws Exception {
+        int port = start(identity());
+        assertEquals("reviews", get(port, CALLER));
+        for (int i = 0; i < 200 && requests.isEmpty(); i++) {
+            Thread.sleep(25);
+        }
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics.create(registry, new WorkloadInfo("reviews-v1", "default", "reviews", "v1"))
+                .record(requests.get(0));
+        assertEquals("mutual_tls", label(registry, "connection_security_policy"));
+        assertEquals(PRODUCTPAGE, label(registry, "source_principal"));
+        assertEquals(REVIEWS, label(registry, "destination_principal"));
+    }
+
+    @Test
+    void aClientWithoutACertificateIsRefused() throws Exception {
+        int port = start(identity());
+        assertThrows(Exception.class, () -> get(port, null));
+        assertTrue(requests.isEmpty());
+    }
+
+    @Test
+    void withoutAnIdentityDirectoryTheChainLoadsAndItsConnectionsAreClosed() throws Exception {
+        int port = start(null);
+        assertThrows(Exception.class, () -> get(port, CALLER));
+        assertTrue(requests.isEmpty());
+    }
+
+    @Test
+    void aMissingIdentityFileRefusesTheListenerByName() throws Exception {
+        Path id = identity();
+        Files.delete(id.resolve("key.pem"));
+        Exception e = assertThrows(Exception.class, () -> start(id));
+        assertTrue(e.getMessage().contains("virtualInbound") && e.getMessage().contains("key.pem"), e.getMessage());
+    }
+}

@@ -1,0 +1,246 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.upstream.TestCertificates;
+import dev.inmesh.runtime.upstream.TestCertificates.Issued;
+import io.netty.handler.ssl.DelegatingSslContext;
+import io.netty.handler.ssl.SslContext;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.net.JdkSSLEngineOptions;
+import io.vertx.core.spi.tls.SslContextFactory;
+import io.vertx.ext.web.client.HttpResponse;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLEngine;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Istio's mesh mTLS from the in-JVM client, with the workload identity from files ({@code inmesh.identity.dir}): a
+ * cluster shaped as istiod writes an ISTIO_MUTUAL one (SDS {@code default} and {@code ROOTCA}, a SPIFFE SAN
+ * matcher, ALPN {@code istio-peer-exchange, istio}) reaches a loopback TLS server that requires a client certificate
+ * of the mesh's CA, offering the ALPN an Istio sidecar offers; a server without the SAN fails the connection (UF),
+ * and rotated identity files are presented from a later connection on.
+ */
+@Timeout(60)
+class MeshIstioMutualTlsTest {
+    private static final String RATINGS = "spiffe://cluster.local/ns/default/sa/bookinfo-ratings";
+    private static final String PRODUCTPAGE = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage";
+    private static final Issued MESH_CA = TestCertificates.ca("cluster.local");
+    private static final Issued SERVER = TestCertificates.issue(MESH_CA, "ratings", List.of(), List.of(RATINGS));
+    private static final Issued CLIENT = TestCertificates.issue(MESH_CA, "productpage", List.of(),
+            List.of(PRODUCTPAGE));
+    private static final Issued ROTATED = TestCertificates.issue(MESH_CA, "productpage-rotated", List.of(),
+            List.of(PRODUCTPAGE));
+
+    private final Vertx vertx = Vertx.vertx();
+    /** The ALPN lists the server was offered, one per handshake. */
+    private final List<List<String>> offered = new CopyOnWriteArrayList<>();
+    private final List<StreamInfo> requests = new CopyOnWriteArrayList<>();
+    private Mesh mesh;
+    @TempDir
+    Path dir;
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (mesh != null) {
+            mesh.close().await(5, TimeUnit.SECONDS);
+        }
+        vertx.close().await(5, TimeUnit.SECONDS);
+    }
+
+    /** The identity directory with Istio's file names: the client's chain and key, the mesh's root. */
+    private Path identity(Issued own) throws Exception {
+        Path id = Files.createDirectories(dir.resolve("identity"));
+        Files.writeString(id.resolve("key.pem"), own.keyPem());
+        Files.writeString(id.resolve("cert-chain.pem"), own.certificatePem());
+        Files.writeString(id.resolve("root-cert.pem"), MESH_CA.certificatePem());
+        return id;
+    }
+
+    /**
+     * The mesh whose cluster to {@code port} has istiod's ISTIO_MUTUAL transport socket, expecting {@code san}. Its
+     * SNI is a DNS name: the JDK's TLS servers refuse Istio's own ({@code outbound_.9080_._.HOST}), which
+     * {@link #istiosSniIsSentAsItIs} sees on the wire.
+     */
+    private Mesh mesh(int port, String san, Path identity) throws Exception {
+        return mesh(port, san, identity, "reviews.default.svc.cluster.local");
+    }
+
+    private Mesh mesh(int port, String san, Path identity, String sni) throws Exception {
+        Path file = dir.resolve("mesh.yaml");
+        Files.writeString(file, MeshWebClientTest.config("", port) + """
+                    transport_socket:
+                      name: envoy.transport_sockets.tls
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+                        sni: "%s"
+                        common_tls_context:
+                          tls_params: {tls_minimum_protocol_version: TLSv1_2, tls_maximum_protocol_version: TLSv1_3}
+                          alpn_protocols: [istio-peer-exchange, istio]
+                          tls_certificate_sds_secret_configs:
+                          - name: default
+                            sds_config:
+                              api_config_source:
+                                api_type: GRPC
+                                grpc_services: [{envoy_grpc: {cluster_name: sds-grpc}}]
+                          combined_validation_context:
+                            default_validation_context:
+                              match_subject_alt_names: [{exact: "%s"}]
+                            validation_context_sds_secret_config:
+                              name: ROOTCA
+                              sds_config:
+                                api_config_source:
+                                  api_type: GRPC
+                                  grpc_services: [{envoy_grpc: {cluster_name: sds-grpc}}]
+                """.formatted(sni, san));
+        MeshOptions o = new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage").setVersion("v1")
+                .setConfigFile(file.toString()).setAdminPort(-1);
+        if (identity != null) {
+            o.setIdentityDir(identity.toString());
+        }
+        mesh = Mesh.create(vertx, o);
+        ((DefaultMesh) mesh).addObserver(requests::add);
+        mesh.start().await(10, TimeUnit.SECONDS);
+        return mesh;
+    }
+
+    /**
+     * A TLS server with the ratings identity requiring a client certificate of the mesh's CA, answering with the
+     * client's subject; it records the ALPN each client offers and picks http/1.1 from it, as an Istio sidecar's
+     * inbound chain (alpn_protocols h2, http/1.1) would for these clients.
+     */
+    private int server() throws Exception {
+        return vertx.createHttpServer(TestCertificates.requiringClientCertificate(SERVER, MESH_CA)
+                        .setSslEngineOptions(new RecordingEngineOptions(offered)))
+                .requestHandler(TestCertificates::answerClientSubject)
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+    }
+
+    private String call() throws Exception {
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        return r.statusCode() + " " + r.bodyAsString();
+    }
+
+    @Test
+    void anIstioMutualClusterPresentsTheWorkloadIdentityAndOffersIstiosAlpn() throws Exception {
+        mesh(server(), RATINGS, identity(CLIENT));
+        assertEquals("200 client=CN=productpage", call());
+        // as an Istio sidecar's HTTP/1.1 connection through its istio.alpn filter: the inbound HTTP chain's names
+        assertEquals(List.of("istio-http/1.1", "istio", "http/1.1"), offered.get(0));
+    }
+
+    @Test
+    void aServerWithoutTheSpiffeIdTheClusterNamesFailsTheConnection() throws Exception {
+        mesh(server(), "spiffe://cluster.local/ns/default/sa/bookinfo-details", identity(CLIENT));
+        assertEquals(503, Integer.parseInt(call().substring(0, 3)));
+        for (int i = 0; i < 200 && requests.isEmpty(); i++) {
+            Thread.sleep(25);
+        }
+        assertTrue(requests.get(0).responseFlags().contains(ResponseFlag.UPSTREAM_CONNECTION_FAILURE),
+                requests.get(0).toString());
+    }
+
+    @Test
+    void aRotatedIdentityIsPresentedFromALaterConnectionOn() throws Exception {
+        Path id = identity(CLIENT);
+        mesh(server(), RATINGS, id);
+        assertEquals("200 client=CN=productpage", call());
+        Files.writeString(id.resolve("key.pem"), ROTATED.keyPem());
+        Files.writeString(id.resolve("cert-chain.pem"), ROTATED.certificatePem());
+        String last = null;
+        // the files are looked at every second; a pooled connection keeps the old certificate until it closes
+        for (int i = 0; i < 100 && (last == null || !last.contains("rotated")); i++) {
+            Thread.sleep(100);
+            last = call();
+        }
+        assertEquals("200 client=CN=productpage-rotated", last);
+    }
+
+    @Test
+    void withoutAnIdentityDirectoryIstiosSecretsAreRefusedByName() throws Exception {
+        Exception e = assertThrows(Exception.class, () -> mesh(server(), RATINGS, null));
+        assertTrue(e.getMessage().contains("\"default\"") && e.getMessage().contains("inmesh.identity.dir"),
+                e.getMessage());
+    }
+
+    @Test
+    void aMissingIdentityFileRejectsTheClusterByName() throws Exception {
+        Path id = identity(CLIENT);
+        Files.delete(id.resolve("root-cert.pem"));
+        Exception e = assertThrows(Exception.class, () -> mesh(server(), RATINGS, id));
+        assertTrue(e.getMessage().contains("outbound|9080||reviews.default.svc.cluster.local")
+                && e.getMessage().contains("root-cert.pem"), e.getMessage());
+    }
+
+    @Test
+    void istiosSniIsSentAsItIs() throws Exception {
+        // a server that keeps the first bytes of each connection (the ClientHello) and closes it
+        var hello = new java.util.concurrent.CompletableFuture<String>();
+        int port = vertx.createNetServer().connectHandler(so -> so.handler(b -> {
+            hello.complete(b.toString(java.nio.charset.StandardCharsets.ISO_8859_1));
+            so.close();
+        })).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        mesh(port, RATINGS, identity(CLIENT), "outbound_.9080_._.reviews.default.svc.cluster.local");
+        assertEquals(503, Integer.parseInt(call().substring(0, 3)));
+        assertTrue(hello.get(10, TimeUnit.SECONDS).contains("outbound_.9080_._.reviews.default.svc.cluster.local"));
+    }
+
+    /**
+     * The JDK's engines, each recording the ALPN list its client offers and picking http/1.1 from it (none when it
+     * is not offered).
+     */
+    private static final class RecordingEngineOptions extends JdkSSLEngineOptions {
+        private final List<List<String>> offered;
+
+        RecordingEngineOptions(List<List<String>> offered) {
+            this.offered = offered;
+        }
+
+        @Override
+        public JdkSSLEngineOptions copy() {
+            return this;
+        }
+
+        @Override
+        public SslContextFactory sslContextFactory() {
+            SslContextFactory base = super.sslContextFactory();
+            return (SslContextFactory) Proxy.newProxyInstance(getClass().getClassLoader(),
+                    new Class<?>[] {SslContextFactory.class}, (self, method, args) -> {
+                        Object out;
+                        try {
+                            out = method.invoke(base, args);
+                        } catch (InvocationTargetException e) {
+                            throw e.getCause();
+                        }
+                        if (out instanceof SslContext context) {
+                            return new DelegatingSslContext(context) {
+                                @Override
+                                protected void initEngine(SSLEngine engine) {
+                                    engine.setHandshakeApplicationProtocolSelector((e, protocols) -> {
+                                        offered.add(List.copyOf(protocols));
+                                        return protocols.contains("http/1.1") ? "http/1.1" : "";
+                                    });
+                                }
+                            };
+                        }
+                        return out == base ? self : out;
+                    });
+        }
+    }
+}
