@@ -203,6 +203,22 @@ public final class ProxyCommand implements Callable<Integer> {
         return stop;
     }
 
+    /**
+     * The JDK's TLS servers refuse a ClientHello whose SNI is no DNS host name (an illegal_parameter alert), and an
+     * Istio sidecar sends its mTLS cluster's {@code outbound_.9080_._.HOST}: with a workload identity, this proxy's
+     * servers leave the SNI extension alone ({@code jdk.tls.server.disableExtensions=server_name}, unless the JVM
+     * was given a value), taking a chain's requested server name from its TLS inspector instead. To be called before
+     * the JVM's TLS starts, which reads the property once.
+     */
+    static void acceptIstioServerNames(dev.inmesh.runtime.tls.WorkloadIdentity identity) {
+        if (identity != null && System.getProperty(SERVER_DISABLED_EXTENSIONS) == null) {
+            System.setProperty(SERVER_DISABLED_EXTENSIONS, "server_name");
+        }
+    }
+
+    /** The JDK's system property of the TLS extensions its servers ignore. */
+    static final String SERVER_DISABLED_EXTENSIONS = "jdk.tls.server.disableExtensions";
+
     /** The workload identity directory: {@code --identity-dir}, else {@code inmesh.identity.dir}; null for none. */
     dev.inmesh.runtime.tls.WorkloadIdentity workloadIdentity(MeshOptions o) {
         return dev.inmesh.runtime.tls.WorkloadIdentity.of(first(identityDir == null ? null : identityDir.toString(),
@@ -221,6 +237,8 @@ public final class ProxyCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         MeshOptions o = MeshSettings.fromConfiguration();
+        dev.inmesh.runtime.tls.WorkloadIdentity workloadIdentity = workloadIdentity(o);
+        acceptIstioServerNames(workloadIdentity);
         Identity identity = identity(o, System.getenv());
         WorkloadInfo local = identity.local();
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -264,7 +282,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     .withIdentity(local, identity.peerMetadata(), identity.peerMetadataId())
                     .withDrainTime(java.time.Duration.ofSeconds(Math.max(0, drainTime)))
                     .withXds(xds)
-                    .withWorkloadIdentity(workloadIdentity(o)));
+                    .withWorkloadIdentity(workloadIdentity));
         } catch (Exception e) {
             System.err.println("inmesh proxy: " + e.getMessage());
             closeQuietly(identityStop);

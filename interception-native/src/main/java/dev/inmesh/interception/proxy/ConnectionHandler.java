@@ -312,6 +312,10 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 listenerStats.tlsHandshake(DownstreamTls.clientCertificate(ssl.engine()));
             }
             serverName = DownstreamTls.requestedServerName(ssl.engine());
+            if (serverName == null && !detection.serverName().isEmpty()) {
+                // the JVM's TLS servers parse no SNI (a workload identity's Istio names): the TLS inspector's
+                serverName = detection.serverName();
+            }
             mutualTls = tls.verifiedPeer(ssl.engine());
             runChain(ctx, chain, detection);
         });

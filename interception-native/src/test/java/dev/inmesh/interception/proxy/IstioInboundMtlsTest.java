@@ -43,6 +43,8 @@ import org.junit.jupiter.api.io.TempDir;
 class IstioInboundMtlsTest {
     private static final String REVIEWS = "spiffe://cluster.local/ns/default/sa/bookinfo-reviews";
     private static final String PRODUCTPAGE = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage";
+    /** The SNI of Istio's mTLS cluster to reviews, which the JDK takes for no host name. */
+    private static final String ISTIO_SNI = "outbound_.9080_._.reviews.default.svc.cluster.local";
     private static final Issued MESH_CA = TestCertificates.ca("cluster.local");
     private static final Issued OWN = TestCertificates.issue(MESH_CA, "reviews", List.of(), List.of(REVIEWS));
     private static final Issued CALLER = TestCertificates.issue(MESH_CA, "productpage", List.of(),
@@ -75,6 +77,11 @@ class IstioInboundMtlsTest {
 
     /** A virtualInbound-like listener on {@code port} with Istio's inbound mTLS HTTP chain to the application. */
     private String config(int port) {
+        return config(port, app);
+    }
+
+    /** The same, to the application on port {@code app}. */
+    static String config(int port, int app) {
         String sds = "sds_config: {api_config_source: {api_type: GRPC, grpc_services: [{envoy_grpc: "
                 + "{cluster_name: sds-grpc}}]}, initial_fetch_timeout: 0s}";
         String chain = """
@@ -108,6 +115,70 @@ class IstioInboundMtlsTest {
                 """.formatted(sds, sds);
         return "static_resources:\n  listeners:\n" + Http1RequestsTest.listener("virtualInbound", port, "")
                 .replace("    filter_chains:\n    - filters:\n", chain) + Http1RequestsTest.clusterC(app);
+    }
+
+    /**
+     * A client as an Istio sidecar connects: Istio's SNI for the mTLS cluster (no DNS name), ALPN
+     * {@code istio-http/1.1, istio, http/1.1}, the caller's certificate; the raw HTTP/1.1 answer to a GET.
+     */
+    private static String istioSidecarGet(int port) throws Exception {
+        var certs = java.security.cert.CertificateFactory.getInstance("X.509");
+        var keys = java.security.KeyStore.getInstance("PKCS12");
+        keys.load(null, null);
+        keys.setKeyEntry("caller", CALLER.key(), new char[0], new java.security.cert.Certificate[] {
+            certs.generateCertificate(new java.io.ByteArrayInputStream(CALLER.certificatePem().getBytes()))});
+        var trust = java.security.KeyStore.getInstance("PKCS12");
+        trust.load(null, null);
+        trust.setCertificateEntry("mesh", certs.generateCertificate(
+                new java.io.ByteArrayInputStream(MESH_CA.certificatePem().getBytes())));
+        var kmf = javax.net.ssl.KeyManagerFactory.getInstance("PKIX");
+        kmf.init(keys, new char[0]);
+        var tmf = javax.net.ssl.TrustManagerFactory.getInstance("PKIX");
+        tmf.init(trust);
+        var tls = javax.net.ssl.SSLContext.getInstance("TLS");
+        tls.init(kmf.getKeyManagers(), tmf.getTrustManagers(), null);
+        try (var socket = (javax.net.ssl.SSLSocket) tls.getSocketFactory().createSocket("127.0.0.1", port)) {
+            socket.setSoTimeout(10_000);
+            var p = socket.getSSLParameters();
+            p.setServerNames(List.of(dev.inmesh.runtime.upstream.UpstreamTls.serverName(ISTIO_SNI)));
+            p.setApplicationProtocols(new String[] {"istio-http/1.1", "istio", "http/1.1"});
+            socket.setSSLParameters(p);
+            socket.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n"
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            return new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII);
+        }
+    }
+
+    @Test
+    void theProxyCommandTakesAnIstioSidecarsConnectionWhoseSniIsNoDnsName() throws Exception {
+        int port = LoopbackProxy.freePort();
+        Path config = Files.writeString(dir.resolve("proxy.yaml"), config(port));
+        Path log = dir.resolve("access.log");
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                System.getProperty("java.class.path"), "dev.inmesh.cli.InmeshCommand", "proxy", "-c",
+                config.toString(), "--identity-dir", identity().toString(), "--no-admin", "--access-log",
+                log.toString()).redirectErrorStream(true).redirectOutput(dir.resolve("proxy.out").toFile()).start();
+        try {
+            for (int i = 0; i < 300; i++) {
+                try (var probe = new java.net.Socket("127.0.0.1", port)) {
+                    break;
+                } catch (java.io.IOException notYet) {
+                    Thread.sleep(100);
+                }
+            }
+            String answer = istioSidecarGet(port);
+            assertTrue(answer.startsWith("HTTP/1.1 200") && answer.endsWith("reviews"), answer);
+            // the SNI, from the TLS inspector, in the access log's %REQUESTED_SERVER_NAME%
+            String line = "";
+            for (int i = 0; i < 100 && !line.contains(ISTIO_SNI); i++) {
+                Thread.sleep(100);
+                line = Files.exists(log) ? Files.readString(log) : "";
+            }
+            assertTrue(line.contains(ISTIO_SNI), line + Files.readString(dir.resolve("proxy.out")));
+        } finally {
+            p.destroy();
+            p.waitFor(10, TimeUnit.SECONDS);
+        }
     }
 
     private int start(Path identity) throws Exception {
