@@ -21,8 +21,9 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * Watches the files of Istio's file SDS names ({@code file-cert:CERT~KEY}, {@code file-root:CA}) that compiled TLS
- * contexts use, as Istio's agent watches them and serves a changed file to Envoy again: every second, on a thread of
+ * Watches the files of Istio's file SDS names ({@code file-cert:CERT~KEY}, {@code file-root:CA}, and the workload
+ * identity directory's for {@code default} and {@code ROOTCA}) that compiled TLS contexts use, as Istio's agent
+ * watches them and serves a changed file to Envoy again: every second, on a thread of
  * its own (never an event loop), it compares each file's modification time and size with what it saw; a file that
  * changed is read, and when its text differs from what the context was compiled with, the context's owner rebuilds
  * it with the new texts. A rebuild that fails (a file unreadable, or not a usable PEM) keeps the last good material

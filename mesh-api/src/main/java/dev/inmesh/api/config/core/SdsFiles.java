@@ -5,8 +5,10 @@ import java.util.Set;
 
 /**
  * The files a TLS context's PEMs were read from through Istio's file SDS names ({@code file-cert:CERT~KEY},
- * {@code file-root:CA}), which Istio's agent watches and serves again when they change; null where a PEM came from
- * anywhere else (a plain {@code filename}, which Envoy reads once, or an inline value).
+ * {@code file-root:CA}) or its secrets {@code default} and {@code ROOTCA} (a workload identity directory's
+ * {@code cert-chain.pem}, {@code key.pem} and {@code root-cert.pem}), which Istio's agent watches and serves again
+ * when they change; null where a PEM came from anywhere else (a plain {@code filename}, which Envoy reads once, or an
+ * inline value).
  *
  * @param certificateChain the certificate chain's file, or null
  * @param privateKey the private key's file, or null
