@@ -391,7 +391,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         InetSocketAddress remote = new InetSocketAddress(host.address().address(), host.address().port());
         int connectTimeout = (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis());
         host.stats().requestStarted();
-        runtime.connect(down, remote, local, connectTimeout, cluster, null).addListener(f -> {
+        runtime.connect(down, remote, local, connectTimeout, cluster, host, null).addListener(f -> {
             if (!f.isSuccess()) {
                 breakers.connectionClosed();
                 host.stats().requestFinished();

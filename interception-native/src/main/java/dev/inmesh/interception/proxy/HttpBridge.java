@@ -1327,7 +1327,7 @@ final class HttpBridge {
             p.remove("http1");
             host.stats().requestStarted();
             conn.runtime().connect(down, remote, local,
-                    (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()), cluster,
+                    (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()), cluster, host,
                     requestHost(rr.authority()))
                     .addListener(cf -> {
                         if (!cf.isSuccess() || !down.isActive()) {

@@ -3,6 +3,7 @@ package dev.inmesh.interception.proxy;
 import dev.inmesh.api.config.core.TcpKeepalive;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.SocketKeepalive;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import dev.inmesh.runtime.upstream.UpstreamTls;
@@ -126,20 +127,23 @@ final class ProxyRuntime {
     /**
      * Opens an upstream TCP connection on the downstream channel's event loop, auto-read off and half-close allowed,
      * with the cluster's TCP keep-alive ({@code upstream_connection_options.tcp_keepalive}) set before it connects;
-     * over TLS when the cluster has a TLS transport socket, the future then completing once the handshake is done
+     * over TLS when the host's transport socket is TLS, the future then completing once the handshake is done
      * (a failed handshake fails it, as a failed connect, and closes the connection).
      *
      * @param local the source address to bind (port 0), or null
-     * @param cluster the cluster the host is of, whose TLS the connection takes (a cluster whose TLS is not usable
-     *     gets a failed future: its connections do not go in plaintext)
+     * @param cluster the cluster the host is of
+     * @param host the host: the connection takes the transport socket its metadata chose in the cluster (a transport
+     *     socket match's, else the cluster's own; one whose TLS is not usable gets a failed future: its connections do
+     *     not go in plaintext)
      * @param requestHost the host (without port) of the request a WebSocket relay carries, for the cluster's
      *     {@code auto_sni} and {@code auto_san_validation}; null for tcp_proxy
      */
     ChannelFuture connect(Channel downstream, InetSocketAddress remote, InetSocketAddress local,
-                          int connectTimeoutMillis, UpstreamCluster cluster, String requestHost) {
+                          int connectTimeoutMillis, UpstreamCluster cluster, Host host,
+                          String requestHost) {
         UpstreamTls tls;
         try {
-            tls = cluster.tls();
+            tls = cluster.tls(host);
         } catch (IllegalStateException e) {
             return downstream.newFailedFuture(e);
         }

@@ -27,6 +27,7 @@ import org.junit.jupiter.api.Timeout;
  * TLS, with the cluster's SNI, verified against its trusted CA; an upstream the CA does not vouch for gets nothing. A
  * WebSocket relay to a cluster with {@code auto_sni} and {@code auto_san_validation} connects as Envoy's router does
  * for an upgrade: the request's host (without its port) is the SNI, and the certificate must have a SAN naming it.
+ * A host whose {@code transport_socket_matches} entry is TLS is relayed over TLS too.
  */
 @Timeout(30)
 class TcpRelayTlsTest {
@@ -64,25 +65,30 @@ class TcpRelayTlsTest {
     /** The access log lines of the relayed connections. */
     private final java.util.List<String> tcpLines = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-    /** A proxy relaying to {@code port} over TLS with these UpstreamTlsContext fields. */
-    private static LoopbackProxy proxy(String context, int port) throws Exception {
-        return new LoopbackProxy(TcpRelayTest.config(LoopbackProxy.freePort(), "", """
-                    transport_socket:
-                      name: envoy.transport_sockets.tls
-                      typed_config:
-                        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
-                """ + context.indent(8), port));
+    /** A TLS transport socket with the upstream's SNI, verified against {@code trustedCaFile}, as YAML lines. */
+    private static String tlsSocket(String trustedCaFile, int indent) {
+        return """
+                transport_socket:
+                  name: envoy.transport_sockets.tls
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+                    sni: upstream.example.com
+                    common_tls_context:
+                      validation_context: {trusted_ca: {filename: "%s"}}
+                """.formatted(trustedCaFile).indent(indent);
     }
 
     private String relay(String trustedCaFile) throws Exception {
+        return relay(port -> TcpRelayTest.config(port, "", tlsSocket(trustedCaFile, 4), upstream.actualPort()));
+    }
+
+    /** The bytes a client gets back for "ping" through a proxy of the configuration made for its port. */
+    private String relay(java.util.function.IntFunction<String> config) throws Exception {
         if (proxy != null) {
             proxy.close();
         }
-        proxy = proxy("""
-                sni: upstream.example.com
-                common_tls_context:
-                  validation_context: {trusted_ca: {filename: "%s"}}
-                """.formatted(trustedCaFile), upstream.actualPort());
+        int port = LoopbackProxy.freePort();
+        proxy = new LoopbackProxy(config.apply(port));
         proxy.router.upstreamStats(metrics::upstream);
         proxy.server.tcpAccessLog(dev.inmesh.runtime.accesslog.AccessLog.create(
                 dev.inmesh.runtime.accesslog.AccessLog.Format.TEXT, tcpLines::add)::log);
@@ -111,20 +117,21 @@ class TcpRelayTlsTest {
     }
 
     @Test
-    void aTcpProxyConnectionOffersTheClustersAlpnAsItIs() throws Exception {
-        // Istio's ISTIO_MUTUAL cluster's names, which an Istio sidecar's inbound TCP chain takes: in the ClientHello
-        var hello = new java.util.concurrent.CompletableFuture<String>();
-        int capture = vertx.createNetServer().connectHandler(so -> so.handler(b -> {
-            hello.complete(b.toString(StandardCharsets.ISO_8859_1));
-            so.close();
-        })).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
-        proxy = proxy("common_tls_context: {alpn_protocols: [istio-peer-exchange, istio]}\n", capture);
-        try (Socket s = new Socket()) {
-            s.connect(proxy.addresses.get(0), 2_000);
-            s.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
-            // the ALPN extension's list: each name after its length
-            assertTrue(hello.get(10, TimeUnit.SECONDS).contains("\u0013istio-peer-exchange\u0005istio"));
-        }
+    void aHostWhoseTransportSocketMatchIsTlsGetsTheClientsBytesOverTlsAsThatMatchSays() throws Exception {
+        // the cluster's own socket is plaintext; the host's envoy.transport_socket_match metadata picks the TLS match
+        String matches = """
+                    transport_socket_matches:
+                    - name: tlsMode-istio
+                      match: {tlsMode: istio}
+                %s
+                    - name: tlsMode-disabled
+                      match: {}
+                      transport_socket: {name: envoy.transport_sockets.raw_buffer}
+                """.formatted(tlsSocket(serverCert.certificatePath(), 6).stripTrailing());
+        String labelled = "              metadata: {filter_metadata: {envoy.transport_socket_match: "
+                + "{tlsMode: istio}}}\n";
+        assertEquals("sni=upstream.example.com ping", relay(port -> TcpRelayTest.config(port, "", matches,
+                upstream.actualPort()) + labelled));
     }
 
     @Test
@@ -214,5 +221,28 @@ class TcpRelayTlsTest {
         webSocketProxy(true); // the server's certificate has no SAN at all
         Exception e = org.junit.jupiter.api.Assertions.assertThrows(Exception.class, this::webSocketExchange);
         assertTrue(String.valueOf(e.getMessage()).contains("503"), String.valueOf(e));
+    }
+
+    @Test
+    void aTcpProxyConnectionOffersTheClustersAlpnAsItIs() throws Exception {
+        // Istio's ISTIO_MUTUAL cluster's names, which an Istio sidecar's inbound TCP chain takes: in the ClientHello
+        var hello = new java.util.concurrent.CompletableFuture<String>();
+        int capture = vertx.createNetServer().connectHandler(so -> so.handler(b -> {
+            hello.complete(b.toString(StandardCharsets.ISO_8859_1));
+            so.close();
+        })).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        proxy = new LoopbackProxy(TcpRelayTest.config(LoopbackProxy.freePort(), "", """
+                transport_socket:
+                  name: envoy.transport_sockets.tls
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+                    common_tls_context: {alpn_protocols: [istio-peer-exchange, istio]}
+                """.indent(4), capture));
+        try (Socket s = new Socket()) {
+            s.connect(proxy.addresses.get(0), 2_000);
+            s.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            // the ALPN extension's list: each name after its length
+            assertTrue(hello.get(10, TimeUnit.SECONDS).contains("\u0013istio-peer-exchange\u0005istio"));
+        }
     }
 }

@@ -57,13 +57,8 @@ final class CertsJson {
             }
         }
         for (UpstreamCluster cluster : new TreeMap<>(snapshot.clusterManager().clusters()).values()) {
-            UpstreamTls tls;
-            try {
-                tls = cluster.tls();
-            } catch (IllegalStateException e) {
-                continue; // TLS not usable: no certificate in use
-            }
-            if (tls != null) {
+            // its own transport socket's and its transport socket matches' (TLS not usable: no certificate in use)
+            for (UpstreamTls tls : cluster.tlsInUse()) {
                 var c = tls.context();
                 add(out, c.certificateChain(), c.trustedCa(), c.sdsFiles(), now);
             }

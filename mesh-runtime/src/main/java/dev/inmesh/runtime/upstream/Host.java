@@ -29,6 +29,8 @@ public final class Host implements LbHost {
     private volatile Locality locality;
     private volatile int priority;
     private volatile Metadata metadata;
+    /** The transport socket the host's metadata chose in its cluster, or null before it was placed. */
+    volatile TransportSockets.Slot socket;
     /** Set while the host is in use, cleared by ORIGINAL_DST cleanup sweeps. */
     volatile boolean used;
     final HostPool pool;

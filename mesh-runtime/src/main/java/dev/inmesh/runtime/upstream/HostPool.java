@@ -20,7 +20,7 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * One host's connection pool: a Vert.x HttpClient whose default host and port are the host's, made on first use
  * with the cluster's settings (HTTP/1.1 keep-alive or h2c with prior knowledge, each a client of its own, over TLS
- * when the cluster has a TLS transport socket (HTTP/2 then through ALPN), connect
+ * when the host's transport socket is TLS (HTTP/2 then through ALPN), connect
  * timeout, bind address, connection and pending limits from the circuit breakers; one multiplexed connection for
  * HTTP/2; the connections' idle timeout, maximum duration and, for HTTP/1.1, maximum requests; TCP keep-alive),
  * split by event loop when the limits are generous (see {@link Current}). When the settings change, the old clients

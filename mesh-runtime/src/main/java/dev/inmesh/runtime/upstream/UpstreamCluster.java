@@ -4,6 +4,7 @@ import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.CommonHttpProtocolOptions;
 import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.TransportSocketMatch;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext;
 import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.api.config.core.SocketAddress;
@@ -44,29 +45,24 @@ public final class UpstreamCluster {
     private final Map<String, Host> originalDstHosts = new ConcurrentHashMap<>();
 
     private volatile Cluster config;
-    /** The config's TLS compiled, or null for plaintext; set before {@link #config}. */
-    private volatile UpstreamTls tls;
-    /** The config's TLS context {@link #tls} was compiled for (its SDS files may since have been read again). */
-    private volatile UpstreamTlsContext configuredTls;
-    /** The watch of the SDS files of {@link #configuredTls}, or null. */
-    private SdsFileWatcher.Watch<UpstreamCluster> tlsWatch;
     /**
-     * Why the config's TLS could not be compiled (a record made in code with a bad PEM; the xDS parser refuses
-     * those), or null: its requests then fail to connect (UF) rather than go in plaintext.
+     * The config's transport sockets compiled (its own and its transport socket matches'), set before
+     * {@link #config}; each host points at the one its metadata chose. A socket whose TLS could not be compiled (a
+     * record made in code with a bad PEM; the xDS parser refuses those) fails its hosts' requests to connect (UF)
+     * rather than send them in plaintext.
      */
-    private volatile IllegalStateException tlsError;
+    private volatile TransportSockets sockets;
     private volatile PrioritySet prioritySet = PrioritySet.EMPTY;
     private volatile Map<String, Host> hosts = Map.of();
-    /** The pool settings of the config in force, computed once per config rather than per request. */
-    private volatile PoolSettings poolSettings;
     /** The statistics the breakers' gauges were last pointed at (see {@link #publishCircuitBreakers}). */
     private volatile dev.inmesh.runtime.stats.UpstreamStats breakersPublishedTo;
 
     /**
-     * A configuration's pool settings: for its own protocol, and for h2c (the HTTP/2 requests of a cluster that uses
-     * its downstream's protocol).
+     * A configuration's pool settings for one transport socket, computed once per configuration rather than per
+     * request: for its own protocol, and for h2c (the HTTP/2 requests of a cluster that uses its downstream's
+     * protocol).
      */
-    private record PoolSettings(Cluster config, HostPool.Settings settings, HostPool.Settings h2c) {}
+    record PoolSettings(Cluster config, HostPool.Settings settings, HostPool.Settings h2c) {}
     // guarded by this
     private LoadBalancer loadBalancer;
     private ClusterLoadAssignment assignment;
@@ -138,17 +134,36 @@ public final class UpstreamCluster {
     }
 
     /**
-     * The cluster's TLS to its hosts, or null for plaintext: for connections made outside the HTTP pools (the
-     * standalone proxy's byte relays).
+     * The TLS to one host of this cluster, or null for plaintext: the transport socket its metadata chose (a
+     * transport socket match's, else the cluster's own), for connections made outside the HTTP pools (the standalone
+     * proxy's byte relays).
      *
-     * @throws IllegalStateException when the cluster's TLS is not usable (its connections must not go in plaintext)
+     * @throws IllegalStateException when that TLS is not usable (its connections must not go in plaintext)
      */
-    public UpstreamTls tls() {
-        IllegalStateException broken = tlsError;
-        if (broken != null) {
-            throw broken;
+    public UpstreamTls tls(Host host) {
+        TransportSockets.Socket socket = socketOf(host);
+        if (socket.error != null) {
+            throw socket.error;
         }
-        return tls;
+        return socket.tls;
+    }
+
+    /** The usable TLS of every transport socket of the cluster (its own and its matches'), each once. */
+    public List<UpstreamTls> tlsInUse() {
+        List<UpstreamTls> out = new ArrayList<>();
+        for (TransportSockets.Slot slot : sockets.slots()) {
+            UpstreamTls t = slot.current.tls;
+            if (t != null && !out.contains(t)) {
+                out.add(t);
+            }
+        }
+        return out;
+    }
+
+    /** The compiled transport socket a host chose (a host not yet placed: the cluster's own). */
+    private TransportSockets.Socket socketOf(Host host) {
+        TransportSockets.Slot slot = host.socket;
+        return (slot != null ? slot : sockets.own()).current;
     }
 
     /** The breakers of the DEFAULT routing priority. */
@@ -164,9 +179,10 @@ public final class UpstreamCluster {
     /**
      * The pooled HTTP client for a host of this cluster; its default host and port are the host's, so
      * {@code client.request(method, uri)} goes there. It speaks the cluster's protocol: h2c with explicit HTTP/2,
-     * else HTTP/1.1, over TLS when the cluster has a TLS transport socket.
+     * else HTTP/1.1, over TLS when the host's transport socket (a transport socket match's, else the cluster's own)
+     * is TLS.
      *
-     * @throws IllegalStateException without Vert.x, or when the cluster's TLS is not usable
+     * @throws IllegalStateException without Vert.x, or when the host's TLS is not usable
      */
     public HttpClient httpClient(Host host) {
         return httpClient(host, false);
@@ -196,13 +212,13 @@ public final class UpstreamCluster {
             throw new IllegalStateException("no Vert.x: connection pools are unavailable");
         }
         Cluster c = config;
-        IllegalStateException broken = tlsError;
-        if (broken != null) {
-            throw broken;
+        TransportSockets.Socket socket = socketOf(host);
+        if (socket.error != null) {
+            throw socket.error;
         }
-        PoolSettings cached = poolSettings;
-        UpstreamTls upstreamTls = tls;
-        if (cached == null || cached.config != c || cached.settings.tls() != upstreamTls) {
+        PoolSettings cached = socket.poolSettings;
+        UpstreamTls upstreamTls = socket.tls;
+        if (cached == null || cached.config != c) {
             CircuitBreakers.Thresholds t = defaultBreakers.thresholds();
             String bind = c.upstreamBindAddress() == null ? null : c.upstreamBindAddress().address();
             int maxConnections = (int) Math.min(Integer.MAX_VALUE, Math.max(1, t.maxConnections()));
@@ -219,7 +235,7 @@ public final class UpstreamCluster {
                             maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive()),
                     new HostPool.Settings(connectTimeout, true, bind, maxConnections, maxPending, idleSeconds,
                             maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive()));
-            poolSettings = cached;
+            socket.poolSettings = cached;
         }
         boolean h2 = c.useDownstreamProtocol() && downstreamHttp2;
         HostPool.Settings settings = h2 ? cached.h2c : cached.settings;
@@ -260,7 +276,15 @@ public final class UpstreamCluster {
     /** Applies a cluster's configuration and, for EDS, its assignment; hosts that stay keep their state. */
     synchronized void apply(Cluster newConfig, ClusterLoadAssignment newAssignment) {
         Cluster old = this.config;
-        compileTls(newConfig);
+        compileSockets(newConfig);
+        if (old != newConfig && !newConfig.equals(old)) {
+            for (TransportSocketMatch m : newConfig.transportSocketMatches()) {
+                if (m.skipped() != null) {
+                    LOG.info(() -> "cluster " + name + ": transport socket match \"" + m.name() + "\" skipped, "
+                            + "its hosts take the next match: " + m.skipped());
+                }
+            }
+        }
         this.config = newConfig;
         defaultBreakers.thresholds(newConfig.circuitBreakers().forPriority(CircuitBreakers.RoutingPriority.DEFAULT));
         highBreakers.thresholds(newConfig.circuitBreakers().forPriority(CircuitBreakers.RoutingPriority.HIGH));
@@ -293,60 +317,61 @@ public final class UpstreamCluster {
     }
 
     /**
-     * Compiles the TLS of a new config once, off the request path; unchanged TLS keeps what was compiled. Changed TLS
-     * drains the hosts' pools per request host name ({@code auto_sni}), which a name not asked for again would
-     * otherwise keep with the old TLS.
+     * Compiles the transport sockets of a new config once, off the request path: a socket whose configured TLS is
+     * unchanged keeps what was compiled (and its SDS files as last read); the watches of sockets that went stop. The
+     * hosts then choose their sockets again ({@link #setHosts}).
      */
-    private void compileTls(Cluster newConfig) {
-        UpstreamTls current = tls;
-        UpstreamTlsContext configured = configuredTls;
-        if (current != null && current.context().perRequestHost()
-                && (newConfig.tls() == null || !newConfig.tls().equals(configured))) {
-            hosts.values().forEach(h -> h.pool.drainPerRequestHost());
-            originalDstHosts.values().forEach(h -> h.pool.drainPerRequestHost());
+    private void compileSockets(Cluster newConfig) {
+        TransportSockets previous = sockets;
+        TransportSockets next = TransportSockets.of(newConfig, previous, this::compileSlot);
+        if (previous != null) {
+            List<TransportSockets.Slot> kept = next.slots();
+            previous.slots().stream().filter(s -> !kept.contains(s)).forEach(UpstreamCluster::unwatch);
         }
-        if (newConfig.tls() == null) {
-            watchTls(null);
-            tls = null;
-            tlsError = null;
-        } else if (current == null || !newConfig.tls().equals(configured) || tlsError != null) {
-            try {
-                tls = UpstreamTls.compile(newConfig.tls());
-                tlsError = null;
-                watchTls(newConfig.tls());
-            } catch (IllegalArgumentException e) {
-                LOG.warning(() -> "cluster " + name + ": TLS not usable, its requests fail: " + e.getMessage());
-                tls = null;
-                tlsError = new IllegalStateException("cluster " + name + ": TLS not usable: " + e.getMessage(), e);
-            }
-        }
+        sockets = next;
     }
 
-    /** Watches the SDS files of a newly compiled context (none: stops watching). */
-    private synchronized void watchTls(UpstreamTlsContext c) {
-        if (tlsWatch != null) {
-            tlsWatch.cancel();
-            tlsWatch = null;
+    /** A new transport socket: its TLS compiled and its SDS files watched, or why its TLS is not usable. */
+    private TransportSockets.Slot compileSlot(UpstreamTlsContext c) {
+        if (c == null) {
+            return new TransportSockets.Slot(null, new TransportSockets.Socket(null, null));
         }
-        configuredTls = c;
-        if (c != null) {
-            tlsWatch = SdsFileWatcher.watch(this, "cluster " + name, TlsMaterial.sdsTexts(c.sdsFiles(),
-                    c.certificateChain(), c.privateKey(), c.trustedCa()), UpstreamCluster::reloadTls);
+        UpstreamTls compiled;
+        try {
+            compiled = UpstreamTls.compile(c);
+        } catch (IllegalArgumentException e) {
+            LOG.warning(() -> "cluster " + name + ": TLS not usable, its requests fail: " + e.getMessage());
+            return new TransportSockets.Slot(c, new TransportSockets.Socket(null,
+                    new IllegalStateException("cluster " + name + ": TLS not usable: " + e.getMessage(), e)));
+        }
+        TransportSockets.Slot slot = new TransportSockets.Slot(c, new TransportSockets.Socket(compiled, null));
+        slot.watch = SdsFileWatcher.watch(this, "cluster " + name, TlsMaterial.sdsTexts(c.sdsFiles(),
+                c.certificateChain(), c.privateKey(), c.trustedCa()), (cluster, texts) -> cluster.reloadTls(slot,
+                texts));
+        return slot;
+    }
+
+    /** Stops watching a transport socket's SDS files. */
+    private static void unwatch(TransportSockets.Slot slot) {
+        if (slot.watch != null) {
+            slot.watch.cancel();
+            slot.watch = null;
         }
     }
 
     /**
-     * An SDS file of the cluster's TLS changed (off the event loop): new connections use the new certificate and
-     * CAs, as Envoy's cluster takes an SDS secret update; the pools of the old TLS drain (their requests finish).
+     * An SDS file of a transport socket's TLS changed (off the event loop): new connections to its hosts use the new
+     * certificate and CAs, as Envoy's cluster takes an SDS secret update; the pools of the old TLS drain (their
+     * requests finish).
      *
      * @throws IllegalArgumentException when the new PEMs are not usable (the old TLS stays)
      */
-    private void reloadTls(Map<String, String> texts) {
-        UpstreamTls current = tls;
-        if (current == null) {
+    private void reloadTls(TransportSockets.Slot slot, Map<String, String> texts) {
+        TransportSockets.Socket current = slot.current;
+        if (current.tls == null) {
             return;
         }
-        UpstreamTlsContext c = current.context();
+        UpstreamTlsContext c = current.tls.context();
         SdsFiles f = c.sdsFiles();
         // compiled outside the lock the request path may take
         UpstreamTls next = UpstreamTls.compile(c.withPems(
@@ -354,15 +379,33 @@ public final class UpstreamCluster {
                 TlsMaterial.sdsText(texts, f.privateKey(), c.privateKey()),
                 TlsMaterial.sdsText(texts, f.trustedCa(), c.trustedCa())));
         synchronized (this) {
-            if (tls != current || closed) {
+            if (slot.current != current || closed || !sockets.slots().contains(slot)) {
                 return; // a new configuration's TLS came meanwhile
             }
             if (c.perRequestHost()) {
-                hosts.values().forEach(h -> h.pool.drainPerRequestHost());
-                originalDstHosts.values().forEach(h -> h.pool.drainPerRequestHost());
+                hosts.values().stream().filter(h -> h.socket == slot).forEach(h -> h.pool.drainPerRequestHost());
+                originalDstHosts.values().stream().filter(h -> h.socket == slot)
+                        .forEach(h -> h.pool.drainPerRequestHost());
             }
-            tls = next;
-            poolSettings = null; // made again with the new TLS: the hosts' pools change clients
+            // made again with the new TLS: the hosts' pools change clients
+            slot.current = new TransportSockets.Socket(next, null);
+        }
+    }
+
+    /**
+     * Points a host at the transport socket its metadata chooses, as Envoy resolves a host's socket when the host is
+     * made and when its metadata changes. A host whose socket changed takes new connections from its next request on
+     * (its pool's settings differ, so the old clients drain); its pools per request host name drain now, as a name
+     * not asked for again would keep the old TLS.
+     */
+    private void chooseSocket(Host h, TransportSockets in) {
+        TransportSockets.Slot next = in.select(h.metadata());
+        TransportSockets.Slot old = h.socket;
+        if (old != next) {
+            h.socket = next;
+            if (old != null && old.perRequestHost()) {
+                h.pool.drainPerRequestHost();
+            }
         }
     }
 
@@ -395,12 +438,15 @@ public final class UpstreamCluster {
                 } else {
                     h.update(e, l.locality(), l.priority());
                 }
+                chooseSocket(h, sockets);
                 next.put(key, h);
                 group.add(h);
             }
             byPriority.get(l.priority()).add(new HostSet.LocalityHosts(l.locality(), l.loadBalancingWeight(), group));
         }
         Map<String, Host> nextHosts = Map.copyOf(next);
+        TransportSockets in = sockets;
+        originalDstHosts.values().forEach(h -> chooseSocket(h, in));
         this.hosts = nextHosts;
         this.byPriority = byPriority;
         this.overprovisioningFactor = cla.overprovisioningFactor();
@@ -535,9 +581,12 @@ public final class UpstreamCluster {
         if (destination == null) {
             return null;
         }
-        Host h = originalDstHosts.computeIfAbsent(destination.toString(), k -> new Host(destination,
-                new LbEndpoint(destination, "", null, 1, null), Locality.EMPTY, 0, outlierDetector.newMonitor(),
-                new HostPool(destination)));
+        Host h = originalDstHosts.computeIfAbsent(destination.toString(), k -> {
+            Host made = new Host(destination, new LbEndpoint(destination, "", null, 1, null), Locality.EMPTY, 0,
+                    outlierDetector.newMonitor(), new HostPool(destination));
+            chooseSocket(made, sockets);
+            return made;
+        });
         h.used = true;
         return h;
     }
@@ -569,7 +618,7 @@ public final class UpstreamCluster {
             }
         }
         outlierTimer = dnsTimer = cleanupTimer = -1;
-        watchTls(null);
+        sockets.slots().forEach(UpstreamCluster::unwatch);
         hosts.values().forEach(h -> h.pool.drain());
         originalDstHosts.values().forEach(h -> h.pool.drain());
         originalDstHosts.clear();

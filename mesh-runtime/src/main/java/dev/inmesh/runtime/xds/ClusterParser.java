@@ -11,12 +11,15 @@ import dev.inmesh.api.config.cluster.DnsLookupFamily;
 import dev.inmesh.api.config.cluster.LbConfig;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.cluster.OutlierDetection;
+import dev.inmesh.api.config.cluster.TransportSocketMatch;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.core.TcpKeepalive;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.core.v3.TransportSocket;
 import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -26,16 +29,17 @@ import java.util.Set;
  *
  * <p>Accepted because they change nothing Inmesh does:
  * <ul>
- *   <li>{@code transport_socket_matches}: Istio's {@code tlsMode-istio} match needs Istio's mTLS certificates
- *       (SDS {@code default} and {@code ROOTCA} from istiod's CA), which Inmesh does not have, so it never applies
- *       and its plaintext fallback is what Inmesh does;</li>
  *   <li>the upstream network filter {@code istio.metadata_exchange} (Istio's peer metadata over mTLS ALPN);</li>
  *   <li>statistics and tuning that Inmesh does not expose: {@code alt_stat_name}, {@code track_cluster_stats} and
  *       {@code per_connection_buffer_limit_bytes};</li>
  *   <li>{@code respect_dns_ttl} (Istio sets it on every DNS cluster): a STRICT_DNS cluster re-resolves at its
  *       {@code dns_refresh_rate} whatever the records' TTLs, which Vert.x's DNS client does not report.</li>
  * </ul>
- * A {@code transport_socket} is {@code raw_buffer} or TLS ({@link UpstreamTlsParser}). Of
+ * A {@code transport_socket} is {@code raw_buffer} or TLS ({@link UpstreamTlsParser}), and so is the
+ * {@code transport_socket} of each of the {@code transport_socket_matches}, which choose each host's socket by its
+ * metadata; a match whose TLS needs Istio's own SDS secrets ({@code default}, {@code ROOTCA}), which Inmesh cannot
+ * resolve, is kept but skipped ({@link UpstreamTlsParser#skippedMatch}), so that Istio's {@code tlsMode-istio} hosts
+ * take its plaintext {@code tlsMode-disabled} match. Of
  * {@code upstream_connection_options}, {@code tcp_keepalive} is applied to every upstream connection (see
  * {@link TcpKeepalive}) and {@code set_local_interface_name_on_upstream_connections}, which only tells Envoy's
  * extensions the interface name, is accepted; {@code happy_eyeballs_config} is rejected by name.
@@ -53,8 +57,8 @@ public final class ClusterParser
             "upstream_bind_config", "dns_refresh_rate", "cleanup_interval", "typed_extension_protocol_options",
             "metadata", "ring_hash_lb_config", "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config",
             "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
-            "common_http_protocol_options", "upstream_connection_options");
-    private static final Set<String> HARMLESS = Set.of("transport_socket_matches", "alt_stat_name",
+            "common_http_protocol_options", "upstream_connection_options", "transport_socket_matches");
+    private static final Set<String> HARMLESS = Set.of("alt_stat_name",
             "track_cluster_stats", "respect_dns_ttl", "per_connection_buffer_limit_bytes", "http_protocol_options",
             "close_connections_on_host_health_failure", "ignore_health_on_host_removal");
 
@@ -145,6 +149,8 @@ public final class ClusterParser
                 () -> tcpKeepalive(c.getUpstreamConnectionOptions())) : null;
         UpstreamTlsContext tls = c.hasTransportSocket()
                 ? Fields.at("transport_socket", () -> UpstreamTlsParser.parse(c.getTransportSocket())) : null;
+        List<TransportSocketMatch> matches = Fields.each("transport_socket_matches",
+                c.getTransportSocketMatchesList(), ClusterParser::socketMatch);
         Fields.each("filters", c.getFiltersList(), f -> {
             if (!HARMLESS_NETWORK_FILTERS.contains(f.getName())) {
                 throw new FieldError("name", "\"" + f.getName() + "\" is not supported (upstream network filter)");
@@ -163,6 +169,8 @@ public final class ClusterParser
                 UpstreamTlsContext plain = tls;
                 tls = Fields.at(segment, () -> autoSni(o, plain));
             }
+            matches = matches.stream().map(m -> m.tls() == null ? m : new TransportSocketMatch(m.name(), m.match(),
+                    Fields.at(segment, () -> autoSni(o, m.tls())), m.skipped())).toList();
             UpstreamProtocol p = Fields.at(segment, () -> upstreamProtocol(o));
             http2 |= p == UpstreamProtocol.HTTP2;
             downstream |= p == UpstreamProtocol.DOWNSTREAM;
@@ -178,13 +186,50 @@ public final class ClusterParser
             case UNRECOGNIZED -> throw new FieldError("dns_lookup_family", c.getDnsLookupFamilyValue()
                     + " (expected: AUTO, V4_ONLY, V6_ONLY, V4_PREFERRED or ALL)");
         };
-        if (tls != null && !http2 && !downstream && tls.alpnProtocols().contains("h2")) {
-            throw new FieldError("transport_socket.typed_config.common_tls_context.alpn_protocols",
-                    "h2 offered on an HTTP/1.1 cluster is not supported (set HTTP/2 protocol options for h2)");
+        if (!http2 && !downstream) {
+            h2OnHttp1("transport_socket", tls);
+            for (int i = 0; i < matches.size(); i++) {
+                h2OnHttp1("transport_socket_matches[" + i + "].transport_socket", matches.get(i).tls());
+            }
         }
         return new Cluster(c.getName(), type, edsServiceName, policy, lbConfig, connectTimeout, breakers, outlier,
                 common, bind, inline, dnsRefresh, family, cleanup, http2, downstream && !http2,
-                Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls, keepalive);
+                Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls, keepalive,
+                matches);
+    }
+
+    /** Refuses TLS at {@code path} that offers h2 on an HTTP/1.1 cluster. */
+    private static void h2OnHttp1(String path, UpstreamTlsContext tls) {
+        if (tls != null && tls.alpnProtocols().contains("h2")) {
+            throw new FieldError(path + ".typed_config.common_tls_context.alpn_protocols",
+                    "h2 offered on an HTTP/1.1 cluster is not supported (set HTTP/2 protocol options for h2)");
+        }
+    }
+
+    /**
+     * One of {@code transport_socket_matches}: its name, the metadata it matches and its transport socket
+     * ({@code raw_buffer} or TLS, which is required: Envoy refuses a match without one); a match whose TLS cannot be
+     * parsed rejects the cluster by name, but for one skipped for Istio's SDS secrets
+     * ({@link UpstreamTlsParser#skippedMatch}).
+     */
+    private static TransportSocketMatch socketMatch(
+            io.envoyproxy.envoy.config.cluster.v3.Cluster.TransportSocketMatch m) {
+        Fields.onlyKnown(m, Set.of("name", "match", "transport_socket"), Set.of());
+        if (!m.hasTransportSocket()) {
+            throw new FieldError("transport_socket", "required");
+        }
+        TransportSocket ts = m.getTransportSocket();
+        Map<String, Object> match = Fields.struct(m.getMatch());
+        try {
+            return new TransportSocketMatch(m.getName(), match,
+                    Fields.at("transport_socket", () -> UpstreamTlsParser.parse(ts)));
+        } catch (FieldError e) {
+            String skipped = UpstreamTlsParser.skippedMatch(ts, e);
+            if (skipped == null) {
+                throw e;
+            }
+            return new TransportSocketMatch(m.getName(), match, null, skipped);
+        }
     }
 
     private static String edsConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster.EdsClusterConfig eds) {

@@ -173,6 +173,18 @@ final class CommonTlsParser {
      * or null when it names none.
      */
     static String unsupportedSdsName(CommonTlsContext c) {
+        boolean identity = IDENTITY.get() != null;
+        for (String n : sdsNames(c)) {
+            boolean istio = n.equals(WorkloadIdentity.CERTIFICATE_SECRET) || n.equals(WorkloadIdentity.ROOT_SECRET);
+            if (!n.startsWith(FILE_CERT) && !n.startsWith(FILE_ROOT) && !(identity && istio)) {
+                return n;
+            }
+        }
+        return null;
+    }
+
+    /** The names of the SDS secrets a common TLS context asks for: its certificate's, then its validation's. */
+    static List<String> sdsNames(CommonTlsContext c) {
         List<String> names = new ArrayList<>();
         c.getTlsCertificateSdsSecretConfigsList().forEach(s -> names.add(s.getName()));
         if (c.hasValidationContextSdsSecretConfig()) {
@@ -182,14 +194,7 @@ final class CommonTlsParser {
         if (c.hasCombinedValidationContext() && combined.hasValidationContextSdsSecretConfig()) {
             names.add(combined.getValidationContextSdsSecretConfig().getName());
         }
-        boolean identity = IDENTITY.get() != null;
-        for (String n : names) {
-            boolean istio = n.equals(WorkloadIdentity.CERTIFICATE_SECRET) || n.equals(WorkloadIdentity.ROOT_SECRET);
-            if (!n.startsWith(FILE_CERT) && !n.startsWith(FILE_ROOT) && !(identity && istio)) {
-                return n;
-            }
-        }
-        return null;
+        return names;
     }
 
     /** A validation context's parts: the CA PEM or the JVM's CAs, SAN matchers, and the CA's file SDS name's file. */

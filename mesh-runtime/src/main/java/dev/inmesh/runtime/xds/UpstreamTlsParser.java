@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.xds;
 
 import dev.inmesh.api.config.cluster.UpstreamTlsContext;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.upstream.UpstreamTls;
 import io.envoyproxy.envoy.config.core.v3.TransportSocket;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
@@ -32,6 +33,34 @@ final class UpstreamTlsParser {
         var u = CommonTlsParser.context(ts,
                 io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext.class);
         return u == null ? null : Fields.at("typed_config", () -> context(u));
+    }
+
+    /**
+     * Why a transport socket match whose TLS did not parse ({@code failure}) is skipped rather than rejecting its
+     * cluster, or null when it is not: without a workload identity directory, a match is skipped when its TLS names
+     * Istio's own SDS secrets ({@code default}, {@code ROOTCA}: istiod's workload certificate and root, which Inmesh
+     * then cannot resolve), as Istio's {@code tlsMode-istio} match does; its hosts then fall to the next match
+     * (Istio's plaintext {@code tlsMode-disabled}). With a directory those secrets parse, and a match that still
+     * fails (a missing or unusable identity file) rejects its cluster by name, as Envoy does not fall back to
+     * plaintext for a host whose secret it cannot have.
+     */
+    static String skippedMatch(TransportSocket ts, FieldError failure) {
+        io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext u;
+        try {
+            u = CommonTlsParser.context(ts,
+                    io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext.class);
+        } catch (FieldError e) {
+            return null;
+        }
+        if (u == null || CommonTlsParser.IDENTITY.get() != null) {
+            return null;
+        }
+        for (String name : CommonTlsParser.sdsNames(u.getCommonTlsContext())) {
+            if (name.equals(WorkloadIdentity.CERTIFICATE_SECRET) || name.equals(WorkloadIdentity.ROOT_SECRET)) {
+                return "its TLS needs Istio's SDS secret \"" + name + "\" (" + failure.getMessage() + ")";
+            }
+        }
+        return null;
     }
 
     private static UpstreamTlsContext context(

@@ -137,11 +137,6 @@ class UpstreamTlsParserTest {
         assertNull(parse("""
                 {"name": "x", "type": "STATIC", "transportSocket": {"name": "envoy.transport_sockets.raw_buffer"}}""")
                 .tls());
-        // Istio's tlsMode-istio match needs istiod's certificates: its plaintext fallback applies
-        Cluster c = parse("""
-                {"name": "x", "type": "STATIC", "transportSocketMatches": [{"name": "tlsMode-istio",
-                  "match": {"tlsMode": "istio"}, "transportSocket": {"name": "envoy.transport_sockets.tls"}}]}""");
-        assertNull(c.tls());
     }
 
     @Test

@@ -6,6 +6,7 @@ import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.core.TcpKeepalive;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import java.time.Duration;
+import java.util.List;
 
 /**
  * An upstream cluster, as Envoy's {@code config.cluster.v3.Cluster}.
@@ -31,9 +32,12 @@ import java.time.Duration;
  *     its passthrough clusters): h2c for an HTTP/2 request, HTTP/1.1 otherwise (not used when {@code http2} is set)
  * @param metadata the cluster's metadata (Istio puts service names and subsets there)
  * @param commonHttpProtocolOptions the upstream connections' idle timeout, maximum duration and maximum requests
- * @param tls TLS to the hosts ({@code transport_socket} {@code envoy.transport_sockets.tls}), or null for plaintext
+ * @param tls TLS to the hosts ({@code transport_socket} {@code envoy.transport_sockets.tls}), or null for plaintext;
+ *     with {@code transportSocketMatches}, TLS to the hosts none of them applies to
  * @param tcpKeepalive TCP keep-alive on every upstream connection ({@code upstream_connection_options.tcp_keepalive}),
  *     or null for none (the sockets keep the system's setting, off on Linux)
+ * @param transportSocketMatches the transport sockets of the hosts whose metadata they match
+ *     ({@code transport_socket_matches}), in order: each host takes the first that applies to it, else {@code tls}
  */
 public record Cluster(
         String name,
@@ -55,7 +59,8 @@ public record Cluster(
         Metadata metadata,
         CommonHttpProtocolOptions commonHttpProtocolOptions,
         UpstreamTlsContext tls,
-        TcpKeepalive tcpKeepalive) {
+        TcpKeepalive tcpKeepalive,
+        List<TransportSocketMatch> transportSocketMatches) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -75,6 +80,7 @@ public record Cluster(
         metadata = metadata == null ? Metadata.EMPTY : metadata;
         commonHttpProtocolOptions = commonHttpProtocolOptions == null ? CommonHttpProtocolOptions.DEFAULTS
                 : commonHttpProtocolOptions;
+        transportSocketMatches = transportSocketMatches == null ? List.of() : List.copyOf(transportSocketMatches);
         Checks.check((type == DiscoveryType.ORIGINAL_DST) == (lbPolicy == LbPolicy.CLUSTER_PROVIDED), "lb_policy",
                 lbPolicy, type == DiscoveryType.ORIGINAL_DST ? "CLUSTER_PROVIDED for an ORIGINAL_DST cluster"
                         : "not CLUSTER_PROVIDED for a " + type + " cluster");
@@ -92,6 +98,19 @@ public record Cluster(
                             + loadAssignment.endpoints().size() + " localities",
                     "a single locality with a single endpoint for a LOGICAL_DNS cluster");
         }
+    }
+
+    /** A cluster whose every host takes the cluster's own transport socket (no {@code transport_socket_matches}). */
+    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
+                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
+                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
+                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
+                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
+                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls,
+                   TcpKeepalive tcpKeepalive) {
+        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
+                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
+                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive, null);
     }
 
     /** A cluster without TCP keep-alive on its upstream connections. */
