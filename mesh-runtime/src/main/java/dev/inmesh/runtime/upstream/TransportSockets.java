@@ -13,8 +13,8 @@ import java.util.Objects;
  * A cluster's transport sockets for one configuration: its own ({@code transport_socket}) and those of its
  * {@code transport_socket_matches}, each compiled once, and the choice of one for each host by the host's metadata,
  * as Envoy resolves a host's transport socket when the host is made or its metadata changes: the first match, in the
- * cluster's order, whose values are all in the host's {@code envoy.transport_socket_match} metadata, else the
- * cluster's own.
+ * cluster's order, whose values are all in the host's {@code envoy.transport_socket_match} metadata; failing that,
+ * the first whose values are all in its locality's; else the cluster's own.
  */
 final class TransportSockets {
     /**
@@ -98,11 +98,16 @@ final class TransportSockets {
         return new TransportSockets(own, List.copyOf(matches), List.copyOf(slots));
     }
 
-    /** The socket of a host of that metadata: the first match that applies to it, else the cluster's own. */
-    Slot select(Metadata endpoint) {
-        for (int i = 0; i < matches.size(); i++) {
-            if (matches.get(i).appliesTo(endpoint)) {
-                return matchSlots.get(i);
+    /**
+     * The socket of a host: the first match that applies to its endpoint's metadata, else the first that applies to
+     * its locality's, else the cluster's own.
+     */
+    Slot select(Metadata endpoint, Metadata locality) {
+        for (Metadata m : new Metadata[] {endpoint, locality}) {
+            for (int i = 0; i < matches.size(); i++) {
+                if (matches.get(i).appliesTo(m)) {
+                    return matchSlots.get(i);
+                }
             }
         }
         return own;

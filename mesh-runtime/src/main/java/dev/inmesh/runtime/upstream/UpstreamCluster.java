@@ -6,6 +6,7 @@ import dev.inmesh.api.config.cluster.CommonHttpProtocolOptions;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.TransportSocketMatch;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext;
+import dev.inmesh.api.config.core.Metadata;
 import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
@@ -393,13 +394,13 @@ public final class UpstreamCluster {
     }
 
     /**
-     * Points a host at the transport socket its metadata chooses, as Envoy resolves a host's socket when the host is
-     * made and when its metadata changes. A host whose socket changed takes new connections from its next request on
+     * Points a host at the transport socket its metadata (else its locality's) chooses, as Envoy resolves a host's
+     * socket when the host is made and when its metadata changes. A host whose socket changed takes new connections from its next request on
      * (its pool's settings differ, so the old clients drain); its pools per request host name drain now, as a name
      * not asked for again would keep the old TLS.
      */
-    private void chooseSocket(Host h, TransportSockets in) {
-        TransportSockets.Slot next = in.select(h.metadata());
+    private void chooseSocket(Host h, Metadata locality, TransportSockets in) {
+        TransportSockets.Slot next = in.select(h.metadata(), locality);
         TransportSockets.Slot old = h.socket;
         if (old != next) {
             h.socket = next;
@@ -438,7 +439,7 @@ public final class UpstreamCluster {
                 } else {
                     h.update(e, l.locality(), l.priority());
                 }
-                chooseSocket(h, sockets);
+                chooseSocket(h, l.metadata(), sockets);
                 next.put(key, h);
                 group.add(h);
             }
@@ -446,7 +447,7 @@ public final class UpstreamCluster {
         }
         Map<String, Host> nextHosts = Map.copyOf(next);
         TransportSockets in = sockets;
-        originalDstHosts.values().forEach(h -> chooseSocket(h, in));
+        originalDstHosts.values().forEach(h -> chooseSocket(h, Metadata.EMPTY, in));
         this.hosts = nextHosts;
         this.byPriority = byPriority;
         this.overprovisioningFactor = cla.overprovisioningFactor();
@@ -565,7 +566,8 @@ public final class UpstreamCluster {
                                     e.healthStatus(), e.loadBalancingWeight(), e.metadata()));
                         }
                     }
-                    resolved.add(new LocalityLbEndpoints(l.locality(), eps, l.loadBalancingWeight(), l.priority()));
+                    resolved.add(new LocalityLbEndpoints(l.locality(), eps, l.loadBalancingWeight(), l.priority(),
+                            l.metadata()));
                 }
                 resolvedDns = new ClusterLoadAssignment(source.clusterName(), resolved,
                         source.overprovisioningFactor());
@@ -584,7 +586,7 @@ public final class UpstreamCluster {
         Host h = originalDstHosts.computeIfAbsent(destination.toString(), k -> {
             Host made = new Host(destination, new LbEndpoint(destination, "", null, 1, null), Locality.EMPTY, 0,
                     outlierDetector.newMonitor(), new HostPool(destination));
-            chooseSocket(made, sockets);
+            chooseSocket(made, Metadata.EMPTY, sockets);
             return made;
         });
         h.used = true;

@@ -68,7 +68,7 @@ public final class ClusterLoadAssignmentParser
     }
 
     private static LocalityLbEndpoints locality(io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints l) {
-        Fields.onlyKnown(l, Set.of("locality", "lb_endpoints", "load_balancing_weight", "priority"),
+        Fields.onlyKnown(l, Set.of("locality", "lb_endpoints", "load_balancing_weight", "priority", "metadata"),
                 Set.of("proximity"));
         Locality locality = Locality.EMPTY;
         if (l.hasLocality()) {
@@ -91,7 +91,7 @@ public final class ClusterLoadAssignmentParser
         }
         return new LocalityLbEndpoints(locality,
                 Fields.each("lb_endpoints", l.getLbEndpointsList(), ClusterLoadAssignmentParser::endpoint), weight,
-                l.getPriority());
+                l.getPriority(), Fields.at("metadata", () -> CoreParsers.metadata(l.getMetadata())));
     }
 
     private static LbEndpoint endpoint(io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint e) {

@@ -124,6 +124,21 @@ class RouterTransportSocketMatchTest {
     }
 
     @Test
+    void aHostNoMatchAppliesToByItsOwnMetadataTakesTheFirstMatchOfItsLocalitysMetadata() throws Exception {
+        Metadata tlsZone = new Metadata(Map.of(TransportSocketMatch.METADATA_FILTER, Map.of("zone", "tls")));
+        Metadata plainHost = new Metadata(Map.of(TransportSocketMatch.METADATA_FILTER, Map.of("plain", "yes")));
+        // both hosts are in the labelled locality: the unlabelled one takes the locality's match, the labelled one
+        // its own, though the locality's comes first, as Envoy tries every match on the endpoint before the locality
+        var hosts = new ClusterLoadAssignment("c", List.of(new LocalityLbEndpoints(Locality.EMPTY, List.of(
+                endpoint(server(true), Metadata.EMPTY), endpoint(server(false), plainHost)), 1, 0, tlsZone)),
+                ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR);
+        Cluster c = cluster(DiscoveryType.STATIC, hosts, null,
+                new TransportSocketMatch("tls-zone", Map.of("zone", "tls"), TLS),
+                new TransportSocketMatch("plain-host", Map.of("plain", "yes"), null));
+        assertEquals(Set.of("plain", "tls sni=reviews.example.com"), answers(manager(c, Map.of())));
+    }
+
+    @Test
     void anEdsUpdateThatChangesAnEndpointsMetadataSwitchesItsTransportSocket() throws Exception {
         int port = server(true);
         Cluster c = cluster(DiscoveryType.EDS, null, null,

@@ -52,6 +52,15 @@ class ClusterLoadAssignmentParserTest {
     }
 
     @Test
+    void aLocalitysMetadataIsKeptForTheTransportSocketMatches() throws Exception {
+        ClusterLoadAssignment cla = PARSER.parse(proto("""
+                {"clusterName": "x", "endpoints": [{"metadata": {"filterMetadata": {
+                  "envoy.transport_socket_match": {"zone-tls": "on"}}}, "lbEndpoints": [
+                  {"endpoint": {"address": {"socketAddress": {"address": "10.0.0.1", "portValue": 80}}}}]}]}"""));
+        assertEquals("on", cla.endpoints().get(0).metadata().get("envoy.transport_socket_match", "zone-tls"));
+    }
+
+    @Test
     void aZeroEndpointWeightIsRejectedByNameAndPath() throws Exception {
         assertEquals("ClusterLoadAssignment \"x\": endpoints[0].lb_endpoints[1].load_balancing_weight: 0 "
                 + "(expected: >= 1)", error("""
