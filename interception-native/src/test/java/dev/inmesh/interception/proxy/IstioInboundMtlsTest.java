@@ -68,11 +68,7 @@ class IstioInboundMtlsTest {
 
     /** The identity directory with Istio's file names. */
     private Path identity() throws Exception {
-        Path id = Files.createDirectories(dir.resolve("identity"));
-        Files.writeString(id.resolve("cert-chain.pem"), OWN.certificatePem());
-        Files.writeString(id.resolve("key.pem"), OWN.keyPem());
-        Files.writeString(id.resolve("root-cert.pem"), MESH_CA.certificatePem());
-        return id;
+        return TestCertificates.identityDirectory(dir, OWN, MESH_CA);
     }
 
     /** A virtualInbound-like listener on {@code port} with Istio's inbound mTLS HTTP chain to the application. */

@@ -66,11 +66,7 @@ class MeshIstioMutualTlsTest {
 
     /** The identity directory with Istio's file names: the client's chain and key, the mesh's root. */
     private Path identity(Issued own) throws Exception {
-        Path id = Files.createDirectories(dir.resolve("identity"));
-        Files.writeString(id.resolve("key.pem"), own.keyPem());
-        Files.writeString(id.resolve("cert-chain.pem"), own.certificatePem());
-        Files.writeString(id.resolve("root-cert.pem"), MESH_CA.certificatePem());
-        return id;
+        return TestCertificates.identityDirectory(dir, own, MESH_CA);
     }
 
     /**

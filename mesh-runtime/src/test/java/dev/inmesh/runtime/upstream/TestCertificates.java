@@ -59,6 +59,19 @@ public final class TestCertificates {
                 .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(ca.certificatePem())));
     }
 
+    /**
+     * A workload identity directory {@code identity} under {@code parent}, with Istio's file names: {@code own}'s
+     * chain ({@code cert-chain.pem}) and key ({@code key.pem}), and {@code root}'s certificate ({@code root-cert.pem}).
+     */
+    public static java.nio.file.Path identityDirectory(java.nio.file.Path parent, Issued own, Issued root)
+            throws java.io.IOException {
+        java.nio.file.Path id = java.nio.file.Files.createDirectories(parent.resolve("identity"));
+        java.nio.file.Files.writeString(id.resolve("key.pem"), own.keyPem());
+        java.nio.file.Files.writeString(id.resolve("cert-chain.pem"), own.certificatePem());
+        java.nio.file.Files.writeString(id.resolve("root-cert.pem"), root.certificatePem());
+        return id;
+    }
+
     /** Answers a request with {@code client=} and the subject of its client's certificate ({@code none} without). */
     public static void answerClientSubject(HttpServerRequest req) {
         String client;
