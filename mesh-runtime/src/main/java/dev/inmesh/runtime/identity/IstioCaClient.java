@@ -79,6 +79,8 @@ public final class IstioCaClient {
     private final Random random = new Random();
     private volatile boolean closed;
     private long timer = -1;
+    /** The start's promise while {@link #timer} waits to try for the first certificate again, else null. */
+    private Promise<Void> waitingFirst;
     /** The renewal under way, or the last one. */
     private Future<Issued> renewal = Future.succeededFuture();
 
@@ -122,7 +124,7 @@ public final class IstioCaClient {
 
     /**
      * Stops renewing; completes once a renewal under way has ended (its files written whole, or none), so the files
-     * do not change after. They stay.
+     * do not change after. They stay. A start still trying for the first certificate fails.
      */
     public Future<Void> close() {
         closed = true;
@@ -130,6 +132,11 @@ public final class IstioCaClient {
         context.runOnContext(v -> {
             if (timer >= 0) {
                 vertx.cancelTimer(timer);
+                timer = -1;
+            }
+            if (waitingFirst != null) {
+                waitingFirst.tryFail("closed before the first workload certificate was written");
+                waitingFirst = null;
             }
             renewal.onComplete(ar -> quiet.complete());
         });
@@ -139,6 +146,7 @@ public final class IstioCaClient {
     /** One try; {@code first} is the start's promise until the first certificate is written, then null. */
     private void attempt(int failures, Promise<Void> first) {
         timer = -1;
+        waitingFirst = null;
         if (closed) {
             if (first != null) {
                 first.tryFail("closed before the first workload certificate was written");
@@ -176,6 +184,7 @@ public final class IstioCaClient {
     private void schedule(long delayMillis, int failures, Promise<Void> first) {
         if (!closed) {
             timer = vertx.setTimer(Math.max(1, delayMillis), t -> attempt(failures, first));
+            waitingFirst = first;
         } else if (first != null) {
             first.tryFail("closed before the first workload certificate was written");
         }

@@ -158,6 +158,22 @@ class IstioCaClientTest {
     }
 
     @Test
+    void closeWhileStartWaitsToTryAgainFailsTheStart() throws Exception {
+        ca = new TestIstioCa("tok-1", null, null);
+        ca.failures.add(Status.UNAVAILABLE);
+        client = new IstioCaClient(vertx, plaintext(null).withRetry(Duration.ofSeconds(60), Duration.ofSeconds(60)));
+        var start = client.start();
+        assertTrue(await(() -> ca.calls().size() == 1, 10), "the first try was made");
+        Thread.sleep(500); // its failure answered: the next try waits a minute
+        client.close().await(5, TimeUnit.SECONDS);
+        client = null;
+        Exception e = assertThrows(Exception.class, () -> start.await(5, TimeUnit.SECONDS));
+        assertTrue(String.valueOf(e.getMessage()).contains("closed before the first workload certificate"),
+                e.toString());
+        assertEquals(1, ca.calls().size());
+    }
+
+    @Test
     void theCertificateIsRenewedAtHalfItsLifetime() throws Exception {
         ca = new TestIstioCa("tok-1", null, null);
         client = new IstioCaClient(vertx, plaintext(null).withCertTtl(Duration.ofSeconds(2)));
