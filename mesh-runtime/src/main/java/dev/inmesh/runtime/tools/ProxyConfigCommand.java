@@ -13,8 +13,11 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
+import dev.inmesh.runtime.mesh.MeshSettings;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.EnvoyJson;
+import dev.inmesh.runtime.xds.Parsers;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import io.envoyproxy.envoy.admin.v3.ClusterStatus;
 import java.io.IOException;
@@ -120,7 +123,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                 statuses = admin != null ? fetchClusterStatuses(admin) : clusterStatuses(read(file));
             } else {
                 text = admin != null ? fetch(admin, DUMP_PATHS.get(kind)) : read(file);
-                bundle = EnvoyConfigReader.read(text);
+                bundle = readDump(text);
             }
         } catch (InputException e) {
             err.println("proxy-config: " + e.getMessage());
@@ -296,6 +299,16 @@ public final class ProxyConfigCommand implements Callable<Integer> {
      * {@link EnvoyConfigReader} reads, such as a config dump, whose EDS resources stand for the hosts (istioctl
      * itself reads only the {@code /clusters?format=json} form with {@code -f}).
      */
+    /**
+     * Reads a dump as the proxy that wrote it read its configuration: TLS contexts naming Istio's SDS secrets
+     * {@code default} and {@code ROOTCA} read the workload identity directory of {@code inmesh.identity.dir}
+     * ({@code INMESH_IDENTITY_DIR}), refused without one.
+     */
+    static ResourceBundle readDump(String text) throws EnvoyConfigReader.ConfigReadException {
+        WorkloadIdentity identity = WorkloadIdentity.of(MeshSettings.fromConfiguration().getIdentityDir());
+        return Parsers.withIdentity(identity, () -> EnvoyConfigReader.read(text));
+    }
+
     static List<ClusterStatus> clusterStatuses(String text) throws EnvoyConfigReader.ConfigReadException {
         if (ClusterStatuses.isJson(text)) {
             try {
@@ -308,7 +321,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         if (ClusterStatuses.isText(text)) {
             return ClusterStatuses.fromText(text);
         }
-        return ClusterStatuses.fromLoadAssignments(ProxyConfigWriter.loadAssignments(EnvoyConfigReader.read(text)));
+        return ClusterStatuses.fromLoadAssignments(ProxyConfigWriter.loadAssignments(readDump(text)));
     }
 
     static String read(Path file) throws InputException {
