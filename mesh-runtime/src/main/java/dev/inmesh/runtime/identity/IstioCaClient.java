@@ -155,6 +155,13 @@ public final class IstioCaClient {
         }
         renewal = renew();
         renewal.onComplete(ar -> {
+            if (ar.succeeded() && closed) {
+                // closed while the CA answered: its certificate was not written
+                if (first != null) {
+                    first.tryFail("closed before the first workload certificate was written");
+                }
+                return;
+            }
             if (ar.succeeded()) {
                 Issued issued = ar.result();
                 long delay = Math.max(options.retryBase().toMillis(),

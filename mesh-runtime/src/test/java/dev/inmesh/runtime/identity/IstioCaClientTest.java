@@ -174,6 +174,19 @@ class IstioCaClientTest {
     }
 
     @Test
+    void closeWhileTheCaAnswersTheFirstRequestFailsTheStartAndWritesNothing() throws Exception {
+        ca = new TestIstioCa("tok-1", null, null);
+        client = new IstioCaClient(vertx, plaintext(null));
+        IstioCaClient closing = client;
+        ca.onCall = closing::close;
+        Exception e = assertThrows(Exception.class, () -> client.start().await(10, TimeUnit.SECONDS));
+        assertTrue(String.valueOf(e.getMessage()).contains("closed before the first workload certificate"),
+                e.toString());
+        assertEquals(1, ca.calls().size());
+        assertFalse(Files.exists(dir.resolve("cert-chain.pem")));
+    }
+
+    @Test
     void theCertificateIsRenewedAtHalfItsLifetime() throws Exception {
         ca = new TestIstioCa("tok-1", null, null);
         client = new IstioCaClient(vertx, plaintext(null).withCertTtl(Duration.ofSeconds(2)));
