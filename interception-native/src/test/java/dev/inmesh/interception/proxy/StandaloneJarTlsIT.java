@@ -10,7 +10,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -68,7 +67,7 @@ class StandaloneJarTlsIT {
                             match_typed_subject_alt_names: [{san_type: DNS, matcher: {exact: svc}}]
                 """.formatted(dir.resolve("client.pem"), dir.resolve("client.key"), dir.resolve("ca.pem")));
         proxy = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
-                "-jar", standaloneJar().toString(), "proxy", "-c", config.toString(), "--no-admin")
+                "-jar", NetnsProcesses.standaloneJar().toString(), "proxy", "-c", config.toString(), "--no-admin")
                 .redirectErrorStream(true).redirectOutput(dir.resolve("proxy.out").toFile()).start();
         for (int i = 0; i < 300; i++) {
             try (var probe = new java.net.Socket("127.0.0.1", port)) {
@@ -88,12 +87,5 @@ class StandaloneJarTlsIT {
         }
         assertTrue(answer.startsWith("HTTP/1.1 200") && answer.endsWith("client=CN=client"),
                 answer + "\n" + Files.readString(dir.resolve("proxy.out")));
-    }
-
-    private static Path standaloneJar() throws Exception {
-        try (Stream<Path> s = Files.list(Path.of("target"))) {
-            return s.filter(p -> p.getFileName().toString().endsWith("-standalone.jar")).findFirst()
-                    .orElseThrow(() -> new IllegalStateException("no target/*-standalone.jar: run mvn package"));
-        }
     }
 }

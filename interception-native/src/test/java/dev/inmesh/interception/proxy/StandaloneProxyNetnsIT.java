@@ -12,19 +12,13 @@ import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -54,7 +48,7 @@ class StandaloneProxyNetnsIT {
     private NetnsSupport up1;
     private NetnsSupport up2;
     private Path dir;
-    private final List<Process> processes = new ArrayList<>();
+    private NetnsProcesses processes;
     private Process proxy;
     private TestControlPlane controlPlane;
     /** The stand-ins for Istio's agent on 15020, 15021 and 15090. */
@@ -63,17 +57,9 @@ class StandaloneProxyNetnsIT {
     @BeforeEach
     void createPodAndUpstreams() throws Exception {
         NetnsSupport.assumeAvailable();
-        dir = Files.createTempDirectory("inmesh-proxy-it", PosixFilePermissions.asFileAttribute(
-                PosixFilePermissions.fromString("rwxr-xr-x")));
-        for (String f : List.of("server.py", "echo.py", "tcpclient.py", "pod-bootstrap.yaml", "pod-xds.yaml")) {
-            try (InputStream in = getClass().getResourceAsStream("/proxy/" + f)) {
-                Files.copy(in, dir.resolve(f));
-            }
-        }
-        // UID 1337 must read the jar: copy it out of the build tree into a directory anyone can read
-        Files.copy(standaloneJar(), dir.resolve("inmesh.jar"));
-        Files.setPosixFilePermissions(dir.resolve("inmesh.jar"), PosixFilePermissions.fromString("rw-r--r--"));
-
+        dir = NetnsProcesses.workDir("inmesh-proxy-it", "server.py", "echo.py", "tcpclient.py", "pod-bootstrap.yaml",
+                "pod-xds.yaml");
+        processes = new NetnsProcesses(dir);
         pod = NetnsSupport.create("inm-pod");
         up1 = NetnsSupport.create("inm-up1");
         up2 = NetnsSupport.create("inm-up2");
@@ -101,25 +87,10 @@ class StandaloneProxyNetnsIT {
         if (controlPlane != null) {
             controlPlane.close();
         }
-        for (Process p : processes) {
-            p.destroy();
+        if (processes != null) {
+            processes.close();
         }
-        for (Process p : processes) {
-            if (!p.waitFor(5, TimeUnit.SECONDS)) {
-                p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
-            }
-        }
-        processes.clear();
-        for (NetnsSupport ns : new NetnsSupport[] {pod, up1, up2}) {
-            if (ns != null) {
-                ns.close();
-            }
-        }
-        if (dir != null) {
-            try (Stream<Path> files = Files.walk(dir)) {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
-        }
+        NetnsProcesses.remove(dir, pod, up1, up2);
     }
 
     @Test
@@ -327,8 +298,8 @@ class StandaloneProxyNetnsIT {
         int rc = InmeshCommand.commandLine().execute("iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m",
                 mode, "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020", "--network-namespace", pod.name());
         assertEquals(0, rc, "inmesh iptables failed");
-        List<String> argv = new ArrayList<>(List.of(javaBin(), "-Xmx256m", "-jar", dir.resolve("inmesh.jar").toString(),
-                "proxy"));
+        List<String> argv = new ArrayList<>(List.of(NetnsProcesses.javaBin(), "-Xmx256m", "-jar",
+                dir.resolve("inmesh.jar").toString(), "proxy"));
         argv.addAll(List.of(config));
         argv.addAll(List.of("--uid", Integer.toString(PROXY_UID), "--gid", Integer.toString(PROXY_UID),
                 "--event-loops", "2", "--access-log", dir.resolve("access.log").toString()));
@@ -337,22 +308,7 @@ class StandaloneProxyNetnsIT {
             argv.add("--no-admin");
         }
         proxy = start(pod, "proxy", agentEnv == null ? java.util.Map.of() : agentEnv, argv.toArray(String[]::new));
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        Path err = dir.resolve("proxy.err");
-        while (System.nanoTime() < deadline) {
-            if (Files.exists(err) && Files.readString(err).contains("inmesh proxy: listening on")) {
-                return;
-            }
-            if (!proxy.isAlive()) {
-                break;
-            }
-            Thread.sleep(100);
-        }
-        throw new AssertionError("the proxy did not start: " + (Files.exists(err) ? Files.readString(err) : ""));
-    }
-
-    private static String javaBin() {
-        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        NetnsProcesses.awaitProxy(proxy, dir.resolve("proxy.err"), 30);
     }
 
     /** A request from the app's side of the pod, as an ordinary user: "STATUS BODY" without the trailing newline. */
@@ -381,15 +337,9 @@ class StandaloneProxyNetnsIT {
         return pod.run(argv.toArray(String[]::new));
     }
 
-    /** Packets (each the first of a connection) the nat chain sent on. */
+    /** Connections the pod's nat chain sent on. */
     private long redirectedConnections(String chain) {
-        String listing = pod.run("iptables", "-t", "nat", "-L", chain, "-n", "-v", "-x").stdout();
-        Matcher m = Pattern.compile("(?m)^\\s*(\\d+)\\s+\\d+\\s+REDIRECT").matcher(listing);
-        long total = 0;
-        while (m.find()) {
-            total += Long.parseLong(m.group(1));
-        }
-        return total;
+        return NetnsProcesses.redirectedConnections(pod, chain);
     }
 
     // ---- processes and files ----
@@ -406,34 +356,11 @@ class StandaloneProxyNetnsIT {
 
     private Process start(NetnsSupport ns, String name, java.util.Map<String, String> env, String... command)
             throws IOException {
-        List<String> argv = new ArrayList<>(List.of("ip", "netns", "exec", ns.name()));
-        argv.addAll(List.of(command));
-        ProcessBuilder b = new ProcessBuilder(argv)
-                .redirectOutput(dir.resolve(name + ".out").toFile())
-                .redirectError(dir.resolve(name + ".err").toFile());
-        b.environment().putAll(env);
-        Process p = b.start();
-        p.getOutputStream().close();
-        processes.add(p);
-        return p;
+        return processes.start(ns, name, env, command);
     }
 
     private static void awaitListening(NetnsSupport ns, String ip, int... ports) throws Exception {
-        for (int port : ports) {
-            boolean up = ns.inside(() -> {
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
-                while (System.nanoTime() < deadline) {
-                    try (Socket s = new Socket()) {
-                        s.connect(new InetSocketAddress(ip, port), 500);
-                        return true;
-                    } catch (IOException e) {
-                        Thread.sleep(100);
-                    }
-                }
-                return false;
-            });
-            assertTrue(up, ns.name() + ": nothing listens on " + ip + ":" + port);
-        }
+        NetnsProcesses.awaitListening(ns, ip, ports);
     }
 
     private List<String> lines(String file) throws IOException {
@@ -450,13 +377,6 @@ class StandaloneProxyNetnsIT {
             l = lines(file);
         }
         return l;
-    }
-
-    private static Path standaloneJar() throws IOException {
-        try (Stream<Path> s = Files.list(Path.of("target"))) {
-            return s.filter(p -> p.getFileName().toString().endsWith("-standalone.jar")).findFirst()
-                    .orElseThrow(() -> new IllegalStateException("no target/*-standalone.jar: run mvn package"));
-        }
     }
 
     /** Reads a process's threads' credentials from /proc. */

@@ -15,12 +15,16 @@ import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.TlsServerCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.channel.nio.NioEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.socket.InternetProtocolFamily;
+import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioServerSocketChannel;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.math.BigInteger;
 import java.net.InetSocketAddress;
+import java.nio.channels.spi.SelectorProvider;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -107,13 +111,29 @@ public final class TestIstioCa implements AutoCloseable {
     private final String token;
     private final AtomicLong serial = new AtomicLong(1000);
     private final Server server;
+    /** The CA's own event loop, or null for grpc's shared ones. */
+    private final NioEventLoopGroup loops;
 
     /**
      * A CA answering on a free loopback port, with TLS when {@code certChain} is given, to requests that bear
      * {@code token} (any request when null).
      */
     public TestIstioCa(String token, Path certChain, Path privateKey) throws IOException {
+        this(new InetSocketAddress("127.0.0.1", 0), null, token, certChain, privateKey);
+    }
+
+    /**
+     * A CA without TLS answering any request on {@code address}, its socket bound by an event loop of its own that
+     * the calling thread starts: called in a network namespace, it listens in that one (and only on IPv4).
+     */
+    public TestIstioCa(InetSocketAddress address) throws IOException {
+        this(address, new NioEventLoopGroup(1), null, null, null);
+    }
+
+    private TestIstioCa(InetSocketAddress address, NioEventLoopGroup loops, String token, Path certChain,
+                        Path privateKey) throws IOException {
         this.token = token;
+        this.loops = loops;
         MethodDescriptor<byte[], byte[]> create = MethodDescriptor.<byte[], byte[]>newBuilder()
                 .setType(MethodDescriptor.MethodType.UNARY)
                 .setFullMethodName("istio.v1.auth.IstioCertificateService/CreateCertificate")
@@ -129,10 +149,14 @@ public final class TestIstioCa implements AutoCloseable {
         };
         ServerServiceDefinition service = ServerServiceDefinition.builder("istio.v1.auth.IstioCertificateService")
                 .addMethod(create, handler).build();
-        InetSocketAddress address = new InetSocketAddress("127.0.0.1", 0);
         NettyServerBuilder b = certChain == null ? NettyServerBuilder.forAddress(address)
                 : NettyServerBuilder.forAddress(address,
                         TlsServerCredentials.create(certChain.toFile(), privateKey.toFile()));
+        if (loops != null) {
+            b.bossEventLoopGroup(loops).workerEventLoopGroup(loops)
+                    .channelFactory(() -> new NioServerSocketChannel(SelectorProvider.provider(),
+                            InternetProtocolFamily.IPv4));
+        }
         server = b.addService(service).build().start();
     }
 
@@ -223,6 +247,9 @@ public final class TestIstioCa implements AutoCloseable {
     @Override
     public void close() throws InterruptedException {
         server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        if (loops != null) {
+            loops.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS);
+        }
     }
 
     private static FieldDescriptorProto field(String name, int number, FieldDescriptorProto.Type type,
