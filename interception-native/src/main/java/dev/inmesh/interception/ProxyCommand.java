@@ -204,6 +204,24 @@ public final class ProxyCommand implements Callable<Integer> {
     }
 
     /**
+     * Gives the identity directory, filled as root before the privilege drop, and Istio's three files in it to the
+     * user the proxy becomes ({@code uid}, {@code gid}; -1: the uid's number), as Istio's agent, running as 1337, owns
+     * the files it writes: the proxy then reads the key it watches and writes its renewals, where a directory of
+     * root's kept every renewal out. Does nothing when {@code uid} is -1.
+     */
+    static void handIdentityTo(Path dir, int uid, int gid) throws java.io.IOException {
+        if (uid < 0) {
+            return;
+        }
+        int group = gid < 0 ? uid : gid;
+        for (Path p : new Path[] {dir, dir.resolve(IstioCaClient.KEY), dir.resolve(IstioCaClient.CERT_CHAIN),
+            dir.resolve(IstioCaClient.ROOT_CERT)}) {
+            java.nio.file.Files.setAttribute(p, "unix:uid", uid, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            java.nio.file.Files.setAttribute(p, "unix:gid", group, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        }
+    }
+
+    /**
      * The JDK's TLS servers refuse a ClientHello whose SNI is no DNS host name (an illegal_parameter alert), and an
      * Istio sidecar sends its mTLS cluster's {@code outbound_.9080_._.HOST}: with a workload identity, this proxy's
      * servers leave the SNI extension alone ({@code jdk.tls.server.disableExtensions=server_name}, unless the JVM
@@ -273,6 +291,7 @@ public final class ProxyCommand implements Callable<Integer> {
             IstioCaOptions ca = identityCa(o, identity, System.getenv());
             if (ca != null) {
                 identityStop = startIdentityCa(ca);
+                handIdentityTo(ca.dir(), uid, gid);
             }
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
                     noAdmin ? AdminHook.NONE : admin)

@@ -105,6 +105,17 @@ class IstioMtlsNetnsIT {
         // B's proxy took it on the mTLS chain, whose SNI A's proxy set as Istio's
         String accessB = Files.readString(dir.resolve("access-b.log"));
         assertTrue(accessB.contains("outbound_.8000_._.b.default.svc.cluster.local"), accessB);
+        // each proxy, filling its directory as root, handed it to 1337: it reads the key it watches (and could write
+        // its renewals there)
+        for (String sa : List.of("a", "b")) {
+            for (String f : List.of("", "key.pem", "cert-chain.pem", "root-cert.pem")) {
+                Path p = dir.resolve("identity-" + sa).resolve(f);
+                assertEquals(PROXY_UID, Files.getAttribute(p, "unix:uid"), p.toString());
+                assertEquals(PROXY_UID, Files.getAttribute(p, "unix:gid"), p.toString());
+            }
+            String err = Files.readString(dir.resolve("proxy-" + sa + ".err"));
+            assertTrue(!err.contains("cannot read"), err);
+        }
     }
 
     @Test
@@ -148,10 +159,8 @@ class IstioMtlsNetnsIT {
                 "REDIRECT", "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020", "-o", Integer.toString(CA_PORT),
                 "--network-namespace", pod.name());
         assertEquals(0, rc, "inmesh iptables failed");
-        // the sidecar's own directory, as Istio's agent owns its OUTPUT_CERTS
-        Path identity = Files.createDirectory(dir.resolve("identity-" + sa));
-        Files.setOwner(identity, identity.getFileSystem().getUserPrincipalLookupService()
-                .lookupPrincipalByName(Integer.toString(PROXY_UID)));
+        // made by the proxy, as root
+        Path identity = dir.resolve("identity-" + sa);
         List<String> argv = new ArrayList<>(List.of(NetnsProcesses.javaBin(), "-Xmx256m", "-jar",
                 dir.resolve("inmesh.jar").toString(), "proxy", "-c", dir.resolve(sa + ".yaml").toString(), "--uid",
                 Integer.toString(PROXY_UID), "--gid", Integer.toString(PROXY_UID), "--event-loops", "2", "--access-log",
