@@ -4,6 +4,7 @@ import dev.inmesh.api.config.cluster.UpstreamTlsContext.SanType;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.SubjectAltNameMatcher;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext.TlsVersion;
 import dev.inmesh.api.config.core.SdsFiles;
+import dev.inmesh.runtime.tls.TlsMaterial;
 import dev.inmesh.runtime.tls.WorkloadIdentity;
 import com.google.protobuf.Internal;
 import com.google.protobuf.InvalidProtocolBufferException;
@@ -14,13 +15,17 @@ import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValida
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsParameters;
+import io.vertx.core.Context;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
 
 /**
  * Parses the {@code CommonTlsContext} both TLS sides share (an {@code UpstreamTlsContext}'s and a
@@ -36,6 +41,12 @@ import java.util.Set;
  * no SDS server and no CA of its own. The files of those names are what {@link SdsFiles} keeps, for the runtime to
  * read them again when they change, as Istio's agent serves a changed file again; a plain {@code filename} is read
  * once, as Envoy reads it.
+ *
+ * <p>The certificate and key of such a name are two files, which a rotation replaces one after the other (Istio's
+ * agent and Inmesh's CA client the key first, then the chain): a parse between the two finds a key that is not the
+ * certificate's. Envoy gets the pair as one SDS secret, and reads a {@code watched_directory}'s pair together,
+ * checking that neither file changed between the two reads; here a context whose pair of such files makes no usable
+ * key reads both again ({@link #compiled}), so that a resource parsed mid-rotation is not rejected for it.
  */
 final class CommonTlsParser {
     static final String TLS = "envoy.transport_sockets.tls";
@@ -52,6 +63,18 @@ final class CommonTlsParser {
             "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
             "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305", "AES128-GCM-SHA256",
             "AES256-GCM-SHA384");
+
+    /** How long a parse waits before it reads an unusable certificate and key of an SDS name again. */
+    static final long REREAD_PAUSE_MILLIS = 100;
+    /** How many times a parse reads such a pair again before the pair's error rejects the resource. */
+    static final int REREADS = 5;
+    /** What a parse does before it reads a pair again: {@link #pause()}, which a test replaces to drive a rotation. */
+    static volatile Runnable rereadPause = CommonTlsParser::pause;
+    /**
+     * Per certificate and key file, the texts that still made no usable pair after the re-reads: a parse that reads
+     * them again (the next cluster of the same identity) is rejected at once, not after another wait.
+     */
+    private static final Map<List<String>, List<String>> UNSETTLED = new ConcurrentHashMap<>();
 
     private CommonTlsParser() {}
 
@@ -92,7 +115,78 @@ final class CommonTlsParser {
      * @param files the files of Istio's file SDS names the PEMs came from
      */
     record Common(String[] keyPair, Trust trust, List<String> alpn, TlsVersion min, TlsVersion max,
-                  SdsFiles files) {}
+                  SdsFiles files) {
+        Common withKeyPair(String[] pair) {
+            return new Common(pair, trust, alpn, min, max, files);
+        }
+    }
+
+    /**
+     * What {@code compile} makes of a parsed context (the resource's record, its PEMs checked by compiling them;
+     * an {@link IllegalArgumentException} rejects it). When it fails and the certificate and key, read from the
+     * files of an SDS name, make no usable pair, both files are read again, up to {@link #REREADS} times
+     * {@link #REREAD_PAUSE_MILLIS} apart, and the first usable pair is compiled: a rotation replaces them one after
+     * the other. A pair that stays unusable rejects the resource with the first read's error, and its texts are
+     * remembered, so that the next context naming the same files waits only when they changed. Only a failing
+     * context is looked at again; on an event loop (where no parse should run) nothing waits.
+     */
+    static <T> T compiled(Common c, Function<Common, T> compile) {
+        try {
+            return compile.apply(c);
+        } catch (IllegalArgumentException e) {
+            Common settled = settledPair(c);
+            if (settled == null) {
+                throw e;
+            }
+            return compile.apply(settled);
+        }
+    }
+
+    /** The context with a usable pair read again, or null when its pair is not the problem or stays unusable. */
+    private static Common settledPair(Common c) {
+        String chainFile = c.files().certificateChain();
+        String keyFile = c.files().privateKey();
+        if (chainFile == null || keyFile == null || Context.isOnEventLoopThread()) {
+            return null;
+        }
+        List<String> files = List.of(chainFile, keyFile);
+        if (List.of(c.keyPair()).equals(UNSETTLED.get(files)) || usable(c.keyPair())) {
+            return null;
+        }
+        String[] pair = c.keyPair();
+        for (int i = 0; i < REREADS && !Thread.currentThread().isInterrupted(); i++) {
+            rereadPause.run();
+            try {
+                pair = new String[] {read("name", chainFile), read("name", keyFile)};
+            } catch (FieldError e) {
+                continue; // not there for a moment: read again
+            }
+            if (usable(pair)) {
+                UNSETTLED.remove(files);
+                return c.withKeyPair(pair);
+            }
+        }
+        UNSETTLED.put(files, List.of(pair));
+        return null;
+    }
+
+    private static boolean usable(String[] pair) {
+        try {
+            TlsMaterial.keyManagers(pair[0], pair[1]);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
+    }
+
+    /** Sleeps {@link #REREAD_PAUSE_MILLIS}; an interrupt ends the re-reads. */
+    static void pause() {
+        try {
+            Thread.sleep(REREAD_PAUSE_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
 
     /**
      * Parses a common TLS context; {@code side} names the side in the messages ("a client", "a listener"), each of

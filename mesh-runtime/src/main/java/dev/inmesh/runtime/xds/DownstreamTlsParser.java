@@ -57,14 +57,17 @@ final class DownstreamTlsParser {
             throw new FieldError("common_tls_context.validation_context", "the system's CAs (system_root_certs, "
                     + "file-root:system) verify servers only; a listener's client certificates need a trusted_ca");
         }
-        DownstreamTlsContext parsed = Fields.record("", () -> new DownstreamTlsContext(c.keyPair()[0],
-                c.keyPair()[1], c.trust().ca(), c.trust().sans(), d.getRequireClientCertificate().getValue(),
-                c.alpn(), c.min(), c.max(), c.files()));
-        try {
-            DownstreamTls.compile(parsed); // the PEMs must make a key and trust managers now, not per connection
-        } catch (IllegalArgumentException e) {
-            throw FieldError.of(e).under("common_tls_context");
-        }
+        DownstreamTlsContext parsed = CommonTlsParser.compiled(c, pems -> {
+            DownstreamTlsContext t = Fields.record("", () -> new DownstreamTlsContext(pems.keyPair()[0],
+                    pems.keyPair()[1], pems.trust().ca(), pems.trust().sans(),
+                    d.getRequireClientCertificate().getValue(), pems.alpn(), pems.min(), pems.max(), pems.files()));
+            try {
+                DownstreamTls.compile(t); // the PEMs must make a key and trust managers now, not per connection
+            } catch (IllegalArgumentException e) {
+                throw FieldError.of(e).under("common_tls_context");
+            }
+            return t;
+        });
         return new Parsed(true, parsed, null);
     }
 }

@@ -74,17 +74,19 @@ final class UpstreamTlsParser {
             throw new FieldError("sni", "\"" + sni + "\" is not a host name TLS can send");
         }
         CommonTlsContext c = u.getCommonTlsContext();
-        UpstreamTlsContext parsed = Fields.at("common_tls_context", () -> common(sni, c));
-        try {
-            UpstreamTls.compile(parsed); // the PEMs must make a key and trust managers now, not at connect time
-        } catch (IllegalArgumentException e) {
-            throw FieldError.of(e).under("common_tls_context");
-        }
-        return parsed;
+        CommonTlsParser.Common common = Fields.at("common_tls_context", () -> CommonTlsParser.parse(c, "a client"));
+        return CommonTlsParser.compiled(common, pems -> {
+            UpstreamTlsContext parsed = Fields.at("common_tls_context", () -> common(sni, pems));
+            try {
+                UpstreamTls.compile(parsed); // the PEMs must make a key and trust managers now, not at connect time
+            } catch (IllegalArgumentException e) {
+                throw FieldError.of(e).under("common_tls_context");
+            }
+            return parsed;
+        });
     }
 
-    private static UpstreamTlsContext common(String sni, CommonTlsContext c) {
-        CommonTlsParser.Common parsed = CommonTlsParser.parse(c, "a client");
+    private static UpstreamTlsContext common(String sni, CommonTlsParser.Common parsed) {
         Fields.each("alpn_protocols", parsed.alpn(), p -> {
             if (!p.equals("h2") && !p.equals("http/1.1") && !ISTIO_ALPN.contains(p)) {
                 throw new FieldError("", "\"" + p + "\" is not supported (Inmesh offers h2 and http/1.1, and "

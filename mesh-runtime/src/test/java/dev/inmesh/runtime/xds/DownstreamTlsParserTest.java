@@ -57,7 +57,7 @@ class DownstreamTlsParserTest {
     }
 
     /** The listener "https" with one tcp_proxy chain whose transport socket has this DownstreamTlsContext (JSON). */
-    private static Listener listener(String contextJson) throws Exception {
+    static Listener listener(String contextJson) throws Exception {
         var context = io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext.newBuilder();
         JsonFormat.parser().merge(contextJson, context);
         var tcp = TcpProxy.newBuilder().setStatPrefix("tcp").setCluster("backend").build();

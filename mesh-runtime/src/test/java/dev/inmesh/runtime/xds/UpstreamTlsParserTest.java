@@ -47,7 +47,7 @@ class UpstreamTlsParserTest {
     }
 
     /** Istio's outbound cluster for a ServiceEntry on 443 with a DestinationRule, its TLS context in the middle. */
-    private static String istioCluster(String commonTlsContext) {
+    static String istioCluster(String commonTlsContext) {
         return """
                 {"name": "outbound|443||api.example.com", "type": "STRICT_DNS", "connectTimeout": "10s",
                  "lbPolicy": "LEAST_REQUEST", "dnsLookupFamily": "V4_ONLY", "respectDnsTtl": true,
@@ -167,7 +167,7 @@ class UpstreamTlsParserTest {
     }
 
     /** Istio's ISTIO_MUTUAL context: its in-mesh ALPN, the workload's secret, ROOTCA with a SPIFFE SAN matcher. */
-    private static final String ISTIO_MUTUAL = """
+    static final String ISTIO_MUTUAL = """
             {"alpnProtocols": ["istio-peer-exchange", "istio"],
              "tlsCertificateSdsSecretConfigs": [{"name": "default", %s}],
              "combinedValidationContext": {"defaultValidationContext": {"matchSubjectAltNames": [
