@@ -26,8 +26,11 @@ import java.util.logging.Logger;
  * watches them and serves a changed file to Envoy again: every second, on a thread of
  * its own (never an event loop), it compares each file's modification time and size with what it saw; a file that
  * changed is read, and when its text differs from what the context was compiled with, the context's owner rebuilds
- * it with the new texts. A rebuild that fails (a file unreadable, or not a usable PEM) keeps the last good material
- * and logs a warning naming the file and the owner; the file is tried again when it changes again.
+ * it with the new texts. A rebuild that fails (a file unreadable, or not a usable PEM) keeps the last good material;
+ * the file is tried again when it changes again. A file that cannot be read is warned about at once; material that
+ * is not usable is logged at FINE, and warned about (naming the file and the owner) only when the next look finds
+ * it unchanged or not usable again: a rotation that writes the key and then its certificate is between the two for
+ * up to one look, which takes the pair once both are new.
  *
  * <p>The watcher holds its targets weakly: a context no snapshot uses any more is dropped with it.
  */
@@ -106,8 +109,13 @@ public final class SdsFileWatcher {
         private Map<String, String> latest;
         /** What each file looked like when last read; none yet: read at the first check. */
         private final Map<String, Stamp> seen = new HashMap<>();
+        /**
+         * The warning of the last check's rebuild, which failed, or null: logged at FINE, and as a warning at the next
+         * check unless that one makes usable material (the rest of a rotation).
+         */
+        private String heldWarning;
 
-        private Watch(T target, String owner, Map<String, String> files,
+        Watch(T target, String owner, Map<String, String> files,
                       BiConsumer<T, Map<String, String>> rebuild) {
             this.target = new WeakReference<>(target);
             this.owner = owner;
@@ -118,6 +126,11 @@ public final class SdsFileWatcher {
 
         public void cancel() {
             WATCHES.remove(this);
+        }
+
+        /** Looks at the files now, as a poll does; false once the target is gone. */
+        boolean check() {
+            return check(new HashMap<>());
         }
 
         /** Looks at the files; false once the target is gone. */
@@ -135,6 +148,7 @@ public final class SdsFileWatcher {
                 }
             }
             if (changed.isEmpty()) {
+                warnHeld(); // unchanged since a rebuild failed: no rotation is under way
                 return true;
             }
             Map<String, String> next = new LinkedHashMap<>(latest);
@@ -149,18 +163,31 @@ public final class SdsFileWatcher {
             }
             latest = Map.copyOf(next);
             if (next.equals(texts)) {
+                heldWarning = null;
                 return true;
             }
             try {
                 rebuild.accept(t, next);
                 texts = latest;
+                heldWarning = null;
                 LOG.info(() -> owner + ": TLS files " + changed + " changed; new connections use them");
             } catch (IllegalArgumentException e) {
-                LOG.warning(() -> owner + ": the changed TLS file" + (changed.size() == 1 ? " \"" + changed.get(0)
+                warnHeld(); // not usable twice in a row
+                String warning = owner + ": the changed TLS file" + (changed.size() == 1 ? " \"" + changed.get(0)
                         + "\" is" : "s " + changed + " are") + " not usable (" + e.getMessage()
-                        + "); it keeps its last good certificates");
+                        + "); it keeps its last good certificates";
+                heldWarning = warning;
+                LOG.fine(() -> warning + " (warned about if the next look finds it so: a key and its certificate "
+                        + "are rotated one after the other)");
             }
             return true;
+        }
+
+        private void warnHeld() {
+            if (heldWarning != null) {
+                LOG.warning(heldWarning);
+                heldWarning = null;
+            }
         }
     }
 }
