@@ -282,7 +282,8 @@ public final class ProxyCommand implements Callable<Integer> {
             // what Istio's injector passes its agent for the application: its metrics to merge, its probes
             IstioAgent.Settings agent = noAdmin ? IstioAgent.Settings.NONE : IstioAgent.Settings.fromEnvironment(
                     System.getenv(), AdminHook.Addresses.DEFAULTS.agent().getPort());
-            AdminHook admin = adminHook(registry, config, identity.peerMetadataId(), stopped::countDown, agent);
+            AdminHook admin = adminHook(registry, config, identity.peerMetadataId(), stopped::countDown, agent,
+                    workloadIdentity);
             xds = xds(o, identity, System.getenv());
             if (config == null && xds == null) {
                 throw new IllegalArgumentException("no configuration: give -c CONFIG, --xds-address HOST:PORT "
@@ -349,6 +350,15 @@ public final class ProxyCommand implements Callable<Integer> {
     /** The same, the agent port serving the application's metrics and probes as {@code agent} says. */
     static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit,
                                IstioAgent.Settings agent) {
+        return adminHook(registry, config, nodeId, quit, agent, null);
+    }
+
+    /**
+     * The same, its {@code /config_dump} showing the Istio SDS secrets {@code default} and {@code ROOTCA} from the
+     * workload identity directory {@code identity} (null: none).
+     */
+    static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit,
+                               IstioAgent.Settings agent, dev.inmesh.runtime.tls.WorkloadIdentity identity) {
         return (vertx, snapshots, addresses, drain, xds) -> {
             AdminServer server = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
                     .agent(new IstioAgent(vertx, agent, registry))
@@ -358,6 +368,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     .xdsStatus(() -> xds != null && xds.status() != null
                             ? dev.inmesh.runtime.xds.ads.XdsStatusJson.encode(xds.status()) : null)
                     .dynamicState(() -> xds != null ? xds.dynamicState() : null)
+                    .identity(identity)
                     .mount(new AdminServer.Mount(addresses.admin().getHostString(), addresses.admin().getPort(),
                             AdminServer.Mount.admin().endpoints()))
                     .mount(AdminServer.Mount.of(addresses.health().getHostString(), addresses.health().getPort(),

@@ -74,6 +74,42 @@ class ProxyCommandTest {
     }
 
     @Test
+    void theConfigDumpHasTheSecretsOfTheWorkloadIdentityDirectory(@org.junit.jupiter.api.io.TempDir
+                                                                  java.nio.file.Path dir) throws Exception {
+        var ca = dev.inmesh.runtime.upstream.TestCertificates.ca("cluster.local");
+        var own = dev.inmesh.runtime.upstream.TestCertificates.issue(ca, "ratings", List.of(),
+                List.of("spiffe://cluster.local/ns/default/sa/bookinfo-ratings"));
+        var identity = new dev.inmesh.runtime.tls.WorkloadIdentity(
+                dev.inmesh.runtime.upstream.TestCertificates.identityDirectory(dir, own, ca));
+        // an ISTIO_MUTUAL cluster, read as the proxy reads its configuration with that directory
+        var snapshots = new dev.inmesh.runtime.snapshot.SnapshotHolder();
+        snapshots.apply(dev.inmesh.runtime.xds.Parsers.withIdentity(identity,
+                () -> dev.inmesh.runtime.xds.EnvoyConfigReader.read(
+                        dev.inmesh.runtime.upstream.TestCertificates.ISTIO_MUTUAL_CLUSTER)));
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            var addresses = freeAddresses();
+            AutoCloseable admin = ProxyCommand.adminHook(null, null, NODE, () -> { },
+                    dev.inmesh.runtime.admin.IstioAgent.Settings.NONE, identity).start(vertx, snapshots, addresses);
+            try {
+                var dump = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create("http://127.0.0.1:" + addresses.admin().getPort()
+                                + "/config_dump?resource=dynamic_active_secrets")).build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString());
+                var configs = new com.fasterxml.jackson.databind.ObjectMapper().readTree(dump.body()).get("configs");
+                assertEquals(List.of("default", "ROOTCA"), List.of(configs.get(0).get("name").asText(),
+                        configs.get(1).get("name").asText()), dump.body());
+                assertEquals("W3JlZGFjdGVkXQ==", configs.get(0).at("/secret/tls_certificate/private_key/inline_bytes")
+                        .asText(), "[redacted]");
+            } finally {
+                admin.close();
+            }
+        } finally {
+            vertx.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void quitquitquitOnTheAdminAndTheAgentPortStopsTheProxyAsEnvoyAndIstiosAgent() throws Exception {
         io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
         try {

@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.admin;
 
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import io.envoyproxy.envoy.admin.v3.ServerInfo;
@@ -48,9 +49,9 @@ public final class AdminServer {
     /** What the server can serve, by Envoy's (and Istio's) paths. */
     public enum Endpoint {
         /**
-         * {@code /config_dump}: Envoy's v3 ConfigDump of the current snapshot, as JSON; the endpoints only with
-         * {@code ?include_eds}, and {@code ?resource=}, {@code ?mask=} and {@code ?name_regex=} as Envoy (see
-         * {@link ConfigDumpBuilder.Query}).
+         * {@code /config_dump}: Envoy's v3 ConfigDump of the current snapshot and the SDS secrets it names, as JSON;
+         * the endpoints only with {@code ?include_eds}, and {@code ?resource=}, {@code ?mask=} and
+         * {@code ?name_regex=} as Envoy (see {@link ConfigDumpBuilder.Query}).
          */
         CONFIG_DUMP("/config_dump"),
         /** {@code /stats/prometheus}: the Micrometer registry's Prometheus scrape. */
@@ -229,6 +230,7 @@ public final class AdminServer {
     private final String configPath;
     private final java.util.function.Supplier<String> xdsStatus;
     private final java.util.function.Supplier<DynamicState> dynamicState;
+    private final WorkloadIdentity identity;
     private final Runnable quit;
     private final DrainListeners drainListeners;
     private final IstioAgent agent;
@@ -245,6 +247,7 @@ public final class AdminServer {
         this.configPath = b.configPath;
         this.xdsStatus = b.xdsStatus;
         this.dynamicState = b.dynamicState;
+        this.identity = b.identity;
         this.quit = b.quit;
         this.drainListeners = b.drainListeners;
         this.agent = b.agent != null ? b.agent : new IstioAgent(b.vertx, IstioAgent.Settings.NONE, null);
@@ -541,7 +544,7 @@ public final class AdminServer {
             try {
                 DynamicState dynamic = dynamicState.get();
                 return ConfigDumpBuilder.json(snapshots.current().resources(),
-                        dynamic == null ? DynamicState.NONE : dynamic, nodeId, startedAt, query) + "\n";
+                        dynamic == null ? DynamicState.NONE : dynamic, identity, nodeId, startedAt, query) + "\n";
             } catch (ConfigDumpBuilder.QueryException e) {
                 return e;
             }
@@ -583,6 +586,7 @@ public final class AdminServer {
         private String configPath;
         private java.util.function.Supplier<String> xdsStatus = () -> null;
         private java.util.function.Supplier<DynamicState> dynamicState = () -> DynamicState.NONE;
+        private WorkloadIdentity identity;
         private Runnable quit;
         private DrainListeners drainListeners;
         private IstioAgent agent;
@@ -637,6 +641,15 @@ public final class AdminServer {
          */
         public Builder dynamicState(java.util.function.Supplier<DynamicState> state) {
             this.dynamicState = state == null ? () -> DynamicState.NONE : state;
+            return this;
+        }
+
+        /**
+         * The workload identity directory the configuration's Istio SDS secrets {@code default} and {@code ROOTCA}
+         * are read from, which {@code /config_dump} shows with the other secrets; none by default (null: none).
+         */
+        public Builder identity(WorkloadIdentity identity) {
+            this.identity = identity;
             return this;
         }
 

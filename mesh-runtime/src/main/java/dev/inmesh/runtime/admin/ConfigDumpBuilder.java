@@ -9,6 +9,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import com.google.protobuf.Timestamp;
 import com.google.protobuf.util.FieldMaskUtil;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ResourceBundle;
@@ -35,9 +36,11 @@ import java.util.regex.PatternSyntaxException;
  * Envoy's v3 admin {@code ConfigDump} of a {@link ResourceBundle}: a minimal {@code BootstrapConfigDump} (the node
  * id), then the clusters ({@code dynamic_active_clusters}), endpoints ({@code dynamic_endpoint_configs}), listeners
  * ({@code dynamic_listeners[].active_state}) and route configurations ({@code dynamic_route_configs}), each with its
- * {@code version_info} and {@code last_updated}. Clusters and listeners from a bootstrap's {@code static_resources}
- * (see {@link ResourceBundle#isStatic}) go into {@code static_clusters} and {@code static_listeners} (and their
- * endpoints into {@code static_endpoint_configs}) with their {@code last_updated}, as Envoy dumps them. Resources
+ * {@code version_info} and {@code last_updated}, and last the SDS secrets they name ({@code SecretsConfigDump}, see
+ * {@link SecretsDump}), which a reader of the dump leaves out. Clusters and listeners from a bootstrap's
+ * {@code static_resources} (see {@link ResourceBundle#isStatic}) go into {@code static_clusters} and
+ * {@code static_listeners} (and their endpoints into {@code static_endpoint_configs}) with their
+ * {@code last_updated}, as Envoy dumps them. Resources
  * are printed from the xDS messages they were parsed from, so a dump reads back through
  * {@link dev.inmesh.runtime.xds.EnvoyConfigReader} into the same resources (and {@code istioctl proxy-config} reads
  * it); resources built in code, which have no message, are left out. Given an xDS client's {@link DynamicState},
@@ -87,18 +90,25 @@ public final class ConfigDumpBuilder {
 
     /** The whole dump as a message, endpoints included (as {@code /config_dump?include_eds}). */
     public static ConfigDump build(ResourceBundle bundle, String nodeId, Instant bootstrapTime) {
-        return ConfigDump.newBuilder().addAllConfigs(sections(bundle, DynamicState.NONE, nodeId, bootstrapTime, true,
-                n -> true).stream().map(Any::pack).toList()).build();
+        return ConfigDump.newBuilder().addAllConfigs(sections(bundle, DynamicState.NONE, null, nodeId, bootstrapTime,
+                true, n -> true).stream().map(Any::pack).toList()).build();
+    }
+
+    /** The dump a query asks for, with no workload identity: Istio's {@code default} and {@code ROOTCA} left out. */
+    public static ConfigDump build(ResourceBundle bundle, DynamicState dynamic, String nodeId, Instant bootstrapTime,
+                                   Query query) throws QueryException {
+        return build(bundle, dynamic, null, nodeId, bootstrapTime, query);
     }
 
     /**
-     * The dump a query asks for, as Envoy's admin answers it.
+     * The dump a query asks for, as Envoy's admin answers it; its secrets are those the configuration names and
+     * Inmesh reads files for, Istio's {@code default} and {@code ROOTCA} from {@code identity}'s (if not null).
      *
      * @throws QueryException as Envoy: 404 for a {@code resource} no dump has, 400 for a {@code resource} that is not
      *     a repeated field, a {@code mask} that fits nothing or a {@code name_regex} that does not compile
      */
-    public static ConfigDump build(ResourceBundle bundle, DynamicState dynamic, String nodeId, Instant bootstrapTime,
-                                   Query query) throws QueryException {
+    public static ConfigDump build(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity,
+                                   String nodeId, Instant bootstrapTime, Query query) throws QueryException {
         Predicate<String> names = n -> true;
         if (query.nameRegex() != null) {
             try {
@@ -110,7 +120,7 @@ public final class ConfigDumpBuilder {
             }
         }
         // As Envoy, the endpoints are dumped (with include_eds) only when there are clusters
-        List<Message> sections = sections(bundle, dynamic, nodeId, bootstrapTime,
+        List<Message> sections = sections(bundle, dynamic, identity, nodeId, bootstrapTime,
                 query.includeEds() && !bundle.clusters().isEmpty(), names);
         FieldMask mask = query.mask() == null ? null : FieldMaskUtil.fromString(query.mask());
         ConfigDump.Builder dump = ConfigDump.newBuilder();
@@ -198,14 +208,15 @@ public final class ConfigDumpBuilder {
     }
 
     /**
-     * The dumps in Envoy's order: bootstrap, clusters, endpoints (when asked), listeners, routes; of the resources,
-     * those whose name {@code names} accepts. As Envoy's, the clusters warming are in {@code dynamic_warming_clusters}
-     * and a listener warming has a {@code warming_state} (beside the {@code active_state} of the version serving,
-     * if any); a listener whose last update was rejected has an {@code error_state}. Sensitive fields are redacted
-     * ({@link SensitiveFields}).
+     * The dumps in Envoy's order: bootstrap, clusters, endpoints (when asked), listeners, routes, secrets
+     * ({@link SecretsDump}); of the resources and secrets, those whose name {@code names} accepts. As Envoy's, the
+     * clusters warming are in {@code dynamic_warming_clusters} and a listener warming has a {@code warming_state}
+     * (beside the {@code active_state} of the version serving, if any); a listener whose last update was rejected
+     * has an {@code error_state}. Sensitive fields are redacted ({@link SensitiveFields}).
      */
-    private static List<Message> sections(ResourceBundle bundle, DynamicState dynamic, String nodeId,
-                                          Instant bootstrapTime, boolean endpointsToo, Predicate<String> names) {
+    private static List<Message> sections(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity,
+                                          String nodeId, Instant bootstrapTime, boolean endpointsToo,
+                                          Predicate<String> names) {
         List<Message> dump = new ArrayList<>();
         dump.add(BootstrapConfigDump.newBuilder()
                 .setBootstrap(Bootstrap.newBuilder().setNode(Node.newBuilder().setId(nodeId == null ? "" : nodeId)))
@@ -313,6 +324,8 @@ public final class ConfigDumpBuilder {
             }
         }
         dump.add(routes.build());
+        // as Envoy's, the secrets' dump is there with none
+        dump.add(SecretsDump.of(bundle, identity, names));
         // as Envoy's admin: what the configuration marks sensitive (a private key, ...) is never dumped
         dump.replaceAll(SensitiveFields::redact);
         return dump;
@@ -373,10 +386,16 @@ public final class ConfigDumpBuilder {
      */
     public static String json(ResourceBundle bundle, DynamicState dynamic, String nodeId, Instant bootstrapTime,
                               Query query) throws QueryException {
-        return EnvoyJson.print(build(bundle, dynamic, nodeId, bootstrapTime, query));
+        return json(bundle, dynamic, null, nodeId, bootstrapTime, query);
     }
 
-    private static Timestamp timestamp(Instant t) {
+    /** The same, Istio's {@code default} and {@code ROOTCA} secrets read from {@code identity}'s files. */
+    public static String json(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity, String nodeId,
+                              Instant bootstrapTime, Query query) throws QueryException {
+        return EnvoyJson.print(build(bundle, dynamic, identity, nodeId, bootstrapTime, query));
+    }
+
+    static Timestamp timestamp(Instant t) {
         Instant i = t == null ? Instant.EPOCH : t;
         return Timestamp.newBuilder().setSeconds(i.getEpochSecond()).setNanos(i.getNano()).build();
     }

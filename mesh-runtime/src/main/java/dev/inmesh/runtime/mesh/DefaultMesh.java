@@ -137,7 +137,7 @@ public final class DefaultMesh implements Mesh {
             configSource = new FileConfigSource(vertx, Path.of(options.getConfigFile()),
                     FileConfigSource.DEFAULT_POLL_INTERVAL, identity);
         }
-        Future<Void> admin = startAdmin();
+        Future<Void> admin = startAdmin(identity);
         Future<Void> certificate = Future.succeededFuture();
         if (ca != null) {
             caClient = new IstioCaClient(vertx, ca);
@@ -148,7 +148,7 @@ public final class DefaultMesh implements Mesh {
         return Future.all(admin, config).mapEmpty();
     }
 
-    private Future<Void> startAdmin() {
+    private Future<Void> startAdmin(WorkloadIdentity identity) {
         if (options.getAdminPort() < 0) {
             return Future.succeededFuture();
         }
@@ -158,6 +158,7 @@ public final class DefaultMesh implements Mesh {
                 .xdsStatus(() -> configSource instanceof AdsConfigSource ads && ads.status() != null
                         ? XdsStatusJson.encode(ads.status()) : null)
                 .dynamicState(() -> configSource instanceof AdsConfigSource ads ? ads.dynamicState() : null)
+                .identity(identity)
                 .mount(new AdminServer.Mount(options.getAdminHost(), options.getAdminPort(),
                         AdminServer.Mount.admin().endpoints()))
                 .build();

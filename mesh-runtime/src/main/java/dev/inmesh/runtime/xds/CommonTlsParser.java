@@ -281,14 +281,21 @@ final class CommonTlsParser {
     static List<String> sdsNames(CommonTlsContext c) {
         List<String> names = new ArrayList<>();
         c.getTlsCertificateSdsSecretConfigsList().forEach(s -> names.add(s.getName()));
+        validationSdsSecrets(c).forEach(s -> names.add(s.getName()));
+        return names;
+    }
+
+    /** The SDS secrets a common TLS context asks its validation context of (alone or combined), if any. */
+    static List<SdsSecretConfig> validationSdsSecrets(CommonTlsContext c) {
+        List<SdsSecretConfig> secrets = new ArrayList<>();
         if (c.hasValidationContextSdsSecretConfig()) {
-            names.add(c.getValidationContextSdsSecretConfig().getName());
+            secrets.add(c.getValidationContextSdsSecretConfig());
         }
         var combined = c.getCombinedValidationContext();
         if (c.hasCombinedValidationContext() && combined.hasValidationContextSdsSecretConfig()) {
-            names.add(combined.getValidationContextSdsSecretConfig().getName());
+            secrets.add(combined.getValidationContextSdsSecretConfig());
         }
-        return names;
+        return secrets;
     }
 
     /** A validation context's parts: the CA PEM or the JVM's CAs, SAN matchers, and the CA's file SDS name's file. */
@@ -342,16 +349,26 @@ final class CommonTlsParser {
         if (name.equals(SYSTEM_ROOT)) {
             return new Trust(null, true, base.sans, null);
         }
-        WorkloadIdentity identity = IDENTITY.get();
-        String file;
-        if (identity != null && name.equals(WorkloadIdentity.ROOT_SECRET)) {
-            file = identity.rootCert().toString();
-        } else if (!name.startsWith(FILE_ROOT) || name.length() == FILE_ROOT.length()) {
+        String file = fileRootPath(name);
+        if (file == null) {
             throw new FieldError("name", unsupportedSds(name));
-        } else {
-            file = name.substring(FILE_ROOT.length());
         }
         return new Trust(read("name", file), false, base.sans, file);
+    }
+
+    /**
+     * The CA file of Istio's SDS name for a validation context: {@code file-root:CA}, or {@code ROOTCA} with a
+     * workload identity; null for any other name ({@code file-root:system}, the JVM's CAs, has no file).
+     */
+    static String fileRootPath(String name) {
+        WorkloadIdentity identity = IDENTITY.get();
+        if (identity != null && name.equals(WorkloadIdentity.ROOT_SECRET)) {
+            return identity.rootCert().toString();
+        }
+        if (!name.startsWith(FILE_ROOT) || name.length() == FILE_ROOT.length() || name.equals(SYSTEM_ROOT)) {
+            return null;
+        }
+        return name.substring(FILE_ROOT.length());
     }
 
     /**

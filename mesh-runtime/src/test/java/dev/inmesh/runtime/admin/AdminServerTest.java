@@ -141,11 +141,12 @@ class AdminServerTest {
     void configDumpHasTheEndpointsOnlyWithIncludeEds() throws Exception {
         holder.apply(EnvoyConfigReader.read(ClusterManagerStatusTest.XDS));
 
-        assertEquals(List.of("BootstrapConfigDump", "ClustersConfigDump", "ListenersConfigDump", "RoutesConfigDump"),
+        assertEquals(List.of("BootstrapConfigDump", "ClustersConfigDump", "ListenersConfigDump", "RoutesConfigDump",
+                "SecretsConfigDump"),
                 types(get(0, "/config_dump").body()));
         HttpResponse<String> eds = get(0, "/config_dump?include_eds");
         assertEquals(List.of("BootstrapConfigDump", "ClustersConfigDump", "EndpointsConfigDump",
-                "ListenersConfigDump", "RoutesConfigDump"), types(eds.body()));
+                "ListenersConfigDump", "RoutesConfigDump", "SecretsConfigDump"), types(eds.body()));
         var back = EnvoyConfigReader.read(eds.body());
         assertEquals(holder.current().resources().endpoints(), back.endpoints());
         assertEquals(holder.current().resources().clusters(), back.clusters());
@@ -206,7 +207,8 @@ class AdminServerTest {
 
         assertEquals(200, r.statusCode());
         assertEquals(List.of("BootstrapConfigDump", "ClustersConfigDump", "EndpointsConfigDump",
-                "ListenersConfigDump", "RoutesConfigDump"), types(r.body()), "the bootstrap has no name: it stays");
+                "ListenersConfigDump", "RoutesConfigDump", "SecretsConfigDump"), types(r.body()),
+                "the bootstrap has no name: it stays");
         var configs = dev.inmesh.runtime.xds.EnvoyJson.tree(r.body()).get("configs");
         assertEquals(List.of("outbound|9080||reviews.default.svc.cluster.local"),
                 names(configs.get(1).get("dynamic_active_clusters"), "cluster", "name"));

@@ -53,6 +53,8 @@ class MeshIstioMutualTlsTest {
     private final List<List<String>> offered = new CopyOnWriteArrayList<>();
     private final List<StreamInfo> requests = new CopyOnWriteArrayList<>();
     private Mesh mesh;
+    /** The mesh's admin port: none, or 0 for an ephemeral one. */
+    private int adminPort = -1;
     @TempDir
     Path dir;
 
@@ -106,7 +108,7 @@ class MeshIstioMutualTlsTest {
                                   grpc_services: [{envoy_grpc: {cluster_name: sds-grpc}}]
                 """.formatted(sni, san));
         MeshOptions o = new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage").setVersion("v1")
-                .setConfigFile(file.toString()).setAdminPort(-1);
+                .setConfigFile(file.toString()).setAdminPort(adminPort);
         if (identity != null) {
             o.setIdentityDir(identity.toString());
         }
@@ -131,6 +133,28 @@ class MeshIstioMutualTlsTest {
     private String call() throws Exception {
         HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
         return r.statusCode() + " " + r.bodyAsString();
+    }
+
+    @Test
+    void theAdminConfigDumpShowsIstiosSecretsFromTheIdentityDirectoryAsEnvoysDoes() throws Exception {
+        adminPort = 0;
+        Path identity = identity(CLIENT);
+        mesh(server(), RATINGS, identity);
+        java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
+                java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + mesh.adminPort()
+                        + "/config_dump?resource=dynamic_active_secrets")).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode(), r.body());
+        var secrets = dev.inmesh.runtime.xds.EnvoyJson.tree(r.body()).get("configs");
+        assertEquals(2, secrets.size(), r.body());
+        assertEquals("default", secrets.get(0).get("name").asText());
+        assertEquals(java.util.Base64.getEncoder().encodeToString(CLIENT.certificatePem().getBytes(
+                java.nio.charset.StandardCharsets.UTF_8)),
+                secrets.get(0).at("/secret/tls_certificate/certificate_chain/inline_bytes").asText());
+        assertEquals("ROOTCA", secrets.get(1).get("name").asText());
+        assertEquals(java.util.Base64.getEncoder().encodeToString(MESH_CA.certificatePem().getBytes(
+                java.nio.charset.StandardCharsets.UTF_8)),
+                secrets.get(1).at("/secret/validation_context/trusted_ca/inline_bytes").asText());
     }
 
     @Test

@@ -72,6 +72,32 @@ public final class TestCertificates {
         return id;
     }
 
+    /**
+     * A {@code resources:} YAML document whose one cluster, {@code outbound|9080||reviews.default.svc.cluster.local}
+     * at 10.244.0.7:9080, has the TLS istiod writes for ISTIO_MUTUAL: Istio's SDS secrets {@code default} and
+     * {@code ROOTCA}.
+     */
+    public static final String ISTIO_MUTUAL_CLUSTER = """
+            resources:
+            - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+              name: "outbound|9080||reviews.default.svc.cluster.local"
+              type: STATIC
+              load_assignment:
+                cluster_name: "outbound|9080||reviews.default.svc.cluster.local"
+                endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 10.244.0.7,
+                  port_value: 9080}}}}]}]
+              transport_socket:
+                name: envoy.transport_sockets.tls
+                typed_config:
+                  "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+                  sni: outbound_.9080_._.reviews.default.svc.cluster.local
+                  common_tls_context:
+                    tls_certificate_sds_secret_configs: [{name: default}]
+                    combined_validation_context:
+                      default_validation_context: {}
+                      validation_context_sds_secret_config: {name: ROOTCA}
+            """;
+
     /** Answers a request with {@code client=} and the subject of its client's certificate ({@code none} without). */
     public static void answerClientSubject(HttpServerRequest req) {
         String client;

@@ -1,0 +1,100 @@
+package dev.inmesh.runtime.admin;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.ByteString;
+import com.google.protobuf.Message;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ResourceType;
+import dev.inmesh.runtime.xds.SdsSecrets;
+import io.envoyproxy.envoy.admin.v3.SecretsConfigDump;
+import io.envoyproxy.envoy.config.core.v3.DataSource;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.function.Predicate;
+
+/**
+ * Envoy's {@code SecretsConfigDump} of the SDS secrets the configuration's clusters and listeners name and Inmesh
+ * reads files for ({@link SdsSecrets}): each in {@code dynamic_active_secrets}, as Istio's agent serves them to
+ * Envoy, with its files' content now ({@code tls_certificate} with {@code certificate_chain} and {@code private_key},
+ * or {@code validation_context} with {@code trusted_ca}, as {@code inline_bytes}; the private key is redacted with
+ * the rest of the dump, see {@link SensitiveFields}), a {@code version_info} that is a digest of that content (it
+ * changes when the files rotate) and, as {@code last_updated}, the newest modification time of the files. A secret
+ * whose file cannot be read now is left out. Files are read here: call it off the event loop.
+ */
+final class SecretsDump {
+    private SecretsDump() {}
+
+    static SecretsConfigDump of(ResourceBundle bundle, WorkloadIdentity identity, Predicate<String> names) {
+        List<Message> resources = new ArrayList<>();
+        for (String name : bundle.clusters().keySet()) {
+            add(resources, bundle.message(ResourceType.CLUSTER, name));
+        }
+        for (String name : bundle.listeners().keySet()) {
+            add(resources, bundle.message(ResourceType.LISTENER, name));
+        }
+        SecretsConfigDump.Builder dump = SecretsConfigDump.newBuilder();
+        for (SdsSecrets.Secret s : SdsSecrets.of(resources, identity)) {
+            if (names.test(s.name())) {
+                SecretsConfigDump.DynamicSecret d = read(s);
+                if (d != null) {
+                    dump.addDynamicActiveSecrets(d);
+                }
+            }
+        }
+        return dump.build();
+    }
+
+    private static void add(List<Message> resources, Message m) {
+        if (m != null) {
+            resources.add(m);
+        }
+    }
+
+    /** The secret as its files are now, or null when one cannot be read. */
+    private static SecretsConfigDump.DynamicSecret read(SdsSecrets.Secret s) {
+        MessageDigest digest;
+        try {
+            digest = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every JDK has SHA-256", e);
+        }
+        List<ByteString> contents = new ArrayList<>();
+        Instant updated = Instant.EPOCH;
+        try {
+            for (String file : s.files()) {
+                Path p = Path.of(file);
+                byte[] content = Files.readAllBytes(p);
+                digest.update(content);
+                contents.add(ByteString.copyFrom(content));
+                Instant modified = Files.getLastModifiedTime(p).toInstant();
+                updated = modified.isAfter(updated) ? modified : updated;
+            }
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+        Secret.Builder secret = Secret.newBuilder().setName(s.name());
+        if (s.trustedCa() != null) {
+            secret.getValidationContextBuilder().setTrustedCa(inline(contents.get(0)));
+        } else {
+            secret.getTlsCertificateBuilder().setCertificateChain(inline(contents.get(0)))
+                    .setPrivateKey(inline(contents.get(1)));
+        }
+        return SecretsConfigDump.DynamicSecret.newBuilder().setName(s.name())
+                .setVersionInfo(HexFormat.of().formatHex(digest.digest(), 0, 8))
+                .setLastUpdated(ConfigDumpBuilder.timestamp(updated))
+                .setSecret(Any.pack(secret.build())).build();
+    }
+
+    private static DataSource inline(ByteString content) {
+        return DataSource.newBuilder().setInlineBytes(content).build();
+    }
+}
