@@ -20,6 +20,7 @@ import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.Parsers;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import io.envoyproxy.envoy.admin.v3.ClusterStatus;
+import io.envoyproxy.envoy.admin.v3.SecretsConfigDump;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.URI;
@@ -38,10 +39,11 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code inmesh proxy-config listener|route|cluster|endpoint|all}: shows a proxy's configuration as
+ * {@code inmesh proxy-config listener|route|cluster|endpoint|secret|all}: shows a proxy's configuration as
  * {@code istioctl proxy-config} does, from an admin server ({@code --admin HOST:PORT}, Inmesh's or Envoy's) or from a
  * file ({@code -f FILE}). From an admin server it asks what istioctl asks: the config dump sections a table needs
- * ({@code /config_dump?mask=...}), the dump with EDS for {@code all} ({@code ?include_eds=true}), and
+ * ({@code /config_dump?mask=...}), the whole dump for {@code secret} (its {@code SecretsConfigDump}), the dump with
+ * EDS for {@code all} ({@code ?include_eds=true}), and
  * {@code /clusters?format=json} for {@code endpoint}, whose OUTLIER CHECK reads FAILED for a host ejected by outlier
  * detection. The same filters ({@code --port}, {@code --address}, {@code --type}, {@code --name}, {@code --fqdn},
  * {@code --direction}, {@code --subset}, {@code --cluster}, {@code --status}) and outputs ({@code -o short},
@@ -49,11 +51,11 @@ import picocli.CommandLine.Parameters;
  * nothing matched, 2 unreadable input or bad arguments.
  */
 @Command(name = "proxy-config", mixinStandardHelpOptions = true,
-        description = "Shows a proxy's listeners, routes, clusters or endpoints as istioctl proxy-config does, from "
-                + "an admin server (its /config_dump and /clusters) or a file.")
+        description = "Shows a proxy's listeners, routes, clusters, endpoints or secrets as istioctl proxy-config "
+                + "does, from an admin server (its /config_dump and /clusters) or a file.")
 public final class ProxyConfigCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "listener, route, cluster, endpoint or all.")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "listener, route, cluster, endpoint, secret or all.")
     String type;
 
     @Option(names = "--admin", paramLabel = "HOST:PORT", description = "An admin server to ask for /config_dump (/clusters for endpoint).")
@@ -100,9 +102,9 @@ public final class ProxyConfigCommand implements Callable<Integer> {
     public Integer call() {
         String kind = type.toLowerCase(Locale.ROOT);
         if (!List.of("listener", "listeners", "route", "routes", "cluster", "clusters", "endpoint", "endpoints",
-                "all").contains(kind)) {
-            err.println("proxy-config: unknown type '" + type + "' (expected: listener, route, cluster, endpoint "
-                    + "or all)");
+                "secret", "secrets", "all").contains(kind)) {
+            err.println("proxy-config: unknown type '" + type + "' (expected: listener, route, cluster, endpoint, "
+                    + "secret or all)");
             return 2;
         }
         kind = kind.endsWith("s") ? kind.substring(0, kind.length() - 1) : kind;
@@ -123,10 +125,19 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                 statuses = admin != null ? fetchClusterStatuses(admin) : clusterStatuses(read(file));
             } else {
                 text = admin != null ? fetch(admin, DUMP_PATHS.get(kind)) : read(file);
-                bundle = readDump(text);
+                // istioctl reads only the secrets' dump for secret: the resources need not parse
+                if (kind.equals("secret")) {
+                    EnvoyJson.tree(text);
+                } else {
+                    bundle = readDump(text);
+                }
             }
         } catch (InputException e) {
             err.println("proxy-config: " + e.getMessage());
+            return 2;
+        } catch (JsonProcessingException e) {
+            err.println("proxy-config: " + (file != null ? file + ": " : admin + ": ") + "not JSON or YAML: "
+                    + e.getOriginalMessage());
             return 2;
         } catch (EnvoyConfigReader.ConfigReadException e) {
             err.println("proxy-config: " + (file != null ? file + ": " : admin + ": ") + e.getMessage());
@@ -154,6 +165,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
             "listener", "/config_dump?mask=dynamic_listeners,static_listeners",
             "route", "/config_dump?mask=dynamic_route_configs,static_route_configs",
             "cluster", "/config_dump?mask=dynamic_active_clusters,dynamic_warming_clusters,static_clusters",
+            "secret", "/config_dump",
             // Envoy leaves EDS out of its dump unless asked
             "all", "/config_dump?include_eds=true");
 
@@ -191,6 +203,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                 }
                 print(format, cs, () -> ProxyConfigWriter.clusterSummary(cs));
             }
+            case "secret" -> showSecrets(format, EnvoyJson.tree(text));
             default -> {
                 JsonNode tree = EnvoyJson.tree(text);
                 if (format.equals("short")) {
@@ -202,6 +215,31 @@ public final class ProxyConfigCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /**
+     * istioctl's secret table of the dump's {@code SecretsConfigDump} (its sentence when there is no secret), or that
+     * dump as istioctl prints it with {@code -o json|yaml} (lowerCamelCase names; {@code {}} when there is none).
+     */
+    private void showSecrets(String format, JsonNode dump) throws JsonProcessingException {
+        JsonNode secrets = ProxyConfigWriter.secretsDump(dump);
+        if (format.equals("short")) {
+            out.print(ProxyConfigWriter.secretSummary(secrets == null ? List.of()
+                    : ProxyConfigWriter.secrets(secrets, java.time.Instant.now())));
+            return;
+        }
+        JsonNode tree = JsonNodeFactory.instance.objectNode();
+        if (secrets != null) {
+            // the message itself, as istioctl prints it, not the Any it was in
+            com.fasterxml.jackson.databind.node.ObjectNode message = secrets.deepCopy();
+            message.remove("@type");
+            try {
+                tree = EnvoyJson.tree(EnvoyJson.print(EnvoyJson.toMessage(message, SecretsConfigDump.class), false));
+            } catch (InvalidProtocolBufferException e) {
+                tree = message; // printed as the dump has it
+            }
+        }
+        out.println(format.equals("json") ? JSON_WRITER.writeValueAsString(tree) : yaml(tree));
     }
 
     private int nothing(String message) {

@@ -27,8 +27,16 @@ import io.envoyproxy.envoy.config.route.v3.RouteMatch;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
+import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -589,6 +597,90 @@ final class ProxyConfigWriter {
         return w.render();
     }
 
+    // ---- secrets ---------------------------------------------------------------------------------------------
+
+    /**
+     * A row of istioctl's secret table: the secret's first certificate (its chain's, else its CA's) described, or
+     * only its name and status, not valid, when it has none that parses.
+     */
+    record SecretRow(String name, String type, String status, boolean valid, String serialNumber, String notAfter,
+                     String notBefore) {}
+
+    /** The {@code SecretsConfigDump} of a config dump, or null when it has none. */
+    static JsonNode secretsDump(JsonNode dump) {
+        JsonNode configs = field(dump, "configs");
+        for (int i = 0; configs != null && i < configs.size(); i++) {
+            if (configs.get(i).path("@type").asText().endsWith(".SecretsConfigDump")) {
+                return configs.get(i);
+            }
+        }
+        return null;
+    }
+
+    /** As istioctl lists them: the warming secrets, then the active ones, each in the dump's order. */
+    static List<SecretRow> secrets(JsonNode secretsDump, Instant now) {
+        List<SecretRow> rows = new ArrayList<>();
+        String[][] lists = {{"dynamic_warming_secrets", "WARMING"}, {"dynamic_active_secrets", "ACTIVE"}};
+        for (String[] list : lists) {
+            JsonNode entries = field(secretsDump, list[0]);
+            for (int i = 0; entries != null && i < entries.size(); i++) {
+                JsonNode e = entries.get(i);
+                rows.add(secretRow(field(e, "name") == null ? "" : field(e, "name").asText(), list[1],
+                        field(e, "secret"), now));
+            }
+        }
+        return rows;
+    }
+
+    private static SecretRow secretRow(String name, String status, JsonNode secret, Instant now) {
+        byte[] pem = inlineBytes(secret, "tls_certificate", "certificate_chain");
+        if (pem.length == 0) {
+            pem = inlineBytes(secret, "validation_context", "trusted_ca");
+        }
+        X509Certificate cert;
+        try {
+            cert = (X509Certificate) CertificateFactory.getInstance("X.509")
+                    .generateCertificate(new ByteArrayInputStream(pem));
+        } catch (CertificateException | RuntimeException e) {
+            return new SecretRow(name, "", status, false, "", "", "");
+        }
+        Instant notBefore = cert.getNotBefore().toInstant();
+        Instant notAfter = cert.getNotAfter().toInstant();
+        return new SecretRow(name, cert.getBasicConstraints() >= 0 ? "CA" : "Cert Chain", status,
+                now.isAfter(notBefore) && now.isBefore(notAfter), cert.getSerialNumber().toString(16),
+                RFC_3339.format(notAfter), RFC_3339.format(notBefore));
+    }
+
+    private static final DateTimeFormatter RFC_3339 = DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss'Z'")
+            .withZone(ZoneOffset.UTC);
+
+    /** The bytes of {@code secret.OUTER.INNER.inline_bytes}, none when it has none. */
+    private static byte[] inlineBytes(JsonNode secret, String outer, String inner) {
+        JsonNode bytes = field(field(field(secret, outer), inner), "inline_bytes");
+        try {
+            return bytes == null ? new byte[0] : Base64.getDecoder().decode(bytes.asText());
+        } catch (IllegalArgumentException e) {
+            return new byte[0];
+        }
+    }
+
+    /**
+     * {@code RESOURCE NAME TYPE STATUS VALID CERT SERIAL NUMBER NOT AFTER NOT BEFORE}, the serial number in hex and
+     * the times in RFC 3339; istioctl's sentence when there is no secret.
+     */
+    static String secretSummary(List<SecretRow> rows) {
+        if (rows.isEmpty()) {
+            return "No active or warming secrets found.\n";
+        }
+        TabWriter w = new TabWriter(5).row("RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER",
+                "NOT AFTER", "NOT BEFORE");
+        for (SecretRow r : rows) {
+            w.row(r.name(), r.type(), r.status(), Boolean.toString(r.valid()), r.serialNumber(), r.notAfter(),
+                    r.notBefore());
+        }
+        return w.render();
+    }
+
     // ---- the full summary of proxy-config all ----------------------------------------------------------------
 
     /** The endpoints of a config dump's EDS section that {@code f} selects, by cluster in istioctl's order. */
@@ -739,16 +831,17 @@ final class ProxyConfigWriter {
 
     /**
      * {@code istioctl proxy-config all}'s summary: bootstrap, cluster, listener, route, secret and endpoints
-     * sections, each under its {@code ------ ... info ------} header, the tables with their NAME column. Inmesh
-     * keeps no secrets, so the secret section is the one istioctl prints for a proxy without any.
+     * sections, each under its {@code ------ ... info ------} header, the tables with their NAME column (the secret
+     * table as {@code proxy-config secret} prints it).
      */
     static String fullSummary(JsonNode dump, ResourceBundle b, Filters f) {
+        JsonNode secrets = secretsDump(dump);
         String[][] sections = {
             {"bootstrap", bootstrapSummary(dump)},
             {"cluster", clusterSummary(clusters(b, f), true)},
             {"listener", listenerSummary(listeners(b, f), true)},
             {"route", routeSummary(routes(b, f), true)},
-            {"secret", "No active or warming secrets found.\n"},
+            {"secret", secretSummary(secrets == null ? List.of() : secrets(secrets, Instant.now()))},
             {"endpoints", edsSummary(edsEndpoints(loadAssignments(b), f))}};
         StringBuilder out = new StringBuilder();
         for (String[] s : sections) {

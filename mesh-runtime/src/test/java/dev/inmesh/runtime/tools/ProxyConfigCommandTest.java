@@ -254,7 +254,7 @@ class ProxyConfigCommandTest {
 
     @Test
     void badArgumentsAndUnreadableInputExitWithTwo() throws Exception {
-        assertEquals(2, run("secret", "-f", dump.toString()));
+        assertEquals(2, run("bootstrap", "-f", dump.toString()));
         assertEquals(2, run("listener"));
         assertEquals(2, run("listener", "-f", dir.resolve("missing.json").toString()));
         assertEquals(2, run("listener", "-f", dump.toString(), "-o", "xml"));
