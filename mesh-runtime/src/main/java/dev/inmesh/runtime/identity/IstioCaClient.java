@@ -6,9 +6,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpVersion;
-import io.vertx.core.net.PemTrustOptions;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.common.GrpcMessageDecoder;
@@ -101,18 +98,7 @@ public final class IstioCaClient {
         this.vertx = vertx;
         this.context = vertx.getOrCreateContext();
         this.options = options;
-        AdsOptions.XdsServer ca = options.ca();
-        HttpClientOptions http = new HttpClientOptions()
-                .setProtocolVersion(HttpVersion.HTTP_2)
-                .setHttp2ClearTextUpgrade(false)
-                .setConnectTimeout((int) CALL_TIMEOUT.toMillis());
-        if (ca.tls()) {
-            http.setSsl(true).setUseAlpn(true).setVerifyHost(ca.verifyHost());
-            if (ca.caFile() != null) {
-                http.setTrustOptions(new PemTrustOptions().addCertPath(ca.caFile().toString()));
-            }
-        }
-        this.client = GrpcClient.client(vertx, http);
+        this.client = GrpcClient.client(vertx, options.ca().httpOptions(CALL_TIMEOUT));
     }
 
     /** Gets the first certificate and writes it; then keeps it renewed until {@link #close()}. */
@@ -176,7 +162,7 @@ public final class IstioCaClient {
             }
             Throwable e = ar.cause();
             String why = "cannot get the workload certificate for " + options.spiffeId() + " from Istio's CA "
-                    + options.ca().address() + ": " + describe(e);
+                    + options.ca().address() + ": " + AdsOptions.XdsServer.describe(e);
             if (first != null && (failures + 1 >= START_TRIES || !passing(e))) {
                 first.tryFail(new IllegalStateException(why, e));
                 return;
@@ -199,19 +185,8 @@ public final class IstioCaClient {
 
     private Future<Issued> renew() {
         return context.executeBlocking(() -> WorkloadCsr.create(options.keyType(), options.spiffeId()), false)
-                .compose(csr -> token().compose(token -> call(csr, token))
+                .compose(csr -> options.ca().token(vertx).compose(token -> call(csr, token))
                         .compose(chain -> context.executeBlocking(() -> write(csr, chain), false)));
-    }
-
-    /** The bearer token, read again for every request (Kubernetes rotates service account tokens); null if none. */
-    private Future<String> token() {
-        Path file = options.ca().tokenFile();
-        if (file == null) {
-            return Future.succeededFuture(null);
-        }
-        return vertx.fileSystem().readFile(file.toString()).map(b -> b.toString().trim())
-                .recover(e -> Future.failedFuture(new IllegalStateException("cannot read the token file " + file
-                        + ": " + describe(e), e)));
     }
 
     private Future<List<String>> call(WorkloadCsr csr, String token) {
@@ -323,8 +298,4 @@ public final class IstioCaClient {
         return !(e instanceof IllegalStateException);
     }
 
-    private static String describe(Throwable e) {
-        String m = e.getMessage();
-        return m == null || m.isEmpty() ? e.getClass().getSimpleName() : m;
-    }
 }

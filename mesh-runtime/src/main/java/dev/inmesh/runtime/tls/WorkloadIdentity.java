@@ -23,6 +23,11 @@ public record WorkloadIdentity(Path dir) {
         Objects.requireNonNull(dir, "dir");
     }
 
+    /** Whether {@code sdsName} is one of the Istio secrets an identity serves ({@code default}, {@code ROOTCA}). */
+    public static boolean servesSecret(String sdsName) {
+        return sdsName.equals(CERTIFICATE_SECRET) || sdsName.equals(ROOT_SECRET);
+    }
+
     /** The identity of a directory's path, or null for none (a null or blank path). */
     public static WorkloadIdentity of(String dir) {
         return dir == null || dir.isBlank() ? null : new WorkloadIdentity(Path.of(dir));

@@ -269,7 +269,7 @@ final class CommonTlsParser {
     static String unsupportedSdsName(CommonTlsContext c) {
         boolean identity = IDENTITY.get() != null;
         for (String n : sdsNames(c)) {
-            boolean istio = n.equals(WorkloadIdentity.CERTIFICATE_SECRET) || n.equals(WorkloadIdentity.ROOT_SECRET);
+            boolean istio = WorkloadIdentity.servesSecret(n);
             if (!n.startsWith(FILE_CERT) && !n.startsWith(FILE_ROOT) && !(identity && istio)) {
                 return n;
             }
@@ -390,7 +390,7 @@ final class CommonTlsParser {
     }
 
     private static String unsupportedSds(String name) {
-        boolean istio = name.equals(WorkloadIdentity.CERTIFICATE_SECRET) || name.equals(WorkloadIdentity.ROOT_SECRET);
+        boolean istio = WorkloadIdentity.servesSecret(name);
         return "SDS secret \"" + name + "\" is not supported: Inmesh has no SDS server and no Istio CA; it reads "
                 + "only the files of Istio's \"file-cert:CERT~KEY\" and \"file-root:CA\" names (and "
                 + "\"file-root:system\"), and \"default\" and \"ROOTCA\" from a workload identity directory"

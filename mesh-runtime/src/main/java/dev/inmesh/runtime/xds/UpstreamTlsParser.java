@@ -56,7 +56,7 @@ final class UpstreamTlsParser {
             return null;
         }
         for (String name : CommonTlsParser.sdsNames(u.getCommonTlsContext())) {
-            if (name.equals(WorkloadIdentity.CERTIFICATE_SECRET) || name.equals(WorkloadIdentity.ROOT_SECRET)) {
+            if (WorkloadIdentity.servesSecret(name)) {
                 return "its TLS needs Istio's SDS secret \"" + name + "\" (" + failure.getMessage() + ")";
             }
         }

@@ -28,10 +28,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpConnection;
-import io.vertx.core.http.HttpVersion;
-import io.vertx.core.net.PemTrustOptions;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.grpc.client.GrpcClientOptions;
@@ -242,8 +239,8 @@ public final class AdsClient {
         long id = ++streamId;
         streamWorked = false;
         GrpcClient client = clients.computeIfAbsent(serverIndex, i -> newClient(server));
-        token(server).compose(token -> client.request(SocketAddress.inetSocketAddress(server.port(), server.host()),
-                STREAM_AGGREGATED_RESOURCES).map(req -> {
+        SocketAddress address = SocketAddress.inetSocketAddress(server.port(), server.host());
+        server.token(vertx).compose(token -> client.request(address, STREAM_AGGREGATED_RESOURCES).map(req -> {
                     if (token != null) {
                         req.headers().set("authorization", "Bearer " + token);
                     }
@@ -376,29 +373,7 @@ public final class AdsClient {
 
     private GrpcClient newClient(AdsOptions.XdsServer server) {
         GrpcClientOptions grpc = new GrpcClientOptions().setMaxMessageSize(options.maxMessageBytes());
-        HttpClientOptions http = new HttpClientOptions()
-                .setProtocolVersion(HttpVersion.HTTP_2)
-                .setHttp2ClearTextUpgrade(false)
-                .setTcpKeepAlive(true)
-                .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, options.connectTimeout().toMillis()));
-        if (server.tls()) {
-            http.setSsl(true).setUseAlpn(true).setVerifyHost(server.verifyHost());
-            if (server.caFile() != null) {
-                http.setTrustOptions(new PemTrustOptions().addCertPath(server.caFile().toString()));
-            }
-        }
-        return GrpcClient.client(vertx, grpc, http);
-    }
-
-    /** The bearer token, read again for every stream (Kubernetes rotates service account tokens); null if none. */
-    private Future<String> token(AdsOptions.XdsServer server) {
-        if (server.tokenFile() == null) {
-            return Future.succeededFuture(null);
-        }
-        return vertx.fileSystem().readFile(server.tokenFile().toString())
-                .map(b -> b.toString().trim())
-                .recover(e -> Future.failedFuture(new IllegalStateException("cannot read the token file "
-                        + server.tokenFile() + ": " + describe(e), e)));
+        return GrpcClient.client(vertx, grpc, server.httpOptions(options.connectTimeout()).setTcpKeepAlive(true));
     }
 
     private void send(SubscriptionState s, String version, String nonce, String error) {
@@ -950,7 +925,6 @@ public final class AdsClient {
     }
 
     private static String describe(Throwable e) {
-        String m = e.getMessage();
-        return m == null || m.isEmpty() ? e.getClass().getSimpleName() : m.replace('\n', ' ');
+        return AdsOptions.XdsServer.describe(e);
     }
 }

@@ -1,5 +1,10 @@
 package dev.inmesh.runtime.xds.ads;
 
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.net.PemTrustOptions;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -155,6 +160,44 @@ public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration ini
         /** {@code host:port}. */
         public String address() {
             return host + ":" + port;
+        }
+
+        /**
+         * The HTTP/2 client options of a gRPC client of this server (the ADS stream's, Istio's CA's): prior knowledge
+         * on plaintext, ALPN over TLS verified against {@link #caFile} (else the JVM's CAs).
+         */
+        public HttpClientOptions httpOptions(Duration connectTimeout) {
+            HttpClientOptions http = new HttpClientOptions()
+                    .setProtocolVersion(HttpVersion.HTTP_2)
+                    .setHttp2ClearTextUpgrade(false)
+                    .setConnectTimeout((int) Math.min(Integer.MAX_VALUE, connectTimeout.toMillis()));
+            if (tls) {
+                http.setSsl(true).setUseAlpn(true).setVerifyHost(verifyHost);
+                if (caFile != null) {
+                    http.setTrustOptions(new PemTrustOptions().addCertPath(caFile.toString()));
+                }
+            }
+            return http;
+        }
+
+        /**
+         * The bearer token to send, read again for every call (Kubernetes rotates service account tokens); null
+         * without a token file.
+         */
+        public Future<String> token(Vertx vertx) {
+            if (tokenFile == null) {
+                return Future.succeededFuture(null);
+            }
+            return vertx.fileSystem().readFile(tokenFile.toString())
+                    .map(b -> b.toString().trim())
+                    .recover(e -> Future.failedFuture(new IllegalStateException("cannot read the token file "
+                            + tokenFile + ": " + describe(e), e)));
+        }
+
+        /** An error's message on one line, or its class's name when it has none. */
+        public static String describe(Throwable e) {
+            String m = e.getMessage();
+            return m == null || m.isEmpty() ? e.getClass().getSimpleName() : m.replace('\n', ' ');
         }
     }
 }
