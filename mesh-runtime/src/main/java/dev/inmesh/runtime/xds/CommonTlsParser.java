@@ -391,10 +391,11 @@ final class CommonTlsParser {
 
     private static String unsupportedSds(String name) {
         boolean istio = WorkloadIdentity.servesSecret(name);
-        return "SDS secret \"" + name + "\" is not supported: Inmesh has no SDS server and no Istio CA; it reads "
+        return "SDS secret \"" + name + "\" is not supported: Inmesh serves no SDS over gRPC; it reads "
                 + "only the files of Istio's \"file-cert:CERT~KEY\" and \"file-root:CA\" names (and "
                 + "\"file-root:system\"), and \"default\" and \"ROOTCA\" from a workload identity directory"
-                + (istio ? " (inmesh.identity.dir, --identity-dir), which is not set" : "");
+                + (istio ? " (inmesh.identity.dir, --identity-dir), which is not set; istiod's CA can fill it "
+                        + "(inmesh.identity.ca.enabled, --identity-ca)" : "");
     }
 
     static String data(DataSource d) {
