@@ -291,6 +291,12 @@ public final class ProxyCommand implements Callable<Integer> {
             }
             IstioCaOptions ca = identityCa(o, identity, System.getenv());
             if (ca != null) {
+                if (uid >= 0 && dev.inmesh.interception.proxy.PrivilegeDrop.isRoot()) {
+                    // root until the listeners are bound, but in the proxy's group already: the capture rules
+                    // return that group's connections as they return its user's, so the CA's is not captured (to a
+                    // 15001 nobody listens on yet), as Istio's agent, running as 1337, is never captured
+                    dev.inmesh.interception.proxy.PrivilegeDrop.group(gid < 0 ? uid : gid);
+                }
                 identityStop = startIdentityCa(ca);
                 handIdentityTo(ca.dir(), uid, gid);
             }

@@ -27,8 +27,9 @@ import org.junit.jupiter.api.Timeout;
  * (the packaged jar, as UID 1337), each proxy filling its identity directory from Istio's CA
  * ({@code --identity-dir --identity-ca --ca-address}) before it listens. The CA ({@link TestIstioCa}, plaintext as
  * istiod's 15010) runs in a third namespace, the node, which routes between the pods; both proxies reach it over
- * their veths. The proxy asks the CA before it drops to UID 1337, so the rules leave the CA's port alone
- * ({@code -o 15010}), as Istio's agent, which runs as 1337, is never captured. Pod A's app (curl) calls service b;
+ * their veths. The proxy asks the CA as root before it drops to UID 1337, but already in group 1337, which the
+ * rules return: the CA's connection is not captured (no {@code -o 15010} exclusion), as Istio's agent, which runs as
+ * 1337, is never captured. Pod A's app (curl) calls service b;
  * its proxy gives B's endpoint Istio's auto mTLS when the endpoint carries {@code tlsMode: istio}; B's proxy
  * terminates it on virtualInbound's mTLS chain and counts the request {@code mutual_tls} with A's SPIFFE id, or
  * takes a plaintext connection on Istio's plaintext chain. Root only (tag {@code netns}); runs after
@@ -156,7 +157,7 @@ class IstioMtlsNetnsIT {
      */
     private void startProxy(NetnsSupport pod, String sa, String caAddress, boolean noAdmin) throws Exception {
         int rc = InmeshCommand.commandLine().execute("iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m",
-                "REDIRECT", "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020", "-o", Integer.toString(CA_PORT),
+                "REDIRECT", "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020",
                 "--network-namespace", pod.name());
         assertEquals(0, rc, "inmesh iptables failed");
         // made by the proxy, as root
