@@ -10,6 +10,7 @@ import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeTimeoutException;
 import io.netty.handler.ssl.SslProvider;
+import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 import java.security.cert.CertificateException;
 import java.util.List;
 import java.util.Map;
@@ -73,7 +74,9 @@ public final class DownstreamTls {
                 : c.requestsClientCertificate() ? ClientAuth.OPTIONAL : ClientAuth.NONE;
         try {
             SslContext ssl = SslContextBuilder.forServer(keys).sslProvider(SslProvider.JDK).trustManager(verifier)
-                    .clientAuth(auth).protocols(TlsMaterial.protocols(c.minVersion(), c.maxVersion())).build();
+                    .clientAuth(auth).protocols(TlsMaterial.protocols(c.minVersion(), c.maxVersion()))
+                    .ciphers(TlsMaterial.cipherSuites(c.cipherSuites(), c.maxVersion()),
+                            SupportedCipherSuiteFilter.INSTANCE).build();
             return new Compiled(c, ssl);
         } catch (SSLException | RuntimeException e) {
             throw new IllegalArgumentException("common_tls_context: " + e.getMessage(), e);

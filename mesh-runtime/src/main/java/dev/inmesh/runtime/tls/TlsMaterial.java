@@ -144,6 +144,69 @@ public final class TlsMaterial {
     }
 
     /** The Java names of the TLS versions from {@code min} to {@code max}. */
+    /**
+     * The cipher suites of TLS 1.2 and older Inmesh takes, BoringSSL's name (as Envoy's {@code cipher_suites} lists
+     * them) to the JDK's: Envoy's defaults (its ECDHE AES-GCM and ChaCha20 suites) and the RSA-key-exchange and CBC
+     * suites of its older default lists.
+     */
+    private static final Map<String, String> CIPHER_SUITES = Map.ofEntries(
+            Map.entry("ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
+            Map.entry("ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+            Map.entry("ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+            Map.entry("ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
+            Map.entry("ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"),
+            Map.entry("ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
+            Map.entry("AES128-GCM-SHA256", "TLS_RSA_WITH_AES_128_GCM_SHA256"),
+            Map.entry("AES256-GCM-SHA384", "TLS_RSA_WITH_AES_256_GCM_SHA384"),
+            Map.entry("ECDHE-ECDSA-AES128-SHA", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"),
+            Map.entry("ECDHE-RSA-AES128-SHA", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"),
+            Map.entry("AES128-SHA", "TLS_RSA_WITH_AES_128_CBC_SHA"),
+            Map.entry("ECDHE-ECDSA-AES256-SHA", "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA"),
+            Map.entry("ECDHE-RSA-AES256-SHA", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA"),
+            Map.entry("AES256-SHA", "TLS_RSA_WITH_AES_256_CBC_SHA"));
+    /** Envoy's default list for servers and clients alike (its non-FIPS builds), in order of preference. */
+    private static final List<String> ENVOY_DEFAULT_SUITES = List.of("ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-CHACHA20-POLY1305",
+            "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384");
+    /** TLS 1.3's suites, which Envoy's {@code cipher_suites} leaves alone: all of them, as BoringSSL enables them. */
+    private static final List<String> TLS13_SUITES = List.of("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+            "TLS_CHACHA20_POLY1305_SHA256");
+
+    /**
+     * One entry of Envoy's {@code cipher_suites}: a suite's BoringSSL name, or a group of equally preferred ones
+     * ({@code [A|B]}), as the suites it names in their order.
+     *
+     * @throws IllegalArgumentException for a name Inmesh does not know, or a malformed group
+     */
+    public static List<String> cipherSuiteEntry(String entry) {
+        boolean group = entry.startsWith("[") && entry.endsWith("]") && entry.length() > 2;
+        List<String> names = group ? List.of(entry.substring(1, entry.length() - 1).split("\\|", -1))
+                : List.of(entry);
+        for (String n : names) {
+            if (!CIPHER_SUITES.containsKey(n)) {
+                throw new IllegalArgumentException("\"" + entry + "\" is not supported (Inmesh takes the suites "
+                        + "of Envoy's default lists, by BoringSSL's names: " + new java.util.TreeSet<>(
+                        CIPHER_SUITES.keySet()) + ", and groups of them as [A|B])");
+            }
+        }
+        return names;
+    }
+
+    /**
+     * The JDK's names of the suites a context enables: {@code configured} (BoringSSL's names; empty: Envoy's default
+     * list) for TLS 1.2 and older, and every TLS 1.3 suite when {@code max} allows TLS 1.3.
+     */
+    public static List<String> cipherSuites(List<String> configured, TlsVersion max) {
+        List<String> suites = new java.util.ArrayList<>();
+        for (String n : configured.isEmpty() ? ENVOY_DEFAULT_SUITES : configured) {
+            suites.add(CIPHER_SUITES.get(n));
+        }
+        if (max.compareTo(TlsVersion.TLSv1_3) >= 0) {
+            suites.addAll(TLS13_SUITES);
+        }
+        return suites;
+    }
+
     public static Set<String> protocols(TlsVersion min, TlsVersion max) {
         Set<String> versions = new LinkedHashSet<>();
         for (TlsVersion v : TlsVersion.values()) {

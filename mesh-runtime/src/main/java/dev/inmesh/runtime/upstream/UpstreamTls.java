@@ -10,6 +10,7 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslProvider;
+import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.net.JdkSSLEngineOptions;
 import io.vertx.core.net.KeyCertOptions;
@@ -56,7 +57,8 @@ public final class UpstreamTls {
         try {
             this.relayContext = SslContextBuilder.forClient().sslProvider(SslProvider.JDK)
                     .trustManager(context.autoSanValidation() ? trustManager.withEngineHost() : trustManager)
-                    .keyManager(keyManagers).protocols(protocols(context)).build();
+                    .keyManager(keyManagers).protocols(protocols(context))
+                    .ciphers(ciphers(context), SupportedCipherSuiteFilter.INSTANCE).build();
         } catch (SSLException e) {
             throw new IllegalArgumentException("common_tls_context: " + e.getMessage(), e);
         }
@@ -97,6 +99,8 @@ public final class UpstreamTls {
         if (keyManagers != null) {
             options.setKeyCertOptions(KeyCertOptions.wrap(keyManagers));
         }
+        options.getSslOptions().getEnabledCipherSuites().clear();
+        ciphers(context).forEach(options.getSslOptions()::addEnabledCipherSuite);
         List<String> alpn = httpAlpn(http2);
         if (!alpn.isEmpty()) {
             // the names as they are, Istio's among them; the connection speaks HTTP/2 when the server picks h2
@@ -146,6 +150,11 @@ public final class UpstreamTls {
 
     private static Set<String> protocols(UpstreamTlsContext c) {
         return TlsMaterial.protocols(c.minVersion(), c.maxVersion());
+    }
+
+    /** The JDK's names of the suites the context offers: its list (or Envoy's default) and TLS 1.3's. */
+    private static List<String> ciphers(UpstreamTlsContext c) {
+        return TlsMaterial.cipherSuites(c.cipherSuites(), c.maxVersion());
     }
 
     @Override

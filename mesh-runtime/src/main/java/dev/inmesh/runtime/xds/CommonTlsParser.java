@@ -55,15 +55,6 @@ final class CommonTlsParser {
     private static final String SYSTEM_ROOT = "file-root:system";
     /** The workload identity of the parse running on this thread, or null ({@link Parsers#withIdentity}). */
     static final ThreadLocal<WorkloadIdentity> IDENTITY = new ThreadLocal<>();
-    /**
-     * The cipher suites of Envoy's default lists (its client's and its server's), in BoringSSL's names, which Istio
-     * writes into {@code tls_params.cipher_suites} and the JDK offers too.
-     */
-    private static final Set<String> ENVOY_DEFAULT_CIPHERS = Set.of("ECDHE-ECDSA-AES128-GCM-SHA256",
-            "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-            "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305", "AES128-GCM-SHA256",
-            "AES256-GCM-SHA384");
-
     /** How long a parse waits before it reads an unusable certificate and key of an SDS name again. */
     static final long REREAD_PAUSE_MILLIS = 100;
     /** How many times a parse reads such a pair again before the pair's error rejects the resource. */
@@ -113,11 +104,13 @@ final class CommonTlsParser {
      * @param min the oldest version, or null for the side's default
      * @param max the newest version, or null for the side's default
      * @param files the files of Istio's file SDS names the PEMs came from
+     * @param ciphers the cipher suites of {@code tls_params.cipher_suites} (BoringSSL's names, groups spread), or
+     *     empty for Envoy's default list
      */
     record Common(String[] keyPair, Trust trust, List<String> alpn, TlsVersion min, TlsVersion max,
-                  SdsFiles files) {
+                  SdsFiles files, List<String> ciphers) {
         Common withKeyPair(String[] pair) {
-            return new Common(pair, trust, alpn, min, max, files);
+            return new Common(pair, trust, alpn, min, max, files, ciphers);
         }
     }
 
@@ -201,16 +194,18 @@ final class CommonTlsParser {
         Fields.at("tls_params", () -> {
             Fields.onlyKnown(p, Set.of("tls_minimum_protocol_version", "tls_maximum_protocol_version",
                     "cipher_suites"), Set.of());
-            // Istio's inbound mTLS chains list suites of Envoy's defaults: the JDK negotiates among its own
-            Fields.each("cipher_suites", p.getCipherSuitesList(), suite -> {
-                if (!ENVOY_DEFAULT_CIPHERS.contains(suite)) {
-                    throw new FieldError("", "\"" + suite + "\" is not supported (only the suites of Envoy's "
-                            + "default list, which the JDK negotiates among its own)");
-                }
-                return suite;
-            });
             return null;
         });
+        // the suites of TLS 1.2 and older, each entry a suite or a group of equally preferred ones ([A|B]), which
+        // the JDK takes in the order listed
+        List<String> ciphers = new ArrayList<>();
+        Fields.at("tls_params", () -> Fields.each("cipher_suites", p.getCipherSuitesList(), suite -> {
+            try {
+                return ciphers.addAll(TlsMaterial.cipherSuiteEntry(suite));
+            } catch (IllegalArgumentException e) {
+                throw new FieldError("", e.getMessage());
+            }
+        }));
         TlsVersion min = Fields.at("tls_params.tls_minimum_protocol_version",
                 () -> version(p.getTlsMinimumProtocolVersion()));
         TlsVersion max = Fields.at("tls_params.tls_maximum_protocol_version",
@@ -258,7 +253,7 @@ final class CommonTlsParser {
             });
         }
         return new Common(keyPair, trust, List.copyOf(c.getAlpnProtocolsList()), min, max,
-                new SdsFiles(keyFiles[0], keyFiles[1], trust.caFile()));
+                new SdsFiles(keyFiles[0], keyFiles[1], trust.caFile()), List.copyOf(ciphers));
     }
 
     /**

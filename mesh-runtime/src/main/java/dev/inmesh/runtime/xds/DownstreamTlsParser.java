@@ -60,7 +60,8 @@ final class DownstreamTlsParser {
         DownstreamTlsContext parsed = CommonTlsParser.compiled(c, pems -> {
             DownstreamTlsContext t = Fields.record("", () -> new DownstreamTlsContext(pems.keyPair()[0],
                     pems.keyPair()[1], pems.trust().ca(), pems.trust().sans(),
-                    d.getRequireClientCertificate().getValue(), pems.alpn(), pems.min(), pems.max(), pems.files()));
+                    d.getRequireClientCertificate().getValue(), pems.alpn(), pems.min(), pems.max(), pems.files(),
+                    pems.ciphers()));
             try {
                 DownstreamTls.compile(t); // the PEMs must make a key and trust managers now, not per connection
             } catch (IllegalArgumentException e) {

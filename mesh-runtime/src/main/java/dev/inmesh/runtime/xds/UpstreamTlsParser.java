@@ -98,6 +98,6 @@ final class UpstreamTlsParser {
         CommonTlsParser.Trust t = parsed.trust();
         return Fields.record("", () -> new UpstreamTlsContext(sni, pair == null ? null : pair[0],
                 pair == null ? null : pair[1], t.ca(), t.system(), t.sans(), parsed.alpn(), parsed.min(),
-                parsed.max(), false, false, parsed.files()));
+                parsed.max(), false, false, parsed.files(), parsed.ciphers()));
     }
 }

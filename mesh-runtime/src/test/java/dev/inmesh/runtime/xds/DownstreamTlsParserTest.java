@@ -210,6 +210,21 @@ class DownstreamTlsParserTest {
     }
 
     @Test
+    void cipherSuitesAreKeptInOrderWithEnvoysGroupsOfEquallyPreferredOnesSpread() throws Exception {
+        String common = "{\"commonTlsContext\": {" + CERTIFICATE;
+        DownstreamTlsContext tls = chain(common + ", \"tlsParams\": {\"cipherSuites\": ["
+                + "\"[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]\", \"ECDHE-RSA-AES256-GCM-SHA384\"]}}}")
+                .tlsContext();
+        assertEquals(List.of("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305",
+                "ECDHE-RSA-AES256-GCM-SHA384"), tls.cipherSuites());
+        assertEquals(List.of(), chain(common + "}}").tlsContext().cipherSuites()); // Envoy's default list
+        String e = error(common + ", \"tlsParams\": {\"cipherSuites\": [\"AES128-SHA\", "
+                + "\"[ECDHE-RSA-AES128-GCM-SHA256|RC4-SHA]\"]}}}");
+        assertTrue(e.contains("tls_params.cipher_suites[1]: \"[ECDHE-RSA-AES128-GCM-SHA256|RC4-SHA]\" is not "
+                + "supported"), e);
+    }
+
+    @Test
     void aFileThatCannotBeReadOrIsNoCertificateIsRefusedByName() throws Exception {
         String missing = error("{\"commonTlsContext\": {"
                 + CERTIFICATE.replace(CERT_PEM.toString(), CERT_PEM + ".missing") + "}}");

@@ -33,11 +33,24 @@ import java.util.List;
  *     check applies without a trusted CA too
  * @param sdsFiles the files of Istio's file SDS names the PEMs were read from, which are watched and read again
  *     when they change ({@link SdsFiles#NONE}: none)
+ * @param cipherSuites the cipher suites of TLS 1.2 and older offered, in BoringSSL's names
+ *     ({@code ECDHE-RSA-AES128-GCM-SHA256}), in order of preference; empty: Envoy's default client list. As in Envoy,
+ *     they do not apply to TLS 1.3, whose suites are all offered
  */
 public record UpstreamTlsContext(String sni, String certificateChain, String privateKey, String trustedCa,
                                  boolean systemRootCerts, List<SubjectAltNameMatcher> subjectAltNames,
                                  List<String> alpnProtocols, TlsVersion minVersion, TlsVersion maxVersion,
-                                 boolean autoSni, boolean autoSanValidation, SdsFiles sdsFiles) {
+                                 boolean autoSni, boolean autoSanValidation, SdsFiles sdsFiles,
+                                 List<String> cipherSuites) {
+
+    /** With Envoy's default cipher suites. */
+    public UpstreamTlsContext(String sni, String certificateChain, String privateKey, String trustedCa,
+                              boolean systemRootCerts, List<SubjectAltNameMatcher> subjectAltNames,
+                              List<String> alpnProtocols, TlsVersion minVersion, TlsVersion maxVersion,
+                              boolean autoSni, boolean autoSanValidation, SdsFiles sdsFiles) {
+        this(sni, certificateChain, privateKey, trustedCa, systemRootCerts, subjectAltNames, alpnProtocols,
+                minVersion, maxVersion, autoSni, autoSanValidation, sdsFiles, List.of());
+    }
 
     /** Without SDS files. */
     public UpstreamTlsContext(String sni, String certificateChain, String privateKey, String trustedCa,
@@ -59,13 +72,13 @@ public record UpstreamTlsContext(String sni, String certificateChain, String pri
     /** This context with the HTTP protocol options' {@code auto_sni} and {@code auto_san_validation}. */
     public UpstreamTlsContext withAutoSni(boolean sni, boolean sanValidation) {
         return new UpstreamTlsContext(this.sni, certificateChain, privateKey, trustedCa, systemRootCerts,
-                subjectAltNames, alpnProtocols, minVersion, maxVersion, sni, sanValidation, sdsFiles);
+                subjectAltNames, alpnProtocols, minVersion, maxVersion, sni, sanValidation, sdsFiles, cipherSuites);
     }
 
     /** This context with the PEMs read again from its SDS files (the certificate chain, key and CAs). */
     public UpstreamTlsContext withPems(String chain, String key, String ca) {
         return new UpstreamTlsContext(sni, chain, key, ca, systemRootCerts, subjectAltNames, alpnProtocols,
-                minVersion, maxVersion, autoSni, autoSanValidation, sdsFiles);
+                minVersion, maxVersion, autoSni, autoSanValidation, sdsFiles, cipherSuites);
     }
 
     /** Whether each HTTP request's host decides its connection's SNI or the SAN its server must have. */
@@ -113,6 +126,7 @@ public record UpstreamTlsContext(String sni, String certificateChain, String pri
         sdsFiles = sdsFiles == null ? SdsFiles.NONE : sdsFiles;
         subjectAltNames = subjectAltNames == null ? List.of() : List.copyOf(subjectAltNames);
         alpnProtocols = alpnProtocols == null ? List.of() : List.copyOf(alpnProtocols);
+        cipherSuites = cipherSuites == null ? List.of() : List.copyOf(cipherSuites);
         minVersion = minVersion == null ? TlsVersion.TLSv1_2 : minVersion;
         maxVersion = maxVersion == null ? TlsVersion.TLSv1_2 : maxVersion;
         Checks.check((certificateChain == null) == (privateKey == null), "tls_certificates",

@@ -26,11 +26,23 @@ import java.util.List;
  * @param maxVersion the newest TLS version allowed (Envoy's server default TLS 1.3)
  * @param sdsFiles the files of Istio's file SDS names the PEMs were read from, which are watched and read again
  *     when they change ({@link SdsFiles#NONE}: none)
+ * @param cipherSuites the cipher suites of TLS 1.2 and older, in BoringSSL's names ({@code ECDHE-RSA-AES128-GCM-SHA256}),
+ *     in order of preference; empty: Envoy's default server list. As in Envoy, they do not apply to TLS 1.3, whose
+ *     suites are all enabled
  */
 public record DownstreamTlsContext(String certificateChain, String privateKey, String trustedCa,
                                    List<SubjectAltNameMatcher> subjectAltNames, boolean requireClientCertificate,
                                    List<String> alpnProtocols, TlsVersion minVersion, TlsVersion maxVersion,
-                                   SdsFiles sdsFiles) {
+                                   SdsFiles sdsFiles, List<String> cipherSuites) {
+
+    /** With Envoy's default cipher suites. */
+    public DownstreamTlsContext(String certificateChain, String privateKey, String trustedCa,
+                                List<SubjectAltNameMatcher> subjectAltNames, boolean requireClientCertificate,
+                                List<String> alpnProtocols, TlsVersion minVersion, TlsVersion maxVersion,
+                                SdsFiles sdsFiles) {
+        this(certificateChain, privateKey, trustedCa, subjectAltNames, requireClientCertificate, alpnProtocols,
+                minVersion, maxVersion, sdsFiles, List.of());
+    }
 
     /** Without SDS files. */
     public DownstreamTlsContext(String certificateChain, String privateKey, String trustedCa,
@@ -46,6 +58,7 @@ public record DownstreamTlsContext(String certificateChain, String privateKey, S
         Checks.nonNull(privateKey, "tls_certificates.private_key");
         subjectAltNames = Checks.list(subjectAltNames, "match_typed_subject_alt_names");
         alpnProtocols = Checks.list(alpnProtocols, "alpn_protocols");
+        cipherSuites = Checks.list(cipherSuites, "tls_params.cipher_suites");
         minVersion = minVersion == null ? TlsVersion.TLSv1_2 : minVersion;
         maxVersion = maxVersion == null ? TlsVersion.TLSv1_3 : maxVersion;
         // as Envoy: SAN matchers without a chain to trust would be easy to spoof
@@ -58,7 +71,7 @@ public record DownstreamTlsContext(String certificateChain, String privateKey, S
     /** This context with the PEMs read again from its SDS files (the certificate chain, key and CAs). */
     public DownstreamTlsContext withPems(String chain, String key, String ca) {
         return new DownstreamTlsContext(chain, key, ca, subjectAltNames, requireClientCertificate, alpnProtocols,
-                minVersion, maxVersion, sdsFiles);
+                minVersion, maxVersion, sdsFiles, cipherSuites);
     }
 
     /** Whether a client without a certificate is refused: required, or SAN matchers to satisfy. */
@@ -76,6 +89,6 @@ public record DownstreamTlsContext(String certificateChain, String privateKey, S
         // the key stays out of logs
         return "DownstreamTlsContext[trustedCa=" + (trustedCa != null) + ", subjectAltNames=" + subjectAltNames
                 + ", requireClientCertificate=" + requireClientCertificate + ", alpnProtocols=" + alpnProtocols
-                + ", versions=" + minVersion + ".." + maxVersion + "]";
+                + ", versions=" + minVersion + ".." + maxVersion + ", cipherSuites=" + cipherSuites + "]";
     }
 }
