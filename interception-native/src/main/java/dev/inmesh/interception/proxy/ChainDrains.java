@@ -16,7 +16,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * the connections of a listener that went away or changed more than its filter chains (its socket, its listener
  * filters, its direction), and those of a filter chain that was removed or changed (Envoy's filter chain only update:
  * the connections of a chain that stays equal run on). A drain discourages requests for the drain time (HTTP/1
- * answers carry {@code connection: close} and end their connection, HTTP/2 connections get GOAWAY), then closes what
+ * answers carry {@code connection: close} and end their connection, HTTP/2 connections get Envoy's two GOAWAYs: the
+ * shutdown notice, then after the connection manager's {@code drain_timeout} the final one), then closes what
  * is still open, tcp_proxy connections included (Envoy's tcp_proxy has no drain of its own: they are closed with the
  * listener or chain at the end of its drain).
  */
@@ -45,18 +46,18 @@ final class ChainDrains {
             }
         }
 
-        /** Notes an HTTP/2 connection of the chain, so that the drain sends it GOAWAY (at once if it drains now). */
+        /** Notes an HTTP/2 connection of the chain, so that the drain starts its GOAWAYs (at once if it drains now). */
         void http2Opened(Channel ch) {
             http2.add(ch);
             if (started) {
-                ch.close(); // the HTTP/2 codec sends GOAWAY and closes once the active streams are done
+                ConnectionLifetime.drain(ch); // GOAWAY twice, drain_timeout apart
             }
         }
 
         private void start(ProxyRuntime runtime) {
             started = true;
             for (Channel ch : http2) {
-                ch.close();
+                ConnectionLifetime.drain(ch);
             }
             runtime.vertx.setTimer(Math.max(1, runtime.drainTime.toMillis()), id -> {
                 closed = true;

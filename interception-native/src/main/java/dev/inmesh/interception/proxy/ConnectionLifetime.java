@@ -5,6 +5,7 @@ import dev.inmesh.runtime.stats.DownstreamStats;
 import io.netty.channel.Channel;
 import io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2Error;
+import io.netty.util.AttributeKey;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -24,6 +25,9 @@ import java.util.concurrent.TimeUnit;
  * shares its connection's).
  */
 final class ConnectionLifetime {
+    /** A connection's lifetime, on its channel once it reached its connection manager. */
+    private static final AttributeKey<ConnectionLifetime> LIFETIME = AttributeKey.valueOf("inmesh.lifetime");
+
     private final ConnectionLifetimes limits;
     /** The idle timeout in nanoseconds, 0 for none. */
     private final long idleNanos;
@@ -55,6 +59,7 @@ final class ConnectionLifetime {
     void start(Channel ch, DownstreamStats stats) {
         this.channel = ch;
         this.stats = stats;
+        ch.attr(LIFETIME).set(this);
         idleSinceNanos = System.nanoTime();
         armIdle(idleNanos);
         if (limits.maxConnectionDuration() != null) {
@@ -141,6 +146,23 @@ final class ConnectionLifetime {
             stats.connectionMaxDurationReached();
         }
         drain();
+    }
+
+    /**
+     * Starts the drain sequence of an HTTP/2 connection whose listener or filter chain drains (or the whole proxy),
+     * as Envoy's connection manager does when its drain decision says close: the shutdown notice, which still takes
+     * the streams racing with it, then after the connection manager's {@code drain_timeout} the final GOAWAY. A
+     * connection with no lifetime is closed (its codec's GOAWAY).
+     */
+    static void drain(Channel ch) {
+        ConnectionLifetime l = ch.attr(LIFETIME).get();
+        if (l == null) {
+            ch.close();
+        } else if (ch.eventLoop().inEventLoop()) {
+            l.drain();
+        } else {
+            ch.eventLoop().execute(l::drain);
+        }
     }
 
     /** Envoy's drain sequence, once. */

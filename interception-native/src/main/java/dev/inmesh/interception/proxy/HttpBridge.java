@@ -1132,9 +1132,10 @@ final class HttpBridge {
             Channel ch = ctx.channel();
             if (http2) {
                 if (conn.draining() && ch.parent() != null) {
-                    // as Envoy's connection manager while its listener drains: GOAWAY, and the connection closes
-                    // once its other streams are done
-                    ch.parent().close();
+                    // as Envoy's connection manager while its listener drains: its drain sequence (the shutdown
+                    // notice, the final GOAWAY drain_timeout later), if not started yet, and the connection closes
+                    // once its streams are done
+                    ConnectionLifetime.drain(ch.parent());
                 }
                 return; // the stream ended with the last content
             }

@@ -86,7 +86,9 @@ final class ProxyRuntime {
 
     /**
      * Starts the drain sequence for the inbound connections or all of them: from now on HTTP/1 answers close their
-     * connection, and each open HTTP/2 connection in scope is sent GOAWAY (its streams finish, then it closes).
+     * connection, and each open HTTP/2 connection in scope starts Envoy's drain sequence (a GOAWAY that still takes
+     * the streams racing with it, the final one after the connection manager's {@code drain_timeout}; its streams
+     * finish, then it closes).
      */
     void startDrain(boolean inboundOnly) {
         synchronized (http2) {
@@ -94,7 +96,8 @@ final class ProxyRuntime {
         }
         http2.forEach((ch, inbound) -> {
             if (draining(inbound)) {
-                ch.close(); // the HTTP/2 codec sends GOAWAY and closes once the active streams are done
+                // the shutdown notice, then after drain_timeout the final GOAWAY; closed once its streams are done
+                ConnectionLifetime.drain(ch);
             }
         });
     }

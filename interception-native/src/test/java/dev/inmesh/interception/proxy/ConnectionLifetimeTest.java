@@ -334,7 +334,7 @@ class ConnectionLifetimeTest {
     }
 
     /** An h2c client connection, and the handler that opens its streams. */
-    private record H2cClient(Channel channel, Http2ChannelDuplexHandler frames) {
+    record H2cClient(Channel channel, Http2ChannelDuplexHandler frames) {
         /** Connects to {@code port}; each frame read goes to {@code reader}, and is released after it. */
         static H2cClient connect(EventLoopGroup group, int port, java.util.function.Consumer<Object> reader)
                 throws InterruptedException {

@@ -65,7 +65,12 @@ class ListenerDrainTest {
     }
 
     private static String listener(String name, int port, String direction) {
-        return Http1RequestsTest.listener(name, port, "").replace("    filter_chains:\n",
+        return listener(name, port, direction, "");
+    }
+
+    /** A listener whose connection manager has {@code hcmField} (a line of YAML) too. */
+    private static String listener(String name, int port, String direction, String hcmField) {
+        return Http1RequestsTest.listener(name, port, hcmField).replace("    filter_chains:\n",
                 "    traffic_direction: " + direction + "\n    filter_chains:\n");
     }
 
@@ -350,43 +355,114 @@ class ListenerDrainTest {
     /** The h2c clients of a test, held: Vert.x closes a client that is no longer reachable. */
     private final List<io.vertx.core.http.HttpClient> clients = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-    /** A GET over h2c (prior knowledge) to the outbound listener: its body; {@code goaway} gets a GOAWAY's last id. */
-    private io.vertx.core.Future<io.vertx.core.buffer.Buffer> h2c(
-            String uri, java.util.concurrent.CompletableFuture<Integer> goaway) {
-        io.vertx.core.http.HttpClient h2 = backends.createHttpClient(new io.vertx.core.http.HttpClientOptions()
-                .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
-        clients.add(h2);
-        return h2.request(new io.vertx.core.http.RequestOptions().setHost("svc").setPort(outboundPort).setURI(uri)
-                        .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(outboundPort, "127.0.0.1")))
-                .compose(req -> {
-                    req.connection().goAwayHandler(g -> goaway.complete(g.getLastStreamId()));
-                    return req.send().compose(r -> r.body());
-                });
+    /** The outbound listener's connection manager drains its HTTP/2 connections with this {@code drain_timeout}. */
+    private static final String DRAIN_TIMEOUT = "drain_timeout: 0.5s";
+
+    /** The outbound listener with its connection manager's {@code drain_timeout} set. */
+    private String drainingOutbound() {
+        return listener("outbound", outboundPort, "OUTBOUND", DRAIN_TIMEOUT);
+    }
+
+    /** The configuration with the outbound listener's {@code drain_timeout} set, applied. */
+    private String withDrainTimeout() throws Exception {
+        String config = yaml.replace(listener("outbound", outboundPort, "OUTBOUND"), drainingOutbound());
+        apply(config);
+        return config;
+    }
+
+    /**
+     * What an h2c client connection to the outbound listener was sent: each answer ({@code 200 on 3}) and each GOAWAY
+     * ({@code goaway 3}), in order; {@link #get} opens a stream.
+     */
+    private static final class RawH2c implements AutoCloseable {
+        final List<String> frames = new java.util.concurrent.CopyOnWriteArrayList<>();
+        final List<Long> nanos = new java.util.concurrent.CopyOnWriteArrayList<>();
+        private final io.netty.channel.EventLoopGroup group = new io.netty.channel.MultiThreadIoEventLoopGroup(1,
+                io.netty.channel.nio.NioIoHandler.newFactory());
+        private final ConnectionLifetimeTest.H2cClient client;
+
+        RawH2c(int port) throws InterruptedException {
+            client = ConnectionLifetimeTest.H2cClient.connect(group, port, msg -> {
+                if (msg instanceof io.netty.handler.codec.http2.Http2HeadersFrame h) {
+                    add(h.headers().status() + " on " + h.stream().id());
+                } else if (msg instanceof io.netty.handler.codec.http2.Http2GoAwayFrame g) {
+                    add("goaway " + g.lastStreamId());
+                }
+            });
+        }
+
+        private void add(String frame) {
+            nanos.add(System.nanoTime());
+            frames.add(frame);
+        }
+
+        void get(String path) throws InterruptedException {
+            client.channel().writeAndFlush(new io.netty.handler.codec.http2.DefaultHttp2HeadersFrame(
+                    new io.netty.handler.codec.http2.DefaultHttp2Headers().method("GET").path(path).scheme("http")
+                            .authority("svc"), true).stream(client.frames().newStream())).sync();
+        }
+
+        /** Waits until {@code n} frames came; the time the n-th came. */
+        long await(int n) throws InterruptedException {
+            for (int i = 0; i < 500 && frames.size() < n; i++) {
+                Thread.sleep(10);
+            }
+            assertTrue(frames.size() >= n, "frames: " + frames);
+            return nanos.get(n - 1);
+        }
+
+        boolean closed() throws InterruptedException {
+            return client.channel().closeFuture().await(5, TimeUnit.SECONDS);
+        }
+
+        @Override
+        public void close() throws Exception {
+            client.channel().close();
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
     }
 
     @Test
-    void anHttp2ConnectionOfARemovedListenerGetsGoaway() throws Exception {
-        var goaway = new java.util.concurrent.CompletableFuture<Integer>();
-        String body = h2c("/", goaway).await(10, TimeUnit.SECONDS).toString();
-        assertEquals("ok", body);
+    void anHttp2ConnectionOfARemovedListenerGetsEnvoysTwoGoawaysDrainTimeoutApartAndServesARacingStream()
+            throws Exception {
+        String config = withDrainTimeout();
+        try (RawH2c c = new RawH2c(outboundPort)) {
+            c.get("/");
+            c.await(1);
 
-        apply(yaml.replace(listener("outbound", outboundPort, "OUTBOUND"), ""));
+            apply(config.replace(drainingOutbound(), ""));
 
-        assertEquals(1, goaway.get(10, TimeUnit.SECONDS), "GOAWAY after the one stream it served");
+            // as Envoy's connection manager: the shutdown notice, with the highest stream id, so that a stream
+            // racing with it is still taken; then drain_timeout later the final GOAWAY naming the last one taken,
+            // and the connection closes once no stream is left
+            long notice = c.await(2);
+            assertEquals(List.of("200 on 3", "goaway " + Integer.MAX_VALUE), c.frames); // Netty's first id: 3
+            c.get("/");
+            long last = c.await(4);
+            assertEquals(List.of("200 on 3", "goaway " + Integer.MAX_VALUE, "200 on 5", "goaway 5"), c.frames);
+            assertTrue(last - notice >= 400_000_000L, "the final GOAWAY came before drain_timeout: "
+                    + (last - notice) / 1_000_000 + " ms");
+            assertTrue(c.closed(), "closed after the final GOAWAY");
+        }
     }
 
     @Test
-    void anHttp2StreamInFlightWhenItsListenerIsRemovedIsAnsweredAfterTheGoaway() throws Exception {
-        var goaway = new java.util.concurrent.CompletableFuture<Integer>();
-        var answer = h2c("/held", goaway);
-        awaitHeld(1);
+    void anHttp2StreamInFlightWhenItsListenerIsRemovedIsAnsweredAfterTheGoaways() throws Exception {
+        String config = withDrainTimeout();
+        try (RawH2c c = new RawH2c(outboundPort)) {
+            c.get("/held");
+            awaitHeld(1);
 
-        apply(yaml.replace(listener("outbound", outboundPort, "OUTBOUND"), ""));
+            apply(config.replace(drainingOutbound(), ""));
 
-        // as Envoy's drain: GOAWAY, and the stream it took still runs to its answer (within the drain time)
-        assertEquals(1, goaway.get(10, TimeUnit.SECONDS), "GOAWAY naming the stream in flight");
-        held.get(0).complete();
-        assertEquals("held done", answer.await(10, TimeUnit.SECONDS).toString());
+            // as Envoy's drain: both GOAWAYs, and the stream it took still runs to its answer (within the drain time)
+            c.await(2);
+            assertEquals(List.of("goaway " + Integer.MAX_VALUE, "goaway 3"), c.frames); // Netty's first id: 3
+            held.get(0).complete();
+            c.await(3);
+            assertEquals("200 on 3", c.frames.get(2));
+            assertTrue(c.closed(), "closed once its last stream was answered");
+        }
     }
 
     @Test
