@@ -299,6 +299,10 @@ public final class ProxyCommand implements Callable<Integer> {
                 }
                 identityStop = startIdentityCa(ca);
                 handIdentityTo(ca.dir(), uid, gid);
+            } else if (workloadIdentity != null && o.getIdentityWaitSeconds() > 0) {
+                // files Istio's agent writes, maybe after this proxy started: the configuration waits for them
+                dev.inmesh.runtime.mesh.DefaultMesh.awaitIdentity(workloadIdentity,
+                        java.time.Duration.ofSeconds(o.getIdentityWaitSeconds()));
             }
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
                     noAdmin ? AdminHook.NONE : admin)

@@ -47,6 +47,7 @@ public final class MeshOptions {
     private String identityTrustDomain = "cluster.local";
     private String identityServiceAccount = "";
     private IdentityKeyType identityKeyType = IdentityKeyType.RSA;
+    private int identityWaitSeconds = 15;
 
     public MeshOptions() {}
 
@@ -77,6 +78,7 @@ public final class MeshOptions {
         identityTrustDomain = o.identityTrustDomain;
         identityServiceAccount = o.identityServiceAccount;
         identityKeyType = o.identityKeyType;
+        identityWaitSeconds = o.identityWaitSeconds;
     }
 
     /** The workload's name (Istio's {@code WORKLOAD_NAME}, such as {@code reviews-v1}). */
@@ -283,6 +285,25 @@ public final class MeshOptions {
 
     public MeshOptions setTrustEnvoyHeaders(boolean trustEnvoyHeaders) {
         this.trustEnvoyHeaders = trustEnvoyHeaders;
+        return this;
+    }
+
+    /**
+     * How long {@code start()} waits for the identity directory's files before it reads the configuration, when the
+     * directory is set and not kept filled from Istio's CA (default 15 s, Envoy's {@code initial_fetch_timeout} for
+     * an SDS secret; 0: no wait): Istio's agent writes them once istiod signed the certificate, maybe after the
+     * application started. After the wait, a configuration that needs a missing file is rejected by name.
+     */
+    public int getIdentityWaitSeconds() {
+        return identityWaitSeconds;
+    }
+
+    public MeshOptions setIdentityWaitSeconds(int identityWaitSeconds) {
+        if (identityWaitSeconds < 0) {
+            throw new IllegalArgumentException("inmesh.identity.wait-seconds: " + identityWaitSeconds
+                    + " (expected: >= 0)");
+        }
+        this.identityWaitSeconds = identityWaitSeconds;
         return this;
     }
 

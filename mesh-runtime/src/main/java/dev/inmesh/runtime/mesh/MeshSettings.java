@@ -44,6 +44,7 @@ public final class MeshSettings {
                 enumValue(MeshOptions.OutboundTrafficPolicy.class, "inmesh.outbound-traffic-policy", v)));
         c.getOptionalValue("inmesh.trust-envoy-headers", Boolean.class).ifPresent(o::setTrustEnvoyHeaders);
         c.getOptionalValue("inmesh.identity.ca.enabled", Boolean.class).ifPresent(o::setIdentityCaEnabled);
+        c.getOptionalValue("inmesh.identity.wait-seconds", Integer.class).ifPresent(o::setIdentityWaitSeconds);
         str(c, "inmesh.identity.ca.address").ifPresent(o::setIdentityCaAddress);
         str(c, "inmesh.identity.trust-domain").ifPresent(o::setIdentityTrustDomain);
         str(c, "inmesh.identity.service-account").ifPresent(o::setIdentityServiceAccount);

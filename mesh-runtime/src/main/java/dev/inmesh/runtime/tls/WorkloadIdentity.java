@@ -1,6 +1,11 @@
 package dev.inmesh.runtime.tls;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -46,5 +51,35 @@ public record WorkloadIdentity(Path dir) {
     /** {@code root-cert.pem}: the mesh's root CA. */
     public Path rootCert() {
         return dir.resolve("root-cert.pem");
+    }
+
+    /** The files of the identity that are not there yet (missing or empty), in the order above. */
+    public List<Path> missing() {
+        List<Path> missing = new ArrayList<>();
+        for (Path p : List.of(certificateChain(), privateKey(), rootCert())) {
+            try {
+                if (!Files.isRegularFile(p) || Files.size(p) == 0) {
+                    missing.add(p);
+                }
+            } catch (IOException e) {
+                missing.add(p);
+            }
+        }
+        return missing;
+    }
+
+    /**
+     * Waits, on the calling thread, until every file of the identity is there, looking every 100 ms for
+     * {@code timeout} at most, as Envoy waits for an SDS secret up to its {@code initial_fetch_timeout} before it
+     * serves without it; the files still missing then (none: all there).
+     */
+    public List<Path> await(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        List<Path> missing = missing();
+        while (!missing.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(Math.max(1, Math.min(100, (deadline - System.nanoTime()) / 1_000_000)));
+            missing = missing();
+        }
+        return missing;
     }
 }

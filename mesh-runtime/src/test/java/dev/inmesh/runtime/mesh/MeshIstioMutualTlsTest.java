@@ -53,6 +53,8 @@ class MeshIstioMutualTlsTest {
     private final List<List<String>> offered = new CopyOnWriteArrayList<>();
     private final List<StreamInfo> requests = new CopyOnWriteArrayList<>();
     private Mesh mesh;
+    /** How long the mesh waits for missing identity files (inmesh.identity.wait-seconds). */
+    private int identityWaitSeconds = 15;
     /** The mesh's admin port: none, or 0 for an ephemeral one. */
     private int adminPort = -1;
     @TempDir
@@ -110,7 +112,7 @@ class MeshIstioMutualTlsTest {
         MeshOptions o = new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage").setVersion("v1")
                 .setConfigFile(file.toString()).setAdminPort(adminPort);
         if (identity != null) {
-            o.setIdentityDir(identity.toString());
+            o.setIdentityDir(identity.toString()).setIdentityWaitSeconds(identityWaitSeconds);
         }
         mesh = Mesh.create(vertx, o);
         ((DefaultMesh) mesh).addObserver(requests::add);
@@ -200,7 +202,29 @@ class MeshIstioMutualTlsTest {
     }
 
     @Test
-    void aMissingIdentityFileRejectsTheClusterByName() throws Exception {
+    void identityFilesWrittenAfterTheStartAreWaitedForBeforeTheConfigurationIsRead() throws Exception {
+        int server = server();
+        Path id = Files.createDirectories(dir.resolve("identity"));
+        // Istio's agent writes the files once istiod signed the certificate, after the application started
+        Thread writer = new Thread(() -> {
+            try {
+                Thread.sleep(500);
+                identity(CLIENT);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        writer.start();
+        long start = System.nanoTime();
+        mesh(server, RATINGS, id);
+        writer.join();
+        assertTrue(System.nanoTime() - start >= 400_000_000L, "started before the files were there");
+        assertEquals("200 client=CN=productpage", call());
+    }
+
+    @Test
+    void aMissingIdentityFileRejectsTheClusterByNameOnceTheWaitIsOver() throws Exception {
+        identityWaitSeconds = 1;
         Path id = identity(CLIENT);
         Files.delete(id.resolve("root-cert.pem"));
         Exception e = assertThrows(Exception.class, () -> mesh(server(), RATINGS, id));
