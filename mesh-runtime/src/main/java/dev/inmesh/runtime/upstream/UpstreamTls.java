@@ -1,21 +1,18 @@
 package dev.inmesh.runtime.upstream;
 
 import dev.inmesh.api.config.cluster.UpstreamTlsContext;
+import dev.inmesh.runtime.tls.EngineHookOptions;
 import dev.inmesh.runtime.tls.PeerVerifier;
 import dev.inmesh.runtime.tls.TlsMaterial;
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.handler.ssl.ClientAuth;
-import io.netty.handler.ssl.DelegatingSslContext;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslProvider;
 import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.net.JdkSSLEngineOptions;
 import io.vertx.core.net.KeyCertOptions;
 import io.vertx.core.net.TrustOptions;
-import io.vertx.core.spi.tls.SslContextFactory;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Set;
@@ -27,7 +24,6 @@ import javax.net.ssl.StandardConstants;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLParameters;
-import javax.net.ssl.TrustManagerFactory;
 import javax.net.ssl.X509TrustManager;
 
 /**
@@ -95,7 +91,7 @@ public final class UpstreamTls {
                 .setVerifyHost(false) // Envoy checks no host name, only the SAN matchers
                 .setTrustOptions(TrustOptions.wrap(verifier))
                 .setEnabledSecureTransportProtocols(protocols(context))
-                .setSslEngineOptions(new SniEngineOptions(sni));
+                .setSslEngineOptions(new EngineHookOptions(engine -> configure(engine, sni, null)));
         if (keyManagers != null) {
             options.setKeyCertOptions(KeyCertOptions.wrap(keyManagers));
         }
@@ -119,13 +115,20 @@ public final class UpstreamTls {
      */
     List<String> httpAlpn(boolean http2) {
         if (context.alpnProtocols().contains(ISTIO_IN_MESH)) {
-            return http2 ? List.of("istio-h2", ISTIO_IN_MESH, "h2")
-                    : List.of("istio-http/1.1", ISTIO_IN_MESH, "http/1.1");
+            return istioHttpAlpn(http2);
         }
         if (!http2) {
             return List.of();
         }
         return context.alpnProtocols().isEmpty() ? List.of("h2", "http/1.1") : context.alpnProtocols();
+    }
+
+    /**
+     * What Istio's {@code istio.alpn} filter has an in-mesh HTTP connection offer: {@code istio-h2, istio, h2} for
+     * HTTP/2, {@code istio-http/1.1, istio, http/1.1} for HTTP/1.1.
+     */
+    public static List<String> istioHttpAlpn(boolean http2) {
+        return http2 ? List.of("istio-h2", ISTIO_IN_MESH, "h2") : List.of("istio-http/1.1", ISTIO_IN_MESH, "http/1.1");
     }
 
     /**
@@ -142,7 +145,7 @@ public final class UpstreamTls {
         // the engine's peer host is the name the relay's verifier checks (auto_san_validation)
         SslHandler h = byHost && context.autoSanValidation() ? relayContext.newHandler(alloc, requestHost, port)
                 : relayContext.newHandler(alloc);
-        SniEngineOptions.configure(h.engine(), byHost && context.autoSni() ? requestHost : context.sni(),
+        configure(h.engine(), byHost && context.autoSni() ? requestHost : context.sni(),
                 requestHost == null ? context.alpnProtocols() : httpAlpn(false));
         h.setHandshakeTimeoutMillis(handshakeTimeoutMillis);
         return h;
@@ -188,100 +191,19 @@ public final class UpstreamTls {
     }
 
     /**
-     * The JDK engine, with the pool's SNI in every handshake (none when it is empty, even for a host known by name),
-     * whatever host Vert.x would name: Envoy sends {@code sni} as configured, or the request's host with
-     * {@code auto_sni}.
+     * The SNI (none when empty) and no host name check on an engine, which offers {@code alpn} when it is not empty
+     * (null: as the engine was made). Each engine of a pool gets the pool's SNI in every handshake (none when it is
+     * empty, even for a host known by name), whatever host Vert.x would name: Envoy sends {@code sni} as configured,
+     * or the request's host with {@code auto_sni}.
      */
-    private static final class SniEngineOptions extends JdkSSLEngineOptions {
-        private final String sni;
-
-        SniEngineOptions(String sni) {
-            this.sni = sni;
+    static void configure(SSLEngine engine, String sni, List<String> alpn) {
+        SSLParameters p = engine.getSSLParameters();
+        SNIServerName name = serverName(sni);
+        p.setServerNames(name == null ? List.of() : List.of(name));
+        p.setEndpointIdentificationAlgorithm(null);
+        if (alpn != null && !alpn.isEmpty()) {
+            p.setApplicationProtocols(alpn.toArray(String[]::new));
         }
-
-        /**
-         * The SNI (none when empty) and no host name check on an engine, which offers {@code alpn} when it is not
-         * empty (null: as the engine was made).
-         */
-        static void configure(SSLEngine engine, String sni, List<String> alpn) {
-            SSLParameters p = engine.getSSLParameters();
-            SNIServerName name = serverName(sni);
-            p.setServerNames(name == null ? List.of() : List.of(name));
-            p.setEndpointIdentificationAlgorithm(null);
-            if (alpn != null && !alpn.isEmpty()) {
-                p.setApplicationProtocols(alpn.toArray(String[]::new));
-            }
-            engine.setSSLParameters(p);
-        }
-
-
-        @Override
-        public JdkSSLEngineOptions copy() {
-            return new SniEngineOptions(sni);
-        }
-
-        @Override
-        public SslContextFactory sslContextFactory() {
-            SslContextFactory base = super.sslContextFactory();
-            return new SslContextFactory() {
-                @Override
-                public SslContextFactory useAlpn(boolean useAlpn) {
-                    base.useAlpn(useAlpn);
-                    return this;
-                }
-
-                @Override
-                public SslContextFactory clientAuth(ClientAuth clientAuth) {
-                    base.clientAuth(clientAuth);
-                    return this;
-                }
-
-                @Override
-                public SslContextFactory forClient(boolean forClient) {
-                    base.forClient(forClient);
-                    return this;
-                }
-
-                @Override
-                public SslContextFactory keyMananagerFactory(KeyManagerFactory kmf) {
-                    base.keyMananagerFactory(kmf);
-                    return this;
-                }
-
-                @Override
-                public SslContextFactory trustManagerFactory(TrustManagerFactory tmf) {
-                    base.trustManagerFactory(tmf);
-                    return this;
-                }
-
-                @Override
-                public SslContextFactory enabledCipherSuites(Set<String> suites) {
-                    base.enabledCipherSuites(suites);
-                    return this;
-                }
-
-                @Override
-                public SslContextFactory applicationProtocols(List<String> protocols) {
-                    base.applicationProtocols(protocols);
-                    return this;
-                }
-
-                @Override
-                public SslContextFactory serverName(String serverName) {
-                    base.serverName(serverName);
-                    return this;
-                }
-
-                @Override
-                public SslContext create() throws SSLException {
-                    return new DelegatingSslContext(base.create()) {
-                        @Override
-                        protected void initEngine(SSLEngine engine) {
-                            configure(engine, sni, null);
-                        }
-                    };
-                }
-            };
-        }
+        engine.setSSLParameters(p);
     }
 }
