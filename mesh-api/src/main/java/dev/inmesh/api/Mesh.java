@@ -6,6 +6,7 @@ import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.ext.web.client.WebClientOptions;
@@ -16,17 +17,20 @@ import io.vertx.ext.web.client.WebClientOptions;
  *
  * <pre>{@code
  * Mesh mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage")
- *     .setVersion("v1").setConfigFile("mesh/"));
+ *     .setVersion("v1").setConfigFile("mesh/").setIdentityDir("/etc/certs"));
  * mesh.start().onSuccess(v -> {
  *   WebClient client = mesh.webClient();              // requests go through routes, clusters, retries
- *   vertx.createHttpServer().requestHandler(mesh.inbound(router)).listen(9080);
+ *   vertx.createHttpServer(mesh.inboundServerOptions(9080))   // Istio's mTLS when the port is STRICT
+ *       .requestHandler(mesh.inbound(router)).listen();
  * });
  * }</pre>
  *
  * <p>Outbound, a request to {@code http://reviews:9080/...} goes through the listener for its port, the route table,
  * a host of the chosen cluster, and the router's timeouts and retries. Inbound, {@link #inbound} records Istio's
- * metrics with {@code reporter="destination"} and applies the inbound route. Create it with
- * {@link #create(Vertx, MeshOptions)}, or {@link #create(Vertx)} to read its settings from configuration.
+ * metrics with {@code reporter="destination"} and applies the inbound route, and
+ * {@link #inboundServerOptions(int)} has the server terminate Istio's mTLS when the port's inbound chains take
+ * nothing else. Create it with {@link #create(Vertx, MeshOptions)}, or {@link #create(Vertx)} to read its settings
+ * from configuration.
  */
 public interface Mesh {
 
@@ -70,6 +74,38 @@ public interface Mesh {
      * server's port, metrics with {@code reporter="destination"}, the access log.
      */
     Handler<HttpServerRequest> inbound(Handler<HttpServerRequest> handler);
+
+    /**
+     * The options of the application's HTTP server on {@code port}, to pass to {@code vertx.createHttpServer}: the
+     * server serves what Istio's {@code virtualInbound} filter chains for that port take, as a sidecar would.
+     * <ul>
+     *   <li>When a plaintext connection to the port has an HTTP chain (a PERMISSIVE or DISABLE PeerAuthentication,
+     *       or no inbound configuration), plain HTTP options. A Vert.x HTTP server cannot take TLS and plaintext on
+     *       one port, and Istio's callers send plaintext to a PERMISSIVE workload whose pod has no
+     *       {@code security.istio.io/tlsMode} label, which a workload without a sidecar has not.</li>
+     *   <li>When only TLS connections have one (STRICT: the port's chains match {@code transport_protocol: tls}),
+     *       TLS as the chain's context says: the workload certificate and key of the identity directory
+     *       ({@code inmesh.identity.dir}), client certificates checked against its root CA and the chain's SAN
+     *       matchers (Istio's trust domain prefix), required when the chain requires them, ALPN {@code h2} and
+     *       {@code http/1.1} as the chain lists them. Certificates rotated in the directory are used from the next
+     *       handshake on, with no restart; {@link #inbound} then reports {@code mutual_tls} and sets
+     *       {@code x-forwarded-client-cert} as the chain's connection manager says.</li>
+     * </ul>
+     * The choice is made once, from the configuration when called: call it after {@link #start()} has completed,
+     * and make the server again to follow a PeerAuthentication's change of mode.
+     *
+     * @throws IllegalStateException when the mesh has no configuration yet, or the port takes mTLS only and there is
+     *     no identity directory for its Istio certificates (the message names {@code inmesh.identity.dir})
+     */
+    default HttpServerOptions inboundServerOptions(int port) {
+        return inboundServerOptions(new HttpServerOptions().setPort(port));
+    }
+
+    /**
+     * As {@link #inboundServerOptions(int)} for the port of {@code base}: a copy of the application's own options
+     * (host, port, limits, ...), with TLS set when the port takes mTLS only. {@code base} is not changed.
+     */
+    HttpServerOptions inboundServerOptions(HttpServerOptions base);
 
     /** The admin server's actual port, or -1 when it is off or not started. */
     int adminPort();

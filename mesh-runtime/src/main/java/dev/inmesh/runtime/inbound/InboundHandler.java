@@ -9,6 +9,7 @@ import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.router.CorsFilter;
 import dev.inmesh.runtime.router.FaultFilter;
+import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.Grpc;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.IstioService;
@@ -23,6 +24,7 @@ import dev.inmesh.runtime.stats.PeerMetadata;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.tls.DownstreamTls;
 import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
@@ -41,14 +43,16 @@ import java.util.function.Function;
 /**
  * Wraps a service's handler with the inbound side for the server's port, as {@code virtualInbound} does for a sidecar:
  * an {@code x-request-id} when absent, and {@code x-forwarded-proto} when absent; the caller's Envoy control headers
- * and {@code x-forwarded-client-cert} removed; the inbound route table of the {@code virtualInbound} chain for the
- * local port (its header rules, its local replies for no route, redirects and direct responses, its fault
- * filter's delays and aborts, and its CORS filter's preflight answers and response headers, as the router runs them
- * outbound); then the
+ * removed, and {@code x-forwarded-client-cert} removed or, over TLS the server terminated with a client certificate
+ * ({@link InboundTls}), set as the chain's {@code forward_client_cert_details} says; the inbound route table of the
+ * {@code virtualInbound} chain for the local port, over TLS the chain for {@code tls} with the client's SNI and ALPN
+ * (its header rules, its local replies for no route, redirects and direct responses, its fault filter's delays and
+ * aborts, and its CORS filter's preflight answers and response headers, as the router runs them outbound); then the
  * service itself, in-process, in place of the {@code inbound|PORT||} cluster; and, once the response ends, Istio's
  * metrics with {@code reporter="destination"}, the connection manager's Envoy statistics ({@code http.<prefix>.*}:
  * requests only, as there is no downstream connection in-process) and the access log. Without an inbound listener in
- * the configuration, requests go straight to the service and are still recorded.
+ * the configuration, requests go straight to the service and are still recorded. Over TLS with a client certificate
+ * the chain verified, the metrics say {@code connection_security_policy="mutual_tls"} with both SPIFFE principals.
  */
 public final class InboundHandler implements Handler<HttpServerRequest> {
     private final Handler<HttpServerRequest> service;
@@ -148,8 +152,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // the active faults the request counts among while it is in a fault, else null
         AtomicLong[] activeFault = {null};
         MeshSnapshot snapshot = snapshots.current();
-        FilterChain chain = inboundChain(snapshot, localIp, localPort, remoteIp, remotePort);
+        FilterChainSelector inbound = snapshot.listener(InboundTls.LISTENER);
+        javax.net.ssl.SSLSession session = req.isSSL() ? req.sslSession() : null;
+        Tls tls = session == null ? null : Tls.of(session, req.version() == io.vertx.core.http.HttpVersion.HTTP_2);
+        FilterChain chain = inboundChain(inbound, tls, localIp, localPort, remoteIp, remotePort);
         HttpConnectionManager hcm = chain == null ? null : (HttpConnectionManager) chain.filter();
+        DownstreamTls chainTls = tls == null || chain == null || !chain.tls() ? null : inbound.tls(chain);
+        // Istio's connection_security_policy mutual_tls: a client certificate the chain's validation context verified
+        boolean mutualTls = chainTls != null && chainTls.verifiedPeer(tls.session);
         DownstreamStats ds = hcm == null ? null : stats(hcm);
         if (ds != null) {
             ds.requestStarted(req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2" : "HTTP/1.1");
@@ -160,12 +170,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         resp.endHandler(v -> {
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
-                    authority, path, local, remote, false, ds);
+                    authority, path, local, remote, false, ds, tls, mutualTls);
         });
         resp.closeHandler(v -> {
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
-                    authority, path, local, remote, true, ds);
+                    authority, path, local, remote, true, ds, tls, mutualTls);
         });
 
         // an absent x-request-id is made unless the chain's connection manager says generate_request_id: false
@@ -173,11 +183,19 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 && (hcm == null || hcm.generateRequestId())) {
             headers.set("x-request-id", dev.inmesh.runtime.router.RequestIds.next());
         }
-        // A sidecar's inbound request is external to Envoy (no single trusted x-forwarded-for address), and there is
-        // no mTLS: its connection manager drops the caller's x-envoy-* control headers and x-forwarded-client-cert
-        // (kept only under ALWAYS_FORWARD_ONLY) before the application sees them
-        dev.inmesh.runtime.router.Router.removeUntrustedHeaders(headers,
-                hcm == null ? null : hcm.forwardClientCert().mode());
+        // A sidecar's inbound request is external to Envoy (no single trusted x-forwarded-for address): its
+        // connection manager drops the caller's x-envoy-* control headers, and sets x-forwarded-client-cert as its
+        // forward_client_cert_details says for the connection's client certificate (Istio's APPEND_FORWARD adds this
+        // hop's element over mTLS; without a client certificate the caller's header goes, but under
+        // ALWAYS_FORWARD_ONLY) before the application sees them
+        if (tls == null || hcm == null) {
+            dev.inmesh.runtime.router.Router.removeUntrustedHeaders(headers,
+                    hcm == null ? null : hcm.forwardClientCert().mode());
+        } else {
+            dev.inmesh.runtime.router.Router.removeUntrustedHeaders(headers, hcm.forwardClientCert().mode(),
+                    tls.peerCertificates != null, ForwardedClientCert.element(hcm.forwardClientCert(),
+                            tls.peerCertificates, tls.localCertificates));
+        }
         // as Envoy's connection manager: a caller's x-forwarded-proto is kept, else it is the connection's scheme
         if (!headers.contains("x-forwarded-proto")) {
             headers.set("x-forwarded-proto", req.isSSL() ? "https" : "http");
@@ -361,23 +379,47 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         resp.end(body);
     }
 
-    /** The {@code virtualInbound} HTTP filter chain for the connection, or null. */
-    private static FilterChain inboundChain(MeshSnapshot snapshot, String localIp, int localPort, String remoteIp,
-                                            int remotePort) {
-        FilterChainSelector inbound = snapshot.listener("virtualInbound");
+    /**
+     * The {@code virtualInbound} HTTP filter chain for the connection, or null: plaintext HTTP/1.1, or TLS with the
+     * client's SNI and the ALPN the server knows it offered ({@link InboundTls#alpn}).
+     */
+    private static FilterChain inboundChain(FilterChainSelector inbound, Tls tls, String localIp, int localPort,
+                                            String remoteIp, int remotePort) {
         if (inbound == null) {
             return null;
         }
-        ConnectionInfo c = new ConnectionInfo(localIp, localPort, "", "raw_buffer", List.of("http/1.1"), remoteIp,
-                remotePort, remoteIp.startsWith("127.") || remoteIp.equals(localIp));
+        boolean local = remoteIp.startsWith("127.") || remoteIp.equals(localIp);
+        ConnectionInfo c = tls == null ? new ConnectionInfo(localIp, localPort, "", "raw_buffer", List.of("http/1.1"),
+                remoteIp, remotePort, local) : new ConnectionInfo(localIp, localPort, tls.serverName, "tls", tls.alpn,
+                remoteIp, remotePort, local);
         FilterChain chain = inbound.select(c);
         return chain == null || !(chain.filter() instanceof HttpConnectionManager) ? null : chain;
+    }
+
+    /**
+     * The TLS the application's server terminated for a request's connection: its session, the client's SNI (or
+     * empty) and ALPN, and both sides' certificates (null when the client presented none).
+     */
+    private record Tls(javax.net.ssl.SSLSession session, String serverName, List<String> alpn,
+                       java.security.cert.Certificate[] peerCertificates,
+                       java.security.cert.Certificate[] localCertificates) {
+        static Tls of(javax.net.ssl.SSLSession session, boolean http2) {
+            java.security.cert.Certificate[] peer;
+            try {
+                peer = session.getPeerCertificates();
+            } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
+                peer = null; // the client presented none
+            }
+            String sni = DownstreamTls.requestedServerName(session);
+            return new Tls(session, sni == null ? "" : sni, InboundTls.alpn(session, http2),
+                    peer == null || peer.length == 0 ? null : peer, session.getLocalCertificates());
+        }
     }
 
     private void record(boolean[] recorded, HttpServerRequest req, long start, Instant startTime, Set<ResponseFlag> flags,
                         String details, String routeName, String cluster, String[] destination, WorkloadInfo peer,
                         String authority, String path,
-                        String local, String remote, boolean closed, DownstreamStats ds) {
+                        String local, String remote, boolean closed, DownstreamStats ds, Tls tls, boolean mutualTls) {
         HttpServerResponse resp = req.response();
         if (recorded[0]) {
             return;
@@ -399,8 +441,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 resp.bytesWritten(), (System.nanoTime() - start) / 1_000_000, -1, h.get("x-request-id"), authority,
                 h.get("user-agent"), h.get("x-forwarded-for"), local,
                 cluster != null ? cluster : "inbound|" + localPort(local) + "||", null,
-                local, remote, null, routeName, 1, peer, destination[0], destination[1], destination[2],
-                Grpc.isRequest(h) ? Grpc.finalStatus(resp.trailers(), resp.headers(), status) : null);
+                local, remote, tls == null || tls.serverName.isEmpty() ? null : tls.serverName, routeName, 1, peer,
+                destination[0], destination[1], destination[2],
+                Grpc.isRequest(h) ? Grpc.finalStatus(resp.trailers(), resp.headers(), status) : null, mutualTls,
+                // as the standalone proxy: Istio's principals are the URI SANs of TLS a client certificate came in
+                tls == null ? null : ForwardedClientCert.principal(tls.peerCertificates),
+                tls == null || tls.peerCertificates == null ? null
+                        : ForwardedClientCert.principal(tls.localCertificates), null, null);
         try {
             observer.accept(info);
         } catch (RuntimeException e) {

@@ -12,6 +12,7 @@ import dev.inmesh.runtime.config.FileConfigSource;
 import dev.inmesh.runtime.identity.IstioCaClient;
 import dev.inmesh.runtime.identity.IstioCaOptions;
 import dev.inmesh.runtime.inbound.InboundHandler;
+import dev.inmesh.runtime.inbound.InboundTls;
 import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.ResourceBundle;
@@ -37,6 +38,7 @@ import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.internal.http.HttpClientInternal;
 import io.vertx.ext.web.client.WebClient;
@@ -284,6 +286,15 @@ public final class DefaultMesh implements Mesh {
                 o.accept(info);
             }
         }, peerMetadata, nodeId(), metrics == null ? null : metrics::connectionManager);
+    }
+
+    @Override
+    public HttpServerOptions inboundServerOptions(HttpServerOptions base) {
+        if (!isReady()) {
+            throw new IllegalStateException("inboundServerOptions: the mesh has no configuration yet, whose inbound "
+                    + "filter chains say whether the port takes mTLS: call it once start() has completed");
+        }
+        return InboundTls.serverOptions(snapshots, base, options.getPodIp());
     }
 
     @Override

@@ -95,11 +95,22 @@ public final class Router {
      * @param forwardClientCert the connection manager's {@code forward_client_cert_details} (null: SANITIZE)
      */
     public static void removeUntrustedHeaders(MultiMap headers, ForwardClientCert.Mode forwardClientCert) {
+        removeUntrustedHeaders(headers, forwardClientCert, false, null);
+    }
+
+    /**
+     * As {@link #removeUntrustedHeaders(MultiMap, ForwardClientCert.Mode)}, for a request whose connection presented
+     * a client certificate (or not) in TLS the application's server terminated in-JVM: {@code x-forwarded-client-cert}
+     * as the connection manager's {@code forward_client_cert_details} says for it, with this hop's element
+     * ({@link ForwardedClientCert#element}, null for none).
+     */
+    public static void removeUntrustedHeaders(MultiMap headers, ForwardClientCert.Mode forwardClientCert,
+                                              boolean peerCertificate, String clientCertElement) {
         for (AsciiString name : CONTROL_HEADERS) {
             headers.remove(name);
         }
         ForwardedClientCert.apply(headers, forwardClientCert == null ? ForwardClientCert.Mode.SANITIZE
-                : forwardClientCert, false, null);
+                : forwardClientCert, peerCertificate, clientCertElement);
     }
 
     /**

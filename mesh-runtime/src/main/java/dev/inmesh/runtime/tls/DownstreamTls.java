@@ -20,6 +20,8 @@ import javax.net.ssl.SNIServerName;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
+import javax.net.ssl.X509KeyManager;
 
 /**
  * A filter chain's {@link DownstreamTlsContext} compiled once per configuration into a server TLS context: its
@@ -33,7 +35,12 @@ public final class DownstreamTls {
     /** The context and what it compiled to, replaced together when an SDS file changes. */
     private volatile Compiled current;
 
-    private record Compiled(DownstreamTlsContext context, SslContext sslContext) {}
+    /**
+     * @param keyManager the certificate and key, for a TLS server that is not this class's ({@link ServerTls})
+     * @param verifier the client certificate check, for such a server too
+     */
+    private record Compiled(DownstreamTlsContext context, SslContext sslContext, X509KeyManager keyManager,
+                            PeerVerifier verifier) {}
 
     private DownstreamTls(Compiled compiled) {
         this.current = compiled;
@@ -77,7 +84,13 @@ public final class DownstreamTls {
                     .clientAuth(auth).protocols(TlsMaterial.protocols(c.minVersion(), c.maxVersion()))
                     .ciphers(TlsMaterial.cipherSuites(c.cipherSuites(), c.maxVersion()),
                             SupportedCipherSuiteFilter.INSTANCE).build();
-            return new Compiled(c, ssl);
+            X509KeyManager km = null;
+            for (var m : keys.getKeyManagers()) {
+                if (m instanceof X509KeyManager x) {
+                    km = x;
+                }
+            }
+            return new Compiled(c, ssl, km, verifier);
         } catch (SSLException | RuntimeException e) {
             throw new IllegalArgumentException("common_tls_context: " + e.getMessage(), e);
         }
@@ -86,6 +99,16 @@ public final class DownstreamTls {
     /** The context this was compiled from. */
     public DownstreamTlsContext context() {
         return current.context;
+    }
+
+    /** The certificate and key of the handshakes that start now (the newest of the SDS files). */
+    X509KeyManager keyManager() {
+        return current.keyManager;
+    }
+
+    /** The client certificate check of the handshakes that start now (the newest CAs of the SDS files). */
+    PeerVerifier verifier() {
+        return current.verifier;
     }
 
     /** A TLS handler for one accepted connection, in server mode. */
@@ -111,13 +134,23 @@ public final class DownstreamTls {
      * validation context's CAs (Istio's {@code connection_security_policy} {@code mutual_tls}).
      */
     public boolean verifiedPeer(SSLEngine engine) {
-        return current.context.trustedCa() != null && clientCertificate(engine);
+        return verifiedPeer(engine.getSession());
+    }
+
+    /** Whether a finished handshake's session verified the client's certificate, as {@link #verifiedPeer(SSLEngine)}. */
+    public boolean verifiedPeer(SSLSession session) {
+        return current.context.trustedCa() != null && clientCertificate(session);
     }
 
     /** Whether the client of a finished handshake presented a certificate. */
     public static boolean clientCertificate(SSLEngine engine) {
+        return clientCertificate(engine.getSession());
+    }
+
+    /** Whether the client of a finished handshake's session presented a certificate. */
+    public static boolean clientCertificate(SSLSession session) {
         try {
-            return engine.getSession().getPeerCertificates().length > 0;
+            return session.getPeerCertificates().length > 0;
         } catch (SSLPeerUnverifiedException e) {
             return false;
         }
@@ -153,7 +186,12 @@ public final class DownstreamTls {
 
     /** The server name a client asked for in its handshake (SNI), or null. */
     public static String requestedServerName(SSLEngine engine) {
-        if (engine.getHandshakeSession() == null && engine.getSession() instanceof ExtendedSSLSession s) {
+        return engine.getHandshakeSession() == null ? requestedServerName(engine.getSession()) : null;
+    }
+
+    /** The server name a client asked for in the handshake of a session (SNI), or null. */
+    public static String requestedServerName(SSLSession session) {
+        if (session instanceof ExtendedSSLSession s) {
             for (SNIServerName n : s.getRequestedServerNames()) {
                 if (n instanceof SNIHostName h) {
                     return h.getAsciiName();

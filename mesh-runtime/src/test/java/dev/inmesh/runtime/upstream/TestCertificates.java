@@ -98,6 +98,39 @@ public final class TestCertificates {
                       validation_context_sds_secret_config: {name: ROOTCA}
             """;
 
+    /**
+     * GET / over a connection as an Istio sidecar's HTTP/1.1 client opens it to an mTLS chain: its mTLS cluster's
+     * {@code sni} as it is (no DNS name), ALPN {@code istio-http/1.1, istio, http/1.1}, {@code caller}'s certificate,
+     * the server's checked against {@code ca}; the raw HTTP/1.1 answer, read until the server closes.
+     */
+    public static String istioSidecarGet(int port, Issued caller, Issued ca, String sni) throws Exception {
+        var certs = java.security.cert.CertificateFactory.getInstance("X.509");
+        var keys = java.security.KeyStore.getInstance("PKCS12");
+        keys.load(null, null);
+        keys.setKeyEntry("caller", caller.key(), new char[0], new java.security.cert.Certificate[] {
+            certs.generateCertificate(new java.io.ByteArrayInputStream(caller.certificatePem().getBytes()))});
+        var trust = java.security.KeyStore.getInstance("PKCS12");
+        trust.load(null, null);
+        trust.setCertificateEntry("mesh", certs.generateCertificate(
+                new java.io.ByteArrayInputStream(ca.certificatePem().getBytes())));
+        var kmf = javax.net.ssl.KeyManagerFactory.getInstance("PKIX");
+        kmf.init(keys, new char[0]);
+        var tmf = javax.net.ssl.TrustManagerFactory.getInstance("PKIX");
+        tmf.init(trust);
+        var tls = javax.net.ssl.SSLContext.getInstance("TLS");
+        tls.init(kmf.getKeyManagers(), tmf.getTrustManagers(), null);
+        try (var socket = (javax.net.ssl.SSLSocket) tls.getSocketFactory().createSocket("127.0.0.1", port)) {
+            socket.setSoTimeout(10_000);
+            var p = socket.getSSLParameters();
+            p.setServerNames(List.of(UpstreamTls.serverName(sni)));
+            p.setApplicationProtocols(new String[] {"istio-http/1.1", "istio", "http/1.1"});
+            socket.setSSLParameters(p);
+            socket.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            return new String(socket.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+        }
+    }
+
     /** Answers a request with {@code client=} and the subject of its client's certificate ({@code none} without). */
     public static void answerClientSubject(HttpServerRequest req) {
         String client;
