@@ -222,20 +222,15 @@ public final class ProxyCommand implements Callable<Integer> {
     }
 
     /**
-     * The JDK's TLS servers refuse a ClientHello whose SNI is no DNS host name (an illegal_parameter alert), and an
-     * Istio sidecar sends its mTLS cluster's {@code outbound_.9080_._.HOST}: with a workload identity, this proxy's
-     * servers leave the SNI extension alone ({@code jdk.tls.server.disableExtensions=server_name}, unless the JVM
-     * was given a value), taking a chain's requested server name from its TLS inspector instead. To be called before
-     * the JVM's TLS starts, which reads the property once.
+     * With a workload identity, this proxy's TLS servers take an Istio sidecar's SNI, which is no DNS name
+     * ({@link dev.inmesh.runtime.tls.ServerTls#acceptIstioServerNames}), a chain's requested server name coming from
+     * its TLS inspector instead. To be called before the JVM's TLS starts, which reads the setting once.
      */
     static void acceptIstioServerNames(dev.inmesh.runtime.tls.WorkloadIdentity identity) {
-        if (identity != null && System.getProperty(SERVER_DISABLED_EXTENSIONS) == null) {
-            System.setProperty(SERVER_DISABLED_EXTENSIONS, "server_name");
+        if (identity != null) {
+            dev.inmesh.runtime.tls.ServerTls.acceptIstioServerNames();
         }
     }
-
-    /** The JDK's system property of the TLS extensions its servers ignore. */
-    static final String SERVER_DISABLED_EXTENSIONS = "jdk.tls.server.disableExtensions";
 
     /** The workload identity directory: {@code --identity-dir}, else {@code inmesh.identity.dir}; null for none. */
     dev.inmesh.runtime.tls.WorkloadIdentity workloadIdentity(MeshOptions o) {

@@ -113,38 +113,6 @@ class IstioInboundMtlsTest {
                 .replace("    filter_chains:\n    - filters:\n", chain) + Http1RequestsTest.clusterC(app);
     }
 
-    /**
-     * A client as an Istio sidecar connects: Istio's SNI for the mTLS cluster (no DNS name), ALPN
-     * {@code istio-http/1.1, istio, http/1.1}, the caller's certificate; the raw HTTP/1.1 answer to a GET.
-     */
-    private static String istioSidecarGet(int port) throws Exception {
-        var certs = java.security.cert.CertificateFactory.getInstance("X.509");
-        var keys = java.security.KeyStore.getInstance("PKCS12");
-        keys.load(null, null);
-        keys.setKeyEntry("caller", CALLER.key(), new char[0], new java.security.cert.Certificate[] {
-            certs.generateCertificate(new java.io.ByteArrayInputStream(CALLER.certificatePem().getBytes()))});
-        var trust = java.security.KeyStore.getInstance("PKCS12");
-        trust.load(null, null);
-        trust.setCertificateEntry("mesh", certs.generateCertificate(
-                new java.io.ByteArrayInputStream(MESH_CA.certificatePem().getBytes())));
-        var kmf = javax.net.ssl.KeyManagerFactory.getInstance("PKIX");
-        kmf.init(keys, new char[0]);
-        var tmf = javax.net.ssl.TrustManagerFactory.getInstance("PKIX");
-        tmf.init(trust);
-        var tls = javax.net.ssl.SSLContext.getInstance("TLS");
-        tls.init(kmf.getKeyManagers(), tmf.getTrustManagers(), null);
-        try (var socket = (javax.net.ssl.SSLSocket) tls.getSocketFactory().createSocket("127.0.0.1", port)) {
-            socket.setSoTimeout(10_000);
-            var p = socket.getSSLParameters();
-            p.setServerNames(List.of(dev.inmesh.runtime.upstream.UpstreamTls.serverName(ISTIO_SNI)));
-            p.setApplicationProtocols(new String[] {"istio-http/1.1", "istio", "http/1.1"});
-            socket.setSSLParameters(p);
-            socket.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n"
-                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-            return new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII);
-        }
-    }
-
     @Test
     void theProxyCommandTakesAnIstioSidecarsConnectionWhoseSniIsNoDnsName() throws Exception {
         int port = LoopbackProxy.freePort();
@@ -162,7 +130,7 @@ class IstioInboundMtlsTest {
                     Thread.sleep(100);
                 }
             }
-            String answer = istioSidecarGet(port);
+            String answer = TestCertificates.istioSidecarGet(port, CALLER, MESH_CA, ISTIO_SNI);
             assertTrue(answer.startsWith("HTTP/1.1 200") && answer.endsWith("reviews"), answer);
             // the SNI, from the TLS inspector, in the access log's %REQUESTED_SERVER_NAME%
             String line = "";
