@@ -13,12 +13,8 @@ import dev.inmesh.runtime.upstream.TestCertificates.Issued;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.RequestOptions;
-import io.vertx.core.net.PemKeyCertOptions;
-import io.vertx.core.net.PemTrustOptions;
 import io.vertx.core.net.SocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -155,14 +151,7 @@ class IstioInboundMtlsTest {
 
     /** GET / from the proxy as an Istio sidecar's client would: ALPN istio-http/1.1, presenting {@code own}. */
     private String get(int port, Issued own) throws Exception {
-        HttpClientOptions o = new HttpClientOptions().setSsl(true).setVerifyHost(false).setUseAlpn(true)
-                .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(MESH_CA.certificatePem())));
-        o.getSslOptions().setApplicationLayerProtocols(List.of("istio-http/1.1", "istio", "http/1.1"));
-        if (own != null) {
-            o.setKeyCertOptions(new PemKeyCertOptions().setCertValue(Buffer.buffer(own.certificatePem()))
-                    .setKeyValue(Buffer.buffer(own.keyPem())));
-        }
-        HttpClient c = vertx.createHttpClient(o);
+        HttpClient c = vertx.createHttpClient(TestCertificates.istioClientOptions(own, MESH_CA, false));
         try {
             return c.request(new RequestOptions().setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
                             .setHost("svc").setPort(9080).setURI("/"))

@@ -12,14 +12,10 @@ import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
 import dev.inmesh.runtime.xds.ads.XdsTestServer;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.RequestOptions;
-import io.vertx.core.net.PemKeyCertOptions;
-import io.vertx.core.net.PemTrustOptions;
 import io.vertx.core.net.SocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -181,16 +177,7 @@ class MeshInboundMtlsTest {
      * {@code istio-http/1.1, istio, http/1.1}), presenting {@code own} (none: null); a new connection each time.
      */
     private Answer get(int port, Issued own, boolean http2) throws Exception {
-        HttpClientOptions o = new HttpClientOptions().setSsl(true).setVerifyHost(false).setUseAlpn(true)
-                .setProtocolVersion(http2 ? HttpVersion.HTTP_2 : HttpVersion.HTTP_1_1)
-                .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(MESH_CA.certificatePem())));
-        o.getSslOptions().setApplicationLayerProtocols(http2 ? List.of("istio-h2", "istio", "h2")
-                : List.of("istio-http/1.1", "istio", "http/1.1"));
-        if (own != null) {
-            o.setKeyCertOptions(new PemKeyCertOptions().setCertValue(Buffer.buffer(own.certificatePem()))
-                    .setKeyValue(Buffer.buffer(own.keyPem())));
-        }
-        HttpClient c = vertx.createHttpClient(o);
+        HttpClient c = vertx.createHttpClient(TestCertificates.istioClientOptions(own, MESH_CA, http2));
         try {
             return c.request(new RequestOptions().setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
                             .setHost("reviews").setPort(9080).setURI("/"))

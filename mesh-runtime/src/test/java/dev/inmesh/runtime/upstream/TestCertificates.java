@@ -99,6 +99,25 @@ public final class TestCertificates {
             """;
 
     /**
+     * A Vert.x client's options as an Istio sidecar's connection to an mTLS chain: the ALPN its istio.alpn filter sets
+     * for the protocol ({@code istio-h2, istio, h2}, or {@code istio-http/1.1, istio, http/1.1}), {@code own}'s
+     * certificate (none: null), the server's checked against {@code ca}, not its host name.
+     */
+    public static io.vertx.core.http.HttpClientOptions istioClientOptions(Issued own, Issued ca, boolean http2) {
+        var o = new io.vertx.core.http.HttpClientOptions().setSsl(true).setVerifyHost(false).setUseAlpn(true)
+                .setProtocolVersion(http2 ? io.vertx.core.http.HttpVersion.HTTP_2
+                        : io.vertx.core.http.HttpVersion.HTTP_1_1)
+                .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(ca.certificatePem())));
+        o.getSslOptions().setApplicationLayerProtocols(http2 ? List.of("istio-h2", "istio", "h2")
+                : List.of("istio-http/1.1", "istio", "http/1.1"));
+        if (own != null) {
+            o.setKeyCertOptions(new PemKeyCertOptions().setCertValue(Buffer.buffer(own.certificatePem()))
+                    .setKeyValue(Buffer.buffer(own.keyPem())));
+        }
+        return o;
+    }
+
+    /**
      * GET / over a connection as an Istio sidecar's HTTP/1.1 client opens it to an mTLS chain: its mTLS cluster's
      * {@code sni} as it is (no DNS name), ALPN {@code istio-http/1.1, istio, http/1.1}, {@code caller}'s certificate,
      * the server's checked against {@code ca}; the raw HTTP/1.1 answer, read until the server closes.
