@@ -24,7 +24,7 @@ import javax.net.ssl.X509KeyManager;
 /**
  * A filter chain's TLS on an HTTP server Inmesh does not run: the application's own Vert.x server, which the in-JVM
  * inbound side wraps. What Vert.x's options fix when the server starts is the context's (client certificate asked
- * for or required, TLS versions, ALPN: {@code h2} and {@code http/1.1} as the chain lists them); the certificate,
+ * for or required, TLS versions, cipher suites, ALPN: {@code h2} and {@code http/1.1} as the chain lists them); the certificate,
  * the key and the client certificate check are taken at each handshake from the {@link DownstreamTls} the supplier
  * gives then. So a rotated SDS file (which the configuration's {@code DownstreamTls} reads again) and a new
  * configuration reach the next handshake without restarting the server or updating its options; this class starts
@@ -53,6 +53,9 @@ public final class ServerTls {
                         : context.requestsClientCertificate() ? ClientAuth.REQUEST : ClientAuth.NONE)
                 .setEnabledSecureTransportProtocols(TlsMaterial.protocols(context.minVersion(), context.maxVersion()))
                 .setSslEngineOptions(new EngineHookOptions(ServerTls::recordOfferedAlpn));
+        // the chain's cipher suites of TLS 1.2 and older (or Envoy's default list), TLS 1.3's all
+        options.getEnabledCipherSuites().clear();
+        TlsMaterial.cipherSuites(context.cipherSuites(), context.maxVersion()).forEach(options::addEnabledCipherSuite);
         List<HttpVersion> alpn = new ArrayList<>();
         for (String p : context.alpnProtocols()) {
             HttpVersion v = switch (p) {
