@@ -6,6 +6,7 @@ import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.PathNormalizer;
+import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RequestBodyStream;
 import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
@@ -127,7 +128,8 @@ final class HttpBridge {
                       String clientCertElement, String peerPrincipal, String localPrincipal,
                       String sourceHostPort, String destinationHostPort,
                       SocketAddress originalDestination, DownstreamStats stats, ChainDrains.Drain drain,
-                      Long listenerBufferLimit, ConnectionLifetime lifetime) {
+                      Long listenerBufferLimit, ConnectionLifetime lifetime, RbacFilter.Chain rbac,
+                      RbacFilter.PeerIdentity peerIdentity) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
@@ -136,13 +138,14 @@ final class HttpBridge {
          * @param localCertificates the certificates the proxy presented in it; null for none
          * @param drain the drain of the connection's filter chain
          * @param listener the listener whose filter chain took the connection
+         * @param rbac the connection manager's RBAC filters, compiled ({@code MeshSnapshot#rbac})
          */
         Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                    boolean tls, String tlsServerName, boolean mutualTls,
                    java.security.cert.Certificate[] peerCertificates,
                    java.security.cert.Certificate[] localCertificates, ChainDrains.Drain drain,
-                   Listener listener) {
+                   Listener listener, RbacFilter.Chain rbac) {
             // the x-forwarded-client-cert element is the connection's: made once here, not per request
             this(runtime, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
                     peerCertificates != null && peerCertificates.length > 0,
@@ -151,7 +154,9 @@ final class HttpBridge {
                             || peerCertificates.length == 0 ? null : ForwardedClientCert.principal(localCertificates),
                     ListenerDispatch.hostPort(source), ListenerDispatch.hostPort(destination),
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm),
-                    drain, listener.perConnectionBufferLimitBytes(), new ConnectionLifetime(hcm.lifetimes()));
+                    drain, listener.perConnectionBufferLimitBytes(), new ConnectionLifetime(hcm.lifetimes()), rbac,
+                    // the identities RBAC principals match: read once per connection, and only where a filter runs
+                    rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(peerCertificates));
         }
 
         /**
@@ -930,7 +935,7 @@ final class HttpBridge {
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
-                    .listenerBufferLimit(conn.listenerBufferLimit());
+                    .listenerBufferLimit(conn.listenerBufferLimit()).rbac(conn.rbac(), conn.peerIdentity());
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {
@@ -1294,6 +1299,15 @@ final class HttpBridge {
             RouteResult result = routes == null ? null : routes.route(rr, ThreadLocalRandom.current().nextLong());
             if (!(result instanceof RouteResult.Forward f)) {
                 sendError(ctx, HttpResponseStatus.NOT_FOUND);
+                return;
+            }
+            String denied = dev.inmesh.runtime.router.Router.rbacCheck(rr, routes, result);
+            if (denied != null) {
+                // the connection manager's RBAC filters run before the upgrade as before any request
+                HttpVersion version = req.protocolVersion();
+                conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, conn.runtime().router.localReply(
+                        rr, 403, RbacFilter.DENIED_BODY, denied, null, f.cluster().isEmpty() ? null : f.cluster()),
+                        version, false, false));
                 return;
             }
             UpstreamCluster cluster = conn.clusters().cluster(f.cluster());

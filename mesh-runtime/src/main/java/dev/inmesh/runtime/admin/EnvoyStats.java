@@ -14,7 +14,8 @@ import java.util.function.Predicate;
  * {@code envoy_cluster_upstream_rq_xx{response_code_class="2xx"}} its {@code cluster.C.upstream_rq_2xx},
  * {@code envoy_cluster_retry_upstream_rq{response_code_class="5xx"}} its {@code cluster.C.retry.upstream_rq_5xx});
  * a connection manager's {@code envoy_http_STAT{http_conn_manager_prefix="P"}} is {@code http.P.STAT}
- * ({@code envoy_http_fault_aborts_injected} {@code http.P.fault.aborts_injected}) and a listener's
+ * ({@code envoy_http_fault_aborts_injected} {@code http.P.fault.aborts_injected}, {@code envoy_http_rbac_denied}
+ * {@code http.P.rbac.denied}) and a listener's
  * {@code envoy_listener_STAT{listener_address="A"}} {@code listener.A.STAT}.
  * Istio's {@code istio_*} metrics and the JVM's are not Envoy statistics; {@code /stats/prometheus} serves them.
  */
@@ -35,7 +36,7 @@ final class EnvoyStats {
                     "circuit_breakers.default.", "circuit_breakers_high_", "circuit_breakers.high."),
                     Map.of("upstream_rq_xx", "upstream_rq_", "retry.upstream_rq", "retry.upstream_rq_")),
             new Tree("envoy_http_", "http_conn_manager_prefix", "http.", Map.of("fault_", "fault.", "cors_",
-                    "cors."), Map.of("downstream_rq_xx", "downstream_rq_")),
+                    "cors.", "rbac_", "rbac."), Map.of("downstream_rq_xx", "downstream_rq_")),
             new Tree("envoy_listener_", "listener_address", "listener.", Map.of("ssl_", "ssl."), Map.of()));
 
     private EnvoyStats() {}

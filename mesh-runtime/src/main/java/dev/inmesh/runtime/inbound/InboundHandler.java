@@ -15,6 +15,7 @@ import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.IstioService;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.MultiMapHeaders;
+import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.RouteRequest;
@@ -46,13 +47,14 @@ import java.util.function.Function;
  * removed, and {@code x-forwarded-client-cert} removed or, over TLS the server terminated with a client certificate
  * ({@link InboundTls}), set as the chain's {@code forward_client_cert_details} says; the inbound route table of the
  * {@code virtualInbound} chain for the local port, over TLS the chain for {@code tls} with the client's SNI and ALPN
- * (its header rules, its local replies for no route, redirects and direct responses, its fault filter's delays and
- * aborts, and its CORS filter's preflight answers and response headers, as the router runs them outbound); then the
- * service itself, in-process, in place of the {@code inbound|PORT||} cluster; and, once the response ends, Istio's
- * metrics with {@code reporter="destination"}, the connection manager's Envoy statistics ({@code http.<prefix>.*}:
- * requests only, as there is no downstream connection in-process) and the access log. Without an inbound listener in
- * the configuration, requests go straight to the service and are still recorded. Over TLS with a client certificate
- * the chain verified, the metrics say {@code connection_security_policy="mutual_tls"} with both SPIFFE principals.
+ * (its RBAC filters' denials, its header rules, its local replies for no route, redirects and direct responses, its
+ * fault filter's delays and aborts, and its CORS filter's preflight answers and response headers, as the router runs
+ * them outbound); then the service itself, in-process, in place of the {@code inbound|PORT||} cluster; and, once the
+ * response ends, Istio's metrics with {@code reporter="destination"}, the connection manager's Envoy statistics
+ * ({@code http.<prefix>.*}: requests only, as there is no downstream connection in-process) and the access log.
+ * Without an inbound listener in the configuration, requests go straight to the service and are still recorded. Over
+ * TLS with a client certificate the chain verified, the metrics say {@code connection_security_policy="mutual_tls"}
+ * with both SPIFFE principals.
  */
 public final class InboundHandler implements Handler<HttpServerRequest> {
     private final Handler<HttpServerRequest> service;
@@ -207,6 +209,22 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         ServerRequestView view = new ServerRequestView(req, authority);
         RouteResult result = table.route(view, ThreadLocalRandom.current().nextLong());
+        RbacFilter.Chain rbac = snapshot.rbac(hcm);
+        if (!rbac.isEmpty()) {
+            // Envoy's RBAC filters, first in Istio's inbound chain: a denied request never reaches the service
+            String denied = rbac.check(new RbacFilter.Subject(view, localIp, localPort, remoteIp,
+                    req.isSSL() ? req.connection().indicatedServerName() : null, () -> peerIdentity(req)),
+                    table, result, ds);
+            if (denied != null) {
+                if (result instanceof RouteResult.Forward f) {
+                    cluster[0] = f.cluster(); // counted for the route's cluster, as the fault filter's answers
+                    istioService(snapshot, f.cluster(), destination);
+                }
+                details[0] = denied;
+                localReply(req, 403, RbacFilter.DENIED_BODY);
+                return;
+            }
+        }
         boolean corsFilter = hcm.corsFilter();
         Runnable routed = () -> routed(req, result, table, snapshot, flags, details, routeName, cluster, destination,
                 corsFilter, ds);
@@ -262,6 +280,23 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         if (!abort.getAsBoolean()) {
             routed.run();
+        }
+    }
+
+    /**
+     * The identities of the certificate the caller presented in the server's TLS, which {@code authenticated}
+     * principals match; null for plaintext or when it presented none.
+     */
+    private static RbacFilter.PeerIdentity peerIdentity(HttpServerRequest req) {
+        if (!req.isSSL()) {
+            return null;
+        }
+        try {
+            List<java.security.cert.Certificate> chain = req.connection().peerCertificates();
+            return chain == null ? null
+                    : RbacFilter.PeerIdentity.of(chain.toArray(java.security.cert.Certificate[]::new));
+        } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
+            return null; // no client certificate
         }
     }
 

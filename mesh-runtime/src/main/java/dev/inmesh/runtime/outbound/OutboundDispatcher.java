@@ -12,6 +12,7 @@ import dev.inmesh.runtime.router.RequestBodyStream;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.router.RouterRequest;
 import dev.inmesh.runtime.router.RouterResponse;
+import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.Future;
@@ -111,7 +112,8 @@ public final class OutboundDispatcher {
             port = server.port();
         }
         String hostOnly = IpLiterals.unbracketed(host);
-        OutboundRouting.Decision d = routing.decide(snapshots.current(), hostOnly, port, sourceIp, ssl);
+        MeshSnapshot snapshot = snapshots.current();
+        OutboundRouting.Decision d = routing.decide(snapshot, hostOnly, port, sourceIp, ssl);
         // the connection manager's path normalization, before routing, as the sidecar's outbound listener does
         String target = PathNormalizer.apply(PathNormalizer.withoutFragment(uri), d.paths());
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,
@@ -121,7 +123,7 @@ public final class OutboundDispatcher {
                 .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout()).faultFilter(d.hcm())
                 .maxStreamDuration(d.hcm() == null ? null : d.hcm().lifetimes().maxStreamDuration())
                 .corsFilter(d.hcm()).forwardClientCert(d.hcm()).downstreamStats(d.stats())
-                .listenerBufferLimit(d.listenerBufferLimit()).bodyStream(stream);
+                .listenerBufferLimit(d.listenerBufferLimit()).rbac(snapshot.rbac(d.hcm()), null).bodyStream(stream);
         if (d.blackhole()) {
             // Istio's virtualOutbound sends such a connection to its BlackHoleCluster: the request is counted there
             return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null,

@@ -25,8 +25,8 @@ import javax.security.auth.x500.X500Principal;
  * when empty), {@code URI} (each URI SAN; {@code URI=} when there is none) and {@code DNS} (each DNS SAN).
  */
 public final class ForwardedClientCert {
-    private static final int SAN_DNS = 2;
-    private static final int SAN_URI = 6;
+    static final int SAN_DNS = 2;
+    static final int SAN_URI = 6;
 
     private ForwardedClientCert() {}
 
@@ -114,7 +114,7 @@ public final class ForwardedClientCert {
         headers.set(HeaderNames.X_FORWARDED_CLIENT_CERT, before.isEmpty() ? element : before + "," + element);
     }
 
-    private static List<String> sans(X509Certificate c, int type) {
+    static List<String> sans(X509Certificate c, int type) {
         List<String> out = new ArrayList<>(1);
         try {
             Collection<List<?>> all = c.getSubjectAlternativeNames();

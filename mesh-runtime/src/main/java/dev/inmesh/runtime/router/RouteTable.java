@@ -35,6 +35,12 @@ public final class RouteTable {
     private final List<CompiledVirtualHost> all = new ArrayList<>();
     /** The header conditions of every retry policy in the table (virtual hosts' and routes'), compiled once. */
     private final Map<RetryPolicy, RetryState.Conditions> retryConditions = new IdentityHashMap<>();
+    /**
+     * The RBAC filters' per-route configs in force on each route that has any (its own, else its virtual host's, by
+     * filter name, as Envoy picks the most specific), compiled once.
+     */
+    private final Map<dev.inmesh.api.config.route.Route, Map<String, RbacFilter>> rbacPerRoute =
+            new IdentityHashMap<>();
 
     private RouteTable(RouteConfiguration config) {
         this.config = config;
@@ -51,6 +57,7 @@ public final class RouteTable {
                 if (r.action() instanceof RouteAction a) {
                     compileRetryConditions(a.retryPolicy());
                 }
+                compileRbacPerRoute(vh, r);
             }
             for (String d : vh.domains()) {
                 String domain = d.toLowerCase(Locale.ROOT);
@@ -79,6 +86,29 @@ public final class RouteTable {
         if (policy != null) {
             retryConditions.computeIfAbsent(policy, RetryState.Conditions::of);
         }
+    }
+
+    private void compileRbacPerRoute(VirtualHost vh, dev.inmesh.api.config.route.Route r) {
+        if (vh.rbac().isEmpty() && r.rbac().isEmpty()) {
+            return;
+        }
+        Map<String, dev.inmesh.api.config.rbac.Rbac> merged = new HashMap<>(vh.rbac());
+        merged.putAll(r.rbac());
+        Map<String, RbacFilter> compiled = new HashMap<>();
+        merged.forEach((name, config) -> compiled.put(name, RbacFilter.compile(name, config)));
+        rbacPerRoute.put(r, Map.copyOf(compiled));
+    }
+
+    /**
+     * The RBAC filters' per-route configs ({@code RBACPerRoute}) in force for a routed request, compiled, by the name
+     * of the filter each replaces; empty when its route and virtual host have none (or no route matched).
+     */
+    Map<String, RbacFilter> rbacPerRoute(RouteResult result) {
+        dev.inmesh.api.config.route.Route r = result instanceof RouteResult.Forward f ? f.route()
+                : result instanceof RouteResult.Redirect d ? d.route()
+                : result instanceof RouteResult.DirectResponse d ? d.route() : null;
+        Map<String, RbacFilter> m = r == null ? null : rbacPerRoute.get(r);
+        return m == null ? Map.of() : m;
     }
 
     /** A retry policy of this table with its header conditions compiled (compiled now if it is not the table's). */

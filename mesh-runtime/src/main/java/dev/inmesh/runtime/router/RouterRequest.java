@@ -54,6 +54,10 @@ public final class RouterRequest implements RouteRequest {
     FaultInjection faultFilter;
     /** Whether the connection manager runs a CORS filter, which applies the routes' CORS policies. */
     boolean corsFilter;
+    /** The connection manager's RBAC filters, compiled; {@link RbacFilter.Chain#NONE} for none. */
+    RbacFilter.Chain rbac = RbacFilter.Chain.NONE;
+    /** The identities of the certificate the client presented in the TLS the proxy terminated, or null. */
+    RbacFilter.PeerIdentity peerIdentity;
     /** The connection manager's {@code stat_prefix}: the scope of its fault filter's active faults. */
     String statPrefix = "";
     /** The statistics of the connection manager the request came through ({@code http.<prefix>.*}), or null. */
@@ -190,6 +194,17 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest corsFilter(HttpConnectionManager hcm) {
         this.corsFilter = hcm != null && hcm.corsFilter();
+        return this;
+    }
+
+    /**
+     * Sets the RBAC filters of the connection manager the request came through, compiled once for its snapshot
+     * ({@code MeshSnapshot#rbac}; null: none), and the identities of the client's certificate that their
+     * {@code authenticated} principals match (null: none presented).
+     */
+    public RouterRequest rbac(RbacFilter.Chain filters, RbacFilter.PeerIdentity peer) {
+        this.rbac = filters == null ? RbacFilter.Chain.NONE : filters;
+        this.peerIdentity = peer;
         return this;
     }
 

@@ -3,9 +3,11 @@ package dev.inmesh.runtime.snapshot;
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import dev.inmesh.api.config.listener.FilterChain;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
@@ -27,11 +29,14 @@ public final class MeshSnapshot {
     private final Map<String, FilterChainSelector> listenersByAddress;
     private final Map<Integer, FilterChainSelector> listenersByPort;
     private final ClusterManager clusterManager;
+    /** The compiled RBAC filters of every connection manager of the listeners, by identity. */
+    private final Map<HttpConnectionManager, RbacFilter.Chain> rbac;
 
     MeshSnapshot(long generation, Instant createdAt, ResourceBundle resources, Map<String, RouteTable> routeTables,
                  Map<FilterChain, RouteTable> inlineRouteTables, Map<String, FilterChainSelector> listeners,
                  Map<String, FilterChainSelector> listenersByAddress,
-                 Map<Integer, FilterChainSelector> listenersByPort, ClusterManager clusterManager) {
+                 Map<Integer, FilterChainSelector> listenersByPort, ClusterManager clusterManager,
+                 Map<HttpConnectionManager, RbacFilter.Chain> rbac) {
         this.generation = generation;
         this.createdAt = createdAt;
         this.resources = resources;
@@ -41,12 +46,13 @@ public final class MeshSnapshot {
         this.listenersByAddress = listenersByAddress;
         this.listenersByPort = listenersByPort;
         this.clusterManager = clusterManager;
+        this.rbac = rbac;
     }
 
     /** The same compiled configuration with a cluster manager. */
     MeshSnapshot withClusters(ClusterManager cm) {
         return new MeshSnapshot(generation, createdAt, resources, routeTables, inlineRouteTables, listeners,
-                listenersByAddress, listenersByPort, cm);
+                listenersByAddress, listenersByPort, cm, rbac);
     }
 
     /** The upstream clusters of this snapshot (hosts, balancers, breakers, pools). */
@@ -86,6 +92,19 @@ public final class MeshSnapshot {
         }
         return hcm.rdsRouteConfigName() != null ? routeTables.get(hcm.rdsRouteConfigName())
                 : inlineRouteTables.get(chain);
+    }
+
+    /**
+     * The RBAC filters of a connection manager, compiled with this snapshot ({@link RbacFilter.Chain#NONE} when it
+     * runs none). A connection manager of another snapshot (a connection accepted before this one was published) is
+     * compiled on the spot: once per connection, never per request.
+     */
+    public RbacFilter.Chain rbac(HttpConnectionManager hcm) {
+        if (hcm == null) {
+            return RbacFilter.Chain.NONE;
+        }
+        RbacFilter.Chain c = rbac.get(hcm);
+        return c != null ? c : RbacFilter.Chain.compile(hcm);
     }
 
     public Cluster cluster(String name) {

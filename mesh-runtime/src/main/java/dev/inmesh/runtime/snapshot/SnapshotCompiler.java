@@ -10,6 +10,7 @@ import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import dev.inmesh.api.config.route.VirtualHost;
 import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.xds.InvalidResourceException;
 import dev.inmesh.runtime.xds.ResourceBundle;
@@ -22,8 +23,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Compiles a {@link ResourceBundle} into a {@link MeshSnapshot}: route tables, inline route tables, listener indexes
- * by address and port. Checks what spans resources: a route configuration with {@code validate_clusters} may only
+ * Compiles a {@link ResourceBundle} into a {@link MeshSnapshot}: route tables, inline route tables, the connection
+ * managers' RBAC filters, listener indexes by address and port. Checks what spans resources: a route configuration with {@code validate_clusters} may only
  * name known clusters (as Envoy, the whole configuration is rejected otherwise; for a route table inline in a
  * listener, the listener is), and a TCP proxy's clusters must exist. The parsers resolve an unset
  * {@code validate_clusters} as Envoy does: on for an inline {@code route_config}, off for RDS. An RDS name with no route configuration yet compiles to an empty table (every request 404 NR), as Envoy
@@ -116,6 +117,7 @@ public final class SnapshotCompiler {
             tables.put(rc.name(), RouteTable.compile(rc));
         }
         Map<FilterChain, RouteTable> inline = new IdentityHashMap<>();
+        Map<HttpConnectionManager, RbacFilter.Chain> rbac = new IdentityHashMap<>();
         Map<String, FilterChainSelector> byName = new HashMap<>();
         Map<String, FilterChainSelector> byAddress = new HashMap<>();
         Map<Integer, FilterChainSelector> byPort = new HashMap<>();
@@ -135,6 +137,7 @@ public final class SnapshotCompiler {
             }
             for (FilterChain c : chains) {
                 if (c.filter() instanceof HttpConnectionManager hcm) {
+                    rbac.put(hcm, RbacFilter.Chain.compile(hcm));
                     if (hcm.routeConfig() != null) {
                         inline.put(c, RouteTable.compile(hcm.routeConfig()));
                     } else {
@@ -148,6 +151,6 @@ public final class SnapshotCompiler {
             }
         }
         return new MeshSnapshot(generation, Instant.now(), bundle, Map.copyOf(tables), inline, Map.copyOf(byName),
-                Map.copyOf(byAddress), Map.copyOf(byPort), null);
+                Map.copyOf(byAddress), Map.copyOf(byPort), null, rbac);
     }
 }

@@ -9,8 +9,9 @@ import java.util.concurrent.atomic.LongAdder;
  * One HTTP connection manager's statistics, named as Envoy names them under {@code http.<stat_prefix>.}: the
  * connection manager's ({@code downstream_rq_total}, {@code downstream_rq_2xx}, {@code downstream_cx_total}, ...),
  * its router filter's ({@code no_route}, {@code no_cluster}, {@code rq_redirect}, {@code rq_direct_response}), its
- * fault filter's ({@code fault.aborts_injected}, ...) and its CORS filter's ({@code cors.origin_valid},
- * {@code cors.origin_invalid}). Connection managers with the same stat prefix share them, as Envoy's statistics are
+ * fault filter's ({@code fault.aborts_injected}, ...), its CORS filter's ({@code cors.origin_valid},
+ * {@code cors.origin_invalid}) and its RBAC filters' ({@code rbac.allowed}, {@code rbac.denied},
+ * {@code rbac.shadow_allowed}, {@code rbac.shadow_denied}, each after the filter's own stat prefix). Connection managers with the same stat prefix share them, as Envoy's statistics are
  * shared by name. Scraped with the prefix in the tag {@code http_conn_manager_prefix}, as
  * {@code envoy_http_downstream_rq_total{http_conn_manager_prefix="<prefix>"}} and
  * {@code envoy_http_downstream_rq_xx{response_code_class="2xx",http_conn_manager_prefix="<prefix>"}}; as with
@@ -61,6 +62,8 @@ public final class DownstreamStats {
     private final LongAdder faultsOverflow = new LongAdder();
     private final LongAdder originValid = new LongAdder();
     private final LongAdder originInvalid = new LongAdder();
+    private final java.util.concurrent.ConcurrentHashMap<String, RbacCounters> rbac =
+            new java.util.concurrent.ConcurrentHashMap<>();
     private volatile boolean faultRegistered;
     private volatile boolean corsRegistered;
 
@@ -255,6 +258,46 @@ public final class DownstreamStats {
     /** The CORS filter saw an Origin, allowed or not: {@code cors.origin_valid} or {@code cors.origin_invalid}. */
     public void corsOrigin(boolean valid) {
         (valid ? originValid : originInvalid).increment();
+    }
+
+    /**
+     * The counters of the RBAC filters with a stat prefix ({@code rules_stat_prefix}, or
+     * {@code shadow_rules_stat_prefix} for the shadow rules), registered on first use: Envoy's
+     * {@code http.<stat_prefix>.rbac.<prefix>allowed} and {@code denied}, or {@code shadow_allowed} and
+     * {@code shadow_denied}, scraped as {@code envoy_http_rbac_<prefix>allowed} and so on. Filters with the same
+     * prefix share them, as Envoy's statistics are shared by name.
+     */
+    public RbacCounters rbac(String prefix, boolean shadow) {
+        String key = (shadow ? "shadow:" : "rules:") + prefix;
+        RbacCounters c = rbac.get(key);
+        return c != null ? c : rbac.computeIfAbsent(key, k -> new RbacCounters(prefix, shadow));
+    }
+
+    /** The {@code allowed} and {@code denied} counters (or their shadow twins) of RBAC filters with one prefix. */
+    public final class RbacCounters {
+        private final LongAdder allowed = new LongAdder();
+        private final LongAdder denied = new LongAdder();
+
+        RbacCounters(String prefix, boolean shadow) {
+            String base = "rbac_" + prefix.replaceAll("[^A-Za-z0-9_]", "_") + (shadow ? "shadow_" : "");
+            adder(base + "allowed", allowed);
+            adder(base + "denied", denied);
+        }
+
+        /** Counts one decision. */
+        public void count(boolean allow) {
+            (allow ? allowed : denied).increment();
+        }
+
+        /** The requests allowed so far. */
+        public long allowed() {
+            return allowed.sum();
+        }
+
+        /** The requests denied so far. */
+        public long denied() {
+            return denied.sum();
+        }
     }
 
     /** A downstream connection came to this connection manager: {@code downstream_cx_total}, one more active. */

@@ -16,6 +16,7 @@ import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.listener.TrafficDirection;
+import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.RouteConfiguration;
@@ -46,8 +47,8 @@ public final class ListenerParser
 
     /**
      * HTTP filters that change nothing here: Istio's telemetry and peer metadata, ALPN override, gRPC stats. Names
-     * count only where the config type cannot tell (see {@link #OBSERVING_HTTP_TYPES}). The fault and CORS filters
-     * are not among them: the router runs them.
+     * count only where the config type cannot tell (see {@link #OBSERVING_HTTP_TYPES}). The fault, CORS and RBAC
+     * filters are not among them: the router runs them.
      */
     static final Set<String> OBSERVING_HTTP_FILTERS = Set.of("istio.metadata_exchange", "istio.stats", "istio.alpn",
             "envoy.filters.http.grpc_stats", "envoy.filters.http.peer_metadata", "istio_authn",
@@ -312,9 +313,10 @@ public final class ListenerParser
                     || typeName.isEmpty() && f.getName().equals(FAULT_NAME));
             boolean cors = !router && (typeName.equals(CORS_TYPE)
                     || typeName.isEmpty() && f.getName().equals(CORS_NAME));
-            boolean observing = !router && !fault && !cors && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS,
-                    OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
-            if (!router && !fault && !cors && !observing && !f.getIsOptional() && !f.getDisabled()) {
+            boolean rbac = !router && typeName.equals(RbacParser.RBAC_TYPE);
+            boolean observing = !router && !fault && !cors && !rbac && observing(f.getName(), typeName,
+                    OBSERVING_HTTP_FILTERS, OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
+            if (!router && !fault && !cors && !rbac && !observing && !f.getIsOptional() && !f.getDisabled()) {
                 throw new FieldError("http_filters[" + i + "].name", f.getName()
                         + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
                         + "(mark it is_optional, or remove it)");
@@ -337,8 +339,18 @@ public final class ListenerParser
             }
             // as the fault filter: a disabled CORS filter runs only where a route enables it, here nowhere
             boolean corsRuns = cors && !f.getDisabled();
+            // and so does a disabled RBAC filter: its config is still checked, as Envoy builds it
+            Rbac rbacConfig = !rbac ? null : Fields.at("http_filters[" + i + "].typed_config",
+                    () -> RbacParser.filter(f.getTypedConfig()));
+            if (rbacConfig != null && !f.getDisabled() && filters.stream().anyMatch(p -> p.fault() != null
+                    || p.cors())) {
+                // Inmesh runs the RBAC filters before the fault and CORS filters, as Istio orders them
+                throw new FieldError("http_filters[" + i + "].name", f.getName() + " after a fault or CORS filter "
+                        + "is not supported by Inmesh (expected: the RBAC filters before them, as Istio writes them)");
+            }
+            Rbac rbacRuns = f.getDisabled() ? null : rbacConfig;
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
-                    () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns))));
+                    () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns))));
         }
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)
                 && !filters.get(filters.size() - 1).name().equals("envoy.filters.http.router")) {

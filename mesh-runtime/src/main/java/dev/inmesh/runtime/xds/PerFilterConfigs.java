@@ -2,22 +2,27 @@ package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Any;
 import dev.inmesh.api.config.route.CorsPolicy;
+import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.FaultInjection;
+import java.util.HashMap;
 import java.util.Map;
 
 /**
- * The {@code typed_per_filter_config} of a virtual host or route: the fault filter's config and the CORS filter's
- * policy, each found by its config type. Entries for other filters are refused by name: each would change what that
- * filter does for these routes.
+ * The {@code typed_per_filter_config} of a virtual host or route: the fault filter's config, the CORS filter's
+ * policy and the RBAC filters' {@code RBACPerRoute}s, each found by its config type. Entries for other filters are
+ * refused by name: each would change what that filter does for these routes.
  *
  * @param fault the fault filter's config, or null
  * @param cors the CORS policy, or null
+ * @param rbac the RBAC configs by the name of the filter each replaces ({@link Rbac#ALLOW_ALL} where the
+ *     {@code RBACPerRoute} has none: the filter allows everything on these routes)
  */
-record PerFilterConfigs(FaultInjection fault, CorsPolicy cors) {
+record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac> rbac) {
 
     static PerFilterConfigs parse(Map<String, Any> configs) {
         FaultInjection fault = null;
         CorsPolicy cors = null;
+        Map<String, Rbac> rbac = new HashMap<>();
         for (Map.Entry<String, Any> e : configs.entrySet()) {
             String at = "typed_per_filter_config[" + e.getKey() + "]";
             String type = CoreParsers.configType(e.getValue());
@@ -32,11 +37,14 @@ record PerFilterConfigs(FaultInjection fault, CorsPolicy cors) {
                     throw new FieldError(at, "a second CORS policy (expected: one; Inmesh runs one CORS filter)");
                 }
                 cors = Fields.at(at, () -> CorsParser.policy(e.getValue()));
+            } else if (type.equals(RbacParser.RBAC_PER_ROUTE_TYPE)) {
+                rbac.put(e.getKey(), Fields.at(at, () -> RbacParser.perRoute(e.getValue())));
             } else {
                 throw new FieldError(at, (type.isEmpty() ? "no config type" : type) + " is not supported by Inmesh "
-                        + "(expected: " + FaultParser.FAULT_TYPE + " or " + CorsParser.CORS_POLICY_TYPE + ")");
+                        + "(expected: " + FaultParser.FAULT_TYPE + ", " + CorsParser.CORS_POLICY_TYPE + " or "
+                        + RbacParser.RBAC_PER_ROUTE_TYPE + ")");
             }
         }
-        return new PerFilterConfigs(fault, cors);
+        return new PerFilterConfigs(fault, cors, rbac);
     }
 }

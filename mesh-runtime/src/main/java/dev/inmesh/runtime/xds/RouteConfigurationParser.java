@@ -127,7 +127,8 @@ public final class RouteConfigurationParser
                 v.getIncludeAttemptCountInResponse(), CoreParsers.headerMutations(v.getRequestHeadersToAddList(),
                         v.getRequestHeadersToRemoveList(), v.getResponseHeadersToAddList(),
                         v.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
-                Fields.uint32OrNull(v.hasPerRequestBufferLimitBytes(), v.getPerRequestBufferLimitBytes()));
+                Fields.uint32OrNull(v.hasPerRequestBufferLimitBytes(), v.getPerRequestBufferLimitBytes()),
+                perFilter.rbac());
     }
 
     static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
@@ -149,7 +150,8 @@ public final class RouteConfigurationParser
         return new Route(r.getName(), match, action, decorator, CoreParsers.headerMutations(
                 r.getRequestHeadersToAddList(), r.getRequestHeadersToRemoveList(), r.getResponseHeadersToAddList(),
                 r.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
-                Fields.uint32OrNull(r.hasPerRequestBufferLimitBytes(), r.getPerRequestBufferLimitBytes()));
+                Fields.uint32OrNull(r.hasPerRequestBufferLimitBytes(), r.getPerRequestBufferLimitBytes()),
+                perFilter.rbac());
     }
 
     static RouteMatch routeMatch(io.envoyproxy.envoy.config.route.v3.RouteMatch m) {

@@ -109,6 +109,14 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         return null;
     }
 
+    /**
+     * The RBAC filters that run in this connection manager (see {@link HttpFilter#rbac}), in their chain order:
+     * each may deny a request, the first that does answers it.
+     */
+    public List<HttpFilter> rbacFilters() {
+        return httpFilters.stream().filter(f -> f.rbac() != null).toList();
+    }
+
     /** Whether a CORS filter runs in this connection manager (see {@link HttpFilter#cors}). */
     public boolean corsFilter() {
         return httpFilters.stream().anyMatch(HttpFilter::cors);

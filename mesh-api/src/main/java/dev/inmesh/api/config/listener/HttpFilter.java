@@ -1,33 +1,40 @@
 package dev.inmesh.api.config.listener;
 
 import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.FaultInjection;
 
 /**
  * One HTTP filter of a connection manager, by name and config type. Inmesh runs the router itself; other filters
  * are accepted only where they change nothing that Inmesh does not do (the parser decides and says so), and Envoy's
- * fault filter ({@code envoy.filters.http.fault}) and CORS filter ({@code envoy.filters.http.cors}), which the router
- * runs.
+ * fault filter ({@code envoy.filters.http.fault}), CORS filter ({@code envoy.filters.http.cors}) and RBAC filter
+ * ({@code envoy.filters.http.rbac}), which the router runs.
  *
  * @param name the filter's name, by which routes name their per-filter config
  * @param typeUrl the config type, or empty
  * @param fault for a fault filter that runs, its config ({@link FaultInjection#NONE} when empty, as Istio writes it);
  *     null for any other filter
  * @param cors whether it is a CORS filter that runs, applying the routes' and virtual hosts' CORS policies
+ * @param rbac for an RBAC filter that runs, its config; null for any other filter
  */
-public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors) {
+public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
     }
 
+    /** A filter that is not an RBAC filter. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors) {
+        this(name, typeUrl, fault, cors, null);
+    }
+
     /** A filter that is not a CORS filter. */
     public HttpFilter(String name, String typeUrl, FaultInjection fault) {
-        this(name, typeUrl, fault, false);
+        this(name, typeUrl, fault, false, null);
     }
 
     /** A filter that is neither a fault filter nor a CORS filter. */
     public HttpFilter(String name, String typeUrl) {
-        this(name, typeUrl, null, false);
+        this(name, typeUrl, null, false, null);
     }
 }

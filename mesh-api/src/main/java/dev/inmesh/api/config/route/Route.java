@@ -2,6 +2,8 @@ package dev.inmesh.api.config.route;
 
 import dev.inmesh.api.config.Checks;
 import dev.inmesh.api.config.core.HeaderMutations;
+import dev.inmesh.api.config.rbac.Rbac;
+import java.util.Map;
 
 /**
  * One route of a virtual host: when it matches, and what it does.
@@ -18,15 +20,24 @@ import dev.inmesh.api.config.core.HeaderMutations;
  * @param perRequestBufferLimitBytes the most of a request's body kept for retries and mirrors
  *     ({@code per_request_buffer_limit_bytes}), which replaces the virtual host's (the listener's limit still applies
  *     when it is smaller); null for none
+ * @param rbac the RBAC filters' configs for this route ({@code typed_per_filter_config} {@code RBACPerRoute}), by the
+ *     name of the filter each replaces, which override the virtual host's; empty for none
  */
 public record Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                    FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes) {
+                    FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac) {
     public Route {
         name = name == null ? "" : name;
         Checks.nonNull(match, "match");
         Checks.nonNull(action, "action");
         headers = headers == null ? HeaderMutations.NONE : headers;
         Checks.uint32OrNull(perRequestBufferLimitBytes, "per_request_buffer_limit_bytes");
+        rbac = Checks.map(rbac);
+    }
+
+    /** A route with no RBAC config of its own. */
+    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
+                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes) {
+        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, null);
     }
 
     /** A route with no request buffer limit of its own. */

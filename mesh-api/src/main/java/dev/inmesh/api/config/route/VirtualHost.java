@@ -2,9 +2,11 @@ package dev.inmesh.api.config.route;
 
 import dev.inmesh.api.config.Checks;
 import dev.inmesh.api.config.core.HeaderMutations;
+import dev.inmesh.api.config.rbac.Rbac;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -25,11 +27,13 @@ import java.util.Set;
  * @param perRequestBufferLimitBytes the most of a request's body kept for retries and mirrors on the routes that set
  *     no limit of their own ({@code per_request_buffer_limit_bytes}; the listener's limit still applies when it is
  *     smaller); null for none
+ * @param rbac the RBAC filters' configs for the routes ({@code typed_per_filter_config} {@code RBACPerRoute}), by the
+ *     name of the filter each replaces, where a route has none of its own for that filter; empty for none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
                           HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
-                          Long perRequestBufferLimitBytes) {
+                          Long perRequestBufferLimitBytes, Map<String, Rbac> rbac) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -45,6 +49,16 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         routes = Checks.list(routes, "routes");
         headers = headers == null ? HeaderMutations.NONE : headers;
         Checks.uint32OrNull(perRequestBufferLimitBytes, "per_request_buffer_limit_bytes");
+        rbac = Checks.map(rbac);
+    }
+
+    /** A virtual host with no RBAC config of its own. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
+                       Long perRequestBufferLimitBytes) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                fault, cors, perRequestBufferLimitBytes, null);
     }
 
     /** A virtual host with no request buffer limit of its own. */

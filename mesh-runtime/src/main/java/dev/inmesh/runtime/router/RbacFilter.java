@@ -1,0 +1,379 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.core.CidrRange;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.rbac.Permission;
+import dev.inmesh.api.config.rbac.Principal;
+import dev.inmesh.api.config.rbac.Rbac;
+import dev.inmesh.runtime.listener.Cidrs;
+import dev.inmesh.runtime.stats.DownstreamStats;
+import java.security.cert.Certificate;
+import java.security.cert.X509Certificate;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Predicate;
+import java.util.function.Supplier;
+import javax.security.auth.x500.X500Principal;
+
+/**
+ * Envoy's RBAC HTTP filter ({@code envoy.filters.http.rbac}), compiled once per snapshot from its {@link Rbac} config
+ * into matchers that read a request without parsing anything of the config again (header matchers and RE2 regexes are
+ * compiled here). A filter's enforced rules decide: ALLOW lets through only a request that matches a policy, DENY
+ * stops one that does, LOG never stops one; its shadow rules are evaluated for their statistics only. The filters of a
+ * connection manager run in their chain order ({@link Chain}); the first that denies answers {@code 403}
+ * {@code RBAC: access denied}, with the response code details {@code rbac_access_denied_matched_policy[NAME]}
+ * ({@code [none]} when an ALLOW policy matched nothing), and the request goes no further. As Envoy's, the filter sets
+ * no response flag. Immutable and thread-safe.
+ */
+public final class RbacFilter {
+    /** The body of Envoy's answer to a denied request. */
+    public static final String DENIED_BODY = "RBAC: access denied";
+
+    private final String name;
+    private final Engine rules;
+    private final Engine shadow;
+    private final String rulesStatPrefix;
+    private final String shadowStatPrefix;
+
+    private RbacFilter(String name, Rbac config) {
+        this.name = name;
+        this.rules = config.rules() == null ? null : new Engine(config.rules());
+        this.shadow = config.shadowRules() == null ? null : new Engine(config.shadowRules());
+        this.rulesStatPrefix = config.rulesStatPrefix();
+        this.shadowStatPrefix = config.shadowRulesStatPrefix();
+    }
+
+    /** One filter, compiled. */
+    public static RbacFilter compile(String filterName, Rbac config) {
+        return new RbacFilter(filterName, config);
+    }
+
+    /** The response code details of a request denied by {@code policy} (null: no policy matched). */
+    public static String details(String policy) {
+        return "rbac_access_denied_matched_policy[" + (policy == null ? "none" : policy) + "]";
+    }
+
+    /**
+     * Runs the filter: counts the shadow rules' decision ({@code rbac.<shadow prefix>shadow_allowed} or
+     * {@code shadow_denied}) and the enforced rules' ({@code rbac.<prefix>allowed} or {@code denied}).
+     *
+     * @return null when the request may go on, else the response code details of its denial
+     */
+    String check(Subject s, DownstreamStats stats) {
+        if (shadow != null) {
+            boolean allowed = shadow.allows(s);
+            if (stats != null) {
+                stats.rbac(shadowStatPrefix, true).count(allowed);
+            }
+        }
+        if (rules == null) {
+            return null; // no rules: Envoy has no engine and lets the request through, counting nothing
+        }
+        String[] policy = {null};
+        boolean allowed = rules.allows(s, policy);
+        if (stats != null) {
+            stats.rbac(rulesStatPrefix, false).count(allowed);
+        }
+        return allowed ? null : details(policy[0]);
+    }
+
+    /**
+     * The RBAC filters of one connection manager, in their chain order, compiled; per route, a filter's config may be
+     * replaced (Envoy's {@code RBACPerRoute}, by the filter's name). Immutable.
+     */
+    public static final class Chain {
+        /** No RBAC filter: every request goes on. */
+        public static final Chain NONE = new Chain(List.of());
+
+        private final List<RbacFilter> filters;
+
+        private Chain(List<RbacFilter> filters) {
+            this.filters = filters;
+        }
+
+        /** The RBAC filters of a connection manager ({@link HttpConnectionManager#rbacFilters}), compiled. */
+        public static Chain compile(HttpConnectionManager hcm) {
+            List<HttpFilter> configs = hcm == null ? List.of() : hcm.rbacFilters();
+            if (configs.isEmpty()) {
+                return NONE;
+            }
+            List<RbacFilter> out = new ArrayList<>(configs.size());
+            for (HttpFilter f : configs) {
+                out.add(new RbacFilter(f.name(), f.rbac()));
+            }
+            return new Chain(List.copyOf(out));
+        }
+
+        /** Whether no RBAC filter runs. */
+        public boolean isEmpty() {
+            return filters.isEmpty();
+        }
+
+        /**
+         * Runs the filters in order until one denies the request.
+         *
+         * @param table the route table that routed the request, whose routes and virtual hosts may replace a
+         *     filter's config ({@code RBACPerRoute}, by the filter's name: the route's, else its virtual host's)
+         * @param result what the table decided for the request
+         * @return null when the request may go on, else the response code details of its denial
+         */
+        public String check(Subject s, RouteTable table, RouteResult result, DownstreamStats stats) {
+            Map<String, RbacFilter> perRoute = table == null || result == null ? Map.of()
+                    : table.rbacPerRoute(result);
+            for (RbacFilter f : filters) {
+                RbacFilter effective = perRoute.isEmpty() ? f : perRoute.getOrDefault(f.name, f);
+                String denied = effective.check(s, stats);
+                if (denied != null) {
+                    return denied;
+                }
+            }
+            return null;
+        }
+    }
+
+    /**
+     * What the filter reads of a request and of the connection it came on.
+     *
+     * @param request the request: its headers (with {@code :method}, {@code :path}, {@code :authority}) and path
+     * @param localIp the address the request came to (the original destination of a captured connection)
+     * @param localPort the port it came to
+     * @param peerIp the connection's peer address
+     * @param serverName the SNI of the connection's TLS, or null (plaintext, or none sent)
+     * @param peer the peer certificate's identities, read when a principal asks for them; null or answering null
+     *     when the connection presented no certificate
+     */
+    public record Subject(RouteRequest request, String localIp, int localPort, String peerIp, String serverName,
+                          Supplier<PeerIdentity> peer) {
+        /** The path without its query and fragment, or null when the request has none. */
+        String pathOnly() {
+            String p = request.path();
+            if (p == null) {
+                return null;
+            }
+            int end = p.length();
+            int q = p.indexOf('?');
+            if (q >= 0) {
+                end = q;
+            }
+            int h = p.indexOf('#');
+            if (h >= 0 && h < end) {
+                end = h;
+            }
+            return end == p.length() ? p : p.substring(0, end);
+        }
+
+        /**
+         * The downstream remote address as Envoy's connection manager sets it with {@code use_remote_address: false}
+         * and no trusted hops (which Inmesh requires): the last address of {@code x-forwarded-for} when it is an IP,
+         * else the connection's peer.
+         */
+        byte[] remoteIp() {
+            String xff = request.header("x-forwarded-for");
+            if (xff != null) {
+                String last = xff.substring(xff.lastIndexOf(',') + 1).trim();
+                byte[] ip = Cidrs.bytes(last);
+                if (ip != null) {
+                    return ip;
+                }
+            }
+            return Cidrs.bytes(peerIp);
+        }
+
+        PeerIdentity peerIdentity() {
+            return peer == null ? null : peer.get();
+        }
+    }
+
+    /**
+     * The identities of a peer certificate that {@code authenticated} principals match, in Envoy's order: its URI
+     * SANs, its DNS SANs, its subject (RFC 2253).
+     */
+    public record PeerIdentity(List<String> uriSans, List<String> dnsSans, String subject) {
+        public PeerIdentity {
+            uriSans = List.copyOf(uriSans);
+            dnsSans = List.copyOf(dnsSans);
+        }
+
+        /** The identities of the first certificate of a peer's chain; null when there is none. */
+        public static PeerIdentity of(Certificate[] chain) {
+            if (chain == null || chain.length == 0 || !(chain[0] instanceof X509Certificate c)) {
+                return null;
+            }
+            return new PeerIdentity(ForwardedClientCert.sans(c, ForwardedClientCert.SAN_URI),
+                    ForwardedClientCert.sans(c, ForwardedClientCert.SAN_DNS),
+                    c.getSubjectX500Principal().getName(X500Principal.RFC2253));
+        }
+    }
+
+    /** A compiled condition on a request. */
+    private interface Match {
+        boolean matches(Subject s);
+    }
+
+    /** A policy set ({@code config.rbac.v3.RBAC}): its action and its policies, in name order. */
+    private static final class Engine {
+        private final Rbac.Action action;
+        private final String[] names;
+        private final Match[] policies;
+
+        Engine(Rbac.Rules r) {
+            this.action = r.action();
+            this.names = new String[r.policies().size()];
+            this.policies = new Match[names.length];
+            int i = 0;
+            for (Map.Entry<String, Rbac.Policy> e : r.policies().entrySet()) {
+                names[i] = e.getKey();
+                Match permission = any(e.getValue().permissions().stream().map(RbacFilter::permission).toList());
+                Match principal = any(e.getValue().principals().stream().map(RbacFilter::principal).toList());
+                policies[i++] = s -> permission.matches(s) && principal.matches(s);
+            }
+        }
+
+        boolean allows(Subject s) {
+            return allows(s, new String[1]);
+        }
+
+        /** Whether the request goes on; {@code policy[0]} is set to the first policy it matched, if any. */
+        boolean allows(Subject s, String[] policy) {
+            boolean matched = false;
+            for (int i = 0; i < policies.length; i++) {
+                if (policies[i].matches(s)) {
+                    policy[0] = names[i];
+                    matched = true;
+                    break;
+                }
+            }
+            return switch (action) {
+                case ALLOW -> matched;
+                case DENY -> !matched;
+                case LOG -> true;
+            };
+        }
+    }
+
+    private static Match any(List<Match> ms) {
+        Match[] all = ms.toArray(Match[]::new);
+        if (all.length == 1) {
+            return all[0];
+        }
+        return s -> {
+            for (Match m : all) {
+                if (m.matches(s)) {
+                    return true;
+                }
+            }
+            return false;
+        };
+    }
+
+    private static Match all(List<Match> ms) {
+        Match[] all = ms.toArray(Match[]::new);
+        return s -> {
+            for (Match m : all) {
+                if (!m.matches(s)) {
+                    return false;
+                }
+            }
+            return true;
+        };
+    }
+
+    static Match permission(Permission p) {
+        if (p instanceof Permission.Any) {
+            return s -> true;
+        } else if (p instanceof Permission.And a) {
+            return all(a.rules().stream().map(RbacFilter::permission).toList());
+        } else if (p instanceof Permission.Or o) {
+            return any(o.rules().stream().map(RbacFilter::permission).toList());
+        } else if (p instanceof Permission.Not n) {
+            Match m = permission(n.rule());
+            return s -> !m.matches(s);
+        } else if (p instanceof Permission.Header h) {
+            return header(HeaderMatchers.compile(h.header()));
+        } else if (p instanceof Permission.UrlPath u) {
+            return urlPath(StringMatchers.compile(u.path()));
+        } else if (p instanceof Permission.DestinationIp d) {
+            return cidr(d.range(), s -> Cidrs.bytes(s.localIp()));
+        } else if (p instanceof Permission.DestinationPort d) {
+            int port = d.port();
+            return s -> s.localPort() == port;
+        } else if (p instanceof Permission.DestinationPortRange r) {
+            int start = r.start();
+            int end = r.end();
+            return s -> s.localPort() >= start && s.localPort() < end;
+        } else if (p instanceof Permission.RequestedServerName n) {
+            Predicate<String> m = StringMatchers.compile(n.name());
+            return s -> m.test(s.serverName() == null ? "" : s.serverName());
+        }
+        throw new IllegalArgumentException("unknown permission " + p);
+    }
+
+    static Match principal(Principal p) {
+        if (p instanceof Principal.Any) {
+            return s -> true;
+        } else if (p instanceof Principal.And a) {
+            return all(a.ids().stream().map(RbacFilter::principal).toList());
+        } else if (p instanceof Principal.Or o) {
+            return any(o.ids().stream().map(RbacFilter::principal).toList());
+        } else if (p instanceof Principal.Not n) {
+            Match m = principal(n.id());
+            return s -> !m.matches(s);
+        } else if (p instanceof Principal.Header h) {
+            return header(HeaderMatchers.compile(h.header()));
+        } else if (p instanceof Principal.UrlPath u) {
+            return urlPath(StringMatchers.compile(u.path()));
+        } else if (p instanceof Principal.RemoteAddress r) {
+            return r.kind() == Principal.AddressKind.REMOTE_IP ? cidr(r.range(), Subject::remoteIp)
+                    : cidr(r.range(), s -> Cidrs.bytes(s.peerIp()));
+        } else if (p instanceof Principal.Authenticated a) {
+            return authenticated(a.principalName() == null ? null : StringMatchers.compile(a.principalName()));
+        }
+        throw new IllegalArgumentException("unknown principal " + p);
+    }
+
+    private static Match header(HeaderMatchers.Compiled m) {
+        return s -> m.matches(s.request()::header);
+    }
+
+    private static Match urlPath(Predicate<String> m) {
+        return s -> {
+            String path = s.pathOnly();
+            return path != null && m.test(path);
+        };
+    }
+
+    private static Match cidr(CidrRange range, java.util.function.Function<Subject, byte[]> address) {
+        byte[] net = Cidrs.bytes(range.addressPrefix());
+        int len = range.prefixLen();
+        return s -> Cidrs.contains(net, len, address.apply(s));
+    }
+
+    /**
+     * Envoy's {@code authenticated}: a peer without a certificate never matches; without {@code principal_name} any
+     * peer with one does; else the name is matched against each URI SAN, each DNS SAN, then the subject.
+     */
+    private static Match authenticated(Predicate<String> name) {
+        return s -> {
+            PeerIdentity id = s.peerIdentity();
+            if (id == null) {
+                return false;
+            }
+            if (name == null) {
+                return true;
+            }
+            for (String uri : id.uriSans()) {
+                if (name.test(uri)) {
+                    return true;
+                }
+            }
+            for (String dns : id.dnsSans()) {
+                if (name.test(dns)) {
+                    return true;
+                }
+            }
+            return name.test(id.subject());
+        };
+    }
+}

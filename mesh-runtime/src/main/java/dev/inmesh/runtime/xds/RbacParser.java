@@ -1,0 +1,173 @@
+package dev.inmesh.runtime.xds;
+
+import com.google.protobuf.Any;
+import dev.inmesh.api.config.rbac.Permission;
+import dev.inmesh.api.config.rbac.Principal;
+import dev.inmesh.api.config.rbac.Rbac;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Envoy's RBAC HTTP filter config ({@code envoy.extensions.filters.http.rbac.v3.RBAC}), as Istio writes an
+ * AuthorizationPolicy: {@code rules} and {@code shadow_rules} ({@code config.rbac.v3.RBAC}: an action and named
+ * policies of permissions and principals) with their stat prefixes. What Inmesh cannot evaluate is refused by name,
+ * so that the last good config keeps serving: the unified {@code matcher} form, CEL {@code condition}s, dynamic
+ * {@code metadata}, {@code filter_state}, URI templates, custom principals, audit logging and per-rule statistics.
+ */
+final class RbacParser {
+    static final String RBAC_TYPE = "envoy.extensions.filters.http.rbac.v3.RBAC";
+    static final String RBAC_PER_ROUTE_TYPE = "envoy.extensions.filters.http.rbac.v3.RBACPerRoute";
+
+    private RbacParser() {}
+
+    /** The config of an RBAC HTTP filter's typed config. */
+    static Rbac filter(Any any) {
+        var r = RouteConfigurationParser.unpack(any, io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.class,
+                "@type");
+        return filter(r);
+    }
+
+    /**
+     * The config of an {@code RBACPerRoute}: its {@code rbac}, or, when absent, {@link Rbac#ALLOW_ALL}, as Envoy
+     * disables the filter's own policy for the route.
+     */
+    static Rbac perRoute(Any any) {
+        var p = RouteConfigurationParser.unpack(any,
+                io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBACPerRoute.class, "@type");
+        Fields.onlyKnown(p, Set.of("rbac"), Set.of());
+        return p.hasRbac() ? Fields.at("rbac", () -> filter(p.getRbac())) : Rbac.ALLOW_ALL;
+    }
+
+    private static Rbac filter(io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC r) {
+        Fields.onlyKnown(r, Set.of("rules", "rules_stat_prefix", "shadow_rules", "shadow_rules_stat_prefix"),
+                Set.of());
+        Rbac.Rules rules = r.hasRules() ? Fields.at("rules", () -> rules(r.getRules())) : null;
+        Rbac.Rules shadow = r.hasShadowRules() ? Fields.at("shadow_rules", () -> rules(r.getShadowRules())) : null;
+        return new Rbac(rules, r.getRulesStatPrefix(), shadow, r.getShadowRulesStatPrefix());
+    }
+
+    static Rbac.Rules rules(io.envoyproxy.envoy.config.rbac.v3.RBAC r) {
+        Fields.onlyKnown(r, Set.of("action", "policies"), Set.of());
+        Rbac.Action action = switch (r.getAction()) {
+            case ALLOW -> Rbac.Action.ALLOW;
+            case DENY -> Rbac.Action.DENY;
+            case LOG -> Rbac.Action.LOG;
+            case UNRECOGNIZED -> throw new FieldError("action", r.getActionValue() + " (expected: ALLOW, DENY or LOG)");
+        };
+        Map<String, Rbac.Policy> policies = new LinkedHashMap<>();
+        r.getPoliciesMap().forEach((name, p) -> policies.put(name,
+                Fields.at("policies[" + name + "]", () -> policy(p))));
+        return new Rbac.Rules(action, policies);
+    }
+
+    static Rbac.Policy policy(io.envoyproxy.envoy.config.rbac.v3.Policy p) {
+        Fields.onlyKnown(p, Set.of("permissions", "principals"), Set.of());
+        List<Permission> permissions = Fields.each("permissions", p.getPermissionsList(), RbacParser::permission);
+        List<Principal> principals = Fields.each("principals", p.getPrincipalsList(), RbacParser::principal);
+        return Fields.record("", () -> new Rbac.Policy(permissions, principals));
+    }
+
+    static Permission permission(io.envoyproxy.envoy.config.rbac.v3.Permission p) {
+        Fields.onlyKnown(p, Set.of("and_rules", "or_rules", "any", "header", "url_path", "destination_ip",
+                "destination_port", "destination_port_range", "not_rule", "requested_server_name"), Set.of());
+        return switch (p.getRuleCase()) {
+            case ANY -> {
+                if (!p.getAny()) {
+                    throw new FieldError("any", "false (expected: true)");
+                }
+                yield new Permission.Any();
+            }
+            case AND_RULES -> new Permission.And(Fields.at("and_rules", () -> permissions(p.getAndRules())));
+            case OR_RULES -> new Permission.Or(Fields.at("or_rules", () -> permissions(p.getOrRules())));
+            case NOT_RULE -> new Permission.Not(Fields.at("not_rule", () -> permission(p.getNotRule())));
+            case HEADER -> new Permission.Header(Fields.at("header",
+                    () -> RouteConfigurationParser.header(p.getHeader())));
+            case URL_PATH -> new Permission.UrlPath(Fields.at("url_path", () -> path(p.getUrlPath())));
+            case DESTINATION_IP -> new Permission.DestinationIp(Fields.at("destination_ip",
+                    () -> Fields.record("", () -> CoreParsers.cidr(p.getDestinationIp()))));
+            case DESTINATION_PORT -> {
+                if (p.getDestinationPort() < 0 || p.getDestinationPort() > 65535) {
+                    throw new FieldError("destination_port", Integer.toUnsignedString(p.getDestinationPort())
+                            + " (expected: 0..65535)");
+                }
+                yield new Permission.DestinationPort(p.getDestinationPort());
+            }
+            case DESTINATION_PORT_RANGE -> Fields.at("destination_port_range", () -> {
+                Fields.onlyKnown(p.getDestinationPortRange(), Set.of("start", "end"), Set.of());
+                return new Permission.DestinationPortRange(p.getDestinationPortRange().getStart(),
+                        p.getDestinationPortRange().getEnd());
+            });
+            case REQUESTED_SERVER_NAME -> new Permission.RequestedServerName(Fields.at("requested_server_name",
+                    () -> CoreParsers.stringMatcher(p.getRequestedServerName())));
+            default -> throw new FieldError("rule", "unset (expected: one of and_rules, or_rules, any, header, "
+                    + "url_path, destination_ip, destination_port, destination_port_range, not_rule, "
+                    + "requested_server_name)");
+        };
+    }
+
+    private static List<Permission> permissions(io.envoyproxy.envoy.config.rbac.v3.Permission.Set s) {
+        Fields.onlyKnown(s, Set.of("rules"), Set.of());
+        if (s.getRulesCount() == 0) {
+            throw new FieldError("rules", "[] (expected: at least one rule)");
+        }
+        return Fields.each("rules", s.getRulesList(), RbacParser::permission);
+    }
+
+    static Principal principal(io.envoyproxy.envoy.config.rbac.v3.Principal p) {
+        Fields.onlyKnown(p, Set.of("and_ids", "or_ids", "any", "authenticated", "source_ip", "direct_remote_ip",
+                "remote_ip", "header", "url_path", "not_id"), Set.of());
+        return switch (p.getIdentifierCase()) {
+            case ANY -> {
+                if (!p.getAny()) {
+                    throw new FieldError("any", "false (expected: true)");
+                }
+                yield new Principal.Any();
+            }
+            case AND_IDS -> new Principal.And(Fields.at("and_ids", () -> principals(p.getAndIds())));
+            case OR_IDS -> new Principal.Or(Fields.at("or_ids", () -> principals(p.getOrIds())));
+            case NOT_ID -> new Principal.Not(Fields.at("not_id", () -> principal(p.getNotId())));
+            case AUTHENTICATED -> Fields.at("authenticated", () -> {
+                var a = p.getAuthenticated();
+                Fields.onlyKnown(a, Set.of("principal_name"), Set.of());
+                return new Principal.Authenticated(a.hasPrincipalName() ? Fields.at("principal_name",
+                        () -> CoreParsers.stringMatcher(a.getPrincipalName())) : null);
+            });
+            case SOURCE_IP -> address(Principal.AddressKind.SOURCE_IP, "source_ip", p.getSourceIp());
+            case DIRECT_REMOTE_IP -> address(Principal.AddressKind.DIRECT_REMOTE_IP, "direct_remote_ip",
+                    p.getDirectRemoteIp());
+            case REMOTE_IP -> address(Principal.AddressKind.REMOTE_IP, "remote_ip", p.getRemoteIp());
+            case HEADER -> new Principal.Header(Fields.at("header",
+                    () -> RouteConfigurationParser.header(p.getHeader())));
+            case URL_PATH -> new Principal.UrlPath(Fields.at("url_path", () -> path(p.getUrlPath())));
+            default -> throw new FieldError("identifier", "unset (expected: one of and_ids, or_ids, any, "
+                    + "authenticated, source_ip, direct_remote_ip, remote_ip, header, url_path, not_id)");
+        };
+    }
+
+    private static Principal address(Principal.AddressKind kind, String field,
+                                     io.envoyproxy.envoy.config.core.v3.CidrRange c) {
+        return Fields.at(field, () -> {
+            Fields.onlyKnown(c, Set.of("address_prefix", "prefix_len"), Set.of());
+            return new Principal.RemoteAddress(kind, Fields.record("", () -> CoreParsers.cidr(c)));
+        });
+    }
+
+    private static List<Principal> principals(io.envoyproxy.envoy.config.rbac.v3.Principal.Set s) {
+        Fields.onlyKnown(s, Set.of("ids"), Set.of());
+        if (s.getIdsCount() == 0) {
+            throw new FieldError("ids", "[] (expected: at least one id)");
+        }
+        return Fields.each("ids", s.getIdsList(), RbacParser::principal);
+    }
+
+    /** A {@code type.matcher.v3.PathMatcher}: its {@code path} string matcher. */
+    private static dev.inmesh.api.config.core.StringMatcher path(io.envoyproxy.envoy.type.matcher.v3.PathMatcher m) {
+        Fields.onlyKnown(m, Set.of("path"), Set.of());
+        if (!m.hasPath()) {
+            throw new FieldError("rule", "unset (expected: path)");
+        }
+        return Fields.at("path", () -> CoreParsers.stringMatcher(m.getPath()));
+    }
+}

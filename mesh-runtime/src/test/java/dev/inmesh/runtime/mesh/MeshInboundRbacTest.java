@@ -1,0 +1,144 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.inbound.InboundHandler;
+import dev.inmesh.runtime.router.IstioRbac;
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code mesh.inbound(handler)} under Istio's AuthorizationPolicies: the {@code virtualInbound} connection manager
+ * carries istiod's DENY and ALLOW RBAC filters; a request they deny is answered {@code 403 RBAC: access denied}
+ * without calling the application, logged with {@code rbac_access_denied_matched_policy[...]} and counted in Istio's
+ * metrics as a 403 and in the connection manager's {@code rbac.*} statistics; an allowed request reaches it.
+ */
+class MeshInboundRbacTest {
+    static final String CONFIG = IstioRbac.first(IstioRbac.DENY_THEN_ALLOW,
+            MeshWebClientTest.virtualInbound("", """
+                                  routes:
+                                  - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                    """));
+
+    @TempDir
+    Path dir;
+    final Vertx vertx = Vertx.vertx();
+    final AtomicInteger appCalls = new AtomicInteger();
+    Mesh mesh;
+
+    @AfterEach
+    void stop() throws Exception {
+        if (mesh != null) {
+            mesh.close().await(10, TimeUnit.SECONDS);
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** A server on loopback whose requests go through {@code inbound} to an application that counts its calls. */
+    private int serve(java.util.function.Function<io.vertx.core.Handler<io.vertx.core.http.HttpServerRequest>,
+            io.vertx.core.Handler<io.vertx.core.http.HttpServerRequest>> inbound) {
+        return vertx.createHttpServer().requestHandler(inbound.apply(req -> {
+            appCalls.incrementAndGet();
+            req.response().end("app");
+        })).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    private HttpResponse<Buffer> call(int port, HttpMethod method, String uri, boolean token) {
+        var r = WebClient.create(vertx).request(method, port, "127.0.0.1", uri);
+        if (token) {
+            r.putHeader("x-token", "secret");
+        }
+        return r.send().await();
+    }
+
+    private String admin(String path, String expected) throws Exception {
+        String body = "";
+        for (int i = 0; i < 100 && !body.contains(expected); i++) {
+            if (i > 0) {
+                Thread.sleep(50);
+            }
+            body = WebClient.create(vertx).get(mesh.adminPort(), "127.0.0.1", path).send().await(5, TimeUnit.SECONDS)
+                    .bodyAsString();
+        }
+        return body;
+    }
+
+    @Test
+    void istiosDenyAndAllowPoliciesAnswerDeniedRequests403WithoutCallingTheApplication() throws Exception {
+        Path file = Files.writeString(dir.resolve("mesh.yaml"), CONFIG);
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(0));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        int port = serve(mesh::inbound);
+
+        HttpResponse<Buffer> allowed = call(port, HttpMethod.GET, "/reviews/0", true);
+        assertEquals(200, allowed.statusCode());
+        assertEquals("app", allowed.bodyAsString());
+        assertEquals(200, call(port, HttpMethod.GET, "/reviews/0?sort=asc", true).statusCode(),
+                "url_path does not see the query");
+        HttpResponse<Buffer> noToken = call(port, HttpMethod.GET, "/reviews/0", false);
+        assertEquals(403, noToken.statusCode());
+        assertEquals("RBAC: access denied", noToken.bodyAsString());
+        assertEquals("text/plain", noToken.getHeader("content-type"));
+        assertEquals(403, call(port, HttpMethod.POST, "/reviews/0", true).statusCode());
+        assertEquals(403, call(port, HttpMethod.GET, "/admin/users", true).statusCode());
+        assertEquals(2, appCalls.get(), "a denied request never reaches the application");
+
+        // both filters share the connection manager's rbac.* counters: the DENY filter allowed four and denied one,
+        // the ALLOW filter, which the fifth never reached, allowed two and denied two
+        String p = "http.inbound_0.0.0.0_9080.";
+        String stats = admin("/stats?filter=rbac", p + "rbac.denied: 3");
+        assertTrue(stats.contains(p + "rbac.allowed: 6\n") && stats.contains(p + "rbac.denied: 3\n"), stats);
+        String prom = admin("/stats/prometheus", "response_code=\"403\"");
+        assertTrue(prom.lines().anyMatch(l -> l.startsWith("istio_requests_total{")
+                && l.contains("reporter=\"destination\"") && l.contains("response_code=\"403\"")
+                && l.contains("response_flags=\"-\"") && l.endsWith(" 3.0")), prom);
+    }
+
+    @Test
+    void theAccessLogNamesThePolicyThatDeniedAndNoResponseFlagAsEnvoys() throws Exception {
+        SnapshotHolder snapshots = new SnapshotHolder();
+        snapshots.apply(EnvoyConfigReader.read(CONFIG));
+        List<StreamInfo> logged = new CopyOnWriteArrayList<>();
+        int port = serve(app -> new InboundHandler(app, snapshots, logged::add));
+        call(port, HttpMethod.GET, "/admin", true);
+        call(port, HttpMethod.GET, "/reviews/0", false);
+        call(port, HttpMethod.GET, "/reviews/0", true);
+        for (int i = 0; i < 100 && logged.size() < 3; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(3, logged.size());
+        StreamInfo admin = logged.stream().filter(s -> s.path().equals("/admin")).findFirst().orElseThrow();
+        assertEquals(403, admin.responseCode());
+        assertEquals("rbac_access_denied_matched_policy[ns[default]-policy[deny-admin]-rule[0]]",
+                admin.responseCodeDetails());
+        assertTrue(admin.responseFlags().isEmpty(), "Envoy's RBAC filter sets no response flag: "
+                + admin.responseFlags());
+        assertEquals("inbound|9080||", admin.upstreamCluster(), "counted for the route's cluster");
+        StreamInfo noToken = logged.stream().filter(s -> s.responseCode() == 403 && s.path().equals("/reviews/0"))
+                .findFirst().orElseThrow();
+        assertEquals("rbac_access_denied_matched_policy[none]", noToken.responseCodeDetails());
+        StreamInfo ok = logged.stream().filter(s -> s.responseCode() == 200).findFirst().orElseThrow();
+        assertEquals("via_upstream", ok.responseCodeDetails());
+        assertEquals(1, appCalls.get());
+        snapshots.close();
+    }
+}

@@ -1,0 +1,99 @@
+package dev.inmesh.runtime.router;
+
+/**
+ * The RBAC HTTP filters istiod puts first in an inbound connection manager for a workload's AuthorizationPolicies,
+ * in the shape {@code istioctl proxy-config listener -o yaml} prints them: the DENY policies in one filter, the ALLOW
+ * policies in the next, policy names {@code ns[NS]-policy[NAME]-rule[N]}, each rule an {@code and_rules} of
+ * {@code or_rules} (one per field of the rule's {@code to}), each source an {@code and_ids} of {@code or_ids} (one per
+ * field of its {@code from} and {@code when}).
+ */
+public final class IstioRbac {
+    private IstioRbac() {}
+
+    /** The DENY filter of {@code deny-admin}: {@code to: [{operation: {paths: ["/admin*"]}}]}. */
+    public static final String DENY_ADMIN = """
+            - name: envoy.filters.http.rbac
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                rules:
+                  action: DENY
+                  policies:
+                    ns[default]-policy[deny-admin]-rule[0]:
+                      permissions:
+                      - and_rules:
+                          rules:
+                          - or_rules:
+                              rules:
+                              - url_path: {path: {prefix: /admin}}
+                      principals:
+                      - and_ids:
+                          ids:
+                          - any: true
+                shadow_rules_stat_prefix: istio_dry_run_allow_
+            """;
+
+    /**
+     * The ALLOW filter of two policies: {@code allow-productpage} ({@code from: [{source: {principals:
+     * ["cluster.local/ns/default/sa/bookinfo-productpage"]}}], to: [{operation: {methods: ["GET"]}}]}) and
+     * {@code allow-loopback-token} ({@code from: [{source: {ipBlocks: ["127.0.0.0/8"]}}], to: [{operation: {methods:
+     * ["GET"], paths: ["/reviews/*"]}}], when: [{key: request.headers[x-token], values: ["secret"]}]}).
+     */
+    public static final String ALLOW = """
+            - name: envoy.filters.http.rbac
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                rules:
+                  policies:
+                    ns[default]-policy[allow-productpage]-rule[0]:
+                      permissions:
+                      - and_rules:
+                          rules:
+                          - or_rules:
+                              rules:
+                              - header: {name: ":method", string_match: {exact: GET}}
+                      principals:
+                      - and_ids:
+                          ids:
+                          - or_ids:
+                              ids:
+                              - authenticated:
+                                  principal_name: {exact: "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"}
+                    ns[default]-policy[allow-loopback-token]-rule[0]:
+                      permissions:
+                      - and_rules:
+                          rules:
+                          - or_rules:
+                              rules:
+                              - header: {name: ":method", string_match: {exact: GET}}
+                          - or_rules:
+                              rules:
+                              - url_path: {path: {prefix: /reviews/}}
+                      principals:
+                      - and_ids:
+                          ids:
+                          - or_ids:
+                              ids:
+                              - direct_remote_ip: {address_prefix: 127.0.0.0, prefix_len: 8}
+                          - or_ids:
+                              ids:
+                              - header: {name: x-token, string_match: {exact: secret}}
+                shadow_rules_stat_prefix: istio_dry_run_allow_
+            """;
+
+    /** Both filters, DENY first, as istiod orders them. */
+    public static final String DENY_THEN_ALLOW = DENY_ADMIN + ALLOW;
+
+    /** A config (YAML) with {@code filters} put first in the {@code http_filters} of its connection manager. */
+    public static String first(String filters, String config) {
+        int at = config.indexOf("http_filters:\n");
+        if (at < 0) {
+            throw new IllegalArgumentException("no http_filters in " + config);
+        }
+        int next = at + "http_filters:\n".length();
+        int indent = 0;
+        while (config.charAt(next + indent) == ' ') {
+            indent++;
+        }
+        return config.substring(0, next) + filters.indent(indent) + config.substring(next);
+    }
+}
