@@ -372,6 +372,11 @@ public final class Router {
     /** What the RBAC filters read of a request: its addresses (the original destination's), SNI and peer. */
     private static RbacFilter.Subject rbacSubject(RouterRequest req) {
         String local = req.downstreamLocalAddress;
+        if (local == null && req.originalDestination != null) {
+            // the in-JVM client's request: where it was going stands for the address a sidecar captured it at
+            return new RbacFilter.Subject(req, IpLiterals.unbracketed(req.originalDestination.address()),
+                    req.originalDestination.port(), req.sourceIp(), req.requestedServerName, () -> req.peerIdentity);
+        }
         int colon = local == null ? -1 : local.lastIndexOf(':');
         int port = 0;
         if (colon > 0) {
