@@ -80,6 +80,34 @@ public final class IstioRbac {
                 shadow_rules_stat_prefix: istio_dry_run_allow_
             """;
 
+    /**
+     * A route configuration {@code "9080"} whose virtual host replaces the RBAC filters' config (by their name,
+     * {@code envoy.filters.http.rbac}) with a DENY of everything, and whose route {@code /open} replaces it with an
+     * {@code RBACPerRoute} without {@code rbac}: nothing is denied there.
+     */
+    public static final String PER_ROUTE = """
+            name: "9080"
+            virtual_hosts:
+            - name: vh
+              domains: ["*"]
+              typed_per_filter_config:
+                envoy.filters.http.rbac:
+                  "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute
+                  rbac:
+                    rules:
+                      action: DENY
+                      policies:
+                        all: {permissions: [{any: true}], principals: [{any: true}]}
+              routes:
+              - match: {prefix: /open}
+                route: {cluster: c}
+                typed_per_filter_config:
+                  envoy.filters.http.rbac:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute
+              - match: {prefix: /}
+                route: {cluster: c}
+            """;
+
     /** Both filters, DENY first, as istiod orders them. */
     public static final String DENY_THEN_ALLOW = DENY_ADMIN + ALLOW;
 

@@ -274,27 +274,14 @@ class RbacFilterTest {
         assertNull(chain.check(withPeer(new RbacFilter.PeerIdentity(List.of(PRODUCTPAGE), List.of(), "")), null,
                 null, null), "productpage's certificate is allowed");
 
-        // a route whose RBACPerRoute has no rbac: both filters (one name) allow everything there
-        RouteTable table = RouteTable.compile(EnvoyConfigReader.read("""
-                name: r
-                virtual_hosts:
-                - name: vh
-                  domains: ["*"]
-                  routes:
-                  - match: {prefix: /admin}
-                    route: {cluster: c}
-                    typed_per_filter_config:
-                      envoy.filters.http.rbac:
-                        "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute
-                  - match: {prefix: /}
-                    route: {cluster: c}
-                """).routes().get("r"));
-        Req adminReq = new Req("GET", "/admin", Map.of());
-        RouteResult routed = table.route(adminReq, 0);
-        assertNull(chain.check(new RbacFilter.Subject(adminReq, "10.1.0.9", 9080, "10.1.0.7", null, () -> null),
-                table, routed, null));
-        Req other = new Req("GET", "/other", Map.of());
-        assertEquals("rbac_access_denied_matched_policy[none]", chain.check(new RbacFilter.Subject(other,
-                "10.1.0.9", 9080, "10.1.0.7", null, () -> null), table, table.route(other, 0), null));
+        // per route: /open's RBACPerRoute without rbac allows everything; elsewhere the virtual host's DENY of all
+        // replaces both filters (they share one name)
+        RouteTable table = RouteTable.compile(EnvoyConfigReader.read(IstioRbac.PER_ROUTE).routes().get("9080"));
+        for (String path : List.of("/open", "/reviews/0")) {
+            Req r = new Req("GET", path, headers("x-token", "secret"));
+            String denied = chain.check(new RbacFilter.Subject(r, "127.0.0.1", 9080, "127.0.0.1", null, () -> null),
+                    table, table.route(r, 0), null);
+            assertEquals(path.equals("/open") ? null : "rbac_access_denied_matched_policy[all]", denied, path);
+        }
     }
 }

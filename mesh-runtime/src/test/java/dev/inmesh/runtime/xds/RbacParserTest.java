@@ -207,28 +207,7 @@ class RbacParserTest {
 
     @Test
     void anRbacPerRouteOnARouteOrVirtualHostIsReadByTheFiltersName() throws Exception {
-        String text = """
-                name: "9080"
-                virtual_hosts:
-                - name: vh
-                  domains: ["*"]
-                  typed_per_filter_config:
-                    envoy.filters.http.rbac:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute
-                      rbac:
-                        rules:
-                          action: DENY
-                          policies:
-                            all: {permissions: [{any: true}], principals: [{any: true}]}
-                  routes:
-                  - match: {prefix: /open}
-                    route: {cluster: c}
-                    typed_per_filter_config:
-                      envoy.filters.http.rbac:
-                        "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute
-                  - match: {prefix: /}
-                    route: {cluster: c}
-                """;
+        String text = IstioRbac.PER_ROUTE;
         var vh = EnvoyConfigReader.read(text).routes().get("9080").virtualHosts().get(0);
         assertEquals(Rbac.Action.DENY, vh.rbac().get("envoy.filters.http.rbac").rules().action());
         assertSame(Rbac.ALLOW_ALL, vh.routes().get(0).rbac().get("envoy.filters.http.rbac"),
