@@ -141,4 +141,47 @@ class MeshInboundRbacTest {
         assertEquals(1, appCalls.get());
         snapshots.close();
     }
+
+    @Test
+    void onATlsServerTheCallersCertificateIsTheAuthenticatedPrincipal() throws Exception {
+        var ca = dev.inmesh.runtime.upstream.TestCertificates.ca("cluster.local");
+        var own = dev.inmesh.runtime.upstream.TestCertificates.issue(ca, "reviews", List.of("localhost"),
+                List.of("spiffe://cluster.local/ns/default/sa/bookinfo-reviews"));
+        SnapshotHolder snapshots = new SnapshotHolder();
+        snapshots.apply(EnvoyConfigReader.read(CONFIG));
+        List<StreamInfo> logged = new CopyOnWriteArrayList<>();
+        int port = vertx.createHttpServer(dev.inmesh.runtime.upstream.TestCertificates.requiringClientCertificate(
+                own, ca)).requestHandler(new InboundHandler(req -> {
+                    appCalls.incrementAndGet();
+                    req.response().end("app");
+                }, snapshots, logged::add)).listen(0, "127.0.0.1").await().actualPort();
+        java.util.function.Function<String, Integer> getAs = sa -> {
+            var cert = dev.inmesh.runtime.upstream.TestCertificates.issue(ca, sa, List.of(),
+                    List.of("spiffe://cluster.local/ns/default/sa/" + sa));
+            var client = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions().setSsl(true)
+                    .setVerifyHost(false).setTrustOptions(new io.vertx.core.net.PemTrustOptions()
+                            .addCertValue(Buffer.buffer(ca.certificatePem())))
+                    .setKeyCertOptions(new io.vertx.core.net.PemKeyCertOptions()
+                            .setCertValue(Buffer.buffer(cert.certificatePem()))
+                            .setKeyValue(Buffer.buffer(cert.keyPem()))));
+            try {
+                return client.request(HttpMethod.GET, port, "127.0.0.1", "/details/0")
+                        .compose(r -> r.send()).await(10, TimeUnit.SECONDS).statusCode();
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            } finally {
+                client.close();
+            }
+        };
+        // no x-token and a path the loopback policy does not allow: only productpage's principal lets it through
+        assertEquals(200, getAs.apply("bookinfo-productpage"));
+        assertEquals(403, getAs.apply("bookinfo-ratings"));
+        assertEquals(1, appCalls.get());
+        for (int i = 0; i < 100 && logged.size() < 2; i++) {
+            Thread.sleep(20);
+        }
+        assertTrue(logged.stream().anyMatch(s -> s.responseCode() == 403
+                && s.responseCodeDetails().equals("rbac_access_denied_matched_policy[none]")), logged.toString());
+        snapshots.close();
+    }
 }
