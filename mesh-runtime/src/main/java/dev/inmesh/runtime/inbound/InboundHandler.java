@@ -213,8 +213,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (!rbac.isEmpty()) {
             // Envoy's RBAC filters, first in Istio's inbound chain: a denied request never reaches the service
             String denied = rbac.check(new RbacFilter.Subject(view, localIp, localPort, remoteIp,
-                    req.isSSL() ? req.connection().indicatedServerName() : null, () -> peerIdentity(req)),
-                    table, result, ds);
+                    tls == null ? null : tls.serverName(), () -> tls == null || tls.peerCertificates() == null ? null
+                            : RbacFilter.PeerIdentity.of(tls.peerCertificates())), table, result, ds);
             if (denied != null) {
                 if (result instanceof RouteResult.Forward f) {
                     cluster[0] = f.cluster(); // counted for the route's cluster, as the fault filter's answers
@@ -280,23 +280,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         if (!abort.getAsBoolean()) {
             routed.run();
-        }
-    }
-
-    /**
-     * The identities of the certificate the caller presented in the server's TLS, which {@code authenticated}
-     * principals match; null for plaintext or when it presented none.
-     */
-    private static RbacFilter.PeerIdentity peerIdentity(HttpServerRequest req) {
-        if (!req.isSSL()) {
-            return null;
-        }
-        try {
-            List<java.security.cert.Certificate> chain = req.connection().peerCertificates();
-            return chain == null ? null
-                    : RbacFilter.PeerIdentity.of(chain.toArray(java.security.cert.Certificate[]::new));
-        } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
-            return null; // no client certificate
         }
     }
 

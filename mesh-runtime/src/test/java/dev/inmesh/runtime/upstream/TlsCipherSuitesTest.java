@@ -63,6 +63,17 @@ class TlsCipherSuitesTest {
     }
 
     @Test
+    void anApplicationsServerOfTheInJvmInboundSideTakesTheChainsList() {
+        DownstreamTlsContext context = new DownstreamTlsContext(SERVER.certificatePem(), SERVER.keyPem(), null,
+                List.of(), false, List.of(), TlsVersion.TLSv1_2, TlsVersion.TLSv1_2, SdsFiles.NONE,
+                List.of("ECDHE-ECDSA-AES256-GCM-SHA384"));
+        DownstreamTls tls = DownstreamTls.compile(context);
+        var options = dev.inmesh.runtime.tls.ServerTls.apply(new io.vertx.core.http.HttpServerOptions(), context,
+                () -> tls);
+        assertEquals(Set.of(AES256), options.getEnabledCipherSuites());
+    }
+
+    @Test
     void aClusterOffersItsListOrEnvoysDefaultsAndTls13sWhenItAllowsTls13() {
         UpstreamTlsContext listed = new UpstreamTlsContext("", null, null, null, false, List.of(), List.of(), null,
                 null, false, false, SdsFiles.NONE, List.of("ECDHE-RSA-AES128-GCM-SHA256",
