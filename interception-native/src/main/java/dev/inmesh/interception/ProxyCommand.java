@@ -303,6 +303,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     noAdmin ? AdminHook.NONE : admin)
                     .withStats(metrics::tcpConnectionOpened, metrics::upstream)
                     .withDownstreamStats(metrics::connectionManager, metrics::listener)
+                    .withNetworkRbacStats(metrics::networkRbac)
                     .withTcpAccessLog(tcpAccessLog)
                     .withIdentity(local, identity.peerMetadata(), identity.peerMetadataId())
                     .withDrainTime(java.time.Duration.ofSeconds(Math.max(0, drainTime)))

@@ -10,6 +10,7 @@ import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.interception.origdst.OriginalDestination;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
@@ -267,15 +268,45 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 peerCertificates = null; // the client presented none
             }
         }
+        // the inspector's SNI, else (no TLS inspector) the one of the handshake this chain terminated
+        String inspected = detection.serverName();
+        boolean none = inspected == null || inspected.isEmpty();
+        String requestedServerName = none && serverName != null ? serverName : inspected;
+        RbacFilter.Network rbac = snapshot.networkRbac(chain);
+        if (!rbac.isEmpty() && !rbacAllows(ctx, chain, rbac, requestedServerName)) {
+            return;
+        }
         if (chain.filter() instanceof TcpProxy tcp) {
-            // the inspector's SNI, else (no TLS inspector) the one of the handshake this chain terminated
-            String inspected = detection.serverName();
-            boolean none = inspected == null || inspected.isEmpty();
-            serverName = none && serverName != null ? serverName : inspected;
+            serverName = requestedServerName;
             tcpProxy(ctx, tcp);
         } else {
             http(ctx, chain, (HttpConnectionManager) chain.filter(), detection);
         }
+    }
+
+    /**
+     * The chain's RBAC network filters, run once before its terminal filter sees the connection: when its first
+     * bytes are read (or the inspection gave up waiting for them) and after the TLS the chain terminates, so that
+     * {@code authenticated} principals see the client's certificate. This is Envoy's {@code ONE_TIME_ON_FIRST_BYTE}
+     * made no later than the upstream connect: the properties read (addresses, SNI, certificate) are all known by
+     * then. A denied connection is closed before anything is relayed or connected upstream.
+     *
+     * @return whether the connection goes on
+     */
+    private boolean rbacAllows(ChannelHandlerContext ctx, FilterChain chain, RbacFilter.Network rbac,
+                               String requestedServerName) {
+        java.security.cert.Certificate[] peer = peerCertificates;
+        String denied = rbac.check(RbacFilter.Subject.connection(ListenerDispatch.ip(destination),
+                destination.getPort(), ListenerDispatch.ip(source), requestedServerName,
+                () -> RbacFilter.PeerIdentity.of(peer)), runtime::networkRbacStats);
+        if (denied == null) {
+            return true;
+        }
+        LOG.fine(() -> "connection from " + source + " to " + destination + " on filter chain " + chain.name()
+                + " of " + target.listener().name() + " closed: " + denied);
+        release();
+        ctx.close();
+        return false;
     }
 
     /**

@@ -46,6 +46,8 @@ final class ProxyRuntime {
     /** Envoy's statistics of an HTTP connection manager ({@code http.<prefix>.*}), or null when none are kept. */
     volatile java.util.function.Function<dev.inmesh.api.config.listener.HttpConnectionManager,
             dev.inmesh.runtime.stats.DownstreamStats> connectionManagerStats;
+    /** Envoy's statistics of the RBAC network filters by their stat prefix, or null when none are kept. */
+    volatile java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats> networkRbacStats;
     /** Envoy's statistics of a listener by its address ({@code listener.<address>.*}), or null when none are kept. */
     volatile java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats> listenerStats;
     /** Gets each finished tcp_proxy connection (its access log line), or null when none is written. */
@@ -112,6 +114,12 @@ final class ProxyRuntime {
     dev.inmesh.runtime.stats.DownstreamStats stats(dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
         var f = connectionManagerStats;
         return f == null ? null : f.apply(hcm);
+    }
+
+    /** The statistics of the RBAC network filters with this stat prefix, or null when none are kept. */
+    dev.inmesh.runtime.stats.NetworkRbacStats networkRbacStats(String statPrefix) {
+        var f = networkRbacStats;
+        return f == null ? null : f.apply(statPrefix);
     }
 
     /** The statistics of a listener, named by its address as Envoy names them, or null when none are kept. */

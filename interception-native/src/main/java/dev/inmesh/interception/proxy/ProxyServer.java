@@ -539,6 +539,11 @@ public final class ProxyServer implements AutoCloseable {
         runtime.listenerStats = listeners;
     }
 
+    /** Where Envoy's statistics of the RBAC network filters ({@code <stat_prefix>.rbac.*}) are counted; null for none. */
+    void networkRbacStats(java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats> stats) {
+        runtime.networkRbacStats = stats;
+    }
+
     /**
      * Gets each finished tcp_proxy connection, relayed or closed without an upstream, on its event loop (an access
      * log that must not block); never the HTTP requests' observer, so TCP connections are not counted as requests.

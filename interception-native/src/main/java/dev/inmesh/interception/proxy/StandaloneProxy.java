@@ -59,6 +59,7 @@ public final class StandaloneProxy implements AutoCloseable {
      *            then be null, adds its static resources and admin address), or null for the file alone
      * @param identity the workload identity directory whose files Istio's SDS secrets {@code default} and
      *                 {@code ROOTCA} name (its inbound mTLS chains, its ISTIO_MUTUAL clusters), or null to refuse them
+     * @param networkRbacStats Envoy's statistics of the RBAC network filters by stat prefix, or null for none
      */
     public record Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                            AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
@@ -71,7 +72,9 @@ public final class StandaloneProxy implements AutoCloseable {
                                    dev.inmesh.runtime.stats.DownstreamStats> connectionManagerStats,
                            java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats>
                                    listenerStats,
-                           dev.inmesh.runtime.xds.ads.AdsOptions xds, WorkloadIdentity identity) {
+                           dev.inmesh.runtime.xds.ads.AdsOptions xds, WorkloadIdentity identity,
+                           java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats>
+                                   networkRbacStats) {
         public Settings {
             observer = observer == null ? s -> { } : observer;
             admin = admin == null ? AdminHook.NONE : admin;
@@ -87,7 +90,7 @@ public final class StandaloneProxy implements AutoCloseable {
         public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                         AdminHook admin) {
             this(config, uid, gid, eventLoops, observer, admin, null, null, null, null, null, null, null, null,
-                    null, null, null);
+                    null, null, null, null);
         }
 
         /** These settings with Istio's TCP metrics and Envoy's per-cluster upstream statistics. */
@@ -97,7 +100,7 @@ public final class StandaloneProxy implements AutoCloseable {
                                           upstreamStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity);
+                    listenerStats, xds, identity, networkRbacStats);
         }
 
         /**
@@ -110,14 +113,22 @@ public final class StandaloneProxy implements AutoCloseable {
                 java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats> listenerStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity);
+                    listenerStats, xds, identity, networkRbacStats);
+        }
+
+        /** With Envoy's statistics of the RBAC network filters ({@code <stat_prefix>.rbac.*}), by stat prefix. */
+        public Settings withNetworkRbacStats(
+                java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats> networkRbacStats) {
+            return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
+                    listenerStats, xds, identity, networkRbacStats);
         }
 
         /** These settings with a TCP access log. */
         public Settings withTcpAccessLog(Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity);
+                    listenerStats, xds, identity, networkRbacStats);
         }
 
         /** These settings for workload {@code local}, speaking the metadata exchange with these values. */
@@ -125,28 +136,28 @@ public final class StandaloneProxy implements AutoCloseable {
                                      String peerMetadataId) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity);
+                    listenerStats, xds, identity, networkRbacStats);
         }
 
         /** These settings with the configuration from this control plane (see {@link #xds()}). */
         public Settings withXds(dev.inmesh.runtime.xds.ads.AdsOptions xds) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity);
+                    listenerStats, xds, identity, networkRbacStats);
         }
 
         /** These settings with Istio's SDS secrets {@code default} and {@code ROOTCA} read from this identity. */
         public Settings withWorkloadIdentity(WorkloadIdentity identity) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity);
+                    listenerStats, xds, identity, networkRbacStats);
         }
 
         /** These settings with this drain time. */
         public Settings withDrainTime(java.time.Duration drainTime) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity);
+                    listenerStats, xds, identity, networkRbacStats);
         }
     }
 
@@ -211,6 +222,7 @@ public final class StandaloneProxy implements AutoCloseable {
             server = new ProxyServer(vertx, snapshots, router);
             server.tcpMetrics(settings.tcpMetrics());
             server.downstreamStats(settings.connectionManagerStats(), settings.listenerStats());
+            server.networkRbacStats(settings.networkRbacStats());
             server.tcpAccessLog(settings.tcpAccessLog());
             server.peerMetadata(settings.peerMetadata(), settings.peerMetadataId());
             server.drainTime(settings.drainTime());

@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.router.IstioRbac;
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.NetworkRbacStats;
+import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.upstream.TestCertificates;
@@ -15,6 +18,8 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.PemTrustOptions;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.net.SocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -52,6 +57,8 @@ class ProxyRbacTest {
         req.response().end("reviews");
     }).listen(0, "127.0.0.1").await().actualPort();
     private StandaloneProxy proxy;
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
     @TempDir
     Path dir;
 
@@ -66,11 +73,21 @@ class ProxyRbacTest {
     private int start() throws Exception {
         int port = LoopbackProxy.freePort();
         // Istio's inbound mTLS chain, its connection manager led by istiod's RBAC filters
-        String config = IstioRbac.first(IstioRbac.DENY_THEN_ALLOW, IstioInboundMtlsTest.config(port, app));
+        start(IstioRbac.first(IstioRbac.DENY_THEN_ALLOW, IstioInboundMtlsTest.config(port, app)));
+        return port;
+    }
+
+    private void start(String config) throws Exception {
         Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, requests::add, AdminHook.NONE)
-                .withWorkloadIdentity(new WorkloadIdentity(TestCertificates.identityDirectory(dir, OWN, MESH_CA))));
-        return port;
+                .withWorkloadIdentity(new WorkloadIdentity(TestCertificates.identityDirectory(dir, OWN, MESH_CA)))
+                .withNetworkRbacStats(metrics::networkRbac));
+    }
+
+    /** The value of a meter of {@link #registry}'s Prometheus page, or -1 when it is not there. */
+    private double scraped(String series) {
+        return registry.scrape().lines().filter(l -> l.startsWith(series + " ")).findFirst()
+                .map(l -> Double.parseDouble(l.substring(series.length() + 1))).orElse(-1.0);
     }
 
     /** The status and body of {@code GET path} from the proxy as an Istio sidecar presenting {@code own}. */
@@ -147,5 +164,99 @@ class ProxyRbacTest {
                     plain.requests.get(0).responseCodeDetails());
             assertEquals(0, appCalls.get(), "the upgrade never reached the application");
         }
+    }
+
+    /**
+     * One line to the proxy from {@code source} (a loopback address): the line echoed back, or null when the proxy
+     * closed the connection without answering.
+     */
+    private static String echo(int port, String source) throws Exception {
+        try (java.net.Socket s = new java.net.Socket()) {
+            s.bind(new java.net.InetSocketAddress(source, 0));
+            s.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write("ping\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            byte[] buf = new byte[5];
+            int n = 0;
+            try {
+                for (int r; n < buf.length && (r = s.getInputStream().read(buf, n, buf.length - n)) > 0; ) {
+                    n += r;
+                }
+            } catch (java.net.SocketException reset) {
+                return null; // closed with unread bytes: a reset
+            }
+            return n == 0 ? null : new String(buf, 0, n, java.nio.charset.StandardCharsets.US_ASCII);
+        }
+    }
+
+    @Test
+    void aTcpProxyChainsNetworkRbacRelaysAnAllowedSourceAndClosesADeniedOneWithoutConnectingUpstream()
+            throws Exception {
+        AtomicInteger upstreamConnections = new AtomicInteger();
+        try (java.net.ServerSocket upstream = new java.net.ServerSocket(0, 50,
+                java.net.InetAddress.getByName("127.0.0.1"))) {
+            Thread echo = new Thread(() -> {
+                while (!upstream.isClosed()) {
+                    try (java.net.Socket c = upstream.accept()) {
+                        upstreamConnections.incrementAndGet();
+                        c.setSoTimeout(10_000);
+                        byte[] buf = new byte[5];
+                        int n = c.getInputStream().readNBytes(buf, 0, buf.length);
+                        c.getOutputStream().write(buf, 0, n);
+                    } catch (java.io.IOException e) {
+                        // closed by the test, or a client gone
+                    }
+                }
+            });
+            echo.setDaemon(true);
+            echo.start();
+            int port = LoopbackProxy.freePort();
+            // a tcp_proxy chain led by istiod's network RBAC filters: 127.0.0.2 denied by a DENY policy, 127.0.0.1
+            // allowed by an ALLOW policy, 127.0.0.3 matching none of them
+            start(TcpRelayTest.config(port, "", "", upstream.getLocalPort()).replace(
+                    "    - filters:\n", "    - filters:\n" + IstioRbac.TCP_DENY_THEN_ALLOW.indent(6)));
+
+            assertEquals("ping\n", echo(port, "127.0.0.1"));
+            assertEquals(null, echo(port, "127.0.0.2"));
+            assertEquals(null, echo(port, "127.0.0.3"));
+            assertEquals("ping\n", echo(port, "127.0.0.1"));
+            Thread.sleep(200); // a connect the proxy would have started for a denied client has had its time
+            assertEquals(2, upstreamConnections.get(), "denied connections never reach the upstream");
+
+            // both filters count under their stat prefix tcp.: Envoy's tcp.rbac.allowed and tcp.rbac.denied
+            NetworkRbacStats stats = metrics.networkRbac("tcp.");
+            assertEquals(2, stats.denied(), "one by the DENY filter, one by the ALLOW filter");
+            assertEquals(5, stats.allowed(), "the DENY filter let three through, the ALLOW filter two");
+            assertEquals(2, stats.shadow("istio_dry_run_deny_", false), "the dry run would have denied 127.0.0.1");
+            assertEquals(1, stats.shadow("istio_dry_run_deny_", true));
+            assertEquals(2.0, scraped("envoy_rbac_denied{rbac_stat_prefix=\"tcp\"}"));
+            assertEquals(2.0, scraped("envoy_rbac_istio_dry_run_deny_shadow_denied{rbac_stat_prefix=\"tcp\"}"));
+        }
+    }
+
+    @Test
+    void aNetworkRbacBeforeTheMtlsConnectionManagerReadsTheCallersCertificateAndClosesADeniedConnection()
+            throws Exception {
+        int port = LoopbackProxy.freePort();
+        // istiod's network filters before the connection manager of the inbound mTLS chain, no HTTP RBAC: only
+        // productpage's certificate is allowed (the loopback policy is moved off loopback)
+        String rbac = IstioRbac.TCP_DENY_THEN_ALLOW.replace("- direct_remote_ip: {address_prefix: 127.0.0.1",
+                "- direct_remote_ip: {address_prefix: 192.0.2.1");
+        String hcm = "      filters:\n      - name: envoy.filters.network.http_connection_manager";
+        String config = IstioInboundMtlsTest.config(port, app);
+        assertTrue(config.contains(hcm));
+        start(config.replace(hcm, "      filters:\n" + rbac.indent(6)
+                + "      - name: envoy.filters.network.http_connection_manager"));
+
+        assertEquals("200 reviews", get(port, PRODUCTPAGE, "/"));
+        Exception closed = org.junit.jupiter.api.Assertions.assertThrows(Exception.class,
+                () -> get(port, RATINGS, "/"));
+        assertTrue(String.valueOf(closed.getMessage()).toLowerCase().contains("closed"), String.valueOf(closed));
+        assertEquals(1, appCalls.get(), "the denied connection's request never reached the application");
+        NetworkRbacStats stats = metrics.networkRbac("tcp.");
+        assertEquals(1, stats.denied());
+        assertEquals(3, stats.allowed(), "the DENY filter let both through, the ALLOW filter productpage");
+        assertTrue(requests.stream().noneMatch(r -> r.downstreamPeerPrincipal() != null
+                && r.downstreamPeerPrincipal().endsWith("bookinfo-ratings")), "no request of ratings: " + requests);
     }
 }

@@ -16,7 +16,8 @@ import java.util.function.Predicate;
  * a connection manager's {@code envoy_http_STAT{http_conn_manager_prefix="P"}} is {@code http.P.STAT}
  * ({@code envoy_http_fault_aborts_injected} {@code http.P.fault.aborts_injected}, {@code envoy_http_rbac_denied}
  * {@code http.P.rbac.denied}) and a listener's
- * {@code envoy_listener_STAT{listener_address="A"}} {@code listener.A.STAT}.
+ * {@code envoy_listener_STAT{listener_address="A"}} {@code listener.A.STAT}; an RBAC network filter's
+ * {@code envoy_rbac_STAT{rbac_stat_prefix="P"}} is {@code P.rbac.STAT}.
  * Istio's {@code istio_*} metrics and the JVM's are not Envoy statistics; {@code /stats/prometheus} serves them.
  */
 final class EnvoyStats {
@@ -37,7 +38,9 @@ final class EnvoyStats {
                     Map.of("upstream_rq_xx", "upstream_rq_", "retry.upstream_rq", "retry.upstream_rq_")),
             new Tree("envoy_http_", "http_conn_manager_prefix", "http.", Map.of("fault_", "fault.", "cors_",
                     "cors.", "rbac_", "rbac."), Map.of("downstream_rq_xx", "downstream_rq_")),
-            new Tree("envoy_listener_", "listener_address", "listener.", Map.of("ssl_", "ssl."), Map.of()));
+            new Tree("envoy_listener_", "listener_address", "listener.", Map.of("ssl_", "ssl."), Map.of()),
+            // an RBAC network filter's: the scope is its stat_prefix, and every statistic is in its rbac. scope
+            new Tree("envoy_rbac_", "rbac_stat_prefix", "", Map.of("", "rbac."), Map.of()));
 
     private EnvoyStats() {}
 

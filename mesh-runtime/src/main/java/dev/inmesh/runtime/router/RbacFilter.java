@@ -1,13 +1,16 @@
 package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.core.CidrRange;
+import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.rbac.NetworkRbac;
 import dev.inmesh.api.config.rbac.Permission;
 import dev.inmesh.api.config.rbac.Principal;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.runtime.listener.Cidrs;
 import dev.inmesh.runtime.stats.DownstreamStats;
+import dev.inmesh.runtime.stats.RbacStats;
 import java.security.cert.Certificate;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
@@ -61,11 +64,11 @@ public final class RbacFilter {
      *
      * @return null when the request may go on, else the response code details of its denial
      */
-    String check(Subject s, DownstreamStats stats) {
+    String check(Subject s, RbacStats stats) {
         if (shadow != null) {
             boolean allowed = shadow.allows(s);
             if (stats != null) {
-                stats.rbac(shadowStatPrefix, true).count(allowed);
+                stats.rbacDecision(shadowStatPrefix, true, allowed);
             }
         }
         if (rules == null) {
@@ -74,9 +77,64 @@ public final class RbacFilter {
         String[] policy = {null};
         boolean allowed = rules.allows(s, policy);
         if (stats != null) {
-            stats.rbac(rulesStatPrefix, false).count(allowed);
+            stats.rbacDecision(rulesStatPrefix, false, allowed);
         }
         return allowed ? null : details(policy[0]);
+    }
+
+    /**
+     * The RBAC network filters of one filter chain ({@link FilterChain#rbac}), in their chain order, compiled. They
+     * check a connection once, before its chain's terminal filter (a TCP proxy or a connection manager) sees it, as
+     * Envoy's {@code ONE_TIME_ON_FIRST_BYTE}; the first that denies closes it. Immutable.
+     */
+    public static final class Network {
+        /** No RBAC network filter: every connection goes on. */
+        public static final Network NONE = new Network(List.of(), List.of());
+
+        private final List<RbacFilter> filters;
+        private final List<String> statPrefixes;
+
+        private Network(List<RbacFilter> filters, List<String> statPrefixes) {
+            this.filters = filters;
+            this.statPrefixes = statPrefixes;
+        }
+
+        /** The RBAC network filters of a chain, compiled. */
+        public static Network compile(FilterChain chain) {
+            if (chain == null || chain.rbac().isEmpty()) {
+                return NONE;
+            }
+            List<RbacFilter> out = new ArrayList<>(chain.rbac().size());
+            List<String> prefixes = new ArrayList<>(chain.rbac().size());
+            for (NetworkRbac r : chain.rbac()) {
+                out.add(new RbacFilter("envoy.filters.network.rbac", r.rbac()));
+                prefixes.add(r.statPrefix());
+            }
+            return new Network(List.copyOf(out), List.copyOf(prefixes));
+        }
+
+        /** Whether no RBAC network filter runs. */
+        public boolean isEmpty() {
+            return filters.isEmpty();
+        }
+
+        /**
+         * Runs the filters in order until one denies the connection, each counting under its {@code stat_prefix}.
+         *
+         * @param s the connection ({@link Subject#connection})
+         * @param stats the statistics of a {@code stat_prefix}; null, or answering null, to count nothing
+         * @return null when the connection may go on, else why it is closed
+         *     ({@code rbac_access_denied_matched_policy[NAME|none]}, Envoy's connection termination details)
+         */
+        public String check(Subject s, java.util.function.Function<String, ? extends RbacStats> stats) {
+            for (int i = 0; i < filters.size(); i++) {
+                String denied = filters.get(i).check(s, stats == null ? null : stats.apply(statPrefixes.get(i)));
+                if (denied != null) {
+                    return denied;
+                }
+            }
+            return null;
+        }
     }
 
     /**
@@ -146,9 +204,18 @@ public final class RbacFilter {
      */
     public record Subject(RouteRequest request, String localIp, int localPort, String peerIp, String serverName,
                           Supplier<PeerIdentity> peer) {
+        /**
+         * A connection without a request, for the RBAC network filters: header matchers see no header (as Envoy's
+         * network filter matches them against empty headers) and no path matches.
+         */
+        public static Subject connection(String localIp, int localPort, String peerIp, String serverName,
+                                         Supplier<PeerIdentity> peer) {
+            return new Subject(null, localIp, localPort, peerIp, serverName, peer);
+        }
+
         /** The path without its query and fragment, or null when the request has none. */
         String pathOnly() {
-            String p = request.path();
+            String p = request == null ? null : request.path();
             if (p == null) {
                 return null;
             }
@@ -170,7 +237,7 @@ public final class RbacFilter {
          * else the connection's peer.
          */
         byte[] remoteIp() {
-            String xff = request.header("x-forwarded-for");
+            String xff = request == null ? null : request.header("x-forwarded-for");
             if (xff != null) {
                 String last = xff.substring(xff.lastIndexOf(',') + 1).trim();
                 byte[] ip = Cidrs.bytes(last);
@@ -334,7 +401,7 @@ public final class RbacFilter {
     }
 
     private static Match header(HeaderMatchers.Compiled m) {
-        return s -> m.matches(s.request()::header);
+        return s -> m.matches(s.request() == null ? name -> null : s.request()::header);
     }
 
     private static Match urlPath(Predicate<String> m) {

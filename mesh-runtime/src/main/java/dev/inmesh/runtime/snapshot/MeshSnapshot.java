@@ -31,12 +31,15 @@ public final class MeshSnapshot {
     private final ClusterManager clusterManager;
     /** The compiled RBAC filters of every connection manager of the listeners, by identity. */
     private final Map<HttpConnectionManager, RbacFilter.Chain> rbac;
+    /** The compiled RBAC network filters of the filter chains that have some, by identity. */
+    private final Map<FilterChain, RbacFilter.Network> networkRbac;
 
     MeshSnapshot(long generation, Instant createdAt, ResourceBundle resources, Map<String, RouteTable> routeTables,
                  Map<FilterChain, RouteTable> inlineRouteTables, Map<String, FilterChainSelector> listeners,
                  Map<String, FilterChainSelector> listenersByAddress,
                  Map<Integer, FilterChainSelector> listenersByPort, ClusterManager clusterManager,
-                 Map<HttpConnectionManager, RbacFilter.Chain> rbac) {
+                 Map<HttpConnectionManager, RbacFilter.Chain> rbac,
+                 Map<FilterChain, RbacFilter.Network> networkRbac) {
         this.generation = generation;
         this.createdAt = createdAt;
         this.resources = resources;
@@ -47,12 +50,14 @@ public final class MeshSnapshot {
         this.listenersByPort = listenersByPort;
         this.clusterManager = clusterManager;
         this.rbac = rbac;
+        this.networkRbac = networkRbac;
     }
 
     /** The same compiled configuration with a cluster manager. */
     MeshSnapshot withClusters(ClusterManager cm) {
         return new MeshSnapshot(generation, createdAt, resources, routeTables, inlineRouteTables, listeners,
-                listenersByAddress, listenersByPort, cm, rbac);
+                listenersByAddress, listenersByPort, cm, rbac,
+                networkRbac);
     }
 
     /** The upstream clusters of this snapshot (hosts, balancers, breakers, pools). */
@@ -105,6 +110,18 @@ public final class MeshSnapshot {
         }
         RbacFilter.Chain c = rbac.get(hcm);
         return c != null ? c : RbacFilter.Chain.compile(hcm);
+    }
+
+    /**
+     * The RBAC network filters of a filter chain, compiled with this snapshot ({@link RbacFilter.Network#NONE} when
+     * it has none); a chain of another snapshot is compiled on the spot, once per connection.
+     */
+    public RbacFilter.Network networkRbac(FilterChain chain) {
+        if (chain == null || chain.rbac().isEmpty()) {
+            return RbacFilter.Network.NONE;
+        }
+        RbacFilter.Network n = networkRbac.get(chain);
+        return n != null ? n : RbacFilter.Network.compile(chain);
     }
 
     public Cluster cluster(String name) {

@@ -24,7 +24,7 @@ import java.util.Map;
 
 /**
  * Compiles a {@link ResourceBundle} into a {@link MeshSnapshot}: route tables, inline route tables, the connection
- * managers' RBAC filters, listener indexes by address and port. Checks what spans resources: a route configuration with {@code validate_clusters} may only
+ * managers' RBAC filters and the filter chains' RBAC network filters, listener indexes by address and port. Checks what spans resources: a route configuration with {@code validate_clusters} may only
  * name known clusters (as Envoy, the whole configuration is rejected otherwise; for a route table inline in a
  * listener, the listener is), and a TCP proxy's clusters must exist. The parsers resolve an unset
  * {@code validate_clusters} as Envoy does: on for an inline {@code route_config}, off for RDS. An RDS name with no route configuration yet compiles to an empty table (every request 404 NR), as Envoy
@@ -118,6 +118,7 @@ public final class SnapshotCompiler {
         }
         Map<FilterChain, RouteTable> inline = new IdentityHashMap<>();
         Map<HttpConnectionManager, RbacFilter.Chain> rbac = new IdentityHashMap<>();
+        Map<FilterChain, RbacFilter.Network> networkRbac = new IdentityHashMap<>();
         Map<String, FilterChainSelector> byName = new HashMap<>();
         Map<String, FilterChainSelector> byAddress = new HashMap<>();
         Map<Integer, FilterChainSelector> byPort = new HashMap<>();
@@ -136,6 +137,9 @@ public final class SnapshotCompiler {
                 chains.add(l.defaultFilterChain());
             }
             for (FilterChain c : chains) {
+                if (!c.rbac().isEmpty()) {
+                    networkRbac.put(c, RbacFilter.Network.compile(c));
+                }
                 if (c.filter() instanceof HttpConnectionManager hcm) {
                     rbac.put(hcm, RbacFilter.Chain.compile(hcm));
                     if (hcm.routeConfig() != null) {
@@ -151,6 +155,6 @@ public final class SnapshotCompiler {
             }
         }
         return new MeshSnapshot(generation, Instant.now(), bundle, Map.copyOf(tables), inline, Map.copyOf(byName),
-                Map.copyOf(byAddress), Map.copyOf(byPort), null, rbac);
+                Map.copyOf(byAddress), Map.copyOf(byPort), null, rbac, networkRbac);
     }
 }

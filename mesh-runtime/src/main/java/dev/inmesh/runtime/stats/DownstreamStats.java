@@ -21,7 +21,7 @@ import java.util.concurrent.atomic.LongAdder;
  * the standalone proxy counts both. A connection manager's statistics are looked up once per compiled decision or
  * connection, never per request by name. Every method is thread-safe and allocation-free.
  */
-public final class DownstreamStats {
+public final class DownstreamStats implements RbacStats {
     static final String PREFIX = "envoy_http_";
     /** The tag that carries the stat prefix: Istio's tag name (Envoy's default: envoy.http_conn_manager_prefix). */
     static final String TAG = "http_conn_manager_prefix";
@@ -271,6 +271,11 @@ public final class DownstreamStats {
         String key = (shadow ? "shadow:" : "rules:") + prefix;
         RbacCounters c = rbac.get(key);
         return c != null ? c : rbac.computeIfAbsent(key, k -> new RbacCounters(prefix, shadow));
+    }
+
+    @Override
+    public void rbacDecision(String prefix, boolean shadow, boolean allowed) {
+        rbac(prefix, shadow).count(allowed);
     }
 
     /** The {@code allowed} and {@code denied} counters (or their shadow twins) of RBAC filters with one prefix. */

@@ -65,6 +65,7 @@ public final class MeshMetrics {
     private final Map<String, UpstreamStats> upstreams = new ConcurrentHashMap<>();
     private final Map<String, DownstreamStats> connectionManagers = new ConcurrentHashMap<>();
     private final Map<String, ListenerStats> listeners = new ConcurrentHashMap<>();
+    private final Map<String, NetworkRbacStats> networkRbac = new ConcurrentHashMap<>();
 
     private MeshMetrics(MeterRegistry registry, WorkloadInfo local, String destinationCluster) {
         this.registry = registry;
@@ -154,6 +155,14 @@ public final class MeshMetrics {
             s.withCorsFilter();
         }
         return s;
+    }
+
+    /**
+     * The statistics of the RBAC network filters with this {@code stat_prefix} ({@code <stat_prefix>.rbac.*}),
+     * created on first use. Looked up once per connection.
+     */
+    public NetworkRbacStats networkRbac(String statPrefix) {
+        return networkRbac.computeIfAbsent(statPrefix, p -> new NetworkRbacStats(registry, p));
     }
 
     /** The statistics of the listener at {@code address} ({@link ListenerStats#address}), created on first use. */

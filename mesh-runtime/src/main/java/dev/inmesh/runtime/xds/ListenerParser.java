@@ -16,6 +16,7 @@ import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.listener.TrafficDirection;
+import dev.inmesh.api.config.rbac.NetworkRbac;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.FaultInjection;
@@ -29,7 +30,7 @@ import java.util.Set;
 
 /**
  * Parses LDS resources ({@code envoy.config.listener.v3.Listener}) into {@link Listener}, with their HTTP connection
- * managers and TCP proxies. Filters that only observe (Istio's stats and metadata exchange, gRPC stats, ALPN) are
+ * managers and TCP proxies, and the RBAC network filters before them. Filters that only observe (Istio's stats and metadata exchange, gRPC stats, ALPN) are
  * accepted; any other filter is rejected by name unless the config marks it optional or disabled.
  */
 public final class ListenerParser
@@ -213,11 +214,16 @@ public final class ListenerParser
                 ? Fields.at("transport_socket", () -> DownstreamTlsParser.parse(c.getTransportSocket()))
                 : DownstreamTlsParser.Parsed.PLAIN;
         NetworkFilter terminal = null;
+        List<NetworkRbac> rbac = new ArrayList<>();
         for (int i = 0; i < c.getFiltersCount(); i++) {
             Filter f = c.getFilters(i);
             String seg = "filters[" + i + "]";
             boolean last = i == c.getFiltersCount() - 1;
-            if (isType(f, HCM, HCM_TYPE) || isType(f, TCP_PROXY, TCP_PROXY_TYPE)) {
+            if (isType(f, RbacParser.NETWORK_RBAC, RbacParser.NETWORK_RBAC_TYPE)) {
+                // istiod's AuthorizationPolicies on TCP chains (and before a connection manager): checked once per
+                // connection before the terminal filter; the standalone proxy enforces them
+                rbac.add(Fields.at(seg + ".typed_config", () -> RbacParser.network(f.getTypedConfig())));
+            } else if (isType(f, HCM, HCM_TYPE) || isType(f, TCP_PROXY, TCP_PROXY_TYPE)) {
                 if (!last) {
                     throw new FieldError(seg + ".name", f.getName() + " (expected: the last filter of the chain)");
                 }
@@ -227,15 +233,16 @@ public final class ListenerParser
                     OBSERVING_NETWORK_TYPES, NETWORK_WASM_TYPE)) {
                 String type = CoreParsers.configType(f.getTypedConfig());
                 throw new FieldError(seg + ".name", f.getName() + (type.isEmpty() ? "" : " (" + type + ")")
-                        + " is not supported by Inmesh (expected: " + HCM + ", " + TCP_PROXY + ", or one of "
-                        + OBSERVING_NETWORK_FILTERS + ")");
+                        + " is not supported by Inmesh (expected: " + HCM + ", " + TCP_PROXY + ", "
+                        + RbacParser.NETWORK_RBAC + ", or one of " + OBSERVING_NETWORK_FILTERS + ")");
             }
         }
         if (terminal == null) {
             throw new FieldError("filters", "a chain must end with " + HCM + " or " + TCP_PROXY);
         }
         return new FilterChain(c.getName(), match, terminal, tls.tls(), tls.context(),
-                Fields.durationOrNull(c.hasTransportSocketConnectTimeout(), c.getTransportSocketConnectTimeout()));
+                Fields.durationOrNull(c.hasTransportSocketConnectTimeout(), c.getTransportSocketConnectTimeout()),
+                rbac);
     }
 
     private static boolean isType(Filter f, String name, String type) {

@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Any;
+import dev.inmesh.api.config.rbac.NetworkRbac;
 import dev.inmesh.api.config.rbac.Permission;
 import dev.inmesh.api.config.rbac.Principal;
 import dev.inmesh.api.config.rbac.Rbac;
@@ -19,6 +20,8 @@ import java.util.Set;
 final class RbacParser {
     static final String RBAC_TYPE = "envoy.extensions.filters.http.rbac.v3.RBAC";
     static final String RBAC_PER_ROUTE_TYPE = "envoy.extensions.filters.http.rbac.v3.RBACPerRoute";
+    static final String NETWORK_RBAC = "envoy.filters.network.rbac";
+    static final String NETWORK_RBAC_TYPE = "envoy.extensions.filters.network.rbac.v3.RBAC";
 
     private RbacParser() {}
 
@@ -38,6 +41,83 @@ final class RbacParser {
                 io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBACPerRoute.class, "@type");
         Fields.onlyKnown(p, Set.of("rbac"), Set.of());
         return p.hasRbac() ? Fields.at("rbac", () -> filter(p.getRbac())) : Rbac.ALLOW_ALL;
+    }
+
+    /**
+     * The config of an RBAC network filter ({@code envoy.extensions.filters.network.rbac.v3.RBAC}), as istiod writes
+     * it on TCP chains: {@code stat_prefix} (required, as Envoy validates it), {@code rules}, {@code shadow_rules} and
+     * {@code shadow_rules_stat_prefix}. A connection has no request: a policy naming {@code header} or
+     * {@code url_path} is refused with its path (Envoy's network filter matches them against no headers, which
+     * istiod never asks of it). {@code enforcement_type} {@code CONTINUOUS} is refused: it differs from the default
+     * only where another filter changes the dynamic metadata the rules read, and Inmesh reads none, but Envoy then
+     * checks on every read, which Inmesh does not.
+     */
+    static NetworkRbac network(Any any) {
+        var r = RouteConfigurationParser.unpack(any,
+                io.envoyproxy.envoy.extensions.filters.network.rbac.v3.RBAC.class, "@type");
+        Fields.onlyKnown(r, Set.of("rules", "shadow_rules", "stat_prefix", "shadow_rules_stat_prefix",
+                "enforcement_type"), Set.of());
+        if (r.getStatPrefix().isEmpty()) {
+            throw new FieldError("stat_prefix", "\"\" (expected: a non-empty prefix, as Envoy requires)");
+        }
+        switch (r.getEnforcementType()) {
+            case ONE_TIME_ON_FIRST_BYTE -> { }
+            case CONTINUOUS -> throw new FieldError("enforcement_type", "CONTINUOUS is not supported by Inmesh "
+                    + "(expected: ONE_TIME_ON_FIRST_BYTE, Istio's)");
+            default -> throw new FieldError("enforcement_type", r.getEnforcementTypeValue()
+                    + " (expected: ONE_TIME_ON_FIRST_BYTE)");
+        }
+        if (r.hasRules()) {
+            Fields.at("rules", () -> connectionOnly(r.getRules()));
+        }
+        if (r.hasShadowRules()) {
+            Fields.at("shadow_rules", () -> connectionOnly(r.getShadowRules()));
+        }
+        Rbac.Rules rules = r.hasRules() ? Fields.at("rules", () -> rules(r.getRules())) : null;
+        Rbac.Rules shadow = r.hasShadowRules() ? Fields.at("shadow_rules", () -> rules(r.getShadowRules())) : null;
+        return new NetworkRbac(r.getStatPrefix(), new Rbac(rules, "", shadow, r.getShadowRulesStatPrefix()));
+    }
+
+    /** Refuses, by its path, a permission or principal of a network RBAC filter that reads an HTTP request. */
+    private static Void connectionOnly(io.envoyproxy.envoy.config.rbac.v3.RBAC r) {
+        r.getPoliciesMap().forEach((name, p) -> Fields.at("policies[" + name + "]", () -> {
+            Fields.each("permissions", p.getPermissionsList(), RbacParser::connectionOnly);
+            return Fields.each("principals", p.getPrincipalsList(), RbacParser::connectionOnly);
+        }));
+        return null;
+    }
+
+    private static Void connectionOnly(io.envoyproxy.envoy.config.rbac.v3.Permission p) {
+        switch (p.getRuleCase()) {
+            case HEADER, URL_PATH -> throw httpOnly(p.getRuleCase() == io.envoyproxy.envoy.config.rbac.v3.Permission
+                    .RuleCase.HEADER ? "header" : "url_path");
+            case AND_RULES -> Fields.at("and_rules", () -> Fields.each("rules", p.getAndRules().getRulesList(),
+                    RbacParser::connectionOnly));
+            case OR_RULES -> Fields.at("or_rules", () -> Fields.each("rules", p.getOrRules().getRulesList(),
+                    RbacParser::connectionOnly));
+            case NOT_RULE -> Fields.at("not_rule", () -> connectionOnly(p.getNotRule()));
+            default -> { }
+        }
+        return null;
+    }
+
+    private static Void connectionOnly(io.envoyproxy.envoy.config.rbac.v3.Principal p) {
+        switch (p.getIdentifierCase()) {
+            case HEADER, URL_PATH -> throw httpOnly(p.getIdentifierCase() == io.envoyproxy.envoy.config.rbac.v3
+                    .Principal.IdentifierCase.HEADER ? "header" : "url_path");
+            case AND_IDS -> Fields.at("and_ids", () -> Fields.each("ids", p.getAndIds().getIdsList(),
+                    RbacParser::connectionOnly));
+            case OR_IDS -> Fields.at("or_ids", () -> Fields.each("ids", p.getOrIds().getIdsList(),
+                    RbacParser::connectionOnly));
+            case NOT_ID -> Fields.at("not_id", () -> connectionOnly(p.getNotId()));
+            default -> { }
+        }
+        return null;
+    }
+
+    private static FieldError httpOnly(String field) {
+        return new FieldError(field, "is not supported by Inmesh in a network RBAC filter (expected: connection "
+                + "properties only; a connection has no HTTP request)");
     }
 
     private static Rbac filter(io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC r) {

@@ -113,6 +113,46 @@ class MeshInboundRbacTest {
                 && l.contains("response_flags=\"-\"") && l.endsWith(" 3.0")), prom);
     }
 
+    /**
+     * {@link #CONFIG} as istiod writes it for a workload that also serves a TCP port: the port's chain led by the
+     * RBAC network filters ({@link IstioRbac#TCP_DENY_THEN_ALLOW}) before its tcp_proxy, and that port's cluster.
+     */
+    static final String WITH_TCP_CHAIN = CONFIG.replace("    filter_chains:\n", "    filter_chains:\n"
+            + "    - name: 0.0.0.0_3306\n"
+            + "      filter_chain_match: {destination_port: 3306}\n"
+            + "      filters:\n"
+            + IstioRbac.TCP_DENY_THEN_ALLOW.indent(6)
+            + """
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                      stat_prefix: inbound|3306||
+                      cluster: inbound|3306||
+            """) + """
+              clusters:
+              - name: inbound|3306||
+                type: STATIC
+                connect_timeout: 1s
+                load_assignment:
+                  cluster_name: inbound|3306||
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 3306}}}
+            """;
+
+    @Test
+    void aVirtualInboundWhoseTcpChainCarriesIstiosNetworkRbacLoadsAndItsHttpPoliciesStillDecide() throws Exception {
+        Path file = Files.writeString(dir.resolve("mesh.yaml"), WITH_TCP_CHAIN);
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+                .setNamespace("default").setConfigFile(file.toString()));
+        // the in-JVM side has no TCP connections to check: the chain loads, its filters run in the proxy only
+        mesh.start().await(10, TimeUnit.SECONDS);
+        int port = serve(mesh::inbound);
+        assertEquals(200, call(port, HttpMethod.GET, "/reviews/0", true).statusCode());
+        assertEquals(403, call(port, HttpMethod.GET, "/reviews/0", false).statusCode());
+        assertEquals(1, appCalls.get());
+    }
+
     @Test
     void theAccessLogNamesThePolicyThatDeniedAndNoResponseFlagAsEnvoys() throws Exception {
         SnapshotHolder snapshots = new SnapshotHolder();

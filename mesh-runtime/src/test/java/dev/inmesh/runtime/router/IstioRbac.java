@@ -81,6 +81,71 @@ public final class IstioRbac {
             """;
 
     /**
+     * The RBAC network filters istiod puts first on a workload's TCP chains (and on its passthrough chains) for the
+     * same kinds of policy, stat prefix {@code tcp.}: a DENY filter of {@code deny-blocked} ({@code from: [{source:
+     * {ipBlocks: ["127.0.0.2/32"]}}]}) and an ALLOW filter of {@code allow-productpage} ({@code from: [{source:
+     * {principals: ["cluster.local/ns/default/sa/bookinfo-productpage"]}}]}) and {@code allow-local}
+     * ({@code from: [{source: {remoteIpBlocks: ["127.0.0.1/32"]}}]}). Indented as a chain's {@code filters} items.
+     */
+    public static final String TCP_DENY_THEN_ALLOW = """
+            - name: envoy.filters.network.rbac
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+                rules:
+                  action: DENY
+                  policies:
+                    ns[default]-policy[deny-blocked]-rule[0]:
+                      permissions:
+                      - and_rules:
+                          rules:
+                          - any: true
+                      principals:
+                      - and_ids:
+                          ids:
+                          - or_ids:
+                              ids:
+                              - remote_ip: {address_prefix: 127.0.0.2, prefix_len: 32}
+                stat_prefix: tcp.
+                shadow_rules_stat_prefix: istio_dry_run_allow_
+            - name: envoy.filters.network.rbac
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+                rules:
+                  policies:
+                    ns[default]-policy[allow-productpage]-rule[0]:
+                      permissions:
+                      - and_rules:
+                          rules:
+                          - any: true
+                      principals:
+                      - and_ids:
+                          ids:
+                          - or_ids:
+                              ids:
+                              - authenticated:
+                                  principal_name: {exact: "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"}
+                    ns[default]-policy[allow-local]-rule[0]:
+                      permissions:
+                      - and_rules:
+                          rules:
+                          - any: true
+                      principals:
+                      - and_ids:
+                          ids:
+                          - or_ids:
+                              ids:
+                              - direct_remote_ip: {address_prefix: 127.0.0.1, prefix_len: 32}
+                shadow_rules:
+                  action: DENY
+                  policies:
+                    ns[default]-policy[dry-run-deny-local]-rule[0]:
+                      permissions: [{any: true}]
+                      principals: [{direct_remote_ip: {address_prefix: 127.0.0.1, prefix_len: 32}}]
+                stat_prefix: tcp.
+                shadow_rules_stat_prefix: istio_dry_run_deny_
+            """;
+
+    /**
      * A route configuration {@code "9080"} whose virtual host replaces the RBAC filters' config (by their name,
      * {@code envoy.filters.http.rbac}) with a DENY of everything, and whose route {@code /open} replaces it with an
      * {@code RBACPerRoute} without {@code rbac}: nothing is denied there.

@@ -552,9 +552,8 @@ class EnvoyValidationTest {
                 - filters:
                   - name: istio.stats
                     typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz
                       stat_prefix: tcp.
-                      rules: {action: DENY, policies: {}}
                   - name: envoy.filters.network.tcp_proxy
                     typed_config:
                       "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
@@ -562,7 +561,7 @@ class EnvoyValidationTest {
                       cluster: PassthroughCluster
                 """));
         assertContains(m, "Listener \"virtualOutbound\": filter_chains[0].filters[0].name: istio.stats "
-                + "(envoy.extensions.filters.network.rbac.v3.RBAC) is not supported");
+                + "(envoy.extensions.filters.network.ext_authz.v3.ExtAuthz) is not supported");
     }
 
     @Test

@@ -34,13 +34,13 @@ class RbacParserTest {
                 .filterChains().get(0).filter();
     }
 
-    private static String refused(String text) {
+    static String refused(String text) {
         return assertThrows(EnvoyConfigReader.ConfigReadException.class, () -> EnvoyConfigReader.read(text))
                 .getMessage();
     }
 
     /** One RBAC filter whose {@code rules} has one policy with the given permission and principal (flow YAML). */
-    private static String policy(String permission, String principal) {
+    static String policy(String permission, String principal) {
         return """
                 - name: envoy.filters.http.rbac
                   typed_config:

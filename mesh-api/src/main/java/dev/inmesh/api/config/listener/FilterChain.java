@@ -1,7 +1,9 @@
 package dev.inmesh.api.config.listener;
 
 import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.rbac.NetworkRbac;
 import java.time.Duration;
+import java.util.List;
 
 /**
  * A filter chain: when it applies, and the network filter that ends it.
@@ -15,10 +17,14 @@ import java.time.Duration;
  *     closed
  * @param transportSocketConnectTimeout how long a connection may take to finish its TLS handshake before it is
  *     closed (Envoy's {@code transport_socket_connect_timeout}); null or zero: no limit, as Envoy's default
+ * @param rbac the RBAC network filters before the terminal one, in chain order ({@code envoy.filters.network.rbac},
+ *     which istiod puts on the TCP chains of {@code virtualInbound} for an AuthorizationPolicy); empty for none
  */
 public record FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
-                          DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout) {
+                          DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout,
+                          List<NetworkRbac> rbac) {
     public FilterChain {
+        rbac = Checks.list(rbac, "filters");
         name = name == null ? "" : name;
         match = match == null ? FilterChainMatch.ANY : match;
         Checks.nonNull(filter, "filters");
@@ -30,13 +36,19 @@ public record FilterChain(String name, FilterChainMatch match, NetworkFilter fil
                 transportSocketConnectTimeout, ">= 0");
     }
 
+    /** A chain without RBAC network filters. */
+    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
+                       DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout) {
+        this(name, match, filter, tls, tlsContext, transportSocketConnectTimeout, List.of());
+    }
+
     /** A chain without a usable TLS context (plain, or {@code tls} with secrets Inmesh cannot serve). */
     public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls) {
-        this(name, match, filter, tls, null, null);
+        this(name, match, filter, tls, null, null, List.of());
     }
 
     /** A chain that terminates TLS with this context, its handshake not limited in time. */
     public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, DownstreamTlsContext tlsContext) {
-        this(name, match, filter, tlsContext != null, tlsContext, null);
+        this(name, match, filter, tlsContext != null, tlsContext, null, List.of());
     }
 }
