@@ -41,6 +41,12 @@ public final class FileConfigSource implements ConfigSource {
     private boolean polling;
     private Future<Void> inflight = Future.succeededFuture();
     private List<String> fingerprint = List.of();
+    /**
+     * The identity files as the last poll after a failed reload saw them (null: not looked at): a configuration
+     * rejected for a missing or unusable identity file is read again once those files change, as Envoy's listener
+     * warms until its SDS secret arrives, where it would otherwise wait for the configuration's next change.
+     */
+    private List<String> identityFingerprint;
     private volatile String lastError;
     private volatile long reloads;
 
@@ -113,9 +119,15 @@ public final class FileConfigSource implements ConfigSource {
         }
         polling = true;
         List<String> known = fingerprint;
+        List<String> knownIdentity = identityFingerprint;
         inflight = vertx.<Void>executeBlocking(() -> {
             List<String> now = fingerprint(path);
-            if (!now.equals(known)) {
+            // after a failed reload, the identity's files too: the rejection may have been theirs
+            List<String> identityNow = identity == null || lastError == null ? knownIdentity
+                    : identityFingerprint(identity);
+            if (!now.equals(known) || !java.util.Objects.equals(identityNow, knownIdentity)) {
+                // the identity's files as this read finds them, taken before it: a change during it reads again
+                List<String> identityBefore = identity == null ? null : identityFingerprint(identity);
                 synchronized (this) {
                     fingerprint = now;
                 }
@@ -124,6 +136,9 @@ public final class FileConfigSource implements ConfigSource {
                     LOG.log(System.Logger.Level.INFO, "reloaded the configuration from {0}", path);
                 } catch (ConfigException e) {
                     LOG.log(System.Logger.Level.ERROR, "kept the last good configuration: {0}", e.getMessage());
+                }
+                synchronized (this) {
+                    identityFingerprint = identityBefore;
                 }
             }
             return null;
@@ -167,6 +182,19 @@ public final class FileConfigSource implements ConfigSource {
             }
         } catch (IOException e) {
             out.add("unreadable: " + e.getMessage());
+        }
+        return out;
+    }
+
+    /** What a change of the identity's files shows in: each one's stamp, or that it cannot be read. */
+    static List<String> identityFingerprint(WorkloadIdentity identity) {
+        List<String> out = new ArrayList<>();
+        for (Path f : List.of(identity.certificateChain(), identity.privateKey(), identity.rootCert())) {
+            try {
+                out.add(stamp(f));
+            } catch (IOException e) {
+                out.add(f.getFileName() + ": " + e.getClass().getSimpleName());
+            }
         }
         return out;
     }

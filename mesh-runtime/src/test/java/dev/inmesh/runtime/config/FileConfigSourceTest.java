@@ -19,6 +19,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -107,6 +108,32 @@ class FileConfigSourceTest {
         write(f, config("c2", "/admin.*"), 5);
         await(() -> "c2".equals(clusterFor(holder.current(), "/productpage")), "reload to c2");
         assertEquals(2, source.reloads());
+        assertNull(source.lastError());
+    }
+
+    @Test
+    void aConfigurationRejectedForAMissingIdentityFileIsReadAgainOnceTheFilesAreThere() throws Exception {
+        Path d = Files.createDirectories(dir.resolve("config"));
+        write(d.resolve("envoy.yaml"), config("c1", "/admin.*"), 0);
+        source = new FileConfigSource(vertx, d, POLL, new dev.inmesh.runtime.tls.WorkloadIdentity(
+                dir.resolve("identity")));
+        source.start(holder).await(10, TimeUnit.SECONDS);
+        String mtls = "outbound|9080||reviews.default.svc.cluster.local";
+
+        // an ISTIO_MUTUAL cluster before Istio's agent wrote the workload's certificate: rejected by name
+        write(d.resolve("cluster.yaml"), dev.inmesh.runtime.upstream.TestCertificates.ISTIO_MUTUAL_CLUSTER, 5);
+        await(() -> source.lastError() != null, "the rejection");
+        assertTrue(source.lastError().contains("cert-chain.pem"), source.lastError());
+        long reloads = source.reloads();
+        Thread.sleep(POLL.toMillis() * 4);
+        assertEquals(reloads, source.reloads(), "read again with nothing changed");
+
+        // the agent writes the files: the same configuration applies, with no change of its own
+        var ca = dev.inmesh.runtime.upstream.TestCertificates.ca("cluster.local");
+        dev.inmesh.runtime.upstream.TestCertificates.identityDirectory(dir, dev.inmesh.runtime.upstream
+                .TestCertificates.issue(ca, "productpage", List.of(), List.of(
+                        "spiffe://cluster.local/ns/default/sa/bookinfo-productpage")), ca);
+        await(() -> holder.current().clusterManager().cluster(mtls) != null, "the cluster, once the files are there");
         assertNull(source.lastError());
     }
 
