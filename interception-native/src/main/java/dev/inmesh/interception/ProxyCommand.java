@@ -214,8 +214,9 @@ public final class ProxyCommand implements Callable<Integer> {
             return;
         }
         int group = gid < 0 ? uid : gid;
-        for (Path p : new Path[] {dir, dir.resolve(IstioCaClient.KEY), dir.resolve(IstioCaClient.CERT_CHAIN),
-            dir.resolve(IstioCaClient.ROOT_CERT)}) {
+        java.util.List<Path> owned = new java.util.ArrayList<>(java.util.List.of(dir));
+        owned.addAll(new dev.inmesh.runtime.tls.WorkloadIdentity(dir).files());
+        for (Path p : owned) {
             java.nio.file.Files.setAttribute(p, "unix:uid", uid, java.nio.file.LinkOption.NOFOLLOW_LINKS);
             java.nio.file.Files.setAttribute(p, "unix:gid", group, java.nio.file.LinkOption.NOFOLLOW_LINKS);
         }
@@ -296,8 +297,7 @@ public final class ProxyCommand implements Callable<Integer> {
                 handIdentityTo(ca.dir(), uid, gid);
             } else if (workloadIdentity != null && o.getIdentityWaitSeconds() > 0) {
                 // files Istio's agent writes, maybe after this proxy started: the configuration waits for them
-                dev.inmesh.runtime.mesh.DefaultMesh.awaitIdentity(workloadIdentity,
-                        java.time.Duration.ofSeconds(o.getIdentityWaitSeconds()));
+                workloadIdentity.await(java.time.Duration.ofSeconds(o.getIdentityWaitSeconds()));
             }
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
                     noAdmin ? AdminHook.NONE : admin)

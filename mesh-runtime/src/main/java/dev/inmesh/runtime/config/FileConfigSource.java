@@ -189,7 +189,7 @@ public final class FileConfigSource implements ConfigSource {
     /** What a change of the identity's files shows in: each one's stamp, or that it cannot be read. */
     static List<String> identityFingerprint(WorkloadIdentity identity) {
         List<String> out = new ArrayList<>();
-        for (Path f : List.of(identity.certificateChain(), identity.privateKey(), identity.rootCert())) {
+        for (Path f : identity.files()) {
             try {
                 out.add(stamp(f));
             } catch (IOException e) {

@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.identity;
 
+import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.ads.AdsOptions;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
@@ -56,10 +57,6 @@ public final class IstioCaClient {
     static final ServiceMethod<Buffer, Buffer> CREATE_CERTIFICATE = ServiceMethod.client(
             ServiceName.create("istio.v1.auth", "IstioCertificateService"), "CreateCertificate",
             GrpcMessageEncoder.IDENTITY, GrpcMessageDecoder.IDENTITY);
-    /** The files, by Istio's names. */
-    public static final String CERT_CHAIN = "cert-chain.pem";
-    public static final String KEY = "key.pem";
-    public static final String ROOT_CERT = "root-cert.pem";
     static final double GRACE_PERIOD_RATIO = 0.5;
     static final double GRACE_PERIOD_RATIO_JITTER = 0.01;
     /** Tries for the first certificate, as Istio's CA client makes five in all of a request that fails passingly. */
@@ -241,9 +238,10 @@ public final class IstioCaClient {
         String root = chain.get(chain.size() - 1);
         Files.createDirectories(options.dir());
         // the key first, then the chain, then the root, in Istio's order
-        writeAtomically(options.dir().resolve(KEY), csr.keyPem(), "rw-------");
-        writeAtomically(options.dir().resolve(CERT_CHAIN), pem.toString(), "rw-r--r--");
-        writeAtomically(options.dir().resolve(ROOT_CERT), root.endsWith("\n") ? root : root + "\n", "rw-r--r--");
+        WorkloadIdentity files = new WorkloadIdentity(options.dir());
+        writeAtomically(files.privateKey(), csr.keyPem(), "rw-------");
+        writeAtomically(files.certificateChain(), pem.toString(), "rw-r--r--");
+        writeAtomically(files.rootCert(), root.endsWith("\n") ? root : root + "\n", "rw-r--r--");
         return new Issued(created, leaf.getNotAfter().toInstant());
     }
 

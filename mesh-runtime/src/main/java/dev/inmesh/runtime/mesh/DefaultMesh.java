@@ -149,31 +149,13 @@ public final class DefaultMesh implements Mesh {
             // files another writes (Istio's agent): the configuration that names them waits for them, on a worker
             Duration wait = Duration.ofSeconds(options.getIdentityWaitSeconds());
             certificate = vertx.executeBlocking(() -> {
-                awaitIdentity(identity, wait);
+                identity.await(wait);
                 return null;
             });
         }
         Future<Void> config = configSource == null ? certificate
                 : certificate.compose(v -> configSource.start(snapshots));
         return Future.all(admin, config).mapEmpty();
-    }
-
-    /**
-     * Waits up to {@code wait} for the identity's files, saying what it waits for, and warns about the files still
-     * missing then: the configuration read next rejects what needs them, by name.
-     */
-    public static void awaitIdentity(WorkloadIdentity identity, Duration wait) throws InterruptedException {
-        List<Path> missing = identity.missing();
-        if (missing.isEmpty()) {
-            return;
-        }
-        LOG.info("waiting up to " + wait.toSeconds() + " s for the workload identity files " + missing
-                + " (inmesh.identity.wait-seconds)");
-        missing = identity.await(wait);
-        if (!missing.isEmpty()) {
-            LOG.warning("the workload identity files " + missing + " are still missing after " + wait.toSeconds()
-                    + " s: the configuration that needs them is rejected until they are there and it comes again");
-        }
     }
 
     private Future<Void> startAdmin(WorkloadIdentity identity) {

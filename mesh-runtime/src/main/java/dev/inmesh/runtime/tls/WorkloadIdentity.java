@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.logging.Logger;
 
 /**
  * The workload's identity as files in one directory, under the names Istio's agent writes to its
@@ -19,6 +20,7 @@ import java.util.Objects;
  * @param dir the directory
  */
 public record WorkloadIdentity(Path dir) {
+    private static final Logger LOG = Logger.getLogger(WorkloadIdentity.class.getName());
     /** Istio's SDS name of the workload's certificate chain and key (pkg/security WorkloadKeyCertResourceName). */
     public static final String CERTIFICATE_SECRET = "default";
     /** Istio's SDS name of the mesh's root CA (pkg/security RootCertReqResourceName). */
@@ -53,10 +55,15 @@ public record WorkloadIdentity(Path dir) {
         return dir.resolve("root-cert.pem");
     }
 
-    /** The files of the identity that are not there yet (missing or empty), in the order above. */
+    /** The identity's three files, in the order Istio's agent names them: chain, key, root. */
+    public List<Path> files() {
+        return List.of(certificateChain(), privateKey(), rootCert());
+    }
+
+    /** The files of the identity that are not there yet (missing or empty), in the order of {@link #files}. */
     public List<Path> missing() {
         List<Path> missing = new ArrayList<>();
-        for (Path p : List.of(certificateChain(), privateKey(), rootCert())) {
+        for (Path p : files()) {
             try {
                 if (!Files.isRegularFile(p) || Files.size(p) == 0) {
                     missing.add(p);
@@ -71,14 +78,26 @@ public record WorkloadIdentity(Path dir) {
     /**
      * Waits, on the calling thread, until every file of the identity is there, looking every 100 ms for
      * {@code timeout} at most, as Envoy waits for an SDS secret up to its {@code initial_fetch_timeout} before it
-     * serves without it; the files still missing then (none: all there).
+     * serves without it; says what it waits for, and warns about the files still missing then (which the
+     * configuration read next rejects by name).
+     *
+     * @return the files still missing (none: all there)
      */
     public List<Path> await(Duration timeout) throws InterruptedException {
-        long deadline = System.nanoTime() + timeout.toNanos();
         List<Path> missing = missing();
+        if (missing.isEmpty()) {
+            return missing;
+        }
+        LOG.info("waiting up to " + timeout.toSeconds() + " s for the workload identity files " + missing
+                + " (inmesh.identity.wait-seconds)");
+        long deadline = System.nanoTime() + timeout.toNanos();
         while (!missing.isEmpty() && System.nanoTime() < deadline) {
             Thread.sleep(Math.max(1, Math.min(100, (deadline - System.nanoTime()) / 1_000_000)));
             missing = missing();
+        }
+        if (!missing.isEmpty()) {
+            LOG.warning("the workload identity files " + missing + " are still missing after " + timeout.toSeconds()
+                    + " s: the configuration that needs them is rejected until they are there");
         }
         return missing;
     }
