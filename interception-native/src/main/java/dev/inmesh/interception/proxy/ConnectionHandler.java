@@ -75,6 +75,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private String upstreamLocal;
     /** Why the TLS handshake of the last upstream connect failed, or null (Envoy's transport failure reason). */
     private String transportFailureReason;
+    /** Why this proxy closed the connection at layer 4, or null (Envoy's connection termination details). */
+    private String terminationDetails;
     private boolean tcpLogged;
     /** The statistics of the listener that took the connection, or null when none are kept. */
     private dev.inmesh.runtime.stats.ListenerStats listenerStats;
@@ -304,6 +306,13 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         }
         LOG.fine(() -> "connection from " + source + " to " + destination + " on filter chain " + chain.name()
                 + " of " + target.listener().name() + " closed: " + denied);
+        if (chain.filter() instanceof TcpProxy tcp) {
+            // as Envoy's: the tcp_proxy's access log line, with no upstream, no flag, nothing relayed, and the
+            // denial as the connection termination details (an HTTP chain logs requests, and there was none)
+            serverName = requestedServerName;
+            terminationDetails = denied;
+            logTcp(pick(tcp.cluster()), 0, 0);
+        }
         release();
         ctx.close();
         return false;
@@ -546,7 +555,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             log.accept(new dev.inmesh.runtime.stats.TcpStreamInfo(startTime, tcpFlags, received, sent,
                     (System.nanoTime() - startNanos) / 1_000_000, host == null ? null : host.addressString(),
                     clusterName, upstreamLocal, ListenerDispatch.hostPort(destination),
-                    ListenerDispatch.hostPort(source), serverName, transportFailureReason));
+                    ListenerDispatch.hostPort(source), serverName, transportFailureReason, terminationDetails));
         } catch (RuntimeException e) {
             // the access log must never break a connection
             LOG.log(Level.FINE, "access log of the connection from " + source + " failed", e);

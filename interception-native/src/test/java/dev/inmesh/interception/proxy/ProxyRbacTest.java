@@ -3,11 +3,13 @@ package dev.inmesh.interception.proxy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.runtime.accesslog.AccessLog;
 import dev.inmesh.runtime.router.IstioRbac;
 import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.NetworkRbacStats;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.stats.TcpStreamInfo;
 import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
@@ -23,7 +25,9 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.net.SocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -51,6 +55,7 @@ class ProxyRbacTest {
 
     private final Vertx vertx = Vertx.vertx();
     private final List<StreamInfo> requests = new CopyOnWriteArrayList<>();
+    private final List<TcpStreamInfo> connections = new CopyOnWriteArrayList<>();
     private final AtomicInteger appCalls = new AtomicInteger();
     private final int app = vertx.createHttpServer().requestHandler(req -> {
         appCalls.incrementAndGet();
@@ -81,7 +86,7 @@ class ProxyRbacTest {
         Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, requests::add, AdminHook.NONE)
                 .withWorkloadIdentity(new WorkloadIdentity(TestCertificates.identityDirectory(dir, OWN, MESH_CA)))
-                .withNetworkRbacStats(metrics::networkRbac));
+                .withNetworkRbacStats(metrics::networkRbac).withTcpAccessLog(connections::add));
     }
 
     /** The value of a meter of {@link #registry}'s Prometheus page, or -1 when it is not there. */
@@ -231,6 +236,33 @@ class ProxyRbacTest {
             assertEquals(1, stats.shadow("istio_dry_run_deny_", true));
             assertEquals(2.0, scraped("envoy_rbac_denied{rbac_stat_prefix=\"tcp\"}"));
             assertEquals(2.0, scraped("envoy_rbac_istio_dry_run_deny_shadow_denied{rbac_stat_prefix=\"tcp\"}"));
+
+            // each connection has its access log line; a denied one, as Envoy's, names the policy that denied it in
+            // %CONNECTION_TERMINATION_DETAILS%, with no upstream host, no flag and nothing relayed
+            for (int i = 0; i < 200 && connections.size() < 4; i++) {
+                Thread.sleep(25);
+            }
+            Map<String, List<String>> lines = new java.util.TreeMap<>();
+            AccessLog text = AccessLog.create(AccessLog.Format.TEXT, line -> { });
+            for (TcpStreamInfo c : connections) {
+                lines.computeIfAbsent(c.downstreamRemoteAddress().replaceAll(":\\d+$", ""), k -> new ArrayList<>())
+                        .add(text.format(c));
+            }
+            assertEquals(List.of("127.0.0.1", "127.0.0.2", "127.0.0.3"), List.copyOf(lines.keySet()));
+            String deniedByPolicy = lines.get("127.0.0.2").get(0);
+            assertTrue(deniedByPolicy.contains(
+                    "\"- - -\" 0 - - rbac_access_denied_matched_policy[ns[default]-policy[deny-blocked]-rule[0]] \"-\" 0 0 "),
+                    deniedByPolicy);
+            assertTrue(deniedByPolicy.contains(" \"-\" backend - 127.0.0.1:" + port + " 127.0.0.2:"), deniedByPolicy);
+            assertTrue(lines.get("127.0.0.3").get(0).contains(" 0 - - rbac_access_denied_matched_policy[none] "),
+                    lines.get("127.0.0.3").get(0));
+            for (String allowed : lines.get("127.0.0.1")) {
+                assertTrue(allowed.contains(" 0 - - - \"-\" 5 5 "), allowed);
+            }
+            String json = AccessLog.create(AccessLog.Format.JSON, line -> { }).format(connections.stream()
+                    .filter(c -> c.downstreamRemoteAddress().startsWith("127.0.0.3:")).findFirst().orElseThrow());
+            assertTrue(json.contains("\"connection_termination_details\":\"rbac_access_denied_matched_policy[none]\""),
+                    json);
         }
     }
 

@@ -29,7 +29,8 @@ import java.time.format.DateTimeFormatter;
  * {@code %START_TIME%} is UTC with milliseconds ({@code 2026-11-28T13:07:13.409Z}).
  * {@code %UPSTREAM_TRANSPORT_FAILURE_REASON%} is set when the final attempt's upstream TLS handshake failed
  * ({@link dev.inmesh.runtime.tls.HandshakeFailure} lists its texts), spaces as underscores as Envoy writes it.
- * Connection termination details are not tracked yet and print as unknown.
+ * {@code %CONNECTION_TERMINATION_DETAILS%} is known for a {@code tcp_proxy} connection a network RBAC filter closed
+ * ({@code rbac_access_denied_matched_policy[NAME|none]}, as Envoy sets it); for requests it prints as unknown.
  *
  * <p>Formatting happens on the caller's thread (it is cheap); the sink decides where and when the line is written.
  */
@@ -76,7 +77,7 @@ public final class AccessLog {
 
     /** The line for one request, without a line separator. */
     public String format(StreamInfo s) {
-        return format == Format.TEXT ? text(s) : json(s);
+        return format == Format.TEXT ? text(s, null) : json(s, null);
     }
 
     /** Formats one finished TCP connection and hands the line to the sink. */
@@ -90,14 +91,16 @@ public final class AccessLog {
      * {@code tcp_proxy} connection's line.
      */
     public String format(TcpStreamInfo c) {
-        return format(new StreamInfo(null, c.startTime(), null, null, null, 0, c.responseFlags(), null,
+        StreamInfo s = new StreamInfo(null, c.startTime(), null, null, null, 0, c.responseFlags(), null,
                 c.bytesReceived(), c.bytesSent(), c.durationMillis(), -1, null, null, null, null, c.upstreamHost(),
                 c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
                 c.downstreamRemoteAddress(), c.requestedServerName(), null, 0, null, null, null, null, null, false,
-                null, null, c.upstreamTransportFailureReason(), null));
+                null, null, c.upstreamTransportFailureReason(), null);
+        String termination = c.connectionTerminationDetails();
+        return format == Format.TEXT ? text(s, termination) : json(s, termination);
     }
 
-    static String text(StreamInfo s) {
+    static String text(StreamInfo s, String terminationDetails) {
         StringBuilder b = new StringBuilder(384);
         b.append('[').append(s.startTime() == null ? "-" : START_TIME.format(s.startTime())).append("] \"")
                 .append(dash(s.method())).append(' ').append(dash(s.path())).append(' ')
@@ -105,7 +108,7 @@ public final class AccessLog {
                 .append(s.responseCode()).append(' ')
                 .append(ResponseFlag.format(s.responseFlags())).append(' ')
                 .append(dash(details(s.responseCodeDetails()))).append(' ')
-                .append('-').append(' ')                                  // %CONNECTION_TERMINATION_DETAILS%
+                .append(dash(details(terminationDetails))).append(' ')
                 .append('"').append(dash(details(s.upstreamTransportFailureReason()))).append("\" ")
                 .append(s.bytesReceived()).append(' ')
                 .append(s.bytesSent()).append(' ')
@@ -125,7 +128,7 @@ public final class AccessLog {
         return b.toString();
     }
 
-    static String json(StreamInfo s) {
+    static String json(StreamInfo s, String terminationDetails) {
         StringWriter w = new StringWriter(512);
         try (JsonGenerator g = JSON.createGenerator(w)) {
             g.writeStartObject();
@@ -137,7 +140,7 @@ public final class AccessLog {
             g.writeNumberField("response_code", s.responseCode());
             g.writeStringField("response_flags", ResponseFlag.format(s.responseFlags()));
             str(g, "response_code_details", details(s.responseCodeDetails()));
-            str(g, "connection_termination_details", null);
+            str(g, "connection_termination_details", details(terminationDetails));
             g.writeNumberField("bytes_received", s.bytesReceived());
             g.writeNumberField("bytes_sent", s.bytesSent());
             g.writeNumberField("duration", s.durationMillis());

@@ -21,6 +21,9 @@ import java.util.Set;
  * @param requestedServerName the TLS SNI, or null
  * @param upstreamTransportFailureReason why the TLS handshake of the last upstream connect failed, when the connection
  *     got no upstream ({@link dev.inmesh.runtime.tls.HandshakeFailure#reason()}), or null
+ * @param connectionTerminationDetails why the proxy closed the connection at layer 4, Envoy's
+ *     {@code %CONNECTION_TERMINATION_DETAILS%}: {@code rbac_access_denied_matched_policy[NAME|none]} for one a network
+ *     RBAC filter denied; null otherwise
  */
 public record TcpStreamInfo(
         Instant startTime,
@@ -34,10 +37,21 @@ public record TcpStreamInfo(
         String downstreamLocalAddress,
         String downstreamRemoteAddress,
         String requestedServerName,
-        String upstreamTransportFailureReason) {
+        String upstreamTransportFailureReason,
+        String connectionTerminationDetails) {
 
     public TcpStreamInfo {
         responseFlags = responseFlags == null ? Set.of() : Set.copyOf(responseFlags);
+    }
+
+    /** A connection the proxy did not close for a layer 4 reason of its own. */
+    public TcpStreamInfo(Instant startTime, Set<ResponseFlag> responseFlags, long bytesReceived, long bytesSent,
+                         long durationMillis, String upstreamHost, String upstreamCluster, String upstreamLocalAddress,
+                         String downstreamLocalAddress, String downstreamRemoteAddress, String requestedServerName,
+                         String upstreamTransportFailureReason) {
+        this(startTime, responseFlags, bytesReceived, bytesSent, durationMillis, upstreamHost, upstreamCluster,
+                upstreamLocalAddress, downstreamLocalAddress, downstreamRemoteAddress, requestedServerName,
+                upstreamTransportFailureReason, null);
     }
 
     /** A connection without a failed upstream TLS handshake. */
@@ -45,6 +59,6 @@ public record TcpStreamInfo(
                          long durationMillis, String upstreamHost, String upstreamCluster, String upstreamLocalAddress,
                          String downstreamLocalAddress, String downstreamRemoteAddress, String requestedServerName) {
         this(startTime, responseFlags, bytesReceived, bytesSent, durationMillis, upstreamHost, upstreamCluster,
-                upstreamLocalAddress, downstreamLocalAddress, downstreamRemoteAddress, requestedServerName, null);
+                upstreamLocalAddress, downstreamLocalAddress, downstreamRemoteAddress, requestedServerName, null, null);
     }
 }
