@@ -179,6 +179,11 @@ final class RetryState {
         return policy != null && policy.retryHostPredicates().contains(RetryPolicy.PREVIOUS_HOSTS);
     }
 
+    /** The update frequency of the policy's {@code previous_priorities} retry priority; 0 for none. */
+    int previousPrioritiesUpdateFrequency() {
+        return policy == null ? 0 : policy.previousPrioritiesUpdateFrequency();
+    }
+
     int hostSelectionAttempts() {
         return policy == null ? 1 : (int) Math.min(Integer.MAX_VALUE, policy.hostSelectionRetryMaxAttempts() + 1);
     }

@@ -17,6 +17,7 @@ import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LbContext;
+import dev.inmesh.runtime.upstream.PreviousPriorities;
 import dev.inmesh.runtime.upstream.LocalOriginFailure;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.netty.handler.codec.http2.Http2Error;
@@ -614,8 +615,10 @@ public final class Router {
                 : policy == null ? null : policy.perTryTimeout();
         Long hash = action.hashPolicies().isEmpty() ? null
                 : HashPolicies.hash(action.hashPolicies(), req.headers, req.sourceIp(), req.query());
+        int priorityUpdates = retry.previousPrioritiesUpdateFrequency();
         Attempts attempts = new Attempts(ex, promise, ctx, retry, perTry, new LbContext(hash != null, hash == null ? 0 : hash,
-                null, 1, req.originalDestination), target, vh, action);
+                null, 1, req.originalDestination, priorityUpdates > 0 ? new PreviousPriorities(priorityUpdates) : null),
+                target, vh, action);
         attempts.perTryIdle = policy == null ? null : policy.perTryIdleTimeout();
         req.canceller = () -> onContext(ctx, attempts::downstreamReset);
         RequestBodyStream body = req.stream;
@@ -1120,6 +1123,9 @@ public final class Router {
             }
             ex.attempts++;
             ex.lastHost = host;
+            if (lb.retryPriority() != null) {
+                lb.retryPriority().attempted(host);
+            }
             // the final attempt's, as Envoy's upstream info is the last request's
             ex.transportFailureReason = null;
             ex.upstreamPeerPrincipal = null;

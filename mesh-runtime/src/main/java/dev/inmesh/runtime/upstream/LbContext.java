@@ -13,15 +13,23 @@ import java.util.function.Predicate;
  * @param maxSelectionAttempts how many picks may be made to find a host the predicate accepts (Envoy's
  *     {@code host_selection_retry_max_attempts} + 1); the last pick is used even if refused
  * @param originalDestination the downstream connection's original destination, for ORIGINAL_DST clusters, or null
+ * @param retryPriority the request's retry priority ({@code previous_priorities}), which may change the priority load
+ *     of its picks, or null
  */
 public record LbContext(boolean hasHash, long hash, Predicate<Host> rejectHost, int maxSelectionAttempts,
-                        SocketAddress originalDestination) {
+                        SocketAddress originalDestination, PreviousPriorities retryPriority) {
 
     /** No hash, no predicate, no original destination. */
     public static final LbContext NONE = new LbContext(false, 0, null, 1, null);
 
     public LbContext {
         maxSelectionAttempts = Math.max(1, maxSelectionAttempts);
+    }
+
+    /** A context without a retry priority. */
+    public LbContext(boolean hasHash, long hash, Predicate<Host> rejectHost, int maxSelectionAttempts,
+                     SocketAddress originalDestination) {
+        this(hasHash, hash, rejectHost, maxSelectionAttempts, originalDestination, null);
     }
 
     /** A context with only a request hash. */
@@ -41,6 +49,11 @@ public record LbContext(boolean hasHash, long hash, Predicate<Host> rejectHost, 
 
     /** The same context with a retry host predicate. */
     public LbContext withRejectHost(Predicate<Host> predicate, int maxAttempts) {
-        return new LbContext(hasHash, hash, predicate, maxAttempts, originalDestination);
+        return new LbContext(hasHash, hash, predicate, maxAttempts, originalDestination, retryPriority);
+    }
+
+    /** The same context with a retry priority. */
+    public LbContext withRetryPriority(PreviousPriorities priority) {
+        return new LbContext(hasHash, hash, rejectHost, maxSelectionAttempts, originalDestination, priority);
     }
 }

@@ -16,8 +16,11 @@ import java.util.Arrays;
  * @param degradedLoads percent of requests per priority sent to its degraded hosts; with {@code loads}, 100 in all
  *                      (all 0 only when the cluster has no priority at all)
  * @param panic whether each priority is in panic
+ * @param healthyAvailability per priority, the healthy availability the load was shared by
+ * @param degradedAvailability per priority, the degraded availability
  */
-record PriorityLoad(int[] loads, int[] degradedLoads, boolean[] panic) {
+record PriorityLoad(int[] loads, int[] degradedLoads, boolean[] panic, int[] healthyAvailability,
+                    int[] degradedAvailability) {
 
     /**
      * @param healthy per priority, the healthy hosts (not degraded, not ejected, not excluded)
@@ -34,7 +37,7 @@ record PriorityLoad(int[] loads, int[] degradedLoads, boolean[] panic) {
         int[] degradedLoads = new int[n];
         boolean[] panic = new boolean[n];
         if (n == 0) {
-            return new PriorityLoad(loads, degradedLoads, panic);
+            return new PriorityLoad(loads, degradedLoads, panic, new int[0], new int[0]);
         }
         int[] healthyAvailability = new int[n];
         int[] degradedAvailability = new int[n];
@@ -46,20 +49,11 @@ record PriorityLoad(int[] loads, int[] degradedLoads, boolean[] panic) {
         }
         int normalizedTotal = Math.min(100, sum);
         if (normalizedTotal > 0) {
-            int remaining = distribute(loads, healthyAvailability, 100, normalizedTotal);
-            remaining = distribute(degradedLoads, degradedAvailability, remaining, normalizedTotal);
-            if (remaining > 0) {
-                int firstHealthy = firstPositive(healthyAvailability);
-                if (firstHealthy >= 0) {
-                    loads[firstHealthy] += remaining;
-                } else {
-                    degradedLoads[firstPositive(degradedAvailability)] += remaining;
-                }
-            }
+            share(loads, degradedLoads, healthyAvailability, degradedAvailability, normalizedTotal);
         }
         if (panicThreshold == 0 && normalizedTotal == 0) {
             loads[0] = 100;
-            return new PriorityLoad(loads, degradedLoads, panic);
+            return new PriorityLoad(loads, degradedLoads, panic, healthyAvailability, degradedAvailability);
         }
         boolean allPanic = true;
         for (int i = 0; i < n; i++) {
@@ -86,7 +80,54 @@ record PriorityLoad(int[] loads, int[] degradedLoads, boolean[] panic) {
                 loads[firstNonEmpty] += remaining;
             }
         }
-        return new PriorityLoad(loads, degradedLoads, panic);
+        return new PriorityLoad(loads, degradedLoads, panic, healthyAvailability, degradedAvailability);
+    }
+
+    /**
+     * This load with some priorities left out, as Envoy's {@code previous_priorities} retry priority recomputes it:
+     * the other priorities share all requests by their availability, as {@link #compute} shares them; each priority's
+     * panic stays as it is.
+     *
+     * @param excluded per priority, whether it is left out (a shorter array leaves the rest in)
+     * @return the load, or null when the priorities left have no availability
+     */
+    PriorityLoad excluding(boolean[] excluded) {
+        int n = loads.length;
+        int[] healthy = new int[n];
+        int[] degraded = new int[n];
+        int sum = 0;
+        for (int i = 0; i < n; i++) {
+            if (i >= excluded.length || !excluded[i]) {
+                healthy[i] = healthyAvailability[i];
+                degraded[i] = degradedAvailability[i];
+                sum += healthy[i] + degraded[i];
+            }
+        }
+        if (sum == 0) {
+            return null;
+        }
+        int[] shared = new int[n];
+        int[] sharedDegraded = new int[n];
+        share(shared, sharedDegraded, healthy, degraded, Math.min(100, sum));
+        return new PriorityLoad(shared, sharedDegraded, panic, healthyAvailability, degradedAvailability);
+    }
+
+    /**
+     * Shares 100 percent by availability: healthy hosts first, then degraded ones, the leftover of rounding to the
+     * first priority with healthy availability (else degraded).
+     */
+    private static void share(int[] loads, int[] degradedLoads, int[] healthyAvailability, int[] degradedAvailability,
+                              int normalizedTotal) {
+        int remaining = distribute(loads, healthyAvailability, 100, normalizedTotal);
+        remaining = distribute(degradedLoads, degradedAvailability, remaining, normalizedTotal);
+        if (remaining > 0) {
+            int firstHealthy = firstPositive(healthyAvailability);
+            if (firstHealthy >= 0) {
+                loads[firstHealthy] += remaining;
+            } else {
+                degradedLoads[firstPositive(degradedAvailability)] += remaining;
+            }
+        }
     }
 
     private static int availability(int usable, int hosts, int overprovisioningFactor) {

@@ -71,14 +71,14 @@ public final class PrioritySet {
     /**
      * Picks a priority and a host in it; null when none. Hashing policies choose the priority by the request's hash
      * (so that a key stays on its host), the others at random, as Envoy does. The draw also decides between the
-     * priority's healthy and degraded hosts.
+     * priority's healthy and degraded hosts. A retry priority may change the priority load the draw falls in.
      */
-    Host pick(boolean hasHash, long hash, int attempt, RandomGenerator random) {
+    Host pick(boolean hasHash, long hash, int attempt, RandomGenerator random, PreviousPriorities retryPriority) {
         if (hostSets.isEmpty()) {
             return null;
         }
         int draw = hasHash && hashing ? (int) Long.remainderUnsigned(hash, 100) : random.nextInt(100);
-        int chosen = load.choose(draw);
+        int chosen = (retryPriority == null ? load : retryPriority.load(load)).choose(draw);
         return chosen >= 0 ? hostSets.get(chosen).pick(false, hasHash, hash, attempt)
                 : hostSets.get(-1 - chosen).pick(true, hasHash, hash, attempt);
     }

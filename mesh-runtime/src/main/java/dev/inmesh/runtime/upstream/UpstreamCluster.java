@@ -114,7 +114,7 @@ public final class UpstreamCluster {
         PrioritySet set = prioritySet;
         Host host = null;
         for (int attempt = 0; attempt < ctx.maxSelectionAttempts(); attempt++) {
-            host = set.pick(ctx.hasHash(), ctx.hash(), attempt, env.random());
+            host = set.pick(ctx.hasHash(), ctx.hash(), attempt, env.random(), ctx.retryPriority());
             if (host == null || ctx.rejectHost() == null || !ctx.rejectHost().test(host)) {
                 return host;
             }

@@ -21,6 +21,7 @@ import dev.inmesh.api.config.route.RouteConfiguration;
 import dev.inmesh.api.config.route.RouteMatch;
 import dev.inmesh.api.config.route.VirtualHost;
 import io.envoyproxy.envoy.config.route.v3.WeightedCluster;
+import io.envoyproxy.envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -323,7 +324,7 @@ public final class RouteConfigurationParser
     static RetryPolicy retryPolicy(io.envoyproxy.envoy.config.route.v3.RetryPolicy p) {
         Fields.onlyKnown(p, Set.of("retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout",
                 "retry_host_predicate", "host_selection_retry_max_attempts", "retriable_status_codes",
-                "retry_back_off", "retriable_headers", "retriable_request_headers"), Set.of());
+                "retry_back_off", "retriable_headers", "retriable_request_headers", "retry_priority"), Set.of());
         Set<String> on = new LinkedHashSet<>();
         for (String c : p.getRetryOn().split(",")) {
             if (!c.isBlank()) {
@@ -342,6 +343,8 @@ public final class RouteConfigurationParser
             }
             predicates.add(RetryPolicy.PREVIOUS_HOSTS);
         }
+        int updateFrequency = p.hasRetryPriority() ? Fields.at("retry_priority",
+                () -> previousPriorities(p.getRetryPriority())) : 0;
         Duration base = null;
         Duration max = null;
         if (p.hasRetryBackOff()) {
@@ -356,7 +359,31 @@ public final class RouteConfigurationParser
                 p.hasPerTryTimeout() ? Fields.duration(p.getPerTryTimeout()) : null,
                 p.hasPerTryIdleTimeout() ? Fields.duration(p.getPerTryIdleTimeout()) : null,
                 Set.copyOf(p.getRetriableStatusCodesList()), retriableHeaders, retriableRequestHeaders, base, max,
-                predicates, p.getHostSelectionRetryMaxAttempts());
+                predicates, p.getHostSelectionRetryMaxAttempts(), updateFrequency);
+    }
+
+    /**
+     * The retry priority, which must be {@code envoy.retry_priorities.previous_priorities} (the only one Envoy ships,
+     * and what Istio's {@code retryRemoteLocalities} sets) with its {@code PreviousPrioritiesConfig}: its
+     * {@code update_frequency}, above 0 as Envoy validates it.
+     */
+    private static int previousPriorities(io.envoyproxy.envoy.config.route.v3.RetryPolicy.RetryPriority r) {
+        Fields.onlyKnown(r, Set.of("name", "typed_config"), Set.of());
+        String type = r.getTypedConfig().getTypeUrl();
+        boolean previous = r.getName().equals(RetryPolicy.PREVIOUS_PRIORITIES)
+                || type.endsWith("/" + PreviousPrioritiesConfig.getDescriptor().getFullName());
+        if (!previous) {
+            throw new FieldError("name", r.getName() + " (expected: " + RetryPolicy.PREVIOUS_PRIORITIES + ")");
+        }
+        if (!r.hasTypedConfig()) {
+            throw new FieldError("typed_config", "none (expected: a " + PreviousPrioritiesConfig.getDescriptor()
+                    .getFullName() + " with its update_frequency)");
+        }
+        PreviousPrioritiesConfig c = unpack(r.getTypedConfig(), PreviousPrioritiesConfig.class, "typed_config");
+        if (c.getUpdateFrequency() <= 0) {
+            throw new FieldError("typed_config.update_frequency", c.getUpdateFrequency() + " (expected: > 0)");
+        }
+        return c.getUpdateFrequency();
     }
 
     /** A regex rewrite, at {@code regex_rewrite}; the pattern is checked to compile. */

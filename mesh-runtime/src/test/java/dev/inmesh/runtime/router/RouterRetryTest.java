@@ -412,6 +412,83 @@ class RouterRetryTest {
         }
     }
 
+    /**
+     * Cluster {@code c} with one host per priority, in a locality of its own (as Istio's locality failover lays
+     * them out), each answering 503.
+     */
+    private ClusterManager onePerPriority(List<WireMockServer> servers) {
+        List<dev.inmesh.api.config.endpoint.LocalityLbEndpoints> groups = new ArrayList<>();
+        for (int p = 0; p < servers.size(); p++) {
+            servers.get(p).stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
+            groups.add(new dev.inmesh.api.config.endpoint.LocalityLbEndpoints(
+                    new dev.inmesh.api.config.endpoint.Locality("region", "zone-" + p, ""),
+                    List.of(dev.inmesh.api.config.endpoint.LbEndpoint.of("127.0.0.1", servers.get(p).port())), 1, p,
+                    null));
+        }
+        return rig.clusters(new dev.inmesh.api.config.cluster.Cluster("c",
+                dev.inmesh.api.config.cluster.DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
+                java.time.Duration.ofSeconds(2), null, null, null, null,
+                new dev.inmesh.api.config.endpoint.ClusterLoadAssignment("c", groups,
+                        dev.inmesh.api.config.endpoint.ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR),
+                null, null, false, null));
+    }
+
+    /** How many requests for {@code path} each server got, in order. */
+    private static List<Integer> attemptsPerServer(List<WireMockServer> servers, String path) {
+        List<Integer> counts = new ArrayList<>();
+        for (WireMockServer s : servers) {
+            counts.add(s.findAll(anyRequestedFor(urlEqualTo(path))).size());
+        }
+        return counts;
+    }
+
+    /** Istio's retry policy for a VirtualService with {@code retryRemoteLocalities: true}, with {@code num_retries}. */
+    private static String remoteLocalities(int numRetries, int updateFrequency) {
+        return "retry_policy: {retry_on: \"connect-failure,refused-stream,unavailable,cancelled,5xx\", num_retries: "
+                + numRetries + ", retry_host_predicate: [{name: envoy.retry_host_predicates.previous_hosts, "
+                + "typed_config: {\"@type\": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3"
+                + ".PreviousHostsPredicate}}], host_selection_retry_max_attempts: 5, retry_priority: {name: "
+                + "envoy.retry_priorities.previous_priorities, typed_config: {\"@type\": type.googleapis.com/envoy"
+                + ".extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig, update_frequency: "
+                + updateFrequency + "}}}";
+    }
+
+    @Test
+    void previousPrioritiesSendsTheThirdAttemptToTheNextPriorityAtIstiosUpdateFrequencyOfTwo() {
+        List<WireMockServer> servers = List.of(rig.wiremock(), rig.wiremock(), rig.wiremock());
+        ClusterManager clusters = onePerPriority(servers);
+        // all hosts healthy: priority 0 takes every request, so the first two attempts go there; the third leaves
+        // out the priorities of those two, and priority 1 takes it all
+        var r = rig.call(rig.router(), get("/x"), routeToC(remoteLocalities(2, 2)), clusters);
+        assertEquals(503, r.status());
+        assertEquals(3, r.info().attemptCount());
+        assertEquals(List.of(2, 1, 0), attemptsPerServer(servers, "/x"));
+        // the state is the request's: the next request starts over at priority 0
+        rig.call(rig.router(), get("/y"), routeToC(remoteLocalities(2, 2)), clusters);
+        assertEquals(List.of(2, 1, 0), attemptsPerServer(servers, "/y"));
+    }
+
+    @Test
+    void previousPrioritiesAtAnUpdateFrequencyOfOneWalksThePrioritiesAndStartsOverWhenAllWereTried() {
+        List<WireMockServer> servers = List.of(rig.wiremock(), rig.wiremock(), rig.wiremock());
+        ClusterManager clusters = onePerPriority(servers);
+        var r = rig.call(rig.router(), get("/x"), routeToC(remoteLocalities(4, 1)), clusters);
+        assertEquals(5, r.info().attemptCount());
+        // 0, 1, 2; then no priority is left, the attempts are forgotten and the cluster's own load applies (0), and
+        // the fifth attempt leaves out priority 0 again (1)
+        assertEquals(List.of(2, 2, 1), attemptsPerServer(servers, "/x"));
+    }
+
+    @Test
+    void withoutARetryPriorityEveryAttemptStaysInTheHealthyFirstPriority() {
+        List<WireMockServer> servers = List.of(rig.wiremock(), rig.wiremock(), rig.wiremock());
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 2, "
+                + "retry_host_predicate: [{name: envoy.retry_host_predicates.previous_hosts}], "
+                + "host_selection_retry_max_attempts: 5}"), onePerPriority(servers));
+        assertEquals(3, r.info().attemptCount());
+        assertEquals(List.of(3, 0, 0), attemptsPerServer(servers, "/x"));
+    }
+
     @Test
     void withoutPreviousHostsARetryMayReturnToTheSameHost() {
         List<WireMockServer> servers = List.of(rig.wiremock(), rig.wiremock(), rig.wiremock());

@@ -115,4 +115,30 @@ class PriorityLoadTest {
         l = PriorityLoad.compute(new int[] {0, 0}, new int[] {0, 0}, new int[] {1, 3}, new int[] {3, 3}, 140, 50);
         assertArrayEquals(new int[] {50, 50}, l.loads());
     }
+
+    /**
+     * previous_priorities leaves attempted priorities out: the others share all requests by their availability (the
+     * sum capped at 100), the leftover of rounding to the first one left; nothing left available gives none.
+     */
+    @ParameterizedTest(name = "P0 {0}%, P1 {1}%, P2 {2}% healthy, P0 left out: {3} / {4}")
+    @CsvSource({"100, 100, 100, 100, 0", "100, 25, 25, 50, 50", "100, 30, 40, 43, 57", "0, 50, 100, 70, 30",
+            "100, 0, 10, 0, 100"})
+    void leavingOutAPriorityHandsItsShareToTheOthersByTheirAvailability(int p0, int p1, int p2, int toP1, int toP2) {
+        PriorityLoad l = load(0, p0, p1, p2);
+        PriorityLoad without = l.excluding(new boolean[] {true});
+        assertArrayEquals(new int[] {0, toP1, toP2}, without.loads());
+        assertArrayEquals(l.panic(), without.panic());
+        org.junit.jupiter.api.Assertions.assertNull(l.excluding(new boolean[] {true, true, true}));
+    }
+
+    @org.junit.jupiter.api.Test
+    void leavingOutAPriorityKeepsTheOthersDegradedHostsAfterTheirHealthyOnes() {
+        // P0 healthy, P1 half healthy (70%), P2 all degraded (100%): without P0, P1's healthy hosts take 70, P2's
+        // degraded ones the remaining 30
+        PriorityLoad l = PriorityLoad.compute(new int[] {100, 50, 0}, new int[] {0, 0, 100},
+                new int[] {100, 100, 100}, new int[] {100, 100, 100}, 140, 50);
+        PriorityLoad without = l.excluding(new boolean[] {true, false, false});
+        assertArrayEquals(new int[] {0, 70, 0}, without.loads());
+        assertArrayEquals(new int[] {0, 0, 30}, without.degradedLoads());
+    }
 }

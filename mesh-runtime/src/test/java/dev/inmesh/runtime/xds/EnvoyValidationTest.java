@@ -343,6 +343,38 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aRetryPriorityOtherThanPreviousPrioritiesOrWithoutAnUpdateFrequencyIsRejectedWithItsPath()
+            throws IOException {
+        String at = "RouteConfiguration \"9080\": virtual_hosts[0].routes[0].route.retry_policy.retry_priority.";
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a, retry_policy: {retry_on: 5xx, retry_priority: {name: envoy.retry_priorities.other}}}
+                """)), at + "name: envoy.retry_priorities.other (expected: envoy.retry_priorities.previous_priorities)");
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a, retry_policy: {retry_on: 5xx,
+                  retry_priority: {name: envoy.retry_priorities.previous_priorities}}}
+                """)), at + "typed_config: none (expected: a envoy.extensions.retry.priority.previous_priorities.v3"
+                + ".PreviousPrioritiesConfig with its update_frequency)");
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a, retry_policy: {retry_on: 5xx,
+                  retry_priority: {name: envoy.retry_priorities.previous_priorities, typed_config: {"@type":
+                    type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig}}}}
+                """)), at + "typed_config.update_frequency: 0 (expected: > 0)");
+    }
+
+    @Test
+    void istiosRetryToRemoteLocalitiesIsTakenWithItsUpdateFrequency() throws Exception {
+        var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
+                route: {cluster: a, retry_policy: {retry_on: 5xx, num_retries: 2,
+                  retry_priority: {name: envoy.retry_priorities.previous_priorities, typed_config: {"@type":
+                    type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig,
+                    update_frequency: 2}}}}
+                """))).routes();
+        var action = (dev.inmesh.api.config.route.RouteAction) routes.get("9080").virtualHosts().get(0).routes().get(0)
+                .action();
+        assertEquals(2, action.retryPolicy().previousPrioritiesUpdateFrequency());
+    }
+
+    @Test
     void twoMembersOfAOneofAreRejectedWithThePathOfTheSecond() throws IOException {
         String m = rejected(file("routes.json", """
                 {"name": "9080", "virtual_hosts": [{"name": "reviews", "domains": ["reviews"],

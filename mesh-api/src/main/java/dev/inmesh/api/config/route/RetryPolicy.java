@@ -22,11 +22,16 @@ import java.util.Set;
  * @param backOffMax the back-off cap (default 10 times the base)
  * @param retryHostPredicates host predicates, such as {@code envoy.retry_host_predicates.previous_hosts}
  * @param hostSelectionRetryMaxAttempts how many picks a host predicate may reject (default 1)
+ * @param previousPrioritiesUpdateFrequency the {@code update_frequency} of the retry priority
+ *     {@code envoy.retry_priorities.previous_priorities} (what Istio's {@code retryRemoteLocalities} sets, at 2): every
+ *     this many attempts, the priorities the attempts so far went to are left out of the priority load, so that a
+ *     retry goes to another priority (locality); 0 for no retry priority
  */
 public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTimeout, Duration perTryIdleTimeout,
                           Set<Integer> retriableStatusCodes, List<HeaderMatcher> retriableHeaders,
                           List<HeaderMatcher> retriableRequestHeaders, Duration backOffBase, Duration backOffMax,
-                          List<String> retryHostPredicates, long hostSelectionRetryMaxAttempts) {
+                          List<String> retryHostPredicates, long hostSelectionRetryMaxAttempts,
+                          int previousPrioritiesUpdateFrequency) {
 
     public static final Duration DEFAULT_BACK_OFF_BASE = Duration.ofMillis(25);
 
@@ -37,6 +42,8 @@ public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTi
             "resource-exhausted", "unavailable");
 
     public static final String PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts";
+
+    public static final String PREVIOUS_PRIORITIES = "envoy.retry_priorities.previous_priorities";
 
     public RetryPolicy {
         retryOn = retryOn == null ? Set.of() : Set.copyOf(retryOn);
@@ -60,6 +67,17 @@ public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTi
         Checks.check(hostSelectionRetryMaxAttempts >= 1 || retryHostPredicates.isEmpty(),
                 "host_selection_retry_max_attempts", hostSelectionRetryMaxAttempts, ">= 1");
         hostSelectionRetryMaxAttempts = Math.max(1, hostSelectionRetryMaxAttempts);
+        Checks.check(previousPrioritiesUpdateFrequency >= 0, "retry_priority.update_frequency",
+                previousPrioritiesUpdateFrequency, ">= 0, 0 for none");
+    }
+
+    /** A policy without a retry priority. */
+    public RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTimeout, Duration perTryIdleTimeout,
+                       Set<Integer> retriableStatusCodes, List<HeaderMatcher> retriableHeaders,
+                       List<HeaderMatcher> retriableRequestHeaders, Duration backOffBase, Duration backOffMax,
+                       List<String> retryHostPredicates, long hostSelectionRetryMaxAttempts) {
+        this(retryOn, numRetries, perTryTimeout, perTryIdleTimeout, retriableStatusCodes, retriableHeaders,
+                retriableRequestHeaders, backOffBase, backOffMax, retryHostPredicates, hostSelectionRetryMaxAttempts, 0);
     }
 
     /** A policy that retries on the given conditions, with Envoy's defaults otherwise. */
