@@ -493,12 +493,18 @@ public final class UpstreamCluster {
             outlierIntervalMillis = interval;
         }
         boolean dns = c.type().resolvesNames();
-        if (dnsTimer >= 0 && (!dns || !old.dnsRefreshRate().equals(c.dnsRefreshRate()))) {
+        if (dnsTimer >= 0 && (!dns || !old.dnsRefreshRate().equals(c.dnsRefreshRate())
+                || old.respectDnsTtl() != c.respectDnsTtl())) {
             vertx.cancelTimer(dnsTimer);
             dnsTimer = -1;
         }
         if (dns && dnsTimer < 0) {
-            dnsTimer = vertx.setPeriodic(Math.max(1, c.dnsRefreshRate().toMillis()), id -> resolve());
+            if (c.respectDnsTtl()) {
+                // each resolution sets the next by its records' TTL; until one does, the refresh rate
+                scheduleResolve(c.dnsRefreshRate().toMillis());
+            } else {
+                dnsTimer = vertx.setPeriodic(Math.max(1, c.dnsRefreshRate().toMillis()), id -> resolve());
+            }
         }
         boolean origDst = c.type() == DiscoveryType.ORIGINAL_DST;
         if (cleanupTimer >= 0 && (!origDst || !old.cleanupInterval().equals(c.cleanupInterval()))) {
@@ -519,6 +525,43 @@ public final class UpstreamCluster {
      * had one), and a lookup that succeeds replaces them, with no address at all if it found none. A LOGICAL_DNS
      * cluster's one name gives one host, the first address found.
      */
+    /** The next resolution of a {@code respect_dns_ttl} cluster, in place of any planned before. */
+    private synchronized void scheduleResolve(long delayMillis) {
+        var vertx = env.vertx();
+        if (vertx == null || closed) {
+            return;
+        }
+        if (dnsTimer >= 0) {
+            vertx.cancelTimer(dnsTimer);
+        }
+        long[] timer = new long[1];
+        timer[0] = vertx.setTimer(Math.max(1, delayMillis), id -> {
+            synchronized (this) {
+                if (dnsTimer != timer[0]) {
+                    return;
+                }
+                dnsTimer = -1;
+            }
+            resolve();
+        });
+        dnsTimer = timer[0];
+    }
+
+    /**
+     * When a {@code respect_dns_ttl} cluster resolves again: once the smallest TTL of the records just found is up;
+     * at {@code dns_refresh_rate} when no record had one (none found, a TTL of 0, or every lookup failed). Envoy keeps
+     * a timer per name; one for the cluster, at the soonest name's time, asks the other names early rather than late.
+     */
+    static long nextResolveMillis(Cluster c, List<io.vertx.core.Future<DnsResolver.Answer>> lookups) {
+        long ttl = 0;
+        for (io.vertx.core.Future<DnsResolver.Answer> f : lookups) {
+            if (f.succeeded() && f.result() != null && f.result().ttlSeconds() > 0) {
+                ttl = ttl == 0 ? f.result().ttlSeconds() : Math.min(ttl, f.result().ttlSeconds());
+            }
+        }
+        return ttl == 0 ? c.dnsRefreshRate().toMillis() : Math.multiplyExact(ttl, 1000L);
+    }
+
     void resolve() {
         Cluster c;
         synchronized (this) {
@@ -529,10 +572,12 @@ public final class UpstreamCluster {
         }
         boolean logical = c.type() == DiscoveryType.LOGICAL_DNS;
         ClusterLoadAssignment source = c.loadAssignment();
-        List<io.vertx.core.Future<List<String>>> lookups = new ArrayList<>();
+        List<io.vertx.core.Future<DnsResolver.Answer>> lookups = new ArrayList<>();
         for (LocalityLbEndpoints l : source.endpoints()) {
             for (LbEndpoint e : l.lbEndpoints()) {
-                lookups.add(env.resolver().resolve(e.address().address(), c.dnsLookupFamily()));
+                lookups.add(c.respectDnsTtl() ? env.resolver().resolveWithTtl(e.address().address(),
+                        c.dnsLookupFamily()) : env.resolver().resolve(e.address().address(), c.dnsLookupFamily())
+                                .map(found -> new DnsResolver.Answer(found, 0)));
             }
         }
         io.vertx.core.Future.join(lookups).onComplete(ar -> {
@@ -550,9 +595,9 @@ public final class UpstreamCluster {
                     List<LbEndpoint> eps = new ArrayList<>();
                     for (LbEndpoint e : l.lbEndpoints()) {
                         int target = i++;
-                        io.vertx.core.Future<List<String>> f = lookups.get(target);
+                        io.vertx.core.Future<DnsResolver.Answer> f = lookups.get(target);
                         if (f.succeeded()) {
-                            List<String> found = f.result() == null ? List.of() : f.result();
+                            List<String> found = f.result() == null ? List.of() : f.result().addresses();
                             dnsTargets.set(target, List.copyOf(logical && found.size() > 1 ? found.subList(0, 1)
                                     : found));
                         } else {
@@ -573,6 +618,9 @@ public final class UpstreamCluster {
                         source.overprovisioningFactor());
                 assignment = resolvedDns;
                 setHosts(resolvedDns);
+                if (config.respectDnsTtl()) {
+                    scheduleResolve(nextResolveMillis(config, lookups));
+                }
             }
         });
     }

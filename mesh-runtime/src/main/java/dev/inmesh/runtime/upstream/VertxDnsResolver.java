@@ -2,27 +2,45 @@ package dev.inmesh.runtime.upstream;
 
 import dev.inmesh.api.config.cluster.DnsLookupFamily;
 import dev.inmesh.runtime.net.IpLiterals;
+import io.netty.buffer.ByteBuf;
+import io.netty.handler.codec.dns.DefaultDnsQuestion;
+import io.netty.handler.codec.dns.DnsRawRecord;
+import io.netty.handler.codec.dns.DnsRecord;
+import io.netty.handler.codec.dns.DnsRecordType;
+import io.netty.handler.codec.dns.DnsResponseCode;
+import io.netty.resolver.dns.DnsErrorCauseException;
+import io.netty.resolver.dns.DnsNameResolver;
+import io.netty.resolver.dns.DnsNameResolverBuilder;
+import io.netty.resolver.dns.DnsServerAddressStreamProviders;
+import io.netty.resolver.dns.NoopDnsCache;
+import io.netty.resolver.dns.NoopDnsCnameCache;
+import io.netty.resolver.dns.SingletonDnsServerAddressStreamProvider;
+import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
-import io.vertx.core.dns.DnsClient;
 import io.vertx.core.dns.DnsClientOptions;
-import io.vertx.core.dns.DnsException;
-import io.vertx.core.dns.DnsResponseCode;
+import io.vertx.core.internal.VertxInternal;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
 
 /**
- * STRICT_DNS resolution through Vert.x's DNS client, by the cluster's {@code dns_lookup_family} as Envoy resolves:
- * the A records, the AAAA records, one family with the other as fallback when it has none, or both. An IP literal
- * resolves to itself, and {@code localhost} to 127.0.0.1 and ::1 (the DNS client does not read /etc/hosts). A name
- * that does not exist resolves to no address; other errors fail the lookup.
+ * STRICT_DNS resolution on Vert.x's event loops with Netty's DNS resolver, by the cluster's {@code dns_lookup_family}
+ * as Envoy resolves: the A records, the AAAA records, one family with the other as fallback when it has none, or both;
+ * with the records' TTLs, for {@code respect_dns_ttl}. An IP literal resolves to itself, and {@code localhost} to
+ * 127.0.0.1 and ::1. A name that does not exist, or has no record of the family, resolves to no address; other errors
+ * (a server failure, no answer in time) fail the lookup. Nothing is cached: each lookup asks the name servers, as a
+ * cluster re-resolves only when its records' time is up. The system's name servers are asked with its search domains
+ * and {@code ndots} (/etc/resolv.conf), as Envoy's resolver asks them.
  */
 final class VertxDnsResolver implements DnsResolver {
     private final Vertx vertx;
-    /** The DNS client's options, or null for the system's name servers. */
+    /** Where to ask and for how long, or null for the system's name servers (/etc/resolv.conf). */
     private final DnsClientOptions options;
-    private DnsClient client;
+    private DnsNameResolver resolver;
 
     VertxDnsResolver(Vertx vertx) {
         this(vertx, null);
@@ -35,64 +53,125 @@ final class VertxDnsResolver implements DnsResolver {
 
     @Override
     public Future<List<String>> resolve(String name, DnsLookupFamily family) {
+        return resolveWithTtl(name, family).map(Answer::addresses);
+    }
+
+    @Override
+    public Future<Answer> resolveWithTtl(String name, DnsLookupFamily family) {
         if (IpLiterals.isLiteral(name)) {
-            return Future.succeededFuture(List.of(name));
+            return Future.succeededFuture(new Answer(List.of(name), 0));
         }
         if (name.equals("localhost")) {
-            return byFamily(family, () -> Future.succeededFuture(List.of("127.0.0.1")),
-                    () -> Future.succeededFuture(List.of("::1")));
+            return byFamily(family, () -> Future.succeededFuture(new Answer(List.of("127.0.0.1"), 0)),
+                    () -> Future.succeededFuture(new Answer(List.of("::1"), 0)));
         }
-        DnsClient c = client();
-        return byFamily(family, () -> noSuchNameIsEmpty(c.resolveA(name)),
-                () -> noSuchNameIsEmpty(c.resolveAAAA(name)));
+        DnsNameResolver r = resolver();
+        return byFamily(family, () -> query(r, name, DnsRecordType.A), () -> query(r, name, DnsRecordType.AAAA));
+    }
+
+    /** The addresses of one record type, and their smallest TTL. */
+    private static Future<Answer> query(DnsNameResolver r, String name, DnsRecordType type) {
+        Promise<Answer> answer = Promise.promise();
+        r.resolveAll(new DefaultDnsQuestion(name, type)).addListener(f -> {
+            if (!f.isSuccess()) {
+                if (noSuchName(f.cause())) {
+                    answer.complete(new Answer(List.of(), 0));
+                } else {
+                    answer.fail(f.cause());
+                }
+                return;
+            }
+            @SuppressWarnings("unchecked")
+            List<DnsRecord> records = (List<DnsRecord>) f.getNow();
+            List<String> addresses = new ArrayList<>();
+            long ttl = 0;
+            try {
+                for (DnsRecord record : records) {
+                    if (record.type().equals(type) && record instanceof DnsRawRecord raw) {
+                        ByteBuf content = raw.content();
+                        byte[] address = new byte[content.readableBytes()];
+                        content.getBytes(content.readerIndex(), address);
+                        if (address.length == 4 || address.length == 16) {
+                            addresses.add(IpLiterals.format(address));
+                            ttl = ttl == 0 ? record.timeToLive() : Math.min(ttl, record.timeToLive());
+                        }
+                    }
+                }
+            } finally {
+                records.forEach(ReferenceCountUtil::release);
+            }
+            answer.complete(new Answer(addresses, ttl));
+        });
+        return answer.future();
     }
 
     /**
-     * A name that does not exist (NXDOMAIN) has no addresses: Envoy's resolver answers it as a success with none, so
-     * that the name's hosts leave the cluster, where other failures keep them.
+     * Whether a failed lookup is an answer with nothing in it: the name does not exist (NXDOMAIN), or has no record of
+     * the type (Netty fails such a lookup with an {@link UnknownHostException} of no cause). As Envoy's resolver,
+     * these are answers, so that the name's hosts leave the cluster, where other failures keep them.
      */
-    private static Future<List<String>> noSuchNameIsEmpty(Future<List<String>> lookup) {
-        return lookup.recover(t -> t instanceof DnsException e && e.code() == DnsResponseCode.NXDOMAIN
-                ? Future.succeededFuture(List.of()) : Future.failedFuture(t));
+    private static boolean noSuchName(Throwable t) {
+        if (!(t instanceof UnknownHostException)) {
+            return false;
+        }
+        Throwable cause = t.getCause();
+        return cause == null || cause instanceof DnsErrorCauseException e && e.getCode() == DnsResponseCode.NXDOMAIN;
     }
 
     /** The lookups a family makes, in its order: a fallback family is asked when the first gives no address. */
-    static Future<List<String>> byFamily(DnsLookupFamily family, Supplier<Future<List<String>>> v4,
-                                         Supplier<Future<List<String>>> v6) {
+    static Future<Answer> byFamily(DnsLookupFamily family, Supplier<Future<Answer>> v4, Supplier<Future<Answer>> v6) {
         return switch (family) {
             case V4_ONLY -> v4.get();
             case V6_ONLY -> v6.get();
             case AUTO -> orElse(v6.get(), v4);
             case V4_PREFERRED -> orElse(v4.get(), v6);
             case ALL -> {
-                Future<List<String>> a = v4.get();
-                Future<List<String>> aaaa = v6.get();
+                Future<Answer> a = v4.get();
+                Future<Answer> aaaa = v6.get();
                 yield Future.join(a, aaaa).transform(ar -> {
                     if (a.failed() && aaaa.failed()) {
                         return Future.failedFuture(a.cause());
                     }
                     List<String> both = new ArrayList<>();
-                    for (Future<List<String>> f : List.of(a, aaaa)) {
+                    long ttl = 0;
+                    for (Future<Answer> f : List.of(a, aaaa)) {
                         if (f.succeeded() && f.result() != null) {
-                            both.addAll(f.result());
+                            both.addAll(f.result().addresses());
+                            long t = f.result().ttlSeconds();
+                            ttl = ttl == 0 ? t : t == 0 ? ttl : Math.min(ttl, t);
                         }
                     }
-                    return Future.succeededFuture(both);
+                    return Future.succeededFuture(new Answer(both, ttl));
                 });
             }
         };
     }
 
-    /** The first lookup's addresses, or the fallback's when it failed or found none. */
-    private static Future<List<String>> orElse(Future<List<String>> first, Supplier<Future<List<String>>> fallback) {
-        return first.transform(ar -> ar.succeeded() && ar.result() != null && !ar.result().isEmpty()
+    /** The first lookup's answer, or the fallback's when it failed or found no address. */
+    private static Future<Answer> orElse(Future<Answer> first, Supplier<Future<Answer>> fallback) {
+        return first.transform(ar -> ar.succeeded() && ar.result() != null && !ar.result().addresses().isEmpty()
                 ? Future.succeededFuture(ar.result()) : fallback.get());
     }
 
-    private synchronized DnsClient client() {
-        if (client == null) {
-            client = options == null ? vertx.createDnsClient() : vertx.createDnsClient(options);
+    private synchronized DnsNameResolver resolver() {
+        if (resolver == null) {
+            VertxInternal internal = (VertxInternal) vertx;
+            DnsNameResolverBuilder b = new DnsNameResolverBuilder(internal.nettyEventLoopGroup().next())
+                    .datagramChannelFactory(() -> internal.transport().datagramChannel())
+                    .resolveCache(NoopDnsCache.INSTANCE)
+                    .cnameCache(NoopDnsCnameCache.INSTANCE)
+                    .nameServerProvider(DnsServerAddressStreamProviders.platformDefault());
+            if (options != null) {
+                if (options.getHost() != null) {
+                    // one name server, asked for the names as they are (no search domains of this machine's)
+                    b.nameServerProvider(new SingletonDnsServerAddressStreamProvider(new InetSocketAddress(
+                            options.getHost(), options.getPort() > 0 ? options.getPort() : 53)))
+                            .searchDomains(List.of());
+                }
+                b.queryTimeoutMillis(options.getQueryTimeout()).recursionDesired(options.isRecursionDesired());
+            }
+            resolver = b.build();
         }
-        return client;
+        return resolver;
     }
 }

@@ -32,8 +32,6 @@ import java.util.Set;
  *   <li>the upstream network filter {@code istio.metadata_exchange} (Istio's peer metadata over mTLS ALPN);</li>
  *   <li>statistics and tuning that Inmesh does not expose: {@code alt_stat_name}, {@code track_cluster_stats} and
  *       {@code per_connection_buffer_limit_bytes};</li>
- *   <li>{@code respect_dns_ttl} (Istio sets it on every DNS cluster): a STRICT_DNS cluster re-resolves at its
- *       {@code dns_refresh_rate} whatever the records' TTLs, which Vert.x's DNS client does not report.</li>
  * </ul>
  * A {@code transport_socket} is {@code raw_buffer} or TLS ({@link UpstreamTlsParser}), and so is the
  * {@code transport_socket} of each of the {@code transport_socket_matches}, which choose each host's socket by its
@@ -57,9 +55,10 @@ public final class ClusterParser
             "upstream_bind_config", "dns_refresh_rate", "cleanup_interval", "typed_extension_protocol_options",
             "metadata", "ring_hash_lb_config", "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config",
             "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
-            "common_http_protocol_options", "upstream_connection_options", "transport_socket_matches");
+            "common_http_protocol_options", "upstream_connection_options", "transport_socket_matches",
+            "respect_dns_ttl");
     private static final Set<String> HARMLESS = Set.of("alt_stat_name",
-            "track_cluster_stats", "respect_dns_ttl", "per_connection_buffer_limit_bytes", "http_protocol_options",
+            "track_cluster_stats", "per_connection_buffer_limit_bytes", "http_protocol_options",
             "close_connections_on_host_health_failure", "ignore_health_on_host_removal");
 
     @Override
@@ -195,7 +194,7 @@ public final class ClusterParser
         return new Cluster(c.getName(), type, edsServiceName, policy, lbConfig, connectTimeout, breakers, outlier,
                 common, bind, inline, dnsRefresh, family, cleanup, http2, downstream && !http2,
                 Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls, keepalive,
-                matches);
+                matches, c.getRespectDnsTtl());
     }
 
     /** Refuses TLS at {@code path} that offers h2 on an HTTP/1.1 cluster. */

@@ -364,6 +364,66 @@ class UpstreamClusterTest {
         assertEquals(Set.of("10.2.2.2:80"), addresses(c));
     }
 
+    /** A STRICT_DNS cluster of {@code svc.example:80} refreshed every minute, respecting its records' TTLs or not. */
+    private static Cluster minutelyDns(boolean respectDnsTtl) {
+        ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
+                new LbEndpoint(new SocketAddress("svc.example", 80), "", null, 1, null)), 1, 0));
+        return new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.ROUND_ROBIN, null, null, null, null, null,
+                null, inline, Duration.ofMinutes(1), null, null, false, false, null, null, null, null, null,
+                respectDnsTtl);
+    }
+
+    @Test
+    void aClusterThatRespectsDnsTtlResolvesAgainWhenItsRecordsExpireRatherThanAtItsRefreshRate() throws Exception {
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            // each lookup finds the next address, with a TTL of 1 s
+            java.util.concurrent.atomic.AtomicInteger lookups = new java.util.concurrent.atomic.AtomicInteger();
+            DnsResolver oneSecond = new DnsResolver() {
+                @Override
+                public Future<List<String>> resolve(String name, DnsLookupFamily family) {
+                    return resolveWithTtl(name, family).map(DnsResolver.Answer::addresses);
+                }
+
+                @Override
+                public Future<DnsResolver.Answer> resolveWithTtl(String name, DnsLookupFamily family) {
+                    return Future.succeededFuture(new DnsResolver.Answer(
+                            List.of("10.1.1." + lookups.incrementAndGet()), 1));
+                }
+            };
+            UpstreamEnvironment env = new UpstreamEnvironment(vertx, null, new Random(1), oneSecond);
+            ClusterManager respecting = ClusterManager.create(env, Map.of("dns", minutelyDns(true)), Map.of());
+            long end = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (lookups.get() < 3 && System.nanoTime() < end) {
+                Thread.sleep(20);
+            }
+            assertTrue(lookups.get() >= 3, "looked up again as each TTL ran out: " + lookups.get());
+            assertEquals(Set.of("10.1.1." + lookups.get() + ":80"), addresses(respecting.cluster("dns")));
+            respecting.close();
+
+            // the same answers without respect_dns_ttl: once, then not before the minute is up
+            lookups.set(0);
+            ClusterManager minutely = ClusterManager.create(env, Map.of("dns", minutelyDns(false)), Map.of());
+            Thread.sleep(2_500);
+            assertEquals(1, lookups.get());
+            assertEquals(Set.of("10.1.1.1:80"), addresses(minutely.cluster("dns")));
+            minutely.close();
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void aRespectedTtlIsTheSmallestOfTheNamesAnswersAndNoTtlLeavesTheRefreshRate() {
+        Cluster c = minutelyDns(true);
+        var answer = (java.util.function.LongFunction<Future<DnsResolver.Answer>>) ttl -> Future.succeededFuture(
+                new DnsResolver.Answer(List.of("10.1.1.1"), ttl));
+        assertEquals(30_000, UpstreamCluster.nextResolveMillis(c, List.of(answer.apply(300), answer.apply(30),
+                answer.apply(0), Future.failedFuture("SERVFAIL"))));
+        assertEquals(60_000, UpstreamCluster.nextResolveMillis(c, List.of(answer.apply(0))));
+        assertEquals(60_000, UpstreamCluster.nextResolveMillis(c, List.of(Future.failedFuture("SERVFAIL"))));
+    }
+
     @Test
     void aDnsHostIsNamedByItsEndpointsHostnameElseByTheNameResolved() {
         Map<String, List<String>> dns = Map.of("a.example", List.of("10.1.1.1"), "b.example", List.of("10.2.2.1"));

@@ -22,18 +22,19 @@ import org.junit.jupiter.api.Test;
 class VertxDnsResolverTest {
     private final List<String> asked = new ArrayList<>();
 
-    private Supplier<Future<List<String>>> lookup(String family, List<String> answer) {
+    private Supplier<Future<DnsResolver.Answer>> lookup(String family, List<String> answer) {
         return () -> {
             asked.add(family);
-            return answer == null ? Future.failedFuture("NXDOMAIN") : Future.succeededFuture(answer);
+            return answer == null ? Future.failedFuture("NXDOMAIN")
+                    : Future.succeededFuture(new DnsResolver.Answer(answer, 0));
         };
     }
 
     private List<String> resolve(DnsLookupFamily family, List<String> a, List<String> aaaa) {
         asked.clear();
-        Future<List<String>> f = VertxDnsResolver.byFamily(family, lookup("A", a), lookup("AAAA", aaaa));
+        Future<DnsResolver.Answer> f = VertxDnsResolver.byFamily(family, lookup("A", a), lookup("AAAA", aaaa));
         assertTrue(f.isComplete());
-        return f.succeeded() ? f.result() : null;
+        return f.succeeded() ? f.result().addresses() : null;
     }
 
     @Test
@@ -60,8 +61,9 @@ class VertxDnsResolverTest {
     }
 
     /**
-     * A loopback DNS server that answers every query for {@code gone.example} "no such name" (NXDOMAIN) and every
-     * other one "server failure" (SERVFAIL), with no records.
+     * A loopback DNS server that answers every query for {@code gone.example} "no such name" (NXDOMAIN); for
+     * {@code ttl.example} two A records, 10.1.2.3 with a TTL of 42 s and 10.1.2.4 with 30 s, and no AAAA record (an
+     * empty answer); and every other one "server failure" (SERVFAIL), with no records.
      */
     private static Thread answering(DatagramSocket socket) {
         Thread t = new Thread(() -> {
@@ -73,10 +75,33 @@ class VertxDnsResolverTest {
                 } catch (java.io.IOException e) {
                     return;
                 }
-                byte[] answer = java.util.Arrays.copyOf(query.getData(), query.getLength());
-                boolean gone = new String(answer, java.nio.charset.StandardCharsets.ISO_8859_1).contains("gone");
+                // the header and the question, without the query's additional records (the resolver's EDNS)
+                int end = 12;
+                while (query.getData()[end] != 0) {
+                    end += 1 + query.getData()[end];
+                }
+                end += 5;
+                int type = query.getData()[end - 3] & 0xff;
+                java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+                out.write(query.getData(), 0, end);
+                String text = new String(query.getData(), 0, end, java.nio.charset.StandardCharsets.ISO_8859_1);
+                boolean gone = text.contains("gone");
+                boolean ttl = text.contains("ttl");
+                int records = 0;
+                if (ttl && type == 1) {
+                    for (int[] a : new int[][] {{3, 42}, {4, 30}}) {
+                        // a pointer to the question's name, type A, class IN, the TTL, 4 bytes of address
+                        out.writeBytes(new byte[] {(byte) 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, (byte) a[1], 0, 4, 10, 1, 2,
+                            (byte) a[0]});
+                        records++;
+                    }
+                }
+                byte[] answer = out.toByteArray();
                 answer[2] = (byte) (answer[2] | 0x80); // a response
-                answer[3] = (byte) (0x80 | (gone ? 3 : 2)); // recursion available; NXDOMAIN or SERVFAIL
+                answer[3] = (byte) (0x80 | (gone ? 3 : ttl ? 0 : 2)); // recursion available; the code
+                answer[7] = (byte) records; // the answer count
+                answer[10] = 0; // no additional records
+                answer[11] = 0;
                 try {
                     socket.send(new DatagramPacket(answer, answer.length, query.getSocketAddress()));
                 } catch (java.io.IOException e) {
@@ -89,22 +114,49 @@ class VertxDnsResolverTest {
         return t;
     }
 
-    @Test
-    void aNameThatDoesNotExistResolvesToNoAddressWhileAFailedLookupFails() throws Exception {
+    /** What a test does with a resolver that asks the server of {@link #answering} alone. */
+    private interface WithServer {
+        void run(VertxDnsResolver resolver) throws Exception;
+    }
+
+    private static void withServer(WithServer test) throws Exception {
         Vertx vertx = Vertx.vertx();
         try (DatagramSocket socket = new DatagramSocket(0, InetAddress.getLoopbackAddress())) {
             answering(socket);
-            VertxDnsResolver resolver = new VertxDnsResolver(vertx, new DnsClientOptions().setHost("127.0.0.1")
-                    .setPort(socket.getLocalPort()).setQueryTimeout(2000));
-            // as Envoy's resolver: no such name is an answer (no hosts), not a failure that keeps the old hosts
-            for (DnsLookupFamily family : DnsLookupFamily.values()) {
-                assertEquals(List.of(), resolver.resolve("gone.example", family).toCompletionStage()
-                        .toCompletableFuture().get(10, TimeUnit.SECONDS), family.name());
-            }
-            assertThrows(ExecutionException.class, () -> resolver.resolve("down.example", DnsLookupFamily.V4_ONLY)
-                    .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS));
+            test.run(new VertxDnsResolver(vertx, new DnsClientOptions().setHost("127.0.0.1")
+                    .setPort(socket.getLocalPort()).setQueryTimeout(2000)));
         } finally {
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
+    }
+
+    private static <T> T await(Future<T> f) throws Exception {
+        return f.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aNameThatDoesNotExistResolvesToNoAddressWhileAFailedLookupFails() throws Exception {
+        withServer(resolver -> {
+            // as Envoy's resolver: no such name is an answer (no hosts), not a failure that keeps the old hosts
+            for (DnsLookupFamily family : DnsLookupFamily.values()) {
+                assertEquals(List.of(), await(resolver.resolve("gone.example", family)), family.name());
+            }
+            assertThrows(ExecutionException.class, () -> await(resolver.resolve("down.example",
+                    DnsLookupFamily.V4_ONLY)));
+        });
+    }
+
+    @Test
+    void anAnswerCarriesItsRecordsSmallestTtlAndANameWithoutRecordsOfTheFamilyHasNoAddress() throws Exception {
+        withServer(resolver -> {
+            DnsResolver.Answer v4 = await(resolver.resolveWithTtl("ttl.example", DnsLookupFamily.V4_ONLY));
+            assertEquals(List.of("10.1.2.3", "10.1.2.4"), v4.addresses());
+            assertEquals(30, v4.ttlSeconds());
+            // AUTO asks for AAAA first: none there (an empty answer, not a failure), so the A records
+            assertEquals(v4, await(resolver.resolveWithTtl("ttl.example", DnsLookupFamily.AUTO)));
+            assertEquals(new DnsResolver.Answer(List.of(), 0),
+                    await(resolver.resolveWithTtl("ttl.example", DnsLookupFamily.V6_ONLY)));
+            assertEquals(List.of("10.1.2.3", "10.1.2.4"), await(resolver.resolve("ttl.example", DnsLookupFamily.ALL)));
+        });
     }
 }

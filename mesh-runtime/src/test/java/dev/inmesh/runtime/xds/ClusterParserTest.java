@@ -185,6 +185,11 @@ class ClusterParserTest {
                  [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "svc.example",
                  "port_value": 80}}}}]}]}}""";
         assertEquals(DnsLookupFamily.AUTO, PARSER.parse(proto(dns.formatted(""))).dnsLookupFamily());
+        // Istio's DNS clusters: a minute's refresh rate, the records' TTLs respected
+        Cluster istio = PARSER.parse(proto(dns.formatted("\"dns_refresh_rate\": \"60s\", \"respect_dns_ttl\": true,")));
+        assertTrue(istio.respectDnsTtl());
+        assertEquals(Duration.ofSeconds(60), istio.dnsRefreshRate());
+        assertFalse(PARSER.parse(proto(dns.formatted(""))).respectDnsTtl());
         for (DnsLookupFamily f : DnsLookupFamily.values()) {
             String field = "\"dns_lookup_family\": \"" + f + "\",";
             assertEquals(f, PARSER.parse(proto(dns.formatted(field))).dnsLookupFamily());

@@ -38,6 +38,9 @@ import java.util.List;
  *     or null for none (the sockets keep the system's setting, off on Linux)
  * @param transportSocketMatches the transport sockets of the hosts whose metadata they match
  *     ({@code transport_socket_matches}), in order: each host takes the first that applies to it, else {@code tls}
+ * @param respectDnsTtl whether a DNS cluster re-resolves when its records' TTL is up rather than at
+ *     {@code dnsRefreshRate} ({@code respect_dns_ttl}, which Istio sets on its DNS clusters); an answer without a TTL
+ *     keeps the refresh rate
  */
 public record Cluster(
         String name,
@@ -60,7 +63,8 @@ public record Cluster(
         CommonHttpProtocolOptions commonHttpProtocolOptions,
         UpstreamTlsContext tls,
         TcpKeepalive tcpKeepalive,
-        List<TransportSocketMatch> transportSocketMatches) {
+        List<TransportSocketMatch> transportSocketMatches,
+        boolean respectDnsTtl) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -98,6 +102,20 @@ public record Cluster(
                             + loadAssignment.endpoints().size() + " localities",
                     "a single locality with a single endpoint for a LOGICAL_DNS cluster");
         }
+    }
+
+    /** A cluster whose DNS names, if it has any, are re-resolved at its refresh rate whatever their TTLs. */
+    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
+                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
+                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
+                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
+                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
+                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls,
+                   TcpKeepalive tcpKeepalive, List<TransportSocketMatch> transportSocketMatches) {
+        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
+                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
+                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
+                transportSocketMatches, false);
     }
 
     /** A cluster whose every host takes the cluster's own transport socket (no {@code transport_socket_matches}). */
