@@ -186,17 +186,9 @@ public final class FileConfigSource implements ConfigSource {
         return out;
     }
 
-    /** What a change of the identity's files shows in: each one's stamp, or that it cannot be read. */
+    /** What a change of the identity's files shows in ({@link WorkloadIdentity#fingerprint}). */
     static List<String> identityFingerprint(WorkloadIdentity identity) {
-        List<String> out = new ArrayList<>();
-        for (Path f : identity.files()) {
-            try {
-                out.add(stamp(f));
-            } catch (IOException e) {
-                out.add(f.getFileName() + ": " + e.getClass().getSimpleName());
-            }
-        }
-        return out;
+        return identity.fingerprint();
     }
 
     private static String stamp(Path f) throws IOException {

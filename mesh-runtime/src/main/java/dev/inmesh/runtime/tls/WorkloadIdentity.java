@@ -61,6 +61,23 @@ public record WorkloadIdentity(Path dir) {
     }
 
     /** The files of the identity that are not there yet (missing or empty), in the order of {@link #files}. */
+    /**
+     * What a change of the identity's files shows in: each one's name, modification time and size, or that it cannot
+     * be read. Reads the files' attributes (blocking).
+     */
+    public List<String> fingerprint() {
+        List<String> out = new java.util.ArrayList<>();
+        for (Path f : files()) {
+            try {
+                out.add(f.getFileName() + "@" + java.nio.file.Files.getLastModifiedTime(f).toInstant() + "/"
+                        + java.nio.file.Files.size(f));
+            } catch (java.io.IOException e) {
+                out.add(f.getFileName() + ": " + e.getClass().getSimpleName());
+            }
+        }
+        return out;
+    }
+
     public List<Path> missing() {
         List<Path> missing = new ArrayList<>();
         for (Path p : files()) {

@@ -273,7 +273,7 @@ public final class AdsClient {
                 return;
             }
             GrpcClientResponse<DiscoveryRequest, DiscoveryResponse> resp = ar.result();
-            resp.handler(r -> onResponse(id, r));
+            resp.handler(r -> onResponse(id, r, false));
             resp.exceptionHandler(e -> streamClosed(id, e));
             resp.endHandler(v -> streamClosed(id, new IllegalStateException("the server ended the stream: "
                     + resp.status() + (resp.statusMessage() == null ? "" : " " + resp.statusMessage()))));
@@ -420,7 +420,11 @@ public final class AdsClient {
 
     // ---- responses ----
 
-    private void onResponse(long id, DiscoveryResponse r) {
+    /**
+     * @param again whether this is the latest response of its type decoded again after the identity's files changed
+     *     ({@link #checkIdentity}): still rejected, it is not NACKed a second time
+     */
+    private void onResponse(long id, DiscoveryResponse r, boolean again) {
         if (id != streamId || closed) {
             return;
         }
@@ -434,6 +438,7 @@ public final class AdsClient {
             return;
         }
         SubscriptionState s = states.get(type);
+        s.rejected = null;
         Instant now = Instant.now();
         s.nonce = r.getNonce();
         s.lastUpdated = now;
@@ -500,9 +505,67 @@ public final class AdsClient {
             s.repeatedNacks = 0;
             send(s, s.ackedVersion, r.getNonce(), null);
         } else {
-            reject(s, r, errors, now);
+            if (!again) {
+                reject(s, r, errors, now);
+            }
+            if (identity != null) {
+                s.rejected = r;
+                s.rejectedOnStream = id;
+                watchIdentity();
+            }
         }
         afterChange(removed);
+    }
+
+    /** How often the identity's files are looked at while a rejected response waits for them. */
+    static final long IDENTITY_LOOK_MILLIS = 1_000;
+
+    /** Whether the identity watch is running; the identity's files as it last saw them (null: not yet). */
+    private boolean watchingIdentity;
+    private List<String> identitySeen;
+
+    private void watchIdentity() {
+        if (!watchingIdentity) {
+            watchingIdentity = true;
+            identitySeen = null;
+            timer(IDENTITY_LOOK_MILLIS, this::checkIdentity);
+        }
+    }
+
+    /**
+     * A response rejected while the client reads Istio's secrets ({@code default}, {@code ROOTCA}) from the workload
+     * identity's files is decoded again when those files change (and at the first look after the rejection, for a
+     * change since): as Envoy's cluster or listener waits for its SDS secret rather than staying without it until
+     * the server's next push. Accepted, it is applied and ACKed with its version and nonce; still rejected, it waits
+     * for the next change. Only the latest response of a type on the current stream waits: a newer one, or a new
+     * stream (whose server sends everything again), ends its wait. Runs on the client's worker context, which may
+     * read the files' attributes.
+     */
+    private void checkIdentity() {
+        boolean waiting = false;
+        for (SubscriptionState s : states.values()) {
+            if (s.rejected != null && s.rejectedOnStream != streamId) {
+                s.rejected = null;
+            }
+            waiting |= s.rejected != null;
+        }
+        if (waiting) {
+            List<String> now = identity.fingerprint();
+            if (!now.equals(identitySeen)) {
+                identitySeen = now;
+                for (SubscriptionState s : states.values()) { // CDS, EDS, LDS, RDS: Envoy's order
+                    if (s.rejected != null) {
+                        onResponse(streamId, s.rejected, true);
+                    }
+                }
+            }
+        }
+        if (states.values().stream().anyMatch(s -> s.rejected != null)) {
+            timer(IDENTITY_LOOK_MILLIS, this::checkIdentity);
+        } else {
+            watchingIdentity = false;
+            identitySeen = null;
+        }
     }
 
     /**

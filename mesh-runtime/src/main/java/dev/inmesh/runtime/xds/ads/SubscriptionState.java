@@ -44,6 +44,12 @@ final class SubscriptionState {
     Instant lastNackAt;
     /** How many times in a row the same version was NACKed with the same error (the server resending it). */
     int repeatedNacks;
+    /**
+     * The latest response, when it was rejected by name while the client reads Istio's secrets from a workload
+     * identity (it is decoded again when the identity's files change), and the stream it came on; else null.
+     */
+    io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse rejected;
+    long rejectedOnStream;
     /** The last rejected update of each resource, by name, until an update of it is accepted or it goes. */
     final Map<String, DynamicState.Failure> failures = new LinkedHashMap<>();
 
