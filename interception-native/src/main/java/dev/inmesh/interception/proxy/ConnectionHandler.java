@@ -236,6 +236,11 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             if (listenerStats != null) {
                 listenerStats.noFilterChainMatch();
             }
+            // as Envoy's listener access log (which Istio configures): the connection's line, flagged NR
+            tcpFlags.add(ResponseFlag.NO_ROUTE_FOUND);
+            String sni = detection.serverName();
+            serverName = sni == null || sni.isEmpty() ? null : sni;
+            logTcp(null, 0, 0);
             release();
             ctx.close();
             return;

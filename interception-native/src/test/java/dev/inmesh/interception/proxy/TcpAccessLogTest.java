@@ -124,6 +124,21 @@ class TcpAccessLogTest {
     }
 
     @Test
+    void aConnectionNoFilterChainMatchesIsFlaggedNrWithoutACluster() throws Exception {
+        int port = LoopbackProxy.freePort();
+        // the listener's only chain takes connections for port 1: as Envoy, a connection none matches is closed,
+        // and logged with NR ("no matching filter chain for a downstream connection")
+        String config = TcpRelayTest.config(port, "", "", LoopbackProxy.freePort()).replace("    - filters:\n",
+                "    - filter_chain_match: {destination_port: 1}\n      filters:\n");
+        try (LoopbackProxy proxy = new LoopbackProxy(config)) {
+            proxy.server.tcpAccessLog(AccessLog.create(AccessLog.Format.TEXT, lines::add)::log);
+            int clientPort = closedWithoutAnswer(port);
+            assertTrue(awaitLine().matches(TIME + "\"- - -\" 0 NR - - \"-\" 0 0 \\d+ - \"-\" \"-\" \"-\" \"-\" \"-\" "
+                    + "- - 127\\.0\\.0\\.1:" + port + " 127\\.0\\.0\\.1:" + clientPort + " - -"), lines.toString());
+        }
+    }
+
+    @Test
     void aConnectThatFailsIsLoggedWithUfAndUrxAndTheHostTried() throws Exception {
         int port = LoopbackProxy.freePort();
         int dead = LoopbackProxy.freePort();
