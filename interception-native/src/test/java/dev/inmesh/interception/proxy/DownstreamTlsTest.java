@@ -18,6 +18,7 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.net.ConnectOptions;
+import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.SelfSignedCertificate;
@@ -59,7 +60,10 @@ class DownstreamTlsTest {
         appRequests.incrementAndGet();
         req.response().end("proto=" + req.getHeader("x-forwarded-proto") + " path=" + req.path());
     }).listen(0, "127.0.0.1").await().actualPort();
-    /** What the test opened, closed last first. */
+    /**
+     * What the test opened, closed last first. The clients' closes here also keep them reachable to the end: Vert.x
+     * closes a client once it is no longer referenced, the connections it opened with it.
+     */
     private final java.util.Deque<AutoCloseable> closing = new java.util.ArrayDeque<>();
 
     @TempDir
@@ -220,9 +224,11 @@ class DownstreamTlsTest {
         LoopbackProxy proxy = start(withChain(TcpRelayTest.config(port, "", "", echo), socket("", "")));
         List<dev.inmesh.runtime.stats.TcpStreamInfo> logged = new java.util.concurrent.CopyOnWriteArrayList<>();
         proxy.server.tcpAccessLog(logged::add);
-        NetSocket so = vertx.createNetClient(new NetClientOptions().setSsl(true).setHostnameVerificationAlgorithm("")
-                .setTrustOptions(serverCert.trustOptions())).connect(new ConnectOptions().setPort(port)
-                .setHost("127.0.0.1").setSsl(true).setSniServerName("relay.example.com")).await(10, TimeUnit.SECONDS);
+        NetClient net = vertx.createNetClient(new NetClientOptions().setSsl(true).setHostnameVerificationAlgorithm("")
+                .setTrustOptions(serverCert.trustOptions()));
+        closing.push(() -> net.close().await(10, TimeUnit.SECONDS));
+        NetSocket so = net.connect(new ConnectOptions().setPort(port).setHost("127.0.0.1").setSsl(true)
+                .setSniServerName("relay.example.com")).await(10, TimeUnit.SECONDS);
         CompletableFuture<String> got = new CompletableFuture<>();
         Buffer all = Buffer.buffer();
         so.handler(b -> {
@@ -268,7 +274,9 @@ class DownstreamTlsTest {
                 + ".tls_inspector}]\n    filter_chains:\n" + plain.replace("raw_buffer}\n", "tls}\n" + socket("", "")));
         start(config);
         assertEquals("proto=https path=/secure", get(https(null, false), port, "/secure").body());
-        assertEquals("proto=http path=/open", get(vertx.createHttpClient(), port, "/open").body());
+        HttpClient cleartext = vertx.createHttpClient();
+        closing.push(() -> cleartext.close().await(10, TimeUnit.SECONDS));
+        assertEquals("proto=http path=/open", get(cleartext, port, "/open").body());
     }
 
     @Test

@@ -60,7 +60,10 @@ class ForwardedClientCertTest {
         String xfcc = req.getHeader("x-forwarded-client-cert");
         req.response().end(xfcc == null ? "none" : xfcc);
     }).listen(0, "127.0.0.1").await().actualPort();
-    /** What the test opened, the Vert.x instance first: closed in the opposite order. */
+    /**
+     * What the test opened, the Vert.x instance first: closed in the opposite order. The clients' closes here also keep
+     * them reachable to the end: Vert.x closes a client once it is no longer referenced, its connections with it.
+     */
     private final java.util.Deque<AutoCloseable> opened = new java.util.ArrayDeque<>(
             List.of(() -> vertx.close().await(10, TimeUnit.SECONDS)));
 
@@ -217,6 +220,7 @@ class ForwardedClientCertTest {
         HttpClientOptions o = tls(new HttpClientOptions(), client);
         NetClient net = vertx.createNetClient(new NetClientOptions().setSsl(true).setHostnameVerificationAlgorithm("")
                 .setTrustOptions(o.getTrustOptions()).setKeyCertOptions(o.getKeyCertOptions()));
+        opened.push(() -> net.close().await(10, TimeUnit.SECONDS));
         NetSocket so = net.connect(port, "127.0.0.1").await(10, TimeUnit.SECONDS);
         var echoed = new java.util.concurrent.CompletableFuture<String>();
         so.handler(b -> echoed.complete(b.toString()));

@@ -510,6 +510,7 @@ class HttpBridgeTest {
         }
         awaitRequests(5);
         assertEquals("HTTP/2", proxy.requests.get(0).protocol());
+        h2.close().await(10, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
     }
 
     @Test
@@ -534,6 +535,7 @@ class HttpBridgeTest {
                 .getHeader("x-upstream-version"));
         assertEquals("HTTP_1_1", h2.request(toReviews("/x"))
                 .compose(r -> r.send()).await(10, TimeUnit.SECONDS).getHeader("x-upstream-version"));
+        h2.close().await(10, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
     }
 
     /** A request for {@code reviews} (its authority), sent to the proxy. */
@@ -640,6 +642,7 @@ class HttpBridgeTest {
         assertEquals("got one\ngot two\nend\n", ended.get(5, TimeUnit.SECONDS));
         awaitRequests(1);
         assertEquals(6, proxy.requests.get(0).bytesReceived());
+        h2.close().await(10, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
     }
 
     @Test
@@ -811,6 +814,7 @@ class HttpBridgeTest {
                 .setURI("/ws").addHeader("host", "reviews").addHeader("x-version", "v2"))
                 .transform(ar -> io.vertx.core.Future.succeededFuture(ar.failed() ? ar.cause().getMessage() : "open"))
                 .await(10, TimeUnit.SECONDS);
+        ws.close().await(10, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
         assertTrue(failed.contains("403"), failed);
         // and an upgrade to anything but websocket, even where websocket is enabled
         proxy.close();
@@ -826,16 +830,21 @@ class HttpBridgeTest {
 
     /** Opens a WebSocket to the reviews service through the proxy (v2), sends {@code message}; the first reply. */
     private String webSocketReply(WebSocketConnectOptions extra, String message) throws Exception {
+        // closed at the end, which holds it until then: Vert.x closes a client no longer referenced, its sockets too
         WebSocketClient ws = backends.createWebSocketClient();
-        var socket = ws.connect(extra.setHost("127.0.0.1").setPort(proxyPort).setURI("/ws")
-                .addHeader("host", "reviews").addHeader("x-version", "v2")).await(10, TimeUnit.SECONDS);
-        var reply = io.vertx.core.Promise.<String>promise();
-        socket.textMessageHandler(reply::tryComplete);
-        socket.writeTextMessage(message);
         try {
-            return reply.future().await(10, TimeUnit.SECONDS);
+            var socket = ws.connect(extra.setHost("127.0.0.1").setPort(proxyPort).setURI("/ws")
+                    .addHeader("host", "reviews").addHeader("x-version", "v2")).await(10, TimeUnit.SECONDS);
+            var reply = io.vertx.core.Promise.<String>promise();
+            socket.textMessageHandler(reply::tryComplete);
+            socket.writeTextMessage(message);
+            try {
+                return reply.future().await(10, TimeUnit.SECONDS);
+            } finally {
+                socket.close();
+            }
         } finally {
-            socket.close();
+            ws.close().await(10, TimeUnit.SECONDS);
         }
     }
 

@@ -58,6 +58,7 @@ class StandaloneProxyIdentityTest {
             assertEquals("legacy-v1", sent.workload());
             assertEquals("shop", sent.namespace());
             assertEquals("east", sent.cluster());
+            client.close().await(5, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
         } finally {
             if (proxy != null) {
                 proxy.close();
@@ -91,6 +92,7 @@ class StandaloneProxyIdentityTest {
                     .compose(resp -> resp.body().map(b -> resp)).await(5, TimeUnit.SECONDS);
             assertNull(plain.getHeader("x-envoy-peer-metadata"));
             assertNull(plain.getHeader("x-envoy-peer-metadata-id"));
+            client.close().await(5, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
         } finally {
             if (proxy != null) {
                 proxy.close();

@@ -198,16 +198,21 @@ class TcpRelayTlsTest {
     }
 
     private String webSocketExchange() throws Exception {
+        // closed at the end, which holds it until then: Vert.x closes a client no longer referenced, its sockets too
         WebSocketClient ws = vertx.createWebSocketClient();
-        var socket = ws.connect(new WebSocketConnectOptions().setHost("127.0.0.1")
-                .setPort(proxy.addresses.get(0).getPort()).setURI("/ws").addHeader("host", "svc:80"))
-                .await(10, TimeUnit.SECONDS);
-        var reply = io.vertx.core.Promise.<String>promise();
-        socket.textMessageHandler(reply::tryComplete);
-        socket.writeTextMessage("hello");
-        String got = reply.future().await(10, TimeUnit.SECONDS);
-        socket.close();
-        return got;
+        try {
+            var socket = ws.connect(new WebSocketConnectOptions().setHost("127.0.0.1")
+                    .setPort(proxy.addresses.get(0).getPort()).setURI("/ws").addHeader("host", "svc:80"))
+                    .await(10, TimeUnit.SECONDS);
+            var reply = io.vertx.core.Promise.<String>promise();
+            socket.textMessageHandler(reply::tryComplete);
+            socket.writeTextMessage("hello");
+            String got = reply.future().await(10, TimeUnit.SECONDS);
+            socket.close();
+            return got;
+        } finally {
+            ws.close().await(10, TimeUnit.SECONDS);
+        }
     }
 
     @Test

@@ -69,12 +69,15 @@ class InboundHandlerTest {
     @TempDir
     Path dir;
     Vertx vertx;
+    /** A plain client (not the mesh's), held for the whole test: Vert.x closes a client no longer referenced. */
+    WebClient plain;
     Mesh mesh;
     int port;
 
     @BeforeEach
     void start() throws Exception {
         vertx = Vertx.vertx();
+        plain = WebClient.create(vertx);
         Path file = dir.resolve("inbound.yaml");
         Files.writeString(file, INBOUND);
         mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
@@ -96,7 +99,7 @@ class InboundHandlerTest {
     }
 
     private HttpResponse<Buffer> call(String... headerPairs) throws Exception {
-        HttpRequest<Buffer> r = WebClient.create(vertx).get(port, "127.0.0.1", "/reviews/0");
+        HttpRequest<Buffer> r = plain.get(port, "127.0.0.1", "/reviews/0");
         MultiMap h = r.headers();
         for (int i = 0; i + 1 < headerPairs.length; i += 2) {
             h.add(headerPairs[i], headerPairs[i + 1]);
@@ -118,11 +121,9 @@ class InboundHandlerTest {
 
     @Test
     void routeHeaderMatchersSeeThePseudoHeadersMethodAuthorityPathAndScheme() throws Exception {
-        var post = WebClient.create(vertx).post(port, "127.0.0.1", "/pseudo?x=1").send()
-                .await(5, TimeUnit.SECONDS);
+        var post = plain.post(port, "127.0.0.1", "/pseudo?x=1").send().await(5, TimeUnit.SECONDS);
         assertEquals("pseudo", post.bodyAsString());
-        var get = WebClient.create(vertx).get(port, "127.0.0.1", "/pseudo?x=1").send()
-                .await(5, TimeUnit.SECONDS);
+        var get = plain.get(port, "127.0.0.1", "/pseudo?x=1").send().await(5, TimeUnit.SECONDS);
         assertEquals(200, get.statusCode());
         assertNotNull(get.bodyAsJsonObject(), "a GET is not the POST route's: the service answers");
     }
@@ -200,8 +201,7 @@ class InboundHandlerTest {
         try {
             HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response().end("ok")));
             int p = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
-            assertEquals(200, WebClient.create(vertx).get(p, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS)
-                    .statusCode());
+            assertEquals(200, plain.get(p, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS).statusCode());
             for (int i = 0; i < 250 && recorded.isEmpty(); i++) {
                 Thread.sleep(20);
             }
@@ -245,14 +245,14 @@ class InboundHandlerTest {
                 req.response().putHeader("access-control-allow-origin", "*").end("served");
             }));
             int p = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
-            var preflight = WebClient.create(vertx).request(io.vertx.core.http.HttpMethod.OPTIONS, p, "127.0.0.1",
-                    "/x").putHeader("origin", "https://shop.example").putHeader("access-control-request-method",
-                    "PUT").send().await(5, TimeUnit.SECONDS);
+            var preflight = plain.request(io.vertx.core.http.HttpMethod.OPTIONS, p, "127.0.0.1", "/x")
+                    .putHeader("origin", "https://shop.example").putHeader("access-control-request-method", "PUT")
+                    .send().await(5, TimeUnit.SECONDS);
             assertEquals(200, preflight.statusCode());
             assertEquals("https://shop.example", preflight.getHeader("access-control-allow-origin"));
             assertEquals("PUT", preflight.getHeader("access-control-allow-methods"));
             assertEquals(0, served.get());
-            var actual = WebClient.create(vertx).get(p, "127.0.0.1", "/x").putHeader("origin", "https://shop.example")
+            var actual = plain.get(p, "127.0.0.1", "/x").putHeader("origin", "https://shop.example")
                     .send().await(5, TimeUnit.SECONDS);
             assertEquals("served", actual.bodyAsString());
             // over the service's own header, as Envoy's filter sets it
@@ -293,13 +293,13 @@ class InboundHandlerTest {
                 req.body().onSuccess(b -> req.response().end("got " + b));
             }));
             int p = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
-            var broken = WebClient.create(vertx).get(p, "127.0.0.1", "/broken").send().await(5, TimeUnit.SECONDS);
+            var broken = plain.get(p, "127.0.0.1", "/broken").send().await(5, TimeUnit.SECONDS);
             assertEquals(503, broken.statusCode());
             assertEquals("fault filter abort", broken.bodyAsString());
             assertEquals(0, served.get());
             long t0 = System.nanoTime();
             // the body the caller sent during the delay reaches the service after it
-            var slow = WebClient.create(vertx).post(p, "127.0.0.1", "/slow").sendBuffer(Buffer.buffer("payload"))
+            var slow = plain.post(p, "127.0.0.1", "/slow").sendBuffer(Buffer.buffer("payload"))
                     .await(5, TimeUnit.SECONDS);
             long took = (System.nanoTime() - t0) / 1_000_000;
             assertEquals("got payload", slow.bodyAsString());

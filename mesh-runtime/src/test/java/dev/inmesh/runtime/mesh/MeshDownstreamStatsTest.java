@@ -24,6 +24,11 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class MeshDownstreamStatsTest {
     Vertx vertx;
+    /**
+     * A plain client (not the mesh's) that does not follow redirects, held for the whole test: Vert.x closes a client
+     * no longer referenced.
+     */
+    WebClient plain;
     Mesh mesh;
     @TempDir
     Path dir;
@@ -31,6 +36,7 @@ class MeshDownstreamStatsTest {
     @BeforeEach
     void setUp() {
         vertx = Vertx.vertx();
+        plain = WebClient.create(vertx, new io.vertx.ext.web.client.WebClientOptions().setFollowRedirects(false));
     }
 
     @AfterEach
@@ -58,7 +64,6 @@ class MeshDownstreamStatsTest {
 
     /** The admin server's {@code path}, once it holds {@code expected} (or after 5 s, as it is then). */
     private String admin(String path, String expected) throws Exception {
-        WebClient plain = WebClient.create(vertx);
         String body = "";
         long deadline = System.currentTimeMillis() + 5000;
         while (!body.contains(expected) && System.currentTimeMillis() < deadline) {
@@ -136,8 +141,6 @@ class MeshDownstreamStatsTest {
                 """));
         HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("app")));
         inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
-        WebClient plain = WebClient.create(vertx, new io.vertx.ext.web.client.WebClientOptions()
-                .setFollowRedirects(false));
         int port = inbound.actualPort();
         assertEquals(200, plain.get(port, "127.0.0.1", "/reviews/0").send().await(5, TimeUnit.SECONDS)
                 .statusCode());

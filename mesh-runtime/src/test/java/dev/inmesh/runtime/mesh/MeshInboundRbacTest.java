@@ -41,6 +41,8 @@ class MeshInboundRbacTest {
     @TempDir
     Path dir;
     final Vertx vertx = Vertx.vertx();
+    /** A plain client (not the mesh's), held for the whole test: Vert.x closes a client no longer referenced. */
+    final WebClient plain = WebClient.create(vertx);
     final AtomicInteger appCalls = new AtomicInteger();
     Mesh mesh;
 
@@ -62,7 +64,7 @@ class MeshInboundRbacTest {
     }
 
     private HttpResponse<Buffer> call(int port, HttpMethod method, String uri, boolean token) {
-        var r = WebClient.create(vertx).request(method, port, "127.0.0.1", uri);
+        var r = plain.request(method, port, "127.0.0.1", uri);
         if (token) {
             r.putHeader("x-token", "secret");
         }
@@ -75,8 +77,7 @@ class MeshInboundRbacTest {
             if (i > 0) {
                 Thread.sleep(50);
             }
-            body = WebClient.create(vertx).get(mesh.adminPort(), "127.0.0.1", path).send().await(5, TimeUnit.SECONDS)
-                    .bodyAsString();
+            body = plain.get(mesh.adminPort(), "127.0.0.1", path).send().await(5, TimeUnit.SECONDS).bodyAsString();
         }
         return body;
     }

@@ -29,6 +29,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 class MeshWebClientTest {
     Vertx vertx;
+    /** A plain client (not the mesh's), held for the whole test: Vert.x closes a client no longer referenced. */
+    WebClient plain;
     List<HttpServer> servers = new ArrayList<>();
     Mesh mesh;
     List<StreamInfo> recorded = new CopyOnWriteArrayList<>();
@@ -38,6 +40,7 @@ class MeshWebClientTest {
     @BeforeEach
     void setUp() {
         vertx = Vertx.vertx();
+        plain = WebClient.create(vertx);
     }
 
     @AfterEach
@@ -656,7 +659,6 @@ class MeshWebClientTest {
         mesh.start().await(10, TimeUnit.SECONDS);
         assertTrue(mesh.isReady());
         mesh.webClient().get(9080, "reviews", "/reviews/0").send().await(5, TimeUnit.SECONDS);
-        WebClient plain = WebClient.create(vertx);
         int admin = mesh.adminPort();
         assertEquals(200, plain.get(admin, "127.0.0.1", "/healthz/ready").send().await(5, TimeUnit.SECONDS)
                 .statusCode());
@@ -707,7 +709,6 @@ class MeshWebClientTest {
         mesh.start().await(10, TimeUnit.SECONDS);
         HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("app")));
         inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
-        WebClient plain = WebClient.create(vertx);
         HttpResponse<Buffer> ok = plain.get(inbound.actualPort(), "127.0.0.1", "/reviews/0").send()
                 .await(5, TimeUnit.SECONDS);
         assertEquals("app", ok.bodyAsString());
@@ -745,8 +746,8 @@ class MeshWebClientTest {
                         .end(String.valueOf(req.getHeader("x-request-id")))));
                 inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
                 servers.add(inbound);
-                String seen = WebClient.create(vertx).get(inbound.actualPort(), "127.0.0.1", "/").send()
-                        .await(5, TimeUnit.SECONDS).bodyAsString();
+                String seen = plain.get(inbound.actualPort(), "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS)
+                        .bodyAsString();
                 assertEquals(generate ? 36 : 4, seen.length(), seen);
             } finally {
                 m.close().await(10, TimeUnit.SECONDS);
