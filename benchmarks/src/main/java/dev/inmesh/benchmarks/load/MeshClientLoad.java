@@ -78,8 +78,12 @@ public final class MeshClientLoad {
         // max_connections is N (the mesh sizes its per-host pool from the circuit breaker)
         List<Supplier<Future<?>>> directN = new ArrayList<>();
         List<Supplier<Future<?>>> meshN = new ArrayList<>();
+        // the plain clients, closed at the end, which holds them until then: Vert.x closes a client that is no longer
+        // referenced, its connections too, and the last measurement's requests could otherwise be cut off
+        List<WebClient> plains = new ArrayList<>(List.of(direct));
         for (int n : connections) {
             WebClient pn = plain(vertx, wo, n);
+            plains.add(pn);
             directN.add(() -> pn.get(port, "127.0.0.1", "/data").send());
             meshN.add(() -> meshed.get(8080, "upstream-c" + n, "/data").send());
         }
@@ -144,6 +148,7 @@ public final class MeshClientLoad {
         System.out.println(mm.row("mesh WebClient"));
         System.out.printf(Locale.ROOT, "| mesh minus plain | %.2fx | +%d | +%d | +%d | +%.3f |%n", mm.rate / dm.rate,
                 mm.p50 - dm.p50, mm.p90 - dm.p90, mm.p99 - dm.p99, mm.cpuMsPer1k - dm.cpuMsPer1k);
+        plains.forEach(WebClient::close);
         mesh.close().await(10, TimeUnit.SECONDS);
         vertx.close().await(10, TimeUnit.SECONDS);
     }
