@@ -41,6 +41,12 @@ import org.junit.jupiter.api.Test;
  * loopback TLS server, which answers with the SNI it saw, the protocol and its client certificate's name.
  */
 class RouterUpstreamTlsTest {
+    /**
+     * The clusters' connect timeout, which covers the TLS handshake as Envoy's does: room for a JVM's first
+     * handshakes on a loaded machine (a 2 s one ran out once under a parallel build); no test here times out on it.
+     */
+    private static final Duration HANDSHAKE_ROOM = Duration.ofSeconds(10);
+
     private static final Issued CA = TestCertificates.ca("test-ca");
     private static final Issued OTHER_CA = TestCertificates.ca("other-ca");
     private static final Issued SERVER = TestCertificates.issue(CA, "api.example.com",
@@ -96,7 +102,7 @@ class RouterUpstreamTlsTest {
     }
 
     private static Cluster config(int port, boolean http2, UpstreamTlsContext tls) {
-        return new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2), null,
+        return new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, HANDSHAKE_ROOM, null,
                 null, null, null, hosts("c", port), null, null, null, http2, false, null, null, tls);
     }
 
@@ -281,7 +287,7 @@ class RouterUpstreamTlsTest {
                 false);
         int good = tlsServer(false, false);
         ClusterManager clusters = rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
-                Duration.ofSeconds(2), null, null, null, null, hosts("c", bad, good), null, null, null, false, false,
+                HANDSHAKE_ROOM, null, null, null, null, hosts("c", bad, good), null, null, null, false, false,
                 null, null, tls("", null, CA, List.of())));
         boolean retried = false;
         for (int i = 0; i < 4; i++) {
@@ -435,7 +441,7 @@ class RouterUpstreamTlsTest {
         int port = tlsServer(TestCertificates.issue(CA, "shadow", List.of("api.example.com-shadow"), List.of()),
                 false, false);
         UpstreamTlsContext auto = tls("", null, CA, List.of()).withAutoSni(true, true);
-        Cluster mirror = new Cluster("m", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2),
+        Cluster mirror = new Cluster("m", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, HANDSHAKE_ROOM,
                 null, null, null, null, hosts("m", port), null, null, null, false, false, null, null, auto);
         ClusterManager clusters = rig.clusters(config(port, false, tls("", null, CA, List.of())), mirror);
         var req = new RouterRequest(StreamInfo.Direction.OUTBOUND, HttpMethod.GET, "/", "api.example.com", "http",
@@ -463,7 +469,7 @@ class RouterUpstreamTlsTest {
     void aMirrorCopysFailedHandshakeCountsInTheMirrorClustersSslStatistics() throws Exception {
         int port = tlsServer(false, false);
         var wrong = new SubjectAltNameMatcher(SanType.DNS, new StringMatcher.Exact("db.example.com", false));
-        Cluster mirror = new Cluster("m", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2),
+        Cluster mirror = new Cluster("m", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, HANDSHAKE_ROOM,
                 null, null, null, null, hosts("m", port), null, null, null, false, false, null, null,
                 tls("", null, CA, List.of(wrong)));
         ClusterManager clusters = rig.clusters(config(port, false, tls("", null, CA, List.of())), mirror);
