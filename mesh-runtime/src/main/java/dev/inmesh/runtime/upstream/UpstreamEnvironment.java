@@ -12,7 +12,7 @@ import java.util.random.RandomGenerator;
  * hand, and {@link UpstreamCluster#httpClient} is unavailable.
  *
  * @param vertx the Vert.x instance, or null
- * @param resolver host name to addresses, for STRICT_DNS; null to use Vert.x's DNS client
+ * @param resolver host name to addresses, for STRICT_DNS; null to use Netty's DNS resolver on Vert.x's event loops
  * @param stats a cluster's statistics by its name (what the cluster itself counts, such as its outlier detection's
  *              ejections), or null for none
  */
@@ -32,7 +32,7 @@ public record UpstreamEnvironment(Vertx vertx, Ticker ticker, RandomGenerator ra
         this(vertx, ticker, random, resolver, null);
     }
 
-    /** The production environment: Vert.x, the system clock, thread-local randomness, Vert.x DNS. */
+    /** The production environment: Vert.x, the system clock, thread-local randomness, DNS on Vert.x's event loops. */
     public static UpstreamEnvironment of(Vertx vertx) {
         return of(vertx, null);
     }
