@@ -15,6 +15,7 @@ import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.IstioService;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.MultiMapHeaders;
+import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RouteResult;
 import dev.inmesh.runtime.router.RouteTable;
@@ -207,7 +208,16 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             service.handle(req);
             return;
         }
-        ServerRequestView view = new ServerRequestView(req, authority);
+        // As Envoy's connection manager, routing and the RBAC filters read the path its path_normalization made
+        // (Istio's normalize_path): a url_path policy on /admin also stops /public/%2e%2e/admin. Vert.x cannot change
+        // a request's URI, so the application still reads the path as it was sent.
+        String target = PathNormalizer.apply(PathNormalizer.withoutFragment(req.uri()), hcm.pathNormalization());
+        if (target == null) {
+            details[0] = "path_normalization_failed"; // an escaped slash (REJECT_REQUEST), or %00, as Envoy's 400
+            localReply(req, 400, "");
+            return;
+        }
+        ServerRequestView view = new ServerRequestView(req, authority, target);
         RouteResult result = table.route(view, ThreadLocalRandom.current().nextLong());
         RbacFilter.Chain rbac = snapshot.rbac(hcm);
         if (!rbac.isEmpty()) {
@@ -492,12 +502,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         return local.substring(local.lastIndexOf(':') + 1);
     }
 
-    /** A server request seen by route selection. */
-    private record ServerRequestView(HttpServerRequest req, String authority) implements RouteRequest {
-        @Override
-        public String path() {
-            return req.uri();
-        }
+    /** A server request seen by route selection and the RBAC filters, with its normalized path. */
+    private record ServerRequestView(HttpServerRequest req, String authority, String path) implements RouteRequest {
 
         @Override
         public String method() {

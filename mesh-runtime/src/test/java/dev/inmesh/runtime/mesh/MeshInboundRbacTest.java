@@ -154,6 +154,39 @@ class MeshInboundRbacTest {
         assertEquals(1, appCalls.get());
     }
 
+    /**
+     * Istio's connection manager normalizes paths ({@code normalize_path: true}): Envoy's RBAC filters read the
+     * normalized path, so dot segments and encoded dots cannot walk around a DENY on {@code /admin} to reach an
+     * application that resolves them itself (as Vert.x Web's router does).
+     */
+    @Test
+    void theRbacFiltersReadThePathAsTheConnectionManagerNormalizedItSoDotSegmentsDoNotEscapeADeny()
+            throws Exception {
+        SnapshotHolder snapshots = new SnapshotHolder();
+        snapshots.apply(EnvoyConfigReader.read(IstioRbac.first(IstioRbac.DENY_ADMIN, MeshWebClientTest.virtualInbound(
+                "normalize_path: true", """
+                                  routes:
+                                  - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                    """))));
+        List<StreamInfo> logged = new CopyOnWriteArrayList<>();
+        int port = serve(app -> new InboundHandler(app, snapshots, logged::add));
+        assertEquals(200, call(port, HttpMethod.GET, "/public/x", false).statusCode());
+        for (String walk : List.of("/public/%2e%2e/admin/users", "/public/../admin/users", "/%61dmin/users")) {
+            HttpResponse<Buffer> r = call(port, HttpMethod.GET, walk, false);
+            assertEquals(403, r.statusCode(), walk);
+            assertEquals("RBAC: access denied", r.bodyAsString(), walk);
+        }
+        assertEquals(400, call(port, HttpMethod.GET, "/admin%00", false).statusCode(),
+                "an encoded NUL is refused, as Envoy's normalization refuses it");
+        assertEquals(1, appCalls.get(), "only /public/x reached the application");
+        for (int i = 0; i < 100 && logged.size() < 5; i++) {
+            Thread.sleep(20);
+        }
+        assertTrue(logged.stream().anyMatch(s -> s.responseCode() == 400
+                && s.responseCodeDetails().equals("path_normalization_failed")), logged.toString());
+        snapshots.close();
+    }
+
     @Test
     void theAccessLogNamesThePolicyThatDeniedAndNoResponseFlagAsEnvoys() throws Exception {
         SnapshotHolder snapshots = new SnapshotHolder();
