@@ -361,6 +361,9 @@ public final class RbacFilter {
             return header(HeaderMatchers.compile(h.header()));
         } else if (p instanceof Permission.UrlPath u) {
             return urlPath(StringMatchers.compile(u.path()));
+        } else if (p instanceof Permission.UriTemplate t) {
+            com.google.re2j.Pattern template = com.google.re2j.Pattern.compile(UriTemplates.regex(t.pathTemplate()));
+            return urlPath(template::matches);
         } else if (p instanceof Permission.DestinationIp d) {
             return cidr(d.range(), s -> Cidrs.bytes(s.localIp()));
         } else if (p instanceof Permission.DestinationPort d) {

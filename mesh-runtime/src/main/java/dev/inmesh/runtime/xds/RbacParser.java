@@ -5,6 +5,7 @@ import dev.inmesh.api.config.rbac.NetworkRbac;
 import dev.inmesh.api.config.rbac.Permission;
 import dev.inmesh.api.config.rbac.Principal;
 import dev.inmesh.api.config.rbac.Rbac;
+import dev.inmesh.runtime.router.UriTemplates;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,13 +16,14 @@ import java.util.Set;
  * AuthorizationPolicy: {@code rules} and {@code shadow_rules} ({@code config.rbac.v3.RBAC}: an action and named
  * policies of permissions and principals) with their stat prefixes. What Inmesh cannot evaluate is refused by name,
  * so that the last good config keeps serving: the unified {@code matcher} form, CEL {@code condition}s, dynamic
- * {@code metadata}, {@code filter_state}, URI templates, custom principals, audit logging and per-rule statistics.
+ * {@code metadata}, {@code filter_state}, custom principals, audit logging and per-rule statistics.
  */
 final class RbacParser {
     static final String RBAC_TYPE = "envoy.extensions.filters.http.rbac.v3.RBAC";
     static final String RBAC_PER_ROUTE_TYPE = "envoy.extensions.filters.http.rbac.v3.RBACPerRoute";
     static final String NETWORK_RBAC = "envoy.filters.network.rbac";
     static final String NETWORK_RBAC_TYPE = "envoy.extensions.filters.network.rbac.v3.RBAC";
+    static final String URI_TEMPLATE_TYPE = "envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig";
 
     private RbacParser() {}
 
@@ -46,11 +48,11 @@ final class RbacParser {
     /**
      * The config of an RBAC network filter ({@code envoy.extensions.filters.network.rbac.v3.RBAC}), as istiod writes
      * it on TCP chains: {@code stat_prefix} (required, as Envoy validates it), {@code rules}, {@code shadow_rules} and
-     * {@code shadow_rules_stat_prefix}. A connection has no request: a policy naming {@code header} or
-     * {@code url_path} is refused with its path (Envoy's network filter matches them against no headers, which
-     * istiod never asks of it). {@code enforcement_type} {@code CONTINUOUS} is refused: it differs from the default
-     * only where another filter changes the dynamic metadata the rules read, and Inmesh reads none, but Envoy then
-     * checks on every read, which Inmesh does not.
+     * {@code shadow_rules_stat_prefix}. A connection has no request: a policy naming {@code header},
+     * {@code url_path} or {@code uri_template} is refused with its path (Envoy's network filter matches them against
+     * no headers, which istiod never asks of it). {@code enforcement_type} {@code CONTINUOUS} is refused: it differs
+     * from the default only where another filter changes the dynamic metadata the rules read, and Inmesh reads none,
+     * but Envoy then checks on every read, which Inmesh does not.
      */
     static NetworkRbac network(Any any) {
         var r = RouteConfigurationParser.unpack(any,
@@ -89,8 +91,9 @@ final class RbacParser {
 
     private static Void connectionOnly(io.envoyproxy.envoy.config.rbac.v3.Permission p) {
         switch (p.getRuleCase()) {
-            case HEADER, URL_PATH -> throw httpOnly(p.getRuleCase() == io.envoyproxy.envoy.config.rbac.v3.Permission
-                    .RuleCase.HEADER ? "header" : "url_path");
+            case HEADER -> throw httpOnly("header");
+            case URL_PATH -> throw httpOnly("url_path");
+            case URI_TEMPLATE -> throw httpOnly("uri_template");
             case AND_RULES -> Fields.at("and_rules", () -> Fields.each("rules", p.getAndRules().getRulesList(),
                     RbacParser::connectionOnly));
             case OR_RULES -> Fields.at("or_rules", () -> Fields.each("rules", p.getOrRules().getRulesList(),
@@ -151,7 +154,8 @@ final class RbacParser {
 
     static Permission permission(io.envoyproxy.envoy.config.rbac.v3.Permission p) {
         Fields.onlyKnown(p, Set.of("and_rules", "or_rules", "any", "header", "url_path", "destination_ip",
-                "destination_port", "destination_port_range", "not_rule", "requested_server_name"), Set.of());
+                "destination_port", "destination_port_range", "not_rule", "requested_server_name", "uri_template"),
+                Set.of());
         return switch (p.getRuleCase()) {
             case ANY -> {
                 if (!p.getAny()) {
@@ -181,10 +185,40 @@ final class RbacParser {
             });
             case REQUESTED_SERVER_NAME -> new Permission.RequestedServerName(Fields.at("requested_server_name",
                     () -> CoreParsers.stringMatcher(p.getRequestedServerName())));
+            case URI_TEMPLATE -> Fields.at("uri_template", () -> uriTemplate(p.getUriTemplate()));
             default -> throw new FieldError("rule", "unset (expected: one of and_rules, or_rules, any, header, "
                     + "url_path, destination_ip, destination_port, destination_port_range, not_rule, "
-                    + "requested_server_name)");
+                    + "requested_server_name, uri_template)");
         };
+    }
+
+    /**
+     * A {@code uri_template} permission: Envoy's URI template path matcher, the only extension of its kind, known by
+     * its config type (the name is free); the template is checked as Envoy checks it.
+     */
+    private static Permission uriTemplate(io.envoyproxy.envoy.config.core.v3.TypedExtensionConfig e) {
+        Fields.onlyKnown(e, Set.of("name", "typed_config"), Set.of());
+        String type = e.getTypedConfig().getTypeUrl().substring(e.getTypedConfig().getTypeUrl().lastIndexOf('/')
+                + 1);
+        if (!type.equals(URI_TEMPLATE_TYPE)) {
+            throw new FieldError("typed_config.@type", (type.isEmpty() ? "unset" : type) + " (expected: "
+                    + URI_TEMPLATE_TYPE + ")");
+        }
+        var c = Fields.at("typed_config", () -> RouteConfigurationParser.unpack(e.getTypedConfig(),
+                io.envoyproxy.envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig.class, "@type"));
+        return Fields.at("typed_config", () -> {
+            Fields.onlyKnown(c, Set.of("path_template"), Set.of());
+            String template = c.getPathTemplate();
+            if (template.isEmpty() || template.length() > 256) {
+                throw new FieldError("path_template", "\"" + template + "\" (expected: 1 to 256 characters)");
+            }
+            try {
+                UriTemplates.regex(template);
+            } catch (IllegalArgumentException bad) {
+                throw new FieldError("path_template", "\"" + template + "\" " + bad.getMessage());
+            }
+            return new Permission.UriTemplate(template);
+        });
     }
 
     private static List<Permission> permissions(io.envoyproxy.envoy.config.rbac.v3.Permission.Set s) {

@@ -124,6 +124,37 @@ class RbacFilterTest {
                 get("/reviews/12?x")));
     }
 
+    /**
+     * Istio's paths with {@code {*}} and {@code {**}} come as Envoy URI templates: {@code *} is one whole segment,
+     * {@code **} any rest (empty included), a variable a segment or its own pattern, a suffix ends the last segment;
+     * the query and fragment are not part of the path, and the whole path must match.
+     */
+    @Test
+    void aUriTemplatePermissionMatchesThePathWithoutItsQueryAsEnvoysTemplates() {
+        Permission oneSegment = new Permission.UriTemplate("/books/*/reviews");
+        assertTrue(permits(oneSegment, get("/books/12/reviews?page=2")));
+        assertFalse(permits(oneSegment, get("/books/12/13/reviews")), "* is one segment");
+        assertFalse(permits(oneSegment, get("/books//reviews")), "* is not empty");
+        assertFalse(permits(oneSegment, get("/books/12/reviews/x")), "the whole path matches");
+        Permission rest = new Permission.UriTemplate("/static/**");
+        assertTrue(permits(rest, get("/static/")));
+        assertTrue(permits(rest, get("/static/css/a.css")));
+        assertFalse(permits(rest, get("/static")));
+        Permission suffix = new Permission.UriTemplate("/img/*.png");
+        assertTrue(permits(suffix, get("/img/a.b.png")));
+        assertFalse(permits(suffix, get("/img/a.jpg")));
+        assertFalse(permits(suffix, get("/img/x/a.png")));
+        Permission variables = new Permission.UriTemplate("/{lang}/docs/{rest=v1/**}");
+        assertTrue(permits(variables, get("/en/docs/v1/a/b")));
+        assertFalse(permits(variables, get("/en/docs/v2/a")));
+        Permission trailing = new Permission.UriTemplate("/a/*/");
+        assertTrue(permits(trailing, get("/a/b/")));
+        assertFalse(permits(trailing, get("/a/b")));
+        assertTrue(permits(new Permission.UriTemplate("/v1.0/$(x)+"), get("/v1.0/$(x)+")),
+                "literal characters are not regex operators");
+        assertFalse(permits(new Permission.UriTemplate("/v1.0/x"), get("/v1a0/x")));
+    }
+
     @Test
     void destinationAddressPortPortRangeAndServerNameAreTheConnections() {
         assertTrue(permits(new Permission.DestinationIp(new CidrRange("10.1.0.0", 16)), get("/")));

@@ -19,7 +19,8 @@ import org.junit.jupiter.api.Test;
  * Envoy's RBAC network filter ({@code envoy.filters.network.rbac}) as istiod writes it on the TCP chains of
  * {@code virtualInbound}: the listener is taken (where the filter's name refused it, and with it every chain), the
  * filters read in chain order with their stat prefixes; a policy reading an HTTP request ({@code header},
- * {@code url_path}), a missing {@code stat_prefix} and {@code CONTINUOUS} enforcement are refused by name.
+ * {@code url_path}, {@code uri_template}), a missing {@code stat_prefix} and {@code CONTINUOUS} enforcement are
+ * refused by name.
  */
 class NetworkRbacParserTest {
 
@@ -105,7 +106,7 @@ class NetworkRbacParserTest {
     }
 
     @Test
-    void headerAndUrlPathWhichOnlyAnHttpRequestHasAreRefusedByNameWithTheirPath() {
+    void headerUrlPathAndUriTemplateWhichOnlyAnHttpRequestHasAreRefusedByNameWithTheirPath() {
         String header = refused(virtualInbound(policy(
                 "{and_rules: {rules: [{header: {name: \":method\", string_match: {exact: GET}}}]}}", "{any: true}")));
         assertTrue(header.contains("Listener \"virtualInbound\": filter_chains[0].filters[0].typed_config.rules"
@@ -119,6 +120,9 @@ class NetworkRbacParserTest {
                 .replace("    rules:\n", "    shadow_rules:\n")));
         assertTrue(shadow.contains("filter_chains[0].filters[0].typed_config.shadow_rules.policies[p].permissions[0]"
                 + ".url_path: is not supported by Inmesh in a network RBAC filter"), shadow);
+        String template = refused(virtualInbound(policy(RbacParserTest.uriTemplate("/static/**"), "{any: true}")));
+        assertTrue(template.contains("filter_chains[0].filters[0].typed_config.rules.policies[p].permissions[0]"
+                + ".uri_template: is not supported by Inmesh in a network RBAC filter"), template);
     }
 
     @Test

@@ -184,6 +184,32 @@ class RbacParserTest {
         assertTrue(m.contains(at + "rules.policies[p].principals: [] (expected: at least one principal)"), m);
     }
 
+    /** istiod's permission for {@code paths: ["/books/{*}/reviews", "/static/{**}"]} (Istio 1.22's templates). */
+    static String uriTemplate(String template) {
+        return "{uri_template: {name: uri-template, typed_config: {\"@type\": type.googleapis.com/"
+                + "envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig, path_template: \"" + template
+                + "\"}}}";
+    }
+
+    @Test
+    void istiosPathTemplatesAreReadAsUriTemplatePermissionsAndABadTemplateIsRefusedWithItsPath() throws Exception {
+        var p = hcm(listener(policy("{or_rules: {rules: [" + uriTemplate("/books/*/reviews") + ", "
+                + uriTemplate("/static/**") + "]}}", "{any: true}"))).rbacFilters().get(0).rbac().rules().policies()
+                .get("p").permissions().get(0);
+        assertEquals(new Permission.Or(List.of(new Permission.UriTemplate("/books/*/reviews"),
+                new Permission.UriTemplate("/static/**"))), p);
+        String at = "http_filters[0].typed_config.rules.policies[p].permissions[0].uri_template.typed_config.";
+        for (String bad : List.of("books/*", "/a/**/*", "/a//b", "/a/b*c", "/{1x}", "/{a}/{a}", "/a/{x=}",
+                "/{a}/{b}/{c}/{d}/{e}/{f}", "/a/*.x/b", "/a b")) {
+            String m = refused(listener(policy(uriTemplate(bad), "{any: true}")));
+            assertTrue(m.contains(at + "path_template: \"" + bad + "\" "), bad + ": " + m);
+        }
+        String m = refused(listener(policy("{uri_template: {name: t, typed_config: {\"@type\": "
+                + "type.googleapis.com/google.protobuf.Empty}}}", "{any: true}")));
+        assertTrue(m.contains("permissions[0].uri_template.typed_config.@type: google.protobuf.Empty (expected: "
+                + "envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig)"), m);
+    }
+
     @Test
     void anRbacFilterAfterTheFaultFilterIsRefusedAsInmeshRunsRbacFirst() {
         String m = refused(listener("""

@@ -46,6 +46,17 @@ public sealed interface Permission {
         }
     }
 
+    /**
+     * The path without its query and fragment matches an Envoy URI template ({@code uri_template}'s
+     * {@code UriTemplateMatchConfig}: {@code *} one segment, {@code **} any rest, {@code {name}} and
+     * {@code {name=...}} variables), as istiod writes Istio's {@code {*}} and {@code {**}} paths.
+     */
+    record UriTemplate(String pathTemplate) implements Permission {
+        public UriTemplate {
+            Checks.nonEmpty(pathTemplate, "uri_template.path_template");
+        }
+    }
+
     /** The address the request came to. */
     record DestinationIp(CidrRange range) implements Permission {
         public DestinationIp {
