@@ -152,8 +152,16 @@ public final class CoreParsers {
         }
     }
 
+    /**
+     * A {@code core.v3.CidrRange}. An {@code address_prefix} that is not an IP address is refused, as Envoy refuses
+     * it: a range that matched no address would turn a DENY (or a filter chain's match) into nothing.
+     */
     public static CidrRange cidr(io.envoyproxy.envoy.config.core.v3.CidrRange c) {
-        return new CidrRange(c.getAddressPrefix(), c.hasPrefixLen() ? c.getPrefixLen().getValue() : 0);
+        String address = c.getAddressPrefix();
+        if (!address.isEmpty() && dev.inmesh.runtime.net.IpLiterals.parse(address) == null) {
+            throw new FieldError("address_prefix", "\"" + address + "\" (expected: an IPv4 or IPv6 address)");
+        }
+        return new CidrRange(address, c.hasPrefixLen() ? c.getPrefixLen().getValue() : 0);
     }
 
     public static FractionalPercent fractionalPercent(io.envoyproxy.envoy.type.v3.FractionalPercent f) {

@@ -179,9 +179,18 @@ final class RbacParser {
                 yield new Permission.DestinationPort(p.getDestinationPort());
             }
             case DESTINATION_PORT_RANGE -> Fields.at("destination_port_range", () -> {
-                Fields.onlyKnown(p.getDestinationPortRange(), Set.of("start", "end"), Set.of());
-                return new Permission.DestinationPortRange(p.getDestinationPortRange().getStart(),
-                        p.getDestinationPortRange().getEnd());
+                var r = p.getDestinationPortRange();
+                Fields.onlyKnown(r, Set.of("start", "end"), Set.of());
+                // as Envoy checks it: both bounds in 0..65536 (the end is excluded), the start below the end
+                for (var bound : List.of(Map.entry("start", r.getStart()), Map.entry("end", r.getEnd()))) {
+                    if (bound.getValue() < 0 || bound.getValue() > 65536) {
+                        throw new FieldError(bound.getKey(), bound.getValue() + " (expected: 0..65536)");
+                    }
+                }
+                if (r.getStart() >= r.getEnd()) {
+                    throw new FieldError("end", r.getEnd() + " (expected: above start, " + r.getStart() + ")");
+                }
+                return new Permission.DestinationPortRange(r.getStart(), r.getEnd());
             });
             case REQUESTED_SERVER_NAME -> new Permission.RequestedServerName(Fields.at("requested_server_name",
                     () -> CoreParsers.stringMatcher(p.getRequestedServerName())));

@@ -72,6 +72,15 @@ class EnvoyValidationTest {
                 """.formatted(cluster, cluster);
     }
 
+    /** A listener {@code virtualInbound} with the given filter chains (YAML list items). */
+    private static String virtualInbound(String chains) {
+        return """
+                name: virtualInbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                filter_chains:
+                """ + chains;
+    }
+
     private Path file(String name, String text) throws IOException {
         return Files.writeString(dir.resolve(name), text);
     }
@@ -683,14 +692,19 @@ class EnvoyValidationTest {
 
     @Test
     void twoFilterChainsWithTheSameMatchAreRejected() throws IOException {
-        String m = rejected(file("listener.yaml", """
-                name: virtualInbound
-                address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
-                filter_chains:
-                """ + tcpChain("inbound-a", "{destination_port: 9080, transport_protocol: raw_buffer}", "a")
-                + tcpChain("inbound-b", "{destination_port: 9080, transport_protocol: raw_buffer}", "b")));
+        String m = rejected(file("listener.yaml", virtualInbound(
+                tcpChain("inbound-a", "{destination_port: 9080, transport_protocol: raw_buffer}", "a")
+                + tcpChain("inbound-b", "{destination_port: 9080, transport_protocol: raw_buffer}", "b"))));
         assertContains(m, "Listener \"virtualInbound\": filter_chains[1].filter_chain_match: the same match as chain "
                 + "\"inbound-a\"");
+    }
+
+    @Test
+    void aFilterChainMatchPrefixRangeThatIsNotAnIpAddressIsRejectedAsEnvoyRejectsIt() throws IOException {
+        String m = rejected(file("listener.yaml", virtualInbound(tcpChain("inbound-a",
+                "{source_prefix_ranges: [{address_prefix: localhost, prefix_len: 32}]}", "a"))));
+        assertContains(m, "Listener \"virtualInbound\": filter_chains[0].filter_chain_match.source_prefix_ranges[0]"
+                + ".address_prefix: \"localhost\" (expected: an IPv4 or IPv6 address)");
     }
 
     @Test

@@ -184,6 +184,24 @@ class RbacParserTest {
         assertTrue(m.contains(at + "rules.policies[p].principals: [] (expected: at least one principal)"), m);
     }
 
+    @Test
+    void anAddressThatIsNotAnIpOrAnEmptyOrReversedPortRangeIsRefusedWithItsPathAsEnvoyRefusesIt() {
+        String at = "http_filters[0].typed_config.rules.policies[p].";
+        String m = refused(listener(policy("{any: true}",
+                "{or_ids: {ids: [{direct_remote_ip: {address_prefix: reviews.default, prefix_len: 32}}]}}")));
+        assertTrue(m.contains(at + "principals[0].or_ids.ids[0].direct_remote_ip.address_prefix: \"reviews.default\""
+                + " (expected: an IPv4 or IPv6 address)"), m);
+        m = refused(listener(policy("{destination_ip: {address_prefix: \"10.0.0\", prefix_len: 8}}", "{any: true}")));
+        assertTrue(m.contains(at + "permissions[0].destination_ip.address_prefix: \"10.0.0\""), m);
+        m = refused(listener(policy("{destination_port_range: {start: 9100, end: 9000}}", "{any: true}")));
+        assertTrue(m.contains(at + "permissions[0].destination_port_range.end: 9000 (expected: above start, 9100)"),
+                m);
+        m = refused(listener(policy("{destination_port_range: {start: 9000, end: 9000}}", "{any: true}")));
+        assertTrue(m.contains(at + "permissions[0].destination_port_range.end: 9000"), m);
+        m = refused(listener(policy("{destination_port_range: {start: -1, end: 70000}}", "{any: true}")));
+        assertTrue(m.contains(at + "permissions[0].destination_port_range.start: -1 (expected: 0..65536)"), m);
+    }
+
     /** istiod's permission for {@code paths: ["/books/{*}/reviews", "/static/{**}"]} (Istio 1.22's templates). */
     static String uriTemplate(String template) {
         return "{uri_template: {name: uri-template, typed_config: {\"@type\": type.googleapis.com/"
