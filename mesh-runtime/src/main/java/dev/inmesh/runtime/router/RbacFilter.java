@@ -65,10 +65,19 @@ public final class RbacFilter {
      * @return null when the request may go on, else the response code details of its denial
      */
     String check(Subject s, RbacStats stats) {
+        return check(s, stats, this);
+    }
+
+    /**
+     * Runs this config's rules, counting under the stat prefixes of {@code counted}: as Envoy's, a filter whose
+     * config an {@code RBACPerRoute} replaced keeps counting in its own {@code rules_stat_prefix} and
+     * {@code shadow_rules_stat_prefix} (the per-route ones only name dynamic metadata, which Inmesh does not keep).
+     */
+    private String check(Subject s, RbacStats stats, RbacFilter counted) {
         if (shadow != null) {
             boolean allowed = shadow.allows(s);
             if (stats != null) {
-                stats.rbacDecision(shadowStatPrefix, true, allowed);
+                stats.rbacDecision(counted.shadowStatPrefix, true, allowed);
             }
         }
         if (rules == null) {
@@ -77,7 +86,7 @@ public final class RbacFilter {
         String[] policy = {null};
         boolean allowed = rules.allows(s, policy);
         if (stats != null) {
-            stats.rbacDecision(rulesStatPrefix, false, allowed);
+            stats.rbacDecision(counted.rulesStatPrefix, false, allowed);
         }
         return allowed ? null : details(policy[0]);
     }
@@ -182,7 +191,7 @@ public final class RbacFilter {
                     : table.rbacPerRoute(result);
             for (RbacFilter f : filters) {
                 RbacFilter effective = perRoute.isEmpty() ? f : perRoute.getOrDefault(f.name, f);
-                String denied = effective.check(s, stats);
+                String denied = effective.check(s, stats, f);
                 if (denied != null) {
                     return denied;
                 }

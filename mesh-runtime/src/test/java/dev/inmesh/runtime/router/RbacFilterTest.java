@@ -96,6 +96,31 @@ class RbacFilterTest {
               typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
             """;
 
+    /** The statistics of an inbound connection manager {@code inbound_0.0.0.0_9080}, in {@code registry}. */
+    private static DownstreamStats stats(SimpleMeterRegistry registry) {
+        return MeshMetrics.create(registry, WorkloadInfo.UNKNOWN).connectionManager(
+                new HttpConnectionManager("inbound_0.0.0.0_9080", "r", null, List.of(), null, false, 0, true, false,
+                        null, 0, null, null, 0, false, null, null));
+    }
+
+    /** The RBAC filters of a connection manager whose {@code http_filters} are {@code rbacFilters}, then a router. */
+    private static RbacFilter.Chain chain(String rbacFilters) throws EnvoyConfigReader.ConfigReadException {
+        var bundle = EnvoyConfigReader.read("""
+                name: l
+                address: {socket_address: {address: 0.0.0.0, port_value: 9080}}
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: inbound_0.0.0.0_9080
+                      rds: {route_config_name: r}
+                      http_filters:
+                """ + (rbacFilters + ROUTER).indent(8));
+        return RbacFilter.Chain.compile((HttpConnectionManager) bundle.listeners().get("l").filterChains().get(0)
+                .filter());
+    }
+
     private static HeaderMatcher exact(String name, String value) {
         return new HeaderMatcher(name, new HeaderMatcher.Value(new StringMatcher.Exact(value, false)), false, false);
     }
@@ -251,9 +276,7 @@ class RbacFilterTest {
     @Test
     void shadowRulesAreCountedAndNeverDenyAndEnforcedRulesAreCountedUnderTheirPrefixes() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
-        DownstreamStats stats = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN).connectionManager(
-                new HttpConnectionManager("inbound_0.0.0.0_9080", "r", null, List.of(), null, false, 0, true, false,
-                        null, 0, null, null, 0, false, null, null));
+        DownstreamStats stats = stats(registry);
         Map<String, Rbac.Policy> admin = Map.of("admin", policy(new Permission.UrlPath(new StringMatcher.Prefix(
                 "/admin", false)), new Principal.Any()));
         RbacFilter shadowOnly = RbacFilter.compile("rbac", new Rbac(null, "", new Rbac.Rules(Rbac.Action.DENY,
@@ -279,21 +302,7 @@ class RbacFilterTest {
 
     @Test
     void istiosDenyThenAllowFiltersRunInOrderAndARoutesRbacPerRouteReplacesAFilterByName() throws Exception {
-        var bundle = EnvoyConfigReader.read("""
-                name: l
-                address: {socket_address: {address: 0.0.0.0, port_value: 9080}}
-                filter_chains:
-                - filters:
-                  - name: envoy.filters.network.http_connection_manager
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                      stat_prefix: inbound_0.0.0.0_9080
-                      rds: {route_config_name: r}
-                      http_filters:
-                """ + (IstioRbac.DENY_THEN_ALLOW + ROUTER).indent(8));
-        HttpConnectionManager hcm = (HttpConnectionManager) bundle.listeners().get("l").filterChains().get(0)
-                .filter();
-        RbacFilter.Chain chain = RbacFilter.Chain.compile(hcm);
+        RbacFilter.Chain chain = chain(IstioRbac.DENY_THEN_ALLOW);
         RbacFilter.Subject loopbackWithToken = new RbacFilter.Subject(new Req("GET", "/reviews/0",
                 headers("x-token", "secret")), "127.0.0.1", 9080, "127.0.0.1", null, () -> null);
         assertNull(chain.check(loopbackWithToken, null, null, null));
@@ -314,5 +323,27 @@ class RbacFilterTest {
                     table, table.route(r, 0), null);
             assertEquals(path.equals("/open") ? null : "rbac_access_denied_matched_policy[all]", denied, path);
         }
+    }
+
+    @Test
+    void aFilterWhoseConfigAnRbacPerRouteReplacedCountsUnderItsOwnStatPrefixesAsEnvoys() throws Exception {
+        DownstreamStats stats = stats(new SimpleMeterRegistry());
+        RbacFilter.Chain chain = chain(IstioRbac.DENY_ADMIN);
+        // the virtual host's RBACPerRoute (a DENY of all) with stat prefixes and shadow rules of its own
+        String perRoute = IstioRbac.PER_ROUTE.replace("      rbac:\n        rules:\n", """
+                      rbac:
+                        rules_stat_prefix: route_
+                        shadow_rules: {action: DENY}
+                        shadow_rules_stat_prefix: route_dry_
+                        rules:
+                """);
+        RouteTable table = RouteTable.compile(EnvoyConfigReader.read(perRoute).routes().get("9080"));
+        Req r = new Req("GET", "/reviews/0", Map.of());
+        assertEquals("rbac_access_denied_matched_policy[all]", chain.check(new RbacFilter.Subject(r, "127.0.0.1",
+                9080, "127.0.0.1", null, () -> null), table, table.route(r, 0), stats));
+        assertEquals(1, stats.rbac("", false).denied(), "the filter's own (empty) rules_stat_prefix");
+        assertEquals(1, stats.rbac("istio_dry_run_allow_", true).allowed(), "the filter's shadow_rules_stat_prefix");
+        assertEquals(0, stats.rbac("route_", false).denied());
+        assertEquals(0, stats.rbac("route_dry_", true).allowed());
     }
 }
