@@ -305,7 +305,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         java.security.cert.Certificate[] peer = peerCertificates;
         String denied = rbac.check(RbacFilter.Subject.connection(ListenerDispatch.ip(destination),
                 destination.getPort(), ListenerDispatch.ip(source), requestedServerName,
-                () -> RbacFilter.PeerIdentity.of(peer)), runtime::networkRbacStats);
+                () -> RbacFilter.PeerIdentity.of(chain.tls(), peer)), runtime::networkRbacStats);
         if (denied == null) {
             return true;
         }

@@ -156,7 +156,7 @@ final class HttpBridge {
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm),
                     drain, listener.perConnectionBufferLimitBytes(), new ConnectionLifetime(hcm.lifetimes()), rbac,
                     // the identities RBAC principals match: read once per connection, and only where a filter runs
-                    rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(peerCertificates));
+                    rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates));
         }
 
         /**

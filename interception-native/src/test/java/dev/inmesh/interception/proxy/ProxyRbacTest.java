@@ -95,12 +95,17 @@ class ProxyRbacTest {
                 .map(l -> Double.parseDouble(l.substring(series.length() + 1))).orElse(-1.0);
     }
 
-    /** The status and body of {@code GET path} from the proxy as an Istio sidecar presenting {@code own}. */
+    /**
+     * The status and body of {@code GET path} from the proxy as an Istio sidecar presenting {@code own}; with
+     * {@code own} null, a TLS client that presents no certificate.
+     */
     private String get(int port, Issued own, String path) throws Exception {
         HttpClientOptions o = new HttpClientOptions().setSsl(true).setVerifyHost(false).setUseAlpn(true)
-                .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(MESH_CA.certificatePem())))
-                .setKeyCertOptions(new PemKeyCertOptions().setCertValue(Buffer.buffer(own.certificatePem()))
-                        .setKeyValue(Buffer.buffer(own.keyPem())));
+                .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(MESH_CA.certificatePem())));
+        if (own != null) {
+            o.setKeyCertOptions(new PemKeyCertOptions().setCertValue(Buffer.buffer(own.certificatePem()))
+                    .setKeyValue(Buffer.buffer(own.keyPem())));
+        }
         o.getSslOptions().setApplicationLayerProtocols(List.of("istio-http/1.1", "istio", "http/1.1"));
         HttpClient c = vertx.createHttpClient(o);
         try {
@@ -290,5 +295,42 @@ class ProxyRbacTest {
         assertEquals(3, stats.allowed(), "the DENY filter let both through, the ALLOW filter productpage");
         assertTrue(requests.stream().noneMatch(r -> r.downstreamPeerPrincipal() != null
                 && r.downstreamPeerPrincipal().endsWith("bookinfo-ratings")), "no request of ratings: " + requests);
+    }
+
+    /**
+     * Envoy's {@code authenticated} without {@code principal_name} matches any connection whose TLS the proxy
+     * terminated, a client without a certificate included: on a chain that does not require one, the HTTP filter
+     * and the network filter let such a client through (a {@code principal_name} reads an empty subject).
+     */
+    @Test
+    void aTlsClientWithoutACertificateIsAuthenticatedWithoutAPrincipalNameByTheHttpAndNetworkFilters()
+            throws Exception {
+        int port = LoopbackProxy.freePort();
+        String config = IstioInboundMtlsTest.config(port, app);
+        assertTrue(config.contains("require_client_certificate: true"));
+        String hcm = "      filters:\n      - name: envoy.filters.network.http_connection_manager";
+        assertTrue(config.contains(hcm));
+        String authenticatedOnly = """
+                    rules:
+                      policies:
+                        tls: {permissions: [{any: true}], principals: [{authenticated: {}}]}
+                """;
+        // a client certificate optional: not required, no SAN matchers (which require one)
+        String optional = config.replace("require_client_certificate: true", "require_client_certificate: false")
+                .replace("match_subject_alt_names: [{prefix: \"spiffe://cluster.local/\"}]", "{}");
+        assertTrue(!optional.contains("match_subject_alt_names") && !optional.contains("require_client_certificate: t"));
+        start(IstioRbac.first("""
+                - name: envoy.filters.http.rbac
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                """ + authenticatedOnly, optional.replace(hcm, "      filters:\n" + ("""
+                - name: envoy.filters.network.rbac
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+                    stat_prefix: tcp.
+                """ + authenticatedOnly).indent(6) + "      - name: envoy.filters.network.http_connection_manager")));
+        assertEquals("200 reviews", get(port, null, "/"));
+        assertEquals(1, appCalls.get());
+        assertEquals(1, metrics.networkRbac("tcp.").allowed());
     }
 }

@@ -223,8 +223,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (!rbac.isEmpty()) {
             // Envoy's RBAC filters, first in Istio's inbound chain: a denied request never reaches the service
             String denied = rbac.check(new RbacFilter.Subject(view, localIp, localPort, remoteIp,
-                    tls == null ? null : tls.serverName(), () -> tls == null || tls.peerCertificates() == null ? null
-                            : RbacFilter.PeerIdentity.of(tls.peerCertificates())), table, result, ds);
+                    tls == null ? null : tls.serverName(), () -> RbacFilter.PeerIdentity.of(tls != null,
+                            tls == null ? null : tls.peerCertificates())), table, result, ds);
             if (denied != null) {
                 if (result instanceof RouteResult.Forward f) {
                     cluster[0] = f.cluster(); // counted for the route's cluster, as the fault filter's answers

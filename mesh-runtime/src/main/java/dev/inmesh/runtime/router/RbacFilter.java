@@ -209,7 +209,7 @@ public final class RbacFilter {
      * @param peerIp the connection's peer address
      * @param serverName the SNI of the connection's TLS, or null (plaintext, or none sent)
      * @param peer the peer certificate's identities, read when a principal asks for them; null or answering null
-     *     when the connection presented no certificate
+     *     when the connection has no TLS, {@link PeerIdentity#NO_CERTIFICATE} when its TLS peer presented none
      */
     public record Subject(RouteRequest request, String localIp, int localPort, String peerIp, String serverName,
                           Supplier<PeerIdentity> peer) {
@@ -270,6 +270,24 @@ public final class RbacFilter {
         public PeerIdentity {
             uriSans = List.copyOf(uriSans);
             dnsSans = List.copyOf(dnsSans);
+        }
+
+        /**
+         * A TLS peer that presented no certificate: Envoy's connection still has TLS, so {@code authenticated}
+         * without {@code principal_name} matches it, and a {@code principal_name} is matched against an empty subject.
+         */
+        public static final PeerIdentity NO_CERTIFICATE = new PeerIdentity(List.of(), List.of(), "");
+
+        /**
+         * The identities of a connection's peer: null when the connection has no TLS (plaintext, or TLS it did not
+         * terminate), {@link #NO_CERTIFICATE} when its TLS peer presented no certificate.
+         */
+        public static PeerIdentity of(boolean tls, Certificate[] chain) {
+            if (!tls) {
+                return null;
+            }
+            PeerIdentity id = of(chain);
+            return id == null ? NO_CERTIFICATE : id;
         }
 
         /** The identities of the first certificate of a peer's chain; null when there is none. */
@@ -430,8 +448,9 @@ public final class RbacFilter {
     }
 
     /**
-     * Envoy's {@code authenticated}: a peer without a certificate never matches; without {@code principal_name} any
-     * peer with one does; else the name is matched against each URI SAN, each DNS SAN, then the subject.
+     * Envoy's {@code authenticated}: a connection without TLS never matches; without {@code principal_name} any TLS
+     * peer does (a certificate or not); else the name is matched against each URI SAN, each DNS SAN, then the subject
+     * (empty without a certificate).
      */
     private static Match authenticated(Predicate<String> name) {
         return s -> {

@@ -216,6 +216,49 @@ class MeshInboundRbacTest {
         snapshots.close();
     }
 
+    /**
+     * Envoy's {@code authenticated} without {@code principal_name} matches any connection with TLS, a client that
+     * presented no certificate included; a plaintext one never.
+     */
+    @Test
+    void onATlsServerACallerWithoutACertificateIsAuthenticatedWithoutAPrincipalNameAsEnvoys() throws Exception {
+        var ca = dev.inmesh.runtime.upstream.TestCertificates.ca("cluster.local");
+        SnapshotHolder snapshots = new SnapshotHolder();
+        snapshots.apply(EnvoyConfigReader.read(IstioRbac.first("""
+                - name: envoy.filters.http.rbac
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                    rules:
+                      policies:
+                        tls-only: {permissions: [{any: true}], principals: [{authenticated: {}}]}
+                """, MeshWebClientTest.virtualInbound("", """
+                                  routes:
+                                  - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                    """))));
+        io.vertx.core.Handler<io.vertx.core.http.HttpServerRequest> app = new InboundHandler(req -> {
+            appCalls.incrementAndGet();
+            req.response().end("app");
+        }, snapshots, s -> { });
+        // a TLS server that asks no client certificate
+        int tlsPort = vertx.createHttpServer(dev.inmesh.runtime.upstream.TestCertificates.requiringClientCertificate(
+                dev.inmesh.runtime.upstream.TestCertificates.issue(ca, "reviews", List.of("localhost"), List.of()), ca)
+                .setClientAuth(io.vertx.core.http.ClientAuth.NONE)).requestHandler(app)
+                .listen(0, "127.0.0.1").await().actualPort();
+        int plainPort = vertx.createHttpServer().requestHandler(app).listen(0, "127.0.0.1").await().actualPort();
+        var client = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions().setSsl(true)
+                .setVerifyHost(false).setTrustOptions(new io.vertx.core.net.PemTrustOptions()
+                        .addCertValue(Buffer.buffer(ca.certificatePem()))));
+        try {
+            assertEquals(200, client.request(HttpMethod.GET, tlsPort, "127.0.0.1", "/details/0")
+                    .compose(r -> r.send()).await(10, TimeUnit.SECONDS).statusCode());
+        } finally {
+            client.close();
+        }
+        assertEquals(403, call(plainPort, HttpMethod.GET, "/details/0", false).statusCode());
+        assertEquals(1, appCalls.get());
+        snapshots.close();
+    }
+
     @Test
     void onATlsServerTheCallersCertificateIsTheAuthenticatedPrincipal() throws Exception {
         var ca = dev.inmesh.runtime.upstream.TestCertificates.ca("cluster.local");

@@ -243,6 +243,14 @@ class RbacFilterTest {
                 withPeer(productpage)));
         assertTrue(admits(new Principal.Authenticated(null), withPeer(productpage)));
         assertFalse(admits(new Principal.Authenticated(null), withPeer(null)));
+        // as Envoy's: a TLS peer without a certificate is authenticated with no SANs and an empty subject
+        RbacFilter.PeerIdentity noCertificate = RbacFilter.PeerIdentity.of(true, null);
+        assertEquals(RbacFilter.PeerIdentity.NO_CERTIFICATE, noCertificate);
+        assertNull(RbacFilter.PeerIdentity.of(false, null), "no TLS");
+        assertTrue(admits(new Principal.Authenticated(null), withPeer(noCertificate)));
+        assertTrue(admits(new Principal.Authenticated(new StringMatcher.SafeRegex(".*")), withPeer(noCertificate)));
+        assertFalse(admits(new Principal.Authenticated(new StringMatcher.SafeRegex(".+")), withPeer(noCertificate)),
+                "Istio's principals: [\"*\"] needs a certificate");
         assertFalse(admits(new Principal.Authenticated(new StringMatcher.SafeRegex(".*")), get("/")),
                 "plaintext is never authenticated");
     }
