@@ -1297,17 +1297,18 @@ final class HttpBridge {
             dev.inmesh.runtime.router.Router.sanitize(rr);
             RouteTable routes = conn.routes();
             RouteResult result = routes == null ? null : routes.route(rr, ThreadLocalRandom.current().nextLong());
-            if (!(result instanceof RouteResult.Forward f)) {
-                sendError(ctx, HttpResponseStatus.NOT_FOUND);
-                return;
-            }
+            // the connection manager's RBAC filters run before the upgrade as before any request, and before the
+            // router finds no route, as Envoy's filters run before its router
             String denied = dev.inmesh.runtime.router.Router.rbacCheck(rr, routes, result);
             if (denied != null) {
-                // the connection manager's RBAC filters run before the upgrade as before any request
                 HttpVersion version = req.protocolVersion();
+                String counted = result instanceof RouteResult.Forward f && !f.cluster().isEmpty() ? f.cluster() : null;
                 conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, conn.runtime().router.localReply(
-                        rr, 403, RbacFilter.DENIED_BODY, denied, null, f.cluster().isEmpty() ? null : f.cluster()),
-                        version, false, false));
+                        rr, 403, RbacFilter.DENIED_BODY, denied, null, counted), version, false, false));
+                return;
+            }
+            if (!(result instanceof RouteResult.Forward f)) {
+                sendError(ctx, HttpResponseStatus.NOT_FOUND);
                 return;
             }
             UpstreamCluster cluster = conn.clusters().cluster(f.cluster());

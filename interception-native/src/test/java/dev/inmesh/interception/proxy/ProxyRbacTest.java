@@ -155,24 +155,31 @@ class ProxyRbacTest {
         try (LoopbackProxy plain = new LoopbackProxy("static_resources:\n  listeners:\n" + IstioRbac.first(
                 IstioRbac.DENY_ADMIN, Http1RequestsTest.listener("http", port,
                         "upgrade_configs: [{upgrade_type: websocket}]")) + Http1RequestsTest.clusterC(app))) {
-            String answer;
-            try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
-                s.setSoTimeout(10_000);
-                s.getOutputStream().write(("GET /admin HTTP/1.1\r\nhost: svc\r\nconnection: Upgrade\r\n"
-                        + "upgrade: websocket\r\nsec-websocket-version: 13\r\n"
-                        + "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-                        .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-                byte[] buf = new byte[4096];
-                int n = s.getInputStream().read(buf);
-                answer = new String(buf, 0, Math.max(0, n), java.nio.charset.StandardCharsets.US_ASCII);
-            }
+            String answer = upgrade(port, "svc");
             assertTrue(answer.startsWith("HTTP/1.1 403"), answer);
             for (int i = 0; i < 100 && plain.requests.isEmpty(); i++) {
                 Thread.sleep(20);
             }
             assertEquals("rbac_access_denied_matched_policy[ns[default]-policy[deny-admin]-rule[0]]",
                     plain.requests.get(0).responseCodeDetails());
+            // a host no virtual host takes: the RBAC filters still run first, as before Envoy's router
+            String noRoute = upgrade(port, "other");
+            assertTrue(noRoute.startsWith("HTTP/1.1 403"), noRoute);
             assertEquals(0, appCalls.get(), "the upgrade never reached the application");
+        }
+    }
+
+    /** The head of the proxy's answer to a WebSocket upgrade of {@code /admin} for {@code host}. */
+    private static String upgrade(int port, String host) throws Exception {
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(("GET /admin HTTP/1.1\r\nhost: " + host + "\r\nconnection: Upgrade\r\n"
+                    + "upgrade: websocket\r\nsec-websocket-version: 13\r\n"
+                    + "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            byte[] buf = new byte[4096];
+            int n = s.getInputStream().read(buf);
+            return new String(buf, 0, Math.max(0, n), java.nio.charset.StandardCharsets.US_ASCII);
         }
     }
 
