@@ -150,7 +150,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String remoteIp = req.remoteAddress() == null ? "127.0.0.1" : req.remoteAddress().hostAddress();
         int remotePort = req.remoteAddress() == null ? 0 : req.remoteAddress().port();
         String authority = req.authority() == null ? "" : req.authority().toString();
-        String path = req.uri();
+        String sentPath = req.uri();
         boolean[] recorded = {false};
         // the active faults the request counts among while it is in a fault, else null
         AtomicLong[] activeFault = {null};
@@ -160,6 +160,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         Tls tls = session == null ? null : Tls.of(session, req.version() == io.vertx.core.http.HttpVersion.HTTP_2);
         FilterChain chain = inboundChain(inbound, tls, localIp, localPort, remoteIp, remotePort);
         HttpConnectionManager hcm = chain == null ? null : (HttpConnectionManager) chain.filter();
+        // As Envoy's connection manager, routing, the RBAC filters and the access log read the path its
+        // path_normalization made (Istio's normalize_path): a url_path policy on /admin also stops
+        // /public/%2e%2e/admin. Vert.x cannot change a request's URI, so the application still reads the path as it
+        // was sent. Null: the normalization refuses the path (answered 400 below when the chain routes).
+        String normalized = hcm == null ? sentPath
+                : PathNormalizer.apply(PathNormalizer.withoutFragment(sentPath), hcm.pathNormalization());
+        String path = normalized == null ? sentPath : normalized;
         DownstreamTls chainTls = tls == null || chain == null || !chain.tls() ? null : inbound.tls(chain);
         // Istio's connection_security_policy mutual_tls: a client certificate the chain's validation context verified
         boolean mutualTls = chainTls != null && chainTls.verifiedPeer(tls.session);
@@ -208,16 +215,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             service.handle(req);
             return;
         }
-        // As Envoy's connection manager, routing and the RBAC filters read the path its path_normalization made
-        // (Istio's normalize_path): a url_path policy on /admin also stops /public/%2e%2e/admin. Vert.x cannot change
-        // a request's URI, so the application still reads the path as it was sent.
-        String target = PathNormalizer.apply(PathNormalizer.withoutFragment(req.uri()), hcm.pathNormalization());
-        if (target == null) {
+        if (normalized == null) {
             details[0] = "path_normalization_failed"; // an escaped slash (REJECT_REQUEST), or %00, as Envoy's 400
             localReply(req, 400, "");
             return;
         }
-        ServerRequestView view = new ServerRequestView(req, authority, target);
+        ServerRequestView view = new ServerRequestView(req, authority, normalized);
         RouteResult result = table.route(view, ThreadLocalRandom.current().nextLong());
         RbacFilter.Chain rbac = snapshot.rbac(hcm);
         if (!rbac.isEmpty()) {
