@@ -124,10 +124,10 @@ public final class FileConfigSource implements ConfigSource {
             List<String> now = fingerprint(path);
             // after a failed reload, the identity's files too: the rejection may have been theirs
             List<String> identityNow = identity == null || lastError == null ? knownIdentity
-                    : identityFingerprint(identity);
+                    : identity.fingerprint();
             if (!now.equals(known) || !java.util.Objects.equals(identityNow, knownIdentity)) {
                 // the identity's files as this read finds them, taken before it: a change during it reads again
-                List<String> identityBefore = identity == null ? null : identityFingerprint(identity);
+                List<String> identityBefore = identity == null ? null : identity.fingerprint();
                 synchronized (this) {
                     fingerprint = now;
                 }
@@ -174,11 +174,11 @@ public final class FileConfigSource implements ConfigSource {
             if (Files.isDirectory(path)) {
                 try (Stream<Path> s = Files.list(path)) {
                     for (Path f : s.filter(p -> p.toString().matches(".*\\.(json|ya?ml)$")).sorted().toList()) {
-                        out.add(stamp(f));
+                        out.add(WorkloadIdentity.stamp(f));
                     }
                 }
             } else {
-                out.add(stamp(path));
+                out.add(WorkloadIdentity.stamp(path));
             }
         } catch (IOException e) {
             out.add("unreadable: " + e.getMessage());
@@ -186,14 +186,6 @@ public final class FileConfigSource implements ConfigSource {
         return out;
     }
 
-    /** What a change of the identity's files shows in ({@link WorkloadIdentity#fingerprint}). */
-    static List<String> identityFingerprint(WorkloadIdentity identity) {
-        return identity.fingerprint();
-    }
-
-    private static String stamp(Path f) throws IOException {
-        return f.getFileName() + "@" + Files.getLastModifiedTime(f).toInstant() + "/" + Files.size(f);
-    }
 
     /** The configuration cannot be used; the message names the file, the resource and the field. */
     public static final class ConfigException extends Exception {

@@ -69,13 +69,18 @@ public record WorkloadIdentity(Path dir) {
         List<String> out = new java.util.ArrayList<>();
         for (Path f : files()) {
             try {
-                out.add(f.getFileName() + "@" + java.nio.file.Files.getLastModifiedTime(f).toInstant() + "/"
-                        + java.nio.file.Files.size(f));
+                out.add(stamp(f));
             } catch (java.io.IOException e) {
                 out.add(f.getFileName() + ": " + e.getClass().getSimpleName());
             }
         }
         return out;
+    }
+
+    /** What a change of one file shows in: its name, modification time and size (blocking). */
+    public static String stamp(Path f) throws java.io.IOException {
+        return f.getFileName() + "@" + java.nio.file.Files.getLastModifiedTime(f).toInstant() + "/"
+                + java.nio.file.Files.size(f);
     }
 
     public List<Path> missing() {
