@@ -575,9 +575,8 @@ public final class UpstreamCluster {
         List<io.vertx.core.Future<DnsResolver.Answer>> lookups = new ArrayList<>();
         for (LocalityLbEndpoints l : source.endpoints()) {
             for (LbEndpoint e : l.lbEndpoints()) {
-                lookups.add(c.respectDnsTtl() ? env.resolver().resolveWithTtl(e.address().address(),
-                        c.dnsLookupFamily()) : env.resolver().resolve(e.address().address(), c.dnsLookupFamily())
-                                .map(found -> new DnsResolver.Answer(found, 0)));
+                // the TTLs only count with respect_dns_ttl (a resolver that has none answers 0)
+                lookups.add(env.resolver().resolveWithTtl(e.address().address(), c.dnsLookupFamily()));
             }
         }
         io.vertx.core.Future.join(lookups).onComplete(ar -> {
