@@ -791,8 +791,7 @@ final class HttpBridge {
                     refuse(ctx, req, refused.status, refused.details, refused.codecError);
                     return;
                 }
-                String target = PathNormalizer.apply(PathNormalizer.withoutFragment(req.uri()),
-                        conn.hcm().pathNormalization());
+                String target = PathNormalizer.ofRequest(req.uri(), conn.hcm().pathNormalization());
                 if (target == null) {
                     // an escaped slash (REJECT_REQUEST), or %00
                     refuse(ctx, req, HttpResponseStatus.BAD_REQUEST, "path_normalization_failed", false);

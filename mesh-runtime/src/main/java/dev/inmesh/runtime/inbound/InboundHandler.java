@@ -164,8 +164,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // path_normalization made (Istio's normalize_path): a url_path policy on /admin also stops
         // /public/%2e%2e/admin. Vert.x cannot change a request's URI, so the application still reads the path as it
         // was sent. Null: the normalization refuses the path (answered 400 below when the chain routes).
-        String normalized = hcm == null ? sentPath
-                : PathNormalizer.apply(PathNormalizer.withoutFragment(sentPath), hcm.pathNormalization());
+        String normalized = hcm == null ? sentPath : PathNormalizer.ofRequest(sentPath, hcm.pathNormalization());
         String path = normalized == null ? sentPath : normalized;
         DownstreamTls chainTls = tls == null || chain == null || !chain.tls() ? null : inbound.tls(chain);
         // Istio's connection_security_policy mutual_tls: a client certificate the chain's validation context verified

@@ -115,7 +115,7 @@ public final class OutboundDispatcher {
         MeshSnapshot snapshot = snapshots.current();
         OutboundRouting.Decision d = routing.decide(snapshot, hostOnly, port, sourceIp, ssl);
         // the connection manager's path normalization, before routing, as the sidecar's outbound listener does
-        String target = PathNormalizer.apply(PathNormalizer.withoutFragment(uri), d.paths());
+        String target = PathNormalizer.ofRequest(uri, d.paths());
         RouterRequest req = new RouterRequest(StreamInfo.Direction.OUTBOUND, method, target == null ? uri : target,
                 authority, ssl ? "https" : "http", headers, body, sourceIp + ":0", null,
                 new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), protocol)

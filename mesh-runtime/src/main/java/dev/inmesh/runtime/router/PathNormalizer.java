@@ -24,6 +24,14 @@ public final class PathNormalizer {
         return hash < 0 ? target : target.substring(0, hash);
     }
 
+    /**
+     * What a connection manager makes of a request's target before routing: its fragment dropped
+     * ({@link #withoutFragment}), then {@code n} applied ({@link #apply}); null when the request is to be refused (400).
+     */
+    public static String ofRequest(String target, PathNormalization n) {
+        return apply(withoutFragment(target), n);
+    }
+
     /** The normalized request target, or null when the request is to be refused (400). */
     public static String apply(String target, PathNormalization n) {
         if (n.none() || target.isEmpty() || target.charAt(0) != '/') {
