@@ -12,6 +12,18 @@ public interface LbHost {
     /** Requests in flight to this host right now. */
     int activeRequests();
 
+    /** {@link #healthySinceNanos()} of a host never seen healthy. */
+    long NEVER_HEALTHY = Long.MIN_VALUE;
+
+    /**
+     * When the host's cluster first found it healthy (on joining, or later when it joined unhealthy), on the
+     * cluster's monotonic clock in nanoseconds, or {@link #NEVER_HEALTHY}; slow start counts from here.
+     */
+    long healthySinceNanos();
+
+    /** Whether the host is healthy (not degraded, ejected or excluded); slow start scales healthy hosts only. */
+    boolean healthy();
+
     /** The hosts' own weights, in order. */
     static double[] weights(java.util.List<? extends LbHost> hosts) {
         double[] w = new double[hosts.size()];

@@ -2,29 +2,43 @@ package dev.inmesh.runtime.lb;
 
 import dev.inmesh.api.config.cluster.LbConfig;
 import java.util.List;
+import java.util.function.LongSupplier;
 import java.util.random.RandomGenerator;
 
 /**
  * LEAST_REQUEST. Equal weights: the host with the fewest active requests among {@code choice_count} random choices
  * (two by default; the first seen wins a tie). Unequal weights: an EDF schedule whose weights are
- * {@code weight / (active + 1)^active_request_bias}, read again each time a host is put back.
+ * {@code weight / (active + 1)^active_request_bias}, read again each time a host is put back. With a slow start, hosts
+ * in their window ramp up first ({@link SlowStartSelector}), on that same weight.
  */
 final class LeastRequestLoadBalancer implements LoadBalancer {
     private final LbConfig.LeastRequest config;
     private final RandomGenerator random;
+    private final LongSupplier clock;
 
-    LeastRequestLoadBalancer(LbConfig.LeastRequest config, RandomGenerator random) {
+    LeastRequestLoadBalancer(LbConfig.LeastRequest config, RandomGenerator random, LongSupplier clock) {
         this.config = config;
         this.random = random;
+        this.clock = clock;
     }
 
     @Override
     public <H extends LbHost> HostSelector<H> newSelector(List<H> hosts, HostSelector<H> previous) {
         List<H> copy = List.copyOf(hosts);
-        if (Selectors.equalWeights(copy)) {
-            return new Choices<>(copy, config.choiceCount(), random);
+        HostSelector<H> steady = Selectors.equalWeights(copy) ? new Choices<>(copy, config.choiceCount(), random)
+                : new Weighted<>(copy, config.activeRequestBias(), random.nextInt(copy.size()));
+        if (config.slowStart() == null || copy.isEmpty()) {
+            return steady;
         }
-        return new Weighted<>(copy, config.activeRequestBias(), random.nextInt(copy.size()));
+        return SlowStartSelector.of(copy, steady, config.slowStart(), clock, weight(config.activeRequestBias()),
+                random.nextInt(copy.size()));
+    }
+
+    /** A host's weight over its active requests: {@code weight / (active + 1)^active_request_bias}. */
+    private static <H extends LbHost> java.util.function.ToDoubleFunction<H> weight(double bias) {
+        return bias == 1.0
+                ? h -> h.weight() / (double) (h.activeRequests() + 1)
+                : h -> h.weight() / Math.pow(h.activeRequests() + 1, bias);
     }
 
     static final class Choices<H extends LbHost> implements HostSelector<H> {
@@ -73,9 +87,7 @@ final class LeastRequestLoadBalancer implements LoadBalancer {
 
         Weighted(List<H> hosts, double bias, int skip) {
             this.hosts = hosts;
-            this.edf = new EdfScheduler<>(bias == 1.0
-                    ? h -> h.weight() / (double) (h.activeRequests() + 1)
-                    : h -> h.weight() / Math.pow(h.activeRequests() + 1, bias));
+            this.edf = new EdfScheduler<>(weight(bias));
             hosts.forEach(edf::add);
             for (int i = 0; i < skip; i++) {
                 edf.pick();

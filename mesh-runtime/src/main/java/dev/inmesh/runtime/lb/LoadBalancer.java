@@ -3,6 +3,7 @@ package dev.inmesh.runtime.lb;
 import dev.inmesh.api.config.cluster.LbConfig;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import java.util.List;
+import java.util.function.LongSupplier;
 import java.util.random.RandomGenerator;
 
 /**
@@ -48,9 +49,18 @@ public interface LoadBalancer {
      * @throws IllegalArgumentException for CLUSTER_PROVIDED, which has no selector: the cluster picks its host
      */
     static LoadBalancer of(LbPolicy policy, LbConfig config, RandomGenerator random) {
+        return of(policy, config, random, System::nanoTime);
+    }
+
+    /**
+     * The load balancer for a cluster's policy and settings, with the clock that slow start reads (the one the hosts'
+     * {@link LbHost#healthySinceNanos()} come from).
+     */
+    static LoadBalancer of(LbPolicy policy, LbConfig config, RandomGenerator random, LongSupplier clock) {
         return switch (policy) {
-            case ROUND_ROBIN -> new RoundRobinLoadBalancer(random);
-            case LEAST_REQUEST -> new LeastRequestLoadBalancer((LbConfig.LeastRequest) config, random);
+            case ROUND_ROBIN -> new RoundRobinLoadBalancer(random,
+                    config instanceof LbConfig.RoundRobin rr ? rr.slowStart() : null, clock);
+            case LEAST_REQUEST -> new LeastRequestLoadBalancer((LbConfig.LeastRequest) config, random, clock);
             case RANDOM -> new RandomLoadBalancer(random);
             case RING_HASH -> new RingHashLoadBalancer((LbConfig.RingHash) config, random);
             case MAGLEV -> new MaglevLoadBalancer((LbConfig.Maglev) config, random);

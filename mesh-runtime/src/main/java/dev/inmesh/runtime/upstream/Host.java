@@ -34,6 +34,11 @@ public final class Host implements LbHost {
     /** Set while the host is in use, cleared by ORIGINAL_DST cleanup sweeps. */
     volatile boolean used;
     final HostPool pool;
+    /**
+     * When the cluster first saw the host healthy ({@link UpstreamEnvironment#ticker()} nanos), or
+     * {@link LbHost#NEVER_HEALTHY}; kept across updates and ejections, as Envoy keeps it without active health checks.
+     */
+    private volatile long healthySince = NEVER_HEALTHY;
 
     Host(SocketAddress address, LbEndpoint endpoint, Locality locality, int priority, OutlierMonitor outlier,
          HostPool pool) {
@@ -75,6 +80,18 @@ public final class Host implements LbHost {
     }
 
     @Override
+    public long healthySinceNanos() {
+        return healthySince;
+    }
+
+    /** Notes {@code now} as the moment the host was first healthy, if it is healthy and was never before. */
+    void noteHealthy(long now) {
+        if (healthySince == NEVER_HEALTHY && healthy()) {
+            healthySince = now;
+        }
+    }
+
+    @Override
     public int activeRequests() {
         return active;
     }
@@ -106,6 +123,7 @@ public final class Host implements LbHost {
     }
 
     /** Healthy for balancing, as Envoy counts it: EDS health HEALTHY or UNKNOWN, and not ejected. */
+    @Override
     public boolean healthy() {
         return (health == HealthStatus.HEALTHY || health == HealthStatus.UNKNOWN) && !outlier.ejected();
     }

@@ -292,7 +292,8 @@ public final class UpstreamCluster {
         boolean policyChanged = old == null || old.lbPolicy() != newConfig.lbPolicy()
                 || !old.lbConfig().equals(newConfig.lbConfig());
         if (newConfig.type() != DiscoveryType.ORIGINAL_DST && (policyChanged || loadBalancer == null)) {
-            loadBalancer = LoadBalancer.of(newConfig.lbPolicy(), newConfig.lbConfig(), env.random());
+            loadBalancer = LoadBalancer.of(newConfig.lbPolicy(), newConfig.lbConfig(), env.random(),
+                    env.ticker()::nanoTime);
             prioritySet = PrioritySet.EMPTY; // a new policy starts afresh
         }
         outlierDetector.configure(newConfig.outlierDetection());
@@ -469,6 +470,11 @@ public final class UpstreamCluster {
         Cluster c = config;
         if (c == null || loadBalancer == null) {
             return;
+        }
+        // slow start counts from the first build that finds a host healthy (Envoy: the first refresh that does)
+        long now = env.ticker().nanoTime();
+        for (Host h : hosts.values()) {
+            h.noteHealthy(now);
         }
         prioritySet = PrioritySet.build(byPriority, overprovisioningFactor,
                 c.commonLbConfig().healthyPanicThreshold(), c.commonLbConfig().localityWeighted(), loadBalancer,

@@ -138,12 +138,6 @@ public final class ClusterParser
                 return null;
             });
         }
-        if (c.hasRoundRobinLbConfig()) {
-            Fields.at("round_robin_lb_config", () -> {
-                Fields.onlyKnown(c.getRoundRobinLbConfig(), Set.of(), Set.of());
-                return null;
-            });
-        }
         TcpKeepalive keepalive = c.hasUpstreamConnectionOptions() ? Fields.at("upstream_connection_options",
                 () -> tcpKeepalive(c.getUpstreamConnectionOptions())) : null;
         UpstreamTlsContext tls = c.hasTransportSocket()
@@ -256,6 +250,9 @@ public final class ClusterParser
         if (c.hasMaglevLbConfig() && policy != LbPolicy.MAGLEV) {
             throw new FieldError("maglev_lb_config", "set for lb_policy " + policy);
         }
+        if (c.hasRoundRobinLbConfig() && policy != LbPolicy.ROUND_ROBIN) {
+            throw new FieldError("round_robin_lb_config", "set for lb_policy " + policy);
+        }
         return switch (policy) {
             case LEAST_REQUEST -> {
                 if (!c.hasLeastRequestLbConfig()) {
@@ -263,13 +260,15 @@ public final class ClusterParser
                 }
                 var lr = c.getLeastRequestLbConfig();
                 yield Fields.at("least_request_lb_config", () -> {
-                    Fields.onlyKnown(lr, Set.of("choice_count", "active_request_bias"), Set.of());
+                    Fields.onlyKnown(lr, Set.of("choice_count", "active_request_bias", "slow_start_config"),
+                            Set.of());
                     int choices = lr.hasChoiceCount() ? lr.getChoiceCount().getValue() : 2;
                     if (choices < 2) {
                         throw new FieldError("choice_count", choices + " (expected: >= 2)");
                     }
                     double bias = lr.hasActiveRequestBias() ? lr.getActiveRequestBias().getDefaultValue() : 1.0;
-                    return new LbConfig.LeastRequest(choices, bias);
+                    return new LbConfig.LeastRequest(choices, bias,
+                            lr.hasSlowStartConfig() ? slowStart(lr.getSlowStartConfig()) : null);
                 });
             }
             case RING_HASH -> {
@@ -298,7 +297,18 @@ public final class ClusterParser
                     return new LbConfig.Maglev(mg.hasTableSize() ? mg.getTableSize().getValue() : 65_537);
                 });
             }
-            case ROUND_ROBIN, RANDOM, CLUSTER_PROVIDED -> new LbConfig.Default();
+            case ROUND_ROBIN -> {
+                if (!c.hasRoundRobinLbConfig()) {
+                    yield new LbConfig.Default();
+                }
+                var rr = c.getRoundRobinLbConfig();
+                LbConfig.SlowStart slowStart = Fields.at("round_robin_lb_config", () -> {
+                    Fields.onlyKnown(rr, Set.of("slow_start_config"), Set.of());
+                    return rr.hasSlowStartConfig() ? slowStart(rr.getSlowStartConfig()) : null;
+                });
+                yield slowStart == null ? new LbConfig.Default() : new LbConfig.RoundRobin(slowStart);
+            }
+            case RANDOM, CLUSTER_PROVIDED -> new LbConfig.Default();
         };
     }
 
@@ -445,6 +455,36 @@ public final class ClusterParser
     }
 
     /** The upstream protocol a cluster's HTTP protocol options select. */
+    /**
+     * A {@code slow_start_config}, or null when it sets no window (Envoy turns slow start on only for a window above
+     * zero). The aggression's {@code runtime_key} has no runtime to read here: its {@code default_value} applies.
+     */
+    private static LbConfig.SlowStart slowStart(io.envoyproxy.envoy.config.cluster.v3.Cluster.SlowStartConfig s) {
+        return Fields.at("slow_start_config", () -> {
+            Fields.onlyKnown(s, Set.of("slow_start_window", "aggression", "min_weight_percent"), Set.of());
+            java.time.Duration window = s.hasSlowStartWindow() ? Fields.duration(s.getSlowStartWindow())
+                    : java.time.Duration.ZERO;
+            double aggression = LbConfig.SlowStart.DEFAULT_AGGRESSION;
+            if (s.hasAggression()) {
+                aggression = s.getAggression().getDefaultValue();
+                if (!(aggression > 0) || Double.isInfinite(aggression)) {
+                    throw new FieldError("aggression.default_value", aggression + " (expected: > 0)");
+                }
+            }
+            double minWeight = LbConfig.SlowStart.DEFAULT_MIN_WEIGHT_PERCENT;
+            if (s.hasMinWeightPercent()) {
+                minWeight = s.getMinWeightPercent().getValue();
+                if (!(minWeight >= 0 && minWeight <= 100)) {
+                    throw new FieldError("min_weight_percent.value", minWeight + " (expected: 0 to 100)");
+                }
+            }
+            if (window.isNegative()) {
+                throw new FieldError("slow_start_window", window + " (expected: >= 0s)");
+            }
+            return window.isZero() ? null : new LbConfig.SlowStart(window, aggression, minWeight);
+        });
+    }
+
     private enum UpstreamProtocol { HTTP1, HTTP2, DOWNSTREAM }
 
     /** Unpacks one typed protocol option, which must be the upstream HttpProtocolOptions. */

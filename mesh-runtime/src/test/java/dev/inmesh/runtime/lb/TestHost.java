@@ -8,6 +8,8 @@ final class TestHost implements LbHost {
     final String address;
     final int weight;
     int active;
+    long healthySince = NEVER_HEALTHY;
+    boolean healthy = true;
 
     TestHost(String address, int weight) {
         this.address = address;
@@ -33,6 +35,16 @@ final class TestHost implements LbHost {
     @Override
     public String addressString() {
         return address;
+    }
+
+    @Override
+    public long healthySinceNanos() {
+        return healthySince;
+    }
+
+    @Override
+    public boolean healthy() {
+        return healthy;
     }
 
     @Override

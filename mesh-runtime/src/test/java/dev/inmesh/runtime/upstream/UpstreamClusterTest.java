@@ -14,6 +14,7 @@ import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.CommonLbConfig;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.DnsLookupFamily;
+import dev.inmesh.api.config.cluster.LbConfig;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.cluster.OutlierDetection;
 import dev.inmesh.api.config.core.Metadata;
@@ -209,6 +210,46 @@ class UpstreamClusterTest {
         ClusterManager m2 = m1.update(Map.of("c", Fixtures.eds("c")), Map.of("c", Fixtures.cla("c", 5)));
         Host next = m2.cluster("c").chooseHost(LbContext.NONE);
         assertEquals((last + 1) % 5, order.indexOf(next));
+    }
+
+    @Test
+    void aHostThatEdsAddsRampsUpOverTheSlowStartWindowWhileTheHostsThatStayKeepTheirAge() {
+        Cluster slow = new Cluster("c", DiscoveryType.EDS, "", LbPolicy.ROUND_ROBIN,
+                new LbConfig.RoundRobin(new LbConfig.SlowStart(Duration.ofSeconds(60), 1.0, 10.0)), null,
+                CircuitBreakers.DEFAULTS, null, null, null, null, null, null, false, Metadata.EMPTY);
+        ClusterManager m = f.manager(slow, Fixtures.cla("c", 4));
+        f.ticker.advance(Duration.ofMinutes(5));
+        m = m.update(Map.of("c", slow), Map.of("c", Fixtures.cla("c", 5)));
+        String young = "10.0.0.5:8080";
+        // 0.1 of a weight against four hosts of weight 1
+        assertEquals(100, picks(m.cluster("c"), 4_100).getOrDefault(young, 0), 2);
+        f.ticker.advance(Duration.ofSeconds(30));
+        // an update that changes nothing rebuilds the selectors; the young host is still 30 s old, not new again
+        m = m.update(Map.of("c", slow), Map.of("c", Fixtures.cla("c", 5)));
+        assertEquals(500, picks(m.cluster("c"), 4_500).getOrDefault(young, 0), 3);
+        f.ticker.advance(Duration.ofSeconds(30));
+        assertEquals(Map.of("10.0.0.1:8080", 1_000, "10.0.0.2:8080", 1_000, "10.0.0.3:8080", 1_000,
+                "10.0.0.4:8080", 1_000, young, 1_000), picks(m.cluster("c"), 5_000));
+    }
+
+    @Test
+    void aHostThatJoinsUnhealthyStartsItsSlowStartWhenItIsFirstFoundHealthy() {
+        Cluster slow = new Cluster("c", DiscoveryType.EDS, "", LbPolicy.LEAST_REQUEST,
+                new LbConfig.LeastRequest(2, 1.0, new LbConfig.SlowStart(Duration.ofSeconds(60), 1.0, 10.0)), null,
+                CircuitBreakers.DEFAULTS, null, null, null, null, null, null, false, Metadata.EMPTY);
+        List<LbEndpoint> four = new java.util.ArrayList<>();
+        for (int i = 1; i <= 4; i++) {
+            four.add(Fixtures.endpoint(i, HealthStatus.HEALTHY));
+        }
+        List<LbEndpoint> sick = new java.util.ArrayList<>(four);
+        sick.add(Fixtures.endpoint(5, HealthStatus.UNHEALTHY));
+        List<LbEndpoint> well = new java.util.ArrayList<>(four);
+        well.add(Fixtures.endpoint(5, HealthStatus.HEALTHY));
+        ClusterManager m = f.manager(slow, Fixtures.cla("c", new LocalityLbEndpoints(null, sick, 1, 0)));
+        f.ticker.advance(Duration.ofMinutes(5));
+        m = m.update(Map.of("c", slow), Map.of("c", Fixtures.cla("c", new LocalityLbEndpoints(null, well, 1, 0))));
+        // five minutes in the cluster, but healthy only now: it ramps from 0.1 of a weight
+        assertEquals(100, picks(m.cluster("c"), 4_100).getOrDefault("10.0.0.5:8080", 0), 2);
     }
 
     @Test

@@ -243,6 +243,45 @@ class ClusterParserTest {
     }
 
     @Test
+    void readsIstiosWarmupDurationAsASlowStartOfRoundRobinOrLeastRequest() throws Exception {
+        // what Istio writes for a DestinationRule's loadBalancer {simple: ROUND_ROBIN, warmupDurationSecs: 60s}
+        assertEquals(new LbConfig.RoundRobin(new LbConfig.SlowStart(Duration.ofSeconds(60), 1.0, 10.0)),
+                PARSER.parse(proto("""
+                        {"name": "x", "type": "STATIC", "lbPolicy": "ROUND_ROBIN",
+                         "roundRobinLbConfig": {"slowStartConfig": {"slowStartWindow": "60s"}}}""")).lbConfig());
+        // and for LEAST_REQUEST (Istio's default policy), with the warmup's aggression and minimum percent
+        assertEquals(new LbConfig.LeastRequest(2, 1.0,
+                        new LbConfig.SlowStart(Duration.ofSeconds(120), 2.5, 25.0)),
+                PARSER.parse(proto("""
+                        {"name": "x", "type": "STATIC", "lbPolicy": "LEAST_REQUEST",
+                         "leastRequestLbConfig": {"slowStartConfig": {"slowStartWindow": "120s",
+                           "aggression": {"defaultValue": 2.5, "runtimeKey": "upstream.slow_start.aggression"},
+                           "minWeightPercent": {"value": 25}}}}""")).lbConfig());
+        // no window, or a window of zero, is no slow start (Envoy's rule), and an empty round_robin_lb_config too
+        for (String rr : new String[] {"{}", "{\"slowStartConfig\": {}}",
+                "{\"slowStartConfig\": {\"slowStartWindow\": \"0s\"}}"}) {
+            assertEquals(new LbConfig.Default(), PARSER.parse(proto(
+                    "{\"name\": \"x\", \"type\": \"STATIC\", \"roundRobinLbConfig\": " + rr + "}")).lbConfig(),
+                    rr);
+        }
+    }
+
+    @Test
+    void aSlowStartOutOfRangeOrOnAnotherPolicyIsRejectedByPath() throws Exception {
+        assertEquals("Cluster \"x\": round_robin_lb_config.slow_start_config.aggression.default_value: -1.0 "
+                + "(expected: > 0)", error("""
+                {"name": "x", "type": "STATIC", "roundRobinLbConfig": {"slowStartConfig": {"slowStartWindow": "60s",
+                 "aggression": {"defaultValue": -1, "runtimeKey": "k"}}}}"""));
+        assertEquals("Cluster \"x\": least_request_lb_config.slow_start_config.min_weight_percent.value: 150.0 "
+                + "(expected: 0 to 100)", error("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "LEAST_REQUEST", "leastRequestLbConfig":
+                 {"slowStartConfig": {"slowStartWindow": "60s", "minWeightPercent": {"value": 150}}}}"""));
+        assertEquals("Cluster \"x\": round_robin_lb_config: set for lb_policy RANDOM", error("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "RANDOM",
+                 "roundRobinLbConfig": {"slowStartConfig": {"slowStartWindow": "60s"}}}"""));
+    }
+
+    @Test
     void aBadLbPolicyIsRejectedByNameAndPath() throws Exception {
         assertEquals("Cluster \"x\": lb_policy: LOAD_BALANCING_POLICY_CONFIG is not supported",
                 error("{\"name\": \"x\", \"type\": \"STATIC\", \"lbPolicy\": \"LOAD_BALANCING_POLICY_CONFIG\"}"));

@@ -217,6 +217,8 @@ public record Cluster(
     private static boolean matches(LbPolicy policy, LbConfig config) {
         if (config instanceof LbConfig.LeastRequest) {
             return policy == LbPolicy.LEAST_REQUEST;
+        } else if (config instanceof LbConfig.RoundRobin) {
+            return policy == LbPolicy.ROUND_ROBIN;
         } else if (config instanceof LbConfig.RingHash) {
             return policy == LbPolicy.RING_HASH;
         } else if (config instanceof LbConfig.Maglev) {

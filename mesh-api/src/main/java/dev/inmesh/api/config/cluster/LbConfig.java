@@ -1,6 +1,7 @@
 package dev.inmesh.api.config.cluster;
 
 import dev.inmesh.api.config.Checks;
+import java.time.Duration;
 
 /** The settings of a load balancing policy (Envoy's {@code lb_config} one-of, with Envoy's defaults). */
 public sealed interface LbConfig {
@@ -8,14 +9,67 @@ public sealed interface LbConfig {
     /** No settings beyond the policy itself. */
     record Default() implements LbConfig {}
 
-    /** LEAST_REQUEST: {@code choice_count} (default 2) and {@code active_request_bias} (default 1.0). */
-    record LeastRequest(int choiceCount, double activeRequestBias) implements LbConfig {
+    /**
+     * Envoy's {@code slow_start_config} (Istio's DestinationRule {@code warmupDurationSecs}): for {@code window} after
+     * a host joins the cluster, a healthy host's weight is scaled by
+     * {@code max(minWeightPercent / 100, timeFactor ^ (1 / aggression))}, where {@code timeFactor} is the time since
+     * it joined (at least 1 ms) over the window.
+     *
+     * @param window {@code slow_start_window}, positive (a config without one has no slow start at all)
+     * @param aggression {@code aggression.default_value} (default 1.0: a linear ramp), positive
+     * @param minWeightPercent {@code min_weight_percent.value} (default 10), 0 to 100
+     */
+    record SlowStart(Duration window, double aggression, double minWeightPercent) {
+        public static final double DEFAULT_AGGRESSION = 1.0;
+        public static final double DEFAULT_MIN_WEIGHT_PERCENT = 10.0;
+
+        public SlowStart {
+            Checks.nonNull(window, "slow_start_config.slow_start_window");
+            Checks.check(window.compareTo(Duration.ZERO) > 0, "slow_start_config.slow_start_window", window, "> 0s");
+            Checks.check(aggression > 0 && Double.isFinite(aggression), "slow_start_config.aggression", aggression,
+                    "> 0");
+            Checks.check(minWeightPercent >= 0 && minWeightPercent <= 100, "slow_start_config.min_weight_percent",
+                    minWeightPercent, "0 to 100");
+        }
+
+        /**
+         * The factor a healthy host's weight is scaled by {@code elapsedNanos} after it joined, or 1 once the window
+         * is over.
+         */
+        public double factor(long elapsedNanos) {
+            long windowNanos = window.toNanos();
+            if (elapsedNanos >= windowNanos) {
+                return 1.0;
+            }
+            double time = Math.max(elapsedNanos, 1_000_000L) / (double) windowNanos;
+            double ramp = aggression == 1.0 || time == 1.0 ? time : Math.pow(time, 1.0 / aggression);
+            return Math.max(ramp, minWeightPercent / 100.0);
+        }
+    }
+
+    /** ROUND_ROBIN with a {@code round_robin_lb_config} that sets a slow start. */
+    record RoundRobin(SlowStart slowStart) implements LbConfig {
+        public RoundRobin {
+            Checks.nonNull(slowStart, "round_robin_lb_config.slow_start_config");
+        }
+    }
+
+    /**
+     * LEAST_REQUEST: {@code choice_count} (default 2), {@code active_request_bias} (default 1.0) and
+     * {@code slow_start_config} (null: none).
+     */
+    record LeastRequest(int choiceCount, double activeRequestBias, SlowStart slowStart) implements LbConfig {
         public static final LeastRequest DEFAULTS = new LeastRequest(2, 1.0);
 
         public LeastRequest {
             Checks.check(choiceCount >= 2, "least_request_lb_config.choice_count", choiceCount, ">= 2");
             Checks.check(activeRequestBias >= 0, "least_request_lb_config.active_request_bias", activeRequestBias,
                     ">= 0");
+        }
+
+        /** Without slow start: the constructor from before slow start was kept. */
+        public LeastRequest(int choiceCount, double activeRequestBias) {
+            this(choiceCount, activeRequestBias, null);
         }
     }
 
