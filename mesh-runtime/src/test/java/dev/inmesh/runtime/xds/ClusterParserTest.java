@@ -249,13 +249,14 @@ class ClusterParserTest {
                 PARSER.parse(proto("""
                         {"name": "x", "type": "STATIC", "lbPolicy": "ROUND_ROBIN",
                          "roundRobinLbConfig": {"slowStartConfig": {"slowStartWindow": "60s"}}}""")).lbConfig());
-        // and for LEAST_REQUEST (Istio's default policy), with the warmup's aggression and minimum percent
+        // and for LEAST_REQUEST (Istio's default policy) from a DestinationRule's warmup {duration, aggression,
+        // minimumPercent}: Istio writes the runtime key "(", which names nothing
         assertEquals(new LbConfig.LeastRequest(2, 1.0,
                         new LbConfig.SlowStart(Duration.ofSeconds(120), 2.5, 25.0)),
                 PARSER.parse(proto("""
                         {"name": "x", "type": "STATIC", "lbPolicy": "LEAST_REQUEST",
                          "leastRequestLbConfig": {"slowStartConfig": {"slowStartWindow": "120s",
-                           "aggression": {"defaultValue": 2.5, "runtimeKey": "upstream.slow_start.aggression"},
+                           "aggression": {"defaultValue": 2.5, "runtimeKey": "("},
                            "minWeightPercent": {"value": 25}}}}""")).lbConfig());
         // no window, or a window of zero, is no slow start (Envoy's rule), and an empty round_robin_lb_config too
         for (String rr : new String[] {"{}", "{\"slowStartConfig\": {}}",
