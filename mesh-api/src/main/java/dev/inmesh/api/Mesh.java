@@ -57,7 +57,12 @@ public interface Mesh {
     /** Whether a first complete configuration has been applied (what {@code /healthz/ready} reports). */
     boolean isReady();
 
-    /** A Vert.x {@link WebClient} whose requests go through the mesh. */
+    /**
+     * A Vert.x {@link WebClient} whose requests go through the mesh. The mesh holds each client it makes until the
+     * client is closed (or the mesh is), so that one used inline ({@code mesh.webClient().get(..).send()}) is not
+     * closed under its request when nothing else references it, as Vert.x closes unreferenced clients; make one and
+     * reuse it, or close the ones you make.
+     */
     WebClient webClient();
 
     /** A Vert.x {@link WebClient} with options, whose requests go through the mesh. */

@@ -257,8 +257,16 @@ public final class DefaultMesh implements Mesh {
     public HttpClient httpClient(HttpClientOptions options) {
         HttpClientInternal plain = (HttpClientInternal) vertx.createHttpClient(options);
         MeshHttpClient client = new MeshHttpClient(plain, dispatcher);
+        // held until closed, by its caller or by the mesh's close: Vert.x would close a client nobody references
+        // with its requests in flight (mesh.webClient().get(..).send() references none); once closed, let it go
         clients.add(client);
+        plain.closeFuture().onComplete(done -> clients.remove(client));
         return client;
+    }
+
+    /** How many of the clients the mesh made are still open (held by the mesh until they close). */
+    public int openClients() {
+        return clients.size();
     }
 
     @Override

@@ -287,6 +287,26 @@ class MeshClientAsPlainClientTest {
     }
 
     @Test
+    void theMeshLetsGoOfTheClientsThatWereClosed() throws Exception {
+        DefaultMesh m = (DefaultMesh) mesh;
+        int before = m.openClients();
+        for (int i = 0; i < 50; i++) {
+            WebClient client = mesh.webClient();
+            assertEquals(200, client.get(port, "127.0.0.1", "/x").send().await(5, TimeUnit.SECONDS).statusCode());
+            client.close();
+        }
+        HttpClient kept = mesh.httpClient();
+        mesh.httpClient().close().await(5, TimeUnit.SECONDS);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (m.openClients() != before + 1 && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        // only the client still open is held, so a caller that makes and closes a client per request leaks none
+        assertEquals(before + 1, m.openClients());
+        kept.close().await(5, TimeUnit.SECONDS);
+    }
+
+    @Test
     void closingTheMeshFailsRequestsInFlight() throws Exception {
         assertInstanceOf(HttpClosedException.class, failureOnClose(mesh.webClient(), mesh::close));
     }
