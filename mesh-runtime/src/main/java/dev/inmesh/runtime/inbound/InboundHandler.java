@@ -202,8 +202,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     hcm == null ? null : hcm.forwardClientCert().mode());
         } else {
             dev.inmesh.runtime.router.Router.removeUntrustedHeaders(headers, hcm.forwardClientCert().mode(),
-                    tls.peerCertificates != null, ForwardedClientCert.element(hcm.forwardClientCert(),
-                            tls.peerCertificates, tls.localCertificates));
+                    tls.peerCertificates() != null, tls.certs.element(hcm.forwardClientCert()));
         }
         // as Envoy's connection manager: a caller's x-forwarded-proto is kept, else it is the connection's scheme
         if (!headers.contains("x-forwarded-proto")) {
@@ -428,21 +427,71 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
     /**
      * The TLS the application's server terminated for a request's connection: its session, the client's SNI (or
-     * empty) and ALPN, and both sides' certificates (null when the client presented none).
+     * empty) and ALPN, and what its certificates say.
      */
-    private record Tls(javax.net.ssl.SSLSession session, String serverName, List<String> alpn,
-                       java.security.cert.Certificate[] peerCertificates,
-                       java.security.cert.Certificate[] localCertificates) {
+    private record Tls(javax.net.ssl.SSLSession session, String serverName, List<String> alpn, SessionCerts certs) {
         static Tls of(javax.net.ssl.SSLSession session, boolean http2) {
+            String sni = DownstreamTls.requestedServerName(session);
+            return new Tls(session, sni == null ? "" : sni, InboundTls.alpn(session, http2), SessionCerts.of(session));
+        }
+
+        /** The client's certificates, its own first; null when it presented none. */
+        java.security.cert.Certificate[] peerCertificates() {
+            return certs.peer;
+        }
+    }
+
+    /**
+     * What a TLS session's certificates say, worked out once per session rather than per request (as the standalone
+     * proxy does per connection): both sides' certificates, their principals and the last
+     * {@code x-forwarded-client-cert} element made (a SHA-256 of the client's certificate, its subject and SANs).
+     * Kept in the session itself, so it goes with the session.
+     */
+    private static final class SessionCerts {
+        private static final String KEY = "dev.inmesh.inbound.certs";
+        /** The client's certificates, its own first; null when it presented none. */
+        final java.security.cert.Certificate[] peer;
+        final java.security.cert.Certificate[] local;
+        /** The first URI SAN of the client's certificate, or null. */
+        final String peerPrincipal;
+        /** The first URI SAN of this side's certificate, or null. */
+        final String localPrincipal;
+        /** The element last made and the setting it was made for. */
+        private volatile Element last;
+
+        private record Element(dev.inmesh.api.config.listener.ForwardClientCert setting, String value) {}
+
+        private SessionCerts(java.security.cert.Certificate[] peer, java.security.cert.Certificate[] local) {
+            this.peer = peer;
+            this.local = local;
+            this.peerPrincipal = ForwardedClientCert.principal(peer);
+            this.localPrincipal = ForwardedClientCert.principal(local);
+        }
+
+        static SessionCerts of(javax.net.ssl.SSLSession session) {
+            if (session.getValue(KEY) instanceof SessionCerts known) {
+                return known;
+            }
             java.security.cert.Certificate[] peer;
             try {
                 peer = session.getPeerCertificates();
             } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
                 peer = null; // the client presented none
             }
-            String sni = DownstreamTls.requestedServerName(session);
-            return new Tls(session, sni == null ? "" : sni, InboundTls.alpn(session, http2),
-                    peer == null || peer.length == 0 ? null : peer, session.getLocalCertificates());
+            SessionCerts made = new SessionCerts(peer == null || peer.length == 0 ? null : peer,
+                    session.getLocalCertificates());
+            session.putValue(KEY, made);
+            return made;
+        }
+
+        /** This hop's {@code x-forwarded-client-cert} element under {@code setting} ({@link ForwardedClientCert}). */
+        String element(dev.inmesh.api.config.listener.ForwardClientCert setting) {
+            Element e = last;
+            if (e == null || !e.setting.equals(setting)) {
+                e = new Element(setting, ForwardedClientCert.element(setting, peer, local));
+                last = e;
+            }
+            return e.value;
         }
     }
 
@@ -475,9 +524,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 destination[0], destination[1], destination[2],
                 Grpc.isRequest(h) ? Grpc.finalStatus(resp.trailers(), resp.headers(), status) : null, mutualTls,
                 // as the standalone proxy: Istio's principals are the URI SANs of TLS a client certificate came in
-                tls == null ? null : ForwardedClientCert.principal(tls.peerCertificates),
-                tls == null || tls.peerCertificates == null ? null
-                        : ForwardedClientCert.principal(tls.localCertificates), null, null);
+                tls == null ? null : tls.certs.peerPrincipal,
+                tls == null || tls.peerCertificates() == null ? null : tls.certs.localPrincipal, null, null);
         try {
             observer.accept(info);
         } catch (RuntimeException e) {
