@@ -11,9 +11,9 @@ public sealed interface LbConfig {
 
     /**
      * Envoy's {@code slow_start_config} (Istio's DestinationRule {@code warmupDurationSecs}): for {@code window} after
-     * a host joins the cluster, a healthy host's weight is scaled by
+     * its cluster first finds a host healthy, the host's weight (while healthy) is scaled by
      * {@code max(minWeightPercent / 100, timeFactor ^ (1 / aggression))}, where {@code timeFactor} is the time since
-     * it joined (at least 1 ms) over the window.
+     * then (at least 1 ms) over the window.
      *
      * @param window {@code slow_start_window}, positive (a config without one has no slow start at all)
      * @param aggression {@code aggression.default_value} (default 1.0: a linear ramp), positive
@@ -33,8 +33,8 @@ public sealed interface LbConfig {
         }
 
         /**
-         * The factor a healthy host's weight is scaled by {@code elapsedNanos} after it joined, or 1 once the window
-         * is over.
+         * The factor a healthy host's weight is scaled by {@code elapsedNanos} into its window, or 1 once the window is
+         * over.
          */
         public double factor(long elapsedNanos) {
             long windowNanos = window.toNanos();
