@@ -20,6 +20,8 @@ final class SlowStartSelector<H extends LbHost> implements HostSelector<H> {
     private final LongSupplier clock;
     /** When the youngest host leaves its window (clock nanos). */
     private final long endsAt;
+    /** Set once the clock passed {@link #endsAt}. */
+    private boolean over;
 
     private SlowStartSelector(List<H> hosts, HostSelector<H> steady, EdfScheduler<H> edf, LongSupplier clock,
                               long endsAt, int skip) {
@@ -75,7 +77,8 @@ final class SlowStartSelector<H extends LbHost> implements HostSelector<H> {
 
     @Override
     public H pick(boolean hasHash, long hash, int attempt) {
-        if (clock.getAsLong() - endsAt >= 0) {
+        if (over || clock.getAsLong() - endsAt >= 0) {
+            over = true; // the clock is not read again for a selector that may live long after the ramp
             return steady.pick(hasHash, hash, attempt);
         }
         synchronized (this) {
