@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.upstream;
 
+import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.core.TcpKeepalive;
 import io.netty.channel.EventLoop;
@@ -21,8 +22,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * One host's connection pool: a Vert.x HttpClient whose default host and port are the host's, made on first use
  * with the cluster's settings (HTTP/1.1 keep-alive or h2c with prior knowledge, each a client of its own, over TLS
  * when the host's transport socket is TLS (HTTP/2 then through ALPN), connect
- * timeout, bind address, connection and pending limits from the circuit breakers; one multiplexed connection for
- * HTTP/2; the connections' idle timeout, maximum duration and, for HTTP/1.1, maximum requests; TCP keep-alive),
+ * timeout, bind address, connection and pending limits from the circuit breakers; for HTTP/2, connections that each
+ * carry at most {@code max_concurrent_streams} streams, another opened when all are at it (see {@link Http2Pool}), with
+ * the cluster's windows and header table size; the connections' idle timeout, maximum duration and, for HTTP/1.1, maximum requests; TCP keep-alive),
  * split by event loop when the limits are generous (see {@link Current}). When the settings change, the old clients
  * drain gracefully and new ones are made; so they do when the host leaves the cluster. A TLS cluster with {@code auto_sni} or
  * {@code auto_san_validation} keeps a pool of its own per request host name (see {@link #client(Vertx, Settings,
@@ -55,10 +57,23 @@ final class HostPool {
      * @param maxRequestsPerConnection how many requests an HTTP/1.1 connection carries; 0: no limit
      * @param tls TLS to the host (HTTP/2 then negotiated through ALPN), or null for plaintext
      * @param tcpKeepalive TCP keep-alive on each connection, or null for none
+     * @param http2Options the HTTP/2 connections' settings: streams per connection, windows, header table
      */
     record Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections,
                     int maxPending, int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection,
-                    UpstreamTls tls, TcpKeepalive tcpKeepalive) {
+                    UpstreamTls tls, TcpKeepalive tcpKeepalive, Http2ProtocolOptions http2Options) {
+
+        Settings {
+            http2Options = http2Options == null ? Http2ProtocolOptions.DEFAULTS : http2Options;
+        }
+
+        /** With Envoy's default HTTP/2 settings. */
+        Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections, int maxPending,
+                 int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection, UpstreamTls tls,
+                 TcpKeepalive tcpKeepalive) {
+            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutSeconds,
+                    maxLifetimeMillis, maxRequestsPerConnection, tls, tcpKeepalive, null);
+        }
 
         /** Without TCP keep-alive. */
         Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections, int maxPending,
@@ -224,8 +239,26 @@ final class HostPool {
         return n;
     }
 
+    /**
+     * A client for at most {@code maxConnections} connections to the host: for HTTP/2, a {@link Http2Pool} whose
+     * lanes each hold one connection.
+     */
     private HttpClient build(Vertx vertx, Settings wanted, CircuitBreakerState breakers, int maxConnections,
                              int maxPending) {
+        if (wanted.http2()) {
+            return new Http2Pool((VertxInternal) vertx, wanted.http2Options().maxConcurrentStreams(), maxConnections,
+                    maxPending, lane -> connections(vertx, wanted, breakers, 1, maxPending, lane));
+        }
+        return connections(vertx, wanted, breakers, maxConnections, maxPending, null);
+    }
+
+    /**
+     * A Vert.x client for at most {@code maxConnections} HTTP/1.1 connections, or one HTTP/2 connection (a lane of
+     * {@link Http2Pool}, told of its connections; HTTP/1.1 if ALPN falls back to it) with the cluster's windows and
+     * header table size.
+     */
+    private HttpClient connections(Vertx vertx, Settings wanted, CircuitBreakerState breakers, int maxConnections,
+                                   int maxPending, Http2Pool.Lane lane) {
         HttpClientOptions options = new HttpClientOptions()
                 .setDefaultHost(address.address())
                 .setDefaultPort(address.port())
@@ -239,7 +272,19 @@ final class HostPool {
                 .setHttp2KeepAliveTimeout(wanted.idleTimeoutSeconds());
         options.getInitialSettings().setMaxHeaderListSize(MAX_RESPONSE_HEAD_BYTES);
         if (wanted.http2()) {
+            Http2ProtocolOptions h2 = wanted.http2Options();
+            // max_concurrent_streams is counted by the Http2Pool, not with Vert.x's multiplexing limit: Vert.x 5.0
+            // never gives back the stream of a request reset before it was sent (the router resets those it gives
+            // up), so under a limit each such request would cost the connection a stream for good. Vert.x still
+            // holds a request beyond the server's SETTINGS_MAX_CONCURRENT_STREAMS until a stream ends.
             options.setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false);
+            options.getInitialSettings().setHeaderTableSize(h2.hpackTableSize());
+            if (h2.initialStreamWindowSize() != null) {
+                options.getInitialSettings().setInitialWindowSize(h2.initialStreamWindowSize());
+            }
+            if (h2.initialConnectionWindowSize() != null) {
+                options.setHttp2ConnectionWindowSize(h2.initialConnectionWindowSize());
+            }
         }
         if (wanted.tls() != null) {
             wanted.tls().apply(options, wanted.http2(), requestHost);
@@ -257,7 +302,7 @@ final class HostPool {
         }
         PoolOptions pool = new PoolOptions()
                 .setHttp1MaxSize(Math.max(1, maxConnections))
-                .setHttp2MaxSize(1)
+                .setHttp2MaxSize(1) // an HTTP/2 client is one lane of an Http2Pool
                 .setMaxWaitQueueSize(maxPending);
         if (wanted.maxLifetimeMillis() > 0) {
             // max_connection_duration: an older connection takes no new request and is closed once idle
@@ -270,6 +315,9 @@ final class HostPool {
                         SocketKeepalive.apply(internal.channelHandlerContext().channel(), wanted.tcpKeepalive());
                     }
                     breakers.connectionOpened();
+                    if (lane != null) {
+                        lane.opened(conn);
+                    }
                     HostStats s = stats;
                     // the cluster's upstream_cx_total and upstream_cx_active: the close goes where the open went
                     var cluster = s == null ? null : s.clusterStats();
@@ -283,6 +331,9 @@ final class HostPool {
                         }
                     }
                     conn.closeHandler(v -> {
+                        if (lane != null) {
+                            lane.closed(conn);
+                        }
                         served.remove(conn);
                         breakers.connectionClosed();
                         if (s != null) {

@@ -233,9 +233,9 @@ public final class UpstreamCluster {
             long maxRequests = lifetimes.maxRequestsPerConnection();
             cached = new PoolSettings(c,
                     new HostPool.Settings(connectTimeout, c.http2(), bind, maxConnections, maxPending, idleSeconds,
-                            maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive()),
+                            maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive(), c.http2ProtocolOptions()),
                     new HostPool.Settings(connectTimeout, true, bind, maxConnections, maxPending, idleSeconds,
-                            maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive()));
+                            maxLifetime, maxRequests, upstreamTls, c.tcpKeepalive(), c.http2ProtocolOptions()));
             socket.poolSettings = cached;
         }
         boolean h2 = c.useDownstreamProtocol() && downstreamHttp2;

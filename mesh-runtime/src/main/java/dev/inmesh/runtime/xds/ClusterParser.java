@@ -13,6 +13,7 @@ import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.cluster.OutlierDetection;
 import dev.inmesh.api.config.cluster.TransportSocketMatch;
 import dev.inmesh.api.config.cluster.UpstreamTlsContext;
+import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.core.TcpKeepalive;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
@@ -41,6 +42,10 @@ import java.util.Set;
  * {@code upstream_connection_options}, {@code tcp_keepalive} is applied to every upstream connection (see
  * {@link TcpKeepalive}) and {@code set_local_interface_name_on_upstream_connections}, which only tells Envoy's
  * extensions the interface name, is accepted; {@code happy_eyeballs_config} is rejected by name.
+ * The {@code http2_protocol_options} (the deprecated cluster field, or those of the typed
+ * {@code HttpProtocolOptions}' {@code explicit_http_config} or {@code use_downstream_protocol_config}, which replace
+ * it) are read by {@link CoreParsers#http2ProtocolOptions}: the streams per connection, the windows and the header
+ * table are applied to the hosts' HTTP/2 connections. The typed options' {@code auto_config} is rejected by name.
  * Anything else that is set and not implemented is rejected with its path.
  */
 public final class ClusterParser
@@ -152,6 +157,8 @@ public final class ClusterParser
         });
         boolean http2 = c.hasHttp2ProtocolOptions();
         boolean downstream = false;
+        Http2ProtocolOptions h2 = http2 ? Fields.at("http2_protocol_options",
+                () -> CoreParsers.http2ProtocolOptions(c.getHttp2ProtocolOptions())) : null;
         // the typed HttpProtocolOptions replace the cluster's deprecated fields, as in Envoy
         CommonHttpProtocolOptions lifetimes = c.hasCommonHttpProtocolOptions() ? Fields.at(
                 "common_http_protocol_options", () -> lifetimes(c.getCommonHttpProtocolOptions())) : null;
@@ -167,6 +174,7 @@ public final class ClusterParser
             UpstreamProtocol p = Fields.at(segment, () -> upstreamProtocol(o));
             http2 |= p == UpstreamProtocol.HTTP2;
             downstream |= p == UpstreamProtocol.DOWNSTREAM;
+            h2 = Fields.at(segment, () -> http2Options(o));
             lifetimes = o.hasCommonHttpProtocolOptions() ? Fields.at(segment + ".common_http_protocol_options",
                     () -> lifetimes(o.getCommonHttpProtocolOptions())) : CommonHttpProtocolOptions.DEFAULTS;
         }
@@ -188,7 +196,7 @@ public final class ClusterParser
         return new Cluster(c.getName(), type, edsServiceName, policy, lbConfig, connectTimeout, breakers, outlier,
                 common, bind, inline, dnsRefresh, family, cleanup, http2, downstream && !http2,
                 Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls, keepalive,
-                matches, c.getRespectDnsTtl());
+                matches, c.getRespectDnsTtl(), h2);
     }
 
     /** Refuses TLS at {@code path} that offers h2 on an HTTP/1.1 cluster. */
@@ -448,10 +456,7 @@ public final class ClusterParser
 
     /** A {@code uint32} as an int, or null when unset; one over {@code Integer.MAX_VALUE} is refused by name. */
     private static Integer intOrNull(boolean has, com.google.protobuf.UInt32Value v, String field) {
-        if (has && v.getValue() < 0) {
-            throw new FieldError(field, Integer.toUnsignedString(v.getValue()) + " (expected: <= 2147483647)");
-        }
-        return has ? v.getValue() : null;
+        return has ? CoreParsers.int31(v, field) : null;
     }
 
     /** The upstream protocol a cluster's HTTP protocol options select. */
@@ -531,6 +536,23 @@ public final class ClusterParser
         }
         return u.getAutoSni() || u.getAutoSanValidation() ? tls.withAutoSni(u.getAutoSni(), u.getAutoSanValidation())
                 : tls;
+    }
+
+    /**
+     * The HTTP/2 settings of typed protocol options: those of the {@code http2_protocol_options} of
+     * {@code explicit_http_config} or {@code use_downstream_protocol_config} (where they tune the pool of the HTTP/2
+     * requests), else Envoy's defaults, as the typed options replace the cluster's deprecated field.
+     */
+    private static Http2ProtocolOptions http2Options(HttpProtocolOptions o) {
+        if (o.hasExplicitHttpConfig() && o.getExplicitHttpConfig().hasHttp2ProtocolOptions()) {
+            return Fields.at("explicit_http_config.http2_protocol_options",
+                    () -> CoreParsers.http2ProtocolOptions(o.getExplicitHttpConfig().getHttp2ProtocolOptions()));
+        }
+        if (o.hasUseDownstreamProtocolConfig() && o.getUseDownstreamProtocolConfig().hasHttp2ProtocolOptions()) {
+            return Fields.at("use_downstream_protocol_config.http2_protocol_options", () -> CoreParsers
+                    .http2ProtocolOptions(o.getUseDownstreamProtocolConfig().getHttp2ProtocolOptions()));
+        }
+        return Http2ProtocolOptions.DEFAULTS;
     }
 
     /** The upstream protocol typed protocol options select. */

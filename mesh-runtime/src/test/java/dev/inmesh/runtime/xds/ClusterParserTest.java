@@ -15,6 +15,7 @@ import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.DnsLookupFamily;
 import dev.inmesh.api.config.cluster.LbConfig;
 import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.core.TcpKeepalive;
 import io.envoyproxy.envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer;
@@ -115,6 +116,73 @@ class ClusterParserTest {
         assertTrue(istiod.http2());
         assertFalse(istiod.useDownstreamProtocol());
         assertTrue(istiod.commonLbConfig().localityWeighted());
+    }
+
+    @Test
+    void theHttp2ProtocolOptionsAreReadWhereverTheySelectHttp2WithEnvoysDefaults() throws Exception {
+        // Istio writes a DestinationRule's connectionPool.http.maxConcurrentStreams as max_concurrent_streams
+        assertEquals(new Http2ProtocolOptions(4096, 1_073_741_824, null, null),
+                ISTIO.get("outbound|15010||istiod.istio-system.svc.cluster.local").http2ProtocolOptions());
+        String typed = """
+                {"name": "c", "type": "STATIC",
+                 "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                   "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                   "%s": {"http2_protocol_options": {"max_concurrent_streams": 2, "hpack_table_size": 0,
+                     "initial_stream_window_size": 65535, "initial_connection_window_size": 2147483647}}}}}
+                """;
+        Http2ProtocolOptions set = new Http2ProtocolOptions(0, 2, 65_535, Integer.MAX_VALUE);
+        assertEquals(set, PARSER.parse(proto(typed.formatted("explicit_http_config"))).http2ProtocolOptions());
+        // under use_downstream_protocol_config they tune the pool of the requests that go over HTTP/2
+        assertEquals(set, PARSER.parse(proto(typed.formatted("use_downstream_protocol_config")))
+                .http2ProtocolOptions());
+        // the deprecated cluster field
+        assertEquals(new Http2ProtocolOptions(4096, 100, null, null), PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC", "http2_protocol_options": {"max_concurrent_streams": 100}}
+                """)).http2ProtocolOptions());
+        // unset: Envoy's defaults but for the windows, which keep HTTP/2's
+        assertEquals(Http2ProtocolOptions.DEFAULTS, PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC", "http2_protocol_options": {}}
+                """)).http2ProtocolOptions());
+        assertEquals(new Http2ProtocolOptions(4096, Integer.MAX_VALUE, null, null), Http2ProtocolOptions.DEFAULTS);
+        // flood limits, the choice of codec and what an invalid message costs change nothing a well-behaved
+        // upstream sees
+        assertEquals(Http2ProtocolOptions.DEFAULTS, PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC", "http2_protocol_options": {"max_outbound_frames": 10000,
+                 "max_outbound_control_frames": 1000, "max_consecutive_inbound_frames_with_empty_payload": 1,
+                 "max_inbound_priority_frames_per_stream": 100,
+                 "max_inbound_window_update_frames_per_data_frame_sent": 10, "use_oghttp2_codec": true,
+                 "max_metadata_size": 1024, "override_stream_error_on_invalid_http_message": true,
+                 "stream_error_on_invalid_http_messaging": true}}
+                """)).http2ProtocolOptions());
+    }
+
+    @Test
+    void http2ProtocolOptionsOutOfRangeOrNotAppliedAreRejectedByName() throws Exception {
+        String typed = """
+                {"name": "x", "type": "STATIC",
+                 "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                   "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                   "explicit_http_config": {"http2_protocol_options": {%s}}}}}
+                """;
+        String at = "Cluster \"x\": typed_extension_protocol_options[\"envoy.extensions.upstreams.http.v3."
+                + "HttpProtocolOptions\"].explicit_http_config.http2_protocol_options.";
+        assertEquals(at + "max_concurrent_streams: 0 (expected: 1..2147483647)",
+                error(typed.formatted("\"max_concurrent_streams\": 0")));
+        assertEquals(at + "max_concurrent_streams: 2147483648 (expected: <= 2147483647)",
+                error(typed.formatted("\"max_concurrent_streams\": 2147483648")));
+        assertEquals(at + "initial_stream_window_size: 65534 (expected: 65535..2147483647)",
+                error(typed.formatted("\"initial_stream_window_size\": 65534")));
+        assertEquals(at + "initial_connection_window_size: 4294967295 (expected: <= 2147483647)",
+                error(typed.formatted("\"initial_connection_window_size\": 4294967295")));
+        for (String field : new String[] {"\"allow_connect\": true", "\"allow_metadata\": true",
+                "\"connection_keepalive\": {\"timeout\": \"5s\"}",
+                "\"custom_settings_parameters\": [{\"identifier\": 9, \"value\": 1}]"}) {
+            String name = field.substring(1, field.indexOf('"', 1));
+            assertTrue(error(typed.formatted(field)).startsWith(at + name + ": not supported"), field);
+        }
+        assertEquals("Cluster \"x\": http2_protocol_options.max_concurrent_streams: 0 (expected: 1..2147483647)",
+                error("{\"name\": \"x\", \"type\": \"STATIC\", \"http2_protocol_options\": "
+                        + "{\"max_concurrent_streams\": 0}}"));
     }
 
     @Test

@@ -1,6 +1,7 @@
 package dev.inmesh.api.config.cluster;
 
 import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.core.Metadata;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.core.TcpKeepalive;
@@ -41,6 +42,8 @@ import java.util.List;
  * @param respectDnsTtl whether a DNS cluster re-resolves when its records' TTL is up rather than at
  *     {@code dnsRefreshRate} ({@code respect_dns_ttl}, which Istio sets on its DNS clusters); an answer without a TTL
  *     keeps the refresh rate
+ * @param http2ProtocolOptions the settings of the hosts' HTTP/2 connections ({@code http2_protocol_options}): the
+ *     streams one connection carries at once, the windows and the header table; Envoy's defaults when null
  */
 public record Cluster(
         String name,
@@ -64,7 +67,8 @@ public record Cluster(
         UpstreamTlsContext tls,
         TcpKeepalive tcpKeepalive,
         List<TransportSocketMatch> transportSocketMatches,
-        boolean respectDnsTtl) {
+        boolean respectDnsTtl,
+        Http2ProtocolOptions http2ProtocolOptions) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -85,6 +89,7 @@ public record Cluster(
         commonHttpProtocolOptions = commonHttpProtocolOptions == null ? CommonHttpProtocolOptions.DEFAULTS
                 : commonHttpProtocolOptions;
         transportSocketMatches = transportSocketMatches == null ? List.of() : List.copyOf(transportSocketMatches);
+        http2ProtocolOptions = http2ProtocolOptions == null ? Http2ProtocolOptions.DEFAULTS : http2ProtocolOptions;
         Checks.check((type == DiscoveryType.ORIGINAL_DST) == (lbPolicy == LbPolicy.CLUSTER_PROVIDED), "lb_policy",
                 lbPolicy, type == DiscoveryType.ORIGINAL_DST ? "CLUSTER_PROVIDED for an ORIGINAL_DST cluster"
                         : "not CLUSTER_PROVIDED for a " + type + " cluster");
@@ -102,6 +107,21 @@ public record Cluster(
                             + loadAssignment.endpoints().size() + " localities",
                     "a single locality with a single endpoint for a LOGICAL_DNS cluster");
         }
+    }
+
+    /** A cluster whose HTTP/2 connections have Envoy's default settings. */
+    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
+                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
+                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
+                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
+                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
+                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls,
+                   TcpKeepalive tcpKeepalive, List<TransportSocketMatch> transportSocketMatches,
+                   boolean respectDnsTtl) {
+        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
+                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
+                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
+                transportSocketMatches, respectDnsTtl, null);
     }
 
     /** A cluster whose DNS names, if it has any, are re-resolved at its refresh rate whatever their TTLs. */

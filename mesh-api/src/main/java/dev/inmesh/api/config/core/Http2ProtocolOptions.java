@@ -1,0 +1,41 @@
+package dev.inmesh.api.config.core;
+
+import dev.inmesh.api.config.Checks;
+
+/**
+ * The HTTP/2 settings of a cluster's upstream connections, from Envoy's {@code core.v3.Http2ProtocolOptions} (Istio
+ * writes a DestinationRule's {@code connectionPool.http.maxConcurrentStreams} into {@code max_concurrent_streams}).
+ *
+ * <p>The two window sizes keep HTTP/2's own 65535 bytes when unset (null), not Envoy's 256 MiB: a window is how much
+ * a peer may send before the receiver reads, and a JVM holds what it has not read yet in its heap, per stream.
+ *
+ * @param hpackTableSize the largest header compression table the connection's decoder keeps, advertised as
+ *     {@code SETTINGS_HEADER_TABLE_SIZE} (Envoy's default 4096; 0: the peer compresses no header into the table)
+ * @param maxConcurrentStreams how many streams one connection carries at once (Envoy's default 2147483647); the
+ *     peer's own {@code SETTINGS_MAX_CONCURRENT_STREAMS} still applies when it is lower
+ * @param initialStreamWindowSize each stream's receive window, advertised as {@code SETTINGS_INITIAL_WINDOW_SIZE}
+ *     (65535 to 2147483647), or null for HTTP/2's 65535
+ * @param initialConnectionWindowSize the connection's receive window (65535 to 2147483647), or null for HTTP/2's 65535
+ */
+public record Http2ProtocolOptions(long hpackTableSize, int maxConcurrentStreams, Integer initialStreamWindowSize,
+                                   Integer initialConnectionWindowSize) {
+    /** HTTP/2's initial window, the smallest an {@code initial_*_window_size} may be. */
+    public static final int MIN_WINDOW_SIZE = 65_535;
+    /** HTTP/2's and Envoy's default {@code hpack_table_size}. */
+    public static final long DEFAULT_HPACK_TABLE_SIZE = 4096;
+    /** Envoy's options when a cluster sets none: its defaults, with HTTP/2's windows (see above). */
+    public static final Http2ProtocolOptions DEFAULTS =
+            new Http2ProtocolOptions(DEFAULT_HPACK_TABLE_SIZE, Integer.MAX_VALUE, null, null);
+
+    public Http2ProtocolOptions {
+        Checks.check(hpackTableSize >= 0 && hpackTableSize <= 0xFFFF_FFFFL, "hpack_table_size", hpackTableSize,
+                "0..4294967295");
+        Checks.check(maxConcurrentStreams >= 1, "max_concurrent_streams", maxConcurrentStreams, "1..2147483647");
+        window(initialStreamWindowSize, "initial_stream_window_size");
+        window(initialConnectionWindowSize, "initial_connection_window_size");
+    }
+
+    private static void window(Integer size, String field) {
+        Checks.check(size == null || size >= MIN_WINDOW_SIZE, field, size, MIN_WINDOW_SIZE + "..2147483647");
+    }
+}

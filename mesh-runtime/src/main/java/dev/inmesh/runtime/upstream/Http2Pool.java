@@ -1,0 +1,278 @@
+package dev.inmesh.runtime.upstream;
+
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.VertxException;
+import io.vertx.core.http.ConnectionPoolTooBusyException;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpConnection;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.http.impl.Http1xClientConnection;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+
+/**
+ * One host's HTTP/2 connections, opened as Envoy's HTTP/2 pool opens them: a request takes a stream on the first
+ * connection with one to spare, each connection carrying at most {@code max_concurrent_streams} streams at once (fewer
+ * when the server's {@code SETTINGS_MAX_CONCURRENT_STREAMS} says so); when every connection is at its cap, another is
+ * opened, up to the pool's connection limit (the cluster's {@code max_connections}); beyond it the request waits
+ * here for a stream: at most {@code max_pending_requests} wait, and one more is refused with
+ * {@link ConnectionPoolTooBusyException} (the router's 503 UO).
+ *
+ * <p>As Envoy counts the streams a connection being opened will take, no connection is opened for requests that
+ * those being opened can carry: five requests at once with a cap of two open three connections, not five (Vert.x's
+ * own pool, given several HTTP/2 connections, would open one for each request that finds no connected one with a
+ * stream to spare). The requests wait here until their connection is up and has told its limit, so that a server
+ * whose limit is below the cap gets the others on further connections. Each connection is a lane: a Vert.x client
+ * with one HTTP/2 connection (Vert.x holds there a request beyond the server's current limit, should the server lower
+ * it). A request's stream counts from the moment it is given a lane until its response has ended, or its request or
+ * response failed (a reset, sent or not, the connection closed).
+ */
+final class Http2Pool implements HttpClient {
+    private final VertxInternal vertx;
+    private final int maxStreams;
+    private final int maxConnections;
+    private final int maxPending;
+    private final Function<Lane, HttpClient> lanes;
+    private final List<Lane> open = new ArrayList<>(); // guarded by this
+    private final ArrayDeque<Waiter> waiting = new ArrayDeque<>(); // guarded by this
+    private boolean closed; // guarded by this
+
+    /**
+     * @param maxStreams the streams one connection carries at once ({@code max_concurrent_streams})
+     * @param maxConnections the most connections (lanes) this pool opens
+     * @param maxPending how many requests may wait for a stream; negative: no limit
+     * @param lanes makes a lane's client, which reports its connections to the lane
+     */
+    Http2Pool(VertxInternal vertx, int maxStreams, int maxConnections, int maxPending,
+              Function<Lane, HttpClient> lanes) {
+        this.vertx = vertx;
+        this.maxStreams = maxStreams;
+        this.maxConnections = Math.max(1, maxConnections);
+        this.maxPending = maxPending;
+        this.lanes = lanes;
+    }
+
+    /** A request waiting for a stream, answered on its caller's context. */
+    private record Waiter(RequestOptions options, ContextInternal context, Promise<HttpClientRequest> promise) {}
+
+    /** One connection's client, and the streams counted on it. */
+    final class Lane {
+        private final HttpClient client;
+        private int active; // guarded by Http2Pool.this
+        private long limit = maxStreams; // guarded by Http2Pool.this
+        private HttpConnection connection; // guarded by Http2Pool.this
+
+        private Lane() {
+            this.client = lanes.apply(this);
+        }
+
+        /**
+         * The lane's connection is up: its cap becomes the lower of {@code max_concurrent_streams} and the server's
+         * limit, which a later SETTINGS frame may change; a connection that fell back to HTTP/1.1 (ALPN) carries one
+         * request at a time.
+         */
+        void opened(HttpConnection c) {
+            synchronized (Http2Pool.this) {
+                connection = c;
+            }
+            if (c instanceof Http1xClientConnection) {
+                limit(c, 1);
+                return;
+            }
+            limit(c, c.remoteSettings().getMaxConcurrentStreams());
+            c.remoteSettingsHandler(s -> limit(c, s.getMaxConcurrentStreams()));
+        }
+
+        /** The lane's connection is gone: the next request opens another, which starts from the full cap again. */
+        void closed(HttpConnection c) {
+            List<Runnable> sends;
+            synchronized (Http2Pool.this) {
+                if (connection != c) {
+                    return; // an older connection of the lane, which drained
+                }
+                connection = null;
+                limit = maxStreams;
+                sends = dispatch();
+            }
+            sends.forEach(Runnable::run);
+        }
+
+        private void limit(HttpConnection c, long serverLimit) {
+            List<Runnable> sends;
+            synchronized (Http2Pool.this) {
+                if (connection != c) {
+                    return; // an older connection of the lane, draining
+                }
+                limit = Math.min(maxStreams, Math.max(1, serverLimit));
+                sends = dispatch();
+            }
+            sends.forEach(Runnable::run);
+        }
+    }
+
+    @Override
+    public Future<HttpClientRequest> request(RequestOptions options) {
+        ContextInternal context = vertx.getOrCreateContext();
+        Waiter w = new Waiter(options, context, context.promise());
+        List<Runnable> sends;
+        synchronized (this) {
+            if (closed) {
+                return context.failedFuture(new VertxException("connection pool closed", true));
+            }
+            waiting.add(w);
+            sends = dispatch();
+            if (maxPending >= 0 && waiting.size() > maxPending && waiting.peekLast() == w) {
+                waiting.pollLast();
+                return context.failedFuture(new ConnectionPoolTooBusyException(
+                        "Connection pool reached max wait queue size of " + maxPending));
+            }
+        }
+        sends.forEach(Runnable::run);
+        return w.promise.future();
+    }
+
+    /**
+     * Gives waiting requests the streams there are now: on a connected lane with one to spare, else, unless the
+     * connections being opened will carry them, on a lane whose connection is to be opened (the request opens it).
+     * Each is sent on its caller's context. Under the lock.
+     */
+    private List<Runnable> dispatch() {
+        List<Runnable> sends = new ArrayList<>(0);
+        while (!waiting.isEmpty() && !closed) {
+            Lane l = ready();
+            if (l == null && waiting.size() > connecting()) {
+                l = unconnected();
+            }
+            if (l == null) {
+                break;
+            }
+            l.active++;
+            Lane lane = l;
+            Waiter w = waiting.poll();
+            sends.add(() -> {
+                if (w.context.isRunningOnContext()) {
+                    send(lane, w.options).onComplete(w.promise); // the caller's own request: at once
+                } else {
+                    w.context.runOnContext(v -> send(lane, w.options).onComplete(w.promise));
+                }
+            });
+        }
+        return sends;
+    }
+
+    /** A connected lane with a stream to spare, or null. Under the lock. */
+    private Lane ready() {
+        for (Lane l : open) {
+            if (l.connection != null && l.active < l.limit) {
+                return l;
+            }
+        }
+        return null;
+    }
+
+    /** The streams that the connections being opened (lanes with requests and no connection yet) will take. */
+    private long connecting() {
+        long spare = 0;
+        for (Lane l : open) {
+            if (l.connection == null && l.active > 0) {
+                spare += Math.max(0, l.limit - l.active);
+            }
+        }
+        return spare;
+    }
+
+    /** A lane with neither a connection nor a request, a new one while there is room for it, or null. */
+    private Lane unconnected() {
+        for (Lane l : open) {
+            if (l.connection == null && l.active == 0) {
+                return l;
+            }
+        }
+        if (open.size() < maxConnections) {
+            Lane l = new Lane();
+            open.add(l);
+            return l;
+        }
+        return null;
+    }
+
+    /** Sends a request on the lane that counted it, and counts it off once its exchange is over. */
+    private Future<HttpClientRequest> send(Lane lane, RequestOptions options) {
+        return lane.client.request(options).andThen(ar -> {
+            if (ar.failed()) {
+                Throwable t = ar.cause();
+                release(lane, t instanceof IllegalArgumentException || t instanceof ConnectionPoolTooBusyException
+                        ? null : t);
+                return;
+            }
+            boolean[] released = new boolean[1];
+            Runnable once = () -> {
+                if (!released[0]) {
+                    released[0] = true;
+                    release(lane, null);
+                }
+            };
+            ar.result().response().onComplete(r -> {
+                if (r.failed()) {
+                    once.run();
+                    return;
+                }
+                HttpClientResponse response = r.result();
+                Future<Void> end;
+                try {
+                    end = response.end();
+                } catch (IllegalStateException ended) {
+                    once.run(); // the response has already ended
+                    return;
+                }
+                end.onComplete(e -> once.run());
+            });
+        });
+    }
+
+    /**
+     * Counts a request's stream off its lane. When the request failed for want of a connection (the lane's did not
+     * open), the requests waiting for it fail with it, as Envoy fails the pending requests of a connection that could
+     * not be made, but for those the other connections being opened will carry.
+     */
+    private void release(Lane lane, Throwable failure) {
+        List<Runnable> sends;
+        List<Waiter> failed = new ArrayList<>(0);
+        synchronized (this) {
+            lane.active--;
+            if (failure != null && lane.connection == null) {
+                long carried = connecting();
+                while (waiting.size() > carried) {
+                    failed.add(waiting.pollLast());
+                }
+            }
+            sends = dispatch();
+        }
+        failed.forEach(w -> w.context.runOnContext(v -> w.promise.tryFail(failure)));
+        sends.forEach(Runnable::run);
+    }
+
+    /** Closes every lane once its requests are done (for {@code timeout} at most); the waiting requests fail. */
+    @Override
+    public Future<Void> shutdown(long timeout, TimeUnit unit) {
+        List<Lane> all;
+        List<Waiter> dropped;
+        synchronized (this) {
+            closed = true;
+            all = List.copyOf(open);
+            dropped = List.copyOf(waiting);
+            waiting.clear();
+        }
+        dropped.forEach(w -> w.context.runOnContext(v ->
+                w.promise.tryFail(new VertxException("connection pool closed", true))));
+        return Future.all(all.stream().map(l -> l.client.shutdown(timeout, unit)).toList()).mapEmpty();
+    }
+}

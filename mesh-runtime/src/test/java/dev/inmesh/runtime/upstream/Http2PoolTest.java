@@ -1,0 +1,238 @@
+package dev.inmesh.runtime.upstream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.cluster.CircuitBreakers;
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.core.Http2ProtocolOptions;
+import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.api.config.endpoint.LbEndpoint;
+import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.ConnectionPoolTooBusyException;
+import io.vertx.core.http.Http2Settings;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.net.NetServer;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A cluster's {@code http2_protocol_options} on its hosts' HTTP/2 connections, against local h2c servers: the streams
+ * one connection carries, the connections opened for the rest, and the settings the connections advertise.
+ */
+class Http2PoolTest {
+    private Vertx vertx;
+    /** The requests the upstream holds, unanswered until a test answers them. */
+    private final List<HttpServerRequest> held = Collections.synchronizedList(new ArrayList<>());
+
+    @BeforeEach
+    void start() {
+        vertx = Vertx.vertx();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void fiveRequestsAtOnceWithMaxConcurrentStreamsTwoGoOverThreeConnections() throws Exception {
+        int port = holdingServer(new Http2Settings());
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(port, 1024, 1024,
+                new Http2ProtocolOptions(4096, 2, null, null))), Map.of());
+        try {
+            HttpClient client = client(m);
+            for (int i = 0; i < 5; i++) {
+                send(client);
+            }
+            await(() -> held.size() == 5, "the upstream has the five requests");
+            // two streams on each of two connections, the fifth on a third: not one connection for all five (as
+            // before), nor one for each request (Vert.x's pool, for requests that come before any connection is up)
+            assertEquals(3, connections());
+            assertEquals(3, m.cluster("local").circuitBreakers().openConnections());
+        } finally {
+            m.close();
+        }
+    }
+
+    @Test
+    void atMaxConnectionsTheRequestBeyondTheStreamsWaitsAndOneMoreThanMaxPendingIsRefused() throws Exception {
+        int port = holdingServer(new Http2Settings());
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(port, 2, 1,
+                new Http2ProtocolOptions(4096, 2, null, null))), Map.of());
+        try {
+            HttpClient client = client(m);
+            for (int i = 1; i <= 4; i++) {
+                send(client);
+                int n = i;
+                await(() -> held.size() == n, "the upstream has request " + n);
+            }
+            assertEquals(2, connections());
+            Future<HttpClientResponse> pending = send(client);
+            Future<HttpClientResponse> overflow = send(client);
+            await(overflow::isComplete, "the request over max_pending_requests is answered");
+            assertInstanceOf(ConnectionPoolTooBusyException.class, overflow.cause());
+            Thread.sleep(200);
+            assertEquals(4, held.size(), "the fifth request waits: both connections carry two streams");
+            assertFalse(pending.isComplete());
+
+            held.get(0).response().end("done");
+            await(() -> held.size() == 5, "the waiting request takes the stream that ended");
+            assertEquals(2, connections());
+            assertEquals(2, m.cluster("local").circuitBreakers().openConnections());
+        } finally {
+            m.close();
+        }
+    }
+
+    @Test
+    void aStreamComesBackWhenItsResponseEndsOrItsRequestIsResetUnsent() throws Exception {
+        int port = holdingServer(new Http2Settings());
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(port, 1, 1024,
+                new Http2ProtocolOptions(4096, 1, null, null))), Map.of());
+        try {
+            HttpClient client = client(m);
+            Future<HttpClientResponse> first = send(client);
+            await(() -> held.size() == 1, "the upstream has the first request");
+            held.get(0).response().end("one");
+            assertEquals("one", first.compose(HttpClientResponse::body).await(10, TimeUnit.SECONDS).toString());
+
+            // a request the caller gives up before sending it (as the router does after a timeout) frees its stream
+            client.request(HttpMethod.GET, "/").compose(req -> req.reset()).await(10, TimeUnit.SECONDS);
+            send(client);
+            await(() -> held.size() == 2, "the next request has the one stream of the one connection");
+            assertEquals(1, connections());
+        } finally {
+            m.close();
+        }
+    }
+
+    @Test
+    void theServersLowerStreamLimitStillAppliesAndTheRequestsBeyondItGetConnectionsOfTheirOwn() throws Exception {
+        int port = holdingServer(new Http2Settings().setMaxConcurrentStreams(1));
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(port, 1024, 1024,
+                Http2ProtocolOptions.DEFAULTS)), Map.of());
+        try {
+            HttpClient client = client(m);
+            for (int i = 0; i < 3; i++) {
+                send(client);
+            }
+            await(() -> held.size() == 3, "the upstream has the three requests");
+            assertEquals(3, connections()); // one stream each, as the server's SETTINGS_MAX_CONCURRENT_STREAMS says
+        } finally {
+            m.close();
+        }
+    }
+
+    @Test
+    void theConnectionsAdvertiseTheClustersWindowsAndHeaderTableSize() throws Exception {
+        // a bare TCP server reads what the client sends after the preface: its SETTINGS and the connection's
+        // WINDOW_UPDATE
+        Map<String, Long> seen = new ConcurrentHashMap<>();
+        NetServer raw = vertx.createNetServer().connectHandler(socket -> {
+            Buffer[] in = {Buffer.buffer()};
+            socket.write(Buffer.buffer(new byte[] {0, 0, 0, 4, 0, 0, 0, 0, 0})); // the server's empty SETTINGS
+            socket.handler(b -> {
+                in[0].appendBuffer(b);
+                Buffer buf = in[0];
+                int at = PREFACE_LENGTH;
+                while (buf.length() >= at + 9) {
+                    int length = buf.getUnsignedMedium(at);
+                    if (buf.length() < at + 9 + length) {
+                        break;
+                    }
+                    int type = buf.getUnsignedByte(at + 3);
+                    int flags = buf.getUnsignedByte(at + 4);
+                    int stream = buf.getInt(at + 5) & 0x7fff_ffff;
+                    if (type == 4 && (flags & 1) == 0) {
+                        for (int p = at + 9; p < at + 9 + length; p += 6) {
+                            seen.put("setting " + buf.getUnsignedShort(p), buf.getUnsignedInt(p + 2));
+                        }
+                        socket.write(Buffer.buffer(new byte[] {0, 0, 0, 4, 1, 0, 0, 0, 0})); // ACK
+                    } else if (type == 8 && stream == 0) {
+                        seen.merge("connection window increment", buf.getUnsignedInt(at + 9) & 0x7fff_ffffL,
+                                Long::sum);
+                    }
+                    at += 9 + length;
+                }
+            });
+        });
+        int port = raw.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS)
+                .actualPort();
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(port, 1024, 1024,
+                new Http2ProtocolOptions(0, 100, 1_048_576, 4_194_304))), Map.of());
+        try {
+            send(client(m));
+            await(() -> seen.containsKey("connection window increment") && seen.containsKey("setting 4"),
+                    "the client's SETTINGS and connection WINDOW_UPDATE");
+            assertEquals(0L, seen.get("setting 1")); // SETTINGS_HEADER_TABLE_SIZE: hpack_table_size
+            assertEquals(1_048_576L, seen.get("setting 4")); // SETTINGS_INITIAL_WINDOW_SIZE
+            // the connection's window starts at 65535: the client raises it to initial_connection_window_size
+            assertEquals(4_194_304L - 65_535, seen.get("connection window increment"));
+        } finally {
+            m.close();
+        }
+    }
+
+    private static final int PREFACE_LENGTH = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".length();
+
+    /** A local h2c server with these settings that holds every request it gets. */
+    private int holdingServer(Http2Settings settings) throws Exception {
+        return vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(true)
+                        .setInitialSettings(settings))
+                .requestHandler(held::add)
+                .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS)
+                .actualPort();
+    }
+
+    private long connections() {
+        synchronized (held) {
+            return held.stream().map(HttpServerRequest::connection).distinct().count();
+        }
+    }
+
+    /** An h2c cluster of one local host, with these circuit breakers and HTTP/2 settings. */
+    private static Cluster cluster(int port, long maxConnections, long maxPending, Http2ProtocolOptions h2) {
+        ClusterLoadAssignment inline = new ClusterLoadAssignment("local", List.of(new LocalityLbEndpoints(null,
+                List.of(new LbEndpoint(new SocketAddress("127.0.0.1", port), "", null, 1, null)), 1, 0)), 140);
+        CircuitBreakers breakers = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
+                CircuitBreakers.RoutingPriority.DEFAULT, maxConnections, maxPending, 1024, 3)));
+        return new Cluster("local", DiscoveryType.STATIC, "", null, null, null, breakers, null, null, null, inline,
+                null, null, null, true, false, null, null, null, null, null, false, h2);
+    }
+
+    private static HttpClient client(ClusterManager m) {
+        UpstreamCluster c = m.cluster("local");
+        return c.httpClient(c.chooseHost(LbContext.NONE));
+    }
+
+    private static Future<HttpClientResponse> send(HttpClient client) {
+        return client.request(HttpMethod.GET, "/").compose(req -> req.send());
+    }
+
+    private static void await(BooleanSupplier done, String what) throws InterruptedException {
+        for (int i = 0; i < 200 && !done.getAsBoolean(); i++) {
+            Thread.sleep(50);
+        }
+        assertTrue(done.getAsBoolean(), what);
+    }
+}
