@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
@@ -56,6 +57,8 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
+import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2Settings;
@@ -201,6 +204,21 @@ final class HttpBridge {
     }
 
     /**
+     * The SETTINGS of a downstream HTTP/2 connection: the request head limit ({@code max_request_headers_kb}), and the
+     * connection manager's {@code http2_protocol_options}: {@code max_concurrent_streams} (a client's stream beyond it
+     * is refused, as Envoy refuses it), {@code hpack_table_size} and {@code initial_stream_window_size}.
+     */
+    static Http2Settings http2Settings(Connection conn) {
+        Http2ProtocolOptions h2 = conn.hcm().http2();
+        Http2Settings settings = Http2Settings.defaultSettings().maxHeaderListSize(conn.maxRequestHeadBytes())
+                .maxConcurrentStreams(h2.maxConcurrentStreams()).headerTableSize(h2.hpackTableSize());
+        if (h2.initialStreamWindowSize() != null) {
+            settings.initialWindowSize(h2.initialStreamWindowSize());
+        }
+        return settings;
+    }
+
+    /**
      * Picks the codec by the connection manager's {@code codec_type}: HTTP/1 or h2c as it says, or, for AUTO, by the
      * first bytes (the HTTP/2 preface selects h2c, anything else HTTP/1). Then removes itself.
      */
@@ -248,10 +266,11 @@ final class HttpBridge {
             if (preface) {
                 // A close (a listener's or chain's drain, the proxy's) sends GOAWAY and lets the streams it took
                 // finish, for the drain time at most, as Envoy's drain: Netty's frame codec waits for none by default
-                p.addAfter(ctx.name(), "h2", Http2FrameCodecBuilder.forServer()
-                        .initialSettings(Http2Settings.defaultSettings().maxHeaderListSize(conn.maxRequestHeadBytes()))
+                Http2FrameCodec h2 = Http2FrameCodecBuilder.forServer()
+                        .initialSettings(http2Settings(conn))
                         .gracefulShutdownTimeoutMillis(Math.max(1, conn.runtime().drainTime.toMillis()))
-                        .build());
+                        .build();
+                p.addAfter(ctx.name(), "h2", h2);
                 p.addAfter("h2", "h2-streams", new Http2MultiplexHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel stream) {
@@ -267,6 +286,17 @@ final class HttpBridge {
                 conn.runtime().http2Opened(ctx.channel(), conn.direction() == StreamInfo.Direction.INBOUND);
                 if (conn.drain() != null) {
                     conn.drain().http2Opened(ctx.channel());
+                }
+                Integer window = conn.hcm().http2().initialConnectionWindowSize();
+                if (window != null) {
+                    // initial_connection_window_size: the codec takes a WINDOW_UPDATE without a stream as the
+                    // connection's. It has already grown the window by twice what a larger stream window adds to
+                    // 65535 bytes (which a WINDOW_UPDATE cannot take back): the window is at least the one asked for
+                    var c = h2.connection();
+                    int now = c.local().flowController().initialWindowSize(c.connectionStream());
+                    if (window > now) {
+                        ctx.channel().writeAndFlush(new DefaultHttp2WindowUpdateFrame(window - now));
+                    }
                 }
                 p.addAfter("h2-streams", "h2-errors", new ChannelInboundHandlerAdapter() {
                     @Override

@@ -491,6 +491,46 @@ class HttpBridgeTest {
     }
 
     @Test
+    void theConnectionManagersHttp2ProtocolOptionsAreWhatItsH2cConnectionsAdvertise() throws Exception {
+        proxy.close();
+        proxy = new LoopbackProxy(yaml.replace("stat_prefix: http\n", "stat_prefix: http\n"
+                + "          http2_protocol_options: {max_concurrent_streams: 7, hpack_table_size: 0,\n"
+                + "            initial_stream_window_size: 1048576, initial_connection_window_size: 4194304}\n"));
+        java.util.Map<Integer, Long> settings = new java.util.HashMap<>();
+        long connectionIncrement = 0;
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", proxyPort)) {
+            s.setSoTimeout(5000);
+            s.getOutputStream().write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            s.getOutputStream().write(new byte[] {0, 0, 0, 4, 0, 0, 0, 0, 0}); // the client's empty SETTINGS
+            s.getOutputStream().flush();
+            java.io.DataInputStream in = new java.io.DataInputStream(s.getInputStream());
+            // the proxy's SETTINGS, its ACK of ours and the connection's WINDOW_UPDATEs, in some order
+            for (int frames = 0; frames < 10 && (settings.isEmpty() || connectionIncrement < 4_194_304L - 65_535);
+                    frames++) {
+                int length = in.readUnsignedShort() << 8 | in.readUnsignedByte();
+                int type = in.readUnsignedByte();
+                int flags = in.readUnsignedByte();
+                int stream = in.readInt() & 0x7fff_ffff;
+                java.nio.ByteBuffer payload = java.nio.ByteBuffer.wrap(in.readNBytes(length));
+                if (type == 4 && (flags & 1) == 0) {
+                    while (payload.remaining() >= 6) {
+                        settings.put(payload.getShort() & 0xffff, payload.getInt() & 0xffff_ffffL);
+                    }
+                } else if (type == 8 && stream == 0) {
+                    connectionIncrement += payload.getInt() & 0x7fff_ffff;
+                }
+            }
+        }
+        // (a frame missing: the read times out and the test fails there)
+        assertEquals(7L, settings.get(3)); // SETTINGS_MAX_CONCURRENT_STREAMS: max_concurrent_streams
+        assertEquals(0L, settings.get(1)); // SETTINGS_HEADER_TABLE_SIZE: hpack_table_size
+        assertEquals(1_048_576L, settings.get(4)); // SETTINGS_INITIAL_WINDOW_SIZE: initial_stream_window_size
+        // the connection's window starts at 65535: the proxy raises it to initial_connection_window_size
+        assertEquals(4_194_304L - 65_535, connectionIncrement);
+    }
+
+    @Test
     void h2cWithPriorKnowledgeIsServed() throws Exception {
         HttpClient h2 = backends.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
                 .setHttp2ClearTextUpgrade(false).setDefaultHost("127.0.0.1").setDefaultPort(proxyPort));

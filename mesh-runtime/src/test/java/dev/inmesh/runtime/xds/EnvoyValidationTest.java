@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.listener.ConnectionLifetimes;
 import dev.inmesh.api.config.listener.Http1Options;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
@@ -494,6 +495,23 @@ class EnvoyValidationTest {
         assertContains(rejected(file("h3.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
                 "stat_prefix: outbound_0.0.0.0_9080\n      codec_type: HTTP3"))),
                 "typed_config.codec_type: HTTP3 is not supported by Inmesh");
+    }
+
+    @Test
+    void theConnectionManagersHttp2ProtocolOptionsAreReadAndThoseNotAppliedAreRefusedByName() throws IOException {
+        String base = listenerWithHttpFilters(ROUTER);
+        assertEquals(Http2ProtocolOptions.DEFAULTS, hcm(file("unset.yaml", base)).http2());
+        String options = "stat_prefix: outbound_0.0.0.0_9080\n      http2_protocol_options: ";
+        assertEquals(new Http2ProtocolOptions(0, 7, 1_048_576, 4_194_304), hcm(file("set.yaml", base.replace(
+                "stat_prefix: outbound_0.0.0.0_9080", options + "{max_concurrent_streams: 7, hpack_table_size: 0, "
+                        + "initial_stream_window_size: 1048576, initial_connection_window_size: 4194304}")))
+                .http2());
+        assertContains(rejected(file("zero.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                options + "{max_concurrent_streams: 0}"))),
+                "typed_config.http2_protocol_options.max_concurrent_streams: 0 (expected: 1..2147483647)");
+        assertContains(rejected(file("connect.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
+                options + "{allow_connect: true}"))),
+                "typed_config.http2_protocol_options.allow_connect: not supported by Inmesh");
     }
 
     @Test

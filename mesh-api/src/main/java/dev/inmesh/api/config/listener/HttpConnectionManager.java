@@ -1,6 +1,7 @@
 package dev.inmesh.api.config.listener;
 
 import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import java.time.Duration;
 import java.util.List;
@@ -37,6 +38,8 @@ import java.util.List;
  *                  ({@code common_http_protocol_options.idle_timeout}, {@code max_connection_duration},
  *                  {@code max_requests_per_connection}, {@code max_stream_duration}, and {@code drain_timeout}); null
  *                  for {@link ConnectionLifetimes#DEFAULTS}
+ * @param http2 the settings of its HTTP/2 connections ({@code http2_protocol_options}: the streams a client may open
+ *              at once, the windows, the header table); null for Envoy's defaults ({@link Http2ProtocolOptions#DEFAULTS})
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
@@ -45,7 +48,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     int maxRequestHeadersKb, PathNormalization pathNormalization,
                                     ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
                                     CodecType codecType, ForwardClientCert forwardClientCert,
-                                    ConnectionLifetimes lifetimes)
+                                    ConnectionLifetimes lifetimes, Http2ProtocolOptions http2)
         implements NetworkFilter {
     /**
      * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
@@ -66,6 +69,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     public HttpConnectionManager {
         http1 = http1 == null ? Http1Options.DEFAULTS : http1;
         lifetimes = lifetimes == null ? ConnectionLifetimes.DEFAULTS : lifetimes;
+        http2 = http2 == null ? Http2ProtocolOptions.DEFAULTS : http2;
         codecType = codecType == null ? CodecType.AUTO : codecType;
         forwardClientCert = forwardClientCert == null ? ForwardClientCert.SANITIZE : forwardClientCert;
         pathNormalization = pathNormalization == null ? PathNormalization.NONE : pathNormalization;
@@ -84,6 +88,20 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         Checks.check(xffNumTrustedHops >= 0, "xff_num_trusted_hops", xffNumTrustedHops, ">= 0");
         Checks.check(httpFilters.stream().filter(f -> f.fault() != null).count() <= 1, "http_filters",
                 "two fault filters", "at most one fault filter that runs");
+    }
+
+    /** A connection manager whose HTTP/2 connections have Envoy's default settings. */
+    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
+                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
+                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
+                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
+                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
+                                 CodecType codecType, ForwardClientCert forwardClientCert,
+                                 ConnectionLifetimes lifetimes) {
+        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
+                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
+                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
+                lifetimes, null);
     }
 
     /** A connection manager with Envoy's default connection lifetimes ({@link ConnectionLifetimes#DEFAULTS}). */
