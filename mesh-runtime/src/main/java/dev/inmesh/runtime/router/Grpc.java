@@ -133,8 +133,13 @@ public final class Grpc {
         if (i == s.length()) {
             return s;
         }
-        StringBuilder b = new StringBuilder(s.length() + 16).append(s, 0, i);
-        for (byte x : s.substring(i).getBytes(StandardCharsets.UTF_8)) {
+        return percentEncode(s.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** As {@link #percentEncode(String)}, for bytes as they came (a response body that is not gRPC, say). */
+    static String percentEncode(byte[] bytes) {
+        StringBuilder b = new StringBuilder(bytes.length + 16);
+        for (byte x : bytes) {
             int c = x & 0xFF;
             if (printable((char) c)) {
                 b.append((char) c);
