@@ -6,6 +6,7 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.runtime.router.ForwardedClientCert;
+import dev.inmesh.runtime.router.GrpcWeb;
 import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RequestBodyStream;
@@ -626,6 +627,8 @@ final class HttpBridge {
         private RequestBodyStream body;
         /** Where {@link #body} is written: the context the router runs its exchange on. */
         private ContextInternal bodyContext;
+        /** The gRPC-Web translation of the request whose body is {@link #body}, or null. */
+        private GrpcWeb bodyWeb;
         /** The request whose body streams, until its response comes: cancelled if the client goes away. */
         private RouterRequest streamed;
         /**
@@ -781,8 +784,24 @@ final class HttpBridge {
                     return;
                 }
                 ByteBuf b = c.content();
-                if (b.isReadable()) {
-                    bodyContext.dispatch(Buffer.buffer(ByteBufUtil.getBytes(b)), s::write);
+                Buffer chunk = b.isReadable() ? Buffer.buffer(ByteBufUtil.getBytes(b)) : null;
+                if (bodyWeb != null && bodyWeb.textRequest()) {
+                    boolean refusedBefore = bodyWeb.failure() != null;
+                    chunk = bodyWeb.decode(chunk == null ? Buffer.buffer() : chunk, last);
+                    if (chunk == null) {
+                        // not base64: refused once; the rest of the body goes nowhere (while it still comes, an
+                        // HTTP/1 connection closes after the answer, as for any answer before its request ended)
+                        if (last) {
+                            body = null;
+                        }
+                        if (!refusedBefore) {
+                            refuseGrpcWebBody(bodyWeb);
+                        }
+                        return;
+                    }
+                }
+                if (chunk != null && chunk.length() > 0) {
+                    bodyContext.dispatch(chunk, s::write);
                 }
                 if (last) {
                     body = null;
@@ -795,6 +814,21 @@ final class HttpBridge {
             } finally {
                 c.release();
             }
+        }
+
+        /**
+         * The gRPC-Web filter found the streamed body is not base64: as Envoy's local reply from a filter, the request
+         * ends with {@code 400} ({@link GrpcWeb#BAD_REQUEST_BODY}), or, once its answer began, the stream is reset.
+         */
+        private void refuseGrpcWebBody(GrpcWeb web) {
+            RouterRequest waiting = streamed;
+            if (waiting == null) {
+                ctx.close();
+                return;
+            }
+            cancelStreamTimer();
+            bodyContext.dispatch(() -> conn.runtime().router.refuseBody(waiting, 400, GrpcWeb.BAD_REQUEST_BODY,
+                    web.failure()));
         }
 
         private void handle(ChannelHandlerContext ctx, HttpRequest req) {
@@ -954,6 +988,11 @@ final class HttpBridge {
             }
             Buffer body = req instanceof FullHttpRequest full && full.content().isReadable()
                     ? Buffer.buffer(ByteBufUtil.getBytes(full.content())) : null;
+            // the connection manager's gRPC-Web filter: the headers now, a whole body now, a streamed one as it comes
+            GrpcWeb web = conn.hcm().grpcWebFilter() ? GrpcWeb.request(headers) : null;
+            if (web != null && req instanceof FullHttpRequest) {
+                body = web.decodeWhole(body); // null when it is not base64: forward refuses it
+            }
             return new RouterRequest(conn.direction(), HttpMethod.valueOf(req.method().name()), req.uri(), authority,
                     conn.tls() ? "https" : "http", headers, body, conn.sourceHostPort(), conn.destinationHostPort(),
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
@@ -964,7 +1003,8 @@ final class HttpBridge {
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
-                    .listenerBufferLimit(conn.listenerBufferLimit()).rbac(conn.rbac(), conn.peerIdentity());
+                    .listenerBufferLimit(conn.listenerBufferLimit()).rbac(conn.rbac(), conn.peerIdentity())
+                    .grpcWeb(web);
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {
@@ -990,6 +1030,7 @@ final class HttpBridge {
                 rr.bodyStream(s);
                 body = s;
                 bodyContext = vctx;
+                bodyWeb = rr.grpcWeb();
                 streamed = rr;
                 Duration limit = conn.hcm().lifetimes().requestTimeout();
                 if (http2 && limit != null) {
@@ -1001,7 +1042,14 @@ final class HttpBridge {
             }
             RouteTable routes = conn.routes();
             awaiting = rr;
+            GrpcWeb web = rr.grpcWeb();
             vctx.dispatch(() -> {
+                if (web != null && web.failure() != null) {
+                    // a whole -text body that is not base64, refused by the gRPC-Web filter before routing
+                    respond(ctx, answerPeer(conn.runtime().router.localReply(rr, 400, GrpcWeb.BAD_REQUEST_BODY,
+                            web.failure(), null), answerPeer, answerPeerId), version, keepAlive, head);
+                    return;
+                }
                 if (routes == null) {
                     respond(ctx, answerPeer(conn.runtime().router.localReply(rr, 404, "", "route_not_found",
                             ResponseFlag.NO_ROUTE_FOUND), answerPeer, answerPeerId), version, keepAlive, head);
@@ -1059,26 +1107,18 @@ final class HttpBridge {
                 return;
             }
             HttpResponseStatus status = HttpResponseStatus.valueOf(r.status());
+            GrpcWeb web = r.grpcWeb();
             if (r.isLocalReply()) {
-                Buffer b = r.localBody();
-                ByteBuf content = b == null ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(b.getBytes());
-                DefaultFullHttpResponse resp;
-                if (r.headers() instanceof HttpHeaders h) {
-                    resp = new DefaultFullHttpResponse(version, status, content, h, HeadersMultiMap.httpHeaders());
-                } else {
-                    resp = new DefaultFullHttpResponse(version, status, content);
-                    copyHeaders(r.headers(), resp);
-                }
-                if (!keepAlive && !http2) {
-                    resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-                }
-                long n = resp.content().readableBytes();
-                boolean keepLocal = keepAlive;
-                ch.writeAndFlush(resp).addListener(f -> {
-                    router.complete(r, n);
-                    next(ctx, keepLocal && f.isSuccess());
-                });
+                Buffer b = web == null ? r.localBody() : web.localReply(r.status(), r.headers(), r.localBody());
+                respondWhole(ctx, r, b, version, keepAlive);
                 return;
+            }
+            if (web != null) {
+                web.responseHeaders(r.status(), r.headers());
+                if (web.buffersResponse()) {
+                    respondNonGrpc(ctx, r, web, version, keepAlive);
+                    return;
+                }
             }
             HttpResponse resp;
             if (r.headers() instanceof HttpHeaders h) {
@@ -1107,11 +1147,17 @@ final class HttpBridge {
             // leaves in one write.
             ch.write(resp, ch.voidPromise());
             flushPending = true;
-            up.handler(buf -> {
+            up.handler(upstreamChunk -> {
                 r.bodyActivity();
+                Buffer buf = web == null ? upstreamChunk : web.encode(upstreamChunk);
+                if (buf.length() == 0) {
+                    return; // a text response's frame still incomplete
+                }
                 ByteBuf bb = ((BufferInternal) buf).getByteBuf();
                 bytesSent += bb.readableBytes();
-                ch.write(new DefaultHttpContent(bb.retainedDuplicate()), ch.voidPromise());
+                // the upstream's chunk is retained for the write; one the gRPC-Web filter made is the write's own
+                ch.write(new DefaultHttpContent(buf == upstreamChunk ? bb.retainedDuplicate() : bb),
+                        ch.voidPromise());
                 if (!ch.isWritable()) {
                     // unflushed bytes count against the high-water mark: flush them, and wait for the drain
                     ch.flush();
@@ -1125,22 +1171,21 @@ final class HttpBridge {
                     ch.eventLoop().execute(flushTask);
                 }
             });
-            up.exceptionHandler(t -> {
-                if (streaming == up) {
-                    streaming = null;
-                    inFlight = null;
-                    router.abort(r, bytesSent, ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
-                    ch.close();
-                }
-            });
+            up.exceptionHandler(t -> upstreamFailed(up, r));
             up.endHandler(v -> {
-                if (streaming != up) {
+                if (!ended(up)) {
                     return;
                 }
-                streaming = null;
-                inFlight = null;
                 LastHttpContent last;
                 MultiMap trailers = up.trailers();
+                Buffer trailerFrame = web == null ? null : web.trailers(trailers);
+                if (web != null) {
+                    trailers = MultiMap.caseInsensitiveMultiMap(); // in the body, as gRPC-Web carries them
+                }
+                if (trailerFrame != null) {
+                    bytesSent += trailerFrame.length();
+                    ch.write(new DefaultHttpContent(((BufferInternal) trailerFrame).getByteBuf()), ch.voidPromise());
+                }
                 if (trailers.isEmpty()) {
                     last = LastHttpContent.EMPTY_LAST_CONTENT;
                 } else {
@@ -1160,6 +1205,73 @@ final class HttpBridge {
                 // the rest of the body is still to come: the head and what came so far go out when this turn ends
                 ch.eventLoop().execute(flushTask);
             }
+        }
+
+        /** Whether {@code up} is the response being sent, which ended: then no response is being sent any more. */
+        private boolean ended(HttpClientResponse up) {
+            if (streaming != up) {
+                return false;
+            }
+            streaming = null;
+            inFlight = null;
+            return true;
+        }
+
+        /** The upstream body of the response being sent failed: the request is aborted, the connection closed. */
+        private void upstreamFailed(HttpClientResponse up, RouterResponse r) {
+            if (streaming == up) {
+                streaming = null;
+                inFlight = null;
+                conn.runtime().router.abort(r, bytesSent, ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
+                ctx.channel().close();
+            }
+        }
+
+        /** Sends a response whose body is whole ({@code body}, null for none) in one write, then the next request. */
+        private void respondWhole(ChannelHandlerContext ctx, RouterResponse r, Buffer body, HttpVersion version,
+                                  boolean keepAlive) {
+            ByteBuf content = body == null ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(body.getBytes());
+            HttpResponseStatus status = HttpResponseStatus.valueOf(r.status());
+            DefaultFullHttpResponse resp;
+            if (r.headers() instanceof HttpHeaders h) {
+                resp = new DefaultFullHttpResponse(version, status, content, h, HeadersMultiMap.httpHeaders());
+            } else {
+                resp = new DefaultFullHttpResponse(version, status, content);
+                copyHeaders(r.headers(), resp);
+            }
+            if (!keepAlive && !http2) {
+                resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            }
+            long n = resp.content().readableBytes();
+            ctx.channel().writeAndFlush(resp).addListener(f -> {
+                conn.runtime().router.complete(r, n);
+                next(ctx, keepAlive && f.isSuccess());
+            });
+        }
+
+        /**
+         * An upstream response to a gRPC-Web request that is not gRPC ({@link GrpcWeb#buffersResponse}): its body is
+         * read (the first 16 KiB kept) and becomes the {@code grpc-message} of headers sent when it ends, with no body.
+         */
+        private void respondNonGrpc(ChannelHandlerContext ctx, RouterResponse r, GrpcWeb web, HttpVersion version,
+                                    boolean keepAlive) {
+            HttpClientResponse up = r.upstream();
+            streaming = up;
+            inFlight = r;
+            bytesSent = 0;
+            up.handler(chunk -> {
+                r.bodyActivity();
+                web.keep(chunk);
+            });
+            up.exceptionHandler(t -> upstreamFailed(up, r));
+            up.endHandler(v -> {
+                if (!ended(up)) {
+                    return;
+                }
+                web.endNonGrpc(r.status(), r.headers(), up.trailers());
+                respondWhole(ctx, r, null, version, keepAlive);
+            });
+            up.resume();
         }
 
         private void next(ChannelHandlerContext ctx, boolean keepAlive) {

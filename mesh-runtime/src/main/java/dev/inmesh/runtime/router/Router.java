@@ -235,14 +235,26 @@ public final class Router {
      * cut short) and {@code 408 request timeout} ({@code request_overall_timeout}) answering the caller.
      */
     public void requestTimeout(RouterRequest req) {
-        req.timedOut = true;
+        req.refusal = new RouterRequest.Refusal(408, "request timeout", "request_overall_timeout");
+        cancel(req);
+    }
+
+    /**
+     * A filter of the connection manager refused the request's body while it arrived (the gRPC-Web filter, a text
+     * body that is not base64): as Envoy's local reply from a filter, the attempt in flight is reset and the caller is
+     * answered {@code status} with {@code body} and {@code details}, if its answer had not begun (the caller resets
+     * the stream otherwise).
+     */
+    public void refuseBody(RouterRequest req, int status, String body, String details) {
+        req.refusal = new RouterRequest.Refusal(status, body, details);
         cancel(req);
     }
 
     /** Ends an exchange whose caller left ({@link #cancel}) or whose request timed out ({@link #requestTimeout}). */
     private void callerGone(Exchange ex, Promise<RouterResponse> promise) {
-        if (ex.request.timedOut) {
-            reply(ex, promise, 408, "request timeout", "request_overall_timeout", null);
+        RouterRequest.Refusal refusal = ex.request.refusal;
+        if (refusal != null) {
+            reply(ex, promise, refusal.status(), refusal.body(), refusal.details(), null);
             return;
         }
         ex.flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
@@ -804,7 +816,10 @@ public final class Router {
         if (extra != null) {
             h.addAll(extra);
         }
-        Buffer b = Buffer.buffer(ex.grpc || body == null ? "" : body);
+        // a gRPC-Web caller is answered as Envoy's connection manager answers a request it does not see as gRPC: its
+        // gRPC-Web filter translates the answer (the caller applies it)
+        boolean trailersOnly = ex.grpc && ex.request.grpcWeb == null;
+        Buffer b = Buffer.buffer(trailersOnly || body == null ? "" : body);
         if (b.length() > 0) {
             h.set("content-type", "text/plain");
         }
@@ -817,7 +832,7 @@ public final class Router {
                 h.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
             }
         }
-        if (ex.grpc && status != 0) {
+        if (trailersOnly && status != 0) {
             // As Envoy: a gRPC caller gets a trailers-only gRPC response, after the route's header rules
             // (none for a caller that went away: code 0)
             Grpc.toTrailersOnly(h, status, body, ex.request.method == io.vertx.core.http.HttpMethod.HEAD);
@@ -1666,8 +1681,9 @@ public final class Router {
             if (ex.done) {
                 return;
             }
-            if (ex.request.timedOut) {
-                stop(null, 408, "request timeout", "request_overall_timeout");
+            RouterRequest.Refusal refusal = ex.request.refusal;
+            if (refusal != null) {
+                stop(null, refusal.status(), refusal.body(), refusal.details());
             } else {
                 stop(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION, 0, "", "downstream_remote_disconnect");
             }

@@ -78,8 +78,16 @@ public final class RouterRequest implements RouteRequest {
     String clientCertElement;
     /** Whether the caller went away ({@link Router#cancel}); read by the exchange when it starts. */
     volatile boolean cancelled;
-    /** Whether the connection manager's {@code request_timeout} ended it ({@link Router#requestTimeout}). */
-    volatile boolean timedOut;
+    /**
+     * How the connection manager ended the request before its answer, or null: its {@code request_timeout}
+     * ({@link Router#requestTimeout}), or a body a filter refused ({@link Router#refuseBody}).
+     */
+    volatile Refusal refusal;
+    /** The gRPC-Web filter's translation of the request ({@link GrpcWeb}), or null when it is no gRPC-Web request. */
+    GrpcWeb grpcWeb;
+
+    /** A local reply that ends a request before its answer: status, body, response code details. */
+    record Refusal(int status, String body, String details) {}
     /** Ends the exchange for a caller that went away, once the router started it; null before. */
     volatile Runnable canceller;
 
@@ -257,6 +265,21 @@ public final class RouterRequest implements RouteRequest {
         this.downstreamPeerPrincipal = peer;
         this.downstreamLocalPrincipal = local;
         return this;
+    }
+
+    /**
+     * Marks the request as gRPC-Web, its headers already translated ({@link GrpcWeb#request}): the router's own
+     * answers to it are not gRPC trailers-only responses (the caller translates them as it translates the upstream's),
+     * as Envoy's connection manager, which saw a gRPC-Web request, answers it. Null: none.
+     */
+    public RouterRequest grpcWeb(GrpcWeb web) {
+        this.grpcWeb = web;
+        return this;
+    }
+
+    /** The request's gRPC-Web translation, or null when it is no gRPC-Web request. */
+    public GrpcWeb grpcWeb() {
+        return grpcWeb;
     }
 
     /** Sets the {@code server} header policy of the connection manager the request came through. */

@@ -91,6 +91,11 @@ public final class RouterResponse {
         return exchange.attempts;
     }
 
+    /** The request's gRPC-Web translation ({@link RouterRequest#grpcWeb}), or null for none. */
+    public GrpcWeb grpcWeb() {
+        return exchange.request.grpcWeb;
+    }
+
     /** The cluster the request went to, or null. */
     public String cluster() {
         return exchange.clusterName;

@@ -30,8 +30,10 @@ import java.util.Set;
 
 /**
  * Parses LDS resources ({@code envoy.config.listener.v3.Listener}) into {@link Listener}, with their HTTP connection
- * managers and TCP proxies, and the RBAC network filters before them. Filters that only observe (Istio's stats and metadata exchange, gRPC stats, ALPN) are
- * accepted; any other filter is rejected by name unless the config marks it optional or disabled.
+ * managers and TCP proxies, and the RBAC network filters before them. Besides the router, the fault, CORS, RBAC and
+ * gRPC-Web HTTP filters are taken as Inmesh runs them. Filters that only observe (Istio's stats and metadata
+ * exchange, gRPC stats, ALPN) are accepted; any other filter is rejected by name unless the config marks it optional
+ * or disabled.
  */
 public final class ListenerParser
         implements ResourceParser<io.envoyproxy.envoy.config.listener.v3.Listener, Listener> {
@@ -75,6 +77,8 @@ public final class ListenerParser
     static final String FAULT_NAME = "envoy.filters.http.fault";
     static final String CORS_NAME = "envoy.filters.http.cors";
     static final String CORS_TYPE = "envoy.extensions.filters.http.cors.v3.Cors";
+    static final String GRPC_WEB_NAME = "envoy.filters.http.grpc_web";
+    static final String GRPC_WEB_TYPE = "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb";
 
     /** Whether a filter only observes: by its config type, or by its name where the type cannot tell. */
     static boolean observing(String name, String type, Set<String> names, Set<String> types, String wasmType) {
@@ -82,6 +86,14 @@ public final class ListenerParser
             return names.contains(name);
         }
         return types.contains(type);
+    }
+
+    /** Checks that the typed config of HTTP filter {@code i} is a {@code type} that sets no field. */
+    private static void noFields(Any config, int i, Class<? extends com.google.protobuf.Message> type) {
+        Fields.at("http_filters[" + i + "].typed_config", () -> {
+            Fields.onlyKnown(RouteConfigurationParser.unpack(config, type, "@type"), Set.of(), Set.of());
+            return null;
+        });
     }
 
     @Override
@@ -321,9 +333,12 @@ public final class ListenerParser
             boolean cors = !router && (typeName.equals(CORS_TYPE)
                     || typeName.isEmpty() && f.getName().equals(CORS_NAME));
             boolean rbac = !router && typeName.equals(RbacParser.RBAC_TYPE);
-            boolean observing = !router && !fault && !cors && !rbac && observing(f.getName(), typeName,
+            boolean grpcWeb = !router && (typeName.equals(GRPC_WEB_TYPE)
+                    || typeName.isEmpty() && f.getName().equals(GRPC_WEB_NAME));
+            boolean observing = !router && !fault && !cors && !rbac && !grpcWeb && observing(f.getName(), typeName,
                     OBSERVING_HTTP_FILTERS, OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
-            if (!router && !fault && !cors && !rbac && !observing && !f.getIsOptional() && !f.getDisabled()) {
+            if (!router && !fault && !cors && !rbac && !grpcWeb && !observing && !f.getIsOptional()
+                    && !f.getDisabled()) {
                 throw new FieldError("http_filters[" + i + "].name", f.getName()
                         + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
                         + "(mark it is_optional, or remove it)");
@@ -338,14 +353,16 @@ public final class ListenerParser
             }
             if (cors && f.hasTypedConfig()) {
                 // the filter's own config (Cors) has no fields: the policies come from the routes
-                Fields.at("http_filters[" + i + "].typed_config", () -> {
-                    Fields.onlyKnown(RouteConfigurationParser.unpack(f.getTypedConfig(), io.envoyproxy.envoy
-                            .extensions.filters.http.cors.v3.Cors.class, "@type"), Set.of(), Set.of());
-                    return null;
-                });
+                noFields(f.getTypedConfig(), i, io.envoyproxy.envoy.extensions.filters.http.cors.v3.Cors.class);
+            }
+            if (grpcWeb && f.hasTypedConfig()) {
+                // nor has GrpcWeb (empty, as Istio writes it)
+                noFields(f.getTypedConfig(), i, io.envoyproxy.envoy.extensions.filters.http.grpc_web.v3.GrpcWeb.class);
             }
             // as the fault filter: a disabled CORS filter runs only where a route enables it, here nowhere
             boolean corsRuns = cors && !f.getDisabled();
+            // and so does a disabled gRPC-Web filter
+            boolean grpcWebRuns = grpcWeb && !f.getDisabled();
             // and so does a disabled RBAC filter: its config is still checked, as Envoy builds it
             Rbac rbacConfig = !rbac ? null : Fields.at("http_filters[" + i + "].typed_config",
                     () -> RbacParser.filter(f.getTypedConfig()));
@@ -357,7 +374,7 @@ public final class ListenerParser
             }
             Rbac rbacRuns = f.getDisabled() ? null : rbacConfig;
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
-                    () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns))));
+                    () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns))));
         }
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)
                 && !filters.get(filters.size() - 1).name().equals("envoy.filters.http.router")) {

@@ -139,4 +139,9 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     public boolean corsFilter() {
         return httpFilters.stream().anyMatch(HttpFilter::cors);
     }
+
+    /** Whether a gRPC-Web filter runs in this connection manager (see {@link HttpFilter#grpcWeb}). */
+    public boolean grpcWebFilter() {
+        return httpFilters.stream().anyMatch(HttpFilter::grpcWeb);
+    }
 }

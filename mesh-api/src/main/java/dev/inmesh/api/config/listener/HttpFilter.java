@@ -8,7 +8,8 @@ import dev.inmesh.api.config.route.FaultInjection;
  * One HTTP filter of a connection manager, by name and config type. Inmesh runs the router itself; other filters
  * are accepted only where they change nothing that Inmesh does not do (the parser decides and says so), and Envoy's
  * fault filter ({@code envoy.filters.http.fault}), CORS filter ({@code envoy.filters.http.cors}) and RBAC filter
- * ({@code envoy.filters.http.rbac}), which the router runs.
+ * ({@code envoy.filters.http.rbac}), which the router runs, and the gRPC-Web filter
+ * ({@code envoy.filters.http.grpc_web}), which the standalone proxy's connection manager runs.
  *
  * @param name the filter's name, by which routes name their per-filter config
  * @param typeUrl the config type, or empty
@@ -16,25 +17,33 @@ import dev.inmesh.api.config.route.FaultInjection;
  *     null for any other filter
  * @param cors whether it is a CORS filter that runs, applying the routes' and virtual hosts' CORS policies
  * @param rbac for an RBAC filter that runs, its config; null for any other filter
+ * @param grpcWeb whether it is a gRPC-Web filter that runs, translating gRPC-Web requests to gRPC and their
+ *     responses back
  */
-public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac) {
+public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
+                         boolean grpcWeb) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
     }
 
+    /** A filter that is not a gRPC-Web filter. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac) {
+        this(name, typeUrl, fault, cors, rbac, false);
+    }
+
     /** A filter that is not an RBAC filter. */
     public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors) {
-        this(name, typeUrl, fault, cors, null);
+        this(name, typeUrl, fault, cors, null, false);
     }
 
     /** A filter that is not a CORS filter. */
     public HttpFilter(String name, String typeUrl, FaultInjection fault) {
-        this(name, typeUrl, fault, false, null);
+        this(name, typeUrl, fault, false, null, false);
     }
 
     /** A filter that is neither a fault filter nor a CORS filter. */
     public HttpFilter(String name, String typeUrl) {
-        this(name, typeUrl, null, false, null);
+        this(name, typeUrl, null, false, null, false);
     }
 }
