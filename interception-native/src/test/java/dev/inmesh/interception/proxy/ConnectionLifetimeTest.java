@@ -437,9 +437,10 @@ class ConnectionLifetimeTest {
         // timeout the final GOAWAY with the one stream taken (Netty's client numbers it 3)
         String stream = frames.get(0).substring(frames.get(0).lastIndexOf(' ') + 1);
         assertEquals(List.of("headers 200 on " + stream, "goaway 2147483647", "goaway " + stream), frames);
-        // (as the client saw them: a frame may be read a few ms after it was sent)
-        assertTrue(times.get(1) - times.get(0) >= 280, "idle first: " + times);
-        assertTrue(times.get(2) - times.get(1) >= 180, "the drain timeout between the two: " + times);
+        // (as the client saw them: a frame may be read some ms after it was sent, and on a busy machine the response
+        // read late shortens the gap it measures, so the bounds only tell a timer's wait from none)
+        assertTrue(times.get(1) - times.get(0) >= 200, "idle first: " + times);
+        assertTrue(times.get(2) - times.get(1) >= 100, "the drain timeout between the two: " + times);
         assertEquals(1.0, stat("downstream_cx_idle_timeout", 1.0));
     }
 
