@@ -1004,7 +1004,9 @@ final class HttpBridge {
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
                     .listenerBufferLimit(conn.listenerBufferLimit()).rbac(conn.rbac(), conn.peerIdentity())
-                    .grpcWeb(web);
+                    .grpcWeb(web)
+                    // its bucket is the newest snapshot's, as the routes of an RDS connection manager
+                    .localRateLimit(conn.runtime().snapshots.current().localRateLimit(conn.hcm()));
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {

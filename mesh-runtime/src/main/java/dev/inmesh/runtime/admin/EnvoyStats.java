@@ -17,7 +17,8 @@ import java.util.function.Predicate;
  * ({@code envoy_http_fault_aborts_injected} {@code http.P.fault.aborts_injected}, {@code envoy_http_rbac_denied}
  * {@code http.P.rbac.denied}) and a listener's
  * {@code envoy_listener_STAT{listener_address="A"}} {@code listener.A.STAT}; an RBAC network filter's
- * {@code envoy_rbac_STAT{rbac_stat_prefix="P"}} is {@code P.rbac.STAT}.
+ * {@code envoy_rbac_STAT{rbac_stat_prefix="P"}} is {@code P.rbac.STAT}, and a local rate limit filter's
+ * {@code envoy_http_local_rate_limit_STAT{local_http_ratelimit_prefix="P"}} {@code P.http_local_rate_limit.STAT}.
  * Istio's {@code istio_*} metrics and the JVM's are not Envoy statistics; {@code /stats/prometheus} serves them.
  */
 final class EnvoyStats {
@@ -40,7 +41,10 @@ final class EnvoyStats {
                     "cors.", "rbac_", "rbac."), Map.of("downstream_rq_xx", "downstream_rq_")),
             new Tree("envoy_listener_", "listener_address", "listener.", Map.of("ssl_", "ssl."), Map.of()),
             // an RBAC network filter's: the scope is its stat_prefix, and every statistic is in its rbac. scope
-            new Tree("envoy_rbac_", "rbac_stat_prefix", "", Map.of("", "rbac."), Map.of()));
+            new Tree("envoy_rbac_", "rbac_stat_prefix", "", Map.of("", "rbac."), Map.of()),
+            // a local rate limit filter's: its stat_prefix, then http_local_rate_limit.
+            new Tree("envoy_http_local_rate_limit_", "local_http_ratelimit_prefix", "",
+                    Map.of("", "http_local_rate_limit."), Map.of()));
 
     private EnvoyStats() {}
 

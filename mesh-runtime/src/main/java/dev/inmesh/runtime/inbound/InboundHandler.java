@@ -14,6 +14,7 @@ import dev.inmesh.runtime.router.Grpc;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.IstioService;
 import dev.inmesh.runtime.router.HeaderMutator;
+import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.MultiMapHeaders;
 import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RbacFilter;
@@ -49,10 +50,10 @@ import java.util.function.Function;
  * ({@link InboundTls}), set as the chain's {@code forward_client_cert_details} says; the inbound route table of the
  * {@code virtualInbound} chain for the local port, over TLS the chain for {@code tls} with the client's SNI and ALPN
  * (its RBAC filters' denials, its header rules, its local replies for no route, redirects and direct responses, its
- * fault filter's delays and aborts, and its CORS filter's preflight answers and response headers, as the router runs
- * them outbound); then the service itself, in-process, in place of the {@code inbound|PORT||} cluster; and, once the
- * response ends, Istio's metrics with {@code reporter="destination"}, the connection manager's Envoy statistics
- * ({@code http.<prefix>.*}: requests only, as there is no downstream connection in-process) and the access log.
+ * fault filter's delays and aborts, its CORS filter's preflight answers and response headers, and its local rate
+ * limit filter's refusals, as the router runs them outbound); then the service itself, in-process, in place of the
+ * {@code inbound|PORT||} cluster; and, once the response ends, Istio's metrics with {@code reporter="destination"},
+ * the connection manager's Envoy statistics ({@code http.<prefix>.*}: requests only, as there is no downstream connection in-process) and the access log.
  * Without an inbound listener in the configuration, requests go straight to the service and are still recorded. Over
  * TLS with a client certificate the chain verified, the metrics say {@code connection_security_policy="mutual_tls"}
  * with both SPIFFE principals.
@@ -220,6 +221,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         ServerRequestView view = new ServerRequestView(req, authority, normalized);
         RouteResult result = table.route(view, ThreadLocalRandom.current().nextLong());
+        LocalRateLimitFilter limiter = snapshot.localRateLimit(hcm);
+        // what the local rate limit filter decided, once it ran: the x-ratelimit-* headers of the response
+        LocalRateLimitFilter.Outcome[] rateLimit = {null};
+        if (limiter.first() && rateLimited(req, limiter, table, result, snapshot, flags, details, cluster,
+                destination, ds, rateLimit)) {
+            return; // Istio's INSERT_BEFORE the connection manager: before the RBAC filters
+        }
         RbacFilter.Chain rbac = snapshot.rbac(hcm);
         if (!rbac.isEmpty()) {
             // Envoy's RBAC filters, first in Istio's inbound chain: a denied request never reaches the service
@@ -238,7 +246,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         boolean corsFilter = hcm.corsFilter();
         Runnable routed = () -> routed(req, result, table, snapshot, flags, details, routeName, cluster, destination,
-                corsFilter, ds);
+                corsFilter, ds, limiter, rateLimit);
         HttpFilter faultFilter = hcm.faultFilter();
         FaultInjection fault = FaultFilter.settings(faultFilter == null ? null : faultFilter.fault(), result);
         if (fault == null || !faults.matches(fault, view)) {
@@ -317,9 +325,17 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     /** What the route decided: a local reply, or the service with the route's header rules. */
     private void routed(HttpServerRequest req, RouteResult result, RouteTable table, MeshSnapshot snapshot,
                         Set<ResponseFlag> flags, String[] details, String[] routeName, String[] cluster,
-                        String[] destination, boolean corsFilter, DownstreamStats ds) {
+                        String[] destination, boolean corsFilter, DownstreamStats ds, LocalRateLimitFilter limiter,
+                        LocalRateLimitFilter.Outcome[] rateLimit) {
         HttpServerResponse resp = req.response();
         MultiMap headers = req.headers();
+        // a local rate limit filter after the RBAC, fault and CORS filters (Istio's INSERT_BEFORE the router): after
+        // the CORS filter's preflight answer, which only a forwarded request gets
+        boolean rateLimitLast = !limiter.isEmpty() && !limiter.first();
+        if (rateLimitLast && !(corsFilter && result instanceof RouteResult.Forward) && rateLimited(req, limiter, table,
+                result, snapshot, flags, details, cluster, destination, ds, rateLimit)) {
+            return;
+        }
         if (result instanceof RouteResult.NoRoute) {
             flags.add(ResponseFlag.NO_ROUTE_FOUND);
             if (ds != null) {
@@ -367,6 +383,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             localReply(req, 200, "");
             return;
         }
+        if (rateLimitLast && corsFilter && rateLimited(req, limiter, table, result, snapshot, flags, details, cluster,
+                destination, ds, rateLimit)) {
+            return;
+        }
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(headers), new HeaderMutator.PathAndHost() {
             @Override
             public String path() {
@@ -389,8 +409,42 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (corsOutcome != null) {
                 corsOutcome.setOn(resp.headers()); // over the service's own, as Envoy's CORS filter sets them
             }
+            if (rateLimit[0] != null) {
+                rateLimit[0].setOn(resp.headers());
+            }
         });
         service.handle(req);
+    }
+
+    /**
+     * Envoy's local rate limit filter, as the router runs it outbound ({@code Router#rateLimited}): a checked request
+     * takes a token from its route's bucket (else the filter's own); one refused is answered with the config's
+     * status, {@code local_rate_limited} and response flag RL, counted for the route's cluster, and never reaches
+     * the service. True when it answered.
+     */
+    private static boolean rateLimited(HttpServerRequest req, LocalRateLimitFilter limiter, RouteTable table,
+                                       RouteResult result, MeshSnapshot snapshot, Set<ResponseFlag> flags,
+                                       String[] details, String[] cluster, String[] destination, DownstreamStats ds,
+                                       LocalRateLimitFilter.Outcome[] rateLimit) {
+        LocalRateLimitFilter.Outcome o = limiter.check(table, result, ds, new MultiMapHeaders(req.headers()));
+        if (o == null) {
+            return false;
+        }
+        rateLimit[0] = o;
+        HttpServerResponse resp = req.response();
+        resp.headersEndHandler(v -> o.setOn(resp.headers())); // a local reply's; the service's adds them too
+        if (!o.refused()) {
+            return false;
+        }
+        if (result instanceof RouteResult.Forward f) {
+            cluster[0] = f.cluster(); // counted for the route's cluster, as the fault filter's answers
+            istioService(snapshot, f.cluster(), destination);
+        }
+        flags.add(ResponseFlag.RATE_LIMITED);
+        details[0] = LocalRateLimitFilter.DETAILS;
+        resp.headers().addAll(o.refusalHeaders(Grpc.isRequest(req.headers())));
+        localReply(req, o.status(), LocalRateLimitFilter.BODY);
+        return true;
     }
 
     /** Ends a local reply: for a gRPC request, as Envoy, a trailers-only gRPC response (200 and a grpc-status). */

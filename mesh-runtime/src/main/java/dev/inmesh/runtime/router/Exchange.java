@@ -50,6 +50,8 @@ final class Exchange {
     boolean completed;
     /** What the CORS filter sets on the response (an allowed origin's headers), or null. */
     CorsFilter.Outcome cors;
+    /** What the local rate limit filter decided for the request, if it checked it: its response's headers. */
+    LocalRateLimitFilter.Outcome rateLimit;
     /** Whether a filter before the router answered (a CORS preflight): the route's response header rules skip it. */
     boolean filterReply;
     /**

@@ -42,7 +42,14 @@ public final class RouteTable {
     private final Map<dev.inmesh.api.config.route.Route, Map<String, RbacFilter>> rbacPerRoute =
             new IdentityHashMap<>();
 
-    private RouteTable(RouteConfiguration config) {
+    /**
+     * The local rate limit filters' configs in force on each route that has any (its own, else its virtual host's,
+     * by filter name), each with its bucket: one per route config, one per virtual host config shared by its routes.
+     */
+    private final Map<dev.inmesh.api.config.route.Route, Map<String, LocalRateLimitFilter.Limit>> localRateLimits =
+            new IdentityHashMap<>();
+
+    private RouteTable(RouteConfiguration config, LocalRateLimitFilter.Buckets.Session buckets, String where) {
         this.config = config;
         TreeMap<Integer, Map<String, CompiledVirtualHost>> sfx = new TreeMap<>((a, b) -> b - a);
         TreeMap<Integer, Map<String, CompiledVirtualHost>> pfx = new TreeMap<>((a, b) -> b - a);
@@ -53,11 +60,13 @@ public final class RouteTable {
             CompiledVirtualHost c = new CompiledVirtualHost(vh, interner);
             all.add(c);
             compileRetryConditions(vh.retryPolicy());
-            for (dev.inmesh.api.config.route.Route r : vh.routes()) {
+            for (int i = 0; i < vh.routes().size(); i++) {
+                dev.inmesh.api.config.route.Route r = vh.routes().get(i);
                 if (r.action() instanceof RouteAction a) {
                     compileRetryConditions(a.retryPolicy());
                 }
                 compileRbacPerRoute(vh, r);
+                compileLocalRateLimits(vh, r, where + "/" + vh.name(), i, buckets);
             }
             for (String d : vh.domains()) {
                 String domain = d.toLowerCase(Locale.ROOT);
@@ -99,6 +108,35 @@ public final class RouteTable {
         rbacPerRoute.put(r, Map.copyOf(compiled));
     }
 
+    private void compileLocalRateLimits(VirtualHost vh, dev.inmesh.api.config.route.Route r, String where, int index,
+                                        LocalRateLimitFilter.Buckets.Session buckets) {
+        if (vh.localRateLimit().isEmpty() && r.localRateLimit().isEmpty()) {
+            return;
+        }
+        Map<String, LocalRateLimitFilter.Limit> limits = new HashMap<>();
+        vh.localRateLimit().forEach((name, c) -> limits.put(name,
+                new LocalRateLimitFilter.Limit(c, buckets.bucket(where + "//" + name, c))));
+        r.localRateLimit().forEach((name, c) -> limits.put(name,
+                new LocalRateLimitFilter.Limit(c, buckets.bucket(where + "/" + index + "/" + name, c))));
+        localRateLimits.put(r, Map.copyOf(limits));
+    }
+
+    /**
+     * The config (with its bucket) of the local rate limit filter {@code filterName} on a request's route: the
+     * route's own, else its virtual host's; null when neither has one (or no route matched), so the filter's own
+     * applies.
+     */
+    LocalRateLimitFilter.Limit localRateLimit(RouteResult result, String filterName) {
+        if (localRateLimits.isEmpty()) {
+            return null;
+        }
+        dev.inmesh.api.config.route.Route r = result instanceof RouteResult.Forward f ? f.route()
+                : result instanceof RouteResult.Redirect d ? d.route()
+                : result instanceof RouteResult.DirectResponse d ? d.route() : null;
+        Map<String, LocalRateLimitFilter.Limit> m = r == null ? null : localRateLimits.get(r);
+        return m == null ? null : m.get(filterName);
+    }
+
     /**
      * The RBAC filters' per-route configs ({@code RBACPerRoute}) in force for a routed request, compiled, by the name
      * of the filter each replaces; empty when its route and virtual host have none (or no route matched).
@@ -119,7 +157,16 @@ public final class RouteTable {
 
     /** Compiles a route configuration (validated by its record) into a table. */
     public static RouteTable compile(RouteConfiguration config) {
-        return new RouteTable(config);
+        return compile(config, new LocalRateLimitFilter.Buckets().session(), "");
+    }
+
+    /**
+     * Compiles a route configuration, taking the buckets of its local rate limit configs from {@code buckets} at
+     * {@code where} (the table's place: its RDS name, or its connection manager's for an inline one).
+     */
+    public static RouteTable compile(RouteConfiguration config, LocalRateLimitFilter.Buckets.Session buckets,
+                                     String where) {
+        return new RouteTable(config, buckets, where);
     }
 
     public RouteConfiguration config() {

@@ -324,6 +324,9 @@ public final class Router {
         long randomValue = random().nextLong();
         RouteResult result = table.route(req, randomValue);
         ex.route = result;
+        if (req.localRateLimit.first() && rateLimited(ex, result, clusters, promise)) {
+            return; // Istio's INSERT_BEFORE the connection manager: before the RBAC filters
+        }
         if (!req.rbac.isEmpty() && rbacDenied(ex, result, clusters, promise)) {
             return;
         }
@@ -370,6 +373,35 @@ public final class Router {
         }
         ex.filterReply = true;
         reply(ex, promise, 403, RbacFilter.DENIED_BODY, denied, null);
+        return true;
+    }
+
+    /**
+     * Envoy's local rate limit filter: a checked request takes a token from the bucket of its route's config (else
+     * the filter's own); one that finds none where the filter is enforced is answered with the config's status (429)
+     * and {@code local_rate_limited}, response flag RL, the config's response headers and not the route's, and
+     * nothing goes upstream. As the RBAC filters' answers, it counts for the route's cluster. True when it answered.
+     */
+    private boolean rateLimited(Exchange ex, RouteResult result, ClusterManager clusters,
+                                Promise<RouterResponse> promise) {
+        RouterRequest req = ex.request;
+        LocalRateLimitFilter.Outcome o = req.localRateLimit.check(ex.table, result, req.downstreamStats,
+                new MultiMapHeaders(req.headers));
+        if (o == null) {
+            return false;
+        }
+        ex.rateLimit = o;
+        if (!o.refused()) {
+            return false;
+        }
+        if (result instanceof RouteResult.Forward f && !f.cluster().isEmpty()) {
+            ex.cluster = clusters.cluster(f.cluster());
+            ex.clusterName = ex.cluster == null ? null : f.cluster();
+        }
+        ex.flags.add(ResponseFlag.RATE_LIMITED);
+        ex.filterReply = true;
+        reply(ex, promise, o.status(), LocalRateLimitFilter.BODY, LocalRateLimitFilter.DETAILS,
+                o.refusalHeaders(ex.grpc));
         return true;
     }
 
@@ -524,6 +556,13 @@ public final class Router {
                         ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
         RouterRequest req = ex.request;
         DownstreamStats ds = req.downstreamStats;
+        // a local rate limit filter after the RBAC, fault and CORS filters (Istio's INSERT_BEFORE the router): after
+        // the CORS filter's preflight answer, which only a forwarded request gets
+        boolean rateLimitLast = !req.localRateLimit.isEmpty() && !req.localRateLimit.first();
+        if (rateLimitLast && !(req.corsFilter && result instanceof RouteResult.Forward)
+                && rateLimited(ex, result, clusters, promise)) {
+            return;
+        }
         if (result instanceof RouteResult.NoRoute) {
             ex.flags.add(ResponseFlag.NO_ROUTE_FOUND);
             if (ds != null) {
@@ -549,7 +588,8 @@ public final class Router {
             return;
         }
         RouteResult.Forward f = (RouteResult.Forward) result;
-        if (req.corsFilter && cors(ex, f, clusters, promise)) {
+        if (req.corsFilter && (cors(ex, f, clusters, promise)
+                || rateLimitLast && rateLimited(ex, result, clusters, promise))) {
             return;
         }
         UpstreamCluster cluster = f.cluster().isEmpty() ? null : clusters.cluster(f.cluster());
@@ -840,6 +880,9 @@ public final class Router {
         }
         if (ex.cors != null) {
             ex.cors.setOn(h); // the CORS filter's encoding runs after the router's
+        }
+        if (ex.rateLimit != null) {
+            ex.rateLimit.setOn(h); // x-ratelimit-*, when its config asks for them
         }
         serverHeader(ex.request, h);
         ex.done = true;
@@ -1414,6 +1457,9 @@ public final class Router {
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
             if (ex.cors != null) {
                 ex.cors.setOn(h); // over the upstream's own, as Envoy's CORS filter sets them
+            }
+            if (ex.rateLimit != null) {
+                ex.rateLimit.setOn(h);
             }
             serverHeader(ex.request, h);
             ex.responseCodeDetails = "via_upstream";

@@ -56,6 +56,8 @@ public final class RouterRequest implements RouteRequest {
     boolean corsFilter;
     /** The connection manager's RBAC filters, compiled; {@link RbacFilter.Chain#NONE} for none. */
     RbacFilter.Chain rbac = RbacFilter.Chain.NONE;
+    /** The connection manager's local rate limit filter, compiled; {@link LocalRateLimitFilter#NONE} for none. */
+    LocalRateLimitFilter localRateLimit = LocalRateLimitFilter.NONE;
     /** The identities of the certificate the client presented in the TLS the proxy terminated, or null. */
     RbacFilter.PeerIdentity peerIdentity;
     /** The connection manager's {@code stat_prefix}: the scope of its fault filter's active faults. */
@@ -213,6 +215,15 @@ public final class RouterRequest implements RouteRequest {
     public RouterRequest rbac(RbacFilter.Chain filters, RbacFilter.PeerIdentity peer) {
         this.rbac = filters == null ? RbacFilter.Chain.NONE : filters;
         this.peerIdentity = peer;
+        return this;
+    }
+
+    /**
+     * Sets the local rate limit filter of the connection manager the request came through, compiled with its bucket
+     * for its snapshot ({@code MeshSnapshot#localRateLimit}; null: none).
+     */
+    public RouterRequest localRateLimit(LocalRateLimitFilter filter) {
+        this.localRateLimit = filter == null ? LocalRateLimitFilter.NONE : filter;
         return this;
     }
 

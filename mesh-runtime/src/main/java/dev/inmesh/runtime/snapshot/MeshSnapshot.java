@@ -7,6 +7,7 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.upstream.ClusterManager;
@@ -33,13 +34,19 @@ public final class MeshSnapshot {
     private final Map<HttpConnectionManager, RbacFilter.Chain> rbac;
     /** The compiled RBAC network filters of the filter chains that have some, by identity. */
     private final Map<FilterChain, RbacFilter.Network> networkRbac;
+    /** The local rate limit filters of the connection managers that run one, by identity. */
+    private final Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits;
+    /** What {@link #localRateLimit} found for connection managers of other snapshots (open connections'). */
+    private final java.util.concurrent.ConcurrentHashMap<Same, LocalRateLimitFilter> foreignRateLimits =
+            new java.util.concurrent.ConcurrentHashMap<>();
 
     MeshSnapshot(long generation, Instant createdAt, ResourceBundle resources, Map<String, RouteTable> routeTables,
                  Map<FilterChain, RouteTable> inlineRouteTables, Map<String, FilterChainSelector> listeners,
                  Map<String, FilterChainSelector> listenersByAddress,
                  Map<Integer, FilterChainSelector> listenersByPort, ClusterManager clusterManager,
                  Map<HttpConnectionManager, RbacFilter.Chain> rbac,
-                 Map<FilterChain, RbacFilter.Network> networkRbac) {
+                 Map<FilterChain, RbacFilter.Network> networkRbac,
+                 Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits) {
         this.generation = generation;
         this.createdAt = createdAt;
         this.resources = resources;
@@ -51,13 +58,14 @@ public final class MeshSnapshot {
         this.clusterManager = clusterManager;
         this.rbac = rbac;
         this.networkRbac = networkRbac;
+        this.rateLimits = rateLimits;
     }
 
     /** The same compiled configuration with a cluster manager. */
     MeshSnapshot withClusters(ClusterManager cm) {
         return new MeshSnapshot(generation, createdAt, resources, routeTables, inlineRouteTables, listeners,
                 listenersByAddress, listenersByPort, cm, rbac,
-                networkRbac);
+                networkRbac, rateLimits);
     }
 
     /** The upstream clusters of this snapshot (hosts, balancers, breakers, pools). */
@@ -110,6 +118,44 @@ public final class MeshSnapshot {
         }
         RbacFilter.Chain c = rbac.get(hcm);
         return c != null ? c : RbacFilter.Chain.compile(hcm);
+    }
+
+    /**
+     * The local rate limit filter of a connection manager, compiled with this snapshot with its bucket
+     * ({@link LocalRateLimitFilter#NONE} when it runs none). A connection manager of another snapshot (a connection
+     * accepted before this one was published) gets the filter of an equal connection manager of this snapshot if it
+     * has one, else none: a bucket is never made per connection.
+     */
+    public LocalRateLimitFilter localRateLimit(HttpConnectionManager hcm) {
+        if (hcm == null || hcm.localRateLimitFilter() == null) {
+            return LocalRateLimitFilter.NONE;
+        }
+        LocalRateLimitFilter f = rateLimits.get(hcm);
+        if (f != null) {
+            return f;
+        }
+        // found by value once per connection manager of another snapshot, then by identity
+        return foreignRateLimits.computeIfAbsent(new Same(hcm), k -> {
+            for (Map.Entry<HttpConnectionManager, LocalRateLimitFilter> e : rateLimits.entrySet()) {
+                if (e.getKey().equals(hcm)) {
+                    return e.getValue();
+                }
+            }
+            return LocalRateLimitFilter.NONE;
+        });
+    }
+
+    /** A connection manager of another snapshot, compared by identity. */
+    private record Same(HttpConnectionManager hcm) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Same s && s.hcm == hcm;
+        }
+
+        @Override
+        public int hashCode() {
+            return System.identityHashCode(hcm);
+        }
     }
 
     /**

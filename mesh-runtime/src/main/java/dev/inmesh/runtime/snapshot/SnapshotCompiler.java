@@ -10,6 +10,7 @@ import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import dev.inmesh.api.config.route.VirtualHost;
 import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.xds.InvalidResourceException;
@@ -40,6 +41,20 @@ public final class SnapshotCompiler {
             throw problems.get(0);
         }
         return compileUnchecked(bundle, generation);
+    }
+
+    /**
+     * Compiles a bundle as {@link #compile(ResourceBundle, long)}, its local rate limit filters' buckets taken from
+     * {@code buckets} (the buckets of the snapshot before, where unchanged).
+     */
+    public static MeshSnapshot compile(ResourceBundle bundle, long generation,
+                                       LocalRateLimitFilter.Buckets.Session buckets)
+            throws InvalidResourceException {
+        List<InvalidResourceException> problems = validate(bundle);
+        if (!problems.isEmpty()) {
+            throw problems.get(0);
+        }
+        return compileUnchecked(bundle, generation, buckets);
     }
 
     /** Every cross-reference problem of a bundle, each naming its resource. */
@@ -112,10 +127,17 @@ public final class SnapshotCompiler {
     }
 
     static MeshSnapshot compileUnchecked(ResourceBundle bundle, long generation) {
+        return compileUnchecked(bundle, generation, new LocalRateLimitFilter.Buckets().session());
+    }
+
+    /** Compiles a bundle, its local rate limit filters' buckets taken from {@code buckets}. */
+    static MeshSnapshot compileUnchecked(ResourceBundle bundle, long generation,
+                                         LocalRateLimitFilter.Buckets.Session buckets) {
         Map<String, RouteTable> tables = new HashMap<>();
         for (RouteConfiguration rc : bundle.routes().values()) {
-            tables.put(rc.name(), RouteTable.compile(rc));
+            tables.put(rc.name(), RouteTable.compile(rc, buckets, "rds/" + rc.name()));
         }
+        Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits = new IdentityHashMap<>();
         Map<FilterChain, RouteTable> inline = new IdentityHashMap<>();
         Map<HttpConnectionManager, RbacFilter.Chain> rbac = new IdentityHashMap<>();
         Map<FilterChain, RbacFilter.Network> networkRbac = new IdentityHashMap<>();
@@ -136,14 +158,20 @@ public final class SnapshotCompiler {
             if (l.defaultFilterChain() != null) {
                 chains.add(l.defaultFilterChain());
             }
-            for (FilterChain c : chains) {
+            for (int i = 0; i < chains.size(); i++) {
+                FilterChain c = chains.get(i);
+                String where = "listener/" + l.name() + "/" + i;
                 if (!c.rbac().isEmpty()) {
                     networkRbac.put(c, RbacFilter.Network.compile(c));
                 }
                 if (c.filter() instanceof HttpConnectionManager hcm) {
                     rbac.put(hcm, RbacFilter.Chain.compile(hcm));
+                    LocalRateLimitFilter limiter = LocalRateLimitFilter.compile(hcm, where, buckets);
+                    if (!limiter.isEmpty()) {
+                        rateLimits.put(hcm, limiter);
+                    }
                     if (hcm.routeConfig() != null) {
-                        inline.put(c, RouteTable.compile(hcm.routeConfig()));
+                        inline.put(c, RouteTable.compile(hcm.routeConfig(), buckets, where));
                     } else {
                         tables.computeIfAbsent(hcm.rdsRouteConfigName(),
                                 n -> RouteTable.compile(RouteConfiguration.of(n, List.of())));
@@ -155,6 +183,6 @@ public final class SnapshotCompiler {
             }
         }
         return new MeshSnapshot(generation, Instant.now(), bundle, Map.copyOf(tables), inline, Map.copyOf(byName),
-                Map.copyOf(byAddress), Map.copyOf(byPort), null, rbac, networkRbac);
+                Map.copyOf(byAddress), Map.copyOf(byPort), null, rbac, networkRbac, rateLimits);
     }
 }

@@ -27,6 +27,13 @@ public final class SnapshotHolder {
     }
 
     /** A holder whose snapshots' clusters run in {@code upstream} (Vert.x pools, timers, DNS). */
+    /**
+     * The local rate limit filters' token buckets, handed from one snapshot to the next where a filter's or route's
+     * config is unchanged: an update elsewhere (an endpoint, another listener) leaves them as they were.
+     */
+    private final dev.inmesh.runtime.router.LocalRateLimitFilter.Buckets rateLimitBuckets =
+            new dev.inmesh.runtime.router.LocalRateLimitFilter.Buckets();
+
     public SnapshotHolder(UpstreamEnvironment upstream) {
         this.upstream = upstream;
         this.current = MeshSnapshot.empty();
@@ -49,12 +56,14 @@ public final class SnapshotHolder {
      *                                  it); nothing changes then
      */
     public synchronized MeshSnapshot apply(ResourceBundle bundle) throws InvalidResourceException {
-        MeshSnapshot compiled = SnapshotCompiler.compile(bundle, current.generation() + 1);
+        var buckets = rateLimitBuckets.session();
+        MeshSnapshot compiled = SnapshotCompiler.compile(bundle, current.generation() + 1, buckets);
         runChecks(bundle);
         clusters = clusters == null ? ClusterManager.create(upstream, bundle.clusters(), bundle.endpoints())
                 : clusters.update(bundle.clusters(), bundle.endpoints());
         MeshSnapshot next = compiled.withClusters(clusters);
         current = next;
+        buckets.commit();
         ready = true;
         for (Consumer<MeshSnapshot> l : listeners) {
             l.accept(next);

@@ -11,8 +11,9 @@ import java.util.concurrent.atomic.LongAdder;
  * its router filter's ({@code no_route}, {@code no_cluster}, {@code rq_redirect}, {@code rq_direct_response}), its
  * fault filter's ({@code fault.aborts_injected}, ...), its CORS filter's ({@code cors.origin_valid},
  * {@code cors.origin_invalid}) and its RBAC filters' ({@code rbac.allowed}, {@code rbac.denied},
- * {@code rbac.shadow_allowed}, {@code rbac.shadow_denied}, each after the filter's own stat prefix). Connection managers with the same stat prefix share them, as Envoy's statistics are
- * shared by name. Scraped with the prefix in the tag {@code http_conn_manager_prefix}, as
+ * {@code rbac.shadow_allowed}, {@code rbac.shadow_denied}, each after the filter's own stat prefix), and, through
+ * it, its local rate limit filter's (rooted at that filter's own stat prefix, {@link #localRateLimit}). Connection
+ * managers with the same stat prefix share them, as Envoy's statistics are shared by name. Scraped with the prefix in the tag {@code http_conn_manager_prefix}, as
  * {@code envoy_http_downstream_rq_total{http_conn_manager_prefix="<prefix>"}} and
  * {@code envoy_http_downstream_rq_xx{response_code_class="2xx",http_conn_manager_prefix="<prefix>"}}; as with
  * {@link UpstreamStats}, the counters whose Envoy name does not end in {@code _total} are gauges that only go up.
@@ -67,9 +68,18 @@ public final class DownstreamStats implements RbacStats {
     private volatile boolean faultRegistered;
     private volatile boolean corsRegistered;
 
+    /** The local rate limit filters' statistics by their stat prefix, shared by the registry's connection managers. */
+    private final java.util.concurrent.ConcurrentMap<String, LocalRateLimitCounters> localRateLimits;
+
     DownstreamStats(MeterRegistry registry, String statPrefix) {
+        this(registry, statPrefix, new java.util.concurrent.ConcurrentHashMap<>());
+    }
+
+    DownstreamStats(MeterRegistry registry, String statPrefix,
+                    java.util.concurrent.ConcurrentMap<String, LocalRateLimitCounters> localRateLimits) {
         this.registry = registry;
         this.statPrefix = statPrefix;
+        this.localRateLimits = localRateLimits;
         adder("downstream_rq_total", rqTotal);
         adder("downstream_rq_http1_total", rqHttp1);
         adder("downstream_rq_http2_total", rqHttp2);
@@ -276,6 +286,71 @@ public final class DownstreamStats implements RbacStats {
     @Override
     public void rbacDecision(String prefix, boolean shadow, boolean allowed) {
         rbac(prefix, shadow).count(allowed);
+    }
+
+    /**
+     * The statistics of the local rate limit filters with this {@code stat_prefix} (their own or a route's config's),
+     * registered on first use: Envoy's {@code <stat_prefix>.http_local_rate_limit.enabled}, {@code enforced},
+     * {@code rate_limited} and {@code ok}, scraped as {@code envoy_http_local_rate_limit_enabled} and so on with the
+     * prefix in the tag {@code local_http_ratelimit_prefix}. They are not the connection manager's: filters with the
+     * same prefix share them wherever they are, as Envoy's statistics are shared by name.
+     */
+    public LocalRateLimitCounters localRateLimit(String prefix) {
+        LocalRateLimitCounters c = localRateLimits.get(prefix);
+        return c != null ? c : localRateLimits.computeIfAbsent(prefix, p -> new LocalRateLimitCounters(registry, p));
+    }
+
+    /** A local rate limit filter's counters: the requests it checked, found a token for, found none for, refused. */
+    public static final class LocalRateLimitCounters {
+        static final String PREFIX = "envoy_http_local_rate_limit_";
+        static final String TAG = "local_http_ratelimit_prefix";
+        private final LongAdder enabled = new LongAdder();
+        private final LongAdder enforced = new LongAdder();
+        private final LongAdder rateLimited = new LongAdder();
+        private final LongAdder ok = new LongAdder();
+
+        LocalRateLimitCounters(MeterRegistry registry, String prefix) {
+            UpstreamStatsImpl.adder(registry, PREFIX + "enabled", TAG, prefix, enabled);
+            UpstreamStatsImpl.adder(registry, PREFIX + "enforced", TAG, prefix, enforced);
+            UpstreamStatsImpl.adder(registry, PREFIX + "rate_limited", TAG, prefix, rateLimited);
+            UpstreamStatsImpl.adder(registry, PREFIX + "ok", TAG, prefix, ok);
+        }
+
+        /** The filter checked a request ({@code filter_enabled}). */
+        public void enabled() {
+            enabled.increment();
+        }
+
+        /** It refused one that found no token ({@code filter_enforced}). */
+        public void enforced() {
+            enforced.increment();
+        }
+
+        /** A checked request found no token. */
+        public void rateLimited() {
+            rateLimited.increment();
+        }
+
+        /** A checked request took a token. */
+        public void ok() {
+            ok.increment();
+        }
+
+        public long enabledCount() {
+            return enabled.sum();
+        }
+
+        public long enforcedCount() {
+            return enforced.sum();
+        }
+
+        public long rateLimitedCount() {
+            return rateLimited.sum();
+        }
+
+        public long okCount() {
+            return ok.sum();
+        }
     }
 
     /** The {@code allowed} and {@code denied} counters (or their shadow twins) of RBAC filters with one prefix. */

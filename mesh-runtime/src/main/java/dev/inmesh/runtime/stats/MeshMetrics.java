@@ -66,6 +66,9 @@ public final class MeshMetrics {
     private final Map<String, DownstreamStats> connectionManagers = new ConcurrentHashMap<>();
     private final Map<String, ListenerStats> listeners = new ConcurrentHashMap<>();
     private final Map<String, NetworkRbacStats> networkRbac = new ConcurrentHashMap<>();
+    /** The local rate limit filters' statistics by stat prefix, which every connection manager's statistics share. */
+    private final ConcurrentHashMap<String, DownstreamStats.LocalRateLimitCounters> localRateLimits =
+            new ConcurrentHashMap<>();
 
     private MeshMetrics(MeterRegistry registry, WorkloadInfo local, String destinationCluster) {
         this.registry = registry;
@@ -147,7 +150,7 @@ public final class MeshMetrics {
      */
     public DownstreamStats connectionManager(dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
         DownstreamStats s = connectionManagers.computeIfAbsent(hcm.statPrefix(),
-                p -> new DownstreamStats(registry, p));
+                p -> new DownstreamStats(registry, p, localRateLimits));
         if (hcm.faultFilter() != null) {
             s.withFaultFilter();
         }

@@ -14,6 +14,8 @@ public enum ResponseFlag {
     DELAY_INJECTED("DI"),
     /** The fault filter aborted the request with its own answer. */
     FAULT_INJECTED("FI"),
+    /** The local rate limit filter refused the request (429 by default). */
+    RATE_LIMITED("RL"),
     /** No route for the request (404). */
     NO_ROUTE_FOUND("NR"),
     /** No healthy upstream host (503). */

@@ -20,6 +20,7 @@ import dev.inmesh.api.config.rbac.NetworkRbac;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.FaultInjection;
+import dev.inmesh.api.config.route.LocalRateLimit;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import io.envoyproxy.envoy.config.listener.v3.Filter;
 import java.util.ArrayList;
@@ -335,9 +336,10 @@ public final class ListenerParser
             boolean rbac = !router && typeName.equals(RbacParser.RBAC_TYPE);
             boolean grpcWeb = !router && (typeName.equals(GRPC_WEB_TYPE)
                     || typeName.isEmpty() && f.getName().equals(GRPC_WEB_NAME));
-            boolean observing = !router && !fault && !cors && !rbac && !grpcWeb && observing(f.getName(), typeName,
-                    OBSERVING_HTTP_FILTERS, OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
-            if (!router && !fault && !cors && !rbac && !grpcWeb && !observing && !f.getIsOptional()
+            boolean rateLimit = !router && typeName.equals(LocalRateLimitParser.TYPE);
+            boolean observing = !router && !fault && !cors && !rbac && !grpcWeb && !rateLimit
+                    && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS, OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
+            if (!router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !observing && !f.getIsOptional()
                     && !f.getDisabled()) {
                 throw new FieldError("http_filters[" + i + "].name", f.getName()
                         + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
@@ -373,9 +375,19 @@ public final class ListenerParser
                         + "is not supported by Inmesh (expected: the RBAC filters before them, as Istio writes them)");
             }
             Rbac rbacRuns = f.getDisabled() ? null : rbacConfig;
+            // as the RBAC filter: a disabled one's config is still checked, and it runs nowhere
+            LocalRateLimit rateLimitConfig = !rateLimit ? null : Fields.at("http_filters[" + i + "].typed_config",
+                    () -> LocalRateLimitParser.parse(f.getTypedConfig(), false));
+            LocalRateLimit rateLimitRuns = f.getDisabled() ? null : rateLimitConfig;
+            if (rateLimitRuns != null && filters.stream().anyMatch(p -> p.localRateLimit() != null)) {
+                throw new FieldError("http_filters[" + i + "].name", f.getName() + ": a second local rate limit "
+                        + "filter is not supported by Inmesh (expected: one)");
+            }
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
-                    () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns))));
+                    () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns,
+                            rateLimitRuns))));
         }
+        checkRateLimitPosition(filters);
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)
                 && !filters.get(filters.size() - 1).name().equals("envoy.filters.http.router")) {
             throw new FieldError("http_filters", "the last HTTP filter must be envoy.filters.http.router");
@@ -406,6 +418,31 @@ public final class ListenerParser
                         () -> maxHeadersCount(h.getCommonHttpProtocolOptions())) : 0, websocket, codecType(h),
                 forwardClientCert(h), lifetimes(h), h.hasHttp2ProtocolOptions() ? Fields.at("http2_protocol_options",
                         () -> CoreParsers.http2ProtocolOptions(h.getHttp2ProtocolOptions())) : null);
+    }
+
+    /**
+     * Inmesh runs the local rate limit filter either before the RBAC, fault and CORS filters (Istio's
+     * {@code INSERT_BEFORE} the connection manager puts it first) or after them (Istio's {@code INSERT_BEFORE} the
+     * router puts it last); between them is refused by name.
+     */
+    private static void checkRateLimitPosition(List<HttpFilter> filters) {
+        int at = -1;
+        boolean before = false;
+        boolean after = false;
+        for (int i = 0; i < filters.size(); i++) {
+            HttpFilter f = filters.get(i);
+            if (f.localRateLimit() != null) {
+                at = i;
+            } else if (f.rbac() != null || f.fault() != null || f.cors()) {
+                before |= at < 0;
+                after |= at >= 0;
+            }
+        }
+        if (at >= 0 && before && after) {
+            throw new FieldError("http_filters[" + at + "].name", filters.get(at).name() + " between the RBAC, fault "
+                    + "and CORS filters is not supported by Inmesh (expected: before all of them, or after all of "
+                    + "them right before the router)");
+        }
     }
 
     /**

@@ -4,25 +4,30 @@ import com.google.protobuf.Any;
 import dev.inmesh.api.config.route.CorsPolicy;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.FaultInjection;
+import dev.inmesh.api.config.route.LocalRateLimit;
 import java.util.HashMap;
 import java.util.Map;
 
 /**
  * The {@code typed_per_filter_config} of a virtual host or route: the fault filter's config, the CORS filter's
- * policy and the RBAC filters' {@code RBACPerRoute}s, each found by its config type. Entries for other filters are
+ * policy, the RBAC filters' {@code RBACPerRoute}s and the local rate limit filters' {@code LocalRateLimit}s, each found
+ * by its config type. Entries for other filters are
  * refused by name: each would change what that filter does for these routes.
  *
  * @param fault the fault filter's config, or null
  * @param cors the CORS policy, or null
  * @param rbac the RBAC configs by the name of the filter each replaces ({@link Rbac#ALLOW_ALL} where the
  *     {@code RBACPerRoute} has none: the filter allows everything on these routes)
+ * @param localRateLimit the local rate limit configs by the name of the filter whose own each replaces
  */
-record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac> rbac) {
+record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac> rbac,
+                        Map<String, LocalRateLimit> localRateLimit) {
 
     static PerFilterConfigs parse(Map<String, Any> configs) {
         FaultInjection fault = null;
         CorsPolicy cors = null;
         Map<String, Rbac> rbac = new HashMap<>();
+        Map<String, LocalRateLimit> localRateLimit = new HashMap<>();
         for (Map.Entry<String, Any> e : configs.entrySet()) {
             String at = "typed_per_filter_config[" + e.getKey() + "]";
             String type = CoreParsers.configType(e.getValue());
@@ -39,12 +44,14 @@ record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac>
                 cors = Fields.at(at, () -> CorsParser.policy(e.getValue()));
             } else if (type.equals(RbacParser.RBAC_PER_ROUTE_TYPE)) {
                 rbac.put(e.getKey(), Fields.at(at, () -> RbacParser.perRoute(e.getValue())));
+            } else if (type.equals(LocalRateLimitParser.TYPE)) {
+                localRateLimit.put(e.getKey(), Fields.at(at, () -> LocalRateLimitParser.parse(e.getValue(), true)));
             } else {
                 throw new FieldError(at, (type.isEmpty() ? "no config type" : type) + " is not supported by Inmesh "
-                        + "(expected: " + FaultParser.FAULT_TYPE + ", " + CorsParser.CORS_POLICY_TYPE + " or "
-                        + RbacParser.RBAC_PER_ROUTE_TYPE + ")");
+                        + "(expected: " + FaultParser.FAULT_TYPE + ", " + CorsParser.CORS_POLICY_TYPE + ", "
+                        + RbacParser.RBAC_PER_ROUTE_TYPE + " or " + LocalRateLimitParser.TYPE + ")");
             }
         }
-        return new PerFilterConfigs(fault, cors, rbac);
+        return new PerFilterConfigs(fault, cors, rbac, localRateLimit);
     }
 }

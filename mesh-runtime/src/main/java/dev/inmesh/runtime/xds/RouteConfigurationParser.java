@@ -129,7 +129,7 @@ public final class RouteConfigurationParser
                         v.getRequestHeadersToRemoveList(), v.getResponseHeadersToAddList(),
                         v.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
                 Fields.uint32OrNull(v.hasPerRequestBufferLimitBytes(), v.getPerRequestBufferLimitBytes()),
-                perFilter.rbac());
+                perFilter.rbac(), perFilter.localRateLimit());
     }
 
     static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
@@ -152,7 +152,7 @@ public final class RouteConfigurationParser
                 r.getRequestHeadersToAddList(), r.getRequestHeadersToRemoveList(), r.getResponseHeadersToAddList(),
                 r.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
                 Fields.uint32OrNull(r.hasPerRequestBufferLimitBytes(), r.getPerRequestBufferLimitBytes()),
-                perFilter.rbac());
+                perFilter.rbac(), perFilter.localRateLimit());
     }
 
     static RouteMatch routeMatch(io.envoyproxy.envoy.config.route.v3.RouteMatch m) {

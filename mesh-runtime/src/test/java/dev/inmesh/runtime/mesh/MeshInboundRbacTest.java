@@ -72,12 +72,17 @@ class MeshInboundRbacTest {
     }
 
     private String admin(String path, String expected) throws Exception {
+        return admin(plain, mesh.adminPort(), path, expected);
+    }
+
+    /** The admin server's answer to {@code path} once it has {@code expected} (at most about 5 s), else the last. */
+    static String admin(WebClient plain, int adminPort, String path, String expected) throws Exception {
         String body = "";
         for (int i = 0; i < 100 && !body.contains(expected); i++) {
             if (i > 0) {
                 Thread.sleep(50);
             }
-            body = plain.get(mesh.adminPort(), "127.0.0.1", path).send().await(5, TimeUnit.SECONDS).bodyAsString();
+            body = plain.get(adminPort, "127.0.0.1", path).send().await(5, TimeUnit.SECONDS).bodyAsString();
         }
         return body;
     }

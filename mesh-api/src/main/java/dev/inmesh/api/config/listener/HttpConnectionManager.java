@@ -144,4 +144,33 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     public boolean grpcWebFilter() {
         return httpFilters.stream().anyMatch(HttpFilter::grpcWeb);
     }
+
+    /**
+     * The local rate limit filter that runs in this connection manager (see {@link HttpFilter#localRateLimit}), or
+     * null.
+     */
+    public HttpFilter localRateLimitFilter() {
+        for (HttpFilter f : httpFilters) {
+            if (f.localRateLimit() != null) {
+                return f;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Whether the local rate limit filter runs before the RBAC, fault and CORS filters (where Istio's
+     * {@code INSERT_BEFORE} the connection manager puts it), rather than after them, right before the router.
+     */
+    public boolean localRateLimitFirst() {
+        for (HttpFilter f : httpFilters) {
+            if (f.localRateLimit() != null) {
+                return true;
+            }
+            if (f.rbac() != null || f.fault() != null || f.cors()) {
+                return false;
+            }
+        }
+        return false;
+    }
 }

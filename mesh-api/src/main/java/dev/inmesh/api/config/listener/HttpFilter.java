@@ -3,13 +3,15 @@ package dev.inmesh.api.config.listener;
 import dev.inmesh.api.config.Checks;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.FaultInjection;
+import dev.inmesh.api.config.route.LocalRateLimit;
 
 /**
  * One HTTP filter of a connection manager, by name and config type. Inmesh runs the router itself; other filters
  * are accepted only where they change nothing that Inmesh does not do (the parser decides and says so), and Envoy's
- * fault filter ({@code envoy.filters.http.fault}), CORS filter ({@code envoy.filters.http.cors}) and RBAC filter
- * ({@code envoy.filters.http.rbac}), which the router runs, and the gRPC-Web filter
- * ({@code envoy.filters.http.grpc_web}), which the standalone proxy's connection manager runs.
+ * fault filter ({@code envoy.filters.http.fault}), CORS filter ({@code envoy.filters.http.cors}), RBAC filter
+ * ({@code envoy.filters.http.rbac}) and local rate limit filter ({@code envoy.filters.http.local_ratelimit}), which
+ * the router runs, and the gRPC-Web filter ({@code envoy.filters.http.grpc_web}), which the standalone proxy's
+ * connection manager runs.
  *
  * @param name the filter's name, by which routes name their per-filter config
  * @param typeUrl the config type, or empty
@@ -19,31 +21,44 @@ import dev.inmesh.api.config.route.FaultInjection;
  * @param rbac for an RBAC filter that runs, its config; null for any other filter
  * @param grpcWeb whether it is a gRPC-Web filter that runs, translating gRPC-Web requests to gRPC and their
  *     responses back
+ * @param localRateLimit for a local rate limit filter that runs, its own config (which a virtual host's or route's
+ *     replaces); null for any other filter
  */
 public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
-                         boolean grpcWeb) {
+                         boolean grpcWeb, LocalRateLimit localRateLimit) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
     }
 
+    /** A filter that is not a local rate limit filter. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac, boolean grpcWeb) {
+        this(name, typeUrl, fault, cors, rbac, grpcWeb, null);
+    }
+
     /** A filter that is not a gRPC-Web filter. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
+                      LocalRateLimit localRateLimit) {
+        this(name, typeUrl, fault, cors, rbac, false, localRateLimit);
+    }
+
+    /** A filter that is neither a gRPC-Web nor a local rate limit filter. */
     public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac) {
-        this(name, typeUrl, fault, cors, rbac, false);
+        this(name, typeUrl, fault, cors, rbac, false, null);
     }
 
     /** A filter that is not an RBAC filter. */
     public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors) {
-        this(name, typeUrl, fault, cors, null, false);
+        this(name, typeUrl, fault, cors, null, false, null);
     }
 
     /** A filter that is not a CORS filter. */
     public HttpFilter(String name, String typeUrl, FaultInjection fault) {
-        this(name, typeUrl, fault, false, null, false);
+        this(name, typeUrl, fault, false, null, false, null);
     }
 
     /** A filter that is neither a fault filter nor a CORS filter. */
     public HttpFilter(String name, String typeUrl) {
-        this(name, typeUrl, null, false, null, false);
+        this(name, typeUrl, null, false, null, false, null);
     }
 }

@@ -22,9 +22,13 @@ import java.util.Map;
  *     when it is smaller); null for none
  * @param rbac the RBAC filters' configs for this route ({@code typed_per_filter_config} {@code RBACPerRoute}), by the
  *     name of the filter each replaces, which override the virtual host's; empty for none
+ * @param localRateLimit the local rate limit filters' configs ({@code typed_per_filter_config} {@code LocalRateLimit}),
+ *     by the name of the filter whose own each replaces, with a token bucket of its own; a route's replaces the
+ *     virtual host's; empty for none
  */
 public record Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
-                    FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac) {
+                    FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                    Map<String, LocalRateLimit> localRateLimit) {
     public Route {
         name = name == null ? "" : name;
         Checks.nonNull(match, "match");
@@ -32,12 +36,19 @@ public record Route(String name, RouteMatch match, Action action, String decorat
         headers = headers == null ? HeaderMutations.NONE : headers;
         Checks.uint32OrNull(perRequestBufferLimitBytes, "per_request_buffer_limit_bytes");
         rbac = Checks.map(rbac);
+        localRateLimit = Checks.map(localRateLimit);
+    }
+
+    /** A route with no local rate limit config of its own. */
+    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
+                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac) {
+        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, null);
     }
 
     /** A route with no RBAC config of its own. */
     public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
                  FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes) {
-        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, null);
+        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, null, null);
     }
 
     /** A route with no request buffer limit of its own. */

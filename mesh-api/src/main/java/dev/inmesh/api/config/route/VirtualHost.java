@@ -29,11 +29,15 @@ import java.util.Set;
  *     smaller); null for none
  * @param rbac the RBAC filters' configs for the routes ({@code typed_per_filter_config} {@code RBACPerRoute}), by the
  *     name of the filter each replaces, where a route has none of its own for that filter; empty for none
+ * @param localRateLimit the local rate limit filters' configs ({@code typed_per_filter_config} {@code LocalRateLimit}),
+ *     by the name of the filter whose own each replaces, with a token bucket of its own, for the routes that have
+ *     none of their own for that filter; empty for none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
                           HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
-                          Long perRequestBufferLimitBytes, Map<String, Rbac> rbac) {
+                          Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                          Map<String, LocalRateLimit> localRateLimit) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -50,6 +54,16 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         headers = headers == null ? HeaderMutations.NONE : headers;
         Checks.uint32OrNull(perRequestBufferLimitBytes, "per_request_buffer_limit_bytes");
         rbac = Checks.map(rbac);
+        localRateLimit = Checks.map(localRateLimit);
+    }
+
+    /** A virtual host with no local rate limit config of its own. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
+                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                fault, cors, perRequestBufferLimitBytes, rbac, null);
     }
 
     /** A virtual host with no RBAC config of its own. */
@@ -58,7 +72,7 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
                        HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
                        Long perRequestBufferLimitBytes) {
         this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
-                fault, cors, perRequestBufferLimitBytes, null);
+                fault, cors, perRequestBufferLimitBytes, null, null);
     }
 
     /** A virtual host with no request buffer limit of its own. */

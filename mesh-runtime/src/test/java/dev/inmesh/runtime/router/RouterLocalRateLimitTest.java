@@ -1,0 +1,254 @@
+package dev.inmesh.runtime.router;
+
+import static com.github.tomakehurst.wiremock.client.WireMock.any;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
+import static com.github.tomakehurst.wiremock.client.WireMock.ok;
+import static dev.inmesh.runtime.router.RouterRig.cluster;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+
+import com.github.tomakehurst.wiremock.WireMockServer;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.runtime.stats.DownstreamStats;
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.xds.IstioRateLimit;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The router runs Envoy's local rate limit filter on a fake clock: a burst of {@code max_tokens} passes, the next
+ * request is refused {@code 429 local_rate_limited} with response flag RL and the config's headers, a fill lets
+ * requests through again; a route's config replaces the filter's own with a bucket of its own; a filter that is not
+ * enforced lets the request go on; before the RBAC filters it takes a token even for a request they deny.
+ */
+class RouterLocalRateLimitTest {
+    private static final String ROUTER = """
+            - name: envoy.filters.http.router
+              typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+            """;
+
+    private final RouterRig rig = new RouterRig();
+    private final AtomicLong nanos = new AtomicLong(1_000_000_000L);
+    private final LocalRateLimitFilter.Buckets buckets = new LocalRateLimitFilter.Buckets(nanos::get);
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    private final MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
+
+    @AfterEach
+    void close() {
+        rig.close();
+    }
+
+    /** A route table whose buckets are on the fake clock. */
+    private RouteTable table(String virtualHostFields) {
+        return RouteTable.compile(RouterRig.routeToC("",
+                "response_headers_to_add: [{header: {key: x-route, value: r}}]", virtualHostFields).config(),
+                buckets.session(), "rds/r");
+    }
+
+    private RouterRequest request(HttpConnectionManager hcm, String path, String... headers) {
+        DownstreamStats ds = metrics.connectionManager(hcm);
+        return RouterRig.get(path, headers).downstreamStats(ds)
+                .localRateLimit(LocalRateLimitFilter.compile(hcm, "listener/l/0", sessionFor(hcm)))
+                .rbac(RbacFilter.Chain.compile(hcm), null);
+    }
+
+    private LocalRateLimitFilter.Buckets.Session session;
+
+    /** One session for the test: the same filter config at the same place gets the same bucket. */
+    private LocalRateLimitFilter.Buckets.Session sessionFor(HttpConnectionManager hcm) {
+        if (session == null) {
+            session = buckets.session();
+        }
+        return session;
+    }
+
+    private double stat(String prefix, String name) {
+        var g = registry.find("envoy_http_local_rate_limit_" + name).tag("local_http_ratelimit_prefix", prefix)
+                .gauge();
+        return g == null ? -1 : g.value();
+    }
+
+    @Test
+    void aBurstOfMaxTokensPassesTheNextIsRefused429WithItsHeadersAndAFillLetsRequestsThroughAgain() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+        RouteTable table = table("");
+        HttpConnectionManager hcm = IstioRateLimit.hcm(IstioRateLimit.filter("""
+                stat_prefix: rl
+                token_bucket: {max_tokens: 3, tokens_per_fill: 2, fill_interval: 1s}
+                filter_enabled: %s
+                filter_enforced: %s
+                enable_x_ratelimit_headers: DRAFT_VERSION_03
+                response_headers_to_add: [{append: false, header: {key: x-local-rate-limit, value: 'true'}}]
+                """.formatted(IstioRateLimit.ALL, IstioRateLimit.ALL)) + ROUTER);
+        for (int i = 0; i < 3; i++) {
+            RouterRig.Result r = rig.call(rig.router(), request(hcm, "/"), table, clusters);
+            assertEquals(200, r.status());
+            assertEquals("3", r.header("x-ratelimit-limit"));
+            assertEquals(Integer.toString(2 - i), r.header("x-ratelimit-remaining"));
+            assertEquals("1", r.header("x-ratelimit-reset"));
+            assertNull(r.header("x-local-rate-limit"), "only a refusal carries response_headers_to_add");
+        }
+        RouterRig.Result refused = rig.call(rig.router(), request(hcm, "/"), table, clusters);
+        assertEquals(429, refused.status());
+        assertEquals("local_rate_limited", refused.body());
+        assertEquals("local_rate_limited", refused.info().responseCodeDetails());
+        assertEquals("RL", refused.flags());
+        assertEquals("true", refused.header("x-local-rate-limit"));
+        assertEquals("0", refused.header("x-ratelimit-remaining"));
+        assertNull(refused.header("x-route"), "a filter's answer, not the router's");
+        assertEquals("c", refused.info().upstreamCluster());
+        assertEquals(3, wm.getAllServeEvents().size());
+        assertEquals(4, stat("rl", "enabled"));
+        assertEquals(3, stat("rl", "ok"));
+        assertEquals(1, stat("rl", "rate_limited"));
+        assertEquals(1, stat("rl", "enforced"));
+
+        nanos.addAndGet(TimeUnit.MILLISECONDS.toNanos(999));
+        assertEquals(429, rig.call(rig.router(), request(hcm, "/"), table, clusters).status(), "no fill yet");
+        nanos.addAndGet(TimeUnit.MILLISECONDS.toNanos(1));
+        // one fill: tokens_per_fill (2) more
+        assertEquals(200, rig.call(rig.router(), request(hcm, "/"), table, clusters).status());
+        assertEquals(200, rig.call(rig.router(), request(hcm, "/"), table, clusters).status());
+        assertEquals(429, rig.call(rig.router(), request(hcm, "/"), table, clusters).status());
+        nanos.addAndGet(TimeUnit.SECONDS.toNanos(60));
+        // many fills: never more than max_tokens
+        for (int i = 0; i < 3; i++) {
+            assertEquals(200, rig.call(rig.router(), request(hcm, "/"), table, clusters).status());
+        }
+        assertEquals(429, rig.call(rig.router(), request(hcm, "/"), table, clusters).status());
+    }
+
+    @Test
+    void aVirtualHostsConfigReplacesTheFiltersOwnWithABucketOfItsOwn() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+        // Istio's task: the filter's own config has only a stat prefix, the virtual host has the bucket
+        HttpConnectionManager hcm = IstioRateLimit.hcm(IstioRateLimit.filter("stat_prefix: http_local_rate_limiter")
+                + ROUTER);
+        RouteTable table = table(IstioRateLimit.VIRTUAL_HOST_CONFIG.indent(2).strip());
+        for (int i = 0; i < 4; i++) {
+            assertEquals(200, rig.call(rig.router(), request(hcm, "/" + i), table, clusters).status());
+        }
+        RouterRig.Result refused = rig.call(rig.router(), request(hcm, "/4"), table, clusters);
+        assertEquals(429, refused.status());
+        assertEquals("true", refused.header("x-local-rate-limit"));
+        assertEquals("RL", refused.flags());
+        assertEquals(5, stat("http_local_rate_limiter", "enabled"));
+        assertEquals(1, stat("http_local_rate_limiter", "enforced"));
+
+        // without the virtual host's config, the filter's own (not enabled) limits nothing
+        RouteTable plain = table("");
+        for (int i = 0; i < 5; i++) {
+            assertEquals(200, rig.call(rig.router(), request(hcm, "/"), plain, clusters).status());
+        }
+    }
+
+    @Test
+    void aFilterThatIsNotEnforcedLetsTheRequestGoOnWithItsRequestHeaders() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+        HttpConnectionManager hcm = IstioRateLimit.hcm(IstioRateLimit.filter("""
+                stat_prefix: shadow
+                token_bucket: {max_tokens: 1, fill_interval: 60s}
+                filter_enabled: %s
+                request_headers_to_add_when_not_enforced: [{header: {key: x-rate-limited, value: 'yes'}}]
+                """.formatted(IstioRateLimit.ALL)) + ROUTER);
+        RouteTable table = table("");
+        assertEquals(200, rig.call(rig.router(), request(hcm, "/"), table, clusters).status());
+        RouterRig.Result over = rig.call(rig.router(), request(hcm, "/"), table, clusters);
+        assertEquals(200, over.status());
+        assertEquals("-", over.flags());
+        assertEquals(2, wm.getAllServeEvents().size());
+        var seen = wm.getAllServeEvents();
+        // newest first
+        assertEquals("yes", seen.get(0).getRequest().getHeader("x-rate-limited"));
+        assertEquals(false, seen.get(1).getRequest().containsHeader("x-rate-limited"));
+        assertEquals(1, stat("shadow", "rate_limited"));
+        assertEquals(0, stat("shadow", "enforced"));
+    }
+
+    @Test
+    void firstItTakesATokenEvenForARequestTheRbacFilterDeniesLastItDoesNot() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+        RouteTable table = table("");
+        String limiter = IstioRateLimit.enforced("rl", 1, "");
+        HttpConnectionManager first = IstioRateLimit.hcm(limiter + IstioRbac.DENY_ADMIN + ROUTER);
+        assertEquals(403, rig.call(rig.router(), request(first, "/admin"), table, clusters).status());
+        assertEquals(429, rig.call(rig.router(), request(first, "/ok"), table, clusters).status(),
+                "the denied request took the only token");
+
+        session = null; // another place: a bucket of its own
+        HttpConnectionManager last = IstioRateLimit.hcm(IstioRbac.DENY_ADMIN + limiter + ROUTER);
+        LocalRateLimitFilter.Buckets.Session s = buckets.session();
+        RouterRequest denied = request(last, "/admin").localRateLimit(LocalRateLimitFilter.compile(last, "x", s));
+        assertEquals(403, rig.call(rig.router(), denied, table, clusters).status());
+        RouterRequest allowed = request(last, "/ok").localRateLimit(LocalRateLimitFilter.compile(last, "x", s));
+        assertEquals(200, rig.call(rig.router(), allowed, table, clusters).status(),
+                "the RBAC filter answered before the rate limiter");
+    }
+
+    @Test
+    void aRefusedGrpcRequestGetsUnavailableOrResourceExhaustedInATrailersOnlyAnswer() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+        RouteTable table = table("");
+        for (boolean exhausted : new boolean[] {false, true}) {
+            session = null;
+            HttpConnectionManager hcm = IstioRateLimit.hcm(IstioRateLimit.enforced("grpc", 1,
+                    "rate_limited_as_resource_exhausted: " + exhausted) + ROUTER);
+            rig.call(rig.router(), request(hcm, "/pkg.Svc/Call", "content-type", "application/grpc"), table,
+                    clusters);
+            RouterRig.Result r = rig.call(rig.router(), request(hcm, "/pkg.Svc/Call", "content-type",
+                    "application/grpc"), table, clusters);
+            assertEquals(200, r.status());
+            assertEquals(exhausted ? "8" : "14", r.header("grpc-status"));
+            assertEquals("local_rate_limited", r.header("grpc-message"));
+            assertEquals("RL", r.flags());
+        }
+    }
+
+    @Test
+    void aBucketIsKeptByTheNextSnapshotWhereItsConfigAndPlaceAreUnchanged() {
+        String config = IstioRateLimit.enforced("rl", 1, "") + ROUTER;
+        LocalRateLimitFilter.Buckets.Session one = buckets.session();
+        LocalRateLimitFilter a = LocalRateLimitFilter.compile(IstioRateLimit.hcm(config), "listener/l/0", one);
+        one.commit();
+        LocalRateLimitFilter.Buckets.Session two = buckets.session();
+        // parsed anew, as an update re-sends it: equal, not the same
+        LocalRateLimitFilter b = LocalRateLimitFilter.compile(IstioRateLimit.hcm(config), "listener/l/0", two);
+        LocalRateLimitFilter elsewhere = LocalRateLimitFilter.compile(IstioRateLimit.hcm(config), "listener/l/1",
+                two);
+        LocalRateLimitFilter changed = LocalRateLimitFilter.compile(IstioRateLimit.hcm(config.replace("max_tokens: 1",
+                "max_tokens: 2")), "listener/l/0", two);
+        assertEquals(false, a.check(null, null, null, null).refused());
+        assertEquals(true, b.check(null, null, null, null).refused(), "the same bucket, its token taken");
+        assertEquals(false, elsewhere.check(null, null, null, null).refused());
+        assertEquals(false, changed.check(null, null, null, null).refused());
+        assertSame(bucketOf(a), bucketOf(b));
+        assertNotSame(bucketOf(a), bucketOf(changed));
+    }
+
+    private static Object bucketOf(LocalRateLimitFilter f) {
+        try {
+            var field = LocalRateLimitFilter.class.getDeclaredField("bucket");
+            field.setAccessible(true);
+            return field.get(f);
+        } catch (ReflectiveOperationException e) {
+            throw new AssertionError(e);
+        }
+    }
+}

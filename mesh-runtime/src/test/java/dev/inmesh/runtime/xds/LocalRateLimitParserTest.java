@@ -1,0 +1,164 @@
+package dev.inmesh.runtime.xds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.core.FractionalPercent;
+import dev.inmesh.api.config.core.HeaderValueOption;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.route.LocalRateLimit;
+import dev.inmesh.api.config.route.RouteConfiguration;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Envoy's local rate limit filter ({@code envoy.filters.http.local_ratelimit}) as Istio's "Enabling Rate Limits using
+ * Envoy" task writes it (a {@code TypedStruct} in the connection manager with only a stat prefix, the bucket in the
+ * virtual host's {@code typed_per_filter_config}), and the fields and places Inmesh refuses by name.
+ */
+class LocalRateLimitParserTest {
+
+    private static final String RBAC = """
+            - name: envoy.filters.http.rbac
+              typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC}
+            """;
+    private static final String FAULT = """
+            - name: envoy.filters.http.fault
+              typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}
+            """;
+
+    private static String refused(String text) {
+        return assertThrows(EnvoyConfigReader.ConfigReadException.class, () -> EnvoyConfigReader.read(text))
+                .getMessage();
+    }
+
+    private static String refusedFilter(String config) {
+        return refused(EnvoyValidationTest.listenerWithHttpFilters(IstioRateLimit.filter(config)
+                + EnvoyValidationTest.ROUTER));
+    }
+
+    private static String vhost(String config) {
+        return """
+                name: "9080"
+                virtual_hosts:
+                - name: "inbound|http|9080"
+                  domains: ["*"]
+                """ + config.stripTrailing().indent(2) + """
+                  routes:
+                  - match: {prefix: /}
+                    route: {cluster: "inbound|9080||"}
+                """;
+    }
+
+    @Test
+    void istiosRateLimitTaskLoadsWithTheBucketInTheVirtualHostAndTheFilterFirst() throws Exception {
+        HttpConnectionManager h = IstioRateLimit.hcm(IstioRateLimit.FILTER + RBAC + EnvoyValidationTest.ROUTER);
+        LocalRateLimit own = h.localRateLimitFilter().localRateLimit();
+        assertEquals("envoy.filters.http.local_ratelimit", h.localRateLimitFilter().name());
+        assertEquals("http_local_rate_limiter", own.statPrefix());
+        assertNull(own.tokenBucket()); // the filter's own limits nothing: not even enabled
+        assertNull(own.filterEnabled());
+        assertTrue(h.localRateLimitFirst(), "INSERT_BEFORE the connection manager puts it before the RBAC filter");
+
+        RouteConfiguration rc = EnvoyConfigReader.read(vhost(IstioRateLimit.VIRTUAL_HOST_CONFIG)).routes()
+                .get("9080");
+        LocalRateLimit vh = rc.virtualHosts().get(0).localRateLimit().get("envoy.filters.http.local_ratelimit");
+        assertEquals(new LocalRateLimit.TokenBucket(4, 4, Duration.ofSeconds(60)), vh.tokenBucket());
+        FractionalPercent all = new FractionalPercent(100, FractionalPercent.Denominator.HUNDRED);
+        assertEquals(all, vh.filterEnabled());
+        assertEquals(all, vh.filterEnforced());
+        assertEquals(429, vh.status());
+        assertEquals(List.of(new HeaderValueOption("x-local-rate-limit", "true",
+                HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD, false)), vh.responseHeadersToAdd());
+        assertFalse(vh.rateLimitedAsResourceExhausted());
+        assertFalse(vh.xRateLimitHeaders());
+    }
+
+    @Test
+    void theFilterBeforeTheRouterRunsAfterTheOthersAndItsOwnBucketIsRead() throws Exception {
+        HttpConnectionManager h = IstioRateLimit.hcm(RBAC + FAULT + """
+                - name: envoy.filters.http.local_ratelimit
+                  typed_config:
+                    "@type": type.googleapis.com/xds.type.v3.TypedStruct
+                    type_url: type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+                    value:
+                      stat_prefix: rl
+                      token_bucket: {max_tokens: 10, fill_interval: 0.5s}
+                      filter_enabled: %s
+                      status: {code: ServiceUnavailable}
+                      enable_x_ratelimit_headers: DRAFT_VERSION_03
+                      rate_limited_as_resource_exhausted: true
+                """.formatted(IstioRateLimit.ALL) + EnvoyValidationTest.ROUTER);
+        assertFalse(h.localRateLimitFirst());
+        LocalRateLimit c = h.localRateLimitFilter().localRateLimit();
+        assertEquals(new LocalRateLimit.TokenBucket(10, 1, Duration.ofMillis(500)), c.tokenBucket());
+        assertNull(c.filterEnforced()); // absent: nothing is refused, Envoy's default
+        assertEquals(503, c.status());
+        assertTrue(c.xRateLimitHeaders());
+        assertTrue(c.rateLimitedAsResourceExhausted());
+    }
+
+    @Test
+    void aDisabledFilterRunsNowhereButItsConfigIsStillChecked() throws Exception {
+        String disabled = IstioRateLimit.FILTER + "  disabled: true\n";
+        assertNull(IstioRateLimit.hcm(disabled + EnvoyValidationTest.ROUTER).localRateLimitFilter());
+        String m = refused(EnvoyValidationTest.listenerWithHttpFilters(disabled.replace("{stat_prefix: "
+                + "http_local_rate_limiter}", "{stat_prefix: x, stage: 1}") + EnvoyValidationTest.ROUTER));
+        assertTrue(m.contains("http_filters[0].typed_config.stage"), m);
+    }
+
+    @Test
+    void badBucketsAreRefusedByTheirFieldPath() {
+        String m = refusedFilter("stat_prefix: x\ntoken_bucket: {max_tokens: 0, fill_interval: 1s}");
+        assertTrue(m.contains("http_filters[0].typed_config.token_bucket.max_tokens"), m);
+        m = refusedFilter("stat_prefix: x\ntoken_bucket: {max_tokens: 1, fill_interval: 0.01s}");
+        assertTrue(m.contains("http_filters[0].typed_config.token_bucket.fill_interval") && m.contains(">= 50ms"), m);
+        m = refusedFilter("stat_prefix: x\ntoken_bucket: {max_tokens: 1}");
+        assertTrue(m.contains("token_bucket.fill_interval: unset"), m);
+        m = refusedFilter("stat_prefix: x\ntoken_bucket: {max_tokens: 1, tokens_per_fill: 0, fill_interval: 1s}");
+        assertTrue(m.contains("token_bucket.tokens_per_fill"), m);
+        m = refusedFilter("token_bucket: {max_tokens: 1, fill_interval: 1s}");
+        assertTrue(m.contains("http_filters[0].typed_config.stat_prefix"), m);
+    }
+
+    @Test
+    void whatInmeshDoesNotImplementIsRefusedByName() {
+        for (String field : List.of("descriptors: [{entries: [{key: k, value: v}], token_bucket: {max_tokens: 1, "
+                        + "fill_interval: 1s}}]", "stage: 1", "local_rate_limit_per_downstream_connection: true",
+                "vh_rate_limits: INCLUDE", "rate_limits: [{actions: [{remote_address: {}}]}]",
+                "max_dynamic_descriptors: 5")) {
+            String name = field.substring(0, field.indexOf(':'));
+            String m = refusedFilter("stat_prefix: x\n" + field);
+            assertTrue(m.contains("http_filters[0].typed_config." + name) && m.contains("not supported by Inmesh"),
+                    m);
+        }
+        String m = refusedFilter("stat_prefix: x\nalways_consume_default_token_bucket: false");
+        assertTrue(m.contains("always_consume_default_token_bucket") && m.contains("false is not supported"), m);
+    }
+
+    @Test
+    void aVirtualHostOrRouteConfigWithoutABucketIsRefusedAsEnvoyRefusesIt() {
+        String m = refused(vhost("""
+                typed_per_filter_config:
+                  envoy.filters.http.local_ratelimit:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+                    stat_prefix: x
+                """));
+        assertTrue(m.contains("virtual_hosts[0].typed_per_filter_config[envoy.filters.http.local_ratelimit]"
+                + ".token_bucket"), m);
+    }
+
+    @Test
+    void aRateLimitFilterBetweenTheRbacAndFaultFiltersOrASecondOneIsRefusedByName() {
+        String m = refused(EnvoyValidationTest.listenerWithHttpFilters(RBAC + IstioRateLimit.FILTER + FAULT
+                + EnvoyValidationTest.ROUTER));
+        assertTrue(m.contains("http_filters[1].name") && m.contains("between the RBAC, fault and CORS filters"), m);
+        m = refused(EnvoyValidationTest.listenerWithHttpFilters(IstioRateLimit.FILTER + IstioRateLimit.FILTER
+                + EnvoyValidationTest.ROUTER));
+        assertTrue(m.contains("http_filters[1].name") && m.contains("a second local rate limit filter"), m);
+    }
+}
