@@ -1440,14 +1440,24 @@ final class HttpBridge {
             dev.inmesh.runtime.router.Router.sanitize(rr);
             RouteTable routes = conn.routes();
             RouteResult result = routes == null ? null : routes.route(rr, ThreadLocalRandom.current().nextLong());
-            // the connection manager's RBAC filters run before the upgrade as before any request, and before the
-            // router finds no route, as Envoy's filters run before its router
-            String denied = dev.inmesh.runtime.router.Router.rbacCheck(rr, routes, result);
+            // the connection manager's local rate limit and RBAC filters run before the upgrade as before any request,
+            // in their order, and before the router finds no route, as Envoy's filters run before its router
+            HttpVersion version = req.protocolVersion();
+            var router = conn.runtime().router;
+            RouterResponse limited = router.rateLimitReply(rr, routes, result, conn.clusters(), true);
+            String denied = limited != null ? null : dev.inmesh.runtime.router.Router.rbacCheck(rr, routes, result);
             if (denied != null) {
-                HttpVersion version = req.protocolVersion();
                 String counted = result instanceof RouteResult.Forward f && !f.cluster().isEmpty() ? f.cluster() : null;
-                conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, conn.runtime().router.localReply(
+                conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, router.localReply(
                         rr, 403, RbacFilter.DENIED_BODY, denied, null, counted), version, false, false));
+                return;
+            }
+            if (limited == null) {
+                limited = router.rateLimitReply(rr, routes, result, conn.clusters(), false);
+            }
+            if (limited != null) {
+                RouterResponse refusal = limited;
+                conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, refusal, version, false, false));
                 return;
             }
             if (!(result instanceof RouteResult.Forward f)) {

@@ -112,17 +112,7 @@ class ProxyLocalRateLimitTest {
                 "429 local_rate_limited true"), got);
         assertEquals(4, appCalls.get(), "the refused request never reached the application");
 
-        StreamInfo refused = null;
-        for (int i = 0; i < 200 && refused == null; i++) {
-            refused = requests.stream().filter(s -> s.responseCode() == 429).findFirst().orElse(null);
-            if (refused == null) {
-                Thread.sleep(25);
-            }
-        }
-        assertTrue(refused != null, String.valueOf(requests));
-        assertEquals("RL", ResponseFlag.format(refused.responseFlags()));
-        assertEquals("local_rate_limited", refused.responseCodeDetails());
-        assertEquals("inbound|9080||", refused.upstreamCluster());
+        assertRefusalLogged(requests, "inbound|9080||");
 
         String scrape = registry.scrape();
         String p = "{local_http_ratelimit_prefix=\"http_local_rate_limiter\"}";
@@ -132,5 +122,72 @@ class ProxyLocalRateLimitTest {
                 && scrape.contains("envoy_http_local_rate_limit_enforced" + p + " 1.0"), scrape);
         assertTrue(scrape.lines().anyMatch(l -> l.startsWith("istio_requests_total{")
                 && l.contains("response_code=\"429\"") && l.contains("response_flags=\"RL\"")), scrape);
+    }
+
+    /**
+     * A WebSocket upgrade the proxy relays itself meets the local rate limit filter as any request does, as Envoy runs
+     * its HTTP filters on the upgrade request: with one token a minute, the first upgrade reaches the application and
+     * the second is answered {@code 429 local_rate_limited} (flag RL, the config's response headers, counted), where
+     * it was relayed to the application without taking a token.
+     */
+    @Test
+    void aWebSocketUpgradeTheProxyRelaysItselfTakesATokenAsAnyRequest() throws Exception {
+        int app = vertx.createHttpServer().requestHandler(req -> {
+            appCalls.incrementAndGet();
+            req.response().end("no upgrade");
+        }).listen(0, "127.0.0.1").await().actualPort();
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
+                + dev.inmesh.runtime.router.IstioRbac.first(IstioRateLimit.enforced("ws_limit", 1,
+                        "response_headers_to_add: [{header: {key: x-local-rate-limit, value: 'true'}}]"),
+                        Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]"))
+                + Http1RequestsTest.clusterC(app))) {
+            String first = upgrade(port);
+            assertTrue(first.startsWith("HTTP/1.1 200"), first);
+            String second = upgrade(port);
+            assertTrue(second.startsWith("HTTP/1.1 429"), second);
+            assertTrue(second.contains("local_rate_limited"), second);
+            assertTrue(second.toLowerCase(java.util.Locale.ROOT).contains("x-local-rate-limit: true"), second);
+            assertEquals(1, appCalls.get(), "the refused upgrade never reached the application");
+            assertRefusalLogged(proxy.requests, "c");
+        }
+    }
+
+    /** The first 429 logged (waited for, up to 5 s) has flag RL and details local_rate_limited, for {@code cluster}. */
+    private static void assertRefusalLogged(List<StreamInfo> logged, String cluster) throws InterruptedException {
+        StreamInfo refused = null;
+        for (int i = 0; i < 200 && refused == null; i++) {
+            refused = logged.stream().filter(s -> s.responseCode() == 429).findFirst().orElse(null);
+            if (refused == null) {
+                Thread.sleep(25);
+            }
+        }
+        assertTrue(refused != null, String.valueOf(logged));
+        assertEquals("RL", ResponseFlag.format(refused.responseFlags()));
+        assertEquals("local_rate_limited", refused.responseCodeDetails());
+        assertEquals(cluster, refused.upstreamCluster(), "counted for the route's cluster");
+    }
+
+    /** The head (and what follows in the same read) of the proxy's answer to a WebSocket upgrade for host svc. */
+    private static String upgrade(int port) throws Exception {
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(("GET /chat HTTP/1.1\r\nhost: svc\r\nconnection: Upgrade\r\n"
+                    + "upgrade: websocket\r\nsec-websocket-version: 13\r\n"
+                    + "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            byte[] buf = new byte[4096];
+            int n = 0;
+            // the head and a short body: read until both are in or the proxy closes (bounded by the socket timeout)
+            for (int r; n < buf.length && (r = s.getInputStream().read(buf, n, buf.length - n)) > 0; ) {
+                n += r;
+                String got = new String(buf, 0, n, java.nio.charset.StandardCharsets.US_ASCII);
+                int end = got.indexOf("\r\n\r\n");
+                if (end >= 0 && (got.endsWith("local_rate_limited") || got.endsWith("no upgrade"))) {
+                    break;
+                }
+            }
+            return new String(buf, 0, n, java.nio.charset.StandardCharsets.US_ASCII);
+        }
     }
 }

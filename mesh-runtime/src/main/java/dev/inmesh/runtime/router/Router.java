@@ -414,6 +414,30 @@ public final class Router {
         return req.rbac.isEmpty() ? null : req.rbac.check(rbacSubject(req), table, result, req.downstreamStats);
     }
 
+    /**
+     * Envoy's local rate limit filter on a request the router does not forward itself (a WebSocket upgrade the proxy
+     * relays as bytes), at one of its two places: {@code first} (before the RBAC filters) or after them. Null when the
+     * connection manager's filter is not there, does not check the request or lets it go on (with the not-enforced
+     * headers, if it found no token); else its refusal, the local reply {@link #forward} would make, counted for the
+     * route's cluster.
+     */
+    public RouterResponse rateLimitReply(RouterRequest req, RouteTable table, RouteResult result,
+                                         ClusterManager clusters, boolean first) {
+        if (req.localRateLimit.isEmpty() || req.localRateLimit.first() != first) {
+            return null;
+        }
+        Exchange ex = new Exchange(req);
+        ex.table = table;
+        ex.route = result;
+        Promise<RouterResponse> promise = Promise.promise();
+        if (!rateLimited(ex, result, clusters, promise)) {
+            return null;
+        }
+        requestStarted(req);
+        readDownstreamPeer(ex);
+        return promise.future().result();
+    }
+
     /** What the RBAC filters read of a request: its addresses (the original destination's), SNI and peer. */
     private static RbacFilter.Subject rbacSubject(RouterRequest req) {
         String local = req.downstreamLocalAddress;
