@@ -187,7 +187,7 @@ class GrpcWebProxyTest {
         assertEquals(HttpVersion.HTTP_2, up.version(), "the upstream speaks gRPC: HTTP/2");
         assertEquals("application/grpc", up.headers().get("content-type"));
         assertEquals("trailers", up.headers().get("te"));
-        assertEquals("identity", up.headers().get("grpc-accept-encoding"));
+        assertEquals("identity,deflate,gzip", up.headers().get("grpc-accept-encoding"));
         assertEquals("1", up.headers().get("x-grpc-web"), "passed on, as Envoy's filter leaves it");
         assertEquals("grpc-web-javascript/0.1", up.headers().get("x-user-agent"));
         assertEquals(frame("hi"), up.body());

@@ -17,7 +17,8 @@ import java.util.Set;
  * {@code application/grpc-web+proto}, {@code application/grpc-web-text} or {@code application/grpc-web-text+proto}
  * (Envoy implements no other sub-type: {@code +json} passes untouched, as any other request does), whatever its
  * method. Upstream it has {@code content-type: application/grpc}, {@code te: trailers}, no {@code content-length},
- * and {@code grpc-accept-encoding: identity} unless it named its own; its other headers ({@code x-grpc-web},
+ * and {@code grpc-accept-encoding: identity,deflate,gzip} (Envoy's default value, whatever the comment beside it in
+ * Envoy's filter says) unless it named its own; its other headers ({@code x-grpc-web},
  * {@code x-user-agent}, {@code accept}) go as they came. A {@code -text} body is base64, decoded as it arrives in
  * groups of four characters, whatever the chunks; the response is base64 too when {@code accept} asks for
  * {@code application/grpc-web-text} (or {@code +proto}), each gRPC frame encoded on its own as Envoy's filter does.
@@ -44,6 +45,8 @@ public final class GrpcWeb {
     static final String WEB_PROTO = "application/grpc-web+proto";
     static final String TEXT = "application/grpc-web-text";
     static final String TEXT_PROTO = "application/grpc-web-text+proto";
+    /** What Envoy's filter sets {@code grpc-accept-encoding} to on a request without one. */
+    static final String GRPC_ACCEPT_ENCODING = "identity,deflate,gzip";
     private static final Set<String> CONTENT_TYPES = Set.of(WEB, WEB_PROTO, TEXT, TEXT_PROTO);
     /** The most of a non-gRPC response body that becomes its {@code grpc-message}, as Envoy's filter keeps. */
     static final int MAX_MESSAGE_BYTES = 16 * 1024;
@@ -105,7 +108,7 @@ public final class GrpcWeb {
         headers.set(HeaderNames.CONTENT_TYPE, "application/grpc");
         headers.set(HeaderNames.TE, "trailers");
         if (!headers.contains("grpc-accept-encoding")) {
-            headers.set("grpc-accept-encoding", "identity");
+            headers.set("grpc-accept-encoding", GRPC_ACCEPT_ENCODING);
         }
         return web;
     }
