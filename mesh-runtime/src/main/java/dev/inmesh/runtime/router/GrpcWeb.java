@@ -28,8 +28,8 @@ import java.util.Set;
  * content type, or already gRPC-Web) streams on, its trailers turned into a final frame: flag {@code 0x80}, a 4-byte
  * big-endian length, then {@code name:value\r\n} for each trailer, names in lower case; no HTTP trailers follow. A
  * trailers-only answer stays as it is. Any other response (a 503 with a text body, say) is answered as Envoy's filter
- * answers it: same status, {@code grpc-status} mapped from it ({@link Grpc#fromHttp}, unless the response carries
- * one), {@code grpc-message} the first 16 KiB of its body, percent-encoded, and an empty body.
+ * answers it: same status, {@code grpc-status} mapped from it ({@link Grpc#fromHttp}, over any the response
+ * carries), {@code grpc-message} the first 16 KiB of its body, percent-encoded, and an empty body.
  *
  * <p>One instance per request; not thread-safe (the connection's event loop uses it).
  */
@@ -277,8 +277,8 @@ public final class GrpcWeb {
 
     /**
      * Ends a non-gRPC response, whose body was {@link #keep kept}, as Envoy's filter does: its headers (already
-     * translated by {@link #responseHeaders}) get {@code grpc-status}, mapped from {@code status} unless they carry
-     * one, {@code grpc-message} (the body, percent-encoded) and {@code content-length: 0}; no body follows. A response
+     * translated by {@link #responseHeaders}) get {@code grpc-status}, mapped from {@code status} (over one they
+     * carry: a refusal's RESOURCE_EXHAUSTED too, as Envoy's local reply to gRPC-Web carries none), {@code grpc-message} (the body, percent-encoded) and {@code content-length: 0}; no body follows. A response
      * that had neither body nor trailers is left as it is (a trailers-only answer among them), with that length.
      */
     public void endNonGrpc(int status, MultiMap headers, MultiMap trailers) {
@@ -286,10 +286,8 @@ public final class GrpcWeb {
         if ((kept == null || kept.length() == 0) && (trailers == null || trailers.isEmpty())) {
             return;
         }
-        String current = headers.get(HeaderNames.GRPC_STATUS);
-        if (current == null || current.isEmpty()) {
-            headers.set(HeaderNames.GRPC_STATUS, Integer.toString(Grpc.fromHttp(status)));
-        }
+        // whatever grpc-status it carried, as Envoy's filter sets it
+        headers.set(HeaderNames.GRPC_STATUS, Integer.toString(Grpc.fromHttp(status)));
         headers.set(HeaderNames.GRPC_MESSAGE, Grpc.percentEncode(kept == null ? new byte[0] : kept.getBytes()));
         kept = null;
     }

@@ -178,6 +178,30 @@ class GrpcWebTest {
         assertEquals("2", bh.get("grpc-status"));
     }
 
+    /**
+     * Envoy's filter sets a non-gRPC answer's {@code grpc-status} from its HTTP status whatever it carried: a local
+     * rate limit refusal with {@code rate_limited_as_resource_exhausted} (429, grpc-status 8, a body) reaches a
+     * gRPC-Web caller as 14 UNAVAILABLE, as Envoy's local reply to a request it does not see as gRPC carries no
+     * gRPC status for its filter to keep; an upstream's 500 with a text body and a grpc-status 3 as 2 UNKNOWN.
+     */
+    @Test
+    void aNonGrpcAnswersGrpcStatusIsMappedFromItsHttpStatusEvenWhenItCarriesOne() {
+        GrpcWeb web = GrpcWeb.request(headers("application/grpc-web"));
+        MultiMap h = MultiMap.caseInsensitiveMultiMap().set("content-type", "text/plain").set("grpc-status", "8");
+        Buffer body = web.localReply(429, h, Buffer.buffer(LocalRateLimitFilter.BODY));
+        assertEquals(0, body.length());
+        assertEquals("14", h.get("grpc-status"));
+        assertEquals("local_rate_limited", h.get("grpc-message"));
+
+        GrpcWeb upstream = GrpcWeb.request(headers("application/grpc-web"));
+        MultiMap uh = MultiMap.caseInsensitiveMultiMap().set("content-type", "text/plain").set("grpc-status", "3");
+        upstream.responseHeaders(500, uh);
+        upstream.keep(Buffer.buffer("oops"));
+        upstream.endNonGrpc(500, uh, null);
+        assertEquals("2", uh.get("grpc-status"));
+        assertEquals("oops", uh.get("grpc-message"));
+    }
+
     @Test
     void aTrailersOnlyAnswerAndABodilessOneStayHeaders() {
         GrpcWeb web = GrpcWeb.request(headers("application/grpc-web"));
