@@ -644,7 +644,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         // certificates both sides presented in it, for x-forwarded-client-cert and the principals
         HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot.routeTable(chain),
                 hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls,
-                peerCertificates, ownCertificates, drain, target.listener(), snapshot.rbac(hcm));
+                peerCertificates, ownCertificates, drain, target.listener(), snapshot.rbac(hcm),
+                snapshot.localRateLimit(hcm));
         ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));
         ByteBuf first = firstBytes;
         firstBytes = Unpooled.EMPTY_BUFFER;

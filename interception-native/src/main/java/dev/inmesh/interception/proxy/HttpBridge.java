@@ -7,6 +7,7 @@ import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.GrpcWeb;
+import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RequestBodyStream;
@@ -133,7 +134,7 @@ final class HttpBridge {
                       String sourceHostPort, String destinationHostPort,
                       SocketAddress originalDestination, DownstreamStats stats, ChainDrains.Drain drain,
                       Long listenerBufferLimit, ConnectionLifetime lifetime, RbacFilter.Chain rbac,
-                      RbacFilter.PeerIdentity peerIdentity) {
+                      RbacFilter.PeerIdentity peerIdentity, LocalRateLimitFilter localRateLimit) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
@@ -143,13 +144,17 @@ final class HttpBridge {
          * @param drain the drain of the connection's filter chain
          * @param listener the listener whose filter chain took the connection
          * @param rbac the connection manager's RBAC filters, compiled ({@code MeshSnapshot#rbac})
+         * @param localRateLimit the connection manager's local rate limit filter, compiled with its bucket
+         *     ({@code MeshSnapshot#localRateLimit}): the connection keeps it, as an Envoy connection keeps the filter
+         *     chain it was accepted on; an update that leaves the filter's config as it was hands the new snapshot
+         *     the same bucket, so the connection's requests and new connections' share it
          */
         Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                    boolean tls, String tlsServerName, boolean mutualTls,
                    java.security.cert.Certificate[] peerCertificates,
                    java.security.cert.Certificate[] localCertificates, ChainDrains.Drain drain,
-                   Listener listener, RbacFilter.Chain rbac) {
+                   Listener listener, RbacFilter.Chain rbac, LocalRateLimitFilter localRateLimit) {
             // the x-forwarded-client-cert element is the connection's: made once here, not per request
             this(runtime, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
                     peerCertificates != null && peerCertificates.length > 0,
@@ -160,7 +165,7 @@ final class HttpBridge {
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm),
                     drain, listener.perConnectionBufferLimitBytes(), new ConnectionLifetime(hcm.lifetimes()), rbac,
                     // the identities RBAC principals match: read once per connection, and only where a filter runs
-                    rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates));
+                    rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates), localRateLimit);
         }
 
         /**
@@ -1004,9 +1009,7 @@ final class HttpBridge {
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
                     .listenerBufferLimit(conn.listenerBufferLimit()).rbac(conn.rbac(), conn.peerIdentity())
-                    .grpcWeb(web)
-                    // its bucket is the newest snapshot's, as the routes of an RDS connection manager
-                    .localRateLimit(conn.runtime().snapshots.current().localRateLimit(conn.hcm()));
+                    .grpcWeb(web).localRateLimit(conn.localRateLimit());
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {

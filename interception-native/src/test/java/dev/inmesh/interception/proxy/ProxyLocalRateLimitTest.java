@@ -50,6 +50,14 @@ class ProxyLocalRateLimitTest {
         vertx.close().await(10, TimeUnit.SECONDS);
     }
 
+    /** The application: answers every request with {@code answer}, counting them; its loopback port. */
+    private int app(String answer) {
+        return vertx.createHttpServer().requestHandler(req -> {
+            appCalls.incrementAndGet();
+            req.response().end(answer);
+        }).listen(0, "127.0.0.1").await().actualPort();
+    }
+
     private static String config(int port, int app) {
         return ("static_resources:\n  listeners:\n" + """
                   - name: virtualInbound
@@ -89,10 +97,7 @@ class ProxyLocalRateLimitTest {
 
     @Test
     void istiosTaskLetsFourRequestsAMinuteThroughAndAnswersTheFifth429() throws Exception {
-        int app = vertx.createHttpServer().requestHandler(req -> {
-            appCalls.incrementAndGet();
-            req.response().end("reviews");
-        }).listen(0, "127.0.0.1").await().actualPort();
+        int app = app("reviews");
         int port = LoopbackProxy.freePort();
         Path file = Files.writeString(dir.resolve("proxy.yaml"), config(port, app));
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, s -> {
@@ -132,10 +137,7 @@ class ProxyLocalRateLimitTest {
      */
     @Test
     void aWebSocketUpgradeTheProxyRelaysItselfTakesATokenAsAnyRequest() throws Exception {
-        int app = vertx.createHttpServer().requestHandler(req -> {
-            appCalls.incrementAndGet();
-            req.response().end("no upgrade");
-        }).listen(0, "127.0.0.1").await().actualPort();
+        int app = app("no upgrade");
         int port = LoopbackProxy.freePort();
         try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
                 + dev.inmesh.runtime.router.IstioRbac.first(IstioRateLimit.enforced("ws_limit", 1,
@@ -189,5 +191,58 @@ class ProxyLocalRateLimitTest {
             }
             return new String(buf, 0, n, java.nio.charset.StandardCharsets.US_ASCII);
         }
+    }
+
+    /**
+     * A connection accepted before an update that changed its connection manager's filter keeps the filter it was
+     * accepted with, and its bucket, as Envoy's connections keep the filter chain they were accepted on while it
+     * drains: with one token a minute, the old connection's second request is refused after an update to five, and a
+     * new connection gets the new, full bucket. It went unlimited: the old connection manager was looked up in the
+     * newest snapshot, which had none equal to it.
+     */
+    @Test
+    void aConnectionAcceptedBeforeAnUpdateKeepsTheFilterAndBucketItWasAcceptedWith() throws Exception {
+        int app = app("ok");
+        int port = LoopbackProxy.freePort();
+        java.util.function.IntFunction<String> config = tokens -> "static_resources:\n  listeners:\n"
+                + dev.inmesh.runtime.router.IstioRbac.first(IstioRateLimit.enforced("chain", tokens, ""),
+                        Http1RequestsTest.listener("http", port, ""))
+                + Http1RequestsTest.clusterC(app);
+        try (LoopbackProxy proxy = new LoopbackProxy(config.apply(1));
+             java.net.Socket old = new java.net.Socket("127.0.0.1", port)) {
+            old.setSoTimeout(10_000);
+            assertEquals("200 ok", exchange(old));
+            proxy.snapshots.apply(dev.inmesh.runtime.xds.EnvoyConfigReader.read(config.apply(5)));
+            assertEquals("429 local_rate_limited", exchange(old), "the bucket it was accepted with is empty");
+            try (java.net.Socket fresh = new java.net.Socket("127.0.0.1", port)) {
+                fresh.setSoTimeout(10_000);
+                assertEquals("200 ok", exchange(fresh), "a new connection has the new config's full bucket");
+            }
+            assertEquals(2, appCalls.get());
+        }
+    }
+
+    /** One GET / for host svc on a kept-alive connection: the status code and the body (by its content-length). */
+    private static String exchange(java.net.Socket s) throws Exception {
+        s.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\n\r\n"
+                .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        java.io.InputStream in = s.getInputStream();
+        StringBuilder head = new StringBuilder();
+        while (head.length() < 8192 && head.indexOf("\r\n\r\n") < 0) {
+            int b = in.read();
+            if (b < 0) {
+                break;
+            }
+            head.append((char) b);
+        }
+        int length = 0;
+        for (String line : head.toString().split("\r\n")) {
+            if (line.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
+                length = Integer.parseInt(line.substring("content-length:".length()).strip());
+            }
+        }
+        byte[] body = in.readNBytes(length);
+        String status = head.length() > 12 ? head.substring(9, 12) : head.toString();
+        return status + " " + new String(body, java.nio.charset.StandardCharsets.US_ASCII);
     }
 }
