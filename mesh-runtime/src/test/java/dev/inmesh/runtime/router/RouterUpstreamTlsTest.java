@@ -386,6 +386,18 @@ class RouterUpstreamTlsTest {
     }
 
     @Test
+    void anHttp2ClusterWhoseServerTakesOnlyHttp11ThroughAlpnSendsOneRequestAtATimeOnAKeptAliveConnection()
+            throws Exception {
+        ClusterManager clusters = cluster(tlsServer(false, false), true, tls("api.example.com", null, CA, List.of()));
+        for (int i = 0; i < 3; i++) {
+            var r = call(clusters);
+            assertEquals(200, r.status(), r.flags());
+            assertEquals("sni=api.example.com HTTP_1_1 client=none", r.body());
+        }
+        assertEquals(1, connections.get());
+    }
+
+    @Test
     void autoSniSendsEachRequestsHostWithoutItsPortOnConnectionsOfThatHostOnly() throws Exception {
         int port = tlsServer(WILDCARD, false, false);
         // the configured sni gives way to the request's host
