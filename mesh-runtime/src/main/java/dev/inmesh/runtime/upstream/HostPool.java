@@ -54,7 +54,7 @@ final class HostPool {
      *
      * @param idleTimeoutSeconds how long a connection may stay unused before it is closed; 0: never
      * @param maxLifetimeMillis how long after it was opened a connection is handed no new request; 0: no limit
-     * @param maxRequestsPerConnection how many requests an HTTP/1.1 connection carries; 0: no limit
+     * @param maxRequestsPerConnection how many requests (HTTP/2: streams) a connection carries; 0: no limit
      * @param tls TLS to the host (HTTP/2 then negotiated through ALPN), or null for plaintext
      * @param tcpKeepalive TCP keep-alive on each connection, or null for none
      * @param http2Options the HTTP/2 connections' settings: streams per connection, windows, header table
@@ -247,7 +247,8 @@ final class HostPool {
                              int maxPending) {
         if (wanted.http2()) {
             return new Http2Pool((VertxInternal) vertx, wanted.http2Options().maxConcurrentStreams(), maxConnections,
-                    maxPending, lane -> connections(vertx, wanted, breakers, 1, maxPending, lane));
+                    maxPending, wanted.maxRequestsPerConnection(),
+                    lane -> connections(vertx, wanted, breakers, 1, maxPending, lane));
         }
         return connections(vertx, wanted, breakers, maxConnections, maxPending, null);
     }

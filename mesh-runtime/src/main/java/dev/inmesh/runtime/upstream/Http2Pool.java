@@ -34,29 +34,39 @@ import java.util.function.Function;
  * with one HTTP/2 connection (Vert.x holds there a request beyond the server's current limit, should the server lower
  * it). A request's stream counts from the moment it is given a lane until its response has ended, or its request or
  * response failed (a reset, sent or not, the connection closed).
+ *
+ * <p>As Envoy's pool under {@code max_requests_per_connection}, a connection that was given that many streams takes no
+ * more: its lane leaves the pool, which opens another for the next request (the lane's connection counting to the
+ * limit until then), and closes once those streams are done.
  */
 final class Http2Pool implements HttpClient {
     private final VertxInternal vertx;
     private final int maxStreams;
     private final int maxConnections;
     private final int maxPending;
+    /** Streams one connection is given in its life ({@code max_requests_per_connection}); 0: no limit. */
+    private final long maxRequests;
     private final Function<Lane, HttpClient> lanes;
     private final List<Lane> open = new ArrayList<>(); // guarded by this
     private final ArrayDeque<Waiter> waiting = new ArrayDeque<>(); // guarded by this
+    /** Lanes out of {@link #open} whose streams are not all done: their connections still count to the limit. */
+    private int retired; // guarded by this
     private boolean closed; // guarded by this
 
     /**
      * @param maxStreams the streams one connection carries at once ({@code max_concurrent_streams})
      * @param maxConnections the most connections (lanes) this pool opens
      * @param maxPending how many requests may wait for a stream; negative: no limit
+     * @param maxRequests how many streams one connection is given in its life; 0 or less: no limit
      * @param lanes makes a lane's client, which reports its connections to the lane
      */
-    Http2Pool(VertxInternal vertx, int maxStreams, int maxConnections, int maxPending,
+    Http2Pool(VertxInternal vertx, int maxStreams, int maxConnections, int maxPending, long maxRequests,
               Function<Lane, HttpClient> lanes) {
         this.vertx = vertx;
         this.maxStreams = maxStreams;
         this.maxConnections = Math.max(1, maxConnections);
         this.maxPending = maxPending;
+        this.maxRequests = Math.max(0, maxRequests);
         this.lanes = lanes;
     }
 
@@ -69,6 +79,10 @@ final class Http2Pool implements HttpClient {
         private int active; // guarded by Http2Pool.this
         private long limit = maxStreams; // guarded by Http2Pool.this
         private HttpConnection connection; // guarded by Http2Pool.this
+        /** Streams given to the lane's connection so far, for {@code max_requests_per_connection}. */
+        private long given; // guarded by Http2Pool.this
+        /** Out of the pool for good (its connection was given its last stream): closes once its streams are done. */
+        private boolean retired; // guarded by Http2Pool.this
 
         private Lane() {
             this.client = lanes.apply(this);
@@ -100,6 +114,7 @@ final class Http2Pool implements HttpClient {
                 }
                 connection = null;
                 limit = maxStreams;
+                given = 0;
                 sends = dispatch();
             }
             sends.forEach(Runnable::run);
@@ -155,6 +170,11 @@ final class Http2Pool implements HttpClient {
                 break;
             }
             l.active++;
+            if (maxRequests > 0 && ++l.given >= maxRequests) {
+                open.remove(l); // the connection's last stream: the next request takes another lane
+                l.retired = true;
+                retired++;
+            }
             Lane lane = l;
             Waiter w = waiting.poll();
             sends.add(() -> {
@@ -196,7 +216,7 @@ final class Http2Pool implements HttpClient {
                 return l;
             }
         }
-        if (open.size() < maxConnections) {
+        if (open.size() + retired < maxConnections) {
             Lane l = new Lane();
             open.add(l);
             return l;
@@ -246,8 +266,13 @@ final class Http2Pool implements HttpClient {
     private void release(Lane lane, Throwable failure) {
         List<Runnable> sends;
         List<Waiter> failed = new ArrayList<>(0);
+        boolean close;
         synchronized (this) {
             lane.active--;
+            close = lane.retired && lane.active == 0;
+            if (close) {
+                retired--;
+            }
             if (failure != null && lane.connection == null) {
                 long carried = connecting();
                 while (waiting.size() > carried) {
@@ -258,6 +283,9 @@ final class Http2Pool implements HttpClient {
         }
         failed.forEach(w -> w.context.runOnContext(v -> w.promise.tryFail(failure)));
         sends.forEach(Runnable::run);
+        if (close) {
+            lane.client.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS); // its streams are done: closes now
+        }
     }
 
     /** Closes every lane once its requests are done (for {@code timeout} at most); the waiting requests fail. */

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.CommonHttpProtocolOptions;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.core.SocketAddress;
@@ -111,16 +112,70 @@ class Http2PoolTest {
                 new Http2ProtocolOptions(4096, 1, null, null))), Map.of());
         try {
             HttpClient client = client(m);
-            Future<HttpClientResponse> first = send(client);
+            // the body is asked for as the response comes: asked later, it may have ended unread
+            Future<Buffer> first = client.request(HttpMethod.GET, "/")
+                    .compose(req -> req.send().compose(HttpClientResponse::body));
             await(() -> held.size() == 1, "the upstream has the first request");
             held.get(0).response().end("one");
-            assertEquals("one", first.compose(HttpClientResponse::body).await(10, TimeUnit.SECONDS).toString());
+            assertEquals("one", first.await(10, TimeUnit.SECONDS).toString());
 
             // a request the caller gives up before sending it (as the router does after a timeout) frees its stream
             client.request(HttpMethod.GET, "/").compose(req -> req.reset()).await(10, TimeUnit.SECONDS);
             send(client);
             await(() -> held.size() == 2, "the next request has the one stream of the one connection");
             assertEquals(1, connections());
+        } finally {
+            m.close();
+        }
+    }
+
+    @Test
+    void aConnectionGivenMaxRequestsPerConnectionStreamsTakesNoMoreAndClosesOnceTheyAreDone() throws Exception {
+        int port = holdingServer(new Http2Settings());
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(port, 1024, 1024,
+                Http2ProtocolOptions.DEFAULTS, new CommonHttpProtocolOptions(null, null, 2))), Map.of());
+        try {
+            HttpClient client = client(m);
+            Future<HttpClientResponse> first = send(client);
+            send(client);
+            await(() -> held.size() == 2, "the upstream has the first two requests");
+            assertEquals(1, connections());
+            // as Envoy's HTTP/2 pool: the connection had its two streams, the third request opens another
+            send(client);
+            await(() -> held.size() == 3, "the upstream has the third request");
+            assertEquals(2, connections());
+            assertEquals(2, m.cluster("local").circuitBreakers().openConnections());
+            held.get(0).response().end("one");
+            first.await(10, TimeUnit.SECONDS);
+            assertEquals(2, m.cluster("local").circuitBreakers().openConnections(), "a stream is still open on it");
+            held.get(1).response().end("two");
+            await(() -> m.cluster("local").circuitBreakers().openConnections() == 1,
+                    "the first connection closes once its two streams are done");
+            send(client);
+            await(() -> held.size() == 4, "the upstream has the fourth request");
+            assertEquals(held.get(2).connection(), held.get(3).connection(), "the second connection's second stream");
+        } finally {
+            m.close();
+        }
+    }
+
+    @Test
+    void aConnectionThatTookItsLastStreamStillCountsToMaxConnectionsUntilItsStreamsAreDone() throws Exception {
+        int port = holdingServer(new Http2Settings());
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(port, 1, 1024,
+                Http2ProtocolOptions.DEFAULTS, new CommonHttpProtocolOptions(null, null, 1))), Map.of());
+        try {
+            HttpClient client = client(m);
+            send(client);
+            await(() -> held.size() == 1, "the upstream has the first request");
+            Future<HttpClientResponse> second = send(client);
+            Thread.sleep(200);
+            assertEquals(1, held.size(), "max_connections 1: the second request waits for the first connection");
+            assertFalse(second.isComplete());
+            held.get(0).response().end("one");
+            await(() -> held.size() == 2, "the second request has a connection of its own");
+            assertTrue(held.get(0).connection() != held.get(1).connection());
+            await(() -> m.cluster("local").circuitBreakers().openConnections() == 1, "the first connection closed");
         } finally {
             m.close();
         }
@@ -212,12 +267,18 @@ class Http2PoolTest {
 
     /** An h2c cluster of one local host, with these circuit breakers and HTTP/2 settings. */
     private static Cluster cluster(int port, long maxConnections, long maxPending, Http2ProtocolOptions h2) {
+        return cluster(port, maxConnections, maxPending, h2, null);
+    }
+
+    /** The same, with these connection lifetimes. */
+    private static Cluster cluster(int port, long maxConnections, long maxPending, Http2ProtocolOptions h2,
+                                   CommonHttpProtocolOptions lifetimes) {
         ClusterLoadAssignment inline = new ClusterLoadAssignment("local", List.of(new LocalityLbEndpoints(null,
                 List.of(new LbEndpoint(new SocketAddress("127.0.0.1", port), "", null, 1, null)), 1, 0)), 140);
         CircuitBreakers breakers = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
                 CircuitBreakers.RoutingPriority.DEFAULT, maxConnections, maxPending, 1024, 3)));
         return new Cluster("local", DiscoveryType.STATIC, "", null, null, null, breakers, null, null, null, inline,
-                null, null, null, true, false, null, null, null, null, null, false, h2);
+                null, null, null, true, false, null, lifetimes, null, null, null, false, h2);
     }
 
     private static HttpClient client(ClusterManager m) {
