@@ -49,8 +49,11 @@ final class Http2Pool implements HttpClient {
     private final Function<Lane, HttpClient> lanes;
     private final List<Lane> open = new ArrayList<>(); // guarded by this
     private final ArrayDeque<Waiter> waiting = new ArrayDeque<>(); // guarded by this
-    /** Lanes out of {@link #open} whose streams are not all done: their connections still count to the limit. */
-    private int retired; // guarded by this
+    /**
+     * Lanes out of {@link #open} whose streams are not all done: their connections still count to the limit, and a
+     * shutdown drains them with the others.
+     */
+    private final List<Lane> retired = new ArrayList<>(0); // guarded by this
     private boolean closed; // guarded by this
 
     /**
@@ -173,7 +176,7 @@ final class Http2Pool implements HttpClient {
             if (maxRequests > 0 && ++l.given >= maxRequests) {
                 open.remove(l); // the connection's last stream: the next request takes another lane
                 l.retired = true;
-                retired++;
+                retired.add(l);
             }
             Lane lane = l;
             Waiter w = waiting.poll();
@@ -216,7 +219,7 @@ final class Http2Pool implements HttpClient {
                 return l;
             }
         }
-        if (open.size() + retired < maxConnections) {
+        if (open.size() + retired.size() < maxConnections) {
             Lane l = new Lane();
             open.add(l);
             return l;
@@ -271,7 +274,7 @@ final class Http2Pool implements HttpClient {
             lane.active--;
             close = lane.retired && lane.active == 0;
             if (close) {
-                retired--;
+                retired.remove(lane);
             }
             if (failure != null && lane.connection == null) {
                 long carried = connecting();
@@ -295,7 +298,8 @@ final class Http2Pool implements HttpClient {
         List<Waiter> dropped;
         synchronized (this) {
             closed = true;
-            all = List.copyOf(open);
+            all = new ArrayList<>(open);
+            all.addAll(retired);
             dropped = List.copyOf(waiting);
             waiting.clear();
         }

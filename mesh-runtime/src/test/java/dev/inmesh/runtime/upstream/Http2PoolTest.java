@@ -182,6 +182,23 @@ class Http2PoolTest {
     }
 
     @Test
+    void aShutdownDrainsTheConnectionThatTookItsLastStreamWithTheOthers() throws Exception {
+        int port = holdingServer(new Http2Settings());
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(port, 1024, 1024,
+                Http2ProtocolOptions.DEFAULTS, new CommonHttpProtocolOptions(null, null, 1))), Map.of());
+        try {
+            HttpClient client = client(m);
+            send(client);
+            await(() -> held.size() == 1, "the upstream has the request, the connection's only one");
+            // the stream never ends (a long response): the pool's shutdown closes it once its grace is over
+            client.shutdown(200, TimeUnit.MILLISECONDS);
+            await(() -> m.cluster("local").circuitBreakers().openConnections() == 0, "the connection is closed");
+        } finally {
+            m.close();
+        }
+    }
+
+    @Test
     void theServersLowerStreamLimitStillAppliesAndTheRequestsBeyondItGetConnectionsOfTheirOwn() throws Exception {
         int port = holdingServer(new Http2Settings().setMaxConcurrentStreams(1));
         ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(port, 1024, 1024,
