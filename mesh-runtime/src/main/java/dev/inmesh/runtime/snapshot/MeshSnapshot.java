@@ -36,9 +36,6 @@ public final class MeshSnapshot {
     private final Map<FilterChain, RbacFilter.Network> networkRbac;
     /** The local rate limit filters of the connection managers that run one, by identity. */
     private final Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits;
-    /** What {@link #localRateLimit} found for connection managers of other snapshots (open connections'). */
-    private final java.util.concurrent.ConcurrentHashMap<Same, LocalRateLimitFilter> foreignRateLimits =
-            new java.util.concurrent.ConcurrentHashMap<>();
 
     MeshSnapshot(long generation, Instant createdAt, ResourceBundle resources, Map<String, RouteTable> routeTables,
                  Map<FilterChain, RouteTable> inlineRouteTables, Map<String, FilterChainSelector> listeners,
@@ -121,41 +118,13 @@ public final class MeshSnapshot {
     }
 
     /**
-     * The local rate limit filter of a connection manager, compiled with this snapshot with its bucket
-     * ({@link LocalRateLimitFilter#NONE} when it runs none). A connection manager of another snapshot (a connection
-     * accepted before this one was published) gets the filter of an equal connection manager of this snapshot if it
-     * has one, else none: a bucket is never made per connection.
+     * The local rate limit filter of one of this snapshot's connection managers, compiled with its bucket
+     * ({@link LocalRateLimitFilter#NONE} when it runs none). Every caller takes the connection manager from this
+     * snapshot (a proxy connection keeps the filter it was accepted with), so the lookup is by identity.
      */
     public LocalRateLimitFilter localRateLimit(HttpConnectionManager hcm) {
-        if (hcm == null || hcm.localRateLimitFilter() == null) {
-            return LocalRateLimitFilter.NONE;
-        }
-        LocalRateLimitFilter f = rateLimits.get(hcm);
-        if (f != null) {
-            return f;
-        }
-        // found by value once per connection manager of another snapshot, then by identity
-        return foreignRateLimits.computeIfAbsent(new Same(hcm), k -> {
-            for (Map.Entry<HttpConnectionManager, LocalRateLimitFilter> e : rateLimits.entrySet()) {
-                if (e.getKey().equals(hcm)) {
-                    return e.getValue();
-                }
-            }
-            return LocalRateLimitFilter.NONE;
-        });
-    }
-
-    /** A connection manager of another snapshot, compared by identity. */
-    private record Same(HttpConnectionManager hcm) {
-        @Override
-        public boolean equals(Object o) {
-            return o instanceof Same s && s.hcm == hcm;
-        }
-
-        @Override
-        public int hashCode() {
-            return System.identityHashCode(hcm);
-        }
+        LocalRateLimitFilter f = hcm == null ? null : rateLimits.get(hcm);
+        return f != null ? f : LocalRateLimitFilter.NONE;
     }
 
     /**
