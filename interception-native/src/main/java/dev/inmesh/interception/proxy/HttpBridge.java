@@ -125,7 +125,8 @@ final class HttpBridge {
      * What the HTTP side of one downstream connection knows, with the address strings every request of it carries
      * (formatted once per connection), its connection manager's statistics (looked up once per connection; null
      * when none are kept), its listener's {@code per_connection_buffer_limit_bytes} (null: none set) and its
-     * lifetime (idle and duration timers, requests so far).
+     * lifetime (idle and duration timers, requests so far), and whether its connection manager runs the gRPC-Web
+     * filter (read from its filter list once per connection, not per request).
      */
     record Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                       StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
@@ -134,7 +135,7 @@ final class HttpBridge {
                       String sourceHostPort, String destinationHostPort,
                       SocketAddress originalDestination, DownstreamStats stats, ChainDrains.Drain drain,
                       Long listenerBufferLimit, ConnectionLifetime lifetime, RbacFilter.Chain rbac,
-                      RbacFilter.PeerIdentity peerIdentity, LocalRateLimitFilter localRateLimit) {
+                      RbacFilter.PeerIdentity peerIdentity, LocalRateLimitFilter localRateLimit, boolean grpcWeb) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
@@ -165,7 +166,8 @@ final class HttpBridge {
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm),
                     drain, listener.perConnectionBufferLimitBytes(), new ConnectionLifetime(hcm.lifetimes()), rbac,
                     // the identities RBAC principals match: read once per connection, and only where a filter runs
-                    rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates), localRateLimit);
+                    rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates), localRateLimit,
+                    hcm.grpcWebFilter());
         }
 
         /**
@@ -994,7 +996,7 @@ final class HttpBridge {
             Buffer body = req instanceof FullHttpRequest full && full.content().isReadable()
                     ? Buffer.buffer(ByteBufUtil.getBytes(full.content())) : null;
             // the connection manager's gRPC-Web filter: the headers now, a whole body now, a streamed one as it comes
-            GrpcWeb web = conn.hcm().grpcWebFilter() ? GrpcWeb.request(headers) : null;
+            GrpcWeb web = conn.grpcWeb() ? GrpcWeb.request(headers) : null;
             if (web != null && req instanceof FullHttpRequest) {
                 body = web.decodeWhole(body); // null when it is not base64: forward refuses it
             }
