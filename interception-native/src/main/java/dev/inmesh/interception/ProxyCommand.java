@@ -95,6 +95,26 @@ public final class ProxyCommand implements Callable<Integer> {
             description = "Event loop threads (default: one per core).")
     int eventLoops;
 
+    @Option(names = "--transport", paramLabel = "epoll|io_uring|nio", converter = TransportConverter.class,
+            description = "The sockets' I/O transport (default: epoll, else nio when epoll cannot load). io_uring "
+                    + "makes fewer system calls per request; one asked for that cannot load is an error.")
+    dev.inmesh.interception.proxy.IoTransport transport;
+
+    /** {@code --transport}'s names: the transports' own, in lower case. */
+    public static final class TransportConverter implements picocli.CommandLine.ITypeConverter<
+            dev.inmesh.interception.proxy.IoTransport> {
+        @Override
+        public dev.inmesh.interception.proxy.IoTransport convert(String value) {
+            for (var t : dev.inmesh.interception.proxy.IoTransport.values()) {
+                if (t.optionName().equals(value)) {
+                    return t;
+                }
+            }
+            throw new picocli.CommandLine.TypeConversionException("'" + value + "' (expected: epoll, io_uring or "
+                    + "nio)");
+        }
+    }
+
     @Option(names = "--drain-time", paramLabel = "SECONDS", defaultValue = "5",
             description = "How long a graceful drain lasts (Envoy's --drain-time-s): on SIGTERM, and on POST "
                     + "/drain_listeners?graceful. Default: 5, Istio's terminationDrainDuration.")
@@ -307,6 +327,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     .withTcpAccessLog(tcpAccessLog)
                     .withIdentity(local, identity.peerMetadata(), identity.peerMetadataId())
                     .withDrainTime(java.time.Duration.ofSeconds(Math.max(0, drainTime)))
+                    .withTransport(transport)
                     .withXds(xds)
                     .withWorkloadIdentity(workloadIdentity));
         } catch (Exception e) {

@@ -13,7 +13,6 @@ import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
-import io.netty.channel.epoll.EpollChannelOption;
 import io.vertx.core.Vertx;
 import io.vertx.core.internal.VertxInternal;
 import java.net.InetSocketAddress;
@@ -88,7 +87,7 @@ public final class ProxyServer implements AutoCloseable {
     private record Current(MeshSnapshot snapshot, FilterChainSelector selector) {}
 
     /**
-     * @param vertx Vert.x, preferably on the native epoll transport (needed for SO_ORIGINAL_DST and TPROXY)
+     * @param vertx Vert.x, preferably on a native transport, epoll or io_uring (for SO_ORIGINAL_DST and TPROXY)
      * @param snapshots the configuration
      * @param router the shared router (its observer records metrics and access logs)
      */
@@ -320,8 +319,8 @@ public final class ProxyServer implements AutoCloseable {
                 return what + e.getMessage();
             }
         }
-        if (!runtime.vertx.isNativeTransportEnabled() || !io.netty.channel.epoll.Epoll.isAvailable()) {
-            return what + "transparent (TPROXY) listeners need the native epoll transport";
+        if (IoTransport.of(runtime.vertx) == IoTransport.NIO || !io.netty.channel.epoll.Epoll.isAvailable()) {
+            return what + "transparent (TPROXY) listeners need a native transport (epoll or io_uring)";
         }
         // IP_TRANSPARENT has no Java socket option: an epoll socket, never registered with an event loop
         io.netty.channel.epoll.EpollServerSocketChannel probe = new io.netty.channel.epoll.EpollServerSocketChannel();
@@ -415,10 +414,12 @@ public final class ProxyServer implements AutoCloseable {
                     }
                 });
         if (l.transparent()) {
-            if (!vertx.isNativeTransportEnabled()) {
-                throw new IllegalStateException("transparent (TPROXY) listeners need the native epoll transport");
+            if (IoTransport.of(vertx) == IoTransport.NIO) {
+                throw new IllegalStateException("transparent (TPROXY) listeners need a native transport (epoll or "
+                        + "io_uring)");
             }
-            b.option(EpollChannelOption.IP_TRANSPARENT, true);
+            // one option for both native transports (io_uring's IP_TRANSPARENT is the same constant)
+            b.option(io.netty.channel.epoll.EpollChannelOption.IP_TRANSPARENT, true);
         }
         return b.bind(new InetSocketAddress(l.address().address(), l.address().port()));
     }

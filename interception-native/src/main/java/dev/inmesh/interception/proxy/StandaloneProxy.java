@@ -13,7 +13,6 @@ import dev.inmesh.runtime.xds.Parsers;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
-import io.vertx.core.transport.Transport;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -60,6 +59,7 @@ public final class StandaloneProxy implements AutoCloseable {
      * @param identity the workload identity directory whose files Istio's SDS secrets {@code default} and
      *                 {@code ROOTCA} name (its inbound mTLS chains, its ISTIO_MUTUAL clusters), or null to refuse them
      * @param networkRbacStats Envoy's statistics of the RBAC network filters by stat prefix, or null for none
+     * @param transport the sockets' I/O transport, or null for epoll, else NIO when epoll cannot load
      */
     public record Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                            AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
@@ -74,7 +74,7 @@ public final class StandaloneProxy implements AutoCloseable {
                                    listenerStats,
                            dev.inmesh.runtime.xds.ads.AdsOptions xds, WorkloadIdentity identity,
                            java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats>
-                                   networkRbacStats) {
+                                   networkRbacStats, IoTransport transport) {
         public Settings {
             observer = observer == null ? s -> { } : observer;
             admin = admin == null ? AdminHook.NONE : admin;
@@ -90,7 +90,7 @@ public final class StandaloneProxy implements AutoCloseable {
         public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                         AdminHook admin) {
             this(config, uid, gid, eventLoops, observer, admin, null, null, null, null, null, null, null, null,
-                    null, null, null, null);
+                    null, null, null, null, null);
         }
 
         /** These settings with Istio's TCP metrics and Envoy's per-cluster upstream statistics. */
@@ -100,7 +100,7 @@ public final class StandaloneProxy implements AutoCloseable {
                                           upstreamStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats);
+                    listenerStats, xds, identity, networkRbacStats, transport);
         }
 
         /**
@@ -113,7 +113,7 @@ public final class StandaloneProxy implements AutoCloseable {
                 java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats> listenerStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats);
+                    listenerStats, xds, identity, networkRbacStats, transport);
         }
 
         /** With Envoy's statistics of the RBAC network filters ({@code <stat_prefix>.rbac.*}), by stat prefix. */
@@ -121,14 +121,14 @@ public final class StandaloneProxy implements AutoCloseable {
                 java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats> networkRbacStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats);
+                    listenerStats, xds, identity, networkRbacStats, transport);
         }
 
         /** These settings with a TCP access log. */
         public Settings withTcpAccessLog(Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats);
+                    listenerStats, xds, identity, networkRbacStats, transport);
         }
 
         /** These settings for workload {@code local}, speaking the metadata exchange with these values. */
@@ -136,28 +136,35 @@ public final class StandaloneProxy implements AutoCloseable {
                                      String peerMetadataId) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats);
+                    listenerStats, xds, identity, networkRbacStats, transport);
         }
 
         /** These settings with the configuration from this control plane (see {@link #xds()}). */
         public Settings withXds(dev.inmesh.runtime.xds.ads.AdsOptions xds) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats);
+                    listenerStats, xds, identity, networkRbacStats, transport);
         }
 
         /** These settings with Istio's SDS secrets {@code default} and {@code ROOTCA} read from this identity. */
         public Settings withWorkloadIdentity(WorkloadIdentity identity) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats);
+                    listenerStats, xds, identity, networkRbacStats, transport);
+        }
+
+        /** These settings with this I/O transport. */
+        public Settings withTransport(IoTransport transport) {
+            return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
+                    listenerStats, xds, identity, networkRbacStats, transport);
         }
 
         /** These settings with this drain time. */
         public Settings withDrainTime(java.time.Duration drainTime) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats);
+                    listenerStats, xds, identity, networkRbacStats, transport);
         }
     }
 
@@ -191,12 +198,9 @@ public final class StandaloneProxy implements AutoCloseable {
         // than cores (Vert.x's default is two per core) only add wake-ups and context switches.
         options.setEventLoopPoolSize(settings.eventLoops() > 0 ? settings.eventLoops()
                 : Math.max(1, Runtime.getRuntime().availableProcessors()));
-        Transport transport = Transport.EPOLL.available() ? Transport.EPOLL : Transport.NIO;
-        if (transport == Transport.NIO) {
-            LOG.warning("the native epoll transport is unavailable (" + Transport.EPOLL.unavailabilityCause()
-                    + "): original destinations are the local addresses only, TPROXY is off");
-        }
-        Vertx vertx = Vertx.builder().with(options).withTransport(transport).build();
+        Vertx vertx = Vertx.builder().with(options).withTransport(IoTransport.choose(settings.transport())).build();
+        LOG.info("transport " + IoTransport.of((io.vertx.core.internal.VertxInternal) vertx).optionName() + ", "
+                + options.getEventLoopPoolSize() + " event loops");
         SnapshotHolder snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx, settings.upstreamStats()));
         ProxyServer server = null;
         AutoCloseable admin = null;

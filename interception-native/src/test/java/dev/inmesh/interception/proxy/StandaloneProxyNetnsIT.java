@@ -93,6 +93,9 @@ class StandaloneProxyNetnsIT {
         NetnsProcesses.remove(dir, pod, up1, up2);
     }
 
+    /** {@code --transport} and its value when a test asks for one. */
+    private List<String> transport = List.of();
+
     @Test
     void theAppsOutboundRequestsAreRoutedByHeaderAndRetriedPastA503AndTheProxysOwnConnectionsAreNotCaptured()
             throws Exception {
@@ -117,6 +120,31 @@ class StandaloneProxyNetnsIT {
         assertEquals(v1Requests + 3, redirectedConnections("ISTIO_REDIRECT"));
         // the proxy runs as 1337 on every thread
         assertTrue(PrivilegeDropCheck.allThreadsRunAs(proxy.pid(), PROXY_UID), PrivilegeDropCheck.describe(proxy.pid()));
+    }
+
+    @Test
+    void onIoUringTheAppsOutboundRequestsFindTheirOriginalDestinationAndTheProxysOwnConnectionsAreNotCaptured()
+            throws Exception {
+        transport = List.of("--transport", "io_uring");
+        startProxyWithRules("REDIRECT", "PassthroughCluster", false);
+        assertTrue(Files.readString(dir.resolve("proxy.err")).contains("transport io_uring"),
+                Files.readString(dir.resolve("proxy.err")));
+        for (int i = 0; i < 4; i++) {
+            assertEquals("200 v1 saw 10.77.1.1", appCurl("http://10.77.9.9:8080/reviews/" + i));
+        }
+        assertEquals("200 v2 saw 10.77.2.1", appCurl("http://10.77.9.9:8080/reviews/v2", "x-version: v2"));
+        // the service address is known only from SO_ORIGINAL_DST, read from the io_uring socket's descriptor
+        assertEquals(5, redirectedConnections("ISTIO_REDIRECT"));
+        assertTrue(PrivilegeDropCheck.allThreadsRunAs(proxy.pid(), PROXY_UID), PrivilegeDropCheck.describe(proxy.pid()));
+        assertInboundCapture();
+    }
+
+    @Test
+    void onIoUringTproxyModeDeliversInboundRequestsTheSameWay() throws Exception {
+        transport = List.of("--transport", "io_uring");
+        startProxyWithRules("TPROXY", "PassthroughCluster", true);
+        assertInboundCapture();
+        assertEquals(0, redirectedConnections("ISTIO_IN_REDIRECT"), "TPROXY mode must not NAT inbound");
     }
 
     @Test
@@ -303,6 +331,7 @@ class StandaloneProxyNetnsIT {
         argv.addAll(List.of(config));
         argv.addAll(List.of("--uid", Integer.toString(PROXY_UID), "--gid", Integer.toString(PROXY_UID),
                 "--event-loops", "2", "--access-log", dir.resolve("access.log").toString()));
+        argv.addAll(transport);
         if (agentEnv == null) {
             // the pod's stand-ins for Istio's agent hold 15020/15021/15090, as in a real pod
             argv.add("--no-admin");

@@ -13,8 +13,8 @@ import jdk.net.ExtendedSocketOptions;
  * Sets a cluster's TCP keep-alive ({@code upstream_connection_options.tcp_keepalive}) on an upstream socket, as Envoy
  * does on each socket it opens for the cluster: {@code SO_KEEPALIVE}, and {@code TCP_KEEPCNT}, {@code TCP_KEEPIDLE}
  * and {@code TCP_KEEPINTVL} for the values that are set (the others keep the system's). The socket is Netty's: an
- * epoll one when Vert.x runs on the native transport, else a JDK one (whose extended options carry the same three
- * values). It is a few {@code setsockopt} calls, which do not block.
+ * epoll or io_uring one when Vert.x runs on that native transport, else a JDK one (whose extended options carry the
+ * same three values). It is a few {@code setsockopt} calls, which do not block.
  */
 public final class SocketKeepalive {
     private static final Logger LOG = Logger.getLogger(SocketKeepalive.class.getName());
@@ -32,15 +32,19 @@ public final class SocketKeepalive {
         }
         ChannelConfig config = channel.config();
         set(config, ChannelOption.SO_KEEPALIVE, true);
-        boolean epoll = channel.getClass().getName().startsWith("io.netty.channel.epoll.");
+        String type = channel.getClass().getName();
+        // each transport's own options (the classes of another one may be missing)
+        boolean epoll = type.startsWith("io.netty.channel.epoll.");
+        boolean uring = type.startsWith("io.netty.channel.uring.");
         if (keepalive.keepaliveProbes() != null) {
-            set(config, epoll ? Epoll.COUNT : Nio.COUNT, keepalive.keepaliveProbes());
+            set(config, epoll ? Epoll.COUNT : uring ? IoUring.COUNT : Nio.COUNT, keepalive.keepaliveProbes());
         }
         if (keepalive.keepaliveTime() != null) {
-            set(config, epoll ? Epoll.IDLE : Nio.IDLE, keepalive.keepaliveTime());
+            set(config, epoll ? Epoll.IDLE : uring ? IoUring.IDLE : Nio.IDLE, keepalive.keepaliveTime());
         }
         if (keepalive.keepaliveInterval() != null) {
-            set(config, epoll ? Epoll.INTERVAL : Nio.INTERVAL, keepalive.keepaliveInterval());
+            set(config, epoll ? Epoll.INTERVAL : uring ? IoUring.INTERVAL : Nio.INTERVAL,
+                    keepalive.keepaliveInterval());
         }
     }
 
@@ -59,6 +63,13 @@ public final class SocketKeepalive {
         static final ChannelOption<Integer> COUNT = io.netty.channel.epoll.EpollChannelOption.TCP_KEEPCNT;
         static final ChannelOption<Integer> IDLE = io.netty.channel.epoll.EpollChannelOption.TCP_KEEPIDLE;
         static final ChannelOption<Integer> INTERVAL = io.netty.channel.epoll.EpollChannelOption.TCP_KEEPINTVL;
+    }
+
+    /** The io_uring options, loaded only for an io_uring channel. */
+    private static final class IoUring {
+        static final ChannelOption<Integer> COUNT = io.netty.channel.uring.IoUringChannelOption.TCP_KEEPCNT;
+        static final ChannelOption<Integer> IDLE = io.netty.channel.uring.IoUringChannelOption.TCP_KEEPIDLE;
+        static final ChannelOption<Integer> INTERVAL = io.netty.channel.uring.IoUringChannelOption.TCP_KEEPINTVL;
     }
 
     /** The JDK's options, for Netty's NIO channels. */

@@ -67,13 +67,17 @@ class HostPoolTest {
     }
 
     @ParameterizedTest
-    @org.junit.jupiter.params.provider.CsvSource({"NIO,false", "NIO,true", "EPOLL,false", "EPOLL,true"})
+    @org.junit.jupiter.params.provider.CsvSource({"NIO,false", "NIO,true", "EPOLL,false", "EPOLL,true",
+            "IO_URING,false", "IO_URING,true"})
     void eachConnectionHasTheClustersTcpKeepaliveAndAnUpdatedClustersNewConnectionsTakeItsOwn(String transport,
                                                                                           boolean http2)
             throws Exception {
         // Envoy sets SO_KEEPALIVE and each value given on every socket it opens for the cluster
-        io.vertx.core.transport.Transport t = transport.equals("EPOLL") ? io.vertx.core.transport.Transport.EPOLL
-                : io.vertx.core.transport.Transport.NIO;
+        io.vertx.core.transport.Transport t = switch (transport) {
+            case "EPOLL" -> io.vertx.core.transport.Transport.EPOLL;
+            case "IO_URING" -> io.vertx.core.transport.Transport.IO_URING;
+            default -> io.vertx.core.transport.Transport.NIO;
+        };
         org.junit.jupiter.api.Assumptions.assumeTrue(t.available(), transport + " is available");
         Vertx on = Vertx.builder().withTransport(t).build();
         ClusterManager m = ClusterManager.create(on, Map.of("local", keepalive(http2,
