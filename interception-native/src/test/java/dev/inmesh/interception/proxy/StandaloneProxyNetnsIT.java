@@ -96,6 +96,14 @@ class StandaloneProxyNetnsIT {
     /** {@code --transport} and its value when a test asks for one. */
     private List<String> transport = List.of();
 
+    /** The proxy started next runs on io_uring; on a kernel that refuses io_uring the test is skipped, saying why. */
+    private void onIoUring() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.vertx.core.transport.Transport.IO_URING.available(),
+                () -> "io_uring is unavailable here: " + io.vertx.core.transport.Transport.IO_URING
+                        .unavailabilityCause());
+        transport = List.of("--transport", "io_uring");
+    }
+
     @Test
     void theAppsOutboundRequestsAreRoutedByHeaderAndRetriedPastA503AndTheProxysOwnConnectionsAreNotCaptured()
             throws Exception {
@@ -125,7 +133,7 @@ class StandaloneProxyNetnsIT {
     @Test
     void onIoUringTheAppsOutboundRequestsFindTheirOriginalDestinationAndTheProxysOwnConnectionsAreNotCaptured()
             throws Exception {
-        transport = List.of("--transport", "io_uring");
+        onIoUring();
         startProxyWithRules("REDIRECT", "PassthroughCluster", false);
         assertTrue(Files.readString(dir.resolve("proxy.err")).contains("transport io_uring"),
                 Files.readString(dir.resolve("proxy.err")));
@@ -141,7 +149,7 @@ class StandaloneProxyNetnsIT {
 
     @Test
     void onIoUringTproxyModeDeliversInboundRequestsTheSameWay() throws Exception {
-        transport = List.of("--transport", "io_uring");
+        onIoUring();
         startProxyWithRules("TPROXY", "PassthroughCluster", true);
         assertInboundCapture();
         assertEquals(0, redirectedConnections("ISTIO_IN_REDIRECT"), "TPROXY mode must not NAT inbound");
