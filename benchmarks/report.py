@@ -17,6 +17,7 @@ ROWS = [
     ("injvm-plain-thread", "in-JVM, sent from a thread outside Vert.x: plain Vert.x WebClient → upstream"),
     ("injvm-mesh-thread", "in-JVM, sent from a thread outside Vert.x: mesh WebClient → upstream"),
     ("inmesh-proxy", "`inmesh proxy`, plain listener → upstream"),
+    ("inmesh-proxy-uring", "`inmesh proxy --transport io_uring`, plain listener → upstream"),
     ("haproxy", "HAProxy → upstream"),
     ("nginx-proxy", "nginx (proxy_pass, keepalive) → upstream"),
     ("netns-direct", "netns: client (UID 1337, not captured) → upstream over veth"),
@@ -118,6 +119,13 @@ def main():
              added("netns-capture", "netns-direct", c, "p50"), lambda v: v < 100, "+.0f")
     goal("standalone proxy: CPU per 1 000 req / HAProxy's ≤ 1", rel("inmesh-proxy", "haproxy", "cpu_ms_per_1k"),
          lambda v: v <= 1, ".2f")
+    goal("standalone proxy on io_uring: highest rate / HAProxy's ≥ 0.8", rel("inmesh-proxy-uring", "haproxy", "rate"),
+         lambda v: v >= 0.8, ".2f")
+    for c in (4, 16):
+        goal(f"standalone proxy on io_uring: added p50 at 1 000 req/s, {c} conns (vs direct) < 100 µs",
+             added("inmesh-proxy-uring", "direct", c, "p50"), lambda v: v < 100, "+.0f")
+    goal("standalone proxy on io_uring: CPU per 1 000 req / HAProxy's ≤ 1",
+         rel("inmesh-proxy-uring", "haproxy", "cpu_ms_per_1k"), lambda v: v <= 1, ".2f")
 
     reps = a.reps
     text = []
