@@ -1450,11 +1450,13 @@ final class HttpBridge {
             HttpVersion version = req.protocolVersion();
             var router = conn.runtime().router;
             RouterResponse limited = router.rateLimitReply(rr, routes, result, conn.clusters(), true);
-            String denied = limited != null ? null : dev.inmesh.runtime.router.Router.rbacCheck(rr, routes, result);
+            RbacFilter.Denial denied = limited != null ? null
+                    : dev.inmesh.runtime.router.Router.authorize(rr, routes, result);
             if (denied != null) {
                 String counted = result instanceof RouteResult.Forward f && !f.cluster().isEmpty() ? f.cluster() : null;
-                conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, router.localReply(
-                        rr, 403, RbacFilter.DENIED_BODY, denied, null, counted), version, false, false));
+                conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, router.localReply(rr,
+                        denied.status(), denied.body(), denied.details(), null, counted,
+                        dev.inmesh.runtime.router.Router.denialHeaders(denied)), version, false, false));
                 return;
             }
             if (limited == null) {

@@ -230,17 +230,22 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         RbacFilter.Chain rbac = snapshot.rbac(hcm);
         if (!rbac.isEmpty()) {
-            // Envoy's RBAC filters, first in Istio's inbound chain: a denied request never reaches the service
-            String denied = rbac.check(new RbacFilter.Subject(view, localIp, localPort, remoteIp,
+            // Envoy's JWT authentication and RBAC filters, first in Istio's inbound chain: a refused request never
+            // reaches the service; one that goes on has its headers as the JWT filter left them
+            RbacFilter.Denial denied = rbac.authorize(new RbacFilter.Subject(view, localIp, localPort, remoteIp,
                     tls == null ? null : tls.serverName(), () -> RbacFilter.PeerIdentity.of(tls != null,
-                            tls == null ? null : tls.peerCertificates())), table, result, ds);
+                            tls == null ? null : tls.peerCertificates())), new MultiMapHeaders(headers), table,
+                    result, ds);
             if (denied != null) {
                 if (result instanceof RouteResult.Forward f) {
                     cluster[0] = f.cluster(); // counted for the route's cluster, as the fault filter's answers
                     istioService(snapshot, f.cluster(), destination);
                 }
-                details[0] = denied;
-                localReply(req, 403, RbacFilter.DENIED_BODY);
+                details[0] = denied.details();
+                if (denied.wwwAuthenticate() != null) {
+                    resp.putHeader("www-authenticate", denied.wwwAuthenticate());
+                }
+                localReply(req, denied.status(), denied.body());
                 return;
             }
         }

@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.core.CidrRange;
+import dev.inmesh.api.config.core.MetadataMatcher;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
@@ -147,39 +148,49 @@ public final class RbacFilter {
     }
 
     /**
-     * The RBAC filters of one connection manager, in their chain order, compiled; per route, a filter's config may be
-     * replaced (Envoy's {@code RBACPerRoute}, by the filter's name). Immutable.
+     * The authentication and authorization filters of one connection manager, compiled: its JWT authentication filter
+     * ({@link JwtAuthnFilter}), if any, then its RBAC filters in their chain order, as Istio writes them (the parser
+     * refuses a JWT filter after an RBAC filter); per route, an RBAC filter's config may be replaced (Envoy's
+     * {@code RBACPerRoute}, by the filter's name). The RBAC filters' {@code metadata} principals read what the JWT
+     * filter verified. Immutable.
      */
     public static final class Chain {
-        /** No RBAC filter: every request goes on. */
-        public static final Chain NONE = new Chain(List.of());
+        /** No such filter: every request goes on. */
+        public static final Chain NONE = new Chain(null, List.of());
 
+        private final JwtAuthnFilter jwt;
         private final List<RbacFilter> filters;
 
-        private Chain(List<RbacFilter> filters) {
+        private Chain(JwtAuthnFilter jwt, List<RbacFilter> filters) {
+            this.jwt = jwt;
             this.filters = filters;
         }
 
-        /** The RBAC filters of a connection manager ({@link HttpConnectionManager#rbacFilters}), compiled. */
+        /**
+         * The JWT authentication filter ({@link HttpConnectionManager#jwtAuthnFilter}) and RBAC filters
+         * ({@link HttpConnectionManager#rbacFilters}) of a connection manager, compiled.
+         */
         public static Chain compile(HttpConnectionManager hcm) {
             List<HttpFilter> configs = hcm == null ? List.of() : hcm.rbacFilters();
-            if (configs.isEmpty()) {
+            HttpFilter jwtConfig = hcm == null ? null : hcm.jwtAuthnFilter();
+            if (configs.isEmpty() && jwtConfig == null) {
                 return NONE;
             }
             List<RbacFilter> out = new ArrayList<>(configs.size());
             for (HttpFilter f : configs) {
                 out.add(new RbacFilter(f.name(), f.rbac()));
             }
-            return new Chain(List.copyOf(out));
+            return new Chain(jwtConfig == null ? null : JwtAuthnFilter.compile(jwtConfig.name(), jwtConfig.jwtAuthn()),
+                    List.copyOf(out));
         }
 
-        /** Whether no RBAC filter runs. */
+        /** Whether neither a JWT authentication filter nor an RBAC filter runs. */
         public boolean isEmpty() {
-            return filters.isEmpty();
+            return jwt == null && filters.isEmpty();
         }
 
         /**
-         * Runs the filters in order until one denies the request.
+         * Runs the RBAC filters in order until one denies the request.
          *
          * @param table the route table that routed the request, whose routes and virtual hosts may replace a
          *     filter's config ({@code RBACPerRoute}, by the filter's name: the route's, else its virtual host's)
@@ -198,7 +209,38 @@ public final class RbacFilter {
             }
             return null;
         }
+
+        /**
+         * Runs the JWT authentication filter, if any, then the RBAC filters with what it verified
+         * ({@link #check}); the first that refuses answers.
+         *
+         * @param headers the request's headers, which the JWT filter changes (the token's header removed, payload and
+         *     claim headers added) before the RBAC filters read them
+         * @return null when the request may go on, else the answer that refuses it
+         */
+        public Denial authorize(Subject s, MutableHeaders headers, RouteTable table, RouteResult result,
+                                DownstreamStats stats) {
+            Subject subject = s;
+            if (jwt != null) {
+                JwtAuthnFilter.Outcome o = jwt.authenticate(s.request(), headers, stats);
+                if (o.denied()) {
+                    return new Denial(o.code(), o.body(), o.details(), o.wwwAuthenticate());
+                }
+                if (!o.metadata().isEmpty()) {
+                    subject = s.withJwtMetadata(o.metadata());
+                }
+            }
+            String denied = check(subject, table, result, stats);
+            return denied == null ? null : new Denial(403, DENIED_BODY, denied, null);
+        }
     }
+
+    /**
+     * A filter's refusal of a request: its status, body and response code details, and for the JWT authentication
+     * filter its {@code www-authenticate} header (null for none). Envoy's RBAC filter answers
+     * {@code 403 RBAC: access denied}; its JWT filter {@code 401} (or {@code 403}) with jwt_verify_lib's words.
+     */
+    public record Denial(int status, String body, String details, String wwwAuthenticate) {}
 
     /**
      * What the filter reads of a request and of the connection it came on.
@@ -210,9 +252,26 @@ public final class RbacFilter {
      * @param serverName the SNI of the connection's TLS, or null (plaintext, or none sent)
      * @param peer the peer certificate's identities, read when a principal asks for them; null or answering null
      *     when the connection has no TLS, {@link PeerIdentity#NO_CERTIFICATE} when its TLS peer presented none
+     * @param jwtMetadata the dynamic metadata of the JWT authentication filter ({@link JwtAuthnFilter#NAME}): the
+     *     verified payloads by their {@code payload_in_metadata} key; empty when none was verified
      */
     public record Subject(RouteRequest request, String localIp, int localPort, String peerIp, String serverName,
-                          Supplier<PeerIdentity> peer) {
+                          Supplier<PeerIdentity> peer, Map<String, Object> jwtMetadata) {
+        public Subject {
+            jwtMetadata = jwtMetadata == null ? Map.of() : jwtMetadata;
+        }
+
+        /** A request before any JWT authentication filter ran: no metadata. */
+        public Subject(RouteRequest request, String localIp, int localPort, String peerIp, String serverName,
+                       Supplier<PeerIdentity> peer) {
+            this(request, localIp, localPort, peerIp, serverName, peer, Map.of());
+        }
+
+        /** This request with what the JWT authentication filter verified. */
+        Subject withJwtMetadata(Map<String, Object> metadata) {
+            return new Subject(request, localIp, localPort, peerIp, serverName, peer, metadata);
+        }
+
         /**
          * A connection without a request, for the RBAC network filters: header matchers see no header (as Envoy's
          * network filter matches them against empty headers) and no path matches.
@@ -426,8 +485,47 @@ public final class RbacFilter {
                     : cidr(r.range(), s -> Cidrs.bytes(s.peerIp()));
         } else if (p instanceof Principal.Authenticated a) {
             return authenticated(a.principalName() == null ? null : StringMatchers.compile(a.principalName()));
+        } else if (p instanceof Principal.Metadata m) {
+            return metadata(m.metadata());
         }
         throw new IllegalArgumentException("unknown principal " + p);
+    }
+
+    /**
+     * Envoy's {@code metadata} principal on the JWT authentication filter's metadata (the only namespace the parser
+     * lets through): the value at the path (none when a key is missing or a step is not a struct) matches, or with
+     * {@code invert} does not.
+     */
+    private static Match metadata(MetadataMatcher m) {
+        String[] path = m.path().toArray(String[]::new);
+        Predicate<Object> value = value(m.value());
+        boolean invert = m.invert();
+        return s -> {
+            Object v = s.jwtMetadata();
+            for (String key : path) {
+                v = v instanceof Map<?, ?> map ? map.get(key) : null;
+            }
+            return value.test(v) != invert;
+        };
+    }
+
+    /** A value matcher on a JSON value (string, number, boolean, list, map; null: none), compiled. */
+    private static Predicate<Object> value(MetadataMatcher.ValueMatcher m) {
+        if (m instanceof MetadataMatcher.ValueMatcher.StringMatch sm) {
+            Predicate<String> p = StringMatchers.compile(sm.matcher());
+            return v -> v instanceof String str && p.test(str);
+        } else if (m instanceof MetadataMatcher.ValueMatcher.ListOneOf l) {
+            Predicate<Object> one = value(l.oneOf());
+            return v -> v instanceof List<?> list && list.stream().anyMatch(one);
+        } else if (m instanceof MetadataMatcher.ValueMatcher.Or o) {
+            List<Predicate<Object>> all = o.matchers().stream().map(RbacFilter::value).toList();
+            return v -> all.stream().anyMatch(p -> p.test(v));
+        } else if (m instanceof MetadataMatcher.ValueMatcher.Present pr) {
+            boolean present = pr.present();
+            return v -> present && v != null; // as Envoy's: present_match false matches nothing
+        }
+        boolean b = ((MetadataMatcher.ValueMatcher.Bool) m).value();
+        return v -> v instanceof Boolean x && x == b;
     }
 
     private static Match header(HeaderMatchers.Compiled m) {

@@ -273,6 +273,12 @@ public final class Router {
      */
     public RouterResponse localReply(RouterRequest req, int status, String body, String details,
                                      ResponseFlag flag, String cluster) {
+        return localReply(req, status, body, details, flag, cluster, null);
+    }
+
+    /** A local reply on behalf of {@code cluster} (null: none) with headers of its own ({@code extra}; null: none). */
+    public RouterResponse localReply(RouterRequest req, int status, String body, String details,
+                                     ResponseFlag flag, String cluster, MultiMap extra) {
         Exchange ex = new Exchange(req);
         requestStarted(req);
         ex.clusterName = cluster;
@@ -284,7 +290,7 @@ public final class Router {
             req.downstreamStats.noRoute(); // a connection manager without its route configuration yet
         }
         ex.responseCodeDetails = details;
-        return localResponse(ex, status, body, null);
+        return localResponse(ex, status, body, extra);
     }
 
     /** The request counts in its connection manager's {@code downstream_rq_total}, and as active until it ends. */
@@ -356,14 +362,16 @@ public final class Router {
     }
 
     /**
-     * Envoy's RBAC filters, which Istio puts first in a connection manager (its DENY policies in one, its ALLOW
-     * policies in the next): the first to deny the request answers it {@code 403 RBAC: access denied} with
-     * {@code rbac_access_denied_matched_policy[...]}, a filter's answer without the route's response header rules, and
-     * nothing goes upstream. As the fault filter's answers, it counts for the route's cluster.
+     * Envoy's JWT authentication filter and RBAC filters, which Istio puts first in a connection manager (the JWT
+     * filter, then its DENY policies in one RBAC filter, its ALLOW policies in the next): the first to refuse the
+     * request answers it, the JWT filter {@code 401} (or {@code 403}) with jwt_verify_lib's words, its
+     * {@code www-authenticate} header and {@code jwt_authn_access_denied{...}}, an RBAC filter {@code 403 RBAC: access
+     * denied} with {@code rbac_access_denied_matched_policy[...]}; a filter's answer without the route's response
+     * header rules, and nothing goes upstream. As the fault filter's answers, it counts for the route's cluster.
      */
     private boolean rbacDenied(Exchange ex, RouteResult result, ClusterManager clusters,
                                Promise<RouterResponse> promise) {
-        String denied = rbacCheck(ex.request, ex.table, result);
+        RbacFilter.Denial denied = authorize(ex.request, ex.table, result);
         if (denied == null) {
             return false;
         }
@@ -372,8 +380,14 @@ public final class Router {
             ex.clusterName = ex.cluster == null ? null : f.cluster();
         }
         ex.filterReply = true;
-        reply(ex, promise, 403, RbacFilter.DENIED_BODY, denied, null);
+        reply(ex, promise, denied.status(), denied.body(), denied.details(), denialHeaders(denied));
         return true;
+    }
+
+    /** The headers of a filter's refusal: the JWT filter's {@code www-authenticate}; null for none. */
+    public static MultiMap denialHeaders(RbacFilter.Denial denied) {
+        return denied.wwwAuthenticate() == null ? null : MultiMap.caseInsensitiveMultiMap()
+                .set("www-authenticate", denied.wwwAuthenticate());
     }
 
     /**
@@ -406,12 +420,13 @@ public final class Router {
     }
 
     /**
-     * Runs the request's RBAC filters ({@link RouterRequest#rbac}) for its route, counting their statistics: null
-     * when it may go on, else the response code details of its denial. The router runs them on every request it
-     * forwards; the proxy on a WebSocket upgrade it relays itself.
+     * Runs the request's JWT authentication and RBAC filters ({@link RouterRequest#rbac}) for its route, counting
+     * their statistics: null when it may go on (its headers as the JWT filter left them), else the refusal. The router
+     * runs them on every request it forwards; the proxy on a WebSocket upgrade it relays itself.
      */
-    public static String rbacCheck(RouterRequest req, RouteTable table, RouteResult result) {
-        return req.rbac.isEmpty() ? null : req.rbac.check(rbacSubject(req), table, result, req.downstreamStats);
+    public static RbacFilter.Denial authorize(RouterRequest req, RouteTable table, RouteResult result) {
+        return req.rbac.isEmpty() ? null : req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers),
+                table, result, req.downstreamStats);
     }
 
     /**

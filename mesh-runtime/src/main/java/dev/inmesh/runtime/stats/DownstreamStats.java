@@ -67,6 +67,7 @@ public final class DownstreamStats implements RbacStats {
             new java.util.concurrent.ConcurrentHashMap<>();
     private volatile boolean faultRegistered;
     private volatile boolean corsRegistered;
+    private volatile JwtAuthnCounters jwtAuthn;
 
     /** The local rate limit filters' statistics by their stat prefix, shared by the registry's connection managers. */
     private final java.util.concurrent.ConcurrentMap<String, LocalRateLimitCounters> localRateLimits;
@@ -298,6 +299,58 @@ public final class DownstreamStats implements RbacStats {
     public LocalRateLimitCounters localRateLimit(String prefix) {
         LocalRateLimitCounters c = localRateLimits.get(prefix);
         return c != null ? c : localRateLimits.computeIfAbsent(prefix, p -> new LocalRateLimitCounters(registry, p));
+    }
+
+    /**
+     * The JWT authentication filter's statistics, registered on first use: Envoy's
+     * {@code http.<prefix>.jwt_authn.allowed}, {@code denied} and {@code cors_preflight_bypassed}.
+     */
+    public JwtAuthnCounters jwtAuthn() {
+        JwtAuthnCounters c = jwtAuthn;
+        if (c == null) {
+            synchronized (this) {
+                c = jwtAuthn;
+                if (c == null) {
+                    c = new JwtAuthnCounters();
+                    jwtAuthn = c;
+                }
+            }
+        }
+        return c;
+    }
+
+    /** The JWT authentication filter's counters: requests it let through, refused, and CORS preflights it skipped. */
+    public final class JwtAuthnCounters {
+        private final LongAdder allowed = new LongAdder();
+        private final LongAdder denied = new LongAdder();
+        private final LongAdder corsPreflightBypassed = new LongAdder();
+
+        JwtAuthnCounters() {
+            adder("jwt_authn_allowed", allowed);
+            adder("jwt_authn_denied", denied);
+            adder("jwt_authn_cors_preflight_bypassed", corsPreflightBypassed);
+        }
+
+        /** Counts one request the filter let through, or refused. */
+        public void count(boolean allow) {
+            (allow ? allowed : denied).increment();
+        }
+
+        /** Counts a CORS preflight that went on unchecked (it counts as allowed too, as Envoy's). */
+        public void corsPreflightBypassed() {
+            corsPreflightBypassed.increment();
+            allowed.increment();
+        }
+
+        /** The requests let through so far. */
+        public long allowed() {
+            return allowed.sum();
+        }
+
+        /** The requests refused so far. */
+        public long denied() {
+            return denied.sum();
+        }
     }
 
     /** A local rate limit filter's counters: the requests it checked, found a token for, found none for, refused. */

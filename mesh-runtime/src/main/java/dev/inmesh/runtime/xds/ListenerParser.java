@@ -15,6 +15,7 @@ import dev.inmesh.api.config.listener.NetworkFilter;
 import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.listener.TcpProxy;
+import dev.inmesh.api.config.jwt.JwtAuthentication;
 import dev.inmesh.api.config.listener.TrafficDirection;
 import dev.inmesh.api.config.rbac.NetworkRbac;
 import dev.inmesh.api.config.rbac.Rbac;
@@ -31,8 +32,8 @@ import java.util.Set;
 
 /**
  * Parses LDS resources ({@code envoy.config.listener.v3.Listener}) into {@link Listener}, with their HTTP connection
- * managers and TCP proxies, and the RBAC network filters before them. Besides the router, the fault, CORS, RBAC and
- * gRPC-Web HTTP filters are taken as Inmesh runs them. Filters that only observe (Istio's stats and metadata
+ * managers and TCP proxies, and the RBAC network filters before them. Besides the router, the fault, CORS, RBAC,
+ * local rate limit, JWT authentication and gRPC-Web HTTP filters are taken as Inmesh runs them. Filters that only observe (Istio's stats and metadata
  * exchange, gRPC stats, ALPN) are accepted; any other filter is rejected by name unless the config marks it optional
  * or disabled.
  */
@@ -337,10 +338,11 @@ public final class ListenerParser
             boolean grpcWeb = !router && (typeName.equals(GRPC_WEB_TYPE)
                     || typeName.isEmpty() && f.getName().equals(GRPC_WEB_NAME));
             boolean rateLimit = !router && typeName.equals(LocalRateLimitParser.TYPE);
-            boolean observing = !router && !fault && !cors && !rbac && !grpcWeb && !rateLimit
+            boolean jwt = !router && typeName.equals(JwtAuthnParser.TYPE);
+            boolean observing = !router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt
                     && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS, OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
-            if (!router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !observing && !f.getIsOptional()
-                    && !f.getDisabled()) {
+            if (!router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !observing
+                    && !f.getIsOptional() && !f.getDisabled()) {
                 throw new FieldError("http_filters[" + i + "].name", f.getName()
                         + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
                         + "(mark it is_optional, or remove it)");
@@ -383,9 +385,23 @@ public final class ListenerParser
                 throw new FieldError("http_filters[" + i + "].name", f.getName() + ": a second local rate limit "
                         + "filter is not supported by Inmesh (expected: one)");
             }
+            // as the RBAC filter: a disabled one's config is still checked, and it runs nowhere
+            JwtAuthentication jwtConfig = !jwt ? null : Fields.at("http_filters[" + i + "].typed_config",
+                    () -> JwtAuthnParser.parse(f.getTypedConfig()));
+            JwtAuthentication jwtRuns = f.getDisabled() ? null : jwtConfig;
+            if (jwtRuns != null && filters.stream().anyMatch(p -> p.jwtAuthn() != null)) {
+                throw new FieldError("http_filters[" + i + "].name", f.getName() + ": a second JWT authentication "
+                        + "filter is not supported by Inmesh (expected: one)");
+            }
+            if (jwtRuns != null && filters.stream().anyMatch(p -> p.rbac() != null || p.fault() != null
+                    || p.cors())) {
+                // Inmesh runs it right before the RBAC filters, which read what it verified, as Istio orders them
+                throw new FieldError("http_filters[" + i + "].name", f.getName() + " after an RBAC, fault or CORS "
+                        + "filter is not supported by Inmesh (expected: before them, as Istio writes it)");
+            }
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
                     () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns,
-                            rateLimitRuns))));
+                            rateLimitRuns, jwtRuns))));
         }
         checkRateLimitPosition(filters);
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)
@@ -433,15 +449,15 @@ public final class ListenerParser
             HttpFilter f = filters.get(i);
             if (f.localRateLimit() != null) {
                 at = i;
-            } else if (f.rbac() != null || f.fault() != null || f.cors()) {
+            } else if (f.jwtAuthn() != null || f.rbac() != null || f.fault() != null || f.cors()) {
                 before |= at < 0;
                 after |= at >= 0;
             }
         }
         if (at >= 0 && before && after) {
-            throw new FieldError("http_filters[" + at + "].name", filters.get(at).name() + " between the RBAC, fault "
-                    + "and CORS filters is not supported by Inmesh (expected: before all of them, or after all of "
-                    + "them right before the router)");
+            throw new FieldError("http_filters[" + at + "].name", filters.get(at).name() + " between the JWT "
+                    + "authentication, RBAC, fault and CORS filters is not supported by Inmesh (expected: before all "
+                    + "of them, or after all of them right before the router)");
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Any;
+import dev.inmesh.api.config.core.MetadataMatcher;
 import dev.inmesh.api.config.rbac.NetworkRbac;
 import dev.inmesh.api.config.rbac.Permission;
 import dev.inmesh.api.config.rbac.Principal;
@@ -16,7 +17,9 @@ import java.util.Set;
  * AuthorizationPolicy: {@code rules} and {@code shadow_rules} ({@code config.rbac.v3.RBAC}: an action and named
  * policies of permissions and principals) with their stat prefixes. What Inmesh cannot evaluate is refused by name,
  * so that the last good config keeps serving: the unified {@code matcher} form, CEL {@code condition}s, dynamic
- * {@code metadata}, {@code filter_state}, custom principals, audit logging and per-rule statistics.
+ * {@code metadata} other than the JWT authentication filter's (principals only, as istiod writes
+ * {@code requestPrincipals} and {@code request.auth.*}), {@code filter_state}, custom principals, audit logging and
+ * per-rule statistics.
  */
 final class RbacParser {
     static final String RBAC_TYPE = "envoy.extensions.filters.http.rbac.v3.RBAC";
@@ -106,8 +109,11 @@ final class RbacParser {
 
     private static Void connectionOnly(io.envoyproxy.envoy.config.rbac.v3.Principal p) {
         switch (p.getIdentifierCase()) {
-            case HEADER, URL_PATH -> throw httpOnly(p.getIdentifierCase() == io.envoyproxy.envoy.config.rbac.v3
-                    .Principal.IdentifierCase.HEADER ? "header" : "url_path");
+            case HEADER, URL_PATH, METADATA -> throw httpOnly(switch (p.getIdentifierCase()) {
+                case HEADER -> "header";
+                case URL_PATH -> "url_path";
+                default -> "metadata";
+            });
             case AND_IDS -> Fields.at("and_ids", () -> Fields.each("ids", p.getAndIds().getIdsList(),
                     RbacParser::connectionOnly));
             case OR_IDS -> Fields.at("or_ids", () -> Fields.each("ids", p.getOrIds().getIdsList(),
@@ -240,7 +246,7 @@ final class RbacParser {
 
     static Principal principal(io.envoyproxy.envoy.config.rbac.v3.Principal p) {
         Fields.onlyKnown(p, Set.of("and_ids", "or_ids", "any", "authenticated", "source_ip", "direct_remote_ip",
-                "remote_ip", "header", "url_path", "not_id"), Set.of());
+                "remote_ip", "header", "url_path", "not_id", "metadata"), Set.of());
         return switch (p.getIdentifierCase()) {
             case ANY -> {
                 if (!p.getAny()) {
@@ -264,8 +270,68 @@ final class RbacParser {
             case HEADER -> new Principal.Header(Fields.at("header",
                     () -> RouteConfigurationParser.header(p.getHeader())));
             case URL_PATH -> new Principal.UrlPath(Fields.at("url_path", () -> path(p.getUrlPath())));
+            case METADATA -> new Principal.Metadata(Fields.at("metadata", () -> jwtMetadata(p.getMetadata())));
             default -> throw new FieldError("identifier", "unset (expected: one of and_ids, or_ids, any, "
-                    + "authenticated, source_ip, direct_remote_ip, remote_ip, header, url_path, not_id)");
+                    + "authenticated, source_ip, direct_remote_ip, remote_ip, header, url_path, not_id, metadata)");
+        };
+    }
+
+    /**
+     * A {@code metadata} principal in the shapes istiod writes for {@code requestPrincipals} and
+     * {@code request.auth.*}: the JWT authentication filter's metadata ({@code envoy.filters.http.jwt_authn}), a path
+     * of keys, and a value matched as a string, a list element, either of those ({@code or_match}), a boolean or its
+     * presence. Other filters' metadata is refused by name: Inmesh keeps no other dynamic metadata.
+     */
+    private static MetadataMatcher jwtMetadata(io.envoyproxy.envoy.type.matcher.v3.MetadataMatcher m) {
+        Fields.onlyKnown(m, Set.of("filter", "path", "value", "invert"), Set.of());
+        if (!m.getFilter().equals(JwtAuthnParser.NAME)) {
+            throw new FieldError("filter", "\"" + m.getFilter() + "\" is not supported by Inmesh (expected: "
+                    + JwtAuthnParser.NAME + ", the only filter whose dynamic metadata it keeps)");
+        }
+        if (m.getPathCount() == 0) {
+            throw new FieldError("path", "[] (expected: at least one key)");
+        }
+        List<String> path = Fields.each("path", m.getPathList(), seg -> {
+            Fields.onlyKnown(seg, Set.of("key"), Set.of());
+            if (seg.getKey().isEmpty()) {
+                throw new FieldError("key", "\"\" (expected: a non-empty key)");
+            }
+            return seg.getKey();
+        });
+        if (!m.hasValue()) {
+            throw new FieldError("value", "unset (expected: a value matcher)");
+        }
+        MetadataMatcher.ValueMatcher value = Fields.at("value", () -> valueMatcher(m.getValue()));
+        return new MetadataMatcher(m.getFilter(), path, value, m.getInvert());
+    }
+
+    private static MetadataMatcher.ValueMatcher valueMatcher(io.envoyproxy.envoy.type.matcher.v3.ValueMatcher v) {
+        Fields.onlyKnown(v, Set.of("string_match", "list_match", "or_match", "present_match", "bool_match"),
+                Set.of());
+        return switch (v.getMatchPatternCase()) {
+            case STRING_MATCH -> new MetadataMatcher.ValueMatcher.StringMatch(Fields.at("string_match",
+                    () -> CoreParsers.stringMatcher(v.getStringMatch())));
+            case LIST_MATCH -> Fields.at("list_match", () -> {
+                Fields.onlyKnown(v.getListMatch(), Set.of("one_of"), Set.of());
+                if (!v.getListMatch().hasOneOf()) {
+                    throw new FieldError("one_of", "unset (expected: a value matcher)");
+                }
+                return new MetadataMatcher.ValueMatcher.ListOneOf(Fields.at("one_of",
+                        () -> valueMatcher(v.getListMatch().getOneOf())));
+            });
+            case OR_MATCH -> Fields.at("or_match", () -> {
+                Fields.onlyKnown(v.getOrMatch(), Set.of("value_matchers"), Set.of());
+                if (v.getOrMatch().getValueMatchersCount() < 2) {
+                    throw new FieldError("value_matchers", v.getOrMatch().getValueMatchersCount()
+                            + " (expected: at least 2)");
+                }
+                return new MetadataMatcher.ValueMatcher.Or(Fields.each("value_matchers",
+                        v.getOrMatch().getValueMatchersList(), RbacParser::valueMatcher));
+            });
+            case PRESENT_MATCH -> new MetadataMatcher.ValueMatcher.Present(v.getPresentMatch());
+            case BOOL_MATCH -> new MetadataMatcher.ValueMatcher.Bool(v.getBoolMatch());
+            default -> throw new FieldError("match_pattern", "unset (expected: one of string_match, list_match, "
+                    + "or_match, present_match, bool_match)");
         };
     }
 

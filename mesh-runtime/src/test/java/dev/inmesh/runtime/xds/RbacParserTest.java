@@ -147,9 +147,11 @@ class RbacParserTest {
     @Test
     void whatInmeshCannotEvaluateIsRefusedByNameWithItsFieldPath() {
         String at = "http_filters[0].typed_config.";
-        String m = refused(listener(policy("{any: true}", "{metadata: {filter: envoy.filters.http.jwt_authn, "
-                + "path: [{key: payload}], value: {string_match: {exact: x}}}}")));
-        assertTrue(m.contains(at + "rules.policies[p].principals[0].metadata: not supported by Inmesh"), m);
+        // the JWT filter's metadata is read (JwtAuthnParserTest); another filter's is not kept
+        String m = refused(listener(policy("{any: true}", "{metadata: {filter: istio_authn, "
+                + "path: [{key: source.principal}], value: {string_match: {exact: x}}}}")));
+        assertTrue(m.contains(at + "rules.policies[p].principals[0].metadata.filter: \"istio_authn\" is not "
+                + "supported by Inmesh"), m);
         m = refused(listener(policy("{any: true}", "{filter_state: {key: io.istio.peer_principal, "
                 + "string_match: {exact: x}}}")));
         assertTrue(m.contains(at + "rules.policies[p].principals[0].filter_state: not supported"), m);

@@ -159,15 +159,27 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     }
 
     /**
-     * Whether the local rate limit filter runs before the RBAC, fault and CORS filters (where Istio's
-     * {@code INSERT_BEFORE} the connection manager puts it), rather than after them, right before the router.
+     * The JWT authentication filter that runs in this connection manager (see {@link HttpFilter#jwtAuthn}), or null.
+     */
+    public HttpFilter jwtAuthnFilter() {
+        for (HttpFilter f : httpFilters) {
+            if (f.jwtAuthn() != null) {
+                return f;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Whether the local rate limit filter runs before the JWT authentication, RBAC, fault and CORS filters (where
+     * Istio's {@code INSERT_BEFORE} the connection manager puts it), rather than after them, right before the router.
      */
     public boolean localRateLimitFirst() {
         for (HttpFilter f : httpFilters) {
             if (f.localRateLimit() != null) {
                 return true;
             }
-            if (f.rbac() != null || f.fault() != null || f.cors()) {
+            if (f.jwtAuthn() != null || f.rbac() != null || f.fault() != null || f.cors()) {
                 return false;
             }
         }

@@ -1,6 +1,7 @@
 package dev.inmesh.api.config.listener;
 
 import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.jwt.JwtAuthentication;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.LocalRateLimit;
@@ -9,8 +10,8 @@ import dev.inmesh.api.config.route.LocalRateLimit;
  * One HTTP filter of a connection manager, by name and config type. Inmesh runs the router itself; other filters
  * are accepted only where they change nothing that Inmesh does not do (the parser decides and says so), and Envoy's
  * fault filter ({@code envoy.filters.http.fault}), CORS filter ({@code envoy.filters.http.cors}), RBAC filter
- * ({@code envoy.filters.http.rbac}) and local rate limit filter ({@code envoy.filters.http.local_ratelimit}), which
- * the router runs, and the gRPC-Web filter ({@code envoy.filters.http.grpc_web}), which the standalone proxy's
+ * ({@code envoy.filters.http.rbac}), local rate limit filter ({@code envoy.filters.http.local_ratelimit}) and JWT
+ * authentication filter ({@code envoy.filters.http.jwt_authn}), which the router runs, and the gRPC-Web filter ({@code envoy.filters.http.grpc_web}), which the standalone proxy's
  * connection manager runs.
  *
  * @param name the filter's name, by which routes name their per-filter config
@@ -23,12 +24,24 @@ import dev.inmesh.api.config.route.LocalRateLimit;
  *     responses back
  * @param localRateLimit for a local rate limit filter that runs, its own config (which a virtual host's or route's
  *     replaces); null for any other filter
+ * @param jwtAuthn for a JWT authentication filter that runs, its config; null for any other filter
  */
 public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
-                         boolean grpcWeb, LocalRateLimit localRateLimit) {
+                         boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
+    }
+
+    /** A filter that is not a JWT authentication filter. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac, boolean grpcWeb,
+                      LocalRateLimit localRateLimit) {
+        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, null);
+    }
+
+    /** A JWT authentication filter. */
+    public HttpFilter(String name, String typeUrl, JwtAuthentication jwtAuthn) {
+        this(name, typeUrl, null, false, null, false, null, Checks.nonNull(jwtAuthn, "typed_config"));
     }
 
     /** A filter that is not a local rate limit filter. */

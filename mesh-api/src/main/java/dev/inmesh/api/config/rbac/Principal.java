@@ -2,6 +2,7 @@ package dev.inmesh.api.config.rbac;
 
 import dev.inmesh.api.config.Checks;
 import dev.inmesh.api.config.core.CidrRange;
+import dev.inmesh.api.config.core.MetadataMatcher;
 import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.route.HeaderMatcher;
 import java.util.List;
@@ -67,6 +68,17 @@ public sealed interface Principal {
     record UrlPath(StringMatcher path) implements Principal {
         public UrlPath {
             Checks.nonNull(path, "url_path.path");
+        }
+    }
+
+    /**
+     * The request's dynamic metadata, as Istio matches a JWT's claims ({@code requestPrincipals},
+     * {@code request.auth.*}): only the metadata of the JWT authentication filter
+     * ({@code envoy.filters.http.jwt_authn}), the one filter whose metadata Inmesh keeps.
+     */
+    record Metadata(MetadataMatcher metadata) implements Principal {
+        public Metadata {
+            Checks.nonNull(metadata, "metadata");
         }
     }
 }

@@ -1,0 +1,845 @@
+package dev.inmesh.runtime.router;
+
+import com.nimbusds.jose.JOSEException;
+import com.nimbusds.jose.JWSHeader;
+import com.nimbusds.jose.JWSVerifier;
+import com.nimbusds.jose.crypto.ECDSAVerifier;
+import com.nimbusds.jose.crypto.MACVerifier;
+import com.nimbusds.jose.crypto.RSASSAVerifier;
+import com.nimbusds.jose.jwk.Curve;
+import com.nimbusds.jose.jwk.ECKey;
+import com.nimbusds.jose.jwk.JWK;
+import com.nimbusds.jose.jwk.JWKSet;
+import com.nimbusds.jose.jwk.OctetSequenceKey;
+import com.nimbusds.jose.jwk.RSAKey;
+import com.nimbusds.jose.util.Base64URL;
+import com.nimbusds.jose.util.JSONObjectUtils;
+import dev.inmesh.api.config.jwt.JwtAuthentication;
+import dev.inmesh.api.config.jwt.JwtAuthentication.JwtRequirement;
+import dev.inmesh.runtime.stats.DownstreamStats;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.function.LongSupplier;
+
+/**
+ * Envoy's JWT authentication HTTP filter ({@code envoy.filters.http.jwt_authn}) of one connection manager, compiled
+ * once per snapshot from its {@link JwtAuthentication} config: each provider's JWKS becomes signature verifiers
+ * (RSA, RSA-PSS, EC and HMAC keys, through Nimbus JOSE), each rule's route match a compiled matcher, each requirement
+ * a tree of verifiers. Nothing of the config is parsed again per request and nothing blocks: the keys are local (istiod
+ * inlines the JWKS it fetched), so a request is verified where it stands.
+ *
+ * <p>As Envoy's: the first rule whose match matches the request names its requirement (none matches: the request goes
+ * on unchecked); a token is read from the provider's locations ({@code Authorization: Bearer} and the
+ * {@code access_token} query parameter when none are configured) and checked in Envoy's order: its form, its issuer,
+ * {@code nbf}/{@code exp} with the clock skew, its audience, then its signature. A request that fails is answered
+ * {@code 401} (an audience not allowed: {@code 403}) with jwt_verify_lib's words as its body ({@code Jwt is missing},
+ * {@code Jwt verification fails}, ...), a {@code www-authenticate: Bearer realm="<uri>"} header (with
+ * {@code error="invalid_token"} unless the token was missing) and the response code details
+ * {@code jwt_authn_access_denied{<words_with_underscores>}}. A verified token's payload goes into the request's
+ * dynamic metadata ({@link Outcome#metadata}, read by the RBAC filters' {@code metadata} principals), to the
+ * {@code forward_payload_header} and the {@code claim_to_headers}; without {@code forward}, its header is removed.
+ * Immutable and thread-safe.
+ */
+public final class JwtAuthnFilter {
+    /** The filter's name: the namespace of the dynamic metadata it writes. */
+    public static final String NAME = "envoy.filters.http.jwt_authn";
+
+    /** Envoy's {@code jwt_verify_lib} statuses that Inmesh can reach, with their words. */
+    public enum Status {
+        OK("OK"),
+        JWT_MISSED("Jwt is missing"),
+        JWT_NOT_YET_VALID("Jwt not yet valid"),
+        JWT_EXPIRED("Jwt is expired"),
+        JWT_BAD_FORMAT("Jwt is not in the form of Header.Payload.Signature"),
+        JWT_HEADER_PARSE_ERROR("Jwt header is an invalid Base64url input or an invalid JSON"),
+        JWT_HEADER_BAD_ALG("Jwt header [alg] field is not a string"),
+        JWT_HEADER_NOT_IMPLEMENTED_ALG("Jwt header [alg] field value is invalid"),
+        JWT_HEADER_BAD_KID("Jwt header [kid] field is not a string"),
+        JWT_PAYLOAD_PARSE_ERROR("Jwt payload is an invalid Base64 or an invalid JSON"),
+        JWT_SIGNATURE_PARSE_ERROR("Jwt signature is an invalid Base64"),
+        JWT_UNKNOWN_ISSUER("Jwt issuer is not configured"),
+        JWT_AUDIENCE_NOT_ALLOWED("Audiences in Jwt are not allowed"),
+        JWT_VERIFICATION_FAIL("Jwt verification fails"),
+        JWKS_NO_VALID_KEYS("Jwks doesn't have any valid public key"),
+        JWKS_KID_ALG_MISMATCH("Jwks doesn't have key to match kid or alg from Jwt");
+
+        private final String message;
+
+        Status(String message) {
+            this.message = message;
+        }
+
+        /** The words Envoy answers with (the body of its refusal). */
+        public String message() {
+            return message;
+        }
+    }
+
+    /** The longest path of the {@code www-authenticate} realm, as Envoy's. */
+    private static final int MAX_REALM_PATH = 256;
+    private static final Set<String> ALGORITHMS = Set.of("RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+            "ES256", "ES384", "ES512", "HS256", "HS384", "HS512", "EdDSA");
+
+    private final String name;
+    private final Map<String, Provider> providers;
+    private final Provider[] byName;
+    private final CompiledMatch[] matches;
+    private final Verifier[] verifiers;
+    private final boolean bypassCorsPreflight;
+    private final LongSupplier nowSeconds;
+
+    private JwtAuthnFilter(String name, JwtAuthentication config, LongSupplier nowSeconds) {
+        this.name = name;
+        this.nowSeconds = nowSeconds;
+        Map<String, Provider> ps = new LinkedHashMap<>();
+        config.providers().forEach((n, p) -> ps.put(n, new Provider(p)));
+        this.providers = Map.copyOf(ps);
+        this.byName = ps.values().toArray(Provider[]::new); // name order: the config keeps them sorted
+        RouteTable.Interner interner = new RouteTable.Interner();
+        this.matches = new CompiledMatch[config.rules().size()];
+        this.verifiers = new Verifier[matches.length];
+        for (int i = 0; i < matches.length; i++) {
+            JwtAuthentication.RequirementRule r = config.rules().get(i);
+            matches[i] = new CompiledMatch(r.match(), interner);
+            verifiers[i] = r.requires() == null ? ctx -> Status.OK : verifier(r.requires(), List.of());
+        }
+        this.bypassCorsPreflight = config.bypassCorsPreflight();
+    }
+
+    /** The filter of a config, on the system clock. */
+    public static JwtAuthnFilter compile(String filterName, JwtAuthentication config) {
+        return new JwtAuthnFilter(filterName, config, () -> System.currentTimeMillis() / 1000);
+    }
+
+    /** The filter of a config, on a clock of Unix seconds (a test's). */
+    public static JwtAuthnFilter compile(String filterName, JwtAuthentication config, LongSupplier nowSeconds) {
+        return new JwtAuthnFilter(filterName, config, nowSeconds);
+    }
+
+    /** The filter's name in its connection manager. */
+    public String name() {
+        return name;
+    }
+
+    /**
+     * What the filter decided for a request.
+     *
+     * @param status {@link Status#OK} when the request goes on
+     * @param metadata the verified payloads by their {@code payload_in_metadata} key (the dynamic metadata of
+     *     {@link #NAME}); empty when none was verified
+     * @param realm the request's URI as the {@code www-authenticate} realm: scheme, host and path (at most 256
+     *     characters of it, as Envoy)
+     */
+    public record Outcome(Status status, Map<String, Object> metadata, String realm) {
+        /** Whether the request is refused. */
+        public boolean denied() {
+            return status != Status.OK;
+        }
+
+        /** The status of a refusal: 403 for an audience not allowed, else 401, as Envoy's. */
+        public int code() {
+            return status == Status.JWT_AUDIENCE_NOT_ALLOWED ? 403 : 401;
+        }
+
+        /** The body of a refusal: jwt_verify_lib's words. */
+        public String body() {
+            return status.message();
+        }
+
+        /** The response code details of a refusal: {@code jwt_authn_access_denied{Jwt_is_missing}} and so on. */
+        public String details() {
+            return "jwt_authn_access_denied{" + status.message().replaceAll("\\s", "_") + "}";
+        }
+
+        /**
+         * The {@code www-authenticate} header of a refusal: {@code Bearer realm="<uri>"}, with
+         * {@code , error="invalid_token"} unless the token was missing.
+         */
+        public String wwwAuthenticate() {
+            return "Bearer realm=\"" + realm + "\"" + (status == Status.JWT_MISSED ? "" : ", error=\"invalid_token\"");
+        }
+    }
+
+    /**
+     * Runs the filter for a request: finds its rule, verifies what the rule requires, and on success changes its
+     * headers as the verified providers say. Counts {@code jwt_authn.allowed}, {@code denied} and
+     * {@code cors_preflight_bypassed} in {@code stats} (null: none).
+     *
+     * @param req the request as route matching reads it (its path, with the query, and {@code :authority})
+     * @param headers the request's headers, which the filter changes
+     */
+    public Outcome authenticate(RouteRequest req, MutableHeaders headers, DownstreamStats stats) {
+        DownstreamStats.JwtAuthnCounters counters = stats == null ? null : stats.jwtAuthn();
+        if (bypassCorsPreflight && "OPTIONS".equals(req.method()) && nonEmpty(headers, "origin")
+                && nonEmpty(headers, "access-control-request-method")) {
+            if (counters != null) {
+                counters.corsPreflightBypassed();
+            }
+            return new Outcome(Status.OK, Map.of(), null);
+        }
+        String path = req.path() == null ? "" : req.path();
+        int q = path.indexOf('?');
+        String pathOnly = q < 0 ? path : path.substring(0, q);
+        String query = q < 0 ? null : path.substring(q + 1);
+        Verifier verifier = null;
+        for (int i = 0; i < matches.length; i++) {
+            if (matches[i].matches(req, pathOnly, query, 0)) {
+                verifier = verifiers[i];
+                break;
+            }
+        }
+        Context ctx = new Context(headers, query);
+        Status s = verifier == null ? Status.OK : verifier.verify(ctx);
+        if (counters != null) {
+            counters.count(s == Status.OK);
+        }
+        if (s == Status.OK) {
+            return new Outcome(s, ctx.payloads == null ? Map.of() : ctx.payloads, null);
+        }
+        String realmPath = path.length() > MAX_REALM_PATH ? path.substring(0, MAX_REALM_PATH) : path;
+        return new Outcome(s, Map.of(), req.scheme() + "://" + (req.authority() == null ? "" : req.authority())
+                + realmPath);
+    }
+
+    private static boolean nonEmpty(MutableHeaders headers, String name) {
+        for (String v : headers.getAll(name)) {
+            if (!v.isEmpty()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** One request's verification: its headers, its query, the payloads verified so far. */
+    private static final class Context {
+        final MutableHeaders headers;
+        final String query;
+        Map<String, Object> payloads;
+
+        Context(MutableHeaders headers, String query) {
+            this.headers = headers;
+            this.query = query;
+        }
+    }
+
+    /** A requirement, compiled: the status it ends with for a request. */
+    private interface Verifier {
+        Status verify(Context ctx);
+    }
+
+    /**
+     * A requirement's verifier. {@code allow_missing} and {@code allow_missing_or_failed} read the tokens of the
+     * providers their {@code requires_any} names beside them ({@code siblings}); elsewhere, as Envoy's, of none, so they
+     * always let the request go on.
+     */
+    private Verifier verifier(JwtRequirement r, List<Provider> siblings) {
+        if (r instanceof JwtRequirement.ProviderName p) {
+            Provider provider = providers.get(p.name());
+            Extractor extractor = new Extractor(List.of(provider));
+            return ctx -> authenticate(ctx, extractor, provider, provider.audiences, false, false);
+        } else if (r instanceof JwtRequirement.ProviderAndAudiences p) {
+            Provider provider = providers.get(p.name());
+            Extractor extractor = new Extractor(List.of(provider));
+            Set<String> audiences = audiences(p.audiences());
+            return ctx -> authenticate(ctx, extractor, provider, audiences, false, false);
+        } else if (r instanceof JwtRequirement.AllowMissing) {
+            Extractor extractor = new Extractor(siblings);
+            return ctx -> authenticate(ctx, extractor, null, null, false, true);
+        } else if (r instanceof JwtRequirement.AllowMissingOrFailed) {
+            Extractor extractor = new Extractor(siblings);
+            return ctx -> authenticate(ctx, extractor, null, null, true, true);
+        } else if (r instanceof JwtRequirement.RequiresAll a) {
+            Verifier[] all = a.requirements().stream().map(x -> verifier(x, List.of())).toArray(Verifier[]::new);
+            return ctx -> {
+                for (Verifier v : all) {
+                    Status s = v.verify(ctx);
+                    if (s != Status.OK) {
+                        return s;
+                    }
+                }
+                return Status.OK;
+            };
+        }
+        // requires_any: the providers' requirements in order, then the one bypass (allow_missing_or_failed over
+        // allow_missing), which reads the tokens of the providers named beside it; the last failure is the answer
+        List<JwtRequirement> any = ((JwtRequirement.RequiresAny) r).requirements();
+        List<Provider> named = new ArrayList<>();
+        List<Verifier> children = new ArrayList<>();
+        JwtRequirement bypass = null;
+        for (JwtRequirement x : any) {
+            if (x instanceof JwtRequirement.AllowMissing || x instanceof JwtRequirement.AllowMissingOrFailed) {
+                if (bypass == null || bypass instanceof JwtRequirement.AllowMissing) {
+                    bypass = x;
+                }
+                continue;
+            }
+            if (x instanceof JwtRequirement.ProviderName p) {
+                named.add(providers.get(p.name()));
+            } else if (x instanceof JwtRequirement.ProviderAndAudiences p) {
+                named.add(providers.get(p.name()));
+            }
+            children.add(verifier(x, List.of()));
+        }
+        if (bypass != null) {
+            children.add(verifier(bypass, named));
+        }
+        Verifier[] all = children.toArray(Verifier[]::new);
+        return ctx -> {
+            Status last = Status.OK;
+            for (Verifier v : all) {
+                last = v.verify(ctx);
+                if (last == Status.OK) {
+                    return last;
+                }
+            }
+            return last;
+        };
+    }
+
+    /**
+     * Envoy's authenticator: takes the request's tokens from the extractor's locations (after removing the payload
+     * and claim headers a client may have sent), and verifies them from the last found to the first. Every token must
+     * pass unless missing or failing is allowed; the answer is the status of the last token verified.
+     *
+     * @param provider the provider to verify with, or null to find it by the token's issuer (allow_missing*)
+     * @param audiences the audiences that provider's tokens must name one of (empty: any)
+     */
+    private Status authenticate(Context ctx, Extractor extractor, Provider provider, Set<String> audiences,
+                                boolean allowFailed, boolean allowMissing) {
+        extractor.sanitize(ctx.headers);
+        List<Token> tokens = extractor.extract(ctx.headers, ctx.query);
+        Status s = Status.JWT_MISSED;
+        for (int i = tokens.size() - 1; i >= 0; i--) {
+            s = verify(ctx, tokens.get(i), provider, audiences);
+            if (s != Status.OK && !allowFailed && !allowMissing) {
+                break;
+            }
+        }
+        if (allowFailed || allowMissing && s == Status.JWT_MISSED) {
+            return Status.OK;
+        }
+        return s;
+    }
+
+    private Status verify(Context ctx, Token token, Provider provider, Set<String> audiences) {
+        Jwt jwt = new Jwt();
+        Status s = jwt.parse(token.value);
+        if (s != Status.OK) {
+            return s;
+        }
+        if (!token.location.allows(jwt.iss)) {
+            return Status.JWT_UNKNOWN_ISSUER;
+        }
+        Provider p = provider != null ? provider : byIssuer(jwt.iss);
+        if (p == null) {
+            return Status.JWT_UNKNOWN_ISSUER;
+        }
+        long now = nowSeconds.getAsLong();
+        if (jwt.nbf != null && now + p.clockSkew < jwt.nbf) {
+            return Status.JWT_NOT_YET_VALID;
+        }
+        if (jwt.exp != null && jwt.exp != 0 && now > jwt.exp + p.clockSkew) {
+            return Status.JWT_EXPIRED;
+        }
+        Set<String> allowed = provider != null ? audiences : p.audiences;
+        if (!allowed.isEmpty() && jwt.aud.stream().noneMatch(a -> allowed.contains(normalizeAudience(a)))) {
+            return Status.JWT_AUDIENCE_NOT_ALLOWED;
+        }
+        s = p.verifySignature(jwt);
+        if (s != Status.OK) {
+            return s;
+        }
+        p.accepted(ctx, token, jwt);
+        return Status.OK;
+    }
+
+    /** The provider of an issuer: the first by name with it, else the first with none (any issuer), as Envoy's. */
+    private Provider byIssuer(String iss) {
+        for (Provider p : byName) {
+            if (p.issuer.equals(iss)) {
+                return p;
+            }
+        }
+        for (Provider p : byName) {
+            if (p.issuer.isEmpty()) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /** An audience as jwt_verify_lib compares them: without {@code http://} or {@code https://}, without a last /. */
+    private static String normalizeAudience(String a) {
+        String s = a.startsWith("http://") ? a.substring(7) : a.startsWith("https://") ? a.substring(8) : a;
+        return s.endsWith("/") ? s.substring(0, s.length() - 1) : s;
+    }
+
+    private static Set<String> audiences(List<String> list) {
+        Set<String> out = new HashSet<>();
+        for (String a : list) {
+            out.add(normalizeAudience(a));
+        }
+        return Set.copyOf(out);
+    }
+
+    /** A provider, compiled: its issuer, audiences, keys and what a verified token leaves on the request. */
+    private static final class Provider {
+        final JwtAuthentication.JwtProvider config;
+        final String issuer;
+        final Set<String> audiences;
+        final long clockSkew;
+        final Key[] keys;
+        final Set<String> spaceDelimited;
+
+        Provider(JwtAuthentication.JwtProvider c) {
+            this.config = c;
+            this.issuer = c.issuer();
+            this.audiences = audiences(c.audiences());
+            this.clockSkew = c.clockSkewSeconds();
+            this.keys = keys(c.localJwks());
+            this.spaceDelimited = Set.copyOf(c.spaceDelimitedClaims());
+        }
+
+        /**
+         * The keys of a JWKS that Inmesh verifies with, each with its verifier built now; none when the set does not
+         * parse (Envoy then answers every token {@code Jwks doesn't have any valid public key}). Octet key pair keys
+         * (EdDSA) are left out: they need a library Inmesh does not carry, so their tokens fail to verify.
+         */
+        private static Key[] keys(String jwks) {
+            List<JWK> list;
+            try {
+                list = JWKSet.parse(jwks).getKeys();
+            } catch (java.text.ParseException | RuntimeException e) {
+                return new Key[0];
+            }
+            List<Key> out = new ArrayList<>();
+            for (JWK k : list) {
+                try {
+                    JWSVerifier v;
+                    if (k instanceof RSAKey rsa) {
+                        v = new RSASSAVerifier(rsa);
+                    } else if (k instanceof ECKey ec) {
+                        v = new ECDSAVerifier(ec);
+                    } else if (k instanceof OctetSequenceKey oct) {
+                        v = new MACVerifier(oct.toByteArray());
+                    } else {
+                        continue;
+                    }
+                    out.add(new Key(k.getKeyID(), k.getAlgorithm() == null ? null : k.getAlgorithm().getName(),
+                            k.getKeyType().getValue(), k instanceof ECKey ec ? ec.getCurve() : null, v));
+                } catch (JOSEException | RuntimeException e) {
+                    // a key Nimbus cannot use (an HMAC key shorter than 256 bits, a curve it lacks): not a key here
+                }
+            }
+            return out.toArray(Key[]::new);
+        }
+
+        /**
+         * jwt_verify_lib's key choice: a key whose {@code kid} differs from the token's (both set) or whose
+         * {@code alg} differs from the token's is skipped; the token passes when one of the others of its family
+         * verifies its signature.
+         */
+        Status verifySignature(Jwt jwt) {
+            if (keys.length == 0) {
+                return Status.JWKS_NO_VALID_KEYS;
+            }
+            boolean matched = false;
+            for (Key k : keys) {
+                if (jwt.kid != null && k.kid != null && !k.kid.equals(jwt.kid)
+                        || k.alg != null && !k.alg.equals(jwt.alg)) {
+                    continue;
+                }
+                matched = true;
+                if (k.fits(jwt.alg) && k.verifies(jwt)) {
+                    return Status.OK;
+                }
+            }
+            return matched ? Status.JWT_VERIFICATION_FAIL : Status.JWKS_KID_ALG_MISMATCH;
+        }
+
+        /**
+         * A token of this provider passed: its payload goes to {@code forward_payload_header}, its claims to their
+         * headers, into the metadata under {@code payload_in_metadata}; and unless {@code forward}, its header goes.
+         */
+        void accepted(Context ctx, Token token, Jwt jwt) {
+            if (!config.forwardPayloadHeader().isEmpty()) {
+                String payload = jwt.payloadBase64;
+                if (config.padForwardPayloadHeader()) {
+                    payload = payload + "===".substring(0, (4 - payload.length() % 4) % 4);
+                }
+                ctx.headers.add(config.forwardPayloadHeader(), payload);
+            }
+            for (JwtAuthentication.ClaimToHeader c : config.claimToHeaders()) {
+                String v = claimString(claim(jwt.payload, c.claimName()));
+                if (v != null && !v.isEmpty()) {
+                    ctx.headers.add(c.headerName(), v);
+                }
+            }
+            if (!config.forward() && token.location.header != null) {
+                // as Envoy's, the header goes; a token in a query parameter or a cookie stays where it is
+                ctx.headers.remove(token.location.header);
+            }
+            if (!config.payloadInMetadata().isEmpty()) {
+                if (ctx.payloads == null) {
+                    ctx.payloads = new LinkedHashMap<>();
+                }
+                ctx.payloads.put(config.payloadInMetadata(), normalized(jwt.payload));
+            }
+        }
+
+        /** The payload as the metadata keeps it: the space-delimited claims' strings split into lists. */
+        private Map<String, Object> normalized(Map<String, Object> payload) {
+            if (spaceDelimited.isEmpty()) {
+                return payload;
+            }
+            Map<String, Object> out = new LinkedHashMap<>(payload);
+            for (String c : spaceDelimited) {
+                if (out.get(c) instanceof String s) {
+                    out.put(c, Arrays.stream(s.split(" ")).filter(x -> !x.isEmpty()).toList());
+                }
+            }
+            return java.util.Collections.unmodifiableMap(out);
+        }
+    }
+
+    /** A claim by its dotted path (a nested claim), or null. */
+    private static Object claim(Map<String, Object> payload, String path) {
+        Object v = payload;
+        for (String part : path.split("\\.", -1)) {
+            if (!(v instanceof Map<?, ?> m)) {
+                return null;
+            }
+            v = m.get(part);
+        }
+        return v;
+    }
+
+    /** A claim's header value as Envoy writes it: a string, an integer or a decimal number, true or false. */
+    private static String claimString(Object v) {
+        if (v instanceof String s) {
+            return s;
+        } else if (v instanceof Boolean b) {
+            return b.toString();
+        } else if (v instanceof Number n) {
+            double d = n.doubleValue();
+            if (d >= 0 && d < 0x1p64 && d == Math.floor(d)) {
+                return n instanceof Long || n instanceof Integer ? n.toString()
+                        : new java.math.BigDecimal(d).toBigInteger().toString();
+            }
+            return String.format(java.util.Locale.ROOT, "%.6f", d);
+        }
+        return null;
+    }
+
+    /** One key of a provider's JWKS and its verifier. */
+    private record Key(String kid, String alg, String kty, Curve curve, JWSVerifier verifier) {
+        /** Whether the key's family can verify a token of this algorithm (an EC key: of its curve's). */
+        boolean fits(String tokenAlg) {
+            return switch (kty) {
+                case "RSA" -> tokenAlg.startsWith("RS") || tokenAlg.startsWith("PS");
+                case "EC" -> tokenAlg.equals("ES256") && Curve.P_256.equals(curve)
+                        || tokenAlg.equals("ES384") && Curve.P_384.equals(curve)
+                        || tokenAlg.equals("ES512") && Curve.P_521.equals(curve);
+                case "oct" -> tokenAlg.startsWith("HS");
+                default -> false;
+            };
+        }
+
+        boolean verifies(Jwt jwt) {
+            try {
+                return verifier.verify(jwt.header, jwt.signingInput, jwt.signature);
+            } catch (JOSEException | RuntimeException e) {
+                return false;
+            }
+        }
+    }
+
+    /** A token, parsed: its header, claims and signature, as jwt_verify_lib reads them. */
+    private static final class Jwt {
+        JWSHeader header;
+        String alg;
+        String kid;
+        Map<String, Object> payload;
+        String payloadBase64;
+        String iss = "";
+        List<String> aud = List.of();
+        Long exp;
+        Long nbf;
+        byte[] signingInput;
+        Base64URL signature;
+
+        Status parse(String token) {
+            int a = token.indexOf('.');
+            int b = a < 0 ? -1 : token.indexOf('.', a + 1);
+            if (a < 0 || b < 0 || token.indexOf('.', b + 1) >= 0) {
+                return Status.JWT_BAD_FORMAT;
+            }
+            String h = token.substring(0, a);
+            String p = token.substring(a + 1, b);
+            String sig = token.substring(b + 1);
+            Map<String, Object> headerJson = json(h);
+            if (headerJson == null) {
+                return Status.JWT_HEADER_PARSE_ERROR;
+            }
+            if (!(headerJson.get("alg") instanceof String algorithm)) {
+                return Status.JWT_HEADER_BAD_ALG;
+            }
+            if (!ALGORITHMS.contains(algorithm)) {
+                return Status.JWT_HEADER_NOT_IMPLEMENTED_ALG;
+            }
+            Object k = headerJson.get("kid");
+            if (k != null && !(k instanceof String)) {
+                return Status.JWT_HEADER_BAD_KID;
+            }
+            try {
+                header = JWSHeader.parse(headerJson, new Base64URL(h));
+            } catch (java.text.ParseException | RuntimeException e) {
+                return Status.JWT_HEADER_PARSE_ERROR;
+            }
+            alg = algorithm;
+            kid = (String) k;
+            payload = json(p);
+            if (payload == null) {
+                return Status.JWT_PAYLOAD_PARSE_ERROR;
+            }
+            Object i = payload.get("iss");
+            Object u = payload.get("aud");
+            Object e = payload.get("exp");
+            Object n = payload.get("nbf");
+            Object sub = payload.get("sub");
+            if (i != null && !(i instanceof String) || sub != null && !(sub instanceof String)
+                    || e != null && !(e instanceof Number) || n != null && !(n instanceof Number)) {
+                return Status.JWT_PAYLOAD_PARSE_ERROR;
+            }
+            iss = i == null ? "" : (String) i;
+            exp = e == null ? null : ((Number) e).longValue();
+            nbf = n == null ? null : ((Number) n).longValue();
+            if (u instanceof String one) {
+                aud = List.of(one);
+            } else if (u instanceof List<?> many) {
+                List<String> out = new ArrayList<>(many.size());
+                for (Object x : many) {
+                    if (!(x instanceof String s)) {
+                        return Status.JWT_PAYLOAD_PARSE_ERROR;
+                    }
+                    out.add(s);
+                }
+                aud = out;
+            } else if (u != null) {
+                return Status.JWT_PAYLOAD_PARSE_ERROR;
+            }
+            if (!base64Url(sig)) {
+                return Status.JWT_SIGNATURE_PARSE_ERROR;
+            }
+            payloadBase64 = p;
+            signature = new Base64URL(sig);
+            signingInput = token.substring(0, b).getBytes(StandardCharsets.US_ASCII);
+            return Status.OK;
+        }
+
+        /** A base64url JSON object, or null when it is not one. */
+        private static Map<String, Object> json(String part) {
+            if (!base64Url(part)) {
+                return null;
+            }
+            try {
+                return JSONObjectUtils.parse(new Base64URL(part).decodeToString());
+            } catch (java.text.ParseException | RuntimeException e) {
+                return null;
+            }
+        }
+
+        private static boolean base64Url(String s) {
+            if (s.isEmpty() || s.length() % 4 == 1) {
+                return false;
+            }
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                if (!(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_')) {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    /** A token found in a request, and where. */
+    private record Token(String value, Location location) {}
+
+    /**
+     * A place tokens are read from: a header (with its value prefix), a query parameter or a cookie, and the issuers
+     * of the providers that name it (a provider without an issuer: any).
+     */
+    private static final class Location {
+        final String header;
+        final String prefix;
+        final Set<String> issuers = new HashSet<>();
+        boolean anyIssuer;
+
+        Location(String header, String prefix) {
+            this.header = header;
+            this.prefix = prefix;
+        }
+
+        void add(String issuer) {
+            if (issuer.isEmpty()) {
+                anyIssuer = true;
+            } else {
+                issuers.add(issuer);
+            }
+        }
+
+        boolean allows(String iss) {
+            return anyIssuer || issuers.contains(iss);
+        }
+    }
+
+    /**
+     * Envoy's extractor for a set of providers: their header locations (in the order of name and prefix), query
+     * parameters and cookies (in name order); for a provider that names none, {@code Authorization: Bearer} and
+     * {@code access_token}. It also knows the headers a verified token writes, which a request's own copies of are
+     * removed before the verification.
+     */
+    private static final class Extractor {
+        private final Location[] headers;
+        private final String[] params;
+        private final Location[] paramLocations;
+        private final String[] cookies;
+        private final Location[] cookieLocations;
+        private final String[] sanitized;
+
+        Extractor(List<Provider> providers) {
+            TreeMap<String, Location> hs = new TreeMap<>();
+            TreeMap<String, Location> ps = new TreeMap<>();
+            TreeMap<String, Location> cs = new TreeMap<>();
+            List<String> clean = new ArrayList<>();
+            for (Provider p : providers) {
+                JwtAuthentication.JwtProvider c = p.config;
+                for (JwtAuthentication.JwtHeader h : c.fromHeaders()) {
+                    String n = h.name().toLowerCase(java.util.Locale.ROOT);
+                    hs.computeIfAbsent(n + h.valuePrefix(), key -> new Location(n, h.valuePrefix())).add(c.issuer());
+                }
+                for (String q : c.fromParams()) {
+                    ps.computeIfAbsent(q, key -> new Location(null, null)).add(c.issuer());
+                }
+                for (String k : c.fromCookies()) {
+                    cs.computeIfAbsent(k, key -> new Location(null, null)).add(c.issuer());
+                }
+                if (c.fromHeaders().isEmpty() && c.fromParams().isEmpty() && c.fromCookies().isEmpty()) {
+                    hs.computeIfAbsent("authorizationBearer ", key -> new Location("authorization", "Bearer "))
+                            .add(c.issuer());
+                    ps.computeIfAbsent("access_token", key -> new Location(null, null)).add(c.issuer());
+                }
+                if (!c.forwardPayloadHeader().isEmpty()) {
+                    clean.add(c.forwardPayloadHeader());
+                }
+                for (JwtAuthentication.ClaimToHeader h : c.claimToHeaders()) {
+                    clean.add(h.headerName());
+                }
+            }
+            this.headers = hs.values().toArray(Location[]::new);
+            this.params = ps.keySet().toArray(String[]::new);
+            this.paramLocations = ps.values().toArray(Location[]::new);
+            this.cookies = cs.keySet().toArray(String[]::new);
+            this.cookieLocations = cs.values().toArray(Location[]::new);
+            this.sanitized = clean.toArray(String[]::new);
+        }
+
+        void sanitize(MutableHeaders h) {
+            for (String s : sanitized) {
+                h.remove(s);
+            }
+        }
+
+        List<Token> extract(MutableHeaders h, String query) {
+            List<Token> out = new ArrayList<>(1);
+            for (Location l : headers) {
+                for (String v : h.getAll(l.header)) {
+                    if (!l.prefix.isEmpty()) {
+                        int at = v.indexOf(l.prefix);
+                        if (at < 0) {
+                            continue;
+                        }
+                        v = afterPrefix(v, at + l.prefix.length());
+                    }
+                    out.add(new Token(v, l));
+                }
+            }
+            for (int i = 0; query != null && i < params.length; i++) {
+                String v = firstParam(query, params[i]);
+                if (v != null) {
+                    out.add(new Token(v, paramLocations[i]));
+                }
+            }
+            if (cookies.length > 0) {
+                Map<String, String> jar = cookies(h.getAll("cookie"));
+                for (int i = 0; i < cookies.length; i++) {
+                    String v = jar.get(cookies[i]);
+                    if (v != null) {
+                        out.add(new Token(v, cookieLocations[i]));
+                    }
+                }
+            }
+            return out;
+        }
+
+        /** The token after a value prefix: from the first base64url character or dot on, else the whole value. */
+        private static String afterPrefix(String v, int after) {
+            for (int i = after; i < v.length(); i++) {
+                char c = v.charAt(i);
+                if (c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+                        || c == '.') {
+                    return v.substring(i);
+                }
+            }
+            return v;
+        }
+
+        private static String firstParam(String query, String name) {
+            int end = query.indexOf('#');
+            String q = end < 0 ? query : query.substring(0, end);
+            for (String pair : q.split("&")) {
+                int eq = pair.indexOf('=');
+                String k = eq < 0 ? pair : pair.substring(0, eq);
+                if (decode(k).equals(name)) {
+                    return eq < 0 ? "" : decode(pair.substring(eq + 1));
+                }
+            }
+            return null;
+        }
+
+        private static String decode(String s) {
+            try {
+                return URLDecoder.decode(s, StandardCharsets.UTF_8);
+            } catch (IllegalArgumentException e) {
+                return s;
+            }
+        }
+
+        private Map<String, String> cookies(List<String> values) {
+            Map<String, String> jar = new java.util.HashMap<>();
+            for (String header : values) {
+                for (String c : header.split(";")) {
+                    int eq = c.indexOf('=');
+                    if (eq > 0) {
+                        String k = c.substring(0, eq).trim();
+                        String v = c.substring(eq + 1).trim();
+                        if (v.length() >= 2 && v.startsWith("\"") && v.endsWith("\"")) {
+                            v = v.substring(1, v.length() - 1);
+                        }
+                        jar.putIfAbsent(k, v);
+                    }
+                }
+            }
+            return jar;
+        }
+    }
+}

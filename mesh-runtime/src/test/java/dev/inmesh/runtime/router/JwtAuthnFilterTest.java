@@ -1,0 +1,249 @@
+package dev.inmesh.runtime.router;
+
+import static dev.inmesh.runtime.xds.IstioJwt.claims;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.xds.IstioJwt;
+import dev.inmesh.runtime.xds.IstioRateLimit;
+import io.vertx.core.MultiMap;
+import io.vertx.core.http.HttpMethod;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Envoy's JWT authentication filter with keys and tokens made in the test, in istiod's shape (a token of the provider
+ * or none) and in Envoy's other requirements: what passes, what is refused with which words and status, what a
+ * verified token leaves on the request, and what the RBAC filters after it read of it.
+ */
+class JwtAuthnFilterTest {
+    private static final long NOW = System.currentTimeMillis() / 1000;
+    private static final String ROUTER = """
+            - name: envoy.filters.http.router
+              typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+            """;
+
+    /** A request to reviews:9080, as the router gets it (route matching reads it, the filter changes its headers). */
+    private static RouterRequest request(String method, String path, MultiMap headers) {
+        return new RouterRequest(StreamInfo.Direction.INBOUND, HttpMethod.valueOf(method), path, "reviews:9080",
+                "http", headers, null, "10.0.0.2:41000", "10.0.0.1:9080", null, "HTTP/1.1");
+    }
+
+    private static RouterRequest get(String path, String... headers) {
+        MultiMap h = MultiMap.caseInsensitiveMultiMap();
+        for (int i = 0; i < headers.length; i += 2) {
+            h.add(headers[i], headers[i + 1]);
+        }
+        return request("GET", path, h);
+    }
+
+    private static HttpConnectionManager hcm(String filters) {
+        return IstioRateLimit.hcm(filters + ROUTER);
+    }
+
+    private static JwtAuthnFilter filter(String filterYaml) {
+        var f = hcm(filterYaml).jwtAuthnFilter();
+        return JwtAuthnFilter.compile(f.name(), f.jwtAuthn(), () -> NOW);
+    }
+
+    private static JwtAuthnFilter.Outcome run(JwtAuthnFilter f, RouterRequest r) {
+        return f.authenticate(r, new MultiMapHeaders(r.headers()), null);
+    }
+
+    private static String bearer(String token) {
+        return "Bearer " + token;
+    }
+
+    @Test
+    void aValidBearerTokenGoesOnWithItsPayloadInTheMetadataAndWithoutItsHeader() {
+        RouterRequest r = get("/reviews/1", "authorization", bearer(IstioJwt.valid("alice", Map.of())), "x-other", "kept");
+        JwtAuthnFilter.Outcome o = run(filter(IstioJwt.FILTER), r);
+        assertFalse(o.denied());
+        @SuppressWarnings("unchecked")
+        Map<String, Object> payload = (Map<String, Object>) o.metadata().get("payload");
+        assertEquals(IstioJwt.ISSUER, payload.get("iss"));
+        assertEquals("alice", payload.get("sub"));
+        assertNull(r.headers().get("authorization"), "forward is false: the token's header is removed");
+        assertEquals("kept", r.headers().get("x-other"));
+    }
+
+    @Test
+    void noTokenGoesOnUnderIstiosRuleWithNothingInTheMetadata() {
+        JwtAuthnFilter.Outcome o = run(filter(IstioJwt.FILTER), get("/"));
+        assertFalse(o.denied());
+        assertTrue(o.metadata().isEmpty());
+    }
+
+    @Test
+    void aBadTokenIsRefused401WithEnvoysWordsDetailsAndWwwAuthenticate() {
+        JwtAuthnFilter f = filter(IstioJwt.FILTER);
+        Map<String, String> cases = new java.util.LinkedHashMap<>();
+        cases.put(IstioJwt.token(IstioJwt.KEY, claims("iss", IstioJwt.ISSUER, "sub", "a", "exp", NOW - 61)),
+                "Jwt is expired");
+        cases.put(IstioJwt.token(IstioJwt.KEY, claims("iss", IstioJwt.ISSUER, "sub", "a", "nbf", NOW + 61)),
+                "Jwt not yet valid");
+        cases.put(IstioJwt.token(IstioJwt.KEY, claims("iss", "someone-else", "sub", "a")),
+                "Jwt issuer is not configured");
+        cases.put(IstioJwt.token(IstioJwt.OTHER_KEY, claims("iss", IstioJwt.ISSUER, "sub", "a")),
+                "Jwt verification fails");
+        cases.put("not-a-jwt", "Jwt is not in the form of Header.Payload.Signature");
+        cases.forEach((token, words) -> {
+            RouterRequest r = get("/reviews/1?x=1", "authorization", bearer(token));
+            JwtAuthnFilter.Outcome o = run(f, r);
+            assertTrue(o.denied(), words);
+            assertEquals(401, o.code(), words);
+            assertEquals(words, o.body());
+            assertEquals("jwt_authn_access_denied{" + words.replace(' ', '_') + "}", o.details());
+            assertEquals("Bearer realm=\"http://reviews:9080/reviews/1?x=1\", error=\"invalid_token\"",
+                    o.wwwAuthenticate());
+            assertEquals(bearer(token), r.headers().get("authorization"), "a refused request keeps its header");
+        });
+        // within the clock skew (60 s by default), a token just expired still passes
+        String late = IstioJwt.token(IstioJwt.KEY, claims("iss", IstioJwt.ISSUER, "sub", "a", "exp", NOW - 30));
+        assertFalse(run(f, get("/", "authorization", bearer(late))).denied());
+    }
+
+    @Test
+    void aTokenForAnotherAudienceIsRefused403() {
+        JwtAuthnFilter f = filter(IstioJwt.filter("audiences: [https://bookinfo.com/]"));
+        String other = IstioJwt.valid("a", Map.of("aud", "ratings.com"));
+        JwtAuthnFilter.Outcome o = run(f, get("/", "authorization", bearer(other)));
+        assertEquals(403, o.code());
+        assertEquals("Audiences in Jwt are not allowed", o.body());
+        // jwt_verify_lib compares audiences without their scheme and last slash
+        String ours = IstioJwt.valid("a", Map.of("aud", List.of("x", "bookinfo.com")));
+        assertFalse(run(f, get("/", "authorization", bearer(ours))).denied());
+    }
+
+    @Test
+    void aRequiredProviderRefusesAMissingToken401WithoutAnInvalidTokenError() {
+        JwtAuthnFilter f = filter(IstioJwt.FILTER.replaceAll("(?s)requires:.*?allow_missing: \\{\\}",
+                "requires: {provider_name: origins-0}"));
+        JwtAuthnFilter.Outcome o = run(f, get("/productpage"));
+        assertEquals(401, o.code());
+        assertEquals("Jwt is missing", o.body());
+        assertEquals("jwt_authn_access_denied{Jwt_is_missing}", o.details());
+        assertEquals("Bearer realm=\"http://reviews:9080/productpage\"", o.wwwAuthenticate());
+    }
+
+    @Test
+    void allowMissingStillRefusesABadTokenWhereAllowMissingOrFailedLetsItThrough() {
+        String bad = IstioJwt.token(IstioJwt.OTHER_KEY, claims("iss", IstioJwt.ISSUER, "sub", "a"));
+        assertTrue(run(filter(IstioJwt.FILTER), get("/", "authorization", bearer(bad))).denied());
+        JwtAuthnFilter failedToo = filter(IstioJwt.FILTER.replace("- allow_missing: {}",
+                "- allow_missing_or_failed: {}"));
+        JwtAuthnFilter.Outcome o = run(failedToo, get("/", "authorization", bearer(bad)));
+        assertFalse(o.denied());
+        assertTrue(o.metadata().isEmpty(), "a failed token leaves nothing for the RBAC filters");
+        assertFalse(run(failedToo, get("/")).denied());
+    }
+
+    @Test
+    void tokensAreReadFromTheAccessTokenParameterByDefaultAndFromConfiguredLocations() {
+        String token = IstioJwt.valid("bob", Map.of());
+        JwtAuthnFilter.Outcome o = run(filter(IstioJwt.FILTER), get("/r?access_token=" + token));
+        assertEquals("bob", sub(o));
+        assertTrue(run(filter(IstioJwt.FILTER), get("/r?access_token=garbage")).denied());
+
+        JwtAuthnFilter custom = filter(IstioJwt.filter("""
+                from_headers: [{name: x-jwt-assertion, value_prefix: "Token "}]
+                from_params: [jwt]
+                """));
+        RouterRequest r = get("/", "x-jwt-assertion", "Token " + token);
+        assertEquals("bob", sub(run(custom, r)));
+        assertNull(r.headers().get("x-jwt-assertion"), "its header is removed");
+        assertEquals("bob", sub(run(custom, get("/?jwt=" + token))));
+        // with locations configured, the default ones are not read: a bad bearer token there is no token at all
+        assertFalse(run(custom, get("/", "authorization", bearer("garbage"))).denied());
+        assertTrue(run(custom, get("/", "x-jwt-assertion", "Token garbage")).denied());
+    }
+
+    @Test
+    void forwardKeepsTheTokenAndThePayloadAndClaimHeadersAreWrittenOverTheClientsOwn() {
+        JwtAuthnFilter f = filter(IstioJwt.filter("""
+                forward: true
+                forward_payload_header: x-jwt-payload
+                claim_to_headers:
+                - {header_name: x-jwt-group, claim_name: org.group}
+                - {header_name: x-jwt-level, claim_name: level}
+                """));
+        String token = IstioJwt.valid("carol", Map.of("org", Map.of("group", "dev"), "level", 3L));
+        RouterRequest r = get("/", "authorization", bearer(token), "x-jwt-payload", "forged", "x-jwt-group", "forged");
+        assertFalse(run(f, r).denied());
+        assertEquals(bearer(token), r.headers().get("authorization"));
+        assertEquals(List.of(token.split("\\.")[1]), r.headers().getAll("x-jwt-payload"));
+        assertEquals(List.of("dev"), r.headers().getAll("x-jwt-group"));
+        assertEquals("3", r.headers().get("x-jwt-level"));
+        String json = new String(Base64.getUrlDecoder().decode(r.headers().get("x-jwt-payload")),
+                StandardCharsets.UTF_8);
+        assertTrue(json.contains("\"sub\":\"carol\""), json);
+
+        // without a verified token, the client's own copies are still gone
+        RouterRequest none = get("/", "x-jwt-payload", "forged");
+        assertFalse(run(f, none).denied());
+        assertNull(none.headers().get("x-jwt-payload"));
+
+        JwtAuthnFilter padded = filter(IstioJwt.filter("""
+                forward_payload_header: x-jwt-payload
+                pad_forward_payload_header: true
+                """));
+        RouterRequest p = get("/", "authorization", bearer(token));
+        run(padded, p);
+        assertEquals(0, p.headers().get("x-jwt-payload").length() % 4, "padded to a multiple of 4");
+    }
+
+    @Test
+    void aCorsPreflightGoesOnUncheckedAsIstioAsks() {
+        JwtAuthnFilter f = filter(IstioJwt.FILTER.replaceAll("(?s)requires:.*?allow_missing: \\{\\}",
+                "requires: {provider_name: origins-0}"));
+        RouterRequest preflight = request("OPTIONS", "/", MultiMap.caseInsensitiveMultiMap().add("origin", "https://a.com")
+                .add("access-control-request-method", "GET"));
+        assertFalse(run(f, preflight).denied());
+        assertTrue(run(f, request("OPTIONS", "/", MultiMap.caseInsensitiveMultiMap())).denied());
+    }
+
+    @Test
+    void spaceDelimitedClaimsBecomeListsInTheMetadata() {
+        String token = IstioJwt.valid("dave", Map.of("scope", "read write"));
+        JwtAuthnFilter.Outcome o = run(filter(IstioJwt.FILTER), get("/", "authorization", bearer(token)));
+        assertEquals(List.of("read", "write"), ((Map<?, ?>) o.metadata().get("payload")).get("scope"));
+    }
+
+    @Test
+    void istiosRbacFiltersReadTheVerifiedPrincipalAndClaimsAfterTheJwtFilter() {
+        RbacFilter.Chain chain = RbacFilter.Chain.compile(hcm(IstioJwt.FILTER + IstioJwt.REQUIRE_PRINCIPAL
+                + IstioJwt.REQUIRE_GROUP));
+        RbacFilter.Denial noToken = authorize(chain, get("/"));
+        assertEquals(403, noToken.status());
+        assertEquals("RBAC: access denied", noToken.body());
+        assertEquals("rbac_access_denied_matched_policy[none]", noToken.details());
+
+        RbacFilter.Denial bad = authorize(chain, get("/", "authorization", bearer("x.y.z")));
+        assertEquals(401, bad.status(), "the JWT filter answers first");
+
+        assertNull(authorize(chain, get("/", "authorization",
+                bearer(IstioJwt.valid("erin", Map.of("groups", List.of("users", "admins")))))));
+        assertNull(authorize(chain, get("/", "authorization",
+                bearer(IstioJwt.valid("erin", Map.of("groups", "admins"))))), "a string claim matches too");
+        RbacFilter.Denial users = authorize(chain, get("/", "authorization",
+                bearer(IstioJwt.valid("erin", Map.of("groups", List.of("users"))))));
+        assertEquals("rbac_access_denied_matched_policy[none]", users.details(), "the group's policy denies");
+    }
+
+    private static RbacFilter.Denial authorize(RbacFilter.Chain chain, RouterRequest r) {
+        return chain.authorize(new RbacFilter.Subject(r, "10.0.0.1", 9080, "10.0.0.2", null, null),
+                new MultiMapHeaders(r.headers()), null, null, null);
+    }
+
+    private static String sub(JwtAuthnFilter.Outcome o) {
+        assertFalse(o.denied(), o.body());
+        return (String) ((Map<?, ?>) o.metadata().get("payload")).get("sub");
+    }
+}
