@@ -59,6 +59,16 @@ class ProxyLocalRateLimitTest {
     }
 
     private static String config(int port, int app) {
+        return inboundConfig(port, app, IstioRateLimit.VIRTUAL_HOST_CONFIG, IstioRateLimit.FILTER);
+    }
+
+    /**
+     * A proxy with Istio's {@code virtualInbound} on loopback {@code port}: one connection manager whose virtual host
+     * has {@code virtualHostConfig} (its fields, such as {@code typed_per_filter_config}) and one route to
+     * {@code inbound|9080||} (the application on loopback {@code app}), its HTTP filters {@code filters} then the
+     * router.
+     */
+    static String inboundConfig(int port, int app, String virtualHostConfig, String filters) {
         return ("static_resources:\n  listeners:\n" + """
                   - name: virtualInbound
                     address: {socket_address: {address: 127.0.0.1, port_value: %d}}
@@ -74,12 +84,12 @@ class ProxyLocalRateLimitTest {
                             virtual_hosts:
                             - name: inbound|http|9080
                               domains: ["*"]
-                """ + IstioRateLimit.VIRTUAL_HOST_CONFIG.indent(14) + """
+                """ + virtualHostConfig.indent(14) + """
                               routes:
                               - match: {prefix: /}
                                 route: {cluster: "inbound|9080||"}
                           http_filters:
-                """ + (IstioRateLimit.FILTER + """
+                """ + (filters + """
                 - name: envoy.filters.http.router
                   typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
                 """).indent(10) + """

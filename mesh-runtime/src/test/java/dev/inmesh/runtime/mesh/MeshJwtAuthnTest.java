@@ -1,0 +1,115 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.router.IstioRbac;
+import dev.inmesh.runtime.xds.IstioJwt;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code mesh.inbound(handler)} under Istio's "JWT authentication" task: the {@code virtualInbound} connection
+ * manager leads with istiod's {@code envoy.filters.http.jwt_authn} for the RequestAuthentication (a token of the
+ * issuer, or none), then, with the AuthorizationPolicy {@code requestPrincipals: ["*"]}, the RBAC filter that asks for
+ * the verified principal. A bad token is answered {@code 401} before the application; without a token, the
+ * RequestAuthentication alone lets the request through and the policy answers it {@code 403 RBAC: access denied}.
+ */
+class MeshJwtAuthnTest {
+    private static final String ROUTES = """
+                          routes:
+                          - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+            """;
+
+    @TempDir
+    Path dir;
+    final Vertx vertx = Vertx.vertx();
+    /** A plain client (not the mesh's), held for the whole test: Vert.x closes a client no longer referenced. */
+    final WebClient plain = WebClient.create(vertx);
+    /** The {@code authorization} header of each request the application got ("-" for none). */
+    final List<String> appSaw = new CopyOnWriteArrayList<>();
+    Mesh mesh;
+    int port;
+
+    @AfterEach
+    void stop() throws Exception {
+        if (mesh != null) {
+            mesh.close().await(10, TimeUnit.SECONDS);
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    private void start(String filters) throws Exception {
+        Path file = Files.writeString(dir.resolve("mesh.yaml"), IstioRbac.first(filters,
+                MeshWebClientTest.virtualInbound("", ROUTES)));
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(0));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        port = vertx.createHttpServer().requestHandler(mesh.inbound(req -> {
+            String auth = req.getHeader("authorization");
+            appSaw.add(auth == null ? "-" : auth);
+            req.response().end("app");
+        })).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    private HttpResponse<Buffer> get(String token) throws Exception {
+        var r = plain.get(port, "127.0.0.1", "/reviews/1").putHeader("host", "reviews:9080");
+        if (token != null) {
+            r.putHeader("authorization", "Bearer " + token);
+        }
+        return r.send().await(5, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void theRequestAuthenticationAloneLetsNoTokenAndAValidOneThroughAndRefusesABadOne401() throws Exception {
+        start(IstioJwt.FILTER);
+        HttpResponse<Buffer> none = get(null);
+        assertEquals(200, none.statusCode());
+        HttpResponse<Buffer> valid = get(IstioJwt.valid("alice", Map.of()));
+        assertEquals(200, valid.statusCode());
+        assertEquals(List.of("-", "-"), appSaw, "the verified token's header never reaches the application");
+
+        String forged = IstioJwt.token(IstioJwt.OTHER_KEY, IstioJwt.claims("iss", IstioJwt.ISSUER, "sub", "mallory"));
+        HttpResponse<Buffer> bad = get(forged);
+        assertEquals(401, bad.statusCode());
+        assertEquals("Jwt verification fails", bad.bodyAsString());
+        assertEquals("Bearer realm=\"http://reviews:9080/reviews/1\", error=\"invalid_token\"",
+                bad.getHeader("www-authenticate"));
+        assertEquals(2, appSaw.size(), "the refused request never reached the application");
+
+        String p = "http.inbound_0.0.0.0_9080.jwt_authn.";
+        String stats = MeshInboundRbacTest.admin(plain, mesh.adminPort(), "/stats?filter=jwt_authn",
+                p + "denied: 1");
+        assertTrue(stats.contains(p + "allowed: 2\n") && stats.contains(p + "denied: 1\n"), stats);
+    }
+
+    @Test
+    void withAPolicyRequiringARequestPrincipalNoTokenIsDenied403AndAValidOneReachesTheApplication()
+            throws Exception {
+        start(IstioJwt.FILTER + IstioJwt.REQUIRE_PRINCIPAL);
+        HttpResponse<Buffer> none = get(null);
+        assertEquals(403, none.statusCode());
+        assertEquals("RBAC: access denied", none.bodyAsString());
+        assertNull(none.getHeader("www-authenticate"));
+        assertTrue(appSaw.isEmpty());
+
+        HttpResponse<Buffer> valid = get(IstioJwt.valid("alice", Map.of()));
+        assertEquals(200, valid.statusCode());
+        assertEquals("app", valid.bodyAsString());
+        assertEquals(List.of("-"), appSaw);
+    }
+}
