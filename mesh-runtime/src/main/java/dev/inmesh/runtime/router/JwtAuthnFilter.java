@@ -109,7 +109,7 @@ public final class JwtAuthnFilter {
         for (int i = 0; i < matches.length; i++) {
             JwtAuthentication.RequirementRule r = config.rules().get(i);
             matches[i] = new CompiledMatch(r.match(), interner);
-            verifiers[i] = r.requires() == null ? ctx -> Status.OK : verifier(r.requires(), List.of());
+            verifiers[i] = r.requires() == null ? ctx -> Status.OK : verifier(r.requires());
         }
         this.bypassCorsPreflight = config.bypassCorsPreflight();
     }
@@ -236,11 +236,11 @@ public final class JwtAuthnFilter {
     }
 
     /**
-     * A requirement's verifier. {@code allow_missing} and {@code allow_missing_or_failed} read the tokens of the
-     * providers their {@code requires_any} names beside them ({@code siblings}); elsewhere, as Envoy's, of none, so they
-     * always let the request go on.
+     * A requirement's verifier. As Envoy's, {@code allow_missing} and {@code allow_missing_or_failed} on their own read
+     * the tokens of every provider, each verified by the provider of its issuer; in a {@code requires_any} beside other
+     * requirements they only say what becomes of its failure.
      */
-    private Verifier verifier(JwtRequirement r, List<Provider> siblings) {
+    private Verifier verifier(JwtRequirement r) {
         if (r instanceof JwtRequirement.ProviderName p) {
             Provider provider = providers.get(p.name());
             Extractor extractor = new Extractor(List.of(provider));
@@ -251,13 +251,13 @@ public final class JwtAuthnFilter {
             Set<String> audiences = audiences(p.audiences());
             return ctx -> authenticate(ctx, extractor, provider, audiences, false, false);
         } else if (r instanceof JwtRequirement.AllowMissing) {
-            Extractor extractor = new Extractor(siblings);
+            Extractor extractor = new Extractor(List.of(byName));
             return ctx -> authenticate(ctx, extractor, null, null, false, true);
         } else if (r instanceof JwtRequirement.AllowMissingOrFailed) {
-            Extractor extractor = new Extractor(siblings);
+            Extractor extractor = new Extractor(List.of(byName));
             return ctx -> authenticate(ctx, extractor, null, null, true, true);
         } else if (r instanceof JwtRequirement.RequiresAll a) {
-            Verifier[] all = a.requirements().stream().map(x -> verifier(x, List.of())).toArray(Verifier[]::new);
+            Verifier[] all = a.requirements().stream().map(this::verifier).toArray(Verifier[]::new);
             return ctx -> {
                 for (Verifier v : all) {
                     Status s = v.verify(ctx);
@@ -268,39 +268,42 @@ public final class JwtAuthnFilter {
                 return Status.OK;
             };
         }
-        // requires_any: the providers' requirements in order, then the one bypass (allow_missing_or_failed over
-        // allow_missing), which reads the tokens of the providers named beside it; the last failure is the answer
-        List<JwtRequirement> any = ((JwtRequirement.RequiresAny) r).requirements();
-        List<Provider> named = new ArrayList<>();
+        return any(((JwtRequirement.RequiresAny) r).requirements());
+    }
+
+    /**
+     * Envoy's {@code requires_any}: its requirements but {@code allow_missing} and {@code allow_missing_or_failed} in
+     * order, the first that passes passing it (with only those two, the one that allows more, alone). When none
+     * passes, its failure is the last one that is neither a missing token nor an unknown issuer, else an unknown issuer,
+     * else a missing token; {@code allow_missing_or_failed} turns any failure into a pass, {@code allow_missing} a
+     * missing token.
+     */
+    private Verifier any(List<JwtRequirement> requirements) {
+        boolean allowFailed = requirements.stream().anyMatch(x -> x instanceof JwtRequirement.AllowMissingOrFailed);
+        boolean allowMissing = requirements.stream().anyMatch(x -> x instanceof JwtRequirement.AllowMissing);
         List<Verifier> children = new ArrayList<>();
-        JwtRequirement bypass = null;
-        for (JwtRequirement x : any) {
-            if (x instanceof JwtRequirement.AllowMissing || x instanceof JwtRequirement.AllowMissingOrFailed) {
-                if (bypass == null || bypass instanceof JwtRequirement.AllowMissing) {
-                    bypass = x;
-                }
-                continue;
+        for (JwtRequirement x : requirements) {
+            if (!(x instanceof JwtRequirement.AllowMissing || x instanceof JwtRequirement.AllowMissingOrFailed)) {
+                children.add(verifier(x));
             }
-            if (x instanceof JwtRequirement.ProviderName p) {
-                named.add(providers.get(p.name()));
-            } else if (x instanceof JwtRequirement.ProviderAndAudiences p) {
-                named.add(providers.get(p.name()));
-            }
-            children.add(verifier(x, List.of()));
         }
-        if (bypass != null) {
-            children.add(verifier(bypass, named));
+        if (children.isEmpty()) {
+            children.add(verifier(allowFailed ? new JwtRequirement.AllowMissingOrFailed()
+                    : new JwtRequirement.AllowMissing()));
         }
         Verifier[] all = children.toArray(Verifier[]::new);
         return ctx -> {
-            Status last = Status.OK;
+            Status result = Status.JWT_MISSED;
             for (Verifier v : all) {
-                last = v.verify(ctx);
-                if (last == Status.OK) {
-                    return last;
+                Status s = v.verify(ctx);
+                if (s == Status.OK) {
+                    return s;
+                }
+                if (s != Status.JWT_MISSED && s != Status.JWT_UNKNOWN_ISSUER || result == Status.JWT_MISSED) {
+                    result = s;
                 }
             }
-            return last;
+            return allowFailed || allowMissing && result == Status.JWT_MISSED ? Status.OK : result;
         };
     }
 

@@ -145,6 +145,50 @@ class JwtAuthnFilterTest {
         assertFalse(run(failedToo, get("/")).denied());
     }
 
+    /**
+     * istiod's shape for two issuers: either provider's token, or none, but never a bad one; a request that fails is
+     * answered with the most telling failure (a bad signature over an issuer the other provider does not know).
+     */
+    @Test
+    void istiosTwoIssuerRuleTakesEitherProvidersTokenAndAnswersTheMostTellingFailure() {
+        String second = "other@secure.istio.io";
+        JwtAuthnFilter f = filter("""
+                - name: envoy.filters.http.jwt_authn
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication
+                    providers:
+                      origins-0: {issuer: %s, local_jwks: {inline_string: '%s'}, payload_in_metadata: payload}
+                      origins-1: {issuer: %s, local_jwks: {inline_string: '%s'}, payload_in_metadata: payload}
+                    rules:
+                    - match: {prefix: /}
+                      requires:
+                        requires_any:
+                          requirements:
+                          - provider_name: origins-0
+                          - provider_name: origins-1
+                          - requires_all:
+                              requirements:
+                              - requires_any: {requirements: [{provider_name: origins-0}, {allow_missing: {}}]}
+                              - requires_any: {requirements: [{provider_name: origins-1}, {allow_missing: {}}]}
+                """.formatted(IstioJwt.ISSUER, IstioJwt.jwks(), second,
+                new com.nimbusds.jose.jwk.JWKSet(IstioJwt.OTHER_KEY.toPublicJWK())));
+        String ofSecond = IstioJwt.token(IstioJwt.OTHER_KEY, claims("iss", second, "sub", "b"));
+        assertEquals("b", sub(run(f, get("/", "authorization", bearer(ofSecond)))));
+        assertEquals("a", sub(run(f, get("/", "authorization", bearer(IstioJwt.valid("a", Map.of()))))));
+        assertFalse(run(f, get("/")).denied());
+        String unknown = IstioJwt.token(IstioJwt.KEY, claims("iss", "nobody", "sub", "c"));
+        assertEquals("Jwt issuer is not configured", run(f, get("/", "authorization", bearer(unknown))).body());
+        String forged = IstioJwt.token(IstioJwt.OTHER_KEY, claims("iss", IstioJwt.ISSUER, "sub", "c"));
+        assertEquals("Jwt verification fails", run(f, get("/", "authorization", bearer(forged))).body());
+
+        // allow_missing on its own reads every provider's tokens, as Envoy's: a bad one still fails
+        JwtAuthnFilter alone = filter(IstioJwt.FILTER.replaceAll("(?s)requires:.*?allow_missing: \\{\\}",
+                "requires: {allow_missing: {}}"));
+        assertFalse(run(alone, get("/")).denied());
+        assertEquals("Jwt verification fails", run(alone, get("/", "authorization", bearer(forged))).body());
+        assertEquals("a", sub(run(alone, get("/", "authorization", bearer(IstioJwt.valid("a", Map.of()))))));
+    }
+
     @Test
     void tokensAreReadFromTheAccessTokenParameterByDefaultAndFromConfiguredLocations() {
         String token = IstioJwt.valid("bob", Map.of());
