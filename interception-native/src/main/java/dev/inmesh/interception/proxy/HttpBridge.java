@@ -135,7 +135,8 @@ final class HttpBridge {
                       String sourceHostPort, String destinationHostPort,
                       SocketAddress originalDestination, DownstreamStats stats, ChainDrains.Drain drain,
                       Long listenerBufferLimit, ConnectionLifetime lifetime, RbacFilter.Chain rbac,
-                      RbacFilter.PeerIdentity peerIdentity, LocalRateLimitFilter localRateLimit, boolean grpcWeb) {
+                      RbacFilter.PeerIdentity peerIdentity, LocalRateLimitFilter localRateLimit, boolean grpcWeb,
+                      dev.inmesh.runtime.tracing.Tracer tracer) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
@@ -149,13 +150,15 @@ final class HttpBridge {
          *     ({@code MeshSnapshot#localRateLimit}): the connection keeps it, as an Envoy connection keeps the filter
          *     chain it was accepted on; an update that leaves the filter's config as it was hands the new snapshot
          *     the same bucket, so the connection's requests and new connections' share it
+         * @param tracer the connection manager's tracing, compiled ({@code MeshSnapshot#tracer}); null for none
          */
         Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
                    boolean tls, String tlsServerName, boolean mutualTls,
                    java.security.cert.Certificate[] peerCertificates,
                    java.security.cert.Certificate[] localCertificates, ChainDrains.Drain drain,
-                   Listener listener, RbacFilter.Chain rbac, LocalRateLimitFilter localRateLimit) {
+                   Listener listener, RbacFilter.Chain rbac, LocalRateLimitFilter localRateLimit,
+                   dev.inmesh.runtime.tracing.Tracer tracer) {
             // the x-forwarded-client-cert element is the connection's: made once here, not per request
             this(runtime, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
                     peerCertificates != null && peerCertificates.length > 0,
@@ -167,7 +170,7 @@ final class HttpBridge {
                     drain, listener.perConnectionBufferLimitBytes(), new ConnectionLifetime(hcm.lifetimes()), rbac,
                     // the identities RBAC principals match: read once per connection, and only where a filter runs
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates), localRateLimit,
-                    hcm.grpcWebFilter());
+                    hcm.grpcWebFilter(), tracer);
         }
 
         /**
@@ -1011,7 +1014,7 @@ final class HttpBridge {
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
                     .listenerBufferLimit(conn.listenerBufferLimit()).rbac(conn.rbac(), conn.peerIdentity())
-                    .grpcWeb(web).localRateLimit(conn.localRateLimit());
+                    .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer());
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {

@@ -173,10 +173,12 @@ public final class StandaloneProxy implements AutoCloseable {
     private final ProxyServer server;
     private final AutoCloseable admin;
     private final List<InetSocketAddress> addresses;
+    private final dev.inmesh.runtime.tracing.TraceReporting tracing;
 
     private StandaloneProxy(Vertx vertx, SnapshotHolder snapshots, ProxyServer server, AutoCloseable admin,
-                            List<InetSocketAddress> addresses) {
+                            List<InetSocketAddress> addresses, dev.inmesh.runtime.tracing.TraceReporting tracing) {
         this.vertx = vertx;
+        this.tracing = tracing;
         this.snapshots = snapshots;
         this.server = server;
         this.admin = admin;
@@ -223,6 +225,11 @@ public final class StandaloneProxy implements AutoCloseable {
             if (settings.upstreamStats() != null) {
                 router.upstreamStats(settings.upstreamStats());
             }
+            // the spans of the connection managers that trace, reported through the current snapshot's clusters
+            router.tracing(new dev.inmesh.runtime.tracing.TraceReporting(vertx,
+                    () -> snapshots.current().clusterManager(),
+                    dev.inmesh.runtime.tracing.TraceReporting.Local.of(settings.local(), settings.peerMetadataId()),
+                    null));
             server = new ProxyServer(vertx, snapshots, router);
             server.tcpMetrics(settings.tcpMetrics());
             server.downstreamStats(settings.connectionManagerStats(), settings.listenerStats());
@@ -265,7 +272,7 @@ public final class StandaloneProxy implements AutoCloseable {
                 PrivilegeDrop.to(settings.uid(), settings.gid());
                 LOG.info("running as uid " + settings.uid() + " gid " + settings.gid());
             }
-            return new StandaloneProxy(vertx, snapshots, server, admin, bound);
+            return new StandaloneProxy(vertx, snapshots, server, admin, bound, router.tracing());
         } catch (Exception | Error e) {
             if (admin != null) {
                 admin.close();
@@ -328,8 +335,14 @@ public final class StandaloneProxy implements AutoCloseable {
         }
     }
 
+    /** Where the proxy's spans go, with Envoy's {@code tracing.zipkin.*} statistics. */
+    public dev.inmesh.runtime.tracing.TraceReporting tracing() {
+        return tracing;
+    }
+
     @Override
     public void close() throws Exception {
+        tracing.close(); // what is buffered goes now, while the clusters are there
         server.close();
         try {
             admin.close();

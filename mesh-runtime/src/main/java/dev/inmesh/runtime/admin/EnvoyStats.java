@@ -18,13 +18,14 @@ import java.util.function.Predicate;
  * {@code http.P.rbac.denied}) and a listener's
  * {@code envoy_listener_STAT{listener_address="A"}} {@code listener.A.STAT}; an RBAC network filter's
  * {@code envoy_rbac_STAT{rbac_stat_prefix="P"}} is {@code P.rbac.STAT}, and a local rate limit filter's
- * {@code envoy_http_local_rate_limit_STAT{local_http_ratelimit_prefix="P"}} {@code P.http_local_rate_limit.STAT}.
+ * {@code envoy_http_local_rate_limit_STAT{local_http_ratelimit_prefix="P"}} {@code P.http_local_rate_limit.STAT}; the
+ * Zipkin tracer's {@code envoy_tracing_zipkin_STAT}, in no scope, is {@code tracing.zipkin.STAT}.
  * Istio's {@code istio_*} metrics and the JVM's are not Envoy statistics; {@code /stats/prometheus} serves them.
  */
 final class EnvoyStats {
     /**
      * One tree of Envoy statistics: the start of its meters' names, the tag that names the scope (the cluster, stat
-     * prefix or address), the root of its Envoy names, its inner scopes by the start of their Prometheus name (which
+     * prefix or address; null for a tree in no scope), the root of its Envoy names, its inner scopes by the start of their Prometheus name (which
      * flattens a scope's dot to an underscore) and the start of their Envoy name, and the series that carry a
      * response class in a tag, each with the Envoy name the class is a suffix of.
      */
@@ -45,7 +46,9 @@ final class EnvoyStats {
             new Tree("envoy_rbac_", "rbac_stat_prefix", "", Map.of("", "rbac."), Map.of()),
             // a local rate limit filter's: its stat_prefix, then http_local_rate_limit.
             new Tree("envoy_http_local_rate_limit_", "local_http_ratelimit_prefix", "",
-                    Map.of("", "http_local_rate_limit."), Map.of()));
+                    Map.of("", "http_local_rate_limit."), Map.of()),
+            // the Zipkin tracer's: in no scope
+            new Tree("envoy_tracing_zipkin_", null, "tracing.zipkin.", Map.of(), Map.of()));
 
     private EnvoyStats() {}
 
@@ -58,7 +61,7 @@ final class EnvoyStats {
         for (Meter m : registry.getMeters()) {
             String name = m.getId().getName();
             for (Tree t : TREES) {
-                String scope = m.getId().getTag(t.tag);
+                String scope = t.tag == null ? "" : m.getId().getTag(t.tag);
                 if (!name.startsWith(t.prefix) || scope == null) {
                     continue;
                 }
@@ -91,7 +94,7 @@ final class EnvoyStats {
             }
             stat = classPrefix + cls;
         }
-        return t.root + scope + "." + stat;
+        return t.tag == null ? t.root + stat : t.root + scope + "." + stat;
     }
 
     /** The values of Envoy's {@code /stats?type=} parameter. */

@@ -28,6 +28,9 @@ import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.tls.DownstreamTls;
+import dev.inmesh.runtime.tracing.ActiveSpan;
+import dev.inmesh.runtime.tracing.TraceReporting;
+import dev.inmesh.runtime.tracing.Tracer;
 import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
@@ -72,6 +75,18 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private volatile CachedStats lastStats;
 
     private record CachedStats(HttpConnectionManager hcm, DownstreamStats stats) {}
+
+    /** Where the spans of requests the inbound connection manager traces go; null: none are traced. */
+    private volatile TraceReporting tracing;
+
+    /**
+     * Traces the requests whose inbound connection manager says so ({@code tracing}), their spans reported to
+     * {@code reporting}, as the router does for the mesh's other requests.
+     */
+    public InboundHandler tracing(TraceReporting reporting) {
+        this.tracing = reporting;
+        return this;
+    }
 
     public InboundHandler(Handler<HttpServerRequest> service, SnapshotHolder snapshots, Consumer<StreamInfo> observer) {
         this(service, snapshots, observer, null, null);
@@ -177,15 +192,17 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // as Envoy prints them: an IPv6 address in brackets
         String local = IpLiterals.hostPort(localIp, localPort);
         String remote = IpLiterals.hostPort(remoteIp, remotePort);
+        // the request's server span, once it is begun, and the route it took (whose decorator names the span)
+        Traced traced = new Traced();
         resp.endHandler(v -> {
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
-                    authority, path, local, remote, false, ds, tls, mutualTls);
+                    authority, path, local, remote, false, ds, tls, mutualTls, traced);
         });
         resp.closeHandler(v -> {
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
-                    authority, path, local, remote, true, ds, tls, mutualTls);
+                    authority, path, local, remote, true, ds, tls, mutualTls, traced);
         });
 
         // an absent x-request-id is made unless the chain's connection manager says generate_request_id: false
@@ -209,6 +226,20 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (!headers.contains("x-forwarded-proto")) {
             headers.set("x-forwarded-proto", req.isSSL() ? "https" : "http");
         }
+        TraceReporting reporting = tracing;
+        Tracer tracer = reporting == null ? null : snapshot.tracer(hcm);
+        if (tracer != null) {
+            // Envoy's inbound connection manager: the trace decision and the server span, whose B3 context the
+            // application gets, as the sidecar's router injects it into the request it forwards (an inbound
+            // x-envoy-force-trace is never trusted: the control headers are gone)
+            traced.span = tracer.start(headers, false, true, authority,
+                    startTime.getEpochSecond() * 1_000_000L + startTime.getNano() / 1_000, start,
+                    ThreadLocalRandom.current());
+            if (traced.span != null) {
+                traced.span.inject(headers, null);
+                traced.span.bindToCurrentContext(); // the parent of the mesh client's requests made for this one
+            }
+        }
         RouteTable table = chain == null ? null : snapshot.routeTable(chain);
         if (table == null) {
             service.handle(req);
@@ -221,6 +252,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         ServerRequestView view = new ServerRequestView(req, authority, normalized);
         RouteResult result = table.route(view, ThreadLocalRandom.current().nextLong());
+        traced.route = result;
         LocalRateLimitFilter limiter = snapshot.localRateLimit(hcm);
         // what the local rate limit filter decided, once it ran: the x-ratelimit-* headers of the response
         LocalRateLimitFilter.Outcome[] rateLimit = {null};
@@ -557,7 +589,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private void record(boolean[] recorded, HttpServerRequest req, long start, Instant startTime, Set<ResponseFlag> flags,
                         String details, String routeName, String cluster, String[] destination, WorkloadInfo peer,
                         String authority, String path,
-                        String local, String remote, boolean closed, DownstreamStats ds, Tls tls, boolean mutualTls) {
+                        String local, String remote, boolean closed, DownstreamStats ds, Tls tls, boolean mutualTls,
+                        Traced traced) {
         HttpServerResponse resp = req.response();
         if (recorded[0]) {
             return;
@@ -585,6 +618,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 // as the standalone proxy: Istio's principals are the URI SANs of TLS a client certificate came in
                 tls == null ? null : tls.certs.peerPrincipal,
                 tls == null || tls.peerCertificates() == null ? null : tls.certs.localPrincipal, null, null);
+        if (traced.span != null) {
+            try {
+                traced.span.tracer().finish(traced.span, info, h, RouteResult.decorator(traced.route), tracing);
+            } catch (RuntimeException e) {
+                // tracing never breaks a request either
+            }
+        }
         try {
             observer.accept(info);
         } catch (RuntimeException e) {
@@ -609,6 +649,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
     private static String localPort(String local) {
         return local.substring(local.lastIndexOf(':') + 1);
+    }
+
+    /** A request's server span, once begun (null when not traced), and the route it took (null: none yet). */
+    private static final class Traced {
+        ActiveSpan span;
+        RouteResult route;
     }
 
     /** A server request seen by route selection and the RBAC filters, with its normalized path. */

@@ -33,6 +33,7 @@ import dev.inmesh.runtime.stats.PeerMetadata;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
+import dev.inmesh.runtime.tracing.TraceReporting;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
@@ -71,6 +72,8 @@ public final class DefaultMesh implements Mesh {
     private final PrometheusMeterRegistry registry;
     private final MeshMetrics metrics;
     private final AccessLog accessLog;
+    /** Where the spans of the connection managers that trace go, both ways. */
+    private final TraceReporting tracing;
     private ConfigSource configSource;
     private AdminServer admin;
     private IstioCaClient caClient;
@@ -110,6 +113,9 @@ public final class DefaultMesh implements Mesh {
         if (metrics != null) {
             router.upstreamStats(metrics::upstream);
         }
+        this.tracing = new TraceReporting(vertx, () -> snapshots.current().clusterManager(),
+                TraceReporting.Local.of(local, nodeId()), registry);
+        router.tracing(tracing);
         this.dispatcher = new OutboundDispatcher(snapshots, routing, router, options.getPodIp());
     }
 
@@ -226,6 +232,7 @@ public final class DefaultMesh implements Mesh {
         if (caClient != null) {
             closing.add(caClient.close());
         }
+        tracing.close(); // what is buffered goes now, while the clusters are there
         return Future.join(closing).eventually(() -> {
             routing.close();
             snapshots.close();
@@ -275,7 +282,7 @@ public final class DefaultMesh implements Mesh {
             for (Consumer<StreamInfo> o : observers) {
                 o.accept(info);
             }
-        }, peerMetadata, nodeId(), metrics == null ? null : metrics::connectionManager);
+        }, peerMetadata, nodeId(), metrics == null ? null : metrics::connectionManager).tracing(tracing);
     }
 
     @Override
@@ -295,6 +302,11 @@ public final class DefaultMesh implements Mesh {
     /** The metrics registry ({@code /stats/prometheus}), or null when metrics are off. */
     public PrometheusMeterRegistry registry() {
         return registry;
+    }
+
+    /** Where the mesh's spans go, with Envoy's {@code tracing.zipkin.*} statistics. */
+    public TraceReporting tracing() {
+        return tracing;
     }
 
     /** Adds an observer of finished requests (metrics, access log, tests). */

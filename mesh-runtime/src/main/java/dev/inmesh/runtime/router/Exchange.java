@@ -52,6 +52,8 @@ final class Exchange {
     CorsFilter.Outcome cors;
     /** What the local rate limit filter decided for the request, if it checked it: its response's headers. */
     LocalRateLimitFilter.Outcome rateLimit;
+    /** The request's span (sampled or not) when its connection manager traces, else null. */
+    dev.inmesh.runtime.tracing.ActiveSpan span;
     /** Whether a filter before the router answered (a CORS preflight): the route's response header rules skip it. */
     boolean filterReply;
     /**
@@ -106,13 +108,7 @@ final class Exchange {
     }
 
     String routeName() {
-        if (route instanceof RouteResult.Forward f) {
-            return f.route().name();
-        } else if (route instanceof RouteResult.Redirect r) {
-            return r.route().name();
-        } else if (route instanceof RouteResult.DirectResponse d) {
-            return d.route().name();
-        }
-        return null;
+        var r = RouteResult.routeOf(route);
+        return r == null ? null : r.name();
     }
 }

@@ -7,6 +7,24 @@ import dev.inmesh.api.config.route.VirtualHost;
 
 /** What a route table decided for one request. */
 public sealed interface RouteResult {
+    /** The route a result came from, or null when none matched. */
+    static dev.inmesh.api.config.route.Route routeOf(RouteResult r) {
+        if (r instanceof Forward f) {
+            return f.route();
+        } else if (r instanceof Redirect d) {
+            return d.route();
+        } else if (r instanceof DirectResponse d) {
+            return d.route();
+        }
+        return null;
+    }
+
+    /** The operation of the route a result came from ({@code decorator.operation}), or null. */
+    static String decorator(RouteResult r) {
+        dev.inmesh.api.config.route.Route route = routeOf(r);
+        return route == null ? null : route.decorator();
+    }
+
 
     /** The virtual host chosen, or null when none matched the Host header. */
     VirtualHost virtualHost();

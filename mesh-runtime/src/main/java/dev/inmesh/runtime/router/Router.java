@@ -13,6 +13,10 @@ import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.tls.HandshakeFailure;
+import dev.inmesh.runtime.tracing.ActiveSpan;
+import dev.inmesh.runtime.tracing.B3;
+import dev.inmesh.runtime.tracing.SpanContext;
+import dev.inmesh.runtime.tracing.TraceReporting;
 import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.Host;
@@ -128,6 +132,8 @@ public final class Router {
         ForwardedClientCert.apply(req.headers, req.forwardClientCert, req.peerCertificate, req.clientCertElement);
     }
 
+    private static final AsciiString FORCE_TRACE = AsciiString.cached("x-envoy-force-trace");
+
     private final Vertx vertx;
     private final Options options;
     private final Consumer<StreamInfo> observer;
@@ -135,6 +141,8 @@ public final class Router {
     private final FaultFilter faults = new FaultFilter();
     private final CorsFilter cors = new CorsFilter();
     private volatile java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> upstreamStats;
+    /** Where the spans of traced requests go; null: no request is traced. */
+    private volatile TraceReporting tracing;
 
     /**
      * Router settings.
@@ -165,6 +173,19 @@ public final class Router {
     /** Where Envoy's per-cluster upstream counters go ({@code upstream_rq_total}, {@code upstream_rq_retry}, ...). */
     public void upstreamStats(java.util.function.Function<String, dev.inmesh.runtime.stats.UpstreamStats> stats) {
         this.upstreamStats = stats;
+    }
+
+    /**
+     * Where the spans of the requests go whose connection manager traces ({@link RouterRequest#tracer}); null (the
+     * default) traces none.
+     */
+    public void tracing(TraceReporting reporting) {
+        this.tracing = reporting;
+    }
+
+    /** Where the spans of traced requests go, or null. */
+    public TraceReporting tracing() {
+        return tracing;
     }
 
     /** The statistics of a cluster (the proxy's TCP relays count there too), or null when none are kept. */
@@ -326,6 +347,16 @@ public final class Router {
         Control control = Control.read(req.headers, options.trustEnvoyHeaders);
         if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, dev.inmesh.runtime.router.RequestIds.next());
+        }
+        if (req.tracer != null && tracing != null) {
+            if (req.direction == StreamInfo.Direction.OUTBOUND) {
+                inheritInboundSpan(req.headers);
+            }
+            // Envoy's connection manager: the trace decision, after the request id, and the request's span; x-envoy-
+            // force-trace counts only from a caller whose control headers are trusted
+            ex.span = req.tracer.start(req.headers, options.trustEnvoyHeaders
+                            && req.headers.contains(FORCE_TRACE), req.direction == StreamInfo.Direction.INBOUND,
+                    req.authority, epochMicros(req.startTime), req.startNanos, random());
         }
         long randomValue = random().nextLong();
         RouteResult result = table.route(req, randomValue);
@@ -674,6 +705,9 @@ public final class Router {
         if (!req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
+        if (ex.span != null) {
+            ex.span.inject(req.headers, RouteResult.decorator(f)); // the B3 context of this hop's span
+        }
         if (req.direction == StreamInfo.Direction.OUTBOUND && options.peerMetadata != null) {
             req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA, options.peerMetadata);
             req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA_ID, options.peerMetadataId);
@@ -1007,6 +1041,13 @@ public final class Router {
                         response.headers, status), req.downstreamMutualTls,
                 req.downstreamPeerPrincipal, req.downstreamLocalPrincipal, ex.transportFailureReason,
                 ex.upstreamPeerPrincipal);
+        if (ex.span != null) {
+            try {
+                ex.span.tracer().finish(ex.span, info, req.headers, RouteResult.decorator(ex.route), tracing);
+            } catch (RuntimeException e) {
+                // nor must tracing
+            }
+        }
         try {
             observer.accept(info);
         } catch (RuntimeException e) {
@@ -1061,6 +1102,28 @@ public final class Router {
     }
 
     /** An address as Envoy's access log prints it ({@link IpLiterals#hostPort}); null for none. */
+    /**
+     * In-JVM, a request the application makes while handling one that {@code mesh.inbound} traced (on that request's
+     * Vert.x context) and that carries no B3 context of its own continues the inbound span's trace, as if the
+     * application had passed its B3 headers on: its client span is a child of the server span.
+     */
+    private static void inheritInboundSpan(MultiMap headers) {
+        if (headers.contains(B3.TRACE_ID) || headers.contains(B3.SINGLE)) {
+            return;
+        }
+        SpanContext inbound = ActiveSpan.boundToCurrentContext();
+        if (inbound != null) {
+            headers.set(B3.TRACE_ID, inbound.traceIdHex());
+            headers.set(B3.SPAN_ID, SpanContext.hex(inbound.spanId()));
+            headers.set(B3.SAMPLED, inbound.sampled() ? "1" : "0");
+        }
+    }
+
+    /** An instant in microseconds since the epoch, as Zipkin's timestamps. */
+    static long epochMicros(java.time.Instant t) {
+        return t.getEpochSecond() * 1_000_000L + t.getNano() / 1_000;
+    }
+
     private static String address(io.vertx.core.net.SocketAddress a) {
         if (a == null) {
             return null;

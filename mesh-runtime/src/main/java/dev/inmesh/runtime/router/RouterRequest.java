@@ -58,6 +58,8 @@ public final class RouterRequest implements RouteRequest {
     RbacFilter.Chain rbac = RbacFilter.Chain.NONE;
     /** The connection manager's local rate limit filter, compiled; {@link LocalRateLimitFilter#NONE} for none. */
     LocalRateLimitFilter localRateLimit = LocalRateLimitFilter.NONE;
+    /** The connection manager's tracing, compiled; null when it traces no request. */
+    dev.inmesh.runtime.tracing.Tracer tracer;
     /** The identities of the certificate the client presented in the TLS the proxy terminated, or null. */
     RbacFilter.PeerIdentity peerIdentity;
     /** The connection manager's {@code stat_prefix}: the scope of its fault filter's active faults. */
@@ -224,6 +226,15 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest localRateLimit(LocalRateLimitFilter filter) {
         this.localRateLimit = filter == null ? LocalRateLimitFilter.NONE : filter;
+        return this;
+    }
+
+    /**
+     * Sets the tracing of the connection manager the request came through, compiled once for its snapshot
+     * ({@code MeshSnapshot#tracer}; null: the request is not traced).
+     */
+    public RouterRequest tracer(dev.inmesh.runtime.tracing.Tracer t) {
+        this.tracer = t;
         return this;
     }
 

@@ -10,6 +10,7 @@ import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RouteTable;
+import dev.inmesh.runtime.tracing.Tracer;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import dev.inmesh.runtime.xds.ResourceBundle;
@@ -36,6 +37,8 @@ public final class MeshSnapshot {
     private final Map<FilterChain, RbacFilter.Network> networkRbac;
     /** The local rate limit filters of the connection managers that run one, by identity. */
     private final Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits;
+    /** The compiled tracing of the connection managers that trace, by identity. */
+    private final Map<HttpConnectionManager, Tracer> tracers;
 
     MeshSnapshot(long generation, Instant createdAt, ResourceBundle resources, Map<String, RouteTable> routeTables,
                  Map<FilterChain, RouteTable> inlineRouteTables, Map<String, FilterChainSelector> listeners,
@@ -43,7 +46,8 @@ public final class MeshSnapshot {
                  Map<Integer, FilterChainSelector> listenersByPort, ClusterManager clusterManager,
                  Map<HttpConnectionManager, RbacFilter.Chain> rbac,
                  Map<FilterChain, RbacFilter.Network> networkRbac,
-                 Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits) {
+                 Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits,
+                 Map<HttpConnectionManager, Tracer> tracers) {
         this.generation = generation;
         this.createdAt = createdAt;
         this.resources = resources;
@@ -56,13 +60,14 @@ public final class MeshSnapshot {
         this.rbac = rbac;
         this.networkRbac = networkRbac;
         this.rateLimits = rateLimits;
+        this.tracers = tracers;
     }
 
     /** The same compiled configuration with a cluster manager. */
     MeshSnapshot withClusters(ClusterManager cm) {
         return new MeshSnapshot(generation, createdAt, resources, routeTables, inlineRouteTables, listeners,
                 listenersByAddress, listenersByPort, cm, rbac,
-                networkRbac, rateLimits);
+                networkRbac, rateLimits, tracers);
     }
 
     /** The upstream clusters of this snapshot (hosts, balancers, breakers, pools). */
@@ -125,6 +130,18 @@ public final class MeshSnapshot {
     public LocalRateLimitFilter localRateLimit(HttpConnectionManager hcm) {
         LocalRateLimitFilter f = hcm == null ? null : rateLimits.get(hcm);
         return f != null ? f : LocalRateLimitFilter.NONE;
+    }
+
+    /**
+     * The tracing of one of this snapshot's connection managers, compiled once ({@link Tracer#compile}); null when it
+     * traces no request. A connection manager of another snapshot is compiled on the spot.
+     */
+    public Tracer tracer(HttpConnectionManager hcm) {
+        if (hcm == null || hcm.tracing() == null) {
+            return null;
+        }
+        Tracer t = tracers.get(hcm);
+        return t != null ? t : Tracer.compile(hcm.tracing(), resources.tracer());
     }
 
     /**

@@ -138,6 +138,7 @@ public final class SnapshotCompiler {
             tables.put(rc.name(), RouteTable.compile(rc, buckets, "rds/" + rc.name()));
         }
         Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits = new IdentityHashMap<>();
+        Map<HttpConnectionManager, dev.inmesh.runtime.tracing.Tracer> tracers = new IdentityHashMap<>();
         Map<FilterChain, RouteTable> inline = new IdentityHashMap<>();
         Map<HttpConnectionManager, RbacFilter.Chain> rbac = new IdentityHashMap<>();
         Map<FilterChain, RbacFilter.Network> networkRbac = new IdentityHashMap<>();
@@ -170,6 +171,11 @@ public final class SnapshotCompiler {
                     if (!limiter.isEmpty()) {
                         rateLimits.put(hcm, limiter);
                     }
+                    dev.inmesh.runtime.tracing.Tracer tracer = dev.inmesh.runtime.tracing.Tracer.compile(hcm.tracing(),
+                            bundle.tracer());
+                    if (tracer != null) {
+                        tracers.put(hcm, tracer);
+                    }
                     if (hcm.routeConfig() != null) {
                         inline.put(c, RouteTable.compile(hcm.routeConfig(), buckets, where));
                     } else {
@@ -183,6 +189,7 @@ public final class SnapshotCompiler {
             }
         }
         return new MeshSnapshot(generation, Instant.now(), bundle, Map.copyOf(tables), inline, Map.copyOf(byName),
-                Map.copyOf(byAddress), Map.copyOf(byPort), null, rbac, networkRbac, rateLimits);
+                Map.copyOf(byAddress), Map.copyOf(byPort), null, rbac, networkRbac, rateLimits,
+                tracers);
     }
 }

@@ -120,6 +120,7 @@ public final class EnvoyConfigReader {
             readConfigDump(get(root, "configs"), b);
         } else if (has(root, "static_resources")) {
             readStaticResources(get(root, "static_resources"), "static_resources", b, version);
+            readBootstrapTracing(root, "", b);
         } else if (has(root, "resources") && get(root, "resources").isArray()) {
             JsonNode rs = get(root, "resources");
             for (int i = 0; i < rs.size(); i++) {
@@ -167,6 +168,31 @@ public final class EnvoyConfigReader {
         }
     }
 
+    /**
+     * A bootstrap's {@code tracing}: its Zipkin tracer, which Istio's agent writes for meshConfig's
+     * {@code defaultConfig.tracing.zipkin.address}, reports the spans of the connection managers whose
+     * {@code tracing} names no provider (istiod's legacy tracing), as Envoy's bootstrap tracer does.
+     */
+    private static void readBootstrapTracing(JsonNode bootstrap, String at, ResourceBundle.Builder b)
+            throws ConfigReadException {
+        JsonNode t = get(bootstrap, "tracing");
+        if (t == null) {
+            return;
+        }
+        try {
+            b.tracer(Fields.at("tracing", () -> {
+                try {
+                    return TracingParser.bootstrap(EnvoyJson.toMessage(t,
+                            io.envoyproxy.envoy.config.trace.v3.Tracing.class));
+                } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+                    throw new FieldError("", String.valueOf(e.getMessage()));
+                }
+            }));
+        } catch (FieldError e) {
+            throw new ConfigReadException(at + e.getMessage(), e);
+        }
+    }
+
     private static void readConfigDump(JsonNode configs, ResourceBundle.Builder b) throws ConfigReadException {
         for (int i = 0; i < configs.size(); i++) {
             JsonNode c = configs.get(i);
@@ -178,6 +204,9 @@ public final class EnvoyConfigReader {
                 // static_clusters); read them there when the dump has those sections.
                 if (sr != null && !hasTypedDumps(configs)) {
                     readStaticResources(sr, at + ".bootstrap.static_resources", b, versionOf(c, "last_updated", ""));
+                }
+                if (has(c, "bootstrap")) {
+                    readBootstrapTracing(get(c, "bootstrap"), at + ".bootstrap.", b);
                 }
             } else if (type.endsWith("ListenersConfigDump")) {
                 dumpList(c, "static_listeners", "listener", ResourceType.LISTENER, at, b);

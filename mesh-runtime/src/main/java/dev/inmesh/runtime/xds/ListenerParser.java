@@ -289,8 +289,8 @@ public final class ListenerParser
                 "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "server_name",
                 "server_header_transformation", "common_http_protocol_options", "forward_client_cert_details",
                 "set_current_client_cert_details", "drain_timeout", "request_timeout", "request_headers_timeout",
-                "http2_protocol_options"),
-                Set.of("access_log", "tracing",
+                "http2_protocol_options", "tracing"),
+                Set.of("access_log",
                         "request_id_extension",
                         "internal_address_config", "delayed_close_timeout", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
@@ -433,7 +433,8 @@ public final class ListenerParser
                 h.hasCommonHttpProtocolOptions() ? Fields.at("common_http_protocol_options",
                         () -> maxHeadersCount(h.getCommonHttpProtocolOptions())) : 0, websocket, codecType(h),
                 forwardClientCert(h), lifetimes(h), h.hasHttp2ProtocolOptions() ? Fields.at("http2_protocol_options",
-                        () -> CoreParsers.http2ProtocolOptions(h.getHttp2ProtocolOptions())) : null);
+                        () -> CoreParsers.http2ProtocolOptions(h.getHttp2ProtocolOptions())) : null,
+                h.hasTracing() ? Fields.at("tracing", () -> TracingParser.parse(h.getTracing())) : null);
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.inmesh.runtime.xds;
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.Tracing;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import com.google.protobuf.Message;
 import java.time.Instant;
@@ -15,11 +16,14 @@ import java.util.Set;
  * A complete set of parsed resources by name, with the version and update time of each: what a config source hands
  * to the snapshot compiler. Immutable. {@link #statics} holds the keys (see {@link #key}) of the resources that came
  * from a bootstrap's {@code static_resources} (or a dump's {@code static_*} lists) rather than from xDS: Envoy's
- * admin reports those as static ({@code static_clusters}, {@code added_via_api false}).
+ * admin reports those as static ({@code static_clusters}, {@code added_via_api false}). {@link #tracer} is the
+ * bootstrap's Zipkin tracer ({@code tracing.http}), which reports for the connection managers whose {@code tracing}
+ * names no provider; null for none.
  */
 public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteConfiguration> routes,
                              Map<String, Cluster> clusters, Map<String, ClusterLoadAssignment> endpoints,
-                             Map<String, Version> versions, Map<String, Message> messages, Set<String> statics) {
+                             Map<String, Version> versions, Map<String, Message> messages, Set<String> statics,
+                             Tracing.Zipkin tracer) {
 
     public static final ResourceBundle EMPTY = new ResourceBundle(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
             Map.of(), Set.of());
@@ -32,6 +36,13 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         versions = copy(versions);
         messages = copy(messages);
         statics = java.util.Collections.unmodifiableSet(new LinkedHashSet<>(statics));
+    }
+
+    /** A bundle without a bootstrap tracer. */
+    public ResourceBundle(Map<String, Listener> listeners, Map<String, RouteConfiguration> routes,
+                          Map<String, Cluster> clusters, Map<String, ClusterLoadAssignment> endpoints,
+                          Map<String, Version> versions, Map<String, Message> messages, Set<String> statics) {
+        this(listeners, routes, clusters, endpoints, versions, messages, statics, null);
     }
 
     /** A bundle of resources that all came from xDS (none static). */
@@ -84,6 +95,7 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         private final Map<String, Version> versions = new LinkedHashMap<>();
         private final Map<String, Message> messages = new LinkedHashMap<>();
         private final Set<String> statics = new LinkedHashSet<>();
+        private Tracing.Zipkin tracer;
 
         public Builder listener(Listener l, Version v) {
             listeners.put(l.name(), l);
@@ -164,6 +176,12 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
             return this;
         }
 
+        /** Sets the bootstrap's tracer ({@code tracing.http}; see {@link ResourceBundle#tracer}). */
+        public Builder tracer(Tracing.Zipkin t) {
+            this.tracer = t;
+            return this;
+        }
+
         /** Starts from an existing bundle's resources. */
         public Builder from(ResourceBundle b) {
             listeners.putAll(b.listeners());
@@ -173,6 +191,7 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
             versions.putAll(b.versions());
             messages.putAll(b.messages());
             statics.addAll(b.statics());
+            tracer = b.tracer();
             return this;
         }
 
@@ -184,7 +203,7 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         }
 
         public ResourceBundle build() {
-            return new ResourceBundle(listeners, routes, clusters, endpoints, versions, messages, statics);
+            return new ResourceBundle(listeners, routes, clusters, endpoints, versions, messages, statics, tracer);
         }
     }
 }

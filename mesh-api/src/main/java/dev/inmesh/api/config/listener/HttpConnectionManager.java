@@ -40,6 +40,7 @@ import java.util.List;
  *                  for {@link ConnectionLifetimes#DEFAULTS}
  * @param http2 the settings of its HTTP/2 connections ({@code http2_protocol_options}: the streams a client may open
  *              at once, the windows, the header table); null for Envoy's defaults ({@link Http2ProtocolOptions#DEFAULTS})
+ * @param tracing its {@code tracing}: which requests are traced and where their spans go; null when it traces none
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
@@ -48,7 +49,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     int maxRequestHeadersKb, PathNormalization pathNormalization,
                                     ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
                                     CodecType codecType, ForwardClientCert forwardClientCert,
-                                    ConnectionLifetimes lifetimes, Http2ProtocolOptions http2)
+                                    ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing)
         implements NetworkFilter {
     /**
      * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
@@ -90,6 +91,20 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 "two fault filters", "at most one fault filter that runs");
     }
 
+    /** A connection manager that traces no request. */
+    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
+                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
+                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
+                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
+                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
+                                 CodecType codecType, ForwardClientCert forwardClientCert,
+                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2) {
+        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
+                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
+                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
+                lifetimes, http2, null);
+    }
+
     /** A connection manager whose HTTP/2 connections have Envoy's default settings. */
     public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                  List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
@@ -101,7 +116,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
                 xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
                 pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
-                lifetimes, null);
+                lifetimes, null, null);
     }
 
     /** A connection manager with Envoy's default connection lifetimes ({@link ConnectionLifetimes#DEFAULTS}). */

@@ -1,0 +1,203 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.xds.IstioTracing;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The standalone proxy traces as a sidecar with istiod's Zipkin tracing: a request to the workload
+ * ({@code virtualInbound}) is a server span, one from it (an outbound listener) a client span, each a child of the
+ * caller's B3 context whose own context the next hop receives; the spans reach the Zipkin collector (a Vert.x server
+ * on loopback) through its cluster; a request its caller did not sample goes on with {@code x-b3-sampled: 0} and no
+ * span.
+ */
+@Timeout(60)
+class ProxyTracingTest {
+    private static final String TRACE_ID = "463ac35c9f6413ad";
+    private static final String CALLER_SPAN = "a2fb4a1d1a96d312";
+
+    private final Vertx vertx = Vertx.vertx();
+    private final List<JsonArray> reports = new CopyOnWriteArrayList<>();
+    private final List<MultiMap> seen = new CopyOnWriteArrayList<>();
+    private StandaloneProxy proxy;
+    @TempDir
+    Path dir;
+
+    @AfterEach
+    void close() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    private int app() {
+        return vertx.createHttpServer().requestHandler(req -> {
+            seen.add(MultiMap.caseInsensitiveMultiMap().addAll(req.headers()));
+            req.response().end("app");
+        }).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    private int collector() {
+        return vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(b -> {
+            reports.add(new JsonArray(b));
+            req.response().setStatusCode(202).end();
+        })).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    private static String listener(String name, String direction, int port, String cluster, String operation) {
+        return IstioTracing.listener(name, "127.0.0.1", port, direction, IstioTracing.tracing(100,
+                IstioTracing.CLUSTER), operation, cluster);
+    }
+
+    private void start(int inbound, int outbound, int app, int collector) throws Exception {
+        String config = "static_resources:\n  listeners:\n"
+                + (listener("virtualInbound", "INBOUND", inbound, "inbound|9080||",
+                        "reviews.default.svc.cluster.local:9080/*")
+                + listener("0.0.0.0_9080", "OUTBOUND", outbound, "outbound|9080||ratings.default.svc.cluster.local",
+                        "ratings.default.svc.cluster.local:9080/*")).indent(2)
+                + "  clusters:\n" + (IstioTracing.staticCluster("inbound|9080||", app)
+                + IstioTracing.staticCluster("outbound|9080||ratings.default.svc.cluster.local", app)
+                + IstioTracing.collectorCluster(collector)).indent(2);
+        Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE, null, null,
+                null, new WorkloadInfo("reviews-v1", "default", "reviews", "v1"), null,
+                "sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local", null, null, null, null, null,
+                null));
+    }
+
+    private static int send(HttpClient client, int port, String sampled) throws Exception {
+        RequestOptions ro = new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/reviews/0")
+                .putHeader("host", "reviews").putHeader("x-b3-traceid", TRACE_ID)
+                .putHeader("x-b3-spanid", CALLER_SPAN).putHeader("x-b3-sampled", sampled);
+        return client.request(ro).compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.statusCode())))
+                .await(10, TimeUnit.SECONDS);
+    }
+
+    private List<JsonObject> awaitSpans(int n) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (true) {
+            proxy.tracing().flush();
+            List<JsonObject> all = new ArrayList<>();
+            for (JsonArray r : reports) {
+                for (int i = 0; i < r.size(); i++) {
+                    all.add(r.getJsonObject(i));
+                }
+            }
+            if (all.size() >= n) {
+                return all;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("not " + n + " spans within 10 s: " + all);
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    @Test
+    void inboundAndOutboundRequestsAreServerAndClientSpansOfTheCallersTrace() throws Exception {
+        int inbound = LoopbackProxy.freePort();
+        int outbound = LoopbackProxy.freePort();
+        start(inbound, outbound, app(), collector());
+        HttpClient client = vertx.createHttpClient();
+        assertEquals(200, send(client, inbound, "1"));
+        assertEquals(200, send(client, outbound, "1"));
+        client.close().await(5, TimeUnit.SECONDS);
+
+        MultiMap toApp = seen.get(0);
+        MultiMap toRatings = seen.get(1);
+        for (MultiMap up : List.of(toApp, toRatings)) {
+            assertEquals(TRACE_ID, up.get("x-b3-traceid"));
+            assertEquals(CALLER_SPAN, up.get("x-b3-parentspanid"));
+            assertNotEquals(CALLER_SPAN, up.get("x-b3-spanid"));
+            assertEquals("1", up.get("x-b3-sampled"));
+        }
+        assertNull(toApp.get("x-envoy-decorator-operation"), "an inbound hop passes no operation to the app");
+        assertEquals("ratings.default.svc.cluster.local:9080/*", toRatings.get("x-envoy-decorator-operation"));
+
+        List<JsonObject> spans = awaitSpans(2);
+        JsonObject server = spans.stream().filter(s -> s.getString("kind").equals("SERVER")).findFirst().get();
+        JsonObject clientSpan = spans.stream().filter(s -> s.getString("kind").equals("CLIENT")).findFirst().get();
+        assertEquals(toApp.get("x-b3-spanid"), server.getString("id"));
+        assertEquals(CALLER_SPAN, server.getString("parentId"));
+        assertEquals(TRACE_ID, server.getString("traceId"));
+        assertEquals("reviews.default.svc.cluster.local:9080/*", server.getString("name"));
+        assertEquals("inbound|9080||", server.getJsonObject("tags").getString("upstream_cluster"));
+        assertEquals(toRatings.get("x-b3-spanid"), clientSpan.getString("id"));
+        assertEquals("ratings.default.svc.cluster.local:9080/*", clientSpan.getString("name"));
+        JsonObject tags = clientSpan.getJsonObject("tags");
+        assertEquals("outbound|9080||ratings.default.svc.cluster.local", tags.getString("upstream_cluster"));
+        assertEquals("http://reviews/reviews/0", tags.getString("http.url"));
+        assertEquals("200", tags.getString("http.status_code"));
+        assertEquals("sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local", tags.getString("node_id"));
+        assertEquals(new JsonObject().put("serviceName", "reviews.default").put("ipv4", "10.1.2.3"),
+                clientSpan.getJsonObject("localEndpoint"));
+        assertEquals(2L, proxy.tracing().stats().values().get("tracing.zipkin.spans_sent"));
+    }
+
+    /**
+     * meshConfig's {@code defaultConfig.tracing.zipkin.address}: istiod writes sampling but no provider, and Istio's
+     * agent puts the Zipkin tracer and its {@code zipkin} cluster in the bootstrap, which reports the spans.
+     */
+    @Test
+    void theBootstrapsTracerReportsForConnectionManagersThatNameNoProvider() throws Exception {
+        int inbound = LoopbackProxy.freePort();
+        String config = IstioTracing.BOOTSTRAP + """
+                static_resources:
+                  listeners:
+                """ + IstioTracing.listener("virtualInbound", "127.0.0.1", inbound, "INBOUND", """
+                tracing:
+                  client_sampling: {value: 100}
+                  random_sampling: {value: 100}
+                  overall_sampling: {value: 100}
+                """, "reviews:9080/*", "inbound|9080||").indent(2) + "  clusters:\n"
+                + (IstioTracing.staticCluster("inbound|9080||", app())
+                + IstioTracing.staticCluster("zipkin", collector())).indent(2);
+        Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE));
+        HttpClient client = vertx.createHttpClient();
+        assertEquals(200, send(client, inbound, "1"));
+        client.close().await(5, TimeUnit.SECONDS);
+        JsonObject span = awaitSpans(1).get(0);
+        assertEquals("SERVER", span.getString("kind"));
+        assertEquals(TRACE_ID, span.getString("traceId"));
+        assertEquals(seen.get(0).get("x-b3-spanid"), span.getString("id"));
+        assertEquals("reviews:9080/*", span.getString("name"));
+    }
+
+    @Test
+    void anUnsampledRequestIsPassedOnWithItsDecisionAndReportsNoSpan() throws Exception {
+        int inbound = LoopbackProxy.freePort();
+        start(inbound, LoopbackProxy.freePort(), app(), collector());
+        HttpClient client = vertx.createHttpClient();
+        assertEquals(200, send(client, inbound, "0"));
+        client.close().await(5, TimeUnit.SECONDS);
+        MultiMap toApp = seen.get(0);
+        assertEquals("0", toApp.get("x-b3-sampled"));
+        assertEquals(TRACE_ID, toApp.get("x-b3-traceid"));
+        assertEquals(CALLER_SPAN, toApp.get("x-b3-parentspanid"));
+        proxy.tracing().flush();
+        assertEquals(0L, proxy.tracing().stats().values().get("tracing.zipkin.spans_sent"));
+        assertTrue(reports.isEmpty());
+    }
+}

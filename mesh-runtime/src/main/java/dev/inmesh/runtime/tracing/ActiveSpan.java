@@ -1,0 +1,86 @@
+package dev.inmesh.runtime.tracing;
+
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.internal.ContextInternal;
+
+/**
+ * The span of one request while it runs (sampled or not): its ids, which go upstream in B3 headers
+ * ({@link #inject}), and when it began. Only {@link Tracer#finish} of a sampled span builds a {@link ZipkinSpan}.
+ */
+public final class ActiveSpan {
+    /** The header an egress span's route operation goes upstream in, and an ingress span takes its name from. */
+    public static final String DECORATOR_OPERATION = "x-envoy-decorator-operation";
+
+    final Tracer tracer;
+    final long traceIdHigh;
+    final long traceId;
+    final long id;
+    final long parentId;
+    final boolean sampled;
+    final boolean ingress;
+    final String host;
+    /** The operation the caller named the server span with ({@code x-envoy-decorator-operation}), or null. */
+    final String operation;
+    final long startMicros;
+    final long startNanos;
+
+    ActiveSpan(Tracer tracer, long traceIdHigh, long traceId, long id, long parentId, boolean sampled, boolean ingress,
+               String host, String operation, long startMicros, long startNanos) {
+        this.tracer = tracer;
+        this.traceIdHigh = traceIdHigh;
+        this.traceId = traceId;
+        this.id = id;
+        this.parentId = parentId;
+        this.sampled = sampled;
+        this.ingress = ingress;
+        this.host = host;
+        this.operation = operation;
+        this.startMicros = startMicros;
+        this.startNanos = startNanos;
+    }
+
+    /** The key of a server span's context in its request's Vert.x context. */
+    private static final Object CONTEXT_KEY = new Object();
+
+    /**
+     * Keeps the context of this (server) span in the current Vert.x context when that is a request's own (a
+     * duplicated context, as Vert.x gives each request to an HTTP server): the mesh client's requests made while
+     * handling the request find it there ({@link #boundToCurrentContext}) and become children of this span, without
+     * the application passing the B3 headers on. Nothing is kept on any other context.
+     */
+    public void bindToCurrentContext() {
+        if (Vertx.currentContext() instanceof ContextInternal ctx && ctx.isDuplicate()) {
+            ctx.localContextData().put(CONTEXT_KEY, context());
+        }
+    }
+
+    /** The context of the server span whose request the current Vert.x context handles, or null. */
+    public static SpanContext boundToCurrentContext() {
+        return Vertx.currentContext() instanceof ContextInternal ctx && ctx.isDuplicate()
+                && ctx.localContextData().get(CONTEXT_KEY) instanceof SpanContext c ? c : null;
+    }
+
+    /** The tracer that began the span, which ends it. */
+    public Tracer tracer() {
+        return tracer;
+    }
+
+    /** The span's context, as the next hop reads it. */
+    public SpanContext context() {
+        return new SpanContext(traceIdHigh, traceId, id, parentId, sampled);
+    }
+
+    /**
+     * Puts the span's context on the request going upstream ({@code x-b3-*}) and, for a client span whose route has a
+     * decorator, its operation ({@code x-envoy-decorator-operation}), which names the server span of the next hop.
+     *
+     * @param decorator the route's {@code decorator.operation}, or null
+     */
+    public void inject(MultiMap headers, String decorator) {
+        B3.inject(headers, traceIdHigh, traceId, id, parentId, sampled);
+        if (!ingress && decorator != null && !decorator.isEmpty()) {
+            headers.set(DECORATOR_OPERATION, decorator);
+        }
+    }
+}

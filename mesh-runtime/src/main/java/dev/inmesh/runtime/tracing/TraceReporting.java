@@ -1,0 +1,132 @@
+package dev.inmesh.runtime.tracing;
+
+import dev.inmesh.api.config.listener.Tracing;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.vertx.core.Vertx;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Supplier;
+
+/**
+ * Where the spans of one proxy (or in-JVM mesh) go: one {@link ZipkinReporter} per collector the connection managers
+ * name, kept across snapshots so that its buffer and timer survive configuration updates, reporting through the
+ * current snapshot's clusters; this workload as the spans' local endpoint and {@code node_id}; and Envoy's
+ * {@code tracing.zipkin.*} statistics, shared by every reporter as Envoy's are.
+ */
+public final class TraceReporting implements AutoCloseable {
+    /**
+     * This workload as its spans name it.
+     *
+     * @param serviceName the local endpoint's service name (Istio's {@code --service-cluster}: the canonical service
+     *                    and namespace, {@code reviews.default})
+     * @param nodeId the {@code node_id} tag (the proxy's node id)
+     * @param zone the {@code zone} tag, or empty for none
+     * @param ip the local endpoint's IP, or null
+     */
+    public record Local(String serviceName, String nodeId, String zone, String ip) {
+        /**
+         * A workload as Istio's sidecar names it in its spans: its canonical service (else its app, else its
+         * workload) and namespace as service name, and the IP of its node id
+         * ({@code sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local}; none when the id has no such part).
+         */
+        public static Local of(dev.inmesh.runtime.stats.WorkloadInfo w, String nodeId) {
+            String service = !w.canonicalService().equals("unknown") ? w.canonicalService()
+                    : !w.app().equals("unknown") ? w.app() : w.workload();
+            String[] parts = nodeId == null ? new String[0] : nodeId.split("~", -1);
+            String ip = parts.length >= 2 && !parts[1].isEmpty() ? parts[1] : null;
+            return new Local(service + "." + w.namespace(), nodeId == null ? "" : nodeId, "", ip);
+        }
+    }
+
+    /** Envoy's {@code tracing.zipkin.*} statistics. */
+    public static final class Stats {
+        final LongAdder spansSent = new LongAdder();
+        final LongAdder timerFlushed = new LongAdder();
+        final LongAdder reportsSkippedNoCluster = new LongAdder();
+        final LongAdder reportsSent = new LongAdder();
+        final LongAdder reportsDropped = new LongAdder();
+        final LongAdder reportsFailed = new LongAdder();
+
+        /** The statistics by their Envoy name ({@code tracing.zipkin.spans_sent}, ...). */
+        public Map<String, Long> values() {
+            return Map.of("tracing.zipkin.spans_sent", spansSent.sum(),
+                    "tracing.zipkin.timer_flushed", timerFlushed.sum(),
+                    "tracing.zipkin.reports_skipped_no_cluster", reportsSkippedNoCluster.sum(),
+                    "tracing.zipkin.reports_sent", reportsSent.sum(),
+                    "tracing.zipkin.reports_dropped", reportsDropped.sum(),
+                    "tracing.zipkin.reports_failed", reportsFailed.sum());
+        }
+
+        /**
+         * Registers them as {@code envoy_tracing_zipkin_*}, Envoy's Prometheus names: as gauges (that only rise), as
+         * the other Envoy counters whose names do not end in {@code _total}, so that Micrometer adds no {@code _total}.
+         */
+        void bind(MeterRegistry registry) {
+            counter(registry, "spans_sent", spansSent);
+            counter(registry, "timer_flushed", timerFlushed);
+            counter(registry, "reports_skipped_no_cluster", reportsSkippedNoCluster);
+            counter(registry, "reports_sent", reportsSent);
+            counter(registry, "reports_dropped", reportsDropped);
+            counter(registry, "reports_failed", reportsFailed);
+        }
+
+        private static void counter(MeterRegistry registry, String name, LongAdder value) {
+            Gauge.builder("envoy_tracing_zipkin_" + name, value, LongAdder::sum).register(registry);
+        }
+    }
+
+    private final Vertx vertx;
+    private final Supplier<ClusterManager> clusters;
+    private final Local local;
+    private final Stats stats = new Stats();
+    private final Map<Tracing.Zipkin, ZipkinReporter> reporters = new ConcurrentHashMap<>();
+    private volatile boolean closed;
+
+    /**
+     * @param clusters the clusters of the current snapshot, where the collector's cluster is looked up at each report
+     * @param registry where the statistics are published, or null
+     */
+    public TraceReporting(Vertx vertx, Supplier<ClusterManager> clusters, Local local, MeterRegistry registry) {
+        this.vertx = vertx;
+        this.clusters = clusters;
+        this.local = local;
+        if (registry != null) {
+            stats.bind(registry);
+        }
+    }
+
+    public Local local() {
+        return local;
+    }
+
+    public Stats stats() {
+        return stats;
+    }
+
+    /** Buffers a finished span for the collector of {@code zipkin}. Any thread; never blocks. */
+    void report(Tracing.Zipkin zipkin, ZipkinSpan span) {
+        if (closed) {
+            return;
+        }
+        reporters.computeIfAbsent(zipkin, z -> new ZipkinReporter(vertx, z, clusters, stats)).add(span);
+    }
+
+    /** Sends what is buffered now (tests, and shutdown). */
+    public void flush() {
+        for (ZipkinReporter r : reporters.values()) {
+            r.flush();
+        }
+    }
+
+    /** Sends what is buffered and stops the reporters' timers. */
+    @Override
+    public void close() {
+        closed = true;
+        for (ZipkinReporter r : reporters.values()) {
+            r.close();
+        }
+    }
+}

@@ -1,0 +1,289 @@
+package dev.inmesh.runtime.tracing;
+
+import dev.inmesh.api.config.listener.Tracing;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.MultiMap;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.random.RandomGenerator;
+
+/**
+ * A connection manager's {@code tracing} with the Zipkin tracer, compiled once for its snapshot: the sampling
+ * percentages as Envoy's numerators out of 10000, the custom tags with their environment variables read, the
+ * collector. {@link #start} takes Envoy's trace decision for a request and begins its span; {@link #finish} ends it
+ * with Envoy's tags and hands a sampled one to the reporter.
+ *
+ * <p>The decision is Envoy's connection manager's, kept in the request's {@code x-request-id} (a UUID whose
+ * 15th character says why a request is traced: {@code 9} sampled, {@code a} forced, {@code b} client, {@code 4} not)
+ * so that the hops after this one keep it: a request not yet traced is traced when it has
+ * {@code x-client-trace-id} and a random draw falls within {@code client_sampling}, else when it has a trusted
+ * {@code x-envoy-force-trace}, else when the first 8 hex digits of its id, modulo 10000, fall within
+ * {@code random_sampling}; then none is traced whose id falls outside {@code overall_sampling}. A B3 sampling flag
+ * the caller sent overrides the decision for the span (Envoy's Zipkin tracer), and a request whose id is missing or
+ * not hex is not traced unless its caller says so.
+ */
+public final class Tracer {
+    static final char NOT_TRACED = '4';
+    static final char SAMPLED = '9';
+    static final char FORCED = 'a';
+    static final char CLIENT = 'b';
+    private static final int REASON_AT = 14;
+
+    private final Tracing config;
+    /** The tracer that reports the spans: the connection manager's provider's, or the bootstrap's. */
+    private final Tracing.Zipkin zipkin;
+    private final int clientNumerator;
+    private final int randomNumerator;
+    private final int overallNumerator;
+    /** The literal and environment tags, resolved once; a request header tag's name in {@link #headerTags}. */
+    private final Map<String, String> fixedTags;
+    private final List<Tracing.CustomTag> headerTags;
+
+    private Tracer(Tracing config, Tracing.Zipkin zipkin, Function<String, String> environment) {
+        this.config = config;
+        this.zipkin = zipkin;
+        this.clientNumerator = numerator(config.clientSampling());
+        this.randomNumerator = numerator(config.randomSampling());
+        this.overallNumerator = numerator(config.overallSampling());
+        Map<String, String> fixed = new LinkedHashMap<>();
+        List<Tracing.CustomTag> headers = new ArrayList<>();
+        for (Tracing.CustomTag t : config.customTags()) {
+            switch (t.kind()) {
+                case LITERAL -> fixed.put(t.tag(), t.name());
+                case ENVIRONMENT -> {
+                    String v = environment.apply(t.name());
+                    fixed.put(t.tag(), v == null ? t.defaultValue() : v);
+                }
+                case REQUEST_HEADER -> headers.add(t);
+                // Inmesh's filters write no dynamic metadata (Envoy's RBAC filter writes its shadow results there):
+                // the value is always absent, so the tag is its default, as Envoy's is without the metadata
+                case REQUEST_METADATA -> fixed.put(t.tag(), t.defaultValue());
+            }
+        }
+        this.fixedTags = Map.copyOf(fixed);
+        this.headerTags = List.copyOf(headers);
+    }
+
+    /**
+     * The tracer of a connection manager's {@code tracing}, environment tags read from the process's environment;
+     * null when it has none, or reports to no tracer Inmesh applies (its requests are then not traced at all).
+     *
+     * @param bootstrapTracer the bootstrap's Zipkin tracer, which reports for a {@code tracing} that names no
+     *                        provider; null for none
+     */
+    public static Tracer compile(Tracing tracing, Tracing.Zipkin bootstrapTracer) {
+        return compile(tracing, bootstrapTracer, System::getenv);
+    }
+
+    /** As {@link #compile(Tracing, Tracing.Zipkin)}, environment tags read from {@code environment} (tests). */
+    public static Tracer compile(Tracing tracing, Tracing.Zipkin bootstrapTracer,
+                                 Function<String, String> environment) {
+        Tracing.Zipkin zipkin = tracing == null ? null : tracing.tracer(bootstrapTracer);
+        return zipkin == null ? null : new Tracer(tracing, zipkin, environment);
+    }
+
+    /** Envoy's rounding of a percentage into a numerator out of 10000. */
+    static int numerator(double percent) {
+        return (int) Math.round(percent / 100.0 * 10000);
+    }
+
+    public Tracing config() {
+        return config;
+    }
+
+    /**
+     * Envoy's trace decision for a request, written into its {@code x-request-id} when that is a UUID: true when it
+     * is to be traced.
+     *
+     * @param forceTrace whether the request carries an {@code x-envoy-force-trace} its connection manager trusts
+     */
+    boolean decide(MultiMap headers, boolean forceTrace, RandomGenerator random) {
+        String rid = headers.get("x-request-id");
+        if (rid == null) {
+            return false;
+        }
+        char reason = reason(rid);
+        long value = leadingHex(rid);
+        if (value < 0) {
+            return reason != NOT_TRACED; // Envoy leaves an id it cannot read as it is
+        }
+        int result = (int) (value % 10000);
+        char decided = reason;
+        if (decided == NOT_TRACED) {
+            if (headers.contains("x-client-trace-id") && random.nextInt(10000) < clientNumerator) {
+                decided = CLIENT;
+            } else if (forceTrace) {
+                decided = FORCED;
+            } else if (result < randomNumerator) {
+                decided = SAMPLED;
+            }
+        }
+        if (result >= overallNumerator) {
+            decided = NOT_TRACED;
+        }
+        if (rid.length() == 36 && rid.charAt(REASON_AT) != decided) {
+            headers.set("x-request-id", rid.substring(0, REASON_AT) + decided + rid.substring(REASON_AT + 1));
+        }
+        return decided != NOT_TRACED;
+    }
+
+    /** Why the request id says the request is traced; {@link #NOT_TRACED} for any id that is no UUID. */
+    static char reason(String rid) {
+        if (rid.length() != 36) {
+            return NOT_TRACED;
+        }
+        char c = rid.charAt(REASON_AT);
+        return c == SAMPLED || c == FORCED || c == CLIENT ? c : NOT_TRACED;
+    }
+
+    /** The id's first 8 hex digits as a number, or -1 when it has none. */
+    private static long leadingHex(String rid) {
+        if (rid.length() < 8) {
+            return -1;
+        }
+        long v = 0;
+        for (int i = 0; i < 8; i++) {
+            int d = Character.digit(rid.charAt(i), 16);
+            if (d < 0) {
+                return -1;
+            }
+            v = (v << 4) | d;
+        }
+        return v;
+    }
+
+    /**
+     * Takes the trace decision for a request and begins its span, as Envoy's connection manager and Zipkin tracer
+     * do: a child of the caller's B3 context (a new span id, the caller's span its parent; with
+     * {@code shared_span_context} a server span takes the caller's id instead), or the root of a new trace. The span
+     * is begun whether sampled or not, as its context goes upstream either way; only a sampled one is reported. Null
+     * when the caller's context is malformed: Envoy gives such a request no span, so nothing is reported or sent.
+     *
+     * @param ingress whether the span is a server span (a request to the workload) rather than a client span
+     * @param host the request's {@code host}, the span's name when its route has no decorator
+     * @param startMicros when the request began, in microseconds since the epoch
+     * @param startNanos when the request began, on {@link System#nanoTime()}
+     */
+    public ActiveSpan start(MultiMap headers, boolean forceTrace, boolean ingress, String host, long startMicros,
+                            long startNanos, RandomGenerator random) {
+        boolean traced = decide(headers, forceTrace, random);
+        boolean sampled = B3.sampled(headers, traced);
+        SpanContext caller = B3.extract(headers, sampled);
+        if (caller == B3.INVALID) {
+            return null;
+        }
+        String override = null;
+        if (ingress) {
+            // Envoy's ingress: the caller's decorated operation names the server span, and goes no further
+            override = headers.get(ActiveSpan.DECORATOR_OPERATION);
+            headers.remove(ActiveSpan.DECORATOR_OPERATION);
+            if (override != null && override.isEmpty()) {
+                override = null;
+            }
+        }
+        long high;
+        long traceId;
+        long id;
+        long parent;
+        if (caller == null) {
+            id = random.nextLong();
+            traceId = id;
+            high = zipkin.traceId128Bit() ? random.nextLong() : 0;
+            parent = 0;
+        } else if (!ingress || !zipkin.sharedSpanContext()) {
+            high = caller.traceIdHigh();
+            traceId = caller.traceId();
+            id = random.nextLong();
+            parent = caller.spanId();
+        } else {
+            high = caller.traceIdHigh();
+            traceId = caller.traceId();
+            id = caller.spanId();
+            parent = caller.parentId();
+        }
+        return new ActiveSpan(this, high, traceId, id, parent, sampled, ingress, host, override, startMicros,
+                startNanos);
+    }
+
+    /**
+     * Ends a request's span: a sampled one gets Envoy's tags from the request's record and headers and goes to
+     * {@code reporting}; an unsampled one is dropped.
+     *
+     * @param decorator the operation of the request's route ({@code decorator.operation}), or null
+     */
+    public void finish(ActiveSpan span, StreamInfo info, MultiMap requestHeaders, String decorator,
+                       TraceReporting reporting) {
+        if (!span.sampled || reporting == null) {
+            return;
+        }
+        reporting.report(zipkin, zipkinSpan(span, info, requestHeaders, decorator, reporting.local()));
+    }
+
+    /** The finished span of a request, with Envoy's tags and this connection manager's custom ones. */
+    ZipkinSpan zipkinSpan(ActiveSpan span, StreamInfo info, MultiMap requestHeaders, String decorator,
+                          TraceReporting.Local local) {
+        long duration = Math.max(0, (System.nanoTime() - span.startNanos) / 1000);
+        String name = span.operation != null ? span.operation
+                : decorator != null && !decorator.isEmpty() ? decorator : span.host == null ? "" : span.host;
+        Map<String, String> tags = new LinkedHashMap<>();
+        tag(tags, "node_id", local.nodeId());
+        tag(tags, "zone", local.zone());
+        tag(tags, "guid:x-request-id", requestHeaders.get("x-request-id"));
+        tag(tags, "http.url", url(requestHeaders, span.host, info.path()));
+        tag(tags, "http.method", info.method());
+        tag(tags, "downstream_cluster", orDash(requestHeaders.get("x-envoy-downstream-service-cluster")));
+        tag(tags, "user_agent", orDash(requestHeaders.get("user-agent")));
+        tag(tags, "http.protocol", info.protocol());
+        tag(tags, "peer.address", info.downstreamRemoteAddress());
+        tag(tags, "guid:x-client-trace-id", requestHeaders.get("x-client-trace-id"));
+        for (Map.Entry<String, String> e : fixedTags.entrySet()) {
+            tag(tags, e.getKey(), e.getValue());
+        }
+        for (Tracing.CustomTag t : headerTags) {
+            String v = requestHeaders.get(t.name());
+            tag(tags, t.tag(), v == null ? t.defaultValue() : v);
+        }
+        tag(tags, "request_size", Long.toString(info.bytesReceived()));
+        tag(tags, "response_size", Long.toString(info.bytesSent()));
+        tag(tags, "component", "proxy");
+        tag(tags, "http.status_code", Integer.toString(info.responseCode()));
+        tag(tags, "response_flags", ResponseFlag.format(info.responseFlags()));
+        // the cluster once the route named one that exists; the host once an attempt picked one
+        if (info.upstreamCluster() != null) {
+            tag(tags, "upstream_cluster", info.upstreamCluster());
+            tag(tags, "upstream_cluster.name", info.upstreamCluster());
+        }
+        tag(tags, "upstream_address", info.upstreamHost());
+        if (info.responseCode() == 0 || info.responseCode() >= 500 && info.responseCode() < 600) {
+            tag(tags, "error", "true");
+        }
+        return new ZipkinSpan(span.traceIdHigh, span.traceId, span.id, span.parentId,
+                span.ingress ? ZipkinSpan.Kind.SERVER : ZipkinSpan.Kind.CLIENT, name, span.startMicros, duration,
+                local.serviceName(), local.ip(), tags);
+    }
+
+    /** As Envoy's spans: a tag with an empty value is not set. */
+    private static void tag(Map<String, String> tags, String name, String value) {
+        if (value != null && !value.isEmpty()) {
+            tags.put(name, value);
+        }
+    }
+
+    private static String orDash(String v) {
+        return v == null ? "-" : v;
+    }
+
+    /** Envoy's {@code http.url}: the forwarded scheme, the host and the path, cut at {@code max_path_tag_length}. */
+    private String url(MultiMap headers, String host, String path) {
+        String proto = headers.get("x-forwarded-proto");
+        String p = path == null ? "" : path;
+        if (p.length() > config.maxPathTagLength()) {
+            p = p.substring(0, config.maxPathTagLength());
+        }
+        return (proto == null ? "" : proto) + "://" + (host == null ? "" : host) + p;
+    }
+}

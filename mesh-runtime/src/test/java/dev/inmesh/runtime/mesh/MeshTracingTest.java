@@ -1,0 +1,300 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.tracing.TraceReporting;
+import dev.inmesh.runtime.xds.IstioTracing;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Tracing in-JVM, as istiod configures it with a Zipkin provider: the mesh client's outbound requests get client
+ * spans that are children of the context the application passes on, {@code mesh.inbound} gives server spans whose
+ * context the application sees, and the spans reach a Zipkin collector (a Vert.x server on loopback) as v2 JSON
+ * through the collector's cluster; a request its caller did not sample goes on with {@code x-b3-sampled: 0} and no
+ * span.
+ */
+@Timeout(60)
+class MeshTracingTest {
+    private static final String TRACE_ID = "463ac35c9f6413ad48485a3953bb6124";
+    private static final String CALLER_SPAN = "a2fb4a1d1a96d312";
+
+    @TempDir
+    Path dir;
+    final Vertx vertx = Vertx.vertx();
+    /** A plain client (not the mesh's), held for the whole test: Vert.x closes a client no longer referenced. */
+    final WebClient plain = WebClient.create(vertx);
+    /** The reports the collector received, each a JSON list of spans. */
+    final List<JsonArray> reports = new CopyOnWriteArrayList<>();
+    /** The headers of the requests the application received. */
+    final List<MultiMap> seen = new CopyOnWriteArrayList<>();
+    Mesh mesh;
+
+    @AfterEach
+    void stop() throws Exception {
+        if (mesh != null) {
+            mesh.close().await(10, TimeUnit.SECONDS);
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** A Zipkin collector: takes v2 JSON at {@code /api/v2/spans} with 202, as Zipkin does. */
+    private int collector() {
+        return vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(b -> {
+            if (req.method().name().equals("POST") && req.path().equals("/api/v2/spans")
+                    && "zipkin.istio-system.svc.cluster.local".equals(req.authority().host())
+                    && "application/json".equals(req.getHeader("content-type"))) {
+                reports.add(new JsonArray(b));
+                req.response().setStatusCode(202).end();
+            } else {
+                req.response().setStatusCode(400).end();
+            }
+        })).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    /** The application (ratings), which keeps the headers it received. */
+    private int app() {
+        return vertx.createHttpServer().requestHandler(req -> {
+            seen.add(MultiMap.caseInsensitiveMultiMap().addAll(req.headers()));
+            req.response().end("ratings");
+        }).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    /**
+     * An outbound listener for ratings:9080 and a {@code virtualInbound} for this workload, each with istiod's
+     * tracing and a route decorator as istiod writes it, and the collector's cluster.
+     */
+    private static String config(int ratings, int collector, double sampling) {
+        String tracing = IstioTracing.tracing(sampling, IstioTracing.CLUSTER);
+        return "static_resources:\n  listeners:\n" + (IstioTracing.listener("0.0.0.0_9080", "0.0.0.0", 9080,
+                        "OUTBOUND", tracing, "ratings.default.svc.cluster.local:9080/*",
+                        "outbound|9080||ratings.default.svc.cluster.local")
+                + IstioTracing.listener("virtualInbound", "0.0.0.0", 15006, "INBOUND", tracing,
+                        "reviews.default.svc.cluster.local:9080/*", "inbound|9080||")).indent(2)
+                + "  clusters:\n" + (IstioTracing.staticCluster("outbound|9080||ratings.default.svc.cluster.local",
+                        ratings) + IstioTracing.collectorCluster(collector)).indent(2);
+    }
+
+    private void start(String config) throws Exception {
+        Path file = Files.writeString(dir.resolve("mesh.yaml"), config);
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+                .setNamespace("default").setPodIp("127.0.0.1").setPodName("reviews-v1-abc")
+                .setConfigFile(file.toString()).setAdminPort(0));
+        mesh.start().await(10, TimeUnit.SECONDS);
+    }
+
+    private TraceReporting tracing() {
+        return ((DefaultMesh) mesh).tracing();
+    }
+
+    private static void await(BooleanSupplier done, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!done.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("not within 10 s: " + what);
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    private List<JsonObject> spans() {
+        List<JsonObject> all = new ArrayList<>();
+        for (JsonArray r : reports) {
+            for (int i = 0; i < r.size(); i++) {
+                all.add(r.getJsonObject(i));
+            }
+        }
+        return all;
+    }
+
+    @Test
+    void theMeshClientsRequestIsAClientSpanChildOfTheContextTheApplicationPassedOn() throws Exception {
+        int ratings = app();
+        start(config(ratings, collector(), 100));
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "ratings", "/ratings/0")
+                .putHeader("x-b3-traceid", TRACE_ID).putHeader("x-b3-spanid", CALLER_SPAN)
+                .putHeader("x-b3-sampled", "1").putHeader("user-agent", "productpage")
+                .send().await(5, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+
+        MultiMap up = seen.get(0);
+        assertEquals(TRACE_ID, up.get("x-b3-traceid"), "the caller's trace goes on");
+        assertEquals(CALLER_SPAN, up.get("x-b3-parentspanid"), "the caller's span is the parent");
+        String spanId = up.get("x-b3-spanid");
+        assertEquals(16, spanId.length());
+        assertNotEquals(CALLER_SPAN, spanId, "a span of its own (shared_span_context: false)");
+        assertEquals("1", up.get("x-b3-sampled"));
+        assertEquals("ratings.default.svc.cluster.local:9080/*", up.get("x-envoy-decorator-operation"),
+                "the route's operation names the next hop's server span");
+
+        tracing().flush();
+        await(() -> !reports.isEmpty(), "a report to the collector");
+        JsonObject span = spans().get(0);
+        assertEquals(TRACE_ID, span.getString("traceId"));
+        assertEquals(spanId, span.getString("id"));
+        assertEquals(CALLER_SPAN, span.getString("parentId"));
+        assertEquals("CLIENT", span.getString("kind"));
+        assertEquals("ratings.default.svc.cluster.local:9080/*", span.getString("name"));
+        assertEquals(new JsonObject().put("serviceName", "reviews.default").put("ipv4", "127.0.0.1"),
+                span.getJsonObject("localEndpoint"));
+        JsonObject tags = span.getJsonObject("tags");
+        assertEquals("GET", tags.getString("http.method"));
+        assertEquals("http://ratings:9080/ratings/0", tags.getString("http.url"));
+        assertEquals("200", tags.getString("http.status_code"));
+        assertEquals("outbound|9080||ratings.default.svc.cluster.local", tags.getString("upstream_cluster"));
+        assertEquals("127.0.0.1:" + ratings, tags.getString("upstream_address"));
+        assertEquals("productpage", tags.getString("user_agent"));
+        assertEquals("proxy", tags.getString("component"));
+        assertEquals("-", tags.getString("response_flags"));
+        assertEquals("reviews", tags.getString("istio.canonical_service"));
+        assertEquals(up.get("x-request-id"), tags.getString("guid:x-request-id"));
+        assertEquals('9', up.get("x-request-id").charAt(14), "the request id says: sampled");
+        assertNull(tags.getString("error"));
+        await(() -> tracing().stats().values().get("tracing.zipkin.reports_sent") == 1, "reports_sent 1");
+        assertEquals(1L, tracing().stats().values().get("tracing.zipkin.spans_sent"));
+    }
+
+    @Test
+    void aRequestItsCallerDidNotSampleGoesOnWithItsDecisionAndNoSpan() throws Exception {
+        start(config(app(), collector(), 100));
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "ratings", "/ratings/0")
+                .putHeader("x-b3-traceid", TRACE_ID).putHeader("x-b3-spanid", CALLER_SPAN)
+                .putHeader("x-b3-sampled", "0").send().await(5, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        MultiMap up = seen.get(0);
+        assertEquals("0", up.get("x-b3-sampled"));
+        assertEquals(TRACE_ID, up.get("x-b3-traceid"));
+        assertEquals(CALLER_SPAN, up.get("x-b3-parentspanid"));
+        tracing().flush();
+        assertEquals(0L, tracing().stats().values().get("tracing.zipkin.spans_sent"));
+        assertTrue(reports.isEmpty());
+    }
+
+    @Test
+    void fiveSpansAreSentInOneReportWithoutWaitingForTheFlushTimer() throws Exception {
+        start(config(app(), collector(), 100));
+        WebClient client = mesh.webClient();
+        for (int i = 0; i < 5; i++) {
+            assertEquals(200, client.get(9080, "ratings", "/ratings/" + i).send().await(5, TimeUnit.SECONDS)
+                    .statusCode());
+        }
+        // Envoy's min_flush_spans: the fifth span sends the buffer
+        await(() -> spans().size() == 5, "five spans in one report");
+        assertEquals(1, reports.size());
+        String stats = MeshInboundRbacTest.admin(plain, mesh.adminPort(), "/stats?filter=tracing.zipkin",
+                "tracing.zipkin.reports_sent: 1");
+        assertTrue(stats.contains("tracing.zipkin.spans_sent: 5\n")
+                && stats.contains("tracing.zipkin.timer_flushed: 0\n")
+                && stats.contains("tracing.zipkin.reports_failed: 0\n"), stats);
+        for (JsonObject s : spans()) {
+            assertNull(s.getString("parentId"), "a trace the mesh client began: root spans");
+            assertEquals(32, s.getString("traceId").length(), "trace_id_128bit");
+            assertEquals(s.getString("traceId").substring(16), s.getString("id"));
+        }
+    }
+
+    @Test
+    void randomSamplingOfZeroTracesNothingButStillPropagatesTheDecision() throws Exception {
+        start(config(app(), collector(), 0));
+        assertEquals(200, mesh.webClient().get(9080, "ratings", "/").send().await(5, TimeUnit.SECONDS)
+                .statusCode());
+        MultiMap up = seen.get(0);
+        assertEquals("0", up.get("x-b3-sampled"));
+        assertEquals(32, up.get("x-b3-traceid").length());
+        assertEquals('4', up.get("x-request-id").charAt(14), "the request id says: not traced");
+        tracing().flush();
+        assertEquals(0L, tracing().stats().values().get("tracing.zipkin.spans_sent"));
+    }
+
+    @Test
+    void meshInboundGivesAServerSpanWhoseContextTheApplicationSees() throws Exception {
+        start(config(app(), collector(), 100));
+        int port = vertx.createHttpServer().requestHandler(mesh.inbound(req -> {
+            seen.add(MultiMap.caseInsensitiveMultiMap().addAll(req.headers()));
+            req.response().end("reviews");
+        })).listen(0, "127.0.0.1").await().actualPort();
+        HttpResponse<Buffer> r = plain.get(port, "127.0.0.1", "/reviews/0").putHeader("x-b3-traceid", TRACE_ID)
+                .putHeader("x-b3-spanid", CALLER_SPAN).putHeader("x-b3-sampled", "1")
+                .putHeader("x-envoy-decorator-operation", "reviews.default.svc.cluster.local:9080/*")
+                .send().await(5, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        MultiMap app = seen.get(0);
+        assertEquals(TRACE_ID, app.get("x-b3-traceid"));
+        assertEquals(CALLER_SPAN, app.get("x-b3-parentspanid"));
+        String spanId = app.get("x-b3-spanid");
+        assertNotEquals(CALLER_SPAN, spanId);
+        assertNull(app.get("x-envoy-decorator-operation"), "taken by the server span, not passed on");
+
+        tracing().flush();
+        await(() -> !reports.isEmpty(), "a report to the collector");
+        JsonObject span = spans().get(0);
+        assertEquals("SERVER", span.getString("kind"));
+        assertEquals(spanId, span.getString("id"));
+        assertEquals(CALLER_SPAN, span.getString("parentId"));
+        assertEquals(TRACE_ID, span.getString("traceId"));
+        assertEquals("reviews.default.svc.cluster.local:9080/*", span.getString("name"));
+        JsonObject tags = span.getJsonObject("tags");
+        assertEquals("200", tags.getString("http.status_code"));
+        assertEquals("inbound|9080||", tags.getString("upstream_cluster"));
+        assertTrue(tags.getString("peer.address").startsWith("127.0.0.1:"), tags.encode());
+        assertEquals("sidecar~127.0.0.1~reviews-v1-abc.default~default.svc.cluster.local", tags.getString("node_id"));
+    }
+
+    /**
+     * An application that does not pass the B3 headers on: the mesh client's request made while {@code mesh.inbound}
+     * handles a traced request (on its Vert.x context) is still a child of the server span, in the same trace.
+     */
+    @Test
+    void theMeshClientsRequestMadeWhileHandlingATracedOneIsAChildOfItsServerSpan() throws Exception {
+        start(config(app(), collector(), 100));
+        WebClient client = mesh.webClient();
+        List<MultiMap> inbound = new CopyOnWriteArrayList<>();
+        int port = vertx.createHttpServer().requestHandler(mesh.inbound(req -> {
+            inbound.add(MultiMap.caseInsensitiveMultiMap().addAll(req.headers()));
+            client.get(9080, "ratings", "/ratings/0").send().onComplete(ar -> req.response()
+                    .end(ar.succeeded() ? ar.result().bodyAsString() : "failed"));
+        })).listen(0, "127.0.0.1").await().actualPort();
+        HttpResponse<Buffer> r = plain.get(port, "127.0.0.1", "/reviews/0").putHeader("x-b3-traceid", TRACE_ID)
+                .putHeader("x-b3-spanid", CALLER_SPAN).putHeader("x-b3-sampled", "1")
+                .send().await(5, TimeUnit.SECONDS);
+        assertEquals("ratings", r.bodyAsString());
+        String serverSpan = inbound.get(0).get("x-b3-spanid");
+        MultiMap toRatings = seen.get(0);
+        assertEquals(TRACE_ID, toRatings.get("x-b3-traceid"), "the inbound request's trace");
+        assertEquals(serverSpan, toRatings.get("x-b3-parentspanid"), "the server span is the parent");
+        assertNotEquals(serverSpan, toRatings.get("x-b3-spanid"));
+
+        tracing().flush();
+        await(() -> spans().size() == 2, "the server and the client span");
+        JsonObject clientSpan = spans().stream().filter(s -> s.getString("kind").equals("CLIENT")).findFirst().get();
+        assertEquals(serverSpan, clientSpan.getString("parentId"));
+        assertEquals(TRACE_ID, clientSpan.getString("traceId"));
+
+        // outside a traced request's context (a plain call from the test thread), a trace of its own
+        seen.clear();
+        client.get(9080, "ratings", "/ratings/1").send().await(5, TimeUnit.SECONDS);
+        assertNotEquals(TRACE_ID, seen.get(0).get("x-b3-traceid"));
+        assertNull(seen.get(0).get("x-b3-parentspanid"));
+    }
+}

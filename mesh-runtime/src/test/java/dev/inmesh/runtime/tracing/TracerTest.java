@@ -1,0 +1,216 @@
+package dev.inmesh.runtime.tracing;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.listener.Tracing;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import io.vertx.core.MultiMap;
+import io.vertx.core.json.JsonObject;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Envoy's trace decision (kept in the {@code x-request-id} UUID) and its Zipkin spans: which requests are traced under
+ * each sampling percentage, how a span's ids follow the caller's, and what a finished span says.
+ */
+class TracerTest {
+    private static final Tracing.Zipkin ZIPKIN = new Tracing.Zipkin("zipkin", "/api/v2/spans", "zipkin.istio-system",
+            true, false);
+
+    private static Tracer tracer(double client, double random, double overall, Tracing.Zipkin zipkin,
+                                 List<Tracing.CustomTag> tags) {
+        return Tracer.compile(new Tracing(client, random, overall, 256, tags, "envoy.tracers.zipkin", zipkin), null,
+                Map.of("POD", "reviews-1")::get);
+    }
+
+    private static Tracer tracer(double random) {
+        return tracer(100, random, 100, ZIPKIN, List.of());
+    }
+
+    private static MultiMap headers(String... nameValues) {
+        MultiMap h = MultiMap.caseInsensitiveMultiMap();
+        for (int i = 0; i < nameValues.length; i += 2) {
+            h.add(nameValues[i], nameValues[i + 1]);
+        }
+        return h;
+    }
+
+    /** A request id whose first 8 hex digits are {@code lead} and whose trace character is {@code reason}. */
+    private static String rid(int lead, char reason) {
+        return String.format("%08x-1234-%c567-89ab-0123456789ab", lead, reason);
+    }
+
+    @Test
+    void randomSamplingTracesTheIdsWhoseLeadingDigitsFallWithinItAndMarksThem() {
+        Tracer onePercent = tracer(1); // 100 of 10000
+        MultiMap in = headers("x-request-id", rid(99, '4'));
+        assertTrue(onePercent.decide(in, false, new Random(1)));
+        assertEquals(rid(99, '9'), in.get("x-request-id"), "the id says: sampled");
+        MultiMap out = headers("x-request-id", rid(10_100, '4')); // 10100 % 10000 = 100: outside
+        assertFalse(onePercent.decide(out, false, new Random(1)));
+        assertEquals(rid(10_100, '4'), out.get("x-request-id"));
+        assertEquals(10_000, Tracer.numerator(100));
+        assertEquals(1, Tracer.numerator(0.01));
+    }
+
+    @Test
+    void aDecisionTheCallerMadeIsKeptUnlessOverallSamplingLeavesTheRequestOut() {
+        MultiMap sampled = headers("x-request-id", rid(5_000, '9'));
+        assertTrue(tracer(0).decide(sampled, false, new Random(1)), "an earlier hop sampled it");
+        MultiMap overall = headers("x-request-id", rid(5_000, '9'));
+        assertFalse(tracer(100, 100, 10, ZIPKIN, List.of()).decide(overall, false, new Random(1)));
+        assertEquals(rid(5_000, '4'), overall.get("x-request-id"), "overall sampling unmarks it");
+    }
+
+    @Test
+    void clientTraceIdsAndForcedTracesComeBeforeRandomSampling() {
+        MultiMap client = headers("x-request-id", rid(9_999, '4'), "x-client-trace-id", "abc");
+        assertTrue(tracer(0).decide(client, false, new Random(1)));
+        assertEquals(rid(9_999, 'b'), client.get("x-request-id"));
+        MultiMap noClient = headers("x-request-id", rid(9_999, '4'), "x-client-trace-id", "abc");
+        assertFalse(tracer(0, 0, 100, ZIPKIN, List.of()).decide(noClient, false, new Random(1)),
+                "client_sampling 0: the client's id does not force it");
+        MultiMap forced = headers("x-request-id", rid(9_999, '4'));
+        assertTrue(tracer(0).decide(forced, true, new Random(1)));
+        assertEquals(rid(9_999, 'a'), forced.get("x-request-id"));
+    }
+
+    @Test
+    void anIdThatIsNoUuidOrNoIdIsNotTracedAndNotChanged() {
+        MultiMap odd = headers("x-request-id", "my-request");
+        assertFalse(tracer(100).decide(odd, false, new Random(1)));
+        assertEquals("my-request", odd.get("x-request-id"));
+        assertFalse(tracer(100).decide(headers(), false, new Random(1)));
+    }
+
+    @Test
+    void aClientSpanIsAChildOfTheCallersWithANewIdAndTheSameTrace() {
+        MultiMap h = headers("x-request-id", rid(1, '4'), "x-b3-traceid", "463ac35c9f6413ad48485a3953bb6124",
+                "x-b3-spanid", "a2fb4a1d1a96d312", "x-b3-sampled", "1");
+        ActiveSpan s = tracer(0).start(h, false, false, "ratings:9080", 1_000, 0, new Random(7));
+        long expectedId = new Random(7).nextLong();
+        assertEquals(new SpanContext(0x463ac35c9f6413adL, 0x48485a3953bb6124L, expectedId, 0xa2fb4a1d1a96d312L,
+                true), s.context(), "sampled by the caller although random sampling is 0");
+        s.inject(h, "ratings.default.svc.cluster.local:9080/*");
+        assertEquals("463ac35c9f6413ad48485a3953bb6124", h.get("x-b3-traceid"));
+        assertEquals(SpanContext.hex(expectedId), h.get("x-b3-spanid"));
+        assertEquals("a2fb4a1d1a96d312", h.get("x-b3-parentspanid"));
+        assertEquals("1", h.get("x-b3-sampled"));
+        assertEquals("ratings.default.svc.cluster.local:9080/*", h.get("x-envoy-decorator-operation"));
+    }
+
+    @Test
+    void aServerSpanTakesTheCallersIdOnlyUnderSharedSpanContext() {
+        MultiMap h = headers("x-request-id", rid(1, '9'), "x-b3-traceid", "463ac35c9f6413ad",
+                "x-b3-spanid", "a2fb4a1d1a96d312", "x-b3-parentspanid", "0020000000000001");
+        Tracing.Zipkin shared = new Tracing.Zipkin("zipkin", "/api/v2/spans", null, false, true);
+        SpanContext c = tracer(100, 100, 100, shared, List.of()).start(h, false, true, "reviews", 0, 0,
+                new Random(7)).context();
+        assertEquals(new SpanContext(0, 0x463ac35c9f6413adL, 0xa2fb4a1d1a96d312L, 0x0020000000000001L, true), c);
+        SpanContext own = tracer(100).start(h, false, true, "reviews", 0, 0, new Random(7)).context();
+        assertEquals(new SpanContext(0, 0x463ac35c9f6413adL, new Random(7).nextLong(), 0xa2fb4a1d1a96d312L, true),
+                own, "shared_span_context false (Istio's): a span of its own");
+    }
+
+    @Test
+    void aRequestWithoutContextStartsA128BitTraceWhoseRootSpanIdIsItsLowHalf() {
+        MultiMap h = headers("x-request-id", rid(1, '4'));
+        Random ids = new Random(3);
+        SpanContext c = tracer(100).start(h, false, false, "reviews", 0, 0, new Random(3)).context();
+        long id = ids.nextLong();
+        assertEquals(new SpanContext(ids.nextLong(), id, id, 0, true), c);
+    }
+
+    @Test
+    void anUnsampledRequestStillPropagatesItsContextAndAMalformedOneGetsNoSpan() {
+        MultiMap h = headers("x-request-id", rid(1, '4'), "x-b3-traceid", "463ac35c9f6413ad",
+                "x-b3-spanid", "a2fb4a1d1a96d312", "x-b3-sampled", "0");
+        ActiveSpan s = tracer(100).start(h, false, false, "reviews", 0, 0, new Random(7));
+        assertFalse(s.context().sampled());
+        s.inject(h, null);
+        assertEquals("0", h.get("x-b3-sampled"));
+        assertEquals("463ac35c9f6413ad", h.get("x-b3-traceid"));
+        assertNull(tracer(100).start(headers("x-request-id", rid(1, '4'), "x-b3-traceid", "zz",
+                "x-b3-spanid", "1"), false, false, "reviews", 0, 0, new Random(7)));
+    }
+
+    @Test
+    void theCallersDecoratedOperationNamesTheServerSpanAndGoesNoFurther() {
+        MultiMap h = headers("x-request-id", rid(1, '4'), "x-envoy-decorator-operation", "reviews:9080/*");
+        ActiveSpan s = tracer(100).start(h, false, true, "reviews", 0, 0, new Random(7));
+        assertFalse(h.contains("x-envoy-decorator-operation"));
+        StreamInfo info = info(200, Set.of());
+        assertEquals("reviews:9080/*", s.tracer().zipkinSpan(s, info, h, "route-op", LOCAL).name());
+        s.inject(h, "route-op");
+        assertFalse(h.contains("x-envoy-decorator-operation"), "a server span passes no operation on");
+    }
+
+    private static final TraceReporting.Local LOCAL = TraceReporting.Local.of(
+            new WorkloadInfo("productpage-v1", "default", "productpage", "v1"),
+            "sidecar~10.1.2.3~productpage-v1-abc.default~default.svc.cluster.local");
+
+    private static StreamInfo info(int status, Set<ResponseFlag> flags) {
+        return new StreamInfo(StreamInfo.Direction.OUTBOUND, Instant.EPOCH, "GET", "/ratings/0?x=1", "HTTP/1.1",
+                status, flags, "via_upstream", 12, 345, 5, 4, null, "ratings:9080", "curl/8", null, "10.0.0.7:9080",
+                "outbound|9080||ratings.default.svc.cluster.local", null, "10.1.2.3:40000", "10.1.2.3:51234",
+                null, "r", 1, null, null, null, null, null);
+    }
+
+    @Test
+    void aFinishedClientSpanHasEnvoysTagsAndZipkinsV2Shape() {
+        Tracer t = tracer(100, 100, 100, ZIPKIN, List.of(
+                new Tracing.CustomTag("istio.canonical_service", Tracing.CustomTag.Kind.LITERAL, "productpage", null),
+                new Tracing.CustomTag("pod", Tracing.CustomTag.Kind.ENVIRONMENT, "POD", "none"),
+                new Tracing.CustomTag("node", Tracing.CustomTag.Kind.ENVIRONMENT, "NODE", "node-0"),
+                new Tracing.CustomTag("user", Tracing.CustomTag.Kind.REQUEST_HEADER, "end-user", "anonymous"),
+                new Tracing.CustomTag("dry", Tracing.CustomTag.Kind.REQUEST_METADATA, "envoy.filters.http.rbac.x",
+                        "")));
+        MultiMap h = headers("x-request-id", rid(1, '4'), "x-b3-traceid", "463ac35c9f6413ad",
+                "x-b3-spanid", "a2fb4a1d1a96d312", "user-agent", "curl/8", "x-forwarded-proto", "http");
+        ActiveSpan s = t.start(h, false, false, "ratings:9080", 1_700_000_000_000_000L, System.nanoTime(),
+                new Random(7));
+        ZipkinSpan span = t.zipkinSpan(s, info(503, Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE)), h,
+                "ratings.default.svc.cluster.local:9080/*", LOCAL);
+        JsonObject json = span.toJson();
+        long duration = json.getLong("duration");
+        assertTrue(duration >= 0 && duration < 60_000_000L, json.encode());
+        json.remove("duration");
+        assertEquals(new JsonObject("""
+                {"traceId": "463ac35c9f6413ad", "parentId": "a2fb4a1d1a96d312", "id": "%s", "kind": "CLIENT",
+                 "name": "ratings.default.svc.cluster.local:9080/*", "timestamp": 1700000000000000,
+                 "localEndpoint": {"serviceName": "productpage.default", "ipv4": "10.1.2.3"},
+                 "tags": {
+                   "component": "proxy",
+                   "downstream_cluster": "-",
+                   "error": "true",
+                   "guid:x-request-id": "%s",
+                   "http.method": "GET",
+                   "http.protocol": "HTTP/1.1",
+                   "http.status_code": "503",
+                   "http.url": "http://ratings:9080/ratings/0?x=1",
+                   "istio.canonical_service": "productpage",
+                   "node": "node-0",
+                   "node_id": "sidecar~10.1.2.3~productpage-v1-abc.default~default.svc.cluster.local",
+                   "peer.address": "10.1.2.3:51234",
+                   "pod": "reviews-1",
+                   "request_size": "12",
+                   "response_flags": "UF",
+                   "response_size": "345",
+                   "upstream_address": "10.0.0.7:9080",
+                   "upstream_cluster": "outbound|9080||ratings.default.svc.cluster.local",
+                   "upstream_cluster.name": "outbound|9080||ratings.default.svc.cluster.local",
+                   "user": "anonymous",
+                   "user_agent": "curl/8"}}
+                """.formatted(SpanContext.hex(new Random(7).nextLong()), rid(1, '9'))), json);
+        assertTrue(ZipkinSpan.toJson(List.of(span, span)).startsWith("[{\"traceId\":\"463ac35c9f6413ad\""));
+    }
+}

@@ -1,0 +1,178 @@
+package dev.inmesh.runtime.xds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.Tracing;
+import dev.inmesh.runtime.tracing.Tracer;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The connection manager's {@code tracing} as istiod writes it (sampling, Istio's custom tags, the Zipkin provider),
+ * what Inmesh accepts and does not apply (no provider, another provider, {@code HTTP_PROTO}) and what it refuses by
+ * path, as Envoy would or because Inmesh does not implement it.
+ */
+class TracingParserTest {
+
+    /** A bootstrap with one listener, whose connection manager has {@code tracing} (YAML at its indentation). */
+    static String listener(String tracing) {
+        return "static_resources:\n  listeners:\n" + IstioTracing.listener("0.0.0.0_9080", "0.0.0.0", 9080,
+                "OUTBOUND", tracing, "reviews.default.svc.cluster.local:9080/*", "outbound|9080||reviews").indent(2);
+    }
+
+    private static HttpConnectionManager hcm(String tracing) throws Exception {
+        return (HttpConnectionManager) EnvoyConfigReader.read(listener(tracing)).listeners().values().iterator()
+                .next().filterChains().get(0).filter();
+    }
+
+    private static String refused(String tracing) {
+        return assertThrows(EnvoyConfigReader.ConfigReadException.class,
+                () -> EnvoyConfigReader.read(listener(tracing))).getMessage();
+    }
+
+    private static String zipkin(String fields) {
+        return """
+                tracing:
+                  provider:
+                    name: envoy.tracers.zipkin
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.config.trace.v3.ZipkinConfig
+                """ + fields.stripTrailing().indent(6);
+    }
+
+    @Test
+    void istiodsZipkinTracingIsParsedWithItsSamplingTagsAndCollector() throws Exception {
+        Tracing t = hcm(IstioTracing.tracing(1, IstioTracing.CLUSTER)).tracing();
+        assertEquals(100, t.clientSampling());
+        assertEquals(1, t.randomSampling());
+        assertEquals(100, t.overallSampling());
+        assertEquals(Tracing.DEFAULT_MAX_PATH_TAG_LENGTH, t.maxPathTagLength());
+        assertEquals(new Tracing.Zipkin(IstioTracing.CLUSTER, "/api/v2/spans",
+                "zipkin.istio-system.svc.cluster.local", true, false), t.zipkin());
+        assertEquals(List.of(
+                new Tracing.CustomTag("istio.authorization.dry_run.allow_policy.name",
+                        Tracing.CustomTag.Kind.REQUEST_METADATA,
+                        "envoy.filters.http.rbac.istio_dry_run_allow_shadow_effective_policy_id", ""),
+                new Tracing.CustomTag("istio.canonical_revision", Tracing.CustomTag.Kind.LITERAL, "v1", ""),
+                new Tracing.CustomTag("istio.canonical_service", Tracing.CustomTag.Kind.LITERAL, "reviews", ""),
+                new Tracing.CustomTag("istio.cluster_id", Tracing.CustomTag.Kind.LITERAL, "Kubernetes", ""),
+                new Tracing.CustomTag("istio.mesh_id", Tracing.CustomTag.Kind.LITERAL, "cluster.local", ""),
+                new Tracing.CustomTag("istio.namespace", Tracing.CustomTag.Kind.LITERAL, "default", "")),
+                t.customTags());
+        assertEquals("envoy.tracers.zipkin", t.provider());
+        assertNotNull(Tracer.compile(t, null), "a Zipkin provider is applied");
+    }
+
+    @Test
+    void environmentAndRequestHeaderTagsAndThePathTagLengthAreKept() throws Exception {
+        Tracing t = hcm("""
+                tracing:
+                  max_path_tag_length: 32
+                  verbose: true
+                  custom_tags:
+                  - {tag: pod, environment: {name: POD_NAME, default_value: unknown-pod}}
+                  - {tag: user, request_header: {name: end-user, default_value: anonymous}}
+                """).tracing();
+        assertEquals(32, t.maxPathTagLength());
+        assertEquals(List.of(new Tracing.CustomTag("pod", Tracing.CustomTag.Kind.ENVIRONMENT, "POD_NAME",
+                        "unknown-pod"),
+                new Tracing.CustomTag("user", Tracing.CustomTag.Kind.REQUEST_HEADER, "end-user", "anonymous")),
+                t.customTags());
+        // meshConfig's legacy tracing: no provider in the connection manager (Envoy's bootstrap tracer)
+        assertEquals("", t.provider());
+        assertNull(t.zipkin());
+        assertNull(Tracer.compile(t, null), "without a provider, nor one in the bootstrap, nothing is traced");
+    }
+
+    @Test
+    void otherProvidersAndProtobufReportsAreAcceptedAndTraceNothing() throws Exception {
+        Tracing otel = hcm("""
+                tracing:
+                  random_sampling: {value: 10}
+                  provider:
+                    name: envoy.tracers.opentelemetry
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig
+                      service_name: reviews.default
+                """).tracing();
+        assertEquals(10, otel.randomSampling());
+        assertNull(otel.zipkin());
+        Tracing.Zipkin bootstrap = new Tracing.Zipkin("zipkin", "/api/v2/spans", null, true, false);
+        assertNull(Tracer.compile(otel, bootstrap), "a provider of its own, not the bootstrap's, even unapplied");
+        Tracing proto = hcm(zipkin("""
+                collector_cluster: zipkin
+                collector_endpoint: /api/v2/spans
+                collector_endpoint_version: HTTP_PROTO
+                """)).tracing();
+        assertNull(proto.zipkin());
+        Tracing shared = hcm(zipkin("""
+                collector_cluster: zipkin
+                collector_endpoint: /api/v2/spans
+                collector_endpoint_version: HTTP_JSON
+                """)).tracing();
+        assertTrue(shared.zipkin().sharedSpanContext(), "Envoy's default shared_span_context is true");
+        assertFalse(shared.zipkin().traceId128Bit());
+        assertEquals("zipkin", shared.zipkin().collectorHostname(), "the cluster's name without collector_hostname");
+    }
+
+    @Test
+    void theBootstrapsZipkinTracerReportsForAConnectionManagerThatNamesNoProvider() throws Exception {
+        String legacy = """
+                tracing:
+                  random_sampling: {value: 1}
+                """;
+        var bundle = EnvoyConfigReader.read(IstioTracing.BOOTSTRAP + listener(legacy));
+        assertEquals(new Tracing.Zipkin("zipkin", "/api/v2/spans", "zipkin", true, false), bundle.tracer());
+        HttpConnectionManager h = (HttpConnectionManager) bundle.listeners().values().iterator().next()
+                .filterChains().get(0).filter();
+        assertEquals(bundle.tracer(), h.tracing().tracer(bundle.tracer()));
+        assertNotNull(Tracer.compile(h.tracing(), bundle.tracer()));
+        String grpc = IstioTracing.BOOTSTRAP.replace("HTTP_JSON", "GRPC") + "static_resources: {}\n";
+        assertTrue(assertThrows(EnvoyConfigReader.ConfigReadException.class, () -> EnvoyConfigReader.read(grpc))
+                .getMessage().contains("tracing.http.typed_config.collector_endpoint_version"));
+    }
+
+    @Test
+    void whatEnvoyOrInmeshRefusesIsNamedByItsPath() {
+        assertTrue(refused(zipkin("""
+                collector_cluster: zipkin
+                collector_endpoint: /api/v2/spans
+                """)).contains("tracing.provider.typed_config.collector_endpoint_version"),
+                "the unset (deprecated v1) version, which Envoy refuses");
+        assertTrue(refused(zipkin("""
+                collector_cluster: zipkin
+                collector_endpoint: /api/v2/spans
+                collector_endpoint_version: GRPC
+                """)).contains("tracing.provider.typed_config.collector_endpoint_version"));
+        assertTrue(refused(zipkin("""
+                collector_endpoint: /api/v2/spans
+                collector_endpoint_version: HTTP_JSON
+                """)).contains("tracing.provider.typed_config.collector_cluster"));
+        assertTrue(refused(zipkin("""
+                collector_cluster: zipkin
+                collector_endpoint_version: HTTP_JSON
+                """)).contains("tracing.provider.typed_config.collector_endpoint"));
+        assertTrue(refused("""
+                tracing:
+                  random_sampling: {value: 101}
+                """).contains("tracing.random_sampling.value"));
+        assertTrue(refused("""
+                tracing:
+                  spawn_upstream_span: true
+                """).contains("tracing.spawn_upstream_span"));
+        assertTrue(refused("""
+                tracing:
+                  custom_tags:
+                  - tag: cluster_owner
+                    metadata:
+                      kind: {cluster: {}}
+                      metadata_key: {key: istio, path: [{key: owner}]}
+                """).contains("tracing.custom_tags[0].metadata.kind"));
+    }
+}
