@@ -283,7 +283,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         boolean corsFilter = hcm.corsFilter();
         Runnable routed = () -> routed(req, result, table, snapshot, flags, details, routeName, cluster, destination,
-                corsFilter, ds, limiter, rateLimit);
+                corsFilter, ds, limiter, rateLimit, traced.span);
         HttpFilter faultFilter = hcm.faultFilter();
         FaultInjection fault = FaultFilter.settings(faultFilter == null ? null : faultFilter.fault(), result);
         if (fault == null || !faults.matches(fault, view)) {
@@ -363,7 +363,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private void routed(HttpServerRequest req, RouteResult result, RouteTable table, MeshSnapshot snapshot,
                         Set<ResponseFlag> flags, String[] details, String[] routeName, String[] cluster,
                         String[] destination, boolean corsFilter, DownstreamStats ds, LocalRateLimitFilter limiter,
-                        LocalRateLimitFilter.Outcome[] rateLimit) {
+                        LocalRateLimitFilter.Outcome[] rateLimit, ActiveSpan span) {
         HttpServerResponse resp = req.response();
         MultiMap headers = req.headers();
         // a local rate limit filter after the RBAC, fault and CORS filters (Istio's INSERT_BEFORE the router): after
@@ -443,6 +443,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         });
         resp.headersEndHandler(v -> {
             HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+            if (span != null) {
+                span.response(resp.headers(), f.route().decorator()); // the caller learns the server span's name
+            }
             if (corsOutcome != null) {
                 corsOutcome.setOn(resp.headers()); // over the service's own, as Envoy's CORS filter sets them
             }

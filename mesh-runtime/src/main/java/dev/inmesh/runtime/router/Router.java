@@ -951,6 +951,9 @@ public final class Router {
             Grpc.toTrailersOnly(h, status, body, ex.request.method == io.vertx.core.http.HttpMethod.HEAD);
             status = 200;
         }
+        if (ex.span != null) {
+            ex.span.response(h, RouteResult.decorator(ex.route));
+        }
         if (ex.cors != null) {
             ex.cors.setOn(h); // the CORS filter's encoding runs after the router's
         }
@@ -1557,6 +1560,9 @@ public final class Router {
                 h.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(ex.attempts));
             }
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+            if (ex.span != null) {
+                ex.span.response(h, RouteResult.decorator(ex.route));
+            }
             if (ex.cors != null) {
                 ex.cors.setOn(h); // over the upstream's own, as Envoy's CORS filter sets them
             }

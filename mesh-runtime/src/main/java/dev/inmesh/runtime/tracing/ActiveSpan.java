@@ -20,8 +20,11 @@ public final class ActiveSpan {
     final boolean sampled;
     final boolean ingress;
     final String host;
-    /** The operation the caller named the server span with ({@code x-envoy-decorator-operation}), or null. */
-    final String operation;
+    /**
+     * The operation the other side named the span with ({@code x-envoy-decorator-operation}: the caller's request for
+     * a server span, the upstream's response for a client span), or null.
+     */
+    String operation;
     final long startMicros;
     final long startNanos;
 
@@ -38,6 +41,29 @@ public final class ActiveSpan {
         this.operation = operation;
         this.startMicros = startMicros;
         this.startNanos = startNanos;
+    }
+
+    /**
+     * The response on its way back, as Envoy's connection manager treats it: a server span whose route has a
+     * decorator, and whose caller named none, tells the caller its operation in {@code x-envoy-decorator-operation};
+     * a client span takes its name from that header of the upstream's response, which goes no further.
+     *
+     * @param decorator the route's {@code decorator.operation}, or null
+     */
+    public void response(MultiMap responseHeaders, String decorator) {
+        if (ingress) {
+            if (operation == null && decorator != null && !decorator.isEmpty()) {
+                responseHeaders.set(DECORATOR_OPERATION, decorator);
+            }
+            return;
+        }
+        String named = responseHeaders.get(DECORATOR_OPERATION);
+        if (named != null) {
+            if (!named.isEmpty()) {
+                operation = named;
+            }
+            responseHeaders.remove(DECORATOR_OPERATION);
+        }
     }
 
     /** The key of a server span's context in its request's Vert.x context. */

@@ -297,4 +297,29 @@ class MeshTracingTest {
         assertNotEquals(TRACE_ID, seen.get(0).get("x-b3-traceid"));
         assertNull(seen.get(0).get("x-b3-parentspanid"));
     }
+
+    /**
+     * The decorated operation travels back as Envoy's does: the server span's route names it in the response's
+     * {@code x-envoy-decorator-operation}, and a client span takes its name from the upstream's, which the application
+     * does not see.
+     */
+    @Test
+    void theServerSpansOperationGoesBackInTheResponseAndNamesTheClientSpan() throws Exception {
+        int ratings = vertx.createHttpServer().requestHandler(req -> req.response()
+                .putHeader("x-envoy-decorator-operation", "ratings-v1:9080/ratings/*").end("ratings"))
+                .listen(0, "127.0.0.1").await().actualPort();
+        start(config(ratings, collector(), 100));
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "ratings", "/ratings/0").send()
+                .await(5, TimeUnit.SECONDS);
+        assertNull(r.getHeader("x-envoy-decorator-operation"), "taken by the client span");
+        int port = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("reviews")))
+                .listen(0, "127.0.0.1").await().actualPort();
+        HttpResponse<Buffer> in = plain.get(port, "127.0.0.1", "/reviews/0").send().await(5, TimeUnit.SECONDS);
+        assertEquals("reviews.default.svc.cluster.local:9080/*", in.getHeader("x-envoy-decorator-operation"));
+
+        tracing().flush();
+        await(() -> spans().size() == 2, "the client and the server span");
+        JsonObject clientSpan = spans().stream().filter(s -> s.getString("kind").equals("CLIENT")).findFirst().get();
+        assertEquals("ratings-v1:9080/ratings/*", clientSpan.getString("name"));
+    }
 }
