@@ -232,8 +232,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // Envoy's inbound connection manager: the trace decision and the server span, whose B3 context the
             // application gets, as the sidecar's router injects it into the request it forwards (an inbound
             // x-envoy-force-trace is never trusted: the control headers are gone)
-            traced.span = tracer.start(headers, false, true, authority,
-                    startTime.getEpochSecond() * 1_000_000L + startTime.getNano() / 1_000, start,
+            traced.span = tracer.start(headers, false, true, authority, startTime, start,
                     ThreadLocalRandom.current());
             if (traced.span != null) {
                 traced.span.inject(headers, null);

@@ -356,7 +356,7 @@ public final class Router {
             // force-trace counts only from a caller whose control headers are trusted
             ex.span = req.tracer.start(req.headers, options.trustEnvoyHeaders
                             && req.headers.contains(FORCE_TRACE), req.direction == StreamInfo.Direction.INBOUND,
-                    req.authority, epochMicros(req.startTime), req.startNanos, random());
+                    req.authority, req.startTime, req.startNanos, random());
         }
         long randomValue = random().nextLong();
         RouteResult result = table.route(req, randomValue);
@@ -1120,11 +1120,6 @@ public final class Router {
             headers.set(B3.SPAN_ID, SpanContext.hex(inbound.spanId()));
             headers.set(B3.SAMPLED, inbound.sampled() ? "1" : "0");
         }
-    }
-
-    /** An instant in microseconds since the epoch, as Zipkin's timestamps. */
-    static long epochMicros(java.time.Instant t) {
-        return t.getEpochSecond() * 1_000_000L + t.getNano() / 1_000;
     }
 
     private static String address(io.vertx.core.net.SocketAddress a) {

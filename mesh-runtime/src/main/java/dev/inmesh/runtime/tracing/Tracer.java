@@ -4,6 +4,7 @@ import dev.inmesh.api.config.listener.Tracing;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.MultiMap;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -165,10 +166,10 @@ public final class Tracer {
      *
      * @param ingress whether the span is a server span (a request to the workload) rather than a client span
      * @param host the request's {@code host}, the span's name when its route has no decorator
-     * @param startMicros when the request began, in microseconds since the epoch
+     * @param startTime when the request began
      * @param startNanos when the request began, on {@link System#nanoTime()}
      */
-    public ActiveSpan start(MultiMap headers, boolean forceTrace, boolean ingress, String host, long startMicros,
+    public ActiveSpan start(MultiMap headers, boolean forceTrace, boolean ingress, String host, Instant startTime,
                             long startNanos, RandomGenerator random) {
         boolean traced = decide(headers, forceTrace, random);
         boolean sampled = B3.sampled(headers, traced);
@@ -205,6 +206,8 @@ public final class Tracer {
             id = caller.spanId();
             parent = caller.parentId();
         }
+        // Zipkin's timestamps are microseconds since the epoch
+        long startMicros = startTime.getEpochSecond() * 1_000_000L + startTime.getNano() / 1_000;
         return new ActiveSpan(this, high, traceId, id, parent, sampled, ingress, host, override, startMicros,
                 startNanos);
     }

@@ -96,7 +96,7 @@ class TracerTest {
     void aClientSpanIsAChildOfTheCallersWithANewIdAndTheSameTrace() {
         MultiMap h = headers("x-request-id", rid(1, '4'), "x-b3-traceid", "463ac35c9f6413ad48485a3953bb6124",
                 "x-b3-spanid", "a2fb4a1d1a96d312", "x-b3-sampled", "1");
-        ActiveSpan s = tracer(0).start(h, false, false, "ratings:9080", 1_000, 0, new Random(7));
+        ActiveSpan s = tracer(0).start(h, false, false, "ratings:9080", Instant.EPOCH, 0, new Random(7));
         long expectedId = new Random(7).nextLong();
         assertEquals(new SpanContext(0x463ac35c9f6413adL, 0x48485a3953bb6124L, expectedId, 0xa2fb4a1d1a96d312L,
                 true), s.context(), "sampled by the caller although random sampling is 0");
@@ -113,10 +113,10 @@ class TracerTest {
         MultiMap h = headers("x-request-id", rid(1, '9'), "x-b3-traceid", "463ac35c9f6413ad",
                 "x-b3-spanid", "a2fb4a1d1a96d312", "x-b3-parentspanid", "0020000000000001");
         Tracing.Zipkin shared = new Tracing.Zipkin("zipkin", "/api/v2/spans", null, false, true);
-        SpanContext c = tracer(100, 100, 100, shared, List.of()).start(h, false, true, "reviews", 0, 0,
+        SpanContext c = tracer(100, 100, 100, shared, List.of()).start(h, false, true, "reviews", Instant.EPOCH, 0,
                 new Random(7)).context();
         assertEquals(new SpanContext(0, 0x463ac35c9f6413adL, 0xa2fb4a1d1a96d312L, 0x0020000000000001L, true), c);
-        SpanContext own = tracer(100).start(h, false, true, "reviews", 0, 0, new Random(7)).context();
+        SpanContext own = tracer(100).start(h, false, true, "reviews", Instant.EPOCH, 0, new Random(7)).context();
         assertEquals(new SpanContext(0, 0x463ac35c9f6413adL, new Random(7).nextLong(), 0xa2fb4a1d1a96d312L, true),
                 own, "shared_span_context false (Istio's): a span of its own");
     }
@@ -125,7 +125,7 @@ class TracerTest {
     void aRequestWithoutContextStartsA128BitTraceWhoseRootSpanIdIsItsLowHalf() {
         MultiMap h = headers("x-request-id", rid(1, '4'));
         Random ids = new Random(3);
-        SpanContext c = tracer(100).start(h, false, false, "reviews", 0, 0, new Random(3)).context();
+        SpanContext c = tracer(100).start(h, false, false, "reviews", Instant.EPOCH, 0, new Random(3)).context();
         long id = ids.nextLong();
         assertEquals(new SpanContext(ids.nextLong(), id, id, 0, true), c);
     }
@@ -134,19 +134,19 @@ class TracerTest {
     void anUnsampledRequestStillPropagatesItsContextAndAMalformedOneGetsNoSpan() {
         MultiMap h = headers("x-request-id", rid(1, '4'), "x-b3-traceid", "463ac35c9f6413ad",
                 "x-b3-spanid", "a2fb4a1d1a96d312", "x-b3-sampled", "0");
-        ActiveSpan s = tracer(100).start(h, false, false, "reviews", 0, 0, new Random(7));
+        ActiveSpan s = tracer(100).start(h, false, false, "reviews", Instant.EPOCH, 0, new Random(7));
         assertFalse(s.context().sampled());
         s.inject(h, null);
         assertEquals("0", h.get("x-b3-sampled"));
         assertEquals("463ac35c9f6413ad", h.get("x-b3-traceid"));
         assertNull(tracer(100).start(headers("x-request-id", rid(1, '4'), "x-b3-traceid", "zz",
-                "x-b3-spanid", "1"), false, false, "reviews", 0, 0, new Random(7)));
+                "x-b3-spanid", "1"), false, false, "reviews", Instant.EPOCH, 0, new Random(7)));
     }
 
     @Test
     void theCallersDecoratedOperationNamesTheServerSpanAndGoesNoFurther() {
         MultiMap h = headers("x-request-id", rid(1, '4'), "x-envoy-decorator-operation", "reviews:9080/*");
-        ActiveSpan s = tracer(100).start(h, false, true, "reviews", 0, 0, new Random(7));
+        ActiveSpan s = tracer(100).start(h, false, true, "reviews", Instant.EPOCH, 0, new Random(7));
         assertFalse(h.contains("x-envoy-decorator-operation"));
         StreamInfo info = info(200, Set.of());
         assertEquals("reviews:9080/*", s.tracer().zipkinSpan(s, info, h, "route-op", LOCAL).name());
@@ -176,7 +176,8 @@ class TracerTest {
                         "")));
         MultiMap h = headers("x-request-id", rid(1, '4'), "x-b3-traceid", "463ac35c9f6413ad",
                 "x-b3-spanid", "a2fb4a1d1a96d312", "user-agent", "curl/8", "x-forwarded-proto", "http");
-        ActiveSpan s = t.start(h, false, false, "ratings:9080", 1_700_000_000_000_000L, System.nanoTime(),
+        ActiveSpan s = t.start(h, false, false, "ratings:9080", Instant.ofEpochSecond(1_700_000_000L, 123_456_789),
+                System.nanoTime(),
                 new Random(7));
         ZipkinSpan span = t.zipkinSpan(s, info(503, Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE)), h,
                 "ratings.default.svc.cluster.local:9080/*", LOCAL);
@@ -186,7 +187,7 @@ class TracerTest {
         json.remove("duration");
         assertEquals(new JsonObject("""
                 {"traceId": "463ac35c9f6413ad", "parentId": "a2fb4a1d1a96d312", "id": "%s", "kind": "CLIENT",
-                 "name": "ratings.default.svc.cluster.local:9080/*", "timestamp": 1700000000000000,
+                 "name": "ratings.default.svc.cluster.local:9080/*", "timestamp": 1700000000123456,
                  "localEndpoint": {"serviceName": "productpage.default", "ipv4": "10.1.2.3"},
                  "tags": {
                    "component": "proxy",
