@@ -153,6 +153,11 @@ class ProxyTracingTest {
         assertEquals(new JsonObject().put("serviceName", "reviews.default").put("ipv4", "10.1.2.3"),
                 clientSpan.getJsonObject("localEndpoint"));
         assertEquals(2L, proxy.tracing().stats().values().get("tracing.zipkin.spans_sent"));
+        io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry =
+                new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                        io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+        proxy.tracing().publish(registry); // as the proxy command publishes them
+        assertTrue(registry.scrape().contains("envoy_tracing_zipkin_spans_sent 2.0"), registry.scrape());
     }
 
     /**

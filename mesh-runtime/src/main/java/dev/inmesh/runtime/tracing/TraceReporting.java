@@ -94,8 +94,16 @@ public final class TraceReporting implements AutoCloseable {
         this.clusters = clusters;
         this.local = local;
         if (registry != null) {
-            stats.bind(registry);
+            publish(registry);
         }
+    }
+
+    /**
+     * Publishes Envoy's {@code tracing.zipkin.*} statistics in {@code registry}, as {@code envoy_tracing_zipkin_*}
+     * (the standalone proxy's command, whose registry is made apart from the proxy, calls it once started).
+     */
+    public void publish(MeterRegistry registry) {
+        stats.bind(registry);
     }
 
     public Local local() {
