@@ -162,6 +162,12 @@ class TracingParserTest {
                 tracing:
                   random_sampling: {value: 101}
                 """).contains("tracing.random_sampling.value"));
+        assertTrue(refused(zipkin("""
+                collector_cluster: zipkin
+                collector_endpoint: /api/v2/spans
+                collector_endpoint_version: HTTP_JSON
+                trace_context_option: USE_B3_WITH_W3C_PROPAGATION
+                """)).contains("trace_context_option"), "a field of a newer ZipkinConfig (istiod 1.28+)");
         assertTrue(refused("""
                 tracing:
                   spawn_upstream_span: true
