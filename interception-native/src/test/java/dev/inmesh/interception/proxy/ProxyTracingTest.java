@@ -80,10 +80,9 @@ class ProxyTracingTest {
                 + IstioTracing.staticCluster("outbound|9080||ratings.default.svc.cluster.local", app)
                 + IstioTracing.collectorCluster(collector)).indent(2);
         Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
-        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE, null, null,
-                null, new WorkloadInfo("reviews-v1", "default", "reviews", "v1"), null,
-                "sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local", null, null, null, null, null,
-                null));
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE)
+                .withIdentity(new WorkloadInfo("reviews-v1", "default", "reviews", "v1"), null,
+                        "sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local"));
     }
 
     private static int send(HttpClient client, int port, String sampled) throws Exception {
