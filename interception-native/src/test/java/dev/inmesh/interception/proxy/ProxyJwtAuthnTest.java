@@ -150,7 +150,7 @@ class ProxyJwtAuthnTest {
                 Thread.sleep(25);
             }
             logged.addAll(proxy.requests);
-            assertEquals("jwt_authn_access_denied{Jwt_header_is_an_invalid_Base64url_input_or_an_invalid_JSON}",
+            assertEquals("jwt_authn_access_denied{Jwt_header_is_an_invalid_Base64url_encoded}",
                     loggedWith(401).responseCodeDetails());
         }
     }

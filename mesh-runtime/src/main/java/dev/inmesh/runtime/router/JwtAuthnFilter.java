@@ -52,19 +52,34 @@ public final class JwtAuthnFilter {
     /** The filter's name: the namespace of the dynamic metadata it writes. */
     public static final String NAME = "envoy.filters.http.jwt_authn";
 
-    /** Envoy's {@code jwt_verify_lib} statuses that Inmesh can reach, with their words. */
+    /**
+     * Envoy's {@code jwt_verify_lib} statuses that Inmesh can reach, with their words as the library Envoy links today
+     * spells them (a malformed token's say which part or claim is wrong).
+     */
     public enum Status {
         OK("OK"),
         JWT_MISSED("Jwt is missing"),
         JWT_NOT_YET_VALID("Jwt not yet valid"),
         JWT_EXPIRED("Jwt is expired"),
-        JWT_BAD_FORMAT("Jwt is not in the form of Header.Payload.Signature"),
-        JWT_HEADER_PARSE_ERROR("Jwt header is an invalid Base64url input or an invalid JSON"),
-        JWT_HEADER_BAD_ALG("Jwt header [alg] field is not a string"),
-        JWT_HEADER_NOT_IMPLEMENTED_ALG("Jwt header [alg] field value is invalid"),
+        JWT_BAD_FORMAT("Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"),
+        JWT_HEADER_BAD_BASE64("Jwt header is an invalid Base64url encoded"),
+        JWT_HEADER_BAD_JSON("Jwt header is an invalid JSON"),
+        JWT_HEADER_BAD_ALG("Jwt header [alg] field is required and must be a string"),
+        JWT_HEADER_NOT_IMPLEMENTED_ALG("Jwt header [alg] is not supported"),
         JWT_HEADER_BAD_KID("Jwt header [kid] field is not a string"),
-        JWT_PAYLOAD_PARSE_ERROR("Jwt payload is an invalid Base64 or an invalid JSON"),
-        JWT_SIGNATURE_PARSE_ERROR("Jwt signature is an invalid Base64"),
+        JWT_PAYLOAD_BAD_BASE64("Jwt payload is an invalid Base64url encoded"),
+        JWT_PAYLOAD_BAD_JSON("Jwt payload is an invalid JSON"),
+        JWT_PAYLOAD_ISS_NOT_STRING("Jwt payload [iss] field is not a string"),
+        JWT_PAYLOAD_SUB_NOT_STRING("Jwt payload [sub] field is not a string"),
+        JWT_PAYLOAD_IAT_NOT_INTEGER("Jwt payload [iat] field is not an integer"),
+        JWT_PAYLOAD_IAT_OUT_OF_RANGE("Jwt payload [iat] field is not a positive 64 bit integer"),
+        JWT_PAYLOAD_NBF_NOT_INTEGER("Jwt payload [nbf] field is not an integer"),
+        JWT_PAYLOAD_NBF_OUT_OF_RANGE("Jwt payload [nbf] field is not a positive 64 bit integer"),
+        JWT_PAYLOAD_EXP_NOT_INTEGER("Jwt payload [exp] field is not an integer"),
+        JWT_PAYLOAD_EXP_OUT_OF_RANGE("Jwt payload [exp] field is not a positive 64 bit integer"),
+        JWT_PAYLOAD_JTI_NOT_STRING("Jwt payload [jti] field is not a string"),
+        JWT_PAYLOAD_AUD_NOT_STRING("Jwt payload [aud] field is not a string or string list"),
+        JWT_SIGNATURE_BAD_BASE64("Jwt signature is an invalid Base64url encoded"),
         JWT_UNKNOWN_ISSUER("Jwt issuer is not configured"),
         JWT_AUDIENCE_NOT_ALLOWED("Audiences in Jwt are not allowed"),
         JWT_VERIFICATION_FAIL("Jwt verification fails"),
@@ -579,18 +594,27 @@ public final class JwtAuthnFilter {
         byte[] signingInput;
         Base64URL signature;
 
+        /**
+         * jwt_verify_lib's parse, in its order: exactly two dots and three non-empty sections, the header (base64url,
+         * a JSON object, a string {@code alg} it implements, a string {@code kid} if any), the payload (base64url, a
+         * JSON object, string {@code iss} and {@code sub}, {@code iat}, {@code nbf} and {@code exp} numbers from 0 to
+         * 2^64, a string {@code jti}, {@code aud} a string or a list of strings), then the signature (base64url).
+         */
         Status parse(String token) {
             int a = token.indexOf('.');
             int b = a < 0 ? -1 : token.indexOf('.', a + 1);
-            if (a < 0 || b < 0 || token.indexOf('.', b + 1) >= 0) {
+            if (a <= 0 || b < 0 || b == a + 1 || b == token.length() - 1 || token.indexOf('.', b + 1) >= 0) {
                 return Status.JWT_BAD_FORMAT;
             }
             String h = token.substring(0, a);
             String p = token.substring(a + 1, b);
             String sig = token.substring(b + 1);
+            if (!base64Url(h)) {
+                return Status.JWT_HEADER_BAD_BASE64;
+            }
             Map<String, Object> headerJson = json(h);
             if (headerJson == null) {
-                return Status.JWT_HEADER_PARSE_ERROR;
+                return Status.JWT_HEADER_BAD_JSON;
             }
             if (!(headerJson.get("alg") instanceof String algorithm)) {
                 return Status.JWT_HEADER_BAD_ALG;
@@ -599,29 +623,31 @@ public final class JwtAuthnFilter {
                 return Status.JWT_HEADER_NOT_IMPLEMENTED_ALG;
             }
             Object k = headerJson.get("kid");
-            if (k != null && !(k instanceof String)) {
+            if (headerJson.containsKey("kid") && !(k instanceof String)) {
                 return Status.JWT_HEADER_BAD_KID;
             }
             try {
                 header = JWSHeader.parse(headerJson, new Base64URL(h));
             } catch (java.text.ParseException | RuntimeException e) {
-                return Status.JWT_HEADER_PARSE_ERROR;
+                return Status.JWT_HEADER_BAD_JSON;
             }
             alg = algorithm;
             kid = (String) k;
+            if (!base64Url(p)) {
+                return Status.JWT_PAYLOAD_BAD_BASE64;
+            }
             payload = json(p);
             if (payload == null) {
-                return Status.JWT_PAYLOAD_PARSE_ERROR;
+                return Status.JWT_PAYLOAD_BAD_JSON;
+            }
+            Status claims = claimTypes(payload);
+            if (claims != null) {
+                return claims;
             }
             Object i = payload.get("iss");
             Object u = payload.get("aud");
             Object e = payload.get("exp");
             Object n = payload.get("nbf");
-            Object sub = payload.get("sub");
-            if (i != null && !(i instanceof String) || sub != null && !(sub instanceof String)
-                    || e != null && !(e instanceof Number) || n != null && !(n instanceof Number)) {
-                return Status.JWT_PAYLOAD_PARSE_ERROR;
-            }
             iss = i == null ? "" : (String) i;
             exp = e == null ? null : ((Number) e).longValue();
             nbf = n == null ? null : ((Number) n).longValue();
@@ -631,16 +657,16 @@ public final class JwtAuthnFilter {
                 List<String> out = new ArrayList<>(many.size());
                 for (Object x : many) {
                     if (!(x instanceof String s)) {
-                        return Status.JWT_PAYLOAD_PARSE_ERROR;
+                        return Status.JWT_PAYLOAD_AUD_NOT_STRING;
                     }
                     out.add(s);
                 }
                 aud = out;
-            } else if (u != null) {
-                return Status.JWT_PAYLOAD_PARSE_ERROR;
+            } else if (payload.containsKey("aud")) {
+                return Status.JWT_PAYLOAD_AUD_NOT_STRING;
             }
             if (!base64Url(sig)) {
-                return Status.JWT_SIGNATURE_PARSE_ERROR;
+                return Status.JWT_SIGNATURE_BAD_BASE64;
             }
             payloadBase64 = p;
             signature = new Base64URL(sig);
@@ -648,11 +674,40 @@ public final class JwtAuthnFilter {
             return Status.OK;
         }
 
+        /** Whether a claim is there (JSON {@code null} included) and not of this type. */
+        private static boolean wrongType(Map<String, Object> payload, String claim, Class<?> type) {
+            return payload.containsKey(claim) && !type.isInstance(payload.get(claim));
+        }
+
+        /**
+         * jwt_verify_lib's checks of the registered claims' types, in its order: string {@code iss} and {@code sub},
+         * {@code iat}, {@code nbf} and {@code exp} numbers from 0 below 2^64, a string {@code jti}; null when they hold.
+         */
+        private static Status claimTypes(Map<String, Object> payload) {
+            if (wrongType(payload, "iss", String.class)) {
+                return Status.JWT_PAYLOAD_ISS_NOT_STRING;
+            }
+            if (wrongType(payload, "sub", String.class)) {
+                return Status.JWT_PAYLOAD_SUB_NOT_STRING;
+            }
+            String[] times = {"iat", "nbf", "exp"};
+            Status[] notInteger = {Status.JWT_PAYLOAD_IAT_NOT_INTEGER, Status.JWT_PAYLOAD_NBF_NOT_INTEGER,
+                    Status.JWT_PAYLOAD_EXP_NOT_INTEGER};
+            Status[] outOfRange = {Status.JWT_PAYLOAD_IAT_OUT_OF_RANGE, Status.JWT_PAYLOAD_NBF_OUT_OF_RANGE,
+                    Status.JWT_PAYLOAD_EXP_OUT_OF_RANGE};
+            for (int t = 0; t < times.length; t++) {
+                if (wrongType(payload, times[t], Number.class)) {
+                    return notInteger[t];
+                }
+                if (payload.get(times[t]) instanceof Number n && (n.doubleValue() < 0 || n.doubleValue() >= 0x1p64)) {
+                    return outOfRange[t];
+                }
+            }
+            return wrongType(payload, "jti", String.class) ? Status.JWT_PAYLOAD_JTI_NOT_STRING : null;
+        }
+
         /** A base64url JSON object, or null when it is not one. */
         private static Map<String, Object> json(String part) {
-            if (!base64Url(part)) {
-                return null;
-            }
             try {
                 return JSONObjectUtils.parse(new Base64URL(part).decodeToString());
             } catch (java.text.ParseException | RuntimeException e) {
@@ -660,11 +715,16 @@ public final class JwtAuthnFilter {
             }
         }
 
+        /** Whether a section is base64url as jwt_verify_lib decodes it: its alphabet, padded or not. */
         private static boolean base64Url(String s) {
-            if (s.isEmpty() || s.length() % 4 == 1) {
+            int end = s.length();
+            while (end > 0 && s.length() - end < 2 && s.charAt(end - 1) == '=') {
+                end--;
+            }
+            if (end == 0 || end % 4 == 1 || end < s.length() && s.length() % 4 != 0) {
                 return false;
             }
-            for (int i = 0; i < s.length(); i++) {
+            for (int i = 0; i < end; i++) {
                 char c = s.charAt(i);
                 if (!(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_')) {
                     return false;

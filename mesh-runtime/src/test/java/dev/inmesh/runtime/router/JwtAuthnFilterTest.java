@@ -93,7 +93,7 @@ class JwtAuthnFilterTest {
                 "Jwt issuer is not configured");
         cases.put(IstioJwt.token(IstioJwt.OTHER_KEY, claims("iss", IstioJwt.ISSUER, "sub", "a")),
                 "Jwt verification fails");
-        cases.put("not-a-jwt", "Jwt is not in the form of Header.Payload.Signature");
+        cases.put("not-a-jwt", "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections");
         cases.forEach((token, words) -> {
             RouterRequest r = get("/reviews/1?x=1", "authorization", bearer(token));
             JwtAuthnFilter.Outcome o = run(f, r);
@@ -108,6 +108,56 @@ class JwtAuthnFilterTest {
         // within the clock skew (60 s by default), a token just expired still passes
         String late = IstioJwt.token(IstioJwt.KEY, claims("iss", IstioJwt.ISSUER, "sub", "a", "exp", NOW - 30));
         assertFalse(run(f, get("/", "authorization", bearer(late))).denied());
+    }
+
+    /**
+     * A malformed token is refused with the words of the jwt_verify_lib current Envoy links, which names what is wrong
+     * (which part is not base64url, which is not JSON, which claim has the wrong type) where an older one said
+     * "invalid Base64url input or an invalid JSON" for all of them; a section left empty is a token of the wrong
+     * form, and {@code iat} and {@code jti} are checked as {@code exp} and {@code nbf} are.
+     */
+    @Test
+    void aMalformedTokenIsRefusedWithTheWordsOfCurrentJwtVerifyLibNamingWhatIsWrong() {
+        JwtAuthnFilter f = filter(IstioJwt.FILTER);
+        String header = b64("{\"alg\":\"RS256\",\"kid\":\"k1\"}");
+        String payload = b64("{\"iss\":\"" + IstioJwt.ISSUER + "\",\"sub\":\"a\"}");
+        Map<String, String> cases = new java.util.LinkedHashMap<>();
+        cases.put(header + ".." + "c2ln", "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections");
+        cases.put(header + "." + payload + ".", "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections");
+        cases.put("a.b.c", "Jwt header is an invalid Base64url encoded");
+        cases.put(b64("not json") + "." + payload + ".c2ln", "Jwt header is an invalid JSON");
+        cases.put(b64("{\"kid\":\"k1\"}") + "." + payload + ".c2ln",
+                "Jwt header [alg] field is required and must be a string");
+        cases.put(b64("{\"alg\":\"none\"}") + "." + payload + ".c2ln", "Jwt header [alg] is not supported");
+        cases.put(header + ".a.c2ln", "Jwt payload is an invalid Base64url encoded");
+        cases.put(header + "." + b64("[1]") + ".c2ln", "Jwt payload is an invalid JSON");
+        cases.put(header + "." + b64("{\"iss\":1}") + ".c2ln", "Jwt payload [iss] field is not a string");
+        cases.put(header + "." + b64("{\"sub\":true}") + ".c2ln", "Jwt payload [sub] field is not a string");
+        cases.put(header + "." + b64("{\"iat\":\"now\"}") + ".c2ln", "Jwt payload [iat] field is not an integer");
+        cases.put(header + "." + b64("{\"iat\":-1}") + ".c2ln",
+                "Jwt payload [iat] field is not a positive 64 bit integer");
+        cases.put(header + "." + b64("{\"nbf\":\"x\"}") + ".c2ln", "Jwt payload [nbf] field is not an integer");
+        cases.put(header + "." + b64("{\"exp\":-5}") + ".c2ln",
+                "Jwt payload [exp] field is not a positive 64 bit integer");
+        cases.put(header + "." + b64("{\"jti\":7}") + ".c2ln", "Jwt payload [jti] field is not a string");
+        cases.put(header + "." + b64("{\"aud\":[1]}") + ".c2ln",
+                "Jwt payload [aud] field is not a string or string list");
+        cases.put(header + "." + payload + ".c2ln!", "Jwt signature is an invalid Base64url encoded");
+        cases.forEach((token, words) -> {
+            JwtAuthnFilter.Outcome o = run(f, get("/", "authorization", bearer(token)));
+            assertEquals(words, o.body(), token);
+            assertEquals(401, o.code(), token);
+            assertEquals("jwt_authn_access_denied{" + words.replace(' ', '_') + "}", o.details());
+        });
+        // base64url with its padding is still base64url, as jwt_verify_lib decodes it: such a token parses, and only
+        // its signature (of another key's, here none at all) is wrong
+        assertEquals(35, header.length(), "a header that takes one padding character");
+        assertEquals("Jwt verification fails",
+                run(f, get("/", "authorization", bearer(header + "=." + payload + ".c2ln"))).body());
+    }
+
+    private static String b64(String json) {
+        return Base64.getUrlEncoder().withoutPadding().encodeToString(json.getBytes(StandardCharsets.UTF_8));
     }
 
     @Test
