@@ -263,7 +263,8 @@ public final class JwtAuthnFilter {
         } else if (r instanceof JwtRequirement.ProviderAndAudiences p) {
             Provider provider = providers.get(p.name());
             Extractor extractor = new Extractor(List.of(provider));
-            Set<String> audiences = audiences(p.audiences());
+            // as Envoy's, no audiences here is a plain provider_name: the provider's own audiences hold
+            Set<String> audiences = p.audiences().isEmpty() ? provider.audiences : audiences(p.audiences());
             return ctx -> authenticate(ctx, extractor, provider, audiences, false, false);
         } else if (r instanceof JwtRequirement.AllowMissing) {
             Extractor extractor = new Extractor(List.of(byName));

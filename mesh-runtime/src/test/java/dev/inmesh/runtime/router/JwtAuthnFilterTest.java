@@ -172,6 +172,24 @@ class JwtAuthnFilterTest {
         assertFalse(run(f, get("/", "authorization", bearer(ours))).denied());
     }
 
+    /**
+     * A {@code provider_and_audiences} without audiences is Envoy's plain {@code provider_name}: the provider's own
+     * audiences still hold (it did not open the provider to every audience); with audiences, they replace the
+     * provider's.
+     */
+    @Test
+    void providerAndAudiencesWithoutAudiencesKeepsTheProvidersAudiences() {
+        String filter = IstioJwt.filter("audiences: [bookinfo.com]").replaceAll("(?s)requires:.*?allow_missing: \\{\\}",
+                "requires: {provider_and_audiences: {provider_name: origins-0%s}}");
+        String other = IstioJwt.valid("a", Map.of("aud", "ratings.com"));
+        JwtAuthnFilter none = filter(filter.formatted(""));
+        assertEquals("Audiences in Jwt are not allowed", run(none, get("/", "authorization", bearer(other))).body());
+        assertFalse(run(none, get("/", "authorization",
+                bearer(IstioJwt.valid("a", Map.of("aud", "bookinfo.com"))))).denied());
+        JwtAuthnFilter listed = filter(filter.formatted(", audiences: [ratings.com]"));
+        assertFalse(run(listed, get("/", "authorization", bearer(other))).denied());
+    }
+
     @Test
     void aRequiredProviderRefusesAMissingToken401WithoutAnInvalidTokenError() {
         JwtAuthnFilter f = filter(IstioJwt.FILTER.replaceAll("(?s)requires:.*?allow_missing: \\{\\}",
