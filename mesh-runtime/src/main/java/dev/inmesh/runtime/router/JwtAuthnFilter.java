@@ -452,7 +452,9 @@ public final class JwtAuthnFilter {
                     } else {
                         continue;
                     }
-                    out.add(new Key(k.getKeyID(), k.getAlgorithm() == null ? null : k.getAlgorithm().getName(),
+                    // an empty kid or alg is none, as jwt_verify_lib reads a key
+                    out.add(new Key(nonEmpty(k.getKeyID()), k.getAlgorithm() == null ? null
+                            : nonEmpty(k.getAlgorithm().getName()),
                             k.getKeyType().getValue(), k instanceof ECKey ec ? ec.getCurve() : null, v));
                 } catch (JOSEException | RuntimeException e) {
                     // a key Nimbus cannot use (an HMAC key shorter than 256 bits, a curve it lacks): not a key here
@@ -461,10 +463,14 @@ public final class JwtAuthnFilter {
             return out.toArray(Key[]::new);
         }
 
+        private static String nonEmpty(String s) {
+            return s == null || s.isEmpty() ? null : s;
+        }
+
         /**
-         * jwt_verify_lib's key choice: a key whose {@code kid} differs from the token's (both set) or whose
-         * {@code alg} differs from the token's is skipped; the token passes when one of the others of its family
-         * verifies its signature.
+         * jwt_verify_lib's key choice (an empty {@code kid} or {@code alg} counting as none): a key whose {@code kid}
+         * differs from the token's (both set) or whose {@code alg} differs from the token's is skipped; the token passes
+         * when one of the others of its family verifies its signature.
          */
         Status verifySignature(Jwt jwt) {
             if (keys.length == 0) {
@@ -633,7 +639,7 @@ public final class JwtAuthnFilter {
                 return Status.JWT_HEADER_BAD_JSON;
             }
             alg = algorithm;
-            kid = (String) k;
+            kid = k == null || ((String) k).isEmpty() ? null : (String) k; // an empty kid names no key
             if (!base64Url(p)) {
                 return Status.JWT_PAYLOAD_BAD_BASE64;
             }

@@ -190,6 +190,22 @@ class JwtAuthnFilterTest {
         assertFalse(run(listed, get("/", "authorization", bearer(other))).denied());
     }
 
+    /**
+     * jwt_verify_lib skips a key for its {@code kid} only when both the token's and the key's are non-empty: an empty
+     * {@code kid} (on either side) names no key, so every key of the token's algorithm is tried.
+     */
+    @Test
+    void anEmptyKidOnTheTokenOrTheKeyNamesNoKeySoEveryKeyIsTried() throws Exception {
+        com.nimbusds.jose.jwk.RSAKey blank = new com.nimbusds.jose.jwk.RSAKey.Builder(IstioJwt.KEY).keyID("").build();
+        String noKid = IstioJwt.token(blank, claims("iss", IstioJwt.ISSUER, "sub", "a", "exp", NOW + 600));
+        assertEquals("a", sub(run(filter(IstioJwt.FILTER), get("/", "authorization", bearer(noKid)))),
+                "a token whose kid is empty is verified by the JWKS's key k1");
+        JwtAuthnFilter blankKey = filter(IstioJwt.FILTER.replace(IstioJwt.jwks(),
+                new com.nimbusds.jose.jwk.JWKSet(blank.toPublicJWK()).toString()));
+        assertEquals("a", sub(run(blankKey, get("/", "authorization", bearer(IstioJwt.valid("a", Map.of()))))),
+                "a key whose kid is empty verifies a token of kid k1");
+    }
+
     @Test
     void aRequiredProviderRefusesAMissingToken401WithoutAnInvalidTokenError() {
         JwtAuthnFilter f = filter(IstioJwt.FILTER.replaceAll("(?s)requires:.*?allow_missing: \\{\\}",
