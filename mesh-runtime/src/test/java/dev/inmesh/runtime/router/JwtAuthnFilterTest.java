@@ -156,6 +156,23 @@ class JwtAuthnFilterTest {
                 run(f, get("/", "authorization", bearer(header + "=." + payload + ".c2ln"))).body());
     }
 
+    /**
+     * jwt_verify_lib reads of a token's header only {@code alg} and {@code kid}: other members, whatever their type,
+     * and a {@code crit} list change nothing, so a token Envoy accepts is not refused for a header a stricter JOSE
+     * library would not take.
+     */
+    @Test
+    void aHeaderIsReadForItsAlgAndKidOnlyAsJwtVerifyLibReadsIt() throws Exception {
+        String header = b64("{\"alg\":\"RS256\",\"kid\":\"k1\",\"typ\":1,\"cty\":[],\"crit\":[\"x-ours\"],"
+                + "\"x-ours\":true}");
+        String payload = b64("{\"iss\":\"" + IstioJwt.ISSUER + "\",\"sub\":\"f\",\"exp\":" + (NOW + 600) + "}");
+        byte[] input = (header + "." + payload).getBytes(StandardCharsets.US_ASCII);
+        String signature = new com.nimbusds.jose.crypto.RSASSASigner(IstioJwt.KEY).sign(
+                new com.nimbusds.jose.JWSHeader(com.nimbusds.jose.JWSAlgorithm.RS256), input).toString();
+        String token = header + "." + payload + "." + signature;
+        assertEquals("f", sub(run(filter(IstioJwt.FILTER), get("/", "authorization", bearer(token)))));
+    }
+
     private static String b64(String json) {
         return Base64.getUrlEncoder().withoutPadding().encodeToString(json.getBytes(StandardCharsets.UTF_8));
     }
