@@ -529,7 +529,10 @@ public final class JwtAuthnFilter {
             Map<String, Object> out = new LinkedHashMap<>(payload);
             for (String c : spaceDelimited) {
                 if (out.get(c) instanceof String s) {
-                    out.put(c, Arrays.stream(s.split(" ")).filter(x -> !x.isEmpty()).toList());
+                    List<String> words = Arrays.stream(s.split(" ")).filter(x -> !x.isEmpty()).toList();
+                    if (!words.isEmpty()) { // as Envoy's, a string without words is left a string
+                        out.put(c, words);
+                    }
                 }
             }
             return java.util.Collections.unmodifiableMap(out);

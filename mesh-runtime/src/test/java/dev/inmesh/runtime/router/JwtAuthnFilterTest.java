@@ -361,6 +361,21 @@ class JwtAuthnFilterTest {
         assertEquals(List.of("read", "write"), ((Map<?, ?>) o.metadata().get("payload")).get("scope"));
     }
 
+    /**
+     * Envoy builds a space-delimited claim's list from its words as it splits them: a string without any (empty, or
+     * spaces only) stays the string it was, which a {@code string_match} still reads.
+     */
+    @Test
+    void aSpaceDelimitedClaimWithoutWordsStaysTheStringItWas() {
+        for (String blank : List.of("", "  ")) {
+            String token = IstioJwt.valid("dave", Map.of("scope", blank, "permission", " edit  "));
+            Map<?, ?> payload = (Map<?, ?>) run(filter(IstioJwt.FILTER), get("/", "authorization", bearer(token)))
+                    .metadata().get("payload");
+            assertEquals(blank, payload.get("scope"));
+            assertEquals(List.of("edit"), payload.get("permission"));
+        }
+    }
+
     @Test
     void istiosRbacFiltersReadTheVerifiedPrincipalAndClaimsAfterTheJwtFilter() {
         RbacFilter.Chain chain = RbacFilter.Chain.compile(hcm(IstioJwt.FILTER + IstioJwt.REQUIRE_PRINCIPAL
