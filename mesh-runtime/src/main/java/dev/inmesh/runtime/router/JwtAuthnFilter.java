@@ -5,7 +5,6 @@ import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.JWSHeader;
 import com.nimbusds.jose.JWSVerifier;
 import com.nimbusds.jose.crypto.ECDSAVerifier;
-import com.nimbusds.jose.crypto.MACVerifier;
 import com.nimbusds.jose.crypto.RSASSAVerifier;
 import com.nimbusds.jose.jwk.Curve;
 import com.nimbusds.jose.jwk.ECKey;
@@ -449,7 +448,7 @@ public final class JwtAuthnFilter {
                     } else if (k instanceof ECKey ec) {
                         v = new ECDSAVerifier(ec);
                     } else if (k instanceof OctetSequenceKey oct) {
-                        v = new MACVerifier(oct.toByteArray());
+                        v = new HmacVerifier(oct.toByteArray());
                     } else {
                         continue;
                     }
@@ -458,7 +457,7 @@ public final class JwtAuthnFilter {
                             : nonEmpty(k.getAlgorithm().getName()),
                             k.getKeyType().getValue(), k instanceof ECKey ec ? ec.getCurve() : null, v));
                 } catch (JOSEException | RuntimeException e) {
-                    // a key Nimbus cannot use (an HMAC key shorter than 256 bits, a curve it lacks): not a key here
+                    // a key Nimbus cannot use (a curve it lacks): not a key here
                 }
             }
             return out.toArray(Key[]::new);
@@ -566,6 +565,50 @@ public final class JwtAuthnFilter {
             return String.format(java.util.Locale.ROOT, "%.6f", d);
         }
         return null;
+    }
+
+    /**
+     * An HMAC key's verifier, as jwt_verify_lib's: the token's {@code HS*} over the signing input with the secret,
+     * compared in constant time. A secret of any length verifies (Nimbus's {@code MACVerifier} takes none under 256
+     * bits, so a JWKS that Envoy reads would have verified nothing).
+     */
+    private static final class HmacVerifier implements JWSVerifier {
+        private final byte[] secret;
+        private final com.nimbusds.jose.jca.JCAContext jca = new com.nimbusds.jose.jca.JCAContext();
+
+        HmacVerifier(byte[] secret) {
+            this.secret = secret.clone();
+        }
+
+        @Override
+        public boolean verify(JWSHeader header, byte[] signingInput, Base64URL signature) throws JOSEException {
+            String name = switch (header.getAlgorithm().getName()) {
+                case "HS256" -> "HmacSHA256";
+                case "HS384" -> "HmacSHA384";
+                case "HS512" -> "HmacSHA512";
+                default -> null;
+            };
+            if (name == null || secret.length == 0) {
+                return false;
+            }
+            try {
+                javax.crypto.Mac mac = javax.crypto.Mac.getInstance(name);
+                mac.init(new javax.crypto.spec.SecretKeySpec(secret, name));
+                return java.security.MessageDigest.isEqual(mac.doFinal(signingInput), signature.decode());
+            } catch (java.security.GeneralSecurityException e) {
+                throw new JOSEException(e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public Set<JWSAlgorithm> supportedJWSAlgorithms() {
+            return Set.of(JWSAlgorithm.HS256, JWSAlgorithm.HS384, JWSAlgorithm.HS512);
+        }
+
+        @Override
+        public com.nimbusds.jose.jca.JCAContext getJCAContext() {
+            return jca;
+        }
     }
 
     /** One key of a provider's JWKS and its verifier. */

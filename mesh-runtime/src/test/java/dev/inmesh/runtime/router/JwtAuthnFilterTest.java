@@ -173,6 +173,29 @@ class JwtAuthnFilterTest {
         assertEquals("f", sub(run(filter(IstioJwt.FILTER), get("/", "authorization", bearer(token)))));
     }
 
+    /**
+     * jwt_verify_lib verifies an HMAC token with an octet key of any length, as HMAC takes any secret: a provider whose
+     * JWKS holds a short secret (here 128 bits) still accepts the tokens it signs, and refuses others.
+     */
+    @Test
+    void anHmacTokenIsVerifiedWithAnOctetKeyOfAnyLength() throws Exception {
+        byte[] secret = "sixteen byte key".getBytes(StandardCharsets.US_ASCII);
+        String jwks = "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"h1\",\"k\":\""
+                + Base64.getUrlEncoder().withoutPadding().encodeToString(secret) + "\"}]}";
+        JwtAuthnFilter f = filter(IstioJwt.FILTER.replace(IstioJwt.jwks(), jwks));
+        String payload = b64("{\"iss\":\"" + IstioJwt.ISSUER + "\",\"sub\":\"h\",\"exp\":" + (NOW + 600) + "}");
+        for (String alg : List.of("HS256", "HS384", "HS512")) {
+            String input = b64("{\"alg\":\"" + alg + "\",\"kid\":\"h1\"}") + "." + payload;
+            javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA" + alg.substring(2));
+            mac.init(new javax.crypto.spec.SecretKeySpec(secret, mac.getAlgorithm()));
+            String token = input + "." + Base64.getUrlEncoder().withoutPadding().encodeToString(
+                    mac.doFinal(input.getBytes(StandardCharsets.US_ASCII)));
+            assertEquals("h", sub(run(f, get("/", "authorization", bearer(token)))), alg);
+            String forged = token.substring(0, token.length() - 2) + (token.endsWith("AA") ? "BB" : "AA");
+            assertEquals("Jwt verification fails", run(f, get("/", "authorization", bearer(forged))).body(), alg);
+        }
+    }
+
     private static String b64(String json) {
         return Base64.getUrlEncoder().withoutPadding().encodeToString(json.getBytes(StandardCharsets.UTF_8));
     }
