@@ -21,11 +21,13 @@ import java.util.random.RandomGenerator;
  * <p>The decision is Envoy's connection manager's, kept in the request's {@code x-request-id} (a UUID whose
  * 15th character says why a request is traced: {@code 9} sampled, {@code a} forced, {@code b} client, {@code 4} not)
  * so that the hops after this one keep it: a request not yet traced is traced when it has
- * {@code x-client-trace-id} and a random draw falls within {@code client_sampling}, else when it has a trusted
- * {@code x-envoy-force-trace}, else when the first 8 hex digits of its id, modulo 10000, fall within
- * {@code random_sampling}; then none is traced whose id falls outside {@code overall_sampling}. A B3 sampling flag
- * the caller sent overrides the decision for the span (Envoy's Zipkin tracer), and a request whose id is missing or
- * not hex is not traced unless its caller says so.
+ * {@code x-client-trace-id} and a random draw out of 100 falls within {@code client_sampling}, else when it has a
+ * trusted {@code x-envoy-force-trace}, else when the first 8 hex digits of its id, modulo 10000, fall within
+ * {@code random_sampling}; then none is traced whose id's value modulo 100 falls outside {@code overall_sampling}.
+ * As Envoy's connection manager compiles them, {@code random_sampling} counts in ten-thousandths and the two others
+ * in whole percents, each cut (not rounded) to its unit, so that a hop here and an Envoy hop take the same decision
+ * on the same id. A B3 sampling flag the caller sent overrides the decision for the span (Envoy's Zipkin tracer), and
+ * a request whose id is missing or whose first 8 characters are not hex is not traced unless its caller says so.
  */
 public final class Tracer {
     static final char NOT_TRACED = '4';
@@ -37,9 +39,12 @@ public final class Tracer {
     private final Tracing config;
     /** The tracer that reports the spans: the connection manager's provider's, or the bootstrap's. */
     private final Tracing.Zipkin zipkin;
-    private final int clientNumerator;
+    /** {@code client_sampling} in whole percents. */
+    private final int clientPercent;
+    /** {@code random_sampling} in ten-thousandths. */
     private final int randomNumerator;
-    private final int overallNumerator;
+    /** {@code overall_sampling} in whole percents. */
+    private final int overallPercent;
     /** The literal and environment tags, resolved once; a request header tag's name in {@link #headerTags}. */
     private final Map<String, String> fixedTags;
     private final List<Tracing.CustomTag> headerTags;
@@ -47,9 +52,9 @@ public final class Tracer {
     private Tracer(Tracing config, Tracing.Zipkin zipkin, Function<String, String> environment) {
         this.config = config;
         this.zipkin = zipkin;
-        this.clientNumerator = numerator(config.clientSampling());
+        this.clientPercent = (int) config.clientSampling();
         this.randomNumerator = numerator(config.randomSampling());
-        this.overallNumerator = numerator(config.overallSampling());
+        this.overallPercent = (int) config.overallSampling();
         Map<String, String> fixed = new LinkedHashMap<>();
         List<Tracing.CustomTag> headers = new ArrayList<>();
         for (Tracing.CustomTag t : config.customTags()) {
@@ -87,9 +92,12 @@ public final class Tracer {
         return zipkin == null ? null : new Tracer(tracing, zipkin, environment);
     }
 
-    /** Envoy's rounding of a percentage into a numerator out of 10000. */
+    /**
+     * {@code random_sampling} as Envoy's connection manager keeps it: a numerator out of 10000, the percentage's
+     * product cut to an integer (0.015 % is 1, 0.29 % is 28, as in Envoy, where rounding would give 2 and 29).
+     */
     static int numerator(double percent) {
-        return (int) Math.round(percent / 100.0 * 10000);
+        return (int) (10000 * (percent / 100.0));
     }
 
     public Tracing config() {
@@ -110,12 +118,12 @@ public final class Tracer {
         char reason = reason(rid);
         long value = leadingHex(rid);
         if (value < 0) {
-            return reason != NOT_TRACED; // Envoy leaves an id it cannot read as it is
+            return false; // Envoy leaves an id it cannot read as it is, and does not trace the request
         }
         int result = (int) (value % 10000);
         char decided = reason;
         if (decided == NOT_TRACED) {
-            if (headers.contains("x-client-trace-id") && random.nextInt(10000) < clientNumerator) {
+            if (headers.contains("x-client-trace-id") && random.nextInt(100) < clientPercent) {
                 decided = CLIENT;
             } else if (forceTrace) {
                 decided = FORCED;
@@ -123,7 +131,7 @@ public final class Tracer {
                 decided = SAMPLED;
             }
         }
-        if (result >= overallNumerator) {
+        if (result % 100 >= overallPercent) {
             decided = NOT_TRACED;
         }
         if (rid.length() == 36 && rid.charAt(REASON_AT) != decided) {

@@ -66,9 +66,55 @@ class TracerTest {
     void aDecisionTheCallerMadeIsKeptUnlessOverallSamplingLeavesTheRequestOut() {
         MultiMap sampled = headers("x-request-id", rid(5_000, '9'));
         assertTrue(tracer(0).decide(sampled, false, new Random(1)), "an earlier hop sampled it");
-        MultiMap overall = headers("x-request-id", rid(5_000, '9'));
+        MultiMap overall = headers("x-request-id", rid(5_050, '9')); // 5050 % 100 = 50: outside 10 %
         assertFalse(tracer(100, 100, 10, ZIPKIN, List.of()).decide(overall, false, new Random(1)));
-        assertEquals(rid(5_000, '4'), overall.get("x-request-id"), "overall sampling unmarks it");
+        assertEquals(rid(5_050, '4'), overall.get("x-request-id"), "overall sampling unmarks it");
+    }
+
+    @Test
+    void randomSamplingCutsItsPercentageToTenThousandthsRatherThanRoundingItAsEnvoysConnectionManagerDoes() {
+        assertEquals(1, Tracer.numerator(0.015), "Envoy: 10000 * 0.00015 = 1.5, cut to 1");
+        assertEquals(28, Tracer.numerator(0.29), "Envoy: 10000 * 0.0029 = 28.999..., cut to 28");
+        MultiMap second = headers("x-request-id", rid(1, '4')); // result 1: outside a numerator of 1
+        assertFalse(tracer(0.015).decide(second, false, new Random(1)));
+        assertEquals(rid(1, '4'), second.get("x-request-id"));
+        MultiMap first = headers("x-request-id", rid(10_000, '4')); // 10000 % 10000 = 0: within
+        assertTrue(tracer(0.015).decide(first, false, new Random(1)));
+    }
+
+    @Test
+    void overallSamplingIsAWholePercentOfTheIdsValueModulo100AsEnvoyEvaluatesIt() {
+        // Envoy keeps overall_sampling as a numerator out of 100 (the percentage cut to an integer) and tests the id's
+        // value modulo 10000, then modulo 100, against it: 5010 is in 50 %, 60 is not, whatever the order of 5000
+        Tracer half = tracer(100, 100, 50.9, ZIPKIN, List.of());
+        MultiMap in = headers("x-request-id", rid(5_010, '9'));
+        assertTrue(half.decide(in, false, new Random(1)));
+        assertEquals(rid(5_010, '9'), in.get("x-request-id"));
+        MultiMap out = headers("x-request-id", rid(60, '9'));
+        assertFalse(half.decide(out, false, new Random(1)));
+        assertEquals(rid(60, '4'), out.get("x-request-id"));
+        MultiMap cut = headers("x-request-id", rid(50, '9')); // 50.9 % is 50 out of 100: 50 is outside
+        assertFalse(half.decide(cut, false, new Random(1)));
+    }
+
+    @Test
+    void clientSamplingIsAWholePercentOfARandomDrawOutOf100AsEnvoyEvaluatesIt() {
+        // a draw of 0 is within any numerator above 0; 0.5 % is cut to 0 out of 100, within which nothing falls
+        java.util.random.RandomGenerator zero = () -> 0L;
+        MultiMap half = headers("x-request-id", rid(9_999, '4'), "x-client-trace-id", "abc");
+        assertFalse(tracer(0.5, 0, 100, ZIPKIN, List.of()).decide(half, false, zero));
+        assertEquals(rid(9_999, '4'), half.get("x-request-id"));
+        MultiMap one = headers("x-request-id", rid(9_999, '4'), "x-client-trace-id", "abc");
+        assertTrue(tracer(1, 0, 100, ZIPKIN, List.of()).decide(one, false, zero));
+        assertEquals(rid(9_999, 'b'), one.get("x-request-id"));
+    }
+
+    @Test
+    void anIdWhoseFirstDigitsAreNotHexIsNotTracedEvenIfItsTraceCharacterSaysSampledAsInEnvoy() {
+        String unreadable = "zzzzzzzz-1234-9567-89ab-0123456789ab";
+        MultiMap h = headers("x-request-id", unreadable);
+        assertFalse(tracer(100).decide(h, false, new Random(1)));
+        assertEquals(unreadable, h.get("x-request-id"));
     }
 
     @Test
