@@ -249,28 +249,29 @@ public final class Tracer {
         tag(tags, "downstream_cluster", orDash(requestHeaders.get("x-envoy-downstream-service-cluster")));
         tag(tags, "user_agent", orDash(requestHeaders.get("user-agent")));
         tag(tags, "http.protocol", info.protocol());
-        tag(tags, "peer.address", info.downstreamRemoteAddress());
+        tag(tags, "peer.address", ip(info.downstreamRemoteAddress()));
         tag(tags, "guid:x-client-trace-id", requestHeaders.get("x-client-trace-id"));
+        tag(tags, "request_size", Long.toString(info.bytesReceived()));
+        tag(tags, "response_size", Long.toString(info.bytesSent()));
+        tag(tags, "component", "proxy");
+        tag(tags, "http.status_code", Integer.toString(info.responseCode()));
+        tag(tags, "response_flags", ResponseFlag.format(info.responseFlags()));
+        // the cluster once the route named one that exists. No upstream_address: Envoy writes it on the upstream
+        // span of an attempt (spawn_upstream_span), never on the connection manager's span
+        if (info.upstreamCluster() != null) {
+            tag(tags, "upstream_cluster", info.upstreamCluster());
+            tag(tags, "upstream_cluster.name", info.upstreamCluster());
+        }
+        if (info.responseCode() == 0 || info.responseCode() >= 500 && info.responseCode() < 600) {
+            tag(tags, "error", "true");
+        }
+        // the custom tags last, as Envoy sets them: one named as a tag above replaces it
         for (Map.Entry<String, String> e : fixedTags.entrySet()) {
             tag(tags, e.getKey(), e.getValue());
         }
         for (Tracing.CustomTag t : headerTags) {
             String v = requestHeaders.get(t.name());
             tag(tags, t.tag(), v == null ? t.defaultValue() : v);
-        }
-        tag(tags, "request_size", Long.toString(info.bytesReceived()));
-        tag(tags, "response_size", Long.toString(info.bytesSent()));
-        tag(tags, "component", "proxy");
-        tag(tags, "http.status_code", Integer.toString(info.responseCode()));
-        tag(tags, "response_flags", ResponseFlag.format(info.responseFlags()));
-        // the cluster once the route named one that exists; the host once an attempt picked one
-        if (info.upstreamCluster() != null) {
-            tag(tags, "upstream_cluster", info.upstreamCluster());
-            tag(tags, "upstream_cluster.name", info.upstreamCluster());
-        }
-        tag(tags, "upstream_address", info.upstreamHost());
-        if (info.responseCode() == 0 || info.responseCode() >= 500 && info.responseCode() < 600) {
-            tag(tags, "error", "true");
         }
         return new ZipkinSpan(span.traceIdHigh, span.traceId, span.id, span.parentId,
                 span.ingress ? ZipkinSpan.Kind.SERVER : ZipkinSpan.Kind.CLIENT, name, span.startMicros, duration,
@@ -282,6 +283,22 @@ public final class Tracer {
         if (value != null && !value.isEmpty()) {
             tags.put(name, value);
         }
+    }
+
+    /**
+     * Envoy's {@code peer.address}: the IP of the caller's address, without its port ({@code 10.1.2.3},
+     * {@code ::1}); an address that is no {@code ip:port} as it is.
+     */
+    static String ip(String hostPort) {
+        if (hostPort == null) {
+            return null;
+        }
+        if (hostPort.startsWith("[")) {
+            int end = hostPort.indexOf(']');
+            return end > 0 ? hostPort.substring(1, end) : hostPort;
+        }
+        int colon = hostPort.lastIndexOf(':');
+        return colon > 0 && hostPort.indexOf(':') == colon ? hostPort.substring(0, colon) : hostPort;
     }
 
     private static String orDash(String v) {

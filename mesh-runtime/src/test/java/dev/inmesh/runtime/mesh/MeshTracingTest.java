@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -163,7 +164,7 @@ class MeshTracingTest {
         assertEquals("http://ratings:9080/ratings/0", tags.getString("http.url"));
         assertEquals("200", tags.getString("http.status_code"));
         assertEquals("outbound|9080||ratings.default.svc.cluster.local", tags.getString("upstream_cluster"));
-        assertEquals("127.0.0.1:" + ratings, tags.getString("upstream_address"));
+        assertFalse(tags.containsKey("upstream_address"), "Envoy tags the host only on an upstream span");
         assertEquals("productpage", tags.getString("user_agent"));
         assertEquals("proxy", tags.getString("component"));
         assertEquals("-", tags.getString("response_flags"));
@@ -257,7 +258,7 @@ class MeshTracingTest {
         JsonObject tags = span.getJsonObject("tags");
         assertEquals("200", tags.getString("http.status_code"));
         assertEquals("inbound|9080||", tags.getString("upstream_cluster"));
-        assertTrue(tags.getString("peer.address").startsWith("127.0.0.1:"), tags.encode());
+        assertEquals("127.0.0.1", tags.getString("peer.address"), "the caller's IP, without its port");
         assertEquals("sidecar~127.0.0.1~reviews-v1-abc.default~default.svc.cluster.local", tags.getString("node_id"));
     }
 

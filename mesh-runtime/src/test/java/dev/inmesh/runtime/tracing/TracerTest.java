@@ -247,17 +247,37 @@ class TracerTest {
                    "istio.canonical_service": "productpage",
                    "node": "node-0",
                    "node_id": "sidecar~10.1.2.3~productpage-v1-abc.default~default.svc.cluster.local",
-                   "peer.address": "10.1.2.3:51234",
+                   "peer.address": "10.1.2.3",
                    "pod": "reviews-1",
                    "request_size": "12",
                    "response_flags": "UF",
                    "response_size": "345",
-                   "upstream_address": "10.0.0.7:9080",
                    "upstream_cluster": "outbound|9080||ratings.default.svc.cluster.local",
                    "upstream_cluster.name": "outbound|9080||ratings.default.svc.cluster.local",
                    "user": "anonymous",
                    "user_agent": "curl/8"}}
                 """.formatted(SpanContext.hex(new Random(7).nextLong()), rid(1, '9'))), json);
         assertTrue(ZipkinSpan.toJson(List.of(span, span)).startsWith("[{\"traceId\":\"463ac35c9f6413ad\""));
+    }
+
+    @Test
+    void aCustomTagNamedAsOneOfEnvoysReplacesItAsEnvoySetsCustomTagsLast() {
+        Tracer t = tracer(100, 100, 100, ZIPKIN, List.of(
+                new Tracing.CustomTag("component", Tracing.CustomTag.Kind.LITERAL, "reviews-app", null),
+                new Tracing.CustomTag("http.status_code", Tracing.CustomTag.Kind.REQUEST_HEADER, "x-status", "-")));
+        MultiMap h = headers("x-request-id", rid(1, '4'));
+        ActiveSpan s = t.start(h, false, false, "ratings:9080", Instant.EPOCH, System.nanoTime(), new Random(7));
+        Map<String, String> tags = t.zipkinSpan(s, info(200, Set.of()), h, null, LOCAL).tags();
+        assertEquals("reviews-app", tags.get("component"));
+        assertEquals("-", tags.get("http.status_code"));
+    }
+
+    @Test
+    void peerAddressIsTheCallersIpWithoutItsPortAsEnvoyTagsIt() {
+        assertEquals("10.1.2.3", Tracer.ip("10.1.2.3:51234"));
+        assertEquals("::1", Tracer.ip("[::1]:51234"));
+        assertEquals("::1", Tracer.ip("::1"));
+        assertEquals("10.1.2.3", Tracer.ip("10.1.2.3"));
+        assertEquals(null, Tracer.ip(null));
     }
 }
