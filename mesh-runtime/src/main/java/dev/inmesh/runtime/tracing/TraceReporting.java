@@ -20,21 +20,22 @@ public final class TraceReporting implements AutoCloseable {
     /**
      * This workload as its spans name it.
      *
-     * @param serviceName the local endpoint's service name (Istio's {@code --service-cluster}: the canonical service
-     *                    and namespace, {@code reviews.default})
+     * @param serviceName the local endpoint's service name (the node's cluster, Istio's service cluster: by default
+     *                    the {@code app} label and namespace, {@code reviews.default})
      * @param nodeId the {@code node_id} tag (the proxy's node id)
      * @param zone the {@code zone} tag, or empty for none
      * @param ip the local endpoint's IP, or null
      */
     public record Local(String serviceName, String nodeId, String zone, String ip) {
         /**
-         * A workload as Istio's sidecar names it in its spans: its canonical service (else its app, else its
-         * workload) and namespace as service name, and the IP of its node id
+         * A workload as Istio's sidecar names it in its spans: as service name, the service cluster Istio's agent
+         * gives the node under its default {@code tracingServiceName} ({@code APP_LABEL_AND_NAMESPACE}): the
+         * {@code app} label, else the workload name, and the namespace (not the canonical service, which may differ
+         * from the {@code app} label); and the IP of its node id
          * ({@code sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local}; none when the id has no such part).
          */
         public static Local of(dev.inmesh.runtime.stats.WorkloadInfo w, String nodeId) {
-            String service = !w.canonicalService().equals("unknown") ? w.canonicalService()
-                    : !w.app().equals("unknown") ? w.app() : w.workload();
+            String service = !w.app().equals("unknown") ? w.app() : w.workload();
             String[] parts = nodeId == null ? new String[0] : nodeId.split("~", -1);
             String ip = parts.length >= 2 && !parts[1].isEmpty() ? parts[1] : null;
             return new Local(service + "." + w.namespace(), nodeId == null ? "" : nodeId, "", ip);

@@ -273,6 +273,16 @@ class TracerTest {
     }
 
     @Test
+    void theLocalServiceNameIsIstiosDefaultServiceClusterTheAppLabelElseTheWorkloadWithTheNamespace() {
+        // Istio's agent names the node's cluster (APP_LABEL_AND_NAMESPACE, its default) after the app label, even
+        // when the canonical service (service.istio.io/canonical-name, app.kubernetes.io/name) says otherwise
+        assertEquals("reviews.default", TraceReporting.Local.of(new WorkloadInfo("reviews-v1", "default", "reviews",
+                "v1", "reviews-ui", "v1", null), null).serviceName());
+        assertEquals("reviews-v1.default", TraceReporting.Local.of(new WorkloadInfo("reviews-v1", "default", null,
+                "v1", "reviews-ui", "v1", null), null).serviceName());
+    }
+
+    @Test
     void peerAddressIsTheCallersIpWithoutItsPortAsEnvoyTagsIt() {
         assertEquals("10.1.2.3", Tracer.ip("10.1.2.3:51234"));
         assertEquals("::1", Tracer.ip("[::1]:51234"));
