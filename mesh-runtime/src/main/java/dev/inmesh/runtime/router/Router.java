@@ -1104,7 +1104,6 @@ public final class Router {
         return ((String) known).isEmpty() ? null : (String) known;
     }
 
-    /** An address as Envoy's access log prints it ({@link IpLiterals#hostPort}); null for none. */
     /**
      * In-JVM, a request the application makes while handling one that {@code mesh.inbound} traced (on that request's
      * Vert.x context) and that carries no B3 context of its own continues the inbound span's trace, as if the
@@ -1122,6 +1121,7 @@ public final class Router {
         }
     }
 
+    /** An address as Envoy's access log prints it ({@link IpLiterals#hostPort}); null for none. */
     private static String address(io.vertx.core.net.SocketAddress a) {
         if (a == null) {
             return null;
