@@ -69,10 +69,15 @@ public final class HashPolicies {
 
     /** The value of the first cookie named {@code name} in the request's Cookie headers, or null. */
     static String cookie(MultiMap headers, String name) {
-        if (headers == null) {
-            return null;
-        }
-        for (String header : headers.getAll("cookie")) {
+        return headers == null ? null : cookie(headers.getAll("cookie"), name);
+    }
+
+    /**
+     * The value of the first cookie named {@code name} in these Cookie header values ({@code a=1; b="2"}: a quoted
+     * value without its quotes), or null. The JWT filter reads its tokens' cookies with it too.
+     */
+    public static String cookie(List<String> cookieHeaders, String name) {
+        for (String header : cookieHeaders) {
             for (String part : header.split(";")) {
                 int eq = part.indexOf('=');
                 if (eq > 0 && part.substring(0, eq).trim().equals(name)) {

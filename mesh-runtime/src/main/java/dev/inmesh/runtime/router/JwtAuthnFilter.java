@@ -16,6 +16,7 @@ import com.nimbusds.jose.util.Base64URL;
 import com.nimbusds.jose.util.JSONObjectUtils;
 import dev.inmesh.api.config.jwt.JwtAuthentication;
 import dev.inmesh.api.config.jwt.JwtAuthentication.JwtRequirement;
+import dev.inmesh.runtime.lb.HashPolicies;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
@@ -894,13 +895,10 @@ public final class JwtAuthnFilter {
                     out.add(new Token(v, paramLocations[i]));
                 }
             }
-            if (cookies.length > 0) {
-                Map<String, String> jar = cookies(h.getAll("cookie"));
-                for (int i = 0; i < cookies.length; i++) {
-                    String v = jar.get(cookies[i]);
-                    if (v != null) {
-                        out.add(new Token(v, cookieLocations[i]));
-                    }
+            for (int i = 0; i < cookies.length; i++) {
+                String v = HashPolicies.cookie(h.getAll("cookie"), cookies[i]);
+                if (v != null) {
+                    out.add(new Token(v, cookieLocations[i]));
                 }
             }
             return out;
@@ -937,24 +935,6 @@ public final class JwtAuthnFilter {
             } catch (IllegalArgumentException e) {
                 return s;
             }
-        }
-
-        private Map<String, String> cookies(List<String> values) {
-            Map<String, String> jar = new java.util.HashMap<>();
-            for (String header : values) {
-                for (String c : header.split(";")) {
-                    int eq = c.indexOf('=');
-                    if (eq > 0) {
-                        String k = c.substring(0, eq).trim();
-                        String v = c.substring(eq + 1).trim();
-                        if (v.length() >= 2 && v.startsWith("\"") && v.endsWith("\"")) {
-                            v = v.substring(1, v.length() - 1);
-                        }
-                        jar.putIfAbsent(k, v);
-                    }
-                }
-            }
-            return jar;
         }
     }
 }

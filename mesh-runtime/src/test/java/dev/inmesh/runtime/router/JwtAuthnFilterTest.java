@@ -334,6 +334,20 @@ class JwtAuthnFilterTest {
     }
 
     @Test
+    void aTokenIsReadFromAConfiguredCookieQuotedOrNotTheFirstOfItsNameWinning() {
+        String token = IstioJwt.valid("bob", Map.of());
+        JwtAuthnFilter cookies = filter(IstioJwt.filter("""
+                from_cookies: [jwt]
+                """));
+        assertEquals("bob", sub(run(cookies, get("/", "cookie", "a=1; jwt=" + token + "; b=2"))));
+        assertEquals("bob", sub(run(cookies, get("/", "cookie", "jwt=\"" + token + "\""))));
+        assertEquals("bob", sub(run(cookies, get("/", "cookie", "jwt=" + token, "cookie", "jwt=garbage"))));
+        assertTrue(run(cookies, get("/", "cookie", "jwt=garbage; jwt=" + token)).denied());
+        // another cookie's name is no location
+        assertFalse(run(cookies, get("/", "cookie", "token=garbage")).denied());
+    }
+
+    @Test
     void forwardKeepsTheTokenAndThePayloadAndClaimHeadersAreWrittenOverTheClientsOwn() {
         JwtAuthnFilter f = filter(IstioJwt.filter("""
                 forward: true
