@@ -503,6 +503,7 @@ public final class AdsClient {
         if (errors.isEmpty()) {
             s.ackedVersion = r.getVersionInfo();
             s.repeatedNacks = 0;
+            publishStatus(); // what the server sees ACKed, the status and the config dump show already
             send(s, s.ackedVersion, r.getNonce(), null);
         } else {
             if (!again) {
@@ -593,6 +594,8 @@ public final class AdsClient {
         String error = String.join("; ", errors.values());
         s.nacked(r.getVersionInfo(), error, now);
         LOG.log(System.Logger.Level.WARNING, "NACK {0} version {1}: {2}", s.type.kind(), r.getVersionInfo(), error);
+        // what the server sees NACKed, the status and the config dump (the resource's error_state) show already
+        publishStatus();
         nack(s, r.getNonce(), error);
     }
 
