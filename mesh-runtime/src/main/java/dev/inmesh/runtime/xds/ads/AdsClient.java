@@ -207,7 +207,8 @@ public final class AdsClient {
             clients.clear();
             connectedSince = null;
             publishStatus();
-            Future.join(closes).<Void>mapEmpty().onComplete(done);
+            within(vertx, Future.join(closes), CLOSE_STEP_MILLIS, "closing the connections to the servers")
+                    .onComplete(done);
         };
         if (deployment == null) {
             closed = true;
@@ -215,8 +216,35 @@ public final class AdsClient {
         }
         return deployment.compose(id -> {
             context.runOnContext(v -> r.run());
-            return done.future().eventually(() -> vertx.undeploy(id));
+            return done.future().eventually(() -> within(vertx, vertx.undeploy(id), CLOSE_STEP_MILLIS,
+                    "undeploying the client"));
         });
+    }
+
+    /** How long a close waits for each of its steps before it goes on without it. */
+    static final long CLOSE_STEP_MILLIS = 2_000;
+
+    /**
+     * {@code step}, or, if it has not completed within {@code millis}, a success with a warning: a close
+     * ends even when a connection's shutdown does not (the holder keeps its snapshot either way), so that the
+     * application's own shutdown is never held by the control plane's connection.
+     */
+    static Future<Void> within(Vertx vertx, Future<?> step, long millis, String what) {
+        Promise<Void> bounded = Promise.promise();
+        long timer = vertx.setTimer(millis, t -> {
+            if (bounded.tryComplete()) {
+                LOG.log(System.Logger.Level.WARNING, "ADS client close: {0} did not end within {1} ms; going on",
+                        what, millis);
+            }
+        });
+        step.onComplete(ar -> {
+            vertx.cancelTimer(timer);
+            if (ar.failed()) {
+                LOG.log(System.Logger.Level.WARNING, "ADS client close: {0} failed: {1}", what, ar.cause().toString());
+            }
+            bounded.tryComplete();
+        });
+        return bounded.future();
     }
 
     /** The stream's status now. */

@@ -3,6 +3,7 @@ package dev.inmesh.runtime.xds.ads;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import io.vertx.core.Vertx;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 
@@ -26,7 +27,20 @@ abstract class AdsRig {
     @AfterEach
     void stopRig() throws Exception {
         if (client != null) {
-            client.close().await(5, TimeUnit.SECONDS);
+            try {
+                client.close().await(5, TimeUnit.SECONDS);
+            } catch (TimeoutException e) {
+                // the close bounds each of its steps: a close this late means a stuck client context; show where
+                Thread.getAllStackTraces().forEach((thread, stack) -> {
+                    if (thread.getName().startsWith("vert.x")) {
+                        System.err.println(thread.getName() + " " + thread.getState());
+                        for (StackTraceElement frame : stack) {
+                            System.err.println("    at " + frame);
+                        }
+                    }
+                });
+                throw e;
+            }
         }
         server.close();
         vertx.close().await(5, TimeUnit.SECONDS);
