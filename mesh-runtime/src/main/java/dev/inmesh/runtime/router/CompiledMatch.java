@@ -95,7 +95,7 @@ final class CompiledMatch {
             case PATH_PREFIX:
                 return startsWith(p, pathValue);
             case PATH_EXACT:
-                return caseSensitive ? p.equals(pathValue) : p.equalsIgnoreCase(pathValue);
+                return caseSensitive ? p.equals(pathValue) : AsciiCase.equals(p, pathValue);
             case PATH_SEPARATED_PREFIX:
                 return startsWith(p, pathValue)
                         && (p.length() == pathValue.length() || p.charAt(pathValue.length()) == '/');
@@ -105,7 +105,7 @@ final class CompiledMatch {
     }
 
     private boolean startsWith(String p, String prefix) {
-        return caseSensitive ? p.startsWith(prefix) : p.regionMatches(true, 0, prefix, 0, prefix.length());
+        return caseSensitive ? p.startsWith(prefix) : AsciiCase.startsWith(p, prefix);
     }
 
     /** The length of the path that a prefix rewrite replaces. */

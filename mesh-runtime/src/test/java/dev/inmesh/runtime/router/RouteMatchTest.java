@@ -94,6 +94,29 @@ class RouteMatchTest {
     }
 
     @Test
+    void ignoringCaseFoldsAsciiLettersOnlyAsEnvoysMatchersDo() {
+        // A path or a header value is held one char per byte off the wire: "\u00c3" and "\u00e3" are the bytes
+        // 0xC3 and 0xE3 (the first bytes of UTF-8's "é" and "ã"), which Envoy never takes for one another.
+        var t = routes("""
+                - {match: {path: /Abc, case_sensitive: false}, route: {cluster: exact}}
+                - {match: {prefix: "/x\u00c3", case_sensitive: false}, route: {cluster: prefix}}
+                - {match: {prefix: /, headers: [{name: h, string_match: {exact: k, ignore_case: true}}]}, route: {cluster: header}}
+                - {match: {prefix: /, headers: [{name: s, string_match: {suffix: "\u00c9", ignore_case: true}}]}, route: {cluster: suffix}}
+                - {match: {prefix: /, headers: [{name: c, string_match: {contains: "\u00d6K", ignore_case: true}}]}, route: {cluster: contains}}
+                - {match: {prefix: /}, route: {cluster: other}}
+                """);
+        assertEquals("exact", cluster(t, req("h", "/aBC")));
+        assertEquals("prefix", cluster(t, req("h", "/X\u00c3\u00a9")));
+        assertEquals("other", cluster(t, req("h", "/x\u00e3\u00a9")));
+        assertEquals("header", cluster(t, req("h", "/").with("h", "K")));
+        assertEquals("other", cluster(t, req("h", "/").with("h", "\u212a")), "the Kelvin sign is not k");
+        assertEquals("suffix", cluster(t, req("h", "/").with("s", "x\u00c9")));
+        assertEquals("other", cluster(t, req("h", "/").with("s", "x\u00e9")));
+        assertEquals("contains", cluster(t, req("h", "/").with("c", "a\u00d6kb")));
+        assertEquals("other", cluster(t, req("h", "/").with("c", "a\u00f6kb")));
+    }
+
+    @Test
     void eachHeaderMatcherKindBehavesAsEnvoys() {
         var t = routes("""
                 - {match: {prefix: /, headers: [{name: h, exact_match: abc}]}, route: {cluster: exact}}
