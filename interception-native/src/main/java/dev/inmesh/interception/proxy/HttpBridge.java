@@ -1007,6 +1007,7 @@ final class HttpBridge {
                     conn.tls() ? "https" : "http", headers, body, conn.sourceHostPort(), conn.destinationHostPort(),
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
                     .serverHeader(conn.hcm().serverHeader()).generateRequestId(conn.hcm().generateRequestId())
+                    .alwaysSetRequestIdInResponse(conn.hcm().alwaysSetRequestIdInResponse())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .maxStreamDuration(conn.hcm().lifetimes().maxStreamDuration())
                     .corsFilter(conn.hcm()).downstreamStats(conn.stats())

@@ -386,6 +386,31 @@ class Http1RequestsTest {
         }
     }
 
+    @Test
+    void aConnectionManagerThatAlwaysSetsTheRequestIdPutsItOnTheResponseOverTheUpstreamsOwn() throws Exception {
+        Vertx backends = Vertx.vertx();
+        LoopbackProxy proxy = null;
+        try {
+            HttpServer s = backends.createHttpServer().requestHandler(req -> req.response()
+                    .putHeader("x-request-id", "upstream-id").end("seen=" + req.getHeader("x-request-id")));
+            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int always = LoopbackProxy.freePort();
+            int plain = LoopbackProxy.freePort();
+            proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("always", always,
+                    "always_set_request_id_in_response: true") + listener("plain", plain, "") + clusterC(backend));
+            String get = "GET /a HTTP/1.1\r\nhost: svc\r\nx-request-id: abc\r\nconnection: close\r\n\r\n";
+            String set = exchange(always, get);
+            assertTrue(set.contains("x-request-id: abc\r\n") && !set.contains("upstream-id"), set);
+            String left = exchange(plain, get);
+            assertTrue(left.contains("x-request-id: upstream-id\r\n"), left);
+        } finally {
+            if (proxy != null) {
+                proxy.close();
+            }
+            backends.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
     /** The access log entry written after {@code before} entries, waited for. */
     private static dev.inmesh.runtime.stats.StreamInfo logLine(LoopbackProxy proxy, int before) throws Exception {
         for (long deadline = System.nanoTime() + 5_000_000_000L; proxy.requests.size() <= before

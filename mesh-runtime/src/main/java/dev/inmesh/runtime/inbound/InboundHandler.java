@@ -210,6 +210,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 && (hcm == null || hcm.generateRequestId())) {
             headers.set("x-request-id", dev.inmesh.runtime.router.RequestIds.next());
         }
+        // always_set_request_id_in_response: the response carries the request's id (put before the service answers,
+        // which may still replace it; a sidecar writes it over the application's)
+        if (hcm != null && hcm.alwaysSetRequestIdInResponse() && headers.contains("x-request-id")) {
+            resp.putHeader("x-request-id", headers.get("x-request-id"));
+        }
         // A sidecar's inbound request is external to Envoy (no single trusted x-forwarded-for address): its
         // connection manager drops the caller's x-envoy-* control headers, and sets x-forwarded-client-cert as its
         // forward_client_cert_details says for the connection's client certificate (Istio's APPEND_FORWARD adds this

@@ -120,6 +120,7 @@ public final class OutboundDispatcher {
                 authority, ssl ? "https" : "http", headers, body, sourceIp + ":0", null,
                 new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), protocol)
                 .serverHeader(d.serverHeader()).generateRequestId(d.hcm() == null || d.hcm().generateRequestId())
+                .alwaysSetRequestIdInResponse(d.hcm() != null && d.hcm().alwaysSetRequestIdInResponse())
                 .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout()).faultFilter(d.hcm())
                 .maxStreamDuration(d.hcm() == null ? null : d.hcm().lifetimes().maxStreamDuration())
                 .corsFilter(d.hcm()).forwardClientCert(d.hcm()).downstreamStats(d.stats())

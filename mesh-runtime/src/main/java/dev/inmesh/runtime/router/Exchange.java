@@ -47,6 +47,11 @@ final class Exchange {
     long upstreamServiceTimeMillis = -1;
     String responseCodeDetails = "";
     boolean done;
+    /**
+     * Whether the response gets the request's {@code x-request-id}: its connection manager always sets it, or the
+     * request carried an {@code x-envoy-force-trace} its connection manager trusts (as Envoy's does).
+     */
+    boolean requestIdInResponse;
     boolean completed;
     /** What the CORS filter sets on the response (an allowed origin's headers), or null. */
     CorsFilter.Outcome cors;

@@ -348,6 +348,8 @@ public final class Router {
         if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, dev.inmesh.runtime.router.RequestIds.next());
         }
+        ex.requestIdInResponse = req.alwaysSetRequestIdInResponse
+                || options.trustEnvoyHeaders && req.headers.contains(FORCE_TRACE);
         if (req.tracer != null && tracing != null) {
             if (req.direction == StreamInfo.Direction.OUTBOUND) {
                 inheritInboundSpan(req.headers);
@@ -960,7 +962,7 @@ public final class Router {
         if (ex.rateLimit != null) {
             ex.rateLimit.setOn(h); // x-ratelimit-*, when its config asks for them
         }
-        serverHeader(ex.request, h);
+        connectionManagerHeaders(ex, h);
         ex.done = true;
         if (ex.request.stream != null) {
             ex.request.stream.close(); // nothing takes the rest of the body
@@ -969,11 +971,18 @@ public final class Router {
     }
 
     /**
-     * The connection manager's {@code server} header, written last as Envoy's connection manager does (after the
-     * route's response header rules): {@code server: envoy} by default, whatever the upstream sent.
+     * What the connection manager writes on every response, last as Envoy's does (after the route's response header
+     * rules): the request's {@code x-request-id} when {@link Exchange#requestIdInResponse} says so, and the
+     * {@code server} header ({@code server: envoy} by default, whatever the upstream sent).
      */
-    private static void serverHeader(RouterRequest req, MultiMap h) {
-        ServerHeader s = req.serverHeader;
+    private static void connectionManagerHeaders(Exchange ex, MultiMap h) {
+        if (ex.requestIdInResponse) {
+            String id = ex.request.headers.get(HeaderNames.X_REQUEST_ID);
+            if (id != null) {
+                h.set(HeaderNames.X_REQUEST_ID, id);
+            }
+        }
+        ServerHeader s = ex.request.serverHeader;
         if (s != null && s.writes(h.contains(HeaderNames.SERVER))) {
             h.set(HeaderNames.SERVER, s.serverName());
         }
@@ -1564,7 +1573,7 @@ public final class Router {
             if (ex.rateLimit != null) {
                 ex.rateLimit.setOn(h);
             }
-            serverHeader(ex.request, h);
+            connectionManagerHeaders(ex, h);
             ex.responseCodeDetails = "via_upstream";
             releaseRetrySlot();
             ex.done = true;

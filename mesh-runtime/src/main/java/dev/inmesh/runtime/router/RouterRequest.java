@@ -41,6 +41,8 @@ public final class RouterRequest implements RouteRequest {
     ServerHeader serverHeader;
     /** The connection manager's {@code generate_request_id}: whether an absent {@code x-request-id} is made. */
     boolean generateRequestId = true;
+    /** The connection manager's {@code always_set_request_id_in_response}. */
+    boolean alwaysSetRequestIdInResponse;
     /** The connection manager's {@code stream_idle_timeout}; a route's {@code idle_timeout} overrides it. */
     Duration streamIdleTimeout = HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT;
     /** The connection manager's {@code max_stream_duration}, or null for none; a route's own replaces it. */
@@ -142,6 +144,15 @@ public final class RouterRequest implements RouteRequest {
     /** Sets the {@code generate_request_id} of the connection manager the request came through (default true). */
     public RouterRequest generateRequestId(boolean generate) {
         this.generateRequestId = generate;
+        return this;
+    }
+
+    /**
+     * Sets the {@code always_set_request_id_in_response} of the connection manager the request came through (default
+     * false): whether its response gets the request's {@code x-request-id}.
+     */
+    public RouterRequest alwaysSetRequestIdInResponse(boolean always) {
+        this.alwaysSetRequestIdInResponse = always;
         return this;
     }
 

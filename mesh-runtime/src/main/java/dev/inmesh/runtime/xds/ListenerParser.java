@@ -289,7 +289,7 @@ public final class ListenerParser
                 "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "server_name",
                 "server_header_transformation", "common_http_protocol_options", "forward_client_cert_details",
                 "set_current_client_cert_details", "drain_timeout", "request_timeout", "request_headers_timeout",
-                "http2_protocol_options", "tracing"),
+                "http2_protocol_options", "tracing", "always_set_request_id_in_response"),
                 Set.of("access_log",
                         "request_id_extension",
                         "internal_address_config", "delayed_close_timeout", "stream_error_on_invalid_http_message",
@@ -434,7 +434,8 @@ public final class ListenerParser
                         () -> maxHeadersCount(h.getCommonHttpProtocolOptions())) : 0, websocket, codecType(h),
                 forwardClientCert(h), lifetimes(h), h.hasHttp2ProtocolOptions() ? Fields.at("http2_protocol_options",
                         () -> CoreParsers.http2ProtocolOptions(h.getHttp2ProtocolOptions())) : null,
-                h.hasTracing() ? Fields.at("tracing", () -> TracingParser.parse(h.getTracing())) : null);
+                h.hasTracing() ? Fields.at("tracing", () -> TracingParser.parse(h.getTracing())) : null,
+                h.getAlwaysSetRequestIdInResponse());
     }
 
     /**

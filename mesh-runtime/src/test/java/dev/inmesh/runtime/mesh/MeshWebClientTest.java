@@ -264,6 +264,27 @@ class MeshWebClientTest {
     }
 
     @Test
+    void aConnectionManagerThatAlwaysSetsTheRequestIdInTheResponseDoesSoOutboundAndInbound() throws Exception {
+        int a = server("reviews-a", 200);
+        mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",
+                "stat_prefix: outbound_0.0.0.0_9080\n          always_set_request_id_in_response: true\n"));
+        var out = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        assertEquals(out.getHeader("x-seen-request-id"), out.getHeader("x-request-id"), "the id the upstream saw");
+        assertEquals(36, out.getHeader("x-request-id").length());
+
+        Mesh m = inboundMesh("inbound-always.yaml", "always_set_request_id_in_response: true");
+        try {
+            int port = requestIdEchoingService(m);
+            var in = plain.get(port, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS);
+            assertEquals(in.bodyAsString(), in.getHeader("x-request-id"), "the id the service saw");
+            assertEquals("mine", plain.get(port, "127.0.0.1", "/").putHeader("x-request-id", "mine")
+                    .send().await(5, TimeUnit.SECONDS).getHeader("x-request-id"));
+        } finally {
+            m.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void theOutboundConnectionManagersStreamIdleTimeoutCutsIdleStreamsNotTrickles() throws Exception {
         HttpServer app = vertx.createHttpServer().requestHandler(req -> {
             if (req.path().equals("/slow")) {
@@ -733,26 +754,37 @@ class MeshWebClientTest {
     @Test
     void theInboundChainsGenerateRequestIdDecidesWhetherTheServiceSeesAnIdItWasNotSent() throws Exception {
         for (boolean generate : new boolean[] {true, false}) {
-            Path file = dir.resolve("inbound-" + generate + ".yaml");
-            Files.writeString(file, virtualInbound("generate_request_id: " + generate, """
-                                  routes:
-                                  - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
-                    """));
-            Mesh m = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1")
-                    .setConfigFile(file.toString()).setAdminPort(-1));
-            m.start().await(10, TimeUnit.SECONDS);
+            Mesh m = inboundMesh("inbound-" + generate + ".yaml", "generate_request_id: " + generate);
             try {
-                HttpServer inbound = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response()
-                        .end(String.valueOf(req.getHeader("x-request-id")))));
-                inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
-                servers.add(inbound);
-                String seen = plain.get(inbound.actualPort(), "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS)
-                        .bodyAsString();
+                int port = requestIdEchoingService(m);
+                String seen = plain.get(port, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS).bodyAsString();
                 assertEquals(generate ? 36 : 4, seen.length(), seen);
             } finally {
                 m.close().await(10, TimeUnit.SECONDS);
             }
         }
+    }
+
+    /** A started mesh whose config file {@code name} has a virtualInbound with {@code hcmOptions}, routing all. */
+    private Mesh inboundMesh(String name, String hcmOptions) throws Exception {
+        Path file = dir.resolve(name);
+        Files.writeString(file, virtualInbound(hcmOptions, """
+                              routes:
+                              - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                """));
+        Mesh m = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1")
+                .setConfigFile(file.toString()).setAdminPort(-1));
+        m.start().await(10, TimeUnit.SECONDS);
+        return m;
+    }
+
+    /** The port of a service behind {@code m.inbound} that answers with the {@code x-request-id} it saw. */
+    private int requestIdEchoingService(Mesh m) throws Exception {
+        HttpServer inbound = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response()
+                .end(String.valueOf(req.getHeader("x-request-id")))));
+        inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        servers.add(inbound);
+        return inbound.actualPort();
     }
 
     @Test

@@ -164,6 +164,38 @@ class RouterHeadersTest {
     }
 
     @Test
+    void theResponseCarriesTheRequestIdWhenTheConnectionManagerAlwaysSetsItOrATrustedCallerForcesATrace() {
+        WireMockServer wm = rig.wiremock();
+        // the upstream's own id is replaced, as Envoy's connection manager writes the request's over it
+        wm.stubFor(any(anyUrl()).willReturn(ok().withHeader("x-request-id", "upstream-id")));
+        ClusterManager c = one(wm);
+        assertEquals("upstream-id", rig.call(rig.router(), get("/x", "x-request-id", "abc"), routeToC(""), c)
+                .header("x-request-id"), "Envoy's default: the response is left as it came");
+
+        var always = rig.call(rig.router(), get("/x", "x-request-id", "abc").alwaysSetRequestIdInResponse(true),
+                routeToC(""), c);
+        assertEquals("abc", always.header("x-request-id"));
+        var generated = rig.call(rig.router(), get("/x").alwaysSetRequestIdInResponse(true), routeToC(""), c);
+        assertEquals(generated.info().requestId(), generated.header("x-request-id"), "the id made for the request");
+        assertTrue(generated.header("x-request-id").matches(UUID_V4));
+        var local = rig.call(rig.router(), get("/none", "x-request-id", "abc").alwaysSetRequestIdInResponse(true),
+                RouterRig.table("""
+                        name: r
+                        virtual_hosts:
+                        - {name: vh, domains: ["*"], routes: [{match: {prefix: /x}, route: {cluster: c}}]}
+                        """), c);
+        assertEquals(404, local.status());
+        assertEquals("abc", local.header("x-request-id"), "a local reply too");
+
+        var forced = rig.call(rig.router(RouterRig.trusted(), null), get("/x", "x-request-id", "abc",
+                "x-envoy-force-trace", "true"), routeToC(""), c);
+        assertEquals("abc", forced.header("x-request-id"), "x-envoy-force-trace from a trusted caller");
+        var untrusted = rig.call(rig.router(), get("/x", "x-request-id", "abc", "x-envoy-force-trace", "true"),
+                routeToC(""), c);
+        assertEquals("upstream-id", untrusted.header("x-request-id"), "an untrusted caller's control header counts not");
+    }
+
+    @Test
     void propagatesTheCallersRequestIdUnchangedToEveryAttempt() {
         WireMockServer wm = rig.wiremock();
         sequence(wm, "/x", aResponse().withStatus(503), ok());

@@ -41,6 +41,9 @@ import java.util.List;
  * @param http2 the settings of its HTTP/2 connections ({@code http2_protocol_options}: the streams a client may open
  *              at once, the windows, the header table); null for Envoy's defaults ({@link Http2ProtocolOptions#DEFAULTS})
  * @param tracing its {@code tracing}: which requests are traced and where their spans go; null when it traces none
+ * @param alwaysSetRequestIdInResponse whether every response gets the request's {@code x-request-id}
+ *                                     ({@code always_set_request_id_in_response}; Envoy sets it anyway on the
+ *                                     response to a request with a trusted {@code x-envoy-force-trace})
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
@@ -49,7 +52,8 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     int maxRequestHeadersKb, PathNormalization pathNormalization,
                                     ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
                                     CodecType codecType, ForwardClientCert forwardClientCert,
-                                    ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing)
+                                    ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
+                                    boolean alwaysSetRequestIdInResponse)
         implements NetworkFilter {
     /**
      * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
@@ -89,6 +93,20 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         Checks.check(xffNumTrustedHops >= 0, "xff_num_trusted_hops", xffNumTrustedHops, ">= 0");
         Checks.check(httpFilters.stream().filter(f -> f.fault() != null).count() <= 1, "http_filters",
                 "two fault filters", "at most one fault filter that runs");
+    }
+
+    /** A connection manager that leaves {@code x-request-id} off its responses (Envoy's default). */
+    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
+                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
+                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
+                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
+                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
+                                 CodecType codecType, ForwardClientCert forwardClientCert,
+                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing) {
+        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
+                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
+                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
+                lifetimes, http2, tracing, false);
     }
 
     /** A connection manager that traces no request. */
