@@ -330,7 +330,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     .withTransport(transport)
                     .withXds(xds)
                     .withWorkloadIdentity(workloadIdentity));
-            proxy.tracing().publish(registry); // Envoy's tracing.zipkin.*, with the proxy's other statistics
+            proxy.tracing().publish(registry); // Envoy's tracing.*, with the proxy's other statistics
         } catch (Exception e) {
             System.err.println("inmesh proxy: " + e.getMessage());
             closeQuietly(identityStop);

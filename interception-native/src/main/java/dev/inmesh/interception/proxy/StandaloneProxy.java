@@ -335,7 +335,7 @@ public final class StandaloneProxy implements AutoCloseable {
         }
     }
 
-    /** Where the proxy's spans go, with Envoy's {@code tracing.zipkin.*} statistics. */
+    /** Where the proxy's spans go, with Envoy's {@code tracing.zipkin.*} and {@code tracing.opentelemetry.*}. */
     public dev.inmesh.runtime.tracing.TraceReporting tracing() {
         return tracing;
     }

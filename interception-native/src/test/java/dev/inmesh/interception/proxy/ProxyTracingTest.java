@@ -6,7 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.tracing.TestOtlpCollector;
 import dev.inmesh.runtime.xds.IstioTracing;
+import io.opentelemetry.proto.trace.v1.Span;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
@@ -29,7 +31,8 @@ import org.junit.jupiter.api.io.TempDir;
  * ({@code virtualInbound}) is a server span, one from it (an outbound listener) a client span, each a child of the
  * caller's B3 context whose own context the next hop receives; the spans reach the Zipkin collector (a Vert.x server
  * on loopback) through its cluster; a request its caller did not sample goes on with {@code x-b3-sampled: 0} and no
- * span.
+ * span. With istiod's OpenTelemetry tracing, the same spans carry W3C {@code traceparent} and reach an OTLP gRPC
+ * collector (grpc-java on loopback).
  */
 @Timeout(60)
 class ProxyTracingTest {
@@ -203,5 +206,77 @@ class ProxyTracingTest {
         proxy.tracing().flush();
         assertEquals(0L, proxy.tracing().stats().values().get("tracing.zipkin.spans_sent"));
         assertTrue(reports.isEmpty());
+    }
+
+    @Test
+    void withOpenTelemetryTheInboundAndOutboundSpansReachAnOtlpCollectorOverGrpcInTheCallersW3cTrace()
+            throws Exception {
+        String trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        String caller = "00f067aa0ba902b7";
+        int inbound = LoopbackProxy.freePort();
+        int outbound = LoopbackProxy.freePort();
+        int app = app();
+        try (TestOtlpCollector collector = new TestOtlpCollector()) {
+            String tracing = IstioTracing.openTelemetry(100, IstioTracing.OTLP_GRPC);
+            String config = "static_resources:\n  listeners:\n"
+                    + (IstioTracing.listener("virtualInbound", "127.0.0.1", inbound, "INBOUND", tracing,
+                            "reviews.default.svc.cluster.local:9080/*", "inbound|9080||")
+                    + IstioTracing.listener("0.0.0.0_9080", "127.0.0.1", outbound, "OUTBOUND", tracing,
+                            "ratings.default.svc.cluster.local:9080/*",
+                            "outbound|9080||ratings.default.svc.cluster.local")).indent(2)
+                    + "  clusters:\n" + (IstioTracing.staticCluster("inbound|9080||", app)
+                    + IstioTracing.staticCluster("outbound|9080||ratings.default.svc.cluster.local", app)
+                    + IstioTracing.grpcCluster(IstioTracing.OTEL_CLUSTER, collector.port())).indent(2);
+            Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
+            proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE)
+                    .withIdentity(new WorkloadInfo("reviews-v1", "default", "reviews", "v1"), null,
+                            "sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local"));
+            HttpClient client = vertx.createHttpClient();
+            // the caller's request to this workload, then the workload's own request on, with the context it got
+            RequestOptions in = new RequestOptions().setHost("127.0.0.1").setPort(inbound).setURI("/reviews/0")
+                    .putHeader("host", "reviews").putHeader("traceparent", "00-" + trace + "-" + caller + "-01");
+            assertEquals(200, client.request(in).compose(req -> req.send().compose(resp -> resp.body()
+                    .map(b -> resp.statusCode()))).await(10, TimeUnit.SECONDS));
+            String toApp = seen.get(0).get("traceparent");
+            RequestOptions out = new RequestOptions().setHost("127.0.0.1").setPort(outbound).setURI("/ratings/0")
+                    .putHeader("host", "ratings").putHeader("traceparent", toApp);
+            assertEquals(200, client.request(out).compose(req -> req.send().compose(resp -> resp.body()
+                    .map(b -> resp.statusCode()))).await(10, TimeUnit.SECONDS));
+            client.close().await(5, TimeUnit.SECONDS);
+            String toRatings = seen.get(1).get("traceparent");
+            assertTrue(toApp.startsWith("00-" + trace + "-") && toApp.endsWith("-01"), toApp);
+            assertTrue(toRatings.startsWith("00-" + trace + "-") && toRatings.endsWith("-01"), toRatings);
+            assertNull(seen.get(0).get("x-b3-traceid"), "no B3 headers with this tracer");
+
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (collector.spans().size() < 2) {
+                assertTrue(System.nanoTime() < deadline, "two spans at the collector within 10 s");
+                proxy.tracing().flush();
+                Thread.sleep(20);
+            }
+            Span server = collector.spans().stream().filter(s -> s.getKind() == Span.SpanKind.SPAN_KIND_SERVER)
+                    .findFirst().orElseThrow();
+            Span clientSpan = collector.spans().stream().filter(s -> s.getKind() == Span.SpanKind.SPAN_KIND_CLIENT)
+                    .findFirst().orElseThrow();
+            assertEquals(trace, TestOtlpCollector.hex(server.getTraceId()));
+            assertEquals(caller, TestOtlpCollector.hex(server.getParentSpanId()));
+            assertEquals(toApp.substring(36, 52), TestOtlpCollector.hex(server.getSpanId()));
+            assertEquals("reviews.default.svc.cluster.local:9080/*", server.getName());
+            assertEquals(trace, TestOtlpCollector.hex(clientSpan.getTraceId()));
+            assertEquals(toApp.substring(36, 52), TestOtlpCollector.hex(clientSpan.getParentSpanId()),
+                    "the server span's context, which the workload passed on, is the client span's parent");
+            assertEquals(toRatings.substring(36, 52), TestOtlpCollector.hex(clientSpan.getSpanId()));
+            assertEquals("ratings.default.svc.cluster.local:9080/*", clientSpan.getName());
+            assertEquals("sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local",
+                    TestOtlpCollector.attribute(clientSpan, "node_id"));
+            assertEquals("reviews.default", collector.requests.get(0).getResourceSpans(0).getResource()
+                    .getAttributes(0).getValue().getStringValue());
+            assertEquals(IstioTracing.OTEL_HOST, collector.authorities.get(0));
+            io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry =
+                    new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                            io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+            proxy.tracing().publish(registry);
+            assertTrue(registry.scrape().contains("envoy_tracing_opentelemetry_spans_sent 2.0"), registry.scrape());
+        }
     }
 }

@@ -19,7 +19,8 @@ import java.util.function.Predicate;
  * {@code envoy_listener_STAT{listener_address="A"}} {@code listener.A.STAT}; an RBAC network filter's
  * {@code envoy_rbac_STAT{rbac_stat_prefix="P"}} is {@code P.rbac.STAT}, and a local rate limit filter's
  * {@code envoy_http_local_rate_limit_STAT{local_http_ratelimit_prefix="P"}} {@code P.http_local_rate_limit.STAT}; the
- * Zipkin tracer's {@code envoy_tracing_zipkin_STAT}, in no scope, is {@code tracing.zipkin.STAT}.
+ * Zipkin tracer's {@code envoy_tracing_zipkin_STAT}, in no scope, is {@code tracing.zipkin.STAT}, and the
+ * OpenTelemetry tracer's {@code envoy_tracing_opentelemetry_STAT} {@code tracing.opentelemetry.STAT}.
  * Istio's {@code istio_*} metrics and the JVM's are not Envoy statistics; {@code /stats/prometheus} serves them.
  */
 final class EnvoyStats {
@@ -47,8 +48,9 @@ final class EnvoyStats {
             // a local rate limit filter's: its stat_prefix, then http_local_rate_limit.
             new Tree("envoy_http_local_rate_limit_", "local_http_ratelimit_prefix", "",
                     Map.of("", "http_local_rate_limit."), Map.of()),
-            // the Zipkin tracer's: in no scope
-            new Tree("envoy_tracing_zipkin_", null, "tracing.zipkin.", Map.of(), Map.of()));
+            // the Zipkin and OpenTelemetry tracers': in no scope
+            new Tree("envoy_tracing_zipkin_", null, "tracing.zipkin.", Map.of(), Map.of()),
+            new Tree("envoy_tracing_opentelemetry_", null, "tracing.opentelemetry.", Map.of(), Map.of()));
 
     private EnvoyStats() {}
 

@@ -234,7 +234,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         TraceReporting reporting = tracing;
         Tracer tracer = reporting == null ? null : snapshot.tracer(hcm);
         if (tracer != null) {
-            // Envoy's inbound connection manager: the trace decision and the server span, whose B3 context the
+            // Envoy's inbound connection manager: the trace decision and the server span, whose trace context the
             // application gets, as the sidecar's router injects it into the request it forwards (an inbound
             // x-envoy-force-trace is never trusted: the control headers are gone)
             traced.span = tracer.start(headers, false, true, authority, startTime, start,

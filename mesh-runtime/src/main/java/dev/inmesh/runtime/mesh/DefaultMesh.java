@@ -304,7 +304,7 @@ public final class DefaultMesh implements Mesh {
         return registry;
     }
 
-    /** Where the mesh's spans go, with Envoy's {@code tracing.zipkin.*} statistics. */
+    /** Where the mesh's spans go, with Envoy's {@code tracing.zipkin.*} and {@code tracing.opentelemetry.*}. */
     public TraceReporting tracing() {
         return tracing;
     }

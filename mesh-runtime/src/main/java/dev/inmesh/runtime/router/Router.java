@@ -13,9 +13,6 @@ import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.tls.HandshakeFailure;
-import dev.inmesh.runtime.tracing.ActiveSpan;
-import dev.inmesh.runtime.tracing.B3;
-import dev.inmesh.runtime.tracing.SpanContext;
 import dev.inmesh.runtime.tracing.TraceReporting;
 import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import dev.inmesh.runtime.upstream.ClusterManager;
@@ -352,7 +349,7 @@ public final class Router {
                 || options.trustEnvoyHeaders && req.headers.contains(FORCE_TRACE);
         if (req.tracer != null && tracing != null) {
             if (req.direction == StreamInfo.Direction.OUTBOUND) {
-                inheritInboundSpan(req.headers);
+                req.tracer.inheritBoundSpan(req.headers);
             }
             // Envoy's connection manager: the trace decision, after the request id, and the request's span; x-envoy-
             // force-trace counts only from a caller whose control headers are trusted
@@ -708,7 +705,7 @@ public final class Router {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
         if (ex.span != null) {
-            ex.span.inject(req.headers, RouteResult.decorator(f)); // the B3 context of this hop's span
+            ex.span.inject(req.headers, RouteResult.decorator(f)); // the trace context of this hop's span
         }
         if (req.direction == StreamInfo.Direction.OUTBOUND && options.peerMetadata != null) {
             req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA, options.peerMetadata);
@@ -1111,23 +1108,6 @@ public final class Router {
             session.putValue(PRINCIPAL, known);
         }
         return ((String) known).isEmpty() ? null : (String) known;
-    }
-
-    /**
-     * In-JVM, a request the application makes while handling one that {@code mesh.inbound} traced (on that request's
-     * Vert.x context) and that carries no B3 context of its own continues the inbound span's trace, as if the
-     * application had passed its B3 headers on: its client span is a child of the server span.
-     */
-    private static void inheritInboundSpan(MultiMap headers) {
-        if (headers.contains(B3.TRACE_ID) || headers.contains(B3.SINGLE)) {
-            return;
-        }
-        SpanContext inbound = ActiveSpan.boundToCurrentContext();
-        if (inbound != null) {
-            headers.set(B3.TRACE_ID, inbound.traceIdHex());
-            headers.set(B3.SPAN_ID, SpanContext.hex(inbound.spanId()));
-            headers.set(B3.SAMPLED, inbound.sampled() ? "1" : "0");
-        }
     }
 
     /** An address as Envoy's access log prints it ({@link IpLiterals#hostPort}); null for none. */

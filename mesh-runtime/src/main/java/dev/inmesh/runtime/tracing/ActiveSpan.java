@@ -5,8 +5,9 @@ import io.vertx.core.Vertx;
 import io.vertx.core.internal.ContextInternal;
 
 /**
- * The span of one request while it runs (sampled or not): its ids, which go upstream in B3 headers
- * ({@link #inject}), and when it began. Only {@link Tracer#finish} of a sampled span builds a {@link ZipkinSpan}.
+ * The span of one request while it runs (sampled or not): its ids, which go upstream in its tracer's headers
+ * ({@link #inject}: B3 for Zipkin, {@code traceparent} for OpenTelemetry), and when it began. Only
+ * {@link Tracer#finish} of a sampled span builds the span its tracer reports.
  */
 public final class ActiveSpan {
     /** The header an egress span's route operation goes upstream in, and an ingress span takes its name from. */
@@ -20,6 +21,8 @@ public final class ActiveSpan {
     final boolean sampled;
     final boolean ingress;
     final String host;
+    /** The caller's W3C {@code tracestate}, passed on with the span's {@code traceparent}; null for none (or B3). */
+    final String tracestate;
     /**
      * The operation the other side named the span with ({@code x-envoy-decorator-operation}: the caller's request for
      * a server span, the upstream's response for a client span), or null.
@@ -29,7 +32,7 @@ public final class ActiveSpan {
     final long startNanos;
 
     ActiveSpan(Tracer tracer, long traceIdHigh, long traceId, long id, long parentId, boolean sampled, boolean ingress,
-               String host, String operation, long startMicros, long startNanos) {
+               String host, String tracestate, String operation, long startMicros, long startNanos) {
         this.tracer = tracer;
         this.traceIdHigh = traceIdHigh;
         this.traceId = traceId;
@@ -38,6 +41,7 @@ public final class ActiveSpan {
         this.sampled = sampled;
         this.ingress = ingress;
         this.host = host;
+        this.tracestate = tracestate;
         this.operation = operation;
         this.startMicros = startMicros;
         this.startNanos = startNanos;
@@ -66,25 +70,25 @@ public final class ActiveSpan {
         }
     }
 
-    /** The key of a server span's context in its request's Vert.x context. */
+    /** The key of a server span in its request's Vert.x context. */
     private static final Object CONTEXT_KEY = new Object();
 
     /**
-     * Keeps the context of this (server) span in the current Vert.x context when that is a request's own (a
-     * duplicated context, as Vert.x gives each request to an HTTP server): the mesh client's requests made while
-     * handling the request find it there ({@link #boundToCurrentContext}) and become children of this span, without
-     * the application passing the B3 headers on. Nothing is kept on any other context.
+     * Keeps this (server) span in the current Vert.x context when that is a request's own (a duplicated context, as
+     * Vert.x gives each request to an HTTP server): the mesh client's requests made while handling the request find
+     * it there ({@link Tracer#inheritBoundSpan}) and become children of this span, without the application passing
+     * the trace headers on. Nothing is kept on any other context.
      */
     public void bindToCurrentContext() {
         if (Vertx.currentContext() instanceof ContextInternal ctx && ctx.isDuplicate()) {
-            ctx.localContextData().put(CONTEXT_KEY, context());
+            ctx.localContextData().put(CONTEXT_KEY, this);
         }
     }
 
-    /** The context of the server span whose request the current Vert.x context handles, or null. */
-    public static SpanContext boundToCurrentContext() {
+    /** The server span whose request the current Vert.x context handles, or null. */
+    static ActiveSpan boundToCurrentContext() {
         return Vertx.currentContext() instanceof ContextInternal ctx && ctx.isDuplicate()
-                && ctx.localContextData().get(CONTEXT_KEY) instanceof SpanContext c ? c : null;
+                && ctx.localContextData().get(CONTEXT_KEY) instanceof ActiveSpan s ? s : null;
     }
 
     /** The tracer that began the span, which ends it. */
@@ -98,13 +102,18 @@ public final class ActiveSpan {
     }
 
     /**
-     * Puts the span's context on the request going upstream ({@code x-b3-*}) and, for a client span whose route has a
-     * decorator, its operation ({@code x-envoy-decorator-operation}), which names the server span of the next hop.
+     * Puts the span's context on the request going upstream (the tracer's: {@code x-b3-*}, or {@code traceparent}
+     * and {@code tracestate}) and, for a client span whose route has a decorator, its operation
+     * ({@code x-envoy-decorator-operation}), which names the server span of the next hop.
      *
      * @param decorator the route's {@code decorator.operation}, or null
      */
     public void inject(MultiMap headers, String decorator) {
-        B3.inject(headers, traceIdHigh, traceId, id, parentId, sampled);
+        if (tracer.w3c()) {
+            W3cTraceContext.inject(headers, traceIdHigh, traceId, id, sampled, tracestate);
+        } else {
+            B3.inject(headers, traceIdHigh, traceId, id, parentId, sampled);
+        }
         if (!ingress && decorator != null && !decorator.isEmpty()) {
             headers.set(DECORATOR_OPERATION, decorator);
         }

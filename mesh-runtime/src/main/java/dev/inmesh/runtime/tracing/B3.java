@@ -19,7 +19,7 @@ public final class B3 {
     public static final String SINGLE = "b3";
 
     /** A context that is malformed: Envoy traces such a request with no span (nothing reported, nothing injected). */
-    public static final SpanContext INVALID = new SpanContext(0, 0, 0, 0, false);
+    public static final SpanContext INVALID = SpanContext.INVALID;
 
     private B3() {}
 

@@ -11,10 +11,11 @@ import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
 
 /**
- * Where the spans of one proxy (or in-JVM mesh) go: one {@link ZipkinReporter} per collector the connection managers
- * name, kept across snapshots so that its buffer and timer survive configuration updates, reporting through the
- * current snapshot's clusters; this workload as the spans' local endpoint and {@code node_id}; and Envoy's
- * {@code tracing.zipkin.*} statistics, shared by every reporter as Envoy's are.
+ * Where the spans of one proxy (or in-JVM mesh) go: one {@link ZipkinReporter} per Zipkin collector and one
+ * {@link OtlpExporter} per OpenTelemetry tracer the connection managers name, kept across snapshots so that their
+ * buffers and timers survive configuration updates, reporting through the current snapshot's clusters; this workload
+ * as the spans' local endpoint and {@code node_id}; and Envoy's {@code tracing.zipkin.*} and
+ * {@code tracing.opentelemetry.*} statistics, shared by every reporter of a tracer as Envoy's are.
  */
 public final class TraceReporting implements AutoCloseable {
     /**
@@ -79,11 +80,63 @@ public final class TraceReporting implements AutoCloseable {
         }
     }
 
+    /**
+     * Envoy's {@code tracing.opentelemetry.*} statistics ({@code spans_sent}, {@code timer_flushed} and, for
+     * OTLP/HTTP, {@code http_reports_sent}, {@code http_reports_success} and {@code http_reports_failed}), and
+     * Inmesh's own beside them: {@code spans_dropped} (a full buffer), {@code reports_skipped_no_cluster} and, for
+     * OTLP over gRPC, whose calls Envoy counts only in its gRPC client's statistics, {@code grpc_reports_sent},
+     * {@code grpc_reports_success} (status 0) and {@code grpc_reports_failed}.
+     */
+    public static final class OpenTelemetryStats {
+        final LongAdder spansSent = new LongAdder();
+        final LongAdder timerFlushed = new LongAdder();
+        final LongAdder httpReportsSent = new LongAdder();
+        final LongAdder httpReportsSuccess = new LongAdder();
+        final LongAdder httpReportsFailed = new LongAdder();
+        final LongAdder grpcReportsSent = new LongAdder();
+        final LongAdder grpcReportsSuccess = new LongAdder();
+        final LongAdder grpcReportsFailed = new LongAdder();
+        final LongAdder spansDropped = new LongAdder();
+        final LongAdder reportsSkippedNoCluster = new LongAdder();
+
+        private Map<String, LongAdder> adders() {
+            Map<String, LongAdder> m = new java.util.LinkedHashMap<>();
+            m.put("spans_sent", spansSent);
+            m.put("timer_flushed", timerFlushed);
+            m.put("http_reports_sent", httpReportsSent);
+            m.put("http_reports_success", httpReportsSuccess);
+            m.put("http_reports_failed", httpReportsFailed);
+            m.put("grpc_reports_sent", grpcReportsSent);
+            m.put("grpc_reports_success", grpcReportsSuccess);
+            m.put("grpc_reports_failed", grpcReportsFailed);
+            m.put("spans_dropped", spansDropped);
+            m.put("reports_skipped_no_cluster", reportsSkippedNoCluster);
+            return m;
+        }
+
+        /** The statistics by their name ({@code tracing.opentelemetry.spans_sent}, ...). */
+        public Map<String, Long> values() {
+            Map<String, Long> out = new java.util.LinkedHashMap<>();
+            adders().forEach((name, value) -> out.put("tracing.opentelemetry." + name, value.sum()));
+            return out;
+        }
+
+        /** Registers them as {@code envoy_tracing_opentelemetry_*}, gauges that only rise as the Zipkin ones. */
+        void bind(MeterRegistry registry) {
+            adders().forEach((name, value) -> Gauge.builder("envoy_tracing_opentelemetry_" + name, value,
+                    LongAdder::sum).register(registry));
+        }
+    }
+
     private final Vertx vertx;
     private final Supplier<ClusterManager> clusters;
     private final Local local;
     private final Stats stats = new Stats();
+    private final OpenTelemetryStats openTelemetryStats = new OpenTelemetryStats();
     private final Map<Tracing.Zipkin, ZipkinReporter> reporters = new ConcurrentHashMap<>();
+    private final Map<Tracing.OpenTelemetry, OtlpExporter> exporters = new ConcurrentHashMap<>();
+    /** The bound of each exporter's buffer ({@link OtlpExporter#MAX_BUFFERED_SPANS}; smaller in tests). */
+    private final int exporterCapacity;
     private volatile boolean closed;
 
     /**
@@ -91,6 +144,13 @@ public final class TraceReporting implements AutoCloseable {
      * @param registry where the statistics are published, or null
      */
     public TraceReporting(Vertx vertx, Supplier<ClusterManager> clusters, Local local, MeterRegistry registry) {
+        this(vertx, clusters, local, registry, OtlpExporter.MAX_BUFFERED_SPANS);
+    }
+
+    /** As the public constructor, each OpenTelemetry exporter buffering {@code exporterCapacity} spans at most. */
+    TraceReporting(Vertx vertx, Supplier<ClusterManager> clusters, Local local, MeterRegistry registry,
+                   int exporterCapacity) {
+        this.exporterCapacity = exporterCapacity;
         this.vertx = vertx;
         this.clusters = clusters;
         this.local = local;
@@ -100,11 +160,13 @@ public final class TraceReporting implements AutoCloseable {
     }
 
     /**
-     * Publishes Envoy's {@code tracing.zipkin.*} statistics in {@code registry}, as {@code envoy_tracing_zipkin_*}
-     * (the standalone proxy's command, whose registry is made apart from the proxy, calls it once started).
+     * Publishes Envoy's {@code tracing.zipkin.*} and {@code tracing.opentelemetry.*} statistics in {@code registry},
+     * as {@code envoy_tracing_zipkin_*} and {@code envoy_tracing_opentelemetry_*} (the standalone proxy's command,
+     * whose registry is made apart from the proxy, calls it once started).
      */
     public void publish(MeterRegistry registry) {
         stats.bind(registry);
+        openTelemetryStats.bind(registry);
     }
 
     public Local local() {
@@ -115,6 +177,10 @@ public final class TraceReporting implements AutoCloseable {
         return stats;
     }
 
+    public OpenTelemetryStats openTelemetryStats() {
+        return openTelemetryStats;
+    }
+
     /** Buffers a finished span for the collector of {@code zipkin}. Any thread; never blocks. */
     void report(Tracing.Zipkin zipkin, ZipkinSpan span) {
         if (closed) {
@@ -123,10 +189,22 @@ public final class TraceReporting implements AutoCloseable {
         reporters.computeIfAbsent(zipkin, z -> new ZipkinReporter(vertx, z, clusters, stats)).add(span);
     }
 
+    /** Buffers a finished OTLP span for the exporter of {@code tracer}. Any thread; never blocks. */
+    void export(Tracing.OpenTelemetry tracer, io.opentelemetry.proto.trace.v1.Span span) {
+        if (closed) {
+            return;
+        }
+        exporters.computeIfAbsent(tracer, t -> new OtlpExporter(vertx, t, clusters, openTelemetryStats,
+                exporterCapacity)).add(span);
+    }
+
     /** Sends what is buffered now (tests, and shutdown). */
     public void flush() {
         for (ZipkinReporter r : reporters.values()) {
             r.flush();
+        }
+        for (OtlpExporter e : exporters.values()) {
+            e.flush();
         }
     }
 
@@ -136,6 +214,9 @@ public final class TraceReporting implements AutoCloseable {
         closed = true;
         for (ZipkinReporter r : reporters.values()) {
             r.close();
+        }
+        for (OtlpExporter e : exporters.values()) {
+            e.close();
         }
     }
 }

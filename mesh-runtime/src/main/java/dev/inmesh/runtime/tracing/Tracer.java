@@ -13,10 +13,10 @@ import java.util.function.Function;
 import java.util.random.RandomGenerator;
 
 /**
- * A connection manager's {@code tracing} with the Zipkin tracer, compiled once for its snapshot: the sampling
- * percentages as Envoy's numerators out of 10000, the custom tags with their environment variables read, the
- * collector. {@link #start} takes Envoy's trace decision for a request and begins its span; {@link #finish} ends it
- * with Envoy's tags and hands a sampled one to the reporter.
+ * A connection manager's {@code tracing} with the Zipkin or the OpenTelemetry tracer, compiled once for its snapshot:
+ * the sampling percentages as Envoy's numerators out of 10000, the custom tags with their environment variables read,
+ * the collector. {@link #start} takes Envoy's trace decision for a request and begins its span; {@link #finish} ends
+ * it with Envoy's tags and hands a sampled one to the reporter.
  *
  * <p>The decision is Envoy's connection manager's, kept in the request's {@code x-request-id} (a UUID whose
  * 15th character says why a request is traced: {@code 9} sampled, {@code a} forced, {@code b} client, {@code 4} not)
@@ -27,7 +27,10 @@ import java.util.random.RandomGenerator;
  * As Envoy's connection manager compiles them, {@code random_sampling} counts in ten-thousandths and the two others
  * in whole percents, each cut (not rounded) to its unit, so that a hop here and an Envoy hop take the same decision
  * on the same id. A B3 sampling flag the caller sent overrides the decision for the span (Envoy's Zipkin tracer), and
- * a request whose id is missing or whose first 8 characters are not hex is not traced unless its caller says so.
+ * a request whose id is missing or whose first 8 characters are not hex is not traced unless its caller says so. With
+ * the OpenTelemetry tracer, a span is sampled when the decision traces it and the caller's {@code traceparent}, if
+ * any, is sampled too (Envoy's OpenTelemetry tracer since it respects the connection manager's decision,
+ * envoyproxy/envoy#45830).
  */
 public final class Tracer {
     static final char NOT_TRACED = '4';
@@ -38,6 +41,8 @@ public final class Tracer {
 
     private final Tracing config;
     /** The tracer that reports the spans: the connection manager's provider's, or the bootstrap's. */
+    private final Tracing.Provider provider;
+    /** The Zipkin tracer, or null when {@link #provider} is OpenTelemetry's. */
     private final Tracing.Zipkin zipkin;
     /** {@code client_sampling} in whole percents. */
     private final int clientPercent;
@@ -49,9 +54,10 @@ public final class Tracer {
     private final Map<String, String> fixedTags;
     private final List<Tracing.CustomTag> headerTags;
 
-    private Tracer(Tracing config, Tracing.Zipkin zipkin, Function<String, String> environment) {
+    private Tracer(Tracing config, Tracing.Provider provider, Function<String, String> environment) {
         this.config = config;
-        this.zipkin = zipkin;
+        this.provider = provider;
+        this.zipkin = provider instanceof Tracing.Zipkin z ? z : null;
         this.clientPercent = (int) config.clientSampling();
         this.randomNumerator = numerator(config.randomSampling());
         this.overallPercent = (int) config.overallSampling();
@@ -78,18 +84,46 @@ public final class Tracer {
      * The tracer of a connection manager's {@code tracing}, environment tags read from the process's environment;
      * null when it has none, or reports to no tracer Inmesh applies (its requests are then not traced at all).
      *
-     * @param bootstrapTracer the bootstrap's Zipkin tracer, which reports for a {@code tracing} that names no
-     *                        provider; null for none
+     * @param bootstrapTracer the bootstrap's tracer, which reports for a {@code tracing} that names no provider;
+     *                        null for none
      */
-    public static Tracer compile(Tracing tracing, Tracing.Zipkin bootstrapTracer) {
+    public static Tracer compile(Tracing tracing, Tracing.Provider bootstrapTracer) {
         return compile(tracing, bootstrapTracer, System::getenv);
     }
 
-    /** As {@link #compile(Tracing, Tracing.Zipkin)}, environment tags read from {@code environment} (tests). */
-    public static Tracer compile(Tracing tracing, Tracing.Zipkin bootstrapTracer,
+    /** As {@link #compile(Tracing, Tracing.Provider)}, environment tags read from {@code environment} (tests). */
+    public static Tracer compile(Tracing tracing, Tracing.Provider bootstrapTracer,
                                  Function<String, String> environment) {
-        Tracing.Zipkin zipkin = tracing == null ? null : tracing.tracer(bootstrapTracer);
-        return zipkin == null ? null : new Tracer(tracing, zipkin, environment);
+        Tracing.Provider provider = tracing == null ? null : tracing.tracer(bootstrapTracer);
+        return provider == null ? null : new Tracer(tracing, provider, environment);
+    }
+
+    /** Whether the spans propagate as W3C trace context (the OpenTelemetry tracer) rather than B3 (Zipkin's). */
+    boolean w3c() {
+        return zipkin == null;
+    }
+
+    /**
+     * In-JVM, a request the application makes while handling one that {@code mesh.inbound} traced (on that request's
+     * Vert.x context) and that carries no context of this tracer's own ({@code traceparent}, or B3) continues the
+     * inbound span's trace, as if the application had passed its headers on: its client span is a child of the
+     * server span.
+     */
+    public void inheritBoundSpan(MultiMap headers) {
+        ActiveSpan inbound = ActiveSpan.boundToCurrentContext();
+        if (inbound == null) {
+            return;
+        }
+        if (w3c()) {
+            if (!headers.contains(W3cTraceContext.TRACEPARENT)) {
+                W3cTraceContext.inject(headers, inbound.traceIdHigh, inbound.traceId, inbound.id, inbound.sampled,
+                        inbound.tracestate);
+            }
+        } else if (!headers.contains(B3.TRACE_ID) && !headers.contains(B3.SINGLE)) {
+            headers.set(B3.TRACE_ID, inbound.context().traceIdHex());
+            headers.set(B3.SPAN_ID, SpanContext.hex(inbound.id));
+            headers.set(B3.SAMPLED, inbound.sampled ? "1" : "0");
+        }
     }
 
     /**
@@ -166,11 +200,12 @@ public final class Tracer {
     }
 
     /**
-     * Takes the trace decision for a request and begins its span, as Envoy's connection manager and Zipkin tracer
-     * do: a child of the caller's B3 context (a new span id, the caller's span its parent; with
-     * {@code shared_span_context} a server span takes the caller's id instead), or the root of a new trace. The span
-     * is begun whether sampled or not, as its context goes upstream either way; only a sampled one is reported. Null
-     * when the caller's context is malformed: Envoy gives such a request no span, so nothing is reported or sent.
+     * Takes the trace decision for a request and begins its span, as Envoy's connection manager and its Zipkin or
+     * OpenTelemetry tracer do: a child of the caller's context, B3 or {@code traceparent} (a new span id, the
+     * caller's span its parent; with Zipkin's {@code shared_span_context} a server span takes the caller's id
+     * instead), or the root of a new trace (OpenTelemetry's trace ids are always 128-bit). The span is begun whether
+     * sampled or not, as its context goes upstream either way; only a sampled one is reported. Null when the caller's
+     * context is malformed: Envoy gives such a request no span, so nothing is reported or sent.
      *
      * @param ingress whether the span is a server span (a request to the workload) rather than a client span
      * @param host the request's {@code host}, the span's name when its route has no decorator
@@ -180,9 +215,16 @@ public final class Tracer {
     public ActiveSpan start(MultiMap headers, boolean forceTrace, boolean ingress, String host, Instant startTime,
                             long startNanos, RandomGenerator random) {
         boolean traced = decide(headers, forceTrace, random);
-        boolean sampled = B3.sampled(headers, traced);
-        SpanContext caller = B3.extract(headers, sampled);
-        if (caller == B3.INVALID) {
+        boolean sampled;
+        SpanContext caller;
+        if (w3c()) {
+            caller = W3cTraceContext.extract(headers);
+            sampled = traced && (caller == null || caller.sampled());
+        } else {
+            sampled = B3.sampled(headers, traced);
+            caller = B3.extract(headers, sampled);
+        }
+        if (caller == SpanContext.INVALID) {
             return null;
         }
         String override = null;
@@ -198,12 +240,17 @@ public final class Tracer {
         long traceId;
         long id;
         long parent;
-        if (caller == null) {
+        if (caller == null && zipkin == null) {
+            high = random.nextLong();
+            traceId = random.nextLong();
+            id = random.nextLong();
+            parent = 0;
+        } else if (caller == null) {
             id = random.nextLong();
             traceId = id;
             high = zipkin.traceId128Bit() ? random.nextLong() : 0;
             parent = 0;
-        } else if (!ingress || !zipkin.sharedSpanContext()) {
+        } else if (!ingress || zipkin == null || !zipkin.sharedSpanContext()) {
             high = caller.traceIdHigh();
             traceId = caller.traceId();
             id = random.nextLong();
@@ -216,13 +263,14 @@ public final class Tracer {
         }
         // Zipkin's timestamps are microseconds since the epoch
         long startMicros = startTime.getEpochSecond() * 1_000_000L + startTime.getNano() / 1_000;
-        return new ActiveSpan(this, high, traceId, id, parent, sampled, ingress, host, override, startMicros,
-                startNanos);
+        String tracestate = w3c() && caller != null ? headers.get(W3cTraceContext.TRACESTATE) : null;
+        return new ActiveSpan(this, high, traceId, id, parent, sampled, ingress, host, tracestate, override,
+                startMicros, startNanos);
     }
 
     /**
      * Ends a request's span: a sampled one gets Envoy's tags from the request's record and headers and goes to
-     * {@code reporting}; an unsampled one is dropped.
+     * {@code reporting}, as a Zipkin span or an OTLP one; an unsampled one is dropped.
      *
      * @param decorator the operation of the request's route ({@code decorator.operation}), or null
      */
@@ -231,15 +279,38 @@ public final class Tracer {
         if (!span.sampled || reporting == null) {
             return;
         }
-        reporting.report(zipkin, zipkinSpan(span, info, requestHeaders, decorator, reporting.local()));
+        if (provider instanceof Tracing.OpenTelemetry o) {
+            reporting.export(o, OtlpSpans.span(span, name(span, decorator), durationMicros(span),
+                    tags(span, info, requestHeaders, reporting.local())));
+        } else {
+            reporting.report(zipkin, zipkinSpan(span, info, requestHeaders, decorator, reporting.local()));
+        }
     }
 
     /** The finished span of a request, with Envoy's tags and this connection manager's custom ones. */
     ZipkinSpan zipkinSpan(ActiveSpan span, StreamInfo info, MultiMap requestHeaders, String decorator,
                           TraceReporting.Local local) {
-        long duration = Math.max(0, (System.nanoTime() - span.startNanos) / 1000);
-        String name = span.operation != null ? span.operation
+        return new ZipkinSpan(span.traceIdHigh, span.traceId, span.id, span.parentId,
+                span.ingress ? ZipkinSpan.Kind.SERVER : ZipkinSpan.Kind.CLIENT, name(span, decorator),
+                span.startMicros, durationMicros(span), local.serviceName(), local.ip(),
+                tags(span, info, requestHeaders, local));
+    }
+
+    private static long durationMicros(ActiveSpan span) {
+        return Math.max(0, (System.nanoTime() - span.startNanos) / 1000);
+    }
+
+    /** A span's name: the operation the other side named, else the route's decorator, else the request's host. */
+    private static String name(ActiveSpan span, String decorator) {
+        return span.operation != null ? span.operation
                 : decorator != null && !decorator.isEmpty() ? decorator : span.host == null ? "" : span.host;
+    }
+
+    /**
+     * The tags Envoy's connection manager gives a request's span, whatever its tracer, and this connection manager's
+     * custom ones, in the order Envoy sets them.
+     */
+    Map<String, String> tags(ActiveSpan span, StreamInfo info, MultiMap requestHeaders, TraceReporting.Local local) {
         Map<String, String> tags = new LinkedHashMap<>();
         tag(tags, "node_id", local.nodeId());
         tag(tags, "zone", local.zone());
@@ -273,9 +344,7 @@ public final class Tracer {
             String v = requestHeaders.get(t.name());
             tag(tags, t.tag(), v == null ? t.defaultValue() : v);
         }
-        return new ZipkinSpan(span.traceIdHigh, span.traceId, span.id, span.parentId,
-                span.ingress ? ZipkinSpan.Kind.SERVER : ZipkinSpan.Kind.CLIENT, name, span.startMicros, duration,
-                local.serviceName(), local.ip(), tags);
+        return tags;
     }
 
     /** As Envoy's spans: a tag with an empty value is not set. */

@@ -17,13 +17,13 @@ import java.util.Set;
  * to the snapshot compiler. Immutable. {@link #statics} holds the keys (see {@link #key}) of the resources that came
  * from a bootstrap's {@code static_resources} (or a dump's {@code static_*} lists) rather than from xDS: Envoy's
  * admin reports those as static ({@code static_clusters}, {@code added_via_api false}). {@link #tracer} is the
- * bootstrap's Zipkin tracer ({@code tracing.http}), which reports for the connection managers whose {@code tracing}
+ * bootstrap's tracer ({@code tracing.http}), which reports for the connection managers whose {@code tracing}
  * names no provider; null for none.
  */
 public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteConfiguration> routes,
                              Map<String, Cluster> clusters, Map<String, ClusterLoadAssignment> endpoints,
                              Map<String, Version> versions, Map<String, Message> messages, Set<String> statics,
-                             Tracing.Zipkin tracer) {
+                             Tracing.Provider tracer) {
 
     public static final ResourceBundle EMPTY = new ResourceBundle(Map.of(), Map.of(), Map.of(), Map.of(), Map.of(),
             Map.of(), Set.of());
@@ -95,7 +95,7 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         private final Map<String, Version> versions = new LinkedHashMap<>();
         private final Map<String, Message> messages = new LinkedHashMap<>();
         private final Set<String> statics = new LinkedHashSet<>();
-        private Tracing.Zipkin tracer;
+        private Tracing.Provider tracer;
 
         public Builder listener(Listener l, Version v) {
             listeners.put(l.name(), l);
@@ -177,7 +177,7 @@ public record ResourceBundle(Map<String, Listener> listeners, Map<String, RouteC
         }
 
         /** Sets the bootstrap's tracer ({@code tracing.http}; see {@link ResourceBundle#tracer}). */
-        public Builder tracer(Tracing.Zipkin t) {
+        public Builder tracer(Tracing.Provider t) {
             this.tracer = t;
             return this;
         }

@@ -1,24 +1,35 @@
 package dev.inmesh.runtime.xds;
 
 import dev.inmesh.api.config.listener.Tracing;
+import io.envoyproxy.envoy.config.core.v3.GrpcService;
+import io.envoyproxy.envoy.config.core.v3.HeaderValue;
+import io.envoyproxy.envoy.config.core.v3.HttpService;
+import io.envoyproxy.envoy.config.trace.v3.OpenTelemetryConfig;
 import io.envoyproxy.envoy.config.trace.v3.ZipkinConfig;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.type.tracing.v3.CustomTag;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
  * The HTTP connection manager's {@code tracing}, as istiod writes it: the sampling percentages, the custom tags
  * (literal, environment, request header, and request metadata ones, as Istio's dry-run policy tags are; a metadata
  * tag of another kind, route, cluster or host, is refused by its path) and the provider. The Zipkin
- * tracer ({@code envoy.tracers.zipkin}) with {@code HTTP_JSON} reports is applied; {@code HTTP_PROTO} and other
- * providers (OpenTelemetry, Datadog, ...) are accepted and do nothing (no spans, no B3 headers), and what Envoy
- * refuses (an unset or gRPC collector version, no collector cluster or endpoint) is refused.
+ * tracer ({@code envoy.tracers.zipkin}) with {@code HTTP_JSON} reports and the OpenTelemetry tracer
+ * ({@code envoy.tracers.opentelemetry}, with istiod's {@code grpc_service.envoy_grpc} or {@code http_service}) are
+ * applied; Zipkin's {@code HTTP_PROTO} and other providers (Datadog, SkyWalking, ...) are accepted and do nothing (no
+ * spans, no trace headers), and what Envoy refuses (an unset or gRPC collector version, no collector cluster or
+ * endpoint, an OpenTelemetry tracer with no exporter or two) is refused, as is what Inmesh does not implement (an
+ * OpenTelemetry {@code sampler} or {@code resource_detectors}, a {@code google_grpc} exporter).
  */
 final class TracingParser {
     /** The Zipkin tracer's config type. */
     static final String ZIPKIN_TYPE = "envoy.config.trace.v3.ZipkinConfig";
+    /** The OpenTelemetry tracer's config type. */
+    static final String OPENTELEMETRY_TYPE = "envoy.config.trace.v3.OpenTelemetryConfig";
 
     private TracingParser() {}
 
@@ -35,7 +46,7 @@ final class TracingParser {
             int n = i;
             tags.add(Fields.at("custom_tags[" + i + "]", () -> customTag(t.getCustomTags(n))));
         }
-        Tracing.Zipkin zipkin = t.hasProvider() ? Fields.at("provider", () -> provider(t.getProvider())) : null;
+        Tracing.Provider tracer = t.hasProvider() ? Fields.at("provider", () -> provider(t.getProvider())) : null;
         String provider = !t.hasProvider() ? "" : t.getProvider().getName().isEmpty()
                 ? CoreParsers.configType(t.getProvider().getTypedConfig()) : t.getProvider().getName();
         return Fields.record("", () -> new Tracing(
@@ -43,7 +54,7 @@ final class TracingParser {
                 t.hasRandomSampling() ? t.getRandomSampling().getValue() : 100,
                 t.hasOverallSampling() ? t.getOverallSampling().getValue() : 100,
                 t.hasMaxPathTagLength() ? t.getMaxPathTagLength().getValue() : Tracing.DEFAULT_MAX_PATH_TAG_LENGTH,
-                tags, provider, zipkin));
+                tags, provider, tracer));
     }
 
     private static Tracing.CustomTag customTag(CustomTag c) {
@@ -86,17 +97,26 @@ final class TracingParser {
      * meshConfig's {@code defaultConfig.tracing.zipkin}): its {@code http} provider, which reports the spans of the
      * connection managers whose {@code tracing} names none; null for none, or one Inmesh does not report to.
      */
-    static Tracing.Zipkin bootstrap(io.envoyproxy.envoy.config.trace.v3.Tracing t) {
+    static Tracing.Provider bootstrap(io.envoyproxy.envoy.config.trace.v3.Tracing t) {
         Fields.onlyKnown(t, Set.of("http"), Set.of());
         return t.hasHttp() ? Fields.at("http", () -> provider(t.getHttp())) : null;
     }
 
-    /** The Zipkin tracer of a provider, or null for a provider Inmesh accepts and does not apply. */
-    private static Tracing.Zipkin provider(io.envoyproxy.envoy.config.trace.v3.Tracing.Http p) {
+    /** The tracer of a provider, or null for a provider Inmesh accepts and does not apply. */
+    private static Tracing.Provider provider(io.envoyproxy.envoy.config.trace.v3.Tracing.Http p) {
         String type = p.hasTypedConfig() ? CoreParsers.configType(p.getTypedConfig()) : "";
+        if (type.equals(OPENTELEMETRY_TYPE)
+                || type.isEmpty() && p.getName().equals("envoy.tracers.opentelemetry")) {
+            if (!p.hasTypedConfig()) {
+                throw new FieldError("typed_config", "none (expected: an OpenTelemetryConfig with its exporter)");
+            }
+            OpenTelemetryConfig o = Fields.at("typed_config", () -> RouteConfigurationParser.unpack(
+                    p.getTypedConfig(), OpenTelemetryConfig.class, "@type"));
+            return Fields.at("typed_config", () -> openTelemetry(o));
+        }
         boolean zipkin = type.equals(ZIPKIN_TYPE) || type.isEmpty() && p.getName().equals("envoy.tracers.zipkin");
         if (!zipkin) {
-            return null; // OpenTelemetry, Datadog, Lightstep, SkyWalking, ...: accepted, no spans
+            return null; // Datadog, Lightstep, SkyWalking, ...: accepted, no spans
         }
         if (!p.hasTypedConfig()) {
             throw new FieldError("typed_config", "none (expected: a ZipkinConfig with its collector)");
@@ -129,5 +149,89 @@ final class TracingParser {
         }
         return new Tracing.Zipkin(z.getCollectorCluster(), z.getCollectorEndpoint(), z.getCollectorHostname(),
                 z.getTraceId128Bit(), !z.hasSharedSpanContext() || z.getSharedSpanContext().getValue());
+    }
+
+    /**
+     * The OpenTelemetry tracer as istiod writes it ({@code pilot/pkg/networking/core/tracing.go}, {@code otelConfig}):
+     * {@code service_name} and exactly one exporter, as Envoy requires: {@code grpc_service} with {@code envoy_grpc}
+     * (istiod's default) or {@code http_service}. A {@code sampler} (istiod's Dynatrace one) and
+     * {@code resource_detectors} are not implemented, and refused.
+     */
+    private static Tracing.OpenTelemetry openTelemetry(OpenTelemetryConfig o) {
+        Fields.onlyKnown(o, Set.of("grpc_service", "http_service", "service_name"), Set.of());
+        if (o.hasGrpcService() == o.hasHttpService()) {
+            throw new FieldError("grpc_service", (o.hasGrpcService() ? "set with http_service" : "none")
+                    + " (expected: exactly one of grpc_service and http_service)");
+        }
+        Tracing.OpenTelemetry.Exporter exporter = o.hasGrpcService()
+                ? Fields.at("grpc_service", () -> grpc(o.getGrpcService()))
+                : Fields.at("http_service", () -> http(o.getHttpService()));
+        return new Tracing.OpenTelemetry(o.getServiceName(), exporter);
+    }
+
+    private static Tracing.OpenTelemetry.Grpc grpc(GrpcService g) {
+        Fields.onlyKnown(g, Set.of("envoy_grpc", "timeout", "initial_metadata"), Set.of());
+        if (!g.hasEnvoyGrpc()) {
+            throw new FieldError("envoy_grpc", "none (expected: envoy_grpc, the collector's cluster; google_grpc is "
+                    + "not supported by Inmesh)");
+        }
+        GrpcService.EnvoyGrpc e = g.getEnvoyGrpc();
+        Fields.at("envoy_grpc", () -> {
+            Fields.onlyKnown(e, Set.of("cluster_name", "authority"), Set.of());
+            return null;
+        });
+        return Fields.record("", () -> new Tracing.OpenTelemetry.Grpc(e.getClusterName(), e.getAuthority(),
+                Fields.durationOrNull(g.hasTimeout(), g.getTimeout()),
+                Fields.at("initial_metadata", () -> headers(g.getInitialMetadataList()))));
+    }
+
+    /**
+     * OTLP/HTTP: istiod's {@code http_uri.uri} is the collector's host name joined with the provider's path, with no
+     * scheme ({@code opentelemetry-collector.observability.svc.cluster.local/v1/traces}); a scheme, when there is one,
+     * is dropped, as Envoy takes only the host and path of the URI.
+     */
+    private static Tracing.OpenTelemetry.Http http(HttpService h) {
+        Fields.onlyKnown(h, Set.of("http_uri", "request_headers_to_add"), Set.of());
+        var u = h.getHttpUri();
+        Fields.at("http_uri", () -> {
+            Fields.onlyKnown(u, Set.of("uri", "cluster", "timeout"), Set.of());
+            return null;
+        });
+        String uri = u.getUri();
+        int scheme = uri.indexOf("://");
+        String rest = scheme >= 0 ? uri.substring(scheme + 3) : uri;
+        int slash = rest.indexOf('/');
+        String host = slash >= 0 ? rest.substring(0, slash) : rest;
+        String path = slash >= 0 ? rest.substring(slash) : "/";
+        // every append action adds the header to an export, which has none of its own
+        Map<String, String> headers = new LinkedHashMap<>();
+        for (int i = 0; i < h.getRequestHeadersToAddCount(); i++) {
+            var option = h.getRequestHeadersToAdd(i);
+            Fields.at("request_headers_to_add[" + i + "]", () -> {
+                Fields.onlyKnown(option, Set.of("header", "append_action"), Set.of());
+                return headers.put(Fields.at("header", () -> header(option.getHeader())),
+                        option.getHeader().getValue());
+            });
+        }
+        return Fields.record("", () -> new Tracing.OpenTelemetry.Http(u.getCluster(), host, path,
+                Fields.durationOrNull(u.hasTimeout(), u.getTimeout()), headers));
+    }
+
+    private static Map<String, String> headers(List<HeaderValue> values) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (int i = 0; i < values.size(); i++) {
+            HeaderValue v = values.get(i);
+            out.put(Fields.at("[" + i + "]", () -> header(v)), v.getValue());
+        }
+        return out;
+    }
+
+    /** A header's name, lower-cased as it goes on the wire; refused when empty or given as raw bytes only. */
+    private static String header(HeaderValue v) {
+        Fields.onlyKnown(v, Set.of("key", "value"), Set.of());
+        if (v.getKey().isEmpty()) {
+            throw new FieldError("key", "\"\" (expected: a header name)");
+        }
+        return v.getKey().toLowerCase(java.util.Locale.ROOT);
     }
 }

@@ -8,8 +8,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.tracing.TestOtlpCollector;
 import dev.inmesh.runtime.tracing.TraceReporting;
 import dev.inmesh.runtime.xds.IstioTracing;
+import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+import io.opentelemetry.proto.trace.v1.Span;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -34,12 +37,17 @@ import org.junit.jupiter.api.io.TempDir;
  * spans that are children of the context the application passes on, {@code mesh.inbound} gives server spans whose
  * context the application sees, and the spans reach a Zipkin collector (a Vert.x server on loopback) as v2 JSON
  * through the collector's cluster; a request its caller did not sample goes on with {@code x-b3-sampled: 0} and no
- * span.
+ * span. With istiod's OpenTelemetry provider, {@code mesh.inbound} continues the caller's W3C trace, the mesh client's
+ * request made while handling it is its child, whose {@code traceparent} the next hop receives, and both spans reach
+ * an OTLP collector (grpc-java on loopback) over gRPC through the collector's cluster, or over OTLP/HTTP, under the
+ * tracer's {@code service.name}.
  */
 @Timeout(60)
 class MeshTracingTest {
     private static final String TRACE_ID = "463ac35c9f6413ad48485a3953bb6124";
     private static final String CALLER_SPAN = "a2fb4a1d1a96d312";
+    private static final String W3C_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
+    private static final String W3C_CALLER = "00f067aa0ba902b7";
 
     @TempDir
     Path dir;
@@ -51,11 +59,15 @@ class MeshTracingTest {
     /** The headers of the requests the application received. */
     final List<MultiMap> seen = new CopyOnWriteArrayList<>();
     Mesh mesh;
+    TestOtlpCollector otlp;
 
     @AfterEach
     void stop() throws Exception {
         if (mesh != null) {
             mesh.close().await(10, TimeUnit.SECONDS);
+        }
+        if (otlp != null) {
+            otlp.close();
         }
         vertx.close().await(10, TimeUnit.SECONDS);
     }
@@ -87,14 +99,19 @@ class MeshTracingTest {
      * tracing and a route decorator as istiod writes it, and the collector's cluster.
      */
     private static String config(int ratings, int collector, double sampling) {
-        String tracing = IstioTracing.tracing(sampling, IstioTracing.CLUSTER);
+        return config(ratings, IstioTracing.tracing(sampling, IstioTracing.CLUSTER),
+                IstioTracing.collectorCluster(collector));
+    }
+
+    /** As {@link #config(int, int, double)}, with {@code tracing} and the collector's cluster {@code collector}. */
+    private static String config(int ratings, String tracing, String collector) {
         return "static_resources:\n  listeners:\n" + (IstioTracing.listener("0.0.0.0_9080", "0.0.0.0", 9080,
                         "OUTBOUND", tracing, "ratings.default.svc.cluster.local:9080/*",
                         "outbound|9080||ratings.default.svc.cluster.local")
                 + IstioTracing.listener("virtualInbound", "0.0.0.0", 15006, "INBOUND", tracing,
                         "reviews.default.svc.cluster.local:9080/*", "inbound|9080||")).indent(2)
                 + "  clusters:\n" + (IstioTracing.staticCluster("outbound|9080||ratings.default.svc.cluster.local",
-                        ratings) + IstioTracing.collectorCluster(collector)).indent(2);
+                        ratings) + collector).indent(2);
     }
 
     private void start(String config) throws Exception {
@@ -322,5 +339,104 @@ class MeshTracingTest {
         await(() -> spans().size() == 2, "the client and the server span");
         JsonObject clientSpan = spans().stream().filter(s -> s.getString("kind").equals("CLIENT")).findFirst().get();
         assertEquals("ratings-v1:9080/ratings/*", clientSpan.getString("name"));
+    }
+
+    /** The application: for each request, a mesh client call to ratings that does not pass the headers on. */
+    private int reviews() {
+        WebClient client = mesh.webClient();
+        return vertx.createHttpServer().requestHandler(mesh.inbound(req -> {
+            seen.add(MultiMap.caseInsensitiveMultiMap().addAll(req.headers()));
+            client.get(9080, "ratings", "/ratings/0").send().onComplete(ar -> req.response()
+                    .end(ar.succeeded() ? ar.result().bodyAsString() : "failed"));
+        })).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    private HttpResponse<Buffer> call(int port) throws Exception {
+        return plain.get(port, "127.0.0.1", "/reviews/0")
+                .putHeader("traceparent", "00-" + W3C_TRACE + "-" + W3C_CALLER + "-01")
+                .putHeader("tracestate", "congo=t61rcWkgMzE").send().await(5, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void theServerAndClientSpansOfARequestReachTheCollectorOverGrpcLinkedInTheCallersTrace() throws Exception {
+        TestOtlpCollector collector = otlp = new TestOtlpCollector();
+        start(config(app(), IstioTracing.openTelemetry(100, IstioTracing.OTLP_GRPC),
+                IstioTracing.grpcCluster(IstioTracing.OTEL_CLUSTER, collector.port())));
+        assertEquals("ratings", call(reviews()).bodyAsString());
+
+        MultiMap app = seen.get(0);
+        MultiMap toRatings = seen.get(1);
+        String serverSpan = app.get("traceparent").substring(36, 52);
+        assertTrue(app.get("traceparent").matches("00-" + W3C_TRACE + "-[0-9a-f]{16}-01"), app.get("traceparent"));
+        assertNotEquals(W3C_CALLER, serverSpan);
+        assertEquals("congo=t61rcWkgMzE", app.get("tracestate"));
+        String clientSpan = toRatings.get("traceparent").substring(36, 52);
+        assertTrue(toRatings.get("traceparent").matches("00-" + W3C_TRACE + "-[0-9a-f]{16}-01"));
+        assertNotEquals(serverSpan, clientSpan);
+        assertEquals("congo=t61rcWkgMzE", toRatings.get("tracestate"), "the caller's tracestate goes on");
+        assertNull(toRatings.get("x-b3-traceid"), "no B3 headers with this tracer");
+
+        tracing().flush();
+        await(() -> collector.spans().size() == 2, "the server and the client span at the collector");
+        Span server = collector.spans().stream().filter(s -> s.getKind() == Span.SpanKind.SPAN_KIND_SERVER)
+                .findFirst().orElseThrow();
+        Span client = collector.spans().stream().filter(s -> s.getKind() == Span.SpanKind.SPAN_KIND_CLIENT)
+                .findFirst().orElseThrow();
+        assertEquals(W3C_TRACE, TestOtlpCollector.hex(server.getTraceId()));
+        assertEquals(serverSpan, TestOtlpCollector.hex(server.getSpanId()));
+        assertEquals(W3C_CALLER, TestOtlpCollector.hex(server.getParentSpanId()), "the caller's span is the parent");
+        assertEquals("reviews.default.svc.cluster.local:9080/*", server.getName());
+        assertEquals(W3C_TRACE, TestOtlpCollector.hex(client.getTraceId()));
+        assertEquals(clientSpan, TestOtlpCollector.hex(client.getSpanId()));
+        assertEquals(serverSpan, TestOtlpCollector.hex(client.getParentSpanId()), "the server span is the parent");
+        assertEquals("ratings.default.svc.cluster.local:9080/*", client.getName());
+        assertEquals("outbound|9080||ratings.default.svc.cluster.local",
+                TestOtlpCollector.attribute(client, "upstream_cluster"));
+        assertEquals("200", TestOtlpCollector.attribute(client, "http.status_code"));
+        assertEquals("reviews", TestOtlpCollector.attribute(client, "istio.canonical_service"));
+        assertEquals("inbound|9080||", TestOtlpCollector.attribute(server, "upstream_cluster"));
+        assertTrue(client.getEndTimeUnixNano() >= client.getStartTimeUnixNano());
+        ExportTraceServiceRequest first = collector.requests.get(0);
+        assertEquals("service.name", first.getResourceSpans(0).getResource().getAttributes(0).getKey());
+        assertEquals("reviews.default", first.getResourceSpans(0).getResource().getAttributes(0).getValue()
+                .getStringValue());
+        assertEquals(IstioTracing.OTEL_HOST, collector.authorities.get(0), "envoy_grpc.authority");
+        await(() -> tracing().openTelemetryStats().values().get("tracing.opentelemetry.grpc_reports_success")
+                == collector.requests.size(), "the exports counted as taken");
+        assertEquals(2L, tracing().openTelemetryStats().values().get("tracing.opentelemetry.spans_sent"));
+        String stats = MeshInboundRbacTest.admin(plain, mesh.adminPort(), "/stats?filter=tracing.opentelemetry",
+                "tracing.opentelemetry.spans_sent: 2");
+        assertTrue(stats.contains("tracing.opentelemetry.spans_dropped: 0\n"), stats);
+    }
+
+    @Test
+    void withOtlpHttpTheSpansArePostedAsProtobufToTheUrisPathWithItsHostAndHeaders() throws Exception {
+        List<ExportTraceServiceRequest> posted = new CopyOnWriteArrayList<>();
+        int port = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(b -> {
+            if (req.method().name().equals("POST") && req.path().equals("/v1/traces")
+                    && IstioTracing.OTEL_HOST.equals(req.authority().host())
+                    && "application/x-protobuf".equals(req.getHeader("content-type"))
+                    && "bookinfo".equals(req.getHeader("x-tenant"))) {
+                try {
+                    posted.add(ExportTraceServiceRequest.parseFrom(b.getBytes()));
+                } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+                    req.response().setStatusCode(400).end();
+                    return;
+                }
+                req.response().putHeader("content-type", "application/x-protobuf").end();
+            } else {
+                req.response().setStatusCode(400).end();
+            }
+        })).listen(0, "127.0.0.1").await().actualPort();
+        String cluster = "outbound|4318||opentelemetry-collector.observability.svc.cluster.local";
+        start(config(app(), IstioTracing.openTelemetry(100, IstioTracing.otlpHttp(cluster)),
+                IstioTracing.staticCluster(cluster, port)));
+        assertEquals("ratings", call(reviews()).bodyAsString());
+        tracing().flush();
+        await(() -> posted.stream().mapToInt(r -> r.getResourceSpans(0).getScopeSpans(0).getSpansCount()).sum() == 2,
+                "two spans posted");
+        await(() -> tracing().openTelemetryStats().values().get("tracing.opentelemetry.http_reports_success")
+                == posted.size(), "the posts counted");
+        assertEquals(0L, tracing().openTelemetryStats().values().get("tracing.opentelemetry.http_reports_failed"));
     }
 }

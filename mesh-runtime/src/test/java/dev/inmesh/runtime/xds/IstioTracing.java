@@ -118,4 +118,82 @@ public final class IstioTracing {
                           typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
                 """.formatted(name, operation, cluster);
     }
+
+    /** The OpenTelemetry collector's gRPC (OTLP) cluster as istiod names it. */
+    public static final String OTEL_CLUSTER = "outbound|4317||opentelemetry-collector.observability.svc.cluster.local";
+    /** The collector's host name, which istiod writes as the gRPC authority and the OTLP/HTTP URI's host. */
+    public static final String OTEL_HOST = "opentelemetry-collector.observability.svc.cluster.local";
+
+    /**
+     * The connection manager's {@code tracing}, as JSON, that istiod (1.2x,
+     * {@code pilot/pkg/networking/core/tracing.go}: {@code configureFromProviderConfig}, {@code otelConfig}, {@code buildHCMTracing}, {@code configureSampling},
+     * {@code configureCustomTags}) writes for a Telemetry resource naming meshConfig's
+     * {@code extensionProviders[].opentelemetry} provider with the port of {@code cluster}: 100 % client and overall
+     * sampling, the provider's random sampling, Istio's service and dry-run policy tags sorted by name, and the
+     * OpenTelemetry tracer with the node's cluster as {@code service_name} and {@code exporter} as its
+     * {@code grpc_service} or {@code http_service} (JSON fields, see {@link #OTLP_GRPC} and {@link #otlpHttp}; blank:
+     * none).
+     */
+    public static String openTelemetry(double randomSampling, String exporter) {
+        return """
+                tracing: {
+                  "client_sampling": {"value": 100},
+                  "random_sampling": {"value": %s},
+                  "overall_sampling": {"value": 100},
+                  "custom_tags": [
+                    {"tag": "istio.authorization.dry_run.allow_policy.name",
+                     "metadata": {"kind": {"request": {}}, "metadata_key": {"key": "envoy.filters.http.rbac",
+                       "path": [{"key": "istio_dry_run_allow_shadow_effective_policy_id"}]}}},
+                    {"tag": "istio.authorization.dry_run.allow_policy.result",
+                     "metadata": {"kind": {"request": {}}, "metadata_key": {"key": "envoy.filters.http.rbac",
+                       "path": [{"key": "istio_dry_run_allow_shadow_engine_result"}]}}},
+                    {"tag": "istio.canonical_revision", "literal": {"value": "v1"}},
+                    {"tag": "istio.canonical_service", "literal": {"value": "reviews"}},
+                    {"tag": "istio.cluster_id", "literal": {"value": "Kubernetes"}},
+                    {"tag": "istio.mesh_id", "literal": {"value": "cluster.local"}},
+                    {"tag": "istio.namespace", "literal": {"value": "default"}}
+                  ],
+                  "provider": {
+                    "name": "envoy.tracers.opentelemetry",
+                    "typed_config": {
+                      "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                      %s"service_name": "reviews.default"
+                    }
+                  }
+                }
+                """.formatted(randomSampling, exporter.isBlank() ? "" : exporter.strip() + ",\n");
+    }
+
+    /** istiod's default exporter, OTLP over gRPC: {@code envoy_grpc} with the cluster and the host as authority. */
+    public static final String OTLP_GRPC = """
+            "grpc_service": {"envoy_grpc": {"cluster_name": "%s", "authority": "%s"}}
+            """.formatted(OTEL_CLUSTER, OTEL_HOST);
+
+    /**
+     * The exporter istiod writes for a provider with {@code http: {path: /v1/traces, timeout: 10s, headers: [...]}}:
+     * the host name joined with the path, with no scheme, the cluster of the provider's port ({@code cluster}), the
+     * timeout, and the headers to overwrite.
+     */
+    public static String otlpHttp(String cluster) {
+        return """
+                "http_service": {
+                  "http_uri": {"uri": "%s/v1/traces", "cluster": "%s", "timeout": "10s"},
+                  "request_headers_to_add": [{"append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                    "header": {"key": "X-Tenant", "value": "bookinfo"}}]
+                }
+                """.formatted(OTEL_HOST, cluster);
+    }
+
+    /**
+     * A STATIC cluster at {@code 127.0.0.1:port} that speaks HTTP/2, as istiod writes the cluster of a collector port
+     * named {@code grpc-*}, as a YAML list item.
+     */
+    public static String grpcCluster(String name, int port) {
+        return staticCluster(name, port) + """
+                  typed_extension_protocol_options:
+                    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                      explicit_http_config: {http2_protocol_options: {}}
+                """;
+    }
 }

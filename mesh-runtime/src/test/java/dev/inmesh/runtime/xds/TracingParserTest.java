@@ -92,19 +92,20 @@ class TracingParserTest {
 
     @Test
     void otherProvidersAndProtobufReportsAreAcceptedAndTraceNothing() throws Exception {
-        Tracing otel = hcm("""
+        Tracing datadog = hcm("""
                 tracing:
                   random_sampling: {value: 10}
                   provider:
-                    name: envoy.tracers.opentelemetry
+                    name: envoy.tracers.datadog
                     typed_config:
-                      "@type": type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig
+                      "@type": type.googleapis.com/envoy.config.trace.v3.DatadogConfig
+                      collector_cluster: "outbound|8126||datadog-agent.datadog.svc.cluster.local"
                       service_name: reviews.default
                 """).tracing();
-        assertEquals(10, otel.randomSampling());
-        assertNull(otel.zipkin());
+        assertEquals(10, datadog.randomSampling());
+        assertNull(datadog.tracer());
         Tracing.Zipkin bootstrap = new Tracing.Zipkin("zipkin", "/api/v2/spans", null, true, false);
-        assertNull(Tracer.compile(otel, bootstrap), "a provider of its own, not the bootstrap's, even unapplied");
+        assertNull(Tracer.compile(datadog, bootstrap), "a provider of its own, not the bootstrap's, even unapplied");
         Tracing proto = hcm(zipkin("""
                 collector_cluster: zipkin
                 collector_endpoint: /api/v2/spans
@@ -180,5 +181,62 @@ class TracingParserTest {
                       kind: {cluster: {}}
                       metadata_key: {key: istio, path: [{key: owner}]}
                 """).contains("tracing.custom_tags[0].metadata.kind"));
+    }
+
+    @Test
+    void istiodsOpenTelemetryTracingIsParsedWithItsGrpcCollectorAndServiceName() throws Exception {
+        Tracing t = hcm(IstioTracing.openTelemetry(1, IstioTracing.OTLP_GRPC)).tracing();
+        assertEquals(1, t.randomSampling());
+        assertEquals(100, t.clientSampling());
+        assertEquals(7, t.customTags().size());
+        assertEquals("envoy.tracers.opentelemetry", t.provider());
+        assertEquals(new Tracing.OpenTelemetry("reviews.default", new Tracing.OpenTelemetry.Grpc(
+                IstioTracing.OTEL_CLUSTER, IstioTracing.OTEL_HOST, null, java.util.Map.of())), t.tracer());
+        assertNull(t.zipkin());
+        assertNotNull(Tracer.compile(t, null), "an OpenTelemetry provider is applied");
+    }
+
+    @Test
+    void istiodsOtlpHttpExporterIsTheUrisHostAndPathWithItsClusterTimeoutAndHeaders() throws Exception {
+        String cluster = "outbound|4318||opentelemetry-collector.observability.svc.cluster.local";
+        Tracing t = hcm(IstioTracing.openTelemetry(100, IstioTracing.otlpHttp(cluster))).tracing();
+        assertEquals(new Tracing.OpenTelemetry.Http(cluster, IstioTracing.OTEL_HOST, "/v1/traces",
+                java.time.Duration.ofSeconds(10), java.util.Map.of("x-tenant", "bookinfo")),
+                t.openTelemetry().exporter());
+        Tracing schemed = hcm(IstioTracing.openTelemetry(100, """
+                "http_service": {"http_uri": {"uri": "http://collector:4318/v1/traces", "cluster": "c",
+                  "timeout": "1s"}}
+                """)).tracing();
+        assertEquals(new Tracing.OpenTelemetry.Http("c", "collector:4318", "/v1/traces",
+                java.time.Duration.ofSeconds(1), java.util.Map.of()), schemed.openTelemetry().exporter());
+        Tracing unnamed = hcm(IstioTracing.openTelemetry(100, """
+                "grpc_service": {"envoy_grpc": {"cluster_name": "otel"}}
+                """).replace("reviews.default", "")).tracing();
+        assertEquals("otel", ((Tracing.OpenTelemetry.Grpc) unnamed.openTelemetry().exporter()).authority(),
+                "Envoy's authority without one: the cluster's name");
+        assertEquals("unknown_service:envoy", unnamed.openTelemetry().serviceName(), "Envoy's without service_name");
+    }
+
+    @Test
+    void openTelemetryTracersInmeshDoesNotImplementOrEnvoyRefusesAreRefusedByPath() throws Exception {
+        assertTrue(refused(IstioTracing.openTelemetry(1, "")).contains(
+                "tracing.provider.typed_config.grpc_service"), "no exporter, which Envoy refuses");
+        assertTrue(refused(IstioTracing.openTelemetry(1, IstioTracing.OTLP_GRPC + ", "
+                + IstioTracing.otlpHttp("c"))).contains("tracing.provider.typed_config.grpc_service"),
+                "two exporters, which Envoy refuses");
+        assertTrue(refused(IstioTracing.openTelemetry(1, IstioTracing.OTLP_GRPC + """
+                , "sampler": {"name": "envoy.tracers.opentelemetry.samplers.dynatrace",
+                  "typed_config": {"@type": "type.googleapis.com/google.protobuf.Empty"}}
+                """)).contains("tracing.provider.typed_config.sampler"));
+        assertTrue(refused(IstioTracing.openTelemetry(1, IstioTracing.OTLP_GRPC + """
+                , "resource_detectors": [{"name": "envoy.tracers.opentelemetry.resource_detectors.environment",
+                  "typed_config": {"@type": "type.googleapis.com/google.protobuf.Empty"}}]
+                """)).contains("tracing.provider.typed_config.resource_detectors"));
+        assertTrue(refused(IstioTracing.openTelemetry(1, """
+                "grpc_service": {"google_grpc": {"target_uri": "127.0.0.1:4317", "stat_prefix": "otel"}}
+                """)).contains("tracing.provider.typed_config.grpc_service.google_grpc"), "google_grpc");
+        assertTrue(refused(IstioTracing.openTelemetry(1, """
+                "grpc_service": {"envoy_grpc": {"cluster_name": ""}}
+                """)).contains("envoy_grpc.cluster_name"));
     }
 }

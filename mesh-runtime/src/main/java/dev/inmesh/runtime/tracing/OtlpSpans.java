@@ -1,0 +1,80 @@
+package dev.inmesh.runtime.tracing;
+
+import com.google.protobuf.ByteString;
+import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+import io.opentelemetry.proto.common.v1.AnyValue;
+import io.opentelemetry.proto.common.v1.KeyValue;
+import io.opentelemetry.proto.resource.v1.Resource;
+import io.opentelemetry.proto.trace.v1.ResourceSpans;
+import io.opentelemetry.proto.trace.v1.ScopeSpans;
+import io.opentelemetry.proto.trace.v1.Span;
+import io.opentelemetry.proto.trace.v1.Status;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Finished spans as Envoy's OpenTelemetry tracer exports them in OTLP: a server span for a request to the workload, a
+ * client span for one it makes, with the span's ids as bytes (a 16-byte trace id, 8-byte span and parent ids), its
+ * start and end in nanoseconds since the epoch, the caller's {@code tracestate}, and the connection manager's tags as
+ * string attributes; a span tagged {@code error} also has the status {@code ERROR}, which OTLP back ends read where
+ * Zipkin's read the tag. One export request holds a batch under one resource whose {@code service.name} is the
+ * tracer's {@code service_name}.
+ */
+final class OtlpSpans {
+    private OtlpSpans() {}
+
+    static Span span(ActiveSpan s, String name, long durationMicros, Map<String, String> tags) {
+        long startNanos = s.startMicros * 1000;
+        Span.Builder b = Span.newBuilder()
+                .setTraceId(ids(s.traceIdHigh, s.traceId))
+                .setSpanId(id(s.id))
+                .setName(name)
+                .setKind(s.ingress ? Span.SpanKind.SPAN_KIND_SERVER : Span.SpanKind.SPAN_KIND_CLIENT)
+                .setStartTimeUnixNano(startNanos)
+                .setEndTimeUnixNano(startNanos + durationMicros * 1000);
+        if (s.parentId != 0) {
+            b.setParentSpanId(id(s.parentId));
+        }
+        if (s.tracestate != null) {
+            b.setTraceState(s.tracestate);
+        }
+        for (Map.Entry<String, String> t : tags.entrySet()) {
+            b.addAttributes(attribute(t.getKey(), t.getValue()));
+        }
+        if ("true".equals(tags.get("error"))) {
+            b.setStatus(Status.newBuilder().setCode(Status.StatusCode.STATUS_CODE_ERROR));
+        }
+        return b.build();
+    }
+
+    /** One export of {@code spans}, under a resource named {@code serviceName}. */
+    static ExportTraceServiceRequest request(String serviceName, List<Span> spans) {
+        return ExportTraceServiceRequest.newBuilder().addResourceSpans(ResourceSpans.newBuilder()
+                .setResource(Resource.newBuilder().addAttributes(attribute("service.name", serviceName)))
+                .addScopeSpans(ScopeSpans.newBuilder().addAllSpans(spans))).build();
+    }
+
+    private static KeyValue attribute(String key, String value) {
+        return KeyValue.newBuilder().setKey(key).setValue(AnyValue.newBuilder().setStringValue(value)).build();
+    }
+
+    private static ByteString ids(long high, long low) {
+        byte[] b = new byte[16];
+        put(b, 0, high);
+        put(b, 8, low);
+        return ByteString.copyFrom(b);
+    }
+
+    private static ByteString id(long id) {
+        byte[] b = new byte[8];
+        put(b, 0, id);
+        return ByteString.copyFrom(b);
+    }
+
+    private static void put(byte[] b, int at, long v) {
+        for (int i = 7; i >= 0; i--) {
+            b[at + i] = (byte) v;
+            v >>>= 8;
+        }
+    }
+}
