@@ -1442,7 +1442,6 @@ final class HttpBridge {
          * to a host of that cluster and the connection becomes a byte relay, the 101 answer included.
          */
         private void upgrade(ChannelHandlerContext ctx, HttpRequest req) {
-            Channel down = ctx.channel();
             RouterRequest rr = routerRequest(req);
             // as on any request: the caller's control headers go, x-forwarded-client-cert as the connection manager
             // says (the router map is the request's own headers: the head sent upstream below)
@@ -1451,15 +1450,38 @@ final class HttpBridge {
             RouteResult result = routes == null ? null : routes.route(rr, ThreadLocalRandom.current().nextLong());
             // the connection manager's local rate limit and RBAC filters run before the upgrade as before any request,
             // in their order, and before the router finds no route, as Envoy's filters run before its router
-            HttpVersion version = req.protocolVersion();
             var router = conn.runtime().router;
             RouterResponse limited = router.rateLimitReply(rr, routes, result, conn.clusters(), true);
-            RbacFilter.Denial denied = limited != null ? null
-                    : dev.inmesh.runtime.router.Router.authorize(rr, routes, result);
+            io.vertx.core.Future<RbacFilter.Verdict> verdict = limited != null
+                    ? io.vertx.core.Future.succeededFuture(RbacFilter.Verdict.ALLOWED)
+                    : dev.inmesh.runtime.router.Router.authorize(rr, routes, result, conn.clusters());
+            if (verdict.isComplete()) {
+                upgradeAuthorized(ctx, req, rr, routes, result, limited, verdict.result());
+                return;
+            }
+            // an external authorizer decides: nothing more is read from the caller until it has
+            Channel down = ctx.channel();
+            down.config().setAutoRead(false);
+            verdict.onComplete(ar -> down.eventLoop().execute(() -> {
+                upgradeAuthorized(ctx, req, rr, routes, result, null,
+                        ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED);
+                down.config().setAutoRead(true);
+            }));
+        }
+
+        /** The rest of {@link #upgrade}, once the connection manager's filters before the router decided. */
+        private void upgradeAuthorized(ChannelHandlerContext ctx, HttpRequest req, RouterRequest rr,
+                                       RouteTable routes, RouteResult result, RouterResponse limited,
+                                       RbacFilter.Verdict verdict) {
+            Channel down = ctx.channel();
+            HttpVersion version = req.protocolVersion();
+            var router = conn.runtime().router;
+            RbacFilter.Denial denied = verdict.denial();
             if (denied != null) {
                 String counted = result instanceof RouteResult.Forward f && !f.cluster().isEmpty() ? f.cluster() : null;
                 conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, router.localReply(rr,
-                        denied.status(), denied.body(), denied.details(), null, counted,
+                        denied.status(), denied.body(), denied.details(), denied.external()
+                                ? dev.inmesh.runtime.stats.ResponseFlag.UNAUTHORIZED_EXTERNAL_SERVICE : null, counted,
                         dev.inmesh.runtime.router.Router.denialHeaders(denied)), version, false, false));
                 return;
             }

@@ -50,6 +50,23 @@ final class LoopbackProxy implements AutoCloseable {
         }
     }
 
+    /**
+     * Sends a WebSocket upgrade for {@code path} to {@code host: svc} on 127.0.0.1:{@code port}, with
+     * {@code extraHeaders} (each line ending in CRLF), and returns what first comes back: the answer's head, at least.
+     */
+    static String upgradeAnswer(int port, String path, String extraHeaders) throws Exception {
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nhost: svc\r\nconnection: Upgrade\r\n"
+                    + "upgrade: websocket\r\nsec-websocket-version: 13\r\n"
+                    + "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n" + extraHeaders + "\r\n")
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            byte[] buf = new byte[4096];
+            int n = s.getInputStream().read(buf);
+            return new String(buf, 0, Math.max(n, 0), java.nio.charset.StandardCharsets.US_ASCII);
+        }
+    }
+
     @Override
     public void close() throws Exception {
         server.close();

@@ -131,17 +131,7 @@ class ProxyJwtAuthnTest {
                 + dev.inmesh.runtime.router.IstioRbac.first(IstioJwt.FILTER,
                         Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]"))
                 + Http1RequestsTest.clusterC(app))) {
-            String head;
-            try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
-                s.setSoTimeout(10_000);
-                s.getOutputStream().write(("GET /chat HTTP/1.1\r\nhost: svc\r\nconnection: Upgrade\r\n"
-                        + "upgrade: websocket\r\nsec-websocket-version: 13\r\n"
-                        + "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nauthorization: Bearer a.b.c\r\n\r\n")
-                        .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-                byte[] buf = new byte[4096];
-                int n = s.getInputStream().read(buf);
-                head = new String(buf, 0, Math.max(n, 0), java.nio.charset.StandardCharsets.US_ASCII);
-            }
+            String head = LoopbackProxy.upgradeAnswer(port, "/chat", "authorization: Bearer a.b.c\r\n");
             assertTrue(head.startsWith("HTTP/1.1 401"), head);
             assertTrue(head.toLowerCase(java.util.Locale.ROOT).contains("www-authenticate: bearer "
                     + "realm=\"http://svc/chat\", error=\"invalid_token\""), head);

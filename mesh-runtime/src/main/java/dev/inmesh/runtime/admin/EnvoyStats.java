@@ -40,7 +40,7 @@ final class EnvoyStats {
                     "circuit_breakers.default.", "circuit_breakers_high_", "circuit_breakers.high."),
                     Map.of("upstream_rq_xx", "upstream_rq_", "retry.upstream_rq", "retry.upstream_rq_")),
             new Tree("envoy_http_", "http_conn_manager_prefix", "http.", Map.of("fault_", "fault.", "cors_",
-                    "cors.", "rbac_", "rbac.", "jwt_authn_", "jwt_authn."), Map.of("downstream_rq_xx",
+                    "cors.", "rbac_", "rbac.", "jwt_authn_", "jwt_authn.", "ext_authz_", "ext_authz."), Map.of("downstream_rq_xx",
                     "downstream_rq_")),
             new Tree("envoy_listener_", "listener_address", "listener.", Map.of("ssl_", "ssl."), Map.of()),
             // an RBAC network filter's: the scope is its stat_prefix, and every statistic is in its rbac. scope

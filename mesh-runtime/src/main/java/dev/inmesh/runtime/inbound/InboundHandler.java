@@ -265,26 +265,88 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             return; // Istio's INSERT_BEFORE the connection manager: before the RBAC filters
         }
         RbacFilter.Chain rbac = snapshot.rbac(hcm);
+        // what runs once the authorization filters let the request go on, on the route they leave it
+        java.util.function.Consumer<RouteResult> authorized = decided -> afterAuthorization(req, decided, table,
+                snapshot, flags, details, routeName, cluster, destination, ds, limiter, rateLimit, traced, hcm, view,
+                activeFault);
         if (!rbac.isEmpty()) {
-            // Envoy's JWT authentication and RBAC filters, first in Istio's inbound chain: a refused request never
-            // reaches the service; one that goes on has its headers as the JWT filter left them
-            RbacFilter.Denial denied = rbac.authorize(new RbacFilter.Subject(view, localIp, localPort, remoteIp,
+            // Envoy's JWT authentication, RBAC and external authorization filters, first in Istio's inbound chain: a
+            // refused request never reaches the service; one that goes on has its headers as they left them
+            RbacFilter.Subject subject = new RbacFilter.Subject(view, localIp, localPort, remoteIp,
                     tls == null ? null : tls.serverName(), () -> RbacFilter.PeerIdentity.of(tls != null,
-                            tls == null ? null : tls.peerCertificates())), new MultiMapHeaders(headers), table,
-                    result, ds);
+                            tls == null ? null : tls.peerCertificates()));
+            if (rbac.external()) {
+                // an external authorizer decides: the body waits, as the fault filter's delay holds it
+                req.pause();
+                rbac.authorize(subject, new MultiMapHeaders(headers), table, result, ds, snapshot.clusterManager())
+                        .onComplete(ar -> {
+                            if (resp.ended() || resp.closed()) {
+                                return;
+                            }
+                            RbacFilter.Verdict v = ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED;
+                            if (v.denial() != null) {
+                                refused(req, v.denial(), result, snapshot, flags, details, cluster, destination);
+                                return;
+                            }
+                            dev.inmesh.runtime.router.Router.addHeaders(resp.headers(), v.responseHeaders());
+                            // clear_route_cache: the headers the authorizer changed may choose another route
+                            RouteResult decided = v.reroute() ? table.route(view,
+                                    ThreadLocalRandom.current().nextLong()) : result;
+                            traced.route = decided;
+                            req.resume();
+                            authorized.accept(decided);
+                        });
+                return;
+            }
+            RbacFilter.Denial denied = rbac.authorize(subject, new MultiMapHeaders(headers), table, result, ds);
             if (denied != null) {
-                if (result instanceof RouteResult.Forward f) {
-                    cluster[0] = f.cluster(); // counted for the route's cluster, as the fault filter's answers
-                    istioService(snapshot, f.cluster(), destination);
-                }
-                details[0] = denied.details();
-                if (denied.wwwAuthenticate() != null) {
-                    resp.putHeader("www-authenticate", denied.wwwAuthenticate());
-                }
-                localReply(req, denied.status(), denied.body());
+                refused(req, denied, result, snapshot, flags, details, cluster, destination);
                 return;
             }
         }
+        authorized.accept(result);
+    }
+
+    /**
+     * The answer to a request a JWT authentication, RBAC or external authorization filter refused, counted for the
+     * route's cluster as the fault filter's answers; an external authorizer's with flag UAEX and its own headers.
+     */
+    private void refused(HttpServerRequest req, RbacFilter.Denial denied, RouteResult result, MeshSnapshot snapshot,
+                         Set<ResponseFlag> flags, String[] details, String[] cluster, String[] destination) {
+        HttpServerResponse resp = req.response();
+        if (result instanceof RouteResult.Forward f) {
+            cluster[0] = f.cluster();
+            istioService(snapshot, f.cluster(), destination);
+        }
+        details[0] = denied.details();
+        if (denied.wwwAuthenticate() != null) {
+            resp.putHeader("www-authenticate", denied.wwwAuthenticate());
+        }
+        if (denied.external()) {
+            flags.add(ResponseFlag.UNAUTHORIZED_EXTERNAL_SERVICE);
+            if (!denied.headers().isEmpty() && !Grpc.isRequest(req.headers())) {
+                // as Envoy's ext_authz: the authorizer's headers over the local reply's own
+                resp.setStatusCode(denied.status());
+                if (!denied.body().isEmpty()) {
+                    resp.putHeader("content-type", "text/plain");
+                }
+                dev.inmesh.runtime.router.Router.replaceHeaders(resp.headers(), denied.headers());
+                resp.headers().remove("content-length");
+                resp.end(denied.body());
+                return;
+            }
+        }
+        localReply(req, denied.status(), denied.body());
+    }
+
+    /** The rest of {@link #handle}, once the authorization filters let the request go on: fault, route, service. */
+    private void afterAuthorization(HttpServerRequest req, RouteResult result, RouteTable table,
+                                    MeshSnapshot snapshot, Set<ResponseFlag> flags, String[] details,
+                                    String[] routeName, String[] cluster, String[] destination, DownstreamStats ds,
+                                    LocalRateLimitFilter limiter, LocalRateLimitFilter.Outcome[] rateLimit,
+                                    Traced traced, HttpConnectionManager hcm, ServerRequestView view,
+                                    AtomicLong[] activeFault) {
+        HttpServerResponse resp = req.response();
         boolean corsFilter = hcm.corsFilter();
         Runnable routed = () -> routed(req, result, table, snapshot, flags, details, routeName, cluster, destination,
                 corsFilter, ds, limiter, rateLimit, traced.span);

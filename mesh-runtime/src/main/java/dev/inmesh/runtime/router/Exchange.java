@@ -57,6 +57,10 @@ final class Exchange {
     CorsFilter.Outcome cors;
     /** What the local rate limit filter decided for the request, if it checked it: its response's headers. */
     LocalRateLimitFilter.Outcome rateLimit;
+    /** The headers an allowing external authorizer added to the response (names and values in pairs), or null. */
+    java.util.List<String> authzResponseHeaders;
+    /** The headers of an external authorizer's denial, which replace the local reply's (pairs), or null. */
+    java.util.List<String> authzDenialHeaders;
     /** The request's span (sampled or not) when its connection manager traces, else null. */
     dev.inmesh.runtime.tracing.ActiveSpan span;
     /** Whether a filter before the router answered (a CORS preflight): the route's response header rules skip it. */

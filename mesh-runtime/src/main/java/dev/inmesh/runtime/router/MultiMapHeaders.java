@@ -32,6 +32,11 @@ public final class MultiMapHeaders implements MutableHeaders {
     }
 
     @Override
+    public void forEach(java.util.function.BiConsumer<String, String> each) {
+        map.forEach(each);
+    }
+
+    @Override
     public boolean contains(String name) {
         return map.contains(name);
     }

@@ -15,6 +15,9 @@ public interface MutableHeaders {
 
     void remove(String name);
 
+    /** Every header, in order, one call per value (names as stored). */
+    void forEach(java.util.function.BiConsumer<String, String> each);
+
     default boolean contains(String name) {
         return !getAll(name).isEmpty();
     }

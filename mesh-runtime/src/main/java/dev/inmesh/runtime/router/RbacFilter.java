@@ -12,6 +12,8 @@ import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.runtime.listener.Cidrs;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.RbacStats;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import io.vertx.core.Future;
 import java.security.cert.Certificate;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
@@ -34,6 +36,12 @@ import javax.security.auth.x500.X500Principal;
 public final class RbacFilter {
     /** The body of Envoy's answer to a denied request. */
     public static final String DENIED_BODY = "RBAC: access denied";
+    /** The namespace of the dynamic metadata the filter writes: its canonical name, whatever the filter is called. */
+    public static final String METADATA_NAMESPACE = "envoy.filters.http.rbac";
+    /** The key, after the shadow stat prefix, of the shadow policy a request matched. */
+    static final String SHADOW_EFFECTIVE_POLICY_ID = "shadow_effective_policy_id";
+    /** The key, after the shadow stat prefix, of the shadow rules' decision ({@code allowed} or {@code denied}). */
+    static final String SHADOW_ENGINE_RESULT = "shadow_engine_result";
 
     private final String name;
     private final Engine rules;
@@ -66,19 +74,29 @@ public final class RbacFilter {
      * @return null when the request may go on, else the response code details of its denial
      */
     String check(Subject s, RbacStats stats) {
-        return check(s, stats, this);
+        return check(s, stats, this, null);
     }
 
     /**
      * Runs this config's rules, counting under the stat prefixes of {@code counted}: as Envoy's, a filter whose
      * config an {@code RBACPerRoute} replaced keeps counting in its own {@code rules_stat_prefix} and
-     * {@code shadow_rules_stat_prefix} (the per-route ones only name dynamic metadata, which Inmesh does not keep).
+     * {@code shadow_rules_stat_prefix} (the per-route ones name the dynamic metadata). As Envoy's, the shadow rules
+     * write their decision into {@code metadata} (when not null): {@code <shadow prefix>shadow_engine_result}
+     * ({@code allowed} or {@code denied}) and, when a policy matched, {@code <shadow prefix>shadow_effective_policy_id}
+     * (its name), which Istio's ext_authz filter reads to check only the requests of its CUSTOM policies.
      */
-    private String check(Subject s, RbacStats stats, RbacFilter counted) {
+    private String check(Subject s, RbacStats stats, RbacFilter counted, Map<String, Object> metadata) {
         if (shadow != null) {
-            boolean allowed = shadow.allows(s);
+            String[] matched = {null};
+            boolean allowed = shadow.allows(s, matched);
             if (stats != null) {
                 stats.rbacDecision(counted.shadowStatPrefix, true, allowed);
+            }
+            if (metadata != null) {
+                if (matched[0] != null) {
+                    metadata.put(shadowStatPrefix + SHADOW_EFFECTIVE_POLICY_ID, matched[0]);
+                }
+                metadata.put(shadowStatPrefix + SHADOW_ENGINE_RESULT, allowed ? "allowed" : "denied");
             }
         }
         if (rules == null) {
@@ -149,48 +167,65 @@ public final class RbacFilter {
 
     /**
      * The authentication and authorization filters of one connection manager, compiled: its JWT authentication filter
-     * ({@link JwtAuthnFilter}), if any, then its RBAC filters in their chain order, as Istio writes them (the parser
-     * refuses a JWT filter after an RBAC filter); per route, an RBAC filter's config may be replaced (Envoy's
-     * {@code RBACPerRoute}, by the filter's name). The RBAC filters' {@code metadata} principals read what the JWT
-     * filter verified. Immutable.
+     * ({@link JwtAuthnFilter}), if any, then its RBAC and external authorization filters ({@link ExtAuthzFilter}) in
+     * their chain order, as Istio writes them (the parser refuses a JWT filter after them); per route, an RBAC
+     * filter's config may be replaced (Envoy's {@code RBACPerRoute}, by the filter's name). The RBAC filters'
+     * {@code metadata} principals read what the JWT filter verified; an external authorization filter's
+     * {@code filter_enabled_metadata} what the RBAC filters before it wrote (Istio's CUSTOM action: a shadow RBAC
+     * filter marks the requests its ext_authz filter checks). Immutable.
      */
     public static final class Chain {
         /** No such filter: every request goes on. */
         public static final Chain NONE = new Chain(null, List.of());
 
         private final JwtAuthnFilter jwt;
-        private final List<RbacFilter> filters;
+        /** The RBAC filters ({@link RbacFilter}) and external authorization filters ({@link ExtAuthzFilter}). */
+        private final List<Object> filters;
+        private final boolean external;
 
-        private Chain(JwtAuthnFilter jwt, List<RbacFilter> filters) {
+        private Chain(JwtAuthnFilter jwt, List<Object> filters) {
             this.jwt = jwt;
             this.filters = filters;
+            this.external = filters.stream().anyMatch(f -> f instanceof ExtAuthzFilter);
         }
 
         /**
-         * The JWT authentication filter ({@link HttpConnectionManager#jwtAuthnFilter}) and RBAC filters
-         * ({@link HttpConnectionManager#rbacFilters}) of a connection manager, compiled.
+         * The JWT authentication filter ({@link HttpConnectionManager#jwtAuthnFilter}), RBAC filters and external
+         * authorization filters ({@link HttpConnectionManager#authorizationFilters}) of a connection manager,
+         * compiled.
          */
         public static Chain compile(HttpConnectionManager hcm) {
-            List<HttpFilter> configs = hcm == null ? List.of() : hcm.rbacFilters();
+            List<HttpFilter> configs = hcm == null ? List.of() : hcm.authorizationFilters();
             HttpFilter jwtConfig = hcm == null ? null : hcm.jwtAuthnFilter();
-            if (configs.isEmpty() && jwtConfig == null) {
+            if (configs.isEmpty()) {
                 return NONE;
             }
-            List<RbacFilter> out = new ArrayList<>(configs.size());
+            List<Object> out = new ArrayList<>(configs.size());
             for (HttpFilter f : configs) {
-                out.add(new RbacFilter(f.name(), f.rbac()));
+                if (f.rbac() != null) {
+                    out.add(new RbacFilter(f.name(), f.rbac()));
+                } else if (f.extAuthz() != null) {
+                    out.add(ExtAuthzFilter.compile(f.extAuthz()));
+                }
             }
             return new Chain(jwtConfig == null ? null : JwtAuthnFilter.compile(jwtConfig.name(), jwtConfig.jwtAuthn()),
                     List.copyOf(out));
         }
 
-        /** Whether neither a JWT authentication filter nor an RBAC filter runs. */
+        /** Whether neither a JWT authentication filter nor an RBAC or external authorization filter runs. */
         public boolean isEmpty() {
             return jwt == null && filters.isEmpty();
         }
 
+        /** Whether an external authorization filter runs: deciding may then wait for its authorizer. */
+        public boolean external() {
+            return external;
+        }
+
         /**
-         * Runs the RBAC filters in order until one denies the request.
+         * Runs the RBAC filters in order until one denies the request (the external authorization filters, which
+         * only {@link #authorize(Subject, MutableHeaders, RouteTable, RouteResult, DownstreamStats, ClusterManager)}
+         * runs, are skipped).
          *
          * @param table the route table that routed the request, whose routes and virtual hosts may replace a
          *     filter's config ({@code RBACPerRoute}, by the filter's name: the route's, else its virtual host's)
@@ -198,21 +233,32 @@ public final class RbacFilter {
          * @return null when the request may go on, else the response code details of its denial
          */
         public String check(Subject s, RouteTable table, RouteResult result, DownstreamStats stats) {
-            Map<String, RbacFilter> perRoute = table == null || result == null ? Map.of()
-                    : table.rbacPerRoute(result);
-            for (RbacFilter f : filters) {
-                RbacFilter effective = perRoute.isEmpty() ? f : perRoute.getOrDefault(f.name, f);
-                String denied = effective.check(s, stats, f);
-                if (denied != null) {
-                    return denied;
+            Map<String, RbacFilter> perRoute = perRoute(table, result);
+            for (Object f : filters) {
+                if (f instanceof RbacFilter r) {
+                    String denied = rbac(r, s, perRoute, stats, null);
+                    if (denied != null) {
+                        return denied;
+                    }
                 }
             }
             return null;
         }
 
+        private static Map<String, RbacFilter> perRoute(RouteTable table, RouteResult result) {
+            return table == null || result == null ? Map.of() : table.rbacPerRoute(result);
+        }
+
+        private static String rbac(RbacFilter f, Subject s, Map<String, RbacFilter> perRoute, DownstreamStats stats,
+                                   Map<String, Object> metadata) {
+            RbacFilter effective = perRoute.isEmpty() ? f : perRoute.getOrDefault(f.name, f);
+            return effective.check(s, stats, f, metadata);
+        }
+
         /**
          * Runs the JWT authentication filter, if any, then the RBAC filters with what it verified
-         * ({@link #check}); the first that refuses answers.
+         * ({@link #check}); the first that refuses answers. A chain with an external authorization filter is decided
+         * by {@link #authorize(Subject, MutableHeaders, RouteTable, RouteResult, DownstreamStats, ClusterManager)}.
          *
          * @param headers the request's headers, which the JWT filter changes (the token's header removed, payload and
          *     claim headers added) before the RBAC filters read them
@@ -220,27 +266,120 @@ public final class RbacFilter {
          */
         public Denial authorize(Subject s, MutableHeaders headers, RouteTable table, RouteResult result,
                                 DownstreamStats stats) {
-            Subject subject = s;
-            if (jwt != null) {
-                JwtAuthnFilter.Outcome o = jwt.authenticate(s.request(), headers, stats);
-                if (o.denied()) {
-                    return new Denial(o.code(), o.body(), o.details(), o.wwwAuthenticate());
-                }
-                if (!o.metadata().isEmpty()) {
-                    subject = s.withJwtMetadata(o.metadata());
+            if (external) {
+                throw new IllegalStateException("an external authorization filter runs: authorize with clusters");
+            }
+            Object jwtOutcome = authenticated(s, headers, stats);
+            if (jwtOutcome instanceof Denial d) {
+                return d;
+            }
+            String denied = check((Subject) jwtOutcome, table, result, stats);
+            return denied == null ? null : new Denial(403, DENIED_BODY, denied, null);
+        }
+
+        /**
+         * Runs every filter in the chain's order: the JWT authentication filter, then the RBAC and external
+         * authorization filters, an external one only on a request its {@code filter_enabled_metadata} picks, waiting
+         * for its authorizer. The first that refuses answers.
+         *
+         * @param headers the request's headers, which the JWT filter and an allowing authorizer change
+         * @param clusters where an external authorization filter finds its authorizer's cluster
+         * @return what was decided (never failed): the denial, or the headers the response gets
+         */
+        public Future<Verdict> authorize(Subject s, MutableHeaders headers, RouteTable table, RouteResult result,
+                                         DownstreamStats stats, ClusterManager clusters) {
+            if (!external) {
+                Denial d = authorize(s, headers, table, result, stats);
+                return Future.succeededFuture(d == null ? Verdict.ALLOWED : new Verdict(d, List.of(), false));
+            }
+            Object jwtOutcome = authenticated(s, headers, stats);
+            if (jwtOutcome instanceof Denial d) {
+                return Future.succeededFuture(new Verdict(d, List.of(), false));
+            }
+            return run(0, (Subject) jwtOutcome, headers, perRoute(table, result), stats, clusters, new java.util.HashMap<>(),
+                    Verdict.ALLOWED);
+        }
+
+        private Future<Verdict> run(int from, Subject s, MutableHeaders headers, Map<String, RbacFilter> perRoute,
+                                    DownstreamStats stats, ClusterManager clusters, Map<String, Object> metadata,
+                                    Verdict sofar) {
+            for (int i = from; i < filters.size(); i++) {
+                Object f = filters.get(i);
+                if (f instanceof RbacFilter r) {
+                    String denied = rbac(r, s, perRoute, stats, metadata);
+                    if (denied != null) {
+                        return Future.succeededFuture(new Verdict(new Denial(403, DENIED_BODY, denied, null),
+                                List.of(), false));
+                    }
+                } else if (f instanceof ExtAuthzFilter e && e.enabled(s, metadata)) {
+                    int next = i + 1;
+                    return e.check(s, headers, clusters, stats).compose(o -> {
+                        if (o.denial() != null) {
+                            return Future.succeededFuture(new Verdict(o.denial(), List.of(), false));
+                        }
+                        Verdict v = sofar.and(o);
+                        return run(next, s, headers, perRoute, stats, clusters, metadata, v);
+                    });
                 }
             }
-            String denied = check(subject, table, result, stats);
-            return denied == null ? null : new Denial(403, DENIED_BODY, denied, null);
+            return Future.succeededFuture(sofar);
+        }
+
+        /** The request after the JWT authentication filter (a {@link Subject}), or its refusal (a {@link Denial}). */
+        private Object authenticated(Subject s, MutableHeaders headers, DownstreamStats stats) {
+            if (jwt == null) {
+                return s;
+            }
+            JwtAuthnFilter.Outcome o = jwt.authenticate(s.request(), headers, stats);
+            if (o.denied()) {
+                return new Denial(o.code(), o.body(), o.details(), o.wwwAuthenticate());
+            }
+            return o.metadata().isEmpty() ? s : s.withJwtMetadata(o.metadata());
         }
     }
 
     /**
-     * A filter's refusal of a request: its status, body and response code details, and for the JWT authentication
-     * filter its {@code www-authenticate} header (null for none). Envoy's RBAC filter answers
-     * {@code 403 RBAC: access denied}; its JWT filter {@code 401} (or {@code 403}) with jwt_verify_lib's words.
+     * What a connection manager's authorization filters decided: the {@code denial} that answers the request (null:
+     * it goes on), the headers its response gets from an allowing authorizer (names and values in pairs), and
+     * whether the request is routed again ({@code clear_route_cache}: an authorizer changed its headers).
      */
-    public record Denial(int status, String body, String details, String wwwAuthenticate) {}
+    public record Verdict(Denial denial, List<String> responseHeaders, boolean reroute) {
+        /** Nothing refused, nothing changed. */
+        public static final Verdict ALLOWED = new Verdict(null, List.of(), false);
+
+        public Verdict {
+            responseHeaders = List.copyOf(responseHeaders);
+        }
+
+        /** This verdict and an allowing authorizer's answer. */
+        Verdict and(ExtAuthzFilter.Outcome o) {
+            if (o.responseHeaders().isEmpty() && !o.reroute()) {
+                return this;
+            }
+            List<String> all = new ArrayList<>(responseHeaders);
+            all.addAll(o.responseHeaders());
+            return new Verdict(null, all, reroute || o.reroute());
+        }
+    }
+
+    /**
+     * A filter's refusal of a request: its status, body and response code details, for the JWT authentication
+     * filter its {@code www-authenticate} header (null for none), for the external authorization filter the headers
+     * of its answer (names and values in pairs; they replace the local reply's) and {@code external} (response flag
+     * UAEX). Envoy's RBAC filter answers {@code 403 RBAC: access denied}; its JWT filter {@code 401} (or {@code 403})
+     * with jwt_verify_lib's words; its ext_authz filter the authorizer's denial, or {@code status_on_error}.
+     */
+    public record Denial(int status, String body, String details, String wwwAuthenticate, List<String> headers,
+                         boolean external) {
+        public Denial {
+            headers = headers == null ? List.of() : List.copyOf(headers);
+        }
+
+        /** The answer of a JWT authentication or RBAC filter. */
+        public Denial(int status, String body, String details, String wwwAuthenticate) {
+            this(status, body, details, wwwAuthenticate, List.of(), false);
+        }
+    }
 
     /**
      * What the filter reads of a request and of the connection it came on.
@@ -510,7 +649,7 @@ public final class RbacFilter {
     }
 
     /** A value matcher on a JSON value (string, number, boolean, list, map; null: none), compiled. */
-    private static Predicate<Object> value(MetadataMatcher.ValueMatcher m) {
+    static Predicate<Object> value(MetadataMatcher.ValueMatcher m) {
         if (m instanceof MetadataMatcher.ValueMatcher.StringMatch sm) {
             Predicate<String> p = StringMatchers.compile(sm.matcher());
             return v -> v instanceof String str && p.test(str);

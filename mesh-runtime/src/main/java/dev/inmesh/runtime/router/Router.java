@@ -363,9 +363,42 @@ public final class Router {
         if (req.localRateLimit.first() && rateLimited(ex, result, clusters, promise)) {
             return; // Istio's INSERT_BEFORE the connection manager: before the RBAC filters
         }
+        if (req.rbac.external()) {
+            // an external authorization filter among them: the rest waits for its authorizer
+            req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers), table, result,
+                    req.downstreamStats, clusters).onComplete(ar -> {
+                        if (ex.done) {
+                            return;
+                        }
+                        if (req.cancelled) {
+                            callerGone(ex, promise);
+                            return;
+                        }
+                        RbacFilter.Verdict v = ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED;
+                        if (v.denial() != null) {
+                            denied(ex, v.denial(), result, clusters, promise);
+                            return;
+                        }
+                        if (!v.responseHeaders().isEmpty()) {
+                            ex.authzResponseHeaders = v.responseHeaders();
+                        }
+                        // clear_route_cache: the headers the authorizer changed may choose another route
+                        RouteResult routed = v.reroute() ? table.route(req, randomValue) : result;
+                        ex.route = routed;
+                        authorized(ex, routed, randomValue, control, table, clusters, promise, ctx);
+                    });
+            return;
+        }
         if (!req.rbac.isEmpty() && rbacDenied(ex, result, clusters, promise)) {
             return;
         }
+        authorized(ex, result, randomValue, control, table, clusters, promise, ctx);
+    }
+
+    /** The rest of {@link #begin}, once the authentication and authorization filters let the request go on. */
+    private void authorized(Exchange ex, RouteResult result, long randomValue, Control control, RouteTable table,
+                            ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
+        RouterRequest req = ex.request;
         FaultInjection fault = FaultFilter.settings(req.faultFilter, result);
         if (fault != null && faults.matches(fault, req)) {
             if (result instanceof RouteResult.Forward f && !f.cluster().isEmpty()) {
@@ -405,19 +438,66 @@ public final class Router {
         if (denied == null) {
             return false;
         }
+        denied(ex, denied, result, clusters, promise);
+        return true;
+    }
+
+    /**
+     * The answer of a filter that refused a request, counted for the route's cluster; an external authorizer's
+     * with response flag UAEX and its own headers over the local reply's.
+     */
+    private void denied(Exchange ex, RbacFilter.Denial denied, RouteResult result, ClusterManager clusters,
+                        Promise<RouterResponse> promise) {
         if (result instanceof RouteResult.Forward f && !f.cluster().isEmpty()) {
             ex.cluster = clusters.cluster(f.cluster());
             ex.clusterName = ex.cluster == null ? null : f.cluster();
         }
         ex.filterReply = true;
+        if (denied.external()) {
+            ex.flags.add(ResponseFlag.UNAUTHORIZED_EXTERNAL_SERVICE);
+            ex.authzDenialHeaders = denied.headers();
+        }
         reply(ex, promise, denied.status(), denied.body(), denied.details(), denialHeaders(denied));
-        return true;
     }
 
-    /** The headers of a filter's refusal: the JWT filter's {@code www-authenticate}; null for none. */
+    /**
+     * Adds headers given as names and values in pairs (an allowing external authorizer's response headers, which
+     * Envoy's ext_authz filter appends to the response); null adds nothing.
+     */
+    public static void addHeaders(MultiMap h, java.util.List<String> pairs) {
+        if (pairs == null) {
+            return;
+        }
+        for (int i = 0; i + 1 < pairs.size(); i += 2) {
+            h.add(pairs.get(i), pairs.get(i + 1));
+        }
+    }
+
+    /**
+     * Puts headers given as names and values in pairs in place of any of the same names (every value of a name
+     * repeated in the pairs is kept): an external authorizer's denial over the local reply's own headers.
+     */
+    public static void replaceHeaders(MultiMap h, java.util.List<String> pairs) {
+        for (int i = 0; i + 1 < pairs.size(); i += 2) {
+            h.remove(pairs.get(i));
+        }
+        addHeaders(h, pairs);
+    }
+
+    /**
+     * The headers of a filter's refusal: the JWT filter's {@code www-authenticate}, an external authorizer's own
+     * headers; null for none.
+     */
     public static MultiMap denialHeaders(RbacFilter.Denial denied) {
-        return denied.wwwAuthenticate() == null ? null : MultiMap.caseInsensitiveMultiMap()
-                .set("www-authenticate", denied.wwwAuthenticate());
+        if (denied.wwwAuthenticate() == null && denied.headers().isEmpty()) {
+            return null;
+        }
+        MultiMap h = MultiMap.caseInsensitiveMultiMap();
+        if (denied.wwwAuthenticate() != null) {
+            h.set("www-authenticate", denied.wwwAuthenticate());
+        }
+        addHeaders(h, denied.headers());
+        return h;
     }
 
     /**
@@ -457,6 +537,17 @@ public final class Router {
     public static RbacFilter.Denial authorize(RouterRequest req, RouteTable table, RouteResult result) {
         return req.rbac.isEmpty() ? null : req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers),
                 table, result, req.downstreamStats);
+    }
+
+    /**
+     * As {@link #authorize(RouterRequest, RouteTable, RouteResult)}, with the external authorization filters too,
+     * which ask their authorizers through {@code clusters}: complete at once when none runs.
+     */
+    public static Future<RbacFilter.Verdict> authorize(RouterRequest req, RouteTable table, RouteResult result,
+                                                       ClusterManager clusters) {
+        return req.rbac.isEmpty() ? Future.succeededFuture(RbacFilter.Verdict.ALLOWED)
+                : req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers), table, result,
+                        req.downstreamStats, clusters);
     }
 
     /**
@@ -936,6 +1027,9 @@ public final class Router {
             h.set("content-type", "text/plain");
         }
         h.set("content-length", Integer.toString(b.length()));
+        if (ex.authzDenialHeaders != null) {
+            replaceHeaders(h, ex.authzDenialHeaders); // as Envoy's ext_authz: over the local reply's own
+        }
         if (ex.route != null && ex.table != null && !(ex.route instanceof RouteResult.NoRoute) && !ex.filterReply) {
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
             // As Envoy's modify_headers: a local reply after upstream attempts carries their count too.
@@ -959,6 +1053,7 @@ public final class Router {
         if (ex.rateLimit != null) {
             ex.rateLimit.setOn(h); // x-ratelimit-*, when its config asks for them
         }
+        addHeaders(h, ex.authzResponseHeaders);
         connectionManagerHeaders(ex, h);
         ex.done = true;
         if (ex.request.stream != null) {
@@ -1553,6 +1648,7 @@ public final class Router {
             if (ex.rateLimit != null) {
                 ex.rateLimit.setOn(h);
             }
+            addHeaders(h, ex.authzResponseHeaders);
             connectionManagerHeaders(ex, h);
             ex.responseCodeDetails = "via_upstream";
             releaseRetrySlot();

@@ -23,6 +23,13 @@ public final class SimpleHeaders implements MutableHeaders {
         return out;
     }
 
+    @Override
+    public void forEach(java.util.function.BiConsumer<String, String> each) {
+        for (String[] e : entries) {
+            each.accept(e[0], e[1]);
+        }
+    }
+
     /** The first value, or null. */
     public String first(String name) {
         String n = name.toLowerCase(Locale.ROOT);

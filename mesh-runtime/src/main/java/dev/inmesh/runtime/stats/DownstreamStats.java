@@ -68,6 +68,7 @@ public final class DownstreamStats implements RbacStats {
     private volatile boolean faultRegistered;
     private volatile boolean corsRegistered;
     private volatile JwtAuthnCounters jwtAuthn;
+    private volatile ExtAuthzCounters extAuthz;
 
     /** The local rate limit filters' statistics by their stat prefix, shared by the registry's connection managers. */
     private final java.util.concurrent.ConcurrentMap<String, LocalRateLimitCounters> localRateLimits;
@@ -317,6 +318,75 @@ public final class DownstreamStats implements RbacStats {
             }
         }
         return c;
+    }
+
+    /**
+     * The external authorization filters' statistics, registered on first use: Envoy's
+     * {@code http.<prefix>.ext_authz.ok}, {@code denied}, {@code error} and {@code failure_mode_allowed}, shared by
+     * the connection manager's ext_authz filters as Envoy's are by name.
+     */
+    public ExtAuthzCounters extAuthz() {
+        ExtAuthzCounters c = extAuthz;
+        if (c == null) {
+            synchronized (this) {
+                c = extAuthz;
+                if (c == null) {
+                    c = new ExtAuthzCounters();
+                    extAuthz = c;
+                }
+            }
+        }
+        return c;
+    }
+
+    /**
+     * An external authorization filter's counters: checks the authorizer allowed, denied, could not answer (an error,
+     * a timeout, a 5xx), and errors let through by {@code failure_mode_allow} (also counted as errors).
+     */
+    public final class ExtAuthzCounters {
+        private final LongAdder ok = new LongAdder();
+        private final LongAdder denied = new LongAdder();
+        private final LongAdder error = new LongAdder();
+        private final LongAdder failureModeAllowed = new LongAdder();
+
+        ExtAuthzCounters() {
+            adder("ext_authz_ok", ok);
+            adder("ext_authz_denied", denied);
+            adder("ext_authz_error", error);
+            adder("ext_authz_failure_mode_allowed", failureModeAllowed);
+        }
+
+        public void ok() {
+            ok.increment();
+        }
+
+        public void denied() {
+            denied.increment();
+        }
+
+        /** An error; {@code allowed}: the request went on all the same ({@code failure_mode_allow}). */
+        public void error(boolean allowed) {
+            error.increment();
+            if (allowed) {
+                failureModeAllowed.increment();
+            }
+        }
+
+        public long okCount() {
+            return ok.sum();
+        }
+
+        public long deniedCount() {
+            return denied.sum();
+        }
+
+        public long errorCount() {
+            return error.sum();
+        }
+
+        public long failureModeAllowedCount() {
+            return failureModeAllowed.sum();
+        }
     }
 
     /** The JWT authentication filter's counters: requests it let through, refused, and CORS preflights it skipped. */

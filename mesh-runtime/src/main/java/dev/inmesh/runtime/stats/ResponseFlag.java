@@ -39,7 +39,9 @@ public enum ResponseFlag {
     /** The request was not valid (400). */
     DOWNSTREAM_PROTOCOL_ERROR("DPE"),
     /** Stream idle timeout. */
-    STREAM_IDLE_TIMEOUT("SI");
+    STREAM_IDLE_TIMEOUT("SI"),
+    /** The external authorization service denied the request, or could not decide it (ext_authz). */
+    UNAUTHORIZED_EXTERNAL_SERVICE("UAEX");
 
     private final String code;
 

@@ -177,6 +177,11 @@ public final class UpstreamCluster {
         return priority == CircuitBreakers.RoutingPriority.HIGH ? highBreakers : defaultBreakers;
     }
 
+    /** The Vert.x of this cluster's pools, or null without one. */
+    public io.vertx.core.Vertx vertx() {
+        return env.vertx();
+    }
+
     /**
      * The pooled HTTP client for a host of this cluster; its default host and port are the host's, so
      * {@code client.request(method, uri)} goes there. It speaks the cluster's protocol: h2c with explicit HTTP/2,

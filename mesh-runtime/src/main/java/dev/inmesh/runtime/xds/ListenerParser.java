@@ -15,6 +15,7 @@ import dev.inmesh.api.config.listener.NetworkFilter;
 import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.listener.TcpProxy;
+import dev.inmesh.api.config.extauthz.ExtAuthz;
 import dev.inmesh.api.config.jwt.JwtAuthentication;
 import dev.inmesh.api.config.listener.TrafficDirection;
 import dev.inmesh.api.config.rbac.NetworkRbac;
@@ -339,9 +340,10 @@ public final class ListenerParser
                     || typeName.isEmpty() && f.getName().equals(GRPC_WEB_NAME));
             boolean rateLimit = !router && typeName.equals(LocalRateLimitParser.TYPE);
             boolean jwt = !router && typeName.equals(JwtAuthnParser.TYPE);
-            boolean observing = !router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt
+            boolean extAuthz = !router && typeName.equals(ExtAuthzParser.TYPE);
+            boolean observing = !router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !extAuthz
                     && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS, OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
-            if (!router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !observing
+            if (!router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !extAuthz && !observing
                     && !f.getIsOptional() && !f.getDisabled()) {
                 throw new FieldError("http_filters[" + i + "].name", f.getName()
                         + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
@@ -394,14 +396,25 @@ public final class ListenerParser
                         + "filter is not supported by Inmesh (expected: one)");
             }
             if (jwtRuns != null && filters.stream().anyMatch(p -> p.rbac() != null || p.fault() != null
-                    || p.cors())) {
+                    || p.cors() || p.extAuthz() != null)) {
                 // Inmesh runs it right before the RBAC filters, which read what it verified, as Istio orders them
-                throw new FieldError("http_filters[" + i + "].name", f.getName() + " after an RBAC, fault or CORS "
-                        + "filter is not supported by Inmesh (expected: before them, as Istio writes it)");
+                throw new FieldError("http_filters[" + i + "].name", f.getName() + " after an RBAC, external "
+                        + "authorization, fault or CORS filter is not supported by Inmesh (expected: before them, as "
+                        + "Istio writes it)");
+            }
+            // as the RBAC filter: a disabled one's config is still checked, and it runs nowhere
+            ExtAuthz extAuthzConfig = !extAuthz ? null : Fields.at("http_filters[" + i + "].typed_config",
+                    () -> ExtAuthzParser.parse(f.getTypedConfig()));
+            ExtAuthz extAuthzRuns = f.getDisabled() ? null : extAuthzConfig;
+            if (extAuthzRuns != null && filters.stream().anyMatch(p -> p.fault() != null || p.cors())) {
+                // Inmesh runs it among the RBAC filters, in their order, before the fault and CORS filters
+                throw new FieldError("http_filters[" + i + "].name", f.getName() + " after a fault or CORS filter "
+                        + "is not supported by Inmesh (expected: with the RBAC filters before them, as Istio writes "
+                        + "it)");
             }
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
                     () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns,
-                            rateLimitRuns, jwtRuns))));
+                            rateLimitRuns, jwtRuns, extAuthzRuns))));
         }
         checkRateLimitPosition(filters);
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)
@@ -451,14 +464,15 @@ public final class ListenerParser
             HttpFilter f = filters.get(i);
             if (f.localRateLimit() != null) {
                 at = i;
-            } else if (f.jwtAuthn() != null || f.rbac() != null || f.fault() != null || f.cors()) {
+            } else if (f.jwtAuthn() != null || f.rbac() != null || f.extAuthz() != null || f.fault() != null
+                    || f.cors()) {
                 before |= at < 0;
                 after |= at >= 0;
             }
         }
         if (at >= 0 && before && after) {
             throw new FieldError("http_filters[" + at + "].name", filters.get(at).name() + " between the JWT "
-                    + "authentication, RBAC, fault and CORS filters is not supported by Inmesh (expected: before all "
+                    + "authentication, RBAC, external authorization, fault and CORS filters is not supported by Inmesh (expected: before all "
                     + "of them, or after all of them right before the router)");
         }
     }

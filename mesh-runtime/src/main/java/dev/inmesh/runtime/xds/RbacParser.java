@@ -283,10 +283,20 @@ final class RbacParser {
      * presence. Other filters' metadata is refused by name: Inmesh keeps no other dynamic metadata.
      */
     private static MetadataMatcher jwtMetadata(io.envoyproxy.envoy.type.matcher.v3.MetadataMatcher m) {
+        return metadataMatcher(m, Set.of(JwtAuthnParser.NAME), "the only filter whose dynamic metadata it keeps "
+                + "for RBAC principals");
+    }
+
+    /**
+     * A metadata matcher on the dynamic metadata of one of {@code namespaces} (the filters whose metadata Inmesh keeps
+     * where the matcher is read, {@code why}): a path of keys and a value matcher; another namespace is refused.
+     */
+    static MetadataMatcher metadataMatcher(io.envoyproxy.envoy.type.matcher.v3.MetadataMatcher m,
+                                           Set<String> namespaces, String why) {
         Fields.onlyKnown(m, Set.of("filter", "path", "value", "invert"), Set.of());
-        if (!m.getFilter().equals(JwtAuthnParser.NAME)) {
+        if (!namespaces.contains(m.getFilter())) {
             throw new FieldError("filter", "\"" + m.getFilter() + "\" is not supported by Inmesh (expected: "
-                    + JwtAuthnParser.NAME + ", the only filter whose dynamic metadata it keeps)");
+                    + String.join(" or ", new java.util.TreeSet<>(namespaces)) + ", " + why + ")");
         }
         if (m.getPathCount() == 0) {
             throw new FieldError("path", "[] (expected: at least one key)");

@@ -122,7 +122,7 @@ class JwtAuthnParserTest {
     @Test
     void theJwtFilterRunsBeforeTheRbacFiltersAndTheRateLimitFilterIsNotBetweenThem() {
         String m = refused(IstioJwt.REQUIRE_PRINCIPAL + IstioJwt.FILTER + EnvoyValidationTest.ROUTER);
-        assertTrue(m.contains("http_filters[1].name") && m.contains("after an RBAC, fault or CORS filter"), m);
+        assertTrue(m.contains("http_filters[1].name") && m.contains("after an RBAC, external authorization, fault or CORS filter"), m);
         m = refused(IstioJwt.FILTER + IstioRateLimit.enforced("rl", 1, "") + IstioJwt.REQUIRE_PRINCIPAL
                 + EnvoyValidationTest.ROUTER);
         assertTrue(m.contains("http_filters[1].name") && m.contains("between the JWT authentication, RBAC"), m);

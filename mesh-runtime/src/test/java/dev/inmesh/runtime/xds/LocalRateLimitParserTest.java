@@ -156,7 +156,7 @@ class LocalRateLimitParserTest {
     void aRateLimitFilterBetweenTheRbacAndFaultFiltersOrASecondOneIsRefusedByName() {
         String m = refused(EnvoyValidationTest.listenerWithHttpFilters(RBAC + IstioRateLimit.FILTER + FAULT
                 + EnvoyValidationTest.ROUTER));
-        assertTrue(m.contains("http_filters[1].name") && m.contains("between the JWT authentication, RBAC, fault and CORS filters"), m);
+        assertTrue(m.contains("http_filters[1].name") && m.contains("between the JWT authentication, RBAC, external authorization, fault and CORS filters"), m);
         m = refused(EnvoyValidationTest.listenerWithHttpFilters(IstioRateLimit.FILTER + IstioRateLimit.FILTER
                 + EnvoyValidationTest.ROUTER));
         assertTrue(m.contains("http_filters[1].name") && m.contains("a second local rate limit filter"), m);

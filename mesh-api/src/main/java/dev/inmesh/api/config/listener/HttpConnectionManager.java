@@ -168,6 +168,15 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         return httpFilters.stream().filter(f -> f.rbac() != null).toList();
     }
 
+    /**
+     * The JWT authentication, RBAC and external authorization filters that run in this connection manager, in their
+     * chain order: the filters that decide whether a request may go on.
+     */
+    public List<HttpFilter> authorizationFilters() {
+        return httpFilters.stream().filter(f -> f.jwtAuthn() != null || f.rbac() != null || f.extAuthz() != null)
+                .toList();
+    }
+
     /** Whether a CORS filter runs in this connection manager (see {@link HttpFilter#cors}). */
     public boolean corsFilter() {
         return httpFilters.stream().anyMatch(HttpFilter::cors);

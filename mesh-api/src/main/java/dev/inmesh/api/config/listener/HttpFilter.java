@@ -1,6 +1,7 @@
 package dev.inmesh.api.config.listener;
 
 import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.extauthz.ExtAuthz;
 import dev.inmesh.api.config.jwt.JwtAuthentication;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.FaultInjection;
@@ -11,8 +12,9 @@ import dev.inmesh.api.config.route.LocalRateLimit;
  * are accepted only where they change nothing that Inmesh does not do (the parser decides and says so), and Envoy's
  * fault filter ({@code envoy.filters.http.fault}), CORS filter ({@code envoy.filters.http.cors}), RBAC filter
  * ({@code envoy.filters.http.rbac}), local rate limit filter ({@code envoy.filters.http.local_ratelimit}) and JWT
- * authentication filter ({@code envoy.filters.http.jwt_authn}), which the router runs, and the gRPC-Web filter ({@code envoy.filters.http.grpc_web}), which the standalone proxy's
- * connection manager runs.
+ * authentication filter ({@code envoy.filters.http.jwt_authn}) and external authorization filter
+ * ({@code envoy.filters.http.ext_authz}), which the router runs, and the gRPC-Web filter
+ * ({@code envoy.filters.http.grpc_web}), which the standalone proxy's connection manager runs.
  *
  * @param name the filter's name, by which routes name their per-filter config
  * @param typeUrl the config type, or empty
@@ -25,12 +27,25 @@ import dev.inmesh.api.config.route.LocalRateLimit;
  * @param localRateLimit for a local rate limit filter that runs, its own config (which a virtual host's or route's
  *     replaces); null for any other filter
  * @param jwtAuthn for a JWT authentication filter that runs, its config; null for any other filter
+ * @param extAuthz for an external authorization filter that runs, its config; null for any other filter
  */
 public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
-                         boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn) {
+                         boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
+                         ExtAuthz extAuthz) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
+    }
+
+    /** A filter that is not an external authorization filter. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
+                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn) {
+        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, null);
+    }
+
+    /** An external authorization filter. */
+    public HttpFilter(String name, String typeUrl, ExtAuthz extAuthz) {
+        this(name, typeUrl, null, false, null, false, null, null, Checks.nonNull(extAuthz, "typed_config"));
     }
 
     /** A filter that is not a JWT authentication filter. */

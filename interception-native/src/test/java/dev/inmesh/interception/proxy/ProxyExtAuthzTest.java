@@ -1,0 +1,114 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.router.IstioExtAuthz;
+import dev.inmesh.runtime.router.IstioRbac;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.SocketAddress;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The standalone proxy runs istiod's CUSTOM authorization as Envoy does: the shadow RBAC filter marks the requests of
+ * the CUSTOM policy ({@code /secure*}), and the ext_authz filter asks the HTTP authorizer, through its
+ * {@code outbound|8000||...} cluster, about those only; the allowed go to the application with the authorizer's
+ * headers, the denied get the authorizer's answer and never reach it, and an upgrade waits for the authorizer too.
+ */
+@Timeout(60)
+class ProxyExtAuthzTest {
+    private final Vertx vertx = Vertx.vertx();
+    private final List<String> appSaw = new CopyOnWriteArrayList<>();
+    private final List<String> checked = new CopyOnWriteArrayList<>();
+    private final int app = vertx.createHttpServer().requestHandler(req -> {
+        appSaw.add(req.path() + " " + req.getHeader("x-user"));
+        req.response().end("reviews");
+    }).listen(0, "127.0.0.1").await().actualPort();
+    private final int authorizer = vertx.createHttpServer().requestHandler(req -> {
+        checked.add(req.method() + " " + req.uri());
+        if ("allow".equals(req.getHeader("x-ext-authz"))) {
+            req.response().putHeader("x-user", "alice").putHeader("x-authz-decision", "allowed").end();
+        } else {
+            req.response().setStatusCode(401).putHeader("x-denied-reason", "no-ticket").end("who are you");
+        }
+    }).listen(0, "127.0.0.1").await().actualPort();
+
+    @AfterEach
+    void close() throws Exception {
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    private LoopbackProxy proxy(int port) throws Exception {
+        return new LoopbackProxy("static_resources:\n  listeners:\n"
+                + IstioRbac.first(IstioExtAuthz.SHADOW + IstioExtAuthz.http("5s", false),
+                        Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]"))
+                + Http1RequestsTest.clusterC(app) + IstioExtAuthz.cluster(authorizer, false));
+    }
+
+    /** The status, {@code x-authz-decision} and {@code x-denied-reason} headers and body of a GET through the proxy. */
+    private String get(int port, String path, String verdict) throws Exception {
+        HttpClient c = vertx.createHttpClient();
+        try {
+            return c.request(new RequestOptions().setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+                            .setHost("svc").setPort(9080).setURI(path).putHeader("x-ext-authz", verdict))
+                    .compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.statusCode() + " "
+                            + resp.getHeader("x-authz-decision") + " " + resp.getHeader("x-denied-reason") + " " + b)))
+                    .await(10, TimeUnit.SECONDS);
+        } finally {
+            c.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    private StreamInfo logged(LoopbackProxy proxy, int status) throws InterruptedException {
+        for (int i = 0; i < 200; i++) {
+            for (StreamInfo s : proxy.requests) {
+                if (s.responseCode() == status) {
+                    return s;
+                }
+            }
+            Thread.sleep(25);
+        }
+        throw new AssertionError("no " + status + " in " + proxy.requests);
+    }
+
+    @Test
+    void theAuthorizerAllowsWithItsHeadersDeniesWithItsAnswerAndSeesOnlyTheCustomPolicysRequests() throws Exception {
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = proxy(port)) {
+            assertEquals("200 allowed null reviews", get(port, "/secure/a?b=c", "allow"));
+            assertEquals(List.of("/secure/a alice"), appSaw);
+            assertEquals(List.of("GET /check/secure/a?b=c"), checked);
+
+            assertEquals("401 null no-ticket who are you", get(port, "/secure/a", "deny"));
+            assertEquals(1, appSaw.size(), "a denied request never reaches the application");
+            StreamInfo denied = logged(proxy, 401);
+            assertEquals("ext_authz_denied", denied.responseCodeDetails());
+            assertEquals("UAEX", ResponseFlag.format(denied.responseFlags()));
+
+            assertEquals("200 null null reviews", get(port, "/public", "deny"));
+            assertEquals(2, checked.size(), "the shadow policy does not name /public: not checked");
+        }
+    }
+
+    /** A WebSocket upgrade, which the proxy relays itself, waits for the authorizer as any request does. */
+    @Test
+    void aWebSocketUpgradeTheAuthorizerDeniesIsAnsweredWithItsDenialBeforeTheProxyRelaysIt() throws Exception {
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = proxy(port)) {
+            String head = LoopbackProxy.upgradeAnswer(port, "/secure/chat", "x-ext-authz: deny\r\n");
+            assertTrue(head.startsWith("HTTP/1.1 401"), head);
+            assertTrue(head.toLowerCase(java.util.Locale.ROOT).contains("x-denied-reason: no-ticket"), head);
+            assertTrue(appSaw.isEmpty());
+            assertEquals(List.of("GET /check/secure/chat"), checked);
+        }
+    }
+}

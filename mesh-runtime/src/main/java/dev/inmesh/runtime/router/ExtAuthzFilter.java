@@ -1,0 +1,455 @@
+package dev.inmesh.runtime.router;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.inmesh.api.config.core.MetadataMatcher;
+import dev.inmesh.api.config.core.StringMatcher;
+import dev.inmesh.api.config.extauthz.ExtAuthz;
+import dev.inmesh.runtime.router.RbacFilter.Subject;
+import dev.inmesh.runtime.stats.DownstreamStats;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.Host;
+import dev.inmesh.runtime.upstream.LbContext;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
+import io.envoyproxy.envoy.config.core.v3.HeaderValueOption;
+import io.envoyproxy.envoy.service.auth.v3.AttributeContext;
+import io.envoyproxy.envoy.service.auth.v3.CheckRequest;
+import io.envoyproxy.envoy.service.auth.v3.CheckResponse;
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Predicate;
+
+/**
+ * Envoy's external authorization HTTP filter ({@code envoy.filters.http.ext_authz}), compiled once per snapshot from
+ * its {@link ExtAuthz} config. It checks a request only when its {@code filter_enabled_metadata} matches (Istio's:
+ * the shadow RBAC filter before it matched one of the CUSTOM policies), by asking the authorizer through the named
+ * cluster, with a host its load balancer picks and the cluster's pooled connections, never blocking:
+ * <ul>
+ *   <li>an HTTP authorizer gets the request's method, {@code path_prefix} + path, {@code :authority},
+ *       {@code authorization} and the allowed headers, {@code headers_to_add}, and no body; {@code 200} allows (the
+ *       allowed upstream headers replace or join the request's, {@code x-envoy-auth-headers-to-remove} names headers
+ *       the request loses, the allowed client headers on success go on the response), a {@code 5xx} is an error, any
+ *       other status denies, with its body and allowed client headers;</li>
+ *   <li>a gRPC authorizer gets {@code envoy.service.auth.v3.Authorization/Check} with the request's attributes (its
+ *       allowed headers, all by default); status {@code OK} allows with {@code ok_response}'s header changes, any
+ *       other denies with {@code denied_response} (403 by default); a failed call is an error.</li>
+ * </ul>
+ * No answer within the timeout, no host, or a failed connection is an error: the request goes on under
+ * {@code failure_mode_allow}, else is answered {@code status_on_error} with no body. Denials and errors answer with
+ * response flag UAEX and details {@code ext_authz_denied} or {@code ext_authz_error}, counted in
+ * {@code ext_authz.ok}, {@code denied}, {@code error} and {@code failure_mode_allowed}. Immutable and thread-safe.
+ */
+public final class ExtAuthzFilter {
+    /** The filter's canonical name. */
+    public static final String NAME = "envoy.filters.http.ext_authz";
+    /** The response code details of a request the authorizer denied. */
+    public static final String DENIED_DETAILS = "ext_authz_denied";
+    /** The response code details of a request refused because the authorizer could not decide it. */
+    public static final String ERROR_DETAILS = "ext_authz_error";
+    /** The header of an HTTP authorizer's allowing answer that names request headers to remove. */
+    static final String HEADERS_TO_REMOVE = "x-envoy-auth-headers-to-remove";
+    static final String CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check";
+
+    /** The headers an HTTP authorizer always gets, as Envoy's HTTP client adds them to the allowed ones. */
+    private static final Set<String> HTTP_ALWAYS = Set.of("authorization", ":method", ":path", ":authority", "host");
+    /** The headers of a denying answer always passed on when {@code allowed_client_headers} names some. */
+    private static final Set<String> CLIENT_ALWAYS = Set.of("www-authenticate", "location");
+    /** Headers of an answer never copied: the local reply and the connection set their own. */
+    private static final Set<String> NEVER_COPIED = Set.of("content-length", "transfer-encoding", "connection",
+            "keep-alive", "host", "te", "upgrade");
+
+    private final ExtAuthz config;
+    private final Predicate<String> allowedHeaders;
+    private final Predicate<String> upstream;
+    private final Predicate<String> upstreamAppend;
+    private final Predicate<String> client;
+    private final Predicate<String> clientOnSuccess;
+    private final java.util.function.BiPredicate<Subject, Map<String, Object>> enabled;
+
+    private ExtAuthzFilter(ExtAuthz config) {
+        this.config = config;
+        Predicate<String> listed = matchers(config.allowedHeaders());
+        boolean http = config.service() instanceof ExtAuthz.HttpService;
+        this.allowedHeaders = http ? n -> HTTP_ALWAYS.contains(n) || listed.test(n)
+                : config.allowedHeaders().isEmpty() ? n -> true : listed;
+        if (config.service() instanceof ExtAuthz.HttpService h) {
+            this.upstream = matchers(h.allowedUpstreamHeaders());
+            this.upstreamAppend = matchers(h.allowedUpstreamHeadersToAppend());
+            Predicate<String> c = matchers(h.allowedClientHeaders());
+            this.client = h.allowedClientHeaders().isEmpty() ? n -> true : n -> CLIENT_ALWAYS.contains(n) || c.test(n);
+            this.clientOnSuccess = matchers(h.allowedClientHeadersOnSuccess());
+        } else {
+            this.upstream = n -> false;
+            this.upstreamAppend = n -> false;
+            this.client = n -> true;
+            this.clientOnSuccess = n -> false;
+        }
+        this.enabled = config.filterEnabledMetadata() == null ? (s, rbac) -> true
+                : metadata(config.filterEnabledMetadata());
+    }
+
+    /** One filter, compiled. */
+    public static ExtAuthzFilter compile(ExtAuthz config) {
+        return new ExtAuthzFilter(config);
+    }
+
+    /** The filter's config. */
+    public ExtAuthz config() {
+        return config;
+    }
+
+    /**
+     * Whether the filter checks this request: its {@code filter_enabled_metadata} matches, or it has none.
+     *
+     * @param rbacMetadata the dynamic metadata the RBAC filters before it wrote
+     */
+    boolean enabled(Subject s, Map<String, Object> rbacMetadata) {
+        return enabled.test(s, rbacMetadata);
+    }
+
+    /**
+     * What the authorizer decided: null {@code denial} when the request goes on, with the headers to add to its
+     * response ({@code responseHeaders}, names and values in pairs); {@code reroute} when the authorizer changed the
+     * request's headers and {@code clear_route_cache} asks for the route to be chosen again.
+     */
+    record Outcome(RbacFilter.Denial denial, List<String> responseHeaders, boolean reroute) {
+        static final Outcome ALLOWED = new Outcome(null, List.of(), false);
+    }
+
+    /**
+     * Asks the authorizer about a request and applies its answer to the request's headers.
+     *
+     * @param s the request and its connection
+     * @param headers the request's headers, which an allowing answer changes
+     * @param clusters where the authorizer's cluster is found
+     * @param stats the connection manager's statistics, or null
+     * @return what it decided; never failed
+     */
+    Future<Outcome> check(Subject s, MutableHeaders headers, ClusterManager clusters, DownstreamStats stats) {
+        UpstreamCluster cluster = clusters == null ? null : clusters.cluster(config.service().cluster());
+        Host host = cluster == null ? null : cluster.chooseHost(LbContext.NONE);
+        Vertx vertx = cluster == null ? null : cluster.vertx();
+        HttpClient client;
+        try {
+            client = host == null || vertx == null ? null
+                    : cluster.httpClient(host, config.service() instanceof ExtAuthz.GrpcService);
+        } catch (RuntimeException e) {
+            client = null;
+        }
+        if (client == null) {
+            return Future.succeededFuture(error(stats));
+        }
+        Promise<Answer> answer = Promise.promise();
+        HttpClientRequest[] sent = {null};
+        long timer = vertx.setTimer(Math.max(1, config.service().timeout().toMillis()), t -> {
+            if (answer.tryFail("ext_authz timeout") && sent[0] != null) {
+                sent[0].reset();
+            }
+        });
+        RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost(host.address().address())
+                .setPort(host.address().port());
+        Buffer body;
+        String authority;
+        if (config.service() instanceof ExtAuthz.GrpcService g) {
+            ro.setURI(CHECK_PATH).putHeader("content-type", "application/grpc").putHeader("te", "trailers")
+                    .putHeader("grpc-timeout", Math.max(1, g.timeout().toMillis()) + "m");
+            byte[] message = checkRequest(s, headers).toByteArray();
+            body = Buffer.buffer(5 + message.length).appendByte((byte) 0).appendInt(message.length)
+                    .appendBytes(message);
+            authority = g.authority();
+        } else {
+            ExtAuthz.HttpService h = (ExtAuthz.HttpService) config.service();
+            RouteRequest r = s.request();
+            ro.setMethod(HttpMethod.valueOf(r.method())).setURI(h.pathPrefix() + r.path());
+            headers.forEach((name, value) -> {
+                String n = name.toLowerCase(Locale.ROOT);
+                if (!n.equals("content-length") && !n.equals("host") && allowedHeaders.test(n)) {
+                    ro.addHeader(n, value);
+                }
+            });
+            for (ExtAuthz.Header add : h.headersToAdd()) {
+                ro.putHeader(add.key(), add.value());
+            }
+            body = Buffer.buffer();
+            authority = r.authority();
+        }
+        io.vertx.core.net.HostAndPort hp = authority == null || authority.isEmpty() ? null
+                : io.vertx.core.net.HostAndPort.parseAuthority(authority, -1);
+        client.request(ro).compose(req -> {
+            sent[0] = req;
+            if (hp != null) {
+                req.authority(hp);
+            }
+            return req.send(body);
+        }).compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), resp.headers(), resp.trailers(), b)))
+                .onComplete(ar -> {
+                    if (ar.succeeded()) {
+                        answer.tryComplete(ar.result());
+                    } else {
+                        answer.tryFail(ar.cause());
+                    }
+                });
+        return answer.future().transform(ar -> {
+            vertx.cancelTimer(timer);
+            if (ar.failed()) {
+                return Future.succeededFuture(error(stats));
+            }
+            Outcome o = config.service() instanceof ExtAuthz.GrpcService ? grpcAnswer(ar.result(), headers, stats)
+                    : httpAnswer(ar.result(), headers, stats);
+            return Future.succeededFuture(o);
+        });
+    }
+
+    /** An authorizer's answer: its status, headers, trailers and body. */
+    private record Answer(int status, MultiMap headers, MultiMap trailers, Buffer body) {}
+
+    /** An error: the request goes on under {@code failure_mode_allow}, else is answered {@code status_on_error}. */
+    private Outcome error(DownstreamStats stats) {
+        if (stats != null) {
+            stats.extAuthz().error(config.failureModeAllow());
+        }
+        return config.failureModeAllow() ? Outcome.ALLOWED
+                : new Outcome(new RbacFilter.Denial(config.statusOnError(), "", ERROR_DETAILS, null, List.of(), true),
+                        List.of(), false);
+    }
+
+    private Outcome denied(int status, String body, List<String> responseHeaders, DownstreamStats stats) {
+        if (stats != null) {
+            stats.extAuthz().denied();
+        }
+        return new Outcome(new RbacFilter.Denial(status, body, DENIED_DETAILS, null, responseHeaders, true),
+                List.of(), false);
+    }
+
+    private Outcome allowed(List<String> responseHeaders, boolean changed, DownstreamStats stats) {
+        if (stats != null) {
+            stats.extAuthz().ok();
+        }
+        boolean reroute = changed && config.clearRouteCache();
+        return responseHeaders.isEmpty() && !reroute ? Outcome.ALLOWED
+                : new Outcome(null, List.copyOf(responseHeaders), reroute);
+    }
+
+    private Outcome httpAnswer(Answer a, MutableHeaders headers, DownstreamStats stats) {
+        if (a.status >= 500 && a.status <= 599) {
+            return error(stats);
+        }
+        if (a.status != 200) {
+            List<String> toClient = new ArrayList<>();
+            a.headers.forEach((name, value) -> {
+                String n = name.toLowerCase(Locale.ROOT);
+                if (!NEVER_COPIED.contains(n) && !n.equals(HEADERS_TO_REMOVE) && client.test(n)) {
+                    toClient.add(n);
+                    toClient.add(value);
+                }
+            });
+            return denied(a.status, a.body.toString(), toClient, stats);
+        }
+        boolean[] changed = {false};
+        List<String> toClient = new ArrayList<>();
+        a.headers.forEach((name, value) -> {
+            String n = name.toLowerCase(Locale.ROOT);
+            if (NEVER_COPIED.contains(n) || n.equals(HEADERS_TO_REMOVE)) {
+                return;
+            }
+            if (upstream.test(n)) {
+                headers.set(n, value);
+                changed[0] = true;
+            }
+            if (upstreamAppend.test(n)) {
+                headers.add(n, value);
+                changed[0] = true;
+            }
+            if (clientOnSuccess.test(n)) {
+                toClient.add(n);
+                toClient.add(value);
+            }
+        });
+        for (String names : a.headers.getAll(HEADERS_TO_REMOVE)) {
+            for (String n : names.split(",")) {
+                String name = n.trim().toLowerCase(Locale.ROOT);
+                if (!name.isEmpty() && !name.startsWith(":") && !name.equals("host")) {
+                    headers.remove(name);
+                    changed[0] = true;
+                }
+            }
+        }
+        return allowed(toClient, changed[0], stats);
+    }
+
+    private Outcome grpcAnswer(Answer a, MutableHeaders headers, DownstreamStats stats) {
+        String grpcStatus = a.trailers.get("grpc-status");
+        if (grpcStatus == null) {
+            grpcStatus = a.headers.get("grpc-status"); // a trailers-only answer
+        }
+        if (a.status != 200 || !"0".equals(grpcStatus) || a.body.length() < 5) {
+            return error(stats);
+        }
+        CheckResponse r;
+        try {
+            int length = a.body.getInt(1);
+            if (a.body.getByte(0) != 0 || length != a.body.length() - 5) {
+                return error(stats); // compressed, or not one whole message
+            }
+            r = CheckResponse.parseFrom(a.body.getBytes(5, a.body.length()));
+        } catch (InvalidProtocolBufferException | IndexOutOfBoundsException e) {
+            return error(stats);
+        }
+        if (r.getStatus().getCode() != 0) {
+            int status = 403;
+            List<String> toClient = new ArrayList<>();
+            String body = "";
+            if (r.hasDeniedResponse()) {
+                var d = r.getDeniedResponse();
+                if (d.getStatus().getCodeValue() > 0) {
+                    status = d.getStatus().getCodeValue();
+                }
+                for (HeaderValueOption o : d.getHeadersList()) {
+                    toClient.add(o.getHeader().getKey().toLowerCase(Locale.ROOT));
+                    toClient.add(value(o));
+                }
+                body = d.getBody();
+            }
+            return denied(status, body, toClient, stats);
+        }
+        boolean changed = false;
+        List<String> toClient = new ArrayList<>();
+        if (r.hasOkResponse()) {
+            var ok = r.getOkResponse();
+            for (HeaderValueOption o : ok.getHeadersList()) {
+                String n = o.getHeader().getKey().toLowerCase(Locale.ROOT);
+                if (o.hasAppend() && o.getAppend().getValue()) {
+                    headers.add(n, value(o));
+                } else {
+                    headers.set(n, value(o));
+                }
+                changed = true;
+            }
+            for (String n : ok.getHeadersToRemoveList()) {
+                String name = n.toLowerCase(Locale.ROOT);
+                if (!name.startsWith(":") && !name.equals("host")) {
+                    headers.remove(name);
+                    changed = true;
+                }
+            }
+            for (HeaderValueOption o : ok.getResponseHeadersToAddList()) {
+                toClient.add(o.getHeader().getKey().toLowerCase(Locale.ROOT));
+                toClient.add(value(o));
+            }
+        }
+        return allowed(toClient, changed, stats);
+    }
+
+    /** A header option's value: its {@code raw_value} when set, else its {@code value}. */
+    private static String value(HeaderValueOption o) {
+        return o.getHeader().getRawValue().isEmpty() ? o.getHeader().getValue()
+                : o.getHeader().getRawValue().toStringUtf8();
+    }
+
+    /** The attributes of a request as Envoy's filter sends them to a gRPC authorizer. */
+    private CheckRequest checkRequest(Subject s, MutableHeaders headers) {
+        RouteRequest r = s.request();
+        AttributeContext.HttpRequest.Builder http = AttributeContext.HttpRequest.newBuilder()
+                .setMethod(r.method()).setPath(r.path()).setHost(r.authority() == null ? "" : r.authority())
+                .setScheme(r.scheme() == null ? "http" : r.scheme());
+        String id = r.header("x-request-id");
+        if (id != null) {
+            http.setId(id);
+        }
+        String length = r.header("content-length");
+        http.setSize(length == null ? -1 : parseSize(length));
+        java.util.Map<String, String> joined = new java.util.LinkedHashMap<>();
+        putPseudo(joined, ":authority", r.authority());
+        putPseudo(joined, ":path", r.path());
+        putPseudo(joined, ":method", r.method());
+        putPseudo(joined, ":scheme", r.scheme());
+        headers.forEach((name, value) -> {
+            String n = name.toLowerCase(Locale.ROOT);
+            if (!n.equals("host") && allowedHeaders.test(n)) {
+                joined.merge(n, value, (a, b) -> a + "," + b);
+            }
+        });
+        http.putAllHeaders(joined);
+        AttributeContext.Peer.Builder source = AttributeContext.Peer.newBuilder().setAddress(address(s.peerIp(), -1));
+        RbacFilter.PeerIdentity peer = s.peerIdentity();
+        if (peer != null) {
+            source.setPrincipal(!peer.uriSans().isEmpty() ? peer.uriSans().get(0)
+                    : !peer.dnsSans().isEmpty() ? peer.dnsSans().get(0) : peer.subject());
+        }
+        long now = System.currentTimeMillis();
+        return CheckRequest.newBuilder().setAttributes(AttributeContext.newBuilder()
+                .setSource(source)
+                .setDestination(AttributeContext.Peer.newBuilder().setAddress(address(s.localIp(), s.localPort())))
+                .setRequest(AttributeContext.Request.newBuilder()
+                        .setTime(com.google.protobuf.Timestamp.newBuilder().setSeconds(now / 1000)
+                                .setNanos((int) (now % 1000) * 1_000_000))
+                        .setHttp(http))).build();
+    }
+
+    private void putPseudo(Map<String, String> headers, String name, String value) {
+        if (value != null && allowedHeaders.test(name)) {
+            headers.put(name, value);
+        }
+    }
+
+    private static long parseSize(String length) {
+        try {
+            return Long.parseLong(length.trim());
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    private static io.envoyproxy.envoy.config.core.v3.Address address(String ip, int port) {
+        var a = io.envoyproxy.envoy.config.core.v3.SocketAddress.newBuilder().setAddress(ip == null ? "" : ip);
+        if (port >= 0) {
+            a.setPortValue(port);
+        }
+        return io.envoyproxy.envoy.config.core.v3.Address.newBuilder().setSocketAddress(a).build();
+    }
+
+    /** Any of the matchers matches a (lower-case) header name; none: nothing matches. */
+    private static Predicate<String> matchers(List<StringMatcher> list) {
+        if (list.isEmpty()) {
+            return n -> false;
+        }
+        List<Predicate<String>> compiled = list.stream().map(StringMatchers::compile).toList();
+        return n -> {
+            for (Predicate<String> p : compiled) {
+                if (p.test(n)) {
+                    return true;
+                }
+            }
+            return false;
+        };
+    }
+
+    /**
+     * {@code filter_enabled_metadata} on what Inmesh keeps of a request's dynamic metadata: the RBAC filters'
+     * ({@link RbacFilter#METADATA_NAMESPACE}) and the JWT authentication filter's ({@link JwtAuthnFilter#NAME}).
+     */
+    private static java.util.function.BiPredicate<Subject, Map<String, Object>> metadata(MetadataMatcher m) {
+        Predicate<Object> value = RbacFilter.value(m.value());
+        String[] path = m.path().toArray(String[]::new);
+        boolean rbac = m.filter().equals(RbacFilter.METADATA_NAMESPACE);
+        boolean invert = m.invert();
+        return (s, rbacMetadata) -> {
+            Object v = rbac ? rbacMetadata : s.jwtMetadata();
+            for (String key : path) {
+                v = v instanceof Map<?, ?> map ? map.get(key) : null;
+            }
+            return value.test(v) != invert;
+        };
+    }
+}

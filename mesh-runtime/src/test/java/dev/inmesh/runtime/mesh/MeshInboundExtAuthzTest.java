@@ -1,0 +1,274 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.inbound.InboundHandler;
+import dev.inmesh.runtime.router.IstioExtAuthz;
+import dev.inmesh.runtime.router.IstioRbac;
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.upstream.UpstreamEnvironment;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import io.envoyproxy.envoy.config.core.v3.HeaderValue;
+import io.envoyproxy.envoy.config.core.v3.HeaderValueOption;
+import io.envoyproxy.envoy.service.auth.v3.AuthorizationGrpc;
+import io.envoyproxy.envoy.service.auth.v3.CheckRequest;
+import io.envoyproxy.envoy.service.auth.v3.CheckResponse;
+import io.envoyproxy.envoy.service.auth.v3.DeniedHttpResponse;
+import io.envoyproxy.envoy.service.auth.v3.OkHttpResponse;
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.StreamObserver;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code mesh.inbound(handler)} under an Istio AuthorizationPolicy with {@code action: CUSTOM}: istiod's shadow RBAC
+ * filter marks the requests of the policy ({@code /secure*}), and its ext_authz filter asks the extension provider, an
+ * authorizer on loopback reached through its {@code outbound|8000||...} cluster, about those only. An allowed request
+ * reaches the application with the headers the authorizer added; a denied one is answered with the authorizer's
+ * status, body and allowed headers (response flag UAEX, {@code ext_authz_denied}); an authorizer that does not answer
+ * in time is an error: {@code status_on_error}, or the application under {@code failure_mode_allow}.
+ */
+@Timeout(60)
+class MeshInboundExtAuthzTest {
+    @TempDir
+    Path dir;
+    final Vertx vertx = Vertx.vertx();
+    final WebClient plain = WebClient.create(vertx);
+    /** What the application saw of each request: its path and x-user header. */
+    final List<String> appSaw = new CopyOnWriteArrayList<>();
+    /** The x-private header of each request the application saw (null: none). */
+    final List<String> privateSeen = new CopyOnWriteArrayList<>();
+    /** What the authorizer was asked: method, path and the headers it got. */
+    final List<HttpServerRequest> checks = new CopyOnWriteArrayList<>();
+    final List<StreamInfo> logged = new CopyOnWriteArrayList<>();
+    Mesh mesh;
+    SnapshotHolder snapshots;
+    Server grpc;
+
+    @AfterEach
+    void stop() throws Exception {
+        if (mesh != null) {
+            mesh.close().await(10, TimeUnit.SECONDS);
+        }
+        if (snapshots != null) {
+            snapshots.close();
+        }
+        if (grpc != null) {
+            grpc.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** The workload's config: {@code filters} first in its inbound connection manager, and the provider's cluster. */
+    static String config(String filters, int authorizer, boolean http2) {
+        return IstioRbac.first(filters, MeshWebClientTest.virtualInbound("", """
+                                  routes:
+                                  - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                    """)) + "  clusters:\n" + IstioExtAuthz.cluster(authorizer, http2);
+    }
+
+    /**
+     * An HTTP authorizer on loopback: {@code x-ext-authz: allow} is allowed with {@code x-user: alice} (for the
+     * application) and {@code x-authz-decision} (for the client), {@code hang} never answered, anything else denied
+     * {@code 403} with a body, {@code x-denied-reason} and a header the policy does not pass on.
+     */
+    int httpAuthorizer() {
+        return vertx.createHttpServer().requestHandler(req -> {
+            checks.add(req);
+            String verdict = req.getHeader("x-ext-authz");
+            if ("hang".equals(verdict)) {
+                return;
+            }
+            if ("allow".equals(verdict)) {
+                req.response().putHeader("x-user", "alice").putHeader("x-authz-decision", "allowed")
+                        .putHeader("x-not-passed", "no").end();
+                return;
+            }
+            req.response().setStatusCode(403).putHeader("x-denied-reason", "no-ticket")
+                    .putHeader("x-not-passed", "no").end("denied by the authorizer");
+        }).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    /** An HTTP server on loopback whose requests go through an {@link InboundHandler} of {@code config}. */
+    int serveThrough(String config) throws Exception {
+        snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx));
+        snapshots.apply(EnvoyConfigReader.read(config));
+        return vertx.createHttpServer().requestHandler(new InboundHandler(req -> {
+            appSaw.add(req.path() + " " + req.getHeader("x-user"));
+            privateSeen.add(String.valueOf(req.getHeader("x-private")));
+            req.response().end("app");
+        }, snapshots, logged::add)).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    HttpResponse<Buffer> call(int port, String uri, String verdict) throws Exception {
+        var r = plain.request(HttpMethod.GET, port, "127.0.0.1", uri).putHeader("x-ext-authz", verdict)
+                .putHeader("authorization", "Bearer t").putHeader("x-private", "secret");
+        return r.send().await(10, TimeUnit.SECONDS);
+    }
+
+    StreamInfo loggedWith(int status) throws InterruptedException {
+        for (int i = 0; i < 200; i++) {
+            for (StreamInfo s : logged) {
+                if (s.responseCode() == status) {
+                    return s;
+                }
+            }
+            Thread.sleep(25);
+        }
+        throw new AssertionError("no " + status + " in " + logged);
+    }
+
+    @Test
+    void anHttpAuthorizerAllowsWithItsHeadersAndDeniesWithItsAnswerOnlyForTheCustomPolicysRequests()
+            throws Exception {
+        int port = serveThrough(config(IstioExtAuthz.SHADOW + IstioExtAuthz.http("10s", false), httpAuthorizer(),
+                false));
+
+        HttpResponse<Buffer> allowed = call(port, "/secure/report?x=1", "allow");
+        assertEquals(200, allowed.statusCode());
+        assertEquals("allowed", allowed.getHeader("x-authz-decision"), "allowed_client_headers_on_success");
+        assertNull(allowed.getHeader("x-not-passed"));
+        assertEquals(List.of("/secure/report alice"), appSaw, "allowed_upstream_headers reach the application");
+        HttpServerRequest check = checks.get(0);
+        assertEquals(HttpMethod.GET, check.method());
+        assertEquals("/check/secure/report?x=1", check.uri(), "path_prefix before the request's path");
+        assertEquals("allow", check.getHeader("x-ext-authz"), "an allowed header");
+        assertEquals("Bearer t", check.getHeader("authorization"), "always sent to an HTTP authorizer");
+        assertEquals("from-istio", check.getHeader("x-ext-authz-added"), "headers_to_add");
+        assertNull(check.getHeader("x-private"), "not among allowed_headers");
+        assertEquals("127.0.0.1:" + port, check.authority().toString(), "the request's :authority");
+
+        HttpResponse<Buffer> denied = call(port, "/secure/report", "deny");
+        assertEquals(403, denied.statusCode());
+        assertEquals("denied by the authorizer", denied.bodyAsString());
+        assertEquals("no-ticket", denied.getHeader("x-denied-reason"), "allowed_client_headers");
+        assertNull(denied.getHeader("x-not-passed"));
+        assertEquals(1, appSaw.size(), "a denied request never reaches the application");
+        StreamInfo refused = loggedWith(403);
+        assertEquals("ext_authz_denied", refused.responseCodeDetails());
+        assertEquals("UAEX", ResponseFlag.format(refused.responseFlags()));
+
+        // the shadow policy names /secure* only: other requests go on without asking the authorizer
+        assertEquals(200, call(port, "/public", "deny").statusCode());
+        assertEquals(2, checks.size(), "/public was not checked");
+        assertEquals("/public null", appSaw.get(1));
+    }
+
+    @Test
+    void anAuthorizerThatDoesNotAnswerInTimeIsAnErrorRefusedOrLetThroughUnderFailureModeAllow() throws Exception {
+        int authorizer = httpAuthorizer();
+        int closed = serveThrough(config(IstioExtAuthz.SHADOW + IstioExtAuthz.http("0.2s", false), authorizer,
+                false));
+        long start = System.nanoTime();
+        HttpResponse<Buffer> refused = call(closed, "/secure", "hang");
+        assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(5), "the timeout bounds the wait");
+        assertEquals(403, refused.statusCode(), "status_on_error: Envoy's default 403");
+        assertNull(refused.body(), "no body");
+        assertEquals("ext_authz_error", loggedWith(403).responseCodeDetails());
+        assertTrue(appSaw.isEmpty());
+        snapshots.close();
+
+        Path file = Files.writeString(dir.resolve("mesh.yaml"),
+                config(IstioExtAuthz.SHADOW + IstioExtAuthz.http("0.2s", true), authorizer, false));
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(0));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        int open = vertx.createHttpServer().requestHandler(mesh.inbound(req -> {
+            appSaw.add(req.path() + " " + req.getHeader("x-user"));
+            req.response().end("app");
+        })).listen(0, "127.0.0.1").await().actualPort();
+        HttpResponse<Buffer> through = call(open, "/secure", "hang");
+        assertEquals(200, through.statusCode(), "failure_mode_allow");
+        assertEquals(List.of("/secure null"), appSaw);
+        assertEquals(200, call(open, "/secure", "allow").statusCode());
+        assertEquals(403, call(open, "/secure", "deny").statusCode());
+
+        String p = "http.inbound_0.0.0.0_9080.ext_authz.";
+        String stats = MeshInboundRbacTest.admin(plain, mesh.adminPort(), "/stats?filter=ext_authz", p + "ok: 1");
+        assertTrue(stats.contains(p + "ok: 1\n") && stats.contains(p + "denied: 1\n")
+                && stats.contains(p + "error: 1\n") && stats.contains(p + "failure_mode_allowed: 1\n"), stats);
+        String shadow = MeshInboundRbacTest.admin(plain, mesh.adminPort(), "/stats?filter=rbac", "shadow_denied");
+        assertTrue(shadow.contains("http.inbound_0.0.0.0_9080.rbac.istio_ext_authz_shadow_denied: 3\n"), shadow);
+    }
+
+    @Test
+    void aGrpcAuthorizerAllowsWithItsHeaderChangesAndDeniesWithItsStatusAndBody() throws Exception {
+        List<CheckRequest> asked = new CopyOnWriteArrayList<>();
+        grpc = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                .addService(new AuthorizationGrpc.AuthorizationImplBase() {
+                    @Override
+                    public void check(CheckRequest request, StreamObserver<CheckResponse> answer) {
+                        asked.add(request);
+                        Map<String, String> h = request.getAttributes().getRequest().getHttp().getHeadersMap();
+                        CheckResponse.Builder r = CheckResponse.newBuilder();
+                        if ("allow".equals(h.get("x-ext-authz"))) {
+                            r.setStatus(com.google.rpc.Status.newBuilder().setCode(0))
+                                    .setOkResponse(OkHttpResponse.newBuilder()
+                                            .addHeaders(option("x-user", "bob"))
+                                            .addHeadersToRemove("x-private")
+                                            .addResponseHeadersToAdd(option("x-authz-decision", "grpc-allowed")));
+                        } else {
+                            r.setStatus(com.google.rpc.Status.newBuilder().setCode(7))
+                                    .setDeniedResponse(DeniedHttpResponse.newBuilder()
+                                            .setStatus(io.envoyproxy.envoy.type.v3.HttpStatus.newBuilder()
+                                                    .setCodeValue(401))
+                                            .addHeaders(option("x-denied-reason", "grpc"))
+                                            .setBody("no entry"));
+                        }
+                        answer.onNext(r.build());
+                        answer.onCompleted();
+                    }
+                }).build().start();
+        int port = serveThrough(config(IstioExtAuthz.SHADOW + IstioExtAuthz.grpc("5s", false), grpc.getPort(),
+                true));
+        HttpResponse<Buffer> allowed = call(port, "/secure/x", "allow");
+        assertEquals(200, allowed.statusCode());
+        assertEquals("grpc-allowed", allowed.getHeader("x-authz-decision"));
+        assertEquals(List.of("/secure/x bob"), appSaw);
+        assertEquals(List.of("null"), privateSeen, "headers_to_remove");
+        var http = asked.get(0).getAttributes().getRequest().getHttp();
+        assertEquals("GET", http.getMethod());
+        assertEquals("/secure/x", http.getPath());
+        assertEquals("secret", http.getHeadersMap().get("x-private"), "a gRPC authorizer gets every header");
+        assertEquals("127.0.0.1", asked.get(0).getAttributes().getSource().getAddress().getSocketAddress()
+                .getAddress());
+
+        HttpResponse<Buffer> denied = call(port, "/secure/x", "deny");
+        assertEquals(401, denied.statusCode());
+        assertEquals("no entry", denied.bodyAsString());
+        assertEquals("grpc", denied.getHeader("x-denied-reason"));
+        assertEquals(1, appSaw.size());
+        assertEquals("ext_authz_denied", loggedWith(401).responseCodeDetails());
+
+        grpc.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+        HttpResponse<Buffer> error = call(port, "/secure/x", "allow");
+        assertEquals(503, error.statusCode(), "status_on_error when the authorizer is gone");
+        assertEquals("ext_authz_error", loggedWith(503).responseCodeDetails());
+    }
+
+    private static HeaderValueOption option(String key, String value) {
+        return HeaderValueOption.newBuilder().setHeader(HeaderValue.newBuilder().setKey(key).setValue(value)).build();
+    }
+}

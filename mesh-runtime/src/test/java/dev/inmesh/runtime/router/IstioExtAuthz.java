@@ -1,0 +1,131 @@
+package dev.inmesh.runtime.router;
+
+/**
+ * The HTTP filters istiod (1.22 to 1.26, Envoy's {@code allowed_headers} at the filter's top level) puts in an inbound
+ * connection manager for an AuthorizationPolicy with {@code action: CUSTOM} and its {@code meshConfig
+ * .extensionProviders[]} entry, in the shape {@code istioctl proxy-config listener -o yaml} prints them: an RBAC filter
+ * with only {@code shadow_rules} (the CUSTOM policy's rules, policy names {@code istio-ext-authz-ns[NS]-policy[NAME]
+ * -rule[N]}, {@code shadow_rules_stat_prefix: istio_ext_authz_}), then {@code envoy.filters.http.ext_authz}, enabled by
+ * the shadow filter's {@code istio_ext_authz_shadow_effective_policy_id}, to the provider's
+ * {@code outbound|PORT||HOST} cluster.
+ */
+public final class IstioExtAuthz {
+    private IstioExtAuthz() {}
+
+    /** The provider's cluster, as istiod names it for {@code service: ext-authz.foo.svc.cluster.local, port: 8000}. */
+    public static final String CLUSTER = "outbound|8000||ext-authz.foo.svc.cluster.local";
+
+    /** The shadow RBAC filter of {@code ext-authz}: {@code to: [{operation: {paths: ["/secure*"]}}]}. */
+    public static final String SHADOW = """
+            - name: envoy.filters.http.rbac
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                shadow_rules:
+                  action: DENY
+                  policies:
+                    istio-ext-authz-ns[default]-policy[ext-authz]-rule[0]:
+                      permissions:
+                      - and_rules:
+                          rules:
+                          - or_rules:
+                              rules:
+                              - url_path: {path: {prefix: /secure}}
+                      principals:
+                      - and_ids:
+                          ids:
+                          - any: true
+                shadow_rules_stat_prefix: istio_ext_authz_
+            """;
+
+    /**
+     * istiod's {@code filter_enabled_metadata} of the ext_authz filter (YAML at the level of its typed config's
+     * fields): the shadow RBAC filter matched a CUSTOM policy.
+     */
+    private static final String ENABLED = """
+                filter_enabled_metadata:
+                  filter: envoy.filters.http.rbac
+                  path:
+                  - key: istio_ext_authz_shadow_effective_policy_id
+                  value:
+                    string_match: {prefix: istio-ext-authz}
+            """;
+
+    /**
+     * The ext_authz filter of an {@code envoyExtAuthzHttp} provider: {@code timeout}, {@code failOpen},
+     * {@code pathPrefix: /check}, {@code includeRequestHeadersInCheck: [x-ext-authz]},
+     * {@code includeAdditionalHeadersInCheck: {x-ext-authz-added: from-istio}}, {@code headersToUpstreamOnAllow:
+     * [x-user]}, {@code headersToDownstreamOnDeny: [x-denied-reason]}, {@code headersToDownstreamOnAllow:
+     * [x-authz-decision]}.
+     */
+    public static String http(String timeout, boolean failOpen) {
+        return """
+                - name: envoy.filters.http.ext_authz
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz
+                    allowed_headers:
+                      patterns:
+                      - {exact: x-ext-authz, ignore_case: true}
+                    failure_mode_allow: %s
+                %s    http_service:
+                      authorization_request:
+                        headers_to_add:
+                        - {key: x-ext-authz-added, value: from-istio}
+                      authorization_response:
+                        allowed_client_headers:
+                          patterns:
+                          - {exact: x-denied-reason, ignore_case: true}
+                        allowed_client_headers_on_success:
+                          patterns:
+                          - {exact: x-authz-decision, ignore_case: true}
+                        allowed_upstream_headers:
+                          patterns:
+                          - {exact: x-user, ignore_case: true}
+                      path_prefix: /check
+                      server_uri:
+                        cluster: %s
+                        timeout: %s
+                        uri: http://ext-authz.foo.svc.cluster.local
+                    transport_api_version: V3
+                """.formatted(failOpen, ENABLED, CLUSTER, timeout);
+    }
+
+    /**
+     * The ext_authz filter of an {@code envoyExtAuthzGrpc} provider: {@code timeout}, {@code failOpen},
+     * {@code statusOnError: "503"}; istiod's {@code clear_route_cache} and authority.
+     */
+    public static String grpc(String timeout, boolean failOpen) {
+        return """
+                - name: envoy.filters.http.ext_authz
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz
+                    clear_route_cache: true
+                    failure_mode_allow: %s
+                %s    grpc_service:
+                      envoy_grpc:
+                        authority: ext-authz.foo.svc.cluster.local
+                        cluster_name: %s
+                      timeout: %s
+                    status_on_error: {code: ServiceUnavailable}
+                    transport_api_version: V3
+                """.formatted(failOpen, ENABLED, CLUSTER, timeout);
+    }
+
+    /** The provider's cluster ({@link #CLUSTER}, YAML under {@code clusters:}) on 127.0.0.1:{@code port}. */
+    public static String cluster(int port, boolean http2) {
+        return """
+                  - name: "%s"
+                    type: STATIC
+                    connect_timeout: 1s
+                %s    load_assignment:
+                      cluster_name: "%s"
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(CLUSTER, !http2 ? "" : """
+                    typed_extension_protocol_options:
+                      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                        explicit_http_config: {http2_protocol_options: {}}
+                """, CLUSTER, port);
+    }
+}

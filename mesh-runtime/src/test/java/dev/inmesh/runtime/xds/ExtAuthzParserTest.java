@@ -1,0 +1,118 @@
+package dev.inmesh.runtime.xds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.core.MetadataMatcher;
+import dev.inmesh.api.config.core.StringMatcher;
+import dev.inmesh.api.config.extauthz.ExtAuthz;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.rbac.Rbac;
+import dev.inmesh.runtime.router.IstioExtAuthz;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Envoy's ext_authz HTTP filter as istiod writes it for an AuthorizationPolicy with {@code action: CUSTOM}
+ * ({@link IstioExtAuthz}): the shadow RBAC filter and the ext_authz filter after it load, for an HTTP and a gRPC
+ * extension provider; what Inmesh does not do is refused by its path.
+ */
+class ExtAuthzParserTest {
+
+    private static String refused(String filters) {
+        return assertThrows(EnvoyConfigReader.ConfigReadException.class, () -> EnvoyConfigReader.read(
+                EnvoyValidationTest.listenerWithHttpFilters(filters))).getMessage();
+    }
+
+    @Test
+    void istiosCustomPolicyWithAnHttpProviderLoadsAsItsShadowRbacFilterThenItsExtAuthzFilter() {
+        HttpConnectionManager h = IstioRateLimit.hcm(IstioExtAuthz.SHADOW + IstioExtAuthz.http("600s", true)
+                + EnvoyValidationTest.ROUTER);
+        List<HttpFilter> filters = h.authorizationFilters();
+        assertEquals(2, filters.size());
+        Rbac shadow = filters.get(0).rbac();
+        assertNull(shadow.rules(), "nothing enforced");
+        assertEquals("istio_ext_authz_", shadow.shadowRulesStatPrefix());
+        assertEquals(Rbac.Action.DENY, shadow.shadowRules().action());
+        assertTrue(shadow.shadowRules().policies().containsKey("istio-ext-authz-ns[default]-policy[ext-authz]-rule[0]"));
+
+        ExtAuthz c = filters.get(1).extAuthz();
+        assertEquals("envoy.filters.http.ext_authz", filters.get(1).name());
+        assertTrue(c.failureModeAllow());
+        assertEquals(403, c.statusOnError(), "Envoy's default");
+        assertFalse(c.clearRouteCache());
+        assertEquals(List.of(new StringMatcher.Exact("x-ext-authz", true)), c.allowedHeaders());
+        assertEquals(new MetadataMatcher("envoy.filters.http.rbac", List.of("istio_ext_authz_shadow_effective_policy_id"),
+                new MetadataMatcher.ValueMatcher.StringMatch(new StringMatcher.Prefix("istio-ext-authz", false)),
+                false), c.filterEnabledMetadata());
+        ExtAuthz.HttpService s = (ExtAuthz.HttpService) c.service();
+        assertEquals(IstioExtAuthz.CLUSTER, s.cluster());
+        assertEquals(Duration.ofSeconds(600), s.timeout());
+        assertEquals("/check", s.pathPrefix());
+        assertEquals(List.of(new ExtAuthz.Header("x-ext-authz-added", "from-istio")), s.headersToAdd());
+        assertEquals(List.of(new StringMatcher.Exact("x-user", true)), s.allowedUpstreamHeaders());
+        assertEquals(List.of(new StringMatcher.Exact("x-denied-reason", true)), s.allowedClientHeaders());
+        assertEquals(List.of(new StringMatcher.Exact("x-authz-decision", true)), s.allowedClientHeadersOnSuccess());
+    }
+
+    @Test
+    void istiosCustomPolicyWithAGrpcProviderLoadsWithItsAuthorityTimeoutAndStatusOnError() {
+        HttpConnectionManager h = IstioRateLimit.hcm(IstioExtAuthz.SHADOW + IstioExtAuthz.grpc("0.5s", false)
+                + EnvoyValidationTest.ROUTER);
+        ExtAuthz c = h.authorizationFilters().get(1).extAuthz();
+        assertEquals(503, c.statusOnError());
+        assertTrue(c.clearRouteCache());
+        assertTrue(c.allowedHeaders().isEmpty());
+        assertEquals(new ExtAuthz.GrpcService(IstioExtAuthz.CLUSTER, "ext-authz.foo.svc.cluster.local",
+                Duration.ofMillis(500)), c.service());
+    }
+
+    /** Older istiod (before 1.21) put the allowed headers in the HTTP service's authorization request. */
+    @Test
+    void theHttpServicesOlderAllowedHeadersAreTheSameList() {
+        String older = IstioExtAuthz.http("10s", false).replace("""
+                    allowed_headers:
+                      patterns:
+                      - {exact: x-ext-authz, ignore_case: true}
+                """, "").replace("""
+                      authorization_request:
+                """, """
+                      authorization_request:
+                        allowed_headers:
+                          patterns:
+                          - {exact: x-ext-authz}
+                """);
+        ExtAuthz c = IstioRateLimit.hcm(older + EnvoyValidationTest.ROUTER).authorizationFilters().get(0).extAuthz();
+        assertEquals(List.of(new StringMatcher.Exact("x-ext-authz", false)), c.allowedHeaders());
+    }
+
+    @Test
+    void whatInmeshDoesNotDoIsRefusedByItsPath() {
+        String body = refused(IstioExtAuthz.http("10s", false).replace("    transport_api_version: V3\n",
+                "    transport_api_version: V3\n    with_request_body: {max_request_bytes: 2048}\n")
+                + EnvoyValidationTest.ROUTER);
+        assertTrue(body.contains("http_filters[0].typed_config.with_request_body"), body);
+        String google = refused(IstioExtAuthz.grpc("1s", false).replace("""
+                      envoy_grpc:
+                        authority: ext-authz.foo.svc.cluster.local
+                """, """
+                      google_grpc: {target_uri: "127.0.0.1:8000", stat_prefix: ext_authz}
+                      envoy_grpc:
+                """).replace("        cluster_name: ", "        cluster_name: ") + EnvoyValidationTest.ROUTER);
+        assertTrue(google.contains("http_filters[0].typed_config.grpc_service"), google);
+        String namespace = refused(IstioExtAuthz.http("10s", false).replace("filter: envoy.filters.http.rbac",
+                "filter: istio_authn") + EnvoyValidationTest.ROUTER);
+        assertTrue(namespace.contains("http_filters[0].typed_config.filter_enabled_metadata.filter"), namespace);
+        String afterFault = refused("""
+                - name: envoy.filters.http.fault
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}
+                """ + IstioExtAuthz.http("10s", false) + EnvoyValidationTest.ROUTER);
+        assertTrue(afterFault.contains("http_filters[1].name") && afterFault.contains("after a fault or CORS"),
+                afterFault);
+    }
+}
