@@ -280,9 +280,38 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         boolean none = inspected == null || inspected.isEmpty();
         String requestedServerName = none && serverName != null ? serverName : inspected;
         RbacFilter.Network rbac = snapshot.networkRbac(chain);
+        if (rbac.external()) {
+            // an external authorizer decides: nothing more is read until it has, what was read waits here
+            Channel ch = ctx.channel();
+            ch.config().setAutoRead(false);
+            java.security.cert.Certificate[] peer = peerCertificates;
+            rbac.authorize(RbacFilter.Subject.connection(ListenerDispatch.ip(destination), destination.getPort(),
+                    ListenerDispatch.ip(source), requestedServerName, () -> RbacFilter.PeerIdentity.of(chain.tls(),
+                            peer)), runtime::networkRbacStats, snapshot.clusterManager())
+                    .onComplete(ar -> ch.eventLoop().execute(() -> {
+                        String denied = ar.succeeded() ? ar.result() : null;
+                        if (!ch.isActive()) {
+                            release();
+                            return;
+                        }
+                        if (denied != null) {
+                            closeDenied(ctx, chain, requestedServerName, denied);
+                            return;
+                        }
+                        terminal(ctx, chain, detection, requestedServerName);
+                        ch.config().setAutoRead(true);
+                    }));
+            return;
+        }
         if (!rbac.isEmpty() && !rbacAllows(ctx, chain, rbac, requestedServerName)) {
             return;
         }
+        terminal(ctx, chain, detection, requestedServerName);
+    }
+
+    /** The chain's terminal filter takes the connection, once its network filters let it go on. */
+    private void terminal(ChannelHandlerContext ctx, FilterChain chain, ProtocolDetector.Detection detection,
+                          String requestedServerName) {
         if (chain.filter() instanceof TcpProxy tcp) {
             serverName = requestedServerName;
             tcpProxy(ctx, tcp);
@@ -309,6 +338,12 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         if (denied == null) {
             return true;
         }
+        closeDenied(ctx, chain, requestedServerName, denied);
+        return false;
+    }
+
+    /** Closes a connection a network filter denied, logging it as Envoy's tcp_proxy does. */
+    private void closeDenied(ChannelHandlerContext ctx, FilterChain chain, String requestedServerName, String denied) {
         LOG.fine(() -> "connection from " + source + " to " + destination + " on filter chain " + chain.name()
                 + " of " + target.listener().name() + " closed: " + denied);
         if (chain.filter() instanceof TcpProxy tcp) {
@@ -320,7 +355,6 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         }
         release();
         ctx.close();
-        return false;
     }
 
     /**

@@ -7,6 +7,7 @@ import dev.inmesh.runtime.router.IstioExtAuthz;
 import dev.inmesh.runtime.router.IstioRbac;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
+import io.envoyproxy.envoy.service.auth.v3.CheckResponse;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.RequestOptions;
@@ -14,6 +15,7 @@ import io.vertx.core.net.SocketAddress;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -109,6 +111,47 @@ class ProxyExtAuthzTest {
             assertTrue(head.toLowerCase(java.util.Locale.ROOT).contains("x-denied-reason: no-ticket"), head);
             assertTrue(appSaw.isEmpty());
             assertEquals(List.of("GET /check/secure/chat"), checked);
+        }
+    }
+
+    /**
+     * istiod's CUSTOM policy of a gRPC provider on a TCP chain: the shadow RBAC network filter picks the connections
+     * from 127.0.0.1 and 127.0.0.2, and the ext_authz network filter asks the gRPC authorizer about those once, before
+     * anything is relayed: the one it denies is closed without an upstream connection, 127.0.0.3 is not asked.
+     */
+    @Test
+    void aTcpChainsExtAuthzNetworkFilterAsksTheGrpcAuthorizerOnceAndClosesADeniedConnection() throws Exception {
+        List<String> asked = new CopyOnWriteArrayList<>();
+        io.grpc.Server grpc = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder
+                .forAddress(new java.net.InetSocketAddress("127.0.0.1", 0))
+                .addService(new io.envoyproxy.envoy.service.auth.v3.AuthorizationGrpc.AuthorizationImplBase() {
+                    @Override
+                    public void check(io.envoyproxy.envoy.service.auth.v3.CheckRequest request,
+                                      io.grpc.stub.StreamObserver<CheckResponse> o) {
+                        String source = request.getAttributes().getSource().getAddress().getSocketAddress()
+                                .getAddress();
+                        asked.add(source + " " + request.getAttributes().getRequest().hasHttp());
+                        o.onNext(CheckResponse.newBuilder()
+                                .setStatus(com.google.rpc.Status.newBuilder()
+                                        .setCode(source.equals("127.0.0.1") ? 0 : 7)).build());
+                        o.onCompleted();
+                    }
+                }).build().start();
+        AtomicInteger upstreamConnections = new AtomicInteger();
+        try (java.net.ServerSocket upstream = ProxyRbacTest.echoUpstream(upstreamConnections)) {
+            int port = LoopbackProxy.freePort();
+            String config = TcpRelayTest.config(port, "", "", upstream.getLocalPort()).replace("    - filters:\n",
+                    "    - filters:\n" + IstioExtAuthz.tcp("5s").indent(6))
+                    + IstioExtAuthz.cluster(grpc.getPort(), true);
+            try (LoopbackProxy proxy = new LoopbackProxy(config)) {
+                assertEquals("ping\n", ProxyRbacTest.echo(port, "127.0.0.1"));
+                assertEquals(null, ProxyRbacTest.echo(port, "127.0.0.2"));
+                assertEquals("ping\n", ProxyRbacTest.echo(port, "127.0.0.3"));
+                assertEquals(List.of("127.0.0.1 false", "127.0.0.2 false"), asked, "once per connection, no request");
+                assertEquals(2, upstreamConnections.get(), "the denied connection never reaches the upstream");
+            }
+        } finally {
+            grpc.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
         }
     }
 }

@@ -187,7 +187,31 @@ class ProxyRbacTest {
      * One line to the proxy from {@code source} (a loopback address): the line echoed back, or null when the proxy
      * closed the connection without answering.
      */
-    private static String echo(int port, String source) throws Exception {
+    /**
+     * An upstream on 127.0.0.1 that echoes the first 5 bytes of each connection, counting its connections in
+     * {@code connections}; closing it stops it.
+     */
+    static java.net.ServerSocket echoUpstream(AtomicInteger connections) throws Exception {
+        java.net.ServerSocket upstream = new java.net.ServerSocket(0, 50, java.net.InetAddress.getByName("127.0.0.1"));
+        Thread echo = new Thread(() -> {
+            while (!upstream.isClosed()) {
+                try (java.net.Socket c = upstream.accept()) {
+                    connections.incrementAndGet();
+                    c.setSoTimeout(10_000);
+                    byte[] buf = new byte[5];
+                    int n = c.getInputStream().readNBytes(buf, 0, buf.length);
+                    c.getOutputStream().write(buf, 0, n);
+                } catch (java.io.IOException e) {
+                    // closed by the test, or a client gone
+                }
+            }
+        });
+        echo.setDaemon(true);
+        echo.start();
+        return upstream;
+    }
+
+    static String echo(int port, String source) throws Exception {
         try (java.net.Socket s = new java.net.Socket()) {
             s.bind(new java.net.InetSocketAddress(source, 0));
             s.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
@@ -210,23 +234,7 @@ class ProxyRbacTest {
     void aTcpProxyChainsNetworkRbacRelaysAnAllowedSourceAndClosesADeniedOneWithoutConnectingUpstream()
             throws Exception {
         AtomicInteger upstreamConnections = new AtomicInteger();
-        try (java.net.ServerSocket upstream = new java.net.ServerSocket(0, 50,
-                java.net.InetAddress.getByName("127.0.0.1"))) {
-            Thread echo = new Thread(() -> {
-                while (!upstream.isClosed()) {
-                    try (java.net.Socket c = upstream.accept()) {
-                        upstreamConnections.incrementAndGet();
-                        c.setSoTimeout(10_000);
-                        byte[] buf = new byte[5];
-                        int n = c.getInputStream().readNBytes(buf, 0, buf.length);
-                        c.getOutputStream().write(buf, 0, n);
-                    } catch (java.io.IOException e) {
-                        // closed by the test, or a client gone
-                    }
-                }
-            });
-            echo.setDaemon(true);
-            echo.start();
+        try (java.net.ServerSocket upstream = echoUpstream(upstreamConnections)) {
             int port = LoopbackProxy.freePort();
             // a tcp_proxy chain led by istiod's network RBAC filters: 127.0.0.2 denied by a DENY policy, 127.0.0.1
             // allowed by an ALLOW policy, 127.0.0.3 matching none of them

@@ -359,7 +359,12 @@ public final class ExtAuthzFilter {
 
     /** The attributes of a request as Envoy's filter sends them to a gRPC authorizer. */
     private CheckRequest checkRequest(Subject s, MutableHeaders headers) {
+        AttributeContext.Builder attributes = AttributeContext.newBuilder().setSource(source(s))
+                .setDestination(AttributeContext.Peer.newBuilder().setAddress(address(s.localIp(), s.localPort())));
         RouteRequest r = s.request();
+        if (r == null) {
+            return CheckRequest.newBuilder().setAttributes(attributes).build(); // a connection: no request
+        }
         AttributeContext.HttpRequest.Builder http = AttributeContext.HttpRequest.newBuilder()
                 .setMethod(r.method()).setPath(r.path()).setHost(r.authority() == null ? "" : r.authority())
                 .setScheme(r.scheme() == null ? "http" : r.scheme());
@@ -381,20 +386,22 @@ public final class ExtAuthzFilter {
             }
         });
         http.putAllHeaders(joined);
+        long now = System.currentTimeMillis();
+        return CheckRequest.newBuilder().setAttributes(attributes.setRequest(AttributeContext.Request.newBuilder()
+                .setTime(com.google.protobuf.Timestamp.newBuilder().setSeconds(now / 1000)
+                        .setNanos((int) (now % 1000) * 1_000_000))
+                .setHttp(http))).build();
+    }
+
+    /** The peer: its address and, with a certificate, its identity (its first URI SAN, else DNS SAN, else subject). */
+    private static AttributeContext.Peer source(Subject s) {
         AttributeContext.Peer.Builder source = AttributeContext.Peer.newBuilder().setAddress(address(s.peerIp(), -1));
         RbacFilter.PeerIdentity peer = s.peerIdentity();
         if (peer != null) {
             source.setPrincipal(!peer.uriSans().isEmpty() ? peer.uriSans().get(0)
                     : !peer.dnsSans().isEmpty() ? peer.dnsSans().get(0) : peer.subject());
         }
-        long now = System.currentTimeMillis();
-        return CheckRequest.newBuilder().setAttributes(AttributeContext.newBuilder()
-                .setSource(source)
-                .setDestination(AttributeContext.Peer.newBuilder().setAddress(address(s.localIp(), s.localPort())))
-                .setRequest(AttributeContext.Request.newBuilder()
-                        .setTime(com.google.protobuf.Timestamp.newBuilder().setSeconds(now / 1000)
-                                .setNanos((int) (now % 1000) * 1_000_000))
-                        .setHttp(http))).build();
+        return source.build();
     }
 
     private void putPseudo(Map<String, String> headers, String name, String value) {
@@ -437,12 +444,14 @@ public final class ExtAuthzFilter {
 
     /**
      * {@code filter_enabled_metadata} on what Inmesh keeps of a request's dynamic metadata: the RBAC filters'
-     * ({@link RbacFilter#METADATA_NAMESPACE}) and the JWT authentication filter's ({@link JwtAuthnFilter#NAME}).
+     * ({@link RbacFilter#METADATA_NAMESPACE}, or for a connection {@link RbacFilter#NETWORK_METADATA_NAMESPACE}) and
+     * the JWT authentication filter's ({@link JwtAuthnFilter#NAME}).
      */
     private static java.util.function.BiPredicate<Subject, Map<String, Object>> metadata(MetadataMatcher m) {
         Predicate<Object> value = RbacFilter.value(m.value());
         String[] path = m.path().toArray(String[]::new);
-        boolean rbac = m.filter().equals(RbacFilter.METADATA_NAMESPACE);
+        boolean rbac = m.filter().equals(RbacFilter.METADATA_NAMESPACE)
+                || m.filter().equals(RbacFilter.NETWORK_METADATA_NAMESPACE);
         boolean invert = m.invert();
         return (s, rbacMetadata) -> {
             Object v = rbac ? rbacMetadata : s.jwtMetadata();

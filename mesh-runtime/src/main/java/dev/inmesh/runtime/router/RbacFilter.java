@@ -2,6 +2,7 @@ package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.core.CidrRange;
 import dev.inmesh.api.config.core.MetadataMatcher;
+import dev.inmesh.api.config.extauthz.NetworkExtAuthz;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
@@ -38,6 +39,8 @@ public final class RbacFilter {
     public static final String DENIED_BODY = "RBAC: access denied";
     /** The namespace of the dynamic metadata the filter writes: its canonical name, whatever the filter is called. */
     public static final String METADATA_NAMESPACE = "envoy.filters.http.rbac";
+    /** The namespace of the dynamic metadata the RBAC network filter writes. */
+    public static final String NETWORK_METADATA_NAMESPACE = "envoy.filters.network.rbac";
     /** The key, after the shadow stat prefix, of the shadow policy a request matched. */
     static final String SHADOW_EFFECTIVE_POLICY_ID = "shadow_effective_policy_id";
     /** The key, after the shadow stat prefix, of the shadow rules' decision ({@code allowed} or {@code denied}). */
@@ -111,43 +114,64 @@ public final class RbacFilter {
     }
 
     /**
-     * The RBAC network filters of one filter chain ({@link FilterChain#rbac}), in their chain order, compiled. They
-     * check a connection once, before its chain's terminal filter (a TCP proxy or a connection manager) sees it, as
-     * Envoy's {@code ONE_TIME_ON_FIRST_BYTE}; the first that denies closes it. Immutable.
+     * The RBAC network filters of one filter chain ({@link FilterChain#rbac}) and its external authorization network
+     * filters ({@link FilterChain#extAuthz}), in their chain order, compiled. They check a connection once, before its
+     * chain's terminal filter (a TCP proxy or a connection manager) sees it, as Envoy's
+     * {@code ONE_TIME_ON_FIRST_BYTE}; the first that denies closes it. Immutable.
      */
     public static final class Network {
         /** No RBAC network filter: every connection goes on. */
         public static final Network NONE = new Network(List.of(), List.of());
 
-        private final List<RbacFilter> filters;
+        /** The RBAC network filters ({@link RbacFilter}) and external authorization ones ({@link ExtAuthzFilter}). */
+        private final List<Object> filters;
+        /** The stat prefix of each RBAC filter, by its place in {@link #filters}. */
         private final List<String> statPrefixes;
+        private final boolean external;
 
-        private Network(List<RbacFilter> filters, List<String> statPrefixes) {
+        private Network(List<Object> filters, List<String> statPrefixes) {
             this.filters = filters;
             this.statPrefixes = statPrefixes;
+            this.external = filters.stream().anyMatch(f -> f instanceof ExtAuthzFilter);
         }
 
-        /** The RBAC network filters of a chain, compiled. */
+        /** The RBAC and external authorization network filters of a chain, compiled, in chain order. */
         public static Network compile(FilterChain chain) {
-            if (chain == null || chain.rbac().isEmpty()) {
+            if (chain == null || chain.rbac().isEmpty() && chain.extAuthz().isEmpty()) {
                 return NONE;
             }
-            List<RbacFilter> out = new ArrayList<>(chain.rbac().size());
-            List<String> prefixes = new ArrayList<>(chain.rbac().size());
-            for (NetworkRbac r : chain.rbac()) {
-                out.add(new RbacFilter("envoy.filters.network.rbac", r.rbac()));
-                prefixes.add(r.statPrefix());
+            List<Object> out = new ArrayList<>();
+            List<String> prefixes = new ArrayList<>();
+            for (int i = 0; i <= chain.rbac().size(); i++) {
+                for (NetworkExtAuthz e : chain.extAuthz()) {
+                    if (e.after() == i) {
+                        out.add(ExtAuthzFilter.compile(e.asFilter()));
+                        prefixes.add(e.statPrefix());
+                    }
+                }
+                if (i < chain.rbac().size()) {
+                    NetworkRbac r = chain.rbac().get(i);
+                    out.add(new RbacFilter("envoy.filters.network.rbac", r.rbac()));
+                    prefixes.add(r.statPrefix());
+                }
             }
             return new Network(List.copyOf(out), List.copyOf(prefixes));
         }
 
-        /** Whether no RBAC network filter runs. */
+        /** Whether no RBAC or external authorization network filter runs. */
         public boolean isEmpty() {
             return filters.isEmpty();
         }
 
+        /** Whether an external authorization network filter runs: deciding may then wait for its authorizer. */
+        public boolean external() {
+            return external;
+        }
+
         /**
-         * Runs the filters in order until one denies the connection, each counting under its {@code stat_prefix}.
+         * Runs the RBAC filters in order until one denies the connection, each counting under its {@code stat_prefix}
+         * (a chain with an external authorization filter is decided by
+         * {@link #authorize(Subject, java.util.function.Function, ClusterManager)}).
          *
          * @param s the connection ({@link Subject#connection})
          * @param stats the statistics of a {@code stat_prefix}; null, or answering null, to count nothing
@@ -155,13 +179,43 @@ public final class RbacFilter {
          *     ({@code rbac_access_denied_matched_policy[NAME|none]}, Envoy's connection termination details)
          */
         public String check(Subject s, java.util.function.Function<String, ? extends RbacStats> stats) {
-            for (int i = 0; i < filters.size(); i++) {
-                String denied = filters.get(i).check(s, stats == null ? null : stats.apply(statPrefixes.get(i)));
-                if (denied != null) {
-                    return denied;
+            if (external) {
+                throw new IllegalStateException("an external authorization filter runs: authorize with clusters");
+            }
+            return run(0, s, stats, null, null).result();
+        }
+
+        /**
+         * Runs every filter in chain order: an RBAC filter as {@link #check} does, writing its shadow rules' dynamic
+         * metadata, an external authorization filter (when its {@code filter_enabled_metadata} picks the connection)
+         * by asking its gRPC authorizer about the connection, waiting for it.
+         *
+         * @return null when the connection may go on, else why it is closed (an RBAC denial's details, or
+         *     {@code ext_authz_denied} or {@code ext_authz_error}); never failed
+         */
+        public Future<String> authorize(Subject s, java.util.function.Function<String, ? extends RbacStats> stats,
+                                        ClusterManager clusters) {
+            return run(0, s, stats, clusters, new java.util.HashMap<>());
+        }
+
+        private Future<String> run(int from, Subject s,
+                                   java.util.function.Function<String, ? extends RbacStats> stats,
+                                   ClusterManager clusters, Map<String, Object> metadata) {
+            for (int i = from; i < filters.size(); i++) {
+                Object f = filters.get(i);
+                if (f instanceof RbacFilter r) {
+                    String denied = r.check(s, stats == null ? null : stats.apply(statPrefixes.get(i)), r, metadata);
+                    if (denied != null) {
+                        return Future.succeededFuture(denied);
+                    }
+                } else if (clusters != null && f instanceof ExtAuthzFilter e && e.enabled(s, metadata)) {
+                    int next = i + 1;
+                    return e.check(s, null, clusters, null).compose(o -> o.denial() != null
+                            ? Future.succeededFuture(o.denial().details())
+                            : run(next, s, stats, clusters, metadata));
                 }
             }
-            return null;
+            return Future.succeededFuture(null);
         }
     }
 
@@ -296,8 +350,8 @@ public final class RbacFilter {
             if (jwtOutcome instanceof Denial d) {
                 return Future.succeededFuture(new Verdict(d, List.of(), false));
             }
-            return run(0, (Subject) jwtOutcome, headers, perRoute(table, result), stats, clusters, new java.util.HashMap<>(),
-                    Verdict.ALLOWED);
+            return run(0, (Subject) jwtOutcome, headers, perRoute(table, result), stats, clusters,
+                    new java.util.HashMap<>(), Verdict.ALLOWED);
         }
 
         private Future<Verdict> run(int from, Subject s, MutableHeaders headers, Map<String, RbacFilter> perRoute,

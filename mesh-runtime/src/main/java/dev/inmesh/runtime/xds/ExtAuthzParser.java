@@ -4,6 +4,7 @@ import com.google.protobuf.Any;
 import dev.inmesh.api.config.core.MetadataMatcher;
 import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.extauthz.ExtAuthz;
+import dev.inmesh.api.config.extauthz.NetworkExtAuthz;
 import io.envoyproxy.envoy.type.matcher.v3.ListStringMatcher;
 import java.time.Duration;
 import java.util.List;
@@ -25,6 +26,10 @@ import java.util.Set;
  */
 final class ExtAuthzParser {
     static final String TYPE = "envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
+    static final String NETWORK_NAME = "envoy.filters.network.ext_authz";
+    static final String NETWORK_TYPE = "envoy.extensions.filters.network.ext_authz.v3.ExtAuthz";
+    /** The namespace of the RBAC network filter's dynamic metadata. */
+    static final String NETWORK_RBAC_NAMESPACE = "envoy.filters.network.rbac";
     /** The namespace of the RBAC HTTP filter's dynamic metadata (its shadow rules' effective policy and result). */
     static final String RBAC_NAMESPACE = "envoy.filters.http.rbac";
 
@@ -66,6 +71,34 @@ final class ExtAuthzParser {
         int statusOnError = status;
         return Fields.record("", () -> new ExtAuthz(service, allowedHeaders, c.getFailureModeAllow(), statusOnError,
                 enabled, c.getClearRouteCache()));
+    }
+
+    /**
+     * The external authorization network filter as istiod writes it for a gRPC provider on TCP chains
+     * ({@code stat_prefix}, {@code grpc_service.envoy_grpc}, {@code failure_mode_allow},
+     * {@code transport_api_version: V3}, {@code filter_enabled_metadata} on the RBAC network filter's metadata);
+     * {@code include_peer_certificate}, {@code include_tls_session}, {@code send_tls_alpn} and the rest are refused.
+     *
+     * @param after how many RBAC network filters come before it in the chain
+     */
+    static NetworkExtAuthz network(Any any, int after) {
+        var c = RouteConfigurationParser.unpack(any,
+                io.envoyproxy.envoy.extensions.filters.network.ext_authz.v3.ExtAuthz.class, "@type");
+        Fields.onlyKnown(c, Set.of("stat_prefix", "grpc_service", "failure_mode_allow", "filter_enabled_metadata",
+                "transport_api_version"), Set.of());
+        if (c.getTransportApiVersion() != io.envoyproxy.envoy.config.core.v3.ApiVersion.V3) {
+            throw new FieldError("transport_api_version", c.getTransportApiVersion()
+                    + " (expected: V3, the only version Envoy's v3 filter speaks)");
+        }
+        if (!c.hasGrpcService()) {
+            throw new FieldError("grpc_service", "unset (expected: the authorizer)");
+        }
+        ExtAuthz.GrpcService service = Fields.at("grpc_service", () -> grpc(c.getGrpcService()));
+        MetadataMatcher enabled = c.hasFilterEnabledMetadata() ? Fields.at("filter_enabled_metadata",
+                () -> RbacParser.metadataMatcher(c.getFilterEnabledMetadata(), Set.of(NETWORK_RBAC_NAMESPACE),
+                        "the filter whose dynamic metadata it keeps for the network filters after it")) : null;
+        return Fields.record("", () -> new NetworkExtAuthz(after, c.getStatPrefix(), service,
+                c.getFailureModeAllow(), enabled));
     }
 
     private static ExtAuthz.HttpService http(io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.HttpService h) {

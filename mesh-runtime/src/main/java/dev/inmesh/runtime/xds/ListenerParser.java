@@ -16,6 +16,7 @@ import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.extauthz.ExtAuthz;
+import dev.inmesh.api.config.extauthz.NetworkExtAuthz;
 import dev.inmesh.api.config.jwt.JwtAuthentication;
 import dev.inmesh.api.config.listener.TrafficDirection;
 import dev.inmesh.api.config.rbac.NetworkRbac;
@@ -230,6 +231,7 @@ public final class ListenerParser
                 : DownstreamTlsParser.Parsed.PLAIN;
         NetworkFilter terminal = null;
         List<NetworkRbac> rbac = new ArrayList<>();
+        List<NetworkExtAuthz> extAuthz = new ArrayList<>();
         for (int i = 0; i < c.getFiltersCount(); i++) {
             Filter f = c.getFilters(i);
             String seg = "filters[" + i + "]";
@@ -238,6 +240,11 @@ public final class ListenerParser
                 // istiod's AuthorizationPolicies on TCP chains (and before a connection manager): checked once per
                 // connection before the terminal filter; the standalone proxy enforces them
                 rbac.add(Fields.at(seg + ".typed_config", () -> RbacParser.network(f.getTypedConfig())));
+            } else if (isType(f, ExtAuthzParser.NETWORK_NAME, ExtAuthzParser.NETWORK_TYPE)) {
+                // istiod's CUSTOM policies of a gRPC provider on TCP chains: after the shadow RBAC filter before it
+                int after = rbac.size();
+                extAuthz.add(Fields.at(seg + ".typed_config",
+                        () -> ExtAuthzParser.network(f.getTypedConfig(), after)));
             } else if (isType(f, HCM, HCM_TYPE) || isType(f, TCP_PROXY, TCP_PROXY_TYPE)) {
                 if (!last) {
                     throw new FieldError(seg + ".name", f.getName() + " (expected: the last filter of the chain)");
@@ -249,7 +256,8 @@ public final class ListenerParser
                 String type = CoreParsers.configType(f.getTypedConfig());
                 throw new FieldError(seg + ".name", f.getName() + (type.isEmpty() ? "" : " (" + type + ")")
                         + " is not supported by Inmesh (expected: " + HCM + ", " + TCP_PROXY + ", "
-                        + RbacParser.NETWORK_RBAC + ", or one of " + OBSERVING_NETWORK_FILTERS + ")");
+                        + RbacParser.NETWORK_RBAC + ", " + ExtAuthzParser.NETWORK_NAME + ", or one of "
+                        + OBSERVING_NETWORK_FILTERS + ")");
             }
         }
         if (terminal == null) {
@@ -257,7 +265,7 @@ public final class ListenerParser
         }
         return new FilterChain(c.getName(), match, terminal, tls.tls(), tls.context(),
                 Fields.durationOrNull(c.hasTransportSocketConnectTimeout(), c.getTransportSocketConnectTimeout()),
-                rbac);
+                rbac, extAuthz);
     }
 
     private static boolean isType(Filter f, String name, String type) {

@@ -110,6 +110,47 @@ public final class IstioExtAuthz {
                 """.formatted(failOpen, ENABLED, CLUSTER, timeout);
     }
 
+    /**
+     * The network filters istiod puts on a TCP chain for the same CUSTOM policy of a gRPC provider (YAML list items
+     * under the chain's {@code filters}): the shadow RBAC network filter, here of a policy {@code from: [{source:
+     * {ipBlocks: ["127.0.0.1", "127.0.0.2"]}}]}, then {@code envoy.filters.network.ext_authz} with {@code timeout}.
+     */
+    public static String tcp(String timeout) {
+        return """
+                - name: envoy.filters.network.rbac
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+                    shadow_rules:
+                      action: DENY
+                      policies:
+                        istio-ext-authz-ns[default]-policy[ext-authz]-rule[0]:
+                          permissions:
+                          - and_rules:
+                              rules:
+                              - any: true
+                          principals:
+                          - and_ids:
+                              ids:
+                              - or_ids:
+                                  ids:
+                                  - direct_remote_ip: {address_prefix: 127.0.0.1, prefix_len: 32}
+                                  - direct_remote_ip: {address_prefix: 127.0.0.2, prefix_len: 32}
+                    shadow_rules_stat_prefix: istio_ext_authz_
+                    stat_prefix: tcp.
+                - name: envoy.filters.network.ext_authz
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz
+                %s    grpc_service:
+                      envoy_grpc:
+                        authority: ext-authz.foo.svc.cluster.local
+                        cluster_name: %s
+                      timeout: %s
+                    stat_prefix: tcp.
+                    transport_api_version: V3
+                """.formatted(ENABLED.replace("envoy.filters.http.rbac", "envoy.filters.network.rbac"), CLUSTER,
+                timeout);
+    }
+
     /** The provider's cluster ({@link #CLUSTER}, YAML under {@code clusters:}) on 127.0.0.1:{@code port}. */
     public static String cluster(int port, boolean http2) {
         return """

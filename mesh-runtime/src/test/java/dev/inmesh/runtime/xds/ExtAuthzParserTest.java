@@ -39,7 +39,8 @@ class ExtAuthzParserTest {
         assertNull(shadow.rules(), "nothing enforced");
         assertEquals("istio_ext_authz_", shadow.shadowRulesStatPrefix());
         assertEquals(Rbac.Action.DENY, shadow.shadowRules().action());
-        assertTrue(shadow.shadowRules().policies().containsKey("istio-ext-authz-ns[default]-policy[ext-authz]-rule[0]"));
+        assertTrue(shadow.shadowRules().policies()
+                .containsKey("istio-ext-authz-ns[default]-policy[ext-authz]-rule[0]"));
 
         ExtAuthz c = filters.get(1).extAuthz();
         assertEquals("envoy.filters.http.ext_authz", filters.get(1).name());
@@ -47,7 +48,8 @@ class ExtAuthzParserTest {
         assertEquals(403, c.statusOnError(), "Envoy's default");
         assertFalse(c.clearRouteCache());
         assertEquals(List.of(new StringMatcher.Exact("x-ext-authz", true)), c.allowedHeaders());
-        assertEquals(new MetadataMatcher("envoy.filters.http.rbac", List.of("istio_ext_authz_shadow_effective_policy_id"),
+        assertEquals(new MetadataMatcher("envoy.filters.http.rbac",
+                List.of("istio_ext_authz_shadow_effective_policy_id"),
                 new MetadataMatcher.ValueMatcher.StringMatch(new StringMatcher.Prefix("istio-ext-authz", false)),
                 false), c.filterEnabledMetadata());
         ExtAuthz.HttpService s = (ExtAuthz.HttpService) c.service();
@@ -114,5 +116,31 @@ class ExtAuthzParserTest {
                 """ + IstioExtAuthz.http("10s", false) + EnvoyValidationTest.ROUTER);
         assertTrue(afterFault.contains("http_filters[1].name") && afterFault.contains("after a fault or CORS"),
                 afterFault);
+    }
+
+    /** For a gRPC provider istiod also writes the network filter on TCP chains, after its shadow RBAC filter. */
+    @Test
+    void theExtAuthzNetworkFilterOfAGrpcProviderLoadsAfterItsShadowRbacNetworkFilter() throws Exception {
+        var listener = EnvoyConfigReader.read("""
+                name: virtualInbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                filter_chains:
+                - filters:
+                """ + IstioExtAuthz.tcp("2s").indent(2) + """
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                      stat_prefix: InboundPassthroughClusterIpv4
+                      cluster: InboundPassthroughClusterIpv4
+                """).listeners().values().iterator().next();
+        var chain = listener.filterChains().get(0);
+        assertEquals(1, chain.rbac().size());
+        assertEquals("istio_ext_authz_", chain.rbac().get(0).rbac().shadowRulesStatPrefix());
+        var e = chain.extAuthz().get(0);
+        assertEquals(1, e.after(), "after the shadow RBAC filter");
+        assertEquals("tcp.", e.statPrefix());
+        assertEquals(new ExtAuthz.GrpcService(IstioExtAuthz.CLUSTER, "ext-authz.foo.svc.cluster.local",
+                Duration.ofSeconds(2)), e.service());
+        assertEquals("envoy.filters.network.rbac", e.filterEnabledMetadata().filter());
     }
 }

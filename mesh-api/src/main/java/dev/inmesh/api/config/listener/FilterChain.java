@@ -1,6 +1,7 @@
 package dev.inmesh.api.config.listener;
 
 import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.extauthz.NetworkExtAuthz;
 import dev.inmesh.api.config.rbac.NetworkRbac;
 import java.time.Duration;
 import java.util.List;
@@ -19,12 +20,16 @@ import java.util.List;
  *     closed (Envoy's {@code transport_socket_connect_timeout}); null or zero: no limit, as Envoy's default
  * @param rbac the RBAC network filters before the terminal one, in chain order ({@code envoy.filters.network.rbac},
  *     which istiod puts on the TCP chains of {@code virtualInbound} for an AuthorizationPolicy); empty for none
+ * @param extAuthz the external authorization network filters before the terminal one
+ *     ({@code envoy.filters.network.ext_authz}, which istiod puts there for a CUSTOM policy of a gRPC provider), each
+ *     placed among the RBAC ones by {@link NetworkExtAuthz#after}; empty for none
  */
 public record FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
                           DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout,
-                          List<NetworkRbac> rbac) {
+                          List<NetworkRbac> rbac, List<NetworkExtAuthz> extAuthz) {
     public FilterChain {
         rbac = Checks.list(rbac, "filters");
+        extAuthz = Checks.list(extAuthz, "filters");
         name = name == null ? "" : name;
         match = match == null ? FilterChainMatch.ANY : match;
         Checks.nonNull(filter, "filters");
@@ -37,6 +42,13 @@ public record FilterChain(String name, FilterChainMatch match, NetworkFilter fil
     }
 
     /** A chain without RBAC network filters. */
+    /** A chain without external authorization network filters. */
+    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
+                       DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout,
+                       List<NetworkRbac> rbac) {
+        this(name, match, filter, tls, tlsContext, transportSocketConnectTimeout, rbac, List.of());
+    }
+
     public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
                        DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout) {
         this(name, match, filter, tls, tlsContext, transportSocketConnectTimeout, List.of());
