@@ -286,6 +286,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                             RbacFilter.Verdict v = ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED;
                             if (v.denial() != null) {
                                 refused(req, v.denial(), result, snapshot, flags, details, cluster, destination);
+                                req.resume(); // what the caller still sends of the body goes nowhere
                                 return;
                             }
                             dev.inmesh.runtime.router.Router.addHeaders(resp.headers(), v.responseHeaders());

@@ -385,7 +385,11 @@ public final class Router {
                         // clear_route_cache: the headers the authorizer changed may choose another route
                         RouteResult routed = v.reroute() ? table.route(req, randomValue) : result;
                         ex.route = routed;
-                        authorized(ex, routed, randomValue, control, table, clusters, promise, ctx);
+                        try {
+                            authorized(ex, routed, randomValue, control, table, clusters, promise, ctx);
+                        } catch (RuntimeException e) {
+                            reply(ex, promise, 500, "", "internal_error", null); // as after a fault's delay
+                        }
                     });
             return;
         }

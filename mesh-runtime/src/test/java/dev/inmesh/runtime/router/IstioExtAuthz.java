@@ -1,7 +1,8 @@
 package dev.inmesh.runtime.router;
 
 /**
- * The HTTP filters istiod (1.22 to 1.26, Envoy's {@code allowed_headers} at the filter's top level) puts in an inbound
+ * The HTTP filters istiod (its one-provider form of Istio 1.10 on, as its master branch writes it: Envoy's
+ * {@code allowed_headers} at the filter's top level) puts in an inbound
  * connection manager for an AuthorizationPolicy with {@code action: CUSTOM} and its {@code meshConfig
  * .extensionProviders[]} entry, in the shape {@code istioctl proxy-config listener -o yaml} prints them: an RBAC filter
  * with only {@code shadow_rules} (the CUSTOM policy's rules, policy names {@code istio-ext-authz-ns[NS]-policy[NAME]

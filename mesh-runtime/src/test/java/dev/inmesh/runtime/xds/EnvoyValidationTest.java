@@ -611,7 +611,7 @@ class EnvoyValidationTest {
                 - filters:
                   - name: istio.stats
                     typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.ratelimit.v3.RateLimit
                       stat_prefix: tcp.
                   - name: envoy.filters.network.tcp_proxy
                     typed_config:
@@ -620,7 +620,7 @@ class EnvoyValidationTest {
                       cluster: PassthroughCluster
                 """));
         assertContains(m, "Listener \"virtualOutbound\": filter_chains[0].filters[0].name: istio.stats "
-                + "(envoy.extensions.filters.network.ext_authz.v3.ExtAuthz) is not supported");
+                + "(envoy.extensions.filters.network.ratelimit.v3.RateLimit) is not supported");
     }
 
     @Test

@@ -74,7 +74,7 @@ class ExtAuthzParserTest {
                 Duration.ofMillis(500)), c.service());
     }
 
-    /** Older istiod (before 1.21) put the allowed headers in the HTTP service's authorization request. */
+    /** Older istiods put the allowed headers in the HTTP service's authorization request. */
     @Test
     void theHttpServicesOlderAllowedHeadersAreTheSameList() {
         String older = IstioExtAuthz.http("10s", false).replace("""
