@@ -263,7 +263,7 @@ public final class Tracer {
         }
         // Zipkin's timestamps are microseconds since the epoch
         long startMicros = startTime.getEpochSecond() * 1_000_000L + startTime.getNano() / 1_000;
-        String tracestate = w3c() && caller != null ? headers.get(W3cTraceContext.TRACESTATE) : null;
+        String tracestate = w3c() && caller != null ? W3cTraceContext.tracestate(headers) : null;
         return new ActiveSpan(this, high, traceId, id, parent, sampled, ingress, host, tracestate, override,
                 startMicros, startNanos);
     }

@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.tracing;
 
 import io.vertx.core.MultiMap;
+import java.util.List;
 
 /**
  * W3C Trace Context as Envoy's OpenTelemetry tracer reads and writes it: the caller's context from
@@ -8,8 +9,9 @@ import io.vertx.core.MultiMap;
  * fields of 2, 32, 16 and 2 digits, with a trace id and a parent id that are not all zeros (any version, upper-case
  * digits included, as Envoy's check); its sampled flag is bit 0 of the flags. A {@code traceparent} that breaks any of
  * these is malformed ({@link SpanContext#INVALID}): Envoy then gives the request no span, so nothing is reported and
- * the headers go on as they came. The caller's {@code tracestate} (its first value) is kept with a well-formed
- * context and passed on; without a {@code traceparent} it means nothing. Upstream, {@code traceparent} is version
+ * the headers go on as they came. The caller's {@code tracestate} (all its header lines joined with commas, as
+ * Envoy's tracer and RFC 7230 combine repeated fields) is kept with a well-formed context and passed on; without a
+ * {@code traceparent} it means nothing. Upstream, {@code traceparent} is version
  * {@code 00}, the trace id, the span's id and {@code 01} or {@code 00}.
  */
 public final class W3cTraceContext {
@@ -37,6 +39,15 @@ public final class W3cTraceContext {
         }
         boolean sampled = (Character.digit(tp.charAt(54), 16) & 1) != 0;
         return new SpanContext(high, low, parent, 0, sampled);
+    }
+
+    /**
+     * The caller's {@code tracestate}: its header lines, in order, joined with {@code ,} (a list split over several
+     * lines is one list); null when it sent none.
+     */
+    static String tracestate(MultiMap headers) {
+        List<String> lines = headers.getAll(TRACESTATE);
+        return lines.isEmpty() ? null : lines.size() == 1 ? lines.get(0) : String.join(",", lines);
     }
 
     private static boolean hex(String s, int from, int to) {

@@ -92,6 +92,20 @@ class W3cTraceContextTest {
     }
 
     @Test
+    void aTracestateSentOnSeveralHeaderLinesGoesUpstreamAsOneListOfThemAllInTheirOrder() {
+        MultiMap h = headers("x-request-id", "00000001-1234-4567-89ab-0123456789ab",
+                "traceparent", "00-" + TRACE + "-" + PARENT + "-01",
+                "tracestate", "rojo=00f067aa0ba902b7", "tracestate", "congo=t61rcWkgMzE");
+        ActiveSpan s = start(tracer(100), h, false);
+        MultiMap up = headers("tracestate", "rojo=00f067aa0ba902b7", "tracestate", "congo=t61rcWkgMzE");
+        s.inject(up, null);
+        assertEquals(List.of("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"), up.getAll("tracestate"),
+                "Envoy's tracer joins the lines with commas, as one field; none is lost");
+        Span span = OtlpSpans.span(s, "reviews:9080/*", 10, Map.of());
+        assertEquals("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", span.getTraceState());
+    }
+
+    @Test
     void withoutATraceparentANewTraceOf128BitsStartsSampledAsTheConnectionManagerDecided() {
         MultiMap traced = headers("x-request-id", "00000001-1234-4567-89ab-0123456789ab",
                 "tracestate", "congo=t61rcWkgMzE");
