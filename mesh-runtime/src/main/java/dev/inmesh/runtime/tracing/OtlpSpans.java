@@ -16,8 +16,10 @@ import java.util.Map;
  * Finished spans as Envoy's OpenTelemetry tracer exports them in OTLP: a server span for a request to the workload, a
  * client span for one it makes, with the span's ids as bytes (a 16-byte trace id, 8-byte span and parent ids), its
  * start and end in nanoseconds since the epoch, the caller's {@code tracestate}, and the connection manager's tags as
- * string attributes; a span tagged {@code error} also has the status {@code ERROR}, which OTLP back ends read where
- * Zipkin's read the tag. One export request holds a batch under one resource whose {@code service.name} is the
+ * string attributes. Its status is the one Envoy's span derives from its {@code http.status_code} tag, as OpenTelemetry's
+ * HTTP conventions map it: {@code ERROR} for a 5xx, and for a 4xx of a client span (a server span's 4xx is the
+ * caller's error, not its own); else unset, also for a request that got no response (code 0), which only the
+ * {@code error} tag marks. One export request holds a batch under one resource whose {@code service.name} is the
  * tracer's {@code service_name}.
  */
 final class OtlpSpans {
@@ -41,10 +43,21 @@ final class OtlpSpans {
         for (Map.Entry<String, String> t : tags.entrySet()) {
             b.addAttributes(attribute(t.getKey(), t.getValue()));
         }
-        if ("true".equals(tags.get("error"))) {
+        if (error(tags.get("http.status_code"), s.ingress)) {
             b.setStatus(Status.newBuilder().setCode(Status.StatusCode.STATUS_CODE_ERROR));
         }
         return b.build();
+    }
+
+    /** Whether a span whose {@code http.status_code} is {@code code} has the status {@code ERROR}. */
+    static boolean error(String code, boolean server) {
+        int status;
+        try {
+            status = code == null ? 0 : Integer.parseInt(code);
+        } catch (NumberFormatException e) {
+            return false; // as Envoy: a code that is no number leaves the status unset
+        }
+        return status >= 500 || status >= 400 && !server;
     }
 
     /** One export of {@code spans}, under a resource named {@code serviceName}. */

@@ -144,6 +144,23 @@ class W3cTraceContextTest {
     }
 
     @Test
+    void aSpansStatusIsAnErrorForA5xxAndForA4xxOnlyOnTheClientSideNotForAMissingResponseAsEnvoysSpanSetsIt() {
+        ActiveSpan server = start(tracer(100), headers("x-request-id", "00000001-1234-4567-89ab-0123456789ab"), true);
+        ActiveSpan client = start(tracer(100), headers("x-request-id", "00000001-1234-4567-89ab-0123456789ab"), false);
+        var error = io.opentelemetry.proto.trace.v1.Status.StatusCode.STATUS_CODE_ERROR;
+        var unset = io.opentelemetry.proto.trace.v1.Status.StatusCode.STATUS_CODE_UNSET;
+        assertEquals(error, OtlpSpans.span(server, "n", 1, Map.of("http.status_code", "503", "error", "true"))
+                .getStatus().getCode());
+        assertEquals(error, OtlpSpans.span(client, "n", 1, Map.of("http.status_code", "404")).getStatus().getCode(),
+                "a client span's 4xx is an error");
+        assertEquals(unset, OtlpSpans.span(server, "n", 1, Map.of("http.status_code", "404")).getStatus().getCode(),
+                "a server span's 4xx is its caller's error");
+        assertEquals(unset, OtlpSpans.span(client, "n", 1, Map.of("http.status_code", "0", "error", "true"))
+                .getStatus().getCode(), "no response: tagged error, but Envoy derives the status from the code only");
+        assertEquals(unset, OtlpSpans.span(client, "n", 1, Map.of("http.status_code", "200")).getStatus().getCode());
+    }
+
+    @Test
     void aFinishedSpanIsAnOtlpSpanWithItsKindIdsTimesAndTagsAsAttributes() {
         ActiveSpan s = start(tracer(100), headers("x-request-id", "00000001-1234-4567-89ab-0123456789ab",
                 "traceparent", "00-" + TRACE + "-" + PARENT + "-01", "tracestate", "a=b"), true);
