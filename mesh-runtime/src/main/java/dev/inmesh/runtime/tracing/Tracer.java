@@ -208,7 +208,7 @@ public final class Tracer {
      * context is malformed: Envoy gives such a request no span, so nothing is reported or sent.
      *
      * @param ingress whether the span is a server span (a request to the workload) rather than a client span
-     * @param host the request's {@code host}, the span's name when its route has no decorator
+     * @param host the request's {@code host}, which names the span when its route has no decorator
      * @param startTime when the request began
      * @param startNanos when the request began, on {@link System#nanoTime()}
      */
@@ -300,10 +300,20 @@ public final class Tracer {
         return Math.max(0, (System.nanoTime() - span.startNanos) / 1000);
     }
 
-    /** A span's name: the operation the other side named, else the route's decorator, else the request's host. */
-    private static String name(ActiveSpan span, String decorator) {
-        return span.operation != null ? span.operation
-                : decorator != null && !decorator.isEmpty() ? decorator : span.host == null ? "" : span.host;
+    /**
+     * A span's name: the operation the other side named, else the route's decorator, else what each of Envoy's
+     * tracers starts the span with: the Zipkin tracer the request's host, the OpenTelemetry tracer the connection
+     * manager's operation name, {@code ingress} for a server span and {@code egress} and the host for a client span.
+     */
+    String name(ActiveSpan span, String decorator) {
+        if (span.operation != null) {
+            return span.operation;
+        }
+        if (decorator != null && !decorator.isEmpty()) {
+            return decorator;
+        }
+        String host = span.host == null ? "" : span.host;
+        return !w3c() ? host : span.ingress ? "ingress" : "egress " + host;
     }
 
     /**

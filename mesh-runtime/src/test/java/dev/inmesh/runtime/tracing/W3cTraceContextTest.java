@@ -161,6 +161,20 @@ class W3cTraceContextTest {
     }
 
     @Test
+    void withoutADecoratorASpanIsNamedAsEnvoysOpenTelemetryTracerNamesItIngressOrEgressAndTheHost() {
+        Tracer t = tracer(100);
+        ActiveSpan server = start(t, headers("x-request-id", "00000001-1234-4567-89ab-0123456789ab"), true);
+        ActiveSpan client = start(t, headers("x-request-id", "00000001-1234-4567-89ab-0123456789ab"), false);
+        assertEquals("ingress", t.name(server, null));
+        assertEquals("egress reviews:9080", t.name(client, ""));
+        assertEquals("reviews.default.svc.cluster.local:9080/*", t.name(client,
+                "reviews.default.svc.cluster.local:9080/*"), "a route's decorator names the span");
+        ActiveSpan named = start(t, headers("x-request-id", "00000001-1234-4567-89ab-0123456789ab",
+                "x-envoy-decorator-operation", "ratings:9080/*"), true);
+        assertEquals("ratings:9080/*", t.name(named, null), "so does the caller's decorated operation");
+    }
+
+    @Test
     void aFinishedSpanIsAnOtlpSpanWithItsKindIdsTimesAndTagsAsAttributes() {
         ActiveSpan s = start(tracer(100), headers("x-request-id", "00000001-1234-4567-89ab-0123456789ab",
                 "traceparent", "00-" + TRACE + "-" + PARENT + "-01", "tracestate", "a=b"), true);
