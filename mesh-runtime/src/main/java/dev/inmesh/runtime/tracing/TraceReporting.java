@@ -189,9 +189,12 @@ public final class TraceReporting implements AutoCloseable {
         reporters.computeIfAbsent(zipkin, z -> new ZipkinReporter(vertx, z, clusters, stats)).add(span);
     }
 
-    /** Buffers a finished OTLP span for the exporter of {@code tracer}. Any thread; never blocks. */
+    /**
+     * Buffers a finished OTLP span for the exporter of {@code tracer}; drops it when the tracer has none, whose spans
+     * Envoy makes and sends nowhere (nor counts in {@code spans_sent}). Any thread; never blocks.
+     */
     void export(Tracing.OpenTelemetry tracer, io.opentelemetry.proto.trace.v1.Span span) {
-        if (closed) {
+        if (closed || tracer.exporter() == null) {
             return;
         }
         exporters.computeIfAbsent(tracer, t -> new OtlpExporter(vertx, t, clusters, openTelemetryStats,

@@ -22,7 +22,7 @@ import java.util.Set;
  * ({@code envoy.tracers.opentelemetry}, with istiod's {@code grpc_service.envoy_grpc} or {@code http_service}) are
  * applied; Zipkin's {@code HTTP_PROTO} and other providers (Datadog, SkyWalking, ...) are accepted and do nothing (no
  * spans, no trace headers), and what Envoy refuses (an unset or gRPC collector version, no collector cluster or
- * endpoint, an OpenTelemetry tracer with no exporter or two) is refused, as is what Inmesh does not implement (an
+ * endpoint, an OpenTelemetry tracer with two exporters) is refused, as is what Inmesh does not implement (an
  * OpenTelemetry {@code sampler} or {@code resource_detectors}, a {@code google_grpc} exporter).
  */
 final class TracingParser {
@@ -153,19 +153,20 @@ final class TracingParser {
 
     /**
      * The OpenTelemetry tracer as istiod writes it ({@code pilot/pkg/networking/core/tracing.go}, {@code otelConfig}):
-     * {@code service_name} and exactly one exporter, as Envoy requires: {@code grpc_service} with {@code envoy_grpc}
-     * (istiod's default) or {@code http_service}. A {@code sampler} (istiod's Dynatrace one) and
-     * {@code resource_detectors} are not implemented, and refused.
+     * {@code service_name} and an exporter, {@code grpc_service} with {@code envoy_grpc} (istiod's default) or
+     * {@code http_service}; both are refused, as Envoy refuses them, and neither is a tracer that exports nowhere, as
+     * Envoy's (its field's documentation: left empty to disable reporting). A {@code sampler} (istiod's Dynatrace one)
+     * and {@code resource_detectors} are not implemented, and refused.
      */
     private static Tracing.OpenTelemetry openTelemetry(OpenTelemetryConfig o) {
         Fields.onlyKnown(o, Set.of("grpc_service", "http_service", "service_name"), Set.of());
-        if (o.hasGrpcService() == o.hasHttpService()) {
-            throw new FieldError("grpc_service", (o.hasGrpcService() ? "set with http_service" : "none")
-                    + " (expected: exactly one of grpc_service and http_service)");
+        if (o.hasGrpcService() && o.hasHttpService()) {
+            throw new FieldError("grpc_service", "set with http_service (expected: at most one of grpc_service and "
+                    + "http_service)");
         }
         Tracing.OpenTelemetry.Exporter exporter = o.hasGrpcService()
                 ? Fields.at("grpc_service", () -> grpc(o.getGrpcService()))
-                : Fields.at("http_service", () -> http(o.getHttpService()));
+                : o.hasHttpService() ? Fields.at("http_service", () -> http(o.getHttpService())) : null;
         return new Tracing.OpenTelemetry(o.getServiceName(), exporter);
     }
 

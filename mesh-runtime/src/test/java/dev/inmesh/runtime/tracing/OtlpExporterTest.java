@@ -42,6 +42,21 @@ class OtlpExporterTest {
     }
 
     @Test
+    void theSpansOfATracerWithNoExporterGoNowhereAndAreNotCountedAsSentAsEnvoysAreNot() {
+        TraceReporting reporting = new TraceReporting(vertx, () -> null,
+                new TraceReporting.Local("reviews.default", "", "", null), null, 10);
+        Tracing.OpenTelemetry noExporter = new Tracing.OpenTelemetry("reviews.default", null);
+        for (int i = 0; i < OtlpExporter.MIN_FLUSH_SPANS + 1; i++) {
+            reporting.export(noExporter, span(i));
+        }
+        reporting.flush();
+        Map<String, Long> v = reporting.openTelemetryStats().values();
+        assertEquals(0L, v.get("tracing.opentelemetry.spans_sent"));
+        assertEquals(0L, v.get("tracing.opentelemetry.spans_dropped"), "nothing buffered, so nothing to drop");
+        reporting.close();
+    }
+
+    @Test
     void spansBeyondTheBufferAreDroppedAndCountedWhileTheCollectorHoldsAnExport() throws Exception {
         int port = vertx.createNetServer().connectHandler(so -> held.get(Math.min(1, connections.getAndIncrement()))
                 .complete(so)).listen(0, "127.0.0.1").await().actualPort();

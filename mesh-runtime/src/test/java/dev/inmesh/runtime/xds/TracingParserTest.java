@@ -218,9 +218,23 @@ class TracingParserTest {
     }
 
     @Test
+    void anOpenTelemetryTracerWithNoExporterIsAcceptedAsEnvoyAcceptsItTracingAndExportingNowhere() throws Exception {
+        Tracing t = hcm(IstioTracing.openTelemetry(100, "")).tracing();
+        assertEquals("reviews.default", t.openTelemetry().serviceName());
+        assertNull(t.openTelemetry().exporter(), "the spans go nowhere");
+        Tracer tracer = Tracer.compile(t, null, name -> null);
+        assertNotNull(tracer, "the requests are traced all the same");
+        io.vertx.core.MultiMap h = io.vertx.core.MultiMap.caseInsensitiveMultiMap()
+                .add("x-request-id", "00000001-1234-4567-89ab-0123456789ab");
+        var span = tracer.start(h, false, false, "ratings:9080", java.time.Instant.now(), System.nanoTime(),
+                new java.util.Random(3));
+        io.vertx.core.MultiMap upstream = io.vertx.core.MultiMap.caseInsensitiveMultiMap();
+        span.inject(upstream, null);
+        assertTrue(upstream.get("traceparent").endsWith("-01"), "and pass their trace context on");
+    }
+
+    @Test
     void openTelemetryTracersInmeshDoesNotImplementOrEnvoyRefusesAreRefusedByPath() throws Exception {
-        assertTrue(refused(IstioTracing.openTelemetry(1, "")).contains(
-                "tracing.provider.typed_config.grpc_service"), "no exporter, which Envoy refuses");
         assertTrue(refused(IstioTracing.openTelemetry(1, IstioTracing.OTLP_GRPC + ", "
                 + IstioTracing.otlpHttp("c"))).contains("tracing.provider.typed_config.grpc_service"),
                 "two exporters, which Envoy refuses");

@@ -121,7 +121,9 @@ public record Tracing(double clientSampling, double randomSampling, double overa
      *
      * @param serviceName the {@code service.name} resource attribute of the spans ({@code service_name}; istiod writes
      *                    the node's cluster, {@code reviews.default}); empty: Envoy's {@code unknown_service:envoy}
-     * @param exporter how the spans reach the collector ({@code grpc_service} or {@code http_service})
+     * @param exporter how the spans reach the collector ({@code grpc_service} or {@code http_service}); null when the
+     *                 tracer names neither, which Envoy accepts: its requests are traced and pass their
+     *                 {@code traceparent} on, and their spans are exported nowhere
      */
     public record OpenTelemetry(String serviceName, Exporter exporter) implements Provider {
         /** Envoy's {@code service.name} when {@code service_name} is empty. */
@@ -129,7 +131,6 @@ public record Tracing(double clientSampling, double randomSampling, double overa
 
         public OpenTelemetry {
             serviceName = serviceName == null || serviceName.isEmpty() ? DEFAULT_SERVICE_NAME : serviceName;
-            Checks.nonNull(exporter, "grpc_service or http_service");
         }
 
         /** OTLP over gRPC or over HTTP. */
