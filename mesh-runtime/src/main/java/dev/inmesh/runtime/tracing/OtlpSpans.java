@@ -16,8 +16,8 @@ import java.util.Map;
  * Finished spans as Envoy's OpenTelemetry tracer exports them in OTLP: a server span for a request to the workload, a
  * client span for one it makes, with the span's ids as bytes (a 16-byte trace id, 8-byte span and parent ids), its
  * start and end in nanoseconds since the epoch, the caller's {@code tracestate}, and the connection manager's tags as
- * string attributes. Its status is the one Envoy's span derives from its {@code http.status_code} tag, as OpenTelemetry's
- * HTTP conventions map it: {@code ERROR} for a 5xx, and for a 4xx of a client span (a server span's 4xx is the
+ * string attributes. Its status is the one Envoy's span derives from its {@code http.status_code} tag, as
+ * OpenTelemetry's HTTP conventions map it: {@code ERROR} for a 5xx, and for a 4xx of a client span (a server span's 4xx is the
  * caller's error, not its own); else unset, also for a request that got no response (code 0), which only the
  * {@code error} tag marks. One export request holds a batch under one resource whose {@code service.name} is the
  * tracer's {@code service_name}.
