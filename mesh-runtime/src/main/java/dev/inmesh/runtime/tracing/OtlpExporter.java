@@ -26,8 +26,9 @@ import java.util.logging.Logger;
  * {@code ExportTraceServiceRequest} when {@link #MIN_FLUSH_SPANS} are buffered and every {@link #FLUSH_INTERVAL_MS}
  * (Envoy's defaults), to a host of the collector's cluster chosen by the cluster's own load balancing: a unary gRPC
  * call of {@code TraceService/Export} ({@code grpc_service}, over HTTP/2) or a protobuf {@code POST}
- * ({@code http_service}). One export is in flight at a time; spans that end meanwhile wait in the buffer and go in
- * the next, so a slow collector makes batches larger rather than connections more numerous. The buffer is bounded
+ * ({@code http_service}), with Envoy's kind of OTLP {@code user-agent} ({@link #USER_AGENT}). One export is in flight
+ * at a time; spans that end meanwhile wait in the buffer and go in the next, so a slow collector makes batches larger
+ * rather than connections more numerous. The buffer is bounded
  * ({@link #MAX_BUFFERED_SPANS}): a span that finds it full is dropped and counted in
  * {@code tracing.opentelemetry.spans_dropped}. An export without an answer within its timeout (the exporter's, else
  * {@link #DEFAULT_TIMEOUT_MS}) fails. Failures are counted and logged at most once per {@link #LOG_PERIOD_NANOS};
@@ -46,6 +47,12 @@ final class OtlpExporter {
     static final int MAX_BATCH_SPANS = 512;
     /** The gRPC method of an OTLP trace export. */
     static final String EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    /**
+     * The {@code user-agent} of every export, named as the OTLP exporter specification asks and as Envoy names its
+     * own ({@code OTel-OTLP-Exporter-Envoy/} and its version), with Inmesh's name and version.
+     */
+    static final String USER_AGENT = "OTel-OTLP-Exporter-Inmesh/" + java.util.Objects.requireNonNullElse(
+            OtlpExporter.class.getPackage().getImplementationVersion(), "dev");
     static final long LOG_PERIOD_NANOS = 60_000_000_000L;
     private static final Logger LOG = Logger.getLogger(OtlpExporter.class.getName());
 
@@ -226,8 +233,9 @@ final class OtlpExporter {
 
     private static RequestOptions options(Host host, String path, long timeout, Map<String, String> headers) {
         RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setURI(path)
-                .setHost(host.address().address()).setPort(host.address().port()).setTimeout(timeout);
-        headers.forEach(ro::putHeader);
+                .setHost(host.address().address()).setPort(host.address().port()).setTimeout(timeout)
+                .putHeader("user-agent", USER_AGENT);
+        headers.forEach(ro::putHeader); // the exporter's own headers, which may name another user-agent
         return ro;
     }
 

@@ -401,6 +401,8 @@ class MeshTracingTest {
         assertEquals("reviews.default", first.getResourceSpans(0).getResource().getAttributes(0).getValue()
                 .getStringValue());
         assertEquals(IstioTracing.OTEL_HOST, collector.authorities.get(0), "envoy_grpc.authority");
+        assertTrue(collector.userAgents.get(0).startsWith("OTel-OTLP-Exporter-Inmesh/"),
+                "the OTLP exporter's user-agent, as Envoy's OTel-OTLP-Exporter-Envoy/: " + collector.userAgents);
         await(() -> tracing().openTelemetryStats().values().get("tracing.opentelemetry.grpc_reports_success")
                 == collector.requests.size(), "the exports counted as taken");
         assertEquals(2L, tracing().openTelemetryStats().values().get("tracing.opentelemetry.spans_sent"));
@@ -416,7 +418,8 @@ class MeshTracingTest {
             if (req.method().name().equals("POST") && req.path().equals("/v1/traces")
                     && IstioTracing.OTEL_HOST.equals(req.authority().host())
                     && "application/x-protobuf".equals(req.getHeader("content-type"))
-                    && "bookinfo".equals(req.getHeader("x-tenant"))) {
+                    && "bookinfo".equals(req.getHeader("x-tenant"))
+                    && String.valueOf(req.getHeader("user-agent")).startsWith("OTel-OTLP-Exporter-Inmesh/")) {
                 try {
                     posted.add(ExportTraceServiceRequest.parseFrom(b.getBytes()));
                 } catch (com.google.protobuf.InvalidProtocolBufferException e) {

@@ -23,11 +23,13 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * An OpenTelemetry collector's OTLP gRPC receiver on 127.0.0.1, made with grpc-java (not Inmesh's code): it takes
- * {@code TraceService/Export} calls and keeps each request and the {@code :authority} it came with.
+ * {@code TraceService/Export} calls and keeps each request and the {@code :authority} and {@code user-agent} it came
+ * with.
  */
 public final class TestOtlpCollector implements AutoCloseable {
     public final List<ExportTraceServiceRequest> requests = new CopyOnWriteArrayList<>();
     public final List<String> authorities = new CopyOnWriteArrayList<>();
+    public final List<String> userAgents = new CopyOnWriteArrayList<>();
     private final Server server;
 
     public TestOtlpCollector() throws IOException {
@@ -36,6 +38,8 @@ public final class TestOtlpCollector implements AutoCloseable {
             public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
                                                               ServerCallHandler<Q, R> next) {
                 authorities.add(String.valueOf(call.getAuthority()));
+                userAgents.add(String.valueOf(headers.get(Metadata.Key.of("user-agent",
+                        Metadata.ASCII_STRING_MARSHALLER))));
                 return next.startCall(call, headers);
             }
         };
