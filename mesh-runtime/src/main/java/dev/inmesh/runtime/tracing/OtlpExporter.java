@@ -51,8 +51,7 @@ final class OtlpExporter {
      * The {@code user-agent} of every export, named as the OTLP exporter specification asks and as Envoy names its
      * own ({@code OTel-OTLP-Exporter-Envoy/} and its version), with Inmesh's name and version.
      */
-    static final String USER_AGENT = "OTel-OTLP-Exporter-Inmesh/" + java.util.Objects.requireNonNullElse(
-            OtlpExporter.class.getPackage().getImplementationVersion(), "dev");
+    static final String USER_AGENT = "OTel-OTLP-Exporter-Inmesh/" + OtlpSpans.SDK_VERSION;
     static final long LOG_PERIOD_NANOS = 60_000_000_000L;
     private static final Logger LOG = Logger.getLogger(OtlpExporter.class.getName());
 

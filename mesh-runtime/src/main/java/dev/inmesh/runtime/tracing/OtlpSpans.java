@@ -20,9 +20,14 @@ import java.util.Map;
  * OpenTelemetry's HTTP conventions map it: {@code ERROR} for a 5xx, and for a 4xx of a client span (a server span's 4xx is the
  * caller's error, not its own); else unset, also for a request that got no response (code 0), which only the
  * {@code error} tag marks. One export request holds a batch under one resource whose {@code service.name} is the
- * tracer's {@code service_name}.
+ * tracer's {@code service_name}, with the {@code telemetry.sdk.*} attributes that say which SDK made the spans, as
+ * Envoy's say {@code cpp}, {@code envoy} and its version: here {@code java}, {@code inmesh} and Inmesh's version.
  */
 final class OtlpSpans {
+    /** Inmesh's version, as its jar's manifest gives it; {@code dev} when it runs from classes. */
+    static final String SDK_VERSION = java.util.Objects.requireNonNullElse(
+            OtlpSpans.class.getPackage().getImplementationVersion(), "dev");
+
     private OtlpSpans() {}
 
     static Span span(ActiveSpan s, String name, long durationMicros, Map<String, String> tags) {
@@ -62,9 +67,12 @@ final class OtlpSpans {
 
     /** One export of {@code spans}, under a resource named {@code serviceName}. */
     static ExportTraceServiceRequest request(String serviceName, List<Span> spans) {
+        Resource resource = Resource.newBuilder().addAttributes(attribute("service.name", serviceName))
+                .addAttributes(attribute("telemetry.sdk.language", "java"))
+                .addAttributes(attribute("telemetry.sdk.name", "inmesh"))
+                .addAttributes(attribute("telemetry.sdk.version", SDK_VERSION)).build();
         return ExportTraceServiceRequest.newBuilder().addResourceSpans(ResourceSpans.newBuilder()
-                .setResource(Resource.newBuilder().addAttributes(attribute("service.name", serviceName)))
-                .addScopeSpans(ScopeSpans.newBuilder().addAllSpans(spans))).build();
+                .setResource(resource).addScopeSpans(ScopeSpans.newBuilder().addAllSpans(spans))).build();
     }
 
     private static KeyValue attribute(String key, String value) {

@@ -193,5 +193,12 @@ class W3cTraceContextTest {
         assertEquals("service.name", request.getResourceSpans(0).getResource().getAttributes(0).getKey());
         assertEquals("reviews.default", request.getResourceSpans(0).getResource().getAttributes(0).getValue()
                 .getStringValue());
+        Map<String, String> resource = new java.util.LinkedHashMap<>();
+        request.getResourceSpans(0).getResource().getAttributesList()
+                .forEach(a -> resource.put(a.getKey(), a.getValue().getStringValue()));
+        assertEquals("java", resource.get("telemetry.sdk.language"), "the SDK, as Envoy's resource names its own: "
+                + resource);
+        assertEquals("inmesh", resource.get("telemetry.sdk.name"));
+        assertEquals(OtlpSpans.SDK_VERSION, resource.get("telemetry.sdk.version"));
     }
 }
