@@ -365,7 +365,13 @@ public final class RbacFilter {
                         return Future.succeededFuture(new Verdict(new Denial(403, DENIED_BODY, denied, null),
                                 List.of(), false));
                     }
-                } else if (f instanceof ExtAuthzFilter e && e.enabled(s, metadata)) {
+                } else if (f instanceof ExtAuthzFilter e) {
+                    if (!e.enabled(s, metadata)) {
+                        if (stats != null) {
+                            stats.extAuthz().disabled(); // Envoy's ext_authz.disabled
+                        }
+                        continue;
+                    }
                     int next = i + 1;
                     return e.check(s, headers, clusters, stats).compose(o -> {
                         if (o.denial() != null) {

@@ -341,19 +341,22 @@ public final class DownstreamStats implements RbacStats {
 
     /**
      * An external authorization filter's counters: checks the authorizer allowed, denied, could not answer (an error,
-     * a timeout, a 5xx), and errors let through by {@code failure_mode_allow} (also counted as errors).
+     * a timeout, a 5xx), errors let through by {@code failure_mode_allow} (also counted as errors), and requests its
+     * {@code filter_enabled_metadata} did not pick ({@code disabled}, as Envoy counts them).
      */
     public final class ExtAuthzCounters {
         private final LongAdder ok = new LongAdder();
         private final LongAdder denied = new LongAdder();
         private final LongAdder error = new LongAdder();
         private final LongAdder failureModeAllowed = new LongAdder();
+        private final LongAdder disabled = new LongAdder();
 
         ExtAuthzCounters() {
             adder("ext_authz_ok", ok);
             adder("ext_authz_denied", denied);
             adder("ext_authz_error", error);
             adder("ext_authz_failure_mode_allowed", failureModeAllowed);
+            adder("ext_authz_disabled", disabled);
         }
 
         public void ok() {
@@ -386,6 +389,15 @@ public final class DownstreamStats implements RbacStats {
 
         public long failureModeAllowedCount() {
             return failureModeAllowed.sum();
+        }
+
+        /** A request the filter did not check: its {@code filter_enabled_metadata} did not match. */
+        public void disabled() {
+            disabled.increment();
+        }
+
+        public long disabledCount() {
+            return disabled.sum();
         }
     }
 

@@ -205,10 +205,14 @@ class MeshInboundExtAuthzTest {
         assertEquals(200, call(open, "/secure", "allow").statusCode());
         assertEquals(403, call(open, "/secure", "deny").statusCode());
 
+        // a request the shadow policy does not pick is not checked, and counted as Envoy counts it: disabled
+        assertEquals(200, call(open, "/public", "deny").statusCode());
+
         String p = "http.inbound_0.0.0.0_9080.ext_authz.";
         String stats = MeshInboundRbacTest.admin(plain, mesh.adminPort(), "/stats?filter=ext_authz", p + "ok: 1");
         assertTrue(stats.contains(p + "ok: 1\n") && stats.contains(p + "denied: 1\n")
-                && stats.contains(p + "error: 1\n") && stats.contains(p + "failure_mode_allowed: 1\n"), stats);
+                && stats.contains(p + "error: 1\n") && stats.contains(p + "failure_mode_allowed: 1\n")
+                && stats.contains(p + "disabled: 1\n"), stats);
         String shadow = MeshInboundRbacTest.admin(plain, mesh.adminPort(), "/stats?filter=rbac", "shadow_denied");
         assertTrue(shadow.contains("http.inbound_0.0.0.0_9080.rbac.istio_ext_authz_shadow_denied: 3\n"), shadow);
     }
