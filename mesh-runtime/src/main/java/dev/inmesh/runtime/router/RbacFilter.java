@@ -350,13 +350,15 @@ public final class RbacFilter {
             if (jwtOutcome instanceof Denial d) {
                 return Future.succeededFuture(new Verdict(d, List.of(), false));
             }
+            // as Envoy's ext_authz filter: a request no route matched is not checked (its router answers 404)
+            boolean routed = result != null && !(result instanceof RouteResult.NoRoute);
             return run(0, (Subject) jwtOutcome, headers, perRoute(table, result), stats, clusters,
-                    new java.util.HashMap<>(), Verdict.ALLOWED);
+                    new java.util.HashMap<>(), Verdict.ALLOWED, routed);
         }
 
         private Future<Verdict> run(int from, Subject s, MutableHeaders headers, Map<String, RbacFilter> perRoute,
                                     DownstreamStats stats, ClusterManager clusters, Map<String, Object> metadata,
-                                    Verdict sofar) {
+                                    Verdict sofar, boolean routed) {
             for (int i = from; i < filters.size(); i++) {
                 Object f = filters.get(i);
                 if (f instanceof RbacFilter r) {
@@ -365,7 +367,7 @@ public final class RbacFilter {
                         return Future.succeededFuture(new Verdict(new Denial(403, DENIED_BODY, denied, null),
                                 List.of(), false));
                     }
-                } else if (f instanceof ExtAuthzFilter e) {
+                } else if (f instanceof ExtAuthzFilter e && routed) {
                     if (!e.enabled(s, metadata)) {
                         if (stats != null) {
                             stats.extAuthz().disabled(); // Envoy's ext_authz.disabled
@@ -378,7 +380,7 @@ public final class RbacFilter {
                             return Future.succeededFuture(new Verdict(o.denial(), List.of(), false));
                         }
                         Verdict v = sofar.and(o);
-                        return run(next, s, headers, perRoute, stats, clusters, metadata, v);
+                        return run(next, s, headers, perRoute, stats, clusters, metadata, v, true);
                     });
                 }
             }

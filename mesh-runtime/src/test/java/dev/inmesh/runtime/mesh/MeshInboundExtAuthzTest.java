@@ -218,6 +218,25 @@ class MeshInboundExtAuthzTest {
     }
 
     @Test
+    void aRequestNoRouteMatchesIsAnsweredByTheRouterWithoutAskingTheAuthorizerAsEnvoySkipsTheCheck()
+            throws Exception {
+        int port = serveThrough(IstioRbac.first(IstioExtAuthz.SHADOW + IstioExtAuthz.http("10s", false),
+                MeshWebClientTest.virtualInbound("", """
+                                  routes:
+                                  - {match: {prefix: /secure/app}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                    """)) + "  clusters:\n" + IstioExtAuthz.cluster(httpAuthorizer(), false));
+
+        HttpResponse<Buffer> unrouted = call(port, "/secure/elsewhere", "deny");
+        assertEquals(404, unrouted.statusCode(), "the router's answer: the shadow policy matched, but no route did");
+        assertTrue(checks.isEmpty(), "the authorizer was not asked");
+        assertEquals("route_not_found", loggedWith(404).responseCodeDetails());
+
+        assertEquals(403, call(port, "/secure/app", "deny").statusCode(), "a routed request is checked");
+        assertEquals(1, checks.size());
+        assertTrue(appSaw.isEmpty());
+    }
+
+    @Test
     void aGrpcAuthorizerAllowsWithItsHeaderChangesAndDeniesWithItsStatusAndBody() throws Exception {
         List<CheckRequest> asked = new CopyOnWriteArrayList<>();
         grpc = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
