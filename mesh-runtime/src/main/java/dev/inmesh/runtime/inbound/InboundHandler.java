@@ -265,10 +265,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             return; // Istio's INSERT_BEFORE the connection manager: before the RBAC filters
         }
         RbacFilter.Chain rbac = snapshot.rbac(hcm);
-        // what runs once the authorization filters let the request go on, on the route they leave it
-        java.util.function.Consumer<RouteResult> authorized = decided -> afterAuthorization(req, decided, table,
-                snapshot, flags, details, routeName, cluster, destination, ds, limiter, rateLimit, traced, hcm, view,
-                activeFault);
         if (!rbac.isEmpty()) {
             // Envoy's JWT authentication, RBAC and external authorization filters, first in Istio's inbound chain: a
             // refused request never reaches the service; one that goes on has its headers as they left them
@@ -295,7 +291,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                     ThreadLocalRandom.current().nextLong()) : result;
                             traced.route = decided;
                             req.resume();
-                            authorized.accept(decided);
+                            afterAuthorization(req, decided, table, snapshot, flags, details, routeName, cluster,
+                                    destination, ds, limiter, rateLimit, traced, hcm, view, activeFault);
                         });
                 return;
             }
@@ -305,7 +302,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 return;
             }
         }
-        authorized.accept(result);
+        // called directly, not through a lambda: a connection manager without ext_authz allocates nothing more
+        afterAuthorization(req, result, table, snapshot, flags, details, routeName, cluster, destination, ds, limiter,
+                rateLimit, traced, hcm, view, activeFault);
     }
 
     /**
