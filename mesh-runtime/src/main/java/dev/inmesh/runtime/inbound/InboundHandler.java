@@ -8,6 +8,7 @@ import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.router.CorsFilter;
+import dev.inmesh.runtime.router.ExtAuthzFilter;
 import dev.inmesh.runtime.router.FaultFilter;
 import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.Grpc;
@@ -285,7 +286,17 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                 req.resume(); // what the caller still sends of the body goes nowhere
                                 return;
                             }
-                            dev.inmesh.runtime.router.Router.addHeaders(resp.headers(), v.responseHeaders());
+                            if (!v.responseHeaders().isEmpty()) {
+                                // as Envoy's ext_authz encodes them: over the headers the answer has, whoever
+                                // answers (a local reply's end handler; the service's, in routed, replaces it)
+                                traced.authz = v.responseHeaders();
+                                resp.headersEndHandler(end -> {
+                                    if (rateLimit[0] != null) {
+                                        rateLimit[0].setOn(resp.headers());
+                                    }
+                                    ExtAuthzFilter.ResponseHeader.applyAll(resp.headers(), traced.authz);
+                                });
+                            }
                             // clear_route_cache: the headers the authorizer changed may choose another route
                             RouteResult decided = v.reroute() ? table.route(view,
                                     ThreadLocalRandom.current().nextLong()) : result;
@@ -349,7 +360,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerResponse resp = req.response();
         boolean corsFilter = hcm.corsFilter();
         Runnable routed = () -> routed(req, result, table, snapshot, flags, details, routeName, cluster, destination,
-                corsFilter, ds, limiter, rateLimit, traced.span);
+                corsFilter, ds, limiter, rateLimit, traced);
         HttpFilter faultFilter = hcm.faultFilter();
         FaultInjection fault = FaultFilter.settings(faultFilter == null ? null : faultFilter.fault(), result);
         if (fault == null || !faults.matches(fault, view)) {
@@ -429,8 +440,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private void routed(HttpServerRequest req, RouteResult result, RouteTable table, MeshSnapshot snapshot,
                         Set<ResponseFlag> flags, String[] details, String[] routeName, String[] cluster,
                         String[] destination, boolean corsFilter, DownstreamStats ds, LocalRateLimitFilter limiter,
-                        LocalRateLimitFilter.Outcome[] rateLimit, ActiveSpan span) {
+                        LocalRateLimitFilter.Outcome[] rateLimit, Traced traced) {
         HttpServerResponse resp = req.response();
+        ActiveSpan span = traced.span;
         MultiMap headers = req.headers();
         // a local rate limit filter after the RBAC, fault and CORS filters (Istio's INSERT_BEFORE the router): after
         // the CORS filter's preflight answer, which only a forwarded request gets
@@ -518,6 +530,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (rateLimit[0] != null) {
                 rateLimit[0].setOn(resp.headers());
             }
+            ExtAuthzFilter.ResponseHeader.applyAll(resp.headers(), traced.authz); // over the service's, as Envoy's
         });
         service.handle(req);
     }
@@ -720,10 +733,15 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         return local.substring(local.lastIndexOf(':') + 1);
     }
 
-    /** A request's server span, once begun (null when not traced), and the route it took (null: none yet). */
+    /**
+     * A request's server span, once begun (null when not traced), the route it took (null: none yet), and what an
+     * allowing external authorizer asked for on its response's headers.
+     */
     private static final class Traced {
         ActiveSpan span;
         RouteResult route;
+        /** The changes an allowing external authorizer asked for on the response's headers, or null. */
+        List<ExtAuthzFilter.ResponseHeader> authz;
     }
 
     /** A server request seen by route selection and the RBAC filters, with its normalized path. */

@@ -57,8 +57,8 @@ final class Exchange {
     CorsFilter.Outcome cors;
     /** What the local rate limit filter decided for the request, if it checked it: its response's headers. */
     LocalRateLimitFilter.Outcome rateLimit;
-    /** The headers an allowing external authorizer added to the response (names and values in pairs), or null. */
-    java.util.List<String> authzResponseHeaders;
+    /** The changes an allowing external authorizer asked for on the response's headers, or null. */
+    java.util.List<ExtAuthzFilter.ResponseHeader> authzResponseHeaders;
     /** The headers of an external authorizer's denial, which replace the local reply's (pairs), or null. */
     java.util.List<String> authzDenialHeaders;
     /** The request's span (sampled or not) when its connection manager traces, else null. */

@@ -39,10 +39,11 @@ import java.util.function.Predicate;
  *   <li>an HTTP authorizer gets the request's method, {@code path_prefix} + path, {@code :authority},
  *       {@code authorization} and the allowed headers, {@code headers_to_add}, and no body; {@code 200} allows (the
  *       allowed upstream headers replace or join the request's, {@code x-envoy-auth-headers-to-remove} names headers
- *       the request loses, the allowed client headers on success go on the response), a {@code 5xx} is an error, any
+ *       the request loses, the allowed client headers on success are added to the response), a {@code 5xx} is an error, any
  *       other status denies, with its body and allowed client headers;</li>
  *   <li>a gRPC authorizer gets {@code envoy.service.auth.v3.Authorization/Check} with the request's attributes (its
- *       allowed headers, all by default); status {@code OK} allows with {@code ok_response}'s header changes, any
+ *       allowed headers, all by default); status {@code OK} allows with {@code ok_response}'s header changes (its response headers added, set, added if
+ *       absent or overwritten if present as their {@code append} or {@code append_action} say), any
  *       other denies with {@code denied_response} (403 by default); a failed call is an error.</li>
  * </ul>
  * No answer within the timeout, no host, or a failed connection is an error: the request goes on under
@@ -119,12 +120,80 @@ public final class ExtAuthzFilter {
     }
 
     /**
-     * What the authorizer decided: null {@code denial} when the request goes on, with the headers to add to its
-     * response ({@code responseHeaders}, names and values in pairs); {@code reroute} when the authorizer changed the
-     * request's headers and {@code clear_route_cache} asks for the route to be chosen again.
+     * What the authorizer decided: null {@code denial} when the request goes on, with the changes to its response's
+     * headers ({@code responseHeaders}); {@code reroute} when the authorizer changed the request's headers and
+     * {@code clear_route_cache} asks for the route to be chosen again.
      */
-    record Outcome(RbacFilter.Denial denial, List<String> responseHeaders, boolean reroute) {
+    record Outcome(RbacFilter.Denial denial, List<ResponseHeader> responseHeaders, boolean reroute) {
         static final Outcome ALLOWED = new Outcome(null, List.of(), false);
+    }
+
+    /**
+     * A change an allowing authorizer asks for on the response the client gets: an HTTP authorizer's
+     * {@code allowed_client_headers_on_success} are added; a gRPC authorizer's {@code response_headers_to_add} follow
+     * their {@code append} ({@code true} adds, {@code false} sets) or, without it, their {@code append_action}, as
+     * Envoy's gRPC client sorts them.
+     */
+    public record ResponseHeader(String name, String value, Action action) {
+        /** What Envoy's filter does with such a header on the response, in this order of the kinds. */
+        public enum Action {
+            /** Added beside any of the same name ({@code APPEND_IF_EXISTS_OR_ADD}, {@code append: true}). */
+            ADD,
+            /** Put in place of any of the same name ({@code OVERWRITE_IF_EXISTS_OR_ADD}, {@code append: false}). */
+            SET,
+            /** Added only when the response has none of that name ({@code ADD_IF_ABSENT}). */
+            ADD_IF_ABSENT,
+            /** Put in place of those of that name, only when there are some ({@code OVERWRITE_IF_EXISTS}). */
+            OVERWRITE_IF_EXISTS
+        }
+
+        /**
+         * Applies the changes to a response's headers as Envoy's ext_authz filter does when it encodes them: all the
+         * added ones, then the set ones, then those added if absent, then those overwritten if present. Null or
+         * empty: nothing.
+         */
+        public static void applyAll(MultiMap h, List<ResponseHeader> changes) {
+            if (changes == null || changes.isEmpty()) {
+                return;
+            }
+            for (Action kind : Action.values()) {
+                for (ResponseHeader c : changes) {
+                    if (c.action != kind) {
+                        continue;
+                    }
+                    switch (kind) {
+                        case ADD -> h.add(c.name, c.value);
+                        case SET -> h.set(c.name, c.value);
+                        case ADD_IF_ABSENT -> {
+                            if (!h.contains(c.name)) {
+                                h.add(c.name, c.value);
+                            }
+                        }
+                        case OVERWRITE_IF_EXISTS -> {
+                            if (h.contains(c.name)) {
+                                h.set(c.name, c.value);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /** A gRPC authorizer's {@code response_headers_to_add} entry, sorted as Envoy's gRPC client sorts it. */
+        static ResponseHeader of(HeaderValueOption o) {
+            Action action;
+            if (o.hasAppend()) {
+                action = o.getAppend().getValue() ? Action.ADD : Action.SET;
+            } else {
+                action = switch (o.getAppendAction()) {
+                    case ADD_IF_ABSENT -> Action.ADD_IF_ABSENT;
+                    case OVERWRITE_IF_EXISTS -> Action.OVERWRITE_IF_EXISTS;
+                    case OVERWRITE_IF_EXISTS_OR_ADD -> Action.SET;
+                    default -> Action.ADD; // APPEND_IF_EXISTS_OR_ADD, the field's default
+                };
+            }
+            return new ResponseHeader(o.getHeader().getKey().toLowerCase(Locale.ROOT), ExtAuthzFilter.value(o), action);
+        }
     }
 
     /**
@@ -232,7 +301,7 @@ public final class ExtAuthzFilter {
                 List.of(), false);
     }
 
-    private Outcome allowed(List<String> responseHeaders, boolean changed, DownstreamStats stats) {
+    private Outcome allowed(List<ResponseHeader> responseHeaders, boolean changed, DownstreamStats stats) {
         if (stats != null) {
             stats.extAuthz().ok();
         }
@@ -257,7 +326,7 @@ public final class ExtAuthzFilter {
             return denied(a.status, a.body.toString(), toClient, stats);
         }
         boolean[] changed = {false};
-        List<String> toClient = new ArrayList<>();
+        List<ResponseHeader> toClient = new ArrayList<>();
         a.headers.forEach((name, value) -> {
             String n = name.toLowerCase(Locale.ROOT);
             if (NEVER_COPIED.contains(n) || n.equals(HEADERS_TO_REMOVE)) {
@@ -272,8 +341,7 @@ public final class ExtAuthzFilter {
                 changed[0] = true;
             }
             if (clientOnSuccess.test(n)) {
-                toClient.add(n);
-                toClient.add(value);
+                toClient.add(new ResponseHeader(n, value, ResponseHeader.Action.ADD)); // Envoy adds them
             }
         });
         for (String names : a.headers.getAll(HEADERS_TO_REMOVE)) {
@@ -324,7 +392,7 @@ public final class ExtAuthzFilter {
             return denied(status, body, toClient, stats);
         }
         boolean changed = false;
-        List<String> toClient = new ArrayList<>();
+        List<ResponseHeader> toClient = new ArrayList<>();
         if (r.hasOkResponse()) {
             var ok = r.getOkResponse();
             for (HeaderValueOption o : ok.getHeadersList()) {
@@ -344,8 +412,7 @@ public final class ExtAuthzFilter {
                 }
             }
             for (HeaderValueOption o : ok.getResponseHeadersToAddList()) {
-                toClient.add(o.getHeader().getKey().toLowerCase(Locale.ROOT));
-                toClient.add(value(o));
+                toClient.add(ResponseHeader.of(o));
             }
         }
         return allowed(toClient, changed, stats);

@@ -405,7 +405,7 @@ public final class RbacFilter {
      * it goes on), the headers its response gets from an allowing authorizer (names and values in pairs), and
      * whether the request is routed again ({@code clear_route_cache}: an authorizer changed its headers).
      */
-    public record Verdict(Denial denial, List<String> responseHeaders, boolean reroute) {
+    public record Verdict(Denial denial, List<ExtAuthzFilter.ResponseHeader> responseHeaders, boolean reroute) {
         /** Nothing refused, nothing changed. */
         public static final Verdict ALLOWED = new Verdict(null, List.of(), false);
 
@@ -418,7 +418,7 @@ public final class RbacFilter {
             if (o.responseHeaders().isEmpty() && !o.reroute()) {
                 return this;
             }
-            List<String> all = new ArrayList<>(responseHeaders);
+            List<ExtAuthzFilter.ResponseHeader> all = new ArrayList<>(responseHeaders);
             all.addAll(o.responseHeaders());
             return new Verdict(null, all, reroute || o.reroute());
         }

@@ -464,10 +464,7 @@ public final class Router {
         reply(ex, promise, denied.status(), denied.body(), denied.details(), denialHeaders(denied));
     }
 
-    /**
-     * Adds headers given as names and values in pairs (an allowing external authorizer's response headers, which
-     * Envoy's ext_authz filter appends to the response); null adds nothing.
-     */
+    /** Adds headers given as names and values in pairs (an external authorizer's denial's); null adds nothing. */
     public static void addHeaders(MultiMap h, java.util.List<String> pairs) {
         if (pairs == null) {
             return;
@@ -1057,7 +1054,7 @@ public final class Router {
         if (ex.rateLimit != null) {
             ex.rateLimit.setOn(h); // x-ratelimit-*, when its config asks for them
         }
-        addHeaders(h, ex.authzResponseHeaders);
+        ExtAuthzFilter.ResponseHeader.applyAll(h, ex.authzResponseHeaders);
         connectionManagerHeaders(ex, h);
         ex.done = true;
         if (ex.request.stream != null) {
@@ -1652,7 +1649,7 @@ public final class Router {
             if (ex.rateLimit != null) {
                 ex.rateLimit.setOn(h);
             }
-            addHeaders(h, ex.authzResponseHeaders);
+            ExtAuthzFilter.ResponseHeader.applyAll(h, ex.authzResponseHeaders);
             connectionManagerHeaders(ex, h);
             ex.responseCodeDetails = "via_upstream";
             releaseRetrySlot();

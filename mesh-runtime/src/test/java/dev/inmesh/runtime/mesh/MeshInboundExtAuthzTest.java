@@ -118,7 +118,7 @@ class MeshInboundExtAuthzTest {
         return vertx.createHttpServer().requestHandler(new InboundHandler(req -> {
             appSaw.add(req.path() + " " + req.getHeader("x-user"));
             privateSeen.add(String.valueOf(req.getHeader("x-private")));
-            req.response().end("app");
+            req.response().putHeader("x-app", "app").putHeader("x-kept", "app").end("app");
         }, snapshots, logged::add)).listen(0, "127.0.0.1").await().actualPort();
     }
 
@@ -251,7 +251,15 @@ class MeshInboundExtAuthzTest {
                                     .setOkResponse(OkHttpResponse.newBuilder()
                                             .addHeaders(option("x-user", "bob"))
                                             .addHeadersToRemove("x-private")
-                                            .addResponseHeadersToAdd(option("x-authz-decision", "grpc-allowed")));
+                                            .addResponseHeadersToAdd(option("x-authz-decision", "grpc-allowed"))
+                                            .addResponseHeadersToAdd(option("x-app", "authorizer").toBuilder()
+                                                    .setAppend(com.google.protobuf.BoolValue.of(false)))
+                                            .addResponseHeadersToAdd(option("x-kept", "authorizer").toBuilder()
+                                                    .setAppendAction(HeaderValueOption.HeaderAppendAction
+                                                            .ADD_IF_ABSENT))
+                                            .addResponseHeadersToAdd(option("x-if-present", "authorizer")
+                                                    .toBuilder().setAppendAction(HeaderValueOption
+                                                            .HeaderAppendAction.OVERWRITE_IF_EXISTS)));
                         } else {
                             r.setStatus(com.google.rpc.Status.newBuilder().setCode(7))
                                     .setDeniedResponse(DeniedHttpResponse.newBuilder()
@@ -268,7 +276,11 @@ class MeshInboundExtAuthzTest {
                 true));
         HttpResponse<Buffer> allowed = call(port, "/secure/x", "allow");
         assertEquals(200, allowed.statusCode());
-        assertEquals("grpc-allowed", allowed.getHeader("x-authz-decision"));
+        assertEquals("grpc-allowed", allowed.getHeader("x-authz-decision"), "no append: APPEND_IF_EXISTS_OR_ADD");
+        // response_headers_to_add go over the application's answer as their append or append_action say
+        assertEquals(List.of("authorizer"), allowed.headers().getAll("x-app"), "append: false sets");
+        assertEquals(List.of("app"), allowed.headers().getAll("x-kept"), "ADD_IF_ABSENT: the answer has one");
+        assertNull(allowed.getHeader("x-if-present"), "OVERWRITE_IF_EXISTS: the answer has none");
         assertEquals(List.of("/secure/x bob"), appSaw);
         assertEquals(List.of("null"), privateSeen, "headers_to_remove");
         var http = asked.get(0).getAttributes().getRequest().getHttp();
