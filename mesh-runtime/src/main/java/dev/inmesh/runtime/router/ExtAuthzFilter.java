@@ -398,7 +398,14 @@ public final class ExtAuthzFilter {
             for (HeaderValueOption o : ok.getHeadersList()) {
                 String n = o.getHeader().getKey().toLowerCase(Locale.ROOT);
                 if (o.hasAppend() && o.getAppend().getValue()) {
-                    headers.add(n, value(o));
+                    // as Envoy's: joined to the request's (first) value with a comma, nothing when it has none
+                    List<String> values = headers.getAll(n);
+                    if (!values.isEmpty()) {
+                        headers.set(n, values.get(0) + "," + value(o));
+                        for (int i = 1; i < values.size(); i++) {
+                            headers.add(n, values.get(i));
+                        }
+                    }
                 } else {
                     headers.set(n, value(o));
                 }

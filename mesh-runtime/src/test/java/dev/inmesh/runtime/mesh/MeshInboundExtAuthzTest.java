@@ -60,6 +60,8 @@ class MeshInboundExtAuthzTest {
     final List<String> appSaw = new CopyOnWriteArrayList<>();
     /** The x-private header of each request the application saw (null: none). */
     final List<String> privateSeen = new CopyOnWriteArrayList<>();
+    /** The x-ext-authz values and the x-absent header of each request the application saw. */
+    final List<String> appendedSeen = new CopyOnWriteArrayList<>();
     /** What the authorizer was asked: method, path and the headers it got. */
     final List<HttpServerRequest> checks = new CopyOnWriteArrayList<>();
     final List<StreamInfo> logged = new CopyOnWriteArrayList<>();
@@ -118,6 +120,7 @@ class MeshInboundExtAuthzTest {
         return vertx.createHttpServer().requestHandler(new InboundHandler(req -> {
             appSaw.add(req.path() + " " + req.getHeader("x-user"));
             privateSeen.add(String.valueOf(req.getHeader("x-private")));
+            appendedSeen.add(req.headers().getAll("x-ext-authz") + " " + req.getHeader("x-absent"));
             req.response().putHeader("x-app", "app").putHeader("x-kept", "app").end("app");
         }, snapshots, logged::add)).listen(0, "127.0.0.1").await().actualPort();
     }
@@ -250,6 +253,10 @@ class MeshInboundExtAuthzTest {
                             r.setStatus(com.google.rpc.Status.newBuilder().setCode(0))
                                     .setOkResponse(OkHttpResponse.newBuilder()
                                             .addHeaders(option("x-user", "bob"))
+                                            .addHeaders(option("x-ext-authz", "appended").toBuilder()
+                                                    .setAppend(com.google.protobuf.BoolValue.of(true)))
+                                            .addHeaders(option("x-absent", "appended").toBuilder()
+                                                    .setAppend(com.google.protobuf.BoolValue.of(true)))
                                             .addHeadersToRemove("x-private")
                                             .addResponseHeadersToAdd(option("x-authz-decision", "grpc-allowed"))
                                             .addResponseHeadersToAdd(option("x-app", "authorizer").toBuilder()
@@ -283,6 +290,8 @@ class MeshInboundExtAuthzTest {
         assertNull(allowed.getHeader("x-if-present"), "OVERWRITE_IF_EXISTS: the answer has none");
         assertEquals(List.of("/secure/x bob"), appSaw);
         assertEquals(List.of("null"), privateSeen, "headers_to_remove");
+        assertEquals(List.of("[allow,appended] null"), appendedSeen,
+                "append: true joins the request's value with a comma, and adds nothing the request lacks");
         var http = asked.get(0).getAttributes().getRequest().getHttp();
         assertEquals("GET", http.getMethod());
         assertEquals("/secure/x", http.getPath());
