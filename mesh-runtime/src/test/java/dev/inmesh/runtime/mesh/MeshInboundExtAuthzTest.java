@@ -160,6 +160,7 @@ class MeshInboundExtAuthzTest {
         assertEquals("allow", check.getHeader("x-ext-authz"), "an allowed header");
         assertEquals("Bearer t", check.getHeader("authorization"), "always sent to an HTTP authorizer");
         assertEquals("from-istio", check.getHeader("x-ext-authz-added"), "headers_to_add");
+        assertEquals("0", check.getHeader("content-length"), "no body, as Envoy says: content-length 0");
         assertNull(check.getHeader("x-private"), "not among allowed_headers");
         assertEquals("127.0.0.1:" + port, check.authority().toString(), "the request's :authority");
 
