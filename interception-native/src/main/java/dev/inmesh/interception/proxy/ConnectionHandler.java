@@ -286,7 +286,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             ch.config().setAutoRead(false);
             java.security.cert.Certificate[] peer = peerCertificates;
             rbac.authorize(RbacFilter.Subject.connection(ListenerDispatch.ip(destination), destination.getPort(),
-                    ListenerDispatch.ip(source), requestedServerName, () -> RbacFilter.PeerIdentity.of(chain.tls(),
+                    ListenerDispatch.ip(source), source.getPort(), requestedServerName, () -> RbacFilter.PeerIdentity.of(chain.tls(),
                             peer)), runtime::networkRbacStats, snapshot.clusterManager())
                     .onComplete(ar -> ch.eventLoop().execute(() -> {
                         String denied = ar.succeeded() ? ar.result() : null;

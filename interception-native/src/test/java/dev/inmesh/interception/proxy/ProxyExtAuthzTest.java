@@ -122,6 +122,7 @@ class ProxyExtAuthzTest {
     @Test
     void aTcpChainsExtAuthzNetworkFilterAsksTheGrpcAuthorizerOnceAndClosesADeniedConnection() throws Exception {
         List<String> asked = new CopyOnWriteArrayList<>();
+        List<Integer> sourcePorts = new CopyOnWriteArrayList<>();
         io.grpc.Server grpc = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder
                 .forAddress(new java.net.InetSocketAddress("127.0.0.1", 0))
                 .addService(new io.envoyproxy.envoy.service.auth.v3.AuthorizationGrpc.AuthorizationImplBase() {
@@ -131,6 +132,8 @@ class ProxyExtAuthzTest {
                         String source = request.getAttributes().getSource().getAddress().getSocketAddress()
                                 .getAddress();
                         asked.add(source + " " + request.getAttributes().getRequest().hasHttp());
+                        sourcePorts.add(request.getAttributes().getSource().getAddress().getSocketAddress()
+                                .getPortValue());
                         o.onNext(CheckResponse.newBuilder()
                                 .setStatus(com.google.rpc.Status.newBuilder()
                                         .setCode(source.equals("127.0.0.1") ? 0 : 7)).build());
@@ -148,6 +151,8 @@ class ProxyExtAuthzTest {
                 assertEquals(null, ProxyRbacTest.echo(port, "127.0.0.2"));
                 assertEquals("ping\n", ProxyRbacTest.echo(port, "127.0.0.3"));
                 assertEquals(List.of("127.0.0.1 false", "127.0.0.2 false"), asked, "once per connection, no request");
+                assertTrue(sourcePorts.stream().allMatch(p -> p > 0),
+                        "the source address has its port: " + sourcePorts);
                 assertEquals(2, upstreamConnections.get(), "the denied connection never reaches the upstream");
             }
         } finally {

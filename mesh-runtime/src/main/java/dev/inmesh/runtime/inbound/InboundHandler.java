@@ -270,6 +270,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // Envoy's JWT authentication, RBAC and external authorization filters, first in Istio's inbound chain: a
             // refused request never reaches the service; one that goes on has its headers as they left them
             RbacFilter.Subject subject = new RbacFilter.Subject(view, localIp, localPort, remoteIp,
+                    req.remoteAddress() == null ? -1 : req.remoteAddress().port(),
                     tls == null ? null : tls.serverName(), () -> RbacFilter.PeerIdentity.of(tls != null,
                             tls == null ? null : tls.peerCertificates()));
             if (rbac.external()) {

@@ -467,9 +467,13 @@ public final class ExtAuthzFilter {
                 .setHttp(http))).build();
     }
 
-    /** The peer: its address and, with a certificate, its identity (its first URI SAN, else DNS SAN, else subject). */
+    /**
+     * The peer: its address (with its port when known) and, with a certificate, its identity (its first URI SAN, else
+     * DNS SAN, else subject).
+     */
     private static AttributeContext.Peer source(Subject s) {
-        AttributeContext.Peer.Builder source = AttributeContext.Peer.newBuilder().setAddress(address(s.peerIp(), -1));
+        AttributeContext.Peer.Builder source = AttributeContext.Peer.newBuilder()
+                .setAddress(address(s.peerIp(), s.peerPort()));
         RbacFilter.PeerIdentity peer = s.peerIdentity();
         if (peer != null) {
             source.setPrincipal(!peer.uriSans().isEmpty() ? peer.uriSans().get(0)

@@ -455,22 +455,30 @@ public final class RbacFilter {
      *     when the connection has no TLS, {@link PeerIdentity#NO_CERTIFICATE} when its TLS peer presented none
      * @param jwtMetadata the dynamic metadata of the JWT authentication filter ({@link JwtAuthnFilter#NAME}): the
      *     verified payloads by their {@code payload_in_metadata} key; empty when none was verified
+     * @param peerPort the connection's peer port, or -1 when unknown: only an external authorizer gets it (the
+     *     {@code source.address} of Envoy's check request)
      */
     public record Subject(RouteRequest request, String localIp, int localPort, String peerIp, String serverName,
-                          Supplier<PeerIdentity> peer, Map<String, Object> jwtMetadata) {
+                          Supplier<PeerIdentity> peer, Map<String, Object> jwtMetadata, int peerPort) {
         public Subject {
             jwtMetadata = jwtMetadata == null ? Map.of() : jwtMetadata;
         }
 
-        /** A request before any JWT authentication filter ran: no metadata. */
+        /** A request before any JWT authentication filter ran: no metadata; its peer port unknown. */
         public Subject(RouteRequest request, String localIp, int localPort, String peerIp, String serverName,
                        Supplier<PeerIdentity> peer) {
-            this(request, localIp, localPort, peerIp, serverName, peer, Map.of());
+            this(request, localIp, localPort, peerIp, serverName, peer, Map.of(), -1);
+        }
+
+        /** A request before any JWT authentication filter ran, from {@code peerIp}:{@code peerPort}. */
+        public Subject(RouteRequest request, String localIp, int localPort, String peerIp, int peerPort,
+                       String serverName, Supplier<PeerIdentity> peer) {
+            this(request, localIp, localPort, peerIp, serverName, peer, Map.of(), peerPort);
         }
 
         /** This request with what the JWT authentication filter verified. */
         Subject withJwtMetadata(Map<String, Object> metadata) {
-            return new Subject(request, localIp, localPort, peerIp, serverName, peer, metadata);
+            return new Subject(request, localIp, localPort, peerIp, serverName, peer, metadata, peerPort);
         }
 
         /**
@@ -480,6 +488,12 @@ public final class RbacFilter {
         public static Subject connection(String localIp, int localPort, String peerIp, String serverName,
                                          Supplier<PeerIdentity> peer) {
             return new Subject(null, localIp, localPort, peerIp, serverName, peer);
+        }
+
+        /** A connection without a request from {@code peerIp}:{@code peerPort}, as {@link #connection}. */
+        public static Subject connection(String localIp, int localPort, String peerIp, int peerPort,
+                                         String serverName, Supplier<PeerIdentity> peer) {
+            return new Subject(null, localIp, localPort, peerIp, peerPort, serverName, peer);
         }
 
         /** The path without its query and fragment, or null when the request has none. */

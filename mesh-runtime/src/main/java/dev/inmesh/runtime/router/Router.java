@@ -594,7 +594,8 @@ public final class Router {
         }
         String localIp = colon > 0 ? local.substring(0, colon) : local;
         RbacFilter.PeerIdentity peer = req.peerIdentity;
-        return new RbacFilter.Subject(req, localIp, port, req.sourceIp(), req.requestedServerName, () -> peer);
+        return new RbacFilter.Subject(req, localIp, port, req.sourceIp(), req.sourcePort(), req.requestedServerName,
+                () -> peer);
     }
 
     /**

@@ -369,6 +369,20 @@ public final class RouterRequest implements RouteRequest {
         return ip.startsWith("[") ? ip.substring(1, ip.length() - 1) : ip.toLowerCase(Locale.ROOT);
     }
 
+    /** The source port of the caller, or -1 when unknown. */
+    int sourcePort() {
+        String a = downstreamRemoteAddress;
+        int colon = a == null ? -1 : a.lastIndexOf(':');
+        if (colon < 0 || a.endsWith("]")) {
+            return -1;
+        }
+        try {
+            return Integer.parseInt(a.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
     /** The raw query string, or null. */
     String query() {
         int q = uri.indexOf('?');

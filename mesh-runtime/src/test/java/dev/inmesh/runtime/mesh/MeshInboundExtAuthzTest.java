@@ -60,6 +60,8 @@ class MeshInboundExtAuthzTest {
     final List<String> appSaw = new CopyOnWriteArrayList<>();
     /** The x-private header of each request the application saw (null: none). */
     final List<String> privateSeen = new CopyOnWriteArrayList<>();
+    /** The peer port of each request the application saw. */
+    final List<Integer> appPeerPorts = new CopyOnWriteArrayList<>();
     /** The x-ext-authz values and the x-absent header of each request the application saw. */
     final List<String> appendedSeen = new CopyOnWriteArrayList<>();
     /** What the authorizer was asked: method, path and the headers it got. */
@@ -121,6 +123,7 @@ class MeshInboundExtAuthzTest {
             appSaw.add(req.path() + " " + req.getHeader("x-user"));
             privateSeen.add(String.valueOf(req.getHeader("x-private")));
             appendedSeen.add(req.headers().getAll("x-ext-authz") + " " + req.getHeader("x-absent"));
+            appPeerPorts.add(req.remoteAddress().port());
             req.response().putHeader("x-app", "app").putHeader("x-kept", "app").end("app");
         }, snapshots, logged::add)).listen(0, "127.0.0.1").await().actualPort();
     }
@@ -297,8 +300,9 @@ class MeshInboundExtAuthzTest {
         assertEquals("GET", http.getMethod());
         assertEquals("/secure/x", http.getPath());
         assertEquals("secret", http.getHeadersMap().get("x-private"), "a gRPC authorizer gets every header");
-        assertEquals("127.0.0.1", asked.get(0).getAttributes().getSource().getAddress().getSocketAddress()
-                .getAddress());
+        var source = asked.get(0).getAttributes().getSource().getAddress().getSocketAddress();
+        assertEquals("127.0.0.1", source.getAddress());
+        assertEquals(appPeerPorts.get(0).intValue(), source.getPortValue(), "the source address with its port");
 
         HttpResponse<Buffer> denied = call(port, "/secure/x", "deny");
         assertEquals(401, denied.statusCode());
