@@ -338,7 +338,8 @@ public final class RbacFilter {
          *
          * @param headers the request's headers, which the JWT filter and an allowing authorizer change
          * @param clusters where an external authorization filter finds its authorizer's cluster
-         * @return what was decided (never failed): the denial, or the headers the response gets
+         * @return what was decided, never failed (an unexpected failure inside the chain refuses the request): the
+         *     denial, or the headers the response gets
          */
         public Future<Verdict> authorize(Subject s, MutableHeaders headers, RouteTable table, RouteResult result,
                                          DownstreamStats stats, ClusterManager clusters) {
@@ -346,14 +347,30 @@ public final class RbacFilter {
                 Denial d = authorize(s, headers, table, result, stats);
                 return Future.succeededFuture(d == null ? Verdict.ALLOWED : new Verdict(d, List.of(), false));
             }
-            Object jwtOutcome = authenticated(s, headers, stats);
-            if (jwtOutcome instanceof Denial d) {
-                return Future.succeededFuture(new Verdict(d, List.of(), false));
+            try {
+                Object jwtOutcome = authenticated(s, headers, stats);
+                if (jwtOutcome instanceof Denial d) {
+                    return Future.succeededFuture(new Verdict(d, List.of(), false));
+                }
+                // as Envoy's ext_authz filter: a request no route matched is not checked (its router answers 404)
+                boolean routed = result != null && !(result instanceof RouteResult.NoRoute);
+                return run(0, (Subject) jwtOutcome, headers, perRoute(table, result), stats, clusters,
+                        new java.util.HashMap<>(), Verdict.ALLOWED, routed)
+                        .recover(e -> Future.succeededFuture(failed(e)));
+            } catch (RuntimeException e) {
+                return Future.succeededFuture(failed(e));
             }
-            // as Envoy's ext_authz filter: a request no route matched is not checked (its router answers 404)
-            boolean routed = result != null && !(result instanceof RouteResult.NoRoute);
-            return run(0, (Subject) jwtOutcome, headers, perRoute(table, result), stats, clusters,
-                    new java.util.HashMap<>(), Verdict.ALLOWED, routed);
+        }
+
+        /**
+         * What an unexpected failure inside the chain decides: a refusal, as an authorizer's error is under Envoy's
+         * default {@code status_on_error} (403, UAEX, {@code ext_authz_error}), never a request let through unchecked.
+         */
+        private static Verdict failed(Throwable e) {
+            System.getLogger(Chain.class.getName()).log(System.Logger.Level.WARNING,
+                    "the authorization filters failed; the request is refused", e);
+            return new Verdict(new Denial(403, "", ExtAuthzFilter.ERROR_DETAILS, null, List.of(), true), List.of(),
+                    false);
         }
 
         private Future<Verdict> run(int from, Subject s, MutableHeaders headers, Map<String, RbacFilter> perRoute,

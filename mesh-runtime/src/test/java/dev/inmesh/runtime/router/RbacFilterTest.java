@@ -121,6 +121,46 @@ class RbacFilterTest {
                 .filter());
     }
 
+    @Test
+    void anUnexpectedFailureInsideAChainWithAnExternalAuthorizerRefusesTheRequestNeverLetsItThrough()
+            throws Exception {
+        RbacFilter.Chain chain = chain(IstioExtAuthz.SHADOW + IstioExtAuthz.http("0.5s", false));
+        RouteRequest broken = new RouteRequest() {
+            @Override
+            public String authority() {
+                return "reviews:9080";
+            }
+
+            @Override
+            public String path() {
+                throw new IllegalStateException("broken request");
+            }
+
+            @Override
+            public String method() {
+                return "GET";
+            }
+
+            @Override
+            public String scheme() {
+                return "http";
+            }
+
+            @Override
+            public String header(String lowerCaseName) {
+                throw new IllegalStateException("broken request");
+            }
+        };
+        var verdict = chain.authorize(new RbacFilter.Subject(broken, "10.1.0.9", 9080, "10.1.0.7", null, () -> null),
+                new MultiMapHeaders(io.vertx.core.MultiMap.caseInsensitiveMultiMap()), null,
+                new RouteResult.DirectResponse(null, null, 200, "", null), stats(new SimpleMeterRegistry()), null);
+        assertTrue(verdict.succeeded());
+        RbacFilter.Denial denial = verdict.result().denial();
+        assertEquals(403, denial.status());
+        assertEquals("ext_authz_error", denial.details());
+        assertTrue(denial.external(), "UAEX");
+    }
+
     private static HeaderMatcher exact(String name, String value) {
         return new HeaderMatcher(name, new HeaderMatcher.Value(new StringMatcher.Exact(value, false)), false, false);
     }
