@@ -211,10 +211,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 && (hcm == null || hcm.generateRequestId())) {
             headers.set("x-request-id", dev.inmesh.runtime.router.RequestIds.next());
         }
-        // always_set_request_id_in_response: the response carries the request's id (put before the service answers,
-        // which may still replace it; a sidecar writes it over the application's)
+        // always_set_request_id_in_response: the response carries the request's id, a local reply's from here, the
+        // service's written over its own when its headers end, as a sidecar writes it over the application's
         if (hcm != null && hcm.alwaysSetRequestIdInResponse() && headers.contains("x-request-id")) {
-            resp.putHeader("x-request-id", headers.get("x-request-id"));
+            traced.requestId = headers.get("x-request-id");
+            resp.putHeader("x-request-id", traced.requestId);
         }
         // A sidecar's inbound request is external to Envoy (no single trusted x-forwarded-for address): its
         // connection manager drops the caller's x-envoy-* control headers, and sets x-forwarded-client-cert as its
@@ -532,6 +533,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 rateLimit[0].setOn(resp.headers());
             }
             ExtAuthzFilter.ResponseHeader.applyAll(resp.headers(), traced.authz); // over the service's, as Envoy's
+            if (traced.requestId != null) {
+                resp.headers().set("x-request-id", traced.requestId); // the connection manager's, last
+            }
         });
         service.handle(req);
     }
@@ -743,6 +747,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         RouteResult route;
         /** The changes an allowing external authorizer asked for on the response's headers, or null. */
         List<ExtAuthzFilter.ResponseHeader> authz;
+        /** The request's {@code x-request-id} when the response carries it (always_set_request_id_in_response). */
+        String requestId;
     }
 
     /** A server request seen by route selection and the RBAC filters, with its normalized path. */

@@ -276,7 +276,7 @@ class MeshWebClientTest {
         try {
             int port = requestIdEchoingService(m);
             var in = plain.get(port, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS);
-            assertEquals(in.bodyAsString(), in.getHeader("x-request-id"), "the id the service saw");
+            assertEquals(in.bodyAsString(), in.getHeader("x-request-id"), "the id the service saw, over its own");
             assertEquals("mine", plain.get(port, "127.0.0.1", "/").putHeader("x-request-id", "mine")
                     .send().await(5, TimeUnit.SECONDS).getHeader("x-request-id"));
         } finally {
@@ -778,10 +778,13 @@ class MeshWebClientTest {
         return m;
     }
 
-    /** The port of a service behind {@code m.inbound} that answers with the {@code x-request-id} it saw. */
+    /**
+     * The port of a service behind {@code m.inbound} that answers with the {@code x-request-id} it saw, and an
+     * {@code x-request-id} of its own ({@code service-id}) on the response.
+     */
     private int requestIdEchoingService(Mesh m) throws Exception {
         HttpServer inbound = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response()
-                .end(String.valueOf(req.getHeader("x-request-id")))));
+                .putHeader("x-request-id", "service-id").end(String.valueOf(req.getHeader("x-request-id")))));
         inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
         servers.add(inbound);
         return inbound.actualPort();
