@@ -177,14 +177,27 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 .toList();
     }
 
-    /** Whether a CORS filter runs in this connection manager (see {@link HttpFilter#cors}). */
+    /**
+     * Whether a CORS filter runs in this connection manager (see {@link HttpFilter#cors}). Asked for every request,
+     * so a plain loop: a stream allocated its pipeline each time.
+     */
     public boolean corsFilter() {
-        return httpFilters.stream().anyMatch(HttpFilter::cors);
+        for (HttpFilter f : httpFilters) {
+            if (f.cors()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Whether a gRPC-Web filter runs in this connection manager (see {@link HttpFilter#grpcWeb}). */
     public boolean grpcWebFilter() {
-        return httpFilters.stream().anyMatch(HttpFilter::grpcWeb);
+        for (HttpFilter f : httpFilters) {
+            if (f.grpcWeb()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
