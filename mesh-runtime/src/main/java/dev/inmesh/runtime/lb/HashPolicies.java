@@ -24,9 +24,28 @@ public final class HashPolicies {
      * @param query the raw query string without {@code ?}, or null
      */
     public static Long hash(List<HashPolicy> policies, MultiMap headers, String sourceIp, String query) {
+        return hash(policies, headers, sourceIp, query, null);
+    }
+
+    /**
+     * Makes up the value of a cookie hash policy's cookie that the request does not carry (Envoy's router: hands it
+     * to the client in a {@code Set-Cookie} on the response), for a policy with a {@code ttl}.
+     */
+    @FunctionalInterface
+    public interface CookieGenerator {
+        /** The new cookie's value, or null or empty when none is made (the policy then gives no hash). */
+        String generate(HashPolicy.Cookie policy);
+    }
+
+    /**
+     * As {@link #hash(List, MultiMap, String, String)}; a cookie policy with a {@code ttl} whose cookie the request
+     * lacks hashes the value {@code cookies} makes up (null: none is made, as for a policy without {@code ttl}).
+     */
+    public static Long hash(List<HashPolicy> policies, MultiMap headers, String sourceIp, String query,
+                            CookieGenerator cookies) {
         Long hash = null;
         for (HashPolicy p : policies) {
-            Long h = one(p, headers, sourceIp, query);
+            Long h = one(p, headers, sourceIp, query, cookies);
             if (h != null) {
                 long old = hash == null ? 0 : Long.rotateLeft(hash, 1);
                 hash = old ^ h;
@@ -38,7 +57,7 @@ public final class HashPolicies {
         return hash;
     }
 
-    private static Long one(HashPolicy p, MultiMap headers, String sourceIp, String query) {
+    private static Long one(HashPolicy p, MultiMap headers, String sourceIp, String query, CookieGenerator cookies) {
         if (p instanceof HashPolicy.Header h) {
             List<String> values = headers == null ? List.of() : headers.getAll(h.name());
             if (values.isEmpty()) {
@@ -56,7 +75,11 @@ public final class HashPolicies {
             return seed;
         } else if (p instanceof HashPolicy.Cookie c) {
             String value = cookie(headers, c.name());
-            // as Envoy: a cookie present with an empty value gives no hash (every such client would share one host)
+            // as Envoy: a cookie present with an empty value counts as absent (every such client would share one
+            // host); one is made up only under a ttl
+            if ((value == null || value.isEmpty()) && c.ttl() != null && cookies != null) {
+                value = cookies.generate(c);
+            }
             return value == null || value.isEmpty() ? null : Xxhash.hash64(value);
         } else if (p instanceof HashPolicy.SourceIp) {
             return sourceIp == null || sourceIp.isEmpty() ? null : Xxhash.hash64(sourceIp);

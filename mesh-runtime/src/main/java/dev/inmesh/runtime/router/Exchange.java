@@ -71,6 +71,8 @@ final class Exchange {
      */
     java.util.concurrent.atomic.AtomicLong activeFault;
     /** The stream idle timeout (the route's {@code idle_timeout}, else the connection manager's), or null. */
+    /** The {@code Set-Cookie} values of routing cookies a hash policy made up (null: none), for the response. */
+    List<String> setCookies;
     IdleTimer streamIdle;
     /** The current attempt's per-try idle timeout (the retry policy's {@code per_try_idle_timeout}), or null. */
     IdleTimer perTryIdle;

@@ -1,12 +1,15 @@
 package dev.inmesh.runtime.router;
 
+import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.listener.ForwardClientCert;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.route.FaultInjection;
+import dev.inmesh.api.config.route.HashPolicy;
 import dev.inmesh.api.config.route.RetryPolicy;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.VirtualHost;
 import dev.inmesh.runtime.lb.HashPolicies;
+import dev.inmesh.runtime.lb.Xxhash;
 import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.ResponseFlag;
@@ -831,7 +834,8 @@ public final class Router {
         Duration perTry = control.perTryTimeoutMs >= 0 ? Duration.ofMillis(control.perTryTimeoutMs)
                 : policy == null ? null : policy.perTryTimeout();
         Long hash = action.hashPolicies().isEmpty() ? null
-                : HashPolicies.hash(action.hashPolicies(), req.headers, req.sourceIp(), req.query());
+                : HashPolicies.hash(action.hashPolicies(), req.headers, req.sourceIp(), req.query(),
+                        hashesHosts(cluster) ? c -> routingCookie(ex, c) : null);
         int priorityUpdates = retry.previousPrioritiesUpdateFrequency();
         Attempts attempts = new Attempts(ex, promise, ctx, retry, perTry, new LbContext(hash != null, hash == null ? 0 : hash,
                 null, 1, req.originalDestination, priorityUpdates > 0 ? new PreviousPriorities(priorityUpdates) : null),
@@ -1069,6 +1073,48 @@ public final class Router {
      * rules): the request's {@code x-request-id} when {@link Exchange#requestIdInResponse} says so, and the
      * {@code server} header ({@code server: envoy} by default, whatever the upstream sent).
      */
+    /**
+     * Whether the cluster's load balancer picks hosts by the request's hash (RING_HASH, MAGLEV): only then does
+     * Envoy's router evaluate the route's hash policies, and so only then make up a routing cookie.
+     */
+    private static boolean hashesHosts(UpstreamCluster cluster) {
+        LbPolicy p = cluster.config().lbPolicy();
+        return p == LbPolicy.RING_HASH || p == LbPolicy.MAGLEV;
+    }
+
+    /**
+     * Makes up the routing cookie of a cookie hash policy with a {@code ttl} whose cookie the request lacks, as Envoy's
+     * router: the value is the xxHash64 of the downstream connection's remote and local addresses ({@code ip:port}
+     * each, written together), in 16 hex digits, so requests on one connection get one value; the client gets it in
+     * a {@code Set-Cookie} on the upstream's response (not on a local reply).
+     */
+    private static String routingCookie(Exchange ex, HashPolicy.Cookie c) {
+        RouterRequest req = ex.request;
+        String addresses = (req.downstreamRemoteAddress == null ? "" : req.downstreamRemoteAddress)
+                + (req.downstreamLocalAddress == null ? "" : req.downstreamLocalAddress);
+        String value = String.format("%016x", Xxhash.hash64(addresses));
+        StringBuilder cookie = new StringBuilder(c.name()).append("=\"").append(value).append('"');
+        long maxAge = c.ttl().getSeconds();
+        if (maxAge != 0) {
+            cookie.append("; Max-Age=").append(maxAge);
+        }
+        if (!c.path().isEmpty()) {
+            cookie.append("; Path=").append(c.path());
+        }
+        for (HashPolicy.CookieAttribute a : c.attributes()) {
+            cookie.append("; ").append(a.name());
+            if (!a.value().isEmpty()) {
+                cookie.append('=').append(a.value());
+            }
+        }
+        cookie.append("; HttpOnly");
+        if (ex.setCookies == null) {
+            ex.setCookies = new ArrayList<>(1);
+        }
+        ex.setCookies.add(cookie.toString());
+        return value;
+    }
+
     private static void connectionManagerHeaders(Exchange ex, MultiMap h) {
         if (ex.requestIdInResponse) {
             String id = ex.request.headers.get(HeaderNames.X_REQUEST_ID);
@@ -1639,6 +1685,12 @@ public final class Router {
             }
             if (vh.includeAttemptCountInResponse()) {
                 h.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(ex.attempts));
+            }
+            if (ex.setCookies != null) {
+                // the routing cookies a hash policy made up, before the route's header rules (Envoy's order)
+                for (String cookie : ex.setCookies) {
+                    h.add(HttpHeaders.SET_COOKIE, cookie);
+                }
             }
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
             if (ex.span != null) {

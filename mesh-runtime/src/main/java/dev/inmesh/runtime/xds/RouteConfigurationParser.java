@@ -404,8 +404,19 @@ public final class RouteConfigurationParser
                 yield new HashPolicy.Header(h.getHeader().getHeaderName(), terminal);
             }
             case COOKIE -> {
-                Fields.onlyKnown(h.getCookie(), Set.of("name"), Set.of("path"));
-                yield new HashPolicy.Cookie(h.getCookie().getName(), terminal);
+                var c = h.getCookie();
+                Fields.onlyKnown(c, Set.of("name", "ttl", "path", "attributes"), Set.of());
+                List<HashPolicy.CookieAttribute> attributes = new ArrayList<>();
+                for (int i = 0; i < c.getAttributesCount(); i++) {
+                    var a = c.getAttributes(i);
+                    int at = i;
+                    attributes.add(Fields.at("cookie.attributes[" + at + "]", () -> {
+                        Fields.onlyKnown(a, Set.of("name", "value"), Set.of());
+                        return new HashPolicy.CookieAttribute(a.getName(), a.getValue());
+                    }));
+                }
+                yield new HashPolicy.Cookie(c.getName(), c.getPath(),
+                        c.hasTtl() ? Fields.duration(c.getTtl()) : null, attributes, terminal);
             }
             case CONNECTION_PROPERTIES -> {
                 if (!h.getConnectionProperties().getSourceIp()) {
