@@ -38,7 +38,8 @@ public sealed interface RouteResult {
      * @param cluster the cluster name; empty when a {@code cluster_header} was absent (503 NC)
      * @param weightedCluster the entry of a weighted split that was picked, or null
      * @param rewrittenPath the path after rewrites (query kept), or null when unchanged
-     * @param rewrittenHost the Host after {@code host_rewrite_literal}, or null when unchanged
+     * @param rewrittenHost the Host after {@code host_rewrite_literal} (the route action's, else the picked weighted
+     *     cluster's), or null when unchanged
      */
     record Forward(VirtualHost virtualHost, Route route, RouteAction action, String cluster,
                    ClusterSpecifier.ClusterWeight weightedCluster, String rewrittenPath, String rewrittenHost)

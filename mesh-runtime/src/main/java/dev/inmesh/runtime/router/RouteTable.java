@@ -261,7 +261,9 @@ public final class RouteTable {
                         : headerOrEmpty(req, picked.clusterHeader());
             }
             String newPath = r.rewritePath(full, pathOnly, r.prefixRewrite);
-            return new RouteResult.Forward(r.virtualHost, r.route, a, cluster, picked, newPath, r.hostRewrite);
+            // as Envoy's weighted entry: the picked cluster's Host first, then the route's, which wins
+            String newHost = r.hostRewrite != null || picked == null ? r.hostRewrite : picked.hostRewriteLiteral();
+            return new RouteResult.Forward(r.virtualHost, r.route, a, cluster, picked, newPath, newHost);
         } else if (r.route.action() instanceof RedirectAction redirect) {
             return new RouteResult.Redirect(r.virtualHost, r.route, redirect.responseCode(),
                     Redirects.location(redirect, r, req, full, pathOnly));

@@ -295,12 +295,14 @@ public final class RouteConfigurationParser
     static ClusterSpecifier.Weighted weighted(WeightedCluster w) {
         Fields.onlyKnown(w, Set.of("clusters", "total_weight"), Set.of("runtime_key_prefix"));
         List<ClusterSpecifier.ClusterWeight> clusters = Fields.each("clusters", w.getClustersList(), c -> {
-            Fields.onlyKnown(c, union(HEADER_FIELDS, "name", "cluster_header", "weight"), Set.of("metadata"));
+            Fields.onlyKnown(c, union(HEADER_FIELDS, "name", "cluster_header", "weight", "host_rewrite_literal"),
+                    Set.of("metadata"));
             var headers = CoreParsers.headerMutations(c.getRequestHeadersToAddList(),
                     c.getRequestHeadersToRemoveList(), c.getResponseHeadersToAddList(),
                     c.getResponseHeadersToRemoveList());
             return Fields.record(WEIGHTED_RECORD_PREFIX, () -> new ClusterSpecifier.ClusterWeight(c.getName(),
-                    c.getClusterHeader(), c.hasWeight() ? c.getWeight().getValue() & 0xFFFFFFFFL : 0, headers));
+                    c.getClusterHeader(), c.hasWeight() ? c.getWeight().getValue() & 0xFFFFFFFFL : 0, headers,
+                    c.getHostRewriteLiteral()));
         });
         ClusterSpecifier.Weighted weighted = weighted(clusters);
         if (w.hasTotalWeight() && w.getTotalWeight().getValue() != weighted.totalWeight()) {

@@ -40,8 +40,15 @@ public sealed interface ClusterSpecifier {
         }
     }
 
-    /** One entry of a weighted split. */
-    record ClusterWeight(String name, String clusterHeader, long weight, HeaderMutations headers) {
+    /**
+     * One entry of a weighted split.
+     *
+     * @param hostRewriteLiteral the Host sent upstream when this entry is picked ({@code host_rewrite_literal}, which
+     *     istiod writes for a weighted destination whose headers set {@code host} or {@code :authority}), or null;
+     *     as in Envoy, the route action's own {@code host_rewrite_literal}, applied after it, wins over it
+     */
+    record ClusterWeight(String name, String clusterHeader, long weight, HeaderMutations headers,
+                         String hostRewriteLiteral) {
         public ClusterWeight {
             name = name == null ? "" : name;
             clusterHeader = clusterHeader == null ? "" : clusterHeader;
@@ -49,6 +56,13 @@ public sealed interface ClusterSpecifier {
                     "exactly one of name and cluster_header");
             Checks.check(weight >= 0, "weighted_clusters.clusters.weight", weight, ">= 0");
             headers = headers == null ? HeaderMutations.NONE : headers;
+            hostRewriteLiteral = hostRewriteLiteral == null || hostRewriteLiteral.isEmpty() ? null
+                    : hostRewriteLiteral;
+        }
+
+        /** An entry that leaves the Host as the route makes it. */
+        public ClusterWeight(String name, String clusterHeader, long weight, HeaderMutations headers) {
+            this(name, clusterHeader, weight, headers, null);
         }
     }
 }
