@@ -2,6 +2,7 @@ package dev.inmesh.runtime.router;
 
 import com.google.re2j.Pattern;
 import dev.inmesh.api.config.core.FractionalPercent;
+import dev.inmesh.api.config.core.MetadataMatcher;
 import dev.inmesh.api.config.route.PathMatcher;
 import dev.inmesh.api.config.route.QueryParameterMatcher;
 import dev.inmesh.api.config.route.RouteMatch;
@@ -10,7 +11,8 @@ import java.util.List;
 import java.util.function.Predicate;
 
 /**
- * A route's match conditions compiled: the path, gRPC, header and query parameter conditions and the runtime fraction.
+ * A route's match conditions compiled: the path, gRPC, header, query parameter and dynamic metadata conditions and the
+ * runtime fraction.
  * It holds nothing of the route itself, so that routes with equal conditions share one (a table build interns them):
  * across thousands of virtual hosts of one mesh the same conditions repeat, and a shared one is usually in cache when
  * a selection tries it, where the route it guards is not.
@@ -26,6 +28,8 @@ final class CompiledMatch {
     private final List<QueryMatcher> query;
     private final FractionalPercent fraction;
     private final boolean grpc;
+    /** The dynamic metadata conditions on the JWT filter's metadata, all of which must hold; null when none. */
+    private final Predicate<Object> metadata;
 
     static final int PATH_PREFIX = 0;
     static final int PATH_EXACT = 1;
@@ -57,6 +61,12 @@ final class CompiledMatch {
         this.query = List.copyOf(qs);
         this.fraction = m.runtimeFraction();
         this.grpc = m.grpc();
+        Predicate<Object> all = null;
+        for (MetadataMatcher d : m.dynamicMetadata()) {
+            Predicate<Object> one = RbacFilter.metadataMatcher(d);
+            all = all == null ? one : all.and(one);
+        }
+        this.metadata = all;
     }
 
     /** The case-sensitive prefix that a path must start with for this to match, or null. */
@@ -85,6 +95,9 @@ final class CompiledMatch {
                     return false;
                 }
             }
+        }
+        if (metadata != null && !metadata.test(req.jwtMetadata())) {
+            return false;
         }
         return fraction == null || Long.remainderUnsigned(random, fraction.denominator().value())
                 < fraction.numerator();

@@ -729,11 +729,21 @@ public final class RbacFilter {
      * {@code invert} does not.
      */
     private static Match metadata(MetadataMatcher m) {
+        Predicate<Object> matcher = metadataMatcher(m);
+        return s -> matcher.test(s.jwtMetadata());
+    }
+
+    /**
+     * A metadata matcher compiled, on the struct of its filter's namespace (a map; null or empty when the filter wrote
+     * none): the value at the path (none when a key is missing or a step is not a struct) matches, or with
+     * {@code invert} does not.
+     */
+    static Predicate<Object> metadataMatcher(MetadataMatcher m) {
         String[] path = m.path().toArray(String[]::new);
         Predicate<Object> value = value(m.value());
         boolean invert = m.invert();
-        return s -> {
-            Object v = s.jwtMetadata();
+        return namespace -> {
+            Object v = namespace;
             for (String key : path) {
                 v = v instanceof Map<?, ?> map ? map.get(key) : null;
             }

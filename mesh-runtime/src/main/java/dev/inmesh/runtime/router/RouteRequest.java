@@ -20,6 +20,17 @@ public interface RouteRequest {
     String header(String lowerCaseName);
 
     /**
+     * The JWT authentication filter's dynamic metadata as it is when the route is chosen (the verified payloads by
+     * their {@code payload_in_metadata} key), which a route's {@code dynamic_metadata} conditions read. Empty: Inmesh
+     * chooses the route before its filters run, as Envoy does on a sidecar, where istiod leaves the JWT filter's
+     * {@code clear_route_cache} off (its outbound connection managers, where VirtualService routes are, have no JWT
+     * filter at all).
+     */
+    default java.util.Map<String, Object> jwtMetadata() {
+        return java.util.Map.of();
+    }
+
+    /**
      * A header of a request as route matching reads it, for requests whose headers are a Vert.x map: the
      * pseudo-headers {@code :authority}, {@code :path}, {@code :method} and {@code :scheme} from the request line (as
      * Envoy keeps the Host header as {@code :authority}), any other header's values joined by {@code ","}; null when

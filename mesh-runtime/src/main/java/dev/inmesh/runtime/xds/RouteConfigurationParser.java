@@ -2,6 +2,7 @@ package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Any;
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.inmesh.api.config.core.MetadataMatcher;
 import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.route.Action;
 import dev.inmesh.api.config.route.ClusterSpecifier;
@@ -157,7 +158,7 @@ public final class RouteConfigurationParser
 
     static RouteMatch routeMatch(io.envoyproxy.envoy.config.route.v3.RouteMatch m) {
         Fields.onlyKnown(m, Set.of("prefix", "path", "safe_regex", "path_separated_prefix", "case_sensitive",
-                "headers", "query_parameters", "runtime_fraction", "grpc"), Set.of());
+                "headers", "query_parameters", "runtime_fraction", "grpc", "dynamic_metadata"), Set.of());
         PathMatcher path = switch (m.getPathSpecifierCase()) {
             case PREFIX -> new PathMatcher.Prefix(m.getPrefix());
             case PATH -> new PathMatcher.Path(m.getPath());
@@ -181,8 +182,12 @@ public final class RouteConfigurationParser
         if (m.hasGrpc()) {
             Fields.onlyKnown(m.getGrpc(), Set.of(), Set.of());
         }
+        // istiod's @request.auth.claims matches: the JWT filter's metadata, the only one Inmesh keeps
+        List<MetadataMatcher> metadata = Fields.each("dynamic_metadata", m.getDynamicMetadataList(),
+                d -> RbacParser.metadataMatcher(d, Set.of(JwtAuthnParser.NAME), "the only filter whose dynamic "
+                        + "metadata Inmesh keeps"));
         return new RouteMatch(path, !m.hasCaseSensitive() || m.getCaseSensitive().getValue(), headers, query,
-                fraction, m.hasGrpc());
+                fraction, m.hasGrpc(), metadata);
     }
 
     /** Parses one header matcher (also used by tools that read Envoy's matchers). */

@@ -28,6 +28,7 @@ final class Routes {
         final String authority;
         final String path;
         String method = "GET";
+        java.util.Map<String, Object> jwtMetadata = java.util.Map.of();
 
         Req(String authority, String path) {
             this.authority = authority;
@@ -37,6 +38,17 @@ final class Routes {
         Req with(String name, String value) {
             headers.add(name, value);
             return this;
+        }
+
+        /** The JWT filter's metadata the request has when its route is chosen. */
+        Req withJwtMetadata(java.util.Map<String, Object> metadata) {
+            this.jwtMetadata = metadata;
+            return this;
+        }
+
+        @Override
+        public java.util.Map<String, Object> jwtMetadata() {
+            return jwtMetadata;
         }
 
         @Override

@@ -425,6 +425,23 @@ class IstioTrafficPolicyShapesTest {
     }
 
     @Test
+    void aJwtClaimHeaderMatchIsADynamicMetadataConditionOnTheJwtFiltersPayload() throws Exception {
+        Route r = route("""
+                match:
+                  prefix: /
+                  dynamic_metadata:
+                  - filter: envoy.filters.http.jwt_authn
+                    path: [{key: payload}, {key: group}]
+                    value: {or_match: {value_matchers: [{string_match: {exact: admin}}, {list_match: {one_of: {string_match: {exact: admin}}}}]}}
+                    invert: true
+                route: {cluster: c, timeout: 0s, max_grpc_timeout: 0s}
+                """);
+        var m = r.match().dynamicMetadata().get(0);
+        assertEquals(List.of("payload", "group"), m.path());
+        assertTrue(m.invert(), "withoutHeaders");
+    }
+
+    @Test
     void faultAndCorsAreTheRoutesPerFilterConfigs() throws Exception {
         Route r = route("""
                 match: {prefix: /}
