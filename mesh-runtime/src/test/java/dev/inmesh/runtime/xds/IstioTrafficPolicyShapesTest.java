@@ -178,6 +178,40 @@ class IstioTrafficPolicyShapesTest {
     }
 
     @Test
+    void localityDistributeAndFailoverArePrioritiesAndWeightsOfTheServicesEndpoints() throws Exception {
+        // distribute: weights per locality, the localities it leaves out emptied; failover: priorities 0..N
+        var cla = new ClusterLoadAssignmentParser().parse(EnvoyJson.toMessage(EnvoyJson.tree("""
+                cluster_name: outbound|9080||reviews.default.svc.cluster.local
+                endpoints:
+                - locality: {region: us-east, zone: us-east-1a}
+                  load_balancing_weight: 80
+                  priority: 0
+                  lb_endpoints:
+                  - endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 9080}}}
+                    health_status: HEALTHY
+                    load_balancing_weight: 1
+                    metadata:
+                      filter_metadata:
+                        istio: {workload: reviews-v1;default;reviews;v1;Kubernetes}
+                        envoy.transport_socket_match: {tlsMode: istio}
+                - locality: {region: us-west, zone: us-west-1a}
+                  load_balancing_weight: 20
+                  priority: 1
+                  lb_endpoints:
+                  - endpoint: {address: {socket_address: {address: 10.0.1.1, port_value: 9080}}}
+                    health_status: HEALTHY
+                    load_balancing_weight: 1
+                - locality: {region: eu-west}
+                  priority: 2
+                """), io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment.class));
+        var groups = cla.endpoints();
+        assertEquals(List.of(80, 20), List.of(groups.get(0).loadBalancingWeight(),
+                groups.get(1).loadBalancingWeight()));
+        assertEquals(List.of(0, 1, 2), groups.stream().map(g -> g.priority()).toList());
+        assertTrue(groups.get(2).lbEndpoints().isEmpty());
+    }
+
+    @Test
     void connectionPoolIsCircuitBreakersKeepaliveAndHttpProtocolOptions() throws Exception {
         Cluster c = cluster(eds("""
                 lb_policy: LEAST_REQUEST
