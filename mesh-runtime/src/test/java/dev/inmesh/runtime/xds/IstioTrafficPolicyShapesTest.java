@@ -66,6 +66,17 @@ class IstioTrafficPolicyShapesTest {
                 """ + trafficPolicy;
     }
 
+    /** istiod's cluster with a TLS transport socket, its {@code UpstreamTlsContext}'s fields given. */
+    private static String tlsCluster(String contextFields) {
+        return eds("""
+                lb_policy: LEAST_REQUEST
+                transport_socket:
+                  name: envoy.transport_sockets.tls
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+                """ + contextFields.indent(4));
+    }
+
     /** istiod's outbound route table of port 9080 with one VirtualService route, its fields given. */
     private static Route route(String routeFields) throws Exception {
         RouteConfiguration rc = routes("""
@@ -257,21 +268,16 @@ class IstioTrafficPolicyShapesTest {
 
     @Test
     void simpleTlsWithTheSystemRootsSniAndSubjectAltNamesLoads() throws Exception {
-        Cluster c = cluster(eds("""
-                lb_policy: LEAST_REQUEST
-                transport_socket:
-                  name: envoy.transport_sockets.tls
-                  typed_config:
-                    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
-                    sni: reviews.example.com
-                    common_tls_context:
-                      tls_params: {tls_minimum_protocol_version: TLSv1_2, tls_maximum_protocol_version: TLSv1_3}
-                      combined_validation_context:
-                        default_validation_context:
-                          match_subject_alt_names: [{exact: reviews.example.com}]
-                        validation_context_sds_secret_config:
-                          name: file-root:system
-                """ + SDS_GRPC.indent(10)));
+        Cluster c = cluster(tlsCluster("""
+                sni: reviews.example.com
+                common_tls_context:
+                  tls_params: {tls_minimum_protocol_version: TLSv1_2, tls_maximum_protocol_version: TLSv1_3}
+                  combined_validation_context:
+                    default_validation_context:
+                      match_subject_alt_names: [{exact: reviews.example.com}]
+                    validation_context_sds_secret_config:
+                      name: file-root:system
+                """ + SDS_GRPC.indent(6)));
         assertEquals("reviews.example.com", c.tls().sni());
         assertTrue(c.tls().systemRootCerts());
         // the legacy match_subject_alt_names matches a SAN of any type
@@ -282,34 +288,24 @@ class IstioTrafficPolicyShapesTest {
 
     @Test
     void simpleTlsWithoutSniTakesItFromTheRequestAndInsecureSkipVerifyChecksNothing() throws Exception {
-        Cluster auto = cluster(eds("""
-                lb_policy: LEAST_REQUEST
-                transport_socket:
-                  name: envoy.transport_sockets.tls
-                  typed_config:
-                    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
-                    common_tls_context:
-                      combined_validation_context:
-                        default_validation_context: {}
-                        validation_context_sds_secret_config:
-                          name: file-root:system
-                """ + SDS_GRPC.indent(10) + """
+        Cluster auto = cluster(tlsCluster("""
+                common_tls_context:
+                  combined_validation_context:
+                    default_validation_context: {}
+                    validation_context_sds_secret_config:
+                      name: file-root:system
+                """ + SDS_GRPC.indent(6)) + """
                 typed_extension_protocol_options:
                   envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
                     "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
                     upstream_http_protocol_options: {auto_sni: true, auto_san_validation: true}
-                """));
+                """);
         assertTrue(auto.tls().autoSni());
         assertTrue(auto.tls().autoSanValidation());
-        Cluster insecure = cluster(eds("""
-                lb_policy: LEAST_REQUEST
-                transport_socket:
-                  name: envoy.transport_sockets.tls
-                  typed_config:
-                    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
-                    sni: reviews.example.com
-                    common_tls_context:
-                      validation_context: {}
+        Cluster insecure = cluster(tlsCluster("""
+                sni: reviews.example.com
+                common_tls_context:
+                  validation_context: {}
                 """));
         assertNull(insecure.tls().trustedCa());
         assertFalse(insecure.tls().systemRootCerts());
@@ -319,16 +315,11 @@ class IstioTrafficPolicyShapesTest {
     @Test
     void stillRefusedCredentialNameSecretsAndProxyProtocolNameTheirField() throws Exception {
         // tls.credentialName (a DestinationRule with a workloadSelector): a Kubernetes secret over istiod's SDS
-        String sds = refusal(() -> cluster(eds("""
-                lb_policy: LEAST_REQUEST
-                transport_socket:
-                  name: envoy.transport_sockets.tls
-                  typed_config:
-                    "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
-                    common_tls_context:
-                      tls_certificate_sds_secret_configs:
-                      - name: kubernetes://client-credential
-                        sds_config: {ads: {}, resource_api_version: V3}
+        String sds = refusal(() -> cluster(tlsCluster("""
+                common_tls_context:
+                  tls_certificate_sds_secret_configs:
+                  - name: kubernetes://client-credential
+                    sds_config: {ads: {}, resource_api_version: V3}
                 """)));
         assertTrue(sds.contains("tls_certificate_sds_secret_configs[0].name"), sds);
         // trafficPolicy.proxyProtocol: the upstream PROXY protocol transport socket around raw_buffer
