@@ -505,14 +505,15 @@ public final class UpstreamCluster {
         }
         boolean dns = c.type().resolvesNames();
         if (dnsTimer >= 0 && (!dns || !old.dnsRefreshRate().equals(c.dnsRefreshRate())
-                || old.respectDnsTtl() != c.respectDnsTtl())) {
+                || old.respectDnsTtl() != c.respectDnsTtl() || !old.dnsJitter().equals(c.dnsJitter()))) {
             vertx.cancelTimer(dnsTimer);
             dnsTimer = -1;
         }
         if (dns && dnsTimer < 0) {
-            if (c.respectDnsTtl()) {
-                // each resolution sets the next by its records' TTL; until one does, the refresh rate
-                scheduleResolve(c.dnsRefreshRate().toMillis());
+            if (chainsResolutions(c)) {
+                // each resolution sets the next (by its records' TTL, plus the jitter); until one does, the refresh
+                // rate
+                scheduleResolve(c.dnsRefreshRate().toMillis() + jitterMillis(c, env.random()));
             } else {
                 dnsTimer = vertx.setPeriodic(Math.max(1, c.dnsRefreshRate().toMillis()), id -> resolve());
             }
@@ -565,12 +566,35 @@ public final class UpstreamCluster {
      */
     static long nextResolveMillis(Cluster c, List<io.vertx.core.Future<DnsResolver.Answer>> lookups) {
         long ttl = 0;
-        for (io.vertx.core.Future<DnsResolver.Answer> f : lookups) {
-            if (f.succeeded() && f.result() != null && f.result().ttlSeconds() > 0) {
-                ttl = ttl == 0 ? f.result().ttlSeconds() : Math.min(ttl, f.result().ttlSeconds());
+        if (c.respectDnsTtl()) {
+            for (io.vertx.core.Future<DnsResolver.Answer> f : lookups) {
+                if (f.succeeded() && f.result() != null && f.result().ttlSeconds() > 0) {
+                    ttl = ttl == 0 ? f.result().ttlSeconds() : Math.min(ttl, f.result().ttlSeconds());
+                }
             }
         }
         return ttl == 0 ? c.dnsRefreshRate().toMillis() : Math.multiplyExact(ttl, 1000L);
+    }
+
+    /**
+     * Whether each resolution plans the next one (a TTL to follow, or a jitter to draw each time), rather than a
+     * periodic timer.
+     */
+    private static boolean chainsResolutions(Cluster c) {
+        return c.respectDnsTtl() || !c.dnsJitter().isZero();
+    }
+
+    /**
+     * The random delay Envoy adds to a DNS cluster's next refresh: in [0, {@code dns_jitter}) milliseconds, none
+     * without a jitter.
+     */
+    static long jitterMillis(Cluster c, java.util.random.RandomGenerator random) {
+        long bound = c.dnsJitter().toMillis();
+        if (bound <= 0) {
+            return 0;
+        }
+        return random == null ? java.util.concurrent.ThreadLocalRandom.current().nextLong(bound)
+                : random.nextLong(bound);
     }
 
     void resolve() {
@@ -628,8 +652,8 @@ public final class UpstreamCluster {
                         source.overprovisioningFactor());
                 assignment = resolvedDns;
                 setHosts(resolvedDns);
-                if (config.respectDnsTtl()) {
-                    scheduleResolve(nextResolveMillis(config, lookups));
+                if (chainsResolutions(config)) {
+                    scheduleResolve(nextResolveMillis(config, lookups) + jitterMillis(config, env.random()));
                 }
             }
         });

@@ -61,7 +61,7 @@ public final class ClusterParser
             "metadata", "ring_hash_lb_config", "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config",
             "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
             "common_http_protocol_options", "upstream_connection_options", "transport_socket_matches",
-            "respect_dns_ttl");
+            "respect_dns_ttl", "dns_jitter", "typed_dns_resolver_config");
     private static final Set<String> HARMLESS = Set.of("alt_stat_name",
             "track_cluster_stats", "per_connection_buffer_limit_bytes", "http_protocol_options",
             "close_connections_on_host_health_failure", "ignore_health_on_host_removal");
@@ -133,6 +133,16 @@ public final class ClusterParser
         if (dnsRefresh != null && dnsRefresh.toMillis() < 1) {
             throw new FieldError("dns_refresh_rate", dnsRefresh + " (expected: >= 1ms)");
         }
+        Duration dnsJitter = c.hasDnsJitter() ? Fields.duration(c.getDnsJitter()) : null;
+        if (dnsJitter != null && dnsJitter.isNegative()) {
+            throw new FieldError("dns_jitter", dnsJitter + " (expected: >= 0s)");
+        }
+        if (c.hasTypedDnsResolverConfig()) {
+            Fields.at("typed_dns_resolver_config", () -> {
+                dnsResolverConfig(c.getTypedDnsResolverConfig());
+                return null;
+            });
+        }
         Duration cleanup = c.hasCleanupInterval() ? Fields.duration(c.getCleanupInterval()) : null;
         if (cleanup != null && cleanup.toMillis() <= 0) {
             throw new FieldError("cleanup_interval", cleanup + " (expected: > 0s)");
@@ -196,7 +206,29 @@ public final class ClusterParser
         return new Cluster(c.getName(), type, edsServiceName, policy, lbConfig, connectTimeout, breakers, outlier,
                 common, bind, inline, dnsRefresh, family, cleanup, http2, downstream && !http2,
                 Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls, keepalive,
-                matches, c.getRespectDnsTtl(), h2);
+                matches, c.getRespectDnsTtl(), h2, dnsJitter);
+    }
+
+    /**
+     * A DNS cluster's own resolver: the c-ares resolver with only {@code udp_max_queries} set, as istiod writes it on
+     * every DNS cluster ({@code PILOT_DNS_CARES_UDP_MAX_QUERIES}, 100 by default). That bound is on c-ares's queries
+     * per UDP port; Inmesh resolves through the JVM's resolver (Vert.x's, on the event loop), to which it does not
+     * apply, so it is accepted and changes nothing. Other resolvers, and c-ares's other settings (its own name
+     * servers, search domains, TCP), would change the answers, and are refused by name.
+     */
+    static void dnsResolverConfig(io.envoyproxy.envoy.config.core.v3.TypedExtensionConfig config) {
+        String type = config.getTypedConfig().getTypeUrl();
+        type = type.substring(type.lastIndexOf('/') + 1);
+        if (!type.equals("envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig")) {
+            throw new FieldError("typed_config", type + " (expected: envoy.extensions.network.dns_resolver.cares.v3"
+                    + ".CaresDnsResolverConfig; no other DNS resolver is supported by Inmesh)");
+        }
+        var cares = Fields.at("typed_config", () -> RouteConfigurationParser.unpack(config.getTypedConfig(),
+                io.envoyproxy.envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig.class, "@type"));
+        Fields.at("typed_config", () -> {
+            Fields.onlyKnown(cares, Set.of("udp_max_queries"), Set.of());
+            return null;
+        });
     }
 
     /** Refuses TLS at {@code path} that offers h2 on an HTTP/1.1 cluster. */

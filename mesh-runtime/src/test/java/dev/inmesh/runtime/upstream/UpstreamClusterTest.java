@@ -405,6 +405,22 @@ class UpstreamClusterTest {
         assertEquals(Set.of("10.2.2.2:80"), addresses(c));
     }
 
+    /** A resolver whose every lookup finds the next address (10.1.1.N, N counted in {@code lookups}), with a TTL. */
+    private static DnsResolver counting(java.util.concurrent.atomic.AtomicInteger lookups, long ttlSeconds) {
+        return new DnsResolver() {
+            @Override
+            public Future<List<String>> resolve(String name, DnsLookupFamily family) {
+                return resolveWithTtl(name, family).map(DnsResolver.Answer::addresses);
+            }
+
+            @Override
+            public Future<DnsResolver.Answer> resolveWithTtl(String name, DnsLookupFamily family) {
+                return Future.succeededFuture(new DnsResolver.Answer(
+                        List.of("10.1.1." + lookups.incrementAndGet()), ttlSeconds));
+            }
+        };
+    }
+
     /** A STRICT_DNS cluster of {@code svc.example:80} refreshed every minute, respecting its records' TTLs or not. */
     private static Cluster minutelyDns(boolean respectDnsTtl) {
         ClusterLoadAssignment inline = Fixtures.cla("dns", new LocalityLbEndpoints(null, List.of(
@@ -420,18 +436,7 @@ class UpstreamClusterTest {
         try {
             // each lookup finds the next address, with a TTL of 1 s
             java.util.concurrent.atomic.AtomicInteger lookups = new java.util.concurrent.atomic.AtomicInteger();
-            DnsResolver oneSecond = new DnsResolver() {
-                @Override
-                public Future<List<String>> resolve(String name, DnsLookupFamily family) {
-                    return resolveWithTtl(name, family).map(DnsResolver.Answer::addresses);
-                }
-
-                @Override
-                public Future<DnsResolver.Answer> resolveWithTtl(String name, DnsLookupFamily family) {
-                    return Future.succeededFuture(new DnsResolver.Answer(
-                            List.of("10.1.1." + lookups.incrementAndGet()), 1));
-                }
-            };
+            DnsResolver oneSecond = counting(lookups, 1);
             UpstreamEnvironment env = new UpstreamEnvironment(vertx, null, new Random(1), oneSecond);
             ClusterManager respecting = ClusterManager.create(env, Map.of("dns", minutelyDns(true)), Map.of());
             long end = System.nanoTime() + Duration.ofSeconds(10).toNanos();
@@ -449,6 +454,53 @@ class UpstreamClusterTest {
             assertEquals(1, lookups.get());
             assertEquals(Set.of("10.1.1.1:80"), addresses(minutely.cluster("dns")));
             minutely.close();
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
+    /** {@link #minutelyDns} with a refresh rate and a {@code dns_jitter}. */
+    private static Cluster dnsWithJitter(boolean respectDnsTtl, Duration refresh, Duration jitter) {
+        Cluster m = minutelyDns(respectDnsTtl);
+        return new Cluster(m.name(), m.type(), "", m.lbPolicy(), null, null, null, null, null, null,
+                m.loadAssignment(), refresh, null, null, false, false, null, null, null, null, null, respectDnsTtl,
+                null, jitter);
+    }
+
+    @Test
+    void aDnsJitterDelaysEachRefreshByARandomTimeBelowItAndNoneWithoutOne() {
+        Cluster c = dnsWithJitter(false, Duration.ofSeconds(5), Duration.ofMillis(100));
+        Random seeded = new Random(7);
+        long min = Long.MAX_VALUE;
+        long max = Long.MIN_VALUE;
+        for (int i = 0; i < 1000; i++) {
+            long next = UpstreamCluster.nextResolveMillis(c, List.of()) + UpstreamCluster.jitterMillis(c, seeded);
+            min = Math.min(min, next);
+            max = Math.max(max, next);
+        }
+        assertTrue(min >= 5_000 && min < 5_010, "the refresh rate plus a draw from [0, 100) ms: min " + min);
+        assertTrue(max > 5_090 && max < 5_100, "the refresh rate plus a draw from [0, 100) ms: max " + max);
+        assertEquals(0, UpstreamCluster.jitterMillis(minutelyDns(false), seeded));
+        // without respect_dns_ttl the records' TTLs do not set the next refresh
+        Future<DnsResolver.Answer> oneSecond = Future.succeededFuture(new DnsResolver.Answer(List.of("10.1.1.1"), 1));
+        assertEquals(5_000, UpstreamCluster.nextResolveMillis(c, List.of(oneSecond)));
+    }
+
+    @Test
+    void aClusterWithIstiodsDnsJitterKeepsRefreshingAtItsRateWithTheJitterAdded() throws Exception {
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            java.util.concurrent.atomic.AtomicInteger lookups = new java.util.concurrent.atomic.AtomicInteger();
+            UpstreamEnvironment env = new UpstreamEnvironment(vertx, null, new Random(3), counting(lookups, 3600));
+            // every 200 ms plus up to 100 ms: about 9 lookups in 2.2 s, fewer on a slow machine (a chain of timers
+            // that stopped after one lookup would make 1)
+            ClusterManager cm = ClusterManager.create(env, Map.of("dns",
+                    dnsWithJitter(false, Duration.ofMillis(200), Duration.ofMillis(100))), Map.of());
+            Thread.sleep(2_200);
+            int n = lookups.get();
+            assertEquals(1, addresses(cm.cluster("dns")).size());
+            cm.close();
+            assertTrue(n >= 4 && n <= 12, "lookups in 2.2 s: " + n);
         } finally {
             vertx.close().toCompletionStage().toCompletableFuture().get(10, java.util.concurrent.TimeUnit.SECONDS);
         }

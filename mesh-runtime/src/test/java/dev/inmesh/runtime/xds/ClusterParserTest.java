@@ -35,6 +35,9 @@ class ClusterParserTest {
             .add(RawBuffer.getDescriptor())
             .add(HttpProtocolOptions.getDescriptor())
             .add(com.github.udpa.udpa.type.v1.TypedStruct.getDescriptor())
+            .add(io.envoyproxy.envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig.getDescriptor())
+            .add(io.envoyproxy.envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig
+                    .getDescriptor())
             .build();
     private static final ClusterParser PARSER = new ClusterParser();
     private static final Map<String, Cluster> ISTIO = new HashMap<>();
@@ -244,6 +247,40 @@ class ClusterParserTest {
                 error(cluster.formatted("{\"tcpKeepalive\": {\"keepaliveProbes\": 4294967295}}")));
         assertTrue(error(cluster.formatted("{\"happyEyeballsConfig\": {\"firstAddressFamilyVersion\": \"V4\"}}"))
                 .startsWith("Cluster \"x\": upstream_connection_options.happy_eyeballs_config: not supported"));
+    }
+
+    @Test
+    void istiodsDnsClusterWithItsJitterAndCaresResolverLoadsAndOtherResolverSettingsAreRefusedByName()
+            throws Exception {
+        // the shape istiod (1.22 and later) writes for a ServiceEntry with resolution: DNS
+        String dns = """
+                {"name": "outbound|80||svc.example", "type": "STRICT_DNS", "connect_timeout": "10s",
+                 "dns_refresh_rate": "60s", "respect_dns_ttl": true, "dns_lookup_family": "V4_ONLY", %s
+                 "load_assignment": {"cluster_name": "outbound|80||svc.example", "endpoints":
+                 [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "svc.example",
+                 "port_value": 80}}}}]}]}}""";
+        String istiod = """
+                "dns_jitter": "0.100s",
+                "typed_dns_resolver_config": {"name": "envoy.network.dns_resolver.cares", "typed_config": {
+                  "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
+                  "udp_max_queries": 100}},""";
+        Cluster c = PARSER.parse(proto(dns.formatted(istiod)));
+        assertEquals(Duration.ofMillis(100), c.dnsJitter());
+        assertTrue(c.respectDnsTtl());
+        assertEquals(Duration.ZERO, PARSER.parse(proto(dns.formatted(""))).dnsJitter());
+
+        assertEquals("Cluster \"outbound|80||svc.example\": typed_dns_resolver_config.typed_config.resolvers: "
+                + "not supported by Inmesh (field of CaresDnsResolverConfig); remove it or leave it unset",
+                error(dns.formatted("""
+                "typed_dns_resolver_config": {"name": "envoy.network.dns_resolver.cares", "typed_config": {
+                  "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
+                  "resolvers": [{"socket_address": {"address": "127.0.0.53", "port_value": 53}}]}},""")));
+        assertTrue(error(dns.formatted("""
+                "typed_dns_resolver_config": {"name": "envoy.network.dns_resolver.getaddrinfo", "typed_config": {
+                  "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig"}},"""))
+                .startsWith("Cluster \"outbound|80||svc.example\": typed_dns_resolver_config.typed_config: "
+                        + "envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig"));
+        assertTrue(error(dns.formatted("\"dns_jitter\": \"-1s\",")).contains("dns_jitter"));
     }
 
     @Test

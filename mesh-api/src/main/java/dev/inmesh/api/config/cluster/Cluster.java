@@ -44,6 +44,8 @@ import java.util.List;
  *     keeps the refresh rate
  * @param http2ProtocolOptions the settings of the hosts' HTTP/2 connections ({@code http2_protocol_options}): the
  *     streams one connection carries at once, the windows and the header table; Envoy's defaults when null
+ * @param dnsJitter the upper bound (exclusive) of a random delay added to each DNS refresh ({@code dns_jitter},
+ *     which istiod sets to 100 ms on its DNS clusters), so that many proxies do not ask at once; zero when null
  */
 public record Cluster(
         String name,
@@ -68,7 +70,8 @@ public record Cluster(
         TcpKeepalive tcpKeepalive,
         List<TransportSocketMatch> transportSocketMatches,
         boolean respectDnsTtl,
-        Http2ProtocolOptions http2ProtocolOptions) {
+        Http2ProtocolOptions http2ProtocolOptions,
+        Duration dnsJitter) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -90,6 +93,8 @@ public record Cluster(
                 : commonHttpProtocolOptions;
         transportSocketMatches = transportSocketMatches == null ? List.of() : List.copyOf(transportSocketMatches);
         http2ProtocolOptions = http2ProtocolOptions == null ? Http2ProtocolOptions.DEFAULTS : http2ProtocolOptions;
+        dnsJitter = dnsJitter == null ? Duration.ZERO : dnsJitter;
+        Checks.check(!dnsJitter.isNegative(), "dns_jitter", dnsJitter, ">= 0s");
         Checks.check((type == DiscoveryType.ORIGINAL_DST) == (lbPolicy == LbPolicy.CLUSTER_PROVIDED), "lb_policy",
                 lbPolicy, type == DiscoveryType.ORIGINAL_DST ? "CLUSTER_PROVIDED for an ORIGINAL_DST cluster"
                         : "not CLUSTER_PROVIDED for a " + type + " cluster");
@@ -107,6 +112,21 @@ public record Cluster(
                             + loadAssignment.endpoints().size() + " localities",
                     "a single locality with a single endpoint for a LOGICAL_DNS cluster");
         }
+    }
+
+    /** A cluster whose DNS refreshes, if it has any, come with no jitter. */
+    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
+                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
+                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
+                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
+                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
+                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls,
+                   TcpKeepalive tcpKeepalive, List<TransportSocketMatch> transportSocketMatches,
+                   boolean respectDnsTtl, Http2ProtocolOptions http2ProtocolOptions) {
+        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
+                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
+                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
+                transportSocketMatches, respectDnsTtl, http2ProtocolOptions, null);
     }
 
     /** A cluster whose HTTP/2 connections have Envoy's default settings. */
