@@ -109,7 +109,12 @@ public final class UpstreamCluster {
     public Host chooseHost(LbContext ctx) {
         Cluster c = config;
         if (c.type() == DiscoveryType.ORIGINAL_DST) {
-            return originalDestination(ctx.originalDestination());
+            SocketAddress destination = ctx.originalDestination();
+            if (destination != null && c.lbConfig() instanceof dev.inmesh.api.config.cluster.LbConfig.OriginalDst od) {
+                // upstream_port_override: the original destination's address, on the port the config names
+                destination = new SocketAddress(destination.address(), od.upstreamPortOverride());
+            }
+            return originalDestination(destination);
         }
         PrioritySet set = prioritySet;
         Host host = null;

@@ -147,12 +147,6 @@ public final class ClusterParser
         if (cleanup != null && cleanup.toMillis() <= 0) {
             throw new FieldError("cleanup_interval", cleanup + " (expected: > 0s)");
         }
-        if (c.hasOriginalDstLbConfig()) {
-            Fields.at("original_dst_lb_config", () -> {
-                Fields.onlyKnown(c.getOriginalDstLbConfig(), Set.of(), Set.of());
-                return null;
-            });
-        }
         TcpKeepalive keepalive = c.hasUpstreamConnectionOptions() ? Fields.at("upstream_connection_options",
                 () -> tcpKeepalive(c.getUpstreamConnectionOptions())) : null;
         UpstreamTlsContext tls = c.hasTransportSocket()
@@ -293,6 +287,9 @@ public final class ClusterParser
         if (c.hasRoundRobinLbConfig() && policy != LbPolicy.ROUND_ROBIN) {
             throw new FieldError("round_robin_lb_config", "set for lb_policy " + policy);
         }
+        if (c.hasOriginalDstLbConfig() && policy != LbPolicy.CLUSTER_PROVIDED) {
+            throw new FieldError("original_dst_lb_config", "set for lb_policy " + policy);
+        }
         return switch (policy) {
             case LEAST_REQUEST -> {
                 if (!c.hasLeastRequestLbConfig()) {
@@ -348,7 +345,20 @@ public final class ClusterParser
                 });
                 yield slowStart == null ? new LbConfig.Default() : new LbConfig.RoundRobin(slowStart);
             }
-            case RANDOM, CLUSTER_PROVIDED -> new LbConfig.Default();
+            case CLUSTER_PROVIDED -> {
+                if (!c.hasOriginalDstLbConfig()) {
+                    yield new LbConfig.Default();
+                }
+                var od = c.getOriginalDstLbConfig();
+                yield Fields.at("original_dst_lb_config", () -> {
+                    Fields.onlyKnown(od, Set.of("upstream_port_override"), Set.of());
+                    return od.hasUpstreamPortOverride()
+                            ? Fields.record("original_dst_lb_config.",
+                                    () -> new LbConfig.OriginalDst(od.getUpstreamPortOverride().getValue()))
+                            : new LbConfig.Default();
+                });
+            }
+            case RANDOM -> new LbConfig.Default();
         };
     }
 

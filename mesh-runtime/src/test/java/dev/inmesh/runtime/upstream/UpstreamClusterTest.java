@@ -298,6 +298,19 @@ class UpstreamClusterTest {
     }
 
     @Test
+    void anOriginalDstClusterWithAnUpstreamPortOverrideConnectsToTheOriginalAddressOnThatPort() {
+        // istiod's cluster for a headless Service whose port 80 targets the pods' 8080
+        Cluster od = new Cluster("outbound|80||headless.default.svc.cluster.local", DiscoveryType.ORIGINAL_DST, "",
+                LbPolicy.CLUSTER_PROVIDED, new dev.inmesh.api.config.cluster.LbConfig.OriginalDst(8080), null,
+                CircuitBreakers.DEFAULTS, null, null, null, null, null, null, null, false, false, Metadata.EMPTY,
+                null, null, null, null);
+        UpstreamCluster c = ClusterManager.create(f.env, Map.of(od.name(), od), Map.of()).cluster(od.name());
+        Host h = c.chooseHost(LbContext.ofOriginalDestination(new SocketAddress("10.9.8.7", 80)));
+        assertEquals(new SocketAddress("10.9.8.7", 8080), h.address());
+        assertSame(h, c.chooseHost(LbContext.ofOriginalDestination(new SocketAddress("10.9.8.7", 80))));
+    }
+
+    @Test
     void aStrictDnsClusterUsesEveryAddressItsNamesResolveToInItsLookupFamily() {
         Map<String, List<String>> dns = Map.of("svc.example", List.of("10.1.1.1", "10.1.1.2"));
         List<DnsLookupFamily> families = new java.util.ArrayList<>();

@@ -284,6 +284,23 @@ class ClusterParserTest {
     }
 
     @Test
+    void anOriginalDstClustersUpstreamPortOverrideIsReadAndItsHeaderSettingsRefusedByName() throws Exception {
+        // istiod's passthrough cluster of a Service whose port 80 targets 8080 (its PassthroughTargetPorts)
+        String od = """
+                {"name": "outbound|80||headless.default.svc.cluster.local", "type": "ORIGINAL_DST",
+                 "lb_policy": "CLUSTER_PROVIDED", "connect_timeout": "10s", "original_dst_lb_config": %s}""";
+        Cluster c = PARSER.parse(proto(od.formatted("{\"upstream_port_override\": 8080}")));
+        assertEquals(new dev.inmesh.api.config.cluster.LbConfig.OriginalDst(8080), c.lbConfig());
+        assertEquals(new dev.inmesh.api.config.cluster.LbConfig.Default(), PARSER.parse(proto(od.formatted("{}")))
+                .lbConfig());
+        assertEquals("Cluster \"outbound|80||headless.default.svc.cluster.local\": original_dst_lb_config"
+                + ".use_http_header: not supported by Inmesh (field of OriginalDstLbConfig); remove it or leave it unset",
+                error(od.formatted("{\"use_http_header\": true}")));
+        assertTrue(error(od.formatted("{\"upstream_port_override\": 70000}"))
+                .contains("original_dst_lb_config.upstream_port_override: 70000 (expected: 0 to 65535)"));
+    }
+
+    @Test
     void theDnsLookupFamilyIsReadWithEnvoysDefault() throws Exception {
         String dns = """
                 {"name": "dns", "type": "STRICT_DNS", %s "load_assignment": {"cluster_name": "dns", "endpoints":

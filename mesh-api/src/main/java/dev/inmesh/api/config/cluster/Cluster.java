@@ -263,6 +263,8 @@ public record Cluster(
             return policy == LbPolicy.RING_HASH;
         } else if (config instanceof LbConfig.Maglev) {
             return policy == LbPolicy.MAGLEV;
+        } else if (config instanceof LbConfig.OriginalDst) {
+            return policy == LbPolicy.CLUSTER_PROVIDED;
         }
         return policy != LbPolicy.LEAST_REQUEST && policy != LbPolicy.RING_HASH && policy != LbPolicy.MAGLEV;
     }

@@ -47,6 +47,18 @@ public sealed interface LbConfig {
         }
     }
 
+    /**
+     * An ORIGINAL_DST cluster's {@code original_dst_lb_config}: {@code upstream_port_override}, the port connections
+     * go to in place of the original destination's (istiod writes it for a Service whose passthrough traffic targets
+     * another port than the service port, such as a headless Service's {@code targetPort}).
+     */
+    record OriginalDst(int upstreamPortOverride) implements LbConfig {
+        public OriginalDst {
+            Checks.check(upstreamPortOverride >= 0 && upstreamPortOverride <= 65535,
+                    "original_dst_lb_config.upstream_port_override", upstreamPortOverride, "0 to 65535");
+        }
+    }
+
     /** ROUND_ROBIN with a {@code round_robin_lb_config} that sets a slow start. */
     record RoundRobin(SlowStart slowStart) implements LbConfig {
         public RoundRobin {
