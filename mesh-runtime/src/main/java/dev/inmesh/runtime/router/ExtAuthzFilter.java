@@ -1,28 +1,20 @@
 package dev.inmesh.runtime.router;
 
-import com.google.protobuf.InvalidProtocolBufferException;
 import dev.inmesh.api.config.core.MetadataMatcher;
 import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.extauthz.ExtAuthz;
+import dev.inmesh.runtime.router.ClusterCall.Answer;
 import dev.inmesh.runtime.router.RbacFilter.Subject;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.upstream.ClusterManager;
-import dev.inmesh.runtime.upstream.Host;
-import dev.inmesh.runtime.upstream.LbContext;
-import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.envoyproxy.envoy.config.core.v3.HeaderValueOption;
 import io.envoyproxy.envoy.service.auth.v3.AttributeContext;
 import io.envoyproxy.envoy.service.auth.v3.CheckRequest;
 import io.envoyproxy.envoy.service.auth.v3.CheckResponse;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
-import io.vertx.core.Promise;
-import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.RequestOptions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -206,71 +198,27 @@ public final class ExtAuthzFilter {
      * @return what it decided; never failed
      */
     Future<Outcome> check(Subject s, MutableHeaders headers, ClusterManager clusters, DownstreamStats stats) {
-        UpstreamCluster cluster = clusters == null ? null : clusters.cluster(config.service().cluster());
-        Host host = cluster == null ? null : cluster.chooseHost(LbContext.NONE);
-        Vertx vertx = cluster == null ? null : cluster.vertx();
-        HttpClient client;
-        try {
-            client = host == null || vertx == null ? null
-                    : cluster.httpClient(host, config.service() instanceof ExtAuthz.GrpcService);
-        } catch (RuntimeException e) {
-            client = null;
-        }
-        if (client == null) {
-            return Future.succeededFuture(error(stats));
-        }
-        Promise<Answer> answer = Promise.promise();
-        HttpClientRequest[] sent = {null};
-        long timer = vertx.setTimer(Math.max(1, config.service().timeout().toMillis()), t -> {
-            if (answer.tryFail("ext_authz timeout") && sent[0] != null) {
-                sent[0].reset();
-            }
-        });
-        RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost(host.address().address())
-                .setPort(host.address().port());
-        Buffer body;
-        String authority;
+        Future<Answer> call;
         if (config.service() instanceof ExtAuthz.GrpcService g) {
-            ro.setURI(CHECK_PATH).putHeader("content-type", "application/grpc").putHeader("te", "trailers")
-                    .putHeader("grpc-timeout", Math.max(1, g.timeout().toMillis()) + "m");
-            byte[] message = checkRequest(s, headers).toByteArray();
-            body = Buffer.buffer(5 + message.length).appendByte((byte) 0).appendInt(message.length)
-                    .appendBytes(message);
-            authority = g.authority();
+            call = ClusterCall.grpc(clusters, g.cluster(), g.authority(), CHECK_PATH, checkRequest(s, headers),
+                    g.timeout());
         } else {
             ExtAuthz.HttpService h = (ExtAuthz.HttpService) config.service();
             RouteRequest r = s.request();
-            ro.setMethod(HttpMethod.valueOf(r.method())).setURI(h.pathPrefix() + r.path());
-            headers.forEach((name, value) -> {
-                String n = name.toLowerCase(Locale.ROOT);
-                if (!n.equals("content-length") && !n.equals("host") && allowedHeaders.test(n)) {
-                    ro.addHeader(n, value);
-                }
-            });
-            for (ExtAuthz.Header add : h.headersToAdd()) {
-                ro.putHeader(add.key(), add.value());
-            }
-            body = Buffer.buffer();
-            authority = r.authority();
-        }
-        io.vertx.core.net.HostAndPort hp = authority == null || authority.isEmpty() ? null
-                : io.vertx.core.net.HostAndPort.parseAuthority(authority, -1);
-        client.request(ro).compose(req -> {
-            sent[0] = req;
-            if (hp != null) {
-                req.authority(hp);
-            }
-            return req.send(body);
-        }).compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), resp.headers(), resp.trailers(), b)))
-                .onComplete(ar -> {
-                    if (ar.succeeded()) {
-                        answer.tryComplete(ar.result());
-                    } else {
-                        answer.tryFail(ar.cause());
+            call = ClusterCall.send(clusters, h.cluster(), false, ro -> {
+                ro.setMethod(HttpMethod.valueOf(r.method())).setURI(h.pathPrefix() + r.path());
+                headers.forEach((name, value) -> {
+                    String n = name.toLowerCase(Locale.ROOT);
+                    if (!n.equals("content-length") && !n.equals("host") && allowedHeaders.test(n)) {
+                        ro.addHeader(n, value);
                     }
                 });
-        return answer.future().transform(ar -> {
-            vertx.cancelTimer(timer);
+                for (ExtAuthz.Header add : h.headersToAdd()) {
+                    ro.putHeader(add.key(), add.value());
+                }
+            }, Buffer.buffer(), r.authority(), h.timeout());
+        }
+        return call.transform(ar -> {
             if (ar.failed()) {
                 return Future.succeededFuture(error(stats));
             }
@@ -279,9 +227,6 @@ public final class ExtAuthzFilter {
             return Future.succeededFuture(o);
         });
     }
-
-    /** An authorizer's answer: its status, headers, trailers and body. */
-    private record Answer(int status, MultiMap headers, MultiMap trailers, Buffer body) {}
 
     /** An error: the request goes on under {@code failure_mode_allow}, else is answered {@code status_on_error}. */
     private Outcome error(DownstreamStats stats) {
@@ -311,23 +256,23 @@ public final class ExtAuthzFilter {
     }
 
     private Outcome httpAnswer(Answer a, MutableHeaders headers, DownstreamStats stats) {
-        if (a.status >= 500 && a.status <= 599) {
+        if (a.status() >= 500 && a.status() <= 599) {
             return error(stats);
         }
-        if (a.status != 200) {
+        if (a.status() != 200) {
             List<String> toClient = new ArrayList<>();
-            a.headers.forEach((name, value) -> {
+            a.headers().forEach((name, value) -> {
                 String n = name.toLowerCase(Locale.ROOT);
                 if (!NEVER_COPIED.contains(n) && !n.equals(HEADERS_TO_REMOVE) && client.test(n)) {
                     toClient.add(n);
                     toClient.add(value);
                 }
             });
-            return denied(a.status, a.body.toString(), toClient, stats);
+            return denied(a.status(), a.body().toString(), toClient, stats);
         }
         boolean[] changed = {false};
         List<ResponseHeader> toClient = new ArrayList<>();
-        a.headers.forEach((name, value) -> {
+        a.headers().forEach((name, value) -> {
             String n = name.toLowerCase(Locale.ROOT);
             if (NEVER_COPIED.contains(n) || n.equals(HEADERS_TO_REMOVE)) {
                 return;
@@ -344,7 +289,7 @@ public final class ExtAuthzFilter {
                 toClient.add(new ResponseHeader(n, value, ResponseHeader.Action.ADD)); // Envoy adds them
             }
         });
-        for (String names : a.headers.getAll(HEADERS_TO_REMOVE)) {
+        for (String names : a.headers().getAll(HEADERS_TO_REMOVE)) {
             for (String n : names.split(",")) {
                 String name = n.trim().toLowerCase(Locale.ROOT);
                 if (!name.isEmpty() && !name.startsWith(":") && !name.equals("host")) {
@@ -357,21 +302,8 @@ public final class ExtAuthzFilter {
     }
 
     private Outcome grpcAnswer(Answer a, MutableHeaders headers, DownstreamStats stats) {
-        String grpcStatus = a.trailers.get("grpc-status");
-        if (grpcStatus == null) {
-            grpcStatus = a.headers.get("grpc-status"); // a trailers-only answer
-        }
-        if (a.status != 200 || !"0".equals(grpcStatus) || a.body.length() < 5) {
-            return error(stats);
-        }
-        CheckResponse r;
-        try {
-            int length = a.body.getInt(1);
-            if (a.body.getByte(0) != 0 || length != a.body.length() - 5) {
-                return error(stats); // compressed, or not one whole message
-            }
-            r = CheckResponse.parseFrom(a.body.getBytes(5, a.body.length()));
-        } catch (InvalidProtocolBufferException | IndexOutOfBoundsException e) {
+        CheckResponse r = ClusterCall.message(a, CheckResponse.parser());
+        if (r == null) {
             return error(stats);
         }
         if (r.getStatus().getCode() != 0) {

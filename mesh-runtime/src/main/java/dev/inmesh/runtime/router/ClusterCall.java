@@ -1,0 +1,121 @@
+package dev.inmesh.runtime.router;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Parser;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.Host;
+import dev.inmesh.runtime.upstream.LbContext;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import java.time.Duration;
+import java.util.function.Consumer;
+
+/**
+ * One call a filter makes to a service through a named cluster of the mesh, as Envoy's filters call their services
+ * (the external authorizer, the rate limit service): a host the cluster's load balancer picks, the cluster's pooled
+ * connections, a timer that gives up (and resets the call) after the timeout, never blocking. A unary gRPC call is
+ * a {@link #grpc} with {@link #message} to read its answer.
+ */
+final class ClusterCall {
+    private ClusterCall() {}
+
+    /** A service's answer: its status, headers, trailers and body. */
+    record Answer(int status, MultiMap headers, MultiMap trailers, Buffer body) {}
+
+    /**
+     * Sends one request to a host of {@code cluster}.
+     *
+     * @param http2 whether the call needs HTTP/2 (gRPC)
+     * @param prepare sets the request's method, URI and headers on options that already name the host
+     * @param authority the request's {@code :authority}, or null or empty for the client's own
+     * @return the answer; failed when the cluster or a host is missing, the call fails or the timeout passes first
+     */
+    static Future<Answer> send(ClusterManager clusters, String cluster, boolean http2, Consumer<RequestOptions> prepare,
+                               Buffer body, String authority, Duration timeout) {
+        UpstreamCluster c = clusters == null ? null : clusters.cluster(cluster);
+        Host host = c == null ? null : c.chooseHost(LbContext.NONE);
+        Vertx vertx = c == null ? null : c.vertx();
+        HttpClient client;
+        try {
+            client = host == null || vertx == null ? null : c.httpClient(host, http2);
+        } catch (RuntimeException e) {
+            client = null;
+        }
+        if (client == null) {
+            return Future.failedFuture("no host of cluster " + cluster);
+        }
+        Promise<Answer> answer = Promise.promise();
+        HttpClientRequest[] sent = {null};
+        long timer = vertx.setTimer(Math.max(1, timeout.toMillis()), t -> {
+            if (answer.tryFail("timeout") && sent[0] != null) {
+                sent[0].reset();
+            }
+        });
+        RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost(host.address().address())
+                .setPort(host.address().port());
+        prepare.accept(ro);
+        io.vertx.core.net.HostAndPort hp = authority == null || authority.isEmpty() ? null
+                : io.vertx.core.net.HostAndPort.parseAuthority(authority, -1);
+        client.request(ro).compose(req -> {
+            sent[0] = req;
+            if (hp != null) {
+                req.authority(hp);
+            }
+            return req.send(body);
+        }).compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), resp.headers(), resp.trailers(), b)))
+                .onComplete(ar -> {
+                    if (ar.succeeded()) {
+                        answer.tryComplete(ar.result());
+                    } else {
+                        answer.tryFail(ar.cause());
+                    }
+                });
+        return answer.future().andThen(ar -> vertx.cancelTimer(timer));
+    }
+
+    /**
+     * A unary gRPC call ({@code path}: {@code /package.Service/Method}) with one uncompressed message and a
+     * {@code grpc-timeout} of the timeout, to a host of {@code cluster}, as {@link #send}.
+     */
+    static Future<Answer> grpc(ClusterManager clusters, String cluster, String authority, String path,
+                               com.google.protobuf.MessageLite request, Duration timeout) {
+        byte[] message = request.toByteArray();
+        Buffer body = Buffer.buffer(5 + message.length).appendByte((byte) 0).appendInt(message.length)
+                .appendBytes(message);
+        return send(clusters, cluster, true, ro -> ro.setURI(path).putHeader("content-type", "application/grpc")
+                .putHeader("te", "trailers").putHeader("grpc-timeout", Math.max(1, timeout.toMillis()) + "m"),
+                body, authority, timeout);
+    }
+
+    /**
+     * The message of a unary gRPC answer, or null when the call failed: a status other than 200, a
+     * {@code grpc-status} other than 0 (in the trailers, or the headers of a trailers-only answer), or a body that is
+     * not one whole uncompressed message of the type.
+     */
+    static <T> T message(Answer a, Parser<T> parser) {
+        String grpcStatus = a.trailers().get("grpc-status");
+        if (grpcStatus == null) {
+            grpcStatus = a.headers().get("grpc-status"); // a trailers-only answer
+        }
+        if (a.status() != 200 || !"0".equals(grpcStatus) || a.body().length() < 5) {
+            return null;
+        }
+        try {
+            int length = a.body().getInt(1);
+            if (a.body().getByte(0) != 0 || length != a.body().length() - 5) {
+                return null; // compressed, or not one whole message
+            }
+            return parser.parseFrom(a.body().getBytes(5, a.body().length()));
+        } catch (InvalidProtocolBufferException | IndexOutOfBoundsException e) {
+            return null;
+        }
+    }
+}
