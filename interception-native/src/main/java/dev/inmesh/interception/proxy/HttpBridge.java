@@ -1480,8 +1480,7 @@ final class HttpBridge {
             if (denied != null) {
                 String counted = result instanceof RouteResult.Forward f && !f.cluster().isEmpty() ? f.cluster() : null;
                 conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, router.localReply(rr,
-                        denied.status(), denied.body(), denied.details(), denied.external()
-                                ? dev.inmesh.runtime.stats.ResponseFlag.UNAUTHORIZED_EXTERNAL_SERVICE : null, counted,
+                        denied.status(), denied.body(), denied.details(), denied.flag(), counted,
                         dev.inmesh.runtime.router.Router.denialHeaders(denied)), version, false, false));
                 return;
             }

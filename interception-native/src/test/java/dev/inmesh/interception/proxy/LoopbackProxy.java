@@ -67,6 +67,19 @@ final class LoopbackProxy implements AutoCloseable {
         }
     }
 
+    /** The first request logged with {@code status}, waiting up to 5 s for it. */
+    StreamInfo logged(int status) throws InterruptedException {
+        for (int i = 0; i < 200; i++) {
+            for (StreamInfo s : requests) {
+                if (s.responseCode() == status) {
+                    return s;
+                }
+            }
+            Thread.sleep(25);
+        }
+        throw new AssertionError("no " + status + " in " + requests);
+    }
+
     @Override
     public void close() throws Exception {
         server.close();

@@ -70,17 +70,6 @@ class ProxyExtAuthzTest {
         }
     }
 
-    private StreamInfo logged(LoopbackProxy proxy, int status) throws InterruptedException {
-        for (int i = 0; i < 200; i++) {
-            for (StreamInfo s : proxy.requests) {
-                if (s.responseCode() == status) {
-                    return s;
-                }
-            }
-            Thread.sleep(25);
-        }
-        throw new AssertionError("no " + status + " in " + proxy.requests);
-    }
 
     @Test
     void theAuthorizerAllowsWithItsHeadersDeniesWithItsAnswerAndSeesOnlyTheCustomPolicysRequests() throws Exception {
@@ -92,7 +81,7 @@ class ProxyExtAuthzTest {
 
             assertEquals("401 null no-ticket who are you", get(port, "/secure/a", "deny"));
             assertEquals(1, appSaw.size(), "a denied request never reaches the application");
-            StreamInfo denied = logged(proxy, 401);
+            StreamInfo denied = proxy.logged(401);
             assertEquals("ext_authz_denied", denied.responseCodeDetails());
             assertEquals("UAEX", ResponseFlag.format(denied.responseFlags()));
 

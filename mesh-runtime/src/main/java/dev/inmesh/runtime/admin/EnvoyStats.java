@@ -37,7 +37,8 @@ final class EnvoyStats {
             // retry_or_shadow_abandoned is in no scope
             new Tree("envoy_cluster_", "cluster_name", "cluster.", Map.of("retry_upstream_rq", "retry.upstream_rq",
                     "outlier_detection_", "outlier_detection.", "ssl_", "ssl.", "circuit_breakers_default_",
-                    "circuit_breakers.default.", "circuit_breakers_high_", "circuit_breakers.high."),
+                    "circuit_breakers.default.", "circuit_breakers_high_", "circuit_breakers.high.", "ratelimit_",
+                    "ratelimit."),
                     Map.of("upstream_rq_xx", "upstream_rq_", "retry.upstream_rq", "retry.upstream_rq_")),
             new Tree("envoy_http_", "http_conn_manager_prefix", "http.", Map.of("fault_", "fault.", "cors_",
                     "cors.", "rbac_", "rbac.", "jwt_authn_", "jwt_authn.", "ext_authz_", "ext_authz."), Map.of("downstream_rq_xx",

@@ -322,7 +322,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
     /**
      * The answer to a request a JWT authentication, RBAC or external authorization filter refused, counted for the
-     * route's cluster as the fault filter's answers; an external authorizer's with flag UAEX and its own headers.
+     * route's cluster as the fault filter's answers, with its response flag; an external service's (an authorizer's,
+     * the rate limit service's) with its own headers.
      */
     private void refused(HttpServerRequest req, RbacFilter.Denial denied, RouteResult result, MeshSnapshot snapshot,
                          Set<ResponseFlag> flags, String[] details, String[] cluster, String[] destination) {
@@ -335,8 +336,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (denied.wwwAuthenticate() != null) {
             resp.putHeader("www-authenticate", denied.wwwAuthenticate());
         }
+        if (denied.flag() != null) {
+            flags.add(denied.flag());
+        }
         if (denied.external()) {
-            flags.add(ResponseFlag.UNAUTHORIZED_EXTERNAL_SERVICE);
             if (!denied.headers().isEmpty() && !Grpc.isRequest(req.headers())) {
                 // as Envoy's ext_authz: the authorizer's headers over the local reply's own
                 resp.setStatusCode(denied.status());

@@ -230,28 +230,33 @@ public final class RbacFilter {
      */
     public static final class Chain {
         /** No such filter: every request goes on. */
-        public static final Chain NONE = new Chain(null, List.of());
+        public static final Chain NONE = new Chain(null, List.of(), null);
 
         private final JwtAuthnFilter jwt;
         /** The RBAC filters ({@link RbacFilter}) and external authorization filters ({@link ExtAuthzFilter}). */
         private final List<Object> filters;
+        /** The global rate limit filter, after them; null for none. */
+        private final RateLimitFilter rateLimit;
         private final boolean external;
 
-        private Chain(JwtAuthnFilter jwt, List<Object> filters) {
+        private Chain(JwtAuthnFilter jwt, List<Object> filters, RateLimitFilter rateLimit) {
             this.jwt = jwt;
             this.filters = filters;
-            this.external = filters.stream().anyMatch(f -> f instanceof ExtAuthzFilter);
+            this.rateLimit = rateLimit;
+            this.external = rateLimit != null || filters.stream().anyMatch(f -> f instanceof ExtAuthzFilter);
         }
 
         /**
          * The JWT authentication filter ({@link HttpConnectionManager#jwtAuthnFilter}), RBAC filters and external
-         * authorization filters ({@link HttpConnectionManager#authorizationFilters}) of a connection manager,
-         * compiled.
+         * authorization filters ({@link HttpConnectionManager#authorizationFilters}) of a connection manager, and its
+         * global rate limit filter ({@link HttpConnectionManager#globalRateLimitFilter}), which runs after them (the
+         * parser refuses it before them), compiled.
          */
         public static Chain compile(HttpConnectionManager hcm) {
             List<HttpFilter> configs = hcm == null ? List.of() : hcm.authorizationFilters();
             HttpFilter jwtConfig = hcm == null ? null : hcm.jwtAuthnFilter();
-            if (configs.isEmpty()) {
+            HttpFilter rateLimitConfig = hcm == null ? null : hcm.globalRateLimitFilter();
+            if (configs.isEmpty() && rateLimitConfig == null) {
                 return NONE;
             }
             List<Object> out = new ArrayList<>(configs.size());
@@ -263,15 +268,22 @@ public final class RbacFilter {
                 }
             }
             return new Chain(jwtConfig == null ? null : JwtAuthnFilter.compile(jwtConfig.name(), jwtConfig.jwtAuthn()),
-                    List.copyOf(out));
+                    List.copyOf(out), rateLimitConfig == null ? null
+                            : RateLimitFilter.compile(rateLimitConfig.globalRateLimit()));
         }
 
-        /** Whether neither a JWT authentication filter nor an RBAC or external authorization filter runs. */
+        /**
+         * Whether neither a JWT authentication filter nor an RBAC, external authorization or global rate limit filter
+         * runs.
+         */
         public boolean isEmpty() {
-            return jwt == null && filters.isEmpty();
+            return jwt == null && filters.isEmpty() && rateLimit == null;
         }
 
-        /** Whether an external authorization filter runs: deciding may then wait for its authorizer. */
+        /**
+         * Whether an external authorization or global rate limit filter runs: deciding may then wait for its
+         * service.
+         */
         public boolean external() {
             return external;
         }
@@ -354,9 +366,16 @@ public final class RbacFilter {
                 }
                 // as Envoy's ext_authz filter: a request no route matched is not checked (its router answers 404)
                 boolean routed = result != null && !(result instanceof RouteResult.NoRoute);
-                return run(0, (Subject) jwtOutcome, headers, perRoute(table, result), stats, clusters,
-                        new java.util.HashMap<>(), Verdict.ALLOWED, routed)
-                        .recover(e -> Future.succeededFuture(failed(e)));
+                Subject subject = (Subject) jwtOutcome;
+                Future<Verdict> authorized = run(0, subject, headers, perRoute(table, result), stats, clusters,
+                        new java.util.HashMap<>(), Verdict.ALLOWED, routed);
+                if (rateLimit != null) {
+                    // the global rate limit filter, once the others let the request through
+                    authorized = authorized.compose(v -> v.denial() != null ? Future.succeededFuture(v)
+                            : rateLimit.check(subject, headers, table, result, clusters).map(o -> o.denial() != null
+                                    ? new Verdict(o.denial(), List.of(), false) : v.and(o)));
+                }
+                return authorized.recover(e -> Future.succeededFuture(failed(e)));
             } catch (RuntimeException e) {
                 return Future.succeededFuture(failed(e));
             }
@@ -444,14 +463,24 @@ public final class RbacFilter {
     /**
      * A filter's refusal of a request: its status, body and response code details, for the JWT authentication
      * filter its {@code www-authenticate} header (null for none), for the external authorization filter the headers
-     * of its answer (names and values in pairs; they replace the local reply's) and {@code external} (response flag
-     * UAEX). Envoy's RBAC filter answers {@code 403 RBAC: access denied}; its JWT filter {@code 401} (or {@code 403})
-     * with jwt_verify_lib's words; its ext_authz filter the authorizer's denial, or {@code status_on_error}.
+     * of its answer (names and values in pairs; they replace the local reply's) and {@code external}, for the
+     * global rate limit filter its headers the same way; {@code flag} the response flag (UAEX for an external
+     * authorizer's, RL or RLSE for the rate limit filter's, null for none). Envoy's RBAC filter answers
+     * {@code 403 RBAC: access denied}; its JWT filter {@code 401} (or {@code 403}) with jwt_verify_lib's words; its
+     * ext_authz filter the authorizer's denial, or {@code status_on_error}; its rate limit filter {@code 429} (or
+     * {@code rate_limited_status}), or {@code 500} when its service failed under {@code failure_mode_deny}.
      */
     public record Denial(int status, String body, String details, String wwwAuthenticate, List<String> headers,
-                         boolean external) {
+                         boolean external, dev.inmesh.runtime.stats.ResponseFlag flag) {
         public Denial {
             headers = headers == null ? List.of() : List.copyOf(headers);
+        }
+
+        /** A refusal with response flag UAEX when {@code external} (an external authorizer's), else none. */
+        public Denial(int status, String body, String details, String wwwAuthenticate, List<String> headers,
+                      boolean external) {
+            this(status, body, details, wwwAuthenticate, headers, external,
+                    external ? dev.inmesh.runtime.stats.ResponseFlag.UNAUTHORIZED_EXTERNAL_SERVICE : null);
         }
 
         /** The answer of a JWT authentication or RBAC filter. */

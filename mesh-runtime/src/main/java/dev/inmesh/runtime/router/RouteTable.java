@@ -49,6 +49,13 @@ public final class RouteTable {
     private final Map<dev.inmesh.api.config.route.Route, Map<String, LocalRateLimitFilter.Limit>> localRateLimits =
             new IdentityHashMap<>();
 
+    /**
+     * The global rate limit filter's {@code rate_limits} of each route that has any (its own or its virtual host's),
+     * compiled.
+     */
+    private final Map<dev.inmesh.api.config.route.Route, RateLimitFilter.Policy> rateLimitPolicies =
+            new IdentityHashMap<>();
+
     private RouteTable(RouteConfiguration config, LocalRateLimitFilter.Buckets.Session buckets, String where) {
         this.config = config;
         TreeMap<Integer, Map<String, CompiledVirtualHost>> sfx = new TreeMap<>((a, b) -> b - a);
@@ -67,6 +74,10 @@ public final class RouteTable {
                 }
                 compileRbacPerRoute(vh, r);
                 compileLocalRateLimits(vh, r, where + "/" + vh.name(), i, buckets);
+                RateLimitFilter.Policy policy = RateLimitFilter.Policy.compile(vh, r);
+                if (policy != null) {
+                    rateLimitPolicies.put(r, policy);
+                }
             }
             for (String d : vh.domains()) {
                 String domain = d.toLowerCase(Locale.ROOT);
@@ -135,6 +146,14 @@ public final class RouteTable {
                 : result instanceof RouteResult.DirectResponse d ? d.route() : null;
         Map<String, LocalRateLimitFilter.Limit> m = r == null ? null : localRateLimits.get(r);
         return m == null ? null : m.get(filterName);
+    }
+
+    /**
+     * The global rate limit filter's {@code rate_limits} of a route (its own and its virtual host's), compiled; null
+     * when neither has any.
+     */
+    RateLimitFilter.Policy rateLimitPolicy(dev.inmesh.api.config.route.Route route) {
+        return rateLimitPolicies.isEmpty() || route == null ? null : rateLimitPolicies.get(route);
     }
 
     /**

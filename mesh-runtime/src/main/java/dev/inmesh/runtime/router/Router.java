@@ -450,8 +450,8 @@ public final class Router {
     }
 
     /**
-     * The answer of a filter that refused a request, counted for the route's cluster; an external authorizer's
-     * with response flag UAEX and its own headers over the local reply's.
+     * The answer of a filter that refused a request, counted for the route's cluster, with its response flag; an
+     * external service's (an authorizer's, the rate limit service's) with its own headers over the local reply's.
      */
     private void denied(Exchange ex, RbacFilter.Denial denied, RouteResult result, ClusterManager clusters,
                         Promise<RouterResponse> promise) {
@@ -460,8 +460,10 @@ public final class Router {
             ex.clusterName = ex.cluster == null ? null : f.cluster();
         }
         ex.filterReply = true;
+        if (denied.flag() != null) {
+            ex.flags.add(denied.flag());
+        }
         if (denied.external()) {
-            ex.flags.add(ResponseFlag.UNAUTHORIZED_EXTERNAL_SERVICE);
             ex.authzDenialHeaders = denied.headers();
         }
         reply(ex, promise, denied.status(), denied.body(), denied.details(), denialHeaders(denied));

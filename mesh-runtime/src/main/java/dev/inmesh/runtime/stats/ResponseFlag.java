@@ -14,7 +14,7 @@ public enum ResponseFlag {
     DELAY_INJECTED("DI"),
     /** The fault filter aborted the request with its own answer. */
     FAULT_INJECTED("FI"),
-    /** The local rate limit filter refused the request (429 by default). */
+    /** The local or global rate limit filter refused the request (429 by default). */
     RATE_LIMITED("RL"),
     /** No route for the request (404). */
     NO_ROUTE_FOUND("NR"),
@@ -41,7 +41,9 @@ public enum ResponseFlag {
     /** Stream idle timeout. */
     STREAM_IDLE_TIMEOUT("SI"),
     /** The external authorization service denied the request, or could not decide it (ext_authz). */
-    UNAUTHORIZED_EXTERNAL_SERVICE("UAEX");
+    UNAUTHORIZED_EXTERNAL_SERVICE("UAEX"),
+    /** The rate limit service failed and the global rate limit filter refused the request (failure_mode_deny). */
+    RATE_LIMIT_SERVICE_ERROR("RLSE");
 
     private final String code;
 

@@ -122,4 +122,28 @@ public interface UpstreamStats {
      * on (a cluster made again points them at its new state).
      */
     void circuitBreakers(String priority, BreakerReadings readings);
+
+    /**
+     * What the global rate limit filter ({@code envoy.filters.http.ratelimit}) counts for a request's route's
+     * cluster, as Envoy counts it under {@code cluster.<name>.ratelimit.}: the service's answer ({@code ok},
+     * {@code over_limit}, {@code error}) and a request that went on after an error ({@code failure_mode_allowed}).
+     * Registered on first use, as only a cluster whose requests are checked has them.
+     */
+    void rateLimit(RateLimitStat stat);
+
+    /** The global rate limit filter's statistics of a cluster, by their Envoy names after {@code ratelimit.}. */
+    enum RateLimitStat {
+        OK("ok"), OVER_LIMIT("over_limit"), ERROR("error"), FAILURE_MODE_ALLOWED("failure_mode_allowed");
+
+        private final String envoyName;
+
+        RateLimitStat(String envoyName) {
+            this.envoyName = envoyName;
+        }
+
+        /** Envoy's name of the statistic, after {@code cluster.<name>.ratelimit.}. */
+        public String envoyName() {
+            return envoyName;
+        }
+    }
 }

@@ -44,6 +44,9 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private volatile OutlierStats outlier;
     /** The {@code ssl.*} counters (handshake, connection_error, fail_verify_error, fail_verify_san), or null. */
     private volatile LongAdder[] ssl;
+    /** The {@code ratelimit.*} counters, by {@link RateLimitStat}, each registered on first use. */
+    private final AtomicReferenceArray<LongAdder> rateLimit =
+            new AtomicReferenceArray<>(RateLimitStat.values().length);
 
     UpstreamStatsImpl(MeterRegistry registry, String cluster) {
         this.registry = registry;
@@ -157,6 +160,21 @@ final class UpstreamStatsImpl implements UpstreamStats {
             // (no certificate is a client's failure: a server always presents one) any other TLS error
             case CONNECTION_ERROR, NO_CERTIFICATE -> 1;
         }].increment();
+    }
+
+    @Override
+    public void rateLimit(RateLimitStat stat) {
+        LongAdder a = rateLimit.get(stat.ordinal());
+        if (a == null) {
+            synchronized (rateLimit) {
+                a = rateLimit.get(stat.ordinal());
+                if (a == null) {
+                    a = adder(registry, cluster, "ratelimit_" + stat.envoyName(), new LongAdder());
+                    rateLimit.set(stat.ordinal(), a);
+                }
+            }
+        }
+        a.increment();
     }
 
     /** The {@code ssl.*} counters, registered on first use (a TLS cluster's first handshake). */

@@ -94,6 +94,12 @@ public final class UpstreamCluster {
         return name;
     }
 
+    /** The cluster's statistics ({@code cluster.<name>.*}), or null when none are kept. */
+    public dev.inmesh.runtime.stats.UpstreamStats stats() {
+        var f = env.stats();
+        return f == null ? null : f.apply(name);
+    }
+
     /** The cluster's configuration in force. */
     public Cluster config() {
         return config;

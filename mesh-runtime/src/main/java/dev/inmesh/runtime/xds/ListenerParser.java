@@ -17,6 +17,7 @@ import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.extauthz.ExtAuthz;
 import dev.inmesh.api.config.extauthz.NetworkExtAuthz;
+import dev.inmesh.api.config.ratelimit.GlobalRateLimit;
 import dev.inmesh.api.config.jwt.JwtAuthentication;
 import dev.inmesh.api.config.listener.TrafficDirection;
 import dev.inmesh.api.config.rbac.NetworkRbac;
@@ -349,10 +350,12 @@ public final class ListenerParser
             boolean rateLimit = !router && typeName.equals(LocalRateLimitParser.TYPE);
             boolean jwt = !router && typeName.equals(JwtAuthnParser.TYPE);
             boolean extAuthz = !router && typeName.equals(ExtAuthzParser.TYPE);
+            boolean global = !router && typeName.equals(RateLimitParser.TYPE);
             boolean observing = !router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !extAuthz
+                    && !global
                     && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS, OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
-            if (!router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !extAuthz && !observing
-                    && !f.getIsOptional() && !f.getDisabled()) {
+            if (!router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !extAuthz && !global
+                    && !observing && !f.getIsOptional() && !f.getDisabled()) {
                 throw new FieldError("http_filters[" + i + "].name", f.getName()
                         + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
                         + "(mark it is_optional, or remove it)");
@@ -420,9 +423,26 @@ public final class ListenerParser
                         + "is not supported by Inmesh (expected: with the RBAC filters before them, as Istio writes "
                         + "it)");
             }
+            // as the RBAC filter: a disabled one's config is still checked, and it runs nowhere
+            GlobalRateLimit globalConfig = !global ? null : Fields.at("http_filters[" + i + "].typed_config",
+                    () -> RateLimitParser.parse(f.getTypedConfig()));
+            GlobalRateLimit globalRuns = f.getDisabled() ? null : globalConfig;
+            if (globalRuns != null && filters.stream().anyMatch(p -> p.globalRateLimit() != null)) {
+                throw new FieldError("http_filters[" + i + "].name", f.getName() + ": a second global rate limit "
+                        + "filter is not supported by Inmesh (expected: one)");
+            }
+            if (filters.stream().anyMatch(p -> p.globalRateLimit() != null) && (jwtRuns != null || rbacRuns != null
+                    || extAuthzRuns != null)) {
+                // Inmesh asks the rate limit service once the authentication and authorization filters let a
+                // request through, as Istio's INSERT_BEFORE the router places it
+                throw new FieldError("http_filters[" + i + "].name", f.getName() + " after a global rate limit "
+                        + "filter is not supported by Inmesh (expected: the rate limit filter after the JWT "
+                        + "authentication, RBAC and external authorization filters, as INSERT_BEFORE the router "
+                        + "puts it)");
+            }
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
                     () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns,
-                            rateLimitRuns, jwtRuns, extAuthzRuns))));
+                            rateLimitRuns, jwtRuns, extAuthzRuns, globalRuns))));
         }
         checkRateLimitPosition(filters);
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)

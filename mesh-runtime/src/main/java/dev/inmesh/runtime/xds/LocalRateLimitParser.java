@@ -82,6 +82,18 @@ final class LocalRateLimitParser {
 
     /** The message itself, or the one a {@code TypedStruct} ({@code xds.type.v3} or {@code udpa.type.v1}) carries. */
     private static io.envoyproxy.envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit unpack(Any any) {
+        return typed(any, io.envoyproxy.envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit.class,
+                io.envoyproxy.envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit.newBuilder(), TYPE);
+    }
+
+    /**
+     * A typed config of type {@code type}: the message itself, or the one a {@code TypedStruct}
+     * ({@code xds.type.v3} or {@code udpa.type.v1}, as Istio's EnvoyFilters often write one) carries, read into
+     * {@code builder}.
+     */
+    static <T extends com.google.protobuf.Message> T typed(Any any, Class<T> type,
+                                                           com.google.protobuf.Message.Builder builder,
+                                                           String typeName) {
         String url = any.getTypeUrl();
         com.google.protobuf.Struct value;
         try {
@@ -90,18 +102,16 @@ final class LocalRateLimitParser {
             } else if (url.endsWith("/udpa.type.v1.TypedStruct")) {
                 value = any.unpack(com.github.udpa.udpa.type.v1.TypedStruct.class).getValue();
             } else {
-                return RouteConfigurationParser.unpack(any, io.envoyproxy.envoy.extensions.filters.http
-                        .local_ratelimit.v3.LocalRateLimit.class, "@type");
+                return RouteConfigurationParser.unpack(any, type, "@type");
             }
         } catch (InvalidProtocolBufferException e) {
             throw new FieldError("@type", url + " (expected: a TypedStruct)");
         }
-        var b = io.envoyproxy.envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit.newBuilder();
         try {
-            JsonFormat.parser().merge(JsonFormat.printer().print(value), b);
+            JsonFormat.parser().merge(JsonFormat.printer().print(value), builder);
         } catch (InvalidProtocolBufferException e) {
-            throw new FieldError("value", e.getMessage() + " (expected: the fields of " + TYPE + ")");
+            throw new FieldError("value", e.getMessage() + " (expected: the fields of " + typeName + ")");
         }
-        return b.build();
+        return type.cast(builder.build());
     }
 }

@@ -118,7 +118,7 @@ public final class RouteConfigurationParser
     static VirtualHost virtualHost(io.envoyproxy.envoy.config.route.v3.VirtualHost v) {
         Fields.onlyKnown(v, union(HEADER_FIELDS, "name", "domains", "routes", "retry_policy",
                 "include_request_attempt_count", "include_attempt_count_in_response", "typed_per_filter_config",
-                "cors", "per_request_buffer_limit_bytes"), Set.of());
+                "cors", "per_request_buffer_limit_bytes", "rate_limits"), Set.of());
         List<Route> routes = Fields.each("routes", v.getRoutesList(), RouteConfigurationParser::route);
         RetryPolicy retry = v.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(v.getRetryPolicy()))
                 : null;
@@ -130,7 +130,7 @@ public final class RouteConfigurationParser
                         v.getRequestHeadersToRemoveList(), v.getResponseHeadersToAddList(),
                         v.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
                 Fields.uint32OrNull(v.hasPerRequestBufferLimitBytes(), v.getPerRequestBufferLimitBytes()),
-                perFilter.rbac(), perFilter.localRateLimit());
+                perFilter.rbac(), perFilter.localRateLimit(), RateLimitParser.rateLimits(v.getRateLimitsList()));
     }
 
     static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
@@ -225,8 +225,9 @@ public final class RouteConfigurationParser
     static RouteAction routeAction(io.envoyproxy.envoy.config.route.v3.RouteAction a) {
         Fields.onlyKnown(a, Set.of("cluster", "cluster_header", "weighted_clusters", "timeout", "idle_timeout",
                 "retry_policy", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
-                "hash_policy", "max_grpc_timeout", "max_stream_duration", "request_mirror_policies", "cors"),
-                Set.of("include_vh_rate_limits", "upgrade_configs", "cluster_not_found_response_code"));
+                "hash_policy", "max_grpc_timeout", "max_stream_duration", "request_mirror_policies", "cors",
+                "rate_limits", "include_vh_rate_limits"),
+                Set.of("upgrade_configs", "cluster_not_found_response_code"));
         ClusterSpecifier cluster = switch (a.getClusterSpecifierCase()) {
             case CLUSTER -> new ClusterSpecifier.Named(a.getCluster());
             case CLUSTER_HEADER -> new ClusterSpecifier.FromHeader(a.getClusterHeader());
@@ -279,7 +280,7 @@ public final class RouteConfigurationParser
                 a.getHostRewriteLiteral().isEmpty() ? null : a.getHostRewriteLiteral(),
                 a.hasAutoHostRewrite() && a.getAutoHostRewrite().getValue(), hash, maxGrpc,
                 a.hasIncludeVhRateLimits() && a.getIncludeVhRateLimits().getValue(), a.hasMaxStreamDuration(),
-                grpcOffset, mirrors, streamDuration);
+                grpcOffset, mirrors, streamDuration, RateLimitParser.rateLimits(a.getRateLimitsList()));
     }
 
     /**

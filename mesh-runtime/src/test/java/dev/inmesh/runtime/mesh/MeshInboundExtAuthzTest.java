@@ -135,6 +135,11 @@ class MeshInboundExtAuthzTest {
     }
 
     StreamInfo loggedWith(int status) throws InterruptedException {
+        return loggedWith(logged, status);
+    }
+
+    /** The first of {@code logged} with {@code status}, waiting up to 5 s for it. */
+    static StreamInfo loggedWith(List<StreamInfo> logged, int status) throws InterruptedException {
         for (int i = 0; i < 200; i++) {
             for (StreamInfo s : logged) {
                 if (s.responseCode() == status) {

@@ -22,16 +22,16 @@ import org.junit.jupiter.api.Test;
  */
 class LocalRateLimitParserTest {
 
-    private static final String RBAC = """
+    static final String RBAC = """
             - name: envoy.filters.http.rbac
               typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC}
             """;
-    private static final String FAULT = """
+    static final String FAULT = """
             - name: envoy.filters.http.fault
               typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}
             """;
 
-    private static String refused(String text) {
+    static String refused(String text) {
         return assertThrows(EnvoyConfigReader.ConfigReadException.class, () -> EnvoyConfigReader.read(text))
                 .getMessage();
     }

@@ -214,6 +214,19 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     }
 
     /**
+     * The global rate limit filter that runs in this connection manager (see {@link HttpFilter#globalRateLimit}), or
+     * null.
+     */
+    public HttpFilter globalRateLimitFilter() {
+        for (HttpFilter f : httpFilters) {
+            if (f.globalRateLimit() != null) {
+                return f;
+            }
+        }
+        return null;
+    }
+
+    /**
      * The JWT authentication filter that runs in this connection manager (see {@link HttpFilter#jwtAuthn}), or null.
      */
     public HttpFilter jwtAuthnFilter() {

@@ -3,6 +3,7 @@ package dev.inmesh.api.config.listener;
 import dev.inmesh.api.config.Checks;
 import dev.inmesh.api.config.extauthz.ExtAuthz;
 import dev.inmesh.api.config.jwt.JwtAuthentication;
+import dev.inmesh.api.config.ratelimit.GlobalRateLimit;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.LocalRateLimit;
@@ -12,8 +13,9 @@ import dev.inmesh.api.config.route.LocalRateLimit;
  * are accepted only where they change nothing that Inmesh does not do (the parser decides and says so), and Envoy's
  * fault filter ({@code envoy.filters.http.fault}), CORS filter ({@code envoy.filters.http.cors}), RBAC filter
  * ({@code envoy.filters.http.rbac}), local rate limit filter ({@code envoy.filters.http.local_ratelimit}) and JWT
- * authentication filter ({@code envoy.filters.http.jwt_authn}) and external authorization filter
- * ({@code envoy.filters.http.ext_authz}), which the router runs, and the gRPC-Web filter
+ * authentication filter ({@code envoy.filters.http.jwt_authn}), external authorization filter
+ * ({@code envoy.filters.http.ext_authz}) and global rate limit filter ({@code envoy.filters.http.ratelimit}), which
+ * the router runs, and the gRPC-Web filter
  * ({@code envoy.filters.http.grpc_web}), which the standalone proxy's connection manager runs.
  *
  * @param name the filter's name, by which routes name their per-filter config
@@ -28,13 +30,27 @@ import dev.inmesh.api.config.route.LocalRateLimit;
  *     replaces); null for any other filter
  * @param jwtAuthn for a JWT authentication filter that runs, its config; null for any other filter
  * @param extAuthz for an external authorization filter that runs, its config; null for any other filter
+ * @param globalRateLimit for a global rate limit filter that runs, its config; null for any other filter
  */
 public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
                          boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
-                         ExtAuthz extAuthz) {
+                         ExtAuthz extAuthz, GlobalRateLimit globalRateLimit) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
+    }
+
+    /** A filter that is not a global rate limit filter. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
+                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
+                      ExtAuthz extAuthz) {
+        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, null);
+    }
+
+    /** A global rate limit filter. */
+    public HttpFilter(String name, String typeUrl, GlobalRateLimit globalRateLimit) {
+        this(name, typeUrl, null, false, null, false, null, null, null,
+                Checks.nonNull(globalRateLimit, "typed_config"));
     }
 
     /** A filter that is not an external authorization filter. */

@@ -17,7 +17,8 @@ import java.util.List;
  * @param autoHostRewrite whether Host becomes the upstream host's name
  * @param hashPolicies for consistent-hash load balancers
  * @param maxGrpcTimeout the cap on a {@code grpc-timeout} header, or null when it is not used
- * @param includeVhRateLimits accepted and unused
+ * @param includeVhRateLimits whether the global rate limit filter sends its virtual host's {@code rate_limits} too
+ *     ({@code include_vh_rate_limits}); without it, they are sent only when the route has none of its own
  * @param maxStreamDuration whether the route sets {@code max_stream_duration} (Envoy's newer timeouts):
  *     {@code maxGrpcTimeout} is then its {@code grpc_timeout_header_max}, and a gRPC request's
  *     {@code grpc-timeout} is not rewritten upstream as it is under {@code max_grpc_timeout}
@@ -26,12 +27,15 @@ import java.util.List;
  * @param requestMirrorPolicies the copies of each request sent to other clusters ({@code request_mirror_policies})
  * @param streamDuration {@code max_stream_duration.max_stream_duration}: replaces the connection manager's
  *     {@code max_stream_duration} for the route's requests ({@link Duration#ZERO}: none for them); null when unset
+ * @param rateLimits the global rate limit filter's descriptors for the route's requests ({@code rate_limits}); empty
+ *     for none (its virtual host's then apply)
  */
 public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
                           String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
                           boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
                           boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
-                          List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration)
+                          List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
+                          List<RateLimit> rateLimits)
         implements Action {
 
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
@@ -50,6 +54,18 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
         requestMirrorPolicies = Checks.list(requestMirrorPolicies, "request_mirror_policies");
         Checks.check(streamDuration == null || !streamDuration.isNegative(),
                 "max_stream_duration.max_stream_duration", streamDuration, ">= 0s");
+        rateLimits = Checks.list(rateLimits, "rate_limits");
+    }
+
+    /** A route action without {@code rate_limits}. */
+    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
+                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
+                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
+                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
+                       List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration) {
+        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
+                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
+                grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, null);
     }
 
     /** A route action without {@code max_stream_duration.max_stream_duration}. */

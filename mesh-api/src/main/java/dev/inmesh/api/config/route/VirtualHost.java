@@ -32,12 +32,14 @@ import java.util.Set;
  * @param localRateLimit the local rate limit filters' configs ({@code typed_per_filter_config} {@code LocalRateLimit}),
  *     by the name of the filter whose own each replaces, with a token bucket of its own, for the routes that have
  *     none of their own for that filter; empty for none
+ * @param rateLimits the global rate limit filter's descriptors ({@code rate_limits}) for the routes that have none of
+ *     their own, or that say {@code include_vh_rate_limits}; empty for none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
                           HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
                           Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                          Map<String, LocalRateLimit> localRateLimit) {
+                          Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -55,6 +57,17 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         Checks.uint32OrNull(perRequestBufferLimitBytes, "per_request_buffer_limit_bytes");
         rbac = Checks.map(rbac);
         localRateLimit = Checks.map(localRateLimit);
+        rateLimits = Checks.list(rateLimits, "rate_limits");
+    }
+
+    /** A virtual host with no {@code rate_limits}. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
+                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                       Map<String, LocalRateLimit> localRateLimit) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, null);
     }
 
     /** A virtual host with no local rate limit config of its own. */

@@ -1,0 +1,342 @@
+package dev.inmesh.runtime.router;
+
+import dev.inmesh.api.config.core.HeaderValueOption;
+import dev.inmesh.api.config.ratelimit.GlobalRateLimit;
+import dev.inmesh.api.config.route.RateLimit;
+import dev.inmesh.api.config.route.Route;
+import dev.inmesh.api.config.route.RouteAction;
+import dev.inmesh.api.config.route.VirtualHost;
+import dev.inmesh.runtime.router.RbacFilter.Subject;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.UpstreamStats;
+import dev.inmesh.runtime.stats.UpstreamStats.RateLimitStat;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
+import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
+import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
+import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
+import io.vertx.core.Future;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Envoy's global rate limit HTTP filter ({@code envoy.filters.http.ratelimit}), compiled once per snapshot from its
+ * {@link GlobalRateLimit} config. For a request of its {@code request_type} whose route forwards to a known cluster,
+ * it builds one descriptor from each of the route's {@code rate_limits} entries of its {@code stage} (and the
+ * virtual host's: with {@code include_vh_rate_limits}, or when the route has no {@code rate_limits} at all), each
+ * action adding its entry, and a descriptor one of whose actions cannot produce its entry is left out. With at least
+ * one descriptor, it asks the rate limit service {@code envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit}
+ * ({@code domain}, the descriptors) through the named cluster, never blocking, waiting at most {@code timeout}:
+ * <ul>
+ *   <li>{@code OVER_LIMIT}: the request is refused with {@code rate_limited_status} (429), the service's
+ *       {@code raw_body}, its response headers, the filter's {@code response_headers_to_add} and
+ *       {@code x-envoy-ratelimited: true}, response flag RL and details {@code request_rate_limited};</li>
+ *   <li>{@code OK}: the request goes on with the service's request headers added, and its response gets the
+ *       service's response headers;</li>
+ *   <li>no answer in time, no host, a failed call: an error; the request goes on, or with {@code failure_mode_deny}
+ *       is refused with {@code status_on_error} (500), response flag RLSE and details {@code rate_limiter_error}.</li>
+ * </ul>
+ * With {@code enable_x_ratelimit_headers} the response (a refusal or not) gets {@code x-ratelimit-limit},
+ * {@code -remaining} and {@code -reset} from the descriptor status with the fewest requests remaining. Every answer
+ * is counted for the route's cluster as Envoy counts it: {@code cluster.<name>.ratelimit.ok}, {@code over_limit},
+ * {@code error} and {@code failure_mode_allowed}. Immutable and thread-safe.
+ */
+public final class RateLimitFilter {
+    /** The filter's canonical name. */
+    public static final String NAME = "envoy.filters.http.ratelimit";
+    /** The response code details of a refused request, as Envoy's. */
+    public static final String RATE_LIMITED_DETAILS = "request_rate_limited";
+    /** The response code details of a request refused because the service failed, as Envoy's. */
+    public static final String ERROR_DETAILS = "rate_limiter_error";
+    static final String SHOULD_RATE_LIMIT_PATH = "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit";
+
+    private final GlobalRateLimit config;
+    /** The filter's own {@code response_headers_to_add}, as names and values in pairs, for a refusal. */
+    private final List<String> refusalHeaders;
+
+    private RateLimitFilter(GlobalRateLimit config) {
+        this.config = config;
+        List<String> pairs = new ArrayList<>();
+        for (HeaderValueOption o : config.responseHeadersToAdd()) {
+            if (!o.value().isEmpty() || o.keepEmptyValue()) {
+                pairs.add(o.key().toLowerCase(Locale.ROOT));
+                pairs.add(o.value());
+            }
+        }
+        this.refusalHeaders = List.copyOf(pairs);
+    }
+
+    /** One filter, compiled. */
+    public static RateLimitFilter compile(GlobalRateLimit config) {
+        return new RateLimitFilter(config);
+    }
+
+    /** The filter's config. */
+    public GlobalRateLimit config() {
+        return config;
+    }
+
+    /**
+     * The {@code rate_limits} of one route and its virtual host, compiled with the route table: the route's entries,
+     * its virtual host's, and whether the route includes its virtual host's too ({@code include_vh_rate_limits});
+     * without it, the virtual host's count only where the route has none.
+     */
+    record Policy(List<Descriptor> route, List<Descriptor> virtualHost, boolean includeVirtualHost) {
+        /** The policy of a route in its virtual host, or null when neither has {@code rate_limits}. */
+        static Policy compile(VirtualHost vh, Route r) {
+            List<RateLimit> own = r.action() instanceof RouteAction a ? a.rateLimits() : List.of();
+            if (own.isEmpty() && vh.rateLimits().isEmpty()) {
+                return null;
+            }
+            boolean include = r.action() instanceof RouteAction a && a.includeVhRateLimits();
+            return new Policy(own.stream().map(Descriptor::new).toList(),
+                    vh.rateLimits().stream().map(Descriptor::new).toList(), include);
+        }
+    }
+
+    /** One {@code rate_limits} entry, compiled: its stage and its actions, each producing one entry. */
+    static final class Descriptor {
+        private final int stage;
+        private final List<Producer> actions;
+
+        Descriptor(RateLimit config) {
+            this.stage = config.stage();
+            this.actions = config.actions().stream().map(Descriptor::producer).toList();
+        }
+
+        /**
+         * Adds one action's entry to {@code out}; false when it cannot produce it (the descriptor is dropped). A
+         * {@code request_headers} action with {@code skip_if_absent} adds nothing and is true.
+         */
+        private interface Producer {
+            boolean produce(Subject s, String cluster, RateLimitDescriptor.Builder out);
+        }
+
+        private static Producer producer(RateLimit.Action action) {
+            if (action instanceof RateLimit.DestinationCluster) {
+                return (s, cluster, out) -> {
+                    out.addEntries(entry("destination_cluster", cluster));
+                    return true;
+                };
+            }
+            if (action instanceof RateLimit.RemoteAddress) {
+                return (s, cluster, out) -> {
+                    if (s.peerIp() == null || s.peerIp().isEmpty()) {
+                        return false; // Envoy's action: only an IP peer has an address to send
+                    }
+                    out.addEntries(entry("remote_address", s.peerIp()));
+                    return true;
+                };
+            }
+            if (action instanceof RateLimit.GenericKey g) {
+                RateLimitDescriptor.Entry e = entry(g.descriptorKey(), g.descriptorValue());
+                return (s, cluster, out) -> {
+                    out.addEntries(e);
+                    return true;
+                };
+            }
+            if (action instanceof RateLimit.RequestHeaders h) {
+                String name = h.headerName().toLowerCase(Locale.ROOT);
+                return (s, cluster, out) -> {
+                    String value = s.request() == null ? null : s.request().header(name);
+                    if (value == null) {
+                        return h.skipIfAbsent();
+                    }
+                    out.addEntries(entry(h.descriptorKey(), value));
+                    return true;
+                };
+            }
+            RateLimit.HeaderValueMatch m = (RateLimit.HeaderValueMatch) action;
+            HeaderMatchers.Compiled headers = HeaderMatchers.compileAll(m.headers());
+            RateLimitDescriptor.Entry e = entry(m.descriptorKey(), m.descriptorValue());
+            return (s, cluster, out) -> {
+                boolean matched = s.request() != null && headers.matches(s.request()::header);
+                if (matched != m.expectMatch()) {
+                    return false;
+                }
+                out.addEntries(e);
+                return true;
+            };
+        }
+
+        /** Adds this entry's descriptor to {@code out} when every action produced its entry (and there is one). */
+        void addTo(List<RateLimitDescriptor> out, Subject s, String cluster) {
+            RateLimitDescriptor.Builder d = RateLimitDescriptor.newBuilder();
+            for (Producer p : actions) {
+                if (!p.produce(s, cluster, d)) {
+                    return;
+                }
+            }
+            if (d.getEntriesCount() > 0) { // the service takes no empty descriptor
+                out.add(d.build());
+            }
+        }
+    }
+
+    private static RateLimitDescriptor.Entry entry(String key, String value) {
+        return RateLimitDescriptor.Entry.newBuilder().setKey(key).setValue(value).build();
+    }
+
+    /**
+     * The descriptors of a request on its route, from the entries of the filter's stage: the route's, and its
+     * virtual host's when the route includes them or has no {@code rate_limits} of its own.
+     */
+    List<RateLimitDescriptor> descriptors(Policy p, Subject s, String cluster) {
+        List<RateLimitDescriptor> out = new ArrayList<>();
+        add(p.route(), out, s, cluster);
+        if (p.includeVirtualHost() || p.route().isEmpty()) {
+            add(p.virtualHost(), out, s, cluster);
+        }
+        return out;
+    }
+
+    private void add(List<Descriptor> entries, List<RateLimitDescriptor> out, Subject s, String cluster) {
+        for (Descriptor d : entries) {
+            if (d.stage == config.stage()) {
+                d.addTo(out, s, cluster);
+            }
+        }
+    }
+
+    /**
+     * Asks the rate limit service about a request, if the filter checks it, and applies the answer to the request's
+     * headers.
+     *
+     * @param s the request and its connection
+     * @param headers the request's headers, to which an {@code OK} answer's request headers are added
+     * @param table the route table that routed the request
+     * @param result what it decided: only a request forwarded to a known cluster is checked
+     * @param clusters where the service's cluster and the route's are found
+     * @return what was decided ({@link ExtAuthzFilter.Outcome#ALLOWED} for a request not checked); never failed
+     */
+    Future<ExtAuthzFilter.Outcome> check(Subject s, MutableHeaders headers, RouteTable table, RouteResult result,
+                                         ClusterManager clusters) {
+        if (!(result instanceof RouteResult.Forward f) || table == null || clusters == null || s.request() == null) {
+            return Future.succeededFuture(ExtAuthzFilter.Outcome.ALLOWED);
+        }
+        boolean internal = "true".equals(s.request().header("x-envoy-internal"));
+        if (internal && config.requestType() == GlobalRateLimit.RequestType.EXTERNAL
+                || !internal && config.requestType() == GlobalRateLimit.RequestType.INTERNAL) {
+            return Future.succeededFuture(ExtAuthzFilter.Outcome.ALLOWED);
+        }
+        Policy policy = table.rateLimitPolicy(f.route());
+        UpstreamCluster routed = policy == null ? null : clusters.cluster(f.cluster());
+        if (routed == null) {
+            return Future.succeededFuture(ExtAuthzFilter.Outcome.ALLOWED); // as Envoy's: no cluster, no call
+        }
+        List<RateLimitDescriptor> descriptors = descriptors(policy, s, f.cluster());
+        if (descriptors.isEmpty()) {
+            return Future.succeededFuture(ExtAuthzFilter.Outcome.ALLOWED);
+        }
+        UpstreamStats stats = routed.stats();
+        RateLimitRequest request = RateLimitRequest.newBuilder().setDomain(config.domain())
+                .addAllDescriptors(descriptors).build();
+        return ClusterCall.grpc(clusters, config.cluster(), config.authority(), SHOULD_RATE_LIMIT_PATH, request,
+                config.timeout()).transform(ar -> {
+                    RateLimitResponse r = ar.succeeded()
+                            ? ClusterCall.message(ar.result(), RateLimitResponse.parser()) : null;
+                    return Future.succeededFuture(r == null ? error(stats) : answer(r, headers, stats));
+                });
+    }
+
+    /** The service could not answer: the request goes on, or under {@code failure_mode_deny} is refused. */
+    private ExtAuthzFilter.Outcome error(UpstreamStats stats) {
+        count(stats, RateLimitStat.ERROR);
+        if (!config.failureModeDeny()) {
+            count(stats, RateLimitStat.FAILURE_MODE_ALLOWED);
+            return ExtAuthzFilter.Outcome.ALLOWED;
+        }
+        return new ExtAuthzFilter.Outcome(new RbacFilter.Denial(config.statusOnError(), "", ERROR_DETAILS, null,
+                List.of(), false, ResponseFlag.RATE_LIMIT_SERVICE_ERROR), List.of(), false);
+    }
+
+    private ExtAuthzFilter.Outcome answer(RateLimitResponse r, MutableHeaders headers, UpstreamStats stats) {
+        // as Envoy's client: anything but OVER_LIMIT lets the request through
+        boolean over = r.getOverallCode() == RateLimitResponse.Code.OVER_LIMIT;
+        count(stats, over ? RateLimitStat.OVER_LIMIT : RateLimitStat.OK);
+        List<String> toClient = new ArrayList<>();
+        for (var h : r.getResponseHeadersToAddList()) {
+            toClient.add(h.getKey().toLowerCase(Locale.ROOT));
+            toClient.add(value(h));
+        }
+        if (config.xRateLimitHeaders()) {
+            xRateLimitHeaders(r.getStatusesList(), toClient);
+        }
+        if (over) {
+            List<String> refusal = new ArrayList<>(refusalHeaders);
+            refusal.addAll(toClient);
+            if (config.xEnvoyRateLimitedHeader()) {
+                refusal.add(HeaderNames.X_ENVOY_RATELIMITED.toString());
+                refusal.add("true");
+            }
+            return new ExtAuthzFilter.Outcome(new RbacFilter.Denial(config.rateLimitedStatus(),
+                    r.getRawBody().toStringUtf8(), RATE_LIMITED_DETAILS, null, refusal, true,
+                    ResponseFlag.RATE_LIMITED), List.of(), false);
+        }
+        for (var h : r.getRequestHeadersToAddList()) {
+            headers.add(h.getKey().toLowerCase(Locale.ROOT), value(h));
+        }
+        if (toClient.isEmpty()) {
+            return ExtAuthzFilter.Outcome.ALLOWED;
+        }
+        List<ExtAuthzFilter.ResponseHeader> response = new ArrayList<>();
+        for (int i = 0; i + 1 < toClient.size(); i += 2) {
+            response.add(new ExtAuthzFilter.ResponseHeader(toClient.get(i), toClient.get(i + 1),
+                    ExtAuthzFilter.ResponseHeader.Action.ADD));
+        }
+        return new ExtAuthzFilter.Outcome(null, List.copyOf(response), false);
+    }
+
+    private static String value(io.envoyproxy.envoy.config.core.v3.HeaderValue h) {
+        return h.getRawValue().isEmpty() ? h.getValue() : h.getRawValue().toStringUtf8();
+    }
+
+    /**
+     * The {@code x-ratelimit-*} headers of draft 03 as Envoy makes them: the limit, remaining requests and seconds
+     * to reset of the status with the fewest remaining, the limit followed by each status's quota policy
+     * ({@code , <requests>;w=<window seconds>}, with {@code ;name="<name>"} when the limit has one). Nothing when no
+     * status has a current limit.
+     */
+    static void xRateLimitHeaders(List<RateLimitResponse.DescriptorStatus> statuses, List<String> out) {
+        RateLimitResponse.DescriptorStatus min = null;
+        StringBuilder policy = new StringBuilder();
+        for (RateLimitResponse.DescriptorStatus st : statuses) {
+            if (!st.hasCurrentLimit()) {
+                continue;
+            }
+            if (min == null || Integer.compareUnsigned(st.getLimitRemaining(), min.getLimitRemaining()) < 0) {
+                min = st;
+            }
+            long window = switch (st.getCurrentLimit().getUnit()) {
+                case SECOND -> 1;
+                case MINUTE -> 60;
+                case HOUR -> 3600;
+                case DAY -> 86400;
+                default -> 0;
+            };
+            if (window > 0) {
+                policy.append(", ").append(Integer.toUnsignedString(st.getCurrentLimit().getRequestsPerUnit()))
+                        .append(";w=").append(window);
+                if (!st.getCurrentLimit().getName().isEmpty()) {
+                    policy.append(";name=\"").append(st.getCurrentLimit().getName()).append('"');
+                }
+            }
+        }
+        if (min == null) {
+            return;
+        }
+        out.add("x-ratelimit-limit");
+        out.add(Integer.toUnsignedString(min.getCurrentLimit().getRequestsPerUnit()) + policy);
+        out.add("x-ratelimit-remaining");
+        out.add(Integer.toUnsignedString(min.getLimitRemaining()));
+        out.add("x-ratelimit-reset");
+        out.add(Long.toString(min.getDurationUntilReset().getSeconds()));
+    }
+
+    private static void count(UpstreamStats stats, RateLimitStat stat) {
+        if (stats != null) {
+            stats.rateLimit(stat);
+        }
+    }
+}
