@@ -17,14 +17,17 @@ import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
 import io.vertx.core.Future;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * Envoy's global rate limit HTTP filter ({@code envoy.filters.http.ratelimit}), compiled once per snapshot from its
- * {@link GlobalRateLimit} config. For a request of its {@code request_type} whose route forwards to a known cluster,
- * it builds one descriptor from each of the route's {@code rate_limits} entries of its {@code stage} (and the
- * virtual host's: with {@code include_vh_rate_limits}, or when the route has no {@code rate_limits} at all), each
+ * {@link GlobalRateLimit} config. For a request of its {@code request_type} whose route forwards, it builds one
+ * descriptor from each of the route's {@code rate_limits} entries of its {@code stage} (and the virtual host's: with
+ * {@code include_vh_rate_limits} or {@code vh_rate_limits: INCLUDE}, or when the route has no {@code rate_limits} at
+ * all and no {@code vh_rate_limits: IGNORE}), each
  * action adding its entry, and a descriptor one of whose actions cannot produce its entry is left out. With at least
  * one descriptor, it asks the rate limit service {@code envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit}
  * ({@code domain}, the descriptors) through the named cluster, never blocking, waiting at most {@code timeout}:
@@ -40,7 +43,9 @@ import java.util.Locale;
  * With {@code enable_x_ratelimit_headers} the response (a refusal or not) gets {@code x-ratelimit-limit},
  * {@code -remaining} and {@code -reset} from the descriptor status with the fewest requests remaining. Every answer
  * is counted for the route's cluster as Envoy counts it: {@code cluster.<name>.ratelimit.ok}, {@code over_limit},
- * {@code error} and {@code failure_mode_allowed}. Immutable and thread-safe.
+ * {@code error} and {@code failure_mode_allowed}. Unlike Envoy, which skips a request whose route's cluster it does
+ * not know, such a request is checked (uncounted): {@code mesh.inbound(...)} configs often name an inbound cluster
+ * they do not define. Immutable and thread-safe.
  */
 public final class RateLimitFilter {
     /** The filter's canonical name. */
@@ -51,11 +56,13 @@ public final class RateLimitFilter {
     public static final String ERROR_DETAILS = "rate_limiter_error";
     static final String SHOULD_RATE_LIMIT_PATH = "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit";
 
+    private final String name;
     private final GlobalRateLimit config;
     /** The filter's own {@code response_headers_to_add}, as names and values in pairs, for a refusal. */
     private final List<String> refusalHeaders;
 
-    private RateLimitFilter(GlobalRateLimit config) {
+    private RateLimitFilter(String name, GlobalRateLimit config) {
+        this.name = name;
         this.config = config;
         List<String> pairs = new ArrayList<>();
         for (HeaderValueOption o : config.responseHeadersToAdd()) {
@@ -67,9 +74,9 @@ public final class RateLimitFilter {
         this.refusalHeaders = List.copyOf(pairs);
     }
 
-    /** One filter, compiled. */
-    public static RateLimitFilter compile(GlobalRateLimit config) {
-        return new RateLimitFilter(config);
+    /** One filter, compiled; {@code name} is how routes name their {@code RateLimitPerRoute} for it. */
+    public static RateLimitFilter compile(String name, GlobalRateLimit config) {
+        return new RateLimitFilter(name, config);
     }
 
     /** The filter's config. */
@@ -79,10 +86,13 @@ public final class RateLimitFilter {
 
     /**
      * The {@code rate_limits} of one route and its virtual host, compiled with the route table: the route's entries,
-     * its virtual host's, and whether the route includes its virtual host's too ({@code include_vh_rate_limits});
-     * without it, the virtual host's count only where the route has none.
+     * its virtual host's, whether the route includes its virtual host's too ({@code include_vh_rate_limits}, which
+     * wins), and else each filter's {@code vh_rate_limits} for the route (its {@code RateLimitPerRoute}, else its
+     * virtual host's; by filter name). Without either, the virtual host's count only where the route has none
+     * ({@code OVERRIDE}).
      */
-    record Policy(List<Descriptor> route, List<Descriptor> virtualHost, boolean includeVirtualHost) {
+    record Policy(List<Descriptor> route, List<Descriptor> virtualHost, boolean includeVirtualHost,
+                  Map<String, RateLimit.VhRateLimits> vhRateLimits) {
         /** The policy of a route in its virtual host, or null when neither has {@code rate_limits}. */
         static Policy compile(VirtualHost vh, Route r) {
             List<RateLimit> own = r.action() instanceof RouteAction a ? a.rateLimits() : List.of();
@@ -90,8 +100,22 @@ public final class RateLimitFilter {
                 return null;
             }
             boolean include = r.action() instanceof RouteAction a && a.includeVhRateLimits();
+            Map<String, RateLimit.VhRateLimits> options = new HashMap<>(vh.vhRateLimits());
+            options.putAll(r.vhRateLimits());
             return new Policy(own.stream().map(Descriptor::new).toList(),
-                    vh.rateLimits().stream().map(Descriptor::new).toList(), include);
+                    vh.rateLimits().stream().map(Descriptor::new).toList(), include, Map.copyOf(options));
+        }
+
+        /** Whether the filter {@code filterName} sends the virtual host's entries too. */
+        boolean virtualHostsToo(String filterName) {
+            if (includeVirtualHost) {
+                return true;
+            }
+            return switch (vhRateLimits.getOrDefault(filterName, RateLimit.VhRateLimits.OVERRIDE)) {
+                case INCLUDE -> true;
+                case IGNORE -> false;
+                case OVERRIDE -> route.isEmpty();
+            };
         }
     }
 
@@ -180,12 +204,13 @@ public final class RateLimitFilter {
 
     /**
      * The descriptors of a request on its route, from the entries of the filter's stage: the route's, and its
-     * virtual host's when the route includes them or has no {@code rate_limits} of its own.
+     * virtual host's where the route's {@code include_vh_rate_limits} or {@code vh_rate_limits} says so
+     * ({@link Policy#virtualHostsToo}).
      */
     List<RateLimitDescriptor> descriptors(Policy p, Subject s, String cluster) {
         List<RateLimitDescriptor> out = new ArrayList<>();
         add(p.route(), out, s, cluster);
-        if (p.includeVirtualHost() || p.route().isEmpty()) {
+        if (p.virtualHostsToo(name)) {
             add(p.virtualHost(), out, s, cluster);
         }
         return out;
@@ -200,13 +225,27 @@ public final class RateLimitFilter {
     }
 
     /**
+     * Whether a request is of the filter's {@code request_type}: internal when it carries
+     * {@code x-envoy-internal: true} (what Envoy's connection manager sets on a request from an internal address),
+     * external otherwise.
+     */
+    boolean ofRequestType(RouteRequest r) {
+        boolean internal = "true".equals(r.header("x-envoy-internal"));
+        return switch (config.requestType()) {
+            case INTERNAL -> internal;
+            case EXTERNAL -> !internal;
+            case BOTH -> true;
+        };
+    }
+
+    /**
      * Asks the rate limit service about a request, if the filter checks it, and applies the answer to the request's
      * headers.
      *
      * @param s the request and its connection
      * @param headers the request's headers, to which an {@code OK} answer's request headers are added
      * @param table the route table that routed the request
-     * @param result what it decided: only a request forwarded to a known cluster is checked
+     * @param result what it decided: only a forwarded request is checked
      * @param clusters where the service's cluster and the route's are found
      * @return what was decided ({@link ExtAuthzFilter.Outcome#ALLOWED} for a request not checked); never failed
      */
@@ -215,21 +254,16 @@ public final class RateLimitFilter {
         if (!(result instanceof RouteResult.Forward f) || table == null || clusters == null || s.request() == null) {
             return Future.succeededFuture(ExtAuthzFilter.Outcome.ALLOWED);
         }
-        boolean internal = "true".equals(s.request().header("x-envoy-internal"));
-        if (internal && config.requestType() == GlobalRateLimit.RequestType.EXTERNAL
-                || !internal && config.requestType() == GlobalRateLimit.RequestType.INTERNAL) {
+        if (!ofRequestType(s.request())) {
             return Future.succeededFuture(ExtAuthzFilter.Outcome.ALLOWED);
         }
         Policy policy = table.rateLimitPolicy(f.route());
-        UpstreamCluster routed = policy == null ? null : clusters.cluster(f.cluster());
-        if (routed == null) {
-            return Future.succeededFuture(ExtAuthzFilter.Outcome.ALLOWED); // as Envoy's: no cluster, no call
-        }
-        List<RateLimitDescriptor> descriptors = descriptors(policy, s, f.cluster());
+        List<RateLimitDescriptor> descriptors = policy == null ? List.of() : descriptors(policy, s, f.cluster());
         if (descriptors.isEmpty()) {
             return Future.succeededFuture(ExtAuthzFilter.Outcome.ALLOWED);
         }
-        UpstreamStats stats = routed.stats();
+        UpstreamCluster routed = clusters.cluster(f.cluster());
+        UpstreamStats stats = routed == null ? null : routed.stats();
         RateLimitRequest request = RateLimitRequest.newBuilder().setDomain(config.domain())
                 .addAllDescriptors(descriptors).build();
         return ClusterCall.grpc(clusters, config.cluster(), config.authority(), SHOULD_RATE_LIMIT_PATH, request,

@@ -269,7 +269,7 @@ public final class RbacFilter {
             }
             return new Chain(jwtConfig == null ? null : JwtAuthnFilter.compile(jwtConfig.name(), jwtConfig.jwtAuthn()),
                     List.copyOf(out), rateLimitConfig == null ? null
-                            : RateLimitFilter.compile(rateLimitConfig.globalRateLimit()));
+                            : RateLimitFilter.compile(rateLimitConfig.name(), rateLimitConfig.globalRateLimit()));
         }
 
         /**

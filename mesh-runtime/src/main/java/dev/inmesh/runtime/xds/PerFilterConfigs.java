@@ -5,12 +5,14 @@ import dev.inmesh.api.config.route.CorsPolicy;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.LocalRateLimit;
+import dev.inmesh.api.config.route.RateLimit;
 import java.util.HashMap;
 import java.util.Map;
 
 /**
  * The {@code typed_per_filter_config} of a virtual host or route: the fault filter's config, the CORS filter's
- * policy, the RBAC filters' {@code RBACPerRoute}s and the local rate limit filters' {@code LocalRateLimit}s, each found
+ * policy, the RBAC filters' {@code RBACPerRoute}s, the local rate limit filters' {@code LocalRateLimit}s and the
+ * global rate limit filters' {@code RateLimitPerRoute}s (only their {@code vh_rate_limits}), each found
  * by its config type. Entries for other filters are
  * refused by name: each would change what that filter does for these routes.
  *
@@ -19,15 +21,17 @@ import java.util.Map;
  * @param rbac the RBAC configs by the name of the filter each replaces ({@link Rbac#ALLOW_ALL} where the
  *     {@code RBACPerRoute} has none: the filter allows everything on these routes)
  * @param localRateLimit the local rate limit configs by the name of the filter whose own each replaces
+ * @param vhRateLimits the global rate limit filters' {@code vh_rate_limits}, by filter name
  */
 record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac> rbac,
-                        Map<String, LocalRateLimit> localRateLimit) {
+                        Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits) {
 
     static PerFilterConfigs parse(Map<String, Any> configs) {
         FaultInjection fault = null;
         CorsPolicy cors = null;
         Map<String, Rbac> rbac = new HashMap<>();
         Map<String, LocalRateLimit> localRateLimit = new HashMap<>();
+        Map<String, RateLimit.VhRateLimits> vhRateLimits = new HashMap<>();
         for (Map.Entry<String, Any> e : configs.entrySet()) {
             String at = "typed_per_filter_config[" + e.getKey() + "]";
             String type = CoreParsers.configType(e.getValue());
@@ -46,12 +50,15 @@ record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac>
                 rbac.put(e.getKey(), Fields.at(at, () -> RbacParser.perRoute(e.getValue())));
             } else if (type.equals(LocalRateLimitParser.TYPE)) {
                 localRateLimit.put(e.getKey(), Fields.at(at, () -> LocalRateLimitParser.parse(e.getValue(), true)));
+            } else if (type.equals(RateLimitParser.PER_ROUTE_TYPE)) {
+                vhRateLimits.put(e.getKey(), Fields.at(at, () -> RateLimitParser.perRoute(e.getValue())));
             } else {
                 throw new FieldError(at, (type.isEmpty() ? "no config type" : type) + " is not supported by Inmesh "
                         + "(expected: " + FaultParser.FAULT_TYPE + ", " + CorsParser.CORS_POLICY_TYPE + ", "
-                        + RbacParser.RBAC_PER_ROUTE_TYPE + " or " + LocalRateLimitParser.TYPE + ")");
+                        + RbacParser.RBAC_PER_ROUTE_TYPE + ", " + LocalRateLimitParser.TYPE + " or "
+                        + RateLimitParser.PER_ROUTE_TYPE + ")");
             }
         }
-        return new PerFilterConfigs(fault, cors, rbac, localRateLimit);
+        return new PerFilterConfigs(fault, cors, rbac, localRateLimit, vhRateLimits);
     }
 }

@@ -21,11 +21,13 @@ import java.util.Set;
  * name, never ignored: {@code rate_limited_as_resource_exhausted}, {@code stat_prefix}, {@code filter_enabled},
  * {@code filter_enforced}, {@code google_grpc}; the actions {@code source_cluster}, {@code metadata},
  * {@code dynamic_metadata}, {@code extension}, {@code masked_remote_address}, {@code query_parameter_value_match}
- * and the others; an entry's {@code limit} override.
+ * and the others; an entry's {@code limit} override. A route's or virtual host's {@code RateLimitPerRoute} is read for
+ * its {@code vh_rate_limits}; its {@code override_option}, {@code rate_limits} and {@code domain} are refused.
  */
 final class RateLimitParser {
     static final String NAME = "envoy.filters.http.ratelimit";
     static final String TYPE = "envoy.extensions.filters.http.ratelimit.v3.RateLimit";
+    static final String PER_ROUTE_TYPE = "envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute";
 
     private RateLimitParser() {}
 
@@ -85,6 +87,21 @@ final class RateLimitParser {
                 !c.getDisableXEnvoyRatelimitedHeader(), c.hasRateLimitedStatus()
                         ? c.getRateLimitedStatus().getCodeValue() : 0,
                 c.hasStatusOnError() ? c.getStatusOnError().getCodeValue() : 0, responseHeaders));
+    }
+
+    /** A {@code RateLimitPerRoute}'s {@code vh_rate_limits}, the only field of it Inmesh reads. */
+    static RateLimit.VhRateLimits perRoute(Any any) {
+        var c = LocalRateLimitParser.typed(any, io.envoyproxy.envoy.extensions.filters.http.ratelimit.v3
+                .RateLimitPerRoute.class, io.envoyproxy.envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute
+                .newBuilder(), PER_ROUTE_TYPE);
+        Fields.onlyKnown(c, Set.of("vh_rate_limits"), Set.of());
+        return switch (c.getVhRateLimits()) {
+            case INCLUDE -> RateLimit.VhRateLimits.INCLUDE;
+            case IGNORE -> RateLimit.VhRateLimits.IGNORE;
+            case OVERRIDE -> RateLimit.VhRateLimits.OVERRIDE;
+            default -> throw new FieldError("vh_rate_limits", c.getVhRateLimits()
+                    + " (expected: OVERRIDE, INCLUDE or IGNORE)");
+        };
     }
 
     /** A virtual host's or route action's {@code rate_limits}. */

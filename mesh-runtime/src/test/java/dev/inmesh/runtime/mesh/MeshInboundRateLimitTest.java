@@ -102,13 +102,16 @@ class MeshInboundRateLimitTest {
         return HeaderValue.newBuilder().setKey(key).setValue(value).build();
     }
 
-    /** The workload's config: the task's filter and virtual host rate limits, the service's and app's clusters. */
-    static String config(String timeout, boolean failureModeDeny, int service) {
+    /**
+     * The workload's config: the task's filter and virtual host rate limits, the service's cluster and, with
+     * {@code inboundCluster}, the application's (which {@code mesh.inbound(...)} does not need).
+     */
+    static String config(String timeout, boolean failureModeDeny, int service, boolean inboundCluster) {
         return IstioRbac.first(IstioGlobalRateLimit.filter(timeout, failureModeDeny),
                 MeshWebClientTest.virtualInbound("", IstioGlobalRateLimit.VIRTUAL_HOST_RATE_LIMITS.indent(14) + """
                                   routes:
                                   - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
-                    """)) + "  clusters:\n" + IstioGlobalRateLimit.cluster(service) + """
+                    """)) + "  clusters:\n" + IstioGlobalRateLimit.cluster(service) + (!inboundCluster ? "" : """
                   - name: "inbound|9080||"
                     type: STATIC
                     connect_timeout: 1s
@@ -117,7 +120,7 @@ class MeshInboundRateLimitTest {
                       endpoints:
                       - lb_endpoints:
                         - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 9080}}}
-                """;
+                """);
     }
 
     /** An HTTP server on loopback whose requests go through an {@link InboundHandler} of {@code config}. */
@@ -145,7 +148,8 @@ class MeshInboundRateLimitTest {
 
     @Test
     void overLimitIsAnswered429WithXEnvoyRateLimitedAndTheServiceGetsTheDescriptorsOfTheActions() throws Exception {
-        int port = serveThrough(config("5s", true, rateLimitService()));
+        // no inbound|9080|| cluster (mesh.inbound needs none): checked all the same, where Envoy would skip the check
+        int port = serveThrough(config("5s", true, rateLimitService(), false));
 
         HttpResponse<Buffer> ok = call(port, HttpMethod.GET, "/ok?x=1", "alice");
         assertEquals(200, ok.statusCode());
@@ -177,7 +181,7 @@ class MeshInboundRateLimitTest {
     void aServiceThatDoesNotAnswerInTimeOrIsGoneIsAnErrorRefusedUnderFailureModeDenyElseLetThrough()
             throws Exception {
         int service = rateLimitService();
-        int closed = serveThrough(config("0.2s", true, service));
+        int closed = serveThrough(config("0.2s", true, service, true));
         long start = System.nanoTime();
         HttpResponse<Buffer> refused = call(closed, HttpMethod.GET, "/hang", "alice");
         assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(5), "the timeout bounds the wait");
@@ -190,7 +194,7 @@ class MeshInboundRateLimitTest {
         snapshots.close();
         snapshots = null;
 
-        Path file = Files.writeString(dir.resolve("mesh.yaml"), config("0.2s", false, service));
+        Path file = Files.writeString(dir.resolve("mesh.yaml"), config("0.2s", false, service, true));
         mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage")
                 .setNamespace("default").setConfigFile(file.toString()).setAdminPort(0));
         mesh.start().await(10, TimeUnit.SECONDS);

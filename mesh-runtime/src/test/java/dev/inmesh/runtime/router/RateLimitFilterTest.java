@@ -15,6 +15,7 @@ import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
@@ -30,16 +31,28 @@ class RateLimitFilterTest {
             List.of(new RateLimit.DestinationCluster()));
 
     private static RateLimitFilter filter(int stage) {
-        return RateLimitFilter.compile(new GlobalRateLimit("d", stage, null, null, false, "rl", null, false, true, 0,
-                0, List.of()));
+        return filter(stage, null);
+    }
+
+    private static RateLimitFilter filter(int stage, GlobalRateLimit.RequestType type) {
+        return RateLimitFilter.compile(RateLimitFilter.NAME, new GlobalRateLimit("d", stage, type, null, false, "rl",
+                null, false, true, 0, 0, List.of()));
     }
 
     private static List<String> sent(int stage, List<RateLimit> route, boolean include, List<RateLimit> vh) {
+        return sent(stage, route, include, vh, Map.of(), Map.of());
+    }
+
+    /** As {@link #sent}, with the route's and the virtual host's {@code vh_rate_limits} by filter name. */
+    private static List<String> sent(int stage, List<RateLimit> route, boolean include, List<RateLimit> vh,
+                                     Map<String, RateLimit.VhRateLimits> routeOption,
+                                     Map<String, RateLimit.VhRateLimits> vhOption) {
         RouteAction action = new RouteAction(new ClusterSpecifier.Named("c"), null, null, null, null, null, null,
                 false, List.of(), null, include, false, null, List.of(), null, route);
-        Route r = new Route("r", RouteMatch.prefix("/"), action, null, HeaderMutations.NONE);
+        Route r = new Route("r", RouteMatch.prefix("/"), action, null, HeaderMutations.NONE, null, null, null, null,
+                null, routeOption);
         VirtualHost v = new VirtualHost("v", List.of("*"), List.of(r), null, false, false, HeaderMutations.NONE,
-                null, null, null, null, null, vh);
+                null, null, null, null, null, vh, vhOption);
         RbacFilter.Subject s = new RbacFilter.Subject(new Routes.Req("svc", "/"), "10.0.0.2", 9080, "10.0.0.1",
                 null, () -> null);
         return filter(stage).descriptors(RateLimitFilter.Policy.compile(v, r), s, "outbound|9080||c").stream()
@@ -61,11 +74,40 @@ class RateLimitFilterTest {
     }
 
     @Test
+    void aRateLimitPerRoutesVhRateLimitsOfTheFilterIncludesOrIgnoresTheVirtualHostsTheRoutesOwnFirst() {
+        String filter = RateLimitFilter.NAME;
+        assertEquals(List.of("generic_key=route", "generic_key=vh"), sent(0, List.of(ROUTE), false, List.of(VH),
+                Map.of(), Map.of(filter, RateLimit.VhRateLimits.INCLUDE)), "the virtual host's INCLUDE");
+        assertEquals(List.of(), sent(0, List.of(), false, List.of(VH), Map.of(filter,
+                RateLimit.VhRateLimits.IGNORE), Map.of(filter, RateLimit.VhRateLimits.INCLUDE)),
+                "the route's IGNORE over its virtual host's INCLUDE: nothing, though the route has no rate_limits");
+        assertEquals(List.of("generic_key=route", "generic_key=vh"), sent(0, List.of(ROUTE), true, List.of(VH),
+                Map.of(filter, RateLimit.VhRateLimits.IGNORE), Map.of()), "include_vh_rate_limits wins");
+        assertEquals(List.of("generic_key=vh"), sent(0, List.of(), false, List.of(VH),
+                Map.of("another.ratelimit", RateLimit.VhRateLimits.IGNORE), Map.of()),
+                "another filter's config changes nothing for this one");
+    }
+
+    @Test
     void onlyTheEntriesOfTheFiltersStageAreSentAndARouteWithEntriesOfAnotherStageStillReplacesItsVirtualHosts() {
         assertEquals(List.of(), sent(0, List.of(ROUTE_STAGE_1), false, List.of(VH)),
                 "the route has rate_limits (of stage 1): its virtual host's are not read");
         assertEquals(List.of("destination_cluster=outbound|9080||c"),
                 sent(1, List.of(ROUTE_STAGE_1, ROUTE), false, List.of(VH)));
+    }
+
+    @Test
+    void requestTypeInternalChecksOnlyRequestsWithXEnvoyInternalAndExternalOnlyThoseWithout() {
+        Routes.Req sidecar = new Routes.Req("svc", "/");
+        Routes.Req internal = new Routes.Req("svc", "/").with("x-envoy-internal", "true");
+        RateLimitFilter onlyInternal = filter(0, GlobalRateLimit.RequestType.INTERNAL);
+        RateLimitFilter onlyExternal = filter(0, GlobalRateLimit.RequestType.EXTERNAL);
+        RateLimitFilter both = filter(0, null);
+        assertEquals(List.of(false, true), List.of(onlyInternal.ofRequestType(sidecar),
+                onlyInternal.ofRequestType(internal)));
+        assertEquals(List.of(true, false), List.of(onlyExternal.ofRequestType(sidecar),
+                onlyExternal.ofRequestType(internal)), "a sidecar's request is external");
+        assertEquals(List.of(true, true), List.of(both.ofRequestType(sidecar), both.ofRequestType(internal)));
     }
 
     @Test

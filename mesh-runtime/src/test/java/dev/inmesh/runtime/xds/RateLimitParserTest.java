@@ -190,10 +190,31 @@ class RateLimitParserTest {
         m = refused(EnvoyValidationTest.listenerWithHttpFilters(IstioGlobalRateLimit.filter("1s", false)
                 + IstioGlobalRateLimit.filter("1s", true) + EnvoyValidationTest.ROUTER));
         assertTrue(m.contains("http_filters[1].name") && m.contains("a second global rate limit filter"), m);
-        m = refused(routes("typed_per_filter_config: {envoy.filters.http.ratelimit: {\"@type\": "
-                + "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute, "
-                + "vh_rate_limits: INCLUDE}}", ""));
-        assertTrue(m.contains("typed_per_filter_config"), m);
+    }
+
+    /** A {@code typed_per_filter_config} entry of the filter's per-route type with {@code fields}. */
+    private static String perRoute(String fields) {
+        return "typed_per_filter_config: {envoy.filters.http.ratelimit: {\"@type\": "
+                + "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute, " + fields + "}}";
+    }
+
+    @Test
+    void aRateLimitPerRoutesVhRateLimitsIsReadOnTheVirtualHostAndRouteAndItsOtherFieldsAreRefusedByName()
+            throws Exception {
+        RouteConfiguration rc = EnvoyConfigReader.read(routes(perRoute("vh_rate_limits: IGNORE"),
+                "").replace("    route:\n", "    " + perRoute("vh_rate_limits: INCLUDE") + "\n    route:\n"))
+                .routes().get("9080");
+        assertEquals(java.util.Map.of("envoy.filters.http.ratelimit", RateLimit.VhRateLimits.IGNORE),
+                rc.virtualHosts().get(0).vhRateLimits());
+        assertEquals(java.util.Map.of("envoy.filters.http.ratelimit", RateLimit.VhRateLimits.INCLUDE),
+                rc.virtualHosts().get(0).routes().get(0).vhRateLimits());
+        for (String field : List.of("override_option: INCLUDE_POLICY", "domain: other",
+                "rate_limits: [{actions: [{remote_address: {}}]}]")) {
+            String name = field.substring(0, field.indexOf(':'));
+            String m = refused(routes(perRoute(field), ""));
+            assertTrue(m.contains("typed_per_filter_config[envoy.filters.http.ratelimit]." + name)
+                    && m.contains("not supported by Inmesh"), m);
+        }
     }
 
     @Test

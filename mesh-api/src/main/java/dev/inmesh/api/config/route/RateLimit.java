@@ -23,6 +23,19 @@ public record RateLimit(int stage, String disableKey, List<Action> actions) {
         Checks.check(!actions.isEmpty(), "actions", "[]", "at least one action, as Envoy requires");
     }
 
+    /**
+     * Whether the global rate limit filter sends a route's virtual host's entries ({@code RateLimitPerRoute}'s
+     * {@code vh_rate_limits}, in a route's or virtual host's {@code typed_per_filter_config} for the filter).
+     */
+    public enum VhRateLimits {
+        /** Only where the route has no {@code rate_limits} of its own (Envoy's default). */
+        OVERRIDE,
+        /** Besides the route's own. */
+        INCLUDE,
+        /** Never. */
+        IGNORE
+    }
+
     /** One action of a rate limit entry: what it adds to the descriptor. */
     public sealed interface Action permits DestinationCluster, RequestHeaders, RemoteAddress, GenericKey,
             HeaderValueMatch {}

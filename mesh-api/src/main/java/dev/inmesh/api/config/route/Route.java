@@ -25,10 +25,13 @@ import java.util.Map;
  * @param localRateLimit the local rate limit filters' configs ({@code typed_per_filter_config} {@code LocalRateLimit}),
  *     by the name of the filter whose own each replaces, with a token bucket of its own; a route's replaces the
  *     virtual host's; empty for none
+ * @param vhRateLimits whether the global rate limit filters send the virtual host's {@code rate_limits} for this
+ *     route ({@code typed_per_filter_config} {@code RateLimitPerRoute}'s {@code vh_rate_limits}), by filter name; a
+ *     route's replaces the virtual host's; empty for none
  */
 public record Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
                     FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                    Map<String, LocalRateLimit> localRateLimit) {
+                    Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits) {
     public Route {
         name = name == null ? "" : name;
         Checks.nonNull(match, "match");
@@ -37,6 +40,15 @@ public record Route(String name, RouteMatch match, Action action, String decorat
         Checks.uint32OrNull(perRequestBufferLimitBytes, "per_request_buffer_limit_bytes");
         rbac = Checks.map(rbac);
         localRateLimit = Checks.map(localRateLimit);
+        vhRateLimits = Checks.map(vhRateLimits);
+    }
+
+    /** A route with no {@code RateLimitPerRoute} of its own. */
+    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
+                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                 Map<String, LocalRateLimit> localRateLimit) {
+        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
+                null);
     }
 
     /** A route with no local rate limit config of its own. */

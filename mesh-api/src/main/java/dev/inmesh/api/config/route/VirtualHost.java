@@ -34,12 +34,16 @@ import java.util.Set;
  *     none of their own for that filter; empty for none
  * @param rateLimits the global rate limit filter's descriptors ({@code rate_limits}) for the routes that have none of
  *     their own, or that say {@code include_vh_rate_limits}; empty for none
+ * @param vhRateLimits whether the global rate limit filters send {@code rateLimits} for its routes that have no
+ *     {@code RateLimitPerRoute} of their own ({@code typed_per_filter_config} {@code RateLimitPerRoute}'s
+ *     {@code vh_rate_limits}), by filter name; empty for none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
                           HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
                           Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                          Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits) {
+                          Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
+                          Map<String, RateLimit.VhRateLimits> vhRateLimits) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -58,6 +62,17 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         rbac = Checks.map(rbac);
         localRateLimit = Checks.map(localRateLimit);
         rateLimits = Checks.list(rateLimits, "rate_limits");
+        vhRateLimits = Checks.map(vhRateLimits);
+    }
+
+    /** A virtual host with no {@code RateLimitPerRoute}. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
+                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, null);
     }
 
     /** A virtual host with no {@code rate_limits}. */
