@@ -90,7 +90,7 @@ class ProxyRateLimitTest {
             assertEquals("200 null productpage", get(port, "/productpage", "alice"));
             assertEquals(List.of("PATH=/productpage", "generic_key=per-user,USER=alice",
                     "remote_address=127.0.0.1,header_match=get"), IstioGlobalRateLimit.descriptors(asked.get(0)));
-            assertEquals("productpage-ratelimit", asked.get(0).getDomain());
+            assertEquals("ratelimit", asked.get(0).getDomain());
 
             assertEquals("429 true ", get(port, "/limited", null));
             assertEquals(List.of("/productpage"), appSaw, "a refused request never reaches the application");

@@ -156,7 +156,7 @@ class MeshInboundRateLimitTest {
         assertEquals("ok", ok.getHeader("x-rl-response"), "the service's response_headers_to_add");
         assertNull(ok.getHeader("x-envoy-ratelimited"));
         assertEquals(List.of("/ok seen"), appSaw, "the service's request_headers_to_add reach the application");
-        assertEquals("productpage-ratelimit", asked.get(0).getDomain());
+        assertEquals("ratelimit", asked.get(0).getDomain());
         assertEquals(List.of("PATH=/ok?x=1", "generic_key=per-user,USER=alice",
                 "remote_address=127.0.0.1,header_match=get"), IstioGlobalRateLimit.descriptors(asked.get(0)));
 

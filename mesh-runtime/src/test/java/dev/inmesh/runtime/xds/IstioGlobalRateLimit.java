@@ -6,7 +6,7 @@ import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
 /**
  * Istio's "Enabling Rate Limits using Envoy" task, global part, as the workload receives it once its two EnvoyFilter
  * patches are applied, for tests on every path: the rate limit filter its {@code HTTP_FILTER} patch inserts before
- * the router ({@code INSERT_BEFORE envoy.filters.http.router}: domain {@code productpage-ratelimit},
+ * the router ({@code INSERT_BEFORE envoy.filters.http.router}: domain {@code ratelimit},
  * {@code failure_mode_deny}, the service's {@code outbound|8081||ratelimit.default.svc.cluster.local} cluster with
  * its authority, {@code transport_api_version: V3}), and the {@code rate_limits} its {@code VIRTUAL_HOST} patch
  * merges into the virtual host (the task's {@code request_headers} action on {@code :path} as {@code PATH}), with two
@@ -25,7 +25,7 @@ public final class IstioGlobalRateLimit {
                 - name: envoy.filters.http.ratelimit
                   typed_config:
                     "@type": type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit
-                    domain: productpage-ratelimit
+                    domain: ratelimit
                     failure_mode_deny: %s
                     timeout: %s
                     rate_limit_service:

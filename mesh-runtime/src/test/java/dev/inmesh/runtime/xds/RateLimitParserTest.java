@@ -59,7 +59,7 @@ class RateLimitParserTest {
                 + EnvoyValidationTest.ROUTER);
         GlobalRateLimit c = h.globalRateLimitFilter().globalRateLimit();
         assertEquals("envoy.filters.http.ratelimit", h.globalRateLimitFilter().name());
-        assertEquals("productpage-ratelimit", c.domain());
+        assertEquals("ratelimit", c.domain());
         assertTrue(c.failureModeDeny());
         assertEquals(Duration.ofSeconds(10), c.timeout());
         assertEquals(IstioGlobalRateLimit.CLUSTER, c.cluster());
@@ -141,7 +141,7 @@ class RateLimitParserTest {
         String disabled = IstioGlobalRateLimit.filter("1s", false) + "  disabled: true\n";
         assertNull(IstioRateLimit.hcm(disabled + EnvoyValidationTest.ROUTER).globalRateLimitFilter());
         String m = refused(EnvoyValidationTest.listenerWithHttpFilters(disabled.replace("domain: "
-                + "productpage-ratelimit", "domain: \"\"") + EnvoyValidationTest.ROUTER));
+                + "ratelimit", "domain: \"\"") + EnvoyValidationTest.ROUTER));
         assertTrue(m.contains("http_filters[0].typed_config.domain"), m);
     }
 
