@@ -766,7 +766,8 @@ public final class Router {
             if (ds != null) {
                 ds.noCluster();
             }
-            reply(ex, promise, 503, "", "cluster_not_found", null);
+            // cluster_not_found_response_code: 503 by default, 404 or 500 when the route says
+            reply(ex, promise, f.action().clusterNotFoundStatus(), "", "cluster_not_found", null);
             return;
         }
         ex.clusterName = f.cluster();

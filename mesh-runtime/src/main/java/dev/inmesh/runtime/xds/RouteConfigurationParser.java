@@ -237,11 +237,14 @@ public final class RouteConfigurationParser
                     throw new FieldError("cluster_specifier", "one of cluster, cluster_header or weighted_clusters "
                             + "is required");
         };
-        if (a.getClusterNotFoundResponseCodeValue() != 0) {
-            // SERVICE_UNAVAILABLE (0) is the only code Inmesh answers with.
-            throw new FieldError("cluster_not_found_response_code", a.getClusterNotFoundResponseCode()
-                    + " (expected: SERVICE_UNAVAILABLE)");
-        }
+        int clusterNotFound = switch (a.getClusterNotFoundResponseCode()) {
+            case SERVICE_UNAVAILABLE -> 503;
+            case NOT_FOUND -> 404;
+            case INTERNAL_SERVER_ERROR -> 500; // istiod's, for Gateway API HTTPRoutes
+            case UNRECOGNIZED -> throw new FieldError("cluster_not_found_response_code",
+                    a.getClusterNotFoundResponseCodeValue()
+                            + " (expected: SERVICE_UNAVAILABLE, NOT_FOUND or INTERNAL_SERVER_ERROR)");
+        };
         for (int i = 0; i < a.getUpgradeConfigsCount(); i++) {
             String type = a.getUpgradeConfigs(i).getUpgradeType();
             if (!type.equalsIgnoreCase("websocket")) {
@@ -281,7 +284,8 @@ public final class RouteConfigurationParser
                 a.getHostRewriteLiteral().isEmpty() ? null : a.getHostRewriteLiteral(),
                 a.hasAutoHostRewrite() && a.getAutoHostRewrite().getValue(), hash, maxGrpc,
                 a.hasIncludeVhRateLimits() && a.getIncludeVhRateLimits().getValue(), a.hasMaxStreamDuration(),
-                grpcOffset, mirrors, streamDuration, RateLimitParser.rateLimits(a.getRateLimitsList()));
+                grpcOffset, mirrors, streamDuration, RateLimitParser.rateLimits(a.getRateLimitsList()),
+                clusterNotFound);
     }
 
     /**

@@ -66,6 +66,21 @@ class RouterLocalReplyTest {
     }
 
     @Test
+    void aRouteToAMissingClusterAnswersItsClusterNotFoundResponseCodeAsIstiodWritesForHttpRoutes() {
+        // istiod writes INTERNAL_SERVER_ERROR on a Gateway API HTTPRoute's routes
+        var r = rig.call(rig.router(), get("/x"),
+                routeToC("cluster_not_found_response_code: INTERNAL_SERVER_ERROR"), rig.clusters());
+        assertEquals(500, r.status());
+        assertEquals("", r.body());
+        assertEquals(Set.of(ResponseFlag.NO_CLUSTER_FOUND), r.info().responseFlags());
+        assertEquals("cluster_not_found", r.info().responseCodeDetails());
+        var notFound = rig.call(rig.router(), get("/x"), routeToC("cluster_not_found_response_code: NOT_FOUND"),
+                rig.clusters());
+        assertEquals(404, notFound.status());
+        assertEquals(Set.of(ResponseFlag.NO_CLUSTER_FOUND), notFound.info().responseFlags());
+    }
+
+    @Test
     void aRouteToAMissingClusterLogsNoUpstreamClusterAsEnvoyPrintsADash() {
         // Envoy sets the stream's upstream cluster only once the route's cluster was found
         var r = rig.call(rig.router(), get("/x"), routeToC(""), rig.clusters());

@@ -29,13 +29,16 @@ import java.util.List;
  *     {@code max_stream_duration} for the route's requests ({@link Duration#ZERO}: none for them); null when unset
  * @param rateLimits the global rate limit filter's descriptors for the route's requests ({@code rate_limits}); empty
  *     for none (its virtual host's then apply)
+ * @param clusterNotFoundStatus the status answered when the route's cluster does not exist
+ *     ({@code cluster_not_found_response_code}: 503 by default, 404 or 500; istiod writes 500 for a Gateway API
+ *     HTTPRoute's routes)
  */
 public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
                           String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
                           boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
                           boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
                           List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
-                          List<RateLimit> rateLimits)
+                          List<RateLimit> rateLimits, int clusterNotFoundStatus)
         implements Action {
 
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
@@ -55,6 +58,21 @@ public record RouteAction(ClusterSpecifier cluster, Duration timeout, Duration i
         Checks.check(streamDuration == null || !streamDuration.isNegative(),
                 "max_stream_duration.max_stream_duration", streamDuration, ">= 0s");
         rateLimits = Checks.list(rateLimits, "rate_limits");
+        clusterNotFoundStatus = clusterNotFoundStatus == 0 ? 503 : clusterNotFoundStatus;
+        Checks.check(clusterNotFoundStatus == 503 || clusterNotFoundStatus == 404 || clusterNotFoundStatus == 500,
+                "cluster_not_found_response_code", clusterNotFoundStatus, "503, 404 or 500");
+    }
+
+    /** A route action answering 503 for a cluster that does not exist (Envoy's default). */
+    public RouteAction(ClusterSpecifier cluster, Duration timeout, Duration idleTimeout, RetryPolicy retryPolicy,
+                       String prefixRewrite, RegexRewrite regexRewrite, String hostRewriteLiteral,
+                       boolean autoHostRewrite, List<HashPolicy> hashPolicies, Duration maxGrpcTimeout,
+                       boolean includeVhRateLimits, boolean maxStreamDuration, Duration grpcTimeoutHeaderOffset,
+                       List<RequestMirrorPolicy> requestMirrorPolicies, Duration streamDuration,
+                       List<RateLimit> rateLimits) {
+        this(cluster, timeout, idleTimeout, retryPolicy, prefixRewrite, regexRewrite, hostRewriteLiteral,
+                autoHostRewrite, hashPolicies, maxGrpcTimeout, includeVhRateLimits, maxStreamDuration,
+                grpcTimeoutHeaderOffset, requestMirrorPolicies, streamDuration, rateLimits, 503);
     }
 
     /** A route action without {@code rate_limits}. */
