@@ -1010,7 +1010,7 @@ final class HttpBridge {
                     .alwaysSetRequestIdInResponse(conn.hcm().alwaysSetRequestIdInResponse())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .maxStreamDuration(conn.hcm().lifetimes().maxStreamDuration())
-                    .corsFilter(conn.hcm()).downstreamStats(conn.stats())
+                    .corsFilter(conn.hcm()).statefulSession(conn.hcm()).downstreamStats(conn.stats())
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())

@@ -125,7 +125,8 @@ public final class OutboundDispatcher {
                 .maxStreamDuration(d.hcm() == null ? null : d.hcm().lifetimes().maxStreamDuration())
                 .corsFilter(d.hcm()).forwardClientCert(d.hcm()).downstreamStats(d.stats())
                 .listenerBufferLimit(d.listenerBufferLimit()).rbac(snapshot.rbac(d.hcm()), null).bodyStream(stream)
-                .localRateLimit(snapshot.localRateLimit(d.hcm())).tracer(snapshot.tracer(d.hcm()));
+                .localRateLimit(snapshot.localRateLimit(d.hcm())).tracer(snapshot.tracer(d.hcm()))
+                .statefulSession(d.hcm());
         if (d.blackhole()) {
             // Istio's virtualOutbound sends such a connection to its BlackHoleCluster: the request is counted there
             return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null,

@@ -73,6 +73,8 @@ final class Exchange {
     /** The stream idle timeout (the route's {@code idle_timeout}, else the connection manager's), or null. */
     /** The {@code Set-Cookie} values of routing cookies a hash policy made up (null: none), for the response. */
     List<String> setCookies;
+    /** The request's stateful session (the host its cookie or header names, and the config), or null for none. */
+    StatefulSessionFilter.Session session;
     IdleTimer streamIdle;
     /** The current attempt's per-try idle timeout (the retry policy's {@code per_try_idle_timeout}), or null. */
     IdleTimer perTryIdle;

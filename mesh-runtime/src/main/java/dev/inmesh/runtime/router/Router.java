@@ -839,6 +839,8 @@ public final class Router {
         Long hash = action.hashPolicies().isEmpty() ? null
                 : HashPolicies.hash(action.hashPolicies(), req.headers, req.sourceIp(), req.query(),
                         hashesHosts(cluster) ? c -> routingCookie(ex, c) : null);
+        // the stateful session filter runs before the router: the host the request names, on the path as it came
+        ex.session = req.statefulSession.begin(vh, f.route(), req.uri, req.headers);
         int priorityUpdates = retry.previousPrioritiesUpdateFrequency();
         Attempts attempts = new Attempts(ex, promise, ctx, retry, perTry, new LbContext(hash != null, hash == null ? 0 : hash,
                 null, 1, req.originalDestination, priorityUpdates > 0 ? new PreviousPriorities(priorityUpdates) : null),
@@ -1041,6 +1043,10 @@ public final class Router {
         }
         if (ex.route != null && ex.table != null && !(ex.route instanceof RouteResult.NoRoute) && !ex.filterReply) {
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+            if (ex.session != null && ex.lastHost != null) {
+                // as Envoy's filter: a local reply after an attempt names the attempt's host too
+                ex.session.onResponse(ex.lastHost.addressString(), h);
+            }
             // As Envoy's modify_headers: a local reply after upstream attempts carries their count too.
             if (ex.attempts > 0 && ex.route.virtualHost() != null
                     && ex.route.virtualHost().includeAttemptCountInResponse()) {
@@ -1400,6 +1406,18 @@ public final class Router {
             this.action = action;
         }
 
+        /**
+         * As Envoy's cluster: the host the request's stateful session names comes before the load balancer, on every
+         * attempt; under {@code strict}, a session whose host cannot take the request gets none (503, UH).
+         */
+        private Host chooseHost(StatefulSessionFilter.Session session, LbContext c) {
+            if (session == null || session.address() == null) {
+                return ex.cluster.chooseHost(c);
+            }
+            Host named = ex.cluster.overrideHost(session.address());
+            return named != null || session.strict() ? named : ex.cluster.chooseHost(c);
+        }
+
         void start() {
             if (ex.done) {
                 return;
@@ -1407,7 +1425,7 @@ public final class Router {
             int gen = ++generation;
             LbContext c = previous != null ? lb.withRejectHost(previous::contains, retry.hostSelectionAttempts())
                     : lb;
-            Host host = ex.cluster.chooseHost(c);
+            Host host = chooseHost(ex.session, c);
             if (host == null) {
                 ex.flags.add(ResponseFlag.NO_HEALTHY_UPSTREAM);
                 chargeLocalReply(ex, 503);
@@ -1696,6 +1714,9 @@ public final class Router {
                 }
             }
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
+            if (ex.session != null) {
+                ex.session.onResponse(host.addressString(), h); // its encoding runs right after the router's
+            }
             if (ex.span != null) {
                 ex.span.response(h, RouteResult.decorator(ex.route));
             }

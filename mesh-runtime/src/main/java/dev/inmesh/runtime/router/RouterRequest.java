@@ -60,6 +60,8 @@ public final class RouterRequest implements RouteRequest {
     RbacFilter.Chain rbac = RbacFilter.Chain.NONE;
     /** The connection manager's local rate limit filter, compiled; {@link LocalRateLimitFilter#NONE} for none. */
     LocalRateLimitFilter localRateLimit = LocalRateLimitFilter.NONE;
+    /** The connection manager's stateful session filter; {@link StatefulSessionFilter#NONE} for none. */
+    StatefulSessionFilter statefulSession = StatefulSessionFilter.NONE;
     /** The connection manager's tracing, compiled; null when it traces no request. */
     dev.inmesh.runtime.tracing.Tracer tracer;
     /** The identities of the certificate the client presented in the TLS the proxy terminated, or null. */
@@ -237,6 +239,15 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest localRateLimit(LocalRateLimitFilter filter) {
         this.localRateLimit = filter == null ? LocalRateLimitFilter.NONE : filter;
+        return this;
+    }
+
+    /**
+     * Sets the stateful session filter of the connection manager the request came through ({@link
+     * StatefulSessionFilter#of}; null: none), which keeps a session's requests on one upstream host.
+     */
+    public RouterRequest statefulSession(HttpConnectionManager hcm) {
+        this.statefulSession = StatefulSessionFilter.of(hcm);
         return this;
     }
 

@@ -10,6 +10,7 @@ import dev.inmesh.api.config.core.Metadata;
 import dev.inmesh.api.config.core.SdsFiles;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.api.config.endpoint.HealthStatus;
 import dev.inmesh.api.config.endpoint.LbEndpoint;
 import dev.inmesh.api.config.endpoint.Locality;
 import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
@@ -131,6 +132,23 @@ public final class UpstreamCluster {
             }
         }
         return host;
+    }
+
+    /**
+     * The host a stateful session names, as Envoy's cluster looks it up before its load balancer: {@code address} as
+     * Envoy prints a host's address ({@code ip:port}, {@code [ipv6]:port}), taken only if the cluster has that host
+     * and its health is one of the cluster's {@code override_host_status} (a host ejected by outlier detection counts
+     * as UNHEALTHY, as in Envoy's host health). Retry predicates and priority loads do not apply to it.
+     *
+     * @return the host, or null when the cluster has no such host or its health does not let it take the request
+     */
+    public Host overrideHost(String address) {
+        Host h = (config.type() == DiscoveryType.ORIGINAL_DST ? originalDstHosts : hosts).get(address);
+        if (h == null) {
+            return null;
+        }
+        HealthStatus health = h.outlier().ejected() ? HealthStatus.UNHEALTHY : h.healthStatus();
+        return config.commonLbConfig().overrideHostStatus().contains(health) ? h : null;
     }
 
     /**

@@ -454,15 +454,29 @@ public final class ClusterParser
 
     private static CommonLbConfig commonLbConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster.CommonLbConfig c) {
         Fields.onlyKnown(c, Set.of("healthy_panic_threshold", "locality_weighted_lb_config",
-                "close_connections_on_host_set_change"),
+                "close_connections_on_host_set_change", "override_host_status"),
                 Set.of("update_merge_window", "ignore_new_hosts_until_first_hc"));
         double panic = c.hasHealthyPanicThreshold() ? c.getHealthyPanicThreshold().getValue() : 50.0;
         if (panic < 0 || panic > 100) {
             throw new FieldError("healthy_panic_threshold", panic + " (expected: 0..100)");
         }
         // Envoy rounds the percent to a whole number: 0.4 is 0 (panic mode off), 50.5 is 51
+        // the health a host named by a stateful session may have (Istio lists DRAINING for persistent sessions)
+        java.util.Set<dev.inmesh.api.config.endpoint.HealthStatus> override = null;
+        if (c.hasOverrideHostStatus()) {
+            override = java.util.EnumSet.noneOf(dev.inmesh.api.config.endpoint.HealthStatus.class);
+            var statuses = c.getOverrideHostStatus().getStatusesList();
+            for (int i = 0; i < statuses.size(); i++) {
+                var st = statuses.get(i);
+                if (st == io.envoyproxy.envoy.config.core.v3.HealthStatus.UNRECOGNIZED) {
+                    throw new FieldError("override_host_status.statuses[" + i + "]", c.getOverrideHostStatus()
+                            .getStatusesValue(i) + " (expected: a HealthStatus)");
+                }
+                override.add(dev.inmesh.api.config.endpoint.HealthStatus.valueOf(st.name()));
+            }
+        }
         return new CommonLbConfig(Math.round(panic), c.hasLocalityWeightedLbConfig(),
-                c.getCloseConnectionsOnHostSetChange());
+                c.getCloseConnectionsOnHostSetChange(), override);
     }
 
     private static SocketAddress bindAddress(io.envoyproxy.envoy.config.core.v3.BindConfig b) {

@@ -25,6 +25,7 @@ import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.LocalRateLimit;
+import dev.inmesh.api.config.route.StatefulSession;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import io.envoyproxy.envoy.config.listener.v3.Filter;
 import java.util.ArrayList;
@@ -351,10 +352,13 @@ public final class ListenerParser
             boolean jwt = !router && typeName.equals(JwtAuthnParser.TYPE);
             boolean extAuthz = !router && typeName.equals(ExtAuthzParser.TYPE);
             boolean global = !router && typeName.equals(RateLimitParser.TYPE);
+            boolean session = !router && (typeName.equals(StatefulSessionParser.TYPE)
+                    || typeName.isEmpty() && f.getName().equals(StatefulSessionParser.NAME));
             boolean observing = !router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !extAuthz
-                    && !global
+                    && !global && !session
                     && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS, OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
             if (!router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !extAuthz && !global
+                    && !session
                     && !observing && !f.getIsOptional() && !f.getDisabled()) {
                 throw new FieldError("http_filters[" + i + "].name", f.getName()
                         + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
@@ -440,9 +444,14 @@ public final class ListenerParser
                         + "authentication, RBAC and external authorization filters, as INSERT_BEFORE the router "
                         + "puts it)");
             }
+            StatefulSession sessionConfig = !session ? null : Fields.at("http_filters[" + i + "].typed_config",
+                    () -> StatefulSessionParser.filter(f.getTypedConfig()));
+            StatefulSession sessionRuns = f.getDisabled() ? null : sessionConfig;
+            onlyOne(sessionRuns != null, filters, p -> p.statefulSession() != null, i, f.getName(),
+                    "stateful session");
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
                     () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns,
-                            rateLimitRuns, jwtRuns, extAuthzRuns, globalRuns))));
+                            rateLimitRuns, jwtRuns, extAuthzRuns, globalRuns, sessionRuns))));
         }
         checkRateLimitPosition(filters);
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)
@@ -477,6 +486,15 @@ public final class ListenerParser
                         () -> CoreParsers.http2ProtocolOptions(h.getHttp2ProtocolOptions())) : null,
                 h.hasTracing() ? Fields.at("tracing", () -> TracingParser.parse(h.getTracing())) : null,
                 h.getAlwaysSetRequestIdInResponse());
+    }
+
+    /** Refuses a filter that runs ({@code runs}) where {@code filters} already has one of its kind ({@code same}). */
+    private static void onlyOne(boolean runs, List<HttpFilter> filters, java.util.function.Predicate<HttpFilter> same,
+                                int i, String name, String kind) {
+        if (runs && filters.stream().anyMatch(same)) {
+            throw new FieldError("http_filters[" + i + "].name", name + ": a second " + kind + " filter is not "
+                    + "supported by Inmesh (expected: one)");
+        }
     }
 
     /**

@@ -6,13 +6,15 @@ import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.LocalRateLimit;
 import dev.inmesh.api.config.route.RateLimit;
+import dev.inmesh.api.config.route.StatefulSessionPerRoute;
 import java.util.HashMap;
 import java.util.Map;
 
 /**
  * The {@code typed_per_filter_config} of a virtual host or route: the fault filter's config, the CORS filter's
- * policy, the RBAC filters' {@code RBACPerRoute}s, the local rate limit filters' {@code LocalRateLimit}s and the
- * global rate limit filters' {@code RateLimitPerRoute}s (only their {@code vh_rate_limits}), each found
+ * policy, the RBAC filters' {@code RBACPerRoute}s, the local rate limit filters' {@code LocalRateLimit}s, the
+ * global rate limit filters' {@code RateLimitPerRoute}s (only their {@code vh_rate_limits}) and the stateful session
+ * filters' {@code StatefulSessionPerRoute}s, each found
  * by its config type. Entries for other filters are
  * refused by name: each would change what that filter does for these routes.
  *
@@ -22,9 +24,12 @@ import java.util.Map;
  *     {@code RBACPerRoute} has none: the filter allows everything on these routes)
  * @param localRateLimit the local rate limit configs by the name of the filter whose own each replaces
  * @param vhRateLimits the global rate limit filters' {@code vh_rate_limits}, by filter name
+ * @param statefulSession the stateful session filters' {@code StatefulSessionPerRoute}s by the name of the filter
+ *     whose own each replaces or disables
  */
 record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac> rbac,
-                        Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits) {
+                        Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
+                        Map<String, StatefulSessionPerRoute> statefulSession) {
 
     static PerFilterConfigs parse(Map<String, Any> configs) {
         FaultInjection fault = null;
@@ -32,6 +37,7 @@ record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac>
         Map<String, Rbac> rbac = new HashMap<>();
         Map<String, LocalRateLimit> localRateLimit = new HashMap<>();
         Map<String, RateLimit.VhRateLimits> vhRateLimits = new HashMap<>();
+        Map<String, StatefulSessionPerRoute> statefulSession = new HashMap<>();
         for (Map.Entry<String, Any> e : configs.entrySet()) {
             String at = "typed_per_filter_config[" + e.getKey() + "]";
             String type = CoreParsers.configType(e.getValue());
@@ -52,13 +58,15 @@ record PerFilterConfigs(FaultInjection fault, CorsPolicy cors, Map<String, Rbac>
                 localRateLimit.put(e.getKey(), Fields.at(at, () -> LocalRateLimitParser.parse(e.getValue(), true)));
             } else if (type.equals(RateLimitParser.PER_ROUTE_TYPE)) {
                 vhRateLimits.put(e.getKey(), Fields.at(at, () -> RateLimitParser.perRoute(e.getValue())));
+            } else if (type.equals(StatefulSessionParser.PER_ROUTE_TYPE)) {
+                statefulSession.put(e.getKey(), Fields.at(at, () -> StatefulSessionParser.perRoute(e.getValue())));
             } else {
                 throw new FieldError(at, (type.isEmpty() ? "no config type" : type) + " is not supported by Inmesh "
                         + "(expected: " + FaultParser.FAULT_TYPE + ", " + CorsParser.CORS_POLICY_TYPE + ", "
-                        + RbacParser.RBAC_PER_ROUTE_TYPE + ", " + LocalRateLimitParser.TYPE + " or "
-                        + RateLimitParser.PER_ROUTE_TYPE + ")");
+                        + RbacParser.RBAC_PER_ROUTE_TYPE + ", " + LocalRateLimitParser.TYPE + ", "
+                        + RateLimitParser.PER_ROUTE_TYPE + " or " + StatefulSessionParser.PER_ROUTE_TYPE + ")");
             }
         }
-        return new PerFilterConfigs(fault, cors, rbac, localRateLimit, vhRateLimits);
+        return new PerFilterConfigs(fault, cors, rbac, localRateLimit, vhRateLimits, statefulSession);
     }
 }

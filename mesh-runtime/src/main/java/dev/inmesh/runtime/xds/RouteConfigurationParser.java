@@ -131,7 +131,7 @@ public final class RouteConfigurationParser
                         v.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
                 Fields.uint32OrNull(v.hasPerRequestBufferLimitBytes(), v.getPerRequestBufferLimitBytes()),
                 perFilter.rbac(), perFilter.localRateLimit(), RateLimitParser.rateLimits(v.getRateLimitsList()),
-                perFilter.vhRateLimits());
+                perFilter.vhRateLimits(), perFilter.statefulSession());
     }
 
     static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
@@ -154,7 +154,7 @@ public final class RouteConfigurationParser
                 r.getRequestHeadersToAddList(), r.getRequestHeadersToRemoveList(), r.getResponseHeadersToAddList(),
                 r.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
                 Fields.uint32OrNull(r.hasPerRequestBufferLimitBytes(), r.getPerRequestBufferLimitBytes()),
-                perFilter.rbac(), perFilter.localRateLimit(), perFilter.vhRateLimits());
+                perFilter.rbac(), perFilter.localRateLimit(), perFilter.vhRateLimits(), perFilter.statefulSession());
     }
 
     static RouteMatch routeMatch(io.envoyproxy.envoy.config.route.v3.RouteMatch m) {

@@ -44,7 +44,7 @@ class IstioTrafficPolicyShapesTest {
               resource_api_version: V3
             """;
 
-    private static Cluster cluster(String yaml) throws Exception {
+    static Cluster cluster(String yaml) throws Exception {
         return new ClusterParser().parse(EnvoyJson.toMessage(EnvoyJson.tree(yaml),
                 io.envoyproxy.envoy.config.cluster.v3.Cluster.class));
     }
@@ -55,7 +55,7 @@ class IstioTrafficPolicyShapesTest {
     }
 
     /** istiod's outbound EDS cluster of a service, with the traffic policy's fields after it. */
-    private static String eds(String trafficPolicy) {
+    static String eds(String trafficPolicy) {
         return """
                 name: outbound|9080||reviews.default.svc.cluster.local
                 type: EDS

@@ -1,19 +1,38 @@
 package dev.inmesh.api.config.cluster;
 
 import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.endpoint.HealthStatus;
+import java.util.EnumSet;
+import java.util.Set;
 
 /**
  * Envoy's {@code common_lb_config}: the healthy panic threshold (percent, default 50, 0 disables panic mode), whether
  * locality-weighted load balancing is on, and whether a change of the cluster's hosts (one added or removed) drains
- * the connections to every host ({@code close_connections_on_host_set_change}, default off).
+ * the connections to every host ({@code close_connections_on_host_set_change}, default off), and the health a host
+ * named by a stateful session may have to be taken ({@code override_host_status}).
+ *
+ * @param overrideHostStatus the health statuses of a host that a request naming it (a stateful session's cookie or
+ *     header) is sent to; a host whose outlier detection ejected it counts as UNHEALTHY. Unset: UNKNOWN, HEALTHY and
+ *     DEGRADED, as Envoy; Istio adds DRAINING for persistent-session Services, so that sessions stay on draining pods
  */
 public record CommonLbConfig(double healthyPanicThreshold, boolean localityWeighted,
-                             boolean closeConnectionsOnHostSetChange) {
+                             boolean closeConnectionsOnHostSetChange, Set<HealthStatus> overrideHostStatus) {
+    /** Envoy's {@code override_host_status} when the cluster sets none. */
+    public static final Set<HealthStatus> DEFAULT_OVERRIDE_HOST_STATUS =
+            Set.copyOf(EnumSet.of(HealthStatus.UNKNOWN, HealthStatus.HEALTHY, HealthStatus.DEGRADED));
     public static final CommonLbConfig DEFAULTS = new CommonLbConfig(50.0, false, false);
 
     public CommonLbConfig {
         Checks.check(healthyPanicThreshold >= 0 && healthyPanicThreshold <= 100, "healthy_panic_threshold",
                 healthyPanicThreshold, "0..100");
+        overrideHostStatus = overrideHostStatus == null ? DEFAULT_OVERRIDE_HOST_STATUS
+                : Set.copyOf(overrideHostStatus);
+    }
+
+    /** With Envoy's default {@code override_host_status}. */
+    public CommonLbConfig(double healthyPanicThreshold, boolean localityWeighted,
+                          boolean closeConnectionsOnHostSetChange) {
+        this(healthyPanicThreshold, localityWeighted, closeConnectionsOnHostSetChange, null);
     }
 
     /** Without draining on host set changes, as Envoy by default. */

@@ -7,6 +7,7 @@ import dev.inmesh.api.config.ratelimit.GlobalRateLimit;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.api.config.route.LocalRateLimit;
+import dev.inmesh.api.config.route.StatefulSession;
 
 /**
  * One HTTP filter of a connection manager, by name and config type. Inmesh runs the router itself; other filters
@@ -16,7 +17,8 @@ import dev.inmesh.api.config.route.LocalRateLimit;
  * authentication filter ({@code envoy.filters.http.jwt_authn}), external authorization filter
  * ({@code envoy.filters.http.ext_authz}) and global rate limit filter ({@code envoy.filters.http.ratelimit}), which
  * the router runs, and the gRPC-Web filter
- * ({@code envoy.filters.http.grpc_web}), which the standalone proxy's connection manager runs.
+ * ({@code envoy.filters.http.grpc_web}), which the standalone proxy's connection manager runs, and the stateful
+ * session filter ({@code envoy.filters.http.stateful_session}), which the router runs when it picks a host.
  *
  * @param name the filter's name, by which routes name their per-filter config
  * @param typeUrl the config type, or empty
@@ -31,16 +33,26 @@ import dev.inmesh.api.config.route.LocalRateLimit;
  * @param jwtAuthn for a JWT authentication filter that runs, its config; null for any other filter
  * @param extAuthz for an external authorization filter that runs, its config; null for any other filter
  * @param globalRateLimit for a global rate limit filter that runs, its config; null for any other filter
+ * @param statefulSession for a stateful session filter that runs, its own config (which a virtual host's or route's
+ *     {@code StatefulSessionPerRoute} replaces or disables; {@link StatefulSession#EMPTY} as Istio writes it); null
+ *     for any other filter
  */
 public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
                          boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
-                         ExtAuthz extAuthz, GlobalRateLimit globalRateLimit) {
+                         ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
     }
 
-    /** A filter that is not a global rate limit filter. */
+    /** A filter that is not a stateful session filter. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
+                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
+                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit) {
+        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit, null);
+    }
+
+    /** A filter that is neither a global rate limit nor a stateful session filter. */
     public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
                       boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
                       ExtAuthz extAuthz) {
@@ -51,6 +63,12 @@ public record HttpFilter(String name, String typeUrl, FaultInjection fault, bool
     public HttpFilter(String name, String typeUrl, GlobalRateLimit globalRateLimit) {
         this(name, typeUrl, null, false, null, false, null, null, null,
                 Checks.nonNull(globalRateLimit, "typed_config"));
+    }
+
+    /** A stateful session filter. */
+    public HttpFilter(String name, String typeUrl, StatefulSession statefulSession) {
+        this(name, typeUrl, null, false, null, false, null, null, null, null,
+                Checks.nonNull(statefulSession, "typed_config"));
     }
 
     /** A filter that is not an external authorization filter. */

@@ -28,10 +28,14 @@ import java.util.Map;
  * @param vhRateLimits whether the global rate limit filters send the virtual host's {@code rate_limits} for this
  *     route ({@code typed_per_filter_config} {@code RateLimitPerRoute}'s {@code vh_rate_limits}), by filter name; a
  *     route's replaces the virtual host's; empty for none
+ * @param statefulSession the stateful session filters' configs ({@code typed_per_filter_config}
+ *     {@code StatefulSessionPerRoute}), by the name of the filter whose own each replaces or disables; a route's
+ *     replaces the virtual host's; empty for none
  */
 public record Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
                     FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
-                    Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits) {
+                    Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits,
+                    Map<String, StatefulSessionPerRoute> statefulSession) {
     public Route {
         name = name == null ? "" : name;
         Checks.nonNull(match, "match");
@@ -41,9 +45,18 @@ public record Route(String name, RouteMatch match, Action action, String decorat
         rbac = Checks.map(rbac);
         localRateLimit = Checks.map(localRateLimit);
         vhRateLimits = Checks.map(vhRateLimits);
+        statefulSession = Checks.map(statefulSession);
     }
 
-    /** A route with no {@code RateLimitPerRoute} of its own. */
+    /** A route with no stateful session config of its own. */
+    public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
+                 FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                 Map<String, LocalRateLimit> localRateLimit, Map<String, RateLimit.VhRateLimits> vhRateLimits) {
+        this(name, match, action, decorator, headers, fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit,
+                vhRateLimits, null);
+    }
+
+    /** A route with neither a {@code RateLimitPerRoute} nor a stateful session config of its own. */
     public Route(String name, RouteMatch match, Action action, String decorator, HeaderMutations headers,
                  FaultInjection fault, CorsPolicy cors, Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
                  Map<String, LocalRateLimit> localRateLimit) {

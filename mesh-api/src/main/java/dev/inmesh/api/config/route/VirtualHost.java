@@ -37,13 +37,17 @@ import java.util.Set;
  * @param vhRateLimits whether the global rate limit filters send {@code rateLimits} for its routes that have no
  *     {@code RateLimitPerRoute} of their own ({@code typed_per_filter_config} {@code RateLimitPerRoute}'s
  *     {@code vh_rate_limits}), by filter name; empty for none
+ * @param statefulSession the stateful session filters' configs ({@code typed_per_filter_config}
+ *     {@code StatefulSessionPerRoute}), by the name of the filter whose own each replaces or disables, for the routes
+ *     that have none of their own for that filter; empty for none
  */
 public record VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
                           boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
                           HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
                           Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
                           Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
-                          Map<String, RateLimit.VhRateLimits> vhRateLimits) {
+                          Map<String, RateLimit.VhRateLimits> vhRateLimits,
+                          Map<String, StatefulSessionPerRoute> statefulSession) {
     public VirtualHost {
         Checks.nonEmpty(name, "name");
         domains = Checks.list(domains, "domains");
@@ -63,6 +67,18 @@ public record VirtualHost(String name, List<String> domains, List<Route> routes,
         localRateLimit = Checks.map(localRateLimit);
         rateLimits = Checks.list(rateLimits, "rate_limits");
         vhRateLimits = Checks.map(vhRateLimits);
+        statefulSession = Checks.map(statefulSession);
+    }
+
+    /** A virtual host with no stateful session config of its own. */
+    public VirtualHost(String name, List<String> domains, List<Route> routes, RetryPolicy retryPolicy,
+                       boolean includeRequestAttemptCount, boolean includeAttemptCountInResponse,
+                       HeaderMutations headers, FaultInjection fault, CorsPolicy cors,
+                       Long perRequestBufferLimitBytes, Map<String, Rbac> rbac,
+                       Map<String, LocalRateLimit> localRateLimit, List<RateLimit> rateLimits,
+                       Map<String, RateLimit.VhRateLimits> vhRateLimits) {
+        this(name, domains, routes, retryPolicy, includeRequestAttemptCount, includeAttemptCountInResponse, headers,
+                fault, cors, perRequestBufferLimitBytes, rbac, localRateLimit, rateLimits, vhRateLimits, null);
     }
 
     /** A virtual host with no {@code RateLimitPerRoute}. */
