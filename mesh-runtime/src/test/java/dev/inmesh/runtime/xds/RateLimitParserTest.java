@@ -137,6 +137,24 @@ class RateLimitParserTest {
     }
 
     @Test
+    void statusOnErrorKeepsAStatusBelow400AsEnvoyKeepsAnyFinalOneWhileRateLimitedStatusBelow400Means429()
+            throws Exception {
+        GlobalRateLimit c = IstioRateLimit.hcm("""
+                - name: envoy.filters.http.ratelimit
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit
+                    domain: d
+                    rate_limited_status: {code: OK}
+                    status_on_error: {code: OK}
+                    rate_limit_service:
+                      grpc_service: {envoy_grpc: {cluster_name: rl}}
+                      transport_api_version: V3
+                """ + EnvoyValidationTest.ROUTER).globalRateLimitFilter().globalRateLimit();
+        assertEquals(429, c.rateLimitedStatus(), "Envoy's rate_limited_status: below 400 means 429");
+        assertEquals(200, c.statusOnError(), "Envoy's status_on_error: any status from 100 to 511 is kept");
+    }
+
+    @Test
     void aDisabledFilterRunsNowhereButItsConfigIsStillChecked() throws Exception {
         String disabled = IstioGlobalRateLimit.filter("1s", false) + "  disabled: true\n";
         assertNull(IstioRateLimit.hcm(disabled + EnvoyValidationTest.ROUTER).globalRateLimitFilter());

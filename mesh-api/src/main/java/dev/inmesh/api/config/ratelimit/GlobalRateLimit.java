@@ -26,7 +26,8 @@ import java.util.List;
  *     {@code disable_x_envoy_ratelimited_header})
  * @param rateLimitedStatus the status of a refusal ({@code rate_limited_status}; 429 when unset or below 400)
  * @param statusOnError the status of the answer to a request refused because the service could not answer
- *     ({@code status_on_error}; 500 when unset or below 400)
+ *     ({@code status_on_error}; 500 when unset; unlike {@code rateLimitedStatus}, Envoy keeps a status below 400;
+ *     an informational one, which cannot end a request, is refused)
  * @param responseHeadersToAdd headers put on a refusal ({@code response_headers_to_add})
  */
 public record GlobalRateLimit(String domain, int stage, RequestType requestType, Duration timeout,
@@ -60,8 +61,8 @@ public record GlobalRateLimit(String domain, int stage, RequestType requestType,
         authority = authority == null || authority.isEmpty() ? cluster : authority;
         rateLimitedStatus = rateLimitedStatus < 400 ? DEFAULT_RATE_LIMITED_STATUS : rateLimitedStatus;
         Checks.range(rateLimitedStatus, 400, 599, "rate_limited_status.code");
-        statusOnError = statusOnError < 400 ? DEFAULT_STATUS_ON_ERROR : statusOnError;
-        Checks.range(statusOnError, 400, 599, "status_on_error.code");
+        statusOnError = statusOnError == 0 ? DEFAULT_STATUS_ON_ERROR : statusOnError;
+        Checks.range(statusOnError, 200, 599, "status_on_error.code");
         responseHeadersToAdd = Checks.list(responseHeadersToAdd, "response_headers_to_add");
         Checks.check(responseHeadersToAdd.size() <= 10, "response_headers_to_add", responseHeadersToAdd.size(),
                 "at most 10 headers, as Envoy requires");
