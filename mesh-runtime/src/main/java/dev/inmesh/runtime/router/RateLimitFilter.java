@@ -1,11 +1,11 @@
 package dev.inmesh.runtime.router;
 
-import dev.inmesh.api.config.core.HeaderValueOption;
 import dev.inmesh.api.config.ratelimit.GlobalRateLimit;
 import dev.inmesh.api.config.route.RateLimit;
 import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.VirtualHost;
+import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.router.RbacFilter.Subject;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.UpstreamStats;
@@ -16,6 +16,7 @@ import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
 import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -28,13 +29,16 @@ import java.util.Map;
  * descriptor from each of the route's {@code rate_limits} entries of its {@code stage} (and the virtual host's: with
  * {@code include_vh_rate_limits} or {@code vh_rate_limits: INCLUDE}, or when the route has no {@code rate_limits} at
  * all and no {@code vh_rate_limits: IGNORE}), each
- * action adding its entry, and a descriptor one of whose actions cannot produce its entry is left out. With at least
+ * action adding its entry ({@code remote_address} the trusted downstream address: the last
+ * {@code x-forwarded-for} address, else the peer's), and a descriptor one of whose actions cannot produce its entry
+ * is left out (one whose {@code skip_if_absent} headers are all missing is sent without entries). With at least
  * one descriptor, it asks the rate limit service {@code envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit}
  * ({@code domain}, the descriptors) through the named cluster, never blocking, waiting at most {@code timeout}:
  * <ul>
  *   <li>{@code OVER_LIMIT}: the request is refused with {@code rate_limited_status} (429), the service's
- *       {@code raw_body}, its response headers, the filter's {@code response_headers_to_add} and
- *       {@code x-envoy-ratelimited: true}, response flag RL and details {@code request_rate_limited};</li>
+ *       {@code raw_body}, its response headers and {@code x-envoy-ratelimited: true}, then the filter's
+ *       {@code response_headers_to_add} by their {@code append_action}, response flag RL and details
+ *       {@code request_rate_limited};</li>
  *   <li>{@code OK}: the request goes on with the service's request headers added, and its response gets the
  *       service's response headers;</li>
  *   <li>no answer in time, no host, a failed call: an error; the request goes on, or with {@code failure_mode_deny}
@@ -58,20 +62,10 @@ public final class RateLimitFilter {
 
     private final String name;
     private final GlobalRateLimit config;
-    /** The filter's own {@code response_headers_to_add}, as names and values in pairs, for a refusal. */
-    private final List<String> refusalHeaders;
 
     private RateLimitFilter(String name, GlobalRateLimit config) {
         this.name = name;
         this.config = config;
-        List<String> pairs = new ArrayList<>();
-        for (HeaderValueOption o : config.responseHeadersToAdd()) {
-            if (!o.value().isEmpty() || o.keepEmptyValue()) {
-                pairs.add(o.key().toLowerCase(Locale.ROOT));
-                pairs.add(o.value());
-            }
-        }
-        this.refusalHeaders = List.copyOf(pairs);
     }
 
     /** One filter, compiled; {@code name} is how routes name their {@code RateLimitPerRoute} for it. */
@@ -146,10 +140,13 @@ public final class RateLimitFilter {
             }
             if (action instanceof RateLimit.RemoteAddress) {
                 return (s, cluster, out) -> {
-                    if (s.peerIp() == null || s.peerIp().isEmpty()) {
-                        return false; // Envoy's action: only an IP peer has an address to send
+                    // Envoy's downstream remote address, which its connection manager takes from x-forwarded-for
+                    // (use_remote_address false, no trusted hops, as Inmesh requires), as the RBAC remote_ip reads it
+                    byte[] ip = s.remoteIp();
+                    if (ip == null) {
+                        return false; // Envoy's action: only an IP address has an entry to send
                     }
-                    out.addEntries(entry("remote_address", s.peerIp()));
+                    out.addEntries(entry("remote_address", IpLiterals.format(ip)));
                     return true;
                 };
             }
@@ -184,7 +181,10 @@ public final class RateLimitFilter {
             };
         }
 
-        /** Adds this entry's descriptor to {@code out} when every action produced its entry (and there is one). */
+        /**
+         * Adds this entry's descriptor to {@code out} when every action produced its entry; as Envoy, also when
+         * {@code skip_if_absent} actions left it without any entry (the service is still called).
+         */
         void addTo(List<RateLimitDescriptor> out, Subject s, String cluster) {
             RateLimitDescriptor.Builder d = RateLimitDescriptor.newBuilder();
             for (Producer p : actions) {
@@ -192,9 +192,7 @@ public final class RateLimitFilter {
                     return;
                 }
             }
-            if (d.getEntriesCount() > 0) { // the service takes no empty descriptor
-                out.add(d.build());
-            }
+            out.add(d.build());
         }
     }
 
@@ -285,7 +283,7 @@ public final class RateLimitFilter {
                 List.of(), false, ResponseFlag.RATE_LIMIT_SERVICE_ERROR), List.of(), false);
     }
 
-    private ExtAuthzFilter.Outcome answer(RateLimitResponse r, MutableHeaders headers, UpstreamStats stats) {
+    ExtAuthzFilter.Outcome answer(RateLimitResponse r, MutableHeaders headers, UpstreamStats stats) {
         // as Envoy's client: anything but OVER_LIMIT lets the request through
         boolean over = r.getOverallCode() == RateLimitResponse.Code.OVER_LIMIT;
         count(stats, over ? RateLimitStat.OVER_LIMIT : RateLimitStat.OK);
@@ -298,14 +296,12 @@ public final class RateLimitFilter {
             xRateLimitHeaders(r.getStatusesList(), toClient);
         }
         if (over) {
-            List<String> refusal = new ArrayList<>(refusalHeaders);
-            refusal.addAll(toClient);
-            if (config.xEnvoyRateLimitedHeader()) {
-                refusal.add(HeaderNames.X_ENVOY_RATELIMITED.toString());
-                refusal.add("true");
+            if (stats != null) {
+                // as Envoy's filter charges its refusal to the cluster: upstream_rq_completed and upstream_rq_4xx
+                stats.requestCompleted(config.rateLimitedStatus());
             }
             return new ExtAuthzFilter.Outcome(new RbacFilter.Denial(config.rateLimitedStatus(),
-                    r.getRawBody().toStringUtf8(), RATE_LIMITED_DETAILS, null, refusal, true,
+                    r.getRawBody().toStringUtf8(), RATE_LIMITED_DETAILS, null, refusalHeaders(toClient), true,
                     ResponseFlag.RATE_LIMITED), List.of(), false);
         }
         for (var h : r.getRequestHeadersToAddList()) {
@@ -320,6 +316,26 @@ public final class RateLimitFilter {
                     ExtAuthzFilter.ResponseHeader.Action.ADD));
         }
         return new ExtAuthzFilter.Outcome(null, List.copyOf(response), false);
+    }
+
+    /**
+     * The headers of a refusal, as Envoy's local reply gets them: the service's and the {@code x-ratelimit-*} ones
+     * ({@code toClient}), {@code x-envoy-ratelimited: true}, then the filter's own {@code response_headers_to_add}
+     * evaluated over them by their {@code append_action}; names and values in pairs.
+     */
+    private List<String> refusalHeaders(List<String> toClient) {
+        MultiMap h = MultiMap.caseInsensitiveMultiMap();
+        Router.addHeaders(h, toClient);
+        if (config.xEnvoyRateLimitedHeader()) {
+            h.add(HeaderNames.X_ENVOY_RATELIMITED, "true");
+        }
+        HeaderMutator.apply(List.of(), config.responseHeadersToAdd(), new MultiMapHeaders(h));
+        List<String> pairs = new ArrayList<>(h.size() * 2);
+        h.forEach((name, value) -> {
+            pairs.add(name.toLowerCase(Locale.ROOT));
+            pairs.add(value);
+        });
+        return pairs;
     }
 
     private static String value(io.envoyproxy.envoy.config.core.v3.HeaderValue h) {
@@ -347,6 +363,9 @@ public final class RateLimitFilter {
                 case MINUTE -> 60;
                 case HOUR -> 3600;
                 case DAY -> 86400;
+                case WEEK -> 7 * 86400;
+                case MONTH -> 30 * 86400; // as Envoy counts a month and a year
+                case YEAR -> 365 * 86400;
                 default -> 0;
             };
             if (window > 0) {

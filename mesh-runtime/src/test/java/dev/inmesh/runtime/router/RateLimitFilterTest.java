@@ -2,6 +2,9 @@ package dev.inmesh.runtime.router;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.inmesh.api.config.core.HeaderMutations;
+import dev.inmesh.api.config.core.HeaderValueOption;
+import dev.inmesh.api.config.core.HeaderValueOption.AppendAction;
 import dev.inmesh.api.config.ratelimit.GlobalRateLimit;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.RateLimit;
@@ -9,11 +12,14 @@ import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.RouteMatch;
 import dev.inmesh.api.config.route.VirtualHost;
-import dev.inmesh.api.config.core.HeaderMutations;
+import dev.inmesh.runtime.stats.UpstreamStats;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
+import io.vertx.core.MultiMap;
+import java.lang.reflect.Proxy;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
@@ -53,10 +59,25 @@ class RateLimitFilterTest {
                 null, routeOption);
         VirtualHost v = new VirtualHost("v", List.of("*"), List.of(r), null, false, false, HeaderMutations.NONE,
                 null, null, null, null, null, vh, vhOption);
-        RbacFilter.Subject s = new RbacFilter.Subject(new Routes.Req("svc", "/"), "10.0.0.2", 9080, "10.0.0.1",
-                null, () -> null);
+        return sent(stage, v, r, new Routes.Req("svc", "/"), "10.0.0.1");
+    }
+
+    /** The descriptors of {@code request} from {@code peerIp} on route {@code r} of {@code v}, as text. */
+    private static List<String> sent(int stage, VirtualHost v, Route r, Routes.Req request, String peerIp) {
+        RbacFilter.Subject s = new RbacFilter.Subject(request, "10.0.0.2", 9080, peerIp, null, () -> null);
         return filter(stage).descriptors(RateLimitFilter.Policy.compile(v, r), s, "outbound|9080||c").stream()
                 .map(RateLimitFilterTest::text).toList();
+    }
+
+    /** The descriptors of {@code request} from {@code peerIp} on a route whose only entry has {@code actions}. */
+    private static List<String> sent(List<RateLimit.Action> actions, Routes.Req request, String peerIp) {
+        RouteAction action = new RouteAction(new ClusterSpecifier.Named("c"), null, null, null, null, null, null,
+                false, List.of(), null, false, false, null, List.of(), null, List.of(new RateLimit(0, "", actions)));
+        Route r = new Route("r", RouteMatch.prefix("/"), action, null, HeaderMutations.NONE, null, null, null, null,
+                null, Map.of());
+        VirtualHost v = new VirtualHost("v", List.of("*"), List.of(r), null, false, false, HeaderMutations.NONE,
+                null, null, null, null, null, List.of(), Map.of());
+        return sent(0, v, r, request, peerIp);
     }
 
     private static String text(RateLimitDescriptor d) {
@@ -97,6 +118,32 @@ class RateLimitFilterTest {
     }
 
     @Test
+    void theRemoteAddressEntryIsTheTrustedDownstreamAddressTheLastXForwardedForAddressElseThePeersAsEnvoysAction() {
+        List<RateLimit.Action> remote = List.of(new RateLimit.RemoteAddress());
+        assertEquals(List.of("remote_address=198.51.100.9"), sent(remote, new Routes.Req("svc", "/")
+                .with("x-forwarded-for", "203.0.113.7, 198.51.100.9"), "10.0.0.1"),
+                "use_remote_address false, no trusted hops: Envoy's remote address is the last x-forwarded-for one");
+        assertEquals(List.of("remote_address=10.0.0.1"), sent(remote, new Routes.Req("svc", "/"), "10.0.0.1"),
+                "without x-forwarded-for: the connection's peer");
+        assertEquals(List.of("remote_address=10.0.0.1"), sent(remote, new Routes.Req("svc", "/")
+                .with("x-forwarded-for", "unknown"), "10.0.0.1"), "a last entry that is no address: the peer");
+        assertEquals(List.of("remote_address=2001:db8::7"), sent(remote, new Routes.Req("svc", "/")
+                .with("x-forwarded-for", "2001:DB8:0:0:0:0:0:7"), "10.0.0.1"), "IPv6 printed as Envoy prints it");
+        assertEquals(List.of(), sent(remote, new Routes.Req("svc", "/"), null),
+                "no IP address at all (an in-JVM caller): the descriptor is left out");
+    }
+
+    @Test
+    void anEntryWhoseSkipIfAbsentHeadersAreAllMissingIsStillSentAsAnEmptyDescriptorAsEnvoySendsIt() {
+        List<RateLimit.Action> skipped = List.of(new RateLimit.RequestHeaders("x-user", "user", true));
+        assertEquals(List.of(""), sent(skipped, new Routes.Req("svc", "/"), "10.0.0.1"),
+                "every action skipped: Envoy keeps the descriptor, with no entry, and calls the service");
+        assertEquals(List.of("user=u1"), sent(skipped, new Routes.Req("svc", "/").with("x-user", "u1"), "10.0.0.1"));
+        assertEquals(List.of(), sent(List.of(new RateLimit.RequestHeaders("x-user", "user", false)),
+                new Routes.Req("svc", "/"), "10.0.0.1"), "without skip_if_absent the descriptor is dropped");
+    }
+
+    @Test
     void requestTypeInternalChecksOnlyRequestsWithXEnvoyInternalAndExternalOnlyThoseWithout() {
         Routes.Req sidecar = new Routes.Req("svc", "/");
         Routes.Req internal = new Routes.Req("svc", "/").with("x-envoy-internal", "true");
@@ -120,9 +167,71 @@ class RateLimitFilterTest {
         assertEquals(List.of("x-ratelimit-limit", "100, 10;w=60;name=\"per-path\", 100;w=3600",
                 "x-ratelimit-remaining", "3", "x-ratelimit-reset", "1200"), out);
 
+        List<String> longWindows = new ArrayList<>();
+        RateLimitFilter.xRateLimitHeaders(List.of(
+                status(1000, RateLimitResponse.RateLimit.Unit.WEEK, "", 900, 10),
+                status(5000, RateLimitResponse.RateLimit.Unit.MONTH, "", 800, 20),
+                status(9000, RateLimitResponse.RateLimit.Unit.YEAR, "", 700, 30)), longWindows);
+        assertEquals(List.of("x-ratelimit-limit", "9000, 1000;w=604800, 5000;w=2592000, 9000;w=31536000",
+                "x-ratelimit-remaining", "700", "x-ratelimit-reset", "30"), longWindows,
+                "weeks, months (30 days) and years (365 days) have windows too, as Envoy's headers give them");
+
         List<String> none = new ArrayList<>();
         RateLimitFilter.xRateLimitHeaders(List.of(RateLimitResponse.DescriptorStatus.getDefaultInstance()), none);
         assertEquals(List.of(), none, "no status with a current limit: no headers");
+    }
+
+    @Test
+    void aRefusalGetsTheServicesHeadersThenTheFiltersOwnResponseHeadersToAddByTheirAppendActions() {
+        RateLimitFilter f = RateLimitFilter.compile(RateLimitFilter.NAME, new GlobalRateLimit("d", 0, null, null,
+                false, "rl", null, false, true, 0, 0, List.of(
+                        new HeaderValueOption("x-reason", "quota", AppendAction.OVERWRITE_IF_EXISTS_OR_ADD, false),
+                        new HeaderValueOption("x-team", "mesh", AppendAction.ADD_IF_ABSENT, false),
+                        new HeaderValueOption("x-extra", "1", AppendAction.APPEND_IF_EXISTS_OR_ADD, false),
+                        new HeaderValueOption("x-missing", "m", AppendAction.OVERWRITE_IF_EXISTS, false))));
+        RateLimitResponse over = RateLimitResponse.newBuilder().setOverallCode(RateLimitResponse.Code.OVER_LIMIT)
+                .addResponseHeadersToAdd(header("x-reason", "service"))
+                .addResponseHeadersToAdd(header("x-team", "ratelimit")).build();
+        ExtAuthzFilter.Outcome o = f.answer(over, new MultiMapHeaders(MultiMap.caseInsensitiveMultiMap()), null);
+        assertEquals(429, o.denial().status());
+        assertEquals(Map.of("x-reason", List.of("quota"), "x-team", List.of("ratelimit"), "x-extra", List.of("1"),
+                "x-envoy-ratelimited", List.of("true")), byName(o.denial().headers()),
+                "the filter's headers are evaluated over the service's, as Envoy's local reply applies them last");
+    }
+
+    @Test
+    void aRefusalIsChargedToTheRoutesClusterAsACompletedRequestOfItsStatusAsEnvoysFilterChargesIt() {
+        RateLimitFilter f = filter(0);
+        List<String> over = new ArrayList<>();
+        f.answer(RateLimitResponse.newBuilder().setOverallCode(RateLimitResponse.Code.OVER_LIMIT).build(),
+                new MultiMapHeaders(MultiMap.caseInsensitiveMultiMap()), recording(over));
+        assertEquals(List.of("rateLimit[OVER_LIMIT]", "requestCompleted[429]"), over,
+                "ratelimit.over_limit, and upstream_rq_completed and upstream_rq_4xx for the 429");
+        List<String> ok = new ArrayList<>();
+        f.answer(RateLimitResponse.newBuilder().setOverallCode(RateLimitResponse.Code.OK).build(),
+                new MultiMapHeaders(MultiMap.caseInsensitiveMultiMap()), recording(ok));
+        assertEquals(List.of("rateLimit[OK]"), ok, "a request let through is charged by its upstream answer");
+    }
+
+    /** Cluster statistics that record the calls made to them. */
+    private static UpstreamStats recording(List<String> calls) {
+        return (UpstreamStats) Proxy.newProxyInstance(UpstreamStats.class.getClassLoader(),
+                new Class<?>[] {UpstreamStats.class}, (proxy, method, args) -> {
+                    calls.add(method.getName() + (args == null ? "" : Arrays.toString(args)));
+                    return null;
+                });
+    }
+
+    private static io.envoyproxy.envoy.config.core.v3.HeaderValue header(String name, String value) {
+        return io.envoyproxy.envoy.config.core.v3.HeaderValue.newBuilder().setKey(name).setValue(value).build();
+    }
+
+    private static Map<String, List<String>> byName(List<String> pairs) {
+        Map<String, List<String>> out = new java.util.LinkedHashMap<>();
+        for (int i = 0; i + 1 < pairs.size(); i += 2) {
+            out.computeIfAbsent(pairs.get(i), k -> new ArrayList<>()).add(pairs.get(i + 1));
+        }
+        return out;
     }
 
     private static RateLimitResponse.DescriptorStatus status(int limit, RateLimitResponse.RateLimit.Unit unit,

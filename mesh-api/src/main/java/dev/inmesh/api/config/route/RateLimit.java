@@ -8,7 +8,8 @@ import java.util.List;
  * entries make one descriptor that Envoy's global rate limit filter ({@code envoy.filters.http.ratelimit}) of the same
  * {@code stage} sends to the rate limit service. When any action cannot produce its entry (a header the request does
  * not have, a header match that does not hold, an address that is not IP), the whole descriptor is left out, as
- * Envoy leaves it out; a {@code request_headers} action with {@code skip_if_absent} adds nothing instead.
+ * Envoy leaves it out; a {@code request_headers} action with {@code skip_if_absent} adds nothing instead (a descriptor
+ * left with no entry is still sent, as Envoy sends it).
  *
  * @param stage the filter stage this entry is for ({@code stage}, 0 to 10; Envoy's default 0)
  * @param disableKey {@code disable_key}: the runtime key that could turn the entry off; kept, and never off (Inmesh
@@ -54,7 +55,11 @@ public record RateLimit(int stage, String disableKey, List<Action> actions) {
         }
     }
 
-    /** {@code remote_address}: entry {@code ("remote_address", <the downstream peer's IP>)}. */
+    /**
+     * {@code remote_address}: entry {@code ("remote_address", <the trusted downstream address>)}, as Envoy's connection
+     * manager sets it with {@code use_remote_address: false} and no trusted hops: the last {@code x-forwarded-for}
+     * address when it is one, else the peer's IP.
+     */
     public record RemoteAddress() implements Action {}
 
     /** {@code generic_key}: entry {@code (descriptorKey, descriptorValue)}, {@code generic_key} the default key. */
