@@ -36,6 +36,8 @@ final class ClusterCall {
      * @param http2 whether the call needs HTTP/2 (gRPC)
      * @param prepare sets the request's method, URI and headers on options that already name the host
      * @param authority the request's {@code :authority}, or null or empty for the client's own
+     * @param timeout how long to wait before giving up; null for no limit (Envoy's rate limit filter's
+     *     {@code timeout: 0s})
      * @return the answer; failed when the cluster or a host is missing, the call fails or the timeout passes first
      */
     static Future<Answer> send(ClusterManager clusters, String cluster, boolean http2, Consumer<RequestOptions> prepare,
@@ -54,7 +56,7 @@ final class ClusterCall {
         }
         Promise<Answer> answer = Promise.promise();
         HttpClientRequest[] sent = {null};
-        long timer = vertx.setTimer(Math.max(1, timeout.toMillis()), t -> {
+        long timer = timeout == null ? -1 : vertx.setTimer(Math.max(1, timeout.toMillis()), t -> {
             if (answer.tryFail("timeout") && sent[0] != null) {
                 sent[0].reset();
             }
@@ -78,21 +80,24 @@ final class ClusterCall {
                         answer.tryFail(ar.cause());
                     }
                 });
-        return answer.future().andThen(ar -> vertx.cancelTimer(timer));
+        return timeout == null ? answer.future() : answer.future().andThen(ar -> vertx.cancelTimer(timer));
     }
 
     /**
      * A unary gRPC call ({@code path}: {@code /package.Service/Method}) with one uncompressed message and a
-     * {@code grpc-timeout} of the timeout, to a host of {@code cluster}, as {@link #send}.
+     * {@code grpc-timeout} of the timeout (none without one), to a host of {@code cluster}, as {@link #send}.
      */
     static Future<Answer> grpc(ClusterManager clusters, String cluster, String authority, String path,
                                com.google.protobuf.MessageLite request, Duration timeout) {
         byte[] message = request.toByteArray();
         Buffer body = Buffer.buffer(5 + message.length).appendByte((byte) 0).appendInt(message.length)
                 .appendBytes(message);
-        return send(clusters, cluster, true, ro -> ro.setURI(path).putHeader("content-type", "application/grpc")
-                .putHeader("te", "trailers").putHeader("grpc-timeout", Math.max(1, timeout.toMillis()) + "m"),
-                body, authority, timeout);
+        return send(clusters, cluster, true, ro -> {
+            ro.setURI(path).putHeader("content-type", "application/grpc").putHeader("te", "trailers");
+            if (timeout != null) {
+                ro.putHeader("grpc-timeout", Math.max(1, timeout.toMillis()) + "m");
+            }
+        }, body, authority, timeout);
     }
 
     /**

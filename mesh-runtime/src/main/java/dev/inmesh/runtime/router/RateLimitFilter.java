@@ -17,6 +17,7 @@ import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -33,7 +34,8 @@ import java.util.Map;
  * {@code x-forwarded-for} address, else the peer's), and a descriptor one of whose actions cannot produce its entry
  * is left out (one whose {@code skip_if_absent} headers are all missing is sent without entries). With at least
  * one descriptor, it asks the rate limit service {@code envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit}
- * ({@code domain}, the descriptors) through the named cluster, never blocking, waiting at most {@code timeout}:
+ * ({@code domain}, the descriptors) through the named cluster, never blocking, waiting at most {@code timeout} (0:
+ * as long as the service takes, as Envoy's filter):
  * <ul>
  *   <li>{@code OVER_LIMIT}: the request is refused with {@code rate_limited_status} (429), the service's
  *       {@code raw_body}, its response headers and {@code x-envoy-ratelimited: true}, then the filter's
@@ -264,8 +266,10 @@ public final class RateLimitFilter {
         UpstreamStats stats = routed == null ? null : routed.stats();
         RateLimitRequest request = RateLimitRequest.newBuilder().setDomain(config.domain())
                 .addAllDescriptors(descriptors).build();
+        // as Envoy's filter, a timeout of 0 is none: the call waits for the service's answer
+        Duration timeout = config.timeout().isZero() ? null : config.timeout();
         return ClusterCall.grpc(clusters, config.cluster(), config.authority(), SHOULD_RATE_LIMIT_PATH, request,
-                config.timeout()).transform(ar -> {
+                timeout).transform(ar -> {
                     RateLimitResponse r = ar.succeeded()
                             ? ClusterCall.message(ar.result(), RateLimitResponse.parser()) : null;
                     return Future.succeededFuture(r == null ? error(stats) : answer(r, headers, stats));

@@ -74,8 +74,8 @@ class MeshInboundRateLimitTest {
 
     /**
      * A rate limit service on loopback: a request whose {@code PATH} is {@code /limited} is over the limit (with a
-     * body and a header), {@code /hang} is never answered, any other is OK with a header for the request and one for
-     * the response.
+     * body and a header), {@code /slow} too after 300 ms, {@code /hang} is never answered, any other is OK with a
+     * header for the request and one for the response.
      */
     int rateLimitService() throws Exception {
         grpc = IstioGlobalRateLimit.service(asked, request -> {
@@ -83,8 +83,15 @@ class MeshInboundRateLimitTest {
             if (path.equals("/hang")) {
                 return null;
             }
+            if (path.equals("/slow")) {
+                try {
+                    Thread.sleep(300); // on the service's own thread, never an event loop
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             RateLimitResponse.Builder r = RateLimitResponse.newBuilder();
-            if (path.equals("/limited")) {
+            if (path.equals("/limited") || path.equals("/slow")) {
                 r.setOverallCode(RateLimitResponse.Code.OVER_LIMIT)
                         .addResponseHeadersToAdd(header("x-rl-reason", "too-many"))
                         .setRawBody(com.google.protobuf.ByteString.copyFromUtf8("slow down"));
@@ -175,6 +182,15 @@ class MeshInboundRateLimitTest {
         assertEquals(200, call(port, HttpMethod.POST, "/ok", null).statusCode());
         assertEquals(List.of("PATH=/ok"), IstioGlobalRateLimit.descriptors(asked.get(2)),
                 "a header_value_match that does not hold drops its descriptor too");
+    }
+
+    @Test
+    void aTimeoutOfZeroSecondsWaitsForTheServicesAnswerAsEnvoysFilterReadsItAsNoTimeout() throws Exception {
+        int port = serveThrough(config("0s", true, rateLimitService(), true));
+        HttpResponse<Buffer> slow = call(port, HttpMethod.GET, "/slow", "alice");
+        assertEquals(429, slow.statusCode(), "the service's OVER_LIMIT after 300 ms, not an error (500)");
+        assertEquals("true", slow.getHeader("x-envoy-ratelimited"));
+        assertTrue(appSaw.isEmpty());
     }
 
     @Test

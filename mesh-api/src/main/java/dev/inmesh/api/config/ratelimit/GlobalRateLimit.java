@@ -16,7 +16,8 @@ import java.util.List;
  * @param stage which entries of the routes' {@code rate_limits} it reads ({@code stage}, 0 to 10)
  * @param requestType which requests it checks ({@code request_type}): internal ones (with
  *     {@code x-envoy-internal: true}), external ones, or both (Envoy's default)
- * @param timeout how long it waits for the service ({@code timeout}, Envoy's default 20 ms)
+ * @param timeout how long it waits for the service ({@code timeout}, Envoy's default 20 ms; 0 for no limit, as
+ *     Envoy's filter reads it)
  * @param failureModeDeny whether a request is refused when the service could not answer ({@code failure_mode_deny})
  * @param cluster the service's cluster ({@code rate_limit_service.grpc_service.envoy_grpc.cluster_name})
  * @param authority the {@code :authority} of the calls ({@code envoy_grpc.authority}; empty: the cluster's name)
