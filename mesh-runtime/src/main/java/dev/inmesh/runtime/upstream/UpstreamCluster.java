@@ -606,6 +606,22 @@ public final class UpstreamCluster {
     }
 
     /**
+     * The wait before a DNS cluster's next resolution: {@link #nextResolveMillis}, plus the jitter when a lookup
+     * succeeded (Envoy adds it to a completed resolution's refresh only; after a failure it waits the failure
+     * refresh, which without {@code dns_failure_refresh_rate} is the refresh rate).
+     */
+    static long nextDelayMillis(Cluster c, List<io.vertx.core.Future<DnsResolver.Answer>> lookups,
+                                java.util.random.RandomGenerator random) {
+        long next = nextResolveMillis(c, lookups);
+        for (io.vertx.core.Future<DnsResolver.Answer> f : lookups) {
+            if (f.succeeded()) {
+                return next + jitterMillis(c, random);
+            }
+        }
+        return next;
+    }
+
+    /**
      * Whether each resolution plans the next one (a TTL to follow, or a jitter to draw each time), rather than a
      * periodic timer.
      */
@@ -682,7 +698,7 @@ public final class UpstreamCluster {
                 assignment = resolvedDns;
                 setHosts(resolvedDns);
                 if (chainsResolutions(config)) {
-                    scheduleResolve(nextResolveMillis(config, lookups) + jitterMillis(config, env.random()));
+                    scheduleResolve(nextDelayMillis(config, lookups, env.random()));
                 }
             }
         });

@@ -494,6 +494,18 @@ class UpstreamClusterTest {
         assertTrue(min >= 5_000 && min < 5_010, "the refresh rate plus a draw from [0, 100) ms: min " + min);
         assertTrue(max > 5_090 && max < 5_100, "the refresh rate plus a draw from [0, 100) ms: max " + max);
         assertEquals(0, UpstreamCluster.jitterMillis(minutelyDns(false), seeded));
+        // as Envoy, only a completed resolution's refresh is jittered: after every lookup failed, the refresh rate
+        for (int i = 0; i < 100; i++) {
+            assertEquals(5_000, UpstreamCluster.nextDelayMillis(c, List.of(Future.failedFuture("SERVFAIL")), seeded));
+        }
+        Future<DnsResolver.Answer> found = Future.succeededFuture(new DnsResolver.Answer(List.of("10.1.1.1"), 0));
+        long withJitter = 0;
+        for (int i = 0; i < 100; i++) {
+            long d = UpstreamCluster.nextDelayMillis(c, List.of(Future.failedFuture("SERVFAIL"), found), seeded);
+            assertTrue(d >= 5_000 && d < 5_100, "the refresh rate plus the jitter: " + d);
+            withJitter = Math.max(withJitter, d);
+        }
+        assertTrue(withJitter > 5_050, "some draw above half the jitter: " + withJitter);
         // without respect_dns_ttl the records' TTLs do not set the next refresh
         Future<DnsResolver.Answer> oneSecond = Future.succeededFuture(new DnsResolver.Answer(List.of("10.1.1.1"), 1));
         assertEquals(5_000, UpstreamCluster.nextResolveMillis(c, List.of(oneSecond)));
