@@ -1,0 +1,496 @@
+package dev.inmesh.runtime.xds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.listener.ForwardClientCert;
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.PathNormalization;
+import dev.inmesh.api.config.listener.ServerHeader;
+import dev.inmesh.api.config.rbac.Rbac;
+import dev.inmesh.api.config.route.DirectResponseAction;
+import dev.inmesh.api.config.route.RouteConfiguration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The Envoy fields istiod writes for a sidecar for the Istio APIs other than DestinationRule and VirtualService
+ * (AuthorizationPolicy, RequestAuthentication, PeerAuthentication, Telemetry, Sidecar, ServiceEntry and the
+ * MeshConfig / ProxyConfig settings that change listeners), read from istiod's listener, authn, authz, access log and
+ * cluster builders, in that shape, through Inmesh's parsers: what loads and what it loads as, and what is still
+ * refused by name (so that a refusal of an ordinary Istio setting is a decision written down here, not an accident).
+ * See {@link IstioTrafficPolicyShapesTest} for DestinationRule and VirtualService; docs/configuration.md and
+ * docs/comparison.md describe the behaviour.
+ */
+class IstioSecurityTelemetryShapesTest {
+
+    private static Listener listener(String yaml) throws Exception {
+        return new ListenerParser().parse(EnvoyJson.toMessage(EnvoyJson.tree(yaml),
+                io.envoyproxy.envoy.config.listener.v3.Listener.class));
+    }
+
+    private static String refusal(org.junit.jupiter.api.function.Executable parse) {
+        return assertThrows(InvalidResourceException.class, parse).getMessage();
+    }
+
+    /**
+     * istiod's inbound HTTP listener chain on port 9080 ({@code buildHTTPConnectionManager}): the connection
+     * manager's own fields (given, at its indentation) and its HTTP filters (given, as a YAML list) before the
+     * router, whose config is {@code router}.
+     */
+    static String inbound(String hcmFields, String filters, String router) {
+        return """
+                name: virtualInbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                traffic_direction: INBOUND
+                listener_filters:
+                - name: envoy.filters.listener.original_dst
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst}
+                - name: envoy.filters.listener.tls_inspector
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector}
+                - name: envoy.filters.listener.http_inspector
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector}
+                listener_filters_timeout: 0s
+                continue_on_listener_filters_timeout: true
+                use_original_dst: true
+                filter_chains:
+                - name: 0.0.0.0_9080
+                  filter_chain_match: {destination_port: 9080, transport_protocol: raw_buffer}
+                  filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: inbound_0.0.0.0_9080
+                      codec_type: AUTO
+                      route_config:
+                        name: inbound|9080||
+                        validate_clusters: false
+                        virtual_hosts:
+                        - name: inbound|http|9080
+                          domains: ["*"]
+                          routes:
+                          - name: default
+                            match: {prefix: /}
+                            decorator: {operation: "reviews.default.svc.cluster.local:9080/*"}
+                            route: {cluster: "inbound|9080||", timeout: 0s, max_stream_duration: {max_stream_duration: 0s, grpc_timeout_header_max: 0s}}
+                """ + hcmFields.stripTrailing().indent(6) + """
+                      http_filters:
+                """ + filters.stripTrailing().indent(6) + """
+                      - name: envoy.filters.http.router
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+                """ + router.stripTrailing().indent(10);
+    }
+
+    /** The filters istiod puts before the router on every sidecar HTTP chain: peer metadata, gRPC stats, fault, CORS. */
+    static final String TELEMETRY_FILTERS = """
+            - name: istio.metadata_exchange
+              typed_config:
+                "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+                type_url: type.googleapis.com/io.istio.http.peer_metadata.Config
+                value: {upstream_discovery: [{istio_headers: {}}, {workload_discovery: {}}], upstream_propagation: [{istio_headers: {}}]}
+            - name: envoy.filters.http.grpc_stats
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.http.grpc_stats.v3.FilterConfig
+                emit_filter_state: true
+                stats_for_all_methods: false
+            - name: envoy.filters.http.fault
+              typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}
+            - name: envoy.filters.http.cors
+              typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+            - name: istio.stats
+              typed_config:
+                "@type": type.googleapis.com/stats.PluginConfig
+                disable_host_header_fallback: true
+                metrics:
+                - name: requests
+                  dimensions: {request_host: request.host}
+                  tags_to_remove: [response_flags]
+            """;
+
+    /** The connection manager fields istiod writes on an inbound chain with the mesh's defaults. */
+    static final String INBOUND_DEFAULTS = """
+            use_remote_address: false
+            normalize_path: true
+            path_with_escaped_slashes_action: KEEP_UNCHANGED
+            upgrade_configs: [{upgrade_type: websocket}]
+            stream_idle_timeout: 0s
+            forward_client_cert_details: APPEND_FORWARD
+            set_current_client_cert_details: {subject: true, dns: true, uri: true}
+            server_name: istio-envoy
+            request_id_extension:
+              typed_config: {"@type": type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig, use_request_id_for_trace_sampling: true}
+            """;
+
+    private static HttpConnectionManager hcm(Listener l) {
+        return assertInstanceOf(HttpConnectionManager.class, l.filterChains().get(0).filter());
+    }
+
+    @Test
+    void theInboundConnectionManagerWithTheMeshDefaultsLoadsItsPathNormalizationAndClientCertHeader()
+            throws Exception {
+        HttpConnectionManager h = hcm(listener(inbound(INBOUND_DEFAULTS, TELEMETRY_FILTERS, "")));
+        assertEquals(new PathNormalization(true, false, PathNormalization.EscapedSlashes.KEEP_UNCHANGED),
+                h.pathNormalization(), "meshConfig.pathNormalization BASE (the default): normalize_path");
+        assertEquals(new ForwardClientCert(ForwardClientCert.Mode.APPEND_FORWARD, false, false, true, true, true),
+                h.forwardClientCert(), "proxyHeaders.forwardedClientCert APPEND_FORWARD (the default)");
+        assertEquals(new ServerHeader("istio-envoy", ServerHeader.Transformation.OVERWRITE), h.serverHeader());
+        assertTrue(h.generateRequestId());
+        assertTrue(h.websocketUpgrade());
+    }
+
+    @Test
+    void pathNormalizationMergeSlashesAndDecodeAndMergeSlashesAreTheConnectionManagersNormalization()
+            throws Exception {
+        HttpConnectionManager merge = hcm(listener(inbound("""
+                normalize_path: true
+                merge_slashes: true
+                path_with_escaped_slashes_action: KEEP_UNCHANGED
+                """, "", "")));
+        assertEquals(new PathNormalization(true, true, PathNormalization.EscapedSlashes.KEEP_UNCHANGED),
+                merge.pathNormalization());
+        HttpConnectionManager decode = hcm(listener(inbound("""
+                normalize_path: true
+                merge_slashes: true
+                path_with_escaped_slashes_action: UNESCAPE_AND_FORWARD
+                """, "", "")));
+        assertEquals(new PathNormalization(true, true, PathNormalization.EscapedSlashes.UNESCAPE_AND_FORWARD),
+                decode.pathNormalization());
+        assertEquals(PathNormalization.NONE, hcm(listener(inbound("normalize_path: false\n", "", "")))
+                .pathNormalization(), "pathNormalization NONE");
+    }
+
+    /**
+     * proxyHeaders' serverHeader, requestId and forwardedClientCert are the connection manager's fields and are read;
+     * its envoyDebugHeaders.disabled is the router's {@code suppress_envoy_headers}, which loads but is not read:
+     * Inmesh does not check the router's config, and still adds the router's {@code x-envoy-*} headers.
+     */
+    @Test
+    void proxyHeadersServerHeaderRequestIdAndForwardedClientCertAreTheConnectionManagersFields() throws Exception {
+        // serverHeader.disabled, requestId.disabled, forwardedClientCert SANITIZE, envoyDebugHeaders.disabled
+        HttpConnectionManager h = hcm(listener(inbound("""
+                server_header_transformation: PASS_THROUGH
+                generate_request_id: false
+                forward_client_cert_details: SANITIZE
+                """, "", "suppress_envoy_headers: true\n")));
+        assertEquals(ServerHeader.Transformation.PASS_THROUGH, h.serverHeader().transformation());
+        assertFalse(h.generateRequestId());
+        assertEquals(ForwardClientCert.Mode.SANITIZE, h.forwardClientCert().mode());
+    }
+
+    @Test
+    void proxy100ContinueWhichIstiodWritesOnEveryConnectionManagerSince1Point23IsRefusedByName() {
+        // ENABLE_100_CONTINUE_HEADERS (default true): Envoy then passes Expect: 100-continue upstream and relays the
+        // application's 100 Continue; Inmesh answers the expectation itself (the behaviour without the field)
+        String m = refusal(() -> listener(inbound(INBOUND_DEFAULTS + "proxy_100_continue: true\n", TELEMETRY_FILTERS,
+                "")));
+        assertTrue(m.contains("proxy_100_continue"), m);
+    }
+
+    @Test
+    void proxyHeadersXForwardedPortEnabledIsRefusedByName() {
+        String m = refusal(() -> listener(inbound("append_x_forwarded_port: true\n", "", "")));
+        assertTrue(m.contains("append_x_forwarded_port"), m);
+    }
+
+    @Test
+    void telemetryAccessLoggingFileTextAndLabelsOtelAlsAndFilterExpressionLoad() throws Exception {
+        HttpConnectionManager h = hcm(listener(inbound(INBOUND_DEFAULTS + """
+                access_log:
+                - name: envoy.access_loggers.file
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                    path: /dev/stdout
+                    log_format:
+                      text_format_source: {inline_string: "[%START_TIME%] \\"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%\\" %RESPONSE_CODE%\\n"}
+                - name: envoy.access_loggers.file
+                  filter:
+                    extension_filter:
+                      name: envoy.access_loggers.extension_filters.cel
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter
+                        expression: response.code >= 400
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                    path: /dev/stdout
+                    log_format:
+                      json_format: {method: "%REQ(:METHOD)%", code: "%RESPONSE_CODE%"}
+                      json_format_options: {sort_properties: false}
+                - name: envoy.access_loggers.open_telemetry
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig
+                    common_config:
+                      log_name: otel_envoy_accesslog
+                      transport_api_version: V3
+                      grpc_service:
+                        envoy_grpc: {cluster_name: "outbound|4317||otel-collector.observability.svc.cluster.local", authority: otel-collector.observability.svc.cluster.local}
+                    body: {string_value: "%REQ(:METHOD)% %RESPONSE_CODE%"}
+                    attributes:
+                      values: [{key: node_name, value: {string_value: "%NODE_NAME%"}}]
+                """, TELEMETRY_FILTERS, "")));
+        assertEquals("inbound_0.0.0.0_9080", h.statPrefix(), "Inmesh writes its own access log (Istio's format)");
+    }
+
+    /** istiod's RBAC filters for one ALLOW, one DENY and one AUDIT AuthorizationPolicy with every source kind. */
+    static final String AUTHZ_FILTERS = """
+            - name: envoy.filters.http.rbac
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                rules:
+                  action: LOG
+                  policies:
+                    ns[default]-policy[audit]-rule[0]:
+                      permissions: [{and_rules: {rules: [{or_rules: {rules: [{header: {name: ":method", string_match: {exact: POST}}}]}}]}}]
+                      principals: [{and_ids: {ids: [{any: true}]}}]
+                shadow_rules_stat_prefix: istio_dry_run_allow_
+            - name: envoy.filters.http.rbac
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                rules:
+                  action: DENY
+                  policies:
+                    ns[default]-policy[deny]-rule[0]:
+                      permissions:
+                      - and_rules:
+                          rules:
+                          - or_rules: {rules: [{url_path: {path: {prefix: /admin/}}}, {uri_template: {name: uri-template, typed_config: {"@type": type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig, path_template: "/books/*/secret/**"}}}]}
+                          - or_rules: {rules: [{destination_port: 9080}]}
+                      principals:
+                      - and_ids:
+                          ids:
+                          - or_ids: {ids: [{remote_ip: {address_prefix: 10.0.0.0, prefix_len: 8}}]}
+                          - not_id: {or_ids: {ids: [{direct_remote_ip: {address_prefix: 192.168.1.1, prefix_len: 32}}]}}
+                          - or_ids: {ids: [{metadata: {filter: envoy.filters.http.jwt_authn, path: [{key: payload}, {key: iss}], value: {string_match: {exact: "https://issuer.example"}}}}]}
+            - name: envoy.filters.http.rbac
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                rules:
+                  policies:
+                    ns[default]-policy[allow]-rule[0]:
+                      permissions:
+                      - and_rules:
+                          rules:
+                          - or_rules: {rules: [{header: {name: ":authority", string_match: {exact: reviews.example, ignore_case: true}}}]}
+                          - or_rules: {rules: [{header: {name: ":method", string_match: {exact: GET}}}]}
+                          - or_rules: {rules: [{url_path: {path: {exact: /reviews}}}]}
+                          - or_rules: {rules: [{destination_ip: {address_prefix: 10.1.0.0, prefix_len: 16}}]}
+                          - or_rules: {rules: [{requested_server_name: {exact: reviews.example}}]}
+                      principals:
+                      - and_ids:
+                          ids:
+                          - or_ids: {ids: [{authenticated: {principal_name: {exact: spiffe://cluster.local/ns/default/sa/productpage}}}]}
+                          - not_id: {or_ids: {ids: [{authenticated: {principal_name: {exact: spiffe://cluster.local/ns/default/sa/evil}}}]}}
+                          - or_ids: {ids: [{authenticated: {principal_name: {safe_regex: {regex: ".*/ns/default/.*"}}}}]}
+                          - or_ids: {ids: [{metadata: {filter: envoy.filters.http.jwt_authn, path: [{key: payload}, {key: groups}], value: {list_match: {one_of: {string_match: {exact: admin}}}}}}]}
+                          - or_ids: {ids: [{header: {name: x-token, string_match: {exact: abc}}}]}
+                          - or_ids: {ids: [{source_ip: {address_prefix: 10.2.0.0, prefix_len: 16}}]}
+                shadow_rules_stat_prefix: istio_dry_run_allow_
+            """;
+
+    /** istiod's JWT filter for a RequestAuthentication with one jwtRule using every field (jwks fetched by istiod). */
+    static final String JWT_FILTER = """
+            - name: envoy.filters.http.jwt_authn
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication
+                providers:
+                  origins-0:
+                    issuer: https://issuer.example
+                    audiences: [reviews]
+                    local_jwks: {inline_string: "{\\"keys\\":[]}"}
+                    forward: true
+                    from_headers: [{name: x-jwt, value_prefix: "Bearer "}]
+                    from_params: [access_token]
+                    from_cookies: [session]
+                    forward_payload_header: x-jwt-payload
+                    payload_in_metadata: https://issuer.example
+                    claim_to_headers: [{header_name: x-jwt-sub, claim_name: sub}]
+                rules:
+                - match: {prefix: /}
+                  requires: {requires_any: {requirements: [{provider_name: origins-0}, {allow_missing_or_failed: {}}]}}
+                bypass_cors_preflight: true
+            """;
+
+    @Test
+    void requestAuthenticationAndAuthorizationPoliciesLoadWithEveryFromToAndWhenKind() throws Exception {
+        HttpConnectionManager h = hcm(listener(inbound(INBOUND_DEFAULTS, JWT_FILTER + AUTHZ_FILTERS
+                + TELEMETRY_FILTERS, "")));
+        assertEquals(List.of(Rbac.Action.LOG, Rbac.Action.DENY, Rbac.Action.ALLOW), h.rbacFilters().stream()
+                .map(f -> f.rbac().rules().action()).toList(), "AUDIT, DENY and ALLOW, in istiod's order");
+        var provider = h.httpFilters().stream().filter(f -> f.jwtAuthn() != null).findFirst().orElseThrow()
+                .jwtAuthn().providers().get("origins-0");
+        assertEquals(List.of("access_token"), provider.fromParams());
+        assertEquals(List.of("session"), provider.fromCookies());
+        assertEquals("x-jwt-payload", provider.forwardPayloadHeader());
+    }
+
+    @Test
+    void anExperimentalEnvoyFiltersWhenKeyIsRefusedByName() {
+        // when: experimental.envoy.filters.network.mysql_proxy[db.table]: metadata of a filter Inmesh does not keep
+        String m = refusal(() -> listener(inbound("", """
+                - name: envoy.filters.http.rbac
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+                    rules:
+                      policies:
+                        p:
+                          permissions: [{any: true}]
+                          principals: [{metadata: {filter: envoy.filters.network.mysql_proxy, path: [{key: db.table}], value: {list_match: {one_of: {string_match: {exact: "[update]"}}}}}}]
+                """, "")));
+        assertTrue(m.contains("metadata.filter"), m);
+    }
+
+    @Test
+    void sidecarIngressDefaultEndpointOnAUnixSocketIsAStaticInboundClusterOnThatPipe() throws Exception {
+        Cluster c = IstioTrafficPolicyShapesTest.cluster("""
+                name: inbound|9080||
+                type: STATIC
+                connect_timeout: 10s
+                common_lb_config: {}
+                upstream_bind_config: {source_address: {address: 127.0.0.6, port_value: 0}}
+                load_assignment:
+                  cluster_name: inbound|9080||
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: {address: {pipe: {path: /var/run/app.sock}}}
+                circuit_breakers:
+                  thresholds: [{max_connections: 100, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295, track_remaining: true}]
+                """);
+        assertEquals(DiscoveryType.STATIC, c.type());
+        assertEquals("unix:/var/run/app.sock", c.loadAssignment().endpoints().get(0).lbEndpoints().get(0).address()
+                .address());
+    }
+
+    @Test
+    void sidecarEgressBindIsAnOutboundListenerBoundToThatAddress() throws Exception {
+        Listener l = listener("""
+                name: 127.0.0.1_9080
+                address: {socket_address: {address: 127.0.0.1, port_value: 9080}}
+                traffic_direction: OUTBOUND
+                bind_to_port: true
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: outbound_127.0.0.1_9080
+                      rds: {route_config_name: "127.0.0.1_9080"}
+                      forward_client_cert_details: SANITIZE_SET
+                      set_current_client_cert_details: {subject: true, dns: true, uri: true}
+                      http_filters:
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                """);
+        assertEquals("127.0.0.1", l.address().address());
+        assertTrue(l.bindToPort());
+        assertEquals(ForwardClientCert.Mode.SANITIZE_SET, hcm(l).forwardClientCert().mode());
+    }
+
+    @Test
+    void registryOnlyIsABlockAllVirtualHostAnsweringWith502() throws Exception {
+        RouteConfiguration rc = new RouteConfigurationParser().parse(EnvoyJson.toMessage(EnvoyJson.tree("""
+                name: "9080"
+                validate_clusters: false
+                virtual_hosts:
+                - name: block_all
+                  domains: ["*"]
+                  routes:
+                  - name: block_all
+                    match: {prefix: /}
+                    direct_response: {status: 502}
+                  include_request_attempt_count: true
+                ignore_port_in_host_matching: true
+                """), io.envoyproxy.envoy.config.route.v3.RouteConfiguration.class));
+        assertEquals(502, assertInstanceOf(DirectResponseAction.class,
+                rc.virtualHosts().get(0).routes().get(0).action()).status());
+    }
+
+    /** istiod's cluster of a DNS ServiceEntry on port 443 of {@code type}, its endpoints (a YAML list) given. */
+    private static Cluster dnsServiceEntry(String type, String endpoints) throws Exception {
+        return IstioTrafficPolicyShapesTest.cluster("""
+                name: outbound|443||api.example.com
+                type: %s
+                connect_timeout: 10s
+                dns_lookup_family: V4_ONLY
+                dns_refresh_rate: 60s
+                respect_dns_ttl: true
+                lb_policy: LEAST_REQUEST
+                metadata:
+                  filter_metadata:
+                    istio: {services: [{host: api.example.com, name: api.example.com, namespace: default}]}
+                load_assignment:
+                  cluster_name: outbound|443||api.example.com
+                  endpoints:
+                """.formatted(type) + endpoints.stripTrailing().indent(2));
+    }
+
+    @Test
+    void serviceEntryDnsAndDnsRoundRobinEndpointsLoadWithTheirLocalityWeightAndLabels() throws Exception {
+        Cluster dns = dnsServiceEntry("STRICT_DNS", """
+                - locality: {region: us-east, zone: us-east-1a}
+                  load_balancing_weight: 3
+                  lb_endpoints:
+                  - endpoint: {address: {socket_address: {address: api-1.example.com, port_value: 8443}}}
+                    load_balancing_weight: 3
+                    metadata:
+                      filter_metadata:
+                        istio: {workload: api;default;api;v1;Kubernetes}
+                        envoy.transport_socket_match: {tlsMode: disabled}
+                """);
+        assertEquals(DiscoveryType.STRICT_DNS, dns.type());
+        var locality = dns.loadAssignment().endpoints().get(0);
+        assertEquals("us-east-1a", locality.locality().zone());
+        assertEquals(3, locality.lbEndpoints().get(0).loadBalancingWeight());
+        Cluster roundRobin = dnsServiceEntry("LOGICAL_DNS", """
+                - lb_endpoints:
+                  - endpoint: {address: {socket_address: {address: api.example.com, port_value: 443}}}
+                """);
+        assertEquals(DiscoveryType.LOGICAL_DNS, roundRobin.type());
+    }
+
+    @Test
+    void peerAuthenticationPermissiveIsAnMtlsChainBesideAPlaintextChainOnThePort() throws Exception {
+        // PERMISSIVE (and portLevelMtls per port): istiod's tls chain (Istio's ALPN, its SDS certificate and CA) and
+        // raw_buffer chain for the same destination port; STRICT keeps the first alone, DISABLE the second
+        String tlsChain = """
+                - name: 0.0.0.0_9080
+                  filter_chain_match:
+                    destination_port: 9080
+                    transport_protocol: tls
+                    application_protocols: [istio-peer-exchange, istio-http/1.0, istio-http/1.1, istio-h2]
+                  transport_socket:
+                    name: envoy.transport_sockets.tls
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+                      require_client_certificate: true
+                      common_tls_context:
+                        tls_params: {tls_minimum_protocol_version: TLSv1_2, tls_maximum_protocol_version: TLSv1_3}
+                        alpn_protocols: [h2, http/1.1]
+                        tls_certificate_sds_secret_configs: [{name: default, sds_config: {api_config_source: {api_type: GRPC, grpc_services: [{envoy_grpc: {cluster_name: sds-grpc}}], transport_api_version: V3}, resource_api_version: V3}}]
+                        combined_validation_context:
+                          default_validation_context: {match_subject_alt_names: [{prefix: "spiffe://cluster.local/"}]}
+                          validation_context_sds_secret_config: {name: ROOTCA, sds_config: {api_config_source: {api_type: GRPC, grpc_services: [{envoy_grpc: {cluster_name: sds-grpc}}], transport_api_version: V3}, resource_api_version: V3}}
+                  filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: inbound_0.0.0.0_9080
+                      rds: {route_config_name: "inbound|9080||"}
+                      http_filters:
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                """;
+        String yaml = inbound(INBOUND_DEFAULTS, TELEMETRY_FILTERS, "");
+        int chains = yaml.indexOf("filter_chains:\n") + "filter_chains:\n".length();
+        Listener l = listener(yaml.substring(0, chains) + tlsChain + yaml.substring(chains));
+        assertEquals(2, l.filterChains().size());
+        assertTrue(l.filterChains().get(0).tls(), "the mTLS chain");
+        assertEquals("tls", l.filterChains().get(0).match().transportProtocol());
+        assertEquals("raw_buffer", l.filterChains().get(1).match().transportProtocol());
+    }
+}
