@@ -302,6 +302,11 @@ public final class ListenerParser
                 "set_current_client_cert_details", "drain_timeout", "request_timeout", "request_headers_timeout",
                 "http2_protocol_options", "tracing", "always_set_request_id_in_response"),
                 Set.of("access_log",
+                        // istiod writes proxy_100_continue: true on every connection manager since 1.23
+                        // (ENABLE_100_CONTINUE_HEADERS). Envoy then passes Expect: 100-continue upstream and relays
+                        // the application's 100 Continue; Inmesh answers the expectation itself, as without the
+                        // field: the client sends its body either way. Refusing it would NACK every listener.
+                        "proxy_100_continue",
                         "request_id_extension",
                         "internal_address_config", "delayed_close_timeout", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
