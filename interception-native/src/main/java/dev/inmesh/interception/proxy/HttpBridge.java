@@ -1008,6 +1008,7 @@ final class HttpBridge {
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
                     .serverHeader(conn.hcm().serverHeader()).generateRequestId(conn.hcm().generateRequestId())
                     .alwaysSetRequestIdInResponse(conn.hcm().alwaysSetRequestIdInResponse())
+                    .suppressEnvoyHeaders(conn.hcm().suppressEnvoyHeaders())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .maxStreamDuration(conn.hcm().lifetimes().maxStreamDuration())
                     .corsFilter(conn.hcm()).statefulSession(conn.hcm()).downstreamStats(conn.stats())

@@ -1001,7 +1001,9 @@ public final class Router {
         }
         chargeLocalReply(ex, 503);
         ex.flags.add(ResponseFlag.UPSTREAM_OVERFLOW);
-        MultiMap h = MultiMap.caseInsensitiveMultiMap().set("x-envoy-overloaded", "true");
+        // the router's own x-envoy header, unless its suppress_envoy_headers says not
+        MultiMap h = ex.request.suppressEnvoyHeaders ? null
+                : MultiMap.caseInsensitiveMultiMap().set("x-envoy-overloaded", "true");
         reply(ex, promise, 503, "upstream connect error or disconnect/reset before headers. reset reason: overflow",
                 "upstream_reset_before_response_started{overflow}", h);
     }
@@ -1532,7 +1534,9 @@ public final class Router {
                 }
                 long expected = expectedTimeoutMillis();
                 if (expected > 0) {
-                    up.headers().set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(expected));
+                    if (!ex.request.suppressEnvoyHeaders) {
+                        up.headers().set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(expected));
+                    }
                     if (ex.grpc && action.maxGrpcTimeout() != null && !action.maxStreamDuration()) {
                         // As Envoy with max_grpc_timeout: the upstream learns the deadline the router enforces
                         up.headers().set(HeaderNames.GRPC_TIMEOUT, Grpc.timeoutValue(expected));
@@ -1701,7 +1705,7 @@ public final class Router {
                 h.remove(HeaderNames.X_ENVOY_PEER_METADATA);
                 h.remove(HeaderNames.X_ENVOY_PEER_METADATA_ID);
             }
-            if (requestComplete) {
+            if (requestComplete && !ex.request.suppressEnvoyHeaders) {
                 h.set(HeaderNames.X_ENVOY_UPSTREAM_SERVICE_TIME, Long.toString(ex.upstreamServiceTimeMillis));
             }
             if (vh.includeAttemptCountInResponse()) {

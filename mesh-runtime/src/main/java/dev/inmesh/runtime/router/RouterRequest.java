@@ -43,6 +43,7 @@ public final class RouterRequest implements RouteRequest {
     boolean generateRequestId = true;
     /** The connection manager's {@code always_set_request_id_in_response}. */
     boolean alwaysSetRequestIdInResponse;
+    boolean suppressEnvoyHeaders;
     /** The connection manager's {@code stream_idle_timeout}; a route's {@code idle_timeout} overrides it. */
     Duration streamIdleTimeout = HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT;
     /** The connection manager's {@code max_stream_duration}, or null for none; a route's own replaces it. */
@@ -155,6 +156,15 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest alwaysSetRequestIdInResponse(boolean always) {
         this.alwaysSetRequestIdInResponse = always;
+        return this;
+    }
+
+    /**
+     * Sets whether the router of the connection manager the request came through adds none of its own
+     * {@code x-envoy-*} headers ({@code suppress_envoy_headers}; default false).
+     */
+    public RouterRequest suppressEnvoyHeaders(boolean suppress) {
+        this.suppressEnvoyHeaders = suppress;
         return this;
     }
 

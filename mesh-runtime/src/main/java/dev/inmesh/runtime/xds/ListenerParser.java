@@ -490,7 +490,24 @@ public final class ListenerParser
                 forwardClientCert(h), lifetimes(h), h.hasHttp2ProtocolOptions() ? Fields.at("http2_protocol_options",
                         () -> CoreParsers.http2ProtocolOptions(h.getHttp2ProtocolOptions())) : null,
                 h.hasTracing() ? Fields.at("tracing", () -> TracingParser.parse(h.getTracing())) : null,
-                h.getAlwaysSetRequestIdInResponse());
+                h.getAlwaysSetRequestIdInResponse(), suppressEnvoyHeaders(h));
+    }
+
+    /**
+     * The router filter's {@code suppress_envoy_headers} (the last filter, when it carries a typed config). Its other
+     * fields are not read (they change statistics and spans Inmesh does not keep).
+     */
+    private static boolean suppressEnvoyHeaders(
+            io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager h) {
+        int last = h.getHttpFiltersCount() - 1;
+        if (last < 0 || !h.getHttpFilters(last).hasTypedConfig()
+                || !CoreParsers.configType(h.getHttpFilters(last).getTypedConfig()).equals(ROUTER_TYPE)) {
+            return false;
+        }
+        return Fields.at("http_filters[" + last + "].typed_config", () -> RouteConfigurationParser.unpack(
+                h.getHttpFilters(last).getTypedConfig(),
+                io.envoyproxy.envoy.extensions.filters.http.router.v3.Router.class, "@type"))
+                .getSuppressEnvoyHeaders();
     }
 
     /** Refuses a filter that runs ({@code runs}) where {@code filters} already has one of its kind ({@code same}). */

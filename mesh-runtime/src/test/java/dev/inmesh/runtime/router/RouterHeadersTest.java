@@ -483,6 +483,27 @@ class RouterHeadersTest {
         assertNull(none.header("x-envoy-attempt-count"));
     }
     @Test
+    void aRouterThatSuppressesEnvoyHeadersAddsNoneOfItsOwn() {
+        // Istio's proxyHeaders.envoyDebugHeaders.disabled: the router filter's suppress_envoy_headers
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("x")));
+        var r = rig.call(rig.router(), get("/x").suppressEnvoyHeaders(true), routeToC("timeout: 3s"), one(wm));
+        assertEquals(200, r.status());
+        assertNull(r.header("x-envoy-upstream-service-time"));
+        assertNull(header(received(wm).get(0), "x-envoy-expected-rq-timeout-ms"));
+        // an overflow's answer: no x-envoy-overloaded (max_requests 0: every request overflows)
+        var full = rig.call(rig.router(), get("/x").suppressEnvoyHeaders(true), routeToC(""), rig.clusters(
+                cluster("c", dev.inmesh.api.config.cluster.LbPolicy.ROUND_ROBIN, RouterRig.breakers(1024, 1024, 0, 3),
+                        null, wm.port())));
+        assertEquals(503, full.status());
+        assertNull(full.header("x-envoy-overloaded"));
+        // the same without it: the router's headers are there
+        var plain = rig.call(rig.router(), get("/x"), routeToC("timeout: 3s"), one(wm));
+        assertNotNull(plain.header("x-envoy-upstream-service-time"));
+        assertNotNull(header(received(wm).get(1), "x-envoy-expected-rq-timeout-ms"));
+    }
+
+    @Test
     void tellsTheUpstreamHowLongTheRouterWillWait() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok()));

@@ -168,8 +168,8 @@ class IstioSecurityTelemetryShapesTest {
 
     /**
      * proxyHeaders' serverHeader, requestId and forwardedClientCert are the connection manager's fields and are read;
-     * its envoyDebugHeaders.disabled is the router's {@code suppress_envoy_headers}, which loads but is not read:
-     * Inmesh does not check the router's config, and still adds the router's {@code x-envoy-*} headers.
+     * its envoyDebugHeaders.disabled is the router's {@code suppress_envoy_headers}, read too (the router then adds
+     * none of its own {@code x-envoy-*} headers: {@code RouterHeadersTest}).
      */
     @Test
     void proxyHeadersServerHeaderRequestIdAndForwardedClientCertAreTheConnectionManagersFields() throws Exception {
@@ -182,6 +182,8 @@ class IstioSecurityTelemetryShapesTest {
         assertEquals(ServerHeader.Transformation.PASS_THROUGH, h.serverHeader().transformation());
         assertFalse(h.generateRequestId());
         assertEquals(ForwardClientCert.Mode.SANITIZE, h.forwardClientCert().mode());
+        assertTrue(h.suppressEnvoyHeaders());
+        assertFalse(hcm(listener(inbound("", "", ""))).suppressEnvoyHeaders());
     }
 
     @Test

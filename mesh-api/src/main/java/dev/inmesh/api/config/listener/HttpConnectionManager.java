@@ -44,6 +44,11 @@ import java.util.List;
  * @param alwaysSetRequestIdInResponse whether every response gets the request's {@code x-request-id}
  *                                     ({@code always_set_request_id_in_response}; Envoy sets it anyway on the
  *                                     response to a request with a trusted {@code x-envoy-force-trace})
+ * @param suppressEnvoyHeaders whether its router adds none of its own {@code x-envoy-*} headers (the router filter's
+ *                             {@code suppress_envoy_headers}, Istio's {@code proxyHeaders.envoyDebugHeaders
+ *                             .disabled}): no {@code x-envoy-upstream-service-time} on responses, no
+ *                             {@code x-envoy-expected-rq-timeout-ms} upstream, no {@code x-envoy-overloaded} on an
+ *                             overflow's answer
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
@@ -53,7 +58,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
                                     CodecType codecType, ForwardClientCert forwardClientCert,
                                     ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
-                                    boolean alwaysSetRequestIdInResponse)
+                                    boolean alwaysSetRequestIdInResponse, boolean suppressEnvoyHeaders)
         implements NetworkFilter {
     /**
      * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
@@ -93,6 +98,21 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         Checks.check(xffNumTrustedHops >= 0, "xff_num_trusted_hops", xffNumTrustedHops, ">= 0");
         Checks.check(httpFilters.stream().filter(f -> f.fault() != null).count() <= 1, "http_filters",
                 "two fault filters", "at most one fault filter that runs");
+    }
+
+    /** A connection manager whose router adds its {@code x-envoy-*} headers (Envoy's default). */
+    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
+                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
+                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
+                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
+                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
+                                 CodecType codecType, ForwardClientCert forwardClientCert,
+                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
+                                 boolean alwaysSetRequestIdInResponse) {
+        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
+                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
+                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
+                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, false);
     }
 
     /** A connection manager that leaves {@code x-request-id} off its responses (Envoy's default). */
