@@ -1104,25 +1104,10 @@ public final class Router {
         String addresses = (req.downstreamRemoteAddress == null ? "" : req.downstreamRemoteAddress)
                 + (req.downstreamLocalAddress == null ? "" : req.downstreamLocalAddress);
         String value = String.format("%016x", Xxhash.hash64(addresses));
-        StringBuilder cookie = new StringBuilder(c.name()).append("=\"").append(value).append('"');
-        long maxAge = c.ttl().getSeconds();
-        if (maxAge != 0) {
-            cookie.append("; Max-Age=").append(maxAge);
-        }
-        if (!c.path().isEmpty()) {
-            cookie.append("; Path=").append(c.path());
-        }
-        for (HashPolicy.CookieAttribute a : c.attributes()) {
-            cookie.append("; ").append(a.name());
-            if (!a.value().isEmpty()) {
-                cookie.append('=').append(a.value());
-            }
-        }
-        cookie.append("; HttpOnly");
         if (ex.setCookies == null) {
             ex.setCookies = new ArrayList<>(1);
         }
-        ex.setCookies.add(cookie.toString());
+        ex.setCookies.add(SetCookies.value(c.name(), value, c.ttl().getSeconds(), c.path(), c.attributes()));
         return value;
     }
 

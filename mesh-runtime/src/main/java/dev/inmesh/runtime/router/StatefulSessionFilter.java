@@ -10,7 +10,6 @@ import io.vertx.core.MultiMap;
 import io.vertx.core.http.HttpHeaders;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
 
@@ -116,15 +115,7 @@ public final class StatefulSessionFilter {
 
     /** Envoy's {@code Set-Cookie} value for the session cookie {@code c} carrying {@code value}. */
     static String setCookie(StatefulSession.Cookie c, String value) {
-        StringBuilder b = new StringBuilder(c.name()).append("=\"").append(value).append('"');
-        Duration ttl = c.ttl();
-        if (ttl.toSeconds() != 0) {
-            b.append("; Max-Age=").append(ttl.toSeconds());
-        }
-        if (!c.path().isEmpty()) {
-            b.append("; Path=").append(c.path());
-        }
-        return b.append("; HttpOnly").toString();
+        return SetCookies.value(c.name(), value, c.ttl().toSeconds(), c.path(), List.of());
     }
 
     /** The cookie value naming {@code address}: base64 of a protobuf {@code Cookie} (expires left out when 0). */
