@@ -182,9 +182,17 @@ class ProxyLocalRateLimitTest {
 
     /** The head (and what follows in the same read) of the proxy's answer to a WebSocket upgrade for host svc. */
     private static String upgrade(int port) throws Exception {
+        return upgrade(port, "/chat", got -> got.endsWith("local_rate_limited") || got.endsWith("no upgrade"));
+    }
+
+    /**
+     * The proxy's answer to a WebSocket upgrade of {@code path} for host svc: read until {@code done} holds for what
+     * came after the head's end, or the proxy closes (bounded by a socket timeout).
+     */
+    static String upgrade(int port, String path, java.util.function.Predicate<String> done) throws Exception {
         try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
             s.setSoTimeout(10_000);
-            s.getOutputStream().write(("GET /chat HTTP/1.1\r\nhost: svc\r\nconnection: Upgrade\r\n"
+            s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nhost: svc\r\nconnection: Upgrade\r\n"
                     + "upgrade: websocket\r\nsec-websocket-version: 13\r\n"
                     + "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
                     .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
@@ -195,7 +203,7 @@ class ProxyLocalRateLimitTest {
                 n += r;
                 String got = new String(buf, 0, n, java.nio.charset.StandardCharsets.US_ASCII);
                 int end = got.indexOf("\r\n\r\n");
-                if (end >= 0 && (got.endsWith("local_rate_limited") || got.endsWith("no upgrade"))) {
+                if (end >= 0 && done.test(got)) {
                     break;
                 }
             }

@@ -59,11 +59,15 @@ class ProxyRateLimitTest {
     }
 
     private LoopbackProxy proxy(int port, String timeout, boolean failureModeDeny, int service) throws Exception {
-        String listener = Http1RequestsTest.listener("http", port, "").replace("domains: [\"svc\", \"svc:*\"]\n",
-                "domains: [\"svc\", \"svc:*\"]\n" + IstioGlobalRateLimit.VIRTUAL_HOST_RATE_LIMITS.indent(14));
         return new LoopbackProxy("static_resources:\n  listeners:\n"
-                + IstioRbac.first(IstioGlobalRateLimit.filter(timeout, failureModeDeny), listener)
+                + IstioRbac.first(IstioGlobalRateLimit.filter(timeout, failureModeDeny), listener(port, ""))
                 + Http1RequestsTest.clusterC(app) + IstioGlobalRateLimit.cluster(service));
+    }
+
+    /** The proxy's listener with the virtual host's rate limits and {@code hcmField}. */
+    private static String listener(int port, String hcmField) {
+        return Http1RequestsTest.listener("http", port, hcmField).replace("domains: [\"svc\", \"svc:*\"]\n",
+                "domains: [\"svc\", \"svc:*\"]\n" + IstioGlobalRateLimit.VIRTUAL_HOST_RATE_LIMITS.indent(14));
     }
 
     /** The status, {@code x-envoy-ratelimited} header and body of a GET through the proxy. */
@@ -121,6 +125,28 @@ class ProxyRateLimitTest {
             grpc.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
             assertEquals("200 null productpage", get(open, "/productpage", "alice"), "a service that is gone too");
             assertEquals(List.of("/hang", "/productpage"), appSaw);
+        }
+    }
+
+    /**
+     * Inserted before the router, after the fault and CORS filters (Istio's INSERT_BEFORE the router), the filter
+     * checks a request after them, and a WebSocket upgrade the proxy relays itself, which passes neither, after the
+     * authorization filters: both still answered 429 over the limit.
+     */
+    @Test
+    void behindTheFaultAndCorsFiltersTheFilterStillChecksRequestsAndTheUpgradesTheProxyRelays() throws Exception {
+        int service = rateLimitService();
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
+                + IstioRbac.beforeRouter(IstioGlobalRateLimit.FAULT_AND_CORS + IstioGlobalRateLimit.filter("5s", true),
+                        listener(port, "upgrade_configs: [{upgrade_type: websocket}]"))
+                + Http1RequestsTest.clusterC(app) + IstioGlobalRateLimit.cluster(service))) {
+            assertEquals("429 true ", get(port, "/limited", null));
+            String upgrade = ProxyLocalRateLimitTest.upgrade(port, "/limited", got -> got.contains("content-length: 0"));
+            assertTrue(upgrade.startsWith("HTTP/1.1 429"), upgrade);
+            assertEquals(List.of("/limited", "/limited"), asked.stream().map(IstioGlobalRateLimit::path).toList());
+            assertEquals("200 null productpage", get(port, "/productpage", null));
+            assertEquals(List.of("/productpage"), appSaw);
         }
     }
 }

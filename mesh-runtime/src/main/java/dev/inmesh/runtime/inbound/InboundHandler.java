@@ -274,18 +274,18 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     req.remoteAddress() == null ? -1 : req.remoteAddress().port(),
                     tls == null ? null : tls.serverName(), () -> RbacFilter.PeerIdentity.of(tls != null,
                             tls == null ? null : tls.peerCertificates()));
+            if (rbac.hasLateRateLimit()) {
+                traced.lateRateLimit = rbac;
+                traced.subject = subject;
+            }
             if (rbac.external()) {
                 // an external authorizer decides: the body waits, as the fault filter's delay holds it
                 req.pause();
                 rbac.authorize(subject, new MultiMapHeaders(headers), table, result, ds, snapshot.clusterManager())
                         .onComplete(ar -> {
-                            if (resp.ended() || resp.closed()) {
-                                return;
-                            }
-                            RbacFilter.Verdict v = ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED;
-                            if (v.denial() != null) {
-                                refused(req, v.denial(), result, snapshot, flags, details, cluster, destination);
-                                req.resume(); // what the caller still sends of the body goes nowhere
+                            RbacFilter.Verdict v = decided(ar, req, result, snapshot, flags, details, cluster,
+                                    destination);
+                            if (v == null) {
                                 return;
                             }
                             if (!v.responseHeaders().isEmpty()) {
@@ -318,6 +318,26 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // called directly, not through a lambda: a connection manager without ext_authz allocates nothing more
         afterAuthorization(req, result, table, snapshot, flags, details, routeName, cluster, destination, ds, limiter,
                 rateLimit, traced, hcm, view, activeFault);
+    }
+
+    /**
+     * What filters that waited for a service (an authorizer, the rate limit service) decided, with the request paused
+     * meanwhile: null when nothing more is to be done, the caller gone or the request refused (answered, and resumed
+     * so that what the caller still sends of the body goes nowhere); else the verdict that lets it go on.
+     */
+    private RbacFilter.Verdict decided(io.vertx.core.AsyncResult<RbacFilter.Verdict> ar, HttpServerRequest req,
+                                       RouteResult result, MeshSnapshot snapshot, Set<ResponseFlag> flags,
+                                       String[] details, String[] cluster, String[] destination) {
+        if (req.response().ended() || req.response().closed()) {
+            return null;
+        }
+        RbacFilter.Verdict v = ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED;
+        if (v.denial() != null) {
+            refused(req, v.denial(), result, snapshot, flags, details, cluster, destination);
+            req.resume();
+            return null;
+        }
+        return v;
     }
 
     /**
@@ -507,6 +527,39 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 destination, ds, rateLimit)) {
             return;
         }
+        if (traced.lateRateLimit != null) {
+            // the global rate limit filter where INSERT_BEFORE the router puts it: after the fault and CORS filters;
+            // the body waits while the service decides, as behind an external authorizer
+            req.pause();
+            traced.lateRateLimit.lateRateLimit(traced.subject, new MultiMapHeaders(headers), table, result,
+                    snapshot.clusterManager()).onComplete(ar -> {
+                        RbacFilter.Verdict v = decided(ar, req, result, snapshot, flags, details, cluster,
+                                destination);
+                        if (v == null) {
+                            return;
+                        }
+                        if (!v.responseHeaders().isEmpty()) {
+                            List<ExtAuthzFilter.ResponseHeader> all = new java.util.ArrayList<>();
+                            if (traced.authz != null) {
+                                all.addAll(traced.authz);
+                            }
+                            all.addAll(v.responseHeaders());
+                            traced.authz = all;
+                        }
+                        req.resume();
+                        serve(req, f, result, table, corsOutcome, rateLimit, traced);
+                    });
+            return;
+        }
+        serve(req, f, result, table, corsOutcome, rateLimit, traced);
+    }
+
+    /** The rest of {@link #routed}: the service takes a forwarded request the filters let through. */
+    private void serve(HttpServerRequest req, RouteResult.Forward f, RouteResult result, RouteTable table,
+                       CorsFilter.Outcome corsOutcome, LocalRateLimitFilter.Outcome[] rateLimit, Traced traced) {
+        HttpServerResponse resp = req.response();
+        ActiveSpan span = traced.span;
+        MultiMap headers = req.headers();
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(headers), new HeaderMutator.PathAndHost() {
             @Override
             public String path() {
@@ -752,6 +805,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         List<ExtAuthzFilter.ResponseHeader> authz;
         /** The request's {@code x-request-id} when the response carries it (always_set_request_id_in_response). */
         String requestId;
+        /**
+         * The connection manager's authorization filters and the request as they see it, when its global rate limit
+         * filter runs after the fault and CORS filters ({@link RbacFilter.Chain#lateRateLimit}); else null.
+         */
+        RbacFilter.Chain lateRateLimit;
+        RbacFilter.Subject subject;
     }
 
     /** A server request seen by route selection and the RBAC filters, with its normalized path. */

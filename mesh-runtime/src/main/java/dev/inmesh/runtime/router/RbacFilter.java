@@ -230,27 +230,32 @@ public final class RbacFilter {
      */
     public static final class Chain {
         /** No such filter: every request goes on. */
-        public static final Chain NONE = new Chain(null, List.of(), null);
+        public static final Chain NONE = new Chain(null, List.of(), null, false);
 
         private final JwtAuthnFilter jwt;
         /** The RBAC filters ({@link RbacFilter}) and external authorization filters ({@link ExtAuthzFilter}). */
         private final List<Object> filters;
         /** The global rate limit filter, after them; null for none. */
         private final RateLimitFilter rateLimit;
+        /** Whether {@link #rateLimit} runs after the fault and CORS filters ({@link #lateRateLimit}). */
+        private final boolean rateLimitLast;
         private final boolean external;
 
-        private Chain(JwtAuthnFilter jwt, List<Object> filters, RateLimitFilter rateLimit) {
+        private Chain(JwtAuthnFilter jwt, List<Object> filters, RateLimitFilter rateLimit, boolean rateLimitLast) {
             this.jwt = jwt;
             this.filters = filters;
             this.rateLimit = rateLimit;
-            this.external = rateLimit != null || filters.stream().anyMatch(f -> f instanceof ExtAuthzFilter);
+            this.rateLimitLast = rateLimit != null && rateLimitLast;
+            this.external = rateLimit != null && !rateLimitLast
+                    || filters.stream().anyMatch(f -> f instanceof ExtAuthzFilter);
         }
 
         /**
          * The JWT authentication filter ({@link HttpConnectionManager#jwtAuthnFilter}), RBAC filters and external
          * authorization filters ({@link HttpConnectionManager#authorizationFilters}) of a connection manager, and its
          * global rate limit filter ({@link HttpConnectionManager#globalRateLimitFilter}), which runs after them (the
-         * parser refuses it before them), compiled.
+         * parser refuses it before them): right after them, or after the fault and CORS filters when it stands there
+         * ({@link HttpConnectionManager#globalRateLimitLast}, {@link #lateRateLimit}), compiled.
          */
         public static Chain compile(HttpConnectionManager hcm) {
             List<HttpFilter> configs = hcm == null ? List.of() : hcm.authorizationFilters();
@@ -269,7 +274,8 @@ public final class RbacFilter {
             }
             return new Chain(jwtConfig == null ? null : JwtAuthnFilter.compile(jwtConfig.name(), jwtConfig.jwtAuthn()),
                     List.copyOf(out), rateLimitConfig == null ? null
-                            : RateLimitFilter.compile(rateLimitConfig.name(), rateLimitConfig.globalRateLimit()));
+                            : RateLimitFilter.compile(rateLimitConfig.name(), rateLimitConfig.globalRateLimit()),
+                    hcm.globalRateLimitLast());
         }
 
         /**
@@ -281,8 +287,8 @@ public final class RbacFilter {
         }
 
         /**
-         * Whether an external authorization or global rate limit filter runs: deciding may then wait for its
-         * service.
+         * Whether an external authorization filter, or a global rate limit filter that runs right after the
+         * authorization filters, runs: deciding may then wait for its service.
          */
         public boolean external() {
             return external;
@@ -369,13 +375,40 @@ public final class RbacFilter {
                 Subject subject = (Subject) jwtOutcome;
                 Future<Verdict> authorized = run(0, subject, headers, perRoute(table, result), stats, clusters,
                         new java.util.HashMap<>(), Verdict.ALLOWED, routed);
-                if (rateLimit != null) {
+                if (rateLimit != null && !rateLimitLast) {
                     // the global rate limit filter, once the others let the request through
                     authorized = authorized.compose(v -> v.denial() != null ? Future.succeededFuture(v)
                             : rateLimit.check(subject, headers, table, result, clusters).map(o -> o.denial() != null
                                     ? new Verdict(o.denial(), List.of(), false) : v.and(o)));
                 }
                 return authorized.recover(e -> Future.succeededFuture(failed(e)));
+            } catch (RuntimeException e) {
+                return Future.succeededFuture(failed(e));
+            }
+        }
+
+        /** Whether the global rate limit filter runs after the fault and CORS filters ({@link #lateRateLimit}). */
+        public boolean hasLateRateLimit() {
+            return rateLimitLast;
+        }
+
+        /**
+         * The global rate limit filter where Istio's {@code INSERT_BEFORE} the router puts it, after the fault and
+         * CORS filters: {@link #authorize} leaves it to the router, which calls this once those let the request
+         * through (a fault's abort and a CORS preflight answer are then not checked, as in Envoy). Null when it does
+         * not run there.
+         *
+         * @return what it decided, never failed (an unexpected failure refuses the request, as in {@link #authorize})
+         */
+        public Future<Verdict> lateRateLimit(Subject s, MutableHeaders headers, RouteTable table, RouteResult result,
+                                             ClusterManager clusters) {
+            if (!rateLimitLast) {
+                return null;
+            }
+            try {
+                return rateLimit.check(s, headers, table, result, clusters).map(o -> o.denial() != null
+                                ? new Verdict(o.denial(), List.of(), false) : Verdict.ALLOWED.and(o))
+                        .recover(e -> Future.succeededFuture(failed(e)));
             } catch (RuntimeException e) {
                 return Future.succeededFuture(failed(e));
             }
@@ -447,6 +480,16 @@ public final class RbacFilter {
 
         public Verdict {
             responseHeaders = List.copyOf(responseHeaders);
+        }
+
+        /** This verdict and another allowing one: the response headers of both, rerouted when either is. */
+        Verdict with(Verdict other) {
+            if (other.responseHeaders.isEmpty() && !other.reroute) {
+                return this;
+            }
+            List<ExtAuthzFilter.ResponseHeader> all = new ArrayList<>(responseHeaders);
+            all.addAll(other.responseHeaders);
+            return new Verdict(null, all, reroute || other.reroute);
         }
 
         /** This verdict and an allowing authorizer's answer. */

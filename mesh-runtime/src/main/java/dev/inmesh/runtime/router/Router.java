@@ -547,13 +547,24 @@ public final class Router {
 
     /**
      * As {@link #authorize(RouterRequest, RouteTable, RouteResult)}, with the external authorization filters too,
-     * which ask their authorizers through {@code clusters}: complete at once when none runs.
+     * which ask their authorizers through {@code clusters}, and the global rate limit filter wherever it stands (a
+     * request the proxy relays itself passes no fault or CORS filter): complete at once when none of those runs.
      */
     public static Future<RbacFilter.Verdict> authorize(RouterRequest req, RouteTable table, RouteResult result,
                                                        ClusterManager clusters) {
-        return req.rbac.isEmpty() ? Future.succeededFuture(RbacFilter.Verdict.ALLOWED)
-                : req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers), table, result,
-                        req.downstreamStats, clusters);
+        if (req.rbac.isEmpty()) {
+            return Future.succeededFuture(RbacFilter.Verdict.ALLOWED);
+        }
+        Future<RbacFilter.Verdict> v = req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers), table,
+                result, req.downstreamStats, clusters);
+        if (!req.rbac.hasLateRateLimit()) {
+            return v;
+        }
+        // a request the proxy relays itself passes no fault or CORS filter: the global rate limit filter that
+        // stands after them checks it once the authorization filters let it through
+        return v.compose(allowed -> allowed.denial() != null ? Future.succeededFuture(allowed)
+                : req.rbac.lateRateLimit(rbacSubject(req), new MultiMapHeaders(req.headers), table, result,
+                        clusters).map(limited -> limited.denial() != null ? limited : allowed.with(limited)));
     }
 
     /**
@@ -759,6 +770,63 @@ public final class Router {
                 || rateLimitLast && rateLimited(ex, result, clusters, promise))) {
             return;
         }
+        if (req.rbac.hasLateRateLimit()) {
+            // the global rate limit filter where INSERT_BEFORE the router puts it: after the fault and CORS filters
+            Future<RbacFilter.Verdict> limit = req.rbac.lateRateLimit(rbacSubject(req),
+                    new MultiMapHeaders(req.headers), table, result, clusters);
+            if (!limit.isComplete()) {
+                limit.onComplete(ar -> {
+                    if (ex.done) {
+                        return;
+                    }
+                    if (req.cancelled) {
+                        callerGone(ex, promise);
+                        return;
+                    }
+                    try {
+                        if (!lateLimited(ex, ar.result(), result, clusters, promise)) {
+                            forward(ex, f, randomValue, control, table, clusters, promise, ctx);
+                        }
+                    } catch (RuntimeException e) {
+                        reply(ex, promise, 500, "", "internal_error", null); // as after a fault's delay
+                    }
+                });
+                return;
+            }
+            if (lateLimited(ex, limit.result(), result, clusters, promise)) {
+                return;
+            }
+        }
+        forward(ex, f, randomValue, control, table, clusters, promise, ctx);
+    }
+
+    /**
+     * What the global rate limit filter decided after the fault and CORS filters: its refusal answers the request
+     * (true); otherwise its response headers join those of the authorization filters.
+     */
+    private boolean lateLimited(Exchange ex, RbacFilter.Verdict v, RouteResult result, ClusterManager clusters,
+                                Promise<RouterResponse> promise) {
+        if (v.denial() != null) {
+            denied(ex, v.denial(), result, clusters, promise);
+            return true;
+        }
+        if (!v.responseHeaders().isEmpty()) {
+            if (ex.authzResponseHeaders == null || ex.authzResponseHeaders.isEmpty()) {
+                ex.authzResponseHeaders = v.responseHeaders();
+            } else {
+                java.util.List<ExtAuthzFilter.ResponseHeader> all = new java.util.ArrayList<>(ex.authzResponseHeaders);
+                all.addAll(v.responseHeaders());
+                ex.authzResponseHeaders = all;
+            }
+        }
+        return false;
+    }
+
+    /** The rest of {@link #routed} for a forwarded request the filters before the router let through. */
+    private void forward(Exchange ex, RouteResult.Forward f, long randomValue, Control control, RouteTable table,
+                         ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
+        RouterRequest req = ex.request;
+        DownstreamStats ds = req.downstreamStats;
         UpstreamCluster cluster = f.cluster().isEmpty() ? null : clusters.cluster(f.cluster());
         if (cluster == null) {
             // as Envoy, the exchange has no upstream cluster (the access log prints "-") when it was not found

@@ -522,26 +522,37 @@ public final class ListenerParser
     /**
      * Inmesh runs the local rate limit filter either before the RBAC, fault and CORS filters (Istio's
      * {@code INSERT_BEFORE} the connection manager puts it first) or after them (Istio's {@code INSERT_BEFORE} the
-     * router puts it last); between them is refused by name.
+     * router puts it last), and the global rate limit filter (after the JWT authentication, RBAC and external
+     * authorization filters: checked as they are parsed) either before the fault and CORS filters or after both;
+     * between them is refused by name.
      */
     private static void checkRateLimitPosition(List<HttpFilter> filters) {
+        notBetween(filters, f -> f.localRateLimit() != null, f -> f.jwtAuthn() != null || f.rbac() != null
+                || f.extAuthz() != null || f.fault() != null || f.cors(), "the JWT authentication, RBAC, external "
+                + "authorization, fault and CORS filters");
+        notBetween(filters, f -> f.globalRateLimit() != null, f -> f.fault() != null || f.cors(),
+                "the fault and CORS filters");
+    }
+
+    /** Refuses the filter {@code which} picks when some of the filters {@code around} picks stand on either side. */
+    private static void notBetween(List<HttpFilter> filters, java.util.function.Predicate<HttpFilter> which,
+                                   java.util.function.Predicate<HttpFilter> around, String aroundNames) {
         int at = -1;
         boolean before = false;
         boolean after = false;
         for (int i = 0; i < filters.size(); i++) {
             HttpFilter f = filters.get(i);
-            if (f.localRateLimit() != null) {
+            if (which.test(f)) {
                 at = i;
-            } else if (f.jwtAuthn() != null || f.rbac() != null || f.extAuthz() != null || f.fault() != null
-                    || f.cors()) {
+            } else if (around.test(f)) {
                 before |= at < 0;
                 after |= at >= 0;
             }
         }
         if (at >= 0 && before && after) {
-            throw new FieldError("http_filters[" + at + "].name", filters.get(at).name() + " between the JWT "
-                    + "authentication, RBAC, external authorization, fault and CORS filters is not supported by Inmesh (expected: before all "
-                    + "of them, or after all of them right before the router)");
+            throw new FieldError("http_filters[" + at + "].name", filters.get(at).name() + " between " + aroundNames
+                    + " is not supported by Inmesh (expected: before all of them, or after all of them right before "
+                    + "the router)");
         }
     }
 

@@ -88,4 +88,42 @@ class MeshClientRateLimitTest {
                 "without x-tenant the route's only descriptor is dropped: the service is not asked");
         assertEquals(2, asked.size());
     }
+
+    @Test
+    void behindTheFaultAndCorsFiltersAnAbortedRequestAndAPreflightAreNotCheckedAsInEnvoy() throws Exception {
+        int reviews = vertx.createHttpServer().requestHandler(req -> {
+            upstreamCalls.incrementAndGet();
+            req.response().end("reviews");
+        }).listen(0, "127.0.0.1").await().actualPort();
+        grpc = IstioGlobalRateLimit.service(asked, r -> RateLimitResponse.newBuilder().setOverallCode(
+                RateLimitResponse.Code.OVER_LIMIT).build());
+        String routeRateLimits = """
+                  rate_limits:
+                  - actions:
+                    - destination_cluster: {}
+                typed_per_filter_config: {envoy.filters.http.cors: %s}
+                """.formatted(IstioGlobalRateLimit.CORS_POLICY).indent(16);
+        // Istio's filters, the rate limit filter inserted before the router
+        String config = IstioRbac.beforeRouter(IstioGlobalRateLimit.FAULT_AND_CORS + IstioGlobalRateLimit.filter(
+                "5s", true), MeshWebClientTest.config(routeRateLimits, reviews))
+                + IstioGlobalRateLimit.cluster(grpc.getPort());
+        Path file = Files.writeString(dir.resolve("mesh.yaml"), config);
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage")
+                .setNamespace("default").setConfigFile(file.toString()));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        WebClient client = mesh.webClient();
+
+        HttpResponse<Buffer> preflight = client.request(io.vertx.core.http.HttpMethod.OPTIONS, 9080, "reviews", "/")
+                .putHeader("origin", IstioGlobalRateLimit.ORIGIN).putHeader("access-control-request-method", "POST")
+                .send().await(5, TimeUnit.SECONDS);
+        assertEquals(200, preflight.statusCode());
+        assertEquals(IstioGlobalRateLimit.ORIGIN, preflight.getHeader("access-control-allow-origin"));
+        assertEquals(418, client.get(9080, "reviews", "/").putHeader("x-abort", "1").send()
+                .await(5, TimeUnit.SECONDS).statusCode());
+        assertEquals(0, asked.size(), "the CORS and fault filters answered before the rate limit filter ran");
+        HttpResponse<Buffer> refused = client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        assertEquals(429, refused.statusCode());
+        assertEquals(1, asked.size());
+        assertEquals(0, upstreamCalls.get());
+    }
 }

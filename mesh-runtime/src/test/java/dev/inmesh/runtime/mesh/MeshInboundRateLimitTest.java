@@ -236,4 +236,52 @@ class MeshInboundRateLimitTest {
         assertTrue(prom.lines().anyMatch(l -> l.startsWith("istio_requests_total{")
                 && l.contains("response_code=\"429\"") && l.contains("response_flags=\"RL\"")), prom);
     }
+
+    /**
+     * The workload's config with Istio's fault and CORS filters (and the CORS policy on its virtual host), the rate
+     * limit filter after them ({@code last}: where INSERT_BEFORE the router puts it) or before them.
+     */
+    static String placed(boolean last, int service) {
+        String c = config("5s", true, service, false).replace("\n              rate_limits:\n",
+                "\n              typed_per_filter_config: {envoy.filters.http.cors: " + IstioGlobalRateLimit.CORS_POLICY
+                        + "}\n              rate_limits:\n");
+        return last ? IstioRbac.first(IstioGlobalRateLimit.FAULT_AND_CORS, c)
+                : IstioRbac.beforeRouter(IstioGlobalRateLimit.FAULT_AND_CORS, c);
+    }
+
+    HttpResponse<Buffer> preflight(int port, String uri) throws Exception {
+        return plain.request(HttpMethod.OPTIONS, port, "127.0.0.1", uri).putHeader("origin", IstioGlobalRateLimit.ORIGIN)
+                .putHeader("access-control-request-method", "POST").send().await(10, TimeUnit.SECONDS);
+    }
+
+    HttpResponse<Buffer> aborted(int port, String uri) throws Exception {
+        return plain.get(port, "127.0.0.1", uri).putHeader("x-abort", "1").send().await(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void afterTheFaultAndCorsFiltersTheServiceIsNotAskedAboutAPreflightOrAnAbortedRequestAsInEnvoy() throws Exception {
+        int port = serveThrough(placed(true, rateLimitService()));
+
+        HttpResponse<Buffer> pre = preflight(port, "/pre");
+        assertEquals(200, pre.statusCode());
+        assertEquals(IstioGlobalRateLimit.ORIGIN, pre.getHeader("access-control-allow-origin"));
+        assertEquals(418, aborted(port, "/abort").statusCode());
+        assertEquals(List.of(), asked, "the CORS and fault filters answered before the rate limit filter ran");
+
+        assertEquals(429, call(port, HttpMethod.GET, "/limited", null).statusCode());
+        HttpResponse<Buffer> ok = call(port, HttpMethod.GET, "/ok", null);
+        assertEquals(200, ok.statusCode());
+        assertEquals("ok", ok.getHeader("x-rl-response"), "the service's response_headers_to_add");
+        assertEquals(List.of("/ok seen"), appSaw, "its request_headers_to_add reach the application");
+        assertEquals(List.of("/limited", "/ok"), asked.stream().map(IstioGlobalRateLimit::path).toList());
+    }
+
+    @Test
+    void beforeTheFaultAndCorsFiltersTheServiceIsAskedFirst() throws Exception {
+        int port = serveThrough(placed(false, rateLimitService()));
+        assertEquals(200, preflight(port, "/pre").statusCode());
+        assertEquals(418, aborted(port, "/abort").statusCode());
+        assertEquals(429, preflight(port, "/limited").statusCode(), "refused before the CORS filter answers");
+        assertEquals(List.of("/pre", "/abort", "/limited"), asked.stream().map(IstioGlobalRateLimit::path).toList());
+    }
 }

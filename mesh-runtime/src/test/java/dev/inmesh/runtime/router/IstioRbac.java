@@ -189,4 +189,14 @@ public final class IstioRbac {
         }
         return config.substring(0, next) + filters.indent(indent) + config.substring(next);
     }
+
+    /** {@code config} with {@code filters} (YAML list items) inserted right before its router filter. */
+    public static String beforeRouter(String filters, String config) {
+        int at = config.indexOf("- name: envoy.filters.http.router\n");
+        if (at < 0) {
+            throw new IllegalArgumentException("no router filter in " + config);
+        }
+        int lineStart = config.lastIndexOf('\n', at) + 1;
+        return config.substring(0, lineStart) + filters.indent(at - lineStart) + config.substring(lineStart);
+    }
 }

@@ -37,6 +37,30 @@ public final class IstioGlobalRateLimit {
                 """.formatted(failureModeDeny, timeout, CLUSTER);
     }
 
+    /** The origin {@link #CORS_POLICY} allows. */
+    public static final String ORIGIN = "https://shop.example";
+
+    /**
+     * A CORS policy as istiod writes a VirtualService's {@code corsPolicy}, a flow map for a {@code
+     * typed_per_filter_config}: {@link #ORIGIN} may send GET and POST.
+     */
+    public static final String CORS_POLICY = "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3"
+            + ".CorsPolicy, allow_origin_string_match: [{exact: \"" + ORIGIN + "\"}], allow_methods: \"GET,POST\"}";
+
+    /**
+     * Istio's fault and CORS filters, {@code http_filters} list items: the fault aborts with 418 a request that has an
+     * {@code x-abort} header; the CORS filter applies the routes' and virtual hosts' policies ({@link #CORS_POLICY}).
+     */
+    public static final String FAULT_AND_CORS = """
+            - name: envoy.filters.http.fault
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                headers: [{name: x-abort, present_match: true}]
+                abort: {http_status: 418, percentage: {numerator: 100}}
+            - name: envoy.filters.http.cors
+              typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+            """;
+
     /** The virtual host's {@code rate_limits}, to indent to the virtual host's fields. */
     public static final String VIRTUAL_HOST_RATE_LIMITS = """
             rate_limits:

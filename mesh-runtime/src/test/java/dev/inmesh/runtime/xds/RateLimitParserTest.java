@@ -210,6 +210,28 @@ class RateLimitParserTest {
         assertTrue(m.contains("http_filters[1].name") && m.contains("a second global rate limit filter"), m);
     }
 
+    @Test
+    void aGlobalRateLimitFilterBetweenTheFaultAndCorsFiltersIsRefusedByNameBeforeOrAfterBothLoads() throws Exception {
+        String cors = """
+                - name: envoy.filters.http.cors
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                """;
+        String m = refused(EnvoyValidationTest.listenerWithHttpFilters(FAULT + IstioGlobalRateLimit.filter("1s", false)
+                + cors + EnvoyValidationTest.ROUTER));
+        assertTrue(m.contains("http_filters[1].name") && m.contains("between the fault and CORS filters"), m);
+        var after = EnvoyConfigReader.read(EnvoyValidationTest.listenerWithHttpFilters(FAULT + cors
+                + IstioGlobalRateLimit.filter("1s", false) + EnvoyValidationTest.ROUTER));
+        var before = EnvoyConfigReader.read(EnvoyValidationTest.listenerWithHttpFilters(
+                IstioGlobalRateLimit.filter("1s", false) + FAULT + cors + EnvoyValidationTest.ROUTER));
+        assertTrue(hcm(after).globalRateLimitLast());
+        assertFalse(hcm(before).globalRateLimitLast());
+    }
+
+    private static dev.inmesh.api.config.listener.HttpConnectionManager hcm(ResourceBundle b) {
+        return (dev.inmesh.api.config.listener.HttpConnectionManager) b.listeners().values().iterator().next()
+                .filterChains().get(0).filter();
+    }
+
     /** A {@code typed_per_filter_config} entry of the filter's per-route type with {@code fields}. */
     private static String perRoute(String fields) {
         return "typed_per_filter_config: {envoy.filters.http.ratelimit: {\"@type\": "

@@ -247,6 +247,23 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     }
 
     /**
+     * Whether the global rate limit filter runs after the fault and CORS filters, right before the router (where
+     * Istio's {@code INSERT_BEFORE} the router puts it): a fault filter or a CORS filter stands before it. Otherwise
+     * it runs right after the JWT authentication, RBAC and external authorization filters.
+     */
+    public boolean globalRateLimitLast() {
+        for (HttpFilter f : httpFilters) {
+            if (f.globalRateLimit() != null) {
+                return false;
+            }
+            if (f.fault() != null || f.cors()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
      * The JWT authentication filter that runs in this connection manager (see {@link HttpFilter#jwtAuthn}), or null.
      */
     public HttpFilter jwtAuthnFilter() {
