@@ -19,7 +19,6 @@ import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.upstream.Host;
-import dev.inmesh.runtime.upstream.LbContext;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -1498,8 +1497,7 @@ final class HttpBridge {
                 return;
             }
             UpstreamCluster cluster = conn.clusters().cluster(f.cluster());
-            Host host = cluster == null ? null : cluster.chooseHost(new LbContext(false, 0, null, 1,
-                    conn.originalDestination()));
+            Host host = cluster == null ? null : dev.inmesh.runtime.router.Router.relayHost(rr, f, cluster);
             if (host == null) {
                 sendError(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE);
                 return;

@@ -182,17 +182,19 @@ class ProxyLocalRateLimitTest {
 
     /** The head (and what follows in the same read) of the proxy's answer to a WebSocket upgrade for host svc. */
     private static String upgrade(int port) throws Exception {
-        return upgrade(port, "/chat", got -> got.endsWith("local_rate_limited") || got.endsWith("no upgrade"));
+        return upgrade(port, "/chat", "", got -> got.endsWith("local_rate_limited") || got.endsWith("no upgrade"));
     }
 
     /**
-     * The proxy's answer to a WebSocket upgrade of {@code path} for host svc: read until {@code done} holds for what
-     * came after the head's end, or the proxy closes (bounded by a socket timeout).
+     * The proxy's answer to a WebSocket upgrade of {@code path} for host svc, with {@code headers} (lines ending in
+     * CRLF) too: read until {@code done} holds for what came after the head's end, or the proxy closes (bounded by a
+     * socket timeout).
      */
-    static String upgrade(int port, String path, java.util.function.Predicate<String> done) throws Exception {
+    static String upgrade(int port, String path, String headers, java.util.function.Predicate<String> done)
+            throws Exception {
         try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
             s.setSoTimeout(10_000);
-            s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nhost: svc\r\nconnection: Upgrade\r\n"
+            s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\n" + headers + "host: svc\r\nconnection: Upgrade\r\n"
                     + "upgrade: websocket\r\nsec-websocket-version: 13\r\n"
                     + "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
                     .getBytes(java.nio.charset.StandardCharsets.US_ASCII));

@@ -142,7 +142,7 @@ class ProxyRateLimitTest {
                         listener(port, "upgrade_configs: [{upgrade_type: websocket}]"))
                 + Http1RequestsTest.clusterC(app) + IstioGlobalRateLimit.cluster(service))) {
             assertEquals("429 true ", get(port, "/limited", null));
-            String upgrade = ProxyLocalRateLimitTest.upgrade(port, "/limited", got -> got.contains("content-length: 0"));
+            String upgrade = ProxyLocalRateLimitTest.upgrade(port, "/limited", "", got -> got.contains("content-length: 0"));
             assertTrue(upgrade.startsWith("HTTP/1.1 429"), upgrade);
             assertEquals(List.of("/limited", "/limited"), asked.stream().map(IstioGlobalRateLimit::path).toList());
             assertEquals("200 null productpage", get(port, "/productpage", null));

@@ -1156,6 +1156,29 @@ public final class Router {
      * Whether the cluster's load balancer picks hosts by the request's hash (RING_HASH, MAGLEV): only then does
      * Envoy's router evaluate the route's hash policies, and so only then make up a routing cookie.
      */
+    private static Host chooseHost(UpstreamCluster cluster, StatefulSessionFilter.Session session, LbContext c) {
+        if (session == null || session.address() == null) {
+            return cluster.chooseHost(c);
+        }
+        Host named = cluster.overrideHost(session.address());
+        return named != null || session.strict() ? named : cluster.chooseHost(c);
+    }
+
+    /**
+     * The host for a request the standalone proxy relays itself (a WebSocket upgrade), picked as the router picks its
+     * first attempt's: the host the request's stateful session names, else the cluster's load balancer with the hash
+     * of the route's hash policies, so that a consistent hash (a DestinationRule's {@code consistentHash}) keeps a
+     * client's WebSockets on one host as its other requests. A cookie policy hashes a cookie the request has; none is
+     * made up here, since the upstream's {@code 101} is relayed as it came. Null when no host can take it.
+     */
+    public static Host relayHost(RouterRequest req, RouteResult.Forward f, UpstreamCluster cluster) {
+        RouteAction action = f.action();
+        Long hash = action.hashPolicies().isEmpty() ? null
+                : HashPolicies.hash(action.hashPolicies(), req.headers, req.sourceIp(), req.query());
+        return chooseHost(cluster, req.statefulSession.begin(f.virtualHost(), f.route(), req.uri, req.headers),
+                new LbContext(hash != null, hash == null ? 0 : hash, null, 1, req.originalDestination));
+    }
+
     private static boolean hashesHosts(UpstreamCluster cluster) {
         LbPolicy p = cluster.config().lbPolicy();
         return p == LbPolicy.RING_HASH || p == LbPolicy.MAGLEV;
@@ -1466,11 +1489,7 @@ public final class Router {
          * attempt; under {@code strict}, a session whose host cannot take the request gets none (503, UH).
          */
         private Host chooseHost(StatefulSessionFilter.Session session, LbContext c) {
-            if (session == null || session.address() == null) {
-                return ex.cluster.chooseHost(c);
-            }
-            Host named = ex.cluster.overrideHost(session.address());
-            return named != null || session.strict() ? named : ex.cluster.chooseHost(c);
+            return Router.chooseHost(ex.cluster, session, c);
         }
 
         void start() {
