@@ -1525,17 +1525,22 @@ final class HttpBridge {
             p.remove("http1-bodies");
             p.remove("http1-limits");
             p.remove("http1");
-            host.stats().requestStarted();
+            // counted now, reported (metrics, access log) when the relay ends, as Envoy reports an upgraded stream
+            RouterResponse relay = router.relayStarted(rr, f, cluster, host);
             conn.runtime().connect(down, remote, local,
                     (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()), cluster, host,
                     requestHost(rr.authority()))
                     .addListener(cf -> {
                         if (!cf.isSuccess() || !down.isActive()) {
-                            host.stats().requestFinished();
                             encoded.release();
                             if (cf.isSuccess()) {
                                 ((io.netty.channel.ChannelFuture) cf).channel().close();
+                                router.relayEnded(relay, 0, "downstream_remote_disconnect", 0, 0,
+                                        ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
                             } else {
+                                router.relayEnded(relay, 503,
+                                        "upstream_reset_before_response_started{connection_failure}", 0, 0,
+                                        ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
                                 down.writeAndFlush(Unpooled.copiedBuffer("HTTP/1.1 503 Service Unavailable\r\n"
                                         + "content-length: 0\r\nconnection: close\r\n\r\n", StandardCharsets.US_ASCII))
                                         .addListener(ChannelFutureListener.CLOSE);
@@ -1543,8 +1548,18 @@ final class HttpBridge {
                             return;
                         }
                         Channel up = ((io.netty.channel.ChannelFuture) cf).channel();
+                        UpgradeStatus status = new UpgradeStatus();
+                        up.pipeline().addLast("upgrade-status", status);
                         up.write(encoded);
-                        hold.joinTo(down, up, null, () -> host.stats().requestFinished());
+                        TcpRelay.Counters[] counted = {null};
+                        counted[0] = hold.joinTo(down, up, null, () -> {
+                            int code = status.code();
+                            router.relayEnded(relay, code, code == 0
+                                            ? "upstream_reset_before_response_started{connection_termination}"
+                                            : "via_upstream", counted[0].downstreamToUpstream.get(),
+                                    counted[0].upstreamToDownstream.get(),
+                                    code == 0 ? ResponseFlag.UPSTREAM_CONNECTION_TERMINATION : null);
+                        });
                     });
         }
     }

@@ -86,15 +86,23 @@ final class TcpRelay {
             }
         }
 
-        /** Sends what was held to {@code upstream}, removes itself, and joins the two channels. */
+        /**
+         * Sends what was held to {@code upstream}, removes itself, and joins the two channels; the bytes held count
+         * as relayed downstream to upstream.
+         */
         Counters joinTo(Channel downstream, Channel upstream, Duration idleTimeout, Runnable onClose) {
+            long heldBytes = 0;
             for (Object m : held) {
+                if (m instanceof io.netty.buffer.ByteBuf b) {
+                    heldBytes += b.readableBytes();
+                }
                 upstream.write(m, upstream.voidPromise());
             }
             upstream.flush();
             held.clear();
             downstream.pipeline().remove(this);
             Counters c = join(downstream, upstream, idleTimeout, onClose);
+            c.downstreamToUpstream.addAndGet(heldBytes);
             if (inputEnded) {
                 downstream.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
             }

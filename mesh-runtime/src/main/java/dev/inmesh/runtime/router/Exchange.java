@@ -53,6 +53,8 @@ final class Exchange {
      */
     boolean requestIdInResponse;
     boolean completed;
+    /** The request bytes a relay ({@link Router#relayStarted}) sent upstream after the head; -1: not a relay. */
+    long relayedRequestBytes = -1;
     /** What the CORS filter sets on the response (an allowed origin's headers), or null. */
     CorsFilter.Outcome cors;
     /** What the local rate limit filter decided for the request, if it checked it: its response's headers. */

@@ -314,6 +314,39 @@ public final class Router {
         return localResponse(ex, status, body, extra);
     }
 
+    /**
+     * A request the standalone proxy relays itself from its head on (a WebSocket upgrade), to {@code host} of the
+     * route's {@code cluster}: it counts now in its connection manager's statistics and as the host's active request,
+     * and is reported (Istio's metrics, the access log) when {@link #relayEnded} says how it ended, as Envoy's
+     * connection manager reports an upgraded stream when it ends.
+     */
+    public RouterResponse relayStarted(RouterRequest req, RouteResult.Forward f, UpstreamCluster cluster, Host host) {
+        Exchange ex = new Exchange(req);
+        requestStarted(req);
+        readDownstreamPeer(ex);
+        ex.route = f;
+        ex.cluster = cluster;
+        ex.clusterName = f.cluster();
+        ex.lastHost = host;
+        ex.activeHost = host;
+        ex.attempts = 1;
+        host.stats().requestStarted();
+        return new RouterResponse(0, null, null, null, ex);
+    }
+
+    /**
+     * The end of a relay {@link #relayStarted} began, once both connections closed: {@code status} the upstream's
+     * (101 for a WebSocket it accepted; 0 when none came), its response code details, the bytes relayed each way
+     * after the request's head (the response's head among those sent), and the flag of a failure (null: none). Reported once; a second call does nothing.
+     */
+    public StreamInfo relayEnded(RouterResponse relay, int status, String details, long received, long sent,
+                                 ResponseFlag flag) {
+        Exchange ex = relay.exchange;
+        ex.relayedRequestBytes = Math.max(0, received);
+        ex.responseCodeDetails = details;
+        return finish(new RouterResponse(status, null, null, null, ex), sent, flag);
+    }
+
     /** The request counts in its connection manager's {@code downstream_rq_total}, and as active until it ends. */
     private static void requestStarted(RouterRequest req) {
         if (req.downstreamStats != null) {
@@ -1256,7 +1289,9 @@ public final class Router {
                     dc ? 1 : flag != null ? 2 : 0);
         }
         long requestBytes;
-        if (req.stream != null) {
+        if (ex.relayedRequestBytes >= 0) {
+            requestBytes = ex.relayedRequestBytes;
+        } else if (req.stream != null) {
             req.stream.close(); // the exchange is over: an attempt still sending the body is reset
             requestBytes = req.stream.received();
         } else {

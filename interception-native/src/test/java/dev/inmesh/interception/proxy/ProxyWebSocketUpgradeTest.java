@@ -17,11 +17,12 @@ import org.junit.jupiter.api.Timeout;
 /**
  * A WebSocket upgrade the standalone proxy relays itself goes to the host the router would pick for any request of its
  * route: a consistent hash of the route's hash policies (a DestinationRule's {@code consistentHash}) keeps a client's
- * upgrades on one host, and a stateful session's cookie names the host. Both were ignored: every upgrade took a host
- * at random.
+ * upgrades on one host, and a stateful session's cookie names the host (both were ignored: every upgrade took a host
+ * at random). It is reported when it ends, as Envoy reports an upgraded stream (it was never reported: no access log
+ * line, no Istio metric).
  */
 @Timeout(60)
-class ProxyUpgradeHostTest {
+class ProxyWebSocketUpgradeTest {
     private final Vertx vertx = Vertx.vertx();
     private final int a = app("app-a");
     private final int b = app("app-b");
@@ -88,6 +89,52 @@ class ProxyUpgradeHostTest {
                     assertEquals(expected, upgradedTo(port, "cookie: global-session-cookie=" + cookie + "\r\n"));
                 }
             }
+        }
+    }
+
+    @Test
+    void aRelayedWebSocketIsReportedWhenItEndsWithTheUpstreams101AndItsBytes() throws Exception {
+        int echo = vertx.createHttpServer().webSocketHandler(w -> w.textMessageHandler(m -> w.writeTextMessage(
+                "echo:" + m))).listen(0, "127.0.0.1").await().actualPort();
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
+                        .replace("domains: [\"svc\", \"svc:*\"]", "domains: [\"*\"]") // no name to resolve
+                + Http1RequestsTest.clusterC(echo))) {
+            io.vertx.core.http.WebSocketClient client = vertx.createWebSocketClient();
+            io.vertx.core.http.WebSocket ws = client.connect(port, "127.0.0.1", "/ws").await(10, TimeUnit.SECONDS);
+            io.vertx.core.Promise<String> answer = io.vertx.core.Promise.promise();
+            ws.textMessageHandler(answer::tryComplete);
+            ws.writeTextMessage("hi");
+            assertEquals("echo:hi", answer.future().await(10, TimeUnit.SECONDS));
+            assertTrue(proxy.requests.isEmpty(), "reported when it ends, not before: " + proxy.requests);
+            ws.close().await(10, TimeUnit.SECONDS);
+
+            var info = proxy.logged(101);
+            assertEquals("GET", info.method());
+            assertEquals("/ws", info.path());
+            assertEquals("c", info.upstreamCluster());
+            assertEquals("127.0.0.1:" + echo, info.upstreamHost());
+            assertEquals("via_upstream", info.responseCodeDetails());
+            assertTrue(info.responseFlags().isEmpty(), String.valueOf(info.responseFlags()));
+            assertTrue(info.bytesReceived() > 0 && info.bytesSent() > 0, info.toString());
+            client.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void anUpgradeWhoseHostRefusesTheConnectionIsAnsweredAndReported503UF() throws Exception {
+        int closed = LoopbackProxy.freePort(); // nothing listens there
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
+                + Http1RequestsTest.clusterC(closed))) {
+            String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> got.contains("content-length: 0"));
+            assertTrue(answer.startsWith("HTTP/1.1 503"), answer);
+            var info = proxy.logged(503);
+            assertEquals("UF", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
+            assertEquals("upstream_reset_before_response_started{connection_failure}", info.responseCodeDetails());
+            assertEquals("c", info.upstreamCluster());
         }
     }
 }
