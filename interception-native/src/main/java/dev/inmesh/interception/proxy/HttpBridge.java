@@ -1502,8 +1502,13 @@ final class HttpBridge {
                 sendError(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE);
                 return;
             }
-            DefaultHttpRequest head = new DefaultHttpRequest(req.protocolVersion(), req.method(), req.uri());
-            head.headers().set(req.headers());
+            // the route's rewrites and header rules, the request id, as on a request the router forwards
+            String[] pathAndAuthority = router.relayHead(rr, routes, f);
+            DefaultHttpRequest head = new DefaultHttpRequest(req.protocolVersion(), req.method(), pathAndAuthority[0]);
+            for (Map.Entry<String, String> h : rr.headers()) {
+                head.headers().add(h.getKey(), h.getValue()); // the router's map: what it and the rules left
+            }
+            head.headers().set(HttpHeaderNames.HOST, pathAndAuthority[1]);
             EmbeddedChannel encoder = new EmbeddedChannel(new HttpRequestEncoder());
             encoder.writeOutbound(head);
             ByteBuf encoded = Unpooled.buffer();

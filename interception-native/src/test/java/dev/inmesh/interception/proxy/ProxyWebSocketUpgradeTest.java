@@ -137,4 +137,22 @@ class ProxyWebSocketUpgradeTest {
             assertEquals("c", info.upstreamCluster());
         }
     }
+
+    @Test
+    void anUpgradesHeadGetsTheRoutesRewritesHeaderRulesAndARequestIdAsAnyRequest() throws Exception {
+        int seen = vertx.createHttpServer().requestHandler(req -> req.response().end(req.path() + " "
+                + req.getHeader("host") + " " + req.getHeader("x-added") + " " + req.getHeader("x-forwarded-proto")
+                + " " + (req.getHeader("x-request-id") == null ? "no-id" : "id") + " " + req.getHeader("upgrade")
+                + " end")).listen(0, "127.0.0.1").await().actualPort();
+        int port = LoopbackProxy.freePort();
+        String listener = Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
+                .replace("route: {cluster: c}", "route: {cluster: c, prefix_rewrite: /socket/, "
+                        + "host_rewrite_literal: chat.internal}\n"
+                        + "                request_headers_to_add: [{header: {key: x-added, value: 'yes'}}]");
+        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener
+                + Http1RequestsTest.clusterC(seen))) {
+            String answer = ProxyLocalRateLimitTest.upgrade(port, "/chat", "", got -> got.endsWith(" end"));
+            assertTrue(answer.endsWith("/socket/chat chat.internal yes http id websocket end"), answer);
+        }
+    }
 }

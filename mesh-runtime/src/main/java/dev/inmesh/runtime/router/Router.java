@@ -1212,6 +1212,24 @@ public final class Router {
                 new LbContext(hash != null, hash == null ? 0 : hash, null, 1, req.originalDestination));
     }
 
+    /**
+     * Readies the head of a request the standalone proxy relays itself (a WebSocket upgrade) as the router readies a
+     * request it forwards: the connection manager's {@code x-request-id} (made when absent, where it makes them),
+     * {@code x-forwarded-proto}, and the route's rewrites and header rules (with its virtual host's and route
+     * configuration's) on the request's headers. Returns the path and the authority to send, in that order.
+     */
+    public String[] relayHead(RouterRequest req, RouteTable table, RouteResult.Forward f) {
+        if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
+            req.headers.set(HeaderNames.X_REQUEST_ID, RequestIds.next());
+        }
+        Target target = new Target(req.uri, req.authority);
+        HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target);
+        if (!req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
+            req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
+        }
+        return new String[] {target.path, target.authority};
+    }
+
     private static boolean hashesHosts(UpstreamCluster cluster) {
         LbPolicy p = cluster.config().lbPolicy();
         return p == LbPolicy.RING_HASH || p == LbPolicy.MAGLEV;
