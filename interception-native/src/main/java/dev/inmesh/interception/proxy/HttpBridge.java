@@ -1557,13 +1557,19 @@ final class HttpBridge {
                         up.pipeline().addLast("upgrade-status", status);
                         up.write(encoded);
                         TcpRelay.Counters[] counted = {null};
-                        counted[0] = hold.joinTo(down, up, null, () -> {
+                        // Envoy's stream idle timeout on the upgraded stream: the route's idle_timeout, else the
+                        // connection manager's stream_idle_timeout (5 minutes by default); 0 disables it
+                        java.time.Duration idle = f.action().idleTimeout() != null ? f.action().idleTimeout()
+                                : conn.hcm().streamIdleTimeout();
+                        counted[0] = hold.joinTo(down, up, idle, () -> {
+                            TcpRelay.Counters c = counted[0];
                             int code = status.code();
-                            router.relayEnded(relay, code, code == 0
+                            boolean idled = c.idleTimedOut;
+                            router.relayEnded(relay, code, idled ? "stream_idle_timeout" : code == 0
                                             ? "upstream_reset_before_response_started{connection_termination}"
-                                            : "via_upstream", counted[0].downstreamToUpstream.get(),
-                                    counted[0].upstreamToDownstream.get(),
-                                    code == 0 ? ResponseFlag.UPSTREAM_CONNECTION_TERMINATION : null);
+                                            : "via_upstream", c.downstreamToUpstream.get(), c.upstreamToDownstream.get(),
+                                    idled ? ResponseFlag.STREAM_IDLE_TIMEOUT
+                                            : code == 0 ? ResponseFlag.UPSTREAM_CONNECTION_TERMINATION : null);
                         });
                     });
         }

@@ -25,6 +25,8 @@ final class TcpRelay {
     static final class Counters {
         final AtomicLong downstreamToUpstream = new AtomicLong();
         final AtomicLong upstreamToDownstream = new AtomicLong();
+        /** Whether the idle timeout closed the relay. */
+        volatile boolean idleTimedOut;
     }
 
     private final Channel downstream;
@@ -198,6 +200,7 @@ final class TcpRelay {
                 return;
             }
             if (evt instanceof IdleStateEvent) {
+                counters.idleTimedOut = true;
                 closeBoth();
                 return;
             }

@@ -155,4 +155,29 @@ class ProxyWebSocketUpgradeTest {
             assertTrue(answer.endsWith("/socket/chat chat.internal yes http id websocket end"), answer);
         }
     }
+
+    @Test
+    void anIdleWebSocketIsClosedAfterTheRoutesIdleTimeoutAndReportedSI() throws Exception {
+        int echo = vertx.createHttpServer().webSocketHandler(w -> w.textMessageHandler(w::writeTextMessage))
+                .listen(0, "127.0.0.1").await().actualPort();
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
+                        .replace("domains: [\"svc\", \"svc:*\"]", "domains: [\"*\"]")
+                        .replace("route: {cluster: c}", "route: {cluster: c, idle_timeout: 0.3s}")
+                + Http1RequestsTest.clusterC(echo))) {
+            io.vertx.core.http.WebSocketClient client = vertx.createWebSocketClient();
+            io.vertx.core.http.WebSocket ws = client.connect(port, "127.0.0.1", "/ws").await(10, TimeUnit.SECONDS);
+            io.vertx.core.Promise<Void> closed = io.vertx.core.Promise.promise();
+            ws.closeHandler(v -> closed.tryComplete());
+            long start = System.nanoTime();
+            closed.future().await(10, TimeUnit.SECONDS);
+            long tookMillis = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(tookMillis >= 200, "closed after " + tookMillis + " ms");
+            var info = proxy.logged(101);
+            assertEquals("SI", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
+            assertEquals("stream_idle_timeout", info.responseCodeDetails());
+            client.close().await(10, TimeUnit.SECONDS);
+        }
+    }
 }
