@@ -915,18 +915,24 @@ final class HttpBridge {
         /**
          * An {@code Expect: 100-continue}, answered by the proxy and not passed on, as Envoy's connection manager does
          * without {@code proxy_100_continue}: {@code 100 Continue} when the body is still to come (the request is
-         * handled only once those before it are answered, so the interim answer never overtakes theirs). Any other
-         * expectation goes upstream as it came, as Envoy passes it: the application answers it.
+         * handled only once those before it are answered, so the interim answer never overtakes theirs). With
+         * {@code proxy_100_continue} it goes upstream, and the upstream's {@code 100 Continue} is relayed
+         * ({@link #forward}). Any other expectation goes upstream as it came, as Envoy passes it: the application
+         * answers it.
          */
         private void expectation(ChannelHandlerContext ctx, HttpRequest req) {
-            if (HttpUtil.is100ContinueExpected(req)) {
+            if (HttpUtil.is100ContinueExpected(req) && !conn.hcm().proxy100Continue()) {
                 HttpUtil.set100ContinueExpected(req, false);
                 if (!(req instanceof FullHttpRequest)) {
-                    ctx.writeAndFlush(new DefaultFullHttpResponse(req.protocolVersion().minorVersion() == 0
-                            ? HttpVersion.HTTP_1_0 : HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE,
-                            Unpooled.EMPTY_BUFFER), ctx.voidPromise());
+                    writeContinue(ctx);
                 }
             }
+        }
+
+        /** A {@code 100 Continue} to the client: an HTTP/1.1 one, or HTTP/2 interim headers. */
+        private static void writeContinue(ChannelHandlerContext ctx) {
+            ctx.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE,
+                    Unpooled.EMPTY_BUFFER), ctx.voidPromise());
         }
 
         /** The connection ends: what the client sent after the current request is not read as requests. */
@@ -1025,6 +1031,11 @@ final class HttpBridge {
                     : HttpVersion.HTTP_1_1;
             boolean head = req.method().name().equals("HEAD");
             RouterRequest rr = routerRequest(req);
+            if (conn.hcm().proxy100Continue() && HttpUtil.is100ContinueExpected(req)) {
+                // as Envoy's with proxy_100_continue: the expectation goes upstream, whose 100 Continue is relayed
+                // (the router relays the first only); an HTTP/1.0 client, which expects none, gets none
+                rr.proxy100Continue(v -> writeContinue(ctx));
+            }
             // inbound, as Istio's sidecar: a caller that sent its metadata exchange headers gets this workload's
             // (each when it sent that one); noted now, as the router takes them off the request
             ProxyRuntime rt = conn.runtime();

@@ -596,7 +596,7 @@ class HttpBridgeTest {
     }
 
     /** Reads one HTTP/1.1 response with a content-length (or none: no body) and returns status line and body. */
-    private static String readResponse(java.io.InputStream in) throws Exception {
+    static String readResponse(java.io.InputStream in) throws Exception {
         StringBuilder head = new StringBuilder();
         while (!head.toString().endsWith("\r\n\r\n")) {
             int c = in.read();

@@ -177,6 +177,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         Tls tls = session == null ? null : Tls.of(session, req.version() == io.vertx.core.http.HttpVersion.HTTP_2);
         FilterChain chain = inboundChain(inbound, tls, localIp, localPort, remoteIp, remotePort);
         HttpConnectionManager hcm = chain == null ? null : (HttpConnectionManager) chain.filter();
+        if (hcm != null && !hcm.proxy100Continue() && req.version() != io.vertx.core.http.HttpVersion.HTTP_1_0
+                && dev.inmesh.runtime.router.RouterRequest.expects100Continue(headers)) {
+            // As Envoy's connection manager without proxy_100_continue, before its filters: it answers the
+            // expectation itself and takes it off the request. With it, the service (this hop's upstream) reads the
+            // expectation and answers it: its writeContinue() is the 100 Continue relayed, its 417 the answer.
+            headers.remove(io.vertx.core.http.HttpHeaders.EXPECT);
+            resp.writeContinue();
+        }
         // As Envoy's connection manager, routing, the RBAC filters and the access log read the path its
         // path_normalization made (Istio's normalize_path): a url_path policy on /admin also stops
         // /public/%2e%2e/admin. Vert.x cannot change a request's URI, so the application still reads the path as it

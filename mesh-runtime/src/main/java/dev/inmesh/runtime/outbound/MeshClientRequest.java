@@ -156,11 +156,8 @@ final class MeshClientRequest implements HttpClientRequest {
             sendDirect(tls.server());
             return;
         }
-        if ("100-continue".equalsIgnoreCase(headers.get(HttpHeaders.EXPECT))) {
-            headers.remove(HttpHeaders.EXPECT); // the mesh answered it (see sendHead), as Envoy does by default
-        }
         Future<RouterResponse> routing = dispatcher.dispatch(method, host, port, server, uri, headers, body, stream,
-                ssl, protocol, r -> forwarded = r);
+                ssl, protocol, r -> forwarded = r, this::continued);
         routing.onComplete(ar -> {
             if (ar.failed()) {
                 fail(ar.cause());
@@ -202,6 +199,7 @@ final class MeshClientRequest implements HttpClientRequest {
                 return;
             }
             handedOn = r;
+            r.continueHandler(this::continued); // the server's own 100 Continue, through the caller's TLS
             // as the router's attempts send it, with no retry to keep a streamed body for
             RequestBodyStream.send(r, body, stream).onComplete(rr -> {
                 if (rr.failed()) {
@@ -411,7 +409,6 @@ final class MeshClientRequest implements HttpClientRequest {
         if (ended) {
             return alreadyEnded();
         }
-        continueNow();
         streaming = true;
         stream(data, false);
         return Future.succeededFuture();
@@ -595,15 +592,16 @@ final class MeshClientRequest implements HttpClientRequest {
     }
 
     /**
-     * With {@code Expect: 100-continue}, once the head is sent: the mesh buffers the body, so it answers the
-     * expectation itself (the continue handler runs) and takes the header off, as Envoy does unless
-     * {@code proxy_100_continue} is set.
+     * A {@code 100 Continue} for the caller, on the request's context: the mesh's own answer to its
+     * {@code Expect: 100-continue} when the request is routed, or, under the connection manager's
+     * {@code proxy_100_continue}, the upstream's, relayed (see {@link OutboundDispatcher#dispatch}). The continue
+     * handler runs once.
      */
-    private void continueNow() {
+    private void continued(Void ignored) {
         Handler<Void> h = continueHandler;
-        if (!continued && h != null && "100-continue".equalsIgnoreCase(headers.get(HttpHeaders.EXPECT))) {
+        if (!continued && h != null) {
             continued = true;
-            context.runOnContext(v -> h.handle(null));
+            h.handle(null);
         }
     }
 
@@ -624,7 +622,6 @@ final class MeshClientRequest implements HttpClientRequest {
         if (ended) {
             return alreadyEnded();
         }
-        continueNow();
         streaming = true;
         stream(null, false);
         return Future.succeededFuture();

@@ -16,6 +16,7 @@ import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.Future;
+import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
@@ -96,11 +97,15 @@ public final class OutboundDispatcher {
      * @param server the address to connect to when it is not {@code host:port} (a virtual host), else null
      * @param protocol the caller's protocol, {@code HTTP/1.1} or {@code HTTP/2}
      * @param forwarded told the request the router works on, when it has one (for {@link Router#cancel})
+     * @param continued told of a {@code 100 Continue} for a request that expects one ({@code Expect: 100-continue}):
+     *                  at once, as Envoy's connection manager answers it itself and takes the expectation off the
+     *                  request; or, when the connection manager sets {@code proxy_100_continue}, when the upstream
+     *                  answers it, the expectation sent on
      */
     public Future<RouterResponse> dispatch(HttpMethod method, String host, int port, SocketAddress server, String uri,
                                           MultiMap headers, Buffer body, RequestBodyStream stream, boolean ssl,
                                           String protocol,
-                                          Consumer<RouterRequest> forwarded) {
+                                          Consumer<RouterRequest> forwarded, Handler<Void> continued) {
         String hostHeader = headers.get(io.vertx.core.http.HttpHeaders.HOST);
         String authority = hostHeader != null ? hostHeader : (port == (ssl ? 443 : 80) ? host : host + ":" + port);
         if (hostHeader != null) {
@@ -128,6 +133,14 @@ public final class OutboundDispatcher {
                 .listenerBufferLimit(d.listenerBufferLimit()).rbac(snapshot.rbac(d.hcm()), null).bodyStream(stream)
                 .localRateLimit(snapshot.localRateLimit(d.hcm())).tracer(snapshot.tracer(d.hcm()))
                 .statefulSession(d.hcm());
+        if (RouterRequest.expects100Continue(headers)) {
+            if (d.hcm() != null && d.hcm().proxy100Continue()) {
+                req.proxy100Continue(continued);
+            } else {
+                headers.remove(io.vertx.core.http.HttpHeaders.EXPECT);
+                continued.handle(null);
+            }
+        }
         if (d.blackhole()) {
             // Istio's virtualOutbound sends such a connection to its BlackHoleCluster: the request is counted there
             return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null,

@@ -1517,6 +1517,8 @@ public final class Router {
         int generation;
         /** Whether the body outgrew the retry buffer: as Envoy, the request is no longer retried. */
         boolean retriesAbandoned;
+        /** Whether an upstream's {@code 100 Continue} was relayed: as Envoy, the request is no longer retried. */
+        boolean continueRelayed;
         /** Whether a retry waits for its back-off: no attempt is in flight. */
         boolean backingOff;
         /** Whether the attempt in flight waits for the end of the request body to start its per-try timeout. */
@@ -1667,6 +1669,9 @@ public final class Router {
                         up.headers().set(HeaderNames.GRPC_TIMEOUT, Grpc.timeoutValue(expected));
                     }
                 }
+                if (req.continueRelay != null) {
+                    up.continueHandler(v -> continued(gen));
+                }
                 inflight = up;
                 RequestBodyStream.send(up, req.body, req.stream).onComplete(rr -> {
                     if (gen != generation || ex.done) {
@@ -1689,6 +1694,24 @@ public final class Router {
                     responded(gen, host, rr.result());
                 });
             });
+        }
+
+        /**
+         * The attempt's upstream answered {@code 100 Continue} under {@code proxy_100_continue}: as Envoy's router, the
+         * first one is relayed to the caller (who then sends its body), and the request is no longer retried, since a
+         * next upstream might not ask for the body the caller now sends; later ones go nowhere.
+         */
+        void continued(int gen) {
+            if (gen != generation || ex.done || continueRelayed) {
+                return;
+            }
+            continueRelayed = true;
+            ex.touch(); // activity for the idle timeouts, as any upstream headers
+            RequestBodyStream body = ex.request.stream;
+            if (body != null) {
+                body.stopRetaining();
+            }
+            ex.request.continueRelay.handle(null);
         }
 
         void startPerTry(int gen, Host host) {
@@ -1966,7 +1989,7 @@ public final class Router {
          * @return whether to retry; the retry slot is then held
          */
         boolean retryGranted(boolean retriable) {
-            if (retriesAbandoned) {
+            if (retriesAbandoned || continueRelayed) {
                 return false; // as Envoy, whose retry state is gone: the outcome is answered as it is
             }
             var st = stats(ex);

@@ -44,6 +44,11 @@ public final class RouterRequest implements RouteRequest {
     /** The connection manager's {@code always_set_request_id_in_response}. */
     boolean alwaysSetRequestIdInResponse;
     boolean suppressEnvoyHeaders;
+    /**
+     * Where the upstream's {@code 100 Continue} goes under the connection manager's {@code proxy_100_continue}, or
+     * null when the connection manager answers the expectation itself.
+     */
+    io.vertx.core.Handler<Void> continueRelay;
     /** The connection manager's {@code stream_idle_timeout}; a route's {@code idle_timeout} overrides it. */
     Duration streamIdleTimeout = HttpConnectionManager.DEFAULT_STREAM_IDLE_TIMEOUT;
     /** The connection manager's {@code max_stream_duration}, or null for none; a route's own replaces it. */
@@ -166,6 +171,22 @@ public final class RouterRequest implements RouteRequest {
     public RouterRequest suppressEnvoyHeaders(boolean suppress) {
         this.suppressEnvoyHeaders = suppress;
         return this;
+    }
+
+    /**
+     * The connection manager the request came through sets {@code proxy_100_continue}: the request goes upstream with
+     * its {@code Expect: 100-continue}, and {@code relay} runs (on the exchange's context) when the upstream answers
+     * {@code 100 Continue}, the first time only, as Envoy relays it; the request is then no longer retried. Without it
+     * (the default), the way in answers the expectation itself and takes it off the request.
+     */
+    public RouterRequest proxy100Continue(io.vertx.core.Handler<Void> relay) {
+        this.continueRelay = relay;
+        return this;
+    }
+
+    /** Whether {@code headers} expect {@code 100-continue} (the value is case-insensitive, RFC 9110 10.1.1). */
+    public static boolean expects100Continue(MultiMap headers) {
+        return "100-continue".equalsIgnoreCase(headers.get(io.vertx.core.http.HttpHeaders.EXPECT));
     }
 
     /**

@@ -300,13 +300,8 @@ public final class ListenerParser
                 "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "server_name",
                 "server_header_transformation", "common_http_protocol_options", "forward_client_cert_details",
                 "set_current_client_cert_details", "drain_timeout", "request_timeout", "request_headers_timeout",
-                "http2_protocol_options", "tracing", "always_set_request_id_in_response"),
+                "http2_protocol_options", "tracing", "always_set_request_id_in_response", "proxy_100_continue"),
                 Set.of("access_log",
-                        // istiod writes proxy_100_continue: true on every connection manager since 1.23
-                        // (ENABLE_100_CONTINUE_HEADERS). Envoy then passes Expect: 100-continue upstream and relays
-                        // the application's 100 Continue; Inmesh answers the expectation itself, as without the
-                        // field: the client sends its body either way. Refusing it would NACK every listener.
-                        "proxy_100_continue",
                         "request_id_extension",
                         "internal_address_config", "delayed_close_timeout", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
@@ -490,7 +485,7 @@ public final class ListenerParser
                 forwardClientCert(h), lifetimes(h), h.hasHttp2ProtocolOptions() ? Fields.at("http2_protocol_options",
                         () -> CoreParsers.http2ProtocolOptions(h.getHttp2ProtocolOptions())) : null,
                 h.hasTracing() ? Fields.at("tracing", () -> TracingParser.parse(h.getTracing())) : null,
-                h.getAlwaysSetRequestIdInResponse(), suppressEnvoyHeaders(h));
+                h.getAlwaysSetRequestIdInResponse(), suppressEnvoyHeaders(h), h.getProxy100Continue());
     }
 
     /**

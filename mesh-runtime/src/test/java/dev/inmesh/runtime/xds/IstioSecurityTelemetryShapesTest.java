@@ -189,11 +189,13 @@ class IstioSecurityTelemetryShapesTest {
     @Test
     void proxy100ContinueWhichIstiodWritesOnEveryConnectionManagerSince1Point23Loads() throws Exception {
         // ENABLE_100_CONTINUE_HEADERS (default true): Envoy then passes Expect: 100-continue upstream and relays the
-        // application's 100 Continue; Inmesh answers the expectation itself (the behaviour without the field), and
-        // the listener loads: refusing the field would NACK every listener of an Istio 1.23+ sidecar
+        // application's 100 Continue, and so does Inmesh (MeshProxy100ContinueTest, HttpBridgeTest); the listener
+        // loads with the flag read: refusing the field would NACK every listener of an Istio 1.23+ sidecar
         HttpConnectionManager h = hcm(listener(inbound(INBOUND_DEFAULTS + "proxy_100_continue: true\n",
                 TELEMETRY_FILTERS, "")));
         assertEquals("inbound_0.0.0.0_9080", h.statPrefix());
+        assertTrue(h.proxy100Continue());
+        assertFalse(hcm(listener(inbound("", "", ""))).proxy100Continue());
     }
 
     @Test

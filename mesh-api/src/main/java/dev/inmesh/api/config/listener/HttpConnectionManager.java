@@ -49,6 +49,11 @@ import java.util.List;
  *                             .disabled}): no {@code x-envoy-upstream-service-time} on responses, no
  *                             {@code x-envoy-expected-rq-timeout-ms} upstream, no {@code x-envoy-overloaded} on an
  *                             overflow's answer
+ * @param proxy100Continue Envoy's {@code proxy_100_continue} (istiod 1.23 and later set it on every connection
+ *                         manager): a request's {@code Expect: 100-continue} goes upstream and the upstream's first
+ *                         {@code 100 Continue} is relayed to the caller, who sends its body then, or never when the
+ *                         upstream answers at once (417); without it the connection manager answers
+ *                         {@code 100 Continue} itself and takes the expectation off the request
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
@@ -58,7 +63,8 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
                                     CodecType codecType, ForwardClientCert forwardClientCert,
                                     ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
-                                    boolean alwaysSetRequestIdInResponse, boolean suppressEnvoyHeaders)
+                                    boolean alwaysSetRequestIdInResponse, boolean suppressEnvoyHeaders,
+                                    boolean proxy100Continue)
         implements NetworkFilter {
     /**
      * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
@@ -98,6 +104,21 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         Checks.check(xffNumTrustedHops >= 0, "xff_num_trusted_hops", xffNumTrustedHops, ">= 0");
         Checks.check(httpFilters.stream().filter(f -> f.fault() != null).count() <= 1, "http_filters",
                 "two fault filters", "at most one fault filter that runs");
+    }
+
+    /** A connection manager that answers {@code Expect: 100-continue} itself (Envoy's default). */
+    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
+                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
+                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
+                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
+                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
+                                 CodecType codecType, ForwardClientCert forwardClientCert,
+                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
+                                 boolean alwaysSetRequestIdInResponse, boolean suppressEnvoyHeaders) {
+        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
+                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
+                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
+                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, suppressEnvoyHeaders, false);
     }
 
     /** A connection manager whose router adds its {@code x-envoy-*} headers (Envoy's default). */
