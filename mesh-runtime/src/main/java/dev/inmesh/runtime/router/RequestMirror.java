@@ -111,7 +111,7 @@ final class RequestMirror {
         if (vh.includeRequestAttemptCount()) {
             m.headers.set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, "1");
         }
-        if (millis > 0 && !request.suppressEnvoyHeaders) {
+        if (millis > 0 && !request.routerFilter.suppressEnvoyHeaders()) {
             m.headers.set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(millis));
         }
         return m;

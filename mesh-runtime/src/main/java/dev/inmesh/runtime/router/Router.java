@@ -377,7 +377,8 @@ public final class Router {
             badRequest(ex, promise, "invalid_request_target");
             return;
         }
-        Control control = Control.read(req.headers, options.trustEnvoyHeaders);
+        Control control = Control.read(req.headers, options.trustEnvoyHeaders,
+                req.routerFilter.respectExpectedRqTimeout());
         if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, dev.inmesh.runtime.router.RequestIds.next());
         }
@@ -873,6 +874,10 @@ public final class Router {
         }
         ex.clusterName = f.cluster();
         ex.cluster = cluster;
+        if (options.trustEnvoyHeaders && !req.routerFilter.strictCheckHeaders().isEmpty()
+                && failsStrictCheck(ex, promise)) {
+            return;
+        }
         ex.breakers = cluster.circuitBreakers();
         var cst = stats(ex);
         if (cst != null) {
@@ -1095,6 +1100,24 @@ public final class Router {
         reply(ex, promise, 400, "", details, null);
     }
 
+    /**
+     * The router filter's {@code strict_check_headers}: as Envoy's router, once the route's cluster is known, a trusted
+     * caller's control header it names that has an invalid value (a timeout or retry count that is not an unsigned
+     * integer, a retry condition that is not one of the header's) is answered 400, flag IH, instead of ignored.
+     */
+    private boolean failsStrictCheck(Exchange ex, Promise<RouterResponse> promise) {
+        for (String name : ex.request.routerFilter.strictCheckHeaders()) {
+            String value = ex.request.headers.get(name);
+            if (value != null && !Control.valid(name, value)) {
+                ex.flags.add(ResponseFlag.INVALID_ENVOY_REQUEST_HEADERS);
+                reply(ex, promise, 400, "invalid header '" + name + "' with value '" + value + "'",
+                        "request_headers_failed_strict_check{" + name + "}", null);
+                return true;
+            }
+        }
+        return false;
+    }
+
     private void overflow(Exchange ex, Promise<RouterResponse> promise) {
         var st = stats(ex);
         if (st != null) {
@@ -1103,7 +1126,7 @@ public final class Router {
         chargeLocalReply(ex, 503);
         ex.flags.add(ResponseFlag.UPSTREAM_OVERFLOW);
         // the router's own x-envoy header, unless its suppress_envoy_headers says not
-        MultiMap h = ex.request.suppressEnvoyHeaders ? null
+        MultiMap h = ex.request.routerFilter.suppressEnvoyHeaders() ? null
                 : MultiMap.caseInsensitiveMultiMap().set("x-envoy-overloaded", "true");
         reply(ex, promise, 503, "upstream connect error or disconnect/reset before headers. reset reason: overflow",
                 "upstream_reset_before_response_started{overflow}", h);
@@ -1661,7 +1684,7 @@ public final class Router {
                 }
                 long expected = expectedTimeoutMillis();
                 if (expected > 0) {
-                    if (!ex.request.suppressEnvoyHeaders) {
+                    if (!ex.request.routerFilter.suppressEnvoyHeaders()) {
                         up.headers().set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(expected));
                     }
                     if (ex.grpc && action.maxGrpcTimeout() != null && !action.maxStreamDuration()) {
@@ -1853,7 +1876,7 @@ public final class Router {
                 h.remove(HeaderNames.X_ENVOY_PEER_METADATA);
                 h.remove(HeaderNames.X_ENVOY_PEER_METADATA_ID);
             }
-            if (requestComplete && !ex.request.suppressEnvoyHeaders) {
+            if (requestComplete && !ex.request.routerFilter.suppressEnvoyHeaders()) {
                 h.set(HeaderNames.X_ENVOY_UPSTREAM_SERVICE_TIME, Long.toString(ex.upstreamServiceTimeMillis));
             }
             if (vh.includeAttemptCountInResponse()) {
@@ -2264,7 +2287,14 @@ public final class Router {
         /** What an untrusted caller controls: nothing. */
         static final Control NONE = new Control(-1, -1, -1, null, null, null);
 
-        static Control read(MultiMap h, boolean trusted) {
+        /**
+         * Reads a caller's control headers.
+         *
+         * @param respectExpected the router filter's {@code respect_expected_rq_timeout}: the route timeout is the
+         *                        caller's {@code x-envoy-expected-rq-timeout-ms} when it sends one (an invalid value
+         *                        leaves the route's), else its {@code x-envoy-upstream-rq-timeout-ms}
+         */
+        static Control read(MultiMap h, boolean trusted, boolean respectExpected) {
             if (!trusted) {
                 return NONE;
             }
@@ -2308,9 +2338,35 @@ public final class Router {
                     }
                 }
             }
-            return new Control(number(h.get("x-envoy-upstream-rq-timeout-ms")),
+            String expected = respectExpected ? h.get(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS) : null;
+            return new Control(number(expected != null ? expected : h.get("x-envoy-upstream-rq-timeout-ms")),
                     number(h.get("x-envoy-upstream-rq-per-try-timeout-ms")),
                     (int) number(h.get("x-envoy-max-retries")), on, codes, headerNames);
+        }
+
+        /**
+         * Whether a control header's value passes Envoy's strict check: the timeouts and {@code x-envoy-max-retries}
+         * an unsigned integer, {@code x-envoy-retry-on} and {@code x-envoy-retry-grpc-on} comma-separated conditions
+         * of their own list.
+         */
+        static boolean valid(String name, String value) {
+            if (name.equals("x-envoy-retry-on") || name.equals("x-envoy-retry-grpc-on")) {
+                boolean grpc = name.equals("x-envoy-retry-grpc-on");
+                for (String s : value.split(",")) {
+                    String c = s.trim();
+                    if (!c.isEmpty() && !(RetryPolicy.KNOWN_CONDITIONS.contains(c)
+                            && RetryState.isGrpcCondition(c) == grpc)) {
+                        return false;
+                    }
+                }
+                return true;
+            }
+            try {
+                Long.parseUnsignedLong(value.trim());
+                return true;
+            } catch (NumberFormatException e) {
+                return false;
+            }
         }
 
         private static long number(String v) {

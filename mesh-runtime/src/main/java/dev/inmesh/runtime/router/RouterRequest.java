@@ -5,6 +5,7 @@ import dev.inmesh.api.config.listener.ForwardClientCert;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.RouterFilterConfig;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.runtime.stats.DownstreamStats;
@@ -43,7 +44,8 @@ public final class RouterRequest implements RouteRequest {
     boolean generateRequestId = true;
     /** The connection manager's {@code always_set_request_id_in_response}. */
     boolean alwaysSetRequestIdInResponse;
-    boolean suppressEnvoyHeaders;
+    /** The config of the router filter of the connection manager the request came through. */
+    RouterFilterConfig routerFilter = RouterFilterConfig.DEFAULTS;
     /**
      * Where the upstream's {@code 100 Continue} goes under the connection manager's {@code proxy_100_continue}, or
      * null when the connection manager answers the expectation itself.
@@ -169,7 +171,17 @@ public final class RouterRequest implements RouteRequest {
      * {@code x-envoy-*} headers ({@code suppress_envoy_headers}; default false).
      */
     public RouterRequest suppressEnvoyHeaders(boolean suppress) {
-        this.suppressEnvoyHeaders = suppress;
+        return routerFilter(new RouterFilterConfig(suppress, routerFilter.respectExpectedRqTimeout(),
+                routerFilter.strictCheckHeaders()));
+    }
+
+    /**
+     * Sets the config of the router filter of the connection manager the request came through (its
+     * {@code suppress_envoy_headers}, {@code respect_expected_rq_timeout}, {@code strict_check_headers}); null for
+     * Envoy's defaults.
+     */
+    public RouterRequest routerFilter(RouterFilterConfig config) {
+        this.routerFilter = config == null ? RouterFilterConfig.DEFAULTS : config;
         return this;
     }
 

@@ -36,6 +36,8 @@ public enum ResponseFlag {
     UPSTREAM_REMOTE_RESET("UR"),
     /** The route's cluster does not exist (503). */
     NO_CLUSTER_FOUND("NC"),
+    /** A control header the router filter's {@code strict_check_headers} names had an invalid value (400). */
+    INVALID_ENVOY_REQUEST_HEADERS("IH"),
     /** The request was not valid (400). */
     DOWNSTREAM_PROTOCOL_ERROR("DPE"),
     /** Stream idle timeout. */

@@ -13,6 +13,7 @@ import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.ListenerFilterPredicate;
 import dev.inmesh.api.config.listener.NetworkFilter;
 import dev.inmesh.api.config.listener.PathNormalization;
+import dev.inmesh.api.config.listener.RouterFilterConfig;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.extauthz.ExtAuthz;
@@ -485,24 +486,46 @@ public final class ListenerParser
                 forwardClientCert(h), lifetimes(h), h.hasHttp2ProtocolOptions() ? Fields.at("http2_protocol_options",
                         () -> CoreParsers.http2ProtocolOptions(h.getHttp2ProtocolOptions())) : null,
                 h.hasTracing() ? Fields.at("tracing", () -> TracingParser.parse(h.getTracing())) : null,
-                h.getAlwaysSetRequestIdInResponse(), suppressEnvoyHeaders(h), h.getProxy100Continue());
+                h.getAlwaysSetRequestIdInResponse(), routerFilter(h), h.getProxy100Continue());
     }
 
     /**
-     * The router filter's {@code suppress_envoy_headers} (the last filter, when it carries a typed config). Its other
-     * fields are not read (they change statistics and spans Inmesh does not keep).
+     * The router filter's config (the last filter, when it carries a typed config). {@code suppress_envoy_headers},
+     * {@code respect_expected_rq_timeout} and {@code strict_check_headers} are applied. {@code start_child_span} (a
+     * span for each upstream attempt, whatever {@code spawn_upstream_span} says) is refused where the connection
+     * manager traces; without tracing there is no span to start.
+     * {@code dynamic_stats} and {@code suppress_grpc_request_failure_code_stats} are taken at their defaults only:
+     * Inmesh keeps the cluster's {@code upstream_rq_completed} and {@code upstream_rq_xx} statistics they would turn
+     * off. Upstream access logs and upstream HTTP filters are not implemented and are refused.
      */
-    private static boolean suppressEnvoyHeaders(
+    private static RouterFilterConfig routerFilter(
             io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager h) {
         int last = h.getHttpFiltersCount() - 1;
         if (last < 0 || !h.getHttpFilters(last).hasTypedConfig()
                 || !CoreParsers.configType(h.getHttpFilters(last).getTypedConfig()).equals(ROUTER_TYPE)) {
-            return false;
+            return RouterFilterConfig.DEFAULTS;
         }
-        return Fields.at("http_filters[" + last + "].typed_config", () -> RouteConfigurationParser.unpack(
-                h.getHttpFilters(last).getTypedConfig(),
-                io.envoyproxy.envoy.extensions.filters.http.router.v3.Router.class, "@type"))
-                .getSuppressEnvoyHeaders();
+        return Fields.at("http_filters[" + last + "].typed_config", () -> {
+            var r = RouteConfigurationParser.unpack(h.getHttpFilters(last).getTypedConfig(),
+                    io.envoyproxy.envoy.extensions.filters.http.router.v3.Router.class, "@type");
+            Fields.onlyKnown(r, Set.of("suppress_envoy_headers", "respect_expected_rq_timeout",
+                    "strict_check_headers", "start_child_span", "dynamic_stats",
+                    "suppress_grpc_request_failure_code_stats"), Set.of());
+            if (r.getStartChildSpan() && h.hasTracing()) {
+                throw new FieldError("start_child_span", "true is not supported by Inmesh where the connection "
+                        + "manager traces (expected: false: one span per request, as a sidecar's)");
+            }
+            if (r.hasDynamicStats() && !r.getDynamicStats().getValue()) {
+                throw new FieldError("dynamic_stats", "false is not supported by Inmesh (expected: true, the "
+                        + "default: the cluster's upstream_rq_completed and upstream_rq_xx are kept)");
+            }
+            if (r.getSuppressGrpcRequestFailureCodeStats()) {
+                throw new FieldError("suppress_grpc_request_failure_code_stats", "true is not supported by Inmesh "
+                        + "(expected: false: gRPC requests count in the cluster's upstream_rq_xx)");
+            }
+            return Fields.record("", () -> new RouterFilterConfig(r.getSuppressEnvoyHeaders(),
+                    r.getRespectExpectedRqTimeout(), r.getStrictCheckHeadersList()));
+        });
     }
 
     /** Refuses a filter that runs ({@code runs}) where {@code filters} already has one of its kind ({@code same}). */

@@ -44,11 +44,8 @@ import java.util.List;
  * @param alwaysSetRequestIdInResponse whether every response gets the request's {@code x-request-id}
  *                                     ({@code always_set_request_id_in_response}; Envoy sets it anyway on the
  *                                     response to a request with a trusted {@code x-envoy-force-trace})
- * @param suppressEnvoyHeaders whether its router adds none of its own {@code x-envoy-*} headers (the router filter's
- *                             {@code suppress_envoy_headers}, Istio's {@code proxyHeaders.envoyDebugHeaders
- *                             .disabled}): no {@code x-envoy-upstream-service-time} on responses, no
- *                             {@code x-envoy-expected-rq-timeout-ms} upstream, no {@code x-envoy-overloaded} on an
- *                             overflow's answer
+ * @param router its router filter's config ({@code suppress_envoy_headers}, {@code respect_expected_rq_timeout},
+ *               {@code strict_check_headers}); null for Envoy's defaults ({@link RouterFilterConfig#DEFAULTS})
  * @param proxy100Continue Envoy's {@code proxy_100_continue} (istiod 1.23 and later set it on every connection
  *                         manager): a request's {@code Expect: 100-continue} goes upstream and the upstream's first
  *                         {@code 100 Continue} is relayed to the caller, who sends its body then, or never when the
@@ -63,7 +60,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
                                     CodecType codecType, ForwardClientCert forwardClientCert,
                                     ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
-                                    boolean alwaysSetRequestIdInResponse, boolean suppressEnvoyHeaders,
+                                    boolean alwaysSetRequestIdInResponse, RouterFilterConfig router,
                                     boolean proxy100Continue)
         implements NetworkFilter {
     /**
@@ -84,6 +81,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
 
     public HttpConnectionManager {
         http1 = http1 == null ? Http1Options.DEFAULTS : http1;
+        router = router == null ? RouterFilterConfig.DEFAULTS : router;
         lifetimes = lifetimes == null ? ConnectionLifetimes.DEFAULTS : lifetimes;
         http2 = http2 == null ? Http2ProtocolOptions.DEFAULTS : http2;
         codecType = codecType == null ? CodecType.AUTO : codecType;
@@ -114,11 +112,11 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                  ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
                                  CodecType codecType, ForwardClientCert forwardClientCert,
                                  ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
-                                 boolean alwaysSetRequestIdInResponse, boolean suppressEnvoyHeaders) {
+                                 boolean alwaysSetRequestIdInResponse, RouterFilterConfig router) {
         this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
                 xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
                 pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
-                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, suppressEnvoyHeaders, false);
+                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router, false);
     }
 
     /** A connection manager whose router adds its {@code x-envoy-*} headers (Envoy's default). */
@@ -133,7 +131,15 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
                 xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
                 pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
-                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, false);
+                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, (RouterFilterConfig) null);
+    }
+
+    /**
+     * Whether its router adds none of its own {@code x-envoy-*} headers (the router filter's
+     * {@code suppress_envoy_headers}, see {@link RouterFilterConfig#suppressEnvoyHeaders}).
+     */
+    public boolean suppressEnvoyHeaders() {
+        return router.suppressEnvoyHeaders();
     }
 
     /** A connection manager that leaves {@code x-request-id} off its responses (Envoy's default). */
