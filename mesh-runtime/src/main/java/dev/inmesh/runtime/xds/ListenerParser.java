@@ -365,6 +365,12 @@ public final class ListenerParser
                         + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
                         + "(mark it is_optional, or remove it)");
             }
+            if (f.hasConfigDiscovery() && (router || fault || cors || rbac || grpcWeb || rateLimit || jwt
+                    || extAuthz || global || session)) {
+                // its config would come over ECDS, which Inmesh does not ask for: it would run with none
+                throw new FieldError("http_filters[" + i + "].config_discovery", "not supported by Inmesh for "
+                        + f.getName() + " (expected: its typed_config inline)");
+            }
             // A disabled fault filter runs only where a route enables it (FilterConfig, which the route parser
             // refuses): here, nowhere.
             FaultInjection faultConfig = !fault || f.getDisabled() ? null : !f.hasTypedConfig() ? FaultInjection.NONE

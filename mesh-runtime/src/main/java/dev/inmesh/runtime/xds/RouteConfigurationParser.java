@@ -137,7 +137,7 @@ public final class RouteConfigurationParser
     static Route route(io.envoyproxy.envoy.config.route.v3.Route r) {
         Fields.onlyKnown(r, union(HEADER_FIELDS, "name", "match", "route", "redirect", "direct_response",
                 "decorator", "typed_per_filter_config", "per_request_buffer_limit_bytes"), Set.of("metadata",
-                "stat_prefix", "tracing"));
+                "stat_prefix"));
         RouteMatch match = Fields.at("match", () -> routeMatch(r.getMatch()));
         Action action = switch (r.getActionCase()) {
             case ROUTE -> Fields.at("route", () -> routeAction(r.getRoute()));
@@ -146,7 +146,7 @@ public final class RouteConfigurationParser
             case FILTER_ACTION, NON_FORWARDING_ACTION, ACTION_NOT_SET ->
                     throw new FieldError("action", "one of route, redirect or direct_response is required");
         };
-        String decorator = r.hasDecorator() ? r.getDecorator().getOperation() : null;
+        String decorator = r.hasDecorator() ? Fields.at("decorator", () -> decorator(r.getDecorator())) : null;
         PerFilterConfigs perFilter = PerFilterConfigs.parse(r.getTypedPerFilterConfigMap());
         CorsPolicy cors = perFilter.cors() != null ? perFilter.cors() : r.hasRoute() && r.getRoute().hasCors()
                 ? Fields.at("route.cors", () -> CorsParser.legacy(r.getRoute().getCors())) : null;
@@ -155,6 +155,19 @@ public final class RouteConfigurationParser
                 r.getResponseHeadersToRemoveList()), perFilter.fault(), cors,
                 Fields.uint32OrNull(r.hasPerRequestBufferLimitBytes(), r.getPerRequestBufferLimitBytes()),
                 perFilter.rbac(), perFilter.localRateLimit(), perFilter.vhRateLimits(), perFilter.statefulSession());
+    }
+
+    /**
+     * A route's {@code decorator}: its {@code operation} names the span and is sent on as
+     * {@code x-envoy-decorator-operation}; {@code propagate: false} (not sending it) is not implemented and refused.
+     */
+    private static String decorator(io.envoyproxy.envoy.config.route.v3.Decorator d) {
+        Fields.onlyKnown(d, Set.of("operation", "propagate"), Set.of());
+        if (d.hasPropagate() && !d.getPropagate().getValue()) {
+            throw new FieldError("propagate", "false is not supported by Inmesh (expected: true, the default: the "
+                    + "operation is sent on in x-envoy-decorator-operation)");
+        }
+        return d.getOperation();
     }
 
     static RouteMatch routeMatch(io.envoyproxy.envoy.config.route.v3.RouteMatch m) {
@@ -246,9 +259,20 @@ public final class RouteConfigurationParser
                             + " (expected: SERVICE_UNAVAILABLE, NOT_FOUND or INTERNAL_SERVER_ERROR)");
         };
         for (int i = 0; i < a.getUpgradeConfigsCount(); i++) {
-            String type = a.getUpgradeConfigs(i).getUpgradeType();
+            var u = a.getUpgradeConfigs(i);
+            Fields.at("upgrade_configs[" + i + "]", () -> {
+                Fields.onlyKnown(u, Set.of("upgrade_type", "enabled"), Set.of());
+                return null;
+            });
+            String type = u.getUpgradeType();
             if (!type.equalsIgnoreCase("websocket")) {
                 throw new FieldError("upgrade_configs[" + i + "].upgrade_type", type + " (expected: websocket)");
+            }
+            // a route's own websocket upgrade: Inmesh takes the connection manager's; turning it off for one route
+            // is not implemented
+            if (u.hasEnabled() && !u.getEnabled().getValue()) {
+                throw new FieldError("upgrade_configs[" + i + "].enabled", "false is not supported by Inmesh "
+                        + "(expected: true; the connection manager's upgrade_configs decide)");
             }
         }
         Duration maxGrpc = a.hasMaxGrpcTimeout() ? Fields.duration(a.getMaxGrpcTimeout()) : null;
