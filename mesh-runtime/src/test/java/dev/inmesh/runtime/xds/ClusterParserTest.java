@@ -189,6 +189,26 @@ class ClusterParserTest {
     }
 
     @Test
+    void upstreamStreamAndResponseLimitsInmeshDoesNotImplementAreRefusedByName() throws Exception {
+        // at the values that change nothing they load
+        PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC", "common_http_protocol_options": {"max_stream_duration": "0s",
+                 "max_headers_count": 100, "max_response_headers_kb": 60, "headers_with_underscores_action": "ALLOW"}}
+                """));
+        String[][] refused = {{"max_stream_duration", "\"5s\""}, {"max_headers_count", "50"},
+                {"max_response_headers_kb", "96"}, {"headers_with_underscores_action", "\"REJECT_REQUEST\""}};
+        for (String[] f : refused) {
+            var e = assertThrows(InvalidResourceException.class, () -> PARSER.parse(proto("""
+                    {"name": "c", "type": "EDS", "eds_cluster_config": {"eds_config": {"ads": {}}},
+                     "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                       "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                       "common_http_protocol_options": {"%s": %s}}}}
+                    """.formatted(f[0], f[1]))));
+            assertTrue(e.getMessage().contains("common_http_protocol_options." + f[0]), e.getMessage());
+        }
+    }
+
+    @Test
     void theUpstreamConnectionLifetimesAreReadWithEnvoysDefaults() throws Exception {
         // Istio writes a DestinationRule's idleTimeout, maxConnectionDuration and maxRequestsPerConnection here
         Cluster dr = PARSER.parse(proto("""
