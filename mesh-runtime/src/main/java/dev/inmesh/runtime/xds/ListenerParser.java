@@ -306,6 +306,17 @@ public final class ListenerParser
                         "request_id_extension",
                         "internal_address_config", "delayed_close_timeout", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
+        if (h.hasAddUserAgent() && h.getAddUserAgent().getValue()) {
+            // Envoy would then set user-agent (when absent) and x-envoy-downstream-service-cluster and -node
+            throw new FieldError("add_user_agent", "true is not supported by Inmesh (expected: false, the default)");
+        }
+        if (h.hasSchemeHeaderTransformation()) {
+            Fields.at("scheme_header_transformation", () -> {
+                // an empty one leaves the :scheme as it came, as without it
+                Fields.onlyKnown(h.getSchemeHeaderTransformation(), Set.of(), Set.of());
+                return null;
+            });
+        }
         String rds = null;
         RouteConfiguration inline = null;
         switch (h.getRouteSpecifierCase()) {

@@ -87,4 +87,23 @@ class UnimplementedFieldsRefusedTest {
                     type_urls: [type.googleapis.com/stats.PluginConfig]
                 """, "")), io.envoyproxy.envoy.config.listener.v3.Listener.class));
     }
+
+    @Test
+    void connectionManagerHeaderRewritesInmeshDoesNotMakeAreRefused() throws Exception {
+        new ListenerParser().parse(EnvoyJson.toMessage(EnvoyJson.tree(inbound("""
+                add_user_agent: false
+                scheme_header_transformation: {}
+                """, "", "")), io.envoyproxy.envoy.config.listener.v3.Listener.class));
+        String m = refusal(() -> new ListenerParser().parse(EnvoyJson.toMessage(EnvoyJson.tree(inbound(
+                "add_user_agent: true\n", "", "")), io.envoyproxy.envoy.config.listener.v3.Listener.class)));
+        assertTrue(m.contains("typed_config.add_user_agent"), m);
+        m = refusal(() -> new ListenerParser().parse(EnvoyJson.toMessage(EnvoyJson.tree(inbound(
+                "scheme_header_transformation: {scheme_to_overwrite: https}\n", "", "")),
+                io.envoyproxy.envoy.config.listener.v3.Listener.class)));
+        assertTrue(m.contains("scheme_header_transformation.scheme_to_overwrite"), m);
+        m = refusal(() -> new ListenerParser().parse(EnvoyJson.toMessage(EnvoyJson.tree(inbound(
+                "scheme_header_transformation: {match_upstream: true}\n", "", "")),
+                io.envoyproxy.envoy.config.listener.v3.Listener.class)));
+        assertTrue(m.contains("scheme_header_transformation.match_upstream"), m);
+    }
 }
