@@ -61,9 +61,9 @@ public final class ClusterParser
             "metadata", "ring_hash_lb_config", "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config",
             "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
             "common_http_protocol_options", "upstream_connection_options", "transport_socket_matches",
-            "respect_dns_ttl", "dns_jitter", "typed_dns_resolver_config");
+            "respect_dns_ttl", "dns_jitter", "typed_dns_resolver_config", "http_protocol_options");
     private static final Set<String> HARMLESS = Set.of("alt_stat_name",
-            "track_cluster_stats", "per_connection_buffer_limit_bytes", "http_protocol_options",
+            "track_cluster_stats", "per_connection_buffer_limit_bytes",
             "close_connections_on_host_health_failure", "ignore_health_on_host_removal");
 
     @Override
@@ -159,6 +159,12 @@ public final class ClusterParser
             }
             return null;
         });
+        if (c.hasHttpProtocolOptions()) {
+            Fields.at("http_protocol_options", () -> {
+                upstreamHttp1(c.getHttpProtocolOptions());
+                return null;
+            });
+        }
         boolean http2 = c.hasHttp2ProtocolOptions();
         boolean downstream = false;
         Http2ProtocolOptions h2 = http2 ? Fields.at("http2_protocol_options",
@@ -633,12 +639,30 @@ public final class ClusterParser
         return Http2ProtocolOptions.DEFAULTS;
     }
 
+    /**
+     * The HTTP/1 options of a cluster's upstream connections (Istio writes them empty). Those that only shape how a
+     * server reads requests ({@code accept_http_10}, {@code default_host_for_http_10}, {@code allow_absolute_url},
+     * {@code allow_custom_methods}) and the codec's error handling change nothing upstream; a {@code header_key_format}
+     * as {@link CoreParsers#headerKeyFormat}. {@code send_fully_qualified_url} (the absolute URL in the request line),
+     * {@code enable_trailers} and {@code allow_chunked_length} are not implemented for upstreams and are refused by name.
+     */
+    private static void upstreamHttp1(io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions o) {
+        Fields.onlyKnown(o, Set.of("header_key_format"), Set.of("accept_http_10", "default_host_for_http_10",
+                "allow_absolute_url", "allow_custom_methods", "override_stream_error_on_invalid_http_message",
+                "use_balsa_parser"));
+        CoreParsers.headerKeyFormat(o);
+    }
+
     /** The upstream protocol typed protocol options select. */
     private static UpstreamProtocol upstreamProtocol(HttpProtocolOptions o) {
         if (o.hasExplicitHttpConfig()) {
             var explicit = o.getExplicitHttpConfig();
             return Fields.at("explicit_http_config", () -> {
                 Fields.onlyKnown(explicit, Set.of("http_protocol_options", "http2_protocol_options"), Set.of());
+                Fields.at("http_protocol_options", () -> {
+                    upstreamHttp1(explicit.getHttpProtocolOptions());
+                    return null;
+                });
                 return explicit.hasHttp2ProtocolOptions() ? UpstreamProtocol.HTTP2 : UpstreamProtocol.HTTP1;
             });
         }
@@ -646,6 +670,10 @@ public final class ClusterParser
             var downstream = o.getUseDownstreamProtocolConfig();
             Fields.at("use_downstream_protocol_config", () -> {
                 Fields.onlyKnown(downstream, Set.of("http_protocol_options", "http2_protocol_options"), Set.of());
+                Fields.at("http_protocol_options", () -> {
+                    upstreamHttp1(downstream.getHttpProtocolOptions());
+                    return null;
+                });
                 return null;
             });
             // as Envoy: an HTTP/2 request goes upstream over HTTP/2, any other over HTTP/1.1; the options given

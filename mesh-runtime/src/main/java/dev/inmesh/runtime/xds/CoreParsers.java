@@ -210,6 +210,19 @@ public final class CoreParsers {
     }
 
     /** A {@code uint32} whose range ends at 2147483647, as an int; a larger one is refused by name. */
+    /**
+     * An {@code Http1ProtocolOptions}' {@code header_key_format}: a {@code stateful_formatter} (Istio's
+     * {@code preserveHttp1HeaderCase} writes the preserve-case one) loads, as Inmesh passes header names on with the
+     * case they came with; {@code proper_case_words} (Envoy then capitalizes every word of the names it writes) is not
+     * implemented and refused by name.
+     */
+    static void headerKeyFormat(io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions o) {
+        if (o.hasHeaderKeyFormat() && o.getHeaderKeyFormat().hasProperCaseWords()) {
+            throw new FieldError("header_key_format.proper_case_words", "not supported by Inmesh (header names "
+                    + "keep the case they came with)");
+        }
+    }
+
     static int int31(com.google.protobuf.UInt32Value v, String field) {
         if (v.getValue() < 0) {
             throw new FieldError(field, Integer.toUnsignedString(v.getValue()) + " (expected: <= 2147483647)");

@@ -714,6 +714,7 @@ public final class ListenerParser
                 "allow_chunked_length", "allow_custom_methods"), Set.of("header_key_format", "enable_trailers",
                         "override_stream_error_on_invalid_http_message", "use_balsa_parser",
                         "send_fully_qualified_url"));
+        CoreParsers.headerKeyFormat(o);
         return new Http1Options(o.getAcceptHttp10(), o.getDefaultHostForHttp10(),
                 !o.hasAllowAbsoluteUrl() || o.getAllowAbsoluteUrl().getValue(), o.getAllowChunkedLength(),
                 o.getAllowCustomMethods());

@@ -189,6 +189,32 @@ class ClusterParserTest {
     }
 
     @Test
+    void upstreamHttp1OptionsInmeshDoesNotApplyAreRefusedByName() throws Exception {
+        String typed = """
+                {"name": "c", "type": "EDS", "eds_cluster_config": {"eds_config": {"ads": {}}},
+                 "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                   "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                   "%s": {"http_protocol_options": %s}}}}
+                """;
+        // Istio's empty options, its preserveHttp1HeaderCase, and server-side options that change nothing upstream
+        PARSER.parse(proto(typed.formatted("use_downstream_protocol_config", "{}")));
+        PARSER.parse(proto(typed.formatted("explicit_http_config", """
+                {"header_key_format": {"stateful_formatter": {"name": "preserve_case"}}, "accept_http_10": true}""")));
+        String[][] refused = {{"send_fully_qualified_url", "true"}, {"enable_trailers", "true"},
+                {"allow_chunked_length", "true"}, {"header_key_format", "{\"proper_case_words\": {}}"}};
+        for (String[] f : refused) {
+            String options = "{\"" + f[0] + "\": " + f[1] + "}";
+            var e = assertThrows(InvalidResourceException.class,
+                    () -> PARSER.parse(proto(typed.formatted("explicit_http_config", options))));
+            assertTrue(e.getMessage().contains("explicit_http_config.http_protocol_options." + f[0]), e.getMessage());
+            var deprecated = assertThrows(InvalidResourceException.class, () -> PARSER.parse(proto("""
+                    {"name": "c", "type": "STATIC", "http_protocol_options": %s}
+                    """.formatted(options))));
+            assertTrue(deprecated.getMessage().contains("http_protocol_options." + f[0]), deprecated.getMessage());
+        }
+    }
+
+    @Test
     void upstreamStreamAndResponseLimitsInmeshDoesNotImplementAreRefusedByName() throws Exception {
         // at the values that change nothing they load
         PARSER.parse(proto("""

@@ -106,4 +106,19 @@ class UnimplementedFieldsRefusedTest {
                 io.envoyproxy.envoy.config.listener.v3.Listener.class)));
         assertTrue(m.contains("scheme_header_transformation.match_upstream"), m);
     }
+
+    @Test
+    void properCaseHeaderNamesAreRefusedOnAConnectionManager() throws Exception {
+        new ListenerParser().parse(EnvoyJson.toMessage(EnvoyJson.tree(inbound("""
+                http_protocol_options:
+                  header_key_format:
+                    stateful_formatter:
+                      name: preserve_case
+                      typed_config: {"@type": type.googleapis.com/envoy.extensions.http.header_formatters.preserve_case.v3.PreserveCaseFormatterConfig}
+                """, "", "")), io.envoyproxy.envoy.config.listener.v3.Listener.class));
+        String m = refusal(() -> new ListenerParser().parse(EnvoyJson.toMessage(EnvoyJson.tree(inbound(
+                "http_protocol_options: {header_key_format: {proper_case_words: {}}}\n", "", "")),
+                io.envoyproxy.envoy.config.listener.v3.Listener.class)));
+        assertTrue(m.contains("http_protocol_options.header_key_format.proper_case_words"), m);
+    }
 }
