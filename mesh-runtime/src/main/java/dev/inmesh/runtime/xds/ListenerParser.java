@@ -676,7 +676,8 @@ public final class ListenerParser
     private static int maxHeadersCount(io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions o) {
         if (o.hasMaxResponseHeadersKb()) {
             throw new FieldError("max_response_headers_kb", "cannot be set on a connection manager, as in Envoy "
-                    + "(it limits upstream responses: set it in a cluster's protocol options)");
+                    + "(it limits upstream responses, a cluster's protocol option; Inmesh's pools take Envoy's "
+                    + "60 KiB)");
         }
         Fields.onlyKnown(o, Set.of("max_headers_count", "headers_with_underscores_action", "idle_timeout",
                 "max_connection_duration", "max_stream_duration", "max_requests_per_connection"), Set.of());
