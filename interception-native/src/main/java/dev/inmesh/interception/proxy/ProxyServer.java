@@ -171,6 +171,9 @@ public final class ProxyServer implements AutoCloseable {
                 if (next != null && next.listener().bindToPort() && sameSocket(b.listener, next.listener())) {
                     b.listener = next.listener();
                     b.current = new Current(snapshot, next);
+                    if (b.channel != null) {
+                        acceptsPerEvent(b.channel, b.listener);
+                    }
                 } else {
                     it.remove();
                     replaced.add(b.name);
@@ -362,6 +365,8 @@ public final class ProxyServer implements AutoCloseable {
             wanted = !closed && bound.get(b.name) == b;
             if (channel != null && wanted) {
                 b.channel = channel;
+                // the configuration may have changed while the socket was being bound
+                acceptsPerEvent(channel, b.listener);
             } else if (wanted) {
                 bound.remove(b.name);
             }
@@ -393,6 +398,7 @@ public final class ProxyServer implements AutoCloseable {
         return a.address().equals(b.address()) && a.transparent() == b.transparent();
     }
 
+    @SuppressWarnings("deprecation") // MAX_MESSAGES_PER_READ: the server channel's accepts per read, as intended
     private io.netty.channel.ChannelFuture bind(Bound bound) {
         Listener l = bound.listener;
         VertxInternal vertx = runtime.vertx;
@@ -401,6 +407,7 @@ public final class ProxyServer implements AutoCloseable {
                 .channelFactory(vertx.transport().serverChannelFactory(false))
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .option(ChannelOption.SO_BACKLOG, 1024)
+                .option(ChannelOption.MAX_MESSAGES_PER_READ, acceptsPerEvent(l))
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.TCP_NODELAY, true)
@@ -422,6 +429,28 @@ public final class ProxyServer implements AutoCloseable {
             b.option(io.netty.channel.epoll.EpollChannelOption.IP_TRANSPARENT, true);
         }
         return b.bind(new InetSocketAddress(l.address().address(), l.address().port()));
+    }
+
+    /**
+     * How many pending connections the listener's socket accepts each time it is ready, as Envoy's
+     * {@code max_connections_to_accept_per_socket_event}: the listener's, else every one pending (Envoy's default,
+     * where Netty would stop at 16). The server channel reads that many messages (accepted connections) per read at most.
+     */
+    static int acceptsPerEvent(Listener l) {
+        Integer n = l.maxConnectionsToAcceptPerSocketEvent();
+        return n == null ? Integer.MAX_VALUE : n;
+    }
+
+    /** Applies {@link #acceptsPerEvent(Listener)} of {@code l} to the bound channel {@code ch}. */
+    @SuppressWarnings("deprecation") // MAX_MESSAGES_PER_READ: sets the channel's allocator's maximum, as intended
+    private static void acceptsPerEvent(Channel ch, Listener l) {
+        ch.config().setOption(ChannelOption.MAX_MESSAGES_PER_READ, acceptsPerEvent(l));
+    }
+
+    /** The channel listener {@code name} is bound with, or null: for tests. */
+    synchronized Channel channel(String name) {
+        Bound b = bound.get(name);
+        return b == null ? null : b.channel;
     }
 
     /** Closes every listener; connections already accepted run on. */

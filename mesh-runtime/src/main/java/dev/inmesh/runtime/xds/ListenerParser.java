@@ -123,7 +123,7 @@ public final class ListenerParser
         Fields.onlyKnown(l, Set.of("name", "address", "filter_chains", "default_filter_chain", "use_original_dst",
                 "traffic_direction", "listener_filters", "listener_filters_timeout",
                 "continue_on_listener_filters_timeout", "bind_to_port", "transparent",
-                "per_connection_buffer_limit_bytes"),
+                "per_connection_buffer_limit_bytes", "max_connections_to_accept_per_socket_event"),
                 Set.of("access_log", "stat_prefix", "metadata", "drain_type", "socket_options", "freebind"));
         var address = Fields.at("address", () -> CoreParsers.socketAddress(l.getAddress()));
         List<FilterChain> chains = Fields.each("filter_chains", l.getFilterChainsList(), ListenerParser::filterChain);
@@ -153,7 +153,23 @@ public final class ListenerParser
                 l.hasListenerFiltersTimeout() ? Fields.duration(l.getListenerFiltersTimeout()) : null,
                 l.getContinueOnListenerFiltersTimeout(), l.hasTransparent() && l.getTransparent().getValue(),
                 disabled, Fields.uint32OrNull(l.hasPerConnectionBufferLimitBytes(),
-                        l.getPerConnectionBufferLimitBytes()));
+                        l.getPerConnectionBufferLimitBytes()), acceptsPerSocketEvent(l));
+    }
+
+    /**
+     * {@code max_connections_to_accept_per_socket_event}: above 0 when set, as Envoy validates it (istiod 1.28 and
+     * later write 1 on the listeners that bind); a value past an int's range accepts as many as are pending, as Envoy
+     * would. Null when unset: every pending connection.
+     */
+    private static Integer acceptsPerSocketEvent(io.envoyproxy.envoy.config.listener.v3.Listener l) {
+        if (!l.hasMaxConnectionsToAcceptPerSocketEvent()) {
+            return null;
+        }
+        long n = Integer.toUnsignedLong(l.getMaxConnectionsToAcceptPerSocketEvent().getValue());
+        if (n == 0) {
+            throw new FieldError("max_connections_to_accept_per_socket_event", "0 (expected: > 0)");
+        }
+        return (int) Math.min(Integer.MAX_VALUE, n);
     }
 
     /**

@@ -27,13 +27,17 @@ import java.util.Map;
  *     which is also their connection manager's request buffer limit: a request keeps at most this much of its body
  *     for retries and mirrors (less when its route or virtual host says so); null for Envoy's default,
  *     {@link #DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES}, and 0 for no limit of the listener's own
+ * @param maxConnectionsToAcceptPerSocketEvent {@code max_connections_to_accept_per_socket_event}: how many pending
+ *     connections a listener that binds its socket accepts each time the socket is ready (the rest wait for the next
+ *     round of the event loop); null, Envoy's default, for all that are pending. Istio 1.28 and later write 1 on the
+ *     sidecar's listeners that bind ({@code virtualOutbound}, {@code virtualInbound})
  */
 public record Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
                        List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
                        List<String> listenerFilters, Duration listenerFiltersTimeout,
                        boolean continueOnListenerFiltersTimeout, boolean transparent,
                        Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
-                       Long perConnectionBufferLimitBytes) {
+                       Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent) {
     /** Envoy's {@code per_connection_buffer_limit_bytes} when a listener sets none: 1 MiB. */
     public static final long DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES = 1024 * 1024;
 
@@ -48,6 +52,21 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
         listenerFiltersTimeout = listenerFiltersTimeout == null ? Duration.ofSeconds(15) : listenerFiltersTimeout;
         listenerFiltersDisabled = Checks.map(listenerFiltersDisabled);
         Checks.uint32OrNull(perConnectionBufferLimitBytes, "per_connection_buffer_limit_bytes");
+        Checks.check(maxConnectionsToAcceptPerSocketEvent == null || maxConnectionsToAcceptPerSocketEvent > 0,
+                "max_connections_to_accept_per_socket_event", String.valueOf(maxConnectionsToAcceptPerSocketEvent),
+                "> 0");
+    }
+
+    /** A listener that accepts every pending connection each time its socket is ready (Envoy's default). */
+    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
+                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
+                    List<String> listenerFilters, Duration listenerFiltersTimeout,
+                    boolean continueOnListenerFiltersTimeout, boolean transparent,
+                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
+                    Long perConnectionBufferLimitBytes) {
+        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
+                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
+                listenerFiltersDisabled, perConnectionBufferLimitBytes, null);
     }
 
     /** A listener with Envoy's default buffer limit. */
