@@ -8,6 +8,7 @@ import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.listener.TrafficDirection;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.interception.origdst.OriginalDestination;
+import dev.inmesh.runtime.lb.Xxhash;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.router.RbacFilter;
@@ -452,7 +453,10 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private void connectUpstream(ChannelHandlerContext ctx, TcpProxy tcp, String clusterName, UpstreamCluster cluster,
                                  CircuitBreakerState breakers, java.util.List<Host> tried) {
         Channel down = ctx.channel();
-        LbContext lb = new LbContext(false, 0, null, 1,
+        // hash_policy source_ip: the hash of the downstream's address, as Envoy's tcp_proxy takes it (and as an HTTP
+        // route's source IP hash policy)
+        boolean hashed = tcp.hashSourceIp() && source != null;
+        LbContext lb = new LbContext(hashed, hashed ? Xxhash.hash64(ListenerDispatch.ip(source)) : 0, null, 1,
                 new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()));
         Host host = cluster.chooseHost(tried.isEmpty() ? lb : lb.withRejectHost(tried::contains, HOST_PICKS));
         if (host == null) {

@@ -74,7 +74,11 @@ public final class OutboundDispatcher {
         UpstreamCluster cluster = d.clusters().cluster(relayCluster(d.tlsRelay()));
         // an ORIGINAL_DST cluster relays to where the caller connects: the named address, a host name as well (the
         // app's own connection would go to what that name resolves to), as the clear HTTP path routes it
-        Host picked = cluster == null ? null : cluster.chooseHost(new LbContext(false, 0, null, 1,
+        // the tcp_proxy's hash_policy source_ip: the hash of this mesh's source address, as the sidecar's of the
+        // application's connection
+        boolean hashed = d.tlsRelayHashSourceIp() && sourceIp != null && !sourceIp.isEmpty();
+        Host picked = cluster == null ? null : cluster.chooseHost(new LbContext(hashed,
+                hashed ? dev.inmesh.runtime.lb.Xxhash.hash64(sourceIp) : 0, null, 1,
                 new dev.inmesh.api.config.core.SocketAddress(hostOnly, port)));
         return picked == null ? null : new TlsRoute(SocketAddress.inetSocketAddress(picked.address().port(),
                 picked.address().address()));

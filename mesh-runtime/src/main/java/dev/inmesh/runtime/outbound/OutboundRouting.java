@@ -12,6 +12,7 @@ import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.route.ClusterSpecifier;
+import dev.inmesh.api.config.route.HashPolicy;
 import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.RouteConfiguration;
@@ -54,14 +55,15 @@ public final class OutboundRouting {
      * request, null when it sets none or no listener does.
      */
     public record Decision(RouteTable table, ClusterManager clusters, boolean blackhole, HttpConnectionManager hcm,
-                           DownstreamStats stats, ClusterSpecifier tlsRelay, Long listenerBufferLimit) {
+                           DownstreamStats stats, ClusterSpecifier tlsRelay, Long listenerBufferLimit,
+                           boolean tlsRelayHashSourceIp) {
         Decision(RouteTable table, ClusterManager clusters, boolean blackhole) {
-            this(table, clusters, blackhole, null, null, null, null);
+            this(table, clusters, blackhole, null, null, null, null, false);
         }
 
         Decision(RouteTable table, ClusterManager clusters, boolean blackhole, HttpConnectionManager hcm,
                  DownstreamStats stats, Long listenerBufferLimit) {
-            this(table, clusters, blackhole, hcm, stats, null, listenerBufferLimit);
+            this(table, clusters, blackhole, hcm, stats, null, listenerBufferLimit, false);
         }
 
         /**
@@ -174,18 +176,26 @@ public final class OutboundRouting {
         TcpProxy tcp = (TcpProxy) chain.filter();
         String cluster = tcp.cluster() instanceof ClusterSpecifier.Named n ? n.cluster() : null;
         if (tls && !BLACKHOLE.equals(cluster) && !PASSTHROUGH.equals(cluster)) {
-            return new Decision(null, snapshot.clusterManager(), false, null, null, tcp.cluster(), bufferLimit);
+            return new Decision(null, snapshot.clusterManager(), false, null, null, tcp.cluster(), bufferLimit,
+                    tcp.hashSourceIp());
         }
         if (cluster == null) {
             // weighted TCP clusters: route by the same weights through a one-route table
-            return new Decision(singleClusterTables.computeIfAbsent("weighted:" + chain.name(),
-                    k -> table(k, tcp.cluster())), snapshot.clusterManager(), false, null, null, bufferLimit);
+            return new Decision(singleClusterTables.computeIfAbsent((tcp.hashSourceIp() ? "hashed:" : "weighted:")
+                    + chain.name(), k -> table(k, tcp.cluster(), tcp.hashSourceIp())), snapshot.clusterManager(),
+                    false, null, null, bufferLimit);
         }
         if (cluster.equals(BLACKHOLE)) {
             return new Decision(null, null, true);
         }
         if (cluster.equals(PASSTHROUGH) && snapshot.clusterManager().cluster(PASSTHROUGH) == null) {
             return passthrough(snapshot, bufferLimit);
+        }
+        if (tcp.hashSourceIp()) {
+            // hash_policy source_ip: the table's one route hashes the request's source IP, as the TCP proxy would
+            return new Decision(singleClusterTables.computeIfAbsent("hashed:" + cluster,
+                    k -> table(cluster, new ClusterSpecifier.Named(cluster), true)), snapshot.clusterManager(), false,
+                    null, null, bufferLimit);
         }
         return new Decision(singleClusterTables.computeIfAbsent(cluster,
                 k -> table(k, new ClusterSpecifier.Named(k))), snapshot.clusterManager(), false, null, null,
@@ -201,8 +211,13 @@ public final class OutboundRouting {
 
     /** A route table that sends everything to one cluster with no timeout, as a TCP proxy would. */
     private static RouteTable table(String name, ClusterSpecifier cluster) {
-        RouteAction action = new RouteAction(cluster, Duration.ZERO, null, null, null, null, null, false, List.of(),
-                null, false);
+        return table(name, cluster, false);
+    }
+
+    /** The same, its route hashing the request's source IP when {@code hashSourceIp}. */
+    private static RouteTable table(String name, ClusterSpecifier cluster, boolean hashSourceIp) {
+        RouteAction action = new RouteAction(cluster, Duration.ZERO, null, null, null, null, null, false,
+                hashSourceIp ? List.of(new HashPolicy.SourceIp(false)) : List.of(), null, false);
         return RouteTable.compile(RouteConfiguration.of(name, List.of(VirtualHost.of(name, List.of("*"),
                 List.of(Route.of(RouteMatch.prefix("/"), action))))));
     }

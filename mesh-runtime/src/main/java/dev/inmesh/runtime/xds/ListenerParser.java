@@ -741,7 +741,8 @@ public final class ListenerParser
         var t = RouteConfigurationParser.unpack(any,
                 io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.class, "@type");
         Fields.onlyKnown(t, Set.of("stat_prefix", "cluster", "weighted_clusters", "idle_timeout",
-                "max_connect_attempts"), Set.of("access_log", "metadata_match"));
+                "max_connect_attempts", "hash_policy"), Set.of("access_log", "metadata_match"));
+        boolean hashSourceIp = Fields.at("hash_policy", () -> hashSourceIp(t.getHashPolicyList()));
         ClusterSpecifier cluster = switch (t.getClusterSpecifierCase()) {
             case CLUSTER -> new ClusterSpecifier.Named(t.getCluster());
             case WEIGHTED_CLUSTERS -> Fields.at("weighted_clusters", () -> RouteConfigurationParser.weighted(
@@ -758,7 +759,27 @@ public final class ListenerParser
         }
         attempts = attempts < 0 ? Integer.MAX_VALUE : attempts; // a uint32 past int's range: never the limit
         return new TcpProxy(t.getStatPrefix(), cluster, t.hasIdleTimeout() ? Fields.duration(t.getIdleTimeout())
-                : null, attempts);
+                : null, attempts, hashSourceIp);
+    }
+
+    /**
+     * A TCP proxy's {@code hash_policy}: at most one, as Envoy validates it, and {@code source_ip} (istiod's, for a
+     * DestinationRule's {@code consistentHash.useSourceIp}); {@code filter_state}, a value Inmesh's connections do
+     * not carry, is refused by name.
+     */
+    private static boolean hashSourceIp(List<io.envoyproxy.envoy.type.v3.HashPolicy> policies) {
+        if (policies.size() > 1) {
+            throw new FieldError("", policies.size() + " policies (expected: at most 1)");
+        }
+        if (policies.isEmpty()) {
+            return false;
+        }
+        var p = policies.get(0);
+        return Fields.at("[0]", () -> switch (p.getPolicySpecifierCase()) {
+            case SOURCE_IP -> true;
+            case FILTER_STATE -> throw new FieldError("filter_state", "not supported by Inmesh (expected: source_ip)");
+            case POLICYSPECIFIER_NOT_SET -> throw new FieldError("policy_specifier", "source_ip is required");
+        });
     }
 
     /** Envoy rejects a listener in which two filter chains have the same match. */

@@ -17,6 +17,7 @@ import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.TcpProxy;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.PathMatcher;
 import dev.inmesh.api.config.route.RedirectAction;
@@ -453,10 +454,17 @@ class IstioRecentShapesTest {
     }
 
     @Test
-    void aTcpServicesConsistentHashOnTheSourceIpIsStillRefusedByName() {
+    void aTcpServicesConsistentHashOnTheSourceIpIsTheTcpProxysSourceIpHashPolicy() throws Exception {
         // a DestinationRule's consistentHash.useSourceIp for a TCP port: the tcp_proxy's hash_policy
-        String m = refusal(() -> listener(virtualOutbound("").replace("cluster: PassthroughCluster",
-                "cluster: PassthroughCluster\n      hash_policy: [{source_ip: {}}]")));
-        assertTrue(m.contains("hash_policy"), m);
+        String hashed = virtualOutbound("").replace("cluster: PassthroughCluster",
+                "cluster: PassthroughCluster\n      hash_policy: [%s]");
+        TcpProxy tcp = assertInstanceOf(TcpProxy.class, listener(hashed.formatted("{source_ip: {}}"))
+                .filterChains().get(1).filter());
+        assertTrue(tcp.hashSourceIp());
+        assertFalse(((TcpProxy) listener(virtualOutbound("")).filterChains().get(1).filter()).hashSourceIp());
+        String m = refusal(() -> listener(hashed.formatted("{filter_state: {key: k}}")));
+        assertTrue(m.contains("hash_policy[0].filter_state"), m);
+        m = refusal(() -> listener(hashed.formatted("{source_ip: {}}, {source_ip: {}}")));
+        assertTrue(m.contains("hash_policy") && m.contains("at most 1"), m);
     }
 }

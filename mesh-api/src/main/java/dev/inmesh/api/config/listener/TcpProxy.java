@@ -12,8 +12,13 @@ import java.time.Duration;
  * @param idleTimeout the idle timeout (Envoy's default 1 h; zero disables)
  * @param maxConnectAttempts how many upstream connects are tried, each failed one followed by another to a host
  *     picked again, before the connection is given up ({@code max_connect_attempts}; Envoy's default 1)
+ * @param hashSourceIp whether the host is picked by the hash of the downstream connection's source IP
+ *     ({@code hash_policy} {@code source_ip}, which istiod writes for a DestinationRule's
+ *     {@code consistentHash.useSourceIp} on a TCP port): a RING_HASH or MAGLEV cluster then sends every connection of
+ *     one source to one host
  */
-public record TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout, int maxConnectAttempts)
+public record TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout, int maxConnectAttempts,
+                       boolean hashSourceIp)
         implements NetworkFilter {
     public TcpProxy {
         statPrefix = statPrefix == null ? "" : statPrefix;
@@ -24,6 +29,11 @@ public record TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idl
         maxConnectAttempts = maxConnectAttempts == 0 ? 1 : maxConnectAttempts;
         Checks.check(maxConnectAttempts >= 1, "max_connect_attempts", Integer.toUnsignedString(maxConnectAttempts),
                 ">= 1");
+    }
+
+    /** No hash policy. */
+    public TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout, int maxConnectAttempts) {
+        this(statPrefix, cluster, idleTimeout, maxConnectAttempts, false);
     }
 
     /** One connect attempt. */
