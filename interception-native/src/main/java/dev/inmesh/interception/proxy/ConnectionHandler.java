@@ -469,7 +469,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             return;
         }
-        SocketAddress bind = cluster.config().upstreamBindAddress();
+        SocketAddress bind = cluster.config().upstreamBindAddress(host.address().address());
         InetSocketAddress local = bind == null ? null : new InetSocketAddress(bind.address(), 0);
         InetSocketAddress remote = new InetSocketAddress(host.address().address(), host.address().port());
         int connectTimeout = (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis());

@@ -1529,7 +1529,7 @@ final class HttpBridge {
                 b.release();
             }
             encoder.finishAndReleaseAll();
-            SocketAddress bind = cluster.config().upstreamBindAddress();
+            SocketAddress bind = cluster.config().upstreamBindAddress(host.address().address());
             InetSocketAddress local = bind == null ? null : new InetSocketAddress(bind.address(), 0);
             InetSocketAddress remote = new InetSocketAddress(host.address().address(), host.address().port());
             // From here on the connection is bytes: the HTTP handlers go, and what they hold (bytes sent after the

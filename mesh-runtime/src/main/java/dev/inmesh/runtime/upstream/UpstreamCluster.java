@@ -253,9 +253,11 @@ public final class UpstreamCluster {
         }
         PoolSettings cached = socket.poolSettings;
         UpstreamTls upstreamTls = socket.tls;
-        if (cached == null || cached.config != c) {
+        // the source address of the host's IP version (a dual-stack pod's extra source address)
+        SocketAddress source = c.upstreamBindAddress(host.address().address());
+        String bind = source == null ? null : source.address();
+        if (cached == null || cached.config != c || !java.util.Objects.equals(cached.settings.localAddress(), bind)) {
             CircuitBreakers.Thresholds t = defaultBreakers.thresholds();
-            String bind = c.upstreamBindAddress() == null ? null : c.upstreamBindAddress().address();
             int maxConnections = (int) Math.min(Integer.MAX_VALUE, Math.max(1, t.maxConnections()));
             int maxPending = t.maxPendingRequests() >= Integer.MAX_VALUE ? -1 : (int) t.maxPendingRequests();
             long connectTimeout = c.connectTimeout().toMillis();

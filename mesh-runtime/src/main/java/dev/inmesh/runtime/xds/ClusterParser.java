@@ -127,6 +127,11 @@ public final class ClusterParser
                 ? Fields.at("common_lb_config", () -> commonLbConfig(c.getCommonLbConfig())) : null;
         SocketAddress bind = c.hasUpstreamBindConfig()
                 ? Fields.at("upstream_bind_config", () -> bindAddress(c.getUpstreamBindConfig())) : null;
+        List<SocketAddress> extraSources = Fields.at("upstream_bind_config", () -> Fields.each(
+                "extra_source_addresses", c.getUpstreamBindConfig().getExtraSourceAddressesList(), e -> {
+                    Fields.onlyKnown(e, Set.of("address"), Set.of());
+                    return Fields.at("address", () -> socketAddress(e.getAddress()));
+                }));
         ClusterLoadAssignment inline = c.hasLoadAssignment() ? Fields.at("load_assignment",
                 () -> ClusterLoadAssignmentParser.parse(c.getLoadAssignment(), c.getName())) : null;
         Duration dnsRefresh = c.hasDnsRefreshRate() ? Fields.duration(c.getDnsRefreshRate()) : null;
@@ -206,7 +211,7 @@ public final class ClusterParser
         return new Cluster(c.getName(), type, edsServiceName, policy, lbConfig, connectTimeout, breakers, outlier,
                 common, bind, inline, dnsRefresh, family, cleanup, http2, downstream && !http2,
                 Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls, keepalive,
-                matches, c.getRespectDnsTtl(), h2, dnsJitter);
+                matches, c.getRespectDnsTtl(), h2, dnsJitter, extraSources);
     }
 
     /**
@@ -485,16 +490,23 @@ public final class ClusterParser
                 c.getCloseConnectionsOnHostSetChange(), override);
     }
 
+    /**
+     * {@code upstream_bind_config}'s {@code source_address}; its {@code extra_source_addresses} (one, of the other IP
+     * version, as Envoy's default local address selector takes them: istiod's for a dual-stack pod) are read by the
+     * caller.
+     */
     private static SocketAddress bindAddress(io.envoyproxy.envoy.config.core.v3.BindConfig b) {
-        Fields.onlyKnown(b, Set.of("source_address"), Set.of());
+        Fields.onlyKnown(b, Set.of("source_address", "extra_source_addresses"), Set.of());
         if (!b.hasSourceAddress()) {
             throw new FieldError("source_address", "required");
         }
-        var s = b.getSourceAddress();
-        return Fields.at("source_address", () -> {
-            Fields.onlyKnown(s, Set.of("address", "port_value", "protocol"), Set.of("ipv4_compat"));
-            return new SocketAddress(s.getAddress(), s.getPortValue());
-        });
+        return Fields.at("source_address", () -> socketAddress(b.getSourceAddress()));
+    }
+
+    /** A source address to bind: its address and port. */
+    private static SocketAddress socketAddress(io.envoyproxy.envoy.config.core.v3.SocketAddress s) {
+        Fields.onlyKnown(s, Set.of("address", "port_value", "protocol"), Set.of("ipv4_compat"));
+        return new SocketAddress(s.getAddress(), s.getPortValue());
     }
 
     /**

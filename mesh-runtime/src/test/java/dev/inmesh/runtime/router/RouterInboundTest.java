@@ -109,4 +109,35 @@ class RouterInboundTest {
         String local = r.info().upstreamLocalAddress();
         assertTrue(local != null && local.startsWith("127.0.0.6:") && !local.endsWith(":0"), String.valueOf(local));
     }
+
+    /**
+     * A dual-stack pod's inbound cluster ({@code extra_source_addresses}, istiod's {@code ::6} beside
+     * {@code 127.0.0.6}; here 127.0.0.2 and ::1 on loopback): a connection to an IPv6 host binds the IPv6 source, one
+     * to an IPv4 host the IPv4 source, as Envoy's default local address selector picks them.
+     */
+    @Test
+    void aDualStackClustersConnectionsBindTheSourceAddressOfTheHostsIpVersion() throws Exception {
+        for (String host : java.util.List.of("::1", "127.0.0.1")) {
+            int port = rig.vertx.createHttpServer().requestHandler(req -> req.response()
+                    .end(req.remoteAddress().hostAddress())).listen(0, host)
+                    .await(5, java.util.concurrent.TimeUnit.SECONDS).actualPort();
+            dev.inmesh.api.config.cluster.Cluster c = new dev.inmesh.runtime.xds.ClusterParser().parse(
+                    dev.inmesh.runtime.xds.EnvoyJson.toMessage(dev.inmesh.runtime.xds.EnvoyJson.tree("""
+                            name: c
+                            type: STATIC
+                            connect_timeout: 1s
+                            upstream_bind_config:
+                              source_address: {address: 127.0.0.2, port_value: 0}
+                              extra_source_addresses: [{address: {address: "::1", port_value: 0}}]
+                            load_assignment:
+                              cluster_name: c
+                              endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: "%s", port_value: %d}}}}]}]
+                            """.formatted(host, port)), io.envoyproxy.envoy.config.cluster.v3.Cluster.class));
+            RouterRig.Result r = rig.call(rig.router(), inbound(), RouterRig.routeToC(""), rig.clusters(c));
+            assertEquals(200, r.status());
+            String from = r.body();
+            assertTrue(host.equals("::1") ? from.equals("0:0:0:0:0:0:0:1") || from.equals("::1")
+                    : from.equals("127.0.0.2"), host + " saw " + from);
+        }
+    }
 }

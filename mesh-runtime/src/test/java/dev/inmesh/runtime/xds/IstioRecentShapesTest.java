@@ -263,13 +263,19 @@ class IstioRecentShapesTest {
         Cluster in = cluster("InboundPassthroughCluster", "ORIGINAL_DST", inbound + UNLIMITED);
         assertEquals(new SocketAddress("127.0.0.6", 0), in.upstreamBindAddress());
         assertEquals(DiscoveryType.STATIC, cluster("BlackHoleCluster", "STATIC", "lb_policy: ROUND_ROBIN\n").type());
-        // a dual-stack pod's (both families): ::6 for IPv6 destinations beside 127.0.0.6 is refused by name (Inmesh
-        // binds one source address); single-stack pods, the default, load
-        String m = refusal(() -> cluster("InboundPassthroughCluster", "ORIGINAL_DST", inbound + """
+        // a dual-stack pod's (both families): ::6 for IPv6 destinations beside 127.0.0.6
+        Cluster dual = cluster("InboundPassthroughCluster", "ORIGINAL_DST", inbound + """
                   extra_source_addresses:
                   - address: {address: "::6", port_value: 0}
+                """ + UNLIMITED);
+        assertEquals(new SocketAddress("::6", 0), dual.upstreamBindAddress("fd00:10:1::7"));
+        assertEquals(new SocketAddress("127.0.0.6", 0), dual.upstreamBindAddress("10.1.0.7"));
+        // Envoy's default local address selector takes one extra address, of the other IP version
+        String m = refusal(() -> cluster("InboundPassthroughCluster", "ORIGINAL_DST", inbound + """
+                  extra_source_addresses:
+                  - address: {address: "127.0.0.7", port_value: 0}
                 """ + UNLIMITED));
-        assertTrue(m.contains("upstream_bind_config") && m.contains("extra_source_addresses"), m);
+        assertTrue(m.contains("upstream_bind_config.extra_source_addresses"), m);
     }
 
     @Test

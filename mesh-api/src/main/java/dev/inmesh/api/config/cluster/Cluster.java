@@ -46,6 +46,8 @@ import java.util.List;
  *     streams one connection carries at once, the windows and the header table; Envoy's defaults when null
  * @param dnsJitter the upper bound (exclusive) of a random delay added to each DNS refresh ({@code dns_jitter},
  *     which istiod sets to 100 ms on its DNS clusters), so that many proxies do not ask at once; zero when null
+ * @param extraSourceAddresses {@code upstream_bind_config.extra_source_addresses}: none, or one source address of
+ *     the other IP version, which a connection to a host of that version binds ({@link #upstreamBindAddress(String)})
  */
 public record Cluster(
         String name,
@@ -71,7 +73,8 @@ public record Cluster(
         List<TransportSocketMatch> transportSocketMatches,
         boolean respectDnsTtl,
         Http2ProtocolOptions http2ProtocolOptions,
-        Duration dnsJitter) {
+        Duration dnsJitter,
+        List<SocketAddress> extraSourceAddresses) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -95,6 +98,12 @@ public record Cluster(
         http2ProtocolOptions = http2ProtocolOptions == null ? Http2ProtocolOptions.DEFAULTS : http2ProtocolOptions;
         dnsJitter = dnsJitter == null ? Duration.ZERO : dnsJitter;
         Checks.check(!dnsJitter.isNegative(), "dns_jitter", dnsJitter, ">= 0s");
+        extraSourceAddresses = extraSourceAddresses == null ? List.of() : List.copyOf(extraSourceAddresses);
+        // Envoy's default local address selector: one extra address, of the other IP version than source_address
+        Checks.check(extraSourceAddresses.isEmpty() || upstreamBindAddress != null && extraSourceAddresses.size() == 1
+                && ipv6(extraSourceAddresses.get(0).address()) != ipv6(upstreamBindAddress.address()),
+                "upstream_bind_config.extra_source_addresses", extraSourceAddresses.size() + " addresses",
+                "one, of the other IP version than source_address");
         Checks.check((type == DiscoveryType.ORIGINAL_DST) == (lbPolicy == LbPolicy.CLUSTER_PROVIDED), "lb_policy",
                 lbPolicy, type == DiscoveryType.ORIGINAL_DST ? "CLUSTER_PROVIDED for an ORIGINAL_DST cluster"
                         : "not CLUSTER_PROVIDED for a " + type + " cluster");
@@ -112,6 +121,38 @@ public record Cluster(
                             + loadAssignment.endpoints().size() + " localities",
                     "a single locality with a single endpoint for a LOGICAL_DNS cluster");
         }
+    }
+
+    /** A cluster that binds its connections to one source address, if any. */
+    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
+                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
+                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
+                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
+                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
+                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls,
+                   TcpKeepalive tcpKeepalive, List<TransportSocketMatch> transportSocketMatches,
+                   boolean respectDnsTtl, Http2ProtocolOptions http2ProtocolOptions, Duration dnsJitter) {
+        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
+                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
+                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
+                transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter, List.of());
+    }
+
+    /**
+     * The source address of a connection to {@code hostAddress}, as Envoy's default local address selector picks it:
+     * {@link #upstreamBindAddress}, unless its IP version is not the host's and the extra source address's is (Istio's
+     * {@code ::6} beside {@code 127.0.0.6} for a dual-stack pod); null when the cluster binds none.
+     */
+    public SocketAddress upstreamBindAddress(String hostAddress) {
+        if (extraSourceAddresses.isEmpty() || hostAddress == null
+                || ipv6(upstreamBindAddress.address()) == ipv6(hostAddress)) {
+            return upstreamBindAddress;
+        }
+        return extraSourceAddresses.get(0);
+    }
+
+    private static boolean ipv6(String address) {
+        return address.indexOf(':') >= 0;
     }
 
     /** A cluster whose DNS refreshes, if it has any, come with no jitter. */
