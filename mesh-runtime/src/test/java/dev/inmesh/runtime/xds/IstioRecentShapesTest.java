@@ -452,6 +452,17 @@ class IstioRecentShapesTest {
     }
 
     @Test
+    void aDualStackPodsSecondListenerAddressIsStillRefusedByName() {
+        // ISTIO_DUAL_STACK: virtualOutbound and virtualInbound also listen on "::" (additional_addresses); Inmesh's
+        // listeners have one address
+        String m = refusal(() -> listener(virtualOutbound("""
+                additional_addresses:
+                - address: {socket_address: {address: "::", port_value: 15001}}
+                """)));
+        assertTrue(m.contains("additional_addresses"), m);
+    }
+
+    @Test
     void theListenersExactConnectionBalanceIsStillRefusedByName() {
         // ISTIO_META_INBOUND_LISTENER_EXACT_BALANCE / OUTBOUND_LISTENER_EXACT_BALANCE (off by default): Envoy then
         // hands each accepted connection to the worker with the fewest
