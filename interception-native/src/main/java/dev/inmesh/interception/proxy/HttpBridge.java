@@ -1572,16 +1572,30 @@ final class HttpBridge {
                         // connection manager's stream_idle_timeout (5 minutes by default); 0 disables it
                         java.time.Duration idle = f.action().idleTimeout() != null ? f.action().idleTimeout()
                                 : conn.hcm().streamIdleTimeout();
+                        // and its max_stream_duration: the route's, else the connection manager's, from the request's start
+                        long left = dev.inmesh.runtime.router.Router.relayDurationLeftMillis(rr, f);
+                        io.netty.util.concurrent.Future<?>[] lifetime = {null};
                         counted[0] = hold.joinTo(down, up, idle, () -> {
+                            if (lifetime[0] != null) {
+                                lifetime[0].cancel(false);
+                            }
                             TcpRelay.Counters c = counted[0];
                             int code = status.code();
                             boolean idled = c.idleTimedOut;
-                            router.relayEnded(relay, code, idled ? "stream_idle_timeout" : code == 0
+                            router.relayEnded(relay, code, c.durationReached ? "max_duration_timeout"
+                                            : idled ? "stream_idle_timeout" : code == 0
                                             ? "upstream_reset_before_response_started{connection_termination}"
                                             : "via_upstream", c.downstreamToUpstream.get(), c.upstreamToDownstream.get(),
                                     idled ? ResponseFlag.STREAM_IDLE_TIMEOUT
                                             : code == 0 ? ResponseFlag.UPSTREAM_CONNECTION_TERMINATION : null);
                         });
+                        if (left > 0) {
+                            lifetime[0] = down.eventLoop().schedule(() -> {
+                                counted[0].durationReached = true;
+                                down.close();
+                                up.close();
+                            }, left, java.util.concurrent.TimeUnit.MILLISECONDS);
+                        }
                     });
         }
     }

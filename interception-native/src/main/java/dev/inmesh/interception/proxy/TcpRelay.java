@@ -27,6 +27,8 @@ final class TcpRelay {
         final AtomicLong upstreamToDownstream = new AtomicLong();
         /** Whether the idle timeout closed the relay. */
         volatile boolean idleTimedOut;
+        /** Whether its owner closed the relay for having lasted its longest. */
+        volatile boolean durationReached;
     }
 
     private final Channel downstream;

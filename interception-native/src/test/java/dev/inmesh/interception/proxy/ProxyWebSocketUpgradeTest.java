@@ -92,17 +92,45 @@ class ProxyWebSocketUpgradeTest {
         }
     }
 
+    /** A WebSocket server on loopback that answers each text message with {@code prefix} and the message. */
+    private int echo(String prefix) {
+        return vertx.createHttpServer().webSocketHandler(w -> w.textMessageHandler(m -> w.writeTextMessage(
+                prefix + m))).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    /**
+     * A proxy on {@code port} whose listener takes any host ({@code hcmExtra}: more connection manager lines, after
+     * its upgrade_configs) and whose route ({@code routeExtra}: more route action fields) goes to {@code app}.
+     */
+    private static LoopbackProxy wsProxy(int port, String hcmExtra, String routeExtra, int app) throws Exception {
+        return wsProxy(port, hcmExtra, routeExtra, "", app);
+    }
+
+    /** As {@link #wsProxy(int, String, String, int)}, with {@code routeFields}: more route lines. */
+    private static LoopbackProxy wsProxy(int port, String hcmExtra, String routeExtra, String routeFields, int app)
+            throws Exception {
+        return new LoopbackProxy("static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]" + hcmExtra)
+                        .replace("domains: [\"svc\", \"svc:*\"]", "domains: [\"*\"]") // no name to resolve
+                        .replace("route: {cluster: c}", "route: {cluster: c" + routeExtra + "}" + routeFields)
+                + Http1RequestsTest.clusterC(app));
+    }
+
+    /** A WebSocket through the proxy on {@code port}, and a future of its closing. */
+    private io.vertx.core.http.WebSocket connect(io.vertx.core.http.WebSocketClient client, int port,
+                                                 io.vertx.core.Promise<Void> closed) throws Exception {
+        io.vertx.core.http.WebSocket ws = client.connect(port, "127.0.0.1", "/ws").await(10, TimeUnit.SECONDS);
+        ws.closeHandler(v -> closed.tryComplete());
+        return ws;
+    }
+
     @Test
     void aRelayedWebSocketIsReportedWhenItEndsWithTheUpstreams101AndItsBytes() throws Exception {
-        int echo = vertx.createHttpServer().webSocketHandler(w -> w.textMessageHandler(m -> w.writeTextMessage(
-                "echo:" + m))).listen(0, "127.0.0.1").await().actualPort();
+        int echo = echo("echo:");
         int port = LoopbackProxy.freePort();
-        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
-                + Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
-                        .replace("domains: [\"svc\", \"svc:*\"]", "domains: [\"*\"]") // no name to resolve
-                + Http1RequestsTest.clusterC(echo))) {
+        try (LoopbackProxy proxy = wsProxy(port, "", "", echo)) {
             io.vertx.core.http.WebSocketClient client = vertx.createWebSocketClient();
-            io.vertx.core.http.WebSocket ws = client.connect(port, "127.0.0.1", "/ws").await(10, TimeUnit.SECONDS);
+            io.vertx.core.http.WebSocket ws = connect(client, port, io.vertx.core.Promise.promise());
             io.vertx.core.Promise<String> answer = io.vertx.core.Promise.promise();
             ws.textMessageHandler(answer::tryComplete);
             ws.writeTextMessage("hi");
@@ -126,9 +154,7 @@ class ProxyWebSocketUpgradeTest {
     void anUpgradeWhoseHostRefusesTheConnectionIsAnsweredAndReported503UF() throws Exception {
         int closed = LoopbackProxy.freePort(); // nothing listens there
         int port = LoopbackProxy.freePort();
-        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
-                + Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
-                + Http1RequestsTest.clusterC(closed))) {
+        try (LoopbackProxy proxy = wsProxy(port, "", "", closed)) {
             String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> got.contains("content-length: 0"));
             assertTrue(answer.startsWith("HTTP/1.1 503"), answer);
             var info = proxy.logged(503);
@@ -145,12 +171,8 @@ class ProxyWebSocketUpgradeTest {
                 + " " + (req.getHeader("x-request-id") == null ? "no-id" : "id") + " " + req.getHeader("upgrade")
                 + " end")).listen(0, "127.0.0.1").await().actualPort();
         int port = LoopbackProxy.freePort();
-        String listener = Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
-                .replace("route: {cluster: c}", "route: {cluster: c, prefix_rewrite: /socket/, "
-                        + "host_rewrite_literal: chat.internal}\n"
-                        + "                request_headers_to_add: [{header: {key: x-added, value: 'yes'}}]");
-        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener
-                + Http1RequestsTest.clusterC(seen))) {
+        try (LoopbackProxy proxy = wsProxy(port, "", ", prefix_rewrite: /socket/, host_rewrite_literal: chat.internal",
+                "\n                request_headers_to_add: [{header: {key: x-added, value: 'yes'}}]", seen)) {
             String answer = ProxyLocalRateLimitTest.upgrade(port, "/chat", "", got -> got.endsWith(" end"));
             assertTrue(answer.endsWith("/socket/chat chat.internal yes http id websocket end"), answer);
         }
@@ -158,18 +180,12 @@ class ProxyWebSocketUpgradeTest {
 
     @Test
     void anIdleWebSocketIsClosedAfterTheRoutesIdleTimeoutAndReportedSI() throws Exception {
-        int echo = vertx.createHttpServer().webSocketHandler(w -> w.textMessageHandler(w::writeTextMessage))
-                .listen(0, "127.0.0.1").await().actualPort();
+        int echo = echo("");
         int port = LoopbackProxy.freePort();
-        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
-                + Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
-                        .replace("domains: [\"svc\", \"svc:*\"]", "domains: [\"*\"]")
-                        .replace("route: {cluster: c}", "route: {cluster: c, idle_timeout: 0.3s}")
-                + Http1RequestsTest.clusterC(echo))) {
+        try (LoopbackProxy proxy = wsProxy(port, "", ", idle_timeout: 0.3s", echo)) {
             io.vertx.core.http.WebSocketClient client = vertx.createWebSocketClient();
-            io.vertx.core.http.WebSocket ws = client.connect(port, "127.0.0.1", "/ws").await(10, TimeUnit.SECONDS);
             io.vertx.core.Promise<Void> closed = io.vertx.core.Promise.promise();
-            ws.closeHandler(v -> closed.tryComplete());
+            connect(client, port, closed);
             long start = System.nanoTime();
             closed.future().await(10, TimeUnit.SECONDS);
             long tookMillis = (System.nanoTime() - start) / 1_000_000;
@@ -177,6 +193,28 @@ class ProxyWebSocketUpgradeTest {
             var info = proxy.logged(101);
             assertEquals("SI", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
             assertEquals("stream_idle_timeout", info.responseCodeDetails());
+            client.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void aWebSocketIsClosedWhenItReachesTheMaxStreamDurationWhileBothSidesTalk() throws Exception {
+        int echo = echo("");
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "\n          common_http_protocol_options: {max_stream_duration: 0.5s}",
+                "", echo)) {
+            io.vertx.core.http.WebSocketClient client = vertx.createWebSocketClient();
+            io.vertx.core.Promise<Void> closed = io.vertx.core.Promise.promise();
+            io.vertx.core.http.WebSocket ws = connect(client, port, closed);
+            java.util.concurrent.atomic.AtomicInteger echoed = new java.util.concurrent.atomic.AtomicInteger();
+            ws.textMessageHandler(m -> echoed.incrementAndGet());
+            // busy all along: no idle timeout could close it
+            long timer = vertx.setPeriodic(50, id -> ws.writeTextMessage("tick"));
+            closed.future().await(10, TimeUnit.SECONDS);
+            vertx.cancelTimer(timer);
+            assertTrue(echoed.get() >= 3, "echoed " + echoed.get());
+            var info = proxy.logged(101);
+            assertEquals("max_duration_timeout", info.responseCodeDetails());
             client.close().await(10, TimeUnit.SECONDS);
         }
     }

@@ -1253,6 +1253,15 @@ public final class Router {
         return new String[] {target.path, target.authority};
     }
 
+    /**
+     * What is left, in milliseconds (at least 1), of the {@code max_stream_duration} of a request the standalone proxy
+     * relays itself (the route's, else the connection manager's), counted from the request's start; -1 for none.
+     */
+    public static long relayDurationLeftMillis(RouterRequest req, RouteResult.Forward f) {
+        Duration d = maxStreamDuration(f.action(), req);
+        return d == null ? -1 : Math.max(1, d.toMillis() - (System.nanoTime() - req.startNanos) / 1_000_000);
+    }
+
     private static boolean hashesHosts(UpstreamCluster cluster) {
         LbPolicy p = cluster.config().lbPolicy();
         return p == LbPolicy.RING_HASH || p == LbPolicy.MAGLEV;

@@ -284,8 +284,8 @@ public final class RouteConfigurationParser
                 Fields.onlyKnown(msd, Set.of("max_stream_duration", "grpc_timeout_header_max",
                         "grpc_timeout_header_offset"), Set.of());
                 if (msd.hasMaxStreamDuration() && Fields.duration(msd.getMaxStreamDuration()).toNanos() != 0) {
-                    throw new FieldError("max_stream_duration", msd.getMaxStreamDuration().getSeconds()
-                            + "s (expected: 0s; use timeout)");
+                    throw new FieldError("max_stream_duration", Fields.duration(msd.getMaxStreamDuration()).toMillis()
+                            / 1000.0 + "s (expected: 0s; use timeout)");
                 }
                 return null;
             });
