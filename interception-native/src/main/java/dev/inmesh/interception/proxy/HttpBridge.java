@@ -1503,14 +1503,14 @@ final class HttpBridge {
                 conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, refusal, version, false, false));
                 return;
             }
-            if (!(result instanceof RouteResult.Forward f)) {
-                sendError(ctx, HttpResponseStatus.NOT_FOUND);
-                return;
-            }
-            UpstreamCluster cluster = conn.clusters().cluster(f.cluster());
+            RouteResult.Forward f = result instanceof RouteResult.Forward forward ? forward : null;
+            UpstreamCluster cluster = f == null || f.cluster().isEmpty() ? null : conn.clusters().cluster(f.cluster());
             Host host = cluster == null ? null : dev.inmesh.runtime.router.Router.relayHost(rr, f, cluster);
             if (host == null) {
-                sendError(ctx, HttpResponseStatus.SERVICE_UNAVAILABLE);
+                // no route, a redirect or a direct response, no such cluster, no healthy host: answered and reported
+                // as the router answers any request so
+                RouterResponse refusal = router.relayRefused(rr, result, conn.clusters());
+                conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, refusal, version, false, false));
                 return;
             }
             // the route's rewrites and header rules, the request id, as on a request the router forwards

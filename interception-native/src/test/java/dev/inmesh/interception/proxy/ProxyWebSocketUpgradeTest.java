@@ -218,4 +218,52 @@ class ProxyWebSocketUpgradeTest {
             client.close().await(10, TimeUnit.SECONDS);
         }
     }
+
+    /**
+     * An upgrade the proxy cannot relay is answered as the router answers any request so, and reported: no route (404,
+     * NR), a redirect route (its 301 and location, where it answered 404), a route to a cluster that is not there (NC,
+     * the route's cluster_not_found_response_code) and one whose cluster has no host (503, UH, the cluster's).
+     * They were answered 404 or 503 and never reported.
+     */
+    @Test
+    void anUpgradeTheProxyCannotRelayIsAnsweredAndReportedAsTheRouterAnswersAnyRequest() throws Exception {
+        int port = LoopbackProxy.freePort();
+        String listener = Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
+                .replace("- match: {prefix: /}\n                route: {cluster: c}", String.join("\n", List.of(
+                        "- match: {prefix: /moved}",
+                        "                redirect: {path_redirect: /new}",
+                        "              - match: {prefix: /gone}",
+                        "                route: {cluster: missing, cluster_not_found_response_code: NOT_FOUND}",
+                        "              - match: {prefix: /ws}",
+                        "                route: {cluster: c}")))
+                .replace("virtual_hosts:", "validate_clusters: false\n            virtual_hosts:"); // cluster missing
+        // cluster c with no endpoint: no host can take a request
+        String empty = "  clusters:\n  - name: c\n    type: STATIC\n    connect_timeout: 1s\n"
+                + "    load_assignment: {cluster_name: c}\n";
+        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener + empty)) {
+            String none = ProxyLocalRateLimitTest.upgrade(port, "/other", "", got -> false);
+            assertTrue(none.startsWith("HTTP/1.1 404"), none);
+            var noRoute = proxy.logged(404);
+            assertEquals("NR", dev.inmesh.runtime.stats.ResponseFlag.format(noRoute.responseFlags()));
+            assertEquals("route_not_found", noRoute.responseCodeDetails());
+            proxy.requests.clear();
+
+            String moved = ProxyLocalRateLimitTest.upgrade(port, "/moved", "", got -> false);
+            assertTrue(moved.startsWith("HTTP/1.1 301") && moved.contains("location: http://svc/new"), moved);
+            assertEquals("direct_response", proxy.logged(301).responseCodeDetails());
+
+            String gone = ProxyLocalRateLimitTest.upgrade(port, "/gone", "", got -> false);
+            assertTrue(gone.startsWith("HTTP/1.1 404"), gone);
+            var noCluster = proxy.logged(404);
+            assertEquals("NC", dev.inmesh.runtime.stats.ResponseFlag.format(noCluster.responseFlags()));
+            assertEquals("cluster_not_found", noCluster.responseCodeDetails());
+
+            String noHost = ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> false);
+            assertTrue(noHost.startsWith("HTTP/1.1 503"), noHost);
+            var uh = proxy.logged(503);
+            assertEquals("UH", dev.inmesh.runtime.stats.ResponseFlag.format(uh.responseFlags()));
+            assertEquals("no_healthy_upstream", uh.responseCodeDetails());
+            assertEquals("c", uh.upstreamCluster());
+        }
+    }
 }

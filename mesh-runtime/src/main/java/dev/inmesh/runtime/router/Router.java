@@ -775,28 +775,7 @@ public final class Router {
                 && rateLimited(ex, result, clusters, promise)) {
             return;
         }
-        if (result instanceof RouteResult.NoRoute) {
-            ex.flags.add(ResponseFlag.NO_ROUTE_FOUND);
-            if (ds != null) {
-                ds.noRoute();
-            }
-            reply(ex, promise, 404, "", "route_not_found", null);
-            return;
-        }
-        if (result instanceof RouteResult.Redirect r) {
-            if (ds != null) {
-                ds.redirect();
-            }
-            MultiMap h = MultiMap.caseInsensitiveMultiMap().set("location", r.location());
-            reply(ex, promise, r.status(), "", "direct_response", h);
-            return;
-        }
-        if (result instanceof RouteResult.DirectResponse d) {
-            if (ds != null) {
-                ds.directResponse();
-            }
-            reply(ex, promise, d.status(), d.body(), "direct_response", d.location() == null ? null
-                    : MultiMap.caseInsensitiveMultiMap().set("location", d.location()));
+        if (answeredUnforwarded(ex, result, promise)) {
             return;
         }
         RouteResult.Forward f = (RouteResult.Forward) result;
@@ -835,6 +814,85 @@ public final class Router {
     }
 
     /**
+     * The router's answer to a request its route does not forward: no route (404, NR), a redirect or a direct
+     * response. False when the route forwards it.
+     */
+    private boolean answeredUnforwarded(Exchange ex, RouteResult result, Promise<RouterResponse> promise) {
+        DownstreamStats ds = ex.request.downstreamStats;
+        if (result instanceof RouteResult.NoRoute) {
+            ex.flags.add(ResponseFlag.NO_ROUTE_FOUND);
+            if (ds != null) {
+                ds.noRoute();
+            }
+            reply(ex, promise, 404, "", "route_not_found", null);
+            return true;
+        }
+        if (result instanceof RouteResult.Redirect r) {
+            if (ds != null) {
+                ds.redirect();
+            }
+            MultiMap h = MultiMap.caseInsensitiveMultiMap().set("location", r.location());
+            reply(ex, promise, r.status(), "", "direct_response", h);
+            return true;
+        }
+        if (result instanceof RouteResult.DirectResponse d) {
+            if (ds != null) {
+                ds.directResponse();
+            }
+            reply(ex, promise, d.status(), d.body(), "direct_response", d.location() == null ? null
+                    : MultiMap.caseInsensitiveMultiMap().set("location", d.location()));
+            return true;
+        }
+        return false;
+    }
+
+    /**
+     * The route's cluster is not there: as Envoy, the exchange has no upstream cluster (the access log prints "-"), NC,
+     * and the route's {@code cluster_not_found_response_code} (503 by default, 404 or 500 when the route says).
+     */
+    private void noCluster(Exchange ex, RouteResult.Forward f, Promise<RouterResponse> promise) {
+        ex.flags.add(ResponseFlag.NO_CLUSTER_FOUND);
+        if (ex.request.downstreamStats != null) {
+            ex.request.downstreamStats.noCluster();
+        }
+        reply(ex, promise, f.action().clusterNotFoundStatus(), "", "cluster_not_found", null);
+    }
+
+    /** No host of the exchange's cluster can take it: UH, 503 charged to the cluster now; returns the answer. */
+    private Runnable noHealthyUpstream(Exchange ex, Promise<RouterResponse> promise) {
+        ex.flags.add(ResponseFlag.NO_HEALTHY_UPSTREAM);
+        chargeLocalReply(ex, 503);
+        return () -> reply(ex, promise, 503, "no healthy upstream", "no_healthy_upstream", null);
+    }
+
+    /**
+     * The answer to a request the standalone proxy would relay itself (a WebSocket upgrade) when it cannot be relayed:
+     * its route does not forward it (no route, a redirect, a direct response), the route's cluster is not there, or
+     * no host of it can take the request ({@link #relayHost} found none). Answered, counted and reported (access log,
+     * Istio's metrics) as the router answers any request in those cases.
+     */
+    public RouterResponse relayRefused(RouterRequest req, RouteResult result, ClusterManager clusters) {
+        Exchange ex = new Exchange(req);
+        requestStarted(req);
+        readDownstreamPeer(ex);
+        Promise<RouterResponse> promise = Promise.promise();
+        RouteResult routed = result == null ? new RouteResult.NoRoute(null) : result;
+        if (!answeredUnforwarded(ex, routed, promise)) {
+            RouteResult.Forward f = (RouteResult.Forward) routed;
+            ex.route = f;
+            UpstreamCluster cluster = f.cluster().isEmpty() ? null : clusters.cluster(f.cluster());
+            if (cluster == null) {
+                noCluster(ex, f, promise);
+            } else {
+                ex.clusterName = f.cluster();
+                ex.cluster = cluster;
+                noHealthyUpstream(ex, promise).run();
+            }
+        }
+        return promise.future().result();
+    }
+
+    /**
      * What the global rate limit filter decided after the fault and CORS filters: its refusal answers the request
      * (true); otherwise its response headers join those of the authorization filters.
      */
@@ -863,13 +921,7 @@ public final class Router {
         DownstreamStats ds = req.downstreamStats;
         UpstreamCluster cluster = f.cluster().isEmpty() ? null : clusters.cluster(f.cluster());
         if (cluster == null) {
-            // as Envoy, the exchange has no upstream cluster (the access log prints "-") when it was not found
-            ex.flags.add(ResponseFlag.NO_CLUSTER_FOUND);
-            if (ds != null) {
-                ds.noCluster();
-            }
-            // cluster_not_found_response_code: 503 by default, 404 or 500 when the route says
-            reply(ex, promise, f.action().clusterNotFoundStatus(), "", "cluster_not_found", null);
+            noCluster(ex, f, promise);
             return;
         }
         ex.clusterName = f.cluster();
@@ -1588,9 +1640,7 @@ public final class Router {
                     : lb;
             Host host = chooseHost(ex.session, c);
             if (host == null) {
-                ex.flags.add(ResponseFlag.NO_HEALTHY_UPSTREAM);
-                chargeLocalReply(ex, 503);
-                end(() -> reply(ex, promise, 503, "no healthy upstream", "no_healthy_upstream", null));
+                end(noHealthyUpstream(ex, promise));
                 return;
             }
             ex.attempts++;
