@@ -47,7 +47,8 @@ final class TcpRelay {
      * Joins two channels (both on the same event loop) and starts reading both.
      *
      * @param idleTimeout close both when neither side sent anything for this long; zero or null: never
-     * @param onClose run once when both are closed
+     * @param onClose run once when both are closed, in a task of its own on the downstream's event loop: never
+     *                before this (or {@link Hold#joinTo}) returned, so that it finds the counters returned
      */
     static Counters join(Channel downstream, Channel upstream, Duration idleTimeout, Runnable onClose) {
         Counters counters = new Counters();
@@ -59,13 +60,24 @@ final class TcpRelay {
         downstream.pipeline().addLast("relay", relay.new Side(true));
         upstream.pipeline().addLast("relay", relay.new Side(false));
         if (onClose != null) {
-            downstream.closeFuture().addListener(f -> upstream.closeFuture().addListener(g -> onClose.run()));
+            // both may close while joining (one already closed, the other's input ended): not from within this call
+            downstream.closeFuture().addListener(f -> upstream.closeFuture().addListener(g -> later(downstream,
+                    onClose)));
         }
         downstream.config().setAutoRead(true);
         upstream.config().setAutoRead(true);
         downstream.read();
         upstream.read();
         return counters;
+    }
+
+    /** Runs {@code r} in a task of its own on {@code ch}'s event loop; now when that loop takes no more tasks. */
+    private static void later(Channel ch, Runnable r) {
+        try {
+            ch.eventLoop().execute(r);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            r.run();
+        }
     }
 
     /**

@@ -448,4 +448,51 @@ class TcpRelayTest {
         assertEquals("PassthroughCluster", opened.getTag("destination_service_name"));
         assertEquals("unknown", opened.getTag("destination_service"));
     }
+
+    /**
+     * Joining can close both sides at once (the client's input ended while the upstream was being connected, and the
+     * upstream is already gone): what runs when both closed then runs after the join returned, and finds the counters
+     * it returned, with the bytes held meanwhile. It ran inside the join, before the caller had them: the WebSocket
+     * relay's report (HttpBridge) read a null and threw, leaving the relay unreported and the host's request active.
+     */
+    @Test
+    void whatRunsWhenBothCloseWhileJoiningRunsAfterTheJoinWithItsCounters() throws Exception {
+        io.netty.channel.EventLoopGroup loop = new io.netty.channel.DefaultEventLoopGroup(1);
+        try {
+            io.netty.channel.local.LocalAddress address = new io.netty.channel.local.LocalAddress("tcp-relay-join");
+            new io.netty.bootstrap.ServerBootstrap().group(loop)
+                    .channel(io.netty.channel.local.LocalServerChannel.class)
+                    .childHandler(new io.netty.channel.ChannelInitializer<>() {
+                        @Override
+                        protected void initChannel(io.netty.channel.Channel ch) {
+                            // accepts and reads nothing
+                        }
+                    }).bind(address).sync();
+            TcpRelay.Hold hold = new TcpRelay.Hold();
+            io.netty.channel.Channel down = new io.netty.bootstrap.Bootstrap().group(loop)
+                    .channel(io.netty.channel.local.LocalChannel.class).handler(hold).connect(address).sync().channel();
+            io.netty.channel.Channel up = new io.netty.bootstrap.Bootstrap().group(loop)
+                    .channel(io.netty.channel.local.LocalChannel.class)
+                    .handler(new io.netty.channel.ChannelInboundHandlerAdapter()).connect(address).sync().channel();
+            up.close().sync(); // the upstream went away while it was being connected
+            CompletableFuture<Long> reported = new CompletableFuture<>();
+            loop.submit(() -> {
+                // the client sent bytes after the head, then ended its input
+                down.pipeline().fireChannelRead(io.netty.buffer.Unpooled.copiedBuffer("after the head",
+                        StandardCharsets.US_ASCII));
+                down.pipeline().fireUserEventTriggered(io.netty.channel.socket.ChannelInputShutdownEvent.INSTANCE);
+                TcpRelay.Counters[] counted = {null};
+                counted[0] = hold.joinTo(down, up, null, () -> {
+                    try {
+                        reported.complete(counted[0].downstreamToUpstream.get());
+                    } catch (RuntimeException e) {
+                        reported.completeExceptionally(e);
+                    }
+                });
+            }).sync();
+            assertEquals("after the head".length(), reported.get(10, TimeUnit.SECONDS));
+        } finally {
+            loop.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS);
+        }
+    }
 }
