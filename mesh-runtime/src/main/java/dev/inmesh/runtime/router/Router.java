@@ -1260,10 +1260,7 @@ public final class Router {
      * rules): the request's {@code x-request-id} when {@link Exchange#requestIdInResponse} says so, and the
      * {@code server} header ({@code server: envoy} by default, whatever the upstream sent).
      */
-    /**
-     * Whether the cluster's load balancer picks hosts by the request's hash (RING_HASH, MAGLEV): only then does
-     * Envoy's router evaluate the route's hash policies, and so only then make up a routing cookie.
-     */
+    /** The host the request's stateful session names, else (unless the session is strict) the load balancer's. */
     private static Host chooseHost(UpstreamCluster cluster, StatefulSessionFilter.Session session, LbContext c) {
         if (session == null || session.address() == null) {
             return cluster.chooseHost(c);
@@ -1314,6 +1311,10 @@ public final class Router {
         return d == null ? -1 : Math.max(1, d.toMillis() - (System.nanoTime() - req.startNanos) / 1_000_000);
     }
 
+    /**
+     * Whether the cluster's load balancer picks hosts by the request's hash (RING_HASH, MAGLEV): only then does
+     * Envoy's router evaluate the route's hash policies, and so only then make up a routing cookie.
+     */
     private static boolean hashesHosts(UpstreamCluster cluster) {
         LbPolicy p = cluster.config().lbPolicy();
         return p == LbPolicy.RING_HASH || p == LbPolicy.MAGLEV;

@@ -209,7 +209,6 @@ public final class CoreParsers {
         return Fields.record("", () -> new Http2ProtocolOptions(hpack, streams, stream, connection));
     }
 
-    /** A {@code uint32} whose range ends at 2147483647, as an int; a larger one is refused by name. */
     /**
      * An {@code Http1ProtocolOptions}' {@code header_key_format}: a {@code stateful_formatter} (Istio's
      * {@code preserveHttp1HeaderCase} writes the preserve-case one) loads, as Inmesh passes header names on with the
@@ -223,6 +222,7 @@ public final class CoreParsers {
         }
     }
 
+    /** A {@code uint32} whose range ends at 2147483647, as an int; a larger one is refused by name. */
     static int int31(com.google.protobuf.UInt32Value v, String field) {
         if (v.getValue() < 0) {
             throw new FieldError(field, Integer.toUnsignedString(v.getValue()) + " (expected: <= 2147483647)");
