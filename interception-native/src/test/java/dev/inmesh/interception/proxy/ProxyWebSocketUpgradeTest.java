@@ -266,4 +266,43 @@ class ProxyWebSocketUpgradeTest {
             assertEquals("c", uh.upstreamCluster());
         }
     }
+
+    /**
+     * A relayed WebSocket counts in its cluster's request statistics as any request Envoy's router sends:
+     * {@code upstream_rq_total}, {@code upstream_rq_active} while it is open, {@code upstream_rq_completed} (the
+     * upstream's 101) once it ended. It counted in none of them.
+     */
+    @Test
+    void aRelayedWebSocketCountsInItsClustersRequestStatistics() throws Exception {
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = echoProxy(port)) {
+            io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
+                    new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+            proxy.router.upstreamStats(dev.inmesh.runtime.stats.MeshMetrics.create(registry,
+                    new dev.inmesh.runtime.stats.WorkloadInfo("pod-v1", "default", "pod", "v1"))::upstream);
+            io.vertx.core.http.WebSocketClient client = vertx.createWebSocketClient();
+            io.vertx.core.http.WebSocket ws = client.connect(port, "127.0.0.1", "/counted")
+                    .await(10, TimeUnit.SECONDS);
+            assertEquals(1.0, registry.get("envoy_cluster_upstream_rq_total").tag("cluster_name", "c")
+                    .functionCounter().count());
+            assertEquals(1.0, registry.get("envoy_cluster_upstream_rq_active").tag("cluster_name", "c")
+                    .gauge().value());
+            ws.close().await(10, TimeUnit.SECONDS);
+            proxy.logged(101); // reported: it ended
+            assertEquals(0.0, registry.get("envoy_cluster_upstream_rq_active").tag("cluster_name", "c")
+                    .gauge().value());
+            assertEquals(1.0, registry.get("envoy_cluster_upstream_rq_completed").tag("cluster_name", "c")
+                    .gauge().value());
+            client.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The proxy on {@code port} relaying upgrades for any host to an application that echoes WebSocket messages. */
+    private LoopbackProxy echoProxy(int port) throws Exception {
+        int echo = vertx.createHttpServer().webSocketHandler(w -> w.textMessageHandler(w::writeTextMessage))
+                .listen(0, "127.0.0.1").await().actualPort();
+        return new LoopbackProxy("static_resources:\n  listeners:\n" + Http1RequestsTest.listener("http", port,
+                "upgrade_configs: [{upgrade_type: websocket}]").replace("domains: [\"svc\", \"svc:*\"]",
+                "domains: [\"*\"]") + Http1RequestsTest.clusterC(echo));
+    }
 }

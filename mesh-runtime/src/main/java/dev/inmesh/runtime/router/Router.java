@@ -316,7 +316,8 @@ public final class Router {
 
     /**
      * A request the standalone proxy relays itself from its head on (a WebSocket upgrade), to {@code host} of the
-     * route's {@code cluster}: it counts now in its connection manager's statistics and as the host's active request,
+     * route's {@code cluster}: it counts now in its connection manager's statistics, in its cluster's
+     * ({@code upstream_rq_total}, {@code upstream_rq_active}) and as the host's active request,
      * and is reported (Istio's metrics, the access log) when {@link #relayEnded} says how it ended, as Envoy's
      * connection manager reports an upgraded stream when it ends.
      */
@@ -331,6 +332,13 @@ public final class Router {
         ex.activeHost = host;
         ex.attempts = 1;
         host.stats().requestStarted();
+        var st = stats(ex);
+        if (st != null) {
+            // the cluster's upstream_rq_total, and upstream_rq_active until it ends (releaseHost), as any request's
+            st.requestStarted();
+            st.activeRequests(1);
+            ex.activeStats = st;
+        }
         return new RouterResponse(0, null, null, null, ex);
     }
 
@@ -344,6 +352,9 @@ public final class Router {
         Exchange ex = relay.exchange;
         ex.relayedRequestBytes = Math.max(0, received);
         ex.responseCodeDetails = details;
+        if (status != 0 && !ex.completed) {
+            chargeLocalReply(ex, status); // the cluster's upstream_rq_completed and upstream_rq_xx: 101, or 503
+        }
         return finish(new RouterResponse(status, null, null, null, ex), sent, flag);
     }
 
