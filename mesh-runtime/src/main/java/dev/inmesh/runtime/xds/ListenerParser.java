@@ -583,6 +583,24 @@ public final class ListenerParser
                 + "authorization, fault and CORS filters");
         notBetween(filters, f -> f.globalRateLimit() != null, f -> f.fault() != null || f.cors(),
                 "the fault and CORS filters");
+        // both after the fault and CORS filters: Inmesh runs the local one first
+        int local = -1;
+        int global = -1;
+        boolean faultOrCors = false;
+        for (int i = 0; i < filters.size(); i++) {
+            HttpFilter f = filters.get(i);
+            faultOrCors |= f.fault() != null || f.cors();
+            if (f.localRateLimit() != null && faultOrCors) {
+                local = i;
+            } else if (f.globalRateLimit() != null && faultOrCors) {
+                global = i;
+            }
+        }
+        if (global >= 0 && local > global) {
+            throw new FieldError("http_filters[" + global + "].name", filters.get(global).name() + " before the "
+                    + "local rate limit filter, both after the fault and CORS filters, is not supported by Inmesh "
+                    + "(expected: the local rate limit filter first)");
+        }
     }
 
     /** Refuses the filter {@code which} picks when some of the filters {@code around} picks stand on either side. */

@@ -225,6 +225,13 @@ class RateLimitParserTest {
                 IstioGlobalRateLimit.filter("1s", false) + FAULT + cors + EnvoyValidationTest.ROUTER));
         assertTrue(hcm(after).globalRateLimitLast());
         assertFalse(hcm(before).globalRateLimitLast());
+        // after both, with a local rate limit filter there too: Inmesh runs the local one first
+        String local = IstioRateLimit.enforced("local", 10, "");
+        m = refused(EnvoyValidationTest.listenerWithHttpFilters(FAULT + cors + IstioGlobalRateLimit.filter("1s", false)
+                + local + EnvoyValidationTest.ROUTER));
+        assertTrue(m.contains("http_filters[2].name") && m.contains("before the local rate limit filter"), m);
+        EnvoyConfigReader.read(EnvoyValidationTest.listenerWithHttpFilters(FAULT + cors + local
+                + IstioGlobalRateLimit.filter("1s", false) + EnvoyValidationTest.ROUTER));
     }
 
     private static dev.inmesh.api.config.listener.HttpConnectionManager hcm(ResourceBundle b) {
