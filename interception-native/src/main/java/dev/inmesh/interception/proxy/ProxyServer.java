@@ -26,7 +26,8 @@ import java.util.logging.Logger;
  * The standalone proxy's listeners: binds every listener of the current snapshot that binds to its port (plain
  * listeners, {@code virtualOutbound} on 15001, {@code virtualInbound} on 15006; {@code bind_to_port: false} ones
  * are reached only through {@code use_original_dst}), as Netty server channels on Vert.x's event loops. Each accepted
- * connection gets a {@link ConnectionHandler} with the newest snapshot. The listeners then follow each new snapshot
+ * connection gets a {@link ConnectionHandler} with the newest snapshot. A listener with {@code additional_addresses}
+ * binds one socket per address, each with the listener's filter chains, bound, kept and stopped together. The listeners then follow each new snapshot
  * ({@link #follow}); one that cannot be bound rejects its configuration before it is published ({@link #checkBinds}),
  * as Envoy's listener manager rejects it. Transparent listeners get {@code IP_TRANSPARENT} (TPROXY; needs
  * CAP_NET_ADMIN when binding).
@@ -68,14 +69,15 @@ public final class ProxyServer implements AutoCloseable {
     private final Map<String, Listener> probed = new java.util.HashMap<>();
 
     /**
-     * A listener bound to its address. New connections take {@link #current}: the listener's configuration in the
-     * newest snapshot that kept its address, and that snapshot.
+     * A listener bound to its addresses. New connections take {@link #current}: the listener's configuration in the
+     * newest snapshot that kept its addresses, and that snapshot.
      */
     private static final class Bound {
         final String name;
         volatile Listener listener;
         volatile Current current;
-        volatile Channel channel;
+        /** One server channel per address of the listener, in the order of {@link Listener#addresses()}. */
+        volatile List<Channel> channels = List.of();
 
         Bound(MeshSnapshot snapshot, FilterChainSelector selector) {
             this.name = selector.listener().name();
@@ -101,7 +103,7 @@ public final class ProxyServer implements AutoCloseable {
      * Binds every listener with {@code bind_to_port} (blocking; call before dropping privileges). From then on the
      * listeners follow the configuration, as Envoy's listener manager follows LDS: see {@link #follow}.
      *
-     * @return the bound addresses, in the order of the listeners
+     * @return the bound addresses, in the order of the listeners (each listener's own, then its additional ones)
      * @throws IllegalStateException naming the listener that could not be bound; nothing stays bound then
      */
     public List<InetSocketAddress> bind() {
@@ -110,20 +112,28 @@ public final class ProxyServer implements AutoCloseable {
             MeshSnapshot snapshot = runtime.snapshots.current();
             for (Listener l : sorted(snapshot)) {
                 Bound b = new Bound(snapshot, snapshot.listener(l.name()));
+                List<Channel> channels = new ArrayList<>();
                 try {
-                    b.channel = bind(b).sync().channel();
+                    for (SocketAddress a : l.addresses()) {
+                        channels.add(bind(b, a).sync().channel());
+                    }
                 } catch (InterruptedException e) {
+                    channels.forEach(Channel::close);
                     Thread.currentThread().interrupt();
                     close();
                     throw new IllegalStateException("interrupted", e);
                 } catch (RuntimeException e) {
+                    channels.forEach(Channel::close);
                     close();
-                    throw new IllegalStateException("listener " + l.name() + ": cannot bind " + l.address() + ": "
-                            + e.getMessage(), e);
+                    throw new IllegalStateException("listener " + l.name() + ": cannot bind "
+                            + l.addresses().get(channels.size()) + ": " + e.getMessage(), e);
                 }
+                b.channels = List.copyOf(channels);
                 bound.put(l.name(), b);
-                addresses.add((InetSocketAddress) b.channel.localAddress());
-                logBound(b, b.channel);
+                for (Channel ch : channels) {
+                    addresses.add((InetSocketAddress) ch.localAddress());
+                }
+                logBound(b, b.channels);
             }
             following = true;
         }
@@ -171,17 +181,15 @@ public final class ProxyServer implements AutoCloseable {
                 if (next != null && next.listener().bindToPort() && sameSocket(b.listener, next.listener())) {
                     b.listener = next.listener();
                     b.current = new Current(snapshot, next);
-                    if (b.channel != null) {
-                        acceptsPerEvent(b.channel, b.listener);
+                    for (Channel ch : b.channels) {
+                        acceptsPerEvent(ch, b.listener);
                     }
                 } else {
                     it.remove();
                     replaced.add(b.name);
-                    if (b.channel != null) {
-                        stopped.add(b.channel);
-                    }
+                    stopped.addAll(b.channels);
                     LOG.info(() -> "listener " + b.name + (next == null ? " removed" : " changed its address")
-                            + ": stopped accepting on " + b.listener.address());
+                            + ": stopped accepting on " + b.listener.addresses());
                 }
             }
             for (Listener l : sorted(snapshot)) {
@@ -203,15 +211,55 @@ public final class ProxyServer implements AutoCloseable {
         // as Envoy's listener manager: the connections of what went away or changed drain
         runtime.drains.follow(snapshot, replaced);
         for (Bound b : added) {
+            bindAll(b);
+        }
+    }
+
+    /**
+     * Binds each address of {@code b}'s listener without waiting, then hands the channels to {@link #bound}: all of
+     * them, or, when one address cannot be bound, none (the others are closed again) and why.
+     */
+    private void bindAll(Bound b) {
+        List<SocketAddress> addresses = b.listener.addresses();
+        Channel[] channels = new Channel[addresses.size()];
+        java.util.concurrent.atomic.AtomicInteger pending = new java.util.concurrent.atomic.AtomicInteger(
+                addresses.size());
+        java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        for (int i = 0; i < addresses.size(); i++) {
+            int index = i;
+            SocketAddress address = addresses.get(i);
+            Runnable done = () -> {
+                if (pending.decrementAndGet() == 0) {
+                    List<Channel> all = new ArrayList<>();
+                    for (Channel ch : channels) {
+                        if (ch != null) {
+                            all.add(ch);
+                        }
+                    }
+                    if (failure.get() != null) {
+                        all.forEach(Channel::close);
+                        bound(b, null, failure.get());
+                    } else {
+                        bound(b, all, null);
+                    }
+                }
+            };
             try {
-                io.netty.channel.ChannelFuture binding = bind(b);
+                io.netty.channel.ChannelFuture binding = bind(b, address);
                 this.binding.add(binding);
                 binding.addListener((io.netty.channel.ChannelFutureListener) f -> {
                     this.binding.remove(f);
-                    bound(b, f.isSuccess() ? f.channel() : null, f.cause());
+                    if (f.isSuccess()) {
+                        channels[index] = f.channel();
+                    } else {
+                        failure.compareAndSet(null, new IllegalStateException(address + ": "
+                                + f.cause().getMessage(), f.cause()));
+                    }
+                    done.run();
                 });
             } catch (RuntimeException e) {
-                bound(b, null, e);
+                failure.compareAndSet(null, new IllegalStateException(address + ": " + e.getMessage(), e));
+                done.run();
             }
         }
     }
@@ -269,24 +317,32 @@ public final class ProxyServer implements AutoCloseable {
             }
         }
         Map<SocketAddress, String> taken = new java.util.HashMap<>();
-        kept.forEach((name, l) -> taken.put(l.address(), name));
-        unbound.forEach((name, l) -> {
-            if (l.address().port() != 0) {
-                taken.putIfAbsent(l.address(), name);
+        kept.forEach((name, l) -> l.addresses().forEach(a -> taken.put(a, name)));
+        unbound.forEach((name, l) -> l.addresses().forEach(a -> {
+            if (a.port() != 0) {
+                taken.putIfAbsent(a, name);
             }
-        });
+        }));
         for (Listener l : wanted) {
-            String holder = l.address().port() == 0 ? null : taken.putIfAbsent(l.address(), l.name());
-            if (holder != null) {
-                throw new InvalidResourceException(ResourceType.LISTENER, l.name(), "address",
-                        "duplicate address '" + l.address() + "' as existing listener '" + holder + "'");
+            for (SocketAddress a : l.addresses()) {
+                String holder = a.port() == 0 ? null : taken.putIfAbsent(a, l.name());
+                if (holder != null) {
+                    throw new InvalidResourceException(ResourceType.LISTENER, l.name(), "address",
+                            "duplicate address '" + a + "' as " + (holder.equals(l.name()) ? "its own other address"
+                                    : "existing listener '" + holder + "'"));
+                }
             }
-            if (known.get(l.name()) == l || released.stream().anyMatch(r -> overlaps(r, l))) {
+            if (known.get(l.name()) == l) {
                 continue;
             }
-            String failure = probe(l);
-            if (failure != null) {
-                throw new InvalidResourceException(ResourceType.LISTENER, l.name(), "address", failure);
+            for (SocketAddress a : l.addresses()) {
+                if (released.stream().anyMatch(r -> overlaps(r, a))) {
+                    continue;
+                }
+                String failure = probe(l, a);
+                if (failure != null) {
+                    throw new InvalidResourceException(ResourceType.LISTENER, l.name(), "address", failure);
+                }
             }
             synchronized (this) {
                 probed.put(l.name(), l);
@@ -294,25 +350,30 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
-    /** Whether a listener given up holds {@code l}'s port on an address that {@code l}'s takes or covers. */
-    private static boolean overlaps(Listener released, Listener l) {
-        if (released.address().port() != l.address().port() || l.address().port() == 0) {
+    /** Whether a listener given up holds {@code a}'s port on an address that {@code a} takes or covers. */
+    private static boolean overlaps(Listener released, SocketAddress a) {
+        if (a.port() == 0) {
             return false;
         }
-        return released.address().address().equals(l.address().address()) || wildcard(released) || wildcard(l);
+        for (SocketAddress r : released.addresses()) {
+            if (r.port() == a.port() && (r.address().equals(a.address()) || wildcard(r) || wildcard(a))) {
+                return true;
+            }
+        }
+        return false;
     }
 
-    private static boolean wildcard(Listener l) {
-        return l.address().address().equals("0.0.0.0") || l.address().address().equals("::");
+    private static boolean wildcard(SocketAddress a) {
+        return a.address().equals("0.0.0.0") || a.address().equals("::");
     }
 
     /**
-     * Binds a socket as {@link #bind(Bound)} binds {@code l} and closes it at once (blocking, briefly: a bind system
-     * call); why it cannot be bound, or null.
+     * Binds a socket as {@link #bind(Bound, SocketAddress)} binds {@code l}'s address {@code a} and closes it at once
+     * (blocking, briefly: a bind system call); why it cannot be bound, or null.
      */
-    private String probe(Listener l) {
-        InetSocketAddress address = new InetSocketAddress(l.address().address(), l.address().port());
-        String what = "cannot bind '" + l.address() + "'" + (l.transparent() ? " (transparent)" : "") + ": ";
+    private String probe(Listener l, SocketAddress a) {
+        InetSocketAddress address = new InetSocketAddress(a.address(), a.port());
+        String what = "cannot bind '" + a + "'" + (l.transparent() ? " (transparent)" : "") + ": ";
         if (!l.transparent()) {
             try (java.net.Socket s = new java.net.Socket()) {
                 s.setReuseAddress(true);
@@ -356,29 +417,30 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
-     * A listener bound after start ({@code channel}), kept if it is still wanted and else closed again; or one that
-     * could not be bound ({@code failure}), logged and left out.
+     * A listener bound after start ({@code channels}, one per address), kept if it is still wanted and else closed
+     * again; or one that could not be bound ({@code failure}, channels null), logged and left out.
      */
-    private void bound(Bound b, Channel channel, Throwable failure) {
+    private void bound(Bound b, List<Channel> channels, Throwable failure) {
         boolean wanted;
         synchronized (this) {
             wanted = !closed && bound.get(b.name) == b;
-            if (channel != null && wanted) {
-                b.channel = channel;
-                // the configuration may have changed while the socket was being bound
-                acceptsPerEvent(channel, b.listener);
+            if (channels != null && wanted) {
+                b.channels = List.copyOf(channels);
+                // the configuration may have changed while the sockets were being bound
+                for (Channel ch : channels) {
+                    acceptsPerEvent(ch, b.listener);
+                }
             } else if (wanted) {
                 bound.remove(b.name);
             }
         }
-        Listener l = b.listener;
-        if (channel == null) {
-            LOG.warning(() -> "listener " + b.name + ": cannot bind " + l.address() + ": " + failure.getMessage()
+        if (channels == null) {
+            LOG.warning(() -> "listener " + b.name + ": cannot bind " + failure.getMessage()
                     + " (the listener is left out)");
         } else if (!wanted) {
-            channel.close();
+            channels.forEach(Channel::close);
         } else {
-            logBound(b, channel);
+            logBound(b, channels);
         }
     }
 
@@ -388,23 +450,28 @@ public final class ProxyServer implements AutoCloseable {
                 && l.trafficDirection() == dev.inmesh.api.config.listener.TrafficDirection.INBOUND;
     }
 
-    private static void logBound(Bound b, Channel channel) {
-        LOG.info(() -> "listener " + b.name + " on " + channel.localAddress()
+    private static void logBound(Bound b, List<Channel> channels) {
+        LOG.info(() -> "listener " + b.name + " on " + channels.stream().map(Channel::localAddress).toList()
                 + (b.listener.transparent() ? " (transparent)" : ""));
     }
 
-    /** Whether two configurations of a listener use the same socket: address, port and transparency. */
+    /**
+     * Whether two configurations of a listener use the same sockets: addresses (its own and its additional ones, in
+     * order), ports and transparency.
+     */
     private static boolean sameSocket(Listener a, Listener b) {
-        return a.address().equals(b.address()) && a.transparent() == b.transparent();
+        return a.addresses().equals(b.addresses()) && a.transparent() == b.transparent();
     }
 
     @SuppressWarnings("deprecation") // MAX_MESSAGES_PER_READ: the server channel's accepts per read, as intended
-    private io.netty.channel.ChannelFuture bind(Bound bound) {
+    private io.netty.channel.ChannelFuture bind(Bound bound, SocketAddress address) {
         Listener l = bound.listener;
         VertxInternal vertx = runtime.vertx;
         ServerBootstrap b = new ServerBootstrap()
                 .group(vertx.acceptorEventLoopGroup(), vertx.nettyEventLoopGroup())
-                .channelFactory(vertx.transport().serverChannelFactory(false))
+                .channelFactory(ipv4Only(l, address) ? () -> new io.netty.channel.epoll.EpollServerSocketChannel(
+                        io.netty.channel.socket.SocketProtocolFamily.INET)
+                        : vertx.transport().serverChannelFactory(false))
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .option(ChannelOption.SO_BACKLOG, 1024)
                 .option(ChannelOption.MAX_MESSAGES_PER_READ, acceptsPerEvent(l))
@@ -428,8 +495,28 @@ public final class ProxyServer implements AutoCloseable {
             // one option for both native transports (io_uring's IP_TRANSPARENT is the same constant)
             b.option(io.netty.channel.epoll.EpollChannelOption.IP_TRANSPARENT, true);
         }
-        return b.bind(new InetSocketAddress(l.address().address(), l.address().port()));
+        InetSocketAddress at = new InetSocketAddress(address.address(), address.port());
+        if (l.addresses().size() > 1 && at.getAddress() instanceof java.net.Inet6Address) {
+            b.option(IPV6_V6ONLY, 1);
+        }
+        return b.bind(at);
     }
+
+    /**
+     * Whether {@code l}'s socket for {@code address} is an IPv4 one. As Envoy's sockets, each of a listener with
+     * several addresses takes one family: a listener on 0.0.0.0 and :: of one port (istiod's dual-stack listeners)
+     * takes IPv4 on one socket and IPv6 on the other ({@link #IPV6_V6ONLY}), where Netty's epoll binds 0.0.0.0 as a
+     * dual-stack :: and the second bind would fail. io_uring and NIO have no IPv4-only server channel (nor NIO an
+     * {@code IPV6_V6ONLY}): there such a listener cannot be bound.
+     */
+    private boolean ipv4Only(Listener l, SocketAddress address) {
+        return l.addresses().size() > 1 && IoTransport.of(runtime.vertx) == IoTransport.EPOLL
+                && !address.isUnixDomain() && !address.address().contains(":");
+    }
+
+    /** {@code IPV6_V6ONLY} (level {@code IPPROTO_IPV6}, 41; option 26 on Linux), for the native transports. */
+    private static final io.netty.channel.unix.IntegerUnixChannelOption IPV6_V6ONLY =
+            new io.netty.channel.unix.IntegerUnixChannelOption("IPV6_V6ONLY", 41, 26);
 
     /**
      * How many pending connections the listener's socket accepts each time it is ready, as Envoy's
@@ -450,7 +537,7 @@ public final class ProxyServer implements AutoCloseable {
     /** The channel listener {@code name} is bound with, or null: for tests. */
     synchronized Channel channel(String name) {
         Bound b = bound.get(name);
-        return b == null ? null : b.channel;
+        return b == null || b.channels.isEmpty() ? null : b.channels.get(0);
     }
 
     /** Closes every listener; connections already accepted run on. */
@@ -534,9 +621,7 @@ public final class ProxyServer implements AutoCloseable {
                 if (!inboundOnly || b.listener.trafficDirection()
                         == dev.inmesh.api.config.listener.TrafficDirection.INBOUND) {
                     it.remove();
-                    if (b.channel != null) {
-                        stopped.add(b.channel);
-                    }
+                    stopped.addAll(b.channels);
                     LOG.fine(() -> "listener " + b.name + " stopped accepting");
                 }
             }

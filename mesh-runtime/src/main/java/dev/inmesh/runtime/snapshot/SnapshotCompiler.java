@@ -148,12 +148,17 @@ public final class SnapshotCompiler {
         for (Listener l : bundle.listeners().values()) {
             FilterChainSelector sel = new FilterChainSelector(l);
             byName.put(l.name(), sel);
-            String ip = l.address().address();
-            int port = l.address().port();
-            if (ip.equals("0.0.0.0") || ip.equals("::")) {
-                byPort.putIfAbsent(port, sel);
-            } else {
-                byAddress.put(ip + ":" + port, sel);
+            // the listener is found by each of its addresses (its additional ones too, as Envoy listens on them)
+            for (dev.inmesh.api.config.core.SocketAddress a : l.addresses()) {
+                String ip = a.address();
+                if (ip.equals("0.0.0.0") || ip.equals("::")) {
+                    byPort.putIfAbsent(a.port(), sel);
+                } else {
+                    // in the form a connection's destination is printed in (RFC 5952 for IPv6)
+                    byte[] literal = dev.inmesh.runtime.net.IpLiterals.parse(ip);
+                    String key = literal == null ? ip : dev.inmesh.runtime.net.IpLiterals.format(literal);
+                    byAddress.put(key + ":" + a.port(), sel);
+                }
             }
             List<FilterChain> chains = new ArrayList<>(l.filterChains());
             if (l.defaultFilterChain() != null) {

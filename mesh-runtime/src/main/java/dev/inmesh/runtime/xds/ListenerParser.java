@@ -2,6 +2,7 @@ package dev.inmesh.runtime.xds;
 
 import com.google.protobuf.Any;
 import dev.inmesh.api.config.core.CidrRange;
+import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.ConnectionLifetimes;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.FilterChainMatch;
@@ -123,9 +124,12 @@ public final class ListenerParser
         Fields.onlyKnown(l, Set.of("name", "address", "filter_chains", "default_filter_chain", "use_original_dst",
                 "traffic_direction", "listener_filters", "listener_filters_timeout",
                 "continue_on_listener_filters_timeout", "bind_to_port", "transparent",
-                "per_connection_buffer_limit_bytes", "max_connections_to_accept_per_socket_event"),
+                "per_connection_buffer_limit_bytes", "max_connections_to_accept_per_socket_event",
+                "additional_addresses"),
                 Set.of("access_log", "stat_prefix", "metadata", "drain_type", "socket_options", "freebind"));
         var address = Fields.at("address", () -> CoreParsers.socketAddress(l.getAddress()));
+        List<SocketAddress> additional = Fields.each("additional_addresses", l.getAdditionalAddressesList(),
+                ListenerParser::additionalAddress);
         List<FilterChain> chains = Fields.each("filter_chains", l.getFilterChainsList(), ListenerParser::filterChain);
         FilterChain fallback = l.hasDefaultFilterChain()
                 ? Fields.at("default_filter_chain", () -> filterChain(l.getDefaultFilterChain())) : null;
@@ -153,7 +157,20 @@ public final class ListenerParser
                 l.hasListenerFiltersTimeout() ? Fields.duration(l.getListenerFiltersTimeout()) : null,
                 l.getContinueOnListenerFiltersTimeout(), l.hasTransparent() && l.getTransparent().getValue(),
                 disabled, Fields.uint32OrNull(l.hasPerConnectionBufferLimitBytes(),
-                        l.getPerConnectionBufferLimitBytes()), acceptsPerSocketEvent(l));
+                        l.getPerConnectionBufferLimitBytes()), acceptsPerSocketEvent(l), additional);
+    }
+
+    /**
+     * An {@code additional_addresses} entry: its address, which the listener listens on as on its own (any port, as
+     * Envoy binds each address by itself). Its {@code socket_options} (an override of the listener's for that socket)
+     * is refused by name.
+     */
+    private static SocketAddress additionalAddress(io.envoyproxy.envoy.config.listener.v3.AdditionalAddress a) {
+        Fields.onlyKnown(a, Set.of("address"), Set.of());
+        if (!a.hasAddress()) {
+            throw new FieldError("address", "required");
+        }
+        return Fields.at("address", () -> CoreParsers.socketAddress(a.getAddress()));
     }
 
     /**

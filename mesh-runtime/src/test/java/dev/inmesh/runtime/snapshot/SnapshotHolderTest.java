@@ -53,6 +53,21 @@ class SnapshotHolderTest {
     }
 
     @Test
+    void aListenerIsFoundByEachOfItsAdditionalAddressesToo() throws Exception {
+        String at = "  address: {socket_address: {address: 10.0.0.9, port_value: 3306}}\n";
+        MeshSnapshot s = SnapshotCompiler.compile(bundle(LISTENER.replace(at, at + """
+                  additional_addresses:
+                  - address: {socket_address: {address: "fd00:0:0:0::9", port_value: 3306}}
+                  - address: {socket_address: {address: "::", port_value: 3307}}
+                """)), 1);
+        // an IPv6 address is found in the form a connection's destination is printed in (RFC 5952)
+        assertEquals("10.0.0.9_3306", s.listenerFor("fd00::9", 3306).listener().name());
+        assertEquals("10.0.0.9_3306", s.listenerFor("10.0.0.9", 3306).listener().name());
+        assertEquals("10.0.0.9_3306", s.listenerFor("10.0.0.7", 3307).listener().name(), "its wildcard address");
+        assertEquals(null, s.listenerFor("fd00::8", 3306));
+    }
+
+    @Test
     void anRdsNameWithoutItsRouteConfigurationServesAnEmptyTable() throws Exception {
         MeshSnapshot s = SnapshotCompiler.compile(bundle(LISTENER), 1);
         var chain = s.listenerFor("10.0.0.7", 9080).listener().filterChains().get(0);

@@ -452,14 +452,21 @@ class IstioRecentShapesTest {
     }
 
     @Test
-    void aDualStackPodsSecondListenerAddressIsStillRefusedByName() {
-        // ISTIO_DUAL_STACK: virtualOutbound and virtualInbound also listen on "::" (additional_addresses); Inmesh's
-        // listeners have one address
+    void aDualStackPodsSecondListenerAddressLoadsAndItsSocketOptionsOverrideIsRefusedByName() throws Exception {
+        // ISTIO_DUAL_STACK: virtualOutbound and virtualInbound also listen on "::" (additional_addresses)
+        Listener l = listener(virtualOutbound("""
+                additional_addresses:
+                - address: {socket_address: {address: "::", port_value: 15001}}
+                """));
+        assertEquals(List.of(new SocketAddress("::", 15001)), l.additionalAddresses());
+        assertEquals(List.of(new SocketAddress("0.0.0.0", 15001), new SocketAddress("::", 15001)), l.addresses());
+        // an override of the listener's socket options for that socket is not implemented
         String m = refusal(() -> listener(virtualOutbound("""
                 additional_addresses:
                 - address: {socket_address: {address: "::", port_value: 15001}}
+                  socket_options: {socket_options: [{level: 1, name: 9, int_value: 1}]}
                 """)));
-        assertTrue(m.contains("additional_addresses"), m);
+        assertTrue(m.contains("additional_addresses[0].socket_options"), m);
     }
 
     @Test

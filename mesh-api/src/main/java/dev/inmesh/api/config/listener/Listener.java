@@ -31,13 +31,17 @@ import java.util.Map;
  *     connections a listener that binds its socket accepts each time the socket is ready (the rest wait for the next
  *     round of the event loop); null, Envoy's default, for all that are pending. Istio 1.28 and later write 1 on the
  *     sidecar's listeners that bind ({@code virtualOutbound}, {@code virtualInbound})
+ * @param additionalAddresses {@code additional_addresses}: where else the listener listens, each address with the
+ *     same filter chains and listener filters as {@link #address} (istiod's dual-stack listeners also listen on
+ *     {@code ::}); empty for none
  */
 public record Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
                        List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
                        List<String> listenerFilters, Duration listenerFiltersTimeout,
                        boolean continueOnListenerFiltersTimeout, boolean transparent,
                        Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
-                       Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent) {
+                       Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent,
+                       List<SocketAddress> additionalAddresses) {
     /** Envoy's {@code per_connection_buffer_limit_bytes} when a listener sets none: 1 MiB. */
     public static final long DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES = 1024 * 1024;
 
@@ -55,6 +59,31 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
         Checks.check(maxConnectionsToAcceptPerSocketEvent == null || maxConnectionsToAcceptPerSocketEvent > 0,
                 "max_connections_to_accept_per_socket_event", String.valueOf(maxConnectionsToAcceptPerSocketEvent),
                 "> 0");
+        additionalAddresses = Checks.list(additionalAddresses, "additional_addresses");
+    }
+
+    /** A listener on its one address. */
+    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
+                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
+                    List<String> listenerFilters, Duration listenerFiltersTimeout,
+                    boolean continueOnListenerFiltersTimeout, boolean transparent,
+                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
+                    Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent) {
+        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
+                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
+                listenerFiltersDisabled, perConnectionBufferLimitBytes, maxConnectionsToAcceptPerSocketEvent,
+                List.of());
+    }
+
+    /** Every address the listener listens on: {@link #address} first, then its {@link #additionalAddresses}. */
+    public List<SocketAddress> addresses() {
+        if (additionalAddresses.isEmpty()) {
+            return List.of(address);
+        }
+        List<SocketAddress> all = new java.util.ArrayList<>(1 + additionalAddresses.size());
+        all.add(address);
+        all.addAll(additionalAddresses);
+        return List.copyOf(all);
     }
 
     /** A listener that accepts every pending connection each time its socket is ready (Envoy's default). */
