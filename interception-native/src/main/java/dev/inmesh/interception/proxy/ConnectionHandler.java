@@ -469,12 +469,11 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             return;
         }
-        SocketAddress bind = cluster.config().upstreamBindAddress(host.address().address());
-        InetSocketAddress local = bind == null ? null : new InetSocketAddress(bind.address(), 0);
-        InetSocketAddress remote = new InetSocketAddress(host.address().address(), host.address().port());
+        SocketAddress remote = host.address();
         int connectTimeout = (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis());
         host.stats().requestStarted();
-        runtime.connect(down, remote, local, connectTimeout, cluster, host, null).addListener(f -> {
+        // the host's own address, then its other ones (a dual-stack pod's), raced
+        runtime.connectHost(down, connectTimeout, cluster, host, null).addListener(f -> {
             if (!f.isSuccess()) {
                 breakers.connectionClosed();
                 host.stats().requestFinished();
@@ -506,7 +505,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 }
                 return;
             }
-            Channel up = ((io.netty.channel.ChannelFuture) f).channel();
+            Channel up = (Channel) f.getNow();
             up.closeFuture().addListener(c -> breakers.connectionClosed());
             var clusterStats = runtime.router.upstreamStats(clusterName);
             if (clusterStats != null) {

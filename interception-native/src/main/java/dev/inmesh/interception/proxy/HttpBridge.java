@@ -1529,9 +1529,6 @@ final class HttpBridge {
                 b.release();
             }
             encoder.finishAndReleaseAll();
-            SocketAddress bind = cluster.config().upstreamBindAddress(host.address().address());
-            InetSocketAddress local = bind == null ? null : new InetSocketAddress(bind.address(), 0);
-            InetSocketAddress remote = new InetSocketAddress(host.address().address(), host.address().port());
             // From here on the connection is bytes: the HTTP handlers go, and what they hold (bytes sent after the
             // request head) and whatever arrives until the upstream is connected waits in a Hold.
             var p = down.pipeline();
@@ -1543,14 +1540,15 @@ final class HttpBridge {
             p.remove("http1");
             // counted now, reported (metrics, access log) when the relay ends, as Envoy reports an upgraded stream
             RouterResponse relay = router.relayStarted(rr, f, cluster, host);
-            conn.runtime().connect(down, remote, local,
+            // the host's addresses raced (a dual-stack pod's), as tcp_proxy's
+            conn.runtime().connectHost(down,
                     (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()), cluster, host,
                     requestHost(rr.authority()))
                     .addListener(cf -> {
                         if (!cf.isSuccess() || !down.isActive()) {
                             encoded.release();
                             if (cf.isSuccess()) {
-                                ((io.netty.channel.ChannelFuture) cf).channel().close();
+                                ((Channel) cf.getNow()).close();
                                 router.relayEnded(relay, 0, "downstream_remote_disconnect", 0, 0,
                                         ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
                             } else {
@@ -1563,7 +1561,7 @@ final class HttpBridge {
                             }
                             return;
                         }
-                        Channel up = ((io.netty.channel.ChannelFuture) cf).channel();
+                        Channel up = (Channel) cf.getNow();
                         UpgradeStatus status = new UpgradeStatus();
                         up.pipeline().addLast("upgrade-status", status);
                         up.write(encoded);

@@ -135,6 +135,80 @@ final class ProxyRuntime {
                 loop -> vertx.contextBuilder().withEventLoop(loop).build());
     }
 
+    /** How long a happy eyeballs race waits for an attempt before it starts the next: Envoy's 300 ms. */
+    static final long NEXT_ATTEMPT_DELAY_MILLIS = 300;
+
+    /**
+     * Connects to {@code host} as Envoy's happy eyeballs connection does when the host has several addresses (a
+     * dual-stack pod's endpoint: {@link Host#connectAddresses()}, its own address first, then alternating families):
+     * an attempt to the first address, then one to the next each time an attempt fails or
+     * {@link #NEXT_ATTEMPT_DELAY_MILLIS} pass without one connecting; the first attempt that connects (and, over TLS,
+     * completes its handshake) wins and the others are closed; when every one failed the last failure fails the race.
+     * {@code connectTimeoutMillis} bounds the whole race. A host of one address is one {@link #connect} attempt.
+     *
+     * Each attempt binds the cluster's source address of its address's IP version (a dual-stack pod's extra source
+     * address), if any.
+     *
+     * @return the winning connection's channel
+     */
+    io.netty.util.concurrent.Future<Channel> connectHost(Channel downstream, int connectTimeoutMillis,
+                                                         UpstreamCluster cluster, Host host, String requestHost) {
+        java.util.List<dev.inmesh.api.config.core.SocketAddress> addresses = host.connectAddresses();
+        io.netty.util.concurrent.Promise<Channel> won = downstream.eventLoop().newPromise();
+        long deadline = System.nanoTime() + Math.max(1, connectTimeoutMillis) * 1_000_000L;
+        java.util.List<Channel> attempts = new java.util.ArrayList<>();
+        int[] next = {0};
+        int[] failed = {0};
+        io.netty.util.concurrent.ScheduledFuture<?>[] timer = {null};
+        Runnable[] start = {null};
+        start[0] = () -> {
+            if (won.isDone() || next[0] >= addresses.size()) {
+                return;
+            }
+            var a = addresses.get(next[0]++);
+            InetSocketAddress remote = new InetSocketAddress(a.address(), a.port());
+            int left = (int) Math.max(1, (deadline - System.nanoTime()) / 1_000_000L);
+            var bind = cluster.config().upstreamBindAddress(a.address());
+            InetSocketAddress local = bind == null ? null : new InetSocketAddress(bind.address(), 0);
+            ChannelFuture attempt = connect(downstream, remote, local, left, cluster, host, requestHost);
+            attempts.add(attempt.channel());
+            if (timer[0] != null) {
+                timer[0].cancel(false);
+            }
+            if (next[0] < addresses.size()) {
+                timer[0] = downstream.eventLoop().schedule(start[0], NEXT_ATTEMPT_DELAY_MILLIS,
+                        java.util.concurrent.TimeUnit.MILLISECONDS);
+            }
+            // on the downstream's event loop, the attempts' own: the winner is handed on in the tick it connected
+            attempt.addListener(f -> {
+                if (f.isSuccess()) {
+                    if (won.trySuccess(attempt.channel())) {
+                        if (timer[0] != null) {
+                            timer[0].cancel(false);
+                        }
+                        attempts.stream().filter(ch -> ch != attempt.channel()).forEach(Channel::close);
+                    } else {
+                        attempt.channel().close();
+                    }
+                    return;
+                }
+                failed[0]++;
+                if (failed[0] == addresses.size()) {
+                    won.tryFailure(f.cause());
+                } else if (failed[0] == next[0]) {
+                    // every attempt started so far failed: the next one now, not after the delay
+                    start[0].run();
+                }
+            });
+        };
+        if (downstream.eventLoop().inEventLoop()) {
+            start[0].run();
+        } else {
+            downstream.eventLoop().execute(start[0]);
+        }
+        return won;
+    }
+
     /**
      * Opens an upstream TCP connection on the downstream channel's event loop, auto-read off and half-close allowed,
      * with the cluster's TCP keep-alive ({@code upstream_connection_options.tcp_keepalive}) set before it connects;

@@ -29,6 +29,8 @@ public final class Host implements LbHost {
     private volatile Locality locality;
     private volatile int priority;
     private volatile Metadata metadata;
+    /** Where the host is connected to, in the order of a happy eyeballs race: see {@link #connectAddresses()}. */
+    private volatile java.util.List<SocketAddress> connectAddresses;
     /** The transport socket the host's metadata chose in its cluster, or null before it was placed. */
     volatile TransportSockets.Slot socket;
     /** Set while the host is in use, cleared by ORIGINAL_DST cleanup sweeps. */
@@ -56,12 +58,45 @@ public final class Host implements LbHost {
         this.weight = endpoint.loadBalancingWeight();
         this.health = endpoint.healthStatus();
         this.metadata = endpoint.metadata();
+        this.connectAddresses = happyEyeballsOrder(address, endpoint.additionalAddresses());
         this.locality = locality;
         this.priority = priority;
     }
 
     public SocketAddress address() {
         return address;
+    }
+
+    /**
+     * Every address the host may be connected to (its endpoint's {@code additional_addresses} after its own), in the
+     * order Envoy's happy eyeballs tries them: the host's own address first, then alternating between the address
+     * families, each family's addresses in their order; a host of one address has only that one. The host stays known
+     * by {@link #address()}.
+     */
+    public java.util.List<SocketAddress> connectAddresses() {
+        return connectAddresses;
+    }
+
+    static java.util.List<SocketAddress> happyEyeballsOrder(SocketAddress own, java.util.List<SocketAddress> more) {
+        if (more.isEmpty()) {
+            return java.util.List.of(own);
+        }
+        java.util.ArrayDeque<SocketAddress> same = new java.util.ArrayDeque<>();
+        java.util.ArrayDeque<SocketAddress> other = new java.util.ArrayDeque<>();
+        boolean ownV6 = own.address().contains(":");
+        for (SocketAddress a : more) {
+            (a.address().contains(":") == ownV6 ? same : other).add(a);
+        }
+        java.util.List<SocketAddress> out = new java.util.ArrayList<>(1 + more.size());
+        out.add(own);
+        // the first family has had its turn: the other's next, then alternately
+        boolean otherTurn = true;
+        while (!same.isEmpty() || !other.isEmpty()) {
+            java.util.ArrayDeque<SocketAddress> from = otherTurn && !other.isEmpty() || same.isEmpty() ? other : same;
+            out.add(from.poll());
+            otherTurn = !otherTurn;
+        }
+        return java.util.List.copyOf(out);
     }
 
     @Override

@@ -101,12 +101,20 @@ public final class ClusterLoadAssignmentParser
         }
         var ep = e.getEndpoint();
         var address = Fields.at("endpoint", () -> {
-            Fields.onlyKnown(ep, Set.of("address", "hostname"), Set.of("health_check_config"));
+            Fields.onlyKnown(ep, Set.of("address", "hostname", "additional_addresses"), Set.of("health_check_config"));
             if (!ep.hasAddress()) {
                 throw new FieldError("address", "required");
             }
             return Fields.at("address", () -> CoreParsers.socketAddress(ep.getAddress()));
         });
+        java.util.List<dev.inmesh.api.config.core.SocketAddress> additional = Fields.at("endpoint",
+                () -> Fields.each("additional_addresses", ep.getAdditionalAddressesList(), a -> {
+                    Fields.onlyKnown(a, Set.of("address"), Set.of());
+                    if (!a.hasAddress()) {
+                        throw new FieldError("address", "required");
+                    }
+                    return Fields.at("address", () -> CoreParsers.socketAddress(a.getAddress()));
+                }));
         int weight = 1;
         if (e.hasLoadBalancingWeight()) {
             weight = e.getLoadBalancingWeight().getValue();
@@ -125,6 +133,6 @@ public final class ClusterLoadAssignmentParser
                     + e.getHealthStatusValue());
         };
         return new LbEndpoint(address, ep.getHostname(), health, weight,
-                Fields.at("metadata", () -> CoreParsers.metadata(e.getMetadata())));
+                Fields.at("metadata", () -> CoreParsers.metadata(e.getMetadata())), additional);
     }
 }
