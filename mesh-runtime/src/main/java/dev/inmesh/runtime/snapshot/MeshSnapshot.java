@@ -172,7 +172,8 @@ public final class MeshSnapshot {
     /**
      * The listener that takes a connection to {@code ip:port}, as a {@code use_original_dst} listener hands it
      * over: the listener bound to exactly that address, else the one on {@code 0.0.0.0} (or {@code ::}) with that
-     * port; null when neither exists.
+     * port; null when neither exists. A listener's {@code additional_addresses} count as its own; an IPv6
+     * {@code ip} is in RFC 5952's form, as a connection's destination is printed.
      */
     public FilterChainSelector listenerFor(String ip, int port) {
         FilterChainSelector exact = listenersByAddress.get(ip + ":" + port);
