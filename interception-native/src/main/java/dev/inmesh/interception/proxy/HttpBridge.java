@@ -1532,6 +1532,9 @@ final class HttpBridge {
             // From here on the connection is bytes: the HTTP handlers go, and what they hold (bytes sent after the
             // request head) and whatever arrives until the upstream is connected waits in a Hold.
             var p = down.pipeline();
+            // what the client sends after its request waits for the upstream's answer: on only after a 101
+            UpgradeStatus.Gate gate = new UpgradeStatus.Gate();
+            p.addLast("upgrade-gate", gate);
             TcpRelay.Hold hold = new TcpRelay.Hold();
             p.addLast("upgrade-hold", hold);
             p.remove("http1-exchange");
@@ -1562,7 +1565,7 @@ final class HttpBridge {
                             return;
                         }
                         Channel up = (Channel) cf.getNow();
-                        UpgradeStatus status = new UpgradeStatus();
+                        UpgradeStatus status = new UpgradeStatus(gate);
                         up.pipeline().addLast("upgrade-status", status);
                         up.write(encoded);
                         TcpRelay.Counters[] counted = {null};

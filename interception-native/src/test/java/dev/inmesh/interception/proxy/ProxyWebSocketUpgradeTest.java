@@ -305,4 +305,45 @@ class ProxyWebSocketUpgradeTest {
                 "upgrade_configs: [{upgrade_type: websocket}]").replace("domains: [\"svc\", \"svc:*\"]",
                 "domains: [\"*\"]") + Http1RequestsTest.clusterC(echo));
     }
+
+    /**
+     * An upgrade the upstream refuses (403) leaves no byte relay behind: the client gets the answer with
+     * {@code connection: close}, and what it sends after its upgrade request, pipelined or later, never reaches the
+     * upstream, which would have taken it unrouted and unfiltered on the relayed connection.
+     */
+    @Test
+    void aRefusedUpgradeLeavesNoRelayBehindThroughWhichFurtherRequestsWouldGoUnrouted() throws Exception {
+        List<String> appSaw = new java.util.concurrent.CopyOnWriteArrayList<>();
+        int app = vertx.createHttpServer().requestHandler(req -> {
+            appSaw.add(req.path());
+            req.response().setStatusCode(403).end("denied");
+        }).listen(0, "127.0.0.1").await().actualPort();
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "", "", app);
+             java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            String next = "GET /secret HTTP/1.1\r\nhost: svc\r\n\r\n";
+            s.getOutputStream().write(("GET /ws HTTP/1.1\r\nhost: svc\r\nconnection: Upgrade\r\n"
+                    + "upgrade: websocket\r\nsec-websocket-version: 13\r\n"
+                    + "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n" + next)
+                    .getBytes(StandardCharsets.US_ASCII)); // a second request pipelined behind the upgrade
+            byte[] buf = new byte[4096];
+            int n = 0;
+            for (int r; n < buf.length && (r = s.getInputStream().read(buf, n, buf.length - n)) > 0; ) {
+                n += r;
+                if (new String(buf, 0, n, StandardCharsets.US_ASCII).endsWith("denied")) {
+                    break;
+                }
+            }
+            String answer = new String(buf, 0, n, StandardCharsets.US_ASCII);
+            assertTrue(answer.startsWith("HTTP/1.1 403") && answer.toLowerCase(java.util.Locale.ROOT)
+                    .contains("connection: close"), answer);
+            s.getOutputStream().write(next.getBytes(StandardCharsets.US_ASCII)); // and one after the answer
+            s.getOutputStream().flush();
+            Thread.sleep(300); // time for the bytes to go where they would
+            assertEquals(List.of("/ws"), appSaw, "nothing after the refused upgrade reached the application");
+            s.close(); // as the client does, told so: the relay ends and is reported with the upstream's status
+            assertEquals(403, proxy.logged(403).responseCode());
+        }
+    }
 }
