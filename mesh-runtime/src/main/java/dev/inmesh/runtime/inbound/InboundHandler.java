@@ -546,14 +546,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                         if (v == null) {
                             return;
                         }
-                        if (!v.responseHeaders().isEmpty()) {
-                            List<ExtAuthzFilter.ResponseHeader> all = new java.util.ArrayList<>();
-                            if (traced.authz != null) {
-                                all.addAll(traced.authz);
-                            }
-                            all.addAll(v.responseHeaders());
-                            traced.authz = all;
-                        }
+                        traced.authz = ExtAuthzFilter.ResponseHeader.concat(traced.authz, v.responseHeaders());
                         req.resume();
                         serve(req, f, result, table, corsOutcome, rateLimit, traced);
                     });

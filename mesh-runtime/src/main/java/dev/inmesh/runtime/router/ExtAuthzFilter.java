@@ -140,6 +140,23 @@ public final class ExtAuthzFilter {
         }
 
         /**
+         * The changes of {@code first}, then those of {@code then} (either null or empty for none), as one list: the
+         * headers an authorizer and then the rate limit service ask for on a response.
+         */
+        public static List<ResponseHeader> concat(List<ResponseHeader> first, List<ResponseHeader> then) {
+            if (then == null || then.isEmpty()) {
+                return first == null ? List.of() : first;
+            }
+            if (first == null || first.isEmpty()) {
+                return then;
+            }
+            List<ResponseHeader> all = new java.util.ArrayList<>(first.size() + then.size());
+            all.addAll(first);
+            all.addAll(then);
+            return all;
+        }
+
+        /**
          * Applies the changes to a response's headers as Envoy's ext_authz filter does when it encodes them: all the
          * added ones, then the set ones, then those added if absent, then those overwritten if present. Null or
          * empty: nothing.

@@ -487,9 +487,8 @@ public final class RbacFilter {
             if (other.responseHeaders.isEmpty() && !other.reroute) {
                 return this;
             }
-            List<ExtAuthzFilter.ResponseHeader> all = new ArrayList<>(responseHeaders);
-            all.addAll(other.responseHeaders);
-            return new Verdict(null, all, reroute || other.reroute);
+            return new Verdict(null, ExtAuthzFilter.ResponseHeader.concat(responseHeaders, other.responseHeaders),
+                    reroute || other.reroute);
         }
 
         /** This verdict and an allowing authorizer's answer. */
@@ -497,9 +496,8 @@ public final class RbacFilter {
             if (o.responseHeaders().isEmpty() && !o.reroute()) {
                 return this;
             }
-            List<ExtAuthzFilter.ResponseHeader> all = new ArrayList<>(responseHeaders);
-            all.addAll(o.responseHeaders());
-            return new Verdict(null, all, reroute || o.reroute());
+            return new Verdict(null, ExtAuthzFilter.ResponseHeader.concat(responseHeaders, o.responseHeaders()),
+                    reroute || o.reroute());
         }
     }
 

@@ -211,9 +211,7 @@ public final class Router {
         // Bound to the exchange's context: callbacks added after completion still run there, not on the caller's
         // thread, so the caller reads the body and completes the exchange on the context that owns it.
         Promise<RouterResponse> promise = ((ContextInternal) ctx).promise();
-        Exchange ex = new Exchange(req);
-        requestStarted(req);
-        readDownstreamPeer(ex);
+        Exchange ex = startExchange(req);
         ex.table = table;
         Runnable start = () -> {
             try {
@@ -300,10 +298,8 @@ public final class Router {
     /** A local reply on behalf of {@code cluster} (null: none) with headers of its own ({@code extra}; null: none). */
     public RouterResponse localReply(RouterRequest req, int status, String body, String details,
                                      ResponseFlag flag, String cluster, MultiMap extra) {
-        Exchange ex = new Exchange(req);
-        requestStarted(req);
+        Exchange ex = startExchange(req);
         ex.clusterName = cluster;
-        readDownstreamPeer(ex);
         if (flag != null) {
             ex.flags.add(flag);
         }
@@ -322,9 +318,7 @@ public final class Router {
      * connection manager reports an upgraded stream when it ends.
      */
     public RouterResponse relayStarted(RouterRequest req, RouteResult.Forward f, UpstreamCluster cluster, Host host) {
-        Exchange ex = new Exchange(req);
-        requestStarted(req);
-        readDownstreamPeer(ex);
+        Exchange ex = startExchange(req);
         ex.route = f;
         ex.cluster = cluster;
         ex.clusterName = f.cluster();
@@ -370,6 +364,17 @@ public final class Router {
      * {@code x-envoy-peer-metadata} names the source of the request's metrics, and it and
      * {@code x-envoy-peer-metadata-id} are taken off the request before it reaches the application.
      */
+    /**
+     * The exchange of a request that begins: counted in its connection manager's statistics, the caller's metadata
+     * exchange headers read (inbound).
+     */
+    private static Exchange startExchange(RouterRequest req) {
+        Exchange ex = new Exchange(req);
+        requestStarted(req);
+        readDownstreamPeer(ex);
+        return ex;
+    }
+
     private static void readDownstreamPeer(Exchange ex) {
         RouterRequest req = ex.request;
         if (req.direction != StreamInfo.Direction.INBOUND) {
@@ -883,9 +888,7 @@ public final class Router {
      * Istio's metrics) as the router answers any request in those cases.
      */
     public RouterResponse relayRefused(RouterRequest req, RouteResult result, ClusterManager clusters) {
-        Exchange ex = new Exchange(req);
-        requestStarted(req);
-        readDownstreamPeer(ex);
+        Exchange ex = startExchange(req);
         Promise<RouterResponse> promise = Promise.promise();
         RouteResult routed = result == null ? new RouteResult.NoRoute(null) : result;
         if (!answeredUnforwarded(ex, routed, promise)) {
@@ -913,15 +916,7 @@ public final class Router {
             denied(ex, v.denial(), result, clusters, promise);
             return true;
         }
-        if (!v.responseHeaders().isEmpty()) {
-            if (ex.authzResponseHeaders == null || ex.authzResponseHeaders.isEmpty()) {
-                ex.authzResponseHeaders = v.responseHeaders();
-            } else {
-                java.util.List<ExtAuthzFilter.ResponseHeader> all = new java.util.ArrayList<>(ex.authzResponseHeaders);
-                all.addAll(v.responseHeaders());
-                ex.authzResponseHeaders = all;
-            }
-        }
+        ex.authzResponseHeaders = ExtAuthzFilter.ResponseHeader.concat(ex.authzResponseHeaders, v.responseHeaders());
         return false;
     }
 
@@ -1266,11 +1261,6 @@ public final class Router {
         return new RouterResponse(status, h, null, b, ex);
     }
 
-    /**
-     * What the connection manager writes on every response, last as Envoy's does (after the route's response header
-     * rules): the request's {@code x-request-id} when {@link Exchange#requestIdInResponse} says so, and the
-     * {@code server} header ({@code server: envoy} by default, whatever the upstream sent).
-     */
     /** The host the request's stateful session names, else (unless the session is strict) the load balancer's. */
     private static Host chooseHost(UpstreamCluster cluster, StatefulSessionFilter.Session session, LbContext c) {
         if (session == null || session.address() == null) {
@@ -1349,6 +1339,11 @@ public final class Router {
         return value;
     }
 
+    /**
+     * What the connection manager writes on every response, last as Envoy's does (after the route's response header
+     * rules): the request's {@code x-request-id} when {@link Exchange#requestIdInResponse} says so, and the
+     * {@code server} header ({@code server: envoy} by default, whatever the upstream sent).
+     */
     private static void connectionManagerHeaders(Exchange ex, MultiMap h) {
         if (ex.requestIdInResponse) {
             String id = ex.request.headers.get(HeaderNames.X_REQUEST_ID);
@@ -1639,9 +1634,6 @@ public final class Router {
          * As Envoy's cluster: the host the request's stateful session names comes before the load balancer, on every
          * attempt; under {@code strict}, a session whose host cannot take the request gets none (503, UH).
          */
-        private Host chooseHost(StatefulSessionFilter.Session session, LbContext c) {
-            return Router.chooseHost(ex.cluster, session, c);
-        }
 
         void start() {
             if (ex.done) {
@@ -1650,7 +1642,7 @@ public final class Router {
             int gen = ++generation;
             LbContext c = previous != null ? lb.withRejectHost(previous::contains, retry.hostSelectionAttempts())
                     : lb;
-            Host host = chooseHost(ex.session, c);
+            Host host = Router.chooseHost(ex.cluster, ex.session, c);
             if (host == null) {
                 end(noHealthyUpstream(ex, promise));
                 return;
