@@ -418,16 +418,8 @@ public final class Router {
         }
         if (req.rbac.external()) {
             // an external authorization filter among them: the rest waits for its authorizer
-            req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers), table, result,
-                    req.downstreamStats, clusters).onComplete(ar -> {
-                        if (ex.done) {
-                            return;
-                        }
-                        if (req.cancelled) {
-                            callerGone(ex, promise);
-                            return;
-                        }
-                        RbacFilter.Verdict v = ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED;
+            whenDecided(ex, promise, req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers), table,
+                    result, req.downstreamStats, clusters), v -> {
                         if (v.denial() != null) {
                             denied(ex, v.denial(), result, clusters, promise);
                             return;
@@ -450,6 +442,24 @@ public final class Router {
             return;
         }
         authorized(ex, result, randomValue, control, table, clusters, promise, ctx);
+    }
+
+    /**
+     * Goes on with {@code next} once filters that waited for a service (an authorizer, the rate limit service)
+     * decided, unless the exchange ended or its caller left meanwhile (then answered as gone).
+     */
+    private void whenDecided(Exchange ex, Promise<RouterResponse> promise, Future<RbacFilter.Verdict> decided,
+                             java.util.function.Consumer<RbacFilter.Verdict> next) {
+        decided.onComplete(ar -> {
+            if (ex.done) {
+                return;
+            }
+            if (ex.request.cancelled) {
+                callerGone(ex, promise);
+                return;
+            }
+            next.accept(ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED);
+        });
     }
 
     /** The rest of {@link #begin}, once the authentication and authorization filters let the request go on. */
@@ -804,16 +814,9 @@ public final class Router {
             Future<RbacFilter.Verdict> limit = req.rbac.lateRateLimit(rbacSubject(req),
                     new MultiMapHeaders(req.headers), table, result, clusters);
             if (!limit.isComplete()) {
-                limit.onComplete(ar -> {
-                    if (ex.done) {
-                        return;
-                    }
-                    if (req.cancelled) {
-                        callerGone(ex, promise);
-                        return;
-                    }
+                whenDecided(ex, promise, limit, v -> {
                     try {
-                        if (!lateLimited(ex, ar.result(), result, clusters, promise)) {
+                        if (!lateLimited(ex, v, result, clusters, promise)) {
                             forward(ex, f, randomValue, control, table, clusters, promise, ctx);
                         }
                     } catch (RuntimeException e) {
