@@ -52,6 +52,7 @@ import io.netty.handler.codec.http.HttpObject;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpRequestEncoder;
 import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseEncoder;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
@@ -1513,6 +1514,13 @@ final class HttpBridge {
                 conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, refusal, version, false, false));
                 return;
             }
+            // counted now (or refused by the cluster's max_requests breaker), reported (metrics, access log) when the
+            // relay ends, as Envoy reports an upgraded stream
+            RouterResponse relay = router.relayStarted(rr, f, cluster, host);
+            if (relay.status() != 0) {
+                conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, relay, version, false, false));
+                return;
+            }
             // the route's rewrites and header rules, the request id, as on a request the router forwards
             String[] pathAndAuthority = router.relayHead(rr, routes, f);
             DefaultHttpRequest head = new DefaultHttpRequest(req.protocolVersion(), req.method(), pathAndAuthority[0]);
@@ -1520,29 +1528,24 @@ final class HttpBridge {
                 head.headers().add(h.getKey(), h.getValue()); // the router's map: what it and the rules left
             }
             head.headers().set(HttpHeaderNames.HOST, pathAndAuthority[1]);
-            EmbeddedChannel encoder = new EmbeddedChannel(new HttpRequestEncoder());
-            encoder.writeOutbound(head);
-            ByteBuf encoded = Unpooled.buffer();
-            for (Object o; (o = encoder.readOutbound()) != null; ) {
-                ByteBuf b = (ByteBuf) o;
-                encoded.writeBytes(b);
-                b.release();
-            }
-            encoder.finishAndReleaseAll();
-            // From here on the connection is bytes: the HTTP handlers go, and what they hold (bytes sent after the
-            // request head) and whatever arrives until the upstream is connected waits in a Hold.
+            ByteBuf encoded = encodeHead(new HttpRequestEncoder(), head, null);
+            // an answer the proxy gives in the upstream's place: the router's local reply, and the connection closes
+            UpgradeStatus.LocalReplies replies = (status, body) -> {
+                RouterResponse r = router.relayLocalReply(relay, status, body);
+                DefaultHttpResponse resp = new DefaultHttpResponse(version, HttpResponseStatus.valueOf(status));
+                copyHeaders(r.headers(), resp);
+                resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+                return encodeHead(new HttpResponseEncoder(), resp, r.localBody());
+            };
+            // From here on the connection is bytes: the HTTP handlers go, and what the client sends after its request
+            // waits in the gate for the upstream's answer: on only after a 101
             var p = down.pipeline();
-            // what the client sends after its request waits for the upstream's answer: on only after a 101
             UpgradeStatus.Gate gate = new UpgradeStatus.Gate();
             p.addLast("upgrade-gate", gate);
-            TcpRelay.Hold hold = new TcpRelay.Hold();
-            p.addLast("upgrade-hold", hold);
             p.remove("http1-exchange");
             p.remove("http1-bodies");
             p.remove("http1-limits");
             p.remove("http1");
-            // counted now, reported (metrics, access log) when the relay ends, as Envoy reports an upgraded stream
-            RouterResponse relay = router.relayStarted(rr, f, cluster, host);
             // the host's addresses raced (a dual-stack pod's), as tcp_proxy's
             conn.runtime().connectHost(down,
                     (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()), cluster, host,
@@ -1555,49 +1558,90 @@ final class HttpBridge {
                                 router.relayEnded(relay, 0, "downstream_remote_disconnect", 0, 0,
                                         ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
                             } else {
+                                ByteBuf refusal = replies.encode(503, UpgradeStatus.resetBody("connection failure"));
                                 router.relayEnded(relay, 503,
-                                        "upstream_reset_before_response_started{connection_failure}", 0, 0,
-                                        ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
-                                down.writeAndFlush(Unpooled.copiedBuffer("HTTP/1.1 503 Service Unavailable\r\n"
-                                        + "content-length: 0\r\nconnection: close\r\n\r\n", StandardCharsets.US_ASCII))
-                                        .addListener(ChannelFutureListener.CLOSE);
+                                        "upstream_reset_before_response_started{connection_failure}", 0,
+                                        refusal.readableBytes(), ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
+                                gate.drop();
+                                down.writeAndFlush(refusal).addListener(ChannelFutureListener.CLOSE);
                             }
                             return;
                         }
                         Channel up = (Channel) cf.getNow();
-                        UpgradeStatus status = new UpgradeStatus(gate);
+                        UpgradeStatus status = new UpgradeStatus(gate, down, replies);
                         up.pipeline().addLast("upgrade-status", status);
-                        up.write(encoded);
+                        up.writeAndFlush(encoded);
                         TcpRelay.Counters[] counted = {null};
                         // Envoy's stream idle timeout on the upgraded stream: the route's idle_timeout, else the
-                        // connection manager's stream_idle_timeout (5 minutes by default); 0 disables it
+                        // connection manager's stream_idle_timeout (5 minutes by default); 0 disables it. Before the
+                        // upstream's answer, the client is answered 408 in its place.
                         java.time.Duration idle = f.action().idleTimeout() != null ? f.action().idleTimeout()
                                 : conn.hcm().streamIdleTimeout();
                         // and its max_stream_duration: the route's, else the connection manager's, from the request's start
                         long left = dev.inmesh.runtime.router.Router.relayDurationLeftMillis(rr, f);
                         io.netty.util.concurrent.Future<?>[] lifetime = {null};
-                        counted[0] = hold.joinTo(down, up, idle, () -> {
+                        counted[0] = TcpRelay.join(down, up, idle,
+                                () -> status.answerLocally(408, "stream timeout", "stream_idle_timeout",
+                                        ResponseFlag.STREAM_IDLE_TIMEOUT), () -> {
                             if (lifetime[0] != null) {
                                 lifetime[0].cancel(false);
                             }
-                            TcpRelay.Counters c = counted[0];
-                            int code = status.code();
-                            boolean idled = c.idleTimedOut;
-                            router.relayEnded(relay, code, c.durationReached ? "max_duration_timeout"
-                                            : idled ? "stream_idle_timeout" : code == 0
-                                            ? "upstream_reset_before_response_started{connection_termination}"
-                                            : "via_upstream", c.downstreamToUpstream.get(), c.upstreamToDownstream.get(),
-                                    idled ? ResponseFlag.STREAM_IDLE_TIMEOUT
-                                            : code == 0 ? ResponseFlag.UPSTREAM_CONNECTION_TERMINATION : null);
+                            relayEnded(router, relay, status, counted[0]);
                         });
                         if (left > 0) {
                             lifetime[0] = down.eventLoop().schedule(() -> {
                                 counted[0].durationReached = true;
-                                down.close();
+                                status.answerLocally(408, "downstream duration timeout", "max_duration_timeout", null);
+                                TcpRelay.flushAndClose(down);
                                 up.close();
                             }, left, java.util.concurrent.TimeUnit.MILLISECONDS);
                         }
                     });
+        }
+
+        /** Reports a relay that ended, with the answer the client had and how the relay ended. */
+        private static void relayEnded(dev.inmesh.runtime.router.Router router, RouterResponse relay,
+                                       UpgradeStatus status, TcpRelay.Counters c) {
+            int code = status.code();
+            String details;
+            ResponseFlag flag;
+            if (status.localDetails() != null) {
+                details = status.localDetails();
+                flag = status.localFlag();
+            } else if (c.durationReached) {
+                details = "max_duration_timeout";
+                flag = null;
+            } else if (c.idleTimedOut) {
+                details = "stream_idle_timeout";
+                flag = ResponseFlag.STREAM_IDLE_TIMEOUT;
+            } else if (code == 0) {
+                // the client left before any answer
+                details = "downstream_remote_disconnect";
+                flag = ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION;
+            } else {
+                details = "via_upstream";
+                flag = null;
+            }
+            router.relayEnded(relay, code, details, c.downstreamToUpstream.get(),
+                    c.upstreamToDownstream.get() + status.localBytes(), flag);
+        }
+
+        /** The bytes of an HTTP message's head, and of {@code body} after it (null: none), as {@code encoder} writes them. */
+        private static ByteBuf encodeHead(io.netty.channel.ChannelHandler encoder, HttpObject head,
+                                          io.vertx.core.buffer.Buffer body) {
+            EmbeddedChannel channel = new EmbeddedChannel(encoder);
+            channel.writeOutbound(head);
+            ByteBuf encoded = Unpooled.buffer();
+            for (Object o; (o = channel.readOutbound()) != null; ) {
+                ByteBuf b = (ByteBuf) o;
+                encoded.writeBytes(b);
+                b.release();
+            }
+            channel.finishAndReleaseAll();
+            if (body != null) {
+                encoded.writeBytes(body.getBytes());
+            }
+            return encoded;
         }
     }
 }

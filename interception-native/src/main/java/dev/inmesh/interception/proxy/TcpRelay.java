@@ -34,13 +34,15 @@ final class TcpRelay {
     private final Channel downstream;
     private final Channel upstream;
     private final Counters counters;
+    private final Runnable onIdle;
     private boolean downstreamEnded;
     private boolean upstreamEnded;
 
-    private TcpRelay(Channel downstream, Channel upstream, Counters counters) {
+    private TcpRelay(Channel downstream, Channel upstream, Counters counters, Runnable onIdle) {
         this.downstream = downstream;
         this.upstream = upstream;
         this.counters = counters;
+        this.onIdle = onIdle;
     }
 
     /**
@@ -48,11 +50,20 @@ final class TcpRelay {
      *
      * @param idleTimeout close both when neither side sent anything for this long; zero or null: never
      * @param onClose run once when both are closed, in a task of its own on the downstream's event loop: never
-     *                before this (or {@link Hold#joinTo}) returned, so that it finds the counters returned
+     *                before this returned, so that it finds the counters returned
      */
     static Counters join(Channel downstream, Channel upstream, Duration idleTimeout, Runnable onClose) {
+        return join(downstream, upstream, idleTimeout, null, onClose);
+    }
+
+    /**
+     * As {@link #join(Channel, Channel, Duration, Runnable)}, with {@code onIdle} run when the idle timeout fires, on
+     * the event loop, before both channels are closed (null: nothing).
+     */
+    static Counters join(Channel downstream, Channel upstream, Duration idleTimeout, Runnable onIdle,
+                         Runnable onClose) {
         Counters counters = new Counters();
-        TcpRelay relay = new TcpRelay(downstream, upstream, counters);
+        TcpRelay relay = new TcpRelay(downstream, upstream, counters, onIdle);
         if (idleTimeout != null && !idleTimeout.isZero()) {
             downstream.pipeline().addLast("relay-idle",
                     new IdleStateHandler(0, 0, idleTimeout.toMillis(), TimeUnit.MILLISECONDS));
@@ -80,64 +91,13 @@ final class TcpRelay {
         }
     }
 
-    /**
-     * Holds what a channel reads (and whether its input ended) while its upstream connection is being made: epoll
-     * reads, and reports the end of input, even with auto-read off.
-     */
-    static final class Hold extends ChannelInboundHandlerAdapter {
-        private final java.util.List<Object> held = new java.util.ArrayList<>();
-        private boolean inputEnded;
-
-        @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            held.add(msg);
-        }
-
-        @Override
-        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-            if (evt instanceof ChannelInputShutdownEvent) {
-                inputEnded = true;
-            } else if (!(evt instanceof io.netty.channel.socket.ChannelInputShutdownReadComplete)) {
-                ctx.fireUserEventTriggered(evt);
-            }
-        }
-
-        /**
-         * Sends what was held to {@code upstream}, removes itself, and joins the two channels; the bytes held count
-         * as relayed downstream to upstream.
-         */
-        Counters joinTo(Channel downstream, Channel upstream, Duration idleTimeout, Runnable onClose) {
-            long heldBytes = 0;
-            for (Object m : held) {
-                if (m instanceof io.netty.buffer.ByteBuf b) {
-                    heldBytes += b.readableBytes();
-                }
-                upstream.write(m, upstream.voidPromise());
-            }
-            upstream.flush();
-            held.clear();
-            downstream.pipeline().remove(this);
-            Counters c = join(downstream, upstream, idleTimeout, onClose);
-            c.downstreamToUpstream.addAndGet(heldBytes);
-            if (inputEnded) {
-                downstream.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
-            }
-            return c;
-        }
-
-        @Override
-        public void handlerRemoved(ChannelHandlerContext ctx) {
-            held.forEach(ReferenceCountUtil::release);
-            held.clear();
-        }
-    }
-
     private void closeBoth() {
         flushAndClose(downstream);
         flushAndClose(upstream);
     }
 
-    private static void flushAndClose(Channel ch) {
+    /** Closes {@code ch} once what was written to it is flushed. */
+    static void flushAndClose(Channel ch) {
         if (ch.isActive()) {
             ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
         } else {
@@ -215,6 +175,9 @@ final class TcpRelay {
             }
             if (evt instanceof IdleStateEvent) {
                 counters.idleTimedOut = true;
+                if (onIdle != null) {
+                    onIdle.run();
+                }
                 closeBoth();
                 return;
             }

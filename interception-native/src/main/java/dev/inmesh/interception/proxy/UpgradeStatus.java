@@ -1,6 +1,8 @@
 package dev.inmesh.interception.proxy;
 
+import dev.inmesh.runtime.stats.ResponseFlag;
 import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
@@ -16,30 +18,103 @@ import java.util.Locale;
  * and the client's connection carries nothing more upstream (its {@link Gate} drops what it sends), so that a refused
  * upgrade does not leave a byte relay behind, through which further requests would reach the same upstream host without
  * routing or the connection manager's filters (Envoy goes back to HTTP after a refused upgrade).
+ *
+ * <p>When no answer comes (the upstream closes, or sends what is not an HTTP/1 answer head) or the stream ends before
+ * it (its idle timeout, its longest duration), the client is answered in the upstream's place as Envoy's router and
+ * connection manager answer a request whose response has not begun ({@link #answerLocally}).
  */
 final class UpgradeStatus extends ChannelInboundHandlerAdapter {
+    /** Encodes a local answer to the client: its status and body, the router's headers, {@code connection: close}. */
+    @FunctionalInterface
+    interface LocalReplies {
+        ByteBuf encode(int status, String body);
+    }
+
+    /** Envoy's body for a request whose upstream ended before its response began, for {@code reason}. */
+    static String resetBody(String reason) {
+        return "upstream connect error or disconnect/reset before headers. reset reason: " + reason;
+    }
+
     /** {@code HTTP/1.x NNN}: the status line up to its code. */
     private static final int PREFIX = 12;
     /** The largest answer head read: larger, and the relay is closed. */
     private static final int MAX_HEAD = 64 * 1024;
 
     private final Gate gate;
+    private final Channel downstream;
+    private final LocalReplies replies;
     private ByteBuf head;
     private int code;
+    /** Whether the client has its answer: the upstream's head, or one the proxy gave in its place. */
+    private boolean answered;
+    private String localDetails;
+    private ResponseFlag localFlag;
+    private long localBytes;
 
-    UpgradeStatus(Gate gate) {
+    /** The answer of the upstream to the upgrade of {@code downstream}, whose {@code gate} it opens or closes. */
+    UpgradeStatus(Gate gate, Channel downstream, LocalReplies replies) {
         this.gate = gate;
+        this.downstream = downstream;
+        this.replies = replies;
     }
 
-    /** The status code the upstream answered with; 0 while (or when) none came or it was not an HTTP/1 status line. */
+    /**
+     * The status code the client was answered with: the upstream's, or the proxy's in its place; 0 while (or when)
+     * there was none (the client went away first).
+     */
     int code() {
         return code;
+    }
+
+    /** The response code details of the answer the proxy gave in the upstream's place; null: none. */
+    String localDetails() {
+        return localDetails;
+    }
+
+    /** The response flag of the answer the proxy gave in the upstream's place; null: none, or none applies. */
+    ResponseFlag localFlag() {
+        return localFlag;
+    }
+
+    /** The bytes of the answer the proxy gave in the upstream's place (0: none). */
+    long localBytes() {
+        return localBytes;
+    }
+
+    /**
+     * Answers the client in the upstream's place, when no answer reached it yet and it is still connected: the
+     * status, a text body, the router's local reply headers and {@code connection: close}, as Envoy answers a request
+     * whose response had not begun; nothing more the client sends goes upstream. Must run on the channels' event loop.
+     *
+     * @return whether it answered (false: the upstream's answer, or another, came first, or the client left)
+     */
+    boolean answerLocally(int status, String body, String details, ResponseFlag flag) {
+        if (answered || !downstream.isActive()) {
+            return false;
+        }
+        answered = true;
+        code = status;
+        localDetails = details;
+        localFlag = flag;
+        gate.drop();
+        if (head != null) {
+            head.release();
+            head = null;
+        }
+        ByteBuf reply = replies.encode(status, body);
+        localBytes = reply.readableBytes();
+        downstream.writeAndFlush(reply);
+        return true;
     }
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (!(msg instanceof ByteBuf b)) {
             ctx.fireChannelRead(msg);
+            return;
+        }
+        if (answered) {
+            b.release(); // the client was answered in the upstream's place: what the upstream sends now goes nowhere
             return;
         }
         if (head == null) {
@@ -57,14 +132,19 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         }
         if (headEnd < 0) {
             if (head.readableBytes() > MAX_HEAD) {
-                gate.drop();
-                ctx.close();
+                protocolError(ctx);
             }
             return;
         }
         byte[] line = new byte[Math.min(PREFIX, head.readableBytes())];
         head.getBytes(head.readerIndex(), line);
-        code = line.length == PREFIX ? parse(line) : 0;
+        int status = line.length == PREFIX ? parse(line) : 0;
+        if (status < 100) {
+            protocolError(ctx); // not an HTTP/1 answer: Envoy's codec fails it
+            return;
+        }
+        code = status;
+        answered = true;
         ByteBuf answer = head;
         head = null;
         ctx.pipeline().remove(this);
@@ -88,6 +168,39 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         rewritten.writeBytes(answer, headEnd, answer.writerIndex() - headEnd);
         answer.release();
         ctx.fireChannelRead(rewritten);
+    }
+
+    /** The upstream's answer was not an HTTP/1 answer head (or too long a one): 503, and the upstream is closed. */
+    private void protocolError(ChannelHandlerContext ctx) {
+        answerLocally(503, resetBody("protocol error"), "upstream_reset_before_response_started{protocol_error}",
+                ResponseFlag.UPSTREAM_PROTOCOL_ERROR);
+        gate.drop();
+        ctx.close();
+    }
+
+    /** The upstream closed (or ended its output) before its answer: 503 {@code connection termination} (UC). */
+    private void terminated() {
+        answerLocally(503, resetBody("connection termination"),
+                "upstream_reset_before_response_started{connection_termination}",
+                ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof ChannelInputShutdownEvent && !answered) {
+            terminated();
+            ctx.close(); // nothing more goes either way: the client has its answer
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        if (!answered) {
+            terminated(); // before the relay closes the client's connection (it writes after this)
+        }
+        ctx.fireChannelInactive();
     }
 
     @Override

@@ -155,8 +155,10 @@ class ProxyWebSocketUpgradeTest {
         int closed = LoopbackProxy.freePort(); // nothing listens there
         int port = LoopbackProxy.freePort();
         try (LoopbackProxy proxy = wsProxy(port, "", "", closed)) {
-            String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> got.contains("content-length: 0"));
+            String answer = ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> got.endsWith("connection failure"));
             assertTrue(answer.startsWith("HTTP/1.1 503"), answer);
+            assertTrue(answer.endsWith("\r\n\r\nupstream connect error or disconnect/reset before headers. "
+                    + "reset reason: connection failure"), answer);
             var info = proxy.logged(503);
             assertEquals("UF", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
             assertEquals("upstream_reset_before_response_started{connection_failure}", info.responseCodeDetails());
@@ -344,6 +346,117 @@ class ProxyWebSocketUpgradeTest {
             assertEquals(List.of("/ws"), appSaw, "nothing after the refused upgrade reached the application");
             s.close(); // as the client does, told so: the relay ends and is reported with the upstream's status
             assertEquals(403, proxy.logged(403).responseCode());
+        }
+    }
+
+    /**
+     * An application on loopback that reads what comes and then does what {@code onData} says with the connection
+     * (close it, write to it, nothing).
+     */
+    private int rawApp(java.util.function.Consumer<io.vertx.core.net.NetSocket> onData) {
+        return vertx.createNetServer().connectHandler(so -> so.handler(b -> onData.accept(so)))
+                .listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    /** What the proxy on {@code port} answered an upgrade with, read until the proxy closed the connection. */
+    private static String answerUntilClosed(int port) throws Exception {
+        return ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> false);
+    }
+
+    /**
+     * An upstream that closes the connection without answering the upgrade: the client gets Envoy's 503 {@code
+     * upstream connect error or disconnect/reset before headers. reset reason: connection termination}, and it is
+     * reported 503 UC. The client's connection was closed with no answer, reported with status 0.
+     */
+    @Test
+    void anUpgradeWhoseUpstreamClosesWithoutAnAnswerIsAnswered503UC() throws Exception {
+        int app = rawApp(io.vertx.core.net.NetSocket::close);
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
+            String answer = answerUntilClosed(port);
+            assertTrue(answer.startsWith("HTTP/1.1 503 Service Unavailable\r\n"), answer);
+            assertTrue(answer.toLowerCase(java.util.Locale.ROOT).contains("connection: close"), answer);
+            assertTrue(answer.endsWith("\r\n\r\nupstream connect error or disconnect/reset before headers. "
+                    + "reset reason: connection termination"), answer);
+            var info = proxy.logged(503);
+            assertEquals("UC", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
+            assertEquals("upstream_reset_before_response_started{connection_termination}",
+                    info.responseCodeDetails());
+            assertEquals("127.0.0.1:" + app, info.upstreamHost());
+        }
+    }
+
+    /** An upstream that answers what is not HTTP: 503 {@code protocol error}, reported UPE; nothing of it relayed. */
+    @Test
+    void anUpgradeWhoseUpstreamAnswersWhatIsNotHttpIsAnswered503UPE() throws Exception {
+        int app = rawApp(so -> so.write("SSH-2.0-OpenSSH_9.6\r\n\r\nmore"));
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "", "", app)) {
+            String answer = answerUntilClosed(port);
+            assertTrue(answer.startsWith("HTTP/1.1 503 "), answer);
+            assertTrue(answer.endsWith("reset reason: protocol error") && !answer.contains("SSH"), answer);
+            var info = proxy.logged(503);
+            assertEquals("UPE", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
+            assertEquals("upstream_reset_before_response_started{protocol_error}", info.responseCodeDetails());
+        }
+    }
+
+    /**
+     * An upstream that never answers: the route's idle timeout answers the client 408 {@code stream timeout} in its
+     * place (SI), as Envoy's connection manager answers a stream idle before its response; the connection manager's
+     * max_stream_duration 408 {@code downstream duration timeout}. Both closed the connection with no answer.
+     */
+    @Test
+    void anUpgradeTheUpstreamNeverAnswersIsAnswered408WhenItsStreamTimesOut() throws Exception {
+        int app = rawApp(so -> { }); // reads, never answers
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "", ", idle_timeout: 0.3s", app)) {
+            String answer = answerUntilClosed(port);
+            assertTrue(answer.startsWith("HTTP/1.1 408 Request Timeout\r\n") && answer.endsWith("stream timeout"),
+                    answer);
+            var info = proxy.logged(408);
+            assertEquals("SI", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
+            assertEquals("stream_idle_timeout", info.responseCodeDetails());
+        }
+        port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = wsProxy(port, "\n          common_http_protocol_options: {max_stream_duration: 0.3s}",
+                "", app)) {
+            String answer = answerUntilClosed(port);
+            assertTrue(answer.startsWith("HTTP/1.1 408 ") && answer.endsWith("downstream duration timeout"), answer);
+            assertEquals("max_duration_timeout", proxy.logged(408).responseCodeDetails());
+        }
+    }
+
+    /**
+     * A WebSocket holds one of its cluster's {@code max_requests} while it is open, as any request Envoy's router
+     * sends: with one allowed, a second upgrade is answered 503 {@code overflow} with {@code x-envoy-overloaded} (UO)
+     * and the upstream never sees it; once the first closed, an upgrade goes through. Every upgrade went through.
+     */
+    @Test
+    void anOpenWebSocketHoldsOneOfItsClustersMaxRequests() throws Exception {
+        int echo = echo("");
+        int port = LoopbackProxy.freePort();
+        String config = "static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
+                        .replace("domains: [\"svc\", \"svc:*\"]", "domains: [\"*\"]")
+                + Http1RequestsTest.clusterC(echo).replace("    connect_timeout: 1s\n",
+                        "    connect_timeout: 1s\n    circuit_breakers: {thresholds: [{max_requests: 1}]}\n");
+        try (LoopbackProxy proxy = new LoopbackProxy(config)) {
+            io.vertx.core.http.WebSocketClient client = vertx.createWebSocketClient();
+            io.vertx.core.http.WebSocket first = connect(client, port, io.vertx.core.Promise.promise());
+            String refused = ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> got.endsWith("overflow"));
+            assertTrue(refused.startsWith("HTTP/1.1 503") && refused.contains("x-envoy-overloaded: true")
+                    && refused.endsWith("reset reason: overflow"), refused);
+            var overflow = proxy.logged(503);
+            assertEquals("UO", dev.inmesh.runtime.stats.ResponseFlag.format(overflow.responseFlags()));
+            first.close().await(10, TimeUnit.SECONDS);
+            proxy.logged(101); // the first ended: its request is given back
+            io.vertx.core.http.WebSocket next = connect(client, port, io.vertx.core.Promise.promise());
+            io.vertx.core.Promise<String> echoed = io.vertx.core.Promise.promise();
+            next.textMessageHandler(echoed::tryComplete);
+            next.writeTextMessage("again");
+            assertEquals("again", echoed.future().await(10, TimeUnit.SECONDS));
+            client.close().await(10, TimeUnit.SECONDS);
         }
     }
 }

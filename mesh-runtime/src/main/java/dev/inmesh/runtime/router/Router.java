@@ -313,20 +313,33 @@ public final class Router {
     /**
      * A request the standalone proxy relays itself from its head on (a WebSocket upgrade), to {@code host} of the
      * route's {@code cluster}: it counts now in its connection manager's statistics, in its cluster's
-     * ({@code upstream_rq_total}, {@code upstream_rq_active}) and as the host's active request,
-     * and is reported (Istio's metrics, the access log) when {@link #relayEnded} says how it ended, as Envoy's
-     * connection manager reports an upgraded stream when it ends.
+     * ({@code upstream_rq_total}, {@code upstream_rq_active}), as the host's active request and in the cluster's
+     * {@code max_requests} circuit breaker until it ends, and is reported (Istio's metrics, the access log) when
+     * {@link #relayEnded} says how it ended, as Envoy's connection manager reports an upgraded stream when it ends.
+     *
+     * @return the relay, status 0; or, when the cluster's {@code max_requests} breaker is full, the answer to send
+     *     instead (503 {@code overflow}, UO, {@code x-envoy-overloaded}), reported as any answer the router gives
      */
     public RouterResponse relayStarted(RouterRequest req, RouteResult.Forward f, UpstreamCluster cluster, Host host) {
         Exchange ex = startExchange(req);
         ex.route = f;
         ex.cluster = cluster;
         ex.clusterName = f.cluster();
+        ex.breakers = cluster.circuitBreakers();
+        var st = stats(ex);
+        if (st != null) {
+            cluster.publishCircuitBreakers(st);
+        }
+        if (!ex.breakers.tryStartRequest()) {
+            Promise<RouterResponse> promise = Promise.promise();
+            overflow(ex, promise);
+            return promise.future().result();
+        }
+        ex.requestSlotHeld = true;
         ex.lastHost = host;
         ex.activeHost = host;
         ex.attempts = 1;
         host.stats().requestStarted();
-        var st = stats(ex);
         if (st != null) {
             // the cluster's upstream_rq_total, and upstream_rq_active until it ends (releaseHost), as any request's
             st.requestStarted();
@@ -337,9 +350,20 @@ public final class Router {
     }
 
     /**
-     * The end of a relay {@link #relayStarted} began, once both connections closed: {@code status} the upstream's
-     * (101 for a WebSocket it accepted; 0 when none came), its response code details, the bytes relayed each way
-     * after the request's head (the response's head among those sent), and the flag of a failure (null: none). Reported once; a second call does nothing.
+     * The answer the proxy gives in the upstream's place to a relay {@link #relayStarted} began whose upstream has not
+     * answered (it closed, its stream timed out): {@code status} and {@code body} with the headers of the router's
+     * local replies (content type and length, the connection manager's). Not reported: {@link #relayEnded} reports
+     * the relay.
+     */
+    public RouterResponse relayLocalReply(RouterResponse relay, int status, String body) {
+        return localResponse(relay.exchange, status, body, null);
+    }
+
+    /**
+     * The end of a relay {@link #relayStarted} began, once both connections closed: {@code status} the client's
+     * answer (101 for a WebSocket the upstream accepted, its refusal, or the proxy's {@link #relayLocalReply}; 0 when
+     * none came), its response code details, the bytes relayed each way after the request's head (the response's head
+     * among those sent), and the flag of a failure (null: none). Reported once; a second call does nothing.
      */
     public StreamInfo relayEnded(RouterResponse relay, int status, String details, long received, long sent,
                                  ResponseFlag flag) {
@@ -348,6 +372,15 @@ public final class Router {
         ex.responseCodeDetails = details;
         if (status != 0 && !ex.completed) {
             chargeLocalReply(ex, status); // the cluster's upstream_rq_completed and upstream_rq_xx: 101, or 503
+        }
+        DownstreamStats ds = ex.request.downstreamStats;
+        if (ds != null && !ex.completed) {
+            // as the connection manager's timers end any stream: downstream_rq_idle_timeout, .._max_duration_reached
+            if ("stream_idle_timeout".equals(details)) {
+                ds.idleTimeout();
+            } else if ("max_duration_timeout".equals(details)) {
+                ds.maxDurationReached();
+            }
         }
         return finish(new RouterResponse(status, null, null, null, ex), sent, flag);
     }

@@ -34,6 +34,8 @@ public enum ResponseFlag {
     UPSTREAM_CONNECTION_TERMINATION("UC"),
     /** Upstream remote reset. */
     UPSTREAM_REMOTE_RESET("UR"),
+    /** The upstream's answer was not valid HTTP (503). */
+    UPSTREAM_PROTOCOL_ERROR("UPE"),
     /** The route's cluster does not exist (503). */
     NO_CLUSTER_FOUND("NC"),
     /** A control header the router filter's {@code strict_check_headers} names had an invalid value (400). */
