@@ -213,6 +213,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
                     authority, path, local, remote, true, ds, tls, mutualTls, traced);
         });
+        // a WebSocket the service accepted: reported when its connection closes, as Envoy reports an upgraded stream
+        traced.upgradeEnded = () -> {
+            releaseFault(activeFault);
+            record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
+                    authority, path, local, remote, false, ds, tls, mutualTls, traced);
+        };
 
         // an absent x-request-id is made unless the chain's connection manager says generate_request_id: false
         if (!headers.contains("x-request-id")
@@ -254,9 +260,16 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 traced.span.bindToCurrentContext(); // the parent of the mesh client's requests made for this one
             }
         }
+        boolean webSocket = isWebSocketUpgrade(headers);
+        if (webSocket && hcm != null && !hcm.websocketUpgrade()) {
+            // as Envoy's connection manager, before its filters: an upgrade its upgrade_configs do not enable
+            details[0] = "upgrade_failed";
+            localReply(req, 403, "");
+            return;
+        }
         RouteTable table = chain == null ? null : snapshot.routeTable(chain);
         if (table == null) {
-            service.handle(req);
+            service.handle(webSocket ? watchUpgrade(req, traced) : req);
             return;
         }
         if (normalized == null) {
@@ -594,7 +607,45 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 resp.headers().set("x-request-id", traced.requestId); // the connection manager's, last
             }
         });
-        service.handle(req);
+        service.handle(isWebSocketUpgrade(headers) ? watchUpgrade(req, traced) : req);
+    }
+
+    /** A WebSocket upgrade request: {@code upgrade: websocket} and {@code connection} naming {@code upgrade}. */
+    private static boolean isWebSocketUpgrade(MultiMap headers) {
+        String upgrade = headers.get(io.vertx.core.http.HttpHeaders.UPGRADE);
+        return upgrade != null && upgrade.equalsIgnoreCase("websocket")
+                && headers.contains(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.UPGRADE,
+                true);
+    }
+
+    /**
+     * The request as the service gets it when it asks to be a WebSocket: the same request, whose accepted upgrade
+     * ({@code toWebSocket()}) is reported with status 101 when the WebSocket's connection closes (the response of an
+     * upgraded request never ends, so it was never reported). A request of another kind than Vert.x's own goes as it
+     * is.
+     */
+    private static HttpServerRequest watchUpgrade(HttpServerRequest req, Traced traced) {
+        if (!(req instanceof io.vertx.core.internal.http.HttpServerRequestInternal internal)) {
+            return req;
+        }
+        io.vertx.core.Context context = io.vertx.core.Vertx.currentContext();
+        return new io.vertx.core.internal.http.HttpServerRequestWrapper(internal) {
+            @Override
+            public io.vertx.core.Future<io.vertx.core.http.ServerWebSocket> toWebSocket() {
+                return delegate.toWebSocket().andThen(ar -> {
+                    if (ar.succeeded() && ar.result() instanceof io.vertx.core.internal.http.WebSocketInternal ws) {
+                        traced.upgraded = true;
+                        ws.channelHandlerContext().channel().closeFuture().addListener(f -> {
+                            if (context != null) {
+                                context.runOnContext(v -> traced.upgradeEnded.run());
+                            } else {
+                                traced.upgradeEnded.run();
+                            }
+                        });
+                    }
+                });
+            }
+        };
     }
 
     /**
@@ -740,11 +791,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             return;
         }
         recorded[0] = true;
+        if (traced.upgraded) {
+            closed = false; // a WebSocket ends with its connection: its 101 is the answer
+        }
         if (closed) {
             flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
         }
         MultiMap h = req.headers();
-        int status = closed && !resp.ended() ? 0 : resp.getStatusCode();
+        int status = traced.upgraded ? 101 : closed && !resp.ended() ? 0 : resp.getStatusCode();
         if (ds != null) {
             // a connection that closed before the response ended is the caller's reset
             ds.requestEnded(status, !closed || resp.ended(), closed && !resp.ended() ? 1 : 0);
@@ -812,6 +866,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          */
         RbacFilter.Chain lateRateLimit;
         RbacFilter.Subject subject;
+        /** Whether the service made the request a WebSocket ({@code toWebSocket()}). */
+        boolean upgraded;
+        /** Reports the request once its WebSocket's connection closed. */
+        Runnable upgradeEnded;
     }
 
     /** A server request seen by route selection and the RBAC filters, with its normalized path. */
