@@ -1455,79 +1455,40 @@ final class HttpBridge {
          */
         private void upgrade(ChannelHandlerContext ctx, HttpRequest req) {
             RouterRequest rr = routerRequest(req);
-            // as on any request: the caller's control headers go, x-forwarded-client-cert as the connection manager
-            // says (the router map is the request's own headers: the head sent upstream below)
-            dev.inmesh.runtime.router.Router.sanitize(rr);
-            RouteTable routes = conn.routes();
-            RouteResult result = routes == null ? null : routes.route(rr, ThreadLocalRandom.current().nextLong());
-            // the connection manager's local rate limit and RBAC filters run before the upgrade as before any request,
-            // in their order, and before the router finds no route, as Envoy's filters run before its router
-            var router = conn.runtime().router;
-            RouterResponse limited = router.rateLimitReply(rr, routes, result, conn.clusters(), true);
-            io.vertx.core.Future<RbacFilter.Verdict> verdict = limited != null
-                    ? io.vertx.core.Future.succeededFuture(RbacFilter.Verdict.ALLOWED)
-                    : dev.inmesh.runtime.router.Router.authorize(rr, routes, result, conn.clusters());
-            if (verdict.isComplete()) {
-                upgradeAuthorized(ctx, req, rr, routes, result, limited, verdict.result());
+            var decided = conn.runtime().router.relay(rr, conn.routes(), conn.clusters());
+            if (decided.isComplete()) {
+                relay(ctx, req, rr, decided.result());
                 return;
             }
             // an external authorizer decides: nothing more is read from the caller until it has
             Channel down = ctx.channel();
             down.config().setAutoRead(false);
-            verdict.onComplete(ar -> down.eventLoop().execute(() -> {
-                upgradeAuthorized(ctx, req, rr, routes, result, null,
-                        ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED);
+            decided.onComplete(ar -> down.eventLoop().execute(() -> {
+                relay(ctx, req, rr, ar.result());
                 down.config().setAutoRead(true);
             }));
         }
 
-        /** The rest of {@link #upgrade}, once the connection manager's filters before the router decided. */
-        private void upgradeAuthorized(ChannelHandlerContext ctx, HttpRequest req, RouterRequest rr,
-                                       RouteTable routes, RouteResult result, RouterResponse limited,
-                                       RbacFilter.Verdict verdict) {
+        /** The rest of {@link #upgrade}, once the router decided: its answer, or the relay to a host. */
+        private void relay(ChannelHandlerContext ctx, HttpRequest req, RouterRequest rr,
+                           dev.inmesh.runtime.router.Router.Relay decided) {
             Channel down = ctx.channel();
             HttpVersion version = req.protocolVersion();
             var router = conn.runtime().router;
-            RbacFilter.Denial denied = verdict.denial();
-            if (denied != null) {
-                String counted = result instanceof RouteResult.Forward f && !f.cluster().isEmpty() ? f.cluster() : null;
-                conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, router.localReply(rr,
-                        denied.status(), denied.body(), denied.details(), denied.flag(), counted,
-                        dev.inmesh.runtime.router.Router.denialHeaders(denied)), version, false, false));
+            if (decided.refusal() != null) {
+                conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, decided.refusal(), version, false,
+                        false));
                 return;
             }
-            if (limited == null) {
-                limited = router.rateLimitReply(rr, routes, result, conn.clusters(), false);
-            }
-            if (limited != null) {
-                RouterResponse refusal = limited;
-                conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, refusal, version, false, false));
-                return;
-            }
-            RouteResult.Forward f = result instanceof RouteResult.Forward forward ? forward : null;
-            UpstreamCluster cluster = f == null || f.cluster().isEmpty() ? null : conn.clusters().cluster(f.cluster());
-            Host host = cluster == null ? null : dev.inmesh.runtime.router.Router.relayHost(rr, f, cluster);
-            if (host == null) {
-                // no route, a redirect or a direct response, no such cluster, no healthy host: answered and reported
-                // as the router answers any request so
-                RouterResponse refusal = router.relayRefused(rr, result, conn.clusters());
-                conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, refusal, version, false, false));
-                return;
-            }
-            // counted now (or refused by the cluster's max_requests breaker), reported (metrics, access log) when the
-            // relay ends, as Envoy reports an upgraded stream
-            RouterResponse relay = router.relayStarted(rr, f, cluster, host);
-            if (relay.status() != 0) {
-                conn.runtime().context(ctx.channel()).dispatch(() -> respond(ctx, relay, version, false, false));
-                return;
-            }
-            // the route's rewrites and header rules, the request id, as on a request the router forwards
-            String[] pathAndAuthority = router.relayHead(rr, routes, f);
-            DefaultHttpRequest head = new DefaultHttpRequest(req.protocolVersion(), req.method(), pathAndAuthority[0]);
+            RouterResponse relay = decided.started();
+            RouteResult.Forward f = decided.route();
+            UpstreamCluster cluster = decided.cluster();
+            Host host = decided.host();
+            DefaultHttpRequest head = new DefaultHttpRequest(req.protocolVersion(), req.method(), decided.path());
             for (Map.Entry<String, String> h : rr.headers()) {
                 head.headers().add(h.getKey(), h.getValue()); // the router's map: what it and the rules left
             }
-            head.headers().set(HttpHeaderNames.HOST, pathAndAuthority[1]);
+            head.headers().set(HttpHeaderNames.HOST, decided.authority());
             ByteBuf encoded = encodeHead(new HttpRequestEncoder(), head, null);
             // an answer the proxy gives in the upstream's place: the router's local reply, and the connection closes
             UpgradeStatus.LocalReplies replies = (status, body) -> {

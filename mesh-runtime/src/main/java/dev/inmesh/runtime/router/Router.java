@@ -385,6 +385,76 @@ public final class Router {
         return finish(new RouterResponse(status, null, null, null, ex), sent, flag);
     }
 
+    /**
+     * What becomes of a request relayed from its head on (a WebSocket upgrade), once {@link #relay} decided it:
+     * {@code refusal}, the answer to give in the upstream's place (a local reply, reported as any:
+     * {@link #complete}); or {@code started}, the relay begun ({@link #relayStarted}, reported by
+     * {@link #relayEnded}) to {@code host} of {@code cluster} for {@code route}, with the {@code path} and
+     * {@code authority} to send (the request's headers readied as {@link #relayHead} readies them).
+     */
+    public record Relay(RouterResponse refusal, RouterResponse started, RouteResult.Forward route,
+                        UpstreamCluster cluster, Host host, String path, String authority) {
+        static Relay refused(RouterResponse refusal) {
+            return new Relay(refusal, null, null, null, null, null, null);
+        }
+    }
+
+    /**
+     * Decides a request relayed from its head on (a WebSocket upgrade: the standalone proxy's, the in-JVM client's)
+     * as the router decides a request it forwards: the caller's control headers go, the route, then the connection
+     * manager's local rate limit, JWT, RBAC, external authorization and global rate limit filters in their order
+     * (before the router finds no route, as Envoy's filters run before its router), then the host (the stateful
+     * session's, else the load balancer's with the route's hash policies) and the cluster's {@code max_requests}, and
+     * the head's rewrites and header rules. Complete at once unless an external authorizer or rate limit service is
+     * asked; it never fails (an authorizer that could not be asked lets the request go, as there).
+     *
+     * @param routes the connection manager's route table, or null when it has none yet (404 NR)
+     */
+    public Future<Relay> relay(RouterRequest req, RouteTable routes, ClusterManager clusters) {
+        sanitize(req);
+        RouteResult result = routes == null ? null : routes.route(req, ThreadLocalRandom.current().nextLong());
+        RouterResponse limited = rateLimitReply(req, routes, result, clusters, true);
+        if (limited != null) {
+            return Future.succeededFuture(Relay.refused(limited));
+        }
+        Future<RbacFilter.Verdict> verdict = authorize(req, routes, result, clusters);
+        if (verdict.isComplete()) {
+            return Future.succeededFuture(relayAuthorized(req, routes, result, clusters,
+                    verdict.succeeded() ? verdict.result() : RbacFilter.Verdict.ALLOWED));
+        }
+        return verdict.transform(ar -> Future.succeededFuture(relayAuthorized(req, routes, result, clusters,
+                ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED)));
+    }
+
+    /** The rest of {@link #relay}, once the filters before the router decided. */
+    private Relay relayAuthorized(RouterRequest req, RouteTable routes, RouteResult result, ClusterManager clusters,
+                                  RbacFilter.Verdict verdict) {
+        RbacFilter.Denial denied = verdict.denial();
+        if (denied != null) {
+            String counted = result instanceof RouteResult.Forward f && !f.cluster().isEmpty() ? f.cluster() : null;
+            return Relay.refused(localReply(req, denied.status(), denied.body(), denied.details(), denied.flag(),
+                    counted, denialHeaders(denied)));
+        }
+        RouterResponse limited = rateLimitReply(req, routes, result, clusters, false);
+        if (limited != null) {
+            return Relay.refused(limited);
+        }
+        RouteResult.Forward f = result instanceof RouteResult.Forward forward ? forward : null;
+        UpstreamCluster cluster = f == null || f.cluster().isEmpty() ? null : clusters.cluster(f.cluster());
+        Host host = cluster == null ? null : relayHost(req, f, cluster);
+        if (host == null) {
+            // no route, a redirect or a direct response, no such cluster, no healthy host: answered and reported as
+            // the router answers any request so
+            return Relay.refused(relayRefused(req, result, clusters));
+        }
+        RouterResponse started = relayStarted(req, f, cluster, host);
+        if (started.status() != 0) {
+            return Relay.refused(started); // the cluster's max_requests breaker is full
+        }
+        String[] pathAndAuthority = relayHead(req, routes, f);
+        return new Relay(null, started, f, cluster, host, pathAndAuthority[0], pathAndAuthority[1]);
+    }
+
     /** The request counts in its connection manager's {@code downstream_rq_total}, and as active until it ends. */
     private static void requestStarted(RouterRequest req) {
         if (req.downstreamStats != null) {
