@@ -8,6 +8,8 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.WebSocketClient;
+import io.vertx.core.http.WebSocketClientOptions;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.ext.web.client.WebClientOptions;
 
@@ -73,6 +75,21 @@ public interface Mesh {
 
     /** A Vert.x {@link HttpClient} with options, whose requests go through the mesh. */
     HttpClient httpClient(HttpClientOptions options);
+
+    /**
+     * A Vert.x {@link WebSocketClient} whose WebSockets go through the mesh as a sidecar takes a WebSocket upgrade:
+     * the listener for the port and its connection manager's {@code upgrade_configs} (an upgrade it does not enable is
+     * refused 403), its filters, the route (rewrites, header rules), a host of its cluster (session, hash policies),
+     * the cluster's TLS (Istio's mTLS) and {@code max_requests}, the route's idle timeout and
+     * {@code max_stream_duration}; reported with its 101 when it closes. An upgrade refused on the way, or whose
+     * upstream cannot be reached, fails with the {@code UpgradeRejectedException} of a sidecar's answer (403, 503,
+     * ...). Connect with {@code connect(...)}; {@code webSocket()} is not supported. Held by the mesh until closed, as
+     * {@link #webClient()}.
+     */
+    WebSocketClient webSocketClient();
+
+    /** A Vert.x {@link WebSocketClient} with options, whose WebSockets go through the mesh. */
+    WebSocketClient webSocketClient(WebSocketClientOptions options);
 
     /**
      * Wraps a server's request handler with the mesh's inbound side: request id, the inbound route for the

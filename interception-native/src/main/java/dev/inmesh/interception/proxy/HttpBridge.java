@@ -1519,7 +1519,8 @@ final class HttpBridge {
                                 router.relayEnded(relay, 0, "downstream_remote_disconnect", 0, 0,
                                         ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
                             } else {
-                                ByteBuf refusal = replies.encode(503, UpgradeStatus.resetBody("connection failure"));
+                                ByteBuf refusal = replies.encode(503,
+                                        dev.inmesh.runtime.router.Router.upstreamResetBody("connection failure"));
                                 router.relayEnded(relay, 503,
                                         "upstream_reset_before_response_started{connection_failure}", 0,
                                         refusal.readableBytes(), ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
@@ -1536,9 +1537,9 @@ final class HttpBridge {
                         // Envoy's stream idle timeout on the upgraded stream: the route's idle_timeout, else the
                         // connection manager's stream_idle_timeout (5 minutes by default); 0 disables it. Before the
                         // upstream's answer, the client is answered 408 in its place.
-                        java.time.Duration idle = f.action().idleTimeout() != null ? f.action().idleTimeout()
-                                : conn.hcm().streamIdleTimeout();
-                        // and its max_stream_duration: the route's, else the connection manager's, from the request's start
+                        java.time.Duration idle = dev.inmesh.runtime.router.Router.relayIdleTimeout(rr, f);
+                        // and its max_stream_duration: the route's, else the connection manager's, from the
+                        // request's start
                         long left = dev.inmesh.runtime.router.Router.relayDurationLeftMillis(rr, f);
                         io.netty.util.concurrent.Future<?>[] lifetime = {null};
                         counted[0] = TcpRelay.join(down, up, idle,
@@ -1587,7 +1588,10 @@ final class HttpBridge {
                     c.upstreamToDownstream.get() + status.localBytes(), flag);
         }
 
-        /** The bytes of an HTTP message's head, and of {@code body} after it (null: none), as {@code encoder} writes them. */
+        /**
+         * The bytes of an HTTP message's head, and of {@code body} after it (null: none), as {@code encoder} writes
+         * them.
+         */
         private static ByteBuf encodeHead(io.netty.channel.ChannelHandler encoder, HttpObject head,
                                           io.vertx.core.buffer.Buffer body) {
             EmbeddedChannel channel = new EmbeddedChannel(encoder);

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -30,10 +31,6 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         ByteBuf encode(int status, String body);
     }
 
-    /** Envoy's body for a request whose upstream ended before its response began, for {@code reason}. */
-    static String resetBody(String reason) {
-        return "upstream connect error or disconnect/reset before headers. reset reason: " + reason;
-    }
 
     /** {@code HTTP/1.x NNN}: the status line up to its code. */
     private static final int PREFIX = 12;
@@ -172,15 +169,15 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
 
     /** The upstream's answer was not an HTTP/1 answer head (or too long a one): 503, and the upstream is closed. */
     private void protocolError(ChannelHandlerContext ctx) {
-        answerLocally(503, resetBody("protocol error"), "upstream_reset_before_response_started{protocol_error}",
-                ResponseFlag.UPSTREAM_PROTOCOL_ERROR);
+        answerLocally(503, Router.upstreamResetBody("protocol error"),
+                "upstream_reset_before_response_started{protocol_error}", ResponseFlag.UPSTREAM_PROTOCOL_ERROR);
         gate.drop();
         ctx.close();
     }
 
     /** The upstream closed (or ended its output) before its answer: 503 {@code connection termination} (UC). */
     private void terminated() {
-        answerLocally(503, resetBody("connection termination"),
+        answerLocally(503, Router.upstreamResetBody("connection termination"),
                 "upstream_reset_before_response_started{connection_termination}",
                 ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
     }

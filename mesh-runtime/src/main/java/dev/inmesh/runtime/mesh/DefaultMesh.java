@@ -41,6 +41,8 @@ import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.WebSocketClient;
+import io.vertx.core.http.WebSocketClientOptions;
 import io.vertx.core.internal.http.HttpClientInternal;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.ext.web.client.WebClientOptions;
@@ -66,6 +68,7 @@ public final class DefaultMesh implements Mesh {
     private final OutboundDispatcher dispatcher;
     private final List<Consumer<StreamInfo>> observers = new CopyOnWriteArrayList<>();
     private final List<HttpClient> clients = new CopyOnWriteArrayList<>();
+    private final List<WebSocketClient> webSocketClients = new CopyOnWriteArrayList<>();
     private final WorkloadInfo local;
     /** This workload's {@code x-envoy-peer-metadata} value. */
     private final String peerMetadata;
@@ -223,6 +226,9 @@ public final class DefaultMesh implements Mesh {
         for (HttpClient c : clients) {
             closing.add(c.close());
         }
+        for (WebSocketClient c : webSocketClients) {
+            closing.add(c.close());
+        }
         if (configSource != null) {
             closing.add(configSource.close());
         }
@@ -269,6 +275,21 @@ public final class DefaultMesh implements Mesh {
         clients.add(client);
         plain.closeFuture().onComplete(done -> clients.remove(client));
         return client;
+    }
+
+    @Override
+    public WebSocketClient webSocketClient() {
+        return webSocketClient(new WebSocketClientOptions());
+    }
+
+    @Override
+    public WebSocketClient webSocketClient(WebSocketClientOptions options) {
+        dev.inmesh.runtime.outbound.MeshWebSocketClient[] made = {null};
+        made[0] = new dev.inmesh.runtime.outbound.MeshWebSocketClient(vertx, options, dispatcher,
+                () -> webSocketClients.remove(made[0]));
+        // held until closed, as the HTTP clients
+        webSocketClients.add(made[0]);
+        return made[0];
     }
 
     /** How many of the clients the mesh made are still open (held by the mesh until they close). */

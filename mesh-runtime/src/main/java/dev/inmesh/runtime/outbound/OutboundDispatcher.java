@@ -110,6 +110,53 @@ public final class OutboundDispatcher {
                                           MultiMap headers, Buffer body, RequestBodyStream stream, boolean ssl,
                                           String protocol,
                                           Consumer<RouterRequest> forwarded, Handler<Void> continued) {
+        Prepared p = prepare(method, host, port, server, uri, headers, body, stream, ssl, protocol);
+        RouterRequest req = p.req();
+        OutboundRouting.Decision d = p.decision();
+        if (RouterRequest.expects100Continue(headers)) {
+            if (d.hcm() != null && d.hcm().proxy100Continue()) {
+                req.proxy100Continue(continued);
+            } else {
+                headers.remove(io.vertx.core.http.HttpHeaders.EXPECT);
+                continued.handle(null);
+            }
+        }
+        RouterResponse answered = answeredUnrouted(p);
+        if (answered != null) {
+            return Future.succeededFuture(answered);
+        }
+        forwarded.accept(req);
+        return router.forward(req, d.table(), d.clusters());
+    }
+
+    /**
+     * Decides a WebSocket upgrade the mesh's WebSocket client makes to {@code host:port} with {@code headers} (the
+     * caller's, without the handshake's own; {@code ssl}: over its own TLS, which no chain relays), as
+     * {@link #dispatch} decides a request and then as the router decides a request relayed from its head on
+     * ({@link Router#relay}); an upgrade the connection manager's {@code upgrade_configs} do not enable is answered 403
+     * {@code upgrade_failed}, as Envoy's connection manager answers it. Never fails: refusals are local replies.
+     */
+    public Future<Router.Relay> upgrade(String host, int port, String uri, MultiMap headers, boolean ssl) {
+        Prepared p = prepare(HttpMethod.GET, host, port, null, uri, headers, null, null, ssl, "HTTP/1.1");
+        RouterResponse answered = answeredUnrouted(p);
+        OutboundRouting.Decision d = p.decision();
+        if (answered == null && d.hcm() != null && !d.hcm().websocketUpgrade()) {
+            answered = router.localReply(p.req(), 403, "", "upgrade_failed", null);
+        }
+        if (answered != null) {
+            return Future.succeededFuture(Router.Relay.refused(answered));
+        }
+        return router.relay(p.req(), d.table(), d.clusters());
+    }
+
+    /**
+     * A request readied for the router: its decision (listener, routes, clusters) and its normalized path (null: the
+     * normalization refused it).
+     */
+    private record Prepared(RouterRequest req, OutboundRouting.Decision decision, String target) {}
+
+    private Prepared prepare(HttpMethod method, String host, int port, SocketAddress server, String uri,
+                             MultiMap headers, Buffer body, RequestBodyStream stream, boolean ssl, String protocol) {
         String hostHeader = headers.get(io.vertx.core.http.HttpHeaders.HOST);
         String authority = hostHeader != null ? hostHeader : (port == (ssl ? 443 : 80) ? host : host + ":" + port);
         if (hostHeader != null) {
@@ -137,35 +184,35 @@ public final class OutboundDispatcher {
                 .listenerBufferLimit(d.listenerBufferLimit()).rbac(snapshot.rbac(d.hcm()), null).bodyStream(stream)
                 .localRateLimit(snapshot.localRateLimit(d.hcm())).tracer(snapshot.tracer(d.hcm()))
                 .statefulSession(d.hcm());
-        if (RouterRequest.expects100Continue(headers)) {
-            if (d.hcm() != null && d.hcm().proxy100Continue()) {
-                req.proxy100Continue(continued);
-            } else {
-                headers.remove(io.vertx.core.http.HttpHeaders.EXPECT);
-                continued.handle(null);
-            }
-        }
+        return new Prepared(req, d, target);
+    }
+
+    /**
+     * The answer to a readied request that the route table never sees: blackholed, TLS to relay with no host to
+     * relay it to, a path the normalization refuses, too many headers; null when it goes to the router.
+     */
+    private RouterResponse answeredUnrouted(Prepared p) {
+        RouterRequest req = p.req();
+        OutboundRouting.Decision d = p.decision();
         if (d.blackhole()) {
             // Istio's virtualOutbound sends such a connection to its BlackHoleCluster: the request is counted there
-            return Future.succeededFuture(router.localReply(req, 502, "", "blackhole", null,
-                    OutboundRouting.BLACKHOLE));
+            return router.localReply(req, 502, "", "blackhole", null, OutboundRouting.BLACKHOLE);
         }
         if (d.tlsRelay() != null) {
             // TLS to relay and no host to relay it to (see tlsRoute): Envoy's tcp_proxy closes such a connection
             String name = relayCluster(d.tlsRelay());
             boolean known = d.clusters().cluster(name) != null;
-            return Future.succeededFuture(router.localReply(req, 503, known ? "no healthy upstream" : "",
+            return router.localReply(req, 503, known ? "no healthy upstream" : "",
                     known ? "no_healthy_upstream" : "cluster_not_found",
-                    known ? ResponseFlag.NO_HEALTHY_UPSTREAM : ResponseFlag.NO_CLUSTER_FOUND, name));
+                    known ? ResponseFlag.NO_HEALTHY_UPSTREAM : ResponseFlag.NO_CLUSTER_FOUND, name);
         }
-        if (target == null) {
-            return Future.succeededFuture(router.localReply(req, 400, "", "path_normalization_failed", null));
+        if (p.target() == null) {
+            return router.localReply(req, 400, "", "path_normalization_failed", null);
         }
         // the Host line, taken out of the map above, goes on the wire too and counts, as it does for Envoy
-        if (d.hcm() != null && moreHeadersThan(headers, d.hcm().maxRequestHeadersCount() - 1)) {
-            return Future.succeededFuture(router.localReply(req, 431, "", "too_many_headers", null));
+        if (d.hcm() != null && moreHeadersThan(req.headers(), d.hcm().maxRequestHeadersCount() - 1)) {
+            return router.localReply(req, 431, "", "too_many_headers", null);
         }
-        forwarded.accept(req);
-        return router.forward(req, d.table(), d.clusters());
+        return null;
     }
 }

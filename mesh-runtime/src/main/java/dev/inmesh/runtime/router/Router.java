@@ -394,7 +394,8 @@ public final class Router {
      */
     public record Relay(RouterResponse refusal, RouterResponse started, RouteResult.Forward route,
                         UpstreamCluster cluster, Host host, String path, String authority) {
-        static Relay refused(RouterResponse refusal) {
+        /** A relay not begun: {@code refusal} answers the request. */
+        public static Relay refused(RouterResponse refusal) {
             return new Relay(refusal, null, null, null, null, null, null);
         }
     }
@@ -1292,7 +1293,7 @@ public final class Router {
         // the router's own x-envoy header, unless its suppress_envoy_headers says not
         MultiMap h = ex.request.routerFilter.suppressEnvoyHeaders() ? null
                 : MultiMap.caseInsensitiveMultiMap().set("x-envoy-overloaded", "true");
-        reply(ex, promise, 503, "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+        reply(ex, promise, 503, upstreamResetBody("overflow"),
                 "upstream_reset_before_response_started{overflow}", h);
     }
 
@@ -1407,6 +1408,19 @@ public final class Router {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
         return new String[] {target.path, target.authority};
+    }
+
+    /**
+     * The stream idle timeout of a request relayed from its head on: its route's {@code idle_timeout}, else its
+     * connection manager's {@code stream_idle_timeout} (5 minutes by default); zero disables it.
+     */
+    public static Duration relayIdleTimeout(RouterRequest req, RouteResult.Forward f) {
+        return f.action().idleTimeout() != null ? f.action().idleTimeout() : req.streamIdleTimeout;
+    }
+
+    /** Envoy's body for a request whose upstream ended before its response began, for {@code reason}. */
+    public static String upstreamResetBody(String reason) {
+        return "upstream connect error or disconnect/reset before headers. reset reason: " + reason;
     }
 
     /**
@@ -2150,8 +2164,8 @@ public final class Router {
 
         /** Envoy's body for an attempt that ended without a response; it says whether the request was retried. */
         String resetBody(String reason) {
-            return "upstream connect error or disconnect/reset before headers. "
-                    + (ex.attempts > 1 ? "retried and the latest " : "") + "reset reason: " + reason;
+            return ex.attempts > 1 ? "upstream connect error or disconnect/reset before headers. "
+                    + "retried and the latest reset reason: " + reason : upstreamResetBody(reason);
         }
 
         /**

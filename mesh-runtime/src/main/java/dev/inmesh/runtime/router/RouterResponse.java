@@ -32,6 +32,11 @@ public final class RouterResponse {
         return status;
     }
 
+    /** The request this answers (as the router readied it). */
+    public RouterRequest request() {
+        return exchange.request;
+    }
+
     /** The headers to send downstream (already mutated by the route's header rules). */
     public MultiMap headers() {
         return headers;

@@ -83,22 +83,38 @@ public final class UpstreamTls {
      * context takes the SNI ({@code auto_sni}) or a SAN to check ({@code auto_san_validation}) from it, else null.
      */
     void apply(HttpClientOptions options, boolean http2, String requestHost) {
+        options.setVerifyHost(false); // Envoy checks no host name, only the SAN matchers
+        applyTo(options, httpAlpn(http2), false, requestHost);
+    }
+
+    /**
+     * Turns TLS on in the options of a WebSocket client's connections, as in an HTTP/1.1 host pool's ({@link #apply}):
+     * the same verification, client certificate, versions, suites, SNI and ALPN (offered by the engine itself:
+     * Vert.x's WebSocket client turns its own ALPN off).
+     */
+    public void apply(io.vertx.core.http.WebSocketClientOptions options, String requestHost) {
+        options.setVerifyHost(false);
+        applyTo(options, httpAlpn(false), true, requestHost);
+    }
+
+    /** {@code engineAlpn}: the engine offers {@code alpn} itself, else Vert.x's ALPN does. */
+    private void applyTo(io.vertx.core.net.ClientOptionsBase options, List<String> alpn, boolean engineAlpn,
+                         String requestHost) {
         boolean byHost = requestHost != null;
         String sni = byHost && context.autoSni() ? requestHost : context.sni();
         PeerVerifier verifier = byHost && context.autoSanValidation() ? trustManager.withHost(requestHost)
                 : trustManager;
         options.setSsl(true)
-                .setVerifyHost(false) // Envoy checks no host name, only the SAN matchers
                 .setTrustOptions(TrustOptions.wrap(verifier))
                 .setEnabledSecureTransportProtocols(protocols(context))
-                .setSslEngineOptions(new EngineHookOptions(engine -> configure(engine, sni, null)));
+                .setSslEngineOptions(new EngineHookOptions(engine -> configure(engine, sni,
+                        engineAlpn && !alpn.isEmpty() ? alpn : null)));
         if (keyManagers != null) {
             options.setKeyCertOptions(KeyCertOptions.wrap(keyManagers));
         }
         options.getSslOptions().getEnabledCipherSuites().clear();
         ciphers(context).forEach(options.getSslOptions()::addEnabledCipherSuite);
-        List<String> alpn = httpAlpn(http2);
-        if (!alpn.isEmpty()) {
+        if (!alpn.isEmpty() && !engineAlpn) {
             // the names as they are, Istio's among them; the connection speaks HTTP/2 when the server picks h2
             options.setUseAlpn(true);
             options.getSslOptions().setApplicationLayerProtocols(alpn);

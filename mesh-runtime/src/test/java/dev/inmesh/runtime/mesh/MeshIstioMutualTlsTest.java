@@ -57,6 +57,8 @@ class MeshIstioMutualTlsTest {
     private int identityWaitSeconds = 15;
     /** The mesh's admin port: none, or 0 for an ephemeral one. */
     private int adminPort = -1;
+    /** The cluster's connect_timeout, which its TLS handshake counts in. */
+    private String connectTimeout = "1s";
     @TempDir
     Path dir;
 
@@ -84,7 +86,11 @@ class MeshIstioMutualTlsTest {
 
     private Mesh mesh(int port, String san, Path identity, String sni) throws Exception {
         Path file = dir.resolve("mesh.yaml");
-        Files.writeString(file, MeshWebClientTest.config("", port) + """
+        // an outbound connection manager as istiod writes it, which takes WebSocket upgrades
+        Files.writeString(file, MeshWebClientTest.config("", port)
+                .replace("connect_timeout: 1s", "connect_timeout: " + connectTimeout)
+                .replaceAll("( *)stat_prefix: (.*)\n",
+                "$1stat_prefix: $2\n$1upgrade_configs: [{upgrade_type: websocket}]\n") + """
                     transport_socket:
                       name: envoy.transport_sockets.tls
                       typed_config:
@@ -165,6 +171,36 @@ class MeshIstioMutualTlsTest {
         assertEquals("200 client=CN=productpage", call());
         // as an Istio sidecar's HTTP/1.1 connection through its istio.alpn filter: the inbound HTTP chain's names
         assertEquals(List.of("istio-http/1.1", "istio", "http/1.1"), offered.get(0));
+    }
+
+    /** A WebSocket through the mesh's WebSocket client speaks the cluster's mTLS, as its HTTP requests do. */
+    @Test
+    void aWebSocketToAnIstioMutualClusterPresentsTheWorkloadIdentity() throws Exception {
+        int port = vertx.createHttpServer(TestCertificates.requiringClientCertificate(SERVER, MESH_CA)
+                        .setSslEngineOptions(new RecordingEngineOptions(offered)))
+                .webSocketHandler(ws -> ws.textMessageHandler(m -> {
+                    String client;
+                    try {
+                        client = ((java.security.cert.X509Certificate) ws.sslSession().getPeerCertificates()[0])
+                                .getSubjectX500Principal().getName();
+                    } catch (Exception e) {
+                        client = "none";
+                    }
+                    ws.writeTextMessage("client=" + client);
+                }))
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        // the JVM's first WebSocket over TLS is slow to handshake on a loaded machine (over 1 s, then ~50 ms)
+        connectTimeout = "10s";
+        mesh(port, RATINGS, identity(CLIENT));
+        io.vertx.core.http.WebSocket ws = mesh.webSocketClient().connect(
+                new io.vertx.core.http.WebSocketConnectOptions().setHost("reviews").setPort(9080).setURI("/ws"))
+                .await(10, TimeUnit.SECONDS);
+        io.vertx.core.Promise<String> said = io.vertx.core.Promise.promise();
+        ws.textMessageHandler(said::tryComplete);
+        ws.writeTextMessage("who?");
+        assertEquals("client=CN=productpage", said.future().await(10, TimeUnit.SECONDS));
+        assertEquals(List.of("istio-http/1.1", "istio", "http/1.1"), offered.get(0));
+        ws.close().await(10, TimeUnit.SECONDS);
     }
 
     @Test

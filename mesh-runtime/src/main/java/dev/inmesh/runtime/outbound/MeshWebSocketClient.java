@@ -1,0 +1,299 @@
+package dev.inmesh.runtime.outbound;
+
+import dev.inmesh.runtime.router.Router;
+import dev.inmesh.runtime.router.RouterResponse;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.upstream.UpstreamTls;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelDuplexHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelPromise;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufHolder;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.handler.timeout.IdleStateHandler;
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.ClientWebSocket;
+import io.vertx.core.http.UpgradeRejectedException;
+import io.vertx.core.http.WebSocket;
+import io.vertx.core.http.WebSocketClient;
+import io.vertx.core.http.WebSocketClientOptions;
+import io.vertx.core.http.WebSocketConnectOptions;
+import io.vertx.core.internal.http.WebSocketInternal;
+import io.vertx.core.net.ClientSSLOptions;
+import io.vertx.core.net.HostAndPort;
+import io.vertx.core.net.SocketAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A Vert.x {@link WebSocketClient} whose WebSockets go through the mesh, as a sidecar takes the application's
+ * WebSocket upgrade: the listener for the destination's port, its connection manager ({@code upgrade_configs}: an
+ * upgrade it does not enable is refused 403), its filters, the route (rewrites, header rules), a host of the route's
+ * cluster (a stateful session's, else the load balancer's with the route's hash policies), the cluster's TLS
+ * (Istio's mTLS) and {@code max_requests}; reported (Istio's metrics, the access log) when the WebSocket closes, with
+ * the upstream's 101 and the bytes each way. The route's idle timeout (else the connection manager's stream idle
+ * timeout) and {@code max_stream_duration} close it, as Envoy's connection manager ends an upgraded stream. An
+ * upgrade the mesh refuses, or whose upstream cannot be reached, fails with an {@link UpgradeRejectedException}
+ * carrying the answer a sidecar would have given (503 and Envoy's body for a connect failure, ...).
+ *
+ * <p>A {@code wss://} WebSocket (the application's own TLS) is relayed as a sidecar relays TLS it does not read, as
+ * the mesh's HTTP client does: to the address named, or to a host of the cluster of the TLS chain that takes it.
+ * {@link #webSocket()} (a WebSocket connected later) is not supported: use {@link #connect}.
+ */
+public final class MeshWebSocketClient implements WebSocketClient {
+    /** A client per TLS its connections speak: the cluster's context, and the request's host it takes names from. */
+    private record TlsKey(UpstreamTls tls, String requestHost) {}
+
+    /** Clients per TLS kept at most; past it, the oldest is shut down (its WebSockets are left to end). */
+    private static final int MAX_TLS_CLIENTS = 64;
+
+    private final Vertx vertx;
+    private final WebSocketClientOptions options;
+    private final WebSocketClient plain;
+    private final OutboundDispatcher dispatcher;
+    private final Map<TlsKey, WebSocketClient> tlsClients = new ConcurrentHashMap<>();
+    private final List<TlsKey> tlsOrder = new ArrayList<>();
+    private final Runnable onShutdown;
+
+    /**
+     * A client of {@code options} whose WebSockets {@code dispatcher} decides; {@code onShutdown} runs when it shuts
+     * down.
+     */
+    public MeshWebSocketClient(Vertx vertx, WebSocketClientOptions options, OutboundDispatcher dispatcher,
+                               Runnable onShutdown) {
+        this.vertx = vertx;
+        this.options = new WebSocketClientOptions(options);
+        this.plain = vertx.createWebSocketClient(options);
+        this.dispatcher = dispatcher;
+        this.onShutdown = onShutdown;
+    }
+
+    @Override
+    public ClientWebSocket webSocket() {
+        throw new UnsupportedOperationException("a mesh WebSocket client connects with connect(...): "
+                + "webSocket() would connect past the mesh");
+    }
+
+    @Override
+    public Future<WebSocket> connect(WebSocketConnectOptions o) {
+        String host = o.getHost() != null ? o.getHost() : options.getDefaultHost();
+        int port = o.getPort() != null ? o.getPort() : options.getDefaultPort();
+        boolean ssl = o.isSsl() != null ? o.isSsl() : options.isSsl();
+        String uri = o.getURI() == null ? "/" : o.getURI();
+        if (ssl) {
+            OutboundDispatcher.TlsRoute tls = dispatcher.tlsRoute(host, port);
+            if (tls != null) {
+                // the caller's own TLS, which the mesh does not read, end to end to where a sidecar relays it
+                WebSocketConnectOptions direct = new WebSocketConnectOptions(o);
+                if (tls.server() != null) {
+                    direct.setServer(tls.server());
+                }
+                return plain.connect(direct);
+            }
+        }
+        MultiMap headers = MultiMap.caseInsensitiveMultiMap();
+        if (o.getHeaders() != null) {
+            headers.addAll(o.getHeaders());
+        }
+        return dispatcher.upgrade(host, port, uri, headers, ssl)
+                .compose(relay -> relay.refusal() != null ? refused(relay.refusal()) : open(relay, o));
+    }
+
+    /** The mesh answered the upgrade itself: reported, and the caller's connect fails with that answer. */
+    private Future<WebSocket> refused(RouterResponse r) {
+        Buffer body = r.localBody() == null ? Buffer.buffer() : r.localBody();
+        dispatcher.router().complete(r, body.length());
+        return Future.failedFuture(rejected(r.status(), r.headers(), body));
+    }
+
+    private static UpgradeRejectedException rejected(int status, MultiMap headers, Buffer body) {
+        return new UpgradeRejectedException("WebSocket upgrade failure: " + status, status, headers, body);
+    }
+
+    /** Opens the WebSocket the router decided to the host it chose, and watches it until it closes. */
+    private Future<WebSocket> open(Router.Relay relay, WebSocketConnectOptions o) {
+        Router router = dispatcher.router();
+        RouterResponse started = relay.started();
+        UpstreamTls tls;
+        try {
+            tls = relay.cluster().tls(relay.host());
+        } catch (IllegalStateException e) {
+            // its TLS is not usable: the connection must not go in plaintext
+            return failed(started, "connection failure", true);
+        }
+        dev.inmesh.api.config.core.SocketAddress address = relay.host().address();
+        WebSocketConnectOptions to = new WebSocketConnectOptions()
+                .setServer(SocketAddress.inetSocketAddress(address.port(), address.address()))
+                .setHost(address.address()).setPort(address.port()).setURI(relay.path()).setSsl(tls != null)
+                .setVersion(o.getVersion()).setSubProtocols(o.getSubProtocols())
+                .setAllowOriginHeader(o.getAllowOriginHeader()).setTimeout(o.getTimeout())
+                .setConnectTimeout(relay.cluster().config().connectTimeout().toMillis());
+        for (Map.Entry<String, String> h : started.request().headers()) {
+            to.addHeader(h.getKey(), h.getValue()); // the router's map: the caller's, as the route's rules left it
+        }
+        to.putHeader("host", relay.authority());
+        WebSocketClient client = tls == null ? plain : tlsClient(tls, tls.context().perRequestHost()
+                ? requestHost(relay.authority()) : null, relay.cluster().config().connectTimeout());
+        return client.connect(to).transform(ar -> {
+            if (ar.succeeded()) {
+                watch(ar.result(), relay);
+                return Future.succeededFuture(ar.result());
+            }
+            Throwable cause = ar.cause();
+            if (cause instanceof UpgradeRejectedException u) {
+                // the upstream's own answer, as the client gets it through a sidecar
+                Buffer body = u.getBody();
+                router.relayEnded(started, u.getStatus(), "via_upstream", 0, body == null ? 0 : body.length(), null);
+                return Future.failedFuture(u);
+            }
+            if (cause instanceof java.util.concurrent.TimeoutException) {
+                // the caller's own timeout ran out (its options' timeout): it gave up, as a client that resets
+                router.relayEnded(started, 0, "downstream_remote_disconnect", 0, 0,
+                        ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+                return Future.failedFuture(cause);
+            }
+            boolean connect = cause instanceof java.net.ConnectException
+                    || cause instanceof io.netty.channel.ConnectTimeoutException
+                    || cause instanceof javax.net.ssl.SSLException;
+            return failed(started, connect ? "connection failure" : "connection termination", connect);
+        });
+    }
+
+    /** The upstream could not be reached, or closed before its answer: 503 as the router answers it, reported. */
+    private Future<WebSocket> failed(RouterResponse started, String reason, boolean connect) {
+        Router router = dispatcher.router();
+        RouterResponse r = router.relayLocalReply(started, 503, Router.upstreamResetBody(reason));
+        Buffer body = r.localBody();
+        router.relayEnded(started, 503, "upstream_reset_before_response_started{" + reason.replace(' ', '_') + "}",
+                0, body.length(), connect ? ResponseFlag.UPSTREAM_CONNECTION_FAILURE
+                        : ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
+        return Future.failedFuture(rejected(503, r.headers(), body));
+    }
+
+    /**
+     * Counts the WebSocket's bytes, closes it at its idle timeout and its {@code max_stream_duration}, and reports it
+     * once its connection closed.
+     */
+    private void watch(WebSocket ws, Router.Relay relay) {
+        if (!(ws instanceof WebSocketInternal internal)) {
+            return;
+        }
+        Channel ch = internal.channelHandlerContext().channel();
+        Bytes bytes = new Bytes();
+        ch.pipeline().addFirst("mesh-relay-bytes", bytes);
+        Duration idle = Router.relayIdleTimeout(relay.started().request(), relay.route());
+        boolean[] idled = {false};
+        boolean[] lasted = {false};
+        if (idle != null && !idle.isZero()) {
+            ch.pipeline().addFirst("mesh-relay-idle", new IdleStateHandler(0, 0, idle.toMillis(),
+                    TimeUnit.MILLISECONDS) {
+                @Override
+                protected void channelIdle(ChannelHandlerContext ctx, IdleStateEvent evt) {
+                    idled[0] = true;
+                    ctx.close();
+                }
+            });
+        }
+        long left = Router.relayDurationLeftMillis(relay.started().request(), relay.route());
+        io.netty.util.concurrent.Future<?> lifetime = left <= 0 ? null : ch.eventLoop().schedule(() -> {
+            lasted[0] = true;
+            ch.close();
+        }, left, TimeUnit.MILLISECONDS);
+        ch.closeFuture().addListener(f -> {
+            if (lifetime != null) {
+                lifetime.cancel(false);
+            }
+            dispatcher.router().relayEnded(relay.started(), 101, lasted[0] ? "max_duration_timeout"
+                            : idled[0] ? "stream_idle_timeout" : "via_upstream", bytes.written, bytes.read,
+                    idled[0] ? ResponseFlag.STREAM_IDLE_TIMEOUT : null);
+        });
+    }
+
+    /** The bytes a WebSocket's connection read and wrote after its handshake. */
+    private static final class Bytes extends ChannelDuplexHandler {
+        volatile long read;
+        volatile long written;
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            read += size(msg);
+            ctx.fireChannelRead(msg);
+        }
+
+        @Override
+        public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
+            written += size(msg);
+            ctx.write(msg, promise);
+        }
+
+        private static long size(Object msg) {
+            return msg instanceof ByteBuf b ? b.readableBytes()
+                    : msg instanceof ByteBufHolder h ? h.content().readableBytes() : 0;
+        }
+    }
+
+    /** The host of an authority, without its port (null: none), as auto_sni and auto_san_validation take it. */
+    private static String requestHost(String authority) {
+        HostAndPort hp = authority == null || authority.isEmpty() ? null : HostAndPort.parseAuthority(authority, -1);
+        return hp == null ? null : hp.host();
+    }
+
+    /** The client whose connections speak {@code tls} (for {@code requestHost}), made on first use. */
+    private WebSocketClient tlsClient(UpstreamTls tls, String requestHost, Duration connectTimeout) {
+        TlsKey key = new TlsKey(tls, requestHost);
+        WebSocketClient c = tlsClients.get(key);
+        if (c != null) {
+            return c;
+        }
+        synchronized (tlsOrder) {
+            c = tlsClients.get(key);
+            if (c != null) {
+                return c;
+            }
+            if (tlsOrder.size() >= MAX_TLS_CLIENTS) {
+                // a rotated certificate, a host gone: the oldest goes, its open WebSockets left to end
+                WebSocketClient oldest = tlsClients.remove(tlsOrder.remove(0));
+                if (oldest != null) {
+                    oldest.shutdown(30, TimeUnit.SECONDS);
+                }
+            }
+            WebSocketClientOptions o = new WebSocketClientOptions(options);
+            tls.apply(o, requestHost);
+            // as Envoy, whose connection is connected once its TLS handshake is done: connect_timeout covers both
+            o.setSslHandshakeTimeout(Math.max(1, connectTimeout.toMillis())).setSslHandshakeTimeoutUnit(
+                    TimeUnit.MILLISECONDS);
+            c = vertx.createWebSocketClient(o);
+            tlsClients.put(key, c);
+            tlsOrder.add(key);
+            return c;
+        }
+    }
+
+    @Override
+    public Future<Void> shutdown(long timeout, TimeUnit unit) {
+        List<Future<Void>> all = new ArrayList<>();
+        all.add(plain.shutdown(timeout, unit));
+        tlsClients.values().forEach(c -> all.add(c.shutdown(timeout, unit)));
+        onShutdown.run();
+        return Future.join(all).mapEmpty();
+    }
+
+    @Override
+    public Future<Boolean> updateSSLOptions(ClientSSLOptions sslOptions, boolean force) {
+        // the caller's own TLS (wss://); the mesh's TLS follows the clusters' contexts
+        return plain.updateSSLOptions(sslOptions, force);
+    }
+
+    @Override
+    public boolean isMetricsEnabled() {
+        return plain.isMetricsEnabled();
+    }
+}

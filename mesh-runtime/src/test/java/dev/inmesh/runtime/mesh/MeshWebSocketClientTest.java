@@ -1,0 +1,190 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.UpgradeRejectedException;
+import io.vertx.core.http.WebSocket;
+import io.vertx.core.http.WebSocketClient;
+import io.vertx.core.http.WebSocketConnectOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code mesh.webSocketClient()}: an application's WebSocket goes through the mesh as a sidecar takes its upgrade
+ * (the listener for the port, its connection manager's {@code upgrade_configs}, the route's rewrites and header rules,
+ * a host of the route's cluster, the cluster's {@code max_requests}, the route's idle timeout), and is reported with
+ * its 101 when it closes; refusals on the way fail the connect with the answer a sidecar would give. Before, a
+ * Java service's WebSockets went past the mesh: no route, no host of the cluster, no mTLS, no metric.
+ */
+@Timeout(60)
+class MeshWebSocketClientTest {
+    private final Vertx vertx = Vertx.vertx();
+    private final List<StreamInfo> recorded = new CopyOnWriteArrayList<>();
+    /** What the WebSocket server saw of each upgrade: its path, host and x-added header. */
+    private final List<String> seen = new CopyOnWriteArrayList<>();
+    private Mesh mesh;
+    @TempDir
+    Path dir;
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (mesh != null) {
+            mesh.close().await(5, TimeUnit.SECONDS);
+        }
+        vertx.close().await(5, TimeUnit.SECONDS);
+    }
+
+    /** A WebSocket server on loopback that echoes text messages with {@code prefix}. */
+    private int echo(String prefix) {
+        return vertx.createHttpServer().webSocketHandler(ws -> {
+            seen.add(ws.path() + " " + ws.headers().get("host") + " " + ws.headers().get("x-added"));
+            ws.textMessageHandler(m -> ws.writeTextMessage(prefix + m));
+        }).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    /**
+     * The mesh with the outbound listener for port 9080 (host reviews) to the cluster of {@code ports};
+     * {@code upgrades}: whether its connection manager enables websocket upgrades; {@code routeExtra} one more route
+     * action field (or none); {@code clusterExtra} more cluster lines.
+     */
+    private WebSocketClient mesh(boolean upgrades, String routeExtra, String clusterExtra, int... ports)
+            throws Exception {
+        String config = MeshWebClientTest.config("", ports)
+                .replaceAll("( *)timeout: 0s", routeExtra.isEmpty() ? "$1timeout: 0s"
+                        : "$1timeout: 0s\n$1" + routeExtra)
+                .replace("    connect_timeout: 1s\n", "    connect_timeout: 1s\n" + clusterExtra);
+        if (upgrades) {
+            config = config.replaceAll("( *)stat_prefix: outbound_0.0.0.0_9080",
+                    "$1stat_prefix: outbound_0.0.0.0_9080\n$1upgrade_configs: [{upgrade_type: websocket}]");
+        }
+        Path file = Files.writeString(dir.resolve("mesh.yaml"), config);
+        DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1")
+                .setApp("productpage").setVersion("v1").setConfigFile(file.toString()).setAdminPort(-1));
+        m.addObserver(recorded::add);
+        m.start().await(10, TimeUnit.SECONDS);
+        mesh = m;
+        return m.webSocketClient();
+    }
+
+    private static WebSocketConnectOptions reviews(String uri) {
+        return new WebSocketConnectOptions().setHost("reviews").setPort(9080).setURI(uri);
+    }
+
+    /** The request reported with {@code status}, once it is (at most about 5 s). */
+    private StreamInfo reported(int status) throws InterruptedException {
+        for (int i = 0; i < 200; i++) {
+            for (StreamInfo s : recorded) {
+                if (s.responseCode() == status) {
+                    return s;
+                }
+            }
+            Thread.sleep(25);
+        }
+        throw new AssertionError("no " + status + " in " + recorded);
+    }
+
+    /** The answer an upgrade through {@code client} was refused with. */
+    private static UpgradeRejectedException refused(WebSocketClient client, WebSocketConnectOptions o) {
+        CompletionException e = assertThrows(CompletionException.class, () -> client.connect(o).toCompletionStage()
+                .toCompletableFuture().join());
+        assertTrue(e.getCause() instanceof UpgradeRejectedException, String.valueOf(e.getCause()));
+        return (UpgradeRejectedException) e.getCause();
+    }
+
+    private static String roundTrip(WebSocket ws, String message) throws Exception {
+        Promise<String> answer = Promise.promise();
+        ws.textMessageHandler(answer::tryComplete);
+        ws.writeTextMessage(message);
+        return answer.future().await(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aWebSocketGoesThroughTheRouteToItsClusterAndIsReportedWith101WhenItCloses() throws Exception {
+        int echo = echo("echo:");
+        WebSocketClient client = mesh(true, "prefix_rewrite: /socket/", "", echo);
+        WebSocket ws = client.connect(reviews("/chat")).await(10, TimeUnit.SECONDS);
+        assertEquals("echo:hi", roundTrip(ws, "hi"));
+        assertEquals(List.of("/socket/chat reviews:9080 null"), seen, "the route's rewrite, the caller's host");
+        assertTrue(recorded.isEmpty(), "reported when it closes: " + recorded);
+        ws.close().await(10, TimeUnit.SECONDS);
+        StreamInfo info = reported(101);
+        assertEquals("outbound|9080||reviews.default.svc.cluster.local", info.upstreamCluster());
+        assertEquals("127.0.0.1:" + echo, info.upstreamHost());
+        assertEquals("via_upstream", info.responseCodeDetails());
+        assertTrue(info.responseFlags().isEmpty(), info.toString());
+        assertEquals("/chat", info.path());
+        assertTrue(info.bytesReceived() > 0 && info.bytesSent() > 0, info.toString());
+    }
+
+    @Test
+    void anUpgradeTheConnectionManagerDoesNotEnableIsRefused403() throws Exception {
+        int echo = echo("");
+        WebSocketClient client = mesh(false, "", "", echo);
+        assertEquals(403, refused(client, reviews("/chat")).getStatus());
+        assertEquals("upgrade_failed", reported(403).responseCodeDetails());
+        assertTrue(seen.isEmpty(), "the upstream never saw it");
+    }
+
+    @Test
+    void anUpstreamThatCannotBeReachedIsAnswered503UF() throws Exception {
+        int closed;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closed = s.getLocalPort(); // nothing listens there once closed
+        }
+        WebSocketClient client = mesh(true, "", "", closed);
+        UpgradeRejectedException e = refused(client, reviews("/chat"));
+        assertEquals(503, e.getStatus());
+        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+                e.getBody().toString());
+        StreamInfo info = reported(503);
+        assertEquals("UF", ResponseFlag.format(info.responseFlags()));
+        assertEquals("upstream_reset_before_response_started{connection_failure}", info.responseCodeDetails());
+    }
+
+    @Test
+    void anOpenWebSocketHoldsOneOfItsClustersMaxRequests() throws Exception {
+        int echo = echo("");
+        WebSocketClient client = mesh(true, "", "    circuit_breakers: {thresholds: [{max_requests: 1}]}\n", echo);
+        WebSocket first = client.connect(reviews("/one")).await(10, TimeUnit.SECONDS);
+        UpgradeRejectedException e = refused(client, reviews("/two"));
+        assertEquals(503, e.getStatus());
+        assertEquals("true", e.getHeaders().get("x-envoy-overloaded"));
+        assertEquals("UO", ResponseFlag.format(reported(503).responseFlags()));
+        first.close().await(10, TimeUnit.SECONDS);
+        reported(101);
+        WebSocket again = client.connect(reviews("/three")).await(10, TimeUnit.SECONDS);
+        assertEquals("x", roundTrip(again, "x"));
+        assertEquals(2, seen.size(), String.valueOf(seen));
+    }
+
+    @Test
+    void anIdleWebSocketIsClosedAtTheRoutesIdleTimeoutAndReportedSI() throws Exception {
+        int echo = echo("");
+        WebSocketClient client = mesh(true, "idle_timeout: 0.3s", "", echo);
+        WebSocket ws = client.connect(reviews("/idle")).await(10, TimeUnit.SECONDS);
+        Promise<Void> closed = Promise.promise();
+        ws.closeHandler(v -> closed.tryComplete());
+        long start = System.nanoTime();
+        closed.future().await(10, TimeUnit.SECONDS);
+        assertTrue((System.nanoTime() - start) / 1_000_000 >= 200, "closed too soon");
+        StreamInfo info = reported(101);
+        assertEquals("SI", ResponseFlag.format(info.responseFlags()));
+        assertEquals("stream_idle_timeout", info.responseCodeDetails());
+    }
+}
