@@ -1132,6 +1132,10 @@ public final class Router {
             ex.streamIdle = new IdleTimer(vertx, idle.toMillis(), attempts::streamIdleTimeout).start();
         }
         Duration lifetime = maxStreamDuration(action, req);
+        if (ex.grpc && lifetime != null && grpcDeadline(action, req) != null) {
+            // as Envoy's connection manager: the upstream learns the deadline the stream has, before the time used
+            req.headers.set(HeaderNames.GRPC_TIMEOUT, Grpc.timeoutValue(lifetime.toMillis()));
+        }
         if (lifetime != null) {
             // from when the request began, as Envoy's connection manager starts it with the stream
             long left = lifetime.toMillis() - (System.nanoTime() - req.startNanos) / 1_000_000;
@@ -1168,51 +1172,63 @@ public final class Router {
     }
 
     /**
-     * How long the request may last, as Envoy's connection manager sets its stream's duration timer: the route's own
-     * {@code max_stream_duration.max_stream_duration} (0: none), else the connection manager's
-     * {@code max_stream_duration}; none for a gRPC request with a {@code grpc-timeout} on a route with
-     * {@code grpc_timeout_header_max}, whose deadline the route timeout follows. Null for none.
+     * How long the request may last, as Envoy's connection manager sets its stream's duration timer: on a route with
+     * {@code max_stream_duration.grpc_timeout_header_max}, a request's {@code grpc-timeout} (whatever its content
+     * type, as Envoy reads the header) capped by that maximum unless it is 0, then less
+     * {@code grpc_timeout_header_offset} (an offset not shorter than it leaves 0: out of time at once); else the
+     * route's own {@code max_stream_duration.max_stream_duration} (0: none), else the connection manager's
+     * {@code max_stream_duration}. Null for none.
      */
     static Duration maxStreamDuration(RouteAction action, RouterRequest req) {
-        Duration d = action.streamDuration() != null ? action.streamDuration() : req.maxStreamDuration;
-        if (d == null || d.isZero()) {
-            return null;
+        Duration grpcDeadline = grpcDeadline(action, req);
+        if (grpcDeadline != null) {
+            return grpcDeadline;
         }
-        boolean grpcDeadline = action.maxStreamDuration() && action.maxGrpcTimeout() != null
-                && Grpc.isRequest(req.headers) && req.headers.contains("grpc-timeout");
-        return grpcDeadline ? null : d;
+        Duration d = action.streamDuration() != null ? action.streamDuration() : req.maxStreamDuration;
+        return d == null || d.isZero() ? null : d;
     }
 
     /**
-     * The route timeout as Envoy's {@code FilterUtility::finalTimeout}: for a gRPC request on a route with
-     * {@code max_grpc_timeout} (or {@code max_stream_duration.grpc_timeout_header_max}, as Istio sends it), the
-     * request's {@code grpc-timeout} capped by that maximum unless it is 0 (no cap), then less
-     * {@code grpc_timeout_header_offset} (an offset not shorter than it leaves 1 ms: out of time at once, where Envoy's
-     * stream duration timer fires at 0); without the header, the maximum itself (0: none). Otherwise the route's
-     * {@code timeout}. The {@code grpc-timeout} sent upstream under {@code max_grpc_timeout} derives from this.
+     * The stream duration a request's {@code grpc-timeout} sets under Envoy's newer timeouts (a route's
+     * {@code max_stream_duration} with {@code grpc_timeout_header_max}), as {@link #maxStreamDuration} describes it;
+     * null when the route has none of them or the request no valid header.
+     */
+    static Duration grpcDeadline(RouteAction action, RouterRequest req) {
+        if (!action.maxStreamDuration() || action.maxGrpcTimeout() == null) {
+            return null;
+        }
+        long timeout = grpcTimeoutMillis(req.headers.get(HeaderNames.GRPC_TIMEOUT));
+        if (timeout < 0) {
+            return null;
+        }
+        long cap = action.maxGrpcTimeout().toMillis();
+        if (cap != 0 && timeout > cap) {
+            timeout = cap;
+        }
+        Duration offset = action.grpcTimeoutHeaderOffset();
+        if (timeout != 0 && offset != null) {
+            timeout = offset.toMillis() < timeout ? timeout - offset.toMillis() : 0;
+        }
+        return Duration.ofMillis(timeout);
+    }
+
+    /**
+     * The route timeout as Envoy's {@code FilterUtility::finalTimeout}: for a gRPC request on a route with the legacy
+     * {@code max_grpc_timeout} (Istio's outbound routes), the request's {@code grpc-timeout} capped by that maximum
+     * unless it is 0 (no cap); without the header, the maximum itself (0: none). Otherwise the route's
+     * {@code timeout}: under {@code max_stream_duration} a caller's {@code grpc-timeout} is the stream's duration
+     * ({@link #maxStreamDuration}), not the route timeout. The {@code grpc-timeout} sent upstream under
+     * {@code max_grpc_timeout} derives from this.
      */
     static Duration routeTimeout(RouteAction action, RouterRequest req) {
         Duration max = action.maxGrpcTimeout();
-        if (max == null) {
+        if (max == null || action.maxStreamDuration() || !Grpc.isRequest(req.headers)) {
             return action.timeout();
         }
-        if (!Grpc.isRequest(req.headers)) {
-            return action.timeout();
-        }
-        long header = grpcTimeoutMillis(req.headers.get("grpc-timeout"));
-        long grpc = header;
+        long grpc = grpcTimeoutMillis(req.headers.get(HeaderNames.GRPC_TIMEOUT));
         long cap = max.toMillis();
         if (cap != 0 && (grpc <= 0 || grpc > cap)) {
             grpc = cap;
-        }
-        // as Envoy's connection manager applies grpc_timeout_header_offset: after the cap, to a deadline the caller
-        // sent; an offset not shorter than it leaves nothing (the stream is out of time at once)
-        Duration offset = action.grpcTimeoutHeaderOffset();
-        if (offset != null && header > 0 && grpc > 0) {
-            if (offset.toMillis() >= grpc) {
-                return Duration.ofMillis(1); // out of time at once
-            }
-            grpc -= offset.toMillis();
         }
         return grpc <= 0 ? Duration.ZERO : Duration.ofMillis(grpc);
     }

@@ -337,15 +337,20 @@ class RouterTimeoutTest {
     private static final String GRPC_ROUTE = "timeout: 5s, max_stream_duration: {grpc_timeout_header_max: 0s}";
 
     @Test
-    void aGrpcRequestsTimeoutHeaderSetsTheRouteTimeoutWhenTheRouteRespectsIt() {
+    void underMaxStreamDurationAGrpcCallersDeadlineIsTheStreamsDurationAndEndsItWithDeadlineExceeded() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok().withFixedDelay(1500)));
         var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc", "grpc-timeout", "200m"),
                 routeToC(GRPC_ROUTE), one(wm));
+        // as Envoy's connection manager: the caller's deadline runs the stream's duration timer, not the router's
+        // route timeout, so the answer is its downstream duration timeout with DEADLINE_EXCEEDED (not UNAVAILABLE)
         assertEquals(200, r.status(), "a gRPC caller gets the timeout as a trailers-only gRPC response");
-        assertEquals("14", r.header("grpc-status"), "504 maps to UNAVAILABLE");
-        assertEquals("upstream request timeout", r.header("grpc-message"));
-        assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
+        assertEquals("4", r.header("grpc-status"));
+        assertEquals("downstream duration timeout", r.header("grpc-message"));
+        assertEquals("max_duration_timeout", r.info().responseCodeDetails());
+        assertEquals(200, r.info().responseCode());
+        assertEquals("4", r.info().grpcStatus(), "the metrics' grpc_response_status");
+        assertEquals(Set.of(), r.info().responseFlags());
         assertTrue(r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
     }
 
@@ -353,12 +358,12 @@ class RouterTimeoutTest {
     void theGrpcTimeoutHeaderOffsetIsTakenOffTheCallersDeadline() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok().withFixedDelay(1500)));
-        // 1 s asked for, 0.8 s of it kept back: the router gives up after about 0.2 s, well before 1 s
+        // 1 s asked for, 0.8 s of it kept back: the stream ends after about 0.2 s, well before 1 s
         var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc", "grpc-timeout", "1S"),
                 routeToC("max_stream_duration: {grpc_timeout_header_max: 0s, grpc_timeout_header_offset: 0.8s}"),
                 one(wm));
-        assertEquals("14", r.header("grpc-status"));
-        assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
+        assertEquals("4", r.header("grpc-status"));
+        assertEquals("max_duration_timeout", r.info().responseCodeDetails());
         assertTrue(r.elapsedMillis() < 900, "answered after " + r.elapsedMillis());
     }
 
@@ -367,14 +372,16 @@ class RouterTimeoutTest {
         RouteAction a = new RouteAction(new ClusterSpecifier.Named("c"), null, null, null, null, null, null, false,
                 List.of(), Duration.ofSeconds(5), false, true, Duration.ofSeconds(1));
         String grpc = "application/grpc";
-        assertEquals(Duration.ofMillis(1500), Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout",
-                "2500m")));
-        assertEquals(Duration.ofMillis(1), Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout",
+        assertEquals(Duration.ofMillis(1500), Router.maxStreamDuration(a, get("/", "content-type", grpc,
+                "grpc-timeout", "2500m")));
+        assertEquals(Duration.ZERO, Router.maxStreamDuration(a, get("/", "content-type", grpc, "grpc-timeout",
                 "800m")), "an offset not shorter than the deadline leaves the stream out of time");
-        assertEquals(Duration.ofSeconds(4), Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout",
-                "7S")), "7 s capped to 5 s, then less 1 s");
-        assertEquals(Duration.ofSeconds(5), Router.routeTimeout(a, get("/", "content-type", grpc)),
-                "no header: the maximum, no offset");
+        assertEquals(Duration.ofSeconds(4), Router.maxStreamDuration(a, get("/", "content-type", grpc,
+                "grpc-timeout", "7S")), "7 s capped to 5 s, then less 1 s");
+        assertEquals(null, Router.maxStreamDuration(a, get("/", "content-type", grpc)),
+                "no header: no stream duration from it");
+        assertEquals(a.timeout(), Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout", "2500m")),
+                "the route timeout is the route's own, not the caller's deadline");
     }
 
     @Test
@@ -383,18 +390,31 @@ class RouterTimeoutTest {
         wm.stubFor(any(anyUrl()).willReturn(ok().withFixedDelay(1500)));
         var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc+proto", "grpc-timeout",
                 "10S"), routeToC("max_grpc_timeout: 0.2s"), one(wm));
+        // the legacy max_grpc_timeout (Istio's outbound routes) sets the router's route timeout: 504 UNAVAILABLE
         assertEquals("14", r.header("grpc-status"));
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
         assertTrue(r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
     }
 
     @Test
-    void theGrpcTimeoutHeaderIsIgnoredWithoutAMaximumOnTheRouteOrForPlainHttp() {
+    void theGrpcTimeoutHeaderIsIgnoredWithoutAMaximumOnTheRoute() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok("done").withFixedDelay(300)));
         assertEquals(200, rig.call(rig.router(), get("/a", "content-type", "application/grpc", "grpc-timeout",
                 "50m"), routeToC("timeout: 5s"), one(wm)).status());
-        assertEquals(200, rig.call(rig.router(), get("/b", "content-type", "application/json", "grpc-timeout",
-                "50m"), routeToC(GRPC_ROUTE), one(wm)).status());
+        assertEquals(200, rig.call(rig.router(), get("/a", "content-type", "application/json", "grpc-timeout",
+                "50m"), routeToC("max_grpc_timeout: 5s"), one(wm)).status(), "max_grpc_timeout is for gRPC only");
+    }
+
+    @Test
+    void underMaxStreamDurationAnyRequestsGrpcTimeoutBoundsItsStreamAsEnvoyReadsTheHeader() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("done").withFixedDelay(1500)));
+        var r = rig.call(rig.router(), get("/b", "content-type", "application/json", "grpc-timeout", "100m"),
+                routeToC(GRPC_ROUTE), one(wm));
+        assertEquals(504, r.status());
+        assertEquals("downstream duration timeout", r.body());
+        assertTrue(r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
     }
 
     private static String upstreamGrpcTimeout(WireMockServer wm) {
@@ -437,13 +457,25 @@ class RouterTimeoutTest {
     }
 
     @Test
+    void underMaxStreamDurationTheGrpcTimeoutSentUpstreamIsTheStreamsDeadline() {
+        // as Envoy's connection manager: capped by grpc_timeout_header_max, less the offset
+        assertEquals("3000m", sentGrpcTimeout("timeout: 5s, max_stream_duration: {grpc_timeout_header_max: 3s}",
+                "grpc-timeout", "10S"));
+        assertEquals("1500m", sentGrpcTimeout("max_stream_duration: {grpc_timeout_header_max: 0s, "
+                + "grpc_timeout_header_offset: 0.5s}", "grpc-timeout", "2S"));
+        assertEquals(null, sentGrpcTimeout("max_stream_duration: {grpc_timeout_header_max: 0s}"),
+                "none made up without the caller's");
+    }
+
+    @Test
     void grpcTimeoutIsForwardedUnchangedWithoutMaxGrpcTimeout() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok()));
-        // max_stream_duration (Envoy's newer timeouts) caps the header but does not rewrite it; nor does a plain
-        // route; nor max_grpc_timeout for a request that is not gRPC
-        String[][] cases = {{"application/grpc", "timeout: 5s, max_stream_duration: {grpc_timeout_header_max: 3s}"},
-            {"application/grpc", "timeout: 5s"}, {"application/json", "max_grpc_timeout: 5s"}};
+        // a plain route does not rewrite it; nor max_grpc_timeout for a request that is not gRPC; nor
+        // max_stream_duration without grpc_timeout_header_max
+        String[][] cases = {{"application/grpc", "timeout: 5s, max_stream_duration: {max_stream_duration: 0s}"},
+            {"application/grpc", "timeout: 5s"}, {"application/json", "max_grpc_timeout: 5s"},
+            {"application/json", "max_stream_duration: {grpc_timeout_header_max: 3s}"}};
         for (String[] c : cases) {
             wm.resetRequests();
             rig.call(rig.router(), get("/pkg.Svc/M", "content-type", c[0], "grpc-timeout", "10S"), routeToC(c[1]),

@@ -20,10 +20,10 @@ import java.util.List;
  * @param includeVhRateLimits whether the global rate limit filter sends its virtual host's {@code rate_limits} too
  *     ({@code include_vh_rate_limits}); without it, they are sent only when the route has none of its own
  * @param maxStreamDuration whether the route sets {@code max_stream_duration} (Envoy's newer timeouts):
- *     {@code maxGrpcTimeout} is then its {@code grpc_timeout_header_max}, and a gRPC request's
- *     {@code grpc-timeout} is not rewritten upstream as it is under {@code max_grpc_timeout}
- * @param grpcTimeoutHeaderOffset {@code max_stream_duration.grpc_timeout_header_offset}: taken off a gRPC request's
- *     {@code grpc-timeout} (when shorter than it) before the maximum caps it, or null
+ *     {@code maxGrpcTimeout} is then its {@code grpc_timeout_header_max}, and a request's {@code grpc-timeout}
+ *     sets the stream's duration (Envoy's connection manager's timer) rather than the route timeout
+ * @param grpcTimeoutHeaderOffset {@code max_stream_duration.grpc_timeout_header_offset}: taken off a request's
+ *     {@code grpc-timeout} once the maximum capped it (all of it when the offset is not shorter), or null
  * @param requestMirrorPolicies the copies of each request sent to other clusters ({@code request_mirror_policies})
  * @param streamDuration {@code max_stream_duration.max_stream_duration}: replaces the connection manager's
  *     {@code max_stream_duration} for the route's requests ({@link Duration#ZERO}: none for them); null when unset
