@@ -1017,7 +1017,7 @@ final class HttpBridge {
                     .routerFilter(conn.hcm().router())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .maxStreamDuration(conn.hcm().lifetimes().maxStreamDuration())
-                    .corsFilter(conn.hcm()).statefulSession(conn.hcm()).downstreamStats(conn.stats())
+                    .corsFilter(conn.hcm()).grpcStats(conn.hcm()).statefulSession(conn.hcm()).downstreamStats(conn.stats())
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
@@ -1171,7 +1171,7 @@ final class HttpBridge {
             ch.write(resp, ch.voidPromise());
             flushPending = true;
             up.handler(upstreamChunk -> {
-                r.bodyActivity();
+                r.bodyChunk(upstreamChunk);
                 Buffer buf = web == null ? upstreamChunk : web.encode(upstreamChunk);
                 if (buf.length() == 0) {
                     return; // a text response's frame still incomplete

@@ -352,20 +352,29 @@ class HttpBridgeTest {
                 + "          stream_idle_timeout: 0.4s\n"));
     }
 
+    /**
+     * The proxy again, with {@code filter} first among its HTTP filters, and v2's route line replaced by
+     * {@code v2Route} (empty: kept).
+     */
+    private void withFilterFirst(String filter, String v2Route) throws Exception {
+        proxy.close();
+        String route = "                route: {cluster: v2}\n";
+        proxy = new LoopbackProxy(yaml.replace("          http_filters:\n", "          http_filters:\n" + filter)
+                .replace(route, v2Route.isEmpty() ? route : v2Route));
+    }
+
     @Test
     void aRoutesCorsPolicyAnswersPreflightsAndMarksAnswersAsIstiosSidecarDoes() throws Exception {
         // Istio's shape: the CORS filter before the router, the policy in the route's config
-        proxy.close();
-        proxy = new LoopbackProxy(yaml.replace("          http_filters:\n", """
-                          http_filters:
+        withFilterFirst("""
                           - name: envoy.filters.http.cors
                             typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
-                """).replace("                route: {cluster: v2}\n", "                route: {cluster: v2}\n"
+                """, "                route: {cluster: v2}\n"
                 + "                typed_per_filter_config:\n                  envoy.filters.http.cors:\n"
                 + "                    \"@type\": type.googleapis.com/"
                 + "envoy.extensions.filters.http.cors.v3.CorsPolicy\n"
                 + "                    allow_origin_string_match: [{exact: \"https://shop.example\"}]\n"
-                + "                    allow_methods: \"GET,PUT\"\n                    allow_credentials: true\n"));
+                + "                    allow_methods: \"GET,PUT\"\n                    allow_credentials: true\n");
         io.vertx.core.http.HttpClientResponse preflight = client.request(new RequestOptions()
                 .setMethod(io.vertx.core.http.HttpMethod.OPTIONS).setURI("/p").putHeader("host", "reviews")
                 .putHeader("x-version", "v2").putHeader("origin", "https://shop.example")
@@ -653,6 +662,43 @@ class HttpBridgeTest {
             s.getOutputStream().write("hello".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
             assertEquals("HTTP/1.1 200 OK | v2 POST /second body=hello host=reviews", readResponse(in));
         }
+    }
+
+    @Test
+    void withIstiodsGrpcStatsFilterTheProxyCountsEachCallsMessagesWholeOrStreamed() throws Exception {
+        withFilterFirst("""
+                          - name: envoy.filters.http.grpc_stats
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.filters.http.grpc_stats.v3.FilterConfig
+                              emit_filter_state: true
+                              stats_for_all_methods: false
+                """, "");
+        HttpClient h2 = backends.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false).setDefaultHost("127.0.0.1").setDefaultPort(proxyPort));
+        Buffer two = Buffer.buffer().appendByte((byte) 0).appendInt(1).appendString("a")
+                .appendByte((byte) 0).appendInt(0);
+        var resp = h2.request(toReviews("/grpc").setMethod(HttpMethod.POST)
+                .putHeader("x-version", "v2").putHeader("content-type", "application/grpc"))
+                .compose(r -> r.send(two)).compose(r -> r.body().map(b -> r)).await(10, TimeUnit.SECONDS);
+        assertEquals("7", resp.getTrailer("grpc-status"));
+        awaitRequests(1);
+        assertEquals(2, proxy.requests.get(0).requestMessages());
+        assertEquals(1, proxy.requests.get(0).responseMessages(), "the upstream's one message");
+        // streamed, each message's prefix split across writes
+        var req = h2.request(toReviews("/bidi").setMethod(HttpMethod.POST).putHeader("x-version", "v2")
+                .putHeader("content-type", "application/grpc")).await(5, TimeUnit.SECONDS);
+        var ended = req.response().compose(r -> r.body()).toCompletionStage().toCompletableFuture();
+        Buffer three = Buffer.buffer().appendBuffer(two).appendByte((byte) 1).appendInt(3).appendString("zip");
+        req.setChunked(true);
+        for (int at = 0; at < three.length(); at += 3) {
+            req.write(three.getBuffer(at, Math.min(three.length(), at + 3)));
+        }
+        req.end();
+        ended.get(5, TimeUnit.SECONDS);
+        awaitRequests(2);
+        assertEquals(3, proxy.requests.get(1).requestMessages());
+        assertEquals(0, proxy.requests.get(1).responseMessages(), "a body that is not gRPC has none");
+        h2.close().await(10, TimeUnit.SECONDS);
     }
 
     @Test

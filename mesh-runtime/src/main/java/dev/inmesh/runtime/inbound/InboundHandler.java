@@ -815,7 +815,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 Grpc.isRequest(h) ? Grpc.finalStatus(resp.trailers(), resp.headers(), status) : null, mutualTls,
                 // as the standalone proxy: Istio's principals are the URI SANs of TLS a client certificate came in
                 tls == null ? null : tls.certs.peerPrincipal,
-                tls == null || tls.peerCertificates() == null ? null : tls.certs.localPrincipal, null, null);
+                tls == null || tls.peerCertificates() == null ? null : tls.certs.localPrincipal, null, null,
+                -1, -1); // the service's own server reads and writes the bodies: no gRPC messages counted
         if (traced.span != null) {
             try {
                 traced.span.tracer().finish(traced.span, info, h, RouteResult.decorator(traced.route), tracing);

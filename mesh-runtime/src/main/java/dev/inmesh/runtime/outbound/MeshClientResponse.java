@@ -49,7 +49,7 @@ final class MeshClientResponse implements HttpClientResponse {
         this.upstream = routed.upstream();
         if (upstream != null) {
             upstream.handler(b -> {
-                routed.bodyActivity();
+                routed.bodyChunk(b);
                 bytes += b.length();
                 Handler<Buffer> h = dataHandler;
                 if (h != null) {

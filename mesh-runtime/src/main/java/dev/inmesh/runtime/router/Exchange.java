@@ -97,9 +97,16 @@ final class Exchange {
      */
     WorkloadInfo upstreamPeer;
 
+    /**
+     * The messages of the response body passed on, counted for a gRPC request whose connection manager's gRPC
+     * statistics filter emits its filter state ({@link RouterRequest#grpcStats}); null otherwise.
+     */
+    final GrpcFrames responseMessages;
+
     Exchange(RouterRequest request) {
         this.request = request;
         this.grpc = Grpc.isRequest(request.headers);
+        this.responseMessages = grpc && request.grpcMessageCounts ? new GrpcFrames() : null;
     }
 
     /** Activity on the stream (the committed response's headers, a body chunk): the idle timeouts start over. */

@@ -55,6 +55,8 @@ public final class RequestBodyStream {
     /** The bytes in {@link #chunks}. */
     private long held;
     private long received;
+    /** The gRPC messages that started in the body received (counted for any body: a cheap walk over prefixes). */
+    private final GrpcFrames messages = new GrpcFrames();
     private boolean ended;
     private boolean closed;
     /** Whether sent chunks are kept for a retry. */
@@ -77,6 +79,7 @@ public final class RequestBodyStream {
             return;
         }
         received += chunk.length();
+        messages.inspect(chunk);
         if (owner != null) {
             owner.bodyActivity();
             if (retaining && held + chunk.length() > limit || mirrored != null && received > limit) {
@@ -126,6 +129,11 @@ public final class RequestBodyStream {
     /** Whether the caller ended the body. */
     public boolean ended() {
         return ended;
+    }
+
+    /** The gRPC messages that started in the body received so far. */
+    long messages() {
+        return messages.count();
     }
 
     /** The bytes received so far. */

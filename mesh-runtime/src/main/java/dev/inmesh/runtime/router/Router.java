@@ -1534,13 +1534,17 @@ public final class Router {
                     dc ? 1 : flag != null ? 2 : 0);
         }
         long requestBytes;
+        long requestMessages;
         if (ex.relayedRequestBytes >= 0) {
             requestBytes = ex.relayedRequestBytes;
+            requestMessages = 0;
         } else if (req.stream != null) {
             req.stream.close(); // the exchange is over: an attempt still sending the body is reset
             requestBytes = req.stream.received();
+            requestMessages = req.stream.messages();
         } else {
             requestBytes = req.body == null ? 0 : req.body.length();
+            requestMessages = ex.responseMessages == null ? 0 : GrpcFrames.count(req.body);
         }
         Host host = ex.lastHost;
         ServiceLabels dest = ServiceLabels.of(ex.cluster, host);
@@ -1559,7 +1563,8 @@ public final class Router {
                 !ex.grpc ? null : Grpc.finalStatus(response.upstream == null ? null : response.upstream.trailers(),
                         response.headers, status), req.downstreamMutualTls,
                 req.downstreamPeerPrincipal, req.downstreamLocalPrincipal, ex.transportFailureReason,
-                ex.upstreamPeerPrincipal);
+                ex.upstreamPeerPrincipal, ex.responseMessages == null ? -1 : requestMessages,
+                ex.responseMessages == null ? -1 : ex.responseMessages.count());
         if (ex.span != null) {
             try {
                 ex.span.tracer().finish(ex.span, info, req.headers, RouteResult.decorator(ex.route), tracing);

@@ -64,6 +64,8 @@ public final class RouterRequest implements RouteRequest {
     FaultInjection faultFilter;
     /** Whether the connection manager runs a CORS filter, which applies the routes' CORS policies. */
     boolean corsFilter;
+    /** Whether the connection manager's gRPC statistics filter emits the message counts Istio's stats report. */
+    boolean grpcMessageCounts;
     /** The connection manager's RBAC filters, compiled; {@link RbacFilter.Chain#NONE} for none. */
     RbacFilter.Chain rbac = RbacFilter.Chain.NONE;
     /** The connection manager's local rate limit filter, compiled; {@link LocalRateLimitFilter#NONE} for none. */
@@ -282,6 +284,16 @@ public final class RouterRequest implements RouteRequest {
      */
     public RouterRequest localRateLimit(LocalRateLimitFilter filter) {
         this.localRateLimit = filter == null ? LocalRateLimitFilter.NONE : filter;
+        return this;
+    }
+
+    /**
+     * Sets whether the connection manager the request came through has a gRPC statistics filter that emits its filter
+     * state ({@link HttpConnectionManager#grpcMessageCounts}): the messages of a gRPC request are then counted for
+     * Istio's {@code istio_request_messages_total} and {@code istio_response_messages_total}.
+     */
+    public RouterRequest grpcStats(HttpConnectionManager hcm) {
+        this.grpcMessageCounts = hcm != null && hcm.grpcMessageCounts();
         return this;
     }
 

@@ -46,7 +46,7 @@ public final class RouterResponse {
      * The upstream response whose body is still to be read, or null for a local reply. It is <em>paused</em>, so that
      * no chunk is lost before the caller's handlers are set: set them (or call {@code body()}), then
      * {@code resume()}; {@code pipeTo} resumes by itself. {@link #body()} does both. A caller that sets its own
-     * handler calls {@link #bodyActivity()} for each chunk, or the stream idle timeout cuts a body that still flows.
+     * handler calls {@link #bodyChunk} for each chunk, or the stream idle timeout cuts a body that still flows.
      */
     public HttpClientResponse upstream() {
         return upstream;
@@ -60,7 +60,7 @@ public final class RouterResponse {
         Promise<Buffer> body = Promise.promise();
         Buffer all = Buffer.buffer();
         upstream.handler(b -> {
-            bodyActivity();
+            bodyChunk(b);
             all.appendBuffer(b);
         });
         upstream.exceptionHandler(body::tryFail);
@@ -75,6 +75,18 @@ public final class RouterResponse {
      */
     public void bodyActivity() {
         exchange.touch();
+    }
+
+    /**
+     * Tells the router that this chunk of the {@link #upstream()} body went on: as {@link #bodyActivity()}, and, for a
+     * gRPC request whose messages are counted, the messages that start in it count as sent to the caller.
+     */
+    public void bodyChunk(Buffer chunk) {
+        exchange.touch();
+        GrpcFrames messages = exchange.responseMessages;
+        if (messages != null) {
+            messages.inspect(chunk);
+        }
     }
 
     /** The body of a local reply, or null when the body comes from {@link #upstream()}. */

@@ -21,8 +21,21 @@ record IstioLabels(String reporter,
                    String responseCode, String grpcResponseStatus) {
 
     /**
-     * The labels as Micrometer tags; {@code responseCode} and {@code grpcResponseStatus} are left out when null (TCP
-     * metrics have neither).
+     * These labels without those of the request's outcome ({@code request_protocol}, {@code response_flags},
+     * {@code connection_security_policy}, {@code response_code}, {@code grpc_response_status}): Istio's stats label
+     * the gRPC message counts with the reporter and the peers only.
+     */
+    IstioLabels peersOnly() {
+        return new IstioLabels(reporter, sourceWorkload, sourceWorkloadNamespace, sourcePrincipal, sourceApp,
+                sourceVersion, sourceCanonicalService, sourceCanonicalRevision, sourceCluster, destinationWorkload,
+                destinationWorkloadNamespace, destinationPrincipal, destinationApp, destinationVersion,
+                destinationService, destinationServiceName, destinationServiceNamespace, destinationCanonicalService,
+                destinationCanonicalRevision, destinationCluster, null, null, null, null, null);
+    }
+
+    /**
+     * The labels as Micrometer tags; those of the request's outcome are left out when null ({@code responseCode} and
+     * {@code grpcResponseStatus} on TCP metrics, all of them on the gRPC message counts, {@link #peersOnly}).
      */
     Tags tags() {
         List<Tag> t = new ArrayList<>(25);
@@ -46,9 +59,11 @@ record IstioLabels(String reporter,
         t.add(Tag.of("destination_canonical_service", destinationCanonicalService));
         t.add(Tag.of("destination_canonical_revision", destinationCanonicalRevision));
         t.add(Tag.of("destination_cluster", destinationCluster));
-        t.add(Tag.of("request_protocol", requestProtocol));
-        t.add(Tag.of("response_flags", responseFlags));
-        t.add(Tag.of("connection_security_policy", connectionSecurityPolicy));
+        if (requestProtocol != null) {
+            t.add(Tag.of("request_protocol", requestProtocol));
+            t.add(Tag.of("response_flags", responseFlags));
+            t.add(Tag.of("connection_security_policy", connectionSecurityPolicy));
+        }
         if (responseCode != null) {
             t.add(Tag.of("response_code", responseCode));
         }

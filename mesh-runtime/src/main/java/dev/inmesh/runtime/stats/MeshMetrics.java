@@ -47,6 +47,11 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@code response_flags} as {@link ResponseFlag#format}. Series are cached by their label values, so recording
  * allocates little.
  *
+ * <p>A gRPC request whose messages were counted ({@link StreamInfo#requestMessages()}: its connection manager's gRPC
+ * statistics filter emits its filter state, as istiod configures it) adds them to {@code istio_request_messages_total}
+ * and {@code istio_response_messages_total}, labelled as Istio's stats label them: with the reporter and the
+ * {@code source_*} and {@code destination_*} labels only.
+ *
  * <p>Thread-safe; recording never blocks.
  */
 public final class MeshMetrics {
@@ -62,6 +67,7 @@ public final class MeshMetrics {
     private final String destinationCluster;
     private final Map<IstioLabels, RequestMeters> requestMeters = new ConcurrentHashMap<>();
     private final Map<IstioLabels, TcpMeters> tcpMeters = new ConcurrentHashMap<>();
+    private final Map<IstioLabels, MessageMeters> messageMeters = new ConcurrentHashMap<>();
     private final Map<String, UpstreamStats> upstreams = new ConcurrentHashMap<>();
     private final Map<String, DownstreamStats> connectionManagers = new ConcurrentHashMap<>();
     private final Map<String, ListenerStats> listeners = new ConcurrentHashMap<>();
@@ -124,6 +130,12 @@ public final class MeshMetrics {
         m.duration.record(Math.max(0, s.durationMillis()));
         m.requestBytes.record(Math.max(0, s.bytesReceived()));
         m.responseBytes.record(Math.max(0, s.bytesSent()));
+        if (s.grpcStatus() != null && s.requestMessages() >= 0) {
+            // as Istio's stats read the gRPC statistics filter's state: labelled with the reporter and peers only
+            MessageMeters mm = messageMeters.computeIfAbsent(labels.peersOnly(), this::newMessageMeters);
+            mm.requests.increment(s.requestMessages());
+            mm.responses.increment(Math.max(0, s.responseMessages()));
+        }
     }
 
     /**
@@ -325,16 +337,23 @@ public final class MeshMetrics {
 
     private TcpMeters newTcpMeters(IstioLabels l) {
         Tags tags = l.tags();
-        return new TcpMeters(
-                Counter.builder("istio_tcp_connections_opened").tags(tags)
-                        .description("TCP connections opened").register(registry),
-                Counter.builder("istio_tcp_connections_closed").tags(tags)
-                        .description("TCP connections closed").register(registry),
-                Counter.builder("istio_tcp_sent_bytes").tags(tags)
-                        .description("Bytes sent towards the downstream on TCP connections").register(registry),
-                Counter.builder("istio_tcp_received_bytes").tags(tags)
-                        .description("Bytes received from the downstream on TCP connections").register(registry));
+        return new TcpMeters(counter("istio_tcp_connections_opened", "TCP connections opened", tags),
+                counter("istio_tcp_connections_closed", "TCP connections closed", tags),
+                counter("istio_tcp_sent_bytes", "Bytes sent towards the downstream on TCP connections", tags),
+                counter("istio_tcp_received_bytes", "Bytes received from the downstream on TCP connections", tags));
     }
+
+    private Counter counter(String name, String description, Tags tags) {
+        return Counter.builder(name).tags(tags).description(description).register(registry);
+    }
+
+    private MessageMeters newMessageMeters(IstioLabels l) {
+        Tags tags = l.tags();
+        return new MessageMeters(counter("istio_request_messages", "gRPC messages sent by clients", tags),
+                counter("istio_response_messages", "gRPC messages sent by servers", tags));
+    }
+
+    private record MessageMeters(Counter requests, Counter responses) {}
 
     private record RequestMeters(Counter requests, DistributionSummary duration, DistributionSummary requestBytes,
                                  DistributionSummary responseBytes) {}

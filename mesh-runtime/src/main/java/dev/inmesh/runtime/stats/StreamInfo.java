@@ -51,6 +51,10 @@ import java.util.Set;
  *     {@code %UPSTREAM_TRANSPORT_FAILURE_REASON%}), or null
  * @param upstreamPeerPrincipal the first URI SAN of the server's certificate in the upstream TLS the proxy
  *     originated for the final attempt (Istio's {@code destination_principal} outbound), or null
+ * @param requestMessages for a gRPC request whose connection manager's gRPC statistics filter emits its filter state,
+ *     the gRPC messages the caller sent (Istio's {@code istio_request_messages_total}); -1 when not counted
+ * @param responseMessages likewise, the gRPC messages sent to the caller (Istio's
+ *     {@code istio_response_messages_total}); -1 when not counted
  */
 public record StreamInfo(
         Direction direction,
@@ -86,7 +90,9 @@ public record StreamInfo(
         String downstreamPeerPrincipal,
         String downstreamLocalPrincipal,
         String upstreamTransportFailureReason,
-        String upstreamPeerPrincipal) {
+        String upstreamPeerPrincipal,
+        long requestMessages,
+        long responseMessages) {
 
     /** Which side of the workload the request crossed. */
     public enum Direction {
@@ -123,6 +129,6 @@ public record StreamInfo(
                 bytesReceived, bytesSent, durationMillis, upstreamServiceTimeMillis, requestId, authority, userAgent,
                 forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
                 downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
-                destinationServiceName, destinationServiceNamespace, grpcStatus, false, null, null, null, null);
+                destinationServiceName, destinationServiceNamespace, grpcStatus, false, null, null, null, null, -1, -1);
     }
 }

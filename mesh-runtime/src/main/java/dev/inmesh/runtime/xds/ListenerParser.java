@@ -65,6 +65,9 @@ public final class ListenerParser
             "envoy.filters.http.grpc_stats", "envoy.filters.http.peer_metadata", "istio_authn",
             "envoy.filters.http.wasm_stats");
 
+    /** The config type of the gRPC statistics filter, one of the observing HTTP filters. */
+    static final String GRPC_STATS_TYPE = "envoy.extensions.filters.http.grpc_stats.v3.FilterConfig";
+
     /** The config types of the observing network filters (Istio's TCP metadata exchange and stats). */
     static final Set<String> OBSERVING_NETWORK_TYPES = Set.of("envoy.tcp.metadataexchange.config.MetadataExchange",
             "stats.PluginConfig");
@@ -74,8 +77,7 @@ public final class ListenerParser
      * filter is known by its type; by its name only when it has no typed config, or when its type is WASM (Istio's own
      * null-VM telemetry plugins, which only Istio's names tell apart from other WASM plugins).
      */
-    static final Set<String> OBSERVING_HTTP_TYPES = Set.of(
-            "envoy.extensions.filters.http.grpc_stats.v3.FilterConfig",
+    static final Set<String> OBSERVING_HTTP_TYPES = Set.of(GRPC_STATS_TYPE,
             "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig", "stats.PluginConfig",
             "io.istio.http.peer_metadata.Config", "io.istio.http.metadata_exchange.Config",
             "istio.envoy.config.filter.http.authn.v2alpha1.FilterConfig");
@@ -495,6 +497,11 @@ public final class ListenerParser
                         + "authentication, RBAC and external authorization filters, as INSERT_BEFORE the router "
                         + "puts it)");
             }
+            // Istio's stats count each gRPC request's messages from the filter state a gRPC statistics filter emits
+            boolean grpcMessageCounts = !f.getDisabled() && f.hasTypedConfig() && typeName.equals(GRPC_STATS_TYPE)
+                    && RouteConfigurationParser.unpack(f.getTypedConfig(),
+                            io.envoyproxy.envoy.extensions.filters.http.grpc_stats.v3.FilterConfig.class,
+                            "http_filters[" + i + "].typed_config").getEmitFilterState();
             StatefulSession sessionConfig = !session ? null : Fields.at("http_filters[" + i + "].typed_config",
                     () -> StatefulSessionParser.filter(f.getTypedConfig()));
             StatefulSession sessionRuns = f.getDisabled() ? null : sessionConfig;
@@ -502,7 +509,7 @@ public final class ListenerParser
                     "stateful session");
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
                     () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns,
-                            rateLimitRuns, jwtRuns, extAuthzRuns, globalRuns, sessionRuns))));
+                            rateLimitRuns, jwtRuns, extAuthzRuns, globalRuns, sessionRuns, grpcMessageCounts))));
         }
         checkRateLimitPosition(filters);
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)

@@ -220,6 +220,48 @@ class MeshGrpcClientTest {
         StreamInfo info = lastRecorded();
         assertEquals(CLUSTER, info.upstreamCluster());
         assertEquals("0", info.grpcStatus()); // from the trailers
+        assertEquals(-1, info.requestMessages(), "no gRPC statistics filter: the messages are not counted");
+        assertTrue(!mesh.registry().scrape().contains("istio_request_messages_total"));
+    }
+
+    @Test
+    void withIstiodsGrpcStatsFilterTheMessagesEachWaySentAreCountedInIstiosMetrics() throws Exception {
+        // istiod's gRPC statistics filter: it emits its filter state, from which Istio's stats count messages
+        String filter = """
+                          - name: envoy.filters.http.grpc_stats
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.filters.http.grpc_stats.v3.FilterConfig
+                              emit_filter_state: true
+                              stats_for_all_methods: false
+                """;
+        String router = "          - name: envoy.filters.http.router\n";
+        String yaml = config(H2, "", Integer.toString(server()));
+        assertTrue(yaml.contains(router), yaml);
+        mesh = start(vertx, dir, yaml.replace(router, filter + router), recorded);
+        List<String> messages = new CopyOnWriteArrayList<>();
+        GrpcStatus status = grpcClient().request(GREETER).compose(req -> {
+            req.fullMethodName("test.Svc/Stream");
+            req.write(Buffer.buffer("a"));
+            req.write(Buffer.buffer("b"));
+            req.end(Buffer.buffer("c"));
+            return req.response();
+        }).compose(resp -> {
+            resp.handler(m -> {
+                messages.add(m.toString());
+                firstReceived.complete(null);
+            });
+            return resp.end().map(v -> resp.status());
+        }).await(5, TimeUnit.SECONDS);
+        assertEquals(GrpcStatus.OK, status);
+        assertEquals(List.of("one", "two"), messages);
+        StreamInfo info = lastRecorded();
+        assertEquals(3, info.requestMessages());
+        assertEquals(2, info.responseMessages());
+        String prom = mesh.registry().scrape();
+        assertTrue(prom.lines().anyMatch(l -> l.startsWith("istio_request_messages_total{") && l.endsWith(" 3.0")),
+                prom);
+        assertTrue(prom.lines().anyMatch(l -> l.startsWith("istio_response_messages_total{") && l.endsWith(" 2.0")),
+                prom);
     }
 
     @Test

@@ -155,6 +155,35 @@ class MeshMetricsTest {
     }
 
     @Test
+    void countsTheMessagesOfACountedGrpcRequestLabelledWithTheReporterAndPeersOnly() {
+        StreamInfo s = StreamInfos.outboundOk();
+        java.util.function.BiFunction<Long, Long, StreamInfo> grpc = (in, out) -> new StreamInfo(s.direction(),
+                s.startTime(), s.method(), s.path(), "HTTP/2", 200, s.responseFlags(), s.responseCodeDetails(), 5, 7,
+                1, 1, null, s.authority(), null, null, null, null, null, null, null, null, null, 1, s.peer(),
+                "reviews.default.svc.cluster.local", "reviews", "default", "0", false, null, null, null, null, in,
+                out);
+        metrics.record(grpc.apply(3L, 2L));
+        metrics.record(grpc.apply(1L, 0L));
+        metrics.record(grpc.apply(-1L, -1L)); // not counted: no gRPC statistics filter emits them
+
+        List<String> in = samples("istio_request_messages_total");
+        List<String> out = samples("istio_response_messages_total");
+        assertEquals(1, in.size(), in.toString());
+        assertTrue(in.get(0).endsWith(" 4.0"), in.get(0));
+        assertTrue(out.get(0).endsWith(" 2.0"), out.get(0));
+        String l = in.get(0);
+        assertTrue(l.contains("reporter=\"source\"") && l.contains("source_workload=\"productpage-v1\"")
+                && l.contains("destination_service=\"reviews.default.svc.cluster.local\""), l);
+        for (String outcome : List.of("request_protocol", "response_code", "grpc_response_status", "response_flags",
+                "connection_security_policy")) {
+            assertTrue(!l.contains(outcome + "="), "Istio's stats label message counts without " + outcome + ": "
+                    + l);
+        }
+        assertEquals(3, samples("istio_requests_total").stream().mapToDouble(x -> Double.parseDouble(
+                x.substring(x.lastIndexOf(' ') + 1))).sum(), "each request counted as ever");
+    }
+
+    @Test
     void countsTcpConnectionsAndBytesInIstiosTcpMetrics() {
         var c = metrics.tcpConnectionOpened(new TcpConnectionInfo(StreamInfo.Direction.OUTBOUND,
                 StreamInfos.REVIEWS, "reviews.default.svc.cluster.local", "reviews", "default"));

@@ -100,6 +100,10 @@ class IstioFixturesTest {
                 "envoy.extensions.filters.http.fault.v3.HTTPFault", "envoy.extensions.filters.http.cors.v3.Cors",
                 "stats.PluginConfig", "envoy.extensions.filters.http.router.v3.Router"),
                 h.httpFilters().stream().map(HttpFilter::typeUrl).toList());
+        // istiod's gRPC statistics filter emits its filter state: Istio's stats count gRPC messages from it
+        assertTrue(h.grpcMessageCounts());
+        assertEquals(List.of("envoy.filters.http.grpc_stats"), h.httpFilters().stream()
+                .filter(HttpFilter::grpcMessageCounts).map(HttpFilter::name).toList());
 
         FilterChain fallback = l.defaultFilterChain();
         assertEquals("PassthroughFilterChain", fallback.name());

@@ -237,6 +237,19 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         return false;
     }
 
+    /**
+     * Whether a gRPC statistics filter of this connection manager emits its filter state (see
+     * {@link HttpFilter#grpcMessageCounts}): Istio's stats then count the messages of its gRPC requests.
+     */
+    public boolean grpcMessageCounts() {
+        for (HttpFilter f : httpFilters) {
+            if (f.grpcMessageCounts()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Whether a gRPC-Web filter runs in this connection manager (see {@link HttpFilter#grpcWeb}). */
     public boolean grpcWebFilter() {
         for (HttpFilter f : httpFilters) {

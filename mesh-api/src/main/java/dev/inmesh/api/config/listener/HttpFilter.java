@@ -36,13 +36,30 @@ import dev.inmesh.api.config.route.StatefulSession;
  * @param statefulSession for a stateful session filter that runs, its own config (which a virtual host's or route's
  *     {@code StatefulSessionPerRoute} replaces or disables; {@link StatefulSession#EMPTY} as Istio writes it); null
  *     for any other filter
+ * @param grpcMessageCounts whether it is a gRPC statistics filter ({@code envoy.filters.http.grpc_stats}) that emits
+ *     its filter state ({@code emit_filter_state}, as istiod writes it), from which Istio's stats count the gRPC
+ *     messages of each request ({@code istio_request_messages_total}, {@code istio_response_messages_total})
  */
 public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
                          boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
-                         ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession) {
+                         ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
+                         boolean grpcMessageCounts) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
+    }
+
+    /** A filter that is not a gRPC statistics filter emitting its filter state. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
+                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
+                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession) {
+        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit,
+                statefulSession, false);
+    }
+
+    /** A gRPC statistics filter: whether it emits its filter state, whose message counts Istio's stats report. */
+    public HttpFilter(String name, String typeUrl, boolean grpcMessageCounts) {
+        this(name, typeUrl, null, false, null, false, null, null, null, null, null, grpcMessageCounts);
     }
 
     /** A filter that is not a stateful session filter. */
