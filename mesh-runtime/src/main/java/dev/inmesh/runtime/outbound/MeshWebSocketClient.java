@@ -188,7 +188,13 @@ public final class MeshWebSocketClient implements WebSocketClient {
         }
         Channel ch = internal.channelHandlerContext().channel();
         Bytes bytes = new Bytes();
-        ch.pipeline().addFirst("mesh-relay-bytes", bytes);
+        // the WebSocket's own bytes: after the TLS the cluster speaks, as Envoy counts a stream's
+        ChannelHandlerContext tlsContext = ch.pipeline().context(io.netty.handler.ssl.SslHandler.class);
+        if (tlsContext != null) {
+            ch.pipeline().addAfter(tlsContext.name(), "mesh-relay-bytes", bytes);
+        } else {
+            ch.pipeline().addFirst("mesh-relay-bytes", bytes);
+        }
         Duration idle = Router.relayIdleTimeout(relay.started().request(), relay.route());
         boolean[] idled = {false};
         boolean[] lasted = {false};

@@ -201,6 +201,13 @@ class MeshIstioMutualTlsTest {
         assertEquals("client=CN=productpage", said.future().await(10, TimeUnit.SECONDS));
         assertEquals(List.of("istio-http/1.1", "istio", "http/1.1"), offered.get(0));
         ws.close().await(10, TimeUnit.SECONDS);
+        for (int i = 0; i < 200 && requests.isEmpty(); i++) {
+            Thread.sleep(25);
+        }
+        StreamInfo info = requests.get(0);
+        assertEquals(101, info.responseCode());
+        // the WebSocket's frames as sent: "who?" (10 bytes, masked) and the client's close (8), not their TLS records
+        assertEquals(18, info.bytesReceived(), info.toString());
     }
 
     @Test
