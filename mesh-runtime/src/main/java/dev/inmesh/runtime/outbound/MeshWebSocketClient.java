@@ -49,7 +49,10 @@ import java.util.concurrent.TimeUnit;
  * {@link #webSocket()} (a WebSocket connected later) is not supported: use {@link #connect}.
  */
 public final class MeshWebSocketClient implements WebSocketClient {
-    /** A client per TLS its connections speak: the cluster's context, and the request's host it takes names from. */
+    /**
+     * A client per TLS its connections speak: the cluster's context and the request's host it takes names from; or
+     * (no context) the caller's own TLS with the name of the host it named.
+     */
     private record TlsKey(UpstreamTls tls, String requestHost) {}
 
     /** Clients per TLS kept at most; past it, the oldest is shut down (its WebSockets are left to end). */
@@ -92,11 +95,16 @@ public final class MeshWebSocketClient implements WebSocketClient {
             OutboundDispatcher.TlsRoute tls = dispatcher.tlsRoute(host, port);
             if (tls != null) {
                 // the caller's own TLS, which the mesh does not read, end to end to where a sidecar relays it
-                WebSocketConnectOptions direct = new WebSocketConnectOptions(o);
-                if (tls.server() != null) {
-                    direct.setServer(tls.server());
+                if (tls.server() == null) {
+                    return plain.connect(o);
                 }
-                return plain.connect(direct);
+                // to a host of the relaying chain's cluster, the caller's host still its TLS name and Host: Vert.x's
+                // WebSocket client connects to the host it names, so the address stands there and the name goes
+                // in the handshake by the engine
+                WebSocketConnectOptions direct = new WebSocketConnectOptions(o).setHost(tls.server().host())
+                        .setPort(tls.server().port());
+                direct.putHeader("host", port == 443 ? host : host + ":" + port);
+                return callerTlsClient(host).connect(direct);
             }
         }
         MultiMap headers = MultiMap.caseInsensitiveMultiMap();
@@ -254,7 +262,32 @@ public final class MeshWebSocketClient implements WebSocketClient {
 
     /** The client whose connections speak {@code tls} (for {@code requestHost}), made on first use. */
     private WebSocketClient tlsClient(UpstreamTls tls, String requestHost, Duration connectTimeout) {
-        TlsKey key = new TlsKey(tls, requestHost);
+        return client(new TlsKey(tls, requestHost), o -> {
+            tls.apply(o, requestHost);
+            // as Envoy, whose connection is connected once its TLS handshake is done: connect_timeout covers both
+            o.setSslHandshakeTimeout(Math.max(1, connectTimeout.toMillis())).setSslHandshakeTimeoutUnit(
+                    TimeUnit.MILLISECONDS);
+        });
+    }
+
+    /**
+     * The client for the caller's own TLS to an address other than the host it names: the caller's options, the
+     * host's name as SNI (and so as the name the caller's host verification checks).
+     */
+    private WebSocketClient callerTlsClient(String host) {
+        return client(new TlsKey(null, host), o -> o.setSslEngineOptions(new dev.inmesh.runtime.tls.EngineHookOptions(
+                engine -> {
+                    javax.net.ssl.SNIServerName name = UpstreamTls.serverName(host);
+                    if (name != null) {
+                        javax.net.ssl.SSLParameters p = engine.getSSLParameters();
+                        p.setServerNames(List.of(name));
+                        engine.setSSLParameters(p);
+                    }
+                })));
+    }
+
+    /** The client of {@code key}, made on first use with the client's options as {@code setUp} changes them. */
+    private WebSocketClient client(TlsKey key, java.util.function.Consumer<WebSocketClientOptions> setUp) {
         WebSocketClient c = tlsClients.get(key);
         if (c != null) {
             return c;
@@ -272,10 +305,7 @@ public final class MeshWebSocketClient implements WebSocketClient {
                 }
             }
             WebSocketClientOptions o = new WebSocketClientOptions(options);
-            tls.apply(o, requestHost);
-            // as Envoy, whose connection is connected once its TLS handshake is done: connect_timeout covers both
-            o.setSslHandshakeTimeout(Math.max(1, connectTimeout.toMillis())).setSslHandshakeTimeoutUnit(
-                    TimeUnit.MILLISECONDS);
+            setUp.accept(o);
             c = vertx.createWebSocketClient(o);
             tlsClients.put(key, c);
             tlsOrder.add(key);

@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
@@ -44,7 +45,11 @@ class MeshTlsRelayTest {
         SelfSignedCertificate cert = SelfSignedCertificate.create("api.mesh.invalid");
         HttpServer server = vertx.createHttpServer(new HttpServerOptions().setSsl(true).setSni(true)
                 .setKeyCertOptions(cert.keyCertOptions())).requestHandler(req -> req.response()
-                .end("tls sni=" + req.connection().indicatedServerName() + " " + req.uri()));
+                .end("tls sni=" + req.connection().indicatedServerName() + " " + req.uri()))
+                .webSocketHandler(ws -> ws.textMessageHandler(m -> ws.writeTextMessage("wss sni="
+                        + ((javax.net.ssl.ExtendedSSLSession) ws.sslSession()).getRequestedServerNames().stream()
+                                .map(n -> ((javax.net.ssl.SNIHostName) n).getAsciiName()).toList()
+                        + " host=" + ws.headers().get("host") + " " + ws.uri() + " " + m)));
         tlsPort = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
         Path file = dir.resolve("mesh.yaml");
         Files.writeString(file, "static_resources:\n  listeners:\n"
@@ -124,6 +129,32 @@ class MeshTlsRelayTest {
         assertEquals(200, r.statusCode(), r.bodyAsString());
         // the chain matched the name; the JDK itself sends no SNI for a name without a dot
         assertEquals("tls sni=null /pods", r.bodyAsString());
+    }
+
+    /** A {@code wss://} WebSocket from the mesh's WebSocket client: the caller's TLS relayed as an https request's. */
+    @Test
+    void aWebSocketsOwnTlsToAHostNameMatchedBySniGoesToTheChainsCluster() throws Exception {
+        io.vertx.core.http.WebSocketClient client = mesh.webSocketClient(new io.vertx.core.http.WebSocketClientOptions()
+                .setTrustAll(true).setVerifyHost(false));
+        io.vertx.core.http.WebSocket ws = client.connect(new io.vertx.core.http.WebSocketConnectOptions()
+                .setSsl(true).setHost("api.mesh.invalid").setPort(8443).setURI("/stream"))
+                .await(10, TimeUnit.SECONDS);
+        io.vertx.core.Promise<String> said = io.vertx.core.Promise.promise();
+        ws.textMessageHandler(said::tryComplete);
+        ws.writeTextMessage("hi");
+        assertEquals("wss sni=[api.mesh.invalid] host=api.mesh.invalid:8443 /stream hi",
+                said.future().await(10, TimeUnit.SECONDS));
+        // with no host to relay to, the mesh's answer: 503
+        io.vertx.core.http.UpgradeRejectedException e = org.junit.jupiter.api.Assertions.assertThrows(
+                io.vertx.core.http.UpgradeRejectedException.class, () -> {
+                    try {
+                        client.connect(new io.vertx.core.http.WebSocketConnectOptions().setSsl(true)
+                                .setHost("127.0.0.3").setPort(9443).setURI("/stream")).await(10, TimeUnit.SECONDS);
+                    } catch (java.util.concurrent.CompletionException c) {
+                        throw c.getCause();
+                    }
+                });
+        assertEquals(503, e.getStatus());
     }
 
     @Test
