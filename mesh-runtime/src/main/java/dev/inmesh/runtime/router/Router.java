@@ -71,10 +71,13 @@ import javax.net.ssl.SSLSession;
  * {@link #complete} (or {@link #abort}), which releases limits and records metrics and the access log.
  */
 public final class Router {
-    /** Hop-by-hop headers never forwarded. */
+    /**
+     * Request headers never forwarded: those Envoy's connection manager takes off every request that is not an
+     * upgrade (and {@code host}, sent as the authority). Others, {@code proxy-authorization} and {@code trailer}
+     * among them, go on as Envoy passes them.
+     */
     private static final AsciiString[] HOP_BY_HOP = HeaderNames.of("connection", "keep-alive",
-            "proxy-connection", "transfer-encoding", "upgrade", "trailer", "proxy-authenticate", "proxy-authorization",
-            "host");
+            "proxy-connection", "transfer-encoding", "upgrade", "host");
     /** Hop-by-hop response headers never passed downstream. */
     private static final AsciiString[] RESPONSE_HOP_BY_HOP = HeaderNames.of("connection", "keep-alive",
             "proxy-connection", "transfer-encoding");
@@ -1060,11 +1063,7 @@ public final class Router {
             rh.remove(name);
         }
         sanitize(req);
-        // TE is hop-by-hop too, but as Envoy, keep "te: trailers": gRPC servers require it.
-        String te = rh.get(HeaderNames.TE);
-        if (te != null && !te.trim().equalsIgnoreCase("trailers")) {
-            rh.remove(HeaderNames.TE);
-        }
+        sanitizeTe(rh);
         Target target = new Target(req.uri, req.authority);
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target);
         if (f.rewrittenPath() != null && !validRequestTarget(target.path)) {
@@ -1382,6 +1381,26 @@ public final class Router {
             ex.request.stream.close(); // nothing takes the rest of the body
         }
         return new RouterResponse(status, h, null, b, ex);
+    }
+
+    /**
+     * TE is hop-by-hop too, but as Envoy's connection manager: a {@code te} that lists {@code trailers} (gRPC servers
+     * require it) goes on as {@code te: trailers} alone, any other is taken off.
+     */
+    static void sanitizeTe(MultiMap h) {
+        List<String> values = h.getAll(HeaderNames.TE);
+        if (values.isEmpty()) {
+            return;
+        }
+        for (String value : values) {
+            for (String token : value.split(",")) {
+                if (token.strip().equals("trailers")) {
+                    h.set(HeaderNames.TE, "trailers");
+                    return;
+                }
+            }
+        }
+        h.remove(HeaderNames.TE);
     }
 
     /** The host the request's stateful session names, else (unless the session is strict) the load balancer's. */

@@ -360,6 +360,28 @@ class RouterHeadersTest {
     }
 
     @Test
+    void aTeListingTrailersAmongOthersGoesOnAsTrailersAloneAndAnyOtherTeIsTakenOff() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        rig.call(rig.router(), get("/x", "te", "gzip, trailers"), routeToC(""), one(wm));
+        rig.call(rig.router(), get("/x", "te", "gzip, deflate"), routeToC(""), one(wm));
+        List<LoggedRequest> up = received(wm);
+        assertEquals("trailers", header(up.get(0), "te"), "as Envoy: trailers kept, the other codings dropped");
+        assertNull(header(up.get(1), "te"));
+    }
+
+    @Test
+    void proxyAuthorizationAndTrailerAreNotHopByHopForEnvoyAndGoUpstream() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        rig.call(rig.router(), get("/x", "proxy-authorization", "Basic dTpw", "trailer", "x-checksum"),
+                routeToC(""), one(wm));
+        LoggedRequest up = received(wm).get(0);
+        assertEquals("Basic dTpw", header(up, "proxy-authorization"));
+        assertEquals("x-checksum", header(up, "trailer"));
+    }
+
+    @Test
     void theObserverSeesClusterHostAttemptsAndFlagsOfAProxiedExchange() {
         WireMockServer wm = rig.wiremock();
         sequence(wm, "/x", aResponse().withStatus(503), ok("body!"));
