@@ -1014,7 +1014,7 @@ final class HttpBridge {
                     conn.originalDestination(), http2 ? "HTTP/2" : req.protocolVersion().text())
                     .serverHeader(conn.hcm().serverHeader()).generateRequestId(conn.hcm().generateRequestId())
                     .alwaysSetRequestIdInResponse(conn.hcm().alwaysSetRequestIdInResponse())
-                    .routerFilter(conn.hcm().router())
+                    .internal(conn.hcm()).routerFilter(conn.hcm().router())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .maxStreamDuration(conn.hcm().lifetimes().maxStreamDuration())
                     .corsFilter(conn.hcm()).grpcStats(conn.hcm()).statefulSession(conn.hcm()).downstreamStats(conn.stats())

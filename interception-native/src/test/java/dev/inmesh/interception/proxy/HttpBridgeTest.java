@@ -155,6 +155,8 @@ class HttpBridgeTest {
                           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
                           stat_prefix: http
                           upgrade_configs: [{upgrade_type: websocket}]
+                          internal_address_config:
+                            cidr_ranges: [{address_prefix: 10.0.0.0, prefix_len: 8}]
                           route_config:
                             name: r
                             virtual_hosts:
@@ -323,6 +325,22 @@ class HttpBridgeTest {
                     .putHeader("host", "reviews"), "s".repeat(1024));
             assertEquals(200, a.status);
         }
+    }
+
+    @Test
+    void anInternalCallersRouteTimeoutIsHonouredAndAnExternalOnesIsNot() throws Exception {
+        // x-forwarded-for one address of the connection manager's internal_address_config: Envoy's router takes the
+        // caller's x-envoy-upstream-rq-timeout-ms (the upstream answers /slow-head after 3 s)
+        long t0 = System.nanoTime();
+        Answer internal = send(client, new RequestOptions().setURI("/slow-head").putHeader("host", "reviews")
+                .putHeader("x-forwarded-for", "10.0.0.1").putHeader("x-envoy-upstream-rq-timeout-ms", "200"), null);
+        assertEquals(504, internal.status);
+        assertEquals("upstream request timeout", internal.body);
+        assertTrue(System.nanoTime() - t0 < 2_500_000_000L, "answered at the caller's timeout");
+        Answer external = send(client, new RequestOptions().setURI("/slow-head").putHeader("host", "reviews")
+                .putHeader("x-forwarded-for", "10.0.0.1, 10.0.0.2")
+                .putHeader("x-envoy-upstream-rq-timeout-ms", "200"), null);
+        assertEquals(200, external.status, "two forwarded addresses: external, its control headers dropped");
     }
 
     @Test

@@ -225,23 +225,28 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 && (hcm == null || hcm.generateRequestId())) {
             headers.set("x-request-id", dev.inmesh.runtime.router.RequestIds.next());
         }
-        // always_set_request_id_in_response: the response carries the request's id, a local reply's from here, the
-        // service's written over its own when its headers end, as a sidecar writes it over the application's
-        if (hcm != null && hcm.alwaysSetRequestIdInResponse() && headers.contains("x-request-id")) {
+        // Envoy's connection manager takes the request for internal when its x-forwarded-for is a single address of
+        // its internal_address_config: it then keeps the caller's x-envoy-* control headers
+        boolean internal = dev.inmesh.runtime.router.RouterRequest.internal(hcm, headers.get("x-forwarded-for"));
+        // always_set_request_id_in_response (or an internal caller's x-envoy-force-trace): the response carries the
+        // request's id, a local reply's from here, the service's written over its own when its headers end, as a
+        // sidecar writes it over the application's
+        if (hcm != null && (hcm.alwaysSetRequestIdInResponse() || internal && headers.contains("x-envoy-force-trace"))
+                && headers.contains("x-request-id")) {
             traced.requestId = headers.get("x-request-id");
             resp.putHeader("x-request-id", traced.requestId);
         }
-        // A sidecar's inbound request is external to Envoy (no single trusted x-forwarded-for address): its
-        // connection manager drops the caller's x-envoy-* control headers, and sets x-forwarded-client-cert as its
-        // forward_client_cert_details says for the connection's client certificate (Istio's APPEND_FORWARD adds this
-        // hop's element over mTLS; without a client certificate the caller's header goes, but under
+        // A sidecar's inbound request is otherwise external to Envoy: its connection manager drops the caller's
+        // x-envoy-* control headers (an internal one gets x-envoy-internal: true), and sets x-forwarded-client-cert
+        // as its forward_client_cert_details says for the connection's client certificate (Istio's APPEND_FORWARD adds
+        // this hop's element over mTLS; without a client certificate the caller's header goes, but under
         // ALWAYS_FORWARD_ONLY) before the application sees them
         if (tls == null || hcm == null) {
             dev.inmesh.runtime.router.Router.removeUntrustedHeaders(headers,
-                    hcm == null ? null : hcm.forwardClientCert().mode());
+                    hcm == null ? null : hcm.forwardClientCert().mode(), false, null, internal);
         } else {
             dev.inmesh.runtime.router.Router.removeUntrustedHeaders(headers, hcm.forwardClientCert().mode(),
-                    tls.peerCertificates() != null, tls.certs.element(hcm.forwardClientCert()));
+                    tls.peerCertificates() != null, tls.certs.element(hcm.forwardClientCert()), internal);
         }
         // as Envoy's connection manager: a caller's x-forwarded-proto is kept, else it is the connection's scheme
         if (!headers.contains("x-forwarded-proto")) {
@@ -252,8 +257,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (tracer != null) {
             // Envoy's inbound connection manager: the trace decision and the server span, whose trace context the
             // application gets, as the sidecar's router injects it into the request it forwards (an inbound
-            // x-envoy-force-trace is never trusted: the control headers are gone)
-            traced.span = tracer.start(headers, false, true, authority, startTime, start,
+            // x-envoy-force-trace counts only from an internal caller: any other's is gone)
+            traced.span = tracer.start(headers, internal && headers.contains("x-envoy-force-trace"), true, authority, startTime, start,
                     ThreadLocalRandom.current());
             if (traced.span != null) {
                 traced.span.inject(headers, null);

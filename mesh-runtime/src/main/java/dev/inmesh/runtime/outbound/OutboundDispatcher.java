@@ -177,7 +177,7 @@ public final class OutboundDispatcher {
                 new dev.inmesh.api.config.core.SocketAddress(hostOnly, port), protocol)
                 .serverHeader(d.serverHeader()).generateRequestId(d.hcm() == null || d.hcm().generateRequestId())
                 .alwaysSetRequestIdInResponse(d.hcm() != null && d.hcm().alwaysSetRequestIdInResponse())
-                .routerFilter(d.hcm() == null ? null : d.hcm().router())
+                .internal(d.hcm()).routerFilter(d.hcm() == null ? null : d.hcm().router())
                 .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout()).faultFilter(d.hcm())
                 .maxStreamDuration(d.hcm() == null ? null : d.hcm().lifetimes().maxStreamDuration())
                 .corsFilter(d.hcm()).grpcStats(d.hcm()).forwardClientCert(d.hcm()).downstreamStats(d.stats())

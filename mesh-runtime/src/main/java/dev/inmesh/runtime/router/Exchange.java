@@ -52,6 +52,11 @@ final class Exchange {
      * request carried an {@code x-envoy-force-trace} its connection manager trusts (as Envoy's does).
      */
     boolean requestIdInResponse;
+    /**
+     * The status of the answer to a timed-out request: 504, or 204 for a request whose honoured
+     * {@code x-envoy-upstream-rq-timeout-alt-response} asks for it, as Envoy's router answers it.
+     */
+    int timeoutStatus = 504;
     boolean completed;
     /** The request bytes a relay ({@link Router#relayStarted}) sent upstream after the head; -1: not a relay. */
     long relayedRequestBytes = -1;

@@ -89,6 +89,17 @@ public final class Router {
             "x-envoy-internal", "x-envoy-force-trace", "x-envoy-hedge-on-per-try-timeout",
             "x-envoy-upstream-alt-stat-name", "x-envoy-ip-tags", "x-envoy-original-url",
             "x-envoy-upstream-rq-timeout-alt-response");
+    /**
+     * Those of {@link #CONTROL_HEADERS} Envoy's router reads and takes off the request it sends on: what an internal
+     * request's upstream never sees (it sees the rest: {@code x-envoy-force-trace}, {@code x-envoy-ip-tags}, ...).
+     */
+    private static final AsciiString[] ROUTER_CONTROL_HEADERS = HeaderNames.of("x-envoy-retry-on",
+            "x-envoy-retry-grpc-on", "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms",
+            "x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-retriable-status-codes",
+            "x-envoy-retriable-header-names", "x-envoy-hedge-on-per-try-timeout", "x-envoy-upstream-alt-stat-name",
+            "x-envoy-upstream-rq-timeout-alt-response");
+    private static final AsciiString X_ENVOY_INTERNAL = AsciiString.cached("x-envoy-internal");
+    private static final AsciiString ALT_RESPONSE = AsciiString.cached("x-envoy-upstream-rq-timeout-alt-response");
 
     /**
      * Takes off a request what a caller may not hand on, as Envoy's connection manager does on a connection without
@@ -103,19 +114,26 @@ public final class Router {
      * @param forwardClientCert the connection manager's {@code forward_client_cert_details} (null: SANITIZE)
      */
     public static void removeUntrustedHeaders(MultiMap headers, ForwardClientCert.Mode forwardClientCert) {
-        removeUntrustedHeaders(headers, forwardClientCert, false, null);
+        removeUntrustedHeaders(headers, forwardClientCert, false, null, false);
     }
 
     /**
      * As {@link #removeUntrustedHeaders(MultiMap, ForwardClientCert.Mode)}, for a request whose connection presented
      * a client certificate (or not) in TLS the application's server terminated in-JVM: {@code x-forwarded-client-cert}
      * as the connection manager's {@code forward_client_cert_details} says for it, with this hop's element
-     * ({@link ForwardedClientCert#element}, null for none).
+     * ({@link ForwardedClientCert#element}, null for none). A request the connection manager takes for
+     * {@code internal} ({@link RouterRequest#internal(dev.inmesh.api.config.listener.HttpConnectionManager, String)}) keeps the control headers a
+     * sidecar's router would not have consumed on its way to the application ({@code x-envoy-force-trace},
+     * {@code x-envoy-ip-tags}, ...) and gets {@code x-envoy-internal: true}.
      */
     public static void removeUntrustedHeaders(MultiMap headers, ForwardClientCert.Mode forwardClientCert,
-                                              boolean peerCertificate, String clientCertElement) {
-        for (AsciiString name : CONTROL_HEADERS) {
-            headers.remove(name);
+                                              boolean peerCertificate, String clientCertElement, boolean internal) {
+        if (internal) {
+            internalHeaders(headers);
+        } else {
+            for (AsciiString name : CONTROL_HEADERS) {
+                headers.remove(name);
+            }
         }
         ForwardedClientCert.apply(headers, forwardClientCert == null ? ForwardClientCert.Mode.SANITIZE
                 : forwardClientCert, peerCertificate, clientCertElement);
@@ -129,10 +147,25 @@ public final class Router {
      * WebSocket upgrade it relays itself.
      */
     public static void sanitize(RouterRequest req) {
-        for (AsciiString name : CONTROL_HEADERS) {
-            req.headers.remove(name);
+        if (req.internal) {
+            internalHeaders(req.headers);
+        } else {
+            for (AsciiString name : CONTROL_HEADERS) {
+                req.headers.remove(name);
+            }
         }
         ForwardedClientCert.apply(req.headers, req.forwardClientCert, req.peerCertificate, req.clientCertElement);
+    }
+
+    /**
+     * An internal request's control headers on its way upstream: as Envoy's router, what it read goes no further, the
+     * rest does, with the connection manager's {@code x-envoy-internal: true}.
+     */
+    private static void internalHeaders(MultiMap headers) {
+        for (AsciiString name : ROUTER_CONTROL_HEADERS) {
+            headers.remove(name);
+        }
+        headers.set(X_ENVOY_INTERNAL, "true");
     }
 
     private static final AsciiString FORCE_TRACE = AsciiString.cached("x-envoy-force-trace");
@@ -500,21 +533,35 @@ public final class Router {
             badRequest(ex, promise, "invalid_request_target");
             return;
         }
-        Control control = Control.read(req.headers, options.trustEnvoyHeaders,
-                req.routerFilter.respectExpectedRqTimeout());
+        // a request the connection manager takes for internal has its control headers honoured, as a trusted
+        // in-JVM caller's; any other loses them before the filters see it, as Envoy's connection manager cleans it
+        boolean honoured = options.trustEnvoyHeaders || req.internal;
+        Control control = Control.read(req.headers, honoured, req.routerFilter.respectExpectedRqTimeout());
+        boolean forceTrace = honoured && req.headers.contains(FORCE_TRACE);
+        if (honoured && req.headers.contains(ALT_RESPONSE)) {
+            ex.timeoutStatus = 204; // Envoy's router: any value asks for it
+        }
+        if (req.internal) {
+            req.headers.set(X_ENVOY_INTERNAL, "true");
+        } else {
+            req.headers.remove(X_ENVOY_INTERNAL);
+            if (!options.trustEnvoyHeaders) {
+                for (AsciiString name : CONTROL_HEADERS) {
+                    req.headers.remove(name);
+                }
+            }
+        }
         if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, dev.inmesh.runtime.router.RequestIds.next());
         }
-        ex.requestIdInResponse = req.alwaysSetRequestIdInResponse
-                || options.trustEnvoyHeaders && req.headers.contains(FORCE_TRACE);
+        ex.requestIdInResponse = req.alwaysSetRequestIdInResponse || forceTrace;
         if (req.tracer != null && tracing != null) {
             if (req.direction == StreamInfo.Direction.OUTBOUND) {
                 req.tracer.inheritBoundSpan(req.headers);
             }
             // Envoy's connection manager: the trace decision, after the request id, and the request's span; x-envoy-
             // force-trace counts only from a caller whose control headers are trusted
-            ex.span = req.tracer.start(req.headers, options.trustEnvoyHeaders
-                            && req.headers.contains(FORCE_TRACE), req.direction == StreamInfo.Direction.INBOUND,
+            ex.span = req.tracer.start(req.headers, forceTrace, req.direction == StreamInfo.Direction.INBOUND,
                     req.authority, req.startTime, req.startNanos, random());
         }
         long randomValue = random().nextLong();
@@ -1042,7 +1089,7 @@ public final class Router {
         }
         ex.clusterName = f.cluster();
         ex.cluster = cluster;
-        if (options.trustEnvoyHeaders && !req.routerFilter.strictCheckHeaders().isEmpty()
+        if ((options.trustEnvoyHeaders || req.internal) && !req.routerFilter.strictCheckHeaders().isEmpty()
                 && failsStrictCheck(ex, promise)) {
             return;
         }
@@ -1339,11 +1386,14 @@ public final class Router {
         // a gRPC-Web caller is answered as Envoy's connection manager answers a request it does not see as gRPC: its
         // gRPC-Web filter translates the answer (the caller applies it)
         boolean trailersOnly = ex.grpc && ex.request.grpcWeb == null;
-        Buffer b = Buffer.buffer(trailersOnly || body == null ? "" : body);
+        // a 204 (a timeout's alternative answer) has no body, nor a content-length
+        Buffer b = Buffer.buffer(trailersOnly || body == null || status == 204 ? "" : body);
         if (b.length() > 0) {
             h.set("content-type", "text/plain");
         }
-        h.set("content-length", Integer.toString(b.length()));
+        if (status != 204) {
+            h.set("content-length", Integer.toString(b.length()));
+        }
         if (ex.authzDenialHeaders != null) {
             replaceHeaders(h, ex.authzDenialHeaders); // as Envoy's ext_authz: over the local reply's own
         }
@@ -2194,7 +2244,7 @@ public final class Router {
                     }
                     case PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT -> {
                         ex.flags.add(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
-                        reply(ex, promise, 504, "upstream request timeout", failure == RetryState.Failure
+                        reply(ex, promise, ex.timeoutStatus, "upstream request timeout", failure == RetryState.Failure
                                 .PER_TRY_TIMEOUT ? "upstream_per_try_timeout" : "upstream_per_try_idle_timeout",
                                 null);
                     }
@@ -2324,13 +2374,14 @@ public final class Router {
             if (ex.activeHost != null) {
                 // an attempt awaiting its response: as Envoy, its 504 is charged (none while a retry waits)
                 ex.activeHost.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
-                chargeLocalReply(ex, 504);
+                chargeLocalReply(ex, ex.timeoutStatus);
             }
             resetInflight();
             cancelPerTry();
             releaseHost(ex);
             ex.flags.add(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
-            end(() -> reply(ex, promise, 504, "upstream request timeout", "upstream_response_timeout", null));
+            end(() -> reply(ex, promise, ex.timeoutStatus, "upstream request timeout", "upstream_response_timeout",
+                    null));
         }
 
         /**

@@ -44,6 +44,11 @@ public final class RouterRequest implements RouteRequest {
     boolean generateRequestId = true;
     /** The connection manager's {@code always_set_request_id_in_response}. */
     boolean alwaysSetRequestIdInResponse;
+    /**
+     * Whether the connection manager takes the request for internal ({@link #internal(HttpConnectionManager)}): its
+     * {@code x-envoy-*} control headers are then honoured and kept, and it gets {@code x-envoy-internal: true}.
+     */
+    boolean internal;
     /** The config of the router filter of the connection manager the request came through. */
     RouterFilterConfig routerFilter = RouterFilterConfig.DEFAULTS;
     /**
@@ -339,6 +344,39 @@ public final class RouterRequest implements RouteRequest {
      * Sets the {@code forward_client_cert_details} of the connection manager the request came through (null: Envoy's
      * default, SANITIZE).
      */
+    /**
+     * Whether the connection manager {@code hcm} takes this request for internal, as Envoy's does with
+     * {@code use_remote_address: false} (which Inmesh requires): see {@link #internal(HttpConnectionManager, String)}.
+     */
+    public RouterRequest internal(HttpConnectionManager hcm) {
+        this.internal = internal(hcm, headers.get(HeaderNames.X_FORWARDED_FOR));
+        return this;
+    }
+
+    /**
+     * Whether Envoy's connection manager {@code hcm} (with {@code use_remote_address: false} and no trusted hops, as
+     * Inmesh requires) takes a request whose {@code x-forwarded-for} is {@code xff} for internal: the header holds a
+     * single address (no comma), an IP literal once trimmed, in one of the ranges of its
+     * {@code internal_address_config}. No header, several addresses, or no ranges (Envoy's default since 1.33):
+     * external.
+     */
+    public static boolean internal(HttpConnectionManager hcm, String xff) {
+        if (hcm == null || hcm.internalAddresses().isEmpty() || xff == null || xff.indexOf(',') >= 0) {
+            return false;
+        }
+        byte[] ip = dev.inmesh.runtime.net.IpLiterals.parse(xff.strip());
+        if (ip == null) {
+            return false;
+        }
+        for (var range : hcm.internalAddresses()) {
+            if (dev.inmesh.runtime.listener.Cidrs.contains(dev.inmesh.runtime.listener.Cidrs.bytes(
+                    range.addressPrefix()), range.prefixLen(), ip)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     public RouterRequest forwardClientCert(HttpConnectionManager hcm) {
         this.forwardClientCert = hcm == null ? ForwardClientCert.Mode.SANITIZE : hcm.forwardClientCert().mode();
         return this;

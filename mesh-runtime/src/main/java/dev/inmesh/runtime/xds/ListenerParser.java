@@ -336,10 +336,11 @@ public final class ListenerParser
                 "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "server_name",
                 "server_header_transformation", "common_http_protocol_options", "forward_client_cert_details",
                 "set_current_client_cert_details", "drain_timeout", "request_timeout", "request_headers_timeout",
-                "http2_protocol_options", "tracing", "always_set_request_id_in_response", "proxy_100_continue"),
+                "http2_protocol_options", "tracing", "always_set_request_id_in_response", "proxy_100_continue",
+                "internal_address_config"),
                 Set.of("access_log",
                         "request_id_extension",
-                        "internal_address_config", "delayed_close_timeout", "stream_error_on_invalid_http_message",
+                        "delayed_close_timeout", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
         if (h.hasAddUserAgent() && h.getAddUserAgent().getValue()) {
             // Envoy would then set user-agent (when absent) and x-envoy-downstream-service-cluster and -node
@@ -543,7 +544,27 @@ public final class ListenerParser
                 forwardClientCert(h), lifetimes(h), h.hasHttp2ProtocolOptions() ? Fields.at("http2_protocol_options",
                         () -> CoreParsers.http2ProtocolOptions(h.getHttp2ProtocolOptions())) : null,
                 h.hasTracing() ? Fields.at("tracing", () -> TracingParser.parse(h.getTracing())) : null,
-                h.getAlwaysSetRequestIdInResponse(), routerFilter(h), h.getProxy100Continue());
+                h.getAlwaysSetRequestIdInResponse(), routerFilter(h), h.getProxy100Continue(),
+                h.hasInternalAddressConfig() ? Fields.at("internal_address_config",
+                        () -> internalAddresses(h.getInternalAddressConfig())) : List.of());
+    }
+
+    /**
+     * {@code internal_address_config}: its {@code cidr_ranges}, the addresses a request's single
+     * {@code x-forwarded-for} address makes it internal from. {@code unix_sockets} changes nothing here: with
+     * {@code use_remote_address: false} (which Inmesh requires) Envoy judges a request by its {@code x-forwarded-for}
+     * address, never a Unix socket peer.
+     */
+    private static List<CidrRange> internalAddresses(
+            io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                    .InternalAddressConfig c) {
+        Fields.onlyKnown(c, Set.of("cidr_ranges"), Set.of("unix_sockets"));
+        List<CidrRange> ranges = new ArrayList<>();
+        for (int i = 0; i < c.getCidrRangesCount(); i++) {
+            var r = c.getCidrRanges(i);
+            ranges.add(Fields.at("cidr_ranges[" + i + "]", () -> CoreParsers.cidr(r)));
+        }
+        return ranges;
     }
 
     /**

@@ -45,6 +45,8 @@ class InboundHandlerTest {
                     typed_config:
                       "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
                       stat_prefix: inbound_0.0.0.0_9080
+                      internal_address_config:
+                        cidr_ranges: [{address_prefix: 10.0.0.0, prefix_len: 8}]
                       http_filters:
                       - name: envoy.filters.http.router
                         typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
@@ -144,6 +146,31 @@ class InboundHandlerTest {
         // what Envoy does not clean stays: the caller's attempt count, the application's own headers
         assertEquals("2", seen.getString("x-envoy-attempt-count"));
         assertEquals("kept", seen.getString("x-custom"));
+    }
+
+    @Test
+    void anInternalCallersControlHeadersReachTheServiceAsASidecarsRouterLeavesThem() throws Exception {
+        // x-forwarded-for one address of internal_address_config: Envoy keeps the control headers, its router
+        // consumes those it reads, and the rest reach the service with x-envoy-internal: true
+        String[] control = {"x-envoy-retry-on", "5xx", "x-envoy-upstream-rq-timeout-ms", "1",
+            "x-envoy-internal", "no", "x-envoy-force-trace", "1", "x-envoy-ip-tags", "internal"};
+        String[] internal = new String[control.length + 2];
+        System.arraycopy(control, 0, internal, 0, control.length);
+        internal[control.length] = "x-forwarded-for";
+        internal[control.length + 1] = "10.0.0.7";
+        JsonObject seen = seen(internal);
+        assertEquals("true", seen.getString("x-envoy-internal"));
+        assertEquals("1", seen.getString("x-envoy-force-trace"));
+        assertEquals("internal", seen.getString("x-envoy-ip-tags"));
+        assertNull(seen.getString("x-envoy-retry-on"), "the router's own");
+        assertNull(seen.getString("x-envoy-upstream-rq-timeout-ms"), "the router's own");
+        // two addresses, or one outside the ranges: external, cleaned
+        internal[control.length + 1] = "10.0.0.7, 10.0.0.8";
+        assertNull(seen(internal).getString("x-envoy-force-trace"));
+        internal[control.length + 1] = "192.168.0.7";
+        JsonObject outside = seen(internal);
+        assertNull(outside.getString("x-envoy-force-trace"));
+        assertNull(outside.getString("x-envoy-internal"));
     }
 
     @Test

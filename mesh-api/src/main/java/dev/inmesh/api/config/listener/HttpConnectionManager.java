@@ -1,6 +1,7 @@
 package dev.inmesh.api.config.listener;
 
 import dev.inmesh.api.config.Checks;
+import dev.inmesh.api.config.core.CidrRange;
 import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import java.time.Duration;
@@ -51,6 +52,11 @@ import java.util.List;
  *                         {@code 100 Continue} is relayed to the caller, who sends its body then, or never when the
  *                         upstream answers at once (417); without it the connection manager answers
  *                         {@code 100 Continue} itself and takes the expectation off the request
+ * @param internalAddresses the ranges of its {@code internal_address_config} ({@code cidr_ranges}; istiod writes the
+ *                          mesh networks' {@code fromCidr} there): a request whose {@code x-forwarded-for} holds one
+ *                          address, in one of them, is internal (its {@code x-envoy-*} control headers are kept and
+ *                          honoured, and it gets {@code x-envoy-internal: true}); empty (Envoy's default since 1.33)
+ *                          for none
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
@@ -61,7 +67,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     CodecType codecType, ForwardClientCert forwardClientCert,
                                     ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
                                     boolean alwaysSetRequestIdInResponse, RouterFilterConfig router,
-                                    boolean proxy100Continue)
+                                    boolean proxy100Continue, List<CidrRange> internalAddresses)
         implements NetworkFilter {
     /**
      * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
@@ -80,6 +86,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     public static final int DEFAULT_MAX_REQUEST_HEADERS_KB = 60;
 
     public HttpConnectionManager {
+        internalAddresses = internalAddresses == null ? List.of() : List.copyOf(internalAddresses);
         http1 = http1 == null ? Http1Options.DEFAULTS : http1;
         router = router == null ? RouterFilterConfig.DEFAULTS : router;
         lifetimes = lifetimes == null ? ConnectionLifetimes.DEFAULTS : lifetimes;
@@ -102,6 +109,22 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         Checks.check(xffNumTrustedHops >= 0, "xff_num_trusted_hops", xffNumTrustedHops, ">= 0");
         Checks.check(httpFilters.stream().filter(f -> f.fault() != null).count() <= 1, "http_filters",
                 "two fault filters", "at most one fault filter that runs");
+    }
+
+    /** A connection manager that takes no address for internal (Envoy's default since 1.33). */
+    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
+                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
+                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
+                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
+                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
+                                 CodecType codecType, ForwardClientCert forwardClientCert,
+                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
+                                 boolean alwaysSetRequestIdInResponse, RouterFilterConfig router,
+                                 boolean proxy100Continue) {
+        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
+                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
+                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
+                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router, proxy100Continue, null);
     }
 
     /** A connection manager that answers {@code Expect: 100-continue} itself (Envoy's default). */
