@@ -57,6 +57,11 @@ final class Exchange {
      * {@code x-envoy-upstream-rq-timeout-alt-response} asks for it, as Envoy's router answers it.
      */
     int timeoutStatus = 504;
+    /**
+     * The rewritten path sent upstream when no {@code x-envoy-original-path} keeps the caller's
+     * ({@code suppress_envoy_headers}): what Envoy's request headers, and so its access log's {@code PATH}, then hold.
+     */
+    String rewrittenPath;
     boolean completed;
     /** The request bytes a relay ({@link Router#relayStarted}) sent upstream after the head; -1: not a relay. */
     long relayedRequestBytes = -1;

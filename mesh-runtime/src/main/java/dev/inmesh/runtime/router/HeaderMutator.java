@@ -15,11 +15,26 @@ import java.util.List;
 public final class HeaderMutator {
     private HeaderMutator() {}
 
-    /** The request mutations of a forward decision, plus its path and host rewrites. */
+    /**
+     * The request mutations of a forward decision, plus its path and host rewrites; a rewritten path's original goes
+     * in {@code x-envoy-original-path}.
+     */
     public static void finalizeRequest(RouteResult.Forward f, RouteTable table, MutableHeaders headers,
                                        PathAndHost target) {
+        finalizeRequest(f, table, headers, target, true);
+    }
+
+    /**
+     * As {@link #finalizeRequest(RouteResult.Forward, RouteTable, MutableHeaders, PathAndHost)}; without
+     * {@code originalPath} (a router filter's {@code suppress_envoy_headers}) a rewritten path's original is not sent,
+     * as Envoy's router then adds no {@code x-envoy-original-path}.
+     */
+    public static void finalizeRequest(RouteResult.Forward f, RouteTable table, MutableHeaders headers,
+                                       PathAndHost target, boolean originalPath) {
         if (f.rewrittenPath() != null) {
-            headers.set("x-envoy-original-path", target.path());
+            if (originalPath) {
+                headers.set("x-envoy-original-path", target.path());
+            }
             target.setPath(f.rewrittenPath());
         }
         if (f.rewrittenHost() != null) {

@@ -1112,7 +1112,11 @@ public final class Router {
         sanitize(req);
         sanitizeTe(rh);
         Target target = new Target(req.uri, req.authority);
-        HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target);
+        HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target,
+                !req.routerFilter.suppressEnvoyHeaders());
+        if (f.rewrittenPath() != null && req.routerFilter.suppressEnvoyHeaders()) {
+            ex.rewrittenPath = target.path;
+        }
         if (f.rewrittenPath() != null && !validRequestTarget(target.path)) {
             badRequest(ex, promise, "invalid_request_target");
             return;
@@ -1488,7 +1492,8 @@ public final class Router {
             req.headers.set(HeaderNames.X_REQUEST_ID, RequestIds.next());
         }
         Target target = new Target(req.uri, req.authority);
-        HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target);
+        HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(req.headers), target,
+                !req.routerFilter.suppressEnvoyHeaders());
         if (!req.headers.contains(HeaderNames.X_FORWARDED_PROTO)) {
             req.headers.set(HeaderNames.X_FORWARDED_PROTO, req.scheme);
         }
@@ -1619,7 +1624,7 @@ public final class Router {
         ServiceLabels dest = ServiceLabels.of(ex.cluster, host);
         String originalPath = req.headers.get(HeaderNames.X_ENVOY_ORIGINAL_PATH);
         StreamInfo info = new StreamInfo(req.direction, req.startTime, req.method(),
-                originalPath != null ? originalPath : req.uri,
+                originalPath != null ? originalPath : ex.rewrittenPath != null ? ex.rewrittenPath : req.uri,
                 req.protocol, status, ex.flags, ex.responseCodeDetails, requestBytes,
                 bytesSent, (System.nanoTime() - req.startNanos) / 1_000_000, ex.upstreamServiceTimeMillis,
                 req.headers.get(HeaderNames.X_REQUEST_ID), req.authority, req.headers.get(HeaderNames.USER_AGENT),

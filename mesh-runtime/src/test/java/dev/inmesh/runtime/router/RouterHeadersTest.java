@@ -322,6 +322,21 @@ class RouterHeadersTest {
     }
 
     @Test
+    void aRouterThatSuppressesEnvoyHeadersSendsNoOriginalPathAndLogsTheRewrittenOne() {
+        // Envoy's router adds x-envoy-original-path only without suppress_envoy_headers; its access log's
+        // %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% then reads the rewritten :path
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok()));
+        var r = rig.call(rig.router(), get("/api/items?q=1").suppressEnvoyHeaders(true),
+                routeToC("prefix_rewrite: /v1/", "", ""), one(wm));
+        assertEquals(200, r.status());
+        LoggedRequest up = received(wm).get(0);
+        assertEquals("/v1/api/items?q=1", up.getUrl());
+        assertNull(header(up, "x-envoy-original-path"));
+        assertEquals("/v1/api/items?q=1", r.info().path());
+    }
+
+    @Test
     void sendsTheCallersAuthorityWhenNotRewritten() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok()));
