@@ -78,9 +78,12 @@ public final class Router {
      */
     private static final AsciiString[] HOP_BY_HOP = HeaderNames.of("connection", "keep-alive",
             "proxy-connection", "transfer-encoding", "upgrade", "host");
-    /** Hop-by-hop response headers never passed downstream. */
+    /**
+     * Hop-by-hop response headers never passed downstream, as Envoy's connection manager takes them off a response
+     * that is not an upgrade's ({@code upgrade} included: a server's offer of h2c is for its own connection).
+     */
     private static final AsciiString[] RESPONSE_HOP_BY_HOP = HeaderNames.of("connection", "keep-alive",
-            "proxy-connection", "transfer-encoding");
+            "proxy-connection", "transfer-encoding", "upgrade");
     /** Envoy's request control headers: honoured only from trusted callers, and never forwarded. */
     private static final AsciiString[] CONTROL_HEADERS = HeaderNames.of("x-envoy-retry-on",
             "x-envoy-retry-grpc-on", "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms",

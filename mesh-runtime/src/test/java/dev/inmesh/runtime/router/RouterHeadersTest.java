@@ -397,6 +397,19 @@ class RouterHeadersTest {
     }
 
     @Test
+    void anUpstreamsOfferToUpgradeItsConnectionIsNotPassedToTheCaller() {
+        // an HTTP/1.1 server advertising h2c on a plain response (Apache's "Protocols h2 h2c" does): Envoy's connection
+        // manager takes upgrade and connection off a response that is not an upgrade's
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("x").withHeader("Upgrade", "h2,h2c")
+                .withHeader("x-kept", "k")));
+        var r = rig.call(rig.router(), get("/x"), routeToC(""), one(wm));
+        assertEquals(200, r.status());
+        assertNull(r.header("upgrade"));
+        assertEquals("k", r.header("x-kept"));
+    }
+
+    @Test
     void theObserverSeesClusterHostAttemptsAndFlagsOfAProxiedExchange() {
         WireMockServer wm = rig.wiremock();
         sequence(wm, "/x", aResponse().withStatus(503), ok("body!"));
