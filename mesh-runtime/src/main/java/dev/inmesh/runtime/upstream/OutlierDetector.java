@@ -29,7 +29,7 @@ public final class OutlierDetector {
         SUCCESS_RATE("success_rate"),
         SUCCESS_RATE_LOCAL_ORIGIN("local_origin_success_rate"),
         FAILURE_PERCENTAGE("failure_percentage"),
-        FAILURE_PERCENTAGE_LOCAL_ORIGIN("failure_percentage_local_origin");
+        FAILURE_PERCENTAGE_LOCAL_ORIGIN("local_origin_failure_percentage");
 
         /** The type in Envoy's statistics' names ({@code ejections_enforced_<statName>}). */
         public final String statName;
@@ -147,6 +147,9 @@ public final class OutlierDetector {
             }
             detected(type);
             changed = eject(host, type);
+            if (type == EjectionType.CONSECUTIVE_5XX && stats() != null) {
+                stats().consecutive5xxHandled();
+            }
             host.outlier().resetCounter(type);
         }
         if (changed) {
@@ -246,6 +249,9 @@ public final class OutlierDetector {
             for (int i = 0; i < srHosts.size(); i++) {
                 if (srRates.get(i) < threshold && !srHosts.get(i).outlier().ejected()) {
                     EjectionType type = local ? EjectionType.SUCCESS_RATE_LOCAL_ORIGIN : EjectionType.SUCCESS_RATE;
+                    if (stats() != null) {
+                        stats().successRateOutlier();
+                    }
                     detected(type);
                     changed |= eject(srHosts.get(i), type);
                 }
@@ -281,6 +287,10 @@ public final class OutlierDetector {
                 s.overflow();
             }
             return false;
+        }
+        OutlierStats allowed = stats();
+        if (allowed != null) {
+            allowed.allowed(type.statName);
         }
         int enforcing = switch (type) {
             case CONSECUTIVE_5XX -> c.enforcingConsecutive5xx();

@@ -309,7 +309,8 @@ class OutlierDetectorTest {
         assertEquals(0.0, active.value()); // registered with detection on, before any ejection
         fail5xx(hosts(c).get(0), 5);
         assertEquals(Map.of("ejections_active", 1.0, "ejections_detected_consecutive_5xx", 1.0,
-                "ejections_enforced_consecutive_5xx", 1.0, "ejections_enforced_total", 1.0), outlierStats(reg));
+                "ejections_enforced_consecutive_5xx", 1.0, "ejections_enforced_total", 1.0,
+                "ejections_total", 1.0, "ejections_consecutive_5xx", 1.0), outlierStats(reg));
         f.ticker.advance(Duration.ofSeconds(30));
         c.outlierDetector().runInterval(); // back after the base ejection time: no longer active
         assertEquals(0.0, active.value());
@@ -324,9 +325,11 @@ class OutlierDetectorTest {
         fail5xx(hosts(c).get(1), 5); // two of three out would be 67% > 50%
         assertTrue(hosts(c).get(0).outlier().ejected());
         assertFalse(hosts(c).get(1).outlier().ejected());
+        // Envoy's deprecated ejections_consecutive_5xx counts both detections, its ejections_total the one allowed
         assertEquals(Map.of("ejections_active", 1.0, "ejections_detected_consecutive_5xx", 2.0,
                 "ejections_enforced_consecutive_5xx", 1.0, "ejections_enforced_total", 1.0,
-                "ejections_overflow", 1.0), outlierStats(reg));
+                "ejections_overflow", 1.0, "ejections_total", 1.0, "ejections_consecutive_5xx", 2.0),
+                outlierStats(reg));
     }
 
     @Test
@@ -341,6 +344,60 @@ class OutlierDetectorTest {
         }
         assertFalse(h.outlier().ejected());
         assertEquals(Map.of("ejections_detected_consecutive_gateway_failure", 1.0), outlierStats(reg));
+    }
+
+    @Test
+    void localOriginFailurePercentageEjectionsCountUnderEnvoysNamesForThem() {
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        OutlierDetection d = OutlierDetection.DEFAULTS;
+        // split local origin errors; failure percentage of local origin enforced, over 5 hosts of 10 requests
+        UpstreamCluster c = clusterWithStats(5, new OutlierDetection(100, d.interval(), d.baseEjectionTime(),
+                d.maxEjectionTime(), 100, 100, 0, 100, 100, d.successRateStdevFactor(), 100, 0, true, 100, 0, 0,
+                85, 0, 100, 5, 10), reg);
+        List<Host> hs = hosts(c);
+        for (Host h : hs) {
+            for (int i = 0; i < 10; i++) {
+                if (h == hs.get(0)) {
+                    h.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+                } else {
+                    h.outlier().reportConnectSuccess();
+                }
+            }
+        }
+        c.outlierDetector().runInterval();
+        assertTrue(hs.get(0).outlier().ejected());
+        assertEquals(Map.of("ejections_active", 1.0, "ejections_detected_local_origin_failure_percentage", 1.0,
+                "ejections_enforced_local_origin_failure_percentage", 1.0, "ejections_enforced_total", 1.0),
+                outlierStats(reg));
+    }
+
+    @Test
+    void aConsecutive5xxEjectionNotEnforcedStillCountsInEnvoysDeprecatedCounters() {
+        OutlierDetection d = OutlierDetection.DEFAULTS;
+        var reg2 = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        // enforcing_consecutive_5xx 0: detected and allowed by the cap, not enforced
+        UpstreamCluster notEnforced = clusterWithStats(3, new OutlierDetection(5, d.interval(),
+                d.baseEjectionTime(), d.maxEjectionTime(), 100, 0, 100, 5, 100, 1900, 5, 0, false, 5, 100, 100, 85,
+                0, 0, 5, 50), reg2);
+        fail5xx(hosts(notEnforced).get(0), 5);
+        assertEquals(Map.of("ejections_detected_consecutive_5xx", 1.0, "ejections_total", 1.0,
+                "ejections_consecutive_5xx", 1.0), outlierStats(reg2));
+    }
+
+    @Test
+    void aSuccessRateEjectionCountsInEnvoysDeprecatedSuccessRateAndTotalCounters() {
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        UpstreamCluster c = clusterWithStats(10, withMaxPercent(50), reg);
+        List<Host> hs = hosts(c);
+        for (Host h : hs) {
+            for (int r = 0; r < 200; r++) {
+                h.outlier().reportHttpStatus(h == hs.get(0) && r % 2 == 0 ? 500 : 200);
+            }
+        }
+        c.outlierDetector().runInterval();
+        assertEquals(Map.of("ejections_active", 1.0, "ejections_detected_success_rate", 1.0,
+                "ejections_enforced_success_rate", 1.0, "ejections_enforced_total", 1.0,
+                "ejections_total", 1.0, "ejections_success_rate", 1.0), outlierStats(reg));
     }
 
     @Test
