@@ -11,7 +11,8 @@ import java.util.random.RandomGenerator;
 /**
  * A cluster's outlier detection, as Envoy's: consecutive 5xx, consecutive gateway failures and (when split)
  * consecutive local-origin failures eject at once; success rate and failure percentage are judged on each interval.
- * An ejection lasts {@code min(base_ejection_time × backoff, max_ejection_time)}, the backoff growing with each ejection
+ * An ejection lasts {@code min(base_ejection_time × backoff, max_ejection_time)} plus a jitter drawn for it in
+ * {@code [0, max_ejection_time_jitter]}, the backoff growing with each ejection
  * and shrinking by one for each interval a returned host stays in; hosts return on the interval after their time is
  * up. No more than {@code max_ejection_percent} of the hosts are out at once (with {@code always_eject_one_host}, one
  * host can be ejected whatever the percentage).
@@ -305,7 +306,11 @@ public final class OutlierDetector {
             return false;
         }
         long base = c.baseEjectionTime().toNanos();
-        host.outlier().eject(ticker.nanoTime(), base, Math.max(c.maxEjectionTime().toNanos(), base));
+        // as Envoy: a jitter of whole milliseconds in [0, max_ejection_time_jitter], drawn for each ejection
+        long jitterMillis = c.maxEjectionTimeJitter().toMillis();
+        long jitter = jitterMillis <= 0 ? 0 : java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(
+                random.nextLong(jitterMillis + 1));
+        host.outlier().eject(ticker.nanoTime(), base, Math.max(c.maxEjectionTime().toNanos(), base), jitter);
         OutlierStats s = stats();
         if (s != null) {
             s.enforced(type.statName);

@@ -27,6 +27,8 @@ public final class OutlierMonitor {
     private volatile double successRate = -1;
     private volatile double localOriginSuccessRate = -1;
     private long lastEjectionNanos;
+    /** The jitter drawn for the last ejection. */
+    private long jitter;
     private long lastUnejectionNanos = Long.MIN_VALUE;
     private int ejectTimeBackoff;
     private int numEjections;
@@ -166,18 +168,20 @@ public final class OutlierMonitor {
         }
     }
 
-    synchronized void eject(long now, long baseNanos, long maxNanos) {
+    /** @param jitterNanos how much longer than its time this ejection lasts */
+    synchronized void eject(long now, long baseNanos, long maxNanos, long jitterNanos) {
         ejected = true;
         numEjections++;
         lastEjectionNanos = now;
+        jitter = jitterNanos;
         if (ejectTimeBackoff * baseNanos < maxNanos + baseNanos) {
             ejectTimeBackoff++;
         }
     }
 
-    /** Whether the ejection has lasted {@code min(base × backoff, max)}. */
+    /** Whether the ejection has lasted {@code min(base × backoff, max)} and its jitter. */
     synchronized boolean ejectionOver(long now, long baseNanos, long maxNanos) {
-        return ejected && now - lastEjectionNanos >= Math.min(baseNanos * ejectTimeBackoff, maxNanos);
+        return ejected && now - lastEjectionNanos >= Math.min(baseNanos * ejectTimeBackoff, maxNanos) + jitter;
     }
 
     synchronized void uneject(long now) {

@@ -412,7 +412,8 @@ public final class ClusterParser
                 "consecutive_local_origin_failure", "enforcing_consecutive_local_origin_failure",
                 "enforcing_local_origin_success_rate", "failure_percentage_threshold", "enforcing_failure_percentage",
                 "enforcing_failure_percentage_local_origin", "failure_percentage_minimum_hosts",
-                "failure_percentage_request_volume", "max_ejection_time", "always_eject_one_host"),
+                "failure_percentage_request_volume", "max_ejection_time", "always_eject_one_host",
+                "max_ejection_time_jitter"),
                 Set.of("successful_active_health_check_uneject_host"));
         OutlierDetection d = OutlierDetection.DEFAULTS;
         Duration base = o.hasBaseEjectionTime() ? Fields.duration(o.getBaseEjectionTime()) : d.baseEjectionTime();
@@ -460,7 +461,9 @@ public final class ClusterParser
                         : d.failurePercentageMinimumHosts(),
                 o.hasFailurePercentageRequestVolume() ? o.getFailurePercentageRequestVolume().getValue()
                         : d.failurePercentageRequestVolume(),
-                o.hasAlwaysEjectOneHost() && o.getAlwaysEjectOneHost().getValue());
+                o.hasAlwaysEjectOneHost() && o.getAlwaysEjectOneHost().getValue(),
+                o.hasMaxEjectionTimeJitter() ? Fields.duration(o.getMaxEjectionTimeJitter())
+                        : d.maxEjectionTimeJitter());
     }
 
     private static CommonLbConfig commonLbConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster.CommonLbConfig c) {

@@ -134,6 +134,35 @@ class OutlierDetectorTest {
     }
 
     @Test
+    void eachEjectionLastsUpToMaxEjectionTimeJitterLongerSoThatHostsEjectedTogetherReturnApart() {
+        OutlierDetection d = OutlierDetection.DEFAULTS;
+        UpstreamCluster c = cluster(10, new OutlierDetection(d.consecutive5xx(), d.interval(), d.baseEjectionTime(),
+                d.maxEjectionTime(), 100, 100, d.enforcingSuccessRate(), d.successRateMinimumHosts(),
+                d.successRateRequestVolume(), d.successRateStdevFactor(), d.consecutiveGatewayFailure(),
+                d.enforcingConsecutiveGatewayFailure(), false, d.consecutiveLocalOriginFailure(),
+                d.enforcingConsecutiveLocalOriginFailure(), d.enforcingLocalOriginSuccessRate(),
+                d.failurePercentageThreshold(), d.enforcingFailurePercentage(),
+                d.enforcingFailurePercentageLocalOrigin(), d.failurePercentageMinimumHosts(),
+                d.failurePercentageRequestVolume(), false, Duration.ofSeconds(10)));
+        List<Host> hs = hosts(c);
+        hs.forEach(h -> fail5xx(h, 5));
+        Map<Host, Integer> returnedAt = new java.util.HashMap<>();
+        f.ticker.advance(Duration.ofSeconds(29));
+        for (int second = 29; second <= 41; second++) {
+            c.outlierDetector().runInterval();
+            for (Host h : hs) {
+                if (!h.outlier().ejected()) {
+                    returnedAt.putIfAbsent(h, second);
+                }
+            }
+            f.ticker.advance(Duration.ofSeconds(1));
+        }
+        assertEquals(10, returnedAt.size(), "all back once base time and the largest jitter are up");
+        assertTrue(returnedAt.values().stream().allMatch(s -> s >= 30 && s <= 40), returnedAt.values().toString());
+        assertTrue(returnedAt.values().stream().distinct().count() > 1, "not all at once: " + returnedAt.values());
+    }
+
+    @Test
     void aHostThatStaysInEarnsItsBackoffBack() {
         UpstreamCluster c = cluster(10, OutlierDetection.DEFAULTS);
         Host h = hosts(c).get(0);

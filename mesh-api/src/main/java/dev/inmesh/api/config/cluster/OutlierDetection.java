@@ -9,7 +9,9 @@ import java.time.Duration;
  * <p>{@code maxEjectionPercent} is a strict limit, as in Envoy's outlier detector: an ejection that would put more
  * than that share of the cluster's hosts out does not happen, so that with the default 10% a cluster of fewer than
  * ten hosts ejects none. {@code alwaysEjectOneHost} (Envoy's {@code always_eject_one_host}, default false) lets one host out
- * whatever the percentage when none is out.
+ * whatever the percentage when none is out. {@code maxEjectionTimeJitter} (Envoy's {@code max_ejection_time_jitter},
+ * default 0) is the most an ejection may last beyond its time: each ejection draws a random extra time from 0 to it
+ * (whole milliseconds), so that hosts ejected together do not all return together.
  */
 public record OutlierDetection(
         int consecutive5xx,
@@ -33,12 +35,13 @@ public record OutlierDetection(
         int enforcingFailurePercentageLocalOrigin,
         int failurePercentageMinimumHosts,
         int failurePercentageRequestVolume,
-        boolean alwaysEjectOneHost) {
+        boolean alwaysEjectOneHost,
+        Duration maxEjectionTimeJitter) {
 
     /** Envoy's defaults for every field. */
     public static final OutlierDetection DEFAULTS = new OutlierDetection(5, Duration.ofSeconds(10),
             Duration.ofSeconds(30), Duration.ofSeconds(300), 10, 100, 100, 5, 100, 1900, 5, 0, false, 5, 100, 100, 85,
-            0, 0, 5, 50, false);
+            0, 0, 5, 50, false, Duration.ZERO);
 
     public OutlierDetection {
         Checks.nonNegative(consecutive5xx, "consecutive_5xx");
@@ -63,6 +66,26 @@ public record OutlierDetection(
         percent(enforcingFailurePercentageLocalOrigin, "enforcing_failure_percentage_local_origin");
         Checks.nonNegative(failurePercentageMinimumHosts, "failure_percentage_minimum_hosts");
         Checks.nonNegative(failurePercentageRequestVolume, "failure_percentage_request_volume");
+        Checks.check(maxEjectionTimeJitter != null && !maxEjectionTimeJitter.isNegative(), "max_ejection_time_jitter",
+                maxEjectionTimeJitter, ">= 0s");
+    }
+
+    /** The settings without a {@code max_ejection_time_jitter} (Envoy's default, none). */
+    public OutlierDetection(int consecutive5xx, Duration interval, Duration baseEjectionTime, Duration maxEjectionTime,
+                            int maxEjectionPercent, int enforcingConsecutive5xx, int enforcingSuccessRate,
+                            int successRateMinimumHosts, int successRateRequestVolume, int successRateStdevFactor,
+                            int consecutiveGatewayFailure, int enforcingConsecutiveGatewayFailure,
+                            boolean splitExternalLocalOriginErrors, int consecutiveLocalOriginFailure,
+                            int enforcingConsecutiveLocalOriginFailure, int enforcingLocalOriginSuccessRate,
+                            int failurePercentageThreshold, int enforcingFailurePercentage,
+                            int enforcingFailurePercentageLocalOrigin, int failurePercentageMinimumHosts,
+                            int failurePercentageRequestVolume, boolean alwaysEjectOneHost) {
+        this(consecutive5xx, interval, baseEjectionTime, maxEjectionTime, maxEjectionPercent, enforcingConsecutive5xx,
+                enforcingSuccessRate, successRateMinimumHosts, successRateRequestVolume, successRateStdevFactor,
+                consecutiveGatewayFailure, enforcingConsecutiveGatewayFailure, splitExternalLocalOriginErrors,
+                consecutiveLocalOriginFailure, enforcingConsecutiveLocalOriginFailure, enforcingLocalOriginSuccessRate,
+                failurePercentageThreshold, enforcingFailurePercentage, enforcingFailurePercentageLocalOrigin,
+                failurePercentageMinimumHosts, failurePercentageRequestVolume, alwaysEjectOneHost, Duration.ZERO);
     }
 
     /** The settings without {@code always_eject_one_host} (Envoy's default, false). */
