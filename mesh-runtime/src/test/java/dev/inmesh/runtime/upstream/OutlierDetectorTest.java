@@ -211,7 +211,7 @@ class OutlierDetectorTest {
                 d.enforcingConsecutiveLocalOriginFailure(), d.enforcingLocalOriginSuccessRate(),
                 d.failurePercentageThreshold(), d.enforcingFailurePercentage(),
                 d.enforcingFailurePercentageLocalOrigin(), d.failurePercentageMinimumHosts(),
-                d.failurePercentageRequestVolume(), true);
+                d.failurePercentageRequestVolume(), true, Duration.ZERO);
         UpstreamCluster c = cluster(3, always);
         List<Host> hs = hosts(c);
         fail5xx(hs.get(0), 5);

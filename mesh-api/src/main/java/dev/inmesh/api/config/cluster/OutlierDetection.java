@@ -70,25 +70,7 @@ public record OutlierDetection(
                 maxEjectionTimeJitter, ">= 0s");
     }
 
-    /** The settings without a {@code max_ejection_time_jitter} (Envoy's default, none). */
-    public OutlierDetection(int consecutive5xx, Duration interval, Duration baseEjectionTime, Duration maxEjectionTime,
-                            int maxEjectionPercent, int enforcingConsecutive5xx, int enforcingSuccessRate,
-                            int successRateMinimumHosts, int successRateRequestVolume, int successRateStdevFactor,
-                            int consecutiveGatewayFailure, int enforcingConsecutiveGatewayFailure,
-                            boolean splitExternalLocalOriginErrors, int consecutiveLocalOriginFailure,
-                            int enforcingConsecutiveLocalOriginFailure, int enforcingLocalOriginSuccessRate,
-                            int failurePercentageThreshold, int enforcingFailurePercentage,
-                            int enforcingFailurePercentageLocalOrigin, int failurePercentageMinimumHosts,
-                            int failurePercentageRequestVolume, boolean alwaysEjectOneHost) {
-        this(consecutive5xx, interval, baseEjectionTime, maxEjectionTime, maxEjectionPercent, enforcingConsecutive5xx,
-                enforcingSuccessRate, successRateMinimumHosts, successRateRequestVolume, successRateStdevFactor,
-                consecutiveGatewayFailure, enforcingConsecutiveGatewayFailure, splitExternalLocalOriginErrors,
-                consecutiveLocalOriginFailure, enforcingConsecutiveLocalOriginFailure, enforcingLocalOriginSuccessRate,
-                failurePercentageThreshold, enforcingFailurePercentage, enforcingFailurePercentageLocalOrigin,
-                failurePercentageMinimumHosts, failurePercentageRequestVolume, alwaysEjectOneHost, Duration.ZERO);
-    }
-
-    /** The settings without {@code always_eject_one_host} (Envoy's default, false). */
+    /** The settings without {@code always_eject_one_host} and {@code max_ejection_time_jitter} (Envoy's defaults). */
     public OutlierDetection(int consecutive5xx, Duration interval, Duration baseEjectionTime, Duration maxEjectionTime,
                             int maxEjectionPercent, int enforcingConsecutive5xx, int enforcingSuccessRate,
                             int successRateMinimumHosts, int successRateRequestVolume, int successRateStdevFactor,
@@ -103,7 +85,7 @@ public record OutlierDetection(
                 consecutiveGatewayFailure, enforcingConsecutiveGatewayFailure, splitExternalLocalOriginErrors,
                 consecutiveLocalOriginFailure, enforcingConsecutiveLocalOriginFailure, enforcingLocalOriginSuccessRate,
                 failurePercentageThreshold, enforcingFailurePercentage, enforcingFailurePercentageLocalOrigin,
-                failurePercentageMinimumHosts, failurePercentageRequestVolume, false);
+                failurePercentageMinimumHosts, failurePercentageRequestVolume, false, Duration.ZERO);
     }
 
     private static void percent(int value, String field) {
