@@ -315,8 +315,9 @@ public final class ClusterParser
                         throw new FieldError("choice_count", choices + " (expected: >= 2)");
                     }
                     double bias = lr.hasActiveRequestBias() ? lr.getActiveRequestBias().getDefaultValue() : 1.0;
-                    return new LbConfig.LeastRequest(choices, bias,
-                            lr.hasSlowStartConfig() ? slowStart(lr.getSlowStartConfig()) : null);
+                    LbConfig.SlowStart slowStart = lr.hasSlowStartConfig() ? slowStart(lr.getSlowStartConfig()) : null;
+                    return Fields.record("least_request_lb_config.",
+                            () -> new LbConfig.LeastRequest(choices, bias, slowStart));
                 });
             }
             case RING_HASH -> {
@@ -332,7 +333,7 @@ public final class ClusterParser
                     }
                     long min = rh.hasMinimumRingSize() ? rh.getMinimumRingSize().getValue() : 1024;
                     long max = rh.hasMaximumRingSize() ? rh.getMaximumRingSize().getValue() : 8_388_608;
-                    return new LbConfig.RingHash(min, max);
+                    return Fields.record("ring_hash_lb_config.", () -> new LbConfig.RingHash(min, max));
                 });
             }
             case MAGLEV -> {
@@ -342,7 +343,8 @@ public final class ClusterParser
                 var mg = c.getMaglevLbConfig();
                 yield Fields.at("maglev_lb_config", () -> {
                     Fields.onlyKnown(mg, Set.of("table_size"), Set.of());
-                    return new LbConfig.Maglev(mg.hasTableSize() ? mg.getTableSize().getValue() : 65_537);
+                    long size = mg.hasTableSize() ? mg.getTableSize().getValue() : 65_537;
+                    return Fields.record("maglev_lb_config.", () -> new LbConfig.Maglev(size));
                 });
             }
             case ROUND_ROBIN -> {

@@ -422,6 +422,19 @@ class ClusterParserTest {
     }
 
     @Test
+    void ringHashMaglevAndLeastRequestSettingsOutOfRangeAreRejectedByTheirPathOnce() throws Exception {
+        assertEquals("Cluster \"x\": ring_hash_lb_config.minimum_ring_size: 4096 (expected: <= maximum_ring_size "
+                + "1024)", error("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "RING_HASH",
+                 "ringHashLbConfig": {"minimumRingSize": "4096", "maximumRingSize": "1024"}}"""));
+        assertEquals("Cluster \"x\": maglev_lb_config.table_size: 100 (expected: a prime up to 5000011)", error("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "MAGLEV", "maglevLbConfig": {"tableSize": "100"}}"""));
+        assertEquals("Cluster \"x\": least_request_lb_config.active_request_bias: -1.0 (expected: >= 0)", error("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "LEAST_REQUEST",
+                 "leastRequestLbConfig": {"activeRequestBias": {"defaultValue": -1, "runtimeKey": "k"}}}"""));
+    }
+
+    @Test
     void readsIstiosWarmupDurationAsASlowStartOfRoundRobinOrLeastRequest() throws Exception {
         // what Istio writes for a DestinationRule's loadBalancer {simple: ROUND_ROBIN, warmupDurationSecs: 60s}
         assertEquals(new LbConfig.RoundRobin(new LbConfig.SlowStart(Duration.ofSeconds(60), 1.0, 10.0)),
