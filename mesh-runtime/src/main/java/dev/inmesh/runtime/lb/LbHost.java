@@ -3,8 +3,16 @@ package dev.inmesh.runtime.lb;
 /** What a load balancer needs to know about a host: its hash key, its weight and its current load. */
 public interface LbHost {
 
-    /** The host's address as {@code ip:port} ({@code [ip6]:port}), the key ring hash and Maglev hash. */
+    /** The host's address as {@code ip:port} ({@code [ip6]:port}). */
     String addressString();
+
+    /**
+     * The key ring hash and Maglev place the host by: its address unless the host says otherwise (Envoy's endpoint
+     * metadata {@code envoy.lb} {@code hash_key}, or its hostname under {@code use_hostname_for_hashing}).
+     */
+    default String hashKey() {
+        return addressString();
+    }
 
     /** The load balancing weight, at least 1. */
     int weight();

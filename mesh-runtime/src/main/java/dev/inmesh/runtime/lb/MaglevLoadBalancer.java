@@ -6,7 +6,8 @@ import java.util.random.RandomGenerator;
 
 /**
  * MAGLEV: a lookup table of a prime size (65 537 by default) filled from each host's permutation
- * ({@code offset = xxHash64(address) mod size}, {@code skip = xxHash64(address, seed 1) mod (size - 1) + 1}), hosts
+ * ({@code offset = xxHash64(key) mod size}, {@code skip = xxHash64(key, seed 1) mod (size - 1) + 1}, the key the
+ * host's address or its {@link LbHost#hashKey()}), hosts
  * taking turns in proportion to their weights. A request goes to {@code table[hash mod size]}; a retry that refused the
  * host flips the hash's bits by the attempt number first. A request without a hash takes a random place in the table,
  * as in Envoy.
@@ -60,7 +61,7 @@ final class MaglevLoadBalancer implements LoadBalancer {
             double[] target = new double[n];
             double maxWeight = 0;
             for (int i = 0; i < n; i++) {
-                String key = hosts.get(i).addressString();
+                String key = hosts.get(i).hashKey();
                 offset[i] = Long.remainderUnsigned(Xxhash.hash64(key), size);
                 skip[i] = Long.remainderUnsigned(Xxhash.hash64(key, 1), size - 1) + 1;
                 weight[i] = weights[i];

@@ -7,7 +7,7 @@ import java.util.random.RandomGenerator;
 /**
  * RING_HASH (Ketama), after Envoy: each host gets a share of the ring in proportion to its normalised weight, the
  * ring holding between {@code minimum_ring_size} and {@code maximum_ring_size} entries. Entry {@code i} of a host
- * hashes {@code "<ip:port>_<i>"} with xxHash64 (seed 0). A request goes to the first entry whose hash is at or after
+ * hashes {@code "<key>_<i>"} with xxHash64 (seed 0), the key its {@code ip:port} or its {@link LbHost#hashKey()}. A request goes to the first entry whose hash is at or after
  * its own (wrapping around); a retry that refused the host moves {@code attempt} entries further. A request without a
  * hash takes a random place on the ring (so that host weights hold), as in Envoy.
  *
@@ -96,7 +96,7 @@ final class RingHashLoadBalancer implements LoadBalancer {
             for (int hi = 0; hi < hosts.size(); hi++) {
                 H h = hosts.get(hi);
                 target += scale * (weights[hi] / total);
-                String prefix = h.addressString() + "_";
+                String prefix = h.hashKey() + "_";
                 for (long i = 0; current < target && n < k.length; i++, current++) {
                     k[n] = Xxhash.hash64(prefix + i) ^ Long.MIN_VALUE;
                     o[n] = hi;

@@ -29,6 +29,8 @@ public final class Host implements LbHost {
     private volatile Locality locality;
     private volatile int priority;
     private volatile Metadata metadata;
+    /** What ring hash and Maglev hash: see {@link #hashKey()}. */
+    private volatile String hashKey;
     /** Where the host is connected to, in the order of a happy eyeballs race: see {@link #connectAddresses()}. */
     private volatile java.util.List<SocketAddress> connectAddresses;
     /** The transport socket the host's metadata chose in its cluster, or null before it was placed. */
@@ -43,21 +45,23 @@ public final class Host implements LbHost {
     private volatile long healthySince = NEVER_HEALTHY;
 
     Host(SocketAddress address, LbEndpoint endpoint, Locality locality, int priority, OutlierMonitor outlier,
-         HostPool pool) {
+         HostPool pool, boolean hostnameForHashing) {
         this.address = address;
         this.addressString = address.toString();
         this.outlier = outlier;
         this.pool = pool;
         outlier.attach(this);
         pool.attach(stats);
-        update(endpoint, locality, priority);
+        update(endpoint, locality, priority, hostnameForHashing);
     }
 
-    void update(LbEndpoint endpoint, Locality locality, int priority) {
+    /** @param hostnameForHashing the cluster's {@code use_hostname_for_hashing}: see {@link #hashKey()} */
+    void update(LbEndpoint endpoint, Locality locality, int priority, boolean hostnameForHashing) {
         this.hostname = endpoint.hostname();
         this.weight = endpoint.loadBalancingWeight();
         this.health = endpoint.healthStatus();
         this.metadata = endpoint.metadata();
+        this.hashKey = hashKey(endpoint.metadata(), hostnameForHashing ? endpoint.hostname() : addressString);
         this.connectAddresses = happyEyeballsOrder(address, endpoint.additionalAddresses());
         this.locality = locality;
         this.priority = priority;
@@ -102,6 +106,20 @@ public final class Host implements LbHost {
     @Override
     public String addressString() {
         return addressString;
+    }
+
+    /**
+     * The key ring hash and Maglev place the host by, as Envoy's: its endpoint metadata's {@code envoy.lb}
+     * {@code hash_key} when that is a non-empty string, else its hostname when the cluster sets
+     * {@code use_hostname_for_hashing}, else its address.
+     */
+    @Override
+    public String hashKey() {
+        return hashKey;
+    }
+
+    private static String hashKey(Metadata metadata, String otherwise) {
+        return metadata.get("envoy.lb", "hash_key") instanceof String s && !s.isEmpty() ? s : otherwise;
     }
 
     /** The endpoint's hostname from EDS (may be empty), used as the Host header by some routes. */

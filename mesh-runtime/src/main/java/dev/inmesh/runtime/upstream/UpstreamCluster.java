@@ -458,6 +458,7 @@ public final class UpstreamCluster {
         for (LocalityLbEndpoints l : cla.endpoints()) {
             maxPriority = Math.max(maxPriority, l.priority());
         }
+        boolean hostnameForHashing = config.commonLbConfig().useHostnameForHashing();
         List<List<HostSet.LocalityHosts>> byPriority = new ArrayList<>();
         for (int p = 0; p <= maxPriority; p++) {
             byPriority.add(new ArrayList<>());
@@ -472,9 +473,9 @@ public final class UpstreamCluster {
                 Host h = previous.get(key);
                 if (h == null) {
                     h = new Host(e.address(), e, l.locality(), l.priority(), outlierDetector.newMonitor(),
-                            new HostPool(e.address()));
+                            new HostPool(e.address()), hostnameForHashing);
                 } else {
-                    h.update(e, l.locality(), l.priority());
+                    h.update(e, l.locality(), l.priority(), hostnameForHashing);
                 }
                 chooseSocket(h, l.metadata(), sockets);
                 next.put(key, h);
@@ -714,7 +715,7 @@ public final class UpstreamCluster {
         }
         Host h = originalDstHosts.computeIfAbsent(destination.toString(), k -> {
             Host made = new Host(destination, new LbEndpoint(destination, "", null, 1, null), Locality.EMPTY, 0,
-                    outlierDetector.newMonitor(), new HostPool(destination));
+                    outlierDetector.newMonitor(), new HostPool(destination), false);
             chooseSocket(made, Metadata.EMPTY, sockets);
             return made;
         });

@@ -125,6 +125,11 @@ public final class ClusterParser
                 ? Fields.at("outlier_detection", () -> outlierDetection(c.getOutlierDetection())) : null;
         CommonLbConfig common = c.hasCommonLbConfig()
                 ? Fields.at("common_lb_config", () -> commonLbConfig(c.getCommonLbConfig())) : null;
+        if (common != null && common.useHostnameForHashing() && type != DiscoveryType.STRICT_DNS) {
+            // as Envoy: a host's hostname is its name resolved only in a STRICT_DNS cluster
+            throw new FieldError("common_lb_config.consistent_hashing_lb_config.use_hostname_for_hashing",
+                    "true on a " + type + " cluster (expected: a STRICT_DNS cluster)");
+        }
         SocketAddress bind = c.hasUpstreamBindConfig()
                 ? Fields.at("upstream_bind_config", () -> bindAddress(c.getUpstreamBindConfig())) : null;
         List<SocketAddress> extraSources = Fields.at("upstream_bind_config", () -> Fields.each(
@@ -470,7 +475,7 @@ public final class ClusterParser
 
     private static CommonLbConfig commonLbConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster.CommonLbConfig c) {
         Fields.onlyKnown(c, Set.of("healthy_panic_threshold", "locality_weighted_lb_config",
-                "close_connections_on_host_set_change", "override_host_status"),
+                "close_connections_on_host_set_change", "override_host_status", "consistent_hashing_lb_config"),
                 Set.of("update_merge_window", "ignore_new_hosts_until_first_hc"));
         double panic = c.hasHealthyPanicThreshold() ? c.getHealthyPanicThreshold().getValue() : 50.0;
         if (panic < 0 || panic > 100) {
@@ -491,8 +496,14 @@ public final class ClusterParser
                 override.add(dev.inmesh.api.config.endpoint.HealthStatus.valueOf(st.name()));
             }
         }
+        var hashing = c.getConsistentHashingLbConfig();
+        // hash_balance_factor (bounded loads) is not implemented: refused by name
+        Fields.at("consistent_hashing_lb_config", () -> {
+            Fields.onlyKnown(hashing, Set.of("use_hostname_for_hashing"), Set.of());
+            return null;
+        });
         return new CommonLbConfig(Math.round(panic), c.hasLocalityWeightedLbConfig(),
-                c.getCloseConnectionsOnHostSetChange(), override);
+                c.getCloseConnectionsOnHostSetChange(), override, hashing.getUseHostnameForHashing());
     }
 
     /**

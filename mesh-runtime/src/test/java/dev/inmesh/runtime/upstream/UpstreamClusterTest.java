@@ -280,6 +280,63 @@ class UpstreamClusterTest {
         }
     }
 
+    /** Which host key each of {@code n} request hashes goes to. */
+    private static List<String> keysPicked(UpstreamCluster c, int n) {
+        List<String> out = new java.util.ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            out.add(c.chooseHost(LbContext.ofHash(Xxhash.hash64("user-" + i))).hashKey());
+        }
+        return out;
+    }
+
+    /** Three hosts whose envoy.lb hash_key is k1, k2, k3, the first at {@code firstAddress}. */
+    private static ClusterLoadAssignment hashKeyed(String firstAddress) {
+        List<LbEndpoint> eps = new java.util.ArrayList<>();
+        String[] addresses = {firstAddress, "10.0.0.2", "10.0.0.3"};
+        for (int i = 0; i < 3; i++) {
+            eps.add(new LbEndpoint(new SocketAddress(addresses[i], 8080), "", HealthStatus.HEALTHY, 1,
+                    new Metadata(Map.of("envoy.lb", Map.of("hash_key", "k" + (i + 1))))));
+        }
+        return Fixtures.cla("c", new LocalityLbEndpoints(null, eps, 1, 0));
+    }
+
+    @Test
+    void ringHashAndMaglevPlaceAHostByItsEndpointsHashKeySoThatItsReplacementAtAnotherAddressTakesItsKeys() {
+        for (LbPolicy policy : new LbPolicy[] {LbPolicy.RING_HASH, LbPolicy.MAGLEV}) {
+            Cluster cluster = Fixtures.eds("c", policy, null, null);
+            ClusterManager m = f.manager(cluster, hashKeyed("10.0.0.1"));
+            List<String> before = keysPicked(m.cluster("c"), 500);
+            assertEquals(Set.of("k1", "k2", "k3"), Set.copyOf(before), policy.toString());
+            // the pod behind k1 is replaced: a new address, the same hash key
+            m = m.update(Map.of("c", cluster), Map.of("c", hashKeyed("10.0.0.9")));
+            assertEquals(before, keysPicked(m.cluster("c"), 500), policy + ": every request keeps its host's key");
+            assertEquals("10.0.0.9:8080", m.cluster("c").chooseHost(LbContext.ofHash(Xxhash.hash64(
+                    "user-" + before.indexOf("k1")))).addressString(), policy.toString());
+        }
+    }
+
+    @Test
+    void underUseHostnameForHashingAStrictDnsHostIsPlacedByItsNameSoThatANewAddressKeepsItsRequests() {
+        Map<String, List<String>> dns = new HashMap<>(Map.of("a.example", List.of("10.1.1.1"),
+                "b.example", List.of("10.2.2.1"), "c.example", List.of("10.3.3.1")));
+        UpstreamEnvironment env = new UpstreamEnvironment(null, new FakeTicker(), new Random(1),
+                (name, family) -> Future.succeededFuture(dns.get(name)));
+        List<LbEndpoint> targets = new java.util.ArrayList<>();
+        for (String name : List.of("a.example", "b.example", "c.example")) {
+            targets.add(new LbEndpoint(new SocketAddress(name, 80), "", null, 1, null));
+        }
+        Cluster cluster = new Cluster("dns", DiscoveryType.STRICT_DNS, "", LbPolicy.RING_HASH, null, null, null,
+                null, new CommonLbConfig(50, false, false, null, true), null,
+                Fixtures.cla("dns", new LocalityLbEndpoints(null, targets, 1, 0)), null, null, null, false, null);
+        UpstreamCluster c = ClusterManager.create(env, Map.of("dns", cluster), Map.of()).cluster("dns");
+        List<String> before = keysPicked(c, 500);
+        assertEquals(Set.of("a.example", "b.example", "c.example"), Set.copyOf(before));
+        dns.put("a.example", List.of("10.1.1.7"));
+        c.resolve();
+        assertEquals(before, keysPicked(c, 500));
+        assertTrue(addresses(c).contains("10.1.1.7:80"));
+    }
+
     @Test
     void anOriginalDstClusterConnectsToTheOriginalDestinationAndForgetsUnusedHosts() {
         Cluster od = new Cluster("PassthroughCluster", DiscoveryType.ORIGINAL_DST, "", LbPolicy.CLUSTER_PROVIDED,

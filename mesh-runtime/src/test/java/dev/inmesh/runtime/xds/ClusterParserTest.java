@@ -391,6 +391,25 @@ class ClusterParserTest {
     }
 
     @Test
+    void useHostnameForHashingLoadsOnAStrictDnsClusterOnlyAndAHashBalanceFactorIsRefused() throws Exception {
+        assertTrue(PARSER.parse(proto("""
+                {"name": "x", "type": "STRICT_DNS", "lbPolicy": "RING_HASH",
+                 "loadAssignment": {"clusterName": "x", "endpoints": [{"lbEndpoints": [{"endpoint": {"address":
+                   {"socketAddress": {"address": "a.example", "portValue": 80}}}}]}]},
+                 "commonLbConfig": {"consistentHashingLbConfig": {"useHostnameForHashing": true}}}"""))
+                .commonLbConfig().useHostnameForHashing());
+        assertEquals("Cluster \"x\": common_lb_config.consistent_hashing_lb_config.use_hostname_for_hashing: true "
+                + "on a EDS cluster (expected: a STRICT_DNS cluster)", error("""
+                {"name": "x", "type": "EDS", "edsClusterConfig": {"edsConfig": {"ads": {}}}, "lbPolicy": "MAGLEV",
+                 "commonLbConfig": {"consistentHashingLbConfig": {"useHostnameForHashing": true}}}"""));
+        assertTrue(error("""
+                {"name": "x", "type": "STRICT_DNS", "lbPolicy": "RING_HASH",
+                 "commonLbConfig": {"consistentHashingLbConfig": {"hashBalanceFactor": 150}}}""")
+                .startsWith("Cluster \"x\": common_lb_config.consistent_hashing_lb_config.hash_balance_factor: "
+                        + "not supported"));
+    }
+
+    @Test
     void maxEjectionTimeJitterIsReadAndNoneByDefault() throws Exception {
         assertEquals(Duration.ofMillis(1500), PARSER.parse(proto("""
                 {"name": "x", "type": "STATIC", "outlierDetection": {"maxEjectionTimeJitter": "1.5s"}}"""))

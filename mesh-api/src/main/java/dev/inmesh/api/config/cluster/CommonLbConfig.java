@@ -9,14 +9,17 @@ import java.util.Set;
  * Envoy's {@code common_lb_config}: the healthy panic threshold (percent, default 50, 0 disables panic mode), whether
  * locality-weighted load balancing is on, and whether a change of the cluster's hosts (one added or removed) drains
  * the connections to every host ({@code close_connections_on_host_set_change}, default off), and the health a host
- * named by a stateful session may have to be taken ({@code override_host_status}).
+ * named by a stateful session may have to be taken ({@code override_host_status}), and whether ring hash and Maglev
+ * place a host by its hostname rather than its address ({@code consistent_hashing_lb_config.use_hostname_for_hashing},
+ * which Envoy takes on STRICT_DNS clusters only).
  *
  * @param overrideHostStatus the health statuses of a host that a request naming it (a stateful session's cookie or
  *     header) is sent to; a host whose outlier detection ejected it counts as UNHEALTHY. Unset: UNKNOWN, HEALTHY and
  *     DEGRADED, as Envoy; Istio adds DRAINING for persistent-session Services, so that sessions stay on draining pods
  */
 public record CommonLbConfig(double healthyPanicThreshold, boolean localityWeighted,
-                             boolean closeConnectionsOnHostSetChange, Set<HealthStatus> overrideHostStatus) {
+                             boolean closeConnectionsOnHostSetChange, Set<HealthStatus> overrideHostStatus,
+                             boolean useHostnameForHashing) {
     /** Envoy's {@code override_host_status} when the cluster sets none. */
     public static final Set<HealthStatus> DEFAULT_OVERRIDE_HOST_STATUS =
             Set.copyOf(EnumSet.of(HealthStatus.UNKNOWN, HealthStatus.HEALTHY, HealthStatus.DEGRADED));
@@ -27,6 +30,12 @@ public record CommonLbConfig(double healthyPanicThreshold, boolean localityWeigh
                 healthyPanicThreshold, "0..100");
         overrideHostStatus = overrideHostStatus == null ? DEFAULT_OVERRIDE_HOST_STATUS
                 : Set.copyOf(overrideHostStatus);
+    }
+
+    /** Without {@code use_hostname_for_hashing}, as Envoy by default. */
+    public CommonLbConfig(double healthyPanicThreshold, boolean localityWeighted,
+                          boolean closeConnectionsOnHostSetChange, Set<HealthStatus> overrideHostStatus) {
+        this(healthyPanicThreshold, localityWeighted, closeConnectionsOnHostSetChange, overrideHostStatus, false);
     }
 
     /** With Envoy's default {@code override_host_status}. */
