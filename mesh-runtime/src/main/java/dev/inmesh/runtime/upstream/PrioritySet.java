@@ -17,25 +17,32 @@ public final class PrioritySet {
     private final List<HostSet> hostSets;
     private final PriorityLoad load;
     private final boolean hashing;
+    /** {@code fail_traffic_on_panic}, for a policy that is not hashing: a priority in panic picks no host. */
+    private final boolean failOnPanic;
     final Map<String, HostSelector<Host>> selectors;
 
-    private PrioritySet(List<HostSet> hostSets, PriorityLoad load, boolean hashing,
+    private PrioritySet(List<HostSet> hostSets, PriorityLoad load, boolean hashing, boolean failOnPanic,
                         Map<String, HostSelector<Host>> selectors) {
         this.hostSets = hostSets;
         this.load = load;
         this.hashing = hashing;
+        this.failOnPanic = failOnPanic;
         this.selectors = selectors;
     }
 
     static final PrioritySet EMPTY = new PrioritySet(List.of(), PriorityLoad.compute(new int[0], new int[0],
-            new int[0], new int[0], 140, 50), false, Map.of());
+            new int[0], new int[0], 140, 50), false, false, Map.of());
 
     /**
      * @param byPriority each priority's localities and hosts (index = priority)
+     * @param failTrafficOnPanic {@code zone_aware_lb_config.fail_traffic_on_panic}: as in Envoy, it fails the requests
+     *                           that fall on a priority in panic under round robin, least request and random, and
+     *                           changes nothing under ring hash and Maglev
      * @param previous the set this one replaces, whose selectors hand their state on, or null
      */
     static PrioritySet build(List<List<HostSet.LocalityHosts>> byPriority, int overprovisioningFactor,
-                             double panicThreshold, boolean localityWeighted, LoadBalancer lb, PrioritySet previous) {
+                             double panicThreshold, boolean localityWeighted, boolean failTrafficOnPanic,
+                             LoadBalancer lb, PrioritySet previous) {
         int n = byPriority.size();
         int[] healthy = new int[n];
         int[] degraded = new int[n];
@@ -65,13 +72,14 @@ public final class PrioritySet {
         for (int p = 0; p < n; p++) {
             sets.add(new HostSet(p, byPriority.get(p), load.panic()[p], builder));
         }
-        return new PrioritySet(List.copyOf(sets), load, lb.hashing(), built);
+        return new PrioritySet(List.copyOf(sets), load, lb.hashing(), failTrafficOnPanic && !lb.hashing(), built);
     }
 
     /**
      * Picks a priority and a host in it; null when none. Hashing policies choose the priority by the request's hash
      * (so that a key stays on its host), the others at random, as Envoy does. The draw also decides between the
-     * priority's healthy and degraded hosts. A retry priority may change the priority load the draw falls in.
+     * priority's healthy and degraded hosts. A retry priority may change the priority load the draw falls in. Under
+     * {@code fail_traffic_on_panic}, a draw that falls on a priority in panic gets no host.
      */
     Host pick(boolean hasHash, long hash, int attempt, RandomGenerator random, PreviousPriorities retryPriority) {
         if (hostSets.isEmpty()) {
@@ -79,6 +87,9 @@ public final class PrioritySet {
         }
         int draw = hasHash && hashing ? (int) Long.remainderUnsigned(hash, 100) : random.nextInt(100);
         int chosen = (retryPriority == null ? load : retryPriority.load(load)).choose(draw);
+        if (failOnPanic && load.panic()[chosen >= 0 ? chosen : -1 - chosen]) {
+            return null;
+        }
         return chosen >= 0 ? hostSets.get(chosen).pick(false, hasHash, hash, attempt)
                 : hostSets.get(-1 - chosen).pick(true, hasHash, hash, attempt);
     }

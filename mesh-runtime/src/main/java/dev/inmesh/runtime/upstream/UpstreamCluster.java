@@ -514,8 +514,8 @@ public final class UpstreamCluster {
             h.noteHealthy(now);
         }
         prioritySet = PrioritySet.build(byPriority, overprovisioningFactor,
-                c.commonLbConfig().healthyPanicThreshold(), c.commonLbConfig().localityWeighted(), loadBalancer,
-                prioritySet);
+                c.commonLbConfig().healthyPanicThreshold(), c.commonLbConfig().localityWeighted(),
+                c.commonLbConfig().failTrafficOnPanic(), loadBalancer, prioritySet);
     }
 
     private void scheduleTimers(Cluster old) {

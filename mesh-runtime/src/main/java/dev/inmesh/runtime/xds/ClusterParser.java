@@ -475,7 +475,8 @@ public final class ClusterParser
 
     private static CommonLbConfig commonLbConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster.CommonLbConfig c) {
         Fields.onlyKnown(c, Set.of("healthy_panic_threshold", "locality_weighted_lb_config",
-                "close_connections_on_host_set_change", "override_host_status", "consistent_hashing_lb_config"),
+                "close_connections_on_host_set_change", "override_host_status", "consistent_hashing_lb_config",
+                "zone_aware_lb_config"),
                 Set.of("update_merge_window", "ignore_new_hosts_until_first_hc"));
         double panic = c.hasHealthyPanicThreshold() ? c.getHealthyPanicThreshold().getValue() : 50.0;
         if (panic < 0 || panic > 100) {
@@ -502,8 +503,17 @@ public final class ClusterParser
             Fields.onlyKnown(hashing, Set.of("use_hostname_for_hashing"), Set.of());
             return null;
         });
+        // zone aware routing itself needs the local cluster (the bootstrap's cluster_manager.local_cluster_name),
+        // which Inmesh does not have, as istiod's sidecars do not: without one Envoy routes by zone never, so its
+        // routing_enabled and min_cluster_size change nothing; fail_traffic_on_panic applies all the same
+        var zoneAware = c.getZoneAwareLbConfig();
+        Fields.at("zone_aware_lb_config", () -> {
+            Fields.onlyKnown(zoneAware, Set.of("fail_traffic_on_panic"), Set.of("routing_enabled", "min_cluster_size"));
+            return null;
+        });
         return new CommonLbConfig(Math.round(panic), c.hasLocalityWeightedLbConfig(),
-                c.getCloseConnectionsOnHostSetChange(), override, hashing.getUseHostnameForHashing());
+                c.getCloseConnectionsOnHostSetChange(), override, hashing.getUseHostnameForHashing(),
+                zoneAware.getFailTrafficOnPanic());
     }
 
     /**

@@ -145,6 +145,50 @@ class UpstreamClusterTest {
     }
 
     @Test
+    void underFailTrafficOnPanicAPriorityInPanicGetsNoHostButRingHashAndMaglevStillPickAsEnvoys() {
+        // one healthy host of four: 25% < 50%, panic
+        ClusterLoadAssignment cla = Fixtures.cla("c",
+                Fixtures.locality("a", 0, 1, 1, 2, HealthStatus.HEALTHY),
+                Fixtures.locality("a", 0, 1, 2, 5, HealthStatus.UNHEALTHY));
+        CommonLbConfig fail = new CommonLbConfig(50, false, false, null, false, true);
+        for (LbPolicy policy : new LbPolicy[] {LbPolicy.ROUND_ROBIN, LbPolicy.LEAST_REQUEST, LbPolicy.RANDOM}) {
+            UpstreamCluster c = f.manager(Fixtures.eds("c", policy, null, fail), cla).cluster("c");
+            assertTrue(c.prioritySet().panic(0));
+            assertEquals(Map.of("none", 100), picks(c, 100), policy.toString());
+        }
+        for (LbPolicy policy : new LbPolicy[] {LbPolicy.RING_HASH, LbPolicy.MAGLEV}) {
+            UpstreamCluster c = f.manager(Fixtures.eds("c", policy, null, fail), cla).cluster("c");
+            assertEquals(4, picks(c, 400).size(), policy.toString());
+        }
+        // out of panic (three healthy of four), requests go on as ever
+        ClusterLoadAssignment healthier = Fixtures.cla("c",
+                Fixtures.locality("a", 0, 1, 1, 4, HealthStatus.HEALTHY),
+                Fixtures.locality("a", 0, 1, 4, 5, HealthStatus.UNHEALTHY));
+        UpstreamCluster c = f.manager(Fixtures.eds("c", LbPolicy.ROUND_ROBIN, null, fail), healthier).cluster("c");
+        assertEquals(Set.of("10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"), picks(c, 30).keySet());
+    }
+
+    @Test
+    void underFailTrafficOnPanicOnlyTheRequestsThatFallOnAPriorityInPanicFail() {
+        // priority 0: one healthy of five (20%, availability 28); priority 1: one of two (50%, availability 70); the
+        // total, 98, is under 100, so priority 0 is in panic and priority 1 not
+        ClusterLoadAssignment cla = Fixtures.cla("c",
+                Fixtures.locality("a", 0, 1, 1, 2, HealthStatus.HEALTHY),
+                Fixtures.locality("a", 0, 1, 2, 6, HealthStatus.UNHEALTHY),
+                Fixtures.locality("b", 1, 1, 6, 7, HealthStatus.HEALTHY),
+                Fixtures.locality("b", 1, 1, 7, 8, HealthStatus.UNHEALTHY));
+        UpstreamCluster c = f.manager(Fixtures.eds("c", LbPolicy.ROUND_ROBIN, null,
+                new CommonLbConfig(50, false, false, null, false, true)), cla).cluster("c");
+        assertTrue(c.prioritySet().panic(0));
+        assertFalse(c.prioritySet().panic(1));
+        Map<String, Integer> got = picks(c, 2000);
+        assertEquals(Set.of("none", "10.0.0.6:8080"), got.keySet());
+        // priority 0 takes 29% of the load (28 of 98, and the rounding's leftover), priority 1 the other 71%
+        assertEquals(29, c.prioritySet().load(0));
+        assertEquals(580, got.get("none"), 100);
+    }
+
+    @Test
     void aZeroPanicThresholdLeavesNoHealthyUpstream() {
         ClusterLoadAssignment cla = Fixtures.cla("c", Fixtures.locality("a", 0, 1, 1, 5, HealthStatus.UNHEALTHY));
         Cluster cluster = Fixtures.eds("c", LbPolicy.ROUND_ROBIN, null, new CommonLbConfig(0, false));

@@ -410,6 +410,17 @@ class ClusterParserTest {
     }
 
     @Test
+    void zoneAwareLbConfigLoadsWithFailTrafficOnPanicAndItsZoneRoutingSettingsWhichNeedALocalClusterChangeNothing()
+            throws Exception {
+        assertTrue(PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "commonLbConfig": {"zoneAwareLbConfig": {"failTrafficOnPanic": true,
+                 "routingEnabled": {"value": 50}, "minClusterSize": "3"}}}""")).commonLbConfig().failTrafficOnPanic());
+        assertFalse(PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "commonLbConfig": {"zoneAwareLbConfig": {}}}"""))
+                .commonLbConfig().failTrafficOnPanic());
+    }
+
+    @Test
     void maxEjectionTimeJitterIsReadAndNoneByDefault() throws Exception {
         assertEquals(Duration.ofMillis(1500), PARSER.parse(proto("""
                 {"name": "x", "type": "STATIC", "outlierDetection": {"maxEjectionTimeJitter": "1.5s"}}"""))

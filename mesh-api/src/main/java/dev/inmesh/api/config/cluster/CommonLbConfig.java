@@ -11,7 +11,9 @@ import java.util.Set;
  * the connections to every host ({@code close_connections_on_host_set_change}, default off), and the health a host
  * named by a stateful session may have to be taken ({@code override_host_status}), and whether ring hash and Maglev
  * place a host by its hostname rather than its address ({@code consistent_hashing_lb_config.use_hostname_for_hashing},
- * which Envoy takes on STRICT_DNS clusters only).
+ * which Envoy takes on STRICT_DNS clusters only), and whether a priority in panic fails its requests rather than use
+ * all its hosts ({@code zone_aware_lb_config.fail_traffic_on_panic}, for the policies other than ring hash and
+ * Maglev, as Envoy).
  *
  * @param overrideHostStatus the health statuses of a host that a request naming it (a stateful session's cookie or
  *     header) is sent to; a host whose outlier detection ejected it counts as UNHEALTHY. Unset: UNKNOWN, HEALTHY and
@@ -19,7 +21,7 @@ import java.util.Set;
  */
 public record CommonLbConfig(double healthyPanicThreshold, boolean localityWeighted,
                              boolean closeConnectionsOnHostSetChange, Set<HealthStatus> overrideHostStatus,
-                             boolean useHostnameForHashing) {
+                             boolean useHostnameForHashing, boolean failTrafficOnPanic) {
     /** Envoy's {@code override_host_status} when the cluster sets none. */
     public static final Set<HealthStatus> DEFAULT_OVERRIDE_HOST_STATUS =
             Set.copyOf(EnumSet.of(HealthStatus.UNKNOWN, HealthStatus.HEALTHY, HealthStatus.DEGRADED));
@@ -30,6 +32,14 @@ public record CommonLbConfig(double healthyPanicThreshold, boolean localityWeigh
                 healthyPanicThreshold, "0..100");
         overrideHostStatus = overrideHostStatus == null ? DEFAULT_OVERRIDE_HOST_STATUS
                 : Set.copyOf(overrideHostStatus);
+    }
+
+    /** Without {@code fail_traffic_on_panic}, as Envoy by default. */
+    public CommonLbConfig(double healthyPanicThreshold, boolean localityWeighted,
+                          boolean closeConnectionsOnHostSetChange, Set<HealthStatus> overrideHostStatus,
+                          boolean useHostnameForHashing) {
+        this(healthyPanicThreshold, localityWeighted, closeConnectionsOnHostSetChange, overrideHostStatus,
+                useHostnameForHashing, false);
     }
 
     /** Without {@code use_hostname_for_hashing}, as Envoy by default. */
