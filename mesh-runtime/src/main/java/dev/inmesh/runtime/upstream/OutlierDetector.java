@@ -225,8 +225,11 @@ public final class OutlierDetector {
                 continue;
             }
             double rate = st[0] * 100.0 / st[1];
-            if (st[1] >= c.successRateRequestVolume()) {
+            // as Envoy: the host's rate is shown once it has the volume either of the two judgements needs
+            if (st[1] >= Math.min(c.successRateRequestVolume(), c.failurePercentageRequestVolume())) {
                 h.outlier().successRate(local, rate);
+            }
+            if (st[1] >= c.successRateRequestVolume()) {
                 srHosts.add(h);
                 srRates.add(rate);
                 sum += rate;

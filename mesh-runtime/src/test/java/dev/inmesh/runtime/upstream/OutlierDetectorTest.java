@@ -251,6 +251,25 @@ class OutlierDetectorTest {
     }
 
     @Test
+    void aHostsSuccessRateIsComputedOnceItHasTheVolumeOfSuccessRateOrOfFailurePercentage() {
+        // Envoy's defaults: success rate needs 100 requests, failure percentage 50
+        UpstreamCluster c = cluster(5, OutlierDetection.DEFAULTS);
+        List<Host> hs = hosts(c);
+        int[] volumes = {49, 50, 60, 99, 100};
+        for (int i = 0; i < hs.size(); i++) {
+            for (int r = 0; r < volumes[i]; r++) {
+                hs.get(i).outlier().reportHttpStatus(r % 10 == 0 ? 503 : 200);
+            }
+        }
+        c.outlierDetector().runInterval();
+        assertEquals(-1.0, hs.get(0).outlier().successRate(false));
+        assertEquals(100.0 * 45 / 50, hs.get(1).outlier().successRate(false), 1e-9);
+        assertEquals(100.0 * 54 / 60, hs.get(2).outlier().successRate(false), 1e-9);
+        assertEquals(100.0 * 89 / 99, hs.get(3).outlier().successRate(false), 1e-9);
+        assertEquals(90.0, hs.get(4).outlier().successRate(false), 1e-9);
+    }
+
+    @Test
     void whenEveryHostIsEjectedPanicPicksThemAnyway() {
         UpstreamCluster c = cluster(2, withMaxPercent(100));
         for (Host h : hosts(c)) {
