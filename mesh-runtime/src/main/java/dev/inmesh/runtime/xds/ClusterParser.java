@@ -62,9 +62,14 @@ public final class ClusterParser
             "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
             "common_http_protocol_options", "upstream_connection_options", "transport_socket_matches",
             "respect_dns_ttl", "dns_jitter", "typed_dns_resolver_config", "http_protocol_options");
+    /**
+     * {@code ignore_health_on_host_removal} only tells Envoy not to wait for active health checks to fail a host that
+     * left the assignment; without active health checks (which Inmesh refuses) a host that leaves goes at once either
+     * way. ({@code close_connections_on_host_health_failure}, which closes a host's {@code tcp_proxy} connections when
+     * outlier detection ejects it, is not implemented and is refused.)
+     */
     private static final Set<String> HARMLESS = Set.of("alt_stat_name",
-            "track_cluster_stats", "per_connection_buffer_limit_bytes",
-            "close_connections_on_host_health_failure", "ignore_health_on_host_removal");
+            "track_cluster_stats", "per_connection_buffer_limit_bytes", "ignore_health_on_host_removal");
 
     @Override
     public ResourceType type() {

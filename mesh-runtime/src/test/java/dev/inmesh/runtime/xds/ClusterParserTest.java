@@ -526,6 +526,12 @@ class ClusterParserTest {
     void anUnsupportedFieldIsRejectedWithItsPath() throws Exception {
         assertTrue(error("{\"name\": \"x\", \"type\": \"STATIC\", \"healthChecks\": [{}]}")
                 .startsWith("Cluster \"x\": health_checks: not supported"));
+        // Envoy closes the tcp_proxy connections of a host outlier detection ejects: not implemented
+        assertTrue(error("{\"name\": \"x\", \"type\": \"STATIC\", \"closeConnectionsOnHostHealthFailure\": true}")
+                .startsWith("Cluster \"x\": close_connections_on_host_health_failure: not supported"));
+        // without active health checks, a host that leaves goes at once whether or not this is set
+        assertEquals("x", PARSER.parse(proto(
+                "{\"name\": \"x\", \"type\": \"STATIC\", \"ignoreHealthOnHostRemoval\": true}")).name());
         assertTrue(error("""
                 {"name": "x", "type": "STATIC", "circuitBreakers": {"thresholds": [{"maxConnectionPools": 2}]}}""")
                 .startsWith("Cluster \"x\": circuit_breakers.thresholds[0].max_connection_pools: not supported"));
