@@ -64,6 +64,12 @@ public interface UpstreamStats {
     /** A new upstream connection was refused by the {@code max_connections} breaker: {@code upstream_cx_overflow}. */
     void connectionOverflow();
 
+    /** The load balancer found no host for a request or connection: {@code upstream_cx_none_healthy}. */
+    void noHealthyHost();
+
+    /** The load balancer picked in a priority in panic (among all its hosts): {@code lb_healthy_panic}. */
+    void healthyPanic();
+
     /**
      * A TCP relay gave up after {@code max_connect_attempts} failed connects:
      * {@code upstream_cx_connect_attempts_exceeded}.

@@ -26,6 +26,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder retryOrShadowAbandoned = new LongAdder();
     private final LongAdder rqPendingOverflow = new LongAdder();
     private final LongAdder cxOverflow = new LongAdder();
+    private final LongAdder cxNoneHealthy = new LongAdder();
+    private final LongAdder lbHealthyPanic = new LongAdder();
     private final LongAdder cxAttemptsExceeded = new LongAdder();
     private final LongAdder cxTotal = new LongAdder();
     private final LongAdder cxConnectFail = new LongAdder();
@@ -63,6 +65,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("retry_or_shadow_abandoned", retryOrShadowAbandoned);
         adder("upstream_rq_pending_overflow", rqPendingOverflow);
         adder("upstream_cx_overflow", cxOverflow);
+        adder("upstream_cx_none_healthy", cxNoneHealthy);
+        adder("lb_healthy_panic", lbHealthyPanic);
         adder("upstream_cx_connect_attempts_exceeded", cxAttemptsExceeded);
         adder("upstream_cx_total", cxTotal);
         adder("upstream_cx_connect_fail", cxConnectFail);
@@ -250,6 +254,16 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void connectionOverflow() {
         cxOverflow.increment();
+    }
+
+    @Override
+    public void noHealthyHost() {
+        cxNoneHealthy.increment();
+    }
+
+    @Override
+    public void healthyPanic() {
+        lbHealthyPanic.increment();
     }
 
     @Override

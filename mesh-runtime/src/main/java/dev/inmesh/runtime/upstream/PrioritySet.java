@@ -80,15 +80,21 @@ public final class PrioritySet {
      * (so that a key stays on its host), the others at random, as Envoy does. The draw also decides between the
      * priority's healthy and degraded hosts. A retry priority may change the priority load the draw falls in. Under
      * {@code fail_traffic_on_panic}, a draw that falls on a priority in panic gets no host.
+     *
+     * @param panicked run when the draw fell on a priority in panic (Envoy's {@code lb_healthy_panic})
      */
-    Host pick(boolean hasHash, long hash, int attempt, RandomGenerator random, PreviousPriorities retryPriority) {
+    Host pick(boolean hasHash, long hash, int attempt, RandomGenerator random, PreviousPriorities retryPriority,
+              Runnable panicked) {
         if (hostSets.isEmpty()) {
             return null;
         }
         int draw = hasHash && hashing ? (int) Long.remainderUnsigned(hash, 100) : random.nextInt(100);
         int chosen = (retryPriority == null ? load : retryPriority.load(load)).choose(draw);
-        if (failOnPanic && load.panic()[chosen >= 0 ? chosen : -1 - chosen]) {
-            return null;
+        if (load.panic()[chosen >= 0 ? chosen : -1 - chosen]) {
+            panicked.run();
+            if (failOnPanic) {
+                return null;
+            }
         }
         return chosen >= 0 ? hostSets.get(chosen).pick(false, hasHash, hash, attempt)
                 : hostSets.get(-1 - chosen).pick(true, hasHash, hash, attempt);

@@ -121,18 +121,36 @@ public final class UpstreamCluster {
                 // upstream_port_override: the original destination's address, on the port the config names
                 destination = new SocketAddress(destination.address(), od.upstreamPortOverride());
             }
-            return originalDestination(destination);
+            Host original = originalDestination(destination);
+            if (original == null && stats() != null) {
+                stats().noHealthyHost(); // as Envoy's original destination load balancer without one
+            }
+            return original;
         }
         PrioritySet set = prioritySet;
         Host host = null;
         for (int attempt = 0; attempt < ctx.maxSelectionAttempts(); attempt++) {
-            host = set.pick(ctx.hasHash(), ctx.hash(), attempt, env.random(), ctx.retryPriority());
+            host = set.pick(ctx.hasHash(), ctx.hash(), attempt, env.random(), ctx.retryPriority(), countPanic);
             if (host == null || ctx.rejectHost() == null || !ctx.rejectHost().test(host)) {
-                return host;
+                break;
+            }
+        }
+        if (host == null) {
+            var s = stats();
+            if (s != null) {
+                s.noHealthyHost();
             }
         }
         return host;
     }
+
+    /** Counts a pick in a priority in panic ({@code lb_healthy_panic}). */
+    private final Runnable countPanic = () -> {
+        var s = stats();
+        if (s != null) {
+            s.healthyPanic();
+        }
+    };
 
     /**
      * The host a stateful session names, as Envoy's cluster looks it up before its load balancer: {@code address} as

@@ -189,6 +189,35 @@ class UpstreamClusterTest {
     }
 
     @Test
+    void picksInPanicCountInLbHealthyPanicAndPicksThatFindNoHostInUpstreamCxNoneHealthy() {
+        var reg = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(42), null,
+                dev.inmesh.runtime.stats.MeshMetrics.create(reg, dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN)
+                        ::upstream);
+        ClusterLoadAssignment panicking = Fixtures.cla("p",
+                Fixtures.locality("a", 0, 1, 1, 2, HealthStatus.HEALTHY),
+                Fixtures.locality("a", 0, 1, 2, 5, HealthStatus.UNHEALTHY));
+        Cluster failing = new Cluster("f", DiscoveryType.EDS, "p", LbPolicy.ROUND_ROBIN, null, null, null, null,
+                new CommonLbConfig(50, false, false, null, false, true), null, null, null, null, null, false, null);
+        ClusterManager m = ClusterManager.create(env, Map.of("p", Fixtures.eds("p"), "f", failing,
+                "e", Fixtures.eds("e")), Map.of("p", panicking, "e", Fixtures.cla("e")));
+        for (int i = 0; i < 10; i++) {
+            assertNotNull(m.cluster("p").chooseHost(LbContext.NONE)); // in panic: any of its four hosts
+            assertNull(m.cluster("f").chooseHost(LbContext.NONE));    // in panic, failing its traffic
+            assertNull(m.cluster("e").chooseHost(LbContext.NONE));    // no host at all
+        }
+        java.util.function.BiFunction<String, String, Double> stat = (name, cluster) -> reg.get("envoy_cluster_" + name)
+                .tag("cluster_name", cluster).meter().measure().iterator().next().getValue();
+        assertEquals(10.0, stat.apply("lb_healthy_panic", "p"));
+        assertEquals(0.0, stat.apply("upstream_cx_none_healthy", "p"));
+        assertEquals(10.0, stat.apply("lb_healthy_panic", "f"));
+        assertEquals(10.0, stat.apply("upstream_cx_none_healthy", "f"));
+        assertEquals(0.0, stat.apply("lb_healthy_panic", "e"));
+        assertEquals(10.0, stat.apply("upstream_cx_none_healthy", "e"));
+    }
+
+    @Test
     void aZeroPanicThresholdLeavesNoHealthyUpstream() {
         ClusterLoadAssignment cla = Fixtures.cla("c", Fixtures.locality("a", 0, 1, 1, 5, HealthStatus.UNHEALTHY));
         Cluster cluster = Fixtures.eds("c", LbPolicy.ROUND_ROBIN, null, new CommonLbConfig(0, false));
