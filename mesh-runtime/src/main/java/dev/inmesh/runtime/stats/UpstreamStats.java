@@ -64,6 +64,16 @@ public interface UpstreamStats {
     /** A new upstream connection was refused by the {@code max_connections} breaker: {@code upstream_cx_overflow}. */
     void connectionOverflow();
 
+    /**
+     * Where the gauges {@code membership_healthy}, {@code membership_degraded}, {@code membership_excluded} and
+     * {@code membership_total} read the cluster's host counts, in that order: the cluster in force (a new one replaces
+     * the old); null when the cluster is gone (all 0).
+     */
+    void membershipFrom(java.util.function.Supplier<int[]> counts);
+
+    /** Hosts joined or left the cluster: {@code membership_change}. */
+    void membershipChanged();
+
     /** The load balancer found no host for a request or connection: {@code upstream_cx_none_healthy}. */
     void noHealthyHost();
 

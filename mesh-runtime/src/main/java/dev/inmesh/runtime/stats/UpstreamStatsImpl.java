@@ -28,6 +28,9 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder cxOverflow = new LongAdder();
     private final LongAdder cxNoneHealthy = new LongAdder();
     private final LongAdder lbHealthyPanic = new LongAdder();
+    private final LongAdder membershipChange = new LongAdder();
+    private static final int[] NO_HOSTS = new int[4];
+    private volatile java.util.function.Supplier<int[]> membership = () -> NO_HOSTS;
     private final LongAdder cxAttemptsExceeded = new LongAdder();
     private final LongAdder cxTotal = new LongAdder();
     private final LongAdder cxConnectFail = new LongAdder();
@@ -67,6 +70,14 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_cx_overflow", cxOverflow);
         adder("upstream_cx_none_healthy", cxNoneHealthy);
         adder("lb_healthy_panic", lbHealthyPanic);
+        adder("membership_change", membershipChange);
+        String[] membershipGauges = {"membership_healthy", "membership_degraded", "membership_excluded",
+            "membership_total"};
+        for (int i = 0; i < membershipGauges.length; i++) {
+            int index = i;
+            Gauge.builder(PREFIX + membershipGauges[i], this, s -> s.membership.get()[index])
+                    .tag("cluster_name", cluster).strongReference(true).register(registry);
+        }
         adder("upstream_cx_connect_attempts_exceeded", cxAttemptsExceeded);
         adder("upstream_cx_total", cxTotal);
         adder("upstream_cx_connect_fail", cxConnectFail);
@@ -254,6 +265,16 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void connectionOverflow() {
         cxOverflow.increment();
+    }
+
+    @Override
+    public void membershipFrom(java.util.function.Supplier<int[]> counts) {
+        membership = counts == null ? () -> NO_HOSTS : counts;
+    }
+
+    @Override
+    public void membershipChanged() {
+        membershipChange.increment();
     }
 
     @Override

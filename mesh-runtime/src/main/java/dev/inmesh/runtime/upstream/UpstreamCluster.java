@@ -89,6 +89,33 @@ public final class UpstreamCluster {
                 config.circuitBreakers().forPriority(CircuitBreakers.RoutingPriority.HIGH));
         this.outlierDetector = new OutlierDetector(config.outlierDetection(), env.ticker(), env.random(),
                 this::rebuild, env.stats() == null ? null : () -> env.stats().apply(name).outlierDetection());
+        var s = stats();
+        if (s != null) {
+            s.membershipFrom(this::membership);
+        }
+    }
+
+    /**
+     * Envoy's membership gauges: the hosts healthy (not ejected), degraded, excluded (DRAINING) and all of them (for
+     * ORIGINAL_DST, those in use).
+     */
+    private int[] membership() {
+        int[] counts = new int[4];
+        for (Host h : hosts()) {
+            counts[0] += h.healthy() ? 1 : 0;
+            counts[1] += h.degraded() ? 1 : 0;
+            counts[2] += h.excluded() ? 1 : 0;
+            counts[3]++;
+        }
+        return counts;
+    }
+
+    /** Counts hosts joining or leaving ({@code membership_change}). */
+    private void membershipChanged() {
+        var s = stats();
+        if (s != null) {
+            s.membershipChanged();
+        }
     }
 
     public String name() {
@@ -510,6 +537,9 @@ public final class UpstreamCluster {
         outlierDetector.setHosts(nextHosts.values());
         rebuild();
         boolean changed = !previous.keySet().equals(nextHosts.keySet());
+        if (changed) {
+            membershipChanged();
+        }
         Cluster c = config;
         for (Map.Entry<String, Host> e : previous.entrySet()) {
             // close_connections_on_host_set_change: a host added or removed drains every host's connections
@@ -735,6 +765,7 @@ public final class UpstreamCluster {
             Host made = new Host(destination, new LbEndpoint(destination, "", null, 1, null), Locality.EMPTY, 0,
                     outlierDetector.newMonitor(), new HostPool(destination), false);
             chooseSocket(made, Metadata.EMPTY, sockets);
+            membershipChanged();
             return made;
         });
         h.used = true;
@@ -752,6 +783,7 @@ public final class UpstreamCluster {
                 h.used = false;
             } else if (originalDstHosts.remove(e.getKey(), h)) {
                 h.pool.drain();
+                membershipChanged();
             }
         }
     }
@@ -768,6 +800,10 @@ public final class UpstreamCluster {
             }
         }
         outlierTimer = dnsTimer = cleanupTimer = -1;
+        var s = stats();
+        if (s != null) {
+            s.membershipFrom(null); // a cluster that is gone has no hosts
+        }
         sockets.slots().forEach(UpstreamCluster::unwatch);
         hosts.values().forEach(h -> h.pool.drain());
         originalDstHosts.values().forEach(h -> h.pool.drain());

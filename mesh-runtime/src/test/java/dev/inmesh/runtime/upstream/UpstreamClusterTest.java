@@ -188,13 +188,48 @@ class UpstreamClusterTest {
         assertEquals(580, got.get("none"), 100);
     }
 
+    private final io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg =
+            new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                    io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+    /** An environment whose clusters keep their statistics in {@link #reg}, as the mesh and the proxy wire them. */
+    private final UpstreamEnvironment withStats = new UpstreamEnvironment(null, f.ticker, new Random(42), null,
+            dev.inmesh.runtime.stats.MeshMetrics.create(reg, dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN)
+                    ::upstream);
+
+    /** Cluster {@code cluster}'s statistic {@code name} (after {@code envoy_cluster_}) in {@link #reg}. */
+    private double stat(String name, String cluster) {
+        return reg.get("envoy_cluster_" + name).tag("cluster_name", cluster).meter().measure().iterator().next()
+                .getValue();
+    }
+
+    /** Cluster c's membership gauges (healthy, degraded, excluded, total) and membership_change. */
+    private List<Double> membership() {
+        return java.util.stream.Stream.of("healthy", "degraded", "excluded", "total", "change")
+                .map(s -> stat("membership_" + s, "c")).toList();
+    }
+
+    @Test
+    void theMembershipGaugesCountTheHostsByHealthAndMembershipChangeTheirComingsAndGoings() {
+        List<LbEndpoint> eps = new java.util.ArrayList<>();
+        HealthStatus[] health = {HealthStatus.HEALTHY, HealthStatus.UNKNOWN, HealthStatus.DEGRADED,
+            HealthStatus.DRAINING, HealthStatus.UNHEALTHY};
+        for (int i = 0; i < health.length; i++) {
+            eps.add(Fixtures.endpoint(i + 1, health[i]));
+        }
+        ClusterLoadAssignment five = Fixtures.cla("c", new LocalityLbEndpoints(null, eps, 1, 0));
+        ClusterManager m = ClusterManager.create(withStats, Map.of("c", Fixtures.eds("c")), Map.of("c", five));
+        assertEquals(List.of(2.0, 1.0, 1.0, 5.0, 1.0), membership());
+        m = m.update(Map.of("c", Fixtures.eds("c")), Map.of("c", five)); // the same hosts: no change
+        assertEquals(1.0, stat("membership_change", "c"));
+        m = m.update(Map.of("c", Fixtures.eds("c")), Map.of("c", Fixtures.cla("c", 3)));
+        assertEquals(List.of(3.0, 0.0, 0.0, 3.0, 2.0), membership());
+        m.update(Map.of(), Map.of()); // the cluster is gone
+        assertEquals(0.0, stat("membership_total", "c"));
+    }
+
     @Test
     void picksInPanicCountInLbHealthyPanicAndPicksThatFindNoHostInUpstreamCxNoneHealthy() {
-        var reg = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
-                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
-        UpstreamEnvironment env = new UpstreamEnvironment(null, f.ticker, new Random(42), null,
-                dev.inmesh.runtime.stats.MeshMetrics.create(reg, dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN)
-                        ::upstream);
+        UpstreamEnvironment env = withStats;
         ClusterLoadAssignment panicking = Fixtures.cla("p",
                 Fixtures.locality("a", 0, 1, 1, 2, HealthStatus.HEALTHY),
                 Fixtures.locality("a", 0, 1, 2, 5, HealthStatus.UNHEALTHY));
@@ -207,14 +242,12 @@ class UpstreamClusterTest {
             assertNull(m.cluster("f").chooseHost(LbContext.NONE));    // in panic, failing its traffic
             assertNull(m.cluster("e").chooseHost(LbContext.NONE));    // no host at all
         }
-        java.util.function.BiFunction<String, String, Double> stat = (name, cluster) -> reg.get("envoy_cluster_" + name)
-                .tag("cluster_name", cluster).meter().measure().iterator().next().getValue();
-        assertEquals(10.0, stat.apply("lb_healthy_panic", "p"));
-        assertEquals(0.0, stat.apply("upstream_cx_none_healthy", "p"));
-        assertEquals(10.0, stat.apply("lb_healthy_panic", "f"));
-        assertEquals(10.0, stat.apply("upstream_cx_none_healthy", "f"));
-        assertEquals(0.0, stat.apply("lb_healthy_panic", "e"));
-        assertEquals(10.0, stat.apply("upstream_cx_none_healthy", "e"));
+        assertEquals(10.0, stat("lb_healthy_panic", "p"));
+        assertEquals(0.0, stat("upstream_cx_none_healthy", "p"));
+        assertEquals(10.0, stat("lb_healthy_panic", "f"));
+        assertEquals(10.0, stat("upstream_cx_none_healthy", "f"));
+        assertEquals(0.0, stat("lb_healthy_panic", "e"));
+        assertEquals(10.0, stat("upstream_cx_none_healthy", "e"));
     }
 
     @Test
