@@ -299,7 +299,8 @@ public final class RouteConfigurationParser
                 : null;
         RegexRewrite regexRewrite = a.hasRegexRewrite() ? regexRewrite(a.getRegexRewrite()) : null;
         List<HashPolicy> hash = Fields.each("hash_policy", a.getHashPolicyList(),
-                h -> Fields.record("hash_policy.", () -> hashPolicy(h)));
+                h -> Fields.record("hash_policy.", () -> hashPolicy(h))).stream()
+                .filter(java.util.Objects::nonNull).toList();
         List<RequestMirrorPolicy> mirrors = Fields.each("request_mirror_policies",
                 a.getRequestMirrorPoliciesList(), RouteConfigurationParser::mirrorPolicy);
         return new RouteAction(cluster, a.hasTimeout() ? Fields.duration(a.getTimeout()) : null,
@@ -429,6 +430,11 @@ public final class RouteConfigurationParser
                 Fields.at("pattern", () -> CoreParsers.regex(r.getPattern())), r.getSubstitution())));
     }
 
+    /**
+     * One of a route's hash policies, or null for one that hashes nothing: {@code connection_properties} without
+     * {@code source_ip}, which Envoy leaves out of the list (its {@code terminal} then stops nothing).
+     * {@code filter_state} (an object Envoy's filters put in the request's filter state) is refused by name.
+     */
     static HashPolicy hashPolicy(io.envoyproxy.envoy.config.route.v3.RouteAction.HashPolicy h) {
         Fields.onlyKnown(h, Set.of("header", "cookie", "connection_properties", "query_parameter", "terminal"),
                 Set.of());
@@ -455,14 +461,11 @@ public final class RouteConfigurationParser
                 yield new HashPolicy.Cookie(c.getName(), c.getPath(),
                         c.hasTtl() ? Fields.duration(c.getTtl()) : null, attributes, terminal);
             }
-            case CONNECTION_PROPERTIES -> {
-                if (!h.getConnectionProperties().getSourceIp()) {
-                    throw new FieldError("connection_properties.source_ip", "false (expected: true)");
-                }
-                yield new HashPolicy.SourceIp(terminal);
-            }
+            case CONNECTION_PROPERTIES -> h.getConnectionProperties().getSourceIp() ? new HashPolicy.SourceIp(terminal)
+                    : null;
             case QUERY_PARAMETER -> new HashPolicy.QueryParameter(h.getQueryParameter().getName(), terminal);
-            case FILTER_STATE, POLICYSPECIFIER_NOT_SET -> throw new FieldError("policy_specifier",
+            case FILTER_STATE -> throw new FieldError("filter_state", "not supported by Inmesh");
+            case POLICYSPECIFIER_NOT_SET -> throw new FieldError("policy_specifier",
                     "one of header, cookie, connection_properties or query_parameter is required");
         };
     }

@@ -385,6 +385,23 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aHashPolicyOfConnectionPropertiesWithoutSourceIpHashesNothingAndOneOfFilterStateIsRejectedByName()
+            throws Exception {
+        // as Envoy: connection_properties without source_ip adds no hash method, so its terminal stops nothing
+        var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
+                route: {cluster: a, hash_policy: [{connection_properties: {source_ip: false}, terminal: true},
+                  {header: {header_name: x-user}}]}
+                """))).routes();
+        var action = (dev.inmesh.api.config.route.RouteAction) routes.get("9080").virtualHosts().get(0).routes().get(0)
+                .action();
+        assertEquals(List.of(new dev.inmesh.api.config.route.HashPolicy.Header("x-user", false)),
+                action.hashPolicies());
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a, hash_policy: [{filter_state: {key: io.example.k}}]}
+                """)), "routes[0].route.hash_policy[0].filter_state: not supported by Inmesh");
+    }
+
+    @Test
     void twoMembersOfAOneofAreRejectedWithThePathOfTheSecond() throws IOException {
         String m = rejected(file("routes.json", """
                 {"name": "9080", "virtual_hosts": [{"name": "reviews", "domains": ["reviews"],
