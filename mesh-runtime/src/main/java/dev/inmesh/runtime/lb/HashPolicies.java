@@ -9,11 +9,28 @@ import java.util.List;
 /**
  * A request's hash from a route's hash policies, combined as Envoy combines them: policies are tried in order; each
  * that yields a hash is mixed in as {@code rotl(previous, 1) ^ new}; a terminal policy that leaves a hash stops the
- * list. Each policy hashes with xxHash64 (seed 0): a header's value (several values: sorted, then chained through the
- * seed), a cookie's value, the source IP's text, or a query parameter's raw value (the first one of that name).
+ * list. Each policy hashes with xxHash64 (seed 0): a header's value (each first rewritten by the policy's
+ * {@code regex_rewrite}; several values: sorted, then chained through the seed), a cookie's value, the source IP's text,
+ * or a query parameter's raw value (the first one of that name).
  */
 public final class HashPolicies {
     private HashPolicies() {}
+
+    /** The header policies' rewrites compiled, by rewrite: bounded (emptied when full), as configurations change. */
+    private static final java.util.concurrent.ConcurrentHashMap<dev.inmesh.api.config.route.RegexRewrite,
+            RegexRewriter> REWRITERS = new java.util.concurrent.ConcurrentHashMap<>();
+    private static final int MAX_REWRITERS = 256;
+
+    private static RegexRewriter rewriter(dev.inmesh.api.config.route.RegexRewrite rewrite) {
+        RegexRewriter r = REWRITERS.get(rewrite);
+        if (r == null) {
+            if (REWRITERS.size() >= MAX_REWRITERS) {
+                REWRITERS.clear();
+            }
+            r = REWRITERS.computeIfAbsent(rewrite, RegexRewriter::of);
+        }
+        return r;
+    }
 
     /**
      * The combined hash, or null when no policy produced one (such a request is balanced at random by RING_HASH and
@@ -62,6 +79,10 @@ public final class HashPolicies {
             List<String> values = headers == null ? List.of() : headers.getAll(h.name());
             if (values.isEmpty()) {
                 return null;
+            }
+            if (h.regexRewrite() != null) {
+                RegexRewriter rewriter = rewriter(h.regexRewrite());
+                values = values.stream().map(rewriter::apply).toList();
             }
             if (values.size() == 1) {
                 return Xxhash.hash64(values.get(0));

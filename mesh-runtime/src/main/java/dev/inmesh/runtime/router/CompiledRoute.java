@@ -1,10 +1,10 @@
 package dev.inmesh.runtime.router;
 
-import com.google.re2j.Pattern;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.RegexRewrite;
 import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.RouteAction;
+import dev.inmesh.runtime.lb.RegexRewriter;
 
 /** One route compiled: its match conditions (shared, see {@link CompiledMatch}), its action and its rewrites. */
 final class CompiledRoute {
@@ -20,8 +20,8 @@ final class CompiledRoute {
     final String hostRewrite;
     /** The route's match conditions, shared with the table's other routes that have the same. */
     final CompiledMatch match;
-    private final Pattern rewriteRegex;
-    private final String rewriteSubstitution;
+    /** The path's {@code regex_rewrite} (an action's or a redirect's), or null. */
+    private final RegexRewriter rewriteRegex;
 
     CompiledRoute(Route route, dev.inmesh.api.config.route.VirtualHost virtualHost, RouteTable.Interner interner) {
         this.route = route;
@@ -34,8 +34,7 @@ final class CompiledRoute {
         this.match = interner.match(route.match());
         RegexRewrite rr = action != null ? action.regexRewrite()
                 : route.action() instanceof dev.inmesh.api.config.route.RedirectAction r ? r.regexRewrite() : null;
-        this.rewriteRegex = rr == null ? null : Pattern.compile(rr.pattern());
-        this.rewriteSubstitution = rr == null ? null : rr.substitution();
+        this.rewriteRegex = rr == null ? null : RegexRewriter.of(rr);
     }
 
     /**
@@ -48,26 +47,8 @@ final class CompiledRoute {
         }
         if (rewriteRegex != null) {
             String rest = fullPath.substring(pathOnly.length());
-            return rewriteRegex.matcher(pathOnly).replaceAll(toRe2jSubstitution(rewriteSubstitution)) + rest;
+            return rewriteRegex.apply(pathOnly) + rest;
         }
         return null;
-    }
-
-    /** Envoy's substitutions use {@code \1}; RE2/J's use {@code $1}. Literal {@code $} is escaped. */
-    static String toRe2jSubstitution(String s) {
-        StringBuilder sb = new StringBuilder(s.length() + 4);
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '\\' && i + 1 < s.length() && Character.isDigit(s.charAt(i + 1))) {
-                sb.append('$').append(s.charAt(++i));
-            } else if (c == '\\' && i + 1 < s.length()) {
-                sb.append('\\').append(s.charAt(++i));
-            } else if (c == '$') {
-                sb.append("\\$");
-            } else {
-                sb.append(c);
-            }
-        }
-        return sb.toString();
     }
 }

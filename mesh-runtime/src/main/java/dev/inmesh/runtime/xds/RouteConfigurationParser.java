@@ -441,10 +441,13 @@ public final class RouteConfigurationParser
         boolean terminal = h.getTerminal();
         return switch (h.getPolicySpecifierCase()) {
             case HEADER -> {
-                if (h.getHeader().hasRegexRewrite()) {
-                    throw new FieldError("header.regex_rewrite", "not supported by Inmesh");
-                }
-                yield new HashPolicy.Header(h.getHeader().getHeaderName(), terminal);
+                var header = h.getHeader();
+                Fields.at("header", () -> {
+                    Fields.onlyKnown(header, Set.of("header_name", "regex_rewrite"), Set.of());
+                    return null;
+                });
+                yield new HashPolicy.Header(header.getHeaderName(), header.hasRegexRewrite()
+                        ? Fields.at("header", () -> regexRewrite(header.getRegexRewrite())) : null, terminal);
             }
             case COOKIE -> {
                 var c = h.getCookie();

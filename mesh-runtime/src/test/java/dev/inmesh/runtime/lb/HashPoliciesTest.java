@@ -27,6 +27,17 @@ class HashPoliciesTest {
     }
 
     @Test
+    void aHeadersRegexRewriteRewritesEachValueBeforeTheyAreSortedAndHashed() {
+        // keep the tenant, drop the session: every session of a tenant goes to one host
+        var policy = new HashPolicy.Header("x-key", new dev.inmesh.api.config.route.RegexRewrite("^([^/]+)/.*$", "\\1"),
+                false);
+        MultiMap one = MultiMap.caseInsensitiveMultiMap().add("x-key", "tenant-7/session-123");
+        assertEquals(Xxhash.hash64("tenant-7"), HashPolicies.hash(List.of(policy), one, null, null));
+        MultiMap two = MultiMap.caseInsensitiveMultiMap().add("x-key", "b/2").add("x-key", "a/1");
+        assertEquals(Xxhash.hash64("b", Xxhash.hash64("a")), HashPolicies.hash(List.of(policy), two, null, null));
+    }
+
+    @Test
     void aCookieAQueryParameterAndTheSourceIpHashTheirValues() {
         assertEquals(Xxhash.hash64("s3"),
                 HashPolicies.hash(List.of(new HashPolicy.Cookie("session", false)), HEADERS, null, null));

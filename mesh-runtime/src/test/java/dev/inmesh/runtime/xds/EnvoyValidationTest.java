@@ -385,7 +385,7 @@ class EnvoyValidationTest {
     }
 
     @Test
-    void aHashPolicyOfConnectionPropertiesWithoutSourceIpHashesNothingAndOneOfFilterStateIsRejectedByName()
+    void aHashPolicyOfConnectionPropertiesWithoutSourceIpHashesNothingAHeadersRegexRewriteLoadsAndFilterStateIsRefused()
             throws Exception {
         // as Envoy: connection_properties without source_ip adds no hash method, so its terminal stops nothing
         var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
@@ -396,6 +396,19 @@ class EnvoyValidationTest {
                 .action();
         assertEquals(List.of(new dev.inmesh.api.config.route.HashPolicy.Header("x-user", false)),
                 action.hashPolicies());
+        // a header's regex_rewrite loads; a bad pattern is refused at its path
+        routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
+                route: {cluster: a, hash_policy: [{header: {header_name: x-key,
+                  regex_rewrite: {pattern: {regex: "^([^/]+)/.*$"}, substitution: "\\\\1"}}}]}
+                """))).routes();
+        action = (dev.inmesh.api.config.route.RouteAction) routes.get("9080").virtualHosts().get(0).routes().get(0)
+                .action();
+        assertEquals(List.of(new dev.inmesh.api.config.route.HashPolicy.Header("x-key",
+                new dev.inmesh.api.config.route.RegexRewrite("^([^/]+)/.*$", "\\1"), false)), action.hashPolicies());
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a, hash_policy: [{header: {header_name: x-key,
+                  regex_rewrite: {pattern: {regex: "(("}, substitution: ""}}}]}
+                """)), "routes[0].route.hash_policy[0].header.regex_rewrite.pattern");
         assertContains(rejectedRoutes(oneRoute("""
                 route: {cluster: a, hash_policy: [{filter_state: {key: io.example.k}}]}
                 """)), "routes[0].route.hash_policy[0].filter_state: not supported by Inmesh");

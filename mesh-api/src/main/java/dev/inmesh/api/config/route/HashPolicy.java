@@ -11,9 +11,18 @@ import java.util.List;
 public sealed interface HashPolicy {
     boolean terminal();
 
-    record Header(String name, boolean terminal) implements HashPolicy {
+    /**
+     * A header's values, each first rewritten by {@code regexRewrite} when set (Envoy's {@code regex_rewrite}: every
+     * match replaced).
+     */
+    record Header(String name, RegexRewrite regexRewrite, boolean terminal) implements HashPolicy {
         public Header {
             Checks.nonEmpty(name, "hash_policy.header.header_name");
+        }
+
+        /** Without a rewrite. */
+        public Header(String name, boolean terminal) {
+            this(name, null, terminal);
         }
     }
 
