@@ -32,6 +32,16 @@ record PriorityLoad(int[] loads, int[] degradedLoads, boolean[] panic, int[] hea
      */
     static PriorityLoad compute(int[] healthy, int[] degraded, int[] hosts, int[] all, int overprovisioningFactor,
                                 double panicThreshold) {
+        return compute(healthy, degraded, hosts, all, overprovisioningFactor, panicThreshold, null);
+    }
+
+    /**
+     * As {@link #compute(int[], int[], int[], int[], int, double)}, the availability of each priority computed from
+     * {@code weights} when given ({@code weighted_priority_health}): per priority, the weight of its healthy hosts
+     * [0], of its degraded hosts [1] and of the hosts that count [2]. Panic is judged by host counts all the same.
+     */
+    static PriorityLoad compute(int[] healthy, int[] degraded, int[] hosts, int[] all, int overprovisioningFactor,
+                                double panicThreshold, long[][] weights) {
         int n = hosts.length;
         int[] loads = new int[n];
         int[] degradedLoads = new int[n];
@@ -43,8 +53,10 @@ record PriorityLoad(int[] loads, int[] degradedLoads, boolean[] panic, int[] hea
         int[] degradedAvailability = new int[n];
         int sum = 0;
         for (int i = 0; i < n; i++) {
-            healthyAvailability[i] = availability(healthy[i], hosts[i], overprovisioningFactor);
-            degradedAvailability[i] = availability(degraded[i], hosts[i], overprovisioningFactor);
+            healthyAvailability[i] = weights == null ? availability(healthy[i], hosts[i], overprovisioningFactor)
+                    : availability(weights[0][i], weights[2][i], overprovisioningFactor);
+            degradedAvailability[i] = weights == null ? availability(degraded[i], hosts[i], overprovisioningFactor)
+                    : availability(weights[1][i], weights[2][i], overprovisioningFactor);
             sum += healthyAvailability[i] + degradedAvailability[i];
         }
         int normalizedTotal = Math.min(100, sum);
@@ -130,8 +142,8 @@ record PriorityLoad(int[] loads, int[] degradedLoads, boolean[] panic, int[] hea
         }
     }
 
-    private static int availability(int usable, int hosts, int overprovisioningFactor) {
-        return hosts == 0 ? 0 : (int) Math.min(100L, (long) overprovisioningFactor * usable / hosts);
+    private static int availability(long usable, long hosts, int overprovisioningFactor) {
+        return hosts == 0 ? 0 : (int) Math.min(100L, overprovisioningFactor * usable / hosts);
     }
 
     /** Shares {@code load} by availability, higher priorities first; returns what is left. */

@@ -35,36 +35,44 @@ public final class PrioritySet {
 
     /**
      * @param byPriority each priority's localities and hosts (index = priority)
+     * @param weightedPriorityHealth {@code weighted_priority_health}: a priority's availability is computed from its
+     *                               hosts' weights rather than their number (its panic still from their number, as
+     *                               Envoy's)
      * @param failTrafficOnPanic {@code zone_aware_lb_config.fail_traffic_on_panic}: as in Envoy, it fails the requests
      *                           that fall on a priority in panic under round robin, least request and random, and
      *                           changes nothing under ring hash and Maglev
      * @param previous the set this one replaces, whose selectors hand their state on, or null
      */
     static PrioritySet build(List<List<HostSet.LocalityHosts>> byPriority, int overprovisioningFactor,
-                             double panicThreshold, boolean localityWeighted, boolean failTrafficOnPanic,
+                             boolean weightedPriorityHealth, double panicThreshold, boolean localityWeighted, boolean failTrafficOnPanic,
                              LoadBalancer lb, PrioritySet previous) {
         int n = byPriority.size();
         int[] healthy = new int[n];
         int[] degraded = new int[n];
         int[] counted = new int[n];
         int[] all = new int[n];
+        // by weight under weighted_priority_health, for the availability only
+        long[][] weights = new long[3][n];
         for (int p = 0; p < n; p++) {
             for (HostSet.LocalityHosts g : byPriority.get(p)) {
                 for (Host h : g.hosts()) {
                     all[p]++;
                     if (!h.excluded()) {
                         counted[p]++;
+                        weights[2][p] += h.weight();
                     }
                     if (h.healthy()) {
                         healthy[p]++;
+                        weights[0][p] += h.weight();
                     } else if (h.degraded()) {
                         degraded[p]++;
+                        weights[1][p] += h.weight();
                     }
                 }
             }
         }
         PriorityLoad load = PriorityLoad.compute(healthy, degraded, counted, all, overprovisioningFactor,
-                panicThreshold);
+                panicThreshold, weightedPriorityHealth ? weights : null);
         Map<String, HostSelector<Host>> built = new HashMap<>();
         HostSet.Builder builder = new HostSet.Builder(lb, previous == null ? Map.of() : previous.selectors, built,
                 localityWeighted, overprovisioningFactor);

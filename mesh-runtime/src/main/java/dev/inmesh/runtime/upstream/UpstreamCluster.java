@@ -74,6 +74,7 @@ public final class UpstreamCluster {
     private ClusterLoadAssignment dnsTargetsSource;
     private List<List<HostSet.LocalityHosts>> byPriority = List.of();
     private int overprovisioningFactor = ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR;
+    private boolean weightedPriorityHealth;
     private long outlierTimer = -1;
     private long outlierIntervalMillis;
     private long dnsTimer = -1;
@@ -534,6 +535,7 @@ public final class UpstreamCluster {
         this.hosts = nextHosts;
         this.byPriority = byPriority;
         this.overprovisioningFactor = cla.overprovisioningFactor();
+        this.weightedPriorityHealth = cla.weightedPriorityHealth();
         outlierDetector.setHosts(nextHosts.values());
         rebuild();
         boolean changed = !previous.keySet().equals(nextHosts.keySet());
@@ -561,7 +563,7 @@ public final class UpstreamCluster {
         for (Host h : hosts.values()) {
             h.noteHealthy(now);
         }
-        prioritySet = PrioritySet.build(byPriority, overprovisioningFactor,
+        prioritySet = PrioritySet.build(byPriority, overprovisioningFactor, weightedPriorityHealth,
                 c.commonLbConfig().healthyPanicThreshold(), c.commonLbConfig().localityWeighted(),
                 c.commonLbConfig().failTrafficOnPanic(), loadBalancer, prioritySet);
     }
@@ -745,7 +747,7 @@ public final class UpstreamCluster {
                             l.metadata()));
                 }
                 resolvedDns = new ClusterLoadAssignment(source.clusterName(), resolved,
-                        source.overprovisioningFactor());
+                        source.overprovisioningFactor(), source.weightedPriorityHealth());
                 assignment = resolvedDns;
                 setHosts(resolvedDns);
                 if (chainsResolutions(config)) {

@@ -47,8 +47,8 @@ public final class ClusterLoadAssignmentParser
                 // endpoint_stale_after: 0 is Envoy's default (never stale) and changes nothing; a limit would mark
                 // the endpoints unhealthy when no update came in time, which Inmesh does not do
                 var stale = p.getEndpointStaleAfter();
-                Fields.onlyKnown(p, Set.of("overprovisioning_factor"), stale.getSeconds() == 0 && stale.getNanos() == 0
-                        ? Set.of("endpoint_stale_after") : Set.of());
+                Fields.onlyKnown(p, Set.of("overprovisioning_factor", "weighted_priority_health"),
+                        stale.getSeconds() == 0 && stale.getNanos() == 0 ? Set.of("endpoint_stale_after") : Set.of());
                 if (!p.hasOverprovisioningFactor()) {
                     return ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR;
                 }
@@ -64,7 +64,8 @@ public final class ClusterLoadAssignmentParser
             throw new FieldError("cluster_name", "\"\" (expected: a non-empty string)");
         }
         return new ClusterLoadAssignment(name,
-                Fields.each("endpoints", m.getEndpointsList(), ClusterLoadAssignmentParser::locality), factor);
+                Fields.each("endpoints", m.getEndpointsList(), ClusterLoadAssignmentParser::locality), factor,
+                m.getPolicy().getWeightedPriorityHealth());
     }
 
     private static LocalityLbEndpoints locality(io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints l) {

@@ -134,6 +134,37 @@ class UpstreamClusterTest {
         assertEquals(0.70, p0 / (double) n, 0.02);
     }
 
+    /**
+     * Priority 0: host 1 of weight {@code w1}, healthy, and host 2 of weight {@code w2}, not; priority 1, unless
+     * {@code alone}: host 3, healthy.
+     */
+    private UpstreamCluster weightedPriorities(int w1, int w2, boolean weightedPriorityHealth, boolean alone) {
+        List<LocalityLbEndpoints> groups = new java.util.ArrayList<>(List.of(new LocalityLbEndpoints(null, List.of(
+                new LbEndpoint(new SocketAddress("10.0.0.1", 8080), "", HealthStatus.HEALTHY, w1, Metadata.EMPTY),
+                new LbEndpoint(new SocketAddress("10.0.0.2", 8080), "", HealthStatus.UNHEALTHY, w2, Metadata.EMPTY)),
+                1, 0)));
+        if (!alone) {
+            groups.add(Fixtures.locality("b", 1, 1, 3, 4, HealthStatus.HEALTHY));
+        }
+        return f.manager(Fixtures.eds("c"), new ClusterLoadAssignment("c", groups, 140, weightedPriorityHealth))
+                .cluster("c");
+    }
+
+    @Test
+    void underWeightedPriorityHealthAPrioritysAvailabilityIsTheHealthyShareOfItsHostsWeight() {
+        // half the hosts are healthy: availability 70 either way round by count
+        assertEquals(70, weightedPriorities(3, 1, false, false).prioritySet().load(0));
+        assertEquals(70, weightedPriorities(1, 3, false, false).prioritySet().load(0));
+        // by weight: 3 of 4 healthy is 105, capped at 100; 1 of 4 is 35
+        assertEquals(100, weightedPriorities(3, 1, true, false).prioritySet().load(0));
+        assertEquals(35, weightedPriorities(1, 3, true, false).prioritySet().load(0));
+        // panic is still judged by count, as Envoy's: half the hosts healthy is not under 50%, though a quarter of
+        // the weight is (the only priority, availability 35: under 100, so panic is judged)
+        UpstreamCluster alone = weightedPriorities(1, 3, true, true);
+        assertFalse(alone.prioritySet().panic(0));
+        assertEquals(Map.of("10.0.0.1:8080", 20), picks(alone, 20));
+    }
+
     @Test
     void underThePanicThresholdAllHostsArePicked() {
         ClusterLoadAssignment cla = Fixtures.cla("c",

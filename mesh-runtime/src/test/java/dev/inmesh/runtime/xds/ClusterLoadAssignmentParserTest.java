@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.xds;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -88,6 +89,13 @@ class ClusterLoadAssignmentParserTest {
                 .startsWith("ClusterLoadAssignment \"x\": policy.endpoint_stale_after: not supported"));
         String never = "{\"clusterName\": \"x\", \"policy\": {\"endpointStaleAfter\": \"0s\"}}";
         assertEquals(140, PARSER.parse(proto(never)).overprovisioningFactor());
+    }
+
+    @Test
+    void weightedPriorityHealthIsReadAndOffByDefault() throws Exception {
+        assertTrue(PARSER.parse(proto("{\"clusterName\": \"x\", \"policy\": {\"weightedPriorityHealth\": true}}"))
+                .weightedPriorityHealth());
+        assertFalse(PARSER.parse(proto("{\"clusterName\": \"x\"}")).weightedPriorityHealth());
     }
 
     @Test
