@@ -11,12 +11,12 @@ import java.util.random.RandomGenerator;
  * its own (wrapping around); a retry that refused the host moves {@code attempt} entries further. A request without a
  * hash takes a random place on the ring (so that host weights hold), as in Envoy.
  *
- * <p>One difference from Envoy, on purpose: the lightest host's entry count is rounded up to a power of two. Envoy
- * scales it to exactly {@code minimum_ring_size x its normalised weight}, so adding an eleventh host to ten takes
- * entries away from every other host (103 each become 94) and moves about 15% of the keys, where consistent hashing
- * promises about 1/11. With the rounding, the count per unit of weight stays the same until the host count crosses a
- * power of two, a host that joins takes only its own share, and the ring still holds at least
- * {@code minimum_ring_size} entries (and less than twice that, capped by {@code maximum_ring_size}).
+ * <p>The ring is Envoy's entry for entry: the lightest host gets {@code ceil(minimum_ring_size x its normalised
+ * weight)} entries, and every host entries in proportion to that (capped by {@code maximum_ring_size}), so that an
+ * Envoy sidecar and Inmesh, hashing the same key over the same hosts, pick the same host: a client's consistent hash
+ * holds whichever of them its requests go through. (Envoy's sizing moves more keys than consistent hashing promises
+ * when a host joins, about 15% from ten hosts to eleven, as every host's count shrinks; an earlier Inmesh rounded the
+ * counts up to a power of two to avoid that, and so sent keys to other hosts than Envoy's callers did.)
  */
 final class RingHashLoadBalancer implements LoadBalancer {
     private final LbConfig.RingHash config;
@@ -84,8 +84,8 @@ final class RingHashLoadBalancer implements LoadBalancer {
             for (double w : weights) {
                 minNormalized = Math.min(minNormalized, w / total);
             }
-            long exact = Math.max(1, (long) Math.ceil(minNormalized * minSize));
-            double lightest = exact == 1 ? 1 : Long.highestOneBit(exact - 1) << 1;
+            // Envoy's scale: the lightest host's share of the minimum, whole, over its normalised weight
+            double lightest = Math.max(1, Math.ceil(minNormalized * minSize));
             double scale = Math.min(lightest / minNormalized, (double) maxSize);
             int size = (int) Math.ceil(scale);
             long[] k = new long[size + hosts.size()];

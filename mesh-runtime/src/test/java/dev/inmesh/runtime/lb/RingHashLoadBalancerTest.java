@@ -11,7 +11,36 @@ class RingHashLoadBalancerTest {
     @Test
     void theRingHasAtLeastTheMinimumSize() {
         var ring = new RingHashLoadBalancer.Ring<>(TestHost.hosts(3), 1024, 8_388_608, new Random(1));
-        assertEquals(1536, ring.size()); // 1024 / 3 = 342 entries each, rounded up to 512: stable as hosts join
+        assertEquals(1026, ring.size()); // 1024 / 3 = 342 entries each, as Envoy's
+    }
+
+    /**
+     * The ring is Envoy's, entry for entry, so that a key hashed by an Envoy sidecar and by Inmesh goes to the same
+     * host: Envoy's construction written out plainly here (each host's entries "<address>_<i>" for i below its count,
+     * sorted; a hash goes to the first entry at or after it, wrapping) picks what the ring picks, for ten and eleven
+     * hosts. Inmesh rounded each host's count up to a power of two and sent part of the keys to other hosts.
+     */
+    @Test
+    void aKeyGoesToTheHostEnvoysRingPicks() {
+        Random r = new Random(11);
+        for (int count : new int[] {3, 10, 11}) {
+            var hosts = TestHost.hosts(count);
+            var ring = new RingHashLoadBalancer.Ring<>(hosts, 1024, 8_388_608, new Random(1));
+            long perHost = (long) Math.ceil(1024.0 / count);
+            java.util.TreeMap<Long, String> envoy = new java.util.TreeMap<>(Long::compareUnsigned);
+            for (TestHost h : hosts) {
+                for (long i = 0; i < perHost; i++) {
+                    envoy.put(Xxhash.hash64(h.addressString() + "_" + i), h.addressString());
+                }
+            }
+            assertEquals(envoy.size(), ring.size(), count + " hosts");
+            for (int k = 0; k < 20_000; k++) {
+                long hash = r.nextLong();
+                var at = envoy.ceilingEntry(hash);
+                String expected = (at != null ? at : envoy.firstEntry()).getValue();
+                assertEquals(expected, ring.pick(true, hash, 0).addressString(), count + " hosts, hash " + hash);
+            }
+        }
     }
 
     @Test
