@@ -459,4 +459,37 @@ class ProxyWebSocketUpgradeTest {
             client.close().await(10, TimeUnit.SECONDS);
         }
     }
+
+    /**
+     * A relayed upgrade's outcome counts in its host's outlier detection as any request's: a host that refuses two
+     * upgrades in a row with 503 (consecutive_5xx: 2) is ejected, and the next upgrade finds no healthy host (503 UH,
+     * the panic threshold at 0). Relays told outlier detection nothing, so such a host kept every upgrade.
+     */
+    @Test
+    void aHostRefusingUpgradesWith5xxIsEjectedByOutlierDetection() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
+        int app = vertx.createHttpServer().requestHandler(req -> {
+            served.incrementAndGet();
+            req.response().setStatusCode(503).end("busy");
+        }).listen(0, "127.0.0.1").await().actualPort();
+        int port = LoopbackProxy.freePort();
+        String config = "static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
+                        .replace("domains: [\"svc\", \"svc:*\"]", "domains: [\"*\"]")
+                + Http1RequestsTest.clusterC(app).replace("    connect_timeout: 1s\n", "    connect_timeout: 1s\n"
+                        + "    outlier_detection: {consecutive_5xx: 2, base_ejection_time: 60s, max_ejection_percent: 100}\n"
+                        + "    common_lb_config: {healthy_panic_threshold: {value: 0}}\n");
+        try (LoopbackProxy proxy = new LoopbackProxy(config)) {
+            for (int i = 0; i < 2; i++) {
+                String busy = ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> got.endsWith("busy"));
+                assertTrue(busy.startsWith("HTTP/1.1 503") && busy.endsWith("busy"), busy);
+            }
+            for (int i = 0; i < 200 && proxy.requests.size() < 2; i++) {
+                Thread.sleep(25); // both relays ended (their outcome is told when they end)
+            }
+            String ejected = ProxyLocalRateLimitTest.upgrade(port, "/ws", "", got -> got.endsWith("upstream"));
+            assertTrue(ejected.startsWith("HTTP/1.1 503") && ejected.endsWith("no healthy upstream"), ejected);
+            assertEquals(2, served.get(), "the ejected host saw no third upgrade");
+        }
+    }
 }

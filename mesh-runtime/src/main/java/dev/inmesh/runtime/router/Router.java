@@ -412,6 +412,9 @@ public final class Router {
         if (status != 0 && !ex.completed) {
             chargeLocalReply(ex, status); // the cluster's upstream_rq_completed and upstream_rq_xx: 101, or 503
         }
+        if (!ex.completed && ex.lastHost != null) {
+            relayOutcome(ex.lastHost, status, details, flag);
+        }
         DownstreamStats ds = ex.request.downstreamStats;
         if (ds != null && !ex.completed) {
             // as the connection manager's timers end any stream: downstream_rq_idle_timeout, .._max_duration_reached
@@ -422,6 +425,28 @@ public final class Router {
             }
         }
         return finish(new RouterResponse(status, null, null, null, ex), sent, flag);
+    }
+
+    /**
+     * What a relay's end tells outlier detection of its host, as the router reports any attempt: a connection that
+     * failed, or ended (or spoke no HTTP) before its answer, is a local-origin failure; an answer of the upstream (its
+     * 101, or its refusal) counts by its status. A stream the caller or a timer ended first tells nothing.
+     */
+    private static void relayOutcome(Host host, int status, String details, ResponseFlag flag) {
+        if (flag == ResponseFlag.UPSTREAM_CONNECTION_FAILURE) {
+            host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+        } else if (flag == ResponseFlag.UPSTREAM_CONNECTION_TERMINATION
+                || flag == ResponseFlag.UPSTREAM_PROTOCOL_ERROR) {
+            host.outlier().reportConnectSuccess();
+            host.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);
+        } else if (status == 101 || "via_upstream".equals(details) && status != 0) {
+            host.outlier().reportConnectSuccess();
+            if (status >= 500) {
+                host.outlier().reportHttpStatus(status);
+            } else {
+                host.outlier().reportSuccess();
+            }
+        }
     }
 
     /**
