@@ -200,38 +200,21 @@ class LoadBalancerDistributionTest {
         assertTrue(moved <= 1.0 / 11 + 0.02, "moved " + moved);
     }
 
+    /**
+     * Adding a host to the ring moves the keys Envoy's ring moves (the ring is Envoy's entry for entry:
+     * {@code RingHashLoadBalancerTest.aKeyGoesToTheHostEnvoysRingPicks}): the new host's share, and more, since every
+     * host's entry count shrinks when the lightest share does (ten to eleven hosts: 103 entries each become 94) — about
+     * 15% of the keys from ten hosts to eleven, not the 1/11 consistent hashing alone would move. Inmesh once rounded
+     * the counts up to a power of two to move only the new host's share, and so picked other hosts than Envoy's ring.
+     */
     @Test
-    void addingATenthHostToTheRingMovesAtMostATenthOfKeysPlusTwoPercent() {
-        double moved = movedFraction(LoadBalancer.of(LbPolicy.RING_HASH, LbConfig.RingHash.DEFAULTS, seeded()), 9);
-        assertTrue(moved <= 1.0 / 10 + 0.02, "moved " + moved);
-        assertTrue(moved >= 1.0 / 10 - 0.03, "moved " + moved);
-    }
-
-    @Test
-    void addingAnEleventhHostToTheRingMovesAtMostAnEleventhOfKeysPlusTwoPercent() {
-        double moved = movedFraction(LoadBalancer.of(LbPolicy.RING_HASH, LbConfig.RingHash.DEFAULTS, seeded()), 10);
-        assertTrue(moved <= 1.0 / 11 + 0.02, "moved " + moved);
-    }
-
-    @Test
-    void keysThatMoveOnTheRingAllMoveToTheNewHost() {
-        LoadBalancer ring = LoadBalancer.of(LbPolicy.RING_HASH, LbConfig.RingHash.DEFAULTS, seeded());
-        List<TestHost> after = TestHost.hosts(10);
-        HostSelector<TestHost> b = ring.newSelector(after.subList(0, 9), null);
-        HostSelector<TestHost> a = ring.newSelector(after, null);
-        int toNew = 0;
-        int moved = 0;
-        for (int k = 0; k < 20_000; k++) {
-            long hash = Xxhash.hash64("key-" + k);
-            TestHost now = a.pick(true, hash, 0);
-            if (b.pick(true, hash, 0) != now) {
-                moved++;
-                if (now == after.get(9)) {
-                    toNew++;
-                }
-            }
+    void addingAHostToTheRingMovesTheNewHostsShareAndWhatEnvoysSmallerCountsMove() {
+        for (int before : new int[] {9, 10}) {
+            double moved = movedFraction(LoadBalancer.of(LbPolicy.RING_HASH, LbConfig.RingHash.DEFAULTS, seeded()),
+                    before);
+            assertTrue(moved >= 1.0 / (before + 1) - 0.02 && moved <= 1.0 / (before + 1) + 0.10,
+                    before + " hosts to " + (before + 1) + ": moved " + moved);
         }
-        assertEquals(moved, toNew, toNew + " of " + moved);
     }
 
     private static double movedFraction(LoadBalancer lb, int hostsBefore) {
