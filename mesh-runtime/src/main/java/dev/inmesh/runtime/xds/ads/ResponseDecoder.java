@@ -9,6 +9,7 @@ import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceParser;
 import dev.inmesh.runtime.xds.ResourceType;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
+import io.envoyproxy.envoy.service.discovery.v3.Resource;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -17,6 +18,9 @@ import java.util.Map;
  * for each invalid one that names it and its field (gRFC A46). Pure.
  */
 final class ResponseDecoder {
+    /** The wrapper a server may put each resource of a response in ({@link #refusedWrapperField}). */
+    static final String WRAPPER_TYPE_URL = "type.googleapis.com/envoy.service.discovery.v3.Resource";
+
     private ResponseDecoder() {}
 
     /**
@@ -50,6 +54,29 @@ final class ResponseDecoder {
         for (int i = 0; i < r.getResourcesCount(); i++) {
             Any any = r.getResources(i);
             String at = "resources[" + i + "]";
+            Resource wrapper = null;
+            if (any.getTypeUrl().equals(WRAPPER_TYPE_URL)) {
+                try {
+                    wrapper = any.unpack(Resource.class);
+                } catch (InvalidProtocolBufferException e) {
+                    errors.put(at, type.kind() + " " + at + ": cannot decode: " + e.getMessage());
+                    undecodable = true;
+                    continue;
+                }
+                String refused = refusedWrapperField(wrapper);
+                if (refused != null && !wrapper.getName().isEmpty()) {
+                    errors.put(wrapper.getName(), type.kind() + " \"" + wrapper.getName() + "\": " + at + "."
+                            + refused);
+                    continue;
+                }
+                if (refused != null) {
+                    errors.put(at, type.kind() + " " + at + "." + refused);
+                    undecodable = true;
+                    continue;
+                }
+                any = wrapper.getResource();
+                at += ".resource";
+            }
             if (!any.getTypeUrl().equals(type.typeUrl())) {
                 errors.put(at, type.kind() + " " + at + ": type_url \"" + any.getTypeUrl() + "\" (expected: "
                         + type.typeUrl() + ")");
@@ -65,6 +92,13 @@ final class ResponseDecoder {
                 continue;
             }
             String name = parser.name(m);
+            if (wrapper != null && !wrapper.getName().isEmpty() && !wrapper.getName().equals(name)) {
+                errors.put(wrapper.getName(), type.kind() + " \"" + wrapper.getName() + "\": resources[" + i
+                        + "].name: \"" + wrapper.getName() + "\" (expected: the name of the resource it wraps, \""
+                        + name + "\")");
+                rejected.put(wrapper.getName(), m);
+                continue;
+            }
             if (valid.containsKey(name) || errors.containsKey(name)) {
                 valid.remove(name);
                 errors.put(name, type.kind() + " \"" + name + "\": sent twice in one response");
@@ -87,5 +121,24 @@ final class ResponseDecoder {
             }
         }
         return new Decoded(valid, errors, undecodable, rejected);
+    }
+
+    /**
+     * The field of a {@code Resource} wrapper that Inmesh refuses, with why, or null. As Envoy, a state of the world
+     * response may wrap each resource in {@code envoy.service.discovery.v3.Resource}: the resource it wraps is
+     * decoded as if sent bare, under the wrapper's name. Its {@code version} changes nothing (Envoy takes the
+     * response's), nor do {@code aliases} (VHDS only), {@code metadata} (Envoy hands it to a config tracker
+     * extension only) or {@code cache_control} (Inmesh keeps no xDS cache across restarts). A {@code ttl}, after
+     * which Envoy drops the resource unless the server refreshes it, is not implemented, and a wrapper with no
+     * resource is such a refresh (a heartbeat): both are refused.
+     */
+    static String refusedWrapperField(Resource w) {
+        if (w.hasTtl()) {
+            return "ttl: not supported by Inmesh (a resource's time to live is not implemented)";
+        }
+        if (!w.hasResource()) {
+            return "resource: missing (a heartbeat of a resource with a ttl, which Inmesh does not support)";
+        }
+        return null;
     }
 }

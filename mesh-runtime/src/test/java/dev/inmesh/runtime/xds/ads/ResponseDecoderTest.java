@@ -1,0 +1,83 @@
+package dev.inmesh.runtime.xds.ads;
+
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.route;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.Duration;
+import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ResourceType;
+import io.envoyproxy.envoy.config.core.v3.Metadata;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
+import io.envoyproxy.envoy.service.discovery.v3.Resource;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Decoding one response's resources, bare or in Envoy's {@code Resource} wrapper. */
+class ResponseDecoderTest {
+    static final ResourceBundle.Version VERSION = new ResourceBundle.Version("7", Instant.EPOCH);
+
+    static ResponseDecoder.Decoded decode(Any... resources) {
+        DiscoveryResponse r = DiscoveryResponse.newBuilder().setTypeUrl(ResourceType.ROUTE.typeUrl())
+                .setVersionInfo("7").setNonce("n").addAllResources(List.of(resources)).build();
+        return ResponseDecoder.decode(ResourceType.ROUTE, r, VERSION, Map.of());
+    }
+
+    static Resource.Builder wrapped(String name, String cluster) {
+        return Resource.newBuilder().setName(name).setResource(Any.pack(route(name, cluster)));
+    }
+
+    @Test
+    void aResourceInEnvoysResourceWrapperIsDecodedAsIfSentBareUnderTheWrappersName() {
+        ResponseDecoder.Decoded d = decode(Any.pack(route("9080", "c1")),
+                Any.pack(wrapped("9090", "c2").setVersion("ignored, as Envoy takes the response's")
+                        .addAliases("alias").setMetadata(Metadata.getDefaultInstance()).build()));
+        assertEquals(Map.of(), d.errors());
+        assertFalse(d.undecodable());
+        assertEquals(List.of("9080", "9090"), List.copyOf(d.valid().keySet()));
+        SubscriptionState.Entry e = d.valid().get("9090");
+        assertEquals(route("9090", "c2"), e.message());
+        assertEquals("7", e.version().versionInfo());
+    }
+
+    @Test
+    void aWrappedResourceWithATtlIsRefusedByNameWhileTheRestOfTheResponseDecodes() {
+        ResponseDecoder.Decoded d = decode(Any.pack(route("9080", "c1")),
+                Any.pack(wrapped("9090", "c2").setTtl(Duration.newBuilder().setSeconds(30)).build()));
+        assertFalse(d.undecodable());
+        assertEquals(List.of("9080"), List.copyOf(d.valid().keySet()));
+        String error = d.errors().get("9090");
+        assertTrue(error.startsWith("RouteConfiguration \"9090\": resources[1].ttl: not supported"), error);
+    }
+
+    @Test
+    void aHeartbeatWithNoResourceIsRefusedByName() {
+        ResponseDecoder.Decoded d = decode(Any.pack(Resource.newBuilder().setName("9090")
+                .setTtl(Duration.newBuilder().setSeconds(30)).build()),
+                Any.pack(Resource.newBuilder().setName("9091").build()));
+        assertFalse(d.undecodable());
+        assertTrue(d.errors().get("9090").contains("resources[0].ttl"), d.errors().toString());
+        assertTrue(d.errors().get("9091").contains("resources[1].resource: missing"), d.errors().toString());
+    }
+
+    @Test
+    void aWrapperNamingAnotherResourceThanTheOneItWrapsIsRefusedByItsName() {
+        ResponseDecoder.Decoded d = decode(Any.pack(Resource.newBuilder().setName("9090")
+                .setResource(Any.pack(route("9091", "c2"))).build()));
+        assertEquals(Map.of(), d.valid());
+        assertTrue(d.errors().get("9090").contains("resources[0].name: \"9090\" (expected: the name of the resource"
+                + " it wraps, \"9091\")"), d.errors().toString());
+    }
+
+    @Test
+    void aWrappedResourceOfAnotherTypeStillRejectsTheWholeResponse() {
+        ResponseDecoder.Decoded d = decode(Any.pack(Resource.newBuilder().setName("x")
+                .setResource(Any.pack(Metadata.getDefaultInstance())).build()));
+        assertTrue(d.undecodable());
+        assertTrue(d.errors().get("resources[0].resource").contains("type_url"), d.errors().toString());
+    }
+}
