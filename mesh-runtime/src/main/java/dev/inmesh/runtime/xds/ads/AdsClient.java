@@ -459,10 +459,10 @@ public final class AdsClient {
         streamWorked = true;
         ResourceType type = ResourceType.ofTypeUrl(r.getTypeUrl());
         if (type == null) {
-            stream.write(DiscoveryRequest.newBuilder().setTypeUrl(r.getTypeUrl()).setResponseNonce(r.getNonce())
-                    .setErrorDetail(Status.newBuilder().setCode(Code.INVALID_ARGUMENT_VALUE)
-                            .setMessage("type_url \"" + r.getTypeUrl() + "\": not a type Inmesh subscribes to"))
-                    .build());
+            // As Envoy: a response of a type not subscribed to is ignored, neither ACKed nor NACKed, since a request
+            // of that type would subscribe to it.
+            LOG.log(System.Logger.Level.WARNING, "ignoring a response of type_url \"{0}\" (version {1}): not a "
+                    + "type Inmesh subscribes to", r.getTypeUrl(), r.getVersionInfo());
             return;
         }
         SubscriptionState s = states.get(type);

@@ -1,0 +1,154 @@
+package dev.inmesh.runtime.xds.ads;
+
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.await;
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.clusterFor;
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.edsCluster;
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.endpoints;
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.listener;
+import static dev.inmesh.runtime.xds.ads.XdsFixtures.route;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.Message;
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.tls.WorkloadIdentity;
+import dev.inmesh.runtime.upstream.TestCertificates;
+import dev.inmesh.runtime.xds.EnvoyJson;
+import dev.inmesh.runtime.xds.ResourceType;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
+import io.envoyproxy.envoy.service.discovery.v3.Resource;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The ADS client against responses java-control-plane's cache does not send, written by hand; and against a server
+ * that, as istiod, does not send a NACKed response again until its configuration changes: a response rejected for a
+ * workload identity whose files are not there yet is taken once they are.
+ */
+class AdsRawServerTest {
+    private static final Duration WAIT = Duration.ofSeconds(20);
+    private static final String CDS = ResourceType.CLUSTER.typeUrl();
+    private static final String SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+    private static final Map<String, List<? extends Message>> BOOKINFO = Map.of(
+            CDS, List.of(edsCluster("c1")),
+            ResourceType.ENDPOINT.typeUrl(), List.of(endpoints("c1", 1)),
+            ResourceType.LISTENER.typeUrl(), List.of(listener("0.0.0.0_9080", 9080, "9080")),
+            ResourceType.ROUTE.typeUrl(), List.of(route("9080", "c1")));
+
+    private final Vertx vertx = Vertx.vertx();
+    private final SnapshotHolder holder = new SnapshotHolder();
+    private RawAdsServer server;
+    private AdsClient client;
+
+    @AfterEach
+    void close() throws Exception {
+        if (client != null) {
+            client.close().await(5, TimeUnit.SECONDS);
+        }
+        if (server != null) {
+            server.close();
+        }
+        vertx.close().await(5, TimeUnit.SECONDS);
+    }
+
+    private int serve(Function<DiscoveryRequest, List<DiscoveryResponse>> answer) throws Exception {
+        server = new RawAdsServer(answer);
+        return server.port();
+    }
+
+    /** The bookinfo resources, each made by {@code pack}, and {@code alsoWithClusters}; awaits the first apply. */
+    private void serve(Function<Message, Any> pack, List<DiscoveryResponse> alsoWithClusters) throws Exception {
+        int port = serve(RawAdsServer.once(BOOKINFO, pack, alsoWithClusters));
+        client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
+                AdsOptions.XdsServer.plaintext("127.0.0.1", port)), holder);
+        Future<Void> first = client.start();
+        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertTrue(first.succeeded(), () -> "first apply: " + first.cause());
+    }
+
+    private void awaitAcks() throws InterruptedException {
+        for (String type : BOOKINFO.keySet()) {
+            await(() -> server.requests.stream().anyMatch(r -> r.getTypeUrl().equals(type)
+                    && r.getVersionInfo().equals("1") && !r.hasErrorDetail()), WAIT, type + " ACKed");
+        }
+    }
+
+    @Test
+    void resourcesInEnvoysResourceWrapperAreAppliedAndAckedAsEnvoyTakesThem() throws Exception {
+        serve(m -> Any.pack(Resource.newBuilder().setName(name(m)).setVersion("per-resource")
+                .setResource(Any.pack(m)).build()), List.of());
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
+        assertEquals(1, AdsClusterTest.hosts(holder.current().endpoints("c1")));
+        awaitAcks();
+        assertFalse(server.requests.stream().anyMatch(DiscoveryRequest::hasErrorDetail), server.requests.toString());
+    }
+
+    @Test
+    void aResponseOfATypeNotSubscribedToIsIgnoredAsEnvoyIgnoresItNeitherAckedNorNacked() throws Exception {
+        DiscoveryResponse stray = DiscoveryResponse.newBuilder().setTypeUrl(SECRET).setVersionInfo("9")
+                .setNonce("stray").build();
+        serve(Any::pack, List.of(stray));
+        awaitAcks();
+        assertTrue(server.responses.contains(stray));
+        assertFalse(server.requests.stream().anyMatch(r -> r.getTypeUrl().equals(SECRET)
+                || r.getResponseNonce().equals("stray")), "a request would subscribe to it: " + server.requests);
+    }
+
+    @Test
+    void aClusterRejectedForTheWorkloadIdentityIsAppliedAndAckedOnceItsFilesAreThere(@TempDir Path dir)
+            throws Exception {
+        var yaml = EnvoyJson.documents(TestCertificates.ISTIO_MUTUAL_CLUSTER).get(0).get("resources").get(0);
+        ((com.fasterxml.jackson.databind.node.ObjectNode) yaml).remove("@type");
+        Cluster mtls = EnvoyJson.toMessage(yaml, Cluster.class);
+        int port = serve(RawAdsServer.once(Map.of(CDS, List.of(edsCluster("c1"), mtls),
+                ResourceType.ENDPOINT.typeUrl(), List.of(endpoints("c1", 1)),
+                ResourceType.LISTENER.typeUrl(), List.of(listener("0.0.0.0_9080", 9080, "9080")),
+                ResourceType.ROUTE.typeUrl(), List.of(route("9080", "c1"))), Any::pack, List.of()));
+        client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
+                AdsOptions.XdsServer.plaintext("127.0.0.1", port)), holder);
+        client.identity(new WorkloadIdentity(dir.resolve("identity")));
+        client.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+
+        // before Istio's agent wrote the workload's certificate: NACKed by name, c1 applied
+        DiscoveryRequest nack = server.requests.stream()
+                .filter(r -> r.getTypeUrl().equals(CDS) && r.hasErrorDetail()).findFirst().orElseThrow();
+        assertTrue(nack.getErrorDetail().getMessage().contains("cert-chain.pem"), nack.toString());
+        assertNotNull(holder.current().cluster("c1"));
+        assertNull(holder.current().cluster(mtls.getName()));
+        Thread.sleep(2 * AdsClient.IDENTITY_LOOK_MILLIS + 500);
+        assertNull(holder.current().cluster(mtls.getName()));
+        assertEquals(1, server.requests.stream()
+                        .filter(r -> r.getTypeUrl().equals(CDS) && r.hasErrorDetail()).count(),
+                "NACKed once: nothing changed since");
+
+        // the agent writes the files: the response the server sent is taken, with no push of the server's, and ACKed
+        var ca = TestCertificates.ca("cluster.local");
+        TestCertificates.identityDirectory(dir, TestCertificates.issue(ca, "productpage", List.of(), List.of(
+                "spiffe://cluster.local/ns/default/sa/bookinfo-productpage")), ca);
+        await(() -> holder.current().cluster(mtls.getName()) != null, WAIT, "the cluster, once the files are there");
+        await(() -> server.requests.stream().anyMatch(r -> r.getTypeUrl().equals(CDS) && !r.hasErrorDetail()
+                && r.getVersionInfo().equals("1") && r.getResponseNonce().equals(nack.getResponseNonce())), WAIT,
+                "the ACK of the response NACKed before");
+        assertEquals(1, server.responses.stream().filter(r -> r.getTypeUrl().equals(CDS)).count(),
+                "the server sent its clusters once");
+    }
+    private static String name(Message m) {
+        return (String) m.getField(m.getDescriptorForType().findFieldByName(
+                m instanceof io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment ? "cluster_name" : "name"));
+    }
+}
