@@ -743,6 +743,7 @@ public final class AdsClient {
         for (String gone : s.names) {
             if (!wanted.contains(gone)) {
                 s.pending.remove(gone);
+                s.fetchTimers.remove(gone);
                 s.failures.remove(gone);
                 removed |= s.resources.remove(gone) != null;
             }
@@ -752,7 +753,10 @@ public final class AdsClient {
                 s.pending.add(name);
                 Duration timeout = fetchTimeout(s.type, name);
                 if (!timeout.isZero()) { // 0: no timeout, as Envoy's initial_fetch_timeout
-                    timer(timeout.toMillis(), () -> fetchTimedOut(s, name));
+                    // this subscription's own: one dropped and made again before it ends is not timed out early
+                    Object subscription = new Object();
+                    s.fetchTimers.put(name, subscription);
+                    timer(timeout.toMillis(), () -> fetchTimedOut(s, name, subscription, timeout));
                 }
             }
         }
@@ -820,12 +824,16 @@ public final class AdsClient {
         return out;
     }
 
-    private void fetchTimedOut(SubscriptionState s, String name) {
+    private void fetchTimedOut(SubscriptionState s, String name, Object subscription, Duration timeout) {
+        if (s.fetchTimers.get(name) != subscription) {
+            return; // the name was dropped; asked for again, it waits for its own timeout
+        }
+        s.fetchTimers.remove(name);
         if (!s.pending.remove(name)) {
             return;
         }
         LOG.log(System.Logger.Level.WARNING, "{0} \"{1}\" did not arrive within the initial fetch timeout {2}: "
-                + "serving it empty", s.type.kind(), name, options.initialFetchTimeout());
+                + "serving it empty", s.type.kind(), name, timeout);
         if (!s.resources.containsKey(name)) {
             s.resources.put(name, empty(s.type, name));
         }

@@ -6,6 +6,7 @@ import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -28,6 +29,8 @@ final class SubscriptionState {
     Set<String> names = new TreeSet<>();
     /** Names subscribed to that have neither arrived nor timed out. */
     final Set<String> pending = new HashSet<>();
+    /** The subscription each initial fetch timer runs for, by name, while it runs. */
+    final Map<String, Object> fetchTimers = new HashMap<>();
     /** The last good version of each resource, by name. */
     Map<String, Entry> resources = new LinkedHashMap<>();
     /** For a wildcard type: whether a response arrived (or the initial fetch timed out). */

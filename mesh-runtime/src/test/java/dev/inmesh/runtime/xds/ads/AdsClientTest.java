@@ -291,6 +291,34 @@ class AdsClientTest extends AdsRig {
     }
 
     @Test
+    void aRouteDroppedAndAskedForAgainWaitsForItsOwnInitialFetchTimeoutNotTheFirstSubscriptions() throws Exception {
+        server.set(bookinfo("1", "c1"));
+        client = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))
+                .withInitialFetchTimeout(Duration.ofSeconds(3)));
+        client.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        List<Listener> two = List.of(listener("0.0.0.0_9080", 9080, "9080"), listener("0.0.0.0_9090", 9090, "9090"));
+        List<Listener> three = List.of(two.get(0), two.get(1), listener("0.0.0.0_7000", 7000, "7000"));
+        List<RouteConfiguration> routes = List.of(route("9080", "c1"), route("9090", "c9090"));
+        // a listener whose route the server does not have: it warms, route "7000" asked for
+        server.set(snapshot("2", "1", three, routes));
+        long t0 = System.nanoTime();
+        await(() -> client.status().type("RouteConfiguration").subscribed().contains("7000"), WAIT, "7000 asked");
+        // gone, and back before the first subscription's timeout ended
+        server.set(snapshot("3", "1", two, routes));
+        await(() -> !client.status().type("RouteConfiguration").subscribed().contains("7000"), WAIT, "7000 dropped");
+        Thread.sleep(Math.max(0, 1500 - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0)));
+        server.set(snapshot("4", "1", three, routes));
+        await(() -> client.status().type("RouteConfiguration").subscribed().contains("7000"), WAIT, "7000 again");
+        long t1 = System.nanoTime();
+
+        // past the first subscription's 3 s, before the second's
+        Thread.sleep(Math.max(0, 3700 - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0)));
+        assertNull(holder.current().listener("0.0.0.0_7000"), "still warming: its route is asked for since 1.5 s");
+        await(() -> holder.current().listener("0.0.0.0_7000") != null, WAIT, "served, its route empty");
+        assertTrue(System.nanoTime() - t1 > TimeUnit.MILLISECONDS.toNanos(2500), "after the second's own timeout");
+    }
+
+    @Test
     void aRouteTheServerNeverSendsIsServedEmptyAfterTheInitialFetchTimeoutUntilItArrives() throws Exception {
         server.set(snapshot("1", List.of(listener("0.0.0.0_7000", 7000, "7000")), List.of()));
         client = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))
