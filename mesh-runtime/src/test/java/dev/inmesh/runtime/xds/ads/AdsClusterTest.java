@@ -72,6 +72,26 @@ class AdsClusterTest extends AdsRig {
     }
 
     @Test
+    void aChangedEdsClusterKeepsItsLoadAssignmentUntilANewOneComesAsTheServerNeedNotSendItAgain() throws Exception {
+        var endpoints = List.of(endpoints("c1", 3));
+        var routes = List.of(route("9080", "c1"));
+        server.set(Snapshot.create(List.of(edsCluster("c1")), "1", endpoints, "1",
+                List.of(listener("0.0.0.0_9080", 9080, "9080")), "1", routes, "1", List.of(), "1"));
+        start();
+        Cluster changed = edsCluster("c1").toBuilder().setConnectTimeout(
+                com.google.protobuf.Duration.newBuilder().setSeconds(2)).build();
+        // a new cluster version, its endpoints' unchanged: java-control-plane does not send them again
+        server.set(Snapshot.create(List.of(changed), "2", endpoints, "1",
+                List.of(listener("0.0.0.0_9080", 9080, "9080")), "1", routes, "1", List.of(), "1"));
+        await(() -> java.time.Duration.ofSeconds(2).equals(holder.current().cluster("c1").connectTimeout()), WAIT,
+                "the changed cluster applied");
+        assertEquals(3, hosts(holder.current().endpoints("c1")), "its hosts kept");
+        assertEquals(List.of("1"), server.responses.stream().filter(r -> r.getTypeUrl().equals(EDS))
+                .map(r -> r.getVersionInfo()).toList(), "EDS sent once");
+        assertTrue(client.dynamicState().warmingClusters().isEmpty(), "not warming");
+    }
+
+    @Test
     void anEdsOfTenThousandEndpointsIsApplied() throws Exception {
         server.set(snapshot("1", List.of(edsCluster("c1")), List.of(endpoints("c1", 10_000)),
                 List.of(route("9080", "c1"))));
