@@ -147,6 +147,35 @@ class AdsRawServerTest {
         assertEquals(1, server.responses.stream().filter(r -> r.getTypeUrl().equals(CDS)).count(),
                 "the server sent its clusters once");
     }
+    @Test
+    void anRdsOrEdsResponseLeavingOutAResourceSubscribedToDeletesNothingAsOnlyListenersAndClustersAreWholeSets()
+            throws Exception {
+        Map<String, List<? extends Message>> two = new java.util.HashMap<>(BOOKINFO);
+        two.put(ResourceType.LISTENER.typeUrl(), List.of(listener("0.0.0.0_9080", 9080, "9080"),
+                listener("0.0.0.0_9090", 9090, "9090")));
+        two.put(ResourceType.ROUTE.typeUrl(), List.of(route("9080", "c1"), route("9090", "c1")));
+        serve(RawAdsServer.once(two, Any::pack, List.of()));
+        client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
+                AdsOptions.XdsServer.plaintext("127.0.0.1", server.port())), holder);
+        client.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertNotNull(holder.current().resources().routes().get("9090"));
+
+        // as istiod pushes RDS and EDS: only what changed, the rest left out
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(ResourceType.ROUTE.typeUrl()).setVersionInfo("2")
+                .setNonce("rds-2").addResources(Any.pack(route("9080", "c2"))).build());
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(ResourceType.ENDPOINT.typeUrl()).setVersionInfo("2")
+                .setNonce("eds-2").build());
+        await(() -> server.requests.stream().anyMatch(r -> r.getResponseNonce().equals("eds-2")), WAIT, "EDS ACK");
+        assertEquals("c2", clusterFor(holder.current(), "9080", "/"));
+        assertEquals("c1", clusterFor(holder.current(), "9090", "/"), "route 9090 kept");
+        assertEquals(1, AdsClusterTest.hosts(holder.current().endpoints("c1")), "c1's endpoints kept");
+        DiscoveryRequest rdsAck = server.requests.stream().filter(r -> r.getResponseNonce().equals("rds-2"))
+                .findFirst().orElseThrow();
+        assertEquals("2", rdsAck.getVersionInfo());
+        assertFalse(rdsAck.hasErrorDetail());
+        assertEquals(List.of("9080", "9090"), rdsAck.getResourceNamesList());
+    }
+
     private static String name(Message m) {
         return (String) m.getField(m.getDescriptorForType().findFieldByName(
                 m instanceof io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment ? "cluster_name" : "name"));

@@ -26,6 +26,7 @@ final class RawAdsServer implements AutoCloseable {
     final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
     final List<DiscoveryResponse> responses = new CopyOnWriteArrayList<>();
     private final Server server;
+    private volatile StreamObserver<DiscoveryResponse> latest;
 
     RawAdsServer(Function<DiscoveryRequest, List<DiscoveryResponse>> answer) throws IOException {
         server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
@@ -33,6 +34,7 @@ final class RawAdsServer implements AutoCloseable {
                     @Override
                     public StreamObserver<DiscoveryRequest> streamAggregatedResources(
                             StreamObserver<DiscoveryResponse> out) {
+                        latest = out;
                         return new StreamObserver<>() {
                             @Override
                             public void onNext(DiscoveryRequest r) {
@@ -81,6 +83,15 @@ final class RawAdsServer implements AutoCloseable {
             out.add(b.build());
             return out;
         };
+    }
+
+    /** Sends {@code response} on the latest stream, as a server pushes a change. */
+    void push(DiscoveryResponse response) {
+        StreamObserver<DiscoveryResponse> out = latest;
+        responses.add(response);
+        synchronized (out) {
+            out.onNext(response);
+        }
     }
 
     int port() {
