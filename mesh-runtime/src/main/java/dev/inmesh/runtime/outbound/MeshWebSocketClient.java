@@ -138,12 +138,24 @@ public final class MeshWebSocketClient implements WebSocketClient {
             return failed(started, "connection failure", true);
         }
         dev.inmesh.api.config.core.SocketAddress address = relay.host().address();
+        // until the upstream answers, the stream's idle timeout and max_stream_duration run as on any stream: the
+        // handshake ends at the sooner of them (answered 408 in the upstream's place) unless the caller's own
+        // timeout comes first
+        Duration idle = Router.relayIdleTimeout(started.request(), relay.route());
+        long idleMillis = idle == null || idle.isZero() ? -1 : idle.toMillis();
+        long durationMillis = Router.relayDurationLeftMillis(started.request(), relay.route());
+        boolean idleFirst = idleMillis > 0 && (durationMillis <= 0 || idleMillis < durationMillis);
+        long meshMillis = idleFirst ? idleMillis : durationMillis;
+        boolean meshTimeout = meshMillis > 0 && (o.getTimeout() <= 0 || meshMillis < o.getTimeout());
         WebSocketConnectOptions to = new WebSocketConnectOptions()
                 .setServer(SocketAddress.inetSocketAddress(address.port(), address.address()))
                 .setHost(address.address()).setPort(address.port()).setURI(relay.path()).setSsl(tls != null)
                 .setVersion(o.getVersion()).setSubProtocols(o.getSubProtocols())
-                .setAllowOriginHeader(o.getAllowOriginHeader()).setTimeout(o.getTimeout())
+                .setAllowOriginHeader(o.getAllowOriginHeader()).setTimeout(meshTimeout ? meshMillis : o.getTimeout())
                 .setConnectTimeout(relay.cluster().config().connectTimeout().toMillis());
+        long handshakeTimeout = to.getTimeout();
+        // Vert.x ends a handshake at its timeout by closing the connection: a failure at or past it is the timeout's
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(0, handshakeTimeout));
         for (Map.Entry<String, String> h : started.request().headers()) {
             to.addHeader(h.getKey(), h.getValue()); // the router's map: the caller's, as the route's rules left it
         }
@@ -156,17 +168,25 @@ public final class MeshWebSocketClient implements WebSocketClient {
                 return Future.succeededFuture(ar.result());
             }
             Throwable cause = ar.cause();
+            boolean timedOut = handshakeTimeout > 0 && !(cause instanceof UpgradeRejectedException)
+                    && System.nanoTime() >= deadline;
+            if (timedOut && meshTimeout) {
+                // no answer within the stream's time
+                return idleFirst ? timedOut(started, "stream timeout", "stream_idle_timeout",
+                        ResponseFlag.STREAM_IDLE_TIMEOUT)
+                        : timedOut(started, "downstream duration timeout", "max_duration_timeout", null);
+            }
+            if (timedOut || cause instanceof java.util.concurrent.TimeoutException) {
+                // the caller's own timeout ran out (its options' timeout): it gave up, as a client that resets
+                router.relayEnded(started, 0, "downstream_remote_disconnect", 0, 0,
+                        ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+                return Future.failedFuture(cause);
+            }
             if (cause instanceof UpgradeRejectedException u) {
                 // the upstream's own answer, as the client gets it through a sidecar
                 Buffer body = u.getBody();
                 router.relayEnded(started, u.getStatus(), "via_upstream", 0, body == null ? 0 : body.length(), null);
                 return Future.failedFuture(u);
-            }
-            if (cause instanceof java.util.concurrent.TimeoutException) {
-                // the caller's own timeout ran out (its options' timeout): it gave up, as a client that resets
-                router.relayEnded(started, 0, "downstream_remote_disconnect", 0, 0,
-                        ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
-                return Future.failedFuture(cause);
             }
             boolean connect = cause instanceof java.net.ConnectException
                     || cause instanceof io.netty.channel.ConnectTimeoutException
@@ -184,6 +204,18 @@ public final class MeshWebSocketClient implements WebSocketClient {
                 0, body.length(), connect ? ResponseFlag.UPSTREAM_CONNECTION_FAILURE
                         : ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
         return Future.failedFuture(rejected(503, r.headers(), body));
+    }
+
+    /**
+     * The stream's idle timeout or {@code max_stream_duration} ended it before the upstream answered: 408, as Envoy's
+     * connection manager answers a stream whose response has not begun, reported.
+     */
+    private Future<WebSocket> timedOut(RouterResponse started, String body, String details, ResponseFlag flag) {
+        Router router = dispatcher.router();
+        RouterResponse r = router.relayLocalReply(started, 408, body);
+        Buffer b = r.localBody();
+        router.relayEnded(started, 408, details, 0, b.length(), flag);
+        return Future.failedFuture(rejected(408, r.headers(), b));
     }
 
     /**

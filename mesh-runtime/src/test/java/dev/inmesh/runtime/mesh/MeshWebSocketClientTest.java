@@ -17,7 +17,7 @@ import io.vertx.core.http.WebSocketConnectOptions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -39,6 +39,8 @@ class MeshWebSocketClientTest {
     /** What the WebSocket server saw of each upgrade: its path, host and x-added header. */
     private final List<String> seen = new CopyOnWriteArrayList<>();
     private Mesh mesh;
+    /** One more line of the outbound connection manager's (none: empty). */
+    private String hcmExtra = "";
     @TempDir
     Path dir;
 
@@ -48,6 +50,9 @@ class MeshWebSocketClientTest {
             mesh.close().await(5, TimeUnit.SECONDS);
         }
         vertx.close().await(5, TimeUnit.SECONDS);
+        for (AutoCloseable c : closeables) {
+            c.close();
+        }
     }
 
     /** A WebSocket server on loopback that echoes text messages with {@code prefix}. */
@@ -69,6 +74,10 @@ class MeshWebSocketClientTest {
                 .replaceAll("( *)timeout: 0s", routeExtra.isEmpty() ? "$1timeout: 0s"
                         : "$1timeout: 0s\n$1" + routeExtra)
                 .replace("    connect_timeout: 1s\n", "    connect_timeout: 1s\n" + clusterExtra);
+        if (!hcmExtra.isEmpty()) {
+            config = config.replaceAll("( *)stat_prefix: outbound_0.0.0.0_9080",
+                    "$1stat_prefix: outbound_0.0.0.0_9080\n$1" + hcmExtra);
+        }
         if (upgrades) {
             config = config.replaceAll("( *)stat_prefix: outbound_0.0.0.0_9080",
                     "$1stat_prefix: outbound_0.0.0.0_9080\n$1upgrade_configs: [{upgrade_type: websocket}]");
@@ -101,8 +110,8 @@ class MeshWebSocketClientTest {
 
     /** The answer an upgrade through {@code client} was refused with. */
     private static UpgradeRejectedException refused(WebSocketClient client, WebSocketConnectOptions o) {
-        CompletionException e = assertThrows(CompletionException.class, () -> client.connect(o).toCompletionStage()
-                .toCompletableFuture().join());
+        ExecutionException e = assertThrows(ExecutionException.class, () -> client.connect(o).toCompletionStage()
+                .toCompletableFuture().get(15, TimeUnit.SECONDS), "answered within 15 s");
         assertTrue(e.getCause() instanceof UpgradeRejectedException, String.valueOf(e.getCause()));
         return (UpgradeRejectedException) e.getCause();
     }
@@ -173,16 +182,72 @@ class MeshWebSocketClientTest {
         assertEquals(2, seen.size(), String.valueOf(seen));
     }
 
+    private final List<AutoCloseable> closeables = new CopyOnWriteArrayList<>();
+
+    /** A server on loopback that takes connections (at most 8) and never answers; closed, and they, at the end. */
+    private int silent() throws Exception {
+        java.net.ServerSocket server = new java.net.ServerSocket(0, 8, java.net.InetAddress.getLoopbackAddress());
+        closeables.add(server);
+        Thread t = new Thread(() -> {
+            for (int i = 0; i < 8 && !server.isClosed(); i++) {
+                try {
+                    closeables.add(server.accept());
+                } catch (java.io.IOException e) {
+                    return;
+                }
+            }
+        });
+        t.setDaemon(true);
+        t.start();
+        return server.getLocalPort();
+    }
+
+    /**
+     * An upgrade whose upstream never answers, under the route's {@code routeExtra}: the mesh answers it in the
+     * upstream's place with {@code body}, reported with {@code details} and {@code flags}.
+     */
+    private void answered408(String routeExtra, String body, String details, String flags) throws Exception {
+        UpgradeRejectedException e = refused(mesh(true, routeExtra, "", silent()), reviews("/never"));
+        assertEquals(408, e.getStatus());
+        assertEquals(body, e.getBody().toString());
+        StreamInfo info = reported(408);
+        assertEquals(details, info.responseCodeDetails());
+        assertEquals(flags, ResponseFlag.format(info.responseFlags()));
+    }
+
+    @Test
+    void anUpstreamThatNeverAnswersTheUpgradeIsAnswered408AtTheIdleTimeout() throws Exception {
+        answered408("idle_timeout: 0.3s", "stream timeout", "stream_idle_timeout", "SI");
+    }
+
+    @Test
+    void anUpstreamThatNeverAnswersTheUpgradeIsAnswered408AtTheMaxStreamDuration() throws Exception {
+        hcmExtra = "common_http_protocol_options: {max_stream_duration: 0.3s}";
+        answered408("", "downstream duration timeout", "max_duration_timeout", "-");
+    }
+
+    @Test
+    void theCallersOwnHandshakeTimeoutIsReportedAsTheCallerGivingUp() throws Exception {
+        WebSocketClient client = mesh(true, "", "", silent());
+        ExecutionException e = assertThrows(ExecutionException.class, () -> client.connect(reviews("/never")
+                .setTimeout(300)).toCompletionStage().toCompletableFuture().get(15, TimeUnit.SECONDS));
+        assertTrue(!(e.getCause() instanceof UpgradeRejectedException), "the caller's failure, not an answer: "
+                + e.getCause());
+        StreamInfo info = reported(0);
+        assertEquals("downstream_remote_disconnect", info.responseCodeDetails());
+        assertEquals("DC", ResponseFlag.format(info.responseFlags()));
+    }
+
     @Test
     void anIdleWebSocketIsClosedAtTheRoutesIdleTimeoutAndReportedSI() throws Exception {
         int echo = echo("");
-        WebSocketClient client = mesh(true, "idle_timeout: 0.3s", "", echo);
+        WebSocketClient client = mesh(true, "idle_timeout: 1s", "", echo);
         WebSocket ws = client.connect(reviews("/idle")).await(10, TimeUnit.SECONDS);
         Promise<Void> closed = Promise.promise();
         ws.closeHandler(v -> closed.tryComplete());
         long start = System.nanoTime();
         closed.future().await(10, TimeUnit.SECONDS);
-        assertTrue((System.nanoTime() - start) / 1_000_000 >= 200, "closed too soon");
+        assertTrue((System.nanoTime() - start) / 1_000_000 >= 800, "closed too soon");
         StreamInfo info = reported(101);
         assertEquals("SI", ResponseFlag.format(info.responseFlags()));
         assertEquals("stream_idle_timeout", info.responseCodeDetails());
