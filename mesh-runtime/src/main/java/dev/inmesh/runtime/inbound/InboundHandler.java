@@ -615,12 +615,23 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         service.handle(isWebSocketUpgrade(headers) ? watchUpgrade(req, traced) : req);
     }
 
-    /** A WebSocket upgrade request: {@code upgrade: websocket} and {@code connection} naming {@code upgrade}. */
+    /**
+     * A WebSocket upgrade request: {@code upgrade: websocket} and a {@code connection} whose list names {@code upgrade}
+     * (a browser's {@code keep-alive, Upgrade} too, as Envoy's codec and Vert.x's server take it).
+     */
     private static boolean isWebSocketUpgrade(MultiMap headers) {
         String upgrade = headers.get(io.vertx.core.http.HttpHeaders.UPGRADE);
-        return upgrade != null && upgrade.equalsIgnoreCase("websocket")
-                && headers.contains(io.vertx.core.http.HttpHeaders.CONNECTION, io.vertx.core.http.HttpHeaders.UPGRADE,
-                true);
+        if (upgrade == null || !upgrade.strip().equalsIgnoreCase("websocket")) {
+            return false;
+        }
+        for (String value : headers.getAll(io.vertx.core.http.HttpHeaders.CONNECTION)) {
+            for (String token : value.split(",")) {
+                if (token.strip().equalsIgnoreCase("upgrade")) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /**

@@ -126,4 +126,25 @@ class MeshInboundWebSocketTest {
                 .await(10, TimeUnit.SECONDS).bodyAsString());
         client.close().await(10, TimeUnit.SECONDS);
     }
+
+    /**
+     * A browser's upgrade names upgrade among other connection options ({@code connection: keep-alive, Upgrade}, as
+     * Firefox sends it): the connection manager takes it for an upgrade all the same, where it went to the service,
+     * which accepted it.
+     */
+    @Test
+    void anUpgradeWhoseConnectionListsUpgradeAmongOthersIsRefused403WhenNotEnabled() throws Exception {
+        int port = serve(false);
+        try (java.net.Socket s = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), port)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(("GET /reviews/ws HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\n"
+                    + "connection: keep-alive, Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    + "sec-websocket-version: 13\r\nx-token: secret\r\n\r\n")
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            String status = new java.io.BufferedReader(new java.io.InputStreamReader(s.getInputStream(),
+                    java.nio.charset.StandardCharsets.US_ASCII)).readLine();
+            assertEquals("HTTP/1.1 403 Forbidden", status);
+        }
+        assertEquals(0, appCalls.get(), "the service never sees it");
+    }
 }
