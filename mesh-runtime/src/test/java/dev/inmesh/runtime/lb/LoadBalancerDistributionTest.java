@@ -201,20 +201,55 @@ class LoadBalancerDistributionTest {
     }
 
     /**
-     * Adding a host to the ring moves the keys Envoy's ring moves (the ring is Envoy's entry for entry:
-     * {@code RingHashLoadBalancerTest.aKeyGoesToTheHostEnvoysRingPicks}): the new host's share, and more, since every
-     * host's entry count shrinks when the lightest share does (ten to eleven hosts: 103 entries each become 94) — about
-     * 15% of the keys from ten hosts to eleven, not the 1/11 consistent hashing alone would move. Inmesh once rounded
-     * the counts up to a power of two to move only the new host's share, and so picked other hosts than Envoy's ring.
+     * Envoy's ring: every host gets ceil(minimum_ring_size / hosts) entries, so a host that joins takes its share and
+     * every other host gives up its last entries ({@code <address>_<i>} for i from the new count on): the keys that
+     * move are at most the new host's share plus the share of the entries given up (about 18% from nine hosts to
+     * ten, where consistent hashing alone would move a tenth).
+     */
+    private static double envoyRingBound(int hostsBefore) {
+        double before = Math.ceil(1024.0 / hostsBefore);
+        double after = Math.ceil(1024.0 / (hostsBefore + 1));
+        return 1.0 / (hostsBefore + 1) + (1 - after / before) + 0.02;
+    }
+
+    @Test
+    void addingATenthHostToTheRingMovesItsShareAndTheEntriesEnvoysSizingTakesOff() {
+        double moved = movedFraction(LoadBalancer.of(LbPolicy.RING_HASH, LbConfig.RingHash.DEFAULTS, seeded()), 9);
+        assertTrue(moved <= envoyRingBound(9), "moved " + moved);
+        assertTrue(moved >= 1.0 / 10 - 0.03, "moved " + moved);
+    }
+
+    @Test
+    void addingAnEleventhHostToTheRingMovesItsShareAndTheEntriesEnvoysSizingTakesOff() {
+        double moved = movedFraction(LoadBalancer.of(LbPolicy.RING_HASH, LbConfig.RingHash.DEFAULTS, seeded()), 10);
+        assertTrue(moved <= envoyRingBound(10), "moved " + moved);
+        assertTrue(moved >= 1.0 / 11 - 0.03, "moved " + moved);
+    }
+
+    /**
+     * When a host joins and every host keeps its entry count (ceil(1024 / 100) = ceil(1024 / 101) = 11), the ring only
+     * gains the new host's entries: every key that moves goes to it.
      */
     @Test
-    void addingAHostToTheRingMovesTheNewHostsShareAndWhatEnvoysSmallerCountsMove() {
-        for (int before : new int[] {9, 10}) {
-            double moved = movedFraction(LoadBalancer.of(LbPolicy.RING_HASH, LbConfig.RingHash.DEFAULTS, seeded()),
-                    before);
-            assertTrue(moved >= 1.0 / (before + 1) - 0.02 && moved <= 1.0 / (before + 1) + 0.10,
-                    before + " hosts to " + (before + 1) + ": moved " + moved);
+    void keysThatMoveOnTheRingAllMoveToTheNewHostWhenTheEntryCountHolds() {
+        LoadBalancer ring = LoadBalancer.of(LbPolicy.RING_HASH, LbConfig.RingHash.DEFAULTS, seeded());
+        List<TestHost> after = TestHost.hosts(101);
+        HostSelector<TestHost> b = ring.newSelector(after.subList(0, 100), null);
+        HostSelector<TestHost> a = ring.newSelector(after, null);
+        int toNew = 0;
+        int moved = 0;
+        for (int k = 0; k < 20_000; k++) {
+            long hash = Xxhash.hash64("key-" + k);
+            TestHost now = a.pick(true, hash, 0);
+            if (b.pick(true, hash, 0) != now) {
+                moved++;
+                if (now == after.get(100)) {
+                    toNew++;
+                }
+            }
         }
+        assertTrue(moved > 0, "the new host takes some keys");
+        assertEquals(moved, toNew, toNew + " of " + moved);
     }
 
     private static double movedFraction(LoadBalancer lb, int hostsBefore) {
