@@ -160,9 +160,17 @@ public final class MeshWebSocketClient implements WebSocketClient {
             to.addHeader(h.getKey(), h.getValue()); // the router's map: the caller's, as the route's rules left it
         }
         to.putHeader("host", relay.authority());
-        WebSocketClient client = tls == null ? plain : tlsClient(tls, tls.context().perRequestHost()
-                ? requestHost(relay.authority()) : null, relay.cluster().config().connectTimeout());
-        return client.connect(to).transform(ar -> {
+        Future<WebSocket> connecting;
+        try {
+            WebSocketClient client = tls == null ? plain : tlsClient(tls, tls.context().perRequestHost()
+                    ? requestHost(relay.authority()) : null, relay.cluster().config().connectTimeout());
+            connecting = client.connect(to);
+        } catch (RuntimeException e) {
+            // the client could not even try (its TLS options, a closed client): the relay ends reported, its
+            // max_requests slot given back, as a connection that failed
+            return failed(started, "connection failure", true);
+        }
+        return connecting.transform(ar -> {
             if (ar.succeeded()) {
                 watch(ar.result(), relay);
                 return Future.succeededFuture(ar.result());
@@ -224,6 +232,9 @@ public final class MeshWebSocketClient implements WebSocketClient {
      */
     private void watch(WebSocket ws, Router.Relay relay) {
         if (!(ws instanceof WebSocketInternal internal)) {
+            // not Vert.x's own (no connection to watch): reported when its close handler runs, unless the caller
+            // sets its own, so that the relay never stays open in the statistics
+            ws.closeHandler(v -> dispatcher.router().relayEnded(relay.started(), 101, "via_upstream", 0, 0, null));
             return;
         }
         Channel ch = internal.channelHandlerContext().channel();
