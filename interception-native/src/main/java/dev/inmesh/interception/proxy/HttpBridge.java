@@ -75,13 +75,11 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.impl.headers.HeadersMultiMap;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.buffer.BufferInternal;
-import io.vertx.core.net.HostAndPort;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -1017,7 +1015,8 @@ final class HttpBridge {
                     .internal(conn.hcm()).routerFilter(conn.hcm().router())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .maxStreamDuration(conn.hcm().lifetimes().maxStreamDuration())
-                    .corsFilter(conn.hcm()).grpcStats(conn.hcm()).statefulSession(conn.hcm()).downstreamStats(conn.stats())
+                    .corsFilter(conn.hcm()).grpcStats(conn.hcm()).statefulSession(conn.hcm())
+                    .downstreamStats(conn.stats())
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
@@ -1442,13 +1441,6 @@ final class HttpBridge {
             ctx.writeAndFlush(resp).addListener(http2 ? f -> { } : ChannelFutureListener.CLOSE);
         }
 
-        /** The host of an authority, without its port (null: none), as auto_sni and auto_san_validation take it. */
-        private static String requestHost(String authority) {
-            HostAndPort hp = authority == null || authority.isEmpty() ? null
-                    : HostAndPort.parseAuthority(authority, -1);
-            return hp == null ? null : hp.host();
-        }
-
         /**
          * An upgrade (WebSocket): the route table picks the cluster as for any request, then the request head is sent
          * to a host of that cluster and the connection becomes a byte relay, the 101 answer included.
@@ -1510,7 +1502,7 @@ final class HttpBridge {
             // the host's addresses raced (a dual-stack pod's), as tcp_proxy's
             conn.runtime().connectHost(down,
                     (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis()), cluster, host,
-                    requestHost(rr.authority()))
+                    dev.inmesh.runtime.upstream.UpstreamTls.requestHost(rr.authority()))
                     .addListener(cf -> {
                         if (!cf.isSuccess() || !down.isActive()) {
                             encoded.release();

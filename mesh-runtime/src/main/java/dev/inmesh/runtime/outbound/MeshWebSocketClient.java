@@ -24,7 +24,6 @@ import io.vertx.core.http.WebSocketClientOptions;
 import io.vertx.core.http.WebSocketConnectOptions;
 import io.vertx.core.internal.http.WebSocketInternal;
 import io.vertx.core.net.ClientSSLOptions;
-import io.vertx.core.net.HostAndPort;
 import io.vertx.core.net.SocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -163,7 +162,7 @@ public final class MeshWebSocketClient implements WebSocketClient {
         Future<WebSocket> connecting;
         try {
             WebSocketClient client = tls == null ? plain : tlsClient(tls, tls.context().perRequestHost()
-                    ? requestHost(relay.authority()) : null, relay.cluster().config().connectTimeout());
+                    ? UpstreamTls.requestHost(relay.authority()) : null, relay.cluster().config().connectTimeout());
             connecting = client.connect(to);
         } catch (RuntimeException e) {
             // the client could not even try (its TLS options, a closed client): the relay ends reported, its
@@ -297,20 +296,9 @@ public final class MeshWebSocketClient implements WebSocketClient {
         }
     }
 
-    /** The host of an authority, without its port (null: none), as auto_sni and auto_san_validation take it. */
-    private static String requestHost(String authority) {
-        HostAndPort hp = authority == null || authority.isEmpty() ? null : HostAndPort.parseAuthority(authority, -1);
-        return hp == null ? null : hp.host();
-    }
-
     /** The client whose connections speak {@code tls} (for {@code requestHost}), made on first use. */
     private WebSocketClient tlsClient(UpstreamTls tls, String requestHost, Duration connectTimeout) {
-        return client(new TlsKey(tls, requestHost), o -> {
-            tls.apply(o, requestHost);
-            // as Envoy, whose connection is connected once its TLS handshake is done: connect_timeout covers both
-            o.setSslHandshakeTimeout(Math.max(1, connectTimeout.toMillis())).setSslHandshakeTimeoutUnit(
-                    TimeUnit.MILLISECONDS);
-        });
+        return client(new TlsKey(tls, requestHost), o -> tls.apply(o, requestHost, connectTimeout.toMillis()));
     }
 
     /**

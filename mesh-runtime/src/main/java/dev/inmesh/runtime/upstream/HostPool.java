@@ -288,10 +288,7 @@ final class HostPool {
             }
         }
         if (wanted.tls() != null) {
-            wanted.tls().apply(options, wanted.http2(), requestHost);
-            // as Envoy, whose connection is connected once its TLS handshake is done: connect_timeout covers both
-            options.setSslHandshakeTimeout(Math.max(1, wanted.connectTimeoutMillis()))
-                    .setSslHandshakeTimeoutUnit(TimeUnit.MILLISECONDS);
+            wanted.tls().apply(options, wanted.http2(), requestHost, wanted.connectTimeoutMillis());
         }
         if (wanted.localAddress() != null) {
             options.setLocalAddress(wanted.localAddress());

@@ -72,6 +72,16 @@ public final class UpstreamTls {
         return new UpstreamTls(c, kmf, TlsMaterial.verifier(chain, c.subjectAltNames()));
     }
 
+    /**
+     * The host of a request's authority, without its port (null: none), as {@code auto_sni} and
+     * {@code auto_san_validation} take it.
+     */
+    public static String requestHost(String authority) {
+        io.vertx.core.net.HostAndPort hp = authority == null || authority.isEmpty() ? null
+                : io.vertx.core.net.HostAndPort.parseAuthority(authority, -1);
+        return hp == null ? null : hp.host();
+    }
+
     /** The context this was compiled from. */
     public UpstreamTlsContext context() {
         return context;
@@ -81,10 +91,12 @@ public final class UpstreamTls {
      * Turns TLS on in a host pool's client options, speaking HTTP/2 through ALPN when {@code http2}, offering the
      * protocols of {@link #httpAlpn}. {@code requestHost} is the host of the requests the pool carries when the
      * context takes the SNI ({@code auto_sni}) or a SAN to check ({@code auto_san_validation}) from it, else null.
+     * The handshake must end within {@code handshakeTimeoutMillis}: the cluster's {@code connect_timeout}, which
+     * covers it as Envoy's connection is connected once its TLS handshake is done.
      */
-    void apply(HttpClientOptions options, boolean http2, String requestHost) {
+    void apply(HttpClientOptions options, boolean http2, String requestHost, long handshakeTimeoutMillis) {
         options.setVerifyHost(false); // Envoy checks no host name, only the SAN matchers
-        applyTo(options, httpAlpn(http2), false, requestHost);
+        applyTo(options, httpAlpn(http2), false, requestHost, handshakeTimeoutMillis);
     }
 
     /**
@@ -92,14 +104,15 @@ public final class UpstreamTls {
      * the same verification, client certificate, versions, suites, SNI and ALPN (offered by the engine itself:
      * Vert.x's WebSocket client turns its own ALPN off).
      */
-    public void apply(io.vertx.core.http.WebSocketClientOptions options, String requestHost) {
+    public void apply(io.vertx.core.http.WebSocketClientOptions options, String requestHost,
+                      long handshakeTimeoutMillis) {
         options.setVerifyHost(false);
-        applyTo(options, httpAlpn(false), true, requestHost);
+        applyTo(options, httpAlpn(false), true, requestHost, handshakeTimeoutMillis);
     }
 
     /** {@code engineAlpn}: the engine offers {@code alpn} itself, else Vert.x's ALPN does. */
     private void applyTo(io.vertx.core.net.ClientOptionsBase options, List<String> alpn, boolean engineAlpn,
-                         String requestHost) {
+                         String requestHost, long handshakeTimeoutMillis) {
         boolean byHost = requestHost != null;
         String sni = byHost && context.autoSni() ? requestHost : context.sni();
         PeerVerifier verifier = byHost && context.autoSanValidation() ? trustManager.withHost(requestHost)
@@ -108,7 +121,9 @@ public final class UpstreamTls {
                 .setTrustOptions(TrustOptions.wrap(verifier))
                 .setEnabledSecureTransportProtocols(protocols(context))
                 .setSslEngineOptions(new EngineHookOptions(engine -> configure(engine, sni,
-                        engineAlpn && !alpn.isEmpty() ? alpn : null)));
+                        engineAlpn && !alpn.isEmpty() ? alpn : null)))
+                .setSslHandshakeTimeout(Math.max(1, handshakeTimeoutMillis))
+                .setSslHandshakeTimeoutUnit(java.util.concurrent.TimeUnit.MILLISECONDS);
         if (keyManagers != null) {
             options.setKeyCertOptions(KeyCertOptions.wrap(keyManagers));
         }

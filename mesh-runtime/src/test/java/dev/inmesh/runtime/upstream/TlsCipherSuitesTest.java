@@ -85,7 +85,7 @@ class TlsCipherSuitesTest {
         assertEquals(expected, List.of(relay.getEnabledCipherSuites()));
         // the HTTP pools
         HttpClientOptions options = new HttpClientOptions();
-        tls.apply(options, false, null);
+        tls.apply(options, false, null, 1000);
         assertEquals(Set.copyOf(expected), Set.copyOf(options.getSslOptions().getEnabledCipherSuites()));
 
         UpstreamTlsContext defaults = new UpstreamTlsContext("", null, null, null, false, List.of(), List.of(),
