@@ -125,9 +125,10 @@ public final class Router {
      * a client certificate (or not) in TLS the application's server terminated in-JVM: {@code x-forwarded-client-cert}
      * as the connection manager's {@code forward_client_cert_details} says for it, with this hop's element
      * ({@link ForwardedClientCert#element}, null for none). A request the connection manager takes for
-     * {@code internal} ({@link RouterRequest#internal(dev.inmesh.api.config.listener.HttpConnectionManager, String)}) keeps the control headers a
-     * sidecar's router would not have consumed on its way to the application ({@code x-envoy-force-trace},
-     * {@code x-envoy-ip-tags}, ...) and gets {@code x-envoy-internal: true}.
+     * {@code internal}
+     * ({@link RouterRequest#internal(dev.inmesh.api.config.listener.HttpConnectionManager, String)}) keeps the
+     * control headers a sidecar's router would not have consumed on its way to the application
+     * ({@code x-envoy-force-trace}, {@code x-envoy-ip-tags}, ...) and gets {@code x-envoy-internal: true}.
      */
     public static void removeUntrustedHeaders(MultiMap headers, ForwardClientCert.Mode forwardClientCert,
                                               boolean peerCertificate, String clientCertElement, boolean internal) {
@@ -146,10 +147,10 @@ public final class Router {
      * What Envoy's connection manager takes off or sets on every request of a connection: the caller's control
      * headers ({@link #removeUntrustedHeaders}) and {@code x-forwarded-client-cert} as its
      * {@code forward_client_cert_details} says for the connection's client certificate
-     * ({@link RouterRequest#clientCertificate}). The router does it on each request it forwards; the proxy on a
-     * WebSocket upgrade it relays itself.
+     * ({@link RouterRequest#clientCertificate}). The router does it on each request it forwards, and on a
+     * request relayed from its head on ({@link #relay}).
      */
-    public static void sanitize(RouterRequest req) {
+    private static void sanitize(RouterRequest req) {
         if (req.internal) {
             internalHeaders(req.headers);
         } else {
@@ -350,7 +351,7 @@ public final class Router {
     }
 
     /**
-     * A request the standalone proxy relays itself from its head on (a WebSocket upgrade), to {@code host} of the
+     * A request relayed from its head on (a WebSocket upgrade: {@link #relay}), to {@code host} of the
      * route's {@code cluster}: it counts now in its connection manager's statistics, in its cluster's
      * ({@code upstream_rq_total}, {@code upstream_rq_active}), as the host's active request and in the cluster's
      * {@code max_requests} circuit breaker until it ends, and is reported (Istio's metrics, the access log) when
@@ -359,22 +360,16 @@ public final class Router {
      * @return the relay, status 0; or, when the cluster's {@code max_requests} breaker is full, the answer to send
      *     instead (503 {@code overflow}, UO, {@code x-envoy-overloaded}), reported as any answer the router gives
      */
-    public RouterResponse relayStarted(RouterRequest req, RouteResult.Forward f, UpstreamCluster cluster, Host host) {
+    private RouterResponse relayStarted(RouterRequest req, RouteResult.Forward f, UpstreamCluster cluster, Host host) {
         Exchange ex = startExchange(req);
         ex.route = f;
         ex.cluster = cluster;
         ex.clusterName = f.cluster();
-        ex.breakers = cluster.circuitBreakers();
+        Promise<RouterResponse> refused = Promise.promise();
+        if (!takeRequestSlot(ex, cluster, refused)) {
+            return refused.future().result();
+        }
         var st = stats(ex);
-        if (st != null) {
-            cluster.publishCircuitBreakers(st);
-        }
-        if (!ex.breakers.tryStartRequest()) {
-            Promise<RouterResponse> promise = Promise.promise();
-            overflow(ex, promise);
-            return promise.future().result();
-        }
-        ex.requestSlotHeld = true;
         ex.lastHost = host;
         ex.activeHost = host;
         ex.attempts = 1;
@@ -780,9 +775,9 @@ public final class Router {
     /**
      * Runs the request's JWT authentication and RBAC filters ({@link RouterRequest#rbac}) for its route, counting
      * their statistics: null when it may go on (its headers as the JWT filter left them), else the refusal. The router
-     * runs them on every request it forwards; the proxy on a WebSocket upgrade it relays itself.
+     * runs them on every request it forwards, and on a request relayed from its head on ({@link #relay}).
      */
-    public static RbacFilter.Denial authorize(RouterRequest req, RouteTable table, RouteResult result) {
+    private static RbacFilter.Denial authorize(RouterRequest req, RouteTable table, RouteResult result) {
         return req.rbac.isEmpty() ? null : req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers),
                 table, result, req.downstreamStats);
     }
@@ -790,9 +785,9 @@ public final class Router {
     /**
      * As {@link #authorize(RouterRequest, RouteTable, RouteResult)}, with the external authorization filters too,
      * which ask their authorizers through {@code clusters}, and the global rate limit filter wherever it stands (a
-     * request the proxy relays itself passes no fault or CORS filter): complete at once when none of those runs.
+     * request relayed from its head on passes no fault or CORS filter): complete at once when none of those runs.
      */
-    public static Future<RbacFilter.Verdict> authorize(RouterRequest req, RouteTable table, RouteResult result,
+    private static Future<RbacFilter.Verdict> authorize(RouterRequest req, RouteTable table, RouteResult result,
                                                        ClusterManager clusters) {
         if (req.rbac.isEmpty()) {
             return Future.succeededFuture(RbacFilter.Verdict.ALLOWED);
@@ -802,7 +797,7 @@ public final class Router {
         if (!req.rbac.hasLateRateLimit()) {
             return v;
         }
-        // a request the proxy relays itself passes no fault or CORS filter: the global rate limit filter that
+        // a request relayed from its head on passes no fault or CORS filter: the global rate limit filter that
         // stands after them checks it once the authorization filters let it through
         return v.compose(allowed -> allowed.denial() != null ? Future.succeededFuture(allowed)
                 : req.rbac.lateRateLimit(rbacSubject(req), new MultiMapHeaders(req.headers), table, result,
@@ -810,13 +805,13 @@ public final class Router {
     }
 
     /**
-     * Envoy's local rate limit filter on a request the router does not forward itself (a WebSocket upgrade the proxy
-     * relays as bytes), at one of its two places: {@code first} (before the RBAC filters) or after them. Null when the
+     * Envoy's local rate limit filter on a request the router does not forward itself (a WebSocket upgrade relayed
+     * from its head on), at one of its two places: {@code first} (before the RBAC filters) or after them. Null when the
      * connection manager's filter is not there, does not check the request or lets it go on (with the not-enforced
      * headers, if it found no token); else its refusal, the local reply {@link #forward} would make, counted for the
      * route's cluster.
      */
-    public RouterResponse rateLimitReply(RouterRequest req, RouteTable table, RouteResult result,
+    private RouterResponse rateLimitReply(RouterRequest req, RouteTable table, RouteResult result,
                                          ClusterManager clusters, boolean first) {
         if (req.localRateLimit.isEmpty() || req.localRateLimit.first() != first) {
             return null;
@@ -1072,7 +1067,7 @@ public final class Router {
      * no host of it can take the request ({@link #relayHost} found none). Answered, counted and reported (access log,
      * Istio's metrics) as the router answers any request in those cases.
      */
-    public RouterResponse relayRefused(RouterRequest req, RouteResult result, ClusterManager clusters) {
+    private RouterResponse relayRefused(RouterRequest req, RouteResult result, ClusterManager clusters) {
         Exchange ex = startExchange(req);
         Promise<RouterResponse> promise = Promise.promise();
         RouteResult routed = result == null ? new RouteResult.NoRoute(null) : result;
@@ -1121,16 +1116,9 @@ public final class Router {
                 && failsStrictCheck(ex, promise)) {
             return;
         }
-        ex.breakers = cluster.circuitBreakers();
-        var cst = stats(ex);
-        if (cst != null) {
-            cluster.publishCircuitBreakers(cst);
-        }
-        if (!ex.breakers.tryStartRequest()) {
-            overflow(ex, promise);
+        if (!takeRequestSlot(ex, cluster, promise)) {
             return;
         }
-        ex.requestSlotHeld = true;
 
         // Request headers for upstream: rewrites, header rules, ids, attempt count.
         MultiMap rh = req.headers;
@@ -1377,6 +1365,24 @@ public final class Router {
         return false;
     }
 
+    /**
+     * Takes one of the cluster's {@code max_requests} for the exchange, given back when it ends ({@link #finish}); when
+     * the breaker is full, answers {@code promise} with the overflow (503 UO) and returns false.
+     */
+    private boolean takeRequestSlot(Exchange ex, UpstreamCluster cluster, Promise<RouterResponse> promise) {
+        ex.breakers = cluster.circuitBreakers();
+        var st = stats(ex);
+        if (st != null) {
+            cluster.publishCircuitBreakers(st);
+        }
+        if (!ex.breakers.tryStartRequest()) {
+            overflow(ex, promise);
+            return false;
+        }
+        ex.requestSlotHeld = true;
+        return true;
+    }
+
     private void overflow(Exchange ex, Promise<RouterResponse> promise) {
         var st = stats(ex);
         if (st != null) {
@@ -1495,13 +1501,13 @@ public final class Router {
     }
 
     /**
-     * The host for a request the standalone proxy relays itself (a WebSocket upgrade), picked as the router picks its
+     * The host for a request relayed from its head on (a WebSocket upgrade), picked as the router picks its
      * first attempt's: the host the request's stateful session names, else the cluster's load balancer with the hash
      * of the route's hash policies, so that a consistent hash (a DestinationRule's {@code consistentHash}) keeps a
      * client's WebSockets on one host as its other requests. A cookie policy hashes a cookie the request has; none is
      * made up here, since the upstream's {@code 101} is relayed as it came. Null when no host can take it.
      */
-    public static Host relayHost(RouterRequest req, RouteResult.Forward f, UpstreamCluster cluster) {
+    private static Host relayHost(RouterRequest req, RouteResult.Forward f, UpstreamCluster cluster) {
         RouteAction action = f.action();
         Long hash = action.hashPolicies().isEmpty() ? null
                 : HashPolicies.hash(action.hashPolicies(), req.headers, req.sourceIp(), req.query());
@@ -1510,12 +1516,12 @@ public final class Router {
     }
 
     /**
-     * Readies the head of a request the standalone proxy relays itself (a WebSocket upgrade) as the router readies a
+     * Readies the head of a request relayed from its head on (a WebSocket upgrade) as the router readies a
      * request it forwards: the connection manager's {@code x-request-id} (made when absent, where it makes them),
      * {@code x-forwarded-proto}, and the route's rewrites and header rules (with its virtual host's and route
      * configuration's) on the request's headers. Returns the path and the authority to send, in that order.
      */
-    public String[] relayHead(RouterRequest req, RouteTable table, RouteResult.Forward f) {
+    private String[] relayHead(RouterRequest req, RouteTable table, RouteResult.Forward f) {
         if (options.generateRequestId && req.generateRequestId && !req.headers.contains(HeaderNames.X_REQUEST_ID)) {
             req.headers.set(HeaderNames.X_REQUEST_ID, RequestIds.next());
         }
@@ -1542,8 +1548,8 @@ public final class Router {
     }
 
     /**
-     * What is left, in milliseconds (at least 1), of the {@code max_stream_duration} of a request the standalone proxy
-     * relays itself (the route's, else the connection manager's), counted from the request's start; -1 for none.
+     * What is left, in milliseconds (at least 1), of the {@code max_stream_duration} of a request relayed from its
+     * head on (the route's, else the connection manager's), counted from the request's start; -1 for none.
      */
     public static long relayDurationLeftMillis(RouterRequest req, RouteResult.Forward f) {
         Duration d = maxStreamDuration(f.action(), req);
