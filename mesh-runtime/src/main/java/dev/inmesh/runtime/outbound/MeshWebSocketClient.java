@@ -24,7 +24,6 @@ import io.vertx.core.http.WebSocketClientOptions;
 import io.vertx.core.http.WebSocketConnectOptions;
 import io.vertx.core.internal.http.WebSocketInternal;
 import io.vertx.core.net.ClientSSLOptions;
-import io.vertx.core.net.SocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -136,7 +135,7 @@ public final class MeshWebSocketClient implements WebSocketClient {
             // its TLS is not usable: the connection must not go in plaintext
             return failed(started, "connection failure", true);
         }
-        dev.inmesh.api.config.core.SocketAddress address = relay.host().address();
+        var address = relay.host().address();
         // until the upstream answers, the stream's idle timeout and max_stream_duration run as on any stream: the
         // handshake ends at the sooner of them (answered 408 in the upstream's place) unless the caller's own
         // timeout comes first
@@ -146,9 +145,9 @@ public final class MeshWebSocketClient implements WebSocketClient {
         boolean idleFirst = idleMillis > 0 && (durationMillis <= 0 || idleMillis < durationMillis);
         long meshMillis = idleFirst ? idleMillis : durationMillis;
         boolean meshTimeout = meshMillis > 0 && (o.getTimeout() <= 0 || meshMillis < o.getTimeout());
-        WebSocketConnectOptions to = new WebSocketConnectOptions()
-                .setServer(SocketAddress.inetSocketAddress(address.port(), address.address()))
-                .setHost(address.address()).setPort(address.port()).setURI(relay.path()).setSsl(tls != null)
+        // Vert.x's WebSocket client connects to the host it names (it reads no server address): the host's address
+        WebSocketConnectOptions to = new WebSocketConnectOptions().setHost(address.address()).setPort(address.port())
+                .setURI(relay.path()).setSsl(tls != null)
                 .setVersion(o.getVersion()).setSubProtocols(o.getSubProtocols())
                 .setAllowOriginHeader(o.getAllowOriginHeader()).setTimeout(meshTimeout ? meshMillis : o.getTimeout())
                 .setConnectTimeout(relay.cluster().config().connectTimeout().toMillis());
@@ -179,9 +178,9 @@ public final class MeshWebSocketClient implements WebSocketClient {
                     && System.nanoTime() >= deadline;
             if (timedOut && meshTimeout) {
                 // no answer within the stream's time
-                return idleFirst ? timedOut(started, "stream timeout", "stream_idle_timeout",
+                return idleFirst ? answered(started, 408, "stream timeout", "stream_idle_timeout",
                         ResponseFlag.STREAM_IDLE_TIMEOUT)
-                        : timedOut(started, "downstream duration timeout", "max_duration_timeout", null);
+                        : answered(started, 408, "downstream duration timeout", "max_duration_timeout", null);
             }
             if (timedOut || cause instanceof java.util.concurrent.TimeoutException) {
                 // the caller's own timeout ran out (its options' timeout): it gave up, as a client that resets
@@ -204,25 +203,23 @@ public final class MeshWebSocketClient implements WebSocketClient {
 
     /** The upstream could not be reached, or closed before its answer: 503 as the router answers it, reported. */
     private Future<WebSocket> failed(RouterResponse started, String reason, boolean connect) {
-        Router router = dispatcher.router();
-        RouterResponse r = router.relayLocalReply(started, 503, Router.upstreamResetBody(reason));
-        Buffer body = r.localBody();
-        router.relayEnded(started, 503, "upstream_reset_before_response_started{" + reason.replace(' ', '_') + "}",
-                0, body.length(), connect ? ResponseFlag.UPSTREAM_CONNECTION_FAILURE
-                        : ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
-        return Future.failedFuture(rejected(503, r.headers(), body));
+        return answered(started, 503, Router.upstreamResetBody(reason),
+                "upstream_reset_before_response_started{" + reason.replace(' ', '_') + "}",
+                connect ? ResponseFlag.UPSTREAM_CONNECTION_FAILURE : ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
     }
 
     /**
-     * The stream's idle timeout or {@code max_stream_duration} ended it before the upstream answered: 408, as Envoy's
-     * connection manager answers a stream whose response has not begun, reported.
+     * The relay ends with the mesh's answer in the upstream's place (503 when it failed; 408, as Envoy's connection
+     * manager answers a stream whose response has not begun, when the stream's idle timeout or
+     * {@code max_stream_duration} ended it first): reported, and the caller's connect fails with it.
      */
-    private Future<WebSocket> timedOut(RouterResponse started, String body, String details, ResponseFlag flag) {
+    private Future<WebSocket> answered(RouterResponse started, int status, String body, String details,
+                                       ResponseFlag flag) {
         Router router = dispatcher.router();
-        RouterResponse r = router.relayLocalReply(started, 408, body);
+        RouterResponse r = router.relayLocalReply(started, status, body);
         Buffer b = r.localBody();
-        router.relayEnded(started, 408, details, 0, b.length(), flag);
-        return Future.failedFuture(rejected(408, r.headers(), b));
+        router.relayEnded(started, status, details, 0, b.length(), flag);
+        return Future.failedFuture(rejected(status, r.headers(), b));
     }
 
     /**
