@@ -203,22 +203,20 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String remote = IpLiterals.hostPort(remoteIp, remotePort);
         // the request's server span, once it is begun, and the route it took (whose decorator names the span)
         Traced traced = new Traced();
-        resp.endHandler(v -> {
+        // the response ended; or, for a WebSocket the service accepted, its connection closed (as Envoy reports an
+        // upgraded stream)
+        Runnable ended = () -> {
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
                     authority, path, local, remote, false, ds, tls, mutualTls, traced);
-        });
+        };
+        resp.endHandler(v -> ended.run());
+        traced.upgradeEnded = ended;
         resp.closeHandler(v -> {
             releaseFault(activeFault);
             record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
                     authority, path, local, remote, true, ds, tls, mutualTls, traced);
         });
-        // a WebSocket the service accepted: reported when its connection closes, as Envoy reports an upgraded stream
-        traced.upgradeEnded = () -> {
-            releaseFault(activeFault);
-            record(recorded, req, start, startTime, flags, details[0], routeName[0], cluster[0], destination, peer,
-                    authority, path, local, remote, false, ds, tls, mutualTls, traced);
-        };
 
         // an absent x-request-id is made unless the chain's connection manager says generate_request_id: false
         if (!headers.contains("x-request-id")
@@ -228,11 +226,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // Envoy's connection manager takes the request for internal when its x-forwarded-for is a single address of
         // its internal_address_config: it then keeps the caller's x-envoy-* control headers
         boolean internal = dev.inmesh.runtime.router.RouterRequest.internal(hcm, headers.get("x-forwarded-for"));
+        boolean forceTrace = internal && headers.contains("x-envoy-force-trace");
         // always_set_request_id_in_response (or an internal caller's x-envoy-force-trace): the response carries the
         // request's id, a local reply's from here, the service's written over its own when its headers end, as a
         // sidecar writes it over the application's
-        if (hcm != null && (hcm.alwaysSetRequestIdInResponse() || internal && headers.contains("x-envoy-force-trace"))
-                && headers.contains("x-request-id")) {
+        if (hcm != null && (hcm.alwaysSetRequestIdInResponse() || forceTrace) && headers.contains("x-request-id")) {
             traced.requestId = headers.get("x-request-id");
             resp.putHeader("x-request-id", traced.requestId);
         }
@@ -258,15 +256,15 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             // Envoy's inbound connection manager: the trace decision and the server span, whose trace context the
             // application gets, as the sidecar's router injects it into the request it forwards (an inbound
             // x-envoy-force-trace counts only from an internal caller: any other's is gone)
-            traced.span = tracer.start(headers, internal && headers.contains("x-envoy-force-trace"), true, authority, startTime, start,
+            traced.span = tracer.start(headers, forceTrace, true, authority, startTime, start,
                     ThreadLocalRandom.current());
             if (traced.span != null) {
                 traced.span.inject(headers, null);
                 traced.span.bindToCurrentContext(); // the parent of the mesh client's requests made for this one
             }
         }
-        boolean webSocket = isWebSocketUpgrade(headers);
-        if (webSocket && hcm != null && !hcm.websocketUpgrade()) {
+        traced.webSocket = isWebSocketUpgrade(headers);
+        if (traced.webSocket && hcm != null && !hcm.websocketUpgrade()) {
             // as Envoy's connection manager, before its filters: an upgrade its upgrade_configs do not enable
             details[0] = "upgrade_failed";
             localReply(req, 403, "");
@@ -274,7 +272,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         RouteTable table = chain == null ? null : snapshot.routeTable(chain);
         if (table == null) {
-            service.handle(webSocket ? watchUpgrade(req, traced) : req);
+            service.handle(traced.webSocket ? watchUpgrade(req, traced) : req);
             return;
         }
         if (normalized == null) {
@@ -612,7 +610,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 resp.headers().set("x-request-id", traced.requestId); // the connection manager's, last
             }
         });
-        service.handle(isWebSocketUpgrade(headers) ? watchUpgrade(req, traced) : req);
+        service.handle(traced.webSocket ? watchUpgrade(req, traced) : req);
     }
 
     /**
@@ -883,6 +881,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          */
         RbacFilter.Chain lateRateLimit;
         RbacFilter.Subject subject;
+        /** Whether the request asks to be a WebSocket ({@link #isWebSocketUpgrade}). */
+        boolean webSocket;
         /** Whether the service made the request a WebSocket ({@code toWebSocket()}). */
         boolean upgraded;
         /** Reports the request once its WebSocket's connection closed. */
