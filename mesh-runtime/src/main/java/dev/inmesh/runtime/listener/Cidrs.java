@@ -16,7 +16,7 @@ public final class Cidrs {
     }
 
     /** Whether {@code ip} lies in {@code range}. */
-    static boolean contains(CidrRange range, byte[] ip) {
+    public static boolean contains(CidrRange range, byte[] ip) {
         return contains(bytes(range.addressPrefix()), range.prefixLen(), ip);
     }
 

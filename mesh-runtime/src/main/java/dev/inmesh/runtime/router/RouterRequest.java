@@ -369,8 +369,7 @@ public final class RouterRequest implements RouteRequest {
             return false;
         }
         for (var range : hcm.internalAddresses()) {
-            if (dev.inmesh.runtime.listener.Cidrs.contains(dev.inmesh.runtime.listener.Cidrs.bytes(
-                    range.addressPrefix()), range.prefixLen(), ip)) {
+            if (dev.inmesh.runtime.listener.Cidrs.contains(range, ip)) {
                 return true;
             }
         }
