@@ -27,9 +27,9 @@ import java.util.logging.Logger;
  * listeners, {@code virtualOutbound} on 15001, {@code virtualInbound} on 15006; {@code bind_to_port: false} ones
  * are reached only through {@code use_original_dst}), as Netty server channels on Vert.x's event loops. Each accepted
  * connection gets a {@link ConnectionHandler} with the newest snapshot. A listener with {@code additional_addresses}
- * binds one socket per address, each with the listener's filter chains, bound, kept and stopped together. The listeners then follow each new snapshot
- * ({@link #follow}); one that cannot be bound rejects its configuration before it is published ({@link #checkBinds}),
- * as Envoy's listener manager rejects it. Transparent listeners get {@code IP_TRANSPARENT} (TPROXY; needs
+ * binds one socket per address, each with the listener's filter chains, bound, kept and stopped together. The listeners
+ * then follow each new snapshot ({@link #follow}); one that cannot be bound rejects its configuration before it is
+ * published ({@link #checkBinds}), as Envoy's listener manager rejects it. Transparent listeners get {@code IP_TRANSPARENT} (TPROXY; needs
  * CAP_NET_ADMIN when binding).
  */
 public final class ProxyServer implements AutoCloseable {
@@ -224,7 +224,8 @@ public final class ProxyServer implements AutoCloseable {
         Channel[] channels = new Channel[addresses.size()];
         java.util.concurrent.atomic.AtomicInteger pending = new java.util.concurrent.atomic.AtomicInteger(
                 addresses.size());
-        java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicReference<Throwable> failure =
+                new java.util.concurrent.atomic.AtomicReference<>();
         for (int i = 0; i < addresses.size(); i++) {
             int index = i;
             SocketAddress address = addresses.get(i);

@@ -152,7 +152,8 @@ final class UpgradeStatus extends ChannelInboundHandlerAdapter {
         }
         // refused: the client gets the answer, told that the connection closes, and sends nothing more upstream
         gate.drop();
-        String text = answer.toString(answer.readerIndex(), headEnd - answer.readerIndex(), StandardCharsets.ISO_8859_1);
+        String text = answer.toString(answer.readerIndex(), headEnd - answer.readerIndex(),
+                StandardCharsets.ISO_8859_1);
         StringBuilder out = new StringBuilder(text.length() + 20);
         for (String l : text.substring(0, text.length() - 4).split("\r\n", -1)) {
             if (!l.toLowerCase(Locale.ROOT).startsWith("connection:")) {

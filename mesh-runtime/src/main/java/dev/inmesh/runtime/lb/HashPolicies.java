@@ -10,8 +10,8 @@ import java.util.List;
  * A request's hash from a route's hash policies, combined as Envoy combines them: policies are tried in order; each
  * that yields a hash is mixed in as {@code rotl(previous, 1) ^ new}; a terminal policy that leaves a hash stops the
  * list. Each policy hashes with xxHash64 (seed 0): a header's value (each first rewritten by the policy's
- * {@code regex_rewrite}; several values: sorted, then chained through the seed), a cookie's value, the source IP's text,
- * or a query parameter's raw value (the first one of that name).
+ * {@code regex_rewrite}; several values: sorted, then chained through the seed), a cookie's value, the source IP's
+ * text, or a query parameter's raw value (the first one of that name).
  */
 public final class HashPolicies {
     private HashPolicies() {}

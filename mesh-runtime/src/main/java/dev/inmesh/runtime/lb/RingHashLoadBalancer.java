@@ -7,9 +7,10 @@ import java.util.random.RandomGenerator;
 /**
  * RING_HASH (Ketama), after Envoy: each host gets a share of the ring in proportion to its normalised weight, the
  * ring holding between {@code minimum_ring_size} and {@code maximum_ring_size} entries. Entry {@code i} of a host
- * hashes {@code "<key>_<i>"} with xxHash64 (seed 0), the key its {@code ip:port} or its {@link LbHost#hashKey()}. A request goes to the first entry whose hash is at or after
- * its own (wrapping around); a retry that refused the host moves {@code attempt} entries further. A request without a
- * hash takes a random place on the ring (so that host weights hold), as in Envoy.
+ * hashes {@code "<key>_<i>"} with xxHash64 (seed 0), the key its {@code ip:port} or its {@link LbHost#hashKey()}. A
+ * request goes to the first entry whose hash is at or after its own (wrapping around); a retry that refused the host
+ * moves {@code attempt} entries further. A request without a hash takes a random place on the ring (so that host
+ * weights hold), as in Envoy.
  *
  * <p>The ring is Envoy's entry for entry: the lightest host gets {@code ceil(minimum_ring_size x its normalised
  * weight)} entries, and every host entries in proportion to that (capped by {@code maximum_ring_size}), so that an

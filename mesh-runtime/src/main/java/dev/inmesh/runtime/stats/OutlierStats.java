@@ -84,7 +84,9 @@ public final class OutlierStats {
         deprecatedConsecutive5xx.increment();
     }
 
-    /** A host fell below the success rate threshold, either origin (Envoy's deprecated {@code ejections_success_rate}). */
+    /**
+     * A host fell below the success rate threshold, either origin (Envoy's deprecated {@code ejections_success_rate}).
+     */
     public void successRateOutlier() {
         deprecatedSuccessRate.increment();
     }

@@ -44,8 +44,8 @@ public final class PrioritySet {
      * @param previous the set this one replaces, whose selectors hand their state on, or null
      */
     static PrioritySet build(List<List<HostSet.LocalityHosts>> byPriority, int overprovisioningFactor,
-                             boolean weightedPriorityHealth, double panicThreshold, boolean localityWeighted, boolean failTrafficOnPanic,
-                             LoadBalancer lb, PrioritySet previous) {
+                             boolean weightedPriorityHealth, double panicThreshold, boolean localityWeighted,
+                             boolean failTrafficOnPanic, LoadBalancer lb, PrioritySet previous) {
         int n = byPriority.size();
         int[] healthy = new int[n];
         int[] degraded = new int[n];
