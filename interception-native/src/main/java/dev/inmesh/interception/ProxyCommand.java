@@ -54,8 +54,8 @@ public final class ProxyCommand implements Callable<Integer> {
 
     @Option(names = "--xds-address", paramLabel = "HOST:PORT",
             description = "Take the configuration from this xDS server over ADS, as a sidecar from istiod "
-                    + "(default: INMESH_XDS_ADDRESS; INMESH_XDS_FALLBACK_ADDRESS, INMESH_XDS_CA_FILE and "
-                    + "INMESH_XDS_TOKEN_FILE apply too).")
+                    + "(default: INMESH_XDS_ADDRESS; INMESH_XDS_FALLBACK_ADDRESS, INMESH_XDS_CA_FILE, "
+                    + "INMESH_XDS_TOKEN_FILE and INMESH_XDS_INITIAL_FETCH_TIMEOUT_SECONDS apply too).")
     String xdsAddress;
 
     @Option(names = "--identity-dir", paramLabel = "DIR",

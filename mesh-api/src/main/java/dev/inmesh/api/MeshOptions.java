@@ -34,6 +34,7 @@ public final class MeshOptions {
     private String xdsFallbackAddress;
     private String xdsCaFile;
     private String xdsTokenFile;
+    private int xdsInitialFetchTimeoutSeconds = 15;
     private String identityDir;
     private String adminHost = "127.0.0.1";
     private int adminPort = 15000;
@@ -65,6 +66,7 @@ public final class MeshOptions {
         xdsFallbackAddress = o.xdsFallbackAddress;
         xdsCaFile = o.xdsCaFile;
         xdsTokenFile = o.xdsTokenFile;
+        xdsInitialFetchTimeoutSeconds = o.xdsInitialFetchTimeoutSeconds;
         identityDir = o.identityDir;
         adminHost = o.adminHost;
         adminPort = o.adminPort;
@@ -198,6 +200,26 @@ public final class MeshOptions {
 
     public MeshOptions setXdsTokenFile(String xdsTokenFile) {
         this.xdsTokenFile = xdsTokenFile;
+        return this;
+    }
+
+    /**
+     * How long the first configuration from the xDS server may be awaited, per type of resource, before
+     * {@code start()} goes on without what has not come (default 15 s, Envoy's {@code initial_fetch_timeout}; 0
+     * waits with no end, as Istio's bootstrap asks of Envoy for listeners and clusters, so that a workload never
+     * serves with an empty configuration while istiod is slow). A route configuration or load assignment whose
+     * config source sets its own timeout (istiod writes 0s) takes that one.
+     */
+    public int getXdsInitialFetchTimeoutSeconds() {
+        return xdsInitialFetchTimeoutSeconds;
+    }
+
+    public MeshOptions setXdsInitialFetchTimeoutSeconds(int seconds) {
+        if (seconds < 0) {
+            throw new IllegalArgumentException("inmesh.xds.initial-fetch-timeout-seconds: " + seconds
+                    + " (expected: >= 0; 0 waits with no end)");
+        }
+        this.xdsInitialFetchTimeoutSeconds = seconds;
         return this;
     }
 

@@ -211,7 +211,8 @@ public final class DefaultMesh implements Mesh {
         String pod = options.getPodName().isEmpty() ? local.workload() : options.getPodName();
         NodeOptions node = new NodeOptions(pod, local.namespace(), options.getPodIp(), null,
                 clusterId, null, null, labels, local.workload(), interceptionMode, null, Map.of());
-        return new AdsOptions(servers, node, null, null, null, null, 0, null);
+        return new AdsOptions(servers, node, Duration.ofSeconds(options.getXdsInitialFetchTimeoutSeconds()), null,
+                null, null, 0, null);
     }
 
     private static AdsOptions.XdsServer server(MeshOptions options, String address) {

@@ -33,6 +33,8 @@ public final class MeshSettings {
         str(c, "inmesh.xds.fallback-address").ifPresent(o::setXdsFallbackAddress);
         str(c, "inmesh.xds.ca-file").ifPresent(o::setXdsCaFile);
         str(c, "inmesh.xds.token-file").ifPresent(o::setXdsTokenFile);
+        c.getOptionalValue("inmesh.xds.initial-fetch-timeout-seconds", Integer.class)
+                .ifPresent(o::setXdsInitialFetchTimeoutSeconds);
         str(c, "inmesh.identity.dir").ifPresent(o::setIdentityDir);
         str(c, "inmesh.admin.host").ifPresent(o::setAdminHost);
         c.getOptionalValue("inmesh.admin.port", Integer.class).ifPresent(o::setAdminPort);
