@@ -283,16 +283,12 @@ public final class RouteConfigurationParser
             Fields.at("max_stream_duration", () -> {
                 Fields.onlyKnown(msd, Set.of("max_stream_duration", "grpc_timeout_header_max",
                         "grpc_timeout_header_offset"), Set.of());
-                if (msd.hasMaxStreamDuration() && Fields.duration(msd.getMaxStreamDuration()).toNanos() != 0) {
-                    throw new FieldError("max_stream_duration", Fields.duration(msd.getMaxStreamDuration()).toMillis()
-                            / 1000.0 + "s (expected: 0s; use timeout)");
-                }
                 return null;
             });
             // As Envoy: with max_stream_duration, max_grpc_timeout is not used; grpc_timeout_header_max caps instead
             maxGrpc = msd.hasGrpcTimeoutHeaderMax() ? Fields.duration(msd.getGrpcTimeoutHeaderMax()) : null;
             grpcOffset = Fields.durationOrNull(msd.hasGrpcTimeoutHeaderOffset(), msd.getGrpcTimeoutHeaderOffset());
-            // 0s: the connection manager's max_stream_duration does not apply to the route's requests (as in Envoy)
+            // replaces the connection manager's max_stream_duration for the route's requests (0s: none), as in Envoy
             streamDuration = Fields.durationOrNull(msd.hasMaxStreamDuration(), msd.getMaxStreamDuration());
         }
         RetryPolicy retry = a.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(a.getRetryPolicy()))

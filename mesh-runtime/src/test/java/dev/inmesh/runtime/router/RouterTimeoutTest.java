@@ -233,6 +233,31 @@ class RouterTimeoutTest {
     }
 
     @Test
+    void aRoutesOwnMaxStreamDurationReplacesTheConnectionManagersEitherWay() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(1500)));
+        // none on the connection manager: the route's own ends the request
+        var own = rig.call(rig.router(), get("/x"), routeToC("max_stream_duration: {max_stream_duration: 0.2s}"),
+                one(wm));
+        assertEquals(504, own.status());
+        assertEquals("downstream duration timeout", own.body());
+        assertEquals("max_duration_timeout", own.info().responseCodeDetails());
+        assertTrue(own.elapsedMillis() >= 150 && own.elapsedMillis() < 1400, "answered after " + own.elapsedMillis());
+        // a longer one on the connection manager does not keep it going
+        var shorter = rig.call(rig.router(), get("/x").maxStreamDuration(Duration.ofSeconds(30)),
+                routeToC("max_stream_duration: {max_stream_duration: 0.2s}"), one(wm));
+        assertEquals(504, shorter.status());
+        assertTrue(shorter.elapsedMillis() < 1400, "answered after " + shorter.elapsedMillis());
+        // nor does a shorter one cut the route's longer one
+        wm.stubFor(any(anyUrl()).willReturn(ok("in time").withFixedDelay(400)));
+        var longer = rig.call(rig.router(), get("/x").maxStreamDuration(Duration.ofMillis(150)),
+                routeToC("max_stream_duration: {max_stream_duration: 5s}"), one(wm));
+        assertEquals(200, longer.status());
+        assertEquals("in time", longer.body());
+        assertEquals(-1, longer.response().exchange.durationTimer, "no timer left behind");
+    }
+
+    @Test
     void theRoutesIdleTimeoutOverridesTheConnectionManagers() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(500)));
