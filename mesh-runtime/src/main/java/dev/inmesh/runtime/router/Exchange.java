@@ -44,6 +44,8 @@ final class Exchange {
     long routeTimer = -1;
     /** The timer of the request's {@code max_stream_duration}, -1 when none is pending. */
     long durationTimer = -1;
+    /** The timer of the attempt's upstream {@code max_stream_duration}, -1 when none is pending. */
+    long upstreamDurationTimer = -1;
     long upstreamServiceTimeMillis = -1;
     String responseCodeDetails = "";
     boolean done;

@@ -16,7 +16,7 @@ import java.util.random.RandomGenerator;
  */
 final class RetryState {
     /** Why an attempt ended without a usable response. */
-    enum Failure { CONNECT_FAILURE, RESET, REFUSED_STREAM, PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT }
+    enum Failure { CONNECT_FAILURE, RESET, REFUSED_STREAM, PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT, MAX_STREAM_DURATION }
 
     /** What to do after an attempt. */
     enum Decision { RETRY, NO_RETRY, LIMIT_EXCEEDED }
@@ -143,7 +143,8 @@ final class RetryState {
         return switch (f) {
             case CONNECT_FAILURE -> on.contains("connect-failure") || on.contains("5xx")
                     || on.contains("gateway-error") || on.contains("reset") || on.contains("reset-before-request");
-            case RESET -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
+            // the router's own reset at the upstream's max_stream_duration is a reset as any other (Envoy's LocalReset)
+            case RESET, MAX_STREAM_DURATION -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
             case REFUSED_STREAM -> on.contains("refused-stream") || on.contains("5xx") || on.contains("gateway-error")
                     || on.contains("reset");
             case PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");

@@ -91,7 +91,7 @@ public final class Router {
             "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names", "x-envoy-expected-rq-timeout-ms",
             "x-envoy-internal", "x-envoy-force-trace", "x-envoy-hedge-on-per-try-timeout",
             "x-envoy-upstream-alt-stat-name", "x-envoy-ip-tags", "x-envoy-original-url",
-            "x-envoy-upstream-rq-timeout-alt-response");
+            "x-envoy-upstream-rq-timeout-alt-response", "x-envoy-upstream-stream-duration-ms");
     /**
      * Those of {@link #CONTROL_HEADERS} Envoy's router reads and takes off the request it sends on: what an internal
      * request's upstream never sees (it sees the rest: {@code x-envoy-force-trace}, {@code x-envoy-ip-tags}, ...).
@@ -100,7 +100,7 @@ public final class Router {
             "x-envoy-retry-grpc-on", "x-envoy-max-retries", "x-envoy-upstream-rq-timeout-ms",
             "x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-retriable-status-codes",
             "x-envoy-retriable-header-names", "x-envoy-hedge-on-per-try-timeout", "x-envoy-upstream-alt-stat-name",
-            "x-envoy-upstream-rq-timeout-alt-response");
+            "x-envoy-upstream-rq-timeout-alt-response", "x-envoy-upstream-stream-duration-ms");
     private static final AsciiString X_ENVOY_INTERNAL = AsciiString.cached("x-envoy-internal");
     private static final AsciiString ALT_RESPONSE = AsciiString.cached("x-envoy-upstream-rq-timeout-alt-response");
 
@@ -1183,6 +1183,10 @@ public final class Router {
                 null, 1, req.originalDestination, priorityUpdates > 0 ? new PreviousPriorities(priorityUpdates) : null),
                 target, vh, action);
         attempts.perTryIdle = policy == null ? null : policy.perTryIdleTimeout();
+        // each attempt's own limit: a trusted caller's x-envoy-upstream-stream-duration-ms (0: none), else the
+        // cluster's max_stream_duration, as Envoy's upstream request arms it
+        attempts.upstreamDurationMillis = control.upstreamStreamDurationMs >= 0 ? control.upstreamStreamDurationMs
+                : cluster.config().commonHttpProtocolOptions().maxStreamDuration().toMillis();
         req.canceller = () -> onContext(ctx, attempts::downstreamReset);
         RequestBodyStream body = req.stream;
         if (timeout != null && !timeout.isZero()) {
@@ -1756,6 +1760,16 @@ public final class Router {
             ex.durationTimer = -1;
             vertx.cancelTimer(d);
         }
+        cancelUpstreamDuration(ex);
+    }
+
+    /** Cancels the attempt's {@code max_stream_duration} timer, if one runs. */
+    private void cancelUpstreamDuration(Exchange ex) {
+        long u = ex.upstreamDurationTimer;
+        if (u >= 0) {
+            ex.upstreamDurationTimer = -1;
+            vertx.cancelTimer(u);
+        }
     }
 
     private static void releaseHost(Exchange ex) {
@@ -1843,6 +1857,8 @@ public final class Router {
         final Duration perTry;
         /** The retry policy's {@code per_try_idle_timeout}, or null. */
         Duration perTryIdle;
+        /** How long each attempt may last once it has its connection, 0 for no limit. */
+        long upstreamDurationMillis;
         /** The route timeout in force, 0 for none. */
         long routeTimeoutMillis;
         final LbContext lb;
@@ -1984,6 +2000,11 @@ public final class Router {
                     // as Envoy, from the moment the attempt has its connection
                     ex.perTryIdle = new IdleTimer(vertx, perTryIdle.toMillis(), () -> perTryIdleTimeout(gen, host))
                             .start();
+                }
+                if (upstreamDurationMillis > 0) {
+                    // from the same moment, and over the response's body too
+                    ex.upstreamDurationTimer = vertx.setTimer(upstreamDurationMillis,
+                            id -> upstreamDurationReached(gen));
                 }
                 if (hp != null) {
                     up.authority(hp);
@@ -2154,6 +2175,7 @@ public final class Router {
                 }
             }
             if (retried) {
+                cancelUpstreamDuration(ex);
                 inflight = null;
                 detachBody();
                 discard(resp);
@@ -2250,6 +2272,7 @@ public final class Router {
                 return;
             }
             cancelPerTry();
+            cancelUpstreamDuration(ex);
             inflight = null;
             detachBody();
             releaseHost(ex);
@@ -2257,8 +2280,13 @@ public final class Router {
                 scheduleRetry();
                 return;
             }
-            chargeLocalReply(ex, failure == RetryState.Failure.PER_TRY_TIMEOUT
-                    || failure == RetryState.Failure.PER_TRY_IDLE_TIMEOUT ? 504 : 503);
+            int status = switch (failure) {
+                case PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT -> 504;
+                // as Envoy's local reply for a request timeout: 504 once the whole request was read, else 408
+                case MAX_STREAM_DURATION -> ex.request.stream == null || ex.request.stream.ended() ? 504 : 408;
+                default -> 503;
+            };
+            chargeLocalReply(ex, status);
             end(() -> {
                 switch (failure) {
                     case CONNECT_FAILURE -> {
@@ -2286,6 +2314,11 @@ public final class Router {
                         reply(ex, promise, ex.timeoutStatus, "upstream request timeout", failure == RetryState.Failure
                                 .PER_TRY_TIMEOUT ? "upstream_per_try_timeout" : "upstream_per_try_idle_timeout",
                                 null);
+                    }
+                    case MAX_STREAM_DURATION -> {
+                        ex.flags.add(ResponseFlag.UPSTREAM_MAX_STREAM_DURATION_REACHED);
+                        reply(ex, promise, status, "upstream max stream duration reached",
+                                "upstream_max_stream_duration_reached", null);
                     }
                 }
             });
@@ -2501,6 +2534,7 @@ public final class Router {
             generation++;
             resetInflight();
             cancelPerTry();
+            cancelUpstreamDuration(ex);
             releaseHost(ex);
             if (flag != null) {
                 ex.flags.add(flag);
@@ -2514,6 +2548,37 @@ public final class Router {
             detachBody();
             if (r != null) {
                 r.reset(0, new TimeoutException("upstream request timeout"));
+            }
+        }
+
+        /**
+         * The attempt reached its {@code max_stream_duration} (the cluster's, or a trusted caller's
+         * {@code x-envoy-upstream-stream-duration-ms}), counted from when it had its connection: as Envoy's router, it
+         * is reset (no outlier report); before the response, it is retried as a reset or answered 408 or 504
+         * {@code upstream max stream duration reached} (UMSDR); once the response was passed on, the response is cut.
+         */
+        void upstreamDurationReached(int gen) {
+            ex.upstreamDurationTimer = -1;
+            if (gen != generation || ex.completed) {
+                return;
+            }
+            var st = stats(ex);
+            if (st != null) {
+                st.maxDurationReached();
+            }
+            if (!ex.done) {
+                HttpClientRequest timedOut = inflight;
+                failed(gen, RetryState.Failure.MAX_STREAM_DURATION);
+                if (timedOut != null) {
+                    timedOut.reset(0, new TimeoutException("upstream max stream duration reached"));
+                }
+                return;
+            }
+            if (ex.upstreamServiceTimeMillis >= 0) {
+                ex.flags.add(ResponseFlag.UPSTREAM_MAX_STREAM_DURATION_REACHED);
+                ex.responseCodeDetails = "upstream_max_stream_duration_reached";
+                ex.resetByRouter = true;
+                resetInflight();
             }
         }
 
@@ -2596,9 +2661,10 @@ public final class Router {
 
     /** Envoy's control headers from a trusted caller. */
     private record Control(long timeoutMs, long perTryTimeoutMs, int maxRetries, Set<String> retryOn,
-                           Set<Integer> retriableStatusCodes, List<String> retriableHeaderNames) {
+                           Set<Integer> retriableStatusCodes, List<String> retriableHeaderNames,
+                           long upstreamStreamDurationMs) {
         /** What an untrusted caller controls: nothing. */
-        static final Control NONE = new Control(-1, -1, -1, null, null, null);
+        static final Control NONE = new Control(-1, -1, -1, null, null, null, -1);
 
         /**
          * Reads a caller's control headers.
@@ -2654,7 +2720,8 @@ public final class Router {
             String expected = respectExpected ? h.get(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS) : null;
             return new Control(number(expected != null ? expected : h.get("x-envoy-upstream-rq-timeout-ms")),
                     number(h.get("x-envoy-upstream-rq-per-try-timeout-ms")),
-                    (int) number(h.get("x-envoy-max-retries")), on, codes, headerNames);
+                    (int) number(h.get("x-envoy-max-retries")), on, codes, headerNames,
+                    number(h.get("x-envoy-upstream-stream-duration-ms")));
         }
 
         /**

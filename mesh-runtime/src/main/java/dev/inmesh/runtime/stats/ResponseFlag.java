@@ -28,6 +28,8 @@ public enum ResponseFlag {
     UPSTREAM_CONNECTION_FAILURE("UF"),
     /** Upstream request timeout (504). */
     UPSTREAM_REQUEST_TIMEOUT("UT"),
+    /** An upstream request reached its cluster's (or the caller's) {@code max_stream_duration} (408 or 504). */
+    UPSTREAM_MAX_STREAM_DURATION_REACHED("UMSDR"),
     /** The downstream connection ended before the response. */
     DOWNSTREAM_CONNECTION_TERMINATION("DC"),
     /** The upstream connection ended before the response. */

@@ -58,6 +58,9 @@ public interface UpstreamStats {
     /** A request timed out: {@code upstream_rq_timeout}. */
     void timeout();
 
+    /** An upstream request reached its {@code max_stream_duration}: {@code upstream_rq_max_duration_reached}. */
+    void maxDurationReached();
+
     /** A request was refused by a circuit breaker: {@code upstream_rq_pending_overflow}. */
     void overflow();
 

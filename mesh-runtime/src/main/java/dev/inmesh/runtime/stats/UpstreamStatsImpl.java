@@ -24,6 +24,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder rqRetryOverflow = new LongAdder();
     private final LongAdder rqTimeout = new LongAdder();
     private final LongAdder retryOrShadowAbandoned = new LongAdder();
+    private final LongAdder rqMaxDurationReached = new LongAdder();
     private final LongAdder rqPendingOverflow = new LongAdder();
     private final LongAdder cxOverflow = new LongAdder();
     private final LongAdder cxNoneHealthy = new LongAdder();
@@ -66,6 +67,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_rq_retry_overflow", rqRetryOverflow);
         adder("upstream_rq_timeout", rqTimeout);
         adder("retry_or_shadow_abandoned", retryOrShadowAbandoned);
+        adder("upstream_rq_max_duration_reached", rqMaxDurationReached);
         adder("upstream_rq_pending_overflow", rqPendingOverflow);
         adder("upstream_cx_overflow", cxOverflow);
         adder("upstream_cx_none_healthy", cxNoneHealthy);
@@ -240,6 +242,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void retryLimitExceeded() {
         rqRetryLimitExceeded.increment();
+    }
+
+    @Override
+    public void maxDurationReached() {
+        rqMaxDurationReached.increment();
     }
 
     @Override

@@ -615,20 +615,16 @@ public final class ClusterParser
 
     /**
      * The connection lifetimes of {@code common_http_protocol_options}: {@code idle_timeout} (default 1 hour, 0 never),
-     * {@code max_connection_duration} and {@code max_requests_per_connection}. Its limits on upstream streams and
-     * responses ({@code max_stream_duration}, {@code max_headers_count}, {@code max_response_headers_kb},
-     * {@code headers_with_underscores_action}) are not implemented: they load only at the values that change nothing
-     * (no duration, Envoy's 100 headers and 60 KiB, which the upstream pools keep, {@code ALLOW}) and are refused by
-     * name otherwise. istiod writes none of them on clusters.
+     * {@code max_connection_duration} and {@code max_requests_per_connection}, and the limit on each upstream
+     * request's duration, {@code max_stream_duration}. Its limits on responses ({@code max_headers_count},
+     * {@code max_response_headers_kb}, {@code headers_with_underscores_action}) are not implemented: they load only at
+     * the values that change nothing (Envoy's 100 headers and 60 KiB, which the upstream pools keep, {@code ALLOW})
+     * and are refused by name otherwise. istiod writes none of them on clusters.
      */
     private static CommonHttpProtocolOptions lifetimes(io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions o) {
         Fields.onlyKnown(o, Set.of("idle_timeout", "max_connection_duration", "max_requests_per_connection",
                 "max_headers_count", "max_stream_duration", "headers_with_underscores_action",
                 "max_response_headers_kb"), Set.of());
-        if (o.hasMaxStreamDuration() && !Fields.duration(o.getMaxStreamDuration()).isZero()) {
-            throw new FieldError("max_stream_duration", Fields.duration(o.getMaxStreamDuration())
-                    + " is not supported by Inmesh on a cluster (expected: 0s, none)");
-        }
         if (o.hasMaxHeadersCount() && o.getMaxHeadersCount().getValue() != 100) {
             throw new FieldError("max_headers_count", Integer.toUnsignedString(o.getMaxHeadersCount().getValue())
                     + " is not supported by Inmesh on a cluster (expected: 100, Envoy's default)");
@@ -645,9 +641,10 @@ public final class ClusterParser
         }
         Duration idle = o.hasIdleTimeout() ? Fields.duration(o.getIdleTimeout()) : null;
         Duration max = o.hasMaxConnectionDuration() ? Fields.duration(o.getMaxConnectionDuration()) : null;
+        Duration stream = o.hasMaxStreamDuration() ? Fields.duration(o.getMaxStreamDuration()) : null;
         return Fields.record("", () -> new CommonHttpProtocolOptions(idle, max,
                 o.hasMaxRequestsPerConnection() ? Integer.toUnsignedLong(o.getMaxRequestsPerConnection().getValue())
-                        : 0));
+                        : 0, stream));
     }
 
     /**

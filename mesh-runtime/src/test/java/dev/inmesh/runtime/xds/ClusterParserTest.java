@@ -215,13 +215,13 @@ class ClusterParserTest {
     }
 
     @Test
-    void upstreamStreamAndResponseLimitsInmeshDoesNotImplementAreRefusedByName() throws Exception {
+    void upstreamResponseLimitsInmeshDoesNotImplementAreRefusedByName() throws Exception {
         // at the values that change nothing they load
         PARSER.parse(proto("""
                 {"name": "c", "type": "STATIC", "common_http_protocol_options": {"max_stream_duration": "0s",
                  "max_headers_count": 100, "max_response_headers_kb": 60, "headers_with_underscores_action": "ALLOW"}}
                 """));
-        String[][] refused = {{"max_stream_duration", "\"5s\""}, {"max_headers_count", "50"},
+        String[][] refused = {{"max_headers_count", "50"},
                 {"max_response_headers_kb", "96"}, {"headers_with_underscores_action", "\"REJECT_REQUEST\""}};
         for (String[] f : refused) {
             var e = assertThrows(InvalidResourceException.class, () -> PARSER.parse(proto("""
@@ -247,6 +247,10 @@ class ClusterParserTest {
                 """));
         assertEquals(new CommonHttpProtocolOptions(Duration.ofSeconds(30), Duration.ofMinutes(10), 1),
                 dr.commonHttpProtocolOptions());
+        Cluster limited = PARSER.parse(proto("""
+                {"name": "c", "type": "STATIC", "common_http_protocol_options": {"max_stream_duration": "2.5s"}}
+                """));
+        assertEquals(Duration.ofMillis(2500), limited.commonHttpProtocolOptions().maxStreamDuration());
         assertEquals(new CommonHttpProtocolOptions(Duration.ofHours(1), Duration.ZERO, 0),
                 ISTIO.get("outbound|9080||reviews.default.svc.cluster.local").commonHttpProtocolOptions());
         Cluster deprecated = PARSER.parse(proto("""
