@@ -264,6 +264,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             }
         }
         traced.webSocket = isWebSocketUpgrade(headers);
+        traced.originalPath = hcm == null || !hcm.router().suppressEnvoyHeaders();
         if (traced.webSocket && hcm != null && !hcm.websocketUpgrade()) {
             // as Envoy's connection manager, before its filters: an upgrade its upgrade_configs do not enable
             details[0] = "upgrade_failed";
@@ -593,7 +594,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             public void setAuthority(String a) {
                 // as for the path
             }
-        });
+        }, traced.originalPath);
         resp.headersEndHandler(v -> {
             HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
             if (span != null) {
@@ -883,6 +884,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         RbacFilter.Subject subject;
         /** Whether the request asks to be a WebSocket ({@link #isWebSocketUpgrade}). */
         boolean webSocket;
+        /**
+         * Whether a rewritten path's original goes in {@code x-envoy-original-path}: not under the router filter's
+         * {@code suppress_envoy_headers}, as Envoy's router.
+         */
+        boolean originalPath = true;
         /** Whether the service made the request a WebSocket ({@code toWebSocket()}). */
         boolean upgraded;
         /** Reports the request once its WebSocket's connection closed. */

@@ -254,6 +254,36 @@ class InboundHandlerTest {
     }
 
     @Test
+    void aRewrittenPathsOriginalGoesInXEnvoyOriginalPathUnlessTheRouterSuppressesEnvoyHeaders() throws Exception {
+        String catchAll = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\", timeout: 0s}}\n";
+        String rewritten = "              - {match: {prefix: /reviews/}, route: {cluster: \"inbound|9080||\", "
+                + "prefix_rewrite: /r/}}\n";
+        String router = "typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}";
+        for (boolean suppress : new boolean[] {false, true}) {
+            String config = INBOUND.replace(catchAll, rewritten + catchAll);
+            if (suppress) {
+                config = config.replace(router, router.replace("Router}", "Router, suppress_envoy_headers: true}"));
+            }
+            Mesh m = startMesh("rewrite-" + suppress + ".yaml", config, new java.util.ArrayList<>());
+            try {
+                HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> {
+                    JsonObject seen = new JsonObject();
+                    req.headers().forEach(e -> seen.put(e.getKey().toLowerCase(java.util.Locale.ROOT), e.getValue()));
+                    req.response().end(seen.encode());
+                }));
+                int p = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+                JsonObject seen = plain.get(p, "127.0.0.1", "/reviews/0").send().await(5, TimeUnit.SECONDS)
+                        .bodyAsJsonObject();
+                assertEquals(suppress ? null : "/reviews/0", seen.getString("x-envoy-original-path"),
+                        "suppress_envoy_headers: " + suppress);
+                server.close().await(5, TimeUnit.SECONDS);
+            } finally {
+                m.close().await(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    @Test
     void aRoutesCorsPolicyAnswersPreflightsBeforeTheServiceAndMarksItsAnswers() throws Exception {
         String catchAll = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\", timeout: 0s}}\n";
         String policy = "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy, "
