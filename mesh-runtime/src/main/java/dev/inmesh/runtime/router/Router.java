@@ -2558,10 +2558,10 @@ public final class Router {
          * {@code upstream max stream duration reached} (UMSDR); once the response was passed on, the response is cut.
          */
         void upstreamDurationReached(int gen) {
-            ex.upstreamDurationTimer = -1;
             if (gen != generation || ex.completed) {
-                return;
+                return; // an earlier attempt's (a later one's timer stays cancellable), or the exchange is over
             }
+            ex.upstreamDurationTimer = -1;
             var st = stats(ex);
             if (st != null) {
                 st.maxDurationReached();
