@@ -314,6 +314,14 @@ public final class ListenerParser
     static FilterChainMatch filterChainMatch(io.envoyproxy.envoy.config.listener.v3.FilterChainMatch m) {
         Fields.onlyKnown(m, Set.of("destination_port", "prefix_ranges", "server_names", "transport_protocol",
                 "application_protocols", "source_type", "source_prefix_ranges", "source_ports"), Set.of());
+        for (int i = 0; i < m.getServerNamesCount(); i++) {
+            String n = m.getServerNames(i);
+            if (n.indexOf('*') >= 0 && !n.startsWith("*.")) {
+                // as Envoy: a wildcard is a whole leading label, "*.example.com"; it never matches partial ones
+                throw new FieldError("server_names[" + i + "]", "\"" + n + "\" (expected: a name, or *. and a "
+                        + "domain; partial wildcards are not supported)");
+            }
+        }
         List<CidrRange> prefixes = Fields.each("prefix_ranges", m.getPrefixRangesList(), CoreParsers::cidr);
         List<CidrRange> sources = Fields.each("source_prefix_ranges", m.getSourcePrefixRangesList(),
                 CoreParsers::cidr);
@@ -856,5 +864,62 @@ public final class ListenerParser
                         + prev + "\" (expected: unique matches)");
             }
         }
+        checkNoOverlap(chains);
+    }
+
+    /**
+     * Envoy indexes a listener's chains by every combination of the values their matches list (each destination
+     * range, server name, application protocol, source range and source port, an empty list as one "any" value), and
+     * rejects the listener when two combinations coincide, in two chains or in one: a connection they both take
+     * would have no most specific chain. Ranges count by their network address ({@code 10.0.0.1/8} is
+     * {@code 10.0.0.0/8}), server names without case.
+     */
+    private static void checkNoOverlap(List<FilterChain> chains) {
+        Map<List<Object>, String> seen = new HashMap<>();
+        for (int i = 0; i < chains.size(); i++) {
+            FilterChainMatch m = chains.get(i).match();
+            List<List<?>> axes = List.of(List.of(m.destinationPort()), orAny(networks(m.prefixRanges())),
+                    orAny(m.serverNames().stream().map(n -> n.toLowerCase(java.util.Locale.ROOT)).toList()),
+                    List.of(m.transportProtocol()), orAny(m.applicationProtocols()), List.of(m.sourceType()),
+                    orAny(networks(m.sourcePrefixRanges())), m.sourcePorts().isEmpty() ? List.of(0) : m.sourcePorts());
+            List<List<Object>> keys = new ArrayList<>();
+            keys.add(List.of());
+            for (List<?> axis : axes) {
+                List<List<Object>> next = new ArrayList<>(keys.size() * axis.size());
+                for (List<Object> k : keys) {
+                    for (Object v : axis) {
+                        List<Object> longer = new ArrayList<>(k);
+                        longer.add(v);
+                        next.add(longer);
+                    }
+                }
+                keys = next;
+            }
+            for (List<Object> k : keys) {
+                String prev = seen.putIfAbsent(k, chains.get(i).name());
+                if (prev != null) {
+                    throw new FieldError("filter_chains[" + i + "].filter_chain_match", "its rules overlap those of "
+                            + "chain \"" + prev + "\" (" + k + "; expected: no two chains that match a connection "
+                            + "alike)");
+                }
+            }
+        }
+    }
+
+    private static List<?> orAny(List<?> values) {
+        return values.isEmpty() ? List.of("") : values;
+    }
+
+    /** Each range as its network address and length. */
+    private static List<String> networks(List<CidrRange> ranges) {
+        List<String> out = new ArrayList<>(ranges.size());
+        for (CidrRange r : ranges) {
+            byte[] a = dev.inmesh.runtime.net.IpLiterals.parse(r.addressPrefix()).clone();
+            for (int bit = r.prefixLen(); bit < a.length * 8; bit++) {
+                a[bit / 8] &= (byte) ~(0x80 >>> (bit % 8));
+            }
+            out.add(dev.inmesh.runtime.net.IpLiterals.format(a) + "/" + r.prefixLen());
+        }
+        return out;
     }
 }

@@ -748,6 +748,42 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void filterChainsWhoseRulesOverlapOnOneValueOfAListAreRejectedAsEnvoyRejectsThem() throws Exception {
+        // the same server name in two chains otherwise alike: a connection to b.example.com has no one chain
+        String m = rejected(file("names.yaml", virtualInbound(
+                tcpChain("a", "{destination_port: 9443, server_names: [a.example.com, b.example.com]}", "a")
+                + tcpChain("b", "{destination_port: 9443, server_names: [B.example.com]}", "b"))));
+        assertContains(m, "Listener \"virtualInbound\": filter_chains[1].filter_chain_match: its rules overlap "
+                + "those of chain \"a\"");
+        // one network written two ways, 10.0.0.1/8 being 10.0.0.0/8
+        assertContains(rejected(file("ranges.yaml", virtualInbound(
+                tcpChain("a", "{prefix_ranges: [{address_prefix: 10.0.0.1, prefix_len: 8}]}", "a")
+                + tcpChain("b", "{prefix_ranges: [{address_prefix: 10.0.0.0, prefix_len: 8}, "
+                        + "{address_prefix: 192.168.0.0, prefix_len: 16}]}", "b")))),
+                "filter_chains[1].filter_chain_match: its rules overlap those of chain \"a\"");
+        // one chain naming a source port twice is ambiguous with itself
+        assertContains(rejected(file("ports.yaml", virtualInbound(
+                tcpChain("a", "{source_ports: [1000, 1000]}", "a")))),
+                "filter_chains[0].filter_chain_match: its rules overlap those of chain \"a\"");
+        // rules that differ in one value of each list do not overlap, and load
+        EnvoyConfigReader.read(file("apart.yaml", virtualInbound(
+                tcpChain("a", "{destination_port: 9443, server_names: [a.example.com, \"*.example.com\"]}", "a")
+                + tcpChain("b", "{destination_port: 9443, server_names: [b.example.com]}", "b")
+                + tcpChain("c", "{prefix_ranges: [{address_prefix: 10.0.0.0, prefix_len: 8}]}", "c")
+                + tcpChain("d", "{prefix_ranges: [{address_prefix: 10.0.0.0, prefix_len: 9}]}", "d"))));
+    }
+
+    @Test
+    void aPartialWildcardServerNameIsRejectedAsEnvoyRejectsIt() throws IOException {
+        String m = rejected(file("listener.yaml", virtualInbound(tcpChain("a",
+                "{server_names: [a.example.com, \"*w.example.com\"]}", "a"))));
+        assertContains(m, "Listener \"virtualInbound\": filter_chains[0].filter_chain_match.server_names[1]: "
+                + "\"*w.example.com\" (expected: a name, or *. and a domain; partial wildcards are not supported)");
+        assertContains(rejected(file("star.yaml", virtualInbound(tcpChain("a", "{server_names: [\"*\"]}", "a")))),
+                "filter_chains[0].filter_chain_match.server_names[0]: \"*\"");
+    }
+
+    @Test
     void aFilterChainMatchPrefixRangeThatIsNotAnIpAddressIsRejectedAsEnvoyRejectsIt() throws IOException {
         String m = rejected(file("listener.yaml", virtualInbound(tcpChain("inbound-a",
                 "{source_prefix_ranges: [{address_prefix: localhost, prefix_len: 32}]}", "a"))));
