@@ -56,10 +56,9 @@ final class ListenerDispatch {
                                          ProtocolDetector.Detection detection) {
         String dstIp = ip(destination);
         String srcIp = ip(source);
-        InetAddress src = source.getAddress();
-        boolean local = src != null && (src.isLoopbackAddress() || srcIp.equals(dstIp));
         return new ConnectionInfo(dstIp, destination.getPort(), detection.serverName(),
-                detection.transportProtocol(), detection.applicationProtocols(), srcIp, source.getPort(), local);
+                detection.transportProtocol(), detection.applicationProtocols(), srcIp, source.getPort(),
+                ConnectionInfo.sameIpOrLoopback(srcIp, dstIp));
     }
 
     /** The chain for a connection on {@code listener}, or null (the connection is closed). */

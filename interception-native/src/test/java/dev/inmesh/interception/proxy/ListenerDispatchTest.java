@@ -172,4 +172,19 @@ class ListenerDispatchTest {
         assertTrue(ListenerDispatch.connectionInfo(at("10.0.0.5", 1), at("10.0.0.5", 2),
                 ProtocolDetector.Detection.RAW).sourceIsLocal());
     }
+
+    @Test
+    void aSourceIsLocalAsEnvoysSameIpOrLoopbackSaysOnlyFromTheLoopbackAddressItselfOrTheDestinationsAddress() {
+        // Envoy's loopback is 127.0.0.1 and ::1: Istio's 127.0.0.6 to a pod address is an external source
+        assertFalse(ListenerDispatch.connectionInfo(at("10.0.0.5", 9080), at("127.0.0.6", 2),
+                ProtocolDetector.Detection.RAW).sourceIsLocal());
+        assertFalse(ListenerDispatch.connectionInfo(at("127.0.0.1", 9080), at("127.0.0.6", 2),
+                ProtocolDetector.Detection.RAW).sourceIsLocal());
+        assertTrue(ListenerDispatch.connectionInfo(at("127.0.0.6", 9080), at("127.0.0.6", 2),
+                ProtocolDetector.Detection.RAW).sourceIsLocal());
+        assertTrue(ListenerDispatch.connectionInfo(at("fd00::5", 9080), at("::1", 2),
+                ProtocolDetector.Detection.RAW).sourceIsLocal());
+        assertTrue(ListenerDispatch.connectionInfo(at("10.0.0.5", 9080), at("::ffff:127.0.0.1", 2),
+                ProtocolDetector.Detection.RAW).sourceIsLocal());
+    }
 }

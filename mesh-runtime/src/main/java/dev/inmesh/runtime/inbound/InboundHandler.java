@@ -718,7 +718,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         if (inbound == null) {
             return null;
         }
-        boolean local = remoteIp.startsWith("127.") || remoteIp.equals(localIp);
+        boolean local = ConnectionInfo.sameIpOrLoopback(remoteIp, localIp);
         ConnectionInfo c = tls == null ? new ConnectionInfo(localIp, localPort, "", "raw_buffer", List.of("http/1.1"),
                 remoteIp, remotePort, local) : new ConnectionInfo(localIp, localPort, tls.serverName, "tls", tls.alpn,
                 remoteIp, remotePort, local);

@@ -18,22 +18,41 @@ import java.util.List;
 public record ConnectionInfo(String destinationIp, int destinationPort, String serverName, String transportProtocol,
                              List<String> applicationProtocols, String sourceIp, int sourcePort,
                              boolean sourceIsLocal) {
+    private static final byte[] IPV4_LOOPBACK = {127, 0, 0, 1};
+    private static final byte[] IPV6_LOOPBACK = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
     public ConnectionInfo {
         serverName = serverName == null ? "" : serverName;
         transportProtocol = transportProtocol == null ? "raw_buffer" : transportProtocol;
         applicationProtocols = applicationProtocols == null ? List.of() : List.copyOf(applicationProtocols);
     }
 
-    /** A plaintext HTTP/1.1 connection. */
-    /** A TLS connection from a local client that sends {@code serverName} as its SNI ("" for none) and no ALPN. */
+    /** A TLS connection that sends {@code serverName} as its SNI ("" for none) and no ALPN. */
     public static ConnectionInfo tls(String destinationIp, int destinationPort, String serverName, String sourceIp,
                                      int sourcePort) {
         return new ConnectionInfo(destinationIp, destinationPort, serverName, "tls", List.of(), sourceIp,
-                sourcePort, sourceIp.startsWith("127.") || sourceIp.equals("::1") || sourceIp.equals(destinationIp));
+                sourcePort, sameIpOrLoopback(sourceIp, destinationIp));
     }
 
+    /** A plaintext HTTP/1.1 connection. */
     public static ConnectionInfo http(String destinationIp, int destinationPort, String sourceIp, int sourcePort) {
         return new ConnectionInfo(destinationIp, destinationPort, "", "raw_buffer", List.of("http/1.1"), sourceIp,
-                sourcePort, sourceIp.startsWith("127.") || sourceIp.equals("::1") || sourceIp.equals(destinationIp));
+                sourcePort, sameIpOrLoopback(sourceIp, destinationIp));
     }
+
+    /**
+     * Whether a connection is local for the {@code SAME_IP_OR_LOOPBACK} source type, as Envoy decides: its source is
+     * the loopback address itself ({@code 127.0.0.1} or {@code ::1}; Envoy counts no other address of 127.0.0.0/8,
+     * such as the 127.0.0.6 Istio's sidecars connect from) or the same address as its destination. IPv4-mapped IPv6
+     * addresses count as their IPv4 address.
+     */
+    public static boolean sameIpOrLoopback(String sourceIp, String destinationIp) {
+        byte[] src = Cidrs.bytes(sourceIp);
+        if (src == null) {
+            return false;
+        }
+        return java.util.Arrays.equals(src, IPV4_LOOPBACK) || java.util.Arrays.equals(src, IPV6_LOOPBACK)
+                || java.util.Arrays.equals(src, Cidrs.bytes(destinationIp));
+    }
+
 }
