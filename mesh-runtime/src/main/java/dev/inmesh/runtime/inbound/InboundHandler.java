@@ -175,7 +175,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         FilterChainSelector inbound = snapshot.listener(InboundTls.LISTENER);
         javax.net.ssl.SSLSession session = req.isSSL() ? req.sslSession() : null;
         Tls tls = session == null ? null : Tls.of(session, req.version() == io.vertx.core.http.HttpVersion.HTTP_2);
-        FilterChain chain = inboundChain(inbound, tls, localIp, localPort, remoteIp, remotePort);
+        FilterChain chain = inboundChain(inbound, tls, req.version(), localIp, localPort, remoteIp, remotePort);
         HttpConnectionManager hcm = chain == null ? null : (HttpConnectionManager) chain.filter();
         if (hcm != null && !hcm.proxy100Continue() && req.version() != io.vertx.core.http.HttpVersion.HTTP_1_0
                 && dev.inmesh.runtime.router.RouterRequest.expects100Continue(headers)) {
@@ -710,16 +710,24 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     /**
-     * The {@code virtualInbound} HTTP filter chain for the connection, or null: plaintext HTTP/1.1, or TLS with the
-     * client's SNI and the ALPN the server knows it offered ({@link InboundTls#alpn}).
+     * The {@code virtualInbound} HTTP filter chain for the connection, or null: plaintext with what Envoy's HTTP
+     * inspector reports for the request's version ({@code h2c} for HTTP/2, {@code http/1.0} for HTTP/1.0, else
+     * {@code http/1.1}), or TLS with the client's SNI and the ALPN the server knows it offered
+     * ({@link InboundTls#alpn}).
      */
-    private static FilterChain inboundChain(FilterChainSelector inbound, Tls tls, String localIp, int localPort,
+    private static FilterChain inboundChain(FilterChainSelector inbound, Tls tls,
+                                            io.vertx.core.http.HttpVersion version, String localIp, int localPort,
                                             String remoteIp, int remotePort) {
         if (inbound == null) {
             return null;
         }
         boolean local = ConnectionInfo.sameIpOrLoopback(remoteIp, localIp);
-        ConnectionInfo c = tls == null ? new ConnectionInfo(localIp, localPort, "", "raw_buffer", List.of("http/1.1"),
+        String inspected = switch (version) {
+            case HTTP_2 -> "h2c";
+            case HTTP_1_0 -> "http/1.0";
+            default -> "http/1.1";
+        };
+        ConnectionInfo c = tls == null ? new ConnectionInfo(localIp, localPort, "", "raw_buffer", List.of(inspected),
                 remoteIp, remotePort, local) : new ConnectionInfo(localIp, localPort, tls.serverName, "tls", tls.alpn,
                 remoteIp, remotePort, local);
         FilterChain chain = inbound.select(c);

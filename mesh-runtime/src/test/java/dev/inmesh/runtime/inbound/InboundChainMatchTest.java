@@ -1,0 +1,126 @@
+package dev.inmesh.runtime.inbound;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.ext.web.client.WebClient;
+import io.vertx.ext.web.client.WebClientOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code mesh.inbound} picks the {@code virtualInbound} chain of a plaintext connection as Envoy's listener would
+ * after its HTTP inspector: by the source type, local ({@code SAME_IP_OR_LOOPBACK}) from 127.0.0.1 or from the
+ * server's own address and external from any other address, 127.0.0.6 (Istio's passthrough source) among them; and by
+ * the application protocol the inspector reports, {@code h2c} for an HTTP/2 caller with prior knowledge,
+ * {@code http/1.0} and {@code http/1.1} for HTTP/1 callers.
+ */
+class InboundChainMatchTest {
+    private static final String CHAIN = """
+                - filter_chain_match: %s
+                  filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: inbound_0.0.0.0_9080
+                      http_protocol_options: {accept_http_10: true}
+                      http_filters:
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                      route_config:
+                        name: %s
+                        virtual_hosts:
+                        - name: all
+                          domains: ["*"]
+                          routes:
+                          - {match: {prefix: /}, direct_response: {status: 200, body: {inline_string: %2$s}}}
+            """;
+
+    @TempDir
+    Path dir;
+    Vertx vertx;
+    Mesh mesh;
+    int port;
+
+    @BeforeEach
+    void start() {
+        vertx = Vertx.vertx();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (mesh != null) {
+            mesh.close().await(10, TimeUnit.SECONDS);
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** Serves {@code mesh.inbound} on 127.0.0.1 with a {@code virtualInbound} of these chains. */
+    private void serve(String chains) throws Exception {
+        Path file = dir.resolve("inbound.yaml");
+        Files.writeString(file, """
+                static_resources:
+                  listeners:
+                  - name: virtualInbound
+                    address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                    traffic_direction: INBOUND
+                    filter_chains:
+                """ + chains);
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(-1));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        port = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("service")))
+                .listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+    }
+
+    private String call(WebClientOptions options) throws Exception {
+        WebClient client = WebClient.create(vertx, options);
+        try {
+            return client.request(HttpMethod.GET, port, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS)
+                    .bodyAsString();
+        } finally {
+            client.close();
+        }
+    }
+
+    private String from(String sourceIp) throws Exception {
+        WebClientOptions options = new WebClientOptions();
+        options.setLocalAddress(sourceIp);
+        return call(options);
+    }
+
+    private String speaking(HttpVersion version) throws Exception {
+        WebClientOptions options = new WebClientOptions();
+        options.setProtocolVersion(version);
+        options.setHttp2ClearTextUpgrade(false);
+        return call(options);
+    }
+
+    @Test
+    void aCallerFrom127001IsLocalAndOneFromAnotherLoopbackAddressIsExternal() throws Exception {
+        serve(CHAIN.formatted("{source_type: SAME_IP_OR_LOOPBACK}", "local")
+                + CHAIN.formatted("{source_type: EXTERNAL}", "external"));
+        assertEquals("local", from("127.0.0.1"));
+        assertEquals("external", from("127.0.0.6"));
+    }
+
+    @Test
+    void anH2cCallerAndAnHttp10CallerGetTheChainsOfTheirProtocols() throws Exception {
+        serve(CHAIN.formatted("{application_protocols: [h2c]}", "h2c")
+                + CHAIN.formatted("{application_protocols: [http/1.0]}", "http10")
+                + CHAIN.formatted("{application_protocols: [http/1.1]}", "http11"));
+        assertEquals("http11", speaking(HttpVersion.HTTP_1_1));
+        assertEquals("http10", speaking(HttpVersion.HTTP_1_0));
+        assertEquals("h2c", speaking(HttpVersion.HTTP_2));
+    }
+}
