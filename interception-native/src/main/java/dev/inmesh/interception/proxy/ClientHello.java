@@ -12,21 +12,33 @@ import java.util.List;
  * @param alpn the ALPN protocols offered, in order
  */
 record ClientHello(String serverName, List<String> alpn) {
-    /** The most bytes looked at before giving up (Envoy's tls_inspector reads at most 64 KiB). */
+    /**
+     * The most bytes looked at (Envoy's tls_inspector reads at most 64 KiB): a hello still unfinished by then is too
+     * large, and the connection is closed.
+     */
     static final int MAX_BYTES = 64 * 1024;
+    /**
+     * The longest ClientHello message a TLS server reads (BoringSSL's limit for a handshake message that carries no
+     * certificate chain, which Envoy's tls_inspector parses with): a longer one is not a ClientHello it accepts.
+     */
+    static final int MAX_HELLO_LENGTH = 16384;
 
     private static final int HANDSHAKE = 22;
     private static final int CLIENT_HELLO = 1;
     private static final int EXT_SERVER_NAME = 0;
     private static final int EXT_ALPN = 16;
 
-    /** What parsing the bytes so far found. */
-    enum Status { HELLO, NEED_MORE, NOT_TLS }
+    /**
+     * What parsing the bytes so far found; {@link #TOO_LARGE}: {@link #MAX_BYTES} read and the hello still unfinished
+     * (TLS records too small to carry it), which Envoy's tls_inspector answers by closing the connection.
+     */
+    enum Status { HELLO, NEED_MORE, NOT_TLS, TOO_LARGE }
 
     /** The outcome: a status and, for {@link Status#HELLO}, the hello. */
     record Result(Status status, ClientHello hello) {
         static final Result NEED_MORE = new Result(Status.NEED_MORE, null);
         static final Result NOT_TLS = new Result(Status.NOT_TLS, null);
+        static final Result TOO_LARGE = new Result(Status.TOO_LARGE, null);
     }
 
     /** Whether the bytes start like a TLS handshake record (content type 22, version 3.x). */
@@ -64,6 +76,9 @@ record ClientHello(String serverName, List<String> alpn) {
             int copy = Math.min(avail, hs.length - hsLen);
             System.arraycopy(b, pos + 5, hs, hsLen, copy);
             hsLen += copy;
+            if (hsLen >= 4 && u24(hs, 1) > MAX_HELLO_LENGTH) {
+                return Result.NOT_TLS;
+            }
             if (complete(hs, hsLen)) {
                 return finish(hs, hsLen);
             }
@@ -75,7 +90,7 @@ record ClientHello(String serverName, List<String> alpn) {
     }
 
     private static Result needMore(int len) {
-        return len >= MAX_BYTES ? Result.NOT_TLS : Result.NEED_MORE;
+        return len >= MAX_BYTES ? Result.TOO_LARGE : Result.NEED_MORE;
     }
 
     private static boolean complete(byte[] hs, int hsLen) {

@@ -153,8 +153,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         byte[] bytes = ByteBufUtil.getBytes(firstBytes);
         ProtocolDetector.Detection d = detector.detect(bytes, bytes.length);
         if (d == ProtocolDetector.Detection.DROP) {
-            LOG.fine(() -> "connection from " + source + ": no end of the request line in "
-                    + ProtocolDetector.MAX_HTTP_LINE + " bytes: closed");
+            LOG.fine(() -> "connection from " + source + ": no end of the request line or the ClientHello in "
+                    + bytes.length + " bytes: closed");
             decided = true;
             release();
             ctx.close();

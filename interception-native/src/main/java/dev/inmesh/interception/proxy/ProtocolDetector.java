@@ -6,7 +6,7 @@ import java.util.List;
 /**
  * Envoy's tls_inspector and http_inspector on the first bytes of a connection: a TLS ClientHello gives transport
  * {@code tls}, the SNI and the ALPN list; the HTTP/2 preface gives {@code h2c}; an HTTP/1 request line gives
- * {@code http/1.1} (or {@code http/1.0}); anything else is raw. Pure: the caller feeds bytes until the answer is
+ * {@code http/1.1} for version 1.1, else {@code http/1.0}; anything else is raw. Pure: the caller feeds bytes until the answer is
  * final, and decides what a timeout or the end of input before it means.
  */
 final class ProtocolDetector {
@@ -39,7 +39,10 @@ final class ProtocolDetector {
     record Detection(boolean done, String transportProtocol, String serverName, List<String> applicationProtocols) {
         static final Detection NEED_MORE = new Detection(false, "raw_buffer", "", List.of());
         static final Detection RAW = new Detection(true, "raw_buffer", "", List.of());
-        /** Final: the connection is to be closed without a filter chain (an unfinished overlong request line). */
+        /**
+         * Final: the connection is to be closed without a filter chain (an unfinished overlong request line, or a
+         * ClientHello unfinished in 64 KiB).
+         */
         static final Detection DROP = new Detection(true, "", "", List.of());
 
         static Detection raw(List<String> protocols) {
@@ -61,6 +64,9 @@ final class ProtocolDetector {
                 }
                 case NEED_MORE -> {
                     return Detection.NEED_MORE;
+                }
+                case TOO_LARGE -> {
+                    return Detection.DROP;
                 }
                 case NOT_TLS -> {
                     // fall through to HTTP
@@ -104,17 +110,27 @@ final class ProtocolDetector {
         for (int i = sp + 1; i < len; i++) {
             if (b[i] == '\n') {
                 int end = i > 0 && b[i - 1] == '\r' ? i - 1 : i;
-                String line = new String(b, 0, end, StandardCharsets.US_ASCII);
-                if (line.endsWith(" HTTP/1.1")) {
-                    return Detection.raw(List.of("http/1.1"));
-                }
-                if (line.endsWith(" HTTP/1.0")) {
-                    return Detection.raw(List.of("http/1.0"));
-                }
-                return Detection.RAW;
+                return requestLine(new String(b, sp + 1, Math.max(0, end - sp - 1), StandardCharsets.US_ASCII));
             }
         }
         return len >= MAX_HTTP_LINE ? Detection.DROP : Detection.NEED_MORE;
+    }
+
+    /**
+     * What Envoy's HTTP inspector makes of a request line after its method: {@code http/1.1} for version 1.1; for
+     * any other version of the form {@code HTTP/d.d}, or none (an HTTP/0.9 line, the target alone),
+     * {@code http/1.0}, as its HTTP/1 parsers accept those; anything else is not HTTP.
+     */
+    private static Detection requestLine(String targetAndVersion) {
+        int sp = targetAndVersion.lastIndexOf(' ');
+        if (sp < 0) {
+            return targetAndVersion.isEmpty() ? Detection.RAW : Detection.raw(List.of("http/1.0"));
+        }
+        String version = targetAndVersion.substring(sp + 1);
+        if (sp == 0 || !version.matches("HTTP/[0-9]\\.[0-9]")) {
+            return Detection.RAW;
+        }
+        return Detection.raw(List.of(version.equals("HTTP/1.1") ? "http/1.1" : "http/1.0"));
     }
 
     private static boolean methodPrefix(byte[] b, int len) {

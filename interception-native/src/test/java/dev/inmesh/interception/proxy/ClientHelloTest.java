@@ -52,6 +52,35 @@ class ClientHelloTest {
     }
 
     @Test
+    void aHelloLongerThanATlsServerReadsIsNotTlsAtOnce() {
+        // a handshake record whose ClientHello claims 16385 bytes: BoringSSL refuses it as soon as it reads the length
+        byte[] b = {22, 3, 1, 0, 4, 1, 0, 0x40, 0x01};
+        assertEquals(ClientHello.Status.NOT_TLS, ClientHello.parse(b, b.length).status());
+        byte[] max = {22, 3, 1, 0, 4, 1, 0, 0x40, 0x00};
+        assertEquals(ClientHello.Status.NEED_MORE, ClientHello.parse(max, max.length).status());
+    }
+
+    @Test
+    void aHelloStillUnfinishedAfter64KibIsTooLargeAndTheInspectorDropsTheConnection() throws Exception {
+        // a 16 KiB hello cut into one-byte handshake records: 64 KiB of them are not enough to finish it
+        byte[] b = new byte[(ClientHello.MAX_BYTES + 5) / 6 * 6];
+        byte[] header = {1, 0, 0x40, 0x00};
+        for (int i = 0; i + 6 <= b.length; i += 6) {
+            int at = i / 6;
+            b[i] = 22;
+            b[i + 1] = 3;
+            b[i + 2] = 1;
+            b[i + 3] = 0;
+            b[i + 4] = 1;
+            b[i + 5] = at < header.length ? header[at] : 0;
+        }
+        assertEquals(ClientHello.Status.NEED_MORE, ClientHello.parse(b, b.length - 6).status());
+        assertEquals(ClientHello.Status.TOO_LARGE, ClientHello.parse(b, b.length).status());
+        // the HTTP inspector does not get to call it plaintext: the connection is dropped, as Envoy closes it
+        assertEquals(ProtocolDetector.Detection.DROP, new ProtocolDetector(true, true).detect(b, b.length));
+    }
+
+    @Test
     void asksForMoreUntilTheWholeHelloIsThere() throws Exception {
         byte[] hello = clientHello("a.example", "istio-peer-exchange", "istio");
         for (int len : new int[] {1, 5, 6, 40, hello.length - 1}) {

@@ -42,6 +42,16 @@ class ProtocolDetectorTest {
     }
 
     @Test
+    void aRequestLineOfAnotherVersionOrOfNoneIsHttp10AsEnvoysParsersReadIt() {
+        assertEquals(List.of("http/1.0"), detect(both, "GET / HTTP/1.2\r\n").applicationProtocols());
+        assertEquals(List.of("http/1.0"), detect(both, "GET / HTTP/2.0\r\n").applicationProtocols());
+        assertEquals(List.of("http/1.0"), detect(both, "GET /index.html\r\n").applicationProtocols());
+        for (String s : List.of("GET / HTTP/x.y\r\n", "GET / http/1.1\r\n", "GET \r\n", "GET  HTTP/1.1\r\n")) {
+            assertEquals(List.of(), detect(both, s).applicationProtocols(), s);
+        }
+    }
+
+    @Test
     void waitsWhileTheBytesCouldStillBeARequestLine() {
         assertFalse(detect(both, "").done());
         assertFalse(detect(both, "GE").done());
