@@ -227,6 +227,48 @@ class ProxyDownstreamStatsTest {
                 + unmatched + "\"} 1.0"), prom);
     }
 
+    @Test
+    void connectionsTheListenerFiltersReadCountAsPreConnectionsAndTheirTimeoutsAsEnvoyCountsThem() throws Exception {
+        int port = freePort();
+        int admin = freePort();
+        Path config = dir.resolve("proxy.yaml");
+        Files.writeString(config, "static_resources:\n  listeners:\n" + listener("inspected", port, "").replace(
+                "    filter_chains:\n", """
+                    listener_filters:
+                    - name: envoy.filters.listener.tls_inspector
+                    listener_filters_timeout: 0.5s
+                    filter_chains:
+                """) + cluster(backend));
+        proxy = start(config, admin);
+        String l = "listener.127.0.0.1_" + port + ".";
+        try (Socket silent = new Socket("127.0.0.1", port)) {
+            // a client that sends nothing: its connection is being inspected until the timeout closes it
+            Map<String, Long> st = stats(admin, m -> m.getOrDefault(l + "downstream_pre_cx_active", 0L) == 1);
+            assertEquals(1, st.get(l + "downstream_pre_cx_active"), st.toString());
+            assertEquals(0, st.get(l + "downstream_pre_cx_timeout"), st.toString());
+            silent.setSoTimeout(5000);
+            int read;
+            try {
+                read = silent.getInputStream().read();
+            } catch (java.net.SocketException reset) {
+                read = -1;
+            }
+            assertEquals(-1, read, "closed at the listener filters timeout");
+        }
+        HttpClient client = backends.createHttpClient();
+        // a client that speaks at once is inspected without a timeout
+        assertEquals(200, client.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/x")
+                .putHeader("host", "svc")).compose(req -> req.send()).await(5, TimeUnit.SECONDS).statusCode());
+        client.close().await(5, TimeUnit.SECONDS);
+        Map<String, Long> st = stats(admin, m -> m.getOrDefault(l + "downstream_cx_active", -1L) == 0
+                && m.getOrDefault(l + "downstream_pre_cx_active", -1L) == 0);
+        assertEquals(1, st.get(l + "downstream_pre_cx_timeout"), st.toString());
+        assertEquals(0, st.get(l + "downstream_pre_cx_active"), st.toString());
+        assertEquals(2, st.get(l + "downstream_cx_total"), st.toString());
+        assertTrue(get(admin, "/stats/prometheus").body().contains("envoy_listener_downstream_pre_cx_timeout{"
+                + "listener_address=\"127.0.0.1_" + port + "\"} 1.0"));
+    }
+
     /**
      * The listener of {@link #listener} whose chain terminates TLS with the certificate {@code server}, asking for a
      * client certificate of {@code ca}, with {@code more} fields of its common_tls_context's validation context.

@@ -65,6 +65,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private ProtocolDetector detector;
     private ScheduledFuture<?> timeout;
     private boolean decided;
+    /** Whether the connection counts in its listener's {@code downstream_pre_cx_active} (its inspectors run). */
+    private boolean inspecting;
     private boolean inputEnded;
     /** When the connection was accepted, for a tcp_proxy connection's access log line. */
     private java.time.Instant startTime;
@@ -119,6 +121,10 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         firstBytes = ctx.alloc().buffer(512);
+        if (listenerStats != null) {
+            inspecting = true;
+            listenerStats.inspectionStarted();
+        }
         long millis = l.listenerFiltersTimeout().toMillis();
         if (millis > 0) {
             timeout = ch.eventLoop().schedule(() -> timedOut(ctx), millis, TimeUnit.MILLISECONDS);
@@ -155,7 +161,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         if (d == ProtocolDetector.Detection.DROP) {
             LOG.fine(() -> "connection from " + source + ": no end of the request line or the ClientHello in "
                     + bytes.length + " bytes: closed");
-            decided = true;
+            decide();
             release();
             ctx.close();
         } else if (d.done()) {
@@ -164,7 +170,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             // the client ended its side while the inspectors wait for more: as Envoy, closed with no filter chain
             // and no upstream connection
             LOG.fine(() -> "connection from " + source + " ended during inspection: closed");
-            decided = true;
+            decide();
             release();
             ctx.close();
         } else {
@@ -176,10 +182,13 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         if (decided) {
             return;
         }
+        if (listenerStats != null) {
+            listenerStats.inspectionTimedOut();
+        }
         if (target.listener().continueOnListenerFiltersTimeout()) {
             proceed(ctx, ProtocolDetector.Detection.RAW);
         } else {
-            decided = true;
+            decide();
             release();
             ctx.close();
         }
@@ -203,7 +212,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         if (!decided) {
-            decided = true;
+            decide();
             release();
         }
         ctx.fireChannelInactive();
@@ -213,6 +222,15 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         LOG.log(Level.FINE, "connection from " + source + " failed", cause);
         ctx.close();
+    }
+
+    /** The inspection is over, however it ended: the connection no longer counts as being inspected. */
+    private void decide() {
+        decided = true;
+        if (inspecting) {
+            inspecting = false;
+            listenerStats.inspectionEnded();
+        }
     }
 
     private void release() {
@@ -226,7 +244,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void proceed(ChannelHandlerContext ctx, ProtocolDetector.Detection detection) {
-        decided = true;
+        decide();
         if (timeout != null) {
             timeout.cancel(false);
         }

@@ -9,7 +9,9 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * One listener's statistics, as Envoy keeps them under {@code listener.<address>.} (the address as Envoy writes it,
  * a colon made an underscore: {@code 0.0.0.0_15006}, {@code [__]_8080}): {@code downstream_cx_total},
- * {@code downstream_cx_active}, {@code downstream_cx_destroy} and {@code no_filter_chain_match}, and the TLS its
+ * {@code downstream_cx_active}, {@code downstream_cx_destroy}, {@code no_filter_chain_match}, the connections its
+ * listener filters are reading ({@code downstream_pre_cx_active}) and ran out of time on
+ * ({@code downstream_pre_cx_timeout}), and the TLS its
  * filter chains terminate under {@code ssl.}: {@code handshake}, {@code connection_error}, {@code no_certificate},
  * {@code fail_verify_no_cert}, {@code fail_verify_error} and {@code fail_verify_san}. Scraped with the
  * address in the tag {@code listener_address}, as {@code envoy_listener_downstream_cx_total{listener_address=
@@ -23,6 +25,8 @@ public final class ListenerStats {
     private final AtomicLong cxActive = new AtomicLong();
     private final LongAdder cxDestroy = new LongAdder();
     private final LongAdder noFilterChainMatch = new LongAdder();
+    private final AtomicLong preCxActive = new AtomicLong();
+    private final LongAdder preCxTimeout = new LongAdder();
     private final LongAdder sslHandshake = new LongAdder();
     private final LongAdder sslConnectionError = new LongAdder();
     private final LongAdder sslNoCertificate = new LongAdder();
@@ -39,6 +43,9 @@ public final class ListenerStats {
                 .strongReference(true).register(registry);
         Gauge.builder(PREFIX + "no_filter_chain_match", noFilterChainMatch, LongAdder::doubleValue)
                 .tag(TAG, address).strongReference(true).register(registry);
+        Gauge.builder(PREFIX + "downstream_pre_cx_active", preCxActive, AtomicLong::doubleValue).tag(TAG, address)
+                .strongReference(true).register(registry);
+        counter(registry, address, "downstream_pre_cx_timeout", preCxTimeout);
         counter(registry, address, "ssl_handshake", sslHandshake);
         counter(registry, address, "ssl_connection_error", sslConnectionError);
         counter(registry, address, "ssl_no_certificate", sslNoCertificate);
@@ -101,6 +108,24 @@ public final class ListenerStats {
             case VERIFY_ERROR -> sslFailVerifyError;
             case VERIFY_SAN -> sslFailVerifySan;
         }).increment();
+    }
+
+    /** A connection's listener filters began to read it: one more {@code downstream_pre_cx_active}. */
+    public void inspectionStarted() {
+        preCxActive.incrementAndGet();
+    }
+
+    /** A connection's listener filters are done with it, whatever the outcome: one fewer being inspected. */
+    public void inspectionEnded() {
+        preCxActive.decrementAndGet();
+    }
+
+    /**
+     * A connection's listener filters ran out of {@code listener_filters_timeout}, whether it then goes on or is
+     * closed: {@code downstream_pre_cx_timeout}.
+     */
+    public void inspectionTimedOut() {
+        preCxTimeout.increment();
     }
 
     /** No filter chain matched a connection, which was closed: {@code no_filter_chain_match}. */
