@@ -108,7 +108,7 @@ record ClientHello(String serverName, List<String> alpn) {
             p += 2 + u16(hs, p); // cipher suites
             p += 1 + (hs[p] & 0xff); // compression methods
             String sni = "";
-            List<String> alpn = new ArrayList<>();
+            List<String> alpn = List.of();
             if (p + 2 <= end) {
                 int extEnd = Math.min(end, p + 2 + u16(hs, p));
                 p += 2;
@@ -122,16 +122,7 @@ record ClientHello(String serverName, List<String> alpn) {
                     if (type == EXT_SERVER_NAME) {
                         sni = serverName(hs, data, data + extLen);
                     } else if (type == EXT_ALPN) {
-                        int q = data + 2;
-                        int listEnd = Math.min(data + extLen, data + 2 + u16(hs, data));
-                        while (q < listEnd) {
-                            int l = hs[q] & 0xff;
-                            if (q + 1 + l > listEnd) {
-                                break;
-                            }
-                            alpn.add(new String(hs, q + 1, l, StandardCharsets.US_ASCII));
-                            q += 1 + l;
-                        }
+                        alpn = alpn(hs, data, extLen);
                     }
                     p = data + extLen;
                 }
@@ -140,6 +131,27 @@ record ClientHello(String serverName, List<String> alpn) {
         } catch (ArrayIndexOutOfBoundsException e) {
             return Result.NOT_TLS;
         }
+    }
+
+    /**
+     * The ALPN extension's protocols; none when it is malformed (its list not exactly the extension, shorter than a
+     * protocol, or a protocol empty or past its end), as Envoy's tls_inspector leaves them to the TLS handshake.
+     */
+    private static List<String> alpn(byte[] hs, int data, int extLen) {
+        if (extLen < 2 || u16(hs, data) != extLen - 2 || extLen - 2 < 2) {
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
+        int end = data + extLen;
+        for (int q = data + 2; q < end; ) {
+            int l = hs[q] & 0xff;
+            if (l == 0 || q + 1 + l > end) {
+                return List.of();
+            }
+            out.add(new String(hs, q + 1, l, StandardCharsets.US_ASCII));
+            q += 1 + l;
+        }
+        return out;
     }
 
     private static String serverName(byte[] hs, int from, int to) {

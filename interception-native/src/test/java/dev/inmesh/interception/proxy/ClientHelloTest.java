@@ -52,6 +52,23 @@ class ClientHelloTest {
     }
 
     @Test
+    void aMalformedAlpnListGivesNoProtocolsButTheHelloIsStillTls() throws Exception {
+        byte[] hello = clientHello("a.example", "h2", "http/1.1");
+        byte[] h11 = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+        int at = -1;
+        for (int i = 0; at < 0 && i + h11.length <= hello.length; i++) {
+            if (Arrays.equals(hello, i, i + h11.length, h11, 0, h11.length)) {
+                at = i;
+            }
+        }
+        hello[at] = 0; // an empty protocol name, then bytes that are none
+        ClientHello.Result r = ClientHello.parse(hello, hello.length);
+        assertEquals(ClientHello.Status.HELLO, r.status());
+        assertEquals("a.example", r.hello().serverName());
+        assertEquals(List.of(), r.hello().alpn());
+    }
+
+    @Test
     void aHelloLongerThanATlsServerReadsIsNotTlsAtOnce() {
         // a handshake record whose ClientHello claims 16385 bytes: BoringSSL refuses it as soon as it reads the length
         byte[] b = {22, 3, 1, 0, 4, 1, 0, 0x40, 0x01};
