@@ -27,11 +27,19 @@ import javax.net.ssl.X509KeyManager;
  * A filter chain's {@link DownstreamTlsContext} compiled once per configuration into a server TLS context: its
  * certificate and key, the client certificate check (asked for only with a validation context, required only when
  * the context says so, as Envoy), the TLS versions, and ALPN as Envoy's listener selects it (the first of the
- * chain's protocols the client offers; none in common, or none configured: no protocol is negotiated and the
- * handshake goes on). Once {@link #watchSdsFiles watched}, a changed file of Istio's file SDS names makes a new
+ * chain's protocols the client offers, {@link #PEER_EXCHANGE} aside; none in common, or none configured: no protocol
+ * is negotiated and the handshake goes on). Once {@link #watchSdsFiles watched}, a changed file of Istio's file SDS names makes a new
  * server TLS context for the handshakes that follow, as Envoy's listener takes an SDS secret update.
  */
 public final class DownstreamTls {
+    /**
+     * Istio's ALPN name for its in-band TCP metadata exchange: a peer that negotiates it sends a metadata frame as
+     * the stream's first bytes and expects one back. Inmesh speaks no such frame, so it never agrees on this name
+     * (as istiod's {@code DisableMxALPN} leaves it out): the peer then exchanges nothing, and its bytes reach the
+     * chain's filter as they are.
+     */
+    static final String PEER_EXCHANGE = "istio-peer-exchange";
+
     /** The context and what it compiled to, replaced together when an SDS file changes. */
     private volatile Compiled current;
 
@@ -119,7 +127,7 @@ public final class DownstreamTls {
         if (!alpn.isEmpty()) {
             h.engine().setHandshakeApplicationProtocolSelector((SSLEngine engine, List<String> offered) -> {
                 for (String p : alpn) {
-                    if (offered.contains(p)) {
+                    if (offered.contains(p) && !p.equals(PEER_EXCHANGE)) {
                         return p;
                     }
                 }
