@@ -6,8 +6,8 @@ import java.util.List;
 /**
  * Envoy's tls_inspector and http_inspector on the first bytes of a connection: a TLS ClientHello gives transport
  * {@code tls}, the SNI and the ALPN list; the HTTP/2 preface gives {@code h2c}; an HTTP/1 request line gives
- * {@code http/1.1} for version 1.1, else {@code http/1.0}; anything else is raw. Pure: the caller feeds bytes until the answer is
- * final, and decides what a timeout or the end of input before it means.
+ * {@code http/1.1} for version 1.1, else {@code http/1.0}; anything else is raw. Pure: the caller feeds bytes until
+ * the answer is final, and decides what a timeout or the end of input before it means.
  */
 final class ProtocolDetector {
     static final String H2_PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

@@ -28,8 +28,9 @@ import javax.net.ssl.X509KeyManager;
  * certificate and key, the client certificate check (asked for only with a validation context, required only when
  * the context says so, as Envoy), the TLS versions, and ALPN as Envoy's listener selects it (the first of the
  * chain's protocols the client offers, {@link #PEER_EXCHANGE} aside; none in common, or none configured: no protocol
- * is negotiated and the handshake goes on). Once {@link #watchSdsFiles watched}, a changed file of Istio's file SDS names makes a new
- * server TLS context for the handshakes that follow, as Envoy's listener takes an SDS secret update.
+ * is negotiated and the handshake goes on). Once {@link #watchSdsFiles watched}, a changed file of Istio's file SDS
+ * names makes a new server TLS context for the handshakes that follow, as Envoy's listener takes an SDS secret
+ * update.
  */
 public final class DownstreamTls {
     /**
