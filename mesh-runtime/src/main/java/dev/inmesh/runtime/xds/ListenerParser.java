@@ -325,8 +325,22 @@ public final class ListenerParser
         List<CidrRange> prefixes = Fields.each("prefix_ranges", m.getPrefixRangesList(), CoreParsers::cidr);
         List<CidrRange> sources = Fields.each("source_prefix_ranges", m.getSourcePrefixRangesList(),
                 CoreParsers::cidr);
+        // as Envoy validates them: ports 1 to 65535 (an explicit 0 is no "any"), a source type it defines
+        if (m.hasDestinationPort() && (m.getDestinationPort().getValue() < 1
+                || m.getDestinationPort().getValue() > 65535)) {
+            throw new FieldError("destination_port", Integer.toUnsignedString(m.getDestinationPort().getValue())
+                    + " (expected: 1..65535)");
+        }
+        for (int i = 0; i < m.getSourcePortsCount(); i++) {
+            if (m.getSourcePorts(i) < 1 || m.getSourcePorts(i) > 65535) {
+                throw new FieldError("source_ports[" + i + "]", Integer.toUnsignedString(m.getSourcePorts(i))
+                        + " (expected: 1..65535)");
+            }
+        }
         FilterChainMatch.SourceType sourceType = switch (m.getSourceType()) {
-            case ANY, UNRECOGNIZED -> FilterChainMatch.SourceType.ANY;
+            case UNRECOGNIZED -> throw new FieldError("source_type", m.getSourceTypeValue()
+                    + " (expected: ANY, SAME_IP_OR_LOOPBACK or EXTERNAL)");
+            case ANY -> FilterChainMatch.SourceType.ANY;
             case SAME_IP_OR_LOOPBACK -> FilterChainMatch.SourceType.SAME_IP_OR_LOOPBACK;
             case EXTERNAL -> FilterChainMatch.SourceType.EXTERNAL;
         };

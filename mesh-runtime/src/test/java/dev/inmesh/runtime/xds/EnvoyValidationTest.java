@@ -774,6 +774,18 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aFilterChainMatchPortOfZeroOrPastTheRangeIsRejectedAsEnvoyValidatesIt() throws IOException {
+        assertContains(rejected(file("dst.yaml", virtualInbound(tcpChain("a", "{destination_port: 0}", "a")))),
+                "filter_chains[0].filter_chain_match.destination_port: 0 (expected: 1..65535)");
+        assertContains(rejected(file("big.yaml", virtualInbound(tcpChain("a", "{destination_port: 65536}", "a")))),
+                "filter_chains[0].filter_chain_match.destination_port: 65536 (expected: 1..65535)");
+        assertContains(rejected(file("src.yaml", virtualInbound(tcpChain("a", "{source_ports: [8080, 0]}", "a")))),
+                "filter_chains[0].filter_chain_match.source_ports[1]: 0 (expected: 1..65535)");
+        assertContains(rejected(file("type.yaml", virtualInbound(tcpChain("a", "{source_type: 7}", "a")))),
+                "filter_chains[0].filter_chain_match.source_type: 7 (expected: ANY, SAME_IP_OR_LOOPBACK or EXTERNAL)");
+    }
+
+    @Test
     void aPartialWildcardServerNameIsRejectedAsEnvoyRejectsIt() throws IOException {
         String m = rejected(file("listener.yaml", virtualInbound(tcpChain("a",
                 "{server_names: [a.example.com, \"*w.example.com\"]}", "a"))));
