@@ -226,7 +226,11 @@ public final class ListenerParser
         return Fields.each("rules", rules, ListenerParser::listenerFilterPredicate);
     }
 
-    /** Listener filters by their config type, with the name each is known by. */
+    /**
+     * Listener filters by their config type, with the name each is known by. {@code original_src} (istiod's, on a
+     * TPROXY {@code virtualInbound}) is loaded and not applied: the application sees the inbound cluster's bind
+     * address, not the client's (docs/interception.md); refusing it would reject every TPROXY {@code virtualInbound}.
+     */
     static final Map<String, String> LISTENER_FILTER_TYPES = Map.of(
             "envoy.extensions.filters.listener.original_dst.v3.OriginalDst", "envoy.filters.listener.original_dst",
             "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", "envoy.filters.listener.tls_inspector",
