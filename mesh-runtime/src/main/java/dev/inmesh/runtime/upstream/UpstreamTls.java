@@ -42,14 +42,19 @@ public final class UpstreamTls {
     private static final Pattern SNI_TEXT = Pattern.compile("[!-~&&[^:\\[\\]]]+");
     /** Istio's ALPN name for in-mesh traffic (pilot's ALPNInMesh), which its mTLS contexts list. */
     static final String ISTIO_IN_MESH = "istio";
+    /** Istio's ALPN name for a TCP connection that starts with its metadata exchange frame. */
+    static final String ISTIO_PEER_EXCHANGE = "istio-peer-exchange";
     /** For connections that are bytes, not HTTP (the standalone proxy's tcp_proxy and WebSocket relays). */
     private final SslContext relayContext;
+    /** What a tcp_proxy connection offers: the context's ALPN protocols but {@code istio-peer-exchange}. */
+    private final List<String> tcpAlpn;
 
     private UpstreamTls(UpstreamTlsContext context, KeyManagerFactory keyManagers,
                         PeerVerifier trustManager) {
         this.context = context;
         this.keyManagers = keyManagers;
         this.trustManager = trustManager;
+        this.tcpAlpn = context.alpnProtocols().stream().filter(p -> !p.equals(ISTIO_PEER_EXCHANGE)).toList();
         try {
             this.relayContext = SslContextBuilder.forClient().sslProvider(SslProvider.JDK)
                     .trustManager(context.autoSanValidation() ? trustManager.withEngineHost() : trustManager)
@@ -167,8 +172,10 @@ public final class UpstreamTls {
      * client certificate, versions and SNI; the handshake must end within {@code handshakeTimeoutMillis}.
      * {@code requestHost} is the host of the request a WebSocket relay carries (null for tcp_proxy): with
      * {@code auto_sni} its SNI, with {@code auto_san_validation} the SAN its server must have, as for an HTTP pool's.
-     * A tcp_proxy connection offers the context's ALPN protocols as they are (Istio's {@code istio-peer-exchange},
-     * {@code istio}: an Istio sidecar's inbound TCP chain), a WebSocket relay those of an HTTP/1.1 connection.
+     * A tcp_proxy connection offers the context's ALPN protocols but {@code istio-peer-exchange} (of Istio's
+     * {@code istio-peer-exchange, istio}, {@code istio} alone, which an Istio sidecar's inbound TCP chains match as
+     * well: a sidecar that agreed on {@code istio-peer-exchange} would send its TCP metadata exchange frame first,
+     * which nothing here reads), a WebSocket relay those of an HTTP/1.1 connection.
      */
     public SslHandler relayHandler(ByteBufAllocator alloc, long handshakeTimeoutMillis, String requestHost,
                                    int port) {
@@ -177,7 +184,7 @@ public final class UpstreamTls {
         SslHandler h = byHost && context.autoSanValidation() ? relayContext.newHandler(alloc, requestHost, port)
                 : relayContext.newHandler(alloc);
         configure(h.engine(), byHost && context.autoSni() ? requestHost : context.sni(),
-                requestHost == null ? context.alpnProtocols() : httpAlpn(false));
+                requestHost == null ? tcpAlpn : httpAlpn(false));
         h.setHandshakeTimeoutMillis(handshakeTimeoutMillis);
         return h;
     }
