@@ -839,7 +839,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 // as the standalone proxy: Istio's principals are the URI SANs of TLS a client certificate came in
                 tls == null ? null : tls.certs.peerPrincipal,
                 tls == null || tls.peerCertificates() == null ? null : tls.certs.localPrincipal, null, null,
-                -1, -1); // the service's own server reads and writes the bodies: no gRPC messages counted
+                -1, -1, null); // the service's own server reads and writes the bodies: no gRPC messages counted
         if (traced.span != null) {
             try {
                 traced.span.tracer().finish(traced.span, info, h, RouteResult.decorator(traced.route), tracing);

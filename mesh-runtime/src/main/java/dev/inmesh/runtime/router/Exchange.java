@@ -33,6 +33,8 @@ final class Exchange {
     String transportFailureReason;
     /** The first URI SAN of the server's certificate on the last attempt's upstream TLS connection, or null. */
     String upstreamPeerPrincipal;
+    /** The first URI SAN of the certificate this side presented on that connection, or null. */
+    String upstreamLocalPrincipal;
     int attempts;
     /**
      * When the router had the whole request (at once for a whole body; when a streamed body ended, see

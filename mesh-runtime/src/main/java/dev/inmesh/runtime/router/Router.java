@@ -1676,7 +1676,7 @@ public final class Router {
                         response.headers, status), req.downstreamMutualTls,
                 req.downstreamPeerPrincipal, req.downstreamLocalPrincipal, ex.transportFailureReason,
                 ex.upstreamPeerPrincipal, ex.responseMessages == null ? -1 : requestMessages,
-                ex.responseMessages == null ? -1 : ex.responseMessages.count());
+                ex.responseMessages == null ? -1 : ex.responseMessages.count(), ex.upstreamLocalPrincipal);
         if (ex.span != null) {
             try {
                 ex.span.tracer().finish(ex.span, info, req.headers, RouteResult.decorator(ex.route), tracing);
@@ -1707,15 +1707,20 @@ public final class Router {
         return tls;
     }
 
-    /** The name an {@link SSLSession} keeps its server's principal under, once read. */
-    private static final String PRINCIPAL = "dev.inmesh.upstream-principal";
+    /** The name an {@link SSLSession} keeps its {@link UpstreamPrincipals} under, once read. */
+    private static final String PRINCIPALS = "dev.inmesh.upstream-principals";
 
     /**
-     * The first URI SAN of the server's certificate on an upstream TLS connection (Istio's outbound
-     * {@code destination_principal}), or null for plaintext or a certificate without one; read once per TLS session,
-     * then kept in it.
+     * The first URI SANs of the certificates of an upstream TLS connection, as Istio's client-side stats read them:
+     * the server's ({@code destination_principal}) and this side's own ({@code source_principal}); null where none.
      */
-    private static String upstreamPrincipal(HttpConnection connection) {
+    private record UpstreamPrincipals(String peer, String local) {}
+
+    /**
+     * The principals of an upstream TLS connection ({@link UpstreamPrincipals}), or null for plaintext; read once per
+     * TLS session, then kept in it.
+     */
+    private static UpstreamPrincipals upstreamPrincipals(HttpConnection connection) {
         if (!connection.isSsl()) {
             return null;
         }
@@ -1723,18 +1728,18 @@ public final class Router {
         if (session == null) {
             return null;
         }
-        Object known = session.getValue(PRINCIPAL);
+        Object known = session.getValue(PRINCIPALS);
         if (known == null) {
-            String p;
+            String peer;
             try {
-                p = ForwardedClientCert.principal(session.getPeerCertificates());
+                peer = ForwardedClientCert.principal(session.getPeerCertificates());
             } catch (SSLPeerUnverifiedException e) {
-                p = null;
+                peer = null;
             }
-            known = p == null ? "" : p;
-            session.putValue(PRINCIPAL, known);
+            known = new UpstreamPrincipals(peer, ForwardedClientCert.principal(session.getLocalCertificates()));
+            session.putValue(PRINCIPALS, known);
         }
-        return ((String) known).isEmpty() ? null : (String) known;
+        return (UpstreamPrincipals) known;
     }
 
     /** An address as Envoy's access log prints it ({@link IpLiterals#hostPort}); null for none. */
@@ -1920,6 +1925,7 @@ public final class Router {
             // the final attempt's, as Envoy's upstream info is the last request's
             ex.transportFailureReason = null;
             ex.upstreamPeerPrincipal = null;
+            ex.upstreamLocalPrincipal = null;
             ex.activeHost = host;
             if (retry.usesPreviousHosts()) {
                 if (previous == null) {
@@ -1995,7 +2001,9 @@ public final class Router {
                 host.outlier().reportConnectSuccess();
                 HttpClientRequest up = ar.result();
                 ex.upstreamLocalAddress = up.connection() == null ? null : up.connection().localAddress();
-                ex.upstreamPeerPrincipal = up.connection() == null ? null : upstreamPrincipal(up.connection());
+                UpstreamPrincipals principals = up.connection() == null ? null : upstreamPrincipals(up.connection());
+                ex.upstreamPeerPrincipal = principals == null ? null : principals.peer;
+                ex.upstreamLocalPrincipal = principals == null ? null : principals.local;
                 if (perTryIdle != null && !perTryIdle.isZero()) {
                     // as Envoy, from the moment the attempt has its connection
                     ex.perTryIdle = new IdleTimer(vertx, perTryIdle.toMillis(), () -> perTryIdleTimeout(gen, host))

@@ -29,14 +29,14 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>Labels follow Istio: reporter {@code source} for OUTBOUND requests ({@code source_*} is this workload,
  * {@code destination_*} the peer), {@code destination} for INBOUND ({@code destination_*} is this workload,
  * {@code source_*} the peer). {@code destination_service} is the service host, else the request's host, else
- * {@code unknown} (inbound: this workload's canonical service); inbound, as Istio's server-side stats,
- * {@code destination_service_name} falls back to {@code destination_service} and
- * {@code destination_service_namespace} is always this workload's namespace; at the destination, for TLS the
+ * {@code unknown} (inbound: this workload's canonical service); {@code destination_service_name} falls back to
+ * {@code destination_service}; {@code destination_service_namespace} is this workload's namespace inbound and the
+ * peer's outbound, as Istio's stats on each side; at the destination, for TLS the
  * standalone proxy terminated from a client that presented a certificate, {@code source_principal} is the first URI
  * SAN of the client's certificate and {@code destination_principal} of the proxy's own (Istio's SPIFFE identities);
  * at the source, for a request whose final attempt went over upstream TLS, {@code destination_principal} is the first
- * URI SAN of the server's certificate; else, and {@code source_principal} at the source, {@code unknown}, as Istio
- * reports them without mTLS;
+ * URI SAN of the server's certificate and {@code source_principal} of the one presented to it; else {@code unknown},
+ * as Istio reports them without mTLS; the peer's namespace is the one its principal names, else its metadata's;
  * {@code *_canonical_service} and {@code *_canonical_revision} are the workloads' (an unknown peer's:
  * {@code unknown} and {@code latest}); {@code source_cluster} is this workload's cluster id when it is the
  * source, else the peer's ({@code unknown} when not known); {@code connection_security_policy} is {@code unknown}
@@ -121,7 +121,7 @@ public final class MeshMetrics {
                 s.destinationServiceNamespace(), protocol, responseCode(s.responseCode()),
                 s.grpcStatus() != null ? s.grpcStatus() : "", ResponseFlag.format(s.responseFlags()),
                 s.downstreamMutualTls(), s.downstreamPeerPrincipal(), s.downstreamLocalPrincipal(),
-                s.upstreamPeerPrincipal());
+                s.upstreamPeerPrincipal(), s.upstreamLocalPrincipal());
         RequestMeters m = requestMeters.get(labels);
         if (m == null) {
             m = requestMeters.computeIfAbsent(labels, this::newRequestMeters);
@@ -251,7 +251,8 @@ public final class MeshMetrics {
     /**
      * As Istio's stats label it: {@code PassthroughCluster} or {@code BlackHoleCluster} for a request through that
      * cluster or through Istio's catch-all route that stands for it ({@code allow_any}, {@code block_all}); else the
-     * service name, else, for Istio's inbound passthrough clusters (a port no service declares), the cluster's name.
+     * service name, else, for Istio's inbound passthrough clusters (a port no service declares), the cluster's name,
+     * else, outbound, the request's host ({@link #destinationService}), as Istio's client side falls back to it.
      */
     private static String destinationServiceName(StreamInfo s) {
         String name = s.destinationServiceName();
@@ -269,19 +270,23 @@ public final class MeshMetrics {
         if ((name == null || name.isEmpty()) && cluster != null && cluster.startsWith("InboundPassthroughCluster")) {
             return cluster;
         }
+        if ((name == null || name.isEmpty()) && s.direction() == StreamInfo.Direction.OUTBOUND) {
+            // as Istio's client side: without a service of the cluster, the name is the request's host too
+            return destinationService(s);
+        }
         return name;
     }
 
     private IstioLabels tcpLabels(TcpConnectionInfo c, Set<ResponseFlag> flags) {
         return labels(c.direction(), c.peer(), c.destinationService(), c.destinationServiceName(),
                 c.destinationServiceNamespace(), "tcp", null, null, ResponseFlag.format(flags),
-                c.downstreamMutualTls(), c.downstreamPeerPrincipal(), c.downstreamLocalPrincipal(), null);
+                c.downstreamMutualTls(), c.downstreamPeerPrincipal(), c.downstreamLocalPrincipal(), null, null);
     }
 
     private IstioLabels labels(StreamInfo.Direction direction, WorkloadInfo peer, String service, String serviceName,
                                String serviceNamespace, String protocol, String responseCode, String grpcStatus,
                                String flags, boolean mutualTls, String peerPrincipal, String localPrincipal,
-                               String upstreamPrincipal) {
+                               String upstreamPrincipal, String upstreamLocalPrincipal) {
         boolean outbound = direction == StreamInfo.Direction.OUTBOUND;
         if (!outbound) {
             // as Istio's stats on the server side: the service's namespace is this workload's, and without a service
@@ -297,16 +302,26 @@ public final class MeshMetrics {
         }
         WorkloadInfo source = outbound ? local : peer;
         WorkloadInfo destination = outbound ? peer : local;
-        // as Istio's server side: the principals are the URI SANs of the certificates of TLS the proxy terminated
-        // (the client's the source's, its own the destination's); as its client side, the destination's is the URI
-        // SAN of the server's certificate in TLS the proxy originated; else unknown
-        String sourcePrincipal = outbound ? "unknown" : orUnknown(peerPrincipal);
+        // as Istio's stats: the principals are the first URI SANs of the certificates of the TLS the proxy
+        // terminated (server side: the client's is the source's, its own the destination's) or originated (client
+        // side: the server's is the destination's, its own the source's); else unknown
+        String sourcePrincipal = orUnknown(outbound ? upstreamLocalPrincipal : peerPrincipal);
         String destinationPrincipal = orUnknown(outbound ? upstreamPrincipal : localPrincipal);
+        // the peer's namespace is the one its principal names, else its metadata's; on the client side it is the
+        // destination service's namespace too, as Istio's client-side stats label it
+        String peerNamespace = spiffeNamespace(outbound ? upstreamPrincipal : peerPrincipal);
+        if (peerNamespace == null) {
+            peerNamespace = peer.namespace();
+        }
+        if (outbound) {
+            serviceNamespace = peerNamespace;
+        }
         return new IstioLabels(direction.reporter(),
-                source.workload(), source.namespace(), sourcePrincipal, source.app(), source.version(),
-                source.canonicalService(), source.canonicalRevision(), outbound ? destinationCluster : peer.cluster(),
-                destination.workload(), destination.namespace(), destinationPrincipal, destination.app(),
-                destination.version(),
+                source.workload(), outbound ? source.namespace() : peerNamespace, sourcePrincipal, source.app(),
+                source.version(), source.canonicalService(), source.canonicalRevision(),
+                outbound ? destinationCluster : peer.cluster(),
+                destination.workload(), outbound ? peerNamespace : destination.namespace(), destinationPrincipal,
+                destination.app(), destination.version(),
                 orUnknown(service), orUnknown(serviceName), orUnknown(serviceNamespace),
                 destination.canonicalService(), destination.canonicalRevision(),
                 // the destination's cluster: this workload's inbound, the peer's (from its endpoint metadata or
@@ -314,6 +329,24 @@ public final class MeshMetrics {
                 outbound ? peer.cluster() : destinationCluster,
                 // as Istio's server side: mutual_tls for a client whose certificate the proxy verified, else none
                 protocol, flags, outbound ? "unknown" : mutualTls ? "mutual_tls" : "none", responseCode, grpcStatus);
+    }
+
+    /**
+     * The namespace an Istio identity names ({@code spiffe://TRUST_DOMAIN/ns/NAMESPACE/sa/SERVICE_ACCOUNT}), or null
+     * for none, as Istio's stats read a peer's namespace from its principal.
+     */
+    static String spiffeNamespace(String principal) {
+        if (principal == null) {
+            return null;
+        }
+        int begin = principal.indexOf("/ns/");
+        if (begin < 0) {
+            return null;
+        }
+        begin += 4;
+        int end = principal.indexOf('/', begin);
+        String ns = end < 0 ? principal.substring(begin) : principal.substring(begin, end);
+        return ns.isEmpty() ? null : ns;
     }
 
     private static String orUnknown(String s) {

@@ -55,6 +55,8 @@ import java.util.Set;
  *     the gRPC messages the caller sent (Istio's {@code istio_request_messages_total}); -1 when not counted
  * @param responseMessages likewise, the gRPC messages sent to the caller (Istio's
  *     {@code istio_response_messages_total}); -1 when not counted
+ * @param upstreamLocalPrincipal the first URI SAN of the certificate the proxy presented in that upstream TLS (Istio's
+ *     {@code source_principal} outbound), or null
  */
 public record StreamInfo(
         Direction direction,
@@ -92,7 +94,8 @@ public record StreamInfo(
         String upstreamTransportFailureReason,
         String upstreamPeerPrincipal,
         long requestMessages,
-        long responseMessages) {
+        long responseMessages,
+        String upstreamLocalPrincipal) {
 
     /** Which side of the workload the request crossed. */
     public enum Direction {
@@ -129,6 +132,7 @@ public record StreamInfo(
                 bytesReceived, bytesSent, durationMillis, upstreamServiceTimeMillis, requestId, authority, userAgent,
                 forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
                 downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
-                destinationServiceName, destinationServiceNamespace, grpcStatus, false, null, null, null, null, -1, -1);
+                destinationServiceName, destinationServiceNamespace, grpcStatus, false, null, null, null, null, -1, -1,
+                null);
     }
 }

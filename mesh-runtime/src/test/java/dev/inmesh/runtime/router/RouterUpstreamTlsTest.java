@@ -54,6 +54,11 @@ class RouterUpstreamTlsTest {
     private static final Issued WILDCARD = TestCertificates.issue(CA, "wildcard", List.of("*.example.com"), List.of());
     private static final Issued CLIENT = TestCertificates.issue(CA, "client", List.of("client.example.com"),
             List.of());
+    /** Istio's workload certificates: the server's and the client's SPIFFE identities. */
+    private static final Issued ISTIO_SERVER = TestCertificates.issue(CA, "reviews", List.of(),
+            List.of("spiffe://cluster.local/ns/bookinfo/sa/reviews"));
+    private static final Issued ISTIO_CLIENT = TestCertificates.issue(CA, "productpage", List.of(),
+            List.of("spiffe://cluster.local/ns/default/sa/productpage"));
 
     private final RouterRig rig = new RouterRig();
     private final AtomicInteger served = new AtomicInteger();
@@ -344,6 +349,33 @@ class RouterUpstreamTlsTest {
         String scrape = reg.scrape();
         assertTrue(scrape.contains("envoy_cluster_upstream_cx_total{cluster_name=\"c\"} 1.0"), scrape);
         assertTrue(!scrape.contains("envoy_cluster_ssl_"), scrape);
+    }
+
+    @Test
+    void anOutboundRequestOverIstiosMutualTlsIsLabelledWithBothIdentitiesAndTheServersNamespace() throws Exception {
+        // as Istio's client-side stats: source_principal is the URI SAN of the certificate this side presented,
+        // destination_principal the server's, and the destination's workload and service namespaces the one the
+        // server's identity names (no metadata exchange answered here)
+        var metrics = dev.inmesh.runtime.stats.MeshMetrics.create(reg,
+                dev.inmesh.runtime.stats.StreamInfos.PRODUCTPAGE);
+        ClusterManager clusters = cluster(tlsServer(ISTIO_SERVER, true, false), false,
+                tls("", ISTIO_CLIENT, CA, List.of()));
+        for (int i = 0; i < 2; i++) { // a new connection, then the same one kept alive
+            var r = call(clusters);
+            assertEquals(200, r.status(), r.body());
+            assertEquals("spiffe://cluster.local/ns/default/sa/productpage", r.info().upstreamLocalPrincipal());
+            assertEquals("spiffe://cluster.local/ns/bookinfo/sa/reviews", r.info().upstreamPeerPrincipal());
+            metrics.record(r.info());
+        }
+        String line = reg.scrape().lines().filter(l -> l.startsWith("istio_requests_total{")).findFirst()
+                .orElseThrow();
+        for (String label : List.of("source_principal=\"spiffe://cluster.local/ns/default/sa/productpage\"",
+                "destination_principal=\"spiffe://cluster.local/ns/bookinfo/sa/reviews\"",
+                "destination_workload_namespace=\"bookinfo\"", "destination_service_namespace=\"bookinfo\"",
+                "source_workload_namespace=\"default\"", "connection_security_policy=\"unknown\"")) {
+            assertTrue(line.contains(label), label + " in " + line);
+        }
+        assertTrue(line.endsWith("} 2.0"), line);
     }
 
     @Test

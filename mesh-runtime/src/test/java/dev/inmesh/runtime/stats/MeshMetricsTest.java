@@ -151,7 +151,7 @@ class MeshMetricsTest {
         assertTrue(l.contains("request_protocol=\"grpc\""), l);
         assertTrue(l.contains("grpc_response_status=\"0\""), l);
         assertTrue(l.contains("destination_service=\"reviews\""), "falls back to the request's host: " + l);
-        assertTrue(l.contains("destination_service_name=\"unknown\""), l);
+        assertTrue(l.contains("destination_service_name=\"reviews\""), "and so does its name: " + l);
     }
 
     @Test
@@ -161,7 +161,7 @@ class MeshMetricsTest {
                 s.startTime(), s.method(), s.path(), "HTTP/2", 200, s.responseFlags(), s.responseCodeDetails(), 5, 7,
                 1, 1, null, s.authority(), null, null, null, null, null, null, null, null, null, 1, s.peer(),
                 "reviews.default.svc.cluster.local", "reviews", "default", "0", false, null, null, null, null, in,
-                out);
+                out, null);
         metrics.record(grpc.apply(3L, 2L));
         metrics.record(grpc.apply(1L, 0L));
         metrics.record(grpc.apply(-1L, -1L)); // not counted: no gRPC statistics filter emits them
@@ -321,5 +321,54 @@ class MeshMetricsTest {
                 && l.contains("destination_service_name=\"BlackHoleCluster\"")), lines.toString());
         assertTrue(lines.stream().anyMatch(l -> l.contains("response_code=\"200\"")
                 && l.contains("destination_service_name=\"PassthroughCluster\"")), lines.toString());
+    }
+
+    @Test
+    void anOutboundRequestWithoutAServiceIsNamedByItsHostAsIstiosClientSideFallsBackToIt() {
+        // a local reply with no route (404 NR): no cluster, so the service and its name are the request's host
+        metrics.record(external(null, null, 404));
+        String line = samples("istio_requests_total").get(0);
+        assertTrue(line.contains("destination_service=\"httpbin.org\""), line);
+        assertTrue(line.contains("destination_service_name=\"httpbin.org\""), line);
+    }
+
+    @Test
+    void anOutboundRequestsDestinationServiceNamespaceIsThePeersAsIstiosClientSideLabelsIt() {
+        // through PassthroughCluster to a workload of the mesh that answered with its metadata: its namespace
+        StreamInfo s = external("PassthroughCluster", null, 200);
+        metrics.record(new StreamInfo(s.direction(), s.startTime(), s.method(), s.path(), s.protocol(), 200,
+                Set.of(), "via_upstream", 0, 10, 12, 9, null, "10.244.0.9:9080", null, null, null,
+                "PassthroughCluster", null, null, null, null, null, 1, StreamInfos.REVIEWS, null, null, null, null));
+        String line = samples("istio_requests_total").get(0);
+        assertTrue(line.contains("destination_service_namespace=\"default\""), line);
+        assertTrue(line.contains("destination_workload=\"reviews-v2\""), line);
+    }
+
+    @Test
+    void anInboundCallersNamespaceIsTheOneItsIdentityNamesAsIstiosServerSideReadsIt() {
+        // a client certificate without metadata exchange: Istio's stats take the namespace from its SPIFFE identity
+        MeshMetrics reviews = MeshMetrics.create(registry, StreamInfos.REVIEWS, "Kubernetes");
+        StreamInfo s = StreamInfos.inboundNoHealthyUpstream();
+        reviews.record(new StreamInfo(s.direction(), s.startTime(), s.method(), s.path(), s.protocol(), 200,
+                Set.of(), "via_upstream", 1, 1, 1, -1, null, "reviews:9080", null, null, null, "inbound|9080||",
+                null, null, null, null, null, 1, WorkloadInfo.UNKNOWN, "reviews.default.svc.cluster.local",
+                "reviews", "default", null, true, "spiffe://cluster.local/ns/frontend/sa/web",
+                "spiffe://cluster.local/ns/default/sa/reviews", null, null, -1, -1, null));
+        String line = samples("istio_requests_total").get(0);
+        for (String label : List.of("source_workload_namespace=\"frontend\"",
+                "source_principal=\"spiffe://cluster.local/ns/frontend/sa/web\"", "source_workload=\"unknown\"",
+                "destination_principal=\"spiffe://cluster.local/ns/default/sa/reviews\"",
+                "connection_security_policy=\"mutual_tls\"")) {
+            assertTrue(line.contains(label), label + " in " + line);
+        }
+    }
+
+    @Test
+    void aSpiffeIdentityNamesItsNamespace() {
+        assertEquals("bookinfo", MeshMetrics.spiffeNamespace("spiffe://cluster.local/ns/bookinfo/sa/reviews"));
+        assertEquals("bookinfo", MeshMetrics.spiffeNamespace("spiffe://cluster.local/ns/bookinfo"));
+        assertEquals(null, MeshMetrics.spiffeNamespace("spiffe://example.com/api"));
+        assertEquals(null, MeshMetrics.spiffeNamespace("spiffe://cluster.local/ns//sa/x"));
+        assertEquals(null, MeshMetrics.spiffeNamespace(null));
     }
 }
