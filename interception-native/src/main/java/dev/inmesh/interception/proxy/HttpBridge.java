@@ -1015,7 +1015,7 @@ final class HttpBridge {
                     .internal(conn.hcm()).routerFilter(conn.hcm().router())
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .maxStreamDuration(conn.hcm().lifetimes().maxStreamDuration())
-                    .corsFilter(conn.hcm()).grpcStats(conn.hcm()).statefulSession(conn.hcm())
+                    .corsFilter(conn.hcm()).statsFilters(conn.hcm()).statefulSession(conn.hcm())
                     .downstreamStats(conn.stats())
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())

@@ -95,7 +95,7 @@ public final class AccessLog {
                 c.bytesReceived(), c.bytesSent(), c.durationMillis(), -1, null, null, null, null, c.upstreamHost(),
                 c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
                 c.downstreamRemoteAddress(), c.requestedServerName(), null, 0, null, null, null, null, null, false,
-                null, null, c.upstreamTransportFailureReason(), null, -1, -1, null);
+                null, null, c.upstreamTransportFailureReason(), null, -1, -1, null, true);
         String termination = c.connectionTerminationDetails();
         return format == Format.TEXT ? text(s, termination) : json(s, termination);
     }

@@ -203,6 +203,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String remote = IpLiterals.hostPort(remoteIp, remotePort);
         // the request's server span, once it is begun, and the route it took (whose decorator names the span)
         Traced traced = new Traced();
+        traced.hostHeaderFallback = hcm == null || hcm.hostHeaderFallback();
         // the response ended; or, for a WebSocket the service accepted, its connection closed (as Envoy reports an
         // upgraded stream)
         Runnable ended = () -> {
@@ -839,7 +840,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 // as the standalone proxy: Istio's principals are the URI SANs of TLS a client certificate came in
                 tls == null ? null : tls.certs.peerPrincipal,
                 tls == null || tls.peerCertificates() == null ? null : tls.certs.localPrincipal, null, null,
-                -1, -1, null); // the service's own server reads and writes the bodies: no gRPC messages counted
+                -1, -1, null, traced.hostHeaderFallback); // the service's server reads and writes the bodies: no gRPC
+                // messages counted
         if (traced.span != null) {
             try {
                 traced.span.tracer().finish(traced.span, info, h, RouteResult.decorator(traced.route), tracing);
@@ -901,6 +903,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         boolean upgraded;
         /** Reports the request once its WebSocket's connection closed. */
         Runnable upgradeEnded;
+        /** Whether Istio's stats may label it by its Host ({@link HttpConnectionManager#hostHeaderFallback}). */
+        boolean hostHeaderFallback = true;
     }
 
     /** A server request seen by route selection and the RBAC filters, with its normalized path. */

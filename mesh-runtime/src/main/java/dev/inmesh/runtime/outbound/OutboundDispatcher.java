@@ -180,7 +180,7 @@ public final class OutboundDispatcher {
                 .internal(d.hcm()).routerFilter(d.hcm() == null ? null : d.hcm().router())
                 .streamIdleTimeout(d.hcm() == null ? null : d.hcm().streamIdleTimeout()).faultFilter(d.hcm())
                 .maxStreamDuration(d.hcm() == null ? null : d.hcm().lifetimes().maxStreamDuration())
-                .corsFilter(d.hcm()).grpcStats(d.hcm()).forwardClientCert(d.hcm()).downstreamStats(d.stats())
+                .corsFilter(d.hcm()).statsFilters(d.hcm()).forwardClientCert(d.hcm()).downstreamStats(d.stats())
                 .listenerBufferLimit(d.listenerBufferLimit()).rbac(snapshot.rbac(d.hcm()), null).bodyStream(stream)
                 .localRateLimit(snapshot.localRateLimit(d.hcm())).tracer(snapshot.tracer(d.hcm()))
                 .statefulSession(d.hcm());

@@ -1676,7 +1676,8 @@ public final class Router {
                         response.headers, status), req.downstreamMutualTls,
                 req.downstreamPeerPrincipal, req.downstreamLocalPrincipal, ex.transportFailureReason,
                 ex.upstreamPeerPrincipal, ex.responseMessages == null ? -1 : requestMessages,
-                ex.responseMessages == null ? -1 : ex.responseMessages.count(), ex.upstreamLocalPrincipal);
+                ex.responseMessages == null ? -1 : ex.responseMessages.count(), ex.upstreamLocalPrincipal,
+                req.hostHeaderFallback);
         if (ex.span != null) {
             try {
                 ex.span.tracer().finish(ex.span, info, req.headers, RouteResult.decorator(ex.route), tracing);

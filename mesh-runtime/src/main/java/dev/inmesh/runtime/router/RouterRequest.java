@@ -71,6 +71,8 @@ public final class RouterRequest implements RouteRequest {
     boolean corsFilter;
     /** Whether the connection manager's gRPC statistics filter emits the message counts Istio's stats report. */
     boolean grpcMessageCounts;
+    /** Whether Istio's stats may label the request by its Host when its cluster names no service. */
+    boolean hostHeaderFallback = true;
     /** The connection manager's RBAC filters, compiled; {@link RbacFilter.Chain#NONE} for none. */
     RbacFilter.Chain rbac = RbacFilter.Chain.NONE;
     /** The connection manager's local rate limit filter, compiled; {@link LocalRateLimitFilter#NONE} for none. */
@@ -293,12 +295,15 @@ public final class RouterRequest implements RouteRequest {
     }
 
     /**
-     * Sets whether the connection manager the request came through has a gRPC statistics filter that emits its filter
-     * state ({@link HttpConnectionManager#grpcMessageCounts}): the messages of a gRPC request are then counted for
-     * Istio's {@code istio_request_messages_total} and {@code istio_response_messages_total}.
+     * Takes what the statistics filters of the connection manager the request came through say: whether a gRPC
+     * statistics filter emits its filter state ({@link HttpConnectionManager#grpcMessageCounts}: the messages of a
+     * gRPC request are then counted for Istio's {@code istio_request_messages_total} and
+     * {@code istio_response_messages_total}), and whether Istio's stats filter lets a request without a service be
+     * labelled by its Host ({@link HttpConnectionManager#hostHeaderFallback}).
      */
-    public RouterRequest grpcStats(HttpConnectionManager hcm) {
+    public RouterRequest statsFilters(HttpConnectionManager hcm) {
         this.grpcMessageCounts = hcm != null && hcm.grpcMessageCounts();
+        this.hostHeaderFallback = hcm == null || hcm.hostHeaderFallback();
         return this;
     }
 

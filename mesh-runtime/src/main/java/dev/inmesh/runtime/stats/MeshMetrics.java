@@ -241,7 +241,7 @@ public final class MeshMetrics {
             return s.destinationService();
         }
         String a = s.authority();
-        if (a == null || a.isEmpty()) {
+        if (a == null || a.isEmpty() || !s.hostHeaderFallback()) {
             return null;
         }
         int colon = a.lastIndexOf(':');

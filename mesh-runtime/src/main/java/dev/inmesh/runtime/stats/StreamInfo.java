@@ -57,6 +57,8 @@ import java.util.Set;
  *     {@code istio_response_messages_total}); -1 when not counted
  * @param upstreamLocalPrincipal the first URI SAN of the certificate the proxy presented in that upstream TLS (Istio's
  *     {@code source_principal} outbound), or null
+ * @param hostHeaderFallback whether Istio's stats label the request by its Host when its cluster names no service
+ *     (false where the connection manager's {@code istio.stats} filter sets {@code disable_host_header_fallback})
  */
 public record StreamInfo(
         Direction direction,
@@ -95,7 +97,8 @@ public record StreamInfo(
         String upstreamPeerPrincipal,
         long requestMessages,
         long responseMessages,
-        String upstreamLocalPrincipal) {
+        String upstreamLocalPrincipal,
+        boolean hostHeaderFallback) {
 
     /** Which side of the workload the request crossed. */
     public enum Direction {
@@ -133,6 +136,6 @@ public record StreamInfo(
                 forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
                 downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
                 destinationServiceName, destinationServiceNamespace, grpcStatus, false, null, null, null, null, -1, -1,
-                null);
+                null, true);
     }
 }

@@ -68,9 +68,42 @@ public final class ListenerParser
     /** The config type of the gRPC statistics filter, one of the observing HTTP filters. */
     static final String GRPC_STATS_TYPE = "envoy.extensions.filters.http.grpc_stats.v3.FilterConfig";
 
+    /** The config type of Istio's stats filter ({@code istio.stats}), one of the observing filters. */
+    static final String ISTIO_STATS_TYPE = "stats.PluginConfig";
+
+    /**
+     * Whether an {@code istio.stats} filter's config ({@code stats.PluginConfig}, which Inmesh has no class for: the
+     * message's bytes, or the fields of the {@code TypedStruct} the JSON reader keeps) sets
+     * {@code disable_host_header_fallback} (field 6), as istiod does on its sidecars' inbound chains.
+     */
+    static boolean disablesHostHeaderFallback(com.google.protobuf.Any config) {
+        String url = config.getTypeUrl();
+        try {
+            com.google.protobuf.Struct fields;
+            if (url.endsWith("/xds.type.v3.TypedStruct")) {
+                fields = config.unpack(com.github.xds.type.v3.TypedStruct.class).getValue();
+            } else if (url.endsWith("/udpa.type.v1.TypedStruct")) {
+                fields = config.unpack(com.github.udpa.udpa.type.v1.TypedStruct.class).getValue();
+            } else {
+                com.google.protobuf.UnknownFieldSet.Field f = com.google.protobuf.UnknownFieldSet
+                        .parseFrom(config.getValue()).getField(6);
+                return !f.getVarintList().isEmpty() && f.getVarintList().get(f.getVarintList().size() - 1) != 0;
+            }
+            for (String name : List.of("disable_host_header_fallback", "disableHostHeaderFallback")) {
+                com.google.protobuf.Value v = fields.getFieldsMap().get(name);
+                if (v != null) {
+                    return v.getBoolValue();
+                }
+            }
+            return false;
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new FieldError("typed_config", url + ": " + e.getMessage() + " (expected: a stats.PluginConfig)");
+        }
+    }
+
     /** The config types of the observing network filters (Istio's TCP metadata exchange and stats). */
     static final Set<String> OBSERVING_NETWORK_TYPES = Set.of("envoy.tcp.metadataexchange.config.MetadataExchange",
-            "stats.PluginConfig");
+            ISTIO_STATS_TYPE);
 
     /**
      * The config types of the observing HTTP filters. Envoy picks a filter by its config type, not its name, so a
@@ -78,7 +111,7 @@ public final class ListenerParser
      * null-VM telemetry plugins, which only Istio's names tell apart from other WASM plugins).
      */
     static final Set<String> OBSERVING_HTTP_TYPES = Set.of(GRPC_STATS_TYPE,
-            "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig", "stats.PluginConfig",
+            "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig", ISTIO_STATS_TYPE,
             "io.istio.http.peer_metadata.Config", "io.istio.http.metadata_exchange.Config",
             "istio.envoy.config.filter.http.authn.v2alpha1.FilterConfig");
 
@@ -529,6 +562,9 @@ public final class ListenerParser
                     && RouteConfigurationParser.unpack(f.getTypedConfig(),
                             io.envoyproxy.envoy.extensions.filters.http.grpc_stats.v3.FilterConfig.class,
                             "http_filters[" + i + "].typed_config").getEmitFilterState();
+            // and label a request without a service by its Host unless Istio's stats filter says not to
+            boolean noHostHeaderFallback = !f.getDisabled() && f.hasTypedConfig()
+                    && typeName.equals(ISTIO_STATS_TYPE) && disablesHostHeaderFallback(f.getTypedConfig());
             StatefulSession sessionConfig = !session ? null : Fields.at("http_filters[" + i + "].typed_config",
                     () -> StatefulSessionParser.filter(f.getTypedConfig()));
             StatefulSession sessionRuns = f.getDisabled() ? null : sessionConfig;
@@ -536,7 +572,8 @@ public final class ListenerParser
                     "stateful session");
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
                     () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns,
-                            rateLimitRuns, jwtRuns, extAuthzRuns, globalRuns, sessionRuns, grpcMessageCounts))));
+                            rateLimitRuns, jwtRuns, extAuthzRuns, globalRuns, sessionRuns, grpcMessageCounts,
+                            noHostHeaderFallback))));
         }
         checkRateLimitPosition(filters);
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)

@@ -765,6 +765,44 @@ class MeshWebClientTest {
         }
     }
 
+    @Test
+    void theInboundChainsStatsFilterWithoutHostHeaderFallbackKeepsTheHostOutOfTheServiceLabels() throws Exception {
+        // istiod's inbound istio.stats filter: a request whose inbound cluster names no service is labelled with
+        // this workload's canonical service, not its Host
+        for (boolean disabled : new boolean[] {true, false}) {
+            Path file = dir.resolve("stats-" + disabled + ".yaml");
+            Files.writeString(file, virtualInbound("", """
+                                  routes:
+                                  - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                    """).replace("          http_filters:\n", "          http_filters:\n"
+                    + "          - name: istio.stats\n"
+                    + "            typed_config:\n"
+                    + "              \"@type\": type.googleapis.com/stats.PluginConfig\n"
+                    + "              disable_host_header_fallback: " + disabled + "\n"));
+            DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1")
+                    .setApp("reviews").setConfigFile(file.toString()).setAdminPort(-1));
+            List<StreamInfo> seen = new CopyOnWriteArrayList<>();
+            m.addObserver(seen::add);
+            m.start().await(10, TimeUnit.SECONDS);
+            try {
+                HttpServer inbound = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response().end()));
+                inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+                servers.add(inbound);
+                plain.get(inbound.actualPort(), "127.0.0.1", "/").putHeader("host", "10.1.2.3:8000").send()
+                        .await(5, TimeUnit.SECONDS);
+                long deadline = System.currentTimeMillis() + 5000;
+                while (seen.isEmpty() && System.currentTimeMillis() < deadline) {
+                    Thread.sleep(10);
+                }
+                assertEquals(!disabled, seen.get(0).hostHeaderFallback());
+                String service = m.registry().get("istio_requests").counter().getId().getTag("destination_service");
+                assertEquals(disabled ? "reviews" : "10.1.2.3", service);
+            } finally {
+                m.close().await(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
     /** A started mesh whose config file {@code name} has a virtualInbound with {@code hcmOptions}, routing all. */
     private Mesh inboundMesh(String name, String hcmOptions) throws Exception {
         Path file = dir.resolve(name);

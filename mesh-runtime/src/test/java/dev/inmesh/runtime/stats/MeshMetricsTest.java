@@ -161,7 +161,7 @@ class MeshMetricsTest {
                 s.startTime(), s.method(), s.path(), "HTTP/2", 200, s.responseFlags(), s.responseCodeDetails(), 5, 7,
                 1, 1, null, s.authority(), null, null, null, null, null, null, null, null, null, 1, s.peer(),
                 "reviews.default.svc.cluster.local", "reviews", "default", "0", false, null, null, null, null, in,
-                out, null);
+                out, null, true);
         metrics.record(grpc.apply(3L, 2L));
         metrics.record(grpc.apply(1L, 0L));
         metrics.record(grpc.apply(-1L, -1L)); // not counted: no gRPC statistics filter emits them
@@ -353,7 +353,7 @@ class MeshMetricsTest {
                 Set.of(), "via_upstream", 1, 1, 1, -1, null, "reviews:9080", null, null, null, "inbound|9080||",
                 null, null, null, null, null, 1, WorkloadInfo.UNKNOWN, "reviews.default.svc.cluster.local",
                 "reviews", "default", null, true, "spiffe://cluster.local/ns/frontend/sa/web",
-                "spiffe://cluster.local/ns/default/sa/reviews", null, null, -1, -1, null));
+                "spiffe://cluster.local/ns/default/sa/reviews", null, null, -1, -1, null, true));
         String line = samples("istio_requests_total").get(0);
         for (String label : List.of("source_workload_namespace=\"frontend\"",
                 "source_principal=\"spiffe://cluster.local/ns/frontend/sa/web\"", "source_workload=\"unknown\"",
@@ -361,6 +361,32 @@ class MeshMetricsTest {
                 "connection_security_policy=\"mutual_tls\"")) {
             assertTrue(line.contains(label), label + " in " + line);
         }
+    }
+
+    @Test
+    void withoutTheHostHeaderFallbackAnInboundRequestWithoutAServiceIsThisWorkloadsCanonicalService() {
+        // istiod's inbound stats filter (disable_host_header_fallback): the Host never names the service, so a port no
+        // service declares is labelled with this workload's canonical service and the passthrough cluster's name
+        MeshMetrics reviews = MeshMetrics.create(registry, StreamInfos.REVIEWS, "Kubernetes");
+        StreamInfo s = StreamInfos.inboundNoHealthyUpstream();
+        reviews.record(new StreamInfo(s.direction(), s.startTime(), s.method(), s.path(), s.protocol(), 200,
+                Set.of(), "via_upstream", 1, 1, 1, -1, null, "10.244.0.192:8000", null, null, null,
+                "InboundPassthroughClusterIpv4", null, null, null, null, null, 1, StreamInfos.PRODUCTPAGE, null,
+                null, null, null, false, null, null, null, null, -1, -1, null, false));
+        String l = samples("istio_requests_total").get(0);
+        for (String label : List.of("destination_service=\"reviews\"",
+                "destination_service_name=\"InboundPassthroughClusterIpv4\"",
+                "destination_service_namespace=\"default\"")) {
+            assertTrue(l.contains(label), label + " in " + l);
+        }
+        // and outbound, a request without a service is unknown
+        metrics.record(new StreamInfo(StreamInfo.Direction.OUTBOUND, s.startTime(), "GET", "/", "HTTP/1.1", 404,
+                Set.of(ResponseFlag.NO_ROUTE_FOUND), "route_not_found", 0, 0, 0, -1, null, "nothere:9080", null,
+                null, null, null, null, null, null, null, null, 1, WorkloadInfo.UNKNOWN, null, null, null, null,
+                false, null, null, null, null, -1, -1, null, false));
+        String out = samples("istio_requests_total").stream().filter(x -> x.contains("reporter=\"source\""))
+                .findFirst().orElseThrow();
+        assertTrue(out.contains("destination_service=\"unknown\",destination_service_name=\"unknown\""), out);
     }
 
     @Test

@@ -146,6 +146,25 @@ class IstioSecurityTelemetryShapesTest {
     }
 
     @Test
+    void theStatsFiltersDisableHostHeaderFallbackOnTheInboundChainIsTheConnectionManagers() throws Exception {
+        // istiod writes disable_host_header_fallback: true on its sidecars' inbound chains (TELEMETRY_FILTERS has it)
+        assertFalse(hcm(listener(inbound(INBOUND_DEFAULTS, TELEMETRY_FILTERS, ""))).hostHeaderFallback());
+        assertTrue(hcm(listener(inbound(INBOUND_DEFAULTS, TELEMETRY_FILTERS.replace(
+                "disable_host_header_fallback: true", "disable_host_header_fallback: false"), "")))
+                .hostHeaderFallback());
+        assertTrue(hcm(listener(inbound(INBOUND_DEFAULTS, "", ""))).hostHeaderFallback(), "no stats filter");
+        // over ADS the config comes as the message's bytes: field 6, a bool
+        com.google.protobuf.Any set = com.google.protobuf.Any.newBuilder()
+                .setTypeUrl("type.googleapis.com/stats.PluginConfig")
+                .setValue(com.google.protobuf.UnknownFieldSet.newBuilder().addField(6,
+                        com.google.protobuf.UnknownFieldSet.Field.newBuilder().addVarint(1).build()).build()
+                        .toByteString()).build();
+        assertTrue(ListenerParser.disablesHostHeaderFallback(set));
+        assertFalse(ListenerParser.disablesHostHeaderFallback(set.toBuilder()
+                .setValue(com.google.protobuf.ByteString.EMPTY).build()));
+    }
+
+    @Test
     void pathNormalizationMergeSlashesAndDecodeAndMergeSlashesAreTheConnectionManagersNormalization()
             throws Exception {
         HttpConnectionManager merge = hcm(listener(inbound("""

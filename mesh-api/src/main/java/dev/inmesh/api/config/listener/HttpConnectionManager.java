@@ -273,6 +273,19 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         return false;
     }
 
+    /**
+     * Whether Istio's stats label a request whose cluster names no service by its Host ({@code destination_service}):
+     * unless its {@code istio.stats} filter disables it (see {@link HttpFilter#noHostHeaderFallback}).
+     */
+    public boolean hostHeaderFallback() {
+        for (HttpFilter f : httpFilters) {
+            if (f.noHostHeaderFallback()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Whether a gRPC-Web filter runs in this connection manager (see {@link HttpFilter#grpcWeb}). */
     public boolean grpcWebFilter() {
         for (HttpFilter f : httpFilters) {

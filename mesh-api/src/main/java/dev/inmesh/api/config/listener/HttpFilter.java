@@ -39,11 +39,14 @@ import dev.inmesh.api.config.route.StatefulSession;
  * @param grpcMessageCounts whether it is a gRPC statistics filter ({@code envoy.filters.http.grpc_stats}) that emits
  *     its filter state ({@code emit_filter_state}, as istiod writes it), from which Istio's stats count the gRPC
  *     messages of each request ({@code istio_request_messages_total}, {@code istio_response_messages_total})
+ * @param noHostHeaderFallback whether it is Istio's stats filter ({@code istio.stats}) with
+ *     {@code disable_host_header_fallback} (as istiod writes it on its sidecars' inbound chains): a request whose
+ *     cluster names no service is then not labelled with its Host as {@code destination_service}
  */
 public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
                          boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
                          ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
-                         boolean grpcMessageCounts) {
+                         boolean grpcMessageCounts, boolean noHostHeaderFallback) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
@@ -54,12 +57,12 @@ public record HttpFilter(String name, String typeUrl, FaultInjection fault, bool
                       boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
                       ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession) {
         this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit,
-                statefulSession, false);
+                statefulSession, false, false);
     }
 
     /** A gRPC statistics filter: whether it emits its filter state, whose message counts Istio's stats report. */
     public HttpFilter(String name, String typeUrl, boolean grpcMessageCounts) {
-        this(name, typeUrl, null, false, null, false, null, null, null, null, null, grpcMessageCounts);
+        this(name, typeUrl, null, false, null, false, null, null, null, null, null, grpcMessageCounts, false);
     }
 
     /** A filter that is not a stateful session filter. */
