@@ -12,6 +12,7 @@ import dev.inmesh.runtime.lb.Xxhash;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.router.RbacFilter;
+import dev.inmesh.runtime.router.ServiceLabels;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
@@ -624,7 +625,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
 
     /**
      * Who a relayed connection is counted for: inbound on an inbound listener, else outbound; the destination service
-     * from Istio's cluster name {@code outbound|PORT|SUBSET|FQDN}, when it is one. Inbound, as Istio's server-side
+     * and, outbound, workload as the router labels a request to the cluster and the host connected to
+     * ({@link ServiceLabels}: the cluster's {@code istio} metadata, the endpoint's {@code istio.workload}, else Istio's
+     * cluster name {@code outbound|PORT|SUBSET|FQDN}). Inbound, as Istio's server-side
      * stats: the first service of the cluster's {@code istio} metadata (what Istio's {@code inbound|PORT||} clusters
      * carry), and for an {@code InboundPassthroughCluster*} the cluster's name as the service name; as Istio's stats,
      * {@code PassthroughCluster} and {@code BlackHoleCluster} are the service name of a connection through them.
@@ -653,13 +656,13 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                     .Direction.INBOUND : dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND, null, null,
                     clusterName, null, mutualTls, peerPrincipal(), ownPrincipal());
         }
-        String[] parts = clusterName.split("\\|", -1);
-        String fqdn = parts.length == 4 && !parts[3].isEmpty() ? parts[3] : null;
-        String[] labels = fqdn == null ? new String[0] : fqdn.split("\\.");
+        // as the router labels a request: the service of the cluster, and outbound, as Istio's client-side stats
+        // without a metadata exchange, the destination workload of the endpoint connected to (its istio.workload)
+        UpstreamCluster cluster = clusterName.isEmpty() ? null : snapshot.clusterManager().cluster(clusterName);
+        ServiceLabels dest = ServiceLabels.of(cluster, inbound ? null : lastHost);
         return new dev.inmesh.runtime.stats.TcpConnectionInfo(inbound ? dev.inmesh.runtime.stats.StreamInfo.Direction
-                .INBOUND : dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND, null, fqdn,
-                labels.length > 0 ? labels[0] : null, labels.length > 1 ? labels[1] : null, mutualTls,
-                peerPrincipal(), ownPrincipal());
+                .INBOUND : dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND, inbound ? null : dest.workload(),
+                dest.host(), dest.name(), dest.namespace(), mutualTls, peerPrincipal(), ownPrincipal());
     }
 
     /** The client's identity (its certificate's first URI SAN) when it presented a certificate, else null. */

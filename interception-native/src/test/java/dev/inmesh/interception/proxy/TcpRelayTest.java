@@ -311,6 +311,38 @@ class TcpRelayTest {
                 .count());
     }
 
+    @Test
+    void anOutboundConnectionIsLabelledWithTheWorkloadOfTheEndpointItReachedAsIstiosClientSide() throws Exception {
+        // no metadata exchange: as Istio's client-side stats, the destination is the endpoint's istio.workload
+        proxy.close();
+        proxy = new LoopbackProxy(config(LoopbackProxy.freePort(), "", "", upstream.getLocalPort())
+                .replace("name: backend", "name: outbound|27017||mongodb.default.svc.cluster.local")
+                .replace("cluster: backend", "cluster: outbound|27017||mongodb.default.svc.cluster.local")
+                .replace("}}}\n", "}}}\n              metadata: {filter_metadata: {istio: "
+                        + "{workload: \"mongodb-v1;db;mongodb;v1;west\"}}}\n"));
+        SimpleMeterRegistry registry = metered();
+        CompletableFuture<Void> served = CompletableFuture.runAsync(() -> {
+            try (Socket s = upstream.accept()) {
+                s.getInputStream().readAllBytes();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }, pool);
+        try (Socket client = connect()) {
+            client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+        }
+        served.get(10, TimeUnit.SECONDS);
+        var opened = registry.get("istio_tcp_connections_opened").counter().getId();
+        assertEquals("mongodb-v1", opened.getTag("destination_workload"));
+        assertEquals("db", opened.getTag("destination_workload_namespace"));
+        assertEquals("mongodb", opened.getTag("destination_app"));
+        assertEquals("mongodb", opened.getTag("destination_canonical_service"));
+        assertEquals("west", opened.getTag("destination_cluster"));
+        assertEquals("mongodb.default.svc.cluster.local", opened.getTag("destination_service"));
+        assertEquals("mongodb", opened.getTag("destination_service_name"));
+        assertEquals("db", opened.getTag("destination_service_namespace"), "the peer's, as Istio's client side");
+    }
+
     /** Istio's TCP metrics and the clusters' statistics of the proxy, in a new registry. */
     private SimpleMeterRegistry metered() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();

@@ -9,10 +9,11 @@ import dev.inmesh.runtime.upstream.UpstreamCluster;
  * The destination service and workload of an upstream request, as Istio's telemetry labels them: from the cluster's
  * {@code istio} metadata ({@code services: [{host, name, namespace}]}) and the endpoint's {@code istio.workload}
  * ({@code name;namespace;app;version;cluster}; Istio writes the canonical service and revision in the third and fourth
- * places, which are read as both), else from Istio's cluster name {@code outbound|PORT|SUBSET|FQDN}.
+ * places, which are read as both), else from Istio's cluster name {@code outbound|PORT|SUBSET|FQDN}. The router labels
+ * its requests with them, and the standalone proxy its {@code tcp_proxy} connections.
  */
-record ServiceLabels(String host, String name, String namespace, WorkloadInfo workload) {
-    static final ServiceLabels UNKNOWN = new ServiceLabels(null, null, null, WorkloadInfo.UNKNOWN);
+public record ServiceLabels(String host, String name, String namespace, WorkloadInfo workload) {
+    public static final ServiceLabels UNKNOWN = new ServiceLabels(null, null, null, WorkloadInfo.UNKNOWN);
 
     /** Labels by host, each with the cluster config it was computed for; cleared when it grows large. */
     private static final java.util.concurrent.ConcurrentHashMap<Object, Cached> CACHE =
@@ -21,8 +22,11 @@ record ServiceLabels(String host, String name, String namespace, WorkloadInfo wo
 
     private record Cached(dev.inmesh.api.config.cluster.Cluster config, ServiceLabels labels) {}
 
-    /** The labels of a request to {@code host} of {@code cluster}, computed once per host and cluster config. */
-    static ServiceLabels of(UpstreamCluster cluster, Host host) {
+    /**
+     * The labels of a request to {@code host} of {@code cluster} (null: no host picked), computed once per host and
+     * cluster config; {@link #UNKNOWN} without a cluster.
+     */
+    public static ServiceLabels of(UpstreamCluster cluster, Host host) {
         if (cluster == null) {
             return UNKNOWN;
         }
