@@ -76,6 +76,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     /** Flags of the tcp_proxy connection so far (a retried connect keeps its UF), the host tried last. */
     private final Set<ResponseFlag> tcpFlags = EnumSet.noneOf(ResponseFlag.class);
     private Host lastHost;
+    /** The URI SANs of the server's certificate and of this proxy's in the upstream TLS it originated, or null. */
+    private String upstreamPeerPrincipal;
+    private String upstreamLocalPrincipal;
     private String upstreamLocal;
     /** Why the TLS handshake of the last upstream connect failed, or null (Envoy's transport failure reason). */
     private String transportFailureReason;
@@ -541,6 +544,14 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             }
             lastHost = host;
             transportFailureReason = null; // the last connect's: this one has its upstream
+            SslHandler upstreamTls = up.pipeline().get(SslHandler.class);
+            if (upstreamTls != null) {
+                // the identities of the TLS this proxy originated, as Istio's client-side stats label them
+                javax.net.ssl.SSLSession session = upstreamTls.engine().getSession();
+                upstreamPeerPrincipal = dev.inmesh.runtime.router.ForwardedClientCert.peerPrincipal(session);
+                upstreamLocalPrincipal = dev.inmesh.runtime.router.ForwardedClientCert.principal(
+                        session.getLocalCertificates());
+            }
             upstreamLocal = up.localAddress() instanceof InetSocketAddress a ? ListenerDispatch.hostPort(a) : null;
             ByteBuf first = firstBytes;
             firstBytes = Unpooled.EMPTY_BUFFER;
@@ -662,7 +673,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         ServiceLabels dest = ServiceLabels.of(cluster, inbound ? null : lastHost);
         return new dev.inmesh.runtime.stats.TcpConnectionInfo(inbound ? dev.inmesh.runtime.stats.StreamInfo.Direction
                 .INBOUND : dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND, inbound ? null : dest.workload(),
-                dest.host(), dest.name(), dest.namespace(), mutualTls, peerPrincipal(), ownPrincipal());
+                dest.host(), dest.name(), dest.namespace(), mutualTls, peerPrincipal(), ownPrincipal(),
+                inbound ? null : upstreamPeerPrincipal, inbound ? null : upstreamLocalPrincipal);
     }
 
     /** The client's identity (its certificate's first URI SAN) when it presented a certificate, else null. */

@@ -67,6 +67,11 @@ class TcpRelayTlsTest {
 
     /** A TLS transport socket with the upstream's SNI, verified against {@code trustedCaFile}, as YAML lines. */
     private static String tlsSocket(String trustedCaFile, int indent) {
+        return tlsSocket(trustedCaFile, "", indent);
+    }
+
+    /** The same, with {@code certificates} the common_tls_context's {@code tls_certificates} (empty: none). */
+    private static String tlsSocket(String trustedCaFile, String certificates, int indent) {
         return """
                 transport_socket:
                   name: envoy.transport_sockets.tls
@@ -75,7 +80,8 @@ class TcpRelayTlsTest {
                     sni: upstream.example.com
                     common_tls_context:
                       validation_context: {trusted_ca: {filename: "%s"}}
-                """.formatted(trustedCaFile).indent(indent);
+                """.formatted(trustedCaFile).indent(indent) + (certificates.isEmpty() ? ""
+                : ("      tls_certificates: " + certificates + "\n").indent(indent));
     }
 
     private String relay(String trustedCaFile) throws Exception {
@@ -90,6 +96,7 @@ class TcpRelayTlsTest {
         int port = LoopbackProxy.freePort();
         proxy = new LoopbackProxy(config.apply(port));
         proxy.router.upstreamStats(metrics::upstream);
+        proxy.server.tcpMetrics(metrics::tcpConnectionOpened);
         proxy.server.tcpAccessLog(dev.inmesh.runtime.accesslog.AccessLog.create(
                 dev.inmesh.runtime.accesslog.AccessLog.Format.TEXT, tcpLines::add)::log);
         try (Socket s = new Socket()) {
@@ -226,6 +233,40 @@ class TcpRelayTlsTest {
         webSocketProxy(true); // the server's certificate has no SAN at all
         Exception e = org.junit.jupiter.api.Assertions.assertThrows(Exception.class, this::webSocketExchange);
         assertTrue(String.valueOf(e.getMessage()).contains("503"), String.valueOf(e));
+    }
+
+    @Test
+    void anOutboundConnectionOverIstiosMutualTlsIsLabelledWithBothIdentities(@org.junit.jupiter.api.io.TempDir
+                                                                             java.nio.file.Path dir) throws Exception {
+        // as Istio's client-side stats: source_principal the URI SAN of the certificate the proxy presented,
+        // destination_principal the server's, and the destination's namespace the one the server's identity names
+        var ca = dev.inmesh.runtime.upstream.TestCertificates.ca("cluster.local");
+        var server = dev.inmesh.runtime.upstream.TestCertificates.issue(ca, "mongo", java.util.List.of(),
+                java.util.List.of("spiffe://cluster.local/ns/db/sa/mongo"));
+        var client = dev.inmesh.runtime.upstream.TestCertificates.issue(ca, "pod", java.util.List.of(),
+                java.util.List.of("spiffe://cluster.local/ns/default/sa/pod"));
+        int mtls = vertx.createNetServer(new NetServerOptions().setSsl(true)
+                .setClientAuth(io.vertx.core.http.ClientAuth.REQUIRED)
+                .setKeyCertOptions(new io.vertx.core.net.PemKeyCertOptions()
+                        .setCertValue(Buffer.buffer(server.certificatePem()))
+                        .setKeyValue(Buffer.buffer(server.keyPem())))
+                .setTrustOptions(new io.vertx.core.net.PemTrustOptions()
+                        .addCertValue(Buffer.buffer(ca.certificatePem()))))
+                .connectHandler(so -> so.handler(data -> so.write("pong").onComplete(v -> so.close())))
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        java.nio.file.Path caFile = java.nio.file.Files.writeString(dir.resolve("ca.pem"), ca.certificatePem());
+        java.nio.file.Path certFile = java.nio.file.Files.writeString(dir.resolve("cert.pem"),
+                client.certificatePem());
+        java.nio.file.Path keyFile = java.nio.file.Files.writeString(dir.resolve("key.pem"), client.keyPem());
+        String certificates = "[{certificate_chain: {filename: \"%s\"}, private_key: {filename: \"%s\"}}]"
+                .formatted(certFile, keyFile);
+        assertEquals("pong", relay(port -> TcpRelayTest.config(port, "", tlsSocket(caFile.toString(), certificates,
+                4), mtls)));
+        var opened = reg.get("istio_tcp_connections_opened").counter().getId();
+        assertEquals("spiffe://cluster.local/ns/default/sa/pod", opened.getTag("source_principal"));
+        assertEquals("spiffe://cluster.local/ns/db/sa/mongo", opened.getTag("destination_principal"));
+        assertEquals("db", opened.getTag("destination_workload_namespace"));
+        assertEquals("unknown", opened.getTag("connection_security_policy"), "the source side's");
     }
 
     @Test

@@ -77,6 +77,17 @@ public final class ForwardedClientCert {
     }
 
     /**
+     * The principal of the peer's certificate in a TLS session ({@link #principal}), or null when it presented none.
+     */
+    public static String peerPrincipal(javax.net.ssl.SSLSession session) {
+        try {
+            return principal(session.getPeerCertificates());
+        } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
+            return null;
+        }
+    }
+
+    /**
      * The first URI SAN of a certificate (Istio's SPIFFE identity: the principal in its metrics), or null.
      *
      * @param chain the certificates, the one named first; null or empty for none

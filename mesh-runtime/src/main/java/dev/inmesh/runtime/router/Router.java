@@ -55,7 +55,6 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 import java.util.random.RandomGenerator;
-import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
 
 /**
@@ -1731,13 +1730,8 @@ public final class Router {
         }
         Object known = session.getValue(PRINCIPALS);
         if (known == null) {
-            String peer;
-            try {
-                peer = ForwardedClientCert.principal(session.getPeerCertificates());
-            } catch (SSLPeerUnverifiedException e) {
-                peer = null;
-            }
-            known = new UpstreamPrincipals(peer, ForwardedClientCert.principal(session.getLocalCertificates()));
+            known = new UpstreamPrincipals(ForwardedClientCert.peerPrincipal(session),
+                    ForwardedClientCert.principal(session.getLocalCertificates()));
             session.putValue(PRINCIPALS, known);
         }
         return (UpstreamPrincipals) known;

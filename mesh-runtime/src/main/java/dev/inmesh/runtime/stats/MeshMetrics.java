@@ -280,7 +280,8 @@ public final class MeshMetrics {
     private IstioLabels tcpLabels(TcpConnectionInfo c, Set<ResponseFlag> flags) {
         return labels(c.direction(), c.peer(), c.destinationService(), c.destinationServiceName(),
                 c.destinationServiceNamespace(), "tcp", null, null, ResponseFlag.format(flags),
-                c.downstreamMutualTls(), c.downstreamPeerPrincipal(), c.downstreamLocalPrincipal(), null, null);
+                c.downstreamMutualTls(), c.downstreamPeerPrincipal(), c.downstreamLocalPrincipal(),
+                c.upstreamPeerPrincipal(), c.upstreamLocalPrincipal());
     }
 
     private IstioLabels labels(StreamInfo.Direction direction, WorkloadInfo peer, String service, String serviceName,

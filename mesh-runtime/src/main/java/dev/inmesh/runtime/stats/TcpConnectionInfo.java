@@ -13,11 +13,16 @@ package dev.inmesh.runtime.stats;
  *     verified (Istio's {@code connection_security_policy} {@code mutual_tls})
  * @param downstreamPeerPrincipal the first URI SAN of the client's certificate in that TLS, or null
  * @param downstreamLocalPrincipal the first URI SAN of the proxy's own certificate in it, or null
+ * @param upstreamPeerPrincipal the first URI SAN of the server's certificate in the upstream TLS the proxy originated
+ *     (Istio's {@code destination_principal} outbound), or null
+ * @param upstreamLocalPrincipal the first URI SAN of the certificate the proxy presented in it (Istio's
+ *     {@code source_principal} outbound), or null
  */
 public record TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo peer, String destinationService,
                                 String destinationServiceName, String destinationServiceNamespace,
                                 boolean downstreamMutualTls, String downstreamPeerPrincipal,
-                                String downstreamLocalPrincipal) {
+                                String downstreamLocalPrincipal, String upstreamPeerPrincipal,
+                                String upstreamLocalPrincipal) {
     public TcpConnectionInfo {
         if (direction == null) {
             throw new IllegalArgumentException("direction: null (expected: INBOUND or OUTBOUND)");
@@ -29,6 +34,15 @@ public record TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo pee
     public TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo peer, String destinationService,
                              String destinationServiceName, String destinationServiceNamespace) {
         this(direction, peer, destinationService, destinationServiceName, destinationServiceNamespace, false);
+    }
+
+    /** A connection whose upstream is not TLS the proxy originated. */
+    public TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo peer, String destinationService,
+                             String destinationServiceName, String destinationServiceNamespace,
+                             boolean downstreamMutualTls, String downstreamPeerPrincipal,
+                             String downstreamLocalPrincipal) {
+        this(direction, peer, destinationService, destinationServiceName, destinationServiceNamespace,
+                downstreamMutualTls, downstreamPeerPrincipal, downstreamLocalPrincipal, null, null);
     }
 
     /** A connection with no principals known (no client certificate). */
