@@ -2,6 +2,7 @@ package dev.inmesh.runtime.stats;
 
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import java.util.Map;
@@ -46,6 +47,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * TCP metrics); {@code grpc_response_status} is that status, empty for other requests (absent on TCP metrics);
  * {@code response_flags} as {@link ResponseFlag#format}. Series are cached by their label values, so recording
  * allocates little.
+ *
+ * <p>As Istio's stats filter, it also records the proxy's build: {@code istio_build{component="proxy",tag=VERSION}} 1,
+ * the Istio version Inmesh claims to istiod ({@code ISTIO_VERSION}).
  *
  * <p>A gRPC request whose messages were counted ({@link StreamInfo#requestMessages()}: its connection manager's gRPC
  * statistics filter emits its filter state, as istiod configures it) adds them to {@code istio_request_messages_total}
@@ -101,6 +105,10 @@ public final class MeshMetrics {
             throw new IllegalArgumentException("destinationCluster: '" + destinationCluster
                     + "' (expected: a cluster id such as Kubernetes)");
         }
+        // as Istio's stats filter records the proxy's build: one series, the Istio version this proxy claims
+        Gauge.builder("istio_build", () -> 1).description("Istio component build info")
+                .tags("component", "proxy", "tag", dev.inmesh.runtime.xds.ads.NodeOptions.ISTIO_VERSION)
+                .register(registry);
         return new MeshMetrics(registry, local == null ? WorkloadInfo.UNKNOWN : local, destinationCluster);
     }
 

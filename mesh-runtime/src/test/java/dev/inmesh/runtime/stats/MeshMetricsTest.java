@@ -390,6 +390,14 @@ class MeshMetricsTest {
     }
 
     @Test
+    void theProxysBuildIsOneSeriesAsIstiosStatsFilterRecordsIt() {
+        assertEquals(List.of("istio_build{component=\"proxy\",tag=\""
+                + dev.inmesh.runtime.xds.ads.NodeOptions.ISTIO_VERSION + "\"} 1.0"), samples("istio_build"));
+        MeshMetrics.create(registry, StreamInfos.REVIEWS); // a second one in the registry: still one series
+        assertEquals(1, samples("istio_build").size());
+    }
+
+    @Test
     void aSpiffeIdentityNamesItsNamespace() {
         assertEquals("bookinfo", MeshMetrics.spiffeNamespace("spiffe://cluster.local/ns/bookinfo/sa/reviews"));
         assertEquals("bookinfo", MeshMetrics.spiffeNamespace("spiffe://cluster.local/ns/bookinfo"));

@@ -25,6 +25,9 @@ public record NodeOptions(String podName, String namespace, String podIp, String
                           String meshId, String istioVersion, Map<String, String> labels, String workloadName,
                           String interceptionMode, String serviceCluster, Map<String, String> extraMetadata) {
 
+    /** The Istio version Inmesh claims by default ({@code ISTIO_VERSION}), whose generated config it reads. */
+    public static final String ISTIO_VERSION = "1.24.0";
+
     public NodeOptions {
         nonEmpty(podName, "podName");
         nonEmpty(namespace, "namespace");
@@ -32,7 +35,7 @@ public record NodeOptions(String podName, String namespace, String podIp, String
         dnsDomain = orElse(dnsDomain, "cluster.local");
         clusterId = orElse(clusterId, "Kubernetes");
         meshId = orElse(meshId, "cluster.local");
-        istioVersion = orElse(istioVersion, "1.24.0");
+        istioVersion = orElse(istioVersion, ISTIO_VERSION);
         labels = Map.copyOf(labels == null ? Map.of() : labels);
         workloadName = orElse(workloadName, podName);
         interceptionMode = orElse(interceptionMode, "REDIRECT");
