@@ -56,10 +56,20 @@ public final class AdminServer {
         CONFIG_DUMP("/config_dump"),
         /** {@code /stats/prometheus}: the Micrometer registry's Prometheus scrape. */
         STATS_PROMETHEUS("/stats/prometheus"),
-        /** {@code /ready}: Envoy's server state, 200 {@code LIVE} or 503 {@code PRE_INITIALIZING}. */
+        /**
+         * {@code /ready}: Envoy's server state, 200 {@code LIVE}, or 503 {@code PRE_INITIALIZING} before the first
+         * snapshot and {@code DRAINING} while {@code /healthcheck/fail} holds.
+         */
         READY("/ready"),
-        /** {@code /healthz/ready}: Istio's readiness probe, 200 once the first snapshot is applied, 503 before. */
+        /**
+         * {@code /healthz/ready}: Istio's readiness probe, 200 while the server is {@code LIVE} (the first snapshot
+         * applied, health checks not failed), 503 otherwise.
+         */
         HEALTHZ_READY("/healthz/ready"),
+        /** {@code /healthcheck/fail} (POST): the server fails its health checks, {@code DRAINING}, as Envoy's. */
+        HEALTHCHECK_FAIL("/healthcheck/fail", true),
+        /** {@code /healthcheck/ok} (POST): the server passes its health checks again, as Envoy's. */
+        HEALTHCHECK_OK("/healthcheck/ok", true),
         /**
          * {@code /clusters}: Envoy's text form of upstream cluster and host state, or with {@code ?format=json}
          * Envoy's {@code admin.v3.Clusters} as JSON.
@@ -138,8 +148,10 @@ public final class AdminServer {
                 case CONFIG_DUMP -> "the current configuration as Envoy's ConfigDump "
                         + "(params: include_eds, resource, mask, name_regex)";
                 case STATS_PROMETHEUS -> "Istio's metrics and the Envoy statistics in Prometheus' text format";
-                case READY -> "LIVE once a first configuration is applied, PRE_INITIALIZING before";
-                case HEALTHZ_READY -> "200 once a first configuration is applied, 503 before";
+                case READY -> "the server state, 200 if LIVE, otherwise 503";
+                case HEALTHZ_READY -> "200 while the server is LIVE, 503 otherwise";
+                case HEALTHCHECK_FAIL -> "cause the server to fail health checks";
+                case HEALTHCHECK_OK -> "cause the server to pass health checks";
                 case CLUSTERS -> "upstream clusters and hosts (param: format=json)";
                 case XDS_STATUS -> "the ADS client's state per resource type";
                 case STATS -> "the Envoy statistics (params: format=json, filter, type, usedonly)";
@@ -236,6 +248,8 @@ public final class AdminServer {
     private final IstioAgent agent;
     private final List<Mount> mounts;
     private final Instant startedAt = Instant.now();
+    /** Set by {@code /healthcheck/fail}, cleared by {@code /healthcheck/ok}, as Envoy's server keeps it. */
+    private volatile boolean healthCheckFailed;
     private final List<HttpServer> servers = new ArrayList<>();
 
     private AdminServer(Builder b) {
@@ -321,10 +335,14 @@ public final class AdminServer {
         }
         switch (e) {
             case READY -> {
-                boolean live = snapshots.ready();
-                text(req, live ? 200 : 503, live ? "LIVE\n" : "PRE_INITIALIZING\n");
+                ServerInfo.State state = state();
+                text(req, state == ServerInfo.State.LIVE ? 200 : 503, state.name() + "\n");
             }
-            case HEALTHZ_READY -> req.response().setStatusCode(snapshots.ready() ? 200 : 503).end();
+            case HEALTHZ_READY -> req.response().setStatusCode(state() == ServerInfo.State.LIVE ? 200 : 503).end();
+            case HEALTHCHECK_FAIL, HEALTHCHECK_OK -> {
+                healthCheckFailed = e == Endpoint.HEALTHCHECK_FAIL;
+                text(req, 200, "OK\n");
+            }
             case CONFIG_DUMP -> configDump(req);
             case STATS_PROMETHEUS, APP_METRICS -> {
                 if (serves(mount, Endpoint.APP_METRICS)) {
@@ -515,7 +533,7 @@ public final class AdminServer {
         ServerInfo.Builder b = ServerInfo.newBuilder()
                 .setVersion(version())
                 .setHotRestartVersion("disabled")
-                .setState(snapshots.ready() ? ServerInfo.State.LIVE : ServerInfo.State.PRE_INITIALIZING)
+                .setState(state())
                 .setUptimeCurrentEpoch(com.google.protobuf.Duration.newBuilder().setSeconds(up))
                 .setUptimeAllEpochs(com.google.protobuf.Duration.newBuilder().setSeconds(up));
         if (configPath != null) {
@@ -525,6 +543,17 @@ public final class AdminServer {
             b.getNodeBuilder().setId(nodeId);
         }
         return b.build();
+    }
+
+    /**
+     * Envoy's server state: {@code PRE_INITIALIZING} until the first snapshot is applied, then {@code DRAINING} while
+     * the health checks fail ({@code /healthcheck/fail}), else {@code LIVE}.
+     */
+    private ServerInfo.State state() {
+        if (!snapshots.ready()) {
+            return ServerInfo.State.PRE_INITIALIZING;
+        }
+        return healthCheckFailed ? ServerInfo.State.DRAINING : ServerInfo.State.LIVE;
     }
 
     /** {@code inmesh/VERSION} (the jar's implementation version, {@code dev} when run from classes). */

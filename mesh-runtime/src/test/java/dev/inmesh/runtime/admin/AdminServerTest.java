@@ -85,6 +85,44 @@ class AdminServerTest {
     }
 
     @Test
+    void healthcheckFailDrainsTheServerStateUntilHealthcheckOkAsEnvoy() throws Exception {
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.HEALTHCHECK_FAIL,
+                        AdminServer.Endpoint.HEALTHCHECK_OK, AdminServer.Endpoint.READY,
+                        AdminServer.Endpoint.SERVER_INFO, AdminServer.Endpoint.HEALTHZ_READY))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
+            assertEquals("LIVE\n", get(own, "/ready").body());
+            HttpResponse<String> wrong = send(own, "GET", "/healthcheck/fail");
+            assertEquals(405, wrong.statusCode());
+            assertEquals("Method GET not allowed, POST required.", wrong.body());
+            assertEquals(200, get(own, "/ready").statusCode(), "a refused GET changes nothing");
+
+            HttpResponse<String> fail = send(own, "POST", "/healthcheck/fail");
+
+            assertEquals(200, fail.statusCode());
+            assertEquals("OK\n", fail.body());
+            HttpResponse<String> draining = get(own, "/ready");
+            assertEquals(503, draining.statusCode());
+            assertEquals("DRAINING\n", draining.body());
+            assertEquals("DRAINING", dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/server_info").body())
+                    .get("state").asText());
+            assertEquals(503, get(own, "/healthz/ready").statusCode(), "Istio's readiness follows the state");
+
+            HttpResponse<String> ok = send(own, "POST", "/healthcheck/ok");
+
+            assertEquals(200, ok.statusCode());
+            assertEquals("OK\n", ok.body());
+            assertEquals("LIVE\n", get(own, "/ready").body());
+            assertEquals(200, get(own, "/healthz/ready").statusCode());
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void statsPrometheusServesTheRegistrysScrape() throws Exception {
         MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE).record(StreamInfos.outboundOk());
 
@@ -570,7 +608,7 @@ class AdminServerTest {
                 + "  /clusters: upstream clusters and hosts (param: format=json)\n"
                 + "  /config_dump: the current configuration as Envoy's ConfigDump "
                 + "(params: include_eds, resource, mask, name_regex)\n"
-                + "  /ready: LIVE once a first configuration is applied, PRE_INITIALIZING before\n"
+                + "  /ready: the server state, 200 if LIVE, otherwise 503\n"
                 + "  /stats/prometheus: Istio's metrics and the Envoy statistics in Prometheus' text format\n",
                 r.body());
     }
@@ -598,7 +636,7 @@ class AdminServerTest {
             assertEquals("admin commands are:\n"
                     + "  /help: this list\n"
                     + "  /quitquitquit (POST): exit the server\n"
-                    + "  /ready: LIVE once a first configuration is applied, PRE_INITIALIZING before\n",
+                    + "  /ready: the server state, 200 if LIVE, otherwise 503\n",
                     get(own, "/help").body());
 
             HttpResponse<String> ok = send(own, "POST", "/quitquitquit");
