@@ -102,6 +102,12 @@ public final class AdminServer {
          * {@link Builder#drainListeners drain action} has started; not served without one.
          */
         DRAIN_LISTENERS("/drain_listeners", true),
+        /**
+         * {@code /logging} (POST): Envoy's log levels, Inmesh's loggers by package (see {@link LogLevels}): with no
+         * parameter lists them, {@code ?level=LEVEL}, {@code ?NAME=LEVEL} or {@code ?paths=NAME:LEVEL,...} changes
+         * them first (400 with what it takes for anything else).
+         */
+        LOGGING("/logging", true),
         /** {@code /certs}: Envoy's {@code admin.v3.Certificates}, the certificates of the TLS contexts in use. */
         CERTS("/certs"),
         /** {@code /memory}: Envoy's {@code admin.v3.Memory}, from the JVM's heap. */
@@ -161,6 +167,7 @@ public final class AdminServer {
                 case ROOT -> "this list";
                 case QUITQUITQUIT -> "exit the server";
                 case DRAIN_LISTENERS -> "drain listeners (params: inboundonly, graceful, skip_exit)";
+                case LOGGING -> "list the log levels, or change them (params: level, paths, or NAME=LEVEL)";
                 case CERTS -> "the certificates of the listeners' and clusters' TLS, as Envoy's Certificates";
                 case MEMORY -> "the JVM's heap as Envoy's Memory (allocated: used, heap_size: committed)";
                 case RUNTIME -> "the runtime layers and values (none: Inmesh has no runtime)";
@@ -394,6 +401,7 @@ public final class AdminServer {
             case RUNTIME -> req.response().setStatusCode(200).putHeader("content-type", "application/json")
                     .end("{\n \"layers\": [],\n \"entries\": {}\n}\n");
             case HOT_RESTART_VERSION -> text(req, 200, "disabled");
+            case LOGGING -> logging(req);
             default -> text(req, 404, "invalid path. " + help(mount));
         }
     }
@@ -516,6 +524,26 @@ public final class AdminServer {
         } else {
             offLoop(req, "text/plain; charset=utf-8", () -> EnvoyStats.text(stats.call()));
         }
+    }
+
+    /**
+     * {@code /logging}: as Envoy's, the parameters change the levels first, a bad one answering 400 with the error
+     * and what the endpoint takes; the list of loggers and their levels follows either way.
+     */
+    private void logging(HttpServerRequest req) {
+        java.util.Map<String, List<String>> params = new java.util.LinkedHashMap<>();
+        for (String name : req.params().names()) {
+            params.put(name, req.params().getAll(name));
+        }
+        String error = "";
+        if (!params.isEmpty()) {
+            try {
+                LogLevels.JVM.change(params);
+            } catch (LogLevels.LevelException e) {
+                error = "error: " + e.getMessage() + "\n\n" + LogLevels.usage();
+            }
+        }
+        text(req, error.isEmpty() ? 200 : 400, error + LogLevels.JVM.list());
     }
 
     /** Envoy's Memory from the JVM's heap: what is used as allocated, what is committed as the heap's size. */

@@ -57,6 +57,15 @@ class AdminServerTest {
         vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
 
+    /** A started server of the holder's snapshots serving these endpoints on a port of its own. */
+    private AdminServer serving(AdminServer.Endpoint first, AdminServer.Endpoint... rest) throws Exception {
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, first, rest))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        return own;
+    }
+
     private HttpResponse<String> get(int mount, String path) throws Exception {
         return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + admin.port(mount) + path))
                 .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
@@ -86,12 +95,8 @@ class AdminServerTest {
 
     @Test
     void healthcheckFailDrainsTheServerStateUntilHealthcheckOkAsEnvoy() throws Exception {
-        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
-                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.HEALTHCHECK_FAIL,
-                        AdminServer.Endpoint.HEALTHCHECK_OK, AdminServer.Endpoint.READY,
-                        AdminServer.Endpoint.SERVER_INFO, AdminServer.Endpoint.HEALTHZ_READY))
-                .build();
-        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        AdminServer own = serving(AdminServer.Endpoint.HEALTHCHECK_FAIL, AdminServer.Endpoint.HEALTHCHECK_OK,
+                AdminServer.Endpoint.READY, AdminServer.Endpoint.SERVER_INFO, AdminServer.Endpoint.HEALTHZ_READY);
         try {
             holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
             assertEquals("LIVE\n", get(own, "/ready").body());
@@ -118,6 +123,50 @@ class AdminServerTest {
             assertEquals("LIVE\n", get(own, "/ready").body());
             assertEquals(200, get(own, "/healthz/ready").statusCode());
         } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void loggingListsAndChangesTheLevelsOfInmeshsLoggersOnAPostAsEnvoy() throws Exception {
+        AdminServer own = serving(AdminServer.Endpoint.LOGGING);
+        java.util.logging.Logger cluster = java.util.logging.Logger.getLogger(
+                "dev.inmesh.runtime.upstream.UpstreamCluster");
+        try {
+            assertEquals(405, send(own, "GET", "/logging").statusCode());
+            HttpResponse<String> list = send(own, "POST", "/logging");
+            assertEquals(200, list.statusCode());
+            assertTrue(list.body().startsWith("active loggers:\n"), list.body());
+            assertTrue(list.body().contains("\n  upstream: info\n"), list.body());
+            assertTrue(list.body().endsWith("\n\n"), list.body());
+            assertTrue(!cluster.isLoggable(java.util.logging.Level.FINE));
+
+            HttpResponse<String> one = send(own, "POST", "/logging?upstream=debug");
+
+            assertEquals(200, one.statusCode());
+            assertTrue(one.body().contains("\n  upstream: debug\n"), one.body());
+            assertTrue(one.body().contains("\n  xds: info\n"), "only the logger named: " + one.body());
+            assertTrue(cluster.isLoggable(java.util.logging.Level.FINE), "the package's classes log at debug");
+
+            HttpResponse<String> paths = send(own, "POST", "/logging?paths=upstream:critical,xds:trace");
+            assertTrue(paths.body().contains("\n  upstream: critical\n  xds: trace\n"), paths.body());
+            assertTrue(!cluster.isLoggable(java.util.logging.Level.WARNING));
+            HttpResponse<String> all = send(own, "POST", "/logging?level=warning");
+            assertTrue(all.body().lines().skip(1).filter(l -> !l.isEmpty()).allMatch(l -> l.endsWith(": warning")),
+                    all.body());
+
+            for (String bad : List.of("/logging?nosuch=debug", "/logging?upstream=loud", "/logging?level=info&a=b",
+                    "/logging?paths=upstream:debug,nosuch:debug", "/logging?paths=upstream:")) {
+                HttpResponse<String> r = send(own, "POST", bad);
+                assertEquals(400, r.statusCode(), bad);
+                assertTrue(r.body().startsWith("error: "), r.body());
+                assertTrue(r.body().contains("\nactive loggers:\n  "), "the list follows: " + r.body());
+                assertTrue(r.body().contains("\n  upstream: warning\n"), "nothing changed: " + r.body());
+            }
+            assertTrue(send(own, "POST", "/logging?nosuch=debug").body().startsWith("error: unknown logger name\n"));
+            assertTrue(send(own, "POST", "/logging?upstream=loud").body().startsWith("error: unknown logger level\n"));
+        } finally {
+            send(own, "POST", "/logging?level=info");
             own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
     }
@@ -682,10 +731,7 @@ class AdminServerTest {
 
     @Test
     void drainListenersIsNotServedWithoutADrainAction() throws Exception {
-        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
-                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.DRAIN_LISTENERS))
-                .build();
-        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        AdminServer own = serving(AdminServer.Endpoint.DRAIN_LISTENERS);
         try {
             assertEquals(404, send(own, "POST", "/drain_listeners").statusCode());
         } finally {

@@ -1,0 +1,174 @@
+package dev.inmesh.runtime.admin;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Envoy's {@code /logging}: Inmesh's loggers, one per package ({@code java.util.logging} loggers named by the package,
+ * which its classes' loggers inherit their level from), listed and changed by Envoy's level names. Envoy's
+ * {@code trace}, {@code debug}, {@code info}, {@code warning}, {@code error}, {@code critical} and {@code off} are
+ * {@code FINEST}, {@code FINE}, {@code INFO}, {@code WARNING}, {@code SEVERE} (both of the last two) and {@code OFF};
+ * a level below {@code INFO} also opens the root logger's handlers, so that what the logger lets through is printed.
+ */
+final class LogLevels {
+
+    /** Envoy's level names, in Envoy's order. */
+    static final List<String> NAMES = List.of("trace", "debug", "info", "warning", "error", "critical", "off");
+
+    private static final List<Level> LEVELS = List.of(Level.FINEST, Level.FINE, Level.INFO, Level.WARNING,
+            Level.SEVERE, Level.SEVERE, Level.OFF);
+
+    /** The packages whose loggers are listed, by the name {@code /logging} gives each. */
+    private static final Map<String, String> PACKAGES = packages();
+
+    /** The loggers, held so that the levels set on them stay (the logging framework keeps loggers weakly). */
+    private final Map<String, Logger> loggers = new TreeMap<>();
+    /** The level names set last, so that {@code critical} reads back as such rather than as {@code error}. */
+    private final Map<String, String> set = new LinkedHashMap<>();
+
+    /** The JVM's: its loggers are the JVM's, shared by every admin server in it. */
+    static final LogLevels JVM = new LogLevels();
+
+    private LogLevels() {
+        PACKAGES.forEach((name, pkg) -> loggers.put(name, Logger.getLogger(pkg)));
+    }
+
+    private static Map<String, String> packages() {
+        Map<String, String> m = new TreeMap<>();
+        for (String p : List.of("accesslog", "admin", "config", "identity", "inbound", "lb", "listener", "mesh", "net",
+                "outbound", "router", "snapshot", "stats", "tls", "tools", "tracing", "upstream", "xds")) {
+            m.put(p, "dev.inmesh.runtime." + p);
+        }
+        m.put("proxy", "dev.inmesh.interception.proxy");
+        return Collections.unmodifiableMap(m);
+    }
+
+    /** A bad request's message, as Envoy's words it. */
+    static final class LevelException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        LevelException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * Envoy's change of levels: {@code level=LEVEL} sets every logger, {@code paths=NAME:LEVEL,...} and
+     * {@code NAME=LEVEL} the loggers named; anything else, an unknown name or level, changes nothing.
+     *
+     * @param params the query's parameters, each name with its values in order
+     */
+    synchronized void change(Map<String, List<String>> params) throws LevelException {
+        int count = 0;
+        for (List<String> values : params.values()) {
+            count += values.size();
+        }
+        if (count != 1) {
+            throw new LevelException("invalid number of parameters");
+        }
+        Map.Entry<String, List<String>> only = params.entrySet().iterator().next();
+        String key = only.getKey();
+        String value = only.getValue().get(0);
+        Map<String, String> changes = new LinkedHashMap<>();
+        if (key.equals("level")) {
+            String level = level(value);
+            loggers.keySet().forEach(name -> changes.put(name, level));
+        } else if (key.equals("paths")) {
+            for (String pair : value.split(",")) {
+                if (pair.isBlank()) {
+                    continue;
+                }
+                int colon = pair.indexOf(':');
+                String name = colon < 0 ? pair.strip() : pair.substring(0, colon).strip();
+                String level = colon < 0 ? "" : pair.substring(colon + 1).strip();
+                if (name.isEmpty() || level.isEmpty()) {
+                    throw new LevelException("empty logger name or empty logger level");
+                }
+                changes.put(name, level(level));
+            }
+        } else {
+            changes.put(key, level(value));
+        }
+        for (String name : changes.keySet()) {
+            if (!loggers.containsKey(name)) {
+                throw new LevelException("unknown logger name");
+            }
+        }
+        changes.forEach((name, level) -> {
+            Level jul = LEVELS.get(NAMES.indexOf(level));
+            loggers.get(name).setLevel(jul);
+            set.put(name, level);
+            if (jul.intValue() < Level.INFO.intValue()) {
+                openRootHandlers(jul);
+            }
+        });
+    }
+
+    private static String level(String name) throws LevelException {
+        if (!NAMES.contains(name)) {
+            throw new LevelException("unknown logger level");
+        }
+        return name;
+    }
+
+    /** Lowers the root logger's handlers to {@code level} where they are above it. */
+    private static void openRootHandlers(Level level) {
+        for (Handler h : Logger.getLogger("").getHandlers()) {
+            if (h.getLevel().intValue() > level.intValue()) {
+                h.setLevel(level);
+            }
+        }
+    }
+
+    /** Envoy's list: {@code active loggers:}, then {@code   NAME: LEVEL} a line, by name, and an empty line. */
+    synchronized String list() {
+        StringBuilder b = new StringBuilder("active loggers:\n");
+        loggers.forEach((name, logger) -> b.append("  ").append(name).append(": ").append(name(name, logger))
+                .append('\n'));
+        return b.append('\n').toString();
+    }
+
+    /** The Envoy name of a logger's level: the one set last if the logger still has it, else its effective one's. */
+    private String name(String name, Logger logger) {
+        Level effective = effective(logger);
+        String last = set.get(name);
+        if (last != null && LEVELS.get(NAMES.indexOf(last)).equals(effective)) {
+            return last;
+        }
+        int v = effective.intValue();
+        if (v == Level.OFF.intValue()) {
+            return "off";
+        }
+        if (v >= Level.SEVERE.intValue()) {
+            return "error";
+        }
+        if (v >= Level.WARNING.intValue()) {
+            return "warning";
+        }
+        if (v >= Level.INFO.intValue()) {
+            return "info";
+        }
+        return v >= Level.FINE.intValue() ? "debug" : "trace";
+    }
+
+    private static Level effective(Logger logger) {
+        for (Logger l = logger; l != null; l = l.getParent()) {
+            if (l.getLevel() != null) {
+                return l.getLevel();
+            }
+        }
+        return Level.INFO;
+    }
+
+    /** What {@code /logging} takes, after an error. */
+    static String usage() {
+        return "usage: /logging?NAME=LEVEL sets one logger, /logging?paths=NAME:LEVEL,NAME:LEVEL,... several, "
+                + "/logging?level=LEVEL all\nlevels: " + String.join(" ", NAMES) + "\n";
+    }
+}
