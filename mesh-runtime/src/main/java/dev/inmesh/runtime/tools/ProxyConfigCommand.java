@@ -19,6 +19,7 @@ import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.Parsers;
 import dev.inmesh.runtime.xds.ResourceBundle;
+import io.envoyproxy.envoy.admin.v3.BootstrapConfigDump;
 import io.envoyproxy.envoy.admin.v3.ClusterStatus;
 import io.envoyproxy.envoy.admin.v3.SecretsConfigDump;
 import java.io.IOException;
@@ -39,23 +40,27 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code inmesh proxy-config listener|route|cluster|endpoint|secret|all}: shows a proxy's configuration as
- * {@code istioctl proxy-config} does, from an admin server ({@code --admin HOST:PORT}, Inmesh's or Envoy's) or from a
- * file ({@code -f FILE}). From an admin server it asks what istioctl asks: the config dump sections a table needs
+ * {@code inmesh proxy-config listener|route|cluster|endpoint|secret|bootstrap|all|log}: shows a proxy's configuration
+ * as {@code istioctl proxy-config} does, from an admin server ({@code --admin HOST:PORT}, Inmesh's or Envoy's) or
+ * from a file ({@code -f FILE}). From an admin server it asks what istioctl asks: the config dump sections a table needs
  * ({@code /config_dump?mask=...}), the whole dump for {@code secret} (its {@code SecretsConfigDump}), the dump with
- * EDS for {@code all} ({@code ?include_eds=true}), and
+ * EDS for {@code all} ({@code ?include_eds=true}), the bootstrap for {@code bootstrap} ({@code ?mask=bootstrap},
+ * printed as JSON unless asked otherwise), and
  * {@code /clusters?format=json} for {@code endpoint}, whose OUTLIER CHECK reads FAILED for a host ejected by outlier
  * detection. The same filters ({@code --port}, {@code --address}, {@code --type}, {@code --name}, {@code --fqdn},
  * {@code --direction}, {@code --subset}, {@code --cluster}, {@code --status}) and outputs ({@code -o short},
- * istioctl's tables, and {@code all}'s full summary; {@code -o json}; {@code -o yaml}). Exit codes: 0 shown, 1
+ * istioctl's tables, and {@code all}'s full summary; {@code -o json}; {@code -o yaml}). {@code log} lists and sets
+ * the proxy's log levels ({@code POST /logging}) as istioctl's {@code proxy-config log}. Exit codes: 0 shown, 1
  * nothing matched, 2 unreadable input or bad arguments.
  */
 @Command(name = "proxy-config", mixinStandardHelpOptions = true,
-        description = "Shows a proxy's listeners, routes, clusters, endpoints or secrets as istioctl proxy-config "
-                + "does, from an admin server (its /config_dump and /clusters) or a file.")
+        description = "Shows a proxy's listeners, routes, clusters, endpoints, secrets or bootstrap as istioctl "
+                + "proxy-config does, from an admin server (its /config_dump and /clusters) or a file; log lists and "
+                + "sets its log levels.")
 public final class ProxyConfigCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "listener, route, cluster, endpoint, secret or all.")
+    @Parameters(index = "0", paramLabel = "TYPE",
+            description = "listener, route, cluster, endpoint, secret, bootstrap, all or log.")
     String type;
 
     @Option(names = "--admin", paramLabel = "HOST:PORT", description = "An admin server to ask for /config_dump (/clusters for endpoint).")
@@ -64,8 +69,9 @@ public final class ProxyConfigCommand implements Callable<Integer> {
     @Option(names = {"-f", "--file"}, paramLabel = "FILE", description = "A config dump (JSON or YAML), or for endpoint /clusters?format=json, to read.")
     Path file;
 
-    @Option(names = {"-o", "--output"}, defaultValue = "short", paramLabel = "FORMAT",
-            description = "short (istioctl's table, the default), json or yaml.")
+    @Option(names = {"-o", "--output"}, paramLabel = "FORMAT",
+            description = "short (istioctl's table, the default but for bootstrap), json (bootstrap's default) or "
+                    + "yaml.")
     String output;
 
     @Option(names = "--port", description = "Listeners, clusters or endpoints on this port.")
@@ -95,6 +101,14 @@ public final class ProxyConfigCommand implements Callable<Integer> {
     @Option(names = "--status", description = "Endpoints with this health status, such as HEALTHY.")
     String status;
 
+    @Option(names = "--level", paramLabel = "[LOGGER:]LEVEL,...",
+            description = "log: the level of every logger, or of the loggers named (trace, debug, info, warning, "
+                    + "error, critical, off).")
+    String level;
+
+    @Option(names = {"-r", "--reset"}, description = "log: every logger back to warning.")
+    boolean reset;
+
     PrintStream out = System.out;
     PrintStream err = System.err;
 
@@ -102,13 +116,17 @@ public final class ProxyConfigCommand implements Callable<Integer> {
     public Integer call() {
         String kind = type.toLowerCase(Locale.ROOT);
         if (!List.of("listener", "listeners", "route", "routes", "cluster", "clusters", "endpoint", "endpoints",
-                "secret", "secrets", "all").contains(kind)) {
+                "secret", "secrets", "bootstrap", "all", "log").contains(kind)) {
             err.println("proxy-config: unknown type '" + type + "' (expected: listener, route, cluster, endpoint, "
-                    + "secret or all)");
+                    + "secret, bootstrap, all or log)");
             return 2;
         }
         kind = kind.endsWith("s") ? kind.substring(0, kind.length() - 1) : kind;
-        String format = output.toLowerCase(Locale.ROOT);
+        if (kind.equals("log")) {
+            return log();
+        }
+        // as istioctl, bootstrap prints its JSON unless asked otherwise
+        String format = output != null ? output.toLowerCase(Locale.ROOT) : kind.equals("bootstrap") ? "json" : "short";
         if (!List.of("short", "json", "yaml").contains(format)) {
             err.println("proxy-config: unknown output '" + output + "' (expected: short, json or yaml)");
             return 2;
@@ -125,8 +143,8 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                 statuses = admin != null ? fetchClusterStatuses(admin) : clusterStatuses(read(file));
             } else {
                 text = admin != null ? fetch(admin, DUMP_PATHS.get(kind)) : read(file);
-                // istioctl reads only the secrets' dump for secret: the resources need not parse
-                if (kind.equals("secret")) {
+                // istioctl reads only the secrets' (the bootstrap's) dump: the resources need not parse
+                if (kind.equals("secret") || kind.equals("bootstrap")) {
                     EnvoyJson.tree(text);
                 } else {
                     bundle = readDump(text);
@@ -166,6 +184,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
             "route", "/config_dump?mask=dynamic_route_configs,static_route_configs",
             "cluster", "/config_dump?mask=dynamic_active_clusters,dynamic_warming_clusters,static_clusters",
             "secret", "/config_dump",
+            "bootstrap", "/config_dump?mask=bootstrap",
             // Envoy leaves EDS out of its dump unless asked
             "all", "/config_dump?include_eds=true");
 
@@ -204,6 +223,18 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                 print(format, cs, () -> ProxyConfigWriter.clusterSummary(cs));
             }
             case "secret" -> showSecrets(format, EnvoyJson.tree(text));
+            case "bootstrap" -> {
+                JsonNode tree = EnvoyJson.tree(text);
+                JsonNode bootstrap = ProxyConfigWriter.section(tree, "BootstrapConfigDump");
+                if (bootstrap == null) {
+                    return nothing("no bootstrap found");
+                }
+                if (format.equals("short")) {
+                    out.print(ProxyConfigWriter.bootstrapSummary(tree));
+                } else {
+                    printMessage(format, bootstrap, BootstrapConfigDump.class);
+                }
+            }
             default -> {
                 JsonNode tree = EnvoyJson.tree(text);
                 if (format.equals("short")) {
@@ -228,18 +259,101 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                     : ProxyConfigWriter.secrets(secrets, java.time.Instant.now())));
             return;
         }
-        JsonNode tree = JsonNodeFactory.instance.objectNode();
-        if (secrets != null) {
-            // the message itself, as istioctl prints it, not the Any it was in
-            com.fasterxml.jackson.databind.node.ObjectNode message = secrets.deepCopy();
-            message.remove("@type");
-            try {
-                tree = EnvoyJson.tree(EnvoyJson.print(EnvoyJson.toMessage(message, SecretsConfigDump.class), false));
-            } catch (InvalidProtocolBufferException e) {
-                tree = message; // printed as the dump has it
-            }
+        if (secrets == null) {
+            out.println(format.equals("json") ? "{}" : yaml(JsonNodeFactory.instance.objectNode()));
+            return;
+        }
+        printMessage(format, secrets, SecretsConfigDump.class);
+    }
+
+    /**
+     * A config of the dump as istioctl prints it with {@code -o json|yaml}: the message itself, not the Any it was in,
+     * with lowerCamelCase names.
+     */
+    private void printMessage(String format, JsonNode config, Class<? extends Message> type)
+            throws JsonProcessingException {
+        com.fasterxml.jackson.databind.node.ObjectNode message = config.deepCopy();
+        message.remove("@type");
+        JsonNode tree;
+        try {
+            tree = EnvoyJson.tree(EnvoyJson.print(EnvoyJson.toMessage(message, type), false));
+        } catch (InvalidProtocolBufferException e) {
+            tree = message; // printed as the dump has it
         }
         out.println(format.equals("json") ? JSON_WRITER.writeValueAsString(tree) : yaml(tree));
+    }
+
+    /** istioctl's level names, {@code warn} for {@code warning} too. */
+    private static final Map<String, String> LEVELS = Map.of("trace", "trace", "debug", "debug", "info", "info",
+            "warning", "warning", "warn", "warning", "error", "error", "critical", "critical", "off", "off");
+
+    /**
+     * {@code log}, as istioctl's {@code proxy-config log}: {@code POST /logging} lists the loggers; {@code --level
+     * LEVEL} sets them all ({@code ?level=}), {@code --level NAME:LEVEL,...} (or {@code NAME=LEVEL}, a
+     * {@code NS::} before the name ignored) each logger named, which must be among those listed; {@code --reset} sets
+     * them all to {@code warning}. Prints what the last request answered.
+     */
+    private int log() {
+        if (output != null && !output.equalsIgnoreCase("short")) {
+            err.println("proxy-config: --output is not applicable for log");
+            return 2;
+        }
+        if (admin == null || file != null) {
+            err.println("proxy-config: log changes a running proxy: give --admin HOST:PORT (not -f)");
+            return 2;
+        }
+        if (reset && level != null) {
+            err.println("proxy-config: --level cannot be combined with --reset");
+            return 2;
+        }
+        try {
+            String loggers = post(admin, "/logging");
+            Map<String, String> changes = new java.util.LinkedHashMap<>();
+            if (reset) {
+                changes.put("level", "warning");
+            } else if (level != null) {
+                for (String each : level.split(",")) {
+                    if (!each.contains(":") && !each.contains("=")) {
+                        String l = LEVELS.get(each);
+                        if (l == null) {
+                            err.println("proxy-config: unrecognized logging level: " + each);
+                            return 2;
+                        }
+                        changes.clear();
+                        changes.put("level", l);
+                        continue;
+                    }
+                    String[] parts = each.split("::");
+                    String[] nameLevel = parts[parts.length - 1].split("[:=]", 2);
+                    if (!loggers.contains(nameLevel[0]) && !nameLevel[0].equals("level")) {
+                        err.println("proxy-config: unrecognized logger name: " + nameLevel[0]);
+                        return 2;
+                    }
+                    String l = LEVELS.get(nameLevel[1]);
+                    if (l == null) {
+                        err.println("proxy-config: unrecognized logging level: " + nameLevel[1]);
+                        return 2;
+                    }
+                    changes.put(nameLevel[0], l);
+                }
+            }
+            String answer = loggers;
+            // all loggers first, then each one named
+            if (changes.containsKey("level")) {
+                answer = post(admin, "/logging?level=" + changes.get("level"));
+            }
+            for (Map.Entry<String, String> c : changes.entrySet()) {
+                if (!c.getKey().equals("level")) {
+                    answer = post(admin, "/logging?" + java.net.URLEncoder.encode(c.getKey(),
+                            java.nio.charset.StandardCharsets.UTF_8) + "=" + c.getValue());
+                }
+            }
+            out.print(answer);
+            return 0;
+        } catch (InputException e) {
+            err.println("proxy-config: " + e.getMessage());
+            return 2;
+        }
     }
 
     private int nothing(String message) {
@@ -270,12 +384,28 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                             .withObjectEmptySeparator("")
                             .withArrayEmptySeparator("")));
 
-    /** As istioctl's JSON-to-YAML: keys sorted, no document marker, plain scalars where YAML allows. */
+    /**
+     * As istioctl's JSON-to-YAML: keys sorted, no document marker, plain scalars where YAML allows, and a string that
+     * YAML would read as a timestamp (such as a config's {@code lastUpdated}) quoted, as Go's YAML writer quotes it.
+     */
     private static final ObjectMapper YAML = new ObjectMapper(YAMLFactory.builder()
             .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
             .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES)
             .enable(YAMLGenerator.Feature.ALWAYS_QUOTE_NUMBERS_AS_STRINGS)
+            .stringQuotingChecker(new com.fasterxml.jackson.dataformat.yaml.util.StringQuotingChecker.Default() {
+                private static final long serialVersionUID = 1L;
+
+                @Override
+                public boolean needToQuoteValue(String value) {
+                    return super.needToQuoteValue(value) || TIMESTAMP.matcher(value).matches();
+                }
+            })
             .build()).enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS);
+
+    /** What YAML 1.1 reads as a timestamp: a date, or a date and time with a zone (or, after a space, without). */
+    private static final java.util.regex.Pattern TIMESTAMP = java.util.regex.Pattern.compile(
+            "\\d{4}-\\d{1,2}-\\d{1,2}(([Tt]\\d{1,2}:\\d{1,2}:\\d{1,2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2}))"
+                    + "|( \\d{1,2}:\\d{1,2}:\\d{1,2}(\\.\\d+)?))?");
 
     private static String yaml(JsonNode tree) throws JsonProcessingException {
         Object plain = tree.isArray() ? YAML.convertValue(tree, List.class) : YAML.convertValue(tree, Map.class);
@@ -285,7 +415,15 @@ public final class ProxyConfigCommand implements Callable<Integer> {
 
     /** The body of {@code GET http://HOST:PORT/PATH}, which must answer 200. */
     static String fetch(String hostPort, String path) throws InputException {
-        HttpResponse<String> r = get(hostPort, path);
+        return ok(get(hostPort, path));
+    }
+
+    /** The body of {@code POST http://HOST:PORT/PATH}, which must answer 200. */
+    private static String post(String hostPort, String path) throws InputException {
+        return ok(send(hostPort, "POST", path));
+    }
+
+    private static String ok(HttpResponse<String> r) throws InputException {
         if (r.statusCode() != 200) {
             throw new InputException(r.uri() + ": HTTP " + r.statusCode());
         }
@@ -293,6 +431,10 @@ public final class ProxyConfigCommand implements Callable<Integer> {
     }
 
     private static HttpResponse<String> get(String hostPort, String path) throws InputException {
+        return send(hostPort, "GET", path);
+    }
+
+    private static HttpResponse<String> send(String hostPort, String method, String path) throws InputException {
         URI uri;
         try {
             uri = URI.create("http://" + hostPort + path);
@@ -301,7 +443,8 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         }
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         try {
-            return http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(30)).build(),
+            return http.send(HttpRequest.newBuilder(uri).method(method, HttpRequest.BodyPublishers.noBody())
+                            .timeout(Duration.ofSeconds(30)).build(),
                     HttpResponse.BodyHandlers.ofString());
         } catch (IOException e) {
             throw new InputException(uri + ": " + e.getMessage());

@@ -608,9 +608,14 @@ final class ProxyConfigWriter {
 
     /** The {@code SecretsConfigDump} of a config dump, or null when it has none. */
     static JsonNode secretsDump(JsonNode dump) {
+        return section(dump, "SecretsConfigDump");
+    }
+
+    /** The config of a config dump whose type is {@code envoy.admin.v3.TYPE}, or null when it has none. */
+    static JsonNode section(JsonNode dump, String type) {
         JsonNode configs = field(dump, "configs");
         for (int i = 0; configs != null && i < configs.size(); i++) {
-            if (configs.get(i).path("@type").asText().endsWith(".SecretsConfigDump")) {
+            if (configs.get(i).path("@type").asText().endsWith("." + type)) {
                 return configs.get(i);
             }
         }
@@ -777,14 +782,8 @@ final class ProxyConfigWriter {
      * {@code user_agent_build_version} ({@code 0.0.0} without one), with its label, status, type and TLS library.
      */
     static String bootstrapSummary(JsonNode dump) {
-        JsonNode node = null;
-        JsonNode configs = field(dump, "configs");
-        for (int i = 0; configs != null && i < configs.size(); i++) {
-            JsonNode c = configs.get(i);
-            if (c.path("@type").asText().endsWith(".BootstrapConfigDump")) {
-                node = field(field(c, "bootstrap"), "node");
-            }
-        }
+        JsonNode bootstrap = section(dump, "BootstrapConfigDump");
+        JsonNode node = bootstrap == null ? null : field(field(bootstrap, "bootstrap"), "node");
         JsonNode metadata = node == null ? null : field(node, "metadata");
         String istioVersion = metadata == null ? "" : metadata.path("ISTIO_VERSION").asText("");
         String sha = metadata == null ? "" : metadata.path("ISTIO_PROXY_SHA").asText("");

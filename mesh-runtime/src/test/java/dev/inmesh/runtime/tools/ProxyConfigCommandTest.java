@@ -253,8 +253,84 @@ class ProxyConfigCommandTest {
     }
 
     @Test
+    void bootstrapPrintsTheBootstrapDumpAsJsonByDefaultAndItsVersionsShortAsIstioctl() throws Exception {
+        assertEquals(0, run("bootstrap", "-f", dump.toString()), err.toString());
+        assertEquals("""
+                {
+                    "bootstrap": {
+                        "node": {
+                            "id": "node"
+                        }
+                    },
+                    "lastUpdated": "1970-01-01T00:00:00Z"
+                }
+                """, out());
+        out.reset();
+        assertEquals(0, run("bootstrap", "-f", dump.toString(), "-o", "yaml"));
+        assertEquals("""
+                bootstrap:
+                  node:
+                    id: node
+                lastUpdated: "1970-01-01T00:00:00Z"
+                """, out());
+        out.reset();
+        assertEquals(0, run("bootstrap", "-f", dump.toString(), "-o", "short"));
+        assertEquals("Envoy Version: 0.0.0\n", out());
+
+        Vertx vertx = Vertx.vertx();
+        try {
+            SnapshotHolder holder = new SnapshotHolder();
+            holder.apply(EnvoyConfigReader.read(RESOURCES));
+            AdminServer admin = AdminServer.builder(vertx).snapshots(holder).nodeId("sidecar~10.0.0.1~a.ns~ns.svc")
+                    .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.CONFIG_DUMP)).build();
+            admin.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            out.reset();
+            assertEquals(0, run("bootstrap", "--admin", "127.0.0.1:" + admin.port(0)), err.toString());
+            assertTrue(out().contains("\"id\": \"sidecar~10.0.0.1~a.ns~ns.svc\""), out());
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void logListsAndSetsTheProxysLogLevelsAsIstioctl() throws Exception {
+        Vertx vertx = Vertx.vertx();
+        try {
+            AdminServer admin = AdminServer.builder(vertx).snapshots(new SnapshotHolder())
+                    .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.LOGGING)).build();
+            admin.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            String at = "127.0.0.1:" + admin.port(0);
+
+            assertEquals(0, run("log", "--admin", at), err.toString());
+            assertTrue(out().startsWith("active loggers:\n"), out());
+            assertTrue(out().contains("\n  upstream: "), out());
+            out.reset();
+            assertEquals(0, run("log", "--admin", at, "--level", "error,upstream:debug,ns::xds=warn"), err.toString());
+            assertTrue(out().contains("\n  router: error\n"), "every logger first: " + out());
+            assertTrue(out().contains("\n  upstream: debug\n"), out());
+            assertTrue(out().contains("\n  xds: warning\n"), out());
+            out.reset();
+            assertEquals(0, run("log", "--admin", at, "-r"), err.toString());
+            assertTrue(out().lines().skip(1).filter(l -> !l.isEmpty()).allMatch(l -> l.endsWith(": warning")), out());
+
+            err.reset();
+            assertEquals(2, run("log", "--admin", at, "--level", "nosuch:debug"));
+            assertTrue(err.toString().contains("unrecognized logger name: nosuch"), err.toString());
+            assertEquals(2, run("log", "--admin", at, "--level", "loud"));
+            assertTrue(err.toString().contains("unrecognized logging level: loud"), err.toString());
+            assertEquals(2, run("log", "--admin", at, "--level", "debug", "-r"));
+            assertEquals(2, run("log", "--admin", at, "-o", "json"));
+            assertEquals(2, run("log", "-f", dump.toString()));
+            assertEquals(2, run("log", "--admin", "127.0.0.1:1"), "an admin server that is not there");
+            assertEquals(0, run("log", "--admin", at, "--level", "info"), "the levels as they were");
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void badArgumentsAndUnreadableInputExitWithTwo() throws Exception {
-        assertEquals(2, run("bootstrap", "-f", dump.toString()));
+        assertEquals(2, run("nosuch", "-f", dump.toString()));
         assertEquals(2, run("listener"));
         assertEquals(2, run("listener", "-f", dir.resolve("missing.json").toString()));
         assertEquals(2, run("listener", "-f", dump.toString(), "-o", "xml"));
