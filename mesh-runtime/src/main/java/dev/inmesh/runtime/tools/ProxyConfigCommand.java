@@ -447,7 +447,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                             .timeout(Duration.ofSeconds(30)).build(),
                     HttpResponse.BodyHandlers.ofString());
         } catch (IOException e) {
-            throw new InputException(uri + ": " + e.getMessage());
+            throw new InputException(uri + ": cannot reach the admin server: " + reason(e));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InputException(uri + ": interrupted");
@@ -503,6 +503,16 @@ public final class ProxyConfigCommand implements Callable<Integer> {
             return ClusterStatuses.fromText(text);
         }
         return ClusterStatuses.fromLoadAssignments(ProxyConfigWriter.loadAssignments(readDump(text)));
+    }
+
+    /** The first message in the cause chain (the JDK's client often has none on top), else the exception's class. */
+    private static String reason(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t.getMessage() != null && !t.getMessage().isBlank()) {
+                return t.getMessage();
+            }
+        }
+        return e.getClass().getSimpleName();
     }
 
     static String read(Path file) throws InputException {

@@ -329,6 +329,21 @@ class ProxyConfigCommandTest {
     }
 
     @Test
+    void anAdminServerThatDoesNotAnswerIsNamedWithTheReason() throws Exception {
+        int closed;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closed = s.getLocalPort();
+        }
+
+        assertEquals(2, run("listener", "--admin", "127.0.0.1:" + closed));
+
+        String message = err.toString();
+        assertTrue(message.startsWith("proxy-config: http://127.0.0.1:" + closed
+                + "/config_dump?mask=dynamic_listeners,static_listeners: cannot reach the admin server: "), message);
+        assertTrue(!message.contains("null"), message);
+    }
+
+    @Test
     void badArgumentsAndUnreadableInputExitWithTwo() throws Exception {
         assertEquals(2, run("nosuch", "-f", dump.toString()));
         assertEquals(2, run("listener"));
