@@ -54,7 +54,10 @@ public final class AdminServer {
          * {@code ?name_regex=} as Envoy (see {@link ConfigDumpBuilder.Query}).
          */
         CONFIG_DUMP("/config_dump"),
-        /** {@code /stats/prometheus}: the Micrometer registry's Prometheus scrape. */
+        /**
+         * {@code /stats/prometheus}: the Micrometer registry's Prometheus scrape; as Envoy's, {@code ?filter=} keeps
+         * the metric families whose name a regular expression finds, {@code ?usedonly} the series written.
+         */
         STATS_PROMETHEUS("/stats/prometheus"),
         /**
          * {@code /ready}: Envoy's server state, 200 {@code LIVE}, or 503 {@code PRE_INITIALIZING} before the first
@@ -153,7 +156,8 @@ public final class AdminServer {
             return switch (this) {
                 case CONFIG_DUMP -> "the current configuration as Envoy's ConfigDump "
                         + "(params: include_eds, resource, mask, name_regex)";
-                case STATS_PROMETHEUS -> "Istio's metrics and the Envoy statistics in Prometheus' text format";
+                case STATS_PROMETHEUS -> "Istio's metrics and the Envoy statistics in Prometheus' text format "
+                        + "(params: filter, usedonly)";
                 case READY -> "the server state, 200 if LIVE, otherwise 503";
                 case HEALTHZ_READY -> "200 while the server is LIVE, 503 otherwise";
                 case HEALTHCHECK_FAIL -> "cause the server to fail health checks";
@@ -355,10 +359,11 @@ public final class AdminServer {
                 if (serves(mount, Endpoint.APP_METRICS)) {
                     agent.mergedStats(req, () -> registry == null ? Future.succeededFuture("")
                             : vertx.executeBlocking(registry::scrape, false));
-                } else if (registry == null) {
-                    text(req, 200, "");
                 } else {
-                    offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry::scrape);
+                    java.util.function.Predicate<String> filter = filter(req);
+                    if (filter != null) {
+                        prometheus(req, filter);
+                    }
                 }
             }
             case CLUSTERS -> {
@@ -488,16 +493,9 @@ public final class AdminServer {
      * checked in Envoy's order.
      */
     private void stats(HttpServerRequest req) {
-        java.util.function.Predicate<String> filter = n -> true;
-        String regex = req.getParam("filter");
-        if (regex != null) {
-            try {
-                java.util.regex.Pattern p = java.util.regex.Pattern.compile(regex);
-                filter = n -> p.matcher(n).find();
-            } catch (java.util.regex.PatternSyntaxException e) {
-                text(req, 400, "Invalid re2 regex");
-                return;
-            }
+        java.util.function.Predicate<String> filter = filter(req);
+        if (filter == null) {
+            return;
         }
         String type = req.getParam("type");
         if (type != null && !EnvoyStats.TYPES.contains(type)) {
@@ -508,7 +506,7 @@ public final class AdminServer {
         String format = req.getParam("format");
         format = format == null || format.isEmpty() ? "text" : format;
         if ("prometheus".equals(format)) {
-            offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry == null ? () -> "" : registry::scrape);
+            prometheus(req, filter);
             return;
         }
         if (!format.equals("json") && !format.equals("text")) {
@@ -544,6 +542,35 @@ public final class AdminServer {
             }
         }
         text(req, error.isEmpty() ? 200 : 400, error + LogLevels.JVM.list());
+    }
+
+    /**
+     * Envoy's {@code ?filter=}: a regular expression found anywhere in a name; null (having answered 400) when it
+     * does not compile.
+     */
+    private static java.util.function.Predicate<String> filter(HttpServerRequest req) {
+        String regex = req.getParam("filter");
+        if (regex == null || regex.isEmpty()) {
+            return n -> true;
+        }
+        try {
+            java.util.regex.Pattern p = java.util.regex.Pattern.compile(regex);
+            return n -> p.matcher(n).find();
+        } catch (java.util.regex.PatternSyntaxException e) {
+            text(req, 400, "Invalid re2 regex");
+            return null;
+        }
+    }
+
+    /**
+     * The registry's scrape, as Envoy's {@code /stats/prometheus}: with {@code ?filter=} the metric families whose
+     * name the expression finds, with {@code ?usedonly} their series written (see {@link PrometheusText}).
+     */
+    private void prometheus(HttpServerRequest req, java.util.function.Predicate<String> filter) {
+        boolean usedOnly = req.params().contains("usedonly");
+        boolean all = !usedOnly && (req.getParam("filter") == null || req.getParam("filter").isEmpty());
+        offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry == null ? () -> ""
+                : all ? registry::scrape : () -> PrometheusText.select(registry.scrape(), filter, usedOnly));
     }
 
     /** Envoy's Memory from the JVM's heap: what is used as allocated, what is committed as the heap's size. */

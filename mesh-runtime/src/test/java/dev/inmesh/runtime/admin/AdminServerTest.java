@@ -184,6 +184,43 @@ class AdminServerTest {
     }
 
     @Test
+    void statsPrometheusTakesEnvoysFilterAndUsedonly() throws Exception {
+        registry.counter("test.used", "cluster_name", "a").increment(2);
+        registry.counter("test.used", "cluster_name", "b");
+        registry.counter("test.unused");
+        registry.timer("test.latency", "route", "x").record(Duration.ofMillis(5));
+        registry.timer("test.latency", "route", "y");
+        registry.timer("test.idle");
+
+        String all = get(0, "/stats/prometheus").body();
+        assertTrue(all.contains("# TYPE test_unused_total counter\n"), all);
+        assertTrue(all.contains("test_used_total{cluster_name=\"b\"} 0"), all);
+
+        HttpResponse<String> used = get(0, "/stats/prometheus?usedonly");
+
+        assertEquals(200, used.statusCode());
+        String u = used.body();
+        assertTrue(u.contains("# TYPE test_used_total counter\ntest_used_total{cluster_name=\"a\"} 2"), u);
+        assertTrue(!u.contains("cluster_name=\"b\""), "a series never written is left out: " + u);
+        assertTrue(!u.contains("test_unused"), "a family with nothing written is left out with its comments: " + u);
+        assertTrue(u.contains("test_latency_seconds_count{route=\"x\"} 1"), u);
+        assertTrue(u.contains("test_latency_seconds_sum{route=\"x\"} 0.005"), u);
+        assertTrue(!u.contains("route=\"y\""), "nor a timer that recorded nothing: " + u);
+        assertTrue(!u.contains("test_idle"), u);
+
+        String filtered = get(0, "/stats/prometheus?filter=%5Etest_used").body();
+        assertTrue(filtered.startsWith("# HELP test_used_total"), filtered);
+        assertTrue(filtered.contains("test_used_total{cluster_name=\"b\"} 0"), filtered);
+        assertTrue(filtered.lines().allMatch(l -> l.contains("test_used_total")), filtered);
+        assertEquals("", get(0, "/stats/prometheus?filter=%5Etest_used&usedonly").body().lines()
+                .filter(l -> l.contains("cluster_name=\"b\"")).findAny().orElse(""));
+
+        HttpResponse<String> bad = get(0, "/stats/prometheus?filter=(");
+        assertEquals(400, bad.statusCode());
+        assertEquals("Invalid re2 regex", bad.body());
+    }
+
+    @Test
     void clustersPrintsTheClusterManagersLinesInEnvoysTextForm() throws Exception {
         HttpResponse<String> r = get(0, "/clusters");
 
@@ -658,7 +695,8 @@ class AdminServerTest {
                 + "  /config_dump: the current configuration as Envoy's ConfigDump "
                 + "(params: include_eds, resource, mask, name_regex)\n"
                 + "  /ready: the server state, 200 if LIVE, otherwise 503\n"
-                + "  /stats/prometheus: Istio's metrics and the Envoy statistics in Prometheus' text format\n",
+                + "  /stats/prometheus: Istio's metrics and the Envoy statistics in Prometheus' text format "
+                + "(params: filter, usedonly)\n",
                 r.body());
     }
 

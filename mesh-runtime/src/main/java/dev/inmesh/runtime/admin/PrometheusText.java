@@ -1,0 +1,153 @@
+package dev.inmesh.runtime.admin;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Predicate;
+
+/**
+ * Envoy's {@code filter} and {@code usedonly} for {@code /stats/prometheus}, on a scrape in Prometheus' text format:
+ * the metric families whose name the filter accepts, and with {@code usedonly} only their series that were written
+ * (a counter or gauge not zero, a histogram or summary whose {@code _count} is not zero), a family left with none
+ * left out with its {@code # HELP} and {@code # TYPE} lines.
+ */
+final class PrometheusText {
+
+    private PrometheusText() {}
+
+    /** One family: its name, its type ({@code untyped} without a {@code # TYPE} line), its lines in order. */
+    private static final class Family {
+        final String name;
+        String type = "untyped";
+        final List<String> comments = new ArrayList<>();
+        final List<String> samples = new ArrayList<>();
+
+        Family(String name) {
+            this.name = name;
+        }
+    }
+
+    static String select(String scrape, Predicate<String> names, boolean usedOnly) {
+        StringBuilder out = new StringBuilder();
+        for (Family f : families(scrape)) {
+            if (!names.test(f.name)) {
+                continue;
+            }
+            List<String> samples = usedOnly ? used(f) : f.samples;
+            if (samples.isEmpty() && !f.samples.isEmpty()) {
+                continue;
+            }
+            f.comments.forEach(c -> out.append(c).append('\n'));
+            samples.forEach(s -> out.append(s).append('\n'));
+        }
+        return out.toString();
+    }
+
+    private static List<Family> families(String scrape) {
+        List<Family> families = new ArrayList<>();
+        Family current = null;
+        for (String line : scrape.split("\n")) {
+            if (line.isBlank()) {
+                continue;
+            }
+            if (line.startsWith("# HELP ") || line.startsWith("# TYPE ")) {
+                String[] parts = line.split(" ", 4);
+                String name = parts.length > 2 ? parts[2] : "";
+                if (current == null || !current.name.equals(name) || !current.samples.isEmpty()) {
+                    current = new Family(name);
+                    families.add(current);
+                }
+                if (line.startsWith("# TYPE ") && parts.length > 3) {
+                    current.type = parts[3].strip();
+                }
+                current.comments.add(line);
+            } else if (line.startsWith("#")) {
+                if (current != null) {
+                    current.comments.add(line);
+                }
+            } else {
+                if (current == null) {
+                    current = new Family(sampleName(line));
+                    families.add(current);
+                }
+                current.samples.add(line);
+            }
+        }
+        return families;
+    }
+
+    /** The family's samples that were written, in order. */
+    private static List<String> used(Family f) {
+        boolean grouped = f.type.equals("histogram") || f.type.equals("summary");
+        if (!grouped) {
+            return f.samples.stream().filter(s -> !zero(value(s))).toList();
+        }
+        // a histogram's or summary's series is written when its count is
+        Set<String> written = new HashSet<>();
+        for (String s : f.samples) {
+            if (sampleName(s).endsWith("_count") && !zero(value(s))) {
+                written.add(series(s));
+            }
+        }
+        return f.samples.stream().filter(s -> written.contains(series(s))).toList();
+    }
+
+    private static boolean zero(String value) {
+        try {
+            return Double.parseDouble(value) == 0;
+        } catch (NumberFormatException e) {
+            return false;
+        }
+    }
+
+    private static String sampleName(String sample) {
+        int end = 0;
+        while (end < sample.length() && sample.charAt(end) != '{' && sample.charAt(end) != ' ') {
+            end++;
+        }
+        return sample.substring(0, end);
+    }
+
+    /** Where the sample's labels end: after its closing brace, or after its name when it has none. */
+    private static int labelsEnd(String sample) {
+        int i = sampleName(sample).length();
+        if (i >= sample.length() || sample.charAt(i) != '{') {
+            return i;
+        }
+        boolean quoted = false;
+        for (i++; i < sample.length(); i++) {
+            char c = sample.charAt(i);
+            if (quoted && c == '\\') {
+                i++;
+            } else if (c == '"') {
+                quoted = !quoted;
+            } else if (c == '}' && !quoted) {
+                return i + 1;
+            }
+        }
+        return sample.length();
+    }
+
+    private static String value(String sample) {
+        String rest = sample.substring(labelsEnd(sample)).strip();
+        int space = rest.indexOf(' ');
+        return space < 0 ? rest : rest.substring(0, space);
+    }
+
+    /**
+     * The series a histogram's or summary's sample belongs to: its name without the suffix, and its labels without
+     * {@code le} and {@code quantile}.
+     */
+    private static String series(String sample) {
+        String name = sampleName(sample);
+        for (String suffix : List.of("_bucket", "_count", "_sum")) {
+            if (name.endsWith(suffix)) {
+                name = name.substring(0, name.length() - suffix.length());
+                break;
+            }
+        }
+        String labels = sample.substring(sampleName(sample).length(), labelsEnd(sample));
+        return name + labels.replaceAll("(?<=[{,])(le|quantile)=\"[^\"]*\",?", "").replace(",}", "}");
+    }
+}
