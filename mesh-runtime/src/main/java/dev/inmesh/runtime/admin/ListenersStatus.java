@@ -7,14 +7,20 @@ import io.envoyproxy.envoy.config.core.v3.Address;
 import io.envoyproxy.envoy.config.core.v3.Pipe;
 import java.util.Collection;
 
-/** {@code /listeners}: Envoy's {@code name::address} lines, or its {@code admin.v3.Listeners}. */
+/**
+ * {@code /listeners}: Envoy's {@code name::address} lines, one for each address a listener listens on (its
+ * {@code additional_addresses} after its own), or its {@code admin.v3.Listeners}, the additional addresses in
+ * {@code additional_local_addresses}.
+ */
 final class ListenersStatus {
     private ListenersStatus() {}
 
     static String text(Collection<Listener> listeners) {
         StringBuilder b = new StringBuilder();
         for (Listener l : listeners) {
-            b.append(l.name()).append("::").append(l.address()).append('\n');
+            for (SocketAddress a : l.addresses()) {
+                b.append(l.name()).append("::").append(a).append('\n');
+            }
         }
         return b.toString();
     }
@@ -22,7 +28,8 @@ final class ListenersStatus {
     static Listeners json(Collection<Listener> listeners) {
         Listeners.Builder out = Listeners.newBuilder();
         for (Listener l : listeners) {
-            out.addListenerStatusesBuilder().setName(l.name()).setLocalAddress(address(l.address()));
+            var status = out.addListenerStatusesBuilder().setName(l.name()).setLocalAddress(address(l.address()));
+            l.additionalAddresses().forEach(a -> status.addAdditionalLocalAddresses(address(a)));
         }
         return out.build();
     }

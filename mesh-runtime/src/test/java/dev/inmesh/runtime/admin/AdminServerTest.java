@@ -665,6 +665,27 @@ class AdminServerTest {
     }
 
     @Test
+    void listenersListEveryAddressOfADualStackListenerAsEnvoy() throws Exception {
+        // the TCP listener also on an IPv6 address, as istiod writes a dual-stack pod's
+        holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES.replace(
+                "address: {socket_address: {address: 10.96.0.9, port_value: 3306}}\n",
+                "address: {socket_address: {address: 10.96.0.9, port_value: 3306}}\n  additional_addresses: "
+                        + "[{address: {socket_address: {address: \"fd00::9\", port_value: 3306}}}]\n")));
+        AdminServer own = everything();
+        try {
+            assertEquals("0.0.0.0_9080::0.0.0.0:9080\n10.96.0.9_3306::10.96.0.9:3306\n"
+                    + "10.96.0.9_3306::[fd00::9]:3306\n", get(own, "/listeners").body());
+            var status = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/listeners?format=json").body())
+                    .get("listener_statuses").get(1);
+            assertEquals("10.96.0.9", status.get("local_address").get("socket_address").get("address").asText());
+            assertEquals("fd00::9", status.get("additional_local_addresses").get(0).get("socket_address")
+                    .get("address").asText(), status.toString());
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void configDumpServesTheCurrentSnapshotAndLoadsBack() throws Exception {
         holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
 
