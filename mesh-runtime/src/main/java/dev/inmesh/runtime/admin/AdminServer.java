@@ -75,7 +75,7 @@ public final class AdminServer {
         HEALTHCHECK_OK("/healthcheck/ok", true),
         /**
          * {@code /clusters}: Envoy's text form of upstream cluster and host state, or with {@code ?format=json}
-         * Envoy's {@code admin.v3.Clusters} as JSON.
+         * Envoy's {@code admin.v3.Clusters} as JSON; another format answers 400, as Envoy's.
          */
         CLUSTERS("/clusters"),
         /** {@code /debug/xds_status}: the ADS client's state per type (what {@code inmesh proxy-status} reads). */
@@ -367,7 +367,12 @@ public final class AdminServer {
                 }
             }
             case CLUSTERS -> {
-                if ("json".equals(req.getParam("format"))) {
+                String format = req.getParam("format");
+                if (format != null && !format.equals("json") && !format.equals("text")) {
+                    text(req, 400, "invalid format " + format);
+                    return;
+                }
+                if ("json".equals(format)) {
                     offLoop(req, "application/json", () -> EnvoyJson.print(clusterStatus.clusters()) + "\n");
                     return;
                 }

@@ -229,6 +229,10 @@ class AdminServerTest {
                 + "outbound|9080||reviews.default.svc.cluster.local::10.244.0.192:9080::cx_active::2\n"
                 + "outbound|9080||reviews.default.svc.cluster.local::10.244.0.192:9080::health_flags::healthy\n",
                 r.body());
+        assertEquals(r.body(), get(0, "/clusters?format=text").body());
+        HttpResponse<String> bad = get(0, "/clusters?format=xml");
+        assertEquals(400, bad.statusCode(), "as Envoy's: a format it does not know");
+        assertEquals("invalid format xml", bad.body());
     }
 
     @Test
