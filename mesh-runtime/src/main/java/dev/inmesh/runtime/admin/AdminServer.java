@@ -111,6 +111,11 @@ public final class AdminServer {
          * them first (400 with what it takes for anything else).
          */
         LOGGING("/logging", true),
+        /**
+         * {@code /reset_counters} (POST): the counters of {@code /stats} count from zero again, as Envoy's; the
+         * registry itself, and so {@code /stats/prometheus}, keeps counting.
+         */
+        RESET_COUNTERS("/reset_counters", true),
         /** {@code /certs}: Envoy's {@code admin.v3.Certificates}, the certificates of the TLS contexts in use. */
         CERTS("/certs"),
         /** {@code /memory}: Envoy's {@code admin.v3.Memory}, from the JVM's heap. */
@@ -172,6 +177,7 @@ public final class AdminServer {
                 case QUITQUITQUIT -> "exit the server";
                 case DRAIN_LISTENERS -> "drain listeners (params: inboundonly, graceful, skip_exit)";
                 case LOGGING -> "list the log levels, or change them (params: level, paths, or NAME=LEVEL)";
+                case RESET_COUNTERS -> "reset the counters of /stats to zero";
                 case CERTS -> "the certificates of the listeners' and clusters' TLS, as Envoy's Certificates";
                 case MEMORY -> "the JVM's heap as Envoy's Memory (allocated: used, heap_size: committed)";
                 case RUNTIME -> "the runtime layers and values (none: Inmesh has no runtime)";
@@ -261,6 +267,8 @@ public final class AdminServer {
     private final Instant startedAt = Instant.now();
     /** Set by {@code /healthcheck/fail}, cleared by {@code /healthcheck/ok}, as Envoy's server keeps it. */
     private volatile boolean healthCheckFailed;
+    /** The counters' values when {@code /reset_counters} was last called, which {@code /stats} counts from. */
+    private volatile java.util.Map<String, Long> counterBaseline = java.util.Map.of();
     private final List<HttpServer> servers = new ArrayList<>();
 
     private AdminServer(Builder b) {
@@ -412,6 +420,10 @@ public final class AdminServer {
                     .end("{\n \"layers\": [],\n \"entries\": {}\n}\n");
             case HOT_RESTART_VERSION -> text(req, 200, "disabled");
             case LOGGING -> logging(req);
+            case RESET_COUNTERS -> offLoop(req, "text/plain; charset=utf-8", () -> {
+                counterBaseline = EnvoyStats.counters(EnvoyStats.collect(registry, n -> true));
+                return "OK\n";
+            });
             default -> text(req, 404, "invalid path. " + help(mount));
         }
     }
@@ -520,8 +532,9 @@ public final class AdminServer {
         }
         java.util.function.Predicate<String> accepted = filter;
         boolean usedOnly = req.params().contains("usedonly");
-        Callable<java.util.Map<String, Long>> stats = () -> EnvoyStats.select(EnvoyStats.collect(registry, accepted),
-                type == null ? "All" : type, usedOnly);
+        Callable<java.util.Map<String, Long>> stats = () -> EnvoyStats.select(
+                EnvoyStats.since(EnvoyStats.collect(registry, accepted), counterBaseline), type == null ? "All" : type,
+                usedOnly);
         if (format.equals("json")) {
             offLoop(req, "application/json", () -> EnvoyStats.json(stats.call()));
         } else {

@@ -110,7 +110,8 @@ final class EnvoyStats {
     private static final List<String> GAUGES = List.of(".upstream_rq_active", ".upstream_cx_active",
             ".upstream_rq_pending_active", ".outlier_detection.ejections_active", ".downstream_rq_active",
             ".downstream_cx_active", ".downstream_cx_http1_active", ".downstream_cx_http2_active",
-            ".fault.active_faults");
+            ".fault.active_faults", ".membership_healthy", ".membership_degraded", ".membership_excluded",
+            ".membership_total");
 
     /**
      * The statistics of one of Envoy's {@link #TYPES} (Inmesh has no histograms or text readouts), and with
@@ -120,7 +121,7 @@ final class EnvoyStats {
     static Map<String, Long> select(Map<String, Long> stats, String type, boolean usedOnly) {
         Map<String, Long> out = new TreeMap<>();
         stats.forEach((name, value) -> {
-            boolean gauge = GAUGES.stream().anyMatch(name::endsWith) || name.contains(".circuit_breakers.");
+            boolean gauge = gauge(name);
             boolean typed = switch (type) {
                 case "All" -> true;
                 case "Counters" -> !gauge;
@@ -131,6 +132,35 @@ final class EnvoyStats {
                 out.put(name, value);
             }
         });
+        return out;
+    }
+
+    private static boolean gauge(String name) {
+        return GAUGES.stream().anyMatch(name::endsWith) || name.contains(".circuit_breakers.");
+    }
+
+    /** The counters of {@code stats}, as {@code /reset_counters} keeps them to count from. */
+    static Map<String, Long> counters(Map<String, Long> stats) {
+        Map<String, Long> out = new TreeMap<>();
+        stats.forEach((name, value) -> {
+            if (!gauge(name)) {
+                out.put(name, value);
+            }
+        });
+        return out;
+    }
+
+    /**
+     * The statistics with each counter counted from its value in {@code reset} (what {@code /reset_counters} kept),
+     * as Envoy's counters count from zero after it; a counter now below that value was made anew since, and counts
+     * from zero.
+     */
+    static Map<String, Long> since(Map<String, Long> stats, Map<String, Long> reset) {
+        if (reset.isEmpty()) {
+            return stats;
+        }
+        Map<String, Long> out = new TreeMap<>(stats);
+        reset.forEach((name, at) -> out.computeIfPresent(name, (n, v) -> v >= at ? v - at : v));
         return out;
     }
 

@@ -399,6 +399,49 @@ class AdminServerTest {
     }
 
     @Test
+    void resetCountersCountsStatsCountersFromZeroAndLeavesTheGaugesAsEnvoy() throws Exception {
+        var upstream = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE).upstream("outbound|9080||reviews");
+        upstream.requestStarted();
+        upstream.requestStarted();
+        upstream.activeRequests(2);
+        upstream.membershipFrom(() -> new int[] {2, 0, 0, 2});
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder).registry(registry)
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.RESET_COUNTERS,
+                        AdminServer.Endpoint.STATS, AdminServer.Endpoint.STATS_PROMETHEUS))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            String total = "cluster.outbound|9080||reviews.upstream_rq_total: ";
+            String active = "cluster.outbound|9080||reviews.upstream_rq_active: ";
+            assertTrue(get(own, "/stats").body().contains(total + "2\n"), get(own, "/stats").body());
+            assertEquals(405, send(own, "GET", "/reset_counters").statusCode());
+            assertTrue(get(own, "/stats").body().contains(total + "2\n"), "a refused GET resets nothing");
+
+            HttpResponse<String> reset = send(own, "POST", "/reset_counters");
+
+            assertEquals(200, reset.statusCode());
+            assertEquals("OK\n", reset.body());
+            String after = get(own, "/stats").body();
+            assertTrue(after.contains(total + "0\n"), after);
+            assertTrue(after.contains(active + "2\n"), "a gauge is not a counter: " + after);
+            assertTrue(after.contains("cluster.outbound|9080||reviews.membership_total: 2\n"), after);
+            String gauges = get(own, "/stats?type=Gauges").body();
+            assertTrue(gauges.contains("cluster.outbound|9080||reviews.membership_healthy: 2\n"),
+                    "Envoy's membership gauges are gauges: " + gauges);
+            assertTrue(!get(own, "/stats?type=Counters").body().contains("membership_total"));
+            assertTrue(!get(own, "/stats?usedonly").body().contains(total), "nothing counted since");
+            upstream.requestStarted();
+            assertTrue(get(own, "/stats").body().contains(total + "1\n"));
+            assertTrue(get(own, "/stats?format=json").body().contains(
+                    "{\"name\":\"cluster.outbound|9080||reviews.upstream_rq_total\",\"value\":1}"));
+            assertTrue(get(own, "/stats/prometheus").body().lines().anyMatch(l -> l.startsWith(
+                    "envoy_cluster_upstream_rq_total{") && l.endsWith(" 3.0")), "the registry counts on");
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void statsListsEnvoysStatisticsByEnvoysNames() throws Exception {
         MeshMetrics metrics = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE);
         var upstream = metrics.upstream("outbound|9080||reviews");
