@@ -66,7 +66,8 @@ public final class ProxyConfigCommand implements Callable<Integer> {
     @Option(names = "--admin", paramLabel = "HOST:PORT", description = "An admin server to ask for /config_dump (/clusters for endpoint).")
     String admin;
 
-    @Option(names = {"-f", "--file"}, paramLabel = "FILE", description = "A config dump (JSON or YAML), or for endpoint /clusters?format=json, to read.")
+    @Option(names = {"-f", "--file"}, paramLabel = "FILE", description = "A config dump (JSON or YAML), or for "
+            + "endpoint /clusters?format=json, to read; - for the standard input.")
     Path file;
 
     @Option(names = {"-o", "--output"}, paramLabel = "FORMAT",
@@ -109,6 +110,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
     @Option(names = {"-r", "--reset"}, description = "log: every logger back to warning.")
     boolean reset;
 
+    java.io.InputStream in = System.in;
     PrintStream out = System.out;
     PrintStream err = System.err;
 
@@ -140,9 +142,9 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         List<ClusterStatus> statuses = null;
         try {
             if (kind.equals("endpoint")) {
-                statuses = admin != null ? fetchClusterStatuses(admin) : clusterStatuses(read(file));
+                statuses = admin != null ? fetchClusterStatuses(admin) : clusterStatuses(input());
             } else {
-                text = admin != null ? fetch(admin, DUMP_PATHS.get(kind)) : read(file);
+                text = admin != null ? fetch(admin, DUMP_PATHS.get(kind)) : input();
                 // istioctl reads only the secrets' (the bootstrap's) dump: the resources need not parse
                 if (kind.equals("secret") || kind.equals("bootstrap")) {
                     EnvoyJson.tree(text);
@@ -513,6 +515,18 @@ public final class ProxyConfigCommand implements Callable<Integer> {
             }
         }
         return e.getClass().getSimpleName();
+    }
+
+    /** The file's text, or with {@code -f -} the standard input's, as istioctl reads it. */
+    private String input() throws InputException {
+        if (!file.toString().equals("-")) {
+            return read(file);
+        }
+        try {
+            return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new InputException("standard input: cannot read: " + e.getMessage());
+        }
     }
 
     static String read(Path file) throws InputException {

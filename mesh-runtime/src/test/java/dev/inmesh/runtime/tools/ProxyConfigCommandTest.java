@@ -329,6 +329,21 @@ class ProxyConfigCommandTest {
     }
 
     @Test
+    void aDashReadsTheDumpFromTheStandardInputAsIstioctl() throws Exception {
+        ProxyConfigCommand c = new ProxyConfigCommand();
+        c.in = new java.io.ByteArrayInputStream(Files.readAllBytes(dump));
+        c.out = new PrintStream(out, true, StandardCharsets.UTF_8);
+        c.err = new PrintStream(err, true, StandardCharsets.UTF_8);
+
+        assertEquals(0, new CommandLine(c).execute("listener", "-f", "-", "--port", "9080"), err.toString());
+
+        assertEquals("""
+                ADDRESSES PORT MATCH DESTINATION
+                0.0.0.0   9080 ALL   Route: 9080
+                """, out());
+    }
+
+    @Test
     void anAdminServerThatDoesNotAnswerIsNamedWithTheReason() throws Exception {
         int closed;
         try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
