@@ -77,14 +77,18 @@ final class ProxyRuntime {
 
     /**
      * Whether a connection's requests are discouraged, as Envoy's HTTP connection manager does once its listener
-     * drains: HTTP/1 answers carry {@code connection: close} and end the connection, HTTP/2 connections get GOAWAY.
+     * drains or while the server fails its health checks: HTTP/1 answers carry {@code connection: close} and end the
+     * connection, HTTP/2 connections get GOAWAY.
      *
      * @param inbound whether the connection came through an inbound listener
      */
     boolean draining(boolean inbound) {
         int s = drainScope;
-        return s == 2 || s == 1 && inbound;
+        return s == 2 || s == 1 && inbound || healthCheckFailed;
     }
+
+    /** Set while the admin server's health checks fail: as Envoy's drain decision then, requests are discouraged. */
+    volatile boolean healthCheckFailed;
 
     /**
      * Starts the drain sequence for the inbound connections or all of them: from now on HTTP/1 answers close their

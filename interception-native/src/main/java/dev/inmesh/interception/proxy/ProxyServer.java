@@ -562,6 +562,34 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
+     * What the admin server's {@code /drain_listeners} and {@code /healthcheck/fail|ok} do to this server's
+     * listeners: {@link #drainListeners} and {@link #healthCheckFailed}.
+     */
+    public dev.inmesh.runtime.admin.AdminServer.DrainListeners adminActions() {
+        return new dev.inmesh.runtime.admin.AdminServer.DrainListeners() {
+            @Override
+            public void drain(boolean inboundOnly, boolean graceful, boolean skipExit) {
+                drainListeners(inboundOnly, graceful, skipExit);
+            }
+
+            @Override
+            public void healthCheckFailed(boolean failed) {
+                ProxyServer.this.healthCheckFailed(failed);
+            }
+        };
+    }
+
+    /**
+     * Envoy's server while its health checks fail ({@code POST /healthcheck/fail}, until {@code /healthcheck/ok}):
+     * every connection manager's drain decision says close, so HTTP/1 answers carry {@code connection: close} and
+     * end their connections and an HTTP/2 connection that answers starts its drain sequence (GOAWAY); the listeners
+     * keep accepting.
+     */
+    public void healthCheckFailed(boolean failed) {
+        runtime.healthCheckFailed = failed;
+    }
+
+    /**
      * Envoy's {@code POST /drain_listeners}; does not block (it runs on the admin server's event loop).
      * Without {@code graceful} the listeners in scope stop accepting at once and their connections run on. With it
      * the drain sequence starts, as Envoy's drain manager (immediate strategy, as Istio runs its sidecars): the

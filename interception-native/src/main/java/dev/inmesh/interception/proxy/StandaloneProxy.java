@@ -238,7 +238,7 @@ public final class StandaloneProxy implements AutoCloseable {
             server.peerMetadata(settings.peerMetadata(), settings.peerMetadataId());
             server.drainTime(settings.drainTime());
             List<InetSocketAddress> bound = server.bind();
-            admin = settings.admin().start(vertx, snapshots, adminAddresses, server::drainListeners, ads);
+            admin = settings.admin().start(vertx, snapshots, adminAddresses, server.adminActions(), ads);
             // The file, watched as the in-JVM mode watches it, or the control plane's stream: each change applies
             // atomically, its listeners bound, updated or stopped by the server; a bad one keeps the last good
             // snapshot. The stream is not waited for, unless root is to be dropped: until its first configuration

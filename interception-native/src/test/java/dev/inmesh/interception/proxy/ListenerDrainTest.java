@@ -194,6 +194,35 @@ class ListenerDrainTest {
     }
 
     @Test
+    void whileTheHealthChecksFailAnswersCloseTheirConnectionsAndTheListenersKeepAcceptingAsEnvoy() throws Exception {
+        try (Client open = new Client(outboundPort)) {
+            open.send("/");
+            assertFalse(open.response().contains("connection: close"), "keep-alive before");
+
+            proxy.server.adminActions().healthCheckFailed(true);
+
+            open.send("/");
+            List<String> answer = open.response();
+            assertTrue(answer.get(0).startsWith("http/1.1 200"), answer.toString());
+            assertTrue(answer.contains("connection: close"), answer.toString());
+            assertTrue(open.closedByPeer(), "the connection ends after its answer");
+        }
+        try (Client inbound = new Client(inboundPort)) {
+            inbound.send("/");
+            assertTrue(inbound.response().contains("connection: close"), "every listener, still accepting");
+        }
+
+        proxy.server.adminActions().healthCheckFailed(false);
+
+        try (Client after = new Client(outboundPort)) {
+            after.send("/");
+            assertFalse(after.response().contains("connection: close"), "kept alive once the checks pass");
+            after.send("/");
+            assertTrue(after.response().get(0).startsWith("http/1.1 200"));
+        }
+    }
+
+    @Test
     void aDrainThatIsNotGracefulRefusesNewConnectionsAtOnceButAnOpenOneFinishesItsRequest() throws Exception {
         try (Client open = new Client(inboundPort)) {
             open.send("/held");

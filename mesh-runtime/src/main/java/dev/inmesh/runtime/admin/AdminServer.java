@@ -360,6 +360,9 @@ public final class AdminServer {
             case HEALTHZ_READY -> req.response().setStatusCode(state() == ServerInfo.State.LIVE ? 200 : 503).end();
             case HEALTHCHECK_FAIL, HEALTHCHECK_OK -> {
                 healthCheckFailed = e == Endpoint.HEALTHCHECK_FAIL;
+                if (drainListeners != null) {
+                    drainListeners.healthCheckFailed(healthCheckFailed);
+                }
                 text(req, 200, "OK\n");
             }
             case CONFIG_DUMP -> configDump(req);
@@ -485,6 +488,14 @@ public final class AdminServer {
          * @param skipExit with {@code graceful}: do not stop the listeners when the drain time is over
          */
         void drain(boolean inboundOnly, boolean graceful, boolean skipExit);
+
+        /**
+         * What {@code POST /healthcheck/fail} ({@code true}) and {@code /healthcheck/ok} ({@code false}) tell the
+         * listeners: while the health checks fail, Envoy's connection managers discourage requests as in a drain
+         * (HTTP/1 answers close their connection, HTTP/2 connections get GOAWAY). Nothing by default.
+         */
+        default void healthCheckFailed(boolean failed) {
+        }
     }
 
     private static boolean fromLoopback(HttpServerRequest req) {

@@ -128,6 +128,33 @@ class AdminServerTest {
     }
 
     @Test
+    void healthcheckFailAndOkTellTheListenersAsEnvoysDrainDecision() throws Exception {
+        List<Boolean> told = new java.util.concurrent.CopyOnWriteArrayList<>();
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder)
+                .drainListeners(new AdminServer.DrainListeners() {
+                    @Override
+                    public void drain(boolean inboundOnly, boolean graceful, boolean skipExit) {
+                    }
+
+                    @Override
+                    public void healthCheckFailed(boolean failed) {
+                        told.add(failed);
+                    }
+                })
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.HEALTHCHECK_FAIL,
+                        AdminServer.Endpoint.HEALTHCHECK_OK))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            send(own, "POST", "/healthcheck/fail");
+            send(own, "POST", "/healthcheck/ok");
+            assertEquals(List.of(true, false), told);
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void loggingListsAndChangesTheLevelsOfInmeshsLoggersOnAPostAsEnvoy() throws Exception {
         AdminServer own = serving(AdminServer.Endpoint.LOGGING);
         java.util.logging.Logger cluster = java.util.logging.Logger.getLogger(
