@@ -270,6 +270,8 @@ public final class AdminServer {
     /** The counters' values when {@code /reset_counters} was last called, which {@code /stats} counts from. */
     private volatile java.util.Map<String, Long> counterBaseline = java.util.Map.of();
     private final List<HttpServer> servers = new ArrayList<>();
+    /** Envoy's server gauges in the registry, removed when the server closes. */
+    private final List<io.micrometer.core.instrument.Meter> serverGauges;
 
     private AdminServer(Builder b) {
         this.vertx = b.vertx;
@@ -285,6 +287,7 @@ public final class AdminServer {
         this.drainListeners = b.drainListeners;
         this.agent = b.agent != null ? b.agent : new IstioAgent(b.vertx, IstioAgent.Settings.NONE, null);
         this.mounts = List.copyOf(b.mounts);
+        this.serverGauges = serverGauges();
     }
 
     public static Builder builder(Vertx vertx) {
@@ -334,6 +337,7 @@ public final class AdminServer {
             closes.add(s.close());
         }
         closes.add(agent.close());
+        serverGauges.forEach(g -> registry.remove(g));
         return Future.join(closes).mapEmpty();
     }
 
@@ -627,6 +631,30 @@ public final class AdminServer {
             b.getNodeBuilder().setId(nodeId);
         }
         return b.build();
+    }
+
+    /**
+     * Envoy's {@code server.state} (the state's number: 0 {@code LIVE}, 1 {@code DRAINING}, 2
+     * {@code PRE_INITIALIZING}), {@code server.live} (1 while {@code LIVE}), {@code server.uptime} (seconds) and
+     * {@code listener_manager.workers_started} (1 once the first snapshot is applied), as the registry's
+     * {@code envoy_server_*} and {@code envoy_listener_manager_workers_started} gauges: what Istio's agent reads for
+     * its readiness ({@code /stats?usedonly&filter=^(server.state|listener_manager.workers_started)}).
+     */
+    private List<io.micrometer.core.instrument.Meter> serverGauges() {
+        if (registry == null) {
+            return List.of();
+        }
+        java.util.Map<String, java.util.function.ToDoubleFunction<AdminServer>> gauges =
+                new java.util.LinkedHashMap<>();
+        gauges.put("envoy_server_state", s -> s.state().getNumber());
+        gauges.put("envoy_server_live", s -> s.state() == ServerInfo.State.LIVE ? 1 : 0);
+        gauges.put("envoy_server_uptime", s -> Math.max(0, Instant.now().getEpochSecond()
+                - s.startedAt.getEpochSecond()));
+        gauges.put("envoy_listener_manager_workers_started", s -> s.snapshots.ready() ? 1 : 0);
+        List<io.micrometer.core.instrument.Meter> out = new ArrayList<>();
+        gauges.forEach((name, value) -> out.add(io.micrometer.core.instrument.Gauge.builder(name, this, value)
+                .register(registry)));
+        return List.copyOf(out);
     }
 
     /**

@@ -51,7 +51,17 @@ final class EnvoyStats {
                     Map.of("", "http_local_rate_limit."), Map.of()),
             // the Zipkin and OpenTelemetry tracers': in no scope
             new Tree("envoy_tracing_zipkin_", null, "tracing.zipkin.", Map.of(), Map.of()),
-            new Tree("envoy_tracing_opentelemetry_", null, "tracing.opentelemetry.", Map.of(), Map.of()));
+            new Tree("envoy_tracing_opentelemetry_", null, "tracing.opentelemetry.", Map.of(), Map.of()),
+            // the server's: its state, and whether its workers started (in no scope)
+            new Tree("envoy_server_", null, "server.", Map.of(), Map.of()),
+            new Tree("envoy_listener_manager_", null, "listener_manager.", Map.of(), Map.of()));
+
+    /**
+     * The server's gauges, set when it starts: used whatever their value, as Envoy's {@code usedonly} keeps them
+     * ({@code server.state} is 0 when {@code LIVE}).
+     */
+    static final java.util.Set<String> ALWAYS_USED = java.util.Set.of("server.state", "server.live", "server.uptime",
+            "listener_manager.workers_started");
 
     private EnvoyStats() {}
 
@@ -128,7 +138,7 @@ final class EnvoyStats {
                 case "Gauges" -> gauge;
                 default -> false;
             };
-            if (typed && (!usedOnly || value != 0)) {
+            if (typed && (!usedOnly || value != 0 || ALWAYS_USED.contains(name))) {
                 out.put(name, value);
             }
         });
@@ -136,7 +146,8 @@ final class EnvoyStats {
     }
 
     private static boolean gauge(String name) {
-        return GAUGES.stream().anyMatch(name::endsWith) || name.contains(".circuit_breakers.");
+        return GAUGES.stream().anyMatch(name::endsWith) || name.contains(".circuit_breakers.")
+                || ALWAYS_USED.contains(name);
     }
 
     /** The counters of {@code stats}, as {@code /reset_counters} keeps them to count from. */

@@ -77,8 +77,15 @@ final class PrometheusText {
         return families;
     }
 
+    /** The families of the server's gauges, used whatever their value (see {@link EnvoyStats#ALWAYS_USED}). */
+    private static final Set<String> ALWAYS_USED = Set.of("envoy_server_state", "envoy_server_live",
+            "envoy_server_uptime", "envoy_listener_manager_workers_started");
+
     /** The family's samples that were written, in order. */
     private static List<String> used(Family f) {
+        if (ALWAYS_USED.contains(f.name)) {
+            return f.samples;
+        }
         boolean grouped = f.type.equals("histogram") || f.type.equals("summary");
         if (!grouped) {
             return f.samples.stream().filter(s -> !zero(value(s))).toList();

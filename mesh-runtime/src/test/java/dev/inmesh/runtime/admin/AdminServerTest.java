@@ -469,6 +469,36 @@ class AdminServerTest {
     }
 
     @Test
+    void statsHaveEnvoysServerStateAndWorkersStartedWhichIstiosAgentReadsForReadiness() throws Exception {
+        PrometheusMeterRegistry own = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        AdminServer server = AdminServer.builder(vertx).snapshots(holder).registry(own)
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.STATS,
+                        AdminServer.Endpoint.STATS_PROMETHEUS, AdminServer.Endpoint.HEALTHCHECK_FAIL))
+                .build();
+        server.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        // what Istio's agent asks for its readiness probe
+        String readiness = "/stats?usedonly&filter=%5E(server%5C.state%7Clistener_manager%5C.workers_started)";
+        try {
+            assertEquals("listener_manager.workers_started: 0\nserver.state: 2\n", get(server, readiness).body(),
+                    "PRE_INITIALIZING");
+            holder.apply(EnvoyConfigReader.read(ConfigDumpBuilderTest.LISTENERS_AND_ROUTES));
+            assertEquals("listener_manager.workers_started: 1\nserver.state: 0\n", get(server, readiness).body(),
+                    "LIVE, kept by usedonly at zero as Envoy's");
+            String stats = get(server, "/stats?type=Gauges&filter=%5Eserver").body();
+            assertTrue(stats.startsWith("server.live: 1\nserver.state: 0\nserver.uptime: "), stats);
+            String prometheus = get(server, "/stats/prometheus?usedonly&filter=envoy_server_state").body();
+            assertTrue(prometheus.contains("\nenvoy_server_state 0.0\n"), prometheus);
+
+            send(server, "POST", "/healthcheck/fail");
+            assertEquals("listener_manager.workers_started: 1\nserver.state: 1\n", get(server, readiness).body(),
+                    "DRAINING");
+        } finally {
+            server.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+        assertEquals(null, own.find("envoy_server_state").gauge(), "the server's gauges go with it");
+    }
+
+    @Test
     void statsListsEnvoysStatisticsByEnvoysNames() throws Exception {
         MeshMetrics metrics = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE);
         var upstream = metrics.upstream("outbound|9080||reviews");
@@ -567,7 +597,7 @@ class AdminServerTest {
 
             // written since the start: the zeros are left out
             assertEquals(c + "upstream_cx_active: 1\n" + c + "upstream_cx_total: 1\n" + c + "upstream_rq_active: 1\n"
-                    + c + "upstream_rq_total: 1\n", get(own, "/stats?usedonly").body());
+                    + c + "upstream_rq_total: 1\n", get(own, "/stats?usedonly&filter=%5Ecluster").body());
             assertEquals("{\"stats\":[{\"name\":\"" + c + "upstream_rq_total\",\"value\":1}]}",
                     get(own, "/stats?usedonly&format=json&type=Counters&filter=rq").body());
 
