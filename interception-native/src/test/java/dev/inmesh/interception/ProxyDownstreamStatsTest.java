@@ -218,7 +218,7 @@ class ProxyDownstreamStatsTest {
         String prom = get(admin, "/stats/prometheus").body();
         String tag = "http_conn_manager_prefix=\"proxy_http\"";
         assertTrue(prom.contains("envoy_http_downstream_rq_total{" + tag + "} 3.0"), prom);
-        assertTrue(prom.contains("envoy_http_downstream_rq_xx{" + tag + ",response_code_class=\"4xx\"} 1.0"),
+        assertTrue(prom.contains("envoy_http_downstream_rq{" + tag + ",response_code_class=\"4xx\"} 1.0"),
                 prom);
         assertTrue(prom.contains("envoy_http_fault_aborts_injected{" + tag + "} 1.0"), prom);
         assertTrue(prom.contains("envoy_listener_downstream_cx_total{listener_address=\"127.0.0.1_" + port

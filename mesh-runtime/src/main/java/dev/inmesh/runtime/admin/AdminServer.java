@@ -373,7 +373,7 @@ public final class AdminServer {
             case STATS_PROMETHEUS, APP_METRICS -> {
                 if (serves(mount, Endpoint.APP_METRICS)) {
                     agent.mergedStats(req, () -> registry == null ? Future.succeededFuture("")
-                            : vertx.executeBlocking(registry::scrape, false));
+                            : vertx.executeBlocking(() -> PrometheusText.envoyNames(registry.scrape()), false));
                 } else {
                     java.util.function.Predicate<String> filter = filter(req);
                     if (filter != null) {
@@ -603,7 +603,8 @@ public final class AdminServer {
         boolean usedOnly = req.params().contains("usedonly");
         boolean all = !usedOnly && (req.getParam("filter") == null || req.getParam("filter").isEmpty());
         offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry == null ? () -> ""
-                : all ? registry::scrape : () -> PrometheusText.select(registry.scrape(), filter, usedOnly));
+                : all ? () -> PrometheusText.envoyNames(registry.scrape())
+                : () -> PrometheusText.select(PrometheusText.envoyNames(registry.scrape()), filter, usedOnly));
     }
 
     /** Envoy's Memory from the JVM's heap: what is used as allocated, what is committed as the heap's size. */

@@ -39,7 +39,8 @@ final class EnvoyStats {
                     "outlier_detection_", "outlier_detection.", "ssl_", "ssl.", "circuit_breakers_default_",
                     "circuit_breakers.default.", "circuit_breakers_high_", "circuit_breakers.high.", "ratelimit_",
                     "ratelimit."),
-                    Map.of("upstream_rq_xx", "upstream_rq_", "retry.upstream_rq", "retry.upstream_rq_")),
+                    Map.of("upstream_rq_xx", "upstream_rq_", "upstream_rq_code", "upstream_rq_", "retry.upstream_rq",
+                            "retry.upstream_rq_")),
             new Tree("envoy_http_", "http_conn_manager_prefix", "http.", Map.of("fault_", "fault.", "cors_",
                     "cors.", "rbac_", "rbac.", "jwt_authn_", "jwt_authn.", "ext_authz_", "ext_authz."), Map.of("downstream_rq_xx",
                     "downstream_rq_")),
@@ -101,7 +102,11 @@ final class EnvoyStats {
         }
         String classPrefix = t.classSeries.get(stat);
         if (classPrefix != null) {
+            // a class (2xx) or, for upstream_rq_code, a code (200)
             String cls = m.getId().getTag("response_code_class");
+            if (cls == null) {
+                cls = m.getId().getTag("response_code");
+            }
             if (cls == null) {
                 return null;
             }

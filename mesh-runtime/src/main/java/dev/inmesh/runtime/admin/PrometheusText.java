@@ -28,6 +28,62 @@ final class PrometheusText {
         }
     }
 
+    /**
+     * The meters Micrometer cannot register under Envoy's own name, by the family Istio's proxy serves them in: its
+     * stats tags ({@code response_code_class} on {@code _rq(_(\dxx))$}, {@code response_code} on
+     * {@code _rq(_(\d{3}))$}) make {@code cluster.C.upstream_rq_2xx} and {@code cluster.C.upstream_rq_200} both
+     * {@code envoy_cluster_upstream_rq}, with one label or the other, and {@code http.P.downstream_rq_2xx}
+     * {@code envoy_http_downstream_rq}. Micrometer takes one set of tag keys per name, and a gauge named
+     * {@code envoy_cluster_upstream_rq} beside the counter {@code envoy_cluster_upstream_rq_total} is refused by its
+     * Prometheus client, so they are registered apart and renamed in the scrape.
+     */
+    private static final java.util.Map<String, String> ENVOY_FAMILIES = java.util.Map.of(
+            "envoy_cluster_upstream_rq_xx", "envoy_cluster_upstream_rq",
+            "envoy_cluster_upstream_rq_code", "envoy_cluster_upstream_rq",
+            "envoy_http_downstream_rq_xx", "envoy_http_downstream_rq");
+
+    /**
+     * The scrape with the families of {@link #ENVOY_FAMILIES} under Envoy's names, those that share a name merged
+     * into one family (its first {@code # HELP} and {@code # TYPE}, then the samples of each) where the first stood.
+     */
+    static String envoyNames(String scrape) {
+        boolean any = false;
+        for (String internal : ENVOY_FAMILIES.keySet()) {
+            any |= scrape.contains(internal);
+        }
+        if (!any) {
+            return scrape;
+        }
+        List<Family> out = new ArrayList<>();
+        java.util.Map<String, Family> renamed = new java.util.HashMap<>();
+        for (Family f : families(scrape)) {
+            String target = ENVOY_FAMILIES.get(f.name);
+            if (target == null) {
+                out.add(f);
+                continue;
+            }
+            Family into = renamed.get(target);
+            if (into == null) {
+                into = new Family(target);
+                into.type = f.type;
+                for (String c : f.comments) {
+                    into.comments.add(c.replaceFirst("^(# \\w+ )" + f.name + "\\b", "$1" + target));
+                }
+                renamed.put(target, into);
+                out.add(into);
+            }
+            for (String sample : f.samples) {
+                into.samples.add(target + sample.substring(f.name.length()));
+            }
+        }
+        StringBuilder b = new StringBuilder();
+        for (Family f : out) {
+            f.comments.forEach(c -> b.append(c).append('\n'));
+            f.samples.forEach(x -> b.append(x).append('\n'));
+        }
+        return b.toString();
+    }
+
     static String select(String scrape, Predicate<String> names, boolean usedOnly) {
         StringBuilder out = new StringBuilder();
         for (Family f : families(scrape)) {

@@ -15,7 +15,8 @@ import java.util.concurrent.atomic.LongAdder;
  * it, its local rate limit filter's (rooted at that filter's own stat prefix, {@link #localRateLimit}). Connection
  * managers with the same stat prefix share them, as Envoy's statistics are shared by name. Scraped with the prefix in the tag {@code http_conn_manager_prefix}, as
  * {@code envoy_http_downstream_rq_total{http_conn_manager_prefix="<prefix>"}} and
- * {@code envoy_http_downstream_rq_xx{response_code_class="2xx",http_conn_manager_prefix="<prefix>"}}; as with
+ * {@code envoy_http_downstream_rq{response_code_class="2xx",http_conn_manager_prefix="<prefix>"}} (registered as
+ * {@code envoy_http_downstream_rq_xx}, beside {@code _total}, and renamed in the admin's scrape); as with
  * {@link UpstreamStats}, the counters whose Envoy name does not end in {@code _total} are gauges that only go up.
  *
  * <p>The in-JVM paths have no downstream connections: they count requests only ({@code downstream_cx_*} stay 0);

@@ -8,8 +8,10 @@ package dev.inmesh.runtime.stats;
  * <p>Envoy's counters are exported without a {@code _total} suffix; the Prometheus client Micrometer uses appends one
  * to every counter, so those whose Envoy name does not end in {@code _total} (such as {@code upstream_rq_retry}) are
  * exported as gauges that only go up, which keeps Envoy's exact names (PromQL's {@code rate()} reads them the same).
- * Envoy's per-code {@code upstream_rq{response_code="200"}} is left out: Micrometer cannot give one name two label
- * sets, and {@code upstream_rq_xx{response_code_class="2xx"}} carries the class.
+ * Envoy's {@code upstream_rq_2xx} and {@code upstream_rq_200}, which Istio's stats tags make one family
+ * {@code envoy_cluster_upstream_rq} with a {@code response_code_class} or a {@code response_code} label, are registered
+ * as {@code upstream_rq_xx} and {@code upstream_rq_code} (Micrometer gives a name one set of tags) and served under
+ * Envoy's name by the admin's {@code /stats/prometheus}.
  */
 public interface UpstreamStats {
 

@@ -47,6 +47,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final AtomicReferenceArray<LongAdder> byClass = new AtomicReferenceArray<>(6);
     private final LongAdder retriedCompleted = new LongAdder();
     private final AtomicReferenceArray<LongAdder> retriedByClass = new AtomicReferenceArray<>(6);
+    /** Envoy's {@code upstream_rq_<code>}, by status code (100 to 599), each registered on first use. */
+    private final AtomicReferenceArray<LongAdder> byCode = new AtomicReferenceArray<>(600);
     private volatile OutlierStats outlier;
     /** The {@code ssl.*} counters (handshake, connection_error, fail_verify_error, fail_verify_san), or null. */
     private volatile LongAdder[] ssl;
@@ -132,6 +134,32 @@ final class UpstreamStatsImpl implements UpstreamStats {
     public void requestCompleted(int status) {
         rqCompleted.increment();
         countClass(byClass, "upstream_rq_xx", status);
+        countCode(status);
+    }
+
+    /**
+     * Envoy's {@code cluster.C.upstream_rq_<code>}: registered as {@code envoy_cluster_upstream_rq_code} with its
+     * {@code response_code} tag, which {@code /stats/prometheus} serves as Istio's proxy does, in the one family
+     * {@code envoy_cluster_upstream_rq} with the classes ({@code PrometheusText}).
+     */
+    private void countCode(int status) {
+        if (status < 100 || status > 599) {
+            return;
+        }
+        LongAdder a = byCode.get(status);
+        if (a == null) {
+            synchronized (byCode) {
+                a = byCode.get(status);
+                if (a == null) {
+                    a = new LongAdder();
+                    Gauge.builder(PREFIX + "upstream_rq_code", a, LongAdder::doubleValue)
+                            .tag("response_code", Integer.toString(status)).tag("cluster_name", cluster)
+                            .strongReference(true).register(registry);
+                    byCode.set(status, a);
+                }
+            }
+        }
+        a.increment();
     }
 
     @Override

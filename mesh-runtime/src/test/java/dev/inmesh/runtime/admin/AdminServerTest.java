@@ -499,6 +499,45 @@ class AdminServerTest {
     }
 
     @Test
+    void responseClassesAndCodesAreServedInOneFamilyAsIstiosProxyServesThem() throws Exception {
+        MeshMetrics metrics = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE);
+        var upstream = metrics.upstream("outbound|9080||reviews");
+        upstream.requestCompleted(200);
+        upstream.requestCompleted(200);
+        upstream.requestCompleted(503);
+        AdminServer own = everything();
+        try {
+            // Istio's stats tags: cluster.C.upstream_rq_2xx and cluster.C.upstream_rq_200 are both
+            // envoy_cluster_upstream_rq, one with response_code_class, the other with response_code
+            String prom = get(0, "/stats/prometheus").body();
+            String c = "cluster_name=\"outbound|9080||reviews\"";
+            assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code_class=\"2xx\"} 2.0\n"), prom);
+            assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code_class=\"5xx\"} 1.0\n"), prom);
+            assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code=\"200\"} 2.0\n"), prom);
+            assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code=\"503\"} 1.0\n"), prom);
+            assertEquals(1, prom.lines().filter(l -> l.equals("# TYPE envoy_cluster_upstream_rq gauge")).count(),
+                    "one family");
+            List<String> family = prom.lines().filter(l -> l.startsWith("envoy_cluster_upstream_rq{")).toList();
+            int first = prom.lines().toList().indexOf(family.get(0));
+            assertEquals(family, prom.lines().toList().subList(first, first + family.size()), "its samples together");
+            assertTrue(!prom.contains("upstream_rq_xx") && !prom.contains("upstream_rq_code"), prom);
+            assertTrue(prom.contains("envoy_cluster_upstream_rq_total{"), "the total is another family");
+            // ?filter= sees Envoy's names
+            String filtered = get(0, "/stats/prometheus?filter=" + java.net.URLEncoder.encode(
+                    "^envoy_cluster_upstream_rq$", java.nio.charset.StandardCharsets.UTF_8)).body();
+            assertEquals(6, filtered.lines().count(), filtered); // # HELP, # TYPE and the four series
+            // and /stats Envoy's own
+            String text = get(own, "/stats?filter=" + java.net.URLEncoder.encode("upstream_rq_(200|503|2xx)$",
+                    java.nio.charset.StandardCharsets.UTF_8)).body();
+            assertEquals("cluster.outbound|9080||reviews.upstream_rq_200: 2\n"
+                    + "cluster.outbound|9080||reviews.upstream_rq_2xx: 2\n"
+                    + "cluster.outbound|9080||reviews.upstream_rq_503: 1\n", text);
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void statsListsEnvoysStatisticsByEnvoysNames() throws Exception {
         MeshMetrics metrics = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE);
         var upstream = metrics.upstream("outbound|9080||reviews");
