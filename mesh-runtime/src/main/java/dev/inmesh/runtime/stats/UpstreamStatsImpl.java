@@ -143,23 +143,9 @@ final class UpstreamStatsImpl implements UpstreamStats {
      * {@code envoy_cluster_upstream_rq} with the classes ({@code PrometheusText}).
      */
     private void countCode(int status) {
-        if (status < 100 || status > 599) {
-            return;
+        if (status >= 100 && status <= 599) {
+            count(byCode, status, "upstream_rq_code", "response_code", Integer::toString);
         }
-        LongAdder a = byCode.get(status);
-        if (a == null) {
-            synchronized (byCode) {
-                a = byCode.get(status);
-                if (a == null) {
-                    a = new LongAdder();
-                    Gauge.builder(PREFIX + "upstream_rq_code", a, LongAdder::doubleValue)
-                            .tag("response_code", Integer.toString(status)).tag("cluster_name", cluster)
-                            .strongReference(true).register(registry);
-                    byCode.set(status, a);
-                }
-            }
-        }
-        a.increment();
     }
 
     @Override
@@ -173,19 +159,26 @@ final class UpstreamStatsImpl implements UpstreamStats {
     /** The status's class in {@code classes}, its gauge {@code PREFIX + name} registered on first use. */
     private void countClass(AtomicReferenceArray<LongAdder> classes, String name, int status) {
         int c = status / 100;
-        if (c < 1 || c > 5) {
-            return;
+        if (c >= 1 && c <= 5) {
+            count(classes, c, name, "response_code_class", k -> k + "xx");
         }
-        LongAdder a = classes.get(c);
+    }
+
+    /**
+     * Counts in slot {@code i} of {@code slots}, whose gauge {@code PREFIX + name} with tag {@code tag} (its value
+     * made of {@code i}, only then) is registered on first use.
+     */
+    private void count(AtomicReferenceArray<LongAdder> slots, int i, String name, String tag,
+                       java.util.function.IntFunction<String> value) {
+        LongAdder a = slots.get(i);
         if (a == null) {
-            synchronized (classes) {
-                a = classes.get(c);
+            synchronized (slots) {
+                a = slots.get(i);
                 if (a == null) {
                     a = new LongAdder();
-                    Gauge.builder(PREFIX + name, a, LongAdder::doubleValue)
-                            .tag("response_code_class", c + "xx").tag("cluster_name", cluster)
-                            .strongReference(true).register(registry);
-                    classes.set(c, a);
+                    Gauge.builder(PREFIX + name, a, LongAdder::doubleValue).tag(tag, value.apply(i))
+                            .tag("cluster_name", cluster).strongReference(true).register(registry);
+                    slots.set(i, a);
                 }
             }
         }
