@@ -65,7 +65,7 @@ class TcpRelayTest {
                   clusters:
                   - name: backend
                     type: STATIC
-                    connect_timeout: 1s
+                    connect_timeout: 5s
                 %s
                     load_assignment:
                       cluster_name: backend

@@ -188,7 +188,7 @@ class TcpRelayTlsTest {
         upstream.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         int port = LoopbackProxy.freePort();
         String tls = """
-                    connect_timeout: 1s
+                    connect_timeout: 5s
                     typed_extension_protocol_options:
                       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
                         "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
