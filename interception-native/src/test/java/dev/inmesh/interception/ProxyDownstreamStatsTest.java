@@ -124,11 +124,12 @@ class ProxyDownstreamStatsTest {
     private static StandaloneProxy start(Path config, int admin) throws Exception {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
-        // the admin port only: Istio's fixed health, Prometheus and agent ports on free ones
+        // the admin port only: Istio's fixed health, Prometheus and agent ports on ephemeral ones (port 0), which
+        // cannot be the admin port, as a port found free can (two Vert.x servers on one port share it)
         AdminHook hook = (vertx, snapshots, addresses, drain, xds) -> ProxyCommand.adminHook(registry, config, "n",
                 () -> { }).start(vertx, snapshots, new AdminHook.Addresses(new InetSocketAddress("127.0.0.1",
-                admin), new InetSocketAddress("127.0.0.1", freePort()), new InetSocketAddress("127.0.0.1",
-                freePort()), new InetSocketAddress("127.0.0.1", freePort())), drain, xds);
+                admin), new InetSocketAddress("127.0.0.1", 0), new InetSocketAddress("127.0.0.1", 0),
+                new InetSocketAddress("127.0.0.1", 0)), drain, xds);
         return StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, metrics::record, hook)
                 .withStats(metrics::tcpConnectionOpened, metrics::upstream)
                 .withDownstreamStats(metrics::connectionManager, metrics::listener));
