@@ -144,7 +144,8 @@ final class RetryState {
             case CONNECT_FAILURE -> on.contains("connect-failure") || on.contains("5xx")
                     || on.contains("gateway-error") || on.contains("reset") || on.contains("reset-before-request");
             // the router's own reset at the upstream's max_stream_duration is a reset as any other (Envoy's LocalReset)
-            case RESET, MAX_STREAM_DURATION -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
+            case RESET, MAX_STREAM_DURATION -> on.contains("5xx") || on.contains("gateway-error")
+                    || on.contains("reset");
             case REFUSED_STREAM -> on.contains("refused-stream") || on.contains("5xx") || on.contains("gateway-error")
                     || on.contains("reset");
             case PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");

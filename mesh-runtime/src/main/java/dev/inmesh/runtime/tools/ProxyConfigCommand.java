@@ -42,8 +42,8 @@ import picocli.CommandLine.Parameters;
 /**
  * {@code inmesh proxy-config listener|route|cluster|endpoint|secret|bootstrap|all|log}: shows a proxy's configuration
  * as {@code istioctl proxy-config} does, from an admin server ({@code --admin HOST:PORT}, Inmesh's or Envoy's) or
- * from a file ({@code -f FILE}). From an admin server it asks what istioctl asks: the config dump sections a table needs
- * ({@code /config_dump?mask=...}), the whole dump for {@code secret} (its {@code SecretsConfigDump}), the dump with
+ * from a file ({@code -f FILE}). From an admin server it asks what istioctl asks: the config dump sections a table
+ * needs ({@code /config_dump?mask=...}), the whole dump for {@code secret} (its {@code SecretsConfigDump}), the dump with
  * EDS for {@code all} ({@code ?include_eds=true}), the bootstrap for {@code bootstrap} ({@code ?mask=bootstrap},
  * printed as JSON unless asked otherwise), and
  * {@code /clusters?format=json} for {@code endpoint}, whose OUTLIER CHECK reads FAILED for a host ejected by outlier
