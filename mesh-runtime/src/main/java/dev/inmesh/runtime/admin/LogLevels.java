@@ -27,6 +27,30 @@ final class LogLevels {
     /** The packages whose loggers are listed, by the name {@code /logging} gives each. */
     private static final Map<String, String> PACKAGES = packages();
 
+    /**
+     * Envoy's logger names that {@code istioctl proxy-config log --level NAME:LEVEL} takes (it refuses names not
+     * Envoy's), by the Inmesh loggers that do that work: {@code rbac:debug}, a step of Istio's authorization
+     * troubleshooting, sets the router's, whose filters decide. A change by such a name sets each of its loggers,
+     * and the list shows it too, with its first logger's level (istioctl takes only names the proxy lists).
+     */
+    static final Map<String, List<String>> ENVOY_NAMES = Map.ofEntries(
+            Map.entry("http", List.of("router", "inbound", "outbound", "proxy")),
+            Map.entry("http2", List.of("proxy", "upstream")),
+            Map.entry("filter", List.of("router", "inbound")),
+            Map.entry("rbac", List.of("router", "inbound", "proxy")),
+            Map.entry("jwt", List.of("router", "inbound")),
+            Map.entry("ext_authz", List.of("router", "inbound")),
+            Map.entry("connection", List.of("listener", "net", "proxy")),
+            Map.entry("conn_handler", List.of("listener", "proxy")),
+            Map.entry("pool", List.of("upstream")),
+            Map.entry("hc", List.of("upstream")),
+            Map.entry("dns", List.of("upstream")),
+            Map.entry("secret", List.of("tls", "identity")),
+            Map.entry("grpc", List.of("xds")),
+            Map.entry("main", List.of("mesh")),
+            Map.entry("init", List.of("mesh")),
+            Map.entry("websocket", List.of("router", "outbound", "proxy")));
+
     /** The loggers, held so that the levels set on them stay (the logging framework keeps loggers weakly). */
     private final Map<String, Logger> loggers = new TreeMap<>();
     /** The level names set last, so that {@code critical} reads back as such rather than as {@code error}. */
@@ -95,12 +119,15 @@ final class LogLevels {
         } else {
             changes.put(key, level(value));
         }
-        for (String name : changes.keySet()) {
-            if (!loggers.containsKey(name)) {
+        Map<String, String> resolved = new LinkedHashMap<>();
+        for (Map.Entry<String, String> c : changes.entrySet()) {
+            List<String> own = loggers.containsKey(c.getKey()) ? List.of(c.getKey()) : ENVOY_NAMES.get(c.getKey());
+            if (own == null) {
                 throw new LevelException("unknown logger name");
             }
+            own.forEach(name -> resolved.put(name, c.getValue()));
         }
-        changes.forEach((name, level) -> {
+        resolved.forEach((name, level) -> {
             Level jul = LEVELS.get(NAMES.indexOf(level));
             loggers.get(name).setLevel(jul);
             set.put(name, level);
@@ -128,9 +155,11 @@ final class LogLevels {
 
     /** Envoy's list: {@code active loggers:}, then {@code   NAME: LEVEL} a line, by name, and an empty line. */
     synchronized String list() {
+        Map<String, String> levels = new TreeMap<>();
+        loggers.forEach((name, logger) -> levels.put(name, name(name, logger)));
+        ENVOY_NAMES.forEach((envoy, own) -> levels.putIfAbsent(envoy, levels.get(own.get(0))));
         StringBuilder b = new StringBuilder("active loggers:\n");
-        loggers.forEach((name, logger) -> b.append("  ").append(name).append(": ").append(name(name, logger))
-                .append('\n'));
+        levels.forEach((name, level) -> b.append("  ").append(name).append(": ").append(level).append('\n'));
         return b.append('\n').toString();
     }
 

@@ -176,8 +176,16 @@ class AdminServerTest {
             assertTrue(cluster.isLoggable(java.util.logging.Level.FINE), "the package's classes log at debug");
 
             HttpResponse<String> paths = send(own, "POST", "/logging?paths=upstream:critical,xds:trace");
-            assertTrue(paths.body().contains("\n  upstream: critical\n  xds: trace\n"), paths.body());
+            assertTrue(paths.body().contains("\n  upstream: critical\n"), paths.body());
+            assertTrue(paths.body().contains("\n  xds: trace\n"), paths.body());
             assertTrue(!cluster.isLoggable(java.util.logging.Level.WARNING));
+            // Envoy's names, which istioctl proxy-config log --level takes, set the loggers doing that work
+            HttpResponse<String> rbac = send(own, "POST", "/logging?paths=rbac:debug,pool:error");
+            assertEquals(200, rbac.statusCode(), rbac.body());
+            assertTrue(rbac.body().contains("\n  router: debug\n"), rbac.body());
+            assertTrue(rbac.body().contains("\n  inbound: debug\n"), rbac.body());
+            assertTrue(rbac.body().contains("\n  upstream: error\n"), rbac.body());
+            assertTrue(rbac.body().contains("\n  rbac: debug\n"), "listed, for istioctl: " + rbac.body());
             HttpResponse<String> all = send(own, "POST", "/logging?level=warning");
             assertTrue(all.body().lines().skip(1).filter(l -> !l.isEmpty()).allMatch(l -> l.endsWith(": warning")),
                     all.body());
