@@ -124,7 +124,8 @@ final class HttpBridge {
      * (formatted once per connection), its connection manager's statistics (looked up once per connection; null
      * when none are kept), its listener's {@code per_connection_buffer_limit_bytes} (null: none set) and its
      * lifetime (idle and duration timers, requests so far), and whether its connection manager runs the gRPC-Web
-     * filter (read from its filter list once per connection, not per request).
+     * filter (read from its filter list once per connection, not per request), and whether its listener drains while
+     * the server fails its health checks (Envoy's {@code DEFAULT} drain type).
      */
     record Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                       StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
@@ -134,7 +135,7 @@ final class HttpBridge {
                       SocketAddress originalDestination, DownstreamStats stats, ChainDrains.Drain drain,
                       Long listenerBufferLimit, ConnectionLifetime lifetime, RbacFilter.Chain rbac,
                       RbacFilter.PeerIdentity peerIdentity, LocalRateLimitFilter localRateLimit, boolean grpcWeb,
-                      dev.inmesh.runtime.tracing.Tracer tracer) {
+                      dev.inmesh.runtime.tracing.Tracer tracer, boolean healthCheckDrains) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
@@ -168,7 +169,7 @@ final class HttpBridge {
                     drain, listener.perConnectionBufferLimitBytes(), new ConnectionLifetime(hcm.lifetimes()), rbac,
                     // the identities RBAC principals match: read once per connection, and only where a filter runs
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates), localRateLimit,
-                    hcm.grpcWebFilter(), tracer);
+                    hcm.grpcWebFilter(), tracer, listener.drainType() == Listener.DrainType.DEFAULT);
         }
 
         /**
@@ -192,7 +193,8 @@ final class HttpBridge {
          * configuration dropped or changed (see ChainDrains): its requests are discouraged.
          */
         boolean draining() {
-            return runtime.draining(direction == StreamInfo.Direction.INBOUND) || drain != null && drain.started();
+            return runtime.draining(direction == StreamInfo.Direction.INBOUND, healthCheckDrains)
+                    || drain != null && drain.started();
         }
 
         /** The connection manager's {@code max_request_headers_kb}, in bytes. */

@@ -81,10 +81,17 @@ final class ProxyRuntime {
      * connection, HTTP/2 connections get GOAWAY.
      *
      * @param inbound whether the connection came through an inbound listener
+     * @param healthCheckDrains whether its listener drains while the health checks fail (Envoy's {@code DEFAULT}
+     *     drain type; not {@code MODIFY_ONLY})
      */
-    boolean draining(boolean inbound) {
+    boolean draining(boolean inbound, boolean healthCheckDrains) {
+        return inDrainScope(inbound) || healthCheckDrains && healthCheckFailed;
+    }
+
+    /** Whether {@code /drain_listeners} drains a connection that came through an inbound listener or not. */
+    private boolean inDrainScope(boolean inbound) {
         int s = drainScope;
-        return s == 2 || s == 1 && inbound || healthCheckFailed;
+        return s == 2 || s == 1 && inbound;
     }
 
     /** Set while the admin server's health checks fail: as Envoy's drain decision then, requests are discouraged. */
@@ -101,7 +108,7 @@ final class ProxyRuntime {
             drainScope = Math.max(drainScope, inboundOnly ? 1 : 2);
         }
         http2.forEach((ch, inbound) -> {
-            if (draining(inbound)) {
+            if (inDrainScope(inbound)) {
                 // the shutdown notice, then after drain_timeout the final GOAWAY; closed once its streams are done
                 ConnectionLifetime.drain(ch);
             }

@@ -223,6 +223,28 @@ class ListenerDrainTest {
     }
 
     @Test
+    void aModifyOnlyListenerIsNotDrainedWhileTheHealthChecksFailAsEnvoy() throws Exception {
+        // Envoy's drain_type MODIFY_ONLY: drained by a change or removal of the listener, not by /healthcheck/fail
+        proxy.close();
+        proxy = new LoopbackProxy(yaml.replace(listener("outbound", outboundPort, "OUTBOUND"),
+                listener("outbound", outboundPort, "OUTBOUND").replace("    filter_chains:\n",
+                        "    drain_type: MODIFY_ONLY\n    filter_chains:\n")));
+        proxy.server.adminActions().healthCheckFailed(true);
+        try (Client modifyOnly = new Client(outboundPort)) {
+            for (int i = 0; i < 2; i++) {
+                modifyOnly.send("/");
+                List<String> answer = modifyOnly.response();
+                assertTrue(answer.get(0).startsWith("http/1.1 200"), answer.toString());
+                assertFalse(answer.contains("connection: close"), "kept alive: " + answer);
+            }
+        }
+        try (Client drained = new Client(inboundPort)) {
+            drained.send("/");
+            assertTrue(drained.response().contains("connection: close"), "a DEFAULT listener is drained");
+        }
+    }
+
+    @Test
     void aDrainThatIsNotGracefulRefusesNewConnectionsAtOnceButAnOpenOneFinishesItsRequest() throws Exception {
         try (Client open = new Client(inboundPort)) {
             open.send("/held");

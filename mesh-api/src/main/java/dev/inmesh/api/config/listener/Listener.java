@@ -34,6 +34,7 @@ import java.util.Map;
  * @param additionalAddresses {@code additional_addresses}: where else the listener listens, each address with the
  *     same filter chains and listener filters as {@link #address} (istiod's dual-stack listeners also listen on
  *     {@code ::}); empty for none
+ * @param drainType Envoy's {@code drain_type}: what drains the listener's connections ({@link DrainType})
  */
 public record Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
                        List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
@@ -41,7 +42,7 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
                        boolean continueOnListenerFiltersTimeout, boolean transparent,
                        Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
                        Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent,
-                       List<SocketAddress> additionalAddresses) {
+                       List<SocketAddress> additionalAddresses, DrainType drainType) {
     /** Envoy's {@code per_connection_buffer_limit_bytes} when a listener sets none: 1 MiB. */
     public static final long DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES = 1024 * 1024;
 
@@ -60,6 +61,28 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
                 "max_connections_to_accept_per_socket_event", String.valueOf(maxConnectionsToAcceptPerSocketEvent),
                 "> 0");
         additionalAddresses = Checks.list(additionalAddresses, "additional_addresses");
+        drainType = drainType == null ? DrainType.DEFAULT : drainType;
+    }
+
+    /**
+     * Envoy's {@code drain_type}: {@code DEFAULT} drains the listener's connections while the server fails its
+     * health checks ({@code /healthcheck/fail}) as well as when the listener is changed or removed;
+     * {@code MODIFY_ONLY} only then.
+     */
+    public enum DrainType { DEFAULT, MODIFY_ONLY }
+
+    /** A listener drained as Envoy's {@code DEFAULT} drain type. */
+    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
+                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
+                    List<String> listenerFilters, Duration listenerFiltersTimeout,
+                    boolean continueOnListenerFiltersTimeout, boolean transparent,
+                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
+                    Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent,
+                    List<SocketAddress> additionalAddresses) {
+        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
+                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
+                listenerFiltersDisabled, perConnectionBufferLimitBytes, maxConnectionsToAcceptPerSocketEvent,
+                additionalAddresses, DrainType.DEFAULT);
     }
 
     /** A listener on its one address. */
