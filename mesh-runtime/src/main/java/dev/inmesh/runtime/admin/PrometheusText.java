@@ -44,7 +44,8 @@ final class PrometheusText {
 
     /**
      * The scrape with the families of {@link #ENVOY_FAMILIES} under Envoy's names, those that share a name merged
-     * into one family (its first {@code # HELP} and {@code # TYPE}, then the samples of each) where the first stood.
+     * into one family (its first {@code # HELP}, typed {@code counter} as Envoy's, then the samples of each) where the
+     * first stood.
      */
     static String envoyNames(String scrape) {
         boolean any = false;
@@ -65,9 +66,11 @@ final class PrometheusText {
             Family into = renamed.get(target);
             if (into == null) {
                 into = new Family(target);
-                into.type = f.type;
+                // Envoy's counters, as Istio's proxy types them (registered as gauges to keep Envoy's name)
+                into.type = "counter";
                 for (String c : f.comments) {
-                    into.comments.add(c.replaceFirst("^(# \\w+ )" + f.name + "\\b", "$1" + target));
+                    into.comments.add(c.startsWith("# TYPE ") ? "# TYPE " + target + " counter"
+                            : c.replaceFirst("^(# \\w+ )" + f.name + "\\b", "$1" + target));
                 }
                 renamed.put(target, into);
                 out.add(into);

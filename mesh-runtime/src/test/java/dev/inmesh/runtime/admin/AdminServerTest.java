@@ -523,7 +523,8 @@ class AdminServerTest {
             assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code_class=\"5xx\"} 1.0\n"), prom);
             assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code=\"200\"} 2.0\n"), prom);
             assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code=\"503\"} 1.0\n"), prom);
-            assertEquals(1, prom.lines().filter(l -> l.equals("# TYPE envoy_cluster_upstream_rq gauge")).count(),
+            // a counter, as Istio's proxy types it (a scraper's rate() and metadata expect one)
+            assertEquals(1, prom.lines().filter(l -> l.equals("# TYPE envoy_cluster_upstream_rq counter")).count(),
                     "one family");
             List<String> family = prom.lines().filter(l -> l.startsWith("envoy_cluster_upstream_rq{")).toList();
             int first = prom.lines().toList().indexOf(family.get(0));
