@@ -2289,7 +2289,10 @@ public final class Router {
                 case MAX_STREAM_DURATION -> ex.request.stream == null || ex.request.stream.ended() ? 504 : 408;
                 default -> 503;
             };
-            chargeLocalReply(ex, status);
+            if (failure != RetryState.Failure.MAX_STREAM_DURATION) {
+                // as Envoy's router, which charges no upstream code when the stream's duration is reached
+                chargeLocalReply(ex, status);
+            }
             end(() -> {
                 switch (failure) {
                     case CONNECT_FAILURE -> {

@@ -57,7 +57,10 @@ class RouterUpstreamStreamDurationTest {
     }
 
     private double reached() {
-        String prefix = "envoy_cluster_upstream_rq_max_duration_reached{cluster_name=\"c\"} ";
+        return sample("envoy_cluster_upstream_rq_max_duration_reached{cluster_name=\"c\"} ");
+    }
+
+    private double sample(String prefix) {
         return reg.scrape().lines().filter(l -> l.startsWith(prefix))
                 .mapToDouble(l -> Double.parseDouble(l.substring(prefix.length()))).findFirst().orElse(0);
     }
@@ -75,6 +78,9 @@ class RouterUpstreamStreamDurationTest {
         assertEquals("upstream_max_stream_duration_reached", r.info().responseCodeDetails());
         assertTrue(r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
         assertEquals(1.0, reached());
+        // as Envoy's router, the local reply is not charged to the cluster as an upstream answer
+        assertEquals(0.0, sample("envoy_cluster_upstream_rq_completed{cluster_name=\"c\"} "));
+        assertEquals(0.0, sample("envoy_cluster_upstream_rq_xx{cluster_name=\"c\",response_code_class=\"5xx\"} "));
         assertEquals(-1, r.response().exchange.upstreamDurationTimer);
     }
 
