@@ -10,7 +10,8 @@ import dev.inmesh.runtime.upstream.UpstreamCluster;
  * {@code istio} metadata ({@code services: [{host, name, namespace}]}) and the endpoint's {@code istio.workload}
  * ({@code name;namespace;app;version;cluster}; Istio writes the canonical service and revision in the third and fourth
  * places, which are read as both), else from Istio's cluster name {@code outbound|PORT|SUBSET|FQDN}. The router labels
- * its requests with them, and the standalone proxy its {@code tcp_proxy} connections.
+ * its requests with them, and the standalone proxy its {@code tcp_proxy} connections. The service's namespace is the
+ * metadata's only (null without it), as Istio's client-side stats read it before falling back to the peer's.
  */
 public record ServiceLabels(String host, String name, String namespace, WorkloadInfo workload) {
     public static final ServiceLabels UNKNOWN = new ServiceLabels(null, null, null, WorkloadInfo.UNKNOWN);
@@ -56,6 +57,9 @@ public record ServiceLabels(String host, String name, String namespace, Workload
             svcName = service.name();
             svcNamespace = service.namespace();
         }
+        // the namespace of the name's FQDN names the fallback workload's, not the service's: Istio's stats take a
+        // service's namespace from the cluster's metadata only, else the peer's
+        String nameNamespace = svcNamespace;
         String[] parts = cluster.name().split("\\|", -1);
         if (parts.length == 4) {
             subset = parts[2].isEmpty() ? null : parts[2];
@@ -63,7 +67,7 @@ public record ServiceLabels(String host, String name, String namespace, Workload
                 svcHost = parts[3];
                 String[] labels = svcHost.split("\\.");
                 svcName = labels[0];
-                svcNamespace = labels.length > 1 ? labels[1] : null;
+                nameNamespace = labels.length > 1 ? labels[1] : null;
             }
         }
         WorkloadInfo w = WorkloadInfo.UNKNOWN;
@@ -72,7 +76,7 @@ public record ServiceLabels(String host, String name, String namespace, Workload
         }
         if (w == WorkloadInfo.UNKNOWN && svcName != null) {
             // Without endpoint metadata, Istio's conventions: workload name-version, app = service name.
-            w = new WorkloadInfo(subset == null ? svcName : svcName + "-" + subset, svcNamespace, svcName, subset);
+            w = new WorkloadInfo(subset == null ? svcName : svcName + "-" + subset, nameNamespace, svcName, subset);
         }
         return new ServiceLabels(svcHost, svcName, svcNamespace, w);
     }

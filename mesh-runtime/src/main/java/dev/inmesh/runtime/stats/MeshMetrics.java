@@ -31,8 +31,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@code destination_*} the peer), {@code destination} for INBOUND ({@code destination_*} is this workload,
  * {@code source_*} the peer). {@code destination_service} is the service host, else the request's host, else
  * {@code unknown} (inbound: this workload's canonical service); {@code destination_service_name} falls back to
- * {@code destination_service}; {@code destination_service_namespace} is this workload's namespace inbound and the
- * peer's outbound, as Istio's stats on each side; at the destination, for TLS the
+ * {@code destination_service}; {@code destination_service_namespace} is this workload's namespace inbound and,
+ * outbound, the namespace of the cluster's service, else the peer's, as Istio's stats on each side; at the destination, for TLS the
  * standalone proxy terminated from a client that presented a certificate, {@code source_principal} is the first URI
  * SAN of the client's certificate and {@code destination_principal} of the proxy's own (Istio's SPIFFE identities);
  * at the source, for a request whose final attempt went over upstream TLS, {@code destination_principal} is the first
@@ -317,12 +317,13 @@ public final class MeshMetrics {
         String sourcePrincipal = orUnknown(outbound ? upstreamLocalPrincipal : peerPrincipal);
         String destinationPrincipal = orUnknown(outbound ? upstreamPrincipal : localPrincipal);
         // the peer's namespace is the one its principal names, else its metadata's; on the client side it is the
-        // destination service's namespace too, as Istio's client-side stats label it
+        // destination service's namespace when the cluster names none (Istio 1.23 on: the cluster's service's first,
+        // so that a service without a healthy endpoint keeps its namespace)
         String peerNamespace = spiffeNamespace(outbound ? upstreamPrincipal : peerPrincipal);
         if (peerNamespace == null) {
             peerNamespace = peer.namespace();
         }
-        if (outbound) {
+        if (outbound && (serviceNamespace == null || serviceNamespace.isEmpty())) {
             serviceNamespace = peerNamespace;
         }
         return new IstioLabels(direction.reporter(),

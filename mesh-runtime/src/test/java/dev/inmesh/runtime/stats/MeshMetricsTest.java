@@ -345,6 +345,20 @@ class MeshMetricsTest {
     }
 
     @Test
+    void anOutboundRequestsDestinationServiceNamespaceIsTheClustersServicesFirstAsIstio123AndLaterLabelIt() {
+        // a service with no healthy endpoint (503 UH): no peer, and the service keeps its namespace (istio/istio#49842)
+        StreamInfo ok = StreamInfos.outboundOk();
+        metrics.record(new StreamInfo(ok.direction(), ok.startTime(), ok.method(), ok.path(), ok.protocol(), 503,
+                Set.of(ResponseFlag.NO_HEALTHY_UPSTREAM), "no_healthy_upstream", 0, 19, 3, -1, null,
+                "ratings:9080", null, null, null, "outbound|9080||ratings.bookinfo.svc.cluster.local", null, null,
+                null, null, null, 1, WorkloadInfo.UNKNOWN, "ratings.bookinfo.svc.cluster.local", "ratings",
+                "bookinfo", null));
+        String line = samples("istio_requests_total").get(0);
+        assertTrue(line.contains("destination_service_namespace=\"bookinfo\""), line);
+        assertTrue(line.contains("destination_workload_namespace=\"unknown\""), line);
+    }
+
+    @Test
     void anInboundCallersNamespaceIsTheOneItsIdentityNamesAsIstiosServerSideReadsIt() {
         // a client certificate without metadata exchange: Istio's stats take the namespace from its SPIFFE identity
         MeshMetrics reviews = MeshMetrics.create(registry, StreamInfos.REVIEWS, "Kubernetes");
