@@ -222,8 +222,16 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
 
     /** The fault filter that runs in this connection manager (see {@link HttpFilter#fault}), or null for none. */
     public HttpFilter faultFilter() {
+        return first(f -> f.fault() != null);
+    }
+
+    /**
+     * The first of its HTTP filters, in chain order, that {@code p} accepts, or null: a plain loop, since some of the
+     * questions below are asked for every request (a stream would allocate its pipeline each time).
+     */
+    private HttpFilter first(java.util.function.Predicate<HttpFilter> p) {
         for (HttpFilter f : httpFilters) {
-            if (f.fault() != null) {
+            if (p.test(f)) {
                 return f;
             }
         }
@@ -247,17 +255,9 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                 .toList();
     }
 
-    /**
-     * Whether a CORS filter runs in this connection manager (see {@link HttpFilter#cors}). Asked for every request,
-     * so a plain loop: a stream allocated its pipeline each time.
-     */
+    /** Whether a CORS filter runs in this connection manager (see {@link HttpFilter#cors}). */
     public boolean corsFilter() {
-        for (HttpFilter f : httpFilters) {
-            if (f.cors()) {
-                return true;
-            }
-        }
-        return false;
+        return first(HttpFilter::cors) != null;
     }
 
     /**
@@ -265,12 +265,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
      * {@link HttpFilter#grpcMessageCounts}): Istio's stats then count the messages of its gRPC requests.
      */
     public boolean grpcMessageCounts() {
-        for (HttpFilter f : httpFilters) {
-            if (f.grpcMessageCounts()) {
-                return true;
-            }
-        }
-        return false;
+        return first(HttpFilter::grpcMessageCounts) != null;
     }
 
     /**
@@ -278,22 +273,12 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
      * unless its {@code istio.stats} filter disables it (see {@link HttpFilter#noHostHeaderFallback}).
      */
     public boolean hostHeaderFallback() {
-        for (HttpFilter f : httpFilters) {
-            if (f.noHostHeaderFallback()) {
-                return false;
-            }
-        }
-        return true;
+        return first(HttpFilter::noHostHeaderFallback) == null;
     }
 
     /** Whether a gRPC-Web filter runs in this connection manager (see {@link HttpFilter#grpcWeb}). */
     public boolean grpcWebFilter() {
-        for (HttpFilter f : httpFilters) {
-            if (f.grpcWeb()) {
-                return true;
-            }
-        }
-        return false;
+        return first(HttpFilter::grpcWeb) != null;
     }
 
     /**
@@ -301,12 +286,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
      * null.
      */
     public HttpFilter localRateLimitFilter() {
-        for (HttpFilter f : httpFilters) {
-            if (f.localRateLimit() != null) {
-                return f;
-            }
-        }
-        return null;
+        return first(f -> f.localRateLimit() != null);
     }
 
     /**
@@ -314,12 +294,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
      * null.
      */
     public HttpFilter globalRateLimitFilter() {
-        for (HttpFilter f : httpFilters) {
-            if (f.globalRateLimit() != null) {
-                return f;
-            }
-        }
-        return null;
+        return first(f -> f.globalRateLimit() != null);
     }
 
     /**
@@ -328,27 +303,15 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
      * it runs right after the JWT authentication, RBAC and external authorization filters.
      */
     public boolean globalRateLimitLast() {
-        for (HttpFilter f : httpFilters) {
-            if (f.globalRateLimit() != null) {
-                return false;
-            }
-            if (f.fault() != null || f.cors()) {
-                return true;
-            }
-        }
-        return false;
+        HttpFilter first = first(f -> f.globalRateLimit() != null || f.fault() != null || f.cors());
+        return first != null && first.globalRateLimit() == null;
     }
 
     /**
      * The JWT authentication filter that runs in this connection manager (see {@link HttpFilter#jwtAuthn}), or null.
      */
     public HttpFilter jwtAuthnFilter() {
-        for (HttpFilter f : httpFilters) {
-            if (f.jwtAuthn() != null) {
-                return f;
-            }
-        }
-        return null;
+        return first(f -> f.jwtAuthn() != null);
     }
 
     /**
@@ -356,14 +319,8 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
      * Istio's {@code INSERT_BEFORE} the connection manager puts it), rather than after them, right before the router.
      */
     public boolean localRateLimitFirst() {
-        for (HttpFilter f : httpFilters) {
-            if (f.localRateLimit() != null) {
-                return true;
-            }
-            if (f.jwtAuthn() != null || f.rbac() != null || f.fault() != null || f.cors()) {
-                return false;
-            }
-        }
-        return false;
+        HttpFilter first = first(f -> f.localRateLimit() != null || f.jwtAuthn() != null || f.rbac() != null
+                || f.fault() != null || f.cors());
+        return first != null && first.localRateLimit() != null;
     }
 }
