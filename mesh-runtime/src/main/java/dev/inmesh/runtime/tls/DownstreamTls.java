@@ -36,10 +36,10 @@ public final class DownstreamTls {
     /**
      * Istio's ALPN name for its in-band TCP metadata exchange: a peer that negotiates it sends a metadata frame as
      * the stream's first bytes and expects one back. Inmesh speaks no such frame, so it never agrees on this name
-     * (as istiod's {@code DisableMxALPN} leaves it out): the peer then exchanges nothing, and its bytes reach the
-     * chain's filter as they are.
+     * (as istiod's {@code DisableMxALPN} leaves it out) nor offers it upstream ({@code UpstreamTls}): the peer then
+     * exchanges nothing, and its bytes reach the chain's filter as they are.
      */
-    static final String PEER_EXCHANGE = "istio-peer-exchange";
+    public static final String PEER_EXCHANGE = "istio-peer-exchange";
 
     /** The context and what it compiled to, replaced together when an SDS file changes. */
     private volatile Compiled current;

@@ -42,8 +42,6 @@ public final class UpstreamTls {
     private static final Pattern SNI_TEXT = Pattern.compile("[!-~&&[^:\\[\\]]]+");
     /** Istio's ALPN name for in-mesh traffic (pilot's ALPNInMesh), which its mTLS contexts list. */
     static final String ISTIO_IN_MESH = "istio";
-    /** Istio's ALPN name for a TCP connection that starts with its metadata exchange frame. */
-    static final String ISTIO_PEER_EXCHANGE = "istio-peer-exchange";
     /** For connections that are bytes, not HTTP (the standalone proxy's tcp_proxy and WebSocket relays). */
     private final SslContext relayContext;
     /** What a tcp_proxy connection offers: the context's ALPN protocols but {@code istio-peer-exchange}. */
@@ -54,7 +52,8 @@ public final class UpstreamTls {
         this.context = context;
         this.keyManagers = keyManagers;
         this.trustManager = trustManager;
-        this.tcpAlpn = context.alpnProtocols().stream().filter(p -> !p.equals(ISTIO_PEER_EXCHANGE)).toList();
+        this.tcpAlpn = context.alpnProtocols().stream()
+                .filter(p -> !p.equals(dev.inmesh.runtime.tls.DownstreamTls.PEER_EXCHANGE)).toList();
         try {
             this.relayContext = SslContextBuilder.forClient().sslProvider(SslProvider.JDK)
                     .trustManager(context.autoSanValidation() ? trustManager.withEngineHost() : trustManager)
