@@ -604,7 +604,7 @@ public final class AdminServer {
         boolean all = !usedOnly && (req.getParam("filter") == null || req.getParam("filter").isEmpty());
         offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry == null ? () -> ""
                 : all ? () -> PrometheusText.envoyNames(registry.scrape())
-                : () -> PrometheusText.select(PrometheusText.envoyNames(registry.scrape()), filter, usedOnly));
+                : () -> PrometheusText.select(registry.scrape(), filter, usedOnly));
     }
 
     /** Envoy's Memory from the JVM's heap: what is used as allocated, what is committed as the heap's size. */

@@ -48,16 +48,19 @@ final class PrometheusText {
      * first stood.
      */
     static String envoyNames(String scrape) {
-        boolean any = false;
-        for (String internal : ENVOY_FAMILIES.keySet()) {
-            any |= scrape.contains(internal);
-        }
-        if (!any) {
+        if (ENVOY_FAMILIES.keySet().stream().noneMatch(scrape::contains)) {
             return scrape;
         }
+        StringBuilder b = new StringBuilder();
+        envoyNames(families(scrape)).forEach(f -> append(b, f, f.samples));
+        return b.toString();
+    }
+
+    /** {@link #envoyNames(String)} on the scrape's families. */
+    private static List<Family> envoyNames(List<Family> families) {
         List<Family> out = new ArrayList<>();
         java.util.Map<String, Family> renamed = new java.util.HashMap<>();
-        for (Family f : families(scrape)) {
+        for (Family f : families) {
             String target = ENVOY_FAMILIES.get(f.name);
             if (target == null) {
                 out.add(f);
@@ -79,17 +82,16 @@ final class PrometheusText {
                 into.samples.add(target + sample.substring(f.name.length()));
             }
         }
-        StringBuilder b = new StringBuilder();
-        for (Family f : out) {
-            f.comments.forEach(c -> b.append(c).append('\n'));
-            f.samples.forEach(x -> b.append(x).append('\n'));
-        }
-        return b.toString();
+        return out;
     }
 
+    /**
+     * The registry's scrape under Envoy's names ({@link #envoyNames(String)}), with only the families whose name
+     * {@code names} accepts and, with {@code usedOnly}, their series that were written.
+     */
     static String select(String scrape, Predicate<String> names, boolean usedOnly) {
         StringBuilder out = new StringBuilder();
-        for (Family f : families(scrape)) {
+        for (Family f : envoyNames(families(scrape))) {
             if (!names.test(f.name)) {
                 continue;
             }
@@ -97,10 +99,15 @@ final class PrometheusText {
             if (samples.isEmpty() && !f.samples.isEmpty()) {
                 continue;
             }
-            f.comments.forEach(c -> out.append(c).append('\n'));
-            samples.forEach(s -> out.append(s).append('\n'));
+            append(out, f, samples);
         }
         return out.toString();
+    }
+
+    /** A family's comments and {@code samples}, a line each. */
+    private static void append(StringBuilder b, Family f, List<String> samples) {
+        f.comments.forEach(c -> b.append(c).append('\n'));
+        samples.forEach(s -> b.append(s).append('\n'));
     }
 
     private static List<Family> families(String scrape) {
