@@ -2540,7 +2540,6 @@ public final class Router {
             generation++;
             resetInflight();
             cancelPerTry();
-            cancelUpstreamDuration(ex);
             releaseHost(ex);
             if (flag != null) {
                 ex.flags.add(flag);
