@@ -280,14 +280,16 @@ public final class ProxyCommand implements Callable<Integer> {
         Consumer<StreamInfo> observer = metrics::record;
         // a line per tcp_proxy connection too, apart from the requests' observer: a connection is not a request
         Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog = null;
+        AccessLog lines = null;
         if (accessLog != null) {
             PrintStream log = accessLog.toString().equals("/dev/stdout") ? System.out
                     : new PrintStream(new FileOutputStream(accessLog.toFile(), true), true, StandardCharsets.UTF_8);
             // written by a thread of its own: the observer runs on an event loop, which must not wait for the disk
-            AccessLog lines = accessLog(o, log::println);
-            observer = observer.andThen(lines::log);
+            lines = accessLog(o, log::println);
             tcpAccessLog = lines::log;
         }
+        // a request is written to its connection manager's own access_log when it names one, else to --access-log
+        observer = observer.andThen(dev.inmesh.runtime.accesslog.AccessLogs.observer(lines));
         // counted down by the shutdown hook once the proxy is closed, or by /quitquitquit: call() then returns and
         // the process exits, running the hook
         CountDownLatch stopped = new CountDownLatch(1);

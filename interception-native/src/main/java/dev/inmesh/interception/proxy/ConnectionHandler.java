@@ -85,6 +85,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     /** Why this proxy closed the connection at layer 4, or null (Envoy's connection termination details). */
     private String terminationDetails;
     private boolean tcpLogged;
+    /** The access logs of the connection's tcp_proxy, once it took the connection. */
+    private dev.inmesh.runtime.accesslog.AccessLogs tcpAccessLogs = dev.inmesh.runtime.accesslog.AccessLogs.NONE;
     /** The statistics of the listener that took the connection, or null when none are kept. */
     private dev.inmesh.runtime.stats.ListenerStats listenerStats;
     /** Whether this chain terminated TLS for a client whose certificate it verified. */
@@ -442,6 +444,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void tcpProxy(ChannelHandlerContext ctx, TcpProxy tcp) {
+        tcpAccessLogs = snapshot.accessLogs(tcp);
         Channel down = ctx.channel();
         String clusterName = pick(tcp.cluster());
         UpstreamCluster cluster = clusterName == null ? null : snapshot.clusterManager().cluster(clusterName);
@@ -618,16 +621,22 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
      */
     private void logTcp(String clusterName, long received, long sent) {
         var log = runtime.tcpAccessLog;
-        if (log == null || tcpLogged) {
+        if ((log == null && tcpAccessLogs.isEmpty()) || tcpLogged) {
             return;
         }
         tcpLogged = true;
         Host host = lastHost;
         try {
-            log.accept(new dev.inmesh.runtime.stats.TcpStreamInfo(startTime, tcpFlags, received, sent,
+            var info = new dev.inmesh.runtime.stats.TcpStreamInfo(startTime, tcpFlags, received, sent,
                     (System.nanoTime() - startNanos) / 1_000_000, host == null ? null : host.addressString(),
                     clusterName, upstreamLocal, ListenerDispatch.hostPort(destination),
-                    ListenerDispatch.hostPort(source), serverName, transportFailureReason, terminationDetails));
+                    ListenerDispatch.hostPort(source), serverName, transportFailureReason, terminationDetails);
+            // the tcp_proxy's own access_log when it names one, else the proxy's --access-log
+            if (!tcpAccessLogs.isEmpty()) {
+                tcpAccessLogs.log(dev.inmesh.runtime.accesslog.AccessLogEntry.of(info));
+            } else {
+                log.accept(info);
+            }
         } catch (RuntimeException e) {
             // the access log must never break a connection
             LOG.log(Level.FINE, "access log of the connection from " + source + " failed", e);
@@ -715,7 +724,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot.routeTable(chain),
                 hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls,
                 peerCertificates, ownCertificates, drain, target.listener(), snapshot.rbac(hcm),
-                snapshot.localRateLimit(hcm), snapshot.tracer(hcm));
+                snapshot.localRateLimit(hcm), snapshot.tracer(hcm), snapshot.accessLogs(hcm));
         ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));
         ByteBuf first = firstBytes;
         firstBytes = Unpooled.EMPTY_BUFFER;

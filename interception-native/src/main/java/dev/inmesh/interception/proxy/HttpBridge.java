@@ -135,7 +135,8 @@ final class HttpBridge {
                       SocketAddress originalDestination, DownstreamStats stats, ChainDrains.Drain drain,
                       Long listenerBufferLimit, ConnectionLifetime lifetime, RbacFilter.Chain rbac,
                       RbacFilter.PeerIdentity peerIdentity, LocalRateLimitFilter localRateLimit, boolean grpcWeb,
-                      dev.inmesh.runtime.tracing.Tracer tracer, boolean healthCheckDrains) {
+                      dev.inmesh.runtime.tracing.Tracer tracer, boolean healthCheckDrains,
+                      dev.inmesh.runtime.accesslog.AccessLogs accessLogs) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
@@ -150,6 +151,7 @@ final class HttpBridge {
          *     chain it was accepted on; an update that leaves the filter's config as it was hands the new snapshot
          *     the same bucket, so the connection's requests and new connections' share it
          * @param tracer the connection manager's tracing, compiled ({@code MeshSnapshot#tracer}); null for none
+         * @param accessLogs the connection manager's access logs, compiled ({@code MeshSnapshot#accessLogs})
          */
         Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
@@ -157,7 +159,7 @@ final class HttpBridge {
                    java.security.cert.Certificate[] peerCertificates,
                    java.security.cert.Certificate[] localCertificates, ChainDrains.Drain drain,
                    Listener listener, RbacFilter.Chain rbac, LocalRateLimitFilter localRateLimit,
-                   dev.inmesh.runtime.tracing.Tracer tracer) {
+                   dev.inmesh.runtime.tracing.Tracer tracer, dev.inmesh.runtime.accesslog.AccessLogs accessLogs) {
             // the x-forwarded-client-cert element is the connection's: made once here, not per request
             this(runtime, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
                     peerCertificates != null && peerCertificates.length > 0,
@@ -169,7 +171,7 @@ final class HttpBridge {
                     drain, listener.perConnectionBufferLimitBytes(), new ConnectionLifetime(hcm.lifetimes()), rbac,
                     // the identities RBAC principals match: read once per connection, and only where a filter runs
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates), localRateLimit,
-                    hcm.grpcWebFilter(), tracer, listener.drainType() == Listener.DrainType.DEFAULT);
+                    hcm.grpcWebFilter(), tracer, listener.drainType() == Listener.DrainType.DEFAULT, accessLogs);
         }
 
         /**
@@ -1018,7 +1020,7 @@ final class HttpBridge {
                     .streamIdleTimeout(conn.hcm().streamIdleTimeout()).faultFilter(conn.hcm())
                     .maxStreamDuration(conn.hcm().lifetimes().maxStreamDuration())
                     .corsFilter(conn.hcm()).statsFilters(conn.hcm()).statefulSession(conn.hcm())
-                    .downstreamStats(conn.stats())
+                    .downstreamStats(conn.stats()).accessLogs(conn.accessLogs())
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())

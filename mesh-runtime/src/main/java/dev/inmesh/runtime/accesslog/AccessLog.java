@@ -91,11 +91,7 @@ public final class AccessLog {
      * {@code tcp_proxy} connection's line.
      */
     public String format(TcpStreamInfo c) {
-        StreamInfo s = new StreamInfo(null, c.startTime(), null, null, null, 0, c.responseFlags(), null,
-                c.bytesReceived(), c.bytesSent(), c.durationMillis(), -1, null, null, null, null, c.upstreamHost(),
-                c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
-                c.downstreamRemoteAddress(), c.requestedServerName(), null, 0, null, null, null, null, null, false,
-                null, null, c.upstreamTransportFailureReason(), null, -1, -1, null, true);
+        StreamInfo s = AccessLogEntry.of(c).info();
         String termination = c.connectionTerminationDetails();
         return format == Format.TEXT ? text(s, termination) : json(s, termination);
     }
@@ -179,18 +175,6 @@ public final class AccessLog {
 
     /** Envoy writes response code details and transport failure reasons with whitespace replaced by underscores. */
     private static String details(String d) {
-        if (d == null) {
-            return null;
-        }
-        StringBuilder b = null;
-        for (int i = 0; i < d.length(); i++) {
-            if (Character.isWhitespace(d.charAt(i))) {
-                if (b == null) {
-                    b = new StringBuilder(d);
-                }
-                b.setCharAt(i, '_');
-            }
-        }
-        return b == null ? d : b.toString();
+        return CommandFormat.underscores(d);
     }
 }

@@ -32,6 +32,8 @@ import dev.inmesh.runtime.tls.DownstreamTls;
 import dev.inmesh.runtime.tracing.ActiveSpan;
 import dev.inmesh.runtime.tracing.TraceReporting;
 import dev.inmesh.runtime.tracing.Tracer;
+import dev.inmesh.runtime.accesslog.AccessLogs;
+import dev.inmesh.runtime.accesslog.RequestLog;
 import io.vertx.core.Handler;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
@@ -204,6 +206,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // the request's server span, once it is begun, and the route it took (whose decorator names the span)
         Traced traced = new Traced();
         traced.hostHeaderFallback = hcm == null || hcm.hostHeaderFallback();
+        traced.accessLogs = snapshot.accessLogs(hcm);
         // the response ended; or, for a WebSocket the service accepted, its connection closed (as Envoy reports an
         // upgraded stream)
         Runnable ended = () -> {
@@ -840,8 +843,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 // as the standalone proxy: Istio's principals are the URI SANs of TLS a client certificate came in
                 tls == null ? null : tls.certs.peerPrincipal,
                 tls == null || tls.peerCertificates() == null ? null : tls.certs.localPrincipal, null, null,
-                -1, -1, null, traced.hostHeaderFallback); // the service's server reads and writes the bodies: no gRPC
+                -1, -1, null, traced.hostHeaderFallback, // the service's server reads and writes the bodies: no gRPC
                 // messages counted
+                new RequestLog(traced.accessLogs, h, status == 0 ? null : resp.headers(), resp.trailers(), path,
+                        req.scheme(), traced.span != null && traced.span.sampled()));
         if (traced.span != null) {
             try {
                 traced.span.tracer().finish(traced.span, info, h, RouteResult.decorator(traced.route), tracing);
@@ -905,6 +910,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         Runnable upgradeEnded;
         /** Whether Istio's stats may label it by its Host ({@link HttpConnectionManager#hostHeaderFallback}). */
         boolean hostHeaderFallback = true;
+        /** The access logs of the chain's connection manager. */
+        AccessLogs accessLogs = AccessLogs.NONE;
     }
 
     /** A server request seen by route selection and the RBAC filters, with its normalized path. */

@@ -101,10 +101,11 @@ public final class DefaultMesh implements Mesh {
         if (options.isAccessLogEnabled()) {
             this.accessLog = AccessLog.create(options.getAccessLogFormat() == MeshOptions.AccessLogFormat.JSON
                     ? AccessLog.Format.JSON : AccessLog.Format.TEXT, AccessLogSink.stdout());
-            observers.add(accessLog::log);
         } else {
             this.accessLog = null;
         }
+        // a request goes to its connection manager's own access_log when it names one, else to the mesh's setting
+        observers.add(dev.inmesh.runtime.accesslog.AccessLogs.observer(accessLog));
         Consumer<StreamInfo> observer = info -> {
             for (Consumer<StreamInfo> o : observers) {
                 o.accept(info);

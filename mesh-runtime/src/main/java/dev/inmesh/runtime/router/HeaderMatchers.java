@@ -11,15 +11,15 @@ import java.util.function.Predicate;
  * {@code exact_match: ""} matches any value (where {@code string_match}'s {@code exact: ""} matches only the empty
  * value); a range needs an integer in [start, end).
  */
-final class HeaderMatchers {
+public final class HeaderMatchers {
     private HeaderMatchers() {}
 
     /** A condition on a header map. */
-    interface Compiled {
+    public interface Compiled {
         boolean matches(java.util.function.Function<String, String> headers);
     }
 
-    static Compiled compile(HeaderMatcher m) {
+    public static Compiled compile(HeaderMatcher m) {
         String name = m.name().toLowerCase(Locale.ROOT);
         boolean invert = m.invertMatch();
         boolean missingAsEmpty = m.treatMissingHeaderAsEmpty();

@@ -13,6 +13,7 @@ import dev.inmesh.runtime.lb.Xxhash;
 import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.accesslog.RequestLog;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.tls.HandshakeFailure;
@@ -1676,7 +1677,11 @@ public final class Router {
                 req.downstreamPeerPrincipal, req.downstreamLocalPrincipal, ex.transportFailureReason,
                 ex.upstreamPeerPrincipal, ex.responseMessages == null ? -1 : requestMessages,
                 ex.responseMessages == null ? -1 : ex.responseMessages.count(), ex.upstreamLocalPrincipal,
-                req.hostHeaderFallback);
+                req.hostHeaderFallback, new RequestLog(req.accessLogs, req.headers,
+                        status == 0 ? null : response.headers,
+                        response.upstream == null ? null : response.upstream.trailers(),
+                        ex.rewrittenPath != null ? ex.rewrittenPath : req.uri, req.scheme,
+                        ex.span != null && ex.span.sampled()));
         if (ex.span != null) {
             try {
                 ex.span.tracer().finish(ex.span, info, req.headers, RouteResult.decorator(ex.route), tracing);

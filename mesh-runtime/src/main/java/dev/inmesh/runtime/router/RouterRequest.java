@@ -79,6 +79,9 @@ public final class RouterRequest implements RouteRequest {
     LocalRateLimitFilter localRateLimit = LocalRateLimitFilter.NONE;
     /** The connection manager's stateful session filter; {@link StatefulSessionFilter#NONE} for none. */
     StatefulSessionFilter statefulSession = StatefulSessionFilter.NONE;
+    /** The access logs of the connection manager the request came through. */
+    dev.inmesh.runtime.accesslog.AccessLogs accessLogs = dev.inmesh.runtime.accesslog.AccessLogs.NONE;
+
     /** The connection manager's tracing, compiled; null when it traces no request. */
     dev.inmesh.runtime.tracing.Tracer tracer;
     /** The identities of the certificate the client presented in the TLS the proxy terminated, or null. */
@@ -304,6 +307,15 @@ public final class RouterRequest implements RouteRequest {
     public RouterRequest statsFilters(HttpConnectionManager hcm) {
         this.grpcMessageCounts = hcm != null && hcm.grpcMessageCounts();
         this.hostHeaderFallback = hcm == null || hcm.hostHeaderFallback();
+        return this;
+    }
+
+    /**
+     * Sets the access logs of the connection manager the request came through, compiled once for its snapshot
+     * ({@code MeshSnapshot#accessLogs}; null: none): the finished request's {@link StreamInfo#log()} carries them.
+     */
+    public RouterRequest accessLogs(dev.inmesh.runtime.accesslog.AccessLogs logs) {
+        this.accessLogs = logs == null ? dev.inmesh.runtime.accesslog.AccessLogs.NONE : logs;
         return this;
     }
 

@@ -2,9 +2,12 @@ package dev.inmesh.runtime.snapshot;
 
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
+import dev.inmesh.api.config.listener.AccessLogConfig;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.NetworkFilter;
+import dev.inmesh.runtime.accesslog.AccessLogs;
 import dev.inmesh.runtime.listener.ConnectionInfo;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
@@ -15,6 +18,7 @@ import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -39,6 +43,8 @@ public final class MeshSnapshot {
     private final Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits;
     /** The compiled tracing of the connection managers that trace, by identity. */
     private final Map<HttpConnectionManager, Tracer> tracers;
+    /** The compiled access logs of the connection managers and TCP proxies that name some, by identity. */
+    private final Map<Object, AccessLogs> accessLogs;
 
     MeshSnapshot(long generation, Instant createdAt, ResourceBundle resources, Map<String, RouteTable> routeTables,
                  Map<FilterChain, RouteTable> inlineRouteTables, Map<String, FilterChainSelector> listeners,
@@ -47,7 +53,7 @@ public final class MeshSnapshot {
                  Map<HttpConnectionManager, RbacFilter.Chain> rbac,
                  Map<FilterChain, RbacFilter.Network> networkRbac,
                  Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits,
-                 Map<HttpConnectionManager, Tracer> tracers) {
+                 Map<HttpConnectionManager, Tracer> tracers, Map<Object, AccessLogs> accessLogs) {
         this.generation = generation;
         this.createdAt = createdAt;
         this.resources = resources;
@@ -61,13 +67,14 @@ public final class MeshSnapshot {
         this.networkRbac = networkRbac;
         this.rateLimits = rateLimits;
         this.tracers = tracers;
+        this.accessLogs = accessLogs;
     }
 
     /** The same compiled configuration with a cluster manager. */
     MeshSnapshot withClusters(ClusterManager cm) {
         return new MeshSnapshot(generation, createdAt, resources, routeTables, inlineRouteTables, listeners,
                 listenersByAddress, listenersByPort, cm, rbac,
-                networkRbac, rateLimits, tracers);
+                networkRbac, rateLimits, tracers, accessLogs);
     }
 
     /** The upstream clusters of this snapshot (hosts, balancers, breakers, pools). */
@@ -142,6 +149,29 @@ public final class MeshSnapshot {
         }
         Tracer t = tracers.get(hcm);
         return t != null ? t : Tracer.compile(hcm.tracing(), resources.tracer());
+    }
+
+    /**
+     * The access logs of one of this snapshot's connection managers or TCP proxies, compiled once
+     * ({@link AccessLogs#NONE} when it names none); one of another snapshot is compiled on the spot.
+     */
+    public AccessLogs accessLogs(NetworkFilter filter) {
+        List<AccessLogConfig> configs = accessLogConfigs(filter);
+        if (configs.isEmpty()) {
+            return AccessLogs.NONE;
+        }
+        AccessLogs logs = accessLogs.get(filter);
+        return logs != null ? logs : AccessLogs.compile(configs);
+    }
+
+    /** The {@code access_log} of a connection manager or TCP proxy; empty for none (or a null filter). */
+    static List<AccessLogConfig> accessLogConfigs(NetworkFilter filter) {
+        if (filter instanceof HttpConnectionManager hcm) {
+            return hcm.accessLogs();
+        } else if (filter instanceof dev.inmesh.api.config.listener.TcpProxy tcp) {
+            return tcp.accessLogs();
+        }
+        return List.of();
     }
 
     /**

@@ -9,6 +9,7 @@ import dev.inmesh.api.config.route.Route;
 import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import dev.inmesh.api.config.route.VirtualHost;
+import dev.inmesh.runtime.accesslog.AccessLogs;
 import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.RbacFilter;
@@ -142,6 +143,7 @@ public final class SnapshotCompiler {
         Map<FilterChain, RouteTable> inline = new IdentityHashMap<>();
         Map<HttpConnectionManager, RbacFilter.Chain> rbac = new IdentityHashMap<>();
         Map<FilterChain, RbacFilter.Network> networkRbac = new IdentityHashMap<>();
+        Map<Object, AccessLogs> accessLogs = new IdentityHashMap<>();
         Map<String, FilterChainSelector> byName = new HashMap<>();
         Map<String, FilterChainSelector> byAddress = new HashMap<>();
         Map<Integer, FilterChainSelector> byPort = new HashMap<>();
@@ -170,6 +172,10 @@ public final class SnapshotCompiler {
                 if (!c.rbac().isEmpty()) {
                     networkRbac.put(c, RbacFilter.Network.compile(c));
                 }
+                AccessLogs logs = AccessLogs.compile(MeshSnapshot.accessLogConfigs(c.filter()));
+                if (!logs.isEmpty()) {
+                    accessLogs.put(c.filter(), logs);
+                }
                 if (c.filter() instanceof HttpConnectionManager hcm) {
                     rbac.put(hcm, RbacFilter.Chain.compile(hcm));
                     LocalRateLimitFilter limiter = LocalRateLimitFilter.compile(hcm, where, buckets);
@@ -195,6 +201,6 @@ public final class SnapshotCompiler {
         }
         return new MeshSnapshot(generation, Instant.now(), bundle, Map.copyOf(tables), inline, Map.copyOf(byName),
                 Map.copyOf(byAddress), Map.copyOf(byPort), null, rbac, networkRbac, rateLimits,
-                tracers);
+                tracers, accessLogs);
     }
 }

@@ -62,6 +62,26 @@ public enum ResponseFlag {
         return code;
     }
 
+    /**
+     * Envoy's long name of the flag ({@code %RESPONSE_FLAGS_LONG%}), such as {@code NoRouteFound}: the constant's
+     * name in camel case, as Envoy spells each.
+     */
+    public String longName() {
+        StringBuilder b = new StringBuilder();
+        for (String w : name().split("_")) {
+            b.append(w.charAt(0)).append(w.substring(1).toLowerCase(java.util.Locale.ROOT));
+        }
+        return b.toString();
+    }
+
+    /** Long names as Envoy prints them: joined by commas, or {@code -} when none. */
+    public static String formatLong(Set<ResponseFlag> flags) {
+        if (flags == null || flags.isEmpty()) {
+            return "-";
+        }
+        return flags.stream().sorted().map(ResponseFlag::longName).collect(Collectors.joining(","));
+    }
+
     /** Flags as Envoy prints them: short names joined by commas, or {@code -} when none. */
     public static String format(Set<ResponseFlag> flags) {
         if (flags == null || flags.isEmpty()) {

@@ -59,6 +59,8 @@ import java.util.Set;
  *     {@code source_principal} outbound), or null
  * @param hostHeaderFallback whether Istio's stats label the request by its Host when its cluster names no service
  *     (false where the connection manager's {@code istio.stats} filter sets {@code disable_host_header_fallback})
+ * @param log the access logs of the connection manager the request came through, with the request's and response's
+ *     headers for them; null when not known
  */
 public record StreamInfo(
         Direction direction,
@@ -98,7 +100,30 @@ public record StreamInfo(
         long requestMessages,
         long responseMessages,
         String upstreamLocalPrincipal,
-        boolean hostHeaderFallback) {
+        boolean hostHeaderFallback,
+        dev.inmesh.runtime.accesslog.RequestLog log) {
+
+    /** A request whose connection manager's access logs are not known. */
+    public StreamInfo(Direction direction, Instant startTime, String method, String path, String protocol,
+                      int responseCode, Set<ResponseFlag> responseFlags, String responseCodeDetails, long bytesReceived,
+                      long bytesSent, long durationMillis, long upstreamServiceTimeMillis, String requestId,
+                      String authority, String userAgent, String forwardedFor, String upstreamHost,
+                      String upstreamCluster, String upstreamLocalAddress, String downstreamLocalAddress,
+                      String downstreamRemoteAddress, String requestedServerName, String routeName, int attemptCount,
+                      WorkloadInfo peer, String destinationService, String destinationServiceName,
+                      String destinationServiceNamespace, String grpcStatus, boolean downstreamMutualTls,
+                      String downstreamPeerPrincipal, String downstreamLocalPrincipal,
+                      String upstreamTransportFailureReason, String upstreamPeerPrincipal, long requestMessages,
+                      long responseMessages, String upstreamLocalPrincipal, boolean hostHeaderFallback) {
+        this(direction, startTime, method, path, protocol, responseCode, responseFlags, responseCodeDetails,
+                bytesReceived, bytesSent, durationMillis, upstreamServiceTimeMillis, requestId, authority, userAgent,
+                forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
+                downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
+                destinationServiceName, destinationServiceNamespace, grpcStatus, downstreamMutualTls,
+                downstreamPeerPrincipal, downstreamLocalPrincipal, upstreamTransportFailureReason,
+                upstreamPeerPrincipal, requestMessages, responseMessages, upstreamLocalPrincipal, hostHeaderFallback,
+                null);
+    }
 
     /** Which side of the workload the request crossed. */
     public enum Direction {
@@ -136,6 +161,6 @@ public record StreamInfo(
                 forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
                 downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
                 destinationServiceName, destinationServiceNamespace, grpcStatus, false, null, null, null, null, -1, -1,
-                null, true);
+                null, true, null);
     }
 }

@@ -92,6 +92,11 @@ public final class ActiveSpan {
     }
 
     /** The tracer that began the span, which ends it. */
+    /** Whether the span is sampled: the request is traced (Envoy's {@code traceable_filter}). */
+    public boolean sampled() {
+        return sampled;
+    }
+
     public Tracer tracer() {
         return tracer;
     }

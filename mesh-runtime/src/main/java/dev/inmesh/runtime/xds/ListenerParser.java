@@ -399,9 +399,8 @@ public final class ListenerParser
                 "server_header_transformation", "common_http_protocol_options", "forward_client_cert_details",
                 "set_current_client_cert_details", "drain_timeout", "request_timeout", "request_headers_timeout",
                 "http2_protocol_options", "tracing", "always_set_request_id_in_response", "proxy_100_continue",
-                "internal_address_config"),
-                Set.of("access_log",
-                        "request_id_extension",
+                "internal_address_config", "access_log"),
+                Set.of("request_id_extension",
                         "delayed_close_timeout", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
         if (h.hasAddUserAgent() && h.getAddUserAgent().getValue()) {
@@ -612,7 +611,8 @@ public final class ListenerParser
                 h.hasTracing() ? Fields.at("tracing", () -> TracingParser.parse(h.getTracing())) : null,
                 h.getAlwaysSetRequestIdInResponse(), routerFilter(h), h.getProxy100Continue(),
                 h.hasInternalAddressConfig() ? Fields.at("internal_address_config",
-                        () -> internalAddresses(h.getInternalAddressConfig())) : List.of());
+                        () -> internalAddresses(h.getInternalAddressConfig())) : List.of(),
+                AccessLogParser.parse(h.getAccessLogList()));
     }
 
     /**
@@ -870,7 +870,7 @@ public final class ListenerParser
         var t = RouteConfigurationParser.unpack(any,
                 io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.class, "@type");
         Fields.onlyKnown(t, Set.of("stat_prefix", "cluster", "weighted_clusters", "idle_timeout",
-                "max_connect_attempts", "hash_policy"), Set.of("access_log", "metadata_match"));
+                "max_connect_attempts", "hash_policy", "access_log"), Set.of("metadata_match"));
         boolean hashSourceIp = Fields.at("hash_policy", () -> hashSourceIp(t.getHashPolicyList()));
         ClusterSpecifier cluster = switch (t.getClusterSpecifierCase()) {
             case CLUSTER -> new ClusterSpecifier.Named(t.getCluster());
@@ -888,7 +888,7 @@ public final class ListenerParser
         }
         attempts = attempts < 0 ? Integer.MAX_VALUE : attempts; // a uint32 past int's range: never the limit
         return new TcpProxy(t.getStatPrefix(), cluster, t.hasIdleTimeout() ? Fields.duration(t.getIdleTimeout())
-                : null, attempts, hashSourceIp);
+                : null, attempts, hashSourceIp, AccessLogParser.parse(t.getAccessLogList()));
     }
 
     /**

@@ -258,7 +258,11 @@ class IstioSecurityTelemetryShapesTest {
                     attributes:
                       values: [{key: node_name, value: {string_value: "%NODE_NAME%"}}]
                 """, TELEMETRY_FILTERS, "")));
-        assertEquals("inbound_0.0.0.0_9080", h.statPrefix(), "Inmesh writes its own access log (Istio's format)");
+        assertEquals("inbound_0.0.0.0_9080", h.statPrefix());
+        // the file loggers are applied (MeshAccessLogTest); the OpenTelemetry one loads and writes nothing here
+        assertEquals(2, h.accessLogs().size());
+        assertEquals(new dev.inmesh.api.config.listener.AccessLogConfig.Cel("response.code >= 400"),
+                h.accessLogs().get(1).filter());
     }
 
     /** istiod's RBAC filters for one ALLOW, one DENY and one AUDIT AuthorizationPolicy with every source kind. */

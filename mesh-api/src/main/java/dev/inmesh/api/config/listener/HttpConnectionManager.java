@@ -57,6 +57,8 @@ import java.util.List;
  *                          address, in one of them, is internal (its {@code x-envoy-*} control headers are kept and
  *                          honoured, and it gets {@code x-envoy-internal: true}); empty (Envoy's default since 1.33)
  *                          for none
+ * @param accessLogs its {@code access_log}: the file, stdout and stderr loggers its requests are logged by, in order;
+ *                   empty when it names none (Inmesh's own access log setting then applies)
  */
 public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
                                     List<HttpFilter> httpFilters, Duration streamIdleTimeout,
@@ -67,7 +69,8 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
                                     CodecType codecType, ForwardClientCert forwardClientCert,
                                     ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
                                     boolean alwaysSetRequestIdInResponse, RouterFilterConfig router,
-                                    boolean proxy100Continue, List<CidrRange> internalAddresses)
+                                    boolean proxy100Continue, List<CidrRange> internalAddresses,
+                                    List<AccessLogConfig> accessLogs)
         implements NetworkFilter {
     /**
      * Envoy's {@code codec_type} for TCP listeners: {@code AUTO} takes HTTP/2 from a client that opens with its
@@ -86,6 +89,7 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     public static final int DEFAULT_MAX_REQUEST_HEADERS_KB = 60;
 
     public HttpConnectionManager {
+        accessLogs = accessLogs == null ? List.of() : List.copyOf(accessLogs);
         internalAddresses = internalAddresses == null ? List.of() : List.copyOf(internalAddresses);
         http1 = http1 == null ? Http1Options.DEFAULTS : http1;
         router = router == null ? RouterFilterConfig.DEFAULTS : router;
@@ -109,6 +113,32 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         Checks.check(xffNumTrustedHops >= 0, "xff_num_trusted_hops", xffNumTrustedHops, ">= 0");
         Checks.check(httpFilters.stream().filter(f -> f.fault() != null).count() <= 1, "http_filters",
                 "two fault filters", "at most one fault filter that runs");
+    }
+
+    /** A connection manager that names no access log. */
+    public HttpConnectionManager(String statPrefix, String rdsRouteConfigName, RouteConfiguration routeConfig,
+                                 List<HttpFilter> httpFilters, Duration streamIdleTimeout, boolean useRemoteAddress,
+                                 int xffNumTrustedHops, boolean generateRequestId, boolean preserveExternalRequestId,
+                                 Http1Options http1, int maxRequestHeadersKb, PathNormalization pathNormalization,
+                                 ServerHeader serverHeader, int maxRequestHeadersCount, boolean websocketUpgrade,
+                                 CodecType codecType, ForwardClientCert forwardClientCert,
+                                 ConnectionLifetimes lifetimes, Http2ProtocolOptions http2, Tracing tracing,
+                                 boolean alwaysSetRequestIdInResponse, RouterFilterConfig router,
+                                 boolean proxy100Continue, List<CidrRange> internalAddresses) {
+        this(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout, useRemoteAddress,
+                xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1, maxRequestHeadersKb,
+                pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade, codecType, forwardClientCert,
+                lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router, proxy100Continue, internalAddresses,
+                null);
+    }
+
+    /** The same connection manager with the given access logs. */
+    public HttpConnectionManager withAccessLogs(List<AccessLogConfig> logs) {
+        return new HttpConnectionManager(statPrefix, rdsRouteConfigName, routeConfig, httpFilters, streamIdleTimeout,
+                useRemoteAddress, xffNumTrustedHops, generateRequestId, preserveExternalRequestId, http1,
+                maxRequestHeadersKb, pathNormalization, serverHeader, maxRequestHeadersCount, websocketUpgrade,
+                codecType, forwardClientCert, lifetimes, http2, tracing, alwaysSetRequestIdInResponse, router,
+                proxy100Continue, internalAddresses, logs);
     }
 
     /** A connection manager that takes no address for internal (Envoy's default since 1.33). */

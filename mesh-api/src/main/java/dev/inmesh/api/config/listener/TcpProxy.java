@@ -3,6 +3,7 @@ package dev.inmesh.api.config.listener;
 import dev.inmesh.api.config.Checks;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import java.time.Duration;
+import java.util.List;
 
 /**
  * Envoy's TCP proxy: relays bytes to one cluster, or to weighted clusters.
@@ -16,11 +17,14 @@ import java.time.Duration;
  *     ({@code hash_policy} {@code source_ip}, which istiod writes for a DestinationRule's
  *     {@code consistentHash.useSourceIp} on a TCP port): a RING_HASH or MAGLEV cluster then sends every connection of
  *     one source to one host
+ * @param accessLogs its {@code access_log}: the file, stdout and stderr loggers its connections are logged by; empty
+ *     when it names none (the proxy's own access log setting then applies)
  */
 public record TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout, int maxConnectAttempts,
-                       boolean hashSourceIp)
+                       boolean hashSourceIp, List<AccessLogConfig> accessLogs)
         implements NetworkFilter {
     public TcpProxy {
+        accessLogs = accessLogs == null ? List.of() : List.copyOf(accessLogs);
         statPrefix = statPrefix == null ? "" : statPrefix;
         Checks.nonNull(cluster, "cluster_specifier");
         Checks.check(!(cluster instanceof ClusterSpecifier.FromHeader), "cluster_specifier", "cluster_header",
@@ -29,6 +33,12 @@ public record TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idl
         maxConnectAttempts = maxConnectAttempts == 0 ? 1 : maxConnectAttempts;
         Checks.check(maxConnectAttempts >= 1, "max_connect_attempts", Integer.toUnsignedString(maxConnectAttempts),
                 ">= 1");
+    }
+
+    /** No access log. */
+    public TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout, int maxConnectAttempts,
+                    boolean hashSourceIp) {
+        this(statPrefix, cluster, idleTimeout, maxConnectAttempts, hashSourceIp, null);
     }
 
     /** No hash policy. */

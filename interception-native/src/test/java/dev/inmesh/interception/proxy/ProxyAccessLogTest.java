@@ -1,0 +1,120 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.inmesh.runtime.accesslog.AccessLogs;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The standalone proxy writes the access logs a connection manager or a TCP proxy names in its configuration, in
+ * their format, without {@code --access-log} (the observer is the one {@code inmesh proxy} installs).
+ */
+@Timeout(30)
+class ProxyAccessLogTest {
+    private final Vertx vertx = Vertx.vertx();
+    private StandaloneProxy proxy;
+
+    @TempDir
+    Path dir;
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    private static String accessLog(Path file, String format, String indent) {
+        return ("""
+                access_log:
+                - name: envoy.access_loggers.file
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                    path: %s
+                    log_format: {text_format_source: {inline_string: "%s\\n"}}
+                """.formatted(file, format)).indent(indent.length());
+    }
+
+    @Test
+    void anInboundConnectionManagersAccessLogWritesItsFormatWithTheApplicationsResponseHeaders() throws Exception {
+        int app = vertx.createHttpServer().requestHandler(req -> req.response().putHeader("x-app", "reviews-v1")
+                .setStatusCode(201).end("made")).listen(0, "127.0.0.1").await().actualPort();
+        int port = LoopbackProxy.freePort();
+        Path log = dir.resolve("http.log");
+        String config = ProxyLocalRateLimitTest.inboundConfig(port, app, "", "").replace(
+                "          stat_prefix: inbound_0.0.0.0_9080\n", "          stat_prefix: inbound_0.0.0.0_9080\n"
+                        + accessLog(log, "%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %RESP(X-APP)% %REQ(X-USER)% "
+                        + "%UPSTREAM_CLUSTER% %PROTOCOL% %BYTES_SENT%", "          "));
+        Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, AccessLogs.observer(null),
+                AdminHook.NONE));
+        HttpClient client = vertx.createHttpClient();
+        int status = client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(port)
+                        .setURI("/reviews/1?x=y").putHeader("x-user", "jason"))
+                .compose(req -> req.send("body")).compose(resp -> resp.body().map(b -> resp.statusCode()))
+                .await(10, TimeUnit.SECONDS);
+        assertEquals(201, status);
+        assertEquals(List.of("POST /reviews/1?x=y 201 reviews-v1 jason inbound|9080|| HTTP/1.1 4"), lines(log, 1));
+    }
+
+    @Test
+    void aTcpProxysAccessLogWritesTheConnectionWithItsHttpValuesUnknown() throws Exception {
+        Path log = dir.resolve("tcp.log");
+        try (ServerSocket upstream = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            int port = LoopbackProxy.freePort();
+            Path file = Files.writeString(dir.resolve("tcp.yaml"), TcpRelayTest.config(port,
+                    accessLog(log, "%UPSTREAM_CLUSTER% %BYTES_RECEIVED% %BYTES_SENT% %RESPONSE_CODE% %PROTOCOL% "
+                            + "%REQ(:METHOD)% %DOWNSTREAM_LOCAL_PORT% %UPSTREAM_REQUEST_ATTEMPT_COUNT%", "          ")
+                            .stripTrailing(), "", upstream.getLocalPort()));
+            proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, AccessLogs.observer(null),
+                    AdminHook.NONE));
+            CompletableFuture.runAsync(() -> {
+                try (Socket s = upstream.accept()) {
+                    s.getInputStream().readAllBytes();
+                    s.getOutputStream().write("pong!".getBytes(StandardCharsets.UTF_8));
+                } catch (java.io.IOException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            try (Socket client = new Socket(InetAddress.getLoopbackAddress(), port)) {
+                client.setSoTimeout(10_000);
+                client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+                client.shutdownOutput();
+                client.getInputStream().readAllBytes();
+            }
+            assertEquals(List.of("backend 4 5 0 - - " + port + " -"), lines(log, 1));
+        }
+    }
+
+    /** The file's lines once it has {@code n}, within 5 s. */
+    private static List<String> lines(Path file, int n) throws Exception {
+        long deadline = System.currentTimeMillis() + 5000;
+        while (System.currentTimeMillis() < deadline) {
+            if (Files.exists(file)) {
+                List<String> lines = Files.readAllLines(file);
+                if (lines.size() >= n) {
+                    return lines;
+                }
+            }
+            Thread.sleep(10);
+        }
+        throw new AssertionError(file + " did not get " + n + " lines");
+    }
+}

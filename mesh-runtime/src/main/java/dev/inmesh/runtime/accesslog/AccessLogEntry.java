@@ -1,0 +1,86 @@
+package dev.inmesh.runtime.accesslog;
+
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.stats.TcpStreamInfo;
+import io.vertx.core.MultiMap;
+
+/**
+ * What an access log line is made from: the finished request's {@link StreamInfo} and its headers as the connection
+ * manager left them (Envoy's {@code %REQ(...)%} reads the request headers after the router's changes), or a finished
+ * {@code tcp_proxy} connection, whose HTTP values are not known.
+ *
+ * @param info the request (for a connection: its values, the HTTP ones unknown)
+ * @param requestHeaders the request's headers, or null
+ * @param responseHeaders the headers of the response sent, or null when none was sent
+ * @param responseTrailers the response's trailers, or null
+ * @param path the request's {@code :path} as it went upstream (after a rewrite), or null
+ * @param scheme the request's {@code :scheme}, or null
+ * @param terminationDetails Envoy's connection termination details, or null
+ * @param traced whether the request was traced (a sampled span)
+ * @param tcp whether this is a {@code tcp_proxy} connection rather than a request
+ */
+public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap responseHeaders,
+                             MultiMap responseTrailers, String path, String scheme, String terminationDetails,
+                             boolean traced, boolean tcp) {
+
+    /** A finished request with the headers it had. */
+    public static AccessLogEntry of(StreamInfo info, RequestLog log) {
+        return log == null ? new AccessLogEntry(info, null, null, null, null, null, null, false, false)
+                : new AccessLogEntry(info, log.requestHeaders(), log.responseHeaders(), log.responseTrailers(),
+                        log.path(), log.scheme(), null, log.traced(), false);
+    }
+
+    /** A finished {@code tcp_proxy} connection. */
+    public static AccessLogEntry of(TcpStreamInfo c) {
+        StreamInfo s = new StreamInfo(null, c.startTime(), null, null, null, 0, c.responseFlags(), null,
+                c.bytesReceived(), c.bytesSent(), c.durationMillis(), -1, null, null, null, null, c.upstreamHost(),
+                c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
+                c.downstreamRemoteAddress(), c.requestedServerName(), null, 0, null, null, null, null, null, false,
+                null, null, c.upstreamTransportFailureReason(), null, -1, -1, null, true);
+        return new AccessLogEntry(s, null, null, null, null, null, c.connectionTerminationDetails(), false, true);
+    }
+
+    /**
+     * A request header as Envoy's {@code %REQ(name)%} reads it: the pseudo-headers {@code :method}, {@code :path},
+     * {@code :authority} and {@code :scheme} from the request, others from its header map; null when absent.
+     */
+    String requestHeader(String lowerName) {
+        switch (lowerName) {
+            case ":method":
+                return info.method();
+            case ":path":
+                return path != null ? path : info.path();
+            case ":authority":
+            case "host":
+                return info.authority() != null ? info.authority()
+                        : requestHeaders == null ? null : requestHeaders.get("host");
+            case ":scheme":
+                return scheme;
+            default:
+                return requestHeaders != null ? requestHeaders.get(lowerName) : switch (lowerName) {
+                    // without the map (a request handed over without it): the headers its info keeps
+                    case "x-request-id" -> info.requestId();
+                    case "user-agent" -> info.userAgent();
+                    case "x-forwarded-for" -> info.forwardedFor();
+                    default -> null;
+                };
+        }
+    }
+
+    /** A response header ({@code :status} is the response code); null when absent or no response was sent. */
+    String responseHeader(String lowerName) {
+        if (lowerName.equals(":status")) {
+            return info.responseCode() == 0 || tcp ? null : Integer.toString(info.responseCode());
+        }
+        if (responseHeaders == null) {
+            return lowerName.equals("x-envoy-upstream-service-time") && info.upstreamServiceTimeMillis() >= 0
+                    ? Long.toString(info.upstreamServiceTimeMillis()) : null;
+        }
+        return responseHeaders.get(lowerName);
+    }
+
+    /** A response trailer; null when absent. */
+    String responseTrailer(String lowerName) {
+        return responseTrailers == null ? null : responseTrailers.get(lowerName);
+    }
+}

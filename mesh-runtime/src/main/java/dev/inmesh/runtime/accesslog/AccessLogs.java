@@ -1,0 +1,295 @@
+package dev.inmesh.runtime.accesslog;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import dev.inmesh.api.config.listener.AccessLogConfig;
+import dev.inmesh.runtime.router.HeaderMatchers;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.stats.TcpStreamInfo;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Consumer;
+import java.util.function.Predicate;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The access logs of one HTTP connection manager or TCP proxy, compiled from its {@code access_log}
+ * ({@link AccessLogConfig}): each logger's filter, format and destination. A finished request (or connection) is
+ * written by every logger whose filter takes it, in order.
+ *
+ * <p>Destinations are shared by path across the process (one writer thread each, opened on first use and never
+ * closed), as Envoy's access log manager shares its files: configurations that change do not open a file again.
+ * Formatting happens on the caller's thread; writing never blocks it (lines are queued, and dropped when the writer
+ * falls behind).
+ */
+public final class AccessLogs {
+    private static final Logger LOG = Logger.getLogger(AccessLogs.class.getName());
+    private static final JsonFactory JSON = new JsonFactory();
+    private static final Map<String, AccessLogSink> SINKS = new ConcurrentHashMap<>();
+
+    /** No access log. */
+    public static final AccessLogs NONE = new AccessLogs(List.of());
+
+    private final List<CompiledLog> loggers;
+
+    private AccessLogs(List<CompiledLog> loggers) {
+        this.loggers = loggers;
+    }
+
+    /** One compiled logger. */
+    private record CompiledLog(Predicate<AccessLogEntry> filter, LineFormat format, String path) {}
+
+    /** Formats an entry into the text written, its line end included. */
+    private interface LineFormat {
+        String format(AccessLogEntry e);
+    }
+
+    /** Whether there is no logger. */
+    public boolean isEmpty() {
+        return loggers.isEmpty();
+    }
+
+    /**
+     * Compiles a list of access logs.
+     *
+     * @throws IllegalArgumentException when a format has a command Inmesh does not fill
+     */
+    public static AccessLogs compile(List<AccessLogConfig> configs) {
+        if (configs == null || configs.isEmpty()) {
+            return NONE;
+        }
+        List<CompiledLog> out = new ArrayList<>(configs.size());
+        for (AccessLogConfig c : configs) {
+            out.add(new CompiledLog(filter(c.filter()), format(c.format()), c.path()));
+        }
+        return new AccessLogs(List.copyOf(out));
+    }
+
+    /** Checks a format, as the parser does before a configuration is taken. */
+    public static void validate(AccessLogConfig.Format format) {
+        format(format);
+    }
+
+    /** Checks a filter (a CEL expression's syntax and attributes), as the parser does. */
+    public static void validate(AccessLogConfig.Filter filter) {
+        filter(filter);
+    }
+
+    /** Logs a finished request by every logger whose filter takes it. */
+    public void log(AccessLogEntry e) {
+        for (CompiledLog l : loggers) {
+            try {
+                if (l.filter == null || l.filter.test(e)) {
+                    sink(l.path).write(l.format.format(e));
+                }
+            } catch (RuntimeException ex) {
+                LOG.log(Level.FINE, "access log to " + l.path + " failed", ex);
+            }
+        }
+    }
+
+    /**
+     * The observer of finished requests that writes each to the access logs of the connection manager it came
+     * through ({@link StreamInfo#log()}), or, for one whose connection manager names none, to {@code fallback} (the
+     * mesh's own access log setting; null for none).
+     */
+    public static Consumer<StreamInfo> observer(AccessLog fallback) {
+        return s -> {
+            RequestLog r = s.log();
+            if (r != null && !r.logs().isEmpty()) {
+                r.logs().log(AccessLogEntry.of(s, r));
+            } else if (fallback != null) {
+                fallback.log(s);
+            }
+        };
+    }
+
+    /** Likewise for a finished {@code tcp_proxy} connection and its proxy's access logs. */
+    public static void log(TcpStreamInfo c, AccessLogs logs, AccessLog fallback) {
+        if (logs != null && !logs.isEmpty()) {
+            logs.log(AccessLogEntry.of(c));
+        } else if (fallback != null) {
+            fallback.log(c);
+        }
+    }
+
+    // ---- destinations ----
+
+    private static AccessLogSink sink(String path) {
+        return SINKS.computeIfAbsent(path, AccessLogs::open);
+    }
+
+    private static AccessLogSink open(String path) {
+        Consumer<String> out;
+        if (path.equals("/dev/stdout")) {
+            out = s -> System.out.print(s);
+        } else if (path.equals("/dev/stderr")) {
+            out = s -> System.err.print(s);
+        } else {
+            PrintStream file;
+            try {
+                file = new PrintStream(new FileOutputStream(path, true), true, StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                LOG.warning("access log " + path + " cannot be opened (" + e.getMessage() + "): its lines are lost");
+                return line -> { };
+            }
+            out = s -> {
+                file.print(s);
+                file.flush();
+            };
+        }
+        return AccessLogSink.queued(out);
+    }
+
+    // ---- formats ----
+
+    private static LineFormat format(AccessLogConfig.Format f) {
+        if (f instanceof AccessLogConfig.Text t) {
+            CommandFormat c = CommandFormat.compile(t.format(), t.omitEmptyValues());
+            return c::format;
+        }
+        AccessLogConfig.Json j = (AccessLogConfig.Json) f;
+        Map<String, Object> compiled = json(j.format(), j.omitEmptyValues(), "log_format.json_format");
+        boolean omit = j.omitEmptyValues();
+        return e -> {
+            StringWriter w = new StringWriter(512);
+            try (JsonGenerator g = JSON.createGenerator(w)) {
+                writeObject(g, compiled, e, omit);
+            } catch (IOException ex) {
+                throw new UncheckedIOException(ex);
+            }
+            return w.append('\n').toString();
+        };
+    }
+
+    /** The JSON format's values compiled, keys sorted as Envoy writes them. */
+    private static Map<String, Object> json(Map<String, Object> format, boolean omit, String where) {
+        Map<String, Object> out = new TreeMap<>();
+        for (Map.Entry<String, Object> en : format.entrySet()) {
+            Object v = en.getValue();
+            String at = where + "." + en.getKey();
+            if (v instanceof String s) {
+                try {
+                    out.put(en.getKey(), CommandFormat.compile(s, omit));
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException(at + ": " + e.getMessage(), e);
+                }
+            } else if (v instanceof Map<?, ?> m) {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> nested = (Map<String, Object>) m;
+                out.put(en.getKey(), json(nested, omit, at));
+            } else {
+                out.put(en.getKey(), v); // a number or a boolean, as the record checked
+            }
+        }
+        return out;
+    }
+
+    private static void writeObject(JsonGenerator g, Map<String, Object> compiled, AccessLogEntry e, boolean omit)
+            throws IOException {
+        g.writeStartObject();
+        for (Map.Entry<String, Object> en : compiled.entrySet()) {
+            Object v = en.getValue();
+            if (v instanceof CommandFormat c) {
+                Object value = c.singleCommand() ? c.singleValue(e) : c.format(e);
+                if (value == null) {
+                    if (!omit) {
+                        g.writeNullField(en.getKey());
+                    }
+                } else if (value instanceof Long n) {
+                    g.writeNumberField(en.getKey(), n);
+                } else {
+                    g.writeStringField(en.getKey(), value.toString());
+                }
+            } else if (v instanceof Map<?, ?> m) {
+                g.writeFieldName(en.getKey());
+                @SuppressWarnings("unchecked")
+                Map<String, Object> nested = (Map<String, Object>) m;
+                writeObject(g, nested, e, omit);
+            } else if (v instanceof Boolean b) {
+                g.writeBooleanField(en.getKey(), b);
+            } else {
+                double d = ((Number) v).doubleValue();
+                if (d == Math.rint(d) && Math.abs(d) < 1e15) {
+                    g.writeNumberField(en.getKey(), (long) d);
+                } else {
+                    g.writeNumberField(en.getKey(), d);
+                }
+            }
+        }
+        g.writeEndObject();
+    }
+
+    // ---- filters ----
+
+    static Predicate<AccessLogEntry> filter(AccessLogConfig.Filter f) {
+        if (f == null) {
+            return null;
+        }
+        if (f instanceof AccessLogConfig.StatusCode s) {
+            return e -> compare(s.op(), e.info().responseCode(), s.value());
+        } else if (f instanceof AccessLogConfig.RequestDuration d) {
+            return e -> compare(d.op(), e.info().durationMillis(), d.value());
+        } else if (f instanceof AccessLogConfig.NotHealthCheck) {
+            return e -> true; // Inmesh runs no health check filter: no request is a health check
+        } else if (f instanceof AccessLogConfig.Traceable) {
+            return AccessLogEntry::traced;
+        } else if (f instanceof AccessLogConfig.Sampled s) {
+            long num = s.numerator();
+            long den = s.denominator();
+            return e -> ThreadLocalRandom.current().nextLong(den) < num;
+        } else if (f instanceof AccessLogConfig.And a) {
+            List<Predicate<AccessLogEntry>> all = a.filters().stream().map(AccessLogs::filter).toList();
+            return e -> all.stream().allMatch(p -> p.test(e));
+        } else if (f instanceof AccessLogConfig.Or o) {
+            List<Predicate<AccessLogEntry>> any = o.filters().stream().map(AccessLogs::filter).toList();
+            return e -> any.stream().anyMatch(p -> p.test(e));
+        } else if (f instanceof AccessLogConfig.Header h) {
+            HeaderMatchers.Compiled m = HeaderMatchers.compile(h.header());
+            return e -> m.matches(name -> e.requestHeader(name));
+        } else if (f instanceof AccessLogConfig.ResponseFlags r) {
+            return e -> {
+                if (r.flags().isEmpty()) {
+                    return !e.info().responseFlags().isEmpty();
+                }
+                for (ResponseFlag flag : e.info().responseFlags()) {
+                    if (r.flags().contains(flag.code())) {
+                        return true;
+                    }
+                }
+                return false;
+            };
+        } else if (f instanceof AccessLogConfig.GrpcStatus g) {
+            return e -> {
+                // Envoy's status of a response with none of its own: the one its HTTP status maps to, else UNKNOWN
+                Integer n = CommandFormat.grpcNumber(e.info());
+                int status = n != null ? n : e.info().responseCode() == 0 ? 2
+                        : dev.inmesh.runtime.router.Grpc.fromHttp(e.info().responseCode());
+                return g.statuses().contains(status) != g.exclude();
+            };
+        } else if (f instanceof AccessLogConfig.Cel c) {
+            return CelFilter.compile(c.expression());
+        }
+        throw new IllegalArgumentException("filter " + f);
+    }
+
+    private static boolean compare(AccessLogConfig.Op op, long actual, long value) {
+        return switch (op) {
+            case EQ -> actual == value;
+            case GE -> actual >= value;
+            case LE -> actual <= value;
+        };
+    }
+}

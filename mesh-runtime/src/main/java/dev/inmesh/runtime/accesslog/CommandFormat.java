@@ -1,0 +1,453 @@
+package dev.inmesh.runtime.accesslog;
+
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * Envoy's substitution format strings, compiled once: literal text and command operators such as
+ * {@code %RESPONSE_CODE%}, {@code %REQ(X-REQUEST-ID)%}, {@code %REQ(X-ENVOY-ORIGINAL-PATH?:PATH):64%} or
+ * {@code %START_TIME(%Y/%m/%dT%H:%M:%S%z)%}; {@code %%} is a literal percent sign.
+ *
+ * <p>A command's value is a string, a number (codes, byte counts, durations) or unknown (null). Text prints an
+ * unknown value as {@code -} (or as nothing, with {@code omit_empty_values}); a JSON format whose value is one command
+ * alone keeps its type (a number stays a number, unknown is {@code null}). An operator Envoy does not know, or one
+ * Inmesh does not fill (metadata, filter state, CEL), is refused with the operator's name, so that a configuration
+ * never silently logs less than it asks for.
+ */
+public final class CommandFormat {
+    private final List<Object> parts; // String literals and Command operators
+    private final boolean omitEmpty;
+
+    private CommandFormat(List<Object> parts, boolean omitEmpty) {
+        this.parts = parts;
+        this.omitEmpty = omitEmpty;
+    }
+
+    /** One command operator: a value from the entry, cut to {@code maxLength} characters when it is a string. */
+    record Command(String name, Function<AccessLogEntry, Object> extract, int maxLength) {
+        Object value(AccessLogEntry e) {
+            Object v;
+            try {
+                v = extract.apply(e);
+            } catch (RuntimeException ex) {
+                v = null; // a value that cannot be read is unknown, never a failed request
+            }
+            if (v instanceof String s) {
+                if (s.isEmpty()) {
+                    return null;
+                }
+                if (maxLength >= 0 && s.length() > maxLength) {
+                    return s.substring(0, maxLength);
+                }
+            }
+            return v;
+        }
+    }
+
+    /**
+     * Compiles a format string.
+     *
+     * @throws IllegalArgumentException naming the command and its position when it is not one Inmesh fills
+     */
+    public static CommandFormat compile(String format, boolean omitEmptyValues) {
+        List<Object> parts = new ArrayList<>();
+        StringBuilder literal = new StringBuilder();
+        int i = 0;
+        while (i < format.length()) {
+            char c = format.charAt(i);
+            if (c != '%') {
+                literal.append(c);
+                i++;
+                continue;
+            }
+            if (i + 1 < format.length() && format.charAt(i + 1) == '%') {
+                literal.append('%');
+                i += 2;
+                continue;
+            }
+            int end = commandEnd(format, i);
+            if (end < 0) {
+                throw new IllegalArgumentException("'" + format + "': no valid command operator at position " + i
+                        + " (a command is %NAME%, %NAME(ARG)% or %NAME(ARG):LENGTH%; %% is a literal %)");
+            }
+            if (!literal.isEmpty()) {
+                parts.add(literal.toString());
+                literal.setLength(0);
+            }
+            parts.add(command(format.substring(i + 1, end)));
+            i = end + 1;
+        }
+        if (!literal.isEmpty()) {
+            parts.add(literal.toString());
+        }
+        return new CommandFormat(List.copyOf(parts), omitEmptyValues);
+    }
+
+    /** The index of the '%' closing the command that opens at {@code start}, or -1 when none does. */
+    private static int commandEnd(String f, int start) {
+        int i = start + 1;
+        int nameStart = i;
+        while (i < f.length() && (Character.isUpperCase(f.charAt(i)) || Character.isDigit(f.charAt(i))
+                || f.charAt(i) == '_')) {
+            i++;
+        }
+        if (i == nameStart || i >= f.length()) {
+            return -1;
+        }
+        if (f.charAt(i) == '(') {
+            int close = f.indexOf(')', i);
+            if (close < 0) {
+                return -1;
+            }
+            i = close + 1;
+        }
+        if (i < f.length() && f.charAt(i) == ':') {
+            int digits = ++i;
+            while (i < f.length() && Character.isDigit(f.charAt(i))) {
+                i++;
+            }
+            if (i == digits) {
+                return -1;
+            }
+        }
+        return i < f.length() && f.charAt(i) == '%' ? i : -1;
+    }
+
+    /** Whether the format is one command and nothing else (a JSON value that keeps its type). */
+    boolean singleCommand() {
+        return parts.size() == 1 && parts.get(0) instanceof Command;
+    }
+
+    /** The value of a format that is one command (see {@link #singleCommand}). */
+    Object singleValue(AccessLogEntry e) {
+        return ((Command) parts.get(0)).value(e);
+    }
+
+    /** The format's text for one entry. */
+    public String format(AccessLogEntry e) {
+        StringBuilder b = new StringBuilder(256);
+        appendTo(b, e);
+        return b.toString();
+    }
+
+    void appendTo(StringBuilder b, AccessLogEntry e) {
+        for (Object p : parts) {
+            if (p instanceof String s) {
+                b.append(s);
+            } else {
+                Object v = ((Command) p).value(e);
+                if (v != null) {
+                    b.append(v);
+                } else if (!omitEmpty) {
+                    b.append('-');
+                }
+            }
+        }
+    }
+
+    // ---- the operators ----
+
+    private static Command command(String text) {
+        int max = -1;
+        int colon = text.lastIndexOf(':');
+        int paren = text.indexOf('(');
+        if (colon > 0 && (paren < 0 || colon > text.lastIndexOf(')'))) {
+            max = Integer.parseInt(text.substring(colon + 1));
+            text = text.substring(0, colon);
+        }
+        String name = paren < 0 ? text : text.substring(0, paren);
+        String arg = paren < 0 ? null : text.substring(paren + 1, text.length() - 1);
+        Function<AccessLogEntry, Object> f = switch (name) {
+            case "REQ" -> headerCommand(name, arg, AccessLogEntry::requestHeader);
+            case "RESP" -> headerCommand(name, arg, AccessLogEntry::responseHeader);
+            case "TRAILER" -> headerCommand(name, arg, AccessLogEntry::responseTrailer);
+            case "START_TIME" -> startTime(arg);
+            case "ENVIRONMENT" -> {
+                String v = System.getenv(required(name, arg));
+                yield e -> v;
+            }
+            case "GRPC_STATUS" -> grpcStatus(arg);
+            default -> {
+                if (arg != null) {
+                    throw unsupported(name + "(" + arg + ")");
+                }
+                Function<AccessLogEntry, Object> plain = PLAIN.get(name);
+                if (plain == null) {
+                    throw unsupported(name);
+                }
+                yield plain;
+            }
+        };
+        return new Command(name, f, max);
+    }
+
+    private static IllegalArgumentException unsupported(String command) {
+        return new IllegalArgumentException("%" + command + "% is not a command operator Inmesh fills (see "
+                + "docs/operations.md, Access logs, for the ones it does)");
+    }
+
+    private static String required(String name, String arg) {
+        if (arg == null || arg.isEmpty()) {
+            throw new IllegalArgumentException("%" + name + "% needs an argument: %" + name + "(...)%");
+        }
+        return arg;
+    }
+
+    private interface HeaderLookup {
+        String get(AccessLogEntry e, String lowerName);
+    }
+
+    /** {@code %REQ(X?Y)%}: header X, else Y. */
+    private static Function<AccessLogEntry, Object> headerCommand(String name, String arg, HeaderLookup lookup) {
+        String spec = required(name, arg);
+        int q = spec.indexOf('?');
+        String main = (q < 0 ? spec : spec.substring(0, q)).toLowerCase(Locale.ROOT);
+        String alt = q < 0 ? null : spec.substring(q + 1).toLowerCase(Locale.ROOT);
+        if (main.isEmpty() || (alt != null && (alt.isEmpty() || alt.indexOf('?') >= 0))) {
+            throw new IllegalArgumentException("%" + name + "(" + spec + ")%: expected a header name, or two "
+                    + "separated by one ?");
+        }
+        return e -> {
+            String v = lookup.get(e, main);
+            return v == null && alt != null ? lookup.get(e, alt) : v;
+        };
+    }
+
+    private static final DateTimeFormatter ISO_MILLIS =
+            DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").withZone(ZoneOffset.UTC);
+
+    /** {@code %START_TIME%} (ISO 8601, UTC, milliseconds) or {@code %START_TIME(strftime format)%}. */
+    private static Function<AccessLogEntry, Object> startTime(String fmt) {
+        if (fmt == null || fmt.isEmpty()) {
+            return e -> e.info().startTime() == null ? null : ISO_MILLIS.format(e.info().startTime());
+        }
+        return e -> e.info().startTime() == null ? null : Strftime.format(fmt, e.info().startTime());
+    }
+
+    private static final String[] GRPC_CAMEL = {"Ok", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded",
+        "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted",
+        "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated"};
+
+    /** {@code %GRPC_STATUS%} as Envoy's CAMEL_STRING (the default), SNAKE_STRING or NUMBER. */
+    private static Function<AccessLogEntry, Object> grpcStatus(String form) {
+        String f = form == null || form.isEmpty() ? "CAMEL_STRING" : form;
+        if (!f.equals("CAMEL_STRING") && !f.equals("SNAKE_STRING") && !f.equals("NUMBER")) {
+            throw new IllegalArgumentException("%GRPC_STATUS(" + form + ")%: expected CAMEL_STRING, SNAKE_STRING "
+                    + "or NUMBER");
+        }
+        return e -> {
+            Integer n = grpcNumber(e.info());
+            if (n == null) {
+                return null;
+            }
+            if (f.equals("NUMBER")) {
+                return (long) n;
+            }
+            if (n < 0 || n >= GRPC_CAMEL.length) {
+                return Integer.toString(n);
+            }
+            return f.equals("CAMEL_STRING") ? GRPC_CAMEL[n] : snake(GRPC_CAMEL[n]);
+        };
+    }
+
+    static Integer grpcNumber(StreamInfo s) {
+        String g = s.grpcStatus();
+        if (g == null || g.isEmpty()) {
+            return null;
+        }
+        try {
+            return Integer.parseInt(g.trim());
+        } catch (NumberFormatException e) {
+            return null;
+        }
+    }
+
+    private static String snake(String camel) {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < camel.length(); i++) {
+            char c = camel.charAt(i);
+            if (Character.isUpperCase(c) && i > 0) {
+                b.append('_');
+            }
+            b.append(Character.toUpperCase(c));
+        }
+        return b.toString();
+    }
+
+    private static final String HOSTNAME = hostname();
+
+    private static String hostname() {
+        String h = System.getenv("HOSTNAME");
+        if (h != null && !h.isEmpty()) {
+            return h;
+        }
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (UnknownHostException e) {
+            return null;
+        }
+    }
+
+    /** The operators without an argument. */
+    private static final Map<String, Function<AccessLogEntry, Object>> PLAIN = Map.ofEntries(
+            Map.entry("PROTOCOL", e -> e.info().protocol()),
+            Map.entry("RESPONSE_CODE", e -> (long) e.info().responseCode()),
+            Map.entry("RESPONSE_FLAGS", e -> ResponseFlag.format(e.info().responseFlags())),
+            Map.entry("RESPONSE_FLAGS_LONG", e -> ResponseFlag.formatLong(e.info().responseFlags())),
+            Map.entry("RESPONSE_CODE_DETAILS", e -> underscores(e.info().responseCodeDetails())),
+            Map.entry("CONNECTION_TERMINATION_DETAILS", e -> underscores(e.terminationDetails())),
+            Map.entry("UPSTREAM_TRANSPORT_FAILURE_REASON", e -> underscores(e.info().upstreamTransportFailureReason())),
+            Map.entry("BYTES_RECEIVED", e -> e.info().bytesReceived()),
+            Map.entry("BYTES_SENT", e -> e.info().bytesSent()),
+            Map.entry("DURATION", e -> e.info().durationMillis()),
+            Map.entry("RESPONSE_DURATION", e -> e.info().upstreamServiceTimeMillis() < 0 ? null
+                    : e.info().upstreamServiceTimeMillis()),
+            Map.entry("RESPONSE_TX_DURATION", e -> e.info().upstreamServiceTimeMillis() < 0 ? null
+                    : Math.max(0, e.info().durationMillis() - e.info().upstreamServiceTimeMillis())),
+            Map.entry("UPSTREAM_HOST", e -> e.info().upstreamHost()),
+            Map.entry("UPSTREAM_REMOTE_ADDRESS", e -> e.info().upstreamHost()),
+            Map.entry("UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", e -> withoutPort(e.info().upstreamHost())),
+            Map.entry("UPSTREAM_REMOTE_PORT", e -> port(e.info().upstreamHost())),
+            Map.entry("UPSTREAM_CLUSTER", e -> e.info().upstreamCluster()),
+            Map.entry("UPSTREAM_CLUSTER_RAW", e -> e.info().upstreamCluster()),
+            Map.entry("UPSTREAM_LOCAL_ADDRESS", e -> e.info().upstreamLocalAddress()),
+            Map.entry("UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", e -> withoutPort(e.info().upstreamLocalAddress())),
+            Map.entry("UPSTREAM_LOCAL_PORT", e -> port(e.info().upstreamLocalAddress())),
+            Map.entry("UPSTREAM_REQUEST_ATTEMPT_COUNT", e -> e.tcp() ? null : (Object) (long) e.info().attemptCount()),
+            Map.entry("UPSTREAM_PEER_URI_SAN", e -> e.info().upstreamPeerPrincipal()),
+            Map.entry("UPSTREAM_LOCAL_URI_SAN", e -> e.info().upstreamLocalPrincipal()),
+            Map.entry("DOWNSTREAM_LOCAL_ADDRESS", e -> e.info().downstreamLocalAddress()),
+            Map.entry("DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", e -> withoutPort(e.info().downstreamLocalAddress())),
+            Map.entry("DOWNSTREAM_LOCAL_PORT", e -> port(e.info().downstreamLocalAddress())),
+            Map.entry("DOWNSTREAM_REMOTE_ADDRESS", e -> e.info().downstreamRemoteAddress()),
+            Map.entry("DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", e -> withoutPort(e.info().downstreamRemoteAddress())),
+            Map.entry("DOWNSTREAM_REMOTE_PORT", e -> port(e.info().downstreamRemoteAddress())),
+            Map.entry("DOWNSTREAM_DIRECT_REMOTE_ADDRESS", e -> e.info().downstreamRemoteAddress()),
+            Map.entry("DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT",
+                    e -> withoutPort(e.info().downstreamRemoteAddress())),
+            Map.entry("DOWNSTREAM_DIRECT_REMOTE_PORT", e -> port(e.info().downstreamRemoteAddress())),
+            Map.entry("DOWNSTREAM_PEER_URI_SAN", e -> e.info().downstreamPeerPrincipal()),
+            Map.entry("DOWNSTREAM_LOCAL_URI_SAN", e -> e.info().downstreamLocalPrincipal()),
+            Map.entry("REQUESTED_SERVER_NAME", e -> e.info().requestedServerName()),
+            Map.entry("ROUTE_NAME", e -> e.info().routeName()),
+            Map.entry("GRPC_STATUS_NUMBER", e -> {
+                Integer n = grpcNumber(e.info());
+                return n == null ? null : (Object) (long) n;
+            }),
+            Map.entry("HOSTNAME", e -> HOSTNAME));
+
+    /** Envoy writes details and failure reasons with their whitespace as underscores. */
+    static String underscores(String d) {
+        if (d == null) {
+            return null;
+        }
+        StringBuilder b = null;
+        for (int i = 0; i < d.length(); i++) {
+            if (Character.isWhitespace(d.charAt(i))) {
+                if (b == null) {
+                    b = new StringBuilder(d);
+                }
+                b.setCharAt(i, '_');
+            }
+        }
+        return b == null ? d : b.toString();
+    }
+
+    /** {@code 10.0.0.1:80} to {@code 10.0.0.1}, {@code [::1]:80} to {@code ::1}; null stays null. */
+    static String withoutPort(String hostPort) {
+        if (hostPort == null) {
+            return null;
+        }
+        int colon = hostPort.lastIndexOf(':');
+        if (colon < 0 || hostPort.indexOf(']') > colon || (hostPort.indexOf(':') != colon
+                && !hostPort.startsWith("["))) {
+            return hostPort;
+        }
+        String host = hostPort.substring(0, colon);
+        return host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+    }
+
+    /** The port of {@code host:port} as a number, or null. */
+    static Object port(String hostPort) {
+        String host = withoutPort(hostPort);
+        if (hostPort == null || host == null || host.equals(hostPort)) {
+            return null;
+        }
+        try {
+            return Long.parseLong(hostPort.substring(hostPort.lastIndexOf(':') + 1));
+        } catch (NumberFormatException e) {
+            return null;
+        }
+    }
+
+    /** The strftime directives Envoy's {@code %START_TIME(...)%} takes, with its fractional seconds. */
+    static final class Strftime {
+        private Strftime() {}
+
+        static String format(String fmt, Instant t) {
+            ZonedDateTime z = t.atZone(ZoneOffset.UTC);
+            StringBuilder b = new StringBuilder(fmt.length() + 16);
+            for (int i = 0; i < fmt.length(); i++) {
+                char c = fmt.charAt(i);
+                if (c != '%' || i + 1 >= fmt.length()) {
+                    b.append(c);
+                    continue;
+                }
+                char d = fmt.charAt(++i);
+                if (d >= '1' && d <= '9' && i + 1 < fmt.length() && fmt.charAt(i + 1) == 'f') {
+                    i++;
+                    b.append(fraction(z.getNano(), d - '0'));
+                    continue;
+                }
+                switch (d) {
+                    case 'Y' -> b.append(z.getYear());
+                    case 'y' -> two(b, z.getYear() % 100);
+                    case 'm' -> two(b, z.getMonthValue());
+                    case 'd' -> two(b, z.getDayOfMonth());
+                    case 'e' -> b.append(z.getDayOfMonth() < 10 ? " " : "").append(z.getDayOfMonth());
+                    case 'H' -> two(b, z.getHour());
+                    case 'M' -> two(b, z.getMinute());
+                    case 'S' -> two(b, z.getSecond());
+                    case 'j' -> b.append(String.format(Locale.ROOT, "%03d", z.getDayOfYear()));
+                    case 'f' -> b.append(fraction(z.getNano(), 9));
+                    case 's' -> b.append(t.getEpochSecond());
+                    case 'z' -> b.append("+0000");
+                    case 'Z' -> b.append("UTC");
+                    case 'T' -> b.append(DateTimeFormatter.ofPattern("HH:mm:ss", Locale.ROOT).format(z));
+                    case 'F' -> b.append(DateTimeFormatter.ISO_LOCAL_DATE.format(z));
+                    case 'D' -> b.append(DateTimeFormatter.ofPattern("MM/dd/yy", Locale.ROOT).format(z));
+                    case 'b', 'h' -> b.append(DateTimeFormatter.ofPattern("MMM", Locale.ENGLISH).format(z));
+                    case 'B' -> b.append(DateTimeFormatter.ofPattern("MMMM", Locale.ENGLISH).format(z));
+                    case 'a' -> b.append(DateTimeFormatter.ofPattern("EEE", Locale.ENGLISH).format(z));
+                    case 'A' -> b.append(DateTimeFormatter.ofPattern("EEEE", Locale.ENGLISH).format(z));
+                    case '%' -> b.append('%');
+                    default -> b.append('%').append(d);
+                }
+            }
+            return b.toString();
+        }
+
+        private static void two(StringBuilder b, int v) {
+            if (v < 10) {
+                b.append('0');
+            }
+            b.append(v);
+        }
+
+        private static String fraction(int nanos, int digits) {
+            String all = String.format(Locale.ROOT, "%09d", nanos);
+            return all.substring(0, digits);
+        }
+    }
+}

@@ -1,0 +1,188 @@
+package dev.inmesh.runtime.accesslog;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.config.core.StringMatcher;
+import dev.inmesh.api.config.listener.AccessLogConfig;
+import dev.inmesh.api.config.route.HeaderMatcher;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.stats.StreamInfos;
+import dev.inmesh.runtime.stats.TcpStreamInfo;
+import io.vertx.core.MultiMap;
+import java.time.Instant;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.Test;
+
+/** Envoy's command operators, JSON format and access log filters (CEL included), compiled from configuration. */
+class AccessLogsTest {
+    /** Istio's default text format, as istiod writes it into a connection manager's access log. */
+    static final String ISTIO_TEXT = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" "
+            + "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "
+            + "\"%UPSTREAM_TRANSPORT_FAILURE_REASON%\" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% "
+            + "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" "
+            + "\"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\" %UPSTREAM_CLUSTER_RAW% "
+            + "%UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% "
+            + "%REQUESTED_SERVER_NAME% %ROUTE_NAME%\n";
+
+    private static AccessLogEntry entry(StreamInfo s, MultiMap req, MultiMap resp) {
+        return AccessLogEntry.of(s, new RequestLog(AccessLogs.NONE, req, resp, null, null, "http", false));
+    }
+
+    private static String format(String f, AccessLogEntry e) {
+        return CommandFormat.compile(f, false).format(e);
+    }
+
+    @Test
+    void istiosDefaultFormatFromConfigurationWritesWhatInmeshsOwnIstioFormatWrites() {
+        StreamInfo ok = StreamInfos.outboundOk();
+        MultiMap req = MultiMap.caseInsensitiveMultiMap().add("User-Agent", "Java-http-client/17")
+                .add("x-request-id", "b2b5a5b1-7f0e-4f5c-a0d4-1d6a0f7a5f11");
+        MultiMap resp = MultiMap.caseInsensitiveMultiMap().add("x-envoy-upstream-service-time", "9");
+        assertEquals(AccessLog.text(ok, null) + "\n", format(ISTIO_TEXT, entry(ok, req, resp)));
+        StreamInfo uh = StreamInfos.inboundNoHealthyUpstream();
+        assertEquals(AccessLog.text(uh, null) + "\n", format(ISTIO_TEXT, entry(uh, MultiMap.caseInsensitiveMultiMap(),
+                MultiMap.caseInsensitiveMultiMap())));
+        TcpStreamInfo tcp = new TcpStreamInfo(Instant.parse("2026-11-28T13:07:16.000Z"),
+                Set.of(ResponseFlag.NO_HEALTHY_UPSTREAM), 0, 0, 0, null, "BlackHoleCluster", null,
+                "93.184.216.34:443", "10.244.0.194:40500", "example.com", null, "rbac_access_denied_matched_policy[none]");
+        assertEquals(AccessLog.create(AccessLog.Format.TEXT, l -> { }).format(tcp) + "\n",
+                format(ISTIO_TEXT, AccessLogEntry.of(tcp)));
+    }
+
+    @Test
+    void headerOperatorsTakeTheAlternativeAndTheLengthAndPercentIsEscapedByPercent() {
+        MultiMap req = MultiMap.caseInsensitiveMultiMap().add("X-Long", "abcdefgh").add("x-envoy-original-path", "/o");
+        MultiMap resp = MultiMap.caseInsensitiveMultiMap().add("content-type", "text/plain");
+        AccessLogEntry e = entry(StreamInfos.outboundOk(), req, resp);
+        assertEquals("abc|/o|/reviews/0|text/plain|200|-|100%|-", format(
+                "%REQ(x-long):3%|%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%|%REQ(:PATH)%|%RESP(CONTENT-TYPE)%|%RESP(:STATUS)%"
+                        + "|%TRAILER(GRPC-STATUS)%|100%%|%REQ(X-MISSING?X-ALSO-MISSING)%", e));
+    }
+
+    @Test
+    void operatorsForAddressesFlagsAndTimesFollowEnvoy() {
+        StreamInfo s = StreamInfos.inboundNoHealthyUpstream();
+        AccessLogEntry e = entry(s, null, null);
+        assertEquals("10.244.0.194 51234 10.244.0.192 9080 NoHealthyUpstream UH",
+                format("%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_REMOTE_PORT% "
+                        + "%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_LOCAL_PORT% %RESPONSE_FLAGS_LONG% "
+                        + "%RESPONSE_FLAGS%", e));
+        assertEquals("2026/11/28T13:07:14.001+0000 1795871234 001000",
+                format("%START_TIME(%Y/%m/%dT%H:%M:%S.%3f%z)% %START_TIME(%s)% %START_TIME(%6f)%", e));
+        assertEquals("", CommandFormat.compile("%UPSTREAM_HOST%", true).format(e), "omit_empty_values");
+    }
+
+    @Test
+    void operatorsInmeshDoesNotFillAndMalformedCommandsAreRefusedByName() {
+        for (String bad : List.of("%FOO%", "%DYNAMIC_METADATA(istio.mixer:status)%", "%REQ%", "100%", "%REQ(a?b?c)%",
+                "%START_TIME", "%GRPC_STATUS(WEIRD)%", "%PROTOCOL(x)%")) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> CommandFormat.compile(bad, false), bad);
+            assertTrue(e.getMessage().contains(bad.startsWith("%") && bad.endsWith("%") ? bad.substring(0,
+                    Math.min(bad.length(), 4)) : "position"), e.getMessage());
+        }
+    }
+
+    @Test
+    void aJsonFormatKeepsTheTypeOfALoneCommandSortsItsKeysAndWritesNullsUnlessOmitted() throws Exception {
+        java.util.Map<String, Object> format = new java.util.LinkedHashMap<>();
+        format.put("line", "%REQ(:METHOD)% %RESPONSE_CODE%");
+        format.put("code", "%RESPONSE_CODE%");
+        format.put("sni", "%REQUESTED_SERVER_NAME%");
+        format.put("nested", java.util.Map.of("n", 1.0, "b", true, "route", "%ROUTE_NAME%"));
+        AccessLogEntry e = entry(StreamInfos.outboundOk(), null, null);
+        java.nio.file.Path kept = java.nio.file.Files.createTempFile("json", ".log");
+        java.nio.file.Path omitted = java.nio.file.Files.createTempFile("json-omit", ".log");
+        AccessLogs.compile(List.of(new AccessLogConfig("f", kept.toString(), new AccessLogConfig.Json(format, false),
+                null), new AccessLogConfig("f", omitted.toString(), new AccessLogConfig.Json(format, true), null)))
+                .log(e);
+        assertEquals("{\"code\":200,\"line\":\"GET 200\",\"nested\":{\"b\":true,\"n\":1,\"route\":\"default\"},"
+                + "\"sni\":null}", firstLine(kept));
+        assertEquals("{\"code\":200,\"line\":\"GET 200\",\"nested\":{\"b\":true,\"n\":1,\"route\":\"default\"}}",
+                firstLine(omitted));
+        assertThrows(IllegalArgumentException.class, () -> AccessLogs.validate(new AccessLogConfig.Json(
+                java.util.Map.of("x", "%NOPE%"), false)));
+    }
+
+    private static String firstLine(java.nio.file.Path file) throws Exception {
+        long deadline = System.currentTimeMillis() + 5000;
+        while (System.currentTimeMillis() < deadline) {
+            List<String> lines = java.nio.file.Files.readAllLines(file);
+            if (!lines.isEmpty()) {
+                return lines.get(0);
+            }
+            Thread.sleep(10);
+        }
+        throw new AssertionError("nothing written to " + file);
+    }
+
+    @Test
+    void filtersOnStatusDurationFlagsHeadersAndGrpcStatusCombine() {
+        AccessLogEntry ok = entry(StreamInfos.outboundOk(), MultiMap.caseInsensitiveMultiMap().add("x-debug", "on"),
+                null);
+        AccessLogEntry uh = entry(StreamInfos.inboundNoHealthyUpstream(), MultiMap.caseInsensitiveMultiMap(), null);
+        Predicate<AccessLogEntry> errors = AccessLogs.filter(new AccessLogConfig.StatusCode(AccessLogConfig.Op.GE, 400));
+        assertFalse(errors.test(ok));
+        assertTrue(errors.test(uh));
+        Predicate<AccessLogEntry> slow = AccessLogs.filter(new AccessLogConfig.RequestDuration(AccessLogConfig.Op.GE,
+                10));
+        assertTrue(slow.test(ok)); // 12 ms
+        assertFalse(slow.test(uh)); // 3 ms
+        assertTrue(AccessLogs.filter(new AccessLogConfig.ResponseFlags(Set.of())).test(uh));
+        assertFalse(AccessLogs.filter(new AccessLogConfig.ResponseFlags(Set.of())).test(ok));
+        assertFalse(AccessLogs.filter(new AccessLogConfig.ResponseFlags(Set.of("UF", "UO"))).test(uh));
+        Predicate<AccessLogEntry> debug = AccessLogs.filter(new AccessLogConfig.Header(new HeaderMatcher("X-Debug",
+                new HeaderMatcher.Value(new StringMatcher.Exact("on", false)), false, false)));
+        assertTrue(debug.test(ok));
+        assertFalse(debug.test(uh));
+        assertTrue(AccessLogs.filter(new AccessLogConfig.Or(List.of(
+                new AccessLogConfig.StatusCode(AccessLogConfig.Op.EQ, 503),
+                new AccessLogConfig.RequestDuration(AccessLogConfig.Op.LE, 1)))).test(uh));
+        assertFalse(AccessLogs.filter(new AccessLogConfig.And(List.of(
+                new AccessLogConfig.StatusCode(AccessLogConfig.Op.EQ, 503),
+                new AccessLogConfig.RequestDuration(AccessLogConfig.Op.LE, 1)))).test(uh));
+        // without a grpc-status, Envoy maps the HTTP status: 503 is UNAVAILABLE (14), 200 UNKNOWN (2)
+        assertTrue(AccessLogs.filter(new AccessLogConfig.GrpcStatus(Set.of(14), false)).test(uh));
+        assertFalse(AccessLogs.filter(new AccessLogConfig.GrpcStatus(Set.of(2), true)).test(ok));
+        assertTrue(AccessLogs.filter(new AccessLogConfig.GrpcStatus(Set.of(0), true)).test(ok));
+        assertFalse(AccessLogs.filter(new AccessLogConfig.Sampled("k", 0, 100)).test(ok));
+        assertTrue(AccessLogs.filter(new AccessLogConfig.Sampled("k", 100, 100)).test(ok));
+    }
+
+    @Test
+    void celFiltersEvaluateEnvoysAttributesAndAnErrorIsNoMatch() {
+        AccessLogEntry ok = entry(StreamInfos.outboundOk(), MultiMap.caseInsensitiveMultiMap().add("x-debug", "on"),
+                MultiMap.caseInsensitiveMultiMap().add("x-served-by", "reviews-a"));
+        AccessLogEntry uh = entry(StreamInfos.inboundNoHealthyUpstream(), MultiMap.caseInsensitiveMultiMap(), null);
+        String[][] cases = {
+            // expression, on ok (200 GET /reviews/0, x-debug: on), on uh (503 UH POST /reviews/1)
+            {"response.code >= 400", "false", "true"},
+            {"response.code >= 400 || request.headers['x-debug'] == 'on'", "true", "true"},
+            {"request.headers['x-debug'] == 'on'", "true", "false"}, // absent: an error, no match
+            {"has(request.headers.x_debug) || has(request.headers['x-debug'])", "true", "false"},
+            {"request.method in ['POST', 'PUT'] && request.url_path.startsWith('/reviews/')", "false", "true"},
+            {"response.flags != 0u", "false", "true"},
+            {"xds.cluster_name.endsWith('cluster.local') && upstream.port == 9080", "true", "false"},
+            {"destination.port == 9080 && source.address.startsWith('10.244.')", "true", "true"},
+            {"request.duration > 10 ? response.code == 200 : false", "true", "false"},
+            {"response.headers['x-served-by'].matches('^rev.*-a$') && size(request.path) == 10", "true", "false"},
+            {"!(response.code == 200) && int(string(response.code)) + 1 == 504", "false", "true"},
+            {"response.code_details == 'no_healthy_upstream'", "false", "true"},
+        };
+        for (String[] c : cases) {
+            Predicate<AccessLogEntry> p = AccessLogs.filter(new AccessLogConfig.Cel(c[0]));
+            assertEquals(Boolean.parseBoolean(c[1]), p.test(ok), c[0] + " on ok");
+            assertEquals(Boolean.parseBoolean(c[2]), p.test(uh), c[0] + " on uh");
+        }
+        for (String bad : List.of("response.code >=", "reponse.code == 200", "response.code == 'a", "foo(1)",
+                "request.path.lower()", "response.code == 200)")) {
+            assertThrows(IllegalArgumentException.class, () -> AccessLogs.validate(new AccessLogConfig.Cel(bad)), bad);
+        }
+    }
+}
