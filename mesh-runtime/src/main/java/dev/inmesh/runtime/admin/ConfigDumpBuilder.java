@@ -46,7 +46,9 @@ import java.util.regex.PatternSyntaxException;
  * it); resources built in code, which have no message, are left out. Given an xDS client's {@link DynamicState},
  * the dump also has, as Envoy's, the clusters warming ({@code dynamic_warming_clusters}), the listeners warming
  * ({@code warming_state}) and each listener's last rejected update ({@code error_state}); a reader of the dump
- * leaves those out, as Envoy's documentation says one recreating a configuration should.
+ * leaves those out, as Envoy's documentation says one recreating a configuration should. The clusters' and
+ * listeners' overall {@code version_info} is then, as Envoy's, that of the last CDS or LDS response that added,
+ * changed or deleted one; from files, the version of the one updated last.
  */
 public final class ConfigDumpBuilder {
     private ConfigDumpBuilder() {}
@@ -245,7 +247,7 @@ public final class ConfigDumpBuilder {
                 clusters.addDynamicWarmingClusters(dynamicCluster(held.message(), held.version()));
             }
         });
-        clusters.setVersionInfo(lc.version());
+        clusters.setVersionInfo(dynamic.typeVersions().getOrDefault(ResourceType.CLUSTER, lc.version()));
         dump.add(clusters.build());
 
         EndpointsConfigDump.Builder endpoints = EndpointsConfigDump.newBuilder();
@@ -307,7 +309,7 @@ public final class ConfigDumpBuilder {
             }
         });
         dynamicListeners.values().forEach(listeners::addDynamicListeners);
-        listeners.setVersionInfo(ll.version());
+        listeners.setVersionInfo(dynamic.typeVersions().getOrDefault(ResourceType.LISTENER, ll.version()));
         dump.add(listeners.build());
 
         RoutesConfigDump.Builder routes = RoutesConfigDump.newBuilder();
@@ -400,7 +402,10 @@ public final class ConfigDumpBuilder {
         return Timestamp.newBuilder().setSeconds(i.getEpochSecond()).setNanos(i.getNano()).build();
     }
 
-    /** The version of the most recently updated resource: the dump's overall {@code version_info}. */
+    /**
+     * The version of the most recently updated resource: the dump's overall {@code version_info} when the
+     * {@link DynamicState} has none of its type (a configuration from files).
+     */
     private static final class Latest {
         private ResourceBundle.Version latest;
 

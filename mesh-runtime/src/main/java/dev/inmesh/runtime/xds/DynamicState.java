@@ -10,14 +10,18 @@ import java.util.Map;
  * What an xDS client holds beside the configuration it serves, as Envoy's config dump shows it: the listeners and
  * clusters warming (a new version that waits for its route configurations or load assignment while the version
  * before it, if any, serves) and the last rejected update of each resource (Envoy's {@code UpdateFailureState}), set
- * by a rejected update and cleared by an accepted one. Immutable.
+ * by a rejected update and cleared by an accepted one, and the {@code version_info} of the last response of each
+ * type that changed what the client holds (Envoy's LDS and CDS {@code version_info}). Immutable.
  *
  * @param warmingListeners the listeners warming, by name
  * @param warmingClusters the clusters warming, by name
  * @param failures the last rejected update of a resource, keyed by {@link ResourceBundle#key}
+ * @param typeVersions by type, the version_info of the last response that added, changed or deleted a resource of
+ *     that type (warming ones too), as the config dump's {@code version_info} shows it; a type none changed yet is
+ *     absent
  */
 public record DynamicState(Map<String, Held> warmingListeners, Map<String, Held> warmingClusters,
-                           Map<String, Failure> failures) {
+                           Map<String, Failure> failures, Map<ResourceType, String> typeVersions) {
     /** Nothing warming, nothing rejected: a configuration from a file. */
     public static final DynamicState NONE = new DynamicState(Map.of(), Map.of(), Map.of());
 
@@ -25,6 +29,13 @@ public record DynamicState(Map<String, Held> warmingListeners, Map<String, Held>
         warmingListeners = copy(warmingListeners);
         warmingClusters = copy(warmingClusters);
         failures = copy(failures);
+        typeVersions = copy(typeVersions);
+    }
+
+    /** With no response of any type having changed anything yet. */
+    public DynamicState(Map<String, Held> warmingListeners, Map<String, Held> warmingClusters,
+                        Map<String, Failure> failures) {
+        this(warmingListeners, warmingClusters, failures, Map.of());
     }
 
     /** A resource held: the message it came from and its version. */
@@ -58,7 +69,7 @@ public record DynamicState(Map<String, Held> warmingListeners, Map<String, Held>
         return out;
     }
 
-    private static <V> Map<String, V> copy(Map<String, V> m) {
+    private static <K, V> Map<K, V> copy(Map<K, V> m) {
         return Collections.unmodifiableMap(new LinkedHashMap<>(m));
     }
 }

@@ -525,6 +525,9 @@ public final class AdsClient {
             // it has): what is ACKed has been accepted.
             applyResponse(s, before, changed, errors);
             removed |= resubscribe(); // what was rejected may have changed the names needed
+            if (!changed.isEmpty() && !errors.containsKey("")) {
+                s.changedVersion = r.getVersionInfo(); // as Envoy's, even when the response is NACKed in part
+            }
         }
 
         recordFailures(s, d, errors, r.getVersionInfo(), now);
@@ -959,8 +962,14 @@ public final class AdsClient {
         for (SubscriptionState s : states.values()) {
             s.failures.forEach((name, f) -> failures.put(ResourceBundle.key(s.type, name), f));
         }
+        Map<ResourceType, String> versions = new EnumMap<>(ResourceType.class);
+        states.forEach((type, s) -> {
+            if (s.changedVersion != null) {
+                versions.put(type, s.changedVersion);
+            }
+        });
         return new DynamicState(warming(ResourceType.LISTENER, publishedListeners),
-                warming(ResourceType.CLUSTER, publishedClusters), failures);
+                warming(ResourceType.CLUSTER, publishedClusters), failures, versions);
     }
 
     private Map<String, DynamicState.Held> warming(ResourceType type, Map<String, SubscriptionState.Entry> published) {

@@ -40,6 +40,11 @@ final class SubscriptionState {
     boolean fetchTimerStarted;
 
     String ackedVersion = "";
+    /**
+     * The version_info of the last response that added, changed or deleted a resource held (Envoy's LDS and CDS
+     * {@code version_info} in its config dump); null until one did.
+     */
+    String changedVersion;
     String nonce = "";
     Instant lastUpdated;
     String lastNackVersion = "";

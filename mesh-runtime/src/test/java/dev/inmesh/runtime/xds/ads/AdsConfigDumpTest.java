@@ -182,4 +182,33 @@ class AdsConfigDumpTest extends AdsRig {
         ResourceBundle back = EnvoyConfigReader.read(get("/config_dump?include_eds"));
         assertEquals(holder.current().resources().clusters(), back.clusters(), "the warming one is left out");
     }
+
+    @Test
+    void theDumpsVersionInfoIsThatOfTheLastResponseThatChangedSomethingEvenADeletionAsEnvoysIs() throws Exception {
+        Listener l9080 = listener("0.0.0.0_9080", 9080, "9080");
+        Listener l9081 = listener("0.0.0.0_9081", 9081, "9080");
+        start(snapshot("1", List.of(edsCluster("c1"), edsCluster("c2")), List.of(endpoints("c1", 1),
+                endpoints("c2", 1)), List.of(l9080, l9081), List.of(route("9080", "c1"))));
+        assertEquals("1", EnvoyJson.tree(get("/config_dump")).path("configs").get(1).path("version_info").asText());
+
+        // version 2 only deletes: c2 and 9081 go, what stays keeps its version 1
+        server.set(snapshot("2", List.of(edsCluster("c1")), List.of(endpoints("c1", 1)), List.of(l9080),
+                List.of(route("9080", "c1"))));
+        await(() -> "2".equals(client.status().type("Listener").ackedVersion())
+                && "2".equals(client.status().type("Cluster").ackedVersion()), WAIT, "ACK of 2");
+        JsonNode configs = EnvoyJson.tree(get("/config_dump")).path("configs");
+        assertEquals("2", configs.get(1).path("version_info").asText(), "clusters: " + configs.get(1));
+        assertEquals("2", configs.get(2).path("version_info").asText(), "listeners: " + configs.get(2));
+        assertEquals("1", entries("dynamic_active_clusters", "cluster", "name").get("c1").path("version_info")
+                .asText(), "c1 unchanged");
+
+        // version 3 changes nothing: as Envoy's, the version shown stays that of the last change
+        server.set(snapshot("3", List.of(edsCluster("c1")), List.of(endpoints("c1", 1)), List.of(l9080),
+                List.of(route("9080", "c1"))));
+        await(() -> "3".equals(client.status().type("Listener").ackedVersion())
+                && "3".equals(client.status().type("Cluster").ackedVersion()), WAIT, "ACK of 3");
+        configs = EnvoyJson.tree(get("/config_dump")).path("configs");
+        assertEquals("2", configs.get(1).path("version_info").asText(), "clusters: " + configs.get(1));
+        assertEquals("2", configs.get(2).path("version_info").asText(), "listeners: " + configs.get(2));
+    }
 }
