@@ -28,7 +28,8 @@ import java.util.Map;
  * Compiles a {@link ResourceBundle} into a {@link MeshSnapshot}: route tables, inline route tables, the connection
  * managers' RBAC filters and the filter chains' RBAC network filters, listener indexes by address and port. Checks what spans resources: a route configuration with {@code validate_clusters} may only
  * name known clusters (as Envoy, the whole configuration is rejected otherwise; for a route table inline in a
- * listener, the listener is), and a TCP proxy's clusters must exist. The parsers resolve an unset
+ * listener, the listener is) when it loads, not again when a cluster it names goes, and a TCP proxy's clusters must
+ * exist. The parsers resolve an unset
  * {@code validate_clusters} as Envoy does: on for an inline {@code route_config}, off for RDS. An RDS name with no route configuration yet compiles to an empty table (every request 404 NR), as Envoy
  * serves while a route is missing.
  */
@@ -46,12 +47,13 @@ public final class SnapshotCompiler {
 
     /**
      * Compiles a bundle as {@link #compile(ResourceBundle, long)}, its local rate limit filters' buckets taken from
-     * {@code buckets} (the buckets of the snapshot before, where unchanged).
+     * {@code buckets} (the buckets of the snapshot before, where unchanged), checking only what {@code loaded} (the
+     * bundle of the snapshot before) does not hold as it is ({@link #validate(ResourceBundle, ResourceBundle)}).
      */
-    public static MeshSnapshot compile(ResourceBundle bundle, long generation,
+    public static MeshSnapshot compile(ResourceBundle bundle, ResourceBundle loaded, long generation,
                                        LocalRateLimitFilter.Buckets.Session buckets)
             throws InvalidResourceException {
-        List<InvalidResourceException> problems = validate(bundle);
+        List<InvalidResourceException> problems = validate(bundle, loaded);
         if (!problems.isEmpty()) {
             throw problems.get(0);
         }
@@ -60,14 +62,30 @@ public final class SnapshotCompiler {
 
     /** Every cross-reference problem of a bundle, each naming its resource. */
     public static List<InvalidResourceException> validate(ResourceBundle bundle) {
+        return validate(bundle, ResourceBundle.EMPTY);
+    }
+
+    /**
+     * Every cross-reference problem of a bundle's route configurations and listeners that {@code loaded} does not
+     * hold as they are: as in Envoy, {@code validate_clusters} is checked when a route table loads (an RDS update, a
+     * listener with its inline table), and a cluster deleted later (a CDS update) leaves a route table that names it
+     * loaded, its routes to it answered as routes to an unknown cluster.
+     */
+    public static List<InvalidResourceException> validate(ResourceBundle bundle, ResourceBundle loaded) {
         List<InvalidResourceException> out = new ArrayList<>();
         for (RouteConfiguration rc : bundle.routes().values()) {
+            if (loadedAsIs(rc, loaded.routes().get(rc.name()))) {
+                continue;
+            }
             InvalidResourceException e = checkClusters(rc, bundle, false);
             if (e != null) {
                 out.add(e);
             }
         }
         for (Listener l : bundle.listeners().values()) {
+            if (loadedAsIs(l, loaded.listeners().get(l.name()))) {
+                continue;
+            }
             List<FilterChain> chains = new ArrayList<>(l.filterChains());
             if (l.defaultFilterChain() != null) {
                 chains.add(l.defaultFilterChain());
@@ -83,6 +101,10 @@ public final class SnapshotCompiler {
             }
         }
         return out;
+    }
+
+    private static boolean loadedAsIs(Object resource, Object loaded) {
+        return resource == loaded || resource.equals(loaded);
     }
 
     private static InvalidResourceException checkClusters(RouteConfiguration rc, ResourceBundle bundle,

@@ -57,7 +57,8 @@ public final class SnapshotHolder {
      */
     public synchronized MeshSnapshot apply(ResourceBundle bundle) throws InvalidResourceException {
         var buckets = rateLimitBuckets.session();
-        MeshSnapshot compiled = SnapshotCompiler.compile(bundle, current.generation() + 1, buckets);
+        MeshSnapshot compiled = SnapshotCompiler.compile(bundle, current.resources(), current.generation() + 1,
+                buckets);
         runChecks(bundle);
         clusters = clusters == null ? ClusterManager.create(upstream, bundle.clusters(), bundle.endpoints())
                 : clusters.update(bundle.clusters(), bundle.endpoints());
@@ -78,7 +79,7 @@ public final class SnapshotHolder {
      * @throws InvalidResourceException the first resource that {@link #apply} would reject
      */
     public synchronized void check(ResourceBundle bundle) throws InvalidResourceException {
-        List<InvalidResourceException> problems = SnapshotCompiler.validate(bundle);
+        List<InvalidResourceException> problems = SnapshotCompiler.validate(bundle, current.resources());
         if (!problems.isEmpty()) {
             throw problems.get(0);
         }

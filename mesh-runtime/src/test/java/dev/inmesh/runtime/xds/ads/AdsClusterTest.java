@@ -119,17 +119,25 @@ class AdsClusterTest extends AdsRig {
     }
 
     @Test
-    void deletingAClusterAValidatedRouteStillNamesIsNackedAndNothingChanges() throws Exception {
+    void aClusterAValidatedRouteStillNamesIsDeletedAndTheRouteStaysLoadedAsEnvoyValidatesOnlyWhenARouteLoads()
+            throws Exception {
         RouteConfiguration validated = route("9080", "c2").toBuilder().setValidateClusters(
                 com.google.protobuf.BoolValue.of(true)).build();
         server.set(snapshot("1", List.of(edsCluster("c1"), edsCluster("c2")),
                 List.of(endpoints("c1", 1), endpoints("c2", 1)), List.of(validated)));
         start();
         server.set(snapshot("2", List.of(edsCluster("c1")), List.of(endpoints("c1", 1)), List.of(validated)));
-        DiscoveryRequest nack = server.awaitRequest(r -> r.getTypeUrl().equals(CDS) && r.hasErrorDetail(), WAIT);
+        await(() -> "2".equals(client.status().type("Cluster").ackedVersion()), WAIT, "the CDS deletion ACKed");
+        assertNull(holder.current().cluster("c2"), "c2 deleted");
+        assertEquals("c2", clusterFor(holder.current(), "9080", "/"), "the route loaded before stays");
+
+        // a route table loaded now is checked: naming c2, it is rejected by name and the one loaded keeps serving
+        RouteConfiguration changed = validated.toBuilder().setVirtualHosts(0, validated.getVirtualHosts(0)
+                .toBuilder().addDomains("changed.example")).build();
+        server.set(snapshot("3", List.of(edsCluster("c1")), List.of(endpoints("c1", 1)), List.of(changed)));
+        DiscoveryRequest nack = server.awaitRequest(r -> r.getTypeUrl().equals(RDS) && r.hasErrorDetail(), WAIT);
         assertTrue(nack.getErrorDetail().getMessage().contains("unknown cluster 'c2'"), nack.toString());
-        assertNotNull(holder.current().cluster("c2"));
-        assertEquals("c2", clusterFor(holder.current(), "9080", "/"));
+        assertEquals("2", client.status().type("RouteConfiguration").ackedVersion());
     }
 
     @Test
