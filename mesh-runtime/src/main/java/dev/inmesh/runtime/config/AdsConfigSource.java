@@ -11,8 +11,8 @@ import io.vertx.core.Vertx;
 
 /**
  * Configuration from an xDS server over ADS ({@link AdsClient}). {@link #start} completes when the first complete
- * set of CDS, EDS, LDS and RDS has arrived (or timed out) and been applied; it stays pending while no server answers
- * and fails only when closed first.
+ * set of CDS, EDS, LDS and RDS has arrived (or timed out, as Envoy's initial fetch timeouts, also while no server
+ * can be reached; a zero timeout waits for a server) and been applied; it fails only when closed first.
  */
 public final class AdsConfigSource implements ConfigSource {
     private final Vertx vertx;

@@ -166,8 +166,9 @@ public final class AdsClient {
 
     /**
      * Opens the stream. The future completes when the first complete configuration has been applied to the holder
-     * (and {@link SnapshotHolder#ready()} turns true); it stays pending while no server answers, and fails only if
-     * the client is closed first.
+     * (and {@link SnapshotHolder#ready()} turns true), or, with no server reachable, once the initial fetch timeouts
+     * of CDS and then LDS are over (never with a zero one, which waits for a server); it fails only if the client is
+     * closed first.
      */
     public synchronized Future<Void> start() {
         if (deployment != null || closing != null) {
@@ -179,6 +180,7 @@ public final class AdsClient {
             @Override
             public Future<?> start() {
                 AdsClient.this.context = context;
+                startFetchTimer(states.get(ResourceType.CLUSTER)); // as Envoy's CDS, before any stream opens
                 connect();
                 return Future.succeededFuture();
             }
@@ -334,7 +336,11 @@ public final class AdsClient {
 
     private void sendDeferredListeners() {
         SubscriptionState l = states.get(ResourceType.LISTENER);
-        if (stream != null && !l.sentOnStream && !listenersWait()) {
+        if (listenersWait()) {
+            return;
+        }
+        startFetchTimer(l); // subscribed now, connected or not
+        if (stream != null && !l.sentOnStream) {
             send(l, l.ackedVersion, "", null);
         }
     }
@@ -425,18 +431,28 @@ public final class AdsClient {
         }
         s.sentOnStream = true;
         stream.write(b.build());
-        if (!s.fetchTimerStarted) {
-            s.fetchTimerStarted = true;
-            if (s.wildcard && !options.initialFetchTimeout().isZero()) {
-                timer(options.initialFetchTimeout().toMillis(), () -> {
-                    if (!s.received) {
-                        LOG.log(System.Logger.Level.WARNING, "no {0} arrived within the initial fetch timeout "
-                                + "{1}: continuing without", s.type.kind(), options.initialFetchTimeout());
-                        s.received = true;
-                        afterChange(false);
-                    }
-                });
-            }
+        startFetchTimer(s);
+    }
+
+    /**
+     * Starts a wildcard type's initial fetch timeout, once. As Envoy's, it runs from when the type is subscribed to
+     * (CDS at start, LDS once the clusters have arrived or timed out), whether a stream is open or not: a server
+     * that cannot be reached holds the first configuration no longer than one that does not answer.
+     */
+    private void startFetchTimer(SubscriptionState s) {
+        if (s.fetchTimerStarted) {
+            return;
+        }
+        s.fetchTimerStarted = true;
+        if (s.wildcard && !options.initialFetchTimeout().isZero()) {
+            timer(options.initialFetchTimeout().toMillis(), () -> {
+                if (!s.received) {
+                    LOG.log(System.Logger.Level.WARNING, "no {0} arrived within the initial fetch timeout "
+                            + "{1}: continuing without", s.type.kind(), options.initialFetchTimeout());
+                    s.received = true;
+                    afterChange(false);
+                }
+            });
         }
     }
 

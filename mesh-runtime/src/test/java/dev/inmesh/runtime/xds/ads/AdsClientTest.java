@@ -370,6 +370,27 @@ class AdsClientTest extends AdsRig {
     }
 
     @Test
+    void withNoServerReachableTheFirstApplyWaitsTheInitialFetchTimeoutsAsEnvoysNotForever() throws Exception {
+        server.close();
+        int port = XdsTestServer.freePort(); // nothing listens there yet
+        long begin = System.nanoTime();
+        Future<Void> first = start(options(AdsOptions.XdsServer.plaintext("127.0.0.1", port))
+                .withInitialFetchTimeout(Duration.ofMillis(300))).start();
+        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertTrue(first.succeeded(), () -> "first apply: " + first.cause());
+        long tookMillis = Duration.ofNanos(System.nanoTime() - begin).toMillis();
+        assertTrue(tookMillis >= 600, "CDS's timeout, then LDS's: " + tookMillis + " ms");
+        assertTrue(holder.ready());
+        assertFalse(client.status().connected());
+        assertTrue(holder.current().resources().listeners().isEmpty());
+
+        // the server comes up: the configuration arrives on the stream the client keeps trying
+        server = XdsTestServer.start(port);
+        server.set(bookinfo("1", "c1"));
+        await(() -> "c1".equals(clusterFor(holder.current(), "9080", "/")), WAIT, "the configuration");
+    }
+
+    @Test
     void nothingIsAppliedBeforeTheRoutesOfTheListenersArrive() throws Exception {
         // RDS is absent from the server at first; the client waits (until the initial fetch timeout)
         server.set(snapshot("1", List.of(listener("0.0.0.0_9080", 9080, "9080")), List.of()));
