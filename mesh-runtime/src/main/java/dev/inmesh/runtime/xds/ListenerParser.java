@@ -417,7 +417,12 @@ public final class ListenerParser
         String rds = null;
         RouteConfiguration inline = null;
         switch (h.getRouteSpecifierCase()) {
-            case RDS -> rds = h.getRds().getRouteConfigName();
+            case RDS -> {
+                rds = h.getRds().getRouteConfigName();
+                if (h.getRds().hasConfigSource()) {
+                    Fields.at("rds.config_source", () -> rdsSource(h.getRds().getConfigSource()));
+                }
+            }
             // Envoy validates an inline route table's clusters unless it says validate_clusters: false.
             case ROUTE_CONFIG -> inline = Fields.at("route_config",
                     () -> RouteConfigurationParser.parseFields(h.getRouteConfig(), true));
@@ -613,6 +618,19 @@ public final class ListenerParser
                 h.hasInternalAddressConfig() ? Fields.at("internal_address_config",
                         () -> internalAddresses(h.getInternalAddressConfig())) : List.of(),
                 AccessLogParser.parse(h.getAccessLogList()));
+    }
+
+    /**
+     * An RDS {@code config_source}: {@code ads} (what istiod writes) or {@code self} (the listener's own source, ADS
+     * too); a file ({@code path}, {@code path_config_source}) or another server ({@code api_config_source}) is never
+     * read by Inmesh, whose one configuration stream is ADS, so it is refused rather than waited for in vain.
+     */
+    private static Void rdsSource(io.envoyproxy.envoy.config.core.v3.ConfigSource source) {
+        Fields.onlyKnown(source, Set.of("ads", "self"), Set.of("initial_fetch_timeout", "resource_api_version"));
+        if (!source.hasAds() && !source.hasSelf()) {
+            throw new FieldError("config_source_specifier", "missing (expected: ads or self)");
+        }
+        return null;
     }
 
     /**

@@ -501,6 +501,25 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void anRdsConfigSourceOtherThanAdsIsRefusedByNameWhereAdsAndSelfLoad() throws IOException {
+        String base = listenerWithHttpFilters(ROUTER);
+        for (String ok : List.of("{ads: {}, resource_api_version: V3}", "{self: {}, initial_fetch_timeout: 0s}")) {
+            assertEquals("9080", hcm(file("ok.yaml", base.replace("rds: {route_config_name: \"9080\"}",
+                    "rds: {route_config_name: \"9080\", config_source: " + ok + "}"))).rdsRouteConfigName(), ok);
+        }
+        assertContains(rejected(file("path.yaml", base.replace("rds: {route_config_name: \"9080\"}",
+                "rds: {route_config_name: \"9080\", config_source: {path: /etc/envoy/rds.yaml}}"))),
+                "typed_config.rds.config_source.path: not supported by Inmesh");
+        assertContains(rejected(file("api.yaml", base.replace("rds: {route_config_name: \"9080\"}",
+                "rds: {route_config_name: \"9080\", config_source: {api_config_source: {api_type: GRPC, "
+                        + "grpc_services: [{envoy_grpc: {cluster_name: xds}}]}}}"))),
+                "rds.config_source.api_config_source: not supported by Inmesh");
+        assertContains(rejected(file("none.yaml", base.replace("rds: {route_config_name: \"9080\"}",
+                "rds: {route_config_name: \"9080\", config_source: {initial_fetch_timeout: 1s}}"))),
+                "rds.config_source.config_source_specifier: missing (expected: ads or self)");
+    }
+
+    @Test
     void anEdgeConnectionManagerThatTrustsForwardedAddressesIsRefusedByName() throws IOException {
         String base = listenerWithHttpFilters(ROUTER);
         assertContains(rejected(file("remote.yaml", base.replace("stat_prefix: outbound_0.0.0.0_9080",
