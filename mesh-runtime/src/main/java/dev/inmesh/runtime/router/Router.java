@@ -1882,7 +1882,7 @@ public final class Router {
         boolean continueRelayed;
         /** Whether a retry waits for its back-off: no attempt is in flight. */
         boolean backingOff;
-        /** Whether the attempt in flight waits for the end of the request body to start its per-try timeout. */
+        /** Whether the attempt in flight, connected, waits for the end of the request body for its per-try timeout. */
         boolean perTryDeferred;
         /** The copies to send once the streamed body ended, or null. */
         RequestMirror mirror;
@@ -1951,13 +1951,6 @@ public final class Router {
             HostAndPort hp = authority == null || authority.isEmpty() ? null
                     : HostAndPort.parseAuthority(authority, -1);
             perTryDeferred = false;
-            if (perTry != null && !perTry.isZero()) {
-                if (req.stream != null && !req.stream.ended()) {
-                    perTryDeferred = true; // as Envoy, from the end of the request (bodyEnded)
-                } else {
-                    startPerTry(gen, host);
-                }
-            }
             HttpClient client;
             try {
                 // as Envoy under use_downstream_protocol_config: an HTTP/2 request goes upstream over HTTP/2
@@ -2004,6 +1997,15 @@ public final class Router {
                 UpstreamPrincipals principals = up.connection() == null ? null : upstreamPrincipals(up.connection());
                 ex.upstreamPeerPrincipal = principals == null ? null : principals.peer;
                 ex.upstreamLocalPrincipal = principals == null ? null : principals.local;
+                if (perTry != null && !perTry.isZero()) {
+                    // as Envoy's upstream request, once its pool is ready (the wait for a connection is not part
+                    // of the try) and the request has ended (else from then: bodyEnded)
+                    if (req.stream != null && !req.stream.ended()) {
+                        perTryDeferred = true;
+                    } else {
+                        startPerTry(gen, host);
+                    }
+                }
                 if (perTryIdle != null && !perTryIdle.isZero()) {
                     // as Envoy, from the moment the attempt has its connection
                     ex.perTryIdle = new IdleTimer(vertx, perTryIdle.toMillis(), () -> perTryIdleTimeout(gen, host))

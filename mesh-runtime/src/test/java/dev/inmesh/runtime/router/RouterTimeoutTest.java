@@ -93,6 +93,31 @@ class RouterTimeoutTest {
         assertTrue(r.elapsedMillis() < 750, "the slow attempt was abandoned: " + r.elapsedMillis());
     }
 
+    /**
+     * As Envoy's upstream request arms it once its connection pool is ready: the time a request waits for a
+     * connection (here behind another request on the host's only connection) is not part of its try.
+     */
+    @Test
+    void thePerTryTimeoutStartsOnceTheAttemptHasItsConnection() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/slow")).willReturn(ok("slow").withFixedDelay(400)));
+        wm.stubFor(any(urlEqualTo("/fast")).willReturn(ok("fast")));
+        ClusterManager clusters = rig.clusters(cluster("c", dev.inmesh.api.config.cluster.LbPolicy.ROUND_ROBIN,
+                RouterRig.breakers(1, 1024, 1024, 3), null, wm.port()));
+        RouteTable table = routeToC("retry_policy: {retry_on: connect-failure, num_retries: 1, "
+                + "per_try_timeout: 0.6s}");
+        Router router = rig.router();
+        // one connection open and idle: the first slow request takes it, the second waits for it
+        assertEquals(200, rig.call(router, get("/fast"), table, clusters).status());
+        var first = rig.start(router, get("/slow"), table, clusters);
+        var second = RouterRig.await(rig.start(router, get("/slow"), table, clusters));
+        assertEquals(200, RouterRig.await(first).status());
+        assertEquals(200, second.status(), "the wait for the connection counted in the try: " + second.body());
+        assertEquals("slow", second.body());
+        assertEquals(1, second.info().attemptCount());
+        assertTrue(second.elapsedMillis() >= 750, "answered after " + second.elapsedMillis());
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"per_try_timeout", "per_try_idle_timeout"})
     void aPerTryTimeoutWithRetriesExhaustedAnswers504WithUtAndUrx(String field) {
