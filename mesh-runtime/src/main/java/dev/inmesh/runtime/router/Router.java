@@ -2447,17 +2447,16 @@ public final class Router {
                 // committed: the body is still streaming past the route timeout
                 if (!ex.completed && ex.upstreamServiceTimeMillis >= 0) {
                     ex.flags.add(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
+                    countTimeout(); // as Envoy, which counts the upstream request it ends, answered or not
                     resetInflight();
                 }
                 return;
             }
             generation++;
-            var st = stats(ex);
-            if (st != null) {
-                st.timeout();
-            }
             if (ex.activeHost != null) {
-                // an attempt awaiting its response: as Envoy, its 504 is charged (none while a retry waits)
+                // an attempt awaiting its response: as Envoy, it counts as timed out and its 504 is charged (none
+                // while a retry waits: no upstream request is ended)
+                countTimeout();
                 ex.activeHost.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
                 chargeLocalReply(ex, ex.timeoutStatus);
             }
@@ -2467,6 +2466,14 @@ public final class Router {
             ex.flags.add(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
             end(() -> reply(ex, promise, ex.timeoutStatus, "upstream request timeout", "upstream_response_timeout",
                     null));
+        }
+
+        /** The route timeout ended an upstream request: {@code upstream_rq_timeout}. */
+        void countTimeout() {
+            var st = stats(ex);
+            if (st != null) {
+                st.timeout();
+            }
         }
 
         /**
@@ -2600,6 +2607,7 @@ public final class Router {
          * attempt's send future at once, and that failure must find the attempt already over.
          */
         void perTryTimedOut(int gen, Host host, RetryState.Failure failure) {
+            countPerTryTimeout(failure == RetryState.Failure.PER_TRY_IDLE_TIMEOUT);
             host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
             HttpClientRequest timedOut = inflight;
             failed(gen, failure);
@@ -2621,11 +2629,20 @@ public final class Router {
                 return;
             }
             if (!ex.completed && ex.upstreamServiceTimeMillis >= 0) {
+                countPerTryTimeout(true);
                 host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
                 ex.flags.add(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
                 ex.responseCodeDetails = "upstream_per_try_idle_timeout";
                 ex.resetByRouter = true;
                 resetInflight();
+            }
+        }
+
+        /** Envoy's {@code upstream_rq_per_try_timeout} or {@code upstream_rq_per_try_idle_timeout}, retried or not. */
+        void countPerTryTimeout(boolean idle) {
+            var st = stats(ex);
+            if (st != null) {
+                st.perTryTimeout(idle);
             }
         }
 

@@ -57,8 +57,17 @@ public interface UpstreamStats {
      */
     void retryOrShadowAbandoned();
 
-    /** A request timed out: {@code upstream_rq_timeout}. */
+    /**
+     * The route timeout ended an upstream request (one awaiting its response, or one whose response was still
+     * streaming; not a retry's back-off): {@code upstream_rq_timeout}.
+     */
     void timeout();
+
+    /**
+     * An attempt reached its per-try timeout, retried or not: {@code upstream_rq_per_try_timeout}, or its per-try idle
+     * timeout: {@code upstream_rq_per_try_idle_timeout}.
+     */
+    void perTryTimeout(boolean idle);
 
     /** An upstream request reached its {@code max_stream_duration}: {@code upstream_rq_max_duration_reached}. */
     void maxDurationReached();

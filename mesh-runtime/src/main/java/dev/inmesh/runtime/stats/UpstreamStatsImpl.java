@@ -23,6 +23,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder rqRetryLimitExceeded = new LongAdder();
     private final LongAdder rqRetryOverflow = new LongAdder();
     private final LongAdder rqTimeout = new LongAdder();
+    private final LongAdder rqPerTryTimeout = new LongAdder();
+    private final LongAdder rqPerTryIdleTimeout = new LongAdder();
     private final LongAdder retryOrShadowAbandoned = new LongAdder();
     private final LongAdder rqMaxDurationReached = new LongAdder();
     private final LongAdder rqPendingOverflow = new LongAdder();
@@ -68,6 +70,8 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("upstream_rq_retry_limit_exceeded", rqRetryLimitExceeded);
         adder("upstream_rq_retry_overflow", rqRetryOverflow);
         adder("upstream_rq_timeout", rqTimeout);
+        adder("upstream_rq_per_try_timeout", rqPerTryTimeout);
+        adder("upstream_rq_per_try_idle_timeout", rqPerTryIdleTimeout);
         adder("retry_or_shadow_abandoned", retryOrShadowAbandoned);
         adder("upstream_rq_max_duration_reached", rqMaxDurationReached);
         adder("upstream_rq_pending_overflow", rqPendingOverflow);
@@ -283,6 +287,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
     @Override
     public void timeout() {
         rqTimeout.increment();
+    }
+
+    @Override
+    public void perTryTimeout(boolean idle) {
+        (idle ? rqPerTryIdleTimeout : rqPerTryTimeout).increment();
     }
 
     @Override

@@ -16,8 +16,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.github.tomakehurst.wiremock.WireMockServer;
 import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.RouteAction;
+import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.upstream.ClusterManager;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.http.HttpServer;
 import java.time.Duration;
 import java.util.List;
@@ -132,6 +136,69 @@ class RouterTimeoutTest {
                 r.info().responseFlags());
         assertEquals("URX,UT", ResponseFlag.format(r.info().responseFlags()));
         assertEquals(2, r.info().attemptCount());
+    }
+
+    /**
+     * Envoy counts every per-try timeout, retried or not, in {@code upstream_rq_per_try_timeout} (an idle one in
+     * {@code upstream_rq_per_try_idle_timeout}), and not in {@code upstream_rq_timeout}, the route timeout's.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"per_try_timeout", "per_try_idle_timeout"})
+    void eachPerTryTimeoutCountsInItsOwnClusterStatistic(String field) {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(800)));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        var r = rig.call(router, get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, " + field
+                + ": 0.1s}"), one(wm));
+        assertEquals(504, r.status());
+        assertEquals(2, r.info().attemptCount());
+        assertEquals(2.0, stat(reg, "upstream_rq_" + field));
+        assertEquals(0.0, stat(reg, field.equals("per_try_timeout") ? "upstream_rq_per_try_idle_timeout"
+                : "upstream_rq_per_try_timeout"));
+        assertEquals(0.0, stat(reg, "upstream_rq_timeout"));
+    }
+
+    /**
+     * Envoy's {@code upstream_rq_timeout} counts the upstream requests the route timeout ends: none while a retry
+     * waits for its back-off (the caller still gets 504 UT), and one whose response is still streaming.
+     */
+    @Test
+    void theRouteTimeoutCountsUpstreamRqTimeoutOnlyForAnUpstreamRequestItEnds() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/503")).willReturn(aResponse().withStatus(503)));
+        wm.stubFor(any(urlEqualTo("/dribble")).willReturn(ok("x".repeat(1000)).withChunkedDribbleDelay(20, 1500)));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        java.util.random.RandomGenerator longestBackOff = new java.util.random.RandomGenerator() {
+            @Override
+            public long nextLong() {
+                return 0;
+            }
+
+            @Override
+            public long nextLong(long bound) {
+                return bound - 1;
+            }
+        };
+        Router router = rig.router(Router.Options.DEFAULTS, longestBackOff);
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        var backingOff = rig.call(router, get("/503"), routeToC("timeout: 0.3s, retry_policy: {retry_on: 5xx, "
+                + "num_retries: 1, retry_back_off: {base_interval: 2s}}"), one(wm));
+        assertEquals(504, backingOff.status());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), backingOff.info().responseFlags());
+        assertEquals(1, backingOff.info().attemptCount());
+        assertEquals(0.0, stat(reg, "upstream_rq_timeout"), "no upstream request was waiting");
+        var streaming = rig.call(router, get("/dribble"), routeToC("timeout: 0.3s"), one(wm));
+        assertEquals(200, streaming.status());
+        assertEquals(null, streaming.body(), "the body was cut");
+        assertEquals(1.0, stat(reg, "upstream_rq_timeout"), "the streaming response's request timed out");
+    }
+
+    /** Cluster {@code c}'s statistic by Envoy name (0 for one never registered). */
+    private static double stat(PrometheusMeterRegistry reg, String name) {
+        var g = reg.find("envoy_cluster_" + name).tag("cluster_name", "c").gauge();
+        return g == null ? 0 : g.value();
     }
 
     @ParameterizedTest
