@@ -395,6 +395,26 @@ class RouterRetryTest {
         wm.verify(3, anyRequestedFor(urlEqualTo("/x")));
     }
 
+    /**
+     * Envoy loads {@code previous_hosts} without {@code host_selection_retry_max_attempts} and then picks again once
+     * (its default); the route configuration was refused.
+     */
+    @Test
+    void previousHostsWithoutHostSelectionRetryMaxAttemptsLoadsAndPicksAgainOnce() {
+        List<WireMockServer> servers = List.of(rig.wiremock(), rig.wiremock());
+        servers.forEach(s -> s.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503))));
+        var clusters = rig.clusters(new Random(7), RouterRig.cluster("c", LbPolicy.RANDOM, null, null,
+                servers.get(0).port(), servers.get(1).port()));
+        var table = routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
+                + "retry_host_predicate: [{name: envoy.retry_host_predicates.previous_hosts}]}");
+        var policy = new RetryState(table.route(get("/x"), 0) instanceof RouteResult.Forward f
+                ? f.action().retryPolicy() : null, -1, null, null, new Random(1));
+        assertEquals(2, policy.hostSelectionAttempts(), "the first pick and one more");
+        var r = rig.call(rig.router(), get("/x"), table, clusters);
+        assertEquals(503, r.status());
+        assertEquals(2, r.info().attemptCount());
+    }
+
     @Test
     void sendsEachAttemptToADifferentHostWithPreviousHosts() {
         List<WireMockServer> servers = List.of(rig.wiremock(), rig.wiremock(), rig.wiremock());

@@ -21,7 +21,7 @@ import java.util.Set;
  * @param backOffBase the back-off base interval (default 25 ms)
  * @param backOffMax the back-off cap (default 10 times the base)
  * @param retryHostPredicates host predicates, such as {@code envoy.retry_host_predicates.previous_hosts}
- * @param hostSelectionRetryMaxAttempts how many picks a host predicate may reject (default 1)
+ * @param hostSelectionRetryMaxAttempts how many picks a host predicate may reject (0 or less: Envoy's default, 1)
  * @param previousPrioritiesUpdateFrequency the {@code update_frequency} of the retry priority
  *     {@code envoy.retry_priorities.previous_priorities} (what Istio's {@code retryRemoteLocalities} sets, at 2): every
  *     this many attempts, the priorities the attempts so far went to are left out of the priority load, so that a
@@ -64,8 +64,9 @@ public record RetryPolicy(Set<String> retryOn, int numRetries, Duration perTryTi
         Checks.check(backOffMax.compareTo(backOffBase) >= 0, "retry_back_off.max_interval", backOffMax,
                 ">= base_interval " + backOffBase);
         retryHostPredicates = Checks.list(retryHostPredicates, "retry_host_predicate");
-        Checks.check(hostSelectionRetryMaxAttempts >= 1 || retryHostPredicates.isEmpty(),
-                "host_selection_retry_max_attempts", hostSelectionRetryMaxAttempts, ">= 1");
+        Checks.check(hostSelectionRetryMaxAttempts >= 0 || retryHostPredicates.isEmpty(),
+                "host_selection_retry_max_attempts", hostSelectionRetryMaxAttempts, ">= 0, 0 for the default 1");
+        // as Envoy: unset (0) is its default, one more pick
         hostSelectionRetryMaxAttempts = Math.max(1, hostSelectionRetryMaxAttempts);
         Checks.check(previousPrioritiesUpdateFrequency >= 0, "retry_priority.update_frequency",
                 previousPrioritiesUpdateFrequency, ">= 0, 0 for none");
