@@ -15,8 +15,14 @@ import java.util.random.RandomGenerator;
  * in [0, min(base x 2^(n-1), max))).
  */
 final class RetryState {
-    /** Why an attempt ended without a usable response. */
-    enum Failure { CONNECT_FAILURE, RESET, REFUSED_STREAM, PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT, MAX_STREAM_DURATION }
+    /**
+     * Why an attempt ended without a usable response: {@code RESET} is the connection's end (Envoy's connection
+     * termination), {@code REMOTE_RESET} and {@code REFUSED_STREAM} the upstream's reset of the stream alone.
+     */
+    enum Failure {
+        CONNECT_FAILURE, RESET, REMOTE_RESET, REFUSED_STREAM, PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT,
+        MAX_STREAM_DURATION
+    }
 
     /** What to do after an attempt. */
     enum Decision { RETRY, NO_RETRY, LIMIT_EXCEEDED }
@@ -144,7 +150,7 @@ final class RetryState {
             case CONNECT_FAILURE -> on.contains("connect-failure") || on.contains("5xx")
                     || on.contains("gateway-error") || on.contains("reset") || on.contains("reset-before-request");
             // the router's own reset at the upstream's max_stream_duration is a reset as any other (Envoy's LocalReset)
-            case RESET, MAX_STREAM_DURATION -> on.contains("5xx") || on.contains("gateway-error")
+            case RESET, REMOTE_RESET, MAX_STREAM_DURATION -> on.contains("5xx") || on.contains("gateway-error")
                     || on.contains("reset");
             case REFUSED_STREAM -> on.contains("refused-stream") || on.contains("5xx") || on.contains("gateway-error")
                     || on.contains("reset");

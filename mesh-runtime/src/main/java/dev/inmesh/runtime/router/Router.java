@@ -2053,7 +2053,9 @@ public final class Router {
                         boolean connect = isConnectFailure(t);
                         host.outlier().reportLocalOriginFailure(connect ? LocalOriginFailure.CONNECT_FAILED
                                 : LocalOriginFailure.RESET);
+                        // as Envoy's HTTP/2 codec: the upstream's RST_STREAM with another code is a remote reset
                         failed(gen, refused ? RetryState.Failure.REFUSED_STREAM
+                                : t instanceof StreamResetException ? RetryState.Failure.REMOTE_RESET
                                 : connect ? RetryState.Failure.CONNECT_FAILURE : RetryState.Failure.RESET);
                         return;
                     }
@@ -2321,6 +2323,11 @@ public final class Router {
                         ex.flags.add(ResponseFlag.UPSTREAM_REMOTE_RESET);
                         reply(ex, promise, 503, resetBody("remote refused stream reset"),
                                 "upstream_reset_before_response_started{remote_refused_stream_reset}", null);
+                    }
+                    case REMOTE_RESET -> {
+                        ex.flags.add(ResponseFlag.UPSTREAM_REMOTE_RESET);
+                        reply(ex, promise, 503, resetBody("remote reset"),
+                                "upstream_reset_before_response_started{remote_reset}", null);
                     }
                     case PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT -> {
                         ex.flags.add(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);

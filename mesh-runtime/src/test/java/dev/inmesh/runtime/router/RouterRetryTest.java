@@ -611,11 +611,17 @@ class RouterRetryTest {
     }
     /** An h2c server that refuses the first {@code refusals} streams with REFUSED_STREAM, then answers 200. */
     private int refusingH2Server(int refusals, java.util.concurrent.atomic.AtomicInteger seen) throws Exception {
+        return resettingH2Server(io.netty.handler.codec.http2.Http2Error.REFUSED_STREAM, refusals, seen);
+    }
+
+    /** An h2c server that resets the first {@code resets} streams with {@code code}, then answers 200. */
+    private int resettingH2Server(io.netty.handler.codec.http2.Http2Error code, int resets,
+                                  java.util.concurrent.atomic.AtomicInteger seen) throws Exception {
         io.vertx.core.http.HttpServer server = rig.vertx.createHttpServer(new io.vertx.core.http.HttpServerOptions()
                 .setHost("127.0.0.1").setPort(0).setHttp2ClearTextEnabled(true));
         server.requestHandler(req -> {
-            if (seen.incrementAndGet() <= refusals) {
-                req.response().reset(io.netty.handler.codec.http2.Http2Error.REFUSED_STREAM.code());
+            if (seen.incrementAndGet() <= resets) {
+                req.response().reset(code.code());
             } else {
                 req.response().end("accepted");
             }
@@ -663,6 +669,31 @@ class RouterRetryTest {
                 + "stream reset", r.body());
         assertEquals(Set.of(ResponseFlag.UPSTREAM_REMOTE_RESET), r.info().responseFlags());
         assertEquals(1, seen.get());
+    }
+
+    /**
+     * A stream the upstream resets with another code than REFUSED_STREAM is Envoy's remote reset: 503 with UR and
+     * {@code remote reset} (not a connection termination, UC), retried under {@code reset} but not
+     * {@code refused-stream}.
+     */
+    @Test
+    void aStreamTheUpstreamResetsIsARemoteReset() throws Exception {
+        var seen = new java.util.concurrent.atomic.AtomicInteger();
+        int port = resettingH2Server(io.netty.handler.codec.http2.Http2Error.INTERNAL_ERROR, 1, seen);
+        ClusterManager clusters = rig.clusters(h2(port));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: refused-stream, "
+                + "num_retries: 1}"), clusters);
+        assertEquals(503, r.status());
+        assertEquals("upstream connect error or disconnect/reset before headers. reset reason: remote reset",
+                r.body());
+        assertEquals(Set.of(ResponseFlag.UPSTREAM_REMOTE_RESET), r.info().responseFlags());
+        assertEquals("upstream_reset_before_response_started{remote_reset}", r.info().responseCodeDetails());
+        assertEquals(1, seen.get());
+        seen.set(0);
+        var retried = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: reset, num_retries: 1}"),
+                clusters);
+        assertEquals(200, retried.status());
+        assertEquals(2, retried.info().attemptCount());
     }
 
     /**
