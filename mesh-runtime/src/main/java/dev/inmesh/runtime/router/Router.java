@@ -1882,7 +1882,7 @@ public final class Router {
         boolean continueRelayed;
         /** Whether a retry waits for its back-off: no attempt is in flight. */
         boolean backingOff;
-        /** Whether the attempt in flight, connected, waits for the end of the request body for its per-try timeout. */
+        /** Whether the attempt in flight, connected, waits for the end of the request body for its per-try timers. */
         boolean perTryDeferred;
         /** The copies to send once the streamed body ended, or null. */
         RequestMirror mirror;
@@ -1997,7 +1997,10 @@ public final class Router {
                 UpstreamPrincipals principals = up.connection() == null ? null : upstreamPrincipals(up.connection());
                 ex.upstreamPeerPrincipal = principals == null ? null : principals.peer;
                 ex.upstreamLocalPrincipal = principals == null ? null : principals.local;
-                if (perTry != null && !perTry.isZero()) {
+                if (perTryIdle != null && !perTryIdle.isZero()) {
+                    ex.perTryIdle = new IdleTimer(vertx, perTryIdle.toMillis(), () -> perTryIdleTimeout(gen, host));
+                }
+                if (perTry != null && !perTry.isZero() || perTryIdle != null && !perTryIdle.isZero()) {
                     // as Envoy's upstream request, once its pool is ready (the wait for a connection is not part
                     // of the try) and the request has ended (else from then: bodyEnded)
                     if (req.stream != null && !req.stream.ended()) {
@@ -2005,11 +2008,6 @@ public final class Router {
                     } else {
                         startPerTry(gen, host);
                     }
-                }
-                if (perTryIdle != null && !perTryIdle.isZero()) {
-                    // as Envoy, from the moment the attempt has its connection
-                    ex.perTryIdle = new IdleTimer(vertx, perTryIdle.toMillis(), () -> perTryIdleTimeout(gen, host))
-                            .start();
                 }
                 if (upstreamDurationMillis > 0) {
                     // from the same moment, and over the response's body too
@@ -2082,13 +2080,19 @@ public final class Router {
             ex.request.continueRelay.handle(null);
         }
 
+        /** The attempt's per-try timeout and per-try idle timeout, those the policy sets, start. */
         void startPerTry(int gen, Host host) {
-            perTryTimer = vertx.setTimer(Math.max(1, perTry.toMillis()), id -> {
-                if (gen == generation && !ex.done) {
-                    perTryTimer = -1;
-                    perTryTimedOut(gen, host, RetryState.Failure.PER_TRY_TIMEOUT);
-                }
-            });
+            if (perTry != null && !perTry.isZero()) {
+                perTryTimer = vertx.setTimer(Math.max(1, perTry.toMillis()), id -> {
+                    if (gen == generation && !ex.done) {
+                        perTryTimer = -1;
+                        perTryTimedOut(gen, host, RetryState.Failure.PER_TRY_TIMEOUT);
+                    }
+                });
+            }
+            if (ex.perTryIdle != null) {
+                ex.perTryIdle.start();
+            }
         }
 
         @Override
@@ -2120,8 +2124,8 @@ public final class Router {
         }
 
         /**
-         * The request is complete: as Envoy, the route timeout, and the per-try timeout in flight, start now, and the
-         * copies of a mirrored request go.
+         * The request is complete: as Envoy, the route timeout, and the per-try timers of the attempt in flight, start
+         * now, and the copies of a mirrored request go.
          */
         @Override
         public void bodyEnded() {

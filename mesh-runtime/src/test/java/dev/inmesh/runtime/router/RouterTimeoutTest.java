@@ -139,6 +139,34 @@ class RouterTimeoutTest {
     }
 
     /**
+     * As Envoy's upstream request arms both per-try timers once the request has ended: a request body that pauses
+     * longer than the per-try idle timeout while it streams is not cut by it.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"per_try_timeout", "per_try_idle_timeout"})
+    void thePerTryTimersStartOnceTheStreamedRequestBodyHasEnded(String field) {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("done")));
+        RouterRequest req = RouterRig.request(io.vertx.core.http.HttpMethod.POST, "/x", null);
+        RequestBodyStream body = new RequestBodyStream();
+        req.bodyStream(body);
+        var result = rig.start(rig.router(), req, routeToC("retry_policy: {retry_on: connect-failure, "
+                + "num_retries: 1, " + field + ": 0.3s}"), one(wm));
+        rig.ctx.runOnContext(v -> {
+            body.write(io.vertx.core.buffer.Buffer.buffer("first "));
+            rig.vertx.setTimer(700, id -> {
+                body.write(io.vertx.core.buffer.Buffer.buffer("last"));
+                body.end();
+            });
+        });
+        var r = RouterRig.await(result);
+        assertEquals(200, r.status(), "cut while the body streamed: " + r.info().responseCodeDetails() + " after "
+                + r.elapsedMillis());
+        assertEquals("done", r.body());
+        assertEquals(1, r.info().attemptCount());
+    }
+
+    /**
      * Envoy counts every per-try timeout, retried or not, in {@code upstream_rq_per_try_timeout} (an idle one in
      * {@code upstream_rq_per_try_idle_timeout}), and not in {@code upstream_rq_timeout}, the route timeout's.
      */
