@@ -87,9 +87,12 @@ final class RetryState {
         return GRPC_CONDITIONS.contains(condition);
     }
 
-    /** Whether the request may be retried at all (retriable_request_headers, a policy with conditions). */
+    /**
+     * Whether the request has a retry state at all (a policy with conditions, retriable_request_headers matched), as
+     * Envoy keeps one: with no retry allowed, a retriable outcome then has run out of retries (URX).
+     */
     boolean enabledFor(RouterRequest req) {
-        if (on.isEmpty() || maxRetries == 0) {
+        if (on.isEmpty()) {
             return false;
         }
         if (conditions.requestHeaders().isEmpty()) {

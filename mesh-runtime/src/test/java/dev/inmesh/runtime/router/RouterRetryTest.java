@@ -35,6 +35,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.random.RandomGenerator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class RouterRetryTest {
     private final RouterRig rig = new RouterRig();
@@ -188,6 +190,27 @@ class RouterRetryTest {
         assertEquals(404, r.status());
         assertEquals(Map.of("upstream_rq_retry", 1.0, "upstream_rq_retry_backoff_exponential", 1.0,
                 "upstream_rq_retry_success", 1.0, "upstream_rq_retry_limit_exceeded", 0.0), retryStats(reg));
+    }
+
+    /**
+     * As Envoy, which keeps a retry state for any policy with conditions: with no retry allowed ({@code num_retries: 0},
+     * or a trusted caller's {@code x-envoy-max-retries: 0}) a retriable answer has run out of retries (URX).
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void aRetriableAnswerWithNoRetryAllowedHasRunOutOfRetries(boolean header) {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(urlEqualTo("/x")).willReturn(aResponse().withStatus(503)));
+        var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Router router = header ? rig.router(RouterRig.trusted(), null) : rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        var r = rig.call(router, header ? get("/x", "x-envoy-max-retries", "0") : get("/x"), routeToC(
+                "retry_policy: {retry_on: 5xx, num_retries: " + (header ? 2 : 0) + "}"), one(wm));
+        assertEquals(503, r.status());
+        assertEquals(1, r.info().attemptCount());
+        assertEquals("URX", r.flags());
+        assertEquals(Map.of("upstream_rq_retry", 0.0, "upstream_rq_retry_backoff_exponential", 0.0,
+                "upstream_rq_retry_success", 0.0, "upstream_rq_retry_limit_exceeded", 1.0), retryStats(reg));
     }
 
     @Test
