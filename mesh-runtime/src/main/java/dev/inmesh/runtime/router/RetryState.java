@@ -43,6 +43,11 @@ final class RetryState {
     private final int maxRetries;
     private final RandomGenerator random;
     private int retriesUsed;
+    /**
+     * Whether an attempt of the request that had been sent ended without a response (a reset, a timeout):
+     * reset-before-request no longer applies, as Envoy's router keeps it (it does not look at attempts answered).
+     */
+    private boolean requestSent;
 
     /**
      * @param maxRetriesOverride a trusted caller's {@code x-envoy-max-retries}, or -1
@@ -150,8 +155,10 @@ final class RetryState {
     /** Whether a failure without a response would be retried under the policy. */
     boolean retriableFailure(Failure f) {
         return switch (f) {
+            // as Envoy's router: reset-before-request only while no sent attempt of the request was reset
             case CONNECT_FAILURE -> on.contains("connect-failure") || on.contains("5xx")
-                    || on.contains("gateway-error") || on.contains("reset") || on.contains("reset-before-request");
+                    || on.contains("gateway-error") || on.contains("reset")
+                    || on.contains("reset-before-request") && !requestSent;
             // the router's own reset at the upstream's max_stream_duration is a reset as any other (Envoy's LocalReset)
             case RESET, REMOTE_RESET, MAX_STREAM_DURATION -> on.contains("5xx") || on.contains("gateway-error")
                     || on.contains("reset");
@@ -159,6 +166,13 @@ final class RetryState {
                     || on.contains("reset");
             case PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
         };
+    }
+
+    /** A sent attempt ended without a response (the shared {@link #NONE} keeps nothing). */
+    void resetAfterSent() {
+        if (this != NONE) {
+            requestSent = true;
+        }
     }
 
     /** After a retriable outcome: retry, or not because the limit is reached. */

@@ -2292,6 +2292,9 @@ public final class Router {
             inflight = null;
             detachBody();
             releaseHost(ex);
+            if (failure != RetryState.Failure.CONNECT_FAILURE) {
+                retry.resetAfterSent(); // as Envoy's router notes it of a reset attempt that had sent its request
+            }
             if (retryGranted(retry.retriableFailure(failure))) {
                 scheduleRetry();
                 return;

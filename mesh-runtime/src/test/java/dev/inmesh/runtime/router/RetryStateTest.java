@@ -64,6 +64,18 @@ class RetryStateTest {
     }
 
     @Test
+    void resetBeforeRequestRetriesAConnectFailureUntilASentAttemptWasReset() {
+        RetryState s = state("reset-before-request");
+        assertTrue(s.retriableFailure(RetryState.Failure.CONNECT_FAILURE));
+        assertFalse(s.retriableFailure(RetryState.Failure.RESET), "this one had been sent");
+        assertFalse(s.retriableResponse(503, headers()));
+        assertTrue(s.retriableFailure(RetryState.Failure.CONNECT_FAILURE), "an answer changes nothing");
+        s.resetAfterSent();
+        assertFalse(s.retriableFailure(RetryState.Failure.CONNECT_FAILURE));
+        RetryState.NONE.resetAfterSent(); // shared: keeps nothing
+    }
+
+    @Test
     void aRateLimitedResponseIsRetriedOnlyUnderEnvoyRatelimited() {
         MultiMap limited = headers("x-envoy-ratelimited", "true");
         assertFalse(state("5xx").retriableResponse(503, limited));

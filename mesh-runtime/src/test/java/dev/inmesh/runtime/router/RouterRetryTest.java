@@ -695,6 +695,27 @@ class RouterRetryTest {
     }
 
     /**
+     * As Envoy's router, {@code reset-before-request} retries a failure only while no reset attempt of the request had
+     * been sent: once one was (here a refused stream, retried under {@code refused-stream}), a later attempt's connect
+     * failure is not retried under it. (An attempt answered, say 503, does not count: Envoy looks only at resets.)
+     */
+    @Test
+    void resetBeforeRequestNoLongerRetriesOnceAResetAttemptWasSent() throws Exception {
+        var seen = new java.util.concurrent.atomic.AtomicInteger();
+        int refusing = refusingH2Server(100, seen);
+        var clusters = rig.clusters(new dev.inmesh.api.config.cluster.Cluster("c",
+                dev.inmesh.api.config.cluster.DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null,
+                java.time.Duration.ofSeconds(2), null, null, null, null,
+                RouterRig.hosts("c", refusing, RouterRig.closedPort()), null, null, true, null));
+        var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: \"reset-before-request,"
+                + "refused-stream\", num_retries: 5}"), clusters);
+        assertEquals(503, r.status());
+        assertTrue(r.info().attemptCount() <= 3, "attempts " + r.info().attemptCount());
+        assertEquals("UF", r.flags(), "the connect failure after the refused stream ends it, with retries left");
+        assertEquals(1, seen.get());
+    }
+
+    /**
      * A stream the upstream resets with another code than REFUSED_STREAM is Envoy's remote reset: 503 with UR and
      * {@code remote reset} (not a connection termination, UC), retried under {@code reset} but not
      * {@code refused-stream}.
