@@ -128,6 +128,8 @@ class AdsClusterTest extends AdsRig {
         start();
         server.set(snapshot("2", List.of(edsCluster("c1")), List.of(endpoints("c1", 1)), List.of(validated)));
         await(() -> "2".equals(client.status().type("Cluster").ackedVersion()), WAIT, "the CDS deletion ACKed");
+        // the route's version 2 too, before version 3 is set (else the server may send 3 in its place)
+        await(() -> "2".equals(client.status().type("RouteConfiguration").ackedVersion()), WAIT, "RDS 2 ACKed");
         assertNull(holder.current().cluster("c2"), "c2 deleted");
         assertEquals("c2", clusterFor(holder.current(), "9080", "/"), "the route loaded before stays");
 
