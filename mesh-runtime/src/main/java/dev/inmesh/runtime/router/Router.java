@@ -1285,14 +1285,20 @@ public final class Router {
     /**
      * The route timeout as Envoy's {@code FilterUtility::finalTimeout}: for a gRPC request on a route with the legacy
      * {@code max_grpc_timeout} (Istio's outbound routes), the request's {@code grpc-timeout} capped by that maximum
-     * unless it is 0 (no cap); without the header, the maximum itself (0: none). Otherwise the route's
-     * {@code timeout}: under {@code max_stream_duration} a caller's {@code grpc-timeout} is the stream's duration
-     * ({@link #maxStreamDuration}), not the route timeout. The {@code grpc-timeout} sent upstream under
+     * unless it is 0 (no cap); without the header, the maximum itself (0: none). A route with
+     * {@code max_stream_duration} has none (zero): its stream duration bounds the request, and a caller's
+     * {@code grpc-timeout} is that duration ({@link #maxStreamDuration}). Otherwise the route's {@code timeout}.
+     * The {@code grpc-timeout} sent upstream under
      * {@code max_grpc_timeout} derives from this.
      */
     static Duration routeTimeout(RouteAction action, RouterRequest req) {
+        if (action.maxStreamDuration()) {
+            // Envoy's newer timeouts: a route with max_stream_duration has no route timeout (its timeout and
+            // max_grpc_timeout are not read); its stream duration and grpc_timeout_header_max bound the request
+            return Duration.ZERO;
+        }
         Duration max = action.maxGrpcTimeout();
-        if (max == null || action.maxStreamDuration() || !Grpc.isRequest(req.headers)) {
+        if (max == null || !Grpc.isRequest(req.headers)) {
             return action.timeout();
         }
         long grpc = grpcTimeoutMillis(req.headers.get(HeaderNames.GRPC_TIMEOUT));

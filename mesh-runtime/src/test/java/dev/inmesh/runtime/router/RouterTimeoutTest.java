@@ -323,6 +323,10 @@ class RouterTimeoutTest {
     @Test
     void theConnectionManagersMaxStreamDurationAnswers504DownstreamDurationTimeoutWithoutAFlag() {
         WireMockServer wm = rig.wiremock();
+        // a cold JVM's first request through the router (class loading, the first connection) can take longer than
+        // the timing bound below on a loaded machine: one request first
+        wm.stubFor(any(anyUrl()).willReturn(ok("warm")));
+        assertEquals(200, rig.call(rig.router(), get("/x"), routeToC(""), one(wm)).status());
         wm.stubFor(any(anyUrl()).willReturn(ok("late").withFixedDelay(1500)));
         var r = rig.call(rig.router(), get("/x").maxStreamDuration(Duration.ofMillis(200)), routeToC(""), one(wm));
         assertEquals(504, r.status(), "the whole request was read");
@@ -375,6 +379,23 @@ class RouterTimeoutTest {
         assertEquals(200, longer.status());
         assertEquals("in time", longer.body());
         assertEquals(-1, longer.response().exchange.durationTimer, "no timer left behind");
+    }
+
+    @Test
+    void aRouteWithMaxStreamDurationHasNoRouteTimeoutAsEnvoysNewerTimeouts() {
+        // Envoy's FilterUtility::finalTimeout: a route that sets max_stream_duration uses none of its timeout
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("in time").withFixedDelay(600)));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 0.2s, max_stream_duration: "
+                + "{max_stream_duration: 5s}"), one(wm));
+        assertEquals(200, r.status());
+        assertEquals("in time", r.body());
+        // with no duration of its own either, nothing bounds it but the connection manager's
+        var none = rig.call(rig.router(), get("/x"), routeToC("timeout: 0.2s, max_stream_duration: {}"), one(wm));
+        assertEquals(200, none.status());
+        // without max_stream_duration the route timeout stands
+        var timed = rig.call(rig.router(), get("/x"), routeToC("timeout: 0.2s"), one(wm));
+        assertEquals(504, timed.status());
     }
 
     @Test
@@ -525,8 +546,8 @@ class RouterTimeoutTest {
                 "grpc-timeout", "7S")), "7 s capped to 5 s, then less 1 s");
         assertEquals(null, Router.maxStreamDuration(a, get("/", "content-type", grpc)),
                 "no header: no stream duration from it");
-        assertEquals(a.timeout(), Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout", "2500m")),
-                "the route timeout is the route's own, not the caller's deadline");
+        assertEquals(Duration.ZERO, Router.routeTimeout(a, get("/", "content-type", grpc, "grpc-timeout", "2500m")),
+                "no route timeout under max_stream_duration, nor the caller's deadline: the stream's duration bounds");
     }
 
     @Test
