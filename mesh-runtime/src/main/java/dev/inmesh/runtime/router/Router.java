@@ -1797,7 +1797,9 @@ public final class Router {
     /**
      * Asks {@code client}'s pool for a connection to send {@code ro} on. As Envoy's pending requests: a request that
      * finds no connection ready waits for one (a new connection, or one of the pool's in use), counted in
-     * {@code breakers} and {@code upstream_rq_pending_*} until it has one or the wait failed.
+     * {@code breakers} and {@code upstream_rq_pending_*} until it has one or the wait failed. One that waits while the
+     * cluster has its {@code max_connections} open counts in {@code upstream_cx_overflow}, as Envoy's pool counts the
+     * connection it would open for the request and its breaker refuses.
      */
     static Future<HttpClientRequest> connect(HttpClient client, RequestOptions ro, CircuitBreakerState breakers,
                                              dev.inmesh.runtime.stats.UpstreamStats st) {
@@ -1808,6 +1810,9 @@ public final class Router {
         breakers.pendingStarted();
         if (st != null) {
             st.pendingStarted();
+            if (breakers.openConnections() >= breakers.maxConnections()) {
+                st.connectionOverflow();
+            }
         }
         return connecting.andThen(ar -> {
             breakers.pendingEnded();

@@ -130,6 +130,8 @@ class RouterBreakerTest {
         assertEquals(1, stat(reg, "upstream_rq_pending_total"));
         assertEquals(200, rig.call(router, get("/fast"), table, clusters).status());
         assertEquals(1, stat(reg, "upstream_rq_pending_total"));
+        // the first waited for a connection max_connections allowed
+        assertEquals(0, stat(reg, "upstream_cx_overflow"));
         assertEquals(0, stat(reg, "circuit_breakers_default_rq_open"));
         assertEquals(2, stat(reg, "circuit_breakers_default_remaining_rq"));
         assertEquals(3, stat(reg, "circuit_breakers_default_remaining_retries"));
@@ -140,6 +142,8 @@ class RouterBreakerTest {
         CompletableFuture<RouterRig.Result> second = rig.start(router, get("/slow"), table, clusters);
         awaitStat(reg, "upstream_rq_pending_active", 1);
         assertEquals(2, stat(reg, "upstream_rq_pending_total"));
+        // as Envoy's pool: the connection it would open for the waiting request is refused by max_connections
+        assertEquals(1, stat(reg, "upstream_cx_overflow"));
         assertEquals(1, stat(reg, "circuit_breakers_default_rq_pending_open"));
         assertEquals(1, stat(reg, "circuit_breakers_default_rq_open"));
         assertEquals(1, stat(reg, "circuit_breakers_default_cx_open"));
