@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.accesslog;
 
+import dev.inmesh.runtime.router.Grpc;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.TcpStreamInfo;
 import io.vertx.core.MultiMap;
@@ -77,6 +78,15 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
                     ? Long.toString(info.upstreamServiceTimeMillis()) : null;
         }
         return responseHeaders.get(lowerName);
+    }
+
+    /**
+     * The gRPC status as Envoy's filters read it: the response's {@code grpc-status}, else the one its HTTP status
+     * maps to; null when no response was sent.
+     */
+    Integer grpcStatus() {
+        Integer n = CommandFormat.grpcNumber(info);
+        return n != null || info.responseCode() == 0 ? n : Grpc.fromHttp(info.responseCode());
     }
 
     /** A response trailer; null when absent. */

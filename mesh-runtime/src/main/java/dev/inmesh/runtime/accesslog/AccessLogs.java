@@ -274,9 +274,8 @@ public final class AccessLogs {
         } else if (f instanceof AccessLogConfig.GrpcStatus g) {
             return e -> {
                 // Envoy's status of a response with none of its own: the one its HTTP status maps to, else UNKNOWN
-                Integer n = CommandFormat.grpcNumber(e.info());
-                int status = n != null ? n : e.info().responseCode() == 0 ? 2
-                        : dev.inmesh.runtime.router.Grpc.fromHttp(e.info().responseCode());
+                Integer n = e.grpcStatus();
+                int status = n != null ? n : 2;
                 return g.statuses().contains(status) != g.exclude();
             };
         } else if (f instanceof AccessLogConfig.Cel c) {

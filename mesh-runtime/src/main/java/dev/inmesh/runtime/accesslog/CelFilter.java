@@ -3,6 +3,7 @@ package dev.inmesh.runtime.accesslog;
 import com.google.re2j.Pattern;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -22,7 +23,8 @@ import java.util.function.Predicate;
  * headers trailers size total_size}; {@code connection.} {@code mtls requested_server_name termination_details
  * uri_san_peer_certificate uri_san_local_certificate}; {@code source.}/{@code destination.} {@code address port};
  * {@code upstream.} {@code address port local_address transport_failure_reason}; {@code xds.} {@code cluster_name
- * route_name}. Durations are in milliseconds. As in Envoy, an expression that cannot be evaluated for an entry (an
+ * route_name}, typed as Envoy's: {@code request.duration} is a duration ({@code duration('1s')}), {@code source} and
+ * {@code destination} addresses carry the port. As in Envoy, an expression that cannot be evaluated for an entry (an
  * absent attribute compared, a type mismatch) logs nothing for it. An expression that does not parse, or names a
  * root other than these, is refused with the configuration.
  */
@@ -55,6 +57,14 @@ final class CelFilter implements Predicate<AccessLogEntry> {
     /** A compiled expression. */
     private interface Node {
         Object eval(AccessLogEntry e);
+    }
+
+    /** A value known when the expression is compiled: a literal, or a function of literals. */
+    private record Const(Object value) implements Node {
+        @Override
+        public Object eval(AccessLogEntry e) {
+            return value;
+        }
     }
 
     /** A value with named fields (an attribute group, or a header map). */
@@ -93,7 +103,7 @@ final class CelFilter implements Predicate<AccessLogEntry> {
                 case "useragent" -> e.requestHeader("user-agent");
                 case "id" -> e.requestHeader("x-request-id");
                 case "protocol" -> s.protocol();
-                case "duration" -> s.durationMillis();
+                case "duration" -> java.time.Duration.ofMillis(s.durationMillis());
                 case "size", "total_size" -> s.bytesReceived();
                 default -> null;
             };
@@ -102,7 +112,7 @@ final class CelFilter implements Predicate<AccessLogEntry> {
                 case "code_details" -> s.responseCodeDetails();
                 case "flags" -> flags(s);
                 case "grpc_status" -> {
-                    Integer g = CommandFormat.grpcNumber(s);
+                    Integer g = e.grpcStatus();
                     yield g == null ? null : (Object) (long) g;
                 }
                 case "headers" -> (Obj) h -> e.responseHeader(h.toLowerCase(java.util.Locale.ROOT));
@@ -118,8 +128,8 @@ final class CelFilter implements Predicate<AccessLogEntry> {
                 case "uri_san_local_certificate" -> s.downstreamLocalPrincipal();
                 default -> null;
             };
-            case "source" -> address(s.downstreamRemoteAddress());
-            case "destination" -> address(s.downstreamLocalAddress());
+            case "source" -> peer(s.downstreamRemoteAddress());
+            case "destination" -> peer(s.downstreamLocalAddress());
             case "upstream" -> f -> switch (f) {
                 case "address" -> s.upstreamHost();
                 case "port" -> CommandFormat.port(s.upstreamHost());
@@ -136,9 +146,10 @@ final class CelFilter implements Predicate<AccessLogEntry> {
         };
     }
 
-    private static Obj address(String hostPort) {
+    /** {@code source} or {@code destination}: Envoy's address is the IP and the port, as {@code 10.0.0.1:8080}. */
+    private static Obj peer(String hostPort) {
         return f -> switch (f) {
-            case "address" -> CommandFormat.withoutPort(hostPort);
+            case "address" -> hostPort;
             case "port" -> CommandFormat.port(hostPort);
             default -> null;
         };
@@ -193,6 +204,9 @@ final class CelFilter implements Predicate<AccessLogEntry> {
     }
 
     private static int compare(Object a, Object b) {
+        if (a instanceof Duration x && b instanceof Duration y) {
+            return x.compareTo(y);
+        }
         if (a instanceof Number x && b instanceof Number y) {
             if (x instanceof Double || y instanceof Double) {
                 return Double.compare(x.doubleValue(), y.doubleValue());
@@ -209,7 +223,7 @@ final class CelFilter implements Predicate<AccessLogEntry> {
     }
 
     private static boolean equal(Object a, Object b) {
-        if (a instanceof Number && b instanceof Number) {
+        if ((a instanceof Number && b instanceof Number) || (a instanceof Duration && b instanceof Duration)) {
             return compare(a, b) == 0;
         }
         if (a == null || b == null) {
@@ -225,6 +239,9 @@ final class CelFilter implements Predicate<AccessLogEntry> {
     private static Object arithmetic(char op, Object a, Object b) {
         if (op == '+' && a instanceof String x && b instanceof String y) {
             return x + y;
+        }
+        if (a instanceof Duration x && b instanceof Duration y && (op == '+' || op == '-')) {
+            return op == '+' ? x.plus(y) : x.minus(y);
         }
         if (!(a instanceof Number x) || !(b instanceof Number y)) {
             throw new EvalError("not numbers");
@@ -297,6 +314,12 @@ final class CelFilter implements Predicate<AccessLogEntry> {
                 }
                 throw new EvalError("double of what");
             }
+            case "duration" -> {
+                if (!(one(name, args) instanceof String s)) {
+                    throw new EvalError("duration of what");
+                }
+                return duration(s);
+            }
             case "string" -> {
                 Object v = one(name, args);
                 if (v == null) {
@@ -315,7 +338,54 @@ final class CelFilter implements Predicate<AccessLogEntry> {
         return args.get(0);
     }
 
-    private static final List<String> FUNCTIONS = List.of("size", "int", "uint", "double", "string");
+    private static final List<String> FUNCTIONS = List.of("size", "int", "uint", "double", "string", "duration");
+
+    /**
+     * CEL's {@code duration('1.5s')}: a sign, then decimal numbers each with a unit ({@code h m s ms us ns}), as
+     * Go's durations are written.
+     */
+    static Duration duration(String text) {
+        int i = 0;
+        boolean negative = false;
+        if (!text.isEmpty() && (text.charAt(0) == '-' || text.charAt(0) == '+')) {
+            negative = text.charAt(0) == '-';
+            i++;
+        }
+        if (text.substring(i).equals("0")) {
+            return Duration.ZERO;
+        }
+        if (i >= text.length()) {
+            throw new EvalError("bad duration '" + text + "'");
+        }
+        java.math.BigDecimal nanos = java.math.BigDecimal.ZERO;
+        while (i < text.length()) {
+            int start = i;
+            while (i < text.length() && (Character.isDigit(text.charAt(i)) || text.charAt(i) == '.')) {
+                i++;
+            }
+            int unitStart = i;
+            while (i < text.length() && !Character.isDigit(text.charAt(i)) && text.charAt(i) != '.') {
+                i++;
+            }
+            long unit = switch (text.substring(unitStart, i)) {
+                case "h" -> 3_600_000_000_000L;
+                case "m" -> 60_000_000_000L;
+                case "s" -> 1_000_000_000L;
+                case "ms" -> 1_000_000L;
+                case "us", "\u00b5s" -> 1_000L;
+                case "ns" -> 1L;
+                default -> throw new EvalError("bad duration '" + text + "'");
+            };
+            try {
+                nanos = nanos.add(new java.math.BigDecimal(text.substring(start, unitStart))
+                        .multiply(java.math.BigDecimal.valueOf(unit)));
+            } catch (NumberFormatException e) {
+                throw new EvalError("bad duration '" + text + "'");
+            }
+        }
+        long n = nanos.longValue();
+        return Duration.ofNanos(negative ? -n : n);
+    }
     private static final List<String> METHODS = List.of("startsWith", "endsWith", "contains", "matches", "size");
 
     // ---- the parser ----
@@ -351,6 +421,14 @@ final class CelFilter implements Predicate<AccessLogEntry> {
                 return true;
             }
             return false;
+        }
+
+        Pattern regex(String r) {
+            try {
+                return Pattern.compile(r);
+            } catch (com.google.re2j.PatternSyntaxException e) {
+                throw error("bad regular expression '" + r + "'");
+            }
         }
 
         void expect(String token) {
@@ -447,7 +525,10 @@ final class CelFilter implements Predicate<AccessLogEntry> {
                                 }
                                 return false;
                             }
-                            throw new EvalError("in needs a list");
+                            if (v instanceof String key && (in instanceof Obj || in instanceof Map<?, ?>)) {
+                                return CelFilter.member(in, key) != null; // a map's key, such as a header's name
+                            }
+                            throw new EvalError("in needs a list or a map");
                         };
                     };
                 }
@@ -503,7 +584,14 @@ final class CelFilter implements Predicate<AccessLogEntry> {
                             throw error("unknown method " + name);
                         }
                         List<Node> args = args(")");
-                        target = e -> call(name, t.eval(e), evalAll(args, e));
+                        if (name.equals("matches") && args.size() == 1 && args.get(0) instanceof Const c
+                                && c.value() instanceof String regex) {
+                            Pattern pattern = regex(regex);
+                            target = e -> t.eval(e) instanceof String s ? pattern.matcher(s).find()
+                                    : call(name, null, List.of(regex));
+                        } else {
+                            target = e -> call(name, t.eval(e), evalAll(args, e));
+                        }
                     } else {
                         target = e -> CelFilter.member(t.eval(e), name);
                     }
@@ -558,21 +646,18 @@ final class CelFilter implements Predicate<AccessLogEntry> {
                 return e -> evalAll(items, e);
             }
             if (c == '\'' || c == '"') {
-                String v = string(c);
-                return e -> v;
+                return new Const(string(c));
             }
             if (Character.isDigit(c)) {
-                Object v = number();
-                return e -> v;
+                return new Const(number());
             }
             String name = ident();
             switch (name) {
                 case "true", "false" -> {
-                    boolean b = name.equals("true");
-                    return e -> b;
+                    return new Const(name.equals("true"));
                 }
                 case "null" -> {
-                    return e -> null;
+                    return new Const(null);
                 }
                 case "has" -> {
                     expect("(");
@@ -593,6 +678,14 @@ final class CelFilter implements Predicate<AccessLogEntry> {
                     throw error("unknown function " + name);
                 }
                 List<Node> args = args(")");
+                if (args.stream().allMatch(a -> a instanceof Const)) {
+                    // a function of literals, such as duration('1s'): evaluated once, refused here when it fails
+                    try {
+                        return new Const(call(name, null, evalAll(args, null)));
+                    } catch (RuntimeException ex) {
+                        throw error(name + ": " + ex.getMessage());
+                    }
+                }
                 return e -> call(name, null, evalAll(args, e));
             }
             if (!ROOTS.contains(name)) {

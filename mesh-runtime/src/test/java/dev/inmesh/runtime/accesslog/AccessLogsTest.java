@@ -155,6 +155,15 @@ class AccessLogsTest {
         assertTrue(AccessLogs.filter(new AccessLogConfig.Sampled("k", 100, 100)).test(ok));
     }
 
+    /** Each case: a CEL expression, whether it takes {@code ok}, whether it takes {@code uh}. */
+    private static void assertCel(String[][] cases, AccessLogEntry ok, AccessLogEntry uh) {
+        for (String[] c : cases) {
+            Predicate<AccessLogEntry> p = AccessLogs.filter(new AccessLogConfig.Cel(c[0]));
+            assertEquals(Boolean.parseBoolean(c[1]), p.test(ok), c[0] + " on ok");
+            assertEquals(Boolean.parseBoolean(c[2]), p.test(uh), c[0] + " on uh");
+        }
+    }
+
     @Test
     void celFiltersEvaluateEnvoysAttributesAndAnErrorIsNoMatch() {
         AccessLogEntry ok = entry(StreamInfos.outboundOk(), MultiMap.caseInsensitiveMultiMap().add("x-debug", "on"),
@@ -170,18 +179,41 @@ class AccessLogsTest {
             {"response.flags != 0u", "false", "true"},
             {"xds.cluster_name.endsWith('cluster.local') && upstream.port == 9080", "true", "false"},
             {"destination.port == 9080 && source.address.startsWith('10.244.')", "true", "true"},
-            {"request.duration > 10 ? response.code == 200 : false", "true", "false"},
+            {"request.duration > duration('10ms') ? response.code == 200 : false", "true", "false"},
             {"response.headers['x-served-by'].matches('^rev.*-a$') && size(request.path) == 10", "true", "false"},
             {"!(response.code == 200) && int(string(response.code)) + 1 == 504", "false", "true"},
             {"response.code_details == 'no_healthy_upstream'", "false", "true"},
         };
-        for (String[] c : cases) {
-            Predicate<AccessLogEntry> p = AccessLogs.filter(new AccessLogConfig.Cel(c[0]));
-            assertEquals(Boolean.parseBoolean(c[1]), p.test(ok), c[0] + " on ok");
-            assertEquals(Boolean.parseBoolean(c[2]), p.test(uh), c[0] + " on uh");
-        }
+        assertCel(cases, ok, uh);
         for (String bad : List.of("response.code >=", "reponse.code == 200", "response.code == 'a", "foo(1)",
                 "request.path.lower()", "response.code == 200)")) {
+            assertThrows(IllegalArgumentException.class, () -> AccessLogs.validate(new AccessLogConfig.Cel(bad)), bad);
+        }
+    }
+
+    @Test
+    void celFiltersIstioUsersWriteEvaluateAsEnvoysDurationsAddressesHeaderKeysAndGrpcStatus() {
+        AccessLogEntry ok = entry(StreamInfos.outboundOk(), MultiMap.caseInsensitiveMultiMap().add("x-debug", "on"),
+                null); // 200 in 12 ms, from 10.244.0.194:47020 to 10.96.12.7:9080
+        AccessLogEntry uh = entry(StreamInfos.inboundNoHealthyUpstream(), MultiMap.caseInsensitiveMultiMap(), null);
+        String[][] cases = {
+            // request.duration is a CEL duration: compared with duration(), and with a number an error (no match)
+            {"response.code >= 400 || request.duration > duration('10ms')", "true", "true"},
+            {"request.duration >= duration('0.5s') || request.duration < duration('1m') - duration('59.995s')",
+                "false", "true"},
+            {"request.duration > 10", "false", "false"},
+            // Envoy's source and destination addresses carry the port
+            {"source.address == '10.244.0.194:51234' && destination.address == '10.244.0.192:9080'", "false",
+                "true"},
+            // a header map's key, as Envoy's maps take in
+            {"'X-Debug' in request.headers", "true", "false"},
+            {"!('x-debug' in request.headers) && response.code == 503", "false", "true"},
+            // without a grpc-status, the one the HTTP status maps to, as Envoy's attribute reads it
+            {"response.grpc_status == 14", "false", "true"},
+            {"request.url_path.matches('^/reviews/[01]$')", "true", "true"},
+        };
+        assertCel(cases, ok, uh);
+        for (String bad : List.of("request.duration > duration('2 s')", "request.path.matches('(')")) {
             assertThrows(IllegalArgumentException.class, () -> AccessLogs.validate(new AccessLogConfig.Cel(bad)), bad);
         }
     }
