@@ -257,7 +257,8 @@ public final class CommandFormat {
             if (n < 0 || n >= GRPC_CAMEL.length) {
                 return Integer.toString(n);
             }
-            return f.equals("CAMEL_STRING") ? GRPC_CAMEL[n] : snake(GRPC_CAMEL[n]);
+            // SNAKE_STRING as absl's status names: CANCELLED, as CAMEL_STRING spells Canceled
+            return f.equals("CAMEL_STRING") ? GRPC_CAMEL[n] : n == 1 ? "CANCELLED" : snake(GRPC_CAMEL[n]);
         };
     }
 

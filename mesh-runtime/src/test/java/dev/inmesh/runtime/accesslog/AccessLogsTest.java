@@ -79,6 +79,15 @@ class AccessLogsTest {
     }
 
     @Test
+    void grpcStatusOperatorsSpellTheStatusAsEnvoyCancelledInSnakeCase() {
+        StreamInfo s = new StreamInfo(StreamInfo.Direction.OUTBOUND, Instant.parse("2026-11-28T13:07:13.409Z"),
+                "POST", "/reviews.Reviews/Get", "HTTP/2", 200, Set.of(), "via_upstream", 5, 0, 2, 1, null,
+                "reviews:9080", null, null, null, null, null, null, null, null, null, 1, null, null, null, null, "1");
+        assertEquals("Canceled CANCELLED 1 1", format("%GRPC_STATUS% %GRPC_STATUS(SNAKE_STRING)% "
+                + "%GRPC_STATUS(NUMBER)% %GRPC_STATUS_NUMBER%", entry(s, null, null)));
+    }
+
+    @Test
     void operatorsInmeshDoesNotFillAndMalformedCommandsAreRefusedByName() {
         for (String bad : List.of("%FOO%", "%DYNAMIC_METADATA(istio.mixer:status)%", "%REQ%", "100%", "%REQ(a?b?c)%",
                 "%START_TIME", "%GRPC_STATUS(WEIRD)%", "%PROTOCOL(x)%")) {
