@@ -85,6 +85,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     /** Why this proxy closed the connection at layer 4, or null (Envoy's connection termination details). */
     private String terminationDetails;
     private boolean tcpLogged;
+    /** The upstream connects tcp_proxy made for the connection, Envoy's attempt count. */
+    private int connectAttempts;
     /** The access logs of the connection's tcp_proxy, once it took the connection. */
     private dev.inmesh.runtime.accesslog.AccessLogs tcpAccessLogs = dev.inmesh.runtime.accesslog.AccessLogs.NONE;
     /** The statistics of the listener that took the connection, or null when none are kept. */
@@ -497,6 +499,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         SocketAddress remote = host.address();
         int connectTimeout = (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis());
         host.stats().requestStarted();
+        connectAttempts++;
         // the host's own address, then its other ones (a dual-stack pod's), raced
         runtime.connectHost(down, connectTimeout, cluster, host, null).addListener(f -> {
             if (!f.isSuccess()) {
@@ -630,7 +633,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             var info = new dev.inmesh.runtime.stats.TcpStreamInfo(startTime, tcpFlags, received, sent,
                     (System.nanoTime() - startNanos) / 1_000_000, host == null ? null : host.addressString(),
                     clusterName, upstreamLocal, ListenerDispatch.hostPort(destination),
-                    ListenerDispatch.hostPort(source), serverName, transportFailureReason, terminationDetails);
+                    ListenerDispatch.hostPort(source), serverName, transportFailureReason, terminationDetails,
+                    connectAttempts);
             // the tcp_proxy's own access_log when it names one, else the proxy's --access-log
             if (!tcpAccessLogs.isEmpty()) {
                 tcpAccessLogs.log(dev.inmesh.runtime.accesslog.AccessLogEntry.of(info));

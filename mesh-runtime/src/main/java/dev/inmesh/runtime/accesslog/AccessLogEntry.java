@@ -36,8 +36,8 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
         StreamInfo s = new StreamInfo(null, c.startTime(), null, null, null, 0, c.responseFlags(), null,
                 c.bytesReceived(), c.bytesSent(), c.durationMillis(), -1, null, null, null, null, c.upstreamHost(),
                 c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
-                c.downstreamRemoteAddress(), c.requestedServerName(), null, 0, null, null, null, null, null, false,
-                null, null, c.upstreamTransportFailureReason(), null, -1, -1, null, true);
+                c.downstreamRemoteAddress(), c.requestedServerName(), null, c.attemptCount(), null, null, null, null,
+                null, false, null, null, c.upstreamTransportFailureReason(), null, -1, -1, null, true);
         return new AccessLogEntry(s, null, null, null, null, null, c.connectionTerminationDetails(), false, true);
     }
 

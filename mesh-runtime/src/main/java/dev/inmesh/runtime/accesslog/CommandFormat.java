@@ -325,7 +325,8 @@ public final class CommandFormat {
             Map.entry("UPSTREAM_LOCAL_ADDRESS", e -> e.info().upstreamLocalAddress()),
             Map.entry("UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", e -> withoutPort(e.info().upstreamLocalAddress())),
             Map.entry("UPSTREAM_LOCAL_PORT", e -> port(e.info().upstreamLocalAddress())),
-            Map.entry("UPSTREAM_REQUEST_ATTEMPT_COUNT", e -> e.tcp() ? null : (Object) (long) e.info().attemptCount()),
+            // for tcp_proxy, its connect attempts, as Envoy counts them
+            Map.entry("UPSTREAM_REQUEST_ATTEMPT_COUNT", e -> (long) e.info().attemptCount()),
             Map.entry("UPSTREAM_PEER_URI_SAN", e -> e.info().upstreamPeerPrincipal()),
             Map.entry("UPSTREAM_LOCAL_URI_SAN", e -> e.info().upstreamLocalPrincipal()),
             Map.entry("DOWNSTREAM_LOCAL_ADDRESS", e -> e.info().downstreamLocalAddress()),

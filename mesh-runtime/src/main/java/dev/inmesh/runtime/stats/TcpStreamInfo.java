@@ -24,6 +24,8 @@ import java.util.Set;
  * @param connectionTerminationDetails why the proxy closed the connection at layer 4, Envoy's
  *     {@code %CONNECTION_TERMINATION_DETAILS%}: {@code rbac_access_denied_matched_policy[NAME|none]} for one a network
  *     RBAC filter denied; null otherwise
+ * @param attemptCount the upstream connects tcp_proxy made (Envoy's {@code %UPSTREAM_REQUEST_ATTEMPT_COUNT%}): 0 when
+ *     it made none (no cluster, no host, a full breaker)
  */
 public record TcpStreamInfo(
         Instant startTime,
@@ -38,10 +40,21 @@ public record TcpStreamInfo(
         String downstreamRemoteAddress,
         String requestedServerName,
         String upstreamTransportFailureReason,
-        String connectionTerminationDetails) {
+        String connectionTerminationDetails,
+        int attemptCount) {
 
     public TcpStreamInfo {
         responseFlags = responseFlags == null ? Set.of() : Set.copyOf(responseFlags);
+    }
+
+    /** A connection whose upstream connect attempts are not counted. */
+    public TcpStreamInfo(Instant startTime, Set<ResponseFlag> responseFlags, long bytesReceived, long bytesSent,
+                         long durationMillis, String upstreamHost, String upstreamCluster, String upstreamLocalAddress,
+                         String downstreamLocalAddress, String downstreamRemoteAddress, String requestedServerName,
+                         String upstreamTransportFailureReason, String connectionTerminationDetails) {
+        this(startTime, responseFlags, bytesReceived, bytesSent, durationMillis, upstreamHost, upstreamCluster,
+                upstreamLocalAddress, downstreamLocalAddress, downstreamRemoteAddress, requestedServerName,
+                upstreamTransportFailureReason, connectionTerminationDetails, 0);
     }
 
     /** A connection the proxy did not close for a layer 4 reason of its own. */
