@@ -249,7 +249,11 @@ public final class AccessLogs {
         } else if (f instanceof AccessLogConfig.Sampled s) {
             long num = s.numerator();
             long den = s.denominator();
-            return e -> ThreadLocalRandom.current().nextLong(den) < num;
+            boolean independent = s.independentRandomness();
+            return e -> {
+                long id = independent ? -1 : requestIdInteger(e.requestHeader("x-request-id"));
+                return (id >= 0 ? id % den : ThreadLocalRandom.current().nextLong(den)) < num;
+            };
         } else if (f instanceof AccessLogConfig.And a) {
             List<Predicate<AccessLogEntry>> all = a.filters().stream().map(AccessLogs::filter).toList();
             return e -> all.stream().allMatch(p -> p.test(e));
@@ -282,6 +286,21 @@ public final class AccessLogs {
             return CelFilter.compile(c.expression());
         }
         throw new IllegalArgumentException("filter " + f);
+    }
+
+    /**
+     * Envoy's integer of a request id (its UUID extension's): the first 8 characters read as hexadecimal; -1 when
+     * there is none or they are not hexadecimal.
+     */
+    static long requestIdInteger(String id) {
+        if (id == null || id.length() < 8) {
+            return -1;
+        }
+        try {
+            return Long.parseLong(id, 0, 8, 16);
+        } catch (NumberFormatException e) {
+            return -1;
+        }
     }
 
     private static boolean compare(AccessLogConfig.Op op, long actual, long value) {

@@ -166,7 +166,8 @@ final class AccessLogParser {
                     case MILLION -> 1_000_000;
                     case UNRECOGNIZED -> throw new FieldError("percent_sampled.denominator", "unknown");
                 };
-                return new AccessLogConfig.Sampled(r.getRuntimeKey(), Math.min(num, den), den);
+                return new AccessLogConfig.Sampled(r.getRuntimeKey(), Math.min(num, den), den,
+                        r.getUseIndependentRandomness());
             });
             case AND_FILTER -> new AccessLogConfig.And(Fields.each("and_filter.filters",
                     f.getAndFilter().getFiltersList(), AccessLogParser::filter));

@@ -164,6 +164,24 @@ class AccessLogsTest {
         assertTrue(AccessLogs.filter(new AccessLogConfig.Sampled("k", 100, 100)).test(ok));
     }
 
+    @Test
+    void aRuntimeFilterSamplesARequestByItsRequestIdAsEnvoySoEveryHopAgreesUnlessIndependent() {
+        // Envoy: the id's first 8 hexadecimal digits modulo the denominator, against the numerator
+        AccessLogEntry in = entry(StreamInfos.outboundOk(), MultiMap.caseInsensitiveMultiMap()
+                .add("x-request-id", "00000031-7f0e-4f5c-a0d4-1d6a0f7a5f11"), null); // 49
+        AccessLogEntry out = entry(StreamInfos.outboundOk(), MultiMap.caseInsensitiveMultiMap()
+                .add("x-request-id", "00000096-7f0e-4f5c-a0d4-1d6a0f7a5f11"), null); // 150: 50 of 100
+        Predicate<AccessLogEntry> half = AccessLogs.filter(new AccessLogConfig.Sampled("k", 50, 100));
+        Predicate<AccessLogEntry> independent = AccessLogs.filter(new AccessLogConfig.Sampled("k", 50, 100, true));
+        Set<Boolean> independentOutcomes = new java.util.HashSet<>();
+        for (int i = 0; i < 200; i++) {
+            assertTrue(half.test(in));
+            assertFalse(half.test(out));
+            independentOutcomes.add(independent.test(out));
+        }
+        assertEquals(Set.of(true, false), independentOutcomes, "use_independent_randomness ignores the id");
+    }
+
     /** Each case: a CEL expression, whether it takes {@code ok}, whether it takes {@code uh}. */
     private static void assertCel(String[][] cases, AccessLogEntry ok, AccessLogEntry uh) {
         for (String[] c : cases) {

@@ -71,6 +71,16 @@ class AccessLogParserTest {
     }
 
     @Test
+    void aRuntimeFilterKeepsItsFractionAndUseIndependentRandomness() throws Exception {
+        String sampled = FILE_LOG.replace("{\"name\": \"envoy.access_loggers.file\",", """
+                {"name": "envoy.access_loggers.file", "filter": {"runtimeFilter": {"runtimeKey": "log.sample",
+                  "percentSampled": {"numerator": 5, "denominator": "TEN_THOUSAND"},
+                  "useIndependentRandomness": true}},""");
+        assertEquals(new AccessLogConfig.Sampled("log.sample", 5, 10_000, true),
+                hcm(sampled).accessLogs().get(0).filter());
+    }
+
+    @Test
     void jsonFormatsStdoutAndStderrLoggersAndTheDefaultFormatLoad() throws Exception {
         List<AccessLogConfig> logs = hcm("""
                 {"name": "envoy.access_loggers.stdout", "typedConfig": {

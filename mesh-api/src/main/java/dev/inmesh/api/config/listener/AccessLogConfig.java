@@ -108,13 +108,21 @@ public record AccessLogConfig(String name, String path, Format format, Filter fi
     public record Traceable() implements Filter {}
 
     /**
-     * A random sample of {@code numerator / denominator} of the requests ({@code runtime_filter}'s
-     * {@code percent_sampled}; Inmesh has no runtime, so the key's default is the fraction).
+     * A sample of {@code numerator / denominator} of the requests ({@code runtime_filter}'s {@code percent_sampled};
+     * Inmesh has no runtime, so the key's default is the fraction). As Envoy's, a request with an
+     * {@code x-request-id} is sampled by it, so that every proxy on its way logs it or none does, unless
+     * {@code independentRandomness} ({@code use_independent_randomness}); other requests at random.
      */
-    public record Sampled(String runtimeKey, long numerator, long denominator) implements Filter {
+    public record Sampled(String runtimeKey, long numerator, long denominator, boolean independentRandomness)
+            implements Filter {
         public Sampled {
             Checks.check(denominator > 0, "runtime_filter.percent_sampled.denominator", denominator, "> 0");
             Checks.check(numerator >= 0, "runtime_filter.percent_sampled.numerator", numerator, ">= 0");
+        }
+
+        /** Sampled by the request id, as Envoy's default. */
+        public Sampled(String runtimeKey, long numerator, long denominator) {
+            this(runtimeKey, numerator, denominator, false);
         }
     }
 
