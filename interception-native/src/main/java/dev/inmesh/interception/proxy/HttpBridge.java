@@ -735,9 +735,7 @@ final class HttpBridge {
             conn.lifetime().streamStarted(); // Envoy's stream began with the request's first byte
             busy = true;
             refuseFurther();
-            RouterRequest rr = RouterRequest.unparsed(conn.direction(), conn.sourceHostPort(),
-                    conn.destinationHostPort(), "HTTP/1.1").serverHeader(conn.hcm().serverHeader())
-                    .downstreamStats(stats);
+            RouterRequest rr = unparsed("HTTP/1.1");
             respond(ctx, conn.runtime().router.localReply(rr, 408,
                     headerTimeout ? "request header timeout" : "request timeout",
                     headerTimeout ? "request_header_timeout" : "request_overall_timeout", null),
@@ -1415,10 +1413,8 @@ final class HttpBridge {
                             boolean codec) {
             RouterRequest rr;
             if (codec || req == null) {
-                String protocol = http2 ? "HTTP/2" : req != null && req.protocolVersion().minorVersion() == 0
-                        ? "HTTP/1.0" : "HTTP/1.1";
-                rr = RouterRequest.unparsed(conn.direction(), conn.sourceHostPort(), conn.destinationHostPort(),
-                        protocol).serverHeader(conn.hcm().serverHeader()).downstreamStats(conn.stats());
+                rr = unparsed(http2 ? "HTTP/2" : req != null && req.protocolVersion().minorVersion() == 0
+                        ? "HTTP/1.0" : "HTTP/1.1");
             } else {
                 rr = routerRequest(req);
             }
@@ -1429,6 +1425,16 @@ final class HttpBridge {
             respond(ctx, conn.runtime().router.localReply(rr, status.code(), codec ? status.reasonPhrase() : "",
                     details, codec ? ResponseFlag.DOWNSTREAM_PROTOCOL_ERROR : null), HttpVersion.HTTP_1_1, false,
                     false);
+        }
+
+        /**
+         * A request whose head was not read whole (a codec error, a request header timeout), answered by the
+         * connection manager: counted in its statistics and written to its access logs, as Envoy's.
+         */
+        private RouterRequest unparsed(String protocol) {
+            return RouterRequest.unparsed(conn.direction(), conn.sourceHostPort(), conn.destinationHostPort(),
+                    protocol).serverHeader(conn.hcm().serverHeader()).downstreamStats(conn.stats())
+                    .accessLogs(conn.accessLogs());
         }
 
         private void sendError(ChannelHandlerContext ctx, HttpResponseStatus status) {

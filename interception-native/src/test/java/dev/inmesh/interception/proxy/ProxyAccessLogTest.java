@@ -75,6 +75,35 @@ class ProxyAccessLogTest {
     }
 
     @Test
+    void aRequestTheConnectionManagerRefusesBeforeItsHeadIsReadIsWrittenToItsAccessLog() throws Exception {
+        int app = vertx.createHttpServer().requestHandler(req -> req.response().end("ok")).listen(0, "127.0.0.1")
+                .await().actualPort();
+        int port = LoopbackProxy.freePort();
+        Path log = dir.resolve("refused.log");
+        String config = ProxyLocalRateLimitTest.inboundConfig(port, app, "", "").replace(
+                "          stat_prefix: inbound_0.0.0.0_9080\n", "          stat_prefix: inbound_0.0.0.0_9080\n"
+                        + "          request_headers_timeout: 0.3s\n"
+                        + accessLog(log, "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%", "          "));
+        Path file = Files.writeString(dir.resolve("refused.yaml"), config);
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, AccessLogs.observer(null),
+                AdminHook.NONE));
+        // a head over max_request_headers_kb (Envoy's 431, a downstream protocol error), then one never finished
+        try (Socket big = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            big.setSoTimeout(10_000);
+            big.getOutputStream().write(("GET /a HTTP/1.1\r\nhost: svc\r\ncookie: " + "c".repeat(70_000)
+                    + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            big.getInputStream().readAllBytes();
+        }
+        assertEquals(List.of("431 DPE http1.headers_too_large"), lines(log, 1));
+        try (Socket slow = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            slow.setSoTimeout(10_000);
+            slow.getOutputStream().write("GET /a HTTP/1.1\r\nhost: svc\r\n".getBytes(StandardCharsets.US_ASCII));
+            slow.getInputStream().readAllBytes();
+        }
+        assertEquals("408 - request_header_timeout", lines(log, 2).get(1));
+    }
+
+    @Test
     void aTcpProxysAccessLogWritesTheConnectionWithItsHttpValuesUnknown() throws Exception {
         Path log = dir.resolve("tcp.log");
         try (ServerSocket upstream = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
