@@ -122,7 +122,7 @@ final class CelFilter implements Predicate<AccessLogEntry> {
             };
             case "connection" -> f -> switch (f) {
                 case "mtls" -> s.downstreamMutualTls();
-                case "requested_server_name" -> s.requestedServerName();
+                case "requested_server_name" -> s.requestedServerName() == null ? "" : s.requestedServerName();
                 case "termination_details" -> e.terminationDetails();
                 case "uri_san_peer_certificate" -> s.downstreamPeerPrincipal();
                 case "uri_san_local_certificate" -> s.downstreamLocalPrincipal();
@@ -646,7 +646,12 @@ final class CelFilter implements Predicate<AccessLogEntry> {
                 return e -> evalAll(items, e);
             }
             if (c == '\'' || c == '"') {
-                return new Const(string(c));
+                return new Const(string(c, false));
+            }
+            char next = pos + 1 < s.length() ? s.charAt(pos + 1) : 0;
+            if ((c == 'r' || c == 'R') && (next == '\'' || next == '"')) {
+                pos++;
+                return new Const(string(s.charAt(pos), true)); // a raw string: backslashes are kept
             }
             if (Character.isDigit(c)) {
                 return new Const(number());
@@ -694,17 +699,20 @@ final class CelFilter implements Predicate<AccessLogEntry> {
             return e -> root(name, e);
         }
 
-        String string(char quote) {
+        String string(char quote, boolean raw) {
             StringBuilder b = new StringBuilder();
             pos++;
             while (pos < s.length() && s.charAt(pos) != quote) {
                 char c = s.charAt(pos++);
-                if (c == '\\' && pos < s.length()) {
+                if (c == '\\' && pos < s.length() && !raw) {
                     char n = s.charAt(pos++);
                     b.append(switch (n) {
                         case 'n' -> '\n';
                         case 't' -> '\t';
-                        default -> n;
+                        case 'r' -> '\r';
+                        case '\\', '\'', '"', '`', '?' -> n;
+                        default -> throw error("unknown escape \\" + n + " (a regular expression's backslash: "
+                                + "\\\\, or a raw string r'...')");
                     });
                 } else {
                     b.append(c);

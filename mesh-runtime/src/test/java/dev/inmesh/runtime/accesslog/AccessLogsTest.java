@@ -238,9 +238,16 @@ class AccessLogsTest {
             // without a grpc-status, the one the HTTP status maps to, as Envoy's attribute reads it
             {"response.grpc_status == 14", "false", "true"},
             {"request.url_path.matches('^/reviews/[01]$')", "true", "true"},
+            // a raw string keeps its backslashes; an escaped one is the backslash
+            {"request.url_path.matches(r'^/reviews/\\d$') && request.url_path.matches('^/\\\\w+/\\\\d$')",
+                "true", "true"},
+            {"'a\\'b' == \"a'b\"", "true", "true"},
+            // without TLS, the server name is empty, as Envoy's
+            {"connection.requested_server_name == ''", "true", "true"},
         };
         assertCel(cases, ok, uh);
-        for (String bad : List.of("request.duration > duration('2 s')", "request.path.matches('(')")) {
+        for (String bad : List.of("request.duration > duration('2 s')", "request.path.matches('(')",
+                "request.path.matches('^/v\\d+/')")) {
             assertThrows(IllegalArgumentException.class, () -> AccessLogs.validate(new AccessLogConfig.Cel(bad)), bad);
         }
     }
