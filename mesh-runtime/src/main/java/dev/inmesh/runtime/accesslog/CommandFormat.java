@@ -395,6 +395,14 @@ public final class CommandFormat {
 
     /** The strftime directives Envoy's {@code %START_TIME(...)%} takes, with its fractional seconds. */
     static final class Strftime {
+        // made once: a format's directives are read for every entry
+        private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("HH:mm:ss", Locale.ROOT);
+        private static final DateTimeFormatter DATE = DateTimeFormatter.ofPattern("MM/dd/yy", Locale.ROOT);
+        private static final DateTimeFormatter MONTH = DateTimeFormatter.ofPattern("MMM", Locale.ENGLISH);
+        private static final DateTimeFormatter FULL_MONTH = DateTimeFormatter.ofPattern("MMMM", Locale.ENGLISH);
+        private static final DateTimeFormatter DAY = DateTimeFormatter.ofPattern("EEE", Locale.ENGLISH);
+        private static final DateTimeFormatter FULL_DAY = DateTimeFormatter.ofPattern("EEEE", Locale.ENGLISH);
+
         private Strftime() {}
 
         static String format(String fmt, Instant t) {
@@ -421,18 +429,19 @@ public final class CommandFormat {
                     case 'H' -> two(b, z.getHour());
                     case 'M' -> two(b, z.getMinute());
                     case 'S' -> two(b, z.getSecond());
-                    case 'j' -> b.append(String.format(Locale.ROOT, "%03d", z.getDayOfYear()));
+                    case 'j' -> b.append(z.getDayOfYear() < 100 ? z.getDayOfYear() < 10 ? "00" : "0" : "")
+                            .append(z.getDayOfYear());
                     case 'f' -> b.append(fraction(z.getNano(), 9));
                     case 's' -> b.append(t.getEpochSecond());
                     case 'z' -> b.append("+0000");
                     case 'Z' -> b.append("UTC");
-                    case 'T' -> b.append(DateTimeFormatter.ofPattern("HH:mm:ss", Locale.ROOT).format(z));
-                    case 'F' -> b.append(DateTimeFormatter.ISO_LOCAL_DATE.format(z));
-                    case 'D' -> b.append(DateTimeFormatter.ofPattern("MM/dd/yy", Locale.ROOT).format(z));
-                    case 'b', 'h' -> b.append(DateTimeFormatter.ofPattern("MMM", Locale.ENGLISH).format(z));
-                    case 'B' -> b.append(DateTimeFormatter.ofPattern("MMMM", Locale.ENGLISH).format(z));
-                    case 'a' -> b.append(DateTimeFormatter.ofPattern("EEE", Locale.ENGLISH).format(z));
-                    case 'A' -> b.append(DateTimeFormatter.ofPattern("EEEE", Locale.ENGLISH).format(z));
+                    case 'T' -> TIME.formatTo(z, b);
+                    case 'F' -> DateTimeFormatter.ISO_LOCAL_DATE.formatTo(z, b);
+                    case 'D' -> DATE.formatTo(z, b);
+                    case 'b', 'h' -> MONTH.formatTo(z, b);
+                    case 'B' -> FULL_MONTH.formatTo(z, b);
+                    case 'a' -> DAY.formatTo(z, b);
+                    case 'A' -> FULL_DAY.formatTo(z, b);
                     case '%' -> b.append('%');
                     default -> b.append('%').append(d);
                 }

@@ -91,12 +91,12 @@ public final class ActiveSpan {
                 && ctx.localContextData().get(CONTEXT_KEY) instanceof ActiveSpan s ? s : null;
     }
 
-    /** The tracer that began the span, which ends it. */
     /** Whether the span is sampled: the request is traced (Envoy's {@code traceable_filter}). */
     public boolean sampled() {
         return sampled;
     }
 
+    /** The tracer that began the span, which ends it. */
     public Tracer tracer() {
         return tracer;
     }

@@ -75,6 +75,8 @@ class AccessLogsTest {
                         + "%RESPONSE_FLAGS%", e));
         assertEquals("2026/11/28T13:07:14.001+0000 1795871234 001000",
                 format("%START_TIME(%Y/%m/%dT%H:%M:%S.%3f%z)% %START_TIME(%s)% %START_TIME(%6f)%", e));
+        assertEquals("13:07:14 2026-11-28 11/28/26 Nov November Sat Saturday 332",
+                format("%START_TIME(%T %F %D %b %B %a %A %j)%", e), "as C's strftime");
         assertEquals("", CommandFormat.compile("%UPSTREAM_HOST%", true).format(e), "omit_empty_values");
     }
 
