@@ -378,6 +378,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             // denial as the connection termination details (an HTTP chain logs requests, and there was none)
             serverName = requestedServerName;
             terminationDetails = denied;
+            tcpAccessLogs = snapshot.accessLogs(tcp);
             logTcp(pick(tcp.cluster()), 0, 0);
         }
         release();

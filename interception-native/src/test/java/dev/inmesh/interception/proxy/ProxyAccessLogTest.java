@@ -133,6 +133,34 @@ class ProxyAccessLogTest {
         }
     }
 
+    @Test
+    void aConnectionTheNetworkRbacFilterDeniesIsWrittenToTheTcpProxysAccessLog() throws Exception {
+        Path log = dir.resolve("denied.log");
+        int port = LoopbackProxy.freePort();
+        String config = TcpRelayTest.config(port, accessLog(log, "%CONNECTION_TERMINATION_DETAILS% %UPSTREAM_CLUSTER% "
+                + "%UPSTREAM_REQUEST_ATTEMPT_COUNT%", "          ").stripTrailing(), "", 9).replace(
+                "      - name: envoy.filters.network.tcp_proxy\n", """
+                      - name: envoy.filters.network.rbac
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+                          stat_prefix: tcp.
+                          rules: {action: DENY, policies: {deny-all: {permissions: [{any: true}],
+                            principals: [{any: true}]}}}
+                      - name: envoy.filters.network.tcp_proxy
+                """);
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(Files.writeString(dir.resolve("denied.yaml"),
+                config), -1, -1, 1, AccessLogs.observer(null), AdminHook.NONE));
+        try (Socket client = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            client.setSoTimeout(10_000);
+            client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            assertEquals(-1, client.getInputStream().read(), "the denied connection is closed");
+        } catch (java.net.SocketException reset) {
+            // closed with its "ping" unread: a reset
+        }
+        // as Envoy's tcp_proxy logs a connection its chain's RBAC filter closed, Istio's denied TCP connections
+        assertEquals(List.of("rbac_access_denied_matched_policy[deny-all] backend 0"), lines(log, 1));
+    }
+
     /** The file's lines once it has {@code n}, within 5 s. */
     private static List<String> lines(Path file, int n) throws Exception {
         long deadline = System.currentTimeMillis() + 5000;
