@@ -301,6 +301,38 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void headerRulesThatAddOrRemoveHostOrAPseudoHeaderAreRejectedAtEachLevelAsEnvoyRejectsThem() throws IOException {
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a}
+                request_headers_to_add:
+                - {header: {key: x-a, value: "1"}}
+                - {header: {key: Host, value: other}}
+                """)), "virtual_hosts[0].routes[0].request_headers_to_add[1].header.key: \"Host\"", "pseudo-headers");
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a}
+                request_headers_to_remove: [x-a, ":path"]
+                """)), "virtual_hosts[0].routes[0].request_headers_to_remove[1]: \":path\"");
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {weighted_clusters: {clusters: [{name: a, weight: 1,
+                  response_headers_to_add: [{header: {key: ":status", value: "201"}}]}]}}
+                """)), "route.weighted_clusters.clusters[0].response_headers_to_add[0].header.key: \":status\"");
+        assertContains(rejectedRoutes("""
+                name: "9080"
+                response_headers_to_remove: [host]
+                virtual_hosts:
+                - name: reviews
+                  domains: [reviews]
+                  request_headers_to_add: [{header: {key: ":authority", value: x}}]
+                  routes: [{match: {prefix: /}, route: {cluster: a}}]
+                """), "virtual_hosts[0].request_headers_to_add[0].header.key: \":authority\"");
+        assertContains(rejectedRoutes("""
+                name: "9080"
+                response_headers_to_remove: [host]
+                virtual_hosts: []
+                """), "RouteConfiguration \"9080\": response_headers_to_remove[0]: \"host\"");
+    }
+
+    @Test
     void aMirrorPolicyThatNamesBothAClusterAndAClusterHeaderIsRejectedAtItsIndexAsEnvoyDoes() throws IOException {
         String m = rejectedRoutes(oneRoute("""
                 route: {cluster: a, request_mirror_policies: [{cluster: s}, {cluster: shadow, cluster_header: x-m}]}

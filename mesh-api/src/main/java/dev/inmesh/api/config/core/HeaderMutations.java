@@ -19,6 +19,25 @@ public record HeaderMutations(
         requestHeadersToRemove = Checks.list(requestHeadersToRemove, "request_headers_to_remove");
         responseHeadersToAdd = Checks.list(responseHeadersToAdd, "response_headers_to_add");
         responseHeadersToRemove = Checks.list(responseHeadersToRemove, "response_headers_to_remove");
+        modifiable(requestHeadersToAdd.stream().map(HeaderValueOption::key).toList(), "request_headers_to_add",
+                ".header.key");
+        modifiable(requestHeadersToRemove, "request_headers_to_remove", "");
+        modifiable(responseHeadersToAdd.stream().map(HeaderValueOption::key).toList(), "response_headers_to_add",
+                ".header.key");
+        modifiable(responseHeadersToRemove, "response_headers_to_remove", "");
+    }
+
+    /**
+     * As Envoy: a pseudo-header ({@code :path}, {@code :authority}, ...) or {@code host} may be neither added nor
+     * removed by these rules (the route action's rewrites change the path and the Host).
+     */
+    private static void modifiable(List<String> names, String field, String suffix) {
+        for (int i = 0; i < names.size(); i++) {
+            String name = names.get(i);
+            Checks.check(!name.startsWith(":") && !name.equalsIgnoreCase("host"), field + "[" + i + "]" + suffix,
+                    "\"" + name + "\"", "a header other than host and the :-prefixed pseudo-headers, which Envoy "
+                            + "does not let header rules add or remove");
+        }
     }
 
     public boolean isEmpty() {
