@@ -126,6 +126,10 @@ public final class CoreParsers {
     public static StringMatcher stringMatcher(io.envoyproxy.envoy.type.matcher.v3.StringMatcher m) {
         Fields.onlyKnown(m, Set.of("exact", "prefix", "suffix", "contains", "safe_regex", "ignore_case"), Set.of());
         boolean ic = m.getIgnoreCase();
+        if (ic && m.hasSafeRegex()) {
+            throw new FieldError("ignore_case", "true with safe_regex (expected: false or unset; it has no effect on "
+                    + "a regex, and Envoy rejects the two together)");
+        }
         return switch (m.getMatchPatternCase()) {
             case EXACT -> new StringMatcher.Exact(m.getExact(), ic);
             case PREFIX -> new StringMatcher.Prefix(m.getPrefix(), ic);

@@ -333,6 +333,17 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void ignoreCaseOnASafeRegexStringMatchIsRejectedAsEnvoyRejectsIt() throws IOException {
+        String header = "{name: x-a, string_match: {exact: A, ignore_case: true}}";
+        String query = "{name: q, string_match: {safe_regex: {regex: \"a.*\"}, ignore_case: true}}";
+        String m = rejectedRoutes("name: \"9080\"\nvirtual_hosts: [{name: reviews, domains: [reviews], routes: ["
+                + "{match: {prefix: /, headers: [" + header + "]}, route: {cluster: a}}, "
+                + "{match: {prefix: /, query_parameters: [" + query + "]}, route: {cluster: a}}]}]\n");
+        assertContains(m, "virtual_hosts[0].routes[1].match.query_parameters[0].string_match.ignore_case: true with "
+                + "safe_regex");
+    }
+
+    @Test
     void aMirrorPolicyThatNamesBothAClusterAndAClusterHeaderIsRejectedAtItsIndexAsEnvoyDoes() throws IOException {
         String m = rejectedRoutes(oneRoute("""
                 route: {cluster: a, request_mirror_policies: [{cluster: s}, {cluster: shadow, cluster_header: x-m}]}
