@@ -931,5 +931,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         public String header(String lowerCaseName) {
             return RouteRequest.headerOf(this, req.headers(), lowerCaseName);
         }
+
+        @Override
+        public String firstHeader(String lowerCaseName) {
+            return RouteRequest.firstOf(this, req.headers(), lowerCaseName);
+        }
     }
 }

@@ -20,6 +20,14 @@ public interface RouteRequest {
     String header(String lowerCaseName);
 
     /**
+     * The first value of a header (name in lower case), or null when absent: what Envoy reads of a header it does not
+     * trust to come once, as a {@code cluster_header} (later values are not read, nor joined to the first).
+     */
+    default String firstHeader(String lowerCaseName) {
+        return header(lowerCaseName);
+    }
+
+    /**
      * The JWT authentication filter's dynamic metadata as it is when the route is chosen (the verified payloads by
      * their {@code payload_in_metadata} key), which a route's {@code dynamic_metadata} conditions read. Empty: Inmesh
      * chooses the route before its filters run, as Envoy does on a sidecar, where istiod leaves the JWT filter's
@@ -48,5 +56,10 @@ public interface RouteRequest {
         }
         java.util.List<String> all = headers.getAll(lowerCaseName);
         return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
+    }
+
+    /** As {@link #headerOf}, but only the first value of a header sent several times ({@link #firstHeader}). */
+    static String firstOf(RouteRequest req, io.vertx.core.MultiMap headers, String lowerCaseName) {
+        return lowerCaseName.startsWith(":") ? headerOf(req, headers, lowerCaseName) : headers.get(lowerCaseName);
     }
 }

@@ -272,8 +272,7 @@ public final class RouteTable {
             if (cluster != null) {
                 // a named cluster: nothing more to read
             } else if (a.cluster() instanceof ClusterSpecifier.FromHeader h) {
-                String v = req.header(h.header().toLowerCase(Locale.ROOT));
-                cluster = v == null ? "" : v;
+                cluster = headerOrEmpty(req, h.header());
             } else {
                 picked = pickWeighted((ClusterSpecifier.Weighted) a.cluster(), random);
                 cluster = picked.clusterHeader().isEmpty() ? picked.name()
@@ -303,8 +302,9 @@ public final class RouteTable {
         return Redirects.requestUrl(null, req, full, full);
     }
 
+    /** A {@code cluster_header}'s cluster: the header's first value, as Envoy reads it; "" when absent. */
     private static String headerOrEmpty(RouteRequest req, String name) {
-        String v = req.header(name.toLowerCase(Locale.ROOT));
+        String v = req.firstHeader(name.toLowerCase(Locale.ROOT));
         return v == null ? "" : v;
     }
 

@@ -466,6 +466,11 @@ public final class RouterRequest implements RouteRequest {
         return RouteRequest.headerOf(this, headers, lowerCaseName);
     }
 
+    @Override
+    public String firstHeader(String lowerCaseName) {
+        return RouteRequest.firstOf(this, headers, lowerCaseName);
+    }
+
     public StreamInfo.Direction direction() {
         return direction;
     }

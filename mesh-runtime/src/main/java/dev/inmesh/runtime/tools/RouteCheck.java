@@ -346,5 +346,10 @@ public final class RouteCheck {
         public String header(String lowerCaseName) {
             return h.joined(lowerCaseName);
         }
+
+        @Override
+        public String firstHeader(String lowerCaseName) {
+            return h.first(lowerCaseName);
+        }
     }
 }

@@ -59,6 +59,22 @@ class RouteActionTest {
     }
 
     @Test
+    void aClusterHeaderSentTwiceNamesTheClusterByItsFirstValueAsEnvoyReadsIt() {
+        var t = one("{match: {prefix: /}, route: {cluster_header: x-cluster}}");
+        assertEquals("blue", cluster(t, req("h", "/").with("x-cluster", "blue").with("X-Cluster", "green")));
+        var w = one("{match: {prefix: /}, route: {weighted_clusters: {clusters: [{cluster_header: x-cluster, "
+                + "weight: 1}]}}}");
+        assertEquals("blue", cluster(w, req("h", "/").with("x-cluster", "blue").with("x-cluster", "green")));
+        // as the router gets it (the in-JVM client, mesh.inbound, the proxy): a Vert.x header map
+        var headers = io.vertx.core.MultiMap.caseInsensitiveMultiMap().add("x-cluster", "blue")
+                .add("x-cluster", "green");
+        var routed = new RouterRequest(dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND,
+                io.vertx.core.http.HttpMethod.GET, "/", "h", "http", headers, null, "10.0.0.2:41000",
+                "10.0.0.1:9080", null, "HTTP/1.1");
+        assertEquals("blue", cluster(t, routed));
+    }
+
+    @Test
     void prefixRewriteReplacesTheMatchedPrefixAndKeepsTheQuery() {
         var t = one("{match: {prefix: /old/}, route: {cluster: c, prefix_rewrite: /new/}}");
         var f = (RouteResult.Forward) t.route(req("h", "/old/a/b?x=1&y=2"), 0);

@@ -75,6 +75,11 @@ final class Routes {
         public String header(String lowerCaseName) {
             return headers.joined(lowerCaseName);
         }
+
+        @Override
+        public String firstHeader(String lowerCaseName) {
+            return headers.first(lowerCaseName);
+        }
     }
 
     /** The cluster a request goes to, "" for no route / non-forwarding. */
