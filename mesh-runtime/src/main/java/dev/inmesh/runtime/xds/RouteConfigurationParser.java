@@ -71,8 +71,9 @@ public final class RouteConfigurationParser
     static RouteConfiguration parseFields(io.envoyproxy.envoy.config.route.v3.RouteConfiguration m,
                                           boolean validateClustersDefault) {
         Fields.onlyKnown(m, union(HEADER_FIELDS, "name", "virtual_hosts", "validate_clusters",
-                "ignore_port_in_host_matching"), Set.of("max_direct_response_body_size_bytes"));
+                "ignore_port_in_host_matching", "max_direct_response_body_size_bytes"), Set.of());
         checkDomains(m.getVirtualHostsList());
+        checkDirectResponseBodies(m);
         List<VirtualHost> vhosts = Fields.each("virtual_hosts", m.getVirtualHostsList(),
                 RouteConfigurationParser::virtualHost);
         boolean validateClusters = m.hasValidateClusters() ? m.getValidateClusters().getValue()
@@ -111,6 +112,32 @@ public final class RouteConfigurationParser
                 }
                 throw new FieldError(at, "\"" + d + "\" (expected: each domain in one virtual host only, once; "
                         + "virtual host \"" + prev + "\" has it)");
+            }
+        }
+    }
+
+    /** Envoy's limit on a direct response's body when the route configuration sets none. */
+    static final long DEFAULT_MAX_DIRECT_RESPONSE_BODY_SIZE = 4096;
+
+    /**
+     * As Envoy: a direct response's body may be at most {@code max_direct_response_body_size_bytes} long (4096 bytes
+     * when unset; istiod sets 1 MiB on its route configurations).
+     */
+    static void checkDirectResponseBodies(io.envoyproxy.envoy.config.route.v3.RouteConfiguration m) {
+        boolean set = m.hasMaxDirectResponseBodySizeBytes();
+        long max = set ? m.getMaxDirectResponseBodySizeBytes().getValue() & 0xFFFFFFFFL
+                : DEFAULT_MAX_DIRECT_RESPONSE_BODY_SIZE;
+        for (int i = 0; i < m.getVirtualHostsCount(); i++) {
+            var routes = m.getVirtualHosts(i).getRoutesList();
+            for (int j = 0; j < routes.size(); j++) {
+                var body = routes.get(j).getDirectResponse().getBody();
+                long size = body.hasInlineBytes() ? body.getInlineBytes().size()
+                        : body.getInlineString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+                if (size > max) {
+                    throw new FieldError("virtual_hosts[" + i + "].routes[" + j + "].direct_response.body", size
+                            + " bytes (expected: at most " + max + ", the route configuration's "
+                            + "max_direct_response_body_size_bytes" + (set ? "" : ", 4096 when unset") + ")");
+                }
             }
         }
     }

@@ -344,6 +344,24 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aDirectResponseBodyLongerThanTheRouteConfigurationsLimitIsRejectedAsEnvoyRejectsIt() throws Exception {
+        String routes = "name: \"9080\"\n%svirtual_hosts: [{name: reviews, domains: [reviews], routes: ["
+                + "{match: {prefix: /a}, direct_response: {status: 200, body: {inline_string: \"%s\"}}}]}]\n";
+        assertContains(rejectedRoutes(routes.formatted("", "x".repeat(4097))),
+                "virtual_hosts[0].routes[0].direct_response.body: 4097 bytes (expected: at most 4096");
+        // bytes, not characters: 2049 two-byte characters are 4098 bytes
+        assertContains(rejectedRoutes(routes.formatted("", "\u00e9".repeat(2049))), "body: 4098 bytes");
+        assertContains(rejectedRoutes(routes.formatted("max_direct_response_body_size_bytes: 10\n", "x".repeat(11))),
+                "body: 11 bytes (expected: at most 10,");
+        var loaded = EnvoyConfigReader.read(file("big.yaml", routes.formatted(
+                "max_direct_response_body_size_bytes: 1048576\n", "x".repeat(5000))));
+        var action = (dev.inmesh.api.config.route.DirectResponseAction) loaded.routes().get("9080").virtualHosts()
+                .get(0).routes().get(0).action();
+        assertEquals(5000, action.body().length());
+        EnvoyConfigReader.read(file("limit.yaml", routes.formatted("", "x".repeat(4096))));
+    }
+
+    @Test
     void aMirrorPolicyThatNamesBothAClusterAndAClusterHeaderIsRejectedAtItsIndexAsEnvoyDoes() throws IOException {
         String m = rejectedRoutes(oneRoute("""
                 route: {cluster: a, request_mirror_policies: [{cluster: s}, {cluster: shadow, cluster_header: x-m}]}
