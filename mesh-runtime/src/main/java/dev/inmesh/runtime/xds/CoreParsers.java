@@ -105,10 +105,12 @@ public final class CoreParsers {
                     : HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD;
         } else {
             action = switch (o.getAppendAction()) {
-                case APPEND_IF_EXISTS_OR_ADD, UNRECOGNIZED -> HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD;
+                case APPEND_IF_EXISTS_OR_ADD -> HeaderValueOption.AppendAction.APPEND_IF_EXISTS_OR_ADD;
                 case ADD_IF_ABSENT -> HeaderValueOption.AppendAction.ADD_IF_ABSENT;
                 case OVERWRITE_IF_EXISTS_OR_ADD -> HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS_OR_ADD;
                 case OVERWRITE_IF_EXISTS -> HeaderValueOption.AppendAction.OVERWRITE_IF_EXISTS;
+                case UNRECOGNIZED -> throw new FieldError("append_action", o.getAppendActionValue() + " (expected: "
+                        + "APPEND_IF_EXISTS_OR_ADD, ADD_IF_ABSENT, OVERWRITE_IF_EXISTS_OR_ADD or OVERWRITE_IF_EXISTS)");
             };
         }
         String value = o.getHeader().getValue().isEmpty() && !o.getHeader().getRawValue().isEmpty()
@@ -171,9 +173,11 @@ public final class CoreParsers {
 
     public static FractionalPercent fractionalPercent(io.envoyproxy.envoy.type.v3.FractionalPercent f) {
         FractionalPercent.Denominator d = switch (f.getDenominator()) {
-            case HUNDRED, UNRECOGNIZED -> FractionalPercent.Denominator.HUNDRED;
+            case HUNDRED -> FractionalPercent.Denominator.HUNDRED;
             case TEN_THOUSAND -> FractionalPercent.Denominator.TEN_THOUSAND;
             case MILLION -> FractionalPercent.Denominator.MILLION;
+            case UNRECOGNIZED -> throw new FieldError("denominator", f.getDenominatorValue()
+                    + " (expected: HUNDRED, TEN_THOUSAND or MILLION)");
         };
         return new FractionalPercent(f.getNumerator(), d);
     }

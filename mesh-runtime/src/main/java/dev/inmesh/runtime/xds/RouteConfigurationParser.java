@@ -218,7 +218,8 @@ public final class RouteConfigurationParser
         });
         var fraction = m.hasRuntimeFraction() ? Fields.at("runtime_fraction", () -> {
             Fields.onlyKnown(m.getRuntimeFraction(), Set.of("default_value"), Set.of("runtime_key"));
-            return CoreParsers.fractionalPercent(m.getRuntimeFraction().getDefaultValue());
+            return Fields.at("default_value",
+                    () -> CoreParsers.fractionalPercent(m.getRuntimeFraction().getDefaultValue()));
         }) : null;
         if (m.hasGrpc()) {
             Fields.onlyKnown(m.getGrpc(), Set.of(), Set.of());
@@ -345,7 +346,8 @@ public final class RouteConfigurationParser
                 "disable_shadow_host_suffix_append"), Set.of("trace_sampled"));
         var fraction = p.hasRuntimeFraction() ? Fields.at("runtime_fraction", () -> {
             Fields.onlyKnown(p.getRuntimeFraction(), Set.of("default_value"), Set.of("runtime_key"));
-            return CoreParsers.fractionalPercent(p.getRuntimeFraction().getDefaultValue());
+            return Fields.at("default_value",
+                    () -> CoreParsers.fractionalPercent(p.getRuntimeFraction().getDefaultValue()));
         }) : null;
         return Fields.record("", () -> new RequestMirrorPolicy(p.getCluster(), p.getClusterHeader(), fraction,
                 p.getDisableShadowHostSuffixAppend()));
@@ -503,11 +505,13 @@ public final class RouteConfigurationParser
                 : r.getSchemeRedirect();
         RegexRewrite regex = r.hasRegexRewrite() ? regexRewrite(r.getRegexRewrite()) : null;
         int code = switch (r.getResponseCode()) {
-            case MOVED_PERMANENTLY, UNRECOGNIZED -> 301;
+            case MOVED_PERMANENTLY -> 301;
             case FOUND -> 302;
             case SEE_OTHER -> 303;
             case TEMPORARY_REDIRECT -> 307;
             case PERMANENT_REDIRECT -> 308;
+            case UNRECOGNIZED -> throw new FieldError("response_code", r.getResponseCodeValue() + " (expected: "
+                    + "MOVED_PERMANENTLY, FOUND, SEE_OTHER, TEMPORARY_REDIRECT or PERMANENT_REDIRECT)");
         };
         return new RedirectAction(scheme, r.getHostRedirect().isEmpty() ? null : r.getHostRedirect(),
                 r.getPortRedirect(), r.getPathRedirect().isEmpty() ? null : r.getPathRedirect(),

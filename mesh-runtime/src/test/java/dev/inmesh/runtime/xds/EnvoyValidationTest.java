@@ -508,6 +508,19 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void anEnumNumberEnvoyDoesNotDefineIsRejectedWithItsPathNotTakenAsTheDefault() throws IOException {
+        assertContains(rejectedRoutes(oneRoute("redirect: {https_redirect: true, response_code: 9}")),
+                "virtual_hosts[0].routes[0].redirect.response_code: 9");
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a}
+                request_headers_to_add: [{header: {key: x-a, value: "1"}, append_action: 7}]
+                """)), "virtual_hosts[0].routes[0].request_headers_to_add[0].append_action: 7");
+        assertContains(rejectedRoutes("name: \"9080\"\nvirtual_hosts: [{name: reviews, domains: [reviews], routes: ["
+                + "{match: {prefix: /, runtime_fraction: {default_value: {numerator: 1, denominator: 5}}}, "
+                + "route: {cluster: a}}]}]\n"), "routes[0].match.runtime_fraction.default_value.denominator: 5");
+    }
+
+    @Test
     void aBadDurationIsRejectedWithItsPath() throws IOException {
         String m = rejectedRoutes(oneRoute("""
                 route: {cluster: a, timeout: 15}
