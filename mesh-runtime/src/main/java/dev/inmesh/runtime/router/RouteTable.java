@@ -329,22 +329,13 @@ public final class RouteTable {
         throw new IllegalStateException("weights sum to " + total + " but no cluster holds " + selected);
     }
 
-    /** The host without a trailing {@code :port} (IPv6 literals in brackets keep their colons). */
+    /**
+     * The host without its port, as Envoy's virtual host lookup drops it: from the last {@code :} outside an IPv6
+     * literal's brackets, whatever follows it (an empty or non-numeric port too).
+     */
     static String stripPort(String host) {
         int colon = host.lastIndexOf(':');
-        if (colon < 0) {
-            return host;
-        }
-        int bracket = host.lastIndexOf(']');
-        if (bracket > colon) {
-            return host;
-        }
-        for (int i = colon + 1; i < host.length(); i++) {
-            if (!Character.isDigit(host.charAt(i))) {
-                return host;
-            }
-        }
-        return colon + 1 == host.length() ? host : host.substring(0, colon);
+        return colon < 0 || host.lastIndexOf(']') > colon ? host : host.substring(0, colon);
     }
 
     private static String lowerAscii(String s) {

@@ -100,6 +100,10 @@ class VirtualHostSelectionTest {
         assertEquals("a", Routes.vhost(t, "reviews:9080"));
         assertEquals("v6", Routes.vhost(t, "[::1]:9080"));
         assertEquals("v6", Routes.vhost(t, "[::1]"));
+        // as Envoy: whatever follows the last colon is the port, even none or not a number
+        assertEquals("a", Routes.vhost(t, "reviews:"));
+        assertEquals("a", Routes.vhost(t, "Reviews:http"));
+        assertEquals("v6", Routes.vhost(t, "[::1]:"));
     }
 
     @Test
