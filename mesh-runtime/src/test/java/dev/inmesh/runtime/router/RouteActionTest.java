@@ -96,6 +96,18 @@ class RouteActionTest {
     }
 
     @Test
+    void aRegexRewriteGroupIsOneDigitAndOneBeyondThePatternsGroupsLeavesThePathAsEnvoysRe2Does() {
+        // \\12 is group 1 then a literal 2, even when the pattern has twelve groups
+        var t = one("{match: {prefix: /}, route: {cluster: c, regex_rewrite: {pattern: {regex: "
+                + "\"^/(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)(k)(l)$\"}, substitution: \"/\\\\12\"}}}");
+        assertEquals("/a2?q", ((RouteResult.Forward) t.route(req("h", "/abcdefghijkl?q"), 0)).rewrittenPath());
+        // a group the pattern does not have: RE2 replaces nothing, the path goes on as it came
+        var beyond = one("{match: {prefix: /}, route: {cluster: c, regex_rewrite: {pattern: {regex: "
+                + "\"^/(a)(b)$\"}, substitution: \"/\\\\3\"}}}");
+        assertEquals("/ab?q", ((RouteResult.Forward) beyond.route(req("h", "/ab?q"), 0)).rewrittenPath());
+    }
+
+    @Test
     void aRouteWithoutRewriteLeavesThePathAlone() {
         var t = one("{match: {prefix: /}, route: {cluster: c}}");
         assertNull(((RouteResult.Forward) t.route(req("h", "/a"), 0)).rewrittenPath());
