@@ -263,8 +263,10 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             if (listenerStats != null) {
                 listenerStats.noFilterChainMatch();
             }
-            // as Envoy's listener access log (which Istio configures): the connection's line, flagged NR
+            // as Envoy's listener access log (which Istio configures): the connection's line, flagged NR, in the
+            // listener's own access_log when it names one (else --access-log)
             tcpFlags.add(ResponseFlag.NO_ROUTE_FOUND);
+            tcpAccessLogs = snapshot.accessLogs(target.listener());
             String sni = detection.serverName();
             serverName = sni == null || sni.isEmpty() ? null : sni;
             logTcp(null, 0, 0);

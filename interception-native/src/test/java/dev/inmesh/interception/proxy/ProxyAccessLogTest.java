@@ -161,6 +161,32 @@ class ProxyAccessLogTest {
         assertEquals(List.of("rbac_access_denied_matched_policy[deny-all] backend 0"), lines(log, 1));
     }
 
+    @Test
+    void aConnectionNoFilterChainTakesIsWrittenToTheListenersOwnAccessLogThroughItsNrFilter() throws Exception {
+        // Istio's listeners: an access_log of their own whose response_flag_filter keeps the NR connections
+        Path log = dir.resolve("listener.log");
+        int port = LoopbackProxy.freePort();
+        String listenerLog = accessLog(log, "%RESPONSE_FLAGS% %DOWNSTREAM_LOCAL_PORT% %UPSTREAM_CLUSTER%", "    ")
+                .replace("    - name: envoy.access_loggers.file\n",
+                        "    - name: envoy.access_loggers.file\n      filter: {response_flag_filter: {flags: [NR]}}\n");
+        String config = TcpRelayTest.config(port, "", "", LoopbackProxy.freePort())
+                .replace("    - filters:\n", "    - filter_chain_match: {destination_port: 1}\n      filters:\n")
+                .replace("    filter_chains:\n", listenerLog + "    filter_chains:\n");
+        Path file = Files.writeString(dir.resolve("nr.yaml"), config);
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, AccessLogs.observer(null),
+                AdminHook.NONE));
+        try (Socket client = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            client.setSoTimeout(10_000);
+            client.getOutputStream().write("hello".getBytes(StandardCharsets.UTF_8));
+            try {
+                client.getInputStream().read();
+            } catch (java.net.SocketException reset) {
+                // closed with unread bytes: a reset is a close too
+            }
+        }
+        assertEquals(List.of("NR " + port + " -"), lines(log, 1));
+    }
+
     /** The file's lines once it has {@code n}, within 5 s. */
     private static List<String> lines(Path file, int n) throws Exception {
         long deadline = System.currentTimeMillis() + 5000;

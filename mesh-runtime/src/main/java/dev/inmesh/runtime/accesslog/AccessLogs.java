@@ -138,16 +138,27 @@ public final class AccessLogs {
         } else if (path.equals("/dev/stderr")) {
             out = s -> System.err.print(s);
         } else {
-            PrintStream file;
-            try {
-                file = new PrintStream(new FileOutputStream(path, true), true, StandardCharsets.UTF_8);
-            } catch (IOException e) {
-                LOG.warning("access log " + path + " cannot be opened (" + e.getMessage() + "): its lines are lost");
-                return line -> { };
-            }
-            out = s -> {
-                file.print(s);
-                file.flush();
+            // opened by the writer's own thread at its first line: never on the caller's (an event loop)
+            out = new Consumer<>() {
+                private PrintStream file;
+                private boolean failed;
+
+                @Override
+                public void accept(String s) {
+                    if (file == null && !failed) {
+                        try {
+                            file = new PrintStream(new FileOutputStream(path, true), true, StandardCharsets.UTF_8);
+                        } catch (IOException e) {
+                            failed = true;
+                            LOG.warning("access log " + path + " cannot be opened (" + e.getMessage()
+                                    + "): its lines are lost");
+                        }
+                    }
+                    if (file != null) {
+                        file.print(s);
+                        file.flush();
+                    }
+                }
             };
         }
         return AccessLogSink.queued(out);

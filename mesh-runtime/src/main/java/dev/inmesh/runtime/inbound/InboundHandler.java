@@ -845,7 +845,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 tls == null || tls.peerCertificates() == null ? null : tls.certs.localPrincipal, null, null,
                 -1, -1, null, traced.hostHeaderFallback, // the service's server reads and writes the bodies: no gRPC
                 // messages counted
-                new RequestLog(traced.accessLogs, h, status == 0 ? null : resp.headers(), resp.trailers(), path,
+                new RequestLog(traced.accessLogs, h, status == 0 ? null : resp.headers(),
+                        traced.accessLogs.isEmpty() ? null : resp.trailers(), path,
                         req.scheme(), traced.span != null && traced.span.sampled()));
         if (traced.span != null) {
             try {

@@ -164,6 +164,18 @@ public final class MeshSnapshot {
         return logs != null ? logs : AccessLogs.compile(configs);
     }
 
+    /**
+     * A listener's own access logs (where a connection no filter chain takes is written), compiled once
+     * ({@link AccessLogs#NONE} when it names none); one of another snapshot is compiled on the spot.
+     */
+    public AccessLogs accessLogs(Listener listener) {
+        if (listener == null || listener.accessLogs().isEmpty()) {
+            return AccessLogs.NONE;
+        }
+        AccessLogs logs = accessLogs.get(listener);
+        return logs != null ? logs : AccessLogs.compile(listener.accessLogs());
+    }
+
     /** The {@code access_log} of a connection manager or TCP proxy; empty for none (or a null filter). */
     static List<AccessLogConfig> accessLogConfigs(NetworkFilter filter) {
         if (filter instanceof HttpConnectionManager hcm) {

@@ -184,6 +184,9 @@ public final class SnapshotCompiler {
                     byAddress.put(key + ":" + a.port(), sel);
                 }
             }
+            if (!l.accessLogs().isEmpty()) {
+                accessLogs.put(l, AccessLogs.compile(l.accessLogs()));
+            }
             List<FilterChain> chains = new ArrayList<>(l.filterChains());
             if (l.defaultFilterChain() != null) {
                 chains.add(l.defaultFilterChain());

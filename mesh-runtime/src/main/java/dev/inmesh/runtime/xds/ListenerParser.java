@@ -160,8 +160,8 @@ public final class ListenerParser
                 "traffic_direction", "listener_filters", "listener_filters_timeout",
                 "continue_on_listener_filters_timeout", "bind_to_port", "transparent",
                 "per_connection_buffer_limit_bytes", "max_connections_to_accept_per_socket_event",
-                "additional_addresses", "drain_type"),
-                Set.of("access_log", "stat_prefix", "metadata", "socket_options", "freebind"));
+                "additional_addresses", "drain_type", "access_log"),
+                Set.of("stat_prefix", "metadata", "socket_options", "freebind"));
         var address = Fields.at("address", () -> CoreParsers.socketAddress(l.getAddress()));
         List<SocketAddress> additional = Fields.each("additional_addresses", l.getAdditionalAddressesList(),
                 ListenerParser::additionalAddress);
@@ -195,7 +195,8 @@ public final class ListenerParser
                         l.getPerConnectionBufferLimitBytes()), acceptsPerSocketEvent(l), additional,
                 // MODIFY_ONLY: the listener's connections are not drained while the health checks fail
                 l.getDrainType() == io.envoyproxy.envoy.config.listener.v3.Listener.DrainType.MODIFY_ONLY
-                        ? Listener.DrainType.MODIFY_ONLY : Listener.DrainType.DEFAULT);
+                        ? Listener.DrainType.MODIFY_ONLY : Listener.DrainType.DEFAULT,
+                AccessLogParser.parse(l.getAccessLogList()));
     }
 
     /**

@@ -125,6 +125,16 @@ class AccessLogParserTest {
     }
 
     @Test
+    void aListenersOwnAccessLogWithIstiosNrFilterLoads() throws Exception {
+        String listener = http("").replace("\"filterChains\":", "\"accessLog\": [" + FILE_LOG.replace(
+                "{\"name\": \"envoy.access_loggers.file\",", "{\"name\": \"envoy.access_loggers.file\", "
+                        + "\"filter\": {\"responseFlagFilter\": {\"flags\": [\"NR\"]}},") + "], \"filterChains\":");
+        var l = EnvoyConfigReader.read(listener).listeners().values().iterator().next();
+        assertEquals(1, l.accessLogs().size());
+        assertEquals(new AccessLogConfig.ResponseFlags(java.util.Set.of("NR")), l.accessLogs().get(0).filter());
+    }
+
+    @Test
     void unknownOperatorsAndFiltersInmeshCannotEvaluateAreRefusedByPath() {
         String bad = FILE_LOG.replace("%ROUTE_NAME%", "%ROUTE_NAM%");
         String m = refused(bad);

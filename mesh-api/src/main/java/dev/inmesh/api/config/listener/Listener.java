@@ -35,6 +35,9 @@ import java.util.Map;
  *     same filter chains and listener filters as {@link #address} (istiod's dual-stack listeners also listen on
  *     {@code ::}); empty for none
  * @param drainType Envoy's {@code drain_type}: what drains the listener's connections ({@link DrainType})
+ * @param accessLogs the listener's own {@code access_log} (its file, stdout and stderr loggers): the standalone proxy
+ *     writes a connection that no filter chain takes there (Istio's listeners log those, flagged {@code NR}); empty
+ *     for none
  */
 public record Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
                        List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
@@ -42,7 +45,8 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
                        boolean continueOnListenerFiltersTimeout, boolean transparent,
                        Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
                        Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent,
-                       List<SocketAddress> additionalAddresses, DrainType drainType) {
+                       List<SocketAddress> additionalAddresses, DrainType drainType,
+                       List<AccessLogConfig> accessLogs) {
     /** Envoy's {@code per_connection_buffer_limit_bytes} when a listener sets none: 1 MiB. */
     public static final long DEFAULT_PER_CONNECTION_BUFFER_LIMIT_BYTES = 1024 * 1024;
 
@@ -62,6 +66,21 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
                 "> 0");
         additionalAddresses = Checks.list(additionalAddresses, "additional_addresses");
         drainType = drainType == null ? DrainType.DEFAULT : drainType;
+        accessLogs = accessLogs == null ? List.of() : List.copyOf(accessLogs);
+    }
+
+    /** A listener with no access log of its own. */
+    public Listener(String name, SocketAddress address, boolean useOriginalDst, TrafficDirection trafficDirection,
+                    List<FilterChain> filterChains, FilterChain defaultFilterChain, boolean bindToPort,
+                    List<String> listenerFilters, Duration listenerFiltersTimeout,
+                    boolean continueOnListenerFiltersTimeout, boolean transparent,
+                    Map<String, ListenerFilterPredicate> listenerFiltersDisabled,
+                    Long perConnectionBufferLimitBytes, Integer maxConnectionsToAcceptPerSocketEvent,
+                    List<SocketAddress> additionalAddresses, DrainType drainType) {
+        this(name, address, useOriginalDst, trafficDirection, filterChains, defaultFilterChain, bindToPort,
+                listenerFilters, listenerFiltersTimeout, continueOnListenerFiltersTimeout, transparent,
+                listenerFiltersDisabled, perConnectionBufferLimitBytes, maxConnectionsToAcceptPerSocketEvent,
+                additionalAddresses, drainType, null);
     }
 
     /**
