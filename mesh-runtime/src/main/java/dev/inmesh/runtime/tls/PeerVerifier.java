@@ -13,6 +13,7 @@ import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Locale;
 import java.util.function.Predicate;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.X509ExtendedTrustManager;
@@ -60,15 +61,31 @@ public final class PeerVerifier extends X509ExtendedTrustManager {
     }
 
     /**
-     * Whether a DNS SAN names {@code name}, ignoring case: RFC 6125 6.4.3, as Envoy, {@code *.example.com} stands for
-     * exactly one label before example.com.
+     * Whether a DNS SAN names {@code name}, ignoring case, as Envoy matches a DNS name: the same name, or a SAN whose
+     * first label holds one {@code *} (not an A-label's {@code xn--}, and no other label any) standing for one label
+     * of the name or for part of it: {@code *.example.com} and {@code api*.example.com} name api.example.com, not
+     * a.b.example.com nor example.com.
      */
     static boolean dnsNameMatches(String name, String san) {
-        if (san.startsWith("*.")) {
-            int dot = name.indexOf('.');
-            return dot > 0 && name.substring(dot).equalsIgnoreCase(san.substring(1));
+        String n = name.toLowerCase(Locale.ROOT);
+        String pattern = san.toLowerCase(Locale.ROOT);
+        if (n.equals(pattern)) {
+            return true;
         }
-        return san.equalsIgnoreCase(name);
+        int nameDot = n.indexOf('.');
+        int dot = pattern.indexOf('.');
+        if (nameDot < 0 || dot < 0) {
+            return false;
+        }
+        String label = pattern.substring(0, dot);
+        int star = label.indexOf('*');
+        if (star < 0 || label.indexOf('*', star + 1) >= 0 || label.startsWith("xn--")
+                || pattern.indexOf('*', dot) >= 0 || !n.substring(nameDot).equals(pattern.substring(dot))) {
+            return false;
+        }
+        String nameLabel = n.substring(0, nameDot);
+        return label.length() == 1 || label.length() <= nameLabel.length() + 1
+                && nameLabel.startsWith(label.substring(0, star)) && nameLabel.endsWith(label.substring(star + 1));
     }
 
     /**
@@ -190,8 +207,8 @@ public final class PeerVerifier extends X509ExtendedTrustManager {
             if (tag != tag(type)) {
                 return false;
             }
-            if (type == SanType.DNS && matcher instanceof StringMatcher.Exact e && value.startsWith("*.")) {
-                return dnsNameMatches(e.value(), value);
+            if (type == SanType.DNS && matcher instanceof StringMatcher.Exact e) {
+                return dnsNameMatches(e.value(), value); // as Envoy: a DNS name's case and wildcards, never a text's
             }
             return test.test(value);
         }

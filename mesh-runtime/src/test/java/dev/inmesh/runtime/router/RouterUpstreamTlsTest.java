@@ -222,6 +222,23 @@ class RouterUpstreamTlsTest {
     }
 
     @Test
+    void anExactDnsMatcherComparesNamesIgnoringCaseAndMatchesAPartialWildcardSanAsEnvoy() throws Exception {
+        int port = tlsServer(false, false);
+        var upper = new SubjectAltNameMatcher(SanType.DNS, new StringMatcher.Exact("API.Example.com", false));
+        assertEquals(200, call(cluster(port, false, tls("", null, CA, List.of(upper)))).status());
+        // a URI SAN is no DNS name: its exact matcher compares the text as it is
+        var uri = new SubjectAltNameMatcher(SanType.URI, new StringMatcher.Exact("SPIFFE://example.com/api", false));
+        assertEquals(503, call(cluster(port, false, tls("", null, CA, List.of(uri)))).status());
+        server.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        port = tlsServer(TestCertificates.issue(CA, "partial", List.of("api*.example.com"), List.of()), false, false);
+        for (String name : List.of("api-v2.example.com", "web.example.com", "api.v2.example.com")) {
+            var m = new SubjectAltNameMatcher(SanType.DNS, new StringMatcher.Exact(name, false));
+            assertEquals(name.equals("api-v2.example.com") ? 200 : 503,
+                    call(cluster(port, false, tls("", null, CA, List.of(m)))).status(), name);
+        }
+    }
+
+    @Test
     void mutualTlsPresentsTheClientCertificateTheServerRequires() throws Exception {
         int port = tlsServer(true, false);
         assertEquals(503, call(cluster(port, false, tls("", null, CA, List.of()))).status());
