@@ -10,6 +10,7 @@ import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslProvider;
 import io.netty.handler.ssl.SupportedCipherSuiteFilter;
+import io.netty.util.NetUtil;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.net.KeyCertOptions;
 import io.vertx.core.net.TrustOptions;
@@ -118,7 +119,7 @@ public final class UpstreamTls {
     private void applyTo(io.vertx.core.net.ClientOptionsBase options, List<String> alpn, boolean engineAlpn,
                          String requestHost, long handshakeTimeoutMillis) {
         boolean byHost = requestHost != null;
-        String sni = byHost && context.autoSni() ? requestHost : context.sni();
+        String sni = sni(byHost ? requestHost : null);
         PeerVerifier verifier = byHost && context.autoSanValidation() ? trustManager.withHost(requestHost)
                 : trustManager;
         options.setSsl(true)
@@ -182,10 +183,20 @@ public final class UpstreamTls {
         // the engine's peer host is the name the relay's verifier checks (auto_san_validation)
         SslHandler h = byHost && context.autoSanValidation() ? relayContext.newHandler(alloc, requestHost, port)
                 : relayContext.newHandler(alloc);
-        configure(h.engine(), byHost && context.autoSni() ? requestHost : context.sni(),
+        configure(h.engine(), sni(byHost ? requestHost : null),
                 requestHost == null ? tcpAlpn : httpAlpn(false));
         h.setHandshakeTimeoutMillis(handshakeTimeoutMillis);
         return h;
+    }
+
+    /**
+     * The SNI of a connection for the requests of {@code requestHost} (null: no host): that host with
+     * {@code auto_sni}, but for an IP address, which Envoy does not send as SNI; otherwise the context's {@code sni}.
+     */
+    private String sni(String requestHost) {
+        boolean ip = requestHost != null && (NetUtil.isValidIpV4Address(requestHost)
+                || NetUtil.isValidIpV6Address(requestHost));
+        return requestHost != null && context.autoSni() && !ip ? requestHost : context.sni();
     }
 
     private static Set<String> protocols(UpstreamTlsContext c) {

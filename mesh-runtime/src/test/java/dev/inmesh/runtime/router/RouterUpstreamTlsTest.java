@@ -463,6 +463,17 @@ class RouterUpstreamTlsTest {
     }
 
     @Test
+    void autoSniSendsTheConfiguredSniForARequestWhoseHostIsAnIpAddressAsEnvoySendsNoIpAsSni() throws Exception {
+        int port = tlsServer(false, false);
+        ClusterManager clusters = cluster(port, false, tls("api.example.com", null, null, List.of())
+                .withAutoSni(true, false));
+        for (String host : List.of("10.0.0.7:8443", "10.0.0.7", "[2001:db8::1]:8443", "[::1]")) {
+            assertEquals("sni=api.example.com HTTP_1_1 client=none", callWithHost(clusters, host).body(), host);
+        }
+        assertEquals("sni=a.example.com HTTP_1_1 client=none", callWithHost(clusters, "a.example.com").body());
+    }
+
+    @Test
     void autoSniTakesTheHostAfterTheRoutesHostRewrite() throws Exception {
         int port = tlsServer(false, false);
         ClusterManager clusters = cluster(port, false, tls("", null, CA, List.of()).withAutoSni(true, true));
