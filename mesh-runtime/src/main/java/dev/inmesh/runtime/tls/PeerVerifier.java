@@ -50,9 +50,13 @@ public final class PeerVerifier extends X509ExtendedTrustManager {
         this.engineHost = engineHost;
     }
 
-    /** This check, with a server's certificate required to have a SAN naming {@code name} too. */
+    /**
+     * This check, with a server's certificate required to have a SAN naming {@code name} too: an IPv6 host without
+     * its brackets, as Envoy takes it from the authority, to compare with an IP SAN.
+     */
     public PeerVerifier withHost(String name) {
-        return new PeerVerifier(chain, sans, name, false);
+        boolean bracketed = name.length() > 1 && name.startsWith("[") && name.endsWith("]");
+        return new PeerVerifier(chain, sans, bracketed ? name.substring(1, name.length() - 1) : name, false);
     }
 
     /** This check, with a server's certificate required to have a SAN naming the engine's peer host, if any. */

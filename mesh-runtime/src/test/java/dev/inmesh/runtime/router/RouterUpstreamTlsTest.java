@@ -497,6 +497,16 @@ class RouterUpstreamTlsTest {
     }
 
     @Test
+    void autoSanValidationMatchesAnIpHostAgainstTheIpSansInTheirShortestText() throws Exception {
+        int port = tlsServer(TestCertificates.issueForIps(CA, "ips", List.of("2001:db8:0:0:0:0:0:1", "10.0.0.7")),
+                false, false);
+        ClusterManager clusters = cluster(port, false, tls("", null, CA, List.of()).withAutoSni(true, true));
+        for (String host : List.of("10.0.0.7:8443", "[2001:db8::1]:8443", "[2001:db8::1]", "10.0.0.8")) {
+            assertEquals(host.startsWith("10.0.0.8") ? 503 : 200, callWithHost(clusters, host).status(), host);
+        }
+    }
+
+    @Test
     void autoSanValidationMatchesAWildcardSanForOneLabelAndKeepsTheConfiguredSniWithoutAutoSni()
             throws Exception {
         int port = tlsServer(WILDCARD, false, false);
