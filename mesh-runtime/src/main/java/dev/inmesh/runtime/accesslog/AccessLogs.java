@@ -6,7 +6,6 @@ import dev.inmesh.api.config.listener.AccessLogConfig;
 import dev.inmesh.runtime.router.HeaderMatchers;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
-import dev.inmesh.runtime.stats.TcpStreamInfo;
 import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -49,7 +48,8 @@ public final class AccessLogs {
     }
 
     /** One compiled logger. */
-    private record CompiledLog(Predicate<AccessLogEntry> filter, LineFormat format, String path) {}
+    private record CompiledLog(Predicate<AccessLogEntry> filter, LineFormat format, AccessLogSink sink,
+                               String path) {}
 
     /** Formats an entry into the text written, its line end included. */
     private interface LineFormat {
@@ -72,7 +72,7 @@ public final class AccessLogs {
         }
         List<CompiledLog> out = new ArrayList<>(configs.size());
         for (AccessLogConfig c : configs) {
-            out.add(new CompiledLog(filter(c.filter()), format(c.format()), c.path()));
+            out.add(new CompiledLog(filter(c.filter()), format(c.format()), sink(c.path()), c.path()));
         }
         return new AccessLogs(List.copyOf(out));
     }
@@ -92,7 +92,7 @@ public final class AccessLogs {
         for (CompiledLog l : loggers) {
             try {
                 if (l.filter == null || l.filter.test(e)) {
-                    sink(l.path).write(l.format.format(e));
+                    l.sink.write(l.format.format(e));
                 }
             } catch (RuntimeException ex) {
                 LOG.log(Level.FINE, "access log to " + l.path + " failed", ex);
@@ -114,15 +114,6 @@ public final class AccessLogs {
                 fallback.log(s);
             }
         };
-    }
-
-    /** Likewise for a finished {@code tcp_proxy} connection and its proxy's access logs. */
-    public static void log(TcpStreamInfo c, AccessLogs logs, AccessLog fallback) {
-        if (logs != null && !logs.isEmpty()) {
-            logs.log(AccessLogEntry.of(c));
-        } else if (fallback != null) {
-            fallback.log(c);
-        }
     }
 
     // ---- destinations ----
