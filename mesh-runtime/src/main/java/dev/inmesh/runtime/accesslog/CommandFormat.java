@@ -21,9 +21,10 @@ import java.util.function.Function;
  *
  * <p>A command's value is a string, a number (codes, byte counts, durations) or unknown (null). Text prints an
  * unknown value as {@code -} (or as nothing, with {@code omit_empty_values}); a JSON format whose value is one command
- * alone keeps its type (a number stays a number, unknown is {@code null}). An operator Envoy does not know, or one
- * Inmesh does not fill (metadata, filter state, CEL), is refused with the operator's name, so that a configuration
- * never silently logs less than it asks for.
+ * alone keeps its type (a number stays a number, unknown is {@code null}). An operator Envoy does not know is refused
+ * with its name, as Envoy refuses it. One Envoy knows and Inmesh does not fill ({@link #UNFILLED}: dynamic metadata,
+ * filter state, TLS details, wire byte counts, ...) is written as unknown, as Envoy writes a value it does not have,
+ * and named in a warning once: refusing it would take the listener's whole configuration down for one log field.
  */
 public final class CommandFormat {
     private final List<Object> parts; // String literals and Command operators
@@ -178,24 +179,69 @@ public final class CommandFormat {
                 yield e -> v;
             }
             case "GRPC_STATUS" -> grpcStatus(arg);
+            case "REQ_WITHOUT_QUERY" -> {
+                Function<AccessLogEntry, Object> header = headerCommand(name, arg, AccessLogEntry::requestHeader);
+                yield e -> {
+                    Object v = header.apply(e);
+                    int q = v == null ? -1 : v.toString().indexOf('?');
+                    return q < 0 ? v : v.toString().substring(0, q);
+                };
+            }
             default -> {
-                if (arg != null) {
-                    throw unsupported(name + "(" + arg + ")");
+                Function<AccessLogEntry, Object> plain = arg == null ? PLAIN.get(name) : null;
+                if (plain != null) {
+                    yield plain;
                 }
-                Function<AccessLogEntry, Object> plain = PLAIN.get(name);
-                if (plain == null) {
-                    throw unsupported(name);
+                if (!UNFILLED.contains(name)) {
+                    throw unsupported(arg == null ? name : name + "(" + arg + ")");
                 }
-                yield plain;
+                if (WARNED.add(name)) {
+                    LOG.warning("access log operator %" + name + "% is one Inmesh does not fill: it is written as "
+                            + "unknown (-, or null in JSON)");
+                }
+                yield e -> null;
             }
         };
         return new Command(name, f, max);
     }
 
     private static IllegalArgumentException unsupported(String command) {
-        return new IllegalArgumentException("%" + command + "% is not a command operator Inmesh fills (see "
-                + "docs/operations.md, Access logs, for the ones it does)");
+        return new IllegalArgumentException("%" + command + "% is not a command operator of Envoy's (see "
+                + "docs/operations.md, Access logs, for the ones Inmesh fills)");
     }
+
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(
+            CommandFormat.class.getName());
+    private static final java.util.Set<String> WARNED = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /**
+     * Envoy's command operators that Inmesh does not fill: written as unknown (with or without an argument), where
+     * an operator Envoy does not know is refused.
+     */
+    static final java.util.Set<String> UNFILLED = java.util.Set.of("START_TIME_LOCAL", "EMIT_TIME",
+            "EMIT_TIME_LOCAL", "REQUEST_HEADERS_BYTES", "RESPONSE_HEADERS_BYTES", "RESPONSE_TRAILERS_BYTES",
+            "BYTES_RETRANSMITTED", "PACKETS_RETRANSMITTED", "UPSTREAM_WIRE_BYTES_RECEIVED",
+            "UPSTREAM_HEADER_BYTES_RECEIVED", "DOWNSTREAM_WIRE_BYTES_RECEIVED", "DOWNSTREAM_HEADER_BYTES_RECEIVED",
+            "UPSTREAM_WIRE_BYTES_SENT", "UPSTREAM_HEADER_BYTES_SENT", "DOWNSTREAM_WIRE_BYTES_SENT",
+            "DOWNSTREAM_HEADER_BYTES_SENT", "UPSTREAM_PROTOCOL", "COMMON_DURATION", "REQUEST_DURATION",
+            "REQUEST_TX_DURATION", "DOWNSTREAM_HANDSHAKE_DURATION", "ROUNDTRIP_DURATION",
+            "UPSTREAM_CONNECTION_POOL_READY_DURATION", "UPSTREAM_HOST_NAME", "UPSTREAM_HOST_NAME_WITHOUT_PORT",
+            "UPSTREAM_TLS_CIPHER", "UPSTREAM_TLS_VERSION", "UPSTREAM_TLS_SESSION_ID", "UPSTREAM_PEER_ISSUER",
+            "UPSTREAM_PEER_CERT", "UPSTREAM_PEER_SUBJECT", "UPSTREAM_PEER_DNS_SAN", "UPSTREAM_PEER_IP_SAN",
+            "UPSTREAM_LOCAL_DNS_SAN", "UPSTREAM_LOCAL_IP_SAN", "UPSTREAM_LOCAL_SUBJECT", "UPSTREAM_FILTER_STATE",
+            "UPSTREAM_CONNECTION_ID", "DOWNSTREAM_LOCAL_SUBJECT", "DOWNSTREAM_PEER_SUBJECT", "DOWNSTREAM_PEER_ISSUER",
+            "DOWNSTREAM_TLS_SESSION_ID", "DOWNSTREAM_TLS_CIPHER", "DOWNSTREAM_TLS_VERSION",
+            "DOWNSTREAM_PEER_FINGERPRINT_256", "DOWNSTREAM_PEER_FINGERPRINT_1", "DOWNSTREAM_PEER_SERIAL",
+            "DOWNSTREAM_PEER_CERT", "DOWNSTREAM_PEER_CERT_V_START", "DOWNSTREAM_PEER_CERT_V_END",
+            "DOWNSTREAM_PEER_DNS_SAN", "DOWNSTREAM_PEER_IP_SAN", "DOWNSTREAM_PEER_EMAIL_SAN",
+            "DOWNSTREAM_PEER_OTHERNAME_SAN", "DOWNSTREAM_LOCAL_DNS_SAN", "DOWNSTREAM_LOCAL_IP_SAN",
+            "DOWNSTREAM_LOCAL_EMAIL_SAN", "DOWNSTREAM_LOCAL_OTHERNAME_SAN", "DOWNSTREAM_DIRECT_LOCAL_ADDRESS",
+            "DOWNSTREAM_DIRECT_LOCAL_ADDRESS_WITHOUT_PORT", "DOWNSTREAM_DIRECT_LOCAL_PORT",
+            "DOWNSTREAM_TRANSPORT_FAILURE_REASON", "CONNECTION_ID", "STREAM_ID", "VIRTUAL_CLUSTER_NAME",
+            "DYNAMIC_METADATA", "CLUSTER_METADATA", "UPSTREAM_METADATA", "FILTER_STATE", "LOCAL_REPLY_BODY",
+            "ACCESS_LOG_TYPE", "UNIQUE_ID", "TRACE_ID", "CEL", "METADATA", "QUERY_PARAM", "PATH", "CUSTOM_FLAGS",
+            "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_256", "DOWNSTREAM_PEER_CHAIN_FINGERPRINTS_1",
+            "DOWNSTREAM_PEER_CHAIN_SERIALS");
 
     private static String required(String name, String arg) {
         if (arg == null || arg.isEmpty()) {

@@ -90,14 +90,25 @@ class AccessLogsTest {
     }
 
     @Test
-    void operatorsInmeshDoesNotFillAndMalformedCommandsAreRefusedByName() {
-        for (String bad : List.of("%FOO%", "%DYNAMIC_METADATA(istio.mixer:status)%", "%REQ%", "100%", "%REQ(a?b?c)%",
+    void operatorsEnvoyDoesNotKnowAndMalformedCommandsAreRefusedByName() {
+        for (String bad : List.of("%FOO%", "%DYNAMIC_METADATA2(x)%", "%REQ%", "100%", "%REQ(a?b?c)%",
                 "%START_TIME", "%GRPC_STATUS(WEIRD)%", "%PROTOCOL(x)%")) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> CommandFormat.compile(bad, false), bad);
             assertTrue(e.getMessage().contains(bad.startsWith("%") && bad.endsWith("%") ? bad.substring(0,
                     Math.min(bad.length(), 4)) : "position"), e.getMessage());
         }
+    }
+
+    @Test
+    void operatorsEnvoyKnowsAndInmeshDoesNotFillAreWrittenAsUnknownAndReqWithoutQueryCutsTheQuery() {
+        MultiMap req = MultiMap.caseInsensitiveMultiMap().add("x-path", "/a/b?c=d");
+        AccessLogEntry e = entry(StreamInfos.outboundOk(), req, null);
+        assertEquals("- - - - 200", format("%DYNAMIC_METADATA(istio.mixer:status)% %FILTER_STATE(x:PLAIN):10% "
+                + "%REQUEST_DURATION% %DOWNSTREAM_TLS_VERSION% %RESPONSE_CODE%", e));
+        assertEquals("/reviews/0 /a/b /a", format("%REQ_WITHOUT_QUERY(:PATH)% %REQ_WITHOUT_QUERY(X-PATH)% "
+                + "%REQ_WITHOUT_QUERY(X-PATH):2%", e));
+        assertEquals("", CommandFormat.compile("%UPSTREAM_TLS_VERSION%", true).format(e), "omit_empty_values");
     }
 
     @Test
