@@ -156,12 +156,7 @@ public final class MeshSnapshot {
      * ({@link AccessLogs#NONE} when it names none); one of another snapshot is compiled on the spot.
      */
     public AccessLogs accessLogs(NetworkFilter filter) {
-        List<AccessLogConfig> configs = accessLogConfigs(filter);
-        if (configs.isEmpty()) {
-            return AccessLogs.NONE;
-        }
-        AccessLogs logs = accessLogs.get(filter);
-        return logs != null ? logs : AccessLogs.compile(configs);
+        return accessLogs(filter, accessLogConfigs(filter));
     }
 
     /**
@@ -169,11 +164,16 @@ public final class MeshSnapshot {
      * ({@link AccessLogs#NONE} when it names none); one of another snapshot is compiled on the spot.
      */
     public AccessLogs accessLogs(Listener listener) {
-        if (listener == null || listener.accessLogs().isEmpty()) {
+        return accessLogs(listener, listener == null ? List.of() : listener.accessLogs());
+    }
+
+    /** The logs compiled for {@code owner} (by identity), else {@code configs} compiled now; none for none. */
+    private AccessLogs accessLogs(Object owner, List<AccessLogConfig> configs) {
+        if (configs.isEmpty()) {
             return AccessLogs.NONE;
         }
-        AccessLogs logs = accessLogs.get(listener);
-        return logs != null ? logs : AccessLogs.compile(listener.accessLogs());
+        AccessLogs logs = accessLogs.get(owner);
+        return logs != null ? logs : AccessLogs.compile(configs);
     }
 
     /** The {@code access_log} of a connection manager or TCP proxy; empty for none (or a null filter). */
