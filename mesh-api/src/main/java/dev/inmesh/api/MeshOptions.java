@@ -35,6 +35,7 @@ public final class MeshOptions {
     private String xdsCaFile;
     private String xdsTokenFile;
     private int xdsInitialFetchTimeoutSeconds = 15;
+    private boolean xdsDelta;
     private String identityDir;
     private String adminHost = "127.0.0.1";
     private int adminPort = 15000;
@@ -67,6 +68,7 @@ public final class MeshOptions {
         xdsCaFile = o.xdsCaFile;
         xdsTokenFile = o.xdsTokenFile;
         xdsInitialFetchTimeoutSeconds = o.xdsInitialFetchTimeoutSeconds;
+        xdsDelta = o.xdsDelta;
         identityDir = o.identityDir;
         adminHost = o.adminHost;
         adminPort = o.adminPort;
@@ -220,6 +222,20 @@ public final class MeshOptions {
                     + " (expected: >= 0; 0 waits with no end)");
         }
         this.xdsInitialFetchTimeoutSeconds = seconds;
+        return this;
+    }
+
+    /**
+     * Whether the ADS stream is incremental xDS ({@code DeltaAggregatedResources}, as Istio 1.22+ sidecars ask istiod
+     * for) rather than state of the world ({@code StreamAggregatedResources}, the default, which every xDS server
+     * serves).
+     */
+    public boolean isXdsDelta() {
+        return xdsDelta;
+    }
+
+    public MeshOptions setXdsDelta(boolean delta) {
+        this.xdsDelta = delta;
         return this;
     }
 

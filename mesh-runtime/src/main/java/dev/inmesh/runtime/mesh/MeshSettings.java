@@ -35,6 +35,7 @@ public final class MeshSettings {
         str(c, "inmesh.xds.token-file").ifPresent(o::setXdsTokenFile);
         c.getOptionalValue("inmesh.xds.initial-fetch-timeout-seconds", Integer.class)
                 .ifPresent(o::setXdsInitialFetchTimeoutSeconds);
+        c.getOptionalValue("inmesh.xds.delta", Boolean.class).ifPresent(o::setXdsDelta);
         str(c, "inmesh.identity.dir").ifPresent(o::setIdentityDir);
         str(c, "inmesh.admin.host").ifPresent(o::setAdminHost);
         c.getOptionalValue("inmesh.admin.port", Integer.class).ifPresent(o::setAdminPort);

@@ -18,6 +18,8 @@ import dev.inmesh.runtime.xds.Parsers;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
 import io.envoyproxy.envoy.config.core.v3.Node;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
 import io.vertx.core.Context;
@@ -53,10 +55,14 @@ import java.util.TreeSet;
 import java.util.Random;
 
 /**
- * An xDS v3 ADS client (state of the world) for istiod or any xDS server, feeding a {@link SnapshotHolder}.
+ * An xDS v3 ADS client (state of the world, or incremental with {@link AdsOptions#delta}) for istiod or any xDS
+ * server, feeding a {@link SnapshotHolder}.
  *
  * <ul>
- *   <li>One stream of {@code AggregatedDiscoveryService/StreamAggregatedResources}; types asked for in Envoy's order,
+ *   <li>One stream of {@code AggregatedDiscoveryService/StreamAggregatedResources} (or, over delta xDS,
+ *       {@code DeltaAggregatedResources}: each response brings what changed, each resource with its own version, and
+ *       names in {@code removed_resources} what it deletes; a reconnected stream's first request of each type tells
+ *       the server the version of each resource held); types asked for in Envoy's order,
  *       CDS, EDS, LDS, RDS, so that no route names a cluster not yet known. LDS and CDS are wildcard; RDS asks for
  *       the names the listeners' connection managers use, EDS for the service names of EDS clusters, and both
  *       unsubscribe from what no listener or cluster needs any more.</li>
@@ -89,6 +95,9 @@ public final class AdsClient {
     static final ServiceMethod<DiscoveryResponse, DiscoveryRequest> STREAM_AGGREGATED_RESOURCES =
             ServiceMethod.client(SERVICE, "StreamAggregatedResources", GrpcMessageEncoder.encoder(),
                     GrpcMessageDecoder.decoder(DiscoveryResponse.newBuilder()));
+    static final ServiceMethod<DeltaDiscoveryResponse, DeltaDiscoveryRequest> DELTA_AGGREGATED_RESOURCES =
+            ServiceMethod.client(SERVICE, "DeltaAggregatedResources", GrpcMessageEncoder.encoder(),
+                    GrpcMessageDecoder.decoder(DeltaDiscoveryResponse.newBuilder()));
 
     /** The longest a repeated NACK of the same response waits, so that a server resending it does not spin. */
     static final long MAX_REPEATED_NACK_DELAY_MILLIS = 5_000;
@@ -114,7 +123,8 @@ public final class AdsClient {
     private Future<String> deployment;
     private Future<Void> closing;
     private volatile Context context;
-    private GrpcClientRequest<DiscoveryRequest, DiscoveryResponse> stream;
+    /** The stream: of DiscoveryRequests, or of DeltaDiscoveryRequests with {@link AdsOptions#delta}. */
+    private GrpcClientRequest<?, ?> stream;
     private long streamId;
     private boolean streamWorked;
     private boolean nodeSent;
@@ -270,7 +280,7 @@ public final class AdsClient {
         streamWorked = false;
         GrpcClient client = clients.computeIfAbsent(serverIndex, i -> newClient(server));
         SocketAddress address = SocketAddress.inetSocketAddress(server.port(), server.host());
-        server.token(vertx).compose(token -> client.request(address, STREAM_AGGREGATED_RESOURCES).map(req -> {
+        server.token(vertx).compose(token -> request(client, address).map(req -> {
                     if (token != null) {
                         req.headers().set("authorization", "Bearer " + token);
                     }
@@ -290,8 +300,13 @@ public final class AdsClient {
                 });
     }
 
-    private void opened(long id, GrpcClientRequest<DiscoveryRequest, DiscoveryResponse> req,
-                        AdsOptions.XdsServer server) {
+    /** A new stream: DeltaAggregatedResources with {@link AdsOptions#delta}, else StreamAggregatedResources. */
+    private Future<GrpcClientRequest<?, ?>> request(GrpcClient client, SocketAddress address) {
+        return options.delta() ? client.request(address, DELTA_AGGREGATED_RESOURCES).map(r -> r)
+                : client.request(address, STREAM_AGGREGATED_RESOURCES).map(r -> r);
+    }
+
+    private <Q, R> void opened(long id, GrpcClientRequest<Q, R> req, AdsOptions.XdsServer server) {
         stream = req;
         nodeSent = false;
         connectedSince = Instant.now();
@@ -302,8 +317,9 @@ public final class AdsClient {
                 streamClosed(id, ar.cause());
                 return;
             }
-            GrpcClientResponse<DiscoveryRequest, DiscoveryResponse> resp = ar.result();
-            resp.handler(r -> onResponse(id, r, false));
+            GrpcClientResponse<Q, R> resp = ar.result();
+            resp.handler(r -> onResponse(id, r instanceof DeltaDiscoveryResponse delta ? Update.of(delta)
+                    : Update.of((DiscoveryResponse) r), false));
             resp.exceptionHandler(e -> streamClosed(id, e));
             resp.endHandler(v -> streamClosed(id, new IllegalStateException("the server ended the stream: "
                     + resp.status() + (resp.statusMessage() == null ? "" : " " + resp.statusMessage()))));
@@ -410,28 +426,70 @@ public final class AdsClient {
         return GrpcClient.client(vertx, grpc, server.httpOptions(options.connectTimeout()).setTcpKeepAlive(true));
     }
 
+    /**
+     * Sends a request of {@code s}'s type: an ACK ({@code nonce} set), a NACK ({@code error} too), or a first request
+     * or a change of the names subscribed to (no nonce). Over delta xDS, {@code version} is not sent; the first
+     * request of a type on a stream subscribes to its names (none for a wildcard type) and carries the versions held
+     * ({@code initial_resource_versions}), and any later one the names subscribed to and unsubscribed from since.
+     */
+    @SuppressWarnings("unchecked")
     private void send(SubscriptionState s, String version, String nonce, String error) {
         if (stream == null) {
             return;
         }
-        DiscoveryRequest.Builder b = DiscoveryRequest.newBuilder()
-                .setTypeUrl(s.type.typeUrl())
-                .setVersionInfo(version)
-                .setResponseNonce(nonce);
-        if (!s.wildcard) {
-            b.addAllResourceNames(s.names);
+        com.google.protobuf.Message request;
+        Status status = error == null ? null
+                // As Envoy: INTERNAL, and a message cut at 4 KiB (the status keeps it whole)
+                : Status.newBuilder().setCode(Code.INTERNAL_VALUE).setMessage(truncated(error)).build();
+        if (options.delta()) {
+            request = deltaRequest(s, nonce, status);
+        } else {
+            DiscoveryRequest.Builder b = DiscoveryRequest.newBuilder()
+                    .setTypeUrl(s.type.typeUrl())
+                    .setVersionInfo(version)
+                    .setResponseNonce(nonce);
+            if (!s.wildcard) {
+                b.addAllResourceNames(s.names);
+            }
+            if (!nodeSent) {
+                b.setNode(node);
+            }
+            if (status != null) {
+                b.setErrorDetail(status);
+            }
+            request = b.build();
         }
+        nodeSent = true;
+        s.sentOnStream = true;
+        ((GrpcClientRequest<com.google.protobuf.Message, ?>) stream).write(request);
+        startFetchTimer(s);
+    }
+
+    private DeltaDiscoveryRequest deltaRequest(SubscriptionState s, String nonce, Status error) {
+        DeltaDiscoveryRequest.Builder b = DeltaDiscoveryRequest.newBuilder()
+                .setTypeUrl(s.type.typeUrl())
+                .setResponseNonce(nonce);
+        Set<String> names = s.wildcard ? Set.of() : s.names;
+        if (!s.sentOnStream) {
+            // a wildcard type subscribes to nothing by name on its first request: everything, as Envoy asks
+            b.addAllResourceNamesSubscribe(names);
+            s.resources.forEach((name, e) -> {
+                if (e.message() != null) { // not one served empty after its initial fetch timeout
+                    b.putInitialResourceVersions(name, e.version().versionInfo());
+                }
+            });
+        } else {
+            names.stream().filter(n -> !s.namesSent.contains(n)).forEach(b::addResourceNamesSubscribe);
+            s.namesSent.stream().filter(n -> !names.contains(n)).forEach(b::addResourceNamesUnsubscribe);
+        }
+        s.namesSent = new TreeSet<>(names);
         if (!nodeSent) {
             b.setNode(node);
-            nodeSent = true;
         }
         if (error != null) {
-            // As Envoy: INTERNAL, and a message cut at 4 KiB (the status keeps it whole)
-            b.setErrorDetail(Status.newBuilder().setCode(Code.INTERNAL_VALUE).setMessage(truncated(error)));
+            b.setErrorDetail(error);
         }
-        s.sentOnStream = true;
-        stream.write(b.build());
-        startFetchTimer(s);
+        return b.build();
     }
 
     /**
@@ -468,10 +526,11 @@ public final class AdsClient {
      * @param again whether this is the latest response of its type decoded again after the identity's files changed
      *     ({@link #checkIdentity}): still rejected, it is not NACKed a second time
      */
-    private void onResponse(long id, DiscoveryResponse r, boolean again) {
+    private void onResponse(long id, Update u, boolean again) {
         if (id != streamId || closed) {
             return;
         }
+        DiscoveryResponse r = u.response();
         streamWorked = true;
         ResourceType type = ResourceType.ofTypeUrl(r.getTypeUrl());
         if (type == null) {
@@ -487,7 +546,7 @@ public final class AdsClient {
         s.nonce = r.getNonce();
         s.lastUpdated = now;
         ResponseDecoder.Decoded d = Parsers.withIdentity(identity, () -> ResponseDecoder.decode(type, r,
-                new ResourceBundle.Version(r.getVersionInfo(), now), s.resources));
+                new ResourceBundle.Version(r.getVersionInfo(), now), s.resources, u.delta()));
         Map<String, String> errors = new LinkedHashMap<>(d.errors());
         if (d.undecodable()) {
             // As Envoy: a resource that cannot be decoded (a type_url other than the response's, or bytes that do
@@ -504,13 +563,19 @@ public final class AdsClient {
         Set<String> changed = new LinkedHashSet<>();
         if (s.wildcard) {
             s.received = true;
-            for (String name : before.keySet()) {
-                if (!d.valid().containsKey(name) && !errors.containsKey(name)) {
+            // state of the world: what a response leaves out is deleted; delta: what it names in removed_resources
+            for (String name : u.delta() ? u.removed() : before.keySet()) {
+                if (before.containsKey(name) && !d.valid().containsKey(name) && !errors.containsKey(name)) {
                     next.remove(name);
                     changed.add(name);
                 }
             }
         } else {
+            if (!u.removed().isEmpty()) {
+                // As Envoy's RDS and EDS: the server cannot delete what a listener or a cluster asks for
+                LOG.log(System.Logger.Level.WARNING, "ignoring the removal of {0} {1}: still asked for",
+                        type.kind(), u.removed());
+            }
             s.pending.removeAll(d.valid().keySet());
             for (String name : errors.keySet()) {
                 // Rejected before any good version arrived: served empty, as Envoy's listener or cluster stops
@@ -546,7 +611,7 @@ public final class AdsClient {
             }
         }
 
-        recordFailures(s, d, errors, r.getVersionInfo(), now);
+        recordFailures(s, u, d, errors, now);
         if (errors.isEmpty()) {
             s.ackedVersion = r.getVersionInfo();
             s.repeatedNacks = 0;
@@ -557,7 +622,7 @@ public final class AdsClient {
                 reject(s, r, errors, now);
             }
             if (identity != null) {
-                s.rejected = r;
+                s.rejected = u;
                 s.rejectedOnStream = id;
                 watchIdentity();
             }
@@ -619,14 +684,16 @@ public final class AdsClient {
     /**
      * Keeps each resource's last rejected update, as Envoy's listener manager keeps a listener's error_state for the
      * config dump: set for a resource the response rejected by name (with the message rejected), cleared for one the
-     * response brought and that was accepted, and, for a wildcard type, for one the response deleted. A response
+     * response brought and that was accepted, and, for a wildcard type, for one the response deleted (by leaving it
+     * out of a state of the world response, or naming it in a delta one's removed_resources). A response
      * rejected as a whole changes nothing.
      */
-    private static void recordFailures(SubscriptionState s, ResponseDecoder.Decoded d, Map<String, String> errors,
-                                       String version, Instant now) {
+    private static void recordFailures(SubscriptionState s, Update u, ResponseDecoder.Decoded d,
+                                       Map<String, String> errors, Instant now) {
+        String version = u.response().getVersionInfo();
         if (!errors.containsKey("")) {
-            s.failures.keySet().removeIf(name -> !errors.containsKey(name)
-                    && (s.wildcard || d.valid().containsKey(name)));
+            s.failures.keySet().removeIf(name -> !errors.containsKey(name) && (d.valid().containsKey(name)
+                    || s.wildcard && (!u.delta() || u.removed().contains(name))));
         }
         for (Map.Entry<String, String> e : errors.entrySet()) {
             SubscriptionState.Entry parsed = d.valid().get(e.getKey());
@@ -634,6 +701,24 @@ public final class AdsClient {
             if (m != null) {
                 s.failures.put(e.getKey(), new DynamicState.Failure(m, version, now, e.getValue()));
             }
+        }
+    }
+
+    /**
+     * One response as the client applies it: a state of the world one, or a delta one in that form (each of its
+     * resources in its {@code Resource} wrapper, which {@link ResponseDecoder} unwraps under the wrapper's name and
+     * version; its {@code system_version_info} as the version_info) with the names it removes.
+     */
+    record Update(DiscoveryResponse response, boolean delta, List<String> removed) {
+        static Update of(DiscoveryResponse r) {
+            return new Update(r, false, List.of());
+        }
+
+        static Update of(DeltaDiscoveryResponse d) {
+            DiscoveryResponse.Builder b = DiscoveryResponse.newBuilder().setTypeUrl(d.getTypeUrl())
+                    .setVersionInfo(d.getSystemVersionInfo()).setNonce(d.getNonce());
+            d.getResourcesList().forEach(resource -> b.addResources(com.google.protobuf.Any.pack(resource)));
+            return new Update(b.build(), true, List.copyOf(d.getRemovedResourcesList()));
         }
     }
 
@@ -782,7 +867,8 @@ public final class AdsClient {
         s.names = wanted;
         if (s.sentOnStream || !wanted.isEmpty()) {
             // An empty list after a first request unsubscribes from all; never sent as a first request (wildcard).
-            send(s, s.ackedVersion, s.nonce, null);
+            // Over delta xDS a change of names is no ACK: it carries no nonce, as Envoy's.
+            send(s, s.ackedVersion, options.delta() ? "" : s.nonce, null);
         }
         return removed;
     }

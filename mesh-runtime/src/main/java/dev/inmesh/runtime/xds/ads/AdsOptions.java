@@ -30,10 +30,13 @@ import java.util.Objects;
  * @param keepaliveInterval how often an HTTP/2 PING checks the connection (default 30 s, as Istio's bootstrap for
  *                          the xds-grpc cluster; {@link Duration#ZERO} turns it off); a PING unanswered for
  *                          {@link #KEEPALIVE_TIMEOUT} (10 s) ends the stream, which reconnects
+ * @param delta whether the stream is incremental xDS ({@code DeltaAggregatedResources}, as Istio 1.22+ sidecars use)
+ *              rather than state of the world ({@code StreamAggregatedResources}, the default: every xDS server
+ *              serves it, while delta is served by istiod and some others only)
  */
 public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration initialFetchTimeout,
                          Duration backoffBase, Duration backoffMax, Duration connectTimeout, long maxMessageBytes,
-                         Duration keepaliveInterval) {
+                         Duration keepaliveInterval, boolean delta) {
 
     public static final Duration DEFAULT_INITIAL_FETCH_TIMEOUT = Duration.ofSeconds(15);
     public static final Duration DEFAULT_BACKOFF_BASE = Duration.ofMillis(500);
@@ -73,24 +76,30 @@ public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration ini
 
     /** Options with the defaults, for a node and its servers. */
     public static AdsOptions of(NodeOptions node, XdsServer... servers) {
-        return new AdsOptions(List.of(servers), node, null, null, null, null, 0, null);
+        return new AdsOptions(List.of(servers), node, null, null, null, null, 0, null, false);
     }
 
     /** The same options with another initial fetch timeout ({@link Duration#ZERO}: none, as Envoy's 0). */
     public AdsOptions withInitialFetchTimeout(Duration d) {
         return new AdsOptions(servers, node, d, backoffBase, backoffMax, connectTimeout, maxMessageBytes,
-                keepaliveInterval);
+                keepaliveInterval, delta);
     }
 
     public AdsOptions withBackoff(Duration base, Duration max) {
         return new AdsOptions(servers, node, initialFetchTimeout, base, max, connectTimeout, maxMessageBytes,
-                keepaliveInterval);
+                keepaliveInterval, delta);
     }
 
     /** The same options with another keepalive interval ({@link Duration#ZERO}: none). */
     public AdsOptions withKeepalive(Duration interval) {
         return new AdsOptions(servers, node, initialFetchTimeout, backoffBase, backoffMax, connectTimeout,
-                maxMessageBytes, interval);
+                maxMessageBytes, interval, delta);
+    }
+
+    /** The same options over incremental (delta) xDS when {@code on}, else over state of the world. */
+    public AdsOptions withDelta(boolean on) {
+        return new AdsOptions(servers, node, initialFetchTimeout, backoffBase, backoffMax, connectTimeout,
+                maxMessageBytes, keepaliveInterval, on);
     }
 
     private static Duration positive(Duration d, Duration dflt, String name) {

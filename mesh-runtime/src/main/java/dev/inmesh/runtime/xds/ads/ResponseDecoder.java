@@ -33,10 +33,13 @@ final class ResponseDecoder {
                    Map<String, Message> rejected) {}
 
     /**
-     * @param held the resources held now: one whose message is unchanged is reused as it is, not parsed again
+     * @param held the resources held now: one whose message (and, with {@code delta}, version) is unchanged is reused
+     *             as it is, not parsed again
+     * @param delta whether {@code r} is a delta response in state of the world form ({@link AdsClient.Update}): each
+     *              resource takes the version of its wrapper, as Envoy keeps each resource's own version in delta
      */
     static Decoded decode(ResourceType type, DiscoveryResponse r, ResourceBundle.Version version,
-                          Map<String, SubscriptionState.Entry> held) {
+                          Map<String, SubscriptionState.Entry> held, boolean delta) {
         Map<String, SubscriptionState.Entry> valid = new LinkedHashMap<>();
         Map<String, String> errors = new LinkedHashMap<>();
         Map<String, Message> rejected = new LinkedHashMap<>();
@@ -55,6 +58,7 @@ final class ResponseDecoder {
             Any any = r.getResources(i);
             String at = "resources[" + i + "]";
             Resource wrapper = null;
+            ResourceBundle.Version v = version;
             if (any.getTypeUrl().equals(WRAPPER_TYPE_URL)) {
                 try {
                     wrapper = any.unpack(Resource.class);
@@ -76,6 +80,9 @@ final class ResponseDecoder {
                 }
                 any = wrapper.getResource();
                 at += ".resource";
+                if (delta) {
+                    v = new ResourceBundle.Version(wrapper.getVersion(), version.lastUpdated());
+                }
             }
             if (!any.getTypeUrl().equals(type.typeUrl())) {
                 errors.put(at, type.kind() + " " + at + ": type_url \"" + any.getTypeUrl() + "\" (expected: "
@@ -106,12 +113,13 @@ final class ResponseDecoder {
                 continue;
             }
             SubscriptionState.Entry same = held.get(name);
-            if (same != null && m.equals(same.message())) {
+            if (same != null && m.equals(same.message())
+                    && (!delta || same.version().versionInfo().equals(v.versionInfo()))) {
                 valid.put(name, same);
                 continue;
             }
             try {
-                valid.put(name, new SubscriptionState.Entry(parser.parse(m), m, version));
+                valid.put(name, new SubscriptionState.Entry(parser.parse(m), m, v));
             } catch (InvalidResourceException e) {
                 errors.put(name, e.getMessage());
                 rejected.put(name, m);
@@ -125,9 +133,10 @@ final class ResponseDecoder {
 
     /**
      * The field of a {@code Resource} wrapper that Inmesh refuses, with why, or null. As Envoy, a state of the world
-     * response may wrap each resource in {@code envoy.service.discovery.v3.Resource}: the resource it wraps is
-     * decoded as if sent bare, under the wrapper's name. Its {@code version} changes nothing (Envoy takes the
-     * response's), nor do {@code aliases} (VHDS only), {@code metadata} (Envoy hands it to a config tracker
+     * response may wrap each resource in {@code envoy.service.discovery.v3.Resource} (a delta response always does):
+     * the resource it wraps is decoded as if sent bare, under the wrapper's name. Its {@code version} is the
+     * resource's in a delta response and changes nothing in a state of the world one (Envoy takes the response's),
+     * nor do {@code aliases} (VHDS only), {@code metadata} (Envoy hands it to a config tracker
      * extension only) or {@code cache_control} (Inmesh keeps no xDS cache across restarts). A {@code ttl}, after
      * which Envoy drops the resource unless the server refreshes it, is not implemented, and a wrapper with no
      * resource is such a refresh (a heartbeat): both are refused.

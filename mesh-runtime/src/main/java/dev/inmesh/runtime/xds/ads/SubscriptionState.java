@@ -27,6 +27,8 @@ final class SubscriptionState {
     final boolean wildcard;
     /** The names subscribed to, for RDS and EDS. */
     Set<String> names = new TreeSet<>();
+    /** Over delta xDS: the names subscribed to on the current stream, as the server was last told them. */
+    Set<String> namesSent = new TreeSet<>();
     /** Names subscribed to that have neither arrived nor timed out. */
     final Set<String> pending = new HashSet<>();
     /** The subscription each initial fetch timer runs for, by name, while it runs. */
@@ -56,7 +58,7 @@ final class SubscriptionState {
      * The latest response, when it was rejected by name while the client reads Istio's secrets from a workload
      * identity (it is decoded again when the identity's files change), and the stream it came on; else null.
      */
-    io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse rejected;
+    AdsClient.Update rejected;
     long rejectedOnStream;
     /** The last rejected update of each resource, by name, until an update of it is accepted or it goes. */
     final Map<String, DynamicState.Failure> failures = new LinkedHashMap<>();

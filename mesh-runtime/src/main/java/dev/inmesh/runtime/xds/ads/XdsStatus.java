@@ -39,10 +39,12 @@ public record XdsStatus(String server, boolean connected, Instant connectedSince
      *
      * @param type the kind, such as {@code RouteConfiguration}
      * @param typeUrl the type URL
-     * @param ackedVersion the version_info of the last response ACKed, or empty
+     * @param ackedVersion the version_info of the last response ACKed (over delta xDS its system_version_info), or
+     *                     empty
      * @param nonce the nonce of the last response received, or empty
      * @param lastUpdated when the last response was received, or null
-     * @param lastNackVersion the version_info of the last response NACKed, or empty
+     * @param lastNackVersion the version_info of the last response NACKed (over delta, its system_version_info), or
+     *                        empty
      * @param lastNackError its error_detail message (each bad resource by name and field), or empty
      * @param lastNackAt when it was NACKed, or null
      * @param resources how many resources of the type are held (serving or ready to serve)

@@ -40,11 +40,16 @@ class AdsConfigDumpTest extends AdsRig {
     private AdminServer admin;
 
     void start(Snapshot first) throws Exception {
+        start(first, false);
+    }
+
+    /** Starts a client on {@code first}, over delta xDS when {@code delta}, and an admin server on its state. */
+    void start(Snapshot first, boolean delta) throws Exception {
         server.set(first);
         client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
                 AdsOptions.XdsServer.plaintext("127.0.0.1", server.port()))
                 .withInitialFetchTimeout(Duration.ofSeconds(5))
-                .withBackoff(Duration.ofMillis(50), Duration.ofMillis(500)), holder);
+                .withBackoff(Duration.ofMillis(50), Duration.ofMillis(500)).withDelta(delta), holder);
         Future<Void> applied = client.start();
         applied.await(WAIT.toSeconds(), TimeUnit.SECONDS);
         assertTrue(applied.succeeded(), () -> String.valueOf(applied.cause()));
@@ -210,5 +215,29 @@ class AdsConfigDumpTest extends AdsRig {
         configs = EnvoyJson.tree(get("/config_dump")).path("configs");
         assertEquals("2", configs.get(1).path("version_info").asText(), "clusters: " + configs.get(1));
         assertEquals("2", configs.get(2).path("version_info").asText(), "listeners: " + configs.get(2));
+    }
+
+    @Test
+    void overDeltaXdsEachResourceShowsItsOwnVersionAndTheDumpTheLastChangingResponsesSystemVersion()
+            throws Exception {
+        Listener l9080 = listener("0.0.0.0_9080", 9080, "9080");
+        start(snapshot("1", List.of(edsCluster("c1"), edsCluster("c2")), List.of(endpoints("c1", 1),
+                endpoints("c2", 1)), List.of(l9080), List.of(route("9080", "c1"))), true);
+        String c1 = server.deltaResponses.stream().flatMap(r -> r.getResourcesList().stream())
+                .filter(r -> r.getName().equals("c1")).findFirst().orElseThrow().getVersion();
+        assertFalse(c1.isEmpty());
+        JsonNode dumped = entries("dynamic_active_clusters", "cluster", "name").get("c1");
+        assertEquals(c1, dumped.path("version_info").asText(), "the resource's own version: " + dumped);
+        assertFalse(dumped.path("last_updated").asText().isEmpty());
+        assertEquals("1", EnvoyJson.tree(get("/config_dump")).path("configs").get(1).path("version_info").asText());
+
+        // version 2 removes c2 (removed_resources): c1 keeps its version, the dump's is 2
+        server.set(snapshot("2", List.of(edsCluster("c1")), List.of(endpoints("c1", 1)), List.of(l9080),
+                List.of(route("9080", "c1"))));
+        await(() -> "2".equals(client.status().type("Cluster").ackedVersion()), WAIT, "ACK of 2");
+        Map<String, JsonNode> clusters = entries("dynamic_active_clusters", "cluster", "name");
+        assertEquals(List.of("c1"), List.copyOf(clusters.keySet()));
+        assertEquals(c1, clusters.get("c1").path("version_info").asText());
+        assertEquals("2", EnvoyJson.tree(get("/config_dump")).path("configs").get(1).path("version_info").asText());
     }
 }

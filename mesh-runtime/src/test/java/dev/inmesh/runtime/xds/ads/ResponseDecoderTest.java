@@ -24,7 +24,7 @@ class ResponseDecoderTest {
     static ResponseDecoder.Decoded decode(Any... resources) {
         DiscoveryResponse r = DiscoveryResponse.newBuilder().setTypeUrl(ResourceType.ROUTE.typeUrl())
                 .setVersionInfo("7").setNonce("n").addAllResources(List.of(resources)).build();
-        return ResponseDecoder.decode(ResourceType.ROUTE, r, VERSION, Map.of());
+        return ResponseDecoder.decode(ResourceType.ROUTE, r, VERSION, Map.of(), false);
     }
 
     static Resource.Builder wrapped(String name, String cluster) {

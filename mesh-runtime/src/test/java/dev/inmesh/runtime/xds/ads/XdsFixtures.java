@@ -75,6 +75,20 @@ public final class XdsFixtures {
                 """.formatted(name, cluster), RouteConfiguration.class);
     }
 
+    /** A STATIC cluster of one endpoint, {@code 127.0.0.1:port}. */
+    public static Cluster staticCluster(String name, int port) {
+        return parse("""
+                name: "%1$s"
+                type: STATIC
+                connect_timeout: 1s
+                load_assignment:
+                  cluster_name: "%1$s"
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %2$d}}}
+                """.formatted(name, port), Cluster.class);
+    }
+
     /** A route configuration whose second route has an invalid RE2 regex. */
     public static RouteConfiguration badRoute(String name) {
         return parse("""

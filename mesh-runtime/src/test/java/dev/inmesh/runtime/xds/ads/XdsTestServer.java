@@ -5,6 +5,7 @@ import io.envoyproxy.controlplane.cache.v3.Snapshot;
 import io.envoyproxy.controlplane.server.DiscoveryServerCallbacks;
 import io.envoyproxy.controlplane.server.V3DiscoveryServer;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
 import io.grpc.Metadata;
@@ -38,6 +39,8 @@ public final class XdsTestServer implements AutoCloseable {
     public final SimpleCache<String> cache = new SimpleCache<>(node -> GROUP);
     public final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
     public final List<DiscoveryResponse> responses = new CopyOnWriteArrayList<>();
+    public final List<DeltaDiscoveryRequest> deltaRequests = new CopyOnWriteArrayList<>();
+    public final List<DeltaDiscoveryResponse> deltaResponses = new CopyOnWriteArrayList<>();
     public final List<String> authorizations = new CopyOnWriteArrayList<>();
     private final Server server;
 
@@ -49,7 +52,15 @@ public final class XdsTestServer implements AutoCloseable {
             }
 
             @Override
-            public void onV3StreamDeltaRequest(long streamId, DeltaDiscoveryRequest request) {}
+            public void onV3StreamDeltaRequest(long streamId, DeltaDiscoveryRequest request) {
+                deltaRequests.add(request);
+            }
+
+            @Override
+            public void onV3StreamDeltaResponse(long streamId, DeltaDiscoveryRequest request,
+                                                DeltaDiscoveryResponse response) {
+                deltaResponses.add(response);
+            }
 
             @Override
             public void onV3StreamResponse(long streamId, DiscoveryRequest request, DiscoveryResponse response) {
@@ -112,16 +123,32 @@ public final class XdsTestServer implements AutoCloseable {
 
     /** The first request that matches, waiting up to {@code timeout}. */
     public DiscoveryRequest awaitRequest(Predicate<DiscoveryRequest> p, Duration timeout) throws InterruptedException {
+        return awaitFirst(requests, p, timeout);
+    }
+
+    /** The first delta request that matches, waiting up to {@code timeout}. */
+    public DeltaDiscoveryRequest awaitDeltaRequest(Predicate<DeltaDiscoveryRequest> p, Duration timeout)
+            throws InterruptedException {
+        return awaitFirst(deltaRequests, p, timeout);
+    }
+
+    /** The first delta response that matches, waiting up to {@code timeout}. */
+    public DeltaDiscoveryResponse awaitDeltaResponse(Predicate<DeltaDiscoveryResponse> p, Duration timeout)
+            throws InterruptedException {
+        return awaitFirst(deltaResponses, p, timeout);
+    }
+
+    private static <T> T awaitFirst(List<T> seen, Predicate<T> p, Duration timeout) throws InterruptedException {
         long end = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < end) {
-            for (DiscoveryRequest r : requests) {
+            for (T r : seen) {
                 if (p.test(r)) {
                     return r;
                 }
             }
             Thread.sleep(10);
         }
-        throw new AssertionError("no such request within " + timeout + "; requests: " + requests);
+        throw new AssertionError("none such within " + timeout + "; seen: " + seen);
     }
 
     /** Stops at once, dropping open streams. */

@@ -12,18 +12,23 @@ import dev.inmesh.runtime.xds.ads.XdsTestServer;
 import io.envoyproxy.controlplane.cache.v3.Snapshot;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServer;
+import io.vertx.ext.web.client.HttpResponse;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@code inmesh.xds.initial-fetch-timeout-seconds}: how long {@code start()} waits for a control plane that has no
- * configuration for this node yet (here: a java-control-plane server with no snapshot until the test sets one).
+ * A mesh on a control plane (a java-control-plane server): {@code inmesh.xds.initial-fetch-timeout-seconds}, how long
+ * {@code start()} waits for a control plane that has no configuration for this node yet (no snapshot until the test
+ * sets one), and {@code inmesh.xds.delta}, the configuration taken over incremental xDS.
  */
-class MeshAdsInitialFetchTest {
+class MeshAdsTest {
     private Vertx vertx;
     private XdsTestServer server;
     private Mesh mesh;
@@ -86,5 +91,56 @@ class MeshAdsInitialFetchTest {
         assertEquals(Duration.ZERO, DefaultMesh.adsOptions(options().setXdsInitialFetchTimeoutSeconds(0),
                 new dev.inmesh.runtime.stats.WorkloadInfo("w", "default", "", ""), "Kubernetes", "NONE")
                 .initialFetchTimeout());
+    }
+
+    private int upstream(String name) throws Exception {
+        HttpServer s = vertx.createHttpServer().requestHandler(req -> req.response().end(name));
+        return s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+    }
+
+    private static Snapshot snapshot(String version, String cluster, int a, int b) {
+        return Snapshot.create(List.of(XdsFixtures.staticCluster("a", a), XdsFixtures.staticCluster("b", b)),
+                version, List.of(), version, List.of(XdsFixtures.listener("0.0.0.0_9080", 9080, "9080")), version,
+                List.of(XdsFixtures.route("9080", cluster)), version, List.of(), version);
+    }
+
+    private String get() throws Exception {
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        return r.bodyAsString();
+    }
+
+    @Test
+    void aMeshOnDeltaXdsRoutesByWhatTheServerSendsAndByItsChanges() throws Exception {
+        int a = upstream("a");
+        int b = upstream("b");
+        server.set(snapshot("1", "a", a, b));
+        mesh = Mesh.create(vertx, new MeshOptions().setAdminPort(-1).setXdsAddress("127.0.0.1:" + server.port())
+                .setXdsDelta(true));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        assertEquals("a", get());
+        assertFalse(server.deltaRequests.isEmpty());
+        assertTrue(server.requests.isEmpty(), "no state of the world stream: " + server.requests);
+
+        server.set(snapshot("2", "b", a, b));
+        long end = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        String seen = get();
+        while (!seen.equals("b") && System.nanoTime() < end) {
+            Thread.sleep(20);
+            seen = get();
+        }
+        assertEquals("b", seen, "the route change applies to the next request");
+    }
+
+    @Test
+    void theSettingIsReadAndStateOfTheWorldIsTheDefault() {
+        assertFalse(new MeshOptions().isXdsDelta());
+        assertTrue(MeshSettings.from(new io.smallrye.config.SmallRyeConfigBuilder()
+                .withSources(new io.smallrye.config.EnvConfigSource(Map.of("INMESH_XDS_DELTA", "true"), 300))
+                .build()).isXdsDelta());
+        assertTrue(DefaultMesh.adsOptions(new MeshOptions().setXdsAddress("127.0.0.1:15010").setXdsDelta(true),
+                new dev.inmesh.runtime.stats.WorkloadInfo("w", "default", "", ""), "Kubernetes", "NONE").delta());
+        assertFalse(DefaultMesh.adsOptions(new MeshOptions().setXdsAddress("127.0.0.1:15010"),
+                new dev.inmesh.runtime.stats.WorkloadInfo("w", "default", "", ""), "Kubernetes", "NONE").delta());
     }
 }
