@@ -58,6 +58,11 @@ public final class ProxyCommand implements Callable<Integer> {
                     + "INMESH_XDS_TOKEN_FILE and INMESH_XDS_INITIAL_FETCH_TIMEOUT_SECONDS apply too).")
     String xdsAddress;
 
+    @Option(names = "--xds-delta",
+            description = "Ask the xDS server over incremental (delta) ADS, as Istio 1.22+ sidecars ask istiod, "
+                    + "rather than state of the world, which every xDS server serves (default: INMESH_XDS_DELTA).")
+    boolean xdsDelta;
+
     @Option(names = "--identity-dir", paramLabel = "DIR",
             description = "The workload identity directory: cert-chain.pem, key.pem and root-cert.pem, as Istio's "
                     + "agent writes them to OUTPUT_CERTS, which TLS contexts naming Istio's SDS secrets default and "
@@ -173,7 +178,8 @@ public final class ProxyCommand implements Callable<Integer> {
 
     /**
      * The control plane to take the configuration from ({@code --xds-address}, else {@code inmesh.xds.address}), as
-     * the sidecar node of this workload; null for none. The interception mode the node reports is Istio's
+     * the sidecar node of this workload, over delta xDS with {@code --xds-delta} or {@code inmesh.xds.delta}; null for
+     * none. The interception mode the node reports is Istio's
      * {@code ISTIO_META_INTERCEPTION_MODE} when set, else {@code REDIRECT}, the rules' default.
      */
     dev.inmesh.runtime.xds.ads.AdsOptions xds(MeshOptions o, Identity identity, java.util.Map<String, String> env) {
@@ -182,6 +188,9 @@ public final class ProxyCommand implements Callable<Integer> {
             return null;
         }
         o.setXdsAddress(address);
+        if (xdsDelta) {
+            o.setXdsDelta(true);
+        }
         String mode = first(null, null, env.get("ISTIO_META_INTERCEPTION_MODE"), "REDIRECT");
         return dev.inmesh.runtime.mesh.DefaultMesh.adsOptions(o, identity.local(), identity.clusterId(), mode);
     }

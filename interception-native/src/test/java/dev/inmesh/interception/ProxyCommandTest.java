@@ -209,6 +209,12 @@ class ProxyCommandTest {
         assertEquals("sidecar~10.1.2.3~reviews-v1-abc.shop~shop.svc.cluster.local", ads.node().nodeId());
         assertEquals("TPROXY", ads.node().interceptionMode());
         assertEquals("reviews-v1", ads.node().workloadName());
+        assertEquals(false, ads.delta(), "state of the world unless asked");
+        ProxyCommand delta = new ProxyCommand();
+        new picocli.CommandLine(delta).parseArgs("--xds-address", "istiod.istio-system.svc:15010", "--xds-delta");
+        assertEquals(true, delta.xds(new MeshOptions(), delta.identity(o, env), env).delta(), "--xds-delta");
+        assertEquals(true, c.xds(new MeshOptions().setXdsDelta(true), c.identity(o, env), env).delta(),
+                "INMESH_XDS_DELTA");
         c.xdsAddress = "istiod";
         IllegalArgumentException bad = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> c.xds(o, c.identity(o, env), env));
