@@ -55,8 +55,9 @@ public final class AdminServer {
          */
         CONFIG_DUMP("/config_dump"),
         /**
-         * {@code /stats/prometheus}: the Micrometer registry's Prometheus scrape; as Envoy's, {@code ?filter=} keeps
-         * the metric families whose name a regular expression finds, {@code ?usedonly} the series written.
+         * {@code /stats/prometheus}: the Micrometer registry's Prometheus scrape, its numbers printed as Envoy's
+         * ({@link PrometheusText}); as Envoy's, {@code ?filter=} keeps the metric families whose name a regular
+         * expression finds, {@code ?usedonly} the series written.
          */
         STATS_PROMETHEUS("/stats/prometheus"),
         /**
@@ -373,7 +374,7 @@ public final class AdminServer {
             case STATS_PROMETHEUS, APP_METRICS -> {
                 if (serves(mount, Endpoint.APP_METRICS)) {
                     agent.mergedStats(req, () -> registry == null ? Future.succeededFuture("")
-                            : vertx.executeBlocking(() -> PrometheusText.envoyNames(registry.scrape()), false));
+                            : vertx.executeBlocking(() -> PrometheusText.envoy(registry.scrape()), false));
                 } else {
                     java.util.function.Predicate<String> filter = filter(req);
                     if (filter != null) {
@@ -603,7 +604,7 @@ public final class AdminServer {
         boolean usedOnly = req.params().contains("usedonly");
         boolean all = !usedOnly && (req.getParam("filter") == null || req.getParam("filter").isEmpty());
         offLoop(req, "text/plain; version=0.0.4; charset=utf-8", registry == null ? () -> ""
-                : all ? () -> PrometheusText.envoyNames(registry.scrape())
+                : all ? () -> PrometheusText.envoy(registry.scrape())
                 : () -> PrometheusText.select(registry.scrape(), filter, usedOnly));
     }
 

@@ -7,10 +7,13 @@ import java.util.Set;
 import java.util.function.Predicate;
 
 /**
- * Envoy's {@code filter} and {@code usedonly} for {@code /stats/prometheus}, on a scrape in Prometheus' text format:
+ * The registry's scrape in Prometheus' text format as Envoy's {@code /stats/prometheus} prints it: Inmesh's own
+ * families ({@code istio_*}, {@code envoy_*}) under Envoy's names, with Envoy's numbers (see {@link #envoyNumber})
+ * and without Micrometer's {@code _max} gauge beside a histogram; and Envoy's {@code filter} and {@code usedonly}:
  * the metric families whose name the filter accepts, and with {@code usedonly} only their series that were written
  * (a counter or gauge not zero, a histogram or summary whose {@code _count} is not zero), a family left with none
- * left out with its {@code # HELP} and {@code # TYPE} lines.
+ * left out with its {@code # HELP} and {@code # TYPE} lines. Other families (the application's meters in an in-JVM
+ * mesh's registry) keep Micrometer's form.
  */
 final class PrometheusText {
 
@@ -43,20 +46,46 @@ final class PrometheusText {
             "envoy_http_downstream_rq_xx", "envoy_http_downstream_rq");
 
     /**
-     * The scrape with the families of {@link #ENVOY_FAMILIES} under Envoy's names, those that share a name merged
-     * into one family (its first {@code # HELP}, typed {@code counter} as Envoy's, then the samples of each) where the
-     * first stood.
+     * The scrape as Envoy prints it: Inmesh's families with Envoy's numbers and without Micrometer's {@code _max}
+     * gauges ({@link #envoyForm(List)}), the families of {@link #ENVOY_FAMILIES} under Envoy's names, those that share
+     * a name merged into one family (its first {@code # HELP}, typed {@code counter} as Envoy's, then the samples of
+     * each) where the first stood.
      */
-    static String envoyNames(String scrape) {
-        if (ENVOY_FAMILIES.keySet().stream().noneMatch(scrape::contains)) {
-            return scrape;
-        }
+    static String envoy(String scrape) {
         StringBuilder b = new StringBuilder();
-        envoyNames(families(scrape)).forEach(f -> append(b, f, f.samples));
+        envoyNames(envoyForm(families(scrape))).forEach(f -> append(b, f, f.samples));
         return b.toString();
     }
 
-    /** {@link #envoyNames(String)} on the scrape's families. */
+    /** Whether the family is one of Inmesh's own, which Envoy or Istio's proxy serves. */
+    private static boolean own(String family) {
+        return family.startsWith("istio_") || family.startsWith("envoy_");
+    }
+
+    /**
+     * Inmesh's families without the {@code NAME_max} gauge Micrometer adds beside a histogram {@code NAME} (Envoy
+     * serves only a histogram's buckets, sum and count), their samples with Envoy's numbers ({@link #envoyNumbers}).
+     */
+    private static List<Family> envoyForm(List<Family> families) {
+        Set<String> histograms = new HashSet<>();
+        for (Family f : families) {
+            if (f.type.equals("histogram")) {
+                histograms.add(f.name + "_max");
+            }
+        }
+        List<Family> out = new ArrayList<>(families.size());
+        for (Family f : families) {
+            if (!own(f.name)) {
+                out.add(f);
+            } else if (!histograms.contains(f.name)) {
+                f.samples.replaceAll(PrometheusText::envoyNumbers);
+                out.add(f);
+            }
+        }
+        return out;
+    }
+
+    /** The families of {@link #ENVOY_FAMILIES} under Envoy's names ({@link #envoy(String)}). */
     private static List<Family> envoyNames(List<Family> families) {
         List<Family> out = new ArrayList<>();
         java.util.Map<String, Family> renamed = new java.util.HashMap<>();
@@ -86,12 +115,12 @@ final class PrometheusText {
     }
 
     /**
-     * The registry's scrape under Envoy's names ({@link #envoyNames(String)}), with only the families whose name
+     * The registry's scrape as Envoy prints it ({@link #envoy(String)}), with only the families whose name
      * {@code names} accepts and, with {@code usedOnly}, their series that were written.
      */
     static String select(String scrape, Predicate<String> names, boolean usedOnly) {
         StringBuilder out = new StringBuilder();
-        for (Family f : envoyNames(families(scrape))) {
+        for (Family f : envoyNames(envoyForm(families(scrape)))) {
             if (!names.test(f.name)) {
                 continue;
             }
@@ -222,5 +251,66 @@ final class PrometheusText {
         }
         String labels = sample.substring(sampleName(sample).length(), labelsEnd(sample));
         return name + labels.replaceAll("(?<=[{,])(le|quantile)=\"[^\"]*\",?", "").replace(",}", "}");
+    }
+
+    /**
+     * The sample with Envoy's numbers: its value, and the bound of its {@code le} label, by {@link #envoyNumber}; the
+     * other labels' values as they are, whatever they look like.
+     */
+    static String envoyNumbers(String sample) {
+        int i = sampleName(sample).length();
+        int end = labelsEnd(sample);
+        StringBuilder b = new StringBuilder(sample.length()).append(sample, 0, i);
+        // the labels, NAME="VALUE" after '{' or ',', a quote in a value escaped with a backslash
+        while (i < end) {
+            int eq = sample.indexOf("=\"", i);
+            if (eq < 0 || eq >= end) {
+                break;
+            }
+            int close = eq + 2;
+            while (close < end && sample.charAt(close) != '"') {
+                close += sample.charAt(close) == '\\' ? 2 : 1;
+            }
+            close = Math.min(close, end);
+            String value = sample.substring(eq + 2, close);
+            boolean le = eq - 3 >= i && sample.startsWith("le", eq - 2) && "{,".indexOf(sample.charAt(eq - 3)) >= 0;
+            b.append(sample, i, eq + 2).append(le ? envoyNumber(value) : value);
+            i = close;
+        }
+        b.append(sample, i, end);
+        // the value, then what follows it (a timestamp)
+        int start = end;
+        while (start < sample.length() && sample.charAt(start) == ' ') {
+            start++;
+        }
+        int stop = sample.indexOf(' ', start);
+        stop = stop < 0 ? sample.length() : stop;
+        return b.append(sample, end, start).append(envoyNumber(sample.substring(start, stop)))
+                .append(sample, stop, sample.length()).toString();
+    }
+
+    /** A decimal number as Java prints a double: {@code -1}, {@code 2.5}, {@code 3.0E-4}, {@code 1.0E7}. */
+    private static final java.util.regex.Pattern DECIMAL =
+            java.util.regex.Pattern.compile("-?[0-9]+(\\.[0-9]+)?(E-?[0-9]+)?");
+
+    /**
+     * A number as Envoy prints it: an integral one without a fraction ({@code 3}, {@code 25}, {@code 3600000}, as
+     * Envoy's integer counters, gauges and bucket counts and its {@code %.32g} bounds and sums), any other in plain
+     * decimal form where Envoy's {@code %.32g} is not scientific ({@code 0.5}, {@code 0.00015}, {@code 12345678.5}),
+     * else as it is; {@code +Inf}, {@code -Inf}, {@code NaN} and what is not a number as they are.
+     */
+    static String envoyNumber(String number) {
+        if (!DECIMAL.matcher(number).matches()) {
+            return number;
+        }
+        double d = Double.parseDouble(number);
+        double magnitude = Math.abs(d);
+        if (d == Math.rint(d) && magnitude < 0x1p53) {
+            return Long.toString((long) d);
+        }
+        if (number.indexOf('E') < 0 || magnitude < 1e-4 || magnitude >= 1e32) {
+            return number;
+        }
+        return new java.math.BigDecimal(number).stripTrailingZeros().toPlainString();
     }
 }

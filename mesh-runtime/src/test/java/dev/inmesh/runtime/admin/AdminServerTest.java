@@ -215,7 +215,35 @@ class AdminServerTest {
         assertEquals(200, r.statusCode());
         assertTrue(r.headers().firstValue("content-type").orElse("").startsWith("text/plain; version=0.0.4"));
         assertTrue(r.body().lines().anyMatch(l -> l.startsWith("istio_requests_total{")
-                && l.contains("reporter=\"source\"") && l.endsWith(" 1.0")), r.body());
+                && l.contains("reporter=\"source\"") && l.endsWith(" 1")), r.body());
+    }
+
+    @Test
+    void statsPrometheusPrintsInmeshsNumbersAsEnvoyAndTheApplicationsAsMicrometer() throws Exception {
+        MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE).record(StreamInfos.outboundOk());
+        registry.counter("app_orders").increment(7);
+        AdminServer stats = everything();
+        try {
+            for (String path : List.of("/stats/prometheus", "/stats/prometheus?usedonly", "/stats?format=prometheus",
+                    "/stats/prometheus?filter=duration%7Capp")) {
+                List<String> lines = (path.startsWith("/stats?") ? get(stats, path) : get(0, path)).body().lines()
+                        .toList();
+                // Envoy's integers, le bounds and integral sums (a request of 12 ms)
+                java.util.function.BiPredicate<String, String> has = (kind, tail) -> lines.stream().anyMatch(l ->
+                        l.startsWith("istio_request_duration_milliseconds_" + kind + "{")
+                        && l.contains("reporter=\"source\"") && l.endsWith(tail));
+                assertTrue(has.test("bucket", ",le=\"0.5\"} 0") && has.test("bucket", ",le=\"10\"} 0")
+                        && has.test("bucket", ",le=\"25\"} 1") && has.test("bucket", ",le=\"3600000\"} 1")
+                        && has.test("bucket", ",le=\"+Inf\"} 1") && has.test("sum", "} 12")
+                        && has.test("count", "} 1"), path + ": " + lines);
+                assertTrue(lines.stream().noneMatch(l -> l.matches("istio_.*(\\.0|le=\"[0-9]+\\.0\"}.*)")), path);
+                assertTrue(lines.stream().noneMatch(l -> l.contains("istio_request_duration_milliseconds_max")),
+                        "Envoy serves no max of a histogram: " + lines);
+                assertTrue(lines.contains("app_orders_total 7.0"), "the application's meter as it is: " + lines);
+            }
+        } finally {
+            stats.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
     }
 
     @Test
@@ -470,7 +498,7 @@ class AdminServerTest {
             assertTrue(get(own, "/stats?format=json").body().contains(
                     "{\"name\":\"cluster.outbound|9080||reviews.upstream_rq_total\",\"value\":1}"));
             assertTrue(get(own, "/stats/prometheus").body().lines().anyMatch(l -> l.startsWith(
-                    "envoy_cluster_upstream_rq_total{") && l.endsWith(" 3.0")), "the registry counts on");
+                    "envoy_cluster_upstream_rq_total{") && l.endsWith(" 3")), "the registry counts on");
         } finally {
             own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
@@ -495,7 +523,7 @@ class AdminServerTest {
             String stats = get(server, "/stats?type=Gauges&filter=%5Eserver").body();
             assertTrue(stats.startsWith("server.live: 1\nserver.state: 0\nserver.uptime: "), stats);
             String prometheus = get(server, "/stats/prometheus?usedonly&filter=envoy_server_state").body();
-            assertTrue(prometheus.contains("\nenvoy_server_state 0.0\n"), prometheus);
+            assertTrue(prometheus.contains("\nenvoy_server_state 0\n"), prometheus);
 
             send(server, "POST", "/healthcheck/fail");
             assertEquals("listener_manager.workers_started: 1\nserver.state: 1\n", get(server, readiness).body(),
@@ -519,10 +547,10 @@ class AdminServerTest {
             // envoy_cluster_upstream_rq, one with response_code_class, the other with response_code
             String prom = get(0, "/stats/prometheus").body();
             String c = "cluster_name=\"outbound|9080||reviews\"";
-            assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code_class=\"2xx\"} 2.0\n"), prom);
-            assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code_class=\"5xx\"} 1.0\n"), prom);
-            assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code=\"200\"} 2.0\n"), prom);
-            assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code=\"503\"} 1.0\n"), prom);
+            assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code_class=\"2xx\"} 2\n"), prom);
+            assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code_class=\"5xx\"} 1\n"), prom);
+            assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code=\"200\"} 2\n"), prom);
+            assertTrue(prom.contains("envoy_cluster_upstream_rq{" + c + ",response_code=\"503\"} 1\n"), prom);
             // a counter, as Istio's proxy types it (a scraper's rate() and metadata expect one)
             assertEquals(1, prom.lines().filter(l -> l.equals("# TYPE envoy_cluster_upstream_rq counter")).count(),
                     "one family");

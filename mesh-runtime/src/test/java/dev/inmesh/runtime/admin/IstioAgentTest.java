@@ -99,7 +99,8 @@ class IstioAgentTest {
     @Test
     void agentPortAppendsTheApplicationsMetricsInItsFormatAndPassesPrometheusHeaders() throws Exception {
         int port = app("localhost", req -> req.response().putHeader("content-type", OPENMETRICS)
-                .end("# TYPE app_orders counter\napp_orders_total 7\n# EOF\n"));
+                .end("# TYPE app_orders counter\napp_orders_total 7.0\n# TYPE app_sizes histogram\n"
+                        + "app_sizes_bucket{le=\"25.0\"} 1.0\n# EOF\n"));
         admin(scrape(port));
 
         for (String path : new String[] {"/stats/prometheus", "/metrics"}) {
@@ -109,20 +110,21 @@ class IstioAgentTest {
             assertEquals(200, r.statusCode());
             assertEquals(OPENMETRICS, r.headers().firstValue("content-type").orElseThrow());
             String body = r.body();
-            assertTrue(body.contains("envoy_cluster_upstream_rq_total 3.0"), body);
-            // the application's last: its # EOF ends the exposition
-            assertTrue(body.endsWith("app_orders_total 7\n# EOF\n"), body);
+            assertTrue(body.contains("envoy_cluster_upstream_rq_total 3\n"), body);
+            // the application's last, as it answered (Istio's agent does not rewrite it): its # EOF ends it
+            assertTrue(body.endsWith("app_orders_total 7.0\n# TYPE app_sizes histogram\n"
+                    + "app_sizes_bucket{le=\"25.0\"} 1.0\n# EOF\n"), body);
         }
         HttpServerRequest seen = appRequests.get(0);
         assertEquals("/app/metrics", seen.path());
         assertEquals("application/openmetrics-text; version=1.0.0", seen.getHeader("accept"));
         assertEquals("Prometheus/2.53.0", seen.getHeader("user-agent"));
         assertEquals("4.5", seen.getHeader("x-prometheus-scrape-timeout-seconds"));
-        assertTrue(get(0, "/metrics").body().contains("istio_agent_scrapes_total 3.0"));
+        assertTrue(get(0, "/metrics").body().contains("istio_agent_scrapes_total 3\n"));
 
         // the proxy's own port (15090) keeps Envoy's metrics alone
         HttpResponse<String> own = get(1, "/stats/prometheus");
-        assertTrue(own.body().contains("envoy_cluster_upstream_rq_total 3.0"));
+        assertTrue(own.body().contains("envoy_cluster_upstream_rq_total 3\n"));
         assertTrue(!own.body().contains("app_orders_total"), own.body());
         assertEquals(3, appRequests.size());
     }
@@ -136,12 +138,12 @@ class IstioAgentTest {
 
         assertEquals(200, r.statusCode());
         assertEquals("text/plain; version=0.0.4; charset=utf-8", r.headers().firstValue("content-type").orElseThrow());
-        assertTrue(r.body().contains("envoy_cluster_upstream_rq_total 3.0"), r.body());
+        assertTrue(r.body().contains("envoy_cluster_upstream_rq_total 3\n"), r.body());
         assertTrue(!r.body().contains("boom"), r.body());
         assertEquals(1.0, registry.get("istio_agent_scrape_failures").tag("type", "application").counter().count());
         // in the next scrape's exposition (1 or 2: its own failure may be counted before the registry is read)
         assertTrue(get(0, "/stats/prometheus").body().matches(
-                "(?s).*istio_agent_scrape_failures_total\\{type=\"application\"} [12]\\.0\n.*"));
+                "(?s).*istio_agent_scrape_failures_total\\{type=\"application\"} [12]\n.*"));
     }
 
     @Test
@@ -151,7 +153,7 @@ class IstioAgentTest {
         HttpResponse<String> r = get(0, "/metrics");
 
         assertEquals(200, r.statusCode());
-        assertTrue(r.body().contains("envoy_cluster_upstream_rq_total 3.0"), r.body());
+        assertTrue(r.body().contains("envoy_cluster_upstream_rq_total 3\n"), r.body());
         assertEquals(400, get(0, "/app-health/app/livez").statusCode());
     }
 

@@ -124,11 +124,11 @@ class MeshDownstreamStatsTest {
 
         String prom = admin("/stats/prometheus", "envoy_http_downstream_rq_total");
         String tag = "http_conn_manager_prefix=\"outbound_0.0.0.0_9080\"";
-        assertTrue(prom.contains("envoy_http_downstream_rq_total{" + tag + "} 4.0"), prom);
-        assertTrue(prom.contains("envoy_http_downstream_rq{" + tag + ",response_code_class=\"2xx\"} 2.0"), prom);
-        assertTrue(prom.contains("envoy_http_no_route{" + tag + "} 1.0"), prom);
-        assertTrue(prom.contains("envoy_http_fault_aborts_injected{" + tag + "} 1.0"), prom);
-        assertTrue(prom.contains("envoy_http_downstream_rq_active{" + tag + "} 0.0"), prom);
+        assertTrue(prom.contains("envoy_http_downstream_rq_total{" + tag + "} 4\n"), prom);
+        assertTrue(prom.contains("envoy_http_downstream_rq{" + tag + ",response_code_class=\"2xx\"} 2\n"), prom);
+        assertTrue(prom.contains("envoy_http_no_route{" + tag + "} 1\n"), prom);
+        assertTrue(prom.contains("envoy_http_fault_aborts_injected{" + tag + "} 1\n"), prom);
+        assertTrue(prom.contains("envoy_http_downstream_rq_active{" + tag + "} 0\n"), prom);
     }
 
     @Test
@@ -157,7 +157,7 @@ class MeshDownstreamStatsTest {
                 "rq_redirect: 1");
         String prom = admin("/stats/prometheus", "envoy_http_downstream_rq_total");
         assertTrue(prom.contains("envoy_http_downstream_rq_total{http_conn_manager_prefix=\"inbound_0.0.0.0_9080\"}"
-                + " 4.0"), prom);
+                + " 4\n"), prom);
     }
 
     @Test

@@ -99,7 +99,7 @@ class MeshInboundWebSocketTest {
         String prom = MeshInboundRbacTest.admin(plain, mesh.adminPort(), "/stats/prometheus", "response_code=\"101\"");
         assertTrue(prom.lines().anyMatch(l -> l.startsWith("istio_requests_total{")
                 && l.contains("reporter=\"destination\"") && l.contains("response_code=\"101\"")
-                && l.contains("response_flags=\"-\"") && l.endsWith(" 1.0")), prom);
+                && l.contains("response_flags=\"-\"") && l.endsWith(" 1")), prom);
         client.close().await(10, TimeUnit.SECONDS);
     }
 

@@ -83,7 +83,7 @@ class MeshLocalRateLimitTest {
         String prom = admin("/stats/prometheus", "response_flags=\"RL\"");
         assertTrue(prom.lines().anyMatch(l -> l.startsWith("istio_requests_total{")
                 && l.contains("reporter=\"destination\"") && l.contains("response_code=\"429\"")
-                && l.contains("response_flags=\"RL\"") && l.endsWith(" 1.0")), prom);
+                && l.contains("response_flags=\"RL\"") && l.endsWith(" 1")), prom);
     }
 
     @Test

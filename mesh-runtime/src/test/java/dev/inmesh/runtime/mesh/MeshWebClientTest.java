@@ -711,7 +711,7 @@ class MeshWebClientTest {
         assertTrue(line.contains("response_code=\"200\""), line);
         assertTrue(stats.contains("upstream_rq_total"), stats);
         assertTrue(stats.contains("envoy_cluster_outlier_detection_ejections_active{"
-                + "cluster_name=\"outbound|9080||reviews.default.svc.cluster.local\"} 0.0"), stats);
+                + "cluster_name=\"outbound|9080||reviews.default.svc.cluster.local\"} 0\n"), stats);
     }
 
     @Test

@@ -1,0 +1,118 @@
+package dev.inmesh.runtime.admin;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The numbers of Inmesh's families as Envoy's {@code /stats/prometheus} prints them (integral counters, gauges, bucket
+ * counts, bounds and sums without a fraction, Envoy's {@code le} bounds), and no Micrometer {@code _max} gauge beside
+ * a histogram; label values and the application's families as they are.
+ */
+class PrometheusTextTest {
+
+    @Test
+    void anIntegralValueIsPrintedAsEnvoysIntegers() {
+        assertEquals("istio_requests_total{reporter=\"source\"} 3",
+                PrometheusText.envoyNumbers("istio_requests_total{reporter=\"source\"} 3.0"));
+        assertEquals("envoy_server_live 1", PrometheusText.envoyNumbers("envoy_server_live 1.0"));
+        assertEquals("envoy_cluster_upstream_cx_active{cluster_name=\"a\"} 0",
+                PrometheusText.envoyNumbers("envoy_cluster_upstream_cx_active{cluster_name=\"a\"} 0.0"));
+        assertEquals("0", PrometheusText.envoyNumber("-0.0"));
+        assertEquals("-7", PrometheusText.envoyNumber("-7.0"));
+        // Java's scientific form of a large integral value, as Envoy's integer
+        assertEquals("12345678", PrometheusText.envoyNumber("1.2345678E7"));
+        assertEquals("9007199254740991", PrometheusText.envoyNumber("9.007199254740991E15"));
+        // beyond 2^53, still plain, where Envoy's %.32g is
+        assertEquals("10000000000000000", PrometheusText.envoyNumber("1.0E16"));
+    }
+
+    @Test
+    void aBucketsBoundIsEnvoysShortestDecimalAndInfinityStays() {
+        assertEquals("istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"25\"} 1",
+                PrometheusText.envoyNumbers(
+                        "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"25.0\"} 1"));
+        assertEquals("h_bucket{le=\"0.5\"} 2", PrometheusText.envoyNumbers("h_bucket{le=\"0.5\"} 2.0"));
+        assertEquals("h_bucket{le=\"1\"} 2", PrometheusText.envoyNumbers("h_bucket{le=\"1.0\"} 2"));
+        assertEquals("h_bucket{a=\"b\",le=\"3600000\"} 4",
+                PrometheusText.envoyNumbers("h_bucket{a=\"b\",le=\"3600000.0\"} 4"));
+        assertEquals("h_bucket{le=\"+Inf\"} 4", PrometheusText.envoyNumbers("h_bucket{le=\"+Inf\"} 4"));
+        assertEquals("h_bucket{le=\"-Inf\",x=\"1.0\"} 0",
+                PrometheusText.envoyNumbers("h_bucket{le=\"-Inf\",x=\"1.0\"} 0"));
+    }
+
+    @Test
+    void aNonIntegralValueKeepsItsFractionWithoutScientificNotation() {
+        assertEquals("h_sum{a=\"b\"} 12.5", PrometheusText.envoyNumbers("h_sum{a=\"b\"} 12.5"));
+        assertEquals("h_sum 0.005", PrometheusText.envoyNumbers("h_sum 0.005"));
+        assertEquals("h_sum 12345678.5", PrometheusText.envoyNumbers("h_sum 1.23456785E7"));
+        assertEquals("0.00015", PrometheusText.envoyNumber("1.5E-4"));
+        // where Envoy's %.32g turns scientific too, Java's form stays
+        assertEquals("1.5E-5", PrometheusText.envoyNumber("1.5E-5"));
+        assertEquals("1.0E40", PrometheusText.envoyNumber("1.0E40"));
+    }
+
+    @Test
+    void infinitiesNotANumberAndTimestampsStay() {
+        assertEquals("g +Inf", PrometheusText.envoyNumbers("g +Inf"));
+        assertEquals("g{a=\"b\"} -Inf", PrometheusText.envoyNumbers("g{a=\"b\"} -Inf"));
+        assertEquals("g NaN", PrometheusText.envoyNumbers("g NaN"));
+        assertEquals("g{a=\"b\"} 2 1700000000000", PrometheusText.envoyNumbers("g{a=\"b\"} 2.0 1700000000000"));
+    }
+
+    @Test
+    void aLabelValueThatLooksLikeANumberIsNotChanged() {
+        String labels = "{destination_version=\"1.0\",response_code=\"200\",path=\"/x,le=\\\"25.0\\\"\","
+                + "note=\"le=\\\"2.0\\\"\",sample=\"} 3.0\",ale=\"5.0\",le_x=\"6.0\"}";
+        assertEquals("istio_requests_total" + labels + " 3",
+                PrometheusText.envoyNumbers("istio_requests_total" + labels + " 3.0"));
+        assertEquals("h_bucket{version=\"2.0\",le=\"10\"} 1",
+                PrometheusText.envoyNumbers("h_bucket{version=\"2.0\",le=\"10.0\"} 1"));
+    }
+
+    @Test
+    void theScrapeServesInmeshsFamiliesAsEnvoyAndTheApplicationsAsTheyAre() {
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        DistributionSummary.builder("istio_request_duration_milliseconds").tag("destination_version", "1.0")
+                .serviceLevelObjectives(0.5, 25, 3600000).register(registry).record(12);
+        registry.counter("istio_requests", "response_code", "200").increment(3);
+        registry.counter("app_orders").increment(7);
+        DistributionSummary.builder("app_sizes").tag("shop", "a").serviceLevelObjectives(25).register(registry)
+                .record(4);
+        String scrape = registry.scrape();
+        assertTrue(scrape.contains("istio_request_duration_milliseconds_max{destination_version=\"1.0\"} 12.0"),
+                scrape);
+
+        for (String served : List.of(PrometheusText.envoy(scrape), PrometheusText.select(scrape, n -> true, false),
+                PrometheusText.select(scrape, n -> true, true))) {
+            List<String> lines = served.lines().toList();
+            assertTrue(lines.contains("istio_requests_total{response_code=\"200\"} 3"), served);
+            assertTrue(lines.contains(
+                    "istio_request_duration_milliseconds_bucket{destination_version=\"1.0\",le=\"0.5\"} 0"), served);
+            assertTrue(lines.contains(
+                    "istio_request_duration_milliseconds_bucket{destination_version=\"1.0\",le=\"25\"} 1"), served);
+            assertTrue(lines.contains(
+                    "istio_request_duration_milliseconds_bucket{destination_version=\"1.0\",le=\"3600000\"} 1"),
+                    served);
+            assertTrue(lines.contains(
+                    "istio_request_duration_milliseconds_bucket{destination_version=\"1.0\",le=\"+Inf\"} 1"),
+                    served);
+            assertTrue(lines.contains("istio_request_duration_milliseconds_sum{destination_version=\"1.0\"} 12"),
+                    served);
+            assertTrue(lines.contains("istio_request_duration_milliseconds_count{destination_version=\"1.0\"} 1"),
+                    served);
+            assertTrue(lines.stream().noneMatch(l -> l.contains("istio_request_duration_milliseconds_max")),
+                    "Envoy serves a histogram's buckets, sum and count only: " + served);
+            // the application's meters as Micrometer prints them, its max gauge included
+            assertTrue(lines.contains("app_orders_total 7.0"), served);
+            assertTrue(lines.contains("app_sizes_bucket{shop=\"a\",le=\"25.0\"} 1"), served);
+            assertTrue(lines.contains("app_sizes_sum{shop=\"a\"} 4.0"), served);
+            assertTrue(lines.contains("app_sizes_max{shop=\"a\"} 4.0"), served);
+        }
+    }
+}
