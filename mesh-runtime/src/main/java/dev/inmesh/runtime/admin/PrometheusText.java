@@ -250,7 +250,9 @@ final class PrometheusText {
             }
         }
         String labels = sample.substring(sampleName(sample).length(), labelsEnd(sample));
-        return name + labels.replaceAll("(?<=[{,])(le|quantile)=\"[^\"]*\",?", "").replace(",}", "}");
+        // a series without other labels has none: {le="+Inf"} is the series of a _count without braces
+        return name + labels.replaceAll("(?<=[{,])(le|quantile)=\"[^\"]*\",?", "").replace(",}", "}")
+                .replace("{}", "");
     }
 
     /**

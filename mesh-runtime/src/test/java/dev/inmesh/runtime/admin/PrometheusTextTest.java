@@ -76,6 +76,18 @@ class PrometheusTextTest {
     }
 
     @Test
+    void usedonlyKeepsTheBucketsOfAWrittenHistogramWithoutLabels() {
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        DistributionSummary.builder("istio_sizes").serviceLevelObjectives(25).register(registry).record(4);
+        DistributionSummary.builder("istio_unused").serviceLevelObjectives(25).register(registry);
+
+        assertEquals(List.of("istio_sizes_bucket{le=\"25\"} 1", "istio_sizes_bucket{le=\"+Inf\"} 1",
+                "istio_sizes_count 1", "istio_sizes_sum 4"),
+                PrometheusText.select(registry.scrape(), n -> true, true).lines().filter(l -> !l.startsWith("#"))
+                        .toList());
+    }
+
+    @Test
     void theScrapeServesInmeshsFamiliesAsEnvoyAndTheApplicationsAsTheyAre() {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         DistributionSummary.builder("istio_request_duration_milliseconds").tag("destination_version", "1.0")
