@@ -21,7 +21,8 @@ import java.util.function.Predicate;
  * {@code envoy_http_local_rate_limit_STAT{local_http_ratelimit_prefix="P"}} {@code P.http_local_rate_limit.STAT}; the
  * Zipkin tracer's {@code envoy_tracing_zipkin_STAT}, in no scope, is {@code tracing.zipkin.STAT}, and the
  * OpenTelemetry tracer's {@code envoy_tracing_opentelemetry_STAT} {@code tracing.opentelemetry.STAT}.
- * Istio's {@code istio_*} metrics and the JVM's are not Envoy statistics; {@code /stats/prometheus} serves them.
+ * Istio's {@code istio_*} metrics and the meters an application adds to the mesh's registry are not Envoy
+ * statistics; {@code /stats/prometheus} serves them.
  */
 final class EnvoyStats {
     /**
