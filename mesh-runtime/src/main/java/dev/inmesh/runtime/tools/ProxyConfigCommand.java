@@ -63,7 +63,9 @@ public final class ProxyConfigCommand implements Callable<Integer> {
             description = "listener, route, cluster, endpoint, secret, bootstrap, all or log.")
     String type;
 
-    @Option(names = "--admin", paramLabel = "HOST:PORT", description = "An admin server to ask for /config_dump (/clusters for endpoint).")
+    @Option(names = "--admin", paramLabel = "HOST:PORT",
+            description = "An admin server (HOST:PORT or http://HOST:PORT) to ask for /config_dump (/clusters for "
+                    + "endpoint).")
     String admin;
 
     @Option(names = {"-f", "--file"}, paramLabel = "FILE", description = "A config dump (JSON or YAML), or for "
@@ -439,9 +441,9 @@ public final class ProxyConfigCommand implements Callable<Integer> {
     private static HttpResponse<String> send(String hostPort, String method, String path) throws InputException {
         URI uri;
         try {
-            uri = URI.create("http://" + hostPort + path);
+            uri = AdminAddress.uri(hostPort, path);
         } catch (IllegalArgumentException e) {
-            throw new InputException("--admin " + hostPort + ": not HOST:PORT");
+            throw new InputException(e.getMessage());
         }
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
         try {

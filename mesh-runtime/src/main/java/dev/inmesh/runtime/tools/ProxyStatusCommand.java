@@ -26,7 +26,7 @@ public final class ProxyStatusCommand implements Callable<Integer> {
     static final String PATH = "/debug/xds_status";
 
     @Option(names = {"-a", "--admin"}, paramLabel = "URL", defaultValue = "http://127.0.0.1:15000",
-            description = "The proxy's admin server (default: ${DEFAULT-VALUE}).")
+            description = "The proxy's admin server, http://HOST:PORT or HOST:PORT (default: ${DEFAULT-VALUE}).")
     String admin;
 
     @Option(names = "--json", description = "Print the status as the admin endpoint serves it (JSON).")
@@ -44,7 +44,7 @@ public final class ProxyStatusCommand implements Callable<Integer> {
         String body;
         URI uri;
         try {
-            uri = URI.create(admin.replaceAll("/+$", "") + PATH);
+            uri = AdminAddress.uri(admin, PATH);
             HttpClient http = HttpClient.newBuilder().connectTimeout(timeout).build();
             HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).timeout(timeout).GET().build(),
                     HttpResponse.BodyHandlers.ofString());
@@ -54,7 +54,7 @@ public final class ProxyStatusCommand implements Callable<Integer> {
             }
             body = r.body();
         } catch (IllegalArgumentException e) {
-            err.println("proxy-status: --admin " + admin + ": not a URL: " + e.getMessage());
+            err.println("proxy-status: " + e.getMessage());
             return 2;
         } catch (IOException e) {
             err.println("proxy-status: cannot reach " + admin + PATH + ": " + e);

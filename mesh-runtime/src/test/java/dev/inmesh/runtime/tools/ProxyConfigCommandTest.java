@@ -243,10 +243,19 @@ class ProxyConfigCommandTest {
             admin.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
             assertEquals(0, run("listener", "--admin", "127.0.0.1:" + admin.port(0), "--port", "9080"),
                     err.toString());
-            assertEquals("""
+            String table = """
                     ADDRESSES PORT MATCH DESTINATION
                     0.0.0.0   9080 ALL   Route: 9080
-                    """, out());
+                    """;
+            assertEquals(table, out());
+            out.reset();
+            // the admin URL as a proxy prints it ("admin http://127.0.0.10:15000/") works as well
+            assertEquals(0, run("listener", "--admin", "http://127.0.0.1:" + admin.port(0) + "/", "--port", "9080"),
+                    err.toString());
+            assertEquals(table, out());
+            assertEquals(2, run("listener", "--admin", "https://127.0.0.1:" + admin.port(0)));
+            assertTrue(err.toString().contains("--admin https://127.0.0.1:" + admin.port(0)
+                    + ": not HOST:PORT or http://HOST:PORT"), err.toString());
         } finally {
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }

@@ -83,6 +83,17 @@ class ProxyStatusCommandTest {
     }
 
     @Test
+    void theAdminServerMayBeGivenAsHostAndPortAsProxyConfigTakesIt() throws Exception {
+        String url = serve(new XdsStatus("istiod:15010", true, T, "", true, List.of(type("Listener", "v1", "", true,
+                List.of()))));
+        assertEquals(0, run("--admin", url.substring("http://".length())), err.toString());
+        assertTrue(out.toString(StandardCharsets.UTF_8).matches("(?s).*Listener\\s+SYNCED\\s+v1.*"), out.toString());
+        assertEquals(2, run("--admin", "127.0.0.1"));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("--admin 127.0.0.1: not HOST:PORT or http://HOST:PORT"),
+                err.toString());
+    }
+
+    @Test
     void jsonIsPrintedAsServed() throws Exception {
         XdsStatus s = new XdsStatus("istiod:15010", true, T, "", true, List.of(type("Listener", "v1", "", true,
                 List.of())));
