@@ -12,6 +12,7 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
+import java.net.BindException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -304,7 +305,7 @@ public final class AdminServer {
         for (Mount m : mounts) {
             HttpServer server = vertx.createHttpServer(new HttpServerOptions().setHost(m.host()).setPort(m.port()));
             server.requestHandler(req -> handle(m, req));
-            binds.add(server.listen());
+            binds.add(server.listen().recover(e -> Future.failedFuture(bindFailure(m, e))));
         }
         return Future.join(binds).transform(ar -> {
             synchronized (this) {
@@ -319,6 +320,19 @@ public final class AdminServer {
             }
             return close().transform(ignored -> Future.failedFuture(ar.cause()));
         });
+    }
+
+    /**
+     * Why mount {@code m} could not be bound, naming its address as Envoy does ({@code cannot bind
+     * '127.0.0.1:15000': Address already in use}), without the native transport's {@code bind(..) failed} prefix.
+     */
+    private static BindException bindFailure(Mount m, Throwable e) {
+        String host = m.host().contains(":") ? "[" + m.host() + "]" : m.host();
+        String reason = String.valueOf(e.getMessage())
+                .replaceFirst("^bind\\(\\.\\.\\) failed with error\\(-?\\d+\\): ", "");
+        BindException b = new BindException("admin server: cannot bind '" + host + ":" + m.port() + "': " + reason);
+        b.initCause(e);
+        return b;
     }
 
     /** The port mount {@code index} (in builder order) is bound to; useful with port 0. */

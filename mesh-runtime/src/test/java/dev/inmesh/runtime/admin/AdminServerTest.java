@@ -72,6 +72,20 @@ class AdminServerTest {
     }
 
     @Test
+    void aPortInUseFailsTheStartNamingTheAddressAsEnvoyDoes() throws Exception {
+        java.net.InetAddress loopback = java.net.InetAddress.getLoopbackAddress();
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, loopback)) {
+            int port = taken.getLocalPort();
+            AdminServer busy = AdminServer.builder(vertx).snapshots(new SnapshotHolder())
+                    .mount(AdminServer.Mount.of("127.0.0.1", port, AdminServer.Endpoint.READY)).build();
+            Throwable e = busy.start().toCompletionStage().toCompletableFuture()
+                    .handle((v, t) -> t).get(10, TimeUnit.SECONDS);
+            assertTrue(e instanceof java.net.BindException, String.valueOf(e));
+            assertEquals("admin server: cannot bind '127.0.0.1:" + port + "': Address already in use", e.getMessage());
+        }
+    }
+
+    @Test
     void healthzReadyAnswers503UntilTheFirstSnapshotThen200() throws Exception {
         assertEquals(503, get(1, "/healthz/ready").statusCode());
 
