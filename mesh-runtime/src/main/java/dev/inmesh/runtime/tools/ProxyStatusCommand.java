@@ -25,7 +25,7 @@ import picocli.CommandLine.Option;
 public final class ProxyStatusCommand implements Callable<Integer> {
     static final String PATH = "/debug/xds_status";
 
-    @Option(names = {"-a", "--admin"}, paramLabel = "URL", defaultValue = "http://127.0.0.1:15000",
+    @Option(names = {"-a", "--admin"}, paramLabel = "HOST:PORT", defaultValue = "http://127.0.0.1:15000",
             description = "The proxy's admin server, http://HOST:PORT or HOST:PORT (default: ${DEFAULT-VALUE}).")
     String admin;
 
