@@ -27,7 +27,10 @@ public final class InmeshCommand implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new InmeshCommand());
         for (Object sub : Subcommands.all()) {
-            cl.addSubcommand(sub);
+            CommandLine command = new CommandLine(sub);
+            // each tool's --version prints the version of inmesh, as `inmesh --version` does
+            command.getCommandSpec().versionProvider(new Version());
+            cl.addSubcommand(command);
         }
         cl.setExitCodeExceptionMapper(t -> 2);
         return cl;

@@ -1,0 +1,32 @@
+package dev.inmesh.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+class InmeshCommandTest {
+
+    @Test
+    void everyToolPrintsTheVersionOfInmeshAsTheCommandLineDoes() {
+        String version = run("--version");
+        assertEquals(new InmeshCommand.Version().getVersion()[0] + "\n", version);
+        assertTrue(version.startsWith("inmesh "), version);
+        for (String tool : new String[] {"route-check", "proxy-config", "proxy-status", "iptables", "proxy"}) {
+            assertEquals(version, run(tool, "--version"), tool);
+            assertEquals(version, run(tool, "-V"), tool);
+        }
+    }
+
+    private static String run(String... args) {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        CommandLine cl = InmeshCommand.commandLine();
+        cl.setOut(new PrintWriter(bytes, true, StandardCharsets.UTF_8));
+        assertEquals(0, cl.execute(args), String.join(" ", args));
+        return bytes.toString(StandardCharsets.UTF_8).replace(System.lineSeparator(), "\n");
+    }
+}
