@@ -535,7 +535,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         try {
             return Files.readString(file);
         } catch (IOException e) {
-            throw new InputException(file + ": cannot read: " + e.getMessage());
+            throw new InputException(file + ": cannot read: " + EnvoyConfigReader.describeIo(e));
         }
     }
 

@@ -454,8 +454,8 @@ public final class EnvoyConfigReader {
         return mark == null ? "" : " (line " + (mark.getLine() + 1) + ", column " + (mark.getColumn() + 1) + ")";
     }
 
-    /** Why a file could not be read, in words (the file is named by the caller). */
-    private static String describeIo(IOException e) {
+    /** Why a file could not be read, in words (the file is named by the caller): {@code no such file}, ... */
+    public static String describeIo(IOException e) {
         if (e instanceof java.nio.file.NoSuchFileException) {
             return "no such file";
         } else if (e instanceof java.nio.file.AccessDeniedException) {

@@ -233,6 +233,13 @@ class ProxyConfigCommandTest {
     }
 
     @Test
+    void aFileThatCannotBeReadIsNamedWithWhy() {
+        Path missing = dir.resolve("missing.json");
+        assertEquals(2, run("cluster", "-f", missing.toString()));
+        assertEquals("proxy-config: " + missing + ": cannot read: no such file\n", err.toString());
+    }
+
+    @Test
     void readsTheDumpFromAnAdminServer() throws Exception {
         Vertx vertx = Vertx.vertx();
         try {
