@@ -3,6 +3,7 @@ package dev.inmesh.interception.proxy;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.runtime.listener.FilterChainSelector;
+import dev.inmesh.runtime.net.BindFailures;
 import dev.inmesh.runtime.router.Router;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
@@ -122,11 +123,11 @@ public final class ProxyServer implements AutoCloseable {
                     Thread.currentThread().interrupt();
                     close();
                     throw new IllegalStateException("interrupted", e);
-                } catch (RuntimeException e) {
+                } catch (Exception e) { // sync() rethrows the transport's checked IOException as it is
                     channels.forEach(Channel::close);
                     close();
-                    throw new IllegalStateException("listener " + l.name() + ": cannot bind "
-                            + l.addresses().get(channels.size()) + ": " + e.getMessage(), e);
+                    throw new IllegalStateException("listener " + l.name() + ": cannot bind '"
+                            + l.addresses().get(channels.size()) + "': " + BindFailures.reason(e), e);
                 }
                 b.channels = List.copyOf(channels);
                 bound.put(l.name(), b);

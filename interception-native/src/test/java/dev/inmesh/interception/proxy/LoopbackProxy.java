@@ -27,7 +27,12 @@ final class LoopbackProxy implements AutoCloseable {
         snapshots.apply(EnvoyConfigReader.read(yaml));
         router = new Router(vertx, Router.Options.DEFAULTS, requests::add);
         server = new ProxyServer(vertx, snapshots, router);
-        addresses = server.bind();
+        try {
+            addresses = server.bind();
+        } catch (RuntimeException e) {
+            vertx.close().await(10, TimeUnit.SECONDS);
+            throw e;
+        }
     }
 
     /** A free loopback port (bound and released; good enough for a test). */

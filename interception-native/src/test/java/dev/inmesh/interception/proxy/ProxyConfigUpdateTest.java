@@ -180,6 +180,18 @@ class ProxyConfigUpdateTest {
     }
 
     @Test
+    void aListenerInUseAtStartFailsTheStartNamingTheListenerAndItsAddressAsEnvoyDoes() throws Exception {
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1,
+                java.net.InetAddress.getLoopbackAddress())) {
+            int busy = taken.getLocalPort();
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> new LoopbackProxy("static_resources:\n  listeners:\n" + direct("busy", busy, "x")));
+            assertEquals("listener busy: cannot bind '127.0.0.1:" + busy + "': Address already in use",
+                    e.getMessage());
+        }
+    }
+
+    @Test
     void aConfigurationWithAListenerThatCannotBeBoundIsRejectedNamingItAndTheLastGoodOneServes() throws Exception {
         int port = LoopbackProxy.freePort();
         proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + direct("plain", port, "one"));

@@ -328,9 +328,8 @@ public final class AdminServer {
      */
     private static BindException bindFailure(Mount m, Throwable e) {
         String host = m.host().contains(":") ? "[" + m.host() + "]" : m.host();
-        String reason = String.valueOf(e.getMessage())
-                .replaceFirst("^bind\\(\\.\\.\\) failed with error\\(-?\\d+\\): ", "");
-        BindException b = new BindException("admin server: cannot bind '" + host + ":" + m.port() + "': " + reason);
+        BindException b = new BindException("admin server: cannot bind '" + host + ":" + m.port() + "': "
+                + dev.inmesh.runtime.net.BindFailures.reason(e));
         b.initCause(e);
         return b;
     }
