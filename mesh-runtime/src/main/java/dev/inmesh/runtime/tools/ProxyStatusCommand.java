@@ -49,7 +49,10 @@ public final class ProxyStatusCommand implements Callable<Integer> {
             HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).timeout(timeout).GET().build(),
                     HttpResponse.BodyHandlers.ofString());
             if (r.statusCode() != 200) {
-                err.println("proxy-status: " + uri + ": HTTP " + r.statusCode());
+                // the admin server's reason, such as Inmesh's "no xDS client: the configuration comes from a file"
+                String reason = r.body() == null ? "" : r.body().strip().lines().findFirst().orElse("");
+                err.println("proxy-status: " + uri + ": HTTP " + r.statusCode()
+                        + (reason.isEmpty() ? "" : ": " + reason));
                 return 2;
             }
             body = r.body();

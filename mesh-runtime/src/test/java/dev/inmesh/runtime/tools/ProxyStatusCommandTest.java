@@ -31,10 +31,15 @@ class ProxyStatusCommandTest {
     }
 
     String serve(XdsStatus s) throws Exception {
-        byte[] body = XdsStatusJson.encode(s).getBytes(StandardCharsets.UTF_8);
+        return serve(200, XdsStatusJson.encode(s));
+    }
+
+    /** An admin server whose /debug/xds_status answers {@code status} with {@code text}; its URL. */
+    String serve(int status, String text) throws Exception {
+        byte[] body = text.getBytes(StandardCharsets.UTF_8);
         admin = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
         admin.createContext("/debug/xds_status", x -> {
-            x.sendResponseHeaders(200, body.length);
+            x.sendResponseHeaders(status, body.length);
             x.getResponseBody().write(body);
             x.close();
         });
@@ -91,6 +96,14 @@ class ProxyStatusCommandTest {
         assertEquals(2, run("--admin", "127.0.0.1"));
         assertTrue(err.toString(StandardCharsets.UTF_8).contains("--admin 127.0.0.1: not HOST:PORT or http://HOST:PORT"),
                 err.toString());
+    }
+
+    @Test
+    void anAdminServerWithoutAnXdsClientIsReportedWithItsReason() throws Exception {
+        String url = serve(404, "no xDS client: the configuration comes from a file\n");
+        assertEquals(2, run("--admin", url.substring("http://".length())));
+        assertTrue(err.toString(StandardCharsets.UTF_8).endsWith("/debug/xds_status: HTTP 404: no xDS client: "
+                + "the configuration comes from a file" + System.lineSeparator()), err.toString());
     }
 
     @Test
