@@ -63,6 +63,13 @@ public final class ProxyCommand implements Callable<Integer> {
                     + "rather than state of the world, which every xDS server serves (default: INMESH_XDS_DELTA).")
     boolean xdsDelta;
 
+    @Option(names = "--dns-capture",
+            description = "Run Istio's agent's DNS proxy on 127.0.0.1:15053 (and [::1]:15053), UDP and TCP, where "
+                    + "'inmesh iptables --redirect-dns' sends the application's queries: the configuration's service "
+                    + "names answered with their IPs, other names forwarded to the name servers of /etc/resolv.conf "
+                    + "(default: ISTIO_META_DNS_CAPTURE).")
+    boolean dnsCapture;
+
     @Option(names = "--identity-dir", paramLabel = "DIR",
             description = "The workload identity directory: cert-chain.pem, key.pem and root-cert.pem, as Istio's "
                     + "agent writes them to OUTPUT_CERTS, which TLS contexts naming Istio's SDS secrets default and "
@@ -193,6 +200,20 @@ public final class ProxyCommand implements Callable<Integer> {
         }
         String mode = first(null, null, env.get("ISTIO_META_INTERCEPTION_MODE"), "REDIRECT");
         return dev.inmesh.runtime.mesh.DefaultMesh.adsOptions(o, identity.local(), identity.clusterId(), mode);
+    }
+
+    /**
+     * The DNS proxy to run: with {@code --dns-capture}, or {@code ISTIO_META_DNS_CAPTURE=true} as Istio's agent reads
+     * it, the one Istio's agent runs, on {@code resolvConf}'s name servers and search domains, its metrics in
+     * {@code registry}; null for none.
+     */
+    StandaloneProxy.Dns dns(java.util.Map<String, String> env, Path resolvConf,
+                            io.micrometer.core.instrument.MeterRegistry registry) {
+        if (!dnsCapture && !"true".equalsIgnoreCase(env.getOrDefault("ISTIO_META_DNS_CAPTURE", "").trim())) {
+            return null;
+        }
+        return new StandaloneProxy.Dns(dev.inmesh.interception.dns.DnsProxy.Options.fromResolvConf(resolvConf),
+                dev.inmesh.interception.dns.DnsProxy.Metrics.of(registry));
     }
 
     /**
@@ -340,7 +361,8 @@ public final class ProxyCommand implements Callable<Integer> {
                     .withDrainTime(java.time.Duration.ofSeconds(Math.max(0, drainTime)))
                     .withTransport(transport)
                     .withXds(xds)
-                    .withWorkloadIdentity(workloadIdentity));
+                    .withWorkloadIdentity(workloadIdentity)
+                    .withDns(dns(System.getenv(), Path.of("/etc/resolv.conf"), registry)));
             proxy.tracing().publish(registry); // Envoy's tracing.*, with the proxy's other statistics
         } catch (Exception e) {
             System.err.println("inmesh proxy: " + e.getMessage());

@@ -222,6 +222,36 @@ class ProxyCommandTest {
     }
 
     @Test
+    void dnsCaptureOrIstioMetaDnsCaptureRunsTheDnsProxyOnTheNameServersAndSearchDomainsOfResolvConf(
+            @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path resolvConf = dir.resolve("resolv.conf");
+        java.nio.file.Files.writeString(resolvConf, """
+                # written by the kubelet
+                search shop.svc.cluster.local svc.cluster.local cluster.local
+                nameserver 10.96.0.10
+                nameserver fd00:10:96::a
+                options ndots:5
+                """);
+        var registry = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+        ProxyCommand c = new ProxyCommand();
+        assertEquals(null, c.dns(java.util.Map.of(), resolvConf, registry), "off unless asked");
+        assertEquals(null, c.dns(java.util.Map.of("ISTIO_META_DNS_CAPTURE", "false"), resolvConf, registry));
+
+        var dns = c.dns(java.util.Map.of("ISTIO_META_DNS_CAPTURE", "true"), resolvConf, registry);
+
+        assertEquals(List.of(new java.net.InetSocketAddress("10.96.0.10", 53),
+                new java.net.InetSocketAddress("fd00:10:96::a", 53)), dns.options().upstreams());
+        assertEquals(List.of("shop.svc.cluster.local", "svc.cluster.local", "cluster.local"),
+                dns.options().searchDomains());
+        assertEquals(new java.net.InetSocketAddress("127.0.0.1", 15053), dns.options().listen().get(0));
+        assertEquals(java.time.Duration.ofSeconds(2), dns.options().upstreamTimeout());
+        ProxyCommand flag = new ProxyCommand();
+        new picocli.CommandLine(flag).parseArgs("-c", "x.json", "--dns-capture");
+        assertTrue(flag.dns(java.util.Map.of(), resolvConf, registry) != null, "--dns-capture");
+    }
+
+    @Test
     void underAControlPlaneTheAdminServerShowsTheStreamAndIsNotReadyBeforeAFirstConfiguration() throws Exception {
         io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
         dev.inmesh.runtime.config.AdsConfigSource ads = new dev.inmesh.runtime.config.AdsConfigSource(vertx,

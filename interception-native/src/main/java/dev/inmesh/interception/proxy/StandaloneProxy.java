@@ -24,8 +24,9 @@ import java.util.logging.Logger;
 
 /**
  * {@code inmesh proxy -c CONFIG}: the standalone proxy, started in this order: Vert.x on the native epoll transport,
- * the configuration read into a snapshot, the shared router with its observer, every listener bound, the admin hook,
- * then (when asked) root dropped for the proxy's user on every thread. {@link #close()} undoes it.
+ * the configuration read into a snapshot, the shared router with its observer, every listener bound, the DNS proxy
+ * (when asked), the admin hook, then (when asked) root dropped for the proxy's user on every thread. {@link #close()}
+ * undoes it.
  */
 public final class StandaloneProxy implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(StandaloneProxy.class.getName());
@@ -60,6 +61,7 @@ public final class StandaloneProxy implements AutoCloseable {
      *                 {@code ROOTCA} name (its inbound mTLS chains, its ISTIO_MUTUAL clusters), or null to refuse them
      * @param networkRbacStats Envoy's statistics of the RBAC network filters by stat prefix, or null for none
      * @param transport the sockets' I/O transport, or null for epoll, else NIO when epoll cannot load
+     * @param dns the DNS proxy to run (Istio's agent's, with {@code ISTIO_META_DNS_CAPTURE}), or null for none
      */
     public record Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                            AdminHook admin, java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
@@ -74,7 +76,7 @@ public final class StandaloneProxy implements AutoCloseable {
                                    listenerStats,
                            dev.inmesh.runtime.xds.ads.AdsOptions xds, WorkloadIdentity identity,
                            java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats>
-                                   networkRbacStats, IoTransport transport) {
+                                   networkRbacStats, IoTransport transport, Dns dns) {
         public Settings {
             observer = observer == null ? s -> { } : observer;
             admin = admin == null ? AdminHook.NONE : admin;
@@ -90,7 +92,7 @@ public final class StandaloneProxy implements AutoCloseable {
         public Settings(Path config, int uid, int gid, int eventLoops, Consumer<StreamInfo> observer,
                         AdminHook admin) {
             this(config, uid, gid, eventLoops, observer, admin, null, null, null, null, null, null, null, null,
-                    null, null, null, null, null);
+                    null, null, null, null, null, null);
         }
 
         /** These settings with Istio's TCP metrics and Envoy's per-cluster upstream statistics. */
@@ -100,7 +102,7 @@ public final class StandaloneProxy implements AutoCloseable {
                                           upstreamStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport);
+                    listenerStats, xds, identity, networkRbacStats, transport, dns);
         }
 
         /**
@@ -113,7 +115,7 @@ public final class StandaloneProxy implements AutoCloseable {
                 java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats> listenerStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport);
+                    listenerStats, xds, identity, networkRbacStats, transport, dns);
         }
 
         /** With Envoy's statistics of the RBAC network filters ({@code <stat_prefix>.rbac.*}), by stat prefix. */
@@ -121,14 +123,14 @@ public final class StandaloneProxy implements AutoCloseable {
                 java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats> networkRbacStats) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport);
+                    listenerStats, xds, identity, networkRbacStats, transport, dns);
         }
 
         /** These settings with a TCP access log. */
         public Settings withTcpAccessLog(Consumer<dev.inmesh.runtime.stats.TcpStreamInfo> tcpAccessLog) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport);
+                    listenerStats, xds, identity, networkRbacStats, transport, dns);
         }
 
         /** These settings for workload {@code local}, speaking the metadata exchange with these values. */
@@ -136,35 +138,55 @@ public final class StandaloneProxy implements AutoCloseable {
                                      String peerMetadataId) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport);
+                    listenerStats, xds, identity, networkRbacStats, transport, dns);
         }
 
         /** These settings with the configuration from this control plane (see {@link #xds()}). */
         public Settings withXds(dev.inmesh.runtime.xds.ads.AdsOptions xds) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport);
+                    listenerStats, xds, identity, networkRbacStats, transport, dns);
         }
 
         /** These settings with Istio's SDS secrets {@code default} and {@code ROOTCA} read from this identity. */
         public Settings withWorkloadIdentity(WorkloadIdentity identity) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport);
+                    listenerStats, xds, identity, networkRbacStats, transport, dns);
         }
 
         /** These settings with this I/O transport. */
         public Settings withTransport(IoTransport transport) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport);
+                    listenerStats, xds, identity, networkRbacStats, transport, dns);
+        }
+
+        /** These settings with a DNS proxy, bound with the listeners (before root is dropped). */
+        public Settings withDns(Dns dns) {
+            return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
+                    tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
+                    listenerStats, xds, identity, networkRbacStats, transport, dns);
         }
 
         /** These settings with this drain time. */
         public Settings withDrainTime(java.time.Duration drainTime) {
             return new Settings(config, uid, gid, eventLoops, observer, admin, tcpMetrics, upstreamStats,
                     tcpAccessLog, local, peerMetadata, peerMetadataId, drainTime, connectionManagerStats,
-                    listenerStats, xds, identity, networkRbacStats, transport);
+                    listenerStats, xds, identity, networkRbacStats, transport, dns);
+        }
+    }
+
+    /**
+     * The DNS proxy to run beside the listeners.
+     *
+     * @param options where it listens, its upstream resolvers and search domains
+     * @param metrics Istio's agent's DNS metrics, or null for none
+     */
+    public record Dns(dev.inmesh.interception.dns.DnsProxy.Options options,
+                      dev.inmesh.interception.dns.DnsProxy.Metrics metrics) {
+        public Dns {
+            java.util.Objects.requireNonNull(options, "dns.options");
         }
     }
 
@@ -206,6 +228,7 @@ public final class StandaloneProxy implements AutoCloseable {
         SnapshotHolder snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx, settings.upstreamStats()));
         ProxyServer server = null;
         AutoCloseable admin = null;
+        dev.inmesh.interception.dns.DnsProxy dns = null;
         try {
             // From a file: its listeners are bound before start returns. From a control plane: they are bound as
             // they arrive (the bootstrap's static ones with the first configuration), as Envoy's initial fetch.
@@ -238,6 +261,10 @@ public final class StandaloneProxy implements AutoCloseable {
             server.peerMetadata(settings.peerMetadata(), settings.peerMetadataId());
             server.drainTime(settings.drainTime());
             List<InetSocketAddress> bound = server.bind();
+            if (settings.dns() != null) {
+                dns = dev.inmesh.interception.dns.DnsProxy.start(vertx, snapshots, settings.dns().options(),
+                        settings.dns().metrics());
+            }
             admin = settings.admin().start(vertx, snapshots, adminAddresses, server.adminActions(), ads);
             // The file, watched as the in-JVM mode watches it, or the control plane's stream: each change applies
             // atomically, its listeners bound, updated or stopped by the server; a bad one keeps the last good
@@ -264,8 +291,12 @@ public final class StandaloneProxy implements AutoCloseable {
                 server.awaitBinds(java.time.Duration.ofSeconds(10));
             }
             AutoCloseable adminClose = admin;
+            dev.inmesh.interception.dns.DnsProxy dnsClose = dns;
             admin = () -> {
                 source.close().await(10, TimeUnit.SECONDS);
+                if (dnsClose != null) {
+                    dnsClose.close();
+                }
                 adminClose.close();
             };
             if (settings.uid() >= 0) {
@@ -276,6 +307,9 @@ public final class StandaloneProxy implements AutoCloseable {
         } catch (Exception | Error e) {
             if (admin != null) {
                 admin.close();
+            }
+            if (dns != null) {
+                dns.close();
             }
             if (server != null) {
                 server.close();

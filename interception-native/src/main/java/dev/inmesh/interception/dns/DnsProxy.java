@@ -1,0 +1,597 @@
+package dev.inmesh.interception.dns;
+
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoop;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.socket.DatagramPacket;
+import io.netty.handler.codec.LengthFieldBasedFrameDecoder;
+import io.netty.handler.codec.dns.DatagramDnsQuery;
+import io.netty.handler.codec.dns.DatagramDnsQueryDecoder;
+import io.netty.handler.codec.dns.DatagramDnsQueryEncoder;
+import io.netty.handler.codec.dns.DatagramDnsResponse;
+import io.netty.handler.codec.dns.DatagramDnsResponseEncoder;
+import io.netty.handler.codec.dns.DefaultDnsQuery;
+import io.netty.handler.codec.dns.DefaultDnsRawRecord;
+import io.netty.handler.codec.dns.DefaultDnsResponse;
+import io.netty.handler.codec.dns.DnsQuery;
+import io.netty.handler.codec.dns.DnsQuestion;
+import io.netty.handler.codec.dns.DnsRecord;
+import io.netty.handler.codec.dns.DnsRecordType;
+import io.netty.handler.codec.dns.DnsResponse;
+import io.netty.handler.codec.dns.DnsResponseCode;
+import io.netty.handler.codec.dns.DnsSection;
+import io.netty.handler.codec.dns.TcpDnsQueryDecoder;
+import io.netty.handler.codec.dns.TcpDnsQueryEncoder;
+import io.netty.handler.codec.dns.TcpDnsResponseEncoder;
+import io.netty.handler.timeout.ReadTimeoutHandler;
+import io.netty.util.ReferenceCountUtil;
+import io.vertx.core.Vertx;
+import io.vertx.core.internal.VertxInternal;
+import java.io.IOException;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The DNS proxy Istio's agent runs with {@code ISTIO_META_DNS_CAPTURE=true}, on Vert.x's event loops: UDP and TCP
+ * servers (127.0.0.1:15053, and [::1]:15053 when the host has IPv6 loopback) where {@code inmesh iptables
+ * --redirect-dns} sends the application's queries. The first question of a query is answered from the
+ * {@link DnsTable} of the configuration the proxy runs (rebuilt on each snapshot, swapped atomically), authoritative,
+ * TTL 30 s; every other query is forwarded to the upstream resolvers in turn (over UDP for a UDP query, over TCP for a
+ * TCP one), from a new socket of the proxy's (whose user the capture rules leave alone), and the first answer is
+ * relayed to the application as it came (its id is the query's); when none answers in time, SERVFAIL. A query with no
+ * question gets SERVFAIL. UDP answers from the table keep to 512 bytes, or the query's EDNS size, with TC set when
+ * records had to be left out. At most {@link Options#maxPending()} queries are forwarded at once; more get SERVFAIL.
+ */
+public final class DnsProxy implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(DnsProxy.class.getName());
+
+    /** The port Istio's agent listens on for the queries the capture rules redirect. */
+    public static final int PORT = 15053;
+
+    /**
+     * How the DNS proxy runs.
+     *
+     * @param listen the addresses to listen on, UDP and TCP each
+     * @param upstreams the resolvers unknown names are asked of, in order
+     * @param searchDomains the application's search domains (the first makes the table's aliases)
+     * @param upstreamTimeout how long one resolver is waited for
+     * @param maxPending how many queries may be forwarded at once
+     */
+    public record Options(List<InetSocketAddress> listen, List<InetSocketAddress> upstreams,
+                          List<String> searchDomains, Duration upstreamTimeout, int maxPending) {
+        /** How long Istio's agent waits for a resolver (its DNS client's default). */
+        public static final Duration DEFAULT_UPSTREAM_TIMEOUT = Duration.ofSeconds(2);
+
+        public Options {
+            listen = List.copyOf(listen);
+            upstreams = List.copyOf(upstreams);
+            searchDomains = List.copyOf(searchDomains);
+            if (listen.isEmpty()) {
+                throw new IllegalArgumentException("dns.listen: [] (expected: at least one address)");
+            }
+            if (upstreamTimeout == null || upstreamTimeout.isNegative() || upstreamTimeout.isZero()) {
+                throw new IllegalArgumentException("dns.upstream_timeout: " + upstreamTimeout
+                        + " (expected: a positive duration)");
+            }
+            if (maxPending < 1) {
+                throw new IllegalArgumentException("dns.max_pending: " + maxPending + " (expected: at least 1)");
+            }
+        }
+
+        /**
+         * Istio's agent's settings: {@link #defaultListen()}, the {@code nameserver}s (port 53) and the
+         * {@code search} domains of {@code resolvConf} (none when it cannot be read), 2 s per resolver.
+         */
+        public static Options fromResolvConf(Path resolvConf) {
+            List<InetSocketAddress> servers = new ArrayList<>();
+            List<String> search = new ArrayList<>();
+            List<String> lines;
+            try {
+                lines = Files.readAllLines(resolvConf, StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                LOG.warning("dns: cannot read " + resolvConf + " (" + e.getMessage() + "): every name the "
+                        + "configuration does not know gets SERVFAIL");
+                lines = List.of();
+            }
+            for (String line : lines) {
+                String[] words = line.trim().split("\\s+");
+                if (words.length >= 2 && words[0].equals("nameserver")) {
+                    InetAddress ip = io.netty.util.NetUtil.createInetAddressFromIpAddressString(
+                            words[1].split("%")[0]);
+                    if (ip != null) {
+                        servers.add(new InetSocketAddress(ip, 53));
+                    }
+                } else if (words.length >= 2 && (words[0].equals("search") || words[0].equals("domain"))) {
+                    search.clear(); // the last search or domain line wins, as in the resolver
+                    search.addAll(List.of(words).subList(1, words.length));
+                }
+            }
+            return new Options(defaultListen(), servers, search, DEFAULT_UPSTREAM_TIMEOUT, 1024);
+        }
+
+        /** 127.0.0.1:15053, and [::1]:15053 when the loopback interface has ::1. */
+        public static List<InetSocketAddress> defaultListen() {
+            List<InetSocketAddress> out = new ArrayList<>(List.of(new InetSocketAddress("127.0.0.1", PORT)));
+            try {
+                NetworkInterface lo = NetworkInterface.getByInetAddress(InetAddress.getLoopbackAddress());
+                if (lo != null && lo.inetAddresses().anyMatch(a -> a instanceof Inet6Address
+                        && a.isLoopbackAddress())) {
+                    out.add(new InetSocketAddress("::1", PORT));
+                }
+            } catch (SocketException e) {
+                // no IPv6 loopback to tell of
+            }
+            return out;
+        }
+    }
+
+    /** Istio's agent's DNS metrics. */
+    public interface Metrics {
+        /** Counts nothing. */
+        Metrics NONE = new Metrics() {
+            @Override
+            public void request() { }
+
+            @Override
+            public void upstreamRequest() { }
+
+            @Override
+            public void upstreamFailure() { }
+
+            @Override
+            public void upstreamDuration(long nanos) { }
+        };
+
+        /** A query received. */
+        void request();
+
+        /** A query forwarded. */
+        void upstreamRequest();
+
+        /** A forwarded query no resolver answered. */
+        void upstreamFailure();
+
+        /** How long a forwarded query took, answered or not. */
+        void upstreamDuration(long nanos);
+
+        /**
+         * Istio's agent's {@code istio_dns_requests_total}, {@code istio_dns_upstream_requests_total},
+         * {@code istio_dns_upstream_failures_total} and {@code istio_dns_upstream_request_duration_seconds} (its
+         * buckets: 1 ms, 5 ms, 10 ms, 100 ms, 1 s, 5 s) in {@code registry}.
+         */
+        static Metrics of(MeterRegistry registry) {
+            Counter requests = Counter.builder("istio_dns_requests").description("Total number of DNS requests.")
+                    .register(registry);
+            Counter upstream = Counter.builder("istio_dns_upstream_requests")
+                    .description("Total number of DNS requests forwarded to upstream.").register(registry);
+            Counter failures = Counter.builder("istio_dns_upstream_failures")
+                    .description("Total number of DNS requests forwarded to upstream that failed.")
+                    .register(registry);
+            Timer duration = Timer.builder("istio_dns_upstream_request_duration")
+                    .description("Total time in seconds Istio takes to get DNS response from upstream.")
+                    .serviceLevelObjectives(Duration.ofMillis(1), Duration.ofMillis(5), Duration.ofMillis(10),
+                            Duration.ofMillis(100), Duration.ofSeconds(1), Duration.ofSeconds(5))
+                    .register(registry);
+            return new Metrics() {
+                @Override
+                public void request() {
+                    requests.increment();
+                }
+
+                @Override
+                public void upstreamRequest() {
+                    upstream.increment();
+                }
+
+                @Override
+                public void upstreamFailure() {
+                    failures.increment();
+                }
+
+                @Override
+                public void upstreamDuration(long nanos) {
+                    duration.record(nanos, TimeUnit.NANOSECONDS);
+                }
+            };
+        }
+    }
+
+    private final VertxInternal vertx;
+    private final Options options;
+    private final Metrics metrics;
+    private final List<Channel> servers = new ArrayList<>();
+    private final AtomicInteger pending = new AtomicInteger();
+    private volatile DnsTable table = DnsTable.EMPTY;
+    private volatile boolean closed;
+
+    private DnsProxy(Vertx vertx, Options options, Metrics metrics) {
+        this.vertx = (VertxInternal) vertx;
+        this.options = options;
+        this.metrics = metrics == null ? Metrics.NONE : metrics;
+    }
+
+    /**
+     * Listens on every address of {@code options}, the table following {@code snapshots} (its current snapshot
+     * now, each new one as it is published); blocking. Nothing is left listening when it throws.
+     */
+    public static DnsProxy start(Vertx vertx, SnapshotHolder snapshots, Options options, Metrics metrics)
+            throws Exception {
+        DnsProxy proxy = new DnsProxy(vertx, options, metrics);
+        snapshots.onUpdate(s -> {
+            if (!proxy.closed) {
+                proxy.update(s.resources());
+            }
+        });
+        proxy.update(snapshots.current().resources());
+        try {
+            for (InetSocketAddress a : options.listen()) {
+                proxy.servers.add(proxy.bindUdp(a));
+                proxy.servers.add(proxy.bindTcp(a));
+            }
+        } catch (Exception | Error e) {
+            proxy.close();
+            throw e;
+        }
+        LOG.info("dns: listening on " + options.listen() + " (UDP, TCP); upstream " + options.upstreams()
+                + ", search " + options.searchDomains());
+        return proxy;
+    }
+
+    /** Compiles the table of a configuration and makes it the one queries are answered from. */
+    public void update(dev.inmesh.runtime.xds.ResourceBundle bundle) {
+        DnsTable next = DnsTable.of(bundle, options.searchDomains());
+        table = next;
+        LOG.fine(() -> "dns: " + next.size() + " names");
+    }
+
+    /** The table queries are answered from now. */
+    public DnsTable table() {
+        return table;
+    }
+
+    /** The local addresses of the servers, UDP then TCP for each address listened on. */
+    public List<InetSocketAddress> addresses() {
+        return servers.stream().map(c -> (InetSocketAddress) c.localAddress()).toList();
+    }
+
+    private Channel bindUdp(InetSocketAddress address) throws InterruptedException {
+        Bootstrap b = new Bootstrap().group(vertx.nettyEventLoopGroup())
+                .channelFactory(() -> vertx.transport().datagramChannel())
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(new DatagramDnsQueryDecoder(), new DatagramDnsResponseEncoder() {
+                            @Override
+                            public boolean acceptOutboundMessage(Object msg) {
+                                // an upstream's answer, relayed as it came, is a datagram already
+                                return msg instanceof io.netty.channel.AddressedEnvelope<?, ?> e
+                                        && e.content() instanceof DnsResponse;
+                            }
+                        }, new Queries(false));
+                    }
+                });
+        return b.bind(address).sync().channel();
+    }
+
+    private Channel bindTcp(InetSocketAddress address) throws InterruptedException {
+        ServerBootstrap b = new ServerBootstrap().group(vertx.acceptorEventLoopGroup(), vertx.nettyEventLoopGroup())
+                .channelFactory(vertx.transport().serverChannelFactory(false))
+                .option(io.netty.channel.ChannelOption.SO_REUSEADDR, true)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        // a connection that sends nothing for 8 s is closed, as the agent's server does
+                        ch.pipeline().addLast(new ReadTimeoutHandler(8), new TcpDnsQueryDecoder(),
+                                new TcpDnsResponseEncoder(), new Queries(true));
+                    }
+                });
+        return b.bind(address).sync().channel();
+    }
+
+    /** Answers or forwards each query of a channel. */
+    private final class Queries extends SimpleChannelInboundHandler<DnsQuery> {
+        private final boolean tcp;
+
+        Queries(boolean tcp) {
+            this.tcp = tcp;
+        }
+
+        @Override
+        protected void channelRead0(ChannelHandlerContext ctx, DnsQuery query) {
+            metrics.request();
+            Channel ch = ctx.channel();
+            InetSocketAddress sender = query instanceof DatagramDnsQuery d ? d.sender() : null;
+            DnsQuestion question = query.count(DnsSection.QUESTION) == 0 ? null
+                    : query.recordAt(DnsSection.QUESTION);
+            if (question == null) {
+                ch.writeAndFlush(reply(query, sender, DnsResponseCode.SERVFAIL));
+                return;
+            }
+            DnsTable.Answer answer = table.lookup(question.name(), question.type());
+            if (answer != null) {
+                ch.writeAndFlush(answer(query, sender, question, answer));
+                return;
+            }
+            forward(query, sender, ch);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            // a query that does not decode is dropped, as the agent's server drops it; a TCP connection is closed
+            LOG.log(Level.FINE, "dns: " + cause, cause);
+            if (tcp) {
+                ctx.close();
+            }
+        }
+
+        private void forward(DnsQuery query, InetSocketAddress sender, Channel downstream) {
+            metrics.upstreamRequest();
+            if (options.upstreams().isEmpty() || pending.incrementAndGet() > options.maxPending()) {
+                if (!options.upstreams().isEmpty()) {
+                    pending.decrementAndGet();
+                }
+                metrics.upstreamFailure();
+                downstream.writeAndFlush(reply(query, sender, DnsResponseCode.SERVFAIL));
+                return;
+            }
+            long start = System.nanoTime();
+            DnsQuery copy = copy(query);
+            Consumer<ByteBuf> done = raw -> {
+                pending.decrementAndGet();
+                metrics.upstreamDuration(System.nanoTime() - start);
+                if (raw == null) {
+                    metrics.upstreamFailure();
+                    downstream.writeAndFlush(reply(copy, sender, DnsResponseCode.SERVFAIL));
+                } else if (tcp) {
+                    downstream.writeAndFlush(Unpooled.wrappedBuffer(
+                            Unpooled.buffer(2).writeShort(raw.readableBytes()), raw));
+                } else {
+                    downstream.writeAndFlush(new DatagramPacket(raw, sender));
+                }
+                ReferenceCountUtil.release(copy);
+            };
+            exchange(copy, 0, downstream.eventLoop(), done);
+        }
+
+        /** Asks upstream {@code index} and, when it does not answer in time, the next; null when none answered. */
+        private void exchange(DnsQuery query, int index, EventLoop loop, Consumer<ByteBuf> done) {
+            if (index >= options.upstreams().size() || closed) {
+                done.accept(null);
+                return;
+            }
+            InetSocketAddress upstream = options.upstreams().get(index);
+            AtomicBoolean finished = new AtomicBoolean();
+            Consumer<ByteBuf> attempt = raw -> {
+                if (!finished.compareAndSet(false, true)) {
+                    ReferenceCountUtil.release(raw);
+                    return;
+                }
+                if (raw != null) {
+                    done.accept(raw);
+                } else {
+                    exchange(query, index + 1, loop, done);
+                }
+            };
+            Channel ch = tcp ? tcpExchange(query, upstream, loop, attempt)
+                    : udpExchange(query, upstream, loop, attempt);
+            loop.schedule(() -> {
+                ch.close();
+                attempt.accept(null);
+            }, options.upstreamTimeout().toNanos(), TimeUnit.NANOSECONDS);
+        }
+
+        private Channel udpExchange(DnsQuery query, InetSocketAddress upstream, EventLoop loop,
+                                    Consumer<ByteBuf> attempt) {
+            Bootstrap b = new Bootstrap().group(loop).channelFactory(() -> vertx.transport().datagramChannel())
+                    .handler(new ChannelInitializer<Channel>() {
+                        @Override
+                        protected void initChannel(Channel ch) {
+                            ch.pipeline().addLast(new DatagramDnsQueryEncoder(), new Answers<>(DatagramPacket.class,
+                                    p -> p.sender().equals(upstream) ? p.content() : null, query.id(), attempt));
+                        }
+                    });
+            ReferenceCountUtil.retain(query);
+            io.netty.channel.ChannelFuture bind = b.bind(new InetSocketAddress(0));
+            Channel ch = bind.channel();
+            bind.addListener(f -> {
+                if (!f.isSuccess()) {
+                    ReferenceCountUtil.release(query);
+                    attempt.accept(null);
+                    return;
+                }
+                DatagramDnsQuery out = new DatagramDnsQuery(null, upstream, query.id(), query.opCode());
+                ch.writeAndFlush(into(query, out)).addListener(w -> {
+                    if (!w.isSuccess()) {
+                        attempt.accept(null);
+                    }
+                });
+                ReferenceCountUtil.release(query);
+            });
+            return ch;
+        }
+
+        private Channel tcpExchange(DnsQuery query, InetSocketAddress upstream, EventLoop loop,
+                                    Consumer<ByteBuf> attempt) {
+            Bootstrap b = new Bootstrap().group(loop).channelFactory(vertx.transport().channelFactory(false))
+                    .option(io.netty.channel.ChannelOption.CONNECT_TIMEOUT_MILLIS,
+                            (int) Math.max(1, options.upstreamTimeout().toMillis()))
+                    .handler(new ChannelInitializer<Channel>() {
+                        @Override
+                        protected void initChannel(Channel ch) {
+                            ch.pipeline().addLast(new LengthFieldBasedFrameDecoder(65535, 0, 2, 0, 2),
+                                    new TcpDnsQueryEncoder(), new Answers<>(ByteBuf.class, f -> f, query.id(),
+                                            attempt));
+                        }
+                    });
+            ReferenceCountUtil.retain(query);
+            io.netty.channel.ChannelFuture connect = b.connect(upstream);
+            connect.addListener(f -> {
+                if (!f.isSuccess()) {
+                    ReferenceCountUtil.release(query);
+                    attempt.accept(null);
+                    return;
+                }
+                connect.channel().writeAndFlush(into(query, new DefaultDnsQuery(query.id(), query.opCode())))
+                        .addListener(w -> {
+                            if (!w.isSuccess()) {
+                                attempt.accept(null);
+                            }
+                        });
+                ReferenceCountUtil.release(query);
+            });
+            return connect.channel();
+        }
+    }
+
+    /**
+     * Takes the first message of an upstream channel that is an answer to query {@code id} (12 bytes or more, the
+     * response bit set, the id the query's) as the answer, closing the channel; others are dropped.
+     */
+    private static final class Answers<T> extends SimpleChannelInboundHandler<T> {
+        private final java.util.function.Function<T, ByteBuf> content;
+        private final int id;
+        private final Consumer<ByteBuf> attempt;
+
+        Answers(Class<T> type, java.util.function.Function<T, ByteBuf> content, int id, Consumer<ByteBuf> attempt) {
+            super(type);
+            this.content = content;
+            this.id = id;
+            this.attempt = attempt;
+        }
+
+        @Override
+        protected void channelRead0(ChannelHandlerContext ctx, T msg) {
+            ByteBuf raw = content.apply(msg);
+            if (raw == null || raw.readableBytes() < 12 || raw.getUnsignedShort(raw.readerIndex()) != id
+                    || (raw.getByte(raw.readerIndex() + 2) & 0x80) == 0) {
+                return;
+            }
+            attempt.accept(raw.retain());
+            ctx.close();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            ctx.close();
+            attempt.accept(null);
+        }
+    }
+
+    /** A copy of a query's question and additional records (EDNS), its flags and id, to send upstream. */
+    private static DnsQuery copy(DnsQuery query) {
+        return into(query, new DefaultDnsQuery(query.id(), query.opCode()));
+    }
+
+    private static <Q extends DnsQuery> Q into(DnsQuery from, Q to) {
+        to.setRecursionDesired(from.isRecursionDesired()).setZ(from.z());
+        for (DnsSection s : new DnsSection[] {DnsSection.QUESTION, DnsSection.ADDITIONAL}) {
+            for (int i = 0; i < from.count(s); i++) {
+                DnsRecord r = from.recordAt(s, i);
+                to.addRecord(s, ReferenceCountUtil.retain(r));
+            }
+        }
+        return to;
+    }
+
+    /** A reply to {@code query} with no record but its question: SERVFAIL. */
+    private static DnsResponse reply(DnsQuery query, InetSocketAddress sender, DnsResponseCode code) {
+        DnsResponse r = sender == null ? new DefaultDnsResponse(query.id(), query.opCode(), code)
+                : new DatagramDnsResponse(null, sender, query.id(), query.opCode(), code);
+        r.setRecursionDesired(query.isRecursionDesired());
+        for (int i = 0; i < query.count(DnsSection.QUESTION); i++) {
+            r.addRecord(DnsSection.QUESTION, ReferenceCountUtil.retain(query.recordAt(DnsSection.QUESTION, i)));
+        }
+        return r;
+    }
+
+    /**
+     * The table's answer: authoritative, NOERROR, a CNAME to the name first when the question is an alias, then the
+     * addresses (none, CNAME included, when the name has none of the family asked). Over UDP the records that do
+     * not fit 512 bytes (or the query's EDNS size) are left out and TC is set.
+     */
+    private static DnsResponse answer(DnsQuery query, InetSocketAddress sender, DnsQuestion question,
+                                      DnsTable.Answer answer) {
+        DnsResponse r = reply(query, sender, DnsResponseCode.NOERROR);
+        r.setAuthoritativeAnswer(true);
+        List<DnsRecord> records = new ArrayList<>();
+        if (!answer.addresses().isEmpty() && answer.alias() != null) {
+            records.add(new DefaultDnsRawRecord(answer.alias(), DnsRecordType.CNAME, DnsTable.TTL_SECONDS,
+                    Unpooled.wrappedBuffer(encodeName(answer.name()))));
+        }
+        for (InetAddress a : answer.addresses()) {
+            records.add(new DefaultDnsRawRecord(answer.name(), question.type(), DnsTable.TTL_SECONDS,
+                    Unpooled.wrappedBuffer(a.getAddress())));
+        }
+        int limit = sender == null ? 65535 : udpLimit(query);
+        int size = 12 + encodeName(question.name()).length + 4;
+        for (DnsRecord rec : records) {
+            int len = encodeName(rec.name()).length + 10 + ((DefaultDnsRawRecord) rec).content().readableBytes();
+            if (size + len > limit) {
+                r.setTruncated(true);
+                ReferenceCountUtil.release(rec);
+                continue;
+            }
+            size += len;
+            r.addRecord(DnsSection.ANSWER, rec);
+        }
+        return r;
+    }
+
+    /** The largest UDP answer a query takes: its EDNS payload size, at least 512. */
+    private static int udpLimit(DnsQuery query) {
+        for (int i = 0; i < query.count(DnsSection.ADDITIONAL); i++) {
+            DnsRecord r = query.recordAt(DnsSection.ADDITIONAL, i);
+            if (DnsRecordType.OPT.equals(r.type())) {
+                return Math.max(512, r.dnsClass());
+            }
+        }
+        return 512;
+    }
+
+    /** A name in DNS wire format: its labels, each after its length, then the root's 0. */
+    static byte[] encodeName(String name) {
+        ByteBuf out = Unpooled.buffer();
+        for (String label : name.split("\\.")) {
+            if (!label.isEmpty()) {
+                byte[] bytes = label.getBytes(StandardCharsets.UTF_8);
+                out.writeByte(bytes.length).writeBytes(bytes);
+            }
+        }
+        out.writeByte(0);
+        return ByteBufUtil.getBytes(out);
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        for (Channel c : servers) {
+            c.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+        }
+    }
+}

@@ -1,0 +1,445 @@
+package dev.inmesh.interception.dns;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Vertx;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The DNS proxy on loopback, asked with hand-built queries over UDP and TCP: the mesh's names answered from the
+ * table, the others forwarded to a fake resolver on 127.0.0.2 whose answer comes back as it was sent.
+ */
+public class DnsProxyTest {
+    private static final int A = 1;
+    private static final int CNAME = 5;
+    private static final int TXT = 16;
+    private static final int AAAA = 28;
+
+    private final Vertx vertx = Vertx.vertx();
+    private final List<AutoCloseable> closing = new ArrayList<>();
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private SnapshotHolder snapshots;
+
+    @AfterEach
+    void close() throws Exception {
+        for (int i = closing.size() - 1; i >= 0; i--) {
+            closing.get(i).close();
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    private DnsProxy start(List<InetSocketAddress> upstreams, Duration timeout) throws Exception {
+        snapshots = new SnapshotHolder();
+        snapshots.apply(EnvoyConfigReader.read(Path.of("../mesh-runtime/src/test/resources/istio/routes.json")));
+        DnsProxy proxy = DnsProxy.start(vertx, snapshots, new DnsProxy.Options(
+                List.of(new InetSocketAddress("127.0.0.1", 0)), upstreams,
+                List.of("default.svc.cluster.local", "svc.cluster.local"), timeout, 16),
+                DnsProxy.Metrics.of(registry));
+        closing.add(proxy);
+        return proxy;
+    }
+
+    /** A query: id, RD, one question. */
+    public static byte[] query(int id, String name, int type) {
+        ByteBuffer b = ByteBuffer.allocate(512);
+        b.putShort((short) id).putShort((short) 0x0100).putShort((short) 1).putShort((short) 0).putShort((short) 0)
+                .putShort((short) 0);
+        b.put(DnsProxy.encodeName(name)).putShort((short) type).putShort((short) 1);
+        return Arrays.copyOf(b.array(), b.position());
+    }
+
+    /** A response, as far as these tests read it. */
+    public record Response(int id, int flags, int questions, List<Rr> answers) {
+        int rcode() {
+            return flags & 0xf;
+        }
+
+        public boolean authoritative() {
+            return (flags & 0x0400) != 0;
+        }
+
+        boolean truncated() {
+            return (flags & 0x0200) != 0;
+        }
+
+        boolean isResponse() {
+            return (flags & 0x8000) != 0;
+        }
+    }
+
+    public record Rr(String name, int type, long ttl, byte[] data) {
+        public String address() throws IOException {
+            return InetAddress.getByAddress(data).getHostAddress();
+        }
+    }
+
+    public static Response parse(byte[] m) {
+        ByteBuffer b = ByteBuffer.wrap(m);
+        int id = b.getShort() & 0xffff;
+        int flags = b.getShort() & 0xffff;
+        int qd = b.getShort() & 0xffff;
+        int an = b.getShort() & 0xffff;
+        b.getShort();
+        b.getShort();
+        for (int i = 0; i < qd; i++) {
+            name(m, b);
+            b.getInt();
+        }
+        List<Rr> answers = new ArrayList<>();
+        for (int i = 0; i < an; i++) {
+            String name = name(m, b);
+            int type = b.getShort() & 0xffff;
+            b.getShort();
+            long ttl = b.getInt() & 0xffffffffL;
+            byte[] data = new byte[b.getShort() & 0xffff];
+            int at = b.position();
+            b.get(data);
+            if (type == CNAME) {
+                data = name(m, ByteBuffer.wrap(m).position(at)).getBytes(StandardCharsets.US_ASCII);
+            }
+            answers.add(new Rr(name, type, ttl, data));
+        }
+        return new Response(id, flags, qd, answers);
+    }
+
+    /** A name at the buffer's position, compression pointers followed (at most 20). */
+    static String name(byte[] m, ByteBuffer b) {
+        StringBuilder out = new StringBuilder();
+        ByteBuffer at = b;
+        for (int hops = 0; hops < 20; ) {
+            int len = at.get() & 0xff;
+            if (len == 0) {
+                return out.length() == 0 ? "." : out.toString();
+            }
+            if ((len & 0xc0) == 0xc0) {
+                int target = ((len & 0x3f) << 8) | (at.get() & 0xff);
+                at = ByteBuffer.wrap(m).position(target);
+                hops++;
+                continue;
+            }
+            byte[] label = new byte[len];
+            at.get(label);
+            out.append(new String(label, StandardCharsets.US_ASCII)).append('.');
+        }
+        throw new AssertionError("a name loops");
+    }
+
+    static byte[] udp(InetSocketAddress to, byte[] query) throws IOException {
+        try (DatagramSocket s = new DatagramSocket(0, InetAddress.getLoopbackAddress())) {
+            s.setSoTimeout(5_000);
+            s.send(new DatagramPacket(query, query.length, to));
+            DatagramPacket p = new DatagramPacket(new byte[65535], 65535);
+            s.receive(p);
+            return Arrays.copyOf(p.getData(), p.getLength());
+        }
+    }
+
+    static byte[] tcp(InetSocketAddress to, byte[] query) throws IOException {
+        try (Socket s = new Socket(to.getAddress(), to.getPort())) {
+            s.setSoTimeout(5_000);
+            DataOutputStream out = new DataOutputStream(s.getOutputStream());
+            out.writeShort(query.length);
+            out.write(query);
+            out.flush();
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            byte[] m = new byte[in.readUnsignedShort()];
+            in.readFully(m);
+            return m;
+        }
+    }
+
+    /**
+     * The fake resolver's answer to a query: its id and question, the response and RA bits, one A record 192.0.2.53
+     * whose name is a compression pointer to the question's (as resolvers write it), TTL 77.
+     */
+    public static byte[] upstreamAnswer(byte[] query) {
+        ByteBuffer b = ByteBuffer.allocate(query.length + 16).put(query);
+        b.put(2, (byte) 0x81).put(3, (byte) 0x80).putShort(6, (short) 1);
+        b.putShort((short) 0xc00c).putShort((short) A).putShort((short) 1).putInt(77).putShort((short) 4)
+                .put(new byte[] {(byte) 192, 0, 2, 53});
+        return b.array();
+    }
+
+    /** A fake resolver on 127.0.0.2 answering every UDP query with {@link #upstreamAnswer}; its queries kept. */
+    private DatagramSocket udpResolver(List<byte[]> seen, boolean answers) throws IOException {
+        DatagramSocket s = new DatagramSocket(new InetSocketAddress("127.0.0.2", 0));
+        closing.add(s);
+        serve(s, seen, answers);
+        return s;
+    }
+
+    /**
+     * Serves a fake resolver's socket on a thread of its own until it is closed (100 queries at most): each query
+     * kept in {@code seen} and, when it {@code answers}, answered with {@link #upstreamAnswer}.
+     */
+    public static void serve(DatagramSocket s, List<byte[]> seen, boolean answers) {
+        Thread t = new Thread(() -> {
+            try {
+                for (int i = 0; i < 100; i++) {
+                    DatagramPacket p = new DatagramPacket(new byte[4096], 4096);
+                    s.receive(p);
+                    byte[] q = Arrays.copyOf(p.getData(), p.getLength());
+                    seen.add(q);
+                    if (answers) {
+                        byte[] a = upstreamAnswer(q);
+                        s.send(new DatagramPacket(a, a.length, p.getSocketAddress()));
+                    }
+                }
+            } catch (IOException e) {
+                // closed
+            }
+        }, "fake-resolver-udp");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    private ServerSocket tcpResolver(List<byte[]> seen) throws IOException {
+        ServerSocket s = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.2"));
+        closing.add(s);
+        Thread t = new Thread(() -> {
+            for (int i = 0; i < 100; i++) {
+                try (Socket c = s.accept()) {
+                    c.setSoTimeout(5_000);
+                    DataInputStream in = new DataInputStream(c.getInputStream());
+                    byte[] q = new byte[in.readUnsignedShort()];
+                    in.readFully(q);
+                    seen.add(q);
+                    byte[] a = upstreamAnswer(q);
+                    DataOutputStream out = new DataOutputStream(c.getOutputStream());
+                    out.writeShort(a.length);
+                    out.write(a);
+                    out.flush();
+                } catch (IOException e) {
+                    if (s.isClosed()) {
+                        return;
+                    }
+                }
+            }
+        }, "fake-resolver-tcp");
+        t.setDaemon(true);
+        t.start();
+        return s;
+    }
+
+    private static InetSocketAddress udpAddress(DnsProxy proxy) {
+        return proxy.addresses().get(0);
+    }
+
+    private static InetSocketAddress tcpAddress(DnsProxy proxy) {
+        return proxy.addresses().get(1);
+    }
+
+    @Test
+    void aMeshNameIsAnsweredFromTheTableOverUdpAuthoritativeWithTtl30AndTheQuerysId() throws Exception {
+        DnsProxy proxy = start(List.of(), Duration.ofSeconds(1));
+
+        Response r = parse(udp(udpAddress(proxy), query(0x1234, "reviews.default.svc.cluster.local.", A)));
+
+        assertEquals(0x1234, r.id());
+        assertTrue(r.isResponse());
+        assertTrue(r.authoritative());
+        assertEquals(0, r.rcode());
+        assertEquals(1, r.questions());
+        assertEquals(1, r.answers().size());
+        Rr a = r.answers().get(0);
+        assertEquals("reviews.default.svc.cluster.local.", a.name());
+        assertEquals(A, a.type());
+        assertEquals(30, a.ttl());
+        assertEquals("10.96.10.141", a.address());
+    }
+
+    @Test
+    void aMeshNameWithNoAddressOfTheFamilyAskedGetsNoErrorAndNoRecord() throws Exception {
+        DnsProxy proxy = start(List.of(), Duration.ofSeconds(1));
+
+        Response r = parse(udp(udpAddress(proxy), query(7, "ratings.", AAAA)));
+
+        assertEquals(0, r.rcode());
+        assertTrue(r.authoritative());
+        assertEquals(List.of(), r.answers());
+    }
+
+    @Test
+    void aNameFollowedByTheFirstSearchDomainIsAnsweredWithACnameThenTheAddress() throws Exception {
+        DnsProxy proxy = start(List.of(), Duration.ofSeconds(1));
+
+        Response r = parse(udp(udpAddress(proxy), query(8, "details.default.default.svc.cluster.local.", A)));
+
+        assertEquals(2, r.answers().size());
+        Rr cname = r.answers().get(0);
+        assertEquals(CNAME, cname.type());
+        assertEquals("details.default.default.svc.cluster.local.", cname.name());
+        assertEquals("details.default.", new String(cname.data(), StandardCharsets.US_ASCII));
+        assertEquals("details.default.", r.answers().get(1).name());
+        assertEquals("10.96.171.138", r.answers().get(1).address());
+    }
+
+    @Test
+    void otherNamesAndTypesAreForwardedToTheResolverAndItsAnswerRelayedAsItCame() throws Exception {
+        List<byte[]> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        DatagramSocket resolver = udpResolver(seen, true);
+        DnsProxy proxy = start(List.of((InetSocketAddress) resolver.getLocalSocketAddress()), Duration.ofSeconds(2));
+
+        byte[] q = query(0xbeef, "www.example.com.", A);
+        byte[] answer = udp(udpAddress(proxy), q);
+        byte[] txt = query(0x0102, "reviews.default.svc.cluster.local.", TXT);
+        byte[] txtAnswer = udp(udpAddress(proxy), txt);
+
+        assertArrayEquals(q, seen.get(0), "the query as the application sent it, id included");
+        assertArrayEquals(upstreamAnswer(q), answer);
+        assertEquals("192.0.2.53", parse(answer).answers().get(0).address());
+        assertArrayEquals(upstreamAnswer(txt), txtAnswer);
+        String scrape = registry.scrape();
+        assertTrue(scrape.contains("istio_dns_requests_total 2.0"), scrape);
+        assertTrue(scrape.contains("istio_dns_upstream_requests_total 2.0"), scrape);
+        assertTrue(scrape.contains("istio_dns_upstream_failures_total 0.0"), scrape);
+        assertTrue(scrape.contains("istio_dns_upstream_request_duration_seconds_count 2"), scrape);
+    }
+
+    @Test
+    void aResolverThatDoesNotAnswerInTimeIsFollowedByTheNextAndWhenNoneAnswersTheQueryGetsServfail()
+            throws Exception {
+        List<byte[]> silent = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<byte[]> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        DatagramSocket mute = udpResolver(silent, false);
+        DatagramSocket resolver = udpResolver(seen, true);
+        DnsProxy both = start(List.of((InetSocketAddress) mute.getLocalSocketAddress(),
+                (InetSocketAddress) resolver.getLocalSocketAddress()), Duration.ofMillis(300));
+
+        byte[] q = query(0x4242, "www.example.com.", A);
+        assertArrayEquals(upstreamAnswer(q), udp(udpAddress(both), q));
+        assertEquals(1, silent.size());
+
+        DnsProxy none = start(List.of((InetSocketAddress) mute.getLocalSocketAddress()), Duration.ofMillis(300));
+        long started = System.nanoTime();
+        Response r = parse(udp(udpAddress(none), query(0x4343, "www.example.com.", A)));
+
+        assertEquals(2, r.rcode(), "SERVFAIL");
+        assertEquals(0x4343, r.id());
+        assertEquals(1, r.questions());
+        assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(3));
+        assertTrue(registry.scrape().contains("istio_dns_upstream_failures_total 1.0"), registry.scrape());
+    }
+
+    @Test
+    void overTcpMeshNamesAreAnsweredAndOtherNamesForwardedOverTcp() throws Exception {
+        List<byte[]> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ServerSocket resolver = tcpResolver(seen);
+        DnsProxy proxy = start(List.of(new InetSocketAddress("127.0.0.2", resolver.getLocalPort())),
+                Duration.ofSeconds(2));
+
+        Response r = parse(tcp(tcpAddress(proxy), query(0x0a0b, "productpage.", A)));
+        byte[] q = query(0x0c0d, "www.example.com.", A);
+        byte[] forwarded = tcp(tcpAddress(proxy), q);
+
+        assertEquals(0x0a0b, r.id());
+        assertTrue(r.authoritative());
+        assertEquals("10.96.27.58", r.answers().get(0).address());
+        assertArrayEquals(q, seen.get(0));
+        assertArrayEquals(upstreamAnswer(q), forwarded);
+    }
+
+    @Test
+    void aQueryWithNoQuestionGetsServfail() throws Exception {
+        DnsProxy proxy = start(List.of(), Duration.ofSeconds(1));
+        byte[] empty = {0x55, 0x66, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0};
+
+        Response r = parse(udp(udpAddress(proxy), empty));
+
+        assertEquals(0x5566, r.id());
+        assertEquals(2, r.rcode());
+    }
+
+    @Test
+    void theTableFollowsEachNewSnapshot() throws Exception {
+        DnsProxy proxy = start(List.of(), Duration.ofMillis(200));
+        assertEquals(2, parse(udp(udpAddress(proxy), query(1, "echo.mesh.local.", A))).rcode(), "unknown: forwarded, "
+                + "no resolver: SERVFAIL");
+
+        snapshots.apply(EnvoyConfigReader.read("""
+                resources:
+                - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+                  name: "80"
+                  virtual_hosts:
+                  - name: echo
+                    domains: ["echo.mesh.local", "10.0.0.9"]
+                    routes: [{match: {prefix: /}, route: {cluster: a}}]
+                """));
+
+        Response r = parse(udp(udpAddress(proxy), query(2, "echo.mesh.local.", A)));
+        assertEquals(0, r.rcode());
+        assertEquals("10.0.0.9", r.answers().get(0).address());
+    }
+
+    @Test
+    void overUdpAnAnswerKeepsTo512BytesWithTcSetAndOverTcpItIsWhole() throws Exception {
+        StringBuilder domains = new StringBuilder("\"many.mesh.local\"");
+        for (int i = 1; i <= 60; i++) {
+            domains.append(", \"10.1.0.").append(i).append('"');
+        }
+        DnsProxy proxy = start(List.of(), Duration.ofMillis(200));
+        snapshots.apply(EnvoyConfigReader.read("""
+                resources:
+                - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+                  name: "80"
+                  virtual_hosts:
+                  - name: many
+                    domains: [%s]
+                    routes: [{match: {prefix: /}, route: {cluster: a}}]
+                """.formatted(domains)));
+
+        byte[] udpAnswer = udp(udpAddress(proxy), query(3, "many.mesh.local.", A));
+        Response overUdp = parse(udpAnswer);
+        Response overTcp = parse(tcp(tcpAddress(proxy), query(4, "many.mesh.local.", A)));
+
+        assertTrue(udpAnswer.length <= 512, "" + udpAnswer.length);
+        assertTrue(overUdp.truncated());
+        assertTrue(overUdp.answers().size() > 10 && overUdp.answers().size() < 60, "" + overUdp.answers().size());
+        assertEquals(60, overTcp.answers().size());
+        assertTrue(!overTcp.truncated());
+    }
+
+    @Test
+    void theStandaloneProxyRunsTheDnsProxyOnTheConfigurationItRuns() throws Exception {
+        int port;
+        try (DatagramSocket free = new DatagramSocket(0, InetAddress.getLoopbackAddress())) {
+            port = free.getLocalPort();
+        }
+        InetSocketAddress at = new InetSocketAddress("127.0.0.1", port);
+        var proxy = dev.inmesh.interception.proxy.StandaloneProxy.start(
+                new dev.inmesh.interception.proxy.StandaloneProxy.Settings(
+                        Path.of("../mesh-runtime/src/test/resources/istio/routes.json"), -1, -1, 1, null, null)
+                        .withDns(new dev.inmesh.interception.proxy.StandaloneProxy.Dns(new DnsProxy.Options(
+                                List.of(at), List.of(), List.of(), Duration.ofSeconds(1), 16), null)));
+        try {
+            Response r = parse(udp(at, query(9, "ratings.default.svc.", A)));
+            assertEquals("10.96.231.29", r.answers().get(0).address());
+        } finally {
+            proxy.close();
+        }
+    }
+}
