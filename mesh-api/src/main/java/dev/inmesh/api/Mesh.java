@@ -50,7 +50,11 @@ public interface Mesh {
         return p.create(vertx, p.optionsFromConfiguration());
     }
 
-    /** Loads the configuration and starts the admin server; completes when the first configuration is applied. */
+    /**
+     * Loads the configuration and starts the admin server; completes when the first configuration is applied. When
+     * it fails (a port in use, a configuration rejected), what it started is closed first: no admin port stays bound
+     * and no control plane stream stays open.
+     */
     Future<Void> start();
 
     /** Stops everything the mesh started (clients, admin server, config watches). */

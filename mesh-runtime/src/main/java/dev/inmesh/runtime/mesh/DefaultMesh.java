@@ -35,6 +35,7 @@ import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import dev.inmesh.runtime.tracing.TraceReporting;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
@@ -163,9 +164,24 @@ public final class DefaultMesh implements Mesh {
                 return null;
             });
         }
+        Promise<Void> started = Promise.promise();
+        java.util.concurrent.atomic.AtomicBoolean failed = new java.util.concurrent.atomic.AtomicBoolean();
         Future<Void> config = configSource == null ? certificate
-                : certificate.compose(v -> configSource.start(snapshots));
-        return Future.all(admin, config).mapEmpty();
+                : certificate.compose(v -> failed.get() ? Future.succeededFuture() : configSource.start(snapshots));
+        admin.onFailure(e -> abandon(started, failed, e));
+        config.onFailure(e -> abandon(started, failed, e));
+        Future.all(admin, config).onSuccess(v -> started.tryComplete());
+        return started.future();
+    }
+
+    /**
+     * A start that failed lets go of what it started (the admin server, the configuration source and its control
+     * plane stream, the CA client), as a server whose bind fails holds nothing, then fails with {@code cause}.
+     */
+    private void abandon(Promise<Void> started, java.util.concurrent.atomic.AtomicBoolean failed, Throwable cause) {
+        if (failed.compareAndSet(false, true)) {
+            close().onComplete(ar -> started.tryFail(cause));
+        }
     }
 
     private Future<Void> startAdmin(WorkloadIdentity identity) {

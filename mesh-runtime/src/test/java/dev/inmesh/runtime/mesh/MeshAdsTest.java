@@ -78,6 +78,21 @@ class MeshAdsTest {
     }
 
     @Test
+    void aStartThatFailsLetsGoOfWhatItStartedTheControlPlanesStreamToo() throws Exception {
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            mesh = Mesh.create(vertx, options().setAdminPort(taken.getLocalPort()).setXdsInitialFetchTimeoutSeconds(0));
+            Future<Void> started = mesh.start();
+            Throwable e = started.toCompletionStage().toCompletableFuture().handle((v, t) -> t)
+                    .get(10, TimeUnit.SECONDS);
+            assertTrue(e instanceof java.net.BindException, String.valueOf(e));
+            // the ADS client the failed start began goes (or never connects), where it stayed connected (and
+            // reconnecting) for good: three seconds are enough for it to connect and send its first request
+            Thread.sleep(3_000);
+            assertEquals(0, server.openStreams.get(), "ADS streams still open after the failed start");
+        }
+    }
+
+    @Test
     void theSettingIsReadAndChecked() {
         assertEquals(0, MeshSettings.from(new io.smallrye.config.SmallRyeConfigBuilder()
                 .withSources(new io.smallrye.config.EnvConfigSource(

@@ -42,10 +42,28 @@ public final class XdsTestServer implements AutoCloseable {
     public final List<DeltaDiscoveryRequest> deltaRequests = new CopyOnWriteArrayList<>();
     public final List<DeltaDiscoveryResponse> deltaResponses = new CopyOnWriteArrayList<>();
     public final List<String> authorizations = new CopyOnWriteArrayList<>();
+    /** The streams open now (opened and neither closed nor failed). */
+    public final java.util.concurrent.atomic.AtomicInteger openStreams =
+            new java.util.concurrent.atomic.AtomicInteger();
     private final Server server;
 
     private XdsTestServer(int port, Path certChain, Path privateKey) throws IOException {
         DiscoveryServerCallbacks callbacks = new DiscoveryServerCallbacks() {
+            @Override
+            public void onStreamOpen(long streamId, String typeUrl) {
+                openStreams.incrementAndGet();
+            }
+
+            @Override
+            public void onStreamClose(long streamId, String typeUrl) {
+                openStreams.decrementAndGet();
+            }
+
+            @Override
+            public void onStreamCloseWithError(long streamId, String typeUrl, Throwable error) {
+                openStreams.decrementAndGet();
+            }
+
             @Override
             public void onV3StreamRequest(long streamId, DiscoveryRequest request) {
                 requests.add(request);
