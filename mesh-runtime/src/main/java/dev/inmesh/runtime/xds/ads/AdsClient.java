@@ -541,6 +541,14 @@ public final class AdsClient {
             return;
         }
         SubscriptionState s = states.get(type);
+        if (!s.sentOnStream) {
+            // Ignored as well when its type was not asked for on this stream yet (RDS before a listener names a
+            // route, LDS before the clusters are in), as Envoy drops a response with no subscription: its ACK would
+            // be the type's first request, naming no resource, which subscribes to every resource of the type.
+            LOG.log(System.Logger.Level.WARNING, "ignoring a {0} response (version {1}): not asked for yet",
+                    type.kind(), r.getVersionInfo());
+            return;
+        }
         s.rejected = null;
         Instant now = Instant.now();
         s.nonce = r.getNonce();

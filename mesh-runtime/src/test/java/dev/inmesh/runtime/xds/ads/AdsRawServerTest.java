@@ -20,6 +20,8 @@ import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ResourceType;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
 import io.envoyproxy.envoy.service.discovery.v3.Resource;
@@ -36,13 +38,15 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The ADS client against responses java-control-plane's cache does not send, written by hand; and against a server
+ * The ADS client against responses java-control-plane's cache does not send, written by hand (over state of the world
+ * and over delta xDS, with its requests as they go on the wire); and against a server
  * that, as istiod, does not send a NACKed response again until its configuration changes: a response rejected for a
  * workload identity whose files are not there yet is taken once they are.
  */
 class AdsRawServerTest {
     private static final Duration WAIT = Duration.ofSeconds(20);
     private static final String CDS = ResourceType.CLUSTER.typeUrl();
+    private static final String RDS = ResourceType.ROUTE.typeUrl();
     private static final String SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
     private static final Map<String, List<? extends Message>> BOOKINFO = Map.of(
             CDS, List.of(edsCluster("c1")),
@@ -90,7 +94,7 @@ class AdsRawServerTest {
 
     @Test
     void resourcesInEnvoysResourceWrapperAreAppliedAndAckedAsEnvoyTakesThem() throws Exception {
-        serve(m -> Any.pack(Resource.newBuilder().setName(name(m)).setVersion("per-resource")
+        serve(m -> Any.pack(Resource.newBuilder().setName(XdsFixtures.name(m)).setVersion("per-resource")
                 .setResource(Any.pack(m)).build()), List.of());
         assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
         assertEquals(1, AdsClusterTest.hosts(holder.current().endpoints("c1")));
@@ -161,7 +165,7 @@ class AdsRawServerTest {
         assertNotNull(holder.current().resources().routes().get("9090"));
 
         // as istiod pushes RDS and EDS: only what changed, the rest left out
-        server.push(DiscoveryResponse.newBuilder().setTypeUrl(ResourceType.ROUTE.typeUrl()).setVersionInfo("2")
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(RDS).setVersionInfo("2")
                 .setNonce("rds-2").addResources(Any.pack(route("9080", "c2"))).build());
         server.push(DiscoveryResponse.newBuilder().setTypeUrl(ResourceType.ENDPOINT.typeUrl()).setVersionInfo("2")
                 .setNonce("eds-2").build());
@@ -176,8 +180,35 @@ class AdsRawServerTest {
         assertEquals(List.of("9080", "9090"), rdsAck.getResourceNamesList());
     }
 
-    private static String name(Message m) {
-        return (String) m.getField(m.getDescriptorForType().findFieldByName(
-                m instanceof io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment ? "cluster_name" : "name"));
+    /** Serves the bookinfo resources over delta xDS, {@code alsoWithClusters} first; awaits the first apply. */
+    private void serveDelta(List<DeltaDiscoveryResponse> alsoWithClusters) throws Exception {
+        server = new RawAdsServer(r -> List.of(), RawAdsServer.deltaOnce(BOOKINFO, alsoWithClusters));
+        client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
+                AdsOptions.XdsServer.plaintext("127.0.0.1", server.port())).withDelta(true), holder);
+        Future<Void> first = client.start();
+        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertTrue(first.succeeded(), () -> "first apply: " + first.cause());
+    }
+
+    private static Resource wrapped(Message m) {
+        return Resource.newBuilder().setName(XdsFixtures.name(m)).setVersion("1").setResource(Any.pack(m)).build();
+    }
+
+    @Test
+    void aResponseOfATypeNotYetAskedForIsIgnoredAsEnvoyDoesSinceItsAckWouldSubscribeToEveryResourceOfIt()
+            throws Exception {
+        DeltaDiscoveryResponse stray = DeltaDiscoveryResponse.newBuilder().setTypeUrl(RDS)
+                .setSystemVersionInfo("9").setNonce("stray").addResources(wrapped(route("other", "c1"))).build();
+        serveDelta(List.of(stray));
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
+        await(() -> server.deltaRequests.stream().anyMatch(r -> r.getTypeUrl().equals(RDS)
+                && r.getResponseNonce().startsWith("nonce-")), WAIT, "the ACK of the routes asked for");
+        assertFalse(server.deltaRequests.stream().anyMatch(r -> r.getResponseNonce().equals("stray")),
+                "neither ACKed nor NACKed: " + server.deltaRequests);
+        DeltaDiscoveryRequest first = server.deltaRequests.stream().filter(r -> r.getTypeUrl().equals(RDS))
+                .findFirst().orElseThrow();
+        assertEquals(List.of("9080"), first.getResourceNamesSubscribeList(),
+                "the first RDS request names what it asks for (none would be a wildcard one): " + first);
+        assertEquals(List.of("9080"), client.status().type("RouteConfiguration").subscribed());
     }
 }

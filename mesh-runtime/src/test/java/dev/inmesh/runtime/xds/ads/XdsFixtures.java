@@ -135,6 +135,12 @@ public final class XdsFixtures {
         }
     }
 
+    /** The name of a listener, route configuration or cluster, or a load assignment's cluster_name. */
+    public static String name(Message m) {
+        return (String) m.getField(m.getDescriptorForType().findFieldByName(
+                m instanceof ClusterLoadAssignment ? "cluster_name" : "name"));
+    }
+
     /** The cluster a GET of {@code path} goes to through route table {@code name}, or null when none. */
     public static String clusterFor(MeshSnapshot s, String routeName, String path) {
         RouteTable t = s.routeTable(routeName);
