@@ -556,9 +556,14 @@ public final class AdsClient {
         ResponseDecoder.Decoded d = Parsers.withIdentity(identity, () -> ResponseDecoder.decode(type, r,
                 new ResourceBundle.Version(r.getVersionInfo(), now), s.resources, u.delta()));
         Map<String, String> errors = new LinkedHashMap<>(d.errors());
-        if (d.undecodable()) {
+        if (u.namedTwice() != null) {
+            errors.put(u.namedTwice(), type.kind() + " \"" + u.namedTwice() + "\": named twice among the resources "
+                    + "and removed_resources of one delta response");
+        }
+        if (d.undecodable() || u.namedTwice() != null) {
             // As Envoy: a resource that cannot be decoded (a type_url other than the response's, or bytes that do
-            // not parse) rejects the whole response; nothing is applied and nothing absent from it is deleted.
+            // not parse) rejects the whole response; nothing is applied and nothing absent from it is deleted. So
+            // does, over delta xDS, a name sent twice among the resources added and removed.
             s.received |= s.wildcard;
             errors.put("", "the whole " + type.kind() + " response is rejected");
             reject(s, r, errors, now);
@@ -717,16 +722,27 @@ public final class AdsClient {
      * resources in its {@code Resource} wrapper, which {@link ResponseDecoder} unwraps under the wrapper's name and
      * version; its {@code system_version_info} as the version_info) with the names it removes.
      */
-    record Update(DiscoveryResponse response, boolean delta, List<String> removed) {
+    record Update(DiscoveryResponse response, boolean delta, List<String> removed, String namedTwice) {
         static Update of(DiscoveryResponse r) {
-            return new Update(r, false, List.of());
+            return new Update(r, false, List.of(), null);
         }
 
+        /** {@code namedTwice}: a name the response has twice among its resources and removed_resources, or null. */
         static Update of(DeltaDiscoveryResponse d) {
             DiscoveryResponse.Builder b = DiscoveryResponse.newBuilder().setTypeUrl(d.getTypeUrl())
                     .setVersionInfo(d.getSystemVersionInfo()).setNonce(d.getNonce());
             d.getResourcesList().forEach(resource -> b.addResources(com.google.protobuf.Any.pack(resource)));
-            return new Update(b.build(), true, List.copyOf(d.getRemovedResourcesList()));
+            List<String> named = new ArrayList<>();
+            d.getResourcesList().forEach(resource -> named.add(resource.getName()));
+            named.addAll(d.getRemovedResourcesList());
+            Set<String> seen = new HashSet<>();
+            String twice = null;
+            for (String name : named) {
+                if (!seen.add(name) && twice == null) {
+                    twice = name;
+                }
+            }
+            return new Update(b.build(), true, List.copyOf(d.getRemovedResourcesList()), twice);
         }
     }
 

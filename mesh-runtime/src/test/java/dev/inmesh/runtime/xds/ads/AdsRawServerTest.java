@@ -211,4 +211,34 @@ class AdsRawServerTest {
                 "the first RDS request names what it asks for (none would be a wildcard one): " + first);
         assertEquals(List.of("9080"), client.status().type("RouteConfiguration").subscribed());
     }
+
+    @Test
+    void aDeltaResponseNamingAResourceTwiceAmongItsResourcesAndRemovalsIsRejectedWholeAsEnvoyRejectsIt()
+            throws Exception {
+        serveDelta(List.of());
+        server.push(DeltaDiscoveryResponse.newBuilder().setTypeUrl(CDS).setSystemVersionInfo("2").setNonce("both")
+                .addResources(wrapped(edsCluster("c2"))).addResources(wrapped(edsCluster("c3")))
+                .addRemovedResources("c2").build());
+        DeltaDiscoveryRequest nack = awaitDeltaRequest(r -> r.getResponseNonce().equals("both"));
+        assertTrue(nack.hasErrorDetail(), nack.toString());
+        assertTrue(nack.getErrorDetail().getMessage().contains("\"c2\""), nack.toString());
+        assertNull(holder.current().cluster("c2"));
+        assertNull(holder.current().cluster("c3"), "nothing of the response applied");
+        assertNotNull(holder.current().cluster("c1"));
+        assertEquals("2", client.status().type("Cluster").lastNackVersion());
+
+        // twice among its resources: the same
+        server.push(DeltaDiscoveryResponse.newBuilder().setTypeUrl(CDS).setSystemVersionInfo("3").setNonce("twice")
+                .addResources(wrapped(edsCluster("c2"))).addResources(wrapped(edsCluster("c3")))
+                .addResources(wrapped(edsCluster("c2"))).build());
+        nack = awaitDeltaRequest(r -> r.getResponseNonce().equals("twice"));
+        assertTrue(nack.hasErrorDetail(), nack.toString());
+        assertNull(holder.current().cluster("c3"), "nothing of the response applied");
+    }
+
+    private DeltaDiscoveryRequest awaitDeltaRequest(java.util.function.Predicate<DeltaDiscoveryRequest> p)
+            throws InterruptedException {
+        await(() -> server.deltaRequests.stream().anyMatch(p), WAIT, "a delta request");
+        return server.deltaRequests.stream().filter(p).findFirst().orElseThrow();
+    }
 }
