@@ -474,7 +474,8 @@ public final class AdsClient {
             // a wildcard type subscribes to nothing by name on its first request: everything, as Envoy asks
             b.addAllResourceNamesSubscribe(names);
             s.resources.forEach((name, e) -> {
-                if (e.message() != null) { // not one served empty after its initial fetch timeout
+                // not one served empty after its initial fetch timeout, nor one the server removed since
+                if (e.message() != null && !s.removedByServer.contains(name)) {
                     b.putInitialResourceVersions(name, e.version().versionInfo());
                 }
             });
@@ -588,7 +589,9 @@ public final class AdsClient {
                 // As Envoy's RDS and EDS: the server cannot delete what a listener or a cluster asks for
                 LOG.log(System.Logger.Level.WARNING, "ignoring the removal of {0} {1}: still asked for",
                         type.kind(), u.removed());
+                u.removed().stream().filter(s.names::contains).forEach(s.removedByServer::add);
             }
+            s.removedByServer.removeAll(d.valid().keySet());
             s.pending.removeAll(d.valid().keySet());
             for (String name : errors.keySet()) {
                 // Rejected before any good version arrived: served empty, as Envoy's listener or cluster stops
@@ -871,6 +874,7 @@ public final class AdsClient {
         for (String gone : s.names) {
             if (!wanted.contains(gone)) {
                 s.pending.remove(gone);
+                s.removedByServer.remove(gone);
                 s.fetchTimers.remove(gone);
                 s.failures.remove(gone);
                 removed |= s.resources.remove(gone) != null;

@@ -29,6 +29,12 @@ final class SubscriptionState {
     Set<String> names = new TreeSet<>();
     /** Over delta xDS: the names subscribed to on the current stream, as the server was last told them. */
     Set<String> namesSent = new TreeSet<>();
+    /**
+     * Over delta xDS, RDS and EDS: names subscribed to that the server named in removed_resources since they last
+     * arrived. What is held of them keeps serving, but, as Envoy, no version of them is claimed on a new stream
+     * (initial_resource_versions), so that a server that has them again sends them.
+     */
+    final Set<String> removedByServer = new HashSet<>();
     /** Names subscribed to that have neither arrived nor timed out. */
     final Set<String> pending = new HashSet<>();
     /** The subscription each initial fetch timer runs for, by name, while it runs. */

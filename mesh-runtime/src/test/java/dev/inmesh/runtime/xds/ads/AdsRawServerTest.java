@@ -236,9 +236,42 @@ class AdsRawServerTest {
         assertNull(holder.current().cluster("c3"), "nothing of the response applied");
     }
 
+    @Test
+    void aRouteTheServerRemovesWhileStillAskedForKeepsServingButItsVersionIsNotClaimedOnAReconnectAsEnvoys()
+            throws Exception {
+        serveDelta(List.of());
+        server.push(DeltaDiscoveryResponse.newBuilder().setTypeUrl(RDS).setSystemVersionInfo("2").setNonce("rm")
+                .addRemovedResources("9080").build());
+        DeltaDiscoveryRequest ack = awaitDeltaRequest(r -> r.getResponseNonce().equals("rm"));
+        assertFalse(ack.hasErrorDetail(), ack.toString());
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"), "the route keeps serving");
+
+        int before = server.deltaRequests.size();
+        server.endDeltaStream();
+        DeltaDiscoveryRequest again = awaitDeltaRequest(before, r -> r.getTypeUrl().equals(RDS));
+        assertEquals(List.of("9080"), again.getResourceNamesSubscribeList(), again.toString());
+        assertEquals(Map.of(), again.getInitialResourceVersionsMap(),
+                "the server removed it: no version of it is held as far as the server goes");
+        DeltaDiscoveryRequest clusters = awaitDeltaRequest(before, r -> r.getTypeUrl().equals(CDS));
+        assertEquals(Map.of("c1", "1"), clusters.getInitialResourceVersionsMap());
+
+        // sent again: its version is told on the next reconnect
+        awaitDeltaRequest(before, r -> r.getTypeUrl().equals(RDS) && r.getResponseNonce().startsWith("nonce-"));
+        int second = server.deltaRequests.size();
+        server.endDeltaStream();
+        DeltaDiscoveryRequest third = awaitDeltaRequest(second, r -> r.getTypeUrl().equals(RDS));
+        assertEquals(Map.of("9080", "1"), third.getInitialResourceVersionsMap());
+    }
+
     private DeltaDiscoveryRequest awaitDeltaRequest(java.util.function.Predicate<DeltaDiscoveryRequest> p)
             throws InterruptedException {
-        await(() -> server.deltaRequests.stream().anyMatch(p), WAIT, "a delta request");
-        return server.deltaRequests.stream().filter(p).findFirst().orElseThrow();
+        return awaitDeltaRequest(0, p);
+    }
+
+    /** The first delta request after the first {@code skip} that matches, waiting for it. */
+    private DeltaDiscoveryRequest awaitDeltaRequest(int skip, java.util.function.Predicate<DeltaDiscoveryRequest> p)
+            throws InterruptedException {
+        await(() -> server.deltaRequests.stream().skip(skip).anyMatch(p), WAIT, "a delta request");
+        return server.deltaRequests.stream().skip(skip).filter(p).findFirst().orElseThrow();
     }
 }

@@ -160,6 +160,14 @@ final class RawAdsServer implements AutoCloseable {
         }
     }
 
+    /** Ends the latest delta stream, as a server going away does; the client reconnects. */
+    void endDeltaStream() {
+        StreamObserver<DeltaDiscoveryResponse> out = latestDelta;
+        synchronized (out) {
+            out.onCompleted();
+        }
+    }
+
     int port() {
         return server.getPort();
     }
