@@ -590,17 +590,17 @@ public final class AdsClient {
                 LOG.log(System.Logger.Level.WARNING, "ignoring the removal of {0} {1}: still asked for",
                         type.kind(), u.removed());
                 u.removed().stream().filter(s.names::contains).forEach(s.removedByServer::add);
+                if (type == ResourceType.ENDPOINT) {
+                    // but Envoy's EDS cluster takes it as an empty update: one waiting for its first load
+                    // assignment stops warming, with no hosts
+                    serveEmptyIfPending(s, u.removed(), next, changed);
+                }
             }
             s.removedByServer.removeAll(d.valid().keySet());
             s.pending.removeAll(d.valid().keySet());
-            for (String name : errors.keySet()) {
-                // Rejected before any good version arrived: served empty, as Envoy's listener or cluster stops
-                // warming on a rejected update (its init target is ready) and serves no routes or no hosts.
-                if (s.pending.remove(name) && !next.containsKey(name)) {
-                    next.put(name, empty(s.type, name));
-                    changed.add(name);
-                }
-            }
+            // Rejected before any good version arrived: served empty, as Envoy's listener or cluster stops
+            // warming on a rejected update (its init target is ready) and serves no routes or no hosts.
+            serveEmptyIfPending(s, errors.keySet(), next, changed);
         }
         for (Map.Entry<String, SubscriptionState.Entry> e : d.valid().entrySet()) {
             String name = e.getKey();
@@ -644,6 +644,17 @@ public final class AdsClient {
             }
         }
         afterChange(removed);
+    }
+
+    /** Serves empty, in {@code next}, each of {@code names} that has not arrived yet, ending its wait. */
+    private static void serveEmptyIfPending(SubscriptionState s, java.util.Collection<String> names,
+                                            Map<String, SubscriptionState.Entry> next, Set<String> changed) {
+        for (String name : names) {
+            if (s.pending.remove(name) && !next.containsKey(name)) {
+                next.put(name, empty(s.type, name));
+                changed.add(name);
+            }
+        }
     }
 
     /** How often the identity's files are looked at while a rejected response waits for them. */

@@ -182,11 +182,18 @@ class AdsRawServerTest {
 
     /** Serves the bookinfo resources over delta xDS, {@code alsoWithClusters} first; awaits the first apply. */
     private void serveDelta(List<DeltaDiscoveryResponse> alsoWithClusters) throws Exception {
-        server = new RawAdsServer(r -> List.of(), RawAdsServer.deltaOnce(BOOKINFO, alsoWithClusters));
+        serveDelta(RawAdsServer.deltaOnce(BOOKINFO, alsoWithClusters), WAIT);
+    }
+
+    /** Serves over delta xDS what {@code answer} gives, with no initial fetch timeout; awaits the first apply. */
+    private void serveDelta(Function<DeltaDiscoveryRequest, List<DeltaDiscoveryResponse>> answer, Duration wait)
+            throws Exception {
+        server = new RawAdsServer(r -> List.of(), answer);
         client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
-                AdsOptions.XdsServer.plaintext("127.0.0.1", server.port())).withDelta(true), holder);
+                AdsOptions.XdsServer.plaintext("127.0.0.1", server.port())).withDelta(true)
+                .withInitialFetchTimeout(Duration.ZERO), holder);
         Future<Void> first = client.start();
-        first.await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        first.await(wait.toMillis(), TimeUnit.MILLISECONDS);
         assertTrue(first.succeeded(), () -> "first apply: " + first.cause());
     }
 
@@ -261,6 +268,21 @@ class AdsRawServerTest {
         server.endDeltaStream();
         DeltaDiscoveryRequest third = awaitDeltaRequest(second, r -> r.getTypeUrl().equals(RDS));
         assertEquals(Map.of("9080", "1"), third.getInitialResourceVersionsMap());
+    }
+
+    @Test
+    void aLoadAssignmentTheServerRemovesBeforeItEverArrivedEndsItsClustersWarmingWithNoEndpointsAsEnvoysEds()
+            throws Exception {
+        String eds = ResourceType.ENDPOINT.typeUrl();
+        var bookinfo = RawAdsServer.deltaOnce(BOOKINFO, List.of());
+        DeltaDiscoveryResponse removal = DeltaDiscoveryResponse.newBuilder().setTypeUrl(eds)
+                .setSystemVersionInfo("1").setNonce("rm").addRemovedResources("c1").build();
+        serveDelta(r -> r.getTypeUrl().equals(eds) && r.getResponseNonce().isEmpty() ? List.of(removal)
+                : bookinfo.apply(r), Duration.ofSeconds(5));
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
+        assertEquals(0, AdsClusterTest.hosts(holder.current().endpoints("c1")));
+        assertFalse(awaitDeltaRequest(r -> r.getResponseNonce().equals("rm")).hasErrorDetail());
+        assertEquals(List.of("c1"), client.status().type("ClusterLoadAssignment").subscribed(), "still asked for");
     }
 
     private DeltaDiscoveryRequest awaitDeltaRequest(java.util.function.Predicate<DeltaDiscoveryRequest> p)
