@@ -572,6 +572,11 @@ public final class AdsClient {
             return;
         }
 
+        if (u.delta() && !s.wildcard) {
+            // As Envoy's delta watch map, which hands on (so decodes and checks) only what is asked for: a route
+            // configuration or load assignment not asked for is dropped, never NACKed
+            errors.keySet().removeIf(name -> !s.names.contains(name));
+        }
         Map<String, SubscriptionState.Entry> before = s.resources;
         Map<String, SubscriptionState.Entry> next = new LinkedHashMap<>(before);
         Set<String> changed = new LinkedHashSet<>();

@@ -285,6 +285,19 @@ class AdsRawServerTest {
         assertEquals(List.of("c1"), client.status().type("ClusterLoadAssignment").subscribed(), "still asked for");
     }
 
+    @Test
+    void aBadRouteNotAskedForInADeltaResponseIsDroppedUnreadAndTheResponseAckedAsEnvoysWatchMapDropsIt()
+            throws Exception {
+        serveDelta(List.of());
+        server.push(DeltaDiscoveryResponse.newBuilder().setTypeUrl(RDS).setSystemVersionInfo("2").setNonce("extra")
+                .addResources(wrapped(XdsFixtures.badRoute("other"))).build());
+        DeltaDiscoveryRequest ack = awaitDeltaRequest(r -> r.getResponseNonce().equals("extra"));
+        assertFalse(ack.hasErrorDetail(), ack.toString());
+        assertFalse(client.status().type("RouteConfiguration").nacked());
+        assertNull(client.dynamicState().failure(ResourceType.ROUTE, "other"));
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
+    }
+
     private DeltaDiscoveryRequest awaitDeltaRequest(java.util.function.Predicate<DeltaDiscoveryRequest> p)
             throws InterruptedException {
         return awaitDeltaRequest(0, p);
