@@ -121,7 +121,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         listenerStats = runtime.stats(l);
         if (listenerStats != null) {
             listenerStats.connectionOpened();
-            ch.closeFuture().addListener(f -> listenerStats.connectionClosed());
+            long opened = System.nanoTime();
+            ch.closeFuture().addListener(f -> listenerStats.connectionClosed((System.nanoTime() - opened) / 1_000_000));
         }
         detector = ListenerDispatch.detector(l, destination.getPort());
         if (!detector.enabled()) {
@@ -503,6 +504,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         int connectTimeout = (int) Math.min(Integer.MAX_VALUE, cluster.config().connectTimeout().toMillis());
         host.stats().requestStarted();
         connectAttempts++;
+        long connectStart = System.nanoTime();
         // the host's own address, then its other ones (a dual-stack pod's), raced
         runtime.connectHost(down, connectTimeout, cluster, host, null).addListener(f -> {
             if (!f.isSuccess()) {
@@ -542,7 +544,11 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             if (clusterStats != null) {
                 // the cluster's upstream_cx_total and upstream_cx_active, as Envoy counts tcp_proxy's connections
                 clusterStats.connectionOpened();
-                up.closeFuture().addListener(c -> clusterStats.connectionClosed());
+                long opened = System.nanoTime();
+                // as Envoy's tcp_proxy: the connect time from the attempt's start, the length from the connect
+                clusterStats.connectTime((opened - connectStart) / 1_000_000);
+                up.closeFuture().addListener(c -> clusterStats.connectionClosed((System.nanoTime() - opened)
+                        / 1_000_000));
             }
             if (!down.isActive()) {
                 host.stats().requestFinished();

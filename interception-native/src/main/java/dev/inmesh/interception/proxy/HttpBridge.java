@@ -374,7 +374,9 @@ final class HttpBridge {
         @Override
         public void handlerAdded(ChannelHandlerContext ctx) {
             stats.connectionOpened();
-            ctx.channel().closeFuture().addListener(f -> stats.connectionClosed(codec));
+            long opened = System.nanoTime();
+            ctx.channel().closeFuture().addListener(
+                    f -> stats.connectionClosed(codec, (System.nanoTime() - opened) / 1_000_000));
         }
 
         void codecChosen(boolean http2) {

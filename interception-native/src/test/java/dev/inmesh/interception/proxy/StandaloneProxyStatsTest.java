@@ -20,6 +20,30 @@ class StandaloneProxyStatsTest {
     @TempDir
     Path dir;
 
+    /**
+     * The proxy with a listener {@code plain} on {@code port} routing to cluster {@code c} at {@code backend},
+     * counting its statistics into {@code registry}.
+     */
+    private StandaloneProxy start(int port, int backend, PrometheusMeterRegistry registry) throws Exception {
+        Path config = dir.resolve("proxy.yaml");
+        Files.writeString(config, "static_resources:\n  listeners:\n" + Http1RequestsTest.listener("plain",
+                port, "") + Http1RequestsTest.clusterC(backend));
+        MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
+        return StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, metrics::record,
+                AdminHook.NONE).withStats(metrics::tcpConnectionOpened, metrics::upstream)
+                .withDownstreamStats(metrics::connectionManager, metrics::listener));
+    }
+
+    /** Three requests through the proxy on {@code port}, each answered 200. */
+    private static void sendThree(io.vertx.core.http.HttpClient client, int port) throws Exception {
+        for (int i = 0; i < 3; i++) {
+            int status = client.request(new io.vertx.core.http.RequestOptions().setHost("127.0.0.1").setPort(port)
+                    .setURI("/x").putHeader("host", "svc")).compose(req -> req.send())
+                    .await(5, TimeUnit.SECONDS).statusCode();
+            assertEquals(200, status);
+        }
+    }
+
     @Test
     void requestsThroughTheProxyCountInTheClustersUpstreamStats() throws Exception {
         Vertx backends = Vertx.vertx();
@@ -28,34 +52,83 @@ class StandaloneProxyStatsTest {
             HttpServer s = backends.createHttpServer().requestHandler(req -> req.response().end("ok"));
             int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
             int port = LoopbackProxy.freePort();
-            Path config = dir.resolve("proxy.yaml");
-            Files.writeString(config, "static_resources:\n  listeners:\n" + Http1RequestsTest.listener("plain",
-                    port, "") + Http1RequestsTest.clusterC(backend));
             PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-            MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
-            proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, metrics::record,
-                    AdminHook.NONE).withStats(metrics::tcpConnectionOpened, metrics::upstream));
+            proxy = start(port, backend, registry);
             io.vertx.core.http.HttpClient client = backends.createHttpClient();
-            for (int i = 0; i < 3; i++) {
-                int status = client.request(new io.vertx.core.http.RequestOptions().setHost("127.0.0.1").setPort(port)
-                        .setURI("/x").putHeader("host", "svc")).compose(req -> req.send())
-                        .await(5, TimeUnit.SECONDS).statusCode();
-                assertEquals(200, status);
-            }
+            sendThree(client, port);
             client.close().await(5, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
             // the statistics are counted once each exchange has ended, just after its response went out
             String expected = "envoy_cluster_upstream_rq_total{cluster_name=\"c\"} 3.0";
-            String scrape = registry.scrape();
-            for (long deadline = System.nanoTime() + 5_000_000_000L; !scrape.contains(expected)
-                    && System.nanoTime() < deadline; scrape = registry.scrape()) {
-                Thread.sleep(20);
-            }
+            String scrape = scrape(registry, expected);
             assertTrue(scrape.contains(expected), "scrape:\n" + scrape);
             // the first request waited for the cluster's first connection; the breakers are published, none open
             assertTrue(scrape.contains("envoy_cluster_upstream_rq_pending_total{cluster_name=\"c\"} 1.0"),
                     "scrape:\n" + scrape);
             assertTrue(scrape.contains("envoy_cluster_circuit_breakers_default_rq_open{cluster_name=\"c\"} 0.0"),
                     "scrape:\n" + scrape);
+        } finally {
+            if (proxy != null) {
+                proxy.close();
+            }
+            backends.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The registry's scrape once it holds {@code expected} (or after 5 s, as it is then). */
+    private static String scrape(PrometheusMeterRegistry registry, String expected) throws InterruptedException {
+        String scrape = registry.scrape();
+        for (long deadline = System.nanoTime() + 5_000_000_000L; !scrape.contains(expected)
+                && System.nanoTime() < deadline; scrape = registry.scrape()) {
+            Thread.sleep(20);
+        }
+        return scrape;
+    }
+
+    @Test
+    void requestsThroughTheProxyAndItsConnectionsFillEnvoysHistogramsInTheirBuckets() throws Exception {
+        Vertx backends = Vertx.vertx();
+        StandaloneProxy proxy = null;
+        try {
+            // answers after 60 ms and closes each upstream connection, whose length then counts
+            HttpServer s = backends.createHttpServer().requestHandler(req -> backends.setTimer(60,
+                    t -> req.response().putHeader("connection", "close").end("ok")));
+            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int port = LoopbackProxy.freePort();
+            PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+            proxy = start(port, backend, registry);
+            io.vertx.core.http.HttpClient client = backends.createHttpClient(
+                    new io.vertx.core.http.PoolOptions().setHttp1MaxSize(1));
+            sendThree(client, port);
+            // the one downstream connection, of three requests of 60 ms or more, closes
+            client.close().await(5, TimeUnit.SECONDS);
+            String cluster = "cluster_name=\"c\"";
+            String hcm = "http_conn_manager_prefix=\"plain\"";
+            String listener = "listener_address=\"127.0.0.1_" + port + "\"";
+            String scrape = scrape(registry, "envoy_listener_downstream_cx_length_ms_count{" + listener + "} 1");
+            for (String h : new String[] {"envoy_cluster_upstream_rq_time{" + cluster,
+                "envoy_http_downstream_rq_time{" + hcm, "envoy_cluster_upstream_cx_length_ms{" + cluster}) {
+                String name = h.substring(0, h.indexOf('{'));
+                String tag = h.substring(h.indexOf('{') + 1);
+                // Envoy's default buckets; 60 ms or more each: none at or below 50 ms, all below 1 s
+                for (double le : MeshMetrics.BUCKETS) {
+                    assertTrue(scrape.contains(name + "_bucket{" + tag + ",le=\"" + le + "\"} "), le + ":\n" + scrape);
+                }
+                assertTrue(scrape.contains(name + "_bucket{" + tag + ",le=\"50.0\"} 0\n"), h + ":\n" + scrape);
+                assertTrue(scrape.contains(name + "_bucket{" + tag + ",le=\"1000.0\"} 3\n"), h + ":\n" + scrape);
+                assertTrue(scrape.contains(name + "_count{" + tag + "} 3\n"), h + ":\n" + scrape);
+            }
+            assertTrue(scrape.contains("envoy_cluster_upstream_cx_connect_ms_count{" + cluster + "} 3\n"), scrape);
+            assertTrue(scrape.contains("envoy_cluster_upstream_cx_connect_ms_bucket{" + cluster
+                    + ",le=\"1000.0\"} 3\n"), scrape);
+            // the downstream connection lasted the three requests: more than 100 ms
+            for (String h : new String[] {"envoy_http_downstream_cx_length_ms{" + hcm,
+                "envoy_listener_downstream_cx_length_ms{" + listener}) {
+                String name = h.substring(0, h.indexOf('{'));
+                String tag = h.substring(h.indexOf('{') + 1);
+                assertTrue(scrape.contains(name + "_count{" + tag + "} 1\n"), h + ":\n" + scrape);
+                assertTrue(scrape.contains(name + "_bucket{" + tag + ",le=\"100.0\"} 0\n"), h + ":\n" + scrape);
+                assertTrue(scrape.contains(name + "_bucket{" + tag + ",le=\"+Inf\"} 1\n"), h + ":\n" + scrape);
+            }
         } finally {
             if (proxy != null) {
                 proxy.close();

@@ -266,7 +266,7 @@ class TcpRelayTest {
     }
 
     @Test
-    void aRelayedConnectionCountsInTheClustersUpstreamCxTotalAndActive() throws Exception {
+    void aRelayedConnectionCountsInTheClustersUpstreamCxTotalActiveConnectMsAndLengthMs() throws Exception {
         SimpleMeterRegistry registry = metered();
         try (Socket client = connect(); Socket relayed = acceptWithin(upstream, 5_000)) {
             client.getOutputStream().write('a');
@@ -275,6 +275,10 @@ class TcpRelayTest {
                     .functionCounter().count());
             assertEquals(1.0, registry.get("envoy_cluster_upstream_cx_active").tag("cluster_name", "backend")
                     .gauge().value());
+            // Envoy's histograms: the connect time, once connected; the connection's length once it closed
+            assertEquals(1, registry.get("envoy_cluster_upstream_cx_connect_ms").tag("cluster_name", "backend")
+                    .summary().count());
+            Thread.sleep(60);
         }
         double active = 1;
         long deadline = System.currentTimeMillis() + 5_000;
@@ -283,6 +287,9 @@ class TcpRelayTest {
             Thread.sleep(10);
         }
         assertEquals(0.0, active, "closed with the relayed connection");
+        var length = registry.get("envoy_cluster_upstream_cx_length_ms").tag("cluster_name", "backend").summary();
+        assertEquals(1, length.count());
+        assertTrue(length.totalAmount() >= 60, "open 60 ms or more: " + length.totalAmount());
     }
 
     @Test

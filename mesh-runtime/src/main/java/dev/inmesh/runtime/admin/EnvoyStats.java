@@ -22,7 +22,8 @@ import java.util.function.Predicate;
  * Zipkin tracer's {@code envoy_tracing_zipkin_STAT}, in no scope, is {@code tracing.zipkin.STAT}, and the
  * OpenTelemetry tracer's {@code envoy_tracing_opentelemetry_STAT} {@code tracing.opentelemetry.STAT}.
  * Istio's {@code istio_*} metrics and the meters an application adds to the mesh's registry are not Envoy
- * statistics; {@code /stats/prometheus} serves them.
+ * statistics; {@code /stats/prometheus} serves them, and Envoy's histograms ({@code envoy_cluster_upstream_rq_time},
+ * ...), which are left out here.
  */
 final class EnvoyStats {
     /**
@@ -74,6 +75,10 @@ final class EnvoyStats {
             return out;
         }
         for (Meter m : registry.getMeters()) {
+            if (m instanceof io.micrometer.core.instrument.DistributionSummary) {
+                // a histogram (cluster.C.upstream_rq_time, ...): served by /stats/prometheus only
+                continue;
+            }
             String name = m.getId().getName();
             for (Tree t : TREES) {
                 String scope = t.tag == null ? "" : m.getId().getTag(t.tag);

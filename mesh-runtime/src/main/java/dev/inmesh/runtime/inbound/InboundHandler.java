@@ -828,7 +828,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         int status = traced.upgraded ? 101 : closed && !resp.ended() ? 0 : resp.getStatusCode();
         if (ds != null) {
             // a connection that closed before the response ended is the caller's reset
-            ds.requestEnded(status, !closed || resp.ended(), closed && !resp.ended() ? 1 : 0);
+            ds.requestEnded(status, !closed || resp.ended(), closed && !resp.ended() ? 1 : 0,
+                    (System.nanoTime() - start) / 1_000_000);
         }
         StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), path,
                 req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2"

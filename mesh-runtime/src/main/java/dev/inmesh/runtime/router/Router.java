@@ -1644,12 +1644,21 @@ public final class Router {
             ex.requestSlotHeld = false;
         }
         RouterRequest req = ex.request;
+        long now = System.nanoTime();
+        boolean dc = ex.flags.contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
         if (req.downstreamStats != null) {
             // as Envoy's connection manager: a reset the caller made (DC) is received, any other one (the upstream
             // body failed, an idle timeout after the headers) is sent to the caller
-            boolean dc = ex.flags.contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
             req.downstreamStats.requestEnded(status, flag == null && !dc && status != 0,
-                    dc ? 1 : flag != null ? 2 : 0);
+                    dc ? 1 : flag != null ? 2 : 0, (now - req.startNanos) / 1_000_000);
+        }
+        if (response.upstream != null && flag == null && !dc && (req.stream == null || req.stream.ended())) {
+            // as Envoy's router: an upstream response come whole, timed from the end of the request (retries and
+            // their back-off included)
+            var st = stats(ex);
+            if (st != null) {
+                st.requestTime((now - ex.requestCompleteNanos) / 1_000_000);
+            }
         }
         long requestBytes;
         long requestMessages;
@@ -1670,7 +1679,7 @@ public final class Router {
         StreamInfo info = new StreamInfo(req.direction, req.startTime, req.method(),
                 originalPath != null ? originalPath : ex.rewrittenPath != null ? ex.rewrittenPath : req.uri,
                 req.protocol, status, ex.flags, ex.responseCodeDetails, requestBytes,
-                bytesSent, (System.nanoTime() - req.startNanos) / 1_000_000, ex.upstreamServiceTimeMillis,
+                bytesSent, (now - req.startNanos) / 1_000_000, ex.upstreamServiceTimeMillis,
                 req.headers.get(HeaderNames.X_REQUEST_ID), req.authority, req.headers.get(HeaderNames.USER_AGENT),
                 req.headers.get(HeaderNames.X_FORWARDED_FOR), host == null ? null : host.addressString(),
                 ex.clusterName, address(ex.upstreamLocalAddress),
@@ -1807,6 +1816,7 @@ public final class Router {
         if (connecting.isComplete()) {
             return connecting;
         }
+        long waitStart = System.nanoTime();
         breakers.pendingStarted();
         if (st != null) {
             st.pendingStarted();
@@ -1819,6 +1829,11 @@ public final class Router {
             if (st != null) {
                 st.pendingEnded(ar.failed() && !(ar.cause() instanceof ConnectionPoolTooBusyException)
                         && !(ar.cause() instanceof IllegalArgumentException));
+                // a new connection's upstream_cx_connect_ms: the pool began it as this request began to wait
+                long connected = ar.succeeded() ? UpstreamCluster.takeConnectedAt(ar.result().connection()) : -1;
+                if (connected >= waitStart) {
+                    st.connectTime((connected - waitStart) / 1_000_000);
+                }
             }
         });
     }

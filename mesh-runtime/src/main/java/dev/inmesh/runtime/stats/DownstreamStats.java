@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.stats;
 
+import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.util.concurrent.atomic.AtomicLong;
@@ -58,6 +59,8 @@ public final class DownstreamStats implements RbacStats {
     private final LongAdder cxIdleTimeout = new LongAdder();
     private final LongAdder cxMaxDurationReached = new LongAdder();
     private final LongAdder cxMaxRequestsReached = new LongAdder();
+    private final DistributionSummary rqTime;
+    private final DistributionSummary cxLengthMs;
     private final AtomicLong activeFaults = new AtomicLong();
     private final LongAdder abortsInjected = new LongAdder();
     private final LongAdder delaysInjected = new LongAdder();
@@ -116,6 +119,11 @@ public final class DownstreamStats implements RbacStats {
         adder("downstream_cx_idle_timeout", cxIdleTimeout);
         adder("downstream_cx_max_duration_reached", cxMaxDurationReached);
         adder("downstream_cx_max_requests_reached", cxMaxRequestsReached);
+        var tags = io.micrometer.core.instrument.Tags.of(TAG, statPrefix);
+        rqTime = MeshMetrics.histogram(registry, PREFIX + "downstream_rq_time",
+                "Total time for request and response (milliseconds)", tags);
+        cxLengthMs = MeshMetrics.histogram(registry, PREFIX + "downstream_cx_length_ms",
+                "Connection length milliseconds", tags);
     }
 
     private void adder(String name, LongAdder a) {
@@ -184,12 +192,15 @@ public final class DownstreamStats implements RbacStats {
 
     /**
      * A request ended: no longer active; its response's class counted ({@code downstream_rq_2xx}, ...) when it had
-     * one ({@code status} 0: none was sent); {@code downstream_rq_completed} when the response was sent whole.
+     * one ({@code status} 0: none was sent); {@code downstream_rq_completed} when the response was sent whole, and
+     * then, as Envoy's connection manager, the time from the request's start to the response's end in the histogram
+     * {@code downstream_rq_time}.
      *
      * @param reset 0 none, 1 the downstream reset the request ({@code downstream_rq_rx_reset}), 2 the proxy reset it
      *     ({@code downstream_rq_tx_reset})
+     * @param millis the milliseconds since the request began
      */
-    public void requestEnded(int status, boolean completed, int reset) {
+    public void requestEnded(int status, boolean completed, int reset, long millis) {
         rqActive.decrementAndGet();
         int c = status / 100;
         if (c >= 1 && c <= 5) {
@@ -197,6 +208,7 @@ public final class DownstreamStats implements RbacStats {
         }
         if (completed) {
             rqCompleted.increment();
+            rqTime.record(Math.max(0, millis));
         }
         if (reset == 1) {
             rqRxReset.increment();
@@ -532,12 +544,15 @@ public final class DownstreamStats implements RbacStats {
     }
 
     /**
-     * A downstream connection closed: {@code downstream_cx_destroy}, one fewer active.
+     * A downstream connection closed: {@code downstream_cx_destroy}, one fewer active, and its length in the
+     * histogram {@code downstream_cx_length_ms}.
      *
      * @param codec 0 when it closed before its codec was chosen, 1 HTTP/1, 2 HTTP/2
+     * @param lengthMillis the milliseconds since the connection came
      */
-    public void connectionClosed(int codec) {
+    public void connectionClosed(int codec, long lengthMillis) {
         cxActive.decrementAndGet();
+        cxLengthMs.record(Math.max(0, lengthMillis));
         if (codec != 0) {
             (codec == 2 ? cxHttp2Active : cxHttp1Active).decrementAndGet();
         }

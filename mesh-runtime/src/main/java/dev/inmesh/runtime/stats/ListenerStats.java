@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.stats;
 
+import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -9,7 +10,8 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * One listener's statistics, as Envoy keeps them under {@code listener.<address>.} (the address as Envoy writes it,
  * a colon made an underscore: {@code 0.0.0.0_15006}, {@code [__]_8080}): {@code downstream_cx_total},
- * {@code downstream_cx_active}, {@code downstream_cx_destroy}, {@code no_filter_chain_match}, the connections its
+ * {@code downstream_cx_active}, {@code downstream_cx_destroy}, the histogram {@code downstream_cx_length_ms},
+ * {@code no_filter_chain_match}, the connections its
  * listener filters are reading ({@code downstream_pre_cx_active}) and ran out of time on
  * ({@code downstream_pre_cx_timeout}), and the TLS its
  * filter chains terminate under {@code ssl.}: {@code handshake}, {@code connection_error}, {@code no_certificate},
@@ -33,6 +35,7 @@ public final class ListenerStats {
     private final LongAdder sslFailVerifyNoCert = new LongAdder();
     private final LongAdder sslFailVerifyError = new LongAdder();
     private final LongAdder sslFailVerifySan = new LongAdder();
+    private final DistributionSummary cxLengthMs;
 
     ListenerStats(MeterRegistry registry, String address) {
         FunctionCounter.builder(PREFIX + "downstream_cx_total", cxTotal, LongAdder::doubleValue).tag(TAG, address)
@@ -52,6 +55,8 @@ public final class ListenerStats {
         counter(registry, address, "ssl_fail_verify_no_cert", sslFailVerifyNoCert);
         counter(registry, address, "ssl_fail_verify_error", sslFailVerifyError);
         counter(registry, address, "ssl_fail_verify_san", sslFailVerifySan);
+        cxLengthMs = MeshMetrics.histogram(registry, PREFIX + "downstream_cx_length_ms",
+                "Connection length milliseconds", io.micrometer.core.instrument.Tags.of(TAG, address));
     }
 
     private static void counter(MeterRegistry registry, String address, String name, LongAdder value) {
@@ -71,9 +76,13 @@ public final class ListenerStats {
         cxActive.incrementAndGet();
     }
 
-    /** A connection the listener took closed: {@code downstream_cx_destroy}, one fewer active. */
-    public void connectionClosed() {
+    /**
+     * A connection the listener took closed: {@code downstream_cx_destroy}, one fewer active, and its length in the
+     * histogram {@code downstream_cx_length_ms}.
+     */
+    public void connectionClosed(long lengthMillis) {
         cxActive.decrementAndGet();
+        cxLengthMs.record(Math.max(0, lengthMillis));
         cxDestroy.increment();
     }
 

@@ -374,6 +374,15 @@ public final class MeshMetrics {
     }
 
     private DistributionSummary histogram(String name, String description, Tags tags) {
+        return histogram(registry, name, description, tags);
+    }
+
+    /**
+     * A histogram with Envoy's default buckets ({@link #BUCKETS}), scraped as {@code NAME_bucket{le=...}},
+     * {@code NAME_sum} and {@code NAME_count}: Istio's and Envoy's own (such as
+     * {@code envoy_cluster_upstream_rq_time{cluster_name="C"}}, Envoy's {@code cluster.C.upstream_rq_time}).
+     */
+    static DistributionSummary histogram(MeterRegistry registry, String name, String description, Tags tags) {
         return DistributionSummary.builder(name).description(description).serviceLevelObjectives(BUCKETS)
                 .tags(tags).register(registry);
     }

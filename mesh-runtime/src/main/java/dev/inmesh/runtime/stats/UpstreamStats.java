@@ -103,8 +103,23 @@ public interface UpstreamStats {
     /** A connection was opened: {@code upstream_cx_total} and {@code upstream_cx_active} up by one. */
     void connectionOpened();
 
-    /** A connection closed: {@code upstream_cx_active} down by one. */
-    void connectionClosed();
+    /**
+     * A connection was established this many milliseconds after its attempt began: the histogram
+     * {@code upstream_cx_connect_ms}.
+     */
+    void connectTime(long millis);
+
+    /**
+     * A connection closed: {@code upstream_cx_active} down by one, and its length, from its opening, in the histogram
+     * {@code upstream_cx_length_ms}.
+     */
+    void connectionClosed(long lengthMillis);
+
+    /**
+     * A request's response came whole from the upstream this many milliseconds after the request was whole (retries
+     * and their back-off included), as Envoy's router measures it: the histogram {@code upstream_rq_time}.
+     */
+    void requestTime(long millis);
 
     /** A connection attempt failed: {@code upstream_cx_connect_fail}. */
     void connectFailed();

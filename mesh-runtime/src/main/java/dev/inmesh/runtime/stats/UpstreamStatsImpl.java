@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.stats;
 
+import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -42,6 +43,9 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final LongAdder rqPendingTotal = new LongAdder();
     private final LongAdder rqPendingFailureEject = new LongAdder();
     private final AtomicLong rqPendingActive = new AtomicLong();
+    private final DistributionSummary rqTime;
+    private final DistributionSummary cxConnectMs;
+    private final DistributionSummary cxLengthMs;
     /** The breakers published per routing priority (0 default, 1 high), and whether remaining_* are registered. */
     private final AtomicReferenceArray<BreakerReadings> breakers = new AtomicReferenceArray<>(2);
     private final boolean[] breakerGauges = new boolean[2];
@@ -98,6 +102,12 @@ final class UpstreamStatsImpl implements UpstreamStats {
                 .tag("cluster_name", cluster).strongReference(true).register(registry);
         Gauge.builder(PREFIX + "upstream_rq_active", rqActive, AtomicLong::doubleValue)
                 .tag("cluster_name", cluster).strongReference(true).register(registry);
+        var tags = io.micrometer.core.instrument.Tags.of("cluster_name", cluster);
+        rqTime = MeshMetrics.histogram(registry, PREFIX + "upstream_rq_time", "Request time milliseconds", tags);
+        cxConnectMs = MeshMetrics.histogram(registry, PREFIX + "upstream_cx_connect_ms",
+                "Connection establishment milliseconds", tags);
+        cxLengthMs = MeshMetrics.histogram(registry, PREFIX + "upstream_cx_length_ms", "Connection length milliseconds",
+                tags);
     }
 
     private void adder(String name, LongAdder a) {
@@ -336,8 +346,19 @@ final class UpstreamStatsImpl implements UpstreamStats {
     }
 
     @Override
-    public void connectionClosed() {
+    public void connectTime(long millis) {
+        cxConnectMs.record(Math.max(0, millis));
+    }
+
+    @Override
+    public void connectionClosed(long lengthMillis) {
         cxActive.decrementAndGet();
+        cxLengthMs.record(Math.max(0, lengthMillis));
+    }
+
+    @Override
+    public void requestTime(long millis) {
+        rqTime.record(Math.max(0, millis));
     }
 
     @Override

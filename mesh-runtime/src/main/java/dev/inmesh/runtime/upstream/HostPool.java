@@ -316,6 +316,10 @@ final class HostPool {
                     if (lane != null) {
                         lane.opened(conn);
                     }
+                    long opened = System.nanoTime();
+                    if (conn instanceof HttpClientConnectionInternal internal) {
+                        internal.channelHandlerContext().channel().attr(CONNECTED_AT).set(opened);
+                    }
                     HostStats s = stats;
                     // the cluster's upstream_cx_total and upstream_cx_active: the close goes where the open went
                     var cluster = s == null ? null : s.clusterStats();
@@ -338,11 +342,27 @@ final class HostPool {
                             s.connectionClosed();
                         }
                         if (cluster != null) {
-                            cluster.connectionClosed();
+                            cluster.connectionClosed((System.nanoTime() - opened) / 1_000_000);
                         }
                     });
                 })
                 .build();
+    }
+
+    /** When a connection of a pool was established ({@link System#nanoTime}), until its first request takes it. */
+    private static final io.netty.util.AttributeKey<Long> CONNECTED_AT =
+            io.netty.util.AttributeKey.valueOf("dev.inmesh.connected-at");
+
+    /**
+     * When {@code connection}, a connection of a host's pool, was established ({@link System#nanoTime}), for the first
+     * request that asks; -1 for a later one, or a connection of no pool.
+     */
+    static long takeConnectedAt(HttpConnection connection) {
+        if (connection instanceof HttpClientConnectionInternal internal) {
+            Long at = internal.channelHandlerContext().channel().attr(CONNECTED_AT).getAndSet(null);
+            return at == null ? -1 : at;
+        }
+        return -1;
     }
 
     /** Lets the requests in flight on every client finish, then closes their connections. */

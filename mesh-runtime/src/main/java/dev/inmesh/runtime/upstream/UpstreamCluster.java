@@ -258,6 +258,14 @@ public final class UpstreamCluster {
     }
 
     /**
+     * When a pooled connection was established ({@link System#nanoTime}), for the first request that asks (the one
+     * that waited for it); -1 for any later one. The router times {@code upstream_cx_connect_ms} with it.
+     */
+    public static long takeConnectedAt(io.vertx.core.http.HttpConnection connection) {
+        return HostPool.takeConnectedAt(connection);
+    }
+
+    /**
      * The pooled HTTP client for a host of this cluster; its default host and port are the host's, so
      * {@code client.request(method, uri)} goes there. It speaks the cluster's protocol: h2c with explicit HTTP/2,
      * else HTTP/1.1, over TLS when the host's transport socket (a transport socket match's, else the cluster's own)

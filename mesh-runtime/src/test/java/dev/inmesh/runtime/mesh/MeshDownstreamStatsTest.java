@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
@@ -182,5 +183,62 @@ class MeshDownstreamStatsTest {
         assertEquals(200, delayed.await(5, TimeUnit.SECONDS).statusCode());
         String after = admin("/stats?filter=fault", p + "fault.active_faults: 0");
         assertStats(after, p, "fault.delays_injected: 1", "fault.faults_overflow: 1", "fault.active_faults: 0");
+    }
+
+    static final String HISTOGRAM_CLUSTER = "cluster_name=\"outbound|9080||reviews.default.svc.cluster.local\"";
+    static final String HISTOGRAM_HCM = "http_conn_manager_prefix=\"outbound_0.0.0.0_9080\"";
+
+    /**
+     * Envoy's histograms on the in-JVM client's path, as a sidecar's {@code /stats/prometheus} serves them under
+     * Istio's stats tags: the cluster's {@code upstream_rq_time}, {@code upstream_cx_connect_ms} and
+     * {@code upstream_cx_length_ms}, the connection manager's {@code downstream_rq_time}, with Envoy's default buckets.
+     */
+    @Test
+    void anUpstreamAnsweringAfter60msPutsTheRequestsInTheBucketsAbove50msOfUpstreamAndDownstreamRqTime()
+            throws Exception {
+        // answers after 60 ms, and closes each connection, whose length then counts
+        HttpServer s = vertx.createHttpServer().requestHandler(req -> vertx.setTimer(60,
+                t -> req.response().putHeader("connection", "close").end("ok")));
+        int port = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        start(MeshWebClientTest.config("", port));
+        WebClient client = mesh.webClient();
+        for (int i = 0; i < 3; i++) {
+            assertEquals(200, client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS).statusCode());
+        }
+
+        String prom = admin("/stats/prometheus", "envoy_cluster_upstream_cx_length_ms_count{" + HISTOGRAM_CLUSTER + "} 3\n");
+        for (String h : new String[] {"envoy_cluster_upstream_rq_time", "envoy_http_downstream_rq_time"}) {
+            String tag = h.startsWith("envoy_cluster") ? HISTOGRAM_CLUSTER : HISTOGRAM_HCM;
+            assertTrue(prom.contains("# TYPE " + h + " histogram\n"), prom);
+            // Envoy's default buckets, each bound in Envoy's form
+            for (String le : new String[] {"0.5", "1", "5", "10", "25", "50", "100", "250", "500", "1000", "2500",
+                "5000", "10000", "30000", "60000", "300000", "600000", "1800000", "3600000", "+Inf"}) {
+                assertTrue(prom.contains(h + "_bucket{" + tag + ",le=\"" + le + "\"} "), le + " of " + h + ":\n" + prom);
+            }
+            // 60 ms or more: none at or below 50 ms, all well below 1 s
+            assertTrue(prom.contains(h + "_bucket{" + tag + ",le=\"50\"} 0\n"), h + ":\n" + prom);
+            assertTrue(prom.contains(h + "_bucket{" + tag + ",le=\"1000\"} 3\n"), h + ":\n" + prom);
+            assertTrue(prom.contains(h + "_count{" + tag + "} 3\n"), h + ":\n" + prom);
+            assertTrue(prom.contains(h + "_sum{" + tag + "} "), h + ":\n" + prom);
+            assertFalse(prom.contains(h + "_max"), "as Envoy's: no _max\n" + prom);
+        }
+        // each request had a new connection, timed from the wait for it; each lasted more than 50 ms (60 ms)
+        assertTrue(prom.contains("envoy_cluster_upstream_cx_length_ms_bucket{" + HISTOGRAM_CLUSTER + ",le=\"50\"} 0\n"), prom);
+        assertTrue(prom.contains("envoy_cluster_upstream_cx_connect_ms_count{" + HISTOGRAM_CLUSTER + "} 3\n"), prom);
+        assertTrue(prom.contains("envoy_cluster_upstream_cx_connect_ms_bucket{" + HISTOGRAM_CLUSTER + ",le=\"1000\"} 3\n"),
+                prom);
+
+        // usedonly keeps a histogram written, filter finds it by its family's name
+        String used = admin("/stats/prometheus?usedonly&filter=rq_time", "envoy_http_downstream_rq_time_count");
+        assertTrue(used.contains("envoy_cluster_upstream_rq_time_count{" + HISTOGRAM_CLUSTER + "} 3\n"), used);
+        assertFalse(used.contains("upstream_rq_total"), used);
+        // /stats lists counters and gauges only, as documented; its counters still reset
+        String stats = admin("/stats", "upstream_rq_total");
+        assertFalse(stats.contains("rq_time:") || stats.contains("length_ms:"), stats);
+        assertEquals("OK", plain.post(mesh.adminPort(), "127.0.0.1", "/reset_counters").send()
+                .await(5, TimeUnit.SECONDS).bodyAsString().strip());
+        String reset = admin("/stats?filter=upstream_rq_total", "upstream_rq_total: 0");
+        assertTrue(reset.contains("cluster.outbound|9080||reviews.default.svc.cluster.local.upstream_rq_total: 0\n"),
+                reset);
     }
 }

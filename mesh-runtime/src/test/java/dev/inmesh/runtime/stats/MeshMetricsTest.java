@@ -228,7 +228,7 @@ class MeshMetricsTest {
         u.requestCompleted(504);
         u.connectionOpened();
         u.connectionOpened();
-        u.connectionClosed();
+        u.connectionClosed(0);
 
         String c = "{cluster_name=\"outbound|9080||reviews.default.svc.cluster.local\"}";
         assertEquals(List.of("envoy_cluster_upstream_rq_total" + c + " 2.0"),
