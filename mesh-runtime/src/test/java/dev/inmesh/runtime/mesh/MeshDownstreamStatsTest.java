@@ -159,6 +159,9 @@ class MeshDownstreamStatsTest {
         String prom = admin("/stats/prometheus", "envoy_http_downstream_rq_total");
         assertTrue(prom.contains("envoy_http_downstream_rq_total{http_conn_manager_prefix=\"inbound_0.0.0.0_9080\"}"
                 + " 4\n"), prom);
+        // each response sent whole is timed, local replies too
+        assertTrue(prom.contains("envoy_http_downstream_rq_time_count{http_conn_manager_prefix="
+                + "\"inbound_0.0.0.0_9080\"} 4\n"), prom);
     }
 
     @Test
