@@ -222,6 +222,10 @@ class MeshGrpcClientTest {
         assertEquals("0", info.grpcStatus()); // from the trailers
         assertEquals(-1, info.requestMessages(), "no gRPC statistics filter: the messages are not counted");
         assertTrue(!mesh.registry().scrape().contains("istio_request_messages_total"));
+        // Envoy's histograms of the cluster: its h2c connection's connect, the call's time
+        for (String h : new String[] {"envoy_cluster_upstream_cx_connect_ms", "envoy_cluster_upstream_rq_time"}) {
+            assertEquals(1, mesh.registry().get(h).tag("cluster_name", CLUSTER).summary().count(), h);
+        }
     }
 
     @Test
