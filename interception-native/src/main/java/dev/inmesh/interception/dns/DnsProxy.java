@@ -50,6 +50,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -226,6 +229,8 @@ public final class DnsProxy implements AutoCloseable {
     private final Options options;
     private final Metrics metrics;
     private final List<Channel> servers = new ArrayList<>();
+    /** The open TCP connections of the applications and the sockets of the queries being forwarded. */
+    private final Set<Channel> open = ConcurrentHashMap.newKeySet();
     private final AtomicInteger pending = new AtomicInteger();
     private volatile DnsTable table = DnsTable.EMPTY;
     private volatile boolean closed;
@@ -306,12 +311,22 @@ public final class DnsProxy implements AutoCloseable {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        track(ch);
                         // a connection that sends nothing for 8 s is closed, as the agent's server does
                         ch.pipeline().addLast(new ReadTimeoutHandler(8), new TcpDnsQueryDecoder(),
                                 new TcpDnsResponseEncoder(), new Queries(true));
                     }
                 });
         return b.bind(address).sync().channel();
+    }
+
+    /** Keeps {@code ch} among the channels {@link #close()} closes while it is open; closes it when closed already. */
+    private void track(Channel ch) {
+        open.add(ch);
+        ch.closeFuture().addListener(f -> open.remove(ch));
+        if (closed) {
+            ch.close();
+        }
     }
 
     /** Answers or forwards each query of a channel. */
@@ -386,24 +401,19 @@ public final class DnsProxy implements AutoCloseable {
                 return;
             }
             InetSocketAddress upstream = options.upstreams().get(index);
-            AtomicBoolean finished = new AtomicBoolean();
-            Consumer<ByteBuf> attempt = raw -> {
-                if (!finished.compareAndSet(false, true)) {
-                    ReferenceCountUtil.release(raw);
-                    return;
-                }
+            Attempt attempt = new Attempt(raw -> {
                 if (raw != null) {
                     done.accept(raw);
                 } else {
                     exchange(query, index + 1, loop, done);
                 }
-            };
+            });
             Channel ch = tcp ? tcpExchange(query, upstream, loop, attempt)
                     : udpExchange(query, upstream, loop, attempt);
-            loop.schedule(() -> {
+            track(ch);
+            attempt.watch(ch, loop.schedule(() -> {
                 ch.close();
-                attempt.accept(null);
-            }, options.upstreamTimeout().toNanos(), TimeUnit.NANOSECONDS);
+            }, options.upstreamTimeout().toNanos(), TimeUnit.NANOSECONDS));
         }
 
         private Channel udpExchange(DnsQuery query, InetSocketAddress upstream, EventLoop loop,
@@ -466,6 +476,52 @@ public final class DnsProxy implements AutoCloseable {
                 ReferenceCountUtil.release(query);
             });
             return connect.channel();
+        }
+    }
+
+    /**
+     * One resolver asked: its answer, or null when its socket closes with none (timed out, failed, the proxy closed),
+     * passed on once; then its time out is cancelled and its socket closed.
+     */
+    private static final class Attempt implements Consumer<ByteBuf> {
+        private final AtomicBoolean finished = new AtomicBoolean();
+        private final Consumer<ByteBuf> then;
+        private volatile Channel channel;
+        private volatile Future<?> timeout;
+
+        Attempt(Consumer<ByteBuf> then) {
+            this.then = then;
+        }
+
+        @Override
+        public void accept(ByteBuf raw) {
+            if (!finished.compareAndSet(false, true)) {
+                ReferenceCountUtil.release(raw);
+                return;
+            }
+            stop();
+            then.accept(raw);
+        }
+
+        /** The socket the resolver is asked from, whose closing ends the attempt, and the time out that closes it. */
+        void watch(Channel ch, Future<?> timeout) {
+            this.channel = ch;
+            this.timeout = timeout;
+            ch.closeFuture().addListener(f -> accept(null));
+            if (finished.get()) {
+                stop();
+            }
+        }
+
+        private void stop() {
+            Future<?> t = timeout;
+            if (t != null) {
+                t.cancel(false);
+            }
+            Channel c = channel;
+            if (c != null) {
+                c.close();
+            }
         }
     }
 
@@ -587,10 +643,17 @@ public final class DnsProxy implements AutoCloseable {
         return ByteBufUtil.getBytes(out);
     }
 
+    /**
+     * Unbinds the servers, closes the applications' TCP connections and the sockets of the queries being forwarded
+     * (which get SERVFAIL when their connection is still open), cancelling their time outs. Blocking.
+     */
     @Override
     public void close() {
         closed = true;
         for (Channel c : servers) {
+            c.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+        }
+        for (Channel c : List.copyOf(open)) {
             c.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
         }
     }

@@ -424,6 +424,51 @@ public class DnsProxyTest {
     }
 
     @Test
+    void closingTheProxyClosesTheApplicationsTcpConnectionsAndTheSocketsOfTheQueriesItIsForwarding()
+            throws Exception {
+        try (ServerSocket mute = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.2"))) {
+            mute.setSoTimeout(5_000);
+            DnsProxy proxy = start(List.of(new InetSocketAddress("127.0.0.2", mute.getLocalPort())),
+                    Duration.ofSeconds(30));
+            try (Socket idle = new Socket(tcpAddress(proxy).getAddress(), tcpAddress(proxy).getPort());
+                 Socket asking = new Socket(tcpAddress(proxy).getAddress(), tcpAddress(proxy).getPort())) {
+                idle.setSoTimeout(5_000);
+                asking.setSoTimeout(5_000);
+                DataOutputStream out = new DataOutputStream(idle.getOutputStream());
+                byte[] q = query(0x0e0f, "productpage.", A);
+                out.writeShort(q.length);
+                out.write(q);
+                DataInputStream in = new DataInputStream(idle.getInputStream());
+                in.readFully(new byte[in.readUnsignedShort()]);
+                byte[] forwarded = query(0x1011, "www.example.com.", A);
+                DataOutputStream asks = new DataOutputStream(asking.getOutputStream());
+                asks.writeShort(forwarded.length);
+                asks.write(forwarded);
+                try (Socket upstream = mute.accept()) {
+                    upstream.setSoTimeout(5_000);
+                    DataInputStream got = new DataInputStream(upstream.getInputStream());
+                    got.readFully(new byte[got.readUnsignedShort()]);
+
+                    long started = System.nanoTime();
+                    proxy.close();
+
+                    assertEquals(-1, idle.getInputStream().read(), "the idle connection closed");
+                    assertEquals(-1, got.read(), "the forwarded query's connection to the resolver closed");
+                    DataInputStream answer = new DataInputStream(asking.getInputStream());
+                    int first = answer.read();
+                    if (first >= 0) {
+                        byte[] m = new byte[(first << 8) | answer.readUnsignedByte()];
+                        answer.readFully(m);
+                        assertEquals(2, parse(m).rcode(), "SERVFAIL, or closed with no answer");
+                        assertEquals(-1, answer.read());
+                    }
+                    assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(5));
+                }
+            }
+        }
+    }
+
+    @Test
     void theStandaloneProxyRunsTheDnsProxyOnTheConfigurationItRuns() throws Exception {
         int port;
         try (DatagramSocket free = new DatagramSocket(0, InetAddress.getLoopbackAddress())) {
