@@ -67,8 +67,8 @@ import java.util.logging.Logger;
  * {@link DnsTable} of the configuration the proxy runs (rebuilt on each snapshot, swapped atomically), authoritative,
  * TTL 30 s; every other query is forwarded to the upstream resolvers in turn (over UDP for a UDP query, over TCP for a
  * TCP one), from a new socket of the proxy's (whose user the capture rules leave alone), and the first answer is
- * relayed to the application as it came (its id is the query's); when none answers in time, SERVFAIL. A query with no
- * question gets SERVFAIL. UDP answers from the table keep to 512 bytes, or the query's EDNS size, with TC set when
+ * relayed to the application as it came (its id is the query's; over UDP cut to the question with TC set when larger
+ * than the query takes); when none answers in time, SERVFAIL. A query with no question gets SERVFAIL. UDP answers from the table keep to 512 bytes, or the query's EDNS size, with TC set when
  * records had to be left out. At most {@link Options#maxPending()} queries are forwarded at once; more get SERVFAIL.
  */
 public final class DnsProxy implements AutoCloseable {
@@ -387,7 +387,7 @@ public final class DnsProxy implements AutoCloseable {
                     downstream.writeAndFlush(Unpooled.wrappedBuffer(
                             Unpooled.buffer(2).writeShort(raw.readableBytes()), raw));
                 } else {
-                    downstream.writeAndFlush(new DatagramPacket(raw, sender));
+                    downstream.writeAndFlush(new DatagramPacket(fit(raw, copy), sender));
                 }
                 ReferenceCountUtil.release(copy);
             };
@@ -617,6 +617,26 @@ public final class DnsProxy implements AutoCloseable {
             r.addRecord(DnsSection.ANSWER, rec);
         }
         return r;
+    }
+
+    /**
+     * An upstream's UDP answer as it came when it fits the query's {@link #udpLimit}, else (released) its id and
+     * flags with TC set and the query's question, no record, as Istio's agent cuts it, so that the application asks
+     * again over TCP.
+     */
+    private static ByteBuf fit(ByteBuf raw, DnsQuery query) {
+        if (raw.readableBytes() <= udpLimit(query)) {
+            return raw;
+        }
+        ByteBuf out = Unpooled.buffer(512).writeShort(raw.getUnsignedShort(raw.readerIndex()))
+                .writeShort(raw.getUnsignedShort(raw.readerIndex() + 2) | 0x0200)
+                .writeShort(query.count(DnsSection.QUESTION)).writeShort(0).writeShort(0).writeShort(0);
+        for (int i = 0; i < query.count(DnsSection.QUESTION); i++) {
+            DnsRecord q = query.recordAt(DnsSection.QUESTION, i);
+            out.writeBytes(encodeName(q.name())).writeShort(q.type().intValue()).writeShort(q.dnsClass());
+        }
+        raw.release();
+        return out;
     }
 
     /** The largest UDP answer a query takes: its EDNS payload size, at least 512. */

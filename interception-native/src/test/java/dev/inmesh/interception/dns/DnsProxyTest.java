@@ -424,6 +424,44 @@ public class DnsProxyTest {
     }
 
     @Test
+    void overUdpAForwardedAnswerLargerThanTheQueryTakesIsCutToTheQuestionWithTcSet() throws Exception {
+        DatagramSocket resolver = new DatagramSocket(new InetSocketAddress("127.0.0.2", 0));
+        closing.add(resolver);
+        Thread t = new Thread(() -> {
+            try {
+                for (int i = 0; i < 10; i++) {
+                    DatagramPacket p = new DatagramPacket(new byte[4096], 4096);
+                    resolver.receive(p);
+                    byte[] one = upstreamAnswer(Arrays.copyOf(p.getData(), p.getLength()));
+                    ByteBuffer big = ByteBuffer.allocate(one.length + 59 * 16).put(one).putShort(6, (short) 60);
+                    for (int r = 0; r < 59; r++) {
+                        big.putShort((short) 0xc00c).putShort((short) A).putShort((short) 1).putInt(77)
+                                .putShort((short) 4).put(new byte[] {(byte) 192, 0, 2, (byte) r});
+                    }
+                    resolver.send(new DatagramPacket(big.array(), big.capacity(), p.getSocketAddress()));
+                }
+            } catch (IOException e) {
+                // closed
+            }
+        }, "fake-resolver-big");
+        t.setDaemon(true);
+        t.start();
+        DnsProxy proxy = start(List.of((InetSocketAddress) resolver.getLocalSocketAddress()), Duration.ofSeconds(2));
+
+        byte[] answer = udp(udpAddress(proxy), query(0x2a2b, "Many.Example.COM.", A));
+
+        assertTrue(answer.length <= 512, "" + answer.length);
+        Response r = parse(answer);
+        assertEquals(0x2a2b, r.id());
+        assertTrue(r.isResponse());
+        assertTrue(r.truncated());
+        assertEquals(0, r.rcode());
+        assertEquals(1, r.questions());
+        assertEquals("Many.Example.COM.", name(answer, ByteBuffer.wrap(answer).position(12)));
+        assertEquals(List.of(), r.answers());
+    }
+
+    @Test
     void closingTheProxyClosesTheApplicationsTcpConnectionsAndTheSocketsOfTheQueriesItIsForwarding()
             throws Exception {
         try (ServerSocket mute = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.2"))) {
