@@ -34,6 +34,7 @@ import io.netty.handler.codec.dns.DnsSection;
 import io.netty.handler.codec.dns.TcpDnsQueryDecoder;
 import io.netty.handler.codec.dns.TcpDnsQueryEncoder;
 import io.netty.handler.codec.dns.TcpDnsResponseEncoder;
+import io.netty.handler.flow.FlowControlHandler;
 import io.netty.handler.timeout.ReadTimeoutHandler;
 import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.Vertx;
@@ -68,14 +69,23 @@ import java.util.logging.Logger;
  * TTL 30 s; every other query is forwarded to the upstream resolvers in turn (over UDP for a UDP query, over TCP for a
  * TCP one), from a new socket of the proxy's (whose user the capture rules leave alone), and the first answer is
  * relayed to the application as it came (its id is the query's; over UDP cut to the question with TC set when larger
- * than the query takes); when none answers in time, SERVFAIL. A query with no question gets SERVFAIL. UDP answers from the table keep to 512 bytes, or the query's EDNS size, with TC set when
- * records had to be left out. At most {@link Options#maxPending()} queries are forwarded at once; more get SERVFAIL.
+ * than the query takes); when none answers in time, SERVFAIL. A query with no question gets SERVFAIL. UDP answers
+ * from the table keep to 512 bytes, or the query's EDNS size, with TC set when records had to be left out. At most
+ * {@link Options#maxPending()} queries are forwarded at once, more get SERVFAIL; at most {@link #MAX_TCP_IN_FLIGHT} of
+ * one TCP connection.
  */
 public final class DnsProxy implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(DnsProxy.class.getName());
 
     /** The port Istio's agent listens on for the queries the capture rules redirect. */
     public static final int PORT = 15053;
+
+    /**
+     * How many queries of one TCP connection are forwarded at once; its next ones are left unread until one is
+     * answered (and while the application does not read its answers), so that one connection cannot take every
+     * {@link Options#maxPending()} slot nor fill the proxy's memory with answers.
+     */
+    static final int MAX_TCP_IN_FLIGHT = 8;
 
     /**
      * How the DNS proxy runs.
@@ -308,13 +318,15 @@ public final class DnsProxy implements AutoCloseable {
         ServerBootstrap b = new ServerBootstrap().group(vertx.acceptorEventLoopGroup(), vertx.nettyEventLoopGroup())
                 .channelFactory(vertx.transport().serverChannelFactory(false))
                 .option(io.netty.channel.ChannelOption.SO_REUSEADDR, true)
+                .childOption(io.netty.channel.ChannelOption.AUTO_READ, false)
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
                         track(ch);
                         // a connection that sends nothing for 8 s is closed, as the agent's server does
+                        // the queries read are handed on one by one, as Queries asks for them
                         ch.pipeline().addLast(new ReadTimeoutHandler(8), new TcpDnsQueryDecoder(),
-                                new TcpDnsResponseEncoder(), new Queries(true));
+                                new FlowControlHandler(), new TcpDnsResponseEncoder(), new Queries(true));
                     }
                 });
         return b.bind(address).sync().channel();
@@ -332,15 +344,44 @@ public final class DnsProxy implements AutoCloseable {
     /** Answers or forwards each query of a channel. */
     private final class Queries extends SimpleChannelInboundHandler<DnsQuery> {
         private final boolean tcp;
+        /** The TCP connection's queries being forwarded (on its event loop). */
+        private int inFlight;
 
         Queries(boolean tcp) {
             this.tcp = tcp;
         }
 
         @Override
+        public void channelActive(ChannelHandlerContext ctx) throws Exception {
+            super.channelActive(ctx);
+            readMore(ctx.channel());
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) throws Exception {
+            super.channelWritabilityChanged(ctx);
+            readMore(ctx.channel());
+        }
+
+        /**
+         * Over TCP, reads the connection's next query when fewer than {@link #MAX_TCP_IN_FLIGHT} are being forwarded
+         * and the application reads its answers (a task of its own, not to nest one query's handling in another's).
+         */
+        private void readMore(Channel ch) {
+            if (tcp) {
+                ch.eventLoop().execute(() -> {
+                    if (ch.isActive() && ch.isWritable() && inFlight < MAX_TCP_IN_FLIGHT) {
+                        ch.read();
+                    }
+                });
+            }
+        }
+
+        @Override
         protected void channelRead0(ChannelHandlerContext ctx, DnsQuery query) {
             metrics.request();
             Channel ch = ctx.channel();
+            readMore(ch);
             InetSocketAddress sender = query instanceof DatagramDnsQuery d ? d.sender() : null;
             DnsQuestion question = query.count(DnsSection.QUESTION) == 0 ? null
                     : query.recordAt(DnsSection.QUESTION);
@@ -377,8 +418,10 @@ public final class DnsProxy implements AutoCloseable {
             }
             long start = System.nanoTime();
             DnsQuery copy = copy(query);
+            inFlight++;
             Consumer<ByteBuf> done = raw -> {
                 pending.decrementAndGet();
+                inFlight--;
                 metrics.upstreamDuration(System.nanoTime() - start);
                 if (raw == null) {
                     metrics.upstreamFailure();
@@ -390,6 +433,7 @@ public final class DnsProxy implements AutoCloseable {
                     downstream.writeAndFlush(new DatagramPacket(fit(raw, copy), sender));
                 }
                 ReferenceCountUtil.release(copy);
+                readMore(downstream);
             };
             exchange(copy, 0, downstream.eventLoop(), done);
         }

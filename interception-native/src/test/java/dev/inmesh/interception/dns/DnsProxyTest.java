@@ -161,10 +161,7 @@ public class DnsProxyTest {
     static byte[] tcp(InetSocketAddress to, byte[] query) throws IOException {
         try (Socket s = new Socket(to.getAddress(), to.getPort())) {
             s.setSoTimeout(5_000);
-            DataOutputStream out = new DataOutputStream(s.getOutputStream());
-            out.writeShort(query.length);
-            out.write(query);
-            out.flush();
+            writeFrame(s, query);
             DataInputStream in = new DataInputStream(s.getInputStream());
             byte[] m = new byte[in.readUnsignedShort()];
             in.readFully(m);
@@ -217,6 +214,14 @@ public class DnsProxyTest {
         t.start();
     }
 
+    /** Writes {@code m} to a TCP connection after its two-byte length. */
+    static void writeFrame(Socket s, byte[] m) throws IOException {
+        DataOutputStream out = new DataOutputStream(s.getOutputStream());
+        out.writeShort(m.length);
+        out.write(m);
+        out.flush();
+    }
+
     private ServerSocket tcpResolver(List<byte[]> seen) throws IOException {
         ServerSocket s = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.2"));
         closing.add(s);
@@ -228,11 +233,7 @@ public class DnsProxyTest {
                     byte[] q = new byte[in.readUnsignedShort()];
                     in.readFully(q);
                     seen.add(q);
-                    byte[] a = upstreamAnswer(q);
-                    DataOutputStream out = new DataOutputStream(c.getOutputStream());
-                    out.writeShort(a.length);
-                    out.write(a);
-                    out.flush();
+                    writeFrame(c, upstreamAnswer(q));
                 } catch (IOException e) {
                     if (s.isClosed()) {
                         return;
@@ -462,6 +463,62 @@ public class DnsProxyTest {
     }
 
     @Test
+    void aTcpConnectionFloodingQueriesHasAtMost8ForwardedAtOnceAndLeavesTheOtherConnectionsTheirShare()
+            throws Exception {
+        List<String> asked = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ServerSocket resolver = new ServerSocket(0, 100, InetAddress.getByName("127.0.0.2"));
+        closing.add(resolver);
+        Thread acceptor = new Thread(() -> {
+            // each connection on a thread of its own: "slow" names are never answered, the others at once
+            for (int i = 0; i < 60; i++) {
+                try {
+                    Socket c = resolver.accept();
+                    Thread t = new Thread(() -> {
+                        try (c) {
+                            c.setSoTimeout(10_000);
+                            DataInputStream in = new DataInputStream(c.getInputStream());
+                            byte[] q = new byte[in.readUnsignedShort()];
+                            in.readFully(q);
+                            String name = name(q, ByteBuffer.wrap(q).position(12));
+                            asked.add(name);
+                            if (name.startsWith("slow")) {
+                                in.read();
+                                return;
+                            }
+                            writeFrame(c, upstreamAnswer(q));
+                        } catch (IOException e) {
+                            // closed
+                        }
+                    });
+                    t.setDaemon(true);
+                    t.start();
+                } catch (IOException e) {
+                    return;
+                }
+            }
+        }, "fake-resolver-tcp-slow");
+        acceptor.setDaemon(true);
+        acceptor.start();
+        DnsProxy proxy = start(List.of(new InetSocketAddress("127.0.0.2", resolver.getLocalPort())),
+                Duration.ofSeconds(5));
+
+        try (Socket flood = new Socket(tcpAddress(proxy).getAddress(), tcpAddress(proxy).getPort())) {
+            for (int i = 0; i < 40; i++) {
+                writeFrame(flood, query(i, "slow" + i + ".example.com.", A));
+            }
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+            while (asked.size() < DnsProxy.MAX_TCP_IN_FLIGHT && System.nanoTime() < until) {
+                Thread.sleep(20);
+            }
+            Thread.sleep(200);
+            assertEquals(DnsProxy.MAX_TCP_IN_FLIGHT, asked.size(), asked.toString());
+
+            byte[] q = query(0x3031, "fast.example.com.", A);
+            assertArrayEquals(upstreamAnswer(q), tcp(tcpAddress(proxy), q), "another connection forwarded");
+        }
+    }
+
+    @Test
     void closingTheProxyClosesTheApplicationsTcpConnectionsAndTheSocketsOfTheQueriesItIsForwarding()
             throws Exception {
         try (ServerSocket mute = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.2"))) {
@@ -472,16 +529,10 @@ public class DnsProxyTest {
                  Socket asking = new Socket(tcpAddress(proxy).getAddress(), tcpAddress(proxy).getPort())) {
                 idle.setSoTimeout(5_000);
                 asking.setSoTimeout(5_000);
-                DataOutputStream out = new DataOutputStream(idle.getOutputStream());
-                byte[] q = query(0x0e0f, "productpage.", A);
-                out.writeShort(q.length);
-                out.write(q);
+                writeFrame(idle, query(0x0e0f, "productpage.", A));
                 DataInputStream in = new DataInputStream(idle.getInputStream());
                 in.readFully(new byte[in.readUnsignedShort()]);
-                byte[] forwarded = query(0x1011, "www.example.com.", A);
-                DataOutputStream asks = new DataOutputStream(asking.getOutputStream());
-                asks.writeShort(forwarded.length);
-                asks.write(forwarded);
+                writeFrame(asking, query(0x1011, "www.example.com.", A));
                 try (Socket upstream = mute.accept()) {
                     upstream.setSoTimeout(5_000);
                     DataInputStream got = new DataInputStream(upstream.getInputStream());
