@@ -87,6 +87,9 @@ public final class DnsProxy implements AutoCloseable {
      */
     static final int MAX_TCP_IN_FLIGHT = 8;
 
+    /** The UDP payload size the proxy's EDNS answers announce, the one DNS Flag Day 2020 settled on. */
+    static final int EDNS_SIZE = 1232;
+
     /**
      * How the DNS proxy runs.
      *
@@ -619,7 +622,10 @@ public final class DnsProxy implements AutoCloseable {
         return to;
     }
 
-    /** A reply to {@code query} with no record but its question: SERVFAIL. */
+    /**
+     * A reply to {@code query} with no record but its question and, when the query has EDNS, an OPT record of the
+     * proxy's (RFC 6891: payload size {@link #EDNS_SIZE}, version 0, the query's DO bit).
+     */
     private static DnsResponse reply(DnsQuery query, InetSocketAddress sender, DnsResponseCode code) {
         DnsResponse r = sender == null ? new DefaultDnsResponse(query.id(), query.opCode(), code)
                 : new DatagramDnsResponse(null, sender, query.id(), query.opCode(), code);
@@ -627,7 +633,23 @@ public final class DnsProxy implements AutoCloseable {
         for (int i = 0; i < query.count(DnsSection.QUESTION); i++) {
             r.addRecord(DnsSection.QUESTION, ReferenceCountUtil.retain(query.recordAt(DnsSection.QUESTION, i)));
         }
+        DnsRecord opt = opt(query);
+        if (opt != null) {
+            r.addRecord(DnsSection.ADDITIONAL, new DefaultDnsRawRecord(".", DnsRecordType.OPT, EDNS_SIZE,
+                    opt.timeToLive() & 0x8000, Unpooled.EMPTY_BUFFER));
+        }
         return r;
+    }
+
+    /** The query's OPT record (EDNS), or null. */
+    private static DnsRecord opt(DnsQuery query) {
+        for (int i = 0; i < query.count(DnsSection.ADDITIONAL); i++) {
+            DnsRecord r = query.recordAt(DnsSection.ADDITIONAL, i);
+            if (DnsRecordType.OPT.equals(r.type())) {
+                return r;
+            }
+        }
+        return null;
     }
 
     /**
@@ -649,7 +671,7 @@ public final class DnsProxy implements AutoCloseable {
                     Unpooled.wrappedBuffer(a.getAddress())));
         }
         int limit = sender == null ? 65535 : udpLimit(query);
-        int size = 12 + encodeName(question.name()).length + 4;
+        int size = 12 + encodeName(question.name()).length + 4 + r.count(DnsSection.ADDITIONAL) * 11;
         for (DnsRecord rec : records) {
             int len = encodeName(rec.name()).length + 10 + ((DefaultDnsRawRecord) rec).content().readableBytes();
             if (size + len > limit) {
@@ -685,13 +707,8 @@ public final class DnsProxy implements AutoCloseable {
 
     /** The largest UDP answer a query takes: its EDNS payload size, at least 512. */
     private static int udpLimit(DnsQuery query) {
-        for (int i = 0; i < query.count(DnsSection.ADDITIONAL); i++) {
-            DnsRecord r = query.recordAt(DnsSection.ADDITIONAL, i);
-            if (DnsRecordType.OPT.equals(r.type())) {
-                return Math.max(512, r.dnsClass());
-            }
-        }
-        return 512;
+        DnsRecord opt = opt(query);
+        return opt == null ? 512 : Math.max(512, opt.dnsClass());
     }
 
     /** A name in DNS wire format: its labels, each after its length, then the root's 0. */

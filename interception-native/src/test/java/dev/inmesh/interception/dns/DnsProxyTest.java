@@ -285,6 +285,39 @@ public class DnsProxyTest {
     }
 
     @Test
+    void aQueryWithEdnsGetsAnOptRecordBackWithItsDoBitAsRfc6891AndOneWithoutGetsNone() throws Exception {
+        DnsProxy proxy = start(List.of(), Duration.ofMillis(200));
+        byte[] edns = withEdns(query(0x2c2d, "ratings.", A));
+
+        for (byte[] m : List.of(udp(udpAddress(proxy), edns), tcp(tcpAddress(proxy), edns),
+                udp(udpAddress(proxy), query(0x2e2f, "www.example.com.", A)))) {
+            Response r = parse(m);
+            boolean asked = r.id() == 0x2c2d;
+            assertEquals(asked ? 1 : 0, ByteBuffer.wrap(m).getShort(10), "ARCOUNT");
+            if (asked) {
+                assertEquals(0, r.rcode());
+                assertEquals("10.96.231.29", r.answers().get(0).address());
+                ByteBuffer opt = ByteBuffer.wrap(m, m.length - 11, 11);
+                assertEquals(0, opt.get(), "the root name");
+                assertEquals(41, opt.getShort());
+                assertEquals(DnsProxy.EDNS_SIZE, opt.getShort() & 0xffff);
+                assertEquals(0x8000, opt.getInt(), "version 0, the DO bit");
+                assertEquals(0, opt.getShort());
+            }
+        }
+        byte[] servfail = udp(udpAddress(proxy), withEdns(query(0x3233, "www.example.com.", A)));
+        assertEquals(2, parse(servfail).rcode());
+        assertEquals(1, ByteBuffer.wrap(servfail).getShort(10), "SERVFAIL with an OPT record too");
+    }
+
+    /** {@code query} with an OPT record: root name, type 41, payload 4096, the DO bit, no option. */
+    static byte[] withEdns(byte[] query) {
+        return ByteBuffer.allocate(query.length + 11).put(query).putShort(10, (short) 1)
+                .put((byte) 0).putShort((short) 41).putShort((short) 4096).putInt(0x8000).putShort((short) 0)
+                .array();
+    }
+
+    @Test
     void aNameFollowedByTheFirstSearchDomainIsAnsweredWithACnameThenTheAddress() throws Exception {
         DnsProxy proxy = start(List.of(), Duration.ofSeconds(1));
 
