@@ -138,8 +138,7 @@ public final class DnsProxy implements AutoCloseable {
             for (String line : lines) {
                 String[] words = line.trim().split("\\s+");
                 if (words.length >= 2 && words[0].equals("nameserver")) {
-                    InetAddress ip = io.netty.util.NetUtil.createInetAddressFromIpAddressString(
-                            words[1].split("%")[0]);
+                    InetAddress ip = nameServer(words[1]);
                     if (ip != null) {
                         servers.add(new InetSocketAddress(ip, 53));
                     }
@@ -149,6 +148,27 @@ public final class DnsProxy implements AutoCloseable {
                 }
             }
             return new Options(defaultListen(), servers, search, DEFAULT_UPSTREAM_TIMEOUT, 1024);
+        }
+
+        /**
+         * The address of a {@code nameserver} line, an IPv6 one with its {@code %ZONE} (an interface's name or index,
+         * which a link-local address needs to be reached), or null when it is not an IP address.
+         */
+        static InetAddress nameServer(String word) {
+            int percent = word.indexOf('%');
+            InetAddress ip = io.netty.util.NetUtil.createInetAddressFromIpAddressString(
+                    percent < 0 ? word : word.substring(0, percent));
+            if (ip instanceof Inet6Address && percent >= 0) {
+                String zone = word.substring(percent + 1);
+                try {
+                    NetworkInterface nic = NetworkInterface.getByName(zone);
+                    return Inet6Address.getByAddress(null, ip.getAddress(),
+                            nic != null ? nic.getIndex() : Integer.parseInt(zone));
+                } catch (IOException | NumberFormatException e) {
+                    LOG.warning("dns: nameserver " + word + ": no interface " + zone + ", the zone is left out");
+                }
+            }
+            return ip;
         }
 
         /** 127.0.0.1:15053, and [::1]:15053 when the loopback interface has ::1. */

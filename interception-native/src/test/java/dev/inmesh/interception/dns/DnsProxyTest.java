@@ -591,6 +591,29 @@ public class DnsProxyTest {
     }
 
     @Test
+    void aLinkLocalNameServerOfResolvConfKeepsItsZoneAndSystemdResolvedsStubIsAskedAsAnother(
+            @org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path resolvConf = dir.resolve("resolv.conf");
+        java.nio.file.Files.writeString(resolvConf, """
+                nameserver fe80::1%lo
+                nameserver fe80::2%1
+                nameserver 127.0.0.53
+                nameserver not-an-address
+                options edns0 trust-ad
+                search example.internal
+                """);
+        int lo = java.net.NetworkInterface.getByName("lo").getIndex();
+
+        List<InetSocketAddress> upstreams = DnsProxy.Options.fromResolvConf(resolvConf).upstreams();
+
+        assertEquals(3, upstreams.size(), upstreams.toString());
+        java.net.Inet6Address first = (java.net.Inet6Address) upstreams.get(0).getAddress();
+        assertEquals(lo, first.getScopeId());
+        assertEquals(1, ((java.net.Inet6Address) upstreams.get(1).getAddress()).getScopeId());
+        assertEquals(new InetSocketAddress("127.0.0.53", 53), upstreams.get(2));
+    }
+
+    @Test
     void theStandaloneProxyRunsTheDnsProxyOnTheConfigurationItRuns() throws Exception {
         int port;
         try (DatagramSocket free = new DatagramSocket(0, InetAddress.getLoopbackAddress())) {
