@@ -245,7 +245,7 @@ class ProxyCommandTest {
         assertEquals(List.of("shop.svc.cluster.local", "svc.cluster.local", "cluster.local"),
                 dns.options().searchDomains());
         assertEquals(new java.net.InetSocketAddress("127.0.0.1", 15053), dns.options().listen().get(0));
-        assertEquals(java.time.Duration.ofSeconds(2), dns.options().upstreamTimeout());
+        assertEquals(java.time.Duration.ofSeconds(5), dns.options().upstreamTimeout(), "Istio's DNS_FORWARD_TIMEOUT");
         ProxyCommand flag = new ProxyCommand();
         new picocli.CommandLine(flag).parseArgs("-c", "x.json", "--dns-capture");
         assertTrue(flag.dns(java.util.Map.of(), resolvConf, registry) != null, "--dns-capture");

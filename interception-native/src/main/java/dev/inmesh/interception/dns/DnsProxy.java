@@ -101,8 +101,8 @@ public final class DnsProxy implements AutoCloseable {
      */
     public record Options(List<InetSocketAddress> listen, List<InetSocketAddress> upstreams,
                           List<String> searchDomains, Duration upstreamTimeout, int maxPending) {
-        /** How long Istio's agent waits for a resolver (its DNS client's default). */
-        public static final Duration DEFAULT_UPSTREAM_TIMEOUT = Duration.ofSeconds(2);
+        /** How long Istio's agent waits for a resolver (DNS_FORWARD_TIMEOUT's default; 5 s since istio/istio#32890). */
+        public static final Duration DEFAULT_UPSTREAM_TIMEOUT = Duration.ofSeconds(5);
 
         public Options {
             listen = List.copyOf(listen);
@@ -122,7 +122,7 @@ public final class DnsProxy implements AutoCloseable {
 
         /**
          * Istio's agent's settings: {@link #defaultListen()}, the {@code nameserver}s (port 53) and the
-         * {@code search} domains of {@code resolvConf} (none when it cannot be read), 2 s per resolver.
+         * {@code search} domains of {@code resolvConf} (none when it cannot be read), 5 s per resolver.
          */
         public static Options fromResolvConf(Path resolvConf) {
             List<InetSocketAddress> servers = new ArrayList<>();
