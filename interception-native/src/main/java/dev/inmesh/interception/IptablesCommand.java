@@ -322,13 +322,22 @@ public final class IptablesCommand implements Callable<Integer> {
         if (value == null || value.isEmpty()) {
             return def;
         }
+        Boolean b = goBool(value);
+        if (b == null) {
+            throw new IllegalArgumentException(envName + ": " + value + " (expected: true or false)");
+        }
+        return b;
+    }
+
+    /** A value as Go's {@code strconv.ParseBool} reads it (Istio's boolean environment variables), or null. */
+    static Boolean goBool(String value) {
         switch (value) {
             case "1", "t", "T", "true", "TRUE", "True":
                 return true;
             case "0", "f", "F", "false", "FALSE", "False":
                 return false;
             default:
-                throw new IllegalArgumentException(envName + ": " + value + " (expected: true or false)");
+                return null;
         }
     }
 

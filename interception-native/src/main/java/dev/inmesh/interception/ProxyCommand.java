@@ -209,7 +209,9 @@ public final class ProxyCommand implements Callable<Integer> {
      */
     StandaloneProxy.Dns dns(java.util.Map<String, String> env, Path resolvConf,
                             io.micrometer.core.instrument.MeterRegistry registry) {
-        if (!dnsCapture && !"true".equalsIgnoreCase(env.getOrDefault("ISTIO_META_DNS_CAPTURE", "").trim())) {
+        // Istio's agent reads it with Go's ParseBool: "1", "t", "True"... turn it on; a value it cannot read, off
+        if (!dnsCapture && !Boolean.TRUE.equals(
+                IptablesCommand.goBool(env.getOrDefault("ISTIO_META_DNS_CAPTURE", "").trim()))) {
             return null;
         }
         return new StandaloneProxy.Dns(dev.inmesh.interception.dns.DnsProxy.Options.fromResolvConf(resolvConf),

@@ -237,6 +237,11 @@ class ProxyCommandTest {
         ProxyCommand c = new ProxyCommand();
         assertEquals(null, c.dns(java.util.Map.of(), resolvConf, registry), "off unless asked");
         assertEquals(null, c.dns(java.util.Map.of("ISTIO_META_DNS_CAPTURE", "false"), resolvConf, registry));
+        assertEquals(null, c.dns(java.util.Map.of("ISTIO_META_DNS_CAPTURE", "yes"), resolvConf, registry),
+                "not a Go boolean: off, as Istio's agent");
+        for (String on : List.of("1", "t", "True", "TRUE")) {
+            assertTrue(c.dns(java.util.Map.of("ISTIO_META_DNS_CAPTURE", on), resolvConf, registry) != null, on);
+        }
 
         var dns = c.dns(java.util.Map.of("ISTIO_META_DNS_CAPTURE", "true"), resolvConf, registry);
 
