@@ -24,6 +24,7 @@ import io.netty.handler.codec.dns.DatagramDnsResponseEncoder;
 import io.netty.handler.codec.dns.DefaultDnsQuery;
 import io.netty.handler.codec.dns.DefaultDnsRawRecord;
 import io.netty.handler.codec.dns.DefaultDnsResponse;
+import io.netty.handler.codec.dns.DnsOpCode;
 import io.netty.handler.codec.dns.DnsQuery;
 import io.netty.handler.codec.dns.DnsQuestion;
 import io.netty.handler.codec.dns.DnsRecord;
@@ -69,10 +70,11 @@ import java.util.logging.Logger;
  * TTL 30 s; every other query is forwarded to the upstream resolvers in turn (over UDP for a UDP query, over TCP for a
  * TCP one), from a new socket of the proxy's (whose user the capture rules leave alone), and the first answer is
  * relayed to the application as it came (its id is the query's; over UDP cut to the question with TC set when larger
- * than the query takes); when none answers in time, SERVFAIL. A query with no question gets SERVFAIL. UDP answers
- * from the table keep to 512 bytes, or the query's EDNS size, with TC set when records had to be left out. At most
- * {@link Options#maxPending()} queries are forwarded at once, more get SERVFAIL; at most {@link #MAX_TCP_IN_FLIGHT} of
- * one TCP connection.
+ * than the query takes); when none answers in time, SERVFAIL. A query the DNS server library of Istio's agent
+ * rejects gets NOTIMP (an opcode other than QUERY and NOTIFY) or FORMERR (not one question, see {@link #rejected}).
+ * UDP answers from the table keep to 512 bytes, or the query's EDNS size, with TC set when records had to be left
+ * out. At most {@link Options#maxPending()} queries are forwarded at once, more get SERVFAIL; at most
+ * {@link #MAX_TCP_IN_FLIGHT} of one TCP connection.
  */
 public final class DnsProxy implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(DnsProxy.class.getName());
@@ -402,16 +404,16 @@ public final class DnsProxy implements AutoCloseable {
 
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, DnsQuery query) {
-            metrics.request();
             Channel ch = ctx.channel();
             readMore(ch);
             InetSocketAddress sender = query instanceof DatagramDnsQuery d ? d.sender() : null;
-            DnsQuestion question = query.count(DnsSection.QUESTION) == 0 ? null
-                    : query.recordAt(DnsSection.QUESTION);
-            if (question == null) {
-                ch.writeAndFlush(reply(query, sender, DnsResponseCode.SERVFAIL));
+            DnsResponseCode rejected = rejected(query);
+            if (rejected != null) {
+                ch.writeAndFlush(rejection(query, sender, rejected));
                 return;
             }
+            metrics.request();
+            DnsQuestion question = query.recordAt(DnsSection.QUESTION);
             DnsTable.Answer answer = table.lookup(question.name(), question.type());
             if (answer != null) {
                 ch.writeAndFlush(answer(query, sender, question, answer));
@@ -624,6 +626,34 @@ public final class DnsProxy implements AutoCloseable {
             ctx.close();
             attempt.accept(null);
         }
+    }
+
+    /**
+     * Why the DNS server library of Istio's agent (miekg/dns) rejects a query before its handler sees it, or null:
+     * NOTIMP for an opcode other than QUERY and NOTIFY; FORMERR for a question count other than 1, more than one
+     * answer or authority record, or more than two additional records.
+     */
+    static DnsResponseCode rejected(DnsQuery query) {
+        int op = query.opCode().byteValue();
+        if (op != DnsOpCode.QUERY.byteValue() && op != DnsOpCode.NOTIFY.byteValue()) {
+            return DnsResponseCode.NOTIMP;
+        }
+        if (query.count(DnsSection.QUESTION) != 1 || query.count(DnsSection.ANSWER) > 1
+                || query.count(DnsSection.AUTHORITY) > 1 || query.count(DnsSection.ADDITIONAL) > 2) {
+            return DnsResponseCode.FORMERR;
+        }
+        return null;
+    }
+
+    /**
+     * The reply of miekg/dns to a query it rejects: the query's id, RD, AD and CD, its opcode for NOTIMP (QUERY for
+     * FORMERR), and no record at all (no question, no OPT).
+     */
+    private static DnsResponse rejection(DnsQuery query, InetSocketAddress sender, DnsResponseCode code) {
+        DnsOpCode op = DnsResponseCode.NOTIMP.equals(code) ? query.opCode() : DnsOpCode.QUERY;
+        DnsResponse r = sender == null ? new DefaultDnsResponse(query.id(), op, code)
+                : new DatagramDnsResponse(null, sender, query.id(), op, code);
+        return r.setRecursionDesired(query.isRecursionDesired()).setZ(query.z() & 0x3);
     }
 
     /** A copy of a query's question and additional records (EDNS), its flags and id, to send upstream. */

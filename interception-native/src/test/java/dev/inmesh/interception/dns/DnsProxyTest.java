@@ -398,14 +398,32 @@ public class DnsProxyTest {
     }
 
     @Test
-    void aQueryWithNoQuestionGetsServfail() throws Exception {
+    void anOpcodeOtherThanQueryGetsNotimpAndAQueryWithoutExactlyOneQuestionFormerrAsMiekgDnsRejectsThem()
+            throws Exception {
         DnsProxy proxy = start(List.of(), Duration.ofSeconds(1));
         byte[] empty = {0x55, 0x66, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0};
+        byte[] status = query(0x7788, "productpage.", A);
+        status[2] = (byte) (status[2] | (2 << 3)); // opcode STATUS
+        byte[] one = query(0x99aa, "productpage.", A);
+        byte[] two = Arrays.copyOf(one, one.length + one.length - 12);
+        System.arraycopy(one, 12, two, one.length, one.length - 12);
+        two[5] = 2;
 
-        Response r = parse(udp(udpAddress(proxy), empty));
+        Response noQuestion = parse(udp(udpAddress(proxy), empty));
+        Response notImplemented = parse(tcp(tcpAddress(proxy), status));
+        Response twoQuestions = parse(udp(udpAddress(proxy), two));
 
-        assertEquals(0x5566, r.id());
-        assertEquals(2, r.rcode());
+        assertEquals(0x5566, noQuestion.id());
+        assertEquals(1, noQuestion.rcode(), "FORMERR");
+        assertEquals(0x8100, noQuestion.flags() & 0xfff0, "QR, opcode QUERY, RD as asked");
+        assertEquals(0x7788, notImplemented.id());
+        assertEquals(4, notImplemented.rcode(), "NOTIMP");
+        assertEquals(2, (notImplemented.flags() >> 11) & 0xf, "the query's opcode");
+        assertEquals(0, notImplemented.questions());
+        assertEquals(List.of(), notImplemented.answers());
+        assertEquals(1, twoQuestions.rcode(), "FORMERR, not an answer to the first question");
+        assertEquals(0, twoQuestions.questions());
+        assertTrue(registry.scrape().contains("istio_dns_requests_total 0.0"), "rejected before the handler");
     }
 
     @Test
