@@ -51,7 +51,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
+import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Future;
@@ -65,16 +67,16 @@ import java.util.logging.Logger;
 /**
  * The DNS proxy Istio's agent runs with {@code ISTIO_META_DNS_CAPTURE=true}, on Vert.x's event loops: UDP and TCP
  * servers (127.0.0.1:15053, and [::1]:15053 when the host has IPv6 loopback) where {@code inmesh iptables
- * --redirect-dns} sends the application's queries. The first question of a query is answered from the
- * {@link DnsTable} of the configuration the proxy runs (rebuilt on each snapshot, swapped atomically), authoritative,
- * TTL 30 s; every other query is forwarded to the upstream resolvers in turn (over UDP for a UDP query, over TCP for a
- * TCP one), from a new socket of the proxy's (whose user the capture rules leave alone), and the first answer is
- * relayed to the application as it came (its id is the query's; over UDP cut to the question with TC set when larger
- * than the query takes); when none answers in time, SERVFAIL. A query the DNS server library of Istio's agent
- * rejects gets NOTIMP (an opcode other than QUERY and NOTIFY) or FORMERR (not one question, see {@link #rejected}).
- * UDP answers from the table keep to 512 bytes, or the query's EDNS size, with TC set when records had to be left
- * out. At most {@link Options#maxPending()} queries are forwarded at once, more get SERVFAIL; at most
- * {@link #MAX_TCP_IN_FLIGHT} of one TCP connection.
+ * --redirect-dns} sends the application's queries. The question of a query is answered from the {@link DnsTable}
+ * of the configuration the proxy runs (rebuilt on each snapshot, swapped atomically), authoritative, TTL 30 s, its
+ * addresses shuffled; every other query is forwarded to the upstream resolvers in turn (over UDP for a UDP query,
+ * over TCP for a TCP one), from a new socket of the proxy's (whose user the capture rules leave alone), and the first
+ * answer is relayed to the application as it came (its id is the query's; over UDP cut to the question with TC set
+ * when larger than the query takes); when none answers in time, SERVFAIL. A query the DNS server library of
+ * Istio's agent rejects gets NOTIMP (an opcode other than QUERY and NOTIFY) or FORMERR (not one question, see
+ * {@link #rejected}). UDP answers from the table keep to 512 bytes, or the query's EDNS size, with TC set when
+ * records had to be left out. At most {@link Options#maxPending()} queries are forwarded at once, more get SERVFAIL;
+ * at most {@link #MAX_TCP_IN_FLIGHT} of one TCP connection.
  */
 public final class DnsProxy implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(DnsProxy.class.getName());
@@ -267,13 +269,16 @@ public final class DnsProxy implements AutoCloseable {
     /** The open TCP connections of the applications and the sockets of the queries being forwarded. */
     private final Set<Channel> open = ConcurrentHashMap.newKeySet();
     private final AtomicInteger pending = new AtomicInteger();
+    /** Shuffles the addresses of each answer from the table. */
+    private final Random random;
     private volatile DnsTable table = DnsTable.EMPTY;
     private volatile boolean closed;
 
-    private DnsProxy(Vertx vertx, Options options, Metrics metrics) {
+    private DnsProxy(Vertx vertx, Options options, Metrics metrics, Random random) {
         this.vertx = (VertxInternal) vertx;
         this.options = options;
         this.metrics = metrics == null ? Metrics.NONE : metrics;
+        this.random = random;
     }
 
     /**
@@ -282,7 +287,13 @@ public final class DnsProxy implements AutoCloseable {
      */
     public static DnsProxy start(Vertx vertx, SnapshotHolder snapshots, Options options, Metrics metrics)
             throws Exception {
-        DnsProxy proxy = new DnsProxy(vertx, options, metrics);
+        return start(vertx, snapshots, options, metrics, new Random());
+    }
+
+    /** {@link #start(Vertx, SnapshotHolder, Options, Metrics)}, the answers' addresses shuffled with {@code random}. */
+    static DnsProxy start(Vertx vertx, SnapshotHolder snapshots, Options options, Metrics metrics, Random random)
+            throws Exception {
+        DnsProxy proxy = new DnsProxy(vertx, options, metrics, random);
         snapshots.onUpdate(s -> {
             if (!proxy.closed) {
                 proxy.update(s.resources());
@@ -416,7 +427,7 @@ public final class DnsProxy implements AutoCloseable {
             DnsQuestion question = query.recordAt(DnsSection.QUESTION);
             DnsTable.Answer answer = table.lookup(question.name(), question.type());
             if (answer != null) {
-                ch.writeAndFlush(answer(query, sender, question, answer));
+                ch.writeAndFlush(answer(query, sender, question, answer, random));
                 return;
             }
             forward(query, sender, ch);
@@ -704,11 +715,12 @@ public final class DnsProxy implements AutoCloseable {
 
     /**
      * The table's answer: authoritative, NOERROR, a CNAME to the name first when the question is an alias, then the
-     * addresses (none, CNAME included, when the name has none of the family asked). Over UDP the records that do
-     * not fit 512 bytes (or the query's EDNS size) are left out and TC is set.
+     * addresses (none, CNAME included, when the name has none of the family asked) in an order {@code random}
+     * shuffles, as Istio's agent shuffles them so that clients spread over a service's addresses. Over UDP the
+     * records that do not fit 512 bytes (or the query's EDNS size) are left out and TC is set.
      */
     private static DnsResponse answer(DnsQuery query, InetSocketAddress sender, DnsQuestion question,
-                                      DnsTable.Answer answer) {
+                                      DnsTable.Answer answer, Random random) {
         DnsResponse r = reply(query, sender, DnsResponseCode.NOERROR);
         r.setAuthoritativeAnswer(true);
         List<DnsRecord> records = new ArrayList<>();
@@ -716,7 +728,9 @@ public final class DnsProxy implements AutoCloseable {
             records.add(new DefaultDnsRawRecord(answer.alias(), DnsRecordType.CNAME, DnsTable.TTL_SECONDS,
                     Unpooled.wrappedBuffer(encodeName(answer.name()))));
         }
-        for (InetAddress a : answer.addresses()) {
+        List<InetAddress> addresses = new ArrayList<>(answer.addresses());
+        Collections.shuffle(addresses, random);
+        for (InetAddress a : addresses) {
             records.add(new DefaultDnsRawRecord(answer.name(), question.type(), DnsTable.TTL_SECONDS,
                     Unpooled.wrappedBuffer(a.getAddress())));
         }

@@ -25,6 +25,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -53,14 +55,31 @@ public class DnsProxyTest {
     }
 
     private DnsProxy start(List<InetSocketAddress> upstreams, Duration timeout) throws Exception {
+        return start(upstreams, timeout, new Random());
+    }
+
+    private DnsProxy start(List<InetSocketAddress> upstreams, Duration timeout, Random random) throws Exception {
         snapshots = new SnapshotHolder();
         snapshots.apply(EnvoyConfigReader.read(Path.of("../mesh-runtime/src/test/resources/istio/routes.json")));
         DnsProxy proxy = DnsProxy.start(vertx, snapshots, new DnsProxy.Options(
                 List.of(new InetSocketAddress("127.0.0.1", 0)), upstreams,
                 List.of("default.svc.cluster.local", "svc.cluster.local"), timeout, 16),
-                DnsProxy.Metrics.of(registry));
+                DnsProxy.Metrics.of(registry), random);
         closing.add(proxy);
         return proxy;
+    }
+
+    /** Publishes a configuration of one virtual host, {@code domains} its YAML list's items. */
+    private void applyVirtualHost(String name, String domains) throws Exception {
+        snapshots.apply(EnvoyConfigReader.read("""
+                resources:
+                - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+                  name: "80"
+                  virtual_hosts:
+                  - name: %s
+                    domains: [%s]
+                    routes: [{match: {prefix: /}, route: {cluster: a}}]
+                """.formatted(name, domains)));
     }
 
     /** A query: id, RD, one question. */
@@ -427,20 +446,42 @@ public class DnsProxyTest {
     }
 
     @Test
+    void theAddressesOfANameAreShuffledInEachAnswerTheCnameOfAnAliasStayingFirst() throws Exception {
+        DnsProxy proxy = start(List.of(), Duration.ofMillis(200), new Random(7));
+        applyVirtualHost("three", "\"three.mesh.local\", \"10.2.0.1\", \"10.2.0.2\", \"10.2.0.3\"");
+        Set<String> all = Set.of("10.2.0.1", "10.2.0.2", "10.2.0.3");
+
+        Set<List<String>> orders = new java.util.HashSet<>();
+        Set<String> firsts = new java.util.HashSet<>();
+        for (int i = 0; i < 30; i++) {
+            String name = i % 2 == 0 ? "three.mesh.local." : "three.mesh.local.default.svc.cluster.local.";
+            List<Rr> answers = parse(udp(udpAddress(proxy), query(i, name, A))).answers();
+            List<Rr> addresses = i % 2 == 0 ? answers : answers.subList(1, answers.size());
+            if (i % 2 == 1) {
+                assertEquals(CNAME, answers.get(0).type(), "the CNAME first");
+            }
+            List<String> order = new ArrayList<>();
+            for (Rr a : addresses) {
+                assertEquals(A, a.type());
+                order.add(a.address());
+            }
+            assertEquals(all, Set.copyOf(order));
+            assertEquals(3, order.size());
+            orders.add(order);
+            firsts.add(order.get(0));
+        }
+
+        assertEquals(all, firsts, "each address comes first in some answers");
+        assertTrue(orders.size() >= 4, orders.toString());
+    }
+
+    @Test
     void theTableFollowsEachNewSnapshot() throws Exception {
         DnsProxy proxy = start(List.of(), Duration.ofMillis(200));
         assertEquals(2, parse(udp(udpAddress(proxy), query(1, "echo.mesh.local.", A))).rcode(), "unknown: forwarded, "
                 + "no resolver: SERVFAIL");
 
-        snapshots.apply(EnvoyConfigReader.read("""
-                resources:
-                - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
-                  name: "80"
-                  virtual_hosts:
-                  - name: echo
-                    domains: ["echo.mesh.local", "10.0.0.9"]
-                    routes: [{match: {prefix: /}, route: {cluster: a}}]
-                """));
+        applyVirtualHost("echo", "\"echo.mesh.local\", \"10.0.0.9\"");
 
         Response r = parse(udp(udpAddress(proxy), query(2, "echo.mesh.local.", A)));
         assertEquals(0, r.rcode());
@@ -454,15 +495,7 @@ public class DnsProxyTest {
             domains.append(", \"10.1.0.").append(i).append('"');
         }
         DnsProxy proxy = start(List.of(), Duration.ofMillis(200));
-        snapshots.apply(EnvoyConfigReader.read("""
-                resources:
-                - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
-                  name: "80"
-                  virtual_hosts:
-                  - name: many
-                    domains: [%s]
-                    routes: [{match: {prefix: /}, route: {cluster: a}}]
-                """.formatted(domains)));
+        applyVirtualHost("many", domains.toString());
 
         byte[] udpAnswer = udp(udpAddress(proxy), query(3, "many.mesh.local.", A));
         Response overUdp = parse(udpAnswer);
