@@ -204,8 +204,8 @@ public final class ProxyCommand implements Callable<Integer> {
 
     /**
      * The DNS proxy to run: with {@code --dns-capture}, or {@code ISTIO_META_DNS_CAPTURE=true} as Istio's agent reads
-     * it, the one Istio's agent runs, on {@code resolvConf}'s name servers and search domains, its metrics in
-     * {@code registry}; null for none.
+     * it, the one Istio's agent runs, on {@code resolvConf}'s name servers and search domains (all asked at once with
+     * {@code DNS_FORWARD_PARALLEL=true}), its metrics in {@code registry}; null for none.
      */
     StandaloneProxy.Dns dns(java.util.Map<String, String> env, Path resolvConf,
                             io.micrometer.core.instrument.MeterRegistry registry) {
@@ -214,8 +214,11 @@ public final class ProxyCommand implements Callable<Integer> {
                 IptablesCommand.goBool(env.getOrDefault("ISTIO_META_DNS_CAPTURE", "").trim()))) {
             return null;
         }
-        return new StandaloneProxy.Dns(dev.inmesh.interception.dns.DnsProxy.Options.fromResolvConf(resolvConf),
-                dev.inmesh.interception.dns.DnsProxy.Metrics.of(registry));
+        // DNS_FORWARD_PARALLEL, read as Istio's agent reads it: every resolver asked at once
+        boolean parallel = Boolean.TRUE.equals(
+                IptablesCommand.goBool(env.getOrDefault("DNS_FORWARD_PARALLEL", "").trim()));
+        return new StandaloneProxy.Dns(dev.inmesh.interception.dns.DnsProxy.Options.fromResolvConf(resolvConf)
+                .withParallel(parallel), dev.inmesh.interception.dns.DnsProxy.Metrics.of(registry));
     }
 
     /**

@@ -251,6 +251,9 @@ class ProxyCommandTest {
                 dns.options().searchDomains());
         assertEquals(new java.net.InetSocketAddress("127.0.0.1", 15053), dns.options().listen().get(0));
         assertEquals(java.time.Duration.ofSeconds(5), dns.options().upstreamTimeout(), "Istio's DNS_FORWARD_TIMEOUT");
+        assertEquals(false, dns.options().parallel(), "DNS_FORWARD_PARALLEL's default");
+        assertEquals(true, c.dns(java.util.Map.of("ISTIO_META_DNS_CAPTURE", "1", "DNS_FORWARD_PARALLEL", "true"),
+                resolvConf, registry).options().parallel());
         ProxyCommand flag = new ProxyCommand();
         new picocli.CommandLine(flag).parseArgs("-c", "x.json", "--dns-capture");
         assertTrue(flag.dns(java.util.Map.of(), resolvConf, registry) != null, "--dns-capture");

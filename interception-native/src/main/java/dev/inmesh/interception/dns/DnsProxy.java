@@ -102,9 +102,11 @@ public final class DnsProxy implements AutoCloseable {
      * @param searchDomains the application's search domains (the first makes the table's aliases)
      * @param upstreamTimeout how long one resolver is waited for
      * @param maxPending how many queries may be forwarded at once
+     * @param parallel whether a query is sent to every resolver at once, the first answer taken (Istio's agent's
+     *                 {@code DNS_FORWARD_PARALLEL}), rather than to each in turn
      */
     public record Options(List<InetSocketAddress> listen, List<InetSocketAddress> upstreams,
-                          List<String> searchDomains, Duration upstreamTimeout, int maxPending) {
+                          List<String> searchDomains, Duration upstreamTimeout, int maxPending, boolean parallel) {
         /** How long Istio's agent waits for a resolver (DNS_FORWARD_TIMEOUT's default; 5 s since istio/istio#32890). */
         public static final Duration DEFAULT_UPSTREAM_TIMEOUT = Duration.ofSeconds(5);
 
@@ -122,6 +124,17 @@ public final class DnsProxy implements AutoCloseable {
             if (maxPending < 1) {
                 throw new IllegalArgumentException("dns.max_pending: " + maxPending + " (expected: at least 1)");
             }
+        }
+
+        /** Options asking the resolvers in turn. */
+        public Options(List<InetSocketAddress> listen, List<InetSocketAddress> upstreams, List<String> searchDomains,
+                       Duration upstreamTimeout, int maxPending) {
+            this(listen, upstreams, searchDomains, upstreamTimeout, maxPending, false);
+        }
+
+        /** These options, the resolvers asked all at once when {@code parallel}. */
+        public Options withParallel(boolean parallel) {
+            return new Options(listen, upstreams, searchDomains, upstreamTimeout, maxPending, parallel);
         }
 
         /**
@@ -471,7 +484,42 @@ public final class DnsProxy implements AutoCloseable {
                 ReferenceCountUtil.release(copy);
                 readMore(downstream);
             };
-            exchange(copy, 0, downstream.eventLoop(), done);
+            if (options.parallel()) {
+                exchangeAll(copy, downstream.eventLoop(), done);
+            } else {
+                exchange(copy, 0, downstream.eventLoop(), done);
+            }
+        }
+
+        /**
+         * Asks every upstream at once, as Istio's agent with {@code DNS_FORWARD_PARALLEL}: the first answer (the
+         * other attempts then stopped), or null when none answered.
+         */
+        private void exchangeAll(DnsQuery query, EventLoop loop, Consumer<ByteBuf> done) {
+            if (closed) {
+                done.accept(null);
+                return;
+            }
+            List<Attempt> attempts = new ArrayList<>();
+            AtomicBoolean answered = new AtomicBoolean();
+            AtomicInteger failed = new AtomicInteger();
+            for (int i = 0; i < options.upstreams().size(); i++) {
+                attempts.add(new Attempt(raw -> {
+                    if (raw == null) {
+                        if (failed.incrementAndGet() == attempts.size()) {
+                            done.accept(null);
+                        }
+                    } else if (answered.compareAndSet(false, true)) {
+                        attempts.forEach(a -> a.accept(null));
+                        done.accept(raw);
+                    } else {
+                        raw.release();
+                    }
+                }));
+            }
+            for (int i = 0; i < attempts.size(); i++) {
+                ask(query, options.upstreams().get(i), loop, attempts.get(i));
+            }
         }
 
         /** Asks upstream {@code index} and, when it does not answer in time, the next; null when none answered. */
@@ -480,14 +528,17 @@ public final class DnsProxy implements AutoCloseable {
                 done.accept(null);
                 return;
             }
-            InetSocketAddress upstream = options.upstreams().get(index);
-            Attempt attempt = new Attempt(raw -> {
+            ask(query, options.upstreams().get(index), loop, new Attempt(raw -> {
                 if (raw != null) {
                     done.accept(raw);
                 } else {
                     exchange(query, index + 1, loop, done);
                 }
-            });
+            }));
+        }
+
+        /** Sends the query to {@code upstream} from a new socket, closed when {@code attempt} ends or times out. */
+        private void ask(DnsQuery query, InetSocketAddress upstream, EventLoop loop, Attempt attempt) {
             Channel ch = tcp ? tcpExchange(query, upstream, loop, attempt)
                     : udpExchange(query, upstream, loop, attempt);
             track(ch);

@@ -59,11 +59,16 @@ public class DnsProxyTest {
     }
 
     private DnsProxy start(List<InetSocketAddress> upstreams, Duration timeout, Random random) throws Exception {
+        return start(upstreams, timeout, random, false);
+    }
+
+    private DnsProxy start(List<InetSocketAddress> upstreams, Duration timeout, Random random, boolean parallel)
+            throws Exception {
         snapshots = new SnapshotHolder();
         snapshots.apply(EnvoyConfigReader.read(Path.of("../mesh-runtime/src/test/resources/istio/routes.json")));
         DnsProxy proxy = DnsProxy.start(vertx, snapshots, new DnsProxy.Options(
                 List.of(new InetSocketAddress("127.0.0.1", 0)), upstreams,
-                List.of("default.svc.cluster.local", "svc.cluster.local"), timeout, 16),
+                List.of("default.svc.cluster.local", "svc.cluster.local"), timeout, 16).withParallel(parallel),
                 DnsProxy.Metrics.of(registry), random);
         closing.add(proxy);
         return proxy;
@@ -396,6 +401,37 @@ public class DnsProxyTest {
         assertEquals(1, r.questions());
         assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(3));
         assertTrue(registry.scrape().contains("istio_dns_upstream_failures_total 1.0"), registry.scrape());
+    }
+
+    @Test
+    void withDnsForwardParallelEveryResolverIsAskedAtOnceAndTheFirstAnswerTakenServfailWhenNoneAnswers()
+            throws Exception {
+        List<byte[]> silent = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<byte[]> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        DatagramSocket mute = udpResolver(silent, false);
+        DatagramSocket resolver = udpResolver(seen, true);
+        InetSocketAddress muteAddress = (InetSocketAddress) mute.getLocalSocketAddress();
+        DnsProxy parallel = start(List.of(muteAddress, (InetSocketAddress) resolver.getLocalSocketAddress()),
+                Duration.ofSeconds(5), new Random(), true);
+
+        byte[] q = query(0x5151, "www.example.com.", A);
+        long started = System.nanoTime();
+        byte[] answer = udp(udpAddress(parallel), q);
+        long took = System.nanoTime() - started;
+
+        assertArrayEquals(upstreamAnswer(q), answer);
+        assertTrue(took < TimeUnit.MILLISECONDS.toNanos(2_500), "not after the mute one's 5 s: " + took);
+        assertEquals(1, seen.size());
+        for (int i = 0; i < 100 && silent.isEmpty(); i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(1, silent.size(), "the mute resolver asked too");
+
+        DnsProxy none = start(List.of(muteAddress, muteAddress), Duration.ofMillis(300), new Random(), true);
+        Response r = parse(udp(udpAddress(none), query(0x5252, "www.example.com.", A)));
+        assertEquals(2, r.rcode(), "SERVFAIL");
+        assertEquals(0x5252, r.id());
+        assertEquals(3, silent.size());
     }
 
     @Test
