@@ -55,6 +55,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private static final int HOST_PICKS = 6;
     /** The name of a terminated TLS connection's handler, before this one's. */
     static final String DOWNSTREAM_TLS = "downstream-tls";
+    /** The name of the handler counting the connection's bytes for its listener's access log, when it has one. */
+    private static final String LISTENER_BYTES = "listener-log-bytes";
 
     private final ProxyRuntime runtime;
     private final MeshSnapshot snapshot;
@@ -89,6 +91,12 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private int connectAttempts;
     /** The access logs of the connection's tcp_proxy, once it took the connection. */
     private dev.inmesh.runtime.accesslog.AccessLogs tcpAccessLogs = dev.inmesh.runtime.accesslog.AccessLogs.NONE;
+    /** The access logs of the listener that took the connection (its own access_log), written when it closes. */
+    private dev.inmesh.runtime.accesslog.AccessLogs listenerLogs = dev.inmesh.runtime.accesslog.AccessLogs.NONE;
+    /** The cluster tcp_proxy picked for the connection, for its listener's access log; null for none. */
+    private String tcpCluster;
+    /** The connection's bytes, counted when its listener has an access log, else null. */
+    private DownstreamBytes downstreamBytes;
     /** The statistics of the listener that took the connection, or null when none are kept. */
     private dev.inmesh.runtime.stats.ListenerStats listenerStats;
     /** Whether this chain terminated TLS for a client whose certificate it verified. */
@@ -123,6 +131,14 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             listenerStats.connectionOpened();
             long opened = System.nanoTime();
             ch.closeFuture().addListener(f -> listenerStats.connectionClosed((System.nanoTime() - opened) / 1_000_000));
+        }
+        listenerLogs = snapshot.accessLogs(l);
+        if (!listenerLogs.isEmpty()) {
+            // as Envoy's: the listener's own access_log gets every connection it accepted, once, when it closes
+            DownstreamBytes bytes = new DownstreamBytes();
+            downstreamBytes = bytes;
+            ch.pipeline().addFirst(LISTENER_BYTES, bytes);
+            ch.closeFuture().addListener(f -> logListener(bytes));
         }
         detector = ListenerDispatch.detector(l, destination.getPort());
         if (!detector.enabled()) {
@@ -265,12 +281,13 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 listenerStats.noFilterChainMatch();
             }
             // as Envoy's listener access log (which Istio configures): the connection's line, flagged NR, in the
-            // listener's own access_log when it names one (else --access-log)
+            // listener's own access_log when it names one (written as the connection closes), else --access-log
             tcpFlags.add(ResponseFlag.NO_ROUTE_FOUND);
-            tcpAccessLogs = snapshot.accessLogs(target.listener());
             String sni = detection.serverName();
             serverName = sni == null || sni.isEmpty() ? null : sni;
-            logTcp(null, 0, 0);
+            if (listenerLogs.isEmpty()) {
+                logTcp(null, 0, 0);
+            }
             release();
             ctx.close();
             return;
@@ -382,7 +399,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             serverName = requestedServerName;
             terminationDetails = denied;
             tcpAccessLogs = snapshot.accessLogs(tcp);
-            logTcp(pick(tcp.cluster()), 0, 0);
+            tcpCluster = pick(tcp.cluster());
+            logTcp(tcpCluster, 0, 0);
         }
         release();
         ctx.close();
@@ -399,7 +417,13 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         SslHandler ssl = tls.newHandler(ch.alloc());
         // as Envoy: no limit on the handshake but the chain's transport_socket_connect_timeout (zero: none)
         ssl.setHandshakeTimeoutMillis(chain.transportSocketConnectTimeout().toMillis());
-        ch.pipeline().addBefore(ctx.name(), DOWNSTREAM_TLS, ssl);
+        if (downstreamBytes != null) {
+            // as Envoy's connection: the listener's access log counts the bytes inside the TLS, not its records
+            downstreamBytes.received = 0;
+            ch.pipeline().addBefore(LISTENER_BYTES, DOWNSTREAM_TLS, ssl);
+        } else {
+            ch.pipeline().addBefore(ctx.name(), DOWNSTREAM_TLS, ssl);
+        }
         ByteBuf hello = firstBytes;
         firstBytes = Unpooled.EMPTY_BUFFER;
         ssl.handshakeFuture().addListener(f -> {
@@ -463,6 +487,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             return;
         }
+        tcpCluster = clusterName;
         CircuitBreakerState breakers = cluster.circuitBreakers();
         if (!breakers.tryOpenConnection()) {
             // max_connections: Envoy counts upstream_cx_overflow, flags UO and closes the downstream
@@ -637,13 +662,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         tcpLogged = true;
-        Host host = lastHost;
         try {
-            var info = new dev.inmesh.runtime.stats.TcpStreamInfo(startTime, tcpFlags, received, sent,
-                    (System.nanoTime() - startNanos) / 1_000_000, host == null ? null : host.addressString(),
-                    clusterName, upstreamLocal, ListenerDispatch.hostPort(destination),
-                    ListenerDispatch.hostPort(source), serverName, transportFailureReason, terminationDetails,
-                    connectAttempts);
+            var info = streamInfo(clusterName, received, sent);
             // the tcp_proxy's own access_log when it names one, else the proxy's --access-log
             if (!tcpAccessLogs.isEmpty()) {
                 tcpAccessLogs.log(dev.inmesh.runtime.accesslog.AccessLogEntry.of(info));
@@ -653,6 +673,54 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         } catch (RuntimeException e) {
             // the access log must never break a connection
             LOG.log(Level.FINE, "access log of the connection from " + source + " failed", e);
+        }
+    }
+
+    /** What is known of the connection now: its addresses, duration, flags and tcp_proxy's upstream. */
+    private dev.inmesh.runtime.stats.TcpStreamInfo streamInfo(String clusterName, long received, long sent) {
+        Host host = lastHost;
+        return new dev.inmesh.runtime.stats.TcpStreamInfo(startTime, tcpFlags, received, sent,
+                (System.nanoTime() - startNanos) / 1_000_000, host == null ? null : host.addressString(),
+                clusterName, upstreamLocal, ListenerDispatch.hostPort(destination),
+                ListenerDispatch.hostPort(source), serverName, transportFailureReason, terminationDetails,
+                connectAttempts);
+    }
+
+    /**
+     * Writes the closed connection to its listener's own access logs, as Envoy does for each connection it accepted
+     * (whatever took it: tcp_proxy, a connection manager, or no filter chain): the bytes read from and written to the
+     * downstream connection (inside the TLS the chain terminated), the connection's flags and, for tcp_proxy, its
+     * upstream.
+     */
+    private void logListener(DownstreamBytes bytes) {
+        try {
+            listenerLogs.log(dev.inmesh.runtime.accesslog.AccessLogEntry.of(streamInfo(tcpCluster, bytes.received,
+                    bytes.sent)));
+        } catch (RuntimeException e) {
+            // the access log must never break a connection
+            LOG.log(Level.FINE, "listener access log of the connection from " + source + " failed", e);
+        }
+    }
+
+    /** Counts the downstream connection's bytes as they are read and written, for the listener's access log. */
+    private static final class DownstreamBytes extends io.netty.channel.ChannelDuplexHandler {
+        long received;
+        long sent;
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof ByteBuf b) {
+                received += b.readableBytes();
+            }
+            ctx.fireChannelRead(msg);
+        }
+
+        @Override
+        public void write(ChannelHandlerContext ctx, Object msg, io.netty.channel.ChannelPromise promise) {
+            if (msg instanceof ByteBuf b) {
+                sent += b.readableBytes();
+            }
+            ctx.write(msg, promise);
         }
     }
 

@@ -187,6 +187,81 @@ class ProxyAccessLogTest {
         assertEquals(List.of("NR " + port + " -"), lines(log, 1));
     }
 
+    /** A listener's access_log of two file loggers: {@code all} unfiltered, {@code nr} with Istio's NR filter. */
+    private static String listenerLogs(Path all, String format, Path nr) {
+        return (accessLog(all, format, "") + """
+                - name: envoy.access_loggers.file
+                  filter: {response_flag_filter: {flags: [NR]}}
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                    path: %s
+                """.formatted(nr)).indent(4);
+    }
+
+    @Test
+    void aListenersOwnAccessLogWritesARelayedTcpConnectionOnceWhenItClosesAndItsNrLoggerNone() throws Exception {
+        // as Envoy writes each connection its listener accepted to the listener's access_log, at the close
+        try (ServerSocket upstream = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            upstream.setSoTimeout(10_000);
+            CompletableFuture<Void> served = CompletableFuture.runAsync(() -> {
+                try (Socket s = upstream.accept()) {
+                    s.getInputStream().readNBytes(5);
+                    s.getOutputStream().write("world!".getBytes(StandardCharsets.UTF_8));
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            Path log = dir.resolve("listener.log");
+            Path nr = dir.resolve("nr.log");
+            int port = LoopbackProxy.freePort();
+            String config = TcpRelayTest.config(port, "", "", upstream.getLocalPort()).replace("    filter_chains:\n",
+                    listenerLogs(log, "%RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %UPSTREAM_CLUSTER% "
+                            + "%UPSTREAM_HOST% %DOWNSTREAM_LOCAL_PORT%", nr) + "    filter_chains:\n");
+            proxy = StandaloneProxy.start(new StandaloneProxy.Settings(Files.writeString(dir.resolve("tcp.yaml"),
+                    config), -1, -1, 1, AccessLogs.observer(null), AdminHook.NONE));
+            try (Socket client = new Socket(InetAddress.getLoopbackAddress(), port)) {
+                client.setSoTimeout(10_000);
+                client.getOutputStream().write("hello".getBytes(StandardCharsets.UTF_8));
+                assertEquals("world!", new String(client.getInputStream().readAllBytes(), StandardCharsets.UTF_8));
+            }
+            served.get(10, TimeUnit.SECONDS);
+            assertEquals(List.of("- 5 6 backend 127.0.0.1:" + upstream.getLocalPort() + " " + port),
+                    linesSettled(log, 1));
+            assertEquals(List.of(), Files.exists(nr) ? Files.readAllLines(nr) : List.of(), "Istio's NR logger");
+        }
+    }
+
+    @Test
+    void aListenersOwnAccessLogWritesAnHttpConnectionOnceWhenItCloses() throws Exception {
+        int app = vertx.createHttpServer().requestHandler(req -> req.response().end("ok")).listen(0, "127.0.0.1")
+                .await().actualPort();
+        Path log = dir.resolve("listener.log");
+        Path nr = dir.resolve("nr.log");
+        int port = LoopbackProxy.freePort();
+        String config = ProxyLocalRateLimitTest.inboundConfig(port, app, "", "").replace("    filter_chains:\n",
+                listenerLogs(log, "%RESPONSE_FLAGS% %BYTES_RECEIVED% %UPSTREAM_CLUSTER% %DOWNSTREAM_LOCAL_PORT%", nr)
+                        + "    filter_chains:\n");
+        proxy = StandaloneProxy.start(new StandaloneProxy.Settings(Files.writeString(dir.resolve("http.yaml"),
+                config), -1, -1, 1, AccessLogs.observer(null), AdminHook.NONE));
+        String request = "GET /one HTTP/1.1\r\nhost: reviews\r\nconnection: close\r\n\r\n";
+        try (Socket client = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            client.setSoTimeout(10_000);
+            client.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
+            String response = new String(client.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+            assertEquals("HTTP/1.1 200 OK", response.lines().findFirst().orElse(""));
+        }
+        // the connection's line (not the request's: no cluster), with the bytes read from the downstream socket
+        assertEquals(List.of("- " + request.length() + " - " + port), linesSettled(log, 1));
+        assertEquals(List.of(), Files.exists(nr) ? Files.readAllLines(nr) : List.of(), "Istio's NR logger");
+    }
+
+    /** The file's lines once it has {@code n}, and still has after 300 ms more (no line comes twice). */
+    private static List<String> linesSettled(Path file, int n) throws Exception {
+        lines(file, n);
+        Thread.sleep(300);
+        return Files.readAllLines(file);
+    }
+
     /** The file's lines once it has {@code n}, within 5 s. */
     private static List<String> lines(Path file, int n) throws Exception {
         long deadline = System.currentTimeMillis() + 5000;
