@@ -216,14 +216,14 @@ class DownstreamTlsTest {
         assertEquals(1, appRequests.get());
     }
 
-    @Test
-    void aTcpProxyChainOverTlsRelaysTheDecryptedBytes() throws Exception {
-        int echo = vertx.createNetServer().connectHandler(so -> so.handler(data -> so.write("got " + data)))
+    /** An echo server answering "got " and what it read, on loopback: its port. */
+    private int echo() throws Exception {
+        return vertx.createNetServer().connectHandler(so -> so.handler(data -> so.write("got " + data)))
                 .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
-        int port = LoopbackProxy.freePort();
-        LoopbackProxy proxy = start(withChain(TcpRelayTest.config(port, "", "", echo), socket("", "")));
-        List<dev.inmesh.runtime.stats.TcpStreamInfo> logged = new java.util.concurrent.CopyOnWriteArrayList<>();
-        proxy.server.tcpAccessLog(logged::add);
+    }
+
+    /** Sends "ping" over TLS with SNI relay.example.com to the proxy's {@code port}, checks the echo, closes. */
+    private void pingOverTls(int port) throws Exception {
         NetClient net = vertx.createNetClient(new NetClientOptions().setSsl(true).setHostnameVerificationAlgorithm("")
                 .setTrustOptions(serverCert.trustOptions()));
         closing.push(() -> net.close().await(10, TimeUnit.SECONDS));
@@ -241,11 +241,35 @@ class DownstreamTlsTest {
         assertEquals("got ping", got.get(10, TimeUnit.SECONDS));
         assertArrayEquals(proxyCertificate(), so.peerCertificates().get(0).getEncoded());
         so.close().await(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aTcpProxyChainOverTlsRelaysTheDecryptedBytes() throws Exception {
+        int port = LoopbackProxy.freePort();
+        LoopbackProxy proxy = start(withChain(TcpRelayTest.config(port, "", "", echo()), socket("", "")));
+        List<dev.inmesh.runtime.stats.TcpStreamInfo> logged = new java.util.concurrent.CopyOnWriteArrayList<>();
+        proxy.server.tcpAccessLog(logged::add);
+        pingOverTls(port);
         // the listener has no TLS inspector: the SNI is the handshake's
         for (int i = 0; i < 200 && logged.isEmpty(); i++) {
             Thread.sleep(25);
         }
         assertEquals("relay.example.com", logged.get(0).requestedServerName());
+    }
+
+    @Test
+    void theListenersAccessLogCountsTheBytesInsideTheTlsItsChainTerminated() throws Exception {
+        int port = LoopbackProxy.freePort();
+        Path log = dir.resolve("listener.log");
+        start(withChain(TcpRelayTest.config(port, "", "", echo()), socket("", "")).replace("    filter_chains:\n",
+                ProxyAccessLogTest.accessLog(log, "%BYTES_RECEIVED% %BYTES_SENT% %REQUESTED_SERVER_NAME%", "    ")
+                        + "    filter_chains:\n"));
+        pingOverTls(port);
+        // as Envoy's connection: the application's bytes, not the TLS records (handshake and alerts) carrying them
+        for (int i = 0; i < 200 && !(Files.exists(log) && Files.size(log) > 0); i++) {
+            Thread.sleep(25);
+        }
+        assertEquals(List.of("4 8 relay.example.com"), Files.readAllLines(log));
     }
 
     @Test

@@ -41,7 +41,8 @@ class ProxyAccessLogTest {
         vertx.close().await(10, TimeUnit.SECONDS);
     }
 
-    private static String accessLog(Path file, String format, String indent) {
+    /** A file logger's {@code access_log} writing {@code format}, indented by {@code indent}. */
+    static String accessLog(Path file, String format, String indent) {
         return ("""
                 access_log:
                 - name: envoy.access_loggers.file
