@@ -69,7 +69,8 @@ class MeshClientRateLimitTest {
         String config = IstioRbac.first(IstioGlobalRateLimit.filter("5s", true),
                 MeshWebClientTest.config(routeRateLimits, reviews)) + IstioGlobalRateLimit.cluster(grpc.getPort());
         Path file = Files.writeString(dir.resolve("mesh.yaml"), config);
-        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage")
+        mesh = Mesh.create(vertx, new MeshOptions().setAdminPort(0)
+                .setWorkloadName("productpage-v1").setApp("productpage")
                 .setNamespace("default").setConfigFile(file.toString()));
         mesh.start().await(10, TimeUnit.SECONDS);
         WebClient client = mesh.webClient();
@@ -108,7 +109,8 @@ class MeshClientRateLimitTest {
                 "5s", true), MeshWebClientTest.config(routeRateLimits, reviews))
                 + IstioGlobalRateLimit.cluster(grpc.getPort());
         Path file = Files.writeString(dir.resolve("mesh.yaml"), config);
-        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage")
+        mesh = Mesh.create(vertx, new MeshOptions().setAdminPort(0)
+                .setWorkloadName("productpage-v1").setApp("productpage")
                 .setNamespace("default").setConfigFile(file.toString()));
         mesh.start().await(10, TimeUnit.SECONDS);
         WebClient client = mesh.webClient();

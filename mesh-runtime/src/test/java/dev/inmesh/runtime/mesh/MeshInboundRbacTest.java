@@ -149,7 +149,7 @@ class MeshInboundRbacTest {
     @Test
     void aVirtualInboundWhoseTcpChainCarriesIstiosNetworkRbacLoadsAndItsHttpPoliciesStillDecide() throws Exception {
         Path file = Files.writeString(dir.resolve("mesh.yaml"), WITH_TCP_CHAIN);
-        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+        mesh = Mesh.create(vertx, new MeshOptions().setAdminPort(0).setWorkloadName("reviews-v1").setApp("reviews")
                 .setNamespace("default").setConfigFile(file.toString()));
         // the in-JVM side has no TCP connections to check: the chain loads, its filters run in the proxy only
         mesh.start().await(10, TimeUnit.SECONDS);

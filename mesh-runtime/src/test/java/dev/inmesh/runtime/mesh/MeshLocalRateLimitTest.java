@@ -95,7 +95,8 @@ class MeshLocalRateLimitTest {
         String config = IstioRbac.first(IstioRateLimit.enforced("outbound_limiter", 2,
                 "enable_x_ratelimit_headers: DRAFT_VERSION_03"), MeshWebClientTest.config("", app));
         Path file = Files.writeString(dir.resolve("mesh.yaml"), config);
-        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("productpage-v1").setApp("productpage")
+        mesh = Mesh.create(vertx, new MeshOptions().setAdminPort(0)
+                .setWorkloadName("productpage-v1").setApp("productpage")
                 .setNamespace("default").setConfigFile(file.toString()));
         mesh.start().await(10, TimeUnit.SECONDS);
         WebClient client = mesh.webClient();
