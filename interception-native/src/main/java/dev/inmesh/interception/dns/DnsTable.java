@@ -67,10 +67,7 @@ public final class DnsTable {
     public static DnsTable of(ResourceBundle bundle, List<String> searchDomains) {
         List<RouteConfiguration> routes = new ArrayList<>(bundle.routes().values());
         for (Listener l : bundle.listeners().values()) {
-            List<FilterChain> chains = new ArrayList<>(l.filterChains());
-            if (l.defaultFilterChain() != null) {
-                chains.add(l.defaultFilterChain());
-            }
+            List<FilterChain> chains = l.allFilterChains();
             for (FilterChain c : chains) {
                 if (c.filter() instanceof HttpConnectionManager hcm && hcm.routeConfig() != null) {
                     routes.add(hcm.routeConfig());

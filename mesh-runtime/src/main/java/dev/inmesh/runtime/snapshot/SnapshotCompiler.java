@@ -86,10 +86,7 @@ public final class SnapshotCompiler {
             if (loadedAsIs(l, loaded.listeners().get(l.name()))) {
                 continue;
             }
-            List<FilterChain> chains = new ArrayList<>(l.filterChains());
-            if (l.defaultFilterChain() != null) {
-                chains.add(l.defaultFilterChain());
-            }
+            List<FilterChain> chains = l.allFilterChains();
             for (FilterChain c : chains) {
                 if (c.filter() instanceof HttpConnectionManager hcm && hcm.routeConfig() != null) {
                     InvalidResourceException e = checkClusters(hcm.routeConfig(), bundle, true);
@@ -187,10 +184,7 @@ public final class SnapshotCompiler {
             if (!l.accessLogs().isEmpty()) {
                 accessLogs.put(l, AccessLogs.compile(l.accessLogs()));
             }
-            List<FilterChain> chains = new ArrayList<>(l.filterChains());
-            if (l.defaultFilterChain() != null) {
-                chains.add(l.defaultFilterChain());
-            }
+            List<FilterChain> chains = l.allFilterChains();
             for (int i = 0; i < chains.size(); i++) {
                 FilterChain c = chains.get(i);
                 String where = "listener/" + l.name() + "/" + i;

@@ -180,4 +180,14 @@ public record Listener(String name, SocketAddress address, boolean useOriginalDs
         ListenerFilterPredicate disabled = listenerFiltersDisabled.get(name);
         return disabled == null || !disabled.matches(destinationPort);
     }
+
+    /** The listener's filter chains in order, then its default chain when it has one. */
+    public List<FilterChain> allFilterChains() {
+        if (defaultFilterChain == null) {
+            return filterChains;
+        }
+        List<FilterChain> all = new java.util.ArrayList<>(filterChains);
+        all.add(defaultFilterChain);
+        return all;
+    }
 }

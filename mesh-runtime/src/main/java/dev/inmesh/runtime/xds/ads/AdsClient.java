@@ -1145,10 +1145,7 @@ public final class AdsClient {
 
     private static Set<String> routeNames(Listener l) {
         Set<String> out = new TreeSet<>();
-        List<FilterChain> chains = new ArrayList<>(l.filterChains());
-        if (l.defaultFilterChain() != null) {
-            chains.add(l.defaultFilterChain());
-        }
+        List<FilterChain> chains = l.allFilterChains();
         for (FilterChain c : chains) {
             if (c.filter() instanceof HttpConnectionManager hcm && hcm.rdsRouteConfigName() != null) {
                 out.add(hcm.rdsRouteConfigName());
