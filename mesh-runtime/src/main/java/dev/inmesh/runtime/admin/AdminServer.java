@@ -303,7 +303,10 @@ public final class AdminServer {
         }
         List<Future<HttpServer>> binds = new ArrayList<>();
         for (Mount m : mounts) {
-            HttpServer server = vertx.createHttpServer(new HttpServerOptions().setHost(m.host()).setPort(m.port()));
+            // HTTP/1.1 only: an "Upgrade: h2c" request is answered in HTTP/1.1, as Envoy's admin and Istio's agent
+            // answer it (Vert.x's one switch would also take h2c upgrades, which the JDK client sends by default)
+            HttpServer server = vertx.createHttpServer(new HttpServerOptions().setHost(m.host()).setPort(m.port())
+                    .setHttp2ClearTextEnabled(false));
             server.requestHandler(req -> handle(m, req));
             binds.add(server.listen().recover(e -> Future.failedFuture(bindFailure(m, e))));
         }

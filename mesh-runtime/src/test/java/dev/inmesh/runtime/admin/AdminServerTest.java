@@ -88,6 +88,25 @@ class AdminServerTest {
     }
 
     @Test
+    void anH2cUpgradeIsAnsweredInHttp11AsEnvoysAdmin() throws Exception {
+        try (java.net.Socket s = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), admin.port(0))) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(("GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n"
+                    + "\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            String status = new java.io.BufferedReader(new java.io.InputStreamReader(s.getInputStream(),
+                    java.nio.charset.StandardCharsets.US_ASCII)).readLine();
+            assertEquals("HTTP/1.1 503 Service Unavailable", status);
+        }
+        HttpClient upgrading = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+        HttpResponse<String> r = upgrading.send(HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + admin.port(0) + "/ready")).timeout(Duration.ofSeconds(10)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(HttpClient.Version.HTTP_1_1, r.version());
+        assertEquals("PRE_INITIALIZING\n", r.body());
+    }
+
+    @Test
     void healthzReadyAnswers503UntilTheFirstSnapshotThen200() throws Exception {
         assertEquals(503, get(1, "/healthz/ready").statusCode());
 
