@@ -229,7 +229,7 @@ public final class DefaultMesh implements Mesh {
         NodeOptions node = new NodeOptions(pod, local.namespace(), options.getPodIp(), null,
                 clusterId, null, null, labels, local.workload(), interceptionMode, null, Map.of());
         return new AdsOptions(servers, node, Duration.ofSeconds(options.getXdsInitialFetchTimeoutSeconds()), null,
-                null, null, 0, null, options.isXdsDelta());
+                null, null, 0, null, options.isXdsDelta(), null);
     }
 
     private static AdsOptions.XdsServer server(MeshOptions options, String address) {

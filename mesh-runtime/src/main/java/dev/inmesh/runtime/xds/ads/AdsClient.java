@@ -79,6 +79,10 @@ import java.util.Random;
  *   <li>Every change is one new {@link ResourceBundle} applied through {@link SnapshotHolder#apply}; the first only
  *       once CDS, EDS, LDS and RDS have all arrived or timed out, so that readiness means a complete
  *       configuration.</li>
+ *   <li>The types of {@link AdsOptions#agentTypes} (Istio's agent's, such as istiod's name table for the DNS proxy)
+ *       are asked for on each stream once the listeners are, as Istio's agent asks for them on the stream it shares
+ *       with Envoy; the first resource of each response goes to the type's handler, and the response is ACKed, or
+ *       NACKed with the handler's error. A response with no resource is left unanswered, as the agent leaves it.</li>
  *   <li>The stream reconnects with Envoy's back-off (fully jittered, doubling from 500 ms up to 30 s), to the next
  *       server when one cannot be reached, and asks again with the versions it holds. Meanwhile the last good
  *       snapshot keeps serving.</li>
@@ -116,6 +120,8 @@ public final class AdsClient {
     private final Node node;
     private final Backoff backoff;
     private final Map<ResourceType, SubscriptionState> states = new EnumMap<>(ResourceType.class);
+    /** The agent types by type URL, each with whether it has been asked for on the current stream. */
+    private final Map<String, boolean[]> agentAsked = new LinkedHashMap<>();
     private final Map<Integer, GrpcClient> clients = new HashMap<>();
     private final Set<Long> timers = new HashSet<>();
     private final Promise<Void> firstApply = Promise.promise();
@@ -158,6 +164,7 @@ public final class AdsClient {
         for (ResourceType t : ResourceType.values()) {
             states.put(t, new SubscriptionState(t));
         }
+        options.agentTypes().keySet().forEach(t -> agentAsked.put(t, new boolean[1]));
         publishStatus();
     }
 
@@ -332,6 +339,7 @@ public final class AdsClient {
             s.sentOnStream = false;
             s.nonce = "";
         }
+        agentAsked.values().forEach(asked -> asked[0] = false);
         for (ResourceType t : ResourceType.values()) {
             SubscriptionState s = states.get(t);
             if (s.wanted() && !(t == ResourceType.LISTENER && listenersWait())) {
@@ -463,6 +471,62 @@ public final class AdsClient {
         s.sentOnStream = true;
         ((GrpcClientRequest<com.google.protobuf.Message, ?>) stream).write(request);
         startFetchTimer(s);
+        if (s.type == ResourceType.LISTENER) {
+            agentAsked.forEach((type, asked) -> {
+                if (!asked[0]) {
+                    asked[0] = true;
+                    sendAgent(type, "", "", null);
+                }
+            });
+        }
+    }
+
+    /** A request of agent type {@code type}: the first of a stream (no nonce), or an ACK or a NACK ({@code error}). */
+    @SuppressWarnings("unchecked")
+    private void sendAgent(String type, String version, String nonce, String error) {
+        Status status = error == null ? null
+                : Status.newBuilder().setCode(Code.INTERNAL_VALUE).setMessage(truncated(error)).build();
+        com.google.protobuf.Message request;
+        if (options.delta()) {
+            DeltaDiscoveryRequest.Builder b = DeltaDiscoveryRequest.newBuilder().setTypeUrl(type)
+                    .setResponseNonce(nonce);
+            if (status != null) {
+                b.setErrorDetail(status);
+            }
+            request = b.build();
+        } else {
+            DiscoveryRequest.Builder b = DiscoveryRequest.newBuilder().setTypeUrl(type).setVersionInfo(version)
+                    .setResponseNonce(nonce);
+            if (status != null) {
+                b.setErrorDetail(status);
+            }
+            request = b.build();
+        }
+        ((GrpcClientRequest<com.google.protobuf.Message, ?>) stream).write(request);
+    }
+
+    /**
+     * A response of an agent type: its first resource to the type's handler, then the ACK, or the NACK with what the
+     * handler threw, with the response's version as Istio's agent answers; one with no resource is left unanswered.
+     */
+    private void onAgentResponse(String type, Update u) {
+        DiscoveryResponse r = u.response();
+        if (!agentAsked.get(type)[0] || r.getResourcesCount() == 0) {
+            return;
+        }
+        String error = null;
+        try {
+            com.google.protobuf.Any resource = r.getResources(0);
+            if (u.delta()) {
+                resource = io.envoyproxy.envoy.service.discovery.v3.Resource.parseFrom(resource.getValue())
+                        .getResource();
+            }
+            options.agentTypes().get(type).accept(resource);
+        } catch (Exception e) {
+            error = type + " (version " + r.getVersionInfo() + "): " + describe(e);
+            LOG.log(System.Logger.Level.WARNING, "NACK of {0}", error);
+        }
+        sendAgent(type, r.getVersionInfo(), r.getNonce(), error);
     }
 
     private DeltaDiscoveryRequest deltaRequest(SubscriptionState s, String nonce, Status error) {
@@ -533,6 +597,10 @@ public final class AdsClient {
         }
         DiscoveryResponse r = u.response();
         streamWorked = true;
+        if (agentAsked.containsKey(r.getTypeUrl())) {
+            onAgentResponse(r.getTypeUrl(), u);
+            return;
+        }
         ResourceType type = ResourceType.ofTypeUrl(r.getTypeUrl());
         if (type == null) {
             // As Envoy: a response of a type not subscribed to is ignored, neither ACKed nor NACKed, since a request

@@ -7,7 +7,9 @@ import io.vertx.core.http.HttpVersion;
 import io.vertx.core.net.PemTrustOptions;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -33,10 +35,27 @@ import java.util.Objects;
  * @param delta whether the stream is incremental xDS ({@code DeltaAggregatedResources}, as Istio 1.22+ sidecars use)
  *              rather than state of the world ({@code StreamAggregatedResources}, the default: every xDS server
  *              serves it, while delta is served by istiod and some others only)
+ * @param agentTypes the types Istio's agent asks istiod for on the proxy's stream and handles itself, by type URL
+ *                   (its name table, {@link #NAME_TABLE_TYPE}, for its DNS proxy): each is asked for once the
+ *                   listeners are, on every stream, and its first resource handed to the handler, which the
+ *                   response is ACKed or NACKed by; none by default
  */
 public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration initialFetchTimeout,
                          Duration backoffBase, Duration backoffMax, Duration connectTimeout, long maxMessageBytes,
-                         Duration keepaliveInterval, boolean delta) {
+                         Duration keepaliveInterval, boolean delta, Map<String, AgentHandler> agentTypes) {
+
+    /** The type URL of istiod's name table (NDS), which Istio's agent asks for when it runs its DNS proxy. */
+    public static final String NAME_TABLE_TYPE = "type.googleapis.com/istio.networking.nds.v1.NameTable";
+
+    /** What handles a resource of one of {@link #agentTypes}. */
+    @FunctionalInterface
+    public interface AgentHandler {
+        /**
+         * Takes the resource a response carries (its first, as Istio's agent: these types are one resource each),
+         * on the client's event loop; throws, with a message naming what is wrong, to NACK it.
+         */
+        void accept(com.google.protobuf.Any resource) throws Exception;
+    }
 
     public static final Duration DEFAULT_INITIAL_FETCH_TIMEOUT = Duration.ofSeconds(15);
     public static final Duration DEFAULT_BACKOFF_BASE = Duration.ofMillis(500);
@@ -72,34 +91,44 @@ public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration ini
         if (keepaliveInterval.isNegative()) {
             throw new IllegalArgumentException("keepaliveInterval: " + keepaliveInterval + " (expected: >= 0)");
         }
+        agentTypes = agentTypes == null ? Map.of() : java.util.Collections.unmodifiableMap(
+                new LinkedHashMap<>(agentTypes));
     }
 
     /** Options with the defaults, for a node and its servers. */
     public static AdsOptions of(NodeOptions node, XdsServer... servers) {
-        return new AdsOptions(List.of(servers), node, null, null, null, null, 0, null, false);
+        return new AdsOptions(List.of(servers), node, null, null, null, null, 0, null, false, null);
     }
 
     /** The same options with another initial fetch timeout ({@link Duration#ZERO}: none, as Envoy's 0). */
     public AdsOptions withInitialFetchTimeout(Duration d) {
         return new AdsOptions(servers, node, d, backoffBase, backoffMax, connectTimeout, maxMessageBytes,
-                keepaliveInterval, delta);
+                keepaliveInterval, delta, agentTypes);
     }
 
     public AdsOptions withBackoff(Duration base, Duration max) {
         return new AdsOptions(servers, node, initialFetchTimeout, base, max, connectTimeout, maxMessageBytes,
-                keepaliveInterval, delta);
+                keepaliveInterval, delta, agentTypes);
     }
 
     /** The same options with another keepalive interval ({@link Duration#ZERO}: none). */
     public AdsOptions withKeepalive(Duration interval) {
         return new AdsOptions(servers, node, initialFetchTimeout, backoffBase, backoffMax, connectTimeout,
-                maxMessageBytes, interval, delta);
+                maxMessageBytes, interval, delta, agentTypes);
     }
 
     /** The same options over incremental (delta) xDS when {@code on}, else over state of the world. */
     public AdsOptions withDelta(boolean on) {
         return new AdsOptions(servers, node, initialFetchTimeout, backoffBase, backoffMax, connectTimeout,
-                maxMessageBytes, keepaliveInterval, on);
+                maxMessageBytes, keepaliveInterval, on, agentTypes);
+    }
+
+    /** The same options with {@code handler} taking the resources of agent type {@code typeUrl}. */
+    public AdsOptions withAgentType(String typeUrl, AgentHandler handler) {
+        Map<String, AgentHandler> types = new LinkedHashMap<>(agentTypes);
+        types.put(Objects.requireNonNull(typeUrl, "typeUrl"), Objects.requireNonNull(handler, "handler"));
+        return new AdsOptions(servers, node, initialFetchTimeout, backoffBase, backoffMax, connectTimeout,
+                maxMessageBytes, keepaliveInterval, delta, types);
     }
 
     private static Duration positive(Duration d, Duration dflt, String name) {

@@ -298,6 +298,93 @@ class AdsRawServerTest {
         assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
     }
 
+    private static final String NDS = AdsOptions.NAME_TABLE_TYPE;
+
+    /** An agent type's resource: bytes standing for a name table, which the handlers of these tests only compare. */
+    private static Any table(String content) {
+        return Any.newBuilder().setTypeUrl(NDS).setValue(com.google.protobuf.ByteString.copyFromUtf8(content)).build();
+    }
+
+    /** A handler keeping what it is given, which refuses a table named "bad". */
+    private static AdsOptions.AgentHandler keeping(List<Any> taken) {
+        return any -> {
+            if (any.getValue().toStringUtf8().equals("bad")) {
+                throw new IllegalArgumentException("table: bad");
+            }
+            taken.add(any);
+        };
+    }
+
+    @Test
+    void anAgentTypeIsAskedForAfterTheListenersAndItsResourceHandedOnThenAckedOrNackedAsIstiosAgentDoes()
+            throws Exception {
+        List<Any> taken = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Function<DiscoveryRequest, List<DiscoveryResponse>> bookinfo = RawAdsServer.once(BOOKINFO, Any::pack,
+                List.of());
+        int port = serve(r -> !r.getTypeUrl().equals(NDS) ? bookinfo.apply(r) : r.getResponseNonce().isEmpty()
+                ? List.of(DiscoveryResponse.newBuilder().setTypeUrl(NDS).setVersionInfo("1").setNonce("nds-1")
+                        .addResources(table("names-1")).build())
+                : List.of());
+        client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
+                AdsOptions.XdsServer.plaintext("127.0.0.1", port)).withAgentType(NDS, keeping(taken)), holder);
+        client.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+
+        await(() -> server.requests.stream().anyMatch(r -> r.getResponseNonce().equals("nds-1")), WAIT, "NDS ACK");
+        assertEquals(List.of(table("names-1")), taken);
+        List<String> order = server.requests.stream().filter(r -> r.getResponseNonce().isEmpty())
+                .map(DiscoveryRequest::getTypeUrl).toList();
+        assertEquals(order.indexOf(ResourceType.LISTENER.typeUrl()) + 1, order.indexOf(NDS), order.toString());
+        DiscoveryRequest first = server.requests.stream().filter(r -> r.getTypeUrl().equals(NDS)).findFirst()
+                .orElseThrow();
+        assertEquals(0, first.getResourceNamesCount(), first.toString());
+        DiscoveryRequest ack = server.requests.stream().filter(r -> r.getResponseNonce().equals("nds-1"))
+                .findFirst().orElseThrow();
+        assertEquals("1", ack.getVersionInfo());
+        assertFalse(ack.hasErrorDetail(), ack.toString());
+
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(NDS).setVersionInfo("2").setNonce("nds-2")
+                .addResources(table("bad")).build());
+        await(() -> server.requests.stream().anyMatch(r -> r.getResponseNonce().equals("nds-2")), WAIT, "NDS NACK");
+        DiscoveryRequest nack = server.requests.stream().filter(r -> r.getResponseNonce().equals("nds-2"))
+                .findFirst().orElseThrow();
+        assertEquals("2", nack.getVersionInfo());
+        assertTrue(nack.getErrorDetail().getMessage().contains("table: bad"), nack.toString());
+        assertEquals(1, taken.size());
+
+        // one with no resource is left unanswered; the next is taken
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(NDS).setVersionInfo("3").setNonce("nds-3").build());
+        server.push(DiscoveryResponse.newBuilder().setTypeUrl(NDS).setVersionInfo("4").setNonce("nds-4")
+                .addResources(table("names-4")).build());
+        await(() -> server.requests.stream().anyMatch(r -> r.getResponseNonce().equals("nds-4")), WAIT, "NDS ACK");
+        assertFalse(server.requests.stream().anyMatch(r -> r.getResponseNonce().equals("nds-3")));
+        assertEquals(List.of(table("names-1"), table("names-4")), taken);
+        assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
+    }
+
+    @Test
+    void overDeltaXdsAnAgentTypesResourceIsHandedOnOutOfItsWrapper() throws Exception {
+        List<Any> taken = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Function<DeltaDiscoveryRequest, List<DeltaDiscoveryResponse>> bookinfo = RawAdsServer.deltaOnce(BOOKINFO,
+                List.of());
+        server = new RawAdsServer(r -> List.of(), r -> !r.getTypeUrl().equals(NDS) ? bookinfo.apply(r)
+                : r.getResponseNonce().isEmpty() ? List.of(DeltaDiscoveryResponse.newBuilder().setTypeUrl(NDS)
+                        .setSystemVersionInfo("1").setNonce("nds-1").addResources(Resource.newBuilder()
+                                .setVersion("1").setResource(table("names-1"))).build())
+                : List.of());
+        client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
+                AdsOptions.XdsServer.plaintext("127.0.0.1", server.port())).withDelta(true)
+                .withAgentType(NDS, keeping(taken)), holder);
+        client.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+
+        DeltaDiscoveryRequest ack = awaitDeltaRequest(r -> r.getResponseNonce().equals("nds-1"));
+        assertFalse(ack.hasErrorDetail(), ack.toString());
+        assertEquals(List.of(table("names-1")), taken);
+        server.push(DeltaDiscoveryResponse.newBuilder().setTypeUrl(NDS).setSystemVersionInfo("2").setNonce("nds-2")
+                .addResources(Resource.newBuilder().setVersion("2").setResource(table("bad"))).build());
+        DeltaDiscoveryRequest nack = awaitDeltaRequest(r -> r.getResponseNonce().equals("nds-2"));
+        assertTrue(nack.getErrorDetail().getMessage().contains("table: bad"), nack.toString());
+    }
+
     private DeltaDiscoveryRequest awaitDeltaRequest(java.util.function.Predicate<DeltaDiscoveryRequest> p)
             throws InterruptedException {
         return awaitDeltaRequest(0, p);

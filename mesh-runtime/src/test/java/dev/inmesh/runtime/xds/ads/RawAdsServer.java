@@ -25,8 +25,8 @@ import java.util.function.Function;
  * each request gets the responses {@code answer} gives for it, none for an empty list. Records both. Over
  * incremental xDS (DeltaAggregatedResources) each delta request gets the responses {@code deltaAnswer} gives.
  */
-final class RawAdsServer implements AutoCloseable {
-    final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
+public final class RawAdsServer implements AutoCloseable {
+    public final List<DiscoveryRequest> requests = new CopyOnWriteArrayList<>();
     final List<DiscoveryResponse> responses = new CopyOnWriteArrayList<>();
     final List<DeltaDiscoveryRequest> deltaRequests = new CopyOnWriteArrayList<>();
     final List<DeltaDiscoveryResponse> deltaResponses = new CopyOnWriteArrayList<>();
@@ -34,7 +34,7 @@ final class RawAdsServer implements AutoCloseable {
     private volatile StreamObserver<DiscoveryResponse> latest;
     private volatile StreamObserver<DeltaDiscoveryResponse> latestDelta;
 
-    RawAdsServer(Function<DiscoveryRequest, List<DiscoveryResponse>> answer) throws IOException {
+    public RawAdsServer(Function<DiscoveryRequest, List<DiscoveryResponse>> answer) throws IOException {
         this(answer, r -> List.of());
     }
 
@@ -168,7 +168,7 @@ final class RawAdsServer implements AutoCloseable {
         }
     }
 
-    int port() {
+    public int port() {
         return server.getPort();
     }
 
