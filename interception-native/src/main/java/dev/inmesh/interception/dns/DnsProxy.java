@@ -68,8 +68,10 @@ import java.util.logging.Logger;
  * The DNS proxy Istio's agent runs with {@code ISTIO_META_DNS_CAPTURE=true}, on Vert.x's event loops: UDP and TCP
  * servers (127.0.0.1:15053, and [::1]:15053 when the host has IPv6 loopback) where {@code inmesh iptables
  * --redirect-dns} sends the application's queries. The question of a query is answered from the {@link DnsTable}
- * of the configuration the proxy runs (rebuilt on each snapshot, swapped atomically), authoritative, TTL 30 s, its
- * addresses shuffled; every other query is forwarded to the upstream resolvers in turn (over UDP for a UDP query,
+ * of the configuration the proxy runs (rebuilt on each snapshot, swapped atomically), or, once istiod has sent one,
+ * of istiod's name table ({@link #nameTable}, as Istio's agent answers), authoritative, TTL 30 s, its addresses
+ * shuffled; until the first configuration or name table, every query gets SERVFAIL, as the agent's before its first
+ * name table (so that no application caches a forwarded NXDOMAIN for a name of the mesh); every other query is forwarded to the upstream resolvers in turn (over UDP for a UDP query,
  * over TCP for a TCP one), from a new socket of the proxy's (whose user the capture rules leave alone), and the first
  * answer is relayed to the application as it came (its id is the query's; over UDP cut to the question with TC set
  * when larger than the query takes); when none answers in time, SERVFAIL. A query the DNS server library of
@@ -285,6 +287,10 @@ public final class DnsProxy implements AutoCloseable {
     /** Shuffles the addresses of each answer from the table. */
     private final Random random;
     private volatile DnsTable table = DnsTable.EMPTY;
+    /** Whether the table is istiod's name table, which the configuration's snapshots then no longer replace. */
+    private volatile boolean fromNameTable;
+    /** Whether a table to answer from is there: a first configuration applied, or a name table. */
+    private volatile java.util.function.BooleanSupplier synced = () -> true;
     private volatile boolean closed;
 
     private DnsProxy(Vertx vertx, Options options, Metrics metrics, Random random) {
@@ -307,6 +313,7 @@ public final class DnsProxy implements AutoCloseable {
     static DnsProxy start(Vertx vertx, SnapshotHolder snapshots, Options options, Metrics metrics, Random random)
             throws Exception {
         DnsProxy proxy = new DnsProxy(vertx, options, metrics, random);
+        proxy.synced = () -> proxy.fromNameTable || snapshots.ready();
         snapshots.onUpdate(s -> {
             if (!proxy.closed) {
                 proxy.update(s.resources());
@@ -327,11 +334,31 @@ public final class DnsProxy implements AutoCloseable {
         return proxy;
     }
 
-    /** Compiles the table of a configuration and makes it the one queries are answered from. */
-    public void update(dev.inmesh.runtime.xds.ResourceBundle bundle) {
+    /**
+     * Compiles the table of a configuration and makes it the one queries are answered from, unless istiod's name
+     * table answers them.
+     */
+    public synchronized void update(dev.inmesh.runtime.xds.ResourceBundle bundle) {
+        if (fromNameTable) {
+            return;
+        }
         DnsTable next = DnsTable.of(bundle, options.searchDomains());
         table = next;
         LOG.fine(() -> "dns: " + next.size() + " names");
+    }
+
+    /**
+     * Makes istiod's name table {@code nt} the one queries are answered from, for good: as Istio's agent, which
+     * answers from nothing else, a proxy whose control plane sends name tables answers from the latest one.
+     *
+     * @param proxyNamespace the proxy's namespace (a service of it is also answered by its short name alone)
+     * @param clusterDomain the cluster's DNS domain ({@code cluster.local})
+     */
+    public synchronized void nameTable(NameTable nt, String proxyNamespace, String clusterDomain) {
+        DnsTable next = DnsTable.of(nt, options.searchDomains(), proxyNamespace, clusterDomain);
+        table = next;
+        fromNameTable = true;
+        LOG.fine(() -> "dns: " + next.size() + " names from istiod's name table");
     }
 
     /** The table queries are answered from now. */
@@ -437,6 +464,10 @@ public final class DnsProxy implements AutoCloseable {
                 return;
             }
             metrics.request();
+            if (!synced.getAsBoolean()) {
+                ch.writeAndFlush(reply(query, sender, DnsResponseCode.SERVFAIL));
+                return;
+            }
             DnsQuestion question = query.recordAt(DnsSection.QUESTION);
             DnsTable.Answer answer = table.lookup(question.name(), question.type());
             if (answer != null) {

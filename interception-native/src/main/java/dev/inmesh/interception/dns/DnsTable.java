@@ -20,7 +20,8 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The names the DNS proxy answers itself, compiled once from a configuration, as Istio's agent compiles istiod's name
+ * The names the DNS proxy answers itself, compiled once from a configuration (or from istiod's name table, see
+ * {@link #of(NameTable, List, String, String)}), as Istio's agent compiles istiod's name
  * table. Istio writes a service's virtual host with its host names and its cluster IPs as domains
  * ({@code reviews.default.svc.cluster.local}, {@code reviews}, {@code reviews.default}, {@code 10.96.1.2}, each also
  * with {@code :PORT}): each host-name domain of a virtual host (port stripped; not a wildcard) resolves to its
@@ -80,6 +81,53 @@ public final class DnsTable {
                 add(vh, names);
             }
         }
+        return of(names, searchDomains);
+    }
+
+    /**
+     * The table of istiod's name table {@code nt}, as Istio's agent builds it: each host name resolves to its
+     * addresses (a wildcard one, {@code *.example.com}, to every name below it that has no entry of its own); a
+     * Kubernetes service's host in the proxy's cluster domain also by its short forms, {@code name.namespace},
+     * {@code name.namespace.svc}, and {@code name} alone when the service is in the proxy's namespace; a host with
+     * no address that parses names nothing.
+     *
+     * @param proxyNamespace the proxy's namespace
+     * @param clusterDomain the cluster's DNS domain ({@code cluster.local})
+     */
+    public static DnsTable of(NameTable nt, List<String> searchDomains, String proxyNamespace,
+                              String clusterDomain) {
+        String svc = "svc." + clusterDomain.toLowerCase(Locale.ROOT);
+        Map<String, Set<InetAddress>> names = new LinkedHashMap<>();
+        nt.table().forEach((host, info) -> {
+            List<InetAddress> ips = new ArrayList<>();
+            for (String ip : info.ips()) {
+                InetAddress a = NetUtil.createInetAddressFromIpAddressString(ip);
+                if (a != null) {
+                    ips.add(a);
+                }
+            }
+            if (ips.isEmpty()) {
+                return;
+            }
+            Set<String> hosts = new LinkedHashSet<>();
+            hosts.add(fqdn(host));
+            if (info.registry().equals("Kubernetes") && host.toLowerCase(Locale.ROOT).endsWith(svc)) {
+                String shortName = info.shortname() + "." + info.namespace();
+                hosts.add(fqdn(shortName));
+                if (info.namespace().equals(proxyNamespace)) {
+                    hosts.add(fqdn(info.shortname()));
+                }
+                hosts.add(fqdn(shortName + ".svc"));
+                info.altHosts().forEach(h -> hosts.add(fqdn(h)));
+            }
+            for (String h : hosts) {
+                names.computeIfAbsent(h, k -> new LinkedHashSet<>()).addAll(ips);
+            }
+        });
+        return of(names, searchDomains);
+    }
+
+    private static DnsTable of(Map<String, Set<InetAddress>> names, List<String> searchDomains) {
         Map<String, List<InetAddress>> addresses = new LinkedHashMap<>();
         names.forEach((name, ips) -> addresses.put(name, List.copyOf(ips)));
         Map<String, String> aliases = new LinkedHashMap<>();
@@ -140,13 +188,27 @@ public final class DnsTable {
     public Answer lookup(String name, DnsRecordType type) {
         String asked = fqdn(name);
         String target = addresses.containsKey(asked) ? asked : aliases.get(asked);
-        if (target == null || !(DnsRecordType.A.equals(type) || DnsRecordType.AAAA.equals(type))) {
+        List<InetAddress> all = target == null ? wildcard(asked) : addresses.get(target);
+        if (all == null || !(DnsRecordType.A.equals(type) || DnsRecordType.AAAA.equals(type))) {
             return null;
         }
         Class<? extends InetAddress> family = DnsRecordType.A.equals(type) ? Inet4Address.class
                 : Inet6Address.class;
-        List<InetAddress> found = addresses.get(target).stream().filter(family::isInstance).toList();
-        return new Answer(target.equals(asked) ? null : asked, target, found);
+        List<InetAddress> found = all.stream().filter(family::isInstance).toList();
+        // a wildcard's addresses are answered under the name asked
+        return target == null ? new Answer(null, asked, found)
+                : new Answer(target.equals(asked) ? null : asked, target, found);
+    }
+
+    /** The addresses of the closest wildcard name above {@code asked} ({@code *.b.c.} for {@code a.b.c.}), or null. */
+    private List<InetAddress> wildcard(String asked) {
+        for (int dot = asked.indexOf('.'); dot >= 0 && dot < asked.length() - 1; dot = asked.indexOf('.', dot + 1)) {
+            List<InetAddress> found = addresses.get("*" + asked.substring(dot));
+            if (found != null) {
+                return found;
+            }
+        }
+        return null;
     }
 
     /** The names the table answers, aliases apart, in lower case with their final dot. */

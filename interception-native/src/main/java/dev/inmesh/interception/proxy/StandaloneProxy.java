@@ -177,6 +177,30 @@ public final class StandaloneProxy implements AutoCloseable {
         }
     }
 
+
+    /**
+     * The control plane options of {@code settings}, which, with the DNS proxy on, also ask for istiod's name table
+     * (NDS) as Istio's agent does, each one answering the proxy's DNS from then on.
+     */
+    private static dev.inmesh.runtime.xds.ads.AdsOptions withNameTable(Settings settings,
+            java.util.concurrent.atomic.AtomicReference<dev.inmesh.interception.dns.DnsProxy> dns) {
+        dev.inmesh.runtime.xds.ads.AdsOptions xds = settings.xds();
+        if (settings.dns() == null) {
+            return xds;
+        }
+        dev.inmesh.runtime.xds.ads.NodeOptions node = xds.node();
+        return xds.withAgentType(dev.inmesh.interception.dns.NameTable.TYPE_URL, any -> {
+            if (!any.getTypeUrl().equals(dev.inmesh.interception.dns.NameTable.TYPE_URL)) {
+                throw new IllegalArgumentException("type_url \"" + any.getTypeUrl() + "\" (expected: "
+                        + dev.inmesh.interception.dns.NameTable.TYPE_URL + ")");
+            }
+            dev.inmesh.interception.dns.NameTable nt = dev.inmesh.interception.dns.NameTable.parse(any.getValue());
+            dev.inmesh.interception.dns.DnsProxy proxy = dns.get();
+            if (proxy != null) {
+                proxy.nameTable(nt, node.namespace(), node.dnsDomain());
+            }
+        });
+    }
     /**
      * The DNS proxy to run beside the listeners.
      *
@@ -229,6 +253,8 @@ public final class StandaloneProxy implements AutoCloseable {
         ProxyServer server = null;
         AutoCloseable admin = null;
         dev.inmesh.interception.dns.DnsProxy dns = null;
+        java.util.concurrent.atomic.AtomicReference<dev.inmesh.interception.dns.DnsProxy> dnsRef =
+                new java.util.concurrent.atomic.AtomicReference<>();
         try {
             // From a file: its listeners are bound before start returns. From a control plane: they are bound as
             // they arrive (the bootstrap's static ones with the first configuration), as Envoy's initial fetch.
@@ -239,7 +265,7 @@ public final class StandaloneProxy implements AutoCloseable {
                 source = new dev.inmesh.runtime.config.FileConfigSource(vertx, settings.config(),
                         dev.inmesh.runtime.config.FileConfigSource.DEFAULT_POLL_INTERVAL, settings.identity());
             } else {
-                ads = new dev.inmesh.runtime.config.AdsConfigSource(vertx, settings.xds(), bundle,
+                ads = new dev.inmesh.runtime.config.AdsConfigSource(vertx, withNameTable(settings, dnsRef), bundle,
                         settings.identity());
                 source = ads;
             }
@@ -264,6 +290,7 @@ public final class StandaloneProxy implements AutoCloseable {
             if (settings.dns() != null) {
                 dns = dev.inmesh.interception.dns.DnsProxy.start(vertx, snapshots, settings.dns().options(),
                         settings.dns().metrics());
+                dnsRef.set(dns);
             }
             admin = settings.admin().start(vertx, snapshots, adminAddresses, server.adminActions(), ads);
             // The file, watched as the in-JVM mode watches it, or the control plane's stream: each change applies

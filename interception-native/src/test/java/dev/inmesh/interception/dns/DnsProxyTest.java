@@ -719,4 +719,98 @@ public class DnsProxyTest {
             proxy.close();
         }
     }
+
+    @Test
+    void beforeAFirstConfigurationEveryQueryGetsServfailAsIstiosAgentAnswersBeforeItsFirstNameTable()
+            throws Exception {
+        List<byte[]> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        DatagramSocket resolver = udpResolver(seen, true);
+        snapshots = new SnapshotHolder(); // a control plane's: nothing applied yet
+        DnsProxy proxy = DnsProxy.start(vertx, snapshots, new DnsProxy.Options(
+                List.of(new InetSocketAddress("127.0.0.1", 0)), List.of((InetSocketAddress)
+                resolver.getLocalSocketAddress()), List.of("default.svc.cluster.local"), Duration.ofSeconds(2), 16),
+                DnsProxy.Metrics.of(registry));
+        closing.add(proxy);
+
+        Response early = parse(udp(udpAddress(proxy), query(0x0101, "www.example.com.", A)));
+        assertEquals(0x0101, early.id());
+        assertEquals(2, early.rcode(), "SERVFAIL");
+        assertTrue(seen.isEmpty(), "not forwarded before the first configuration");
+
+        applyVirtualHost("echo", "\"echo.mesh.local\", \"10.0.0.5\"");
+        assertEquals("10.0.0.5", parse(udp(udpAddress(proxy), query(0x0102, "echo.mesh.local.", A))).answers().get(0)
+                .address());
+        assertEquals(0, parse(udp(udpAddress(proxy), query(0x0103, "www.example.com.", A))).rcode());
+        assertEquals(1, seen.size());
+    }
+
+    @Test
+    void istiodsNameTableAnswersFromThenOnAndLaterConfigurationsDoNotReplaceIt() throws Exception {
+        List<byte[]> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        DatagramSocket resolver = udpResolver(seen, true);
+        snapshots = new SnapshotHolder();
+        DnsProxy proxy = DnsProxy.start(vertx, snapshots, new DnsProxy.Options(
+                List.of(new InetSocketAddress("127.0.0.1", 0)), List.of((InetSocketAddress)
+                resolver.getLocalSocketAddress()), List.of("default.svc.cluster.local"), Duration.ofSeconds(2), 16),
+                DnsProxy.Metrics.of(registry));
+        closing.add(proxy);
+
+        proxy.nameTable(new NameTable(java.util.Map.of("api.example.com", new NameTable.NameInfo(
+                List.of("240.240.0.1"), "External", "", "", List.of()))), "default", "cluster.local");
+        Response r = parse(udp(udpAddress(proxy), query(0x0201, "api.example.com.", A)));
+        assertEquals(0, r.rcode());
+        assertTrue(r.authoritative());
+        assertEquals("240.240.0.1", r.answers().get(0).address());
+
+        applyVirtualHost("echo", "\"echo.mesh.local\", \"10.0.0.5\"");
+        assertEquals("240.240.0.1", parse(udp(udpAddress(proxy), query(0x0202, "api.example.com.", A))).answers()
+                .get(0).address());
+        // the virtual host's name is not in istiod's table: forwarded
+        assertEquals("192.0.2.53", parse(udp(udpAddress(proxy), query(0x0203, "echo.mesh.local.", A))).answers()
+                .get(0).address());
+        assertEquals(1, seen.size());
+    }
+    @Test
+    void theStandaloneProxyOnAControlPlaneAsksForIstiodsNameTableAndAnswersFromIt() throws Exception {
+        int port;
+        try (DatagramSocket free = new DatagramSocket(0, InetAddress.getLoopbackAddress())) {
+            port = free.getLocalPort();
+        }
+        InetSocketAddress at = new InetSocketAddress("127.0.0.1", port);
+        NameTable nt = new NameTable(java.util.Map.of("reviews.default.svc.cluster.local", new NameTable.NameInfo(
+                List.of("10.96.10.141"), "Kubernetes", "reviews", "default", List.of())));
+        String nds = NameTable.TYPE_URL;
+        java.util.function.Function<io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest,
+                List<io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse>> answer = r -> {
+                    if (!r.getResponseNonce().isEmpty()) {
+                        return List.of();
+                    }
+                    var b = io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse.newBuilder()
+                            .setTypeUrl(r.getTypeUrl()).setVersionInfo("1").setNonce("n-" + r.getTypeUrl());
+                    if (r.getTypeUrl().equals(nds)) {
+                        b.addResources(com.google.protobuf.Any.newBuilder().setTypeUrl(nds)
+                                .setValue(nt.toByteString()));
+                    }
+                    return List.of(b.build());
+                };
+        try (var server = new dev.inmesh.runtime.xds.ads.RawAdsServer(answer)) {
+            var ads = dev.inmesh.runtime.xds.ads.AdsOptions.of(dev.inmesh.runtime.xds.ads.NodeOptions.of("app-1",
+                    "default", "127.0.0.1"), dev.inmesh.runtime.xds.ads.AdsOptions.XdsServer.plaintext("127.0.0.1",
+                    server.port()));
+            var proxy = dev.inmesh.interception.proxy.StandaloneProxy.start(
+                    new dev.inmesh.interception.proxy.StandaloneProxy.Settings(null, -1, -1, 1, null, null)
+                            .withXds(ads).withDns(new dev.inmesh.interception.proxy.StandaloneProxy.Dns(
+                                    new DnsProxy.Options(List.of(at), List.of(), List.of(), Duration.ofSeconds(1),
+                                            16), null)));
+            try {
+                dev.inmesh.runtime.xds.ads.XdsFixtures.await(() -> server.requests.stream()
+                        .anyMatch(r -> r.getResponseNonce().equals("n-" + nds)), Duration.ofSeconds(20), "NDS ACK");
+                Response r = parse(udp(at, query(10, "reviews.", A)));
+                assertEquals(0, r.rcode());
+                assertEquals("10.96.10.141", r.answers().get(0).address());
+            } finally {
+                proxy.close();
+            }
+        }
+    }
 }

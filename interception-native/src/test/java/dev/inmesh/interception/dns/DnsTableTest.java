@@ -145,4 +145,68 @@ class DnsTableTest {
         assertEquals(ips("10.0.0.9"), table.lookup("ECHO.mesh.local", DnsRecordType.A).addresses());
         assertTrue(DnsTable.EMPTY.names().isEmpty());
     }
+    private static NameTable.NameInfo k8s(String shortname, String namespace, String... ips) {
+        return new NameTable.NameInfo(List.of(ips), "Kubernetes", shortname, namespace, List.of());
+    }
+
+    /** istiod's table for a proxy of namespace default: a service of its own, one of another, a ServiceEntry. */
+    private static NameTable istiodTable() {
+        java.util.Map<String, NameTable.NameInfo> t = new java.util.LinkedHashMap<>();
+        t.put("reviews.default.svc.cluster.local", k8s("reviews", "default", "10.96.10.141"));
+        t.put("ratings.prod.svc.cluster.local", k8s("ratings", "prod", "10.96.0.7", "fd00::7"));
+        t.put("api.example.com", new NameTable.NameInfo(List.of("240.240.0.1"), "External", "", "", List.of()));
+        t.put("*.wild.example.com", new NameTable.NameInfo(List.of("240.240.0.2"), "External", "", "", List.of()));
+        t.put("broken.example.com", new NameTable.NameInfo(List.of("not-an-ip"), "External", "", "", List.of()));
+        t.put("db.other.svc.remote.domain", k8s("db", "other", "10.1.0.9"));
+        return new NameTable(t);
+    }
+
+    @Test
+    void istiodsNameTableNamesAKubernetesServiceByItsShortFormsAsIstiosAgentDoes() throws Exception {
+        // read back from its wire form, as it comes from istiod
+        NameTable nt = NameTable.parse(istiodTable().toByteString());
+        assertEquals(istiodTable(), nt);
+        DnsTable table = DnsTable.of(nt, SEARCH, "default", "cluster.local");
+
+        assertEquals(Set.of("reviews.default.svc.cluster.local.", "reviews.default.", "reviews.",
+                "reviews.default.svc.", "ratings.prod.svc.cluster.local.", "ratings.prod.", "ratings.prod.svc.",
+                "api.example.com.", "*.wild.example.com.", "db.other.svc.remote.domain."), table.names());
+        assertEquals(new DnsTable.Answer(null, "reviews.", ips("10.96.10.141")),
+                table.lookup("reviews.", DnsRecordType.A));
+        // a service of another namespace: not by its name alone
+        assertNull(table.lookup("ratings.", DnsRecordType.A));
+        assertEquals(new DnsTable.Answer(null, "ratings.prod.", ips("fd00::7")),
+                table.lookup("ratings.prod.", DnsRecordType.AAAA));
+        // a ServiceEntry's host, and the alias the first search domain makes of it
+        assertEquals(new DnsTable.Answer("api.example.com.default.svc.cluster.local.", "api.example.com.",
+                ips("240.240.0.1")), table.lookup("api.example.com.default.svc.cluster.local.", DnsRecordType.A));
+        // a host whose addresses do not parse names nothing; a service outside the proxy's cluster domain only by
+        // its host name
+        assertNull(table.lookup("broken.example.com.", DnsRecordType.A));
+        assertNull(table.lookup("db.other.", DnsRecordType.A));
+        assertEquals(ips("10.1.0.9"), table.lookup("db.other.svc.remote.domain.", DnsRecordType.A).addresses());
+    }
+
+    @Test
+    void aWildcardHostOfTheNameTableAnswersEveryNameBelowItUnderTheNameAsked() throws Exception {
+        DnsTable table = DnsTable.of(istiodTable(), SEARCH, "default", "cluster.local");
+
+        assertEquals(new DnsTable.Answer(null, "a.wild.example.com.", ips("240.240.0.2")),
+                table.lookup("A.Wild.Example.Com", DnsRecordType.A));
+        assertEquals(new DnsTable.Answer(null, "x.y.wild.example.com.", ips("240.240.0.2")),
+                table.lookup("x.y.wild.example.com.", DnsRecordType.A));
+        assertEquals(new DnsTable.Answer(null, "a.wild.example.com.", List.of()),
+                table.lookup("a.wild.example.com.", DnsRecordType.AAAA));
+        // not the name above it, nor another domain
+        assertNull(table.lookup("wild.example.com.", DnsRecordType.A));
+        assertNull(table.lookup("a.example.com.", DnsRecordType.A));
+    }
+
+    @Test
+    void aNameTableThatIsNotWellFormedIsRefusedNamingItsField() {
+        com.google.protobuf.ByteString bad = com.google.protobuf.ByteString.copyFrom(new byte[] {0x0a, 0x05, 0x0a});
+        var e = org.junit.jupiter.api.Assertions.assertThrows(
+                com.google.protobuf.InvalidProtocolBufferException.class, () -> NameTable.parse(bad));
+        assertTrue(e.getMessage().startsWith("NameTable.table: "), e.getMessage());
+    }
 }
