@@ -34,8 +34,8 @@ import picocli.CommandLine.Option;
  * {@code inmesh proxy -c CONFIG}: runs every listener of an Envoy configuration, as {@code envoy -c} does: plain
  * listeners on their addresses, and the capture listeners {@code virtualOutbound} (15001) and {@code virtualInbound}
  * (15006) for traffic that {@code inmesh iptables} redirects. Runs until SIGINT or SIGTERM, which drain the
- * listeners gracefully for up to {@code --drain-time} before stopping, or {@code POST /quitquitquit}, which stops at
- * once. Exit codes: 0 stopped, 1 could not start.
+ * inbound listeners gracefully for {@code --drain-time} before stopping (as Istio's agent stops its sidecar), or
+ * {@code POST /quitquitquit}, which stops at once. Exit codes: 0 stopped, 1 could not start.
  */
 @Command(
         name = "proxy",
@@ -127,10 +127,58 @@ public final class ProxyCommand implements Callable<Integer> {
         }
     }
 
-    @Option(names = "--drain-time", paramLabel = "SECONDS", defaultValue = "5",
-            description = "How long a graceful drain lasts (Envoy's --drain-time-s): on SIGTERM, and on POST "
-                    + "/drain_listeners?graceful. Default: 5, Istio's terminationDrainDuration.")
-    long drainTime;
+    @Option(names = "--drain-time", paramLabel = "SECONDS",
+            description = "How long a graceful drain lasts: on SIGTERM, how long the inbound listeners drain before "
+                    + "the proxy stops (Istio's terminationDrainDuration), and on POST /drain_listeners?graceful "
+                    + "(Envoy's --drain-time-s). Default: TERMINATION_DRAIN_DURATION_SECONDS, else 5.")
+    Long drainTime;
+
+    /**
+     * How the proxy stops on SIGTERM, as Istio's agent stops its sidecar.
+     *
+     * @param drain how long the inbound listeners drain, and the proxy waits, before it stops
+     * @param exitOnZeroConnections whether it stops, after {@code minimum}, as soon as no connection is open
+     *                              ({@code EXIT_ON_ZERO_ACTIVE_CONNECTIONS}) rather than after {@code drain}
+     * @param minimum how long it waits then before it looks ({@code MINIMUM_DRAIN_DURATION}, default 5 s)
+     */
+    record Termination(java.time.Duration drain, boolean exitOnZeroConnections, java.time.Duration minimum) {
+    }
+
+    /**
+     * The termination of {@code --drain-time} and Istio's agent's variables in {@code env}: the drain time from
+     * {@code TERMINATION_DRAIN_DURATION_SECONDS} (whole seconds) without the option, else 5 s;
+     * {@code EXIT_ON_ZERO_ACTIVE_CONNECTIONS} read as Go's ParseBool; {@code MINIMUM_DRAIN_DURATION} a Go duration
+     * ({@code 5s}). A value that does not read is an error naming the variable.
+     */
+    Termination termination(java.util.Map<String, String> env) {
+        long seconds;
+        if (drainTime != null) {
+            seconds = drainTime;
+        } else {
+            String v = env.getOrDefault("TERMINATION_DRAIN_DURATION_SECONDS", "").trim();
+            try {
+                seconds = v.isEmpty() ? 5 : Long.parseLong(v);
+            } catch (NumberFormatException e) {
+                seconds = -1;
+            }
+            if (seconds < 0) {
+                throw new IllegalArgumentException("TERMINATION_DRAIN_DURATION_SECONDS: " + v
+                        + " (expected: whole seconds, >= 0)");
+            }
+        }
+        if (seconds < 0) {
+            throw new IllegalArgumentException("--drain-time: " + seconds + " (expected: >= 0)");
+        }
+        String exit = env.getOrDefault("EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "").trim();
+        Boolean exitOnZero = exit.isEmpty() ? Boolean.FALSE : IptablesCommand.goBool(exit);
+        if (exitOnZero == null) {
+            throw new IllegalArgumentException("EXIT_ON_ZERO_ACTIVE_CONNECTIONS: " + exit
+                    + " (expected: true or false)");
+        }
+        String minimum = env.getOrDefault("MINIMUM_DRAIN_DURATION", "").trim();
+        return new Termination(java.time.Duration.ofSeconds(seconds), exitOnZero, minimum.isEmpty()
+                ? java.time.Duration.ofSeconds(5) : IptablesCommand.parseDuration("MINIMUM_DRAIN_DURATION", minimum));
+    }
 
     @Option(names = "--no-admin", description = "Do not serve the admin (15000), health (15021) and Prometheus "
             + "(15090, 15020) endpoints.")
@@ -331,7 +379,9 @@ public final class ProxyCommand implements Callable<Integer> {
         StandaloneProxy proxy;
         dev.inmesh.runtime.xds.ads.AdsOptions xds;
         AutoCloseable identityStop = null;
+        Termination termination;
         try {
+            termination = termination(System.getenv());
             // what Istio's injector passes its agent for the application: its metrics to merge, its probes
             IstioAgent.Settings agent = noAdmin ? IstioAgent.Settings.NONE : IstioAgent.Settings.fromEnvironment(
                     System.getenv(), AdminHook.Addresses.DEFAULTS.agent().getPort());
@@ -363,7 +413,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     .withNetworkRbacStats(metrics::networkRbac)
                     .withTcpAccessLog(tcpAccessLog)
                     .withIdentity(local, identity.peerMetadata(), identity.peerMetadataId())
-                    .withDrainTime(java.time.Duration.ofSeconds(Math.max(0, drainTime)))
+                    .withDrainTime(termination.drain())
                     .withTransport(transport)
                     .withXds(xds)
                     .withWorkloadIdentity(workloadIdentity)
@@ -377,11 +427,12 @@ public final class ProxyCommand implements Callable<Integer> {
         System.err.println("inmesh proxy: listening on " + proxy.addresses() + (xds == null ? ""
                 : "; the listeners of xDS server " + xds.servers().get(0).address() + " as they arrive, as node "
                         + xds.node().nodeId()));
-        // SIGTERM (and SIGINT): drained as Istio's agent drains its sidecar at pod shutdown, then closed
+        // SIGTERM (and SIGINT): the inbound listeners drained as Istio's agent drains its sidecar at pod shutdown,
+        // then closed
         AutoCloseable identityCaStop = identityStop;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
-                proxy.drainAndClose();
+                proxy.drainAndClose(termination.exitOnZeroConnections(), termination.minimum());
             } catch (Exception e) {
                 // stopping anyway
             }

@@ -315,4 +315,29 @@ class ProxyCommandTest {
     void theAccessLogIsIstiosTextFormatByDefault() {
         assertEquals(AccessLog.Format.TEXT, ProxyCommand.accessLog(new MeshOptions(), lines::add).format());
     }
+    @Test
+    void theStopAtSigtermReadsIstiosAgentsVariables() {
+        ProxyCommand c = new ProxyCommand();
+        new picocli.CommandLine(c).parseArgs();
+        assertEquals(new ProxyCommand.Termination(java.time.Duration.ofSeconds(5), false,
+                java.time.Duration.ofSeconds(5)), c.termination(java.util.Map.of()));
+        assertEquals(new ProxyCommand.Termination(java.time.Duration.ofSeconds(12), true,
+                java.time.Duration.ofMillis(1500)), c.termination(java.util.Map.of(
+                        "TERMINATION_DRAIN_DURATION_SECONDS", "12", "EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "True",
+                        "MINIMUM_DRAIN_DURATION", "1.5s")));
+
+        ProxyCommand flag = new ProxyCommand();
+        new picocli.CommandLine(flag).parseArgs("--drain-time", "3");
+        assertEquals(java.time.Duration.ofSeconds(3), flag.termination(java.util.Map.of(
+                "TERMINATION_DRAIN_DURATION_SECONDS", "12")).drain(), "the option first");
+
+        for (var bad : List.of(java.util.Map.of("TERMINATION_DRAIN_DURATION_SECONDS", "5s"),
+                java.util.Map.of("EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "yes"),
+                java.util.Map.of("MINIMUM_DRAIN_DURATION", "5"))) {
+            String name = bad.keySet().iterator().next();
+            var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> c.termination(bad));
+            assertTrue(e.getMessage().startsWith(name + ": "), e.getMessage());
+        }
+    }
 }

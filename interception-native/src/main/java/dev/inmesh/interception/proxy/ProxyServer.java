@@ -617,17 +617,6 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
-    /**
-     * Discourages every connection's requests (the drain sequence, over every listener, whatever a drain asked for
-     * before) while the listeners keep accepting: what SIGTERM starts before the proxy stops.
-     */
-    public void drainAll() {
-        synchronized (this) {
-            drainStarted = true;
-        }
-        runtime.startDrain(false);
-    }
-
     /** How many accepted connections are still open. */
     public int openConnections() {
         return accepted.size();

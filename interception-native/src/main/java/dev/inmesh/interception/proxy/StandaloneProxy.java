@@ -17,6 +17,7 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -379,17 +380,32 @@ public final class StandaloneProxy implements AutoCloseable {
         }
     }
 
-    /**
-     * Stops gracefully, as an Istio sidecar at pod shutdown: the drain sequence over every listener (HTTP/1 answers
-     * close their connections, HTTP/2 connections get GOAWAY, the listeners still accept) until no connection is
-     * open or the drain time is over, then {@link #close()}. Blocking; not for an event loop.
-     */
+    /** {@link #drainAndClose(boolean, Duration)} as Istio's agent by default: for the whole drain time. */
     public void drainAndClose() throws Exception {
-        server.drainAll();
-        long deadline = System.nanoTime() + server.drainTime().toNanos();
+        drainAndClose(false, Duration.ZERO);
+    }
+
+    /**
+     * Stops as Istio's agent stops its sidecar at pod shutdown: the inbound listeners drain gracefully (Envoy's
+     * {@code drain_listeners?inboundonly&graceful}: their HTTP/1 answers close their connections, their HTTP/2
+     * connections get GOAWAY, and they still accept, so that callers that have not yet seen the pod go are served)
+     * while the application's outbound traffic runs on untouched; then, once the drain time is over (Istio's
+     * {@code terminationDrainDuration}), {@link #close()}. With {@code exitOnZeroConnections} (Istio's
+     * {@code EXIT_ON_ZERO_ACTIVE_CONNECTIONS}) it waits {@code minimum} ({@code MINIMUM_DRAIN_DURATION}) instead,
+     * then stops as soon as no connection is open, looking every second, as the agent does (with no upper bound:
+     * the pod's grace period bounds it). Blocking; not for an event loop.
+     */
+    public void drainAndClose(boolean exitOnZeroConnections, Duration minimum) throws Exception {
+        server.drainListeners(true, true, false);
         try {
-            while (server.openConnections() > 0 && System.nanoTime() < deadline) {
-                Thread.sleep(20);
+            if (!exitOnZeroConnections) {
+                Thread.sleep(server.drainTime().toMillis());
+                return;
+            }
+            Thread.sleep(minimum.toMillis());
+            while (server.openConnections() > 0) {
+                LOG.info("draining: " + server.openConnections() + " connections still open");
+                Thread.sleep(1000);
             }
         } finally {
             close();

@@ -114,10 +114,13 @@ class IstioInboundMtlsTest {
         int port = LoopbackProxy.freePort();
         Path config = Files.writeString(dir.resolve("proxy.yaml"), config(port));
         Path log = dir.resolve("access.log");
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
-                System.getProperty("java.class.path"), "dev.inmesh.cli.InmeshCommand", "proxy", "-c",
+        ProcessBuilder b = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), "dev.inmesh.cli.InmeshCommand", "proxy", "-c",
                 config.toString(), "--identity-dir", identity().toString(), "--no-admin", "--access-log",
-                log.toString()).redirectErrorStream(true).redirectOutput(dir.resolve("proxy.out").toFile()).start();
+                log.toString()).redirectErrorStream(true).redirectOutput(dir.resolve("proxy.out").toFile());
+        // the tests stop their proxies at once, not after Istio's 5 s termination drain
+        b.environment().put("TERMINATION_DRAIN_DURATION_SECONDS", "0");
+        Process p = b.start();
         try {
             for (int i = 0; i < 300; i++) {
                 try (var probe = new java.net.Socket("127.0.0.1", port)) {

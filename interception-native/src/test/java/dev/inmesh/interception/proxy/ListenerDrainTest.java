@@ -27,7 +27,8 @@ import org.junit.jupiter.api.Timeout;
  * connections run on; with it they keep accepting for the drain time while HTTP/1 answers carry
  * {@code connection: close} and end their connections; {@code inboundonly} leaves outbound listeners alone. And the
  * drain of Envoy's LDS updates: the connections of a listener that is removed, or of a filter chain that changed,
- * drain for the drain time and are then closed; those of a chain that stayed equal are kept alive.
+ * drain for the drain time and are then closed; those of a chain that stayed equal are kept alive. And the stop at
+ * SIGTERM, as Istio's agent stops its sidecar.
  */
 @Timeout(30)
 class ListenerDrainTest {
@@ -283,38 +284,71 @@ class ListenerDrainTest {
         }
     }
 
-    @Test
-    void stoppingDrainsEveryListenerLetsTheRequestInFlightFinishAndEndsOnceNoConnectionIsLeft() throws Exception {
+    /** The proxy of the test's configuration, standalone, with {@code drainTime}; the loopback one closed. */
+    private StandaloneProxy standalone(Duration drainTime) throws Exception {
         proxy.close();
         proxy = null;
         java.nio.file.Path config = dir.resolve("proxy.yaml");
         java.nio.file.Files.writeString(config, yaml);
-        StandaloneProxy standalone = StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, null,
-                AdminHook.NONE).withDrainTime(Duration.ofSeconds(20)));
-        try (Client busy = new Client(outboundPort)) {
+        return StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, null, AdminHook.NONE)
+                .withDrainTime(drainTime));
+    }
+
+    /** {@link StandaloneProxy#drainAndClose(boolean, Duration)} on a thread of its own. */
+    private static java.util.concurrent.CompletableFuture<Void> stopping(StandaloneProxy standalone,
+                                                                       boolean exitOnZero, Duration minimum) {
+        return java.util.concurrent.CompletableFuture.runAsync(() -> {
+            try {
+                standalone.drainAndClose(exitOnZero, minimum);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+    }
+
+    @Test
+    void stoppingDrainsTheInboundListenersForTheWholeDrainTimeWhileOutboundRunsOnAsIstiosAgent() throws Exception {
+        StandaloneProxy standalone = standalone(Duration.ofMillis(2500));
+        long started = System.nanoTime();
+        var stopped = stopping(standalone, false, Duration.ZERO);
+        Thread.sleep(300);
+        // no connection is open, yet the proxy serves on for the drain time: callers may not have seen the pod go
+        assertFalse(stopped.isDone());
+        try (Client in = new Client(inboundPort); Client out = new Client(outboundPort)) {
+            in.send("/");
+            assertTrue(in.response().contains("connection: close"), "inbound requests are discouraged");
+            out.send("/");
+            assertFalse(out.response().contains("connection: close"), "the application's outbound runs on");
+            out.send("/");
+            assertTrue(out.response().get(0).startsWith("http/1.1 200"));
+            stopped.get(10, TimeUnit.SECONDS);
+        }
+        assertTrue(System.nanoTime() - started >= TimeUnit.MILLISECONDS.toNanos(2500), "the whole drain time");
+        assertFalse(accepts(inboundPort));
+        assertFalse(accepts(outboundPort));
+    }
+
+    @Test
+    void withExitOnZeroActiveConnectionsItStopsAfterTheMinimumOnceNoConnectionIsLeft() throws Exception {
+        StandaloneProxy standalone = standalone(Duration.ofSeconds(20));
+        long started = System.nanoTime();
+        java.util.concurrent.CompletableFuture<Void> stopped;
+        try (Client busy = new Client(inboundPort)) {
             busy.send("/held");
             awaitHeld(1);
-            long started = System.nanoTime();
-            java.util.concurrent.CompletableFuture<Void> stopped = java.util.concurrent.CompletableFuture.runAsync(
-                    () -> {
-                        try {
-                            standalone.drainAndClose();
-                        } catch (Exception e) {
-                            throw new IllegalStateException(e);
-                        }
-                    });
-            Thread.sleep(300);
+            stopped = stopping(standalone, true, Duration.ofMillis(200));
+            Thread.sleep(1500);
             assertFalse(stopped.isDone(), "a request is in flight");
             held.get(0).complete();
             List<String> answer = busy.response();
             assertTrue(answer.contains("connection: close"), answer.toString());
             assertEquals("held done", answer.get(answer.size() - 1));
-            stopped.get(10, TimeUnit.SECONDS);
-            assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(10),
-                    "stopped once no connection was left, not after the 20 s drain time");
-            assertFalse(accepts(inboundPort));
-            assertFalse(accepts(outboundPort));
         }
+        stopped.get(10, TimeUnit.SECONDS);
+        assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(10),
+                "stopped once no connection was left, not after the 20 s drain time");
+        assertFalse(accepts(inboundPort));
+        assertFalse(accepts(outboundPort));
     }
 
     @Test

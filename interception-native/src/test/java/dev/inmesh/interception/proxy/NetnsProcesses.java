@@ -38,6 +38,8 @@ final class NetnsProcesses implements AutoCloseable {
         ProcessBuilder b = new ProcessBuilder(argv)
                 .redirectOutput(dir.resolve(name + ".out").toFile())
                 .redirectError(dir.resolve(name + ".err").toFile());
+        // the tests stop their proxies at once, not after Istio's 5 s termination drain
+        b.environment().put("TERMINATION_DRAIN_DURATION_SECONDS", "0");
         b.environment().putAll(env);
         Process p = b.start();
         p.getOutputStream().close();

@@ -66,9 +66,12 @@ class StandaloneJarTlsIT {
                             trusted_ca: {filename: %s}
                             match_typed_subject_alt_names: [{san_type: DNS, matcher: {exact: svc}}]
                 """.formatted(dir.resolve("client.pem"), dir.resolve("client.key"), dir.resolve("ca.pem")));
-        proxy = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx256m",
-                "-jar", NetnsProcesses.standaloneJar().toString(), "proxy", "-c", config.toString(), "--no-admin")
-                .redirectErrorStream(true).redirectOutput(dir.resolve("proxy.out").toFile()).start();
+        ProcessBuilder b = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx256m", "-jar", NetnsProcesses.standaloneJar().toString(), "proxy", "-c", config.toString(),
+                "--no-admin").redirectErrorStream(true).redirectOutput(dir.resolve("proxy.out").toFile());
+        // the tests stop their proxies at once, not after Istio's 5 s termination drain
+        b.environment().put("TERMINATION_DRAIN_DURATION_SECONDS", "0");
+        proxy = b.start();
         for (int i = 0; i < 300; i++) {
             try (var probe = new java.net.Socket("127.0.0.1", port)) {
                 break;

@@ -203,10 +203,12 @@ class RatingsPythonNetnsTest {
     }
 
     private Process start(String name, String... command) throws IOException {
-        Process p = new ProcessBuilder(command)
+        ProcessBuilder b = new ProcessBuilder(command)
                 .redirectOutput(dir.resolve(name + ".out").toFile())
-                .redirectError(dir.resolve(name + ".err").toFile())
-                .start();
+                .redirectError(dir.resolve(name + ".err").toFile());
+        // the tests stop their proxies at once, not after Istio's 5 s termination drain
+        b.environment().put("TERMINATION_DRAIN_DURATION_SECONDS", "0");
+        Process p = b.start();
         p.getOutputStream().close();
         processes.add(p);
         return p;
