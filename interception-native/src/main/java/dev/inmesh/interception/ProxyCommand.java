@@ -235,7 +235,8 @@ public final class ProxyCommand implements Callable<Integer> {
      * The control plane to take the configuration from ({@code --xds-address}, else {@code inmesh.xds.address}), as
      * the sidecar node of this workload, over delta xDS with {@code --xds-delta} or {@code inmesh.xds.delta}; null for
      * none. The interception mode the node reports is Istio's
-     * {@code ISTIO_META_INTERCEPTION_MODE} when set, else {@code REDIRECT}, the rules' default.
+     * {@code ISTIO_META_INTERCEPTION_MODE} when set, else {@code REDIRECT}, the rules' default; its metadata has the
+     * {@code ISTIO_META_*} variables of {@code env}, as Istio's agent sends them ({@link #istioMeta}).
      */
     dev.inmesh.runtime.xds.ads.AdsOptions xds(MeshOptions o, Identity identity, java.util.Map<String, String> env) {
         String address = first(xdsAddress, o.getXdsAddress(), null, null);
@@ -247,7 +248,27 @@ public final class ProxyCommand implements Callable<Integer> {
             o.setXdsDelta(true);
         }
         String mode = first(null, null, env.get("ISTIO_META_INTERCEPTION_MODE"), "REDIRECT");
-        return dev.inmesh.runtime.mesh.DefaultMesh.adsOptions(o, identity.local(), identity.clusterId(), mode);
+        dev.inmesh.runtime.xds.ads.AdsOptions ads = dev.inmesh.runtime.mesh.DefaultMesh.adsOptions(o,
+                identity.local(), identity.clusterId(), mode);
+        return ads.withNode(ads.node().withIstioMeta(istioMeta(env)));
+    }
+
+    /**
+     * The node metadata Istio's agent takes from its environment: each {@code ISTIO_META_NAME} variable as metadata
+     * {@code NAME} (istiod reads, for instance, {@code DNS_CAPTURE}, {@code DNS_AUTO_ALLOCATE}, {@code HTTP10},
+     * {@code NETWORK}, {@code MESH_ID}), and {@code DNS_CAPTURE} {@code true} with {@code --dns-capture}.
+     */
+    java.util.Map<String, String> istioMeta(java.util.Map<String, String> env) {
+        java.util.Map<String, String> meta = new java.util.TreeMap<>();
+        env.forEach((name, value) -> {
+            if (name.startsWith("ISTIO_META_") && name.length() > "ISTIO_META_".length()) {
+                meta.put(name.substring("ISTIO_META_".length()), value);
+            }
+        });
+        if (dnsCapture) {
+            meta.put("DNS_CAPTURE", "true");
+        }
+        return meta;
     }
 
     /**

@@ -340,4 +340,27 @@ class ProxyCommandTest {
             assertTrue(e.getMessage().startsWith(name + ": "), e.getMessage());
         }
     }
+    @Test
+    void theNodeCarriesIstioMetaVariablesAsIstiosAgentSendsThemAndDnsCaptureWithTheFlag() {
+        java.util.Map<String, String> env = java.util.Map.of("POD_NAMESPACE", "shop", "ISTIO_META_DNS_CAPTURE", "true",
+                "ISTIO_META_DNS_AUTO_ALLOCATE", "true", "ISTIO_META_HTTP10", "1", "ISTIO_META_MESH_ID", "mesh-a",
+                "ISTIO_META_NAMESPACE", "elsewhere", "INMESH_OTHER", "x");
+        ProxyCommand c = new ProxyCommand();
+        c.xdsAddress = "istiod.istio-system.svc:15010";
+        MeshOptions o = new MeshOptions().setPodIp("10.1.2.3");
+        var meta = dev.inmesh.runtime.xds.ads.NodeBuilder.build(c.xds(o, c.identity(o, env), env).node())
+                .getMetadata().getFieldsMap();
+        assertEquals("true", meta.get("DNS_CAPTURE").getStringValue());
+        assertEquals("true", meta.get("DNS_AUTO_ALLOCATE").getStringValue());
+        assertEquals("1", meta.get("HTTP10").getStringValue());
+        assertEquals("mesh-a", meta.get("MESH_ID").getStringValue());
+        assertEquals("shop", meta.get("NAMESPACE").getStringValue(), "the node's own fields keep their values");
+        assertEquals(false, meta.containsKey("OTHER"));
+
+        ProxyCommand flag = new ProxyCommand();
+        new picocli.CommandLine(flag).parseArgs("--xds-address", "istiod.istio-system.svc:15010", "--dns-capture");
+        var flagged = dev.inmesh.runtime.xds.ads.NodeBuilder.build(flag.xds(new MeshOptions(),
+                flag.identity(o, java.util.Map.of()), java.util.Map.of()).node()).getMetadata().getFieldsMap();
+        assertEquals("true", flagged.get("DNS_CAPTURE").getStringValue());
+    }
 }

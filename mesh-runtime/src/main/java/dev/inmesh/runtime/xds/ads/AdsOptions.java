@@ -123,6 +123,12 @@ public record AdsOptions(List<XdsServer> servers, NodeOptions node, Duration ini
                 maxMessageBytes, keepaliveInterval, on, agentTypes);
     }
 
+    /** The same options for another node. */
+    public AdsOptions withNode(NodeOptions n) {
+        return new AdsOptions(servers, n, initialFetchTimeout, backoffBase, backoffMax, connectTimeout,
+                maxMessageBytes, keepaliveInterval, delta, agentTypes);
+    }
+
     /** The same options with {@code handler} taking the resources of agent type {@code typeUrl}. */
     public AdsOptions withAgentType(String typeUrl, AgentHandler handler) {
         Map<String, AgentHandler> types = new LinkedHashMap<>(agentTypes);

@@ -60,6 +60,19 @@ public record NodeOptions(String podName, String namespace, String podIp, String
                 workloadName, interceptionMode, serviceCluster, extraMetadata);
     }
 
+    /**
+     * The same node with the metadata {@code meta} (Istio's agent's {@code ISTIO_META_*} variables, their prefix
+     * taken off) added to {@link #extraMetadata}: its {@code MESH_ID} is the node's mesh id; the fields the node sets
+     * itself (its name, namespace, IPs, labels, workload, cluster, interception mode) keep their values.
+     */
+    public NodeOptions withIstioMeta(Map<String, String> meta) {
+        Map<String, String> extra = new LinkedHashMap<>(extraMetadata);
+        extra.putAll(meta);
+        String mesh = meta.get("MESH_ID");
+        return new NodeOptions(podName, namespace, podIp, dnsDomain, clusterId, mesh == null ? meshId : mesh,
+                istioVersion, labels, workloadName, interceptionMode, serviceCluster, extra);
+    }
+
     /** Istio's sidecar node id: {@code sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.DOMAIN}. */
     public String nodeId() {
         return "sidecar~" + podIp + "~" + podName + "." + namespace + "~" + namespace + ".svc." + dnsDomain;
