@@ -445,7 +445,7 @@ public final class AdminServer {
             case HOT_RESTART_VERSION -> text(req, 200, "disabled");
             case LOGGING -> logging(req);
             case RESET_COUNTERS -> offLoop(req, "text/plain; charset=utf-8", () -> {
-                counterBaseline = EnvoyStats.counters(EnvoyStats.collect(registry, n -> true));
+                counterBaseline = EnvoyStats.counters(EnvoyStats.collect(registry, n -> true, clusterStatNames()));
                 return "OK\n";
             });
             default -> text(req, 404, "invalid path. " + help(mount));
@@ -565,13 +565,19 @@ public final class AdminServer {
         java.util.function.Predicate<String> accepted = filter;
         boolean usedOnly = req.params().contains("usedonly");
         Callable<java.util.Map<String, Long>> stats = () -> EnvoyStats.select(
-                EnvoyStats.since(EnvoyStats.collect(registry, accepted), counterBaseline), type == null ? "All" : type,
-                usedOnly);
+                EnvoyStats.since(EnvoyStats.collect(registry, accepted, clusterStatNames()), counterBaseline),
+                type == null ? "All" : type, usedOnly);
         if (format.equals("json")) {
             offLoop(req, "application/json", () -> EnvoyStats.json(stats.call()));
         } else {
             offLoop(req, "text/plain; charset=utf-8", () -> EnvoyStats.text(stats.call()));
         }
+    }
+
+    /** The names the current snapshot's clusters have in {@code /stats}: their {@code alt_stat_name}, else their name. */
+    private java.util.function.UnaryOperator<String> clusterStatNames() {
+        var snapshot = snapshots.current();
+        return name -> ClusterManagerStatus.statName(snapshot, name);
     }
 
     /**

@@ -150,13 +150,20 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
         return !snapshot.resources().isStatic(ResourceType.CLUSTER, c.name());
     }
 
-    /** The cluster's {@code alt_stat_name} when its xDS message has one, else its name, as Envoy names it in stats. */
     private static String observabilityName(MeshSnapshot snapshot, UpstreamCluster c) {
-        Message m = snapshot.resources().message(ResourceType.CLUSTER, c.name());
+        return statName(snapshot, c.name());
+    }
+
+    /**
+     * The {@code alt_stat_name} of cluster {@code name} when its xDS message has one (istiod writes the name and a
+     * {@code ;}), else its name, as Envoy names the cluster in stats ({@code cluster.<this>.upstream_rq_total}).
+     */
+    static String statName(MeshSnapshot snapshot, String name) {
+        Message m = snapshot.resources().message(ResourceType.CLUSTER, name);
         if (m instanceof io.envoyproxy.envoy.config.cluster.v3.Cluster xds && !xds.getAltStatName().isEmpty()) {
             return xds.getAltStatName();
         }
-        return c.name();
+        return name;
     }
 
     /** Envoy's canary flag: the endpoint's {@code envoy.lb} metadata says {@code canary: true}. */

@@ -7,10 +7,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.function.Predicate;
+import java.util.function.UnaryOperator;
 
 /**
  * The registry's Envoy statistics under Envoy's own names, for {@code /stats}: a per-cluster meter
- * {@code envoy_cluster_STAT{cluster_name="C"}} is Envoy's {@code cluster.C.STAT} (and
+ * {@code envoy_cluster_STAT{cluster_name="C"}} is Envoy's {@code cluster.C.STAT}, C the cluster's {@code alt_stat_name}
+ * when it has one (and
  * {@code envoy_cluster_upstream_rq_xx{response_code_class="2xx"}} its {@code cluster.C.upstream_rq_2xx},
  * {@code envoy_cluster_retry_upstream_rq{response_code_class="5xx"}} its {@code cluster.C.retry.upstream_rq_5xx});
  * a connection manager's {@code envoy_http_STAT{http_conn_manager_prefix="P"}} is {@code http.P.STAT}
@@ -68,8 +70,12 @@ final class EnvoyStats {
 
     private EnvoyStats() {}
 
-    /** The statistics whose Envoy name the filter accepts, sorted by name. */
-    static Map<String, Long> collect(MeterRegistry registry, Predicate<String> filter) {
+    /**
+     * The statistics whose Envoy name the filter accepts, sorted by name; {@code clusterStatName} gives the name a
+     * cluster's statistics are under (its {@code alt_stat_name}, else its name).
+     */
+    static Map<String, Long> collect(MeterRegistry registry, Predicate<String> filter,
+                                     UnaryOperator<String> clusterStatName) {
         Map<String, Long> out = new TreeMap<>();
         if (registry == null) {
             return out;
@@ -84,6 +90,9 @@ final class EnvoyStats {
                 String scope = t.tag == null ? "" : m.getId().getTag(t.tag);
                 if (!name.startsWith(t.prefix) || scope == null) {
                     continue;
+                }
+                if (t.root.equals("cluster.")) {
+                    scope = clusterStatName.apply(scope);
                 }
                 String envoyName = envoyName(t, m, name.substring(t.prefix.length()), scope);
                 if (envoyName != null && filter.test(envoyName)) {

@@ -31,8 +31,9 @@ import java.util.Set;
  * <p>Accepted because they change nothing Inmesh does:
  * <ul>
  *   <li>the upstream network filter {@code istio.metadata_exchange} (Istio's peer metadata over mTLS ALPN);</li>
- *   <li>statistics and tuning that Inmesh does not expose: {@code alt_stat_name}, {@code track_cluster_stats} and
- *       {@code per_connection_buffer_limit_bytes};</li>
+ *   <li>{@code alt_stat_name}, the name the admin server's {@code /stats} and {@code /clusters} give the cluster
+ *       (read there from the resource), and statistics and tuning that Inmesh does not expose:
+ *       {@code track_cluster_stats} and {@code per_connection_buffer_limit_bytes};</li>
  * </ul>
  * A {@code transport_socket} is {@code raw_buffer} or TLS ({@link UpstreamTlsParser}), and so is the
  * {@code transport_socket} of each of the {@code transport_socket_matches}, which choose each host's socket by its

@@ -30,7 +30,7 @@ class NetworkRbacStatsNamesTest {
         assertEquals(Map.of("tcp.rbac.allowed", 2L, "tcp.rbac.denied", 1L,
                 "tcp.rbac.istio_dry_run_allow_shadow_allowed", 0L, "tcp.rbac.istio_dry_run_allow_shadow_denied", 1L,
                 "custom.rbac.allowed", 0L, "custom.rbac.denied", 1L),
-                EnvoyStats.collect(registry, n -> n.contains(".rbac.")));
+                EnvoyStats.collect(registry, n -> n.contains(".rbac."), n -> n));
         assertEquals(2, istio.allowed());
         assertEquals(1, istio.shadow("istio_dry_run_allow_", false));
     }

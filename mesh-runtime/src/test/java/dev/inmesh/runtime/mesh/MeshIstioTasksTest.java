@@ -1,0 +1,231 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.Mesh;
+import dev.inmesh.api.MeshOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Istio's traffic-management tasks end to end: for each, the sidecar configuration istiod generates for the task's
+ * VirtualService and DestinationRule (listeners, routes, clusters and endpoints as {@code istioctl proxy-config ...
+ * -o json} prints them), loaded by an in-JVM mesh whose upstreams are loopback servers standing for the versions,
+ * and the outcome the task's page documents.
+ */
+class MeshIstioTasksTest {
+    @TempDir
+    Path dir;
+    final Vertx vertx = Vertx.vertx();
+    /** A plain client (not the mesh's), held for the whole test: Vert.x closes a client no longer referenced. */
+    final WebClient plain = WebClient.create(vertx);
+    /** The requests each upstream received, by its name. */
+    final Map<String, List<HttpServerRequest>> received = new ConcurrentHashMap<>();
+    Mesh mesh;
+
+    @AfterEach
+    void stop() throws Exception {
+        if (mesh != null) {
+            mesh.close().await(10, TimeUnit.SECONDS);
+        }
+        vertx.close().await(10, TimeUnit.SECONDS);
+    }
+
+    /** An upstream named {@code name} on 127.0.0.1 that answers {@code status} with its name after {@code delayMs}. */
+    int upstream(String name, int status, long delayMs) throws Exception {
+        Consumer<HttpServerRequest> answer = req -> req.response().setStatusCode(status)
+                .putHeader("x-served-by", name).end(name);
+        return vertx.createHttpServer().requestHandler(req -> {
+            received.computeIfAbsent(name, n -> new CopyOnWriteArrayList<>()).add(req);
+            if (delayMs == 0) {
+                answer.accept(req);
+            } else {
+                vertx.setTimer(delayMs, t -> answer.accept(req));
+            }
+        }).listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+    }
+
+    int received(String name) {
+        return received.getOrDefault(name, List.of()).size();
+    }
+
+    /** Istio's default retry policy on every route istiod writes. */
+    static final String ISTIO_RETRY = "retry_policy: {retry_on: \"connect-failure,refused-stream,unavailable,"
+            + "cancelled,retriable-status-codes\", num_retries: 2, retry_host_predicate: [{name: "
+            + "envoy.retry_host_predicates.previous_hosts, typed_config: {\"@type\": type.googleapis.com/"
+            + "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate}}], "
+            + "host_selection_retry_max_attempts: \"5\", retriable_status_codes: [503]}";
+
+    /**
+     * istiod's outbound listener {@code 0.0.0.0_PORT} (bound by no socket, route configuration {@code PORT} over
+     * ADS, the fault filter before the router) and its route configuration, with {@code routes} the routes of the
+     * service's virtual host.
+     */
+    static String listenerAndRoutes(String service, int port, String routes) {
+        String fqdn = service + ".default.svc.cluster.local";
+        return """
+                - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+                  name: 0.0.0.0_%2$d
+                  address: {socket_address: {address: 0.0.0.0, port_value: %2$d}}
+                  bind_to_port: false
+                  traffic_direction: OUTBOUND
+                  filter_chains:
+                  - filters:
+                    - name: envoy.filters.network.http_connection_manager
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                        stat_prefix: outbound_0.0.0.0_%2$d
+                        rds:
+                          config_source: {ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3}
+                          route_config_name: "%2$d"
+                        http_filters:
+                        - name: envoy.filters.http.fault
+                          typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}
+                        - name: envoy.filters.http.router
+                          typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                        use_remote_address: false
+                        upgrade_configs: [{upgrade_type: websocket}]
+                        stream_idle_timeout: 0s
+                - "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+                  name: "%2$d"
+                  validate_clusters: false
+                  max_direct_response_body_size_bytes: 1048576
+                  ignore_port_in_host_matching: true
+                  virtual_hosts:
+                  - name: %1$s:%2$d
+                    domains: ["%1$s", "%3$s", "%3$s.default.svc", "%3$s.default"]
+                    include_request_attempt_count: true
+                    routes:
+                """.formatted(fqdn, port, service) + routes.indent(4);
+    }
+
+    /**
+     * istiod's EDS cluster {@code outbound|PORT|SUBSET|FQDN} with Istio's service metadata and {@code alt_stat_name},
+     * {@code fields} its DestinationRule's settings ({@code httpOptions} more of its common HTTP protocol options), and
+     * its load assignment of one endpoint on 127.0.0.1.
+     */
+    static String cluster(String service, int port, String subset, String httpOptions, String fields,
+                          int endpointPort) {
+        String fqdn = service + ".default.svc.cluster.local";
+        String name = "outbound|" + port + "|" + subset + "|" + fqdn;
+        return """
+                - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+                  name: %1$s
+                  type: EDS
+                  eds_cluster_config:
+                    eds_config: {ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3}
+                    service_name: %1$s
+                  connect_timeout: 10s
+                  alt_stat_name: "%1$s;"
+                  common_lb_config: {}
+                  metadata:
+                    filter_metadata:
+                      istio:
+                        config: /apis/networking.istio.io/v1/namespaces/default/destination-rule/%3$s
+                        services: [{host: %2$s, name: %3$s, namespace: default}]
+                  typed_extension_protocol_options:
+                    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                      common_http_protocol_options: {idle_timeout: 3600s%5$s}
+                      explicit_http_config: {http_protocol_options: {}}
+                %4$s
+                - "@type": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
+                  cluster_name: %1$s
+                  endpoints:
+                  - locality: {}
+                    lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %6$d}}}
+                      health_status: HEALTHY
+                      metadata:
+                        filter_metadata:
+                          istio: {workload: "%3$s-%7$s;default;%3$s;%7$s;Kubernetes"}
+                      load_balancing_weight: 1
+                    load_balancing_weight: 1
+                """.formatted(name, fqdn, service, fields.indent(2).stripTrailing(),
+                httpOptions.isEmpty() ? "" : ", " + httpOptions,
+                endpointPort, subset.isEmpty() ? "v1" : subset);
+    }
+
+    Mesh mesh(String resources) throws Exception {
+        Path file = Files.writeString(dir.resolve("mesh.yaml"), "resources:\n" + resources);
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("fortio").setApp("fortio")
+                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(0));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        return mesh;
+    }
+
+    String admin(String path, String expected) throws Exception {
+        return MeshInboundRbacTest.admin(plain, mesh.adminPort(), path, expected);
+    }
+
+    /**
+     * Istio's circuit breaking task: DestinationRule httpbin with {@code maxConnections: 1},
+     * {@code http1MaxPendingRequests: 1}, {@code maxRequestsPerConnection: 1} and {@code consecutive5xxErrors: 1}.
+     * With one request on the only connection and one waiting for it, the next is refused 503 at once, and the
+     * statistics the task greps count it under istiod's stat name of the cluster.
+     */
+    @Test
+    void circuitBreakingRefusesTheRequestBeyondTheOnePendingAndCountsItUnderTheClustersStatName() throws Exception {
+        int httpbin = upstream("httpbin", 200, 400);
+        String routes = """
+                - name: default
+                  match: {prefix: /}
+                  route: {cluster: "outbound|8000||httpbin.default.svc.cluster.local", timeout: 0s, %s, \
+                max_grpc_timeout: 0s}
+                  decorator: {operation: "httpbin.default.svc.cluster.local:8000/*"}
+                """.formatted(ISTIO_RETRY);
+        String breakers = """
+                lb_policy: LEAST_REQUEST
+                circuit_breakers:
+                  thresholds:
+                  - {max_connections: 1, max_pending_requests: 1, max_requests: 4294967295, max_retries: 4294967295, \
+                track_remaining: true}
+                outlier_detection: {consecutive_5xx: 1, interval: 1s, base_ejection_time: 180s, \
+                max_ejection_percent: 100, enforcing_consecutive_5xx: 100, enforcing_success_rate: 0, \
+                enforcing_consecutive_gateway_failure: 0}
+                """;
+        mesh(listenerAndRoutes("httpbin", 8000, routes) + cluster("httpbin", 8000, "",
+                "max_requests_per_connection: 1", breakers, httpbin));
+        WebClient client = mesh.webClient();
+        Future<HttpResponse<Buffer>> first = client.get(8000, "httpbin", "/get").send();
+        for (int i = 0; i < 100 && received("httpbin") == 0; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(1, received("httpbin"));
+        Future<HttpResponse<Buffer>> second = client.get(8000, "httpbin", "/get").send();
+        Thread.sleep(100);
+        HttpResponse<Buffer> third = client.get(8000, "httpbin", "/get").send().await(5, TimeUnit.SECONDS);
+        assertEquals(503, third.statusCode());
+        assertEquals("true", third.getHeader("x-envoy-overloaded"));
+        assertEquals(200, first.await(5, TimeUnit.SECONDS).statusCode());
+        assertEquals(200, second.await(5, TimeUnit.SECONDS).statusCode());
+        assertEquals(2, received("httpbin"));
+
+        String c = "cluster.outbound|8000||httpbin.default.svc.cluster.local;.";
+        String stats = admin("/stats?filter=pending", c + "upstream_rq_pending_overflow: 1");
+        assertTrue(stats.contains(c + "upstream_rq_pending_overflow: 1\n"), stats);
+        assertTrue(stats.contains(c + "circuit_breakers.default.remaining_pending: 1\n"), stats);
+        assertTrue(stats.contains(c + "circuit_breakers.default.rq_pending_open: 0\n"), stats);
+        assertTrue(stats.contains(c + "upstream_rq_pending_active: 0\n"), stats);
+        String prom = admin("/stats/prometheus", "envoy_cluster_upstream_rq_pending_overflow");
+        assertTrue(prom.contains("envoy_cluster_upstream_rq_pending_overflow{cluster_name="
+                + "\"outbound|8000||httpbin.default.svc.cluster.local\"} 1"), prom);
+    }
+}
