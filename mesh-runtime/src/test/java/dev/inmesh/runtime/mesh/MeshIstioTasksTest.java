@@ -119,12 +119,24 @@ class MeshIstioTasksTest {
     /**
      * istiod's EDS cluster {@code outbound|PORT|SUBSET|FQDN} with Istio's service metadata and {@code alt_stat_name},
      * {@code fields} its DestinationRule's settings ({@code httpOptions} more of its common HTTP protocol options), and
-     * its load assignment of one endpoint on 127.0.0.1.
+     * its load assignment of endpoints on 127.0.0.1, one for each of {@code endpointPorts}.
      */
     static String cluster(String service, int port, String subset, String httpOptions, String fields,
-                          int endpointPort) {
+                          int... endpointPorts) {
         String fqdn = service + ".default.svc.cluster.local";
         String name = "outbound|" + port + "|" + subset + "|" + fqdn;
+        String version = subset.isEmpty() ? "v1" : subset;
+        StringBuilder endpoints = new StringBuilder();
+        for (int p : endpointPorts) {
+            endpoints.append("""
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                          health_status: HEALTHY
+                          metadata:
+                            filter_metadata:
+                              istio: {workload: "%s-%s;default;%s;%s;Kubernetes"}
+                          load_balancing_weight: 1
+                    """.formatted(p, service, version, service, version));
+        }
         return """
                 - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
                   name: %1$s
@@ -150,17 +162,10 @@ class MeshIstioTasksTest {
                   cluster_name: %1$s
                   endpoints:
                   - locality: {}
+                    load_balancing_weight: %6$d
                     lb_endpoints:
-                    - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %6$d}}}
-                      health_status: HEALTHY
-                      metadata:
-                        filter_metadata:
-                          istio: {workload: "%3$s-%7$s;default;%3$s;%7$s;Kubernetes"}
-                      load_balancing_weight: 1
-                    load_balancing_weight: 1
                 """.formatted(name, fqdn, service, fields.indent(2).stripTrailing(),
-                httpOptions.isEmpty() ? "" : ", " + httpOptions,
-                endpointPort, subset.isEmpty() ? "v1" : subset);
+                httpOptions.isEmpty() ? "" : ", " + httpOptions, endpointPorts.length) + endpoints;
     }
 
     Mesh mesh(String resources) throws Exception {
@@ -227,5 +232,212 @@ class MeshIstioTasksTest {
         String prom = admin("/stats/prometheus", "envoy_cluster_upstream_rq_pending_overflow");
         assertTrue(prom.contains("envoy_cluster_upstream_rq_pending_overflow{cluster_name="
                 + "\"outbound|8000||httpbin.default.svc.cluster.local\"} 1"), prom);
+    }
+
+    /**
+     * istiod's routes for a VirtualService of {@code service} whose first rule matches {@code end-user: jason} with
+     * {@code jasonRoute} (its route action's fields and what follows) and whose second takes everyone else to v1.
+     */
+    static String jasonRoutes(String service, String jasonRoute) {
+        String cluster = "outbound|9080|v1|" + service + ".default.svc.cluster.local";
+        return """
+                - match:
+                    prefix: /
+                    case_sensitive: true
+                    headers: [{name: end-user, string_match: {exact: jason}}]
+                  metadata: {filter_metadata: {istio: {config: /apis/networking.istio.io/v1/namespaces/default/\
+                virtual-service/%1$s}}}
+                  decorator: {operation: "%1$s.default.svc.cluster.local:9080/*"}
+                %3$s
+                - match: {prefix: /}
+                  route: {cluster: "%2$s", timeout: 0s, %4$s, max_grpc_timeout: 0s}
+                  decorator: {operation: "%1$s.default.svc.cluster.local:9080/*"}
+                """.formatted(service, cluster, jasonRoute.indent(2).stripTrailing(), ISTIO_RETRY);
+    }
+
+    /** The fault filter's per-route config istiod writes for a VirtualService's {@code fault}. */
+    static String fault(String fault) {
+        return """
+                typed_per_filter_config:
+                  envoy.filters.http.fault:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                    %s
+                """.formatted(fault);
+    }
+
+    HttpResponse<Buffer> get(String host, int port, String path, String user) throws Exception {
+        var req = mesh.webClient().get(port, host, path);
+        if (user != null) {
+            req.putHeader("end-user", user);
+        }
+        return req.send().await(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Istio's fault injection task: ratings delays jason's requests (7 s in the task, 1 s here) and then aborts them
+     * 500, each at 100% ({@code percentage: {value: 100}}, which istiod writes as a million millionths), while
+     * everyone else is served at once; the fault filter counts both in its statistics.
+     */
+    @Test
+    void faultInjectionDelaysThenAbortsJasonsRequestsAndNoOneElses() throws Exception {
+        int v1 = upstream("ratings-v1", 200, 0);
+        String cluster = "outbound|9080|v1|ratings.default.svc.cluster.local";
+        String route = "route: {cluster: \"" + cluster + "\", timeout: 0s, " + ISTIO_RETRY + ", max_grpc_timeout: 0s}\n";
+        String delay = route + fault("delay: {fixed_delay: 1s, percentage: {numerator: 1000000, denominator: MILLION}}");
+        mesh(listenerAndRoutes("ratings", 9080, jasonRoutes("ratings", delay))
+                + cluster("ratings", 9080, "v1", "", "lb_policy: LEAST_REQUEST", v1));
+        long start = System.nanoTime();
+        HttpResponse<Buffer> delayed = get("ratings", 9080, "/ratings/0", "jason");
+        long delayedMs = (System.nanoTime() - start) / 1_000_000;
+        assertEquals(200, delayed.statusCode());
+        assertEquals("ratings-v1", delayed.bodyAsString());
+        assertTrue(delayedMs >= 1000, "delayed " + delayedMs + " ms");
+        start = System.nanoTime();
+        assertEquals(200, get("ratings", 9080, "/ratings/0", null).statusCode());
+        assertTrue((System.nanoTime() - start) / 1_000_000 < 900, "no delay for others");
+        String p = "http.outbound_0.0.0.0_9080.fault.";
+        String stats = admin("/stats?filter=fault", p + "delays_injected: 1");
+        assertTrue(stats.contains(p + "delays_injected: 1\n"), stats);
+        mesh.close().await(10, TimeUnit.SECONDS);
+
+        String abort = route + fault("abort: {http_status: 500, percentage: {numerator: 1000000, denominator: MILLION}}");
+        mesh(listenerAndRoutes("ratings", 9080, jasonRoutes("ratings", abort))
+                + cluster("ratings", 9080, "v1", "", "lb_policy: LEAST_REQUEST", v1));
+        int before = received("ratings-v1");
+        HttpResponse<Buffer> aborted = get("ratings", 9080, "/ratings/0", "jason");
+        assertEquals(500, aborted.statusCode());
+        assertEquals("fault filter abort", aborted.bodyAsString());
+        assertEquals(before, received("ratings-v1"), "an aborted request never reaches ratings");
+        assertEquals(200, get("ratings", 9080, "/ratings/0", "alice").statusCode());
+        stats = admin("/stats?filter=fault", p + "aborts_injected: 1");
+        assertTrue(stats.contains(p + "aborts_injected: 1\n"), stats);
+    }
+
+    /**
+     * Istio's request timeouts task: reviews' route has {@code timeout: 0.5s} while reviews takes 2 s to answer (its
+     * ratings call delayed): the caller gets 504 {@code upstream request timeout} after half a second, not retried
+     * by Istio's default retry policy.
+     */
+    @Test
+    void requestTimeoutAnswers504AfterHalfASecondWithoutRetrying() throws Exception {
+        int v2 = upstream("reviews-v2", 200, 2000);
+        String routes = """
+                - match: {prefix: /}
+                  route: {cluster: "outbound|9080|v2|reviews.default.svc.cluster.local", timeout: 0.500s, %s, \
+                max_grpc_timeout: 0.500s}
+                  decorator: {operation: "reviews.default.svc.cluster.local:9080/*"}
+                """.formatted(ISTIO_RETRY);
+        mesh(listenerAndRoutes("reviews", 9080, routes) + cluster("reviews", 9080, "v2", "", "lb_policy: LEAST_REQUEST", v2));
+        long start = System.nanoTime();
+        HttpResponse<Buffer> r = get("reviews", 9080, "/reviews/0", null);
+        long ms = (System.nanoTime() - start) / 1_000_000;
+        assertEquals(504, r.statusCode());
+        assertEquals("upstream request timeout", r.bodyAsString());
+        assertTrue(ms >= 500 && ms < 1500, "answered after " + ms + " ms");
+        assertEquals(1, received("reviews-v2"));
+        String c = "cluster.outbound|9080|v2|reviews.default.svc.cluster.local;.";
+        String stats = admin("/stats?filter=timeout", c + "upstream_rq_timeout: 1");
+        assertTrue(stats.contains(c + "upstream_rq_timeout: 1\n"), stats);
+    }
+
+    /**
+     * Istio's mirroring task: httpbin's route sends everything to v1 and mirrors it, at {@code mirrorPercentage: 100},
+     * to v2: v2 gets each request with the {@code -shadow} host ({@code httpbin-shadow:8000}) and its answer (a slow
+     * 500 here) is not waited for and never reaches the caller.
+     */
+    @Test
+    void mirroringCopiesEachRequestToV2WithTheShadowHostAndIgnoresItsAnswer() throws Exception {
+        int v1 = upstream("httpbin-v1", 200, 0);
+        int v2 = upstream("httpbin-v2", 500, 1500);
+        String routes = """
+                - match: {prefix: /}
+                  route:
+                    cluster: "outbound|8000|v1|httpbin.default.svc.cluster.local"
+                    timeout: 0s
+                    %s
+                    request_mirror_policies:
+                    - cluster: "outbound|8000|v2|httpbin.default.svc.cluster.local"
+                      runtime_fraction: {default_value: {numerator: 100}}
+                      trace_sampled: false
+                    max_grpc_timeout: 0s
+                  decorator: {operation: "httpbin.default.svc.cluster.local:8000/*"}
+                """.formatted(ISTIO_RETRY);
+        mesh(listenerAndRoutes("httpbin", 8000, routes)
+                + cluster("httpbin", 8000, "v1", "", "lb_policy: LEAST_REQUEST", v1)
+                + cluster("httpbin", 8000, "v2", "", "lb_policy: LEAST_REQUEST", v2));
+        for (int i = 0; i < 3; i++) {
+            long start = System.nanoTime();
+            HttpResponse<Buffer> r = get("httpbin", 8000, "/headers", null);
+            assertEquals(200, r.statusCode());
+            assertEquals("httpbin-v1", r.bodyAsString());
+            assertTrue((System.nanoTime() - start) / 1_000_000 < 1000, "the mirror's answer is not waited for");
+        }
+        for (int i = 0; i < 100 && received("httpbin-v2") < 3; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(3, received("httpbin-v1"));
+        assertEquals(3, received("httpbin-v2"));
+        assertEquals("httpbin:8000", received.get("httpbin-v1").get(0).authority().toString());
+        for (HttpServerRequest shadow : received.get("httpbin-v2")) {
+            assertEquals("httpbin-shadow:8000", shadow.authority().toString());
+            assertEquals("/headers", shadow.uri());
+        }
+    }
+
+    /**
+     * Istio's consistent hash load balancing: a DestinationRule's {@code consistentHash} (istiod's {@code RING_HASH}
+     * cluster and the route's {@code hash_policy}) keeps a user on one of three endpoints: by the cookie it sets when
+     * the request has none ({@code httpCookie} with a {@code ttl}), by a header ({@code httpHeaderName}), or by the
+     * caller's address ({@code useSourceIp}).
+     */
+    @Test
+    void consistentHashKeepsAUserOnOneEndpointByCookieHeaderOrSourceIp() throws Exception {
+        int a = upstream("a", 200, 0);
+        int b = upstream("b", 200, 0);
+        int c = upstream("c", 200, 0);
+        String ringHash = "lb_policy: RING_HASH\nring_hash_lb_config: {minimum_ring_size: \"1024\"}";
+        java.util.function.Function<String, String> config = hash -> listenerAndRoutes("reviews", 9080, """
+                - match: {prefix: /}
+                  route:
+                    cluster: "outbound|9080||reviews.default.svc.cluster.local"
+                    timeout: 0s
+                    %s
+                    hash_policy:
+                    - %s
+                    max_grpc_timeout: 0s
+                """.formatted(ISTIO_RETRY, hash)) + cluster("reviews", 9080, "", "", ringHash, a, b, c);
+
+        mesh(config.apply("cookie: {name: user, ttl: 0s, path: /}"));
+        HttpResponse<Buffer> first = get("reviews", 9080, "/reviews/0", null);
+        String setCookie = first.getHeader("set-cookie");
+        assertTrue(setCookie != null && setCookie.matches("user=\"[0-9a-f]{16}\"; Path=/; HttpOnly"), setCookie);
+        String cookie = setCookie.substring(0, setCookie.indexOf(';'));
+        for (int i = 0; i < 10; i++) {
+            HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/reviews/" + i).putHeader("cookie", cookie)
+                    .send().await(5, TimeUnit.SECONDS);
+            assertEquals(first.bodyAsString(), r.bodyAsString(), "the cookie keeps the user on its endpoint");
+            assertEquals(null, r.getHeader("set-cookie"), "no cookie is set when the request has one");
+        }
+        mesh.close().await(10, TimeUnit.SECONDS);
+
+        mesh(config.apply("header: {header_name: x-user}"));
+        java.util.Set<String> served = new java.util.HashSet<>();
+        for (int user = 0; user < 30; user++) {
+            String once = mesh.webClient().get(9080, "reviews", "/").putHeader("x-user", "u" + user).send()
+                    .await(5, TimeUnit.SECONDS).bodyAsString();
+            for (int i = 0; i < 3; i++) {
+                assertEquals(once, mesh.webClient().get(9080, "reviews", "/").putHeader("x-user", "u" + user).send()
+                        .await(5, TimeUnit.SECONDS).bodyAsString());
+            }
+            served.add(once);
+        }
+        assertEquals(java.util.Set.of("a", "b", "c"), served, "users spread over the endpoints");
+        mesh.close().await(10, TimeUnit.SECONDS);
+
+        mesh(config.apply("connection_properties: {source_ip: true}"));
+        String once = get("reviews", 9080, "/", null).bodyAsString();
+        for (int i = 0; i < 10; i++) {
+            assertEquals(once, get("reviews", 9080, "/", null).bodyAsString());
+        }
     }
 }
