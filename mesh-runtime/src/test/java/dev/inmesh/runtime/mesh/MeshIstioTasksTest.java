@@ -440,4 +440,49 @@ class MeshIstioTasksTest {
             assertEquals(once, get("reviews", 9080, "/", null).bodyAsString());
         }
     }
+
+    /**
+     * A VirtualService's {@code retries} (Istio's retry settings, here {@code attempts: 3, perTryTimeout: 0.3s,
+     * retryOn: gateway-error,connect-failure,refused-stream}): an endpoint that answers 503, and one too slow for the
+     * per-try timeout, are each tried once and the request retried on another endpoint ({@code previous_hosts}), so
+     * the caller sees only the healthy endpoint's answer, with the attempts counted in the cluster's statistics.
+     */
+    @Test
+    void retriesMoveAFailedOrTimedOutAttemptToAnotherEndpoint() throws Exception {
+        int failing = upstream("failing", 503, 0);
+        int slow = upstream("slow", 200, 3000);
+        int healthy = upstream("healthy", 200, 0);
+        String routes = """
+                - match: {prefix: /}
+                  route:
+                    cluster: "outbound|9080||ratings.default.svc.cluster.local"
+                    timeout: 0s
+                    retry_policy:
+                      retry_on: gateway-error,connect-failure,refused-stream
+                      num_retries: 3
+                      per_try_timeout: 0.300s
+                      retry_host_predicate:
+                      - name: envoy.retry_host_predicates.previous_hosts
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate}
+                      host_selection_retry_max_attempts: "5"
+                    max_grpc_timeout: 0s
+                """;
+        mesh(listenerAndRoutes("ratings", 9080, routes)
+                + cluster("ratings", 9080, "", "", "lb_policy: ROUND_ROBIN", failing, slow, healthy));
+        // the upstreams' first request (code loaded, compiled) may take longer than the per-try timeout
+        plain.get(failing, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS);
+        received.clear();
+        for (int i = 0; i < 6; i++) {
+            long start = System.nanoTime();
+            HttpResponse<Buffer> r = get("ratings", 9080, "/ratings/" + i, null);
+            assertEquals(200, r.statusCode());
+            assertEquals("healthy", r.bodyAsString());
+            assertTrue((System.nanoTime() - start) / 1_000_000 < 1500, "one per-try timeout");
+        }
+        assertTrue(received("failing") <= 6 && received("slow") <= 6, received("failing") + " " + received("slow"));
+        String c = "cluster.outbound|9080||ratings.default.svc.cluster.local;.";
+        String stats = admin("/stats?filter=upstream_rq_", c + "upstream_rq_retry: ");
+        assertTrue(stats.contains(c + "upstream_rq_retry: " + (received("failing") + received("slow")) + "\n"), stats);
+        assertTrue(stats.contains(c + "upstream_rq_per_try_timeout: " + received("slow") + "\n"), stats);
+    }
 }
