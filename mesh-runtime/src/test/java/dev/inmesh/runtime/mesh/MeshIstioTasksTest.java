@@ -50,7 +50,12 @@ class MeshIstioTasksTest {
 
     /** An upstream named {@code name} on 127.0.0.1 that answers {@code status} with its name after {@code delayMs}. */
     int upstream(String name, int status, long delayMs) throws Exception {
-        Consumer<HttpServerRequest> answer = req -> req.response().setStatusCode(status)
+        return upstream(name, () -> status, delayMs);
+    }
+
+    /** An upstream as above whose status is asked for each request. */
+    int upstream(String name, java.util.function.IntSupplier status, long delayMs) throws Exception {
+        Consumer<HttpServerRequest> answer = req -> req.response().setStatusCode(status.getAsInt())
                 .putHeader("x-served-by", name).end(name);
         return vertx.createHttpServer().requestHandler(req -> {
             received.computeIfAbsent(name, n -> new CopyOnWriteArrayList<>()).add(req);
@@ -222,6 +227,8 @@ class MeshIstioTasksTest {
         assertEquals(200, first.await(5, TimeUnit.SECONDS).statusCode());
         assertEquals(200, second.await(5, TimeUnit.SECONDS).statusCode());
         assertEquals(2, received("httpbin"));
+        // the overflow is the proxy's own answer, not httpbin's: consecutive5xxErrors: 1 does not eject httpbin
+        assertEquals(200, client.get(8000, "httpbin", "/get").send().await(5, TimeUnit.SECONDS).statusCode());
 
         String c = "cluster.outbound|8000||httpbin.default.svc.cluster.local;.";
         String stats = admin("/stats?filter=pending", c + "upstream_rq_pending_overflow: 1");
@@ -229,6 +236,8 @@ class MeshIstioTasksTest {
         assertTrue(stats.contains(c + "circuit_breakers.default.remaining_pending: 1\n"), stats);
         assertTrue(stats.contains(c + "circuit_breakers.default.rq_pending_open: 0\n"), stats);
         assertTrue(stats.contains(c + "upstream_rq_pending_active: 0\n"), stats);
+        assertTrue(admin("/stats?filter=outlier", "ejections").contains(c
+                + "outlier_detection.ejections_enforced_total: 0\n"), stats);
         String prom = admin("/stats/prometheus", "envoy_cluster_upstream_rq_pending_overflow");
         assertTrue(prom.contains("envoy_cluster_upstream_rq_pending_overflow{cluster_name="
                 + "\"outbound|8000||httpbin.default.svc.cluster.local\"} 1"), prom);
@@ -484,5 +493,89 @@ class MeshIstioTasksTest {
         String stats = admin("/stats?filter=upstream_rq_", c + "upstream_rq_retry: ");
         assertTrue(stats.contains(c + "upstream_rq_retry: " + (received("failing") + received("slow")) + "\n"), stats);
         assertTrue(stats.contains(c + "upstream_rq_per_try_timeout: " + received("slow") + "\n"), stats);
+    }
+
+    /**
+     * Istio's locality load balancing tasks, for a caller in region1/zone1: with {@code distribute} (70% to its own
+     * zone, 20% to region1/zone2, 10% to region3/zone4) istiod weighs each locality of the load assignment and sets
+     * {@code locality_weighted_lb_config}, and requests spread so; with {@code failover}, the other localities are
+     * priorities 1 and 2, and once outlier detection ejects the caller's zone's endpoint (a 503 with
+     * {@code consecutive5xxErrors: 1}) requests go to priority 1's.
+     */
+    @Test
+    void localityWeightsSpreadRequestsAndFailoverMovesThemToTheNextPriority() throws Exception {
+        java.util.concurrent.atomic.AtomicBoolean failing = new java.util.concurrent.atomic.AtomicBoolean();
+        int z1 = upstream("region1/zone1", () -> failing.get() ? 503 : 200, 0);
+        int z2 = upstream("region1/zone2", 200, 0);
+        int z4 = upstream("region3/zone4", 200, 0);
+        String name = "outbound|5000||helloworld.default.svc.cluster.local";
+        String routes = """
+                - match: {prefix: /}
+                  route: {cluster: "%s", timeout: 0s, %s, max_grpc_timeout: 0s}
+                """.formatted(name, ISTIO_RETRY);
+        java.util.function.BiFunction<String, String, String> config = (clusterFields, localities) ->
+                listenerAndRoutes("helloworld", 5000, routes) + """
+                - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+                  name: %1$s
+                  type: EDS
+                  eds_cluster_config:
+                    eds_config: {ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3}
+                    service_name: %1$s
+                  connect_timeout: 10s
+                  alt_stat_name: "%1$s;"
+                  lb_policy: LEAST_REQUEST
+                %2$s
+                - "@type": type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
+                  cluster_name: %1$s
+                  endpoints:
+                """.formatted(name, clusterFields.indent(2).stripTrailing()) + localities;
+        java.util.function.IntFunction<String> locality = port -> """
+                  - locality: {region: %s, zone: %s}
+                    lb_endpoints:
+                    - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                      health_status: HEALTHY
+                      load_balancing_weight: 1
+                """.formatted(port == z4 ? "region3" : "region1", port == z1 ? "zone1" : port == z2 ? "zone2"
+                : "zone4", port);
+
+        mesh(config.apply("common_lb_config: {locality_weighted_lb_config: {}}", """
+                %s    load_balancing_weight: 70
+                %s    load_balancing_weight: 20
+                %s    load_balancing_weight: 10
+                """.formatted(locality.apply(z1), locality.apply(z2), locality.apply(z4))));
+        for (int i = 0; i < 200; i++) {
+            assertEquals(200, get("helloworld", 5000, "/hello", null).statusCode());
+        }
+        int one = received("region1/zone1");
+        int two = received("region1/zone2");
+        int four = received("region3/zone4");
+        // binomial(200, p): each within about 4.5 standard deviations of 140, 40 and 20
+        assertTrue(one >= 110 && one <= 170 && two >= 15 && two <= 65 && four >= 3 && four <= 40,
+                one + " " + two + " " + four);
+        mesh.close().await(10, TimeUnit.SECONDS);
+        received.clear();
+
+        // failover: region1/zone1 first, then region1/zone2 (priority 1), then region3/zone4 (priority 2)
+        mesh(config.apply("""
+                common_lb_config: {healthy_panic_threshold: {}, locality_weighted_lb_config: {}}
+                outlier_detection: {consecutive_5xx: 1, interval: 1s, base_ejection_time: 60s, \
+                max_ejection_percent: 100, enforcing_consecutive_5xx: 100}
+                """, """
+                %s    load_balancing_weight: 1
+                %s    load_balancing_weight: 1
+                    priority: 1
+                %s    load_balancing_weight: 1
+                    priority: 2
+                """.formatted(locality.apply(z1), locality.apply(z2), locality.apply(z4))));
+        for (int i = 0; i < 5; i++) {
+            assertEquals("region1/zone1", get("helloworld", 5000, "/hello", null).bodyAsString());
+        }
+        failing.set(true);
+        // the zone's endpoint answers 503 once: Istio's retry takes the request to priority 1, and it is ejected
+        for (int i = 0; i < 5; i++) {
+            assertEquals("region1/zone2", get("helloworld", 5000, "/hello", null).bodyAsString());
+        }
+        assertEquals(6, received("region1/zone1"));
+        assertEquals(0, received("region3/zone4"));
     }
 }
