@@ -578,4 +578,78 @@ class MeshIstioTasksTest {
         assertEquals(6, received("region1/zone1"));
         assertEquals(0, received("region3/zone4"));
     }
+
+    /**
+     * Istio's egress tasks: with {@code outboundTrafficPolicy} {@code ALLOW_ANY} istiod ends each port's route
+     * configuration with the {@code allow_any} virtual host to {@code PassthroughCluster}, which reaches the host the
+     * application named; with {@code REGISTRY_ONLY} with {@code block_all}, a direct 502, while a ServiceEntry's host
+     * (its own virtual host and cluster) is reached either way.
+     */
+    @Test
+    void egressAllowAnyPassesUnknownHostsThroughAndRegistryOnlyAnswers502ButServiceEntriesPass() throws Exception {
+        int external = upstream("external", 200, 0);
+        int registered = upstream("httpbin.org", 200, 0);
+        String passthrough = """
+                - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+                  name: PassthroughCluster
+                  type: ORIGINAL_DST
+                  connect_timeout: 10s
+                  lb_policy: CLUSTER_PROVIDED
+                  circuit_breakers:
+                    thresholds:
+                    - {max_connections: 4294967295, max_pending_requests: 4294967295, max_requests: 4294967295, \
+                max_retries: 4294967295, track_remaining: true}
+                  typed_extension_protocol_options:
+                    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                      common_http_protocol_options: {idle_timeout: 3600s}
+                      use_downstream_protocol_config: {http_protocol_options: {}, http2_protocol_options: {}}
+                - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+                  name: BlackHoleCluster
+                  type: STATIC
+                  connect_timeout: 10s
+                """;
+        String allowAny = """
+                  - name: allow_any
+                    domains: ["*"]
+                    include_request_attempt_count: true
+                    routes:
+                    - name: allow_any
+                      match: {prefix: /}
+                      route: {cluster: PassthroughCluster, timeout: 0s, max_grpc_timeout: 0s}
+                """;
+        String blockAll = """
+                  - name: block_all
+                    domains: ["*"]
+                    include_request_attempt_count: true
+                    routes:
+                    - name: block_all
+                      match: {prefix: /}
+                      direct_response: {status: 502}
+                """;
+        // the ServiceEntry's host and port (resolution STATIC, its endpoint on loopback) share the external port
+        java.util.function.Function<String, String> config = fallback -> listenerAndRoutes("httpbin.org", external,
+                """
+                - match: {prefix: /}
+                  route: {cluster: "outbound|%d||httpbin.org", timeout: 0s, %s, max_grpc_timeout: 0s}
+                """.formatted(external, ISTIO_RETRY)).replace("httpbin.org.default.svc.cluster.local", "httpbin.org")
+                .replace("domains: [\"httpbin.org\", \"httpbin.org\"", "domains: [\"httpbin.org\"") + fallback
+                + passthrough + cluster("httpbin.org", external, "", "", "lb_policy: LEAST_REQUEST", registered)
+                .replace("httpbin.org.default.svc.cluster.local", "httpbin.org");
+
+        mesh(config.apply(allowAny));
+        HttpResponse<Buffer> through = get("localhost", external, "/status/200", null);
+        assertEquals(200, through.statusCode());
+        assertEquals("external", through.bodyAsString());
+        assertEquals("httpbin.org", get("httpbin.org", external, "/headers", null).bodyAsString());
+        mesh.close().await(10, TimeUnit.SECONDS);
+
+        mesh(config.apply(blockAll));
+        int before = received("external");
+        HttpResponse<Buffer> blocked = get("localhost", external, "/status/200", null);
+        assertEquals(502, blocked.statusCode());
+        assertEquals("", blocked.bodyAsString() == null ? "" : blocked.bodyAsString());
+        assertEquals(before, received("external"));
+        assertEquals("httpbin.org", get("httpbin.org", external, "/headers", null).bodyAsString());
+    }
 }
