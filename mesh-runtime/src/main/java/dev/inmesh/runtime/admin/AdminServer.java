@@ -574,7 +574,7 @@ public final class AdminServer {
         }
     }
 
-    /** The names the current snapshot's clusters have in {@code /stats}: their {@code alt_stat_name}, else their name. */
+    /** The names the current snapshot's clusters have in {@code /stats}: {@code alt_stat_name}, else their name. */
     private java.util.function.UnaryOperator<String> clusterStatNames() {
         var snapshot = snapshots.current();
         return name -> ClusterManagerStatus.statName(snapshot, name);

@@ -257,7 +257,10 @@ final class PrometheusText {
 
     /**
      * The sample with Envoy's numbers: its value, and the bound of its {@code le} label, by {@link #envoyNumber}; the
-     * other labels' values as they are, whatever they look like.
+     * other labels' values as they are, whatever they look like, but a connection manager's stat prefix without the
+     * {@code ;} istiod ends it with ({@code outbound_0.0.0.0_9080;}), which Istio's stats tag for
+     * {@code http_conn_manager_prefix} leaves out of the label, as it leaves the one of a cluster's
+     * {@code alt_stat_name} out of {@code cluster_name}.
      */
     static String envoyNumbers(String sample) {
         int i = sampleName(sample).length();
@@ -275,7 +278,10 @@ final class PrometheusText {
             }
             close = Math.min(close, end);
             String value = sample.substring(eq + 2, close);
-            boolean le = eq - 3 >= i && sample.startsWith("le", eq - 2) && "{,".indexOf(sample.charAt(eq - 3)) >= 0;
+            boolean le = label(sample, i, eq, "le");
+            if (value.endsWith(";") && label(sample, i, eq, HCM_PREFIX)) {
+                value = value.substring(0, value.length() - 1);
+            }
             b.append(sample, i, eq + 2).append(le ? envoyNumber(value) : value);
             i = close;
         }
@@ -289,6 +295,14 @@ final class PrometheusText {
         stop = stop < 0 ? sample.length() : stop;
         return b.append(sample, end, start).append(envoyNumber(sample.substring(start, stop)))
                 .append(sample, stop, sample.length()).toString();
+    }
+
+    private static final String HCM_PREFIX = "http_conn_manager_prefix";
+
+    /** Whether the label of {@code sample} whose {@code ="} is at {@code eq} (after {@code from}) is {@code name}. */
+    private static boolean label(String sample, int from, int eq, String name) {
+        int start = eq - name.length();
+        return start - 1 >= from && sample.startsWith(name, start) && "{,".indexOf(sample.charAt(start - 1)) >= 0;
     }
 
     /** A decimal number as Java prints a double: {@code -1}, {@code 2.5}, {@code 3.0E-4}, {@code 1.0E7}. */

@@ -96,7 +96,7 @@ class MeshIstioTasksTest {
                     - name: envoy.filters.network.http_connection_manager
                       typed_config:
                         "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                        stat_prefix: outbound_0.0.0.0_%2$d
+                        stat_prefix: "outbound_0.0.0.0_%2$d;"
                         rds:
                           config_source: {ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3}
                           route_config_name: "%2$d"
@@ -304,9 +304,13 @@ class MeshIstioTasksTest {
         start = System.nanoTime();
         assertEquals(200, get("ratings", 9080, "/ratings/0", null).statusCode());
         assertTrue((System.nanoTime() - start) / 1_000_000 < 900, "no delay for others");
-        String p = "http.outbound_0.0.0.0_9080.fault.";
+        // istiod's stat prefix ends in its delimiter, which Istio's stats tags leave out of the label
+        String p = "http.outbound_0.0.0.0_9080;.fault.";
         String stats = admin("/stats?filter=fault", p + "delays_injected: 1");
         assertTrue(stats.contains(p + "delays_injected: 1\n"), stats);
+        String prom = admin("/stats/prometheus", "envoy_http_fault_delays_injected");
+        assertTrue(prom.contains("envoy_http_fault_delays_injected{http_conn_manager_prefix=\"outbound_0.0.0.0_9080\"} 1"),
+                prom);
         mesh.close().await(10, TimeUnit.SECONDS);
 
         String abort = route + fault("abort: {http_status: 500, percentage: {numerator: 1000000, denominator: MILLION}}");
