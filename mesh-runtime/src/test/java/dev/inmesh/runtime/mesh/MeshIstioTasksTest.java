@@ -656,4 +656,44 @@ class MeshIstioTasksTest {
         assertEquals(before, received("external"));
         assertEquals("httpbin.org", get("httpbin.org", external, "/headers", null).bodyAsString());
     }
+
+    /**
+     * Istio's request routing and traffic shifting tasks on reviews: {@code end-user: jason} goes to v2, everyone
+     * else is split 50/50 between v1 and v3 by istiod's {@code weighted_clusters} (weights without a total).
+     */
+    @Test
+    void requestRoutingSendsJasonToV2AndTrafficShiftingSplitsTheOthersBetweenV1AndV3() throws Exception {
+        int v1 = upstream("reviews-v1", 200, 0);
+        int v2 = upstream("reviews-v2", 200, 0);
+        int v3 = upstream("reviews-v3", 200, 0);
+        String jason = "route: {cluster: \"outbound|9080|v2|reviews.default.svc.cluster.local\", timeout: 0s, "
+                + ISTIO_RETRY + ", max_grpc_timeout: 0s}";
+        String shifted = """
+                route:
+                  weighted_clusters:
+                    clusters:
+                    - {name: "outbound|9080|v1|reviews.default.svc.cluster.local", weight: 50}
+                    - {name: "outbound|9080|v3|reviews.default.svc.cluster.local", weight: 50}
+                  timeout: 0s
+                  %s
+                  max_grpc_timeout: 0s
+                """.formatted(ISTIO_RETRY);
+        String routes = jasonRoutes("reviews", jason);
+        routes = routes.substring(0, routes.lastIndexOf("  route: {cluster:")) + shifted.indent(2)
+                + routes.substring(routes.lastIndexOf("  decorator:"));
+        mesh(listenerAndRoutes("reviews", 9080, routes)
+                + cluster("reviews", 9080, "v1", "", "lb_policy: LEAST_REQUEST", v1)
+                + cluster("reviews", 9080, "v2", "", "lb_policy: LEAST_REQUEST", v2)
+                + cluster("reviews", 9080, "v3", "", "lb_policy: LEAST_REQUEST", v3));
+        for (int i = 0; i < 5; i++) {
+            assertEquals("reviews-v2", get("reviews", 9080, "/reviews/0", "jason").bodyAsString());
+        }
+        for (int i = 0; i < 100; i++) {
+            String body = get("reviews", 9080, "/reviews/0", i % 2 == 0 ? null : "alice").bodyAsString();
+            assertTrue(body.equals("reviews-v1") || body.equals("reviews-v3"), body);
+        }
+        assertEquals(5, received("reviews-v2"));
+        // binomial(100, 0.5): within 4.6 standard deviations
+        assertTrue(received("reviews-v1") >= 27 && received("reviews-v1") <= 73, received("reviews-v1") + " v1");
+    }
 }
