@@ -291,8 +291,10 @@ class MeshIstioTasksTest {
     void faultInjectionDelaysThenAbortsJasonsRequestsAndNoOneElses() throws Exception {
         int v1 = upstream("ratings-v1", 200, 0);
         String cluster = "outbound|9080|v1|ratings.default.svc.cluster.local";
-        String route = "route: {cluster: \"" + cluster + "\", timeout: 0s, " + ISTIO_RETRY + ", max_grpc_timeout: 0s}\n";
-        String delay = route + fault("delay: {fixed_delay: 1s, percentage: {numerator: 1000000, denominator: MILLION}}");
+        String route = "route: {cluster: \"" + cluster + "\", timeout: 0s, " + ISTIO_RETRY
+                + ", max_grpc_timeout: 0s}\n";
+        String all = "percentage: {numerator: 1000000, denominator: MILLION}";
+        String delay = route + fault("delay: {fixed_delay: 1s, " + all + "}");
         mesh(listenerAndRoutes("ratings", 9080, jasonRoutes("ratings", delay))
                 + cluster("ratings", 9080, "v1", "", "lb_policy: LEAST_REQUEST", v1));
         long start = System.nanoTime();
@@ -309,11 +311,11 @@ class MeshIstioTasksTest {
         String stats = admin("/stats?filter=fault", p + "delays_injected: 1");
         assertTrue(stats.contains(p + "delays_injected: 1\n"), stats);
         String prom = admin("/stats/prometheus", "envoy_http_fault_delays_injected");
-        assertTrue(prom.contains("envoy_http_fault_delays_injected{http_conn_manager_prefix=\"outbound_0.0.0.0_9080\"} 1"),
-                prom);
+        assertTrue(prom.contains("envoy_http_fault_delays_injected{http_conn_manager_prefix="
+                + "\"outbound_0.0.0.0_9080\"} 1"), prom);
         mesh.close().await(10, TimeUnit.SECONDS);
 
-        String abort = route + fault("abort: {http_status: 500, percentage: {numerator: 1000000, denominator: MILLION}}");
+        String abort = route + fault("abort: {http_status: 500, " + all + "}");
         mesh(listenerAndRoutes("ratings", 9080, jasonRoutes("ratings", abort))
                 + cluster("ratings", 9080, "v1", "", "lb_policy: LEAST_REQUEST", v1));
         int before = received("ratings-v1");
@@ -340,7 +342,8 @@ class MeshIstioTasksTest {
                 max_grpc_timeout: 0.500s}
                   decorator: {operation: "reviews.default.svc.cluster.local:9080/*"}
                 """.formatted(ISTIO_RETRY);
-        mesh(listenerAndRoutes("reviews", 9080, routes) + cluster("reviews", 9080, "v2", "", "lb_policy: LEAST_REQUEST", v2));
+        mesh(listenerAndRoutes("reviews", 9080, routes)
+                + cluster("reviews", 9080, "v2", "", "lb_policy: LEAST_REQUEST", v2));
         long start = System.nanoTime();
         HttpResponse<Buffer> r = get("reviews", 9080, "/reviews/0", null);
         long ms = (System.nanoTime() - start) / 1_000_000;
@@ -476,7 +479,8 @@ class MeshIstioTasksTest {
                       per_try_timeout: 0.300s
                       retry_host_predicate:
                       - name: envoy.retry_host_predicates.previous_hosts
-                        typed_config: {"@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate}
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate
                       host_selection_retry_max_attempts: "5"
                     max_grpc_timeout: 0s
                 """;
