@@ -93,6 +93,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private dev.inmesh.runtime.accesslog.AccessLogs tcpAccessLogs = dev.inmesh.runtime.accesslog.AccessLogs.NONE;
     /** The access logs of the listener that took the connection (its own access_log), written when it closes. */
     private dev.inmesh.runtime.accesslog.AccessLogs listenerLogs = dev.inmesh.runtime.accesslog.AccessLogs.NONE;
+    /** The name of the filter chain that took the connection, or null (none yet, or none took it). */
+    private String chainName;
     /** The cluster tcp_proxy picked for the connection, for its listener's access log; null for none. */
     private String tcpCluster;
     /** The connection's bytes, counted when its listener has an access log, else null. */
@@ -313,6 +315,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void runChain(ChannelHandlerContext ctx, FilterChain chain, ProtocolDetector.Detection detection) {
+        chainName = chain.name();
         if (chain.tls() && ctx.pipeline().get(DOWNSTREAM_TLS) instanceof SslHandler ssl) {
             javax.net.ssl.SSLSession session = ssl.engine().getSession();
             ownCertificates = session.getLocalCertificates();
@@ -695,7 +698,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private void logListener(DownstreamBytes bytes) {
         try {
             listenerLogs.log(dev.inmesh.runtime.accesslog.AccessLogEntry.of(streamInfo(tcpCluster, bytes.received,
-                    bytes.sent)));
+                    bytes.sent)).withFilterChainName(chainName));
         } catch (RuntimeException e) {
             // the access log must never break a connection
             LOG.log(Level.FINE, "listener access log of the connection from " + source + " failed", e);

@@ -62,7 +62,9 @@ class ProxyAccessLogTest {
         String config = ProxyLocalRateLimitTest.inboundConfig(port, app, "", "").replace(
                 "          stat_prefix: inbound_0.0.0.0_9080\n", "          stat_prefix: inbound_0.0.0.0_9080\n"
                         + accessLog(log, "%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %RESP(X-APP)% %REQ(X-USER)% "
-                        + "%UPSTREAM_CLUSTER% %PROTOCOL% %BYTES_SENT%", "          "));
+                        + "%UPSTREAM_CLUSTER% %PROTOCOL% %BYTES_SENT% %FILTER_CHAIN_NAME%", "          "))
+                .replace("    filter_chains:\n    - filters:\n", "    filter_chains:\n    - name: 0.0.0.0_9080\n"
+                        + "      filters:\n");
         Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, AccessLogs.observer(null),
                 AdminHook.NONE));
@@ -72,7 +74,8 @@ class ProxyAccessLogTest {
                 .compose(req -> req.send("body")).compose(resp -> resp.body().map(b -> resp.statusCode()))
                 .await(10, TimeUnit.SECONDS);
         assertEquals(201, status);
-        assertEquals(List.of("POST /reviews/1?x=y 201 reviews-v1 jason inbound|9080|| HTTP/1.1 4"), lines(log, 1));
+        assertEquals(List.of("POST /reviews/1?x=y 201 reviews-v1 jason inbound|9080|| HTTP/1.1 4 0.0.0.0_9080"),
+                lines(log, 1));
     }
 
     @Test
@@ -167,7 +170,8 @@ class ProxyAccessLogTest {
         // Istio's listeners: an access_log of their own whose response_flag_filter keeps the NR connections
         Path log = dir.resolve("listener.log");
         int port = LoopbackProxy.freePort();
-        String listenerLog = accessLog(log, "%RESPONSE_FLAGS% %DOWNSTREAM_LOCAL_PORT% %UPSTREAM_CLUSTER%", "    ")
+        String listenerLog = accessLog(log, "%RESPONSE_FLAGS% %DOWNSTREAM_LOCAL_PORT% %UPSTREAM_CLUSTER% "
+                + "%FILTER_CHAIN_NAME%", "    ")
                 .replace("    - name: envoy.access_loggers.file\n",
                         "    - name: envoy.access_loggers.file\n      filter: {response_flag_filter: {flags: [NR]}}\n");
         String config = TcpRelayTest.config(port, "", "", LoopbackProxy.freePort())
@@ -185,7 +189,7 @@ class ProxyAccessLogTest {
                 // closed with unread bytes: a reset is a close too
             }
         }
-        assertEquals(List.of("NR " + port + " -"), lines(log, 1));
+        assertEquals(List.of("NR " + port + " - -"), lines(log, 1), "no chain took it");
     }
 
     /** A listener's access_log of two file loggers: {@code all} unfiltered, {@code nr} with Istio's NR filter. */
@@ -240,8 +244,9 @@ class ProxyAccessLogTest {
         Path nr = dir.resolve("nr.log");
         int port = LoopbackProxy.freePort();
         String config = ProxyLocalRateLimitTest.inboundConfig(port, app, "", "").replace("    filter_chains:\n",
-                listenerLogs(log, "%RESPONSE_FLAGS% %BYTES_RECEIVED% %UPSTREAM_CLUSTER% %DOWNSTREAM_LOCAL_PORT%", nr)
-                        + "    filter_chains:\n");
+                listenerLogs(log, "%RESPONSE_FLAGS% %BYTES_RECEIVED% %UPSTREAM_CLUSTER% %DOWNSTREAM_LOCAL_PORT% "
+                        + "%FILTER_CHAIN_NAME%", nr) + "    filter_chains:\n").replace("    filter_chains:\n    - filters:\n",
+                "    filter_chains:\n    - name: inbound-http\n      filters:\n");
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(Files.writeString(dir.resolve("http.yaml"),
                 config), -1, -1, 1, AccessLogs.observer(null), AdminHook.NONE));
         String request = "GET /one HTTP/1.1\r\nhost: reviews\r\nconnection: close\r\n\r\n";
@@ -252,7 +257,7 @@ class ProxyAccessLogTest {
             assertEquals("HTTP/1.1 200 OK", response.lines().findFirst().orElse(""));
         }
         // the connection's line (not the request's: no cluster), with the bytes read from the downstream socket
-        assertEquals(List.of("- " + request.length() + " - " + port), linesSettled(log, 1));
+        assertEquals(List.of("- " + request.length() + " - " + port + " inbound-http"), linesSettled(log, 1));
         assertEquals(List.of(), Files.exists(nr) ? Files.readAllLines(nr) : List.of(), "Istio's NR logger");
     }
 

@@ -19,16 +19,27 @@ import io.vertx.core.MultiMap;
  * @param terminationDetails Envoy's connection termination details, or null
  * @param traced whether the request was traced (a sampled span)
  * @param tcp whether this is a {@code tcp_proxy} connection rather than a request
+ * @param filterChainName the name of the filter chain that took the downstream connection ({@code null}: none, or
+ *     one with no name), Envoy's {@code %FILTER_CHAIN_NAME%}
  */
 public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap responseHeaders,
                              MultiMap responseTrailers, String path, String scheme, String terminationDetails,
-                             boolean traced, boolean tcp) {
+                             boolean traced, boolean tcp, String filterChainName) {
+    public AccessLogEntry {
+        filterChainName = filterChainName == null || filterChainName.isEmpty() ? null : filterChainName;
+    }
+
+    /** The same entry, of the connection filter chain {@code name} took. */
+    public AccessLogEntry withFilterChainName(String name) {
+        return new AccessLogEntry(info, requestHeaders, responseHeaders, responseTrailers, path, scheme,
+                terminationDetails, traced, tcp, name);
+    }
 
     /** A finished request with the headers it had. */
     public static AccessLogEntry of(StreamInfo info, RequestLog log) {
-        return log == null ? new AccessLogEntry(info, null, null, null, null, null, null, false, false)
+        return log == null ? new AccessLogEntry(info, null, null, null, null, null, null, false, false, null)
                 : new AccessLogEntry(info, log.requestHeaders(), log.responseHeaders(), log.responseTrailers(),
-                        log.path(), log.scheme(), null, log.traced(), false);
+                        log.path(), log.scheme(), null, log.traced(), false, null);
     }
 
     /** A finished {@code tcp_proxy} connection. */
@@ -38,7 +49,8 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
                 c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
                 c.downstreamRemoteAddress(), c.requestedServerName(), null, c.attemptCount(), null, null, null, null,
                 null, false, null, null, c.upstreamTransportFailureReason(), null, -1, -1, null, true);
-        return new AccessLogEntry(s, null, null, null, null, null, c.connectionTerminationDetails(), false, true);
+        return new AccessLogEntry(s, null, null, null, null, null, c.connectionTerminationDetails(), false, true,
+                null);
     }
 
     /**

@@ -39,12 +39,15 @@ public final class AccessLogs {
     private static final Map<String, AccessLogSink> SINKS = new ConcurrentHashMap<>();
 
     /** No access log. */
-    public static final AccessLogs NONE = new AccessLogs(List.of());
+    public static final AccessLogs NONE = new AccessLogs(List.of(), null);
 
     private final List<CompiledLog> loggers;
+    /** The filter chain whose connection manager or TCP proxy these are the logs of, or null. */
+    private final String filterChainName;
 
-    private AccessLogs(List<CompiledLog> loggers) {
+    private AccessLogs(List<CompiledLog> loggers, String filterChainName) {
         this.loggers = loggers;
+        this.filterChainName = filterChainName == null || filterChainName.isEmpty() ? null : filterChainName;
     }
 
     /** One compiled logger. */
@@ -67,6 +70,14 @@ public final class AccessLogs {
      * @throws IllegalArgumentException when a format has a command Inmesh does not fill
      */
     public static AccessLogs compile(List<AccessLogConfig> configs) {
+        return compile(configs, null);
+    }
+
+    /**
+     * Compiles the access logs of the connection manager or TCP proxy of filter chain {@code filterChainName}
+     * (null: not known), whose entries then say it ({@code %FILTER_CHAIN_NAME%}).
+     */
+    public static AccessLogs compile(List<AccessLogConfig> configs, String filterChainName) {
         if (configs == null || configs.isEmpty()) {
             return NONE;
         }
@@ -74,7 +85,7 @@ public final class AccessLogs {
         for (AccessLogConfig c : configs) {
             out.add(new CompiledLog(filter(c.filter()), format(c.format()), sink(c.path()), c.path()));
         }
-        return new AccessLogs(List.copyOf(out));
+        return new AccessLogs(List.copyOf(out), filterChainName);
     }
 
     /** Checks a format, as the parser does before a configuration is taken. */
@@ -89,6 +100,9 @@ public final class AccessLogs {
 
     /** Logs a finished request by every logger whose filter takes it. */
     public void log(AccessLogEntry e) {
+        if (filterChainName != null && !loggers.isEmpty()) {
+            e = e.withFilterChainName(filterChainName);
+        }
         for (CompiledLog l : loggers) {
             try {
                 if (l.filter == null || l.filter.test(e)) {

@@ -389,6 +389,7 @@ public final class CommandFormat {
             Map.entry("DOWNSTREAM_LOCAL_URI_SAN", e -> e.info().downstreamLocalPrincipal()),
             Map.entry("REQUESTED_SERVER_NAME", e -> e.info().requestedServerName()),
             Map.entry("ROUTE_NAME", e -> e.info().routeName()),
+            Map.entry("FILTER_CHAIN_NAME", AccessLogEntry::filterChainName),
             Map.entry("GRPC_STATUS_NUMBER", e -> {
                 Integer n = grpcNumber(e.info());
                 return n == null ? null : (Object) (long) n;

@@ -191,7 +191,7 @@ public final class SnapshotCompiler {
                 if (!c.rbac().isEmpty()) {
                     networkRbac.put(c, RbacFilter.Network.compile(c));
                 }
-                AccessLogs logs = AccessLogs.compile(MeshSnapshot.accessLogConfigs(c.filter()));
+                AccessLogs logs = AccessLogs.compile(MeshSnapshot.accessLogConfigs(c.filter()), c.name());
                 if (!logs.isEmpty()) {
                     accessLogs.put(c.filter(), logs);
                 }

@@ -132,6 +132,17 @@ class AccessLogsTest {
                 java.util.Map.of("x", "%NOPE%"), false)));
     }
 
+    @Test
+    void theLogsOfAFilterChainsConnectionManagerWriteItsNameAsFilterChainName() throws Exception {
+        AccessLogEntry e = entry(StreamInfos.outboundOk(), null, null);
+        assertEquals("- default\n", format("%FILTER_CHAIN_NAME% %ROUTE_NAME%\n", e));
+        assertEquals("0.0.0.0_9080\n", format("%FILTER_CHAIN_NAME%\n", e.withFilterChainName("0.0.0.0_9080")));
+        java.nio.file.Path file = java.nio.file.Files.createTempFile("chain", ".log");
+        AccessLogs.compile(List.of(new AccessLogConfig("f", file.toString(), new AccessLogConfig.Text(
+                "%FILTER_CHAIN_NAME% %RESPONSE_CODE%\n", false), null)), "inbound|9080||").log(e);
+        assertEquals("inbound|9080|| 200", firstLine(file));
+    }
+
     private static String firstLine(java.nio.file.Path file) throws Exception {
         long deadline = System.currentTimeMillis() + 5000;
         while (System.currentTimeMillis() < deadline) {
