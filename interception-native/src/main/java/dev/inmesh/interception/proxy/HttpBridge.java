@@ -907,7 +907,10 @@ final class HttpBridge {
                 // Auto-read stays on, so the end of input is seen at once: with half-closure allowed nothing else
                 // closes the connection (it would stay in CLOSE_WAIT, and epoll would keep reporting it).
                 inputEnded = true;
-                if (!busy && pending.isEmpty()) {
+                dropUnfinishedPending();
+                if (body != null || !busy && pending.isEmpty()) {
+                    // a body still arriving never ends: as Envoy on a downstream close, the connection closes and
+                    // the request in flight is reset (channelInactive), logged 0 DC
                     ctx.close();
                 }
                 return;
@@ -943,6 +946,22 @@ final class HttpBridge {
             closing = true;
             ctx.channel().config().setAutoRead(false);
             releasePending();
+        }
+
+        /**
+         * The client ended its side: a pipelined request whose body had not all come (the last one waiting, a head
+         * not followed by its last content) can never be whole, and is dropped with what came of its body.
+         */
+        private void dropUnfinishedPending() {
+            if (pending.peekLast() instanceof LastHttpContent || pending.peekLast() instanceof FullHttpRequest) {
+                return;
+            }
+            boolean head = false;
+            while (!head && !pending.isEmpty()) {
+                HttpObject o = pending.pollLast();
+                head = o instanceof HttpRequest;
+                ReferenceCountUtil.release(o);
+            }
         }
 
         private void releasePending() {

@@ -873,6 +873,36 @@ class HttpBridgeTest {
     }
 
     @Test
+    void aClientThatEndsItsSideMidBodyHasItsRequestResetUpstreamAndItsConnectionClosed() throws Exception {
+        // the rest of the body can never come: as Envoy on a downstream close, the upstream request is reset (the
+        // upstream would otherwise wait for the body and hold its connection) and the request logged 0 DC
+        for (String request : new String[] {
+            "POST /mid-body HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\ncontent-length: 10\r\n\r\nabc",
+            "POST /mid-chunked HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\ntransfer-encoding: chunked\r\n\r\n"
+                    + "3\r\nabc\r\n",
+            // pipelined behind a request being answered: it never goes upstream, and the first is still answered
+            "GET /slow-head HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\n\r\n"
+                    + "POST /queued HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\ncontent-length: 10\r\n\r\nabc"}) {
+            proxy.requests.clear();
+            try (java.net.Socket s = raw(request)) {
+                Thread.sleep(300); // the head went upstream, the body waits for its rest
+                s.shutdownOutput();
+                var in = new java.io.BufferedInputStream(s.getInputStream());
+                if (request.startsWith("GET /slow-head")) {
+                    assertEquals("HTTP/1.1 200 OK | late", readResponse(in));
+                }
+                assertEquals(-1, in.read(), request);
+            }
+            if (request.startsWith("GET /slow-head")) {
+                assertEquals(List.of(200), proxy.requests.stream().map(StreamInfo::responseCode).toList());
+            } else {
+                StreamInfo reset = proxy.logged(0);
+                assertTrue(reset.responseFlags().contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION), request);
+            }
+        }
+    }
+
+    @Test
     void aResponseIsWrittenWithOneFlush() throws Exception {
         List<Integer> flushes = new java.util.concurrent.CopyOnWriteArrayList<>();
         AtomicInteger count = new AtomicInteger();
