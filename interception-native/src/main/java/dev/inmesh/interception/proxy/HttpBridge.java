@@ -7,6 +7,7 @@ import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.GrpcWeb;
+import dev.inmesh.runtime.router.HttpDate;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.PathNormalizer;
 import dev.inmesh.runtime.router.RbacFilter;
@@ -1462,6 +1463,7 @@ final class HttpBridge {
             DefaultFullHttpResponse resp = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status);
             resp.headers().set(HttpHeaderNames.CONTENT_LENGTH, 0);
             resp.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            resp.headers().set(HttpHeaderNames.DATE, HttpDate.now());
             ServerHeader server = conn.hcm().serverHeader();
             if (server.writes(false)) {
                 resp.headers().set(HttpHeaderNames.SERVER, server.serverName());

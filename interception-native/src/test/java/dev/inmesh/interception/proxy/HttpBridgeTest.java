@@ -71,6 +71,9 @@ class HttpBridgeTest {
                                             .appendInt(2).appendString("no"));
                             return;
                         }
+                        if (req.path().equals("/dated")) {
+                            req.response().putHeader("date", "Sun, 06 Nov 1994 08:49:37 GMT");
+                        }
                         if (req.path().equals("/slow-head")) {
                             backends.setTimer(3000, t -> req.response().end("late"));
                             return;
@@ -899,6 +902,30 @@ class HttpBridgeTest {
                 StreamInfo reset = proxy.logged(0);
                 assertTrue(reset.responseFlags().contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION), request);
             }
+        }
+    }
+
+    @Test
+    void everyResponseCarriesADateAsEnvoysConnectionManagerWritesItAndAnUpstreamsOwnIsKept() throws Exception {
+        java.util.regex.Pattern imfFixdate = java.util.regex.Pattern.compile(
+                "\r\ndate: [A-Z][a-z]{2}, \\d{2} [A-Z][a-z]{2} \\d{4} \\d{2}:\\d{2}:\\d{2} GMT\r\n");
+        try (java.net.Socket s = raw("GET /d HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\n\r\n"
+                + "GET /d HTTP/1.1\r\nhost: ratings\r\n\r\n"
+                + "GET /dated HTTP/1.1\r\nhost: reviews\r\nx-version: v2\r\nconnection: close\r\n\r\n")) {
+            String all = new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII);
+            String[] answers = all.split("(?=HTTP/1.1 )");
+            assertEquals(3, answers.length, all);
+            assertTrue(answers[0].startsWith("HTTP/1.1 200 ") && imfFixdate.matcher(answers[0]).find(), answers[0]);
+            // a local reply too (no route)
+            assertTrue(answers[1].startsWith("HTTP/1.1 404 ") && imfFixdate.matcher(answers[1]).find(), answers[1]);
+            assertTrue(answers[2].contains("\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"), answers[2]);
+            assertEquals(1, answers[2].split("\r\ndate: ", -1).length - 1, answers[2]);
+        }
+        // and a codec error's answer
+        try (java.net.Socket s = raw("GET /d HTTP/1.1\r\nhost: reviews\r\nbad header: x\r\n\r\n")) {
+            String refused = new String(s.getInputStream().readAllBytes(),
+                    java.nio.charset.StandardCharsets.US_ASCII);
+            assertTrue(refused.startsWith("HTTP/1.1 400 ") && imfFixdate.matcher(refused).find(), refused);
         }
     }
 

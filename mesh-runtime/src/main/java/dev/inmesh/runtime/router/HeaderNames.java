@@ -10,6 +10,7 @@ import io.netty.util.AsciiString;
 final class HeaderNames {
     static final AsciiString X_REQUEST_ID = AsciiString.cached("x-request-id");
     static final AsciiString SERVER = AsciiString.cached("server");
+    static final AsciiString DATE = AsciiString.cached("date");
     static final AsciiString X_FORWARDED_PROTO = AsciiString.cached("x-forwarded-proto");
     static final AsciiString X_FORWARDED_FOR = AsciiString.cached("x-forwarded-for");
     static final AsciiString X_FORWARDED_CLIENT_CERT = AsciiString.cached("x-forwarded-client-cert");

@@ -1595,8 +1595,9 @@ public final class Router {
 
     /**
      * What the connection manager writes on every response, last as Envoy's does (after the route's response header
-     * rules): the request's {@code x-request-id} when {@link Exchange#requestIdInResponse} says so, and the
-     * {@code server} header ({@code server: envoy} by default, whatever the upstream sent).
+     * rules): the request's {@code x-request-id} when {@link Exchange#requestIdInResponse} says so, a {@code date}
+     * when the response has none (the upstream's own is kept), and the {@code server} header ({@code server: envoy}
+     * by default, whatever the upstream sent).
      */
     private static void connectionManagerHeaders(Exchange ex, MultiMap h) {
         if (ex.requestIdInResponse) {
@@ -1606,7 +1607,13 @@ public final class Router {
             }
         }
         ServerHeader s = ex.request.serverHeader;
-        if (s != null && s.writes(h.contains(HeaderNames.SERVER))) {
+        if (s == null) {
+            return; // no connection manager answers (the in-JVM client without an outbound listener)
+        }
+        if (!h.contains(HeaderNames.DATE)) {
+            h.set(HeaderNames.DATE, HttpDate.now());
+        }
+        if (s.writes(h.contains(HeaderNames.SERVER))) {
             h.set(HeaderNames.SERVER, s.serverName());
         }
     }
