@@ -7,6 +7,7 @@ import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.GrpcWeb;
+import dev.inmesh.runtime.router.HeaderValues;
 import dev.inmesh.runtime.router.HttpDate;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.PathNormalizer;
@@ -1219,6 +1220,10 @@ final class HttpBridge {
             });
             up.exceptionHandler(t -> upstreamFailed(up, r));
             up.endHandler(v -> {
+                if (streaming == up && !HeaderValues.valid(up.trailers())) {
+                    upstreamFailed(up, r); // as Envoy's HTTP/2 codec, a CR, LF or NUL in a trailer resets the stream
+                    return;
+                }
                 if (!ended(up)) {
                     return;
                 }

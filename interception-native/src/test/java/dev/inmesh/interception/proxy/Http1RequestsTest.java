@@ -495,7 +495,7 @@ class Http1RequestsTest {
     }
 
     /** Sends raw bytes and reads until the proxy closes the connection. */
-    private static String exchange(int port, String request) throws Exception {
+    static String exchange(int port, String request) throws Exception {
         try (Socket s = new Socket("127.0.0.1", port)) {
             s.setSoTimeout(10_000);
             s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1)); // one byte a char

@@ -21,7 +21,7 @@ final class RetryState {
      */
     enum Failure {
         CONNECT_FAILURE, RESET, REMOTE_RESET, REFUSED_STREAM, PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT,
-        MAX_STREAM_DURATION
+        MAX_STREAM_DURATION, PROTOCOL_ERROR
     }
 
     /** What to do after an attempt. */
@@ -160,7 +160,7 @@ final class RetryState {
                     || on.contains("gateway-error") || on.contains("reset")
                     || on.contains("reset-before-request") && !requestSent;
             // the router's own reset at the upstream's max_stream_duration is a reset as any other (Envoy's LocalReset)
-            case RESET, REMOTE_RESET, MAX_STREAM_DURATION -> on.contains("5xx") || on.contains("gateway-error")
+            case RESET, REMOTE_RESET, MAX_STREAM_DURATION, PROTOCOL_ERROR -> on.contains("5xx") || on.contains("gateway-error")
                     || on.contains("reset");
             case REFUSED_STREAM -> on.contains("refused-stream") || on.contains("5xx") || on.contains("gateway-error")
                     || on.contains("reset");

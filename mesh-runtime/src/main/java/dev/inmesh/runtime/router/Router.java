@@ -2090,6 +2090,15 @@ public final class Router {
                                 : connect ? RetryState.Failure.CONNECT_FAILURE : RetryState.Failure.RESET);
                         return;
                     }
+                    if (rr.result().version() == io.vertx.core.http.HttpVersion.HTTP_2
+                            && !HeaderValues.valid(rr.result().headers())) {
+                        // as Envoy's HTTP/2 codec: a CR, LF or NUL in a value is a protocol error, the stream reset
+                        // (an HTTP/1 caller would otherwise read the rest of such a value as headers of its own)
+                        rr.result().request().reset();
+                        host.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);
+                        failed(gen, RetryState.Failure.PROTOCOL_ERROR);
+                        return;
+                    }
                     responded(gen, host, rr.result());
                 });
             });
@@ -2358,6 +2367,11 @@ public final class Router {
                         ex.flags.add(ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
                         reply(ex, promise, 503, resetBody("connection termination"),
                                 "upstream_reset_before_response_started{connection_termination}", null);
+                    }
+                    case PROTOCOL_ERROR -> {
+                        ex.flags.add(ResponseFlag.UPSTREAM_PROTOCOL_ERROR);
+                        reply(ex, promise, 503, resetBody("protocol error"),
+                                "upstream_reset_before_response_started{protocol_error}", null);
                     }
                     case REFUSED_STREAM -> {
                         ex.flags.add(ResponseFlag.UPSTREAM_REMOTE_RESET);
