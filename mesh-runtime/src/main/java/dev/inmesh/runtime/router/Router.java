@@ -2087,7 +2087,8 @@ public final class Router {
                         // as Envoy's HTTP/2 codec: the upstream's RST_STREAM with another code is a remote reset
                         failed(gen, refused ? RetryState.Failure.REFUSED_STREAM
                                 : t instanceof StreamResetException ? RetryState.Failure.REMOTE_RESET
-                                : connect ? RetryState.Failure.CONNECT_FAILURE : RetryState.Failure.RESET);
+                                : connect ? RetryState.Failure.CONNECT_FAILURE
+                                : isProtocolError(t) ? RetryState.Failure.PROTOCOL_ERROR : RetryState.Failure.RESET);
                         return;
                     }
                     if (rr.result().version() == io.vertx.core.http.HttpVersion.HTTP_2
@@ -2747,6 +2748,16 @@ public final class Router {
             }
         }
         return false;
+    }
+
+    /**
+     * Whether an attempt failed because the upstream's HTTP/1 response head could not be read, as Envoy's codec
+     * reports a protocol error: Vert.x fails the request with the decoder's reason, an {@link IllegalArgumentException}
+     * (a bad status line, two lengths, an invalid header) or a {@link io.netty.handler.codec.DecoderException} (a head
+     * over the limit). A head cut short by the connection's close is a connection termination, as Envoy's.
+     */
+    static boolean isProtocolError(Throwable t) {
+        return t instanceof IllegalArgumentException || t instanceof io.netty.handler.codec.DecoderException;
     }
 
     /** Envoy's control headers from a trusted caller. */

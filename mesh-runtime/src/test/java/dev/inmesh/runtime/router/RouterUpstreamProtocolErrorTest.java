@@ -1,0 +1,85 @@
+package dev.inmesh.runtime.router;
+
+import static dev.inmesh.runtime.router.RouterRig.get;
+import static dev.inmesh.runtime.router.RouterRig.hosts;
+import static dev.inmesh.runtime.router.RouterRig.routeToC;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * An HTTP/1 upstream whose response head cannot be read is a protocol error, as Envoy's codec reports it (503 UPE,
+ * {@code protocol error}); one that closes before its head is whole is a connection termination (503 UC).
+ */
+@Timeout(30)
+class RouterUpstreamProtocolErrorTest {
+    private final RouterRig rig = new RouterRig();
+
+    @AfterEach
+    void close() {
+        rig.close();
+    }
+
+    /** Answers each connection's first request with {@code answer}, raw, then closes it after a moment. */
+    private static ServerSocket rawServer(String answer) throws IOException {
+        ServerSocket server = new ServerSocket(0, 10, InetAddress.getLoopbackAddress());
+        Thread t = new Thread(() -> {
+            while (!server.isClosed()) {
+                try (Socket s = server.accept()) {
+                    s.setSoTimeout(5_000);
+                    s.getInputStream().read(new byte[8192]);
+                    s.getOutputStream().write(answer.getBytes(StandardCharsets.ISO_8859_1));
+                    s.getOutputStream().flush();
+                    Thread.sleep(200);
+                } catch (IOException | InterruptedException e) {
+                    // closed: the test ended
+                }
+            }
+        }, "raw-http1");
+        t.setDaemon(true);
+        t.start();
+        return server;
+    }
+
+    private RouterRig.Result call(String answer) throws IOException {
+        try (ServerSocket server = rawServer(answer)) {
+            ClusterManager clusters = rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN,
+                    null, Duration.ofSeconds(2), null, null, null, null, hosts("c", server.getLocalPort()), null,
+                    null, null, false, null, null));
+            return rig.call(rig.router(), get("/"), routeToC(""), clusters);
+        }
+    }
+
+    @Test
+    void aResponseHeadTheCodecCannotReadIsAProtocolErrorAsEnvoysCodecReportsIt() throws Exception {
+        for (String answer : new String[] {
+            "HTTX/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nokk",
+            "HTTP/1.1 200 OK\r\nx-bad: a\rb\r\ncontent-length: 2\r\n\r\nok",
+            "HTTP/1.1 200 OK\r\nx-big: " + "a".repeat(70_000) + "\r\ncontent-length: 2\r\n\r\nok"}) {
+            RouterRig.Result r = call(answer);
+            String what = answer.substring(0, Math.min(60, answer.length()));
+            assertEquals(503, r.status(), what);
+            assertEquals("UPE", r.flags(), what);
+            assertEquals("upstream connect error or disconnect/reset before headers. reset reason: protocol error",
+                    r.body(), what);
+            assertEquals("upstream_reset_before_response_started{protocol_error}", r.info().responseCodeDetails(),
+                    what);
+        }
+        RouterRig.Result cut = call("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n");
+        assertEquals(503, cut.status());
+        assertEquals("UC", cut.flags());
+    }
+}
