@@ -106,7 +106,7 @@ final class MeshClientRequest implements HttpClientRequest {
     private int redirections;
 
     MeshClientRequest(MeshHttpClient client, OutboundDispatcher dispatcher, Context context, RequestOptions o,
-                      String defaultHost, int defaultPort, String protocol) {
+                      String defaultHost, int defaultPort, boolean defaultSsl, String protocol) {
         this.client = client;
         this.protocol = protocol;
         this.dispatcher = dispatcher;
@@ -118,7 +118,7 @@ final class MeshClientRequest implements HttpClientRequest {
         // as Vert.x: without a host or port of their own, the options' server gives them, else the client's defaults
         this.host = o.getHost() != null ? o.getHost() : server != null ? server.host() : defaultHost;
         this.port = o.getPort() != null ? o.getPort() : server != null ? server.port() : defaultPort;
-        this.ssl = Boolean.TRUE.equals(o.isSsl());
+        this.ssl = o.isSsl() != null ? o.isSsl() : defaultSsl; // as Vert.x: else the client's HttpClientOptions.ssl
         if (o.getHeaders() != null) {
             o.getHeaders().forEach(headers::add); // no intermediate list of entries, as addAll makes
         }

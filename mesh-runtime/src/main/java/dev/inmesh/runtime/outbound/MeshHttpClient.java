@@ -60,7 +60,7 @@ public final class MeshHttpClient implements HttpClientInternal {
         }
         HttpClientOptions o = delegate.options();
         MeshClientRequest req = new MeshClientRequest(this, dispatcher, delegate.vertx().getOrCreateContext(),
-                options, o.getDefaultHost(), o.getDefaultPort(), protocol);
+                options, o.getDefaultHost(), o.getDefaultPort(), o.isSsl(), protocol);
         open.add(req);
         return Future.succeededFuture(req);
     }

@@ -14,6 +14,7 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClosedException;
 import io.vertx.core.http.HttpMethod;
@@ -271,6 +272,26 @@ class MeshClientAsPlainClientTest {
                 .await(5, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         assertEquals("tls true /secure?q=1", r.bodyAsString());
+    }
+
+    @Test
+    void aClientWhoseOptionsSetSslSendsItsRequestsOverTlsAsAPlainOneDoes() throws Exception {
+        SelfSignedCertificate cert = SelfSignedCertificate.create("localhost");
+        int tls = server(new HttpServerOptions().setSsl(true).setKeyCertOptions(cert.keyCertOptions()),
+                req -> req.response().end("tls " + req.isSSL() + " " + req.uri()));
+        // a request that says nothing of TLS takes the client's setting, as with a plain Vert.x client
+        HttpClient client = mesh.httpClient(new HttpClientOptions().setSsl(true).setTrustAll(true)
+                .setVerifyHost(false));
+        assertEquals("200 tls true /s", client.request(HttpMethod.GET, tls, "127.0.0.1", "/s")
+                .compose(HttpClientRequest::send)
+                .compose(resp -> resp.body().map(b -> resp.statusCode() + " " + b)).await(5, TimeUnit.SECONDS));
+        WebClient web = mesh.webClient(new WebClientOptions().setSsl(true).setTrustAll(true).setVerifyHost(false));
+        assertEquals("tls true /w", web.get(tls, "127.0.0.1", "/w").send().await(5, TimeUnit.SECONDS)
+                .bodyAsString());
+        // the request's own setting still wins
+        var clear = client.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/c").setSsl(false))
+                .compose(HttpClientRequest::send).await(5, TimeUnit.SECONDS);
+        assertEquals("/c", clear.getHeader("x-uri"));
     }
 
     @Test
