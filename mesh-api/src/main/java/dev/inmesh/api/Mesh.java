@@ -53,11 +53,15 @@ public interface Mesh {
     /**
      * Loads the configuration and starts the admin server; completes when the first configuration is applied. When
      * it fails (a port in use, a configuration rejected), what it started is closed first: no admin port stays bound
-     * and no control plane stream stays open.
+     * and no control plane stream stays open. A mesh starts once: a second call, or one after {@link #close()},
+     * fails with an {@link IllegalStateException}.
      */
     Future<Void> start();
 
-    /** Stops everything the mesh started (clients, admin server, config watches). */
+    /**
+     * Stops everything the mesh started (clients, admin server, config watches); requests in flight fail, and so do
+     * later ones. A second call returns the first one's future.
+     */
     Future<Void> close();
 
     /** Whether a first complete configuration has been applied (what {@code /healthz/ready} reports). */
@@ -68,6 +72,12 @@ public interface Mesh {
      * client is closed (or the mesh is), so that one used inline ({@code mesh.webClient().get(..).send()}) is not
      * closed under its request when nothing else references it, as Vert.x closes unreferenced clients; make one and
      * reuse it, or close the ones you make.
+     *
+     * <p>Clients can be made at any time, but a request made before the mesh has its first configuration (before
+     * {@link #start()} has completed, while {@link #isReady()} is false) or after {@link #close()} fails with an
+     * {@link IllegalStateException} saying so, as a sidecar that does not listen yet refuses the application's
+     * connections: it never goes past the mesh to the address it names. The same holds for {@link #httpClient()} and
+     * {@link #webSocketClient()}.
      */
     WebClient webClient();
 

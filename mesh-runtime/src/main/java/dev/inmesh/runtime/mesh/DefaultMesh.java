@@ -81,6 +81,10 @@ public final class DefaultMesh implements Mesh {
     private ConfigSource configSource;
     private AdminServer admin;
     private IstioCaClient caClient;
+    /** Whether {@link #start()} was called. */
+    private volatile boolean started;
+    /** The close, once {@link #close()} was called: a second call returns it. */
+    private volatile Future<Void> closed;
 
     DefaultMesh(Vertx vertx, MeshOptions options) {
         this.vertx = vertx;
@@ -121,7 +125,7 @@ public final class DefaultMesh implements Mesh {
         this.tracing = new TraceReporting(vertx, () -> snapshots.current().clusterManager(),
                 TraceReporting.Local.of(local, nodeId()), registry);
         router.tracing(tracing);
-        this.dispatcher = new OutboundDispatcher(snapshots, routing, router, options.getPodIp());
+        this.dispatcher = new OutboundDispatcher(snapshots, routing, router, options.getPodIp(), this::unavailable);
     }
 
     /** Istio's sidecar node id: {@code sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local}. */
@@ -137,7 +141,14 @@ public final class DefaultMesh implements Mesh {
      * then the config source once the first certificate is written: start fails when that cannot be had.
      */
     @Override
-    public Future<Void> start() {
+    public synchronized Future<Void> start() {
+        if (closed != null) {
+            return Future.failedFuture(new IllegalStateException("start(): the mesh is closed; create a new one"));
+        }
+        if (started) {
+            return Future.failedFuture(new IllegalStateException("start(): the mesh was started already"));
+        }
+        started = true;
         IstioCaOptions ca;
         try {
             ca = IstioCaOptions.fromSettings(options, null, options.getClusterId(), System.getenv());
@@ -238,8 +249,31 @@ public final class DefaultMesh implements Mesh {
                 options.getXdsTokenFile() == null ? null : Path.of(options.getXdsTokenFile()));
     }
 
+    /**
+     * Why the mesh's clients cannot take a request now, or null when they can: as a sidecar that does not listen yet
+     * (or any more) refuses the application's connections, a request made before the first configuration is applied
+     * or after the mesh closed fails, rather than going past the mesh to the address it names.
+     */
+    private String unavailable() {
+        if (closed != null) {
+            return "the mesh is closed";
+        }
+        if (!started) {
+            return "the mesh is not started: send requests once mesh.start() has completed";
+        }
+        if (!isReady()) {
+            return "the mesh has no configuration yet: send requests once mesh.start() has completed";
+        }
+        return null;
+    }
+
     @Override
-    public Future<Void> close() {
+    public synchronized Future<Void> close() {
+        if (closed != null) {
+            return closed;
+        }
+        Promise<Void> done = Promise.promise();
+        closed = done.future(); // from now on, new requests fail
         List<Future<Void>> closing = new ArrayList<>();
         for (HttpClient c : clients) {
             closing.add(c.close());
@@ -257,11 +291,12 @@ public final class DefaultMesh implements Mesh {
             closing.add(caClient.close());
         }
         tracing.close(); // what is buffered goes now, while the clusters are there
-        return Future.join(closing).eventually(() -> {
+        Future.join(closing).eventually(() -> {
             routing.close();
             snapshots.close();
             return Future.succeededFuture();
-        }).mapEmpty();
+        }).<Void>mapEmpty().onComplete(done);
+        return closed;
     }
 
     @Override

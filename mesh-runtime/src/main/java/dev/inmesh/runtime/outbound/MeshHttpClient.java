@@ -58,6 +58,10 @@ public final class MeshHttpClient implements HttpClientInternal {
         if (closed) {
             return Future.failedFuture(new IllegalStateException("Client is closed")); // Vert.x's words
         }
+        IllegalStateException unavailable = dispatcher.unavailable();
+        if (unavailable != null) {
+            return Future.failedFuture(unavailable);
+        }
         HttpClientOptions o = delegate.options();
         MeshClientRequest req = new MeshClientRequest(this, dispatcher, delegate.vertx().getOrCreateContext(),
                 options, o.getDefaultHost(), o.getDefaultPort(), o.isSsl(), protocol);

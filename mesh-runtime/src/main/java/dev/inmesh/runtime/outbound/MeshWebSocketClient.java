@@ -85,6 +85,10 @@ public final class MeshWebSocketClient implements WebSocketClient {
 
     @Override
     public Future<WebSocket> connect(WebSocketConnectOptions o) {
+        IllegalStateException unavailable = dispatcher.unavailable();
+        if (unavailable != null) {
+            return Future.failedFuture(unavailable);
+        }
         String host = o.getHost() != null ? o.getHost() : options.getDefaultHost();
         int port = o.getPort() != null ? o.getPort() : options.getDefaultPort();
         boolean ssl = o.isSsl() != null ? o.isSsl() : options.isSsl();

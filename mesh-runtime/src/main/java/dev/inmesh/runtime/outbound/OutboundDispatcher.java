@@ -32,12 +32,29 @@ public final class OutboundDispatcher {
     private final OutboundRouting routing;
     private final Router router;
     private final String sourceIp;
+    private final java.util.function.Supplier<String> unavailable;
 
-    public OutboundDispatcher(SnapshotHolder snapshots, OutboundRouting routing, Router router, String sourceIp) {
+    /**
+     * A dispatcher whose clients take requests while {@code unavailable} says null, and fail them with its reason
+     * otherwise (a mesh not started yet, or closed).
+     */
+    public OutboundDispatcher(SnapshotHolder snapshots, OutboundRouting routing, Router router, String sourceIp,
+                              java.util.function.Supplier<String> unavailable) {
         this.snapshots = snapshots;
         this.routing = routing;
         this.router = router;
         this.sourceIp = sourceIp;
+        this.unavailable = unavailable;
+    }
+
+    /**
+     * Null when a new request can be routed; else the failure a client's {@code request} or {@code connect} returns:
+     * an {@link IllegalStateException} saying why (the mesh has no configuration yet, or is closed). A sidecar
+     * that does not listen yet (or any more) refuses the application's connection: a request never goes past it.
+     */
+    public IllegalStateException unavailable() {
+        String why = unavailable.get();
+        return why == null ? null : new IllegalStateException(why);
     }
 
     public Router router() {

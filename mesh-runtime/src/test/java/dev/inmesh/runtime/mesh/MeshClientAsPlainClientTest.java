@@ -2,6 +2,7 @@ package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
@@ -36,6 +37,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -55,6 +57,8 @@ class MeshClientAsPlainClientTest {
     /** Completed when a connection to the server closes. */
     final CompletableFuture<Void> upstreamClosed = new CompletableFuture<>();
     int port;
+    /** How many requests the server was sent. */
+    final AtomicInteger served = new AtomicInteger();
     @TempDir
     Path dir;
 
@@ -85,6 +89,7 @@ class MeshClientAsPlainClientTest {
 
     /** /hang never answers, /trickle sends its headers and one chunk, anything else echoes. */
     void handle(HttpServerRequest req) {
+        served.incrementAndGet();
         req.connection().closeHandler(v -> upstreamClosed.complete(null));
         switch (req.path()) {
             case "/hang" -> hung.complete(null);
@@ -292,6 +297,48 @@ class MeshClientAsPlainClientTest {
         var clear = client.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/c").setSsl(false))
                 .compose(HttpClientRequest::send).await(5, TimeUnit.SECONDS);
         assertEquals("/c", clear.getHeader("x-uri"));
+    }
+
+    @Test
+    void requestsBeforeTheMeshHasItsConfigurationOrAfterItClosedFailAndNeverGoPastIt() throws Exception {
+        Path file = dir.resolve("other.yaml");
+        Files.writeString(file, "static_resources: {}\n");
+        Mesh other = Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString()).setAdminPort(-1));
+        WebClient client = other.webClient(); // made before start: fine
+        Throwable early = failure(client.get(port, "127.0.0.1", "/x").send());
+        assertInstanceOf(IllegalStateException.class, early);
+        assertEquals("the mesh is not started: send requests once mesh.start() has completed", early.getMessage());
+        assertEquals(early.getMessage(), failure(other.webSocketClient().connect(port, "127.0.0.1", "/ws"))
+                .getMessage());
+        other.start().await(10, TimeUnit.SECONDS);
+        assertEquals(200, client.get(port, "127.0.0.1", "/x").send().await(5, TimeUnit.SECONDS).statusCode());
+        assertEquals("start(): the mesh was started already", failure(other.start()).getMessage());
+        Future<Void> closing = other.close();
+        assertSame(closing, other.close());
+        closing.await(5, TimeUnit.SECONDS);
+        assertEquals("Client is closed", failure(client.get(port, "127.0.0.1", "/x").send()).getMessage());
+        Throwable late = failure(other.httpClient().request(HttpMethod.GET, port, "127.0.0.1", "/x"));
+        assertInstanceOf(IllegalStateException.class, late);
+        assertEquals("the mesh is closed", late.getMessage());
+        assertEquals("start(): the mesh is closed; create a new one", failure(other.start()).getMessage());
+        // only the request made while the mesh had its configuration reached the server
+        assertEquals(1, served.get());
+    }
+
+    @Test
+    void requestsWhileStartWaitsForAFirstConfigurationFailSayingSo() throws Exception {
+        Mesh waiting = Mesh.create(vertx, new MeshOptions().setXdsAddress("127.0.0.1:1")
+                .setXdsInitialFetchTimeoutSeconds(0).setAdminPort(-1));
+        try {
+            Future<Void> start = waiting.start(); // no server: it waits with no end
+            Throwable t = failure(waiting.webClient().get(port, "127.0.0.1", "/x").send());
+            assertEquals("the mesh has no configuration yet: send requests once mesh.start() has completed",
+                    t.getMessage());
+            assertTrue(!start.isComplete() && !waiting.isReady());
+            assertEquals(0, served.get());
+        } finally {
+            waiting.close().await(5, TimeUnit.SECONDS);
+        }
     }
 
     @Test
