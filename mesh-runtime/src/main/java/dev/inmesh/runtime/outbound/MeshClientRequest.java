@@ -84,6 +84,11 @@ final class MeshClientRequest implements HttpClientRequest {
     private boolean routed;
     /** Whether the caller ended the request, or is done with it (reset, timed out, closed). */
     private boolean ended;
+    /**
+     * Whether the caller ended it ({@code end}, {@code send}): as a plain Vert.x request, its head, settings and
+     * handlers cannot change any more ({@link #checkComplete}).
+     */
+    private volatile boolean complete;
     private boolean followRedirects;
     private int maxRedirects = 16;
     private String traceOperation;
@@ -347,7 +352,20 @@ final class MeshClientRequest implements HttpClientRequest {
     }
 
     private static Future<Void> alreadyEnded() {
-        return Future.failedFuture(new IllegalStateException("request already ended"));
+        return Future.failedFuture(new IllegalStateException(ALREADY_COMPLETE));
+    }
+
+    /** Vert.x's words for a request changed after it ended. */
+    private static final String ALREADY_COMPLETE = "Request already complete";
+
+    /**
+     * As a plain Vert.x request: once ended, its headers, settings and handlers cannot change (they would be
+     * ignored, or race with the routing on the request's context).
+     */
+    private void checkComplete() {
+        if (complete) {
+            throw new IllegalStateException(ALREADY_COMPLETE);
+        }
     }
 
     /**
@@ -400,12 +418,20 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public HttpClientRequest exceptionHandler(Handler<Throwable> handler) {
+        if (handler != null) {
+            checkComplete();
+        }
         this.exceptionHandler = handler;
         return this;
     }
 
     @Override
     public Future<Void> write(Buffer data) {
+        if (!chunked && !headers.contains(HttpHeaders.CONTENT_LENGTH)) {
+            // as a plain Vert.x request, HTTP/1.x or HTTP/2: a body written before the end says how it is framed
+            throw new IllegalStateException("You must set the Content-Length header to be the total size of the "
+                    + "message body BEFORE sending any data if you are not using HTTP chunked encoding.");
+        }
         if (ended) {
             return alreadyEnded();
         }
@@ -416,6 +442,7 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public HttpClientRequest setWriteQueueMaxSize(int maxSize) {
+        checkComplete();
         return this;
     }
 
@@ -425,6 +452,7 @@ final class MeshClientRequest implements HttpClientRequest {
      */
     @Override
     public boolean writeQueueFull() {
+        checkComplete();
         callerWaiting = true; // first: the context then either sees it, or this sees what the context did
         boolean full = upstreamFull || queued >= RequestBodyStream.HIGH_WATER;
         if (!full) {
@@ -440,6 +468,9 @@ final class MeshClientRequest implements HttpClientRequest {
      */
     @Override
     public HttpClientRequest drainHandler(Handler<Void> handler) {
+        if (handler != null) {
+            checkComplete();
+        }
         this.drainHandler = handler;
         if (handler != null && callerWaiting) {
             context.runOnContext(v -> drainIfWaiting());
@@ -455,6 +486,7 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public HttpClientRequest setFollowRedirects(boolean followRedirects) {
+        checkComplete();
         this.followRedirects = followRedirects;
         return this;
     }
@@ -466,6 +498,7 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public HttpClientRequest setMaxRedirects(int maxRedirects) {
+        checkComplete();
         this.maxRedirects = maxRedirects;
         return this;
     }
@@ -482,6 +515,10 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public HttpClientRequest setChunked(boolean chunked) {
+        checkComplete();
+        if (streaming) {
+            throw new IllegalStateException("Cannot set chunked after data has been written on request"); // Vert.x's
+        }
         this.chunked = chunked;
         return this;
     }
@@ -537,30 +574,35 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public HttpClientRequest putHeader(String name, String value) {
+        checkComplete();
         headers.set(name, value);
         return this;
     }
 
     @Override
     public HttpClientRequest putHeader(CharSequence name, CharSequence value) {
+        checkComplete();
         headers.set(name, value);
         return this;
     }
 
     @Override
     public HttpClientRequest putHeader(String name, Iterable<String> values) {
+        checkComplete();
         headers.set(name, values);
         return this;
     }
 
     @Override
     public HttpClientRequest putHeader(CharSequence name, Iterable<CharSequence> values) {
+        checkComplete();
         headers.set(name, values);
         return this;
     }
 
     @Override
     public HttpClientRequest traceOperation(String op) {
+        checkComplete();
         this.traceOperation = op;
         return this;
     }
@@ -587,6 +629,9 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public HttpClientRequest continueHandler(Handler<Void> handler) {
+        if (handler != null) {
+            checkComplete();
+        }
         this.continueHandler = handler;
         return this;
     }
@@ -607,11 +652,17 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public HttpClientRequest earlyHintsHandler(Handler<MultiMap> handler) {
+        if (handler != null) {
+            checkComplete();
+        }
         return this;
     }
 
     @Override
     public HttpClientRequest redirectHandler(Function<HttpClientResponse, Future<HttpClientRequest>> handler) {
+        if (handler != null) {
+            checkComplete();
+        }
         this.redirectHandler = handler;
         return this;
     }
@@ -619,6 +670,7 @@ final class MeshClientRequest implements HttpClientRequest {
     /** The head goes: the request is routed now, its body to follow as it is written. */
     @Override
     public Future<Void> sendHead() {
+        checkComplete();
         if (ended) {
             return alreadyEnded();
         }
@@ -688,6 +740,7 @@ final class MeshClientRequest implements HttpClientRequest {
             return alreadyEnded();
         }
         ended = true;
+        complete = true;
         if (streaming) {
             stream(chunk, true); // the rest of a body that already streams
         } else {

@@ -3,6 +3,7 @@ package dev.inmesh.runtime.mesh;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.Mesh;
@@ -17,6 +18,7 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpClosedException;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
@@ -339,6 +341,33 @@ class MeshClientAsPlainClientTest {
         } finally {
             waiting.close().await(5, TimeUnit.SECONDS);
         }
+    }
+
+    @Test
+    void aRequestRefusesChangesOnceEndedAndABodyWrittenWithoutFramingAsAPlainOneDoes() throws Exception {
+        HttpClient client = mesh.httpClient();
+        RequestOptions o = new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/e");
+        HttpClientRequest r = client.request(o).await(5, TimeUnit.SECONDS);
+        // a body written before the end says how it is framed: chunked or a content-length, as Vert.x asks
+        IllegalStateException unframed = assertThrows(IllegalStateException.class, () -> r.write("x"));
+        assertTrue(unframed.getMessage().startsWith("You must set the Content-Length header"), unframed.getMessage());
+        r.end("body");
+        // once ended, nothing of it changes any more: Vert.x's exception, not a header silently left out
+        for (Runnable change : List.<Runnable>of(() -> r.putHeader("x-late", "1"), () -> r.setChunked(true),
+                () -> r.exceptionHandler(t -> { }), () -> r.setFollowRedirects(true), r::sendHead)) {
+            assertEquals("Request already complete", assertThrows(IllegalStateException.class, change::run)
+                    .getMessage());
+        }
+        r.exceptionHandler(null); // letting a handler go is fine, as with Vert.x
+        assertEquals("Request already complete", failure(r.end()).getMessage());
+        assertEquals("body", r.response().compose(HttpClientResponse::body).await(5, TimeUnit.SECONDS).toString());
+        HttpClientRequest chunked = client.request(o).await(5, TimeUnit.SECONDS).setChunked(true);
+        chunked.write("a");
+        assertEquals("Cannot set chunked after data has been written on request",
+                assertThrows(IllegalStateException.class, () -> chunked.setChunked(false)).getMessage());
+        chunked.end("b");
+        assertEquals("ab", chunked.response().compose(HttpClientResponse::body).await(5, TimeUnit.SECONDS)
+                .toString());
     }
 
     @Test
