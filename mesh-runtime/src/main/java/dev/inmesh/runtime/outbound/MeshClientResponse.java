@@ -195,9 +195,13 @@ final class MeshClientResponse implements HttpClientResponse {
         return upstream == null ? null : upstream.netSocket();
     }
 
+    /**
+     * The caller's protocol, as a sidecar answers the application in the protocol of the application's own
+     * connection, whatever its upstream connection speaks (a cluster's HTTP/2, Istio's h2 upgrade).
+     */
     @Override
     public HttpVersion version() {
-        return upstream == null ? HttpVersion.HTTP_1_1 : upstream.version();
+        return request.version();
     }
 
     @Override

@@ -11,6 +11,7 @@ import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.core.buffer.Buffer;
@@ -490,6 +491,24 @@ class MeshWebClientTest {
                     .await(5, TimeUnit.SECONDS);
             assertEquals("reviews-a:0", r.bodyAsString(), "request " + i);
         }
+    }
+
+    @Test
+    void aResponseIsInTheCallersProtocolWhateverTheClusterSpeaksUpstream() throws Exception {
+        HttpServer h2c = vertx.createHttpServer().requestHandler(req -> req.response().end(req.version().name()));
+        h2c.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        servers.add(h2c);
+        mesh(config("", h2c.actualPort()).replace("    connect_timeout: 1s\n", """
+                    connect_timeout: 1s
+                    typed_extension_protocol_options:
+                      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                        explicit_http_config: {http2_protocol_options: {}}
+                """));
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        assertEquals("HTTP_2", r.bodyAsString()); // the cluster's protocol upstream
+        // the application's HTTP/1.1 exchange with its sidecar, as a plain client sees it
+        assertEquals(HttpVersion.HTTP_1_1, r.version());
     }
 
     @Test
