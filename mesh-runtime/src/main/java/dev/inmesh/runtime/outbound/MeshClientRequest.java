@@ -681,7 +681,7 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public Future<HttpClientResponse> connect() {
-        return Future.failedFuture(new UnsupportedOperationException("CONNECT is not routed by the mesh"));
+        return Future.failedFuture(new UnsupportedOperationException("connect(): CONNECT is not routed by the mesh"));
     }
 
     @Override
@@ -784,14 +784,16 @@ final class MeshClientRequest implements HttpClientRequest {
         return Future.succeededFuture();
     }
 
+    /** Not supported: the request has no connection of its own; the mesh picks one upstream for each attempt. */
     @Override
     public HttpConnection connection() {
-        return null;
+        throw new UnsupportedOperationException("connection(): a request through the mesh has no connection of its "
+                + "own; the mesh picks the upstream connection of each attempt");
     }
 
     @Override
     public Future<Void> writeCustomFrame(int type, int flags, Buffer payload) {
-        return Future.failedFuture(new UnsupportedOperationException("custom frames are not routed by the mesh"));
+        return Future.failedFuture(new UnsupportedOperationException("writeCustomFrame(): custom frames are not routed by the mesh"));
     }
 
     @Override

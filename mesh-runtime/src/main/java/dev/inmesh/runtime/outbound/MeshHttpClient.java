@@ -23,7 +23,8 @@ import java.util.function.Function;
  * A Vert.x HTTP client whose requests go through the mesh in this JVM. {@link #request} returns a request that
  * buffers its body and, when ended, is routed by the shared router to a host of the chosen cluster; the response is
  * the upstream's (headers as the route says) or the router's local reply. What the mesh does not route (TLS
- * settings, raw connections, TLS to an address without a listener) is delegated to a plain client.
+ * settings, TLS to an address without a listener) is delegated to a plain client; a connection of the caller's own
+ * ({@link #connect}) is refused, as it would go past the mesh.
  *
  * <p>It implements Vert.x's internal {@code HttpClientInternal} so that {@code WebClient.wrap} accepts it; that ties
  * this class to Vert.x 5.0's internal API, which the build pins.
@@ -112,9 +113,14 @@ public final class MeshHttpClient implements HttpClientInternal {
         return delegate.updateSSLOptions(options, force);
     }
 
+    /**
+     * Not supported: a connection of the caller's own would go past the mesh (no route, no policy, no Istio mTLS),
+     * where a sidecar captures every connection of its application.
+     */
     @Override
     public Future<HttpClientConnection> connect(HttpConnectOptions options) {
-        return delegate.connect(options);
+        return Future.failedFuture(new UnsupportedOperationException("connect(HttpConnectOptions): a connection of "
+                + "the caller's own would go past the mesh; send requests with request(...)"));
     }
 
     @Override

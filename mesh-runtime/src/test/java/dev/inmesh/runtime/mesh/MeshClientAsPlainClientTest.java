@@ -20,6 +20,7 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpClosedException;
+import io.vertx.core.http.HttpConnectOptions;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
@@ -368,6 +369,21 @@ class MeshClientAsPlainClientTest {
         chunked.end("b");
         assertEquals("ab", chunked.response().compose(HttpClientResponse::body).await(5, TimeUnit.SECONDS)
                 .toString());
+    }
+
+    @Test
+    void whatWouldGoPastTheMeshFailsNamingTheMethod() throws Exception {
+        HttpClient client = mesh.httpClient();
+        // a connection of its own would reach the server with no route, policy or mTLS: refused, not delegated
+        // (HttpClient does not offer connect; the client is an HttpClientAgent, which does)
+        Throwable connect = failure(((io.vertx.core.http.HttpClientAgent) client).connect(new HttpConnectOptions()
+                .setHost("127.0.0.1").setPort(port)));
+        assertInstanceOf(UnsupportedOperationException.class, connect);
+        assertTrue(connect.getMessage().startsWith("connect(HttpConnectOptions): "), connect.getMessage());
+        HttpClientRequest r = client.request(HttpMethod.GET, port, "127.0.0.1", "/x").await(5, TimeUnit.SECONDS);
+        assertTrue(assertThrows(UnsupportedOperationException.class, r::connection).getMessage()
+                .startsWith("connection(): "));
+        assertEquals(200, r.send().await(5, TimeUnit.SECONDS).statusCode());
     }
 
     @Test
