@@ -271,7 +271,8 @@ public final class MeshOptions {
 
     public MeshOptions setAdminPort(int adminPort) {
         if (adminPort < -1 || adminPort > 65535) {
-            throw new IllegalArgumentException("adminPort: " + adminPort + " (expected: -1..65535)");
+            throw new IllegalArgumentException("inmesh.admin.port: " + adminPort
+                    + " (expected: -1..65535; 0 picks a free port, -1 turns the admin server off)");
         }
         this.adminPort = adminPort;
         return this;

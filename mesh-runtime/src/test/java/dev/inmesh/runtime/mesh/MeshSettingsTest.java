@@ -104,7 +104,11 @@ class MeshSettingsTest {
                 e.getMessage());
         IllegalArgumentException port = assertThrows(IllegalArgumentException.class, () -> MeshSettings.from(
                 config(Map.of("inmesh.admin.port", "70000"))));
-        assertEquals("adminPort: 70000 (expected: -1..65535)", port.getMessage());
+        assertEquals("inmesh.admin.port: 70000 (expected: -1..65535; 0 picks a free port, -1 turns the admin server "
+                + "off)", port.getMessage());
+        // the same words from the options, as the other settings' checks name their key
+        assertEquals(port.getMessage(), assertThrows(IllegalArgumentException.class,
+                () -> new MeshOptions().setAdminPort(70000)).getMessage());
     }
 
     @Test
