@@ -52,9 +52,15 @@ public final class ListenerParser
     static final String TCP_PROXY_TYPE = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
     static final String ROUTER_TYPE = "envoy.extensions.filters.http.router.v3.Router";
 
-    /** Network filters that precede the terminal one and change nothing Inmesh routes by. */
+    /**
+     * Network filters that precede the terminal one and change nothing Inmesh routes by. Istio's
+     * {@code istio_authn} (istiod 1.17+ on gateway chains, 1.19 on sidecar inbound chains) only records the peer's
+     * and its own mTLS principals in the connection's filter state, which Inmesh never reads: policies that would
+     * read it there are refused by {@link RbacParser}.
+     */
     static final Set<String> OBSERVING_NETWORK_FILTERS = Set.of("istio.metadata_exchange",
-            "envoy.filters.network.metadata_exchange", "istio.stats", "envoy.filters.network.wasm_stats");
+            "envoy.filters.network.metadata_exchange", "istio.stats", "envoy.filters.network.wasm_stats",
+            "istio_authn");
 
     /**
      * HTTP filters that change nothing here: Istio's telemetry and peer metadata, ALPN override, gRPC stats. Names
@@ -103,7 +109,7 @@ public final class ListenerParser
 
     /** The config types of the observing network filters (Istio's TCP metadata exchange and stats). */
     static final Set<String> OBSERVING_NETWORK_TYPES = Set.of("envoy.tcp.metadataexchange.config.MetadataExchange",
-            ISTIO_STATS_TYPE);
+            ISTIO_STATS_TYPE, "io.istio.network.authn.Config");
 
     /**
      * The config types of the observing HTTP filters. Envoy picks a filter by its config type, not its name, so a

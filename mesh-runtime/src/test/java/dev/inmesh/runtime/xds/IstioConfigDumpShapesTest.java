@@ -1,0 +1,80 @@
+package dev.inmesh.runtime.xds;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+
+import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.Listener;
+import dev.inmesh.api.config.listener.TcpProxy;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Shapes seen in the config dumps of Istio 1.17 to 1.27 sidecars and gateways ({@code istioctl proxy-config all -o
+ * json}, Envoy's {@code /config_dump}) that the other Istio shape tests do not hold, through Inmesh's parsers: what
+ * changes nothing Inmesh does loads, and what it would change is applied or refused by name.
+ */
+class IstioConfigDumpShapesTest {
+
+    /** Istio's {@code istio_authn} network filter, in the TypedStruct form istiod writes it in. */
+    private static final String AUTHN = """
+            - name: istio_authn
+              typed_config:
+                "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+                type_url: type.googleapis.com/io.istio.network.authn.Config
+            """;
+
+    @Test
+    void istiosAuthnNetworkFilterOnA119SidecarsInboundChainAndAGatewaysChainChangesNothing() throws Exception {
+        // a 1.19 sidecar's virtualInbound chain for port 80: istio_authn first, then the TCP metadata exchange (its
+        // config type written directly) and the connection manager
+        Listener in = IstioRecentShapesTest.listener("""
+                name: virtualInbound
+                address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+                traffic_direction: INBOUND
+                use_original_dst: true
+                filter_chains:
+                - name: 0.0.0.0_80
+                  filter_chain_match: {destination_port: 80, transport_protocol: raw_buffer}
+                  filters:
+                """ + AUTHN.indent(2) + """
+                  - name: istio.metadata_exchange
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange
+                      protocol: istio-peer-exchange
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: inbound_0.0.0.0_80
+                      route_config:
+                        name: inbound|80||
+                        virtual_hosts:
+                        - name: inbound|http|80
+                          domains: ["*"]
+                          routes:
+                          - {name: default, match: {prefix: /}, route: {cluster: "inbound|80||", timeout: 0s}}
+                      http_filters:
+                      - name: envoy.filters.http.router
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                """);
+        HttpConnectionManager h = assertInstanceOf(HttpConnectionManager.class,
+                in.filterChains().get(0).filter());
+        assertEquals("inbound_0.0.0.0_80", h.statPrefix());
+        // a gateway's TCP chain (1.17+: istio_authn on every gateway chain), the config type written directly
+        Listener gw = IstioRecentShapesTest.listener("""
+                name: 0.0.0.0_31400
+                address: {socket_address: {address: 0.0.0.0, port_value: 31400}}
+                traffic_direction: OUTBOUND
+                filter_chains:
+                - filters:
+                  - name: istio_authn
+                    typed_config: {"@type": type.googleapis.com/io.istio.network.authn.Config}
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                      stat_prefix: outbound|9000||tcp-echo.default.svc.cluster.local
+                      cluster: outbound|9000||tcp-echo.default.svc.cluster.local
+                """);
+        assertEquals("outbound|9000||tcp-echo.default.svc.cluster.local",
+                assertInstanceOf(TcpProxy.class, gw.filterChains().get(0).filter()).statPrefix());
+    }
+}
