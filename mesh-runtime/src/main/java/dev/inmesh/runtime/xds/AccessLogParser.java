@@ -103,8 +103,9 @@ final class AccessLogParser {
     private static AccessLogConfig.Format substitution(SubstitutionFormatString s) {
         // json_format_options (istiod writes sort_properties: false): Inmesh always writes the keys sorted, a stable
         // order where Envoy's unsorted one follows its map; content_type is for local replies
-        Fields.onlyKnown(s, Set.of("text_format", "text_format_source", "json_format", "omit_empty_values"),
-                Set.of("content_type", "json_format_options"));
+        Fields.onlyKnown(s, Set.of("text_format", "text_format_source", "json_format", "omit_empty_values",
+                "formatters"), Set.of("content_type", "json_format_options"));
+        Fields.each("formatters", s.getFormattersList(), AccessLogParser::formatter);
         boolean omit = s.getOmitEmptyValues();
         return switch (s.getFormatCase()) {
             case TEXT_FORMAT -> text(s.getTextFormat(), omit);
@@ -120,6 +121,25 @@ final class AccessLogParser {
             case FORMAT_NOT_SET -> throw new FieldError("format", "missing (expected: text_format_source or "
                     + "json_format)");
         };
+    }
+
+    /**
+     * The config types of the formatter extensions istiod lists for a format that uses their command operators:
+     * they only make those operators known, and the format's own check decides on each operator
+     * ({@code %REQ_WITHOUT_QUERY%} is filled; {@code %METADATA%} and {@code %CEL%} are written as unknown).
+     */
+    static final Set<String> FORMATTER_TYPES = Set.of(
+            "envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery",
+            "envoy.extensions.formatter.metadata.v3.Metadata", "envoy.extensions.formatter.cel.v3.Cel");
+
+    /** A {@code formatters} entry: one of {@link #FORMATTER_TYPES} (which have no fields). */
+    private static Void formatter(io.envoyproxy.envoy.config.core.v3.TypedExtensionConfig f) {
+        String type = CoreParsers.configType(f.getTypedConfig());
+        if (!FORMATTER_TYPES.contains(type)) {
+            throw new FieldError("typed_config", (type.isEmpty() ? f.getName() : type)
+                    + " is not supported by Inmesh (expected one of " + new TreeSet<>(FORMATTER_TYPES) + ")");
+        }
+        return null;
     }
 
     /** A text format, checked now so that a bad one is refused with the configuration; empty is Envoy's default. */

@@ -2,6 +2,8 @@ package dev.inmesh.runtime.xds;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
@@ -76,5 +78,48 @@ class IstioConfigDumpShapesTest {
                 """);
         assertEquals("outbound|9000||tcp-echo.default.svc.cluster.local",
                 assertInstanceOf(TcpProxy.class, gw.filterChains().get(0).filter()).statPrefix());
+    }
+
+    /** A sidecar's inbound listener whose connection manager logs with {@code log_format}'s fields given. */
+    private static Listener loggingWith(String logFormat) throws Exception {
+        return IstioRecentShapesTest.listener(IstioSecurityTelemetryShapesTest.inbound("""
+                access_log:
+                - name: envoy.access_loggers.file
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                    path: /dev/stdout
+                    log_format:
+                """ + logFormat.indent(6), "", ""));
+    }
+
+    @Test
+    void theFormatterExtensionsIstiodListsForItsOperatorsLoadAndAnyOtherIsRefusedByPath() throws Exception {
+        // meshConfig.accessLogFormat with %REQ_WITHOUT_QUERY% and %METADATA%: istiod lists their formatters
+        Listener l = loggingWith("""
+                text_format_source: {inline_string: "%REQ_WITHOUT_QUERY(:PATH)% %METADATA(CLUSTER:istio)%\\n"}
+                formatters:
+                - name: envoy.formatter.req_without_query
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery}
+                - name: envoy.formatter.metadata
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.formatter.metadata.v3.Metadata}
+                """);
+        HttpConnectionManager h = assertInstanceOf(HttpConnectionManager.class, l.filterChains().get(0).filter());
+        assertEquals(1, h.accessLogs().size());
+        // a Telemetry's JSON format with %CEL%, the formatter in its TypedStruct form
+        loggingWith("""
+                json_format: {host: "%CEL(request.host)%"}
+                formatters:
+                - name: envoy.formatter.cel
+                  typed_config:
+                    "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+                    type_url: type.googleapis.com/envoy.extensions.formatter.cel.v3.Cel
+                """);
+        String m = assertThrows(InvalidResourceException.class, () -> loggingWith("""
+                text_format_source: {inline_string: "%PROTOCOL%\\n"}
+                formatters:
+                - name: custom
+                  typed_config: {"@type": type.googleapis.com/google.protobuf.Empty}
+                """)).getMessage();
+        assertTrue(m.contains("log_format.formatters[0].typed_config: google.protobuf.Empty is not supported"), m);
     }
 }
