@@ -167,7 +167,8 @@ public final class ListenerParser
                 "continue_on_listener_filters_timeout", "bind_to_port", "transparent",
                 "per_connection_buffer_limit_bytes", "max_connections_to_accept_per_socket_event",
                 "additional_addresses", "drain_type", "access_log"),
-                Set.of("stat_prefix", "metadata", "socket_options", "freebind"));
+                // ignore_global_conn_limit: Inmesh has no global downstream connection limit to bypass
+                Set.of("stat_prefix", "metadata", "socket_options", "freebind", "ignore_global_conn_limit"));
         var address = Fields.at("address", () -> CoreParsers.socketAddress(l.getAddress()));
         List<SocketAddress> additional = Fields.each("additional_addresses", l.getAdditionalAddressesList(),
                 ListenerParser::additionalAddress);

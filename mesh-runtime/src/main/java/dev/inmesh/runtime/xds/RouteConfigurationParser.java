@@ -145,7 +145,7 @@ public final class RouteConfigurationParser
     static VirtualHost virtualHost(io.envoyproxy.envoy.config.route.v3.VirtualHost v) {
         Fields.onlyKnown(v, union(HEADER_FIELDS, "name", "domains", "routes", "retry_policy",
                 "include_request_attempt_count", "include_attempt_count_in_response", "typed_per_filter_config",
-                "cors", "per_request_buffer_limit_bytes", "rate_limits"), Set.of());
+                "cors", "per_request_buffer_limit_bytes", "rate_limits"), Set.of("metadata"));
         List<Route> routes = Fields.each("routes", v.getRoutesList(), RouteConfigurationParser::route);
         RetryPolicy retry = v.hasRetryPolicy() ? Fields.at("retry_policy", () -> retryPolicy(v.getRetryPolicy()))
                 : null;

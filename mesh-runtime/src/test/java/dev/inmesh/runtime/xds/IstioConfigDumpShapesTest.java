@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.TcpProxy;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -121,5 +122,27 @@ class IstioConfigDumpShapesTest {
                   typed_config: {"@type": type.googleapis.com/google.protobuf.Empty}
                 """)).getMessage();
         assertTrue(m.contains("log_format.formatters[0].typed_config: google.protobuf.Empty is not supported"), m);
+    }
+
+    @Test
+    void metadataOnVirtualHostsAndAListenersIgnoreGlobalConnLimitLoadAndChangeNothing() throws Exception {
+        // istiod's config metadata (1.24+ also on inbound chains) on every level a route table has
+        var rc = new RouteConfigurationParser().parse(EnvoyJson.toMessage(EnvoyJson.tree("""
+                name: "9080"
+                virtual_hosts:
+                - name: reviews.default.svc.cluster.local:9080
+                  domains: [reviews]
+                  metadata: {filter_metadata: {istio: {config: /apis/networking.istio.io/v1/namespaces/default/virtual-service/reviews}}}
+                  routes:
+                  - match: {prefix: /}
+                    metadata: {filter_metadata: {istio: {config: /apis/networking.istio.io/v1/namespaces/default/virtual-service/reviews}}}
+                    route: {cluster: outbound|9080||reviews.default.svc.cluster.local}
+                """), io.envoyproxy.envoy.config.route.v3.RouteConfiguration.class));
+        assertEquals(List.of("reviews"), rc.virtualHosts().get(0).domains());
+        // Envoy bypasses its overload manager's global_downstream_max_connections for such a listener; Inmesh has
+        // no such limit
+        Listener l = IstioRecentShapesTest.listener(IstioRecentShapesTest.virtualOutbound(
+                "ignore_global_conn_limit: true\n"));
+        assertEquals(2, l.filterChains().size());
     }
 }
