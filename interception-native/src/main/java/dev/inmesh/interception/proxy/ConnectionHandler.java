@@ -479,6 +479,17 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private void tcpProxy(ChannelHandlerContext ctx, TcpProxy tcp) {
         tcpAccessLogs = snapshot.accessLogs(tcp);
         Channel down = ctx.channel();
+        if (tcp.maxDownstreamConnectionDuration() != null) {
+            // Envoy's tcp_proxy times the connection from when it takes it: at the limit it flags DT and closes the
+            // downstream without flushing, which closes the upstream too
+            var limit = down.eventLoop().schedule(() -> {
+                if (down.isActive()) {
+                    tcpFlags.add(ResponseFlag.DURATION_TIMEOUT);
+                    down.close();
+                }
+            }, tcp.maxDownstreamConnectionDuration().toNanos(), TimeUnit.NANOSECONDS);
+            down.closeFuture().addListener(f -> limit.cancel(false));
+        }
         String clusterName = pick(tcp.cluster());
         UpstreamCluster cluster = clusterName == null ? null : snapshot.clusterManager().cluster(clusterName);
         if (cluster == null) {

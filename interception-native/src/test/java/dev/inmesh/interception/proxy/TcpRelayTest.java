@@ -27,6 +27,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The TCP relay on loopback: a tcp_proxy listener in front of a plain socket server. */
 @Timeout(30)
@@ -233,6 +234,40 @@ class TcpRelayTest {
         client.close(); // RST
         int r = upstreamRead.get(10, TimeUnit.SECONDS);
         assertTrue(r == -1 || r == -2, "the upstream side stayed open: read " + r);
+    }
+
+    @Test
+    void maxDownstreamConnectionDurationClosesBothSidesAtTheLimitAndFlagsDt(@TempDir java.nio.file.Path dir)
+            throws Exception {
+        // istiod's tcp_proxy for a DestinationRule's connectionPool.tcp.maxConnectionDuration
+        java.nio.file.Path log = dir.resolve("tcp.log");
+        restart("""
+                          max_downstream_connection_duration: 0.4s
+                          access_log:
+                          - name: envoy.access_loggers.file
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                              path: %s
+                              log_format: {text_format_source: {inline_string: "%%RESPONSE_FLAGS%%\\n"}}
+                """.formatted(log), "", upstream.getLocalPort());
+        long start = System.nanoTime();
+        try (Socket client = connect(); Socket server = acceptWithin(upstream, 5_000)) {
+            client.getOutputStream().write('a');
+            assertEquals('a', server.getInputStream().read());
+            server.getOutputStream().write('b');
+            assertEquals('b', client.getInputStream().read());
+            // neither side closes: the limit does, both ways
+            assertEquals(-1, readOrReset(client));
+            assertEquals(-1, readOrReset(server));
+        }
+        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        assertTrue(ms >= 350 && ms < 5_000, ms + " ms");
+        String line = "";
+        for (int i = 0; i < 100 && line.isEmpty(); i++) {
+            line = java.nio.file.Files.exists(log) ? java.nio.file.Files.readString(log) : "";
+            Thread.sleep(line.isEmpty() ? 50 : 0);
+        }
+        assertEquals("DT\n", line);
     }
 
     @Test

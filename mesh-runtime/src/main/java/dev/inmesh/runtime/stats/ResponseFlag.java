@@ -49,7 +49,9 @@ public enum ResponseFlag {
     /** The external authorization service denied the request, or could not decide it (ext_authz). */
     UNAUTHORIZED_EXTERNAL_SERVICE("UAEX"),
     /** The rate limit service failed and the global rate limit filter refused the request (failure_mode_deny). */
-    RATE_LIMIT_SERVICE_ERROR("RLSE");
+    RATE_LIMIT_SERVICE_ERROR("RLSE"),
+    /** A tcp_proxy connection reached its {@code max_downstream_connection_duration} and was closed. */
+    DURATION_TIMEOUT("DT");
 
     private final String code;
 

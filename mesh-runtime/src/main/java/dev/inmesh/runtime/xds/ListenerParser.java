@@ -896,7 +896,8 @@ public final class ListenerParser
         var t = RouteConfigurationParser.unpack(any,
                 io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.class, "@type");
         Fields.onlyKnown(t, Set.of("stat_prefix", "cluster", "weighted_clusters", "idle_timeout",
-                "max_connect_attempts", "hash_policy", "access_log"), Set.of("metadata_match"));
+                "max_connect_attempts", "hash_policy", "access_log", "max_downstream_connection_duration"),
+                Set.of("metadata_match"));
         boolean hashSourceIp = Fields.at("hash_policy", () -> hashSourceIp(t.getHashPolicyList()));
         ClusterSpecifier cluster = switch (t.getClusterSpecifierCase()) {
             case CLUSTER -> new ClusterSpecifier.Named(t.getCluster());
@@ -913,8 +914,12 @@ public final class ListenerParser
             throw new FieldError("max_connect_attempts", "0 (expected: >= 1)");
         }
         attempts = attempts < 0 ? Integer.MAX_VALUE : attempts; // a uint32 past int's range: never the limit
-        return new TcpProxy(t.getStatPrefix(), cluster, t.hasIdleTimeout() ? Fields.duration(t.getIdleTimeout())
-                : null, attempts, hashSourceIp, AccessLogParser.parse(t.getAccessLogList()));
+        int connectAttempts = attempts;
+        var logs = AccessLogParser.parse(t.getAccessLogList());
+        java.time.Duration maxDuration = Fields.durationOrNull(t.hasMaxDownstreamConnectionDuration(),
+                t.getMaxDownstreamConnectionDuration());
+        return Fields.record("", () -> new TcpProxy(t.getStatPrefix(), cluster, t.hasIdleTimeout()
+                ? Fields.duration(t.getIdleTimeout()) : null, connectAttempts, hashSourceIp, logs, maxDuration));
     }
 
     /**

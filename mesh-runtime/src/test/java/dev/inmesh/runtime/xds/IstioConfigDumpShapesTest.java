@@ -145,4 +145,35 @@ class IstioConfigDumpShapesTest {
                 "ignore_global_conn_limit: true\n"));
         assertEquals(2, l.filterChains().size());
     }
+
+    /** istiod's outbound TCP listener of a service port, its tcp_proxy's fields after its own. */
+    private static TcpProxy outboundTcp(String tcpProxyFields) throws Exception {
+        Listener l = IstioRecentShapesTest.listener("""
+                name: 0.0.0.0_27017
+                address: {socket_address: {address: 0.0.0.0, port_value: 27017}}
+                bind_to_port: false
+                traffic_direction: OUTBOUND
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                      stat_prefix: outbound|27017||mongo.default.svc.cluster.local
+                      cluster: outbound|27017||mongo.default.svc.cluster.local
+                """ + tcpProxyFields.indent(6));
+        return assertInstanceOf(TcpProxy.class, l.filterChains().get(0).filter());
+    }
+
+    @Test
+    void aDestinationRulesTcpIdleTimeoutAndMaxConnectionDurationAreTheTcpProxysOwn() throws Exception {
+        // connectionPool.tcp.idleTimeout and maxConnectionDuration, as istiod writes them on the tcp_proxy
+        TcpProxy t = outboundTcp("idle_timeout: 3600s\nmax_downstream_connection_duration: 600s\n");
+        assertEquals(java.time.Duration.ofMinutes(10), t.maxDownstreamConnectionDuration());
+        assertEquals(java.time.Duration.ofHours(1), t.idleTimeout());
+        assertEquals(null, outboundTcp("").maxDownstreamConnectionDuration());
+        // Envoy's own bound: at least 1 ms
+        String m = assertThrows(InvalidResourceException.class,
+                () -> outboundTcp("max_downstream_connection_duration: 0.0005s\n")).getMessage();
+        assertTrue(m.contains("max_downstream_connection_duration") && m.contains(">= 1ms"), m);
+    }
 }

@@ -19,11 +19,17 @@ import java.util.List;
  *     one source to one host
  * @param accessLogs its {@code access_log}: the file, stdout and stderr loggers its connections are logged by; empty
  *     when it names none (the proxy's own access log setting then applies)
+ * @param maxDownstreamConnectionDuration how long a connection may last from when the TCP proxy takes it, after which
+ *     it is closed, flagged DT ({@code max_downstream_connection_duration}, which istiod writes for a
+ *     DestinationRule's {@code connectionPool.tcp.maxConnectionDuration}); null: no limit, Envoy's default
  */
 public record TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout, int maxConnectAttempts,
-                       boolean hashSourceIp, List<AccessLogConfig> accessLogs)
+                       boolean hashSourceIp, List<AccessLogConfig> accessLogs, Duration maxDownstreamConnectionDuration)
         implements NetworkFilter {
     public TcpProxy {
+        Checks.check(maxDownstreamConnectionDuration == null
+                        || maxDownstreamConnectionDuration.compareTo(Duration.ofMillis(1)) >= 0,
+                "max_downstream_connection_duration", String.valueOf(maxDownstreamConnectionDuration), ">= 1ms");
         accessLogs = accessLogs == null ? List.of() : List.copyOf(accessLogs);
         statPrefix = statPrefix == null ? "" : statPrefix;
         Checks.nonNull(cluster, "cluster_specifier");
@@ -33,6 +39,12 @@ public record TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idl
         maxConnectAttempts = maxConnectAttempts == 0 ? 1 : maxConnectAttempts;
         Checks.check(maxConnectAttempts >= 1, "max_connect_attempts", Integer.toUnsignedString(maxConnectAttempts),
                 ">= 1");
+    }
+
+    /** No limit on a connection's duration. */
+    public TcpProxy(String statPrefix, ClusterSpecifier cluster, Duration idleTimeout, int maxConnectAttempts,
+                    boolean hashSourceIp, List<AccessLogConfig> accessLogs) {
+        this(statPrefix, cluster, idleTimeout, maxConnectAttempts, hashSourceIp, accessLogs, null);
     }
 
     /** No access log. */
