@@ -132,10 +132,14 @@ class IstioConfigDumpShapesTest {
                 virtual_hosts:
                 - name: reviews.default.svc.cluster.local:9080
                   domains: [reviews]
-                  metadata: {filter_metadata: {istio: {config: /apis/networking.istio.io/v1/namespaces/default/virtual-service/reviews}}}
+                  metadata:
+                    filter_metadata:
+                      istio: {config: /apis/networking.istio.io/v1/namespaces/default/virtual-service/reviews}
                   routes:
                   - match: {prefix: /}
-                    metadata: {filter_metadata: {istio: {config: /apis/networking.istio.io/v1/namespaces/default/virtual-service/reviews}}}
+                    metadata:
+                      filter_metadata:
+                        istio: {config: /apis/networking.istio.io/v1/namespaces/default/virtual-service/reviews}
                     route: {cluster: outbound|9080||reviews.default.svc.cluster.local}
                 """), io.envoyproxy.envoy.config.route.v3.RouteConfiguration.class));
         assertEquals(List.of("reviews"), rc.virtualHosts().get(0).domains());
