@@ -793,7 +793,8 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public Future<Void> writeCustomFrame(int type, int flags, Buffer payload) {
-        return Future.failedFuture(new UnsupportedOperationException("writeCustomFrame(): custom frames are not routed by the mesh"));
+        return Future.failedFuture(new UnsupportedOperationException(
+                "writeCustomFrame(): custom frames are not routed by the mesh"));
     }
 
     @Override

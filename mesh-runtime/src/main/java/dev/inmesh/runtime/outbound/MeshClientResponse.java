@@ -190,9 +190,14 @@ final class MeshClientResponse implements HttpClientResponse {
         }
     }
 
+    /**
+     * Not supported: the upstream connection is the mesh's (pooled, maybe mTLS), which a caller holding its socket
+     * would use past the mesh; CONNECT is not routed, and WebSockets go through {@code Mesh.webSocketClient()}.
+     */
     @Override
     public NetSocket netSocket() {
-        return upstream == null ? null : upstream.netSocket();
+        throw new UnsupportedOperationException("netSocket(): the upstream connection is the mesh's; CONNECT is not "
+                + "routed by the mesh, and WebSockets go through mesh.webSocketClient()");
     }
 
     /**

@@ -383,7 +383,11 @@ class MeshClientAsPlainClientTest {
         HttpClientRequest r = client.request(HttpMethod.GET, port, "127.0.0.1", "/x").await(5, TimeUnit.SECONDS);
         assertTrue(assertThrows(UnsupportedOperationException.class, r::connection).getMessage()
                 .startsWith("connection(): "));
-        assertEquals(200, r.send().await(5, TimeUnit.SECONDS).statusCode());
+        io.vertx.core.http.HttpClientResponse resp = r.send().await(5, TimeUnit.SECONDS);
+        assertEquals(200, resp.statusCode());
+        // nor the upstream connection's socket, which the mesh pools
+        assertTrue(assertThrows(UnsupportedOperationException.class, resp::netSocket).getMessage()
+                .startsWith("netSocket(): "));
     }
 
     @Test
