@@ -187,25 +187,28 @@ public final class DnsTable {
      */
     public Answer lookup(String name, DnsRecordType type) {
         String asked = fqdn(name);
-        String target = addresses.containsKey(asked) ? asked : aliases.get(asked);
-        List<InetAddress> all = target == null ? wildcard(asked) : addresses.get(target);
-        if (all == null || !(DnsRecordType.A.equals(type) || DnsRecordType.AAAA.equals(type))) {
+        String known = addresses.containsKey(asked) || aliases.containsKey(asked) ? asked : wildcard(asked);
+        if (known == null || !(DnsRecordType.A.equals(type) || DnsRecordType.AAAA.equals(type))) {
             return null;
         }
+        String target = addresses.containsKey(known) ? known : aliases.get(known);
         Class<? extends InetAddress> family = DnsRecordType.A.equals(type) ? Inet4Address.class
                 : Inet6Address.class;
-        List<InetAddress> found = all.stream().filter(family::isInstance).toList();
-        // a wildcard's addresses are answered under the name asked
-        return target == null ? new Answer(null, asked, found)
-                : new Answer(target.equals(asked) ? null : asked, target, found);
+        List<InetAddress> found = addresses.get(target).stream().filter(family::isInstance).toList();
+        // a name, or a wildcard's addresses under the name asked; else an alias (CNAME) of the name, a wildcard's
+        // alias too ("a.wild.example.com.ns.svc.cluster.local." to "*.wild.example.com."), as Istio's agent
+        return target.equals(known) ? new Answer(null, asked, found) : new Answer(asked, target, found);
     }
 
-    /** The addresses of the closest wildcard name above {@code asked} ({@code *.b.c.} for {@code a.b.c.}), or null. */
-    private List<InetAddress> wildcard(String asked) {
+    /**
+     * The closest wildcard name above {@code asked} the table knows, a name or an alias ({@code *.b.c.} for
+     * {@code a.b.c.}), or null.
+     */
+    private String wildcard(String asked) {
         for (int dot = asked.indexOf('.'); dot >= 0 && dot < asked.length() - 1; dot = asked.indexOf('.', dot + 1)) {
-            List<InetAddress> found = addresses.get("*" + asked.substring(dot));
-            if (found != null) {
-                return found;
+            String w = "*" + asked.substring(dot);
+            if (addresses.containsKey(w) || aliases.containsKey(w)) {
+                return w;
             }
         }
         return null;

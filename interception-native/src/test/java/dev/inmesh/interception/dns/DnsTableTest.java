@@ -197,6 +197,15 @@ class DnsTableTest {
                 table.lookup("x.y.wild.example.com.", DnsRecordType.A));
         assertEquals(new DnsTable.Answer(null, "a.wild.example.com.", List.of()),
                 table.lookup("a.wild.example.com.", DnsRecordType.AAAA));
+        // the name followed by the first search domain, what a resolver asks first: an alias (CNAME) of the
+        // wildcard, whose addresses follow under its own name, as Istio's agent answers it
+        assertEquals(new DnsTable.Answer("a.wild.example.com.default.svc.cluster.local.", "*.wild.example.com.",
+                ips("240.240.0.2")), table.lookup("a.wild.example.com.default.svc.cluster.local.", DnsRecordType.A));
+        assertEquals(new DnsTable.Answer("a.wild.example.com.default.svc.cluster.local.", "*.wild.example.com.",
+                List.of()), table.lookup("a.wild.example.com.default.svc.cluster.local.", DnsRecordType.AAAA));
+        assertNull(table.lookup("a.wild.example.com.default.svc.cluster.local.", DnsRecordType.TXT));
+        // not under another search domain, which makes no alias
+        assertNull(table.lookup("a.wild.example.com.svc.cluster.local.", DnsRecordType.A));
         // not the name above it, nor another domain
         assertNull(table.lookup("wild.example.com.", DnsRecordType.A));
         assertNull(table.lookup("a.example.com.", DnsRecordType.A));
