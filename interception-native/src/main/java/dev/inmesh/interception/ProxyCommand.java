@@ -146,38 +146,37 @@ public final class ProxyCommand implements Callable<Integer> {
 
     /**
      * The termination of {@code --drain-time} and Istio's agent's variables in {@code env}: the drain time from
-     * {@code TERMINATION_DRAIN_DURATION_SECONDS} (whole seconds) without the option, else 5 s;
-     * {@code EXIT_ON_ZERO_ACTIVE_CONNECTIONS} read as Go's ParseBool; {@code MINIMUM_DRAIN_DURATION} a Go duration
-     * ({@code 5s}). A value that does not read is an error naming the variable.
+     * {@code TERMINATION_DRAIN_DURATION_SECONDS} (whole seconds; a negative one is none, as the agent's timer that
+     * fires at once) without the option, else 5 s; {@code EXIT_ON_ZERO_ACTIVE_CONNECTIONS} read as Go's ParseBool;
+     * {@code MINIMUM_DRAIN_DURATION} a Go duration ({@code 5s}). A value that does not read is warned about on
+     * {@code warn}, naming the variable, and its default taken, as the agent's environment variables do.
      */
-    Termination termination(java.util.Map<String, String> env) {
-        long seconds;
-        if (drainTime != null) {
-            seconds = drainTime;
-        } else {
-            String v = env.getOrDefault("TERMINATION_DRAIN_DURATION_SECONDS", "").trim();
-            try {
-                seconds = v.isEmpty() ? 5 : Long.parseLong(v);
-            } catch (NumberFormatException e) {
-                seconds = -1;
-            }
-            if (seconds < 0) {
-                throw new IllegalArgumentException("TERMINATION_DRAIN_DURATION_SECONDS: " + v
-                        + " (expected: whole seconds, >= 0)");
-            }
+    Termination termination(java.util.Map<String, String> env, Consumer<String> warn) {
+        if (drainTime != null && drainTime < 0) {
+            throw new IllegalArgumentException("--drain-time: " + drainTime + " (expected: >= 0)");
         }
-        if (seconds < 0) {
-            throw new IllegalArgumentException("--drain-time: " + seconds + " (expected: >= 0)");
+        long seconds = drainTime != null ? drainTime : Math.max(0, agentVariable(env,
+                "TERMINATION_DRAIN_DURATION_SECONDS", 5L, "an integer", Long::parseLong, warn));
+        boolean exitOnZero = agentVariable(env, "EXIT_ON_ZERO_ACTIVE_CONNECTIONS", false, "true or false",
+                v -> java.util.Objects.requireNonNull(IptablesCommand.goBool(v)), warn);
+        java.time.Duration minimum = agentVariable(env, "MINIMUM_DRAIN_DURATION", java.time.Duration.ofSeconds(5),
+                "a duration", v -> IptablesCommand.parseDuration("MINIMUM_DRAIN_DURATION", v), warn);
+        return new Termination(java.time.Duration.ofSeconds(seconds), exitOnZero, minimum);
+    }
+
+    /** The variable {@code name} of {@code env} read by {@code read}; its default when unset, empty or unreadable. */
+    private static <T> T agentVariable(java.util.Map<String, String> env, String name, T dflt, String expected,
+                                       java.util.function.Function<String, T> read, Consumer<String> warn) {
+        String v = env.getOrDefault(name, "").trim();
+        if (v.isEmpty()) {
+            return dflt;
         }
-        String exit = env.getOrDefault("EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "").trim();
-        Boolean exitOnZero = exit.isEmpty() ? Boolean.FALSE : IptablesCommand.goBool(exit);
-        if (exitOnZero == null) {
-            throw new IllegalArgumentException("EXIT_ON_ZERO_ACTIVE_CONNECTIONS: " + exit
-                    + " (expected: true or false)");
+        try {
+            return read.apply(v);
+        } catch (RuntimeException e) {
+            warn.accept(name + ": " + v + " (expected: " + expected + "): its default taken");
+            return dflt;
         }
-        String minimum = env.getOrDefault("MINIMUM_DRAIN_DURATION", "").trim();
-        return new Termination(java.time.Duration.ofSeconds(seconds), exitOnZero, minimum.isEmpty()
-                ? java.time.Duration.ofSeconds(5) : IptablesCommand.parseDuration("MINIMUM_DRAIN_DURATION", minimum));
     }
 
     @Option(names = "--no-admin", description = "Do not serve the admin (15000), health (15021) and Prometheus "
@@ -402,7 +401,7 @@ public final class ProxyCommand implements Callable<Integer> {
         AutoCloseable identityStop = null;
         Termination termination;
         try {
-            termination = termination(System.getenv());
+            termination = termination(System.getenv(), w -> System.err.println("inmesh proxy: warning: " + w));
             // what Istio's injector passes its agent for the application: its metrics to merge, its probes
             IstioAgent.Settings agent = noAdmin ? IstioAgent.Settings.NONE : IstioAgent.Settings.fromEnvironment(
                     System.getenv(), AdminHook.Addresses.DEFAULTS.agent().getPort());

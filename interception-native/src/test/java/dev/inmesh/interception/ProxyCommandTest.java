@@ -2,6 +2,7 @@ package dev.inmesh.interception;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.accesslog.AccessLog;
@@ -320,26 +321,38 @@ class ProxyCommandTest {
         ProxyCommand c = new ProxyCommand();
         new picocli.CommandLine(c).parseArgs();
         assertEquals(new ProxyCommand.Termination(java.time.Duration.ofSeconds(5), false,
-                java.time.Duration.ofSeconds(5)), c.termination(java.util.Map.of()));
+                java.time.Duration.ofSeconds(5)), c.termination(java.util.Map.of(), w -> fail(w)));
         assertEquals(new ProxyCommand.Termination(java.time.Duration.ofSeconds(12), true,
                 java.time.Duration.ofMillis(1500)), c.termination(java.util.Map.of(
                         "TERMINATION_DRAIN_DURATION_SECONDS", "12", "EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "True",
-                        "MINIMUM_DRAIN_DURATION", "1.5s")));
+                        "MINIMUM_DRAIN_DURATION", "1.5s"), w -> fail(w)));
 
         ProxyCommand flag = new ProxyCommand();
         new picocli.CommandLine(flag).parseArgs("--drain-time", "3");
         assertEquals(java.time.Duration.ofSeconds(3), flag.termination(java.util.Map.of(
-                "TERMINATION_DRAIN_DURATION_SECONDS", "12")).drain(), "the option first");
+                "TERMINATION_DRAIN_DURATION_SECONDS", "12"), w -> fail(w)).drain(), "the option first");
 
+        // as Istio's agent's variables: one that does not read is warned about and its default taken (the agent
+        // starts), a negative drain is none
         for (var bad : List.of(java.util.Map.of("TERMINATION_DRAIN_DURATION_SECONDS", "5s"),
                 java.util.Map.of("EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "yes"),
                 java.util.Map.of("MINIMUM_DRAIN_DURATION", "5"))) {
             String name = bad.keySet().iterator().next();
-            var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-                    () -> c.termination(bad));
-            assertTrue(e.getMessage().startsWith(name + ": "), e.getMessage());
+            List<String> warnings = new java.util.ArrayList<>();
+            assertEquals(new ProxyCommand.Termination(java.time.Duration.ofSeconds(5), false,
+                    java.time.Duration.ofSeconds(5)), c.termination(bad, warnings::add), name);
+            assertEquals(1, warnings.size(), name);
+            assertTrue(warnings.get(0).startsWith(name + ": "), warnings.get(0));
         }
+        assertEquals(java.time.Duration.ZERO, c.termination(java.util.Map.of("TERMINATION_DRAIN_DURATION_SECONDS",
+                "-3"), w -> fail(w)).drain());
+        ProxyCommand negative = new ProxyCommand();
+        new picocli.CommandLine(negative).parseArgs("--drain-time", "-1");
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> negative.termination(java.util.Map.of(), w -> fail(w)));
+        assertTrue(e.getMessage().startsWith("--drain-time: "), e.getMessage());
     }
+
     @Test
     void theNodeCarriesIstioMetaVariablesAsIstiosAgentSendsThemAndDnsCaptureWithTheFlag() {
         java.util.Map<String, String> env = java.util.Map.of("POD_NAMESPACE", "shop", "ISTIO_META_DNS_CAPTURE", "true",
