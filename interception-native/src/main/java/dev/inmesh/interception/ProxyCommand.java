@@ -396,6 +396,9 @@ public final class ProxyCommand implements Callable<Integer> {
         // counted down by the shutdown hook once the proxy is closed, or by /quitquitquit: call() then returns and
         // the process exits, running the hook
         CountDownLatch stopped = new CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicReference<StandaloneProxy> started =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicBoolean quit = new java.util.concurrent.atomic.AtomicBoolean();
         StandaloneProxy proxy;
         dev.inmesh.runtime.xds.ads.AdsOptions xds;
         AutoCloseable identityStop = null;
@@ -405,8 +408,15 @@ public final class ProxyCommand implements Callable<Integer> {
             // what Istio's injector passes its agent for the application: its metrics to merge, its probes
             IstioAgent.Settings agent = noAdmin ? IstioAgent.Settings.NONE : IstioAgent.Settings.fromEnvironment(
                     System.getenv(), AdminHook.Addresses.DEFAULTS.agent().getPort());
-            AdminHook admin = adminHook(registry, config, identity.peerMetadataId(), stopped::countDown, agent,
-                    workloadIdentity);
+            // /quitquitquit stops at once, with no drain, as Istio's agent (which skips its drain then) and Envoy
+            AdminHook admin = adminHook(registry, config, identity.peerMetadataId(), () -> {
+                quit.set(true);
+                StandaloneProxy running = started.get();
+                if (running != null) {
+                    running.skipDrain();
+                }
+                stopped.countDown();
+            }, agent, workloadIdentity);
             xds = xds(o, identity, System.getenv());
             if (config == null && xds == null) {
                 throw new IllegalArgumentException("no configuration: give -c CONFIG, --xds-address HOST:PORT "
@@ -439,6 +449,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     .withWorkloadIdentity(workloadIdentity)
                     .withDns(dns(System.getenv(), Path.of("/etc/resolv.conf"), registry)));
             proxy.tracing().publish(registry); // Envoy's tracing.*, with the proxy's other statistics
+            started.set(proxy);
         } catch (Exception e) {
             System.err.println("inmesh proxy: " + e.getMessage());
             closeQuietly(identityStop);
@@ -452,6 +463,9 @@ public final class ProxyCommand implements Callable<Integer> {
         AutoCloseable identityCaStop = identityStop;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
+                if (quit.get()) {
+                    proxy.skipDrain();
+                }
                 proxy.drainAndClose(termination.exitOnZeroConnections(), termination.minimum());
             } catch (Exception e) {
                 // stopping anyway

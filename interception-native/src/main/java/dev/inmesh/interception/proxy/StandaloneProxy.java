@@ -221,6 +221,8 @@ public final class StandaloneProxy implements AutoCloseable {
     private final AutoCloseable admin;
     private final List<InetSocketAddress> addresses;
     private final dev.inmesh.runtime.tracing.TraceReporting tracing;
+    /** Counted down by {@link #skipDrain()}: a stop, under way or to come, then closes at once. */
+    private final java.util.concurrent.CountDownLatch drainSkipped = new java.util.concurrent.CountDownLatch(1);
 
     private StandaloneProxy(Vertx vertx, SnapshotHolder snapshots, ProxyServer server, AutoCloseable admin,
                             List<InetSocketAddress> addresses, dev.inmesh.runtime.tracing.TraceReporting tracing) {
@@ -393,23 +395,39 @@ public final class StandaloneProxy implements AutoCloseable {
      * {@code terminationDrainDuration}), {@link #close()}. With {@code exitOnZeroConnections} (Istio's
      * {@code EXIT_ON_ZERO_ACTIVE_CONNECTIONS}) it waits {@code minimum} ({@code MINIMUM_DRAIN_DURATION}) instead,
      * then stops as soon as no connection is open, looking every second, as the agent does (with no upper bound:
-     * the pod's grace period bounds it). Blocking; not for an event loop.
+     * the pod's grace period bounds it). {@link #skipDrain()} closes at once instead, before or during the drain.
+     * Blocking; not for an event loop.
      */
     public void drainAndClose(boolean exitOnZeroConnections, Duration minimum) throws Exception {
-        server.drainListeners(true, true, false);
         try {
-            if (!exitOnZeroConnections) {
-                Thread.sleep(server.drainTime().toMillis());
+            if (drainSkipped.getCount() == 0) {
                 return;
             }
-            Thread.sleep(minimum.toMillis());
+            server.drainListeners(true, true, false);
+            if (!exitOnZeroConnections) {
+                drainSkipped.await(server.drainTime().toMillis(), TimeUnit.MILLISECONDS);
+                return;
+            }
+            if (drainSkipped.await(minimum.toMillis(), TimeUnit.MILLISECONDS)) {
+                return;
+            }
             while (server.openConnections() > 0) {
                 LOG.info("draining: " + server.openConnections() + " connections still open");
-                Thread.sleep(1000);
+                if (drainSkipped.await(1, TimeUnit.SECONDS)) {
+                    return;
+                }
             }
         } finally {
             close();
         }
+    }
+
+    /**
+     * Makes {@link #drainAndClose} close at once, with no drain, whether it has started or not: what
+     * {@code POST /quitquitquit} asks, as Istio's agent skips its drain then (and Envoy's own quits at once).
+     */
+    public void skipDrain() {
+        drainSkipped.countDown();
     }
 
     /** Where the proxy's spans go, with Envoy's {@code tracing.zipkin.*} and {@code tracing.opentelemetry.*}. */

@@ -286,8 +286,10 @@ class ListenerDrainTest {
 
     /** The proxy of the test's configuration, standalone, with {@code drainTime}; the loopback one closed. */
     private StandaloneProxy standalone(Duration drainTime) throws Exception {
-        proxy.close();
-        proxy = null;
+        if (proxy != null) {
+            proxy.close();
+            proxy = null;
+        }
         java.nio.file.Path config = dir.resolve("proxy.yaml");
         java.nio.file.Files.writeString(config, yaml);
         return StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, null, AdminHook.NONE)
@@ -349,6 +351,33 @@ class ListenerDrainTest {
                 "stopped once no connection was left, not after the 20 s drain time");
         assertFalse(accepts(inboundPort));
         assertFalse(accepts(outboundPort));
+    }
+
+    @Test
+    void aQuitStopsAtOnceWithNoDrainBeforeOrDuringTheDrainAsIstiosAgentAfterQuitquitquit() throws Exception {
+        // during a drain (SIGTERM first): it ends it
+        StandaloneProxy standalone = standalone(Duration.ofSeconds(20));
+        long started = System.nanoTime();
+        var stopped = stopping(standalone, true, Duration.ofSeconds(20));
+        Thread.sleep(300);
+        assertFalse(stopped.isDone());
+        standalone.skipDrain();
+        stopped.get(5, TimeUnit.SECONDS);
+        assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(5), "not the 20 s minimum");
+        assertFalse(accepts(inboundPort));
+        assertFalse(accepts(outboundPort));
+
+        // before it: no drain at all, even with a connection open
+        StandaloneProxy quitting = standalone(Duration.ofSeconds(20));
+        try (Client open = new Client(outboundPort)) {
+            open.send("/");
+            open.response();
+            quitting.skipDrain();
+            started = System.nanoTime();
+            stopping(quitting, false, Duration.ZERO).get(5, TimeUnit.SECONDS);
+            assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(5), "not the 20 s drain time");
+        }
+        assertFalse(accepts(inboundPort));
     }
 
     @Test
