@@ -383,6 +383,18 @@ class AdsRawServerTest {
                 .addResources(Resource.newBuilder().setVersion("2").setResource(table("bad"))).build());
         DeltaDiscoveryRequest nack = awaitDeltaRequest(r -> r.getResponseNonce().equals("nds-2"));
         assertTrue(nack.getErrorDetail().getMessage().contains("table: bad"), nack.toString());
+
+        // a new stream asks again, once it has asked for the listeners, as the agent on each of Envoy's streams;
+        // the table sent on it is taken
+        int before = server.deltaRequests.size();
+        server.endDeltaStream();
+        awaitDeltaRequest(before, r -> r.getTypeUrl().equals(NDS) && r.getResponseNonce().isEmpty());
+        List<String> asked = server.deltaRequests.subList(before, server.deltaRequests.size()).stream()
+                .filter(r -> r.getResponseNonce().isEmpty()).map(DeltaDiscoveryRequest::getTypeUrl).toList();
+        assertEquals(asked.indexOf(ResourceType.LISTENER.typeUrl()) + 1, asked.indexOf(NDS), asked.toString());
+        assertEquals(1, asked.stream().filter(NDS::equals).count(), asked.toString());
+        assertFalse(awaitDeltaRequest(before, r -> r.getResponseNonce().equals("nds-1")).hasErrorDetail());
+        assertEquals(List.of(table("names-1"), table("names-1")), taken);
     }
 
     private DeltaDiscoveryRequest awaitDeltaRequest(java.util.function.Predicate<DeltaDiscoveryRequest> p)
