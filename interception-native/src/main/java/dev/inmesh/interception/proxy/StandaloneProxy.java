@@ -178,7 +178,6 @@ public final class StandaloneProxy implements AutoCloseable {
         }
     }
 
-
     /**
      * The control plane options of {@code settings}, which, with the DNS proxy on, also ask for istiod's name table
      * (NDS) as Istio's agent does, each one answering the proxy's DNS from then on.
@@ -202,6 +201,7 @@ public final class StandaloneProxy implements AutoCloseable {
             }
         });
     }
+
     /**
      * The DNS proxy to run beside the listeners.
      *
