@@ -625,7 +625,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                     // the bytes read while inspecting the connection were sent before the relay started
                     metrics.received(inspected + counted[0].downstreamToUpstream.get());
                     metrics.sent(counted[0].upstreamToDownstream.get());
-                    metrics.closed(java.util.Set.of());
+                    // the connection's flags, as its access log line has them (DT when its duration ran out)
+                    metrics.closed(tcpFlags.isEmpty() ? java.util.Set.of() : java.util.Set.copyOf(tcpFlags));
                 }
                 TcpRelay.Counters c = counted[0];
                 logTcp(clusterName, inspected + (c == null ? 0 : c.downstreamToUpstream.get()),

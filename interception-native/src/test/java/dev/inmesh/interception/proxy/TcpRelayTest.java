@@ -250,6 +250,7 @@ class TcpRelayTest {
                               path: %s
                               log_format: {text_format_source: {inline_string: "%%RESPONSE_FLAGS%%\\n"}}
                 """.formatted(log), "", upstream.getLocalPort());
+        SimpleMeterRegistry registry = metered();
         long start = System.nanoTime();
         try (Socket client = connect(); Socket server = acceptWithin(upstream, 5_000)) {
             client.getOutputStream().write('a');
@@ -268,6 +269,8 @@ class TcpRelayTest {
             Thread.sleep(line.isEmpty() ? 50 : 0);
         }
         assertEquals("DT\n", line);
+        // and Istio's TCP metrics label the closed connection so
+        assertEquals(1.0, registry.get("istio_tcp_connections_closed").tag("response_flags", "DT").counter().count());
     }
 
     @Test
