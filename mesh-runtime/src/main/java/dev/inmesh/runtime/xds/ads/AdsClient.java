@@ -446,9 +446,7 @@ public final class AdsClient {
             return;
         }
         com.google.protobuf.Message request;
-        Status status = error == null ? null
-                // As Envoy: INTERNAL, and a message cut at 4 KiB (the status keeps it whole)
-                : Status.newBuilder().setCode(Code.INTERNAL_VALUE).setMessage(truncated(error)).build();
+        Status status = errorDetail(error);
         if (options.delta()) {
             request = deltaRequest(s, nonce, status);
         } else {
@@ -481,11 +479,16 @@ public final class AdsClient {
         }
     }
 
+    /** A NACK's error_detail for {@code error} (null for none): as Envoy, INTERNAL, the message cut at 4 KiB. */
+    private static Status errorDetail(String error) {
+        return error == null ? null
+                : Status.newBuilder().setCode(Code.INTERNAL_VALUE).setMessage(truncated(error)).build();
+    }
+
     /** A request of agent type {@code type}: the first of a stream (no nonce), or an ACK or a NACK ({@code error}). */
     @SuppressWarnings("unchecked")
     private void sendAgent(String type, String version, String nonce, String error) {
-        Status status = error == null ? null
-                : Status.newBuilder().setCode(Code.INTERNAL_VALUE).setMessage(truncated(error)).build();
+        Status status = errorDetail(error);
         com.google.protobuf.Message request;
         if (options.delta()) {
             DeltaDiscoveryRequest.Builder b = DeltaDiscoveryRequest.newBuilder().setTypeUrl(type)
