@@ -241,15 +241,8 @@ class TcpRelayTest {
             throws Exception {
         // istiod's tcp_proxy for a DestinationRule's connectionPool.tcp.maxConnectionDuration
         java.nio.file.Path log = dir.resolve("tcp.log");
-        restart("""
-                          max_downstream_connection_duration: 0.4s
-                          access_log:
-                          - name: envoy.access_loggers.file
-                            typed_config:
-                              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-                              path: %s
-                              log_format: {text_format_source: {inline_string: "%%RESPONSE_FLAGS%%\\n"}}
-                """.formatted(log), "", upstream.getLocalPort());
+        restart("          max_downstream_connection_duration: 0.4s\n"
+                + ProxyAccessLogTest.accessLog(log, "%RESPONSE_FLAGS%", "          "), "", upstream.getLocalPort());
         SimpleMeterRegistry registry = metered();
         long start = System.nanoTime();
         try (Socket client = connect(); Socket server = acceptWithin(upstream, 5_000)) {
