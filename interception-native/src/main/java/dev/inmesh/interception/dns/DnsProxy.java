@@ -71,10 +71,11 @@ import java.util.logging.Logger;
  * of the configuration the proxy runs (rebuilt on each snapshot, swapped atomically), or, once istiod has sent one,
  * of istiod's name table ({@link #nameTable}, as Istio's agent answers), authoritative, TTL 30 s, its addresses
  * shuffled; until the first configuration or name table, every query gets SERVFAIL, as the agent's before its first
- * name table (so that no application caches a forwarded NXDOMAIN for a name of the mesh); every other query is forwarded to the upstream resolvers in turn (over UDP for a UDP query,
- * over TCP for a TCP one), from a new socket of the proxy's (whose user the capture rules leave alone), and the first
- * answer is relayed to the application as it came (its id is the query's; over UDP cut to the question with TC set
- * when larger than the query takes); when none answers in time, SERVFAIL. A query the DNS server library of
+ * name table (so that no application caches a forwarded NXDOMAIN for a name of the mesh); every other query is
+ * forwarded to the upstream resolvers in turn (over UDP for a UDP query, over TCP for a TCP one), from a new socket
+ * of the proxy's (whose user the capture rules leave alone), and the first answer is relayed to the application as
+ * it came (its id is the query's; over UDP cut to the question with TC set when larger than the query takes); when
+ * none answers in time, SERVFAIL. A query the DNS server library of
  * Istio's agent rejects gets NOTIMP (an opcode other than QUERY and NOTIFY) or FORMERR (not one question, see
  * {@link #rejected}). UDP answers from the table keep to 512 bytes, or the query's EDNS size, with TC set when
  * records had to be left out. At most {@link Options#maxPending()} queries are forwarded at once, more get SERVFAIL;

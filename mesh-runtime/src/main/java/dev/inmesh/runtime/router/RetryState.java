@@ -160,8 +160,8 @@ final class RetryState {
                     || on.contains("gateway-error") || on.contains("reset")
                     || on.contains("reset-before-request") && !requestSent;
             // the router's own reset at the upstream's max_stream_duration is a reset as any other (Envoy's LocalReset)
-            case RESET, REMOTE_RESET, MAX_STREAM_DURATION, PROTOCOL_ERROR -> on.contains("5xx") || on.contains("gateway-error")
-                    || on.contains("reset");
+            case RESET, REMOTE_RESET, MAX_STREAM_DURATION, PROTOCOL_ERROR -> on.contains("5xx")
+                    || on.contains("gateway-error") || on.contains("reset");
             case REFUSED_STREAM -> on.contains("refused-stream") || on.contains("5xx") || on.contains("gateway-error")
                     || on.contains("reset");
             case PER_TRY_TIMEOUT, PER_TRY_IDLE_TIMEOUT -> on.contains("5xx") || on.contains("gateway-error") || on.contains("reset");
