@@ -3,11 +3,12 @@ package dev.inmesh.runtime.router;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Parser;
 import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.Exchange;
+import dev.inmesh.runtime.upstream.Exchange.Answer;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LbContext;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.vertx.core.Future;
-import io.vertx.core.MultiMap;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -26,9 +27,6 @@ import java.util.function.Consumer;
  */
 final class ClusterCall {
     private ClusterCall() {}
-
-    /** A service's answer: its status, headers, trailers and body. */
-    record Answer(int status, MultiMap headers, MultiMap trailers, Buffer body) {}
 
     /**
      * Sends one request to a host of {@code cluster}.
@@ -64,15 +62,7 @@ final class ClusterCall {
         RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost(host.address().address())
                 .setPort(host.address().port());
         prepare.accept(ro);
-        io.vertx.core.net.HostAndPort hp = authority == null || authority.isEmpty() ? null
-                : io.vertx.core.net.HostAndPort.parseAuthority(authority, -1);
-        client.request(ro).compose(req -> {
-            sent[0] = req;
-            if (hp != null) {
-                req.authority(hp);
-            }
-            return req.send(body);
-        }).compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), resp.headers(), resp.trailers(), b)))
+        Exchange.send(vertx, client, ro, authority, body, req -> sent[0] = req)
                 .onComplete(ar -> {
                     if (ar.succeeded()) {
                         answer.tryComplete(ar.result());

@@ -3,7 +3,7 @@ package dev.inmesh.runtime.router;
 import dev.inmesh.api.config.core.MetadataMatcher;
 import dev.inmesh.api.config.core.StringMatcher;
 import dev.inmesh.api.config.extauthz.ExtAuthz;
-import dev.inmesh.runtime.router.ClusterCall.Answer;
+import dev.inmesh.runtime.upstream.Exchange.Answer;
 import dev.inmesh.runtime.router.RbacFilter.Subject;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.upstream.ClusterManager;

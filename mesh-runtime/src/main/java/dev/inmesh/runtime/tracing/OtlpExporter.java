@@ -2,6 +2,7 @@ package dev.inmesh.runtime.tracing;
 
 import dev.inmesh.api.config.listener.Tracing;
 import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.Exchange;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LbContext;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
@@ -10,10 +11,8 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
-import io.vertx.core.net.HostAndPort;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -198,18 +197,18 @@ final class OtlpExporter {
         Buffer body = Buffer.buffer(5 + request.length).appendByte((byte) 0).appendInt(request.length)
                 .appendBytes(request);
         stats.grpcReportsSent.increment();
-        return call(client, ro, g.authority(), body).compose(resp -> resp.body().compose(b -> {
+        return call(client, ro, g.authority(), body).compose(resp -> {
             String status = resp.trailers().get("grpc-status");
             if (status == null) {
-                status = resp.getHeader("grpc-status"); // a trailers-only answer
+                status = resp.headers().get("grpc-status"); // a trailers-only answer
             }
-            if (resp.statusCode() == 200 && "0".equals(status)) {
+            if (resp.status() == 200 && "0".equals(status)) {
                 stats.grpcReportsSuccess.increment();
                 return Future.succeededFuture();
             }
             stats.grpcReportsFailed.increment();
-            return Future.failedFuture("HTTP " + resp.statusCode() + ", grpc-status " + status);
-        }), e -> {
+            return Future.failedFuture("HTTP " + resp.status() + ", grpc-status " + status);
+        }, e -> {
             stats.grpcReportsFailed.increment();
             return Future.failedFuture(e);
         });
@@ -220,11 +219,11 @@ final class OtlpExporter {
         RequestOptions ro = options(host, h.path(), millis(h.timeout()), h.headers())
                 .putHeader("content-type", "application/x-protobuf");
         stats.httpReportsSent.increment();
-        return call(client, ro, h.host(), Buffer.buffer(request)).compose(resp -> resp.body().compose(b -> {
+        return call(client, ro, h.host(), Buffer.buffer(request)).compose(resp -> {
             stats.httpReportsSuccess.increment();
-            return resp.statusCode() == 200 ? Future.succeededFuture()
-                    : Future.failedFuture("the collector answered " + resp.statusCode());
-        }), e -> {
+            return resp.status() == 200 ? Future.succeededFuture()
+                    : Future.failedFuture("the collector answered " + resp.status());
+        }, e -> {
             stats.httpReportsFailed.increment();
             return Future.failedFuture(e);
         });
@@ -238,15 +237,8 @@ final class OtlpExporter {
         return ro;
     }
 
-    private static Future<HttpClientResponse> call(HttpClient client, RequestOptions ro, String authority,
-                                                   Buffer body) {
-        HostAndPort a = HostAndPort.parseAuthority(authority, -1);
-        return client.request(ro).compose(req -> {
-            if (a != null) {
-                req.authority(a);
-            }
-            return req.send(body);
-        });
+    private Future<Exchange.Answer> call(HttpClient client, RequestOptions ro, String authority, Buffer body) {
+        return Exchange.send(vertx, client, ro, authority, body, req -> { });
     }
 
     private static long millis(Duration timeout) {

@@ -2,10 +2,12 @@ package dev.inmesh.runtime.tracing;
 
 import dev.inmesh.api.config.listener.Tracing;
 import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.Exchange;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LbContext;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
@@ -103,18 +105,11 @@ final class ZipkinReporter {
                 .setHost(host.address().address()).setPort(host.address().port())
                 .putHeader("content-type", "application/json").setTimeout(REQUEST_TIMEOUT_MS);
         String body = ZipkinSpan.toJson(spans);
-        io.vertx.core.net.HostAndPort authority = io.vertx.core.net.HostAndPort.parseAuthority(
-                collector.collectorHostname(), -1);
-        client.request(ro).compose(req -> {
-            if (authority != null) {
-                req.authority(authority);
-            }
-            return req.send(body);
-        }).compose(resp -> resp.body().map(b -> resp.statusCode()))
+        Exchange.send(vertx, client, ro, collector.collectorHostname(), Buffer.buffer(body), req -> { })
                 .onComplete(ar -> {
                     if (ar.failed()) {
                         stats.reportsFailed.increment();
-                    } else if (ar.result() == 202) {
+                    } else if (ar.result().status() == 202) {
                         stats.reportsSent.increment();
                     } else {
                         stats.reportsDropped.increment();

@@ -1,0 +1,57 @@
+package dev.inmesh.runtime.upstream;
+
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.HostAndPort;
+import java.util.function.Consumer;
+
+/**
+ * One request of the mesh's own (a tracer's export, a filter's call to its service) whose whole answer is read, from
+ * any thread. Vert.x hands a response's body only to a {@code body()} asked for before the response ends: asked from
+ * a thread outside Vert.x, the step that asks can run after the end, and the answer never comes (Vert.x issues 5904
+ * and 6038). So a request asked from outside Vert.x is sent, and its answer read, on an event loop of Vert.x's.
+ */
+public final class Exchange {
+    private Exchange() {}
+
+    /** An answer: its status, headers, trailers and whole body. */
+    public record Answer(int status, MultiMap headers, MultiMap trailers, Buffer body) {}
+
+    /**
+     * Sends one request and reads its whole answer.
+     *
+     * @param authority the request's {@code :authority} ({@code host[:port]}), or null or empty for the client's own
+     * @param sent told of the request once it exists (to reset it later), on an event loop
+     * @return the answer; failed when the request or its answer fails
+     */
+    public static Future<Answer> send(Vertx vertx, HttpClient client, RequestOptions options, String authority,
+                                      Buffer body, Consumer<HttpClientRequest> sent) {
+        HostAndPort hp = authority == null || authority.isEmpty() ? null : HostAndPort.parseAuthority(authority, -1);
+        if (Vertx.currentContext() != null) {
+            return exchange(client, options, hp, body, sent);
+        }
+        Context context = vertx.getOrCreateContext();
+        Promise<Answer> answer = Promise.promise();
+        context.runOnContext(v -> exchange(client, options, hp, body, sent).onComplete(answer));
+        return answer.future();
+    }
+
+    private static Future<Answer> exchange(HttpClient client, RequestOptions options, HostAndPort authority,
+                                           Buffer body, Consumer<HttpClientRequest> sent) {
+        return client.request(options).compose(req -> {
+            sent.accept(req);
+            if (authority != null) {
+                req.authority(authority);
+            }
+            return req.send(body).compose(resp -> resp.body()
+                    .map(b -> new Answer(resp.statusCode(), resp.headers(), resp.trailers(), b)));
+        });
+    }
+}
