@@ -191,16 +191,23 @@ public final class ProxyCommand implements Callable<Integer> {
             description = "This workload's namespace (default: INMESH_NAMESPACE, else POD_NAMESPACE, else default).")
     String namespace;
 
-    @Option(names = "--app", paramLabel = "APP", description = "This workload's app label (default: INMESH_APP).")
+    @Option(names = "--app", paramLabel = "APP", description = "This workload's app label (default: "
+            + "INMESH_APP, else the pod's app label: /etc/istio/pod/labels, else ISTIO_METAJSON_LABELS).")
     String app;
 
     @Option(names = "--app-version", paramLabel = "VERSION", description = "This workload's version label "
-            + "(default: INMESH_VERSION; --version prints the proxy's own version).")
+            + "(default: INMESH_VERSION, else the pod's version label; --version prints the proxy's own version).")
     String version;
 
     @Option(names = "--cluster-id", paramLabel = "ID", description = "The cluster this workload runs in "
             + "(default: INMESH_CLUSTER_ID, else ISTIO_META_CLUSTER_ID, else Kubernetes).")
     String clusterId;
+
+    /** Where Istio's injector mounts the pod's downward API files ({@code labels}, {@code annotations}). */
+    Path podInfo = Path.of("/etc/istio/pod");
+
+    /** Where the command's warnings go. */
+    Consumer<String> warnings = w -> System.err.println("inmesh proxy: warning: " + w);
 
     /**
      * This workload as the proxy names it in its metrics and its metadata exchange.
@@ -208,26 +215,40 @@ public final class ProxyCommand implements Callable<Integer> {
      * @param peerMetadata the {@code x-envoy-peer-metadata} value it sends
      * @param peerMetadataId the {@code x-envoy-peer-metadata-id} value, Istio's node id
      *     {@code sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local}
+     * @param podName the pod's name, of the node id
+     * @param podIp the pod's IP, of the node id, by which istiod finds the pod and its Services
+     * @param labels the pod's labels, the node's {@code LABELS}
      */
-    record Identity(WorkloadInfo local, String clusterId, String peerMetadata, String peerMetadataId) {}
+    record Identity(WorkloadInfo local, String clusterId, String peerMetadata, String peerMetadataId, String podName,
+                    String podIp, java.util.Map<String, String> labels) {}
 
     /**
-     * The identity from this command's options, else the Inmesh settings {@code o} ({@code INMESH_*}), else the
-     * environment Istio's injector gives a sidecar ({@code ISTIO_META_WORKLOAD_NAME}, {@code POD_NAMESPACE},
-     * {@code ISTIO_META_CLUSTER_ID}); a setting at its default counts as unset.
+     * The identity from this command's options, else the Inmesh settings {@code o} ({@code INMESH_*}), else what
+     * Istio's injector gives a sidecar: the variables {@code ISTIO_META_WORKLOAD_NAME}, {@code POD_NAMESPACE},
+     * {@code POD_NAME}, {@code INSTANCE_IP} and {@code ISTIO_META_CLUSTER_ID}, and the pod's labels
+     * ({@link PodInfo#labels}: {@code app} and {@code version}, the canonical service and revision as Istio derives
+     * them); a setting at its default counts as unset.
      */
     Identity identity(MeshOptions o, java.util.Map<String, String> env) {
+        java.util.Map<String, String> labels = PodInfo.labels(podInfo.resolve("labels"), env, warnings);
         String ns = first(namespace, o.getNamespace().equals("default") ? null : o.getNamespace(),
                 env.get("POD_NAMESPACE"), "default");
-        String a = first(app, o.getApp(), null, "");
-        String v = first(version, o.getVersion(), null, "");
+        String a = first(app, o.getApp(), labels.get("app"), "");
+        String v = first(version, o.getVersion(), labels.get("version"), "");
         String workload = first(workloadName, o.getWorkloadName(), env.get("ISTIO_META_WORKLOAD_NAME"), a);
         String cluster = first(clusterId, o.getClusterId().equals("Kubernetes") ? null : o.getClusterId(),
                 env.get("ISTIO_META_CLUSTER_ID"), "Kubernetes");
-        WorkloadInfo local = new WorkloadInfo(workload, ns, a, v);
-        String pod = !o.getPodName().isEmpty() ? o.getPodName() : workload.isEmpty() ? "inmesh" : workload;
-        String id = "sidecar~" + o.getPodIp() + "~" + pod + "." + ns + "~" + ns + ".svc.cluster.local";
-        return new Identity(local, cluster, PeerMetadata.encode(local, cluster), id);
+        // Istio's canonical service and revision: its own labels, else the recommended Kubernetes ones, else these
+        String canonical = first(labels.get("service.istio.io/canonical-name"),
+                labels.get("app.kubernetes.io/name"), a, workload);
+        String revision = first(labels.get("service.istio.io/canonical-revision"),
+                labels.get("app.kubernetes.io/version"), v, "latest");
+        WorkloadInfo local = new WorkloadInfo(workload, ns, a, v, canonical, revision, null);
+        String pod = first(null, o.getPodName(), env.get("POD_NAME"), workload.isEmpty() ? "inmesh" : workload);
+        String ip = first(null, o.getPodIp().equals("127.0.0.1") ? null : o.getPodIp(), env.get("INSTANCE_IP"),
+                "127.0.0.1");
+        String id = "sidecar~" + ip + "~" + pod + "." + ns + "~" + ns + ".svc.cluster.local";
+        return new Identity(local, cluster, PeerMetadata.encode(local, cluster), id, pod, ip, labels);
     }
 
     /**
@@ -247,15 +268,20 @@ public final class ProxyCommand implements Callable<Integer> {
             o.setXdsDelta(true);
         }
         String mode = first(null, null, env.get("ISTIO_META_INTERCEPTION_MODE"), "REDIRECT");
-        dev.inmesh.runtime.xds.ads.AdsOptions ads = dev.inmesh.runtime.mesh.DefaultMesh.adsOptions(o,
-                identity.local(), identity.clusterId(), mode);
-        return ads.withNode(ads.node().withIstioMeta(istioMeta(env)));
+        dev.inmesh.runtime.xds.ads.AdsOptions ads = dev.inmesh.runtime.mesh.DefaultMesh.adsOptions(
+                new MeshOptions(o).setPodName(identity.podName()).setPodIp(identity.podIp()), identity.local(),
+                identity.clusterId(), mode);
+        // all the pod's labels, with the app and version labels this workload goes by
+        java.util.Map<String, String> labels = new java.util.TreeMap<>(identity.labels());
+        labels.putAll(ads.node().labels());
+        return ads.withNode(ads.node().withLabels(labels).withIstioMeta(istioMeta(env)));
     }
 
     /**
      * The node metadata Istio's agent takes from its environment: each {@code ISTIO_META_NAME} variable as metadata
      * {@code NAME} (istiod reads, for instance, {@code DNS_CAPTURE}, {@code DNS_AUTO_ALLOCATE}, {@code HTTP10},
-     * {@code NETWORK}, {@code MESH_ID}), and {@code DNS_CAPTURE} {@code true} with {@code --dns-capture}.
+     * {@code NETWORK}, {@code MESH_ID}), then the members of each {@code ISTIO_METAJSON_*} variable's JSON object
+     * ({@link PodInfo#metaJson}), and {@code DNS_CAPTURE} {@code true} with {@code --dns-capture}.
      */
     java.util.Map<String, String> istioMeta(java.util.Map<String, String> env) {
         java.util.Map<String, String> meta = new java.util.TreeMap<>();
@@ -264,6 +290,7 @@ public final class ProxyCommand implements Callable<Integer> {
                 meta.put(name.substring("ISTIO_META_".length()), value);
             }
         });
+        meta.putAll(PodInfo.metaJson(env, warnings));
         if (dnsCapture) {
             meta.put("DNS_CAPTURE", "true");
         }
@@ -404,7 +431,7 @@ public final class ProxyCommand implements Callable<Integer> {
         AutoCloseable identityStop = null;
         Termination termination;
         try {
-            termination = termination(System.getenv(), w -> System.err.println("inmesh proxy: warning: " + w));
+            termination = termination(System.getenv(), warnings);
             // what Istio's injector passes its agent for the application: its metrics to merge, its probes
             IstioAgent.Settings agent = noAdmin ? IstioAgent.Settings.NONE : IstioAgent.Settings.fromEnvironment(
                     System.getenv(), AdminHook.Addresses.DEFAULTS.agent().getPort());

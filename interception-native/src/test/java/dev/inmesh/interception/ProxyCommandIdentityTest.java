@@ -4,8 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.MeshOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /** Where {@code inmesh proxy} takes its workload's identity from: its options, then settings, then Istio's env. */
@@ -48,6 +53,89 @@ class ProxyCommandIdentityTest {
         assertEquals("reviews-v2", id.local().workload());
         assertEquals("prod", id.local().namespace());
         assertEquals("c1", id.clusterId());
+    }
+
+    @Test
+    void inAPodIstiosInjectorSetUpTheNodeIsThePodByItsIpNameAndLabels(@TempDir Path podInfo) throws Exception {
+        // the downward API's file as the kubelet writes it (keys sorted, values quoted as Go quotes them)
+        Files.writeString(podInfo.resolve("labels"), """
+                app="reviews"
+                pod-template-hash="5d8f9c7b4"
+                security.istio.io/tlsMode="istio"
+                service.istio.io/canonical-name="reviews-canonical"
+                service.istio.io/canonical-revision="v2"
+                team="a \\\"quoted\\\" \\u00e9l\\xc3\\xa9ment"
+                version="v2"
+                """);
+        Map<String, String> env = Map.of("POD_NAME", "reviews-v2-5d8f9c7b4-x2k4p", "POD_NAMESPACE", "bookinfo",
+                "INSTANCE_IP", "10.244.1.7", "ISTIO_META_WORKLOAD_NAME", "reviews-v2",
+                "ISTIO_METAJSON_LABELS", "{\"app\": \"old\", \"tier\": \"web\"}");
+        ProxyCommand cmd = parse("--xds-address", "istiod.istio-system.svc:15010");
+        cmd.podInfo = podInfo;
+        ProxyCommand.Identity id = cmd.identity(new MeshOptions(), env);
+        assertEquals("reviews", id.local().app());
+        assertEquals("v2", id.local().version());
+        assertEquals("reviews-canonical", id.local().canonicalService());
+        assertEquals("v2", id.local().canonicalRevision());
+        assertEquals("sidecar~10.244.1.7~reviews-v2-5d8f9c7b4-x2k4p.bookinfo~bookinfo.svc.cluster.local",
+                id.peerMetadataId());
+        assertEquals("reviews-canonical", dev.inmesh.runtime.stats.PeerMetadata.decode(id.peerMetadata())
+                .canonicalService());
+
+        var ads = cmd.xds(new MeshOptions(), id, env);
+        assertEquals("sidecar~10.244.1.7~reviews-v2-5d8f9c7b4-x2k4p.bookinfo~bookinfo.svc.cluster.local",
+                ads.node().nodeId(), "istiod finds the pod, and so its Services' inbound listeners, by this IP");
+        var meta = dev.inmesh.runtime.xds.ads.NodeBuilder.build(ads.node()).getMetadata().getFieldsMap();
+        assertEquals("10.244.1.7", meta.get("INSTANCE_IPS").getStringValue());
+        assertEquals("reviews-v2-5d8f9c7b4-x2k4p", meta.get("NAME").getStringValue());
+        Map<String, String> labels = new java.util.TreeMap<>();
+        meta.get("LABELS").getStructValue().getFieldsMap().forEach((k, v) -> labels.put(k, v.getStringValue()));
+        assertEquals(Map.of("app", "reviews", "version", "v2", "tier", "web", "security.istio.io/tlsMode", "istio",
+                "service.istio.io/canonical-name", "reviews-canonical", "service.istio.io/canonical-revision", "v2",
+                "team", "a \"quoted\" \u00e9l\u00e9ment"), labels,
+                "the file's labels over ISTIO_METAJSON_LABELS', without pod-template-hash");
+        assertEquals("old", meta.get("app").getStringValue(), "ISTIO_METAJSON_*'s members, as the agent merges them");
+        assertEquals("web", meta.get("tier").getStringValue());
+
+        ProxyCommand named = parse("--app", "legacy", "--app-version", "v9");
+        named.podInfo = podInfo;
+        ProxyCommand.Identity own = named.identity(new MeshOptions().setPodIp("10.0.0.9").setPodName("mine"), env);
+        assertEquals("legacy", own.local().app(), "the options win over the pod's labels");
+        assertEquals("v9", own.local().version());
+        assertEquals("sidecar~10.0.0.9~mine.bookinfo~bookinfo.svc.cluster.local", own.peerMetadataId());
+    }
+
+    @Test
+    void olderInjectorsLabelsComeFromIstioMetajsonLabelsAndWhatCannotBeReadIsToldAndLeftOut(@TempDir Path dir) {
+        List<String> warnings = new ArrayList<>();
+        ProxyCommand cmd = parse("-c", "x.yaml");
+        cmd.podInfo = dir; // no labels file
+        cmd.warnings = warnings::add;
+        ProxyCommand.Identity id = cmd.identity(new MeshOptions(), Map.of("ISTIO_METAJSON_LABELS",
+                "{\"app\": \"details\", \"version\": \"v1\", \"replicas\": 3}", "POD_NAME", "details-v1-x"));
+        assertEquals("details", id.local().app());
+        assertEquals("v1", id.local().version());
+        assertEquals("details", id.local().canonicalService());
+        assertEquals(Map.of("app", "details", "version", "v1"), id.labels());
+        assertEquals(List.of("ISTIO_METAJSON_LABELS: replicas is not a string; left out"), warnings);
+
+        warnings.clear();
+        assertEquals(Map.of(), cmd.istioMeta(Map.of("ISTIO_METAJSON_ANNOTATIONS", "not json")));
+        assertEquals(List.of("ISTIO_METAJSON_ANNOTATIONS is not a JSON object; left out: not json"), warnings);
+    }
+
+    @Test
+    void goQuotedValuesOfTheDownwardApiAreUnquotedAndOthersRefused() {
+        assertEquals("plain", PodInfo.unquote("\"plain\""));
+        assertEquals("tab\there \"q\" back\\slash", PodInfo.unquote("\"tab\\there \\\"q\\\" back\\\\slash\""));
+        assertEquals("\u00e9\u00e9\u00e9 \u0001", PodInfo.unquote("\"\\xc3\\xa9\\u00e9\\303\\251 \\x01\""));
+        assertEquals(null, PodInfo.unquote("unquoted"));
+        assertEquals(null, PodInfo.unquote("\"bad \\q escape\""));
+        assertEquals(null, PodInfo.unquote("\"cut \\x4\""));
+        List<String> warnings = new ArrayList<>();
+        assertEquals(Map.of("a", "1", "b", "x=y"), PodInfo.downwardApi("a=\"1\"\nb=\"x=y\"\nbroken\nc=unquoted\n",
+                Path.of("labels"), warnings::add));
+        assertEquals(2, warnings.size(), warnings.toString());
     }
 
     @Test

@@ -1,0 +1,171 @@
+package dev.inmesh.interception;
+
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Consumer;
+
+/**
+ * What a pod tells its sidecar about itself beyond plain variables, read as Istio's agent reads it: the pod's labels
+ * from the downward API file Istio's injector mounts ({@code /etc/istio/pod/labels}, one {@code key="value"} per
+ * line, the value quoted as Go quotes a string), over the older injectors' {@code ISTIO_METAJSON_LABELS} (a JSON
+ * object); and the members of every {@code ISTIO_METAJSON_*} variable's JSON object, which the agent puts into the
+ * node's metadata as they are.
+ */
+final class PodInfo {
+    /** The label a Deployment's ReplicaSet adds to each pod, which the agent leaves out of the node's labels. */
+    static final String POD_TEMPLATE_HASH = "pod-template-hash";
+    static final String METAJSON_PREFIX = "ISTIO_METAJSON_";
+
+    private PodInfo() {}
+
+    /**
+     * The pod's labels: {@code ISTIO_METAJSON_LABELS}'s, then the downward API file's over them (without
+     * {@code pod-template-hash}); empty outside a pod. A file that cannot be read, a line or a JSON value that cannot
+     * be parsed is told to {@code warn} and left out.
+     */
+    static Map<String, String> labels(Path file, Map<String, String> env, Consumer<String> warn) {
+        Map<String, String> labels = new TreeMap<>();
+        String json = env.get(METAJSON_PREFIX + "LABELS");
+        if (json != null) {
+            labels.putAll(strings(METAJSON_PREFIX + "LABELS", json, warn));
+        }
+        try {
+            labels.putAll(downwardApi(Files.readString(file, StandardCharsets.UTF_8), file, warn));
+            labels.remove(POD_TEMPLATE_HASH);
+        } catch (NoSuchFileException e) {
+            // not in a pod, or a pod without the podinfo volume: as the agent, without a word
+        } catch (IOException | RuntimeException e) {
+            warn.accept("cannot read the pod's labels from " + file + ": " + e.getMessage());
+        }
+        return labels;
+    }
+
+    /**
+     * The node metadata the {@code ISTIO_METAJSON_*} variables give: each one's JSON object's members, as the agent
+     * merges them into the metadata (their string values; other values are left out, with a warning).
+     */
+    static Map<String, String> metaJson(Map<String, String> env, Consumer<String> warn) {
+        Map<String, String> meta = new TreeMap<>();
+        new TreeMap<>(env).forEach((name, value) -> {
+            if (name.startsWith(METAJSON_PREFIX)) {
+                meta.putAll(strings(name, value, warn));
+            }
+        });
+        return meta;
+    }
+
+    /** A {@code labels} or {@code annotations} file of the downward API: {@code key="value"} lines. */
+    static Map<String, String> downwardApi(String text, Path file, Consumer<String> warn) {
+        Map<String, String> entries = new TreeMap<>();
+        for (String line : text.split("\n")) {
+            if (line.isBlank()) {
+                continue;
+            }
+            int eq = line.indexOf('=');
+            String value = eq < 1 ? null : unquote(line.substring(eq + 1).strip());
+            if (value == null) {
+                warn.accept(file + ": line " + line + " is not key=\"value\"; left out");
+                continue;
+            }
+            entries.put(line.substring(0, eq).strip(), value);
+        }
+        return entries;
+    }
+
+    /** A string in Go's double quotes with its escapes ({@code \"}, {@code \\}, {@code \n}, {@code \xHH}, ...). */
+    static String unquote(String quoted) {
+        if (quoted.length() < 2 || quoted.charAt(0) != '"' || quoted.charAt(quoted.length() - 1) != '"') {
+            return null;
+        }
+        StringBuilder out = new StringBuilder(quoted.length());
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        for (int i = 1; i < quoted.length() - 1; i++) {
+            char c = quoted.charAt(i);
+            if (c != '\\') {
+                flush(bytes, out);
+                out.append(c);
+                continue;
+            }
+            if (++i >= quoted.length() - 1) {
+                return null;
+            }
+            char e = quoted.charAt(i);
+            int digits = switch (e) {
+                case 'x' -> 2;
+                case 'u' -> 4;
+                case 'U' -> 8;
+                case '0', '1', '2', '3', '4', '5', '6', '7' -> 3;
+                default -> 0;
+            };
+            if (digits > 0) {
+                int start = e >= '0' && e <= '7' ? i : i + 1;
+                if (start + digits > quoted.length() - 1) {
+                    return null;
+                }
+                int code;
+                try {
+                    code = Integer.parseInt(quoted.substring(start, start + digits), e >= '0' && e <= '7' ? 8 : 16);
+                } catch (NumberFormatException bad) {
+                    return null;
+                }
+                i = start + digits - 1;
+                if (e == 'x' || e >= '0' && e <= '7') {
+                    bytes.write(code); // a byte of UTF-8
+                } else {
+                    flush(bytes, out);
+                    out.appendCodePoint(code);
+                }
+                continue;
+            }
+            flush(bytes, out);
+            switch (e) {
+                case 'a' -> out.append('\u0007');
+                case 'b' -> out.append('\b');
+                case 'f' -> out.append('\f');
+                case 'n' -> out.append('\n');
+                case 'r' -> out.append('\r');
+                case 't' -> out.append('\t');
+                case 'v' -> out.append('\u000b');
+                case '\\', '"', '\'' -> out.append(e);
+                default -> {
+                    return null;
+                }
+            }
+        }
+        flush(bytes, out);
+        return out.toString();
+    }
+
+    private static void flush(java.io.ByteArrayOutputStream bytes, StringBuilder out) {
+        if (bytes.size() > 0) {
+            out.append(bytes.toString(StandardCharsets.UTF_8));
+            bytes.reset();
+        }
+    }
+
+    private static Map<String, String> strings(String name, String json, Consumer<String> warn) {
+        Map<String, String> out = new TreeMap<>();
+        JsonObject object;
+        try {
+            object = new JsonObject(json);
+        } catch (DecodeException | ClassCastException e) {
+            warn.accept(name + " is not a JSON object; left out: " + json);
+            return out;
+        }
+        object.forEach(member -> {
+            if (member.getValue() instanceof String s) {
+                out.put(member.getKey(), s);
+            } else {
+                warn.accept(name + ": " + member.getKey() + " is not a string; left out");
+            }
+        });
+        return out;
+    }
+}
