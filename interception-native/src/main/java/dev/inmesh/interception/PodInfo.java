@@ -15,8 +15,8 @@ import java.util.function.Consumer;
  * What a pod tells its sidecar about itself beyond plain variables, read as Istio's agent reads it: the pod's labels
  * from the downward API file Istio's injector mounts ({@code /etc/istio/pod/labels}, one {@code key="value"} per
  * line, the value quoted as Go quotes a string), over the older injectors' {@code ISTIO_METAJSON_LABELS} (a JSON
- * object); and the members of every {@code ISTIO_METAJSON_*} variable's JSON object, which the agent puts into the
- * node's metadata as they are.
+ * object); the members of every {@code ISTIO_METAJSON_*} variable's JSON object, which the agent puts into the
+ * node's metadata as they are; and the xDS server the {@code PROXY_CONFIG} variable names.
  */
 final class PodInfo {
     /** The label a Deployment's ReplicaSet adds to each pod, which the agent leaves out of the node's labels. */
@@ -59,6 +59,26 @@ final class PodInfo {
             }
         });
         return meta;
+    }
+
+    /**
+     * The xDS server Istio's injector names to its agent: the {@code discoveryAddress} of the {@code PROXY_CONFIG}
+     * variable (the mesh's default ProxyConfig, as JSON); null without one. One that cannot be read is told to
+     * {@code warn}.
+     */
+    static String discoveryAddress(Map<String, String> env, Consumer<String> warn) {
+        String config = env.get("PROXY_CONFIG");
+        if (config == null || config.isBlank()) {
+            return null;
+        }
+        try {
+            String address = new JsonObject(config).getString("discoveryAddress");
+            return address == null || address.isEmpty() ? null : address;
+        } catch (DecodeException | ClassCastException e) {
+            warn.accept("PROXY_CONFIG is not a JSON ProxyConfig with a discoveryAddress string; left out: "
+                    + e.getMessage());
+            return null;
+        }
     }
 
     /** A {@code labels} or {@code annotations} file of the downward API: {@code key="value"} lines. */

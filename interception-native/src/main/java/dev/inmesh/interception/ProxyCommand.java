@@ -54,8 +54,11 @@ public final class ProxyCommand implements Callable<Integer> {
 
     @Option(names = "--xds-address", paramLabel = "HOST:PORT",
             description = "Take the configuration from this xDS server over ADS, as a sidecar from istiod "
-                    + "(default: INMESH_XDS_ADDRESS; INMESH_XDS_FALLBACK_ADDRESS, INMESH_XDS_CA_FILE, "
-                    + "INMESH_XDS_TOKEN_FILE and INMESH_XDS_INITIAL_FETCH_TIMEOUT_SECONDS apply too).")
+                    + "(default: INMESH_XDS_ADDRESS, else the discoveryAddress of Istio's PROXY_CONFIG; "
+                    + "INMESH_XDS_FALLBACK_ADDRESS, INMESH_XDS_CA_FILE, INMESH_XDS_TOKEN_FILE and "
+                    + "INMESH_XDS_INITIAL_FETCH_TIMEOUT_SECONDS apply too; on istiod's port 15012 the CA file and "
+                    + "token default to /var/run/secrets/istio/root-cert.pem and /var/run/secrets/tokens/istio-token "
+                    + "when they exist).")
     String xdsAddress;
 
     @Option(names = "--xds-delta",
@@ -86,7 +89,8 @@ public final class ProxyCommand implements Callable<Integer> {
 
     @Option(names = "--ca-address", paramLabel = "HOST:PORT",
             description = "Istio's CA, reached as the xDS server is, with INMESH_XDS_CA_FILE and "
-                    + "INMESH_XDS_TOKEN_FILE (default: INMESH_IDENTITY_CA_ADDRESS, else --xds-address on 15012).")
+                    + "INMESH_XDS_TOKEN_FILE (default: INMESH_IDENTITY_CA_ADDRESS, else CA_ADDR, else --xds-address "
+                    + "on 15012).")
     String caAddress;
 
     @Option(names = "--uid", paramLabel = "UID", defaultValue = "-1",
@@ -206,6 +210,12 @@ public final class ProxyCommand implements Callable<Integer> {
     /** Where Istio's injector mounts the pod's downward API files ({@code labels}, {@code annotations}). */
     Path podInfo = Path.of("/etc/istio/pod");
 
+    /**
+     * Where Istio's injector mounts istiod's root certificate ({@code istio/root-cert.pem}) and the pod's token for
+     * istiod ({@code tokens/istio-token}).
+     */
+    Path secrets = Path.of("/var/run/secrets");
+
     /** Where the command's warnings go. */
     Consumer<String> warnings = w -> System.err.println("inmesh proxy: warning: " + w);
 
@@ -252,16 +262,28 @@ public final class ProxyCommand implements Callable<Integer> {
     }
 
     /**
-     * The control plane to take the configuration from ({@code --xds-address}, else {@code inmesh.xds.address}), as
-     * the sidecar node of this workload, over delta xDS with {@code --xds-delta} or {@code inmesh.xds.delta}; null for
+     * The control plane to take the configuration from ({@code --xds-address}, else {@code inmesh.xds.address}, else
+     * the {@code discoveryAddress} of Istio's {@code PROXY_CONFIG}; on istiod's TLS port with the root certificate
+     * and token Istio's injector mounts, when no others are set), as the sidecar node of this workload, over delta xDS with {@code --xds-delta} or {@code inmesh.xds.delta}; null for
      * none. The interception mode the node reports is Istio's
      * {@code ISTIO_META_INTERCEPTION_MODE} when set, else {@code REDIRECT}, the rules' default; its metadata has the
      * {@code ISTIO_META_*} variables of {@code env}, as Istio's agent sends them ({@link #istioMeta}).
      */
     dev.inmesh.runtime.xds.ads.AdsOptions xds(MeshOptions o, Identity identity, java.util.Map<String, String> env) {
-        String address = first(xdsAddress, o.getXdsAddress(), null, null);
+        String address = first(xdsAddress, o.getXdsAddress(), PodInfo.discoveryAddress(env, warnings), null);
         if (address == null) {
             return null;
+        }
+        if (address.endsWith(":" + IstioCaOptions.ISTIOD_TLS_PORT)) {
+            // istiod's TLS port, as Istio's agent reaches it: its root certificate and the pod's token
+            Path root = secrets.resolve("istio/root-cert.pem");
+            Path token = secrets.resolve("tokens/istio-token");
+            if (o.getXdsCaFile() == null && java.nio.file.Files.isRegularFile(root)) {
+                o.setXdsCaFile(root.toString());
+            }
+            if (o.getXdsTokenFile() == null && java.nio.file.Files.isRegularFile(token)) {
+                o.setXdsTokenFile(token.toString());
+            }
         }
         o.setXdsAddress(address);
         if (xdsDelta) {
@@ -329,6 +351,8 @@ public final class ProxyCommand implements Callable<Integer> {
         }
         if (caAddress != null) {
             o.setIdentityCaAddress(caAddress);
+        } else if (o.getIdentityCaAddress() == null && env.get("CA_ADDR") != null && !env.get("CA_ADDR").isEmpty()) {
+            o.setIdentityCaAddress(env.get("CA_ADDR")); // as Istio's injector names its CA to its agent
         }
         if (xdsAddress != null) {
             o.setXdsAddress(xdsAddress);

@@ -125,6 +125,47 @@ class ProxyCommandIdentityTest {
     }
 
     @Test
+    void inAnIstioSidecarContainerTheControlPlaneAndCaAreTheOnesIstiosInjectorNamed(@TempDir Path secrets)
+            throws Exception {
+        Files.createDirectories(secrets.resolve("istio"));
+        Files.createDirectories(secrets.resolve("tokens"));
+        Files.writeString(secrets.resolve("istio/root-cert.pem"), "root");
+        Files.writeString(secrets.resolve("tokens/istio-token"), "token");
+        Map<String, String> env = Map.of("POD_NAMESPACE", "bookinfo", "CA_ADDR", "istiod-ca.istio-system.svc:15012",
+                "PROXY_CONFIG", "{\"discoveryAddress\":\"istiod.istio-system.svc:15012\","
+                        + "\"proxyMetadata\":{\"ISTIO_META_DNS_CAPTURE\":\"true\"}}");
+        ProxyCommand cmd = parse("--identity-dir", secrets.resolve("certs").toString(), "--identity-ca");
+        cmd.secrets = secrets;
+        cmd.podInfo = secrets; // no labels file
+        MeshOptions o = new MeshOptions();
+        var ads = cmd.xds(o, cmd.identity(o, env), env);
+        var server = ads.servers().get(0);
+        assertEquals("istiod.istio-system.svc", server.host());
+        assertEquals(15012, server.port());
+        assertEquals(secrets.resolve("istio/root-cert.pem"), server.caFile());
+        assertEquals(secrets.resolve("tokens/istio-token"), server.tokenFile());
+        var ca = cmd.identityCa(o, cmd.identity(o, env), env);
+        assertEquals("istiod-ca.istio-system.svc", ca.ca().host(), "CA_ADDR");
+        assertEquals(secrets.resolve("tokens/istio-token"), ca.ca().tokenFile());
+
+        ProxyCommand own = parse("--xds-address", "127.0.0.1:15010");
+        own.secrets = secrets;
+        own.podInfo = secrets;
+        var plain = own.xds(new MeshOptions(), own.identity(new MeshOptions(), env), env).servers().get(0);
+        assertEquals(15010, plain.port(), "the option wins over PROXY_CONFIG");
+        assertEquals(null, plain.tokenFile(), "the pod's token goes to istiod's TLS port only");
+
+        List<String> warnings = new ArrayList<>();
+        ProxyCommand bad = parse();
+        bad.podInfo = secrets;
+        bad.warnings = warnings::add;
+        Map<String, String> broken = Map.of("PROXY_CONFIG", "discoveryAddress: istiod:15012");
+        assertEquals(null, bad.xds(new MeshOptions(), bad.identity(new MeshOptions(), broken), broken));
+        assertEquals(1, warnings.size(), warnings.toString());
+        assertTrue(warnings.get(0).startsWith("PROXY_CONFIG is not a JSON ProxyConfig"), warnings.get(0));
+    }
+
+    @Test
     void goQuotedValuesOfTheDownwardApiAreUnquotedAndOthersRefused() {
         assertEquals("plain", PodInfo.unquote("\"plain\""));
         assertEquals("tab\there \"q\" back\\slash", PodInfo.unquote("\"tab\\there \\\"q\\\" back\\\\slash\""));
