@@ -264,10 +264,10 @@ public final class ProxyCommand implements Callable<Integer> {
     /**
      * The control plane to take the configuration from ({@code --xds-address}, else {@code inmesh.xds.address}, else
      * the {@code discoveryAddress} of Istio's {@code PROXY_CONFIG}; on istiod's TLS port with the root certificate
-     * and token Istio's injector mounts, when no others are set), as the sidecar node of this workload, over delta xDS with {@code --xds-delta} or {@code inmesh.xds.delta}; null for
-     * none. The interception mode the node reports is Istio's
-     * {@code ISTIO_META_INTERCEPTION_MODE} when set, else {@code REDIRECT}, the rules' default; its metadata has the
-     * {@code ISTIO_META_*} variables of {@code env}, as Istio's agent sends them ({@link #istioMeta}).
+     * and token Istio's injector mounts, when no others are set), as the sidecar node of this workload, over delta
+     * xDS with {@code --xds-delta} or {@code inmesh.xds.delta}; null for none. The interception mode the node reports
+     * is Istio's {@code ISTIO_META_INTERCEPTION_MODE} when set, else {@code REDIRECT}, the rules' default; its
+     * metadata has the {@code ISTIO_META_*} variables of {@code env}, as Istio's agent sends them ({@link #istioMeta}).
      */
     dev.inmesh.runtime.xds.ads.AdsOptions xds(MeshOptions o, Identity identity, java.util.Map<String, String> env) {
         String address = first(xdsAddress, o.getXdsAddress(), PodInfo.discoveryAddress(env, warnings), null);
@@ -541,8 +541,8 @@ public final class ProxyCommand implements Callable<Integer> {
     /**
      * The proxy's admin server, laid out as Istio's sidecar: every endpoint on the admin address,
      * {@code /healthz/ready} on the health port, {@code /stats/prometheus} on the Prometheus port, and the agent
-     * port's stats, readiness and {@code /quitquitquit}; {@code nodeId} is the node {@code /server_info} and the config dump's
-     * bootstrap name, {@code quit} what {@code POST /quitquitquit} runs (on an event loop); {@code /drain_listeners}
+     * port's stats, readiness and {@code /quitquitquit}; {@code nodeId} is the node {@code /server_info} and the
+     * config dump's bootstrap name, {@code quit} what {@code POST /quitquitquit} runs (on an event loop); {@code /drain_listeners}
      * on the admin address drains the proxy's listeners.
      */
     static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit) {
