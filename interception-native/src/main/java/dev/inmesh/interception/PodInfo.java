@@ -63,20 +63,41 @@ final class PodInfo {
 
     /**
      * The xDS server Istio's injector names to its agent: the {@code discoveryAddress} of the {@code PROXY_CONFIG}
-     * variable (the mesh's default ProxyConfig, as JSON); null without one. One that cannot be read is told to
-     * {@code warn}.
+     * variable (the mesh's default ProxyConfig, as JSON); null without one. A {@code PROXY_CONFIG} that cannot be
+     * read is told to {@code warn}.
      */
     static String discoveryAddress(Map<String, String> env, Consumer<String> warn) {
+        JsonObject config = proxyConfig(env, warn);
+        String address = config == null ? null : config.getValue("discoveryAddress") instanceof String a ? a : null;
+        return address == null || address.isEmpty() ? null : address;
+    }
+
+    /**
+     * The node metadata the {@code proxyMetadata} of {@code PROXY_CONFIG} gives, as Istio's agent takes it: each
+     * {@code ISTIO_META_NAME} entry as {@code NAME} (the agent's own variables come after and win).
+     */
+    static Map<String, String> proxyMetadata(Map<String, String> env) {
+        Map<String, String> meta = new TreeMap<>();
+        JsonObject config = proxyConfig(env, w -> { }); // told once, by discoveryAddress
+        if (config != null && config.getValue("proxyMetadata") instanceof JsonObject m) {
+            m.forEach(e -> {
+                if (e.getKey().startsWith("ISTIO_META_") && e.getValue() instanceof String v) {
+                    meta.put(e.getKey().substring("ISTIO_META_".length()), v);
+                }
+            });
+        }
+        return meta;
+    }
+
+    private static JsonObject proxyConfig(Map<String, String> env, Consumer<String> warn) {
         String config = env.get("PROXY_CONFIG");
         if (config == null || config.isBlank()) {
             return null;
         }
         try {
-            String address = new JsonObject(config).getString("discoveryAddress");
-            return address == null || address.isEmpty() ? null : address;
+            return new JsonObject(config);
         } catch (DecodeException | ClassCastException e) {
-            warn.accept("PROXY_CONFIG is not a JSON ProxyConfig with a discoveryAddress string; left out: "
-                    + e.getMessage());
+            warn.accept("PROXY_CONFIG is not a JSON ProxyConfig; left out: " + e.getMessage());
             return null;
         }
     }

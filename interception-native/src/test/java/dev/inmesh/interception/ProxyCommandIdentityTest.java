@@ -147,6 +147,8 @@ class ProxyCommandIdentityTest {
         var ca = cmd.identityCa(o, cmd.identity(o, env), env);
         assertEquals("istiod-ca.istio-system.svc", ca.ca().host(), "CA_ADDR");
         assertEquals(secrets.resolve("tokens/istio-token"), ca.ca().tokenFile());
+        assertEquals("true", dev.inmesh.runtime.xds.ads.NodeBuilder.build(ads.node()).getMetadata().getFieldsMap()
+                .get("DNS_CAPTURE").getStringValue(), "PROXY_CONFIG's proxyMetadata, as the agent takes it");
 
         ProxyCommand own = parse("--xds-address", "127.0.0.1:15010");
         own.secrets = secrets;
@@ -162,7 +164,7 @@ class ProxyCommandIdentityTest {
         Map<String, String> broken = Map.of("PROXY_CONFIG", "discoveryAddress: istiod:15012");
         assertEquals(null, bad.xds(new MeshOptions(), bad.identity(new MeshOptions(), broken), broken));
         assertEquals(1, warnings.size(), warnings.toString());
-        assertTrue(warnings.get(0).startsWith("PROXY_CONFIG is not a JSON ProxyConfig"), warnings.get(0));
+        assertTrue(warnings.get(0).startsWith("PROXY_CONFIG is not a JSON ProxyConfig; left out"), warnings.get(0));
     }
 
     @Test
