@@ -22,6 +22,8 @@ final class PodInfo {
     /** The label a Deployment's ReplicaSet adds to each pod, which the agent leaves out of the node's labels. */
     static final String POD_TEMPLATE_HASH = "pod-template-hash";
     static final String METAJSON_PREFIX = "ISTIO_METAJSON_";
+    /** The discovery address of Istio's default ProxyConfig. */
+    static final String DEFAULT_DISCOVERY_ADDRESS = "istiod.istio-system.svc:15012";
 
     private PodInfo() {}
 
@@ -63,13 +65,17 @@ final class PodInfo {
 
     /**
      * The xDS server Istio's injector names to its agent: the {@code discoveryAddress} of the {@code PROXY_CONFIG}
-     * variable (the mesh's default ProxyConfig, as JSON); null without one. A {@code PROXY_CONFIG} that cannot be
-     * read is told to {@code warn}.
+     * variable (the pod's ProxyConfig, as JSON), else Istio's default ({@value #DEFAULT_DISCOVERY_ADDRESS}), which
+     * the injector leaves out ({@code PROXY_CONFIG: {}}); null without the variable. A {@code PROXY_CONFIG} that
+     * cannot be read is told to {@code warn}, and names no server.
      */
     static String discoveryAddress(Map<String, String> env, Consumer<String> warn) {
         JsonObject config = proxyConfig(env, warn);
-        String address = config == null ? null : config.getValue("discoveryAddress") instanceof String a ? a : null;
-        return address == null || address.isEmpty() ? null : address;
+        if (config == null) {
+            return null;
+        }
+        String address = config.getValue("discoveryAddress") instanceof String a ? a : null;
+        return address == null || address.isEmpty() ? DEFAULT_DISCOVERY_ADDRESS : address;
     }
 
     /**

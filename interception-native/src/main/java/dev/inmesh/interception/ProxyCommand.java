@@ -54,7 +54,8 @@ public final class ProxyCommand implements Callable<Integer> {
 
     @Option(names = "--xds-address", paramLabel = "HOST:PORT",
             description = "Take the configuration from this xDS server over ADS, as a sidecar from istiod "
-                    + "(default: INMESH_XDS_ADDRESS, else the discoveryAddress of Istio's PROXY_CONFIG; "
+                    + "(default: INMESH_XDS_ADDRESS, else, with Istio's PROXY_CONFIG, its discoveryAddress or Istio's "
+                    + "istiod.istio-system.svc:15012; "
                     + "INMESH_XDS_FALLBACK_ADDRESS, INMESH_XDS_CA_FILE, INMESH_XDS_TOKEN_FILE and "
                     + "INMESH_XDS_INITIAL_FETCH_TIMEOUT_SECONDS apply too; on istiod's port 15012 the CA file and "
                     + "token default to /var/run/secrets/istio/root-cert.pem and /var/run/secrets/tokens/istio-token "
@@ -84,7 +85,7 @@ public final class ProxyCommand implements Callable<Integer> {
             description = "Keep --identity-dir filled from Istio's CA, as Istio's agent: a certificate for "
                     + "spiffe://TRUST_DOMAIN/ns/NS/sa/SERVICE_ACCOUNT, renewed at half its lifetime, before the "
                     + "proxy listens (default: INMESH_IDENTITY_CA_ENABLED; SERVICE_ACCOUNT, "
-                    + "INMESH_IDENTITY_TRUST_DOMAIN and INMESH_IDENTITY_KEY_TYPE apply).")
+                    + "INMESH_IDENTITY_TRUST_DOMAIN (else TRUST_DOMAIN) and INMESH_IDENTITY_KEY_TYPE apply).")
     boolean identityCa;
 
     @Option(names = "--ca-address", paramLabel = "HOST:PORT",
@@ -277,7 +278,9 @@ public final class ProxyCommand implements Callable<Integer> {
         if (address.endsWith(":" + IstioCaOptions.ISTIOD_TLS_PORT)) {
             // istiod's TLS port, as Istio's agent reaches it: its root certificate and the pod's token
             Path root = secrets.resolve("istio/root-cert.pem");
-            Path token = secrets.resolve("tokens/istio-token");
+            // JWT_POLICY first-party-jwt: the service account's own token, as the agent sends it
+            Path token = secrets.resolve("first-party-jwt".equals(env.get("JWT_POLICY"))
+                    ? "kubernetes.io/serviceaccount/token" : "tokens/istio-token");
             if (o.getXdsCaFile() == null && java.nio.file.Files.isRegularFile(root)) {
                 o.setXdsCaFile(root.toString());
             }
@@ -354,6 +357,10 @@ public final class ProxyCommand implements Callable<Integer> {
             o.setIdentityCaAddress(caAddress);
         } else if (o.getIdentityCaAddress() == null && env.get("CA_ADDR") != null && !env.get("CA_ADDR").isEmpty()) {
             o.setIdentityCaAddress(env.get("CA_ADDR")); // as Istio's injector names its CA to its agent
+        }
+        if (o.getIdentityTrustDomain().equals("cluster.local") && env.get("TRUST_DOMAIN") != null
+                && !env.get("TRUST_DOMAIN").isEmpty()) {
+            o.setIdentityTrustDomain(env.get("TRUST_DOMAIN")); // the mesh's trust domain, as the injector gives it
         }
         if (xdsAddress != null) {
             o.setXdsAddress(xdsAddress);

@@ -157,6 +157,21 @@ class ProxyCommandIdentityTest {
         assertEquals(15010, plain.port(), "the option wins over PROXY_CONFIG");
         assertEquals(null, plain.tokenFile(), "the pod's token goes to istiod's TLS port only");
 
+        Files.createDirectories(secrets.resolve("kubernetes.io/serviceaccount"));
+        Files.writeString(secrets.resolve("kubernetes.io/serviceaccount/token"), "sa");
+        Map<String, String> defaults = Map.of("PROXY_CONFIG", "{}", "JWT_POLICY", "first-party-jwt",
+                "TRUST_DOMAIN", "corp.example", "SERVICE_ACCOUNT", "reviews");
+        ProxyCommand injected = parse("--identity-dir", secrets.resolve("certs").toString(), "--identity-ca");
+        injected.secrets = secrets;
+        injected.podInfo = secrets;
+        MeshOptions d = new MeshOptions();
+        var istiod = injected.xds(d, injected.identity(d, defaults), defaults).servers().get(0);
+        assertEquals("istiod.istio-system.svc:15012", istiod.host() + ":" + istiod.port(),
+                "Istio's default discoveryAddress, which the injector leaves out of PROXY_CONFIG");
+        assertEquals(secrets.resolve("kubernetes.io/serviceaccount/token"), istiod.tokenFile(), "first-party-jwt");
+        assertEquals("spiffe://corp.example/ns/default/sa/reviews",
+                injected.identityCa(d, injected.identity(d, defaults), defaults).spiffeId(), "TRUST_DOMAIN");
+
         List<String> warnings = new ArrayList<>();
         ProxyCommand bad = parse();
         bad.podInfo = secrets;
