@@ -16,7 +16,8 @@ import java.util.function.Consumer;
  * One request of the mesh's own (a tracer's export, a filter's call to its service) whose whole answer is read, from
  * any thread. Vert.x hands a response's body only to a {@code body()} asked for before the response ends: asked from
  * a thread outside Vert.x, the step that asks can run after the end, and the answer never comes (Vert.x issues 5904
- * and 6038). So a request asked from outside Vert.x is sent, and its answer read, on an event loop of Vert.x's.
+ * and 6038). So a request asked from outside the client's Vert.x is sent, and its answer read, on an event loop of
+ * that Vert.x.
  */
 public final class Exchange {
     private Exchange() {}
@@ -34,7 +35,8 @@ public final class Exchange {
     public static Future<Answer> send(Vertx vertx, HttpClient client, RequestOptions options, String authority,
                                       Buffer body, Consumer<HttpClientRequest> sent) {
         HostAndPort hp = authority == null || authority.isEmpty() ? null : HostAndPort.parseAuthority(authority, -1);
-        if (Vertx.currentContext() != null) {
+        Context current = Vertx.currentContext();
+        if (current != null && current.owner() == vertx) {
             return exchange(client, options, hp, body, sent);
         }
         Context context = vertx.getOrCreateContext();
