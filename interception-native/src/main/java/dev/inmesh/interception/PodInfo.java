@@ -165,9 +165,11 @@ final class PodInfo {
                 i = start + digits - 1;
                 if (e == 'x' || e >= '0' && e <= '7') {
                     bytes.write(code); // a byte of UTF-8
-                } else {
+                } else if (Character.isValidCodePoint(code)) {
                     flush(bytes, out);
                     out.appendCodePoint(code);
+                } else {
+                    return null;
                 }
                 continue;
             }

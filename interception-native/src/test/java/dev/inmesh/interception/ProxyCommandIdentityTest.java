@@ -188,6 +188,7 @@ class ProxyCommandIdentityTest {
         assertEquals("tab\there \"q\" back\\slash", PodInfo.unquote("\"tab\\there \\\"q\\\" back\\\\slash\""));
         assertEquals("\u00e9\u00e9\u00e9 \u0001", PodInfo.unquote("\"\\xc3\\xa9\\u00e9\\303\\251 \\x01\""));
         assertEquals(null, PodInfo.unquote("unquoted"));
+        assertEquals(null, PodInfo.unquote("\"\\U00110000\""), "beyond Unicode");
         assertEquals(null, PodInfo.unquote("\"bad \\q escape\""));
         assertEquals(null, PodInfo.unquote("\"cut \\x4\""));
         List<String> warnings = new ArrayList<>();
