@@ -55,7 +55,7 @@ class ExchangeTest {
      * A client that behaves as a loaded machine can: asked from a thread outside Vert.x, its request is ready at
      * once (a pooled connection), and the asking thread runs again only once the whole answer has arrived.
      */
-    private static HttpClient stalling(HttpClient client) {
+    static HttpClient stalling(HttpClient client) {
         return (HttpClient) Proxy.newProxyInstance(HttpClient.class.getClassLoader(), new Class<?>[] {HttpClient.class},
                 (proxy, method, args) -> {
                     Object result = invoke(client, method, args);
