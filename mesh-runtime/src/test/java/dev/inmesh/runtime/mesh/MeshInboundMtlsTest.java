@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.mesh;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -181,7 +182,8 @@ class MeshInboundMtlsTest {
     private Answer get(int port, Issued own, boolean http2) throws Exception {
         HttpClient c = vertx.createHttpClient(TestCertificates.istioClientOptions(own, MESH_CA, http2));
         try {
-            return c.request(new RequestOptions().setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+            return onEventLoop(vertx, () -> c.request(new RequestOptions()
+                            .setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
                             .setHost("reviews").setPort(9080).setURI("/"))
                     .compose(req -> req.send().compose(resp -> resp.body().map(b -> {
                         String subject;
@@ -193,7 +195,7 @@ class MeshInboundMtlsTest {
                         }
                         return new Answer(resp.statusCode(), resp.getHeader("x-chain"), b.toString(), subject,
                                 resp.version());
-                    })))
+                    }))))
                     .await(10, TimeUnit.SECONDS);
         } finally {
             c.close().await(10, TimeUnit.SECONDS);

@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.upstream;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
@@ -56,8 +57,8 @@ class HostPoolTest {
             Host host = c.chooseHost(LbContext.NONE);
             HttpClient client = c.httpClient(host);
             assertSame(client, c.httpClient(host));
-            String body = client.request(HttpMethod.GET, "/")
-                    .compose(req -> req.send().compose(resp -> resp.body()))
+            String body = onEventLoop(vertx, () -> client.request(HttpMethod.GET, "/")
+                    .compose(req -> req.send().compose(resp -> resp.body())))
                     .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).toString();
             assertEquals((http2 ? "HTTP_2" : "HTTP_1_1") + " 127.0.0.1", body);
             assertEquals(1, c.circuitBreakers().openConnections());
@@ -83,17 +84,17 @@ class HostPoolTest {
         ClusterManager m = ClusterManager.create(on, Map.of("local", keepalive(http2,
                 new TcpKeepalive(3, 42, 7))), Map.of());
         try {
-            assertEquals(new KeepaliveProbe.Options(true, 42, 7, 3), upstreamOptions(m.cluster("local")));
+            assertEquals(new KeepaliveProbe.Options(true, 42, 7, 3), upstreamOptions(on, m.cluster("local")));
 
             // only a time given: the system's interval and probes
             m = m.update(Map.of("local", keepalive(http2, new TcpKeepalive(null, 60, null))), Map.of());
             KeepaliveProbe.Options system = KeepaliveProbe.system();
             assertEquals(new KeepaliveProbe.Options(true, 60, system.intervalSeconds(), system.probes()),
-                    upstreamOptions(m.cluster("local")));
+                    upstreamOptions(on, m.cluster("local")));
 
             // none: the socket keeps the system's setting (off)
             m = m.update(Map.of("local", keepalive(http2, null)), Map.of());
-            assertEquals(system, upstreamOptions(m.cluster("local")));
+            assertEquals(system, upstreamOptions(on, m.cluster("local")));
         } finally {
             m.close();
             on.close().await(10, TimeUnit.SECONDS);
@@ -109,11 +110,11 @@ class HostPoolTest {
     }
 
     /** Sends a request through the cluster's pool and reads the keep-alive of the socket it went on. */
-    private KeepaliveProbe.Options upstreamOptions(UpstreamCluster c) throws Exception {
+    private KeepaliveProbe.Options upstreamOptions(Vertx on, UpstreamCluster c) throws Exception {
         HttpClient client = c.httpClient(c.chooseHost(LbContext.NONE));
-        int localPort = client.request(HttpMethod.GET, "/")
+        int localPort = onEventLoop(on, () -> client.request(HttpMethod.GET, "/")
                 .compose(req -> req.send().compose(resp -> resp.body())
-                        .map(body -> req.connection().localAddress().port()))
+                        .map(body -> req.connection().localAddress().port())))
                 .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         return KeepaliveProbe.of(localPort, server.actualPort());
     }
@@ -132,8 +133,8 @@ class HostPoolTest {
             for (boolean h2 : new boolean[] {true, false, true}) {
                 HttpClient client = c.httpClient(host, h2);
                 assertSame(client, c.httpClient(host, h2));
-                String body = client.request(HttpMethod.GET, "/")
-                        .compose(req -> req.send().compose(resp -> resp.body()))
+                String body = onEventLoop(vertx, () -> client.request(HttpMethod.GET, "/")
+                        .compose(req -> req.send().compose(resp -> resp.body())))
                         .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).toString();
                 assertEquals((h2 ? "HTTP_2" : "HTTP_1_1") + " 127.0.0.1", body);
             }
@@ -174,7 +175,8 @@ class HostPoolTest {
             assertEquals(false, got[0] == got[2], "one client per loop");
             assertEquals(false, got[0] == pool.client(two, generous, breakers), "off the loops: the shared one");
             assertSame(got[3], got[4]); // max_connections 1: one pool for every loop
-            String body = got[2].request(HttpMethod.GET, "/").compose(req -> req.send().compose(r -> r.body()))
+            String body = onEventLoop(two, () -> got[2].request(HttpMethod.GET, "/")
+                    .compose(req -> req.send().compose(r -> r.body())))
                     .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).toString();
             assertEquals("HTTP_1_1 127.0.0.1", body);
             pool.drain();
