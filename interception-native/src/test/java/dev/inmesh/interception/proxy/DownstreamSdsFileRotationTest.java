@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.vertx.core.Vertx;
@@ -49,7 +50,8 @@ class DownstreamSdsFileRotationTest {
         HttpClient c = vertx.createHttpClient(new HttpClientOptions().setSsl(true).setTrustAll(true)
                 .setVerifyHost(false));
         try {
-            return c.request(new RequestOptions().setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+            return onEventLoop(vertx, () -> c.request(new RequestOptions()
+                            .setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
                             .setHost("svc").setPort(port).setURI("/"))
                     .compose(req -> req.send().compose(resp -> resp.body().map(b -> {
                         try {
@@ -58,7 +60,7 @@ class DownstreamSdsFileRotationTest {
                         } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
                             throw new IllegalStateException(e);
                         }
-                    }))).await(10, TimeUnit.SECONDS);
+                    })))).await(10, TimeUnit.SECONDS);
         } finally {
             c.close().await(10, TimeUnit.SECONDS);
         }

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -128,8 +129,9 @@ class DownstreamTlsTest {
     private record Answer(String body, HttpVersion version, List<Certificate> peer) {}
 
     /** GET {@code path} with host svc from the proxy on {@code port}. */
-    private static Answer get(HttpClient c, int port, String path) throws Exception {
-        return c.request(new RequestOptions().setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+    private Answer get(HttpClient c, int port, String path) throws Exception {
+        return onEventLoop(vertx, () -> c.request(new RequestOptions()
+                        .setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
                         .setHost("svc").setPort(port).setURI(path))
                 .compose(req -> req.send().compose(resp -> resp.body().map(b -> {
                     try {
@@ -137,7 +139,7 @@ class DownstreamTlsTest {
                     } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
                         throw new IllegalStateException(e);
                     }
-                })))
+                }))))
                 .await(10, TimeUnit.SECONDS);
     }
 

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -132,7 +133,7 @@ class ForwardedClientCertTest {
         if (xfcc != null) {
             r.putHeader("x-forwarded-client-cert", xfcc);
         }
-        return c.request(r).compose(req -> req.send().compose(resp -> resp.body()))
+        return onEventLoop(vertx, () -> c.request(r).compose(req -> req.send().compose(resp -> resp.body())))
                 .await(10, TimeUnit.SECONDS).toString();
     }
 

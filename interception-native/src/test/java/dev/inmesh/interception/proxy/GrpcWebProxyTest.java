@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -151,7 +152,8 @@ class GrpcWebProxyTest {
     }
 
     private Answer call(RequestOptions options, Buffer body) throws Exception {
-        return answer(client.request(options).compose(req -> req.send(body))).await(10, TimeUnit.SECONDS);
+        return onEventLoop(backends, () -> answer(client.request(options).compose(req -> req.send(body))))
+                .await(10, TimeUnit.SECONDS);
     }
 
     private static Future<Answer> answer(Future<io.vertx.core.http.HttpClientResponse> response) {
@@ -200,8 +202,8 @@ class GrpcWebProxyTest {
     void aGrpcWebCallOverH2cIsTranslatedAsOverHttp1() throws Exception {
         HttpClient h2 = backends.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
                 .setHttp2ClearTextUpgrade(false).setDefaultHost("127.0.0.1").setDefaultPort(proxyPort));
-        Answer a = answer(h2.request(post("/echo.Echo/Missing", "application/grpc-web"))
-                .compose(req -> req.send(frame("h2")))).await(10, TimeUnit.SECONDS);
+        Answer a = onEventLoop(backends, () -> answer(h2.request(post("/echo.Echo/Missing", "application/grpc-web"))
+                .compose(req -> req.send(frame("h2"))))).await(10, TimeUnit.SECONDS);
         assertEquals("application/grpc-web+proto", a.headers().get("content-type"));
         assertEquals("partial", message(a.body(), 0));
         assertEquals("grpc-status:5\r\ngrpc-message:no such thing\r\n",

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -229,8 +230,8 @@ class HttpBridgeTest {
     }
 
     private Answer send(HttpClient c, RequestOptions options, String body) throws Exception {
-        return c.request(options).compose(req -> body == null ? req.send() : req.send(body))
-                .compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), b.toString())))
+        return onEventLoop(backends, () -> c.request(options).compose(req -> body == null ? req.send() : req.send(body))
+                .compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), b.toString()))))
                 .await(10, TimeUnit.SECONDS);
     }
 
@@ -292,12 +293,12 @@ class HttpBridgeTest {
                 """.formatted(mirrorPort));
         long t0 = System.nanoTime();
         // chunked, its body written after its head: the proxy streams it to the router
-        Answer a = client.request(new RequestOptions().setMethod(HttpMethod.POST).setURI("/mirrored/1")
-                .putHeader("host", "reviews:9080")).compose(req -> {
+        Answer a = onEventLoop(backends, () -> client.request(new RequestOptions().setMethod(HttpMethod.POST)
+                .setURI("/mirrored/1").putHeader("host", "reviews:9080")).compose(req -> {
                     req.setChunked(true);
                     req.write("first,");
                     return req.end("second").compose(v -> req.response());
-                }).compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), b.toString())))
+                }).compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(), b.toString()))))
                 .await(10, TimeUnit.SECONDS);
         assertEquals(200, a.status);
         assertEquals("v2 POST /mirrored/1 body=first,second host=reviews:9080", a.body);
@@ -357,11 +358,11 @@ class HttpBridgeTest {
     @Test
     void aStreamedResponseIsStreamedBackChunked() throws Exception {
         String[] encoding = new String[1];
-        Buffer body = client.request(new RequestOptions().setURI("/chunked").putHeader("host", "reviews")
-                .putHeader("x-version", "v2")).compose(r -> r.send()).compose(resp -> {
+        Buffer body = onEventLoop(backends, () -> client.request(new RequestOptions().setURI("/chunked")
+                .putHeader("host", "reviews").putHeader("x-version", "v2")).compose(r -> r.send()).compose(resp -> {
                     encoding[0] = resp.getHeader("transfer-encoding");
                     return resp.body();
-                }).await(10, TimeUnit.SECONDS);
+                })).await(10, TimeUnit.SECONDS);
         assertEquals("chunked", encoding[0]);
         assertEquals(100, body.toString().lines().count());
     }
@@ -396,18 +397,19 @@ class HttpBridgeTest {
                 + "envoy.extensions.filters.http.cors.v3.CorsPolicy\n"
                 + "                    allow_origin_string_match: [{exact: \"https://shop.example\"}]\n"
                 + "                    allow_methods: \"GET,PUT\"\n                    allow_credentials: true\n");
-        io.vertx.core.http.HttpClientResponse preflight = client.request(new RequestOptions()
-                .setMethod(io.vertx.core.http.HttpMethod.OPTIONS).setURI("/p").putHeader("host", "reviews")
-                .putHeader("x-version", "v2").putHeader("origin", "https://shop.example")
+        io.vertx.core.http.HttpClientResponse preflight = onEventLoop(backends, () -> client.request(
+                new RequestOptions().setMethod(io.vertx.core.http.HttpMethod.OPTIONS).setURI("/p")
+                .putHeader("host", "reviews").putHeader("x-version", "v2").putHeader("origin", "https://shop.example")
                 .putHeader("access-control-request-method", "PUT")).compose(req -> req.send())
-                .compose(resp -> resp.body().map(b -> resp)).await(10, TimeUnit.SECONDS);
+                .compose(resp -> resp.body().map(b -> resp))).await(10, TimeUnit.SECONDS);
         assertEquals(200, preflight.statusCode());
         assertEquals("https://shop.example", preflight.getHeader("access-control-allow-origin"));
         assertEquals("GET,PUT", preflight.getHeader("access-control-allow-methods"));
         assertEquals("true", preflight.getHeader("access-control-allow-credentials"));
-        io.vertx.core.http.HttpClientResponse actual = client.request(new RequestOptions().setURI("/a")
-                .putHeader("host", "reviews").putHeader("x-version", "v2").putHeader("origin", "https://shop.example"))
-                .compose(req -> req.send()).compose(resp -> resp.body().map(b -> resp)).await(10, TimeUnit.SECONDS);
+        io.vertx.core.http.HttpClientResponse actual = onEventLoop(backends, () -> client.request(new RequestOptions()
+                .setURI("/a").putHeader("host", "reviews").putHeader("x-version", "v2")
+                .putHeader("origin", "https://shop.example"))
+                .compose(req -> req.send()).compose(resp -> resp.body().map(b -> resp))).await(10, TimeUnit.SECONDS);
         assertEquals(200, actual.statusCode());
         assertEquals("https://shop.example", actual.getHeader("access-control-allow-origin"));
         // a preflight from another origin goes upstream, as Envoy's default
@@ -495,9 +497,9 @@ class HttpBridgeTest {
         List<Future<Answer>> all = new ArrayList<>();
         for (int i = 0; i < 20; i++) {
             String path = "/k/" + i;
-            all.add(client.request(new RequestOptions().setURI(path).putHeader("host", "reviews")
-                    .putHeader("x-version", "v2")).compose(r -> r.send())
-                    .compose(r -> r.body().map(b -> new Answer(r.statusCode(), b.toString()))));
+            all.add(onEventLoop(backends, () -> client.request(new RequestOptions().setURI(path)
+                    .putHeader("host", "reviews").putHeader("x-version", "v2")).compose(r -> r.send())
+                    .compose(r -> r.body().map(b -> new Answer(r.statusCode(), b.toString())))));
         }
         for (int i = 0; i < 20; i++) {
             assertEquals("v2 GET /k/" + i + " body= host=reviews", all.get(i).await(10, TimeUnit.SECONDS).body);
@@ -568,11 +570,12 @@ class HttpBridgeTest {
                 .setHttp2ClearTextUpgrade(false).setDefaultHost("127.0.0.1").setDefaultPort(proxyPort));
         List<Future<Answer>> all = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
-            all.add(h2.request(new RequestOptions().setURI("/h2/" + i).putHeader("x-version", "v2")
+            RequestOptions o = new RequestOptions().setURI("/h2/" + i).putHeader("x-version", "v2")
                     .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(proxyPort, "127.0.0.1"))
-                    .setHost("reviews").setPort(proxyPort)).compose(r -> r.send())
+                    .setHost("reviews").setPort(proxyPort);
+            all.add(onEventLoop(backends, () -> h2.request(o).compose(r -> r.send())
                     .compose(r -> r.body().map(b -> new Answer(r.statusCode(), b.toString() + " "
-                            + r.version()))));
+                            + r.version())))));
         }
         for (int i = 0; i < 5; i++) {
             Answer a = all.get(i).await(10, TimeUnit.SECONDS);
@@ -590,10 +593,10 @@ class HttpBridgeTest {
         HttpClient h2 = backends.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
                 .setHttp2ClearTextUpgrade(false).setDefaultHost("127.0.0.1").setDefaultPort(proxyPort));
         // v2 uses the downstream's protocol (as Istio's clusters for detected ports): h2c in, h2c out
-        var resp = h2.request(toReviews("/grpc").setMethod(HttpMethod.POST)
+        var resp = onEventLoop(backends, () -> h2.request(toReviews("/grpc").setMethod(HttpMethod.POST)
                 .putHeader("x-version", "v2").putHeader("content-type", "application/grpc"))
                 .compose(r -> r.send(Buffer.buffer().appendByte((byte) 0).appendInt(0)))
-                .compose(r -> r.body().map(b -> r)).await(10, TimeUnit.SECONDS);
+                .compose(r -> r.body().map(b -> r))).await(10, TimeUnit.SECONDS);
         assertEquals("HTTP_2", resp.getHeader("x-upstream-version"));
         assertEquals(7, resp.body().await(1, TimeUnit.SECONDS).length());
         assertEquals("7", resp.getTrailer("grpc-status")); // the upstream's trailers, passed on
@@ -698,9 +701,9 @@ class HttpBridgeTest {
                 .setHttp2ClearTextUpgrade(false).setDefaultHost("127.0.0.1").setDefaultPort(proxyPort));
         Buffer two = Buffer.buffer().appendByte((byte) 0).appendInt(1).appendString("a")
                 .appendByte((byte) 0).appendInt(0);
-        var resp = h2.request(toReviews("/grpc").setMethod(HttpMethod.POST)
+        var resp = onEventLoop(backends, () -> h2.request(toReviews("/grpc").setMethod(HttpMethod.POST)
                 .putHeader("x-version", "v2").putHeader("content-type", "application/grpc"))
-                .compose(r -> r.send(two)).compose(r -> r.body().map(b -> r)).await(10, TimeUnit.SECONDS);
+                .compose(r -> r.send(two)).compose(r -> r.body().map(b -> r))).await(10, TimeUnit.SECONDS);
         assertEquals("7", resp.getTrailer("grpc-status"));
         awaitRequests(1);
         assertEquals(2, proxy.requests.get(0).requestMessages());

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
@@ -42,12 +43,12 @@ class InboundListenerTest {
             WorkloadInfo caller = new WorkloadInfo("productpage-v1", "default", "productpage", "v1");
             // held until the end: Vert.x closes a client that is no longer referenced
             io.vertx.core.http.HttpClient client = backends.createHttpClient();
-            JsonObject seen = client.request(new RequestOptions().setHost("127.0.0.1")
+            JsonObject seen = onEventLoop(backends, () -> client.request(new RequestOptions().setHost("127.0.0.1")
                             .setPort(port).setURI("/reviews/0").putHeader("host", "svc")
                             .putHeader("x-envoy-peer-metadata", PeerMetadata.encode(caller, "Kubernetes"))
                             .putHeader("x-envoy-peer-metadata-id", "sidecar~10.1.0.7~productpage-v1.default~default")
                             .putHeader("x-forwarded-client-cert", "URI=spiffe://cluster.local/ns/default/sa/admin"))
-                    .compose(req -> req.send()).compose(resp -> resp.body())
+                    .compose(req -> req.send()).compose(resp -> resp.body()))
                     .await(10, TimeUnit.SECONDS).toJsonObject();
             assertNull(seen.getString("x-envoy-peer-metadata"), seen.encode());
             assertNull(seen.getString("x-envoy-peer-metadata-id"), seen.encode());

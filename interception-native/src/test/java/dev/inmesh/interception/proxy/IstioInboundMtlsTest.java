@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -156,9 +157,10 @@ class IstioInboundMtlsTest {
     private String get(int port, Issued own) throws Exception {
         HttpClient c = vertx.createHttpClient(TestCertificates.istioClientOptions(own, MESH_CA, false));
         try {
-            return c.request(new RequestOptions().setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+            return onEventLoop(vertx, () -> c.request(new RequestOptions()
+                            .setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
                             .setHost("svc").setPort(9080).setURI("/"))
-                    .compose(req -> req.send().compose(resp -> resp.body()))
+                    .compose(req -> req.send().compose(resp -> resp.body())))
                     .await(10, TimeUnit.SECONDS).toString();
         } finally {
             c.close().await(10, TimeUnit.SECONDS);

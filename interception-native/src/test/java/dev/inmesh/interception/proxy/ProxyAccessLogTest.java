@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.inmesh.runtime.accesslog.AccessLogs;
@@ -69,9 +70,9 @@ class ProxyAccessLogTest {
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, AccessLogs.observer(null),
                 AdminHook.NONE));
         HttpClient client = vertx.createHttpClient();
-        int status = client.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(port)
-                        .setURI("/reviews/1?x=y").putHeader("x-user", "jason"))
-                .compose(req -> req.send("body")).compose(resp -> resp.body().map(b -> resp.statusCode()))
+        int status = onEventLoop(vertx, () -> client.request(new RequestOptions().setMethod(HttpMethod.POST)
+                        .setHost("127.0.0.1").setPort(port).setURI("/reviews/1?x=y").putHeader("x-user", "jason"))
+                .compose(req -> req.send("body")).compose(resp -> resp.body().map(b -> resp.statusCode())))
                 .await(10, TimeUnit.SECONDS);
         assertEquals(201, status);
         assertEquals(List.of("POST /reviews/1?x=y 201 reviews-v1 jason inbound|9080|| HTTP/1.1 4 0.0.0.0_9080"),

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -60,10 +61,11 @@ class ProxyExtAuthzTest {
     private String get(int port, String path, String verdict) throws Exception {
         HttpClient c = vertx.createHttpClient();
         try {
-            return c.request(new RequestOptions().setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+            return onEventLoop(vertx, () -> c.request(new RequestOptions()
+                            .setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
                             .setHost("svc").setPort(9080).setURI(path).putHeader("x-ext-authz", verdict))
                     .compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.statusCode() + " "
-                            + resp.getHeader("x-authz-decision") + " " + resp.getHeader("x-denied-reason") + " " + b)))
+                            + resp.getHeader("x-authz-decision") + " " + resp.getHeader("x-denied-reason") + " " + b))))
                     .await(10, TimeUnit.SECONDS);
         } finally {
             c.close().await(10, TimeUnit.SECONDS);

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -67,8 +68,8 @@ class ProxyJwtAuthnTest {
             if (token != null) {
                 o.putHeader("authorization", "Bearer " + token);
             }
-            return client.request(o).compose(req -> req.send().compose(resp -> resp.body().map(b ->
-                    resp.statusCode() + " " + b + " " + resp.getHeader("www-authenticate"))))
+            return onEventLoop(vertx, () -> client.request(o).compose(req -> req.send().compose(resp -> resp.body()
+                    .map(b -> resp.statusCode() + " " + b + " " + resp.getHeader("www-authenticate")))))
                     .await(10, TimeUnit.SECONDS);
         } finally {
             client.close().await(5, TimeUnit.SECONDS);

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -117,10 +118,11 @@ class ProxyLocalRateLimitTest {
         HttpClient client = vertx.createHttpClient();
         List<String> got = new java.util.ArrayList<>();
         for (int i = 0; i < 5; i++) {
-            got.add(client.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/reviews/" + i)
-                            .putHeader("host", "reviews"))
+            RequestOptions o = new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/reviews/" + i)
+                    .putHeader("host", "reviews");
+            got.add(onEventLoop(vertx, () -> client.request(o)
                     .compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.statusCode() + " " + b
-                            + " " + resp.getHeader("x-local-rate-limit")))).await(10, TimeUnit.SECONDS));
+                            + " " + resp.getHeader("x-local-rate-limit"))))).await(10, TimeUnit.SECONDS));
         }
         client.close().await(5, TimeUnit.SECONDS);
         assertEquals(List.of("200 reviews null", "200 reviews null", "200 reviews null", "200 reviews null",

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -79,8 +80,9 @@ class ProxyRateLimitTest {
             if (user != null) {
                 o.putHeader("x-user", user);
             }
-            return c.request(o).compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.statusCode()
-                    + " " + resp.getHeader("x-envoy-ratelimited") + " " + b))).await(10, TimeUnit.SECONDS);
+            return onEventLoop(vertx, () -> c.request(o).compose(req -> req.send().compose(resp -> resp.body()
+                    .map(b -> resp.statusCode() + " " + resp.getHeader("x-envoy-ratelimited") + " " + b))))
+                    .await(10, TimeUnit.SECONDS);
         } finally {
             c.close().await(10, TimeUnit.SECONDS);
         }

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -109,9 +110,10 @@ class ProxyRbacTest {
         o.getSslOptions().setApplicationLayerProtocols(List.of("istio-http/1.1", "istio", "http/1.1"));
         HttpClient c = vertx.createHttpClient(o);
         try {
-            return c.request(new RequestOptions().setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+            return onEventLoop(vertx, () -> c.request(new RequestOptions()
+                            .setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1"))
                             .setHost("svc").setPort(9080).setURI(path))
-                    .compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.statusCode() + " " + b)))
+                    .compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.statusCode() + " " + b))))
                     .await(10, TimeUnit.SECONDS);
         } finally {
             c.close().await(10, TimeUnit.SECONDS);

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -35,14 +36,15 @@ class ProxyStatefulSessionTest {
     }
 
     /** What the proxy answers to GET /cart for host svc with {@code cookie} (null: none): "body|set-cookie". */
-    private static String get(HttpClient client, int port, String cookie) throws Exception {
+    private String get(HttpClient client, int port, String cookie) throws Exception {
         RequestOptions o = new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/cart")
                 .putHeader("host", "svc");
         if (cookie != null) {
             o.putHeader("cookie", cookie);
         }
-        return client.request(o).compose(req -> req.send().compose((HttpClientResponse resp) -> resp.body()
-                .map(b -> b + "|" + resp.getHeader("set-cookie")))).await(10, TimeUnit.SECONDS);
+        return onEventLoop(vertx, () -> client.request(o).compose(req -> req.send()
+                .compose((HttpClientResponse resp) -> resp.body().map(b -> b + "|" + resp.getHeader("set-cookie")))))
+                .await(10, TimeUnit.SECONDS);
     }
 
     @Test

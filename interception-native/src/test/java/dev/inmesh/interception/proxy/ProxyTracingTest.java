@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -88,11 +89,12 @@ class ProxyTracingTest {
                         "sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local"));
     }
 
-    private static int send(HttpClient client, int port, String sampled) throws Exception {
+    private int send(HttpClient client, int port, String sampled) throws Exception {
         RequestOptions ro = new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/reviews/0")
                 .putHeader("host", "reviews").putHeader("x-b3-traceid", TRACE_ID)
                 .putHeader("x-b3-spanid", CALLER_SPAN).putHeader("x-b3-sampled", sampled);
-        return client.request(ro).compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.statusCode())))
+        return onEventLoop(vertx, () -> client.request(ro)
+                .compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.statusCode()))))
                 .await(10, TimeUnit.SECONDS);
     }
 
@@ -235,13 +237,13 @@ class ProxyTracingTest {
             // the caller's request to this workload, then the workload's own request on, with the context it got
             RequestOptions in = new RequestOptions().setHost("127.0.0.1").setPort(inbound).setURI("/reviews/0")
                     .putHeader("host", "reviews").putHeader("traceparent", "00-" + trace + "-" + caller + "-01");
-            assertEquals(200, client.request(in).compose(req -> req.send().compose(resp -> resp.body()
-                    .map(b -> resp.statusCode()))).await(10, TimeUnit.SECONDS));
+            assertEquals(200, onEventLoop(vertx, () -> client.request(in).compose(req -> req.send()
+                    .compose(resp -> resp.body().map(b -> resp.statusCode())))).await(10, TimeUnit.SECONDS));
             String toApp = seen.get(0).get("traceparent");
             RequestOptions out = new RequestOptions().setHost("127.0.0.1").setPort(outbound).setURI("/ratings/0")
                     .putHeader("host", "ratings").putHeader("traceparent", toApp);
-            assertEquals(200, client.request(out).compose(req -> req.send().compose(resp -> resp.body()
-                    .map(b -> resp.statusCode()))).await(10, TimeUnit.SECONDS));
+            assertEquals(200, onEventLoop(vertx, () -> client.request(out).compose(req -> req.send()
+                    .compose(resp -> resp.body().map(b -> resp.statusCode())))).await(10, TimeUnit.SECONDS));
             client.close().await(5, TimeUnit.SECONDS);
             String toRatings = seen.get(1).get("traceparent");
             assertTrue(toApp.startsWith("00-" + trace + "-") && toApp.endsWith("-01"), toApp);

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -44,9 +45,9 @@ class ProxyTransportTest {
             io.vertx.core.http.HttpClient client = backends.createHttpClient();
             for (int i = 0; i < 3; i++) {
                 int n = i;
-                String body = client.request(new io.vertx.core.http.RequestOptions().setHost("127.0.0.1")
-                                .setPort(port).setURI("/x" + n).putHeader("host", "svc"))
-                        .compose(req -> req.send().compose(r -> r.body()))
+                String body = onEventLoop(backends, () -> client.request(new io.vertx.core.http.RequestOptions()
+                                .setHost("127.0.0.1").setPort(port).setURI("/x" + n).putHeader("host", "svc"))
+                        .compose(req -> req.send().compose(r -> r.body())))
                         .await(5, TimeUnit.SECONDS).toString();
                 assertEquals("ok /x" + n, body);
             }

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
@@ -47,12 +48,13 @@ class StandaloneProxyIdentityTest {
                     "    traffic_direction: OUTBOUND\n    filter_chains:\n"), backend);
             io.vertx.core.http.HttpClient client = backends.createHttpClient();
             String[] body = new String[1];
-            HttpClientResponse r = client.request(new RequestOptions().setHost("127.0.0.1").setPort(port)
-                    .setURI("/x").putHeader("host", "svc")).compose(req -> req.send())
+            HttpClientResponse r = onEventLoop(backends, () -> client.request(new RequestOptions()
+                    .setHost("127.0.0.1").setPort(port).setURI("/x").putHeader("host", "svc"))
+                    .compose(req -> req.send())
                     .compose(resp -> resp.body().map(b -> {
                         body[0] = b.toString();
                         return resp;
-                    })).await(5, TimeUnit.SECONDS);
+                    }))).await(5, TimeUnit.SECONDS);
             assertEquals(ID, r.getHeader("seen-id"));
             WorkloadInfo sent = PeerMetadata.decode(body[0]);
             assertEquals("legacy-v1", sent.workload());
@@ -79,17 +81,18 @@ class StandaloneProxyIdentityTest {
                     "    traffic_direction: INBOUND\n    filter_chains:\n"), appPort);
             io.vertx.core.http.HttpClient client = backends.createHttpClient();
             WorkloadInfo caller = new WorkloadInfo("productpage-v1", "default", "productpage", "v1");
-            HttpClientResponse r = client.request(new RequestOptions().setHost("127.0.0.1").setPort(port)
-                            .setURI("/x").putHeader("host", "svc")
+            HttpClientResponse r = onEventLoop(backends, () -> client.request(new RequestOptions()
+                            .setHost("127.0.0.1").setPort(port).setURI("/x").putHeader("host", "svc")
                             .putHeader("x-envoy-peer-metadata", PeerMetadata.encode(caller, "Kubernetes"))
                             .putHeader("x-envoy-peer-metadata-id", "sidecar~10.1.0.7~productpage-v1.default~default"))
-                    .compose(req -> req.send()).compose(resp -> resp.body().map(b -> resp))
+                    .compose(req -> req.send()).compose(resp -> resp.body().map(b -> resp)))
                     .await(5, TimeUnit.SECONDS);
             assertEquals(LOCAL.workload(), PeerMetadata.decode(r.getHeader("x-envoy-peer-metadata")).workload());
             assertEquals(ID, r.getHeader("x-envoy-peer-metadata-id"));
-            HttpClientResponse plain = client.request(new RequestOptions().setHost("127.0.0.1").setPort(port)
-                    .setURI("/x").putHeader("host", "svc")).compose(req -> req.send())
-                    .compose(resp -> resp.body().map(b -> resp)).await(5, TimeUnit.SECONDS);
+            HttpClientResponse plain = onEventLoop(backends, () -> client.request(new RequestOptions()
+                    .setHost("127.0.0.1").setPort(port).setURI("/x").putHeader("host", "svc"))
+                    .compose(req -> req.send()).compose(resp -> resp.body().map(b -> resp)))
+                    .await(5, TimeUnit.SECONDS);
             assertNull(plain.getHeader("x-envoy-peer-metadata"));
             assertNull(plain.getHeader("x-envoy-peer-metadata-id"));
             client.close().await(5, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
