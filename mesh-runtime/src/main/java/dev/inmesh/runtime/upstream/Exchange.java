@@ -30,7 +30,8 @@ public final class Exchange {
      *
      * @param authority the request's {@code :authority} ({@code host[:port]}), or null or empty for the client's own
      * @param sent told of the request once it exists (to reset it later), on an event loop
-     * @return the answer; failed when the request or its answer fails
+     * @return the answer; failed when the request or its answer fails, or the client or its Vert.x is closed (never
+     *     thrown)
      */
     public static Future<Answer> send(Vertx vertx, HttpClient client, RequestOptions options, String authority,
                                       Buffer body, Consumer<HttpClientRequest> sent) {
@@ -39,15 +40,24 @@ public final class Exchange {
         if (current != null && current.owner() == vertx) {
             return exchange(client, options, hp, body, sent);
         }
-        Context context = vertx.getOrCreateContext();
         Promise<Answer> answer = Promise.promise();
-        context.runOnContext(v -> exchange(client, options, hp, body, sent).onComplete(answer));
+        try {
+            vertx.getOrCreateContext().runOnContext(v -> exchange(client, options, hp, body, sent).onComplete(answer));
+        } catch (RuntimeException e) {
+            answer.tryFail(e); // the Vert.x is closed
+        }
         return answer.future();
     }
 
     private static Future<Answer> exchange(HttpClient client, RequestOptions options, HostAndPort authority,
                                            Buffer body, Consumer<HttpClientRequest> sent) {
-        return client.request(options).compose(req -> {
+        Future<HttpClientRequest> request;
+        try {
+            request = client.request(options);
+        } catch (RuntimeException e) {
+            return Future.failedFuture(e); // the client is closed
+        }
+        return request.compose(req -> {
             sent.accept(req);
             if (authority != null) {
                 req.authority(authority);

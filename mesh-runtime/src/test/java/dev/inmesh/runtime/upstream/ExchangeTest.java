@@ -1,6 +1,8 @@
 package dev.inmesh.runtime.upstream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vertx.core.Context;
 import io.vertx.core.Future;
@@ -49,6 +51,26 @@ class ExchangeTest {
             assertEquals("taken span " + i, answer.body().toString());
         }
         assertEquals(List.of("span 0", "span 1", "span 2"), bodies);
+    }
+
+    @Test
+    void aRequestOnAClosedClientOrVertxFailsFromAnyThreadRatherThanNeverAnswering() throws Exception {
+        RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(1);
+        HttpClient closed = vertx.createHttpClient();
+        closed.close().await(5, TimeUnit.SECONDS);
+        // asked from outside Vert.x, the request is made on an event loop: its failure must reach the caller
+        Future<Exchange.Answer> outside = Exchange.send(vertx, closed, ro, null, Buffer.buffer("x"), req -> { });
+        assertTrue(assertThrows(Exception.class, () -> outside.await(5, TimeUnit.SECONDS)) instanceof
+                IllegalStateException, "fails as the client does");
+        Future<Exchange.Answer> onEventLoop = Future.<Future<Exchange.Answer>>future(p -> vertx.runOnContext(
+                v -> p.complete(Exchange.send(vertx, closed, ro, null, Buffer.buffer("x"), req -> { }))))
+                .await(5, TimeUnit.SECONDS);
+        assertTrue(onEventLoop.failed(), "fails at once on an event loop, not thrown");
+        Vertx other = Vertx.vertx();
+        HttpClient client = other.createHttpClient();
+        other.close().await(10, TimeUnit.SECONDS);
+        assertTrue(Exchange.send(other, client, ro, null, Buffer.buffer("x"), req -> { }).failed(),
+                "a closed Vert.x fails the request, not thrown");
     }
 
     /**
