@@ -17,12 +17,13 @@ public final class TestEventLoop {
 
     /**
      * Runs {@code call} on an event loop of {@code vertx} (the one whose client it uses) when asked from outside
-     * Vert.x, at once when asked on one of its threads.
+     * it (another thread, or another Vert.x's context), at once when asked on one of its contexts.
      *
      * @return {@code call}'s future; failed when {@code call} throws
      */
     public static <T> Future<T> onEventLoop(Vertx vertx, Supplier<Future<T>> call) {
-        if (Vertx.currentContext() != null) {
+        io.vertx.core.Context current = Vertx.currentContext();
+        if (current != null && current.owner() == vertx) {
             return call.get();
         }
         Promise<T> result = Promise.promise();

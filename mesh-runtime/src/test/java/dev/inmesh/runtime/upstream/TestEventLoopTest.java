@@ -63,6 +63,22 @@ class TestEventLoopTest {
     }
 
     @Test
+    void aCallAskedForOnAnotherVertxsContextRunsOnAContextOfItsOwnVertx() throws Exception {
+        Vertx other = Vertx.vertx();
+        try {
+            Promise<Boolean> ownVertx = Promise.promise();
+            other.runOnContext(v -> onEventLoop(vertx, () -> {
+                Context c = Vertx.currentContext();
+                ownVertx.complete(c != null && c.owner() == vertx);
+                return Future.succeededFuture();
+            }));
+            assertEquals(true, ownVertx.future().await(5, TimeUnit.SECONDS), "on the client's Vert.x");
+        } finally {
+            other.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void aCallThatThrowsFailsTheFuture() {
         IllegalStateException thrown = new IllegalStateException("no client");
         Future<String> f = onEventLoop(vertx, () -> {
