@@ -1,5 +1,7 @@
 package dev.inmesh.interception;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
@@ -65,9 +67,9 @@ final class PodInfo {
 
     /**
      * The xDS server Istio's injector names to its agent: the {@code discoveryAddress} of the {@code PROXY_CONFIG}
-     * variable (the pod's ProxyConfig, as JSON), else Istio's default ({@value #DEFAULT_DISCOVERY_ADDRESS}), which
-     * the injector leaves out ({@code PROXY_CONFIG: {}}); null without the variable. A {@code PROXY_CONFIG} that
-     * cannot be read is told to {@code warn}, and names no server.
+     * variable (the pod's ProxyConfig, in YAML as the agent reads it, or JSON as the injector writes it), else Istio's
+     * default ({@value #DEFAULT_DISCOVERY_ADDRESS}), which the injector leaves out ({@code PROXY_CONFIG: {}}); null
+     * without the variable. A {@code PROXY_CONFIG} that cannot be read is told to {@code warn}, and names no server.
      */
     static String discoveryAddress(Map<String, String> env, Consumer<String> warn) {
         JsonObject config = proxyConfig(env, warn);
@@ -100,12 +102,21 @@ final class PodInfo {
         if (config == null || config.isBlank()) {
             return null;
         }
+        Object parsed;
         try {
-            return new JsonObject(config);
-        } catch (DecodeException | ClassCastException e) {
-            warn.accept("PROXY_CONFIG is not a JSON ProxyConfig; left out: " + e.getMessage());
+            // YAML, as Istio's agent reads it (the injector writes JSON, which is YAML too)
+            parsed = new ObjectMapper(new YAMLFactory()).readValue(config, Object.class);
+        } catch (IOException e) {
+            warn.accept("PROXY_CONFIG is not a YAML or JSON ProxyConfig; left out: " + e.getMessage());
             return null;
         }
+        if (!(parsed instanceof Map<?, ?> m)) {
+            warn.accept("PROXY_CONFIG is not a YAML or JSON ProxyConfig (an object); left out: " + config);
+            return null;
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> members = (Map<String, Object>) m;
+        return new JsonObject(members);
     }
 
     /** A {@code labels} or {@code annotations} file of the downward API: {@code key="value"} lines. */

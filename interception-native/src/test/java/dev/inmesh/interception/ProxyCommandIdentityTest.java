@@ -176,10 +176,33 @@ class ProxyCommandIdentityTest {
         ProxyCommand bad = parse();
         bad.podInfo = secrets;
         bad.warnings = warnings::add;
-        Map<String, String> broken = Map.of("PROXY_CONFIG", "discoveryAddress: istiod:15012");
-        assertEquals(null, bad.xds(new MeshOptions(), bad.identity(new MeshOptions(), broken), broken));
-        assertEquals(1, warnings.size(), warnings.toString());
-        assertTrue(warnings.get(0).startsWith("PROXY_CONFIG is not a JSON ProxyConfig; left out"), warnings.get(0));
+        for (String broken : new String[] {"{discoveryAddress: [", "[\"istiod:15012\"]", "istiod:15012"}) {
+            warnings.clear();
+            Map<String, String> env2 = Map.of("PROXY_CONFIG", broken);
+            assertEquals(null, bad.xds(new MeshOptions(), bad.identity(new MeshOptions(), env2), env2), broken);
+            assertEquals(1, warnings.size(), warnings.toString());
+            assertTrue(warnings.get(0).startsWith("PROXY_CONFIG is not a YAML or JSON ProxyConfig"), warnings.get(0));
+        }
+    }
+
+    @Test
+    void aProxyConfigInYamlNamesTheControlPlaneAsIstiosAgentReadsIt(@TempDir Path podInfo) {
+        List<String> warnings = new ArrayList<>();
+        ProxyCommand cmd = parse();
+        cmd.podInfo = podInfo;
+        cmd.secrets = podInfo;
+        cmd.warnings = warnings::add;
+        Map<String, String> env = Map.of("PROXY_CONFIG", """
+                discoveryAddress: istiod-canary.istio-system.svc:15012
+                proxyMetadata:
+                  ISTIO_META_DNS_CAPTURE: "true"
+                """);
+        MeshOptions o = new MeshOptions();
+        var ads = cmd.xds(o, cmd.identity(o, env), env);
+        assertEquals("istiod-canary.istio-system.svc:15012", ads.servers().get(0).address());
+        assertEquals("true", dev.inmesh.runtime.xds.ads.NodeBuilder.build(ads.node()).getMetadata().getFieldsMap()
+                .get("DNS_CAPTURE").getStringValue());
+        assertEquals(List.of(), warnings);
     }
 
     @Test
