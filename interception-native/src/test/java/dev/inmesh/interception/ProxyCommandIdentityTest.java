@@ -117,6 +117,9 @@ class ProxyCommandIdentityTest {
         assertEquals("v1", id.local().version());
         assertEquals("details", id.local().canonicalService());
         assertEquals(Map.of("app", "details", "version", "v1"), id.labels());
+        cmd.xdsAddress = "127.0.0.1:15010";
+        var unlabelled = cmd.xds(new MeshOptions(), cmd.identity(new MeshOptions(), Map.of()), Map.of()).node();
+        assertEquals(Map.of(), unlabelled.labels(), "a pod without app or version labels: no unknown ones sent");
         assertEquals(List.of("ISTIO_METAJSON_LABELS: replicas is not a string; left out"), warnings);
 
         warnings.clear();

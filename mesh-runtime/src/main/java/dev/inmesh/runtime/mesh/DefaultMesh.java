@@ -229,11 +229,12 @@ public final class DefaultMesh implements Mesh {
         if (options.getXdsFallbackAddress() != null) {
             servers.add(server(options, options.getXdsFallbackAddress()));
         }
+        // the labels the workload has: none for an app or version not known (WorkloadInfo's "unknown")
         Map<String, String> labels = new LinkedHashMap<>();
-        if (!local.app().isEmpty()) {
+        if (!local.app().equals(WorkloadInfo.UNKNOWN.app())) {
             labels.put("app", local.app());
         }
-        if (!local.version().isEmpty()) {
+        if (!local.version().equals(WorkloadInfo.UNKNOWN.version())) {
             labels.put("version", local.version());
         }
         String pod = options.getPodName().isEmpty() ? local.workload() : options.getPodName();
