@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.router;
 
+import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.listener.ForwardClientCert;
 import dev.inmesh.api.config.listener.ServerHeader;
@@ -1100,6 +1101,21 @@ public final class Router {
         return false;
     }
 
+    /**
+     * Whether Istio's peer metadata headers stay off a request to {@code cluster}, as Istio's peer metadata filter
+     * keeps them: off a cluster whose {@code istio} metadata says {@code disable_mx: true} (istiod's, for a service
+     * all of whose endpoints take HBONE), and, where the filter skips external clusters, off
+     * {@code PassthroughCluster} and a cluster whose {@code istio} metadata says {@code external: true} (istiod's, for
+     * a MESH_EXTERNAL ServiceEntry).
+     */
+    static boolean peerMetadataWithheld(boolean skipExternal, String clusterName, Cluster cluster) {
+        if (Boolean.TRUE.equals(cluster.metadata().get("istio", "disable_mx"))) {
+            return true;
+        }
+        return skipExternal && ("PassthroughCluster".equals(clusterName)
+                || Boolean.TRUE.equals(cluster.metadata().get("istio", "external")));
+    }
+
     /** The rest of {@link #routed} for a forwarded request the filters before the router let through. */
     private void forward(Exchange ex, RouteResult.Forward f, long randomValue, Control control, RouteTable table,
                          ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
@@ -1143,7 +1159,8 @@ public final class Router {
         if (ex.span != null) {
             ex.span.inject(req.headers, RouteResult.decorator(f)); // the trace context of this hop's span
         }
-        if (req.direction == StreamInfo.Direction.OUTBOUND && options.peerMetadata != null) {
+        if (req.direction == StreamInfo.Direction.OUTBOUND && options.peerMetadata != null
+                && !peerMetadataWithheld(req.peerMetadataSkipExternal, ex.clusterName, cluster.config())) {
             req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA, options.peerMetadata);
             req.headers.set(HeaderNames.X_ENVOY_PEER_METADATA_ID, options.peerMetadataId);
         }

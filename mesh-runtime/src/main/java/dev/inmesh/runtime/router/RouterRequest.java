@@ -73,6 +73,7 @@ public final class RouterRequest implements RouteRequest {
     boolean grpcMessageCounts;
     /** Whether Istio's stats may label the request by its Host when its cluster names no service. */
     boolean hostHeaderFallback = true;
+    boolean peerMetadataSkipExternal;
     /** The connection manager's RBAC filters, compiled; {@link RbacFilter.Chain#NONE} for none. */
     RbacFilter.Chain rbac = RbacFilter.Chain.NONE;
     /** The connection manager's local rate limit filter, compiled; {@link LocalRateLimitFilter#NONE} for none. */
@@ -302,11 +303,13 @@ public final class RouterRequest implements RouteRequest {
      * statistics filter emits its filter state ({@link HttpConnectionManager#grpcMessageCounts}: the messages of a
      * gRPC request are then counted for Istio's {@code istio_request_messages_total} and
      * {@code istio_response_messages_total}), and whether Istio's stats filter lets a request without a service be
-     * labelled by its Host ({@link HttpConnectionManager#hostHeaderFallback}).
+     * labelled by its Host ({@link HttpConnectionManager#hostHeaderFallback}); and whether Istio's peer metadata
+     * filter keeps its headers off clusters outside the mesh ({@link HttpConnectionManager#peerMetadataSkipExternal}).
      */
     public RouterRequest statsFilters(HttpConnectionManager hcm) {
         this.grpcMessageCounts = hcm != null && hcm.grpcMessageCounts();
         this.hostHeaderFallback = hcm == null || hcm.hostHeaderFallback();
+        this.peerMetadataSkipExternal = hcm != null && hcm.peerMetadataSkipExternal();
         return this;
     }
 

@@ -83,28 +83,71 @@ public final class ListenerParser
      * {@code disable_host_header_fallback} (field 6), as istiod does on its sidecars' inbound chains.
      */
     static boolean disablesHostHeaderFallback(com.google.protobuf.Any config) {
-        String url = config.getTypeUrl();
         try {
-            com.google.protobuf.Struct fields;
-            if (url.endsWith("/xds.type.v3.TypedStruct")) {
-                fields = config.unpack(com.github.xds.type.v3.TypedStruct.class).getValue();
-            } else if (url.endsWith("/udpa.type.v1.TypedStruct")) {
-                fields = config.unpack(com.github.udpa.udpa.type.v1.TypedStruct.class).getValue();
-            } else {
+            com.google.protobuf.Struct fields = typedStructFields(config);
+            if (fields == null) {
                 com.google.protobuf.UnknownFieldSet.Field f = com.google.protobuf.UnknownFieldSet
                         .parseFrom(config.getValue()).getField(6);
                 return !f.getVarintList().isEmpty() && f.getVarintList().get(f.getVarintList().size() - 1) != 0;
             }
-            for (String name : List.of("disable_host_header_fallback", "disableHostHeaderFallback")) {
-                com.google.protobuf.Value v = fields.getFieldsMap().get(name);
-                if (v != null) {
-                    return v.getBoolValue();
+            com.google.protobuf.Value v = member(fields, "disable_host_header_fallback", "disableHostHeaderFallback");
+            return v != null && v.getBoolValue();
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new FieldError("typed_config", config.getTypeUrl() + ": " + e.getMessage()
+                    + " (expected: a stats.PluginConfig)");
+        }
+    }
+
+    /** The config type of Istio's native peer metadata filter ({@code istio.metadata_exchange}). */
+    static final String PEER_METADATA_TYPE = "io.istio.http.peer_metadata.Config";
+
+    /**
+     * Whether a peer metadata filter's config (the fields of the {@code TypedStruct} istiod writes it in) sends
+     * Istio's headers upstream with {@code skip_external_clusters}: an {@code upstream_propagation} entry's
+     * {@code istio_headers} setting it, as istiod writes for meshConfig's {@code metadataExchangeHeaders} mode
+     * {@code IN_MESH}.
+     */
+    static boolean skipsExternalClusters(com.google.protobuf.Any config) {
+        try {
+            com.google.protobuf.Struct fields = typedStructFields(config);
+            com.google.protobuf.Value propagation = fields == null ? null : member(fields, "upstream_propagation",
+                    "upstreamPropagation");
+            if (propagation == null) {
+                return false;
+            }
+            for (com.google.protobuf.Value method : propagation.getListValue().getValuesList()) {
+                com.google.protobuf.Value headers = member(method.getStructValue(), "istio_headers", "istioHeaders");
+                com.google.protobuf.Value skip = headers == null ? null
+                        : member(headers.getStructValue(), "skip_external_clusters", "skipExternalClusters");
+                if (skip != null && skip.getBoolValue()) {
+                    return true;
                 }
             }
             return false;
         } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-            throw new FieldError("typed_config", url + ": " + e.getMessage() + " (expected: a stats.PluginConfig)");
+            throw new FieldError("typed_config", config.getTypeUrl() + ": " + e.getMessage()
+                    + " (expected: an " + PEER_METADATA_TYPE + ")");
         }
+    }
+
+    /** The fields of a config in a {@code TypedStruct} (xDS's or UDPA's), or null for a config of its own type. */
+    private static com.google.protobuf.Struct typedStructFields(com.google.protobuf.Any config)
+            throws com.google.protobuf.InvalidProtocolBufferException {
+        String url = config.getTypeUrl();
+        if (url.endsWith("/xds.type.v3.TypedStruct")) {
+            return config.unpack(com.github.xds.type.v3.TypedStruct.class).getValue();
+        }
+        if (url.endsWith("/udpa.type.v1.TypedStruct")) {
+            return config.unpack(com.github.udpa.udpa.type.v1.TypedStruct.class).getValue();
+        }
+        return null;
+    }
+
+    /** A struct's member by its proto name or, failing that, its JSON name; or null. */
+    private static com.google.protobuf.Value member(com.google.protobuf.Struct fields, String protoName,
+                                                    String jsonName) {
+        com.google.protobuf.Value v = fields.getFieldsMap().get(protoName);
+        return v != null ? v : fields.getFieldsMap().get(jsonName);
     }
 
     /** The config types of the observing network filters (Istio's TCP metadata exchange and stats). */
@@ -118,7 +161,7 @@ public final class ListenerParser
      */
     static final Set<String> OBSERVING_HTTP_TYPES = Set.of(GRPC_STATS_TYPE,
             "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig", ISTIO_STATS_TYPE,
-            "io.istio.http.peer_metadata.Config", "io.istio.http.metadata_exchange.Config",
+            PEER_METADATA_TYPE, "io.istio.http.metadata_exchange.Config",
             "istio.envoy.config.filter.http.authn.v2alpha1.FilterConfig");
 
     static final String HTTP_WASM_TYPE = "envoy.extensions.filters.http.wasm.v3.Wasm";
@@ -580,6 +623,9 @@ public final class ListenerParser
             // and label a request without a service by its Host unless Istio's stats filter says not to
             boolean noHostHeaderFallback = !f.getDisabled() && f.hasTypedConfig()
                     && typeName.equals(ISTIO_STATS_TYPE) && disablesHostHeaderFallback(f.getTypedConfig());
+            // and keep Istio's peer metadata headers off clusters outside the mesh where its filter says so
+            boolean peerMetadataSkipExternal = !f.getDisabled() && f.hasTypedConfig()
+                    && typeName.equals(PEER_METADATA_TYPE) && skipsExternalClusters(f.getTypedConfig());
             StatefulSession sessionConfig = !session ? null : Fields.at("http_filters[" + i + "].typed_config",
                     () -> StatefulSessionParser.filter(f.getTypedConfig()));
             StatefulSession sessionRuns = f.getDisabled() ? null : sessionConfig;
@@ -588,7 +634,7 @@ public final class ListenerParser
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
                     () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns,
                             rateLimitRuns, jwtRuns, extAuthzRuns, globalRuns, sessionRuns, grpcMessageCounts,
-                            noHostHeaderFallback))));
+                            noHostHeaderFallback, peerMetadataSkipExternal))));
         }
         checkRateLimitPosition(filters);
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)

@@ -220,9 +220,13 @@ class IstioRecentShapesTest {
         assertEquals(List.of("istio.metadata_exchange", "envoy.filters.http.grpc_stats", "istio.alpn",
                         "envoy.filters.http.fault", "envoy.filters.http.cors", "istio.stats", "envoy.filters.http.router"),
                 h.httpFilters().stream().map(f -> f.name()).toList());
+        assertFalse(h.peerMetadataSkipExternal(), "the headers go to every cluster (mode ALWAYS, the default)");
         // proxyHeaders.metadataExchangeHeaders.mode IN_MESH: the peer metadata headers are not sent to clusters
-        // outside the mesh; the filter only observes here, and loads either way
-        listener(outboundHttp("{istio_headers: {skip_external_clusters: true}}"));
+        // outside the mesh (RouterPeerMetadataTest)
+        HttpConnectionManager inMesh = assertInstanceOf(HttpConnectionManager.class,
+                listener(outboundHttp("{istio_headers: {skip_external_clusters: true}}")).filterChains().get(0)
+                        .filter());
+        assertTrue(inMesh.peerMetadataSkipExternal());
     }
 
     /** istiod's cluster {@code name} of discovery {@code type}, with the fields {@code fields} after its own. */
@@ -360,7 +364,7 @@ class IstioRecentShapesTest {
         assertEquals(List.of(new SocketAddress("fd00:10:1::7", 9080)), dual.additionalAddresses());
     }
 
-    private static RouteConfiguration routes(String routesYaml) throws Exception {
+    static RouteConfiguration routes(String routesYaml) throws Exception {
         return new RouteConfigurationParser().parse(EnvoyJson.toMessage(EnvoyJson.tree("""
                 name: "9080"
                 validate_clusters: false

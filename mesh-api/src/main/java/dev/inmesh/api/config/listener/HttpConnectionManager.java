@@ -306,6 +306,14 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         return first(HttpFilter::noHostHeaderFallback) == null;
     }
 
+    /**
+     * Whether Istio's peer metadata headers stay off requests to clusters outside the mesh: its peer metadata filter
+     * says so (see {@link HttpFilter#peerMetadataSkipExternal}).
+     */
+    public boolean peerMetadataSkipExternal() {
+        return first(HttpFilter::peerMetadataSkipExternal) != null;
+    }
+
     /** Whether a gRPC-Web filter runs in this connection manager (see {@link HttpFilter#grpcWeb}). */
     public boolean grpcWebFilter() {
         return first(HttpFilter::grpcWeb) != null;

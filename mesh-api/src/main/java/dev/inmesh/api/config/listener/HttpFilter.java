@@ -42,14 +42,28 @@ import dev.inmesh.api.config.route.StatefulSession;
  * @param noHostHeaderFallback whether it is Istio's stats filter ({@code istio.stats}) with
  *     {@code disable_host_header_fallback} (as istiod writes it on its sidecars' inbound chains): a request whose
  *     cluster names no service is then not labelled with its Host as {@code destination_service}
+ * @param peerMetadataSkipExternal whether it is Istio's peer metadata filter ({@code istio.metadata_exchange}, type
+ *     {@code io.istio.http.peer_metadata.Config}) whose {@code upstream_propagation} sends Istio's headers with
+ *     {@code skip_external_clusters} (istiod's, for meshConfig's {@code metadataExchangeHeaders} mode
+ *     {@code IN_MESH}): {@code x-envoy-peer-metadata} and {@code x-envoy-peer-metadata-id} then do not go to
+ *     {@code PassthroughCluster} nor to a cluster whose {@code istio} metadata says {@code external: true}
  */
 public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
                          boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
                          ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
-                         boolean grpcMessageCounts, boolean noHostHeaderFallback) {
+                         boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
+    }
+
+    /** A filter that is not a peer metadata filter skipping external clusters. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
+                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
+                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
+                      boolean grpcMessageCounts, boolean noHostHeaderFallback) {
+        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit,
+                statefulSession, grpcMessageCounts, noHostHeaderFallback, false);
     }
 
     /** A filter that is not a gRPC statistics filter emitting its filter state. */
