@@ -550,8 +550,8 @@ public final class ProxyCommand implements Callable<Integer> {
      * The proxy's admin server, laid out as Istio's sidecar: every endpoint on the admin address,
      * {@code /healthz/ready} on the health port, {@code /stats/prometheus} on the Prometheus port, and the agent
      * port's stats, readiness and {@code /quitquitquit}; {@code nodeId} is the node {@code /server_info} and the
-     * config dump's bootstrap name, {@code quit} what {@code POST /quitquitquit} runs (on an event loop); {@code /drain_listeners}
-     * on the admin address drains the proxy's listeners.
+     * config dump's bootstrap name, {@code quit} what {@code POST /quitquitquit} runs (on an event loop);
+     * {@code /drain_listeners} on the admin address drains the proxy's listeners.
      */
     static AdminHook adminHook(PrometheusMeterRegistry registry, Path config, String nodeId, Runnable quit) {
         return adminHook(registry, config, nodeId, quit, IstioAgent.Settings.NONE);
