@@ -88,13 +88,13 @@ class RouterTimeoutTest {
     @ValueSource(strings = {"per_try_timeout", "per_try_idle_timeout"})
     void aPerTryTimeoutIsRetriedAndTheNextAttemptAnswers(String field) {
         WireMockServer wm = rig.wiremock();
-        sequence(wm, "/x", ok("late").withFixedDelay(800), ok("fast"));
+        sequence(wm, "/x", ok("late").withFixedDelay(2000), ok("fast"));
         var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
                 + field + ": 0.15s}"), one(wm));
         assertEquals(200, r.status());
         assertEquals("fast", r.body());
         assertEquals(2, r.info().attemptCount());
-        assertTrue(r.elapsedMillis() < 750, "the slow attempt was abandoned: " + r.elapsedMillis());
+        assertTrue(r.elapsedMillis() < 1800, "the slow attempt was abandoned: " + r.elapsedMillis());
     }
 
     /**
@@ -104,12 +104,14 @@ class RouterTimeoutTest {
     @Test
     void thePerTryTimeoutStartsOnceTheAttemptHasItsConnection() {
         WireMockServer wm = rig.wiremock();
-        wm.stubFor(any(urlEqualTo("/slow")).willReturn(ok("slow").withFixedDelay(400)));
+        // (each answer 1.2 s, the try 2 s: a try counted from the wait for the connection would last 2.4 s, and
+        // one counted from the connection keeps 0.8 s of margin on a loaded machine)
+        wm.stubFor(any(urlEqualTo("/slow")).willReturn(ok("slow").withFixedDelay(1200)));
         wm.stubFor(any(urlEqualTo("/fast")).willReturn(ok("fast")));
         ClusterManager clusters = rig.clusters(cluster("c", dev.inmesh.api.config.cluster.LbPolicy.ROUND_ROBIN,
                 RouterRig.breakers(1, 1024, 1024, 3), null, wm.port()));
         RouteTable table = routeToC("retry_policy: {retry_on: connect-failure, num_retries: 1, "
-                + "per_try_timeout: 0.6s}");
+                + "per_try_timeout: 2s}");
         Router router = rig.router();
         // one connection open and idle: the first slow request takes it, the second waits for it
         assertEquals(200, rig.call(router, get("/fast"), table, clusters).status());
@@ -119,7 +121,7 @@ class RouterTimeoutTest {
         assertEquals(200, second.status(), "the wait for the connection counted in the try: " + second.body());
         assertEquals("slow", second.body());
         assertEquals(1, second.info().attemptCount());
-        assertTrue(second.elapsedMillis() >= 750, "answered after " + second.elapsedMillis());
+        assertTrue(second.elapsedMillis() >= 2300, "answered after " + second.elapsedMillis());
     }
 
     @ParameterizedTest
@@ -150,11 +152,12 @@ class RouterTimeoutTest {
         RouterRequest req = RouterRig.request(io.vertx.core.http.HttpMethod.POST, "/x", null);
         RequestBodyStream body = new RequestBodyStream();
         req.bodyStream(body);
+        // (a 1 s try, so that the answer after the body's end is in time on a loaded machine; the body pauses 2 s)
         var result = rig.start(rig.router(), req, routeToC("retry_policy: {retry_on: connect-failure, "
-                + "num_retries: 1, " + field + ": 0.3s}"), one(wm));
+                + "num_retries: 1, " + field + ": 1s}"), one(wm));
         rig.ctx.runOnContext(v -> {
             body.write(io.vertx.core.buffer.Buffer.buffer("first "));
-            rig.vertx.setTimer(700, id -> {
+            rig.vertx.setTimer(2000, id -> {
                 body.write(io.vertx.core.buffer.Buffer.buffer("last"));
                 body.end();
             });
@@ -196,7 +199,9 @@ class RouterTimeoutTest {
     void theRouteTimeoutCountsUpstreamRqTimeoutOnlyForAnUpstreamRequestItEnds() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(urlEqualTo("/503")).willReturn(aResponse().withStatus(503)));
-        wm.stubFor(any(urlEqualTo("/dribble")).willReturn(ok("x".repeat(1000)).withChunkedDribbleDelay(20, 1500)));
+        // (a 1 s route timeout: the 503 and the dribbling response's headers come well within it on a loaded
+        // machine, the back-off of 2 s and the body of 3 s well after it)
+        wm.stubFor(any(urlEqualTo("/dribble")).willReturn(ok("x".repeat(1000)).withChunkedDribbleDelay(20, 3000)));
         var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         java.util.random.RandomGenerator longestBackOff = new java.util.random.RandomGenerator() {
             @Override
@@ -211,13 +216,13 @@ class RouterTimeoutTest {
         };
         Router router = rig.router(Router.Options.DEFAULTS, longestBackOff);
         router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
-        var backingOff = rig.call(router, get("/503"), routeToC("timeout: 0.3s, retry_policy: {retry_on: 5xx, "
+        var backingOff = rig.call(router, get("/503"), routeToC("timeout: 1s, retry_policy: {retry_on: 5xx, "
                 + "num_retries: 1, retry_back_off: {base_interval: 2s}}"), one(wm));
         assertEquals(504, backingOff.status());
         assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), backingOff.info().responseFlags());
         assertEquals(1, backingOff.info().attemptCount());
         assertEquals(0.0, stat(reg, "upstream_rq_timeout"), "no upstream request was waiting");
-        var streaming = rig.call(router, get("/dribble"), routeToC("timeout: 0.3s"), one(wm));
+        var streaming = rig.call(router, get("/dribble"), routeToC("timeout: 1s"), one(wm));
         assertEquals(200, streaming.status());
         assertEquals(null, streaming.body(), "the body was cut");
         assertEquals(1.0, stat(reg, "upstream_rq_timeout"), "the streaming response's request timed out");
@@ -282,21 +287,23 @@ class RouterTimeoutTest {
     void aResponseThatAnswersInTimeIsNotCutByTheRouteTimeoutLater() throws Exception {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok("quick")));
-        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 0.2s"), one(wm));
+        // (1 s, for the first request's answer to be in time on a loaded machine)
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 1s"), one(wm));
         assertEquals(200, r.status());
-        Thread.sleep(300);
+        Thread.sleep(1200);
         assertEquals(Set.of(), r.info().responseFlags());
         assertEquals(1, rig.observed().size(), "recorded once");
     }
     @Test
     void theRouteTimeoutAlsoCutsABodyThatIsStillStreaming() {
         WireMockServer wm = rig.wiremock();
-        wm.stubFor(any(anyUrl()).willReturn(ok("x".repeat(1000)).withChunkedDribbleDelay(20, 1500)));
-        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 0.3s"), one(wm));
+        // (1 s: the headers come well within it on a loaded machine, the 3 s body well after it)
+        wm.stubFor(any(anyUrl()).willReturn(ok("x".repeat(1000)).withChunkedDribbleDelay(20, 3000)));
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 1s"), one(wm));
         assertEquals(200, r.status(), "the headers were in time");
         assertEquals(null, r.body(), "the body was cut");
         assertTrue(r.info().responseFlags().contains(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.flags());
-        assertTrue(r.elapsedMillis() < 1400, "cut after " + r.elapsedMillis());
+        assertTrue(r.elapsedMillis() < 2800, "cut after " + r.elapsedMillis());
     }
     @Test
     void aTrustedCallerMaySetThePerTryTimeout() {
@@ -425,13 +432,13 @@ class RouterTimeoutTest {
     @Test
     void eachBodyChunkRestartsTheStreamIdleTimeout() {
         WireMockServer wm = rig.wiremock();
-        // 10 chunks over 1.5 s: the body takes three times the idle timeout, no gap comes near it
-        wm.stubFor(any(anyUrl()).willReturn(ok("x".repeat(100)).withChunkedDribbleDelay(10, 1500)));
-        var r = rig.call(rig.router(), get("/x").streamIdleTimeout(Duration.ofMillis(500)), routeToC(""), one(wm));
+        // 10 chunks over 3 s: the body takes three times the idle timeout, no gap comes near it (0.3 s of 1 s)
+        wm.stubFor(any(anyUrl()).willReturn(ok("x".repeat(100)).withChunkedDribbleDelay(10, 3000)));
+        var r = rig.call(rig.router(), get("/x").streamIdleTimeout(Duration.ofSeconds(1)), routeToC(""), one(wm));
         assertEquals(200, r.status());
         assertEquals("x".repeat(100), r.body());
         assertEquals(Set.of(), r.info().responseFlags());
-        assertTrue(r.elapsedMillis() >= 1000, "the body streamed for " + r.elapsedMillis());
+        assertTrue(r.elapsedMillis() >= 2000, "the body streamed for " + r.elapsedMillis());
     }
 
     /** An upstream that sends its headers and a first chunk at once, and the rest {@code gapMillis} later. */
@@ -449,15 +456,16 @@ class RouterTimeoutTest {
     @ValueSource(strings = {"stream_idle_timeout", "max_duration_timeout"})
     void aStreamTimeoutAfterTheResponseStartedResetsIt(String details) throws Exception {
         boolean idle = details.equals("stream_idle_timeout");
-        RouterRequest req = idle ? get("/x").streamIdleTimeout(Duration.ofMillis(300))
-                : get("/x").maxStreamDuration(Duration.ofMillis(300));
-        var r = rig.call(rig.router(), req, routeToC(""), stalling(1500));
+        // (1 s: the headers come well within it on a loaded machine, the rest 3 s later)
+        RouterRequest req = idle ? get("/x").streamIdleTimeout(Duration.ofSeconds(1))
+                : get("/x").maxStreamDuration(Duration.ofSeconds(1));
+        var r = rig.call(rig.router(), req, routeToC(""), stalling(3000));
         assertEquals(200, r.status(), "the headers were in time");
         assertEquals(null, r.body(), "the body was cut");
         assertEquals(idle ? Set.of(ResponseFlag.STREAM_IDLE_TIMEOUT) : Set.of(), r.info().responseFlags(),
                 "not UC: the router cut it");
         assertEquals(details, r.info().responseCodeDetails());
-        assertTrue(r.elapsedMillis() < 1400, "cut after " + r.elapsedMillis());
+        assertTrue(r.elapsedMillis() < 2800, "cut after " + r.elapsedMillis());
     }
 
     @Test
@@ -481,9 +489,10 @@ class RouterTimeoutTest {
     @Test
     void eachBodyChunkRestartsThePerTryIdleTimeout() {
         WireMockServer wm = rig.wiremock();
-        wm.stubFor(any(anyUrl()).willReturn(ok("x".repeat(100)).withChunkedDribbleDelay(10, 1500)));
+        // 10 chunks over 3 s, 0.3 s apart: three times the idle timeout, no gap near it on a loaded machine
+        wm.stubFor(any(anyUrl()).willReturn(ok("x".repeat(100)).withChunkedDribbleDelay(10, 3000)));
         var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
-                + "per_try_idle_timeout: 0.5s}"), one(wm));
+                + "per_try_idle_timeout: 1s}"), one(wm));
         assertEquals("x".repeat(100), r.body());
         assertEquals(Set.of(), r.info().responseFlags());
         assertEquals(false, r.response().exchange.perTryIdle.pending(), "no timer left behind");
@@ -492,7 +501,7 @@ class RouterTimeoutTest {
     @Test
     void aPerTryIdleTimeoutAfterTheResponseStartedCutsIt() throws Exception {
         var r = rig.call(rig.router(), get("/x"), routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
-                + "per_try_idle_timeout: 0.3s}"), stalling(1500));
+                + "per_try_idle_timeout: 1s}"), stalling(3000));
         assertEquals(200, r.status(), "the headers were in time");
         assertEquals(null, r.body(), "the body was cut");
         assertEquals(Set.of(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT), r.info().responseFlags());
@@ -524,13 +533,14 @@ class RouterTimeoutTest {
     void theGrpcTimeoutHeaderOffsetIsTakenOffTheCallersDeadline() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok().withFixedDelay(1500)));
-        // 1 s asked for, 0.8 s of it kept back: the stream ends after about 0.2 s, well before 1 s
-        var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc", "grpc-timeout", "1S"),
-                routeToC("max_stream_duration: {grpc_timeout_header_max: 0s, grpc_timeout_header_offset: 0.8s}"),
+        // 3 s asked for, 2.8 s of it kept back: the stream ends after about 0.2 s, before the upstream's answer
+        // after 1.5 s (which a deadline of the whole 3 s would let through)
+        var r = rig.call(rig.router(), get("/pkg.Svc/M", "content-type", "application/grpc", "grpc-timeout", "3S"),
+                routeToC("max_stream_duration: {grpc_timeout_header_max: 0s, grpc_timeout_header_offset: 2.8s}"),
                 one(wm));
         assertEquals("4", r.header("grpc-status"));
         assertEquals("max_duration_timeout", r.info().responseCodeDetails());
-        assertTrue(r.elapsedMillis() < 900, "answered after " + r.elapsedMillis());
+        assertTrue(r.elapsedMillis() < 1400, "answered after " + r.elapsedMillis());
     }
 
     @Test
