@@ -240,7 +240,7 @@ class AdsClusterTest extends AdsRig {
     void aNewEdsClusterWarmsUntilItsEndpointsArrive() throws Exception {
         server.set(snapshot("1", List.of(edsCluster("c1")), List.of(endpoints("c1", 1)),
                 List.of(route("9080", "c1"))));
-        start();
+        start(Duration.ofSeconds(30)); // far from the bound below: a loaded machine's slow push stays within it
         // c2 is new; the server withholds EDS (it answers only when it has every name asked for)
         server.set(snapshot("2", List.of(edsCluster("c1"), edsCluster("c2")), List.of(endpoints("c1", 1)),
                 List.of(route("9080", "c1"))));
@@ -256,7 +256,7 @@ class AdsClusterTest extends AdsRig {
                 List.of(endpoints("c1", 1), endpoints("c2", 2), endpoints("c3", 1)), List.of(route("9080", "c1"))));
         long t0 = System.nanoTime();
         await(() -> holder.current().cluster("c2") != null, WAIT, "c2 warmed");
-        assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(3), "warmed by the endpoints' arrival, "
+        assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(15), "warmed by the endpoints' arrival, "
                 + "not by the initial fetch timeout");
         assertEquals(2, hosts(holder.current().endpoints("c2")));
     }
