@@ -93,11 +93,15 @@ class TcpHappyEyeballsTest {
     void anAddressThatRefusesIsFollowedAtOnceByTheNext() throws Exception {
         int refusing = LoopbackProxy.freePort(); // bound and released: nothing listens there
         relay(refusing, upstream("::1", "ipv6"));
-        long start = System.nanoTime();
-        assertEquals("ipv6", answer());
-        assertEquals("ipv6", answer());
-        assertTrue(System.nanoTime() - start < 2 * ProxyRuntime.NEXT_ATTEMPT_DELAY_MILLIS * 1_000_000L,
-                "no wait for the delay after a refusal");
+        // a wait for the delay would make each answer take it: the quickest of five tells, however loaded the machine
+        long quickest = Long.MAX_VALUE;
+        for (int i = 0; i < 5; i++) {
+            long start = System.nanoTime();
+            assertEquals("ipv6", answer());
+            quickest = Math.min(quickest, (System.nanoTime() - start) / 1_000_000);
+        }
+        assertTrue(quickest < ProxyRuntime.NEXT_ATTEMPT_DELAY_MILLIS, "no wait for the delay after a refusal: "
+                + quickest + " ms");
     }
 
     @Test
@@ -119,6 +123,6 @@ class TcpHappyEyeballsTest {
         assertEquals("ipv6", answer());
         long tookMillis = (System.nanoTime() - start) / 1_000_000;
         assertTrue(tookMillis >= ProxyRuntime.NEXT_ATTEMPT_DELAY_MILLIS - 20, "after the delay: " + tookMillis);
-        assertTrue(tookMillis < 1000, "within connect_timeout (1 s): " + tookMillis);
+        assertTrue(tookMillis < 4000, "before connect_timeout (5 s) ended the first attempt: " + tookMillis);
     }
 }
