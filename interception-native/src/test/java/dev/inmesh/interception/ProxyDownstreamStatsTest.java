@@ -96,11 +96,11 @@ class ProxyDownstreamStatsTest {
                 """.formatted(name, port, match);
     }
 
-    /** The admin server's {@code /stats} as a map, once {@code until} holds in it (or after 5 s, as it is then). */
+    /** The admin server's {@code /stats} as a map, once {@code until} holds in it (or after 15 s, as it is then). */
     private static Map<String, Long> stats(int admin, java.util.function.Predicate<Map<String, Long>> until)
             throws Exception {
         Map<String, Long> out = new TreeMap<>();
-        for (long deadline = System.nanoTime() + 5_000_000_000L; System.nanoTime() < deadline; Thread.sleep(20)) {
+        for (long deadline = System.nanoTime() + 15_000_000_000L; System.nanoTime() < deadline; Thread.sleep(20)) {
             out.clear();
             for (String line : get(admin, "/stats").body().split("\n")) {
                 int colon = line.lastIndexOf(": ");

@@ -413,7 +413,7 @@ class Http1RequestsTest {
 
     /** The access log entry written after {@code before} entries, waited for. */
     private static dev.inmesh.runtime.stats.StreamInfo logLine(LoopbackProxy proxy, int before) throws Exception {
-        for (long deadline = System.nanoTime() + 5_000_000_000L; proxy.requests.size() <= before
+        for (long deadline = System.nanoTime() + 15_000_000_000L; proxy.requests.size() <= before
                 && System.nanoTime() < deadline; ) {
             Thread.sleep(10);
         }

@@ -269,9 +269,9 @@ class ProxyAccessLogTest {
         return Files.readAllLines(file);
     }
 
-    /** The file's lines once it has {@code n}, within 5 s. */
+    /** The file's lines once it has {@code n}, within 15 s. */
     private static List<String> lines(Path file, int n) throws Exception {
-        long deadline = System.currentTimeMillis() + 5000;
+        long deadline = System.currentTimeMillis() + 15_000;
         while (System.currentTimeMillis() < deadline) {
             if (Files.exists(file)) {
                 List<String> lines = Files.readAllLines(file);

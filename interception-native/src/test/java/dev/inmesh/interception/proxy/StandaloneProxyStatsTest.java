@@ -74,10 +74,10 @@ class StandaloneProxyStatsTest {
         }
     }
 
-    /** The registry's scrape once it holds {@code expected} (or after 5 s, as it is then). */
+    /** The registry's scrape once it holds {@code expected} (or after 15 s, as it is then). */
     private static String scrape(PrometheusMeterRegistry registry, String expected) throws InterruptedException {
         String scrape = registry.scrape();
-        for (long deadline = System.nanoTime() + 5_000_000_000L; !scrape.contains(expected)
+        for (long deadline = System.nanoTime() + 15_000_000_000L; !scrape.contains(expected)
                 && System.nanoTime() < deadline; scrape = registry.scrape()) {
             Thread.sleep(20);
         }

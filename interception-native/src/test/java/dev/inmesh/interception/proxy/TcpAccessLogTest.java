@@ -220,7 +220,7 @@ class TcpAccessLogTest {
 
     /** The first line, waited for (boundedly): it is written at close, after the client saw the end. */
     private String awaitLine() throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
         while (lines.isEmpty() && System.nanoTime() < deadline) {
             Thread.sleep(10);
         }

@@ -131,7 +131,7 @@ class TcpRelayTest {
             assertEquals("pong!", new String(client.getInputStream().readAllBytes(), StandardCharsets.UTF_8));
         }
         assertEquals("ping", received.get(10, TimeUnit.SECONDS));
-        long deadline = System.currentTimeMillis() + 5_000;
+        long deadline = System.currentTimeMillis() + 15_000;
         while ((registry.find("istio_tcp_connections_closed").counter() == null
                 || registry.find("istio_tcp_connections_closed").counter().count() < 1)
                 && System.currentTimeMillis() < deadline) {
@@ -284,7 +284,7 @@ class TcpRelayTest {
                 .value());
         assertEquals(1.0, registry.get("istio_tcp_connections_closed").tag("response_flags", "UO").counter().count());
         // the relayed connection's slot is given back when it closes
-        long deadline = System.currentTimeMillis() + 5_000;
+        long deadline = System.currentTimeMillis() + 15_000;
         while (proxy.snapshots.current().clusterManager().cluster("backend").circuitBreakers().openConnections() > 0
                 && System.currentTimeMillis() < deadline) {
             Thread.sleep(10);
@@ -312,7 +312,7 @@ class TcpRelayTest {
             Thread.sleep(60);
         }
         double active = 1;
-        long deadline = System.currentTimeMillis() + 5_000;
+        long deadline = System.currentTimeMillis() + 15_000;
         while (active != 0 && System.currentTimeMillis() < deadline) {
             active = registry.get("envoy_cluster_upstream_cx_active").tag("cluster_name", "backend").gauge().value();
             Thread.sleep(10);
