@@ -48,7 +48,7 @@ class ProxyDownstreamStatsTest {
     void setUp() throws Exception {
         backends = Vertx.vertx();
         HttpServer s = backends.createHttpServer().requestHandler(req -> req.response().end("ok"));
-        backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
     @AfterEach
@@ -168,10 +168,10 @@ class ProxyDownstreamStatsTest {
             if (!requests[i][1].isEmpty()) {
                 o.putHeader("end-user", requests[i][1]);
             }
-            statuses[i] = client.request(o).compose(req -> req.send()).await(5, TimeUnit.SECONDS).statusCode();
+            statuses[i] = client.request(o).compose(req -> req.send()).await(10, TimeUnit.SECONDS).statusCode();
         }
         assertEquals("[200, 404, 503]", java.util.Arrays.toString(statuses));
-        client.close().await(5, TimeUnit.SECONDS);
+        client.close().await(10, TimeUnit.SECONDS);
         try (Socket sock = new Socket("127.0.0.1", unmatched)) {
             sock.setSoTimeout(5000);
             InputStream in = sock.getInputStream();
@@ -259,8 +259,8 @@ class ProxyDownstreamStatsTest {
         HttpClient client = backends.createHttpClient();
         // a client that speaks at once is inspected without a timeout
         assertEquals(200, client.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/x")
-                .putHeader("host", "svc")).compose(req -> req.send()).await(5, TimeUnit.SECONDS).statusCode());
-        client.close().await(5, TimeUnit.SECONDS);
+                .putHeader("host", "svc")).compose(req -> req.send()).await(10, TimeUnit.SECONDS).statusCode());
+        client.close().await(10, TimeUnit.SECONDS);
         Map<String, Long> st = stats(admin, m -> m.getOrDefault(l + "downstream_cx_active", -1L) == 0
                 && m.getOrDefault(l + "downstream_pre_cx_active", -1L) == 0);
         assertEquals(1, st.get(l + "downstream_pre_cx_timeout"), st.toString());
@@ -368,7 +368,7 @@ class ProxyDownstreamStatsTest {
             assertEquals(200, client.request(new RequestOptions().setServer(io.vertx.core.net.SocketAddress
                     .inetSocketAddress(port, "127.0.0.1")).setHost("svc").setPort(port).setURI("/x"))
                     .compose(req -> req.send())
-                    .await(5, TimeUnit.SECONDS).statusCode());
+                    .await(10, TimeUnit.SECONDS).statusCode());
         }
         String h = "http.proxy_http.";
         Map<String, Long> open = stats(admin, m -> m.getOrDefault(h + "downstream_rq_completed", 0L) == 2);
@@ -377,7 +377,7 @@ class ProxyDownstreamStatsTest {
         assertEquals(1, open.get(h + "downstream_cx_http2_total"), open.toString());
         assertEquals(1, open.get(h + "downstream_cx_http2_active"), open.toString());
         assertEquals(1, open.get(h + "downstream_cx_active"), open.toString());
-        client.shutdown(0, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS); // the connection closes now
+        client.shutdown(0, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS); // the connection closes now
         Map<String, Long> closed = stats(admin, m -> m.getOrDefault(h + "downstream_cx_destroy", 0L) == 1);
         assertEquals(0, closed.get(h + "downstream_cx_http2_active"), closed.toString());
         assertEquals(0, closed.get(h + "downstream_cx_active"), closed.toString());

@@ -68,7 +68,7 @@ class ConnectionLifetimeTest {
             } else {
                 backends.setTimer(Long.parseLong(ms), id -> req.response().end("slow"));
             }
-        }).listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
     @AfterEach
@@ -419,7 +419,7 @@ class ConnectionLifetimeTest {
             ch.writeAndFlush(new io.netty.handler.codec.http2.DefaultHttp2DataFrame(
                     io.netty.buffer.Unpooled.copiedBuffer("12345", StandardCharsets.US_ASCII), false).stream(stream))
                     .sync();
-            assertEquals("408", status.get(5, TimeUnit.SECONDS));
+            assertEquals("408", status.get(10, TimeUnit.SECONDS));
             long millis = (System.nanoTime() - sent) / 1_000_000;
             assertTrue(millis >= 280 && millis < 2500, millis + " ms");
             ch.close().sync();

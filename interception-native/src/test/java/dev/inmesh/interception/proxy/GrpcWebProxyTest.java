@@ -68,7 +68,7 @@ class GrpcWebProxyTest {
             seen.put(req.path(), new Seen(req.version(), MultiMap.caseInsensitiveMultiMap().addAll(req.headers()),
                     body));
             answer(req, body);
-        })).listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        })).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
     private static void answer(HttpServerRequest req, Buffer body) {

@@ -144,7 +144,7 @@ class Http1RequestsTest {
                         req.body().onSuccess(b -> req.response().end("host=" + req.authority() + " path="
                                 + req.uri() + (b.length() > 0 ? " body=" + b : "")));
                     });
-            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             int plain = LoopbackProxy.freePort();
             int http10 = LoopbackProxy.freePort();
             int small = LoopbackProxy.freePort();
@@ -243,10 +243,10 @@ class Http1RequestsTest {
                 for (int i = 0; i < extra; i++) {
                     ro.addHeader("x-" + i, "v");
                 }
-                int status = h2.request(ro).compose(r -> r.send()).await(5, TimeUnit.SECONDS).statusCode();
+                int status = h2.request(ro).compose(r -> r.send()).await(10, TimeUnit.SECONDS).statusCode();
                 assertEquals(extra == 1 ? 200 : 431, status, extra + " headers over HTTP/2");
             }
-            h2.close().await(5, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
+            h2.close().await(10, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
             // the path and the headers count together against max_request_headers_kb, as Envoy counts them
             assertTrue(exchange(small, "GET /" + "p".repeat(1_200) + " HTTP/1.1\r\nhost: svc\r\ncookie: "
                     + "c".repeat(1_200) + "\r\n\r\n").startsWith("HTTP/1.1 431 "));
@@ -286,7 +286,7 @@ class Http1RequestsTest {
         LoopbackProxy proxy = null;
         try {
             HttpServer s = backends.createHttpServer().requestHandler(req -> req.response().end("ok"));
-            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             int plain = LoopbackProxy.freePort();
             proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("plain", plain, "")
                     + clusterC(backend));
@@ -367,7 +367,7 @@ class Http1RequestsTest {
         try {
             HttpServer s = backends.createHttpServer().requestHandler(req -> req.body().onSuccess(b -> req.response()
                     .end("expect=" + req.getHeader("expect") + " body=" + b)));
-            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             int plain = LoopbackProxy.freePort();
             proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("plain", plain, "")
                     + clusterC(backend));
@@ -393,7 +393,7 @@ class Http1RequestsTest {
         try {
             HttpServer s = backends.createHttpServer().requestHandler(req -> req.response()
                     .putHeader("x-request-id", "upstream-id").end("seen=" + req.getHeader("x-request-id")));
-            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             int always = LoopbackProxy.freePort();
             int plain = LoopbackProxy.freePort();
             proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("always", always,
@@ -432,7 +432,7 @@ class Http1RequestsTest {
                 seen.add(req.uri());
                 req.response().end("ok");
             });
-            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             int h1 = LoopbackProxy.freePort();
             int h2 = LoopbackProxy.freePort();
             proxy = new LoopbackProxy("static_resources:\n  listeners:\n" + listener("h1", h1, "codec_type: HTTP1")

@@ -107,7 +107,7 @@ class HttpBridgeTest {
                     });
                 });
         servers.add(s);
-        return s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        return s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
     /** Bytes of the last /slow-read body, checked byte for byte ((i % 251) at offset i); -1 on a wrong byte. */
@@ -273,7 +273,7 @@ class HttpBridgeTest {
             backends.setTimer(1000, t -> req.response().setStatusCode(503).end("mirror"));
         }));
         servers.add(mirror);
-        int mirrorPort = mirror.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        int mirrorPort = mirror.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
         proxy.close();
         proxy = new LoopbackProxy(yaml.replace("""
                               - match: {prefix: /, headers: [{name: x-version, string_match: {exact: v2}}]}
@@ -303,7 +303,7 @@ class HttpBridgeTest {
         assertEquals(200, a.status);
         assertEquals("v2 POST /mirrored/1 body=first,second host=reviews:9080", a.body);
         assertTrue((System.nanoTime() - t0) / 1_000_000 < 900, "the caller did not wait for the mirror");
-        assertEquals("POST /mirrored/1 host=reviews-shadow:9080 body=first,second", copy.get(5, TimeUnit.SECONDS));
+        assertEquals("POST /mirrored/1 host=reviews-shadow:9080 body=first,second", copy.get(10, TimeUnit.SECONDS));
         awaitRequests(1);
         assertEquals("v2", proxy.requests.get(0).upstreamCluster());
         assertEquals("-", ResponseFlag.format(proxy.requests.get(0).responseFlags()));
@@ -710,7 +710,7 @@ class HttpBridgeTest {
         assertEquals(1, proxy.requests.get(0).responseMessages(), "the upstream's one message");
         // streamed, each message's prefix split across writes
         var req = h2.request(toReviews("/bidi").setMethod(HttpMethod.POST).putHeader("x-version", "v2")
-                .putHeader("content-type", "application/grpc")).await(5, TimeUnit.SECONDS);
+                .putHeader("content-type", "application/grpc")).await(10, TimeUnit.SECONDS);
         var ended = req.response().compose(r -> r.body()).toCompletionStage().toCompletableFuture();
         Buffer three = Buffer.buffer().appendBuffer(two).appendByte((byte) 1).appendInt(3).appendString("zip");
         req.setChunked(true);
@@ -718,7 +718,7 @@ class HttpBridgeTest {
             req.write(three.getBuffer(at, Math.min(three.length(), at + 3)));
         }
         req.end();
-        ended.get(5, TimeUnit.SECONDS);
+        ended.get(10, TimeUnit.SECONDS);
         awaitRequests(2);
         assertEquals(3, proxy.requests.get(1).requestMessages());
         assertEquals(0, proxy.requests.get(1).responseMessages(), "a body that is not gRPC has none");
@@ -734,7 +734,7 @@ class HttpBridgeTest {
         var ended = new java.util.concurrent.CompletableFuture<String>();
         // as a client-streaming gRPC call: the upstream answers the first message while the second is still to come
         var req = h2.request(toReviews("/bidi").setMethod(HttpMethod.POST).putHeader("x-version", "v2")
-                .putHeader("content-type", "application/grpc")).await(5, TimeUnit.SECONDS);
+                .putHeader("content-type", "application/grpc")).await(10, TimeUnit.SECONDS);
         req.response().onSuccess(resp -> {
             resp.handler(b -> {
                 synchronized (all) {
@@ -749,9 +749,9 @@ class HttpBridgeTest {
             });
         });
         req.setChunked(true).write("one");
-        assertEquals("got one\n", firstAnswer.get(5, TimeUnit.SECONDS));
+        assertEquals("got one\n", firstAnswer.get(10, TimeUnit.SECONDS));
         req.end("two");
-        assertEquals("got one\ngot two\nend\n", ended.get(5, TimeUnit.SECONDS));
+        assertEquals("got one\ngot two\nend\n", ended.get(10, TimeUnit.SECONDS));
         awaitRequests(1);
         assertEquals(6, proxy.requests.get(0).bytesReceived());
         h2.close().await(10, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced

@@ -34,7 +34,7 @@ class InboundListenerTest {
                 req.headers().forEach(e -> seen.put(e.getKey().toLowerCase(Locale.ROOT), e.getValue()));
                 req.response().end(seen.encode());
             });
-            int appPort = app.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int appPort = app.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             int port = LoopbackProxy.freePort();
             String listener = Http1RequestsTest.listener("inbound", port, "").replace(
                     "    filter_chains:\n", "    traffic_direction: INBOUND\n    filter_chains:\n");
@@ -60,7 +60,7 @@ class InboundListenerTest {
             assertEquals(StreamInfo.Direction.INBOUND, in.direction());
             assertEquals("productpage-v1", in.peer().workload());
             assertEquals("productpage", in.peer().app());
-            client.close().await(5, TimeUnit.SECONDS);
+            client.close().await(10, TimeUnit.SECONDS);
         } finally {
             if (proxy != null) {
                 proxy.close();

@@ -57,7 +57,7 @@ class ListenerDrainTest {
                 req.response().end("ok");
             }
         });
-        int appPort = app.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        int appPort = app.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
         inboundPort = LoopbackProxy.freePort();
         outboundPort = LoopbackProxy.freePort();
         yaml = "static_resources:\n  listeners:\n" + listener("inbound", inboundPort, "INBOUND")
@@ -528,7 +528,7 @@ class ListenerDrainTest {
         }
 
         boolean closed() throws InterruptedException {
-            return client.channel().closeFuture().await(5, TimeUnit.SECONDS);
+            return client.channel().closeFuture().await(10, TimeUnit.SECONDS);
         }
 
         @Override
@@ -590,7 +590,7 @@ class ListenerDrainTest {
         }
         // as Envoy on a downstream reset: the upstream request is reset (HTTP/1: its connection closed), not left
         // waiting for an answer nobody will read
-        assertTrue(heldConnectionClosed.await(5, TimeUnit.SECONDS), "the upstream request is still open");
+        assertTrue(heldConnectionClosed.await(10, TimeUnit.SECONDS), "the upstream request is still open");
     }
 
     @Test
@@ -606,14 +606,14 @@ class ListenerDrainTest {
         awaitHeld(1);
         request.reset(); // RST_STREAM; the connection stays
 
-        assertTrue(heldConnectionClosed.await(5, TimeUnit.SECONDS), "the upstream request is still open");
+        assertTrue(heldConnectionClosed.await(10, TimeUnit.SECONDS), "the upstream request is still open");
     }
 
     @Test
     void aTcpProxyConnectionOfARemovedListenerIsClosedWhenTheDrainTimeIsOver() throws Exception {
         proxy.server.drainTime(Duration.ofSeconds(1));
         int echo = backends.createNetServer().connectHandler(so -> so.handler(so::write))
-                .listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
         int port = LoopbackProxy.freePort();
         String tcp = TcpRelayTest.config(port, "", "", echo);
         apply(tcp);

@@ -44,7 +44,7 @@ class ProxyConfigUpdateTest {
             proxy.close();
         }
         if (backends != null) {
-            backends.close().await(5, TimeUnit.SECONDS);
+            backends.close().await(10, TimeUnit.SECONDS);
         }
     }
 
@@ -130,7 +130,7 @@ class ProxyConfigUpdateTest {
     /** A loopback HTTP server on {@code vertx} answering every request with {@code answer}; its port. */
     static int backend(Vertx vertx, String answer) throws Exception {
         return vertx.createHttpServer().requestHandler(req -> req.response().end(answer))
-                .listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
     @Test

@@ -72,7 +72,7 @@ class ProxyJwtAuthnTest {
                     .map(b -> resp.statusCode() + " " + b + " " + resp.getHeader("www-authenticate")))))
                     .await(10, TimeUnit.SECONDS);
         } finally {
-            client.close().await(5, TimeUnit.SECONDS);
+            client.close().await(10, TimeUnit.SECONDS);
         }
     }
 

@@ -124,7 +124,7 @@ class ProxyLocalRateLimitTest {
                     .compose(req -> req.send().compose(resp -> resp.body().map(b -> resp.statusCode() + " " + b
                             + " " + resp.getHeader("x-local-rate-limit"))))).await(10, TimeUnit.SECONDS));
         }
-        client.close().await(5, TimeUnit.SECONDS);
+        client.close().await(10, TimeUnit.SECONDS);
         assertEquals(List.of("200 reviews null", "200 reviews null", "200 reviews null", "200 reviews null",
                 "429 local_rate_limited true"), got);
         assertEquals(4, appCalls.get(), "the refused request never reached the application");

@@ -70,7 +70,7 @@ class ProxyStatefulSessionTest {
             }
             String other = get(client, port, null);
             assertTrue(!other.startsWith(parts[0] + "|"), "a request without the cookie is balanced: " + other);
-            client.close().await(5, TimeUnit.SECONDS);
+            client.close().await(10, TimeUnit.SECONDS);
         }
     }
 }

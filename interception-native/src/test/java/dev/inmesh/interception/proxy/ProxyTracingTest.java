@@ -126,7 +126,7 @@ class ProxyTracingTest {
         HttpClient client = vertx.createHttpClient();
         assertEquals(200, send(client, inbound, "1"));
         assertEquals(200, send(client, outbound, "1"));
-        client.close().await(5, TimeUnit.SECONDS);
+        client.close().await(10, TimeUnit.SECONDS);
 
         MultiMap toApp = seen.get(0);
         MultiMap toRatings = seen.get(1);
@@ -186,7 +186,7 @@ class ProxyTracingTest {
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, null, AdminHook.NONE));
         HttpClient client = vertx.createHttpClient();
         assertEquals(200, send(client, inbound, "1"));
-        client.close().await(5, TimeUnit.SECONDS);
+        client.close().await(10, TimeUnit.SECONDS);
         JsonObject span = awaitSpans(1).get(0);
         assertEquals("SERVER", span.getString("kind"));
         assertEquals(TRACE_ID, span.getString("traceId"));
@@ -200,7 +200,7 @@ class ProxyTracingTest {
         start(inbound, LoopbackProxy.freePort(), app(), collector());
         HttpClient client = vertx.createHttpClient();
         assertEquals(200, send(client, inbound, "0"));
-        client.close().await(5, TimeUnit.SECONDS);
+        client.close().await(10, TimeUnit.SECONDS);
         MultiMap toApp = seen.get(0);
         assertEquals("0", toApp.get("x-b3-sampled"));
         assertEquals(TRACE_ID, toApp.get("x-b3-traceid"));
@@ -244,7 +244,7 @@ class ProxyTracingTest {
                     .putHeader("host", "ratings").putHeader("traceparent", toApp);
             assertEquals(200, onEventLoop(vertx, () -> client.request(out).compose(req -> req.send()
                     .compose(resp -> resp.body().map(b -> resp.statusCode())))).await(10, TimeUnit.SECONDS));
-            client.close().await(5, TimeUnit.SECONDS);
+            client.close().await(10, TimeUnit.SECONDS);
             String toRatings = seen.get(1).get("traceparent");
             assertTrue(toApp.startsWith("00-" + trace + "-") && toApp.endsWith("-01"), toApp);
             assertTrue(toRatings.startsWith("00-" + trace + "-") && toRatings.endsWith("-01"), toRatings);

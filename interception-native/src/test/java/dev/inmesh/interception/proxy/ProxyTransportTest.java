@@ -31,7 +31,7 @@ class ProxyTransportTest {
         StandaloneProxy proxy = null;
         try {
             HttpServer s = backends.createHttpServer().requestHandler(req -> req.response().end("ok " + req.path()));
-            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             int port = LoopbackProxy.freePort();
             Path config = dir.resolve("proxy.yaml");
             Files.writeString(config, "static_resources:\n  listeners:\n" + Http1RequestsTest.listener("plain",
@@ -48,10 +48,10 @@ class ProxyTransportTest {
                 String body = onEventLoop(backends, () -> client.request(new io.vertx.core.http.RequestOptions()
                                 .setHost("127.0.0.1").setPort(port).setURI("/x" + n).putHeader("host", "svc"))
                         .compose(req -> req.send().compose(r -> r.body())))
-                        .await(5, TimeUnit.SECONDS).toString();
+                        .await(10, TimeUnit.SECONDS).toString();
                 assertEquals("ok /x" + n, body);
             }
-            client.close().await(5, TimeUnit.SECONDS);
+            client.close().await(10, TimeUnit.SECONDS);
         } finally {
             if (proxy != null) {
                 proxy.close();

@@ -59,7 +59,7 @@ class ProxyXdsTest {
         }
         controlPlane.close();
         if (backends != null) {
-            backends.close().await(5, TimeUnit.SECONDS);
+            backends.close().await(10, TimeUnit.SECONDS);
         }
     }
 

@@ -42,7 +42,7 @@ class StandaloneProxyIdentityTest {
             HttpServer s = backends.createHttpServer().requestHandler(req -> req.response()
                     .putHeader("seen-id", String.valueOf(req.getHeader("x-envoy-peer-metadata-id")))
                     .end(String.valueOf(req.getHeader("x-envoy-peer-metadata"))));
-            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             int port = LoopbackProxy.freePort();
             proxy = start(Http1RequestsTest.listener("out", port, "").replace("    filter_chains:\n",
                     "    traffic_direction: OUTBOUND\n    filter_chains:\n"), backend);
@@ -54,13 +54,13 @@ class StandaloneProxyIdentityTest {
                     .compose(resp -> resp.body().map(b -> {
                         body[0] = b.toString();
                         return resp;
-                    }))).await(5, TimeUnit.SECONDS);
+                    }))).await(10, TimeUnit.SECONDS);
             assertEquals(ID, r.getHeader("seen-id"));
             WorkloadInfo sent = PeerMetadata.decode(body[0]);
             assertEquals("legacy-v1", sent.workload());
             assertEquals("shop", sent.namespace());
             assertEquals("east", sent.cluster());
-            client.close().await(5, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
+            client.close().await(10, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
         } finally {
             if (proxy != null) {
                 proxy.close();
@@ -75,7 +75,7 @@ class StandaloneProxyIdentityTest {
         StandaloneProxy proxy = null;
         try {
             HttpServer app = backends.createHttpServer().requestHandler(req -> req.response().end("hi"));
-            int appPort = app.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int appPort = app.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             int port = LoopbackProxy.freePort();
             proxy = start(Http1RequestsTest.listener("in", port, "").replace("    filter_chains:\n",
                     "    traffic_direction: INBOUND\n    filter_chains:\n"), appPort);
@@ -86,16 +86,16 @@ class StandaloneProxyIdentityTest {
                             .putHeader("x-envoy-peer-metadata", PeerMetadata.encode(caller, "Kubernetes"))
                             .putHeader("x-envoy-peer-metadata-id", "sidecar~10.1.0.7~productpage-v1.default~default"))
                     .compose(req -> req.send()).compose(resp -> resp.body().map(b -> resp)))
-                    .await(5, TimeUnit.SECONDS);
+                    .await(10, TimeUnit.SECONDS);
             assertEquals(LOCAL.workload(), PeerMetadata.decode(r.getHeader("x-envoy-peer-metadata")).workload());
             assertEquals(ID, r.getHeader("x-envoy-peer-metadata-id"));
             HttpClientResponse plain = onEventLoop(backends, () -> client.request(new RequestOptions()
                     .setHost("127.0.0.1").setPort(port).setURI("/x").putHeader("host", "svc"))
                     .compose(req -> req.send()).compose(resp -> resp.body().map(b -> resp)))
-                    .await(5, TimeUnit.SECONDS);
+                    .await(10, TimeUnit.SECONDS);
             assertNull(plain.getHeader("x-envoy-peer-metadata"));
             assertNull(plain.getHeader("x-envoy-peer-metadata-id"));
-            client.close().await(5, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
+            client.close().await(10, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
         } finally {
             if (proxy != null) {
                 proxy.close();

@@ -39,7 +39,7 @@ class StandaloneProxyStatsTest {
         for (int i = 0; i < 3; i++) {
             int status = client.request(new io.vertx.core.http.RequestOptions().setHost("127.0.0.1").setPort(port)
                     .setURI("/x").putHeader("host", "svc")).compose(req -> req.send())
-                    .await(5, TimeUnit.SECONDS).statusCode();
+                    .await(10, TimeUnit.SECONDS).statusCode();
             assertEquals(200, status);
         }
     }
@@ -50,13 +50,13 @@ class StandaloneProxyStatsTest {
         StandaloneProxy proxy = null;
         try {
             HttpServer s = backends.createHttpServer().requestHandler(req -> req.response().end("ok"));
-            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             int port = LoopbackProxy.freePort();
             PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
             proxy = start(port, backend, registry);
             io.vertx.core.http.HttpClient client = backends.createHttpClient();
             sendThree(client, port);
-            client.close().await(5, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
+            client.close().await(10, TimeUnit.SECONDS); // held until here: Vert.x closes a client no longer referenced
             // the statistics are counted once each exchange has ended, just after its response went out
             String expected = "envoy_cluster_upstream_rq_total{cluster_name=\"c\"} 3.0";
             String scrape = scrape(registry, expected);
@@ -92,7 +92,7 @@ class StandaloneProxyStatsTest {
             // answers after 60 ms and closes each upstream connection, whose length then counts
             HttpServer s = backends.createHttpServer().requestHandler(req -> backends.setTimer(60,
                     t -> req.response().putHeader("connection", "close").end("ok")));
-            int backend = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             int port = LoopbackProxy.freePort();
             PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
             proxy = start(port, backend, registry);
@@ -100,7 +100,7 @@ class StandaloneProxyStatsTest {
                     new io.vertx.core.http.PoolOptions().setHttp1MaxSize(1));
             sendThree(client, port);
             // the one downstream connection, of three requests of 60 ms or more, closes
-            client.close().await(5, TimeUnit.SECONDS);
+            client.close().await(10, TimeUnit.SECONDS);
             String cluster = "cluster_name=\"c\"";
             String hcm = "http_conn_manager_prefix=\"plain\"";
             String listener = "listener_address=\"127.0.0.1_" + port + "\"";

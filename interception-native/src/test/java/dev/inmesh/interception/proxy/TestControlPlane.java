@@ -89,6 +89,6 @@ final class TestControlPlane implements AutoCloseable {
     @Override
     public void close() throws InterruptedException {
         server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-        loops.shutdownGracefully(100, 1000, TimeUnit.MILLISECONDS).await(5, TimeUnit.SECONDS);
+        loops.shutdownGracefully(100, 1000, TimeUnit.MILLISECONDS).await(10, TimeUnit.SECONDS);
     }
 }

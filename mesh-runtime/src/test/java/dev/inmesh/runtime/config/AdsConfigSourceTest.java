@@ -33,9 +33,9 @@ class AdsConfigSourceTest {
             assertTrue(holder.ready());
             assertEquals("c1", XdsFixtures.clusterFor(holder.current(), "9080", "/"));
             assertTrue(source.status().ready());
-            s.close().await(5, TimeUnit.SECONDS);
+            s.close().await(10, TimeUnit.SECONDS);
         } finally {
-            vertx.close().await(5, TimeUnit.SECONDS);
+            vertx.close().await(10, TimeUnit.SECONDS);
         }
     }
 }

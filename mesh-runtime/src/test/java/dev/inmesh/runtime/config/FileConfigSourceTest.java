@@ -43,9 +43,9 @@ class FileConfigSourceTest {
     @AfterEach
     void tearDown() throws Exception {
         if (source != null) {
-            source.close().await(5, TimeUnit.SECONDS);
+            source.close().await(10, TimeUnit.SECONDS);
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     static String config(String cluster, String regex) {

@@ -62,12 +62,12 @@ class IstioCaClientTest {
     @AfterEach
     void tearDown() throws Exception {
         if (client != null) {
-            client.close().await(5, TimeUnit.SECONDS);
+            client.close().await(10, TimeUnit.SECONDS);
         }
         if (ca != null) {
             ca.close();
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     IstioCaOptions plaintext(MeshOptions.IdentityKeyType keyType) {
@@ -165,9 +165,9 @@ class IstioCaClientTest {
         var start = client.start();
         assertTrue(await(() -> ca.calls().size() == 1, 10), "the first try was made");
         Thread.sleep(500); // its failure answered: the next try waits a minute
-        client.close().await(5, TimeUnit.SECONDS);
+        client.close().await(10, TimeUnit.SECONDS);
         client = null;
-        Exception e = assertThrows(Exception.class, () -> start.await(5, TimeUnit.SECONDS));
+        Exception e = assertThrows(Exception.class, () -> start.await(10, TimeUnit.SECONDS));
         assertTrue(String.valueOf(e.getMessage()).contains("closed before the first workload certificate"),
                 e.toString());
         assertEquals(1, ca.calls().size());
@@ -200,7 +200,7 @@ class IstioCaClientTest {
         long gap = Duration.between(calls.get(0).at(), calls.get(1).at()).toMillis();
         assertTrue(gap >= 500, "renewed at about 1 s of a 2 s certificate, not at once: " + gap + " ms");
         assertTrue(await(() -> !read("cert-chain.pem").equals(first), 10));
-        client.close().await(5, TimeUnit.SECONDS); // the files change no more once it completes
+        client.close().await(10, TimeUnit.SECONDS); // the files change no more once it completes
         client = null;
         assertNotEquals(firstKey, Files.readString(dir.resolve("key.pem")), "a new key for each certificate");
         X509Certificate leaf = certificates(Files.readString(dir.resolve("cert-chain.pem"))).get(0);
@@ -212,7 +212,7 @@ class IstioCaClientTest {
         ca = new TestIstioCa("tok-1", null, null);
         client = new IstioCaClient(vertx, plaintext(null).withCertTtl(Duration.ofSeconds(2)));
         client.start().await(20, TimeUnit.SECONDS);
-        client.close().await(5, TimeUnit.SECONDS);
+        client.close().await(10, TimeUnit.SECONDS);
         client = null;
         Thread.sleep(2500); // the renewal was due about 1 s after the start
         assertEquals(1, ca.calls().size());
@@ -244,7 +244,7 @@ class IstioCaClientTest {
         }
         // 100, 200, 400 ms, each less up to 10 %
         assertTrue(gaps.get(0) >= 90 && gaps.get(1) >= 180 && gaps.get(2) >= 360, "back-off: " + gaps);
-        client.close().await(5, TimeUnit.SECONDS);
+        client.close().await(10, TimeUnit.SECONDS);
         client = null;
         X509Certificate leaf = certificates(read("cert-chain.pem")).get(0);
         assertKeyMatches(read("key.pem"), leaf, "RSA", "SHA256withRSA");

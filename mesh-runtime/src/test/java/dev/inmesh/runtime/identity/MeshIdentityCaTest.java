@@ -28,12 +28,12 @@ class MeshIdentityCaTest {
     @AfterEach
     void tearDown() throws Exception {
         if (mesh != null) {
-            mesh.close().await(5, TimeUnit.SECONDS);
+            mesh.close().await(10, TimeUnit.SECONDS);
         }
         if (ca != null) {
             ca.close();
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     @Test
@@ -65,7 +65,7 @@ class MeshIdentityCaTest {
         Exception e = assertThrows(Exception.class, () -> mesh.start().await(20, TimeUnit.SECONDS));
         assertTrue(e.getMessage().contains("UNAUTHENTICATED"), e.getMessage());
         assertFalse(Files.exists(tmp.resolve("certs").resolve("key.pem")));
-        mesh.close().await(5, TimeUnit.SECONDS);
+        mesh.close().await(10, TimeUnit.SECONDS);
 
         mesh = Mesh.create(vertx, new MeshOptions().setAdminPort(-1).setIdentityCaEnabled(true)
                 .setIdentityDir(tmp.resolve("certs").toString()).setXdsAddress("127.0.0.1:15010"));

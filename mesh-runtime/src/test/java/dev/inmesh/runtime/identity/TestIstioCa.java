@@ -248,7 +248,7 @@ public final class TestIstioCa implements AutoCloseable {
     public void close() throws InterruptedException {
         server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         if (loops != null) {
-            loops.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS);
+            loops.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS);
         }
     }
 

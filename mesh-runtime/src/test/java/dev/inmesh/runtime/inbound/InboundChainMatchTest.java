@@ -80,13 +80,13 @@ class InboundChainMatchTest {
                 .setNamespace("default").setConfigFile(file.toString()).setAdminPort(-1));
         mesh.start().await(10, TimeUnit.SECONDS);
         port = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("service")))
-                .listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
     private String call(WebClientOptions options) throws Exception {
         WebClient client = WebClient.create(vertx, options);
         try {
-            return client.request(HttpMethod.GET, port, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS)
+            return client.request(HttpMethod.GET, port, "127.0.0.1", "/").send().await(10, TimeUnit.SECONDS)
                     .bodyAsString();
         } finally {
             client.close();

@@ -91,7 +91,7 @@ class InboundHandlerTest {
             req.headers().forEach(e -> seen.put(e.getKey().toLowerCase(java.util.Locale.ROOT), e.getValue()));
             req.response().putHeader("content-type", "application/json").end(seen.encode());
         }));
-        port = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        port = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
     @AfterEach
@@ -106,7 +106,7 @@ class InboundHandlerTest {
         for (int i = 0; i + 1 < headerPairs.length; i += 2) {
             h.add(headerPairs[i], headerPairs[i + 1]);
         }
-        return r.send().await(5, TimeUnit.SECONDS);
+        return r.send().await(10, TimeUnit.SECONDS);
     }
 
     private JsonObject seen(String... headerPairs) throws Exception {
@@ -123,9 +123,9 @@ class InboundHandlerTest {
 
     @Test
     void routeHeaderMatchersSeeThePseudoHeadersMethodAuthorityPathAndScheme() throws Exception {
-        var post = plain.post(port, "127.0.0.1", "/pseudo?x=1").send().await(5, TimeUnit.SECONDS);
+        var post = plain.post(port, "127.0.0.1", "/pseudo?x=1").send().await(10, TimeUnit.SECONDS);
         assertEquals("pseudo", post.bodyAsString());
-        var get = plain.get(port, "127.0.0.1", "/pseudo?x=1").send().await(5, TimeUnit.SECONDS);
+        var get = plain.get(port, "127.0.0.1", "/pseudo?x=1").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, get.statusCode());
         assertNotNull(get.bodyAsJsonObject(), "a GET is not the POST route's: the service answers");
     }
@@ -227,8 +227,8 @@ class InboundHandlerTest {
         m.start().await(10, TimeUnit.SECONDS);
         try {
             HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response().end("ok")));
-            int p = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
-            assertEquals(200, plain.get(p, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS).statusCode());
+            int p = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+            assertEquals(200, plain.get(p, "127.0.0.1", "/").send().await(10, TimeUnit.SECONDS).statusCode());
             for (int i = 0; i < 250 && recorded.isEmpty(); i++) {
                 Thread.sleep(20);
             }
@@ -271,12 +271,12 @@ class InboundHandlerTest {
                     req.headers().forEach(e -> seen.put(e.getKey().toLowerCase(java.util.Locale.ROOT), e.getValue()));
                     req.response().end(seen.encode());
                 }));
-                int p = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
-                JsonObject seen = plain.get(p, "127.0.0.1", "/reviews/0").send().await(5, TimeUnit.SECONDS)
+                int p = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+                JsonObject seen = plain.get(p, "127.0.0.1", "/reviews/0").send().await(10, TimeUnit.SECONDS)
                         .bodyAsJsonObject();
                 assertEquals(suppress ? null : "/reviews/0", seen.getString("x-envoy-original-path"),
                         "suppress_envoy_headers: " + suppress);
-                server.close().await(5, TimeUnit.SECONDS);
+                server.close().await(10, TimeUnit.SECONDS);
             } finally {
                 m.close().await(10, TimeUnit.SECONDS);
             }
@@ -301,16 +301,16 @@ class InboundHandlerTest {
                 served.incrementAndGet();
                 req.response().putHeader("access-control-allow-origin", "*").end("served");
             }));
-            int p = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+            int p = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             var preflight = plain.request(io.vertx.core.http.HttpMethod.OPTIONS, p, "127.0.0.1", "/x")
                     .putHeader("origin", "https://shop.example").putHeader("access-control-request-method", "PUT")
-                    .send().await(5, TimeUnit.SECONDS);
+                    .send().await(10, TimeUnit.SECONDS);
             assertEquals(200, preflight.statusCode());
             assertEquals("https://shop.example", preflight.getHeader("access-control-allow-origin"));
             assertEquals("PUT", preflight.getHeader("access-control-allow-methods"));
             assertEquals(0, served.get());
             var actual = plain.get(p, "127.0.0.1", "/x").putHeader("origin", "https://shop.example")
-                    .send().await(5, TimeUnit.SECONDS);
+                    .send().await(10, TimeUnit.SECONDS);
             assertEquals("served", actual.bodyAsString());
             // over the service's own header, as Envoy's filter sets it
             assertEquals("https://shop.example", actual.getHeader("access-control-allow-origin"));
@@ -349,15 +349,15 @@ class InboundHandlerTest {
                 served.incrementAndGet();
                 req.body().onSuccess(b -> req.response().end("got " + b));
             }));
-            int p = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
-            var broken = plain.get(p, "127.0.0.1", "/broken").send().await(5, TimeUnit.SECONDS);
+            int p = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+            var broken = plain.get(p, "127.0.0.1", "/broken").send().await(10, TimeUnit.SECONDS);
             assertEquals(503, broken.statusCode());
             assertEquals("fault filter abort", broken.bodyAsString());
             assertEquals(0, served.get());
             long t0 = System.nanoTime();
             // the body the caller sent during the delay reaches the service after it
             var slow = plain.post(p, "127.0.0.1", "/slow").sendBuffer(Buffer.buffer("payload"))
-                    .await(5, TimeUnit.SECONDS);
+                    .await(10, TimeUnit.SECONDS);
             long took = (System.nanoTime() - t0) / 1_000_000;
             assertEquals("got payload", slow.bodyAsString());
             assertTrue(took >= 300 && took < 4_000, "took " + took + " ms");

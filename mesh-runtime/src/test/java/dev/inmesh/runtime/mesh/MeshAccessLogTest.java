@@ -37,7 +37,7 @@ class MeshAccessLogTest {
         upstream = vertx.createHttpServer().requestHandler(req -> req.response()
                 .setStatusCode(req.path().startsWith("/fail") ? 503 : 200).putHeader("x-served-by", "reviews-a")
                 .end("ok"));
-        upstream.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        upstream.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
     }
 
     @AfterEach
@@ -90,11 +90,11 @@ class MeshAccessLogTest {
         mesh.start().await(10, TimeUnit.SECONDS);
         WebClient client = mesh.webClient();
         assertEquals(200, client.get(9080, "reviews", "/ok").putHeader("x-test", "abcdef").send()
-                .await(5, TimeUnit.SECONDS).statusCode());
+                .await(10, TimeUnit.SECONDS).statusCode());
         assertEquals(503, client.get(9080, "reviews", "/fail").putHeader("x-test", "abcdef").send()
-                .await(5, TimeUnit.SECONDS).statusCode());
+                .await(10, TimeUnit.SECONDS).statusCode());
         assertEquals(503, client.get(9080, "reviews", "/fail").putHeader("x-test", "other").send()
-                .await(5, TimeUnit.SECONDS).statusCode());
+                .await(10, TimeUnit.SECONDS).statusCode());
 
         String cluster = "outbound|9080||reviews.default.svc.cluster.local";
         List<String> lines = lines(text, 3);
@@ -138,13 +138,13 @@ class MeshAccessLogTest {
         HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response()
                 .setStatusCode(req.path().equals("/missing") ? 404 : 200).putHeader("x-envoy-upstream-service-time", "7")
                 .end()));
-        inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         WebClient plain = WebClient.create(vertx);
         try {
             plain.get(inbound.actualPort(), "127.0.0.1", "/found").putHeader("user-agent", "curl/8")
-                    .send().await(5, TimeUnit.SECONDS);
+                    .send().await(10, TimeUnit.SECONDS);
             plain.get(inbound.actualPort(), "127.0.0.1", "/missing").putHeader("user-agent", "curl/8")
-                    .putHeader("x-request-id", "rid-1").send().await(5, TimeUnit.SECONDS);
+                    .putHeader("x-request-id", "rid-1").send().await(10, TimeUnit.SECONDS);
             List<String> lines = lines(log, 1);
             // Envoy's default format: [start] "METHOD PATH PROTOCOL" code flags received sent duration
             // upstream-service-time "xff" "user-agent" "request-id" "authority" "upstream host"

@@ -110,7 +110,7 @@ class MeshAdsTest {
 
     private int upstream(String name) throws Exception {
         HttpServer s = vertx.createHttpServer().requestHandler(req -> req.response().end(name));
-        return s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        return s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
     private static Snapshot snapshot(String version, String cluster, int a, int b) {
@@ -120,7 +120,7 @@ class MeshAdsTest {
     }
 
     private String get() throws Exception {
-        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         return r.bodyAsString();
     }

@@ -80,13 +80,13 @@ class MeshClientAsPlainClientTest {
 
     @AfterEach
     void tearDown() throws Exception {
-        mesh.close().await(5, TimeUnit.SECONDS);
-        vertx.close().await(5, TimeUnit.SECONDS);
+        mesh.close().await(10, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     int server(HttpServerOptions options, io.vertx.core.Handler<HttpServerRequest> handler) throws Exception {
         HttpServer s = vertx.createHttpServer(options).requestHandler(handler);
-        s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         return s.actualPort();
     }
 
@@ -120,7 +120,7 @@ class MeshClientAsPlainClientTest {
 
     static Throwable failure(Future<?> f) throws Exception {
         try {
-            f.toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+            f.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
             return e.getCause();
         }
@@ -136,7 +136,7 @@ class MeshClientAsPlainClientTest {
         assertEquals("The timeout period of 300ms has been exceeded while executing GET /hang for server 127.0.0.1:"
                 + port, t.getMessage());
         // the upstream request is not left hanging: as Envoy resets it when its downstream goes away
-        upstreamClosed.get(5, TimeUnit.SECONDS);
+        upstreamClosed.get(10, TimeUnit.SECONDS);
         StreamInfo info = lastRecorded();
         assertEquals(0, info.responseCode());
         assertTrue(info.responseFlags().contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION));
@@ -159,7 +159,7 @@ class MeshClientAsPlainClientTest {
         assertInstanceOf(TimeoutException.class, t);
         // once the headers came, the request timeout is over, as Vert.x's
         assertEquals(200, mesh.webClient().get(port, "127.0.0.1", "/x").timeout(300).send()
-                .await(5, TimeUnit.SECONDS).statusCode());
+                .await(10, TimeUnit.SECONDS).statusCode());
     }
 
     @Test
@@ -172,8 +172,8 @@ class MeshClientAsPlainClientTest {
                     resp.exceptionHandler(failed::tryComplete);
                     resp.handler(b -> resp.request().reset());
                 });
-        assertInstanceOf(StreamResetException.class, failed.future().await(5, TimeUnit.SECONDS));
-        upstreamClosed.get(5, TimeUnit.SECONDS);
+        assertInstanceOf(StreamResetException.class, failed.future().await(10, TimeUnit.SECONDS));
+        upstreamClosed.get(10, TimeUnit.SECONDS);
         assertTrue(lastRecorded().responseFlags().contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION));
     }
 
@@ -187,7 +187,7 @@ class MeshClientAsPlainClientTest {
                     return r.response();
                 }));
         assertInstanceOf(StreamResetException.class, t);
-        upstreamClosed.get(5, TimeUnit.SECONDS);
+        upstreamClosed.get(10, TimeUnit.SECONDS);
         assertTrue(lastRecorded().responseFlags().contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION));
     }
 
@@ -204,17 +204,17 @@ class MeshClientAsPlainClientTest {
                     resp.handler(seen::append);
                     resp.endHandler(v -> body.complete(seen.toString()));
                 });
-        assertEquals("abc", body.future().await(5, TimeUnit.SECONDS));
+        assertEquals("abc", body.future().await(10, TimeUnit.SECONDS));
         StringBuilder later = new StringBuilder();
         var resp = client.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/paused"))
-                .compose(r -> r.send("xyz")).await(5, TimeUnit.SECONDS);
+                .compose(r -> r.send("xyz")).await(10, TimeUnit.SECONDS);
         resp.pause();
         resp.handler(later::append);
         resp.endHandler(ended::complete);
         Thread.sleep(200);
         assertEquals("", later.toString());
         resp.resume();
-        ended.future().await(5, TimeUnit.SECONDS);
+        ended.future().await(10, TimeUnit.SECONDS);
         assertEquals("xyz", later.toString());
     }
 
@@ -223,13 +223,13 @@ class MeshClientAsPlainClientTest {
         WebClient client = mesh.webClient();
         HttpResponse<Buffer> r = client.post(port, "127.0.0.1", "/form")
                 .sendForm(MultiMap.caseInsensitiveMultiMap().add("a", "1").add("b", "x y"))
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         assertEquals("1,x y,", r.bodyAsString());
         assertEquals("application/x-www-form-urlencoded", r.getHeader("x-type"));
         r = client.post(port, "127.0.0.1", "/form")
                 .sendMultipartForm(MultipartForm.create().attribute("a", "2").attribute("b", "z")
                         .textFileUpload("f", "f.txt", Buffer.buffer("hello"), "text/plain"))
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         assertEquals("2,z,f.txt=hello", r.bodyAsString());
         assertTrue(r.getHeader("x-type").startsWith("multipart/form-data; boundary="), r.getHeader("x-type"));
     }
@@ -239,12 +239,12 @@ class MeshClientAsPlainClientTest {
         HttpClient client = mesh.httpClient();
         RequestOptions moved = new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/moved");
         var followed = client.request(new RequestOptions(moved).setFollowRedirects(true))
-                .compose(HttpClientRequest::send).await(5, TimeUnit.SECONDS);
+                .compose(HttpClientRequest::send).await(10, TimeUnit.SECONDS);
         assertEquals(200, followed.statusCode());
         assertEquals("/there", followed.getHeader("x-uri"));
         assertEquals(1, followed.request().numberOfRedirections());
         // not asked: the redirect is the answer
-        assertEquals(302, client.request(moved).compose(HttpClientRequest::send).await(5, TimeUnit.SECONDS)
+        assertEquals(302, client.request(moved).compose(HttpClientRequest::send).await(10, TimeUnit.SECONDS)
                 .statusCode());
     }
 
@@ -256,8 +256,8 @@ class MeshClientAsPlainClientTest {
                     r.continueHandler(v -> r.end("after continue"));
                     r.sendHead();
                     return r.response();
-                }).await(5, TimeUnit.SECONDS);
-        assertEquals("after continue", resp.body().await(5, TimeUnit.SECONDS).toString());
+                }).await(10, TimeUnit.SECONDS);
+        assertEquals("after continue", resp.body().await(10, TimeUnit.SECONDS).toString());
         // as Envoy without proxy_100_continue: the expectation is the proxy's to answer, not the upstream's
         assertEquals("null", resp.getHeader("x-expect"));
     }
@@ -265,7 +265,7 @@ class MeshClientAsPlainClientTest {
     @Test
     void aVirtualHostRequestGoesToTheNamedServerWithTheVirtualHostAsAuthority() throws Exception {
         HttpResponse<Buffer> r = mesh.webClient().get(port, "127.0.0.1", "/v").virtualHost("vh.example").send()
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         assertEquals("vh.example:" + port, r.getHeader("x-authority"));
     }
@@ -277,7 +277,7 @@ class MeshClientAsPlainClientTest {
                 req -> req.response().end("tls " + req.isSSL() + " " + req.uri()));
         WebClient client = mesh.webClient(new WebClientOptions().setTrustAll(true).setVerifyHost(false));
         HttpResponse<Buffer> r = client.getAbs("https://127.0.0.1:" + tls + "/secure?q=1").send()
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         assertEquals("tls true /secure?q=1", r.bodyAsString());
     }
@@ -292,13 +292,13 @@ class MeshClientAsPlainClientTest {
                 .setVerifyHost(false));
         assertEquals("200 tls true /s", client.request(HttpMethod.GET, tls, "127.0.0.1", "/s")
                 .compose(HttpClientRequest::send)
-                .compose(resp -> resp.body().map(b -> resp.statusCode() + " " + b)).await(5, TimeUnit.SECONDS));
+                .compose(resp -> resp.body().map(b -> resp.statusCode() + " " + b)).await(10, TimeUnit.SECONDS));
         WebClient web = mesh.webClient(new WebClientOptions().setSsl(true).setTrustAll(true).setVerifyHost(false));
-        assertEquals("tls true /w", web.get(tls, "127.0.0.1", "/w").send().await(5, TimeUnit.SECONDS)
+        assertEquals("tls true /w", web.get(tls, "127.0.0.1", "/w").send().await(10, TimeUnit.SECONDS)
                 .bodyAsString());
         // the request's own setting still wins
         var clear = client.request(new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/c").setSsl(false))
-                .compose(HttpClientRequest::send).await(5, TimeUnit.SECONDS);
+                .compose(HttpClientRequest::send).await(10, TimeUnit.SECONDS);
         assertEquals("/c", clear.getHeader("x-uri"));
     }
 
@@ -314,11 +314,11 @@ class MeshClientAsPlainClientTest {
         assertEquals(early.getMessage(), failure(other.webSocketClient().connect(port, "127.0.0.1", "/ws"))
                 .getMessage());
         other.start().await(10, TimeUnit.SECONDS);
-        assertEquals(200, client.get(port, "127.0.0.1", "/x").send().await(5, TimeUnit.SECONDS).statusCode());
+        assertEquals(200, client.get(port, "127.0.0.1", "/x").send().await(10, TimeUnit.SECONDS).statusCode());
         assertEquals("start(): the mesh was started already", failure(other.start()).getMessage());
         Future<Void> closing = other.close();
         assertSame(closing, other.close());
-        closing.await(5, TimeUnit.SECONDS);
+        closing.await(10, TimeUnit.SECONDS);
         assertEquals("Client is closed", failure(client.get(port, "127.0.0.1", "/x").send()).getMessage());
         Throwable late = failure(other.httpClient().request(HttpMethod.GET, port, "127.0.0.1", "/x"));
         assertInstanceOf(IllegalStateException.class, late);
@@ -340,7 +340,7 @@ class MeshClientAsPlainClientTest {
             assertTrue(!start.isComplete() && !waiting.isReady());
             assertEquals(0, served.get());
         } finally {
-            waiting.close().await(5, TimeUnit.SECONDS);
+            waiting.close().await(10, TimeUnit.SECONDS);
         }
     }
 
@@ -348,7 +348,7 @@ class MeshClientAsPlainClientTest {
     void aRequestRefusesChangesOnceEndedAndABodyWrittenWithoutFramingAsAPlainOneDoes() throws Exception {
         HttpClient client = mesh.httpClient();
         RequestOptions o = new RequestOptions().setHost("127.0.0.1").setPort(port).setURI("/e");
-        HttpClientRequest r = client.request(o).await(5, TimeUnit.SECONDS);
+        HttpClientRequest r = client.request(o).await(10, TimeUnit.SECONDS);
         // a body written before the end says how it is framed: chunked or a content-length, as Vert.x asks
         IllegalStateException unframed = assertThrows(IllegalStateException.class, () -> r.write("x"));
         assertTrue(unframed.getMessage().startsWith("You must set the Content-Length header"), unframed.getMessage());
@@ -361,13 +361,13 @@ class MeshClientAsPlainClientTest {
         }
         r.exceptionHandler(null); // letting a handler go is fine, as with Vert.x
         assertEquals("Request already complete", failure(r.end()).getMessage());
-        assertEquals("body", r.response().compose(HttpClientResponse::body).await(5, TimeUnit.SECONDS).toString());
-        HttpClientRequest chunked = client.request(o).await(5, TimeUnit.SECONDS).setChunked(true);
+        assertEquals("body", r.response().compose(HttpClientResponse::body).await(10, TimeUnit.SECONDS).toString());
+        HttpClientRequest chunked = client.request(o).await(10, TimeUnit.SECONDS).setChunked(true);
         chunked.write("a");
         assertEquals("Cannot set chunked after data has been written on request",
                 assertThrows(IllegalStateException.class, () -> chunked.setChunked(false)).getMessage());
         chunked.end("b");
-        assertEquals("ab", chunked.response().compose(HttpClientResponse::body).await(5, TimeUnit.SECONDS)
+        assertEquals("ab", chunked.response().compose(HttpClientResponse::body).await(10, TimeUnit.SECONDS)
                 .toString());
     }
 
@@ -380,10 +380,10 @@ class MeshClientAsPlainClientTest {
                 .setHost("127.0.0.1").setPort(port)));
         assertInstanceOf(UnsupportedOperationException.class, connect);
         assertTrue(connect.getMessage().startsWith("connect(HttpConnectOptions): "), connect.getMessage());
-        HttpClientRequest r = client.request(HttpMethod.GET, port, "127.0.0.1", "/x").await(5, TimeUnit.SECONDS);
+        HttpClientRequest r = client.request(HttpMethod.GET, port, "127.0.0.1", "/x").await(10, TimeUnit.SECONDS);
         assertTrue(assertThrows(UnsupportedOperationException.class, r::connection).getMessage()
                 .startsWith("connection(): "));
-        io.vertx.core.http.HttpClientResponse resp = r.send().await(5, TimeUnit.SECONDS);
+        io.vertx.core.http.HttpClientResponse resp = r.send().await(10, TimeUnit.SECONDS);
         assertEquals(200, resp.statusCode());
         // nor the upstream connection's socket, which the mesh pools
         assertTrue(assertThrows(UnsupportedOperationException.class, resp::netSocket).getMessage()
@@ -397,7 +397,7 @@ class MeshClientAsPlainClientTest {
             client.close();
             return Future.succeededFuture();
         }));
-        upstreamClosed.get(5, TimeUnit.SECONDS);
+        upstreamClosed.get(10, TimeUnit.SECONDS);
         Throwable later = failure(client.get(port, "127.0.0.1", "/x").send());
         assertInstanceOf(IllegalStateException.class, later);
         assertEquals("Client is closed", later.getMessage());
@@ -409,18 +409,18 @@ class MeshClientAsPlainClientTest {
         int before = m.openClients();
         for (int i = 0; i < 50; i++) {
             WebClient client = mesh.webClient();
-            assertEquals(200, client.get(port, "127.0.0.1", "/x").send().await(5, TimeUnit.SECONDS).statusCode());
+            assertEquals(200, client.get(port, "127.0.0.1", "/x").send().await(10, TimeUnit.SECONDS).statusCode());
             client.close();
         }
         HttpClient kept = mesh.httpClient();
-        mesh.httpClient().close().await(5, TimeUnit.SECONDS);
+        mesh.httpClient().close().await(10, TimeUnit.SECONDS);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         while (m.openClients() != before + 1 && System.nanoTime() < deadline) {
             Thread.sleep(10);
         }
         // only the client still open is held, so a caller that makes and closes a client per request leaks none
         assertEquals(before + 1, m.openClients());
-        kept.close().await(5, TimeUnit.SECONDS);
+        kept.close().await(10, TimeUnit.SECONDS);
     }
 
     @Test
@@ -431,8 +431,8 @@ class MeshClientAsPlainClientTest {
     /** How a request that reached the server fails when {@code close} runs. */
     Throwable failureOnClose(WebClient client, java.util.function.Supplier<Future<Void>> close) throws Exception {
         Future<HttpResponse<Buffer>> waiting = client.get(port, "127.0.0.1", "/hang").send();
-        hung.get(5, TimeUnit.SECONDS);
-        close.get().await(5, TimeUnit.SECONDS);
+        hung.get(10, TimeUnit.SECONDS);
+        close.get().await(10, TimeUnit.SECONDS);
         return failure(waiting);
     }
 }

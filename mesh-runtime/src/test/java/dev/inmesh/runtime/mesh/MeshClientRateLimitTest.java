@@ -76,16 +76,16 @@ class MeshClientRateLimitTest {
         WebClient client = mesh.webClient();
 
         HttpResponse<Buffer> ok = client.get(9080, "reviews", "/").putHeader("x-tenant", "fair").send()
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         assertEquals(200, ok.statusCode());
         HttpResponse<Buffer> refused = client.get(9080, "reviews", "/").putHeader("x-tenant", "greedy").send()
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         assertEquals(429, refused.statusCode());
         assertEquals("true", refused.getHeader("x-envoy-ratelimited"));
         assertEquals(1, upstreamCalls.get(), "the refused request never went upstream");
         assertEquals(List.of("destination_cluster=outbound|9080||reviews.default.svc.cluster.local,tenant=greedy"),
                 IstioGlobalRateLimit.descriptors(asked.get(1)));
-        assertEquals(200, client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS).statusCode(),
+        assertEquals(200, client.get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS).statusCode(),
                 "without x-tenant the route's only descriptor is dropped: the service is not asked");
         assertEquals(2, asked.size());
     }
@@ -117,13 +117,13 @@ class MeshClientRateLimitTest {
 
         HttpResponse<Buffer> preflight = client.request(io.vertx.core.http.HttpMethod.OPTIONS, 9080, "reviews", "/")
                 .putHeader("origin", IstioGlobalRateLimit.ORIGIN).putHeader("access-control-request-method", "POST")
-                .send().await(5, TimeUnit.SECONDS);
+                .send().await(10, TimeUnit.SECONDS);
         assertEquals(200, preflight.statusCode());
         assertEquals(IstioGlobalRateLimit.ORIGIN, preflight.getHeader("access-control-allow-origin"));
         assertEquals(418, client.get(9080, "reviews", "/").putHeader("x-abort", "1").send()
-                .await(5, TimeUnit.SECONDS).statusCode());
+                .await(10, TimeUnit.SECONDS).statusCode());
         assertEquals(0, asked.size(), "the CORS and fault filters answered before the rate limit filter ran");
-        HttpResponse<Buffer> refused = client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> refused = client.get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(429, refused.statusCode());
         assertEquals(1, asked.size());
         assertEquals(0, upstreamCalls.get());

@@ -43,14 +43,14 @@ class MeshDownstreamStatsTest {
     @AfterEach
     void tearDown() throws Exception {
         if (mesh != null) {
-            mesh.close().await(5, TimeUnit.SECONDS);
+            mesh.close().await(10, TimeUnit.SECONDS);
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     private int server() throws Exception {
         HttpServer s = vertx.createHttpServer().requestHandler(req -> req.response().end("ok"));
-        s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         return s.actualPort();
     }
 
@@ -68,7 +68,7 @@ class MeshDownstreamStatsTest {
         String body = "";
         long deadline = System.currentTimeMillis() + 5000;
         while (!body.contains(expected) && System.currentTimeMillis() < deadline) {
-            body = plain.get(mesh.adminPort(), "127.0.0.1", path).send().await(5, TimeUnit.SECONDS).bodyAsString();
+            body = plain.get(mesh.adminPort(), "127.0.0.1", path).send().await(10, TimeUnit.SECONDS).bodyAsString();
             if (!body.contains(expected)) {
                 Thread.sleep(20);
             }
@@ -105,12 +105,12 @@ class MeshDownstreamStatsTest {
                 """));
         WebClient client = mesh.webClient();
         assertEquals(200, client.get(9080, "reviews", "/").putHeader("origin", "https://shop.example").send()
-                .await(5, TimeUnit.SECONDS).statusCode());
+                .await(10, TimeUnit.SECONDS).statusCode());
         assertEquals(200, client.get(9080, "reviews", "/").putHeader("origin", "https://evil.example").send()
-                .await(5, TimeUnit.SECONDS).statusCode());
-        assertEquals(404, client.get(9080, "ratings", "/").send().await(5, TimeUnit.SECONDS).statusCode());
+                .await(10, TimeUnit.SECONDS).statusCode());
+        assertEquals(404, client.get(9080, "ratings", "/").send().await(10, TimeUnit.SECONDS).statusCode());
         assertEquals(503, client.get(9080, "reviews", "/").putHeader("end-user", "jason").send()
-                .await(5, TimeUnit.SECONDS).statusCode());
+                .await(10, TimeUnit.SECONDS).statusCode());
 
         String p = "http.outbound_0.0.0.0_9080.";
         String stats = admin("/stats?filter=^http\\.", p + "downstream_rq_completed: 4");
@@ -141,15 +141,15 @@ class MeshDownstreamStatsTest {
                               - {match: {prefix: /reviews}, route: {cluster: "inbound|9080||", timeout: 0s}}
                 """));
         HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("app")));
-        inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         int port = inbound.actualPort();
-        assertEquals(200, plain.get(port, "127.0.0.1", "/reviews/0").send().await(5, TimeUnit.SECONDS)
+        assertEquals(200, plain.get(port, "127.0.0.1", "/reviews/0").send().await(10, TimeUnit.SECONDS)
                 .statusCode());
-        assertEquals(403, plain.get(port, "127.0.0.1", "/blocked").send().await(5, TimeUnit.SECONDS)
+        assertEquals(403, plain.get(port, "127.0.0.1", "/blocked").send().await(10, TimeUnit.SECONDS)
                 .statusCode());
-        assertEquals(301, plain.get(port, "127.0.0.1", "/old").send().await(5, TimeUnit.SECONDS).statusCode());
+        assertEquals(301, plain.get(port, "127.0.0.1", "/old").send().await(10, TimeUnit.SECONDS).statusCode());
         assertEquals(404, plain.request(HttpMethod.GET, port, "127.0.0.1", "/other").send()
-                .await(5, TimeUnit.SECONDS).statusCode());
+                .await(10, TimeUnit.SECONDS).statusCode());
 
         String p = "http.inbound_0.0.0.0_9080.";
         String stats = admin("/stats?filter=^http\\.", p + "downstream_rq_completed: 4");
@@ -181,9 +181,9 @@ class MeshDownstreamStatsTest {
         String during = admin("/stats?filter=fault", p + "fault.active_faults: 1");
         assertTrue(during.contains(p + "fault.active_faults: 1\n"), during);
         long t0 = System.nanoTime();
-        assertEquals(200, client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS).statusCode());
+        assertEquals(200, client.get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS).statusCode());
         assertTrue((System.nanoTime() - t0) / 1_000_000 < 900, "the second request was not delayed");
-        assertEquals(200, delayed.await(5, TimeUnit.SECONDS).statusCode());
+        assertEquals(200, delayed.await(10, TimeUnit.SECONDS).statusCode());
         String after = admin("/stats?filter=fault", p + "fault.active_faults: 0");
         assertStats(after, p, "fault.delays_injected: 1", "fault.faults_overflow: 1", "fault.active_faults: 0");
     }
@@ -202,11 +202,11 @@ class MeshDownstreamStatsTest {
         // answers after 60 ms, and closes each connection, whose length then counts
         HttpServer s = vertx.createHttpServer().requestHandler(req -> vertx.setTimer(60,
                 t -> req.response().putHeader("connection", "close").end("ok")));
-        int port = s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        int port = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
         start(MeshWebClientTest.config("", port));
         WebClient client = mesh.webClient();
         for (int i = 0; i < 3; i++) {
-            assertEquals(200, client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS).statusCode());
+            assertEquals(200, client.get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS).statusCode());
         }
 
         String prom = admin("/stats/prometheus", "envoy_cluster_upstream_cx_length_ms_count{" + HISTOGRAM_CLUSTER + "} 3\n");
@@ -239,7 +239,7 @@ class MeshDownstreamStatsTest {
         String stats = admin("/stats", "upstream_rq_total");
         assertFalse(stats.contains("rq_time:") || stats.contains("length_ms:"), stats);
         assertEquals("OK", plain.post(mesh.adminPort(), "127.0.0.1", "/reset_counters").send()
-                .await(5, TimeUnit.SECONDS).bodyAsString().strip());
+                .await(10, TimeUnit.SECONDS).bodyAsString().strip());
         String reset = admin("/stats?filter=upstream_rq_total", "upstream_rq_total: 0");
         assertTrue(reset.contains("cluster.outbound|9080||reviews.default.svc.cluster.local.upstream_rq_total: 0\n"),
                 reset);

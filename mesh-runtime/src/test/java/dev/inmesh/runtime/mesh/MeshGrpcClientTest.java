@@ -77,9 +77,9 @@ class MeshGrpcClientTest {
     @AfterEach
     void tearDown() throws Exception {
         if (mesh != null) {
-            mesh.close().await(5, TimeUnit.SECONDS);
+            mesh.close().await(10, TimeUnit.SECONDS);
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     static String protocolOptions(String config) {
@@ -98,7 +98,7 @@ class MeshGrpcClientTest {
     /** A gRPC server by hand: Unary answers one message, Stream two (the second once the first was received). */
     int server() throws Exception {
         HttpServer s = vertx.createHttpServer().requestHandler(this::handle);
-        s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         return s.actualPort();
     }
 
@@ -198,7 +198,7 @@ class MeshGrpcClientTest {
             });
             return resp.end().transform(ar -> Future.succeededFuture(
                     new Call(messages, resp.status(), resp.statusMessage())));
-        }).await(5, TimeUnit.SECONDS);
+        }).await(10, TimeUnit.SECONDS);
     }
 
     StreamInfo lastRecorded() throws Exception {
@@ -255,7 +255,7 @@ class MeshGrpcClientTest {
                 firstReceived.complete(null);
             });
             return resp.end().map(v -> resp.status());
-        }).await(5, TimeUnit.SECONDS);
+        }).await(10, TimeUnit.SECONDS);
         assertEquals(GrpcStatus.OK, status);
         assertEquals(List.of("one", "two"), messages);
         StreamInfo info = lastRecorded();
@@ -294,7 +294,7 @@ class MeshGrpcClientTest {
         assertEquals(GrpcStatus.UNIMPLEMENTED, call(SocketAddress.inetSocketAddress(9090, "other"),
                 "test.Svc/Unary").status());
         assertEquals("12", lastRecorded().grpcStatus());
-        mesh.close().await(5, TimeUnit.SECONDS);
+        mesh.close().await(10, TimeUnit.SECONDS);
         // nothing listens: 503 UF, UNAVAILABLE with Envoy's reason as its message
         int closed;
         try (var socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
@@ -317,10 +317,10 @@ class MeshGrpcClientTest {
         assertEquals("HTTP/2", lastRecorded().protocol());
         // a client in HTTP/1.1 (the default), and one for HTTP/2 that would upgrade (which Envoy does not take)
         assertEquals(200, mesh.webClient().post(9090, "greeter", "/test.Svc/Unary").sendBuffer(Buffer.buffer("x"))
-                .await(5, TimeUnit.SECONDS).statusCode());
+                .await(10, TimeUnit.SECONDS).statusCode());
         assertEquals(200, io.vertx.ext.web.client.WebClient.wrap(mesh.httpClient(new HttpClientOptions()
                         .setProtocolVersion(HttpVersion.HTTP_2))).post(9090, "greeter", "/test.Svc/Unary")
-                .sendBuffer(Buffer.buffer("x")).await(5, TimeUnit.SECONDS).statusCode());
+                .sendBuffer(Buffer.buffer("x")).await(10, TimeUnit.SECONDS).statusCode());
         assertEquals(List.of(HttpVersion.HTTP_2, HttpVersion.HTTP_1_1, HttpVersion.HTTP_1_1), seen);
     }
 
@@ -350,7 +350,7 @@ class MeshGrpcClientTest {
 
         int server(Consumer<HttpServerRequest> handler) throws Exception {
             var s = vertx.createHttpServer().requestHandler(handler::accept);
-            s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+            s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
             return s.actualPort();
         }
 
@@ -409,7 +409,7 @@ class MeshGrpcClientTest {
                     req.end();
                     return resp.end().map(v -> resp.status());
                 });
-            }).await(5, TimeUnit.SECONDS);
+            }).await(10, TimeUnit.SECONDS);
             assertEquals(GrpcStatus.OK, status);
             assertEquals(List.of("one+two"), messages);
             StreamInfo info = lastRecorded();
@@ -437,7 +437,7 @@ class MeshGrpcClientTest {
                 });
                 req.write(Buffer.buffer("one"));
                 return done.future().compose(v -> req.response()).map(GrpcClientResponse::status);
-            }).await(5, TimeUnit.SECONDS);
+            }).await(10, TimeUnit.SECONDS);
             assertEquals(GrpcStatus.OK, status);
             assertEquals(List.of("echo:one", "echo:two"), messages);
             StreamInfo info = lastRecorded();
@@ -524,11 +524,11 @@ class MeshGrpcClientTest {
             // made on this thread: the request's context runs on this thread's event loop, which a context of its own
             // made here shares
             HttpClientRequest req = mesh.httpClient().request(HttpMethod.PUT, 9090, "greeter", "/file")
-                    .await(5, TimeUnit.SECONDS);
+                    .await(10, TimeUnit.SECONDS);
             Context loop = vertx.getOrCreateContext();
             req.setChunked(true);
             req.sendHead();
-            head.get(5, TimeUnit.SECONDS); // the attempt has its connection: what is written goes to it
+            head.get(10, TimeUnit.SECONDS); // the attempt has its connection: what is written goes to it
             // the event loop is held while the caller writes, so that its chunk waits there to be handed on
             CountDownLatch hold = new CountDownLatch(1);
             loop.runOnContext(v -> {
@@ -548,13 +548,13 @@ class MeshGrpcClientTest {
             assertEquals(RequestBodyStream.HIGH_WATER, got.get());
             Promise<Void> settled = Promise.promise();
             loop.runOnContext(v -> settled.complete()); // after what the event loop had to do
-            settled.future().await(5, TimeUnit.SECONDS);
+            settled.future().await(10, TimeUnit.SECONDS);
             CompletableFuture<Void> drained = new CompletableFuture<>();
             req.drainHandler(v -> drained.complete(null));
-            drained.get(5, TimeUnit.SECONDS);
+            drained.get(10, TimeUnit.SECONDS);
             req.end();
-            HttpClientResponse resp = req.response().await(5, TimeUnit.SECONDS);
-            assertEquals(Integer.toString(RequestBodyStream.HIGH_WATER), resp.body().await(5, TimeUnit.SECONDS)
+            HttpClientResponse resp = req.response().await(10, TimeUnit.SECONDS);
+            assertEquals(Integer.toString(RequestBodyStream.HIGH_WATER), resp.body().await(10, TimeUnit.SECONDS)
                     .toString());
         }
 
@@ -609,7 +609,8 @@ class MeshGrpcClientTest {
                 return req.response();
             }).await(10, TimeUnit.SECONDS);
             assertEquals(200, resp.statusCode());
-            assertEquals(Integer.toString(head.length + tail.length), resp.body().await(5, TimeUnit.SECONDS).toString());
+            assertEquals(Integer.toString(head.length + tail.length),
+                    resp.body().await(10, TimeUnit.SECONDS).toString());
             byte[] whole = new byte[head.length + tail.length];
             System.arraycopy(head, 0, whole, 0, head.length);
             System.arraycopy(tail, 0, whole, head.length, tail.length);
@@ -644,7 +645,7 @@ class MeshGrpcClientTest {
         }
 
         StreamInfo lastRecordedAfter(HttpClientResponse resp) throws Exception {
-            resp.body().await(5, TimeUnit.SECONDS);
+            resp.body().await(10, TimeUnit.SECONDS);
             return lastRecorded();
         }
 
@@ -665,7 +666,7 @@ class MeshGrpcClientTest {
             }));
             String body = mesh.httpClient().request(HttpMethod.POST, 9090, "greeter", "/x")
                     .compose(req -> req.send(Buffer.buffer("whole")))
-                    .compose(HttpClientResponse::body).await(5, TimeUnit.SECONDS).toString();
+                    .compose(HttpClientResponse::body).await(10, TimeUnit.SECONDS).toString();
             assertEquals("whole", body);
             assertEquals(List.of("5"), lengths);
         }

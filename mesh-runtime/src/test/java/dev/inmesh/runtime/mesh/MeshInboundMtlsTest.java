@@ -69,9 +69,9 @@ class MeshInboundMtlsTest {
     @AfterEach
     void tearDown() throws Exception {
         if (mesh != null) {
-            mesh.close().await(5, TimeUnit.SECONDS);
+            mesh.close().await(10, TimeUnit.SECONDS);
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     /**
@@ -304,7 +304,7 @@ class MeshInboundMtlsTest {
         assertThrows(Exception.class, () -> get(port, IMPOSTOR, false), "a certificate of another CA");
         assertThrows(Exception.class, () -> get(port, FOREIGN, false), "a SPIFFE id outside spiffe://cluster.local/");
         // a plaintext client gets no HTTP answer from a TLS-only port
-        assertThrows(Exception.class, () -> plain.get(port, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS));
+        assertThrows(Exception.class, () -> plain.get(port, "127.0.0.1", "/").send().await(10, TimeUnit.SECONDS));
         assertEquals(200, get(port, CALLER, false).status());
         awaitRequests(1);
         assertEquals(1, requests.size(), requests.toString());
@@ -335,7 +335,7 @@ class MeshInboundMtlsTest {
         int port = XdsTestServer.freePort();
         mesh(config(port, true), TestCertificates.identityDirectory(dir, OWN, MESH_CA));
         assertFalse(serve(port).isSsl());
-        var r = plain.get(port, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS);
+        var r = plain.get(port, "127.0.0.1", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         assertEquals("raw_buffer", r.getHeader("x-chain"));
         assertEquals("xfcc=null\nproto=http", r.bodyAsString());

@@ -82,7 +82,7 @@ class MeshInboundRbacTest {
             if (i > 0) {
                 Thread.sleep(50);
             }
-            body = plain.get(adminPort, "127.0.0.1", path).send().await(5, TimeUnit.SECONDS).bodyAsString();
+            body = plain.get(adminPort, "127.0.0.1", path).send().await(10, TimeUnit.SECONDS).bodyAsString();
         }
         return body;
     }

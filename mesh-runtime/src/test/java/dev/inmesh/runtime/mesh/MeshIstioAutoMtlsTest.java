@@ -50,9 +50,9 @@ class MeshIstioAutoMtlsTest {
     @AfterEach
     void tearDown() throws Exception {
         if (mesh != null) {
-            mesh.close().await(5, TimeUnit.SECONDS);
+            mesh.close().await(10, TimeUnit.SECONDS);
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     private Path identity() throws Exception {
@@ -119,7 +119,7 @@ class MeshIstioAutoMtlsTest {
     private Set<String> answers() throws Exception {
         Set<String> out = new TreeSet<>();
         for (int i = 0; i < 4; i++) {
-            HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+            HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
             out.add(r.statusCode() + " " + r.bodyAsString());
         }
         return out;

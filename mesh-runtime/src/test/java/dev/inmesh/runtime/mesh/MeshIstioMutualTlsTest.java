@@ -65,9 +65,9 @@ class MeshIstioMutualTlsTest {
     @AfterEach
     void tearDown() throws Exception {
         if (mesh != null) {
-            mesh.close().await(5, TimeUnit.SECONDS);
+            mesh.close().await(10, TimeUnit.SECONDS);
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     /** The identity directory with Istio's file names: the client's chain and key, the mesh's root. */
@@ -139,7 +139,7 @@ class MeshIstioMutualTlsTest {
     }
 
     private String call() throws Exception {
-        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         return r.statusCode() + " " + r.bodyAsString();
     }
 

@@ -64,7 +64,7 @@ class MeshIstioTasksTest {
             } else {
                 vertx.setTimer(delayMs, t -> answer.accept(req));
             }
-        }).listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
     int received(String name) {
@@ -225,7 +225,7 @@ class MeshIstioTasksTest {
         String pending = admin("/stats?filter=pending", c + "upstream_rq_pending_active: 1");
         assertTrue(pending.contains(c + "upstream_rq_pending_active: 1\n"), pending);
         assertEquals(1, received("httpbin"), "the first request still holds the only connection");
-        HttpResponse<Buffer> third = client.get(8000, "httpbin", "/get").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> third = client.get(8000, "httpbin", "/get").send().await(10, TimeUnit.SECONDS);
         assertEquals(503, third.statusCode());
         assertEquals("true", third.getHeader("x-envoy-overloaded"));
         assertEquals(200, first.await(10, TimeUnit.SECONDS).statusCode());
@@ -433,7 +433,7 @@ class MeshIstioTasksTest {
         String cookie = setCookie.substring(0, setCookie.indexOf(';'));
         for (int i = 0; i < 10; i++) {
             HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/reviews/" + i).putHeader("cookie", cookie)
-                    .send().await(5, TimeUnit.SECONDS);
+                    .send().await(10, TimeUnit.SECONDS);
             assertEquals(first.bodyAsString(), r.bodyAsString(), "the cookie keeps the user on its endpoint");
             assertEquals(null, r.getHeader("set-cookie"), "no cookie is set when the request has one");
         }
@@ -443,10 +443,10 @@ class MeshIstioTasksTest {
         java.util.Set<String> served = new java.util.HashSet<>();
         for (int user = 0; user < 30; user++) {
             String once = mesh.webClient().get(9080, "reviews", "/").putHeader("x-user", "u" + user).send()
-                    .await(5, TimeUnit.SECONDS).bodyAsString();
+                    .await(10, TimeUnit.SECONDS).bodyAsString();
             for (int i = 0; i < 3; i++) {
                 assertEquals(once, mesh.webClient().get(9080, "reviews", "/").putHeader("x-user", "u" + user).send()
-                        .await(5, TimeUnit.SECONDS).bodyAsString());
+                        .await(10, TimeUnit.SECONDS).bodyAsString());
             }
             served.add(once);
         }
@@ -490,7 +490,7 @@ class MeshIstioTasksTest {
         mesh(listenerAndRoutes("ratings", 9080, routes)
                 + cluster("ratings", 9080, "", "", "lb_policy: ROUND_ROBIN", failing, slow, healthy));
         // the upstreams' first request (code loaded, compiled) may take longer than the per-try timeout
-        plain.get(failing, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS);
+        plain.get(failing, "127.0.0.1", "/").send().await(10, TimeUnit.SECONDS);
         received.clear();
         for (int i = 0; i < 6; i++) {
             long start = System.nanoTime();

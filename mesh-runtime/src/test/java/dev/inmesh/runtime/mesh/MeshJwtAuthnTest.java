@@ -71,7 +71,7 @@ class MeshJwtAuthnTest {
         if (token != null) {
             r.putHeader("authorization", "Bearer " + token);
         }
-        return r.send().await(5, TimeUnit.SECONDS);
+        return r.send().await(10, TimeUnit.SECONDS);
     }
 
     @Test

@@ -66,11 +66,11 @@ class MeshLocalRateLimitTest {
         })).listen(0, "127.0.0.1").await().actualPort();
 
         for (int i = 0; i < 4; i++) {
-            HttpResponse<Buffer> r = plain.get(port, "127.0.0.1", "/reviews/" + i).send().await(5, TimeUnit.SECONDS);
+            HttpResponse<Buffer> r = plain.get(port, "127.0.0.1", "/reviews/" + i).send().await(10, TimeUnit.SECONDS);
             assertEquals(200, r.statusCode());
             assertNull(r.getHeader("x-local-rate-limit"));
         }
-        HttpResponse<Buffer> refused = plain.get(port, "127.0.0.1", "/reviews/4").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> refused = plain.get(port, "127.0.0.1", "/reviews/4").send().await(10, TimeUnit.SECONDS);
         assertEquals(429, refused.statusCode());
         assertEquals("local_rate_limited", refused.bodyAsString());
         assertEquals("true", refused.getHeader("x-local-rate-limit"));
@@ -101,12 +101,12 @@ class MeshLocalRateLimitTest {
         mesh.start().await(10, TimeUnit.SECONDS);
         WebClient client = mesh.webClient();
         for (int i = 0; i < 2; i++) {
-            HttpResponse<Buffer> r = client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+            HttpResponse<Buffer> r = client.get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
             assertEquals(200, r.statusCode());
             assertEquals("2", r.getHeader("x-ratelimit-limit"));
             assertEquals(Integer.toString(1 - i), r.getHeader("x-ratelimit-remaining"));
         }
-        HttpResponse<Buffer> refused = client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> refused = client.get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(429, refused.statusCode());
         assertEquals("local_rate_limited", refused.bodyAsString());
         assertEquals("0", refused.getHeader("x-ratelimit-remaining"));

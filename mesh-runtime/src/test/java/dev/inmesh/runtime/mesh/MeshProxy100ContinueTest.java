@@ -48,9 +48,9 @@ class MeshProxy100ContinueTest {
     @AfterEach
     void tearDown() throws Exception {
         if (mesh != null) {
-            mesh.close().await(5, TimeUnit.SECONDS);
+            mesh.close().await(10, TimeUnit.SECONDS);
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     /**
@@ -90,8 +90,8 @@ class MeshProxy100ContinueTest {
                     });
                     r.sendHead();
                     return r.response();
-                }).await(5, TimeUnit.SECONDS);
-        String body = resp.body().await(5, TimeUnit.SECONDS).toString();
+                }).await(10, TimeUnit.SECONDS);
+        String body = resp.body().await(10, TimeUnit.SECONDS).toString();
         return new Outcome(continues.get(), resp, body);
     }
 
@@ -130,7 +130,7 @@ class MeshProxy100ContinueTest {
         // without the expectation, the same reset is retried (the upstream then answers: no 100 to send)
         service.requests.clear();
         var plain = mesh.webClient().post(9090, "greeter", "/drop").sendBuffer(Buffer.buffer("body"))
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         assertEquals(200, plain.statusCode());
         assertEquals(List.of("/drop"), service.requests);
     }
@@ -152,7 +152,7 @@ class MeshProxy100ContinueTest {
      */
     String rawExpectContinue(int port, String path) throws Exception {
         CompletableFuture<String> done = new CompletableFuture<>();
-        NetSocket s = vertx.createNetClient().connect(port, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        NetSocket s = vertx.createNetClient().connect(port, "127.0.0.1").await(10, TimeUnit.SECONDS);
         StringBuilder got = new StringBuilder();
         boolean[] sent = {false};
         s.handler(b -> {
@@ -170,7 +170,7 @@ class MeshProxy100ContinueTest {
         });
         s.write("POST " + path + " HTTP/1.1\r\nhost: reviews\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n");
         try {
-            return done.get(5, TimeUnit.SECONDS);
+            return done.get(10, TimeUnit.SECONDS);
         } finally {
             s.close();
         }

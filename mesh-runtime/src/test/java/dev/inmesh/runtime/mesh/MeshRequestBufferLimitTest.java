@@ -43,15 +43,15 @@ class MeshRequestBufferLimitTest {
             int n = hits.computeIfAbsent(req.path(), p -> new AtomicInteger()).incrementAndGet();
             req.response().setStatusCode(n == 1 ? 503 : 200).end(Integer.toString(body.length()));
         }));
-        port = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        port = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
     }
 
     @AfterEach
     void stop() throws Exception {
         if (mesh != null) {
-            mesh.close().await(5, TimeUnit.SECONDS);
+            mesh.close().await(10, TimeUnit.SECONDS);
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     /**
@@ -77,7 +77,7 @@ class MeshRequestBufferLimitTest {
     private int[] post(String path, int bytes) throws Exception {
         HttpClientResponse resp = mesh.httpClient().request(HttpMethod.POST, 9080, "reviews", path)
                 .compose(req -> req.send(Buffer.buffer(new byte[bytes]))).await(10, TimeUnit.SECONDS);
-        resp.body().await(5, TimeUnit.SECONDS);
+        resp.body().await(10, TimeUnit.SECONDS);
         for (int i = 0; i < 100 && recorded.isEmpty(); i++) {
             Thread.sleep(20);
         }

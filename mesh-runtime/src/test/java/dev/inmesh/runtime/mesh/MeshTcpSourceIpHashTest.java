@@ -35,9 +35,9 @@ class MeshTcpSourceIpHashTest {
     @AfterEach
     void tearDown() throws Exception {
         if (mesh != null) {
-            mesh.close().await(5, TimeUnit.SECONDS);
+            mesh.close().await(10, TimeUnit.SECONDS);
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     /**
@@ -53,7 +53,7 @@ class MeshTcpSourceIpHashTest {
             HttpServerOptions options = tls ? new HttpServerOptions().setSsl(true)
                     .setKeyCertOptions(cert.keyCertOptions()) : new HttpServerOptions();
             int p = vertx.createHttpServer(options).requestHandler(req -> req.response().end(name))
-                    .listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+                    .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
             hosts.append("      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ")
                     .append(p).append("}}}\n");
         }

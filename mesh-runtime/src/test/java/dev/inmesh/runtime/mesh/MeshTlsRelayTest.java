@@ -50,7 +50,7 @@ class MeshTlsRelayTest {
                         + ((javax.net.ssl.ExtendedSSLSession) ws.sslSession()).getRequestedServerNames().stream()
                                 .map(n -> ((javax.net.ssl.SNIHostName) n).getAsciiName()).toList()
                         + " host=" + ws.headers().get("host") + " " + ws.uri() + " " + m)));
-        tlsPort = server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS).actualPort();
+        tlsPort = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
         Path file = dir.resolve("mesh.yaml");
         Files.writeString(file, "static_resources:\n  listeners:\n"
                 + tcpListener("0.0.0.0", 8443, "server_names: [api.mesh.invalid]", "outbound|8443||api.mesh.invalid")
@@ -70,8 +70,8 @@ class MeshTlsRelayTest {
 
     @AfterEach
     void tearDown() throws Exception {
-        mesh.close().await(5, TimeUnit.SECONDS);
-        vertx.close().await(5, TimeUnit.SECONDS);
+        mesh.close().await(10, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     /** A listener on {@code ip:port} whose TLS chain (with {@code match} added) relays to {@code cluster}. */

@@ -153,7 +153,7 @@ class MeshTracingTest {
         HttpResponse<Buffer> r = mesh.webClient().get(9080, "ratings", "/ratings/0")
                 .putHeader("x-b3-traceid", TRACE_ID).putHeader("x-b3-spanid", CALLER_SPAN)
                 .putHeader("x-b3-sampled", "1").putHeader("user-agent", "productpage")
-                .send().await(5, TimeUnit.SECONDS);
+                .send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
 
         MultiMap up = seen.get(0);
@@ -198,7 +198,7 @@ class MeshTracingTest {
         start(config(app(), collector(), 100));
         HttpResponse<Buffer> r = mesh.webClient().get(9080, "ratings", "/ratings/0")
                 .putHeader("x-b3-traceid", TRACE_ID).putHeader("x-b3-spanid", CALLER_SPAN)
-                .putHeader("x-b3-sampled", "0").send().await(5, TimeUnit.SECONDS);
+                .putHeader("x-b3-sampled", "0").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         MultiMap up = seen.get(0);
         assertEquals("0", up.get("x-b3-sampled"));
@@ -214,7 +214,7 @@ class MeshTracingTest {
         start(config(app(), collector(), 100));
         WebClient client = mesh.webClient();
         for (int i = 0; i < 5; i++) {
-            assertEquals(200, client.get(9080, "ratings", "/ratings/" + i).send().await(5, TimeUnit.SECONDS)
+            assertEquals(200, client.get(9080, "ratings", "/ratings/" + i).send().await(10, TimeUnit.SECONDS)
                     .statusCode());
         }
         // Envoy's min_flush_spans: the fifth span sends the buffer
@@ -235,7 +235,7 @@ class MeshTracingTest {
     @Test
     void randomSamplingOfZeroTracesNothingButStillPropagatesTheDecision() throws Exception {
         start(config(app(), collector(), 0));
-        assertEquals(200, mesh.webClient().get(9080, "ratings", "/").send().await(5, TimeUnit.SECONDS)
+        assertEquals(200, mesh.webClient().get(9080, "ratings", "/").send().await(10, TimeUnit.SECONDS)
                 .statusCode());
         MultiMap up = seen.get(0);
         assertEquals("0", up.get("x-b3-sampled"));
@@ -255,7 +255,7 @@ class MeshTracingTest {
         HttpResponse<Buffer> r = plain.get(port, "127.0.0.1", "/reviews/0").putHeader("x-b3-traceid", TRACE_ID)
                 .putHeader("x-b3-spanid", CALLER_SPAN).putHeader("x-b3-sampled", "1")
                 .putHeader("x-envoy-decorator-operation", "reviews.default.svc.cluster.local:9080/*")
-                .send().await(5, TimeUnit.SECONDS);
+                .send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         MultiMap app = seen.get(0);
         assertEquals(TRACE_ID, app.get("x-b3-traceid"));
@@ -295,7 +295,7 @@ class MeshTracingTest {
         })).listen(0, "127.0.0.1").await().actualPort();
         HttpResponse<Buffer> r = plain.get(port, "127.0.0.1", "/reviews/0").putHeader("x-b3-traceid", TRACE_ID)
                 .putHeader("x-b3-spanid", CALLER_SPAN).putHeader("x-b3-sampled", "1")
-                .send().await(5, TimeUnit.SECONDS);
+                .send().await(10, TimeUnit.SECONDS);
         assertEquals("ratings", r.bodyAsString());
         String serverSpan = inbound.get(0).get("x-b3-spanid");
         MultiMap toRatings = seen.get(0);
@@ -311,7 +311,7 @@ class MeshTracingTest {
 
         // outside a traced request's context (a plain call from the test thread), a trace of its own
         seen.clear();
-        client.get(9080, "ratings", "/ratings/1").send().await(5, TimeUnit.SECONDS);
+        client.get(9080, "ratings", "/ratings/1").send().await(10, TimeUnit.SECONDS);
         assertNotEquals(TRACE_ID, seen.get(0).get("x-b3-traceid"));
         assertNull(seen.get(0).get("x-b3-parentspanid"));
     }
@@ -328,11 +328,11 @@ class MeshTracingTest {
                 .listen(0, "127.0.0.1").await().actualPort();
         start(config(ratings, collector(), 100));
         HttpResponse<Buffer> r = mesh.webClient().get(9080, "ratings", "/ratings/0").send()
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         assertNull(r.getHeader("x-envoy-decorator-operation"), "taken by the client span");
         int port = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("reviews")))
                 .listen(0, "127.0.0.1").await().actualPort();
-        HttpResponse<Buffer> in = plain.get(port, "127.0.0.1", "/reviews/0").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> in = plain.get(port, "127.0.0.1", "/reviews/0").send().await(10, TimeUnit.SECONDS);
         assertEquals("reviews.default.svc.cluster.local:9080/*", in.getHeader("x-envoy-decorator-operation"));
 
         tracing().flush();
@@ -354,7 +354,7 @@ class MeshTracingTest {
     private HttpResponse<Buffer> call(int port) throws Exception {
         return plain.get(port, "127.0.0.1", "/reviews/0")
                 .putHeader("traceparent", "00-" + W3C_TRACE + "-" + W3C_CALLER + "-01")
-                .putHeader("tracestate", "congo=t61rcWkgMzE").send().await(5, TimeUnit.SECONDS);
+                .putHeader("tracestate", "congo=t61rcWkgMzE").send().await(10, TimeUnit.SECONDS);
     }
 
     @Test

@@ -41,9 +41,9 @@ class MeshUpstreamTlsTest {
     @AfterEach
     void tearDown() throws Exception {
         if (mesh != null) {
-            mesh.close().await(5, TimeUnit.SECONDS);
+            mesh.close().await(10, TimeUnit.SECONDS);
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     private Mesh mesh(int port, String caFile, String san) throws Exception {
@@ -89,7 +89,7 @@ class MeshUpstreamTlsTest {
                         .setKeyValue(Buffer.buffer(cert.keyPem()))))
                 .requestHandler(req -> req.response().end("tls " + req.isSSL() + " sni "
                         + req.connection().indicatedServerName()));
-        s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         return s.actualPort();
     }
 
@@ -97,7 +97,7 @@ class MeshUpstreamTlsTest {
     void aPlainRequestOfTheApplicationGoesUpstreamOverVerifiedTls() throws Exception {
         Path ca = Files.writeString(dir.resolve("ca.pem"), CA.certificatePem());
         mesh(tlsServer(), ca.toString(), "reviews.example.com");
-        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         assertEquals("tls true sni reviews.example.com", r.bodyAsString());
     }
@@ -106,7 +106,7 @@ class MeshUpstreamTlsTest {
     void aServerCertificateWithoutTheSanTheDestinationRuleNamesIsRefusedWith503() throws Exception {
         Path ca = Files.writeString(dir.resolve("ca.pem"), CA.certificatePem());
         mesh(tlsServer(), ca.toString(), "db.example.com");
-        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(503, r.statusCode());
         assertTrue(r.bodyAsString().contains("connect"), r.bodyAsString());
     }
@@ -122,12 +122,12 @@ class MeshUpstreamTlsTest {
                         upstream_http_protocol_options: {auto_sni: true, auto_san_validation: true}
                         use_downstream_protocol_config: {http_protocol_options: {}, http2_protocol_options: {}}
                 """);
-        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         assertEquals("tls true sni reviews", r.bodyAsString());
         // the other name of the route's virtual host is not in the server's certificate
         HttpResponse<Buffer> other = mesh.webClient().get(9080, "reviews.default.svc.cluster.local", "/").send()
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         assertEquals(503, other.statusCode());
     }
 }

@@ -47,9 +47,9 @@ class MeshWebClientTest {
     @AfterEach
     void tearDown() throws Exception {
         if (mesh != null) {
-            mesh.close().await(5, TimeUnit.SECONDS);
+            mesh.close().await(10, TimeUnit.SECONDS);
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     /** A server on 127.0.0.1 that answers {@code status} with its own name in the body and echoes some headers. */
@@ -62,7 +62,7 @@ class MeshWebClientTest {
                 .putHeader("x-seen-attempt", String.valueOf(req.getHeader("x-envoy-attempt-count")))
                 .putHeader("x-seen-request-id", String.valueOf(req.getHeader("x-request-id")))
                 .end(name + ":" + body.length())));
-        s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         servers.add(s);
         return s.actualPort();
     }
@@ -172,7 +172,7 @@ class MeshWebClientTest {
         int a = server("reviews-a", 200);
         mesh(config("", a));
         WebClient client = mesh.webClient();
-        HttpResponse<Buffer> r = client.get(9080, "reviews", "/reviews/0").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = client.get(9080, "reviews", "/reviews/0").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         assertEquals("reviews-a:0", r.bodyAsString());
         assertEquals("reviews:9080", r.getHeader("x-seen-host"));
@@ -195,18 +195,18 @@ class MeshWebClientTest {
         WebClient client = mesh.webClient();
         HttpResponse<Buffer> preflight = client.request(io.vertx.core.http.HttpMethod.OPTIONS, 9080, "reviews", "/")
                 .putHeader("origin", "https://shop.example").putHeader("access-control-request-method", "POST")
-                .send().await(5, TimeUnit.SECONDS);
+                .send().await(10, TimeUnit.SECONDS);
         assertEquals(200, preflight.statusCode());
         assertEquals("https://shop.example", preflight.getHeader("access-control-allow-origin"));
         assertEquals("GET,POST", preflight.getHeader("access-control-allow-methods"));
         assertEquals("600", preflight.getHeader("access-control-max-age"));
         assertNull(preflight.getHeader("x-served-by")); // answered by the mesh, not the service
         HttpResponse<Buffer> actual = client.get(9080, "reviews", "/").putHeader("origin", "https://shop.example")
-                .send().await(5, TimeUnit.SECONDS);
+                .send().await(10, TimeUnit.SECONDS);
         assertEquals("reviews-a", actual.getHeader("x-served-by"));
         assertEquals("https://shop.example", actual.getHeader("access-control-allow-origin"));
         HttpResponse<Buffer> other = client.get(9080, "reviews", "/").putHeader("origin", "https://evil.example")
-                .send().await(5, TimeUnit.SECONDS);
+                .send().await(10, TimeUnit.SECONDS);
         assertNull(other.getHeader("access-control-allow-origin"));
         for (int i = 0; i < 100 && recorded.size() < 3; i++) {
             Thread.sleep(20);
@@ -234,10 +234,10 @@ class MeshWebClientTest {
                               "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
                 """));
         WebClient client = mesh.webClient();
-        assertEquals(200, client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS).statusCode());
+        assertEquals(200, client.get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS).statusCode());
         long t0 = System.nanoTime();
         HttpResponse<Buffer> jason = client.get(9080, "reviews", "/").putHeader("end-user", "jason").send()
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         long took = (System.nanoTime() - t0) / 1_000_000;
         assertEquals(500, jason.statusCode());
         assertEquals("fault filter abort", jason.bodyAsString());
@@ -257,11 +257,11 @@ class MeshWebClientTest {
         mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",
                 "stat_prefix: outbound_0.0.0.0_9080\n          generate_request_id: false\n"));
         WebClient client = mesh.webClient();
-        assertEquals("null", client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS)
+        assertEquals("null", client.get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS)
                 .getHeader("x-seen-request-id"));
         // the caller's own still goes through
         assertEquals("mine", client.get(9080, "reviews", "/").putHeader("x-request-id", "mine").send()
-                .await(5, TimeUnit.SECONDS).getHeader("x-seen-request-id"));
+                .await(10, TimeUnit.SECONDS).getHeader("x-seen-request-id"));
     }
 
     @Test
@@ -269,17 +269,17 @@ class MeshWebClientTest {
         int a = server("reviews-a", 200);
         mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",
                 "stat_prefix: outbound_0.0.0.0_9080\n          always_set_request_id_in_response: true\n"));
-        var out = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        var out = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(out.getHeader("x-seen-request-id"), out.getHeader("x-request-id"), "the id the upstream saw");
         assertEquals(36, out.getHeader("x-request-id").length());
 
         Mesh m = inboundMesh("inbound-always.yaml", "always_set_request_id_in_response: true");
         try {
             int port = requestIdEchoingService(m);
-            var in = plain.get(port, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS);
+            var in = plain.get(port, "127.0.0.1", "/").send().await(10, TimeUnit.SECONDS);
             assertEquals(in.bodyAsString(), in.getHeader("x-request-id"), "the id the service saw, over its own");
             assertEquals("mine", plain.get(port, "127.0.0.1", "/").putHeader("x-request-id", "mine")
-                    .send().await(5, TimeUnit.SECONDS).getHeader("x-request-id"));
+                    .send().await(10, TimeUnit.SECONDS).getHeader("x-request-id"));
         } finally {
             m.close().await(10, TimeUnit.SECONDS);
         }
@@ -303,15 +303,15 @@ class MeshWebClientTest {
                 }
             });
         });
-        app.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        app.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         servers.add(app);
         mesh(config("", app.actualPort()).replace("stat_prefix: outbound_0.0.0.0_9080\n",
                 "stat_prefix: outbound_0.0.0.0_9080\n          stream_idle_timeout: 0.4s\n"));
         WebClient client = mesh.webClient();
-        HttpResponse<Buffer> slow = client.get(9080, "reviews", "/slow").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> slow = client.get(9080, "reviews", "/slow").send().await(10, TimeUnit.SECONDS);
         assertEquals(408, slow.statusCode());
         assertEquals("stream timeout", slow.bodyAsString());
-        HttpResponse<Buffer> trickle = client.get(9080, "reviews", "/trickle").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> trickle = client.get(9080, "reviews", "/trickle").send().await(10, TimeUnit.SECONDS);
         assertEquals("0123456789", trickle.bodyAsString());
         for (int i = 0; i < 100 && recorded.size() < 2; i++) {
             Thread.sleep(20);
@@ -326,7 +326,7 @@ class MeshWebClientTest {
         mesh(config("", a).replace("stat_prefix: outbound_0.0.0.0_9080\n",
                 "stat_prefix: outbound_0.0.0.0_9080\n          normalize_path: true\n          merge_slashes: true\n"));
         HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/public/%2e%2e//reviews/./0?q=/../")
-                .send().await(5, TimeUnit.SECONDS);
+                .send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         assertEquals("/reviews/0?q=/../", r.getHeader("x-seen-path"));
     }
@@ -339,12 +339,12 @@ class MeshWebClientTest {
         WebClient client = mesh.webClient();
         // two of the caller's own, with what the WebClient adds (its user-agent): within 5
         assertEquals(200, client.get(9080, "reviews", "/").putHeader("a", "1").putHeader("b", "2").send()
-                .await(5, TimeUnit.SECONDS).statusCode());
+                .await(10, TimeUnit.SECONDS).statusCode());
         var six = client.get(9080, "reviews", "/");
         for (int i = 0; i < 6; i++) {
             six.putHeader("h" + i, "v");
         }
-        HttpResponse<Buffer> r = six.send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = six.send().await(10, TimeUnit.SECONDS);
         assertEquals(431, r.statusCode());
         assertEquals(null, r.getHeader("x-served-by"));
     }
@@ -353,12 +353,12 @@ class MeshWebClientTest {
     void theOutboundConnectionManagersMaxStreamDurationEndsASlowRequest() throws Exception {
         HttpServer slow = vertx.createHttpServer().requestHandler(req -> vertx.setTimer(1500,
                 t -> req.response().end("late")));
-        slow.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        slow.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         servers.add(slow);
         mesh(config("", slow.actualPort()).replace("stat_prefix: outbound_0.0.0.0_9080\n",
                 "stat_prefix: outbound_0.0.0.0_9080\n          common_http_protocol_options: "
                         + "{max_stream_duration: 0.2s}\n"));
-        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(504, r.statusCode());
         assertEquals("downstream duration timeout", r.bodyAsString());
     }
@@ -371,7 +371,7 @@ class MeshWebClientTest {
             }
             req.response().end("ok");
         });
-        app.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        app.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         servers.add(app);
         String base = config("", app.actualPort());
         String[][] cases = {
@@ -387,16 +387,16 @@ class MeshWebClientTest {
             mesh(base.replace("stat_prefix: outbound_0.0.0.0_9080\n",
                     "stat_prefix: outbound_0.0.0.0_9080\n" + (c[0].isEmpty() ? "" : "          " + c[0])));
             WebClient client = mesh.webClient();
-            assertEquals(c[1], client.get(9080, "reviews", "/named").send().await(5, TimeUnit.SECONDS)
+            assertEquals(c[1], client.get(9080, "reviews", "/named").send().await(10, TimeUnit.SECONDS)
                     .getHeader("server"), c[0]);
-            assertEquals(c[2], client.get(9080, "reviews", "/plain").send().await(5, TimeUnit.SECONDS)
+            assertEquals(c[2], client.get(9080, "reviews", "/plain").send().await(10, TimeUnit.SECONDS)
                     .getHeader("server"), c[0]);
             // a local reply too
-            HttpResponse<Buffer> local = client.get(9080, "nowhere.example", "/").send().await(5, TimeUnit.SECONDS);
+            HttpResponse<Buffer> local = client.get(9080, "nowhere.example", "/").send().await(10, TimeUnit.SECONDS);
             assertEquals(c[2], local.getHeader("server"), c[0]);
             // and each a date, as Envoy's connection manager writes one on every response without
             assertNotNull(local.getHeader("date"), c[0]);
-            assertNotNull(client.get(9080, "reviews", "/plain").send().await(5, TimeUnit.SECONDS)
+            assertNotNull(client.get(9080, "reviews", "/plain").send().await(10, TimeUnit.SECONDS)
                     .getHeader("date"), c[0]);
         }
     }
@@ -411,7 +411,7 @@ class MeshWebClientTest {
                       - {max_connections: 4294967295, max_pending_requests: 4294967295, max_requests: 4294967295,
                          max_retries: 4294967295, track_remaining: true}
                 """));
-        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         assertEquals("reviews-a", r.getHeader("x-served-by"));
     }
@@ -436,7 +436,7 @@ class MeshWebClientTest {
                         }
                     }
                 });
-        s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         servers.add(s);
         mesh(config("", s.actualPort()).replace("    lb_policy: ROUND_ROBIN\n", """
                     lb_policy: ROUND_ROBIN
@@ -467,12 +467,12 @@ class MeshWebClientTest {
                 .connectionHandler(c -> connections.incrementAndGet())
                 .requestHandler(req -> req.response().putHeader("connection", "close")
                         .putHeader("keep-alive", "timeout=5").putHeader("x-kept", "yes").end("ok"));
-        s.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         servers.add(s);
         mesh(config("", s.actualPort()));
         WebClient client = mesh.webClient();
         for (int i = 0; i < 3; i++) {
-            HttpResponse<Buffer> r = client.get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+            HttpResponse<Buffer> r = client.get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
             assertEquals("ok", r.bodyAsString());
             assertEquals("yes", r.getHeader("x-kept"));
             assertEquals(null, r.getHeader("connection"));
@@ -488,7 +488,7 @@ class MeshWebClientTest {
         WebClient client = mesh.webClient();
         for (int i = 0; i < 300; i++) {
             HttpResponse<Buffer> r = client.get(9080, "reviews", "/reviews/" + i).send()
-                    .await(5, TimeUnit.SECONDS);
+                    .await(10, TimeUnit.SECONDS);
             assertEquals("reviews-a:0", r.bodyAsString(), "request " + i);
         }
     }
@@ -496,7 +496,7 @@ class MeshWebClientTest {
     @Test
     void aResponseIsInTheCallersProtocolWhateverTheClusterSpeaksUpstream() throws Exception {
         HttpServer h2c = vertx.createHttpServer().requestHandler(req -> req.response().end(req.version().name()));
-        h2c.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        h2c.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         servers.add(h2c);
         mesh(config("", h2c.actualPort()).replace("    connect_timeout: 1s\n", """
                     connect_timeout: 1s
@@ -505,7 +505,7 @@ class MeshWebClientTest {
                         "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
                         explicit_http_config: {http2_protocol_options: {}}
                 """));
-        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals("HTTP_2", r.bodyAsString()); // the cluster's protocol upstream
         // the application's HTTP/1.1 exchange with its sidecar, as a plain client sees it
         assertEquals(HttpVersion.HTTP_1_1, r.version());
@@ -516,7 +516,7 @@ class MeshWebClientTest {
         int a = server("reviews-a", 200);
         mesh(config("", a));
         HttpResponse<Buffer> r = mesh.webClient().post(9080, "reviews", "/reviews")
-                .sendBuffer(Buffer.buffer("x".repeat(5000))).await(5, TimeUnit.SECONDS);
+                .sendBuffer(Buffer.buffer("x".repeat(5000))).await(10, TimeUnit.SECONDS);
         assertEquals("reviews-a:5000", r.bodyAsString());
     }
 
@@ -529,7 +529,7 @@ class MeshWebClientTest {
             copy.complete(req.method() + " " + req.uri() + " " + req.authority() + " " + body);
             vertx.setTimer(2000, t -> req.response().setStatusCode(500).end("mirror"));
         }));
-        mirror.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        mirror.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         servers.add(mirror);
         String v2 = "outbound|9080|v2|reviews.default.svc.cluster.local";
         // Istio's route for mirror: {host: reviews, subset: v2} and mirrorPercentage: {value: 100}
@@ -550,11 +550,11 @@ class MeshWebClientTest {
                 """.formatted(v2, v2, mirror.actualPort()));
         long t0 = System.nanoTime();
         HttpResponse<Buffer> r = mesh.webClient().post(9080, "reviews", "/reviews/1")
-                .sendBuffer(Buffer.buffer("rating")).await(5, TimeUnit.SECONDS);
+                .sendBuffer(Buffer.buffer("rating")).await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         assertEquals("reviews-v1:6", r.bodyAsString());
         assertTrue((System.nanoTime() - t0) / 1_000_000 < 1500, "the caller did not wait for the mirror");
-        assertEquals("POST /reviews/1 reviews-shadow:9080 rating", copy.get(5, TimeUnit.SECONDS));
+        assertEquals("POST /reviews/1 reviews-shadow:9080 rating", copy.get(10, TimeUnit.SECONDS));
         for (int i = 0; i < 100 && recorded.isEmpty(); i++) {
             Thread.sleep(20);
         }
@@ -570,7 +570,7 @@ class MeshWebClientTest {
         WebClient client = mesh.webClient();
         Map<String, Integer> seen = new HashMap<>();
         for (int i = 0; i < 20; i++) {
-            HttpResponse<Buffer> r = client.get(9080, "reviews", "/reviews/0").send().await(5, TimeUnit.SECONDS);
+            HttpResponse<Buffer> r = client.get(9080, "reviews", "/reviews/0").send().await(10, TimeUnit.SECONDS);
             assertEquals(200, r.statusCode(), "request " + i);
             seen.merge(r.getHeader("x-served-by"), 1, Integer::sum);
         }
@@ -582,7 +582,7 @@ class MeshWebClientTest {
     void withoutARetryConditionA503GoesBackAsItIs() throws Exception {
         int bad = server("reviews-bad", 503);
         mesh(config("", bad));
-        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "reviews", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(503, r.statusCode());
         assertEquals("reviews-bad", r.getHeader("x-served-by"));
     }
@@ -591,7 +591,7 @@ class MeshWebClientTest {
     void anUnknownHostOnAKnownPortHasNoRoute() throws Exception {
         int a = server("reviews-a", 200);
         mesh(config("", a));
-        HttpResponse<Buffer> r = mesh.webClient().get(9080, "ratings", "/").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "ratings", "/").send().await(10, TimeUnit.SECONDS);
         assertEquals(404, r.statusCode());
         StreamInfo info = recorded.get(recorded.size() - 1);
         assertEquals(java.util.Set.of(ResponseFlag.NO_ROUTE_FOUND), info.responseFlags());
@@ -602,7 +602,7 @@ class MeshWebClientTest {
     void aPortWithoutListenerPassesThroughUnderAllowAny() throws Exception {
         int a = server("direct", 200);
         mesh(config("", a));
-        HttpResponse<Buffer> r = mesh.webClient().get(a, "127.0.0.1", "/x").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = mesh.webClient().get(a, "127.0.0.1", "/x").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
         assertEquals("direct", r.getHeader("x-served-by"));
         assertEquals("PassthroughCluster", recorded.get(recorded.size() - 1).upstreamCluster());
@@ -617,7 +617,7 @@ class MeshWebClientTest {
                 .setOutboundTrafficPolicy(MeshOptions.OutboundTrafficPolicy.REGISTRY_ONLY));
         ((DefaultMesh) mesh).addObserver(recorded::add);
         mesh.start().await(10, TimeUnit.SECONDS);
-        HttpResponse<Buffer> r = mesh.webClient().get(a, "127.0.0.1", "/x").send().await(5, TimeUnit.SECONDS);
+        HttpResponse<Buffer> r = mesh.webClient().get(a, "127.0.0.1", "/x").send().await(10, TimeUnit.SECONDS);
         assertEquals(502, r.statusCode());
         // as Istio's virtualOutbound sends such a connection to its BlackHoleCluster
         assertEquals("BlackHoleCluster", recorded.get(recorded.size() - 1).upstreamCluster());
@@ -628,10 +628,10 @@ class MeshWebClientTest {
         int a = server("reviews-a", 200);
         mesh(config("", a));
         HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("hi")));
-        inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         // the mesh's own client sends its identity; call the inbound server through passthrough
         HttpResponse<Buffer> r = mesh.webClient().get(inbound.actualPort(), "127.0.0.1", "/")
-                .send().await(5, TimeUnit.SECONDS);
+                .send().await(10, TimeUnit.SECONDS);
         assertEquals("hi", r.bodyAsString());
         long deadline = System.currentTimeMillis() + 5000;
         while (recorded.stream().noneMatch(s -> s.direction() == StreamInfo.Direction.INBOUND)
@@ -649,7 +649,7 @@ class MeshWebClientTest {
     void theInboundSideRecordsAnHttp10RequestsProtocolAsHttp10() throws Exception {
         mesh(config("", server("reviews-a", 200)));
         HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("hi")));
-        inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         try (java.net.Socket s = new java.net.Socket("127.0.0.1", inbound.actualPort())) {
             s.setSoTimeout(5000);
             s.getOutputStream().write("GET /old HTTP/1.0\r\nHost: reviews\r\n\r\n"
@@ -671,7 +671,7 @@ class MeshWebClientTest {
     void theInboundSideRecordsIpv6AddressesAsEnvoyPrintsThemInBrackets() throws Exception {
         mesh(config("", server("reviews-a", 200)));
         HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("hi")));
-        inbound.listen(0, "::1").await(5, TimeUnit.SECONDS);
+        inbound.listen(0, "::1").await(10, TimeUnit.SECONDS);
         try (java.net.Socket s = new java.net.Socket("::1", inbound.actualPort())) {
             s.setSoTimeout(5000);
             s.getOutputStream().write("GET /v6 HTTP/1.1\r\nHost: reviews\r\nConnection: close\r\n\r\n"
@@ -702,14 +702,14 @@ class MeshWebClientTest {
                 .setVersion("v1").setConfigFile(file.toString()).setAdminPort(0));
         mesh.start().await(10, TimeUnit.SECONDS);
         assertTrue(mesh.isReady());
-        mesh.webClient().get(9080, "reviews", "/reviews/0").send().await(5, TimeUnit.SECONDS);
+        mesh.webClient().get(9080, "reviews", "/reviews/0").send().await(10, TimeUnit.SECONDS);
         int admin = mesh.adminPort();
-        assertEquals(200, plain.get(admin, "127.0.0.1", "/healthz/ready").send().await(5, TimeUnit.SECONDS)
+        assertEquals(200, plain.get(admin, "127.0.0.1", "/healthz/ready").send().await(10, TimeUnit.SECONDS)
                 .statusCode());
-        String dump = plain.get(admin, "127.0.0.1", "/config_dump").send().await(5, TimeUnit.SECONDS)
+        String dump = plain.get(admin, "127.0.0.1", "/config_dump").send().await(10, TimeUnit.SECONDS)
                 .bodyAsString();
         assertTrue(dump.contains("0.0.0.0_9080"), dump);
-        String clusters = plain.get(admin, "127.0.0.1", "/clusters").send().await(5, TimeUnit.SECONDS)
+        String clusters = plain.get(admin, "127.0.0.1", "/clusters").send().await(10, TimeUnit.SECONDS)
                 .bodyAsString();
         assertTrue(clusters.contains("outbound|9080||reviews.default.svc.cluster.local::127.0.0.1:" + a
                 + "::rq_total::1"), clusters);
@@ -717,14 +717,14 @@ class MeshWebClientTest {
                 + "::rq_success::1"), clusters);
         assertTrue(clusters.contains("outbound|9080||reviews.default.svc.cluster.local::127.0.0.1:" + a
                 + "::cx_total::1"), clusters);
-        var json = plain.get(admin, "127.0.0.1", "/clusters?format=json").send().await(5, TimeUnit.SECONDS);
+        var json = plain.get(admin, "127.0.0.1", "/clusters?format=json").send().await(10, TimeUnit.SECONDS);
         assertEquals("application/json", json.getHeader("content-type"));
         assertTrue(json.bodyAsString().contains("\"cluster_statuses\"")
                 && json.bodyAsString().contains("\"port_value\": " + a), json.bodyAsString());
         String stats = "";
         long deadline = System.currentTimeMillis() + 5000;
         while (!stats.contains("istio_requests_total") && System.currentTimeMillis() < deadline) {
-            stats = plain.get(admin, "127.0.0.1", "/stats/prometheus").send().await(5, TimeUnit.SECONDS)
+            stats = plain.get(admin, "127.0.0.1", "/stats/prometheus").send().await(10, TimeUnit.SECONDS)
                     .bodyAsString();
         }
         String line = stats.lines().filter(l -> l.startsWith("istio_requests_total{")).findFirst().orElse("");
@@ -752,18 +752,18 @@ class MeshWebClientTest {
         ((DefaultMesh) mesh).addObserver(recorded::add);
         mesh.start().await(10, TimeUnit.SECONDS);
         HttpServer inbound = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.response().end("app")));
-        inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         HttpResponse<Buffer> ok = plain.get(inbound.actualPort(), "127.0.0.1", "/reviews/0").send()
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         assertEquals("app", ok.bodyAsString());
         assertEquals("yes", ok.getHeader("x-inbound"));
         HttpResponse<Buffer> blocked = plain.get(inbound.actualPort(), "127.0.0.1", "/blocked").send()
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         assertEquals(403, blocked.statusCode());
         assertEquals("denied", blocked.bodyAsString());
         assertNull(blocked.getHeader("location"));
         HttpResponse<Buffer> made = plain.get(inbound.actualPort(), "127.0.0.1", "/made?id=1").send()
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         assertEquals(201, made.statusCode());
         assertEquals("http://127.0.0.1:" + inbound.actualPort() + "/made?id=1", made.getHeader("location"));
         long deadline = System.currentTimeMillis() + 5000;
@@ -780,7 +780,7 @@ class MeshWebClientTest {
             Mesh m = inboundMesh("inbound-" + generate + ".yaml", "generate_request_id: " + generate);
             try {
                 int port = requestIdEchoingService(m);
-                String seen = plain.get(port, "127.0.0.1", "/").send().await(5, TimeUnit.SECONDS).bodyAsString();
+                String seen = plain.get(port, "127.0.0.1", "/").send().await(10, TimeUnit.SECONDS).bodyAsString();
                 assertEquals(generate ? 36 : 4, seen.length(), seen);
             } finally {
                 m.close().await(10, TimeUnit.SECONDS);
@@ -809,10 +809,10 @@ class MeshWebClientTest {
             m.start().await(10, TimeUnit.SECONDS);
             try {
                 HttpServer inbound = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response().end()));
-                inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+                inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
                 servers.add(inbound);
                 plain.get(inbound.actualPort(), "127.0.0.1", "/").putHeader("host", "10.1.2.3:8000").send()
-                        .await(5, TimeUnit.SECONDS);
+                        .await(10, TimeUnit.SECONDS);
                 long deadline = System.currentTimeMillis() + 5000;
                 while (seen.isEmpty() && System.currentTimeMillis() < deadline) {
                     Thread.sleep(10);
@@ -846,7 +846,7 @@ class MeshWebClientTest {
     private int requestIdEchoingService(Mesh m) throws Exception {
         HttpServer inbound = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response()
                 .putHeader("x-request-id", "service-id").end(String.valueOf(req.getHeader("x-request-id")))));
-        inbound.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         servers.add(inbound);
         return inbound.actualPort();
     }
@@ -863,7 +863,7 @@ class MeshWebClientTest {
                     assertEquals("reviews-a", resp.getHeader("x-served-by"));
                     return resp.body();
                 })
-                .await(5, TimeUnit.SECONDS).toString();
+                .await(10, TimeUnit.SECONDS).toString();
         assertEquals("reviews-a:3", body);
         // a request written in chunks, then ended
         String chunked = client.request(io.vertx.core.http.HttpMethod.POST, 9080, "reviews", "/reviews")
@@ -875,7 +875,7 @@ class MeshWebClientTest {
                     return req.response();
                 })
                 .compose(io.vertx.core.http.HttpClientResponse::body)
-                .await(5, TimeUnit.SECONDS).toString();
+                .await(10, TimeUnit.SECONDS).toString();
         assertEquals("reviews-a:9", chunked);
     }
 }

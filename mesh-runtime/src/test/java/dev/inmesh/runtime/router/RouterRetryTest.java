@@ -137,7 +137,7 @@ class RouterRetryTest {
             req.response().setStatusCode(503).end(); // at once, while the body still comes
             answered.complete(null);
         });
-        server.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS);
+        server.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         // the longest back-off of a 5 s base: the retry waits while the body grows past the limit
         RandomGenerator longest = topOfRange(new ArrayList<>());
         PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -149,7 +149,7 @@ class RouterRetryTest {
         rig.ctx.runOnContext(v -> body.write(io.vertx.core.buffer.Buffer.buffer("start")));
         var result = rig.start(router, req, routeToC("retry_policy: {retry_on: 5xx, num_retries: 1, "
                 + "retry_back_off: {base_interval: 5s}}"), rig.clusters(cluster("c", server.actualPort())));
-        answered.get(5, TimeUnit.SECONDS);
+        answered.get(10, TimeUnit.SECONDS);
         Thread.sleep(200); // the 503 reached the router, whose retry now backs off
         rig.ctx.runOnContext(v -> body.write(io.vertx.core.buffer.Buffer.buffer(
                 new byte[RequestBodyStream.RETRY_BUFFER_LIMIT])));

@@ -447,7 +447,7 @@ class RouterTimeoutTest {
             req.response().setChunked(true).write("first");
             rig.vertx.setTimer(gapMillis, t -> req.response().end("rest"));
         });
-        server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         return rig.clusters(cluster("c", server.actualPort()));
     }
 

@@ -110,7 +110,7 @@ class RouterUpstreamStreamDurationTest {
             req.response().setChunked(true).write("first");
             rig.vertx.setTimer(1500, t -> req.response().end("rest"));
         });
-        server.listen(0, "127.0.0.1").await(5, TimeUnit.SECONDS);
+        server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
         var r = rig.call(router(Router.Options.DEFAULTS), get("/x"), routeToC(""),
                 cluster(Duration.ofMillis(300), server.actualPort()));
         assertEquals(200, r.status(), "the headers were in time");

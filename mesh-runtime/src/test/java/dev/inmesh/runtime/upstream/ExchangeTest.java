@@ -45,7 +45,7 @@ class ExchangeTest {
             RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(port)
                     .setURI("/v1/traces");
             Exchange.Answer answer = Exchange.send(vertx, client, ro, "collector:4318", Buffer.buffer("span " + i),
-                    req -> { }).await(5, TimeUnit.SECONDS);
+                    req -> { }).await(10, TimeUnit.SECONDS);
             assertEquals(200, answer.status());
             assertEquals("yes", answer.headers().get("x-seen"));
             assertEquals("taken span " + i, answer.body().toString());
@@ -57,14 +57,14 @@ class ExchangeTest {
     void aRequestOnAClosedClientOrVertxFailsFromAnyThreadRatherThanNeverAnswering() throws Exception {
         RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(1);
         HttpClient closed = vertx.createHttpClient();
-        closed.close().await(5, TimeUnit.SECONDS);
+        closed.close().await(10, TimeUnit.SECONDS);
         // asked from outside Vert.x, the request is made on an event loop: its failure must reach the caller
         Future<Exchange.Answer> outside = Exchange.send(vertx, closed, ro, null, Buffer.buffer("x"), req -> { });
-        assertTrue(assertThrows(Exception.class, () -> outside.await(5, TimeUnit.SECONDS)) instanceof
+        assertTrue(assertThrows(Exception.class, () -> outside.await(10, TimeUnit.SECONDS)) instanceof
                 IllegalStateException, "fails as the client does");
         Future<Exchange.Answer> onEventLoop = Future.<Future<Exchange.Answer>>future(p -> vertx.runOnContext(
                 v -> p.complete(Exchange.send(vertx, closed, ro, null, Buffer.buffer("x"), req -> { }))))
-                .await(5, TimeUnit.SECONDS);
+                .await(10, TimeUnit.SECONDS);
         assertTrue(onEventLoop.failed(), "fails at once on an event loop, not thrown");
         Vertx other = Vertx.vertx();
         HttpClient client = other.createHttpClient();
@@ -89,7 +89,7 @@ class ExchangeTest {
                     if (Context.isOnVertxThread()) {
                         return request.map(ExchangeTest::stalling);
                     }
-                    return Future.succeededFuture(stalling(request.await(5, TimeUnit.SECONDS)));
+                    return Future.succeededFuture(stalling(request.await(10, TimeUnit.SECONDS)));
                 });
     }
 
@@ -99,7 +99,7 @@ class ExchangeTest {
                     Object result = invoke(request, method, args);
                     if (method.getName().equals("send") && result instanceof Future<?> f
                             && !Context.isOnVertxThread()) {
-                        f.await(5, TimeUnit.SECONDS);
+                        f.await(10, TimeUnit.SECONDS);
                         Thread.sleep(200); // the rest of the answer arrives meanwhile
                     }
                     return result == request ? proxy : result;

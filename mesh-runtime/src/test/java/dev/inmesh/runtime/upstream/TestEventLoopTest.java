@@ -41,7 +41,7 @@ class TestEventLoopTest {
             String body = onEventLoop(vertx, () -> {
                 onVertx.add(Context.isOnVertxThread());
                 return client.request(ro).compose(req -> req.send()).compose(resp -> resp.body());
-            }).await(5, TimeUnit.SECONDS).toString();
+            }).await(10, TimeUnit.SECONDS).toString();
             assertEquals("answer /" + i, body);
         }
         assertEquals(List.of(true, true, true), onVertx, "each call ran on an event loop");
@@ -59,7 +59,7 @@ class TestEventLoopTest {
             order.add("returned");
             done.complete(order);
         });
-        assertEquals(List.of("call on an event loop", "returned"), done.future().await(5, TimeUnit.SECONDS));
+        assertEquals(List.of("call on an event loop", "returned"), done.future().await(10, TimeUnit.SECONDS));
     }
 
     @Test
@@ -72,7 +72,7 @@ class TestEventLoopTest {
                 ownVertx.complete(c != null && c.owner() == vertx);
                 return Future.succeededFuture();
             }));
-            assertEquals(true, ownVertx.future().await(5, TimeUnit.SECONDS), "on the client's Vert.x");
+            assertEquals(true, ownVertx.future().await(10, TimeUnit.SECONDS), "on the client's Vert.x");
         } finally {
             other.close().await(10, TimeUnit.SECONDS);
         }
@@ -84,6 +84,6 @@ class TestEventLoopTest {
         Future<String> f = onEventLoop(vertx, () -> {
             throw thrown;
         });
-        assertSame(thrown, assertThrows(IllegalStateException.class, () -> f.await(5, TimeUnit.SECONDS)));
+        assertSame(thrown, assertThrows(IllegalStateException.class, () -> f.await(10, TimeUnit.SECONDS)));
     }
 }

@@ -478,19 +478,19 @@ class AdsClientTest extends AdsRig {
         io.vertx.core.Promise<Void> never = io.vertx.core.Promise.promise();
         long t0 = System.nanoTime();
         Future<Void> bounded = AdsClient.within(vertx, never.future(), 100, "a stuck step");
-        bounded.await(5, TimeUnit.SECONDS);
+        bounded.await(10, TimeUnit.SECONDS);
         assertTrue(bounded.succeeded());
         assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(90), "waited for the bound");
         Future<Void> failed = AdsClient.within(vertx, Future.failedFuture("refused"), 60_000, "a failed step");
-        failed.await(5, TimeUnit.SECONDS);
+        failed.await(10, TimeUnit.SECONDS);
         assertTrue(failed.succeeded(), "at once, without waiting for the bound");
     }
 
     @Test
     void closingLeavesTheLastSnapshotServing() throws Exception {
         startAndAwaitFirst(bookinfo("1", "c1"));
-        client.close().await(5, TimeUnit.SECONDS);
-        client.close().await(5, TimeUnit.SECONDS);
+        client.close().await(10, TimeUnit.SECONDS);
+        client.close().await(10, TimeUnit.SECONDS);
         assertFalse(client.status().connected());
         assertEquals("c1", clusterFor(holder.current(), "9080", "/"));
         client = null;

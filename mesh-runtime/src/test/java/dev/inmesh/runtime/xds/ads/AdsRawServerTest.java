@@ -62,12 +62,12 @@ class AdsRawServerTest {
     @AfterEach
     void close() throws Exception {
         if (client != null) {
-            client.close().await(5, TimeUnit.SECONDS);
+            client.close().await(10, TimeUnit.SECONDS);
         }
         if (server != null) {
             server.close();
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     private int serve(Function<DiscoveryRequest, List<DiscoveryResponse>> answer) throws Exception {

@@ -28,7 +28,7 @@ abstract class AdsRig {
     void stopRig() throws Exception {
         if (client != null) {
             try {
-                client.close().await(5, TimeUnit.SECONDS);
+                client.close().await(10, TimeUnit.SECONDS);
             } catch (TimeoutException e) {
                 // the close bounds each of its steps: a close this late means a stuck client context; show where
                 Thread.getAllStackTraces().forEach((thread, stack) -> {
@@ -43,6 +43,6 @@ abstract class AdsRig {
             }
         }
         server.close();
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 }

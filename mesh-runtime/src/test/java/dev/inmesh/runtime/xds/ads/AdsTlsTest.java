@@ -43,12 +43,12 @@ class AdsTlsTest {
     @AfterEach
     void tearDown() throws Exception {
         if (client != null) {
-            client.close().await(5, TimeUnit.SECONDS);
+            client.close().await(10, TimeUnit.SECONDS);
         }
         if (server != null) {
             server.close();
         }
-        vertx.close().await(5, TimeUnit.SECONDS);
+        vertx.close().await(10, TimeUnit.SECONDS);
         cert.delete();
     }
 

@@ -74,7 +74,7 @@ class ControlPlaneTest {
             r.setVersionInfo(ackOf.getVersionInfo()).setResponseNonce(ackOf.getNonce());
         }
         stream.onNext(r.build());
-        return ackOf == null ? responses.poll(5, TimeUnit.SECONDS) : null;
+        return ackOf == null ? responses.poll(10, TimeUnit.SECONDS) : null;
     }
 
     static Map<String, Integer> weights(DiscoveryResponse rds) throws Exception {
@@ -115,7 +115,7 @@ class ControlPlaneTest {
         DiscoveryResponse first = request(ResourceType.ROUTE, List.of("9080"), null);
         request(ResourceType.ROUTE, List.of("9080"), first); // ACK: the stream now waits for a change
         cp.shiftReviews("v1", "v3", 50);
-        DiscoveryResponse pushed = responses.poll(5, TimeUnit.SECONDS);
+        DiscoveryResponse pushed = responses.poll(10, TimeUnit.SECONDS);
         assertNotNull(pushed, "no push after the shift");
         assertEquals(Map.of("v1", 0, "v2", 30, "v3", 70), weights(pushed));
         assertEquals("bookinfo-2", pushed.getVersionInfo());
