@@ -245,8 +245,9 @@ class IstioAgentTest {
                 }
             });
         });
+        // (a 5 s probe timeout: 10 writes 20 ms apart come well within it on a loaded machine; the body never ends)
         admin(new IstioAgent.Settings(null, Map.of(
-                "/app-health/web/livez", new IstioAgent.HttpGet("/live", port, false, 1)), "127.0.0.1"));
+                "/app-health/web/livez", new IstioAgent.HttpGet("/live", port, false, 5)), "127.0.0.1"));
 
         HttpResponse<String> r = get(0, "/app-health/web/livez");
 
@@ -309,9 +310,10 @@ class IstioAgentTest {
                 .build().start();
         try {
             int port = server.getPort();
+            // (5 s probe timeouts: a first gRPC connection and call come well within them on a loaded machine)
             admin(new IstioAgent.Settings(null, Map.of(
-                    "/app-health/api/livez", new IstioAgent.Grpc(port, "", 1),
-                    "/app-health/api/readyz", new IstioAgent.Grpc(port, "payments", 1),
+                    "/app-health/api/livez", new IstioAgent.Grpc(port, "", 5),
+                    "/app-health/api/readyz", new IstioAgent.Grpc(port, "payments", 5),
                     "/app-health/api/startupz", new IstioAgent.Grpc(closedPort(), "", 1)), "127.0.0.1"));
 
             assertEquals(200, get(0, "/app-health/api/livez").statusCode());
