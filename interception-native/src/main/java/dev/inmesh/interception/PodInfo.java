@@ -53,13 +53,15 @@ final class PodInfo {
 
     /**
      * The node metadata the {@code ISTIO_METAJSON_*} variables give: each one's JSON object's members, as the agent
-     * merges them into the metadata (their string values; other values are left out, with a warning).
+     * merges them into the metadata (their string values; other values are left out, with a warning, which for
+     * {@code ISTIO_METAJSON_LABELS} {@link #labels} gives).
      */
     static Map<String, String> metaJson(Map<String, String> env, Consumer<String> warn) {
         Map<String, String> meta = new TreeMap<>();
         new TreeMap<>(env).forEach((name, value) -> {
             if (name.startsWith(METAJSON_PREFIX)) {
-                meta.putAll(strings(name, value, warn));
+                // ISTIO_METAJSON_LABELS' members are the pod's labels too: what they lack is told once, by labels
+                meta.putAll(strings(name, value, name.equals(METAJSON_PREFIX + "LABELS") ? w -> { } : warn));
             }
         });
         return meta;

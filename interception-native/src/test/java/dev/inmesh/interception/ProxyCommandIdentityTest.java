@@ -117,6 +117,8 @@ class ProxyCommandIdentityTest {
         assertEquals("v1", id.local().version());
         assertEquals("details", id.local().canonicalService());
         assertEquals(Map.of("app", "details", "version", "v1"), id.labels());
+        assertEquals(Map.of("app", "details", "version", "v1"), cmd.istioMeta(Map.of("ISTIO_METAJSON_LABELS",
+                "{\"app\": \"details\", \"version\": \"v1\", \"replicas\": 3}")), "the labels' members, once told");
         cmd.xdsAddress = "127.0.0.1:15010";
         var unlabelled = cmd.xds(new MeshOptions(), cmd.identity(new MeshOptions(), Map.of()), Map.of()).node();
         assertEquals(Map.of(), unlabelled.labels(), "a pod without app or version labels: no unknown ones sent");
