@@ -73,6 +73,7 @@ public final class RouterRequest implements RouteRequest {
     boolean grpcMessageCounts;
     /** Whether Istio's stats may label the request by its Host when its cluster names no service. */
     boolean hostHeaderFallback = true;
+    /** Whether Istio's peer metadata headers stay off clusters outside the mesh (its filter's setting). */
     boolean peerMetadataSkipExternal;
     /** The connection manager's RBAC filters, compiled; {@link RbacFilter.Chain#NONE} for none. */
     RbacFilter.Chain rbac = RbacFilter.Chain.NONE;
