@@ -19,43 +19,66 @@ import org.junit.jupiter.api.io.TempDir;
 class LauncherTest {
     private static final Path SCRIPT = Path.of("..", "bin", "inmesh").toAbsolutePath().normalize();
     private static final String TRIM = "-XX:TrimNativeHeapInterval=1000";
+    /** What bin/java-options prints for every JDK from 17 (JDK 22 and later warn of native access without it). */
+    private static final String NATIVE = "--enable-native-access=ALL-UNNAMED ";
 
     @TempDir
     Path jdk;
 
     @Test
     void theProxyStartsWithTheSidecarDefaultsAndOtherCommandsWithout() throws Exception {
-        assertEquals("-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -jar /x.jar proxy -c f", launch("", "proxy"));
-        assertEquals("-Dy=1 -jar /x.jar route-check -c f", launch("-Dy=1", "route-check"));
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -jar /x.jar proxy -c f",
+                launch("", "proxy"));
+        assertEquals(NATIVE + "-Dy=1 -jar /x.jar route-check -c f", launch("-Dy=1", "route-check"));
     }
 
     @Test
     void theUsersOptionsComeAfterTheDefaultsAndItsCollectorReplacesTheirs() throws Exception {
-        assertEquals("-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -Xmx48m -XX:TieredStopAtLevel=1 -jar /x.jar proxy"
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -Xmx48m -XX:TieredStopAtLevel=1 -jar"
+                + " /x.jar proxy"
                 + " -c f", launch("-Xmx48m -XX:TieredStopAtLevel=1", "proxy"));
-        assertEquals("-Xms16m -Xmx64m " + TRIM + " -XX:+UseG1GC -jar /x.jar proxy -c f", launch("-XX:+UseG1GC",
+        assertEquals(NATIVE + "-Xms16m -Xmx64m " + TRIM + " -XX:+UseG1GC -jar /x.jar proxy -c f", launch("-XX:+UseG1GC",
                 "proxy"));
     }
 
     @Test
     void aHeapSizeOfTheUsersThatWouldClashWithTheDefaultsDropsThem() throws Exception {
         // -Xmx8m after -Xms16m, or -Xms128m before -Xmx64m: the JVM would refuse to start
-        assertEquals("-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xmx8m -jar /x.jar proxy -c f", launch("-Xmx8m", "proxy"));
-        assertEquals("-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xmx8192k -jar /x.jar proxy -c f",
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xmx8m -jar /x.jar proxy -c f",
+                launch("-Xmx8m", "proxy"));
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xmx8192k -jar /x.jar proxy -c f",
                 launch("-Xmx8192k", "proxy"));
-        assertEquals("-XX:+UseSerialGC " + TRIM + " -Xms128m -jar /x.jar proxy -c f", launch("-Xms128m", "proxy"));
-        assertEquals("-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xms32m -jar /x.jar proxy -c f", launch("-Xms32m",
+        assertEquals(NATIVE + "-XX:+UseSerialGC " + TRIM + " -Xms128m -jar /x.jar proxy -c f",
+                launch("-Xms128m", "proxy"));
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xms32m -jar /x.jar proxy -c f", launch("-Xms32m",
                 "proxy"));
         // the last of repeated sizes is the JVM's, and a leading zero is not octal
-        assertEquals("-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xmx128m -Xmx8m -jar /x.jar proxy -c f",
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xmx128m -Xmx8m -jar /x.jar proxy -c f",
                 launch("-Xmx128m -Xmx8m", "proxy"));
-        assertEquals("-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xms08m -jar /x.jar proxy -c f", launch("-Xms08m",
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xmx64m " + TRIM + " -Xms08m -jar /x.jar proxy -c f", launch("-Xms08m",
                 "proxy"));
         // sizes that fit keep the defaults; a size inside another option is not a heap size
-        assertEquals("-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -Xmx1g -jar /x.jar proxy -c f",
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -Xmx1g -jar /x.jar proxy -c f",
                 launch("-Xmx1g", "proxy"));
-        assertEquals("-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -Dx=-Xmx1 -jar /x.jar proxy -c f",
+        assertEquals(NATIVE + "-XX:+UseSerialGC -Xms16m -Xmx64m " + TRIM + " -Dx=-Xmx1 -jar /x.jar proxy -c f",
                 launch("-Dx=-Xmx1", "proxy"));
+    }
+
+    @Test
+    void onAJdkThatWarnsOfSunMiscUnsafeTheLibrariesUseOfItIsAllowed() throws Exception {
+        // JDK 24 and later warn when a library (protobuf, Netty) reads memory through sun.misc.Unsafe; 23 has the
+        // option, 17 refuses it
+        Files.writeString(jdk.resolve("release"), "IMPLEMENTOR=\"Eclipse Adoptium\"\nJAVA_VERSION=\"25.0.3\"\n");
+        assertEquals(NATIVE + "--sun-misc-unsafe-memory-access=allow -jar /x.jar route-check -c f",
+                launch("", "route-check"));
+        Files.writeString(jdk.resolve("release"), "JAVA_VERSION=\"23\"\n");
+        assertEquals(NATIVE + "--sun-misc-unsafe-memory-access=allow -jar /x.jar route-check -c f",
+                launch("", "route-check"));
+        Files.writeString(jdk.resolve("release"), "JAVA_VERSION=\"17.0.15\"\n");
+        assertEquals(NATIVE + "-jar /x.jar route-check -c f", launch("", "route-check"));
+        // a JDK too old for the jar is left to say so itself, with no option it would refuse first
+        Files.writeString(jdk.resolve("release"), "JAVA_VERSION=\"11.0.2\"\n");
+        assertEquals("-jar /x.jar route-check -c f", launch("", "route-check"));
     }
 
     /** What bin/inmesh passes to java for {@code command -c f} with these INMESH_JAVA_OPTS. */

@@ -1,0 +1,68 @@
+package dev.inmesh.interception.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code bin/inmesh proxy} on the JDK that runs the tests (CI runs them on JDK 17 and on JDK 25): what the proxy
+ * prints is its own, without the JDK's warnings of the libraries' native access (JNA, Netty's epoll) and of their
+ * use of {@code sun.misc.Unsafe} (protobuf, Netty), which JDK 22 and later print unless the JVM is told to allow
+ * them. Runs after {@code package} (failsafe); needs no root.
+ */
+@Timeout(90)
+class LauncherJdkIT {
+    private static final Path SCRIPT = Path.of("..", "bin", "inmesh").toAbsolutePath().normalize();
+
+    @TempDir
+    Path dir;
+    private Process proxy;
+
+    @AfterEach
+    void close() throws Exception {
+        if (proxy != null) {
+            proxy.destroy();
+            proxy.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void theProxyPrintsNoWarningOfTheJdk() throws Exception {
+        int port = LoopbackProxy.freePort();
+        Path config = Files.writeString(dir.resolve("proxy.yaml"), "static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("l", port, "") + Http1RequestsTest.clusterC(LoopbackProxy.freePort()));
+        ProcessBuilder b = new ProcessBuilder("bash", SCRIPT.toString(), "proxy", "-c", config.toString(),
+                "--no-admin").redirectErrorStream(true);
+        b.environment().keySet().removeIf(k -> k.startsWith("INMESH_") || k.equals("JDK_JAVA_OPTIONS"));
+        b.environment().put("JAVA_HOME", System.getProperty("java.home"));
+        b.environment().put("INMESH_NO_BUILD", "1");
+        b.environment().put("INMESH_JAR", NetnsProcesses.standaloneJar().toAbsolutePath().toString());
+        b.environment().put("TERMINATION_DRAIN_DURATION_SECONDS", "0");
+        proxy = b.start();
+        List<String> lines = new ArrayList<>();
+        boolean listening = false;
+        try (BufferedReader out = new BufferedReader(new InputStreamReader(proxy.getInputStream(),
+                StandardCharsets.UTF_8))) {
+            // the proxy prints its listening line once its listeners are bound (the @Timeout bounds a hung start)
+            for (String line; !listening && (line = out.readLine()) != null; ) {
+                lines.add(line);
+                listening = line.startsWith("inmesh proxy: listening on");
+            }
+        }
+        String output = String.join("\n", lines);
+        assertTrue(listening, "the proxy did not start on " + System.getProperty("java.version") + ":\n" + output);
+        assertTrue(lines.stream().noneMatch(l -> l.startsWith("WARNING:")),
+                "JDK " + System.getProperty("java.version") + " warned:\n" + output);
+    }
+}
