@@ -23,6 +23,11 @@ import io.envoyproxy.envoy.admin.v3.RoutesConfigDump;
 import io.envoyproxy.envoy.admin.v3.UpdateFailureState;
 import io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap;
 import io.envoyproxy.envoy.config.core.v3.Node;
+import io.envoyproxy.envoy.config.listener.v3.Filter;
+import io.envoyproxy.envoy.config.listener.v3.FilterChain;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -35,7 +40,8 @@ import java.util.regex.PatternSyntaxException;
 /**
  * Envoy's v3 admin {@code ConfigDump} of a {@link ResourceBundle}: a minimal {@code BootstrapConfigDump} (the node
  * id), then the clusters ({@code dynamic_active_clusters}), endpoints ({@code dynamic_endpoint_configs}), listeners
- * ({@code dynamic_listeners[].active_state}) and route configurations ({@code dynamic_route_configs}), each with its
+ * ({@code dynamic_listeners[].active_state}) and route configurations ({@code dynamic_route_configs}, and the
+ * listeners' inline ones in {@code static_route_configs}, as Envoy dumps them), each with its
  * {@code version_info} and {@code last_updated}, and last the SDS secrets they name ({@code SecretsConfigDump}, see
  * {@link SecretsDump}), which a reader of the dump leaves out. Clusters and listeners from a bootstrap's
  * {@code static_resources} (see {@link ResourceBundle#isStatic}) go into {@code static_clusters} and
@@ -325,12 +331,54 @@ public final class ConfigDumpBuilder {
                 routes.addDynamicRouteConfigs(r);
             }
         }
+        for (String name : bundle.listeners().keySet()) {
+            if (bundle.message(ResourceType.LISTENER, name) instanceof Listener l) {
+                ResourceBundle.Version v = bundle.version(ResourceType.LISTENER, name);
+                for (RouteConfiguration inline : inlineRouteConfigs(l)) {
+                    if (names.test(inline.getName())) {
+                        routes.addStaticRouteConfigs(RoutesConfigDump.StaticRouteConfig.newBuilder()
+                                .setRouteConfig(Any.pack(inline))
+                                .setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
+                    }
+                }
+            }
+        }
         dump.add(routes.build());
         // as Envoy's, the secrets' dump is there with none
         dump.add(SecretsDump.of(bundle, identity, names));
         // as Envoy's admin: what the configuration marks sensitive (a private key, ...) is never dumped
         dump.replaceAll(SensitiveFields::redact);
         return dump;
+    }
+
+    /**
+     * The route configurations listener {@code l}'s connection managers carry inline ({@code route_config}), one per
+     * connection manager in the order of its filter chains (the default chain last): Envoy makes a static route
+     * configuration provider of each and dumps them all in {@code static_route_configs}, the same configuration
+     * once per chain that repeats it (Istio's inbound chains of a port), where {@code istioctl proxy-config route}
+     * lists them after the ones from RDS.
+     */
+    static List<RouteConfiguration> inlineRouteConfigs(Listener l) {
+        List<FilterChain> chains = new ArrayList<>(l.getFilterChainsList());
+        if (l.hasDefaultFilterChain()) {
+            chains.add(l.getDefaultFilterChain());
+        }
+        List<RouteConfiguration> out = new ArrayList<>();
+        for (FilterChain chain : chains) {
+            for (Filter filter : chain.getFiltersList()) {
+                if (filter.hasTypedConfig() && filter.getTypedConfig().is(HttpConnectionManager.class)) {
+                    try {
+                        HttpConnectionManager hcm = filter.getTypedConfig().unpack(HttpConnectionManager.class);
+                        if (hcm.hasRouteConfig()) {
+                            out.add(hcm.getRouteConfig());
+                        }
+                    } catch (InvalidProtocolBufferException e) {
+                        // a listener is kept only once its connection managers parsed: not reached
+                    }
+                }
+            }
+        }
+        return out;
     }
 
     /**

@@ -22,6 +22,7 @@ import dev.inmesh.runtime.xds.ResourceBundle;
 import io.envoyproxy.envoy.admin.v3.BootstrapConfigDump;
 import io.envoyproxy.envoy.admin.v3.ClusterStatus;
 import io.envoyproxy.envoy.admin.v3.SecretsConfigDump;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.URI;
@@ -141,6 +142,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         }
         String text = null;
         ResourceBundle bundle = null;
+        List<RouteConfiguration> staticRoutes = List.of();
         List<ClusterStatus> statuses = null;
         try {
             if (kind.equals("endpoint")) {
@@ -152,6 +154,9 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                     EnvoyJson.tree(text);
                 } else {
                     bundle = readDump(text);
+                    if (kind.equals("route") || kind.equals("all")) {
+                        staticRoutes = ProxyConfigWriter.staticRoutes(EnvoyJson.tree(text));
+                    }
                 }
             }
         } catch (InputException e) {
@@ -175,7 +180,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                 showEndpoints(format, statuses, filters);
                 return 0;
             }
-            return show(kind, format, text, bundle, filters);
+            return show(kind, format, text, bundle, staticRoutes, filters);
         } catch (JsonProcessingException e) {
             err.println("proxy-config: cannot print: " + e.getOriginalMessage());
             return 2;
@@ -202,8 +207,8 @@ public final class ProxyConfigCommand implements Callable<Integer> {
         }
     }
 
-    private int show(String kind, String format, String text, ResourceBundle b, ProxyConfigWriter.Filters f)
-            throws JsonProcessingException {
+    private int show(String kind, String format, String text, ResourceBundle b, List<RouteConfiguration> statics,
+                     ProxyConfigWriter.Filters f) throws JsonProcessingException {
         switch (kind) {
             case "listener" -> {
                 var ls = ProxyConfigWriter.listeners(b, f);
@@ -213,8 +218,8 @@ public final class ProxyConfigCommand implements Callable<Integer> {
                 print(format, ls, () -> ProxyConfigWriter.listenerSummary(ls));
             }
             case "route" -> {
-                var rs = ProxyConfigWriter.routes(b, f);
-                if (b.routes().isEmpty()) {
+                var rs = ProxyConfigWriter.routes(b, statics, f);
+                if (b.routes().isEmpty() && statics.isEmpty()) {
                     return nothing("no routes found");
                 }
                 print(format, rs, () -> ProxyConfigWriter.routeSummary(rs));
@@ -242,7 +247,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
             default -> {
                 JsonNode tree = EnvoyJson.tree(text);
                 if (format.equals("short")) {
-                    out.print(ProxyConfigWriter.fullSummary(tree, b, f));
+                    out.print(ProxyConfigWriter.fullSummary(tree, b, statics, f));
                 } else {
                     // the whole dump, as istioctl proxy-config all -o json|yaml prints it
                     out.println(format.equals("json") ? JSON_WRITER.writeValueAsString(tree) : yaml(tree));

@@ -5,6 +5,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import com.google.protobuf.Value;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
 import io.envoyproxy.envoy.admin.v3.ClusterStatus;
@@ -317,11 +318,17 @@ final class ProxyConfigWriter {
 
     // ---- routes ----------------------------------------------------------------------------------------------
 
-    static List<RouteConfiguration> routes(ResourceBundle b, Filters f) {
+    static List<RouteConfiguration> routes(ResourceBundle b, List<RouteConfiguration> statics, Filters f) {
         List<RouteConfiguration> out = new ArrayList<>();
         for (String name : b.routes().keySet()) {
             Message m = b.message(ResourceType.ROUTE, name);
             if (m instanceof RouteConfiguration r && (f.name() == null || f.name().equals(r.getName()))) {
+                out.add(r);
+            }
+        }
+        // then, as istioctl, the dump's static ones (the listeners' inline route configurations)
+        for (RouteConfiguration r : statics) {
+            if (f.name() == null || f.name().equals(r.getName())) {
                 out.add(r);
             }
         }
@@ -334,6 +341,31 @@ final class ProxyConfigWriter {
         numeric.sort(Comparator.comparingInt(r -> Integer.parseInt(r.getName())));
         numeric.addAll(other);
         return numeric;
+    }
+
+    /**
+     * The route configurations of a dump's {@code static_route_configs}, in its order: the connection managers'
+     * inline ones, which Envoy dumps there once per connection manager (a name may repeat, or be empty). They are
+     * not resources of the configuration ({@link EnvoyConfigReader} leaves them out), but istioctl lists them.
+     */
+    static List<RouteConfiguration> staticRoutes(JsonNode dump) throws EnvoyConfigReader.ConfigReadException {
+        JsonNode list = field(section(dump, "RoutesConfigDump"), "static_route_configs");
+        List<RouteConfiguration> out = new ArrayList<>();
+        for (int i = 0; list != null && i < list.size(); i++) {
+            JsonNode config = field(list.get(i), "route_config");
+            if (config == null || !config.isObject()) {
+                continue;
+            }
+            com.fasterxml.jackson.databind.node.ObjectNode body = config.deepCopy();
+            body.remove("@type");
+            try {
+                out.add(EnvoyJson.toMessage(body, RouteConfiguration.class));
+            } catch (InvalidProtocolBufferException e) {
+                throw new EnvoyConfigReader.ConfigReadException("RoutesConfigDump: static_route_configs[" + i
+                        + "]: " + e.getMessage(), e);
+            }
+        }
+        return out;
     }
 
     /** {@code NAME VHOST NAME DOMAINS MATCH VIRTUAL SERVICE}, one row per route (passthrough routes left out). */
@@ -833,13 +865,13 @@ final class ProxyConfigWriter {
      * sections, each under its {@code ------ ... info ------} header, the tables with their NAME column (the secret
      * table as {@code proxy-config secret} prints it).
      */
-    static String fullSummary(JsonNode dump, ResourceBundle b, Filters f) {
+    static String fullSummary(JsonNode dump, ResourceBundle b, List<RouteConfiguration> staticRoutes, Filters f) {
         JsonNode secrets = secretsDump(dump);
         String[][] sections = {
             {"bootstrap", bootstrapSummary(dump)},
             {"cluster", clusterSummary(clusters(b, f), true)},
             {"listener", listenerSummary(listeners(b, f), true)},
-            {"route", routeSummary(routes(b, f), true)},
+            {"route", routeSummary(routes(b, staticRoutes, f), true)},
             {"secret", secretSummary(secrets == null ? List.of() : secrets(secrets, Instant.now()))},
             {"endpoints", edsSummary(edsEndpoints(loadAssignments(b), f))}};
         StringBuilder out = new StringBuilder();

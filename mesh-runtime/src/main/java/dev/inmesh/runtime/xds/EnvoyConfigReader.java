@@ -222,7 +222,8 @@ public final class EnvoyConfigReader {
                 dumpList(c, "static_clusters", "cluster", ResourceType.CLUSTER, at, b);
                 dumpList(c, "dynamic_active_clusters", "cluster", ResourceType.CLUSTER, at, b);
             } else if (type.endsWith("RoutesConfigDump")) {
-                dumpList(c, "static_route_configs", "route_config", ResourceType.ROUTE, at, b);
+                // static_route_configs are copies of the connection managers' inline route_config (Envoy dumps
+                // one per connection manager, a name repeated or empty), which the listeners carry: not resources
                 dumpList(c, "dynamic_route_configs", "route_config", ResourceType.ROUTE, at, b);
             } else if (type.endsWith("EndpointsConfigDump")) {
                 dumpList(c, "static_endpoint_configs", "endpoint_config", ResourceType.ENDPOINT, at, b);

@@ -15,7 +15,7 @@ import java.time.Instant;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-class ConfigDumpBuilderTest {
+public class ConfigDumpBuilderTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** Two listeners (HTTP through RDS, TCP proxy) and a route configuration, as an xDS-like document. */
     static final String LISTENERS_AND_ROUTES = """
@@ -155,6 +155,76 @@ class ConfigDumpBuilderTest {
         assertEquals(true, back.isStatic(ResourceType.LISTENER, "0.0.0.0_15021"));
     }
 
+    /**
+     * An inbound listener whose two chains (TLS and plaintext) carry the same inline route configuration, as an item
+     * of a {@code resources} list.
+     */
+    public static final String INBOUND = """
+            - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+              name: virtualInbound
+              address: {socket_address: {address: 0.0.0.0, port_value: 15006}}
+              traffic_direction: INBOUND
+              filter_chains:
+              - filter_chain_match: {destination_port: 9080, transport_protocol: tls}
+                filters: [%1$s]
+              - filter_chain_match: {destination_port: 9080, transport_protocol: raw_buffer}
+                filters: [%1$s]
+            """.formatted("""
+            {name: envoy.filters.network.http_connection_manager, typed_config: {
+              "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager,
+              stat_prefix: "inbound_0.0.0.0_9080",
+              route_config: {name: "inbound|9080||", validate_clusters: false, virtual_hosts: [{name: "inbound|http|9080",
+                domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: "inbound|9080||"}}]}]},
+              http_filters: [{name: envoy.filters.http.router, typed_config: {
+                "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}]}}""");
+
+    @Test
+    void theListenersInlineRouteConfigurationsAreDumpedAsStaticOncePerConnectionManagerAndNotReadBack()
+            throws Exception {
+        ResourceBundle read = EnvoyConfigReader.read(LISTENERS_AND_ROUTES + INBOUND);
+        ResourceBundle.Version v = new ResourceBundle.Version("3", Instant.parse("2026-11-28T14:00:00Z"));
+        ResourceBundle.Builder b = ResourceBundle.builder();
+        read.listeners().values().forEach(l -> b.add(l, v, read.message(ResourceType.LISTENER, l.name())));
+        read.routes().values().forEach(r -> b.add(r, v, read.message(ResourceType.ROUTE, r.name())));
+        ResourceBundle bundle = b.build();
+
+        String json = ConfigDumpBuilder.json(bundle, "n", Instant.EPOCH);
+
+        // as Envoy's: one static route configuration provider per connection manager with an inline route_config
+        JsonNode routes = EnvoyJson.tree(json).get("configs").get(4);
+        assertEquals(List.of("9080"), names(routes.get("dynamic_route_configs"), "route_config"));
+        JsonNode statics = routes.get("static_route_configs");
+        assertEquals(List.of("inbound|9080||", "inbound|9080||"), names(statics, "route_config"));
+        assertEquals("2026-11-28T14:00:00Z", statics.get(0).get("last_updated").asText());
+        assertEquals("type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+                statics.get(0).get("route_config").get("@type").asText());
+        // a dump with them (a name repeated, as in a real sidecar's) reads back into the same resources: the
+        // listeners carry them, they are no route configurations of their own
+        ResourceBundle back = EnvoyConfigReader.read(json);
+        assertEquals(bundle.listeners(), back.listeners());
+        assertEquals(bundle.routes(), back.routes());
+        // name_regex selects them by their names, as the others
+        JsonNode only = EnvoyJson.tree(ConfigDumpBuilder.json(bundle, DynamicState.NONE, "n", Instant.EPOCH,
+                new ConfigDumpBuilder.Query(false, "static_route_configs", null, "inbound.*")));
+        assertEquals(2, only.get("configs").size());
+        assertEquals("type.googleapis.com/envoy.admin.v3.RoutesConfigDump.StaticRouteConfig",
+                only.get("configs").get(0).get("@type").asText());
+    }
+
+    @Test
+    void anIstioBootstrapsUnnamedInlineRouteConfigurationsAreDumpedAndTheDumpReadsBack() throws Exception {
+        ResourceBundle bootstrap = EnvoyConfigReader.read(
+                java.nio.file.Path.of("src/test/resources/istio/bootstrap.json"));
+
+        String json = ConfigDumpBuilder.json(bootstrap, "n", Instant.EPOCH);
+
+        // the Prometheus (15090) and health (15021) listeners' route configurations have no name
+        JsonNode statics = EnvoyJson.tree(json).get("configs").get(4).get("static_route_configs");
+        assertEquals(2, statics.size());
+        assertEquals(List.of("backend"), names(statics.get(0).get("route_config").get("virtual_hosts"), null));
+        assertEquals(bootstrap.routes(), EnvoyConfigReader.read(json).routes());
+    }
+
     @Test
     void aClustersPrivateKeyIsRedactedAsEnvoyRedactsSensitiveFields() throws Exception {
         TestCertificates.Issued ca = TestCertificates.ca("ca");
@@ -250,7 +320,7 @@ class ConfigDumpBuilderTest {
 
     private static java.util.List<String> names(JsonNode list, String inner) {
         java.util.List<String> out = new java.util.ArrayList<>();
-        list.forEach(e -> out.add(e.get(inner).get("name").asText()));
+        list.forEach(e -> out.add((inner == null ? e : e.get(inner)).get("name").asText()));
         return out;
     }
 }

@@ -7,6 +7,7 @@ import dev.inmesh.runtime.admin.AdminServer;
 import dev.inmesh.runtime.admin.ConfigDumpBuilder;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import io.vertx.core.Vertx;
 import java.io.ByteArrayOutputStream;
@@ -185,6 +186,32 @@ class ProxyConfigCommandTest {
                 9080      ratings.default.svc.cluster.local:9080          ratings.default.svc.cluster.local         regex /ratings/[0-9]+    \s
                 15010     istiod.istio-system.svc.cluster.local:15010     istiod.istio-system.svc.cluster.local     /*                        404
                 """, out());
+    }
+
+    @Test
+    void listsTheListenersInlineRouteConfigurationsAfterTheOnesFromRdsAsIstioctl() throws Exception {
+        // Istio's inbound chains carry their route configuration inline; Envoy dumps it in static_route_configs,
+        // once per connection manager, and istioctl lists those too
+        String inbound = dev.inmesh.runtime.admin.ConfigDumpBuilderTest.INBOUND;
+        Files.writeString(dump, ConfigDumpBuilder.json(EnvoyConfigReader.read(RESOURCES + inbound), "node",
+                Instant.EPOCH));
+
+        assertEquals(0, run("route", "-f", dump.toString()), err.toString());
+        assertTrue(out().endsWith("""
+                15010              istiod.istio-system.svc.cluster.local:15010     istiod.istio-system.svc.cluster.local     /*                        404
+                inbound|9080||     inbound|http|9080                               *                                         /*                       \s
+                inbound|9080||     inbound|http|9080                               *                                         /*                       \s
+                """), out());
+        out.reset();
+        assertEquals(0, run("route", "-f", dump.toString(), "--name", "inbound|9080||", "-o", "json"));
+        assertEquals(2, EnvoyJson.tree(out()).size(), out());
+        // a dump of the inbound listener alone: its inline route configuration is listed, not "no routes found"
+        Files.writeString(dump, ConfigDumpBuilder.json(EnvoyConfigReader.read("resources:\n" + inbound), "node",
+                Instant.EPOCH));
+        out.reset();
+        assertEquals(0, run("route", "-f", dump.toString()), err.toString());
+        assertTrue(out().startsWith("NAME               VHOST NAME"), out());
+        assertEquals(3, out().lines().count(), out());
     }
 
     @Test
