@@ -30,9 +30,13 @@ final class MeshClientResponse implements HttpClientResponse {
     private final HttpClientResponse upstream;
     private final Promise<Buffer> bodyPromise = Promise.promise();
     private final Promise<Void> endPromise = Promise.promise();
-    private Handler<Buffer> dataHandler;
-    private Handler<Void> endHandler;
-    private Handler<Throwable> exceptionHandler;
+    /*
+     * Set by the caller, on any thread (a response taken with toCompletionStage().get(), say); read where the body's
+     * events run, the request's context: volatile, as Vert.x's own response guards its handlers.
+     */
+    private volatile Handler<Buffer> dataHandler;
+    private volatile Handler<Void> endHandler;
+    private volatile Handler<Throwable> exceptionHandler;
     private long bytes;
     private boolean finished;
     /** Whether the caller paused the body (or asked for it by fetch): a handler alone then does not start it. */
