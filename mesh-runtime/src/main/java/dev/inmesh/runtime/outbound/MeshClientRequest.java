@@ -92,7 +92,11 @@ final class MeshClientRequest implements HttpClientRequest {
     private boolean followRedirects;
     private int maxRedirects = 16;
     private String traceOperation;
-    private Handler<Throwable> exceptionHandler;
+    /**
+     * Set by the caller on any thread, possibly after the request was routed (a head sent, a body being written);
+     * called on the context: volatile, as the continue handler.
+     */
+    private volatile Handler<Throwable> exceptionHandler;
     /** Where to connect when the options named a server apart from the host (a virtual host), else null. */
     private final SocketAddress server;
     /** The idle timeout's timer, -1 when none runs. */
@@ -105,7 +109,7 @@ final class MeshClientRequest implements HttpClientRequest {
     private HttpClientRequest handedOn;
     /** The response given to the caller, whose body a reset cuts. */
     private MeshClientResponse delivered;
-    private Handler<Void> continueHandler;
+    private volatile Handler<Void> continueHandler;
     private boolean continued;
     private Function<HttpClientResponse, Future<HttpClientRequest>> redirectHandler;
     private int redirections;
@@ -279,8 +283,9 @@ final class MeshClientRequest implements HttpClientRequest {
         cancelTimeout();
         if (response.tryFail(t)) {
             client.finished(this);
-            if (exceptionHandler != null) {
-                exceptionHandler.handle(t);
+            Handler<Throwable> h = exceptionHandler;
+            if (h != null) {
+                h.handle(t);
             }
         }
     }
