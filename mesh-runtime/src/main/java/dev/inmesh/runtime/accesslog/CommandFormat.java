@@ -2,8 +2,11 @@ package dev.inmesh.runtime.accesslog;
 
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
+import java.io.IOException;
 import java.net.InetAddress;
-import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
@@ -12,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.function.Function;
 
 /**
@@ -179,6 +183,13 @@ public final class CommandFormat {
                 yield e -> v;
             }
             case "GRPC_STATUS" -> grpcStatus(arg);
+            case "HOSTNAME" -> {
+                if (arg != null) {
+                    throw unsupported(name + "(" + arg + ")");
+                }
+                String h = Hostname.NAME;
+                yield e -> h;
+            }
             case "REQ_WITHOUT_QUERY" -> {
                 Function<AccessLogEntry, Object> header = headerCommand(name, arg, AccessLogEntry::requestHeader);
                 yield e -> {
@@ -332,16 +343,36 @@ public final class CommandFormat {
         return b.toString();
     }
 
-    private static final String HOSTNAME = hostname();
+    /**
+     * The system's host name for {@code %HOSTNAME%}, found when a format first names it (compiled with its
+     * configuration, off the request path) rather than when this class loads, which the default access log does on
+     * an event loop at the first request.
+     */
+    private static final class Hostname {
+        static final String NAME = hostname(System.getenv("HOSTNAME"), Path.of("/proc/sys/kernel/hostname"),
+                () -> InetAddress.getLocalHost().getHostName());
+    }
 
-    private static String hostname() {
-        String h = System.getenv("HOSTNAME");
-        if (h != null && !h.isEmpty()) {
-            return h;
+    /**
+     * The host name as Envoy's {@code %HOSTNAME%} has it (the kernel's, gethostname): {@code env} ({@code $HOSTNAME})
+     * when set, else the kernel's as Linux shows it in {@code kernelFile}, else {@code lookup}'s (the JDK's, which
+     * also resolves the name in DNS, and fails when it does not resolve); null when none is had.
+     */
+    static String hostname(String env, Path kernelFile, Callable<String> lookup) {
+        if (env != null && !env.isEmpty()) {
+            return env;
         }
         try {
-            return InetAddress.getLocalHost().getHostName();
-        } catch (UnknownHostException e) {
+            String kernel = Files.readString(kernelFile, StandardCharsets.UTF_8).strip();
+            if (!kernel.isEmpty()) {
+                return kernel;
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux: the JDK's lookup
+        }
+        try {
+            return lookup.call();
+        } catch (Exception e) {
             return null;
         }
     }
@@ -393,8 +424,7 @@ public final class CommandFormat {
             Map.entry("GRPC_STATUS_NUMBER", e -> {
                 Integer n = grpcNumber(e.info());
                 return n == null ? null : (Object) (long) n;
-            }),
-            Map.entry("HOSTNAME", e -> HOSTNAME));
+            }));
 
     /** Envoy writes details and failure reasons with their whitespace as underscores. */
     static String underscores(String d) {

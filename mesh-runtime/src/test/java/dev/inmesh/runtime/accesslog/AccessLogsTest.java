@@ -275,4 +275,23 @@ class AccessLogsTest {
             assertThrows(IllegalArgumentException.class, () -> AccessLogs.validate(new AccessLogConfig.Cel(bad)), bad);
         }
     }
+
+    @Test
+    void hostnameIsTheKernelsHostNameWithoutTheJdksDnsLookup(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        // as Envoy's gethostname(): the kernel's name; the JDK's getLocalHost() also resolves it in DNS, which can
+        // hold the thread (an event loop, at the first request) for as long as the resolver takes
+        java.nio.file.Path kernel = java.nio.file.Files.writeString(dir.resolve("hostname"), "pod-7\n");
+        java.util.concurrent.Callable<String> noLookup = () -> {
+            throw new AssertionError("looked up in DNS");
+        };
+        assertEquals("pod-7", CommandFormat.hostname(null, kernel, noLookup));
+        assertEquals("from-env", CommandFormat.hostname("from-env", kernel, noLookup), "$HOSTNAME first");
+        assertEquals("looked-up", CommandFormat.hostname("", dir.resolve("absent"), () -> "looked-up"),
+                "not Linux: the JDK's name");
+        assertEquals(null, CommandFormat.hostname(null, dir.resolve("absent"), () -> {
+            throw new java.net.UnknownHostException("vm");
+        }), "no name at all");
+        assertThrows(IllegalArgumentException.class, () -> CommandFormat.compile("%HOSTNAME(x)%", false));
+    }
 }
