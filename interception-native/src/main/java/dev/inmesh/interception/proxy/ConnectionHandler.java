@@ -301,9 +301,15 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             DownstreamTls tls = target.tls(chain);
             if (tls == null) {
                 // Istio's mTLS chains name SDS secrets (default, ROOTCA) from istiod's CA, which Inmesh does not have
-                LOG.warning(() -> "filter chain " + chain.name() + " of " + target.listener().name()
-                        + " terminates TLS with SDS secrets the standalone proxy has no source for: connection from "
-                        + source + " closed");
+                // without a workload identity: warned about once per chain, each connection at FINE
+                String what = "filter chain " + chain.name() + " of " + target.listener().name()
+                        + " terminates TLS with SDS secrets the standalone proxy has no source for";
+                if (runtime.warnedUnservedSds.add(target.listener().name() + "\n" + chain.name())) {
+                    LOG.warning(() -> what + ": its connections are closed (the first from " + source
+                            + "; the next ones are logged at FINE)");
+                } else {
+                    LOG.fine(() -> what + ": connection from " + source + " closed");
+                }
                 release();
                 ctx.close();
                 return;

@@ -66,6 +66,13 @@ final class ProxyRuntime {
     /** The connections of each listener's filter chains, drained when a configuration drops or changes them. */
     final ChainDrains drains = new ChainDrains(this);
 
+    /**
+     * The filter chains (listener and chain name) whose connections were closed for TLS with SDS secrets the proxy has
+     * no source for, warned about once each: a warning per connection would write to the log on the event loop for
+     * every connection a peer opens.
+     */
+    final java.util.Set<String> warnedUnservedSds = ConcurrentHashMap.newKeySet();
+
     /** Tests only: sees each HTTP/1 connection once its handlers are in place. */
     volatile java.util.function.Consumer<Channel> http1Hook;
 

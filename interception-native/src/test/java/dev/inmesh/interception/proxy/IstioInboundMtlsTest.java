@@ -204,6 +204,42 @@ class IstioInboundMtlsTest {
     }
 
     @Test
+    void withoutAnIdentityDirectoryTheClosedConnectionsAreWarnedAboutOnceNotEachOnTheEventLoop() throws Exception {
+        java.util.logging.Logger logger = java.util.logging.Logger.getLogger(ConnectionHandler.class.getName());
+        List<java.util.logging.LogRecord> records = new CopyOnWriteArrayList<>();
+        java.util.logging.Handler capture = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                records.add(r);
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        logger.addHandler(capture);
+        try {
+            int port = start(null);
+            for (int i = 0; i < 3; i++) {
+                assertThrows(Exception.class, () -> get(port, CALLER));
+            }
+            // each connection was closed after its log call: the records are all there
+            List<java.util.logging.LogRecord> warnings = records.stream()
+                    .filter(r -> r.getLevel() == java.util.logging.Level.WARNING
+                            && r.getMessage().contains("has no source for")).toList();
+            assertEquals(1, warnings.size(), warnings.toString());
+            assertTrue(warnings.get(0).getMessage().contains("0.0.0.0_9080 of virtualInbound"),
+                    warnings.get(0).getMessage());
+        } finally {
+            logger.removeHandler(capture);
+        }
+    }
+
+    @Test
     void aMissingIdentityFileRefusesTheListenerByName() throws Exception {
         Path id = identity();
         Files.delete(id.resolve("key.pem"));
