@@ -184,7 +184,7 @@ final class ProxyRuntime {
                 return;
             }
             var a = addresses.get(next[0]++);
-            InetSocketAddress remote = unresolvedUnlessLiteral(a.address(), a.port());
+            InetSocketAddress remote = new InetSocketAddress(a.address(), a.port());
             int left = (int) Math.max(1, (deadline - System.nanoTime()) / 1_000_000L);
             var bind = cluster.config().upstreamBindAddress(a.address());
             InetSocketAddress local = bind == null ? null : new InetSocketAddress(bind.address(), 0);
@@ -228,16 +228,6 @@ final class ProxyRuntime {
     }
 
     /**
-     * The address to connect to: an IP literal as it is; a name unresolved, which the connection's bootstrap resolves
-     * with Vert.x's resolver without blocking the event loop (the JDK's lookup, which {@code new InetSocketAddress}
-     * makes, would hold the loop and every connection on it for as long as DNS takes).
-     */
-    static InetSocketAddress unresolvedUnlessLiteral(String address, int port) {
-        return io.netty.util.NetUtil.isValidIpV4Address(address) || io.netty.util.NetUtil.isValidIpV6Address(address)
-                ? new InetSocketAddress(address, port) : InetSocketAddress.createUnresolved(address, port);
-    }
-
-    /**
      * Opens an upstream TCP connection on the downstream channel's event loop, auto-read off and half-close allowed,
      * with the cluster's TCP keep-alive ({@code upstream_connection_options.tcp_keepalive}) set before it connects;
      * over TLS when the host's transport socket is TLS, the future then completing once the handshake is done
@@ -265,7 +255,6 @@ final class ProxyRuntime {
         Bootstrap b = new Bootstrap()
                 .group(downstream.eventLoop())
                 .channelFactory(vertx.transport().channelFactory(false))
-                .resolver(vertx.nameResolver().nettyAddressResolverGroup()) // a name: resolved without blocking
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.TCP_NODELAY, true)
