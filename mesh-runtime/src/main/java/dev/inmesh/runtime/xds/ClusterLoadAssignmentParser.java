@@ -33,12 +33,17 @@ public final class ClusterLoadAssignmentParser
 
     @Override
     public ClusterLoadAssignment parseFields(io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment m) {
-        return parse(m, m.getClusterName());
+        // an EDS assignment: its hosts are IP addresses, as Envoy's EDS resolves them ("malformed IP address")
+        return parse(m, m.getClusterName(), true);
     }
 
-    /** Parses an assignment, naming it {@code defaultName} when its cluster_name is empty (inline assignments). */
+    /**
+     * Parses an assignment, naming it {@code defaultName} when its cluster_name is empty (inline assignments).
+     * With {@code ipOnly} (EDS, a STATIC cluster) every endpoint address must be an IP address (or a pipe), as Envoy
+     * requires: only a STRICT_DNS or LOGICAL_DNS cluster resolves a name.
+     */
     static ClusterLoadAssignment parse(io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment m,
-                                       String defaultName) {
+                                       String defaultName, boolean ipOnly) {
         Fields.onlyKnown(m, Set.of("cluster_name", "endpoints", "policy"), Set.of());
         int factor = ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR;
         if (m.hasPolicy()) {
@@ -64,11 +69,12 @@ public final class ClusterLoadAssignmentParser
             throw new FieldError("cluster_name", "\"\" (expected: a non-empty string)");
         }
         return new ClusterLoadAssignment(name,
-                Fields.each("endpoints", m.getEndpointsList(), ClusterLoadAssignmentParser::locality), factor,
+                Fields.each("endpoints", m.getEndpointsList(), l -> locality(l, ipOnly)), factor,
                 m.getPolicy().getWeightedPriorityHealth());
     }
 
-    private static LocalityLbEndpoints locality(io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints l) {
+    private static LocalityLbEndpoints locality(io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints l,
+                                                boolean ipOnly) {
         Fields.onlyKnown(l, Set.of("locality", "lb_endpoints", "load_balancing_weight", "priority", "metadata"),
                 Set.of("proximity"));
         Locality locality = Locality.EMPTY;
@@ -91,11 +97,11 @@ public final class ClusterLoadAssignmentParser
             throw new FieldError("priority", l.getPriority() + " (expected: <= 128)");
         }
         return new LocalityLbEndpoints(locality,
-                Fields.each("lb_endpoints", l.getLbEndpointsList(), ClusterLoadAssignmentParser::endpoint), weight,
+                Fields.each("lb_endpoints", l.getLbEndpointsList(), e -> endpoint(e, ipOnly)), weight,
                 l.getPriority(), Fields.at("metadata", () -> CoreParsers.metadata(l.getMetadata())));
     }
 
-    private static LbEndpoint endpoint(io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint e) {
+    private static LbEndpoint endpoint(io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint e, boolean ipOnly) {
         Fields.onlyKnown(e, Set.of("endpoint", "health_status", "metadata", "load_balancing_weight"), Set.of());
         if (!e.hasEndpoint()) {
             throw new FieldError("endpoint", "required (named endpoints are not supported)");
@@ -106,7 +112,7 @@ public final class ClusterLoadAssignmentParser
             if (!ep.hasAddress()) {
                 throw new FieldError("address", "required");
             }
-            return Fields.at("address", () -> CoreParsers.socketAddress(ep.getAddress()));
+            return Fields.at("address", () -> host(CoreParsers.socketAddress(ep.getAddress()), ipOnly));
         });
         java.util.List<dev.inmesh.api.config.core.SocketAddress> additional = Fields.at("endpoint",
                 () -> Fields.each("additional_addresses", ep.getAdditionalAddressesList(), a -> {
@@ -114,7 +120,7 @@ public final class ClusterLoadAssignmentParser
                     if (!a.hasAddress()) {
                         throw new FieldError("address", "required");
                     }
-                    return Fields.at("address", () -> CoreParsers.socketAddress(a.getAddress()));
+                    return Fields.at("address", () -> host(CoreParsers.socketAddress(a.getAddress()), ipOnly));
                 }));
         int weight = 1;
         if (e.hasLoadBalancingWeight()) {
@@ -135,5 +141,17 @@ public final class ClusterLoadAssignmentParser
         };
         return new LbEndpoint(address, ep.getHostname(), health, weight,
                 Fields.at("metadata", () -> CoreParsers.metadata(e.getMetadata())), additional);
+    }
+
+    /** {@code a}, refused when {@code ipOnly} and it is a name rather than an IP address (or a pipe). */
+    private static dev.inmesh.api.config.core.SocketAddress host(dev.inmesh.api.config.core.SocketAddress a,
+                                                              boolean ipOnly) {
+        String ip = a.address();
+        if (ipOnly && !ip.startsWith(dev.inmesh.api.config.core.SocketAddress.UNIX_PREFIX)
+                && !io.netty.util.NetUtil.isValidIpV4Address(ip) && !io.netty.util.NetUtil.isValidIpV6Address(ip)) {
+            throw new FieldError("socket_address.address", "malformed IP address: " + ip
+                    + " (expected: an IP address; a name is resolved only by a STRICT_DNS or LOGICAL_DNS cluster)");
+        }
+        return a;
     }
 }

@@ -144,7 +144,8 @@ public final class ClusterParser
                     return Fields.at("address", () -> socketAddress(e.getAddress()));
                 }));
         ClusterLoadAssignment inline = c.hasLoadAssignment() ? Fields.at("load_assignment",
-                () -> ClusterLoadAssignmentParser.parse(c.getLoadAssignment(), c.getName())) : null;
+                () -> ClusterLoadAssignmentParser.parse(c.getLoadAssignment(), c.getName(),
+                        type == DiscoveryType.STATIC)) : null;
         Duration dnsRefresh = c.hasDnsRefreshRate() ? Fields.duration(c.getDnsRefreshRate()) : null;
         if (dnsRefresh != null && dnsRefresh.toMillis() < 1) {
             throw new FieldError("dns_refresh_rate", dnsRefresh + " (expected: >= 1ms)");

@@ -72,6 +72,31 @@ class ClusterLoadAssignmentParserTest {
     }
 
     @Test
+    void anEdsHostGivenByNameIsRejectedAsEnvoysEdsRejectsIt() throws Exception {
+        // Envoy's EDS resolves an endpoint's address as an IP address ("malformed IP address")
+        assertEquals("ClusterLoadAssignment \"x\": endpoints[0].lb_endpoints[1].endpoint.address.socket_address."
+                + "address: malformed IP address: reviews.default (expected: an IP address; a name is resolved only by"
+                + " a STRICT_DNS or LOGICAL_DNS cluster)", error("""
+                {"clusterName": "x", "endpoints": [{"lbEndpoints": [
+                  {"endpoint": {"address": {"socketAddress": {"address": "fd00::7", "portValue": 80}}}},
+                  {"endpoint": {"address": {"socketAddress": {"address": "reviews.default", "portValue": 80}}}}]}]}                """));
+        assertEquals("ClusterLoadAssignment \"x\": endpoints[0].lb_endpoints[0].endpoint.additional_addresses[0]."
+                + "address.socket_address.address: malformed IP address: localhost (expected: an IP address; a name is"
+                + " resolved only by a STRICT_DNS or LOGICAL_DNS cluster)", error("""
+                {"clusterName": "x", "endpoints": [{"lbEndpoints": [
+                  {"endpoint": {"address": {"socketAddress": {"address": "10.0.0.1", "portValue": 80}},
+                   "additionalAddresses": [{"address": {"socketAddress": {"address": "localhost", "portValue": 80}}}]\
+                }}]}]}"""));
+        // IPv4, IPv6 and a pipe are addresses
+        assertEquals(3, PARSER.parse(proto("""
+                {"clusterName": "x", "endpoints": [{"lbEndpoints": [
+                  {"endpoint": {"address": {"socketAddress": {"address": "10.0.0.1", "portValue": 80}}}},
+                  {"endpoint": {"address": {"socketAddress": {"address": "::1", "portValue": 80}}}},
+                  {"endpoint": {"address": {"pipe": {"path": "/run/app.sock"}}}}]}]}""")).endpoints().get(0)
+                .lbEndpoints().size());
+    }
+
+    @Test
     void aPriorityAbove128IsRejected() throws Exception {
         assertEquals("ClusterLoadAssignment \"x\": endpoints[0].priority: 129 (expected: <= 128)",
                 error("{\"clusterName\": \"x\", \"endpoints\": [{\"priority\": 129}]}"));

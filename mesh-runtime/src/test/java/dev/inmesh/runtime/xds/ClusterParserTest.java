@@ -69,6 +69,20 @@ class ClusterParserTest {
     }
 
     @Test
+    void aStaticClustersHostMustBeAnIpAddressWhereADnsClustersMayBeAName() throws Exception {
+        String cluster = """
+                {"name": "c", "type": "%s", "connect_timeout": "1s", "load_assignment": {"cluster_name": "c",
+                 "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address":
+                   {"address": "api.example.com", "port_value": 443}}}}]}]}}""";
+        assertEquals("Cluster \"c\": load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address."
+                + "address: malformed IP address: api.example.com (expected: an IP address; a name is resolved only"
+                + " by a STRICT_DNS or LOGICAL_DNS cluster)", error(cluster.formatted("STATIC")));
+        assertEquals("api.example.com", PARSER.parse(proto(cluster.formatted("STRICT_DNS"))).loadAssignment()
+                .endpoints().get(0).lbEndpoints().get(0).address().address());
+        assertEquals(DiscoveryType.LOGICAL_DNS, PARSER.parse(proto(cluster.formatted("LOGICAL_DNS"))).type());
+    }
+
+    @Test
     void parsesIstiosOutboundEdsCluster() {
         Cluster c = ISTIO.get("outbound|9080||reviews.default.svc.cluster.local");
         assertEquals(DiscoveryType.EDS, c.type());
