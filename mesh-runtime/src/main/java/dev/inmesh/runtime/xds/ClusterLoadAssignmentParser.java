@@ -15,6 +15,7 @@ import java.util.Set;
  */
 public final class ClusterLoadAssignmentParser
         implements ResourceParser<io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment, ClusterLoadAssignment> {
+    private static final String DNS_ONLY = "a name is resolved only by a STRICT_DNS or LOGICAL_DNS cluster";
 
     @Override
     public ResourceType type() {
@@ -112,7 +113,8 @@ public final class ClusterLoadAssignmentParser
             if (!ep.hasAddress()) {
                 throw new FieldError("address", "required");
             }
-            return Fields.at("address", () -> host(CoreParsers.socketAddress(ep.getAddress()), ipOnly));
+            return Fields.at("address", () -> ipOnly ? CoreParsers.ipAddress(ep.getAddress(), DNS_ONLY)
+                    : CoreParsers.socketAddress(ep.getAddress()));
         });
         java.util.List<dev.inmesh.api.config.core.SocketAddress> additional = Fields.at("endpoint",
                 () -> Fields.each("additional_addresses", ep.getAdditionalAddressesList(), a -> {
@@ -120,7 +122,8 @@ public final class ClusterLoadAssignmentParser
                     if (!a.hasAddress()) {
                         throw new FieldError("address", "required");
                     }
-                    return Fields.at("address", () -> host(CoreParsers.socketAddress(a.getAddress()), ipOnly));
+                    return Fields.at("address", () -> ipOnly
+                            ? CoreParsers.ipAddress(a.getAddress(), DNS_ONLY) : CoreParsers.socketAddress(a.getAddress()));
                 }));
         int weight = 1;
         if (e.hasLoadBalancingWeight()) {
@@ -141,17 +144,5 @@ public final class ClusterLoadAssignmentParser
         };
         return new LbEndpoint(address, ep.getHostname(), health, weight,
                 Fields.at("metadata", () -> CoreParsers.metadata(e.getMetadata())), additional);
-    }
-
-    /** {@code a}, refused when {@code ipOnly} and it is a name rather than an IP address (or a pipe). */
-    private static dev.inmesh.api.config.core.SocketAddress host(dev.inmesh.api.config.core.SocketAddress a,
-                                                              boolean ipOnly) {
-        String ip = a.address();
-        if (ipOnly && !ip.startsWith(dev.inmesh.api.config.core.SocketAddress.UNIX_PREFIX)
-                && !io.netty.util.NetUtil.isValidIpV4Address(ip) && !io.netty.util.NetUtil.isValidIpV6Address(ip)) {
-            throw new FieldError("socket_address.address", "malformed IP address: " + ip
-                    + " (expected: an IP address; a name is resolved only by a STRICT_DNS or LOGICAL_DNS cluster)");
-        }
-        return a;
     }
 }

@@ -539,6 +539,7 @@ public final class ClusterParser
     /** A source address to bind: its address and port. */
     private static SocketAddress socketAddress(io.envoyproxy.envoy.config.core.v3.SocketAddress s) {
         Fields.onlyKnown(s, Set.of("address", "port_value", "protocol"), Set.of("ipv4_compat"));
+        CoreParsers.checkIp(s.getAddress(), "address", null); // a name: "malformed IP address", as Envoy
         return new SocketAddress(s.getAddress(), s.getPortValue());
     }
 

@@ -47,6 +47,27 @@ public final class CoreParsers {
     }
 
     /**
+     * {@link #socketAddress}, refused as Envoy refuses it ({@code malformed IP address}) when it is a name rather than
+     * an IP address or a pipe: where Envoy resolves no name (a listener's address, a STATIC or EDS endpoint, a bind
+     * address). {@code hint} says where a name would do, or is null.
+     */
+    public static SocketAddress ipAddress(Address a, String hint) {
+        SocketAddress s = socketAddress(a);
+        if (!s.isUnixDomain()) {
+            checkIp(s.address(), "socket_address.address", hint);
+        }
+        return s;
+    }
+
+    /** Refuses {@code ip} at {@code field} unless it is an IPv4 or IPv6 address, as {@link #ipAddress} does. */
+    public static void checkIp(String ip, String field, String hint) {
+        if (!io.netty.util.NetUtil.isValidIpV4Address(ip) && !io.netty.util.NetUtil.isValidIpV6Address(ip)) {
+            throw new FieldError(field, "malformed IP address: " + ip + " (expected: an IP address"
+                    + (hint == null ? ")" : "; " + hint + ")"));
+        }
+    }
+
+    /**
      * The config type of a typed config, as Envoy resolves it: the message type named by its type URL (without
      * {@code type.googleapis.com/}), or, for a {@code TypedStruct} ({@code xds.type.v3} or {@code udpa.type.v1}, also
      * the ones the JSON reader makes of types Inmesh has no class for), the type it carries. Empty when unset.

@@ -212,7 +212,7 @@ public final class ListenerParser
                 "additional_addresses", "drain_type", "access_log"),
                 // ignore_global_conn_limit: Inmesh has no global downstream connection limit to bypass
                 Set.of("stat_prefix", "metadata", "socket_options", "freebind", "ignore_global_conn_limit"));
-        var address = Fields.at("address", () -> CoreParsers.socketAddress(l.getAddress()));
+        var address = Fields.at("address", () -> CoreParsers.ipAddress(l.getAddress(), null));
         List<SocketAddress> additional = Fields.each("additional_addresses", l.getAdditionalAddressesList(),
                 ListenerParser::additionalAddress);
         List<FilterChain> chains = Fields.each("filter_chains", l.getFilterChainsList(), ListenerParser::filterChain);
@@ -259,7 +259,7 @@ public final class ListenerParser
         if (!a.hasAddress()) {
             throw new FieldError("address", "required");
         }
-        return Fields.at("address", () -> CoreParsers.socketAddress(a.getAddress()));
+        return Fields.at("address", () -> CoreParsers.ipAddress(a.getAddress(), null));
     }
 
     /**
