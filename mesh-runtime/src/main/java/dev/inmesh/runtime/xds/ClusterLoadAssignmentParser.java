@@ -122,8 +122,8 @@ public final class ClusterLoadAssignmentParser
                     if (!a.hasAddress()) {
                         throw new FieldError("address", "required");
                     }
-                    return Fields.at("address", () -> ipOnly
-                            ? CoreParsers.ipAddress(a.getAddress(), DNS_ONLY) : CoreParsers.socketAddress(a.getAddress()));
+                    return Fields.at("address", () -> ipOnly ? CoreParsers.ipAddress(a.getAddress(), DNS_ONLY)
+                            : CoreParsers.socketAddress(a.getAddress()));
                 }));
         int weight = 1;
         if (e.hasLoadBalancingWeight()) {
