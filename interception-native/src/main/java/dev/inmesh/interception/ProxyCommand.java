@@ -9,6 +9,7 @@ import dev.inmesh.runtime.admin.ClusterManagerStatus;
 import dev.inmesh.runtime.identity.IstioCaClient;
 import dev.inmesh.runtime.identity.IstioCaOptions;
 import dev.inmesh.runtime.mesh.MeshSettings;
+import dev.inmesh.runtime.mesh.PodInfo;
 import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.PeerMetadata;
 import dev.inmesh.runtime.stats.WorkloadInfo;
@@ -209,13 +210,13 @@ public final class ProxyCommand implements Callable<Integer> {
     String clusterId;
 
     /** Where Istio's injector mounts the pod's downward API files ({@code labels}, {@code annotations}). */
-    Path podInfo = Path.of("/etc/istio/pod");
+    Path podInfo = PodInfo.POD_INFO_DIR;
 
     /**
      * Where Istio's injector mounts istiod's root certificate ({@code istio/root-cert.pem}) and the pod's token for
      * istiod ({@code tokens/istio-token}).
      */
-    Path secrets = Path.of("/var/run/secrets");
+    Path secrets = PodInfo.SECRETS_DIR;
 
     /** Where the command's warnings go. */
     Consumer<String> warnings = w -> System.err.println("inmesh proxy: warning: " + w);
@@ -250,10 +251,8 @@ public final class ProxyCommand implements Callable<Integer> {
         String cluster = first(clusterId, o.getClusterId().equals("Kubernetes") ? null : o.getClusterId(),
                 env.get("ISTIO_META_CLUSTER_ID"), "Kubernetes");
         // Istio's canonical service and revision: its own labels, else the recommended Kubernetes ones, else these
-        String canonical = first(labels.get("service.istio.io/canonical-name"),
-                labels.get("app.kubernetes.io/name"), a, workload);
-        String revision = first(labels.get("service.istio.io/canonical-revision"),
-                labels.get("app.kubernetes.io/version"), v, "latest");
+        String canonical = first(PodInfo.canonicalName(labels), a, workload, workload);
+        String revision = first(PodInfo.canonicalRevision(labels), v, null, "latest");
         WorkloadInfo local = new WorkloadInfo(workload, ns, a, v, canonical, revision, null);
         String pod = first(null, o.getPodName(), env.get("POD_NAME"), workload.isEmpty() ? "inmesh" : workload);
         String ip = first(null, o.getPodIp().equals("127.0.0.1") ? null : o.getPodIp(), env.get("INSTANCE_IP"),
@@ -275,31 +274,16 @@ public final class ProxyCommand implements Callable<Integer> {
         if (address == null) {
             return null;
         }
-        if (address.endsWith(":" + IstioCaOptions.ISTIOD_TLS_PORT)) {
-            // istiod's TLS port, as Istio's agent reaches it: its root certificate and the pod's token
-            Path root = secrets.resolve("istio/root-cert.pem");
-            // JWT_POLICY first-party-jwt: the service account's own token, as the agent sends it
-            Path token = secrets.resolve("first-party-jwt".equals(env.get("JWT_POLICY"))
-                    ? "kubernetes.io/serviceaccount/token" : "tokens/istio-token");
-            if (o.getXdsCaFile() == null && java.nio.file.Files.isRegularFile(root)) {
-                o.setXdsCaFile(root.toString());
-            }
-            if (o.getXdsTokenFile() == null && java.nio.file.Files.isRegularFile(token)) {
-                o.setXdsTokenFile(token.toString());
-            }
-        }
-        o.setXdsAddress(address);
+        // on istiod's TLS port, as Istio's agent reaches it: its root certificate and the pod's token
+        PodInfo.istiodFiles(o.setXdsAddress(address), secrets, env);
         if (xdsDelta) {
             o.setXdsDelta(true);
         }
         String mode = first(null, null, env.get("ISTIO_META_INTERCEPTION_MODE"), "REDIRECT");
-        dev.inmesh.runtime.xds.ads.AdsOptions ads = dev.inmesh.runtime.mesh.DefaultMesh.adsOptions(
-                new MeshOptions(o).setPodName(identity.podName()).setPodIp(identity.podIp()), identity.local(),
-                identity.clusterId(), mode);
         // all the pod's labels, with the app and version labels this workload goes by
-        java.util.Map<String, String> labels = new java.util.TreeMap<>(identity.labels());
-        labels.putAll(ads.node().labels());
-        return ads.withNode(ads.node().withLabels(labels).withIstioMeta(istioMeta(env)));
+        return dev.inmesh.runtime.mesh.DefaultMesh.adsOptions(
+                new MeshOptions(o).setPodName(identity.podName()).setPodIp(identity.podIp()), identity.local(),
+                identity.clusterId(), mode, identity.labels(), istioMeta(env));
     }
 
     /**

@@ -22,7 +22,7 @@ import dev.inmesh.runtime.xds.ads.XdsStatusJson;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
+import java.util.TreeMap;
 import java.util.Map;
 import dev.inmesh.runtime.outbound.MeshHttpClient;
 import dev.inmesh.runtime.outbound.OutboundDispatcher;
@@ -224,13 +224,24 @@ public final class DefaultMesh implements Mesh {
      */
     public static AdsOptions adsOptions(MeshOptions options, WorkloadInfo local, String clusterId,
                                         String interceptionMode) {
+        return adsOptions(options, local, clusterId, interceptionMode, Map.of(), Map.of());
+    }
+
+    /**
+     * The same, the node carrying all the pod's labels {@code podLabels} (Istio's agent's {@code LABELS}) beside the
+     * app and version labels the workload goes by, and the node metadata {@code istioMeta}
+     * ({@link NodeOptions#withIstioMeta}).
+     */
+    public static AdsOptions adsOptions(MeshOptions options, WorkloadInfo local, String clusterId,
+                                        String interceptionMode, Map<String, String> podLabels,
+                                        Map<String, String> istioMeta) {
         List<AdsOptions.XdsServer> servers = new ArrayList<>();
         servers.add(server(options, options.getXdsAddress()));
         if (options.getXdsFallbackAddress() != null) {
             servers.add(server(options, options.getXdsFallbackAddress()));
         }
         // the labels the workload has: none for an app or version not known (WorkloadInfo's "unknown")
-        Map<String, String> labels = new LinkedHashMap<>();
+        Map<String, String> labels = new TreeMap<>(podLabels);
         if (!local.app().equals(WorkloadInfo.UNKNOWN.app())) {
             labels.put("app", local.app());
         }
@@ -239,7 +250,8 @@ public final class DefaultMesh implements Mesh {
         }
         String pod = options.getPodName().isEmpty() ? local.workload() : options.getPodName();
         NodeOptions node = new NodeOptions(pod, local.namespace(), options.getPodIp(), null,
-                clusterId, null, null, labels, local.workload(), interceptionMode, null, Map.of());
+                clusterId, null, null, labels, local.workload(), interceptionMode, null, Map.of())
+                .withIstioMeta(istioMeta);
         return new AdsOptions(servers, node, Duration.ofSeconds(options.getXdsInitialFetchTimeoutSeconds()), null,
                 null, null, 0, null, options.isXdsDelta(), null);
     }

@@ -1,7 +1,9 @@
-package dev.inmesh.interception;
+package dev.inmesh.runtime.mesh;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.identity.IstioCaOptions;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
@@ -18,14 +20,22 @@ import java.util.function.Consumer;
  * from the downward API file Istio's injector mounts ({@code /etc/istio/pod/labels}, one {@code key="value"} per
  * line, the value quoted as Go quotes a string), over the older injectors' {@code ISTIO_METAJSON_LABELS} (a JSON
  * object); the members of every {@code ISTIO_METAJSON_*} variable's JSON object, which the agent puts into the
- * node's metadata as they are; and the xDS server the {@code PROXY_CONFIG} variable names.
+ * node's metadata as they are; the xDS server the {@code PROXY_CONFIG} variable names; and the files by which the
+ * agent reaches istiod's TLS port. {@code inmesh proxy} and the in-JVM mesh both read the pod through it.
  */
-final class PodInfo {
+public final class PodInfo {
     /** The label a Deployment's ReplicaSet adds to each pod, which the agent leaves out of the node's labels. */
-    static final String POD_TEMPLATE_HASH = "pod-template-hash";
-    static final String METAJSON_PREFIX = "ISTIO_METAJSON_";
+    public static final String POD_TEMPLATE_HASH = "pod-template-hash";
+    public static final String METAJSON_PREFIX = "ISTIO_METAJSON_";
     /** The discovery address of Istio's default ProxyConfig. */
-    static final String DEFAULT_DISCOVERY_ADDRESS = "istiod.istio-system.svc:15012";
+    public static final String DEFAULT_DISCOVERY_ADDRESS = "istiod.istio-system.svc:15012";
+    /** Where Istio's injector mounts the pod's downward API files ({@code labels}, {@code annotations}). */
+    public static final Path POD_INFO_DIR = Path.of("/etc/istio/pod");
+    /**
+     * Where Istio's injector mounts istiod's root certificate ({@code istio/root-cert.pem}) and the pod's token for
+     * istiod ({@code tokens/istio-token}), beside the service account's own ({@code kubernetes.io/serviceaccount}).
+     */
+    public static final Path SECRETS_DIR = Path.of("/var/run/secrets");
 
     private PodInfo() {}
 
@@ -34,7 +44,7 @@ final class PodInfo {
      * {@code pod-template-hash}); empty outside a pod. A file that cannot be read, a line or a JSON value that cannot
      * be parsed is told to {@code warn} and left out.
      */
-    static Map<String, String> labels(Path file, Map<String, String> env, Consumer<String> warn) {
+    public static Map<String, String> labels(Path file, Map<String, String> env, Consumer<String> warn) {
         Map<String, String> labels = new TreeMap<>();
         String json = env.get(METAJSON_PREFIX + "LABELS");
         if (json != null) {
@@ -56,7 +66,7 @@ final class PodInfo {
      * merges them into the metadata (their string values; other values are left out, with a warning, which for
      * {@code ISTIO_METAJSON_LABELS} {@link #labels} gives).
      */
-    static Map<String, String> metaJson(Map<String, String> env, Consumer<String> warn) {
+    public static Map<String, String> metaJson(Map<String, String> env, Consumer<String> warn) {
         Map<String, String> meta = new TreeMap<>();
         new TreeMap<>(env).forEach((name, value) -> {
             if (name.startsWith(METAJSON_PREFIX)) {
@@ -73,7 +83,7 @@ final class PodInfo {
      * default ({@value #DEFAULT_DISCOVERY_ADDRESS}), which the injector leaves out ({@code PROXY_CONFIG: {}}); null
      * without the variable. A {@code PROXY_CONFIG} that cannot be read is told to {@code warn}, and names no server.
      */
-    static String discoveryAddress(Map<String, String> env, Consumer<String> warn) {
+    public static String discoveryAddress(Map<String, String> env, Consumer<String> warn) {
         JsonObject config = proxyConfig(env, warn);
         if (config == null) {
             return null;
@@ -86,7 +96,7 @@ final class PodInfo {
      * The node metadata the {@code proxyMetadata} of {@code PROXY_CONFIG} gives, as Istio's agent takes it: each
      * {@code ISTIO_META_NAME} entry as {@code NAME} (the agent's own variables come after and win).
      */
-    static Map<String, String> proxyMetadata(Map<String, String> env) {
+    public static Map<String, String> proxyMetadata(Map<String, String> env) {
         Map<String, String> meta = new TreeMap<>();
         JsonObject config = proxyConfig(env, w -> { }); // told once, by discoveryAddress
         if (config != null && config.getValue("proxyMetadata") instanceof JsonObject m) {
@@ -97,6 +107,55 @@ final class PodInfo {
             });
         }
         return meta;
+    }
+
+    /**
+     * The settings {@code o} with the files by which Istio's agent reaches istiod's TLS port, when {@code o}'s xDS
+     * server is on it ({@value IstioCaOptions#ISTIOD_TLS_PORT}) and leaves them unset: the root certificate
+     * {@code istio/root-cert.pem} and the token {@code tokens/istio-token} under {@code secrets} (with
+     * {@code JWT_POLICY=first-party-jwt} in {@code env}, the service account's own token
+     * {@code kubernetes.io/serviceaccount/token}), each when it exists. Returns {@code o}, changed.
+     */
+    public static MeshOptions istiodFiles(MeshOptions o, Path secrets, Map<String, String> env) {
+        if (o.getXdsAddress() == null || !o.getXdsAddress().endsWith(":" + IstioCaOptions.ISTIOD_TLS_PORT)) {
+            return o;
+        }
+        Path root = secrets.resolve("istio/root-cert.pem");
+        Path token = secrets.resolve("first-party-jwt".equals(env.get("JWT_POLICY"))
+                ? "kubernetes.io/serviceaccount/token" : "tokens/istio-token");
+        if (o.getXdsCaFile() == null && Files.isRegularFile(root)) {
+            o.setXdsCaFile(root.toString());
+        }
+        if (o.getXdsTokenFile() == null && Files.isRegularFile(token)) {
+            o.setXdsTokenFile(token.toString());
+        }
+        return o;
+    }
+
+    /**
+     * Istio's canonical service of a pod with these labels: {@code service.istio.io/canonical-name}, else
+     * {@code app.kubernetes.io/name}; null when it has neither (Istio then takes the app, else the workload).
+     */
+    public static String canonicalName(Map<String, String> labels) {
+        return firstLabel(labels, "service.istio.io/canonical-name", "app.kubernetes.io/name");
+    }
+
+    /**
+     * Istio's canonical revision of a pod with these labels: {@code service.istio.io/canonical-revision}, else
+     * {@code app.kubernetes.io/version}; null when it has neither (Istio then takes the version, else latest).
+     */
+    public static String canonicalRevision(Map<String, String> labels) {
+        return firstLabel(labels, "service.istio.io/canonical-revision", "app.kubernetes.io/version");
+    }
+
+    private static String firstLabel(Map<String, String> labels, String... names) {
+        for (String name : names) {
+            String v = labels.get(name);
+            if (v != null && !v.isEmpty()) {
+                return v;
+            }
+        }
+        return null;
     }
 
     private static JsonObject proxyConfig(Map<String, String> env, Consumer<String> warn) {
@@ -122,7 +181,7 @@ final class PodInfo {
     }
 
     /** A {@code labels} or {@code annotations} file of the downward API: {@code key="value"} lines. */
-    static Map<String, String> downwardApi(String text, Path file, Consumer<String> warn) {
+    public static Map<String, String> downwardApi(String text, Path file, Consumer<String> warn) {
         Map<String, String> entries = new TreeMap<>();
         for (String line : text.split("\n")) {
             if (line.isBlank()) {
@@ -140,7 +199,7 @@ final class PodInfo {
     }
 
     /** A string in Go's double quotes with its escapes ({@code \"}, {@code \\}, {@code \n}, {@code \xHH}, ...). */
-    static String unquote(String quoted) {
+    public static String unquote(String quoted) {
         if (quoted.length() < 2 || quoted.charAt(0) != '"' || quoted.charAt(quoted.length() - 1) != '"') {
             return null;
         }
