@@ -63,6 +63,8 @@ public final class DefaultMesh implements Mesh {
 
     private final Vertx vertx;
     private final MeshOptions options;
+    /** The settings in the pod the mesh runs in, with the pod's labels and node metadata. */
+    private final PodInfo.InPod pod;
     private final SnapshotHolder snapshots;
     private final OutboundRouting routing;
     private final Router router;
@@ -87,10 +89,22 @@ public final class DefaultMesh implements Mesh {
     private volatile Future<Void> closed;
 
     DefaultMesh(Vertx vertx, MeshOptions options) {
+        this(vertx, PodInfo.InPod.read(options, System.getenv(), PodInfo.POD_INFO_DIR, LOG::warning));
+    }
+
+    /** The mesh of {@code pod}'s settings, in that pod. */
+    DefaultMesh(Vertx vertx, PodInfo.InPod pod) {
+        MeshOptions options = pod.options();
         this.vertx = vertx;
         this.options = options;
+        this.pod = pod;
         String workload = options.getWorkloadName().isEmpty() ? options.getApp() : options.getWorkloadName();
-        this.local = new WorkloadInfo(workload, options.getNamespace(), options.getApp(), options.getVersion());
+        // Istio's canonical service and revision: the pod's labels that name them, else the app and version
+        String canonical = PodInfo.canonicalName(pod.labels());
+        String revision = PodInfo.canonicalRevision(pod.labels());
+        this.local = new WorkloadInfo(workload, options.getNamespace(), options.getApp(), options.getVersion(),
+                canonical != null ? canonical : options.getApp().isEmpty() ? workload : options.getApp(),
+                revision != null ? revision : options.getVersion(), null);
         if (options.isMetricsEnabled()) {
             this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
             this.metrics = MeshMetrics.create(registry, local, options.getClusterId());
@@ -128,12 +142,20 @@ public final class DefaultMesh implements Mesh {
         this.dispatcher = new OutboundDispatcher(snapshots, routing, router, options.getPodIp(), this::unavailable);
     }
 
-    /** Istio's sidecar node id: {@code sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local}. */
+    /**
+     * Istio's sidecar node id: {@code sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local}, the id of its xDS node
+     * too.
+     */
     public String nodeId() {
-        String pod = options.getPodName().isEmpty() ? (local.workload().equals("unknown") ? "inmesh"
-                : local.workload()) : options.getPodName();
-        return "sidecar~" + options.getPodIp() + "~" + pod + "." + options.getNamespace() + "~"
-                + options.getNamespace() + ".svc.cluster.local";
+        return NodeOptions.of(podName(options, local), local.namespace(), options.getPodIp()).nodeId();
+    }
+
+    /** The pod's name, of the node id: {@code inmesh.pod.name}, else the workload's, else {@code inmesh}. */
+    private static String podName(MeshOptions options, WorkloadInfo local) {
+        if (!options.getPodName().isEmpty()) {
+            return options.getPodName();
+        }
+        return local.workload().equals(WorkloadInfo.UNKNOWN.workload()) ? "inmesh" : local.workload();
     }
 
     /**
@@ -212,8 +234,14 @@ public final class DefaultMesh implements Mesh {
         return admin.start();
     }
 
-    private AdsOptions adsOptions() {
-        return adsOptions(options, local, options.getClusterId(), "NONE");
+    /** This workload, as its metrics and its peer metadata name it. */
+    WorkloadInfo workload() {
+        return local;
+    }
+
+    /** The ADS options of this mesh's settings, its node the sidecar node of its pod. */
+    AdsOptions adsOptions() {
+        return adsOptions(options, local, options.getClusterId(), "NONE", pod.labels(), pod.metadata());
     }
 
     /**
@@ -248,8 +276,7 @@ public final class DefaultMesh implements Mesh {
         if (!local.version().equals(WorkloadInfo.UNKNOWN.version())) {
             labels.put("version", local.version());
         }
-        String pod = options.getPodName().isEmpty() ? local.workload() : options.getPodName();
-        NodeOptions node = new NodeOptions(pod, local.namespace(), options.getPodIp(), null,
+        NodeOptions node = new NodeOptions(podName(options, local), local.namespace(), options.getPodIp(), null,
                 clusterId, null, null, labels, local.workload(), interceptionMode, null, Map.of())
                 .withIstioMeta(istioMeta);
         return new AdsOptions(servers, node, Duration.ofSeconds(options.getXdsInitialFetchTimeoutSeconds()), null,

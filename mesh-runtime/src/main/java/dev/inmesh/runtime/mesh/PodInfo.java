@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.Objects;
 import java.util.TreeMap;
 import java.util.function.Consumer;
 
@@ -38,6 +39,55 @@ public final class PodInfo {
     public static final Path SECRETS_DIR = Path.of("/var/run/secrets");
 
     private PodInfo() {}
+
+    /**
+     * The settings of an in-JVM mesh in its pod.
+     *
+     * @param options the settings, with what the pod tells where they leave it unset ({@link #read})
+     * @param labels the pod's labels ({@link PodInfo#labels}), the node's {@code LABELS}
+     * @param metadata the node metadata of the {@code ISTIO_METAJSON_*} variables ({@link PodInfo#metaJson})
+     */
+    public record InPod(MeshOptions options, Map<String, String> labels, Map<String, String> metadata) {
+        public InPod {
+            Objects.requireNonNull(options, "options");
+            labels = Map.copyOf(labels);
+            metadata = Map.copyOf(metadata);
+        }
+
+        /**
+         * The settings {@code o} in the pod that the variables {@code env} and the downward API directory
+         * {@code podInfo} describe, as Istio's agent reads a pod: where {@code o} leaves a setting unset (at its
+         * default), the pod's name is {@code POD_NAME}, its IP {@code INSTANCE_IP}, its namespace
+         * {@code POD_NAMESPACE}, its app and version its {@code app} and {@code version} labels. Outside a pod (none
+         * of the variables, no labels file) the settings are {@code o}'s. What cannot be read is told to {@code warn}.
+         */
+        public static InPod read(MeshOptions o, Map<String, String> env, Path podInfo, Consumer<String> warn) {
+            Map<String, String> labels = PodInfo.labels(podInfo.resolve("labels"), env, warn);
+            MeshOptions in = new MeshOptions(o);
+            if (in.getPodName().isEmpty()) {
+                unlessEmpty(env.get("POD_NAME"), in::setPodName);
+            }
+            if (in.getPodIp().equals(new MeshOptions().getPodIp())) {
+                unlessEmpty(env.get("INSTANCE_IP"), in::setPodIp);
+            }
+            if (in.getNamespace().equals(new MeshOptions().getNamespace())) {
+                unlessEmpty(env.get("POD_NAMESPACE"), in::setNamespace);
+            }
+            if (in.getApp().isEmpty()) {
+                unlessEmpty(labels.get("app"), in::setApp);
+            }
+            if (in.getVersion().isEmpty()) {
+                unlessEmpty(labels.get("version"), in::setVersion);
+            }
+            return new InPod(in, labels, metaJson(env, warn));
+        }
+
+        private static void unlessEmpty(String value, Consumer<String> set) {
+            if (value != null && !value.isEmpty()) {
+                set.accept(value);
+            }
+        }
+    }
 
     /**
      * The pod's labels: {@code ISTIO_METAJSON_LABELS}'s, then the downward API file's over them (without

@@ -1,0 +1,123 @@
+package dev.inmesh.runtime.mesh;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.inmesh.api.MeshOptions;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.xds.ads.NodeBuilder;
+import io.envoyproxy.envoy.config.core.v3.Node;
+import io.smallrye.config.EnvConfigSource;
+import io.smallrye.config.SmallRyeConfigBuilder;
+import io.vertx.core.Vertx;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The in-JVM mesh in a Kubernetes pod without a sidecar reads the pod as Istio's agent (and inmesh proxy) reads it. */
+class MeshInPodTest {
+    private final Vertx vertx = Vertx.vertx();
+    private final List<String> warnings = new ArrayList<>();
+
+    @TempDir
+    Path podInfo;
+
+    @AfterEach
+    void close() {
+        vertx.close().await();
+    }
+
+    /** What a pod's Deployment gives its container through the downward API, as Istio's injector would. */
+    private static final Map<String, String> POD = Map.of("POD_NAME", "reviews-v2-5d8f9c7b4-x2k4p",
+            "POD_NAMESPACE", "bookinfo", "INSTANCE_IP", "10.244.1.7",
+            "ISTIO_METAJSON_LABELS", "{\"app\": \"old\", \"tier\": \"web\"}",
+            "ISTIO_METAJSON_ANNOTATIONS", "{\"sidecar.istio.io/inject\": \"false\"}");
+
+    private DefaultMesh mesh(MeshOptions o, Map<String, String> env) {
+        return new DefaultMesh(vertx, PodInfo.InPod.read(o, env, podInfo, warnings::add));
+    }
+
+    private static Map<String, String> labels(Node node) {
+        Map<String, String> labels = new TreeMap<>();
+        node.getMetadata().getFieldsMap().get("LABELS").getStructValue().getFieldsMap()
+                .forEach((k, v) -> labels.put(k, v.getStringValue()));
+        return labels;
+    }
+
+    @Test
+    void inAPodTheNodeIsThePodByItsIpNameNamespaceAndLabelsAndTheMetricsNameItsAppAndVersion() throws Exception {
+        Files.writeString(podInfo.resolve("labels"), """
+                app="reviews"
+                pod-template-hash="5d8f9c7b4"
+                service.istio.io/canonical-name="reviews-canonical"
+                version="v2"
+                """);
+        DefaultMesh mesh = mesh(new MeshOptions().setXdsAddress("istiod.istio-system.svc:15010"), POD);
+        String id = "sidecar~10.244.1.7~reviews-v2-5d8f9c7b4-x2k4p.bookinfo~bookinfo.svc.cluster.local";
+        assertEquals(id, mesh.nodeId(), "istiod finds the pod, and so its Services, by this IP");
+        Node node = NodeBuilder.build(mesh.adsOptions().node());
+        assertEquals(id, node.getId(), "one node id, for the admin server and for istiod");
+        assertEquals("10.244.1.7", node.getMetadata().getFieldsMap().get("INSTANCE_IPS").getStringValue());
+        assertEquals(Map.of("app", "reviews", "version", "v2", "tier", "web",
+                "service.istio.io/canonical-name", "reviews-canonical"), labels(node),
+                "the file's labels over ISTIO_METAJSON_LABELS', without pod-template-hash");
+        assertEquals("false", node.getMetadata().getFieldsMap().get("sidecar.istio.io/inject").getStringValue(),
+                "ISTIO_METAJSON_*'s members, as the agent merges them");
+        WorkloadInfo local = mesh.workload();
+        assertEquals("reviews", local.app());
+        assertEquals("v2", local.version());
+        assertEquals("bookinfo", local.namespace());
+        assertEquals("reviews-canonical", local.canonicalService());
+        assertEquals("10.244.1.7", mesh.options().getPodIp(), "the source address of the outbound requests too");
+        assertEquals(List.of(), warnings);
+    }
+
+    @Test
+    void theSettingsWinOverThePodThenInmeshVariablesOverIstios() throws Exception {
+        Files.writeString(podInfo.resolve("labels"), "app=\"reviews\"\nversion=\"v2\"\n");
+        DefaultMesh own = mesh(new MeshOptions().setPodName("mine").setPodIp("10.0.0.9").setNamespace("shop")
+                .setApp("legacy").setVersion("v9").setXdsAddress("127.0.0.1:15010"), POD);
+        assertEquals("sidecar~10.0.0.9~mine.shop~shop.svc.cluster.local", own.nodeId());
+        assertEquals("legacy", own.workload().app());
+        assertEquals("v9", own.workload().version());
+        assertEquals(Map.of("app", "legacy", "version", "v9", "tier", "web"), labels(NodeBuilder.build(
+                own.adsOptions().node())), "the app and version the workload goes by, with the pod's other labels");
+
+        // INMESH_* variables are settings: over Istio's
+        MeshOptions settings = MeshSettings.from(new SmallRyeConfigBuilder().withSources(new EnvConfigSource(
+                Map.of("INMESH_POD_NAME", "named", "INMESH_POD_IP", "10.0.0.8", "INMESH_APP", "ratings"), 300))
+                .build());
+        DefaultMesh inmesh = mesh(settings, POD);
+        assertEquals("sidecar~10.0.0.8~named.bookinfo~bookinfo.svc.cluster.local", inmesh.nodeId());
+        assertEquals("ratings", inmesh.workload().app());
+        assertEquals("v2", inmesh.workload().version(), "the pod's version label, not set otherwise");
+    }
+
+    @Test
+    void outsideAPodNothingChanges() {
+        Map<String, String> notAPod = Map.of("PROXY_CONFIG", "{}", "HOME", "/root");
+        DefaultMesh mesh = mesh(new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews"), notAPod);
+        assertEquals("sidecar~127.0.0.1~reviews-v1.default~default.svc.cluster.local", mesh.nodeId());
+        assertEquals("127.0.0.1", mesh.options().getPodIp());
+        assertEquals("", mesh.options().getPodName());
+        assertEquals("default", mesh.options().getNamespace());
+        assertEquals("", mesh.options().getVersion());
+        assertNull(mesh.options().getXdsAddress(), "no control plane asked for: none reached, whatever the pod says");
+        assertTrue(mesh.isReady(), "the embedded default, with no configuration source, as before");
+
+        DefaultMesh unnamed = mesh(new MeshOptions().setXdsAddress("127.0.0.1:15010"), Map.of());
+        assertEquals("sidecar~127.0.0.1~inmesh.default~default.svc.cluster.local", unnamed.nodeId());
+        Node node = NodeBuilder.build(unnamed.adsOptions().node());
+        assertEquals(unnamed.nodeId(), node.getId(), "the admin server's node is the one istiod is told");
+        assertEquals(Map.of(), labels(node));
+        assertNull(unnamed.options().getXdsCaFile());
+        assertEquals(List.of(), warnings);
+    }
+}
