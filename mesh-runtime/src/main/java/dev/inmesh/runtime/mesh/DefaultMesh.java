@@ -89,7 +89,8 @@ public final class DefaultMesh implements Mesh {
     private volatile Future<Void> closed;
 
     DefaultMesh(Vertx vertx, MeshOptions options) {
-        this(vertx, PodInfo.InPod.read(options, System.getenv(), PodInfo.POD_INFO_DIR, LOG::warning));
+        this(vertx, PodInfo.InPod.read(options, System.getenv(), PodInfo.POD_INFO_DIR, PodInfo.SECRETS_DIR,
+                LOG::warning));
     }
 
     /** The mesh of {@code pod}'s settings, in that pod. */

@@ -58,10 +58,13 @@ public final class PodInfo {
          * The settings {@code o} in the pod that the variables {@code env} and the downward API directory
          * {@code podInfo} describe, as Istio's agent reads a pod: where {@code o} leaves a setting unset (at its
          * default), the pod's name is {@code POD_NAME}, its IP {@code INSTANCE_IP}, its namespace
-         * {@code POD_NAMESPACE}, its app and version its {@code app} and {@code version} labels. Outside a pod (none
-         * of the variables, no labels file) the settings are {@code o}'s. What cannot be read is told to {@code warn}.
+         * {@code POD_NAMESPACE}, its app and version its {@code app} and {@code version} labels; an xDS server on
+         * istiod's TLS port is reached with the root certificate and token mounted under {@code secrets}
+         * ({@link PodInfo#istiodFiles}). Outside a pod (none of the variables, no labels file, none of the files)
+         * the settings are {@code o}'s; none names an xDS server. What cannot be read is told to {@code warn}.
          */
-        public static InPod read(MeshOptions o, Map<String, String> env, Path podInfo, Consumer<String> warn) {
+        public static InPod read(MeshOptions o, Map<String, String> env, Path podInfo, Path secrets,
+                                 Consumer<String> warn) {
             Map<String, String> labels = PodInfo.labels(podInfo.resolve("labels"), env, warn);
             MeshOptions in = new MeshOptions(o);
             if (in.getPodName().isEmpty()) {
@@ -79,7 +82,7 @@ public final class PodInfo {
             if (in.getVersion().isEmpty()) {
                 unlessEmpty(labels.get("version"), in::setVersion);
             }
-            return new InPod(in, labels, metaJson(env, warn));
+            return new InPod(istiodFiles(in, secrets, env), labels, metaJson(env, warn));
         }
 
         private static void unlessEmpty(String value, Consumer<String> set) {

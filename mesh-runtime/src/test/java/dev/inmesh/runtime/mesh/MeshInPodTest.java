@@ -29,6 +29,9 @@ class MeshInPodTest {
     @TempDir
     Path podInfo;
 
+    @TempDir
+    Path secrets;
+
     @AfterEach
     void close() {
         vertx.close().await();
@@ -41,7 +44,7 @@ class MeshInPodTest {
             "ISTIO_METAJSON_ANNOTATIONS", "{\"sidecar.istio.io/inject\": \"false\"}");
 
     private DefaultMesh mesh(MeshOptions o, Map<String, String> env) {
-        return new DefaultMesh(vertx, PodInfo.InPod.read(o, env, podInfo, warnings::add));
+        return new DefaultMesh(vertx, PodInfo.InPod.read(o, env, podInfo, secrets, warnings::add));
     }
 
     private static Map<String, String> labels(Node node) {
@@ -119,5 +122,36 @@ class MeshInPodTest {
         assertEquals(Map.of(), labels(node));
         assertNull(unnamed.options().getXdsCaFile());
         assertEquals(List.of(), warnings);
+    }
+
+    @Test
+    void onIstiodsTlsPortTheMeshTrustsTheMountedRootCertificateAndSendsTheMountedTokenAsIstiosAgent() throws Exception {
+        MeshOptions istiod = new MeshOptions().setXdsAddress("istiod.istio-system.svc:15012");
+        DefaultMesh none = mesh(istiod, POD);
+        assertNull(none.adsOptions().servers().get(0).caFile(), "no files mounted: none taken");
+        assertNull(none.adsOptions().servers().get(0).tokenFile());
+
+        Files.createDirectories(secrets.resolve("istio"));
+        Files.createDirectories(secrets.resolve("tokens"));
+        Files.writeString(secrets.resolve("istio/root-cert.pem"), "root");
+        Files.writeString(secrets.resolve("tokens/istio-token"), "token");
+        var server = mesh(istiod, POD).adsOptions().servers().get(0);
+        assertEquals(secrets.resolve("istio/root-cert.pem"), server.caFile());
+        assertEquals(secrets.resolve("tokens/istio-token"), server.tokenFile());
+        MeshOptions ca = mesh(new MeshOptions(istiod).setIdentityDir("/certs").setIdentityCaEnabled(true), POD)
+                .options();
+        assertEquals(secrets.resolve("tokens/istio-token"), dev.inmesh.runtime.identity.IstioCaOptions.fromSettings(
+                ca, null, "Kubernetes", POD).ca().tokenFile(), "Istio's CA, on the same port, reached the same way");
+
+        var own = mesh(new MeshOptions(istiod).setXdsCaFile("/etc/ca.pem").setXdsTokenFile("/etc/token"), POD)
+                .adsOptions().servers().get(0);
+        assertEquals(Path.of("/etc/ca.pem"), own.caFile(), "the settings win");
+        assertEquals(Path.of("/etc/token"), own.tokenFile());
+        var plain = mesh(new MeshOptions().setXdsAddress("istiod.istio-system.svc:15010"), POD).adsOptions()
+                .servers().get(0);
+        assertNull(plain.caFile(), "istiod's plaintext port: no TLS");
+        assertNull(plain.tokenFile(), "the pod's token goes to istiod's TLS port only");
+        assertNull(mesh(new MeshOptions(), POD).options().getXdsCaFile(), "no xDS server: none reached");
+        assertNull(mesh(new MeshOptions(), POD).options().getXdsAddress());
     }
 }
