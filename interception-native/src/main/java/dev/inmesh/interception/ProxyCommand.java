@@ -339,13 +339,9 @@ public final class ProxyCommand implements Callable<Integer> {
         }
         if (caAddress != null) {
             o.setIdentityCaAddress(caAddress);
-        } else if (o.getIdentityCaAddress() == null && env.get("CA_ADDR") != null && !env.get("CA_ADDR").isEmpty()) {
-            o.setIdentityCaAddress(env.get("CA_ADDR")); // as Istio's injector names its CA to its agent
         }
-        if (o.getIdentityTrustDomain().equals("cluster.local") && env.get("TRUST_DOMAIN") != null
-                && !env.get("TRUST_DOMAIN").isEmpty()) {
-            o.setIdentityTrustDomain(env.get("TRUST_DOMAIN")); // the mesh's trust domain, as the injector gives it
-        }
+        // CA_ADDR and TRUST_DOMAIN, as Istio's injector names its CA and the mesh's trust domain to its agent
+        PodInfo.istioCa(o, env);
         if (xdsAddress != null) {
             o.setXdsAddress(xdsAddress);
         }

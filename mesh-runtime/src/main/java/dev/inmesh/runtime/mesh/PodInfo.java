@@ -60,7 +60,8 @@ public final class PodInfo {
          * default), the pod's name is {@code POD_NAME}, its IP {@code INSTANCE_IP}, its namespace
          * {@code POD_NAMESPACE}, its app and version its {@code app} and {@code version} labels; an xDS server on
          * istiod's TLS port is reached with the root certificate and token mounted under {@code secrets}
-         * ({@link PodInfo#istiodFiles}). Outside a pod (none of the variables, no labels file, none of the files)
+         * ({@link PodInfo#istiodFiles}); Istio's CA is {@code CA_ADDR} and the trust domain {@code TRUST_DOMAIN}
+         * ({@link PodInfo#istioCa}). Outside a pod (none of the variables, no labels file, none of the files)
          * the settings are {@code o}'s; none names an xDS server. What cannot be read is told to {@code warn}.
          */
         public static InPod read(MeshOptions o, Map<String, String> env, Path podInfo, Path secrets,
@@ -82,7 +83,7 @@ public final class PodInfo {
             if (in.getVersion().isEmpty()) {
                 unlessEmpty(labels.get("version"), in::setVersion);
             }
-            return new InPod(istiodFiles(in, secrets, env), labels, metaJson(env, warn));
+            return new InPod(istioCa(istiodFiles(in, secrets, env), env), labels, metaJson(env, warn));
         }
 
         private static void unlessEmpty(String value, Consumer<String> set) {
@@ -181,6 +182,24 @@ public final class PodInfo {
         }
         if (o.getXdsTokenFile() == null && Files.isRegularFile(token)) {
             o.setXdsTokenFile(token.toString());
+        }
+        return o;
+    }
+
+    /**
+     * The settings {@code o} with Istio's CA as Istio's injector names it to its agent: {@code CA_ADDR} of {@code env}
+     * when {@code o} names no CA address, and the mesh's trust domain {@code TRUST_DOMAIN} when {@code o}'s is the
+     * default. Returns {@code o}, changed.
+     */
+    public static MeshOptions istioCa(MeshOptions o, Map<String, String> env) {
+        String ca = env.get("CA_ADDR");
+        if (o.getIdentityCaAddress() == null && ca != null && !ca.isEmpty()) {
+            o.setIdentityCaAddress(ca);
+        }
+        String trustDomain = env.get("TRUST_DOMAIN");
+        if (o.getIdentityTrustDomain().equals(new MeshOptions().getIdentityTrustDomain()) && trustDomain != null
+                && !trustDomain.isEmpty()) {
+            o.setIdentityTrustDomain(trustDomain);
         }
         return o;
     }

@@ -154,4 +154,25 @@ class MeshInPodTest {
         assertNull(mesh(new MeshOptions(), POD).options().getXdsCaFile(), "no xDS server: none reached");
         assertNull(mesh(new MeshOptions(), POD).options().getXdsAddress());
     }
+
+    @Test
+    void istiosCaIsTheOneThePodNamesInTheTrustDomainItNamesUnlessTheSettingsNameThem() {
+        Map<String, String> env = Map.of("POD_NAMESPACE", "bookinfo", "SERVICE_ACCOUNT", "reviews",
+                "CA_ADDR", "istiod-ca.istio-system.svc:15012", "TRUST_DOMAIN", "corp.example");
+        MeshOptions ca = new MeshOptions().setIdentityDir("/certs").setIdentityCaEnabled(true)
+                .setXdsAddress("istiod.istio-system.svc:15010");
+        var pod = dev.inmesh.runtime.identity.IstioCaOptions.fromSettings(mesh(ca, env).options(), null,
+                "Kubernetes", env);
+        assertEquals("istiod-ca.istio-system.svc:15012", pod.ca().address(), "CA_ADDR");
+        assertEquals("spiffe://corp.example/ns/bookinfo/sa/reviews", pod.spiffeId(), "TRUST_DOMAIN");
+
+        var own = dev.inmesh.runtime.identity.IstioCaOptions.fromSettings(mesh(new MeshOptions(ca)
+                .setIdentityCaAddress("127.0.0.1:15012").setIdentityTrustDomain("mine.example"), env).options(),
+                null, "Kubernetes", env);
+        assertEquals("127.0.0.1:15012", own.ca().address(), "the settings win");
+        assertEquals("spiffe://mine.example/ns/bookinfo/sa/reviews", own.spiffeId());
+        MeshOptions outside = mesh(new MeshOptions(), Map.of()).options();
+        assertNull(outside.getIdentityCaAddress());
+        assertEquals("cluster.local", outside.getIdentityTrustDomain());
+    }
 }
