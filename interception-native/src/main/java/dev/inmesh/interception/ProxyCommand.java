@@ -287,20 +287,11 @@ public final class ProxyCommand implements Callable<Integer> {
     }
 
     /**
-     * The node metadata Istio's agent takes from its environment: each {@code ISTIO_META_NAME} variable as metadata
-     * {@code NAME} (istiod reads, for instance, {@code DNS_CAPTURE}, {@code DNS_AUTO_ALLOCATE}, {@code HTTP10},
-     * {@code NETWORK}, {@code MESH_ID}) over the {@code proxyMetadata} of {@code PROXY_CONFIG}
-     * ({@link PodInfo#proxyMetadata}), then the members of each {@code ISTIO_METAJSON_*} variable's JSON object
-     * ({@link PodInfo#metaJson}), and {@code DNS_CAPTURE} {@code true} with {@code --dns-capture}.
+     * The node metadata Istio's agent takes from its environment ({@link PodInfo#nodeMetadata}), and
+     * {@code DNS_CAPTURE} {@code true} with {@code --dns-capture}.
      */
     java.util.Map<String, String> istioMeta(java.util.Map<String, String> env) {
-        java.util.Map<String, String> meta = new java.util.TreeMap<>(PodInfo.proxyMetadata(env));
-        env.forEach((name, value) -> {
-            if (name.startsWith("ISTIO_META_") && name.length() > "ISTIO_META_".length()) {
-                meta.put(name.substring("ISTIO_META_".length()), value);
-            }
-        });
-        meta.putAll(PodInfo.metaJson(env, warnings));
+        java.util.Map<String, String> meta = new java.util.TreeMap<>(PodInfo.nodeMetadata(env, warnings));
         if (dnsCapture) {
             meta.put("DNS_CAPTURE", "true");
         }

@@ -28,6 +28,8 @@ public final class PodInfo {
     /** The label a Deployment's ReplicaSet adds to each pod, which the agent leaves out of the node's labels. */
     public static final String POD_TEMPLATE_HASH = "pod-template-hash";
     public static final String METAJSON_PREFIX = "ISTIO_METAJSON_";
+    /** Istio's agent's variables of node metadata, one member each. */
+    public static final String META_PREFIX = "ISTIO_META_";
     /** The discovery address of Istio's default ProxyConfig. */
     public static final String DEFAULT_DISCOVERY_ADDRESS = "istiod.istio-system.svc:15012";
     /** Where Istio's injector mounts the pod's downward API files ({@code labels}, {@code annotations}). */
@@ -45,7 +47,8 @@ public final class PodInfo {
      *
      * @param options the settings, with what the pod tells where they leave it unset ({@link #read})
      * @param labels the pod's labels ({@link PodInfo#labels}), the node's {@code LABELS}
-     * @param metadata the node metadata of the {@code ISTIO_METAJSON_*} variables ({@link PodInfo#metaJson})
+     * @param metadata the node metadata of the {@code ISTIO_META_*} and {@code ISTIO_METAJSON_*} variables
+     *     ({@link PodInfo#nodeMetadata})
      */
     public record InPod(MeshOptions options, Map<String, String> labels, Map<String, String> metadata) {
         public InPod {
@@ -58,7 +61,8 @@ public final class PodInfo {
          * The settings {@code o} in the pod that the variables {@code env} and the downward API directory
          * {@code podInfo} describe, as Istio's agent reads a pod: where {@code o} leaves a setting unset (at its
          * default), the pod's name is {@code POD_NAME}, its IP {@code INSTANCE_IP}, its namespace
-         * {@code POD_NAMESPACE}, its app and version its {@code app} and {@code version} labels; an xDS server on
+         * {@code POD_NAMESPACE}, its app and version its {@code app} and {@code version} labels, its workload
+         * {@code ISTIO_META_WORKLOAD_NAME} and its cluster {@code ISTIO_META_CLUSTER_ID}; an xDS server on
          * istiod's TLS port is reached with the root certificate and token mounted under {@code secrets}
          * ({@link PodInfo#istiodFiles}); Istio's CA is {@code CA_ADDR} and the trust domain {@code TRUST_DOMAIN}
          * ({@link PodInfo#istioCa}). Outside a pod (none of the variables, no labels file, none of the files)
@@ -83,7 +87,13 @@ public final class PodInfo {
             if (in.getVersion().isEmpty()) {
                 unlessEmpty(labels.get("version"), in::setVersion);
             }
-            return new InPod(istioCa(istiodFiles(in, secrets, env), env), labels, metaJson(env, warn));
+            if (in.getWorkloadName().isEmpty()) {
+                unlessEmpty(env.get("ISTIO_META_WORKLOAD_NAME"), in::setWorkloadName);
+            }
+            if (in.getClusterId().equals(new MeshOptions().getClusterId())) {
+                unlessEmpty(env.get("ISTIO_META_CLUSTER_ID"), in::setClusterId);
+            }
+            return new InPod(istioCa(istiodFiles(in, secrets, env), env), labels, nodeMetadata(env, warn));
         }
 
         private static void unlessEmpty(String value, Consumer<String> set) {
@@ -91,6 +101,24 @@ public final class PodInfo {
                 set.accept(value);
             }
         }
+    }
+
+    /**
+     * The node metadata Istio's agent takes from its environment: each {@code ISTIO_META_NAME} variable as metadata
+     * {@code NAME} (istiod reads, for instance, {@code DNS_CAPTURE}, {@code DNS_AUTO_ALLOCATE}, {@code HTTP10},
+     * {@code NETWORK}, {@code MESH_ID}) over the {@code proxyMetadata} of {@code PROXY_CONFIG}
+     * ({@link #proxyMetadata}), then the members of each {@code ISTIO_METAJSON_*} variable's JSON object
+     * ({@link #metaJson}).
+     */
+    public static Map<String, String> nodeMetadata(Map<String, String> env, Consumer<String> warn) {
+        Map<String, String> meta = new TreeMap<>(proxyMetadata(env));
+        env.forEach((name, value) -> {
+            if (name.startsWith(META_PREFIX) && name.length() > META_PREFIX.length()) {
+                meta.put(name.substring(META_PREFIX.length()), value);
+            }
+        });
+        meta.putAll(metaJson(env, warn));
+        return meta;
     }
 
     /**

@@ -83,6 +83,28 @@ class MeshInPodTest {
     }
 
     @Test
+    void istiosMetadataVariablesGoIntoTheNodeAndNameTheWorkloadAndClusterAsForIstiosAgent() throws Exception {
+        Map<String, String> env = new java.util.HashMap<>(POD);
+        env.putAll(Map.of("ISTIO_META_WORKLOAD_NAME", "reviews-v2", "ISTIO_META_CLUSTER_ID", "east",
+                "ISTIO_META_NETWORK", "network-east", "ISTIO_META_MESH_ID", "mesh1"));
+        DefaultMesh mesh = mesh(new MeshOptions().setApp("reviews").setXdsAddress("127.0.0.1:15010"), env);
+        Node node = NodeBuilder.build(mesh.adsOptions().node());
+        var meta = node.getMetadata().getFieldsMap();
+        assertEquals("network-east", meta.get("NETWORK").getStringValue(), "istiod's endpoints per network");
+        assertEquals("mesh1", meta.get("MESH_ID").getStringValue());
+        assertEquals("east", meta.get("CLUSTER_ID").getStringValue());
+        assertEquals("reviews-v2", meta.get("WORKLOAD_NAME").getStringValue());
+        assertEquals("reviews-v2", mesh.workload().workload(), "the source_workload of the metrics too");
+        assertEquals("east", mesh.options().getClusterId(), "the source_cluster of the metrics too");
+        // a setting wins
+        DefaultMesh own = mesh(new MeshOptions().setWorkloadName("mine").setClusterId("west")
+                .setXdsAddress("127.0.0.1:15010"), env);
+        assertEquals("mine", own.workload().workload());
+        assertEquals("west", NodeBuilder.build(own.adsOptions().node()).getMetadata().getFieldsMap()
+                .get("CLUSTER_ID").getStringValue());
+    }
+
+    @Test
     void theSettingsWinOverThePodThenInmeshVariablesOverIstios() throws Exception {
         Files.writeString(podInfo.resolve("labels"), "app=\"reviews\"\nversion=\"v2\"\n");
         DefaultMesh own = mesh(new MeshOptions().setPodName("mine").setPodIp("10.0.0.9").setNamespace("shop")
