@@ -117,10 +117,51 @@ public final class EnvoyJson {
             JsonFormat.TypeRegistry.Builder registry = JsonFormat.TypeRegistry.newBuilder();
             registerTree(m, registry);
             JsonFormat.Printer printer = JsonFormat.printer().usingTypeRegistry(registry.build());
-            return (protoFieldNames ? printer.preservingProtoFieldNames() : printer).print(m);
+            return wholeNumbers((protoFieldNames ? printer.preservingProtoFieldNames() : printer).print(m));
         } catch (InvalidProtocolBufferException e) {
             throw new IllegalStateException("cannot print " + m.getDescriptorForType().getFullName(), e);
         }
+    }
+
+    /** 2^53: below it, every whole double is exact as a long. */
+    private static final double EXACT = 9007199254740992.0;
+
+    /**
+     * The JSON with each whole-valued double (a {@code Struct}'s number, a {@code Percent}) written without a
+     * fraction, as Envoy's and istioctl's printers write it ({@code 9080}, {@code 4294967295}), where protobuf-java
+     * writes {@code 9080.0} and {@code 4.294967295E9}. Integers are never printed with a point or exponent, and
+     * strings are left as they are.
+     */
+    static String wholeNumbers(String json) {
+        StringBuilder out = null;
+        int copied = 0;
+        for (int i = 0; i < json.length(); i++) {
+            char c = json.charAt(i);
+            if (c == '"') {
+                for (i++; i < json.length() && json.charAt(i) != '"'; i++) {
+                    if (json.charAt(i) == '\\') {
+                        i++;
+                    }
+                }
+            } else if (c == '-' || (c >= '0' && c <= '9')) {
+                int end = i;
+                boolean fraction = false;
+                while (end < json.length() && "0123456789.eE+-".indexOf(json.charAt(end)) >= 0) {
+                    fraction |= "eE.".indexOf(json.charAt(end)) >= 0;
+                    end++;
+                }
+                if (fraction) {
+                    double v = Double.parseDouble(json.substring(i, end));
+                    if (v == Math.rint(v) && Math.abs(v) < EXACT) {
+                        out = out == null ? new StringBuilder(json.length()) : out;
+                        out.append(json, copied, i).append((long) v);
+                        copied = end;
+                    }
+                }
+                i = end - 1;
+            }
+        }
+        return out == null ? json : out.append(json, copied, json.length()).toString();
     }
 
     private static void registerTree(Message m, JsonFormat.TypeRegistry.Builder registry) {

@@ -6,11 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.snapshot.SnapshotCompiler;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -98,5 +100,20 @@ class IstioSidecarDumpTest {
         for (String section : new String[] {"bootstrap", "cluster", "listener", "route", "secret", "endpoints"}) {
             assertTrue(r.out().contains("------ " + section), section + " in\n" + r.out());
         }
+    }
+
+    @Test
+    void wholeNumbersInMetadataPrintAsIstioctlPrintsThem() throws Exception {
+        String f = DUMP.toString();
+        ProxyConfigRun r = new ProxyConfigRun();
+        assertEquals(0, r.run("cluster", "-f", f, "--fqdn", "details.default.svc.cluster.local", "-o", "json"),
+                r.err());
+        assertTrue(r.out().contains("\"default_original_port\": 9080\n"), r.out());
+
+        r.reset();
+        assertEquals(0, r.run("bootstrap", "-f", f), r.err());
+        JsonNode metadata = EnvoyJson.tree(r.out()).path("bootstrap").path("node").path("metadata");
+        assertTrue(r.out().contains("\"ENVOY_PROMETHEUS_PORT\": 15090,"), r.out());
+        assertEquals(2, metadata.path("PROXY_CONFIG").path("concurrency").asInt());
     }
 }
