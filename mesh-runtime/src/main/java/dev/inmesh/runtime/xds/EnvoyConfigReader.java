@@ -251,7 +251,10 @@ public final class EnvoyConfigReader {
             if (has(entry, inner)) {
                 JsonNode r = field.equals("static_listeners") ? namedStaticListener(get(entry, inner))
                         : get(entry, inner);
-                if (field.equals("static_clusters") && ISTIO_AGENT_CLUSTERS.contains(text(r, "name"))) {
+                if (field.equals("static_clusters") && ISTIO_AGENT_CLUSTERS.contains(text(r, "name"))
+                        || field.equals("static_endpoint_configs")
+                        && ISTIO_AGENT_CLUSTERS.contains(text(r, "cluster_name"))) {
+                    // the agent's clusters, and the endpoints Envoy dumps for them (its Unix sockets)
                     continue;
                 }
                 readResource(r, type, at + "." + field + "[" + j + "]", b, versionOf(entry));

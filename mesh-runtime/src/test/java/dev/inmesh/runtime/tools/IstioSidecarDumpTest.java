@@ -54,6 +54,10 @@ class IstioSidecarDumpTest {
         Cluster reviews = b.clusters().get(REVIEWS);
         assertEquals(Duration.ofSeconds(10), reviews.connectTimeout());
         assertEquals(3, b.endpoints().get(REVIEWS).endpoints().get(0).lbEndpoints().size());
+        // nor the endpoints Envoy dumps for the agent's clusters, their Unix sockets
+        assertFalse(b.endpoints().containsKey("xds-grpc") || b.endpoints().containsKey("sds-grpc"),
+                b.endpoints().keySet().toString());
+        assertTrue(b.endpoints().containsKey("zipkin") && b.endpoints().containsKey("agent"));
 
         MeshSnapshot s = SnapshotCompiler.compile(b, 1);
         assertNotNull(s);
