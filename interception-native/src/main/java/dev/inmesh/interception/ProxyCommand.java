@@ -545,7 +545,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     .agent(new IstioAgent(vertx, agent, registry))
                     .clusterStatus(new ClusterManagerStatus(snapshots))
                     .configPath(config == null ? null : config.toString())
-                    .nodeId(nodeId).quit(quit).drainListeners(drain)
+                    .nodeId(nodeId).node(() -> xds != null ? xds.node() : null).quit(quit).drainListeners(drain)
                     .xdsStatus(() -> xds != null && xds.status() != null
                             ? dev.inmesh.runtime.xds.ads.XdsStatusJson.encode(xds.status()) : null)
                     .dynamicState(() -> xds != null ? xds.dynamicState() : null)

@@ -258,6 +258,7 @@ public final class AdminServer {
     private final PrometheusMeterRegistry registry;
     private final ClusterStatusSource clusterStatus;
     private final String nodeId;
+    private final java.util.function.Supplier<io.envoyproxy.envoy.config.core.v3.Node> node;
     private final String configPath;
     private final java.util.function.Supplier<String> xdsStatus;
     private final java.util.function.Supplier<DynamicState> dynamicState;
@@ -281,6 +282,7 @@ public final class AdminServer {
         this.registry = b.registry;
         this.clusterStatus = b.clusterStatus;
         this.nodeId = b.nodeId;
+        this.node = b.node;
         this.configPath = b.configPath;
         this.xdsStatus = b.xdsStatus;
         this.dynamicState = b.dynamicState;
@@ -708,8 +710,11 @@ public final class AdminServer {
         vertx.<Object>executeBlocking(() -> {
             try {
                 DynamicState dynamic = dynamicState.get();
+                io.envoyproxy.envoy.config.core.v3.Node presented = node.get();
                 return ConfigDumpBuilder.json(snapshots.current().resources(),
-                        dynamic == null ? DynamicState.NONE : dynamic, identity, nodeId, startedAt, query) + "\n";
+                        dynamic == null ? DynamicState.NONE : dynamic, identity,
+                        presented != null ? presented : io.envoyproxy.envoy.config.core.v3.Node.newBuilder()
+                                .setId(nodeId).build(), startedAt, query) + "\n";
             } catch (ConfigDumpBuilder.QueryException e) {
                 return e;
             }
@@ -748,6 +753,7 @@ public final class AdminServer {
         private PrometheusMeterRegistry registry;
         private ClusterStatusSource clusterStatus = ClusterStatusSource.NONE;
         private String nodeId = "";
+        private java.util.function.Supplier<io.envoyproxy.envoy.config.core.v3.Node> node = () -> null;
         private String configPath;
         private java.util.function.Supplier<String> xdsStatus = () -> null;
         private java.util.function.Supplier<DynamicState> dynamicState = () -> DynamicState.NONE;
@@ -785,6 +791,16 @@ public final class AdminServer {
         /** The node id the config dump's bootstrap names. */
         public Builder nodeId(String nodeId) {
             this.nodeId = nodeId == null ? "" : nodeId;
+            return this;
+        }
+
+        /**
+         * The node the proxy presents to its xDS server, asked at each {@code /config_dump}, whose bootstrap shows it
+         * (its metadata's {@code ISTIO_VERSION}, its user agent), as Envoy's does; when it answers null (no xDS
+         * server), the bootstrap's node has only the {@link #nodeId}.
+         */
+        public Builder node(java.util.function.Supplier<io.envoyproxy.envoy.config.core.v3.Node> node) {
+            this.node = node == null ? () -> null : node;
             return this;
         }
 

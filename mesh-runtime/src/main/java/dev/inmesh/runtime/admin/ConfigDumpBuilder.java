@@ -98,8 +98,8 @@ public final class ConfigDumpBuilder {
 
     /** The whole dump as a message, endpoints included (as {@code /config_dump?include_eds}). */
     public static ConfigDump build(ResourceBundle bundle, String nodeId, Instant bootstrapTime) {
-        return ConfigDump.newBuilder().addAllConfigs(sections(bundle, DynamicState.NONE, null, nodeId, bootstrapTime,
-                true, n -> true).stream().map(Any::pack).toList()).build();
+        return ConfigDump.newBuilder().addAllConfigs(sections(bundle, DynamicState.NONE, null, node(nodeId),
+                bootstrapTime, true, n -> true).stream().map(Any::pack).toList()).build();
     }
 
     /** The dump a query asks for, with no workload identity: Istio's {@code default} and {@code ROOTCA} left out. */
@@ -117,6 +117,12 @@ public final class ConfigDumpBuilder {
      */
     public static ConfigDump build(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity,
                                    String nodeId, Instant bootstrapTime, Query query) throws QueryException {
+        return build(bundle, dynamic, identity, node(nodeId), bootstrapTime, query);
+    }
+
+    /** The same, the bootstrap showing {@code node}, the whole node the proxy presents to its xDS server. */
+    public static ConfigDump build(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity,
+                                   Node node, Instant bootstrapTime, Query query) throws QueryException {
         Predicate<String> names = n -> true;
         if (query.nameRegex() != null) {
             try {
@@ -128,7 +134,7 @@ public final class ConfigDumpBuilder {
             }
         }
         // As Envoy, the endpoints are dumped (with include_eds) only when there are clusters
-        List<Message> sections = sections(bundle, dynamic, identity, nodeId, bootstrapTime,
+        List<Message> sections = sections(bundle, dynamic, identity, node, bootstrapTime,
                 query.includeEds() && !bundle.clusters().isEmpty(), names);
         FieldMask mask = query.mask() == null ? null : FieldMaskUtil.fromString(query.mask());
         ConfigDump.Builder dump = ConfigDump.newBuilder();
@@ -223,11 +229,11 @@ public final class ConfigDumpBuilder {
      * has an {@code error_state}. Sensitive fields are redacted ({@link SensitiveFields}).
      */
     private static List<Message> sections(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity,
-                                          String nodeId, Instant bootstrapTime, boolean endpointsToo,
+                                          Node node, Instant bootstrapTime, boolean endpointsToo,
                                           Predicate<String> names) {
         List<Message> dump = new ArrayList<>();
         dump.add(BootstrapConfigDump.newBuilder()
-                .setBootstrap(Bootstrap.newBuilder().setNode(Node.newBuilder().setId(nodeId == null ? "" : nodeId)))
+                .setBootstrap(Bootstrap.newBuilder().setNode(node))
                 .setLastUpdated(timestamp(bootstrapTime)).build());
 
         ClustersConfigDump.Builder clusters = ClustersConfigDump.newBuilder();
@@ -442,7 +448,18 @@ public final class ConfigDumpBuilder {
     /** The same, Istio's {@code default} and {@code ROOTCA} secrets read from {@code identity}'s files. */
     public static String json(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity, String nodeId,
                               Instant bootstrapTime, Query query) throws QueryException {
-        return EnvoyJson.print(build(bundle, dynamic, identity, nodeId, bootstrapTime, query));
+        return json(bundle, dynamic, identity, node(nodeId), bootstrapTime, query);
+    }
+
+    /** The same, the bootstrap showing {@code node}, the whole node the proxy presents to its xDS server. */
+    public static String json(ResourceBundle bundle, DynamicState dynamic, WorkloadIdentity identity, Node node,
+                              Instant bootstrapTime, Query query) throws QueryException {
+        return EnvoyJson.print(build(bundle, dynamic, identity, node, bootstrapTime, query));
+    }
+
+    /** A node known by its id alone. */
+    private static Node node(String nodeId) {
+        return Node.newBuilder().setId(nodeId == null ? "" : nodeId).build();
     }
 
     static Timestamp timestamp(Instant t) {

@@ -56,6 +56,14 @@ public final class AdsConfigSource implements ConfigSource {
         return client.start();
     }
 
+    /**
+     * The node this source presents to the server ({@code ISTIO_VERSION} and the other metadata istiod reads), which
+     * the admin's {@code /config_dump} shows as its bootstrap's node, as Envoy's shows the node it sends.
+     */
+    public io.envoyproxy.envoy.config.core.v3.Node node() {
+        return dev.inmesh.runtime.xds.ads.NodeBuilder.build(options.node());
+    }
+
     /** The stream's status (for {@code /debug/xds_status}); null before {@link #start}. */
     public XdsStatus status() {
         AdsClient c = client;

@@ -224,6 +224,7 @@ public final class DefaultMesh implements Mesh {
         }
         admin = AdminServer.builder(vertx).snapshots(snapshots).registry(registry)
                 .clusterStatus(new ClusterManagerStatus(snapshots)).nodeId(nodeId())
+                .node(() -> configSource instanceof AdsConfigSource ads ? ads.node() : null)
                 .configPath(options.getConfigFile())
                 .xdsStatus(() -> configSource instanceof AdsConfigSource ads && ads.status() != null
                         ? XdsStatusJson.encode(ads.status()) : null)

@@ -9,6 +9,8 @@ import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ads.NodeBuilder;
+import dev.inmesh.runtime.xds.ads.NodeOptions;
 import io.vertx.core.Vertx;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -330,6 +332,35 @@ class ProxyConfigCommandTest {
             out.reset();
             assertEquals(0, run("bootstrap", "--admin", "127.0.0.1:" + admin.port(0)), err.toString());
             assertTrue(out().contains("\"id\": \"sidecar~10.0.0.1~a.ns~ns.svc\""), out());
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void theBootstrapOfAProxysConfigDumpShowsTheNodeItPresentsToIstiodAsEnvoysDoes() throws Exception {
+        Vertx vertx = Vertx.vertx();
+        try {
+            SnapshotHolder holder = new SnapshotHolder();
+            holder.apply(EnvoyConfigReader.read(RESOURCES));
+            NodeOptions node = new NodeOptions("productpage-v1-6c8f9b5d47-q7wzt", "default", "10.244.0.21", null,
+                    "Kubernetes", null, null, java.util.Map.of("app", "productpage", "version", "v1"),
+                    "productpage-v1", "REDIRECT", null, java.util.Map.of());
+            AdminServer admin = AdminServer.builder(vertx).snapshots(holder).nodeId("sidecar~10.0.0.1~a.ns~ns.svc")
+                    .node(() -> NodeBuilder.build(node))
+                    .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.CONFIG_DUMP)).build();
+            admin.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            // istioctl proxy-config bootstrap -o short reads the node's metadata
+            assertEquals(0, run("bootstrap", "--admin", "127.0.0.1:" + admin.port(0), "-o", "short"), err.toString());
+            assertEquals("Istio Version: " + NodeOptions.ISTIO_VERSION + "\nEnvoy Version: 0.0.0\n", out());
+            out.reset();
+            assertEquals(0, run("bootstrap", "--admin", "127.0.0.1:" + admin.port(0)), err.toString());
+            var n = EnvoyJson.tree(out()).path("bootstrap").path("node");
+            assertEquals(node.nodeId(), n.path("id").asText());
+            assertEquals("productpage.default", n.path("cluster").asText());
+            assertEquals("inmesh", n.path("userAgentName").asText());
+            assertEquals("REDIRECT", n.path("metadata").path("INTERCEPTION_MODE").asText());
+            assertEquals("productpage", n.path("metadata").path("LABELS").path("app").asText());
         } finally {
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
