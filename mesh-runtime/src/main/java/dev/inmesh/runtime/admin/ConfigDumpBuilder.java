@@ -462,8 +462,9 @@ public final class ConfigDumpBuilder {
         return Node.newBuilder().setId(nodeId == null ? "" : nodeId).build();
     }
 
+    /** A time as Envoy's dump writes it: to the millisecond ({@code 2026-11-30T08:14:02.117Z}), truncated. */
     static Timestamp timestamp(Instant t) {
-        Instant i = t == null ? Instant.EPOCH : t;
+        Instant i = t == null ? Instant.EPOCH : t.truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
         return Timestamp.newBuilder().setSeconds(i.getEpochSecond()).setNanos(i.getNano()).build();
     }
 

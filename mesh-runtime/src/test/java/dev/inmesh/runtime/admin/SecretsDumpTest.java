@@ -18,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
@@ -119,8 +120,9 @@ class SecretsDumpTest {
         assertFalse(def.get("version_info").asText().isEmpty());
         Instant chainTime = Files.getLastModifiedTime(identityDir.resolve("cert-chain.pem")).toInstant();
         Instant keyTime = Files.getLastModifiedTime(identityDir.resolve("key.pem")).toInstant();
-        assertEquals(keyTime.isAfter(chainTime) ? keyTime : chainTime, Instant.parse(def.get("last_updated").asText()),
-                "the newest of its files");
+        // to the millisecond, as Envoy writes its times
+        assertEquals((keyTime.isAfter(chainTime) ? keyTime : chainTime).truncatedTo(ChronoUnit.MILLIS),
+                Instant.parse(def.get("last_updated").asText()), "the newest of its files");
 
         JsonNode root = active.get(1);
         assertEquals(base64(ca.certificatePem()), root.at("/secret/validation_context/trusted_ca/inline_bytes")
@@ -152,7 +154,7 @@ class SecretsDumpTest {
         assertNotEquals(before.get(0).get("version_info"), after.get(0).get("version_info"));
         assertEquals(base64(next.certificatePem()),
                 after.get(0).at("/secret/tls_certificate/certificate_chain/inline_bytes").asText());
-        assertEquals(later, Instant.parse(after.get(0).get("last_updated").asText()));
+        assertEquals(later.truncatedTo(ChronoUnit.MILLIS), Instant.parse(after.get(0).get("last_updated").asText()));
         assertEquals(before.get(1), after.get(1), "the root did not rotate");
     }
 

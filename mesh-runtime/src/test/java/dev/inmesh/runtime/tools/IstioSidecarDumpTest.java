@@ -107,6 +107,14 @@ class IstioSidecarDumpTest {
     }
 
     @Test
+    void inmeshsOwnDumpOfItWritesItsTimesToTheMillisecondAsEnvoysDoes() throws Exception {
+        ResourceBundle b = EnvoyConfigReader.read(DUMP);
+        JsonNode dump = EnvoyJson.tree(dev.inmesh.runtime.admin.ConfigDumpBuilder.json(b, "sidecar~10.244.0.21",
+                java.time.Instant.parse("2026-11-30T08:14:00.512345678Z")));
+        assertEquals("2026-11-30T08:14:00.512Z", dump.path("configs").path(0).path("last_updated").asText());
+    }
+
+    @Test
     void wholeNumbersInMetadataPrintAsIstioctlPrintsThem() throws Exception {
         String f = DUMP.toString();
         ProxyConfigRun r = new ProxyConfigRun();
