@@ -392,6 +392,23 @@ public final class ProxyCommand implements Callable<Integer> {
                 o.getIdentityDir(), null, null));
     }
 
+    /**
+     * The line that tells the proxy is up: the addresses it listens on; the listeners that bind none of their own
+     * ({@code bind_to_port: false}, as Istio's per-port outbound ones), which take the connections a
+     * {@code use_original_dst} listener hands them; and the xDS server, if any, whose listeners come as they arrive.
+     */
+    static String listeningLine(java.util.List<java.net.InetSocketAddress> addresses,
+                                java.util.Collection<dev.inmesh.api.config.listener.Listener> listeners,
+                                dev.inmesh.runtime.xds.ads.AdsOptions xds) {
+        java.util.List<String> unbound = listeners.stream().filter(l -> !l.bindToPort())
+                .map(dev.inmesh.api.config.listener.Listener::name).toList();
+        return "inmesh proxy: listening on " + addresses + (unbound.isEmpty() ? ""
+                : "; not bound (bind_to_port: false, for the connections a use_original_dst listener hands on): "
+                        + unbound) + (xds == null ? ""
+                : "; the listeners of xDS server " + xds.servers().get(0).address() + " as they arrive, as node "
+                        + xds.node().nodeId());
+    }
+
     private static String first(String option, String setting, String env, String otherwise) {
         for (String s : new String[] {option, setting, env}) {
             if (s != null && !s.isEmpty()) {
@@ -485,9 +502,8 @@ public final class ProxyCommand implements Callable<Integer> {
             closeQuietly(identityStop);
             return 1;
         }
-        System.err.println("inmesh proxy: listening on " + proxy.addresses() + (xds == null ? ""
-                : "; the listeners of xDS server " + xds.servers().get(0).address() + " as they arrive, as node "
-                        + xds.node().nodeId()));
+        System.err.println(listeningLine(proxy.addresses(), proxy.snapshots().current().resources().listeners()
+                .values(), xds));
         // SIGTERM (and SIGINT): the inbound listeners drained as Istio's agent drains its sidecar at pod shutdown,
         // then closed
         AutoCloseable identityCaStop = identityStop;
