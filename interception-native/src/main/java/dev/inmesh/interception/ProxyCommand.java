@@ -250,14 +250,11 @@ public final class ProxyCommand implements Callable<Integer> {
         String workload = first(workloadName, o.getWorkloadName(), env.get("ISTIO_META_WORKLOAD_NAME"), a);
         String cluster = first(clusterId, o.getClusterId().equals("Kubernetes") ? null : o.getClusterId(),
                 env.get("ISTIO_META_CLUSTER_ID"), "Kubernetes");
-        // Istio's canonical service and revision: its own labels, else the recommended Kubernetes ones, else these
-        String canonical = first(PodInfo.canonicalName(labels), a, workload, workload);
-        String revision = first(PodInfo.canonicalRevision(labels), v, null, "latest");
-        WorkloadInfo local = new WorkloadInfo(workload, ns, a, v, canonical, revision, null);
+        WorkloadInfo local = PodInfo.workload(workload, ns, a, v, labels);
         String pod = first(null, o.getPodName(), env.get("POD_NAME"), workload.isEmpty() ? "inmesh" : workload);
         String ip = first(null, o.getPodIp().equals("127.0.0.1") ? null : o.getPodIp(), env.get("INSTANCE_IP"),
                 "127.0.0.1");
-        String id = "sidecar~" + ip + "~" + pod + "." + ns + "~" + ns + ".svc.cluster.local";
+        String id = dev.inmesh.runtime.xds.ads.NodeOptions.of(pod, ns, ip).nodeId();
         return new Identity(local, cluster, PeerMetadata.encode(local, cluster), id, pod, ip, labels);
     }
 

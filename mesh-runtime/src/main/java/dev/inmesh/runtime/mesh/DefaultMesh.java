@@ -100,12 +100,8 @@ public final class DefaultMesh implements Mesh {
         this.options = options;
         this.pod = pod;
         String workload = options.getWorkloadName().isEmpty() ? options.getApp() : options.getWorkloadName();
-        // Istio's canonical service and revision: the pod's labels that name them, else the app and version
-        String canonical = PodInfo.canonicalName(pod.labels());
-        String revision = PodInfo.canonicalRevision(pod.labels());
-        this.local = new WorkloadInfo(workload, options.getNamespace(), options.getApp(), options.getVersion(),
-                canonical != null ? canonical : options.getApp().isEmpty() ? workload : options.getApp(),
-                revision != null ? revision : options.getVersion(), null);
+        this.local = PodInfo.workload(workload, options.getNamespace(), options.getApp(), options.getVersion(),
+                pod.labels());
         if (options.isMetricsEnabled()) {
             this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
             this.metrics = MeshMetrics.create(registry, local, options.getClusterId());

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.identity.IstioCaOptions;
+import dev.inmesh.runtime.stats.WorkloadInfo;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
@@ -246,6 +247,21 @@ public final class PodInfo {
      */
     public static String canonicalRevision(Map<String, String> labels) {
         return firstLabel(labels, "service.istio.io/canonical-revision", "app.kubernetes.io/version");
+    }
+
+    /**
+     * The workload of a pod with these {@code labels}, as its metrics and peer metadata name it: its canonical
+     * service and revision are the labels' ({@link #canonicalName}, {@link #canonicalRevision}), else what
+     * {@link WorkloadInfo#WorkloadInfo(String, String, String, String)} derives from the app, version and workload.
+     */
+    public static WorkloadInfo workload(String workload, String namespace, String app, String version,
+                                        Map<String, String> labels) {
+        WorkloadInfo named = new WorkloadInfo(workload, namespace, app, version);
+        String canonical = canonicalName(labels);
+        String revision = canonicalRevision(labels);
+        return new WorkloadInfo(workload, namespace, app, version,
+                canonical != null ? canonical : named.canonicalService(),
+                revision != null ? revision : named.canonicalRevision(), null);
     }
 
     private static String firstLabel(Map<String, String> labels, String... names) {
