@@ -113,8 +113,7 @@ public final class ClusterLoadAssignmentParser
             if (!ep.hasAddress()) {
                 throw new FieldError("address", "required");
             }
-            return Fields.at("address", () -> ipOnly ? CoreParsers.ipAddress(ep.getAddress(), DNS_ONLY)
-                    : CoreParsers.socketAddress(ep.getAddress()));
+            return Fields.at("address", () -> address(ep.getAddress(), ipOnly));
         });
         java.util.List<dev.inmesh.api.config.core.SocketAddress> additional = Fields.at("endpoint",
                 () -> Fields.each("additional_addresses", ep.getAdditionalAddressesList(), a -> {
@@ -122,8 +121,7 @@ public final class ClusterLoadAssignmentParser
                     if (!a.hasAddress()) {
                         throw new FieldError("address", "required");
                     }
-                    return Fields.at("address", () -> ipOnly ? CoreParsers.ipAddress(a.getAddress(), DNS_ONLY)
-                            : CoreParsers.socketAddress(a.getAddress()));
+                    return Fields.at("address", () -> address(a.getAddress(), ipOnly));
                 }));
         int weight = 1;
         if (e.hasLoadBalancingWeight()) {
@@ -144,5 +142,11 @@ public final class ClusterLoadAssignmentParser
         };
         return new LbEndpoint(address, ep.getHostname(), health, weight,
                 Fields.at("metadata", () -> CoreParsers.metadata(e.getMetadata())), additional);
+    }
+
+    /** An endpoint's address: with {@code ipOnly}, an IP address or a pipe ({@link CoreParsers#ipAddress}). */
+    private static dev.inmesh.api.config.core.SocketAddress address(io.envoyproxy.envoy.config.core.v3.Address a,
+                                                                 boolean ipOnly) {
+        return ipOnly ? CoreParsers.ipAddress(a, DNS_ONLY) : CoreParsers.socketAddress(a);
     }
 }
