@@ -59,9 +59,12 @@ public final class CoreParsers {
         return s;
     }
 
-    /** Refuses {@code ip} at {@code field} unless it is an IPv4 or IPv6 address, as {@link #ipAddress} does. */
+    /**
+     * Refuses {@code ip} at {@code field} unless it is an IPv4 or IPv6 address, read by the project's one parser of
+     * them ({@link dev.inmesh.runtime.net.IpLiterals}), as {@link #ipAddress} does.
+     */
     public static void checkIp(String ip, String field, String hint) {
-        if (!io.netty.util.NetUtil.isValidIpV4Address(ip) && !io.netty.util.NetUtil.isValidIpV6Address(ip)) {
+        if (dev.inmesh.runtime.net.IpLiterals.parse(ip) == null) {
             throw new FieldError(field, "malformed IP address: " + ip + " (expected: an IP address"
                     + (hint == null ? ")" : "; " + hint + ")"));
         }
