@@ -12,6 +12,7 @@ import com.google.protobuf.util.FieldMaskUtil;
 import dev.inmesh.runtime.tls.WorkloadIdentity;
 import dev.inmesh.runtime.xds.DynamicState;
 import dev.inmesh.runtime.xds.EnvoyJson;
+import dev.inmesh.runtime.xds.ListenerParser;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
 import io.envoyproxy.envoy.admin.v3.BootstrapConfigDump;
@@ -23,8 +24,6 @@ import io.envoyproxy.envoy.admin.v3.RoutesConfigDump;
 import io.envoyproxy.envoy.admin.v3.UpdateFailureState;
 import io.envoyproxy.envoy.config.bootstrap.v3.Bootstrap;
 import io.envoyproxy.envoy.config.core.v3.Node;
-import io.envoyproxy.envoy.config.listener.v3.Filter;
-import io.envoyproxy.envoy.config.listener.v3.FilterChain;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
@@ -365,26 +364,8 @@ public final class ConfigDumpBuilder {
      * lists them after the ones from RDS.
      */
     static List<RouteConfiguration> inlineRouteConfigs(Listener l) {
-        List<FilterChain> chains = new ArrayList<>(l.getFilterChainsList());
-        if (l.hasDefaultFilterChain()) {
-            chains.add(l.getDefaultFilterChain());
-        }
-        List<RouteConfiguration> out = new ArrayList<>();
-        for (FilterChain chain : chains) {
-            for (Filter filter : chain.getFiltersList()) {
-                if (filter.hasTypedConfig() && filter.getTypedConfig().is(HttpConnectionManager.class)) {
-                    try {
-                        HttpConnectionManager hcm = filter.getTypedConfig().unpack(HttpConnectionManager.class);
-                        if (hcm.hasRouteConfig()) {
-                            out.add(hcm.getRouteConfig());
-                        }
-                    } catch (InvalidProtocolBufferException e) {
-                        // a listener is kept only once its connection managers parsed: not reached
-                    }
-                }
-            }
-        }
-        return out;
+        return ListenerParser.connectionManagers(l).stream().filter(HttpConnectionManager::hasRouteConfig)
+                .map(HttpConnectionManager::getRouteConfig).toList();
     }
 
     /**

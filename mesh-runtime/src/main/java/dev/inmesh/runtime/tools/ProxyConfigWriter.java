@@ -6,6 +6,7 @@ import com.google.protobuf.Message;
 import com.google.protobuf.Value;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.EnvoyJson;
+import dev.inmesh.runtime.xds.ListenerParser;
 import dev.inmesh.runtime.xds.ResourceBundle;
 import dev.inmesh.runtime.xds.ResourceType;
 import io.envoyproxy.envoy.admin.v3.ClusterStatus;
@@ -108,7 +109,7 @@ final class ProxyConfigWriter {
         for (Listener l : sorted) {
             String addresses = String.join(",", listenerAddresses(l));
             List<String[]> matches = new ArrayList<>();
-            for (FilterChain fc : chains(l)) {
+            for (FilterChain fc : ListenerParser.chainsWithDefault(l)) {
                 matches.add(new String[] {matches(fc.getFilterChainMatch()), filterType(fc.getFiltersList())});
             }
             matches.sort((a, c) -> c[1].compareTo(a[1]));
@@ -127,14 +128,6 @@ final class ProxyConfigWriter {
         String[] out = new String[cells.length + 1];
         out[0] = name;
         System.arraycopy(cells, 0, out, 1, cells.length);
-        return out;
-    }
-
-    private static List<FilterChain> chains(Listener l) {
-        List<FilterChain> out = new ArrayList<>(l.getFilterChainsList());
-        if (l.hasDefaultFilterChain()) {
-            out.add(l.getDefaultFilterChain());
-        }
         return out;
     }
 
@@ -161,7 +154,7 @@ final class ProxyConfigWriter {
     static String listenerType(Listener l) {
         int http = 0;
         int tcp = 0;
-        for (FilterChain fc : chains(l)) {
+        for (FilterChain fc : ListenerParser.chainsWithDefault(l)) {
             for (Filter f : fc.getFiltersList()) {
                 if (isHcm(f)) {
                     http++;

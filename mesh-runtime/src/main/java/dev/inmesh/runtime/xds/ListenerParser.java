@@ -47,6 +47,40 @@ public final class ListenerParser
         implements ResourceParser<io.envoyproxy.envoy.config.listener.v3.Listener, Listener> {
 
     static final String HCM = "envoy.filters.network.http_connection_manager";
+
+    /** A listener message's filter chains in their order, its default filter chain (if any) last. */
+    public static List<io.envoyproxy.envoy.config.listener.v3.FilterChain> chainsWithDefault(
+            io.envoyproxy.envoy.config.listener.v3.Listener l) {
+        List<io.envoyproxy.envoy.config.listener.v3.FilterChain> chains = new ArrayList<>(l.getFilterChainsList());
+        if (l.hasDefaultFilterChain()) {
+            chains.add(l.getDefaultFilterChain());
+        }
+        return chains;
+    }
+
+    /**
+     * The HTTP connection managers of a listener message, one per filter that holds one, in the order of
+     * {@link #chainsWithDefault}. A listener is kept only once they parsed, so one that does not is left out.
+     */
+    public static List<io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
+            .HttpConnectionManager> connectionManagers(io.envoyproxy.envoy.config.listener.v3.Listener l) {
+        var type = io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                .class;
+        List<io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager> out =
+                new ArrayList<>();
+        for (var chain : chainsWithDefault(l)) {
+            for (Filter filter : chain.getFiltersList()) {
+                if (filter.hasTypedConfig() && filter.getTypedConfig().is(type)) {
+                    try {
+                        out.add(filter.getTypedConfig().unpack(type));
+                    } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+                        // not a listener that parsed
+                    }
+                }
+            }
+        }
+        return out;
+    }
     static final String TCP_PROXY = "envoy.filters.network.tcp_proxy";
     static final String HCM_TYPE = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
     static final String TCP_PROXY_TYPE = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";

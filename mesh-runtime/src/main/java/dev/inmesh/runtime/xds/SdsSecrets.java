@@ -85,11 +85,7 @@ public final class SdsSecrets {
                 }
             }
         } else if (m instanceof Listener l) {
-            List<FilterChain> chains = new ArrayList<>(l.getFilterChainsList());
-            if (l.hasDefaultFilterChain()) {
-                chains.add(l.getDefaultFilterChain());
-            }
-            for (FilterChain fc : chains) {
+            for (FilterChain fc : ListenerParser.chainsWithDefault(l)) {
                 DownstreamTlsContext d = fc.hasTransportSocket() ? tls(fc.getTransportSocket(),
                         DownstreamTlsContext.class) : null;
                 if (d != null) {

@@ -109,11 +109,6 @@ public final class AdsClient {
     /** The longest error_detail message sent, as Envoy's (gRPC carries status messages in size-limited trailers). */
     static final int MAX_ERROR_DETAIL_CHARS = 4096;
 
-    /** The connection manager's message, whose {@code rds.config_source} a listener's route names come with. */
-    private static final Class<io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
-            .HttpConnectionManager> HCM_PROTO = io.envoyproxy.envoy.extensions.filters.network
-            .http_connection_manager.v3.HttpConnectionManager.class;
-
     private final Vertx vertx;
     private final AdsOptions options;
     private final SnapshotHolder holder;
@@ -1017,27 +1012,11 @@ public final class AdsClient {
                     : options.initialFetchTimeout());
         } else if (e.message() instanceof io.envoyproxy.envoy.config.listener.v3.Listener l
                 && routeNames(e).contains(name)) {
-            List<io.envoyproxy.envoy.config.listener.v3.FilterChain> chains =
-                    new ArrayList<>(l.getFilterChainsList());
-            if (l.hasDefaultFilterChain()) {
-                chains.add(l.getDefaultFilterChain());
-            }
-            for (var chain : chains) {
-                for (var filter : chain.getFiltersList()) {
-                    if (!filter.getTypedConfig().is(HCM_PROTO)) {
-                        continue;
-                    }
-                    try {
-                        var hcm = filter.getTypedConfig().unpack(HCM_PROTO);
-                        if (hcm.hasRds() && hcm.getRds().getRouteConfigName().equals(name)) {
-                            var source = hcm.getRds().getConfigSource();
-                            out.add(source.hasInitialFetchTimeout()
-                                    ? Fields.duration(source.getInitialFetchTimeout())
-                                    : options.initialFetchTimeout());
-                        }
-                    } catch (com.google.protobuf.InvalidProtocolBufferException ex) {
-                        // parsed once already; cannot happen
-                    }
+            for (var hcm : dev.inmesh.runtime.xds.ListenerParser.connectionManagers(l)) {
+                if (hcm.hasRds() && hcm.getRds().getRouteConfigName().equals(name)) {
+                    var source = hcm.getRds().getConfigSource();
+                    out.add(source.hasInitialFetchTimeout() ? Fields.duration(source.getInitialFetchTimeout())
+                            : options.initialFetchTimeout());
                 }
             }
         }
