@@ -239,21 +239,20 @@ public final class ProxyCommand implements Callable<Integer> {
      * Istio's injector gives a sidecar: the variables {@code ISTIO_META_WORKLOAD_NAME}, {@code POD_NAMESPACE},
      * {@code POD_NAME}, {@code INSTANCE_IP} and {@code ISTIO_META_CLUSTER_ID}, and the pod's labels
      * ({@link PodInfo#labels}: {@code app} and {@code version}, the canonical service and revision as Istio derives
-     * them); a setting at its default counts as unset.
+     * them), read as the in-JVM mesh reads them ({@link PodInfo.InPod#withPod}: a setting at its default counts as
+     * unset).
      */
     Identity identity(MeshOptions o, java.util.Map<String, String> env) {
         java.util.Map<String, String> labels = PodInfo.labels(podInfo.resolve("labels"), env, warnings);
-        String ns = first(namespace, o.getNamespace().equals("default") ? null : o.getNamespace(),
-                env.get("POD_NAMESPACE"), "default");
-        String a = first(app, o.getApp(), labels.get("app"), "");
-        String v = first(version, o.getVersion(), labels.get("version"), "");
-        String workload = first(workloadName, o.getWorkloadName(), env.get("ISTIO_META_WORKLOAD_NAME"), a);
-        String cluster = first(clusterId, o.getClusterId().equals("Kubernetes") ? null : o.getClusterId(),
-                env.get("ISTIO_META_CLUSTER_ID"), "Kubernetes");
+        MeshOptions in = PodInfo.InPod.withPod(o, env, labels);
+        String ns = first(namespace, in.getNamespace(), null, null);
+        String a = first(app, in.getApp(), null, "");
+        String v = first(version, in.getVersion(), null, "");
+        String workload = first(workloadName, in.getWorkloadName(), null, a);
+        String cluster = first(clusterId, in.getClusterId(), null, null);
         WorkloadInfo local = PodInfo.workload(workload, ns, a, v, labels);
-        String pod = first(null, o.getPodName(), env.get("POD_NAME"), workload.isEmpty() ? "inmesh" : workload);
-        String ip = first(null, o.getPodIp().equals("127.0.0.1") ? null : o.getPodIp(), env.get("INSTANCE_IP"),
-                "127.0.0.1");
+        String pod = first(null, in.getPodName(), null, workload.isEmpty() ? "inmesh" : workload);
+        String ip = in.getPodIp();
         String id = dev.inmesh.runtime.xds.ads.NodeOptions.of(pod, ns, ip).nodeId();
         return new Identity(local, cluster, PeerMetadata.encode(local, cluster), id, pod, ip, labels);
     }

@@ -15,8 +15,14 @@ import picocli.CommandLine;
 
 /** Where {@code inmesh proxy} takes its workload's identity from: its options, then settings, then Istio's env. */
 class ProxyCommandIdentityTest {
-    private static ProxyCommand parse(String... args) {
+    /** No pod: the tests read no real {@code /etc/istio/pod} or {@code /var/run/secrets}, unless they name one. */
+    @TempDir
+    Path noPod;
+
+    private ProxyCommand parse(String... args) {
         ProxyCommand cmd = new ProxyCommand();
+        cmd.podInfo = noPod;
+        cmd.secrets = noPod;
         new CommandLine(cmd).parseArgs(args);
         return cmd;
     }

@@ -60,10 +60,8 @@ public final class PodInfo {
 
         /**
          * The settings {@code o} in the pod that the variables {@code env} and the downward API directory
-         * {@code podInfo} describe, as Istio's agent reads a pod: where {@code o} leaves a setting unset (at its
-         * default), the pod's name is {@code POD_NAME}, its IP {@code INSTANCE_IP}, its namespace
-         * {@code POD_NAMESPACE}, its app and version its {@code app} and {@code version} labels, its workload
-         * {@code ISTIO_META_WORKLOAD_NAME} and its cluster {@code ISTIO_META_CLUSTER_ID}; an xDS server on
+         * {@code podInfo} describe, as Istio's agent reads a pod: where {@code o} leaves a setting unset, the pod's
+         * ({@link #withPod}); an xDS server on
          * istiod's TLS port is reached with the root certificate and token mounted under {@code secrets}
          * ({@link PodInfo#istiodFiles}); Istio's CA is {@code CA_ADDR} and the trust domain {@code TRUST_DOMAIN}
          * ({@link PodInfo#istioCa}). Outside a pod (none of the variables, no labels file, none of the files)
@@ -72,6 +70,18 @@ public final class PodInfo {
         public static InPod read(MeshOptions o, Map<String, String> env, Path podInfo, Path secrets,
                                  Consumer<String> warn) {
             Map<String, String> labels = PodInfo.labels(podInfo.resolve("labels"), env, warn);
+            MeshOptions in = withPod(o, env, labels);
+            return new InPod(istioCa(istiodFiles(in, secrets, env), env), labels, nodeMetadata(env, warn));
+        }
+
+        /**
+         * A copy of the settings {@code o} where each one it leaves unset (at its default) is what the pod's
+         * variables {@code env} and labels {@code labels} give: the pod's name {@code POD_NAME}, its IP
+         * {@code INSTANCE_IP}, its namespace {@code POD_NAMESPACE}, its app and version its {@code app} and
+         * {@code version} labels, its workload {@code ISTIO_META_WORKLOAD_NAME} and its cluster
+         * {@code ISTIO_META_CLUSTER_ID}: the one precedence the in-JVM mesh and {@code inmesh proxy} read a pod by.
+         */
+        public static MeshOptions withPod(MeshOptions o, Map<String, String> env, Map<String, String> labels) {
             MeshOptions in = new MeshOptions(o);
             if (in.getPodName().isEmpty()) {
                 unlessEmpty(env.get("POD_NAME"), in::setPodName);
@@ -94,7 +104,7 @@ public final class PodInfo {
             if (in.getClusterId().equals(new MeshOptions().getClusterId())) {
                 unlessEmpty(env.get("ISTIO_META_CLUSTER_ID"), in::setClusterId);
             }
-            return new InPod(istioCa(istiodFiles(in, secrets, env), env), labels, nodeMetadata(env, warn));
+            return in;
         }
 
         private static void unlessEmpty(String value, Consumer<String> set) {
