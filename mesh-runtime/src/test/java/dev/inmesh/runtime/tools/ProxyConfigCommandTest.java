@@ -347,12 +347,12 @@ class ProxyConfigCommandTest {
                     "Kubernetes", null, null, java.util.Map.of("app", "productpage", "version", "v1"),
                     "productpage-v1", "REDIRECT", null, java.util.Map.of());
             AdminServer admin = AdminServer.builder(vertx).snapshots(holder).nodeId("sidecar~10.0.0.1~a.ns~ns.svc")
-                    .node(() -> NodeBuilder.build(node))
+                    .node(() -> NodeBuilder.build(node, "0.1.0-SNAPSHOT"))
                     .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.CONFIG_DUMP)).build();
             admin.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-            // istioctl proxy-config bootstrap -o short reads the node's metadata
+            // istioctl proxy-config bootstrap -o short reads the node's metadata and its build version
             assertEquals(0, run("bootstrap", "--admin", "127.0.0.1:" + admin.port(0), "-o", "short"), err.toString());
-            assertEquals("Istio Version: " + NodeOptions.ISTIO_VERSION + "\nEnvoy Version: 0.0.0\n", out());
+            assertEquals("Istio Version: " + NodeOptions.ISTIO_VERSION + "\nEnvoy Version: 0.1.0-SNAPSHOT\n", out());
             out.reset();
             assertEquals(0, run("bootstrap", "--admin", "127.0.0.1:" + admin.port(0)), err.toString());
             var n = EnvoyJson.tree(out()).path("bootstrap").path("node");

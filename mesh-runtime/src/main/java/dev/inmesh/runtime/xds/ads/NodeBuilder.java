@@ -2,19 +2,35 @@ package dev.inmesh.runtime.xds.ads;
 
 import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
+import io.envoyproxy.envoy.config.core.v3.BuildVersion;
 import io.envoyproxy.envoy.config.core.v3.Node;
+import io.envoyproxy.envoy.type.v3.SemanticVersion;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /** Builds the {@code Node} a sidecar presents to istiod, with the metadata istiod reads. */
 public final class NodeBuilder {
     /** The user agent this proxy names itself with. */
     public static final String USER_AGENT = "inmesh";
+    /** A version as Envoy's build version holds it: {@code major.minor.patch}, then an optional {@code -label}. */
+    private static final Pattern SEMVER = Pattern.compile("(\\d{1,9})\\.(\\d{1,9})\\.(\\d{1,9})(?:-(.+))?");
 
     private NodeBuilder() {}
 
     /** The node for these options. */
     public static Node build(NodeOptions o) {
+        return build(o, version());
+    }
+
+    /**
+     * The node for these options, this proxy's version {@code version}: as Envoy's, a {@code user_agent_build_version}
+     * ({@code major.minor.patch}, and a {@code -label} as its {@code build.label}), which istioctl's
+     * {@code proxy-config bootstrap -o short} prints as the proxy's version; a version of another form (a build
+     * from the sources, {@code dev}) as {@code user_agent_version}.
+     */
+    public static Node build(NodeOptions o, String version) {
         Struct.Builder meta = Struct.newBuilder();
         for (Map.Entry<String, String> e : o.extraMetadata().entrySet()) {
             meta.putFields(e.getKey(), str(e.getValue()));
@@ -31,13 +47,23 @@ public final class NodeBuilder {
         meta.putFields("WORKLOAD_NAME", str(o.workloadName()));
         meta.putFields("INTERCEPTION_MODE", str(o.interceptionMode()));
         meta.putFields("DNS_DOMAIN", str(o.dnsDomain()));
-        return Node.newBuilder()
+        Node.Builder node = Node.newBuilder()
                 .setId(o.nodeId())
                 .setCluster(o.cluster())
                 .setMetadata(meta)
-                .setUserAgentName(USER_AGENT)
-                .setUserAgentVersion(version())
-                .build();
+                .setUserAgentName(USER_AGENT);
+        Matcher semver = SEMVER.matcher(version);
+        if (!semver.matches()) {
+            return node.setUserAgentVersion(version).build();
+        }
+        BuildVersion.Builder build = BuildVersion.newBuilder().setVersion(SemanticVersion.newBuilder()
+                .setMajorNumber(Integer.parseInt(semver.group(1)))
+                .setMinorNumber(Integer.parseInt(semver.group(2)))
+                .setPatch(Integer.parseInt(semver.group(3))));
+        if (semver.group(4) != null) {
+            build.setMetadata(Struct.newBuilder().putFields("build.label", str(semver.group(4))));
+        }
+        return node.setUserAgentBuildVersion(build).build();
     }
 
     private static String version() {

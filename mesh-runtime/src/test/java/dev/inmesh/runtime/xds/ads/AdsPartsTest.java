@@ -72,6 +72,25 @@ class AdsPartsTest {
     }
 
     @Test
+    void theNodeTellsItsVersionAsEnvoysBuildVersionWhichIstioctlPrints() {
+        NodeOptions o = NodeOptions.of("p", "ns", "10.0.0.1");
+        Node release = NodeBuilder.build(o, "1.4.2");
+        assertEquals(Node.UserAgentVersionTypeCase.USER_AGENT_BUILD_VERSION, release.getUserAgentVersionTypeCase());
+        assertEquals(1, release.getUserAgentBuildVersion().getVersion().getMajorNumber());
+        assertEquals(4, release.getUserAgentBuildVersion().getVersion().getMinorNumber());
+        assertEquals(2, release.getUserAgentBuildVersion().getVersion().getPatch());
+        assertEquals(0, release.getUserAgentBuildVersion().getMetadata().getFieldsCount());
+        Node snapshot = NodeBuilder.build(o, "0.1.0-SNAPSHOT");
+        assertEquals("SNAPSHOT", snapshot.getUserAgentBuildVersion().getMetadata().getFieldsMap().get("build.label")
+                .getStringValue());
+        assertEquals(1, snapshot.getUserAgentBuildVersion().getVersion().getMinorNumber());
+        // a build from the sources has no such version
+        Node dev = NodeBuilder.build(o, "dev");
+        assertEquals("dev", dev.getUserAgentVersion());
+        assertEquals("inmesh", dev.getUserAgentName());
+    }
+
+    @Test
     void optionsSayWhatWasExpected() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> AdsOptions.XdsServer.plaintext("istiod", 0));
