@@ -53,24 +53,41 @@ final class ClusterCall {
             return Future.failedFuture("no host of cluster " + cluster);
         }
         Promise<Answer> answer = Promise.promise();
-        HttpClientRequest[] sent = {null};
-        long timer = timeout == null ? -1 : vertx.setTimer(Math.max(1, timeout.toMillis()), t -> {
-            if (answer.tryFail("timeout") && sent[0] != null) {
-                sent[0].reset();
-            }
-        });
-        RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost(host.address().address())
-                .setPort(host.address().port());
-        prepare.accept(ro);
-        Exchange.send(vertx, client, ro, authority, body, req -> sent[0] = req)
-                .onComplete(ar -> {
-                    if (ar.succeeded()) {
-                        answer.tryComplete(ar.result());
-                    } else {
-                        answer.tryFail(ar.cause());
-                    }
-                });
-        return timeout == null ? answer.future() : answer.future().andThen(ar -> vertx.cancelTimer(timer));
+        HttpClient pooled = client;
+        Runnable call = () -> {
+            // on one context: the timer, the request's hand-over and the answer, whatever thread asked
+            HttpClientRequest[] sent = {null};
+            long timer = timeout == null ? -1 : vertx.setTimer(Math.max(1, timeout.toMillis()), t -> {
+                if (answer.tryFail("timeout") && sent[0] != null) {
+                    sent[0].reset();
+                }
+            });
+            RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost(host.address().address())
+                    .setPort(host.address().port());
+            prepare.accept(ro);
+            Exchange.send(vertx, pooled, ro, authority, body, req -> {
+                if (answer.future().isComplete()) {
+                    req.reset(); // timed out while it waited for a connection
+                } else {
+                    sent[0] = req;
+                }
+            }).onComplete(ar -> {
+                if (timer >= 0) {
+                    vertx.cancelTimer(timer);
+                }
+                if (ar.succeeded()) {
+                    answer.tryComplete(ar.result());
+                } else {
+                    answer.tryFail(ar.cause());
+                }
+            });
+        };
+        try {
+            Exchange.onContext(vertx, call);
+        } catch (RuntimeException e) {
+            answer.tryFail(e); // the Vert.x is closed
+        }
+        return answer.future();
     }
 
     /**

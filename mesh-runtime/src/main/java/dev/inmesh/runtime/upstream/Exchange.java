@@ -29,24 +29,36 @@ public final class Exchange {
      * Sends one request and reads its whole answer.
      *
      * @param authority the request's {@code :authority} ({@code host[:port]}), or null or empty for the client's own
-     * @param sent told of the request once it exists (to reset it later), on an event loop
+     * @param sent told of the request once it exists (to reset it later), on the context it is made on: the
+     *     caller's, when called on a context of {@code vertx} ({@link #onContext})
      * @return the answer; failed when the request or its answer fails, or the client or its Vert.x is closed (never
      *     thrown)
      */
     public static Future<Answer> send(Vertx vertx, HttpClient client, RequestOptions options, String authority,
                                       Buffer body, Consumer<HttpClientRequest> sent) {
         HostAndPort hp = authority == null || authority.isEmpty() ? null : HostAndPort.parseAuthority(authority, -1);
-        Context current = Vertx.currentContext();
-        if (current != null && current.owner() == vertx) {
-            return exchange(client, options, hp, body, sent);
-        }
         Promise<Answer> answer = Promise.promise();
         try {
-            vertx.getOrCreateContext().runOnContext(v -> exchange(client, options, hp, body, sent).onComplete(answer));
+            onContext(vertx, () -> exchange(client, options, hp, body, sent).onComplete(answer));
         } catch (RuntimeException e) {
             answer.tryFail(e); // the Vert.x is closed
         }
         return answer.future();
+    }
+
+    /**
+     * Runs {@code action} on a context of {@code vertx}: at once when called on one, else on an event loop of it, so
+     * that what it starts (a request, a timer) calls back on that one context.
+     *
+     * @throws RuntimeException when the Vert.x is closed (nothing runs then)
+     */
+    public static void onContext(Vertx vertx, Runnable action) {
+        Context current = Vertx.currentContext();
+        if (current != null && current.owner() == vertx) {
+            action.run();
+        } else {
+            vertx.getOrCreateContext().runOnContext(v -> action.run());
+        }
     }
 
     private static Future<Answer> exchange(HttpClient client, RequestOptions options, HostAndPort authority,
