@@ -364,10 +364,23 @@ public final class UpstreamCluster {
 
     // ---- updates, from the ClusterManager ----
 
-    /** Applies a cluster's configuration and, for EDS, its assignment; hosts that stay keep their state. */
-    synchronized void apply(Cluster newConfig, ClusterLoadAssignment newAssignment) {
+    /**
+     * Applies a cluster's configuration and, for EDS, its assignment; hosts that stay keep their state. Its new TLS
+     * contexts are compiled first, without the cluster's lock, which an event loop picking or rebuilding hosts takes.
+     */
+    void apply(Cluster newConfig, ClusterLoadAssignment newAssignment) {
+        TransportSockets previous = sockets;
+        TransportSockets compiled = TransportSockets.of(newConfig, previous, this::compileSlot);
+        synchronized (this) {
+            apply(newConfig, newAssignment, previous, compiled);
+        }
+    }
+
+    /** {@link #apply}, under the lock, with the sockets {@code compiled} against {@code previous}. */
+    private void apply(Cluster newConfig, ClusterLoadAssignment newAssignment, TransportSockets previous,
+                       TransportSockets compiled) {
         Cluster old = this.config;
-        compileSockets(newConfig);
+        installSockets(previous, compiled, newConfig);
         if (old != newConfig && !newConfig.equals(old)) {
             for (TransportSocketMatch m : newConfig.transportSocketMatches()) {
                 if (m.skipped() != null) {
@@ -409,16 +422,22 @@ public final class UpstreamCluster {
     }
 
     /**
-     * Compiles the transport sockets of a new config once, off the request path: a socket whose configured TLS is
-     * unchanged keeps what was compiled (and its SDS files as last read); the watches of sockets that went stop. The
-     * hosts then choose their sockets again ({@link #setHosts}).
+     * Puts in force the transport sockets of a new config, compiled once off the request path: a socket whose
+     * configured TLS is unchanged keeps what was compiled (and its SDS files as last read); the watches of sockets
+     * that went stop. Sockets compiled against other sockets than those in force now (another update came
+     * meanwhile) are compiled again, here. The hosts then choose their sockets again ({@link #setHosts}).
      */
-    private void compileSockets(Cluster newConfig) {
-        TransportSockets previous = sockets;
-        TransportSockets next = TransportSockets.of(newConfig, previous, this::compileSlot);
-        if (previous != null) {
+    private void installSockets(TransportSockets previous, TransportSockets compiled, Cluster newConfig) {
+        TransportSockets current = sockets;
+        TransportSockets next = compiled;
+        if (current != previous) {
+            next = TransportSockets.of(newConfig, current, this::compileSlot);
+            List<TransportSockets.Slot> used = next.slots();
+            compiled.slots().stream().filter(s -> !used.contains(s)).forEach(UpstreamCluster::unwatch);
+        }
+        if (current != null) {
             List<TransportSockets.Slot> kept = next.slots();
-            previous.slots().stream().filter(s -> !kept.contains(s)).forEach(UpstreamCluster::unwatch);
+            current.slots().stream().filter(s -> !kept.contains(s)).forEach(UpstreamCluster::unwatch);
         }
         sockets = next;
     }

@@ -17,6 +17,7 @@ import dev.inmesh.api.config.cluster.DnsLookupFamily;
 import dev.inmesh.api.config.cluster.LbConfig;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.cluster.OutlierDetection;
+import dev.inmesh.api.config.cluster.UpstreamTlsContext;
 import dev.inmesh.api.config.core.Metadata;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
@@ -43,6 +44,43 @@ class UpstreamClusterTest {
             counts.merge(h == null ? "none" : h.addressString(), 1, Integer::sum);
         }
         return counts;
+    }
+
+    @Test
+    void aChangedClustersTlsIsCompiledBeforeItTakesTheClustersLockWhichPicksAndRebuildsOfHostsWaitFor() {
+        Cluster plain = Fixtures.eds("c");
+        UpstreamCluster c = f.manager(plain, Fixtures.cla("c", 2)).cluster("c");
+        // a record made in code with a CA that is no PEM: its compilation warns, on the thread that compiles it
+        UpstreamTlsContext tls = new UpstreamTlsContext("", null, null, "not a certificate", false, List.of(),
+                List.of(), null, null);
+        Cluster withTls = new Cluster("c", DiscoveryType.EDS, "", LbPolicy.ROUND_ROBIN, null, null, null, null, null,
+                null, null, null, null, null, false, false, Metadata.EMPTY, null, tls, null, List.of(), false, null,
+                null);
+        List<Boolean> lockHeld = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger(UpstreamCluster.class.getName());
+        java.util.logging.Handler compiling = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                if (r.getMessage().contains("TLS not usable")) {
+                    lockHeld.add(Thread.holdsLock(c));
+                }
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        log.addHandler(compiling);
+        try {
+            c.apply(withTls, null);
+        } finally {
+            log.removeHandler(compiling);
+        }
+        assertEquals(List.of(false), lockHeld, "compiled once, without the cluster's lock");
+        assertThrows(IllegalStateException.class, () -> c.tls(c.chooseHost(LbContext.NONE)),
+                "the compiled TLS is in force");
     }
 
     @Test
