@@ -99,9 +99,12 @@ final class MeshClientRequest implements HttpClientRequest {
     private volatile Handler<Throwable> exceptionHandler;
     /** Where to connect when the options named a server apart from the host (a virtual host), else null. */
     private final SocketAddress server;
-    /** The idle timeout's timer, -1 when none runs. */
+    /**
+     * The idle timeout's timer, -1 when none runs. Set, replaced and cancelled on the context only, where it fires
+     * and the response cancels it ({@link #idleTimeout} may be called on any thread).
+     */
     private long timeoutTimer = -1;
-    /** The idle timeout in force (0: none), given on to a redirect's request. */
+    /** The idle timeout in force (0: none), given on to a redirect's request; on the context, as the timer. */
     private long timeoutMs;
     /** The request the router is working on, once forwarded: what {@link #reset} cancels. */
     private volatile RouterRequest forwarded;
@@ -764,11 +767,13 @@ final class MeshClientRequest implements HttpClientRequest {
 
     @Override
     public HttpClientRequest idleTimeout(long timeout) {
-        cancelTimeout();
-        timeoutMs = timeout;
-        if (timeout > 0) {
-            timeoutTimer = context.setTimer(timeout, id -> timedOut(timeout));
-        }
+        onContext(() -> {
+            cancelTimeout();
+            timeoutMs = timeout;
+            if (timeout > 0 && !response.future().isComplete()) {
+                timeoutTimer = context.setTimer(timeout, id -> timedOut(timeout));
+            }
+        });
         return this;
     }
 

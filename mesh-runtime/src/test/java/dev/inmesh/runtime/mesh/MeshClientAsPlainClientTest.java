@@ -163,6 +163,20 @@ class MeshClientAsPlainClientTest {
     }
 
     @Test
+    void anIdleTimeoutReplacedFromAThreadOutsideVertxIsTheOneInForce() throws Exception {
+        HttpClient client = mesh.httpClient();
+        // this thread is no Vert.x thread: the request's timer runs on its context all the same
+        HttpClientRequest replaced = client.request(new RequestOptions().setHost("127.0.0.1").setPort(port)
+                .setURI("/hang")).await(10, TimeUnit.SECONDS);
+        replaced.idleTimeout(60_000).idleTimeout(300);
+        Throwable t = failure(replaced.send());
+        assertInstanceOf(TimeoutException.class, t);
+        assertTrue(t.getMessage().startsWith("The timeout period of 300ms"), t.getMessage());
+        // the mesh reset the upstream, as for a timeout set on the context
+        upstreamClosed.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
     void aResetWhileTheBodyStreamsFailsTheBodyAndResetsTheUpstream() throws Exception {
         HttpClient client = mesh.httpClient();
         Promise<Throwable> failed = Promise.promise();
