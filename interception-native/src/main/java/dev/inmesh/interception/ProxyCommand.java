@@ -475,10 +475,12 @@ public final class ProxyCommand implements Callable<Integer> {
                 }
                 identityStop = startIdentityCa(ca);
                 handIdentityTo(ca.dir(), uid, gid);
-            } else if (workloadIdentity != null && o.getIdentityWaitSeconds() > 0) {
-                // files Istio's agent writes, maybe after this proxy started: the configuration waits for them
-                workloadIdentity.await(java.time.Duration.ofSeconds(o.getIdentityWaitSeconds()));
             }
+            // files Istio's agent writes, maybe after this proxy started: a configuration whose TLS reads them waits
+            // for them as it is parsed, one with none does not
+            dev.inmesh.runtime.tls.WorkloadIdentity parsed = workloadIdentity == null || ca != null
+                    ? workloadIdentity
+                    : workloadIdentity.waitingForFiles(java.time.Duration.ofSeconds(o.getIdentityWaitSeconds()));
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
                     noAdmin ? AdminHook.NONE : admin)
                     .withStats(metrics::tcpConnectionOpened, metrics::upstream)
@@ -489,7 +491,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     .withDrainTime(termination.drain())
                     .withTransport(transport)
                     .withXds(xds)
-                    .withWorkloadIdentity(workloadIdentity)
+                    .withWorkloadIdentity(parsed)
                     .withDns(dns(System.getenv(), Path.of("/etc/resolv.conf"), registry)));
             proxy.tracing().publish(registry); // Envoy's tracing.*, with the proxy's other statistics
             started.set(proxy);

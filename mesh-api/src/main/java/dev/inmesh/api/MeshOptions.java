@@ -328,10 +328,12 @@ public final class MeshOptions {
     }
 
     /**
-     * How long {@code start()} waits for the identity directory's files before it reads the configuration, when the
-     * directory is set and not kept filled from Istio's CA (default 15 s, Envoy's {@code initial_fetch_timeout} for
-     * an SDS secret; 0: no wait): Istio's agent writes them once istiod signed the certificate, maybe after the
-     * application started. After the wait, a configuration that needs a missing file is rejected by name.
+     * How long, from {@code start()}, a configuration whose TLS contexts read the identity directory's files (Istio's
+     * SDS secrets {@code default} and {@code ROOTCA}) waits for them as it is parsed, when the directory is set and
+     * not kept filled from Istio's CA (default 15 s, Envoy's {@code initial_fetch_timeout} for an SDS secret; 0: no
+     * wait): Istio's agent writes them once istiod signed the certificate, maybe after the application started. A
+     * configuration with no such context does not wait. After the wait, a configuration that needs a missing file is
+     * rejected by name.
      */
     public int getIdentityWaitSeconds() {
         return identityWaitSeconds;

@@ -145,6 +145,38 @@ class IstioInboundMtlsTest {
         }
     }
 
+    @Test
+    void theProxyCommandWithAPlaintextConfigurationListensWithoutWaitingForAnEmptyIdentityDirectory()
+            throws Exception {
+        int port = LoopbackProxy.freePort();
+        Path config = Files.writeString(dir.resolve("plain.yaml"), "static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("plain", port, "") + Http1RequestsTest.clusterC(app));
+        Path empty = Files.createDirectories(dir.resolve("identity-to-come"));
+        ProcessBuilder b = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), "dev.inmesh.cli.InmeshCommand", "proxy", "-c",
+                config.toString(), "--identity-dir", empty.toString(), "--no-admin").redirectErrorStream(true)
+                .redirectOutput(dir.resolve("proxy.out").toFile());
+        b.environment().put("TERMINATION_DRAIN_DURATION_SECONDS", "0");
+        b.environment().put("INMESH_IDENTITY_WAIT_SECONDS", "15");
+        long begin = System.nanoTime();
+        Process p = b.start();
+        try {
+            boolean listening = false;
+            // far below the 15 s wait, with room for the JVM's start: nothing in the configuration reads the files
+            while (!listening && System.nanoTime() - begin < TimeUnit.SECONDS.toNanos(8) && p.isAlive()) {
+                try (var probe = new java.net.Socket("127.0.0.1", port)) {
+                    listening = true;
+                } catch (java.io.IOException notYet) {
+                    Thread.sleep(100);
+                }
+            }
+            assertTrue(listening, Files.readString(dir.resolve("proxy.out")));
+        } finally {
+            p.destroy();
+            p.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
     private int start(Path identity) throws Exception {
         int port = LoopbackProxy.freePort();
         Path config = Files.writeString(dir.resolve("proxy.yaml"), config(port));

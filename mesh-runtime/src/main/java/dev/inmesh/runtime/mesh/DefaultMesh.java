@@ -175,24 +175,21 @@ public final class DefaultMesh implements Mesh {
             return Future.failedFuture(e);
         }
         WorkloadIdentity identity = WorkloadIdentity.of(options.getIdentityDir());
+        // files another writes (Istio's agent): a configuration whose TLS reads them waits for them as it is parsed
+        // (off the event loop), one with none does not
+        WorkloadIdentity parsed = identity == null || ca != null ? identity
+                : identity.waitingForFiles(Duration.ofSeconds(options.getIdentityWaitSeconds()));
         if (options.getXdsAddress() != null) {
-            configSource = new AdsConfigSource(vertx, adsOptions(), ResourceBundle.EMPTY, identity);
+            configSource = new AdsConfigSource(vertx, adsOptions(), ResourceBundle.EMPTY, parsed);
         } else if (options.getConfigFile() != null) {
             configSource = new FileConfigSource(vertx, Path.of(options.getConfigFile()),
-                    FileConfigSource.DEFAULT_POLL_INTERVAL, identity);
+                    FileConfigSource.DEFAULT_POLL_INTERVAL, parsed);
         }
         Future<Void> admin = startAdmin(identity);
         Future<Void> certificate = Future.succeededFuture();
         if (ca != null) {
             caClient = new IstioCaClient(vertx, ca);
             certificate = caClient.start();
-        } else if (identity != null && options.getIdentityWaitSeconds() > 0) {
-            // files another writes (Istio's agent): the configuration that names them waits for them, on a worker
-            Duration wait = Duration.ofSeconds(options.getIdentityWaitSeconds());
-            certificate = vertx.executeBlocking(() -> {
-                identity.await(wait);
-                return null;
-            });
         }
         Promise<Void> started = Promise.promise();
         java.util.concurrent.atomic.AtomicBoolean failed = new java.util.concurrent.atomic.AtomicBoolean();

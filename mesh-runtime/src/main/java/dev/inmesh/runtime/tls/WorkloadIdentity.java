@@ -18,8 +18,9 @@ import java.util.logging.Logger;
  * watched for rotation as the files of Istio's {@code file-cert:}/{@code file-root:} names are.
  *
  * @param dir the directory
+ * @param fileWait how long a parse that reads the files waits for them ({@link #waitingForFiles}); none by default
  */
-public record WorkloadIdentity(Path dir) {
+public record WorkloadIdentity(Path dir, FileWait fileWait) {
     private static final Logger LOG = Logger.getLogger(WorkloadIdentity.class.getName());
     /** Istio's SDS name of the workload's certificate chain and key (pkg/security WorkloadKeyCertResourceName). */
     public static final String CERTIFICATE_SECRET = "default";
@@ -28,6 +29,65 @@ public record WorkloadIdentity(Path dir) {
 
     public WorkloadIdentity {
         Objects.requireNonNull(dir, "dir");
+        Objects.requireNonNull(fileWait, "fileWait");
+    }
+
+    /** The identity of a directory, whose files no parse waits for. */
+    public WorkloadIdentity(Path dir) {
+        this(dir, FileWait.NONE);
+    }
+
+    /**
+     * This identity, whose files a parse that reads them (a TLS context naming {@code default} or {@code ROOTCA})
+     * waits for, until {@code timeout} from now at most, as Envoy's cluster or listener waits for its SDS secret up to
+     * its {@code initial_fetch_timeout}: a starting configuration with no such context waits for nothing. Once the
+     * files were all there, or the time is up, no parse waits any more.
+     */
+    public WorkloadIdentity waitingForFiles(Duration timeout) {
+        return new WorkloadIdentity(dir, new FileWait(System.nanoTime() + timeout.toNanos(), timeout.isZero()));
+    }
+
+    /**
+     * Called by a parse about to read the files: waits, on the calling thread (never an event loop), for those
+     * missing, as {@link #waitingForFiles} says; returns at once for an identity made without a wait.
+     */
+    public void awaitForParse() {
+        fileWait.await(this);
+    }
+
+    /** How long parses wait for the files: until a deadline, once. */
+    public static final class FileWait {
+        static final FileWait NONE = new FileWait(0, true);
+
+        /** The deadline, as {@link System#nanoTime}. */
+        private final long deadline;
+        /** Whether the files were all there once, or the deadline passed. */
+        private volatile boolean over;
+
+        private FileWait(long deadline, boolean over) {
+            this.deadline = deadline;
+            this.over = over;
+        }
+
+        private void await(WorkloadIdentity identity) {
+            if (over) {
+                return;
+            }
+            long left = deadline - System.nanoTime();
+            try {
+                if (left > 0) {
+                    identity.await(Duration.ofNanos(left));
+                }
+                over = true;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt(); // the parse goes on, and rejects what needs a missing file
+            }
+        }
+
+        @Override
+        public String toString() {
+            return over ? "no wait" : "waiting until " + deadline;
+        }
     }
 
     /** Whether {@code sdsName} is one of the Istio secrets an identity serves ({@code default}, {@code ROOTCA}). */
@@ -60,7 +120,6 @@ public record WorkloadIdentity(Path dir) {
         return List.of(certificateChain(), privateKey(), rootCert());
     }
 
-    /** The files of the identity that are not there yet (missing or empty), in the order of {@link #files}. */
     /**
      * What a change of the identity's files shows in: each one's name, modification time and size, or that it cannot
      * be read. Reads the files' attributes (blocking).
@@ -83,6 +142,7 @@ public record WorkloadIdentity(Path dir) {
                 + java.nio.file.Files.size(f);
     }
 
+    /** The files of the identity that are not there yet (missing or empty), in the order of {@link #files}. */
     public List<Path> missing() {
         List<Path> missing = new ArrayList<>();
         for (Path p : files()) {

@@ -358,6 +358,7 @@ final class CommonTlsParser {
     static String fileRootPath(String name) {
         WorkloadIdentity identity = IDENTITY.get();
         if (identity != null && name.equals(WorkloadIdentity.ROOT_SECRET)) {
+            identity.awaitForParse(); // a starting configuration waits for the files it reads
             return identity.rootCert().toString();
         }
         if (!name.startsWith(FILE_ROOT) || name.length() == FILE_ROOT.length() || name.equals(SYSTEM_ROOT)) {
@@ -375,6 +376,7 @@ final class CommonTlsParser {
         String name = s.getName();
         WorkloadIdentity identity = IDENTITY.get();
         if (identity != null && name.equals(WorkloadIdentity.CERTIFICATE_SECRET)) {
+            identity.awaitForParse();
             return new String[] {identity.certificateChain().toString(), identity.privateKey().toString()};
         }
         int tilde = name.indexOf('~');

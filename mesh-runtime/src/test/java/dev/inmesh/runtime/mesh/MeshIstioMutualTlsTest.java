@@ -266,6 +266,30 @@ class MeshIstioMutualTlsTest {
     }
 
     @Test
+    void aConfigurationWithoutTlsThatReadsTheIdentityStartsWithoutWaitingForItsFiles() throws Exception {
+        // the directory is set (the default 15 s wait applies) but Istio's agent has written nothing into it yet
+        Path id = Files.createDirectories(dir.resolve("identity"));
+        Path file = dir.resolve("plain.yaml");
+        Files.writeString(file, """
+                static_resources:
+                  clusters:
+                  - name: plain
+                    type: STATIC
+                    load_assignment:
+                      cluster_name: plain
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 9}}}
+                """);
+        MeshOptions options = new MeshOptions().setConfigFile(file.toString()).setAdminPort(-1)
+                .setIdentityDir(id.toString());
+        assertEquals(15, options.getIdentityWaitSeconds());
+        mesh = Mesh.create(vertx, options);
+        mesh.start().await(5, TimeUnit.SECONDS); // far below the wait: nothing reads the files
+        assertTrue(mesh.isReady());
+    }
+
+    @Test
     void aMissingIdentityFileRejectsTheClusterByNameOnceTheWaitIsOver() throws Exception {
         identityWaitSeconds = 1;
         Path id = identity(CLIENT);
