@@ -116,15 +116,7 @@ class AdsRawServerTest {
     @Test
     void aClusterRejectedForTheWorkloadIdentityIsAppliedAndAckedOnceItsFilesAreThere(@TempDir Path dir)
             throws Exception {
-        var yaml = EnvoyJson.documents(TestCertificates.ISTIO_MUTUAL_CLUSTER).get(0).get("resources").get(0);
-        ((com.fasterxml.jackson.databind.node.ObjectNode) yaml).remove("@type");
-        Cluster mtls = EnvoyJson.toMessage(yaml, Cluster.class);
-        int port = serve(RawAdsServer.once(Map.of(CDS, List.of(edsCluster("c1"), mtls),
-                ResourceType.ENDPOINT.typeUrl(), List.of(endpoints("c1", 1)),
-                ResourceType.LISTENER.typeUrl(), List.of(listener("0.0.0.0_9080", 9080, "9080")),
-                ResourceType.ROUTE.typeUrl(), List.of(route("9080", "c1"))), Any::pack, List.of()));
-        client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
-                AdsOptions.XdsServer.plaintext("127.0.0.1", port)), holder);
+        Cluster mtls = serveAnIstioMutualCluster();
         client.identity(new WorkloadIdentity(dir.resolve("identity")));
         client.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
 
@@ -151,6 +143,61 @@ class AdsRawServerTest {
         assertEquals(1, server.responses.stream().filter(r -> r.getTypeUrl().equals(CDS)).count(),
                 "the server sent its clusters once");
     }
+    /**
+     * Serves c1 and Istio's ISTIO_MUTUAL cluster (its TLS naming {@code default} and {@code ROOTCA}) with bookinfo's
+     * other resources, to a client made for it, not started; the ISTIO_MUTUAL cluster.
+     */
+    private Cluster serveAnIstioMutualCluster() throws Exception {
+        var yaml = EnvoyJson.documents(TestCertificates.ISTIO_MUTUAL_CLUSTER).get(0).get("resources").get(0);
+        ((com.fasterxml.jackson.databind.node.ObjectNode) yaml).remove("@type");
+        Cluster mtls = EnvoyJson.toMessage(yaml, Cluster.class);
+        int port = serve(RawAdsServer.once(Map.of(CDS, List.of(edsCluster("c1"), mtls),
+                ResourceType.ENDPOINT.typeUrl(), List.of(endpoints("c1", 1)),
+                ResourceType.LISTENER.typeUrl(), List.of(listener("0.0.0.0_9080", 9080, "9080")),
+                ResourceType.ROUTE.typeUrl(), List.of(route("9080", "c1"))), Any::pack, List.of()));
+        client = new AdsClient(vertx, AdsOptions.of(NodeOptions.of("p", "default", "10.0.0.1"),
+                AdsOptions.XdsServer.plaintext("127.0.0.1", port)), holder);
+        return mtls;
+    }
+
+    @Test
+    void aStartingClientWaitsForTheIdentityFilesAClusterReadsAsItDecodesItsResponseNotNackingIt(@TempDir Path dir)
+            throws Exception {
+        Cluster mtls = serveAnIstioMutualCluster();
+        client.identity(new WorkloadIdentity(dir.resolve("identity")).waitingForFiles(WAIT));
+        // Istio's agent writes the files while the decoding waits for them (and only then)
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger(WorkloadIdentity.class.getName());
+        java.util.logging.Handler agent = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                if (r.getMessage().startsWith("waiting up to")) {
+                    var ca = TestCertificates.ca("cluster.local");
+                    try {
+                        TestCertificates.identityDirectory(dir, TestCertificates.issue(ca, "productpage", List.of(),
+                                List.of("spiffe://cluster.local/ns/default/sa/bookinfo-productpage")), ca);
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                }
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        log.addHandler(agent);
+        try {
+            client.start().await(WAIT.toSeconds(), TimeUnit.SECONDS);
+        } finally {
+            log.removeHandler(agent);
+        }
+        assertNotNull(holder.current().cluster(mtls.getName()), "applied with the first clusters");
+        awaitAcks();
+        assertFalse(server.requests.stream().anyMatch(DiscoveryRequest::hasErrorDetail), server.requests.toString());
+    }
+
     @Test
     void anRdsOrEdsResponseLeavingOutAResourceSubscribedToDeletesNothingAsOnlyListenersAndClustersAreWholeSets()
             throws Exception {
