@@ -361,8 +361,6 @@ class RouteCheckCommandTest {
         Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
         String[][] cases = {
             {"validate: {cluster: c}", "tests[0] (t).validate.cluster: unknown field"},
-            {"validate: {clusterName: c, virtualClusterName: other}",
-                "tests[0] (t).validate.virtualClusterName: not supported"},
             {"validate: {}", "tests[0] (t).validate: empty"},
         };
         for (String[] c : cases) {
@@ -381,5 +379,30 @@ class RouteCheckCommandTest {
         Run r = run("-c", routes.toString(), "-t", tests.toString());
         assertEquals(2, r.exit());
         assertTrue(r.err().contains("tests[0] (t).input.runtime: not supported"), r.err());
+    }
+
+    @Test
+    void aRequestHasNoVirtualClusterAsInmeshRefusesThemSoVirtualClusterNameIsTheEmptyName() throws IOException {
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
+        Run r = runTests(routes, """
+                tests:
+                - test_name: none expected
+                  input: {authority: svc, path: /, method: GET}
+                  validate: {cluster_name: c, virtual_cluster_name: ""}
+                - test_name: no route has none either
+                  input: {authority: other, path: /, method: GET}
+                  validate: {virtualClusterName: ""}
+                - test_name: one expected
+                  input: {authority: svc, path: /, method: GET}
+                  validate: {virtual_cluster_name: reviews-get}
+                """, 1, "2 passed, 1 failed");
+        assertTrue(r.out().contains("FAIL one expected"), r.out());
+        assertTrue(r.out().contains("virtual_cluster_name: expected [reviews-get], actual []"), r.out());
+
+        Path withVirtualClusters = Files.writeString(dir.resolve("vc.yaml"), HEADER_RULES
+                + "  virtual_clusters: [{name: reviews-get, headers: [{name: \":method\", exact_match: GET}]}]\n");
+        Run refused = run("-c", withVirtualClusters.toString(), "-t", dir.resolve("tests.yaml").toString());
+        assertEquals(2, refused.exit(), refused.out() + refused.err());
+        assertTrue(refused.err().contains("virtual_clusters"), refused.err());
     }
 }
