@@ -14,8 +14,10 @@ import dev.inmesh.runtime.xds.FieldError;
 import dev.inmesh.runtime.xds.RouteConfigurationParser;
 import java.io.PrintStream;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 
 /**
  * Runs route table tests in the format of Envoy's {@code router_check_tool} against Inmesh's route table: each test
@@ -24,9 +26,11 @@ import java.util.Locale;
  */
 public final class RouteCheck {
     private final RouteTable table;
+    private final RouteCoverage coverage;
 
     public RouteCheck(RouteConfiguration config) {
         this.table = RouteTable.compile(config);
+        this.coverage = new RouteCoverage(config);
     }
 
     /** One test of the file. */
@@ -224,7 +228,7 @@ public final class RouteCheck {
         return v == null || v.isNull() ? dflt : v.asText();
     }
 
-    /** Runs the tests, printing failures (and every test when {@code details}). */
+    /** Runs the tests, printing failures (and every test when {@code details}), and adds what they cover. */
     public Summary run(List<TestCase> cases, PrintStream out, boolean details) {
         int passed = 0;
         int failed = 0;
@@ -244,7 +248,15 @@ public final class RouteCheck {
         return new Summary(passed, failed);
     }
 
-    /** The differences between a test's expectations and the actual decision; empty when it passes. */
+    /** The route coverage of the tests checked so far. */
+    public RouteCoverage coverage() {
+        return coverage;
+    }
+
+    /**
+     * The differences between a test's expectations and the actual decision; empty when it passes. What it found as
+     * expected counts towards the coverage.
+     */
     public List<String> check(TestCase c) {
         Input in = c.input();
         SimpleHeaders headers = new SimpleHeaders();
@@ -263,27 +275,33 @@ public final class RouteCheck {
         RouteResult result = table.route(request, in.randomValue());
         Validate v = c.validate();
         List<String> problems = new ArrayList<>();
+        boolean forward = result instanceof RouteResult.Forward;
+        boolean answered = result instanceof RouteResult.Redirect || result instanceof RouteResult.DirectResponse;
+        // as router_check_tool: a check found as expected covers a field of a forwarding route, or of a redirect or
+        // direct response
+        EnumSet<RouteCoverage.Field> covered = EnumSet.noneOf(RouteCoverage.Field.class);
         String cluster = result instanceof RouteResult.Forward f ? f.cluster() : "";
         // as router_check_tool, which reads the virtual host of a forwarding route only
         String vhost = result instanceof RouteResult.Forward f ? f.virtualHost().name() : "";
-        compare(problems, "cluster_name", v.clusterName(), cluster);
+        compare(problems, covered, forward, RouteCoverage.Field.CLUSTER, v.clusterName(), cluster);
         // Inmesh refuses a virtual host's virtual_clusters, so no request has one: Envoy's tool reads it as ""
-        compare(problems, "virtual_cluster_name", v.virtualClusterName(), "");
-        compare(problems, "virtual_host_name", v.virtualHostName(), vhost);
+        compare(problems, covered, forward, RouteCoverage.Field.VIRTUAL_CLUSTER, v.virtualClusterName(), "");
+        compare(problems, covered, forward, RouteCoverage.Field.VIRTUAL_HOST, v.virtualHostName(), vhost);
         if (result instanceof RouteResult.Forward f) {
             HeaderMutator.finalizeRequest(f, table, headers, headers.pathAndHost());
         }
-        compare(problems, "path_rewrite", v.pathRewrite(),
-                result instanceof RouteResult.Forward ? headers.first(":path") : "");
-        compare(problems, "host_rewrite", v.hostRewrite(),
-                result instanceof RouteResult.Forward ? headers.first(":authority") : "");
+        compare(problems, covered, forward, RouteCoverage.Field.PATH_REWRITE, v.pathRewrite(),
+                forward ? headers.first(":path") : "");
+        compare(problems, covered, forward, RouteCoverage.Field.HOST_REWRITE, v.hostRewrite(),
+                forward ? headers.first(":authority") : "");
         // router_check_tool asks any redirect or direct response for its URL: a direct response's is the request's
-        compare(problems, "path_redirect", v.pathRedirect(), result instanceof RouteResult.Redirect r ? r.location()
+        compare(problems, covered, answered, RouteCoverage.Field.PATH_REDIRECT, v.pathRedirect(),
+                result instanceof RouteResult.Redirect r ? r.location()
                 : result instanceof RouteResult.DirectResponse ? RouteTable.requestUrl(request) : "");
         int code = result instanceof RouteResult.Redirect r ? r.status()
                 : result instanceof RouteResult.DirectResponse d ? d.status() : 0;
-        compare(problems, "code_redirect", v.codeRedirect() == null ? null : String.valueOf(v.codeRedirect()),
-                String.valueOf(code));
+        compare(problems, covered, answered, RouteCoverage.Field.CODE_REDIRECT,
+                v.codeRedirect() == null ? null : String.valueOf(v.codeRedirect()), String.valueOf(code));
         if (v.requestHeaders() != null) {
             matchHeaders(problems, "request_header_matches", v.requestHeaders(), headers);
         }
@@ -299,12 +317,20 @@ public final class RouteCheck {
             }
             matchHeaders(problems, "response_header_matches", v.responseHeaders(), response);
         }
+        coverage.add(result, covered);
         return problems;
     }
 
-    private static void compare(List<String> problems, String what, String expected, String actual) {
-        if (expected != null && !expected.equals(actual)) {
-            problems.add(what + ": expected [" + expected + "], actual [" + actual + "]");
+    /** Compares one field; one found as expected is covered when the decision has it ({@code applies}). */
+    private static void compare(List<String> problems, Set<RouteCoverage.Field> covered, boolean applies,
+                                RouteCoverage.Field what, String expected, String actual) {
+        if (expected == null) {
+            return;
+        }
+        if (!expected.equals(actual)) {
+            problems.add(what.field() + ": expected [" + expected + "], actual [" + actual + "]");
+        } else if (applies) {
+            covered.add(what);
         }
     }
 

@@ -17,8 +17,8 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code inmesh route-check}: checks a route configuration against expected routing decisions, reading the test
- * files of Envoy's route table check tool ({@code router_check_tool}). Exit codes: 0 all passed, 1 a test failed, 2
- * unreadable input.
+ * files of Envoy's route table check tool ({@code router_check_tool}). Exit codes: 0 all passed, 1 a test failed or
+ * the route coverage is under {@code --fail-under}, 2 unreadable input.
  */
 @Command(name = "route-check", mixinStandardHelpOptions = true,
         description = "Checks a route configuration (Envoy JSON/YAML) against a file of expected routing decisions "
@@ -39,6 +39,17 @@ public final class RouteCheckCommand implements Callable<Integer> {
     @Option(names = "--only-show-failures", description = "Print only failing tests (the default without --details).")
     boolean onlyFailures;
 
+    @Option(names = {"-f", "--fail-under"}, paramLabel = "PERCENT", description = "Fail (exit 1) when the route "
+            + "coverage is under PERCENT; 0, the default, checks nothing.")
+    double failUnder;
+
+    @Option(names = "--covall", description = "Measure the coverage over every field a route's tests can check, "
+            + "and list the routes without a test.")
+    boolean comprehensiveCoverage;
+
+    @Option(names = "--detailed-coverage", description = "List the routes without a test by name.")
+    boolean detailedCoverage;
+
     PrintStream out = System.out;
     PrintStream err = System.err;
 
@@ -56,9 +67,32 @@ public final class RouteCheckCommand implements Callable<Integer> {
             err.println("route-check: " + tests + ": " + e.getMessage());
             return 2;
         }
-        RouteCheck.Summary summary = new RouteCheck(config).run(cases, out, details && !onlyFailures);
+        RouteCheck check = new RouteCheck(config);
+        RouteCheck.Summary summary = check.run(cases, out, details && !onlyFailures);
         out.println(summary.passed() + " passed, " + summary.failed() + " failed");
-        return summary.failed() == 0 ? 0 : 1;
+        if (summary.failed() > 0) {
+            return 1;
+        }
+        return coverage(check.coverage());
+    }
+
+    /**
+     * As router_check_tool once every test passed: the routes without a test (with {@code --covall} or
+     * {@code --detailed-coverage}), the coverage, and exit 1 when it is under {@code --fail-under}. Envoy's tool
+     * holds both numbers as {@code float}s.
+     */
+    private int coverage(RouteCoverage coverage) {
+        if (comprehensiveCoverage || detailedCoverage) {
+            coverage.missing(comprehensiveCoverage).forEach(out::println);
+        }
+        float current = coverage.percent(comprehensiveCoverage);
+        float threshold = (float) failUnder;
+        out.println("Current route coverage: " + RouteCoverage.format(current) + "%");
+        if (threshold != 0 && current < threshold) {
+            err.println("Failed to meet coverage requirement: " + RouteCoverage.format(threshold) + "%");
+            return 1;
+        }
+        return 0;
     }
 
     static RouteConfiguration loadRoutes(Path file) throws InputException {

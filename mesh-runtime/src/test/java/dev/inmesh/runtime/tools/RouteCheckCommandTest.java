@@ -405,4 +405,83 @@ class RouteCheckCommandTest {
         assertEquals(2, refused.exit(), refused.out() + refused.err());
         assertTrue(refused.err().contains("virtual_clusters"), refused.err());
     }
+
+    private static final String COVERAGE_ROUTES = resource("coverage-routes.yaml").toString();
+    private static final String COVERAGE_TESTS = resource("coverage-tests.yaml").toString();
+
+    @Test
+    void aPassingRunPrintsTheShareOfRoutesATestCoveredAsRouterCheckToolDoes() {
+        // users, the split's orders-v1 and the redirect are covered; the split's orders-v2, the direct response
+        // (whose checks found nothing it has) and www's route are not: 3 of 6, a weighted cluster counting as one
+        Run r = run("-c", COVERAGE_ROUTES, "-t", COVERAGE_TESTS);
+        assertEquals(0, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("6 passed, 0 failed\nCurrent route coverage: 50%\n"), r.out());
+        assertFalse(r.out().contains("Missing test"), r.out());
+        assertEquals("", r.err());
+    }
+
+    @Test
+    void failUnderExitsOneWhenTheCoverageIsBelowItAndZeroAtIt() {
+        Run at = run("-c", COVERAGE_ROUTES, "-t", COVERAGE_TESTS, "-f", "50");
+        assertEquals(0, at.exit(), at.out() + at.err());
+        Run under = run("-c", COVERAGE_ROUTES, "-t", COVERAGE_TESTS, "--fail-under", "50.1");
+        assertEquals(1, under.exit(), under.out() + under.err());
+        assertTrue(under.out().contains("Current route coverage: 50%"), under.out());
+        assertEquals("Failed to meet coverage requirement: 50.1%\n", under.err());
+    }
+
+    @Test
+    void covallCountsTheShareOfEachRoutesFieldsAndListsTheRoutesWithoutATest() {
+        // users 5 of 5 fields, orders-v1 1 of 5, the redirect 1 of 2: 1.7 of 6 routes
+        Run r = run("-c", COVERAGE_ROUTES, "-t", COVERAGE_TESTS, "--covall", "-f", "28.4");
+        assertEquals(1, r.exit(), r.out() + r.err());
+        assertTrue(r.out().endsWith("6 passed, 0 failed\n"
+                + "Missing test for host: api, route: safe_regex { regex: \"/health.*\" } "
+                + "headers { name: \"x-probe\" }\n"
+                + "Missing test for host: www, route: prefix: \"/\" case_sensitive { value: false }\n"
+                + "Current route coverage: 28.3333%\n"), r.out());
+        assertEquals("Failed to meet coverage requirement: 28.4%\n", r.err());
+    }
+
+    @Test
+    void detailedCoverageListsTheRoutesWithoutATestByName() {
+        Run r = run("-c", COVERAGE_ROUTES, "-t", COVERAGE_TESTS, "--detailed-coverage");
+        assertEquals(0, r.exit(), r.out() + r.err());
+        assertTrue(r.out().endsWith("6 passed, 0 failed\n"
+                + "Missing test for host: api, route name: health\n"
+                + "Missing test for host: www, route name: home\n"
+                + "Current route coverage: 50%\n"), r.out());
+    }
+
+    @Test
+    void aFailingRunPrintsNoCoverageAndExitsOneWhateverTheThreshold() throws IOException {
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+                tests:
+                - test_name: wrong cluster
+                  input: {authority: api, path: /users, method: GET}
+                  validate: {cluster_name: orders-v1}
+                """);
+        Run r = run("-c", COVERAGE_ROUTES, "-t", tests.toString(), "-f", "0");
+        assertEquals(1, r.exit(), r.out() + r.err());
+        assertFalse(r.out().contains("Current route coverage"), r.out());
+    }
+
+    @Test
+    void everyClusterOfAWeightedSplitTestedCoversItsShare() throws IOException {
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+                tests:
+                - test_name: orders-v1
+                  input: {authority: api, path: /orders, method: GET, random_value: 10}
+                  validate: {cluster_name: orders-v1}
+                - test_name: orders-v1 again
+                  input: {authority: api, path: /orders, method: GET, random_value: 20}
+                  validate: {cluster_name: orders-v1}
+                - test_name: orders-v2
+                  input: {authority: api, path: /orders, method: GET, random_value: 60}
+                  validate: {cluster_name: orders-v2}
+                """);
+        Run r = run("-c", COVERAGE_ROUTES, "-t", tests.toString());
+        assertEquals(0, r.exit(), r.out() + r.err());
+        assertTrue(r.out().contains("Current route coverage: 33.3333%"), r.out());
+    }
 }

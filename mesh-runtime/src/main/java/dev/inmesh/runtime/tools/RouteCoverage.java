@@ -1,0 +1,172 @@
+package dev.inmesh.runtime.tools;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.TextFormat;
+import dev.inmesh.api.config.route.ClusterSpecifier;
+import dev.inmesh.api.config.route.HeaderMatcher;
+import dev.inmesh.api.config.route.PathMatcher;
+import dev.inmesh.api.config.route.QueryParameterMatcher;
+import dev.inmesh.api.config.route.Route;
+import dev.inmesh.api.config.route.RouteAction;
+import dev.inmesh.api.config.route.RouteConfiguration;
+import dev.inmesh.api.config.route.RouteMatch;
+import dev.inmesh.api.config.route.VirtualHost;
+import dev.inmesh.runtime.router.RouteResult;
+import java.math.BigDecimal;
+import java.math.MathContext;
+import java.math.RoundingMode;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The route coverage of route table tests, as Envoy's {@code router_check_tool} measures it. A route is covered when
+ * a test checks one of its fields and finds it as expected: {@code cluster_name}, {@code virtual_cluster_name},
+ * {@code virtual_host_name}, {@code path_rewrite} or {@code host_rewrite} of a forwarding route, {@code path_redirect}
+ * or {@code code_redirect} of a redirect or direct response (header checks cover nothing). Each cluster of a weighted
+ * split counts as a route of its own. The comprehensive measure ({@code --covall}) counts the share of those five, or
+ * two, fields that the tests covered for each route.
+ */
+public final class RouteCoverage {
+
+    /** A checked field that counts towards coverage, by the name the test file gives it. */
+    public enum Field {
+        CLUSTER("cluster_name"), VIRTUAL_CLUSTER("virtual_cluster_name"), VIRTUAL_HOST("virtual_host_name"),
+        PATH_REWRITE("path_rewrite"), HOST_REWRITE("host_rewrite"), PATH_REDIRECT("path_redirect"),
+        CODE_REDIRECT("code_redirect");
+
+        private final String field;
+
+        Field(String field) {
+            this.field = field;
+        }
+
+        public String field() {
+            return field;
+        }
+    }
+
+    /** The fields of a forwarding route, and of a redirect or direct response, that the tests can cover. */
+    private static final int FORWARD_FIELDS = 5;
+    private static final int ANSWER_FIELDS = 2;
+
+    private final RouteConfiguration config;
+    /** What the tests covered, by route (or the cluster of a weighted split, which Envoy counts as a route). */
+    private final Map<Object, Set<Field>> covered = new IdentityHashMap<>();
+    private final Set<Route> coveredRoutes = Collections.newSetFromMap(new IdentityHashMap<>());
+
+    RouteCoverage(RouteConfiguration config) {
+        this.config = config;
+    }
+
+    /** Adds the fields a test found as expected in the decision it had. */
+    void add(RouteResult result, Set<Field> fields) {
+        Route route = RouteResult.routeOf(result);
+        if (fields.isEmpty() || route == null) {
+            return;
+        }
+        Object key = result instanceof RouteResult.Forward f && f.weightedCluster() != null
+                ? f.weightedCluster() : route;
+        covered.computeIfAbsent(key, k -> EnumSet.noneOf(Field.class)).addAll(fields);
+        coveredRoutes.add(route);
+    }
+
+    /** The routes the coverage counts: each cluster of a weighted split as one. */
+    int routes() {
+        int n = 0;
+        for (VirtualHost vh : config.virtualHosts()) {
+            for (Route r : vh.routes()) {
+                n += r.action() instanceof RouteAction a && a.cluster() instanceof ClusterSpecifier.Weighted w
+                        ? w.clusters().size() : 1;
+            }
+        }
+        return n;
+    }
+
+    /**
+     * The coverage in percent, as router_check_tool computes it (a {@code float}): the routes a test covered, or with
+     * {@code comprehensive} the share of each route's fields that the tests covered, over the routes. A route
+     * configuration without routes has no coverage (NaN, as in Envoy's tool).
+     */
+    public float percent(boolean comprehensive) {
+        double sum = 0;
+        for (Map.Entry<Object, Set<Field>> e : covered.entrySet()) {
+            boolean forward = !(e.getKey() instanceof Route r) || r.action() instanceof RouteAction;
+            sum += comprehensive ? (double) e.getValue().size() / (forward ? FORWARD_FIELDS : ANSWER_FIELDS) : 1;
+        }
+        return (float) (100 * sum / routes());
+    }
+
+    /**
+     * The routes no test covered, in the order of the configuration, as router_check_tool lists them: with
+     * {@code --covall} by their match ({@code Missing test for host: H, route: MATCH}), with
+     * {@code --detailed-coverage} by their name ({@code Missing test for host: H, route name: NAME}).
+     */
+    public List<String> missing(boolean byMatch) {
+        List<String> out = new ArrayList<>();
+        for (VirtualHost vh : config.virtualHosts()) {
+            for (Route r : vh.routes()) {
+                if (!coveredRoutes.contains(r)) {
+                    out.add("Missing test for host: " + vh.name() + (byMatch ? ", route: " + matchText(r.match())
+                            : ", route name: " + r.name()));
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * A route's match in protobuf text format on one line: its path condition, case sensitivity, and its header and
+     * query parameter conditions by name.
+     */
+    static String matchText(RouteMatch m) {
+        StringBuilder b = new StringBuilder();
+        if (m.path() instanceof PathMatcher.Prefix p) {
+            b.append("prefix: ").append(quote(p.prefix()));
+        } else if (m.path() instanceof PathMatcher.Path p) {
+            b.append("path: ").append(quote(p.path()));
+        } else if (m.path() instanceof PathMatcher.SafeRegex p) {
+            b.append("safe_regex { regex: ").append(quote(p.regex())).append(" }");
+        } else if (m.path() instanceof PathMatcher.PathSeparatedPrefix p) {
+            b.append("path_separated_prefix: ").append(quote(p.prefix()));
+        }
+        if (!m.caseSensitive()) {
+            b.append(" case_sensitive { value: false }");
+        }
+        for (HeaderMatcher h : m.headers()) {
+            b.append(" headers { name: ").append(quote(h.name())).append(" }");
+        }
+        for (QueryParameterMatcher q : m.queryParameters()) {
+            b.append(" query_parameters { name: ").append(quote(q.name())).append(" }");
+        }
+        return b.toString();
+    }
+
+    private static String quote(String s) {
+        return "\"" + TextFormat.escapeBytes(ByteString.copyFromUtf8(s)) + "\"";
+    }
+
+    /**
+     * A number as C++'s output stream prints a {@code double} by default, as router_check_tool prints a percentage
+     * ({@code %g}: six significant digits, no trailing zeros, an exponent below 1e-4 and from 1e6).
+     */
+    static String format(double v) {
+        if (Double.isNaN(v) || Double.isInfinite(v)) {
+            return Double.isNaN(v) ? "nan" : v > 0 ? "inf" : "-inf";
+        } else if (v == 0) {
+            return "0";
+        }
+        BigDecimal rounded = new BigDecimal(v).round(new MathContext(6, RoundingMode.HALF_EVEN));
+        int exponent = rounded.precision() - rounded.scale() - 1;
+        if (exponent < -4 || exponent >= 6) {
+            BigDecimal mantissa = rounded.movePointLeft(exponent).stripTrailingZeros();
+            String e = String.format("%02d", Math.abs(exponent));
+            return mantissa.toPlainString() + "e" + (exponent < 0 ? "-" : "+") + e;
+        }
+        return rounded.stripTrailingZeros().toPlainString();
+    }
+}
