@@ -50,6 +50,14 @@ public final class RouteCheckCommand implements Callable<Integer> {
     @Option(names = "--detailed-coverage", description = "List the routes without a test by name.")
     boolean detailedCoverage;
 
+    /**
+     * Envoy's tool checks the route configuration for deprecated fields unless given this; Inmesh reads a deprecated
+     * field as its proxy does, the same with or without it.
+     */
+    @Option(names = "--disable-deprecation-check", description = "Accepted as Envoy's router_check_tool takes it; "
+            + "changes nothing: deprecated fields are read as the proxy reads them.")
+    boolean disableDeprecationCheck;
+
     PrintStream out = System.out;
     PrintStream err = System.err;
 

@@ -484,4 +484,34 @@ class RouteCheckCommandTest {
         assertEquals(0, r.exit(), r.out() + r.err());
         assertTrue(r.out().contains("Current route coverage: 33.3333%"), r.out());
     }
+
+    @Test
+    void disableDeprecationCheckIsAcceptedAndChangesNothing() throws IOException {
+        // a deprecated field (HeaderMatcher.exact_match) loads the same with or without the flag
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), """
+                name: r
+                virtual_hosts:
+                - name: svc
+                  domains: [svc]
+                  routes:
+                  - match: {prefix: /, headers: [{name: end-user, exact_match: jason}]}
+                    route: {cluster: jason}
+                """);
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+                tests:
+                - test_name: jason
+                  input:
+                    authority: svc
+                    path: /
+                    method: GET
+                    additional_request_headers: [{key: end-user, value: jason}]
+                  validate: {cluster_name: jason}
+                """);
+        Run with = run("-c", routes.toString(), "-t", tests.toString(), "--disable-deprecation-check");
+        Run without = run("-c", routes.toString(), "-t", tests.toString());
+        assertEquals(0, with.exit(), with.out() + with.err());
+        assertEquals(without.exit(), with.exit());
+        assertEquals(without.out(), with.out());
+        assertTrue(with.out().contains("1 passed, 0 failed"), with.out());
+    }
 }
