@@ -50,7 +50,13 @@ public final class RouteCheck {
      */
     public record Validate(String clusterName, String virtualClusterName, String virtualHostName,
                            String pathRewrite, String hostRewrite, String pathRedirect, Integer codeRedirect,
-                           List<HeaderMatcher> requestHeaders, List<HeaderMatcher> responseHeaders) {}
+                           List<HeaderCheck> requestHeaders, List<HeaderCheck> responseHeaders) {}
+
+    /**
+     * A header check: a {@code *_header_matches} matcher as written ({@code proto}), or a deprecated
+     * {@code *_header_fields} value ({@code proto} null).
+     */
+    public record HeaderCheck(HeaderMatcher matcher, io.envoyproxy.envoy.config.route.v3.HeaderMatcher proto) {}
 
     /** The fields router_check_tool's schema (test/tools/router_check/validation.proto) knows, by object. */
     private static final List<String> TEST_FIELDS = List.of("test_name", "input", "validate");
@@ -63,7 +69,25 @@ public final class RouteCheck {
     /** Fields of the schema that this tool cannot evaluate: refused, rather than passed unchecked. */
     private static final List<String> UNSUPPORTED = List.of("runtime");
 
-    public record Summary(int passed, int failed) {}
+    /** The counts of a run, and each test's outcome in the order of the file. */
+    public record Summary(int passed, int failed, List<Outcome> outcomes) {}
+
+    /**
+     * What one test found: its problems as printed (none when it passed), and, as Envoy's {@code ValidationFailure}
+     * records them, the fields not as expected and the failed {@code *_header_matches}.
+     */
+    public record Outcome(String name, List<String> problems, List<Mismatch> mismatches,
+                          List<HeaderFailure> requestHeaders, List<HeaderFailure> responseHeaders) {
+        public boolean passed() {
+            return problems.isEmpty();
+        }
+    }
+
+    /** A field whose actual value is not the expected one. */
+    public record Mismatch(RouteCoverage.Field field, String expected, String actual) {}
+
+    /** A {@code *_header_matches} matcher that did not hold, and the header's (first) value, "" when absent. */
+    public record HeaderFailure(io.envoyproxy.envoy.config.route.v3.HeaderMatcher matcher, String actual) {}
 
     /** Why a test file cannot be used. */
     public static final class TestFileException extends Exception {
@@ -171,37 +195,37 @@ public final class RouteCheck {
      * The deprecated {@code *_header_fields}: each {key, value} as an exact match of the header's value, an absent
      * header read as the empty value (router_check_tool compares the header map's value, "" when absent).
      */
-    private static List<HeaderMatcher> exactMatchers(JsonNode v, String field, String at) throws TestFileException {
+    private static List<HeaderCheck> exactMatchers(JsonNode v, String field, String at) throws TestFileException {
         if (!v.has(field) && !v.has(EnvoyConfigReader.camel(field))) {
             return null;
         }
-        List<HeaderMatcher> out = new ArrayList<>();
+        List<HeaderCheck> out = new ArrayList<>();
         for (String[] h : headerValues(v, field, at)) {
-            out.add(new HeaderMatcher(h[0], new HeaderMatcher.Value(new dev.inmesh.api.config.core.StringMatcher
-                    .Exact(h[1], false)), false, true));
+            out.add(new HeaderCheck(new HeaderMatcher(h[0], new HeaderMatcher.Value(
+                    new dev.inmesh.api.config.core.StringMatcher.Exact(h[1], false)), false, true), null));
         }
         return out;
     }
 
-    private static List<HeaderMatcher> concat(List<HeaderMatcher> a, List<HeaderMatcher> b) {
+    private static List<HeaderCheck> concat(List<HeaderCheck> a, List<HeaderCheck> b) {
         if (a == null || b == null) {
             return a == null ? b : a;
         }
-        List<HeaderMatcher> out = new ArrayList<>(a);
+        List<HeaderCheck> out = new ArrayList<>(a);
         out.addAll(b);
         return out;
     }
 
-    private static List<HeaderMatcher> matchers(JsonNode v, String field, String at) throws TestFileException {
+    private static List<HeaderCheck> matchers(JsonNode v, String field, String at) throws TestFileException {
         JsonNode list = v.has(field) ? v.get(field) : v.get(EnvoyConfigReader.camel(field));
         if (list == null) {
             return null;
         }
-        List<HeaderMatcher> out = new ArrayList<>();
+        List<HeaderCheck> out = new ArrayList<>();
         for (int i = 0; i < list.size(); i++) {
             try {
                 var proto = EnvoyJson.toMessage(list.get(i), io.envoyproxy.envoy.config.route.v3.HeaderMatcher.class);
-                out.add(RouteConfigurationParser.headerMatcher(proto));
+                out.add(new HeaderCheck(RouteConfigurationParser.headerMatcher(proto), proto));
             } catch (com.google.protobuf.InvalidProtocolBufferException | IllegalArgumentException e) {
                 String m = e instanceof IllegalArgumentException iae ? FieldError.of(iae).getMessage() : e.getMessage();
                 throw new TestFileException(at + "." + field + "[" + i + "]: " + m);
@@ -232,8 +256,11 @@ public final class RouteCheck {
     public Summary run(List<TestCase> cases, PrintStream out, boolean details) {
         int passed = 0;
         int failed = 0;
+        List<Outcome> outcomes = new ArrayList<>();
         for (TestCase c : cases) {
-            List<String> problems = check(c);
+            Outcome outcome = evaluate(c);
+            outcomes.add(outcome);
+            List<String> problems = outcome.problems();
             if (problems.isEmpty()) {
                 passed++;
                 if (details) {
@@ -245,7 +272,7 @@ public final class RouteCheck {
                 problems.forEach(p -> out.println("     " + p));
             }
         }
-        return new Summary(passed, failed);
+        return new Summary(passed, failed, outcomes);
     }
 
     /** The route coverage of the tests checked so far. */
@@ -258,6 +285,10 @@ public final class RouteCheck {
      * expected counts towards the coverage.
      */
     public List<String> check(TestCase c) {
+        return evaluate(c).problems();
+    }
+
+    private Outcome evaluate(TestCase c) {
         Input in = c.input();
         SimpleHeaders headers = new SimpleHeaders();
         headers.set(":authority", in.authority());
@@ -274,36 +305,35 @@ public final class RouteCheck {
         HeadersRequest request = new HeadersRequest(headers);
         RouteResult result = table.route(request, in.randomValue());
         Validate v = c.validate();
-        List<String> problems = new ArrayList<>();
-        boolean forward = result instanceof RouteResult.Forward;
-        boolean answered = result instanceof RouteResult.Redirect || result instanceof RouteResult.DirectResponse;
+        Findings found = new Findings();
         // as router_check_tool: a check found as expected covers a field of a forwarding route, or of a redirect or
         // direct response
-        EnumSet<RouteCoverage.Field> covered = EnumSet.noneOf(RouteCoverage.Field.class);
+        boolean forward = result instanceof RouteResult.Forward;
+        boolean answered = result instanceof RouteResult.Redirect || result instanceof RouteResult.DirectResponse;
         String cluster = result instanceof RouteResult.Forward f ? f.cluster() : "";
         // as router_check_tool, which reads the virtual host of a forwarding route only
         String vhost = result instanceof RouteResult.Forward f ? f.virtualHost().name() : "";
-        compare(problems, covered, forward, RouteCoverage.Field.CLUSTER, v.clusterName(), cluster);
+        found.compare(forward, RouteCoverage.Field.CLUSTER, v.clusterName(), cluster);
         // Inmesh refuses a virtual host's virtual_clusters, so no request has one: Envoy's tool reads it as ""
-        compare(problems, covered, forward, RouteCoverage.Field.VIRTUAL_CLUSTER, v.virtualClusterName(), "");
-        compare(problems, covered, forward, RouteCoverage.Field.VIRTUAL_HOST, v.virtualHostName(), vhost);
+        found.compare(forward, RouteCoverage.Field.VIRTUAL_CLUSTER, v.virtualClusterName(), "");
+        found.compare(forward, RouteCoverage.Field.VIRTUAL_HOST, v.virtualHostName(), vhost);
         if (result instanceof RouteResult.Forward f) {
             HeaderMutator.finalizeRequest(f, table, headers, headers.pathAndHost());
         }
-        compare(problems, covered, forward, RouteCoverage.Field.PATH_REWRITE, v.pathRewrite(),
+        found.compare(forward, RouteCoverage.Field.PATH_REWRITE, v.pathRewrite(),
                 forward ? headers.first(":path") : "");
-        compare(problems, covered, forward, RouteCoverage.Field.HOST_REWRITE, v.hostRewrite(),
+        found.compare(forward, RouteCoverage.Field.HOST_REWRITE, v.hostRewrite(),
                 forward ? headers.first(":authority") : "");
         // router_check_tool asks any redirect or direct response for its URL: a direct response's is the request's
-        compare(problems, covered, answered, RouteCoverage.Field.PATH_REDIRECT, v.pathRedirect(),
+        found.compare(answered, RouteCoverage.Field.PATH_REDIRECT, v.pathRedirect(),
                 result instanceof RouteResult.Redirect r ? r.location()
                 : result instanceof RouteResult.DirectResponse ? RouteTable.requestUrl(request) : "");
         int code = result instanceof RouteResult.Redirect r ? r.status()
                 : result instanceof RouteResult.DirectResponse d ? d.status() : 0;
-        compare(problems, covered, answered, RouteCoverage.Field.CODE_REDIRECT,
+        found.compare(answered, RouteCoverage.Field.CODE_REDIRECT,
                 v.codeRedirect() == null ? null : String.valueOf(v.codeRedirect()), String.valueOf(code));
         if (v.requestHeaders() != null) {
-            matchHeaders(problems, "request_header_matches", v.requestHeaders(), headers);
+            found.matchHeaders(false, v.requestHeaders(), headers);
         }
         if (v.responseHeaders() != null) {
             SimpleHeaders response = new SimpleHeaders();
@@ -315,32 +345,48 @@ public final class RouteCheck {
             if (!(result instanceof RouteResult.NoRoute)) {
                 HeaderMutator.finalizeResponse(result, table, response);
             }
-            matchHeaders(problems, "response_header_matches", v.responseHeaders(), response);
+            found.matchHeaders(true, v.responseHeaders(), response);
         }
-        coverage.add(result, covered);
-        return problems;
+        coverage.add(result, found.covered);
+        return new Outcome(c.name(), found.problems, found.mismatches, found.requestHeaders, found.responseHeaders);
     }
 
-    /** Compares one field; one found as expected is covered when the decision has it ({@code applies}). */
-    private static void compare(List<String> problems, Set<RouteCoverage.Field> covered, boolean applies,
-                                RouteCoverage.Field what, String expected, String actual) {
-        if (expected == null) {
-            return;
-        }
-        if (!expected.equals(actual)) {
-            problems.add(what.field() + ": expected [" + expected + "], actual [" + actual + "]");
-        } else if (applies) {
-            covered.add(what);
-        }
-    }
+    /** What the checks of one test found so far. */
+    private static final class Findings {
+        final List<String> problems = new ArrayList<>();
+        final Set<RouteCoverage.Field> covered = EnumSet.noneOf(RouteCoverage.Field.class);
+        final List<Mismatch> mismatches = new ArrayList<>();
+        final List<HeaderFailure> requestHeaders = new ArrayList<>();
+        final List<HeaderFailure> responseHeaders = new ArrayList<>();
 
-    private static void matchHeaders(List<String> problems, String what, List<HeaderMatcher> matchers,
-                                     SimpleHeaders headers) {
-        for (HeaderMatcher m : matchers) {
-            if (!RouteTable.headerMatches(m, name -> headers.joined(name))) {
-                String actual = headers.joined(m.name().toLowerCase(Locale.ROOT));
-                problems.add(what + ": " + m.name() + " " + describe(m) + ", actual ["
-                        + (actual == null ? "(absent)" : actual) + "]");
+        /** Compares one field; one found as expected is covered when the decision has it ({@code applies}). */
+        void compare(boolean applies, RouteCoverage.Field what, String expected, String actual) {
+            if (expected == null) {
+                return;
+            }
+            if (!expected.equals(actual)) {
+                problems.add(what.field() + ": expected [" + expected + "], actual [" + actual + "]");
+                mismatches.add(new Mismatch(what, expected, actual));
+            } else if (applies) {
+                covered.add(what);
+            }
+        }
+
+        void matchHeaders(boolean response, List<HeaderCheck> checks, SimpleHeaders headers) {
+            String what = response ? "response_header_matches" : "request_header_matches";
+            for (HeaderCheck c : checks) {
+                HeaderMatcher m = c.matcher();
+                if (!RouteTable.headerMatches(m, name -> headers.joined(name))) {
+                    String actual = headers.joined(m.name().toLowerCase(Locale.ROOT));
+                    problems.add(what + ": " + m.name() + " " + describe(m) + ", actual ["
+                            + (actual == null ? "(absent)" : actual) + "]");
+                    // as router_check_tool, which records a failed matcher with the header's first value
+                    String first = headers.first(m.name().toLowerCase(Locale.ROOT));
+                    if (c.proto() != null) {
+                        (response ? responseHeaders : requestHeaders).add(
+                                new HeaderFailure(c.proto(), first == null ? "" : first));
+                    }
+                }
             }
         }
     }

@@ -18,7 +18,7 @@ import picocli.CommandLine.Option;
 /**
  * {@code inmesh route-check}: checks a route configuration against expected routing decisions, reading the test
  * files of Envoy's route table check tool ({@code router_check_tool}). Exit codes: 0 all passed, 1 a test failed or
- * the route coverage is under {@code --fail-under}, 2 unreadable input.
+ * the route coverage is under {@code --fail-under}, 2 unreadable input or an output file that cannot be written.
  */
 @Command(name = "route-check", mixinStandardHelpOptions = true,
         description = "Checks a route configuration (Envoy JSON/YAML) against a file of expected routing decisions "
@@ -58,6 +58,11 @@ public final class RouteCheckCommand implements Callable<Integer> {
             + "changes nothing: deprecated fields are read as the proxy reads them.")
     boolean disableDeprecationCheck;
 
+    @Option(names = {"-o", "--output-path"}, paramLabel = "FILE", description = "Also write the test results to FILE "
+            + "as Envoy's router_check_tool does: a binary envoy.RouterCheckToolSchema.ValidationResult (only the "
+            + "failures with --only-show-failures).")
+    Path output;
+
     PrintStream out = System.out;
     PrintStream err = System.err;
 
@@ -78,6 +83,15 @@ public final class RouteCheckCommand implements Callable<Integer> {
         RouteCheck check = new RouteCheck(config);
         RouteCheck.Summary summary = check.run(cases, out, details && !onlyFailures);
         out.println(summary.passed() + " passed, " + summary.failed() + " failed");
+        if (output != null) {
+            try {
+                Files.write(output, ValidationResults.encode(summary.outcomes().stream()
+                        .filter(o -> !onlyFailures || !o.passed()).toList()));
+            } catch (IOException e) {
+                err.println("route-check: " + output + ": cannot write: " + EnvoyConfigReader.describeIo(e));
+                return 2;
+            }
+        }
         if (summary.failed() > 0) {
             return 1;
         }

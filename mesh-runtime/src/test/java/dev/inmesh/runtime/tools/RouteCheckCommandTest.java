@@ -4,6 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.google.protobuf.DescriptorProtos;
+import com.google.protobuf.DescriptorProtos.FieldDescriptorProto.Label;
+import com.google.protobuf.DescriptorProtos.FieldDescriptorProto.Type;
+import com.google.protobuf.Descriptors;
+import com.google.protobuf.DynamicMessage;
+import com.google.protobuf.StringValue;
+import com.google.protobuf.TextFormat;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -513,5 +520,163 @@ class RouteCheckCommandTest {
         assertEquals(without.exit(), with.exit());
         assertEquals(without.out(), with.out());
         assertTrue(with.out().contains("1 passed, 0 failed"), with.out());
+    }
+
+    /**
+     * Envoy's ValidationResult schema (test/tools/router_check/validation.proto) rebuilt from its field numbers, to
+     * read what --output-path writes.
+     */
+    private static Descriptors.Descriptor validationResultType() throws Descriptors.DescriptorValidationException {
+        String pkg = ".envoy.RouterCheckToolSchema.";
+        String string = ".google.protobuf.StringValue";
+        String uint32 = ".google.protobuf.UInt32Value";
+        DescriptorProtos.DescriptorProto.Builder failure = message("ValidationFailure");
+        String[] fields = {"cluster_name", "virtual_cluster_name", "virtual_host_name", "host_rewrite", "path_rewrite",
+            "path_redirect", "code_redirect"};
+        for (int i = 0; i < fields.length; i++) {
+            String type = fields[i].equals("code_redirect") ? uint32 : string;
+            failure.addField(field("expected_" + fields[i], 2 * i + 1, type, false));
+            failure.addField(field("actual_" + fields[i], 2 * i + 2, type, false));
+        }
+        failure.addField(field("request_header_match_failures", 15, pkg + "HeaderMatchFailure", true));
+        failure.addField(field("response_header_match_failures", 16, pkg + "HeaderMatchFailure", true));
+        var file = DescriptorProtos.FileDescriptorProto.newBuilder().setName("validation.proto")
+                .setPackage("envoy.RouterCheckToolSchema").setSyntax("proto3")
+                .addDependency("google/protobuf/wrappers.proto")
+                .addDependency("envoy/config/route/v3/route_components.proto")
+                .addMessageType(message("ValidationResult")
+                        .addField(field("test_results", 1, pkg + "ValidationItemResult", true)))
+                .addMessageType(message("ValidationItemResult")
+                        .addField(field("test_name", 1, null, false).setType(Type.TYPE_STRING))
+                        .addField(field("test_passed", 2, null, false).setType(Type.TYPE_BOOL))
+                        .addField(field("failure", 3, pkg + "ValidationFailure", false)))
+                .addMessageType(failure)
+                .addMessageType(message("HeaderMatchFailure")
+                        .addField(field("header_matcher", 1, ".envoy.config.route.v3.HeaderMatcher", false))
+                        .addField(field("actual_header_value", 2, string, false)))
+                .build();
+        return Descriptors.FileDescriptor.buildFrom(file, new Descriptors.FileDescriptor[] {
+            StringValue.getDescriptor().getFile(),
+            io.envoyproxy.envoy.config.route.v3.HeaderMatcher.getDescriptor().getFile()})
+                .findMessageTypeByName("ValidationResult");
+    }
+
+    private static DescriptorProtos.DescriptorProto.Builder message(String name) {
+        return DescriptorProtos.DescriptorProto.newBuilder().setName(name);
+    }
+
+    private static DescriptorProtos.FieldDescriptorProto.Builder field(String name, int number, String messageType,
+                                                                       boolean repeated) {
+        var f = DescriptorProtos.FieldDescriptorProto.newBuilder().setName(name).setNumber(number)
+                .setLabel(repeated ? Label.LABEL_REPEATED : Label.LABEL_OPTIONAL);
+        return messageType == null ? f : f.setType(Type.TYPE_MESSAGE).setTypeName(messageType);
+    }
+
+    private static final String OUTPUT_TESTS = """
+            tests:
+            - test_name: users passes
+              input: {authority: api, path: /users/1, method: GET}
+              validate: {cluster_name: users}
+            - test_name: users fails
+              input:
+                authority: api
+                path: /users/1
+                method: GET
+                additional_request_headers: [{key: x-user, value: b}, {key: x-user, value: c}]
+              validate:
+                cluster_name: orders
+                virtual_host_name: api
+                path_rewrite: /v1/users/1
+                code_redirect: 301
+                request_header_fields: [{key: x-missing, value: v}]
+                request_header_matches: [{name: x-user, string_match: {exact: a}}]
+            - test_name: a response header
+              input: {authority: api, path: /old, method: GET}
+              validate:
+                path_redirect: "http://api/new"
+                response_header_matches: [{name: x-absent, present_match: true}]
+            """;
+
+    @Test
+    void outputPathWritesTheResultsAsEnvoysBinaryValidationResult() throws Exception {
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), OUTPUT_TESTS);
+        Path output = dir.resolve("results.pb");
+        Run r = run("-c", COVERAGE_ROUTES, "-t", tests.toString(), "-o", output.toString());
+        assertEquals(1, r.exit(), r.out() + r.err());
+        DynamicMessage result = DynamicMessage.parseFrom(validationResultType(), Files.readAllBytes(output));
+        assertEquals("""
+                test_results {
+                  test_name: "users passes"
+                  test_passed: true
+                }
+                test_results {
+                  test_name: "users fails"
+                  failure {
+                    expected_cluster_name {
+                      value: "orders"
+                    }
+                    actual_cluster_name {
+                      value: "users"
+                    }
+                    expected_path_rewrite {
+                      value: "/v1/users/1"
+                    }
+                    actual_path_rewrite {
+                      value: "/v2/users/1"
+                    }
+                    expected_code_redirect {
+                      value: 301
+                    }
+                    actual_code_redirect {
+                    }
+                    request_header_match_failures {
+                      header_matcher {
+                        name: "x-user"
+                        string_match {
+                          exact: "a"
+                        }
+                      }
+                      actual_header_value {
+                        value: "b"
+                      }
+                    }
+                  }
+                }
+                test_results {
+                  test_name: "a response header"
+                  failure {
+                    response_header_match_failures {
+                      header_matcher {
+                        name: "x-absent"
+                        present_match: true
+                      }
+                      actual_header_value {
+                      }
+                    }
+                  }
+                }
+                """, TextFormat.printer().printToString(result));
+    }
+
+    @Test
+    void outputPathHoldsOnlyTheFailuresWithOnlyShowFailuresAndIsWrittenWhenAllPass() throws Exception {
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), OUTPUT_TESTS);
+        Path output = dir.resolve("results.pb");
+        Run r = run("-c", COVERAGE_ROUTES, "-t", tests.toString(), "--output-path", output.toString(),
+                "--only-show-failures");
+        assertEquals(1, r.exit(), r.out() + r.err());
+        Descriptors.Descriptor type = validationResultType();
+        DynamicMessage result = DynamicMessage.parseFrom(type, Files.readAllBytes(output));
+        var results = type.findFieldByName("test_results");
+        assertEquals(2, result.getRepeatedFieldCount(results));
+
+        Run passing = run("-c", COVERAGE_ROUTES, "-t", COVERAGE_TESTS, "-o", output.toString());
+        assertEquals(0, passing.exit(), passing.out() + passing.err());
+        result = DynamicMessage.parseFrom(type, Files.readAllBytes(output));
+        assertEquals(6, result.getRepeatedFieldCount(results));
+
+        Run unwritable = run("-c", COVERAGE_ROUTES, "-t", COVERAGE_TESTS, "-o", dir.toString());
+        assertEquals(2, unwritable.exit(), unwritable.out() + unwritable.err());
+        assertTrue(unwritable.err().contains(dir + ": cannot write"), unwritable.err());
     }
 }
