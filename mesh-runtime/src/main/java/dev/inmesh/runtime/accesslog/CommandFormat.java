@@ -397,7 +397,7 @@ public final class CommandFormat {
             Map.entry("UPSTREAM_REMOTE_ADDRESS", e -> e.info().upstreamHost()),
             Map.entry("UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT", e -> withoutPort(e.info().upstreamHost())),
             Map.entry("UPSTREAM_REMOTE_PORT", e -> port(e.info().upstreamHost())),
-            Map.entry("UPSTREAM_CLUSTER", e -> e.info().upstreamCluster()),
+            Map.entry("UPSTREAM_CLUSTER", e -> e.info().upstreamClusterObservabilityName()),
             Map.entry("UPSTREAM_CLUSTER_RAW", e -> e.info().upstreamCluster()),
             Map.entry("UPSTREAM_LOCAL_ADDRESS", e -> e.info().upstreamLocalAddress()),
             Map.entry("UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT", e -> withoutPort(e.info().upstreamLocalAddress())),

@@ -1,6 +1,5 @@
 package dev.inmesh.runtime.admin;
 
-import com.google.protobuf.Message;
 import com.google.protobuf.UInt32Value;
 import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
@@ -155,15 +154,12 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
     }
 
     /**
-     * The {@code alt_stat_name} of cluster {@code name} when its xDS message has one (istiod writes the name and a
-     * {@code ;}), else its name, as Envoy names the cluster in stats ({@code cluster.<this>.upstream_rq_total}).
+     * The {@code alt_stat_name} of cluster {@code name} when it has one (istiod writes the name and a {@code ;}), else
+     * its name, as Envoy names the cluster in stats ({@code cluster.<this>.upstream_rq_total}).
      */
     static String statName(MeshSnapshot snapshot, String name) {
-        Message m = snapshot.resources().message(ResourceType.CLUSTER, name);
-        if (m instanceof io.envoyproxy.envoy.config.cluster.v3.Cluster xds && !xds.getAltStatName().isEmpty()) {
-            return xds.getAltStatName();
-        }
-        return name;
+        UpstreamCluster c = snapshot.clusterManager().cluster(name);
+        return c == null ? name : c.config().observabilityName();
     }
 
     /** Envoy's canary flag: the endpoint's {@code envoy.lb} metadata says {@code canary: true}. */

@@ -24,6 +24,7 @@ import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.RouteRequest;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.upstream.UpstreamCluster;
 import dev.inmesh.runtime.stats.PeerMetadata;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
@@ -831,13 +832,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             ds.requestEnded(status, !closed || resp.ended(), closed && !resp.ended() ? 1 : 0,
                     (System.nanoTime() - start) / 1_000_000);
         }
+        String inboundCluster = cluster != null ? cluster : "inbound|" + localPort(local) + "||";
+        UpstreamCluster observed = snapshots.current().clusterManager().cluster(inboundCluster);
         StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), path,
                 req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2"
                         : req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1",
                 status, flags, details, req.bytesRead(),
                 resp.bytesWritten(), (System.nanoTime() - start) / 1_000_000, -1, h.get("x-request-id"), authority,
-                h.get("user-agent"), h.get("x-forwarded-for"), local,
-                cluster != null ? cluster : "inbound|" + localPort(local) + "||", null,
+                h.get("user-agent"), h.get("x-forwarded-for"), local, inboundCluster, null,
                 local, remote, tls == null || tls.serverName.isEmpty() ? null : tls.serverName, routeName, 1, peer,
                 destination[0], destination[1], destination[2],
                 Grpc.isRequest(h) ? Grpc.finalStatus(resp.trailers(), resp.headers(), status) : null, mutualTls,
@@ -848,7 +850,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 // messages counted
                 new RequestLog(traced.accessLogs, h, status == 0 ? null : resp.headers(),
                         traced.accessLogs.isEmpty() ? null : resp.trailers(), path,
-                        req.scheme(), traced.span != null && traced.span.sampled()));
+                        req.scheme(), traced.span != null && traced.span.sampled()),
+                observed == null ? null : observed.config().observabilityName());
         if (traced.span != null) {
             try {
                 traced.span.tracer().finish(traced.span, info, h, RouteResult.decorator(traced.route), tracing);

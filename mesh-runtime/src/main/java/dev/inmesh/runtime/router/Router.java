@@ -1720,7 +1720,8 @@ public final class Router {
                         status == 0 ? null : response.headers,
                         response.upstream == null ? null : response.upstream.trailers(),
                         ex.rewrittenPath != null ? ex.rewrittenPath : req.uri, req.scheme,
-                        ex.span != null && ex.span.sampled()));
+                        ex.span != null && ex.span.sampled()),
+                ex.cluster == null ? null : ex.cluster.config().observabilityName());
         if (ex.span != null) {
             try {
                 ex.span.tracer().finish(ex.span, info, req.headers, RouteResult.decorator(ex.route), tracing);

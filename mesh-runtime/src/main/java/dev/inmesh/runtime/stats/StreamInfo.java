@@ -61,6 +61,8 @@ import java.util.Set;
  *     (false where the connection manager's {@code istio.stats} filter sets {@code disable_host_header_fallback})
  * @param log the access logs of the connection manager the request came through, with the request's and response's
  *     headers for them; null when not known
+ * @param upstreamClusterObservabilityName the cluster's observability name, its {@code alt_stat_name} when it has
+ *     one (Envoy's {@code %UPSTREAM_CLUSTER%}); {@link #upstreamCluster} when null
  */
 public record StreamInfo(
         Direction direction,
@@ -101,7 +103,31 @@ public record StreamInfo(
         long responseMessages,
         String upstreamLocalPrincipal,
         boolean hostHeaderFallback,
-        dev.inmesh.runtime.accesslog.RequestLog log) {
+        dev.inmesh.runtime.accesslog.RequestLog log,
+        String upstreamClusterObservabilityName) {
+
+    /** A request whose cluster is observed by its name. */
+    public StreamInfo(Direction direction, Instant startTime, String method, String path, String protocol,
+                      int responseCode, Set<ResponseFlag> responseFlags, String responseCodeDetails, long bytesReceived,
+                      long bytesSent, long durationMillis, long upstreamServiceTimeMillis, String requestId,
+                      String authority, String userAgent, String forwardedFor, String upstreamHost,
+                      String upstreamCluster, String upstreamLocalAddress, String downstreamLocalAddress,
+                      String downstreamRemoteAddress, String requestedServerName, String routeName, int attemptCount,
+                      WorkloadInfo peer, String destinationService, String destinationServiceName,
+                      String destinationServiceNamespace, String grpcStatus, boolean downstreamMutualTls,
+                      String downstreamPeerPrincipal, String downstreamLocalPrincipal,
+                      String upstreamTransportFailureReason, String upstreamPeerPrincipal, long requestMessages,
+                      long responseMessages, String upstreamLocalPrincipal, boolean hostHeaderFallback,
+                      dev.inmesh.runtime.accesslog.RequestLog log) {
+        this(direction, startTime, method, path, protocol, responseCode, responseFlags, responseCodeDetails,
+                bytesReceived, bytesSent, durationMillis, upstreamServiceTimeMillis, requestId, authority, userAgent,
+                forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
+                downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
+                destinationServiceName, destinationServiceNamespace, grpcStatus, downstreamMutualTls,
+                downstreamPeerPrincipal, downstreamLocalPrincipal, upstreamTransportFailureReason,
+                upstreamPeerPrincipal, requestMessages, responseMessages, upstreamLocalPrincipal, hostHeaderFallback,
+                log, null);
+    }
 
     /** A request whose connection manager's access logs are not known. */
     public StreamInfo(Direction direction, Instant startTime, String method, String path, String protocol,
@@ -145,6 +171,8 @@ public record StreamInfo(
     public StreamInfo {
         responseFlags = responseFlags == null ? Set.of() : Set.copyOf(responseFlags);
         peer = peer == null ? WorkloadInfo.UNKNOWN : peer;
+        upstreamClusterObservabilityName = upstreamClusterObservabilityName == null ? upstreamCluster
+                : upstreamClusterObservabilityName;
     }
 
     /** A request that did not come over mutual TLS. */

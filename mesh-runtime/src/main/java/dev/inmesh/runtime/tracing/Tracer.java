@@ -341,7 +341,7 @@ public final class Tracer {
         // span of an attempt (spawn_upstream_span), never on the connection manager's span
         if (info.upstreamCluster() != null) {
             tag(tags, "upstream_cluster", info.upstreamCluster());
-            tag(tags, "upstream_cluster.name", info.upstreamCluster());
+            tag(tags, "upstream_cluster.name", info.upstreamClusterObservabilityName());
         }
         if (info.responseCode() == 0 || info.responseCode() >= 500 && info.responseCode() < 600) {
             tag(tags, "error", "true");

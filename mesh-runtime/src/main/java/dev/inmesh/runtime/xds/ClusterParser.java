@@ -31,9 +31,8 @@ import java.util.Set;
  * <p>Accepted because they change nothing Inmesh does:
  * <ul>
  *   <li>the upstream network filter {@code istio.metadata_exchange} (Istio's peer metadata over mTLS ALPN);</li>
- *   <li>{@code alt_stat_name}, the name the admin server's {@code /stats} and {@code /clusters} give the cluster
- *       (read there from the resource), and statistics and tuning that Inmesh does not expose:
- *       {@code track_cluster_stats} and {@code per_connection_buffer_limit_bytes};</li>
+ *   <li>statistics and tuning that Inmesh does not expose: {@code track_cluster_stats} and
+ *       {@code per_connection_buffer_limit_bytes};</li>
  * </ul>
  * A {@code transport_socket} is {@code raw_buffer} or TLS ({@link UpstreamTlsParser}), and so is the
  * {@code transport_socket} of each of the {@code transport_socket_matches}, which choose each host's socket by its
@@ -47,6 +46,7 @@ import java.util.Set;
  * {@code HttpProtocolOptions}' {@code explicit_http_config} or {@code use_downstream_protocol_config}, which replace
  * it) are read by {@link CoreParsers#http2ProtocolOptions}: the streams per connection, the windows and the header
  * table are applied to the hosts' HTTP/2 connections. The typed options' {@code auto_config} is rejected by name.
+ * The {@code alt_stat_name} is the cluster's observability name ({@link Cluster#observabilityName()}).
  * Anything else that is set and not implemented is rejected with its path.
  */
 public final class ClusterParser
@@ -62,15 +62,15 @@ public final class ClusterParser
             "metadata", "ring_hash_lb_config", "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config",
             "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
             "common_http_protocol_options", "upstream_connection_options", "transport_socket_matches",
-            "respect_dns_ttl", "dns_jitter", "typed_dns_resolver_config", "http_protocol_options");
+            "respect_dns_ttl", "dns_jitter", "typed_dns_resolver_config", "http_protocol_options", "alt_stat_name");
     /**
      * {@code ignore_health_on_host_removal} only tells Envoy not to wait for active health checks to fail a host that
      * left the assignment; without active health checks (which Inmesh refuses) a host that leaves goes at once either
      * way. ({@code close_connections_on_host_health_failure}, which closes a host's {@code tcp_proxy} connections when
      * outlier detection ejects it, is not implemented and is refused.)
      */
-    private static final Set<String> HARMLESS = Set.of("alt_stat_name",
-            "track_cluster_stats", "per_connection_buffer_limit_bytes", "ignore_health_on_host_removal");
+    private static final Set<String> HARMLESS = Set.of("track_cluster_stats", "per_connection_buffer_limit_bytes",
+            "ignore_health_on_host_removal");
 
     @Override
     public ResourceType type() {
@@ -223,7 +223,7 @@ public final class ClusterParser
         return new Cluster(c.getName(), type, edsServiceName, policy, lbConfig, connectTimeout, breakers, outlier,
                 common, bind, inline, dnsRefresh, family, cleanup, http2, downstream && !http2,
                 Fields.at("metadata", () -> CoreParsers.metadata(c.getMetadata())), lifetimes, tls, keepalive,
-                matches, c.getRespectDnsTtl(), h2, dnsJitter, extraSources);
+                matches, c.getRespectDnsTtl(), h2, dnsJitter, extraSources, c.getAltStatName());
     }
 
     /**

@@ -52,15 +52,9 @@ class MeshAccessLogTest {
     void anOutboundConnectionManagersFileLoggersWriteTheirFormatsForTheRequestsTheirFiltersTake() throws Exception {
         Path text = dir.resolve("text.log");
         Path json = dir.resolve("json.log");
-        String accessLog = """
-                          access_log:
-                          - name: envoy.access_loggers.file
-                            typed_config:
-                              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-                              path: %s
-                              log_format:
-                                text_format_source:
-                                  inline_string: "%%REQ(:METHOD)%% %%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%% %%RESPONSE_CODE%% %%RESP(X-SERVED-BY)%% %%REQ(X-TEST):3%% %%UPSTREAM_CLUSTER%% 100%%%% %%ROUTE_NAME%% %%UPSTREAM_REQUEST_ATTEMPT_COUNT%%\\n"
+        String accessLog = textLogger(text, "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE% "
+                + "%RESP(X-SERVED-BY)% %REQ(X-TEST):3% %UPSTREAM_CLUSTER% 100%% %ROUTE_NAME% "
+                + "%UPSTREAM_REQUEST_ATTEMPT_COUNT%") + """
                           - name: envoy.access_loggers.file
                             filter:
                               extension_filter:
@@ -79,7 +73,7 @@ class MeshAccessLogTest {
                                   flags: "%%RESPONSE_FLAGS%%"
                                   sni: "%%REQUESTED_SERVER_NAME%%"
                                   where: {cluster: "cluster=%%UPSTREAM_CLUSTER%%"}
-                """.formatted(text, json);
+                """.formatted(json);
         String config = MeshWebClientTest.config("", upstream.actualPort())
                 .replace("          stat_prefix: outbound_0.0.0.0_9080\n",
                         "          stat_prefix: outbound_0.0.0.0_9080\n" + accessLog);
@@ -157,6 +151,38 @@ class MeshAccessLogTest {
             plain.close();
             inbound.close();
         }
+    }
+
+    @Test
+    void upstreamClusterIsTheClustersAltStatNameAndUpstreamClusterRawItsNameAsEnvoyPrintsThem() throws Exception {
+        Path text = dir.resolve("names.log");
+        String accessLog = textLogger(text, "%UPSTREAM_CLUSTER% %UPSTREAM_CLUSTER_RAW%");
+        String cluster = "outbound|9080||reviews.default.svc.cluster.local";
+        String config = MeshWebClientTest.config("", upstream.actualPort())
+                .replace("          stat_prefix: outbound_0.0.0.0_9080\n",
+                        "          stat_prefix: outbound_0.0.0.0_9080\n" + accessLog)
+                .replace("    type: STATIC\n", "    type: STATIC\n    alt_stat_name: reviews_9080\n");
+        Path file = dir.resolve("mesh.yaml");
+        Files.writeString(file, config);
+        mesh = Mesh.create(vertx, new MeshOptions().setConfigFile(file.toString()).setAdminPort(-1));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        assertEquals(200, mesh.webClient().get(9080, "reviews", "/ok").send().await(10, TimeUnit.SECONDS)
+                .statusCode());
+        assertEquals(List.of("reviews_9080 " + cluster), lines(text, 1));
+    }
+
+    /** A connection manager's {@code access_log} with one file logger writing {@code format} lines to {@code log}. */
+    private static String textLogger(Path log, String format) {
+        return """
+                          access_log:
+                          - name: envoy.access_loggers.file
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                              path: %s
+                              log_format:
+                                text_format_source:
+                                  inline_string: "%s\\n"
+                """.formatted(log, format);
     }
 
     private static List<String> fieldNames(JsonNode j) {

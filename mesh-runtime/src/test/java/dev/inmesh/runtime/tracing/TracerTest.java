@@ -261,6 +261,25 @@ class TracerTest {
     }
 
     @Test
+    void upstreamClusterNameIsTheClustersObservabilityNameAndUpstreamClusterItsNameAsEnvoysTracerTagsThem() {
+        Tracer t = tracer(100, 100, 100, ZIPKIN, List.of());
+        MultiMap h = headers("x-request-id", rid(1, '4'));
+        ActiveSpan s = t.start(h, false, false, "ratings:9080", Instant.EPOCH, System.nanoTime(), new Random(7));
+        StreamInfo i = info(200, Set.of());
+        StreamInfo observed = new StreamInfo(i.direction(), i.startTime(), i.method(), i.path(), i.protocol(),
+                i.responseCode(), i.responseFlags(), i.responseCodeDetails(), i.bytesReceived(), i.bytesSent(),
+                i.durationMillis(), i.upstreamServiceTimeMillis(), i.requestId(), i.authority(), i.userAgent(),
+                i.forwardedFor(), i.upstreamHost(), i.upstreamCluster(), i.upstreamLocalAddress(),
+                i.downstreamLocalAddress(), i.downstreamRemoteAddress(), i.requestedServerName(), i.routeName(),
+                i.attemptCount(), i.peer(), i.destinationService(), i.destinationServiceName(),
+                i.destinationServiceNamespace(), i.grpcStatus(), false, null, null, null, null, -1, -1, null, true,
+                null, "ratings_9080");
+        Map<String, String> tags = t.zipkinSpan(s, observed, h, null, LOCAL).tags();
+        assertEquals("outbound|9080||ratings.default.svc.cluster.local", tags.get("upstream_cluster"));
+        assertEquals("ratings_9080", tags.get("upstream_cluster.name"));
+    }
+
+    @Test
     void aCustomTagNamedAsOneOfEnvoysReplacesItAsEnvoySetsCustomTagsLast() {
         Tracer t = tracer(100, 100, 100, ZIPKIN, List.of(
                 new Tracing.CustomTag("component", Tracing.CustomTag.Kind.LITERAL, "reviews-app", null),

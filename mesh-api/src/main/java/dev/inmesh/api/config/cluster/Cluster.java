@@ -48,6 +48,9 @@ import java.util.List;
  *     which istiod sets to 100 ms on its DNS clusters), so that many proxies do not ask at once; zero when null
  * @param extraSourceAddresses {@code upstream_bind_config.extra_source_addresses}: none, or one source address of
  *     the other IP version, which a connection to a host of that version binds ({@link #upstreamBindAddress(String)})
+ * @param altStatName {@code alt_stat_name}: the name the cluster is observed by (Envoy's observability name: its
+ *     statistics, {@code %UPSTREAM_CLUSTER%}, the tracer's {@code upstream_cluster.name}); empty when it has none,
+ *     and then its name is
  */
 public record Cluster(
         String name,
@@ -74,7 +77,8 @@ public record Cluster(
         boolean respectDnsTtl,
         Http2ProtocolOptions http2ProtocolOptions,
         Duration dnsJitter,
-        List<SocketAddress> extraSourceAddresses) {
+        List<SocketAddress> extraSourceAddresses,
+        String altStatName) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(5);
 
@@ -99,6 +103,7 @@ public record Cluster(
         dnsJitter = dnsJitter == null ? Duration.ZERO : dnsJitter;
         Checks.check(!dnsJitter.isNegative(), "dns_jitter", dnsJitter, ">= 0s");
         extraSourceAddresses = extraSourceAddresses == null ? List.of() : List.copyOf(extraSourceAddresses);
+        altStatName = altStatName == null ? "" : altStatName;
         // Envoy's default local address selector: one extra address, of the other IP version than source_address
         Checks.check(extraSourceAddresses.isEmpty() || upstreamBindAddress != null && extraSourceAddresses.size() == 1
                 && ipv6(extraSourceAddresses.get(0).address()) != ipv6(upstreamBindAddress.address()),
@@ -136,6 +141,27 @@ public record Cluster(
                 commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
                 http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
                 transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter, List.of());
+    }
+
+    /** A cluster observed by its name (no {@code alt_stat_name}). */
+    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
+                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
+                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
+                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
+                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
+                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls,
+                   TcpKeepalive tcpKeepalive, List<TransportSocketMatch> transportSocketMatches,
+                   boolean respectDnsTtl, Http2ProtocolOptions http2ProtocolOptions, Duration dnsJitter,
+                   List<SocketAddress> extraSourceAddresses) {
+        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
+                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
+                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
+                transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter, extraSourceAddresses, "");
+    }
+
+    /** The name the cluster is observed by: its {@code alt_stat_name}, else its name (Envoy's observability name). */
+    public String observabilityName() {
+        return altStatName.isEmpty() ? name : altStatName;
     }
 
     /**
