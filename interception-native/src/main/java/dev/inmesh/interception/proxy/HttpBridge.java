@@ -1218,10 +1218,11 @@ final class HttpBridge {
                     ch.eventLoop().execute(flushTask);
                 }
             });
-            up.exceptionHandler(t -> upstreamFailed(up, r));
+            up.exceptionHandler(t -> upstreamFailed(up, r, t));
             up.endHandler(v -> {
                 if (streaming == up && !HeaderValues.valid(up.trailers())) {
-                    upstreamFailed(up, r); // as Envoy's HTTP/2 codec, a CR, LF or NUL in a trailer resets the stream
+                    // as Envoy's HTTP/2 codec, a CR, LF or NUL in a trailer resets the stream: a protocol error
+                    upstreamFailed(up, r, new IllegalArgumentException("a trailer value with a CR, LF or NUL"));
                     return;
                 }
                 if (!ended(up)) {
@@ -1268,12 +1269,15 @@ final class HttpBridge {
             return true;
         }
 
-        /** The upstream body of the response being sent failed: the request is aborted, the connection closed. */
-        private void upstreamFailed(HttpClientResponse up, RouterResponse r) {
+        /**
+         * The upstream body of the response being sent failed ({@code cause}): the request is aborted, the connection
+         * closed.
+         */
+        private void upstreamFailed(HttpClientResponse up, RouterResponse r, Throwable cause) {
             if (streaming == up) {
                 streaming = null;
                 inFlight = null;
-                conn.runtime().router.abort(r, bytesSent, ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
+                conn.runtime().router.upstreamBodyFailed(r, bytesSent, cause);
                 ctx.channel().close();
             }
         }
@@ -1314,7 +1318,7 @@ final class HttpBridge {
                 r.bodyActivity();
                 web.keep(chunk);
             });
-            up.exceptionHandler(t -> upstreamFailed(up, r));
+            up.exceptionHandler(t -> upstreamFailed(up, r, t));
             up.endHandler(v -> {
                 if (!ended(up)) {
                     return;

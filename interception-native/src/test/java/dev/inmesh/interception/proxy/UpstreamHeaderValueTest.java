@@ -163,9 +163,14 @@ class UpstreamHeaderValueTest {
                 // in a trailer, after the head went out: the response is cut, no trailer line is written
                 upstream.trailer = true;
                 upstream.value.set("a\r\nx-injected: 1");
+                proxy.requests.clear();
                 String cut = Http1RequestsTest.exchange(port, "GET /a HTTP/1.1\r\nhost: svc\r\n\r\n");
                 assertTrue(cut.startsWith("HTTP/1.1 200 "), cut);
                 assertFalse(cut.contains("x-injected") || cut.contains("\r\n0\r\n"), cut);
+                // a protocol error once the response started, as Envoy's HTTP/2 codec resets the stream
+                StreamInfo logged = proxy.logged(200);
+                assertEquals(java.util.Set.of(ResponseFlag.UPSTREAM_PROTOCOL_ERROR), logged.responseFlags());
+                assertEquals("upstream_reset_after_response_started{protocol_error}", logged.responseCodeDetails());
             }
         }
     }

@@ -79,7 +79,7 @@ final class MeshClientResponse implements HttpClientResponse {
             }
             endPromise.tryComplete();
         } else {
-            router.abort(routed, bytes, ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
+            router.upstreamBodyFailed(routed, bytes, failure);
             failed(failure, exceptionHandler);
         }
     }

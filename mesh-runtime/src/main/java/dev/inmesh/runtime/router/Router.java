@@ -1648,6 +1648,39 @@ public final class Router {
         return finish(response, bytesSent, flag);
     }
 
+    /**
+     * Records an exchange whose upstream response body failed ({@code cause}) after its headers were passed on, as
+     * Envoy's router an upstream reset once the response started: the flag and the details
+     * {@code upstream_reset_after_response_started{REASON}} of the reset's reason. An HTTP/1 body that did not end
+     * as its framing said (the connection closed before its length or its last chunk, a chunk that could not be read)
+     * is a protocol error (UPE), as Envoy's HTTP/1 codec reports the end of its input in the middle of a message; over
+     * HTTP/2 a stream the upstream reset is a remote reset (UR), a header value the codec refuses a protocol error, a
+     * closed connection a connection termination (UC). A body the router itself reset (an idle timeout) keeps what the
+     * router recorded.
+     */
+    public StreamInfo upstreamBodyFailed(RouterResponse response, long bytesSent, Throwable cause) {
+        Exchange ex = response.exchange;
+        if (ex.resetByRouter || ex.completed) {
+            return finish(response, bytesSent, ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
+        }
+        boolean http1 = response.upstream != null
+                && response.upstream.version() != io.vertx.core.http.HttpVersion.HTTP_2;
+        ResponseFlag flag;
+        String reason;
+        if (http1 || isProtocolError(cause)) {
+            flag = ResponseFlag.UPSTREAM_PROTOCOL_ERROR;
+            reason = "protocol_error";
+        } else if (cause instanceof StreamResetException) {
+            flag = ResponseFlag.UPSTREAM_REMOTE_RESET;
+            reason = "remote_reset";
+        } else {
+            flag = ResponseFlag.UPSTREAM_CONNECTION_TERMINATION;
+            reason = "connection_termination";
+        }
+        ex.responseCodeDetails = "upstream_reset_after_response_started{" + reason + "}";
+        return finish(response, bytesSent, flag);
+    }
+
     private StreamInfo finish(RouterResponse response, long bytesSent, ResponseFlag flag) {
         Exchange ex = response.exchange;
         int status = response.status;
@@ -2527,6 +2560,8 @@ public final class Router {
                 // committed: the body is still streaming past the route timeout
                 if (!ex.completed && ex.upstreamServiceTimeMillis >= 0) {
                     ex.flags.add(ResponseFlag.UPSTREAM_REQUEST_TIMEOUT);
+                    ex.responseCodeDetails = "upstream_response_timeout";
+                    ex.resetByRouter = true;
                     countTimeout(); // as Envoy, which counts the upstream request it ends, answered or not
                     resetInflight();
                 }

@@ -10,6 +10,7 @@ import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.upstream.RawHttp1Upstream;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Promise;
@@ -32,6 +33,7 @@ import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.ext.web.client.WebClientOptions;
 import io.vertx.ext.web.multipart.MultipartForm;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -125,6 +127,64 @@ class MeshClientAsPlainClientTest {
             return e.getCause();
         }
         throw new AssertionError("the request did not fail");
+    }
+
+    /** The request's status, what of its body came, how the body ended, and what the mesh recorded. */
+    record Outcome(int status, String body, Throwable failure, StreamInfo info) {}
+
+    private Outcome rawCall(String answer) throws Exception {
+        recorded.clear();
+        try (RawHttp1Upstream server = new RawHttp1Upstream(answer)) {
+            Promise<Throwable> ended = Promise.promise();
+            StringBuilder body = new StringBuilder();
+            HttpClientResponse resp = mesh.httpClient().request(new RequestOptions().setHost("127.0.0.1")
+                            .setPort(server.port()).setURI("/"))
+                    .compose(HttpClientRequest::send)
+                    .onSuccess(r -> {
+                        r.handler(b -> body.append(b.toString(StandardCharsets.ISO_8859_1)));
+                        r.exceptionHandler(ended::tryComplete);
+                        r.endHandler(v -> ended.tryComplete(null));
+                    }).await(10, TimeUnit.SECONDS);
+            Throwable failure = ended.future().await(10, TimeUnit.SECONDS);
+            for (int i = 0; i < 250 && recorded.isEmpty(); i++) {
+                Thread.sleep(20);
+            }
+            assertEquals(1, recorded.size(), "one request recorded");
+            return new Outcome(resp.statusCode(), body.toString(), failure, recorded.get(0));
+        }
+    }
+
+    /**
+     * An HTTP/1 body the upstream cut off (its connection closed before the {@code content-length} or the last chunk,
+     * or a chunk that cannot be read) fails as a plain client's does, and is recorded as Envoy's HTTP/1 codec reports
+     * the end of input in the middle of a message: a protocol error once the response started.
+     */
+    @Test
+    void aBodyCutOffOrUnreadableAfterTheHeadersIsAProtocolErrorOnceTheResponseStartedAsEnvoysCodecReportsIt()
+            throws Exception {
+        for (String answer : new String[] {
+            "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc",
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n",
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nabc\r\n0\r\n\r\n"}) {
+            Outcome o = rawCall(answer);
+            String what = answer.replace("\r\n", "|");
+            assertEquals(200, o.status(), what);
+            assertTrue(o.failure() != null, what + ": the body fails");
+            assertEquals("abc", o.body(), what);
+            assertEquals(java.util.Set.of(ResponseFlag.UPSTREAM_PROTOCOL_ERROR), o.info().responseFlags(), what);
+            assertEquals("upstream_reset_after_response_started{protocol_error}", o.info().responseCodeDetails(),
+                    what);
+            assertEquals(200, o.info().responseCode(), what);
+        }
+    }
+
+    @Test
+    void aBodyThatEndsWithTheConnectionWhenItHasNoLengthIsWhole() throws Exception {
+        Outcome o = rawCall("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nabc");
+        assertEquals(null, o.failure());
+        assertEquals("abc", o.body());
+        assertEquals(java.util.Set.of(), o.info().responseFlags());
+        assertEquals("via_upstream", o.info().responseCodeDetails());
     }
 
     @Test

@@ -192,7 +192,8 @@ final class RouterRig implements AutoCloseable {
             resp.body().onComplete(b -> {
                 long elapsed = (System.nanoTime() - t0) / 1_000_000;
                 if (b.failed()) {
-                    StreamInfo info = router.abort(resp, 0, null);
+                    // as the mesh's clients record a body that failed
+                    StreamInfo info = router.upstreamBodyFailed(resp, 0, b.cause());
                     out.complete(new Result(resp.status(), resp.headers(), null, resp, info, elapsed));
                 } else {
                     StreamInfo info = router.complete(resp, b.result().length());

@@ -9,11 +9,7 @@ import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.runtime.upstream.ClusterManager;
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
+import dev.inmesh.runtime.upstream.RawHttp1Upstream;
 import java.time.Duration;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -32,31 +28,10 @@ class RouterUpstreamProtocolErrorTest {
         rig.close();
     }
 
-    /** Answers each connection's first request with {@code answer}, raw, then closes it after a moment. */
-    private static ServerSocket rawServer(String answer) throws IOException {
-        ServerSocket server = new ServerSocket(0, 10, InetAddress.getLoopbackAddress());
-        Thread t = new Thread(() -> {
-            while (!server.isClosed()) {
-                try (Socket s = server.accept()) {
-                    s.setSoTimeout(5_000);
-                    s.getInputStream().read(new byte[8192]);
-                    s.getOutputStream().write(answer.getBytes(StandardCharsets.ISO_8859_1));
-                    s.getOutputStream().flush();
-                    Thread.sleep(200);
-                } catch (IOException | InterruptedException e) {
-                    // closed: the test ended
-                }
-            }
-        }, "raw-http1");
-        t.setDaemon(true);
-        t.start();
-        return server;
-    }
-
-    private RouterRig.Result call(String answer) throws IOException {
-        try (ServerSocket server = rawServer(answer)) {
+    private RouterRig.Result call(String answer) throws Exception {
+        try (RawHttp1Upstream server = new RawHttp1Upstream(answer)) {
             ClusterManager clusters = rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN,
-                    null, Duration.ofSeconds(2), null, null, null, null, hosts("c", server.getLocalPort()), null,
+                    null, Duration.ofSeconds(2), null, null, null, null, hosts("c", server.port()), null,
                     null, null, false, null, null));
             return rig.call(rig.router(), get("/"), routeToC(""), clusters);
         }
