@@ -309,6 +309,10 @@ final class HostPool {
         }
         return vertx.httpClientBuilder().with(options).with(pool)
                 .withConnectHandler(conn -> {
+                    if (conn instanceof HttpClientConnectionInternal internal) {
+                        // before the connection carries a request: Envoy's framing rules for HTTP/1 response heads
+                        Http1ResponseFraming.install(internal.channelHandlerContext().channel(), options);
+                    }
                     if (wanted.tcpKeepalive() != null && conn instanceof HttpClientConnectionInternal internal) {
                         SocketKeepalive.apply(internal.channelHandlerContext().channel(), wanted.tcpKeepalive());
                     }

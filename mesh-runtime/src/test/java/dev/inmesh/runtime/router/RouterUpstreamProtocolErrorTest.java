@@ -16,8 +16,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * An HTTP/1 upstream whose response head cannot be read is a protocol error, as Envoy's codec reports it (503 UPE,
- * {@code protocol error}); one that closes before its head is whole is a connection termination (503 UC).
+ * An HTTP/1 upstream whose response head cannot be read, or whose framing Envoy's codec refuses (a
+ * {@code Transfer-Encoding} beside a {@code Content-Length}, a coding other than {@code chunked}), is a protocol
+ * error, as Envoy's codec reports it (503 UPE, {@code protocol error}); one that closes before its head is whole is a
+ * connection termination (503 UC).
  */
 @Timeout(30)
 class RouterUpstreamProtocolErrorTest {
@@ -43,7 +45,14 @@ class RouterUpstreamProtocolErrorTest {
             "HTTX/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
             "HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nokk",
             "HTTP/1.1 200 OK\r\nx-bad: a\rb\r\ncontent-length: 2\r\n\r\nok",
-            "HTTP/1.1 200 OK\r\nx-big: " + "a".repeat(70_000) + "\r\ncontent-length: 2\r\n\r\nok"}) {
+            "HTTP/1.1 200 OK\r\nx-big: " + "a".repeat(70_000) + "\r\ncontent-length: 2\r\n\r\nok",
+            // two framings of one body, which Envoy's codec refuses (without allow_chunked_length), in either order
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ncontent-length: 2\r\n\r\nok",
+            // a coding other than chunked alone
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\nok",
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"}) {
             RouterRig.Result r = call(answer);
             String what = answer.substring(0, Math.min(60, answer.length()));
             assertEquals(503, r.status(), what);
@@ -53,6 +62,10 @@ class RouterUpstreamProtocolErrorTest {
             assertEquals("upstream_reset_before_response_started{protocol_error}", r.info().responseCodeDetails(),
                     what);
         }
+        // chunked alone is read, whatever its case
+        RouterRig.Result chunked = call("HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+        assertEquals(200, chunked.status());
+        assertEquals("ok", chunked.body());
         RouterRig.Result cut = call("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n");
         assertEquals(503, cut.status());
         assertEquals("UC", cut.flags());

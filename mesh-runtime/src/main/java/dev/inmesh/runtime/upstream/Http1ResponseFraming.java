@@ -1,0 +1,136 @@
+package dev.inmesh.runtime.upstream;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.DefaultHeaders;
+import io.netty.handler.codec.http.DefaultHttpHeaders;
+import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
+import io.netty.handler.codec.http.HttpClientCodec;
+import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpHeadersFactory;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.util.AsciiString;
+import io.netty.util.ReferenceCountUtil;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.internal.http.HttpHeadersInternal;
+import java.util.List;
+
+/**
+ * The framing rules Envoy's HTTP/1 codec applies to an upstream's response head, beyond those of Netty's decoder: a
+ * {@code Transfer-Encoding} beside a {@code Content-Length}, and a {@code Transfer-Encoding} other than one
+ * {@code chunked}, are protocol errors (Envoy's {@code both 'Content-Length' and 'Transfer-Encoding' are set} and
+ * {@code unsupported transfer encoding}; the cluster's {@code allow_chunked_length}, which would let the length go, is
+ * refused by {@code ClusterParser}). Netty drops the length beside {@code chunked} and reads the chunks (RFC 9112
+ * 6.3), and reads a body of another coding to the connection's close; here such a head goes on to Vert.x with a
+ * failed decoder result, as a head Netty cannot read does, which fails the request with an
+ * {@link IllegalArgumentException} (the router's protocol error: 503 UPE) and closes the connection, and nothing that
+ * follows it on the connection is read.
+ *
+ * <p>Netty's decoder tells of the length it dropped only by removing it from the head's headers: the connection's
+ * codec is replaced (in the pool's connect handler, before a request is written) by one with Vert.x's settings whose
+ * headers remember that removal.
+ */
+final class Http1ResponseFraming extends ChannelInboundHandlerAdapter {
+    private static final String NAME = "inmesh-response-framing";
+    /** Vert.x's setting: header names and values validated unless its system property turns that off. */
+    private static final boolean VALIDATE = !HttpHeadersInternal.DISABLE_HTTP_HEADERS_VALIDATION;
+    private static final HttpHeadersFactory HEADERS = new NotingFactory(VALIDATE
+            ? DefaultHttpHeadersFactory.headersFactory()
+            : DefaultHttpHeadersFactory.headersFactory().withValidation(false));
+
+    /** Whether a head was refused: the connection is closing, and nothing after it is passed on. */
+    private boolean refused;
+
+    private Http1ResponseFraming() {
+    }
+
+    /**
+     * Puts the rules on an HTTP/1 connection Vert.x just opened with {@code options}, before it carries a request;
+     * an HTTP/2 connection (no HTTP/1 codec) is left as it is.
+     */
+    static void install(Channel channel, HttpClientOptions options) {
+        ChannelHandler codec = channel.pipeline().get("codec");
+        if (!(codec instanceof HttpClientCodec) || channel.pipeline().get(NAME) != null) {
+            return;
+        }
+        // Vert.x's settings for the codec (HttpChannelConnector's), no failure on a missing response; only the
+        // headers are ours
+        HttpDecoderConfig config = new HttpDecoderConfig()
+                .setMaxInitialLineLength(options.getMaxInitialLineLength())
+                .setMaxHeaderSize(options.getMaxHeaderSize())
+                .setMaxChunkSize(options.getMaxChunkSize())
+                .setInitialBufferSize(options.getDecoderInitialBufferSize())
+                .setValidateHeaders(VALIDATE)
+                .setHeadersFactory(HEADERS);
+        channel.pipeline().replace("codec", "codec", new HttpClientCodec(config, false, false));
+        channel.pipeline().addAfter("codec", NAME, new Http1ResponseFraming());
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (refused) {
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        if (msg instanceof HttpResponse r && r.decoderResult().isSuccess()) {
+            String refusal = refusal(r.headers());
+            if (refusal != null) {
+                refused = true;
+                r.setDecoderResult(DecoderResult.failure(new IllegalArgumentException(refusal)));
+            }
+        }
+        ctx.fireChannelRead(msg);
+    }
+
+    /** Why Envoy's codec refuses a response head with these headers, or null when it takes it. */
+    static String refusal(HttpHeaders h) {
+        List<String> codings = h.getAll(HttpHeaderNames.TRANSFER_ENCODING);
+        if (codings.isEmpty()) {
+            return null;
+        }
+        if (h.contains(HttpHeaderNames.CONTENT_LENGTH) || h instanceof LengthNotingHeaders l && l.lengthDropped) {
+            return "both 'Content-Length' and 'Transfer-Encoding' are set";
+        }
+        if (codings.size() != 1 || !HttpHeaderValues.CHUNKED.contentEqualsIgnoreCase(codings.get(0).trim())) {
+            return "unsupported transfer encoding " + codings;
+        }
+        return null;
+    }
+
+    /** Netty's headers for a response head, made as {@code plain} makes them, that note a length removed. */
+    private record NotingFactory(DefaultHttpHeadersFactory plain) implements HttpHeadersFactory {
+        @Override
+        public HttpHeaders newHeaders() {
+            return new LengthNotingHeaders(plain.getNameValidator(), plain.getValueValidator());
+        }
+
+        @Override
+        public HttpHeaders newEmptyHeaders() {
+            return newHeaders();
+        }
+    }
+
+    /** A response head's headers that remember the decoder removing a {@code Content-Length}. */
+    private static final class LengthNotingHeaders extends DefaultHttpHeaders {
+        private boolean lengthDropped;
+
+        LengthNotingHeaders(DefaultHeaders.NameValidator<CharSequence> names,
+                            DefaultHeaders.ValueValidator<CharSequence> values) {
+            super(names, values);
+        }
+
+        @Override
+        public HttpHeaders remove(CharSequence name) {
+            if (AsciiString.contentEqualsIgnoreCase(HttpHeaderNames.CONTENT_LENGTH, name) && contains(name)) {
+                lengthDropped = true;
+            }
+            return super.remove(name);
+        }
+    }
+}
