@@ -2806,11 +2806,15 @@ public final class Router {
     /**
      * Whether an attempt failed because the upstream's HTTP/1 response head could not be read, as Envoy's codec
      * reports a protocol error: Vert.x fails the request with the decoder's reason, an {@link IllegalArgumentException}
-     * (a bad status line, two lengths, an invalid header) or a {@link io.netty.handler.codec.DecoderException} (a head
-     * over the limit). A head cut short by the connection's close is a connection termination, as Envoy's.
+     * (a bad status line, two lengths, an invalid header, two framings), a
+     * {@link io.netty.handler.codec.DecoderException} (a head over the limit) or a
+     * {@link io.netty.handler.codec.PrematureChannelClosureException} (the connection closed in the middle of the
+     * headers, which Envoy's codec reports as the end of its input in the middle of a message). A connection closed
+     * before any answer is a connection termination, as Envoy's.
      */
     static boolean isProtocolError(Throwable t) {
-        return t instanceof IllegalArgumentException || t instanceof io.netty.handler.codec.DecoderException;
+        return t instanceof IllegalArgumentException || t instanceof io.netty.handler.codec.DecoderException
+                || t instanceof io.netty.handler.codec.PrematureChannelClosureException;
     }
 
     /** Envoy's control headers from a trusted caller. */

@@ -18,8 +18,8 @@ import org.junit.jupiter.api.Timeout;
 /**
  * An HTTP/1 upstream whose response head cannot be read, or whose framing Envoy's codec refuses (a
  * {@code Transfer-Encoding} beside a {@code Content-Length}, a coding other than {@code chunked}), is a protocol
- * error, as Envoy's codec reports it (503 UPE, {@code protocol error}); one that closes before its head is whole is a
- * connection termination (503 UC).
+ * error, as Envoy's codec reports it (503 UPE, {@code protocol error}), and so is one that closes in the middle of its
+ * headers; one that closes before any answer is a connection termination (503 UC).
  */
 @Timeout(30)
 class RouterUpstreamProtocolErrorTest {
@@ -52,7 +52,9 @@ class RouterUpstreamProtocolErrorTest {
             "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ncontent-length: 2\r\n\r\nok",
             // a coding other than chunked alone
             "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\nok",
-            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"}) {
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            // the connection closed in the middle of the headers: the end of input in the middle of a message
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n"}) {
             RouterRig.Result r = call(answer);
             String what = answer.substring(0, Math.min(60, answer.length()));
             assertEquals(503, r.status(), what);
@@ -66,8 +68,11 @@ class RouterUpstreamProtocolErrorTest {
         RouterRig.Result chunked = call("HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
         assertEquals(200, chunked.status());
         assertEquals("ok", chunked.body());
-        RouterRig.Result cut = call("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n");
-        assertEquals(503, cut.status());
-        assertEquals("UC", cut.flags());
+        // closed before any answer: a connection termination
+        RouterRig.Result closed = call("");
+        assertEquals(503, closed.status());
+        assertEquals("UC", closed.flags());
+        assertEquals("upstream_reset_before_response_started{connection_termination}",
+                closed.info().responseCodeDetails());
     }
 }
