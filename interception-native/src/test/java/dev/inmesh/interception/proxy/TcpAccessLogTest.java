@@ -113,6 +113,25 @@ class TcpAccessLogTest {
     }
 
     @Test
+    void upstreamClusterIsTheClustersAltStatNameAndUpstreamClusterRawItsNameAsEnvoyPrintsThem() throws Exception {
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = new LoopbackProxy(tcpProxyTo(port, "BlackHoleCluster", """
+                  clusters:
+                  - name: BlackHoleCluster
+                    alt_stat_name: blackhole_stats
+                    type: STATIC
+                    connect_timeout: 1s
+                """))) {
+            var format = dev.inmesh.runtime.accesslog.CommandFormat.compile(
+                    "%UPSTREAM_CLUSTER% %UPSTREAM_CLUSTER_RAW%", false);
+            proxy.server.tcpAccessLog(c -> lines.add(format.format(
+                    dev.inmesh.runtime.accesslog.AccessLogEntry.of(c))));
+            closedWithoutAnswer(port);
+            assertEquals("blackhole_stats BlackHoleCluster", awaitLine());
+        }
+    }
+
+    @Test
     void aConnectionToAClusterThatDoesNotExistIsFlaggedNcWithoutACluster() throws Exception {
         int port = LoopbackProxy.freePort();
         try (LoopbackProxy proxy = new LoopbackProxy(tcpProxyTo(port, "nowhere", ""))) {

@@ -48,7 +48,8 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
                 c.bytesReceived(), c.bytesSent(), c.durationMillis(), -1, null, null, null, null, c.upstreamHost(),
                 c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
                 c.downstreamRemoteAddress(), c.requestedServerName(), null, c.attemptCount(), null, null, null, null,
-                null, false, null, null, c.upstreamTransportFailureReason(), null, -1, -1, null, true);
+                null, false, null, null, c.upstreamTransportFailureReason(), null, -1, -1, null, true, null,
+                c.upstreamClusterObservabilityName());
         return new AccessLogEntry(s, null, null, null, null, null, c.connectionTerminationDetails(), false, true,
                 null);
     }

@@ -26,6 +26,8 @@ import java.util.Set;
  *     RBAC filter denied; null otherwise
  * @param attemptCount the upstream connects tcp_proxy made (Envoy's {@code %UPSTREAM_REQUEST_ATTEMPT_COUNT%}): 0 when
  *     it made none (no cluster, no host, a full breaker)
+ * @param upstreamClusterObservabilityName the cluster's observability name, its {@code alt_stat_name} when it has
+ *     one (Envoy's {@code %UPSTREAM_CLUSTER%}); {@link #upstreamCluster} when null
  */
 public record TcpStreamInfo(
         Instant startTime,
@@ -41,10 +43,24 @@ public record TcpStreamInfo(
         String requestedServerName,
         String upstreamTransportFailureReason,
         String connectionTerminationDetails,
-        int attemptCount) {
+        int attemptCount,
+        String upstreamClusterObservabilityName) {
 
     public TcpStreamInfo {
         responseFlags = responseFlags == null ? Set.of() : Set.copyOf(responseFlags);
+        upstreamClusterObservabilityName = upstreamClusterObservabilityName == null ? upstreamCluster
+                : upstreamClusterObservabilityName;
+    }
+
+    /** A connection whose cluster is observed by its name. */
+    public TcpStreamInfo(Instant startTime, Set<ResponseFlag> responseFlags, long bytesReceived, long bytesSent,
+                         long durationMillis, String upstreamHost, String upstreamCluster, String upstreamLocalAddress,
+                         String downstreamLocalAddress, String downstreamRemoteAddress, String requestedServerName,
+                         String upstreamTransportFailureReason, String connectionTerminationDetails,
+                         int attemptCount) {
+        this(startTime, responseFlags, bytesReceived, bytesSent, durationMillis, upstreamHost, upstreamCluster,
+                upstreamLocalAddress, downstreamLocalAddress, downstreamRemoteAddress, requestedServerName,
+                upstreamTransportFailureReason, connectionTerminationDetails, attemptCount, null);
     }
 
     /** A connection whose upstream connect attempts are not counted. */
