@@ -46,6 +46,14 @@ final class PrometheusText {
             "envoy_http_downstream_rq_xx", "envoy_http_downstream_rq");
 
     /**
+     * Envoy's gauges whose name ends in {@code _total}, by the family Micrometer's Prometheus client serves them in:
+     * it takes a gauge's trailing {@code _total} off (only a counter may end so), where Envoy's scrape keeps it
+     * ({@code # TYPE envoy_cluster_membership_total gauge}). They are given their name back in the scrape.
+     */
+    private static final java.util.Map<String, String> ENVOY_GAUGES = java.util.Map.of(
+            "envoy_cluster_membership", "envoy_cluster_membership_total");
+
+    /**
      * The scrape as Envoy prints it: Inmesh's families with Envoy's numbers and without Micrometer's {@code _max}
      * gauges ({@link #envoyForm(List)}), the families of {@link #ENVOY_FAMILIES} under Envoy's names, those that share
      * a name merged into one family (its first {@code # HELP}, typed {@code counter} as Envoy's, then the samples of
@@ -91,6 +99,11 @@ final class PrometheusText {
         java.util.Map<String, Family> renamed = new java.util.HashMap<>();
         for (Family f : families) {
             String target = ENVOY_FAMILIES.get(f.name);
+            String gauge = f.type.equals("gauge") ? ENVOY_GAUGES.get(f.name) : null;
+            if (gauge != null) {
+                out.add(underName(f, gauge));
+                continue;
+            }
             if (target == null) {
                 out.add(f);
                 continue;
@@ -111,6 +124,15 @@ final class PrometheusText {
                 into.samples.add(target + sample.substring(f.name.length()));
             }
         }
+        return out;
+    }
+
+    /** Family {@code f} (its comments and samples) under the name {@code name}, of the same type. */
+    private static Family underName(Family f, String name) {
+        Family out = new Family(name);
+        out.type = f.type;
+        f.comments.forEach(c -> out.comments.add(c.replaceFirst("^(# \\w+ )" + f.name + "\\b", "$1" + name)));
+        f.samples.forEach(sample -> out.samples.add(name + sample.substring(f.name.length())));
         return out;
     }
 

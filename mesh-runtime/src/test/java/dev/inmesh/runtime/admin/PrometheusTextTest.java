@@ -3,6 +3,8 @@ package dev.inmesh.runtime.admin;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.StreamInfos;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -126,5 +128,25 @@ class PrometheusTextTest {
             assertTrue(lines.contains("app_sizes_sum{shop=\"a\"} 4.0"), served);
             assertTrue(lines.contains("app_sizes_max{shop=\"a\"} 4.0"), served);
         }
+    }
+
+    @Test
+    void membershipTotalIsScrapedUnderEnvoysNameAsAGauge() {
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE).upstream("outbound|9080||reviews")
+                .membershipFrom(() -> new int[] {2, 0, 1, 3});
+        String scrape = registry.scrape();
+
+        for (String served : List.of(PrometheusText.envoy(scrape), PrometheusText.select(scrape, n -> true, true),
+                PrometheusText.select(scrape, n -> n.contains("membership_total"), false))) {
+            List<String> lines = served.lines().toList();
+            assertTrue(lines.contains("# TYPE envoy_cluster_membership_total gauge"), served);
+            assertTrue(lines.contains("envoy_cluster_membership_total{cluster_name=\"outbound|9080||reviews\"} 3"),
+                    served);
+            assertTrue(lines.stream().noneMatch(l -> l.matches("(# \\w+ )?envoy_cluster_membership\\b.*")),
+                    "no family named envoy_cluster_membership: " + served);
+        }
+        assertTrue(PrometheusText.envoy(scrape).lines().toList().contains(
+                "envoy_cluster_membership_healthy{cluster_name=\"outbound|9080||reviews\"} 2"));
     }
 }
