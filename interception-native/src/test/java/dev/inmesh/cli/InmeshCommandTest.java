@@ -22,6 +22,11 @@ class InmeshCommandTest {
         }
     }
 
+    @Test
+    void proxyConfigAnswersToIstioctlsShortNamePc() {
+        assertEquals(run("proxy-config", "--help"), run("pc", "--help"));
+    }
+
     private static String run(String... args) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         CommandLine cl = InmeshCommand.commandLine();

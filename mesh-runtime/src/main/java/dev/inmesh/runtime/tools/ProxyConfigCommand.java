@@ -54,14 +54,15 @@ import picocli.CommandLine.Parameters;
  * the proxy's log levels ({@code POST /logging}) as istioctl's {@code proxy-config log}. Exit codes: 0 shown, 1
  * nothing matched, 2 unreadable input or bad arguments.
  */
-@Command(name = "proxy-config", mixinStandardHelpOptions = true,
+@Command(name = "proxy-config", aliases = "pc", mixinStandardHelpOptions = true,
         description = "Shows a proxy's listeners, routes, clusters, endpoints, secrets or bootstrap as istioctl "
                 + "proxy-config does, from an admin server (its /config_dump and /clusters) or a file; log lists and "
                 + "sets its log levels.")
 public final class ProxyConfigCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "TYPE",
-            description = "listener, route, cluster, endpoint, secret, bootstrap, all or log.")
+            description = "listener, route, cluster, endpoint, secret, bootstrap, all or log (or istioctl's "
+                    + "aliases: listeners, l, routes, r, clusters, c, endpoints, ep, secrets, s, b, a, o).")
     String type;
 
     @Option(names = "--admin", paramLabel = "HOST:PORT",
@@ -119,14 +120,12 @@ public final class ProxyConfigCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        String kind = type.toLowerCase(Locale.ROOT);
-        if (!List.of("listener", "listeners", "route", "routes", "cluster", "clusters", "endpoint", "endpoints",
-                "secret", "secrets", "bootstrap", "all", "log").contains(kind)) {
+        String kind = TYPES.get(type.toLowerCase(Locale.ROOT));
+        if (kind == null) {
             err.println("proxy-config: unknown type '" + type + "' (expected: listener, route, cluster, endpoint, "
                     + "secret, bootstrap, all or log)");
             return 2;
         }
-        kind = kind.endsWith("s") ? kind.substring(0, kind.length() - 1) : kind;
         if (kind.equals("log")) {
             return log();
         }
@@ -186,6 +185,17 @@ public final class ProxyConfigCommand implements Callable<Integer> {
             return 2;
         }
     }
+
+    /** The types by each name istioctl's {@code proxy-config} subcommands take: their own and their aliases. */
+    private static final Map<String, String> TYPES = Map.ofEntries(
+            Map.entry("listener", "listener"), Map.entry("listeners", "listener"), Map.entry("l", "listener"),
+            Map.entry("route", "route"), Map.entry("routes", "route"), Map.entry("r", "route"),
+            Map.entry("cluster", "cluster"), Map.entry("clusters", "cluster"), Map.entry("c", "cluster"),
+            Map.entry("endpoint", "endpoint"), Map.entry("endpoints", "endpoint"), Map.entry("ep", "endpoint"),
+            Map.entry("secret", "secret"), Map.entry("secrets", "secret"), Map.entry("s", "secret"),
+            Map.entry("bootstrap", "bootstrap"), Map.entry("b", "bootstrap"),
+            Map.entry("all", "all"), Map.entry("a", "all"),
+            Map.entry("log", "log"), Map.entry("o", "log"));
 
     /** What istioctl asks an admin server for, per type: the config dump sections the table needs. */
     private static final Map<String, String> DUMP_PATHS = Map.of(

@@ -166,6 +166,34 @@ class ProxyConfigCommandTest {
     }
 
     @Test
+    void takesIstioctlsAliasesOfEachType() {
+        String[][] aliases = {{"listener", "listeners", "l"}, {"route", "routes", "r"},
+            {"cluster", "clusters", "c"}, {"endpoint", "endpoints", "ep"}, {"secret", "secrets", "s"},
+            {"bootstrap", "b"}, {"all", "a"}};
+        for (String[] names : aliases) {
+            int code = run(names[0], "-f", dump.toString());
+            String expected = out() + err;
+            assertTrue(code <= 1 && !expected.isEmpty(), names[0] + ": " + code + " " + expected);
+            for (String alias : names) {
+                out.reset();
+                err.reset();
+                assertEquals(code, run(alias, "-f", dump.toString()), alias + ": " + err);
+                assertEquals(expected, out() + err, alias);
+            }
+            out.reset();
+            err.reset();
+        }
+        // log (alias o) sets a running proxy's levels: not from a file, under either name
+        assertEquals(2, run("log", "-f", dump.toString()));
+        String logErr = err.toString();
+        err.reset();
+        assertEquals(2, run("o", "-f", dump.toString()));
+        assertEquals(logErr, err.toString());
+        assertEquals(2, run("x", "-f", dump.toString()));
+        assertTrue(err.toString().contains("unknown type 'x'"), err.toString());
+    }
+
+    @Test
     void filtersListenersByPortAddressAndType() {
         assertEquals(0, run("listener", "-f", dump.toString(), "--port", "9080"));
         assertEquals("""
