@@ -44,9 +44,9 @@ import picocli.CommandLine.Parameters;
  * {@code inmesh proxy-config listener|route|cluster|endpoint|secret|bootstrap|all|log}: shows a proxy's configuration
  * as {@code istioctl proxy-config} does, from an admin server ({@code --admin HOST:PORT}, Inmesh's or Envoy's) or
  * from a file ({@code -f FILE}). From an admin server it asks what istioctl asks: the config dump sections a table
- * needs ({@code /config_dump?mask=...}), the whole dump for {@code secret} (its {@code SecretsConfigDump}), the dump with
- * EDS for {@code all} ({@code ?include_eds=true}), the bootstrap for {@code bootstrap} ({@code ?mask=bootstrap},
- * printed as JSON unless asked otherwise), and
+ * needs ({@code /config_dump?mask=...}), the whole dump for {@code secret} (its {@code SecretsConfigDump}), the dump
+ * with EDS for {@code all}'s tables ({@code ?include_eds=true}; the plain dump for its JSON or YAML), the bootstrap
+ * for {@code bootstrap} ({@code ?mask=bootstrap}, printed as JSON unless asked otherwise), and
  * {@code /clusters?format=json} for {@code endpoint}, whose OUTLIER CHECK reads FAILED for a host ejected by outlier
  * detection. The same filters ({@code --port}, {@code --address}, {@code --type}, {@code --name}, {@code --fqdn},
  * {@code --direction}, {@code --subset}, {@code --cluster}, {@code --status}) and outputs ({@code -o short},
@@ -147,7 +147,9 @@ public final class ProxyConfigCommand implements Callable<Integer> {
             if (kind.equals("endpoint")) {
                 statuses = admin != null ? fetchClusterStatuses(admin) : clusterStatuses(input());
             } else {
-                text = admin != null ? fetch(admin, DUMP_PATHS.get(kind)) : input();
+                // istioctl's all -o json|yaml prints the dump as Envoy gives it unasked: without its EDS
+                String path = kind.equals("all") && !format.equals("short") ? "/config_dump" : DUMP_PATHS.get(kind);
+                text = admin != null ? fetch(admin, path) : input();
                 // istioctl reads only the secrets' (the bootstrap's) dump: the resources need not parse
                 if (kind.equals("secret") || kind.equals("bootstrap")) {
                     EnvoyJson.tree(text);
@@ -204,7 +206,7 @@ public final class ProxyConfigCommand implements Callable<Integer> {
             "cluster", "/config_dump?mask=dynamic_active_clusters,dynamic_warming_clusters,static_clusters",
             "secret", "/config_dump",
             "bootstrap", "/config_dump?mask=bootstrap",
-            // Envoy leaves EDS out of its dump unless asked
+            // Envoy leaves EDS out of its dump unless asked: all's tables ask for it
             "all", "/config_dump?include_eds=true");
 
     private void showEndpoints(String format, List<ClusterStatus> statuses, ProxyConfigWriter.Filters f)

@@ -168,6 +168,18 @@ class ProxyConfigEndpointCommandTest {
     }
 
     @Test
+    void allAsJsonOrYamlPrintsTheDumpEnvoyGivesUnaskedWithoutEds() {
+        for (String format : List.of("json", "yaml")) {
+            requests.clear();
+            pc.reset();
+            assertEquals(0, pc.run("all", "--admin", envoyAdmin(), "-o", format), pc.err());
+            assertEquals(List.of("/config_dump"), requests, format);
+            assertTrue(pc.out().contains("ClustersConfigDump") && !pc.out().contains("EndpointsConfigDump"),
+                    pc.out());
+        }
+    }
+
+    @Test
     void tablesAskForTheirSectionsOfTheDump() {
         assertEquals(0, pc.run("cluster", "--admin", envoyAdmin()), pc.err());
         assertEquals(List.of("/config_dump?mask=dynamic_active_clusters,dynamic_warming_clusters,static_clusters"),
