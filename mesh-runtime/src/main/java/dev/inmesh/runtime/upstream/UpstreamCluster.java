@@ -93,6 +93,8 @@ public final class UpstreamCluster {
         var s = stats();
         if (s != null) {
             s.membershipFrom(this::membership);
+            // as Envoy's, the breakers' gauges exist with the cluster, before its first request
+            publishCircuitBreakers(s);
         }
     }
 
@@ -198,8 +200,9 @@ public final class UpstreamCluster {
     }
 
     /**
-     * Points {@code stats}' circuit breaker gauges at this cluster's breakers, once per statistics object: the router
-     * calls it for every request, so a cluster's gauges exist from its first request on, as its other statistics.
+     * Points {@code stats}' circuit breaker gauges at this cluster's breakers, once per statistics object: the cluster
+     * calls it when it is made, so that its gauges exist from then on as its other statistics, and the router for every
+     * request.
      */
     public void publishCircuitBreakers(dev.inmesh.runtime.stats.UpstreamStats stats) {
         if (breakersPublishedTo != stats) {

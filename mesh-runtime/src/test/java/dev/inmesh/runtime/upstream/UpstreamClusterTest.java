@@ -297,6 +297,16 @@ class UpstreamClusterTest {
     }
 
     @Test
+    void theCircuitBreakerGaugesExistWithTheClusterBeforeItsFirstRequestAsEnvoys() {
+        ClusterManager.create(withStats, Map.of("c", Fixtures.eds("c")), Map.of("c", Fixtures.cla("c", 2)));
+        for (String priority : List.of("default", "high")) {
+            for (String gauge : List.of("cx_open", "rq_pending_open", "rq_open", "rq_retry_open")) {
+                assertEquals(0.0, stat("circuit_breakers_" + priority + "_" + gauge, "c"), priority + " " + gauge);
+            }
+        }
+    }
+
+    @Test
     void picksInPanicCountInLbHealthyPanicAndPicksThatFindNoHostInUpstreamCxNoneHealthy() {
         UpstreamEnvironment env = withStats;
         ClusterLoadAssignment panicking = Fixtures.cla("p",
