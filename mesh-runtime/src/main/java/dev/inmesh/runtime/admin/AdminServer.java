@@ -641,7 +641,12 @@ public final class AdminServer {
                 .setTotalPhysicalBytes(heap.getCommitted()).build();
     }
 
-    /** Envoy's ServerInfo: what Inmesh has of it (hot restart disabled, no Envoy-only command line options). */
+    /**
+     * Envoy's ServerInfo: what Inmesh has of it. Its command line options, always there as Envoy's, say what Inmesh
+     * does: no hot restart ({@code disable_hot_restart}, as Istio starts its sidecars), the configuration file when
+     * there is one, and, where {@code /drain_listeners} is served, the drain it runs: {@code Immediate}, as Istio's
+     * sidecars' {@code --drain-strategy immediate} (Envoy's default, {@code Gradual}, it never runs).
+     */
     ServerInfo serverInfo() {
         long up = Math.max(0, Instant.now().getEpochSecond() - startedAt.getEpochSecond());
         ServerInfo.Builder b = ServerInfo.newBuilder()
@@ -650,8 +655,12 @@ public final class AdminServer {
                 .setState(state())
                 .setUptimeCurrentEpoch(com.google.protobuf.Duration.newBuilder().setSeconds(up))
                 .setUptimeAllEpochs(com.google.protobuf.Duration.newBuilder().setSeconds(up));
+        var options = b.getCommandLineOptionsBuilder().setDisableHotRestart(true);
         if (configPath != null) {
-            b.getCommandLineOptionsBuilder().setConfigPath(configPath);
+            options.setConfigPath(configPath);
+        }
+        if (drainListeners != null) {
+            options.setDrainStrategy(io.envoyproxy.envoy.admin.v3.CommandLineOptions.DrainStrategy.Immediate);
         }
         if (!nodeId.isEmpty()) {
             b.getNodeBuilder().setId(nodeId);

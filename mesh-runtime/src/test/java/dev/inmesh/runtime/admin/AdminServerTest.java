@@ -854,6 +854,26 @@ class AdminServerTest {
     }
 
     @Test
+    void serverInfoHasCommandLineOptionsWithoutAFileAndTheImmediateDrainOfAServerThatDrains() throws Exception {
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder).registry(registry)
+                .drainListeners((inbound, graceful, skipExit) -> { })
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.SERVER_INFO))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            String body = get(own, "/server_info").body();
+            var options = dev.inmesh.runtime.xds.EnvoyJson.tree(body).get("command_line_options");
+            assertTrue(options != null && options.isObject(), "always there, as Envoy's: " + body);
+            assertEquals("", options.get("config_path").asText(), body);
+            assertTrue(options.get("disable_hot_restart").asBoolean(), body);
+            // what /drain_listeners?graceful runs: Istio's --drain-strategy immediate
+            assertEquals("Immediate", options.get("drain_strategy").asText(), body);
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void serverInfoListenersAndHelpAnswerAsEnvoys() throws Exception {
         AdminServer own = everything();
         try {
@@ -868,6 +888,9 @@ class AdminServerTest {
             assertTrue(json.get("version").asText().startsWith("inmesh/"), info.body());
             assertTrue(json.get("uptime_current_epoch").asText().endsWith("s"), info.body());
             assertEquals("/etc/inmesh/mesh.yaml", json.get("command_line_options").get("config_path").asText());
+            // Inmesh has no hot restart (as Istio's sidecars' --disable-hot-restart) and drains nothing here
+            assertTrue(json.get("command_line_options").get("disable_hot_restart").asBoolean(), info.body());
+            assertEquals("Gradual", json.get("command_line_options").get("drain_strategy").asText());
             assertEquals("sidecar~10.0.0.1~a.default~default.svc.cluster.local", json.get("node").get("id").asText());
 
             assertEquals("0.0.0.0_9080::0.0.0.0:9080\n10.96.0.9_3306::10.96.0.9:3306\n", get(own, "/listeners").body());
