@@ -503,7 +503,8 @@ public final class ProxyCommand implements Callable<Integer> {
         System.err.println(listeningLine(proxy.addresses(), proxy.snapshots().current().resources().listeners()
                 .values(), xds));
         // SIGTERM (and SIGINT): the inbound listeners drained as Istio's agent drains its sidecar at pod shutdown,
-        // then closed
+        // then closed; the process then exits 0, as Envoy and Istio's agent do when a signal stopped them (the JVM
+        // would exit 143 after its hooks: a container Kubernetes shows as Error rather than Completed)
         AutoCloseable identityCaStop = identityStop;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
@@ -515,7 +516,18 @@ public final class ProxyCommand implements Callable<Integer> {
                 // stopping anyway
             }
             closeQuietly(identityCaStop);
+            try {
+                // the access log lines of the last requests, which the writers' daemon threads may still hold
+                dev.inmesh.runtime.accesslog.AccessLogSink.flushAll(java.time.Duration.ofSeconds(2));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             stopped.countDown();
+            if (!quit.get()) {
+                System.err.flush();
+                System.out.flush();
+                Runtime.getRuntime().halt(0);
+            }
         }, "inmesh-proxy-stop"));
         stopped.await();
         return 0;

@@ -1,5 +1,6 @@
 package dev.inmesh.interception.proxy;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.BufferedReader;
@@ -42,13 +43,7 @@ class LauncherJdkIT {
         int port = LoopbackProxy.freePort();
         Path config = Files.writeString(dir.resolve("proxy.yaml"), "static_resources:\n  listeners:\n"
                 + Http1RequestsTest.listener("l", port, "") + Http1RequestsTest.clusterC(LoopbackProxy.freePort()));
-        ProcessBuilder b = new ProcessBuilder("bash", SCRIPT.toString(), "proxy", "-c", config.toString(),
-                "--no-admin").redirectErrorStream(true);
-        b.environment().keySet().removeIf(k -> k.startsWith("INMESH_") || k.equals("JDK_JAVA_OPTIONS"));
-        b.environment().put("JAVA_HOME", System.getProperty("java.home"));
-        b.environment().put("INMESH_NO_BUILD", "1");
-        b.environment().put("INMESH_JAR", NetnsProcesses.standaloneJar().toAbsolutePath().toString());
-        b.environment().put("TERMINATION_DRAIN_DURATION_SECONDS", "0");
+        ProcessBuilder b = launcher("proxy", "-c", config.toString(), "--no-admin").redirectErrorStream(true);
         proxy = b.start();
         List<String> lines = new ArrayList<>();
         boolean listening = false;
@@ -64,6 +59,45 @@ class LauncherJdkIT {
         assertTrue(listening, "the proxy did not start on " + System.getProperty("java.version") + ":\n" + output);
         assertTrue(lines.stream().noneMatch(LauncherJdkIT::jdkWarning),
                 "JDK " + System.getProperty("java.version") + " warned:\n" + output);
+    }
+
+    @Test
+    void aSigtermStopsTheProxyWithStatusZeroItsLastRequestsLogged() throws Exception {
+        int port = LoopbackProxy.freePort();
+        Path config = Files.writeString(dir.resolve("proxy.yaml"), "static_resources:\n  listeners:\n"
+                + Http1RequestsTest.listener("l", port, "") + Http1RequestsTest.clusterC(LoopbackProxy.freePort()));
+        Path out = dir.resolve("out.txt");
+        Path log = dir.resolve("access.log");
+        ProcessBuilder b = launcher("proxy", "-c", config.toString(), "--no-admin", "--access-log", log.toString())
+                .redirectErrorStream(true).redirectOutput(out.toFile());
+        proxy = b.start();
+        // the proxy prints its listening line once its listeners are bound (the @Timeout bounds a hung start)
+        while (!Files.readString(out).contains("inmesh proxy: listening on")) {
+            assertTrue(proxy.isAlive(), Files.readString(out));
+            Thread.sleep(50);
+        }
+        // one request (no route for it: 404 NR), logged as the proxy stops
+        java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
+                java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/last"))
+                        .build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(404, r.statusCode());
+        proxy.destroy(); // SIGTERM, as Kubernetes stops a container
+        assertTrue(proxy.waitFor(30, TimeUnit.SECONDS), "stopped");
+        assertEquals(0, proxy.exitValue(), "as Envoy and Istio's agent exit after SIGTERM:\n" + Files.readString(out));
+        assertTrue(Files.readString(log).contains("\"GET /last HTTP/1.1\" 404 NR"), Files.readString(log));
+    }
+
+    /** {@code bin/inmesh ARGS} on the tests' JDK and the built jar, no drain at SIGTERM. */
+    private static ProcessBuilder launcher(String... args) throws java.io.IOException {
+        List<String> command = new ArrayList<>(List.of("bash", SCRIPT.toString()));
+        command.addAll(List.of(args));
+        ProcessBuilder b = new ProcessBuilder(command);
+        b.environment().keySet().removeIf(k -> k.startsWith("INMESH_") || k.equals("JDK_JAVA_OPTIONS"));
+        b.environment().put("JAVA_HOME", System.getProperty("java.home"));
+        b.environment().put("INMESH_NO_BUILD", "1");
+        b.environment().put("INMESH_JAR", NetnsProcesses.standaloneJar().toAbsolutePath().toString());
+        b.environment().put("TERMINATION_DRAIN_DURATION_SECONDS", "0");
+        return b;
     }
 
     /** A line of the JDK's warnings of native access or of sun.misc.Unsafe (not one of the proxy's own logs). */

@@ -14,6 +14,14 @@ public interface AccessLogSink {
     /** Takes one line, without its line separator. Must not block. */
     void write(String line);
 
+    /**
+     * Waits, at most {@code timeout}, until the lines every queued sink took are written (a process about to exit
+     * calls it, as Envoy flushes its access logs at shutdown); whether they were.
+     */
+    static boolean flushAll(java.time.Duration timeout) throws InterruptedException {
+        return AsyncLineWriter.flushAll(timeout);
+    }
+
     /** Lines to standard output, written by a daemon thread; lines are dropped (and counted) if it falls behind. */
     static AccessLogSink stdout() {
         return new AsyncLineWriter(line -> {
