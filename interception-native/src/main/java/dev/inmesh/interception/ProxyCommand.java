@@ -44,8 +44,10 @@ import picocli.CommandLine.Option;
         sortOptions = false,
         usageHelpWidth = 120,
         description = {
-            "Runs the listeners of an Envoy configuration (JSON or YAML bootstrap, config dump or resources):",
-            "plain listeners, virtualOutbound (15001) and virtualInbound (15006) for captured traffic."
+            "Runs the listeners of an Envoy configuration, as envoy -c does, with the same routing as the in-JVM mesh.",
+            "The configuration: a JSON or YAML bootstrap, config dump or resources, or an xDS server. Its plain",
+            "listeners serve on their addresses; virtualOutbound (15001) and virtualInbound (15006) take the traffic",
+            "that inmesh iptables captures."
         })
 public final class ProxyCommand implements Callable<Integer> {
     @Option(names = {"-c", "--config-path"}, paramLabel = "CONFIG",

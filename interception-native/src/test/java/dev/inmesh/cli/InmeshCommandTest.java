@@ -27,6 +27,18 @@ class InmeshCommandTest {
         assertEquals(run("proxy-config", "--help"), run("pc", "--help"));
     }
 
+    @Test
+    void theCommandListSaysWhatEachToolDoesInAWholeSentence() {
+        // picocli lists each command by the first line of its description
+        String help = run("--help");
+        String commands = help.substring(help.indexOf("Commands:"));
+        for (String entry : commands.split("\n  (?=\\S)")) {
+            if (!entry.startsWith("Commands:")) {
+                assertTrue(entry.strip().endsWith("."), "the entry ends mid-sentence:\n" + entry);
+            }
+        }
+    }
+
     private static String run(String... args) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         CommandLine cl = InmeshCommand.commandLine();
