@@ -70,6 +70,8 @@ public final class Exchange {
             return Future.failedFuture(e); // the client is closed
         }
         return request.compose(req -> {
+            // its failure (a reset, before it was sent too) is the answer's; without a handler Vert.x logs it SEVERE
+            req.exceptionHandler(e -> { });
             sent.accept(req);
             if (authority != null) {
                 req.authority(authority);
