@@ -5,12 +5,18 @@ import io.smallrye.config.SmallRyeConfig;
 import io.smallrye.config.SmallRyeConfigBuilder;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * Reads {@link MeshOptions} from smallrye-config: system properties, environment variables ({@code INMESH_*}) and
  * {@code application.properties} on the class path, keys under {@code inmesh.} (docs/configuration.md lists them).
  */
 public final class MeshSettings {
+    /** What smallrye-config's boolean converter reads as true, so that no value read today changes meaning. */
+    private static final Set<String> TRUE_WORDS = Set.of("true", "1", "yes", "y", "on", "ja", "j", "si", "sim",
+            "oui");
+    private static final Set<String> FALSE_WORDS = Set.of("false", "0", "no", "n", "off");
+
     private MeshSettings() {}
 
     /** Options from the default sources. */
@@ -33,21 +39,21 @@ public final class MeshSettings {
         str(c, "inmesh.xds.fallback-address").ifPresent(o::setXdsFallbackAddress);
         str(c, "inmesh.xds.ca-file").ifPresent(o::setXdsCaFile);
         str(c, "inmesh.xds.token-file").ifPresent(o::setXdsTokenFile);
-        c.getOptionalValue("inmesh.xds.initial-fetch-timeout-seconds", Integer.class)
+        integer(c, "inmesh.xds.initial-fetch-timeout-seconds")
                 .ifPresent(o::setXdsInitialFetchTimeoutSeconds);
-        c.getOptionalValue("inmesh.xds.delta", Boolean.class).ifPresent(o::setXdsDelta);
+        bool(c, "inmesh.xds.delta").ifPresent(o::setXdsDelta);
         str(c, "inmesh.identity.dir").ifPresent(o::setIdentityDir);
         str(c, "inmesh.admin.host").ifPresent(o::setAdminHost);
-        c.getOptionalValue("inmesh.admin.port", Integer.class).ifPresent(o::setAdminPort);
-        c.getOptionalValue("inmesh.metrics.enabled", Boolean.class).ifPresent(o::setMetricsEnabled);
-        c.getOptionalValue("inmesh.access-log.enabled", Boolean.class).ifPresent(o::setAccessLogEnabled);
+        integer(c, "inmesh.admin.port").ifPresent(o::setAdminPort);
+        bool(c, "inmesh.metrics.enabled").ifPresent(o::setMetricsEnabled);
+        bool(c, "inmesh.access-log.enabled").ifPresent(o::setAccessLogEnabled);
         str(c, "inmesh.access-log.format").ifPresent(v -> o.setAccessLogFormat(
                 enumValue(MeshOptions.AccessLogFormat.class, "inmesh.access-log.format", v)));
         str(c, "inmesh.outbound-traffic-policy").ifPresent(v -> o.setOutboundTrafficPolicy(
                 enumValue(MeshOptions.OutboundTrafficPolicy.class, "inmesh.outbound-traffic-policy", v)));
-        c.getOptionalValue("inmesh.trust-envoy-headers", Boolean.class).ifPresent(o::setTrustEnvoyHeaders);
-        c.getOptionalValue("inmesh.identity.ca.enabled", Boolean.class).ifPresent(o::setIdentityCaEnabled);
-        c.getOptionalValue("inmesh.identity.wait-seconds", Integer.class).ifPresent(o::setIdentityWaitSeconds);
+        bool(c, "inmesh.trust-envoy-headers").ifPresent(o::setTrustEnvoyHeaders);
+        bool(c, "inmesh.identity.ca.enabled").ifPresent(o::setIdentityCaEnabled);
+        integer(c, "inmesh.identity.wait-seconds").ifPresent(o::setIdentityWaitSeconds);
         str(c, "inmesh.identity.ca.address").ifPresent(o::setIdentityCaAddress);
         str(c, "inmesh.identity.trust-domain").ifPresent(o::setIdentityTrustDomain);
         str(c, "inmesh.identity.service-account").ifPresent(o::setIdentityServiceAccount);
@@ -58,6 +64,35 @@ public final class MeshSettings {
 
     private static Optional<String> str(SmallRyeConfig c, String key) {
         return c.getOptionalValue(key, String.class).filter(s -> !s.isBlank());
+    }
+
+    /**
+     * A boolean setting: {@code true} or {@code false} (and the words smallrye-config reads as them, {@code yes},
+     * {@code no}, {@code on}, {@code off}, {@code 1}, {@code 0}, ...); any other value is refused by its key, where
+     * smallrye-config reads it as {@code false} (a typo such as {@code ture} turned the setting off unseen).
+     */
+    private static Optional<Boolean> bool(SmallRyeConfig c, String key) {
+        return str(c, key).map(v -> {
+            String w = v.trim().toLowerCase(Locale.ROOT);
+            if (TRUE_WORDS.contains(w)) {
+                return true;
+            }
+            if (FALSE_WORDS.contains(w)) {
+                return false;
+            }
+            throw new IllegalArgumentException(key + ": " + v + " (expected: true or false)");
+        });
+    }
+
+    /** An integer setting; a value that is not one is refused by its key. */
+    private static Optional<Integer> integer(SmallRyeConfig c, String key) {
+        return str(c, key).map(v -> {
+            try {
+                return Integer.valueOf(v.trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(key + ": " + v + " (expected: an integer)");
+            }
+        });
     }
 
     private static <E extends Enum<E>> E enumValue(Class<E> type, String key, String value) {

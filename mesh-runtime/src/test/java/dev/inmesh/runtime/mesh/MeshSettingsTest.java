@@ -112,6 +112,27 @@ class MeshSettingsTest {
     }
 
     @Test
+    void aBooleanOrIntegerThatIsNoneIsRefusedByItsKeyNotReadAsFalse() {
+        // smallrye-config reads any word it does not know as false: a typo turned delta xDS (or the CA) off unseen
+        assertEquals("inmesh.xds.delta: ture (expected: true or false)", assertThrows(IllegalArgumentException.class,
+                () -> MeshSettings.from(config(Map.of("inmesh.xds.delta", "ture")))).getMessage());
+        assertEquals("inmesh.identity.ca.enabled: enabled (expected: true or false)",
+                assertThrows(IllegalArgumentException.class, () -> MeshSettings.from(
+                        config(Map.of("inmesh.identity.ca.enabled", "enabled")))).getMessage());
+        assertEquals("inmesh.admin.port: abc (expected: an integer)", assertThrows(IllegalArgumentException.class,
+                () -> MeshSettings.from(config(Map.of("inmesh.admin.port", "abc")))).getMessage());
+        // the words read before stay read as they were
+        MeshOptions o = MeshSettings.from(config(Map.of("inmesh.xds.delta", "YES", "inmesh.metrics.enabled", "off",
+                "inmesh.access-log.enabled", "1", "inmesh.trust-envoy-headers", " False ",
+                "inmesh.identity.wait-seconds", " 3")));
+        assertTrue(o.isXdsDelta());
+        assertFalse(o.isMetricsEnabled());
+        assertTrue(o.isAccessLogEnabled());
+        assertFalse(o.isTrustEnvoyHeaders());
+        assertEquals(3, o.getIdentityWaitSeconds());
+    }
+
+    @Test
     void environmentVariablesMapToTheSameKeys() {
         SmallRyeConfig c = new SmallRyeConfigBuilder().withSources(new io.smallrye.config.EnvConfigSource(
                 Map.of("INMESH_WORKLOAD_NAME", "ratings-v1", "INMESH_ADMIN_PORT", "-1"), 300)).build();
