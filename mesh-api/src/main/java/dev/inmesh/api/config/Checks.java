@@ -29,6 +29,18 @@ public final class Checks {
         return value;
     }
 
+    /**
+     * A header name or value as Envoy's {@code HeaderValue} validation takes it: without NUL, CR or LF, which no HTTP
+     * header can carry (a rule with one would fail every request it applies to).
+     */
+    public static String headerText(String value, String field) {
+        nonNull(value, field);
+        check(value.indexOf('\0') < 0 && value.indexOf('\r') < 0 && value.indexOf('\n') < 0, field,
+                "\"" + value.replace("\0", "\\0").replace("\r", "\\r").replace("\n", "\\n") + "\"",
+                "no NUL, CR or LF, as Envoy validates a header");
+        return value;
+    }
+
     /** An immutable copy of a possibly null list (null becomes empty); null elements are rejected. */
     public static <T> List<T> list(List<T> value, String field) {
         if (value == null) {

@@ -333,6 +333,24 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aHeaderRuleWithALineBreakOrAnEmptyNameToRemoveIsRejectedAsEnvoyValidatesHeaders() throws IOException {
+        // a value with CR or LF cannot be sent as an HTTP header; Envoy refuses it in the configuration
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a}
+                request_headers_to_add: [{header: {key: x-a, value: "1\\r\\nx-injected: 2"}}]
+                """)), "virtual_hosts[0].routes[0].request_headers_to_add[0].header.value: \"1\\r\\nx-injected: 2\"",
+                "no NUL, CR or LF");
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a}
+                response_headers_to_add: [{header: {key: "x-a\\nb", value: "1"}}]
+                """)), "virtual_hosts[0].routes[0].response_headers_to_add[0].header.key: \"x-a\\nb\"");
+        assertContains(rejectedRoutes(oneRoute("""
+                route: {cluster: a}
+                request_headers_to_remove: [x-a, ""]
+                """)), "virtual_hosts[0].routes[0].request_headers_to_remove[1]: \"\"", "a non-empty string");
+    }
+
+    @Test
     void ignoreCaseOnASafeRegexStringMatchIsRejectedAsEnvoyRejectsIt() throws IOException {
         String header = "{name: x-a, string_match: {exact: A, ignore_case: true}}";
         String query = "{name: q, string_match: {safe_regex: {regex: \"a.*\"}, ignore_case: true}}";

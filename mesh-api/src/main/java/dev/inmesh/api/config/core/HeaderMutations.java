@@ -34,6 +34,7 @@ public record HeaderMutations(
     private static void modifiable(List<String> names, String field, String suffix) {
         for (int i = 0; i < names.size(); i++) {
             String name = names.get(i);
+            Checks.headerText(Checks.nonEmpty(name, field + "[" + i + "]" + suffix), field + "[" + i + "]" + suffix);
             Checks.check(!name.startsWith(":") && !name.equalsIgnoreCase("host"), field + "[" + i + "]" + suffix,
                     "\"" + name + "\"", "a header other than host and the :-prefixed pseudo-headers, which Envoy "
                             + "does not let header rules add or remove");

@@ -5,8 +5,8 @@ import dev.inmesh.api.config.Checks;
 /** One header to add, as Envoy's {@code HeaderValueOption}, with its append action. */
 public record HeaderValueOption(String key, String value, AppendAction appendAction, boolean keepEmptyValue) {
     public HeaderValueOption {
-        Checks.nonEmpty(key, "header.key");
-        Checks.nonNull(value, "header.value");
+        Checks.headerText(Checks.nonEmpty(key, "header.key"), "header.key");
+        Checks.headerText(value, "header.value");
         Checks.nonNull(appendAction, "append_action");
     }
 
