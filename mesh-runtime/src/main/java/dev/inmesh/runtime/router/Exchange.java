@@ -79,6 +79,8 @@ final class Exchange {
     java.util.List<String> authzDenialHeaders;
     /** The request's span (sampled or not) when its connection manager traces, else null. */
     dev.inmesh.runtime.tracing.ActiveSpan span;
+    /** Whether its connection manager traces outbound requests, whether or not this one got a span. */
+    boolean egressTracing;
     /** Whether a filter before the router answered (a CORS preflight): the route's response header rules skip it. */
     boolean filterReply;
     /**

@@ -587,6 +587,7 @@ public final class Router {
             // force-trace counts only from a caller whose control headers are trusted
             ex.span = req.tracer.start(req.headers, forceTrace, req.direction == StreamInfo.Direction.INBOUND,
                     req.authority, req.startTime, req.startNanos, random());
+            ex.egressTracing = req.direction != StreamInfo.Direction.INBOUND;
         }
         long randomValue = random().nextLong();
         RouteResult result = table.route(req, randomValue);
@@ -1480,9 +1481,7 @@ public final class Router {
             Grpc.toTrailersOnly(h, status, body, ex.request.method == io.vertx.core.http.HttpMethod.HEAD);
             status = 200;
         }
-        if (ex.span != null) {
-            ex.span.response(h, RouteResult.decorator(ex.route));
-        }
+        spanResponse(ex, h);
         if (ex.cors != null) {
             ex.cors.setOn(h); // the CORS filter's encoding runs after the router's
         }
@@ -1496,6 +1495,19 @@ public final class Router {
             ex.request.stream.close(); // nothing takes the rest of the body
         }
         return new RouterResponse(status, h, null, b, ex);
+    }
+
+    /**
+     * The span's part of a response (its decorated operation). As Envoy's connection manager, an outbound one that
+     * traces takes the upstream's {@code x-envoy-decorator-operation} off the response even when the request got no
+     * span (a malformed trace context): the header names a client span and never goes to the caller.
+     */
+    private static void spanResponse(Exchange ex, MultiMap h) {
+        if (ex.span != null) {
+            ex.span.response(h, RouteResult.decorator(ex.route));
+        } else if (ex.egressTracing) {
+            h.remove(dev.inmesh.runtime.tracing.ActiveSpan.DECORATOR_OPERATION);
+        }
     }
 
     /**
@@ -2336,9 +2348,7 @@ public final class Router {
             if (ex.session != null) {
                 ex.session.onResponse(host.addressString(), h); // its encoding runs right after the router's
             }
-            if (ex.span != null) {
-                ex.span.response(h, RouteResult.decorator(ex.route));
-            }
+            spanResponse(ex, h);
             if (ex.cors != null) {
                 ex.cors.setOn(h); // over the upstream's own, as Envoy's CORS filter sets them
             }

@@ -341,6 +341,26 @@ class MeshTracingTest {
         assertEquals("ratings-v1:9080/ratings/*", clientSpan.getString("name"));
     }
 
+    /**
+     * As Envoy's connection manager, an outbound one that traces takes the upstream's
+     * {@code x-envoy-decorator-operation} off the response also for a request that got no span, its trace context
+     * being malformed: the header names a client span and is not the application's.
+     */
+    @Test
+    void theUpstreamsDecoratedOperationIsTakenOffTheResponseOfARequestWithoutASpan() throws Exception {
+        int ratings = vertx.createHttpServer().requestHandler(req -> req.response()
+                .putHeader("x-envoy-decorator-operation", "ratings-v1:9080/ratings/*").end("ratings"))
+                .listen(0, "127.0.0.1").await().actualPort();
+        start(config(ratings, collector(), 100));
+        HttpResponse<Buffer> r = mesh.webClient().get(9080, "ratings", "/ratings/0")
+                .putHeader("x-b3-traceid", "not-hex").putHeader("x-b3-spanid", "0000000000000002")
+                .send().await(10, TimeUnit.SECONDS);
+        assertEquals("ratings", r.bodyAsString());
+        assertNull(r.getHeader("x-envoy-decorator-operation"), "taken off, though no span took it");
+        tracing().flush();
+        assertEquals(List.of(), spans(), "a malformed context: no span");
+    }
+
     /** The application: for each request, a mesh client call to ratings that does not pass the headers on. */
     private int reviews() {
         WebClient client = mesh.webClient();
