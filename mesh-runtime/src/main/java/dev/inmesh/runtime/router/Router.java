@@ -2119,7 +2119,7 @@ public final class Router {
                 if (vh.includeRequestAttemptCount()) {
                     up.headers().set(HeaderNames.X_ENVOY_ATTEMPT_COUNT, Integer.toString(attempt));
                 }
-                long expected = expectedTimeoutMillis();
+                long expected = expectedTimeoutMillis(attempt);
                 if (expected > 0) {
                     if (!ex.request.routerFilter.suppressEnvoyHeaders()) {
                         up.headers().set(HeaderNames.X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, Long.toString(expected));
@@ -2467,12 +2467,16 @@ public final class Router {
         }
 
         /**
-         * Envoy's {@code x-envoy-expected-rq-timeout-ms} for this attempt: the per-try timeout when it is shorter than
-         * what remains of the route timeout, else what remains of the route timeout; 0 when neither applies.
+         * Envoy's {@code x-envoy-expected-rq-timeout-ms} for attempt {@code attempt}: the per-try timeout when it is
+         * shorter than the route timeout, else the route timeout; 0 when neither applies. As Envoy's router sets it,
+         * the first attempt is told the whole route timeout (set with the request's headers, before any wait for a
+         * connection), a retry what remains of it.
          */
-        long expectedTimeoutMillis() {
+        long expectedTimeoutMillis(int attempt) {
             long global = 0;
-            if (routeTimeoutMillis > 0) {
+            if (routeTimeoutMillis > 0 && attempt <= 1) {
+                global = routeTimeoutMillis;
+            } else if (routeTimeoutMillis > 0) {
                 // the route timeout runs from the end of the request: not yet while a streamed body still comes
                 RequestBodyStream body = ex.request.stream;
                 long from = body == null || body.ended() ? ex.requestCompleteNanos : System.nanoTime();

@@ -563,10 +563,22 @@ class RouterHeadersTest {
                 + "per_try_timeout: 0.5s}"), clusters);
         rig.call(rig.router(), get("/c"), routeToC("timeout: 0s"), clusters);
         List<LoggedRequest> ups = received(wm);
-        long a = Long.parseLong(header(ups.get(0), "x-envoy-expected-rq-timeout-ms"));
-        assertTrue(a > 2500 && a <= 3000, "what remains of the route timeout: " + a);
+        assertEquals("3000", header(ups.get(0), "x-envoy-expected-rq-timeout-ms"),
+                "the first attempt is told the whole route timeout, as Envoy's router tells it");
         assertEquals("500", header(ups.get(1), "x-envoy-expected-rq-timeout-ms"), "the shorter per-try timeout");
         assertNull(header(ups.get(2), "x-envoy-expected-rq-timeout-ms"), "no timeout, no header");
+    }
+
+    @Test
+    void aRetryIsToldWhatRemainsOfTheRouteTimeout() {
+        WireMockServer wm = rig.wiremock();
+        sequence(wm, "/x", aResponse().withStatus(503).withFixedDelay(300), ok());
+        var r = rig.call(rig.router(), get("/x"), routeToC("timeout: 3s, retry_policy: {retry_on: 5xx}"), one(wm));
+        assertEquals(200, r.status());
+        List<LoggedRequest> ups = received(wm);
+        assertEquals("3000", header(ups.get(0), "x-envoy-expected-rq-timeout-ms"));
+        long retry = Long.parseLong(header(ups.get(1), "x-envoy-expected-rq-timeout-ms"));
+        assertTrue(retry > 0 && retry <= 2700, "the route timeout less the first attempt's 300 ms: " + retry);
     }
 
     /** A gRPC call to an upstream that answers trailers-only with {@code grpcStatus}. */
