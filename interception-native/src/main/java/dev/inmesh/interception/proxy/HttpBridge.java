@@ -1270,15 +1270,24 @@ final class HttpBridge {
         }
 
         /**
-         * The upstream body of the response being sent failed ({@code cause}): the request is aborted, the connection
-         * closed.
+         * The upstream body of the response being sent failed ({@code cause}): the request is aborted, the stream
+         * reset. An HTTP/1 connection closes once what was passed on is written (the head and the body so far, still
+         * unflushed when the body failed in the read that brought the head), as Envoy's connection manager flushes
+         * its writes before it closes.
          */
         private void upstreamFailed(HttpClientResponse up, RouterResponse r, Throwable cause) {
             if (streaming == up) {
                 streaming = null;
                 inFlight = null;
                 conn.runtime().router.upstreamBodyFailed(r, bytesSent, cause);
-                ctx.channel().close();
+                if (http2) {
+                    ctx.channel().close();
+                    return;
+                }
+                flushPending = false;
+                // an empty content ends nothing (no last chunk); its write completes after those before it
+                ctx.channel().writeAndFlush(new DefaultHttpContent(Unpooled.EMPTY_BUFFER))
+                        .addListener(ChannelFutureListener.CLOSE);
             }
         }
 

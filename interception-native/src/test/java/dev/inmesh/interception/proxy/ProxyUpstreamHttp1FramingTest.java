@@ -47,9 +47,11 @@ class ProxyUpstreamHttp1FramingTest {
                 int port = LoopbackProxy.freePort();
                 try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
                         + Http1RequestsTest.listener("l", port, "") + Http1RequestsTest.clusterC(upstream.port()))) {
-                    // the client's connection is closed (with or without the head: it failed in the same read)
+                    // the client gets the head and the body passed on, then its connection is closed, as Envoy
+                    // gives them: also when the body failed in the same read as the head (the unreadable chunk)
                     String got = Http1RequestsTest.exchange(port, "GET /a HTTP/1.1\r\nhost: svc\r\n\r\n");
-                    assertTrue(got.isEmpty() || got.startsWith("HTTP/1.1 200 "), what + ": " + got);
+                    assertTrue(got.startsWith("HTTP/1.1 200 "), what + ": " + got);
+                    assertTrue(got.endsWith("abc") || got.endsWith("3\r\nabc\r\n"), what + ": " + got);
                     StreamInfo logged = proxy.logged(200);
                     assertEquals(Set.of(ResponseFlag.UPSTREAM_PROTOCOL_ERROR), logged.responseFlags(), what);
                     assertEquals("upstream_reset_after_response_started{protocol_error}",
