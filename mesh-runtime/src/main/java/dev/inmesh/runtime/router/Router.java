@@ -1667,13 +1667,17 @@ public final class Router {
      * as its framing said (the connection closed before its length or its last chunk, a chunk that could not be read)
      * is a protocol error (UPE), as Envoy's HTTP/1 codec reports the end of its input in the middle of a message; over
      * HTTP/2 a stream the upstream reset is a remote reset (UR), a header value the codec refuses a protocol error, a
-     * closed connection a connection termination (UC). A body the router itself reset (an idle timeout) keeps what the
-     * router recorded.
+     * closed connection a connection termination (UC). As Envoy's router reports any upstream reset, the host's
+     * outlier detection hears of a reset (a local-origin failure, a 503 unless split), after the status it already
+     * heard. A body the router itself reset (an idle timeout) keeps what the router recorded.
      */
     public StreamInfo upstreamBodyFailed(RouterResponse response, long bytesSent, Throwable cause) {
         Exchange ex = response.exchange;
         if (ex.resetByRouter || ex.completed) {
             return finish(response, bytesSent, ResponseFlag.UPSTREAM_CONNECTION_TERMINATION);
+        }
+        if (ex.activeHost != null) {
+            ex.activeHost.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);
         }
         boolean http1 = response.upstream != null
                 && response.upstream.version() != io.vertx.core.http.HttpVersion.HTTP_2;

@@ -26,6 +26,7 @@ import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LocalOriginFailure;
+import dev.inmesh.runtime.upstream.RawHttp1Upstream;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -244,6 +245,32 @@ class RouterBreakerTest {
         assertEquals(1, c.outlierDetector().activeEjections());
         for (Host h : c.hosts()) {
             assertEquals(h.address().port() == bad.port(), h.outlier().ejected(), h.toString());
+        }
+    }
+
+    @Test
+    void aBodyTheUpstreamCutsAfterItsHeadersIsReportedToOutlierDetectionAsAResetAsEnvoysRouterReportsAnyReset()
+            throws Exception {
+        // consecutive_5xx 1: the 200 is a success, the reset after it (a 503 when not split) ejects the host
+        OutlierDetection fiveXx = new OutlierDetection(1, Duration.ofSeconds(60), Duration.ofSeconds(60),
+                Duration.ofSeconds(300), 100, 100, 0, 5, 100, 1900, 0, 0, false, 5, 0, 0, 85, 0, 0, 5, 50);
+        // split: a local-origin failure, consecutive_local_origin_failure 1
+        OutlierDetection split = new OutlierDetection(5, Duration.ofSeconds(60), Duration.ofSeconds(60),
+                Duration.ofSeconds(300), 100, 100, 0, 5, 100, 1900, 0, 0, true, 1, 100, 0, 85, 0, 0, 5, 50);
+        for (OutlierDetection od : List.of(fiveXx, split)) {
+            for (boolean cut : new boolean[] {false, true}) {
+                String answer = "HTTP/1.1 200 OK\r\ncontent-length: " + (cut ? 10 : 3) + "\r\n\r\nabc";
+                try (RawHttp1Upstream upstream = new RawHttp1Upstream(answer)) {
+                    ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, null, od,
+                            upstream.port()));
+                    RouterRig.Result r = rig.call(rig.router(), get("/x"), routeToC(""), clusters);
+                    String what = (od.splitExternalLocalOriginErrors() ? "split, " : "") + (cut ? "cut" : "whole");
+                    assertEquals(200, r.status(), what);
+                    assertEquals(cut ? "UPE" : "-", r.flags(), what);
+                    Host h = clusters.cluster("c").hosts().iterator().next();
+                    assertEquals(cut, h.outlier().ejected(), what);
+                }
+            }
         }
     }
 
