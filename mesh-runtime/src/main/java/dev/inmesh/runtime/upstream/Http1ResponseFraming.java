@@ -1,11 +1,17 @@
 package dev.inmesh.runtime.upstream;
 
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelPromise;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.DefaultHeaders;
+import io.netty.handler.codec.PrematureChannelClosureException;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpHeaders;
 import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
 import io.netty.handler.codec.http.HttpClientCodec;
@@ -14,8 +20,13 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpHeadersFactory;
+import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpStatusClass;
+import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.AsciiString;
+import io.netty.util.ByteProcessor;
 import io.netty.util.ReferenceCountUtil;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.internal.http.HttpHeadersInternal;
@@ -35,8 +46,13 @@ import java.util.List;
  * <p>Netty's decoder tells of the length it dropped only by removing it from the head's headers: the connection's
  * codec is replaced (in the pool's connect handler, before a request is written) by one with Vert.x's settings whose
  * headers remember that removal.
+ *
+ * <p>A connection that closes in the status line of the answer to a request (bytes came, other than CR and LF, but no
+ * head) is the end of input in the middle of a message, a protocol error for Envoy's codec; Netty's decoder drops such
+ * a line without a word (Vert.x would see a connection termination): here a head with a failed decoder result, a
+ * {@link PrematureChannelClosureException} as Netty gives for a close in the headers, goes on to Vert.x first.
  */
-final class Http1ResponseFraming extends ChannelInboundHandlerAdapter {
+final class Http1ResponseFraming extends ChannelDuplexHandler {
     private static final String NAME = "inmesh-response-framing";
     /** Vert.x's setting: header names and values validated unless its system property turns that off. */
     private static final boolean VALIDATE = !HttpHeadersInternal.DISABLE_HTTP_HEADERS_VALIDATION;
@@ -46,6 +62,10 @@ final class Http1ResponseFraming extends ChannelInboundHandlerAdapter {
 
     /** Whether a head was refused: the connection is closing, and nothing after it is passed on. */
     private boolean refused;
+    /** Whether a request was written whose final response head (not a 1xx but a 101) was not decoded yet. */
+    private boolean awaitingHead;
+    /** Whether bytes other than CR and LF came since that request was written. */
+    private boolean answerBegun;
 
     private Http1ResponseFraming() {
     }
@@ -69,7 +89,18 @@ final class Http1ResponseFraming extends ChannelInboundHandlerAdapter {
                 .setValidateHeaders(VALIDATE)
                 .setHeadersFactory(HEADERS);
         channel.pipeline().replace("codec", "codec", new HttpClientCodec(config, false, false));
-        channel.pipeline().addAfter("codec", NAME, new Http1ResponseFraming());
+        Http1ResponseFraming framing = new Http1ResponseFraming();
+        channel.pipeline().addAfter("codec", NAME, framing);
+        channel.pipeline().addBefore("codec", NAME + "-bytes", framing.new Received());
+    }
+
+    @Override
+    public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
+        if (msg instanceof HttpRequest) {
+            awaitingHead = true;
+            answerBegun = false;
+        }
+        ctx.write(msg, promise);
     }
 
     @Override
@@ -77,6 +108,10 @@ final class Http1ResponseFraming extends ChannelInboundHandlerAdapter {
         if (refused) {
             ReferenceCountUtil.release(msg);
             return;
+        }
+        if (msg instanceof HttpResponse r && (r.status().codeClass() != HttpStatusClass.INFORMATIONAL
+                || r.status().code() == 101)) {
+            awaitingHead = false;
         }
         if (msg instanceof HttpResponse r && r.decoderResult().isSuccess()) {
             String refusal = refusal(r.headers());
@@ -86,6 +121,31 @@ final class Http1ResponseFraming extends ChannelInboundHandlerAdapter {
             }
         }
         ctx.fireChannelRead(msg);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        // the codec passed on what its end of input completed first: a head still awaited was cut in its status line
+        if (awaitingHead && answerBegun && !refused) {
+            awaitingHead = false;
+            HttpResponse cut = new DefaultFullHttpResponse(HttpVersion.HTTP_1_0, new HttpResponseStatus(999, "Unknown"),
+                    Unpooled.EMPTY_BUFFER);
+            cut.setDecoderResult(DecoderResult.failure(
+                    new PrematureChannelClosureException("the connection closed in the response's status line")));
+            ctx.fireChannelRead(cut);
+        }
+        ctx.fireChannelInactive();
+    }
+
+    /** Before the codec: notes that the answer to the request written began. */
+    private final class Received extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (awaitingHead && msg instanceof ByteBuf b && b.forEachByte(ByteProcessor.FIND_NON_CRLF) >= 0) {
+                answerBegun = true;
+            }
+            ctx.fireChannelRead(msg);
+        }
     }
 
     /** Why Envoy's codec refuses a response head with these headers, or null when it takes it. */

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Timeout;
  * An HTTP/1 upstream whose response head cannot be read, or whose framing Envoy's codec refuses (a
  * {@code Transfer-Encoding} beside a {@code Content-Length}, a coding other than {@code chunked}), is a protocol
  * error, as Envoy's codec reports it (503 UPE, {@code protocol error}), and so is one that closes in the middle of its
- * headers; one that closes before any answer is a connection termination (503 UC).
+ * status line or headers; one that closes before any answer is a connection termination (503 UC).
  */
 @Timeout(30)
 class RouterUpstreamProtocolErrorTest {
@@ -54,7 +54,9 @@ class RouterUpstreamProtocolErrorTest {
             "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\nok",
             "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
             // the connection closed in the middle of the headers: the end of input in the middle of a message
-            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n"}) {
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n",
+            // or in its status line (which Netty's decoder drops at the close without a word)
+            "HTTP/1.1 20", "\r\nHTTP/1.1 200 OK"}) {
             RouterRig.Result r = call(answer);
             String what = answer.substring(0, Math.min(60, answer.length()));
             assertEquals(503, r.status(), what);
