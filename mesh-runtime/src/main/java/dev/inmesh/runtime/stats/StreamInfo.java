@@ -106,30 +106,7 @@ public record StreamInfo(
         dev.inmesh.runtime.accesslog.RequestLog log,
         String upstreamClusterObservabilityName) {
 
-    /** A request whose cluster is observed by its name. */
-    public StreamInfo(Direction direction, Instant startTime, String method, String path, String protocol,
-                      int responseCode, Set<ResponseFlag> responseFlags, String responseCodeDetails, long bytesReceived,
-                      long bytesSent, long durationMillis, long upstreamServiceTimeMillis, String requestId,
-                      String authority, String userAgent, String forwardedFor, String upstreamHost,
-                      String upstreamCluster, String upstreamLocalAddress, String downstreamLocalAddress,
-                      String downstreamRemoteAddress, String requestedServerName, String routeName, int attemptCount,
-                      WorkloadInfo peer, String destinationService, String destinationServiceName,
-                      String destinationServiceNamespace, String grpcStatus, boolean downstreamMutualTls,
-                      String downstreamPeerPrincipal, String downstreamLocalPrincipal,
-                      String upstreamTransportFailureReason, String upstreamPeerPrincipal, long requestMessages,
-                      long responseMessages, String upstreamLocalPrincipal, boolean hostHeaderFallback,
-                      dev.inmesh.runtime.accesslog.RequestLog log) {
-        this(direction, startTime, method, path, protocol, responseCode, responseFlags, responseCodeDetails,
-                bytesReceived, bytesSent, durationMillis, upstreamServiceTimeMillis, requestId, authority, userAgent,
-                forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
-                downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
-                destinationServiceName, destinationServiceNamespace, grpcStatus, downstreamMutualTls,
-                downstreamPeerPrincipal, downstreamLocalPrincipal, upstreamTransportFailureReason,
-                upstreamPeerPrincipal, requestMessages, responseMessages, upstreamLocalPrincipal, hostHeaderFallback,
-                log, null);
-    }
-
-    /** A request whose connection manager's access logs are not known. */
+    /** A request whose connection manager's access logs are not known, its cluster observed by its name. */
     public StreamInfo(Direction direction, Instant startTime, String method, String path, String protocol,
                       int responseCode, Set<ResponseFlag> responseFlags, String responseCodeDetails, long bytesReceived,
                       long bytesSent, long durationMillis, long upstreamServiceTimeMillis, String requestId,
@@ -148,7 +125,7 @@ public record StreamInfo(
                 destinationServiceName, destinationServiceNamespace, grpcStatus, downstreamMutualTls,
                 downstreamPeerPrincipal, downstreamLocalPrincipal, upstreamTransportFailureReason,
                 upstreamPeerPrincipal, requestMessages, responseMessages, upstreamLocalPrincipal, hostHeaderFallback,
-                null);
+                null, null);
     }
 
     /** Which side of the workload the request crossed. */
@@ -189,6 +166,6 @@ public record StreamInfo(
                 forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
                 downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
                 destinationServiceName, destinationServiceNamespace, grpcStatus, false, null, null, null, null, -1, -1,
-                null, true, null);
+                null, true, null, null);
     }
 }

@@ -52,25 +52,14 @@ public record TcpStreamInfo(
                 : upstreamClusterObservabilityName;
     }
 
-    /** A connection whose cluster is observed by its name. */
-    public TcpStreamInfo(Instant startTime, Set<ResponseFlag> responseFlags, long bytesReceived, long bytesSent,
-                         long durationMillis, String upstreamHost, String upstreamCluster, String upstreamLocalAddress,
-                         String downstreamLocalAddress, String downstreamRemoteAddress, String requestedServerName,
-                         String upstreamTransportFailureReason, String connectionTerminationDetails,
-                         int attemptCount) {
-        this(startTime, responseFlags, bytesReceived, bytesSent, durationMillis, upstreamHost, upstreamCluster,
-                upstreamLocalAddress, downstreamLocalAddress, downstreamRemoteAddress, requestedServerName,
-                upstreamTransportFailureReason, connectionTerminationDetails, attemptCount, null);
-    }
-
-    /** A connection whose upstream connect attempts are not counted. */
+    /** A connection whose upstream connect attempts are not counted, its cluster observed by its name. */
     public TcpStreamInfo(Instant startTime, Set<ResponseFlag> responseFlags, long bytesReceived, long bytesSent,
                          long durationMillis, String upstreamHost, String upstreamCluster, String upstreamLocalAddress,
                          String downstreamLocalAddress, String downstreamRemoteAddress, String requestedServerName,
                          String upstreamTransportFailureReason, String connectionTerminationDetails) {
         this(startTime, responseFlags, bytesReceived, bytesSent, durationMillis, upstreamHost, upstreamCluster,
                 upstreamLocalAddress, downstreamLocalAddress, downstreamRemoteAddress, requestedServerName,
-                upstreamTransportFailureReason, connectionTerminationDetails, 0);
+                upstreamTransportFailureReason, connectionTerminationDetails, 0, null);
     }
 
     /** A connection the proxy did not close for a layer 4 reason of its own. */

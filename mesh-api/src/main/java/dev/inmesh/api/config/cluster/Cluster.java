@@ -128,7 +128,7 @@ public record Cluster(
         }
     }
 
-    /** A cluster that binds its connections to one source address, if any. */
+    /** A cluster that binds its connections to one source address, if any, observed by its name. */
     public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
                    Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
                    CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
@@ -140,23 +140,7 @@ public record Cluster(
         this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
                 commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
                 http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
-                transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter, List.of());
-    }
-
-    /** A cluster observed by its name (no {@code alt_stat_name}). */
-    public Cluster(String name, DiscoveryType type, String edsServiceName, LbPolicy lbPolicy, LbConfig lbConfig,
-                   Duration connectTimeout, CircuitBreakers circuitBreakers, OutlierDetection outlierDetection,
-                   CommonLbConfig commonLbConfig, SocketAddress upstreamBindAddress,
-                   ClusterLoadAssignment loadAssignment, Duration dnsRefreshRate, DnsLookupFamily dnsLookupFamily,
-                   Duration cleanupInterval, boolean http2, boolean useDownstreamProtocol, Metadata metadata,
-                   CommonHttpProtocolOptions commonHttpProtocolOptions, UpstreamTlsContext tls,
-                   TcpKeepalive tcpKeepalive, List<TransportSocketMatch> transportSocketMatches,
-                   boolean respectDnsTtl, Http2ProtocolOptions http2ProtocolOptions, Duration dnsJitter,
-                   List<SocketAddress> extraSourceAddresses) {
-        this(name, type, edsServiceName, lbPolicy, lbConfig, connectTimeout, circuitBreakers, outlierDetection,
-                commonLbConfig, upstreamBindAddress, loadAssignment, dnsRefreshRate, dnsLookupFamily, cleanupInterval,
-                http2, useDownstreamProtocol, metadata, commonHttpProtocolOptions, tls, tcpKeepalive,
-                transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter, extraSourceAddresses, "");
+                transportSocketMatches, respectDnsTtl, http2ProtocolOptions, dnsJitter, List.of(), "");
     }
 
     /** The name the cluster is observed by: its {@code alt_stat_name}, else its name (Envoy's observability name). */
