@@ -310,11 +310,12 @@ final class HostPool {
         return vertx.httpClientBuilder().with(options).with(pool)
                 .withConnectHandler(conn -> {
                     if (conn instanceof HttpClientConnectionInternal internal) {
+                        io.netty.channel.Channel channel = internal.channelHandlerContext().channel();
                         // before the connection carries a request: Envoy's framing rules for HTTP/1 response heads
-                        Http1ResponseFraming.install(internal.channelHandlerContext().channel(), options);
-                    }
-                    if (wanted.tcpKeepalive() != null && conn instanceof HttpClientConnectionInternal internal) {
-                        SocketKeepalive.apply(internal.channelHandlerContext().channel(), wanted.tcpKeepalive());
+                        Http1ResponseFraming.install(channel, options);
+                        if (wanted.tcpKeepalive() != null) {
+                            SocketKeepalive.apply(channel, wanted.tcpKeepalive());
+                        }
                     }
                     breakers.connectionOpened();
                     if (lane != null) {

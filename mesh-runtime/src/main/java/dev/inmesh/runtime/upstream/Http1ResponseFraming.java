@@ -141,7 +141,8 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
     private final class Received extends ChannelInboundHandlerAdapter {
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (awaitingHead && msg instanceof ByteBuf b && b.forEachByte(ByteProcessor.FIND_NON_CRLF) >= 0) {
+            if (awaitingHead && !answerBegun && msg instanceof ByteBuf b
+                    && b.forEachByte(ByteProcessor.FIND_NON_CRLF) >= 0) {
                 answerBegun = true;
             }
             ctx.fireChannelRead(msg);
@@ -150,10 +151,10 @@ final class Http1ResponseFraming extends ChannelDuplexHandler {
 
     /** Why Envoy's codec refuses a response head with these headers, or null when it takes it. */
     static String refusal(HttpHeaders h) {
-        List<String> codings = h.getAll(HttpHeaderNames.TRANSFER_ENCODING);
-        if (codings.isEmpty()) {
-            return null;
+        if (!h.contains(HttpHeaderNames.TRANSFER_ENCODING)) {
+            return null; // most heads: no list made for them
         }
+        List<String> codings = h.getAll(HttpHeaderNames.TRANSFER_ENCODING);
         if (h.contains(HttpHeaderNames.CONTENT_LENGTH) || h instanceof LengthNotingHeaders l && l.lengthDropped) {
             return "both 'Content-Length' and 'Transfer-Encoding' are set";
         }
