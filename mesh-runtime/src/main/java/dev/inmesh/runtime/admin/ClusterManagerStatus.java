@@ -4,6 +4,7 @@ import com.google.protobuf.UInt32Value;
 import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
+import dev.inmesh.runtime.stats.EnvoyNumbers;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.HostStats;
 import dev.inmesh.runtime.upstream.OutlierDetector;
@@ -17,8 +18,6 @@ import io.envoyproxy.envoy.admin.v3.SimpleMetric;
 import io.envoyproxy.envoy.config.core.v3.Address;
 import io.envoyproxy.envoy.config.core.v3.RoutingPriority;
 import io.envoyproxy.envoy.type.v3.Percent;
-import java.math.BigDecimal;
-import java.math.MathContext;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -49,12 +48,13 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
             out.add(n + "::observability_name::" + observabilityName(snapshot, c));
             OutlierDetector d = c.outlierDetector();
             if (d.config() != null) {
-                out.add(n + "::outlier::success_rate_average::" + general(d.successRateAverage(false)));
+                out.add(n + "::outlier::success_rate_average::" + EnvoyNumbers.general(d.successRateAverage(false)));
                 out.add(n + "::outlier::success_rate_ejection_threshold::"
-                        + general(d.successRateEjectionThreshold(false)));
-                out.add(n + "::outlier::local_origin_success_rate_average::" + general(d.successRateAverage(true)));
+                        + EnvoyNumbers.general(d.successRateEjectionThreshold(false)));
+                out.add(n + "::outlier::local_origin_success_rate_average::"
+                        + EnvoyNumbers.general(d.successRateAverage(true)));
                 out.add(n + "::outlier::local_origin_success_rate_ejection_threshold::"
-                        + general(d.successRateEjectionThreshold(true)));
+                        + EnvoyNumbers.general(d.successRateEjectionThreshold(true)));
             }
             for (CircuitBreakers.RoutingPriority p : CircuitBreakers.RoutingPriority.values()) {
                 CircuitBreakers.Thresholds t = c.circuitBreakers(p).thresholds();
@@ -188,14 +188,6 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
 
     private static Percent percent(double v) {
         return Percent.newBuilder().setValue(v).build();
-    }
-
-    /** A number as C's {@code %g} prints it (six significant digits, no trailing zeros), as Envoy's outlier lines. */
-    static String general(double v) {
-        if (v == Math.rint(v) && Math.abs(v) < 1e6) {
-            return Long.toString((long) v);
-        }
-        return new BigDecimal(v).round(new MathContext(6)).stripTrailingZeros().toPlainString();
     }
 
     /** A number in its shortest form ({@code -1}, {@code 95.5}), as Envoy prints a host's success rate. */

@@ -3,6 +3,7 @@ package dev.inmesh.runtime.tools;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.inmesh.api.config.route.RouteConfiguration;
+import dev.inmesh.runtime.stats.EnvoyNumbers;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ResourceBundle;
@@ -109,9 +110,9 @@ public final class RouteCheckCommand implements Callable<Integer> {
         }
         float current = coverage.percent(comprehensiveCoverage);
         float threshold = (float) failUnder;
-        out.println("Current route coverage: " + RouteCoverage.format(current) + "%");
+        out.println("Current route coverage: " + EnvoyNumbers.general(current) + "%");
         if (threshold != 0 && current < threshold) {
-            err.println("Failed to meet coverage requirement: " + RouteCoverage.format(threshold) + "%");
+            err.println("Failed to meet coverage requirement: " + EnvoyNumbers.general(threshold) + "%");
             return 1;
         }
         return 0;

@@ -12,9 +12,6 @@ import dev.inmesh.api.config.route.RouteConfiguration;
 import dev.inmesh.api.config.route.RouteMatch;
 import dev.inmesh.api.config.route.VirtualHost;
 import dev.inmesh.runtime.router.RouteResult;
-import java.math.BigDecimal;
-import java.math.MathContext;
-import java.math.RoundingMode;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumSet;
@@ -148,25 +145,5 @@ public final class RouteCoverage {
 
     private static String quote(String s) {
         return "\"" + TextFormat.escapeBytes(ByteString.copyFromUtf8(s)) + "\"";
-    }
-
-    /**
-     * A number as C++'s output stream prints a {@code double} by default, as router_check_tool prints a percentage
-     * ({@code %g}: six significant digits, no trailing zeros, an exponent below 1e-4 and from 1e6).
-     */
-    static String format(double v) {
-        if (Double.isNaN(v) || Double.isInfinite(v)) {
-            return Double.isNaN(v) ? "nan" : v > 0 ? "inf" : "-inf";
-        } else if (v == 0) {
-            return "0";
-        }
-        BigDecimal rounded = new BigDecimal(v).round(new MathContext(6, RoundingMode.HALF_EVEN));
-        int exponent = rounded.precision() - rounded.scale() - 1;
-        if (exponent < -4 || exponent >= 6) {
-            BigDecimal mantissa = rounded.movePointLeft(exponent).stripTrailingZeros();
-            String e = String.format("%02d", Math.abs(exponent));
-            return mantissa.toPlainString() + "e" + (exponent < 0 ? "-" : "+") + e;
-        }
-        return rounded.stripTrailingZeros().toPlainString();
     }
 }
