@@ -700,12 +700,11 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     /** What is known of the connection now: its addresses, duration, flags and tcp_proxy's upstream. */
     private dev.inmesh.runtime.stats.TcpStreamInfo streamInfo(String clusterName, long received, long sent) {
         Host host = lastHost;
-        UpstreamCluster cluster = clusterName == null ? null : snapshot.clusterManager().cluster(clusterName);
         return new dev.inmesh.runtime.stats.TcpStreamInfo(startTime, tcpFlags, received, sent,
                 (System.nanoTime() - startNanos) / 1_000_000, host == null ? null : host.addressString(),
                 clusterName, upstreamLocal, ListenerDispatch.hostPort(destination),
                 ListenerDispatch.hostPort(source), serverName, transportFailureReason, terminationDetails,
-                connectAttempts, cluster == null ? null : cluster.config().observabilityName());
+                connectAttempts, clusterName == null ? null : snapshot.clusterManager().observabilityName(clusterName));
     }
 
     /**

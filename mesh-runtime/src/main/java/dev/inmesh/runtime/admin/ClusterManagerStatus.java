@@ -158,8 +158,7 @@ public final class ClusterManagerStatus implements ClusterStatusSource {
      * its name, as Envoy names the cluster in stats ({@code cluster.<this>.upstream_rq_total}).
      */
     static String statName(MeshSnapshot snapshot, String name) {
-        UpstreamCluster c = snapshot.clusterManager().cluster(name);
-        return c == null ? name : c.config().observabilityName();
+        return snapshot.clusterManager().observabilityName(name);
     }
 
     /** Envoy's canary flag: the endpoint's {@code envoy.lb} metadata says {@code canary: true}. */

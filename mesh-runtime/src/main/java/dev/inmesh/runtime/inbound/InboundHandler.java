@@ -24,7 +24,6 @@ import dev.inmesh.runtime.router.RouteTable;
 import dev.inmesh.runtime.router.RouteRequest;
 import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
-import dev.inmesh.runtime.upstream.UpstreamCluster;
 import dev.inmesh.runtime.stats.PeerMetadata;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
@@ -833,7 +832,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     (System.nanoTime() - start) / 1_000_000);
         }
         String inboundCluster = cluster != null ? cluster : "inbound|" + localPort(local) + "||";
-        UpstreamCluster observed = snapshots.current().clusterManager().cluster(inboundCluster);
         StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), path,
                 req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2"
                         : req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1",
@@ -851,7 +849,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 new RequestLog(traced.accessLogs, h, status == 0 ? null : resp.headers(),
                         traced.accessLogs.isEmpty() ? null : resp.trailers(), path,
                         req.scheme(), traced.span != null && traced.span.sampled()),
-                observed == null ? null : observed.config().observabilityName());
+                snapshots.current().clusterManager().observabilityName(inboundCluster));
         if (traced.span != null) {
             try {
                 traced.span.tracer().finish(traced.span, info, h, RouteResult.decorator(traced.route), tracing);

@@ -77,6 +77,15 @@ public final class ClusterManager implements AutoCloseable {
         return clusters.get(name);
     }
 
+    /**
+     * The name cluster {@code name} is observed by, Envoy's observability name: its {@code alt_stat_name} (istiod
+     * writes the name and a {@code ;}), else its name, also when there is no such cluster.
+     */
+    public String observabilityName(String name) {
+        UpstreamCluster c = clusters.get(name);
+        return c == null ? name : c.config().observabilityName();
+    }
+
     /** All clusters by name. */
     public Map<String, UpstreamCluster> clusters() {
         return clusters;
