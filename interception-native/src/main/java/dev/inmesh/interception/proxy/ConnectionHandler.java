@@ -33,7 +33,6 @@ import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
-import java.util.EnumSet;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -76,7 +75,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private long startNanos;
     private String serverName;
     /** Flags of the tcp_proxy connection so far (a retried connect keeps its UF), the host tried last. */
-    private final Set<ResponseFlag> tcpFlags = EnumSet.noneOf(ResponseFlag.class);
+    /** tcp_proxy's flags in the order they were set, which is the order Envoy prints them in. */
+    private final Set<ResponseFlag> tcpFlags = new java.util.LinkedHashSet<>(4);
     private Host lastHost;
     /** The URI SANs of the server's certificate and of this proxy's in the upstream TLS it originated, or null. */
     private String upstreamPeerPrincipal;
@@ -516,7 +516,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 stats.connectionOverflow();
             }
             LOG.fine(() -> "tcp_proxy to " + clusterName + ": max_connections reached: closed");
-            refused(ctx, clusterName, EnumSet.of(ResponseFlag.UPSTREAM_OVERFLOW));
+            refused(ctx, clusterName, ResponseFlag.UPSTREAM_OVERFLOW);
             return;
         }
         connectUpstream(ctx, tcp, clusterName, cluster, breakers, new java.util.ArrayList<>());
@@ -578,8 +578,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                     if (stats != null) {
                         stats.connectAttemptsExceeded();
                     }
-                    refused(ctx, clusterName, EnumSet.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE,
-                            ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED));
+                    refused(ctx, clusterName, ResponseFlag.UPSTREAM_CONNECTION_FAILURE,
+                            ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED);
                 }
                 return;
             }
@@ -652,20 +652,23 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             if (stats != null) {
                 stats.connectionOverflow();
             }
-            refused(ctx, clusterName, EnumSet.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE,
-                    ResponseFlag.UPSTREAM_OVERFLOW));
+            refused(ctx, clusterName, ResponseFlag.UPSTREAM_CONNECTION_FAILURE, ResponseFlag.UPSTREAM_OVERFLOW);
             return;
         }
         connectUpstream(ctx, tcp, clusterName, cluster, breakers, tried);
     }
 
-    /** Closes a connection tcp_proxy gives no upstream, counted in Istio's TCP metrics with Envoy's flags. */
-    private void refused(ChannelHandlerContext ctx, String clusterName, Set<ResponseFlag> flags) {
+    /**
+     * Closes a connection tcp_proxy gives no upstream, counted in Istio's TCP metrics with Envoy's flags.
+     *
+     * @param flags the flags in the order Envoy's tcp_proxy sets them
+     */
+    private void refused(ChannelHandlerContext ctx, String clusterName, ResponseFlag... flags) {
+        tcpFlags.addAll(java.util.Arrays.asList(flags));
         var metricsOf = runtime.tcpMetrics;
         if (metricsOf != null) {
-            metricsOf.apply(tcpInfo(clusterName)).closed(flags);
+            metricsOf.apply(tcpInfo(clusterName)).closed(tcpFlags);
         }
-        tcpFlags.addAll(flags);
         logTcp(clusterName, 0, 0);
         release();
         ctx.close();

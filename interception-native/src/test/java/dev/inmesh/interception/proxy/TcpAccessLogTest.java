@@ -164,7 +164,7 @@ class TcpAccessLogTest {
         try (LoopbackProxy proxy = new LoopbackProxy(TcpRelayTest.config(port, "", "", dead))) {
             proxy.server.tcpAccessLog(AccessLog.create(AccessLog.Format.TEXT, lines::add)::log);
             int clientPort = closedWithoutAnswer(port);
-            assertTrue(awaitLine().matches(TIME + "\"- - -\" 0 URX,UF - - \"-\" 0 0 \\d+ - \"-\" \"-\" \"-\" \"-\" "
+            assertTrue(awaitLine().matches(TIME + "\"- - -\" 0 UF,URX - - \"-\" 0 0 \\d+ - \"-\" \"-\" \"-\" \"-\" "
                     + "\"127\\.0\\.0\\.1:" + dead + "\" backend - 127\\.0\\.0\\.1:" + port + " 127\\.0\\.0\\.1:"
                     + clientPort + " - -"), lines.toString());
         }

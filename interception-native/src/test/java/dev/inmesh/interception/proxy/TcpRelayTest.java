@@ -354,7 +354,7 @@ class TcpRelayTest {
         }
         assertEquals(3.0, registry.get("envoy_cluster_upstream_cx_connect_fail").gauge().value());
         assertEquals(1.0, registry.get("envoy_cluster_upstream_cx_connect_attempts_exceeded").gauge().value());
-        assertEquals(1.0, registry.get("istio_tcp_connections_closed").tag("response_flags", "URX,UF").counter()
+        assertEquals(1.0, registry.get("istio_tcp_connections_closed").tag("response_flags", "UF,URX").counter()
                 .count());
     }
 

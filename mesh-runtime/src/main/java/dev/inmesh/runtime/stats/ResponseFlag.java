@@ -4,10 +4,13 @@ import java.util.Set;
 import java.util.stream.Collectors;
 
 /**
- * Envoy's response flags, with the short names that access logs and Istio's {@code response_flags} label use. The
- * constants are in the order the flags are printed: current Envoy prints them in the order its router set them, and
- * the router sets the retry outcome (URX, or UO when the retry budget overflowed) before the failure that ended the
- * last attempt (UF, UT, UC, UR), so a request whose retries ran out on connect failures logs {@code URX,UF}.
+ * Envoy's response flags, with the short names that access logs and Istio's {@code response_flags} label use.
+ * Current Envoy prints a stream's flags in the order they were set. For a request the constants are in that order
+ * ({@link StreamInfo} keeps them so): the router sets the retry outcome (URX, or UO when the retry budget
+ * overflowed) before the failure that ended the last attempt (UF, UT, UC, UR), so a request whose retries ran out on
+ * connect failures logs {@code URX,UF}. tcp_proxy sets them the other way round, UF for each failed connect and then
+ * URX as it gives up (or UO when the breaker refuses the next attempt): {@link TcpStreamInfo} keeps the order the
+ * connection set them, {@code UF,URX}.
  */
 public enum ResponseFlag {
     /** The fault filter delayed the request; set before the router runs. */
@@ -76,19 +79,31 @@ public enum ResponseFlag {
         return b.toString();
     }
 
-    /** Long names as Envoy prints them: joined by commas, or {@code -} when none. */
+    /**
+     * An unmodifiable copy that keeps the order of {@code flags} (an EnumSet's is the constants' order), the order
+     * they are printed in; empty for null.
+     */
+    public static Set<ResponseFlag> copyInOrder(Set<ResponseFlag> flags) {
+        return flags == null || flags.isEmpty() ? Set.of()
+                : java.util.Collections.unmodifiableSet(new java.util.LinkedHashSet<>(flags));
+    }
+
+    /** Long names as Envoy prints them: joined by commas in the set's order, or {@code -} when none. */
     public static String formatLong(Set<ResponseFlag> flags) {
         if (flags == null || flags.isEmpty()) {
             return "-";
         }
-        return flags.stream().sorted().map(ResponseFlag::longName).collect(Collectors.joining(","));
+        return flags.stream().map(ResponseFlag::longName).collect(Collectors.joining(","));
     }
 
-    /** Flags as Envoy prints them: short names joined by commas, or {@code -} when none. */
+    /**
+     * Flags as Envoy prints them: short names joined by commas in the set's order (see the class comment), or
+     * {@code -} when none.
+     */
     public static String format(Set<ResponseFlag> flags) {
         if (flags == null || flags.isEmpty()) {
             return "-";
         }
-        return flags.stream().sorted().map(ResponseFlag::code).collect(Collectors.joining(","));
+        return flags.stream().map(ResponseFlag::code).collect(Collectors.joining(","));
     }
 }

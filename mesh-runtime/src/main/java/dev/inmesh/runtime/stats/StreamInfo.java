@@ -13,7 +13,7 @@ import java.util.Set;
  * @param path the original path (before rewrites)
  * @param protocol {@code HTTP/1.0}, {@code HTTP/1.1} or {@code HTTP/2}
  * @param responseCode the status sent downstream, 0 when none was sent
- * @param responseFlags Envoy's response flags
+ * @param responseFlags Envoy's response flags, printed in the set's order (an EnumSet's: the constants' order)
  * @param responseCodeDetails Envoy's response code details, such as {@code via_upstream} or {@code route_not_found}
  * @param bytesReceived request body bytes
  * @param bytesSent response body bytes
@@ -146,7 +146,7 @@ public record StreamInfo(
     }
 
     public StreamInfo {
-        responseFlags = responseFlags == null ? Set.of() : Set.copyOf(responseFlags);
+        responseFlags = ResponseFlag.copyInOrder(responseFlags);
         peer = peer == null ? WorkloadInfo.UNKNOWN : peer;
         upstreamClusterObservabilityName = upstreamClusterObservabilityName == null ? upstreamCluster
                 : upstreamClusterObservabilityName;

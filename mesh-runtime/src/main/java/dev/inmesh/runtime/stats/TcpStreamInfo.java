@@ -9,7 +9,7 @@ import java.util.Set;
  * that are not known are null.
  *
  * @param startTime when the downstream connection was accepted
- * @param responseFlags Envoy's flags for the connection, such as UH, UO, UF, URX or NC
+ * @param responseFlags Envoy's flags for the connection, such as UH, UO, UF, URX or NC, in the order they were set
  * @param bytesReceived bytes read from the downstream
  * @param bytesSent bytes relayed towards the downstream
  * @param durationMillis from the accept until the connection ended
@@ -47,7 +47,7 @@ public record TcpStreamInfo(
         String upstreamClusterObservabilityName) {
 
     public TcpStreamInfo {
-        responseFlags = responseFlags == null ? Set.of() : Set.copyOf(responseFlags);
+        responseFlags = ResponseFlag.copyInOrder(responseFlags);
         upstreamClusterObservabilityName = upstreamClusterObservabilityName == null ? upstreamCluster
                 : upstreamClusterObservabilityName;
     }
