@@ -478,11 +478,9 @@ public final class ProxyCommand implements Callable<Integer> {
                 identityStop = startIdentityCa(ca);
                 handIdentityTo(ca.dir(), uid, gid);
             }
-            // files Istio's agent writes, maybe after this proxy started: a configuration whose TLS reads them waits
-            // for them as it is parsed, one with none does not
-            dev.inmesh.runtime.tls.WorkloadIdentity parsed = workloadIdentity == null || ca != null
-                    ? workloadIdentity
-                    : workloadIdentity.waitingForFiles(java.time.Duration.ofSeconds(o.getIdentityWaitSeconds()));
+            // a configuration whose TLS reads the files waits for them as it is parsed
+            var parsed = dev.inmesh.runtime.tls.WorkloadIdentity.forParsing(workloadIdentity, ca != null,
+                    o.getIdentityWaitSeconds());
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
                     noAdmin ? AdminHook.NONE : admin)
                     .withStats(metrics::tcpConnectionOpened, metrics::upstream)

@@ -175,10 +175,8 @@ public final class DefaultMesh implements Mesh {
             return Future.failedFuture(e);
         }
         WorkloadIdentity identity = WorkloadIdentity.of(options.getIdentityDir());
-        // files another writes (Istio's agent): a configuration whose TLS reads them waits for them as it is parsed
-        // (off the event loop), one with none does not
-        WorkloadIdentity parsed = identity == null || ca != null ? identity
-                : identity.waitingForFiles(Duration.ofSeconds(options.getIdentityWaitSeconds()));
+        // a configuration whose TLS reads the files waits for them as it is parsed (off the event loop)
+        WorkloadIdentity parsed = WorkloadIdentity.forParsing(identity, ca != null, options.getIdentityWaitSeconds());
         if (options.getXdsAddress() != null) {
             configSource = new AdsConfigSource(vertx, adsOptions(), ResourceBundle.EMPTY, parsed);
         } else if (options.getConfigFile() != null) {

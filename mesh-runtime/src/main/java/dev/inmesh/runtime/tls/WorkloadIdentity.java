@@ -48,6 +48,15 @@ public record WorkloadIdentity(Path dir, FileWait fileWait) {
     }
 
     /**
+     * The identity a configuration is parsed with: {@code identity} itself when null or when this process writes the
+     * files (its own Istio CA client, which has them before any configuration), else one whose parses wait up to
+     * {@code waitSeconds} for the files another writes (Istio's agent, maybe started after this process).
+     */
+    public static WorkloadIdentity forParsing(WorkloadIdentity identity, boolean writtenHere, int waitSeconds) {
+        return identity == null || writtenHere ? identity : identity.waitingForFiles(Duration.ofSeconds(waitSeconds));
+    }
+
+    /**
      * Called by a parse about to read the files: waits, on the calling thread (never an event loop), for those
      * missing, as {@link #waitingForFiles} says; returns at once for an identity made without a wait.
      */
