@@ -27,6 +27,7 @@ import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
@@ -951,6 +952,23 @@ final class HttpBridge {
         }
 
         /**
+         * Closes the HTTP/1 connection once {@code written}, its last write, went out, within the connection manager's
+         * {@code delayed_close_timeout}, and, when what the client sent was not all read (a request refused, or
+         * answered before its body ended), once the client closed too or the timeout ran out again
+         * ({@link DelayedClose}).
+         */
+        private void closeAfter(ChannelFuture written, boolean requestRead) {
+            DownstreamStats stats = conn.stats();
+            DelayedClose.close(ctx.channel(), written, conn.hcm().lifetimes().delayedCloseTimeout(),
+                    stats == null ? null : stats::delayedCloseTimeout, requestRead);
+        }
+
+        /** Whether what the client sent so far was read as requests: no body still arriving, nothing refused. */
+        private boolean requestRead() {
+            return body == null && !closing;
+        }
+
+        /**
          * The client ended its side: a pipelined request whose body had not all come (the last one waiting, a head
          * not followed by its last content) can never be whole, and is dropped with what came of its body.
          */
@@ -1286,8 +1304,8 @@ final class HttpBridge {
                 }
                 flushPending = false;
                 // an empty content ends nothing (no last chunk); its write completes after those before it
-                ctx.channel().writeAndFlush(new DefaultHttpContent(Unpooled.EMPTY_BUFFER))
-                        .addListener(ChannelFutureListener.CLOSE);
+                closeAfter(ctx.channel().writeAndFlush(new DefaultHttpContent(Unpooled.EMPTY_BUFFER)),
+                        requestRead());
             }
         }
 
@@ -1351,8 +1369,9 @@ final class HttpBridge {
             }
             conn.lifetime().streamEnded();
             if (!keepAlive) {
-                releasePending();
-                ch.close();
+                boolean read = requestRead();
+                refuseFurther();
+                closeAfter(ch.newSucceededFuture(), read); // the answer went out
                 return;
             }
             busy = false;
@@ -1489,7 +1508,10 @@ final class HttpBridge {
             if (!http2) {
                 refuseFurther();
             }
-            ctx.writeAndFlush(resp).addListener(http2 ? f -> { } : ChannelFutureListener.CLOSE);
+            ChannelFuture written = ctx.writeAndFlush(resp);
+            if (!http2) {
+                closeAfter(written, false); // a request the proxy could not read
+            }
         }
 
         /**

@@ -480,4 +480,53 @@ class ConnectionLifetimeTest {
         assertTrue(times.get(2) >= 2900, "answered when the upstream answered: " + times);
         assertEquals(1.0, stat("downstream_cx_max_requests_reached", 1.0));
     }
+
+    @Test
+    void aRequestAnsweredBeforeItsBodyEndedClosesOnceTheClientClosedOrWhenDelayedCloseTimeoutRanOut() throws Exception {
+        // request_timeout answers 408 while the body is still due: what the client sends next was never read, so the
+        // proxy waits for the client to close first, as Envoy's delayed close, up to delayed_close_timeout
+        int port = start("request_timeout: 0.3s\n          delayed_close_timeout: 0.8s", "");
+        try (Socket s = connect(port)) {
+            postHalfABody(s, "/slow?ms=3000");
+            String first = response(s.getInputStream());
+            assertTrue(first != null && first.startsWith("HTTP/1.1 408"), first);
+            long answered = System.nanoTime();
+            assertTrue(closed(s), "closed by the proxy");
+            long waited = (System.nanoTime() - answered) / 1_000_000;
+            assertTrue(waited >= 600, "closed " + waited + " ms after the answer, not the 800 ms the client had");
+        }
+        assertEquals(1.0, stat("downstream_cx_delayed_close_timeout", 1.0));
+        // a client that closes its side once it read the answer ends the connection then, the timeout not counted
+        try (Socket s = connect(port)) {
+            postHalfABody(s, "/slow?ms=3000");
+            String second = response(s.getInputStream());
+            assertTrue(second != null && second.startsWith("HTTP/1.1 408"), second);
+            s.shutdownOutput();
+            assertTrue(closed(s), "closed by the proxy");
+        }
+        assertEquals(1.0, registry.find("envoy_http_downstream_cx_delayed_close_timeout")
+                .tag("http_conn_manager_prefix", "life").gauge().value());
+    }
+
+    @Test
+    void aRequestReadWholeClosesOnceItsAnswerWentOutAndZeroDelayedCloseTimeoutNeverWaitsForTheClient()
+            throws Exception {
+        int port = start("request_timeout: 0.3s\n          delayed_close_timeout: 0s", "");
+        try (Socket s = connect(port)) {
+            // connection: close on a request read whole: closed once the answer went out (Envoy 1.22 on)
+            s.getOutputStream().write("GET / HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            assertTrue(response(s.getInputStream()).startsWith("HTTP/1.1 200"));
+            assertTrue(closed(s), "closed by the proxy");
+        }
+        try (Socket s = connect(port)) {
+            postHalfABody(s, "/slow?ms=3000");
+            assertTrue(response(s.getInputStream()).startsWith("HTTP/1.1 408"));
+            long answered = System.nanoTime();
+            assertTrue(closed(s), "closed by the proxy");
+            long waited = (System.nanoTime() - answered) / 1_000_000;
+            assertTrue(waited < 900, "0s waits for nothing: " + waited + " ms");
+        }
+        assertEquals(0.0, stat("downstream_cx_delayed_close_timeout", 0.0));
+    }
 }

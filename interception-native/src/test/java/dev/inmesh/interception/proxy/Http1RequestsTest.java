@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** Which HTTP/1 requests the proxy takes, with and without {@code http_protocol_options}, as Envoy decides. */
-@Timeout(30)
+@Timeout(60) // the refused requests each wait for delayed_close_timeout (1 s) before their connection closes
 class Http1RequestsTest {
 
     private static FullHttpRequest request(HttpVersion version, String uri, String... headers) {

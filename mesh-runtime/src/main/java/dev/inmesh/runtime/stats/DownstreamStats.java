@@ -59,6 +59,7 @@ public final class DownstreamStats implements RbacStats {
     private final LongAdder cxIdleTimeout = new LongAdder();
     private final LongAdder cxMaxDurationReached = new LongAdder();
     private final LongAdder cxMaxRequestsReached = new LongAdder();
+    private final LongAdder cxDelayedCloseTimeout = new LongAdder();
     private final DistributionSummary rqTime;
     private final DistributionSummary cxLengthMs;
     private final AtomicLong activeFaults = new AtomicLong();
@@ -119,6 +120,7 @@ public final class DownstreamStats implements RbacStats {
         adder("downstream_cx_idle_timeout", cxIdleTimeout);
         adder("downstream_cx_max_duration_reached", cxMaxDurationReached);
         adder("downstream_cx_max_requests_reached", cxMaxRequestsReached);
+        adder("downstream_cx_delayed_close_timeout", cxDelayedCloseTimeout);
         var tags = io.micrometer.core.instrument.Tags.of(TAG, statPrefix);
         rqTime = MeshMetrics.histogram(registry, PREFIX + "downstream_rq_time",
                 "Total time for request and response (milliseconds)", tags);
@@ -225,6 +227,14 @@ public final class DownstreamStats implements RbacStats {
     /** A request outlived its {@code max_stream_duration} and was ended: {@code downstream_rq_max_duration_reached}. */
     public void maxDurationReached() {
         rqMaxDurationReached.increment();
+    }
+
+    /**
+     * A connection the proxy closed was closed by its {@code delayed_close_timeout}, its writes or the client's close
+     * still awaited: {@code downstream_cx_delayed_close_timeout}.
+     */
+    public void delayedCloseTimeout() {
+        cxDelayedCloseTimeout.increment();
     }
 
     /** A request was not whole within its connection manager's {@code request_timeout}: downstream_rq_timeout. */

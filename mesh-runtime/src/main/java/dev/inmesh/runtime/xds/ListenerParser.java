@@ -484,9 +484,8 @@ public final class ListenerParser
                 "server_header_transformation", "common_http_protocol_options", "forward_client_cert_details",
                 "set_current_client_cert_details", "drain_timeout", "request_timeout", "request_headers_timeout",
                 "http2_protocol_options", "tracing", "always_set_request_id_in_response", "proxy_100_continue",
-                "internal_address_config", "access_log"),
-                Set.of("request_id_extension",
-                        "delayed_close_timeout", "stream_error_on_invalid_http_message",
+                "internal_address_config", "access_log", "delayed_close_timeout"),
+                Set.of("request_id_extension", "stream_error_on_invalid_http_message",
                         "add_user_agent", "scheme_header_transformation"));
         if (h.hasAddUserAgent() && h.getAddUserAgent().getValue()) {
             // Envoy would then set user-agent (when absent) and x-envoy-downstream-service-cluster and -node
@@ -846,14 +845,15 @@ public final class ListenerParser
      * The connection lifetimes of {@code common_http_protocol_options} ({@code idle_timeout}: unset for Envoy's 1 hour,
      * 0 for none; {@code max_connection_duration}, {@code max_stream_duration}: unset or 0 for none;
      * {@code max_requests_per_connection}: unset or 0 for no limit), {@code drain_timeout} (unset: 5 s), and
-     * {@code request_timeout} and {@code request_headers_timeout} (unset or 0 for none).
+     * {@code request_timeout} and {@code request_headers_timeout} (unset or 0 for none), and
+     * {@code delayed_close_timeout} (unset: 1 s, 0 for none).
      */
     private static ConnectionLifetimes lifetimes(
             io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager h) {
         var o = h.getCommonHttpProtocolOptions();
         java.time.Duration drain = Fields.durationOrNull(h.hasDrainTimeout(), h.getDrainTimeout());
         if (!h.hasCommonHttpProtocolOptions() && drain == null && !h.hasRequestTimeout()
-                && !h.hasRequestHeadersTimeout()) {
+                && !h.hasRequestHeadersTimeout() && !h.hasDelayedCloseTimeout()) {
             return ConnectionLifetimes.DEFAULTS;
         }
         long requests = o.hasMaxRequestsPerConnection() ? Integer.toUnsignedLong(o.getMaxRequestsPerConnection()
@@ -864,7 +864,8 @@ public final class ListenerParser
                 (int) Math.min(Integer.MAX_VALUE, requests),
                 Fields.durationOrNull(o.hasMaxStreamDuration(), o.getMaxStreamDuration()), drain,
                 Fields.durationOrNull(h.hasRequestTimeout(), h.getRequestTimeout()),
-                Fields.durationOrNull(h.hasRequestHeadersTimeout(), h.getRequestHeadersTimeout())));
+                Fields.durationOrNull(h.hasRequestHeadersTimeout(), h.getRequestHeadersTimeout()),
+                Fields.durationOrNull(h.hasDelayedCloseTimeout(), h.getDelayedCloseTimeout())));
     }
 
     /** {@code forward_client_cert_details} with the {@code set_current_client_cert_details} it adds. */

@@ -690,7 +690,8 @@ class EnvoyValidationTest {
         String base = listenerWithHttpFilters(ROUTER);
         String at = "stat_prefix: outbound_0.0.0.0_9080";
         // unset: an idle timeout of one hour, a drain timeout of 5 s, no other limit
-        assertEquals(new ConnectionLifetimes(Duration.ofHours(1), null, 0, null, Duration.ofSeconds(5)),
+        assertEquals(new ConnectionLifetimes(Duration.ofHours(1), null, 0, null, Duration.ofSeconds(5), null, null,
+                Duration.ofSeconds(1)),
                 hcm(file("none.yaml", base)).lifetimes());
         assertEquals(new ConnectionLifetimes(Duration.ofMillis(300), Duration.ofSeconds(60), 2,
                 Duration.ofMillis(1500), Duration.ofMillis(100)), hcm(file("set.yaml", base.replace(at, at
@@ -700,6 +701,11 @@ class EnvoyValidationTest {
         // 0s: no idle timeout
         assertEquals(Duration.ZERO, hcm(file("zero.yaml", base.replace(at, at
                 + "\n      common_http_protocol_options: {idle_timeout: 0s}"))).lifetimes().idleTimeout());
+        // delayed_close_timeout: Envoy's 1 s unset (above), 0s for none
+        assertEquals(Duration.ofMillis(250), hcm(file("delayed.yaml", base.replace(at, at
+                + "\n      delayed_close_timeout: 0.25s"))).lifetimes().delayedCloseTimeout());
+        assertEquals(Duration.ZERO, hcm(file("nodelay.yaml", base.replace(at, at
+                + "\n      delayed_close_timeout: 0s"))).lifetimes().delayedCloseTimeout());
         assertContains(rejected(file("response.yaml", base.replace(at, at
                 + "\n      common_http_protocol_options: {max_response_headers_kb: 80}"))),
                 "common_http_protocol_options.max_response_headers_kb: cannot be set on a connection manager");

@@ -27,15 +27,23 @@ import java.time.Duration;
  * @param requestHeadersTimeout {@code request_headers_timeout}: a request whose head is not whole this long after its
  *                              first byte is answered {@code 408 request header timeout} and its HTTP/1 connection
  *                              closes; null (or zero) for none, Envoy's default
+ * @param delayedCloseTimeout {@code delayed_close_timeout}: once the proxy closes an HTTP/1 connection, how long it
+ *                            waits for what it wrote to go out (the wait starting again whenever some did) and then
+ *                            for the client to close first; null for Envoy's default
+ *                            ({@link #DEFAULT_DELAYED_CLOSE_TIMEOUT}), {@link Duration#ZERO} for none: the connection
+ *                            closes once its writes went out, however long that takes
  */
 public record ConnectionLifetimes(Duration idleTimeout, Duration maxConnectionDuration, int maxRequestsPerConnection,
                                   Duration maxStreamDuration, Duration drainTimeout, Duration requestTimeout,
-                                  Duration requestHeadersTimeout) {
+                                  Duration requestHeadersTimeout, Duration delayedCloseTimeout) {
     /** Envoy's default {@code idle_timeout} of a connection manager's connections. */
     public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofHours(1);
 
     /** Envoy's default {@code drain_timeout}. */
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(5);
+
+    /** Envoy's default {@code delayed_close_timeout}. */
+    public static final Duration DEFAULT_DELAYED_CLOSE_TIMEOUT = Duration.ofSeconds(1);
 
     /** Envoy's defaults: an idle timeout of one hour, no other limit. */
     public static final ConnectionLifetimes DEFAULTS = new ConnectionLifetimes(null, null, 0, null, null);
@@ -44,7 +52,7 @@ public record ConnectionLifetimes(Duration idleTimeout, Duration maxConnectionDu
     public ConnectionLifetimes(Duration idleTimeout, Duration maxConnectionDuration, int maxRequestsPerConnection,
                                Duration maxStreamDuration, Duration drainTimeout) {
         this(idleTimeout, maxConnectionDuration, maxRequestsPerConnection, maxStreamDuration, drainTimeout, null,
-                null);
+                null, null);
     }
 
     public ConnectionLifetimes {
@@ -68,5 +76,7 @@ public record ConnectionLifetimes(Duration idleTimeout, Duration maxConnectionDu
                 ">= 0s");
         Checks.check(requestHeadersTimeout == null || !requestHeadersTimeout.isNegative(), "request_headers_timeout",
                 requestHeadersTimeout, ">= 0s");
+        delayedCloseTimeout = delayedCloseTimeout == null ? DEFAULT_DELAYED_CLOSE_TIMEOUT : delayedCloseTimeout;
+        Checks.check(!delayedCloseTimeout.isNegative(), "delayed_close_timeout", delayedCloseTimeout, ">= 0s");
     }
 }
