@@ -582,6 +582,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerResponse resp = req.response();
         ActiveSpan span = traced.span;
         MultiMap headers = req.headers();
+        // the path (query kept) and the authority the route's rewrites made, null when unchanged
+        String[] rewritten = {null, null};
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(headers), new HeaderMutator.PathAndHost() {
             @Override
             public String path() {
@@ -590,15 +592,17 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
             @Override
             public void setPath(String p) {
-                // In-process there is no second request line to rewrite: the service is called with the request
-                // as it arrived (docs/architecture.md, "inbound rewrites"); the standalone proxy does rewrite.
+                rewritten[0] = p;
             }
 
             @Override
             public void setAuthority(String a) {
-                // as for the path
+                rewritten[1] = a;
             }
         }, traced.originalPath);
+        if (!traced.originalPath) {
+            traced.rewrittenPath = rewritten[0];
+        }
         resp.headersEndHandler(v -> {
             HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
             if (span != null) {
@@ -615,7 +619,64 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 resp.headers().set("x-request-id", traced.requestId); // the connection manager's, last
             }
         });
-        service.handle(traced.webSocket ? watchUpgrade(req, traced) : req);
+        HttpServerRequest forwarded = rewritten(req, rewritten[0], rewritten[1]);
+        service.handle(traced.webSocket ? watchUpgrade(forwarded, traced) : forwarded);
+    }
+
+    /**
+     * The request as the service gets it after the route's path and host rewrites, as a sidecar forwards it upstream:
+     * the same request, whose URI, path, query and authority (and {@code Host} header, when it has one) are the
+     * rewritten ones. Without a rewrite, or for a request of another kind than Vert.x's own, the request as it came.
+     */
+    private static HttpServerRequest rewritten(HttpServerRequest req, String uri, String authority) {
+        if (uri == null && authority == null
+                || !(req instanceof io.vertx.core.internal.http.HttpServerRequestInternal internal)) {
+            return req;
+        }
+        io.vertx.core.net.HostAndPort host = null;
+        if (authority != null) {
+            host = io.vertx.core.net.HostAndPort.parseAuthority(authority, -1);
+            if (host == null) {
+                host = io.vertx.core.net.HostAndPort.create(authority, -1);
+            }
+            if (req.headers().contains(io.vertx.core.http.HttpHeaders.HOST)) {
+                req.headers().set(io.vertx.core.http.HttpHeaders.HOST, authority);
+            }
+        }
+        io.vertx.core.net.HostAndPort newHost = host;
+        int q = uri == null ? -1 : uri.indexOf('?');
+        return new io.vertx.core.internal.http.HttpServerRequestWrapper(internal) {
+            @Override
+            public String uri() {
+                return uri != null ? uri : delegate.uri();
+            }
+
+            @Override
+            public String path() {
+                return uri == null ? delegate.path() : q < 0 ? uri : uri.substring(0, q);
+            }
+
+            @Override
+            public String query() {
+                return uri == null ? delegate.query() : q < 0 ? null : uri.substring(q + 1);
+            }
+
+            @Override
+            public io.vertx.core.net.HostAndPort authority() {
+                return newHost != null ? newHost : delegate.authority();
+            }
+
+            @Override
+            public io.vertx.core.net.HostAndPort authority(boolean real) {
+                return newHost != null ? newHost : delegate.authority(real);
+            }
+
+            @Override
+            public String absoluteURI() {
+                io.vertx.core.net.HostAndPort a = authority();
+                return a == null ? delegate.absoluteURI() : scheme() + "://" + a + uri();
+            }
+        };
     }
 
     /**
@@ -832,7 +893,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     (System.nanoTime() - start) / 1_000_000);
         }
         String inboundCluster = cluster != null ? cluster : "inbound|" + localPort(local) + "||";
-        StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), path,
+        String shownPath = traced.rewrittenPath != null ? traced.rewrittenPath : path;
+        StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), shownPath,
                 req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2"
                         : req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1",
                 status, flags, details, req.bytesRead(),
@@ -847,7 +909,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 -1, -1, null, traced.hostHeaderFallback, // the service's server reads and writes the bodies: no gRPC
                 // messages counted
                 new RequestLog(traced.accessLogs, h, status == 0 ? null : resp.headers(),
-                        traced.accessLogs.isEmpty() ? null : resp.trailers(), path,
+                        traced.accessLogs.isEmpty() ? null : resp.trailers(), shownPath,
                         req.scheme(), traced.span != null && traced.span.sampled()),
                 snapshots.current().clusterManager().observabilityName(inboundCluster));
         if (traced.span != null) {
@@ -907,6 +969,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          * {@code suppress_envoy_headers}, as Envoy's router.
          */
         boolean originalPath = true;
+        /**
+         * The path (query kept) a route's rewrite made when no {@code x-envoy-original-path} keeps the original: what
+         * the stream info and the access log show then, as for the router's requests; else null.
+         */
+        String rewrittenPath;
         /** Whether the service made the request a WebSocket ({@code toWebSocket()}). */
         boolean upgraded;
         /** Reports the request once its WebSocket's connection closed. */

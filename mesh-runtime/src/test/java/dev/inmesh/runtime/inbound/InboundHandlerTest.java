@@ -254,28 +254,46 @@ class InboundHandlerTest {
     }
 
     @Test
-    void aRewrittenPathsOriginalGoesInXEnvoyOriginalPathUnlessTheRouterSuppressesEnvoyHeaders() throws Exception {
+    void theServiceGetsTheRoutesRewritesAndTheOriginalPathUnlessTheRouterSuppressesEnvoyHeaders() throws Exception {
         String catchAll = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\", timeout: 0s}}\n";
         String rewritten = "              - {match: {prefix: /reviews/}, route: {cluster: \"inbound|9080||\", "
-                + "prefix_rewrite: /r/}}\n";
+                + "prefix_rewrite: /r/, host_rewrite_literal: reviews.internal}}\n";
         String router = "typed_config: {\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}";
         for (boolean suppress : new boolean[] {false, true}) {
             String config = INBOUND.replace(catchAll, rewritten + catchAll);
             if (suppress) {
                 config = config.replace(router, router.replace("Router}", "Router, suppress_envoy_headers: true}"));
             }
-            Mesh m = startMesh("rewrite-" + suppress + ".yaml", config, new java.util.ArrayList<>());
+            java.util.List<StreamInfo> recorded = new java.util.concurrent.CopyOnWriteArrayList<>();
+            Mesh m = startMesh("rewrites-" + suppress + ".yaml", config, recorded);
             try {
-                HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> {
-                    JsonObject seen = new JsonObject();
-                    req.headers().forEach(e -> seen.put(e.getKey().toLowerCase(java.util.Locale.ROOT), e.getValue()));
-                    req.response().end(seen.encode());
-                }));
+                HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response().end(
+                        new JsonObject().put("uri", req.uri()).put("path", req.path()).put("query", req.query())
+                                .put("param", req.getParam("x")).put("authority", req.authority().toString())
+                                .put("host", req.headers().get("host")).put("absolute", req.absoluteURI())
+                                .put("original", req.headers().get("x-envoy-original-path")).encode())));
                 int p = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
-                JsonObject seen = plain.get(p, "127.0.0.1", "/reviews/0").send().await(10, TimeUnit.SECONDS)
+                JsonObject seen = plain.get(p, "127.0.0.1", "/reviews/0?x=1").send().await(10, TimeUnit.SECONDS)
                         .bodyAsJsonObject();
-                assertEquals(suppress ? null : "/reviews/0", seen.getString("x-envoy-original-path"),
-                        "suppress_envoy_headers: " + suppress);
+                assertEquals("/r/0?x=1", seen.getString("uri"));
+                assertEquals("/r/0", seen.getString("path"));
+                assertEquals("x=1", seen.getString("query"));
+                assertEquals("1", seen.getString("param"));
+                assertEquals("reviews.internal", seen.getString("authority"));
+                assertEquals("reviews.internal", seen.getString("host"));
+                assertEquals("http://reviews.internal/r/0?x=1", seen.getString("absolute"));
+                assertEquals(suppress ? null : "/reviews/0?x=1", seen.getString("original"));
+                // as the router's requests: the original path is recorded while x-envoy-original-path keeps it
+                for (int i = 0; i < 250 && recorded.isEmpty(); i++) {
+                    Thread.sleep(20);
+                }
+                assertEquals(suppress ? "/r/0?x=1" : "/reviews/0?x=1", recorded.get(0).path(), "suppress: " + suppress);
+                // a route without rewrites leaves the request as it came
+                JsonObject other = plain.get(p, "127.0.0.1", "/ratings/0").send().await(10, TimeUnit.SECONDS)
+                        .bodyAsJsonObject();
+                assertEquals("/ratings/0", other.getString("uri"));
+                assertEquals("127.0.0.1:" + p, other.getString("host"));
+                assertNull(other.getString("original"));
                 server.close().await(10, TimeUnit.SECONDS);
             } finally {
                 m.close().await(10, TimeUnit.SECONDS);
