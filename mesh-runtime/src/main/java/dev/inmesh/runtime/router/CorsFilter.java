@@ -62,8 +62,12 @@ public final class CorsFilter {
             return null;
         }
         CorsPolicy first = policies.get(0);
+        boolean enabled = first.filterEnabled() == null
+                || FaultFilter.enabled(first.filterEnabled(), random.getAsLong());
         // shadow_enabled only counts origins in Envoy's statistics: a request it covers is served as without CORS
-        if (first.filterEnabled() != null && !FaultFilter.enabled(first.filterEnabled(), random.getAsLong())) {
+        boolean shadow = !enabled && first.shadowEnabled() != null
+                && FaultFilter.enabled(first.shadowEnabled(), random.getAsLong());
+        if (!enabled && !shadow) {
             return null;
         }
         String origin = header.apply("origin");
@@ -73,6 +77,9 @@ public final class CorsFilter {
         boolean allowed = allowed(policies, origin);
         if (stats != null) {
             stats.corsOrigin(allowed);
+        }
+        if (!enabled) {
+            return null;
         }
         String requestMethod = header.apply("access-control-request-method");
         if (!method.equals("OPTIONS") || requestMethod == null || requestMethod.isEmpty()) {

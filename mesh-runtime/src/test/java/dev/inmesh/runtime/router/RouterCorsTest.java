@@ -49,12 +49,15 @@ class RouterCorsTest {
         rig.close();
     }
 
+    /** Istio's connection manager: the CORS filter, then the router. */
+    private static final HttpConnectionManager ISTIO_HCM = new HttpConnectionManager("outbound_0.0.0.0_9080", "9080",
+            null, List.of(new HttpFilter("envoy.filters.http.cors", "envoy.extensions.filters.http.cors.v3.Cors",
+                    null, true), new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false,
+            null, 0, null, null, 0, false, null, null);
+
     /** Istio's connection manager filters: the CORS filter, then the router. */
     private static RouterRequest istio(RouterRequest req) {
-        return req.corsFilter(new HttpConnectionManager("outbound_0.0.0.0_9080", "9080", null, List.of(
-                new HttpFilter("envoy.filters.http.cors", "envoy.extensions.filters.http.cors.v3.Cors", null, true),
-                new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true, false,
-                null, 0, null, null, 0, false, null, null));
+        return req.corsFilter(ISTIO_HCM);
     }
 
     /** One virtual host (with the given extra YAML lines) whose one route to c has the given CORS policy (or none). */
@@ -81,6 +84,29 @@ class RouterCorsTest {
 
     private int upstreamRequests() {
         return wm.findAll(anyRequestedFor(anyUrl())).size();
+    }
+
+    @Test
+    void aPolicyOnlyShadowEnabledCountsTheOriginsAndChangesNothing() {
+        // Envoy's filter: with filter_enabled off and shadow_enabled on, origins are counted (cors.origin_valid,
+        // cors.origin_invalid) and the request goes on as without CORS
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        var stats = dev.inmesh.runtime.stats.MeshMetrics.create(registry, dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN)
+                .connectionManager(ISTIO_HCM).withCorsFilter();
+        String shadow = "allow_origin_string_match: [{exact: \"" + ALLOWED + "\"}], "
+                + "filter_enabled: {default_value: {numerator: 0}}, shadow_enabled: {default_value: {numerator: 100}}";
+        var allowed = rig.call(rig.router(), istio(request(HttpMethod.GET, "/x", null, "origin", ALLOWED))
+                .downstreamStats(stats), routePolicy(shadow), clusters);
+        assertEquals("https://from-upstream", allowed.header("access-control-allow-origin"));
+        var preflight = rig.call(rig.router(), istio(preflight("https://evil.example")).downstreamStats(stats),
+                routePolicy(shadow), clusters);
+        assertEquals("upstream", preflight.body());
+        var off = rig.call(rig.router(), istio(request(HttpMethod.GET, "/x", null, "origin", ALLOWED))
+                .downstreamStats(stats), routePolicy(shadow.replace("numerator: 100", "numerator: 0")), clusters);
+        assertEquals("https://from-upstream", off.header("access-control-allow-origin"));
+        assertEquals(1.0, registry.get("envoy_http_cors_origin_valid").gauge().value());
+        assertEquals(1.0, registry.get("envoy_http_cors_origin_invalid").gauge().value());
+        assertEquals(3, upstreamRequests());
     }
 
     @Test
