@@ -220,9 +220,21 @@ public final class JwtAuthnFilter {
         if (s == Status.OK) {
             return new Outcome(s, ctx.payloads == null ? Map.of() : ctx.payloads, null);
         }
-        String realmPath = path.length() > MAX_REALM_PATH ? path.substring(0, MAX_REALM_PATH) : path;
-        return new Outcome(s, Map.of(), req.scheme() + "://" + (req.authority() == null ? "" : req.authority())
-                + realmPath);
+        return new Outcome(s, Map.of(), realm(req, headers, path));
+    }
+
+    /**
+     * The request's URI as Envoy writes it in the realm: the scheme {@code x-forwarded-proto} says (the connection's
+     * without one), the host, and the path {@code x-envoy-original-path} keeps or else the request's, at most
+     * {@link #MAX_REALM_PATH} characters.
+     */
+    private static String realm(RouteRequest req, MutableHeaders headers, String path) {
+        List<String> proto = headers.getAll("x-forwarded-proto");
+        List<String> original = headers.getAll("x-envoy-original-path");
+        String p = original.isEmpty() ? path : original.get(0);
+        return (proto.isEmpty() ? req.scheme() : proto.get(0)) + "://"
+                + (req.authority() == null ? "" : req.authority())
+                + (p.length() > MAX_REALM_PATH ? p.substring(0, MAX_REALM_PATH) : p);
     }
 
     private static boolean nonEmpty(MutableHeaders headers, String name) {

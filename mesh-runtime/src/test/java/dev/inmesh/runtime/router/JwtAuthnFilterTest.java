@@ -255,6 +255,10 @@ class JwtAuthnFilterTest {
         assertEquals("Jwt is missing", o.body());
         assertEquals("jwt_authn_access_denied{Jwt_is_missing}", o.details());
         assertEquals("Bearer realm=\"http://reviews:9080/productpage\"", o.wwwAuthenticate());
+        // the scheme x-forwarded-proto says and the path x-envoy-original-path keeps, as Envoy's original URI
+        JwtAuthnFilter.Outcome forwarded = run(f, get("/productpage", "x-forwarded-proto", "https",
+                "x-envoy-original-path", "/shop/productpage"));
+        assertEquals("Bearer realm=\"https://reviews:9080/shop/productpage\"", forwarded.wwwAuthenticate());
     }
 
     @Test
