@@ -62,8 +62,8 @@ final class DelayedClose extends ChannelInboundHandlerAdapter {
      */
     static void close(Channel channel, ChannelFuture written, Duration timeout, Runnable timedOut,
                       boolean requestRead) {
-        if (timeout.isZero() || !channel.isActive()) {
-            written.addListener(ChannelFutureListener.CLOSE);
+        if (timeout.isZero() || !channel.isActive() || requestRead && written.isDone()) {
+            written.addListener(ChannelFutureListener.CLOSE); // nothing to wait for
             return;
         }
         if (channel.pipeline().get(NAME) != null) {
