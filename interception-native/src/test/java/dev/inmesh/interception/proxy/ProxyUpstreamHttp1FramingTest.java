@@ -60,4 +60,41 @@ class ProxyUpstreamHttp1FramingTest {
             }
         }
     }
+
+    @Test
+    void overHttp2DownstreamABodyCutOffAfterTheHeadResetsTheClientsStreamAfterWhatCame() throws Exception {
+        try (RawHttp1Upstream upstream = new RawHttp1Upstream("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")) {
+            int port = LoopbackProxy.freePort();
+            io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+            try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
+                    + Http1RequestsTest.listener("l", port, "") + Http1RequestsTest.clusterC(upstream.port()))) {
+                // an h2c client (prior knowledge): it gets the head and what came of the body, then its stream is
+                // reset rather than ended, as Envoy resets the downstream stream when the upstream's body fails
+                var client = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                        .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+                StringBuilder got = new StringBuilder();
+                int[] status = {0};
+                // to the proxy's port, with :authority svc (port 80 is left out of it)
+                Throwable failure = client.request(new io.vertx.core.http.RequestOptions().setServer(
+                                io.vertx.core.net.SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+                                .setHost("svc").setPort(80).setURI("/a"))
+                        .compose(io.vertx.core.http.HttpClientRequest::send)
+                        .compose(resp -> {
+                            status[0] = resp.statusCode();
+                            resp.handler(b -> got.append(b.toString()));
+                            return resp.end();
+                        }).transform(ar -> io.vertx.core.Future.succeededFuture(ar.cause()))
+                        .await(20, java.util.concurrent.TimeUnit.SECONDS);
+                assertEquals(200, status[0]);
+                assertEquals("abc", got.toString());
+                assertTrue(failure instanceof io.vertx.core.http.StreamResetException, String.valueOf(failure));
+                StreamInfo logged = proxy.logged(200);
+                assertEquals("HTTP/2", logged.protocol());
+                assertEquals(Set.of(ResponseFlag.UPSTREAM_PROTOCOL_ERROR), logged.responseFlags());
+                assertEquals("upstream_reset_after_response_started{protocol_error}", logged.responseCodeDetails());
+            } finally {
+                vertx.close().await(10, java.util.concurrent.TimeUnit.SECONDS);
+            }
+        }
+    }
 }
