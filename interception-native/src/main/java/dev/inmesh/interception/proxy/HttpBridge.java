@@ -497,8 +497,9 @@ final class HttpBridge {
      * comes, its last content ending it, as Envoy's router takes a body (the exchange routes on the head and sends
      * the body upstream, see {@link dev.inmesh.runtime.router.RequestBodyStream}). No size limit applies: Envoy's
      * connection manager sets none on a streamed body. A chunked body loses {@code chunked} from its
-     * {@code Transfer-Encoding} (a gathered one gets a {@code Content-Length}, as Netty's aggregator gives it); a head
-     * refused by {@link HeadLimits} or the decoder goes on at once, without its body.
+     * {@code Transfer-Encoding}, and a gathered one gets no {@code Content-Length}: the router sends it chunked, as
+     * Envoy's codec does a body of no stated length; a head refused by {@link HeadLimits} or the decoder goes on at
+     * once, without its body.
      */
     static final class RequestBodies extends ChannelInboundHandlerAdapter {
         /** A head whose body is being gathered within this read; null when none is. */
@@ -568,11 +569,7 @@ final class HttpBridge {
             if (last) {
                 head = null;
                 LastHttpContent end = (LastHttpContent) c;
-                ByteBuf body = takeGathered();
-                if (!HttpUtil.isContentLengthSet(h)) {
-                    h.headers().set(HttpHeaderNames.CONTENT_LENGTH, body.readableBytes());
-                }
-                ctx.fireChannelRead(whole(h, body, end));
+                ctx.fireChannelRead(whole(h, takeGathered(), end));
             }
             c.release();
         }

@@ -454,6 +454,83 @@ class Http1RequestsTest {
         }
     }
 
+    /**
+     * What reaches an HTTP/1.1 upstream is framed as Envoy's HTTP/1 codec frames it: a request without a body goes
+     * without {@code content-length} when its method has none (GET, HEAD, DELETE; also an HTTP/1.0 client's and an
+     * h2c client's), and with {@code content-length: 0} otherwise; a {@code content-length} the client sent goes as it
+     * is; a chunked body goes chunked, not gathered under a length.
+     */
+    @Test
+    void theUpstreamRequestIsFramedAsEnvoysHttp1CodecFramesIt() throws Exception {
+        String[][] cases = {
+            // the client's request, the upstream's request line, content-length (null: none), the bytes after the head
+            {"GET /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n", "GET /a HTTP/1.1", null, ""},
+            {"HEAD /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n", "HEAD /a HTTP/1.1", null, ""},
+            {"DELETE /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n", "DELETE /a HTTP/1.1", null, ""},
+            {"OPTIONS /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n", "OPTIONS /a HTTP/1.1", "0", ""},
+            {"POST /a HTTP/1.1\r\nhost: svc\r\nconnection: close\r\n\r\n", "POST /a HTTP/1.1", "0", ""},
+            {"POST /a HTTP/1.1\r\nhost: svc\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                "POST /a HTTP/1.1", "0", ""},
+            {"GET /a HTTP/1.1\r\nhost: svc\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                "GET /a HTTP/1.1", "0", ""},
+            {"POST /a HTTP/1.1\r\nhost: svc\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+                "POST /a HTTP/1.1", "5", "hello"},
+            {"POST /a HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+                + "5\r\nhello\r\n0\r\n\r\n", "POST /a HTTP/1.1", null, "5\r\nhello\r\n0\r\n\r\n"},
+            {"GET /a HTTP/1.0\r\nhost: svc\r\n\r\n", "GET /a HTTP/1.1", null, ""},
+            {"POST /a HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+                + "5\r\nhello\r\n0\r\nx-t: 1\r\n\r\n", "POST /a HTTP/1.1", null, "5\r\nhello\r\n0\r\n\r\n"},
+        };
+        try (dev.inmesh.runtime.upstream.RawHttp1Upstream upstream = new dev.inmesh.runtime.upstream.RawHttp1Upstream(
+                "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")) {
+            int port = LoopbackProxy.freePort();
+            try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
+                    + listener("l", port, "http_protocol_options: {accept_http_10: true}")
+                    + clusterC(upstream.port()))) {
+                for (int i = 0; i < cases.length; i++) {
+                    String[] c = cases[i];
+                    String what = c[0].replace("\r\n", "|");
+                    assertTrue(exchange(port, c[0]).startsWith("HTTP/1."), what);
+                    assertFraming(upstream.request(i), c[1], c[2], c[3], what);
+                }
+                Vertx client = Vertx.vertx();
+                try {
+                    io.vertx.core.http.HttpClient h2 = client.createHttpClient(
+                            new io.vertx.core.http.HttpClientOptions().setHttp2ClearTextUpgrade(false)
+                                    .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2));
+                    io.vertx.core.http.RequestOptions to = new io.vertx.core.http.RequestOptions().setHost("svc")
+                            .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(port, "127.0.0.1"))
+                            .setPort(80).setURI("/h2");
+                    // an h2c client's GET (HEADERS with END_STREAM) to the HTTP/1.1 upstream
+                    assertEquals(200, h2.request(to).compose(io.vertx.core.http.HttpClientRequest::send)
+                            .await(10, TimeUnit.SECONDS).statusCode());
+                    assertFraming(upstream.request(cases.length), "GET /h2 HTTP/1.1", null, "", "h2c GET");
+                    // and its POST whose DATA no content-length describes: chunked, as from Envoy
+                    assertEquals(200, h2.request(new io.vertx.core.http.RequestOptions(to).setMethod(
+                                    io.vertx.core.http.HttpMethod.POST))
+                            .compose(r -> r.setChunked(true).send("hello")).await(10, TimeUnit.SECONDS)
+                            .statusCode());
+                    assertFraming(upstream.request(cases.length + 1), "POST /h2 HTTP/1.1", null,
+                            "5\r\nhello\r\n0\r\n\r\n", "h2c POST");
+                } finally {
+                    client.close().await(10, TimeUnit.SECONDS);
+                }
+            }
+        }
+    }
+
+    /** The upstream's request {@code got}: {@code line}, {@code content-length: length} or none, then {@code rest}. */
+    private static void assertFraming(String got, String line, String length, String rest, String what) {
+        int end = got.indexOf("\r\n\r\n");
+        java.util.List<String> head = java.util.List.of(got.substring(0, end).toLowerCase().split("\r\n"));
+        assertEquals(line.toLowerCase(), head.get(0), what);
+        assertEquals(length == null ? java.util.List.of() : java.util.List.of("content-length: " + length),
+                head.stream().filter(h -> h.startsWith("content-length:")).toList(), what);
+        assertEquals(rest.startsWith("5\r\n") ? java.util.List.of("transfer-encoding: chunked") : java.util.List.of(),
+                head.stream().filter(h -> h.startsWith("transfer-encoding:")).toList(), what);
+        assertEquals(rest, got.substring(end + 4), what);
+    }
+
     static String clusterC(int port) {
         return """
                   clusters:

@@ -212,7 +212,8 @@ final class MeshClientRequest implements HttpClientRequest {
             }
             handedOn = r;
             r.continueHandler(this::continued); // the server's own 100 Continue, through the caller's TLS
-            // as the router's attempts send it, with no retry to keep a streamed body for
+            // as the caller framed it, and as the router's attempts send it, with no retry to keep a streamed body for
+            r.setChunked(chunked);
             RequestBodyStream.send(r, body, stream).onComplete(rr -> {
                 if (rr.failed()) {
                     fail(rr.cause());
@@ -752,8 +753,16 @@ final class MeshClientRequest implements HttpClientRequest {
         if (streaming) {
             stream(chunk, true); // the rest of a body that already streams
         } else {
-            if (chunk != null && chunk.length() > 0) {
-                body = Buffer.buffer(chunk.length()).appendBuffer(chunk); // whole: a retry resends it
+            if (chunked) {
+                // chunked, as a plain Vert.x request sends it: the mesh forwards a body of no stated length so
+                body = chunk == null ? Buffer.buffer(0) : Buffer.buffer(chunk.length()).appendBuffer(chunk);
+            } else if (chunk != null) {
+                if (!headers.contains(HttpHeaders.CONTENT_LENGTH)) {
+                    headers.set(HttpHeaders.CONTENT_LENGTH, Integer.toString(chunk.length())); // as Vert.x sets it
+                }
+                if (chunk.length() > 0) {
+                    body = Buffer.buffer(chunk.length()).appendBuffer(chunk); // whole: a retry resends it
+                }
             }
             dispatch();
         }

@@ -6,6 +6,8 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpVersion;
 import java.util.ArrayList;
 
 /**
@@ -32,6 +34,7 @@ public final class RequestBodyStream {
     public static final int RETRY_BUFFER_LIMIT = 1024 * 1024;
     /** Bytes that wait for an attempt (one connecting, a retry backing off) before the caller is asked to wait. */
     public static final int HIGH_WATER = 64 * 1024;
+    private static final CharSequence ZERO = io.netty.util.AsciiString.cached("0");
 
     /** What the router hears of the body; on the exchange's context. */
     interface Owner {
@@ -167,6 +170,31 @@ public final class RequestBodyStream {
             whole.appendBuffer(b);
         }
         return whole;
+    }
+
+    /**
+     * Sends {@code up} as the router forwards a request, framed as Envoy's codecs frame it upstream: a
+     * {@code content-length} the request has goes as it is; a body without one (a chunked one, an HTTP/2 one that
+     * named no length) goes chunked over HTTP/1.1; a request without a body ({@code body} and {@code stream} null)
+     * goes without a body, and over HTTP/1.1 with {@code content-length: 0} added unless its method is one whose
+     * requests have no body (GET, HEAD, DELETE, TRACE, CONNECT, RFC 9110 9.3), as Envoy's HTTP/1 codec adds it. Then
+     * as {@link #send}.
+     */
+    public static Future<HttpClientResponse> forward(HttpClientRequest up, Buffer body, RequestBodyStream stream) {
+        if (stream == null && !up.headers().contains(HttpHeaders.CONTENT_LENGTH)) {
+            if (body != null) {
+                up.setChunked(true);
+            } else if (up.version() != HttpVersion.HTTP_2 && !bodiless(up.getMethod())) {
+                up.headers().set(HttpHeaders.CONTENT_LENGTH, ZERO);
+            }
+        }
+        return send(up, body, stream);
+    }
+
+    /** Whether requests of {@code method} have no body, for Envoy's HTTP/1 codec. */
+    private static boolean bodiless(HttpMethod method) {
+        return method == HttpMethod.GET || method == HttpMethod.HEAD || method == HttpMethod.DELETE
+                || method == HttpMethod.TRACE || method == HttpMethod.CONNECT;
     }
 
     /**

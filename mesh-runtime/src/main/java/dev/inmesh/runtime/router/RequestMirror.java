@@ -228,7 +228,7 @@ final class RequestMirror {
                 if (cluster.lastRequestOnConnection(host, up)) {
                     up.headers().set(HttpHeaders.CONNECTION, HttpHeaders.CLOSE);
                 }
-                (body == null ? up.send() : up.send(body)).onComplete(rr -> {
+                RequestBodyStream.forward(up, body, null).onComplete(rr -> {
                     if (rr.failed()) {
                         if (!done) {
                             host.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);

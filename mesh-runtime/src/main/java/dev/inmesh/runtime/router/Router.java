@@ -2137,7 +2137,7 @@ public final class Router {
                     up.continueHandler(v -> continued(gen));
                 }
                 inflight = up;
-                RequestBodyStream.send(up, req.body, req.stream).onComplete(rr -> {
+                RequestBodyStream.forward(up, req.body, req.stream).onComplete(rr -> {
                     if (gen != generation || ex.done) {
                         if (rr.succeeded()) {
                             rr.result().request().reset();

@@ -155,6 +155,49 @@ class MeshClientAsPlainClientTest {
     }
 
     /**
+     * What reaches an HTTP/1.1 upstream is framed as a plain client frames it and a sidecar's Envoy then forwards it:
+     * a request ended without a body goes without {@code content-length} when its method has no body (GET, HEAD,
+     * DELETE) and with {@code content-length: 0} otherwise, as Envoy's HTTP/1 codec adds it; an empty body sent is
+     * {@code content-length: 0}, a whole one its length, and a chunked one goes chunked, as the client sent it.
+     */
+    @Test
+    void anUpstreamRequestIsFramedAsAPlainClientSendsItAndEnvoysHttp1CodecForwardsIt() throws Exception {
+        record Case(HttpMethod method, String body, boolean chunked, String length, String rest) {}
+        List<Case> cases = List.of(
+                new Case(HttpMethod.GET, null, false, null, ""),
+                new Case(HttpMethod.HEAD, null, false, null, ""),
+                new Case(HttpMethod.DELETE, null, false, null, ""),
+                new Case(HttpMethod.OPTIONS, null, false, "0", ""),
+                new Case(HttpMethod.POST, null, false, "0", ""),
+                new Case(HttpMethod.GET, "", false, "0", ""),
+                new Case(HttpMethod.POST, "", false, "0", ""),
+                new Case(HttpMethod.POST, "hello", false, "5", "hello"),
+                new Case(HttpMethod.POST, "hello", true, null, "5\r\nhello\r\n0\r\n\r\n"));
+        try (RawHttp1Upstream server = new RawHttp1Upstream(
+                "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")) {
+            for (int i = 0; i < cases.size(); i++) {
+                Case c = cases.get(i);
+                String what = c.method() + " " + c.body() + (c.chunked() ? " chunked" : "");
+                HttpClientRequest req = mesh.httpClient().request(new RequestOptions().setMethod(c.method())
+                        .setHost("127.0.0.1").setPort(server.port()).setURI("/")).await(10, TimeUnit.SECONDS);
+                req.setChunked(c.chunked());
+                HttpClientResponse resp = (c.body() == null ? req.send() : req.send(c.body()))
+                        .await(10, TimeUnit.SECONDS);
+                assertEquals(200, resp.statusCode(), what);
+                String got = server.request(i);
+                int end = got.indexOf("\r\n\r\n");
+                List<String> head = List.of(got.substring(0, end).toLowerCase().split("\r\n"));
+                assertEquals((c.method() + " / HTTP/1.1").toLowerCase(), head.get(0), what);
+                assertEquals(c.length() == null ? List.of() : List.of("content-length: " + c.length()),
+                        head.stream().filter(h -> h.startsWith("content-length:")).toList(), what);
+                assertEquals(c.chunked() ? List.of("transfer-encoding: chunked") : List.of(),
+                        head.stream().filter(h -> h.startsWith("transfer-encoding:")).toList(), what);
+                assertEquals(c.rest(), got.substring(end + 4), what);
+            }
+        }
+    }
+
+    /**
      * An HTTP/1 body the upstream cut off (its connection closed before the {@code content-length} or the last chunk,
      * or a chunk that cannot be read) fails as a plain client's does, and is recorded as Envoy's HTTP/1 codec reports
      * the end of input in the middle of a message: a protocol error once the response started.
