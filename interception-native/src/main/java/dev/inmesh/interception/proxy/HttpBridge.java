@@ -498,8 +498,8 @@ final class HttpBridge {
      * the body upstream, see {@link dev.inmesh.runtime.router.RequestBodyStream}). No size limit applies: Envoy's
      * connection manager sets none on a streamed body. A chunked body loses {@code chunked} from its
      * {@code Transfer-Encoding}, and a gathered one gets no {@code Content-Length}: the router sends it chunked, as
-     * Envoy's codec does a body of no stated length; a head refused by {@link HeadLimits} or the decoder goes on at
-     * once, without its body.
+     * Envoy's codec does a body of no stated length (one with no chunk but the last streams, so that it is not taken
+     * for no body); a head refused by {@link HeadLimits} or the decoder goes on at once, without its body.
      */
     static final class RequestBodies extends ChannelInboundHandlerAdapter {
         /** A head whose body is being gathered within this read; null when none is. */
@@ -510,6 +510,8 @@ final class HttpBridge {
         private boolean streaming;
         /** The body of the last head is dropped (the head was refused). */
         private boolean dropping;
+        /** The last head's body is chunked. */
+        private boolean chunkedBody;
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
@@ -523,7 +525,8 @@ final class HttpBridge {
                     ctx.fireChannelRead(whole(r, Unpooled.EMPTY_BUFFER, LastHttpContent.EMPTY_LAST_CONTENT));
                     return;
                 }
-                if (r.headers().contains(HttpHeaderNames.TRANSFER_ENCODING)) {
+                chunkedBody = r.headers().contains(HttpHeaderNames.TRANSFER_ENCODING);
+                if (chunkedBody) {
                     HttpUtil.setTransferEncodingChunked(r, false); // decoded here (the codec took only chunked)
                 }
                 head = r;
@@ -565,6 +568,14 @@ final class HttpBridge {
                             : ctx.alloc().compositeBuffer().addComponent(true, gathered);
                     gathered = all.addComponent(true, b.retain());
                 }
+            }
+            if (last && chunkedBody && gathered == null) {
+                // a chunked body with no chunk but the last: the head goes on alone, then its end, so that the
+                // router sends the last chunk alone too, as Envoy's codec does (a whole request has no such body)
+                head = null;
+                ctx.fireChannelRead(h);
+                ctx.fireChannelRead(c);
+                return;
             }
             if (last) {
                 head = null;

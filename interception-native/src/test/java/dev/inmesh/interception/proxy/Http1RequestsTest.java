@@ -477,6 +477,8 @@ class Http1RequestsTest {
                 "POST /a HTTP/1.1", "5", "hello"},
             {"POST /a HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
                 + "5\r\nhello\r\n0\r\n\r\n", "POST /a HTTP/1.1", null, "5\r\nhello\r\n0\r\n\r\n"},
+            {"POST /a HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+                + "0\r\n\r\n", "POST /a HTTP/1.1", null, "0\r\n\r\n"},
             {"GET /a HTTP/1.0\r\nhost: svc\r\n\r\n", "GET /a HTTP/1.1", null, ""},
             {"POST /a HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
                 + "5\r\nhello\r\n0\r\nx-t: 1\r\n\r\n", "POST /a HTTP/1.1", null, "5\r\nhello\r\n0\r\n\r\n"},
@@ -526,7 +528,7 @@ class Http1RequestsTest {
         assertEquals(line.toLowerCase(), head.get(0), what);
         assertEquals(length == null ? java.util.List.of() : java.util.List.of("content-length: " + length),
                 head.stream().filter(h -> h.startsWith("content-length:")).toList(), what);
-        assertEquals(rest.startsWith("5\r\n") ? java.util.List.of("transfer-encoding: chunked") : java.util.List.of(),
+        assertEquals(rest.endsWith("0\r\n\r\n") ? java.util.List.of("transfer-encoding: chunked") : java.util.List.of(),
                 head.stream().filter(h -> h.startsWith("transfer-encoding:")).toList(), what);
         assertEquals(rest, got.substring(end + 4), what);
     }
