@@ -44,19 +44,26 @@ public final class RouteCheck {
                         boolean ssl, boolean internal, List<String[]> responseHeaders) {}
 
     /**
-     * The expectations of a test; null means "not checked". The header matchers include the deprecated
-     * {@code request_header_fields} and {@code response_header_fields} (an exact value each). {@code codeRedirect} is
-     * the status of a redirect or a direct response (0 for any other decision).
+     * The expectations of a test; null means "not checked". The header checks are the {@code *_header_matches}, then
+     * the deprecated {@code *_header_fields}, in the order Envoy's tool checks them. {@code codeRedirect} is the status
+     * of a redirect or a direct response (0 for any other decision).
      */
     public record Validate(String clusterName, String virtualClusterName, String virtualHostName,
                            String pathRewrite, String hostRewrite, String pathRedirect, Integer codeRedirect,
                            List<HeaderCheck> requestHeaders, List<HeaderCheck> responseHeaders) {}
 
+    /** A header check of a test: a {@code *_header_matches} matcher or a deprecated {@code *_header_fields} value. */
+    public sealed interface HeaderCheck {}
+
+    /** A {@code *_header_matches} matcher, compiled and as written ({@code proto}). */
+    public record HeaderMatch(HeaderMatcher matcher, io.envoyproxy.envoy.config.route.v3.HeaderMatcher proto)
+            implements HeaderCheck {}
+
     /**
-     * A header check: a {@code *_header_matches} matcher as written ({@code proto}), or a deprecated
-     * {@code *_header_fields} value ({@code proto} null).
+     * A deprecated {@code *_header_fields} value: as in Envoy's tool, the header's first value (the empty value when
+     * the header is absent) must be {@code value}.
      */
-    public record HeaderCheck(HeaderMatcher matcher, io.envoyproxy.envoy.config.route.v3.HeaderMatcher proto) {}
+    public record HeaderField(String name, String value) implements HeaderCheck {}
 
     /** The fields router_check_tool's schema (test/tools/router_check/validation.proto) knows, by object. */
     private static final List<String> TEST_FIELDS = List.of("test_name", "input", "validate");
@@ -144,10 +151,10 @@ public final class RouteCheck {
                     text(v, "virtual_host_name", null),
                     text(v, "path_rewrite", null), text(v, "host_rewrite", null), text(v, "path_redirect", null),
                     code(v, "code_redirect", where),
-                    concat(exactMatchers(v, "request_header_fields", where),
-                            matchers(v, "request_header_matches", where)),
-                    concat(exactMatchers(v, "response_header_fields", where),
-                            matchers(v, "response_header_matches", where)));
+                    concat(matchers(v, "request_header_matches", where),
+                            fields(v, "request_header_fields", where)),
+                    concat(matchers(v, "response_header_matches", where),
+                            fields(v, "response_header_fields", where)));
             out.add(new TestCase(name, input, validate));
         }
         return out;
@@ -191,18 +198,14 @@ public final class RouteCheck {
         return out;
     }
 
-    /**
-     * The deprecated {@code *_header_fields}: each {key, value} as an exact match of the header's value, an absent
-     * header read as the empty value (router_check_tool compares the header map's value, "" when absent).
-     */
-    private static List<HeaderCheck> exactMatchers(JsonNode v, String field, String at) throws TestFileException {
+    /** The deprecated {@code *_header_fields}: each {key, value} to compare with the header's first value. */
+    private static List<HeaderCheck> fields(JsonNode v, String field, String at) throws TestFileException {
         if (!v.has(field) && !v.has(EnvoyConfigReader.camel(field))) {
             return null;
         }
         List<HeaderCheck> out = new ArrayList<>();
         for (String[] h : headerValues(v, field, at)) {
-            out.add(new HeaderCheck(new HeaderMatcher(h[0], new HeaderMatcher.Value(
-                    new dev.inmesh.api.config.core.StringMatcher.Exact(h[1], false)), false, true), null));
+            out.add(new HeaderField(h[0], h[1]));
         }
         return out;
     }
@@ -225,7 +228,7 @@ public final class RouteCheck {
         for (int i = 0; i < list.size(); i++) {
             try {
                 var proto = EnvoyJson.toMessage(list.get(i), io.envoyproxy.envoy.config.route.v3.HeaderMatcher.class);
-                out.add(new HeaderCheck(RouteConfigurationParser.headerMatcher(proto), proto));
+                out.add(new HeaderMatch(RouteConfigurationParser.headerMatcher(proto), proto));
             } catch (com.google.protobuf.InvalidProtocolBufferException | IllegalArgumentException e) {
                 String m = e instanceof IllegalArgumentException iae ? FieldError.of(iae).getMessage() : e.getMessage();
                 throw new TestFileException(at + "." + field + "[" + i + "]: " + m);
@@ -252,27 +255,29 @@ public final class RouteCheck {
         return v == null || v.isNull() ? dflt : v.asText();
     }
 
-    /** Runs the tests, printing failures (and every test when {@code details}), and adds what they cover. */
-    public Summary run(List<TestCase> cases, PrintStream out, boolean details) {
+    /**
+     * Runs the tests and adds what they cover, then prints them as Envoy's tool does: with {@code details} every
+     * test's name, with {@code onlyFailures} (with or without {@code details}) only the failed tests'; a passed test's
+     * name on {@code out}, a failed test's name and its failures, one a line, on {@code err}. Without either flag it
+     * prints nothing.
+     */
+    public Summary run(List<TestCase> cases, PrintStream out, PrintStream err, boolean details, boolean onlyFailures) {
         int passed = 0;
-        int failed = 0;
         List<Outcome> outcomes = new ArrayList<>();
         for (TestCase c : cases) {
             Outcome outcome = evaluate(c);
             outcomes.add(outcome);
-            List<String> problems = outcome.problems();
-            if (problems.isEmpty()) {
-                passed++;
-                if (details) {
-                    out.println("PASS " + c.name());
-                }
-            } else {
-                failed++;
-                out.println("FAIL " + c.name());
-                problems.forEach(p -> out.println("     " + p));
+            passed += outcome.passed() ? 1 : 0;
+        }
+        for (Outcome o : outcomes) {
+            if (o.passed() && details && !onlyFailures) {
+                out.println(o.name());
+            } else if (!o.passed() && (details || onlyFailures)) {
+                err.println(o.name());
+                o.problems().forEach(err::println);
             }
         }
-        return new Summary(passed, failed, outcomes);
+        return new Summary(passed, outcomes.size() - passed, outcomes);
     }
 
     /** The route coverage of the tests checked so far. */
@@ -365,34 +370,70 @@ public final class RouteCheck {
                 return;
             }
             if (!expected.equals(actual)) {
-                problems.add(what.field() + ": expected [" + expected + "], actual [" + actual + "]");
+                problems.add(failure(expected, "", actual, what.field()));
                 mismatches.add(new Mismatch(what, expected, actual));
             } else if (applies) {
                 covered.add(what);
             }
         }
 
+        /**
+         * Checks the headers as Envoy's tool does: a matcher against every value of the header, a deprecated field
+         * against its first value.
+         */
         void matchHeaders(boolean response, List<HeaderCheck> checks, SimpleHeaders headers) {
-            String what = response ? "response_header_matches" : "request_header_matches";
+            String what = response ? "response" : "request";
             for (HeaderCheck c : checks) {
-                HeaderMatcher m = c.matcher();
-                if (!RouteTable.headerMatches(m, name -> headers.joined(name))) {
-                    String actual = headers.joined(m.name().toLowerCase(Locale.ROOT));
-                    problems.add(what + ": " + m.name() + " " + describe(m) + ", actual ["
-                            + (actual == null ? "(absent)" : actual) + "]");
-                    // as router_check_tool, which records a failed matcher with the header's first value
-                    String first = headers.first(m.name().toLowerCase(Locale.ROOT));
-                    if (c.proto() != null) {
-                        (response ? responseHeaders : requestHeaders).add(
-                                new HeaderFailure(c.proto(), first == null ? "" : first));
+                if (c instanceof HeaderField f) {
+                    String first = headers.first(f.name().toLowerCase(Locale.ROOT));
+                    String actual = first == null ? "" : first;
+                    if (!f.value().equals(actual)) {
+                        problems.add(failure(f.value(), "", actual, what + "_header_fields"));
                     }
+                } else if (c instanceof HeaderMatch m
+                        && !RouteTable.headerMatches(m.matcher(), name -> headers.joined(name))) {
+                    // as router_check_tool, which records a failed matcher with the header's first value
+                    String first = headers.first(m.matcher().name().toLowerCase(Locale.ROOT));
+                    problems.add(headerFailure(m.proto(), what + "_header_matches", first));
+                    (response ? responseHeaders : requestHeaders).add(
+                            new HeaderFailure(m.proto(), first == null ? "" : first));
                 }
             }
         }
     }
 
-    private static String describe(HeaderMatcher m) {
-        return (m.invertMatch() ? "not " : "") + m.rule();
+    /** A failure line of Envoy's tool: {@code expected: [E], actual: [A], test type: T} ({@code NOT [A]} negated). */
+    private static String failure(String expected, String not, String actual, String testType) {
+        return "expected: [" + expected + "], actual: " + not + "[" + actual + "], test type: " + testType;
+    }
+
+    /**
+     * The line Envoy's tool prints for a failed header matcher, by the kind of matcher ({@code string_match.exact},
+     * {@code present_match}, ...): expected and actual presence, expected and actual value of an exact string match,
+     * or else the actual value only; {@code NULL} stands for an absent header.
+     */
+    private static String headerFailure(io.envoyproxy.envoy.config.route.v3.HeaderMatcher m, String field,
+                                        String first) {
+        var specifier = m.getHeaderMatchSpecifierCase();
+        String kind = switch (specifier) {
+            case PRESENT_MATCH, HEADERMATCHSPECIFIER_NOT_SET -> "present_match";
+            case STRING_MATCH -> "string_match." + switch (m.getStringMatch().getMatchPatternCase()) {
+                case MATCHPATTERN_NOT_SET -> "match_pattern_not_set";
+                default -> m.getStringMatch().getMatchPatternCase().name().toLowerCase(Locale.ROOT);
+            };
+            default -> specifier.name().toLowerCase(Locale.ROOT);
+        };
+        String testType = field + "." + kind;
+        String name = m.getName();
+        String actual = name + ": " + (first == null ? "NULL" : first);
+        if (kind.equals("present_match")) {
+            return failure("has(" + name + "):" + !m.getInvertMatch(), "", "has(" + name + "):" + m.getInvertMatch(),
+                    testType);
+        } else if (kind.equals("string_match.exact")) {
+            return failure(name + ": " + m.getStringMatch().getExact(), m.getInvertMatch() ? "NOT " : "", actual,
+                    testType);
+        }
+        return "actual: [" + actual + "], test type: " + testType;
     }
 
     private record HeadersRequest(SimpleHeaders h) implements RouteRequest {

@@ -34,10 +34,12 @@ public final class RouteCheckCommand implements Callable<Integer> {
             description = "The tests: {\"tests\": [{\"test_name\", \"input\", \"validate\"}]} in JSON or YAML.")
     Path tests;
 
-    @Option(names = {"-d", "--details"}, description = "Print every test, not only failures.")
+    @Option(names = {"-d", "--details"}, description = "Print each test's name (a failed test's on standard error, "
+            + "with its failures).")
     boolean details;
 
-    @Option(names = "--only-show-failures", description = "Print only failing tests (the default without --details).")
+    @Option(names = "--only-show-failures", description = "Print only the failed tests, with their failures (with "
+            + "or without --details).")
     boolean onlyFailures;
 
     @Option(names = {"-f", "--fail-under"}, paramLabel = "PERCENT", description = "Fail (exit 1) when the route "
@@ -82,8 +84,7 @@ public final class RouteCheckCommand implements Callable<Integer> {
             return 2;
         }
         RouteCheck check = new RouteCheck(config);
-        RouteCheck.Summary summary = check.run(cases, out, details && !onlyFailures);
-        out.println(summary.passed() + " passed, " + summary.failed() + " failed");
+        RouteCheck.Summary summary = check.run(cases, out, err, details, onlyFailures);
         if (output != null) {
             try {
                 Files.write(output, ValidationResults.encode(summary.outcomes().stream()
