@@ -5,7 +5,8 @@ import picocli.CommandLine.Command;
 
 /**
  * The {@code inmesh} command line: one entry point, one subcommand per tool. {@code bin/inmesh} runs it from the
- * standalone jar. Subcommands return their own exit codes; picocli's usage errors exit 2.
+ * standalone jar. Subcommands return their own exit codes; a usage error exits with its subcommand's code for one
+ * (picocli's 2, unless the subcommand names another), an exception with 2.
  */
 @Command(
         name = "inmesh",
@@ -32,7 +33,8 @@ public final class InmeshCommand implements Runnable {
             command.getCommandSpec().versionProvider(new Version());
             cl.addSubcommand(command);
         }
-        cl.setExitCodeExceptionMapper(t -> 2);
+        cl.setExitCodeExceptionMapper(t -> t instanceof CommandLine.ParameterException e
+                ? e.getCommandLine().getCommandSpec().exitCodeOnInvalidInput() : 2);
         return cl;
     }
 

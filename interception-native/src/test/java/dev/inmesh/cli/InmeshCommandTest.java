@@ -39,6 +39,16 @@ class InmeshCommandTest {
         }
     }
 
+    @Test
+    void aUsageErrorExitsWithTheCodeOfItsTool() {
+        CommandLine cl = InmeshCommand.commandLine();
+        cl.setErr(new PrintWriter(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+        // as Envoy's router_check_tool, whose command line errors exit 1
+        assertEquals(1, cl.execute("route-check", "-c", "routes.yaml"));
+        assertEquals(2, cl.execute("proxy-status", "--no-such-flag"));
+        assertEquals(2, cl.execute("no-such-tool"));
+    }
+
     private static String run(String... args) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         CommandLine cl = InmeshCommand.commandLine();

@@ -18,10 +18,11 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code inmesh route-check}: checks a route configuration against expected routing decisions, reading the test
- * files of Envoy's route table check tool ({@code router_check_tool}). Exit codes: 0 all passed, 1 a test failed or
- * the route coverage is under {@code --fail-under}, 2 unreadable input or an output file that cannot be written.
+ * files of Envoy's route table check tool ({@code router_check_tool}). Exit codes, as that tool's: 0 all passed, 1 a
+ * test failed, the route coverage is under {@code --fail-under}, or the command line, the input or the output file
+ * cannot be used.
  */
-@Command(name = "route-check", mixinStandardHelpOptions = true,
+@Command(name = "route-check", mixinStandardHelpOptions = true, exitCodeOnInvalidInput = 1,
         description = "Checks a route configuration (Envoy JSON/YAML) against a file of expected routing decisions "
                 + "in the format of Envoy's router_check_tool.")
 public final class RouteCheckCommand implements Callable<Integer> {
@@ -78,10 +79,10 @@ public final class RouteCheckCommand implements Callable<Integer> {
             cases = RouteCheck.parseTests(readTree(tests));
         } catch (InputException e) {
             err.println("route-check: " + e.getMessage());
-            return 2;
+            return 1;
         } catch (RouteCheck.TestFileException e) {
             err.println("route-check: " + tests + ": " + e.getMessage());
-            return 2;
+            return 1;
         }
         RouteCheck check = new RouteCheck(config);
         RouteCheck.Summary summary = check.run(cases, out, err, details, onlyFailures);
@@ -91,7 +92,7 @@ public final class RouteCheckCommand implements Callable<Integer> {
                         .filter(o -> !onlyFailures || !o.passed()).toList()));
             } catch (IOException e) {
                 err.println("route-check: " + output + ": cannot write: " + EnvoyConfigReader.describeIo(e));
-                return 2;
+                return 1;
             }
         }
         if (summary.failed() > 0) {

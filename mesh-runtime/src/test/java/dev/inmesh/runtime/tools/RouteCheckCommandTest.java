@@ -198,49 +198,57 @@ class RouteCheckCommandTest {
     }
 
     @Test
-    void aMissingTestFileExitsTwoNamingIt() {
+    void aCommandLineWithoutTheTestFileExitsOneAsRouterCheckTool() {
+        Run r = run("-c", resource("routes.yaml").toString());
+        assertEquals(1, r.exit(), r.out() + r.err());
+        assertTrue(r.err().contains("--test-path"), r.err());
+        assertEquals(1, run("-c", resource("routes.yaml").toString(), "-t", "t.yaml", "--no-such-flag").exit());
+    }
+
+    @Test
+    void aMissingTestFileExitsOneNamingIt() {
         Path missing = dir.resolve("no-tests.yaml");
         Run r = run("-c", resource("routes.yaml").toString(), "-t", missing.toString());
-        assertEquals(2, r.exit());
+        assertEquals(1, r.exit());
         assertTrue(r.err().contains(missing.toString()), r.err());
         assertTrue(r.err().contains("no such file"), r.err());
         assertFalse(r.err().contains("Exception"), r.err());
     }
 
     @Test
-    void aTestFileThatIsNotTextExitsTwoNamingIt() throws IOException {
+    void aTestFileThatIsNotTextExitsOneNamingIt() throws IOException {
         Path tests = Files.write(dir.resolve("tests.yaml"), new byte[] {(byte) 0xC3, 0x28, (byte) 0xFF});
         Run r = run("-c", resource("routes.yaml").toString(), "-t", tests.toString());
-        assertEquals(2, r.exit());
+        assertEquals(1, r.exit());
         assertTrue(r.err().contains(tests + ": cannot read: not UTF-8 text"), r.err());
     }
 
     @Test
-    void aDirectoryAsTheTestFileExitsTwoNamingIt() {
+    void aDirectoryAsTheTestFileExitsOneNamingIt() {
         Run r = run("-c", resource("routes.yaml").toString(), "-t", dir.toString());
-        assertEquals(2, r.exit());
+        assertEquals(1, r.exit());
         assertTrue(r.err().contains(dir + ": is a directory"), r.err());
     }
 
     @Test
-    void aTestFileThatIsNotATestFileExitsTwoNamingIt() throws IOException {
+    void aTestFileThatIsNotATestFileExitsOneNamingIt() throws IOException {
         Path tests = Files.writeString(dir.resolve("tests.yaml"), "name: \"9080\"\nvirtual_hosts: []\n");
         Run r = run("-c", resource("routes.yaml").toString(), "-t", tests.toString());
-        assertEquals(2, r.exit());
+        assertEquals(1, r.exit());
         assertTrue(r.err().contains(tests.toString()), r.err());
         assertTrue(r.err().contains("tests"), r.err());
     }
 
     @Test
-    void aMissingRouteFileExitsTwoNamingIt() {
+    void aMissingRouteFileExitsOneNamingIt() {
         Path missing = dir.resolve("no-routes.yaml");
         Run r = run("-c", missing.toString(), "-t", resource("tests.yaml").toString());
-        assertEquals(2, r.exit());
+        assertEquals(1, r.exit());
         assertTrue(r.err().contains(missing.toString()), r.err());
     }
 
     @Test
-    void anInvalidRouteFileExitsTwoNamingTheFileAndTheField() throws IOException {
+    void anInvalidRouteFileExitsOneNamingTheFileAndTheField() throws IOException {
         Path routes = Files.writeString(dir.resolve("routes.yaml"), """
                 name: "9080"
                 virtual_hosts:
@@ -249,7 +257,7 @@ class RouteCheckCommandTest {
                   routes: [{match: {safe_regex: {regex: "(["}}, route: {cluster: a}}]
                 """);
         Run r = run("-c", routes.toString(), "-t", resource("tests.yaml").toString());
-        assertEquals(2, r.exit());
+        assertEquals(1, r.exit());
         assertTrue(r.err().contains(routes + ": RouteConfiguration \"9080\": virtual_hosts[0].routes[0].match"
                 + ".safe_regex.regex"), r.err());
     }
@@ -468,7 +476,7 @@ class RouteCheckCommandTest {
             Path tests = Files.writeString(dir.resolve("tests.yaml"), "tests:\n- test_name: t\n"
                     + "  input: {authority: svc, path: /, method: GET}\n  " + c[0] + "\n");
             Run r = run("-c", routes.toString(), "-t", tests.toString());
-            assertEquals(2, r.exit(), c[0] + ": " + r.out() + r.err());
+            assertEquals(1, r.exit(), c[0] + ": " + r.out() + r.err());
             assertTrue(r.err().contains(c[1]), c[0] + ": " + r.err());
         }
         Path tests = Files.writeString(dir.resolve("tests.yaml"), """
@@ -478,7 +486,7 @@ class RouteCheckCommandTest {
                   validate: {cluster_name: c}
                 """);
         Run r = run("-c", routes.toString(), "-t", tests.toString());
-        assertEquals(2, r.exit());
+        assertEquals(1, r.exit());
         assertTrue(r.err().contains("tests[0] (t).input.runtime: not supported"), r.err());
     }
 
@@ -501,7 +509,7 @@ class RouteCheckCommandTest {
         Path withVirtualClusters = Files.writeString(dir.resolve("vc.yaml"), HEADER_RULES
                 + "  virtual_clusters: [{name: reviews-get, headers: [{name: \":method\", exact_match: GET}]}]\n");
         Run refused = run("-c", withVirtualClusters.toString(), "-t", dir.resolve("tests.yaml").toString());
-        assertEquals(2, refused.exit(), refused.out() + refused.err());
+        assertEquals(1, refused.exit(), refused.out() + refused.err());
         assertTrue(refused.err().contains("virtual_clusters"), refused.err());
     }
 
@@ -767,7 +775,7 @@ class RouteCheckCommandTest {
         assertEquals(6, result.getRepeatedFieldCount(results));
 
         Run unwritable = run("-c", COVERAGE_ROUTES, "-t", COVERAGE_TESTS, "-o", dir.toString());
-        assertEquals(2, unwritable.exit(), unwritable.out() + unwritable.err());
+        assertEquals(1, unwritable.exit(), unwritable.out() + unwritable.err());
         assertTrue(unwritable.err().contains(dir + ": cannot write"), unwritable.err());
     }
 }
