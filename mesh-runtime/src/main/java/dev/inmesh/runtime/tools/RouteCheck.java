@@ -28,9 +28,10 @@ public final class RouteCheck {
     private final RouteTable table;
     private final RouteCoverage coverage;
 
-    public RouteCheck(RouteConfiguration config) {
+    /** Checks against {@code config}, parsed from {@code source}, whose route matches the coverage lists. */
+    public RouteCheck(RouteConfiguration config, io.envoyproxy.envoy.config.route.v3.RouteConfiguration source) {
         this.table = RouteTable.compile(config);
-        this.coverage = new RouteCoverage(config);
+        this.coverage = new RouteCoverage(config, source);
     }
 
     /** One test of the file. */

@@ -7,6 +7,7 @@ import dev.inmesh.runtime.stats.EnvoyNumbers;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.EnvoyJson;
 import dev.inmesh.runtime.xds.ResourceBundle;
+import dev.inmesh.runtime.xds.ResourceType;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -72,10 +73,10 @@ public final class RouteCheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        RouteConfiguration config;
+        RouteCheck check;
         List<RouteCheck.TestCase> cases;
         try {
-            config = loadRoutes(routes);
+            check = loadRoutes(routes);
             cases = RouteCheck.parseTests(readTree(tests));
         } catch (InputException e) {
             err.println("route-check: " + e.getMessage());
@@ -84,7 +85,6 @@ public final class RouteCheckCommand implements Callable<Integer> {
             err.println("route-check: " + tests + ": " + e.getMessage());
             return 1;
         }
-        RouteCheck check = new RouteCheck(config);
         RouteCheck.Summary summary = check.run(cases, out, err, details, onlyFailures);
         if (output != null) {
             try {
@@ -120,7 +120,8 @@ public final class RouteCheckCommand implements Callable<Integer> {
         return 0;
     }
 
-    static RouteConfiguration loadRoutes(Path file) throws InputException {
+    /** The checks of the one RouteConfiguration of a file, its routes as parsed and as written. */
+    static RouteCheck loadRoutes(Path file) throws InputException {
         if (!Files.exists(file)) {
             throw new InputException(file + ": no such file");
         } else if (Files.isDirectory(file)) {
@@ -136,7 +137,9 @@ public final class RouteCheckCommand implements Callable<Integer> {
             throw new InputException(file + ": expected exactly one RouteConfiguration, found "
                     + bundle.routes().size());
         }
-        return bundle.routes().values().iterator().next();
+        RouteConfiguration config = bundle.routes().values().iterator().next();
+        return new RouteCheck(config, (io.envoyproxy.envoy.config.route.v3.RouteConfiguration)
+                bundle.message(ResourceType.ROUTE, config.name()));
     }
 
     static JsonNode readTree(Path file) throws InputException {

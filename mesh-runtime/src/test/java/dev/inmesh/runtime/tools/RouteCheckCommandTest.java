@@ -541,12 +541,58 @@ class RouteCheckCommandTest {
         // users 5 of 5 fields, orders-v1 1 of 5, the redirect 1 of 2: 1.7 of 6 routes
         Run r = run("-c", COVERAGE_ROUTES, "-t", COVERAGE_TESTS, "--covall", "-f", "28.4");
         assertEquals(1, r.exit(), r.out() + r.err());
-        assertTrue(r.out().equals(""
-                + "Missing test for host: api, route: safe_regex { regex: \"/health.*\" } "
-                + "headers { name: \"x-probe\" }\n"
-                + "Missing test for host: www, route: prefix: \"/\" case_sensitive { value: false }\n"
-                + "Current route coverage: 28.3333%\n"), r.out());
+        assertEquals("""
+                Missing test for host: api, route: headers {
+                  name: "x-probe"
+                  present_match: true
+                }
+                safe_regex {
+                  regex: "/health.*"
+                }
+
+                Missing test for host: www, route: prefix: "/"
+                case_sensitive {
+                }
+
+                Current route coverage: 28.3333%
+                """, r.out());
         assertEquals("Failed to meet coverage requirement: 28.4%\n", r.err());
+    }
+
+    @Test
+    void covallPrintsARoutesMatchAsRouterCheckToolDoesWithARuntimeFractionOfZeroReadAsOne() throws IOException {
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), """
+                name: canary
+                virtual_hosts: [{name: canary, domains: [canary], routes: [{route: {cluster: c}, match: {
+                      prefix: /,
+                      runtime_fraction: {default_value: {numerator: 0}, runtime_key: canary},
+                      headers: [{name: x-canary, string_match: {exact: "\u00e9"}}]}}]}]
+                """);
+        Path tests = Files.writeString(dir.resolve("tests.yaml"), """
+                tests:
+                - test_name: elsewhere
+                  input: {authority: other, path: /, method: GET}
+                  validate: {cluster_name: ""}
+                """);
+        Run r = run("--covall", "-c", routes.toString(), "-t", tests.toString());
+        assertEquals(0, r.exit(), r.out() + r.err());
+        assertEquals("""
+                Missing test for host: canary, route: prefix: "/"
+                headers {
+                  name: "x-canary"
+                  string_match {
+                    exact: "\\303\\251"
+                  }
+                }
+                runtime_fraction {
+                  default_value {
+                    numerator: 1
+                  }
+                  runtime_key: "canary"
+                }
+
+                Current route coverage: 0%
+                """, r.out());
     }
 
     @Test
