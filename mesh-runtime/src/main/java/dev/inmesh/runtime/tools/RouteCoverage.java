@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.UUID;
 
 /**
  * The route coverage of route table tests, as Envoy's {@code router_check_tool} measures it. A route is covered when
@@ -100,7 +101,8 @@ public final class RouteCoverage {
     /**
      * The routes no test covered, in the order of the configuration, as router_check_tool lists them: with
      * {@code --covall} by their match ({@code Missing test for host: H, route: MATCH}), with
-     * {@code --detailed-coverage} by their name ({@code Missing test for host: H, route name: NAME}).
+     * {@code --detailed-coverage} by the name that tool gives each route, its own and a new UUID
+     * ({@code Missing test for host: H, route name: NAME-UUID}, {@code -UUID} when it has none).
      */
     public List<String> missing(boolean byMatch) {
         List<String> out = new ArrayList<>();
@@ -111,7 +113,7 @@ public final class RouteCoverage {
                 if (!coveredRoutes.contains(r)) {
                     out.add("Missing test for host: " + vh.name() + (byMatch
                             ? ", route: " + matchText(source.getVirtualHosts(i).getRoutes(j).getMatch())
-                            : ", route name: " + r.name()));
+                            : ", route name: " + r.name() + "-" + UUID.randomUUID()));
                 }
             }
         }

@@ -596,13 +596,19 @@ class RouteCheckCommandTest {
     }
 
     @Test
-    void detailedCoverageListsTheRoutesWithoutATestByName() {
+    void detailedCoverageListsTheRoutesWithoutATestByTheNameRouterCheckToolGivesThemWithAUuid() throws IOException {
+        String uuid = "-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n";
         Run r = run("-c", COVERAGE_ROUTES, "-t", COVERAGE_TESTS, "--detailed-coverage");
         assertEquals(0, r.exit(), r.out() + r.err());
-        assertTrue(r.out().equals(""
-                + "Missing test for host: api, route name: health\n"
-                + "Missing test for host: www, route name: home\n"
+        assertTrue(r.out().matches(""
+                + "Missing test for host: api, route name: health" + uuid
+                + "Missing test for host: www, route name: home" + uuid
                 + "Current route coverage: 50%\n"), r.out());
+        Run unnamed = run("-c", Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES).toString(), "-t",
+                Files.writeString(dir.resolve("tests.yaml"), "tests: [{test_name: t, input: {authority: x, path: /}, "
+                        + "validate: {cluster_name: \"\"}}]").toString(), "--detailed-coverage");
+        assertTrue(unnamed.out().matches("Missing test for host: svc, route name: " + uuid
+                + "Current route coverage: 0%\n"), unnamed.out());
     }
 
     @Test
