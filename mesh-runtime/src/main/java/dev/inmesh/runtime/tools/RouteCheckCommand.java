@@ -112,13 +112,21 @@ public final class RouteCheckCommand implements Callable<Integer> {
         }
         float current = coverage.percent(comprehensiveCoverage);
         float threshold = (float) failUnder;
-        out.println("Current route coverage: " + EnvoyNumbers.general(current) + "%");
+        out.println("Current route coverage: " + (Float.isNaN(current) ? NO_ROUTES : EnvoyNumbers.general(current))
+                + "%");
         if (threshold != 0 && current < threshold) {
             err.println("Failed to meet coverage requirement: " + EnvoyNumbers.general(threshold) + "%");
             return 1;
         }
         return 0;
     }
+
+    /**
+     * The coverage Envoy's tool prints for a route configuration without routes: 0 / 0, a NaN that glibc prints with
+     * its sign, which x86's division sets ({@code -nan}) and ARM's does not ({@code nan}).
+     */
+    static final String NO_ROUTES = System.getProperty("os.arch", "").matches("amd64|x86_64|x86|i[3-6]86")
+            ? "-nan" : "nan";
 
     /** The checks of the one RouteConfiguration of a file, its routes as parsed and as written. */
     static RouteCheck loadRoutes(Path file) throws InputException {
