@@ -44,7 +44,7 @@ class InmeshCommandTest {
         CommandLine cl = InmeshCommand.commandLine();
         cl.setErr(new PrintWriter(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
         // as Envoy's router_check_tool, whose command line errors exit 1
-        assertEquals(1, cl.execute("route-check", "-c", "routes.yaml"));
+        assertEquals(1, cl.execute("route-check", "-c", "routes.yaml", "-t", "tests.yaml", "--no-such-flag"));
         assertEquals(2, cl.execute("proxy-status", "--no-such-flag"));
         assertEquals(2, cl.execute("no-such-tool"));
     }

@@ -28,12 +28,12 @@ import picocli.CommandLine.Option;
                 + "in the format of Envoy's router_check_tool.")
 public final class RouteCheckCommand implements Callable<Integer> {
 
-    @Option(names = {"-c", "--config-path"}, required = true, paramLabel = "ROUTES",
-            description = "A RouteConfiguration in JSON or YAML (or a document holding exactly one).")
+    @Option(names = {"-c", "--config-path"}, paramLabel = "ROUTES", description = "Required: a RouteConfiguration "
+            + "in JSON or YAML (or a document holding exactly one).")
     Path routes;
 
-    @Option(names = {"-t", "--test-path"}, required = true, paramLabel = "TESTS",
-            description = "The tests: {\"tests\": [{\"test_name\", \"input\", \"validate\"}]} in JSON or YAML.")
+    @Option(names = {"-t", "--test-path"}, paramLabel = "TESTS", description = "Required: the tests: "
+            + "{\"tests\": [{\"test_name\", \"input\", \"validate\"}]} in JSON or YAML.")
     Path tests;
 
     @Option(names = {"-d", "--details"}, description = "Print each test's name (a failed test's on standard error, "
@@ -73,6 +73,11 @@ public final class RouteCheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (routes == null || tests == null) {
+            // in the words and with the exit code of router_check_tool
+            err.println("error: Both --config-path/c and --test-path/t are mandatory");
+            return 1;
+        }
         RouteCheck check;
         List<RouteCheck.TestCase> cases;
         try {

@@ -198,10 +198,12 @@ class RouteCheckCommandTest {
     }
 
     @Test
-    void aCommandLineWithoutTheTestFileExitsOneAsRouterCheckTool() {
-        Run r = run("-c", resource("routes.yaml").toString());
-        assertEquals(1, r.exit(), r.out() + r.err());
-        assertTrue(r.err().contains("--test-path"), r.err());
+    void aCommandLineWithoutTheRouteOrTestFileExitsOneInRouterCheckToolsWords() {
+        for (Run r : new Run[] {run("-c", resource("routes.yaml").toString()), run("-t", "t.yaml"), run()}) {
+            assertEquals(1, r.exit(), r.out() + r.err());
+            assertEquals("", r.out());
+            assertEquals("error: Both --config-path/c and --test-path/t are mandatory\n", r.err());
+        }
         assertEquals(1, run("-c", resource("routes.yaml").toString(), "-t", "t.yaml", "--no-such-flag").exit());
     }
 
