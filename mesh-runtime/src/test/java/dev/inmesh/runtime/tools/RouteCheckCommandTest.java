@@ -348,7 +348,8 @@ class RouteCheckCommandTest {
             """;
 
     @Test
-    void additionalResponseHeadersAreTheUpstreamsAndTheRouteRulesActOnThem() throws IOException {
+    void additionalResponseHeadersAreTheUpstreamsAndTheRouteRulesActOnThemWithoutAStatusAsInRouterCheckTool()
+            throws IOException {
         Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
         Path tests = Files.writeString(dir.resolve("tests.yaml"), """
                 tests:
@@ -366,8 +367,15 @@ class RouteCheckCommandTest {
                     - {name: x-internal, present_match: true, invert_match: true}
                     - {name: x-served-by, string_match: {exact: mesh}}
                     - {name: x-app, string_match: {exact: "1"}}
+                    - {name: ":status", present_match: true, invert_match: true}
+                - test_name: the response of no route
+                  input: {authority: other, path: /, method: GET, additional_response_headers: [{key: x-app, value: a}]}
+                  validate:
+                    response_header_matches:
+                    - {name: x-app, string_match: {exact: a}}
+                    - {name: ":status", present_match: true, invert_match: true}
                 """);
-        Run r = run("-c", routes.toString(), "-t", tests.toString());
+        Run r = run("-d", "-c", routes.toString(), "-t", tests.toString());
         assertEquals(0, r.exit(), r.out() + r.err());
         assertEquals("", r.err());
     }
