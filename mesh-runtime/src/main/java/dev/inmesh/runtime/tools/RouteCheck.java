@@ -1,7 +1,10 @@
 package dev.inmesh.runtime.tools;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.inmesh.api.config.route.ClusterSpecifier;
 import dev.inmesh.api.config.route.HeaderMatcher;
+import dev.inmesh.api.config.route.Route;
+import dev.inmesh.api.config.route.RouteAction;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.RouteRequest;
@@ -15,23 +18,82 @@ import dev.inmesh.runtime.xds.RouteConfigurationParser;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.EnumSet;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 
 /**
  * Runs route table tests in the format of Envoy's {@code router_check_tool} against Inmesh's route table: each test
- * is a request (authority, path, method, headers, random value, ssl, internal) and the expected decision (cluster,
- * virtual host, rewritten path and host, redirect, request and response header matches).
+ * is a request (authority, path, method, headers, random value, runtime key, ssl, internal) and the expected decision
+ * (cluster, virtual host, rewritten path and host, redirect, request and response header matches).
  */
 public final class RouteCheck {
+    private final RouteConfiguration config;
+    private final io.envoyproxy.envoy.config.route.v3.RouteConfiguration source;
     private final RouteTable table;
     private final RouteCoverage coverage;
+    /** Whether a route has a {@code runtime_fraction}: then each test's runtime key decides the table. */
+    private final boolean runtimeRoutes;
+    /** The tables of the runtime keys the tests enabled ({@code ""}: none), made once each. */
+    private final Map<String, RuntimeTable> runtimeTables = new HashMap<>();
 
     /** Checks against {@code config}, parsed from {@code source}, whose route matches the coverage lists. */
     public RouteCheck(RouteConfiguration config, io.envoyproxy.envoy.config.route.v3.RouteConfiguration source) {
+        this.config = config;
+        this.source = source;
         this.table = RouteTable.compile(config);
         this.coverage = new RouteCoverage(config, source);
+        this.runtimeRoutes = source.getVirtualHostsList().stream().flatMap(v -> v.getRoutesList().stream())
+                .anyMatch(r -> r.getMatch().hasRuntimeFraction());
+    }
+
+    /**
+     * The route table as Envoy's tool has it for a test that enables the runtime key {@code runtime} (its input's
+     * {@code runtime}, {@code ""} for none): the tool's runtime answers a route's {@code runtime_fraction} only for
+     * that key, by the test's {@code random_value} against the fraction's default value (a numerator of 0 read as 1,
+     * as the tool sets it); a route of any other key, or any route when the test names none, never matches.
+     * {@code originals} maps the routes and weighted clusters of this table to the configuration's, for the coverage.
+     */
+    private record RuntimeTable(RouteTable table, Map<Object, Object> originals) {}
+
+    private RuntimeTable runtimeTable(String runtime) {
+        return runtimeTables.computeIfAbsent(runtime, key -> {
+            var b = source.toBuilder();
+            for (var v : b.getVirtualHostsBuilderList()) {
+                for (var r : v.getRoutesBuilderList()) {
+                    if (!r.getMatch().hasRuntimeFraction()) {
+                        continue;
+                    }
+                    var fraction = r.getMatchBuilder().getRuntimeFractionBuilder();
+                    var value = fraction.getDefaultValueBuilder();
+                    if (key.isEmpty() || !key.equals(fraction.getRuntimeKey())) {
+                        value.setNumerator(0); // never matches
+                    } else if (value.getNumerator() == 0) {
+                        value.setNumerator(1);
+                    }
+                }
+            }
+            RouteConfiguration c = new RouteConfigurationParser().parseFields(b.build());
+            Map<Object, Object> originals = new java.util.IdentityHashMap<>();
+            for (int i = 0; i < c.virtualHosts().size(); i++) {
+                List<Route> routes = c.virtualHosts().get(i).routes();
+                for (int j = 0; j < routes.size(); j++) {
+                    Route original = config.virtualHosts().get(i).routes().get(j);
+                    originals.put(routes.get(j), original);
+                    if (routes.get(j).action() instanceof RouteAction a
+                            && a.cluster() instanceof ClusterSpecifier.Weighted w
+                            && original.action() instanceof RouteAction oa
+                            && oa.cluster() instanceof ClusterSpecifier.Weighted ow) {
+                        for (int k = 0; k < w.clusters().size(); k++) {
+                            originals.put(w.clusters().get(k), ow.clusters().get(k));
+                        }
+                    }
+                }
+            }
+            return new RuntimeTable(RouteTable.compile(c), originals);
+        });
     }
 
     /** One test of the file. */
@@ -42,7 +104,13 @@ public final class RouteCheck {
      * header rules then act on.
      */
     public record Input(String authority, String path, String method, List<String[]> headers, long randomValue,
-                        boolean ssl, boolean internal, List<String[]> responseHeaders) {}
+                        boolean ssl, boolean internal, List<String[]> responseHeaders, String runtime) {
+        /** A request with no runtime key enabled. */
+        public Input(String authority, String path, String method, List<String[]> headers, long randomValue,
+                     boolean ssl, boolean internal, List<String[]> responseHeaders) {
+            this(authority, path, method, headers, randomValue, ssl, internal, responseHeaders, "");
+        }
+    }
 
     /**
      * The expectations of a test; null means "not checked". The header checks are the {@code *_header_matches}, then
@@ -74,8 +142,6 @@ public final class RouteCheck {
             "virtual_host_name", "host_rewrite", "path_rewrite", "path_redirect", "code_redirect",
             "request_header_fields",
             "response_header_fields", "request_header_matches", "response_header_matches");
-    /** Fields of the schema that this tool cannot evaluate: refused, rather than passed unchecked. */
-    private static final List<String> UNSUPPORTED = List.of("runtime");
 
     /** The counts of a run, and each test's outcome in the order of the file. */
     public record Summary(int passed, int failed, List<Outcome> outcomes) {}
@@ -138,7 +204,8 @@ public final class RouteCheck {
                     headerValues(in, "additional_request_headers", at + " (" + name + ").input"),
                     in.has("random_value") ? in.get("random_value").asLong() : in.path("randomValue").asLong(0),
                     in.path("ssl").asBoolean(false), in.path("internal").asBoolean(false),
-                    headerValues(in, "additional_response_headers", at + " (" + name + ").input"));
+                    headerValues(in, "additional_response_headers", at + " (" + name + ").input"),
+                    text(in, "runtime", ""));
             JsonNode v = t.get("validate");
             if (v == null || !v.isObject()) {
                 throw new TestFileException(at + " (" + name + ").validate: missing");
@@ -161,19 +228,13 @@ public final class RouteCheck {
         return out;
     }
 
-    /** Refuses a field the schema does not know, and one it knows that this tool cannot check, by name. */
+    /** Refuses a field the schema does not know, by name. */
     private static void knownFields(JsonNode n, List<String> known, String at) throws TestFileException {
         for (var it = n.fieldNames(); it.hasNext(); ) {
             String f = it.next();
-            String snake = known.contains(f) ? f
-                    : known.stream().filter(k -> EnvoyConfigReader.camel(k).equals(f)).findFirst().orElse(null);
-            if (snake == null) {
+            if (!known.contains(f) && known.stream().noneMatch(k -> EnvoyConfigReader.camel(k).equals(f))) {
                 throw new TestFileException(at + "." + f + ": unknown field (expected one of "
                         + String.join(", ", known) + ")");
-            }
-            if (UNSUPPORTED.contains(snake)) {
-                throw new TestFileException(at + "." + f + ": not supported by inmesh route-check (there is no "
-                        + "runtime layer: runtime_fraction is decided by random_value against its default value)");
             }
         }
     }
@@ -309,6 +370,8 @@ public final class RouteCheck {
             headers.add(h[0], h[1]);
         }
         HeadersRequest request = new HeadersRequest(headers);
+        RuntimeTable runtime = runtimeRoutes ? runtimeTable(in.runtime()) : null;
+        RouteTable table = runtime == null ? this.table : runtime.table();
         RouteResult result = table.route(request, in.randomValue());
         Validate v = c.validate();
         Findings found = new Findings();
@@ -355,7 +418,11 @@ public final class RouteCheck {
             }
             found.matchHeaders(true, v.responseHeaders(), response);
         }
-        coverage.add(result, found.covered);
+        if (runtime == null) {
+            coverage.add(result, found.covered);
+        } else {
+            coverage.add(result, found.covered, runtime.originals()::get);
+        }
         return new Outcome(c.name(), found.problems, found.mismatches, found.requestHeaders, found.responseHeaders);
     }
 

@@ -62,14 +62,22 @@ public final class RouteCoverage {
 
     /** Adds the fields a test found as expected in the decision it had. */
     void add(RouteResult result, Set<Field> fields) {
+        add(result, fields, r -> r);
+    }
+
+    /**
+     * As {@link #add(RouteResult, Set)}, for a decision of a table made from another parse of the configuration:
+     * {@code original} gives the configuration's route, or weighted cluster, for the table's.
+     */
+    void add(RouteResult result, Set<Field> fields, java.util.function.UnaryOperator<Object> original) {
         Route route = RouteResult.routeOf(result);
         if (fields.isEmpty() || route == null) {
             return;
         }
         Object key = result instanceof RouteResult.Forward f && f.weightedCluster() != null
                 ? f.weightedCluster() : route;
-        covered.computeIfAbsent(key, k -> EnumSet.noneOf(Field.class)).addAll(fields);
-        coveredRoutes.add(route);
+        covered.computeIfAbsent(original.apply(key), k -> EnumSet.noneOf(Field.class)).addAll(fields);
+        coveredRoutes.add((Route) original.apply(route));
     }
 
     /** The routes the coverage counts: each cluster of a weighted split as one. */

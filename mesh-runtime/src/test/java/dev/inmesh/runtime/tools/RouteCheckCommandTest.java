@@ -497,7 +497,58 @@ class RouteCheckCommandTest {
                 """);
         Run r = run("-c", routes.toString(), "-t", tests.toString());
         assertEquals(1, r.exit());
-        assertTrue(r.err().contains("tests[0] (t).input.runtime: not supported"), r.err());
+        assertTrue(r.err().contains("tests[0] (t).input.headers: unknown field"), r.err());
+    }
+
+    @Test
+    void aRuntimeFractionRouteMatchesOnlyForTheTestsRuntimeKeyAndRandomValueAsInRouterCheckTool()
+            throws IOException {
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), """
+                name: r
+                virtual_hosts:
+                - name: svc
+                  domains: ["svc"]
+                  routes:
+                  - match:
+                      prefix: /
+                      runtime_fraction: {default_value: {numerator: 50}, runtime_key: canary.enabled}
+                    route: {cluster: canary}
+                  - match: {prefix: /}
+                    route: {cluster: stable}
+                - name: zero
+                  domains: ["zero"]
+                  routes:
+                  - match:
+                      prefix: /
+                      runtime_fraction: {default_value: {numerator: 0}, runtime_key: zero.enabled}
+                    route: {cluster: z}
+                  - match: {prefix: /}
+                    route: {cluster: rest}
+                """);
+        // Envoy's tool: a route's runtime_fraction is on only for the key the test's runtime names, by its
+        // random_value against the default value (a numerator of 0 read as 1); without it, never
+        Run r = runTests(routes, """
+                tests:
+                - test_name: no runtime key
+                  input: {authority: svc, path: /, method: GET, random_value: 0}
+                  validate: {cluster_name: stable}
+                - test_name: its key, within the fraction
+                  input: {authority: svc, path: /, method: GET, runtime: canary.enabled, random_value: 10}
+                  validate: {cluster_name: canary}
+                - test_name: its key, outside the fraction
+                  input: {authority: svc, path: /, method: GET, runtime: canary.enabled, random_value: 60}
+                  validate: {cluster_name: stable}
+                - test_name: another key
+                  input: {authority: svc, path: /, method: GET, runtime: other.enabled, random_value: 0}
+                  validate: {cluster_name: stable}
+                - test_name: a numerator of 0
+                  input: {authority: zero, path: /, method: GET, runtime: zero.enabled, random_value: 0}
+                  validate: {cluster_name: z}
+                - test_name: a numerator of 0, outside
+                  input: {authority: zero, path: /, method: GET, runtime: zero.enabled, random_value: 1}
+                  validate: {cluster_name: rest}
+                """, 0, "");
+        assertEquals("Current route coverage: 100%\n", r.out()); // each route found, in the configuration's terms
     }
 
     @Test
