@@ -625,8 +625,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
     /**
      * The request as the service gets it after the route's path and host rewrites, as a sidecar forwards it upstream:
-     * the same request, whose URI, path, query and authority (and {@code Host} header, when it has one) are the
-     * rewritten ones. Without a rewrite, or for a request of another kind than Vert.x's own, the request as it came.
+     * the same request, whose URI, path, query, parameters and authority (and {@code Host} header, when it has one)
+     * are the rewritten ones. Without a rewrite, or for a request of another kind than Vert.x's own, the request as it
+     * came.
      */
     private static HttpServerRequest rewritten(HttpServerRequest req, String uri, String authority) {
         if (uri == null && authority == null
@@ -646,6 +647,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         io.vertx.core.net.HostAndPort newHost = host;
         int q = uri == null ? -1 : uri.indexOf('?');
         return new io.vertx.core.internal.http.HttpServerRequestWrapper(internal) {
+            /** The rewritten query's parameters, decoded once as Vert.x's request decodes its own; null until read. */
+            private MultiMap params;
+            private boolean semicolonIsNormalChar;
+
             @Override
             public String uri() {
                 return uri != null ? uri : delegate.uri();
@@ -659,6 +664,19 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             @Override
             public String query() {
                 return uri == null ? delegate.query() : q < 0 ? null : uri.substring(q + 1);
+            }
+
+            @Override
+            public MultiMap params(boolean semicolonIsNormalChar) {
+                if (uri == null) {
+                    return delegate.params(semicolonIsNormalChar);
+                }
+                if (params == null || semicolonIsNormalChar != this.semicolonIsNormalChar) {
+                    params = io.vertx.core.http.impl.HttpUtils.params(uri,
+                            java.nio.charset.Charset.forName(getParamsCharset()), semicolonIsNormalChar);
+                    this.semicolonIsNormalChar = semicolonIsNormalChar;
+                }
+                return params;
             }
 
             @Override

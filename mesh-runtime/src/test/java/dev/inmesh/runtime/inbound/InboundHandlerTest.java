@@ -302,6 +302,33 @@ class InboundHandlerTest {
     }
 
     @Test
+    void aRewriteThatSetsAQueryGivesTheServiceItsParameters() throws Exception {
+        String catchAll = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\", timeout: 0s}}\n";
+        String rewritten = "              - {match: {prefix: /legacy}, route: {cluster: \"inbound|9080||\", "
+                + "prefix_rewrite: \"/v2?from=legacy\"}}\n";
+        Mesh m = startMesh("query-rewrite.yaml", INBOUND.replace(catchAll, rewritten + catchAll),
+                new java.util.concurrent.CopyOnWriteArrayList<>());
+        try {
+            HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response().end(
+                    new JsonObject().put("query", req.query()).put("param", req.getParam("from"))
+                            .put("params", req.params().size()).put("same", req.params() == req.params())
+                            .put("semicolon", req.params(true).get("from")).encode())));
+            int p = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+            JsonObject seen = plain.get(p, "127.0.0.1", "/legacy").send().await(10, TimeUnit.SECONDS)
+                    .bodyAsJsonObject();
+            assertEquals("from=legacy", seen.getString("query"));
+            // the parameters are the rewritten query's, as the service behind a sidecar reads them
+            assertEquals("legacy", seen.getString("param"));
+            assertEquals(1, seen.getInteger("params"));
+            assertEquals(true, seen.getBoolean("same"));
+            assertEquals("legacy", seen.getString("semicolon"));
+            server.close().await(10, TimeUnit.SECONDS);
+        } finally {
+            m.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void aRoutesCorsPolicyAnswersPreflightsBeforeTheServiceAndMarksItsAnswers() throws Exception {
         String catchAll = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\", timeout: 0s}}\n";
         String policy = "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy, "
