@@ -2,6 +2,8 @@ package dev.inmesh.interception.proxy;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -342,6 +344,30 @@ class TcpRelayTest {
                 assertEquals('0' + i, relayed.getInputStream().read(), "connection " + i);
             }
         }
+    }
+
+    @Test
+    void aRelayedConnectionsFlagsLabelItsCloseInTheOrderTheyWereSet() throws Exception {
+        // a connect that failed (UF) and was retried on the other host, then the duration limit (DT): Envoy prints
+        // the flags in the order it set them, UF,DT, in the access log and in Istio's response_flags label
+        restart("          max_connect_attempts: 2\n          max_downstream_connection_duration: 0.3s",
+                "", LoopbackProxy.freePort(), upstream.getLocalPort());
+        SimpleMeterRegistry registry = metered();
+        // round robin starts one of two connections at the refusing host
+        for (int i = 0; i < 2; i++) {
+            try (Socket client = connect(); Socket relayed = acceptWithin(upstream, 5_000)) {
+                client.getOutputStream().write('0' + i);
+                assertEquals('0' + i, relayed.getInputStream().read(), "connection " + i);
+                assertEquals(-1, readOrReset(client), "closed at the limit");
+            }
+        }
+        var retried = registry.find("istio_tcp_connections_closed").tag("response_flags", "UF,DT");
+        for (long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(15); retried.counter() == null
+                && System.nanoTime() < end; ) {
+            Thread.sleep(10);
+        }
+        assertNotNull(retried.counter(), registry.getMetersAsString());
+        assertNull(registry.find("istio_tcp_connections_closed").tag("response_flags", "DT,UF").counter());
     }
 
     @Test
