@@ -74,9 +74,12 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private java.time.Instant startTime;
     private long startNanos;
     private String serverName;
-    /** Flags of the tcp_proxy connection so far (a retried connect keeps its UF), the host tried last. */
-    /** tcp_proxy's flags in the order they were set, which is the order Envoy prints them in. */
+    /**
+     * Flags of the tcp_proxy connection so far (a retried connect keeps its UF), in the order they were set, which is
+     * the order Envoy prints them in.
+     */
     private final Set<ResponseFlag> tcpFlags = new java.util.LinkedHashSet<>(4);
+    /** The host tried last. */
     private Host lastHost;
     /** The URI SANs of the server's certificate and of this proxy's in the upstream TLS it originated, or null. */
     private String upstreamPeerPrincipal;
