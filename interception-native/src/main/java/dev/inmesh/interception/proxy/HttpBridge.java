@@ -28,7 +28,6 @@ import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPromise;
@@ -1598,7 +1597,7 @@ final class HttpBridge {
                                         "upstream_reset_before_response_started{connection_failure}", 0,
                                         refusal.readableBytes(), ResponseFlag.UPSTREAM_CONNECTION_FAILURE);
                                 gate.drop();
-                                down.writeAndFlush(refusal).addListener(ChannelFutureListener.CLOSE);
+                                closeAfter(down.writeAndFlush(refusal), true); // the upgrade request was read whole
                             }
                             return;
                         }
