@@ -582,8 +582,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerResponse resp = req.response();
         ActiveSpan span = traced.span;
         MultiMap headers = req.headers();
-        // the path (query kept) and the authority the route's rewrites made, null when unchanged
-        String[] rewritten = {null, null};
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(headers), new HeaderMutator.PathAndHost() {
             @Override
             public String path() {
@@ -592,16 +590,16 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
             @Override
             public void setPath(String p) {
-                rewritten[0] = p;
+                traced.rewrittenUri = p;
             }
 
             @Override
             public void setAuthority(String a) {
-                rewritten[1] = a;
+                traced.rewrittenAuthority = a;
             }
         }, traced.originalPath);
         if (!traced.originalPath) {
-            traced.rewrittenPath = rewritten[0];
+            traced.rewrittenPath = traced.rewrittenUri;
         }
         resp.headersEndHandler(v -> {
             HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
@@ -619,7 +617,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 resp.headers().set("x-request-id", traced.requestId); // the connection manager's, last
             }
         });
-        HttpServerRequest forwarded = rewritten(req, rewritten[0], rewritten[1]);
+        HttpServerRequest forwarded = rewritten(req, traced.rewrittenUri, traced.rewrittenAuthority);
         service.handle(traced.webSocket ? watchUpgrade(forwarded, traced) : forwarded);
     }
 
@@ -992,6 +990,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          * the stream info and the access log show then, as for the router's requests; else null.
          */
         String rewrittenPath;
+        /** The path (query kept) and the authority the route's rewrites made, null when unchanged. */
+        String rewrittenUri;
+        String rewrittenAuthority;
         /** Whether the service made the request a WebSocket ({@code toWebSocket()}). */
         boolean upgraded;
         /** Reports the request once its WebSocket's connection closed. */
