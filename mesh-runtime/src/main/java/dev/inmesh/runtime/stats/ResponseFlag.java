@@ -84,8 +84,12 @@ public enum ResponseFlag {
      * they are printed in; empty for null.
      */
     public static Set<ResponseFlag> copyInOrder(Set<ResponseFlag> flags) {
-        return flags == null || flags.isEmpty() ? Set.of()
-                : java.util.Collections.unmodifiableSet(new java.util.LinkedHashSet<>(flags));
+        if (flags == null || flags.isEmpty()) {
+            return Set.of();
+        }
+        // a request's flags come as an EnumSet (the constants' order), whose copy is a long
+        return java.util.Collections.unmodifiableSet(flags instanceof java.util.EnumSet<ResponseFlag> e ? e.clone()
+                : new java.util.LinkedHashSet<>(flags));
     }
 
     /** Long names as Envoy prints them: joined by commas in the set's order, or {@code -} when none. */
