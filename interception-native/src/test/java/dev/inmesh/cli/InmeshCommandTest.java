@@ -28,6 +28,11 @@ class InmeshCommandTest {
     }
 
     @Test
+    void proxyStatusAnswersToIstioctlsShortNamePs() {
+        assertEquals(run("proxy-status", "--help"), run("ps", "--help"));
+    }
+
+    @Test
     void theCommandListSaysWhatEachToolDoesInAWholeSentence() {
         // picocli lists each command by the first line of its description
         String help = run("--help");

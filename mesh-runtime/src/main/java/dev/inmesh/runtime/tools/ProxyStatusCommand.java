@@ -19,7 +19,7 @@ import picocli.CommandLine.Option;
  * last NACK, as {@code istioctl proxy-status} prints SYNCED or not. Exit codes: 0 connected and nothing NACKed, 1
  * disconnected or a type NACKed, 2 the admin endpoint unreachable or its answer unreadable.
  */
-@Command(name = "proxy-status", mixinStandardHelpOptions = true,
+@Command(name = "proxy-status", aliases = "ps", mixinStandardHelpOptions = true,
         description = "Prints the xDS (ADS) status of a running proxy: server, and per type the ACKed version, nonce "
                 + "and last NACK, from its admin endpoint /debug/xds_status.")
 public final class ProxyStatusCommand implements Callable<Integer> {
