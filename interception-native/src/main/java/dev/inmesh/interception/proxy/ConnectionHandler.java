@@ -635,7 +635,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                     metrics.received(inspected + counted[0].downstreamToUpstream.get());
                     metrics.sent(counted[0].upstreamToDownstream.get());
                     // the connection's flags, as its access log line has them (DT when its duration ran out)
-                    metrics.closed(ResponseFlag.copyInOrder(tcpFlags)); // in the order they were set
+                    metrics.closed(tcpFlags); // in the order they were set
                 }
                 TcpRelay.Counters c = counted[0];
                 logTcp(clusterName, inspected + (c == null ? 0 : c.downstreamToUpstream.get()),
