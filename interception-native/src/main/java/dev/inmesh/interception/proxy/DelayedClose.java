@@ -90,9 +90,9 @@ final class DelayedClose extends ChannelInboundHandlerAdapter {
             }
             flushed = true;
             arm(); // the wait for the client's close, a whole timeout from now
-            // the client's bytes are read (and dropped) from now on, so that its close is seen
+            // the client's bytes are read (and dropped) from now on, so that its close is seen (turning autoRead on
+            // starts a read)
             channel.config().setAutoRead(true);
-            channel.read();
         });
     }
 
