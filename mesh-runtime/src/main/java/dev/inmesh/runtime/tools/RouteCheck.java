@@ -23,6 +23,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.UnaryOperator;
 
 /**
  * Runs route table tests in the format of Envoy's {@code router_check_tool} against Inmesh's route table: each test
@@ -418,11 +419,7 @@ public final class RouteCheck {
             }
             found.matchHeaders(true, v.responseHeaders(), response);
         }
-        if (runtime == null) {
-            coverage.add(result, found.covered);
-        } else {
-            coverage.add(result, found.covered, runtime.originals()::get);
-        }
+        coverage.add(result, found.covered, runtime == null ? UnaryOperator.identity() : runtime.originals()::get);
         return new Outcome(c.name(), found.problems, found.mismatches, found.requestHeaders, found.responseHeaders);
     }
 

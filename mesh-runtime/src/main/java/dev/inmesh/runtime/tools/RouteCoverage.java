@@ -60,14 +60,9 @@ public final class RouteCoverage {
         this.source = Objects.requireNonNull(source, "source");
     }
 
-    /** Adds the fields a test found as expected in the decision it had. */
-    void add(RouteResult result, Set<Field> fields) {
-        add(result, fields, r -> r);
-    }
-
     /**
-     * As {@link #add(RouteResult, Set)}, for a decision of a table made from another parse of the configuration:
-     * {@code original} gives the configuration's route, or weighted cluster, for the table's.
+     * Adds the fields a test found as expected in the decision it had; {@code original} gives the configuration's
+     * route, or weighted cluster, for those of the table that decided (one made from another parse of it).
      */
     void add(RouteResult result, Set<Field> fields, java.util.function.UnaryOperator<Object> original) {
         Route route = RouteResult.routeOf(result);
