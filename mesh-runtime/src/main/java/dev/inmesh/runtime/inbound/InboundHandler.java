@@ -598,9 +598,6 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 traced.rewrittenAuthority = a;
             }
         }, traced.originalPath);
-        if (!traced.originalPath) {
-            traced.rewrittenPath = traced.rewrittenUri;
-        }
         resp.headersEndHandler(v -> {
             HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
             if (span != null) {
@@ -909,7 +906,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     (System.nanoTime() - start) / 1_000_000);
         }
         String inboundCluster = cluster != null ? cluster : "inbound|" + localPort(local) + "||";
-        String shownPath = traced.rewrittenPath != null ? traced.rewrittenPath : path;
+        // the rewritten path when no x-envoy-original-path keeps the original, as for the router's requests
+        String shownPath = !traced.originalPath && traced.rewrittenUri != null ? traced.rewrittenUri : path;
         StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), shownPath,
                 req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2"
                         : req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1",
@@ -986,11 +984,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          */
         boolean originalPath = true;
         /**
-         * The path (query kept) a route's rewrite made when no {@code x-envoy-original-path} keeps the original: what
-         * the stream info and the access log show then, as for the router's requests; else null.
+         * The path (query kept) and the authority the route's rewrites made, null when unchanged; the stream info and
+         * the access log show the path when no {@code x-envoy-original-path} keeps the original.
          */
-        String rewrittenPath;
-        /** The path (query kept) and the authority the route's rewrites made, null when unchanged. */
         String rewrittenUri;
         String rewrittenAuthority;
         /** Whether the service made the request a WebSocket ({@code toWebSocket()}). */
