@@ -753,16 +753,13 @@ final class MeshClientRequest implements HttpClientRequest {
         if (streaming) {
             stream(chunk, true); // the rest of a body that already streams
         } else {
-            if (chunked) {
-                // chunked, as a plain Vert.x request sends it: the mesh forwards a body of no stated length so
+            if (!chunked && chunk != null && !headers.contains(HttpHeaders.CONTENT_LENGTH)) {
+                headers.set(HttpHeaders.CONTENT_LENGTH, Integer.toString(chunk.length())); // as Vert.x sets it
+            }
+            // whole: a retry resends it; a chunked one, even empty, is kept so that the mesh forwards a body of no
+            // stated length chunked, as a plain Vert.x request sends it
+            if (chunked || chunk != null && chunk.length() > 0) {
                 body = chunk == null ? Buffer.buffer(0) : Buffer.buffer(chunk.length()).appendBuffer(chunk);
-            } else if (chunk != null) {
-                if (!headers.contains(HttpHeaders.CONTENT_LENGTH)) {
-                    headers.set(HttpHeaders.CONTENT_LENGTH, Integer.toString(chunk.length())); // as Vert.x sets it
-                }
-                if (chunk.length() > 0) {
-                    body = Buffer.buffer(chunk.length()).appendBuffer(chunk); // whole: a retry resends it
-                }
             }
             dispatch();
         }
