@@ -8,7 +8,8 @@ import java.util.random.RandomGenerator;
  * MAGLEV: a lookup table of a prime size (65 537 by default) filled from each host's permutation
  * ({@code offset = xxHash64(key) mod size}, {@code skip = xxHash64(key, seed 1) mod (size - 1) + 1}, the key the
  * host's address or its {@link LbHost#hashKey()}), hosts
- * taking turns in proportion to their weights. A request goes to {@code table[hash mod size]}; a retry that refused the
+ * taking turns in proportion to their weights, in the order of their keys (as Envoy since 1.27: the table does not
+ * depend on the order the hosts came in). A request goes to {@code table[hash mod size]}; a retry that refused the
  * host flips the hash's bits by the attempt number first. A request without a hash takes a random place in the table,
  * as in Envoy.
  */
@@ -54,17 +55,28 @@ final class MaglevLoadBalancer implements LoadBalancer {
                 return;
             }
             int n = hosts.size();
+            // as Envoy: the hosts take their turns in the order of their keys (byte by byte), not in the order they
+            // came in, so that the same hosts always make the same table
+            byte[][] keys = new byte[n][];
+            Integer[] order = new Integer[n];
+            for (int i = 0; i < n; i++) {
+                keys[i] = hosts.get(i).hashKey().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                order[i] = i;
+            }
+            java.util.Arrays.sort(order, (a, b) -> java.util.Arrays.compareUnsigned(keys[a], keys[b]));
             long[] offset = new long[n];
             long[] skip = new long[n];
             long[] next = new long[n];
             double[] weight = new double[n];
             double[] target = new double[n];
+            int[] host = new int[n];
             double maxWeight = 0;
             for (int i = 0; i < n; i++) {
-                String key = hosts.get(i).hashKey();
+                host[i] = order[i];
+                String key = hosts.get(host[i]).hashKey();
                 offset[i] = Long.remainderUnsigned(Xxhash.hash64(key), size);
                 skip[i] = Long.remainderUnsigned(Xxhash.hash64(key, 1), size - 1) + 1;
-                weight[i] = weights[i];
+                weight[i] = weights[host[i]];
                 maxWeight = Math.max(maxWeight, weight[i]);
             }
             int[] t = new int[size];
@@ -82,7 +94,7 @@ final class MaglevLoadBalancer implements LoadBalancer {
                         next[i]++;
                         c = (int) ((offset[i] + skip[i] * next[i]) % size);
                     }
-                    t[c] = i;
+                    t[c] = host[i];
                     next[i]++;
                     filled++;
                 }
