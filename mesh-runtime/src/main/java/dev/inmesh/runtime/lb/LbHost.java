@@ -32,11 +32,18 @@ public interface LbHost {
     /** Whether the host is healthy (not degraded, ejected or excluded); slow start scales healthy hosts only. */
     boolean healthy();
 
-    /** The hosts' own weights, in order. */
+    /**
+     * The hosts' own weights, in order, normalised as Envoy normalises them for a ring or table: each over their sum
+     * (the same arithmetic, so that the same hosts make Envoy's ring or table to the last entry).
+     */
     static double[] weights(java.util.List<? extends LbHost> hosts) {
+        long sum = 0;
+        for (LbHost h : hosts) {
+            sum += h.weight();
+        }
         double[] w = new double[hosts.size()];
         for (int i = 0; i < w.length; i++) {
-            w[i] = hosts.get(i).weight();
+            w[i] = hosts.get(i).weight() * 1.0 / sum;
         }
         return w;
     }

@@ -25,7 +25,8 @@ public interface LoadBalancer {
      * or table the share {@code weight / weights in its locality × locality weight / locality weights} when locality
      * weighting is on.
      *
-     * @param weights one per host, any positive scale
+     * @param weights one per host, normalised as Envoy normalises them (they sum to 1; a ring or table built from
+     *     Envoy's own values is Envoy's to the last entry)
      * @throws UnsupportedOperationException for a policy that does not hash
      */
     default <H extends LbHost> HostSelector<H> newSelector(List<H> hosts, double[] weights,

@@ -68,7 +68,7 @@ final class RingHashLoadBalancer implements LoadBalancer {
             this(hosts, LbHost.weights(hosts), minSize, maxSize, random);
         }
 
-        /** A ring over {@code hosts}, each taking a share in proportion to its entry of {@code weights}. */
+        /** A ring over {@code hosts}, each taking the share its entry of {@code weights} (normalised) gives it. */
         Ring(List<H> hosts, double[] weights, long minSize, long maxSize, RandomGenerator random) {
             this.hosts = hosts;
             this.random = random;
@@ -77,13 +77,9 @@ final class RingHashLoadBalancer implements LoadBalancer {
                 owners = new Object[0];
                 return;
             }
-            double total = 0;
-            for (double w : weights) {
-                total += w;
-            }
             double minNormalized = 1.0;
             for (double w : weights) {
-                minNormalized = Math.min(minNormalized, w / total);
+                minNormalized = Math.min(minNormalized, w);
             }
             // Envoy's scale: the lightest host's share of the minimum, whole, over its normalised weight
             double lightest = Math.max(1, Math.ceil(minNormalized * minSize));
@@ -96,7 +92,7 @@ final class RingHashLoadBalancer implements LoadBalancer {
             double target = 0;
             for (int hi = 0; hi < hosts.size(); hi++) {
                 H h = hosts.get(hi);
-                target += scale * (weights[hi] / total);
+                target += scale * weights[hi];
                 String prefix = h.hashKey() + "_";
                 for (long i = 0; current < target && n < k.length; i++, current++) {
                     k[n] = Xxhash.hash64(prefix + i) ^ Long.MIN_VALUE;

@@ -116,7 +116,9 @@ public final class HostSet {
             long hostTotal = in.stream().mapToLong(Host::weight).sum();
             for (Host h : in) {
                 ring.add(h);
-                weights.add((double) h.weight() / hostTotal * g.weight() / localityTotal);
+                // Envoy's arithmetic, to the last bit: the host's weight, times its locality's share, over the
+                // locality's host weights
+                weights.add(h.weight() * ((double) g.weight() / localityTotal) / hostTotal);
             }
         }
         return builder.selector(key, ring, weights.stream().mapToDouble(Double::doubleValue).toArray());

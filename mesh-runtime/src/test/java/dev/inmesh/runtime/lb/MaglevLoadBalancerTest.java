@@ -73,4 +73,17 @@ class MaglevLoadBalancerTest {
         int[] expected = {1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 0, 1};
         assertTable(java.util.Arrays.stream(expected).mapToObj(h::get).toList(), table);
     }
+
+    @Test
+    void aWeightedTableTakesEnvoysNormalisedWeights() {
+        // Envoy fills the table with each host's weight over the sum of weights, in floating point: with weights 8
+        // and 1, a table of 307 has slots that integer weights would give the other host
+        var h = TestHost.weighted(8, 1);
+        var policy = new MaglevLoadBalancer(new dev.inmesh.api.config.cluster.LbConfig.Maglev(307), new Random(1));
+        HostSelector<TestHost> table = policy.newSelector(h, null);
+        var envoys = new MaglevLoadBalancer.Table<>(h, new double[] {8 / 9.0, 1 / 9.0}, 307, new Random(1));
+        for (int i = 0; i < 307; i++) {
+            assertEquals(envoys.pick(true, i, 0), table.pick(true, i, 0), "slot " + i);
+        }
+    }
 }

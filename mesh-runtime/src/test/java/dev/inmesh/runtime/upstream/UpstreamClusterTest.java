@@ -23,6 +23,7 @@ import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import dev.inmesh.api.config.endpoint.HealthStatus;
 import dev.inmesh.api.config.endpoint.LbEndpoint;
+import dev.inmesh.api.config.endpoint.Locality;
 import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
 import dev.inmesh.runtime.lb.Xxhash;
 import io.vertx.core.Future;
@@ -130,6 +131,33 @@ class UpstreamClusterTest {
             assertEquals(0.10, counts.get("10.0.0.1:8080") / 10_000.0, 0.03, policy + " " + counts);
             assertEquals(Set.of("10.0.0.1:8080", "10.0.0.2:8080"), counts.keySet(), policy.toString());
         }
+    }
+
+    @Test
+    void aLocalityWeightedTableTakesEnvoysNormalisedWeights() {
+        // locality a (weight 1): hosts of weight 1 and 1; b (weight 2): 2 and 9. Envoy gives a host its weight times
+        // its locality's share, over its locality's host weights, in that order of floating point operations
+        List<LbEndpoint> a = List.of(weighted(1, 1), weighted(2, 1));
+        List<LbEndpoint> b = List.of(weighted(3, 2), weighted(4, 9));
+        ClusterLoadAssignment cla = Fixtures.cla("c", new LocalityLbEndpoints(new Locality("r", "a", ""), a, 1, 0),
+                new LocalityLbEndpoints(new Locality("r", "b", ""), b, 2, 0));
+        LbConfig.Maglev config = new LbConfig.Maglev(17);
+        Cluster cluster = new Cluster("c", DiscoveryType.EDS, "", LbPolicy.MAGLEV, config, null,
+                CircuitBreakers.DEFAULTS, null, new CommonLbConfig(50, true), null, null, null, null, false,
+                Metadata.EMPTY);
+        UpstreamCluster c = f.manager(cluster, cla).cluster("c");
+        List<Host> hosts = c.prioritySet().hostSets().get(0).hosts();
+        double[] envoys = {1 * (1 / 3.0) / 2, 1 * (1 / 3.0) / 2, 2 * (2 / 3.0) / 11, 9 * (2 / 3.0) / 11};
+        var table = dev.inmesh.runtime.lb.LoadBalancer.of(LbPolicy.MAGLEV, config, new Random(1))
+                .newSelector(hosts, envoys, null);
+        for (int i = 0; i < 17; i++) {
+            assertEquals(table.pick(true, i, 0), c.chooseHost(LbContext.ofHash(i)), "slot " + i);
+        }
+    }
+
+    private static LbEndpoint weighted(int i, int weight) {
+        return new LbEndpoint(new SocketAddress("10.0.0." + i, 8080), "", HealthStatus.HEALTHY, weight,
+                Metadata.EMPTY);
     }
 
     @Test
