@@ -53,6 +53,8 @@ public final class ClusterParser
         implements ResourceParser<io.envoyproxy.envoy.config.cluster.v3.Cluster, Cluster> {
 
     static final String HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(
+            ClusterParser.class.getName());
     private static final Set<String> HARMLESS_NETWORK_FILTERS = Set.of("istio.metadata_exchange",
             "envoy.filters.network.upstream.metadata_exchange");
 
@@ -326,7 +328,8 @@ public final class ClusterParser
                     if (choices < 2) {
                         throw new FieldError("choice_count", choices + " (expected: >= 2)");
                     }
-                    double bias = lr.hasActiveRequestBias() ? lr.getActiveRequestBias().getDefaultValue() : 1.0;
+                    double bias = lr.hasActiveRequestBias() ? runtimeDouble(lr.getActiveRequestBias(),
+                            "least_request_lb_config.active_request_bias", true) : 1.0;
                     LbConfig.SlowStart slowStart = lr.hasSlowStartConfig() ? slowStart(lr.getSlowStartConfig()) : null;
                     return Fields.record("least_request_lb_config.",
                             () -> new LbConfig.LeastRequest(choices, bias, slowStart));
@@ -569,6 +572,21 @@ public final class ClusterParser
 
     /** The upstream protocol a cluster's HTTP protocol options select. */
     /**
+     * The {@code default_value} of a load balancer's {@code RuntimeDouble} (its {@code runtime_key} has no runtime to
+     * read here). A negative one (with {@code zero}, else one of 0 or less), or NaN, is taken as 1.0, as Envoy's load
+     * balancers take it (they log it and load the cluster), with a warning.
+     */
+    private static double runtimeDouble(io.envoyproxy.envoy.config.core.v3.RuntimeDouble d, String field,
+                                        boolean zero) {
+        double v = d.getDefaultValue();
+        if (zero ? v >= 0 : v > 0) {
+            return v;
+        }
+        LOG.warning(() -> field + ": " + v + " (expected: " + (zero ? ">= 0" : "> 0") + "): 1.0 applies, as in Envoy");
+        return 1.0;
+    }
+
+    /**
      * A {@code slow_start_config}, or null when it sets no window (Envoy turns slow start on only for a window above
      * zero). The aggression's {@code runtime_key} has no runtime to read here: its {@code default_value} applies.
      */
@@ -577,13 +595,8 @@ public final class ClusterParser
             Fields.onlyKnown(s, Set.of("slow_start_window", "aggression", "min_weight_percent"), Set.of());
             java.time.Duration window = s.hasSlowStartWindow() ? Fields.duration(s.getSlowStartWindow())
                     : java.time.Duration.ZERO;
-            double aggression = LbConfig.SlowStart.DEFAULT_AGGRESSION;
-            if (s.hasAggression()) {
-                aggression = s.getAggression().getDefaultValue();
-                if (!(aggression > 0) || Double.isInfinite(aggression)) {
-                    throw new FieldError("aggression.default_value", aggression + " (expected: > 0)");
-                }
-            }
+            double aggression = s.hasAggression() ? runtimeDouble(s.getAggression(),
+                    "slow_start_config.aggression", false) : LbConfig.SlowStart.DEFAULT_AGGRESSION;
             double minWeight = LbConfig.SlowStart.DEFAULT_MIN_WEIGHT_PERCENT;
             if (s.hasMinWeightPercent()) {
                 minWeight = s.getMinWeightPercent().getValue();

@@ -470,16 +470,33 @@ class ClusterParserTest {
     }
 
     @Test
-    void ringHashMaglevAndLeastRequestSettingsOutOfRangeAreRejectedByTheirPathOnce() throws Exception {
+    void ringHashAndMaglevSettingsOutOfRangeAreRejectedByTheirPathOnce() throws Exception {
         assertEquals("Cluster \"x\": ring_hash_lb_config.minimum_ring_size: 4096 (expected: <= maximum_ring_size "
                 + "1024)", error("""
                 {"name": "x", "type": "STATIC", "lbPolicy": "RING_HASH",
                  "ringHashLbConfig": {"minimumRingSize": "4096", "maximumRingSize": "1024"}}"""));
         assertEquals("Cluster \"x\": maglev_lb_config.table_size: 100 (expected: a prime up to 5000011)", error("""
                 {"name": "x", "type": "STATIC", "lbPolicy": "MAGLEV", "maglevLbConfig": {"tableSize": "100"}}"""));
-        assertEquals("Cluster \"x\": least_request_lb_config.active_request_bias: -1.0 (expected: >= 0)", error("""
+    }
+
+    @Test
+    void aNegativeActiveRequestBiasOrAnAggressionOfZeroOrLessLoadsAsOneAsEnvoyTakesThem() throws Exception {
+        // Envoy's load balancers log such a value and use 1.0; the cluster loads
+        assertEquals(new LbConfig.LeastRequest(2, 1.0), PARSER.parse(proto("""
                 {"name": "x", "type": "STATIC", "lbPolicy": "LEAST_REQUEST",
-                 "leastRequestLbConfig": {"activeRequestBias": {"defaultValue": -1, "runtimeKey": "k"}}}"""));
+                 "leastRequestLbConfig": {"activeRequestBias": {"defaultValue": -1, "runtimeKey": "k"}}}"""))
+                .lbConfig());
+        for (String aggression : new String[] {"-1", "0", "\"NaN\""}) {
+            assertEquals(new LbConfig.RoundRobin(new LbConfig.SlowStart(Duration.ofSeconds(60), 1.0, 10.0)),
+                    PARSER.parse(proto("""
+                            {"name": "x", "type": "STATIC", "roundRobinLbConfig": {"slowStartConfig": {
+                             "slowStartWindow": "60s", "aggression": {"defaultValue": %s, "runtimeKey": "k"}}}}"""
+                            .formatted(aggression))).lbConfig(), aggression);
+        }
+        // a bias of 0 is Envoy's round robin by weight, kept
+        assertEquals(new LbConfig.LeastRequest(2, 0.0), PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "LEAST_REQUEST",
+                 "leastRequestLbConfig": {"activeRequestBias": {"defaultValue": 0}}}""")).lbConfig());
     }
 
     @Test
@@ -509,10 +526,6 @@ class ClusterParserTest {
 
     @Test
     void aSlowStartOutOfRangeOrOnAnotherPolicyIsRejectedByPath() throws Exception {
-        assertEquals("Cluster \"x\": round_robin_lb_config.slow_start_config.aggression.default_value: -1.0 "
-                + "(expected: > 0)", error("""
-                {"name": "x", "type": "STATIC", "roundRobinLbConfig": {"slowStartConfig": {"slowStartWindow": "60s",
-                 "aggression": {"defaultValue": -1, "runtimeKey": "k"}}}}"""));
         assertEquals("Cluster \"x\": least_request_lb_config.slow_start_config.min_weight_percent.value: 150.0 "
                 + "(expected: 0 to 100)", error("""
                 {"name": "x", "type": "STATIC", "lbPolicy": "LEAST_REQUEST", "leastRequestLbConfig":

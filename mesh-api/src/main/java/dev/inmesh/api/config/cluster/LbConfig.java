@@ -16,7 +16,8 @@ public sealed interface LbConfig {
      * then (at least 1 ms) over the window.
      *
      * @param window {@code slow_start_window}, positive (a config without one has no slow start at all)
-     * @param aggression {@code aggression.default_value} (default 1.0: a linear ramp), positive
+     * @param aggression {@code aggression.default_value} (default 1.0: a linear ramp), positive (infinite: full
+     *     weight at once)
      * @param minWeightPercent {@code min_weight_percent.value} (default 10), 0 to 100
      */
     record SlowStart(Duration window, double aggression, double minWeightPercent) {
@@ -26,8 +27,7 @@ public sealed interface LbConfig {
         public SlowStart {
             Checks.nonNull(window, "slow_start_config.slow_start_window");
             Checks.check(window.compareTo(Duration.ZERO) > 0, "slow_start_config.slow_start_window", window, "> 0s");
-            Checks.check(aggression > 0 && Double.isFinite(aggression), "slow_start_config.aggression", aggression,
-                    "> 0");
+            Checks.check(aggression > 0, "slow_start_config.aggression", aggression, "> 0");
             Checks.check(minWeightPercent >= 0 && minWeightPercent <= 100, "slow_start_config.min_weight_percent",
                     minWeightPercent, "0 to 100");
         }
