@@ -9,9 +9,9 @@ import java.util.List;
 /**
  * A request's hash from a route's hash policies, combined as Envoy combines them: policies are tried in order; each
  * that yields a hash is mixed in as {@code rotl(previous, 1) ^ new}; a terminal policy that leaves a hash stops the
- * list. Each policy hashes with xxHash64 (seed 0): a header's value (each first rewritten by the policy's
- * {@code regex_rewrite}; several values: sorted, then chained through the seed), a cookie's value, the source IP's
- * text, or a query parameter's raw value (the first one of that name).
+ * list. Each policy hashes with xxHash64 (seed 0): a header's value (a pseudo-header's too; each first rewritten by
+ * the policy's {@code regex_rewrite}; several values: sorted, then chained through the seed), a cookie's value, the
+ * source IP's text, or a query parameter's raw value (the first one of that name).
  */
 public final class HashPolicies {
     private HashPolicies() {}
@@ -60,9 +60,20 @@ public final class HashPolicies {
      */
     public static Long hash(List<HashPolicy> policies, MultiMap headers, String sourceIp, String query,
                             CookieGenerator cookies) {
+        return hash(policies, headers, sourceIp, query, cookies, null);
+    }
+
+    /**
+     * As {@link #hash(List, MultiMap, String, String, CookieGenerator)}; a header policy naming a pseudo-header
+     * ({@code :authority}, {@code :path}, {@code :method}, {@code :scheme}), which Envoy's request headers hold as any
+     * other, hashes the value {@code pseudoHeaders} gives for that name (in lower case), or nothing when it gives null
+     * or is null.
+     */
+    public static Long hash(List<HashPolicy> policies, MultiMap headers, String sourceIp, String query,
+                            CookieGenerator cookies, java.util.function.UnaryOperator<String> pseudoHeaders) {
         Long hash = null;
         for (HashPolicy p : policies) {
-            Long h = one(p, headers, sourceIp, query, cookies);
+            Long h = one(p, headers, sourceIp, query, cookies, pseudoHeaders);
             if (h != null) {
                 long old = hash == null ? 0 : Long.rotateLeft(hash, 1);
                 hash = old ^ h;
@@ -74,9 +85,15 @@ public final class HashPolicies {
         return hash;
     }
 
-    private static Long one(HashPolicy p, MultiMap headers, String sourceIp, String query, CookieGenerator cookies) {
+    private static Long one(HashPolicy p, MultiMap headers, String sourceIp, String query, CookieGenerator cookies,
+                            java.util.function.UnaryOperator<String> pseudoHeaders) {
         if (p instanceof HashPolicy.Header h) {
             List<String> values = headers == null ? List.of() : headers.getAll(h.name());
+            if (h.name().startsWith(":")) {
+                String v = pseudoHeaders == null ? null
+                        : pseudoHeaders.apply(h.name().toLowerCase(java.util.Locale.ROOT));
+                values = v == null ? List.of() : List.of(v);
+            }
             if (values.isEmpty()) {
                 return null;
             }

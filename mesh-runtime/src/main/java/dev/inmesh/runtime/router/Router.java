@@ -1193,7 +1193,7 @@ public final class Router {
                 : policy == null ? null : policy.perTryTimeout();
         Long hash = action.hashPolicies().isEmpty() ? null
                 : HashPolicies.hash(action.hashPolicies(), req.headers, req.sourceIp(), req.query(),
-                        hashesHosts(cluster) ? c -> routingCookie(ex, c) : null);
+                        hashesHosts(cluster) ? c -> routingCookie(ex, c) : null, req::header);
         // the stateful session filter runs before the router: the host the request names, on the path as it came
         ex.session = req.statefulSession.begin(vh, f.route(), req.uri, req.headers);
         int priorityUpdates = retry.previousPrioritiesUpdateFrequency();
@@ -1549,7 +1549,8 @@ public final class Router {
     private static Host relayHost(RouterRequest req, RouteResult.Forward f, UpstreamCluster cluster) {
         RouteAction action = f.action();
         Long hash = action.hashPolicies().isEmpty() ? null
-                : HashPolicies.hash(action.hashPolicies(), req.headers, req.sourceIp(), req.query());
+                : HashPolicies.hash(action.hashPolicies(), req.headers, req.sourceIp(), req.query(), null,
+                        req::header);
         return chooseHost(cluster, req.statefulSession.begin(f.virtualHost(), f.route(), req.uri, req.headers),
                 new LbContext(hash != null, hash == null ? 0 : hash, null, 1, req.originalDestination));
     }
