@@ -7,7 +7,8 @@ import java.util.random.RandomGenerator;
 /**
  * RING_HASH (Ketama), after Envoy: each host gets a share of the ring in proportion to its normalised weight, the
  * ring holding between {@code minimum_ring_size} and {@code maximum_ring_size} entries. Entry {@code i} of a host
- * hashes {@code "<key>_<i>"} with xxHash64 (seed 0), the key its {@code ip:port} or its {@link LbHost#hashKey()}. A
+ * hashes {@code "<key>_<i>"} with xxHash64 (seed 0), or Envoy's MurmurHash2 under {@code hash_function:
+ * MURMUR_HASH_2}, the key its {@code ip:port} or its {@link LbHost#hashKey()}. A
  * request goes to the first entry whose hash is at or after its own (wrapping around); a retry that refused the host
  * moves {@code attempt} entries further. A request without a hash takes a random place on the ring (so that host
  * weights hold), as in Envoy.
@@ -40,7 +41,8 @@ final class RingHashLoadBalancer implements LoadBalancer {
 
     @Override
     public <H extends LbHost> HostSelector<H> newSelector(List<H> hosts, double[] weights, HostSelector<H> previous) {
-        return new Ring<>(List.copyOf(hosts), weights, config.minimumRingSize(), config.maximumRingSize(), random);
+        return new Ring<>(List.copyOf(hosts), weights, config.minimumRingSize(), config.maximumRingSize(),
+                config.hashFunction(), random);
     }
 
     static final class Ring<H extends LbHost> implements HostSelector<H> {
@@ -65,11 +67,15 @@ final class RingHashLoadBalancer implements LoadBalancer {
         private int shift = 63;
 
         Ring(List<H> hosts, long minSize, long maxSize, RandomGenerator random) {
-            this(hosts, LbHost.weights(hosts), minSize, maxSize, random);
+            this(hosts, LbHost.weights(hosts), minSize, maxSize, LbConfig.RingHash.HashFunction.XX_HASH, random);
         }
 
-        /** A ring over {@code hosts}, each taking the share its entry of {@code weights} (normalised) gives it. */
-        Ring(List<H> hosts, double[] weights, long minSize, long maxSize, RandomGenerator random) {
+        /**
+         * A ring over {@code hosts}, each taking the share its entry of {@code weights} (normalised) gives it, its
+         * entries placed by {@code function}.
+         */
+        Ring(List<H> hosts, double[] weights, long minSize, long maxSize, LbConfig.RingHash.HashFunction function,
+             RandomGenerator random) {
             this.hosts = hosts;
             this.random = random;
             if (hosts.isEmpty()) {
@@ -95,7 +101,9 @@ final class RingHashLoadBalancer implements LoadBalancer {
                 target += scale * weights[hi];
                 String prefix = h.hashKey() + "_";
                 for (long i = 0; current < target && n < k.length; i++, current++) {
-                    k[n] = Xxhash.hash64(prefix + i) ^ Long.MIN_VALUE;
+                    String key = prefix + i;
+                    k[n] = (function == LbConfig.RingHash.HashFunction.MURMUR_HASH_2 ? Murmur2.hash64(key)
+                            : Xxhash.hash64(key)) ^ Long.MIN_VALUE;
                     o[n] = hi;
                     n++;
                 }

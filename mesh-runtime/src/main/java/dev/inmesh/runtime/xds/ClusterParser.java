@@ -342,13 +342,15 @@ public final class ClusterParser
                 var rh = c.getRingHashLbConfig();
                 yield Fields.at("ring_hash_lb_config", () -> {
                     Fields.onlyKnown(rh, Set.of("minimum_ring_size", "maximum_ring_size", "hash_function"), Set.of());
-                    if (rh.getHashFunction()
-                            != io.envoyproxy.envoy.config.cluster.v3.Cluster.RingHashLbConfig.HashFunction.XX_HASH) {
-                        throw new FieldError("hash_function", rh.getHashFunction() + " (expected: XX_HASH)");
-                    }
+                    LbConfig.RingHash.HashFunction function = switch (rh.getHashFunction()) {
+                        case XX_HASH -> LbConfig.RingHash.HashFunction.XX_HASH;
+                        case MURMUR_HASH_2 -> LbConfig.RingHash.HashFunction.MURMUR_HASH_2;
+                        case UNRECOGNIZED -> throw new FieldError("hash_function", "unknown value "
+                                + rh.getHashFunctionValue());
+                    };
                     long min = rh.hasMinimumRingSize() ? rh.getMinimumRingSize().getValue() : 1024;
                     long max = rh.hasMaximumRingSize() ? rh.getMaximumRingSize().getValue() : 8_388_608;
-                    return Fields.record("ring_hash_lb_config.", () -> new LbConfig.RingHash(min, max));
+                    return Fields.record("ring_hash_lb_config.", () -> new LbConfig.RingHash(min, max, function));
                 });
             }
             case MAGLEV -> {

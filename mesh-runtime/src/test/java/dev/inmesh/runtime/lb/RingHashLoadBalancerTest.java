@@ -44,6 +44,25 @@ class RingHashLoadBalancerTest {
     }
 
     @Test
+    void aMurmurHash2RingIsEnvoys() {
+        // Envoy's ring_hash_lb_test BasicWithMurmur2: hosts 127.0.0.1:80 to :85, a minimum of 12 entries
+        java.util.List<TestHost> hosts = new java.util.ArrayList<>();
+        for (int port = 80; port <= 85; port++) {
+            hosts.add(new TestHost("127.0.0.1:" + port, 1));
+        }
+        var policy = new RingHashLoadBalancer(new dev.inmesh.api.config.cluster.LbConfig.RingHash(12, 8_388_608,
+                dev.inmesh.api.config.cluster.LbConfig.RingHash.HashFunction.MURMUR_HASH_2), new Random(1));
+        HostSelector<TestHost> ring = policy.newSelector(hosts, null);
+        assertSame(hosts.get(5), ring.pick(true, 0, 0));
+        assertSame(hosts.get(5), ring.pick(true, -1, 0));
+        assertSame(hosts.get(5), ring.pick(true, 1358027074129602068L, 0));
+        assertSame(hosts.get(3), ring.pick(true, 1358027074129602069L, 0));
+        assertSame(hosts.get(2), ring.pick(true, Long.parseUnsignedLong("10150910876324007730"), 0));
+        assertSame(hosts.get(1), ring.pick(true, Long.parseUnsignedLong("9887544217113020895"), 0));
+        assertSame(hosts.get(0), ring.pick(true, Long.parseUnsignedLong("17613279263364193813"), 0));
+    }
+
+    @Test
     void theRingStopsAtTheMaximumSize() {
         // the lightest host would need 3 001 entries for a whole one of its own; the maximum caps that at 2 048
         var ring = new RingHashLoadBalancer.Ring<>(TestHost.weighted(1, 3000), 2048, 2048, new Random(1));

@@ -464,6 +464,10 @@ class ClusterParserTest {
         assertEquals(new LbConfig.RingHash(2048, 4096), PARSER.parse(proto("""
                 {"name": "x", "type": "STATIC", "lbPolicy": "RING_HASH",
                  "ringHashLbConfig": {"minimumRingSize": "2048", "maximumRingSize": "4096"}}""")).lbConfig());
+        assertEquals(new LbConfig.RingHash(1024, 8_388_608, LbConfig.RingHash.HashFunction.MURMUR_HASH_2),
+                PARSER.parse(proto("""
+                        {"name": "x", "type": "STATIC", "lbPolicy": "RING_HASH",
+                         "ringHashLbConfig": {"hashFunction": "MURMUR_HASH_2"}}""")).lbConfig());
         assertEquals(new LbConfig.Maglev(251), PARSER.parse(proto("""
                 {"name": "x", "type": "STATIC", "lbPolicy": "MAGLEV", "maglevLbConfig": {"tableSize": "251"}}"""))
                 .lbConfig());

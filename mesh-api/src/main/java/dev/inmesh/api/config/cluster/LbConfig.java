@@ -85,15 +85,32 @@ public sealed interface LbConfig {
         }
     }
 
-    /** RING_HASH: ring size bounds (defaults 1 024 and 8 388 608); the hash function is always xxHash64. */
-    record RingHash(long minimumRingSize, long maximumRingSize) implements LbConfig {
+    /**
+     * RING_HASH: ring size bounds (defaults 1 024 and 8 388 608) and the hash function that places the hosts' entries
+     * on the ring (xxHash64 by default; a request's hash is always xxHash64's).
+     */
+    record RingHash(long minimumRingSize, long maximumRingSize, HashFunction hashFunction) implements LbConfig {
         public static final RingHash DEFAULTS = new RingHash(1024, 8_388_608);
+
+        /** Envoy's {@code ring_hash_lb_config.hash_function}. */
+        public enum HashFunction {
+            /** xxHash64 with seed 0, Envoy's default. */
+            XX_HASH,
+            /** The 64-bit MurmurHash2 of libstdc++'s {@code std::hash}, as Envoy's. */
+            MURMUR_HASH_2
+        }
 
         public RingHash {
             Checks.range(minimumRingSize, 1, 8_388_608, "ring_hash_lb_config.minimum_ring_size");
             Checks.range(maximumRingSize, 1, 8_388_608, "ring_hash_lb_config.maximum_ring_size");
             Checks.check(minimumRingSize <= maximumRingSize, "ring_hash_lb_config.minimum_ring_size",
                     minimumRingSize, "<= maximum_ring_size " + maximumRingSize);
+            hashFunction = hashFunction == null ? HashFunction.XX_HASH : hashFunction;
+        }
+
+        /** With xxHash64. */
+        public RingHash(long minimumRingSize, long maximumRingSize) {
+            this(minimumRingSize, maximumRingSize, HashFunction.XX_HASH);
         }
     }
 
