@@ -89,7 +89,7 @@ public final class ClusterLoadAssignmentParser
         }
         int weight = 0;
         if (l.hasLoadBalancingWeight()) {
-            weight = l.getLoadBalancingWeight().getValue();
+            weight = CoreParsers.int31(l.getLoadBalancingWeight(), "load_balancing_weight");
             if (weight < 1) {
                 throw new FieldError("load_balancing_weight", weight + " (expected: >= 1)");
             }
@@ -125,7 +125,8 @@ public final class ClusterLoadAssignmentParser
                 }));
         int weight = 1;
         if (e.hasLoadBalancingWeight()) {
-            weight = e.getLoadBalancingWeight().getValue();
+            // Envoy takes up to 4294967295; Inmesh's weights are ints
+            weight = CoreParsers.int31(e.getLoadBalancingWeight(), "load_balancing_weight");
             if (weight < 1) {
                 throw new FieldError("load_balancing_weight", weight + " (expected: >= 1)");
             }

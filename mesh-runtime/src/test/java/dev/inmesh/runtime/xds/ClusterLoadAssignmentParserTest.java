@@ -72,6 +72,19 @@ class ClusterLoadAssignmentParserTest {
     }
 
     @Test
+    void aWeightAboveTheLargestIntIsRejectedWithItsValue() throws Exception {
+        assertEquals("ClusterLoadAssignment \"x\": endpoints[0].lb_endpoints[0].load_balancing_weight: 3000000000 "
+                + "(expected: <= 2147483647)", error("""
+                {"clusterName": "x", "endpoints": [{"lbEndpoints": [
+                  {"endpoint": {"address": {"socketAddress": {"address": "10.0.0.1", "portValue": 80}}},
+                   "loadBalancingWeight": 3000000000}]}]}"""));
+        assertEquals("ClusterLoadAssignment \"x\": endpoints[0].load_balancing_weight: 4294967295 "
+                + "(expected: <= 2147483647)", error("""
+                {"clusterName": "x", "endpoints": [{"loadBalancingWeight": 4294967295, "lbEndpoints": [
+                  {"endpoint": {"address": {"socketAddress": {"address": "10.0.0.1", "portValue": 80}}}}]}]}"""));
+    }
+
+    @Test
     void anEdsHostGivenByNameIsRejectedAsEnvoysEdsRejectsIt() throws Exception {
         // Envoy's EDS resolves an endpoint's address as an IP address ("malformed IP address")
         assertEquals("ClusterLoadAssignment \"x\": endpoints[0].lb_endpoints[1].endpoint.address.socket_address."
