@@ -49,7 +49,7 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
                 c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
                 c.downstreamRemoteAddress(), c.requestedServerName(), null, c.attemptCount(), null, null, null, null,
                 null, false, null, null, c.upstreamTransportFailureReason(), null, -1, -1, null, true, null,
-                c.upstreamClusterObservabilityName());
+                c.upstreamClusterObservabilityName(), -1, -1);
         return new AccessLogEntry(s, null, null, null, null, null, c.connectionTerminationDetails(), false, true,
                 null);
     }

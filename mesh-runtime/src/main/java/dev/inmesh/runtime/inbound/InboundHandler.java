@@ -13,6 +13,7 @@ import dev.inmesh.runtime.router.FaultFilter;
 import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.Grpc;
 import dev.inmesh.runtime.stats.DownstreamStats;
+import dev.inmesh.runtime.stats.HeadSize;
 import dev.inmesh.runtime.stats.IstioService;
 import dev.inmesh.runtime.router.HeaderMutator;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
@@ -143,6 +144,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         long start = System.nanoTime();
         Instant startTime = Instant.now();
         MultiMap headers = req.headers();
+        // the head as it came, before the metadata exchange headers and the untrusted ones are taken off
+        long headBytes = HeadSize.request(req.method().name(), req.uri(),
+                req.authority() == null ? null : req.authority().toString(), headers);
         String peerHeader = headers.get(PeerMetadata.HEADER);
         boolean peerIdSent = headers.contains(PeerMetadata.ID_HEADER);
         WorkloadInfo peer = PeerMetadata.decode(peerHeader);
@@ -205,6 +209,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String remote = IpLiterals.hostPort(remoteIp, remotePort);
         // the request's server span, once it is begun, and the route it took (whose decorator names the span)
         Traced traced = new Traced();
+        traced.headBytes = headBytes;
         traced.hostHeaderFallback = hcm == null || hcm.hostHeaderFallback();
         traced.accessLogs = snapshot.accessLogs(hcm);
         // the response ended; or, for a WebSocket the service accepted, its connection closed (as Envoy reports an
@@ -925,7 +930,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 new RequestLog(traced.accessLogs, h, status == 0 ? null : resp.headers(),
                         traced.accessLogs.isEmpty() ? null : resp.trailers(), shownPath,
                         req.scheme(), traced.span != null && traced.span.sampled()),
-                snapshots.current().clusterManager().observabilityName(inboundCluster));
+                snapshots.current().clusterManager().observabilityName(inboundCluster), traced.headBytes,
+                // a head the caller got, whether or not the body ended
+                HeadSize.response(resp.headWritten() ? status == 0 ? resp.getStatusCode() : status : 0, resp.headers(),
+                        resp.trailers()));
         if (traced.span != null) {
             try {
                 traced.span.tracer().finish(traced.span, info, h, RouteResult.decorator(traced.route), tracing);
@@ -976,6 +984,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          */
         RbacFilter.Chain lateRateLimit;
         RbacFilter.Subject subject;
+        /** The request's head as it arrived, in bytes as HTTP/1.1 writes it ({@link HeadSize#request}). */
+        long headBytes;
         /** Whether the request asks to be a WebSocket ({@link #isWebSocketUpgrade}). */
         boolean webSocket;
         /**

@@ -13,6 +13,7 @@ import dev.inmesh.runtime.lb.HashPolicies;
 import dev.inmesh.runtime.lb.Xxhash;
 import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.stats.DownstreamStats;
+import dev.inmesh.runtime.stats.HeadSize;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.accesslog.RequestLog;
 import dev.inmesh.runtime.stats.StreamInfo;
@@ -1771,7 +1772,9 @@ public final class Router {
                         response.upstream == null ? null : response.upstream.trailers(),
                         ex.rewrittenPath != null ? ex.rewrittenPath : req.uri, req.scheme,
                         ex.span != null && ex.span.sampled()),
-                ex.cluster == null ? null : ex.cluster.config().observabilityName());
+                ex.cluster == null ? null : ex.cluster.config().observabilityName(), req.headBytes,
+                HeadSize.response(status, response.headers,
+                        response.upstream == null ? null : response.upstream.trailers()));
         if (ex.span != null) {
             try {
                 ex.span.tracer().finish(ex.span, info, req.headers, RouteResult.decorator(ex.route), tracing);

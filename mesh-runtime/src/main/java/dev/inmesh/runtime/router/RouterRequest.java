@@ -9,6 +9,7 @@ import dev.inmesh.api.config.listener.RouterFilterConfig;
 import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.runtime.stats.DownstreamStats;
+import dev.inmesh.runtime.stats.HeadSize;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
@@ -38,6 +39,8 @@ public final class RouterRequest implements RouteRequest {
     final long startNanos;
     final Instant startTime;
     final String protocol;
+    /** The request's head as it arrived, in bytes as HTTP/1.1 writes it ({@link HeadSize#request}). */
+    final long headBytes;
     /** The connection manager's {@code server} header for the response; null leaves the header as it comes. */
     ServerHeader serverHeader;
     /** The connection manager's {@code generate_request_id}: whether an absent {@code x-request-id} is made. */
@@ -151,6 +154,7 @@ public final class RouterRequest implements RouteRequest {
         this.startNanos = System.nanoTime();
         this.startTime = Instant.now();
         this.protocol = protocol == null ? "HTTP/1.1" : protocol;
+        this.headBytes = HeadSize.request(method == null ? null : method.name(), this.uri, authority, headers);
     }
 
     /**

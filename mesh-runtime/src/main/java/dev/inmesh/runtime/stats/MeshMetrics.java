@@ -16,8 +16,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * <ul>
  *   <li>{@link #record(StreamInfo)}, once per finished HTTP request (in-JVM and standalone alike):
  *       {@code istio_requests_total}, and the histograms {@code istio_request_duration_milliseconds},
- *       {@code istio_request_bytes} and {@code istio_response_bytes} with Envoy's default buckets, which Istio's
- *       proxies use for all three ({@link #BUCKETS});</li>
+ *       {@code istio_request_bytes} and {@code istio_response_bytes} (the stream's bytes, as Istio reads Envoy's
+ *       downstream bytes meter: heads, bodies and trailers, {@link HeadSize}) with Envoy's default buckets, which
+ *       Istio's proxies use for all three ({@link #BUCKETS});</li>
  *   <li>{@link #tcpConnectionOpened(TcpConnectionInfo)}, per TCP connection the standalone proxy passes through:
  *       {@code istio_tcp_connections_opened_total}, {@code istio_tcp_connections_closed_total},
  *       {@code istio_tcp_sent_bytes_total} (towards the downstream) and {@code istio_tcp_received_bytes_total}
@@ -136,8 +137,9 @@ public final class MeshMetrics {
         }
         m.requests.increment();
         m.duration.record(Math.max(0, s.durationMillis()));
-        m.requestBytes.record(Math.max(0, s.bytesReceived()));
-        m.responseBytes.record(Math.max(0, s.bytesSent()));
+        // as Istio's stats read Envoy's downstream bytes meter: the stream's bytes, heads and trailers included
+        m.requestBytes.record(Math.max(0, s.bytesReceived()) + Math.max(0, s.requestHeadBytes()));
+        m.responseBytes.record(Math.max(0, s.bytesSent()) + Math.max(0, s.responseHeadBytes()));
         if (s.grpcStatus() != null && s.requestMessages() >= 0) {
             // as Istio's stats read the gRPC statistics filter's state: labelled with the reporter and peers only
             MessageMeters mm = messageMeters.computeIfAbsent(labels.peersOnly(), this::newMessageMeters);
@@ -369,8 +371,8 @@ public final class MeshMetrics {
                 Counter.builder("istio_requests").description("Requests, by Istio's standard labels")
                         .tags(tags).register(registry),
                 histogram("istio_request_duration_milliseconds", "Request duration in milliseconds", tags),
-                histogram("istio_request_bytes", "Request body sizes in bytes", tags),
-                histogram("istio_response_bytes", "Response body sizes in bytes", tags));
+                histogram("istio_request_bytes", "Request sizes in bytes, head and body", tags),
+                histogram("istio_response_bytes", "Response sizes in bytes, head, body and trailers", tags));
     }
 
     private DistributionSummary histogram(String name, String description, Tags tags) {

@@ -63,6 +63,11 @@ import java.util.Set;
  *     headers for them; null when not known
  * @param upstreamClusterObservabilityName the cluster's observability name, its {@code alt_stat_name} when it has
  *     one (Envoy's {@code %UPSTREAM_CLUSTER%}); {@link #upstreamCluster} when null
+ * @param requestHeadBytes the request's head as it arrived, in bytes as HTTP/1.1 writes it ({@link HeadSize#request});
+ *     with {@link #bytesReceived}, Istio's {@code istio_request_bytes}; -1 when not known
+ * @param responseHeadBytes the head and trailers of the response sent to the caller, in bytes as HTTP/1.1 writes them
+ *     ({@link HeadSize#response}), 0 when none was sent; with {@link #bytesSent}, Istio's
+ *     {@code istio_response_bytes}; -1 when not known
  */
 public record StreamInfo(
         Direction direction,
@@ -104,9 +109,14 @@ public record StreamInfo(
         String upstreamLocalPrincipal,
         boolean hostHeaderFallback,
         dev.inmesh.runtime.accesslog.RequestLog log,
-        String upstreamClusterObservabilityName) {
+        String upstreamClusterObservabilityName,
+        long requestHeadBytes,
+        long responseHeadBytes) {
 
-    /** A request whose connection manager's access logs are not known, its cluster observed by its name. */
+    /**
+     * A request whose connection manager's access logs and heads' sizes are not known, its cluster observed by its
+     * name.
+     */
     public StreamInfo(Direction direction, Instant startTime, String method, String path, String protocol,
                       int responseCode, Set<ResponseFlag> responseFlags, String responseCodeDetails, long bytesReceived,
                       long bytesSent, long durationMillis, long upstreamServiceTimeMillis, String requestId,
@@ -125,7 +135,7 @@ public record StreamInfo(
                 destinationServiceName, destinationServiceNamespace, grpcStatus, downstreamMutualTls,
                 downstreamPeerPrincipal, downstreamLocalPrincipal, upstreamTransportFailureReason,
                 upstreamPeerPrincipal, requestMessages, responseMessages, upstreamLocalPrincipal, hostHeaderFallback,
-                null, null);
+                null, null, -1, -1);
     }
 
     /** Which side of the workload the request crossed. */
@@ -166,6 +176,6 @@ public record StreamInfo(
                 forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
                 downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
                 destinationServiceName, destinationServiceNamespace, grpcStatus, false, null, null, null, null, -1, -1,
-                null, true, null, null);
+                null, true);
     }
 }

@@ -116,6 +116,39 @@ class InboundHandlerTest {
     }
 
     @Test
+    void istiosRequestAndResponseBytesAreTheBytesOfTheWholeRequestAndResponseAsTheyCrossedTheWire() throws Exception {
+        // as Istio's stats read Envoy's downstream bytes meter: heads and bodies, the metadata exchange header too
+        var snapshots = new dev.inmesh.runtime.snapshot.SnapshotHolder();
+        snapshots.apply(dev.inmesh.runtime.xds.EnvoyConfigReader.read(INBOUND));
+        var registry = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+        var metrics = dev.inmesh.runtime.stats.MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
+        java.util.concurrent.CountDownLatch recorded = new java.util.concurrent.CountDownLatch(1);
+        int own = vertx.createHttpServer().requestHandler(new InboundHandler(req -> req.body().onSuccess(b ->
+                        req.response().putHeader("x-a", "b").end("hello")), snapshots, info -> {
+                    metrics.record(info);
+                    recorded.countDown();
+                })).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        String request = "POST /x HTTP/1.1\r\nhost: a\r\nx-envoy-peer-metadata: Cg0K\r\ncontent-length: 3\r\n\r\nabc";
+        Buffer got = Buffer.buffer();
+        var client = vertx.createNetClient(); // held: Vert.x closes a client no longer referenced
+        var socket = client.connect(own, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        socket.handler(got::appendBuffer);
+        socket.write(request).await(10, TimeUnit.SECONDS);
+        assertTrue(recorded.await(10, TimeUnit.SECONDS));
+        for (int i = 0; i < 100 && !got.toString().endsWith("hello"); i++) {
+            Thread.sleep(20);
+        }
+        assertTrue(got.toString().startsWith("HTTP/1.1 200 OK\r\n"), got.toString());
+        String scrape = registry.scrape();
+        assertTrue(scrape.contains("istio_request_bytes_sum{") && scrape.contains("} " + request.length() + ".0\n"),
+                request.length() + " bytes sent: " + scrape);
+        assertTrue(scrape.contains("} " + got.length() + ".0\n"), got.length() + " bytes answered: " + scrape);
+        client.close();
+        snapshots.close();
+    }
+
+    @Test
     void theServiceSeesXForwardedProtoSetWhenTheCallerSentNoneAndKeptWhenItDid() throws Exception {
         assertEquals("http", seen().getString("x-forwarded-proto"));
         assertEquals("https", seen("x-forwarded-proto", "https").getString("x-forwarded-proto"));

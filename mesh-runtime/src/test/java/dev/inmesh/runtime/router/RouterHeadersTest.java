@@ -620,6 +620,31 @@ class RouterHeadersTest {
     }
 
     @Test
+    void istiosRequestAndResponseBytesCountTheHeadsAsWellAsTheBodies() throws Exception {
+        // as Istio's stats read Envoy's downstream bytes meter: the stream's wire bytes, not only its body
+        var server = rig.vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(b -> req.response()
+                        .putHeader("x-a", "b").end("hello")))
+                .listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        var r = rig.call(rig.router(), RouterRig.request(io.vertx.core.http.HttpMethod.POST, "/x", "abc",
+                "user-agent", "tests"), routeToC(""), rig.clusters(cluster("c", server.actualPort())));
+        assertEquals(200, r.status());
+        assertEquals(3, r.info().bytesReceived(), "the access log's %BYTES_RECEIVED% stays the body's");
+        PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics.create(reg, WorkloadInfo.UNKNOWN).record(r.info());
+        // "POST /x HTTP/1.1\r\n" 18, "user-agent: tests\r\n" 19, "host: svc.local\r\n" 17, "\r\n" 2, the body 3
+        assertEquals(59.0, sum(reg, "istio_request_bytes_sum"), reg.scrape());
+        // at least "HTTP/1.1 200 OK\r\n" 17, "x-a: b\r\n" 8, "content-length: 5\r\n" 19, "\r\n" 2 and the body 5
+        double response = sum(reg, "istio_response_bytes_sum");
+        assertTrue(response >= 51, reg.scrape());
+    }
+
+    /** The value of the one sample of {@code name} in the registry's scrape. */
+    private static double sum(PrometheusMeterRegistry reg, String name) {
+        return reg.scrape().lines().filter(l -> l.startsWith(name + "{")).mapToDouble(l -> Double.parseDouble(
+                l.substring(l.lastIndexOf(' ') + 1))).sum();
+    }
+
+    @Test
     void theUpstreamsPeerMetadataInTheResponseIsNotPassedToTheCaller() {
         // an inbound side (Istio's sidecar, mesh.inbound) answers the caller's metadata exchange with its own; as
         // Istio's outbound side, the client takes it off the response

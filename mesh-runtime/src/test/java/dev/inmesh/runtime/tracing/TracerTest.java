@@ -273,7 +273,7 @@ class TracerTest {
                 i.downstreamLocalAddress(), i.downstreamRemoteAddress(), i.requestedServerName(), i.routeName(),
                 i.attemptCount(), i.peer(), i.destinationService(), i.destinationServiceName(),
                 i.destinationServiceNamespace(), i.grpcStatus(), false, null, null, null, null, -1, -1, null, true,
-                null, "ratings_9080");
+                null, "ratings_9080", -1, -1);
         Map<String, String> tags = t.zipkinSpan(s, observed, h, null, LOCAL).tags();
         assertEquals("outbound|9080||ratings.default.svc.cluster.local", tags.get("upstream_cluster"));
         assertEquals("ratings_9080", tags.get("upstream_cluster.name"));
