@@ -899,12 +899,20 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         recorded[0] = true;
         if (traced.upgraded) {
             closed = false; // a WebSocket ends with its connection: its 101 is the answer
+        } else if (!resp.ended()) {
+            // the caller went away first: Vert.x disposes of the response through its end handler, before its close
+            // handler
+            closed = true;
         }
         if (closed) {
             flags.add(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
+            if (!resp.headWritten()) {
+                details = "downstream_remote_disconnect"; // as the router's answer to a caller gone before it
+            }
         }
         MultiMap h = req.headers();
-        int status = traced.upgraded ? 101 : closed && !resp.ended() ? 0 : resp.getStatusCode();
+        // as Envoy's stream info: the code of the head sent, whether or not its body ended; 0 when none was sent
+        int status = traced.upgraded ? 101 : closed && !resp.headWritten() ? 0 : resp.getStatusCode();
         if (ds != null) {
             // a connection that closed before the response ended is the caller's reset
             ds.requestEnded(status, !closed || resp.ended(), closed && !resp.ended() ? 1 : 0,
@@ -932,8 +940,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                         req.scheme(), traced.span != null && traced.span.sampled()),
                 snapshots.current().clusterManager().observabilityName(inboundCluster), traced.headBytes,
                 // a head the caller got, whether or not the body ended
-                HeadSize.response(resp.headWritten() ? status == 0 ? resp.getStatusCode() : status : 0, resp.headers(),
-                        resp.trailers()));
+                HeadSize.response(resp.headWritten() ? status : 0, resp.headers(), resp.trailers()));
         if (traced.span != null) {
             try {
                 traced.span.tracer().finish(traced.span, info, h, RouteResult.decorator(traced.route), tracing);

@@ -96,6 +96,9 @@ class InboundHandlerTest {
 
     @AfterEach
     void stop() throws Exception {
+        if (ownSnapshots != null) {
+            ownSnapshots.close();
+        }
         mesh.close().await(10, TimeUnit.SECONDS);
         vertx.close().await(10, TimeUnit.SECONDS);
     }
@@ -115,24 +118,39 @@ class InboundHandlerTest {
         return r.bodyAsJsonObject();
     }
 
+    /** The configuration the handlers of {@link #rawCaller} route by, once one is made; closed after each test. */
+    dev.inmesh.runtime.snapshot.SnapshotHolder ownSnapshots;
+    /** The raw callers' client, held: Vert.x closes a client no longer referenced. */
+    io.vertx.core.net.NetClient net;
+
+    /**
+     * A connection to a server of its own whose requests go through an {@link InboundHandler} (configured as
+     * {@link #INBOUND}) to {@code app}, finished requests to {@code observer}: a caller writing raw HTTP/1.1.
+     */
+    private io.vertx.core.net.NetSocket rawCaller(io.vertx.core.Handler<io.vertx.core.http.HttpServerRequest> app,
+                                                  java.util.function.Consumer<StreamInfo> observer) throws Exception {
+        ownSnapshots = new dev.inmesh.runtime.snapshot.SnapshotHolder();
+        ownSnapshots.apply(dev.inmesh.runtime.xds.EnvoyConfigReader.read(INBOUND));
+        int own = vertx.createHttpServer().requestHandler(new InboundHandler(app, ownSnapshots, observer))
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+        net = vertx.createNetClient();
+        return net.connect(own, "127.0.0.1").await(10, TimeUnit.SECONDS);
+    }
+
     @Test
     void istiosRequestAndResponseBytesAreTheBytesOfTheWholeRequestAndResponseAsTheyCrossedTheWire() throws Exception {
         // as Istio's stats read Envoy's downstream bytes meter: heads and bodies, the metadata exchange header too
-        var snapshots = new dev.inmesh.runtime.snapshot.SnapshotHolder();
-        snapshots.apply(dev.inmesh.runtime.xds.EnvoyConfigReader.read(INBOUND));
         var registry = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
                 io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
         var metrics = dev.inmesh.runtime.stats.MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
         java.util.concurrent.CountDownLatch recorded = new java.util.concurrent.CountDownLatch(1);
-        int own = vertx.createHttpServer().requestHandler(new InboundHandler(req -> req.body().onSuccess(b ->
-                        req.response().putHeader("x-a", "b").end("hello")), snapshots, info -> {
+        var socket = rawCaller(req -> req.body().onSuccess(b -> req.response().putHeader("x-a", "b").end("hello")),
+                info -> {
                     metrics.record(info);
                     recorded.countDown();
-                })).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+                });
         String request = "POST /x HTTP/1.1\r\nhost: a\r\nx-envoy-peer-metadata: Cg0K\r\ncontent-length: 3\r\n\r\nabc";
         Buffer got = Buffer.buffer();
-        var client = vertx.createNetClient(); // held: Vert.x closes a client no longer referenced
-        var socket = client.connect(own, "127.0.0.1").await(10, TimeUnit.SECONDS);
         socket.handler(got::appendBuffer);
         socket.write(request).await(10, TimeUnit.SECONDS);
         assertTrue(recorded.await(10, TimeUnit.SECONDS));
@@ -144,8 +162,44 @@ class InboundHandlerTest {
         assertTrue(scrape.contains("istio_request_bytes_sum{") && scrape.contains("} " + request.length() + ".0\n"),
                 request.length() + " bytes sent: " + scrape);
         assertTrue(scrape.contains("} " + got.length() + ".0\n"), got.length() + " bytes answered: " + scrape);
-        client.close();
-        snapshots.close();
+    }
+
+    @Test
+    void aCallerThatLeavesAfterTheResponseHeadIsRecordedWithTheCodeItWasSentAndDc() throws Exception {
+        // as Envoy's stream info keeps the code of the head it encoded: Istio's response_code is 200 (with DC), not 0
+        java.util.concurrent.CompletableFuture<StreamInfo> recorded = new java.util.concurrent.CompletableFuture<>();
+        var socket = rawCaller(req -> req.response().setChunked(true).write("part"), recorded::complete);
+        Buffer got = Buffer.buffer();
+        socket.handler(got::appendBuffer);
+        socket.write("GET /x HTTP/1.1\r\nhost: a\r\n\r\n").await(10, TimeUnit.SECONDS);
+        for (int i = 0; i < 250 && !got.toString().contains("part"); i++) {
+            Thread.sleep(20);
+        }
+        assertTrue(got.toString().startsWith("HTTP/1.1 200 OK\r\n"), got.toString());
+        socket.close().await(10, TimeUnit.SECONDS);
+        StreamInfo info = recorded.get(10, TimeUnit.SECONDS);
+        assertEquals(200, info.responseCode(), info.toString());
+        assertEquals("DC", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
+        var registry = new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+        dev.inmesh.runtime.stats.MeshMetrics.create(registry, WorkloadInfo.UNKNOWN).record(info);
+        String scrape = registry.scrape();
+        assertTrue(scrape.contains("response_code=\"200\"") && scrape.contains("response_flags=\"DC\""), scrape);
+    }
+
+    @Test
+    void aCallerThatLeavesBeforeAnyAnswerIsRecordedWithCodeZeroAndDc() throws Exception {
+        // as Envoy's: no head was encoded, so no code; the stream ended by the caller's disconnect
+        java.util.concurrent.CompletableFuture<StreamInfo> recorded = new java.util.concurrent.CompletableFuture<>();
+        java.util.concurrent.CountDownLatch arrived = new java.util.concurrent.CountDownLatch(1);
+        var socket = rawCaller(req -> arrived.countDown(), recorded::complete);
+        socket.write("GET /x HTTP/1.1\r\nhost: a\r\n\r\n").await(10, TimeUnit.SECONDS);
+        assertTrue(arrived.await(10, TimeUnit.SECONDS));
+        socket.close().await(10, TimeUnit.SECONDS);
+        StreamInfo info = recorded.get(10, TimeUnit.SECONDS);
+        assertEquals(0, info.responseCode(), info.toString());
+        assertEquals("DC", dev.inmesh.runtime.stats.ResponseFlag.format(info.responseFlags()));
+        assertEquals("downstream_remote_disconnect", info.responseCodeDetails());
     }
 
     @Test
