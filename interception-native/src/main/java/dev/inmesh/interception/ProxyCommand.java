@@ -483,7 +483,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     o.getIdentityWaitSeconds());
             proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, uid, gid, eventLoops, observer,
                     noAdmin ? AdminHook.NONE : admin)
-                    .withStats(metrics::tcpConnectionOpened, metrics::upstream)
+                    .withStats(metrics::tcpConnection, metrics::upstream)
                     .withDownstreamStats(metrics::connectionManager, metrics::listener)
                     .withNetworkRbacStats(metrics::networkRbac)
                     .withTcpAccessLog(tcpAccessLog)

@@ -131,7 +131,7 @@ class ProxyDownstreamStatsTest {
                 admin), new InetSocketAddress("127.0.0.1", 0), new InetSocketAddress("127.0.0.1", 0),
                 new InetSocketAddress("127.0.0.1", 0)), drain, xds);
         return StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, metrics::record, hook)
-                .withStats(metrics::tcpConnectionOpened, metrics::upstream)
+                .withStats(metrics::tcpConnection, metrics::upstream)
                 .withDownstreamStats(metrics::connectionManager, metrics::listener));
     }
 

@@ -413,6 +413,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             tcpAccessLogs = snapshot.accessLogs(tcp);
             tcpCluster = pick(tcp.cluster());
             logTcp(tcpCluster, 0, 0);
+            // as Istio's stats filter, which follows the RBAC filters: the connection is reported at its close
+            reportUnrelayed(tcpCluster);
         }
         release();
         ctx.close();
@@ -506,6 +508,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             LOG.fine(() -> "tcp_proxy to " + clusterName + ": no such cluster: closed");
             tcpFlags.add(ResponseFlag.NO_CLUSTER_FOUND);
             logTcp(null, 0, 0);
+            reportUnrelayed(null);
             release();
             ctx.close();
             return;
@@ -544,6 +547,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             LOG.fine(() -> "tcp_proxy to " + clusterName + ": no upstream host for " + destination + ": closed");
             tcpFlags.add(ResponseFlag.NO_HEALTHY_UPSTREAM);
             logTcp(clusterName, 0, 0);
+            reportUnrelayed(clusterName);
             release();
             ctx.close();
             return;
@@ -573,6 +577,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 if (!down.isActive()) {
                     // the client left while connecting: Envoy cancels such a connect (no UF, no host from it)
                     logTcp(clusterName, 0, 0);
+                    reportUnrelayed(clusterName);
                     release();
                 } else if (tried.size() < tcp.maxConnectAttempts()) {
                     retryConnect(ctx, tcp, clusterName, cluster, breakers, tried);
@@ -601,6 +606,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             if (!down.isActive()) {
                 host.stats().requestFinished();
                 logTcp(clusterName, 0, 0);
+                reportUnrelayed(clusterName);
                 release();
                 up.close();
                 return;
@@ -627,6 +633,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             down.pipeline().remove(this);
             var metricsOf = runtime.tcpMetrics;
             var metrics = metricsOf == null ? null : metricsOf.apply(tcpInfo(clusterName));
+            if (metrics != null) {
+                metrics.opened();
+            }
             TcpRelay.Counters[] counted = new TcpRelay.Counters[1];
             counted[0] = TcpRelay.join(down, up, tcp.idleTimeout(), () -> {
                 host.stats().requestFinished();
@@ -662,19 +671,30 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Closes a connection tcp_proxy gives no upstream, counted in Istio's TCP metrics with Envoy's flags.
+     * Closes a connection tcp_proxy gives no upstream, counted in Istio's TCP metrics with Envoy's flags
+     * ({@link #reportUnrelayed}).
      *
      * @param flags the flags in the order Envoy's tcp_proxy sets them
      */
     private void refused(ChannelHandlerContext ctx, String clusterName, ResponseFlag... flags) {
         tcpFlags.addAll(java.util.Arrays.asList(flags));
-        var metricsOf = runtime.tcpMetrics;
-        if (metricsOf != null) {
-            metricsOf.apply(tcpInfo(clusterName)).closed(tcpFlags);
-        }
+        reportUnrelayed(clusterName);
         logTcp(clusterName, 0, 0);
         release();
         ctx.close();
+    }
+
+    /**
+     * Counts a tcp_proxy connection that relayed nothing in Istio's TCP metrics, opened and closed at once with its
+     * flags, as Istio's stats report a connection at its close when they had not before.
+     *
+     * @param clusterName the cluster, or null when it does not exist (the connection's service is then unknown)
+     */
+    private void reportUnrelayed(String clusterName) {
+        var metricsOf = runtime.tcpMetrics;
+        if (metricsOf != null) {
+            metricsOf.apply(tcpInfo(clusterName == null ? "" : clusterName)).closed(tcpFlags);
+        }
     }
 
     /**

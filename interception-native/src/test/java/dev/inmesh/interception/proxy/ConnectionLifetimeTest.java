@@ -93,7 +93,7 @@ class ConnectionLifetimeTest {
         registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, metrics::record,
-                AdminHook.NONE).withStats(metrics::tcpConnectionOpened, metrics::upstream)
+                AdminHook.NONE).withStats(metrics::tcpConnection, metrics::upstream)
                 .withDownstreamStats(metrics::connectionManager, metrics::listener));
         return port;
     }

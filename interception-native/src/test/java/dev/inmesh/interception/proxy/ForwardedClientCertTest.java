@@ -217,7 +217,7 @@ class ForwardedClientCertTest {
         LoopbackProxy proxy = start(TcpRelayTest.config(port, "", "", echo), true);
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         proxy.server.tcpMetrics(MeshMetrics.create(registry, new WorkloadInfo("reviews-v1", "default", "reviews",
-                "v1"))::tcpConnectionOpened);
+                "v1"))::tcpConnection);
         HttpClientOptions o = tls(new HttpClientOptions(), client);
         NetClient net = vertx.createNetClient(new NetClientOptions().setSsl(true).setHostnameVerificationAlgorithm("")
                 .setTrustOptions(o.getTrustOptions()).setKeyCertOptions(o.getKeyCertOptions()));

@@ -87,7 +87,8 @@ class ProxyRbacTest {
         Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, requests::add, AdminHook.NONE)
                 .withWorkloadIdentity(new WorkloadIdentity(TestCertificates.identityDirectory(dir, OWN, MESH_CA)))
-                .withNetworkRbacStats(metrics::networkRbac).withTcpAccessLog(connections::add));
+                .withNetworkRbacStats(metrics::networkRbac).withTcpAccessLog(connections::add)
+                .withStats(metrics::tcpConnection, metrics::upstream));
     }
 
     /** The value of a meter of {@link #registry}'s Prometheus page, or -1 when it is not there. */
@@ -287,6 +288,33 @@ class ProxyRbacTest {
                     json);
         }
     }
+
+    @Test
+    void aConnectionTheNetworkRbacDeniesIsCountedOpenedAndClosedInIstiosTcpMetrics() throws Exception {
+        // Istio's stats filter follows the RBAC filters in istiod's chain and reports the connection at its close
+        try (java.net.ServerSocket upstream = echoUpstream(new AtomicInteger())) {
+            int port = LoopbackProxy.freePort();
+            start(TcpRelayTest.config(port, "", "", upstream.getLocalPort()).replace(
+                    "    - filters:\n", "    - filters:\n" + IstioRbac.TCP_DENY_THEN_ALLOW.indent(6)));
+            assertEquals(null, echo(port, "127.0.0.2"));
+            for (int i = 0; i < 200 && scraped("istio_tcp_connections_closed_total" + TCP_LABELS) < 1; i++) {
+                Thread.sleep(25);
+            }
+            assertEquals(1.0, scraped("istio_tcp_connections_opened_total" + TCP_LABELS), registry.scrape());
+            assertEquals(1.0, scraped("istio_tcp_connections_closed_total" + TCP_LABELS), registry.scrape());
+        }
+    }
+
+    /** The labels of a connection to the cluster backend (no service known) from an unknown peer, with no flags. */
+    private static final String TCP_LABELS = "{connection_security_policy=\"unknown\",destination_app=\"unknown\","
+            + "destination_canonical_revision=\"latest\",destination_canonical_service=\"unknown\","
+            + "destination_cluster=\"unknown\",destination_principal=\"unknown\",destination_service=\"unknown\","
+            + "destination_service_name=\"unknown\",destination_service_namespace=\"unknown\","
+            + "destination_version=\"unknown\",destination_workload=\"unknown\","
+            + "destination_workload_namespace=\"unknown\",reporter=\"source\",request_protocol=\"tcp\","
+            + "response_flags=\"-\",source_app=\"unknown\",source_canonical_revision=\"latest\","
+            + "source_canonical_service=\"unknown\",source_cluster=\"Kubernetes\",source_principal=\"unknown\","
+            + "source_version=\"unknown\",source_workload=\"unknown\",source_workload_namespace=\"unknown\"}";
 
     @Test
     void aNetworkRbacBeforeTheMtlsConnectionManagerReadsTheCallersCertificateAndClosesADeniedConnection()

@@ -30,7 +30,7 @@ class StandaloneProxyStatsTest {
                 port, "") + Http1RequestsTest.clusterC(backend));
         MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
         return StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, metrics::record,
-                AdminHook.NONE).withStats(metrics::tcpConnectionOpened, metrics::upstream)
+                AdminHook.NONE).withStats(metrics::tcpConnection, metrics::upstream)
                 .withDownstreamStats(metrics::connectionManager, metrics::listener));
     }
 

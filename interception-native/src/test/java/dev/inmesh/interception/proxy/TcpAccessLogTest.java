@@ -51,7 +51,7 @@ class TcpAccessLogTest {
                         requests.add(s);
                         metrics.record(s);
                         log.log(s);
-                    }, AdminHook.NONE).withStats(metrics::tcpConnectionOpened, metrics::upstream)
+                    }, AdminHook.NONE).withStats(metrics::tcpConnection, metrics::upstream)
                     .withTcpAccessLog(log::log));
             try {
                 CompletableFuture<String> served = CompletableFuture.supplyAsync(() -> {

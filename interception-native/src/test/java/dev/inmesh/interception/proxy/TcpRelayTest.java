@@ -117,7 +117,7 @@ class TcpRelayTest {
                 new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
         dev.inmesh.runtime.stats.MeshMetrics metrics = dev.inmesh.runtime.stats.MeshMetrics.create(registry,
                 new dev.inmesh.runtime.stats.WorkloadInfo("pod-v1", "default", "pod", "v1"));
-        proxy.server.tcpMetrics(metrics::tcpConnectionOpened);
+        proxy.server.tcpMetrics(metrics::tcpConnection);
         CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
             try (Socket s = upstream.accept()) {
                 String got = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -385,6 +385,60 @@ class TcpRelayTest {
     }
 
     @Test
+    void aConnectionThatGotNoUpstreamIsCountedOpenedAndClosedWithTheSameFlagsAsIstioReportsItAtItsClose()
+            throws Exception {
+        // Istio's stats label all of a connection's metrics alike; one never relayed is reported once, at its close
+        SimpleMeterRegistry registry = closedByTheProxy(config(LoopbackProxy.freePort(), "", "",
+                LoopbackProxy.freePort()));
+        assertEquals(1.0, registry.get("istio_tcp_connections_opened").tag("response_flags", "UF,URX").counter()
+                .count());
+        assertEquals(1.0, registry.get("istio_tcp_connections_closed").tag("response_flags", "UF,URX").counter()
+                .count());
+        assertNull(registry.find("istio_tcp_connections_opened").tag("response_flags", "-").counter(),
+                "no unflagged series for it");
+    }
+
+    @Test
+    void aConnectionToAClusterThatDoesNotExistIsCountedWithNcAndNoService() throws Exception {
+        SimpleMeterRegistry registry = closedByTheProxy(config(LoopbackProxy.freePort(), "", "",
+                upstream.getLocalPort()).replace("cluster: backend", "cluster: nothere"));
+        var closed = registry.get("istio_tcp_connections_closed").tag("response_flags", "NC").counter();
+        assertEquals(1.0, closed.count());
+        assertEquals("unknown", closed.getId().getTag("destination_service_name"));
+        assertEquals(1.0, registry.get("istio_tcp_connections_opened").tag("response_flags", "NC").counter()
+                .count());
+    }
+
+    @Test
+    void aConnectionTheBlackHoleClusterHasNoHostForIsCountedWithUhAndItsName() throws Exception {
+        // Istio's REGISTRY_ONLY sends TCP to its BlackHoleCluster, which has no endpoint: UH, reported at the close
+        SimpleMeterRegistry registry = closedByTheProxy(config(LoopbackProxy.freePort(), "", "")
+                .replace("backend", "BlackHoleCluster"));
+        var opened = registry.get("istio_tcp_connections_opened").tag("response_flags", "UH").counter();
+        assertEquals(1.0, opened.count());
+        assertEquals("BlackHoleCluster", opened.getId().getTag("destination_service_name"));
+        assertEquals(1.0, registry.get("istio_tcp_connections_closed").tag("response_flags", "UH").counter()
+                .count());
+    }
+
+    /**
+     * Replaces the proxy with one of {@code config}, makes one connection, which the proxy closes, and returns the
+     * metrics once they counted its close (or after about 5 s).
+     */
+    private SimpleMeterRegistry closedByTheProxy(String config) throws Exception {
+        proxy.close();
+        proxy = new LoopbackProxy(config);
+        SimpleMeterRegistry registry = metered();
+        try (Socket client = connect()) {
+            assertEquals(-1, readOrReset(client));
+        }
+        for (int i = 0; i < 200 && registry.find("istio_tcp_connections_closed").counter() == null; i++) {
+            Thread.sleep(25);
+        }
+        return registry;
+    }
+
+    @Test
     void anOutboundConnectionIsLabelledWithTheWorkloadOfTheEndpointItReachedAsIstiosClientSide() throws Exception {
         // no metadata exchange: as Istio's client-side stats, the destination is the endpoint's istio.workload
         proxy.close();
@@ -420,7 +474,7 @@ class TcpRelayTest {
     private SimpleMeterRegistry metered() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         MeshMetrics metrics = MeshMetrics.create(registry, new WorkloadInfo("pod-v1", "default", "pod", "v1"));
-        proxy.server.tcpMetrics(metrics::tcpConnectionOpened);
+        proxy.server.tcpMetrics(metrics::tcpConnection);
         proxy.router.upstreamStats(metrics::upstream);
         return registry;
     }
@@ -504,7 +558,7 @@ class TcpRelayTest {
         io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
                 new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
         MeshMetrics metrics = MeshMetrics.create(registry, new WorkloadInfo("ratings-v1", "default", "ratings", "v1"));
-        proxy.server.tcpMetrics(metrics::tcpConnectionOpened);
+        proxy.server.tcpMetrics(metrics::tcpConnection);
         CompletableFuture<Void> served = CompletableFuture.runAsync(() -> {
             try (Socket s = upstream.accept()) {
                 s.getInputStream().readAllBytes();
@@ -534,7 +588,7 @@ class TcpRelayTest {
         io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
                 new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
         MeshMetrics metrics = MeshMetrics.create(registry, new WorkloadInfo("sleep", "default", "sleep", "v1"));
-        proxy.server.tcpMetrics(metrics::tcpConnectionOpened);
+        proxy.server.tcpMetrics(metrics::tcpConnection);
         CompletableFuture<Void> served = CompletableFuture.runAsync(() -> {
             try (Socket s = upstream.accept()) {
                 s.getInputStream().readAllBytes();

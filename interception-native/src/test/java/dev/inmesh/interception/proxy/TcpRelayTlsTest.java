@@ -96,7 +96,7 @@ class TcpRelayTlsTest {
         int port = LoopbackProxy.freePort();
         proxy = new LoopbackProxy(config.apply(port));
         proxy.router.upstreamStats(metrics::upstream);
-        proxy.server.tcpMetrics(metrics::tcpConnectionOpened);
+        proxy.server.tcpMetrics(metrics::tcpConnection);
         proxy.server.tcpAccessLog(dev.inmesh.runtime.accesslog.AccessLog.create(
                 dev.inmesh.runtime.accesslog.AccessLog.Format.TEXT, tcpLines::add)::log);
         try (Socket s = new Socket()) {

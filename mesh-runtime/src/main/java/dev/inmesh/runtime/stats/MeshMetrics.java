@@ -19,7 +19,7 @@ import java.util.concurrent.ConcurrentHashMap;
  *       {@code istio_request_bytes} and {@code istio_response_bytes} (the stream's bytes, as Istio reads Envoy's
  *       downstream bytes meter: heads, bodies and trailers, {@link HeadSize}) with Envoy's default buckets, which
  *       Istio's proxies use for all three ({@link #BUCKETS});</li>
- *   <li>{@link #tcpConnectionOpened(TcpConnectionInfo)}, per TCP connection the standalone proxy passes through:
+ *   <li>{@link #tcpConnection(TcpConnectionInfo)}, per TCP connection the standalone proxy passes through:
  *       {@code istio_tcp_connections_opened_total}, {@code istio_tcp_connections_closed_total},
  *       {@code istio_tcp_sent_bytes_total} (towards the downstream) and {@code istio_tcp_received_bytes_total}
  *       (from the downstream);</li>
@@ -153,10 +153,17 @@ public final class MeshMetrics {
      * may be added as they flow.
      */
     public TcpConnectionMetrics tcpConnectionOpened(TcpConnectionInfo c) {
-        IstioLabels open = tcpLabels(c, Set.of());
-        TcpMeters m = tcpMeters.computeIfAbsent(open, this::newTcpMeters);
-        m.opened.increment();
-        return new TcpConnectionMetrics(this, c, m);
+        TcpConnectionMetrics m = tcpConnection(c);
+        m.opened();
+        return m;
+    }
+
+    /**
+     * The handle through which a TCP connection is counted, nothing counted yet: {@link TcpConnectionMetrics#opened}
+     * once it relays, or only {@link TcpConnectionMetrics#closed} for one that never did.
+     */
+    public TcpConnectionMetrics tcpConnection(TcpConnectionInfo c) {
+        return new TcpConnectionMetrics(this, c);
     }
 
     /** The statistics of an upstream cluster, created on first use. */
@@ -199,37 +206,64 @@ public final class MeshMetrics {
     public static final class TcpConnectionMetrics {
         private final MeshMetrics owner;
         private final TcpConnectionInfo info;
-        private final TcpMeters meters;
+        /** The meters labelled as the connection is while it relays (no flags), made on first use. */
+        private volatile TcpMeters meters;
+        private volatile boolean opened;
         private volatile boolean closed;
 
-        TcpConnectionMetrics(MeshMetrics owner, TcpConnectionInfo info, TcpMeters meters) {
+        TcpConnectionMetrics(MeshMetrics owner, TcpConnectionInfo info) {
             this.owner = owner;
             this.info = info;
-            this.meters = meters;
+        }
+
+        private TcpMeters meters() {
+            TcpMeters m = meters;
+            if (m == null) {
+                m = owner.tcpMeters.computeIfAbsent(owner.tcpLabels(info, Set.of()), owner::newTcpMeters);
+                meters = m;
+            }
+            return m;
+        }
+
+        /** Counts the connection opened, once. */
+        public void opened() {
+            if (!opened) {
+                opened = true;
+                meters().opened.increment();
+            }
         }
 
         /** Bytes sent towards the downstream (the response direction). */
         public void sent(long bytes) {
             if (bytes > 0) {
-                meters.sent.increment(bytes);
+                meters().sent.increment(bytes);
             }
         }
 
         /** Bytes received from the downstream (the request direction). */
         public void received(long bytes) {
             if (bytes > 0) {
-                meters.received.increment(bytes);
+                meters().received.increment(bytes);
             }
         }
 
-        /** Counts the close once, labelled with the connection's final response flags (such as UF). */
+        /**
+         * Counts the close once, labelled with the connection's final response flags (such as UF). A connection not
+         * counted {@link #opened} (no upstream, a network filter closed it) is counted opened now, with the same
+         * labels, as Istio's stats report a connection they had not reported before at its close.
+         */
         public void closed(Set<ResponseFlag> flags) {
             if (closed) {
                 return;
             }
             closed = true;
             IstioLabels l = owner.tcpLabels(info, flags);
-            owner.tcpMeters.computeIfAbsent(l, owner::newTcpMeters).closed.increment();
+            TcpMeters m = owner.tcpMeters.computeIfAbsent(l, owner::newTcpMeters);
+            if (!opened) {
+                opened = true;
+                m.opened.increment();
+            }
+            m.closed.increment();
         }
     }
 
