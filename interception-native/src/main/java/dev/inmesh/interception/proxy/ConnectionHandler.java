@@ -79,6 +79,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
      * the order Envoy prints them in.
      */
     private final Set<ResponseFlag> tcpFlags = new java.util.LinkedHashSet<>(4);
+    /** How often a relayed connection's bytes are added to Istio's TCP metrics: Istio's default, 5 s. */
+    private static final long TCP_REPORTING_SECONDS = 5;
     /** The host tried last. */
     private Host lastHost;
     /** The URI SANs of the server's certificate and of this proxy's in the upstream TLS it originated, or null. */
@@ -637,12 +639,23 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 metrics.opened();
             }
             TcpRelay.Counters[] counted = new TcpRelay.Counters[1];
+            // as Istio's stats (tcp_reporting_duration): the bytes of a long connection every 5 s while it lasts
+            io.netty.util.concurrent.ScheduledFuture<?> reporting = metrics == null ? null
+                    : down.eventLoop().scheduleAtFixedRate(() -> {
+                        TcpRelay.Counters c = counted[0];
+                        if (c != null) {
+                            // the bytes read while inspecting the connection were sent before the relay started
+                            metrics.relayed(inspected + c.downstreamToUpstream.get(), c.upstreamToDownstream.get());
+                        }
+                    }, TCP_REPORTING_SECONDS, TCP_REPORTING_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
             counted[0] = TcpRelay.join(down, up, tcp.idleTimeout(), () -> {
                 host.stats().requestFinished();
+                if (reporting != null) {
+                    reporting.cancel(false);
+                }
                 if (metrics != null && counted[0] != null) {
-                    // the bytes read while inspecting the connection were sent before the relay started
-                    metrics.received(inspected + counted[0].downstreamToUpstream.get());
-                    metrics.sent(counted[0].upstreamToDownstream.get());
+                    metrics.relayed(inspected + counted[0].downstreamToUpstream.get(),
+                            counted[0].upstreamToDownstream.get());
                     // the connection's flags, as its access log line has them (DT when its duration ran out)
                     metrics.closed(tcpFlags); // in the order they were set
                 }

@@ -146,6 +146,40 @@ class TcpRelayTest {
     }
 
     @Test
+    void aLongConnectionsBytesAreCountedWhileItLastsAsIstioReportsThemEveryFiveSeconds() throws Exception {
+        SimpleMeterRegistry registry = metered();
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        CompletableFuture<Void> served = CompletableFuture.runAsync(() -> {
+            try (Socket s = upstream.accept()) {
+                s.getInputStream().readNBytes(4);
+                s.getOutputStream().write("pong!".getBytes(StandardCharsets.UTF_8));
+                done.get(20, TimeUnit.SECONDS); // open until the test is done
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        }, pool);
+        try (Socket client = connect()) {
+            client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            assertEquals("pong!", new String(client.getInputStream().readNBytes(5), StandardCharsets.UTF_8));
+            for (int i = 0; i < 400 && registry.get("istio_tcp_sent_bytes").counter().count() < 5; i++) {
+                Thread.sleep(25); // the first report comes 5 s after the relay began
+            }
+            assertEquals(4.0, registry.get("istio_tcp_received_bytes").counter().count());
+            assertEquals(5.0, registry.get("istio_tcp_sent_bytes").counter().count());
+            assertEquals(0.0, registry.get("istio_tcp_connections_closed").counter().count(), "still open");
+        } finally {
+            done.complete(null);
+        }
+        served.get(10, TimeUnit.SECONDS);
+        for (int i = 0; i < 200 && registry.get("istio_tcp_connections_closed").counter().count() < 1; i++) {
+            Thread.sleep(25);
+        }
+        assertEquals(1.0, registry.get("istio_tcp_connections_closed").counter().count());
+        assertEquals(4.0, registry.get("istio_tcp_received_bytes").counter().count(), "not counted twice");
+        assertEquals(5.0, registry.get("istio_tcp_sent_bytes").counter().count());
+    }
+
+    @Test
     void theServersHalfCloseReachesTheClientWhichCanStillSend() throws Exception {
         CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
             try (Socket s = upstream.accept()) {

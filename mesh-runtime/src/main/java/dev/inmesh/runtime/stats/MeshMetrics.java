@@ -210,6 +210,9 @@ public final class MeshMetrics {
         private volatile TcpMeters meters;
         private volatile boolean opened;
         private volatile boolean closed;
+        /** The totals {@link #relayed} was last given. */
+        private long receivedReported;
+        private long sentReported;
 
         TcpConnectionMetrics(MeshMetrics owner, TcpConnectionInfo info) {
             this.owner = owner;
@@ -245,6 +248,18 @@ public final class MeshMetrics {
             if (bytes > 0) {
                 meters().received.increment(bytes);
             }
+        }
+
+        /**
+         * Adds the bytes the connection has relayed since the last call, given its totals so far: received from the
+         * downstream and sent towards it. For a report every few seconds while it lasts, as Istio's stats add a long
+         * connection's bytes every {@code tcp_reporting_duration}, and one at its close.
+         */
+        public synchronized void relayed(long receivedTotal, long sentTotal) {
+            received(receivedTotal - receivedReported);
+            sent(sentTotal - sentReported);
+            receivedReported = Math.max(receivedReported, receivedTotal);
+            sentReported = Math.max(sentReported, sentTotal);
         }
 
         /**
