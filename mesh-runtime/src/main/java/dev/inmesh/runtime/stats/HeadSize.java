@@ -51,6 +51,15 @@ public final class HeadSize {
             return 0;
         }
         long n = 0;
+        if (m instanceof io.netty.handler.codec.http.HttpHeaders netty) {
+            // Vert.x's HTTP/1 headers: their names and values as they are held, no String made for each
+            var it = netty.iteratorCharSequence();
+            while (it.hasNext()) {
+                Map.Entry<CharSequence, CharSequence> e = it.next();
+                n += e.getKey().length() + COLON_SPACE + e.getValue().length() + CRLF;
+            }
+            return n;
+        }
         for (Map.Entry<String, String> e : m) {
             n += e.getKey().length() + COLON_SPACE + e.getValue().length() + CRLF;
         }
