@@ -2,9 +2,11 @@ package dev.inmesh.interception;
 
 import dev.inmesh.interception.install.CommandRunner;
 import dev.inmesh.interception.install.InstallException;
+import dev.inmesh.interception.install.IptablesBinaries;
 import dev.inmesh.interception.install.ProcessCommandRunner;
 import dev.inmesh.interception.install.RuleInstaller;
 import dev.inmesh.interception.rules.CaptureConfig;
+import dev.inmesh.interception.rules.IpFamily;
 import dev.inmesh.interception.rules.RuleGenerator;
 import dev.inmesh.interception.rules.RuleSet;
 import dev.inmesh.interception.validation.CaptureProbe;
@@ -12,9 +14,11 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -202,26 +206,29 @@ public final class IptablesCommand implements Callable<Integer> {
         }
         RuleSet rules = RuleGenerator.generate(inv.config());
         CommandRunner runner = runners.apply(inv.namespace());
-        RuleInstaller installer = new RuleInstaller(runner, inv.config(), rules, line -> {
+        Consumer<String> log = line -> {
             err.println(line);
             err.flush();
-        });
+        };
         if (inv.dryRun()) {
-            out.print(installer.dryRunText());
+            out.print(new RuleInstaller(runner, inv.config(), rules, log).dryRunText());
             out.flush();
             return EXIT_OK;
         }
         try {
-            if (inv.cleanupOnly()) {
-                installer.cleanup();
-                err.println("iptables: removed the ISTIO_ rules");
-                err.flush();
-                return EXIT_OK;
-            }
-            if (!inv.skipRuleApply()) {
+            if (inv.cleanupOnly() || !inv.skipRuleApply()) {
+                List<IptablesBinaries> binaries = new ArrayList<>();
+                for (IpFamily f : RuleInstaller.families(inv.config())) {
+                    binaries.add(IptablesBinaries.detect(runner, f));
+                }
+                RuleInstaller installer = new RuleInstaller(runner, inv.config(), rules, log, binaries);
+                if (inv.cleanupOnly()) {
+                    installer.cleanup();
+                    log.accept("iptables: removed the ISTIO_ rules");
+                    return EXIT_OK;
+                }
                 RuleInstaller.Outcome outcome = installer.install(inv.reconcile());
-                err.println("iptables: " + outcome.name().toLowerCase(Locale.ROOT));
-                err.flush();
+                log.accept("iptables: " + outcome.name().toLowerCase(Locale.ROOT));
             }
         } catch (InstallException e) {
             err.println("inmesh iptables: " + e.getMessage());

@@ -3,6 +3,7 @@ package dev.inmesh.interception;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.inmesh.interception.install.ProcessCommandRunner;
 import dev.inmesh.interception.testing.NetnsSupport;
@@ -86,6 +87,28 @@ class IptablesCommandNetnsTest {
         assertFalse(ns.iptablesSave().contains("ISTIO_"), ns.iptablesSave());
         assertEquals(126, iptables(with(CAPTURE_ALL, "--skip-rule-apply", "--run-validation",
                 "--probe-timeout", "500ms")));
+    }
+
+    @Test
+    void theRulesGoWhereTheNamespacesOtherRulesAreLegacyIptablesIncluded() {
+        NetnsSupport.assumeCommands("iptables-legacy", "iptables-nft");
+        NetnsSupport.Output legacyRule = ns.run("iptables-legacy", "-t", "nat", "-A", "OUTPUT", "-d", "10.1.2.3/32",
+                "-j", "RETURN");
+        assumeTrue(legacyRule.ok(), () -> "needs the kernel's legacy iptables: skipped (" + legacyRule.stderr() + ")");
+
+        assertEquals(0, iptables(CAPTURE_ALL), err.toString());
+
+        String legacy = ns.exec("iptables-legacy-save");
+        assertTrue(legacy.contains("-A OUTPUT -j ISTIO_OUTPUT"), legacy);
+        assertTrue(legacy.contains("-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001"), legacy);
+        assertFalse(ns.exec("iptables-nft-save").contains("ISTIO_"), ns.exec("iptables-nft-save"));
+        assertEquals(0, iptables(CAPTURE_ALL), err.toString());
+        assertTrue(err.toString().contains("iptables: unchanged"), err.toString());
+
+        assertEquals(0, iptables(with(CAPTURE_ALL, "--cleanup-only")), err.toString());
+        legacy = ns.exec("iptables-legacy-save");
+        assertFalse(legacy.contains("ISTIO_"), legacy);
+        assertTrue(legacy.contains("-A OUTPUT -d 10.1.2.3/32 -j RETURN"), legacy);
     }
 
     @Test

@@ -32,6 +32,7 @@ public final class RuleInstaller {
     private final CaptureConfig config;
     private final RuleSet rules;
     private final Consumer<String> log;
+    private final Map<IpFamily, IptablesBinaries> binaries = new EnumMap<>(IpFamily.class);
 
     /** What an install did. */
     public enum Outcome {
@@ -43,15 +44,34 @@ public final class RuleInstaller {
         RECONCILED
     }
 
+    /** Runs the unsuffixed commands ({@code iptables}, {@code ip6tables}). */
     public RuleInstaller(CommandRunner runner, CaptureConfig config, RuleSet rules, Consumer<String> log) {
+        this(runner, config, rules, log, List.of());
+    }
+
+    /**
+     * Runs the given commands for their families (see {@link IptablesBinaries#detect}); a family not given runs the
+     * unsuffixed ones.
+     */
+    public RuleInstaller(CommandRunner runner, CaptureConfig config, RuleSet rules, Consumer<String> log,
+                         List<IptablesBinaries> binaries) {
         this.runner = Objects.requireNonNull(runner, "runner");
         this.config = Objects.requireNonNull(config, "config");
         this.rules = Objects.requireNonNull(rules, "rules");
         this.log = Objects.requireNonNull(log, "log");
+        for (IpFamily f : IpFamily.values()) {
+            this.binaries.put(f, IptablesBinaries.plain(f));
+        }
+        binaries.forEach(b -> this.binaries.put(b.family(), b));
     }
 
     /** The families this configuration touches: IPv4, and IPv6 when enabled. */
     public List<IpFamily> families() {
+        return families(config);
+    }
+
+    /** The families a configuration touches: IPv4, and IPv6 when enabled. */
+    public static List<IpFamily> families(CaptureConfig config) {
         return config.enableIpv6() ? List.of(IpFamily.V4, IpFamily.V6) : List.of(IpFamily.V4);
     }
 
@@ -76,8 +96,9 @@ public final class RuleInstaller {
         for (IpFamily f : families()) {
             String input = rules.restoreInput(f);
             if (!input.isEmpty()) {
-                steps.add(new Step(f.iptablesRestore() + " --noflush (" + label(f) + " rules)",
-                        List.of(f.iptablesRestore(), "--noflush"), input, false));
+                String restore = binaries.get(f).restore();
+                steps.add(new Step(restore + " --noflush (" + label(f) + " rules)",
+                        List.of(restore, "--noflush"), input, false));
             }
         }
         return steps;
@@ -229,7 +250,7 @@ public final class RuleInstaller {
             }
         }
         for (Rule r : rules.rules(f)) {
-            List<String> check = new ArrayList<>(List.of(f.iptables()));
+            List<String> check = new ArrayList<>(List.of(iptables(f)));
             check.addAll(r.commandArgs("-C"));
             if (!runner.run(check).ok()) {
                 return false;
@@ -266,7 +287,7 @@ public final class RuleInstaller {
         for (int i = generated.size() - 1; i >= 0; i--) {
             Rule r = generated.get(i);
             if (r.inBuiltInChain()) {
-                List<String> delete = new ArrayList<>(List.of(f.iptables()));
+                List<String> delete = new ArrayList<>(List.of(iptables(f)));
                 delete.addAll(r.commandArgs("-D"));
                 deleteRepeatedly(delete);
             }
@@ -274,7 +295,7 @@ public final class RuleInstaller {
         IptablesState state = save(f);
         for (Table t : Table.values()) {
             for (IptablesState.SavedRule jump : state.jumpsIntoIstioChains(t)) {
-                List<String> delete = new ArrayList<>(List.of(f.iptables(), "-t", t.iptablesName(), "-D",
+                List<String> delete = new ArrayList<>(List.of(iptables(f), "-t", t.iptablesName(), "-D",
                         jump.chain()));
                 delete.addAll(jump.spec());
                 deleteRepeatedly(delete);
@@ -282,12 +303,12 @@ public final class RuleInstaller {
         }
         for (Table t : Table.values()) {
             for (String chain : state.istioChains(t)) {
-                runner.run(List.of(f.iptables(), "-t", t.iptablesName(), "-F", chain));
+                runner.run(List.of(iptables(f), "-t", t.iptablesName(), "-F", chain));
             }
         }
         for (Table t : Table.values()) {
             for (String chain : state.istioChains(t)) {
-                runner.run(List.of(f.iptables(), "-t", t.iptablesName(), "-X", chain));
+                runner.run(List.of(iptables(f), "-t", t.iptablesName(), "-X", chain));
             }
         }
     }
@@ -299,12 +320,17 @@ public final class RuleInstaller {
     }
 
     private IptablesState save(IpFamily f) throws InstallException {
-        CommandRunner.Result result = runner.run(List.of(f.iptablesSave()));
+        String save = binaries.get(f).save();
+        CommandRunner.Result result = runner.run(List.of(save));
         if (!result.ok()) {
-            throw new InstallException("cannot read the current rules: `" + f.iptablesSave() + "` exited "
+            throw new InstallException("cannot read the current rules: `" + save + "` exited "
                     + result.exitCode() + ": " + result.firstErrorLine() + " (iptables needs root, or CAP_NET_ADMIN)");
         }
         return IptablesState.parse(result.stdout());
+    }
+
+    private String iptables(IpFamily f) {
+        return binaries.get(f).iptables();
     }
 
     private static String label(IpFamily f) {

@@ -36,6 +36,13 @@ public final class NetnsSupport implements AutoCloseable {
         assumeTrue(why == null, () -> "needs root and ip netns: skipped (" + why + ")");
     }
 
+    /** Skips the calling test unless each command runs ({@code COMMAND --version}). */
+    public static void assumeCommands(String... commands) {
+        for (String command : commands) {
+            assumeTrue(exec(List.of(command, "--version")).ok(), () -> "needs " + command + ": skipped (missing)");
+        }
+    }
+
     private static String unavailableReason() {
         Output id = exec(List.of("id", "-u"));
         if (!id.ok() || !id.stdout().strip().equals("0")) {
