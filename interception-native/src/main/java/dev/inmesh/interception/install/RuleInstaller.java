@@ -4,6 +4,7 @@ import dev.inmesh.interception.rules.CaptureConfig;
 import dev.inmesh.interception.rules.InterceptionMode;
 import dev.inmesh.interception.rules.IpFamily;
 import dev.inmesh.interception.rules.Rule;
+import dev.inmesh.interception.rules.RuleGenerator;
 import dev.inmesh.interception.rules.RuleSet;
 import dev.inmesh.interception.rules.Table;
 import java.util.ArrayList;
@@ -21,7 +22,8 @@ import java.util.function.Consumer;
  * install had applied is removed again before the error is reported.
  *
  * <p>Clean-up removes our chains ({@code ISTIO_*}) in every table, every jump into them from the built-in chains,
- * the other rules this configuration puts into built-in chains, and the TPROXY policy route. Other rules stay.
+ * the other rules this configuration puts into built-in chains in either interception mode, and the TPROXY policy
+ * route. Other rules stay.
  */
 public final class RuleInstaller {
     /** Bounds the loops that delete a rule until none is left (duplicates from earlier installs). */
@@ -264,32 +266,37 @@ public final class RuleInstaller {
      * failure to read the current state is.
      */
     public void cleanup() throws InstallException {
+        // The other interception mode's rules for the same flags too: an install in TPROXY mode leaves marks in the
+        // built-in mangle chains and a policy route that a REDIRECT configuration does not create.
+        InterceptionMode other = config.interceptionMode() == InterceptionMode.TPROXY
+                ? InterceptionMode.REDIRECT : InterceptionMode.TPROXY;
+        RuleSet otherMode = RuleGenerator.generate(config.withInterceptionMode(other));
         for (IpFamily f : families()) {
-            cleanup(f);
+            cleanup(f, otherMode);
         }
-        if (config.interceptionMode() == InterceptionMode.TPROXY) {
-            String mark = Long.toString(config.inboundTproxyMark());
-            String table = Long.toString(config.inboundTproxyRouteTable());
-            for (IpFamily f : families()) {
-                deleteRepeatedly(List.of("ip", "-f", f.ipFamilyName(), "rule", "del", "fwmark", mark,
-                        "lookup", table));
-                runner.run(List.of("ip", "-f", f.ipFamilyName(), "route", "del", "local", "default", "dev", "lo",
-                        "table", table));
-            }
+        String mark = Long.toString(config.inboundTproxyMark());
+        String table = Long.toString(config.inboundTproxyRouteTable());
+        for (IpFamily f : families()) {
+            deleteRepeatedly(List.of("ip", "-f", f.ipFamilyName(), "rule", "del", "fwmark", mark,
+                    "lookup", table));
+            runner.run(List.of("ip", "-f", f.ipFamilyName(), "route", "del", "local", "default", "dev", "lo",
+                    "table", table));
         }
         if (config.enableIpv6()) {
             runner.run(List.of("ip", "-6", "addr", "del", PASSTHROUGH_V6, "dev", "lo"));
         }
     }
 
-    private void cleanup(IpFamily f) throws InstallException {
-        List<Rule> generated = rules.rules(f);
-        for (int i = generated.size() - 1; i >= 0; i--) {
-            Rule r = generated.get(i);
-            if (r.inBuiltInChain()) {
-                List<String> delete = new ArrayList<>(List.of(iptables(f)));
-                delete.addAll(r.commandArgs("-D"));
-                deleteRepeatedly(delete);
+    private void cleanup(IpFamily f, RuleSet otherMode) throws InstallException {
+        for (RuleSet set : List.of(rules, otherMode)) {
+            List<Rule> generated = set.rules(f);
+            for (int i = generated.size() - 1; i >= 0; i--) {
+                Rule r = generated.get(i);
+                if (r.inBuiltInChain()) {
+                    List<String> delete = new ArrayList<>(List.of(iptables(f)));
+                    delete.addAll(r.commandArgs("-D"));
+                    deleteRepeatedly(delete);
+                }
             }
         }
         IptablesState state = save(f);

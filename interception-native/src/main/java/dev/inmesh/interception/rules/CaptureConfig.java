@@ -116,6 +116,15 @@ public record CaptureConfig(
         }
     }
 
+    /** This configuration with another interception mode. */
+    public CaptureConfig withInterceptionMode(InterceptionMode mode) {
+        return new CaptureConfig(proxyPort, inboundCapturePort, inboundTunnelPort, proxyUids, proxyGids, mode,
+                inboundTproxyMark, inboundTproxyRouteTable, inboundPorts, inboundPortsExclude, outboundPortsInclude,
+                outboundPortsExclude, outboundIpRangesInclude, outboundIpRangesExclude, kubeVirtInterfaces,
+                excludeInterfaces, ownerGroups, redirectDns, captureAllDns, dnsServersV4, dnsServersV6, dropInvalid,
+                enableIpv6, hostIpv4LoopbackCidr);
+    }
+
     /** A builder starting from istio-iptables' defaults. */
     public static Builder builder() {
         return new Builder();

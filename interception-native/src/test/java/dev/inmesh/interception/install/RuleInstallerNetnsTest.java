@@ -17,6 +17,8 @@ import org.junit.jupiter.api.Test;
 @Tag("netns")
 class RuleInstallerNetnsTest {
     private static final CaptureConfig REDIRECT = CaptureConfig.builder().inboundPorts("*").serviceCidr("*").build();
+    private static final CaptureConfig TPROXY = CaptureConfig.builder().interceptionMode("TPROXY").inboundPorts("*")
+            .serviceCidr("*").build();
     /** Uses every table and both families: TPROXY (mangle), DNS (raw), drop-invalid, IPv6. */
     private static final CaptureConfig EVERYTHING = CaptureConfig.builder().interceptionMode("TPROXY")
             .inboundPorts("*").inboundPortsExclude("15020,15021").serviceCidr("*").serviceExcludeCidr("10.9.0.0/16")
@@ -96,6 +98,35 @@ class RuleInstallerNetnsTest {
         assertEquals(withoutEmptyTables(v4Before), withoutEmptyTables(v4));
         assertFalse(ns.exec("ip", "rule").contains("lookup 133"));
         assertFalse(ns.exec("ip", "-6", "rule").contains("lookup 133"));
+    }
+
+    @Test
+    void reconcilingATproxyInstallToRedirectLeavesWhatAFreshRedirectInstallLeaves() throws Exception {
+        String fresh = withoutEmptyTables(ns.iptablesSave());
+        installer(REDIRECT).install(true);
+        String redirectOnly = withoutEmptyTables(ns.iptablesSave());
+        installer(REDIRECT).cleanup();
+        assertEquals(fresh, withoutEmptyTables(ns.iptablesSave()));
+        installer(TPROXY).install(true);
+        assertTrue(ns.exec("ip", "rule").contains("lookup 133"), ns.exec("ip", "rule"));
+
+        assertEquals(RuleInstaller.Outcome.RECONCILED, installer(REDIRECT).install(true));
+
+        assertEquals(redirectOnly, withoutEmptyTables(ns.iptablesSave()));
+        assertFalse(ns.exec("ip", "rule").contains("lookup 133"), ns.exec("ip", "rule"));
+        assertEquals("", ns.exec("ip", "route", "show", "table", "133").strip());
+    }
+
+    @Test
+    void cleanupWithTheInstallsFlagsButTheOtherModeStillRemovesEverything() throws Exception {
+        String before = withoutEmptyTables(ns.iptablesSave());
+        installer(TPROXY).install(true);
+
+        installer(REDIRECT).cleanup();
+
+        assertEquals(before, withoutEmptyTables(ns.iptablesSave()));
+        assertFalse(ns.exec("ip", "rule").contains("lookup 133"), ns.exec("ip", "rule"));
+        assertEquals("", ns.exec("ip", "route", "show", "table", "133").strip());
     }
 
     @Test
