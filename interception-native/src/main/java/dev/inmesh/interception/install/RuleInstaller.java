@@ -114,7 +114,9 @@ public final class RuleInstaller {
             steps.add(new Step("add " + PASSTHROUGH_V6 + " to lo",
                     List.of("ip", "-6", "addr", "add", PASSTHROUGH_V6, "dev", "lo"), null, true));
         }
-        if (config.interceptionMode() == InterceptionMode.TPROXY) {
+        // As istio-iptables: the policy route only serves inbound capture, so without inbound ports there is none.
+        CaptureConfig.PortSelection inbound = config.inboundPorts();
+        if (config.interceptionMode() == InterceptionMode.TPROXY && (inbound.all() || !inbound.ports().isEmpty())) {
             String mark = Long.toString(config.inboundTproxyMark());
             String table = Long.toString(config.inboundTproxyRouteTable());
             for (IpFamily f : families()) {

@@ -90,6 +90,18 @@ class RuleInstallerTest {
     }
 
     @Test
+    void tproxyWithoutInboundPortsSetsNoPolicyRouteAsIstioIptables() throws Exception {
+        CaptureConfig outboundOnly = CaptureConfig.builder().interceptionMode("TPROXY").serviceCidr("*").build();
+        FakeCommandRunner runner = kernel(RuleGenerator.generate(outboundOnly), line -> null);
+
+        installer(runner, outboundOnly).install(true);
+
+        assertEquals(1, runner.count("iptables-restore"), runner.commandLines().toString());
+        assertEquals(0, runner.count("ip -f inet rule add") + runner.count("ip -f inet route replace"),
+                runner.commandLines().toString());
+    }
+
+    @Test
     void removesWhatWasAppliedWhenALaterStepFails() {
         FakeCommandRunner runner = kernel(RuleGenerator.generate(TPROXY), line -> line.startsWith("ip -f inet rule add")
                 ? Result.failure(2, "RTNETLINK answers: Operation not supported") : null);
