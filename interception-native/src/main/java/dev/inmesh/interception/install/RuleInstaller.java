@@ -18,7 +18,8 @@ import java.util.function.Consumer;
  * Applies one configuration's rules, checks whether they are already in place, and removes them.
  *
  * <p>Install is idempotent: when our chains exist and hold exactly this configuration's rules, nothing changes; when
- * they hold something else, they are replaced (reconcile) or the install refuses. When a step fails, everything the
+ * they hold something else, they are replaced (reconcile; TCP and UDP are dropped in the filter table meanwhile, as
+ * by istio-iptables' guardrails) or the install refuses. When a step fails, everything the
  * install had applied is removed again before the error is reported.
  *
  * <p>Clean-up removes our chains ({@code ISTIO_*}) in every table, every jump into them from the built-in chains,
@@ -146,7 +147,6 @@ public final class RuleInstaller {
             before.put(f, state);
             present |= state.hasIstioChains();
         }
-        Outcome outcome = Outcome.APPLIED;
         if (present) {
             boolean same = true;
             for (IpFamily f : families()) {
@@ -161,13 +161,51 @@ public final class RuleInstaller {
                 throw new InstallException("ISTIO_ chains already exist and hold other rules than this configuration;"
                         + " nothing was changed (run with --reconcile to replace them, or --cleanup-only first)");
             }
-            log.accept("iptables: existing ISTIO_ rules differ from this configuration; replacing them");
-            cleanup();
-            outcome = Outcome.RECONCILED;
+            log.accept("iptables: existing ISTIO_ rules differ from this configuration; replacing them"
+                    + " (TCP and UDP are dropped meanwhile)");
+            List<List<String>> guardrails = addGuardrails();
+            try {
+                cleanup();
+                runSteps(applySteps(), true);
+                verify();
+            } finally {
+                guardrails.forEach(runner::run);
+            }
+            return Outcome.RECONCILED;
         }
         runSteps(applySteps(), true);
         verify();
-        return outcome;
+        return Outcome.APPLIED;
+    }
+
+    /**
+     * As istio-iptables' guardrails while it reconciles: drops TCP and UDP in the filter table's INPUT, FORWARD and
+     * OUTPUT chains so that nothing passes uncaptured between removing the old rules and applying the new ones.
+     *
+     * @return the commands that remove them again
+     */
+    private List<List<String>> addGuardrails() throws InstallException {
+        List<List<String>> removals = new ArrayList<>();
+        for (IpFamily f : families()) {
+            for (String chain : List.of("INPUT", "FORWARD", "OUTPUT")) {
+                for (String protocol : List.of("tcp", "udp")) {
+                    List<String> rule = List.of("-p", protocol, "-j", "DROP");
+                    List<String> insert = new ArrayList<>(List.of(iptables(f), "-t", "filter", "-I", chain, "1"));
+                    insert.addAll(rule);
+                    CommandRunner.Result result = runner.run(insert);
+                    if (!result.ok()) {
+                        removals.forEach(runner::run);
+                        throw new InstallException("cannot drop traffic while the rules are replaced: `"
+                                + String.join(" ", insert) + "` exited " + result.exitCode() + ": "
+                                + result.firstErrorLine() + "; nothing was changed");
+                    }
+                    List<String> delete = new ArrayList<>(List.of(iptables(f), "-t", "filter", "-D", chain));
+                    delete.addAll(rule);
+                    removals.add(delete);
+                }
+            }
+        }
+        return removals;
     }
 
     private void runSteps(List<Step> steps, boolean rollbackOnFailure) throws InstallException {

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.inmesh.interception.rules.CaptureConfig;
 import dev.inmesh.interception.rules.RuleGenerator;
 import dev.inmesh.interception.testing.NetnsSupport;
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -115,6 +116,30 @@ class RuleInstallerNetnsTest {
         assertEquals(redirectOnly, withoutEmptyTables(ns.iptablesSave()));
         assertFalse(ns.exec("ip", "rule").contains("lookup 133"), ns.exec("ip", "rule"));
         assertEquals("", ns.exec("ip", "route", "show", "table", "133").strip());
+    }
+
+    @Test
+    void reconcilingDropsTcpAndUdpUntilTheNewRulesAreInPlaceAsIstioGuardrails() throws Exception {
+        installer(TPROXY).install(true);
+        CommandRunner real = ProcessCommandRunner.inNamespace(ns.name());
+        List<String> filterWhileApplying = new ArrayList<>();
+        CommandRunner watching = (command, stdin) -> {
+            if (command.get(0).endsWith("-restore")) {
+                filterWhileApplying.add(real.run(List.of("iptables-save", "-t", "filter")).stdout());
+            }
+            return real.run(command, stdin);
+        };
+
+        assertEquals(RuleInstaller.Outcome.RECONCILED, installer(REDIRECT, watching).install(true));
+
+        assertEquals(1, filterWhileApplying.size());
+        for (String chain : List.of("INPUT", "FORWARD", "OUTPUT")) {
+            for (String protocol : List.of("tcp", "udp")) {
+                String drop = "-A " + chain + " -p " + protocol + " -j DROP";
+                assertTrue(filterWhileApplying.get(0).contains(drop), filterWhileApplying.get(0));
+            }
+        }
+        assertFalse(ns.iptablesSave().contains("DROP"), ns.iptablesSave());
     }
 
     @Test

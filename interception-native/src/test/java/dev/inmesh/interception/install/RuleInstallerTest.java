@@ -175,6 +175,23 @@ class RuleInstallerTest {
     }
 
     @Test
+    void reconcilingChangesNothingWhenTrafficCannotBeDroppedMeanwhile() {
+        String save = saveOf(RuleGenerator.generate(CaptureConfig.builder().inboundPorts("9080").build()), IpFamily.V4);
+        FakeCommandRunner runner = new FakeCommandRunner().answering(c -> isSave(c) ? Result.success(save)
+                : String.join(" ", c).equals("iptables -t filter -I FORWARD 1 -p tcp -j DROP")
+                ? Result.failure(1, "iptables: No chain/target/match by that name.") : null);
+
+        InstallException e = assertThrows(InstallException.class, () -> installer(runner, REDIRECT).install(true));
+
+        assertEquals("cannot drop traffic while the rules are replaced: `iptables -t filter -I FORWARD 1 -p tcp -j"
+                + " DROP` exited 1: iptables: No chain/target/match by that name.; nothing was changed", e.getMessage());
+        assertTrue(runner.ran("iptables -t filter -D INPUT -p tcp -j DROP"), "the guardrails added are removed");
+        assertTrue(runner.ran("iptables -t filter -D INPUT -p udp -j DROP"), "the guardrails added are removed");
+        assertEquals(0, runner.count("iptables-restore"));
+        assertEquals(0, runner.count("iptables -t nat -X"));
+    }
+
+    @Test
     void refusesToTouchDifferentIstioRulesWithoutReconcile() {
         String save = saveOf(RuleGenerator.generate(CaptureConfig.builder().inboundPorts("9080").build()), IpFamily.V4);
         FakeCommandRunner runner = new FakeCommandRunner().answering(c -> isSave(c) ? Result.success(save) : null);
