@@ -217,6 +217,7 @@ public final class IptablesCommand implements Callable<Integer> {
         }
         try {
             if (inv.cleanupOnly() || !inv.skipRuleApply()) {
+                enter(runner, inv.namespace());
                 List<IptablesBinaries> binaries = new ArrayList<>();
                 for (IpFamily f : RuleInstaller.families(inv.config())) {
                     binaries.add(IptablesBinaries.detect(runner, f));
@@ -242,6 +243,18 @@ public final class IptablesCommand implements Callable<Integer> {
             return result.captured() ? EXIT_OK : EXIT_VALIDATION_FAILED;
         }
         return EXIT_OK;
+    }
+
+    /** Checks that commands run in the namespace, so that a wrong name is reported as such. */
+    private static void enter(CommandRunner runner, String namespace) throws InstallException {
+        if (namespace.isEmpty()) {
+            return;
+        }
+        CommandRunner.Result result = runner.run(List.of("true"));
+        if (!result.ok()) {
+            throw new InstallException("cannot enter the network namespace " + namespace + ": "
+                    + result.firstErrorLine());
+        }
     }
 
     /** Everything one run needs, resolved from flags, environment and host. */

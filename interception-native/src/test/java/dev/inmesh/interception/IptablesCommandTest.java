@@ -107,6 +107,14 @@ class IptablesCommandTest {
     }
 
     @Test
+    void aNetworkNamespaceThatCannotBeEnteredIsNamedWithExitOne() {
+        assertEquals(1, run(Map.of(), "-b", "*", "--enable-ipv6=false", "--network-namespace", "nowhere"));
+        assertEquals("inmesh iptables: cannot enter the network namespace nowhere: no commands in this test\n",
+                err.toString());
+        assertEquals(List.of("true"), ran);
+    }
+
+    @Test
     void reportsAFailedApplyWithExitOne() {
         assertEquals(1, run(Map.of(), "-b", "*", "--enable-ipv6=false"));
         assertTrue(err.toString().contains("inmesh iptables: no usable iptables: iptables-legacy-save: no commands in"
