@@ -219,8 +219,16 @@ public final class IptablesCommand implements Callable<Integer> {
             if (inv.cleanupOnly() || !inv.skipRuleApply()) {
                 enter(runner, inv.namespace());
                 List<IptablesBinaries> binaries = new ArrayList<>();
-                for (IpFamily f : RuleInstaller.families(inv.config())) {
-                    binaries.add(IptablesBinaries.detect(runner, f));
+                List<IpFamily> families = RuleInstaller.families(inv.config());
+                for (IpFamily f : IpFamily.values()) {
+                    try {
+                        binaries.add(IptablesBinaries.detect(runner, f));
+                    } catch (InstallException e) {
+                        if (families.contains(f)) {
+                            throw e;
+                        }
+                        // a family this configuration leaves alone is only looked at for an earlier install's rules
+                    }
                 }
                 RuleInstaller installer = new RuleInstaller(runner, inv.config(), rules, log, binaries);
                 if (inv.cleanupOnly()) {

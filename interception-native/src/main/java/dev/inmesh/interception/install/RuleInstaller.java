@@ -147,8 +147,9 @@ public final class RuleInstaller {
             before.put(f, state);
             present |= state.hasIstioChains();
         }
-        if (present) {
-            boolean same = true;
+        boolean leftovers = !leftoverFamilies().isEmpty();
+        if (present || leftovers) {
+            boolean same = !leftovers;
             for (IpFamily f : families()) {
                 same &= matches(f, before.get(f));
             }
@@ -306,29 +307,50 @@ public final class RuleInstaller {
      * failure to read the current state is.
      */
     public void cleanup() throws InstallException {
-        // The other interception mode's rules for the same flags too: an install in TPROXY mode leaves marks in the
-        // built-in mangle chains and a policy route that a REDIRECT configuration does not create.
-        InterceptionMode other = config.interceptionMode() == InterceptionMode.TPROXY
-                ? InterceptionMode.REDIRECT : InterceptionMode.TPROXY;
-        RuleSet otherMode = RuleGenerator.generate(config.withInterceptionMode(other));
-        for (IpFamily f : families()) {
-            cleanup(f, otherMode);
+        // The rules of both interception modes with both families for the same flags: an install in TPROXY mode
+        // leaves marks in the built-in mangle chains and a policy route that a REDIRECT configuration does not
+        // create, and one with IPv6 leaves ip6tables rules that a configuration without it does not create.
+        List<RuleSet> sets = new ArrayList<>(List.of(rules));
+        for (InterceptionMode mode : InterceptionMode.values()) {
+            sets.add(RuleGenerator.generate(config.with(mode, true)));
+        }
+        List<IpFamily> cleaned = new ArrayList<>(families());
+        cleaned.addAll(leftoverFamilies());
+        for (IpFamily f : cleaned) {
+            cleanup(f, sets);
         }
         String mark = Long.toString(config.inboundTproxyMark());
         String table = Long.toString(config.inboundTproxyRouteTable());
-        for (IpFamily f : families()) {
+        for (IpFamily f : cleaned) {
             deleteRepeatedly(List.of("ip", "-f", f.ipFamilyName(), "rule", "del", "fwmark", mark,
                     "lookup", table));
             runner.run(List.of("ip", "-f", f.ipFamilyName(), "route", "del", "local", "default", "dev", "lo",
                     "table", table));
         }
-        if (config.enableIpv6()) {
+        if (cleaned.contains(IpFamily.V6)) {
             runner.run(List.of("ip", "-6", "addr", "del", PASSTHROUGH_V6, "dev", "lo"));
         }
     }
 
-    private void cleanup(IpFamily f, RuleSet otherMode) throws InstallException {
-        for (RuleSet set : List.of(rules, otherMode)) {
+    /**
+     * The families this configuration leaves alone (IPv6 when it is off) whose tables hold ISTIO_ chains, left by an
+     * earlier install with other flags; a family whose rules cannot be read holds none.
+     */
+    private List<IpFamily> leftoverFamilies() {
+        List<IpFamily> found = new ArrayList<>();
+        for (IpFamily f : IpFamily.values()) {
+            if (!families().contains(f)) {
+                CommandRunner.Result result = runner.run(List.of(binaries.get(f).save()));
+                if (result.ok() && IptablesState.parse(result.stdout()).hasIstioChains()) {
+                    found.add(f);
+                }
+            }
+        }
+        return found;
+    }
+
+    private void cleanup(IpFamily f, List<RuleSet> sets) throws InstallException {
+        for (RuleSet set : sets) {
             List<Rule> generated = set.rules(f);
             for (int i = generated.size() - 1; i >= 0; i--) {
                 Rule r = generated.get(i);

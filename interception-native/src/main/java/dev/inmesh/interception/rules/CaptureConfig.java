@@ -116,13 +116,13 @@ public record CaptureConfig(
         }
     }
 
-    /** This configuration with another interception mode. */
-    public CaptureConfig withInterceptionMode(InterceptionMode mode) {
+    /** This configuration with another interception mode and IPv6 on or off. */
+    public CaptureConfig with(InterceptionMode mode, boolean ipv6) {
         return new CaptureConfig(proxyPort, inboundCapturePort, inboundTunnelPort, proxyUids, proxyGids, mode,
                 inboundTproxyMark, inboundTproxyRouteTable, inboundPorts, inboundPortsExclude, outboundPortsInclude,
                 outboundPortsExclude, outboundIpRangesInclude, outboundIpRangesExclude, kubeVirtInterfaces,
                 excludeInterfaces, ownerGroups, redirectDns, captureAllDns, dnsServersV4, dnsServersV6, dropInvalid,
-                enableIpv6, hostIpv4LoopbackCidr);
+                ipv6, hostIpv4LoopbackCidr);
     }
 
     /** A builder starting from istio-iptables' defaults. */

@@ -21,12 +21,16 @@ class RuleInstallerNetnsTest {
     private static final CaptureConfig TPROXY = CaptureConfig.builder().interceptionMode("TPROXY").inboundPorts("*")
             .serviceCidr("*").build();
     /** Uses every table and both families: TPROXY (mangle), DNS (raw), drop-invalid, IPv6. */
-    private static final CaptureConfig EVERYTHING = CaptureConfig.builder().interceptionMode("TPROXY")
-            .inboundPorts("*").inboundPortsExclude("15020,15021").serviceCidr("*").serviceExcludeCidr("10.9.0.0/16")
-            .excludeInterfaces("eth9").redirectDns(true).dnsServersV4(List.of("10.0.0.53"))
-            .dnsServersV6(List.of("fd00::53")).dropInvalid(true).enableIpv6(true).build();
+    private static final CaptureConfig EVERYTHING = everything(true);
 
     private NetnsSupport ns;
+
+    private static CaptureConfig everything(boolean ipv6) {
+        return CaptureConfig.builder().interceptionMode("TPROXY").inboundPorts("*").inboundPortsExclude("15020,15021")
+                .serviceCidr("*").serviceExcludeCidr("10.9.0.0/16").excludeInterfaces("eth9").redirectDns(true)
+                .dnsServersV4(List.of("10.0.0.53")).dnsServersV6(List.of("fd00::53")).dropInvalid(true)
+                .enableIpv6(ipv6).build();
+    }
 
     @BeforeEach
     void createNamespace() {
@@ -152,6 +156,30 @@ class RuleInstallerNetnsTest {
         assertEquals(before, withoutEmptyTables(ns.iptablesSave()));
         assertFalse(ns.exec("ip", "rule").contains("lookup 133"), ns.exec("ip", "rule"));
         assertEquals("", ns.exec("ip", "route", "show", "table", "133").strip());
+    }
+
+    @Test
+    void cleanupWithoutIpv6StillRemovesTheIpv6RulesOfAnEarlierInstall() throws Exception {
+        String v6Before = withoutEmptyTables(ns.ip6tablesSave());
+        installer(EVERYTHING).install(true);
+
+        installer(everything(false)).cleanup();
+
+        assertEquals(v6Before, withoutEmptyTables(ns.ip6tablesSave()));
+        assertFalse(ns.exec("ip", "-6", "rule").contains("lookup 133"), ns.exec("ip", "-6", "rule"));
+        assertFalse(ns.exec("ip", "-6", "addr", "show", "dev", "lo").contains("::6/128"));
+    }
+
+    @Test
+    void reconcilingToIpv4OnlyRemovesTheIpv6RulesOfAnEarlierInstall() throws Exception {
+        installer(EVERYTHING).install(true);
+        String v4 = withoutEmptyTables(ns.iptablesSave());
+
+        assertEquals(RuleInstaller.Outcome.RECONCILED, installer(everything(false)).install(true));
+
+        assertEquals(v4, withoutEmptyTables(ns.iptablesSave()));
+        assertFalse(ns.ip6tablesSave().contains("ISTIO_"), ns.ip6tablesSave());
+        assertEquals(RuleInstaller.Outcome.UNCHANGED, installer(everything(false)).install(true));
     }
 
     @Test

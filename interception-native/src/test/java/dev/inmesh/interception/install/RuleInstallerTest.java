@@ -86,7 +86,9 @@ class RuleInstallerTest {
         int rule = runner.indexOf("ip -f inet rule add fwmark 1337 lookup 133");
         int route = runner.indexOf("ip -f inet route replace local default dev lo table 133");
         assertTrue(restore >= 0 && rule > restore && route > rule, runner.commandLines().toString());
-        assertFalse(runner.commandLines().stream().anyMatch(l -> l.startsWith("ip6tables")), "IPv6 is off");
+        assertFalse(runner.commandLines().stream()
+                        .anyMatch(l -> l.startsWith("ip6tables") && !l.equals("ip6tables-save")),
+                "IPv6 is off: ip6tables is only read, for rules of an earlier install");
     }
 
     @Test
@@ -184,7 +186,8 @@ class RuleInstallerTest {
         InstallException e = assertThrows(InstallException.class, () -> installer(runner, REDIRECT).install(true));
 
         assertEquals("cannot drop traffic while the rules are replaced: `iptables -t filter -I FORWARD 1 -p tcp -j"
-                + " DROP` exited 1: iptables: No chain/target/match by that name.; nothing was changed", e.getMessage());
+                + " DROP` exited 1: iptables: No chain/target/match by that name.; nothing was changed",
+                e.getMessage());
         assertTrue(runner.ran("iptables -t filter -D INPUT -p tcp -j DROP"), "the guardrails added are removed");
         assertTrue(runner.ran("iptables -t filter -D INPUT -p udp -j DROP"), "the guardrails added are removed");
         assertEquals(0, runner.count("iptables-restore"));
