@@ -378,27 +378,39 @@ public final class IptablesCommand implements Callable<Integer> {
         return Integer.parseInt(t);
     }
 
-    private static final Pattern DURATION_PART = Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|s|m|h)");
+    private static final Pattern DURATION_PART =
+            Pattern.compile("(\\d+\\.?\\d*|\\.\\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)");
 
-    /** A Go duration as istio-iptables takes it: {@code 5s}, {@code 1500ms}, {@code 1m30s}. */
+    /**
+     * A duration as Go's {@code time.ParseDuration} reads it (istio-iptables' flags, Istio's agent's variables):
+     * {@code 5s}, {@code 1500ms}, {@code 1m30s}, {@code .5s}, {@code 100us}, a sign, or {@code 0}. A negative one is
+     * zero, as a Go timer takes it.
+     */
     static Duration parseDuration(String flag, String text) {
         String t = text.trim();
-        Matcher m = DURATION_PART.matcher(t);
-        double millis = 0;
+        boolean negative = t.startsWith("-");
+        String body = t.startsWith("-") || t.startsWith("+") ? t.substring(1) : t;
+        if (body.equals("0")) {
+            return Duration.ZERO;
+        }
+        Matcher m = DURATION_PART.matcher(body);
+        double nanos = 0;
         int end = 0;
         while (m.find() && m.start() == end) {
             double v = Double.parseDouble(m.group(1));
-            millis += switch (m.group(2)) {
-                case "ms" -> v;
-                case "s" -> v * 1000;
-                case "m" -> v * 60_000;
-                default -> v * 3_600_000;
+            nanos += v * switch (m.group(2)) {
+                case "ns" -> 1;
+                case "ms" -> 1e6;
+                case "s" -> 1e9;
+                case "m" -> 60e9;
+                case "h" -> 3600e9;
+                default -> 1e3;
             };
             end = m.end();
         }
-        if (t.isEmpty() || end != t.length() || millis <= 0) {
-            throw new IllegalArgumentException(flag + ": " + text + " (expected: a positive duration like 5s)");
+        if (body.isEmpty() || end != body.length()) {
+            throw new IllegalArgumentException(flag + ": " + text + " (expected: a duration like 5s)");
         }
-        return Duration.ofMillis((long) millis);
+        return negative ? Duration.ZERO : Duration.ofNanos((long) nanos);
     }
 }

@@ -2,6 +2,7 @@ package dev.inmesh.interception;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.interception.install.CommandRunner;
@@ -103,6 +104,18 @@ class IptablesCommandTest {
         assertEquals(Duration.ofSeconds(5), IptablesCommand.parseDuration("f", "5s"));
         assertEquals(Duration.ofMillis(1500), IptablesCommand.parseDuration("f", "1500ms"));
         assertEquals(Duration.ofSeconds(90), IptablesCommand.parseDuration("f", "1m30s"));
+        assertEquals(Duration.ZERO, IptablesCommand.parseDuration("f", "0"));
+        assertEquals(Duration.ZERO, IptablesCommand.parseDuration("f", "0s"));
+        assertEquals(Duration.ZERO, IptablesCommand.parseDuration("f", "-3s"));
+        assertEquals(Duration.ofMillis(500), IptablesCommand.parseDuration("f", ".5s"));
+        assertEquals(Duration.ofMillis(1500), IptablesCommand.parseDuration("f", "1.s.5s"));
+        assertEquals(Duration.ofMillis(1500), IptablesCommand.parseDuration("f", "+1.5s"));
+        assertEquals(Duration.ofNanos(100_250), IptablesCommand.parseDuration("f", "100us250ns"));
+        assertEquals(Duration.ofNanos(3_000), IptablesCommand.parseDuration("f", "3\u00b5s"));
+        assertEquals(Duration.ofMinutes(90), IptablesCommand.parseDuration("f", "1.5h"));
+        for (String bad : List.of("5", "1m30", "s", "", "1..5s", "1d")) {
+            assertThrows(IllegalArgumentException.class, () -> IptablesCommand.parseDuration("f", bad), bad);
+        }
         assertEquals(2, run(Map.of(), "-n", "--probe-timeout", "soon", "--enable-ipv6=false"));
     }
 
