@@ -24,7 +24,7 @@ import java.util.function.Consumer;
  *
  * <p>Clean-up removes our chains ({@code ISTIO_*}) in every table, every jump into them from the built-in chains,
  * the other rules this configuration puts into built-in chains in either interception mode, and the TPROXY policy
- * route. Other rules stay.
+ * route, for IPv6 too when ip6tables holds ISTIO_ chains of an earlier install. Other rules stay.
  */
 public final class RuleInstaller {
     /** Bounds the loops that delete a rule until none is left (duplicates from earlier installs). */
