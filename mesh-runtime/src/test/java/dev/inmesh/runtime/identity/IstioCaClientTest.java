@@ -235,7 +235,8 @@ class IstioCaClientTest {
         assertTrue(await(() -> ca.calls().size() >= 5, 20), "three failures, then a renewal: " + ca.calls());
         assertTrue(await(() -> !read("cert-chain.pem").equals(first), 10));
         List<TestIstioCa.Call> calls = ca.calls();
-        assertEquals(List.of(true, true, true, true), filesKept.subList(0, 4), "the files while the CA failed");
+        assertEquals(List.of(true, true, true, true), List.copyOf(filesKept).subList(0, 4),
+                "the files while the CA failed");
         assertEquals(List.of(Status.Code.UNAVAILABLE, Status.Code.PERMISSION_DENIED, Status.Code.INTERNAL,
                 Status.Code.OK), calls.subList(1, 5).stream().map(c -> c.answered().getCode()).toList());
         List<Long> gaps = new ArrayList<>();

@@ -436,7 +436,9 @@ class AdsRawServerTest {
         int before = server.deltaRequests.size();
         server.endDeltaStream();
         awaitDeltaRequest(before, r -> r.getTypeUrl().equals(NDS) && r.getResponseNonce().isEmpty());
-        List<String> asked = server.deltaRequests.subList(before, server.deltaRequests.size()).stream()
+        // a copy: the client may still send (an ACK) while the list is read, which a sublist of it would not take
+        List<DeltaDiscoveryRequest> sent = List.copyOf(server.deltaRequests);
+        List<String> asked = sent.subList(before, sent.size()).stream()
                 .filter(r -> r.getResponseNonce().isEmpty()).map(DeltaDiscoveryRequest::getTypeUrl).toList();
         assertEquals(asked.indexOf(ResourceType.LISTENER.typeUrl()) + 1, asked.indexOf(NDS), asked.toString());
         assertEquals(1, asked.stream().filter(NDS::equals).count(), asked.toString());
