@@ -299,22 +299,12 @@ public final class ClusterParser
         return eds.getServiceName();
     }
 
+    /**
+     * The settings of the cluster's {@code lb_policy} from its {@code lb_config}. As Envoy, an {@code lb_config} of
+     * another policy ({@code ring_hash_lb_config} on a ROUND_ROBIN cluster) loads and changes nothing: only the
+     * policy's own settings are read.
+     */
     private static LbConfig lbConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster c, LbPolicy policy) {
-        if (c.hasLeastRequestLbConfig() && policy != LbPolicy.LEAST_REQUEST) {
-            throw new FieldError("least_request_lb_config", "set for lb_policy " + policy);
-        }
-        if (c.hasRingHashLbConfig() && policy != LbPolicy.RING_HASH) {
-            throw new FieldError("ring_hash_lb_config", "set for lb_policy " + policy);
-        }
-        if (c.hasMaglevLbConfig() && policy != LbPolicy.MAGLEV) {
-            throw new FieldError("maglev_lb_config", "set for lb_policy " + policy);
-        }
-        if (c.hasRoundRobinLbConfig() && policy != LbPolicy.ROUND_ROBIN) {
-            throw new FieldError("round_robin_lb_config", "set for lb_policy " + policy);
-        }
-        if (c.hasOriginalDstLbConfig() && policy != LbPolicy.CLUSTER_PROVIDED) {
-            throw new FieldError("original_dst_lb_config", "set for lb_policy " + policy);
-        }
         return switch (policy) {
             case LEAST_REQUEST -> {
                 if (!c.hasLeastRequestLbConfig()) {

@@ -529,14 +529,30 @@ class ClusterParserTest {
     }
 
     @Test
-    void aSlowStartOutOfRangeOrOnAnotherPolicyIsRejectedByPath() throws Exception {
+    void aSlowStartOutOfRangeIsRejectedByPath() throws Exception {
         assertEquals("Cluster \"x\": least_request_lb_config.slow_start_config.min_weight_percent.value: 150.0 "
                 + "(expected: 0 to 100)", error("""
                 {"name": "x", "type": "STATIC", "lbPolicy": "LEAST_REQUEST", "leastRequestLbConfig":
                  {"slowStartConfig": {"slowStartWindow": "60s", "minWeightPercent": {"value": 150}}}}"""));
-        assertEquals("Cluster \"x\": round_robin_lb_config: set for lb_policy RANDOM", error("""
+    }
+
+    @Test
+    void anLbConfigOfAnotherPolicyLoadsAndChangesNothingAsInEnvoy() throws Exception {
+        // Envoy's load balancer reads only its own policy's settings; the others are never looked at
+        Cluster random = PARSER.parse(proto("""
                 {"name": "x", "type": "STATIC", "lbPolicy": "RANDOM",
                  "roundRobinLbConfig": {"slowStartConfig": {"slowStartWindow": "60s"}}}"""));
+        assertEquals(LbPolicy.RANDOM, random.lbPolicy());
+        assertEquals(new LbConfig.Default(), random.lbConfig());
+        assertEquals(new LbConfig.Default(), PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "ROUND_ROBIN",
+                 "ringHashLbConfig": {"minimumRingSize": "4096", "maximumRingSize": "1024"}}""")).lbConfig());
+        assertEquals(LbConfig.RingHash.DEFAULTS, PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "RING_HASH", "maglevLbConfig": {"tableSize": "100"}}"""))
+                .lbConfig());
+        assertEquals(LbConfig.Maglev.DEFAULTS, PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "MAGLEV",
+                 "originalDstLbConfig": {"upstreamPortOverride": 8080}}""")).lbConfig());
     }
 
     @Test
