@@ -87,8 +87,9 @@ final class RingHashLoadBalancer implements LoadBalancer {
             for (double w : weights) {
                 minNormalized = Math.min(minNormalized, w);
             }
-            // Envoy's scale: the lightest host's share of the minimum, whole, over its normalised weight
-            double lightest = Math.max(1, Math.ceil(minNormalized * minSize));
+            // Envoy's scale: the lightest host's share of the minimum, whole, over its normalised weight (a size of
+            // 0 makes an empty ring, as Envoy's: no host is picked)
+            double lightest = Math.ceil(minNormalized * minSize);
             double scale = Math.min(lightest / minNormalized, (double) maxSize);
             int size = (int) Math.ceil(scale);
             long[] k = new long[size + hosts.size()];
@@ -109,6 +110,10 @@ final class RingHashLoadBalancer implements LoadBalancer {
                 }
             }
             keys = java.util.Arrays.copyOf(k, n);
+            if (n == 0) {
+                owners = new Object[0];
+                return;
+            }
             int[] sorted = java.util.Arrays.copyOf(o, n);
             PairSort.sort(keys, sorted);
             owners = new Object[n];

@@ -173,6 +173,26 @@ class UpstreamClusterTest {
     }
 
     @Test
+    void aRingOfMinimumSizeZeroIsEmptyAndPicksNoHostAsEnvoys() {
+        // Envoy's scale is ceil(lightest share x minimum_ring_size) over that share: 0 entries, and its empty ring
+        // gives no host (503 no healthy upstream)
+        ClusterLoadAssignment cla = Fixtures.cla("c", 3);
+        for (long[] sizes : new long[][] {{0, 8_388_608}, {0, 0}}) {
+            Cluster cluster = new Cluster("c", DiscoveryType.EDS, "", LbPolicy.RING_HASH,
+                    new LbConfig.RingHash(sizes[0], sizes[1]), null, CircuitBreakers.DEFAULTS, null, null, null,
+                    null, null, null, false, Metadata.EMPTY);
+            UpstreamCluster c = f.manager(cluster, cla).cluster("c");
+            assertEquals(3, c.prioritySet().hostSets().get(0).hosts().size());
+            assertEquals(Map.of("none", 20), picks(c, 20), java.util.Arrays.toString(sizes));
+            assertNull(c.chooseHost(LbContext.ofHash(42)));
+        }
+        // a minimum of 1 still gives every host its entry
+        Cluster one = new Cluster("c", DiscoveryType.EDS, "", LbPolicy.RING_HASH, new LbConfig.RingHash(1, 1024),
+                null, CircuitBreakers.DEFAULTS, null, null, null, null, null, null, false, Metadata.EMPTY);
+        assertEquals(3, picks(f.manager(one, cla).cluster("c"), 300).size());
+    }
+
+    @Test
     void drainingHostsDoNotCountSoTheyCannotPushAPriorityIntoPanic() {
         ClusterLoadAssignment cla = Fixtures.cla("c", new LocalityLbEndpoints(null, List.of(
                 Fixtures.endpoint(1, HealthStatus.HEALTHY), Fixtures.endpoint(2, HealthStatus.DRAINING),

@@ -474,6 +474,22 @@ class ClusterParserTest {
     }
 
     @Test
+    void aRingSizeOfZeroLoadsAsEnvoysSchemaAllowsIt() throws Exception {
+        // ring_hash_lb_config's sizes are bounded by 8388608 only; a ring of 0 entries then picks no host
+        assertEquals(new LbConfig.RingHash(0, 8_388_608), PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "RING_HASH",
+                 "ringHashLbConfig": {"minimumRingSize": "0"}}""")).lbConfig());
+        assertEquals(new LbConfig.RingHash(0, 0), PARSER.parse(proto("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "RING_HASH",
+                 "ringHashLbConfig": {"minimumRingSize": "0", "maximumRingSize": "0"}}""")).lbConfig());
+        // a maximum of 0 under the default minimum of 1024 is Envoy's minimum_ring_size > maximum_ring_size
+        assertEquals("Cluster \"x\": ring_hash_lb_config.minimum_ring_size: 1024 (expected: <= maximum_ring_size "
+                + "0)", error("""
+                {"name": "x", "type": "STATIC", "lbPolicy": "RING_HASH",
+                 "ringHashLbConfig": {"maximumRingSize": "0"}}"""));
+    }
+
+    @Test
     void ringHashAndMaglevSettingsOutOfRangeAreRejectedByTheirPathOnce() throws Exception {
         assertEquals("Cluster \"x\": ring_hash_lb_config.minimum_ring_size: 4096 (expected: <= maximum_ring_size "
                 + "1024)", error("""

@@ -87,7 +87,8 @@ public sealed interface LbConfig {
 
     /**
      * RING_HASH: ring size bounds (defaults 1 024 and 8 388 608) and the hash function that places the hosts' entries
-     * on the ring (xxHash64 by default; a request's hash is always xxHash64's).
+     * on the ring (xxHash64 by default; a request's hash is always xxHash64's). A bound of 0, which Envoy's
+     * {@code ring_hash_lb_config} takes, makes an empty ring, as Envoy's: no host is ever picked.
      */
     record RingHash(long minimumRingSize, long maximumRingSize, HashFunction hashFunction) implements LbConfig {
         public static final RingHash DEFAULTS = new RingHash(1024, 8_388_608);
@@ -101,8 +102,8 @@ public sealed interface LbConfig {
         }
 
         public RingHash {
-            Checks.range(minimumRingSize, 1, 8_388_608, "ring_hash_lb_config.minimum_ring_size");
-            Checks.range(maximumRingSize, 1, 8_388_608, "ring_hash_lb_config.maximum_ring_size");
+            Checks.range(minimumRingSize, 0, 8_388_608, "ring_hash_lb_config.minimum_ring_size");
+            Checks.range(maximumRingSize, 0, 8_388_608, "ring_hash_lb_config.maximum_ring_size");
             Checks.check(minimumRingSize <= maximumRingSize, "ring_hash_lb_config.minimum_ring_size",
                     minimumRingSize, "<= maximum_ring_size " + maximumRingSize);
             hashFunction = hashFunction == null ? HashFunction.XX_HASH : hashFunction;
