@@ -246,7 +246,8 @@ public final class ConfigDumpBuilder {
                     continue;
                 }
                 if (bundle.isStatic(ResourceType.CLUSTER, name)) {
-                    clusters.addStaticClusters(ClustersConfigDump.StaticCluster.newBuilder().setCluster(Any.pack(m))
+                    clusters.addStaticClusters(ClustersConfigDump.StaticCluster.newBuilder()
+                            .setCluster(Any.pack(EnvoyJson.withUnknownTypesNamed(m)))
                             .setLastUpdated(timestamp(v == null ? null : v.lastUpdated())));
                 } else {
                     clusters.addDynamicActiveClusters(dynamicCluster(m, v));
@@ -387,7 +388,7 @@ public final class ConfigDumpBuilder {
 
     private static ClustersConfigDump.DynamicCluster dynamicCluster(Message m, ResourceBundle.Version v) {
         ClustersConfigDump.DynamicCluster.Builder c = ClustersConfigDump.DynamicCluster.newBuilder()
-                .setCluster(Any.pack(m));
+                .setCluster(Any.pack(EnvoyJson.withUnknownTypesNamed(m)));
         if (v != null) {
             c.setVersionInfo(v.versionInfo()).setLastUpdated(timestamp(v.lastUpdated()));
         }

@@ -47,6 +47,7 @@ import java.util.Set;
  * it) are read by {@link CoreParsers#http2ProtocolOptions}: the streams per connection, the windows and the header
  * table are applied to the hosts' HTTP/2 connections. The typed options' {@code auto_config} is rejected by name.
  * The {@code alt_stat_name} is the cluster's observability name ({@link Cluster#observabilityName()}).
+ * The {@code load_balancing_policy} is read by {@link LbPolicyParser}.
  * Anything else that is set and not implemented is rejected with its path.
  */
 public final class ClusterParser
@@ -59,9 +60,10 @@ public final class ClusterParser
             "envoy.filters.network.upstream.metadata_exchange");
 
     private static final Set<String> SUPPORTED = Set.of("name", "type", "eds_cluster_config", "connect_timeout",
-            "lb_policy", "load_assignment", "circuit_breakers", "outlier_detection", "common_lb_config",
-            "upstream_bind_config", "dns_refresh_rate", "cleanup_interval", "typed_extension_protocol_options",
-            "metadata", "ring_hash_lb_config", "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config",
+            "lb_policy", "load_balancing_policy", "load_assignment", "circuit_breakers", "outlier_detection",
+            "common_lb_config", "upstream_bind_config", "dns_refresh_rate", "cleanup_interval",
+            "typed_extension_protocol_options", "metadata", "ring_hash_lb_config", "maglev_lb_config",
+            "least_request_lb_config", "round_robin_lb_config",
             "original_dst_lb_config", "http2_protocol_options", "transport_socket", "filters", "dns_lookup_family",
             "common_http_protocol_options", "upstream_connection_options", "transport_socket_matches",
             "respect_dns_ttl", "dns_jitter", "typed_dns_resolver_config", "http_protocol_options", "alt_stat_name");
@@ -108,18 +110,19 @@ public final class ClusterParser
             }
             edsServiceName = Fields.at("eds_cluster_config", () -> edsConfig(c.getEdsClusterConfig()));
         }
-        LbPolicy policy = switch (c.getLbPolicy()) {
+        // as Envoy: load_balancing_policy, when set, decides the policy, and lb_policy and lb_config are not read
+        LbPolicyParser.Typed typed = LbPolicyParser.typed(c) ? LbPolicyParser.parse(c, type) : null;
+        LbPolicy policy = typed != null ? typed.policy() : switch (c.getLbPolicy()) {
             case ROUND_ROBIN -> LbPolicy.ROUND_ROBIN;
             case LEAST_REQUEST -> LbPolicy.LEAST_REQUEST;
             case RANDOM -> LbPolicy.RANDOM;
             case RING_HASH -> LbPolicy.RING_HASH;
             case MAGLEV -> LbPolicy.MAGLEV;
             case CLUSTER_PROVIDED -> LbPolicy.CLUSTER_PROVIDED;
-            case LOAD_BALANCING_POLICY_CONFIG -> throw new FieldError("lb_policy",
-                    "LOAD_BALANCING_POLICY_CONFIG is not supported");
+            case LOAD_BALANCING_POLICY_CONFIG -> throw new IllegalStateException("typed: " + c.getLbPolicy());
             case UNRECOGNIZED -> throw new FieldError("lb_policy", "unknown value " + c.getLbPolicyValue());
         };
-        LbConfig lbConfig = lbConfig(c, policy);
+        LbConfig lbConfig = typed != null ? typed.config() : lbConfig(c, policy);
         Duration connectTimeout = null;
         if (c.hasConnectTimeout()) {
             connectTimeout = Fields.duration(c.getConnectTimeout());
@@ -133,6 +136,7 @@ public final class ClusterParser
                 ? Fields.at("outlier_detection", () -> outlierDetection(c.getOutlierDetection())) : null;
         CommonLbConfig common = c.hasCommonLbConfig()
                 ? Fields.at("common_lb_config", () -> commonLbConfig(c.getCommonLbConfig())) : null;
+        common = typed != null ? typed.onto(common) : common;
         if (common != null && common.useHostnameForHashing() && type != DiscoveryType.STRICT_DNS) {
             // as Envoy: a host's hostname is its name resolved only in a STRICT_DNS cluster
             throw new FieldError("common_lb_config.consistent_hashing_lb_config.use_hostname_for_hashing",
@@ -306,25 +310,9 @@ public final class ClusterParser
      */
     private static LbConfig lbConfig(io.envoyproxy.envoy.config.cluster.v3.Cluster c, LbPolicy policy) {
         return switch (policy) {
-            case LEAST_REQUEST -> {
-                if (!c.hasLeastRequestLbConfig()) {
-                    yield LbConfig.LeastRequest.DEFAULTS;
-                }
-                var lr = c.getLeastRequestLbConfig();
-                yield Fields.at("least_request_lb_config", () -> {
-                    Fields.onlyKnown(lr, Set.of("choice_count", "active_request_bias", "slow_start_config"),
-                            Set.of());
-                    int choices = lr.hasChoiceCount() ? lr.getChoiceCount().getValue() : 2;
-                    if (choices < 2) {
-                        throw new FieldError("choice_count", choices + " (expected: >= 2)");
-                    }
-                    double bias = lr.hasActiveRequestBias() ? runtimeDouble(lr.getActiveRequestBias(),
-                            "least_request_lb_config.active_request_bias", true) : 1.0;
-                    LbConfig.SlowStart slowStart = lr.hasSlowStartConfig() ? slowStart(lr.getSlowStartConfig()) : null;
-                    return Fields.record("least_request_lb_config.",
-                            () -> new LbConfig.LeastRequest(choices, bias, slowStart));
-                });
-            }
+            case LEAST_REQUEST -> c.hasLeastRequestLbConfig()
+                    ? Fields.at("least_request_lb_config", () -> leastRequest(c.getLeastRequestLbConfig()))
+                    : LbConfig.LeastRequest.DEFAULTS;
             case RING_HASH -> {
                 if (!c.hasRingHashLbConfig()) {
                     yield LbConfig.RingHash.DEFAULTS;
@@ -338,48 +326,69 @@ public final class ClusterParser
                         case UNRECOGNIZED -> throw new FieldError("hash_function", "unknown value "
                                 + rh.getHashFunctionValue());
                     };
-                    long min = rh.hasMinimumRingSize() ? rh.getMinimumRingSize().getValue() : 1024;
-                    long max = rh.hasMaximumRingSize() ? rh.getMaximumRingSize().getValue() : 8_388_608;
-                    return Fields.record("ring_hash_lb_config.", () -> new LbConfig.RingHash(min, max, function));
+                    return ringHash(rh.hasMinimumRingSize(), rh.getMinimumRingSize(), rh.hasMaximumRingSize(),
+                            rh.getMaximumRingSize(), function);
                 });
             }
-            case MAGLEV -> {
-                if (!c.hasMaglevLbConfig()) {
-                    yield LbConfig.Maglev.DEFAULTS;
-                }
-                var mg = c.getMaglevLbConfig();
-                yield Fields.at("maglev_lb_config", () -> {
-                    Fields.onlyKnown(mg, Set.of("table_size"), Set.of());
-                    long size = mg.hasTableSize() ? mg.getTableSize().getValue() : 65_537;
-                    return Fields.record("maglev_lb_config.", () -> new LbConfig.Maglev(size));
-                });
-            }
-            case ROUND_ROBIN -> {
-                if (!c.hasRoundRobinLbConfig()) {
-                    yield new LbConfig.Default();
-                }
-                var rr = c.getRoundRobinLbConfig();
-                LbConfig.SlowStart slowStart = Fields.at("round_robin_lb_config", () -> {
-                    Fields.onlyKnown(rr, Set.of("slow_start_config"), Set.of());
-                    return rr.hasSlowStartConfig() ? slowStart(rr.getSlowStartConfig()) : null;
-                });
-                yield slowStart == null ? new LbConfig.Default() : new LbConfig.RoundRobin(slowStart);
-            }
-            case CLUSTER_PROVIDED -> {
-                if (!c.hasOriginalDstLbConfig()) {
-                    yield new LbConfig.Default();
-                }
-                var od = c.getOriginalDstLbConfig();
-                yield Fields.at("original_dst_lb_config", () -> {
-                    Fields.onlyKnown(od, Set.of("upstream_port_override"), Set.of());
-                    return od.hasUpstreamPortOverride()
-                            ? Fields.record("original_dst_lb_config.",
-                                    () -> new LbConfig.OriginalDst(od.getUpstreamPortOverride().getValue()))
-                            : new LbConfig.Default();
-                });
-            }
+            case MAGLEV -> c.hasMaglevLbConfig()
+                    ? Fields.at("maglev_lb_config", () -> maglev(c.getMaglevLbConfig()))
+                    : LbConfig.Maglev.DEFAULTS;
+            case ROUND_ROBIN -> c.hasRoundRobinLbConfig()
+                    ? Fields.at("round_robin_lb_config", () -> roundRobin(c.getRoundRobinLbConfig()))
+                    : new LbConfig.Default();
+            case CLUSTER_PROVIDED -> originalDst(c);
             case RANDOM -> new LbConfig.Default();
         };
+    }
+
+    /** An ORIGINAL_DST cluster's {@code original_dst_lb_config} (which its cluster reads, whatever the policy). */
+    static LbConfig originalDst(io.envoyproxy.envoy.config.cluster.v3.Cluster c) {
+        if (!c.hasOriginalDstLbConfig()) {
+            return new LbConfig.Default();
+        }
+        var od = c.getOriginalDstLbConfig();
+        return Fields.at("original_dst_lb_config", () -> {
+            Fields.onlyKnown(od, Set.of("upstream_port_override"), Set.of());
+            return od.hasUpstreamPortOverride()
+                    ? Fields.record("original_dst_lb_config.",
+                            () -> new LbConfig.OriginalDst(od.getUpstreamPortOverride().getValue()))
+                    : new LbConfig.Default();
+        });
+    }
+
+    /** LEAST_REQUEST's settings, errors named from the message's own fields. */
+    static LbConfig leastRequest(io.envoyproxy.envoy.config.cluster.v3.Cluster.LeastRequestLbConfig lr) {
+        Fields.onlyKnown(lr, Set.of("choice_count", "active_request_bias", "slow_start_config"), Set.of());
+        int choices = lr.hasChoiceCount() ? lr.getChoiceCount().getValue() : 2;
+        if (choices < 2) {
+            throw new FieldError("choice_count", choices + " (expected: >= 2)");
+        }
+        double bias = lr.hasActiveRequestBias() ? runtimeDouble(lr.getActiveRequestBias(),
+                "least_request_lb_config.active_request_bias", true) : 1.0;
+        LbConfig.SlowStart slowStart = lr.hasSlowStartConfig() ? slowStart(lr.getSlowStartConfig()) : null;
+        return Fields.record("least_request_lb_config.", () -> new LbConfig.LeastRequest(choices, bias, slowStart));
+    }
+
+    /** RING_HASH's settings from its ring sizes (Envoy's defaults when unset) and hash function. */
+    static LbConfig ringHash(boolean hasMin, com.google.protobuf.UInt64Value min, boolean hasMax,
+                             com.google.protobuf.UInt64Value max, LbConfig.RingHash.HashFunction function) {
+        long minimum = hasMin ? min.getValue() : 1024;
+        long maximum = hasMax ? max.getValue() : 8_388_608;
+        return Fields.record("ring_hash_lb_config.", () -> new LbConfig.RingHash(minimum, maximum, function));
+    }
+
+    /** MAGLEV's settings, errors named from the message's own fields. */
+    static LbConfig maglev(io.envoyproxy.envoy.config.cluster.v3.Cluster.MaglevLbConfig mg) {
+        Fields.onlyKnown(mg, Set.of("table_size"), Set.of());
+        long size = mg.hasTableSize() ? mg.getTableSize().getValue() : 65_537;
+        return Fields.record("maglev_lb_config.", () -> new LbConfig.Maglev(size));
+    }
+
+    /** ROUND_ROBIN's settings: a slow start, or none. */
+    static LbConfig roundRobin(io.envoyproxy.envoy.config.cluster.v3.Cluster.RoundRobinLbConfig rr) {
+        Fields.onlyKnown(rr, Set.of("slow_start_config"), Set.of());
+        LbConfig.SlowStart slowStart = rr.hasSlowStartConfig() ? slowStart(rr.getSlowStartConfig()) : null;
+        return slowStart == null ? new LbConfig.Default() : new LbConfig.RoundRobin(slowStart);
     }
 
     private static CircuitBreakers circuitBreakers(io.envoyproxy.envoy.config.cluster.v3.CircuitBreakers cb) {

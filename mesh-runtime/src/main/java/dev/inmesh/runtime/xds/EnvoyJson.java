@@ -123,6 +123,50 @@ public final class EnvoyJson {
         }
     }
 
+    /**
+     * {@code m} with each {@code Any} of a type no one here has the schema of (one that came in binary, over ADS,
+     * where Envoy skips it, as an entry of a cluster's {@code load_balancing_policy}) replaced by a
+     * {@code xds.type.v3.TypedStruct} naming that type with no fields, the way the JSON reader keeps such a type: JSON
+     * cannot print its bytes. Anything else is kept as it is; {@code m} itself when it holds no such {@code Any}.
+     */
+    public static Message withUnknownTypesNamed(Message m) {
+        Message.Builder b = null;
+        for (var e : m.getAllFields().entrySet()) {
+            var f = e.getKey();
+            if (f.getJavaType() != com.google.protobuf.Descriptors.FieldDescriptor.JavaType.MESSAGE) {
+                continue;
+            }
+            if (f.isRepeated()) {
+                java.util.List<?> list = (java.util.List<?>) e.getValue();
+                for (int i = 0; i < list.size(); i++) {
+                    Message before = (Message) list.get(i);
+                    Message after = namedIfUnknown(before);
+                    if (after != before) {
+                        b = b == null ? m.toBuilder() : b;
+                        b.setRepeatedField(f, i, after);
+                    }
+                }
+            } else {
+                Message before = (Message) e.getValue();
+                Message after = namedIfUnknown(before);
+                if (after != before) {
+                    b = b == null ? m.toBuilder() : b;
+                    b.setField(f, after);
+                }
+            }
+        }
+        return b == null ? m : b.build();
+    }
+
+    private static Message namedIfUnknown(Message v) {
+        if (v instanceof com.google.protobuf.Any any) {
+            return any.getTypeUrl().isEmpty() || descriptor(any.getTypeUrl()) != null ? any
+                    : com.google.protobuf.Any.pack(com.github.xds.type.v3.TypedStruct.newBuilder()
+                            .setTypeUrl(any.getTypeUrl()).build());
+        }
+        return withUnknownTypesNamed(v);
+    }
+
     /** 2^53: below it, every whole double is exact as a long. */
     private static final double EXACT = 9007199254740992.0;
 

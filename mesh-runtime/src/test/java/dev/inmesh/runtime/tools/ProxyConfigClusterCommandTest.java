@@ -108,6 +108,35 @@ class ProxyConfigClusterCommandTest {
     }
 
     @Test
+    void aClusterWithALoadBalancingPolicyIsListedAndPrintedAsItCame() throws Exception {
+        ResourceBundle read = EnvoyConfigReader.read("""
+                resources:
+                - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
+                  name: outbound|9080||ratings.default.svc.cluster.local
+                  type: STATIC
+                  lb_policy: LOAD_BALANCING_POLICY_CONFIG
+                  load_balancing_policy:
+                    policies:
+                    - typed_extension_config:
+                        name: envoy.load_balancing_policies.least_request
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest
+                          choice_count: 3
+                """);
+        Files.writeString(dump, ConfigDumpBuilder.json(read, "node", Instant.EPOCH));
+
+        assertEquals(0, run("cluster", "-f", dump.toString()), err.toString());
+        assertEquals(true, out.toString(StandardCharsets.UTF_8).contains("ratings.default.svc.cluster.local"));
+        out.reset();
+        assertEquals(0, run("cluster", "-f", dump.toString(), "-o", "json"), err.toString());
+        JsonNode policy = EnvoyJson.tree(out.toString(StandardCharsets.UTF_8)).get(0).get("loadBalancingPolicy")
+                .get("policies").get(0).get("typedExtensionConfig").get("typedConfig");
+        assertEquals("type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest",
+                policy.get("@type").asText());
+        assertEquals(3, policy.get("choiceCount").asInt());
+    }
+
+    @Test
     void aDumpWithClustersAndEndpointsLoadsBackThroughTheConfigDumpBuilder() throws Exception {
         ResourceBundle read = EnvoyConfigReader.read(dumpJson());
 

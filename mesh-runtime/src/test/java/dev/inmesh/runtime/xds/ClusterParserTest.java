@@ -571,10 +571,177 @@ class ClusterParserTest {
                  "originalDstLbConfig": {"upstreamPortOverride": 8080}}""")).lbConfig());
     }
 
+    private static final String POLICIES = "type.googleapis.com/envoy.extensions.load_balancing_policies.";
+
+    /** A cluster read from YAML as a configuration file is (types Inmesh has no class for kept as TypedStructs). */
+    private static io.envoyproxy.envoy.config.cluster.v3.Cluster yaml(String yaml) throws Exception {
+        return EnvoyJson.toMessage(EnvoyJson.tree(yaml), io.envoyproxy.envoy.config.cluster.v3.Cluster.class);
+    }
+
+    /** A cluster {@code x} of {@code type} whose load_balancing_policy lists {@code policies} (YAML list items). */
+    private static io.envoyproxy.envoy.config.cluster.v3.Cluster typed(String type, String extra, String... policies)
+            throws Exception {
+        StringBuilder b = new StringBuilder("name: x\ntype: " + type + "\n" + extra
+                + "load_balancing_policy:\n  policies:\n");
+        for (String p : policies) {
+            b.append("  - typed_extension_config: ").append(p).append('\n');
+        }
+        return yaml(b.toString());
+    }
+
+    private static String typedError(String type, String extra, String... policies) throws Exception {
+        var p = typed(type, extra, policies);
+        return assertThrows(InvalidResourceException.class, () -> PARSER.parse(p)).getMessage();
+    }
+
     @Test
-    void aBadLbPolicyIsRejectedByNameAndPath() throws Exception {
-        assertEquals("Cluster \"x\": lb_policy: LOAD_BALANCING_POLICY_CONFIG is not supported",
+    void theFirstLoadBalancingPolicyOfATypeEnvoyKnowsIsTheClustersAndLbPolicyIsNotRead() throws Exception {
+        // an entry of a type Envoy has no load balancer for (here a TypedStruct of one) is skipped, as Envoy does
+        Cluster c = PARSER.parse(typed("STATIC", "lb_policy: LOAD_BALANCING_POLICY_CONFIG\n",
+                "{name: mine, typed_config: {'@type': type.googleapis.com/xds.type.v3.TypedStruct, "
+                        + "type_url: type.googleapis.com/com.example.MyBalancer, value: {spread: 3}}}",
+                "{name: rr, typed_config: {'@type': " + POLICIES + "round_robin.v3.RoundRobin, "
+                        + "slow_start_config: {slow_start_window: 60s}, "
+                        + "locality_lb_config: {locality_weighted_lb_config: {}}}}",
+                "{name: lr, typed_config: {'@type': " + POLICIES + "least_request.v3.LeastRequest}}"));
+        assertEquals(LbPolicy.ROUND_ROBIN, c.lbPolicy());
+        assertEquals(new LbConfig.RoundRobin(new LbConfig.SlowStart(Duration.ofSeconds(60), 1.0, 10.0)),
+                c.lbConfig());
+        assertTrue(c.commonLbConfig().localityWeighted());
+        // lb_policy and the lb_config of the enum's policy are not read once load_balancing_policy is set
+        c = PARSER.parse(typed("STATIC", "lb_policy: RING_HASH\nring_hash_lb_config: {minimum_ring_size: 9999999}\n"
+                        + "common_lb_config: {healthy_panic_threshold: {value: 20}}\n",
+                "{name: lr, typed_config: {'@type': " + POLICIES + "least_request.v3.LeastRequest, "
+                        + "choice_count: 3, active_request_bias: {default_value: 0.5, runtime_key: k}, "
+                        + "locality_lb_config: {zone_aware_lb_config: {fail_traffic_on_panic: true, "
+                        + "min_cluster_size: 3}}}}"));
+        assertEquals(LbPolicy.LEAST_REQUEST, c.lbPolicy());
+        assertEquals(new LbConfig.LeastRequest(3, 0.5), c.lbConfig());
+        assertEquals(new dev.inmesh.api.config.cluster.CommonLbConfig(20, false, false, null, false, true),
+                c.commonLbConfig());
+    }
+
+    @Test
+    void envoysTypedPoliciesMapOntoTheirLbPolicyAndSettings() throws Exception {
+        Cluster random = PARSER.parse(typed("STATIC", "", "{typed_config: {'@type': " + POLICIES
+                + "random.v3.Random}}"));
+        assertEquals(LbPolicy.RANDOM, random.lbPolicy());
+        assertEquals(dev.inmesh.api.config.cluster.CommonLbConfig.DEFAULTS, random.commonLbConfig());
+        Cluster ring = PARSER.parse(typed("STATIC", "", "{typed_config: {'@type': " + POLICIES
+                + "ring_hash.v3.RingHash, hash_function: MURMUR_HASH_2, minimum_ring_size: 64, "
+                + "maximum_ring_size: 128, locality_weighted_lb_config: {}}}"));
+        assertEquals(LbPolicy.RING_HASH, ring.lbPolicy());
+        assertEquals(new LbConfig.RingHash(64, 128, LbConfig.RingHash.HashFunction.MURMUR_HASH_2), ring.lbConfig());
+        assertTrue(ring.commonLbConfig().localityWeighted());
+        // DEFAULT_HASH is xxHash, as Envoy documents it; the defaults are the ring_hash_lb_config's
+        for (String function : new String[] {"DEFAULT_HASH", "XX_HASH"}) {
+            assertEquals(LbConfig.RingHash.DEFAULTS, PARSER.parse(typed("STATIC", "", "{typed_config: {'@type': "
+                    + POLICIES + "ring_hash.v3.RingHash, hash_function: " + function + "}}")).lbConfig());
+        }
+        Cluster maglev = PARSER.parse(typed("STRICT_DNS", "load_assignment: {cluster_name: x, endpoints: "
+                        + "[{lb_endpoints: [{endpoint: {address: {socket_address: {address: a.example, "
+                        + "port_value: 80}}}}]}]}\n",
+                "{typed_config: {'@type': " + POLICIES + "maglev.v3.Maglev, table_size: 251, "
+                        + "consistent_hashing_lb_config: {use_hostname_for_hashing: true}}}"));
+        assertEquals(LbPolicy.MAGLEV, maglev.lbPolicy());
+        assertEquals(new LbConfig.Maglev(251), maglev.lbConfig());
+        assertTrue(maglev.commonLbConfig().useHostnameForHashing());
+        // in a TypedStruct (udpa's or xDS's), as an EnvoyFilter may write one
+        Cluster inStruct = PARSER.parse(typed("STATIC", "", "{typed_config: {'@type': "
+                + "type.googleapis.com/udpa.type.v1.TypedStruct, type_url: " + POLICIES + "least_request.v3"
+                + ".LeastRequest, value: {choice_count: 4, slow_start_config: {slow_start_window: 10s}}}}"));
+        assertEquals(new LbConfig.LeastRequest(4, 1.0, new LbConfig.SlowStart(Duration.ofSeconds(10), 1.0, 10.0)),
+                inStruct.lbConfig());
+        // an ORIGINAL_DST cluster's own original_dst_lb_config still applies under cluster_provided
+        Cluster passthrough = PARSER.parse(typed("ORIGINAL_DST", "lb_policy: CLUSTER_PROVIDED\n"
+                        + "original_dst_lb_config: {upstream_port_override: 8080}\n",
+                "{typed_config: {'@type': " + POLICIES + "cluster_provided.v3.ClusterProvided}}"));
+        assertEquals(LbPolicy.CLUSTER_PROVIDED, passthrough.lbPolicy());
+        assertEquals(new LbConfig.OriginalDst(8080), passthrough.lbConfig());
+    }
+
+    @Test
+    void aTypedPolicyMakesTheSameClusterAsItsEnumPolicyWithTheSameSettings() throws Exception {
+        String hosts = "load_assignment: {cluster_name: x, endpoints: [{lb_endpoints: [{endpoint: {address: "
+                + "{socket_address: {address: 10.0.0.1, port_value: 80}}}}]}]}\n";
+        assertEquals(PARSER.parse(yaml("name: x\ntype: STATIC\n" + hosts + "lb_policy: RING_HASH\n"
+                        + "ring_hash_lb_config: {minimum_ring_size: 16, hash_function: MURMUR_HASH_2}\n"
+                        + "common_lb_config: {healthy_panic_threshold: {value: 30}, locality_weighted_lb_config: {}}")),
+                PARSER.parse(typed("STATIC", hosts + "common_lb_config: {healthy_panic_threshold: {value: 30}}\n",
+                        "{typed_config: {'@type': " + POLICIES + "ring_hash.v3.RingHash, minimum_ring_size: 16, "
+                                + "hash_function: MURMUR_HASH_2, locality_weighted_lb_config: {}}}")));
+        assertEquals(PARSER.parse(yaml("name: x\ntype: STATIC\n" + hosts + "lb_policy: LEAST_REQUEST\n"
+                        + "least_request_lb_config: {choice_count: 3, slow_start_config: {slow_start_window: 5s}}\n"
+                        + "common_lb_config: {zone_aware_lb_config: {fail_traffic_on_panic: true}}")),
+                PARSER.parse(typed("STATIC", hosts, "{typed_config: {'@type': " + POLICIES
+                        + "least_request.v3.LeastRequest, choice_count: 3, slow_start_config: {slow_start_window: 5s},"
+                        + " locality_lb_config: {zone_aware_lb_config: {fail_traffic_on_panic: true}}}}")));
+    }
+
+    @Test
+    void aPolicyEnvoyWouldBalanceWithButInmeshDoesNotImplementIsRefusedByName() throws Exception {
+        // skipping it would balance otherwise than Envoy: refused, even with a policy Inmesh serves after it
+        String rr = "{typed_config: {'@type': " + POLICIES + "round_robin.v3.RoundRobin}}";
+        assertEquals("Cluster \"x\": load_balancing_policy.policies[0].typed_extension_config.typed_config: "
+                + "envoy.extensions.load_balancing_policies.client_side_weighted_round_robin.v3"
+                + ".ClientSideWeightedRoundRobin is not supported by Inmesh (one of Envoy's load balancing policies, "
+                + "which Envoy would balance with: expected round_robin, least_request, random, ring_hash, maglev "
+                + "or cluster_provided first)", typedError("STATIC", "",
+                "{name: wrr, typed_config: {'@type': " + POLICIES
+                        + "client_side_weighted_round_robin.v3.ClientSideWeightedRoundRobin}}", rr));
+        assertTrue(typedError("STATIC", "", "{typed_config: {'@type': " + POLICIES + "wrr_locality.v3.WrrLocality, "
+                + "endpoint_picking_policy: {policies: [{typed_extension_config: " + rr + "}]}}}", rr)
+                .contains("wrr_locality.v3.WrrLocality is not supported"));
+        // one newer than Inmesh's protos, in the TypedStruct a configuration file makes of it
+        assertTrue(typedError("STATIC", "", "{typed_config: {'@type': " + POLICIES + "override_host.v3.OverrideHost,"
+                + " override_host_sources: [{header: x-host}]}}", rr).contains("policies[0].typed_extension_config"
+                + ".typed_config: envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost is not "
+                + "supported"));
+        // none of a type Envoy knows: the cluster fails, naming them
+        assertEquals("Cluster \"x\": load_balancing_policy.policies: no policy of a type Envoy has a load balancer "
+                + "for, among [mine, ] (expected: one of Envoy's envoy.extensions.load_balancing_policies.*)",
+                typedError("STATIC", "", "{name: mine, typed_config: {'@type': type.googleapis.com/com.example.Lb}}",
+                        "{}"));
+    }
+
+    @Test
+    void aTypedPolicysFieldInmeshDoesNotImplementAndWhatEnvoyRefusesAreRefusedByPath() throws Exception {
+        String at = "Cluster \"x\": load_balancing_policy.policies[0].typed_extension_config.typed_config.";
+        assertTrue(typedError("STATIC", "", "{typed_config: {'@type': " + POLICIES + "ring_hash.v3.RingHash, "
+                + "consistent_hashing_lb_config: {hash_balance_factor: 150}}}").startsWith(at
+                + "consistent_hashing_lb_config.hash_balance_factor: not supported"));
+        assertTrue(typedError("STATIC", "", "{typed_config: {'@type': " + POLICIES + "ring_hash.v3.RingHash, "
+                + "hash_balance_factor: 150}}").startsWith(at + "hash_balance_factor: not supported"));
+        assertEquals(at + "minimum_ring_size: 0 (expected: 1 to 8388608)", typedError("STATIC", "",
+                "{typed_config: {'@type': " + POLICIES + "ring_hash.v3.RingHash, minimum_ring_size: 0}}"));
+        assertTrue(typedError("STATIC", "", "{typed_config: {'@type': " + POLICIES + "least_request.v3.LeastRequest, "
+                + "selection_method: FULL_SCAN}}").startsWith(at + "selection_method: not supported"));
+        assertEquals(at + "choice_count: 1 (expected: >= 2)", typedError("STATIC", "", "{typed_config: {'@type': "
+                + POLICIES + "least_request.v3.LeastRequest, choice_count: 1}}"));
+        assertEquals(at + "consistent_hashing_lb_config.use_hostname_for_hashing: true on a STATIC cluster "
+                + "(expected: a STRICT_DNS cluster)", typedError("STATIC", "", "{typed_config: {'@type': " + POLICIES
+                + "maglev.v3.Maglev, consistent_hashing_lb_config: {use_hostname_for_hashing: true}}}"));
+        assertEquals(at.substring(0, at.length() - 1) + ": envoy.extensions.load_balancing_policies.cluster_provided"
+                + ".v3.ClusterProvided on a STATIC "
+                + "cluster (expected: an ORIGINAL_DST cluster, the one type that provides its load balancer)",
+                typedError("STATIC", "", "{typed_config: {'@type': " + POLICIES
+                        + "cluster_provided.v3.ClusterProvided}}"));
+        // as Envoy: the field is required with LOAD_BALANCING_POLICY_CONFIG, and takes the place of common_lb_config's
+        // locality and hashing settings
+        assertEquals("Cluster \"x\": load_balancing_policy: required with lb_policy LOAD_BALANCING_POLICY_CONFIG",
                 error("{\"name\": \"x\", \"type\": \"STATIC\", \"lbPolicy\": \"LOAD_BALANCING_POLICY_CONFIG\"}"));
+        assertEquals("Cluster \"x\": common_lb_config.locality_weighted_lb_config: cannot be combined with "
+                + "load_balancing_policy (set it in the policy's own config, as Envoy requires)", typedError("STATIC",
+                "common_lb_config: {locality_weighted_lb_config: {}}\n",
+                "{typed_config: {'@type': " + POLICIES + "random.v3.Random}}"));
+        // an ORIGINAL_DST cluster takes lb_policy CLUSTER_PROVIDED and the cluster provided policy only
+        assertEquals("Cluster \"x\": lb_policy: LOAD_BALANCING_POLICY_CONFIG (expected: CLUSTER_PROVIDED for an "
+                + "ORIGINAL_DST cluster, with load_balancing_policy too)", typedError("ORIGINAL_DST",
+                "lb_policy: LOAD_BALANCING_POLICY_CONFIG\n",
+                "{typed_config: {'@type': " + POLICIES + "cluster_provided.v3.ClusterProvided}}"));
+        assertTrue(typedError("ORIGINAL_DST", "lb_policy: CLUSTER_PROVIDED\n", "{typed_config: {'@type': " + POLICIES
+                + "round_robin.v3.RoundRobin}}").endsWith("round_robin.v3.RoundRobin on an ORIGINAL_DST cluster "
+                + "(expected: envoy.extensions.load_balancing_policies.cluster_provided.v3.ClusterProvided)"));
     }
 
     @Test

@@ -117,7 +117,7 @@ class IstioNewestShapesTest {
     }
 
     @Test
-    void dynamicDnsServiceEntriesTunnelsAndTheHboneGoAwayPolicyAreRefusedByName() {
+    void dynamicDnsServiceEntriesAndTunnelsAreRefusedByName() {
         // a wildcard ServiceEntry with resolution DYNAMIC_DNS: a dynamic forward proxy cluster and HTTP filter, which
         // Inmesh does not implement (it resolves no host per request)
         String m = refusal(() -> IstioTrafficPolicyShapesTest.cluster("""
@@ -144,9 +144,12 @@ class IstioNewestShapesTest {
                 .replace("cluster: PassthroughCluster", "cluster: PassthroughCluster\n"
                         + "      tunneling_config: {hostname: \"%DOWNSTREAM_LOCAL_ADDRESS%\"}")));
         assertTrue(m.contains("tunneling_config"), m);
-        // a cluster to HBONE workloads with the GOAWAY preference: istiod's own load balancing policy wrapping the
-        // typed round robin, least request or random policy
-        m = refusal(() -> IstioTrafficPolicyShapesTest.cluster("""
+    }
+
+    @Test
+    void aTypedLoadBalancingPolicyLoadsAsItsEnumPolicy() throws Exception {
+        // a cluster whose policy is in load_balancing_policy (the typed round robin, least request or random one)
+        var c = IstioTrafficPolicyShapesTest.cluster("""
                 name: outbound|9080||reviews.default.svc.cluster.local
                 type: EDS
                 eds_cluster_config: {eds_config: {ads: {}, resource_api_version: V3}}
@@ -156,7 +159,7 @@ class IstioNewestShapesTest {
                   - typed_extension_config:
                       name: envoy.load_balancing_policies.round_robin
                       typed_config: {"@type": type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin}
-                """));
-        assertTrue(m.contains("load_balancing_policy"), m);
+                """);
+        assertEquals(dev.inmesh.api.config.cluster.LbPolicy.ROUND_ROBIN, c.lbPolicy());
     }
 }
