@@ -700,8 +700,9 @@ public final class ClusterParser
      * The HTTP/1 options of a cluster's upstream connections (Istio writes them empty). Those that only shape how a
      * server reads requests ({@code accept_http_10}, {@code default_host_for_http_10}, {@code allow_absolute_url},
      * {@code allow_custom_methods}) and the codec's error handling change nothing upstream; a {@code header_key_format}
-     * as {@link CoreParsers#headerKeyFormat}. {@code send_fully_qualified_url} (the absolute URL in the request line),
-     * {@code enable_trailers} and {@code allow_chunked_length} are not implemented for upstreams and are refused by name.
+     * as {@link CoreParsers#headerKeyFormat}. {@code send_fully_qualified_url} (the absolute URL in the request
+     * line), {@code enable_trailers} and {@code allow_chunked_length} are not implemented for upstreams and are
+     * refused by name.
      */
     private static void upstreamHttp1(io.envoyproxy.envoy.config.core.v3.Http1ProtocolOptions o) {
         Fields.onlyKnown(o, Set.of("header_key_format"), Set.of("accept_http_10", "default_host_for_http_10",
