@@ -36,6 +36,9 @@ public final class RuleInstaller {
     private final RuleSet rules;
     private final Consumer<String> log;
     private final Map<IpFamily, IptablesBinaries> binaries = new EnumMap<>(IpFamily.class);
+    /** The comment that marks the rules dropping traffic while the rules are replaced ({@link #addGuardrails}). */
+    static final String GUARDRAIL_COMMENT = "inmesh-guardrail";
+    private static final List<String> GUARDRAIL_CHAINS = List.of("INPUT", "FORWARD", "OUTPUT");
 
     /** What an install did. */
     public enum Outcome {
@@ -140,6 +143,8 @@ public final class RuleInstaller {
      *                  install fail without changing anything
      */
     public Outcome install(boolean reconcile) throws InstallException {
+        // an earlier install stopped while it reconciled (killed, or it could not remove them) would cut us off
+        removeGuardrails();
         Map<IpFamily, IptablesState> before = new EnumMap<>(IpFamily.class);
         boolean present = false;
         for (IpFamily f : families()) {
@@ -164,13 +169,17 @@ public final class RuleInstaller {
             }
             log.accept("iptables: existing ISTIO_ rules differ from this configuration; replacing them"
                     + " (TCP and UDP are dropped meanwhile)");
-            List<List<String>> guardrails = addGuardrails();
+            Throwable failed = null;
             try {
-                cleanup();
+                addGuardrails();
+                cleanupRules();
                 runSteps(applySteps(), true);
                 verify();
+            } catch (InstallException | RuntimeException | Error e) {
+                failed = e;
+                throw e;
             } finally {
-                guardrails.forEach(runner::run);
+                removeGuardrails(failed);
             }
             return Outcome.RECONCILED;
         }
@@ -181,32 +190,71 @@ public final class RuleInstaller {
 
     /**
      * As istio-iptables' guardrails while it reconciles: drops TCP and UDP in the filter table's INPUT, FORWARD and
-     * OUTPUT chains so that nothing passes uncaptured between removing the old rules and applying the new ones.
-     *
-     * @return the commands that remove them again
+     * OUTPUT chains so that nothing passes uncaptured between removing the old rules and applying the new ones. Each
+     * carries the comment {@value #GUARDRAIL_COMMENT}, so that {@link #removeGuardrails} removes these and never a
+     * rule of the namespace's own that drops alike.
      */
-    private List<List<String>> addGuardrails() throws InstallException {
-        List<List<String>> removals = new ArrayList<>();
+    private void addGuardrails() throws InstallException {
         for (IpFamily f : families()) {
-            for (String chain : List.of("INPUT", "FORWARD", "OUTPUT")) {
+            for (String chain : GUARDRAIL_CHAINS) {
                 for (String protocol : List.of("tcp", "udp")) {
-                    List<String> rule = List.of("-p", protocol, "-j", "DROP");
-                    List<String> insert = new ArrayList<>(List.of(iptables(f), "-t", "filter", "-I", chain, "1"));
-                    insert.addAll(rule);
+                    List<String> insert = guardrail(f, "-I", chain, protocol);
                     CommandRunner.Result result = runner.run(insert);
                     if (!result.ok()) {
-                        removals.forEach(runner::run);
                         throw new InstallException("cannot drop traffic while the rules are replaced: `"
                                 + String.join(" ", insert) + "` exited " + result.exitCode() + ": "
                                 + result.firstErrorLine() + "; nothing was changed");
                     }
-                    List<String> delete = new ArrayList<>(List.of(iptables(f), "-t", "filter", "-D", chain));
-                    delete.addAll(rule);
-                    removals.add(delete);
                 }
             }
         }
-        return removals;
+    }
+
+    /** The command that inserts ({@code -I}, first in the chain) or deletes ({@code -D}) one guardrail. */
+    private List<String> guardrail(IpFamily f, String operation, String chain, String protocol) {
+        List<String> command = new ArrayList<>(List.of(iptables(f), "-t", "filter", operation, chain));
+        if (operation.equals("-I")) {
+            command.add("1");
+        }
+        command.addAll(List.of("-p", protocol, "-m", "comment", "--comment", GUARDRAIL_COMMENT, "-j", "DROP"));
+        return command;
+    }
+
+    private void removeGuardrails() throws InstallException {
+        removeGuardrails(null);
+    }
+
+    /**
+     * Removes every guardrail ({@link #addGuardrails}) in the families of this configuration: those of this install,
+     * and those an earlier one left when it was stopped meanwhile.
+     *
+     * @param failed what made the install fail, kept with the error when a guardrail stays; null when nothing did
+     * @throws InstallException when one stays in place (the namespace's TCP and UDP are still dropped), naming the
+     *                          commands that remove them, or when the rules cannot be read
+     */
+    private void removeGuardrails(Throwable failed) throws InstallException {
+        List<String> left = new ArrayList<>();
+        for (IpFamily f : families()) {
+            if (!saveOutput(f).contains(GUARDRAIL_COMMENT)) {
+                continue;
+            }
+            for (String chain : GUARDRAIL_CHAINS) {
+                for (String protocol : List.of("tcp", "udp")) {
+                    deleteRepeatedly(guardrail(f, "-D", chain, protocol));
+                }
+            }
+            saveOutput(f).lines().filter(l -> l.startsWith("-A ") && l.contains(GUARDRAIL_COMMENT))
+                    .forEach(l -> left.add(iptables(f) + " -t filter -D" + l.substring(2)));
+        }
+        if (!left.isEmpty()) {
+            InstallException e = new InstallException("TCP and UDP are still dropped: the DROP rules added while"
+                    + " the rules were replaced could not be removed; remove them with `" + String.join("`, `", left)
+                    + "`, or run inmesh iptables again" + (failed == null ? "" : " (" + failed.getMessage() + ")"));
+            if (failed != null) {
+                e.addSuppressed(failed);
+            }
+            throw e;
+        }
     }
 
     private void runSteps(List<Step> steps, boolean rollbackOnFailure) throws InstallException {
@@ -307,6 +355,12 @@ public final class RuleInstaller {
      * failure to read the current state is.
      */
     public void cleanup() throws InstallException {
+        cleanupRules();
+        removeGuardrails();
+    }
+
+    /** Removes the rules, chains and routes an install of this configuration creates; not the guardrails. */
+    private void cleanupRules() throws InstallException {
         // The rules of both interception modes with both families for the same flags: an install in TPROXY mode
         // leaves marks in the built-in mangle chains and a policy route that a REDIRECT configuration does not
         // create, and one with IPv6 leaves ip6tables rules that a configuration without it does not create.
@@ -389,13 +443,18 @@ public final class RuleInstaller {
     }
 
     private IptablesState save(IpFamily f) throws InstallException {
+        return IptablesState.parse(saveOutput(f));
+    }
+
+    /** What iptables-save prints for the family. */
+    private String saveOutput(IpFamily f) throws InstallException {
         String save = binaries.get(f).save();
         CommandRunner.Result result = runner.run(List.of(save));
         if (!result.ok()) {
             throw new InstallException("cannot read the current rules: `" + save + "` exited "
                     + result.exitCode() + ": " + result.firstErrorLine() + " (iptables needs root, or CAP_NET_ADMIN)");
         }
-        return IptablesState.parse(result.stdout());
+        return result.stdout();
     }
 
     private String iptables(IpFamily f) {

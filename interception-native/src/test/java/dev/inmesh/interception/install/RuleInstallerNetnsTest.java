@@ -139,11 +139,25 @@ class RuleInstallerNetnsTest {
         assertEquals(1, filterWhileApplying.size());
         for (String chain : List.of("INPUT", "FORWARD", "OUTPUT")) {
             for (String protocol : List.of("tcp", "udp")) {
-                String drop = "-A " + chain + " -p " + protocol + " -j DROP";
+                String drop = "-A " + chain + " -p " + protocol + " -m comment --comment inmesh-guardrail -j DROP";
                 assertTrue(filterWhileApplying.get(0).contains(drop), filterWhileApplying.get(0));
             }
         }
         assertFalse(ns.iptablesSave().contains("DROP"), ns.iptablesSave());
+    }
+
+    @Test
+    void theDropsOfAnInstallKilledWhileReconcilingAreRemovedByTheNextOne() throws Exception {
+        installer(REDIRECT).install(true);
+        ns.exec("iptables", "-t", "filter", "-I", "OUTPUT", "1", "-p", "tcp", "-m", "comment", "--comment",
+                "inmesh-guardrail", "-j", "DROP");
+        ns.exec("iptables", "-t", "filter", "-A", "INPUT", "-p", "udp", "-j", "DROP"); // the namespace's own
+
+        assertEquals(RuleInstaller.Outcome.UNCHANGED, installer(REDIRECT).install(true));
+
+        String filter = ns.exec("iptables-save", "-t", "filter");
+        assertFalse(filter.contains("inmesh-guardrail"), filter);
+        assertTrue(filter.contains("-A INPUT -p udp -j DROP"), filter);
     }
 
     @Test

@@ -176,22 +176,123 @@ class RuleInstallerTest {
         assertTrue(removed >= 0 && runner.indexOf("iptables-restore --noflush") > removed);
     }
 
+    private static final String GUARDRAIL = "-m comment --comment inmesh-guardrail -j DROP";
+
+    /**
+     * Plays the filter table's INPUT, FORWARD and OUTPUT chains for {@code iptables -I} and {@code -D}, starting with
+     * {@code filter} (rules as iptables-save lists them), and shows them after {@code save} in iptables-save;
+     * {@code answers} may answer a command line first (null: no answer).
+     */
+    private static FakeCommandRunner filterTable(String save, List<String> filter, Function<String, Result> answers) {
+        return new FakeCommandRunner().answering(c -> {
+            String line = String.join(" ", c);
+            Result answer = answers.apply(line);
+            if (answer != null) {
+                return answer;
+            }
+            if (isSave(c)) {
+                StringBuilder sb = new StringBuilder(save).append("*filter\n");
+                filter.forEach(r -> sb.append(r).append('\n'));
+                return Result.success(sb.append("COMMIT\n").toString());
+            }
+            if (line.startsWith("iptables -t filter -I ")) {
+                filter.add(0, "-A " + c.get(4) + " " + String.join(" ", c.subList(6, c.size())));
+            } else if (line.startsWith("iptables -t filter -D ")) {
+                return filter.remove("-A " + String.join(" ", c.subList(4, c.size()))) ? null
+                        : Result.failure(1, "iptables: Bad rule (does a matching rule exist in that chain?).");
+            }
+            return null;
+        });
+    }
+
+    @Test
+    void reconcilingDropsTcpAndUdpMeanwhileAndRemovesOnlyItsOwnDrops() throws Exception {
+        String save = saveOf(RuleGenerator.generate(CaptureConfig.builder().inboundPorts("9080").build()), IpFamily.V4);
+        List<String> filter = new ArrayList<>(List.of("-A INPUT -p tcp -j DROP")); // the namespace's own
+        List<String> whileApplying = new ArrayList<>();
+        FakeCommandRunner runner = filterTable(save, filter, line -> {
+            if (line.startsWith("iptables-restore")) {
+                whileApplying.addAll(filter);
+            }
+            return null;
+        });
+
+        assertEquals(RuleInstaller.Outcome.RECONCILED, installer(runner, REDIRECT).install(true));
+
+        for (String chain : List.of("INPUT", "FORWARD", "OUTPUT")) {
+            assertTrue(whileApplying.contains("-A " + chain + " -p tcp " + GUARDRAIL), whileApplying.toString());
+            assertTrue(whileApplying.contains("-A " + chain + " -p udp " + GUARDRAIL), whileApplying.toString());
+        }
+        assertEquals(List.of("-A INPUT -p tcp -j DROP"), filter);
+    }
+
     @Test
     void reconcilingChangesNothingWhenTrafficCannotBeDroppedMeanwhile() {
         String save = saveOf(RuleGenerator.generate(CaptureConfig.builder().inboundPorts("9080").build()), IpFamily.V4);
-        FakeCommandRunner runner = new FakeCommandRunner().answering(c -> isSave(c) ? Result.success(save)
-                : String.join(" ", c).equals("iptables -t filter -I FORWARD 1 -p tcp -j DROP")
-                ? Result.failure(1, "iptables: No chain/target/match by that name.") : null);
+        List<String> filter = new ArrayList<>();
+        FakeCommandRunner runner = filterTable(save, filter,
+                line -> line.equals("iptables -t filter -I FORWARD 1 -p tcp " + GUARDRAIL)
+                        ? Result.failure(1, "iptables: No chain/target/match by that name.") : null);
 
         InstallException e = assertThrows(InstallException.class, () -> installer(runner, REDIRECT).install(true));
 
-        assertEquals("cannot drop traffic while the rules are replaced: `iptables -t filter -I FORWARD 1 -p tcp -j"
-                + " DROP` exited 1: iptables: No chain/target/match by that name.; nothing was changed",
+        assertEquals("cannot drop traffic while the rules are replaced: `iptables -t filter -I FORWARD 1 -p tcp "
+                + GUARDRAIL + "` exited 1: iptables: No chain/target/match by that name.; nothing was changed",
                 e.getMessage());
-        assertTrue(runner.ran("iptables -t filter -D INPUT -p tcp -j DROP"), "the guardrails added are removed");
-        assertTrue(runner.ran("iptables -t filter -D INPUT -p udp -j DROP"), "the guardrails added are removed");
+        assertEquals(List.of(), filter, "the guardrails added are removed");
         assertEquals(0, runner.count("iptables-restore"));
         assertEquals(0, runner.count("iptables -t nat -X"));
+    }
+
+    @Test
+    void guardrailsAreRemovedWhenTheRunnerThrowsWhileTheyAreAdded() {
+        String save = saveOf(RuleGenerator.generate(CaptureConfig.builder().inboundPorts("9080").build()), IpFamily.V4);
+        List<String> filter = new ArrayList<>();
+        FakeCommandRunner runner = filterTable(save, filter, line -> {
+            if (line.equals("iptables -t filter -I OUTPUT 1 -p udp " + GUARDRAIL)) {
+                throw new IllegalStateException("cannot start iptables");
+            }
+            return null;
+        });
+
+        assertThrows(IllegalStateException.class, () -> installer(runner, REDIRECT).install(true));
+
+        assertEquals(List.of(), filter, "TCP and UDP are no longer dropped");
+    }
+
+    @Test
+    void aGuardrailThatCannotBeRemovedFailsTheInstallNamingTheCommandThatRemovesIt() {
+        String save = saveOf(RuleGenerator.generate(CaptureConfig.builder().inboundPorts("9080").build()), IpFamily.V4);
+        List<String> filter = new ArrayList<>();
+        FakeCommandRunner runner = filterTable(save, filter,
+                line -> line.equals("iptables -t filter -D INPUT -p udp " + GUARDRAIL)
+                        ? Result.failure(4, "Another app is currently holding the xtables lock.") : null);
+
+        InstallException e = assertThrows(InstallException.class, () -> installer(runner, REDIRECT).install(true));
+
+        assertEquals("TCP and UDP are still dropped: the DROP rules added while the rules were replaced could not be"
+                + " removed; remove them with `iptables -t filter -D INPUT -p udp " + GUARDRAIL + "`, or run inmesh"
+                + " iptables again", e.getMessage());
+        assertEquals(List.of("-A INPUT -p udp " + GUARDRAIL), filter);
+    }
+
+    @Test
+    void guardrailsAnInterruptedInstallLeftAreRemovedByTheNextInstallAndByCleanup() throws Exception {
+        // an install killed between adding the drops and removing them: its rules may already be complete
+        for (boolean cleanupOnly : List.of(false, true)) {
+            List<String> filter = new ArrayList<>(List.of("-A INPUT -p tcp " + GUARDRAIL,
+                    "-A OUTPUT -p udp " + GUARDRAIL, "-A OUTPUT -p udp " + GUARDRAIL, "-A INPUT -p tcp -j DROP"));
+            FakeCommandRunner runner = filterTable(saveOf(RuleGenerator.generate(REDIRECT), IpFamily.V4), filter,
+                    line -> null);
+
+            if (cleanupOnly) {
+                installer(runner, REDIRECT).cleanup();
+            } else {
+                assertEquals(RuleInstaller.Outcome.UNCHANGED, installer(runner, REDIRECT).install(true));
+            }
+
+            assertEquals(List.of("-A INPUT -p tcp -j DROP"), filter, "cleanup only: " + cleanupOnly);
+        }
     }
 
     @Test
