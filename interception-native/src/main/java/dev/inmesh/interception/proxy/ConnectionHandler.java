@@ -79,8 +79,6 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
      * the order Envoy prints them in.
      */
     private final Set<ResponseFlag> tcpFlags = new java.util.LinkedHashSet<>(4);
-    /** How often a relayed connection's bytes are added to Istio's TCP metrics: Istio's default, 5 s. */
-    private static final long TCP_REPORTING_SECONDS = 5;
     /** The host tried last. */
     private Host lastHost;
     /** The URI SANs of the server's certificate and of this proxy's in the upstream TLS it originated, or null. */
@@ -640,6 +638,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             }
             TcpRelay.Counters[] counted = new TcpRelay.Counters[1];
             // as Istio's stats (tcp_reporting_duration): the bytes of a long connection every 5 s while it lasts
+            long every = runtime.tcpReportingInterval.toMillis();
             io.netty.util.concurrent.ScheduledFuture<?> reporting = metrics == null ? null
                     : down.eventLoop().scheduleAtFixedRate(() -> {
                         TcpRelay.Counters c = counted[0];
@@ -647,7 +646,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                             // the bytes read while inspecting the connection were sent before the relay started
                             metrics.relayed(inspected + c.downstreamToUpstream.get(), c.upstreamToDownstream.get());
                         }
-                    }, TCP_REPORTING_SECONDS, TCP_REPORTING_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+                    }, every, every, java.util.concurrent.TimeUnit.MILLISECONDS);
             counted[0] = TcpRelay.join(down, up, tcp.idleTimeout(), () -> {
                 host.stats().requestFinished();
                 if (reporting != null) {

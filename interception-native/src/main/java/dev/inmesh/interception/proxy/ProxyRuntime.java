@@ -61,6 +61,11 @@ final class ProxyRuntime {
     /** The open HTTP/2 connections, each with whether it came through an inbound listener. */
     private final Map<Channel, Boolean> http2 = new ConcurrentHashMap<>();
 
+    /**
+     * How often a relayed connection's bytes are added to Istio's TCP metrics while it lasts: Istio's
+     * {@code tcp_reporting_duration}, 5 s by default.
+     */
+    volatile java.time.Duration tcpReportingInterval = java.time.Duration.ofSeconds(5);
     /** How long a drain lasts: Envoy's {@code --drain-time-s}. */
     volatile java.time.Duration drainTime = ProxyServer.DEFAULT_DRAIN_TIME;
     /** The connections of each listener's filter chains, drained when a configuration drops or changes them. */

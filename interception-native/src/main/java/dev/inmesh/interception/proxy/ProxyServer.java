@@ -656,6 +656,11 @@ public final class ProxyServer implements AutoCloseable {
         runtime.http1Hook = hook;
     }
 
+    /** Tests only: how often a relayed connection's bytes are added to the TCP metrics while it lasts (5 s). */
+    void tcpReportingInterval(java.time.Duration interval) {
+        runtime.tcpReportingInterval = interval;
+    }
+
     /** Where relayed TCP connections are counted (Istio's {@code istio_tcp_*} metrics). */
     void tcpMetrics(java.util.function.Function<dev.inmesh.runtime.stats.TcpConnectionInfo,
             dev.inmesh.runtime.stats.MeshMetrics.TcpConnectionMetrics> metrics) {
