@@ -571,7 +571,6 @@ public final class ClusterParser
         return has ? CoreParsers.int31(v, field) : null;
     }
 
-    /** The upstream protocol a cluster's HTTP protocol options select. */
     /**
      * The {@code default_value} of a load balancer's {@code RuntimeDouble} (its {@code runtime_key} has no runtime to
      * read here). A negative one (with {@code zero}, else one of 0 or less), or NaN, is taken as 1.0, as Envoy's load
