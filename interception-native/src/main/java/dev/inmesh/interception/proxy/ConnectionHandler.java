@@ -864,7 +864,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         HttpBridge.Connection conn = new HttpBridge.Connection(runtime, snapshot.routeTable(chain),
                 hcm, direction, destination, source, chain.tls(), chain.tls() ? serverName : null, mutualTls,
                 peerCertificates, ownCertificates, drain, target.listener(), snapshot.rbac(hcm),
-                snapshot.localRateLimit(hcm), snapshot.tracer(hcm), snapshot.accessLogs(hcm));
+                snapshot.localRateLimit(hcm), snapshot.tracer(hcm), snapshot.accessLogs(hcm),
+                snapshot.statsOverrides(hcm));
         ch.pipeline().addAfter(ctx.name(), "http-select", new HttpBridge.CodecSelector(conn));
         ByteBuf first = firstBytes;
         firstBytes = Unpooled.EMPTY_BUFFER;

@@ -138,7 +138,8 @@ final class HttpBridge {
                       Long listenerBufferLimit, ConnectionLifetime lifetime, RbacFilter.Chain rbac,
                       RbacFilter.PeerIdentity peerIdentity, LocalRateLimitFilter localRateLimit, boolean grpcWeb,
                       dev.inmesh.runtime.tracing.Tracer tracer, boolean healthCheckDrains,
-                      dev.inmesh.runtime.accesslog.AccessLogs accessLogs) {
+                      dev.inmesh.runtime.accesslog.AccessLogs accessLogs,
+                      dev.inmesh.runtime.stats.StatsOverrides statsOverrides) {
         /**
          * @param tls whether the proxy terminated TLS for the connection (its requests are https)
          * @param tlsServerName the SNI of that TLS, or null
@@ -154,6 +155,8 @@ final class HttpBridge {
          *     the same bucket, so the connection's requests and new connections' share it
          * @param tracer the connection manager's tracing, compiled ({@code MeshSnapshot#tracer}); null for none
          * @param accessLogs the connection manager's access logs, compiled ({@code MeshSnapshot#accessLogs})
+         * @param statsOverrides the metric overrides of the connection manager's Istio stats filter, compiled
+         *     ({@code MeshSnapshot#statsOverrides})
          */
         Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
                    StreamInfo.Direction direction, InetSocketAddress destination, InetSocketAddress source,
@@ -161,7 +164,8 @@ final class HttpBridge {
                    java.security.cert.Certificate[] peerCertificates,
                    java.security.cert.Certificate[] localCertificates, ChainDrains.Drain drain,
                    Listener listener, RbacFilter.Chain rbac, LocalRateLimitFilter localRateLimit,
-                   dev.inmesh.runtime.tracing.Tracer tracer, dev.inmesh.runtime.accesslog.AccessLogs accessLogs) {
+                   dev.inmesh.runtime.tracing.Tracer tracer, dev.inmesh.runtime.accesslog.AccessLogs accessLogs,
+                   dev.inmesh.runtime.stats.StatsOverrides statsOverrides) {
             // the x-forwarded-client-cert element is the connection's: made once here, not per request
             this(runtime, table, hcm, direction, destination, source, tls, tlsServerName, mutualTls,
                     peerCertificates != null && peerCertificates.length > 0,
@@ -173,7 +177,8 @@ final class HttpBridge {
                     drain, listener.perConnectionBufferLimitBytes(), new ConnectionLifetime(hcm.lifetimes()), rbac,
                     // the identities RBAC principals match: read once per connection, and only where a filter runs
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates), localRateLimit,
-                    hcm.grpcWebFilter(), tracer, listener.drainType() == Listener.DrainType.DEFAULT, accessLogs);
+                    hcm.grpcWebFilter(), tracer, listener.drainType() == Listener.DrainType.DEFAULT, accessLogs,
+                    statsOverrides);
         }
 
         /**
@@ -1071,7 +1076,8 @@ final class HttpBridge {
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
                     .listenerBufferLimit(conn.listenerBufferLimit()).rbac(conn.rbac(), conn.peerIdentity())
-                    .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer());
+                    .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer())
+                    .statsOverrides(conn.statsOverrides());
         }
 
         private void forward(ChannelHandlerContext ctx, HttpRequest req) {

@@ -27,6 +27,7 @@ import dev.inmesh.runtime.snapshot.MeshSnapshot;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.stats.PeerMetadata;
 import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.StatsOverrides;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.tls.DownstreamTls;
@@ -211,6 +212,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         Traced traced = new Traced();
         traced.headBytes = headBytes;
         traced.hostHeaderFallback = hcm == null || hcm.hostHeaderFallback();
+        traced.statsOverrides = snapshot.statsOverrides(hcm);
         traced.accessLogs = snapshot.accessLogs(hcm);
         // the response ended; or, for a WebSocket the service accepted, its connection closed (as Envoy reports an
         // upgraded stream)
@@ -940,7 +942,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                         req.scheme(), traced.span != null && traced.span.sampled()),
                 snapshots.current().clusterManager().observabilityName(inboundCluster), traced.headBytes,
                 // a head the caller got, whether or not the body ended
-                HeadSize.response(resp.headWritten() ? status : 0, resp.headers(), resp.trailers()));
+                HeadSize.response(resp.headWritten() ? status : 0, resp.headers(), resp.trailers()),
+                traced.statsOverrides);
         if (traced.span != null) {
             try {
                 traced.span.tracer().finish(traced.span, info, h, RouteResult.decorator(traced.route), tracing);
@@ -1012,6 +1015,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         Runnable upgradeEnded;
         /** Whether Istio's stats may label it by its Host ({@link HttpConnectionManager#hostHeaderFallback}). */
         boolean hostHeaderFallback = true;
+        /** What Istio's metrics drop and record without ({@code MeshSnapshot#statsOverrides}). */
+        StatsOverrides statsOverrides = StatsOverrides.NONE;
         /** The access logs of the chain's connection manager. */
         AccessLogs accessLogs = AccessLogs.NONE;
     }

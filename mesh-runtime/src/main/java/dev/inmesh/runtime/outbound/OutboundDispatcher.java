@@ -200,7 +200,8 @@ public final class OutboundDispatcher {
                 .corsFilter(d.hcm()).statsFilters(d.hcm()).forwardClientCert(d.hcm()).downstreamStats(d.stats())
                 .listenerBufferLimit(d.listenerBufferLimit()).rbac(snapshot.rbac(d.hcm()), null).bodyStream(stream)
                 .localRateLimit(snapshot.localRateLimit(d.hcm())).tracer(snapshot.tracer(d.hcm()))
-                .statefulSession(d.hcm()).accessLogs(snapshot.accessLogs(d.hcm()));
+                .statsOverrides(snapshot.statsOverrides(d.hcm())).statefulSession(d.hcm())
+                .accessLogs(snapshot.accessLogs(d.hcm()));
         return new Prepared(req, d, target);
     }
 

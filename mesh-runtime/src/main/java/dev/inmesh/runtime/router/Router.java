@@ -1774,7 +1774,7 @@ public final class Router {
                         ex.span != null && ex.span.sampled()),
                 ex.cluster == null ? null : ex.cluster.config().observabilityName(), req.headBytes,
                 HeadSize.response(status, response.headers,
-                        response.upstream == null ? null : response.upstream.trailers()));
+                        response.upstream == null ? null : response.upstream.trailers()), req.statsOverrides);
         if (ex.span != null) {
             try {
                 ex.span.tracer().finish(ex.span, info, req.headers, RouteResult.decorator(ex.route), tracing);

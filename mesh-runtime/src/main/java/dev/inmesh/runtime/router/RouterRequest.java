@@ -10,6 +10,7 @@ import dev.inmesh.api.config.listener.ServerHeader;
 import dev.inmesh.api.config.route.FaultInjection;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.HeadSize;
+import dev.inmesh.runtime.stats.StatsOverrides;
 import dev.inmesh.runtime.stats.StreamInfo;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
@@ -76,6 +77,8 @@ public final class RouterRequest implements RouteRequest {
     boolean grpcMessageCounts;
     /** Whether Istio's stats may label the request by its Host when its cluster names no service. */
     boolean hostHeaderFallback = true;
+    /** What Istio's metrics drop and record without ({@link #statsOverrides(StatsOverrides)}). */
+    StatsOverrides statsOverrides = StatsOverrides.NONE;
     /** Whether Istio's peer metadata headers stay off clusters outside the mesh (its filter's setting). */
     boolean peerMetadataSkipExternal;
     /** The connection manager's RBAC filters, compiled; {@link RbacFilter.Chain#NONE} for none. */
@@ -315,6 +318,15 @@ public final class RouterRequest implements RouteRequest {
         this.grpcMessageCounts = hcm != null && hcm.grpcMessageCounts();
         this.hostHeaderFallback = hcm == null || hcm.hostHeaderFallback();
         this.peerMetadataSkipExternal = hcm != null && hcm.peerMetadataSkipExternal();
+        return this;
+    }
+
+    /**
+     * Sets the metric overrides of the connection manager's Istio stats filter, compiled once for its snapshot
+     * ({@code MeshSnapshot#statsOverrides}; null: none): the finished request's {@link StreamInfo#statsOverrides()}.
+     */
+    public RouterRequest statsOverrides(StatsOverrides overrides) {
+        this.statsOverrides = overrides == null ? StatsOverrides.NONE : overrides;
         return this;
     }
 

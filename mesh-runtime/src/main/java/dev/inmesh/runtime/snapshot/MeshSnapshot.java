@@ -13,6 +13,7 @@ import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.RbacFilter;
 import dev.inmesh.runtime.router.RouteTable;
+import dev.inmesh.runtime.stats.StatsOverrides;
 import dev.inmesh.runtime.tracing.Tracer;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
@@ -43,6 +44,8 @@ public final class MeshSnapshot {
     private final Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits;
     /** The compiled tracing of the connection managers that trace, by identity. */
     private final Map<HttpConnectionManager, Tracer> tracers;
+    /** The compiled Istio metric overrides of the connection managers whose stats filter has some, by identity. */
+    private final Map<HttpConnectionManager, StatsOverrides> statsOverrides;
     /** The compiled access logs of the connection managers and TCP proxies that name some, by identity. */
     private final Map<Object, AccessLogs> accessLogs;
 
@@ -53,7 +56,8 @@ public final class MeshSnapshot {
                  Map<HttpConnectionManager, RbacFilter.Chain> rbac,
                  Map<FilterChain, RbacFilter.Network> networkRbac,
                  Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits,
-                 Map<HttpConnectionManager, Tracer> tracers, Map<Object, AccessLogs> accessLogs) {
+                 Map<HttpConnectionManager, Tracer> tracers, Map<Object, AccessLogs> accessLogs,
+                 Map<HttpConnectionManager, StatsOverrides> statsOverrides) {
         this.generation = generation;
         this.createdAt = createdAt;
         this.resources = resources;
@@ -68,13 +72,14 @@ public final class MeshSnapshot {
         this.rateLimits = rateLimits;
         this.tracers = tracers;
         this.accessLogs = accessLogs;
+        this.statsOverrides = statsOverrides;
     }
 
     /** The same compiled configuration with a cluster manager. */
     MeshSnapshot withClusters(ClusterManager cm) {
         return new MeshSnapshot(generation, createdAt, resources, routeTables, inlineRouteTables, listeners,
                 listenersByAddress, listenersByPort, cm, rbac,
-                networkRbac, rateLimits, tracers, accessLogs);
+                networkRbac, rateLimits, tracers, accessLogs, statsOverrides);
     }
 
     /** The upstream clusters of this snapshot (hosts, balancers, breakers, pools). */
@@ -149,6 +154,18 @@ public final class MeshSnapshot {
         }
         Tracer t = tracers.get(hcm);
         return t != null ? t : Tracer.compile(hcm.tracing(), resources.tracer());
+    }
+
+    /**
+     * The metric overrides of one of this snapshot's connection managers' Istio stats filter, compiled once
+     * ({@link StatsOverrides#NONE} when it has none); one of another snapshot is compiled on the spot.
+     */
+    public StatsOverrides statsOverrides(HttpConnectionManager hcm) {
+        if (hcm == null) {
+            return StatsOverrides.NONE;
+        }
+        StatsOverrides o = statsOverrides.get(hcm);
+        return o != null ? o : StatsOverrides.compile(hcm.istioStats());
     }
 
     /**

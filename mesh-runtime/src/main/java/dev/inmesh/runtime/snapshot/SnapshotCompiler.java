@@ -163,6 +163,7 @@ public final class SnapshotCompiler {
         Map<HttpConnectionManager, RbacFilter.Chain> rbac = new IdentityHashMap<>();
         Map<FilterChain, RbacFilter.Network> networkRbac = new IdentityHashMap<>();
         Map<Object, AccessLogs> accessLogs = new IdentityHashMap<>();
+        Map<HttpConnectionManager, dev.inmesh.runtime.stats.StatsOverrides> statsOverrides = new IdentityHashMap<>();
         Map<String, FilterChainSelector> byName = new HashMap<>();
         Map<String, FilterChainSelector> byAddress = new HashMap<>();
         Map<Integer, FilterChainSelector> byPort = new HashMap<>();
@@ -206,6 +207,7 @@ public final class SnapshotCompiler {
                     if (tracer != null) {
                         tracers.put(hcm, tracer);
                     }
+                    statsOverrides.put(hcm, dev.inmesh.runtime.stats.StatsOverrides.compile(hcm.istioStats()));
                     if (hcm.routeConfig() != null) {
                         inline.put(c, RouteTable.compile(hcm.routeConfig(), buckets, where));
                     } else {
@@ -220,6 +222,6 @@ public final class SnapshotCompiler {
         }
         return new MeshSnapshot(generation, Instant.now(), bundle, Map.copyOf(tables), inline, Map.copyOf(byName),
                 Map.copyOf(byAddress), Map.copyOf(byPort), null, rbac, networkRbac, rateLimits,
-                tracers, accessLogs);
+                tracers, accessLogs, statsOverrides);
     }
 }

@@ -73,6 +73,9 @@ public final class MeshMetrics {
     private final Map<IstioLabels, RequestMeters> requestMeters = new ConcurrentHashMap<>();
     private final Map<IstioLabels, TcpMeters> tcpMeters = new ConcurrentHashMap<>();
     private final Map<IstioLabels, MessageMeters> messageMeters = new ConcurrentHashMap<>();
+    /** The series of connection managers whose Istio stats filter overrides metrics, by labels and overrides. */
+    private final Map<Overridden, RequestMeters> overriddenRequestMeters = new ConcurrentHashMap<>();
+    private final Map<Overridden, MessageMeters> overriddenMessageMeters = new ConcurrentHashMap<>();
     private final Map<String, UpstreamStats> upstreams = new ConcurrentHashMap<>();
     private final Map<String, DownstreamStats> connectionManagers = new ConcurrentHashMap<>();
     private final Map<String, ListenerStats> listeners = new ConcurrentHashMap<>();
@@ -123,7 +126,11 @@ public final class MeshMetrics {
         return local;
     }
 
-    /** Records one finished HTTP request into Istio's four request metrics. */
+    /**
+     * Records one finished HTTP request into Istio's four request metrics (and the gRPC message counts), as its
+     * connection manager's Istio stats filter overrides them ({@link StreamInfo#statsOverrides}): a dropped metric not
+     * at all, a removed label with an empty value.
+     */
     public void record(StreamInfo s) {
         String protocol = s.grpcStatus() != null ? "grpc" : "http";
         IstioLabels labels = labels(s.direction(), s.peer(), destinationService(s), destinationServiceName(s),
@@ -131,20 +138,43 @@ public final class MeshMetrics {
                 s.grpcStatus() != null ? s.grpcStatus() : "", ResponseFlag.format(s.responseFlags()),
                 s.downstreamMutualTls(), s.downstreamPeerPrincipal(), s.downstreamLocalPrincipal(),
                 s.upstreamPeerPrincipal(), s.upstreamLocalPrincipal());
-        RequestMeters m = requestMeters.get(labels);
-        if (m == null) {
-            m = requestMeters.computeIfAbsent(labels, this::newRequestMeters);
+        StatsOverrides o = s.statsOverrides();
+        RequestMeters m;
+        if (o.isEmpty()) {
+            m = requestMeters.get(labels);
+            if (m == null) {
+                m = requestMeters.computeIfAbsent(labels, l -> newRequestMeters(l, o));
+            }
+        } else {
+            // a connection manager whose Istio stats filter drops metrics or labels: its own series (the same meters
+            // where they are labelled the same)
+            m = overriddenRequestMeters.computeIfAbsent(new Overridden(labels, o),
+                    k -> newRequestMeters(k.labels(), k.overrides()));
         }
-        m.requests.increment();
-        m.duration.record(Math.max(0, s.durationMillis()));
+        if (m.requests != null) {
+            m.requests.increment();
+        }
+        if (m.duration != null) {
+            m.duration.record(Math.max(0, s.durationMillis()));
+        }
         // as Istio's stats read Envoy's downstream bytes meter: the stream's bytes, heads and trailers included
-        m.requestBytes.record(Math.max(0, s.bytesReceived()) + Math.max(0, s.requestHeadBytes()));
-        m.responseBytes.record(Math.max(0, s.bytesSent()) + Math.max(0, s.responseHeadBytes()));
+        if (m.requestBytes != null) {
+            m.requestBytes.record(Math.max(0, s.bytesReceived()) + Math.max(0, s.requestHeadBytes()));
+        }
+        if (m.responseBytes != null) {
+            m.responseBytes.record(Math.max(0, s.bytesSent()) + Math.max(0, s.responseHeadBytes()));
+        }
         if (s.grpcStatus() != null && s.requestMessages() >= 0) {
             // as Istio's stats read the gRPC statistics filter's state: labelled with the reporter and peers only
-            MessageMeters mm = messageMeters.computeIfAbsent(labels.peersOnly(), this::newMessageMeters);
-            mm.requests.increment(s.requestMessages());
-            mm.responses.increment(Math.max(0, s.responseMessages()));
+            MessageMeters mm = o.isEmpty() ? messageMeters.computeIfAbsent(labels.peersOnly(),
+                    l -> newMessageMeters(l, o)) : overriddenMessageMeters.computeIfAbsent(
+                    new Overridden(labels.peersOnly(), o), k -> newMessageMeters(k.labels(), k.overrides()));
+            if (mm.requests != null) {
+                mm.requests.increment(s.requestMessages());
+            }
+            if (mm.responses != null) {
+                mm.responses.increment(Math.max(0, s.responseMessages()));
+            }
         }
     }
 
@@ -414,14 +444,23 @@ public final class MeshMetrics {
         return s == null || s.isEmpty() ? "unknown" : s;
     }
 
-    private RequestMeters newRequestMeters(IstioLabels l) {
+    /** The meters of a series, null for a metric the overrides drop, each with the labels they keep. */
+    private RequestMeters newRequestMeters(IstioLabels l, StatsOverrides o) {
         Tags tags = l.tags();
-        return new RequestMeters(
-                Counter.builder("istio_requests").description("Requests, by Istio's standard labels")
-                        .tags(tags).register(registry),
-                histogram("istio_request_duration_milliseconds", "Request duration in milliseconds", tags),
-                histogram("istio_request_bytes", "Request sizes in bytes, head and body", tags),
-                histogram("istio_response_bytes", "Response sizes in bytes, head, body and trailers", tags));
+        return new RequestMeters(o.drops(StatsOverrides.Metric.REQUESTS_TOTAL) ? null
+                : Counter.builder("istio_requests").description("Requests, by Istio's standard labels")
+                        .tags(o.tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags)).register(registry),
+                histogram(o, StatsOverrides.Metric.REQUEST_DURATION_MILLISECONDS,
+                        "istio_request_duration_milliseconds", "Request duration in milliseconds", tags),
+                histogram(o, StatsOverrides.Metric.REQUEST_BYTES, "istio_request_bytes",
+                        "Request sizes in bytes, head and body", tags),
+                histogram(o, StatsOverrides.Metric.RESPONSE_BYTES, "istio_response_bytes",
+                        "Response sizes in bytes, head, body and trailers", tags));
+    }
+
+    private DistributionSummary histogram(StatsOverrides o, StatsOverrides.Metric metric, String name,
+                                          String description, Tags tags) {
+        return o.drops(metric) ? null : histogram(name, description, o.tags(metric, tags));
     }
 
     private DistributionSummary histogram(String name, String description, Tags tags) {
@@ -450,14 +489,22 @@ public final class MeshMetrics {
         return Counter.builder(name).tags(tags).description(description).register(registry);
     }
 
-    private MessageMeters newMessageMeters(IstioLabels l) {
+    private MessageMeters newMessageMeters(IstioLabels l, StatsOverrides o) {
         Tags tags = l.tags();
-        return new MessageMeters(counter("istio_request_messages", "gRPC messages sent by clients", tags),
-                counter("istio_response_messages", "gRPC messages sent by servers", tags));
+        StatsOverrides.Metric req = StatsOverrides.Metric.REQUEST_MESSAGES_TOTAL;
+        StatsOverrides.Metric resp = StatsOverrides.Metric.RESPONSE_MESSAGES_TOTAL;
+        return new MessageMeters(o.drops(req) ? null : counter("istio_request_messages",
+                "gRPC messages sent by clients", o.tags(req, tags)), o.drops(resp) ? null
+                : counter("istio_response_messages", "gRPC messages sent by servers", o.tags(resp, tags)));
     }
 
+    /** A series' labels under a connection manager's metric overrides. */
+    private record Overridden(IstioLabels labels, StatsOverrides overrides) {}
+
+    /** A series' gRPC message counters; null for a metric dropped. */
     private record MessageMeters(Counter requests, Counter responses) {}
 
+    /** A series' meters; null for a metric its connection manager's Istio stats filter drops. */
     private record RequestMeters(Counter requests, DistributionSummary duration, DistributionSummary requestBytes,
                                  DistributionSummary responseBytes) {}
 

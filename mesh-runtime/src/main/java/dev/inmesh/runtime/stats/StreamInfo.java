@@ -68,6 +68,9 @@ import java.util.Set;
  * @param responseHeadBytes the head and trailers of the response sent to the caller, in bytes as HTTP/1.1 writes them
  *     ({@link HeadSize#response}), 0 when none was sent; with {@link #bytesSent}, Istio's
  *     {@code istio_response_bytes}; -1 when not known
+ * @param statsOverrides the metric overrides of the connection manager's Istio stats filter, compiled with its
+ *     snapshot: what Istio's metrics drop and which labels they are recorded without ({@link StatsOverrides#NONE}
+ *     when null)
  */
 public record StreamInfo(
         Direction direction,
@@ -111,7 +114,32 @@ public record StreamInfo(
         dev.inmesh.runtime.accesslog.RequestLog log,
         String upstreamClusterObservabilityName,
         long requestHeadBytes,
-        long responseHeadBytes) {
+        long responseHeadBytes,
+        StatsOverrides statsOverrides) {
+
+    /** A request whose connection manager's Istio stats filter overrides no metric. */
+    public StreamInfo(Direction direction, Instant startTime, String method, String path, String protocol,
+                      int responseCode, Set<ResponseFlag> responseFlags, String responseCodeDetails, long bytesReceived,
+                      long bytesSent, long durationMillis, long upstreamServiceTimeMillis, String requestId,
+                      String authority, String userAgent, String forwardedFor, String upstreamHost,
+                      String upstreamCluster, String upstreamLocalAddress, String downstreamLocalAddress,
+                      String downstreamRemoteAddress, String requestedServerName, String routeName, int attemptCount,
+                      WorkloadInfo peer, String destinationService, String destinationServiceName,
+                      String destinationServiceNamespace, String grpcStatus, boolean downstreamMutualTls,
+                      String downstreamPeerPrincipal, String downstreamLocalPrincipal,
+                      String upstreamTransportFailureReason, String upstreamPeerPrincipal, long requestMessages,
+                      long responseMessages, String upstreamLocalPrincipal, boolean hostHeaderFallback,
+                      dev.inmesh.runtime.accesslog.RequestLog log, String upstreamClusterObservabilityName,
+                      long requestHeadBytes, long responseHeadBytes) {
+        this(direction, startTime, method, path, protocol, responseCode, responseFlags, responseCodeDetails,
+                bytesReceived, bytesSent, durationMillis, upstreamServiceTimeMillis, requestId, authority, userAgent,
+                forwardedFor, upstreamHost, upstreamCluster, upstreamLocalAddress, downstreamLocalAddress,
+                downstreamRemoteAddress, requestedServerName, routeName, attemptCount, peer, destinationService,
+                destinationServiceName, destinationServiceNamespace, grpcStatus, downstreamMutualTls,
+                downstreamPeerPrincipal, downstreamLocalPrincipal, upstreamTransportFailureReason,
+                upstreamPeerPrincipal, requestMessages, responseMessages, upstreamLocalPrincipal, hostHeaderFallback,
+                log, upstreamClusterObservabilityName, requestHeadBytes, responseHeadBytes, null);
+    }
 
     /**
      * A request whose connection manager's access logs and heads' sizes are not known, its cluster observed by its
@@ -160,6 +188,7 @@ public record StreamInfo(
         peer = peer == null ? WorkloadInfo.UNKNOWN : peer;
         upstreamClusterObservabilityName = upstreamClusterObservabilityName == null ? upstreamCluster
                 : upstreamClusterObservabilityName;
+        statsOverrides = statsOverrides == null ? StatsOverrides.NONE : statsOverrides;
     }
 
     /** A request that did not come over mutual TLS. */

@@ -132,6 +132,58 @@ public final class ListenerParser
         }
     }
 
+    /**
+     * The metric overrides of an {@code istio.stats} filter's config ({@code stats.PluginConfig}: the message's bytes,
+     * or the fields of the {@code TypedStruct} the JSON reader keeps): its {@code metrics} entries (field 8, each a
+     * {@code MetricConfig} with {@code name} 2, {@code tags_to_remove} 3 and {@code drop} 5); null when it has none.
+     */
+    static dev.inmesh.api.config.listener.IstioStats istioStats(com.google.protobuf.Any config) {
+        List<dev.inmesh.api.config.listener.IstioStats.MetricOverride> metrics = new ArrayList<>();
+        try {
+            com.google.protobuf.Struct fields = typedStructFields(config);
+            if (fields == null) {
+                for (com.google.protobuf.ByteString entry : com.google.protobuf.UnknownFieldSet
+                        .parseFrom(config.getValue()).getField(8).getLengthDelimitedList()) {
+                    com.google.protobuf.UnknownFieldSet m = com.google.protobuf.UnknownFieldSet.parseFrom(entry);
+                    List<com.google.protobuf.ByteString> names = m.getField(2).getLengthDelimitedList();
+                    List<Long> drop = m.getField(5).getVarintList();
+                    metrics.add(new dev.inmesh.api.config.listener.IstioStats.MetricOverride(
+                            names.isEmpty() ? "" : names.get(names.size() - 1).toStringUtf8(),
+                            m.getField(3).getLengthDelimitedList().stream()
+                                    .map(com.google.protobuf.ByteString::toStringUtf8).toList(),
+                            !drop.isEmpty() && drop.get(drop.size() - 1) != 0));
+                }
+            } else {
+                com.google.protobuf.Value list = member(fields, "metrics", "metrics");
+                List<com.google.protobuf.Value> entries = list == null ? List.of() : listOf(list, "metrics");
+                for (int i = 0; i < entries.size(); i++) {
+                    com.google.protobuf.Struct m = entries.get(i).getStructValue();
+                    com.google.protobuf.Value name = member(m, "name", "name");
+                    com.google.protobuf.Value tags = member(m, "tags_to_remove", "tagsToRemove");
+                    com.google.protobuf.Value drop = member(m, "drop", "drop");
+                    String where = "metrics[" + i + "].";
+                    metrics.add(new dev.inmesh.api.config.listener.IstioStats.MetricOverride(
+                            name == null ? "" : name.getStringValue(), tags == null ? List.of()
+                                    : listOf(tags, where + "tags_to_remove").stream()
+                                    .map(com.google.protobuf.Value::getStringValue).toList(),
+                            drop != null && drop.getBoolValue()));
+                }
+            }
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new FieldError("typed_config", config.getTypeUrl() + ": " + e.getMessage()
+                    + " (expected: a stats.PluginConfig)");
+        }
+        return metrics.isEmpty() ? null : new dev.inmesh.api.config.listener.IstioStats(metrics);
+    }
+
+    /** A struct member that must be a list: its values. */
+    private static List<com.google.protobuf.Value> listOf(com.google.protobuf.Value v, String field) {
+        if (v.getKindCase() != com.google.protobuf.Value.KindCase.LIST_VALUE) {
+            throw new FieldError("typed_config." + field, v.getKindCase() + " (expected: a list)");
+        }
+        return v.getListValue().getValuesList();
+    }
+
     /** The config type of Istio's native peer metadata filter ({@code istio.metadata_exchange}). */
     static final String PEER_METADATA_TYPE = "io.istio.http.peer_metadata.Config";
 
@@ -656,6 +708,10 @@ public final class ListenerParser
             // and label a request without a service by its Host unless Istio's stats filter says not to
             boolean noHostHeaderFallback = !f.getDisabled() && f.hasTypedConfig()
                     && typeName.equals(ISTIO_STATS_TYPE) && disablesHostHeaderFallback(f.getTypedConfig());
+            // and drop metrics or record them without some labels where Istio's stats filter says so
+            dev.inmesh.api.config.listener.IstioStats istioStats = !f.getDisabled() && f.hasTypedConfig()
+                    && typeName.equals(ISTIO_STATS_TYPE) ? Fields.at("http_filters[" + i + "]",
+                            () -> istioStats(f.getTypedConfig())) : null;
             // and keep Istio's peer metadata headers off clusters outside the mesh where its filter says so
             boolean peerMetadataSkipExternal = !f.getDisabled() && f.hasTypedConfig()
                     && typeName.equals(PEER_METADATA_TYPE) && skipsExternalClusters(f.getTypedConfig());
@@ -667,7 +723,7 @@ public final class ListenerParser
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
                     () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns,
                             rateLimitRuns, jwtRuns, extAuthzRuns, globalRuns, sessionRuns, grpcMessageCounts,
-                            noHostHeaderFallback, peerMetadataSkipExternal))));
+                            noHostHeaderFallback, peerMetadataSkipExternal, istioStats))));
         }
         checkRateLimitPosition(filters);
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)

@@ -793,36 +793,76 @@ class MeshWebClientTest {
         // istiod's inbound istio.stats filter: a request whose inbound cluster names no service is labelled with
         // this workload's canonical service, not its Host
         for (boolean disabled : new boolean[] {true, false}) {
-            Path file = dir.resolve("stats-" + disabled + ".yaml");
-            Files.writeString(file, virtualInbound("", """
-                                  routes:
-                                  - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
-                    """).replace("          http_filters:\n", "          http_filters:\n"
-                    + "          - name: istio.stats\n"
-                    + "            typed_config:\n"
-                    + "              \"@type\": type.googleapis.com/stats.PluginConfig\n"
-                    + "              disable_host_header_fallback: " + disabled + "\n"));
-            DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1")
-                    .setApp("reviews").setConfigFile(file.toString()).setAdminPort(-1));
             List<StreamInfo> seen = new CopyOnWriteArrayList<>();
-            m.addObserver(seen::add);
-            m.start().await(10, TimeUnit.SECONDS);
+            DefaultMesh m = statsFilterMesh("stats-" + disabled + ".yaml",
+                    "disable_host_header_fallback: " + disabled + "\n", seen);
             try {
-                HttpServer inbound = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response().end()));
-                inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
-                servers.add(inbound);
-                plain.get(inbound.actualPort(), "127.0.0.1", "/").putHeader("host", "10.1.2.3:8000").send()
-                        .await(10, TimeUnit.SECONDS);
-                long deadline = System.currentTimeMillis() + 5000;
-                while (seen.isEmpty() && System.currentTimeMillis() < deadline) {
-                    Thread.sleep(10);
-                }
+                callInboundOnce(m, seen);
                 assertEquals(!disabled, seen.get(0).hostHeaderFallback());
                 String service = m.registry().get("istio_requests").counter().getId().getTag("destination_service");
                 assertEquals(disabled ? "reviews" : "10.1.2.3", service);
             } finally {
                 m.close().await(10, TimeUnit.SECONDS);
             }
+        }
+    }
+
+    @Test
+    void theStatsFiltersMetricOverridesDropAMetricAndEmptyTheLabelsTheyRemove() throws Exception {
+        // istiod's istio.stats for Telemetry overrides: REQUEST_COUNT disabled, request_protocol removed from
+        // REQUEST_DURATION; every other metric recorded as before
+        List<StreamInfo> seen = new CopyOnWriteArrayList<>();
+        DefaultMesh m = statsFilterMesh("stats-overrides.yaml", """
+                metrics:
+                - {name: requests_total, drop: true}
+                - {name: request_duration_milliseconds, tags_to_remove: [request_protocol]}
+                - {dimensions: {request_host: request.host}}
+                """, seen);
+        try {
+            callInboundOnce(m, seen);
+            assertEquals(1, seen.size());
+            assertTrue(m.registry().find("istio_requests").counters().isEmpty());
+            assertEquals("", m.registry().get("istio_request_duration_milliseconds").summary().getId()
+                    .getTag("request_protocol"));
+            assertEquals(1, m.registry().get("istio_request_duration_milliseconds").summary().count());
+            assertEquals("http", m.registry().get("istio_request_bytes").summary().getId()
+                    .getTag("request_protocol"));
+        } finally {
+            m.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * A started mesh for workload reviews-v1 whose virtualInbound routes all to {@code inbound|9080||} with an
+     * {@code istio.stats} filter of the config fields {@code statsFields}; its finished requests go to {@code seen}.
+     */
+    private DefaultMesh statsFilterMesh(String name, String statsFields, List<StreamInfo> seen) throws Exception {
+        Path file = dir.resolve(name);
+        Files.writeString(file, virtualInbound("", """
+                              routes:
+                              - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                """).replace("          http_filters:\n", "          http_filters:\n"
+                + "          - name: istio.stats\n"
+                + "            typed_config:\n"
+                + "              \"@type\": type.googleapis.com/stats.PluginConfig\n"
+                + statsFields.indent(14)));
+        DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1")
+                .setApp("reviews").setConfigFile(file.toString()).setAdminPort(-1));
+        m.addObserver(seen::add);
+        m.start().await(10, TimeUnit.SECONDS);
+        return m;
+    }
+
+    /** Sends one request for host 10.1.2.3:8000 to a server behind {@code m.inbound} and waits until it is seen. */
+    private void callInboundOnce(DefaultMesh m, List<StreamInfo> seen) throws Exception {
+        HttpServer inbound = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response().end()));
+        inbound.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        servers.add(inbound);
+        plain.get(inbound.actualPort(), "127.0.0.1", "/").putHeader("host", "10.1.2.3:8000").send()
+                .await(10, TimeUnit.SECONDS);
+        long deadline = System.currentTimeMillis() + 5000;
+        while (seen.isEmpty() && System.currentTimeMillis() < deadline) {
+            Thread.sleep(10);
         }
     }
 

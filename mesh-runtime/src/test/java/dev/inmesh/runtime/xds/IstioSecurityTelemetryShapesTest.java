@@ -3,6 +3,7 @@ package dev.inmesh.runtime.xds;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,6 +11,7 @@ import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.listener.ForwardClientCert;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
+import dev.inmesh.api.config.listener.IstioStats;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.PathNormalization;
 import dev.inmesh.api.config.listener.ServerHeader;
@@ -162,6 +164,38 @@ class IstioSecurityTelemetryShapesTest {
         assertTrue(ListenerParser.disablesHostHeaderFallback(set));
         assertFalse(ListenerParser.disablesHostHeaderFallback(set.toBuilder()
                 .setValue(com.google.protobuf.ByteString.EMPTY).build()));
+    }
+
+    @Test
+    void theStatsFiltersMetricOverridesAreTheConnectionManagersInBothForms() throws Exception {
+        // istiod's config for Telemetry overrides REQUEST_COUNT disabled and request_protocol REMOVE, as the JSON
+        // reader keeps it (a TypedStruct's fields) and as ADS sends it (the message's bytes: metrics 8, each with
+        // name 2, tags_to_remove 3 and drop 5)
+        IstioStats expected = new IstioStats(List.of(
+                new IstioStats.MetricOverride("requests_total", List.of(), true),
+                new IstioStats.MetricOverride("", List.of("request_protocol"), false)));
+        assertEquals(new IstioStats(List.of(expected.metrics().get(0), expected.metrics().get(1),
+                new IstioStats.MetricOverride("requests", List.of("response_flags"), false))),
+                hcm(listener(inbound(INBOUND_DEFAULTS, TELEMETRY_FILTERS.replace("- name: requests\n",
+                        "- {name: requests_total, drop: true}\n    - {tags_to_remove: [request_protocol]}\n"
+                                + "    - name: requests\n"), ""))).istioStats());
+        assertNull(hcm(listener(inbound(INBOUND_DEFAULTS, "", ""))).istioStats(), "no stats filter");
+        com.google.protobuf.UnknownFieldSet drop = com.google.protobuf.UnknownFieldSet.newBuilder()
+                .addField(2, com.google.protobuf.UnknownFieldSet.Field.newBuilder()
+                        .addLengthDelimited(com.google.protobuf.ByteString.copyFromUtf8("requests_total")).build())
+                .addField(5, com.google.protobuf.UnknownFieldSet.Field.newBuilder().addVarint(1).build()).build();
+        com.google.protobuf.UnknownFieldSet remove = com.google.protobuf.UnknownFieldSet.newBuilder()
+                .addField(3, com.google.protobuf.UnknownFieldSet.Field.newBuilder()
+                        .addLengthDelimited(com.google.protobuf.ByteString.copyFromUtf8("request_protocol")).build())
+                .build();
+        com.google.protobuf.Any binary = com.google.protobuf.Any.newBuilder()
+                .setTypeUrl("type.googleapis.com/stats.PluginConfig")
+                .setValue(com.google.protobuf.UnknownFieldSet.newBuilder().addField(8,
+                        com.google.protobuf.UnknownFieldSet.Field.newBuilder().addLengthDelimited(drop.toByteString())
+                                .addLengthDelimited(remove.toByteString()).build()).build().toByteString()).build();
+        assertEquals(expected, ListenerParser.istioStats(binary));
+        assertNull(ListenerParser.istioStats(binary.toBuilder().setValue(com.google.protobuf.ByteString.EMPTY)
+                .build()));
     }
 
     @Test

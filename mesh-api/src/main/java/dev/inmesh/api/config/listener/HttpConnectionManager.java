@@ -307,6 +307,15 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     }
 
     /**
+     * The metric overrides of this connection manager's Istio stats filter (see {@link HttpFilter#istioStats}), or
+     * null when it runs none.
+     */
+    public IstioStats istioStats() {
+        HttpFilter f = first(p -> p.istioStats() != null);
+        return f == null ? null : f.istioStats();
+    }
+
+    /**
      * Whether Istio's peer metadata headers stay off requests to clusters outside the mesh: its peer metadata filter
      * says so (see {@link HttpFilter#peerMetadataSkipExternal}).
      */

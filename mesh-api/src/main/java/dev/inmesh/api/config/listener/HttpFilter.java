@@ -47,14 +47,26 @@ import dev.inmesh.api.config.route.StatefulSession;
  *     {@code skip_external_clusters} (istiod's, for meshConfig's {@code metadataExchangeHeaders} mode
  *     {@code IN_MESH}): {@code x-envoy-peer-metadata} and {@code x-envoy-peer-metadata-id} then do not go to
  *     {@code PassthroughCluster} nor to a cluster whose {@code istio} metadata says {@code external: true}
+ * @param istioStats for Istio's stats filter ({@code istio.stats}) that runs, its metric overrides (what Istio's
+ *     metrics drop, which labels they are recorded without); null for any other filter
  */
 public record HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
                          boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
                          ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
-                         boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal) {
+                         boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal,
+                         IstioStats istioStats) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
+    }
+
+    /** A filter that is not Istio's stats filter with metric overrides. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
+                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
+                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
+                      boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal) {
+        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit,
+                statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal, null);
     }
 
     /** A filter that is not a peer metadata filter skipping external clusters. */

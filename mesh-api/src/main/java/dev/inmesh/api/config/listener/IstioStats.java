@@ -1,0 +1,33 @@
+package dev.inmesh.api.config.listener;
+
+import dev.inmesh.api.config.Checks;
+import java.util.List;
+
+/**
+ * The metric overrides of Istio's stats filter ({@code istio.stats}, config {@code stats.PluginConfig}), which istiod
+ * writes from the Telemetry API's metrics {@code overrides}: its {@code metrics} entries. Their {@code dimensions}
+ * (new labels from CEL expressions), and the config's {@code definitions}, are loaded and not read.
+ *
+ * @param metrics the {@code metrics} entries, in their order
+ */
+public record IstioStats(List<MetricOverride> metrics) {
+    public IstioStats {
+        metrics = Checks.list(metrics, "metrics");
+    }
+
+    /**
+     * One {@code metrics} entry ({@code stats.MetricConfig}).
+     *
+     * @param name the Istio metric it applies to, without the {@code istio_} prefix (such as {@code requests_total}
+     *     or {@code request_duration_milliseconds}); empty: every metric, for {@code tags_to_remove} (Istio's stats
+     *     drop only a named metric)
+     * @param tagsToRemove the standard labels the metric is recorded without ({@code tags_to_remove})
+     * @param drop whether the metric is not recorded at all ({@code drop}); its {@code tags_to_remove} then do nothing
+     */
+    public record MetricOverride(String name, List<String> tagsToRemove, boolean drop) {
+        public MetricOverride {
+            name = name == null ? "" : name;
+            tagsToRemove = Checks.list(tagsToRemove, "metrics.tags_to_remove");
+        }
+    }
+}
