@@ -79,6 +79,11 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
      * the order Envoy prints them in.
      */
     private final Set<ResponseFlag> tcpFlags = new java.util.LinkedHashSet<>(4);
+    /**
+     * How often this connection's bytes are added to Istio's TCP metrics while it lasts: its chain's Istio stats
+     * network filter's {@code tcp_reporting_duration}, else the proxy's (Istio's default, 5 s).
+     */
+    private long tcpReportingMillis;
     /** The host tried last. */
     private Host lastHost;
     /** The URI SANs of the server's certificate and of this proxy's in the upstream TLS it originated, or null. */
@@ -373,6 +378,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                           String requestedServerName) {
         if (chain.filter() instanceof TcpProxy tcp) {
             serverName = requestedServerName;
+            tcpReportingMillis = (chain.tcpReportingDuration() == null ? runtime.tcpReportingInterval
+                    : chain.tcpReportingDuration()).toMillis();
             tcpProxy(ctx, tcp);
         } else {
             http(ctx, chain, (HttpConnectionManager) chain.filter(), detection);
@@ -637,8 +644,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                 metrics.opened();
             }
             TcpRelay.Counters[] counted = new TcpRelay.Counters[1];
-            // as Istio's stats (tcp_reporting_duration): the bytes of a long connection every 5 s while it lasts
-            long every = runtime.tcpReportingInterval.toMillis();
+            // as Istio's stats (tcp_reporting_duration, 5 s by default): a long connection's bytes while it lasts
+            long every = tcpReportingMillis;
             io.netty.util.concurrent.ScheduledFuture<?> reporting = metrics == null ? null
                     : down.eventLoop().scheduleAtFixedRate(() -> {
                         TcpRelay.Counters c = counted[0];

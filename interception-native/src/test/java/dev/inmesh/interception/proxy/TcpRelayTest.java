@@ -201,6 +201,37 @@ class TcpRelayTest {
     }
 
     @Test
+    void theIstioStatsFiltersTcpReportingDurationIsHowOftenALongConnectionsBytesAreCounted() throws Exception {
+        proxy.close();
+        proxy = new LoopbackProxy(config(LoopbackProxy.freePort(), "", "", upstream.getLocalPort()).replace(
+                "      - name: envoy.filters.network.tcp_proxy\n", """
+                      - name: istio.stats
+                        typed_config:
+                          "@type": type.googleapis.com/stats.PluginConfig
+                          tcp_reporting_duration: 0.2s
+                      - name: envoy.filters.network.tcp_proxy
+                """));
+        SimpleMeterRegistry registry = metered();
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        CompletableFuture<Void> served = pongUntil(done);
+        try (Socket client = connect()) {
+            client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            assertEquals("pong!", new String(client.getInputStream().readNBytes(5), StandardCharsets.UTF_8));
+            long start = System.nanoTime();
+            for (int i = 0; i < 400 && registry.get("istio_tcp_sent_bytes").counter().count() < 5; i++) {
+                Thread.sleep(10);
+            }
+            assertEquals(5.0, registry.get("istio_tcp_sent_bytes").counter().count());
+            assertTrue(System.nanoTime() - start < TimeUnit.MILLISECONDS.toNanos(3_000),
+                    "reported within 0.2 s, not after the default 5 s");
+            assertEquals(0.0, registry.get("istio_tcp_connections_closed").counter().count(), "still open");
+        } finally {
+            done.complete(null);
+        }
+        served.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
     void theServersHalfCloseReachesTheClientWhichCanStillSend() throws Exception {
         CompletableFuture<String> received = CompletableFuture.supplyAsync(() -> {
             try (Socket s = upstream.accept()) {
@@ -526,6 +557,19 @@ class TcpRelayTest {
     }
 
     /** Istio's TCP metrics and the clusters' statistics of the proxy, in a new registry. */
+    /** The upstream's one connection: reads 4 bytes, answers "pong!", and stays open until {@code done}. */
+    private CompletableFuture<Void> pongUntil(CompletableFuture<Void> done) {
+        return CompletableFuture.runAsync(() -> {
+            try (Socket s = upstream.accept()) {
+                s.getInputStream().readNBytes(4);
+                s.getOutputStream().write("pong!".getBytes(StandardCharsets.UTF_8));
+                done.get(20, TimeUnit.SECONDS); // open until the test is done
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        }, pool);
+    }
+
     private SimpleMeterRegistry metered() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         MeshMetrics metrics = MeshMetrics.create(registry, new WorkloadInfo("pod-v1", "default", "pod", "v1"));

@@ -176,6 +176,40 @@ public final class ListenerParser
         return metrics.isEmpty() ? null : new dev.inmesh.api.config.listener.IstioStats(metrics);
     }
 
+    /**
+     * The {@code tcp_reporting_duration} (field 7) of an {@code istio.stats} network filter's config
+     * ({@code stats.PluginConfig}, bytes or {@code TypedStruct} fields); null when it sets none, or one under a
+     * millisecond, which Istio's stats read as no interval at all.
+     */
+    static java.time.Duration tcpReportingDuration(com.google.protobuf.Any config) {
+        try {
+            com.google.protobuf.Struct fields = typedStructFields(config);
+            com.google.protobuf.Duration d;
+            if (fields == null) {
+                List<com.google.protobuf.ByteString> v = com.google.protobuf.UnknownFieldSet
+                        .parseFrom(config.getValue()).getField(7).getLengthDelimitedList();
+                d = v.isEmpty() ? null : com.google.protobuf.Duration.parseFrom(v.get(v.size() - 1));
+            } else {
+                com.google.protobuf.Value v = member(fields, "tcp_reporting_duration", "tcpReportingDuration");
+                d = v == null ? null : parseDuration(v.getStringValue());
+            }
+            java.time.Duration out = d == null ? null : java.time.Duration.ofSeconds(d.getSeconds(), d.getNanos());
+            return out == null || out.compareTo(java.time.Duration.ofMillis(1)) < 0 ? null : out;
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new FieldError("typed_config", config.getTypeUrl() + ": " + e.getMessage()
+                    + " (expected: a stats.PluginConfig)");
+        }
+    }
+
+    private static com.google.protobuf.Duration parseDuration(String text) {
+        try {
+            return com.google.protobuf.util.Durations.parse(text);
+        } catch (java.text.ParseException e) {
+            throw new FieldError("typed_config.tcp_reporting_duration", "\"" + text + "\" (expected: a duration "
+                    + "such as 5s)");
+        }
+    }
+
     /** A struct member that must be a list: its values. */
     private static List<com.google.protobuf.Value> listOf(com.google.protobuf.Value v, String field) {
         if (v.getKindCase() != com.google.protobuf.Value.KindCase.LIST_VALUE) {
@@ -447,6 +481,7 @@ public final class ListenerParser
         NetworkFilter terminal = null;
         List<NetworkRbac> rbac = new ArrayList<>();
         List<NetworkExtAuthz> extAuthz = new ArrayList<>();
+        java.time.Duration reporting = null;
         for (int i = 0; i < c.getFiltersCount(); i++) {
             Filter f = c.getFilters(i);
             String seg = "filters[" + i + "]";
@@ -466,6 +501,10 @@ public final class ListenerParser
                 }
                 terminal = Fields.at(seg + ".typed_config", () -> isType(f, HCM, HCM_TYPE)
                         ? httpConnectionManager(f.getTypedConfig()) : tcpProxy(f.getTypedConfig()));
+            } else if (CoreParsers.configType(f.getTypedConfig()).equals(ISTIO_STATS_TYPE)) {
+                // Istio's TCP stats: how often a long connection's bytes are reported
+                java.time.Duration d = Fields.at(seg + ".typed_config", () -> tcpReportingDuration(f.getTypedConfig()));
+                reporting = d != null ? d : reporting;
             } else if (!observing(f.getName(), CoreParsers.configType(f.getTypedConfig()), OBSERVING_NETWORK_FILTERS,
                     OBSERVING_NETWORK_TYPES, NETWORK_WASM_TYPE)) {
                 String type = CoreParsers.configType(f.getTypedConfig());
@@ -480,7 +519,7 @@ public final class ListenerParser
         }
         return new FilterChain(c.getName(), match, terminal, tls.tls(), tls.context(),
                 Fields.durationOrNull(c.hasTransportSocketConnectTimeout(), c.getTransportSocketConnectTimeout()),
-                rbac, extAuthz);
+                rbac, extAuthz, reporting);
     }
 
     private static boolean isType(Filter f, String name, String type) {

@@ -199,6 +199,21 @@ class IstioSecurityTelemetryShapesTest {
     }
 
     @Test
+    void theTcpStatsFiltersReportingDurationIsReadFromItsBytes() {
+        // over ADS: tcp_reporting_duration is field 7, a google.protobuf.Duration; under a millisecond is none
+        java.util.function.LongFunction<com.google.protobuf.Any> config = millis -> com.google.protobuf.Any.newBuilder()
+                .setTypeUrl("type.googleapis.com/stats.PluginConfig")
+                .setValue(com.google.protobuf.UnknownFieldSet.newBuilder().addField(7,
+                        com.google.protobuf.UnknownFieldSet.Field.newBuilder().addLengthDelimited(
+                                com.google.protobuf.util.Durations.fromMillis(millis).toByteString()).build()).build()
+                        .toByteString()).build();
+        assertEquals(java.time.Duration.ofSeconds(10), ListenerParser.tcpReportingDuration(config.apply(10_000)));
+        assertNull(ListenerParser.tcpReportingDuration(config.apply(0)));
+        assertNull(ListenerParser.tcpReportingDuration(config.apply(0).toBuilder()
+                .setValue(com.google.protobuf.ByteString.EMPTY).build()));
+    }
+
+    @Test
     void pathNormalizationMergeSlashesAndDecodeAndMergeSlashesAreTheConnectionManagersNormalization()
             throws Exception {
         HttpConnectionManager merge = hcm(listener(inbound("""

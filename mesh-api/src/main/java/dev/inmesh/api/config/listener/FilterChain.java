@@ -23,10 +23,13 @@ import java.util.List;
  * @param extAuthz the external authorization network filters before the terminal one
  *     ({@code envoy.filters.network.ext_authz}, which istiod puts there for a CUSTOM policy of a gRPC provider), each
  *     placed among the RBAC ones by {@link NetworkExtAuthz#after}; empty for none
+ * @param tcpReportingDuration how often Istio's TCP metrics add a connection's bytes while it lasts: the
+ *     {@code tcp_reporting_duration} of the chain's Istio stats network filter ({@code istio.stats}); null when it
+ *     sets none (Istio's default, 5 s)
  */
 public record FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
                           DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout,
-                          List<NetworkRbac> rbac, List<NetworkExtAuthz> extAuthz) {
+                          List<NetworkRbac> rbac, List<NetworkExtAuthz> extAuthz, Duration tcpReportingDuration) {
     public FilterChain {
         rbac = Checks.list(rbac, "filters");
         extAuthz = Checks.list(extAuthz, "filters");
@@ -39,6 +42,15 @@ public record FilterChain(String name, FilterChainMatch match, NetworkFilter fil
                 : transportSocketConnectTimeout;
         Checks.check(!transportSocketConnectTimeout.isNegative(), "transport_socket_connect_timeout",
                 transportSocketConnectTimeout, ">= 0");
+        Checks.check(tcpReportingDuration == null || tcpReportingDuration.compareTo(Duration.ofMillis(1)) >= 0,
+                "filters.tcp_reporting_duration", tcpReportingDuration, ">= 1ms");
+    }
+
+    /** A chain whose Istio stats network filter sets no {@code tcp_reporting_duration}. */
+    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
+                       DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout,
+                       List<NetworkRbac> rbac, List<NetworkExtAuthz> extAuthz) {
+        this(name, match, filter, tls, tlsContext, transportSocketConnectTimeout, rbac, extAuthz, null);
     }
 
     /** A chain without RBAC network filters. */
