@@ -150,17 +150,7 @@ class TcpRelayTest {
         SimpleMeterRegistry registry = metered();
         proxy.server.tcpReportingInterval(java.time.Duration.ofMillis(100)); // Istio's 5 s, shortened
         CompletableFuture<Void> done = new CompletableFuture<>();
-        CompletableFuture<Void> served = CompletableFuture.runAsync(() -> {
-            try (Socket s = upstream.accept()) {
-                s.getInputStream().readNBytes(4);
-                s.getOutputStream().write("pong!".getBytes(StandardCharsets.UTF_8));
-                s.getInputStream().readNBytes(6);
-                s.getOutputStream().write("pong!!!".getBytes(StandardCharsets.UTF_8));
-                done.get(20, TimeUnit.SECONDS); // open until the test is done
-            } catch (Exception e) {
-                throw new RuntimeException(e);
-            }
-        }, pool);
+        CompletableFuture<Void> served = answerUntil(done, 4, "pong!", 6, "pong!!!");
         try (Socket client = connect()) {
             client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
             assertEquals("pong!", new String(client.getInputStream().readNBytes(5), StandardCharsets.UTF_8));
@@ -556,13 +546,22 @@ class TcpRelayTest {
         assertEquals("db", opened.getTag("destination_service_namespace"), "the peer's, as Istio's client side");
     }
 
-    /** Istio's TCP metrics and the clusters' statistics of the proxy, in a new registry. */
     /** The upstream's one connection: reads 4 bytes, answers "pong!", and stays open until {@code done}. */
     private CompletableFuture<Void> pongUntil(CompletableFuture<Void> done) {
+        return answerUntil(done, 4, "pong!");
+    }
+
+    /**
+     * The upstream's one connection: for each pair of {@code exchanges} (a byte count, an answer) reads that many
+     * bytes and writes the answer, then stays open until {@code done}.
+     */
+    private CompletableFuture<Void> answerUntil(CompletableFuture<Void> done, Object... exchanges) {
         return CompletableFuture.runAsync(() -> {
             try (Socket s = upstream.accept()) {
-                s.getInputStream().readNBytes(4);
-                s.getOutputStream().write("pong!".getBytes(StandardCharsets.UTF_8));
+                for (int i = 0; i < exchanges.length; i += 2) {
+                    s.getInputStream().readNBytes((Integer) exchanges[i]);
+                    s.getOutputStream().write(((String) exchanges[i + 1]).getBytes(StandardCharsets.UTF_8));
+                }
                 done.get(20, TimeUnit.SECONDS); // open until the test is done
             } catch (Exception e) {
                 throw new RuntimeException(e);
@@ -570,6 +569,7 @@ class TcpRelayTest {
         }, pool);
     }
 
+    /** Istio's TCP metrics and the clusters' statistics of the proxy, in a new registry. */
     private SimpleMeterRegistry metered() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         MeshMetrics metrics = MeshMetrics.create(registry, new WorkloadInfo("pod-v1", "default", "pod", "v1"));
