@@ -84,6 +84,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
      * network filter's {@code tcp_reporting_duration}, else the proxy's (Istio's default, 5 s).
      */
     private long tcpReportingMillis;
+    /** The metric overrides of the tcp_proxy chain's Istio stats filter, for Istio's TCP metrics. */
+    private dev.inmesh.runtime.stats.StatsOverrides tcpStats = dev.inmesh.runtime.stats.StatsOverrides.NONE;
     /** The host tried last. */
     private Host lastHost;
     /** The URI SANs of the server's certificate and of this proxy's in the upstream TLS it originated, or null. */
@@ -380,6 +382,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             serverName = requestedServerName;
             tcpReportingMillis = (chain.tcpReportingDuration() == null ? runtime.tcpReportingInterval
                     : chain.tcpReportingDuration()).toMillis();
+            tcpStats = snapshot.statsOverrides(chain);
             tcpProxy(ctx, tcp);
         } else {
             http(ctx, chain, (HttpConnectionManager) chain.filter(), detection);
@@ -419,6 +422,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             terminationDetails = denied;
             tcpAccessLogs = snapshot.accessLogs(tcp);
             tcpCluster = pick(tcp.cluster());
+            tcpStats = snapshot.statsOverrides(chain);
             logTcp(tcpCluster, 0, 0);
             // as Istio's stats filter, which follows the RBAC filters: the connection is reported at its close
             reportUnrelayed(tcpCluster);
@@ -639,7 +643,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             }
             down.pipeline().remove(this);
             var metricsOf = runtime.tcpMetrics;
-            var metrics = metricsOf == null ? null : metricsOf.apply(tcpInfo(clusterName));
+            var metrics = metricsOf == null ? null
+                    : metricsOf.apply(tcpInfo(clusterName).withStatsOverrides(tcpStats));
             if (metrics != null) {
                 metrics.opened();
             }
@@ -712,7 +717,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private void reportUnrelayed(String clusterName) {
         var metricsOf = runtime.tcpMetrics;
         if (metricsOf != null) {
-            metricsOf.apply(tcpInfo(clusterName == null ? "" : clusterName)).closed(tcpFlags);
+            metricsOf.apply(tcpInfo(clusterName == null ? "" : clusterName).withStatsOverrides(tcpStats))
+                    .closed(tcpFlags);
         }
     }
 

@@ -192,16 +192,10 @@ class TcpRelayTest {
 
     @Test
     void theIstioStatsFiltersTcpReportingDurationIsHowOftenALongConnectionsBytesAreCounted() throws Exception {
-        proxy.close();
-        proxy = new LoopbackProxy(config(LoopbackProxy.freePort(), "", "", upstream.getLocalPort()).replace(
-                "      - name: envoy.filters.network.tcp_proxy\n", """
-                      - name: istio.stats
-                        typed_config:
-                          "@type": type.googleapis.com/stats.PluginConfig
-                          tcp_reporting_duration: 0.2s
-                      - name: envoy.filters.network.tcp_proxy
-                """));
-        SimpleMeterRegistry registry = metered();
+        SimpleMeterRegistry registry = withIstioStats("""
+                "@type": type.googleapis.com/stats.PluginConfig
+                tcp_reporting_duration: 0.2s
+                """);
         CompletableFuture<Void> done = new CompletableFuture<>();
         CompletableFuture<Void> served = pongUntil(done);
         try (Socket client = connect()) {
@@ -219,6 +213,38 @@ class TcpRelayTest {
             done.complete(null);
         }
         served.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void theIstioStatsFiltersOverridesDropATcpMetricAndEmptyARemovedTag() throws Exception {
+        // as istiod writes a Telemetry's overrides for TCP_OPENED_CONNECTIONS disabled and destination_service REMOVE
+        SimpleMeterRegistry registry = withIstioStats("""
+                "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+                type_url: type.googleapis.com/stats.PluginConfig
+                value:
+                  metrics:
+                  - {name: tcp_connections_opened_total, drop: true}
+                  - {tags_to_remove: [destination_service]}
+                """);
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        CompletableFuture<Void> served = pongUntil(done);
+        try (Socket client = connect()) {
+            client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            assertEquals("pong!", new String(client.getInputStream().readNBytes(5), StandardCharsets.UTF_8));
+        } finally {
+            done.complete(null);
+        }
+        served.get(10, TimeUnit.SECONDS);
+        awaitCount(registry, "istio_tcp_connections_closed", 1);
+        assertNull(registry.find("istio_tcp_connections_opened").counter(), "dropped");
+        for (String name : new String[] {"istio_tcp_connections_closed", "istio_tcp_sent_bytes",
+            "istio_tcp_received_bytes"}) {
+            var c = registry.get(name).counter();
+            assertEquals("", c.getId().getTag("destination_service"), name);
+            assertEquals("pod-v1", c.getId().getTag("source_workload"), name); // the other labels kept
+        }
+        assertEquals(5.0, registry.get("istio_tcp_sent_bytes").counter().count());
+        assertEquals(4.0, registry.get("istio_tcp_received_bytes").counter().count());
     }
 
     @Test
@@ -576,6 +602,19 @@ class TcpRelayTest {
         proxy.server.tcpMetrics(metrics::tcpConnection);
         proxy.router.upstreamStats(metrics::upstream);
         return registry;
+    }
+
+    /**
+     * Replaces the proxy with one of {@link #config} whose chain runs Istio's stats network filter with this
+     * {@code typed_config} (YAML) before the tcp_proxy, and counts its metrics in a new registry.
+     */
+    private SimpleMeterRegistry withIstioStats(String typedConfig) throws Exception {
+        proxy.close();
+        proxy = new LoopbackProxy(config(LoopbackProxy.freePort(), "", "", upstream.getLocalPort()).replace(
+                "      - name: envoy.filters.network.tcp_proxy\n", "      - name: istio.stats\n"
+                        + "        typed_config:\n" + typedConfig.indent(10)
+                        + "      - name: envoy.filters.network.tcp_proxy\n"));
+        return metered();
     }
 
     /** Replaces the proxy with one of {@link #config}. */

@@ -44,8 +44,10 @@ public final class MeshSnapshot {
     private final Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits;
     /** The compiled tracing of the connection managers that trace, by identity. */
     private final Map<HttpConnectionManager, Tracer> tracers;
-    /** The compiled Istio metric overrides of the connection managers whose stats filter has some, by identity. */
-    private final Map<HttpConnectionManager, StatsOverrides> statsOverrides;
+    /**
+     * The compiled Istio metric overrides of the connection managers and the TCP proxies' filter chains, by identity.
+     */
+    private final Map<Object, StatsOverrides> statsOverrides;
     /** The compiled access logs of the connection managers and TCP proxies that name some, by identity. */
     private final Map<Object, AccessLogs> accessLogs;
 
@@ -57,7 +59,7 @@ public final class MeshSnapshot {
                  Map<FilterChain, RbacFilter.Network> networkRbac,
                  Map<HttpConnectionManager, LocalRateLimitFilter> rateLimits,
                  Map<HttpConnectionManager, Tracer> tracers, Map<Object, AccessLogs> accessLogs,
-                 Map<HttpConnectionManager, StatsOverrides> statsOverrides) {
+                 Map<Object, StatsOverrides> statsOverrides) {
         this.generation = generation;
         this.createdAt = createdAt;
         this.resources = resources;
@@ -166,6 +168,19 @@ public final class MeshSnapshot {
         }
         StatsOverrides o = statsOverrides.get(hcm);
         return o != null ? o : StatsOverrides.compile(hcm.istioStats());
+    }
+
+    /**
+     * The metric overrides of the Istio stats network filter of one of this snapshot's filter chains (Istio's TCP
+     * metrics), compiled once ({@link StatsOverrides#NONE} when it has none); one of another snapshot's chains is
+     * compiled on the spot.
+     */
+    public StatsOverrides statsOverrides(FilterChain chain) {
+        if (chain == null) {
+            return StatsOverrides.NONE;
+        }
+        StatsOverrides o = statsOverrides.get(chain);
+        return o != null ? o : StatsOverrides.compile(chain.istioStats());
     }
 
     /**

@@ -163,7 +163,7 @@ public final class SnapshotCompiler {
         Map<HttpConnectionManager, RbacFilter.Chain> rbac = new IdentityHashMap<>();
         Map<FilterChain, RbacFilter.Network> networkRbac = new IdentityHashMap<>();
         Map<Object, AccessLogs> accessLogs = new IdentityHashMap<>();
-        Map<HttpConnectionManager, dev.inmesh.runtime.stats.StatsOverrides> statsOverrides = new IdentityHashMap<>();
+        Map<Object, dev.inmesh.runtime.stats.StatsOverrides> statsOverrides = new IdentityHashMap<>();
         Map<String, FilterChainSelector> byName = new HashMap<>();
         Map<String, FilterChainSelector> byAddress = new HashMap<>();
         Map<Integer, FilterChainSelector> byPort = new HashMap<>();
@@ -215,8 +215,9 @@ public final class SnapshotCompiler {
                                 n -> RouteTable.compile(RouteConfiguration.of(n, List.of())));
                     }
                 } else if (c.filter() instanceof TcpProxy) {
-                    // TCP proxies name clusters only; checked when a connection arrives.
-                    continue;
+                    // TCP proxies name clusters only, checked when a connection arrives; Istio's TCP metrics are
+                    // recorded as the chain's stats filter overrides them
+                    statsOverrides.put(c, dev.inmesh.runtime.stats.StatsOverrides.compile(c.istioStats()));
                 }
             }
         }

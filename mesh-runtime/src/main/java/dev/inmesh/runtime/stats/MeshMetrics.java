@@ -22,7 +22,8 @@ import java.util.concurrent.ConcurrentHashMap;
  *   <li>{@link #tcpConnection(TcpConnectionInfo)}, per TCP connection the standalone proxy passes through:
  *       {@code istio_tcp_connections_opened_total}, {@code istio_tcp_connections_closed_total},
  *       {@code istio_tcp_sent_bytes_total} (towards the downstream) and {@code istio_tcp_received_bytes_total}
- *       (from the downstream);</li>
+ *       (from the downstream), as the filter chain's Istio stats filter overrides them
+ *       ({@link TcpConnectionInfo#statsOverrides});</li>
  *   <li>{@link #upstream(String)}: per-cluster statistics in Envoy's names, for the cluster manager and router;</li>
  *   <li>{@link #connectionManager}: an HTTP connection manager's statistics in Envoy's names
  *       ({@code http.<stat_prefix>.*}), and {@link #listener(String)} a listener's ({@code listener.<address>.*}).</li>
@@ -76,6 +77,7 @@ public final class MeshMetrics {
     /** The series of connection managers whose Istio stats filter overrides metrics, by labels and overrides. */
     private final Map<Overridden, RequestMeters> overriddenRequestMeters = new ConcurrentHashMap<>();
     private final Map<Overridden, MessageMeters> overriddenMessageMeters = new ConcurrentHashMap<>();
+    private final Map<Overridden, TcpMeters> overriddenTcpMeters = new ConcurrentHashMap<>();
     private final Map<String, UpstreamStats> upstreams = new ConcurrentHashMap<>();
     private final Map<String, DownstreamStats> connectionManagers = new ConcurrentHashMap<>();
     private final Map<String, ListenerStats> listeners = new ConcurrentHashMap<>();
@@ -252,7 +254,7 @@ public final class MeshMetrics {
         private TcpMeters meters() {
             TcpMeters m = meters;
             if (m == null) {
-                m = owner.tcpMeters.computeIfAbsent(owner.tcpLabels(info, Set.of()), owner::newTcpMeters);
+                m = owner.tcpMetersOf(info, Set.of());
                 meters = m;
             }
             return m;
@@ -262,21 +264,28 @@ public final class MeshMetrics {
         public void opened() {
             if (!opened) {
                 opened = true;
-                meters().opened.increment();
+                increment(meters().opened, 1);
             }
         }
 
         /** Bytes sent towards the downstream (the response direction). */
         public void sent(long bytes) {
             if (bytes > 0) {
-                meters().sent.increment(bytes);
+                increment(meters().sent, bytes);
             }
         }
 
         /** Bytes received from the downstream (the request direction). */
         public void received(long bytes) {
             if (bytes > 0) {
-                meters().received.increment(bytes);
+                increment(meters().received, bytes);
+            }
+        }
+
+        /** Adds to a counter, unless the chain's Istio stats filter drops its metric (null). */
+        private static void increment(Counter c, long by) {
+            if (c != null) {
+                c.increment(by);
             }
         }
 
@@ -302,13 +311,12 @@ public final class MeshMetrics {
                 return;
             }
             closed = true;
-            IstioLabels l = owner.tcpLabels(info, flags);
-            TcpMeters m = owner.tcpMeters.computeIfAbsent(l, owner::newTcpMeters);
+            TcpMeters m = owner.tcpMetersOf(info, flags);
             if (!opened) {
                 opened = true;
-                m.opened.increment();
+                increment(m.opened, 1);
             }
-            m.closed.increment();
+            increment(m.closed, 1);
         }
     }
 
@@ -364,6 +372,17 @@ public final class MeshMetrics {
             return destinationService(s);
         }
         return name;
+    }
+
+    /**
+     * The TCP meters of a connection labelled with {@code flags}: of its labels, or, under its chain's Istio stats
+     * filter's overrides, of its labels and those overrides (null for a metric dropped).
+     */
+    private TcpMeters tcpMetersOf(TcpConnectionInfo c, Set<ResponseFlag> flags) {
+        IstioLabels l = tcpLabels(c, flags);
+        StatsOverrides o = c.statsOverrides();
+        return o.isEmpty() ? tcpMeters.computeIfAbsent(l, k -> newTcpMeters(k, o))
+                : overriddenTcpMeters.computeIfAbsent(new Overridden(l, o), k -> newTcpMeters(k.labels(), o));
     }
 
     private IstioLabels tcpLabels(TcpConnectionInfo c, Set<ResponseFlag> flags) {
@@ -477,12 +496,22 @@ public final class MeshMetrics {
                 .tags(tags).register(registry);
     }
 
-    private TcpMeters newTcpMeters(IstioLabels l) {
+    private TcpMeters newTcpMeters(IstioLabels l, StatsOverrides o) {
         Tags tags = l.tags();
-        return new TcpMeters(counter("istio_tcp_connections_opened", "TCP connections opened", tags),
-                counter("istio_tcp_connections_closed", "TCP connections closed", tags),
-                counter("istio_tcp_sent_bytes", "Bytes sent towards the downstream on TCP connections", tags),
-                counter("istio_tcp_received_bytes", "Bytes received from the downstream on TCP connections", tags));
+        return new TcpMeters(counter(o, StatsOverrides.Metric.TCP_CONNECTIONS_OPENED_TOTAL,
+                "istio_tcp_connections_opened", "TCP connections opened", tags),
+                counter(o, StatsOverrides.Metric.TCP_CONNECTIONS_CLOSED_TOTAL, "istio_tcp_connections_closed",
+                        "TCP connections closed", tags),
+                counter(o, StatsOverrides.Metric.TCP_SENT_BYTES_TOTAL, "istio_tcp_sent_bytes",
+                        "Bytes sent towards the downstream on TCP connections", tags),
+                counter(o, StatsOverrides.Metric.TCP_RECEIVED_BYTES_TOTAL, "istio_tcp_received_bytes",
+                        "Bytes received from the downstream on TCP connections", tags));
+    }
+
+    /** A counter with the labels {@code o} keeps for {@code metric}; null when {@code o} drops it. */
+    private Counter counter(StatsOverrides o, StatsOverrides.Metric metric, String name, String description,
+                            Tags tags) {
+        return o.drops(metric) ? null : counter(name, description, o.tags(metric, tags));
     }
 
     private Counter counter(String name, String description, Tags tags) {
@@ -493,9 +522,8 @@ public final class MeshMetrics {
         Tags tags = l.tags();
         StatsOverrides.Metric req = StatsOverrides.Metric.REQUEST_MESSAGES_TOTAL;
         StatsOverrides.Metric resp = StatsOverrides.Metric.RESPONSE_MESSAGES_TOTAL;
-        return new MessageMeters(o.drops(req) ? null : counter("istio_request_messages",
-                "gRPC messages sent by clients", o.tags(req, tags)), o.drops(resp) ? null
-                : counter("istio_response_messages", "gRPC messages sent by servers", o.tags(resp, tags)));
+        return new MessageMeters(counter(o, req, "istio_request_messages", "gRPC messages sent by clients", tags),
+                counter(o, resp, "istio_response_messages", "gRPC messages sent by servers", tags));
     }
 
     /** A series' labels under a connection manager's metric overrides. */
@@ -508,5 +536,6 @@ public final class MeshMetrics {
     private record RequestMeters(Counter requests, DistributionSummary duration, DistributionSummary requestBytes,
                                  DistributionSummary responseBytes) {}
 
+    /** A TCP series' counters; null for a metric its filter chain's Istio stats filter drops. */
     record TcpMeters(Counter opened, Counter closed, Counter sent, Counter received) {}
 }

@@ -9,26 +9,31 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * The metric overrides of a connection manager's Istio stats filter ({@link IstioStats}), compiled once per snapshot:
- * which of Istio's HTTP metrics are dropped, and which standard labels each is recorded without. As Istio's stats
- * read them: a dropped metric must be named ({@code drop} on an entry without a name drops nothing) and its entry's
- * {@code tags_to_remove} do nothing; {@code tags_to_remove} on an entry without a name apply to every metric; names of
- * other metrics and labels that are not standard ones are skipped. A removed label is recorded with an empty value,
- * which Prometheus reads as the label being absent (Micrometer's Prometheus registry needs one label set per name).
+ * The metric overrides of a connection manager's or a TCP filter chain's Istio stats filter ({@link IstioStats}),
+ * compiled once per snapshot: which of Istio's HTTP or TCP metrics are dropped, and which standard labels each is
+ * recorded without. As Istio's stats read them: a dropped metric must be named ({@code drop} on an entry without a
+ * name drops nothing) and its entry's {@code tags_to_remove} do nothing; {@code tags_to_remove} on an entry without a
+ * name apply to every metric; names of other metrics and labels that are not standard ones are skipped. A removed label
+ * is recorded with an empty value, which Prometheus reads as the label being absent (Micrometer's Prometheus registry
+ * needs one label set per name).
  */
 public final class StatsOverrides {
     /** No override: every metric recorded with all its labels. */
     public static final StatsOverrides NONE = new StatsOverrides(new boolean[Metric.values().length],
             java.util.Collections.nCopies(Metric.values().length, Set.of()));
 
-    /** Istio's HTTP metrics, by their names in the stats filter's config. */
+    /** Istio's HTTP and TCP metrics, by their names in the stats filter's config. */
     enum Metric {
         REQUESTS_TOTAL("requests_total"),
         REQUEST_DURATION_MILLISECONDS("request_duration_milliseconds"),
         REQUEST_BYTES("request_bytes"),
         RESPONSE_BYTES("response_bytes"),
         REQUEST_MESSAGES_TOTAL("request_messages_total"),
-        RESPONSE_MESSAGES_TOTAL("response_messages_total");
+        RESPONSE_MESSAGES_TOTAL("response_messages_total"),
+        TCP_CONNECTIONS_OPENED_TOTAL("tcp_connections_opened_total"),
+        TCP_CONNECTIONS_CLOSED_TOTAL("tcp_connections_closed_total"),
+        TCP_SENT_BYTES_TOTAL("tcp_sent_bytes_total"),
+        TCP_RECEIVED_BYTES_TOTAL("tcp_received_bytes_total");
 
         final String configName;
 

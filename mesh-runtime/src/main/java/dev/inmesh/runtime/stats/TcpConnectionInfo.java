@@ -17,17 +17,38 @@ package dev.inmesh.runtime.stats;
  *     (Istio's {@code destination_principal} outbound), or null
  * @param upstreamLocalPrincipal the first URI SAN of the certificate the proxy presented in it (Istio's
  *     {@code source_principal} outbound), or null
+ * @param statsOverrides the metric overrides of the filter chain's Istio stats filter, compiled
+ *     ({@link StatsOverrides#NONE} for none)
  */
 public record TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo peer, String destinationService,
                                 String destinationServiceName, String destinationServiceNamespace,
                                 boolean downstreamMutualTls, String downstreamPeerPrincipal,
                                 String downstreamLocalPrincipal, String upstreamPeerPrincipal,
-                                String upstreamLocalPrincipal) {
+                                String upstreamLocalPrincipal, StatsOverrides statsOverrides) {
     public TcpConnectionInfo {
         if (direction == null) {
             throw new IllegalArgumentException("direction: null (expected: INBOUND or OUTBOUND)");
         }
         peer = peer == null ? WorkloadInfo.UNKNOWN : peer;
+        statsOverrides = statsOverrides == null ? StatsOverrides.NONE : statsOverrides;
+    }
+
+    /** A connection whose filter chain's Istio stats filter overrides no metric. */
+    public TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo peer, String destinationService,
+                             String destinationServiceName, String destinationServiceNamespace,
+                             boolean downstreamMutualTls, String downstreamPeerPrincipal,
+                             String downstreamLocalPrincipal, String upstreamPeerPrincipal,
+                             String upstreamLocalPrincipal) {
+        this(direction, peer, destinationService, destinationServiceName, destinationServiceNamespace,
+                downstreamMutualTls, downstreamPeerPrincipal, downstreamLocalPrincipal, upstreamPeerPrincipal,
+                upstreamLocalPrincipal, StatsOverrides.NONE);
+    }
+
+    /** The same connection under its filter chain's metric overrides. */
+    public TcpConnectionInfo withStatsOverrides(StatsOverrides overrides) {
+        return new TcpConnectionInfo(direction, peer, destinationService, destinationServiceName,
+                destinationServiceNamespace, downstreamMutualTls, downstreamPeerPrincipal, downstreamLocalPrincipal,
+                upstreamPeerPrincipal, upstreamLocalPrincipal, overrides);
     }
 
     /** A connection that is not mutual TLS. */

@@ -482,6 +482,7 @@ public final class ListenerParser
         List<NetworkRbac> rbac = new ArrayList<>();
         List<NetworkExtAuthz> extAuthz = new ArrayList<>();
         java.time.Duration reporting = null;
+        dev.inmesh.api.config.listener.IstioStats stats = null;
         for (int i = 0; i < c.getFiltersCount(); i++) {
             Filter f = c.getFilters(i);
             String seg = "filters[" + i + "]";
@@ -502,9 +503,13 @@ public final class ListenerParser
                 terminal = Fields.at(seg + ".typed_config", () -> isType(f, HCM, HCM_TYPE)
                         ? httpConnectionManager(f.getTypedConfig()) : tcpProxy(f.getTypedConfig()));
             } else if (CoreParsers.configType(f.getTypedConfig()).equals(ISTIO_STATS_TYPE)) {
-                // Istio's TCP stats: how often a long connection's bytes are reported
-                java.time.Duration d = Fields.at(seg + ".typed_config", () -> tcpReportingDuration(f.getTypedConfig()));
+                // Istio's TCP stats: how often a long connection's bytes are reported, and the metric overrides (the
+                // first filter's that has some, as a connection manager's)
+                java.time.Duration d = Fields.at(seg, () -> tcpReportingDuration(f.getTypedConfig()));
                 reporting = d != null ? d : reporting;
+                if (stats == null) {
+                    stats = Fields.at(seg, () -> istioStats(f.getTypedConfig()));
+                }
             } else if (!observing(f.getName(), CoreParsers.configType(f.getTypedConfig()), OBSERVING_NETWORK_FILTERS,
                     OBSERVING_NETWORK_TYPES, NETWORK_WASM_TYPE)) {
                 String type = CoreParsers.configType(f.getTypedConfig());
@@ -519,7 +524,7 @@ public final class ListenerParser
         }
         return new FilterChain(c.getName(), match, terminal, tls.tls(), tls.context(),
                 Fields.durationOrNull(c.hasTransportSocketConnectTimeout(), c.getTransportSocketConnectTimeout()),
-                rbac, extAuthz, reporting);
+                rbac, extAuthz, reporting, stats);
     }
 
     private static boolean isType(Filter f, String name, String type) {

@@ -26,10 +26,13 @@ import java.util.List;
  * @param tcpReportingDuration how often Istio's TCP metrics add a connection's bytes while it lasts: the
  *     {@code tcp_reporting_duration} of the chain's Istio stats network filter ({@code istio.stats}); null when it
  *     sets none (Istio's default, 5 s)
+ * @param istioStats the metric overrides of the chain's Istio stats network filter (Istio's TCP metrics), or null
+ *     when it has none
  */
 public record FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
                           DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout,
-                          List<NetworkRbac> rbac, List<NetworkExtAuthz> extAuthz, Duration tcpReportingDuration) {
+                          List<NetworkRbac> rbac, List<NetworkExtAuthz> extAuthz, Duration tcpReportingDuration,
+                          IstioStats istioStats) {
     public FilterChain {
         rbac = Checks.list(rbac, "filters");
         extAuthz = Checks.list(extAuthz, "filters");
@@ -44,6 +47,14 @@ public record FilterChain(String name, FilterChainMatch match, NetworkFilter fil
                 transportSocketConnectTimeout, ">= 0");
         Checks.check(tcpReportingDuration == null || tcpReportingDuration.compareTo(Duration.ofMillis(1)) >= 0,
                 "filters.tcp_reporting_duration", tcpReportingDuration, ">= 1ms");
+    }
+
+    /** A chain whose Istio stats network filter overrides no metric. */
+    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
+                       DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout,
+                       List<NetworkRbac> rbac, List<NetworkExtAuthz> extAuthz, Duration tcpReportingDuration) {
+        this(name, match, filter, tls, tlsContext, transportSocketConnectTimeout, rbac, extAuthz,
+                tcpReportingDuration, null);
     }
 
     /** A chain whose Istio stats network filter sets no {@code tcp_reporting_duration}. */

@@ -4,9 +4,10 @@ import dev.inmesh.api.config.Checks;
 import java.util.List;
 
 /**
- * The metric overrides of Istio's stats filter ({@code istio.stats}, config {@code stats.PluginConfig}), which istiod
- * writes from the Telemetry API's metrics {@code overrides}: its {@code metrics} entries. Their {@code dimensions}
- * (new labels from CEL expressions), and the config's {@code definitions}, are loaded and not read.
+ * The metric overrides of Istio's stats filter ({@code istio.stats}, HTTP or network; config
+ * {@code stats.PluginConfig}), which istiod writes from the Telemetry API's metrics {@code overrides}: its
+ * {@code metrics} entries. Their {@code dimensions} (new labels from CEL expressions), and the config's
+ * {@code definitions}, are loaded and not read.
  *
  * @param metrics the {@code metrics} entries, in their order
  */
