@@ -199,6 +199,28 @@ class IstioSecurityTelemetryShapesTest {
     }
 
     @Test
+    void aBadTcpReportingDurationIsRefusedAtItsPath() {
+        String m = refusal(() -> listener("""
+                name: tcp
+                address: {socket_address: {address: 127.0.0.1, port_value: 9000}}
+                filter_chains:
+                - filters:
+                  - name: istio.stats
+                    typed_config:
+                      "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+                      type_url: type.googleapis.com/stats.PluginConfig
+                      value: {tcp_reporting_duration: soon}
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                      stat_prefix: tcp
+                      cluster: backend
+                """));
+        assertTrue(m.contains("filters[0].typed_config.tcp_reporting_duration"), m);
+        assertFalse(m.contains("typed_config.typed_config"), m);
+    }
+
+    @Test
     void theTcpStatsFiltersReportingDurationIsReadFromItsBytes() {
         // over ADS: tcp_reporting_duration is field 7, a google.protobuf.Duration; under a millisecond is none
         java.util.function.LongFunction<com.google.protobuf.Any> config = millis -> com.google.protobuf.Any.newBuilder()
