@@ -337,12 +337,9 @@ public final class MeshMetrics {
         if (s.destinationService() != null && !s.destinationService().isEmpty()) {
             return s.destinationService();
         }
+        // as Istio's stats: the Host header as it is, its port included
         String a = s.authority();
-        if (a == null || a.isEmpty() || !s.hostHeaderFallback()) {
-            return null;
-        }
-        int colon = a.lastIndexOf(':');
-        return colon > 0 && a.indexOf(']') < colon ? a.substring(0, colon) : a;
+        return a == null || a.isEmpty() || !s.hostHeaderFallback() ? null : a;
     }
 
     /**

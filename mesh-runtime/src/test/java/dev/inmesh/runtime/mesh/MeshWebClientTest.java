@@ -800,7 +800,7 @@ class MeshWebClientTest {
                 callInboundOnce(m, seen);
                 assertEquals(!disabled, seen.get(0).hostHeaderFallback());
                 String service = m.registry().get("istio_requests").counter().getId().getTag("destination_service");
-                assertEquals(disabled ? "reviews" : "10.1.2.3", service);
+                assertEquals(disabled ? "reviews" : "10.1.2.3:8000", service, "the Host, its port included");
             } finally {
                 m.close().await(10, TimeUnit.SECONDS);
             }

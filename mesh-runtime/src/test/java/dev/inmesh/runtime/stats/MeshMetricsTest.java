@@ -150,8 +150,9 @@ class MeshMetricsTest {
         String l = samples("istio_requests_total").get(0);
         assertTrue(l.contains("request_protocol=\"grpc\""), l);
         assertTrue(l.contains("grpc_response_status=\"0\""), l);
-        assertTrue(l.contains("destination_service=\"reviews\""), "falls back to the request's host: " + l);
-        assertTrue(l.contains("destination_service_name=\"reviews\""), "and so does its name: " + l);
+        // as Istio's stats: the Host header as it is, its port included
+        assertTrue(l.contains("destination_service=\"reviews:9080\""), "falls back to the request's host: " + l);
+        assertTrue(l.contains("destination_service_name=\"reviews:9080\""), "and so does its name: " + l);
     }
 
     @Test
@@ -262,8 +263,8 @@ class MeshMetricsTest {
                 Set.of(), "via_upstream", 1, 1, 1, -1, null, "reviews:9080", null, null, null, "inbound|9080||",
                 null, null, null, null, null, 1, StreamInfos.PRODUCTPAGE, null, null, null, null));
         String l = samples("istio_requests_total").get(0);
-        for (String label : List.of("destination_service=\"reviews\"", "destination_service_name=\"reviews\"",
-                "destination_service_namespace=\"default\"")) {
+        for (String label : List.of("destination_service=\"reviews:9080\"",
+                "destination_service_name=\"reviews:9080\"", "destination_service_namespace=\"default\"")) {
             assertTrue(l.contains(label), label + " in " + l);
         }
     }
@@ -277,7 +278,7 @@ class MeshMetricsTest {
                 "InboundPassthroughClusterIpv4", null, null, null, null, null, 1, StreamInfos.PRODUCTPAGE, null,
                 null, null, null));
         String l = samples("istio_requests_total").get(0);
-        for (String label : List.of("destination_service=\"10.244.0.192\"",
+        for (String label : List.of("destination_service=\"10.244.0.192:8000\"",
                 "destination_service_name=\"InboundPassthroughClusterIpv4\"",
                 "destination_service_namespace=\"default\"")) {
             assertTrue(l.contains(label), label + " in " + l);
