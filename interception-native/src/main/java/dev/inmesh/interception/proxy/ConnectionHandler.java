@@ -646,7 +646,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             var metrics = metricsOf == null ? null
                     : metricsOf.apply(tcpInfo(clusterName).withStatsOverrides(tcpStats));
             if (metrics != null) {
-                metrics.opened();
+                metrics.opened(tcpFlags); // the flags so far (UF of a connect retried), which its metrics keep
             }
             TcpRelay.Counters[] counted = new TcpRelay.Counters[1];
             // as Istio's stats (tcp_reporting_duration, 5 s by default): a long connection's bytes while it lasts

@@ -238,7 +238,10 @@ public final class MeshMetrics {
     public static final class TcpConnectionMetrics {
         private final MeshMetrics owner;
         private final TcpConnectionInfo info;
-        /** The meters labelled as the connection is while it relays (no flags), made on first use. */
+        /**
+         * The meters labelled as the connection was when counted {@link #opened} (no flags when bytes came before),
+         * made on first use.
+         */
         private volatile TcpMeters meters;
         private volatile boolean opened;
         private volatile boolean closed;
@@ -260,11 +263,22 @@ public final class MeshMetrics {
             return m;
         }
 
-        /** Counts the connection opened, once. */
+        /** Counts the connection opened, once, with no response flag. */
         public void opened() {
+            opened(Set.of());
+        }
+
+        /**
+         * Counts the connection opened, once, labelled with the response flags set so far (a connect that failed
+         * before another succeeded: UF), which its bytes and its close keep, as Istio's stats fix a connection's
+         * labels when they first report it.
+         */
+        public void opened(Set<ResponseFlag> flagsSoFar) {
             if (!opened) {
                 opened = true;
-                increment(meters().opened, 1);
+                TcpMeters m = owner.tcpMetersOf(info, flagsSoFar);
+                meters = m;
+                increment(m.opened, 1);
             }
         }
 
@@ -302,16 +316,18 @@ public final class MeshMetrics {
         }
 
         /**
-         * Counts the close once, labelled with the connection's final response flags (such as UF). A connection not
-         * counted {@link #opened} (no upstream, a network filter closed it) is counted opened now, with the same
-         * labels, as Istio's stats report a connection they had not reported before at its close.
+         * Counts the close once. A connection counted {@link #opened} keeps the labels it was counted with, as
+         * Istio's stats fix a connection's labels when they first report it (a flag set since, such as DT, is not
+         * among them); one not counted yet (no upstream, a
+         * network filter closed it) is counted opened now and closed, labelled with its final response flags (such
+         * as UF), as Istio's stats report a connection they had not reported before at its close.
          */
         public void closed(Set<ResponseFlag> flags) {
             if (closed) {
                 return;
             }
             closed = true;
-            TcpMeters m = owner.tcpMetersOf(info, flags);
+            TcpMeters m = opened ? meters() : owner.tcpMetersOf(info, flags);
             if (!opened) {
                 opened = true;
                 increment(m.opened, 1);

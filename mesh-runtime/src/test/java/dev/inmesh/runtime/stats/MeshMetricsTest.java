@@ -207,15 +207,34 @@ class MeshMetricsTest {
     }
 
     @Test
-    void labelsATcpCloseWithItsResponseFlags() {
-        var c = metrics.tcpConnectionOpened(new TcpConnectionInfo(StreamInfo.Direction.OUTBOUND, null, null, null,
-                null));
+    void labelsATcpConnectionNotReportedBeforeItsCloseWithItsResponseFlags() {
+        // a connection that never relayed (its connects failed): opened and closed at its close, with its flags
+        var c = metrics.tcpConnection(new TcpConnectionInfo(StreamInfo.Direction.OUTBOUND, null, null, null, null));
         c.closed(Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE));
 
-        List<String> closed = samples("istio_tcp_connections_closed_total");
-        String l = closed.stream().filter(x -> x.endsWith(" 1.0")).findFirst().orElseThrow();
-        assertTrue(l.contains("response_flags=\"UF\""), l);
-        assertTrue(l.contains("destination_workload=\"unknown\""), l);
+        for (String name : List.of("istio_tcp_connections_opened_total", "istio_tcp_connections_closed_total")) {
+            List<String> l = samples(name);
+            assertEquals(1, l.size(), name + ": " + l);
+            assertTrue(l.get(0).contains("response_flags=\"UF\"") && l.get(0).endsWith(" 1.0"), l.get(0));
+            assertTrue(l.get(0).contains("destination_workload=\"unknown\""), l.get(0));
+        }
+    }
+
+    @Test
+    void aTcpConnectionReportedOpenKeepsItsLabelsAtItsCloseAsIstiosStatsDo() {
+        // Istio's stats fix a connection's labels, its response flags among them, when they first report it: a flag
+        // set later (a max_downstream_connection_duration's DT) does not move its close to another series
+        var c = metrics.tcpConnectionOpened(new TcpConnectionInfo(StreamInfo.Direction.OUTBOUND, null, null, null,
+                null));
+        c.sent(5);
+        c.closed(Set.of(ResponseFlag.DURATION_TIMEOUT));
+
+        for (String name : List.of("istio_tcp_connections_opened_total", "istio_tcp_connections_closed_total",
+                "istio_tcp_sent_bytes_total")) {
+            List<String> l = samples(name);
+            assertEquals(1, l.size(), name + ": " + l);
+            assertTrue(l.get(0).contains("response_flags=\"-\""), l.get(0));
+        }
     }
 
     @Test
