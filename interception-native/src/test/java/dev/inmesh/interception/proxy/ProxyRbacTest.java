@@ -258,7 +258,7 @@ class ProxyRbacTest {
             assertEquals(2, stats.shadow("istio_dry_run_deny_", false), "the dry run would have denied 127.0.0.1");
             assertEquals(1, stats.shadow("istio_dry_run_deny_", true));
             assertEquals(2.0, scraped("envoy_rbac_denied{rbac_stat_prefix=\"tcp\"}"));
-            assertEquals(2.0, scraped("envoy_rbac_istio_dry_run_deny_shadow_denied{rbac_stat_prefix=\"tcp\"}"));
+            assertEquals(2.0, scraped("envoy_rbac_istio_dry_run_deny__shadow_denied{rbac_stat_prefix=\"tcp\"}"));
 
             // each connection has its access log line; a denied one, as Envoy's, names the policy that denied it in
             // %CONNECTION_TERMINATION_DETAILS%, with no upstream host, no flag and nothing relayed

@@ -115,6 +115,9 @@ final class EnvoyStats {
                 stat = inner.getValue() + stat.substring(inner.getKey().length());
             }
         }
+        if (stat.startsWith("rbac.")) {
+            stat = rbacStat(stat);
+        }
         String classPrefix = t.classSeries.get(stat);
         if (classPrefix != null) {
             // a class (2xx) or, for upstream_rq_code, a code (200)
@@ -128,6 +131,26 @@ final class EnvoyStats {
             stat = classPrefix + cls;
         }
         return t.tag == null ? t.root + stat : t.root + scope + "." + stat;
+    }
+
+    /** The counters of an RBAC filter, the shadow ones first (their names end with the others'). */
+    private static final List<String> RBAC_COUNTERS = List.of("shadow_allowed", "shadow_denied", "allowed", "denied");
+
+    /**
+     * An RBAC statistic ({@code rbac.<prefix>.<counter>}) from its meter's flattened name: Envoy joins a rules or
+     * shadow rules stat prefix and the counter with a dot ({@code rbac.istio_dry_run_allow_.shadow_denied}), which the
+     * meter's name flattened to an underscore ({@link dev.inmesh.runtime.stats.RbacStats#meter}); the prefix's own
+     * dots stay underscores.
+     */
+    private static String rbacStat(String stat) {
+        for (String counter : RBAC_COUNTERS) {
+            if (stat.endsWith(counter)) {
+                int dot = stat.length() - counter.length() - 1;
+                return dot > "rbac.".length() && stat.charAt(dot) == '_'
+                        ? stat.substring(0, dot) + "." + counter : stat;
+            }
+        }
+        return stat;
     }
 
     /** The values of Envoy's {@code /stats?type=} parameter. */

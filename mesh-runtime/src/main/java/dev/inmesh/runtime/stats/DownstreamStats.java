@@ -298,9 +298,10 @@ public final class DownstreamStats implements RbacStats {
     /**
      * The counters of the RBAC filters with a stat prefix ({@code rules_stat_prefix}, or
      * {@code shadow_rules_stat_prefix} for the shadow rules), registered on first use: Envoy's
-     * {@code http.<stat_prefix>.rbac.<prefix>allowed} and {@code denied}, or {@code shadow_allowed} and
-     * {@code shadow_denied}, scraped as {@code envoy_http_rbac_<prefix>allowed} and so on. Filters with the same
-     * prefix share them, as Envoy's statistics are shared by name.
+     * {@code http.<stat_prefix>.rbac.<prefix>.allowed} and {@code denied}, or {@code shadow_allowed} and
+     * {@code shadow_denied} (no dot after an empty prefix or one ending with a dot, as Envoy joins them), scraped as
+     * {@code envoy_http_rbac_<prefix>_allowed} and so on. Filters with the same prefix share them, as Envoy's
+     * statistics are shared by name.
      */
     public RbacCounters rbac(String prefix, boolean shadow) {
         String key = (shadow ? "shadow:" : "rules:") + prefix;
@@ -517,9 +518,9 @@ public final class DownstreamStats implements RbacStats {
         private final LongAdder denied = new LongAdder();
 
         RbacCounters(String prefix, boolean shadow) {
-            String base = "rbac_" + prefix.replaceAll("[^A-Za-z0-9_]", "_") + (shadow ? "shadow_" : "");
-            adder(base + "allowed", allowed);
-            adder(base + "denied", denied);
+            String kind = shadow ? "shadow_" : "";
+            adder("rbac_" + RbacStats.meter(prefix, kind + "allowed"), allowed);
+            adder("rbac_" + RbacStats.meter(prefix, kind + "denied"), denied);
         }
 
         /** Counts one decision. */

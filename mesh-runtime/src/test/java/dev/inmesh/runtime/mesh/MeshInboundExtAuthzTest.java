@@ -226,7 +226,7 @@ class MeshInboundExtAuthzTest {
                 && stats.contains(p + "error: 1\n") && stats.contains(p + "failure_mode_allowed: 1\n")
                 && stats.contains(p + "disabled: 1\n"), stats);
         String shadow = MeshInboundRbacTest.admin(plain, mesh.adminPort(), "/stats?filter=rbac", "shadow_denied");
-        assertTrue(shadow.contains("http.inbound_0.0.0.0_9080.rbac.istio_ext_authz_shadow_denied: 3\n"), shadow);
+        assertTrue(shadow.contains("http.inbound_0.0.0.0_9080.rbac.istio_ext_authz_.shadow_denied: 3\n"), shadow);
     }
 
     @Test

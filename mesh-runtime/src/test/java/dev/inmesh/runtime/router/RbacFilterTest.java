@@ -343,9 +343,9 @@ class RbacFilterTest {
         enforced.check(get("/other"), stats);
         assertEquals(1, stats.rbac("mine_", false).allowed());
         assertEquals(2, stats.rbac("mine_", false).denied());
-        assertTrue(registry.find("envoy_http_rbac_mine_denied").tag("http_conn_manager_prefix",
+        assertTrue(registry.find("envoy_http_rbac_mine__denied").tag("http_conn_manager_prefix",
                 "inbound_0.0.0.0_9080").meter() != null);
-        assertTrue(registry.find("envoy_http_rbac_istio_dry_run_deny_shadow_denied").meter() != null);
+        assertTrue(registry.find("envoy_http_rbac_istio_dry_run_deny__shadow_denied").meter() != null);
     }
 
     @Test
