@@ -65,9 +65,13 @@ public final class RbacFilter {
         return new RbacFilter(filterName, config);
     }
 
-    /** The response code details of a request denied by {@code policy} (null: no policy matched). */
+    /**
+     * The response code details of a request denied by {@code policy} (null: no policy matched), its whitespace
+     * characters underscores, as Envoy writes them so that an access log line keeps one field.
+     */
     public static String details(String policy) {
-        return "rbac_access_denied_matched_policy[" + (policy == null ? "none" : policy) + "]";
+        return "rbac_access_denied_matched_policy[" + (policy == null ? "none" : policy.replaceAll("\\s", "_"))
+                + "]";
     }
 
     /**
