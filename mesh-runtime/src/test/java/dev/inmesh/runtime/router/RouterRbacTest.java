@@ -45,9 +45,12 @@ class RouterRbacTest {
     }
 
     private static RouterRequest outbound(String path) {
+        return outbound(path, io.vertx.core.MultiMap.caseInsensitiveMultiMap());
+    }
+
+    private static RouterRequest outbound(String path, io.vertx.core.MultiMap headers) {
         return new RouterRequest(dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND,
-                io.vertx.core.http.HttpMethod.GET, path, "reviews:9080", "http",
-                io.vertx.core.MultiMap.caseInsensitiveMultiMap(), null, "10.1.0.7:0", null,
+                io.vertx.core.http.HttpMethod.GET, path, "reviews:9080", "http", headers, null, "10.1.0.7:0", null,
                 new dev.inmesh.api.config.core.SocketAddress("reviews", 9080), "HTTP/1.1")
                 .rbac(denyAdminOn9080(), null);
     }
@@ -72,5 +75,22 @@ class RouterRbacTest {
         assertEquals(200, allowed.status());
         assertEquals("app", allowed.body());
         assertEquals(1, wm.getAllServeEvents().size());
+    }
+
+    @Test
+    void aDeniedGrpcRequestGetsEnvoysTrailersOnlyAnswerPermissionDeniedWithTheBodyAsItsMessage() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+        RouterRig.Result denied = rig.call(rig.router(), outbound("/admin/pkg.Svc/Call",
+                io.vertx.core.MultiMap.caseInsensitiveMultiMap().add("content-type", "application/grpc")),
+                RouterRig.routeToC("", "", ""), clusters);
+        assertEquals(200, denied.status(), "gRPC's local replies are trailers-only, status 200");
+        assertEquals("7", denied.header("grpc-status"), "403 is PERMISSION_DENIED");
+        assertEquals("RBAC: access denied", denied.header("grpc-message"));
+        assertEquals("application/grpc", denied.header("content-type"));
+        assertEquals("", denied.body() == null ? "" : denied.body());
+        assertEquals("rbac_access_denied_matched_policy[admin-9080]", denied.info().responseCodeDetails());
+        assertEquals(0, wm.getAllServeEvents().size());
     }
 }
