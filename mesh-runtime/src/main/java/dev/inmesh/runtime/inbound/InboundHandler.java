@@ -924,9 +924,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // the rewritten path when no x-envoy-original-path keeps the original, as for the router's requests
         String shownPath = !traced.originalPath && traced.rewrittenUri != null ? traced.rewrittenUri : path;
         StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), shownPath,
-                req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2"
-                        : req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1",
-                status, flags, details, req.bytesRead(),
+                protocol(req), status, flags, details, req.bytesRead(),
                 resp.bytesWritten(), (System.nanoTime() - start) / 1_000_000, -1, h.get("x-request-id"), authority,
                 h.get("user-agent"), h.get("x-forwarded-for"), local, inboundCluster, null,
                 local, remote, tls == null || tls.serverName.isEmpty() ? null : tls.serverName, routeName, 1, peer,
@@ -1021,8 +1019,19 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         AccessLogs accessLogs = AccessLogs.NONE;
     }
 
+    /** A server request's protocol as Envoy names it. */
+    private static String protocol(HttpServerRequest req) {
+        return req.version() == io.vertx.core.http.HttpVersion.HTTP_2 ? "HTTP/2"
+                : req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1";
+    }
+
     /** A server request seen by route selection and the RBAC filters, with its normalized path. */
     private record ServerRequestView(HttpServerRequest req, String authority, String path) implements RouteRequest {
+
+        @Override
+        public String protocol() {
+            return InboundHandler.protocol(req);
+        }
 
         @Override
         public String method() {

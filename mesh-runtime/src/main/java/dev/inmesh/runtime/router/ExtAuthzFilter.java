@@ -395,8 +395,10 @@ public final class ExtAuthzFilter {
         if (id != null) {
             http.setId(id);
         }
-        String length = r.header("content-length");
-        http.setSize(length == null ? -1 : parseSize(length));
+        if (r.protocol() != null) {
+            http.setProtocol(r.protocol());
+        }
+        // size: as Envoy's, the body bytes received when the check starts, none (its check runs on the headers)
         java.util.Map<String, String> joined = new java.util.LinkedHashMap<>();
         putPseudo(joined, ":authority", r.authority());
         putPseudo(joined, ":path", r.path());
@@ -434,14 +436,6 @@ public final class ExtAuthzFilter {
     private void putPseudo(Map<String, String> headers, String name, String value) {
         if (value != null && allowedHeaders.test(name)) {
             headers.put(name, value);
-        }
-    }
-
-    private static long parseSize(String length) {
-        try {
-            return Long.parseLong(length.trim());
-        } catch (NumberFormatException e) {
-            return -1;
         }
     }
 

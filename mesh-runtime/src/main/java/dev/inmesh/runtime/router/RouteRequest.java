@@ -19,6 +19,11 @@ public interface RouteRequest {
     /** The value of a header (name in lower case), or null when absent. */
     String header(String lowerCaseName);
 
+    /** The request's protocol as Envoy names it ({@code HTTP/1.0}, {@code HTTP/1.1}, {@code HTTP/2}); null: unknown. */
+    default String protocol() {
+        return null;
+    }
+
     /**
      * The first value of a header (name in lower case), or null when absent: what Envoy reads of a header it does not
      * trust to come once, as a {@code cluster_header} (later values are not read, nor joined to the first).

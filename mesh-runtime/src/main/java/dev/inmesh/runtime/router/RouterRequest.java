@@ -482,6 +482,11 @@ public final class RouterRequest implements RouteRequest {
     }
 
     @Override
+    public String protocol() {
+        return protocol;
+    }
+
+    @Override
     public String header(String lowerCaseName) {
         return RouteRequest.headerOf(this, headers, lowerCaseName);
     }

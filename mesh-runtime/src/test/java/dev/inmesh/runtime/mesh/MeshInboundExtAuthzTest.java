@@ -305,6 +305,8 @@ class MeshInboundExtAuthzTest {
         assertEquals("GET", http.getMethod());
         assertEquals("/secure/x", http.getPath());
         assertEquals("secret", http.getHeadersMap().get("x-private"), "a gRPC authorizer gets every header");
+        assertEquals("HTTP/1.1", http.getProtocol(), "the protocol, as Envoy names it");
+        assertEquals(0, http.getSize(), "as Envoy's: the body bytes received when the headers are checked");
         var source = asked.get(0).getAttributes().getSource().getAddress().getSocketAddress();
         assertEquals("127.0.0.1", source.getAddress());
         assertEquals(appPeerPorts.get(0).intValue(), source.getPortValue(), "the source address with its port");
