@@ -46,10 +46,13 @@ public interface RouteRequest {
     /**
      * A header of a request as route matching reads it, for requests whose headers are a Vert.x map: the
      * pseudo-headers {@code :authority}, {@code :path}, {@code :method} and {@code :scheme} from the request line (as
-     * Envoy keeps the Host header as {@code :authority}), any other header's values joined by {@code ","}; null when
-     * absent.
+     * Envoy keeps the Host header as {@code :authority}, and reads {@code host} as another name of it, whatever the
+     * protocol), any other header's values joined by {@code ","}; null when absent.
      */
     static String headerOf(RouteRequest req, io.vertx.core.MultiMap headers, String lowerCaseName) {
+        if (lowerCaseName.equals("host")) {
+            return req.authority();
+        }
         if (lowerCaseName.startsWith(":")) {
             return switch (lowerCaseName) {
                 case ":authority" -> req.authority();
@@ -65,6 +68,7 @@ public interface RouteRequest {
 
     /** As {@link #headerOf}, but only the first value of a header sent several times ({@link #firstHeader}). */
     static String firstOf(RouteRequest req, io.vertx.core.MultiMap headers, String lowerCaseName) {
-        return lowerCaseName.startsWith(":") ? headerOf(req, headers, lowerCaseName) : headers.get(lowerCaseName);
+        return lowerCaseName.startsWith(":") || lowerCaseName.equals("host") ? headerOf(req, headers, lowerCaseName)
+                : headers.get(lowerCaseName);
     }
 }

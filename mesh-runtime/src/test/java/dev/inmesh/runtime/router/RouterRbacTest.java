@@ -93,4 +93,30 @@ class RouterRbacTest {
         assertEquals("rbac_access_denied_matched_policy[admin-9080]", denied.info().responseCodeDetails());
         assertEquals(0, wm.getAllServeEvents().size());
     }
+
+    @Test
+    void aHostHeaderMatcherReadsTheAuthorityAsEnvoyWhoseHostIsAnotherNameOfIt() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+        Rbac deny = new Rbac(new Rbac.Rules(Rbac.Action.DENY, Map.of("host", new Rbac.Policy(List.of(
+                new Permission.Header(new dev.inmesh.api.config.route.HeaderMatcher("host",
+                        new dev.inmesh.api.config.route.HeaderMatcher.Value(new StringMatcher.Exact("reviews:9080",
+                                false)), false, false))), List.of(new Principal.Any())))), "", null, "");
+        RbacFilter.Chain chain = RbacFilter.Chain.compile(new HttpConnectionManager("outbound_0.0.0.0_9080", "r",
+                null, List.of(new HttpFilter("envoy.filters.http.rbac", "envoy.extensions.filters.http.rbac.v3.RBAC",
+                        null, false, deny), new HttpFilter("envoy.filters.http.router", "")), null, false, 0, true,
+                false, null, 0, null, null, 0, false, null, null));
+        // an HTTP/2 request (or the in-JVM client's) has its authority and no host header
+        RouterRequest h2 = new RouterRequest(dev.inmesh.runtime.stats.StreamInfo.Direction.OUTBOUND,
+                io.vertx.core.http.HttpMethod.GET, "/", "reviews:9080", "http",
+                io.vertx.core.MultiMap.caseInsensitiveMultiMap(), null, "10.1.0.7:0", null,
+                new dev.inmesh.api.config.core.SocketAddress("reviews", 9080), "HTTP/2").rbac(chain, null);
+        RouterRig.Result denied = rig.call(rig.router(), h2, RouterRig.routeToC("", "", ""), clusters);
+        assertEquals(403, denied.status());
+        assertEquals("rbac_access_denied_matched_policy[host]", denied.info().responseCodeDetails());
+        assertEquals("reviews:9080", h2.header("host"));
+        assertEquals("reviews:9080", h2.firstHeader("host"));
+        assertEquals(0, wm.getAllServeEvents().size());
+    }
 }
