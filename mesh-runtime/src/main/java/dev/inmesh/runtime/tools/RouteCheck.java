@@ -524,14 +524,15 @@ public final class RouteCheck {
             return h.first(":scheme");
         }
 
+        // host is another name of :authority, as Envoy's header map reads it (and the router's requests)
         @Override
         public String header(String lowerCaseName) {
-            return h.joined(lowerCaseName);
+            return h.joined(lowerCaseName.equals("host") ? ":authority" : lowerCaseName);
         }
 
         @Override
         public String firstHeader(String lowerCaseName) {
-            return h.first(lowerCaseName);
+            return h.first(lowerCaseName.equals("host") ? ":authority" : lowerCaseName);
         }
     }
 }

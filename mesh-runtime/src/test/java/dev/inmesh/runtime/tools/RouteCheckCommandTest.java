@@ -407,6 +407,30 @@ class RouteCheckCommandTest {
     }
 
     @Test
+    void aHostHeaderMatcherReadsTheTestsAuthorityAsEnvoysHeaderMapDoes() throws IOException {
+        Path routes = Files.writeString(dir.resolve("routes.yaml"), """
+                name: r
+                virtual_hosts:
+                - name: all
+                  domains: ["*"]
+                  routes:
+                  - match: {prefix: /, headers: [{name: host, string_match: {exact: api.example.com}}]}
+                    route: {cluster: api}
+                  - match: {prefix: /}
+                    route: {cluster: other}
+                """);
+        runTests(routes, """
+                tests:
+                - test_name: host is the authority
+                  input: {authority: api.example.com, path: /, method: GET}
+                  validate: {cluster_name: api}
+                - test_name: another authority
+                  input: {authority: www.example.com, path: /, method: GET}
+                  validate: {cluster_name: other}
+                """, 0, "");
+    }
+
+    @Test
     void aDeprecatedHeaderFieldReadsAnAbsentHeaderAsTheEmptyValue() throws IOException {
         Path routes = Files.writeString(dir.resolve("routes.yaml"), HEADER_RULES);
         Run r = runTests(routes, """
