@@ -206,7 +206,7 @@ public final class MeshMetrics {
 
     /**
      * The statistics of the HTTP connection managers with {@code hcm}'s stat prefix, created on first use, with those
-     * of its fault and CORS filters when it runs them. Looked up once per compiled decision or connection, not per
+     * of its fault, CORS and RBAC filters when it runs them. Looked up once per compiled decision or connection, not per
      * request.
      */
     public DownstreamStats connectionManager(dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
@@ -217,6 +217,13 @@ public final class MeshMetrics {
         }
         if (hcm.corsFilter()) {
             s.withCorsFilter();
+        }
+        for (dev.inmesh.api.config.listener.HttpFilter f : hcm.httpFilters()) {
+            if (f.rbac() != null) {
+                // as Envoy makes an RBAC filter's four counters with its config, before its first decision
+                s.rbac(f.rbac().rulesStatPrefix(), false);
+                s.rbac(f.rbac().shadowRulesStatPrefix(), true);
+            }
         }
         return s;
     }

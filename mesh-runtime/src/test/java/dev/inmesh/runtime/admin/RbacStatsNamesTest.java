@@ -72,4 +72,23 @@ class RbacStatsNamesTest {
         assertNotNull(registry.find("envoy_http_rbac_istio_dry_run_deny__shadow_denied")
                 .tag("http_conn_manager_prefix", "inbound_0.0.0.0_9080").meter());
     }
+
+    @Test
+    void anHttpRbacFiltersFourCountersAreThereBeforeItsFirstDecisionAsEnvoyMakesThemWithItsConfig() {
+        // Istio's CUSTOM policies: a filter with shadow rules only still has rbac.allowed and rbac.denied at 0
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        dev.inmesh.api.config.rbac.Rbac shadowOnly = new dev.inmesh.api.config.rbac.Rbac(null, "",
+                new dev.inmesh.api.config.rbac.Rbac.Rules(dev.inmesh.api.config.rbac.Rbac.Action.ALLOW, Map.of()),
+                "istio_ext_authz_");
+        MeshMetrics.create(registry, WorkloadInfo.UNKNOWN).connectionManager(new HttpConnectionManager(
+                "inbound_0.0.0.0_9080", "r", null, List.of(new dev.inmesh.api.config.listener.HttpFilter(
+                        "envoy.filters.http.rbac", "envoy.extensions.filters.http.rbac.v3.RBAC", null, false,
+                        shadowOnly)), null, false, 0, true, false, null, 0, null, null, 0, false, null, null));
+
+        assertEquals(Map.of("http.inbound_0.0.0.0_9080.rbac.allowed", 0L,
+                "http.inbound_0.0.0.0_9080.rbac.denied", 0L,
+                "http.inbound_0.0.0.0_9080.rbac.istio_ext_authz_.shadow_allowed", 0L,
+                "http.inbound_0.0.0.0_9080.rbac.istio_ext_authz_.shadow_denied", 0L),
+                EnvoyStats.collect(registry, n -> n.contains(".rbac."), n -> n));
+    }
 }
