@@ -18,6 +18,8 @@ public final class CircuitBreakerState implements BreakerReadings {
     private final AtomicLong pending = new AtomicLong();
     private final AtomicLong retries = new AtomicLong();
     private final AtomicLong connections = new AtomicLong();
+    /** Connections a cluster-wide pool began to open and has not yet handed to their first request. */
+    private final AtomicLong connecting = new AtomicLong();
     private final AtomicLong overflows = new AtomicLong();
 
     public CircuitBreakerState(CircuitBreakers.Thresholds thresholds) {
@@ -56,7 +58,8 @@ public final class CircuitBreakerState implements BreakerReadings {
 
     /**
      * Counts a request waiting for a connection. The host's pool holds {@code max_pending_requests} (its wait queue
-     * refuses beyond it, see {@code HostPool}); this count is what the retry budget and the statistics read.
+     * refuses beyond it, see {@code HostPool}), or, in a cluster of several hosts with tight limits, refuses a request
+     * that would wait while this count is at it ({@code Http2Pool}); the retry budget and the statistics read it too.
      */
     public void pendingStarted() {
         pending.incrementAndGet();
@@ -69,6 +72,29 @@ public final class CircuitBreakerState implements BreakerReadings {
     /** Counts a new upstream connection unless {@code max_connections} are already open. */
     public boolean tryOpenConnection() {
         return tryAcquire(connections, thresholds.maxConnections());
+    }
+
+    /**
+     * Counts a connection that a host's pool of a cluster of several hosts is to open, as Envoy's pool asks the
+     * cluster's {@code max_connections} before it opens one: unless the connections open and being opened have
+     * reached it, or always when {@code onlyOne} (the pool has no connection at all, which Envoy always lets open one,
+     * so that its waiting requests are not stranded). Each true is paired with {@link #connectEnded()} once the
+     * connection carries its first request or failed; it counts from then on as an open connection.
+     */
+    boolean tryStartConnect(boolean onlyOne) {
+        while (true) {
+            long n = connecting.get();
+            if (!onlyOne && connections.get() + n >= thresholds.maxConnections()) {
+                return false;
+            }
+            if (connecting.compareAndSet(n, n + 1)) {
+                return true;
+            }
+        }
+    }
+
+    void connectEnded() {
+        connecting.decrementAndGet();
     }
 
     /** Counts a connection the pool opened (the pool's own size limit already applied). */

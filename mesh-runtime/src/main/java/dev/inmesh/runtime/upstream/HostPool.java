@@ -58,13 +58,32 @@ final class HostPool {
      * @param tls TLS to the host (HTTP/2 then negotiated through ALPN), or null for plaintext
      * @param tcpKeepalive TCP keep-alive on each connection, or null for none
      * @param http2Options the HTTP/2 connections' settings: streams per connection, windows, header table
+     * @param clusterWide the connection and pending limits are the cluster's, across its hosts, as in Envoy (a cluster
+     *     of several hosts whose {@code max_connections} is under {@link #MAX_POOL_SIZE}): the pool is an
+     *     {@link Http2Pool} that reads the cluster's counts, HTTP/1.1 too; else each host's pool holds them
      */
     record Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections,
                     int maxPending, int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection,
-                    UpstreamTls tls, TcpKeepalive tcpKeepalive, Http2ProtocolOptions http2Options) {
+                    UpstreamTls tls, TcpKeepalive tcpKeepalive, Http2ProtocolOptions http2Options,
+                    boolean clusterWide) {
 
         Settings {
             http2Options = http2Options == null ? Http2ProtocolOptions.DEFAULTS : http2Options;
+        }
+
+        /** With each host's pool holding the limits. */
+        Settings(long connectTimeoutMillis, boolean http2, String localAddress, int maxConnections, int maxPending,
+                 int idleTimeoutSeconds, long maxLifetimeMillis, long maxRequestsPerConnection, UpstreamTls tls,
+                 TcpKeepalive tcpKeepalive, Http2ProtocolOptions http2Options) {
+            this(connectTimeoutMillis, http2, localAddress, maxConnections, maxPending, idleTimeoutSeconds,
+                    maxLifetimeMillis, maxRequestsPerConnection, tls, tcpKeepalive, http2Options, false);
+        }
+
+        /** These settings with the limits held across the cluster's hosts, or by each host's pool. */
+        Settings clusterWide(boolean wide) {
+            return wide == clusterWide ? this : new Settings(connectTimeoutMillis, http2, localAddress,
+                    maxConnections, maxPending, idleTimeoutSeconds, maxLifetimeMillis, maxRequestsPerConnection, tls,
+                    tcpKeepalive, http2Options, wide);
         }
 
         /** With Envoy's default HTTP/2 settings. */
@@ -210,7 +229,9 @@ final class HostPool {
         HttpClient shared = build(vertx, wanted, breakers, Math.min(MAX_POOL_SIZE, wanted.maxConnections()),
                 wanted.maxPending());
         int loops = eventLoops(vertx);
-        boolean split = loops > 1 && wanted.maxConnections() / loops >= MIN_CONNECTIONS_PER_LOOP;
+        // the cluster's limits are counted by one pool per host, as tight limits are by one pool for every loop
+        boolean split = loops > 1 && wanted.maxConnections() / loops >= MIN_CONNECTIONS_PER_LOOP
+                && !wanted.clusterWide();
         Current made = new Current(shared, wanted, loops, split ? new ConcurrentHashMap<>() : null);
         if (wanted.http2()) {
             currentH2 = made;
@@ -245,6 +266,13 @@ final class HostPool {
      */
     private HttpClient build(Vertx vertx, Settings wanted, CircuitBreakerState breakers, int maxConnections,
                              int maxPending) {
+        if (wanted.clusterWide()) {
+            // HTTP/1.1 lanes carry one request at a time, and count requests per connection here (lastRequestOn)
+            boolean h2 = wanted.http2();
+            return new Http2Pool((VertxInternal) vertx, h2 ? wanted.http2Options().maxConcurrentStreams() : 1,
+                    maxConnections, -1, h2 ? wanted.maxRequestsPerConnection() : 0,
+                    lane -> connections(vertx, wanted, breakers, 1, h2 ? maxPending : -1, lane), breakers);
+        }
         if (wanted.http2()) {
             return new Http2Pool((VertxInternal) vertx, wanted.http2Options().maxConcurrentStreams(), maxConnections,
                     maxPending, wanted.maxRequestsPerConnection(),

@@ -38,6 +38,13 @@ import java.util.function.Function;
  * <p>As Envoy's pool under {@code max_requests_per_connection}, a connection that was given that many streams takes no
  * more: its lane leaves the pool, which opens another for the next request (the lane's connection counting to the
  * limit until then), and closes once those streams are done.
+ *
+ * <p>For a host of a cluster of several hosts whose limits are tight ({@link HostPool.Settings#clusterWide()}), the
+ * limits are the cluster's, as in Envoy's pools: a connection is opened only while the cluster's connections, open or
+ * being opened, are under {@code max_connections}, or when this pool has none at all (Envoy always lets a host's pool
+ * open its first, so that its waiting requests are not stranded); a request that finds no connection with a stream
+ * to spare waits only while the cluster's pending requests are under {@code max_pending_requests}. Such a pool also
+ * carries HTTP/1.1 lanes, each one connection carrying one request at a time.
  */
 final class Http2Pool implements HttpClient {
     private final VertxInternal vertx;
@@ -47,6 +54,8 @@ final class Http2Pool implements HttpClient {
     /** Streams one connection is given in its life ({@code max_requests_per_connection}); 0: no limit. */
     private final long maxRequests;
     private final Function<Lane, HttpClient> lanes;
+    /** The cluster's breakers whose connection and pending limits this pool follows, or null for its own. */
+    private final CircuitBreakerState cluster;
     private final List<Lane> open = new ArrayList<>(); // guarded by this
     private final ArrayDeque<Waiter> waiting = new ArrayDeque<>(); // guarded by this
     /**
@@ -65,6 +74,17 @@ final class Http2Pool implements HttpClient {
      */
     Http2Pool(VertxInternal vertx, int maxStreams, int maxConnections, int maxPending, long maxRequests,
               Function<Lane, HttpClient> lanes) {
+        this(vertx, maxStreams, maxConnections, maxPending, maxRequests, lanes, null);
+    }
+
+    /**
+     * A pool that, with {@code cluster}, opens connections and lets requests wait under the cluster's
+     * {@code max_connections} and {@code max_pending_requests} (read from its counts) rather than under its own
+     * {@code maxPending}; its {@code maxConnections} still caps its own connections.
+     */
+    Http2Pool(VertxInternal vertx, int maxStreams, int maxConnections, int maxPending, long maxRequests,
+              Function<Lane, HttpClient> lanes, CircuitBreakerState cluster) {
+        this.cluster = cluster;
         this.vertx = vertx;
         this.maxStreams = maxStreams;
         this.maxConnections = Math.max(1, maxConnections);
@@ -145,6 +165,11 @@ final class Http2Pool implements HttpClient {
             if (closed) {
                 return context.failedFuture(new VertxException("connection pool closed", true));
             }
+            if (cluster != null && ready() == null && cluster.pendingRequests() >= cluster.maxPendingRequests()) {
+                // as Envoy's pool: no connection ready, and the cluster's pending requests are at their limit
+                return context.failedFuture(new ConnectionPoolTooBusyException(
+                        "Cluster reached max pending requests of " + cluster.maxPendingRequests()));
+            }
             waiting.add(w);
             sends = dispatch();
             if (maxPending >= 0 && waiting.size() > maxPending && waiting.peekLast() == w) {
@@ -172,6 +197,7 @@ final class Http2Pool implements HttpClient {
             if (l == null) {
                 break;
             }
+            boolean opens = cluster != null && l.connection == null && l.active == 0;
             l.active++;
             if (maxRequests > 0 && ++l.given >= maxRequests) {
                 open.remove(l); // the connection's last stream: the next request takes another lane
@@ -182,9 +208,9 @@ final class Http2Pool implements HttpClient {
             Waiter w = waiting.poll();
             sends.add(() -> {
                 if (w.context.isRunningOnContext()) {
-                    send(lane, w.options).onComplete(w.promise); // the caller's own request: at once
+                    send(lane, w.options, opens).onComplete(w.promise); // the caller's own request: at once
                 } else {
-                    w.context.runOnContext(v -> send(lane, w.options).onComplete(w.promise));
+                    w.context.runOnContext(v -> send(lane, w.options, opens).onComplete(w.promise));
                 }
             });
         }
@@ -212,24 +238,58 @@ final class Http2Pool implements HttpClient {
         return spare;
     }
 
-    /** A lane with neither a connection nor a request, a new one while there is room for it, or null. */
+    /**
+     * A lane with neither a connection nor a request, a new one while there is room for it, or null; with the
+     * cluster's limits, only when the cluster lets a connection be opened. Under the lock.
+     */
     private Lane unconnected() {
+        Lane idle = null;
         for (Lane l : open) {
             if (l.connection == null && l.active == 0) {
-                return l;
+                idle = l;
+                break;
             }
         }
-        if (open.size() + retired.size() < maxConnections) {
-            Lane l = new Lane();
-            open.add(l);
-            return l;
+        if (idle == null && open.size() + retired.size() >= maxConnections) {
+            return null;
         }
-        return null;
+        if (cluster != null && !cluster.tryStartConnect(!connected())) {
+            return null;
+        }
+        if (idle == null) {
+            idle = new Lane();
+            open.add(idle);
+        }
+        return idle;
     }
 
-    /** Sends a request on the lane that counted it, and counts it off once its exchange is over. */
-    private Future<HttpClientRequest> send(Lane lane, RequestOptions options) {
-        return lane.client.request(options).andThen(ar -> {
+    /** Whether a lane has a connection, or is opening one. Under the lock. */
+    private boolean connected() {
+        for (List<Lane> lanes : List.of(open, retired)) {
+            for (Lane l : lanes) {
+                if (l.connection != null || l.active > 0) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Sends a request on the lane that counted it, and counts it off once its exchange is over; {@code opens}: the
+     * request opens the lane's connection, counted in the cluster's connections being opened until it has it.
+     */
+    private Future<HttpClientRequest> send(Lane lane, RequestOptions options, boolean opens) {
+        Future<HttpClientRequest> sent;
+        try {
+            sent = lane.client.request(options);
+        } catch (RuntimeException e) {
+            sent = Future.failedFuture(e); // the lane's client is closed
+        }
+        return sent.andThen(ar -> {
+            if (opens) {
+                cluster.connectEnded();
+            }
             if (ar.failed()) {
                 Throwable t = ar.cause();
                 release(lane, t instanceof IllegalArgumentException || t instanceof ConnectionPoolTooBusyException

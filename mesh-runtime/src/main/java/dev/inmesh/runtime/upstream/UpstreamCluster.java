@@ -64,7 +64,12 @@ public final class UpstreamCluster {
      * request: for its own protocol, and for h2c (the HTTP/2 requests of a cluster that uses its downstream's
      * protocol).
      */
-    record PoolSettings(Cluster config, HostPool.Settings settings, HostPool.Settings h2c) {}
+    record PoolSettings(Cluster config, HostPool.Settings settings, HostPool.Settings h2c,
+                        HostPool.Settings clusterWide, HostPool.Settings h2cClusterWide) {
+        PoolSettings(Cluster config, HostPool.Settings settings, HostPool.Settings h2c) {
+            this(config, settings, h2c, settings.clusterWide(true), h2c.clusterWide(true));
+        }
+    }
     // guarded by this
     private LoadBalancer loadBalancer;
     private ClusterLoadAssignment assignment;
@@ -333,6 +338,11 @@ public final class UpstreamCluster {
         }
         boolean h2 = c.useDownstreamProtocol() && downstreamHttp2;
         HostPool.Settings settings = h2 ? cached.h2c : cached.settings;
+        // as Envoy, max_connections and max_pending_requests bound the cluster's total; with one host, or limits
+        // beyond what one host's pool opens anyway, each host's pool holds them (and splits by event loop)
+        if (settings.maxConnections() < HostPool.MAX_POOL_SIZE && hosts().size() > 1) {
+            settings = h2 ? cached.h2cClusterWide : cached.clusterWide;
+        }
         if (requestHost != null && settings.tls() != null && settings.tls().context().perRequestHost()) {
             return host.pool.client(env.vertx(), settings, defaultBreakers, requestHost);
         }

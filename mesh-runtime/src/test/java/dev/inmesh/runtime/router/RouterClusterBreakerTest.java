@@ -1,0 +1,198 @@
+package dev.inmesh.runtime.router;
+
+import static dev.inmesh.runtime.router.RouterRig.breakers;
+import static dev.inmesh.runtime.router.RouterRig.cluster;
+import static dev.inmesh.runtime.router.RouterRig.get;
+import static dev.inmesh.runtime.router.RouterRig.routeToC;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.api.config.core.Http2ProtocolOptions;
+import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.ResponseFlag;
+import dev.inmesh.runtime.stats.WorkloadInfo;
+import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.CircuitBreakerState;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code max_connections} and {@code max_pending_requests} of a cluster of several hosts bound the cluster's total, as
+ * Envoy's connection pools ask the cluster's resource manager: a host's pool opens a connection only while the
+ * cluster's are under {@code max_connections}, unless it has none at all (then it always may, so that its waiting
+ * requests are not stranded); a request that finds no connection ready waits only while the cluster's pending requests
+ * are under {@code max_pending_requests}, else it overflows with 503 UO. Each request is sent once the previous one
+ * has reached its upstream or begun to wait, so that the counts are Envoy's, whatever the timing.
+ */
+class RouterClusterBreakerTest {
+    private final RouterRig rig = new RouterRig();
+    /** The requests the upstreams hold, unanswered until the test answers them. */
+    private final List<HttpServerRequest> held = Collections.synchronizedList(new ArrayList<>());
+    /** The connections the upstreams accepted. */
+    private final AtomicInteger accepted = new AtomicInteger();
+    private final PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+
+    @AfterEach
+    void close() {
+        rig.close();
+    }
+
+    @Test
+    void twoHostsWithMaxConnectionsOneAndMaxPendingOneOpenOneConnectionEachAndLetOneRequestWait() {
+        int[] ports = {holdingUpstream(), holdingUpstream()};
+        twoHostsOneConnectionOnePending(rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, breakers(1, 1, 1024, 3), null,
+                ports)));
+    }
+
+    @Test
+    void overHttp2WithOneStreamPerConnectionTwoHostsAlsoOpenOneConnectionEachAndLetOneRequestWait() {
+        int[] ports = {holdingUpstream(), holdingUpstream()};
+        // max_concurrent_streams 1: a connection carries one request at a time, as an HTTP/1.1 one
+        twoHostsOneConnectionOnePending(rig.clusters(new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN,
+                null, null, breakers(1, 1, 1024, 3), null, null, null, RouterRig.hosts("c", ports), null, null, null,
+                true, false, null, null, null, null, null, false, new Http2ProtocolOptions(4096, 1, null, null))));
+    }
+
+    /** Five requests, one after the other, to a cluster of two hosts with max_connections 1, max_pending 1. */
+    private void twoHostsOneConnectionOnePending(ClusterManager clusters) {
+        Router router = router();
+        CircuitBreakerState breakers = clusters.cluster("c").circuitBreakers();
+        RouteTable table = routeToC("");
+        List<CompletableFuture<RouterRig.Result>> calls = new ArrayList<>();
+        // round robin: the first request to each host opens its connection, the second past max_connections, as
+        // Envoy lets a host's pool with no connection open one
+        calls.add(rig.start(router, get("/1"), table, clusters));
+        await(held::size, 1);
+        calls.add(rig.start(router, get("/2"), table, clusters));
+        await(held::size, 2);
+        // the third finds its host's connection busy and may not open another: it waits (max_pending_requests 1)
+        calls.add(rig.start(router, get("/3"), table, clusters));
+        await(breakers::pendingRequests, 1);
+        // the fourth and fifth find the cluster's one pending request: 503 UO, whichever host they were for
+        RouterRig.Result fourth = RouterRig.await(rig.start(router, get("/4"), table, clusters));
+        RouterRig.Result fifth = RouterRig.await(rig.start(router, get("/5"), table, clusters));
+        for (RouterRig.Result over : List.of(fourth, fifth)) {
+            assertEquals(503, over.status());
+            assertEquals(Set.of(ResponseFlag.UPSTREAM_OVERFLOW), over.info().responseFlags());
+        }
+        assertEquals(2, accepted.get());
+        assertEquals(2, stat("upstream_rq_pending_overflow"));
+        // the second host's first connection and the third request's were past max_connections
+        assertEquals(2, stat("upstream_cx_overflow"));
+        answerAll(3, calls);
+        // the waiting request went on the first host's connection once its request was answered
+        assertEquals(2, accepted.get());
+        assertEquals(0, breakers.pendingRequests());
+        assertEquals(3, stat("upstream_rq_pending_total"));
+        // the next requests find their host's connection idle: they take it at once, none waits
+        for (int i = 6; i <= 9; i++) {
+            CompletableFuture<RouterRig.Result> next = rig.start(router, get("/" + i), table, clusters);
+            answerAll(1, List.of(next));
+        }
+        assertEquals(2, accepted.get());
+        assertEquals(3, stat("upstream_rq_pending_total"));
+    }
+
+    @Test
+    void threeHostsWithMaxConnectionsTwoOpenThreeConnectionsAndTheOtherRequestsWaitForThem() {
+        int[] ports = {holdingUpstream(), holdingUpstream(), holdingUpstream()};
+        ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, breakers(2, 1024, 1024, 3), null,
+                ports));
+        Router router = router();
+        CircuitBreakerState breakers = clusters.cluster("c").circuitBreakers();
+        RouteTable table = routeToC("");
+        List<CompletableFuture<RouterRig.Result>> calls = new ArrayList<>();
+        for (int i = 1; i <= 3; i++) {
+            calls.add(rig.start(router, get("/" + i), table, clusters));
+            await(held::size, i);
+        }
+        // each host opened its first connection, the third past max_connections 2; the next three requests, one for
+        // each host, find their host's connection busy and the cluster's at max_connections: they wait
+        for (int i = 4; i <= 6; i++) {
+            calls.add(rig.start(router, get("/" + i), table, clusters));
+            await(breakers::pendingRequests, i - 3);
+        }
+        assertEquals(3, accepted.get());
+        assertEquals(3, breakers.openConnections());
+        assertEquals(4, stat("upstream_cx_overflow"));
+        assertEquals(0, stat("upstream_rq_pending_overflow"));
+        answerAll(6, calls);
+        assertEquals(3, accepted.get());
+    }
+
+    /** An HTTP/1.1 and h2c upstream that holds each request; returns its port. */
+    private int holdingUpstream() {
+        HttpServer server = rig.vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(true))
+                .connectionHandler(c -> accepted.incrementAndGet())
+                .requestHandler(held::add);
+        try {
+            return server.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS)
+                    .actualPort();
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /** A router that counts in {@link #reg}. */
+    private Router router() {
+        Router router = rig.router();
+        router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
+        return router;
+    }
+
+    /**
+     * Answers the held requests, and those that come after them, until {@code total} were answered; then each of
+     * {@code calls} must have answered 200.
+     */
+    private void answerAll(int total, List<CompletableFuture<RouterRig.Result>> calls) {
+        int answered = 0;
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (answered < total && System.nanoTime() < deadline) {
+            HttpServerRequest next = null;
+            synchronized (held) {
+                if (!held.isEmpty()) {
+                    next = held.remove(0);
+                }
+            }
+            if (next == null) {
+                Thread.onSpinWait();
+                continue;
+            }
+            next.response().end("ok");
+            answered++;
+        }
+        assertEquals(total, answered, "requests answered");
+        for (var call : calls) {
+            assertEquals(200, RouterRig.await(call).status());
+        }
+    }
+
+    private static void await(LongSupplier value, long expected) {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (value.getAsLong() != expected && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+        }
+        assertEquals(expected, value.getAsLong());
+    }
+
+    /** A statistic of cluster c: a counter (Envoy names ending in _total) or a gauge. */
+    private double stat(String name) {
+        var search = reg.find("envoy_cluster_" + name).tag("cluster_name", "c");
+        return name.endsWith("_total") ? search.functionCounter().count() : search.gauge().value();
+    }
+}
