@@ -157,13 +157,14 @@ class IstioInboundMtlsTest {
                 config.toString(), "--identity-dir", empty.toString(), "--no-admin").redirectErrorStream(true)
                 .redirectOutput(dir.resolve("proxy.out").toFile());
         b.environment().put("TERMINATION_DRAIN_DURATION_SECONDS", "0");
-        b.environment().put("INMESH_IDENTITY_WAIT_SECONDS", "15");
+        b.environment().put("INMESH_IDENTITY_WAIT_SECONDS", "120");
         long begin = System.nanoTime();
         Process p = b.start();
         try {
             boolean listening = false;
-            // far below the 15 s wait, with room for the JVM's start: nothing in the configuration reads the files
-            while (!listening && System.nanoTime() - begin < TimeUnit.SECONDS.toNanos(8) && p.isAlive()) {
+            // far below the 120 s wait, with room for the JVM's start on a loaded machine: nothing in the
+            // configuration reads the files
+            while (!listening && System.nanoTime() - begin < TimeUnit.SECONDS.toNanos(40) && p.isAlive()) {
                 try (var probe = new java.net.Socket("127.0.0.1", port)) {
                     listening = true;
                 } catch (java.io.IOException notYet) {
