@@ -299,7 +299,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // what the local rate limit filter decided, once it ran: the x-ratelimit-* headers of the response
         LocalRateLimitFilter.Outcome[] rateLimit = {null};
         if (limiter.first() && rateLimited(req, limiter, table, result, snapshot, flags, details, cluster,
-                destination, ds, rateLimit)) {
+                destination, ds, rateLimit, null)) {
             return; // Istio's INSERT_BEFORE the connection manager: before the RBAC filters
         }
         RbacFilter.Chain rbac = snapshot.rbac(hcm);
@@ -320,7 +320,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 rbac.authorize(subject, new MultiMapHeaders(headers), table, result, ds, snapshot.clusterManager())
                         .onComplete(ar -> {
                             RbacFilter.Verdict v = decided(ar, req, result, snapshot, flags, details, cluster,
-                                    destination);
+                                    destination, null);
                             if (v == null) {
                                 return;
                             }
@@ -347,7 +347,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             }
             RbacFilter.Denial denied = rbac.authorize(subject, new MultiMapHeaders(headers), table, result, ds);
             if (denied != null) {
-                refused(req, denied, result, snapshot, flags, details, cluster, destination);
+                refused(req, denied, result, snapshot, flags, details, cluster, destination, null);
                 return;
             }
         }
@@ -363,13 +363,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      */
     private RbacFilter.Verdict decided(io.vertx.core.AsyncResult<RbacFilter.Verdict> ar, HttpServerRequest req,
                                        RouteResult result, MeshSnapshot snapshot, Set<ResponseFlag> flags,
-                                       String[] details, String[] cluster, String[] destination) {
+                                       String[] details, String[] cluster, String[] destination,
+                                       CorsFilter.Outcome cors) {
         if (req.response().ended() || req.response().closed()) {
             return null;
         }
         RbacFilter.Verdict v = ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED;
         if (v.denial() != null) {
-            refused(req, v.denial(), result, snapshot, flags, details, cluster, destination);
+            refused(req, v.denial(), result, snapshot, flags, details, cluster, destination, cors);
             req.resume();
             return null;
         }
@@ -379,10 +380,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     /**
      * The answer to a request a JWT authentication, RBAC or external authorization filter refused, counted for the
      * route's cluster as the fault filter's answers, with its response flag; an external service's (an authorizer's,
-     * the rate limit service's) with its own headers.
+     * the rate limit service's) with its own headers; with the headers of the CORS filter ({@code cors}, null: none)
+     * when it ran before the refusing filter, as Envoy's local reply passes that filter's encoding.
      */
     private void refused(HttpServerRequest req, RbacFilter.Denial denied, RouteResult result, MeshSnapshot snapshot,
-                         Set<ResponseFlag> flags, String[] details, String[] cluster, String[] destination) {
+                         Set<ResponseFlag> flags, String[] details, String[] cluster, String[] destination,
+                         CorsFilter.Outcome cors) {
         HttpServerResponse resp = req.response();
         if (result instanceof RouteResult.Forward f) {
             cluster[0] = f.cluster();
@@ -403,10 +406,16 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                     resp.putHeader("content-type", "text/plain");
                 }
                 dev.inmesh.runtime.router.Router.replaceHeaders(resp.headers(), denied.headers());
+                if (cors != null) {
+                    cors.setOn(resp.headers());
+                }
                 resp.headers().remove("content-length");
                 resp.end(denied.body());
                 return;
             }
+        }
+        if (cors != null) {
+            cors.setOn(resp.headers());
         }
         localReply(req, denied.status(), denied.body());
     }
@@ -509,7 +518,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // the CORS filter's preflight answer, which only a forwarded request gets
         boolean rateLimitLast = !limiter.isEmpty() && !limiter.first();
         if (rateLimitLast && !(corsFilter && result instanceof RouteResult.Forward) && rateLimited(req, limiter, table,
-                result, snapshot, flags, details, cluster, destination, ds, rateLimit)) {
+                result, snapshot, flags, details, cluster, destination, ds, rateLimit, null)) {
             return;
         }
         if (result instanceof RouteResult.NoRoute) {
@@ -560,7 +569,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             return;
         }
         if (rateLimitLast && corsFilter && rateLimited(req, limiter, table, result, snapshot, flags, details, cluster,
-                destination, ds, rateLimit)) {
+                destination, ds, rateLimit, corsOutcome)) {
             return;
         }
         if (traced.lateRateLimit != null) {
@@ -570,7 +579,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             traced.lateRateLimit.lateRateLimit(traced.subject, new MultiMapHeaders(headers), table, result,
                     snapshot.clusterManager()).onComplete(ar -> {
                         RbacFilter.Verdict v = decided(ar, req, result, snapshot, flags, details, cluster,
-                                destination);
+                                destination, corsOutcome);
                         if (v == null) {
                             return;
                         }
@@ -752,12 +761,13 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * Envoy's local rate limit filter, as the router runs it outbound ({@code Router#rateLimited}): a checked request
      * takes a token from its route's bucket (else the filter's own); one refused is answered with the config's
      * status, {@code local_rate_limited} and response flag RL, counted for the route's cluster, and never reaches
-     * the service. True when it answered.
+     * the service; it carries the headers of a CORS filter that ran before ({@code cors}, null: none), as Envoy's local
+     * reply passes that filter's encoding. True when it answered.
      */
     private static boolean rateLimited(HttpServerRequest req, LocalRateLimitFilter limiter, RouteTable table,
                                        RouteResult result, MeshSnapshot snapshot, Set<ResponseFlag> flags,
                                        String[] details, String[] cluster, String[] destination, DownstreamStats ds,
-                                       LocalRateLimitFilter.Outcome[] rateLimit) {
+                                       LocalRateLimitFilter.Outcome[] rateLimit, CorsFilter.Outcome cors) {
         LocalRateLimitFilter.Outcome o = limiter.check(table, result, ds, new MultiMapHeaders(req.headers()));
         if (o == null) {
             return false;
@@ -775,6 +785,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         flags.add(ResponseFlag.RATE_LIMITED);
         details[0] = LocalRateLimitFilter.DETAILS;
         resp.headers().addAll(o.refusalHeaders(Grpc.isRequest(req.headers())));
+        if (cors != null) {
+            cors.setOn(resp.headers());
+        }
         localReply(req, o.status(), LocalRateLimitFilter.BODY);
         return true;
     }

@@ -457,6 +457,44 @@ class InboundHandlerTest {
     }
 
     @Test
+    void aLocalRateLimitRefusalAfterTheCorsFilterCarriesItsHeadersAsEnvoysLocalReplyPassesThatFilter()
+            throws Exception {
+        String catchAll = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\", timeout: 0s}}\n";
+        String policy = "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy, "
+                + "allow_origin_string_match: [{exact: \"https://shop.example\"}], expose_headers: x-total}";
+        // the CORS filter, then the local rate limit filter where Istio's INSERT_BEFORE the router puts it
+        String filters = "          - {name: envoy.filters.http.cors, typed_config: "
+                + "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}}\n"
+                + dev.inmesh.runtime.xds.IstioRateLimit.enforced("rl", 1, "").indent(10);
+        java.util.List<StreamInfo> recorded = new java.util.concurrent.CopyOnWriteArrayList<>();
+        String route = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\"}, "
+                + "typed_per_filter_config: {envoy.filters.http.cors: " + policy + "}}\n";
+        Mesh m = startMesh("cors-rl.yaml", INBOUND.replace("          http_filters:\n", "          http_filters:\n"
+                + filters).replace(catchAll, route), recorded);
+        try {
+            HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> req.response().end("served")));
+            int p = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+            var first = plain.get(p, "127.0.0.1", "/x").putHeader("origin", "https://shop.example")
+                    .send().await(10, TimeUnit.SECONDS);
+            assertEquals("served", first.bodyAsString());
+            assertEquals("https://shop.example", first.getHeader("access-control-allow-origin"));
+            var refused = plain.get(p, "127.0.0.1", "/x").putHeader("origin", "https://shop.example")
+                    .send().await(10, TimeUnit.SECONDS);
+            assertEquals(429, refused.statusCode());
+            assertEquals("local_rate_limited", refused.bodyAsString());
+            // the CORS filter saw the request before the refusal: its answer lets the page read the 429
+            assertEquals("https://shop.example", refused.getHeader("access-control-allow-origin"));
+            assertEquals("x-total", refused.getHeader("access-control-expose-headers"));
+            var other = plain.get(p, "127.0.0.1", "/x").putHeader("origin", "https://evil.example")
+                    .send().await(10, TimeUnit.SECONDS);
+            assertEquals(429, other.statusCode());
+            assertNull(other.getHeader("access-control-allow-origin"));
+        } finally {
+            m.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void aRoutesFaultDelaysOrAbortsTheRequestBeforeTheServiceSeesIt() throws Exception {
         String fault = "                typed_per_filter_config:\n                  envoy.filters.http.fault:\n"
                 + "                    \"@type\": "

@@ -201,6 +201,29 @@ class RouterLocalRateLimitTest {
     }
 
     @Test
+    void aRefusalAfterTheCorsFilterCarriesItsHeadersForAnAllowedOrigin() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        ClusterManager clusters = rig.clusters(cluster("c", wm.port()));
+        RouteTable table = RouteTable.compile(RouterRig.routeToC("",
+                "typed_per_filter_config: {envoy.filters.http.cors: "
+                + "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy, "
+                + "allow_origin_string_match: [{exact: \"https://shop.example\"}], expose_headers: x-total}}", "")
+                .config(), buckets.session(), "rds/r");
+        HttpConnectionManager hcm = IstioRateLimit.hcm("""
+                - name: envoy.filters.http.cors
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                """ + IstioRateLimit.enforced("rl", 1, "") + ROUTER);
+        assertEquals(200, rig.call(rig.router(), request(hcm, "/", "origin", "https://shop.example").corsFilter(hcm),
+                table, clusters).status());
+        RouterRig.Result refused = rig.call(rig.router(), request(hcm, "/", "origin", "https://shop.example")
+                .corsFilter(hcm), table, clusters);
+        assertEquals(429, refused.status());
+        assertEquals("https://shop.example", refused.header("access-control-allow-origin"));
+        assertEquals("x-total", refused.header("access-control-expose-headers"));
+    }
+
+    @Test
     void aRefusedGrpcRequestGetsUnavailableOrResourceExhaustedInATrailersOnlyAnswer() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(ok("app")));
