@@ -203,7 +203,7 @@ public final class CoreParsers {
             case UNRECOGNIZED -> throw new FieldError("denominator", f.getDenominatorValue()
                     + " (expected: HUNDRED, TEN_THOUSAND or MILLION)");
         };
-        return new FractionalPercent(f.getNumerator(), d);
+        return new FractionalPercent(Integer.toUnsignedLong(f.getNumerator()), d);
     }
 
     /**

@@ -97,6 +97,13 @@ class FaultParserTest {
     }
 
     @Test
+    void aNumeratorAboveTwoToThe31IsReadUnsignedAsEnvoyReadsItsUint32() throws Exception {
+        FaultInjection f = routes(routeWithFault("abort: {http_status: 503, percentage: {numerator: 4294967295}}"))
+                .virtualHosts().get(0).routes().get(0).fault();
+        assertEquals(4_294_967_295L, f.abortPercent().numerator());
+    }
+
+    @Test
     void aGrpcAbortHeadersMaxActiveFaultsAndAVirtualHostsFaultAreParsed() throws Exception {
         String text = """
                 name: "9080"
