@@ -428,9 +428,17 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                     Traced traced, HttpConnectionManager hcm, ServerRequestView view,
                                     AtomicLong[] activeFault) {
         HttpServerResponse resp = req.response();
-        boolean corsFilter = hcm.corsFilter();
+        // a CORS filter before the fault filter (older Istio releases' order) runs first: its preflight answer comes
+        // before any fault, and a fault's abort gets its headers
+        boolean corsFirst = hcm.corsBeforeFault() && result instanceof RouteResult.Forward;
+        CorsFilter.Outcome early = !corsFirst ? null : cors(req,
+                named((RouteResult.Forward) result, snapshot, routeName, cluster, destination), details, ds);
+        if (early != null && early.preflight()) {
+            return;
+        }
+        boolean corsFilter = hcm.corsFilter() && !corsFirst;
         Runnable routed = () -> routed(req, result, table, snapshot, flags, details, routeName, cluster, destination,
-                corsFilter, ds, limiter, rateLimit, traced);
+                corsFilter, early, ds, limiter, rateLimit, traced);
         HttpFilter faultFilter = hcm.faultFilter();
         FaultInjection fault = FaultFilter.settings(faultFilter == null ? null : faultFilter.fault(), result);
         if (fault == null || !faults.matches(fault, view)) {
@@ -458,6 +466,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             int status = fault.abort().httpStatus();
             if (status == 0 && Grpc.isRequest(req.headers())) {
                 resp.putHeader("grpc-status", Integer.toString(fault.abort().grpcStatus()));
+            }
+            if (early != null) {
+                early.setOn(resp.headers());
             }
             localReply(req, status == 0 ? 200 : status, FaultFilter.ABORT_BODY);
             return true;
@@ -506,11 +517,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
     }
 
-    /** What the route decided: a local reply, or the service with the route's header rules. */
+    /**
+     * What the route decided: a local reply, or the service with the route's header rules. {@code corsFilter}: the
+     * CORS filter runs here; {@code early}: what it decided before the fault filter, where it ran there (null: not).
+     */
     private void routed(HttpServerRequest req, RouteResult result, RouteTable table, MeshSnapshot snapshot,
                         Set<ResponseFlag> flags, String[] details, String[] routeName, String[] cluster,
-                        String[] destination, boolean corsFilter, DownstreamStats ds, LocalRateLimitFilter limiter,
-                        LocalRateLimitFilter.Outcome[] rateLimit, Traced traced) {
+                        String[] destination, boolean corsFilter, CorsFilter.Outcome early, DownstreamStats ds,
+                        LocalRateLimitFilter limiter, LocalRateLimitFilter.Outcome[] rateLimit, Traced traced) {
         HttpServerResponse resp = req.response();
         ActiveSpan span = traced.span;
         MultiMap headers = req.headers();
@@ -518,7 +532,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // the CORS filter's preflight answer, which only a forwarded request gets
         boolean rateLimitLast = !limiter.isEmpty() && !limiter.first();
         if (rateLimitLast && !(corsFilter && result instanceof RouteResult.Forward) && rateLimited(req, limiter, table,
-                result, snapshot, flags, details, cluster, destination, ds, rateLimit, null)) {
+                result, snapshot, flags, details, cluster, destination, ds, rateLimit, early)) {
             return;
         }
         if (result instanceof RouteResult.NoRoute) {
@@ -554,18 +568,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             localReply(req, d.status(), d.body());
             return;
         }
-        RouteResult.Forward f = (RouteResult.Forward) result;
-        routeName[0] = f.route().name();
-        cluster[0] = f.cluster();
-        istioService(snapshot, f.cluster(), destination);
-        CorsFilter.Outcome corsOutcome = !corsFilter ? null : cors.apply(f, req.method().name(),
-                name -> headers.contains(name) ? String.join(",", headers.getAll(name)) : null,
-                () -> ThreadLocalRandom.current().nextLong(), ds);
+        RouteResult.Forward f = named((RouteResult.Forward) result, snapshot, routeName, cluster, destination);
+        CorsFilter.Outcome corsOutcome = !corsFilter ? early : cors(req, f, details, ds);
         if (corsOutcome != null && corsOutcome.preflight()) {
-            // Envoy's CORS filter answers a preflight from an allowed origin before the router
-            details[0] = CorsFilter.PREFLIGHT_DETAILS;
-            corsOutcome.setOn(resp.headers());
-            localReply(req, 200, "");
             return;
         }
         if (rateLimitLast && corsFilter && rateLimited(req, limiter, table, result, snapshot, flags, details, cluster,
@@ -590,6 +595,34 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             return;
         }
         serve(req, f, result, table, corsOutcome, rateLimit, traced);
+    }
+
+    /** Names a forwarded request's route, its cluster and the Istio service of that cluster; returns {@code f}. */
+    private static RouteResult.Forward named(RouteResult.Forward f, MeshSnapshot snapshot, String[] routeName,
+                                             String[] cluster, String[] destination) {
+        routeName[0] = f.route().name();
+        cluster[0] = f.cluster();
+        istioService(snapshot, f.cluster(), destination);
+        return f;
+    }
+
+    /**
+     * Envoy's CORS filter for a forwarded request: what it decided, or null for nothing; a preflight from an allowed
+     * origin it has answered.
+     */
+    private CorsFilter.Outcome cors(HttpServerRequest req, RouteResult.Forward f, String[] details,
+                                    DownstreamStats ds) {
+        MultiMap headers = req.headers();
+        CorsFilter.Outcome o = cors.apply(f, req.method().name(),
+                name -> headers.contains(name) ? String.join(",", headers.getAll(name)) : null,
+                () -> ThreadLocalRandom.current().nextLong(), ds);
+        if (o != null && o.preflight()) {
+            // Envoy's CORS filter answers a preflight from an allowed origin before the router
+            details[0] = CorsFilter.PREFLIGHT_DETAILS;
+            o.setOn(req.response().headers());
+            localReply(req, 200, "");
+        }
+        return o;
     }
 
     /** The rest of {@link #routed}: the service takes a forwarded request the filters let through. */

@@ -646,6 +646,9 @@ public final class Router {
     private void authorized(Exchange ex, RouteResult result, long randomValue, Control control, RouteTable table,
                             ClusterManager clusters, Promise<RouterResponse> promise, Context ctx) {
         RouterRequest req = ex.request;
+        if (req.corsFirst && result instanceof RouteResult.Forward f && cors(ex, f, clusters, promise)) {
+            return; // a CORS filter before the fault filter: its preflight answer comes before any fault
+        }
         FaultInjection fault = FaultFilter.settings(req.faultFilter, result);
         if (fault != null && faults.matches(fault, req)) {
             if (result instanceof RouteResult.Forward f && !f.cluster().isEmpty()) {
@@ -985,7 +988,7 @@ public final class Router {
             return;
         }
         RouteResult.Forward f = (RouteResult.Forward) result;
-        if (req.corsFilter && (cors(ex, f, clusters, promise)
+        if (req.corsFilter && (!req.corsFirst && cors(ex, f, clusters, promise)
                 || rateLimitLast && rateLimited(ex, result, clusters, promise))) {
             return;
         }

@@ -73,6 +73,8 @@ public final class RouterRequest implements RouteRequest {
     FaultInjection faultFilter;
     /** Whether the connection manager runs a CORS filter, which applies the routes' CORS policies. */
     boolean corsFilter;
+    /** Whether that CORS filter runs before the fault filter ({@link HttpConnectionManager#corsBeforeFault}). */
+    boolean corsFirst;
     /** Whether the connection manager's gRPC statistics filter emits the message counts Istio's stats report. */
     boolean grpcMessageCounts;
     /** Whether Istio's stats may label the request by its Host when its cluster names no service. */
@@ -279,10 +281,12 @@ public final class RouterRequest implements RouteRequest {
 
     /**
      * Sets whether the connection manager the request came through runs a CORS filter ({@link
-     * HttpConnectionManager#corsFilter}; null: none), which applies the routes' and virtual hosts' CORS policies.
+     * HttpConnectionManager#corsFilter}; null: none), which applies the routes' and virtual hosts' CORS policies,
+     * and whether it runs before the fault filter.
      */
     public RouterRequest corsFilter(HttpConnectionManager hcm) {
         this.corsFilter = hcm != null && hcm.corsFilter();
+        this.corsFirst = corsFilter && hcm.corsBeforeFault();
         return this;
     }
 

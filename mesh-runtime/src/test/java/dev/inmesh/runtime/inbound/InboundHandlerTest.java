@@ -495,6 +495,47 @@ class InboundHandlerTest {
     }
 
     @Test
+    void aCorsFilterBeforeTheFaultFilterAnswersPreflightsBeforeAnyFaultAndMarksTheAbort() throws Exception {
+        String catchAll = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\", timeout: 0s}}\n";
+        String policy = "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy, "
+                + "allow_origin_string_match: [{exact: \"https://shop.example\"}], allow_methods: PUT}";
+        String abort = "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault, "
+                + "abort: {http_status: 503, percentage: {numerator: 100}}}";
+        // the CORS filter first, as older Istio releases wrote them
+        String filters = "          - {name: envoy.filters.http.cors, typed_config: "
+                + "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}}\n"
+                + "          - {name: envoy.filters.http.fault, typed_config: "
+                + "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}}\n";
+        String route = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\"}, "
+                + "typed_per_filter_config: {envoy.filters.http.cors: " + policy + ", envoy.filters.http.fault: "
+                + abort + "}}\n";
+        java.util.List<StreamInfo> recorded = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Mesh m = startMesh("cors-fault.yaml", INBOUND.replace("          http_filters:\n",
+                "          http_filters:\n" + filters).replace(catchAll, route), recorded);
+        java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
+        try {
+            HttpServer server = vertx.createHttpServer().requestHandler(m.inbound(req -> {
+                served.incrementAndGet();
+                req.response().end("served");
+            }));
+            int p = server.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+            var preflight = plain.request(io.vertx.core.http.HttpMethod.OPTIONS, p, "127.0.0.1", "/x")
+                    .putHeader("origin", "https://shop.example").putHeader("access-control-request-method", "PUT")
+                    .send().await(10, TimeUnit.SECONDS);
+            assertEquals(200, preflight.statusCode());
+            assertEquals("PUT", preflight.getHeader("access-control-allow-methods"));
+            var aborted = plain.get(p, "127.0.0.1", "/x").putHeader("origin", "https://shop.example")
+                    .send().await(10, TimeUnit.SECONDS);
+            assertEquals(503, aborted.statusCode());
+            assertEquals("fault filter abort", aborted.bodyAsString());
+            assertEquals("https://shop.example", aborted.getHeader("access-control-allow-origin"));
+            assertEquals(0, served.get());
+        } finally {
+            m.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void aRoutesFaultDelaysOrAbortsTheRequestBeforeTheServiceSeesIt() throws Exception {
         String fault = "                typed_per_filter_config:\n                  envoy.filters.http.fault:\n"
                 + "                    \"@type\": "

@@ -128,6 +128,42 @@ class RouterCorsTest {
     }
 
     @Test
+    void aCorsFilterBeforeTheFaultFilterAnswersPreflightsBeforeAnyFaultAndMarksTheAbort() {
+        // fault then CORS (Istio's order today): the abort comes first; CORS then fault (older Istio's): the preflight
+        // is answered before the fault, and the abort passes the CORS filter's encoding, as in Envoy's chain
+        String cors = "- {name: envoy.filters.http.cors, typed_config: "
+                + "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}}\n";
+        String fault = "- {name: envoy.filters.http.fault, typed_config: "
+                + "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}}\n";
+        String router = "- {name: envoy.filters.http.router, typed_config: "
+                + "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}\n";
+        RouteTable t = RouterRig.table("name: r\nvirtual_hosts:\n- name: vh\n  domains: [\"*\"]\n  routes:\n"
+                + "  - match: {prefix: /}\n    route: {cluster: c}\n    typed_per_filter_config:\n"
+                + "      envoy.filters.http.cors: {" + CORS_TYPE + ", " + ISTIO_POLICY + "}\n"
+                + "      envoy.filters.http.fault: {\"@type\": type.googleapis.com/envoy.extensions.filters.http.fault"
+                + ".v3.HTTPFault, abort: {http_status: 503, percentage: {numerator: 100}}}\n");
+        HttpConnectionManager istioNow = dev.inmesh.runtime.xds.IstioRateLimit.hcm(fault + cors + router);
+        HttpConnectionManager corsFirst = dev.inmesh.runtime.xds.IstioRateLimit.hcm(cors + fault + router);
+        var aborted = rig.call(rig.router(), preflight(ALLOWED).faultFilter(istioNow).corsFilter(istioNow), t,
+                clusters);
+        assertEquals(503, aborted.status());
+        assertNull(aborted.header("access-control-allow-origin"));
+
+        var answered = rig.call(rig.router(), preflight(ALLOWED).faultFilter(corsFirst).corsFilter(corsFirst), t,
+                clusters);
+        assertEquals(200, answered.status());
+        assertEquals("cors_response", answered.info().responseCodeDetails());
+        assertEquals("GET,POST", answered.header("access-control-allow-methods"));
+        var marked = rig.call(rig.router(), get("/x", "origin", ALLOWED).faultFilter(corsFirst)
+                .corsFilter(corsFirst), t, clusters);
+        assertEquals(503, marked.status());
+        assertEquals("fault filter abort", marked.body());
+        assertEquals(ALLOWED, marked.header("access-control-allow-origin"));
+        assertEquals("x-trace", marked.header("access-control-expose-headers"));
+        assertEquals(0, upstreamRequests());
+    }
+
+    @Test
     void aPreflightFromAnotherOriginGoesUpstreamUnchanged() {
         var r = rig.call(rig.router(), istio(preflight("https://evil.example")), routePolicy(ISTIO_POLICY), clusters);
         assertEquals("upstream", r.body());

@@ -291,6 +291,16 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
     }
 
     /**
+     * Whether its CORS filter comes before its fault filter in the chain (older Istio releases wrote them so; Istio
+     * now writes the fault filter first): Envoy then answers a preflight before any fault, and a fault's abort gets
+     * the CORS headers. False when either does not run.
+     */
+    public boolean corsBeforeFault() {
+        HttpFilter f = first(x -> x.cors() || x.fault() != null);
+        return f != null && f.cors() && faultFilter() != null;
+    }
+
+    /**
      * Whether a gRPC statistics filter of this connection manager emits its filter state (see
      * {@link HttpFilter#grpcMessageCounts}): Istio's stats then count the messages of its gRPC requests.
      */
