@@ -86,23 +86,12 @@ public final class CorsFilter {
             if (!allowed) {
                 return null;
             }
-            MultiMap h = MultiMap.caseInsensitiveMultiMap().set("access-control-allow-origin", origin);
-            if (Boolean.TRUE.equals(first(policies, CorsPolicy::allowCredentials))) {
-                h.set("access-control-allow-credentials", "true");
-            }
-            String expose = firstText(policies, CorsPolicy::exposeHeaders);
-            if (!expose.isEmpty()) {
-                h.set("access-control-expose-headers", expose);
-            }
-            return new Outcome(false, h);
+            return new Outcome(false, allowedOriginHeaders(policies, origin, MultiMap.caseInsensitiveMultiMap()));
         }
         if (!allowed && !Boolean.FALSE.equals(first(policies, CorsPolicy::forwardNotMatchingPreflights))) {
             return null; // a preflight from another origin goes upstream, as Envoy's default
         }
         MultiMap h = MultiMap.caseInsensitiveMultiMap();
-        if (allowed) {
-            h.set("access-control-allow-origin", origin);
-        }
         if (Boolean.TRUE.equals(first(policies, CorsPolicy::allowCredentials))) {
             h.set("access-control-allow-credentials", "true");
         }
@@ -124,7 +113,24 @@ public final class CorsFilter {
                 && "true".equals(header.apply("access-control-request-private-network"))) {
             h.set("access-control-allow-private-network", "true");
         }
-        return new Outcome(true, h);
+        // Envoy's answer passes the filter's own encoding, which marks every answer to an allowed origin
+        return new Outcome(true, allowed ? allowedOriginHeaders(policies, origin, h) : h);
+    }
+
+    /**
+     * Sets on {@code h} the headers an answer to an allowed origin gets: {@code access-control-allow-origin},
+     * {@code -allow-credentials} when the policies allow them and {@code access-control-expose-headers}.
+     */
+    private static MultiMap allowedOriginHeaders(List<CorsPolicy> policies, String origin, MultiMap h) {
+        h.set("access-control-allow-origin", origin);
+        if (Boolean.TRUE.equals(first(policies, CorsPolicy::allowCredentials))) {
+            h.set("access-control-allow-credentials", "true");
+        }
+        String expose = firstText(policies, CorsPolicy::exposeHeaders);
+        if (!expose.isEmpty()) {
+            h.set("access-control-expose-headers", expose);
+        }
+        return h;
     }
 
     /**

@@ -440,6 +440,7 @@ class InboundHandlerTest {
             assertEquals(200, preflight.statusCode());
             assertEquals("https://shop.example", preflight.getHeader("access-control-allow-origin"));
             assertEquals("PUT", preflight.getHeader("access-control-allow-methods"));
+            assertEquals("x-total", preflight.getHeader("access-control-expose-headers"));
             assertEquals(0, served.get());
             var actual = plain.get(p, "127.0.0.1", "/x").putHeader("origin", "https://shop.example")
                     .send().await(10, TimeUnit.SECONDS);
