@@ -793,9 +793,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     /**
      * Envoy's local rate limit filter, as the router runs it outbound ({@code Router#rateLimited}): a checked request
      * takes a token from its route's bucket (else the filter's own); one refused is answered with the config's
-     * status, {@code local_rate_limited} and response flag RL, counted for the route's cluster, and never reaches
-     * the service; it carries the headers of a CORS filter that ran before ({@code cors}, null: none), as Envoy's local
-     * reply passes that filter's encoding. True when it answered.
+     * status, {@code local_rate_limited}, response flag RL and the route's response header rules (where it forwards),
+     * counted for the route's cluster, and never reaches the service; it carries the headers of a CORS filter that
+     * ran before ({@code cors}, null: none), as Envoy's local reply passes that filter's encoding. True when it
+     * answered.
      */
     private static boolean rateLimited(HttpServerRequest req, LocalRateLimitFilter limiter, RouteTable table,
                                        RouteResult result, MeshSnapshot snapshot, Set<ResponseFlag> flags,
@@ -817,7 +818,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         flags.add(ResponseFlag.RATE_LIMITED);
         details[0] = LocalRateLimitFilter.DETAILS;
-        resp.headers().addAll(o.refusalHeaders(Grpc.isRequest(req.headers())));
+        if (result instanceof RouteResult.Forward) {
+            // as Envoy's local reply: the route entry's response header rules, then the filter's own
+            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
+        }
+        o.applyRefusalHeaders(resp.headers(), Grpc.isRequest(req.headers()));
         if (cors != null) {
             cors.setOn(resp.headers());
         }

@@ -83,6 +83,8 @@ final class Exchange {
     boolean egressTracing;
     /** Whether a filter before the router answered (a CORS preflight): the route's response header rules skip it. */
     boolean filterReply;
+    /** Applies the headers of a filter's local reply (a local rate limit refusal's) after the route's rules. */
+    java.util.function.Consumer<io.vertx.core.MultiMap> localReplyHeaders;
     /**
      * The active faults the request counts among (a delay or an abort injected: its fault filter's
      * {@code active_faults}), or null when it is in no fault.

@@ -83,11 +83,12 @@ public final class LocalRateLimitFilter {
         }
 
         /**
-         * The headers of the refusal: {@code response_headers_to_add} (the {@code x-ratelimit-*} ones are added by
-         * {@link #setOn}, as on any response), and for a gRPC request RESOURCE_EXHAUSTED if the config says so.
+         * Applies the headers of the refusal to {@code h}, its headers so far (the route's response header rules
+         * applied, as Envoy's local reply applies them before the filter's own): {@code response_headers_to_add} (the
+         * {@code x-ratelimit-*} ones are added by {@link #setOn}, as on any response), and for a gRPC request
+         * RESOURCE_EXHAUSTED if the config says so; returns {@code h}.
          */
-        public MultiMap refusalHeaders(boolean grpc) {
-            MultiMap h = MultiMap.caseInsensitiveMultiMap();
+        public MultiMap applyRefusalHeaders(MultiMap h, boolean grpc) {
             HeaderMutator.apply(java.util.List.of(), config.responseHeadersToAdd(), new MultiMapHeaders(h));
             if (grpc && config.rateLimitedAsResourceExhausted()) {
                 h.set(HeaderNames.GRPC_STATUS, Integer.toString(GRPC_RESOURCE_EXHAUSTED));

@@ -752,8 +752,10 @@ public final class Router {
     /**
      * Envoy's local rate limit filter: a checked request takes a token from the bucket of its route's config (else
      * the filter's own); one that finds none where the filter is enforced is answered with the config's status (429)
-     * and {@code local_rate_limited}, response flag RL, the config's response headers and not the route's, and
-     * nothing goes upstream. As the RBAC filters' answers, it counts for the route's cluster. True when it answered.
+     * and {@code local_rate_limited}, response flag RL, the route's response header rules (where it forwards: Envoy's
+     * local reply applies the route entry's, which a redirect or direct response has none of) and then the config's
+     * response headers, and nothing goes upstream. As the RBAC filters' answers, it counts for the route's cluster.
+     * True when it answered.
      */
     private boolean rateLimited(Exchange ex, RouteResult result, ClusterManager clusters,
                                 Promise<RouterResponse> promise) {
@@ -772,9 +774,9 @@ public final class Router {
             ex.clusterName = ex.cluster == null ? null : f.cluster();
         }
         ex.flags.add(ResponseFlag.RATE_LIMITED);
-        ex.filterReply = true;
-        reply(ex, promise, o.status(), LocalRateLimitFilter.BODY, LocalRateLimitFilter.DETAILS,
-                o.refusalHeaders(ex.grpc));
+        ex.filterReply = !(result instanceof RouteResult.Forward);
+        ex.localReplyHeaders = h -> o.applyRefusalHeaders(h, ex.grpc);
+        reply(ex, promise, o.status(), LocalRateLimitFilter.BODY, LocalRateLimitFilter.DETAILS, null);
         return true;
     }
 
@@ -1478,6 +1480,9 @@ public final class Router {
                     && ex.route.virtualHost().includeAttemptCountInResponse()) {
                 h.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
             }
+        }
+        if (ex.localReplyHeaders != null) {
+            ex.localReplyHeaders.accept(h); // a filter's own, after the route's rules, as its modify_headers
         }
         if (trailersOnly && status != 0) {
             // As Envoy: a gRPC caller gets a trailers-only gRPC response, after the route's header rules

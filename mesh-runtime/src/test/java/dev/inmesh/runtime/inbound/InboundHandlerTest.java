@@ -469,6 +469,7 @@ class InboundHandlerTest {
                 + dev.inmesh.runtime.xds.IstioRateLimit.enforced("rl", 1, "").indent(10);
         java.util.List<StreamInfo> recorded = new java.util.concurrent.CopyOnWriteArrayList<>();
         String route = "              - {match: {prefix: /}, route: {cluster: \"inbound|9080||\"}, "
+                + "response_headers_to_add: [{header: {key: x-route, value: r}}], "
                 + "typed_per_filter_config: {envoy.filters.http.cors: " + policy + "}}\n";
         Mesh m = startMesh("cors-rl.yaml", INBOUND.replace("          http_filters:\n", "          http_filters:\n"
                 + filters).replace(catchAll, route), recorded);
@@ -486,6 +487,8 @@ class InboundHandlerTest {
             // the CORS filter saw the request before the refusal: its answer lets the page read the 429
             assertEquals("https://shop.example", refused.getHeader("access-control-allow-origin"));
             assertEquals("x-total", refused.getHeader("access-control-expose-headers"));
+            // as Envoy's local reply: the route entry's response header rules too
+            assertEquals("r", refused.getHeader("x-route"));
             var other = plain.get(p, "127.0.0.1", "/x").putHeader("origin", "https://evil.example")
                     .send().await(10, TimeUnit.SECONDS);
             assertEquals(429, other.statusCode());

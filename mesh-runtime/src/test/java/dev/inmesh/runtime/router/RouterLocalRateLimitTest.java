@@ -104,7 +104,8 @@ class RouterLocalRateLimitTest {
         assertEquals("RL", refused.flags());
         assertEquals("true", refused.header("x-local-rate-limit"));
         assertEquals("0", refused.header("x-ratelimit-remaining"));
-        assertNull(refused.header("x-route"), "a filter's answer, not the router's");
+        // as Envoy's local reply: the route entry's response header rules, then the filter's own
+        assertEquals("r", refused.header("x-route"));
         assertEquals("c", refused.info().upstreamCluster());
         assertEquals(3, wm.getAllServeEvents().size());
         assertEquals(4, stat("rl", "enabled"));
