@@ -460,7 +460,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 ds.abortInjected();
             }
             details[0] = FaultFilter.ABORT_DETAILS;
-            if (!(result instanceof RouteResult.NoRoute)) {
+            if (result instanceof RouteResult.Forward) {
+                // as Envoy's local reply, the route entry's response header rules: a redirect or direct response
+                // route has no route entry
                 HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
             }
             int status = fault.abort().httpStatus();

@@ -915,6 +915,8 @@ public final class Router {
         if (ex.request.downstreamStats != null) {
             ex.request.downstreamStats.abortInjected();
         }
+        // as Envoy's local reply, the route entry's response header rules: a redirect or direct response has none
+        ex.filterReply = !(ex.route instanceof RouteResult.Forward);
         MultiMap extra = abort.httpStatus() != 0 || !ex.grpc ? null : MultiMap.caseInsensitiveMultiMap()
                 .set(HeaderNames.GRPC_STATUS, Integer.toString(abort.grpcStatus()));
         reply(ex, promise, abort.httpStatus() != 0 ? abort.httpStatus() : 200, FaultFilter.ABORT_BODY,

@@ -554,6 +554,11 @@ class InboundHandlerTest {
                 """).replace(catchAll, "              - match: {prefix: /broken}\n"
                 + "                route: {cluster: \"inbound|9080||\"}\n" + fault
                 + "                    abort: {http_status: 503, percentage: {numerator: 100}}\n"
+                + "                response_headers_to_add: [{header: {key: x-route, value: r}}]\n"
+                + "              - match: {prefix: /moved}\n"
+                + "                redirect: {path_redirect: /new}\n" + fault
+                + "                    abort: {http_status: 503, percentage: {numerator: 100}}\n"
+                + "                response_headers_to_add: [{header: {key: x-route, value: r}}]\n"
                 + "              - match: {prefix: /slow}\n"
                 + "                route: {cluster: \"inbound|9080||\"}\n" + fault
                 + "                    delay: {fixed_delay: 0.3s, percentage: {numerator: 100}}\n" + catchAll),
@@ -568,6 +573,11 @@ class InboundHandlerTest {
             var broken = plain.get(p, "127.0.0.1", "/broken").send().await(10, TimeUnit.SECONDS);
             assertEquals(503, broken.statusCode());
             assertEquals("fault filter abort", broken.bodyAsString());
+            assertEquals("r", broken.getHeader("x-route"));
+            // as Envoy's local reply: the route entry's response header rules, which a redirect route has none of
+            var moved = plain.get(p, "127.0.0.1", "/moved").send().await(10, TimeUnit.SECONDS);
+            assertEquals(503, moved.statusCode());
+            assertNull(moved.getHeader("x-route"));
             assertEquals(0, served.get());
             long t0 = System.nanoTime();
             // the body the caller sent during the delay reaches the service after it
@@ -576,10 +586,10 @@ class InboundHandlerTest {
             long took = (System.nanoTime() - t0) / 1_000_000;
             assertEquals("got payload", slow.bodyAsString());
             assertTrue(took >= 300 && took < 4_000, "took " + took + " ms");
-            for (int i = 0; i < 250 && recorded.size() < 2; i++) {
+            for (int i = 0; i < 250 && recorded.size() < 3; i++) {
                 Thread.sleep(20);
             }
-            assertEquals(java.util.List.of("FI", "DI"), recorded.stream()
+            assertEquals(java.util.List.of("FI", "FI", "DI"), recorded.stream()
                     .map(i -> dev.inmesh.runtime.stats.ResponseFlag.format(i.responseFlags())).toList());
             assertEquals("fault_filter_abort", recorded.get(0).responseCodeDetails());
         } finally {

@@ -90,6 +90,27 @@ class RouterFaultTest {
     }
 
     @Test
+    void anAbortCarriesTheRouteEntrysResponseHeaderRulesWhichARedirectRouteHasNoneOf() {
+        // Envoy's local reply applies the route entry's response header rules; a redirect or direct response route
+        // has no route entry
+        String fault = "    typed_per_filter_config:\n      envoy.filters.http.fault: {" + FAULT_TYPE + ", "
+                + ABORT_503 + "}\n    response_headers_to_add: [{header: {key: x-route, value: r}}]\n";
+        RouteTable t = RouterRig.table("name: r\nvirtual_hosts:\n- name: vh\n  domains: [\"*\"]\n  routes:\n"
+                + "  - match: {prefix: /moved}\n    redirect: {path_redirect: /new}\n" + fault
+                + "  - match: {prefix: /fixed}\n    direct_response: {status: 200}\n" + fault
+                + "  - match: {prefix: /}\n    route: {cluster: c}\n" + fault);
+        var forwarded = rig.call(rig.router(), istio(get("/x")), t, clusters);
+        assertEquals(503, forwarded.status());
+        assertEquals("r", forwarded.header("x-route"));
+        for (String path : new String[] {"/moved", "/fixed"}) {
+            var r = rig.call(rig.router(), istio(get(path)), t, clusters);
+            assertEquals(503, r.status(), path);
+            assertEquals("fault filter abort", r.body(), path);
+            assertEquals(null, r.header("x-route"), path);
+        }
+    }
+
+    @Test
     void aDelayWaitsOnATimerAndThenTheUpstreamAnswers() {
         var r = rig.call(rig.router(), istio(get("/x")), routeWithFault(
                 "delay: {fixed_delay: 0.2s, percentage: {numerator: 1000000, denominator: MILLION}}"), clusters);
