@@ -319,8 +319,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 req.pause();
                 rbac.authorize(subject, new MultiMapHeaders(headers), table, result, ds, snapshot.clusterManager())
                         .onComplete(ar -> {
-                            RbacFilter.Verdict v = decided(ar, req, result, snapshot, flags, details, cluster,
-                                    destination, null);
+                            RbacFilter.Verdict v = decided(ar, req, result, table, snapshot, flags, details,
+                                    cluster, destination, null);
                             if (v == null) {
                                 return;
                             }
@@ -347,7 +347,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             }
             RbacFilter.Denial denied = rbac.authorize(subject, new MultiMapHeaders(headers), table, result, ds);
             if (denied != null) {
-                refused(req, denied, result, snapshot, flags, details, cluster, destination, null);
+                refused(req, denied, result, table, snapshot, flags, details, cluster, destination, null);
                 return;
             }
         }
@@ -362,15 +362,15 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * so that what the caller still sends of the body goes nowhere); else the verdict that lets it go on.
      */
     private RbacFilter.Verdict decided(io.vertx.core.AsyncResult<RbacFilter.Verdict> ar, HttpServerRequest req,
-                                       RouteResult result, MeshSnapshot snapshot, Set<ResponseFlag> flags,
-                                       String[] details, String[] cluster, String[] destination,
-                                       CorsFilter.Outcome cors) {
+                                       RouteResult result, RouteTable table, MeshSnapshot snapshot,
+                                       Set<ResponseFlag> flags, String[] details, String[] cluster,
+                                       String[] destination, CorsFilter.Outcome cors) {
         if (req.response().ended() || req.response().closed()) {
             return null;
         }
         RbacFilter.Verdict v = ar.succeeded() ? ar.result() : RbacFilter.Verdict.ALLOWED;
         if (v.denial() != null) {
-            refused(req, v.denial(), result, snapshot, flags, details, cluster, destination, cors);
+            refused(req, v.denial(), result, table, snapshot, flags, details, cluster, destination, cors);
             req.resume();
             return null;
         }
@@ -379,17 +379,20 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
 
     /**
      * The answer to a request a JWT authentication, RBAC or external authorization filter refused, counted for the
-     * route's cluster as the fault filter's answers, with its response flag; an external service's (an authorizer's,
-     * the rate limit service's) with its own headers; with the headers of the CORS filter ({@code cors}, null: none)
-     * when it ran before the refusing filter, as Envoy's local reply passes that filter's encoding.
+     * route's cluster as the fault filter's answers, with its response flag and, where the route forwards, the
+     * route's response header rules (Envoy's local reply applies the route entry's); an external service's (an
+     * authorizer's, the rate limit service's) with its own headers over those; with the headers of the CORS filter
+     * ({@code cors}, null: none) when it ran before the refusing filter, as Envoy's local reply passes that filter's
+     * encoding.
      */
-    private void refused(HttpServerRequest req, RbacFilter.Denial denied, RouteResult result, MeshSnapshot snapshot,
-                         Set<ResponseFlag> flags, String[] details, String[] cluster, String[] destination,
-                         CorsFilter.Outcome cors) {
+    private void refused(HttpServerRequest req, RbacFilter.Denial denied, RouteResult result, RouteTable table,
+                         MeshSnapshot snapshot, Set<ResponseFlag> flags, String[] details, String[] cluster,
+                         String[] destination, CorsFilter.Outcome cors) {
         HttpServerResponse resp = req.response();
         if (result instanceof RouteResult.Forward f) {
             cluster[0] = f.cluster();
             istioService(snapshot, f.cluster(), destination);
+            HeaderMutator.finalizeResponse(result, table, new MultiMapHeaders(resp.headers()));
         }
         details[0] = denied.details();
         if (denied.wwwAuthenticate() != null) {
@@ -585,8 +588,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             req.pause();
             traced.lateRateLimit.lateRateLimit(traced.subject, new MultiMapHeaders(headers), table, result,
                     snapshot.clusterManager()).onComplete(ar -> {
-                        RbacFilter.Verdict v = decided(ar, req, result, snapshot, flags, details, cluster,
-                                destination, corsOutcome);
+                        RbacFilter.Verdict v = decided(ar, req, result, table, snapshot, flags, details,
+                                cluster, destination, corsOutcome);
                         if (v == null) {
                             return;
                         }

@@ -693,8 +693,10 @@ public final class Router {
     }
 
     /**
-     * The answer of a filter that refused a request, counted for the route's cluster, with its response flag; an
-     * external service's (an authorizer's, the rate limit service's) with its own headers over the local reply's.
+     * The answer of a filter that refused a request, counted for the route's cluster, with its response flag and,
+     * where the route forwards, the route's response header rules (Envoy's local reply applies the route entry's; a
+     * redirect or direct response has none); an external service's (an authorizer's, the rate limit service's) with
+     * its own headers over those.
      */
     private void denied(Exchange ex, RbacFilter.Denial denied, RouteResult result, ClusterManager clusters,
                         Promise<RouterResponse> promise) {
@@ -702,7 +704,7 @@ public final class Router {
             ex.cluster = clusters.cluster(f.cluster());
             ex.clusterName = ex.cluster == null ? null : f.cluster();
         }
-        ex.filterReply = true;
+        ex.filterReply = !(result instanceof RouteResult.Forward);
         if (denied.flag() != null) {
             ex.flags.add(denied.flag());
         }
@@ -1468,9 +1470,6 @@ public final class Router {
         if (status != 204) {
             h.set("content-length", Integer.toString(b.length()));
         }
-        if (ex.authzDenialHeaders != null) {
-            replaceHeaders(h, ex.authzDenialHeaders); // as Envoy's ext_authz: over the local reply's own
-        }
         if (ex.route != null && ex.table != null && !(ex.route instanceof RouteResult.NoRoute) && !ex.filterReply) {
             HeaderMutator.finalizeResponse(ex.route, ex.table, new MultiMapHeaders(h));
             if (ex.session != null && ex.lastHost != null) {
@@ -1482,6 +1481,10 @@ public final class Router {
                     && ex.route.virtualHost().includeAttemptCountInResponse()) {
                 h.set("x-envoy-attempt-count", Integer.toString(ex.attempts));
             }
+        }
+        if (ex.authzDenialHeaders != null) {
+            // as Envoy's ext_authz: over the local reply's own and the route's rules, as its modify_headers
+            replaceHeaders(h, ex.authzDenialHeaders);
         }
         if (ex.localReplyHeaders != null) {
             ex.localReplyHeaders.accept(h); // a filter's own, after the route's rules, as its modify_headers

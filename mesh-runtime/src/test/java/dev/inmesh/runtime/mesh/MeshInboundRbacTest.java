@@ -88,6 +88,26 @@ class MeshInboundRbacTest {
     }
 
     @Test
+    void aDenialCarriesTheRoutesResponseHeaderRulesAsEnvoysLocalReplyAppliesThem() throws Exception {
+        Path file = Files.writeString(dir.resolve("mesh.yaml"), IstioRbac.first(IstioRbac.DENY_THEN_ALLOW,
+                MeshWebClientTest.virtualInbound("", """
+                                  routes:
+                                  - match: {prefix: /}
+                                    route: {cluster: "inbound|9080||", timeout: 0s}
+                                    response_headers_to_add: [{header: {key: x-route, value: r}}]
+                    """)));
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(0));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        int port = serve(mesh::inbound);
+
+        HttpResponse<Buffer> denied = call(port, HttpMethod.GET, "/reviews/0", false);
+        assertEquals(403, denied.statusCode());
+        assertEquals("r", denied.getHeader("x-route"));
+        assertEquals("r", call(port, HttpMethod.GET, "/reviews/0", true).getHeader("x-route"), "as the app's answer");
+    }
+
+    @Test
     void istiosDenyAndAllowPoliciesAnswerDeniedRequests403WithoutCallingTheApplication() throws Exception {
         Path file = Files.writeString(dir.resolve("mesh.yaml"), CONFIG);
         mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
