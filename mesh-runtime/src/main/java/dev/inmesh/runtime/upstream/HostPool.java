@@ -366,11 +366,13 @@ final class HostPool {
                         }
                     }
                     conn.closeHandler(v -> {
+                        // its place under max_connections first, as Envoy's pool gives it back before it opens
+                        // another connection for its waiting requests (the lane's pool may now)
+                        breakers.connectionClosed();
                         if (lane != null) {
                             lane.closed(conn);
                         }
                         served.remove(conn);
-                        breakers.connectionClosed();
                         if (s != null) {
                             s.connectionClosed();
                         }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.api.config.cluster.Cluster;
+import dev.inmesh.api.config.cluster.CommonHttpProtocolOptions;
 import dev.inmesh.api.config.cluster.DiscoveryType;
 import dev.inmesh.api.config.cluster.LbPolicy;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
@@ -15,6 +16,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import java.net.ServerSocket;
 import java.time.Duration;
@@ -80,14 +82,55 @@ class ClusterWidePoolTest {
         }
     }
 
+    @Test
+    void aConnectionClosedAfterItsLastStreamGivesItsPlaceToARequestWaitingInItsPool() throws Exception {
+        // h2c, one stream per connection (max_requests_per_connection 1), max_connections 3 across two hosts
+        int first = holdingServer();
+        int second = holdingServer();
+        CircuitBreakers limits = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
+                CircuitBreakers.RoutingPriority.DEFAULT, 3, 1024, 1024, 3)));
+        ClusterLoadAssignment cla = new ClusterLoadAssignment("c", List.of(new LocalityLbEndpoints(Locality.EMPTY,
+                List.of(LbEndpoint.of("127.0.0.1", first), LbEndpoint.of("127.0.0.1", second)), 1, 0)),
+                ClusterLoadAssignment.DEFAULT_OVERPROVISIONING_FACTOR);
+        Cluster h2 = new Cluster("c", DiscoveryType.STATIC, "", LbPolicy.ROUND_ROBIN, null, Duration.ofSeconds(2),
+                limits, null, null, null, cla, null, null, null, true, false, null,
+                new CommonHttpProtocolOptions(null, null, 1), null, null);
+        ClusterManager m = ClusterManager.create(vertx, Map.of("c", h2), Map.of());
+        try {
+            UpstreamCluster c = m.cluster("c");
+            send(c, first);
+            send(c, second);
+            await(() -> held.size() == 2, "each host has a request");
+            send(c, first);
+            await(() -> held.size() == 3, "the first host has its second request, on a connection of its own");
+            assertEquals(3, c.circuitBreakers().openConnections());
+            // at max_connections: the first host's next request waits
+            Future<HttpClientResponse> waiting = send(c, first);
+            Thread.sleep(200);
+            assertEquals(3, held.size());
+            // the first host's first connection carried its last stream: it closes once that is done, and its place
+            // goes to the waiting request (the pool's other connection and the other host's stay busy), as Envoy's
+            // pool, which gives a closed connection's place back before it opens another for its waiting requests
+            HttpServerRequest firstOfFirst = held.get(0).localAddress().port() == first ? held.get(0) : held.get(1);
+            firstOfFirst.response().end();
+            await(waiting::isComplete, "the waiting request has a new connection");
+            assertTrue(waiting.succeeded());
+            assertEquals(4, accepted.get());
+        } finally {
+            m.close();
+        }
+    }
+
     private int holdingServer() throws Exception {
-        return vertx.createHttpServer().connectionHandler(conn -> accepted.incrementAndGet()).requestHandler(req -> {
-            if (held.size() < 3) {
-                held.add(req);
-            } else {
-                req.response().end();
-            }
-        }).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).actualPort();
+        // HTTP/1.1, or h2c with prior knowledge
+        return vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(true))
+                .connectionHandler(conn -> accepted.incrementAndGet()).requestHandler(req -> {
+                    if (held.size() < 3) {
+                        held.add(req);
+                    } else {
+                        req.response().end();
+                    }
+                }).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS).actualPort();
     }
 
     private static Cluster cluster(CircuitBreakers limits, int... ports) {
