@@ -172,6 +172,22 @@ class ProxyRbacTest {
         }
     }
 
+    @Test
+    void aDeniedWebSocketUpgradeCarriesTheRoutesResponseHeaderRulesAsAnyDeniedRequest() throws Exception {
+        int port = LoopbackProxy.freePort();
+        String listener = Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]")
+                .replaceFirst("(?m)^( *)route: \\{cluster: c\\}$",
+                        "$1route: {cluster: c}\n$1response_headers_to_add: [{header: {key: x-route, value: r}}]");
+        try (LoopbackProxy plain = new LoopbackProxy("static_resources:\n  listeners:\n" + IstioRbac.first(
+                IstioRbac.DENY_ADMIN, listener) + Http1RequestsTest.clusterC(app))) {
+            // as Envoy's local reply, which applies the route entry's response header rules
+            String answer = upgrade(port, "svc").toLowerCase(java.util.Locale.ROOT);
+            assertTrue(answer.startsWith("http/1.1 403"), answer);
+            assertTrue(answer.contains("\r\nx-route: r\r\n"), answer);
+            assertEquals(0, appCalls.get(), "the upgrade never reached the application");
+        }
+    }
+
     /** The head of the proxy's answer to a WebSocket upgrade of {@code /admin} for {@code host}. */
     private static String upgrade(int port, String host) throws Exception {
         try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {

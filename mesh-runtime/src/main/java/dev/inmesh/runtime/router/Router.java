@@ -493,9 +493,13 @@ public final class Router {
                                   RbacFilter.Verdict verdict) {
         RbacFilter.Denial denied = verdict.denial();
         if (denied != null) {
-            String counted = result instanceof RouteResult.Forward f && !f.cluster().isEmpty() ? f.cluster() : null;
-            return Relay.refused(localReply(req, denied.status(), denied.body(), denied.details(), denied.flag(),
-                    counted, denialHeaders(denied)));
+            // answered as the router answers any request a filter refused: the route's response header rules too
+            Exchange ex = startExchange(req);
+            ex.table = routes;
+            ex.route = result;
+            Promise<RouterResponse> refused = Promise.promise();
+            denied(ex, denied, result, clusters, refused);
+            return Relay.refused(refused.future().result());
         }
         RouterResponse limited = rateLimitReply(req, routes, result, clusters, false);
         if (limited != null) {
