@@ -206,8 +206,8 @@ public final class MeshMetrics {
 
     /**
      * The statistics of the HTTP connection managers with {@code hcm}'s stat prefix, created on first use, with those
-     * of its fault, CORS and RBAC filters when it runs them. Looked up once per compiled decision or connection, not per
-     * request.
+     * of its fault, CORS and RBAC filters when it runs them. Looked up once per compiled decision or connection, not
+     * per request.
      */
     public DownstreamStats connectionManager(dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
         DownstreamStats s = connectionManagers.computeIfAbsent(hcm.statPrefix(),
