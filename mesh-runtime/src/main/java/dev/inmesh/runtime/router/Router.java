@@ -334,12 +334,6 @@ public final class Router {
      */
     public RouterResponse localReply(RouterRequest req, int status, String body, String details,
                                      ResponseFlag flag, String cluster) {
-        return localReply(req, status, body, details, flag, cluster, null);
-    }
-
-    /** A local reply on behalf of {@code cluster} (null: none) with headers of its own ({@code extra}; null: none). */
-    public RouterResponse localReply(RouterRequest req, int status, String body, String details,
-                                     ResponseFlag flag, String cluster, MultiMap extra) {
         Exchange ex = startExchange(req);
         ex.clusterName = cluster;
         if (flag != null) {
@@ -349,7 +343,7 @@ public final class Router {
             req.downstreamStats.noRoute(); // a connection manager without its route configuration yet
         }
         ex.responseCodeDetails = details;
-        return localResponse(ex, status, body, extra);
+        return localResponse(ex, status, body, null);
     }
 
     /**
