@@ -8,6 +8,7 @@ import io.micrometer.core.instrument.Tags;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.BiFunction;
 
 /**
  * Istio's standard metrics for one workload, written into a Micrometer registry so that a Prometheus scrape reads as
@@ -78,6 +79,10 @@ public final class MeshMetrics {
     private final Map<Overridden, RequestMeters> overriddenRequestMeters = new ConcurrentHashMap<>();
     private final Map<Overridden, MessageMeters> overriddenMessageMeters = new ConcurrentHashMap<>();
     private final Map<Overridden, TcpMeters> overriddenTcpMeters = new ConcurrentHashMap<>();
+    /** The makers of each kind of series, made once rather than a method reference per recorded request. */
+    private final BiFunction<IstioLabels, StatsOverrides, RequestMeters> makeRequestMeters = this::newRequestMeters;
+    private final BiFunction<IstioLabels, StatsOverrides, MessageMeters> makeMessageMeters = this::newMessageMeters;
+    private final BiFunction<IstioLabels, StatsOverrides, TcpMeters> makeTcpMeters = this::newTcpMeters;
     private final Map<String, UpstreamStats> upstreams = new ConcurrentHashMap<>();
     private final Map<String, DownstreamStats> connectionManagers = new ConcurrentHashMap<>();
     private final Map<String, ListenerStats> listeners = new ConcurrentHashMap<>();
@@ -141,18 +146,7 @@ public final class MeshMetrics {
                 s.downstreamMutualTls(), s.downstreamPeerPrincipal(), s.downstreamLocalPrincipal(),
                 s.upstreamPeerPrincipal(), s.upstreamLocalPrincipal());
         StatsOverrides o = s.statsOverrides();
-        RequestMeters m;
-        if (o.isEmpty()) {
-            m = requestMeters.get(labels);
-            if (m == null) {
-                m = requestMeters.computeIfAbsent(labels, l -> newRequestMeters(l, o));
-            }
-        } else {
-            // a connection manager whose Istio stats filter drops metrics or labels: its own series (the same meters
-            // where they are labelled the same)
-            m = overriddenRequestMeters.computeIfAbsent(new Overridden(labels, o),
-                    k -> newRequestMeters(k.labels(), k.overrides()));
-        }
+        RequestMeters m = series(requestMeters, overriddenRequestMeters, labels, o, makeRequestMeters);
         if (m.requests != null) {
             m.requests.increment();
         }
@@ -168,9 +162,8 @@ public final class MeshMetrics {
         }
         if (s.grpcStatus() != null && s.requestMessages() >= 0) {
             // as Istio's stats read the gRPC statistics filter's state: labelled with the reporter and peers only
-            MessageMeters mm = o.isEmpty() ? messageMeters.computeIfAbsent(labels.peersOnly(),
-                    l -> newMessageMeters(l, o)) : overriddenMessageMeters.computeIfAbsent(
-                    new Overridden(labels.peersOnly(), o), k -> newMessageMeters(k.labels(), k.overrides()));
+            MessageMeters mm = series(messageMeters, overriddenMessageMeters, labels.peersOnly(), o,
+                    makeMessageMeters);
             if (mm.requests != null) {
                 mm.requests.increment(s.requestMessages());
             }
@@ -399,10 +392,22 @@ public final class MeshMetrics {
      * filter's overrides, of its labels and those overrides (null for a metric dropped).
      */
     private TcpMeters tcpMetersOf(TcpConnectionInfo c, Set<ResponseFlag> flags) {
-        IstioLabels l = tcpLabels(c, flags);
-        StatsOverrides o = c.statsOverrides();
-        return o.isEmpty() ? tcpMeters.computeIfAbsent(l, k -> newTcpMeters(k, o))
-                : overriddenTcpMeters.computeIfAbsent(new Overridden(l, o), k -> newTcpMeters(k.labels(), o));
+        return series(tcpMeters, overriddenTcpMeters, tcpLabels(c, flags), c.statsOverrides(), makeTcpMeters);
+    }
+
+    /**
+     * The meters of the series labelled {@code l} under the Istio stats filter's overrides {@code o}, made on first
+     * use: by its labels where nothing is overridden (looked up before {@code computeIfAbsent}, which takes a lambda
+     * per call), else by labels and overrides, a connection manager or chain that drops metrics or labels having its
+     * own series (the same meters where they are labelled the same).
+     */
+    private static <M> M series(Map<IstioLabels, M> plain, Map<Overridden, M> overridden, IstioLabels l,
+                                StatsOverrides o, BiFunction<IstioLabels, StatsOverrides, M> make) {
+        if (o.isEmpty()) {
+            M m = plain.get(l);
+            return m != null ? m : plain.computeIfAbsent(l, k -> make.apply(k, o));
+        }
+        return overridden.computeIfAbsent(new Overridden(l, o), k -> make.apply(k.labels(), k.overrides()));
     }
 
     private IstioLabels tcpLabels(TcpConnectionInfo c, Set<ResponseFlag> flags) {
