@@ -332,6 +332,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
 
     private void runChain(ChannelHandlerContext ctx, FilterChain chain, ProtocolDetector.Detection detection) {
         chainName = chain.name();
+        if (chain.filter() instanceof TcpProxy) {
+            tcpStats = snapshot.statsOverrides(chain); // its Istio TCP metrics, whether it relays or is denied
+        }
         if (chain.tls() && ctx.pipeline().get(DOWNSTREAM_TLS) instanceof SslHandler ssl) {
             javax.net.ssl.SSLSession session = ssl.engine().getSession();
             ownCertificates = session.getLocalCertificates();
@@ -382,7 +385,6 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             serverName = requestedServerName;
             tcpReportingMillis = (chain.tcpReportingDuration() == null ? runtime.tcpReportingInterval
                     : chain.tcpReportingDuration()).toMillis();
-            tcpStats = snapshot.statsOverrides(chain);
             tcpProxy(ctx, tcp);
         } else {
             http(ctx, chain, (HttpConnectionManager) chain.filter(), detection);
@@ -422,7 +424,6 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             terminationDetails = denied;
             tcpAccessLogs = snapshot.accessLogs(tcp);
             tcpCluster = pick(tcp.cluster());
-            tcpStats = snapshot.statsOverrides(chain);
             logTcp(tcpCluster, 0, 0);
             // as Istio's stats filter, which follows the RBAC filters: the connection is reported at its close
             reportUnrelayed(tcpCluster);
