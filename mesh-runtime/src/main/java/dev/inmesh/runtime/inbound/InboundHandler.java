@@ -433,13 +433,14 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerResponse resp = req.response();
         // a CORS filter before the fault filter (older Istio releases' order) runs first: its preflight answer comes
         // before any fault, and a fault's abort gets its headers
-        boolean corsFirst = hcm.corsBeforeFault() && result instanceof RouteResult.Forward;
+        boolean corsRuns = hcm.corsFilter();
+        boolean corsFirst = corsRuns && result instanceof RouteResult.Forward && hcm.corsBeforeFault();
         CorsFilter.Outcome early = !corsFirst ? null : cors(req,
                 named((RouteResult.Forward) result, snapshot, routeName, cluster, destination), details, ds);
         if (early != null && early.preflight()) {
             return;
         }
-        boolean corsFilter = hcm.corsFilter() && !corsFirst;
+        boolean corsFilter = corsRuns && !corsFirst;
         Runnable routed = () -> routed(req, result, table, snapshot, flags, details, routeName, cluster, destination,
                 corsFilter, early, ds, limiter, rateLimit, traced);
         HttpFilter faultFilter = hcm.faultFilter();
