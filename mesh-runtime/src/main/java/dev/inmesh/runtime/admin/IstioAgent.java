@@ -240,7 +240,9 @@ public final class IstioAgent {
     private HttpClient metricsClient;
     private HttpClient probeClient;
     private NetClient tcpClient;
-    private GrpcClient grpcClient;
+    /** The gRPC clients of the probes under way: one per probe, closed when it ends or the agent closes. */
+    private final java.util.Set<GrpcClient> grpcClients = new java.util.HashSet<>(); // guarded by this
+    private boolean closed; // guarded by this
 
     /**
      * @param registry where the agent's scrape counters go, or null for none
@@ -528,12 +530,21 @@ public final class IstioAgent {
     /**
      * A gRPC health check within the probe's timeout, connecting included (as the kubelet's deadline covers the
      * whole call): Vert.x's gRPC client only sends the deadline, so a server that ignores it, or a connection that
-     * does not open, is cut here, the call cancelled.
+     * does not open, is cut here. Each probe dials anew, as the kubelet's: its client, and so its connection, is
+     * closed when the probe ends, also one still waiting for a silent server's HTTP/2 settings.
      */
     private Future<Integer> grpcProbe(Grpc g) {
+        GrpcClient client = grpcClient();
+        if (client == null) {
+            return Future.failedFuture("the agent is closed");
+        }
+        return grpcProbe(client, g).andThen(ar -> release(client));
+    }
+
+    private Future<Integer> grpcProbe(GrpcClient client, Grpc g) {
         java.util.concurrent.atomic.AtomicReference<io.vertx.grpc.client.GrpcClientRequest<?, ?>> call =
                 new java.util.concurrent.atomic.AtomicReference<>();
-        return grpcClient().request(SocketAddress.inetSocketAddress(g.port(), settings.podIp()), HEALTH_CHECK)
+        return client.request(SocketAddress.inetSocketAddress(g.port(), settings.podIp()), HEALTH_CHECK)
                 .compose(r -> {
                     call.set(r);
                     r.timeout(g.timeoutMillis(), TimeUnit.MILLISECONDS);
@@ -591,12 +602,24 @@ public final class IstioAgent {
         return tcpClient;
     }
 
+    /** A new client for one probe, or null once the agent is closed. */
     private synchronized GrpcClient grpcClient() {
-        if (grpcClient == null) {
-            grpcClient = GrpcClient.client(vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
-                    .setHttp2ClearTextUpgrade(false).setLocalAddress(probeSource()));
+        if (closed) {
+            return null;
         }
-        return grpcClient;
+        GrpcClient client = GrpcClient.client(vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+                .setHttp2ClearTextUpgrade(false).setLocalAddress(probeSource()));
+        grpcClients.add(client);
+        return client;
+    }
+
+    private void release(GrpcClient client) {
+        synchronized (this) {
+            if (!grpcClients.remove(client)) {
+                return; // the agent's close closes it
+            }
+        }
+        client.close();
     }
 
     /** Closes the clients the agent opened. */
@@ -611,9 +634,11 @@ public final class IstioAgent {
         if (tcpClient != null) {
             closes.add(tcpClient.close());
         }
-        if (grpcClient != null) {
-            closes.add(grpcClient.close());
+        closed = true;
+        for (GrpcClient c : grpcClients) {
+            closes.add(c.close());
         }
+        grpcClients.clear();
         return Future.join(closes).mapEmpty();
     }
 

@@ -291,6 +291,29 @@ class IstioAgentTest {
     }
 
     @Test
+    void grpcProbeOfAServerThatNeverAnswersLeavesNoConnectionOpen() throws Exception {
+        // the kubelet dials each probe anew: the connection to a server that accepts and never speaks is closed once
+        // it has heard nothing for the probe's timeout, not held (and waited on by every later probe)
+        try (ServerSocket silent = new ServerSocket(0, 5, java.net.InetAddress.getByName("127.0.0.1"))) {
+            admin(new IstioAgent.Settings(null, Map.of("/app-health/api/livez",
+                    new IstioAgent.Grpc(silent.getLocalPort(), "", 1)), "127.0.0.1"));
+
+            assertEquals(500, get(0, "/app-health/api/livez").statusCode());
+            silent.setSoTimeout(5_000);
+            try (java.net.Socket s = silent.accept()) {
+                s.setSoTimeout(10_000);
+                java.io.InputStream in = s.getInputStream();
+                byte[] buf = new byte[4096];
+                int n;
+                do {
+                    n = in.read(buf); // the client's preface and settings, then its close
+                } while (n > 0);
+                assertEquals(-1, n);
+            }
+        }
+    }
+
+    @Test
     void grpcProbeAnswers200ForServingElse500() throws Exception {
         List<String> services = new CopyOnWriteArrayList<>();
         Map<String, Integer> statuses = Map.of("", 1, "payments", 2); // SERVING, NOT_SERVING
