@@ -388,9 +388,11 @@ public final class RouteConfigurationParser
         Fields.onlyKnown(p, Set.of("retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout",
                 "retry_host_predicate", "host_selection_retry_max_attempts", "retriable_status_codes",
                 "retry_back_off", "retriable_headers", "retriable_request_headers", "retry_priority"), Set.of());
+        // As Envoy's route config: a condition it does not know is ignored (its parse keeps the known ones and drops
+        // the rest), so that a control plane newer than the data plane does not get the whole route refused.
         Set<String> on = new LinkedHashSet<>();
         for (String c : p.getRetryOn().split(",")) {
-            if (!c.isBlank()) {
+            if (RetryPolicy.KNOWN_CONDITIONS.contains(c.trim())) {
                 on.add(c.trim());
             }
         }

@@ -451,6 +451,18 @@ class EnvoyValidationTest {
     }
 
     @Test
+    void aRetryConditionEnvoyDoesNotKnowIsIgnoredAndTheKnownOnesKept() throws Exception {
+        // Envoy's route config keeps the conditions it knows and drops the rest; the route is not refused
+        var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
+                route: {cluster: a, retry_policy: {retry_on: "5xx, some-future-condition ,connect-failure,,unavailable",
+                  num_retries: 2}}
+                """))).routes();
+        var action = (dev.inmesh.api.config.route.RouteAction) routes.get("9080").virtualHosts().get(0).routes().get(0)
+                .action();
+        assertEquals(Set.of("5xx", "connect-failure", "unavailable"), action.retryPolicy().retryOn());
+    }
+
+    @Test
     void istiosRetryToRemoteLocalitiesIsTakenWithItsUpdateFrequency() throws Exception {
         var routes = EnvoyConfigReader.read(file("routes.yaml", oneRoute("""
                 route: {cluster: a, retry_policy: {retry_on: 5xx, num_retries: 2,
