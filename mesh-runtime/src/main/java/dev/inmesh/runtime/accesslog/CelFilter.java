@@ -54,6 +54,85 @@ final class CelFilter implements Predicate<AccessLogEntry> {
         }
     }
 
+    /**
+     * The expression's value for {@code e} as Envoy prints a CEL value (its {@code print}: a string as it is, a
+     * number in decimal, {@code true}/{@code false}, a duration as {@code 1.5s}), or null when it cannot be evaluated
+     * (an absent attribute, a type mismatch): what Istio's stats record as {@code unknown}.
+     */
+    String print(AccessLogEntry e) {
+        Object v;
+        try {
+            v = root.eval(e);
+        } catch (RuntimeException ex) {
+            return null;
+        }
+        if (v == null || v instanceof String) {
+            return (String) v;
+        }
+        if (v instanceof Double d) {
+            return sixDigits(d);
+        }
+        if (v instanceof Duration d) {
+            return durationText(d);
+        }
+        if (v instanceof Number || v instanceof Boolean) {
+            return v.toString();
+        }
+        return null;
+    }
+
+    /** A double with six significant digits, as C's {@code %g} (Envoy's {@code absl::StrCat}). */
+    static String sixDigits(double d) {
+        if (Double.isNaN(d)) {
+            return "nan";
+        }
+        if (Double.isInfinite(d)) {
+            return d > 0 ? "inf" : "-inf";
+        }
+        if (d == 0) {
+            return "0";
+        }
+        java.math.BigDecimal b = new java.math.BigDecimal(d).round(new java.math.MathContext(6));
+        int exponent = b.precision() - b.scale() - 1;
+        if (exponent < -4 || exponent >= 6) {
+            String m = b.movePointLeft(exponent).stripTrailingZeros().toPlainString();
+            return m + "e" + (exponent < 0 ? "-" : "+") + (Math.abs(exponent) < 10 ? "0" : "") + Math.abs(exponent);
+        }
+        return b.stripTrailingZeros().toPlainString();
+    }
+
+    /** A duration as Abseil formats one: {@code 0}, {@code 250ms}, {@code 1.5s}, {@code 2m3s}, {@code 1h0m0.5s}. */
+    static String durationText(Duration d) {
+        if (d.isZero()) {
+            return "0";
+        }
+        StringBuilder b = new StringBuilder(d.isNegative() ? "-" : "");
+        d = d.abs();
+        if (d.compareTo(Duration.ofSeconds(1)) < 0) {
+            long nanos = d.toNanos();
+            String[] units = {"ns", "us", "ms"};
+            long[] sizes = {1, 1_000, 1_000_000};
+            int u = nanos >= 1_000_000 ? 2 : nanos >= 1_000 ? 1 : 0;
+            return b.append(plain(java.math.BigDecimal.valueOf(nanos).divide(java.math.BigDecimal.valueOf(sizes[u]))))
+                    .append(units[u]).toString();
+        }
+        long hours = d.toHours();
+        long minutes = d.toMinutesPart();
+        if (hours > 0) {
+            b.append(hours).append('h');
+        }
+        if (hours > 0 || minutes > 0) {
+            b.append(minutes).append('m');
+        }
+        java.math.BigDecimal seconds = java.math.BigDecimal.valueOf(d.toSecondsPart())
+                .add(java.math.BigDecimal.valueOf(d.toNanosPart(), 9));
+        return b.append(plain(seconds)).append('s').toString();
+    }
+
+    private static String plain(java.math.BigDecimal v) {
+        return v.signum() == 0 ? "0" : v.stripTrailingZeros().toPlainString();
+    }
+
     /** A compiled expression. */
     private interface Node {
         Object eval(AccessLogEntry e);

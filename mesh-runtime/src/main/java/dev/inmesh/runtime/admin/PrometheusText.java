@@ -93,8 +93,45 @@ final class PrometheusText {
         return out;
     }
 
+    /** Where a metric's meters with added labels are named apart ({@code MeshMetrics.DIMENSIONS_MARK}). */
+    private static final java.util.regex.Pattern DIMENSIONS = java.util.regex.Pattern.compile(
+            dev.inmesh.runtime.stats.MeshMetrics.DIMENSIONS_MARK + "\\d+");
+
+    /**
+     * The families of meters with labels a Telemetry override adds, under Istio's name: their samples join the
+     * family of the metric's standard series (as Istio's proxy serves one family whose series differ in their
+     * labels), or make it where it has none.
+     */
+    private static List<Family> dimensionsMerged(List<Family> families) {
+        java.util.Map<String, Family> byName = new java.util.HashMap<>();
+        for (Family f : families) {
+            byName.putIfAbsent(f.name, f);
+        }
+        List<Family> out = new ArrayList<>(families.size());
+        for (Family f : families) {
+            java.util.regex.Matcher m = DIMENSIONS.matcher(f.name);
+            if (!m.find()) {
+                out.add(f);
+                continue;
+            }
+            String target = m.replaceFirst("");
+            Family into = byName.get(target);
+            if (into == null) {
+                into = underName(f, target);
+                byName.put(target, into);
+                out.add(into);
+            } else {
+                for (String sample : f.samples) {
+                    into.samples.add(target + sample.substring(f.name.length()));
+                }
+            }
+        }
+        return out;
+    }
+
     /** The families of {@link #ENVOY_FAMILIES} under Envoy's names ({@link #envoy(String)}). */
     private static List<Family> envoyNames(List<Family> families) {
+        families = dimensionsMerged(families);
         List<Family> out = new ArrayList<>();
         java.util.Map<String, Family> renamed = new java.util.HashMap<>();
         for (Family f : families) {

@@ -69,6 +69,13 @@ public final class MeshMetrics {
     public static final double[] BUCKETS = {0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
         60000, 300000, 600000, 1800000, 3600000};
 
+    private static final String REQUESTS_HELP = "Requests, by Istio's standard labels";
+    private static final String DURATION_HELP = "Request duration in milliseconds";
+    private static final String REQUEST_BYTES_HELP = "Request sizes in bytes, head and body";
+    private static final String RESPONSE_BYTES_HELP = "Response sizes in bytes, head, body and trailers";
+    private static final String REQUEST_MESSAGES_HELP = "gRPC messages sent by clients";
+    private static final String RESPONSE_MESSAGES_HELP = "gRPC messages sent by servers";
+
     private final MeterRegistry registry;
     private final WorkloadInfo local;
     private final String destinationCluster;
@@ -83,6 +90,8 @@ public final class MeshMetrics {
     private final BiFunction<IstioLabels, StatsOverrides, RequestMeters> makeRequestMeters = this::newRequestMeters;
     private final BiFunction<IstioLabels, StatsOverrides, MessageMeters> makeMessageMeters = this::newMessageMeters;
     private final BiFunction<IstioLabels, StatsOverrides, TcpMeters> makeTcpMeters = this::newTcpMeters;
+    /** The sets of labels added to a metric ({@link #named}), numbered from 1 by name and labels. */
+    private final Map<String, Integer> dimensionSets = new ConcurrentHashMap<>();
     private final Map<String, UpstreamStats> upstreams = new ConcurrentHashMap<>();
     private final Map<String, DownstreamStats> connectionManagers = new ConcurrentHashMap<>();
     private final Map<String, ListenerStats> listeners = new ConcurrentHashMap<>();
@@ -146,6 +155,10 @@ public final class MeshMetrics {
                 s.downstreamMutualTls(), s.downstreamPeerPrincipal(), s.downstreamLocalPrincipal(),
                 s.upstreamPeerPrincipal(), s.upstreamLocalPrincipal());
         StatsOverrides o = s.statsOverrides();
+        if (o.evaluated()) {
+            recordEvaluated(s, labels, o);
+            return;
+        }
         RequestMeters m = series(requestMeters, overriddenRequestMeters, labels, o, makeRequestMeters);
         if (m.requests != null) {
             m.requests.increment();
@@ -171,6 +184,69 @@ public final class MeshMetrics {
                 mm.responses.increment(Math.max(0, s.responseMessages()));
             }
         }
+    }
+
+    /**
+     * Records a request under overrides whose labels come from expressions evaluated for it (Istio's slower path: each
+     * meter is looked up in the registry by its labels). A metric with labels added is registered under a name of
+     * its own for that set of labels ({@link #DIMENSIONS_MARK}), as Micrometer's Prometheus registry takes one set of
+     * label names per name; the admin's Prometheus scrape serves it under Istio's name, beside the series without them.
+     */
+    private void recordEvaluated(StreamInfo s, IstioLabels labels, StatsOverrides o) {
+        Tags tags = labels.tags();
+        if (!o.drops(StatsOverrides.Metric.REQUESTS_TOTAL)) {
+            counter(named("istio_requests", o, StatsOverrides.Metric.REQUESTS_TOTAL), REQUESTS_HELP,
+                    o.tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags, s)).increment();
+        }
+        recordEvaluated(o, StatsOverrides.Metric.REQUEST_DURATION_MILLISECONDS, "istio_request_duration_milliseconds",
+                DURATION_HELP, tags, s, Math.max(0, s.durationMillis()));
+        recordEvaluated(o, StatsOverrides.Metric.REQUEST_BYTES, "istio_request_bytes", REQUEST_BYTES_HELP, tags, s,
+                Math.max(0, s.bytesReceived()) + Math.max(0, s.requestHeadBytes()));
+        recordEvaluated(o, StatsOverrides.Metric.RESPONSE_BYTES, "istio_response_bytes", RESPONSE_BYTES_HELP, tags,
+                s, Math.max(0, s.bytesSent()) + Math.max(0, s.responseHeadBytes()));
+        if (s.grpcStatus() != null && s.requestMessages() >= 0) {
+            Tags peers = labels.peersOnly().tags();
+            StatsOverrides.Metric req = StatsOverrides.Metric.REQUEST_MESSAGES_TOTAL;
+            StatsOverrides.Metric resp = StatsOverrides.Metric.RESPONSE_MESSAGES_TOTAL;
+            if (!o.drops(req)) {
+                counter(named("istio_request_messages", o, req), REQUEST_MESSAGES_HELP, o.tags(req, peers, s))
+                        .increment(s.requestMessages());
+            }
+            if (!o.drops(resp)) {
+                counter(named("istio_response_messages", o, resp), RESPONSE_MESSAGES_HELP, o.tags(resp, peers, s))
+                        .increment(Math.max(0, s.responseMessages()));
+            }
+        }
+    }
+
+    private void recordEvaluated(StatsOverrides o, StatsOverrides.Metric metric, String name, String help, Tags tags,
+                                 StreamInfo s, double value) {
+        if (!o.drops(metric)) {
+            histogram(named(name, o, metric), help, o.tags(metric, tags, s)).record(value);
+        }
+    }
+
+    /**
+     * What a metric's meters with added labels are named apart from its standard series:
+     * {@code NAME_inmeshdims<N>} (a counter's {@code _total} after it), {@code N} numbering the sets of added label
+     * names; {@code PrometheusText} takes the mark out of the admin's scrape.
+     */
+    public static final String DIMENSIONS_MARK = "_inmeshdims";
+
+    /** The name {@code metric}'s meter is registered under, with the labels {@code o} adds to it. */
+    private String named(String name, StatsOverrides o, StatsOverrides.Metric metric) {
+        java.util.Set<String> added = o.addedLabels(metric);
+        if (added.isEmpty()) {
+            return name;
+        }
+        String key = name + " " + String.join(",", added);
+        Integer n = dimensionSets.get(key);
+        if (n == null) {
+            synchronized (dimensionSets) {
+                n = dimensionSets.computeIfAbsent(key, k -> dimensionSets.size() + 1);
+            }
+        }
+        return name + DIMENSIONS_MARK + n;
     }
 
     /**
@@ -492,14 +568,12 @@ public final class MeshMetrics {
     private RequestMeters newRequestMeters(IstioLabels l, StatsOverrides o) {
         Tags tags = l.tags();
         return new RequestMeters(o.drops(StatsOverrides.Metric.REQUESTS_TOTAL) ? null
-                : Counter.builder("istio_requests").description("Requests, by Istio's standard labels")
+                : Counter.builder("istio_requests").description(REQUESTS_HELP)
                         .tags(o.tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags)).register(registry),
                 histogram(o, StatsOverrides.Metric.REQUEST_DURATION_MILLISECONDS,
-                        "istio_request_duration_milliseconds", "Request duration in milliseconds", tags),
-                histogram(o, StatsOverrides.Metric.REQUEST_BYTES, "istio_request_bytes",
-                        "Request sizes in bytes, head and body", tags),
-                histogram(o, StatsOverrides.Metric.RESPONSE_BYTES, "istio_response_bytes",
-                        "Response sizes in bytes, head, body and trailers", tags));
+                        "istio_request_duration_milliseconds", DURATION_HELP, tags),
+                histogram(o, StatsOverrides.Metric.REQUEST_BYTES, "istio_request_bytes", REQUEST_BYTES_HELP, tags),
+                histogram(o, StatsOverrides.Metric.RESPONSE_BYTES, "istio_response_bytes", RESPONSE_BYTES_HELP, tags));
     }
 
     private DistributionSummary histogram(StatsOverrides o, StatsOverrides.Metric metric, String name,
@@ -547,8 +621,8 @@ public final class MeshMetrics {
         Tags tags = l.tags();
         StatsOverrides.Metric req = StatsOverrides.Metric.REQUEST_MESSAGES_TOTAL;
         StatsOverrides.Metric resp = StatsOverrides.Metric.RESPONSE_MESSAGES_TOTAL;
-        return new MessageMeters(counter(o, req, "istio_request_messages", "gRPC messages sent by clients", tags),
-                counter(o, resp, "istio_response_messages", "gRPC messages sent by servers", tags));
+        return new MessageMeters(counter(o, req, "istio_request_messages", REQUEST_MESSAGES_HELP, tags),
+                counter(o, resp, "istio_response_messages", RESPONSE_MESSAGES_HELP, tags));
     }
 
     /** A series' labels under a connection manager's metric overrides. */

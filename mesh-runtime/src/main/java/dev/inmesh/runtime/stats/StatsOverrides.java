@@ -16,29 +16,60 @@ import java.util.Set;
  * name apply to every metric; names of other metrics and labels that are not standard ones are skipped. A removed label
  * is recorded with an empty value, which Prometheus reads as the label being absent (Micrometer's Prometheus registry
  * needs one label set per name).
+ *
+ * <p>An entry's {@code dimensions} (a Telemetry {@code tagOverrides} value) are CEL expressions evaluated for each
+ * request: a standard label takes the expression's value (an expression that does not compile removes it, as Istio's
+ * stats do), another label is added (skipped when its expression does not compile), after the standard ones in the
+ * order of their names; a value that cannot be evaluated is {@code unknown}. A later entry's expression for a label
+ * replaces an earlier one's. They apply to the HTTP metrics (requests, their duration and sizes, gRPC messages); TCP
+ * connections are counted without them.
  */
 public final class StatsOverrides {
     /** No override: every metric recorded with all its labels. */
     public static final StatsOverrides NONE = new StatsOverrides(new boolean[Metric.values().length],
-            java.util.Collections.nCopies(Metric.values().length, Set.of()));
+            java.util.Collections.nCopies(Metric.values().length, Set.of()),
+            java.util.Collections.nCopies(Metric.values().length, java.util.Map.of()),
+            java.util.Collections.nCopies(Metric.values().length, java.util.Map.of()));
+
+    /** A label's value from a CEL expression, compiled once; equal by its name and source. */
+    record Dimension(String label, String expression, java.util.function.Function<StreamInfo, String> value) {
+        /** The label's value for the request; {@code unknown} where the expression cannot be evaluated. */
+        String of(StreamInfo s) {
+            String v = value.apply(s);
+            return v == null ? "unknown" : v;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Dimension d && d.label.equals(label) && d.expression.equals(expression);
+        }
+
+        @Override
+        public int hashCode() {
+            return label.hashCode() * 31 + expression.hashCode();
+        }
+    }
 
     /** Istio's HTTP and TCP metrics, by their names in the stats filter's config. */
     enum Metric {
-        REQUESTS_TOTAL("requests_total"),
-        REQUEST_DURATION_MILLISECONDS("request_duration_milliseconds"),
-        REQUEST_BYTES("request_bytes"),
-        RESPONSE_BYTES("response_bytes"),
-        REQUEST_MESSAGES_TOTAL("request_messages_total"),
-        RESPONSE_MESSAGES_TOTAL("response_messages_total"),
-        TCP_CONNECTIONS_OPENED_TOTAL("tcp_connections_opened_total"),
-        TCP_CONNECTIONS_CLOSED_TOTAL("tcp_connections_closed_total"),
-        TCP_SENT_BYTES_TOTAL("tcp_sent_bytes_total"),
-        TCP_RECEIVED_BYTES_TOTAL("tcp_received_bytes_total");
+        REQUESTS_TOTAL("requests_total", true),
+        REQUEST_DURATION_MILLISECONDS("request_duration_milliseconds", true),
+        REQUEST_BYTES("request_bytes", true),
+        RESPONSE_BYTES("response_bytes", true),
+        REQUEST_MESSAGES_TOTAL("request_messages_total", true),
+        RESPONSE_MESSAGES_TOTAL("response_messages_total", true),
+        TCP_CONNECTIONS_OPENED_TOTAL("tcp_connections_opened_total", false),
+        TCP_CONNECTIONS_CLOSED_TOTAL("tcp_connections_closed_total", false),
+        TCP_SENT_BYTES_TOTAL("tcp_sent_bytes_total", false),
+        TCP_RECEIVED_BYTES_TOTAL("tcp_received_bytes_total", false);
 
         final String configName;
+        /** Whether it counts requests, whose dimensions are evaluated (a TCP connection's are not). */
+        final boolean http;
 
-        Metric(String configName) {
+        Metric(String configName, boolean http) {
             this.configName = configName;
+            this.http = http;
         }
     }
 
@@ -55,12 +86,21 @@ public final class StatsOverrides {
     private final boolean[] dropped;
     /** By {@link Metric#ordinal}: the labels recorded empty. */
     private final List<Set<String>> removed;
+    /** By {@link Metric#ordinal}: the standard labels whose value an expression gives. */
+    private final List<java.util.Map<String, Dimension>> replaced;
+    /** By {@link Metric#ordinal}: the labels added, by name in their order. */
+    private final List<java.util.Map<String, Dimension>> added;
     private final boolean empty;
+    private final boolean evaluated;
     private final int hash;
 
-    private StatsOverrides(boolean[] dropped, List<Set<String>> removed) {
+    private StatsOverrides(boolean[] dropped, List<Set<String>> removed,
+                           List<java.util.Map<String, Dimension>> replaced,
+                           List<java.util.Map<String, Dimension>> added) {
         this.dropped = dropped;
         this.removed = removed;
+        this.replaced = replaced;
+        this.added = added;
         boolean none = true;
         for (boolean d : dropped) {
             none &= !d;
@@ -68,8 +108,14 @@ public final class StatsOverrides {
         for (Set<String> r : removed) {
             none &= r.isEmpty();
         }
-        this.empty = none;
-        this.hash = 31 * java.util.Arrays.hashCode(dropped) + removed.hashCode();
+        boolean expressions = false;
+        for (int i = 0; i < replaced.size(); i++) {
+            expressions |= !replaced.get(i).isEmpty() || !added.get(i).isEmpty();
+        }
+        this.empty = none && !expressions;
+        this.evaluated = expressions;
+        this.hash = 31 * (31 * java.util.Arrays.hashCode(dropped) + removed.hashCode()) + replaced.hashCode()
+                + added.hashCode();
     }
 
     /** The overrides of a stats filter's config; {@link #NONE} for null or for one that changes nothing. */
@@ -80,21 +126,94 @@ public final class StatsOverrides {
         Metric[] metrics = Metric.values();
         boolean[] dropped = new boolean[metrics.length];
         List<Set<String>> removed = new ArrayList<>();
+        List<java.util.Map<String, Dimension>> replaced = new ArrayList<>();
+        List<java.util.Map<String, Dimension>> added = new ArrayList<>();
         for (int i = 0; i < metrics.length; i++) {
             removed.add(new HashSet<>());
+            replaced.add(new java.util.HashMap<>());
+            added.add(new java.util.TreeMap<>());
         }
+        java.util.Map<String, Dimension> compiled = new java.util.HashMap<>();
         for (IstioStats.MetricOverride o : config.metrics()) {
             for (Metric m : metrics) {
                 boolean named = m.configName.equals(o.name());
                 if (o.drop()) {
                     dropped[m.ordinal()] |= named;
                 } else if (named || o.name().isEmpty()) {
-                    o.tagsToRemove().stream().filter(STANDARD_LABELS::contains).forEach(removed.get(m.ordinal())::add);
+                    int i = m.ordinal();
+                    for (String tag : o.tagsToRemove()) {
+                        if (STANDARD_LABELS.contains(tag)) {
+                            removed.get(i).add(tag);
+                            replaced.get(i).remove(tag);
+                        }
+                    }
+                    o.dimensions().forEach((tag, expression) -> {
+                        Dimension d = compiled.computeIfAbsent(tag + "\n" + expression, k -> dimension(tag,
+                                expression));
+                        if (STANDARD_LABELS.contains(tag)) {
+                            // as Istio's stats: an expression that does not compile removes the label
+                            if (d == null) {
+                                removed.get(i).add(tag);
+                                replaced.get(i).remove(tag);
+                            } else if (m.http) {
+                                removed.get(i).remove(tag);
+                                replaced.get(i).put(tag, d);
+                            }
+                        } else if (d != null && m.http) {
+                            added.get(i).put(tag, d);
+                        }
+                    });
                 }
             }
         }
-        StatsOverrides s = new StatsOverrides(dropped, removed.stream().map(Set::copyOf).toList());
+        StatsOverrides s = new StatsOverrides(dropped, removed.stream().map(Set::copyOf).toList(),
+                replaced.stream().map(java.util.Map::copyOf).toList(),
+                added.stream().map(a -> java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(a))).toList());
         return s.empty ? NONE : s;
+    }
+
+    /** A dimension's compiled expression, or null (logged) for one that does not compile. */
+    private static Dimension dimension(String tag, String expression) {
+        try {
+            return new Dimension(tag, expression, dev.inmesh.runtime.accesslog.CelValues.compile(expression));
+        } catch (IllegalArgumentException e) {
+            java.util.logging.Logger.getLogger(StatsOverrides.class.getName()).info(() -> "istio.stats dimension "
+                    + tag + " skipped: " + e.getMessage());
+            return null;
+        }
+    }
+
+    /** Whether some label's value comes from an expression evaluated per request. */
+    boolean evaluated() {
+        return evaluated;
+    }
+
+    /**
+     * The labels added to {@code metric} ({@link #tags(Metric, Tags, StreamInfo)} ends with them), in their order;
+     * empty for none.
+     */
+    java.util.Set<String> addedLabels(Metric metric) {
+        return added.get(metric.ordinal()).keySet();
+    }
+
+    /**
+     * The labels {@code metric} is recorded with for request {@code s}: {@code tags} with those removed emptied and
+     * those an expression gives replaced, then the labels added.
+     */
+    Tags tags(Metric metric, Tags tags, StreamInfo s) {
+        java.util.Map<String, Dimension> r = replaced.get(metric.ordinal());
+        java.util.Map<String, Dimension> a = added.get(metric.ordinal());
+        Tags base = tags(metric, tags);
+        if (r.isEmpty() && a.isEmpty()) {
+            return base;
+        }
+        List<Tag> out = new ArrayList<>();
+        for (Tag t : base) {
+            Dimension d = r.get(t.getKey());
+            out.add(d == null ? t : Tag.of(t.getKey(), d.of(s)));
+        }
+        a.values().forEach(d -> out.add(Tag.of(d.label(), d.of(s))));
+        return Tags.of(out);
     }
 
     /** Whether nothing is dropped nor removed: the metrics are recorded as without a config. */
@@ -123,7 +242,7 @@ public final class StatsOverrides {
     @Override
     public boolean equals(Object o) {
         return o instanceof StatsOverrides s && java.util.Arrays.equals(dropped, s.dropped)
-                && removed.equals(s.removed);
+                && removed.equals(s.removed) && replaced.equals(s.replaced) && added.equals(s.added);
     }
 
     @Override
@@ -133,6 +252,7 @@ public final class StatsOverrides {
 
     @Override
     public String toString() {
-        return "StatsOverrides[dropped=" + java.util.Arrays.toString(dropped) + ", removed=" + removed + "]";
+        return "StatsOverrides[dropped=" + java.util.Arrays.toString(dropped) + ", removed=" + removed + ", replaced="
+                + replaced + ", added=" + added + "]";
     }
 }

@@ -135,7 +135,8 @@ public final class ListenerParser
     /**
      * The metric overrides of an {@code istio.stats} filter's config ({@code stats.PluginConfig}: the message's bytes,
      * or the fields of the {@code TypedStruct} the JSON reader keeps): its {@code metrics} entries (field 8, each a
-     * {@code MetricConfig} with {@code name} 2, {@code tags_to_remove} 3 and {@code drop} 5); null when it has none.
+     * {@code MetricConfig} with {@code dimensions} 1, a map whose entries hold key 1 and value 2, {@code name} 2,
+     * {@code tags_to_remove} 3 and {@code drop} 5); null when it has none.
      */
     static dev.inmesh.api.config.listener.IstioStats istioStats(com.google.protobuf.Any config) {
         List<dev.inmesh.api.config.listener.IstioStats.MetricOverride> metrics = new ArrayList<>();
@@ -147,11 +148,15 @@ public final class ListenerParser
                     com.google.protobuf.UnknownFieldSet m = com.google.protobuf.UnknownFieldSet.parseFrom(entry);
                     List<com.google.protobuf.ByteString> names = m.getField(2).getLengthDelimitedList();
                     List<Long> drop = m.getField(5).getVarintList();
+                    java.util.Map<String, String> dimensions = new java.util.HashMap<>();
+                    for (com.google.protobuf.ByteString e : m.getField(1).getLengthDelimitedList()) {
+                        com.google.protobuf.UnknownFieldSet kv = com.google.protobuf.UnknownFieldSet.parseFrom(e);
+                        dimensions.put(lastString(kv.getField(1)), lastString(kv.getField(2)));
+                    }
                     metrics.add(new dev.inmesh.api.config.listener.IstioStats.MetricOverride(
-                            names.isEmpty() ? "" : names.get(names.size() - 1).toStringUtf8(),
-                            m.getField(3).getLengthDelimitedList().stream()
+                            lastString(m.getField(2)), m.getField(3).getLengthDelimitedList().stream()
                                     .map(com.google.protobuf.ByteString::toStringUtf8).toList(),
-                            !drop.isEmpty() && drop.get(drop.size() - 1) != 0));
+                            !drop.isEmpty() && drop.get(drop.size() - 1) != 0, dimensions));
                 }
             } else {
                 com.google.protobuf.Value list = member(fields, "metrics", "metrics");
@@ -161,12 +166,17 @@ public final class ListenerParser
                     com.google.protobuf.Value name = member(m, "name", "name");
                     com.google.protobuf.Value tags = member(m, "tags_to_remove", "tagsToRemove");
                     com.google.protobuf.Value drop = member(m, "drop", "drop");
+                    com.google.protobuf.Value dims = member(m, "dimensions", "dimensions");
                     String where = "metrics[" + i + "].";
+                    java.util.Map<String, String> dimensions = new java.util.HashMap<>();
+                    if (dims != null) {
+                        dims.getStructValue().getFieldsMap().forEach((k, v) -> dimensions.put(k, v.getStringValue()));
+                    }
                     metrics.add(new dev.inmesh.api.config.listener.IstioStats.MetricOverride(
                             name == null ? "" : name.getStringValue(), tags == null ? List.of()
                                     : listOf(tags, where + "tags_to_remove").stream()
                                     .map(com.google.protobuf.Value::getStringValue).toList(),
-                            drop != null && drop.getBoolValue()));
+                            drop != null && drop.getBoolValue(), dimensions));
                 }
             }
         } catch (com.google.protobuf.InvalidProtocolBufferException e) {
@@ -174,6 +184,12 @@ public final class ListenerParser
                     + " (expected: a stats.PluginConfig)");
         }
         return metrics.isEmpty() ? null : new dev.inmesh.api.config.listener.IstioStats(metrics);
+    }
+
+    /** The last value of a string field read as unknown fields (proto3: the last one wins), or empty. */
+    private static String lastString(com.google.protobuf.UnknownFieldSet.Field f) {
+        List<com.google.protobuf.ByteString> v = f.getLengthDelimitedList();
+        return v.isEmpty() ? "" : v.get(v.size() - 1).toStringUtf8();
     }
 
     /**

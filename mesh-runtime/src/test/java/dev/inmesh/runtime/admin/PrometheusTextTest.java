@@ -3,12 +3,17 @@ package dev.inmesh.runtime.admin;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.inmesh.api.config.listener.IstioStats;
+import dev.inmesh.runtime.accesslog.RequestLog;
 import dev.inmesh.runtime.stats.MeshMetrics;
+import dev.inmesh.runtime.stats.StatsOverrides;
 import dev.inmesh.runtime.stats.StreamInfos;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.MultiMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -148,5 +153,56 @@ class PrometheusTextTest {
         }
         assertTrue(PrometheusText.envoy(scrape).lines().toList().contains(
                 "envoy_cluster_membership_healthy{cluster_name=\"outbound|9080||reviews\"} 2"));
+    }
+
+    @Test
+    void telemetryDimensionsAddLabelsAndReplaceStandardOnesInIstiosOwnFamilies() {
+        // Istio's "customize metrics" overrides: labels added to every metric, and to one; a standard label given
+        // by an expression; one whose expression does not compile removed, as Istio's stats do
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics metrics = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE);
+        StatsOverrides o = StatsOverrides.compile(new IstioStats(List.of(
+                new IstioStats.MetricOverride("", List.of(), false, Map.of("request_host", "request.host",
+                        "destination_port", "string(destination.port)")),
+                new IstioStats.MetricOverride("requests_total", List.of(), false, Map.of(
+                        "response_code", "'x' + string(response.code)", "user", "request.headers['x-user']")),
+                new IstioStats.MetricOverride("request_bytes", List.of(), false,
+                        Map.of("request_protocol", "bogus((")))));
+        RequestLog alice = new RequestLog(null, MultiMap.caseInsensitiveMultiMap().add("x-user", "alice"), null, null,
+                null, null, false);
+        metrics.record(StreamInfos.outboundOk()); // a connection manager without overrides
+        metrics.record(StreamInfos.withOverrides(StreamInfos.outboundOk(), o, alice));
+        metrics.record(StreamInfos.withOverrides(StreamInfos.outboundOk(), o, null)); // no x-user: unknown
+
+        String served = PrometheusText.envoy(registry.scrape());
+        List<String> lines = served.lines().toList();
+        assertTrue(lines.stream().noneMatch(l -> l.contains(MeshMetrics.DIMENSIONS_MARK)), served);
+        assertEquals(1, lines.stream().filter("# TYPE istio_requests_total counter"::equals).count(), served);
+        List<String> requests = lines.stream().filter(l -> l.startsWith("istio_requests_total{")).toList();
+        assertEquals(3, requests.size(), served);
+        String standard = one(requests, l -> !l.contains("request_host="));
+        assertTrue(standard.contains("response_code=\"200\"") && standard.endsWith(" 1"), standard);
+        String ofAlice = one(requests, l -> l.contains("user=\"alice\""));
+        for (String label : List.of("response_code=\"x200\"", "request_host=\"reviews:9080\"",
+                "destination_port=\"9080\"", "reporter=\"source\"")) {
+            assertTrue(ofAlice.contains(label), label + " in " + ofAlice);
+        }
+        assertTrue(ofAlice.endsWith(" 1"), ofAlice);
+        one(requests, l -> l.contains("user=\"unknown\"") && l.contains("response_code=\"x200\""));
+
+        String bytes = one(lines.stream().filter(l -> l.startsWith("istio_request_bytes_count{")).toList(),
+                l -> l.contains("request_host="));
+        assertTrue(bytes.contains("request_protocol=\"\"") && bytes.contains("destination_port=\"9080\"")
+                && !bytes.contains("user=") && bytes.endsWith(" 2"), bytes);
+        String duration = one(lines.stream().filter(l -> l.startsWith("istio_request_duration_milliseconds_count{"))
+                .toList(), l -> l.contains("request_host="));
+        assertTrue(duration.contains("request_protocol=\"http\"") && duration.contains("response_code=\"200\""),
+                duration);
+    }
+
+    private static String one(List<String> lines, java.util.function.Predicate<String> which) {
+        List<String> found = lines.stream().filter(which).toList();
+        assertEquals(1, found.size(), String.join("\n", lines));
+        return found.get(0);
     }
 }

@@ -1,6 +1,7 @@
 package dev.inmesh.runtime.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -816,7 +817,7 @@ class MeshWebClientTest {
                 metrics:
                 - {name: requests_total, drop: true}
                 - {name: request_duration_milliseconds, tags_to_remove: [request_protocol]}
-                - {dimensions: {request_host: request.host}}
+                - {name: request_messages_total, dimensions: {request_host: request.host}}
                 """, seen);
         try {
             callInboundOnce(m, seen);
@@ -832,11 +833,47 @@ class MeshWebClientTest {
         }
     }
 
+    @Test
+    void telemetryTagOverridesWithExpressionsLabelTheRequestsInTheAdminsScrape() throws Exception {
+        // istiod's istio.stats for a Telemetry tagOverrides with values (Istio's "customize metrics" task): a
+        // request_host label on every metric, a caller's header on requests_total, response_code rewritten
+        List<StreamInfo> seen = new CopyOnWriteArrayList<>();
+        DefaultMesh m = statsFilterMesh("stats-dimensions.yaml", """
+                metrics:
+                - {dimensions: {request_host: request.host}}
+                - {name: requests_total, dimensions: {caller: "request.headers['x-caller']",
+                   response_code: "string(response.code) + '_' + request.method"}}
+                """, seen, 0);
+        try {
+            callInboundOnce(m, seen);
+            String scrape = plain.get(m.adminPort(), "127.0.0.1", "/stats/prometheus").send()
+                    .await(10, TimeUnit.SECONDS).bodyAsString();
+            List<String> requests = scrape.lines().filter(l -> l.startsWith("istio_requests_total{")).toList();
+            assertEquals(1, requests.size(), scrape);
+            for (String label : List.of("request_host=\"10.1.2.3:8000\"", "caller=\"unknown\"",
+                    "response_code=\"200_GET\"", "reporter=\"destination\"")) {
+                assertTrue(requests.get(0).contains(label), label + " in " + requests.get(0));
+            }
+            assertTrue(scrape.lines().anyMatch(l -> l.startsWith("istio_request_duration_milliseconds_count{")
+                    && l.contains("request_host=\"10.1.2.3:8000\"") && l.contains("response_code=\"200\"")),
+                    scrape);
+            assertFalse(scrape.contains(dev.inmesh.runtime.stats.MeshMetrics.DIMENSIONS_MARK), scrape);
+        } finally {
+            m.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
     /**
      * A started mesh for workload reviews-v1 whose virtualInbound routes all to {@code inbound|9080||} with an
      * {@code istio.stats} filter of the config fields {@code statsFields}; its finished requests go to {@code seen}.
      */
     private DefaultMesh statsFilterMesh(String name, String statsFields, List<StreamInfo> seen) throws Exception {
+        return statsFilterMesh(name, statsFields, seen, -1);
+    }
+
+    /** The same, with its admin server on {@code adminPort} (0: any, -1: none). */
+    private DefaultMesh statsFilterMesh(String name, String statsFields, List<StreamInfo> seen, int adminPort)
+            throws Exception {
         Path file = dir.resolve(name);
         Files.writeString(file, virtualInbound("", """
                               routes:
@@ -847,7 +884,7 @@ class MeshWebClientTest {
                 + "              \"@type\": type.googleapis.com/stats.PluginConfig\n"
                 + statsFields.indent(14)));
         DefaultMesh m = (DefaultMesh) Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1")
-                .setApp("reviews").setConfigFile(file.toString()).setAdminPort(-1));
+                .setApp("reviews").setConfigFile(file.toString()).setAdminPort(adminPort));
         m.addObserver(seen::add);
         m.start().await(10, TimeUnit.SECONDS);
         return m;

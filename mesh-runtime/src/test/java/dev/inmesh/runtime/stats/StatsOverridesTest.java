@@ -42,4 +42,23 @@ class StatsOverridesTest {
         assertEquals(o, compile(new IstioStats.MetricOverride("", List.of("request_protocol"), false),
                 new IstioStats.MetricOverride("response_bytes", List.of("response_code"), false)));
     }
+
+    @Test
+    void aLaterEntryDecidesALabelAndDimensionsApplyToRequestsNotToTcpConnections() {
+        IstioStats.MetricOverride remove = new IstioStats.MetricOverride("", List.of("response_code"), false);
+        IstioStats.MetricOverride given = new IstioStats.MetricOverride("", List.of(), false,
+                java.util.Map.of("response_code", "'x'", "request_host", "request.host"));
+        StreamInfo s = StreamInfos.outboundOk();
+        Tags tags = Tags.of("response_code", "200");
+        StatsOverrides o = compile(remove, given);
+        assertTrue(o.evaluated());
+        assertEquals(Tags.of("response_code", "x", "request_host", "reviews:9080"),
+                o.tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags, s));
+        assertEquals(Tags.of("response_code", "", "request_host", "reviews:9080"),
+                compile(given, remove).tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags, s));
+        assertEquals(java.util.Set.of(), o.addedLabels(StatsOverrides.Metric.TCP_CONNECTIONS_OPENED_TOTAL));
+        assertEquals(Tags.of("response_code", ""), o.tags(StatsOverrides.Metric.TCP_CONNECTIONS_OPENED_TOTAL, tags),
+                "a TCP connection's labels are not evaluated: removed, not given");
+        assertEquals(compile(remove, given), o, "equal by their expressions");
+    }
 }

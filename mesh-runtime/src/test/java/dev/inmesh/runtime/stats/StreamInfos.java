@@ -28,4 +28,19 @@ public final class StreamInfos {
                 "10.244.0.192:9080", "10.244.0.194:51234", null, null, 1, PRODUCTPAGE,
                 "reviews.default.svc.cluster.local", "reviews", "default", null);
     }
+
+    /** {@code s} under a connection manager's metric overrides {@code o}, with its headers in {@code log}. */
+    public static StreamInfo withOverrides(StreamInfo s, StatsOverrides o,
+                                           dev.inmesh.runtime.accesslog.RequestLog log) {
+        return new StreamInfo(s.direction(), s.startTime(), s.method(), s.path(), s.protocol(), s.responseCode(),
+                s.responseFlags(), s.responseCodeDetails(), s.bytesReceived(), s.bytesSent(), s.durationMillis(),
+                s.upstreamServiceTimeMillis(), s.requestId(), s.authority(), s.userAgent(), s.forwardedFor(),
+                s.upstreamHost(), s.upstreamCluster(), s.upstreamLocalAddress(), s.downstreamLocalAddress(),
+                s.downstreamRemoteAddress(), s.requestedServerName(), s.routeName(), s.attemptCount(), s.peer(),
+                s.destinationService(), s.destinationServiceName(), s.destinationServiceNamespace(), s.grpcStatus(),
+                s.downstreamMutualTls(), s.downstreamPeerPrincipal(), s.downstreamLocalPrincipal(),
+                s.upstreamTransportFailureReason(), s.upstreamPeerPrincipal(), s.requestMessages(),
+                s.responseMessages(), s.upstreamLocalPrincipal(), s.hostHeaderFallback(), log,
+                s.upstreamClusterObservabilityName(), s.requestHeadBytes(), s.responseHeadBytes(), o);
+    }
 }

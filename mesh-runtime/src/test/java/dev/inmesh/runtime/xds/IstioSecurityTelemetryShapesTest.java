@@ -170,12 +170,15 @@ class IstioSecurityTelemetryShapesTest {
     void theStatsFiltersMetricOverridesAreTheConnectionManagersInBothForms() throws Exception {
         // istiod's config for Telemetry overrides REQUEST_COUNT disabled and request_protocol REMOVE, as the JSON
         // reader keeps it (a TypedStruct's fields) and as ADS sends it (the message's bytes: metrics 8, each with
-        // name 2, tags_to_remove 3 and drop 5)
+        // dimensions 1 (map entries of key 1 and value 2), name 2, tags_to_remove 3 and drop 5)
         IstioStats expected = new IstioStats(List.of(
                 new IstioStats.MetricOverride("requests_total", List.of(), true),
-                new IstioStats.MetricOverride("", List.of("request_protocol"), false)));
-        assertEquals(new IstioStats(List.of(expected.metrics().get(0), expected.metrics().get(1),
-                new IstioStats.MetricOverride("requests", List.of("response_flags"), false))),
+                new IstioStats.MetricOverride("", List.of("request_protocol"), false,
+                        java.util.Map.of("request_host", "request.host"))));
+        assertEquals(new IstioStats(List.of(new IstioStats.MetricOverride("requests_total", List.of(), true),
+                new IstioStats.MetricOverride("", List.of("request_protocol"), false),
+                new IstioStats.MetricOverride("requests", List.of("response_flags"), false,
+                        java.util.Map.of("request_host", "request.host")))),
                 hcm(listener(inbound(INBOUND_DEFAULTS, TELEMETRY_FILTERS.replace("- name: requests\n",
                         "- {name: requests_total, drop: true}\n    - {tags_to_remove: [request_protocol]}\n"
                                 + "    - name: requests\n"), ""))).istioStats());
@@ -184,7 +187,15 @@ class IstioSecurityTelemetryShapesTest {
                 .addField(2, com.google.protobuf.UnknownFieldSet.Field.newBuilder()
                         .addLengthDelimited(com.google.protobuf.ByteString.copyFromUtf8("requests_total")).build())
                 .addField(5, com.google.protobuf.UnknownFieldSet.Field.newBuilder().addVarint(1).build()).build();
+        com.google.protobuf.UnknownFieldSet dimension = com.google.protobuf.UnknownFieldSet.newBuilder()
+                .addField(1, com.google.protobuf.UnknownFieldSet.Field.newBuilder()
+                        .addLengthDelimited(com.google.protobuf.ByteString.copyFromUtf8("request_host")).build())
+                .addField(2, com.google.protobuf.UnknownFieldSet.Field.newBuilder()
+                        .addLengthDelimited(com.google.protobuf.ByteString.copyFromUtf8("request.host")).build())
+                .build();
         com.google.protobuf.UnknownFieldSet remove = com.google.protobuf.UnknownFieldSet.newBuilder()
+                .addField(1, com.google.protobuf.UnknownFieldSet.Field.newBuilder()
+                        .addLengthDelimited(dimension.toByteString()).build())
                 .addField(3, com.google.protobuf.UnknownFieldSet.Field.newBuilder()
                         .addLengthDelimited(com.google.protobuf.ByteString.copyFromUtf8("request_protocol")).build())
                 .build();

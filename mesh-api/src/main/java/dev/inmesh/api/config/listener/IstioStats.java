@@ -6,8 +6,7 @@ import java.util.List;
 /**
  * The metric overrides of Istio's stats filter ({@code istio.stats}, HTTP or network; config
  * {@code stats.PluginConfig}), which istiod writes from the Telemetry API's metrics {@code overrides}: its
- * {@code metrics} entries. Their {@code dimensions} (new labels from CEL expressions), and the config's
- * {@code definitions}, are loaded and not read.
+ * {@code metrics} entries. The config's {@code definitions} (new metrics) are loaded and not read.
  *
  * @param metrics the {@code metrics} entries, in their order
  */
@@ -24,11 +23,21 @@ public record IstioStats(List<MetricOverride> metrics) {
      *     drop only a named metric)
      * @param tagsToRemove the standard labels the metric is recorded without ({@code tags_to_remove})
      * @param drop whether the metric is not recorded at all ({@code drop}); its {@code tags_to_remove} then do nothing
+     * @param dimensions labels and the CEL expressions of their values ({@code dimensions}; a Telemetry
+     *     {@code tagOverrides} value): a standard label takes the expression's value, another label is added
      */
-    public record MetricOverride(String name, List<String> tagsToRemove, boolean drop) {
+    public record MetricOverride(String name, List<String> tagsToRemove, boolean drop,
+                                 java.util.Map<String, String> dimensions) {
         public MetricOverride {
             name = name == null ? "" : name;
             tagsToRemove = Checks.list(tagsToRemove, "metrics.tags_to_remove");
+            dimensions = dimensions == null ? java.util.Map.of()
+                    : java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(dimensions));
+        }
+
+        /** An entry without dimensions. */
+        public MetricOverride(String name, List<String> tagsToRemove, boolean drop) {
+            this(name, tagsToRemove, drop, null);
         }
     }
 }
