@@ -1,12 +1,10 @@
 package dev.inmesh.runtime.upstream;
 
 import io.vertx.core.Future;
-import io.vertx.core.Promise;
 import io.vertx.core.VertxException;
 import io.vertx.core.http.ConnectionPoolTooBusyException;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
-import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.impl.Http1xClientConnection;
@@ -57,7 +55,7 @@ final class Http2Pool implements HttpClient {
     /** The cluster's breakers whose connection and pending limits this pool follows, or null for its own. */
     private final CircuitBreakerState cluster;
     private final List<Lane> open = new ArrayList<>(); // guarded by this
-    private final ArrayDeque<Waiter> waiting = new ArrayDeque<>(); // guarded by this
+    private final ArrayDeque<PendingRequest> waiting = new ArrayDeque<>(); // guarded by this
     /**
      * Lanes out of {@link #open} whose streams are not all done: their connections still count to the limit, and a
      * shutdown drains them with the others.
@@ -92,9 +90,6 @@ final class Http2Pool implements HttpClient {
         this.maxRequests = Math.max(0, maxRequests);
         this.lanes = lanes;
     }
-
-    /** A request waiting for a stream, answered on its caller's context. */
-    private record Waiter(RequestOptions options, ContextInternal context, Promise<HttpClientRequest> promise) {}
 
     /** One connection's client, and the streams counted on it. */
     final class Lane {
@@ -158,8 +153,8 @@ final class Http2Pool implements HttpClient {
 
     @Override
     public Future<HttpClientRequest> request(RequestOptions options) {
-        ContextInternal context = vertx.getOrCreateContext();
-        Waiter w = new Waiter(options, context, context.promise());
+        PendingRequest w = PendingRequest.of(vertx, options);
+        ContextInternal context = w.context();
         List<Runnable> sends;
         synchronized (this) {
             if (closed) {
@@ -179,7 +174,7 @@ final class Http2Pool implements HttpClient {
             }
         }
         sends.forEach(Runnable::run);
-        return w.promise.future();
+        return w.future();
     }
 
     /**
@@ -205,14 +200,8 @@ final class Http2Pool implements HttpClient {
                 retired.add(l);
             }
             Lane lane = l;
-            Waiter w = waiting.poll();
-            sends.add(() -> {
-                if (w.context.isRunningOnContext()) {
-                    send(lane, w.options, opens).onComplete(w.promise); // the caller's own request: at once
-                } else {
-                    w.context.runOnContext(v -> send(lane, w.options, opens).onComplete(w.promise));
-                }
-            });
+            PendingRequest w = waiting.poll();
+            sends.add(() -> w.send(options -> send(lane, options, opens)));
         }
         return sends;
     }
@@ -286,39 +275,12 @@ final class Http2Pool implements HttpClient {
         } catch (RuntimeException e) {
             sent = Future.failedFuture(e); // the lane's client is closed
         }
-        return sent.andThen(ar -> {
-            if (opens) {
-                cluster.connectEnded();
-            }
-            if (ar.failed()) {
-                Throwable t = ar.cause();
-                release(lane, t instanceof IllegalArgumentException || t instanceof ConnectionPoolTooBusyException
-                        ? null : t);
-                return;
-            }
-            boolean[] released = new boolean[1];
-            Runnable once = () -> {
-                if (!released[0]) {
-                    released[0] = true;
-                    release(lane, null);
-                }
-            };
-            ar.result().response().onComplete(r -> {
-                if (r.failed()) {
-                    once.run();
-                    return;
-                }
-                HttpClientResponse response = r.result();
-                Future<Void> end;
-                try {
-                    end = response.end();
-                } catch (IllegalStateException ended) {
-                    once.run(); // the response has already ended
-                    return;
-                }
-                end.onComplete(e -> once.run());
-            });
-        });
+        if (opens) {
+            sent = sent.andThen(ar -> cluster.connectEnded());
+        }
+        PendingRequest.whenOver(sent, t -> release(lane,
+                t instanceof IllegalArgumentException || t instanceof ConnectionPoolTooBusyException ? null : t));
+        return sent;
     }
 
     /**
@@ -328,7 +290,7 @@ final class Http2Pool implements HttpClient {
      */
     private void release(Lane lane, Throwable failure) {
         List<Runnable> sends;
-        List<Waiter> failed = new ArrayList<>(0);
+        List<PendingRequest> failed = new ArrayList<>(0);
         boolean close;
         synchronized (this) {
             lane.active--;
@@ -344,7 +306,7 @@ final class Http2Pool implements HttpClient {
             }
             sends = dispatch();
         }
-        failed.forEach(w -> w.context.runOnContext(v -> w.promise.tryFail(failure)));
+        failed.forEach(w -> w.fail(failure));
         sends.forEach(Runnable::run);
         if (close) {
             lane.client.shutdown(HostPool.DRAIN_SECONDS, TimeUnit.SECONDS); // its streams are done: closes now
@@ -355,7 +317,7 @@ final class Http2Pool implements HttpClient {
     @Override
     public Future<Void> shutdown(long timeout, TimeUnit unit) {
         List<Lane> all;
-        List<Waiter> dropped;
+        List<PendingRequest> dropped;
         synchronized (this) {
             closed = true;
             all = new ArrayList<>(open);
@@ -363,8 +325,7 @@ final class Http2Pool implements HttpClient {
             dropped = List.copyOf(waiting);
             waiting.clear();
         }
-        dropped.forEach(w -> w.context.runOnContext(v ->
-                w.promise.tryFail(new VertxException("connection pool closed", true))));
+        dropped.forEach(w -> w.fail(new VertxException("connection pool closed", true)));
         return Future.all(all.stream().map(l -> l.client.shutdown(timeout, unit)).toList()).mapEmpty();
     }
 }
