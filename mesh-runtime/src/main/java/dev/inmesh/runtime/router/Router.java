@@ -1901,6 +1901,21 @@ public final class Router {
      */
     static Future<HttpClientRequest> connect(HttpClient client, RequestOptions ro, CircuitBreakerState breakers,
                                              dev.inmesh.runtime.stats.UpstreamStats st) {
+        return connect(client, ro, breakers, st, null);
+    }
+
+    /**
+     * As {@link #connect(HttpClient, RequestOptions, CircuitBreakerState, dev.inmesh.runtime.stats.UpstreamStats)},
+     * with {@code onWait} (unless null) told, when the request waits, of the action that gives up the wait, on the
+     * caller's context. As Envoy's router cancels its pending request (route timeout, the caller gone), that action
+     * ends the wait at once: it no longer counts as pending ({@code upstream_rq_cancelled}), the pool takes it out of
+     * its queue (the returned future then fails with
+     * {@link dev.inmesh.runtime.upstream.PendingCancelledException}), and the connection that frees next goes to a
+     * request still waiting. A request whose connection the pool is already opening for it gets it all the same, for
+     * its caller to reset.
+     */
+    static Future<HttpClientRequest> connect(HttpClient client, RequestOptions ro, CircuitBreakerState breakers,
+                                             dev.inmesh.runtime.stats.UpstreamStats st, Consumer<Runnable> onWait) {
         Future<HttpClientRequest> connecting = client.request(ro);
         if (connecting.isComplete()) {
             return connecting;
@@ -1913,7 +1928,26 @@ public final class Router {
                 st.connectionOverflow();
             }
         }
+        boolean[] over = new boolean[1]; // the wait was counted off: it ended, or was given up
+        if (onWait != null) {
+            onWait.accept(() -> {
+                if (over[0]) {
+                    return;
+                }
+                over[0] = true;
+                breakers.pendingEnded();
+                if (st != null) {
+                    st.pendingEnded(false);
+                    st.pendingCancelled();
+                }
+                UpstreamCluster.cancelPending(client, connecting);
+            });
+        }
         return connecting.andThen(ar -> {
+            if (over[0]) {
+                return;
+            }
+            over[0] = true;
             breakers.pendingEnded();
             if (st != null) {
                 st.pendingEnded(ar.failed() && !(ar.cause() instanceof ConnectionPoolTooBusyException)
@@ -1988,6 +2022,8 @@ public final class Router {
         /** The hosts tried so far, kept only for the previous_hosts predicate. */
         Set<Host> previous;
         long perTryTimer = -1;
+        /** Gives up the attempt's wait for a connection, while it waits; null otherwise. */
+        Runnable cancelWait;
         HttpClientRequest inflight;
         boolean retrySlotHeld;
         int generation;
@@ -2075,7 +2111,10 @@ public final class Router {
                 failed(gen, RetryState.Failure.CONNECT_FAILURE);
                 return;
             }
-            connect(client, ro, ex.breakers, st).onComplete(ar -> {
+            connect(client, ro, ex.breakers, st, cancel -> cancelWait = cancel).onComplete(ar -> {
+                if (gen == generation) {
+                    cancelWait = null; // the attempt's wait is over
+                }
                 if (gen != generation || ex.done) {
                     if (ar.succeeded()) {
                         ar.result().reset();
@@ -2710,6 +2749,11 @@ public final class Router {
         }
 
         void resetInflight() {
+            Runnable waiting = cancelWait;
+            cancelWait = null;
+            if (waiting != null) {
+                waiting.run(); // as Envoy's router: the pending request is cancelled, not left for a connection
+            }
             HttpClientRequest r = inflight;
             inflight = null;
             detachBody();

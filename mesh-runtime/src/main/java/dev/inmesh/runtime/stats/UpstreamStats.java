@@ -160,6 +160,12 @@ public interface UpstreamStats {
     void pendingEnded(boolean connectionFailed);
 
     /**
+     * A request waiting for a connection was given up before it had one (a route timeout, its caller gone):
+     * {@code upstream_rq_cancelled}. Its wait ends too ({@link #pendingEnded}).
+     */
+    void pendingCancelled();
+
+    /**
      * Publishes a routing priority's circuit breakers ({@code "default"} or {@code "high"}) as Envoy's gauges
      * {@code circuit_breakers.<priority>.cx_open}, {@code rq_pending_open}, {@code rq_open} and {@code rq_retry_open}
      * (1 while the breaker is at its limit), and {@code remaining_cx}, {@code remaining_pending}, {@code remaining_rq}

@@ -42,6 +42,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
     private final AtomicLong rqActive = new AtomicLong();
     private final LongAdder rqPendingTotal = new LongAdder();
     private final LongAdder rqPendingFailureEject = new LongAdder();
+    private final LongAdder rqCancelled = new LongAdder();
     private final AtomicLong rqPendingActive = new AtomicLong();
     private final DistributionSummary rqTime;
     private final DistributionSummary cxConnectMs;
@@ -96,6 +97,7 @@ final class UpstreamStatsImpl implements UpstreamStats {
         adder("retry_upstream_rq_completed", retriedCompleted);
         adder("upstream_rq_pending_total", rqPendingTotal);
         adder("upstream_rq_pending_failure_eject", rqPendingFailureEject);
+        adder("upstream_rq_cancelled", rqCancelled);
         Gauge.builder(PREFIX + "upstream_rq_pending_active", rqPendingActive, AtomicLong::doubleValue)
                 .tag("cluster_name", cluster).strongReference(true).register(registry);
         Gauge.builder(PREFIX + "upstream_cx_active", cxActive, AtomicLong::doubleValue)
@@ -383,6 +385,11 @@ final class UpstreamStatsImpl implements UpstreamStats {
         if (connectionFailed) {
             rqPendingFailureEject.increment();
         }
+    }
+
+    @Override
+    public void pendingCancelled() {
+        rqCancelled.increment();
     }
 
     @Override

@@ -262,7 +262,7 @@ final class HostPool {
 
     /**
      * A client for at most {@code maxConnections} connections to the host: for HTTP/2, a {@link Http2Pool} whose
-     * lanes each hold one connection.
+     * lanes each hold one connection; for HTTP/1.1, an {@link Http1Pool} in front of a Vert.x client.
      */
     private HttpClient build(Vertx vertx, Settings wanted, CircuitBreakerState breakers, int maxConnections,
                              int maxPending) {
@@ -278,7 +278,9 @@ final class HostPool {
                     maxPending, wanted.maxRequestsPerConnection(),
                     lane -> connections(vertx, wanted, breakers, 1, maxPending, lane));
         }
-        return connections(vertx, wanted, breakers, maxConnections, maxPending, null);
+        // the requests beyond the connections wait in the Http1Pool, whose waiting requests can be cancelled
+        return new Http1Pool((VertxInternal) vertx, connections(vertx, wanted, breakers, maxConnections, -1, null),
+                maxConnections, maxPending);
     }
 
     /**

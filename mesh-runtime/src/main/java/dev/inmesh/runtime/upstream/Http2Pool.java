@@ -22,7 +22,8 @@ import java.util.function.Function;
  * when the server's {@code SETTINGS_MAX_CONCURRENT_STREAMS} says so); when every connection is at its cap, another is
  * opened, up to the pool's connection limit (the cluster's {@code max_connections}); beyond it the request waits
  * here for a stream: at most {@code max_pending_requests} wait, and one more is refused with
- * {@link ConnectionPoolTooBusyException} (the router's 503 UO).
+ * {@link ConnectionPoolTooBusyException} (the router's 503 UO). A waiting request whose caller gives up on it leaves
+ * the queue at once ({@link #cancel}), as Envoy's pool cancels a pending stream.
  *
  * <p>As Envoy counts the streams a connection being opened will take, no connection is opened for requests that
  * those being opened can carry: five requests at once with a cap of two open three connections, not five (Vert.x's
@@ -44,7 +45,7 @@ import java.util.function.Function;
  * to spare waits only while the cluster's pending requests are under {@code max_pending_requests}. Such a pool also
  * carries HTTP/1.1 lanes, each one connection carrying one request at a time.
  */
-final class Http2Pool implements HttpClient {
+final class Http2Pool implements HttpClient, PendingRequest.Queue {
     private final VertxInternal vertx;
     private final int maxStreams;
     private final int maxConnections;
@@ -175,6 +176,11 @@ final class Http2Pool implements HttpClient {
         }
         sends.forEach(Runnable::run);
         return w.future();
+    }
+
+    @Override
+    public boolean cancel(Future<HttpClientRequest> waiting) {
+        return PendingRequest.cancel(this, this.waiting, waiting);
     }
 
     /**

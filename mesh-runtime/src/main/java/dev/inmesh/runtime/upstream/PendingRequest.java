@@ -7,13 +7,26 @@ import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.VertxInternal;
+import java.util.Iterator;
 import java.util.function.Consumer;
 import java.util.function.Function;
 
 /**
  * A request waiting in a host's pool for a connection (Envoy's pending request), answered on its caller's context.
+ * Its caller may give up on it ({@link Queue#cancel}): as Envoy's pool cancels a pending stream, it then leaves the
+ * queue at once, its future failing with {@link PendingCancelledException}, and the connection that frees next goes to
+ * the next request.
  */
 record PendingRequest(RequestOptions options, ContextInternal context, Promise<HttpClientRequest> promise) {
+
+    /** A pool whose waiting requests can be taken out of its queue. */
+    interface Queue {
+        /**
+         * Takes the request whose future is {@code waiting} out of the queue and fails it with
+         * {@link PendingCancelledException}; false when it is not there (it has its connection, or failed).
+         */
+        boolean cancel(Future<HttpClientRequest> waiting);
+    }
 
     /** A request that is to wait, asked for on the current context (or a new one). */
     static PendingRequest of(VertxInternal vertx, RequestOptions options) {
@@ -37,6 +50,25 @@ record PendingRequest(RequestOptions options, ContextInternal context, Promise<H
     /** Fails the request on its caller's context. */
     void fail(Throwable failure) {
         context.runOnContext(v -> promise.tryFail(failure));
+    }
+
+    /**
+     * Takes the request whose future is {@code waiting} out of {@code queue} (guarded by {@code lock}) and fails it
+     * with {@link PendingCancelledException}, at once: its caller gave up on it. False when it is not there.
+     */
+    static boolean cancel(Object lock, Iterable<PendingRequest> queue, Future<HttpClientRequest> waiting) {
+        PendingRequest found = null;
+        synchronized (lock) {
+            for (Iterator<PendingRequest> it = queue.iterator(); it.hasNext(); ) {
+                PendingRequest w = it.next();
+                if (w.promise.future() == waiting) {
+                    it.remove();
+                    found = w;
+                    break;
+                }
+            }
+        }
+        return found != null && found.promise.tryFail(new PendingCancelledException());
     }
 
     /**

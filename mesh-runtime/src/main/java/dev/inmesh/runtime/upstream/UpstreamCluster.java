@@ -266,6 +266,17 @@ public final class UpstreamCluster {
     }
 
     /**
+     * Takes a request that waits for a connection ({@code waiting}, what {@code client}'s {@code request} returned)
+     * out of the queue of {@code client}, a host's pool, as Envoy's router cancels its pending request when it gives
+     * up on it: {@code waiting} then fails with {@link PendingCancelledException}, and the connection that frees next
+     * goes to a request still waiting. False when the request is no longer in the queue: it has its connection, or
+     * the pool is opening the connection it is to have (which it then gets).
+     */
+    public static boolean cancelPending(HttpClient client, io.vertx.core.Future<HttpClientRequest> waiting) {
+        return client instanceof PendingRequest.Queue pool && pool.cancel(waiting);
+    }
+
+    /**
      * When a pooled connection was established ({@link System#nanoTime}), for the first request that asks (the one
      * that waited for it); -1 for any later one. The router times {@code upstream_cx_connect_ms} with it.
      */

@@ -20,6 +20,7 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.ConnectionPoolTooBusyException;
 import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerOptions;
@@ -100,6 +101,32 @@ class Http2PoolTest {
             await(() -> held.size() == 5, "the waiting request takes the stream that ended");
             assertEquals(2, connections());
             assertEquals(2, m.cluster("local").circuitBreakers().openConnections());
+        } finally {
+            m.close();
+        }
+    }
+
+    @Test
+    void aWaitingRequestThatIsCancelledLeavesTheQueueAndTheNextTakesTheStreamThatEnds() throws Exception {
+        int port = holdingServer(new Http2Settings());
+        ClusterManager m = ClusterManager.create(vertx, Map.of("local", cluster(port, 1, 1,
+                new Http2ProtocolOptions(4096, 1, null, null))), Map.of());
+        try {
+            HttpClient client = client(m);
+            send(client);
+            await(() -> held.size() == 1, "the upstream has the first request");
+            Future<HttpClientRequest> waiting = client.request(HttpMethod.GET, "/gave-up");
+            assertTrue(UpstreamCluster.cancelPending(client, waiting));
+            await(waiting::isComplete, "the cancelled request is answered");
+            assertInstanceOf(PendingCancelledException.class, waiting.cause());
+            assertFalse(UpstreamCluster.cancelPending(client, waiting), "it is no longer in the queue");
+
+            // its place under max_pending_requests is free, and the stream that ends goes to the next request
+            Future<HttpClientResponse> next = client.request(HttpMethod.GET, "/next").compose(req -> req.send());
+            held.get(0).response().end("done");
+            await(() -> held.size() == 2, "the waiting request takes the stream that ended");
+            assertEquals("/next", held.get(1).path());
+            assertFalse(next.failed(), "the next request waited, not refused");
         } finally {
             m.close();
         }
