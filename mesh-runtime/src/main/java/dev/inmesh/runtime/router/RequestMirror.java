@@ -171,6 +171,8 @@ final class RequestMirror {
         final UpstreamStats st;
         final CircuitBreakerState breakers;
         long timer = -1;
+        /** Gives up the copy's wait for a connection, while it waits; null otherwise. */
+        Runnable cancelWait;
         HttpClientRequest inflight;
         boolean responded;
         boolean done;
@@ -201,7 +203,8 @@ final class RequestMirror {
                 timer = vertx.setTimer(timeoutMillis, id -> timedOut());
             }
             RequestOptions ro = Router.upstreamOptions(request.method, path, headers, host);
-            Router.connect(client, ro, breakers, st).onComplete(ar -> {
+            Router.connect(client, ro, breakers, st, cancel -> cancelWait = cancel).onComplete(ar -> {
+                cancelWait = null;
                 if (ar.failed()) {
                     Throwable t = ar.cause();
                     if (t instanceof ConnectionPoolTooBusyException) {
@@ -283,6 +286,11 @@ final class RequestMirror {
                 failed(504);
             } else {
                 release();
+            }
+            Runnable waiting = cancelWait;
+            cancelWait = null;
+            if (waiting != null) {
+                waiting.run(); // as the router's attempt: the pending request is cancelled
             }
             HttpClientRequest r = inflight;
             if (r != null) {

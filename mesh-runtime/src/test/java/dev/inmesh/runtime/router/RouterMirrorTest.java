@@ -179,6 +179,30 @@ class RouterMirrorTest {
     }
 
     @Test
+    void aCopyTheRouteTimeoutEndsWhileItWaitsForAConnectionIsCancelledAtOnce() throws Exception {
+        shadow.stubFor(any(com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo("/hold"))
+                .willReturn(ok("held").withFixedDelay(1500)));
+        // the mirror cluster has one connection, which the first copy holds: the second copy waits for it
+        ClusterManager clusters = rig.clusters(cluster("c", primary.port()),
+                cluster("m", LbPolicy.ROUND_ROBIN, breakers(1, 1, 1024, 3), null, shadow.port()));
+        Router router = router(null);
+        assertEquals(200, rig.call(router, request(HttpMethod.GET, "/hold", null), mirrored("{cluster: m}", ""),
+                clusters).status());
+        received(shadow, 1);
+        assertEquals(200, rig.call(router, request(HttpMethod.GET, "/gave-up", null),
+                mirrored("{cluster: m}", "timeout: 0.2s"), clusters).status());
+        for (int i = 0; i < 100 && stat("envoy_cluster_upstream_rq_cancelled", "m") == 0; i++) {
+            Thread.sleep(10);
+        }
+        // at its route timeout, before the connection frees: no longer pending, as Envoy's cancelled request
+        assertEquals(1.0, stat("envoy_cluster_upstream_rq_cancelled", "m"));
+        assertEquals(0.0, stat("envoy_cluster_upstream_rq_pending_active", "m"));
+        assertEquals(0, clusters.cluster("m").circuitBreakers().pendingRequests());
+        assertEquals(1, shadow.findAll(com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor(anyUrl()))
+                .size(), "the cancelled copy was not sent");
+    }
+
+    @Test
     void aFailingMirrorChangesNothingForTheCallerNotEvenItsRetries() throws Exception {
         shadow.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
         var r = rig.call(router(null), request(HttpMethod.GET, "/x", null),
