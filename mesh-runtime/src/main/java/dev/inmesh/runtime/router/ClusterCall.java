@@ -17,13 +17,14 @@ import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import java.time.Duration;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
 /**
  * One call a filter makes to a service through a named cluster of the mesh, as Envoy's filters call their services
  * (the external authorizer, the rate limit service): a host the cluster's load balancer picks, the cluster's pooled
- * connections, a timer that gives up (and resets the call) after the timeout, never blocking. A unary gRPC call is
- * a {@link #grpc} with {@link #message} to read its answer.
+ * connections, a timer that gives up (and resets the call, or cancels it while it waits for a connection) after the
+ * timeout, never blocking. A unary gRPC call is a {@link #grpc} with {@link #message} to read its answer.
  */
 final class ClusterCall {
     private ClusterCall() {}
@@ -57,15 +58,22 @@ final class ClusterCall {
         Runnable call = () -> {
             // on one context: the timer, the request's hand-over and the answer, whatever thread asked
             HttpClientRequest[] sent = {null};
+            AtomicReference<Future<HttpClientRequest>> asked = new AtomicReference<>();
             long timer = timeout == null ? -1 : vertx.setTimer(Math.max(1, timeout.toMillis()), t -> {
-                if (answer.tryFail("timeout") && sent[0] != null) {
+                if (!answer.tryFail("timeout")) {
+                    return;
+                }
+                if (sent[0] != null) {
                     sent[0].reset();
+                } else if (asked.get() != null) {
+                    // as Envoy's async client cancels its pending request: out of the pool's queue at once
+                    UpstreamCluster.cancelPending(pooled, asked.get());
                 }
             });
             RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost(host.address().address())
                     .setPort(host.address().port());
             prepare.accept(ro);
-            Exchange.send(vertx, pooled, ro, authority, body, req -> {
+            Exchange.send(vertx, pooled, ro, authority, body, asked::set, req -> {
                 if (answer.future().isComplete()) {
                     req.reset(); // timed out while it waited for a connection
                 } else {

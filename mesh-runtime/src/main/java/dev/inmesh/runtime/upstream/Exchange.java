@@ -36,10 +36,21 @@ public final class Exchange {
      */
     public static Future<Answer> send(Vertx vertx, HttpClient client, RequestOptions options, String authority,
                                       Buffer body, Consumer<HttpClientRequest> sent) {
+        return send(vertx, client, options, authority, body, asked -> { }, sent);
+    }
+
+    /**
+     * As {@link #send(Vertx, HttpClient, RequestOptions, String, Buffer, Consumer)}, with {@code asked} told first of
+     * what {@code client}'s {@code request} returned, which {@link UpstreamCluster#cancelPending} takes out of the
+     * pool's queue while it waits for a connection.
+     */
+    public static Future<Answer> send(Vertx vertx, HttpClient client, RequestOptions options, String authority,
+                                      Buffer body, Consumer<Future<HttpClientRequest>> asked,
+                                      Consumer<HttpClientRequest> sent) {
         HostAndPort hp = authority == null || authority.isEmpty() ? null : HostAndPort.parseAuthority(authority, -1);
         Promise<Answer> answer = Promise.promise();
         try {
-            onContext(vertx, () -> exchange(client, options, hp, body, sent).onComplete(answer));
+            onContext(vertx, () -> exchange(client, options, hp, body, asked, sent).onComplete(answer));
         } catch (RuntimeException e) {
             answer.tryFail(e); // the Vert.x is closed
         }
@@ -62,13 +73,15 @@ public final class Exchange {
     }
 
     private static Future<Answer> exchange(HttpClient client, RequestOptions options, HostAndPort authority,
-                                           Buffer body, Consumer<HttpClientRequest> sent) {
+                                           Buffer body, Consumer<Future<HttpClientRequest>> asked,
+                                           Consumer<HttpClientRequest> sent) {
         Future<HttpClientRequest> request;
         try {
             request = client.request(options);
         } catch (RuntimeException e) {
             return Future.failedFuture(e); // the client is closed
         }
+        asked.accept(request);
         return request.compose(req -> {
             // its failure (a reset, before it was sent too) is the answer's; without a handler Vert.x logs it SEVERE
             req.exceptionHandler(e -> { });
