@@ -25,9 +25,15 @@ class StandaloneProxyStatsTest {
      * counting its statistics into {@code registry}.
      */
     private StandaloneProxy start(int port, int backend, PrometheusMeterRegistry registry) throws Exception {
+        return start(port, backend, registry, "");
+    }
+
+    /** The same, with these more fields of cluster {@code c} (block YAML at the cluster's indentation). */
+    private StandaloneProxy start(int port, int backend, PrometheusMeterRegistry registry, String clusterFields)
+            throws Exception {
         Path config = dir.resolve("proxy.yaml");
         Files.writeString(config, "static_resources:\n  listeners:\n" + Http1RequestsTest.listener("plain",
-                port, "") + Http1RequestsTest.clusterC(backend));
+                port, "") + Http1RequestsTest.clusterC(backend) + clusterFields);
         MeshMetrics metrics = MeshMetrics.create(registry, WorkloadInfo.UNKNOWN);
         return StandaloneProxy.start(new StandaloneProxy.Settings(config, -1, -1, 1, metrics::record,
                 AdminHook.NONE).withStats(metrics::tcpConnection, metrics::upstream)
@@ -37,9 +43,7 @@ class StandaloneProxyStatsTest {
     /** Three requests through the proxy on {@code port}, each answered 200. */
     private static void sendThree(io.vertx.core.http.HttpClient client, int port) throws Exception {
         for (int i = 0; i < 3; i++) {
-            int status = client.request(new io.vertx.core.http.RequestOptions().setHost("127.0.0.1").setPort(port)
-                    .setURI("/x").putHeader("host", "svc")).compose(req -> req.send())
-                    .await(10, TimeUnit.SECONDS).statusCode();
+            int status = get(client, port, "/x").await(10, TimeUnit.SECONDS).statusCode();
             assertEquals(200, status);
         }
     }
@@ -72,6 +76,69 @@ class StandaloneProxyStatsTest {
             }
             backends.close().await(10, TimeUnit.SECONDS);
         }
+    }
+
+    @Test
+    void aRequestWhoseClientResetsWhileItWaitsForAConnectionIsCancelledAndTheNextWaitsInItsPlace() throws Exception {
+        Vertx backends = Vertx.vertx();
+        StandaloneProxy proxy = null;
+        try {
+            java.util.List<String> received = new java.util.concurrent.CopyOnWriteArrayList<>();
+            io.vertx.core.Promise<Void> release = io.vertx.core.Promise.promise();
+            HttpServer s = backends.createHttpServer().requestHandler(req -> {
+                received.add(req.path());
+                if (req.path().equals("/hold")) {
+                    release.future().onComplete(v -> req.response().end("held"));
+                } else {
+                    req.response().end("ok");
+                }
+            });
+            int backend = s.listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+            int port = LoopbackProxy.freePort();
+            PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+            // one upstream connection, one request waiting for it
+            proxy = start(port, backend, registry, "    circuit_breakers:\n      thresholds:\n"
+                    + "      - {max_connections: 1, max_pending_requests: 1}\n");
+            io.vertx.core.http.HttpClient client = backends.createHttpClient();
+            var held = get(client, port, "/hold");
+            for (long deadline = System.nanoTime() + 10_000_000_000L; !received.contains("/hold")
+                    && System.nanoTime() < deadline; ) {
+                Thread.sleep(10);
+            }
+            assertEquals(java.util.List.of("/hold"), received, "the first request holds the one connection");
+            String pending = "envoy_cluster_upstream_rq_pending_active{cluster_name=\"c\"} ";
+            try (java.net.Socket leaving = new java.net.Socket("127.0.0.1", port)) {
+                leaving.setSoLinger(true, 0); // closed with a reset (a FIN alone half-closes, awaiting the answer)
+                leaving.getOutputStream().write("GET /gone HTTP/1.1\r\nhost: svc\r\n\r\n"
+                        .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                String scrape = scrape(registry, pending + "1.0");
+                assertTrue(scrape.contains(pending + "1.0"), "scrape:\n" + scrape);
+            }
+            // its client reset the connection: as Envoy on a downstream reset, its pending request is cancelled
+            String cancelled = "envoy_cluster_upstream_rq_cancelled{cluster_name=\"c\"} 1.0";
+            String scrape = scrape(registry, cancelled);
+            assertTrue(scrape.contains(cancelled), "scrape:\n" + scrape);
+            assertTrue(scrape.contains(pending + "0.0"), "scrape:\n" + scrape);
+            // the next request may wait (not 503 UO), and has the connection once it frees
+            var next = get(client, port, "/next");
+            scrape(registry, pending + "1.0");
+            backends.runOnContext(v -> release.complete());
+            assertEquals(200, held.await(10, TimeUnit.SECONDS).statusCode());
+            assertEquals(200, next.await(10, TimeUnit.SECONDS).statusCode());
+            assertEquals(java.util.List.of("/hold", "/next"), received);
+        } finally {
+            if (proxy != null) {
+                proxy.close();
+            }
+            backends.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** A GET of {@code path} from host {@code svc} through the proxy on {@code port}. */
+    private static io.vertx.core.Future<io.vertx.core.http.HttpClientResponse> get(io.vertx.core.http.HttpClient client,
+                                                                                   int port, String path) {
+        return client.request(new io.vertx.core.http.RequestOptions().setHost("127.0.0.1").setPort(port)
+                .setURI(path).putHeader("host", "svc")).compose(req -> req.send());
     }
 
     /** The registry's scrape once it holds {@code expected} (or after 15 s, as it is then). */
