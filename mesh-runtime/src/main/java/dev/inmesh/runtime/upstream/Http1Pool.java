@@ -49,17 +49,18 @@ final class Http1Pool implements HttpClient, PendingRequest.Queue {
 
     @Override
     public Future<HttpClientRequest> request(RequestOptions options) {
-        PendingRequest w = PendingRequest.of(vertx, options);
         synchronized (this) {
             if (closed) {
-                return w.context().failedFuture(new VertxException("connection pool closed", true));
+                return vertx.getOrCreateContext().failedFuture(new VertxException("connection pool closed", true));
             }
             if (active < maxConnections) {
                 active++;
             } else if (maxPending >= 0 && waiting.size() >= maxPending) {
-                return w.context().failedFuture(new ConnectionPoolTooBusyException(
+                return vertx.getOrCreateContext().failedFuture(new ConnectionPoolTooBusyException(
                         "Connection pool reached max wait queue size of " + maxPending));
             } else {
+                // only a request that waits is wrapped: one that goes on at once costs no promise of its own
+                PendingRequest w = PendingRequest.of(vertx, options);
                 waiting.add(w);
                 return w.future();
             }
