@@ -2642,9 +2642,12 @@ public final class Router {
             generation++;
             if (ex.activeHost != null) {
                 // an attempt awaiting its response: as Envoy, it counts as timed out and its 504 is charged (none
-                // while a retry waits: no upstream request is ended)
+                // while a retry waits: no upstream request is ended); its host hears of the timeout only when the
+                // attempt had its connection (Envoy's upstream request has no host while its stream is pending)
                 countTimeout();
-                ex.activeHost.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+                if (cancelWait == null) {
+                    ex.activeHost.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+                }
                 chargeLocalReply(ex, ex.timeoutStatus);
             }
             resetInflight();

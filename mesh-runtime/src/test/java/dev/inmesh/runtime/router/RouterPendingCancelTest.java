@@ -5,17 +5,21 @@ import static dev.inmesh.runtime.router.RouterRig.cluster;
 import static dev.inmesh.runtime.router.RouterRig.get;
 import static dev.inmesh.runtime.router.RouterRig.routeToC;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.api.config.cluster.OutlierDetection;
 import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.WorkloadInfo;
 import dev.inmesh.runtime.upstream.ClusterManager;
+import dev.inmesh.runtime.upstream.Host;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Promise;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
+import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -38,6 +42,7 @@ class RouterPendingCancelTest {
     private final PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private ClusterManager clusters;
     private Router router;
+    private int port;
 
     @BeforeEach
     void upstream() throws Exception {
@@ -50,7 +55,7 @@ class RouterPendingCancelTest {
                 req.response().end("ok");
             }
         });
-        int port = server.listen().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS).actualPort();
+        port = server.listen().toCompletionStage().toCompletableFuture().get(5, TimeUnit.SECONDS).actualPort();
         // one connection, one request waiting for it
         clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, breakers(1, 1, 1024, 3), null, port));
         router = rig.router();
@@ -116,6 +121,24 @@ class RouterPendingCancelTest {
         assertEquals(1, stat("upstream_rq_cancelled"));
         assertEquals(0, clusters.cluster("c").circuitBreakers().pendingRequests());
         theNextRequestWaitsAndGetsTheConnection(held);
+    }
+
+    @Test
+    void aPendingRequestTheRouteTimeoutEndsIsNoTimeoutOfItsHostForOutlierDetection() {
+        // consecutive_5xx 1: a timeout charged to the host (a 504 when local-origin errors are not split) would eject
+        // it; Envoy's router reports none for a request still waiting for a connection, its upstream request having
+        // no host until the pool is ready
+        OutlierDetection fiveXx = new OutlierDetection(1, Duration.ofSeconds(60), Duration.ofSeconds(60),
+                Duration.ofSeconds(300), 100, 100, 0, 5, 100, 1900, 0, 0, false, 5, 0, 0, 85, 0, 0, 5, 50);
+        clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, breakers(1, 1, 1024, 3), fiveXx, port));
+        CompletableFuture<RouterRig.Result> held = holdTheConnection();
+        RouterRig.Result timedOut = rig.call(router, get("/gave-up"), routeToC("timeout: 0.1s"), clusters);
+        assertEquals(504, timedOut.status());
+        Host h = clusters.cluster("c").hosts().iterator().next();
+        assertFalse(h.outlier().ejected(), "a pending request's timeout is not its host's");
+        rig.vertx.runOnContext(v -> release.complete());
+        assertEquals(200, RouterRig.await(held).status());
+        assertFalse(h.outlier().ejected());
     }
 
     @Test
