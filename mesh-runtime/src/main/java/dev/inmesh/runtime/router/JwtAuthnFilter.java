@@ -10,6 +10,7 @@ import com.nimbusds.jose.jwk.Curve;
 import com.nimbusds.jose.jwk.ECKey;
 import com.nimbusds.jose.jwk.JWK;
 import com.nimbusds.jose.jwk.JWKSet;
+import com.nimbusds.jose.jwk.OctetKeyPair;
 import com.nimbusds.jose.jwk.OctetSequenceKey;
 import com.nimbusds.jose.jwk.RSAKey;
 import com.nimbusds.jose.util.Base64URL;
@@ -33,9 +34,9 @@ import java.util.function.LongSupplier;
 /**
  * Envoy's JWT authentication HTTP filter ({@code envoy.filters.http.jwt_authn}) of one connection manager, compiled
  * once per snapshot from its {@link JwtAuthentication} config: each provider's JWKS becomes signature verifiers
- * (RSA, RSA-PSS, EC and HMAC keys, through Nimbus JOSE), each rule's route match a compiled matcher, each requirement
- * a tree of verifiers. Nothing of the config is parsed again per request and nothing blocks: the keys are local (istiod
- * inlines the JWKS it fetched), so a request is verified where it stands.
+ * (RSA, RSA-PSS, EC and HMAC keys through Nimbus JOSE, Ed25519 keys through the JDK), each rule's route match a
+ * compiled matcher, each requirement a tree of verifiers. Nothing of the config is parsed again per request and
+ * nothing blocks: the keys are local (istiod inlines the JWKS it fetched), so a request is verified where it stands.
  *
  * <p>As Envoy's: the first rule whose match matches the request names its requirement (none matches: the request goes
  * on unchecked); a token is read from the provider's locations ({@code Authorization: Bearer} and the
@@ -442,8 +443,9 @@ public final class JwtAuthnFilter {
 
         /**
          * The keys of a JWKS that Inmesh verifies with, each with its verifier built now; none when the set does not
-         * parse (Envoy then answers every token {@code Jwks doesn't have any valid public key}). Octet key pair keys
-         * (EdDSA) are left out: they need a library Inmesh does not carry, so their tokens fail to verify.
+         * parse (Envoy then answers every token {@code Jwks doesn't have any valid public key}). An octet key pair
+         * key is one as jwt_verify_lib takes it: curve {@code Ed25519}, a 32-byte {@code x}, no {@code alg} or
+         * {@code EdDSA}; others are left out.
          */
         private static Key[] keys(String jwks) {
             List<JWK> list;
@@ -462,6 +464,9 @@ public final class JwtAuthnFilter {
                         v = new ECDSAVerifier(ec);
                     } else if (k instanceof OctetSequenceKey oct) {
                         v = new HmacVerifier(oct.toByteArray());
+                    } else if (k instanceof OctetKeyPair okp && Curve.Ed25519.equals(okp.getCurve())
+                            && (k.getAlgorithm() == null || k.getAlgorithm().getName().equals("EdDSA"))) {
+                        v = new Ed25519Verifier(okp.getDecodedX());
                     } else {
                         continue;
                     }
@@ -624,6 +629,55 @@ public final class JwtAuthnFilter {
         }
     }
 
+    /**
+     * An Ed25519 key's verifier, through the JDK's own EdDSA (Nimbus's {@code Ed25519Verifier} needs Tink, which
+     * Inmesh does not carry): the token's {@code EdDSA} signature over the signing input with the raw 32-byte public
+     * key, as jwt_verify_lib verifies it.
+     */
+    private static final class Ed25519Verifier implements JWSVerifier {
+        /** The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410), before its 32 raw bytes. */
+        private static final byte[] SPKI_PREFIX = java.util.HexFormat.of().parseHex("302a300506032b6570032100");
+
+        private final java.security.PublicKey key;
+        private final com.nimbusds.jose.jca.JCAContext jca = new com.nimbusds.jose.jca.JCAContext();
+
+        Ed25519Verifier(byte[] x) throws JOSEException {
+            if (x.length != 32) {
+                throw new JOSEException("an Ed25519 key is 32 bytes, not " + x.length);
+            }
+            byte[] spki = Arrays.copyOf(SPKI_PREFIX, SPKI_PREFIX.length + x.length);
+            System.arraycopy(x, 0, spki, SPKI_PREFIX.length, x.length);
+            try {
+                this.key = java.security.KeyFactory.getInstance("Ed25519")
+                        .generatePublic(new java.security.spec.X509EncodedKeySpec(spki));
+            } catch (java.security.GeneralSecurityException e) {
+                throw new JOSEException(e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public boolean verify(JWSHeader header, byte[] signingInput, Base64URL signature) throws JOSEException {
+            try {
+                java.security.Signature s = java.security.Signature.getInstance("Ed25519");
+                s.initVerify(key);
+                s.update(signingInput);
+                return s.verify(signature.decode());
+            } catch (java.security.GeneralSecurityException e) {
+                return false; // a signature of the wrong length or form verifies nothing
+            }
+        }
+
+        @Override
+        public Set<JWSAlgorithm> supportedJWSAlgorithms() {
+            return Set.of(JWSAlgorithm.EdDSA);
+        }
+
+        @Override
+        public com.nimbusds.jose.jca.JCAContext getJCAContext() {
+            return jca;
+        }
+    }
+
     /** One key of a provider's JWKS and its verifier. */
     private record Key(String kid, String alg, String kty, Curve curve, JWSVerifier verifier) {
         /** Whether the key's family can verify a token of this algorithm (an EC key: of its curve's). */
@@ -634,6 +688,7 @@ public final class JwtAuthnFilter {
                         || tokenAlg.equals("ES384") && Curve.P_384.equals(curve)
                         || tokenAlg.equals("ES512") && Curve.P_521.equals(curve);
                 case "oct" -> tokenAlg.startsWith("HS");
+                case "OKP" -> tokenAlg.equals("EdDSA");
                 default -> false;
             };
         }

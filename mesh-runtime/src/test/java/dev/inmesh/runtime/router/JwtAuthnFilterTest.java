@@ -196,6 +196,38 @@ class JwtAuthnFilterTest {
         }
     }
 
+    /**
+     * An {@code OKP} key on curve Ed25519 verifies {@code EdDSA} tokens, as jwt_verify_lib's does; one with another
+     * {@code alg} is not a key (the JWKS then has none).
+     */
+    @Test
+    void anEdDsaTokenIsVerifiedWithAnEd25519Key() throws Exception {
+        java.security.KeyPairGenerator gen = java.security.KeyPairGenerator.getInstance("Ed25519");
+        java.security.KeyPair ours = gen.generateKeyPair();
+        java.security.KeyPair other = gen.generateKeyPair();
+        byte[] spki = ours.getPublic().getEncoded(); // the raw key is the last 32 bytes of its SubjectPublicKeyInfo
+        String x = Base64.getUrlEncoder().withoutPadding().encodeToString(
+                java.util.Arrays.copyOfRange(spki, spki.length - 32, spki.length));
+        String jwks = "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"e1\",\"x\":\"" + x + "\"}]}";
+        JwtAuthnFilter f = filter(IstioJwt.FILTER.replace(IstioJwt.jwks(), jwks));
+        String input = b64("{\"alg\":\"EdDSA\",\"kid\":\"e1\"}") + "."
+                + b64("{\"iss\":\"" + IstioJwt.ISSUER + "\",\"sub\":\"ed\",\"exp\":" + (NOW + 600) + "}");
+        assertEquals("ed", sub(run(f, get("/", "authorization", bearer(input + "." + ed25519(ours, input))))));
+        assertEquals("Jwt verification fails",
+                run(f, get("/", "authorization", bearer(input + "." + ed25519(other, input)))).body());
+        JwtAuthnFilter wrongAlg = filter(IstioJwt.FILTER.replace(IstioJwt.jwks(),
+                jwks.replace("\"kid\"", "\"alg\":\"ES256\",\"kid\"")));
+        assertEquals("Jwks doesn't have any valid public key",
+                run(wrongAlg, get("/", "authorization", bearer(input + "." + ed25519(ours, input)))).body());
+    }
+
+    private static String ed25519(java.security.KeyPair key, String input) throws Exception {
+        java.security.Signature s = java.security.Signature.getInstance("Ed25519");
+        s.initSign(key.getPrivate());
+        s.update(input.getBytes(StandardCharsets.US_ASCII));
+        return Base64.getUrlEncoder().withoutPadding().encodeToString(s.sign());
+    }
+
     private static String b64(String json) {
         return Base64.getUrlEncoder().withoutPadding().encodeToString(json.getBytes(StandardCharsets.UTF_8));
     }
