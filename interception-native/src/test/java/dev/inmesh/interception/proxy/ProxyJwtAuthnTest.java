@@ -33,6 +33,8 @@ class ProxyJwtAuthnTest {
     private final Vertx vertx = Vertx.vertx();
     /** The {@code authorization} header of each request the application got ("-" for none). */
     private final List<String> appSaw = new CopyOnWriteArrayList<>();
+    /** The URI of each request the application got. */
+    private final List<String> appUris = new CopyOnWriteArrayList<>();
     private final List<StreamInfo> logged = new CopyOnWriteArrayList<>();
     private StandaloneProxy proxy;
     private int port;
@@ -51,6 +53,7 @@ class ProxyJwtAuthnTest {
         int app = vertx.createHttpServer().requestHandler(req -> {
             String auth = req.getHeader("authorization");
             appSaw.add(auth == null ? "-" : auth);
+            appUris.add(req.uri());
             req.response().end("reviews");
         }).listen(0, "127.0.0.1").await().actualPort();
         port = LoopbackProxy.freePort();
@@ -115,6 +118,27 @@ class ProxyJwtAuthnTest {
         assertTrue(get(other).startsWith("401 Jwt verification fails "));
         assertNull(logged.stream().filter(s -> s.responseCode() == 200 && s.responseCodeDetails() != null
                 && s.responseCodeDetails().startsWith("jwt")).findFirst().orElse(null));
+    }
+
+    /**
+     * A verified token in the {@code access_token} parameter leaves the path the proxy relays, and logs, as Envoy's
+     * filter takes it out of {@code :path} when its provider does not forward it.
+     */
+    @Test
+    void aVerifiedTokenInTheAccessTokenParameterLeavesThePathRelayed() throws Exception {
+        start(IstioJwt.FILTER);
+        String token = IstioJwt.valid("alice", Map.of());
+        HttpClient client = vertx.createHttpClient();
+        try {
+            RequestOptions o = new RequestOptions().setHost("127.0.0.1").setPort(port)
+                    .setURI("/reviews/1?access_token=" + token + "&x=1").putHeader("host", "reviews:9080");
+            assertEquals(200, onEventLoop(vertx, () -> client.request(o).compose(req -> req.send()
+                    .map(resp -> resp.statusCode()))).await(10, TimeUnit.SECONDS));
+        } finally {
+            client.close().await(10, TimeUnit.SECONDS);
+        }
+        assertEquals(List.of("/reviews/1?x=1"), appUris);
+        assertEquals("/reviews/1?x=1", loggedWith(200).path());
     }
 
     /**

@@ -16,6 +16,7 @@ import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.HeadSize;
 import dev.inmesh.runtime.stats.IstioService;
 import dev.inmesh.runtime.router.HeaderMutator;
+import dev.inmesh.runtime.router.JwtAuthnFilter;
 import dev.inmesh.runtime.router.LocalRateLimitFilter;
 import dev.inmesh.runtime.router.MultiMapHeaders;
 import dev.inmesh.runtime.router.PathNormalizer;
@@ -317,7 +318,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             if (rbac.external()) {
                 // an external authorizer decides: the body waits, as the fault filter's delay holds it
                 req.pause();
-                rbac.authorize(subject, new MultiMapHeaders(headers), table, result, ds, snapshot.clusterManager())
+                rbac.authorize(subject, new MultiMapHeaders(headers), names -> traced.tokenParameters = names, table,
+                                result, ds, snapshot.clusterManager())
                         .onComplete(ar -> {
                             RbacFilter.Verdict v = decided(ar, req, result, table, snapshot, flags, details,
                                     cluster, destination, null);
@@ -345,7 +347,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                         });
                 return;
             }
-            RbacFilter.Denial denied = rbac.authorize(subject, new MultiMapHeaders(headers), table, result, ds);
+            RbacFilter.Denial denied = rbac.authorize(subject, new MultiMapHeaders(headers),
+                    names -> traced.tokenParameters = names, table, result, ds);
             if (denied != null) {
                 refused(req, denied, result, table, snapshot, flags, details, cluster, destination, null);
                 return;
@@ -637,10 +640,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerResponse resp = req.response();
         ActiveSpan span = traced.span;
         MultiMap headers = req.headers();
+        String uri = JwtAuthnFilter.withoutParameters(req.uri(), traced.tokenParameters);
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(headers), new HeaderMutator.PathAndHost() {
             @Override
             public String path() {
-                return req.uri();
+                return uri;
             }
 
             @Override
@@ -669,7 +673,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 resp.headers().set("x-request-id", traced.requestId); // the connection manager's, last
             }
         });
-        HttpServerRequest forwarded = rewritten(req, traced.rewrittenUri, traced.rewrittenAuthority);
+        HttpServerRequest forwarded = rewritten(req, traced.rewrittenUri != null ? traced.rewrittenUri
+                : uri.equals(req.uri()) ? null : uri, traced.rewrittenAuthority);
         service.handle(traced.webSocket ? watchUpgrade(forwarded, traced) : forwarded);
     }
 
@@ -979,7 +984,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         }
         String inboundCluster = cluster != null ? cluster : "inbound|" + localPort(local) + "||";
         // the rewritten path when no x-envoy-original-path keeps the original, as for the router's requests
-        String shownPath = !traced.originalPath && traced.rewrittenUri != null ? traced.rewrittenUri : path;
+        String shownPath = !traced.originalPath && traced.rewrittenUri != null ? traced.rewrittenUri
+                : JwtAuthnFilter.withoutParameters(path, traced.tokenParameters);
         StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), shownPath,
                 protocol(req), status, flags, details, req.bytesRead(),
                 resp.bytesWritten(), (System.nanoTime() - start) / 1_000_000, -1, h.get("x-request-id"), authority,
@@ -1064,6 +1070,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          */
         String rewrittenUri;
         String rewrittenAuthority;
+        /**
+         * The query parameters the JWT authentication filter's verified tokens came in, their providers not
+         * forwarding them: as Envoy's filter takes them out of {@code :path}, the service gets, and the access log
+         * shows, the path without them.
+         */
+        Set<String> tokenParameters = Set.of();
         /** Whether the service made the request a WebSocket ({@code toWebSocket()}). */
         boolean upgraded;
         /** Reports the request once its WebSocket's connection closed. */

@@ -19,7 +19,6 @@ import dev.inmesh.api.config.jwt.JwtAuthentication;
 import dev.inmesh.api.config.jwt.JwtAuthentication.JwtRequirement;
 import dev.inmesh.runtime.lb.HashPolicies;
 import dev.inmesh.runtime.stats.DownstreamStats;
-import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -47,8 +46,8 @@ import java.util.function.LongSupplier;
  * {@code error="invalid_token"} unless the token was missing) and the response code details
  * {@code jwt_authn_access_denied{<words_with_underscores>}}. A verified token's payload goes into the request's
  * dynamic metadata ({@link Outcome#metadata}, read by the RBAC filters' {@code metadata} principals), to the
- * {@code forward_payload_header} and the {@code claim_to_headers}; without {@code forward}, its header is removed.
- * Immutable and thread-safe.
+ * {@code forward_payload_header} and the {@code claim_to_headers}; without {@code forward}, its header is removed,
+ * or its query parameter leaves the path ({@link Outcome#tokenParameters}). Immutable and thread-safe.
  */
 public final class JwtAuthnFilter {
     /** The filter's name: the namespace of the dynamic metadata it writes. */
@@ -154,8 +153,14 @@ public final class JwtAuthnFilter {
      *     {@link #NAME}); empty when none was verified
      * @param realm the request's URI as the {@code www-authenticate} realm: scheme, host and path (at most 256
      *     characters of it, as Envoy)
+     * @param tokenParameters the query parameters verified tokens came in whose providers do not {@code forward}
+     *     them: as Envoy's, they leave the request's path ({@link #withoutParameters}); empty when none
      */
-    public record Outcome(Status status, Map<String, Object> metadata, String realm) {
+    public record Outcome(Status status, Map<String, Object> metadata, String realm, Set<String> tokenParameters) {
+        public Outcome {
+            tokenParameters = tokenParameters == null ? Set.of() : Set.copyOf(tokenParameters);
+        }
+
         /** Whether the request is refused. */
         public boolean denied() {
             return status != Status.OK;
@@ -200,7 +205,7 @@ public final class JwtAuthnFilter {
             if (counters != null) {
                 counters.corsPreflightBypassed();
             }
-            return new Outcome(Status.OK, Map.of(), null);
+            return new Outcome(Status.OK, Map.of(), null, Set.of());
         }
         String path = req.path() == null ? "" : req.path();
         int q = path.indexOf('?');
@@ -219,9 +224,9 @@ public final class JwtAuthnFilter {
             counters.count(s == Status.OK);
         }
         if (s == Status.OK) {
-            return new Outcome(s, ctx.payloads == null ? Map.of() : ctx.payloads, null);
+            return new Outcome(s, ctx.payloads == null ? Map.of() : ctx.payloads, null, ctx.tokenParameters);
         }
-        return new Outcome(s, Map.of(), realm(req, headers, path));
+        return new Outcome(s, Map.of(), realm(req, headers, path), Set.of());
     }
 
     /**
@@ -247,11 +252,15 @@ public final class JwtAuthnFilter {
         return false;
     }
 
-    /** One request's verification: its headers, its query, the payloads verified so far. */
+    /**
+     * One request's verification: its headers, its query, the payloads verified so far and the query parameters
+     * their tokens leave.
+     */
     private static final class Context {
         final MutableHeaders headers;
         final String query;
         Map<String, Object> payloads;
+        Set<String> tokenParameters;
 
         Context(MutableHeaders headers, String query) {
             this.headers = headers;
@@ -527,8 +536,13 @@ public final class JwtAuthnFilter {
                 }
             }
             if (!config.forward() && token.location.header != null) {
-                // as Envoy's, the header goes; a token in a query parameter or a cookie stays where it is
                 ctx.headers.remove(token.location.header);
+            } else if (!config.forward() && token.location.param != null) {
+                // as Envoy's, the parameter leaves the path; a token in a cookie stays where it is
+                if (ctx.tokenParameters == null) {
+                    ctx.tokenParameters = new HashSet<>();
+                }
+                ctx.tokenParameters.add(token.location.param);
             }
             if (!config.payloadInMetadata().isEmpty()) {
                 if (ctx.payloads == null) {
@@ -864,12 +878,15 @@ public final class JwtAuthnFilter {
     private static final class Location {
         final String header;
         final String prefix;
+        /** The query parameter's name; null for a header or a cookie. */
+        final String param;
         final Set<String> issuers = new HashSet<>();
         boolean anyIssuer;
 
-        Location(String header, String prefix) {
+        Location(String header, String prefix, String param) {
             this.header = header;
             this.prefix = prefix;
+            this.param = param;
         }
 
         void add(String issuer) {
@@ -908,18 +925,20 @@ public final class JwtAuthnFilter {
                 JwtAuthentication.JwtProvider c = p.config;
                 for (JwtAuthentication.JwtHeader h : c.fromHeaders()) {
                     String n = h.name().toLowerCase(java.util.Locale.ROOT);
-                    hs.computeIfAbsent(n + h.valuePrefix(), key -> new Location(n, h.valuePrefix())).add(c.issuer());
+                    hs.computeIfAbsent(n + h.valuePrefix(), key -> new Location(n, h.valuePrefix(), null))
+                            .add(c.issuer());
                 }
                 for (String q : c.fromParams()) {
-                    ps.computeIfAbsent(q, key -> new Location(null, null)).add(c.issuer());
+                    ps.computeIfAbsent(q, key -> new Location(null, null, q)).add(c.issuer());
                 }
                 for (String k : c.fromCookies()) {
-                    cs.computeIfAbsent(k, key -> new Location(null, null)).add(c.issuer());
+                    cs.computeIfAbsent(k, key -> new Location(null, null, null)).add(c.issuer());
                 }
                 if (c.fromHeaders().isEmpty() && c.fromParams().isEmpty() && c.fromCookies().isEmpty()) {
-                    hs.computeIfAbsent("authorizationBearer ", key -> new Location("authorization", "Bearer "))
+                    hs.computeIfAbsent("authorizationBearer ", key -> new Location("authorization", "Bearer ", null))
                             .add(c.issuer());
-                    ps.computeIfAbsent("access_token", key -> new Location(null, null)).add(c.issuer());
+                    ps.computeIfAbsent("access_token", key -> new Location(null, null, "access_token"))
+                            .add(c.issuer());
                 }
                 if (!c.forwardPayloadHeader().isEmpty()) {
                     clean.add(c.forwardPayloadHeader());
@@ -984,24 +1003,76 @@ public final class JwtAuthnFilter {
         }
 
         private static String firstParam(String query, String name) {
-            int end = query.indexOf('#');
-            String q = end < 0 ? query : query.substring(0, end);
-            for (String pair : q.split("&")) {
-                int eq = pair.indexOf('=');
-                String k = eq < 0 ? pair : pair.substring(0, eq);
-                if (decode(k).equals(name)) {
-                    return eq < 0 ? "" : decode(pair.substring(eq + 1));
-                }
-            }
-            return null;
+            List<String> values = parameters(query).get(name);
+            return values == null ? null : values.get(0);
         }
+    }
 
-        private static String decode(String s) {
-            try {
-                return URLDecoder.decode(s, StandardCharsets.UTF_8);
-            } catch (IllegalArgumentException e) {
-                return s;
+    /**
+     * A query's parameters as Envoy's {@code parseAndDecodeQueryString} reads them: split at {@code &} (an empty last
+     * piece is none), each name and value percent-decoded ({@code +} stays a {@code +}), a name without {@code =}
+     * valued {@code ""}; by name, each name's values in order.
+     */
+    private static TreeMap<String, List<String>> parameters(String query) {
+        TreeMap<String, List<String>> out = new TreeMap<>();
+        int start = 0;
+        while (start < query.length()) {
+            int end = query.indexOf('&', start);
+            end = end < 0 ? query.length() : end;
+            int eq = query.indexOf('=', start);
+            boolean valued = eq >= 0 && eq < end;
+            String name = percentDecode(query.substring(start, valued ? eq : end));
+            out.computeIfAbsent(name, k -> new ArrayList<>(1)).add(valued ? percentDecode(query.substring(eq + 1,
+                    end)) : "");
+            start = end + 1;
+        }
+        return out;
+    }
+
+    /** Envoy's {@code PercentEncoding::decode}: each {@code %} and two hex digits a byte, anything else as it is. */
+    private static String percentDecode(String s) {
+        if (s.indexOf('%') < 0) {
+            return s;
+        }
+        byte[] in = s.getBytes(StandardCharsets.UTF_8);
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(in.length);
+        for (int i = 0; i < in.length; i++) {
+            int hi = in[i] == '%' && i + 2 < in.length ? Character.digit(in[i + 1], 16) : -1;
+            int lo = hi < 0 ? -1 : Character.digit(in[i + 2], 16);
+            if (lo >= 0) {
+                out.write(hi << 4 | lo);
+                i += 2;
+            } else {
+                out.write(in[i]);
             }
         }
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    /**
+     * A path without some query parameters, as Envoy's JWT filter takes a verified token's parameter out of
+     * {@code :path} when its provider does not {@code forward} it: the query is rebuilt from the parameters left, as
+     * Envoy's {@code QueryParamsMulti::replaceQueryString} writes them (by name, each {@code name=value}
+     * as decoded, joined by {@code &}), and dropped when none is left. A path without the parameters is returned as
+     * it is.
+     */
+    public static String withoutParameters(String path, Set<String> names) {
+        int q = path == null ? -1 : path.indexOf('?');
+        if (q < 0 || names.isEmpty()) {
+            return path;
+        }
+        TreeMap<String, List<String>> params = parameters(path.substring(q + 1));
+        if (!params.keySet().removeAll(names)) {
+            return path;
+        }
+        StringBuilder out = new StringBuilder(path.length()).append(path, 0, q);
+        char delimiter = '?';
+        for (Map.Entry<String, List<String>> e : params.entrySet()) {
+            for (String v : e.getValue()) {
+                out.append(delimiter).append(e.getKey()).append('=').append(v);
+                delimiter = '&';
+            }
+        }
+        return out.toString();
     }
 }

@@ -20,6 +20,8 @@ import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
 import javax.security.auth.x500.X500Principal;
@@ -300,8 +302,8 @@ public final class RbacFilter {
 
         /**
          * Runs the RBAC filters in order until one denies the request (the external authorization filters, which
-         * only {@link #authorize(Subject, MutableHeaders, RouteTable, RouteResult, DownstreamStats, ClusterManager)}
-         * runs, are skipped).
+         * only {@link #authorize(Subject, MutableHeaders, Consumer, RouteTable, RouteResult, DownstreamStats,
+         * ClusterManager)} runs, are skipped).
          *
          * @param table the route table that routed the request, whose routes and virtual hosts may replace a
          *     filter's config ({@code RBACPerRoute}, by the filter's name: the route's, else its virtual host's)
@@ -334,18 +336,22 @@ public final class RbacFilter {
         /**
          * Runs the JWT authentication filter, if any, then the RBAC filters with what it verified
          * ({@link #check}); the first that refuses answers. A chain with an external authorization filter is decided
-         * by {@link #authorize(Subject, MutableHeaders, RouteTable, RouteResult, DownstreamStats, ClusterManager)}.
+         * by {@link #authorize(Subject, MutableHeaders, Consumer, RouteTable, RouteResult, DownstreamStats,
+         * ClusterManager)}.
          *
          * @param headers the request's headers, which the JWT filter changes (the token's header removed, payload and
          *     claim headers added) before the RBAC filters read them
+         * @param tokenParameters takes the query parameters the JWT filter's verified tokens leave (their providers
+         *     do not {@code forward} them) out of the path the request goes on with, as Envoy's filter changes its
+         *     {@code :path} ({@link JwtAuthnFilter#withoutParameters}); the filters after it see the path without them
          * @return null when the request may go on, else the answer that refuses it
          */
-        public Denial authorize(Subject s, MutableHeaders headers, RouteTable table, RouteResult result,
-                                DownstreamStats stats) {
+        public Denial authorize(Subject s, MutableHeaders headers, Consumer<Set<String>> tokenParameters,
+                                RouteTable table, RouteResult result, DownstreamStats stats) {
             if (external) {
                 throw new IllegalStateException("an external authorization filter runs: authorize with clusters");
             }
-            Object jwtOutcome = authenticated(s, headers, stats);
+            Object jwtOutcome = authenticated(s, headers, tokenParameters, stats);
             if (jwtOutcome instanceof Denial d) {
                 return d;
             }
@@ -359,18 +365,22 @@ public final class RbacFilter {
          * for its authorizer. The first that refuses answers.
          *
          * @param headers the request's headers, which the JWT filter and an allowing authorizer change
+         * @param tokenParameters takes the query parameters of the JWT filter's verified tokens out of the request's
+         *     path, as in {@link #authorize(Subject, MutableHeaders, Consumer, RouteTable, RouteResult,
+         *     DownstreamStats)}
          * @param clusters where an external authorization filter finds its authorizer's cluster
          * @return what was decided, never failed (an unexpected failure inside the chain refuses the request): the
          *     denial, or the headers the response gets
          */
-        public Future<Verdict> authorize(Subject s, MutableHeaders headers, RouteTable table, RouteResult result,
-                                         DownstreamStats stats, ClusterManager clusters) {
+        public Future<Verdict> authorize(Subject s, MutableHeaders headers, Consumer<Set<String>> tokenParameters,
+                                         RouteTable table, RouteResult result, DownstreamStats stats,
+                                         ClusterManager clusters) {
             if (!external) {
-                Denial d = authorize(s, headers, table, result, stats);
+                Denial d = authorize(s, headers, tokenParameters, table, result, stats);
                 return Future.succeededFuture(d == null ? Verdict.ALLOWED : new Verdict(d, List.of(), false));
             }
             try {
-                Object jwtOutcome = authenticated(s, headers, stats);
+                Object jwtOutcome = authenticated(s, headers, tokenParameters, stats);
                 if (jwtOutcome instanceof Denial d) {
                     return Future.succeededFuture(new Verdict(d, List.of(), false));
                 }
@@ -460,8 +470,12 @@ public final class RbacFilter {
             return Future.succeededFuture(sofar);
         }
 
-        /** The request after the JWT authentication filter (a {@link Subject}), or its refusal (a {@link Denial}). */
-        private Object authenticated(Subject s, MutableHeaders headers, DownstreamStats stats) {
+        /**
+         * The request after the JWT authentication filter (a {@link Subject}: with the metadata it wrote, and the path
+         * it left, its tokens' query parameters handed to {@code tokenParameters}), or its refusal (a {@link Denial}).
+         */
+        private Object authenticated(Subject s, MutableHeaders headers, Consumer<Set<String>> tokenParameters,
+                                     DownstreamStats stats) {
             if (jwt == null) {
                 return s;
             }
@@ -469,7 +483,12 @@ public final class RbacFilter {
             if (o.denied()) {
                 return new Denial(o.code(), o.body(), o.details(), o.wwwAuthenticate());
             }
-            return o.metadata().isEmpty() ? s : s.withJwtMetadata(o.metadata());
+            Subject out = o.metadata().isEmpty() ? s : s.withJwtMetadata(o.metadata());
+            if (o.tokenParameters().isEmpty()) {
+                return out;
+            }
+            tokenParameters.accept(o.tokenParameters());
+            return out.withPath(JwtAuthnFilter.withoutParameters(s.request().path(), o.tokenParameters()));
         }
     }
 
@@ -570,6 +589,12 @@ public final class RbacFilter {
         /** This request with what the JWT authentication filter verified. */
         Subject withJwtMetadata(Map<String, Object> metadata) {
             return new Subject(request, localIp, localPort, peerIp, serverName, peer, metadata, peerPort);
+        }
+
+        /** This request with another path (the JWT authentication filter took its tokens' parameters out). */
+        Subject withPath(String path) {
+            return new Subject(RouteRequest.withPath(request, path), localIp, localPort, peerIp, serverName, peer,
+                    jwtMetadata, peerPort);
         }
 
         /**

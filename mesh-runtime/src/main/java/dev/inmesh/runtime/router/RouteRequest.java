@@ -66,6 +66,54 @@ public interface RouteRequest {
         return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(",", all);
     }
 
+    /**
+     * A request as another with another path (query kept): what the filters after Envoy's JWT authentication filter
+     * read once it took a token's query parameter out of {@code :path}; the rest, {@code :path} aside, is the other's.
+     */
+    static RouteRequest withPath(RouteRequest req, String path) {
+        return new RouteRequest() {
+            @Override
+            public String authority() {
+                return req.authority();
+            }
+
+            @Override
+            public String path() {
+                return path;
+            }
+
+            @Override
+            public String method() {
+                return req.method();
+            }
+
+            @Override
+            public String scheme() {
+                return req.scheme();
+            }
+
+            @Override
+            public String header(String lowerCaseName) {
+                return lowerCaseName.equals(":path") ? path : req.header(lowerCaseName);
+            }
+
+            @Override
+            public String firstHeader(String lowerCaseName) {
+                return lowerCaseName.equals(":path") ? path : req.firstHeader(lowerCaseName);
+            }
+
+            @Override
+            public String protocol() {
+                return req.protocol();
+            }
+
+            @Override
+            public java.util.Map<String, Object> jwtMetadata() {
+                return req.jwtMetadata();
+            }
+        };
+    }
+
     /** As {@link #headerOf}, but only the first value of a header sent several times ({@link #firstHeader}). */
     static String firstOf(RouteRequest req, io.vertx.core.MultiMap headers, String lowerCaseName) {
         return lowerCaseName.startsWith(":") || lowerCaseName.equals("host") ? headerOf(req, headers, lowerCaseName)

@@ -596,8 +596,8 @@ public final class Router {
         }
         if (req.rbac.external()) {
             // an external authorization filter among them: the rest waits for its authorizer
-            whenDecided(ex, promise, req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers), table,
-                    result, req.downstreamStats, clusters), v -> {
+            whenDecided(ex, promise, req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers),
+                    req::removeTokenParameters, table, result, req.downstreamStats, clusters), v -> {
                         if (v.denial() != null) {
                             denied(ex, v.denial(), result, clusters, promise);
                             return;
@@ -787,7 +787,7 @@ public final class Router {
      */
     private static RbacFilter.Denial authorize(RouterRequest req, RouteTable table, RouteResult result) {
         return req.rbac.isEmpty() ? null : req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers),
-                table, result, req.downstreamStats);
+                req::removeTokenParameters, table, result, req.downstreamStats);
     }
 
     /**
@@ -800,8 +800,8 @@ public final class Router {
         if (req.rbac.isEmpty()) {
             return Future.succeededFuture(RbacFilter.Verdict.ALLOWED);
         }
-        Future<RbacFilter.Verdict> v = req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers), table,
-                result, req.downstreamStats, clusters);
+        Future<RbacFilter.Verdict> v = req.rbac.authorize(rbacSubject(req), new MultiMapHeaders(req.headers),
+                req::removeTokenParameters, table, result, req.downstreamStats, clusters);
         if (!req.rbac.hasLateRateLimit()) {
             return v;
         }

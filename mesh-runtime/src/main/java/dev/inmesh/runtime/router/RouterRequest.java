@@ -27,7 +27,11 @@ import java.util.Locale;
 public final class RouterRequest implements RouteRequest {
     final StreamInfo.Direction direction;
     final HttpMethod method;
-    final String uri;
+    /**
+     * The path with its query; the JWT authentication filter may take its tokens' query parameters out
+     * ({@link #removeTokenParameters}), after the route is chosen.
+     */
+    String uri;
     final String authority;
     final String scheme;
     final MultiMap headers;
@@ -535,6 +539,15 @@ public final class RouterRequest implements RouteRequest {
         } catch (NumberFormatException e) {
             return -1;
         }
+    }
+
+    /**
+     * Takes query parameters out of the path: those the JWT authentication filter's verified tokens came in (their
+     * providers do not {@code forward} them), as Envoy's filter takes them out of {@code :path}. The request then
+     * goes upstream, and is logged, with the path left ({@link JwtAuthnFilter#withoutParameters}).
+     */
+    void removeTokenParameters(java.util.Set<String> names) {
+        uri = JwtAuthnFilter.withoutParameters(uri, names);
     }
 
     /** The raw query string, or null. */

@@ -369,6 +369,35 @@ class JwtAuthnFilterTest {
         assertTrue(run(custom, get("/", "x-jwt-assertion", "Token garbage")).denied());
     }
 
+    /**
+     * As Envoy's filter, a verified token's query parameter leaves the path its provider does not {@code forward} it
+     * in: the query is rebuilt from the parameters left (by name, decoded, as Envoy writes it), or dropped; with
+     * {@code forward} it stays, and so does a refused request's.
+     */
+    @Test
+    void aVerifiedTokensQueryParameterLeavesThePathUnlessForwarded() {
+        String token = IstioJwt.valid("bob", Map.of());
+        RbacFilter.Chain chain = RbacFilter.Chain.compile(hcm(IstioJwt.FILTER));
+        RouterRequest r = get("/r?z=1&access_token=" + token + "&a=%41b&z=2");
+        assertNull(authorize(chain, r));
+        assertEquals("/r?a=Ab&z=1&z=2", r.path(), "Envoy's QueryParamsMulti: by name, values decoded");
+        RouterRequest only = get("/r?access_token=" + token);
+        assertNull(authorize(chain, only));
+        assertEquals("/r", only.path());
+        JwtAuthnFilter.Outcome o = run(filter(IstioJwt.FILTER), get("/r?access_token=" + token));
+        assertEquals(java.util.Set.of("access_token"), o.tokenParameters());
+
+        RouterRequest forwarded = get("/r?b=2&access_token=" + token);
+        assertNull(authorize(RbacFilter.Chain.compile(hcm(IstioJwt.filter("forward: true"))), forwarded));
+        assertEquals("/r?b=2&access_token=" + token, forwarded.path());
+        RouterRequest bad = get("/r?access_token=x.y.z");
+        assertEquals(401, authorize(chain, bad).status());
+        assertEquals("/r?access_token=x.y.z", bad.path());
+        assertEquals("/p?a=1", JwtAuthnFilter.withoutParameters("/p?a=1", java.util.Set.of("access_token")));
+        assertEquals("/p?a=&q=x+y", JwtAuthnFilter.withoutParameters("/p?q=x+y&a&jwt=t", java.util.Set.of("jwt")),
+                "a + stays a +, a name alone gets an empty value, as Envoy's");
+    }
+
     @Test
     void aTokenIsReadFromAConfiguredCookieQuotedOrNotTheFirstOfItsNameWinning() {
         String token = IstioJwt.valid("bob", Map.of());
@@ -472,7 +501,7 @@ class JwtAuthnFilterTest {
 
     private static RbacFilter.Denial authorize(RbacFilter.Chain chain, RouterRequest r) {
         return chain.authorize(new RbacFilter.Subject(r, "10.0.0.1", 9080, "10.0.0.2", null, null),
-                new MultiMapHeaders(r.headers()), null, null, null);
+                new MultiMapHeaders(r.headers()), r::removeTokenParameters, null, null, null);
     }
 
     private static String sub(JwtAuthnFilter.Outcome o) {

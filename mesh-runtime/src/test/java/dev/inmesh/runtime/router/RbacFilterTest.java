@@ -152,7 +152,7 @@ class RbacFilterTest {
             }
         };
         var verdict = chain.authorize(new RbacFilter.Subject(broken, "10.1.0.9", 9080, "10.1.0.7", null, () -> null),
-                new MultiMapHeaders(io.vertx.core.MultiMap.caseInsensitiveMultiMap()), null,
+                new MultiMapHeaders(io.vertx.core.MultiMap.caseInsensitiveMultiMap()), names -> { }, null,
                 new RouteResult.DirectResponse(null, null, 200, "", null), stats(new SimpleMeterRegistry()), null);
         assertTrue(verdict.succeeded());
         RbacFilter.Denial denial = verdict.result().denial();
