@@ -8,8 +8,6 @@ import com.nimbusds.jose.crypto.ECDSAVerifier;
 import com.nimbusds.jose.crypto.RSASSAVerifier;
 import com.nimbusds.jose.jwk.Curve;
 import com.nimbusds.jose.jwk.ECKey;
-import com.nimbusds.jose.jwk.JWK;
-import com.nimbusds.jose.jwk.JWKSet;
 import com.nimbusds.jose.jwk.OctetKeyPair;
 import com.nimbusds.jose.jwk.OctetSequenceKey;
 import com.nimbusds.jose.jwk.RSAKey;
@@ -451,47 +449,112 @@ public final class JwtAuthnFilter {
         }
 
         /**
-         * The keys of a JWKS that Inmesh verifies with, each with its verifier built now; none when the set does not
-         * parse (Envoy then answers every token {@code Jwks doesn't have any valid public key}). An octet key pair
-         * key is one as jwt_verify_lib takes it: curve {@code Ed25519}, a 32-byte {@code x}, no {@code alg} or
-         * {@code EdDSA}; others are left out.
+         * The keys of a JWKS that Inmesh verifies with, each with its verifier built now, read key by key as
+         * jwt_verify_lib reads them: a key it would refuse is left out and the others stay; none when the set does not
+         * parse or has no {@code keys} list (Envoy then answers every token {@code Jwks doesn't have any valid public
+         * key}).
          */
         private static Key[] keys(String jwks) {
-            List<JWK> list;
+            List<?> list;
             try {
-                list = JWKSet.parse(jwks).getKeys();
+                list = JSONObjectUtils.parse(jwks).get("keys") instanceof List<?> l ? l : List.of();
             } catch (java.text.ParseException | RuntimeException e) {
                 return new Key[0];
             }
             List<Key> out = new ArrayList<>();
-            for (JWK k : list) {
-                try {
-                    JWSVerifier v;
-                    if (k instanceof RSAKey rsa) {
-                        v = new RSASSAVerifier(rsa);
-                    } else if (k instanceof ECKey ec) {
-                        v = new ECDSAVerifier(ec);
-                    } else if (k instanceof OctetSequenceKey oct) {
-                        v = new HmacVerifier(oct.toByteArray());
-                    } else if (k instanceof OctetKeyPair okp && Curve.Ed25519.equals(okp.getCurve())
-                            && (k.getAlgorithm() == null || k.getAlgorithm().getName().equals("EdDSA"))) {
-                        v = new Ed25519Verifier(okp.getDecodedX());
-                    } else {
-                        continue;
+            for (Object o : list) {
+                if (o instanceof Map<?, ?> m) {
+                    try {
+                        Key k = key(m);
+                        if (k != null) {
+                            out.add(k);
+                        }
+                    } catch (JOSEException | java.text.ParseException | java.security.GeneralSecurityException
+                             | RuntimeException e) {
+                        // a key that does not parse, or that Nimbus or the JDK cannot use: not a key here
                     }
-                    // an empty kid or alg is none, as jwt_verify_lib reads a key
-                    out.add(new Key(nonEmpty(k.getKeyID()), k.getAlgorithm() == null ? null
-                            : nonEmpty(k.getAlgorithm().getName()),
-                            k.getKeyType().getValue(), k instanceof ECKey ec ? ec.getCurve() : null, v));
-                } catch (JOSEException | RuntimeException e) {
-                    // a key Nimbus cannot use (a curve it lacks): not a key here
                 }
             }
             return out.toArray(Key[]::new);
         }
 
-        private static String nonEmpty(String s) {
-            return s == null || s.isEmpty() ? null : s;
+        /**
+         * One key of a JWKS as jwt_verify_lib takes it, or null when it refuses it: its {@code kid} and {@code alg}
+         * when strings (an empty one, or another type, is none); an {@code RSA} key of {@code RS*} or {@code PS*}
+         * whose exponent is 3 or 65537 and whose modulus is odd, of 34 to 16384 bits (BoringSSL's check); an
+         * {@code EC} key of {@code ES*} on the curve its {@code crv} names, else its {@code alg}'s, else P-256; an
+         * {@code oct} key of {@code HS256}, {@code HS384} or {@code HS512}; an {@code OKP} key of {@code EdDSA} on
+         * Ed25519 with a 32-byte {@code x}.
+         */
+        private static Key key(Map<?, ?> jwk) throws JOSEException, java.text.ParseException,
+                java.security.GeneralSecurityException {
+            String kty = jwk.get("kty") instanceof String t ? t : "";
+            String kid = jwk.get("kid") instanceof String k && !k.isEmpty() ? k : null;
+            String alg = jwk.get("alg") instanceof String a && !a.isEmpty() ? a : null;
+            Map<String, Object> clean = new LinkedHashMap<>();
+            jwk.forEach((k, v) -> clean.put((String) k, v));
+            clean.remove("kid");
+            clean.remove("alg"); // read above: Nimbus need not (nor refuse a kid that is not a string)
+            Curve curve = null;
+            JWSVerifier v;
+            switch (kty) {
+                case "RSA" -> {
+                    if (alg != null && !alg.startsWith("RS") && !alg.startsWith("PS")) {
+                        return null;
+                    }
+                    RSAKey rsa = RSAKey.parse(clean);
+                    java.math.BigInteger n = rsa.getModulus().decodeToBigInteger();
+                    java.math.BigInteger e = rsa.getPublicExponent().decodeToBigInteger();
+                    if (e.intValue() != 3 && e.intValue() != 65537 || e.bitLength() > 17 || !n.testBit(0)
+                            || n.bitLength() <= 33 || n.bitLength() > 16384) {
+                        return null;
+                    }
+                    // the JDK takes no modulus under 512 bits, where BoringSSL does (istiod's stand-in for a JWKS it
+                    // could not fetch may be one): such a key is one, of its kid, that verifies nothing
+                    v = n.bitLength() < 512 ? null : new RSASSAVerifier(rsa);
+                }
+                case "EC" -> {
+                    Object crv = clean.get("crv");
+                    String named = crv instanceof String c ? c : "";
+                    String curveName = !named.isEmpty() ? named : alg == null ? "P-256" : ecCurve(alg);
+                    if (alg != null && !alg.startsWith("ES") || crv != null && !(crv instanceof String)
+                            || alg != null && !named.isEmpty() && !named.equals(ecCurve(alg)) || curveName == null
+                            || !Set.of("P-256", "P-384", "P-521").contains(curveName)) {
+                        return null;
+                    }
+                    clean.put("crv", curveName);
+                    ECKey ec = ECKey.parse(clean);
+                    curve = ec.getCurve();
+                    v = new ECDSAVerifier(ec);
+                }
+                case "oct" -> {
+                    if (alg != null && !Set.of("HS256", "HS384", "HS512").contains(alg)) {
+                        return null;
+                    }
+                    v = new HmacVerifier(OctetSequenceKey.parse(clean).toByteArray());
+                }
+                case "OKP" -> {
+                    OctetKeyPair okp = OctetKeyPair.parse(clean);
+                    if (alg != null && !alg.equals("EdDSA") || !Curve.Ed25519.equals(okp.getCurve())) {
+                        return null;
+                    }
+                    v = new Ed25519Verifier(okp.getDecodedX());
+                }
+                default -> {
+                    return null;
+                }
+            }
+            return new Key(kid, alg, kty, curve, v);
+        }
+
+        /** The curve of an {@code ES*} algorithm, as jwt_verify_lib pairs them; null for another. */
+        private static String ecCurve(String alg) {
+            return switch (alg) {
+                case "ES256" -> "P-256";
+                case "ES384" -> "P-384";
+                case "ES512" -> "P-521";
+                default -> null;
+            };
         }
 
         /**
@@ -692,7 +755,7 @@ public final class JwtAuthnFilter {
         }
     }
 
-    /** One key of a provider's JWKS and its verifier. */
+    /** One key of a provider's JWKS and its verifier (null: it verifies nothing). */
     private record Key(String kid, String alg, String kty, Curve curve, JWSVerifier verifier) {
         /** Whether the key's family can verify a token of this algorithm (an EC key: of its curve's). */
         boolean fits(String tokenAlg) {
@@ -707,9 +770,10 @@ public final class JwtAuthnFilter {
             };
         }
 
+        /** Whether the key verifies the token's signature; a key without a verifier verifies none. */
         boolean verifies(Jwt jwt) {
             try {
-                return verifier.verify(jwt.header, jwt.signingInput, jwt.signature);
+                return verifier != null && verifier.verify(jwt.header, jwt.signingInput, jwt.signature);
             } catch (JOSEException | RuntimeException e) {
                 return false;
             }

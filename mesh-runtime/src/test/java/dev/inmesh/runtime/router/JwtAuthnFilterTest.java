@@ -221,6 +221,51 @@ class JwtAuthnFilterTest {
                 run(wrongAlg, get("/", "authorization", bearer(input + "." + ed25519(ours, input)))).body());
     }
 
+    /**
+     * A JWKS is read key by key as jwt_verify_lib reads it: a key it refuses (an RSA key without {@code n}, or with
+     * an even modulus) is left out and the others verify; an RSA key it takes with a modulus the JDK refuses (under
+     * 512 bits) is still a key, of its {@code kid}, that verifies nothing; an EC key without {@code crv} is on its
+     * {@code alg}'s curve. So istiod's stand-in for a JWKS it could not fetch ({@code CreateFakeJwks}: the key
+     * {@code abc} whose modulus is the bytes of {@code Error-IstiodFailedToFetchJwksUri-<jwksUri>}) gets Envoy's words.
+     */
+    @Test
+    void aJwksIsReadKeyByKeyAsJwtVerifyLibReadsIt() throws Exception {
+        String valid = IstioJwt.valid("alice", Map.of());
+        String broken = "{\"kty\":\"RSA\",\"kid\":\"k1\",\"e\":\"AQAB\"}";
+        JwtAuthnFilter withBroken = filter(IstioJwt.FILTER.replace(IstioJwt.jwks(),
+                IstioJwt.jwks().replace("{\"keys\":[", "{\"keys\":[" + broken + ",")));
+        assertEquals("alice", sub(run(withBroken, get("/", "authorization", bearer(valid)))));
+
+        JwtAuthnFilter even = filter(IstioJwt.FILTER.replace(IstioJwt.jwks(),
+                istiodFakeJwks("https://example.com/.well-known/jwks.json")));
+        assertEquals("Jwks doesn't have any valid public key",
+                run(even, get("/", "authorization", bearer(valid))).body(), "an even modulus is no RSA key");
+        JwtAuthnFilter small = filter(IstioJwt.FILTER.replace(IstioJwt.jwks(), istiodFakeJwks("https://a.io/k")));
+        assertEquals("Jwks doesn't have key to match kid or alg from Jwt",
+                run(small, get("/", "authorization", bearer(valid))).body());
+        String noKid = IstioJwt.token(new com.nimbusds.jose.jwk.RSAKey.Builder(IstioJwt.KEY).keyID(null).build(),
+                claims("iss", IstioJwt.ISSUER, "sub", "a"));
+        assertEquals("Jwt verification fails", run(small, get("/", "authorization", bearer(noKid))).body());
+
+        var ec = new com.nimbusds.jose.jwk.gen.ECKeyGenerator(com.nimbusds.jose.jwk.Curve.P_384).keyID("e1")
+                .generate();
+        String ecJwks = "{\"keys\":[" + ec.toPublicJWK().toJSONString().replace("\"crv\":\"P-384\",", "")
+                .replace("{", "{\"alg\":\"ES384\",") + "]}";
+        com.nimbusds.jwt.SignedJWT es = new com.nimbusds.jwt.SignedJWT(new com.nimbusds.jose.JWSHeader.Builder(
+                com.nimbusds.jose.JWSAlgorithm.ES384).keyID("e1").build(), new com.nimbusds.jwt.JWTClaimsSet.Builder()
+                .issuer(IstioJwt.ISSUER).subject("ec").build());
+        es.sign(new com.nimbusds.jose.crypto.ECDSASigner(ec));
+        JwtAuthnFilter noCrv = filter(IstioJwt.FILTER.replace(IstioJwt.jwks(), ecJwks));
+        assertEquals("ec", sub(run(noCrv, get("/", "authorization", bearer(es.serialize())))), ecJwks);
+    }
+
+    /** istiod's {@code CreateFakeJwks}: the JWKS it inlines when it could not fetch {@code jwksUri}. */
+    private static String istiodFakeJwks(String jwksUri) {
+        String n = Base64.getUrlEncoder().withoutPadding().encodeToString(
+                ("Error-IstiodFailedToFetchJwksUri-" + jwksUri).getBytes(StandardCharsets.UTF_8));
+        return "{\"keys\":[ {\"e\":\"AQAB\",\"kid\":\"abc\",\"kty\":\"RSA\",\"n\":\"" + n + "\"}]}";
+    }
+
     private static String ed25519(java.security.KeyPair key, String input) throws Exception {
         java.security.Signature s = java.security.Signature.getInstance("Ed25519");
         s.initSign(key.getPrivate());
