@@ -451,13 +451,17 @@ public final class JwtAuthnFilter {
         /**
          * The keys of a JWKS that Inmesh verifies with, each with its verifier built now, read key by key as
          * jwt_verify_lib reads them: a key it would refuse is left out and the others stay; none when the set does not
-         * parse or has no {@code keys} list (Envoy then answers every token {@code Jwks doesn't have any valid public
-         * key}).
+         * parse (Envoy then answers every token {@code Jwks doesn't have any valid public key}). A set without a
+         * {@code keys} list is read as jwt_verify_lib's other form, X.509 certificates by their {@code kid}.
          */
         private static Key[] keys(String jwks) {
             List<?> list;
             try {
-                list = JSONObjectUtils.parse(jwks).get("keys") instanceof List<?> l ? l : List.of();
+                Map<String, Object> set = JSONObjectUtils.parse(jwks);
+                if (!set.containsKey("keys")) {
+                    return x509Keys(set);
+                }
+                list = set.get("keys") instanceof List<?> l ? l : List.of();
             } catch (java.text.ParseException | RuntimeException e) {
                 return new Key[0];
             }
@@ -545,6 +549,36 @@ public final class JwtAuthnFilter {
                 }
             }
             return new Key(kid, alg, kty, curve, v);
+        }
+
+        /**
+         * jwt_verify_lib's X.509 form of a JWKS (Google's service account keys): an object whose every member is a
+         * PEM certificate (one {@code BEGIN CERTIFICATE} block ending in a newline) named by a non-empty {@code kid};
+         * each certificate's RSA key is a key of that {@code kid}. Another object, or a certificate that does not
+         * parse or holds another key, leaves none.
+         */
+        private static Key[] x509Keys(Map<String, Object> set) {
+            String begin = "-----BEGIN CERTIFICATE-----\n";
+            String end = "\n-----END CERTIFICATE-----\n";
+            List<Key> out = new ArrayList<>();
+            try {
+                java.security.cert.CertificateFactory x509 = java.security.cert.CertificateFactory.getInstance("X.509");
+                for (Map.Entry<String, Object> e : set.entrySet()) {
+                    if (e.getKey().isEmpty() || !(e.getValue() instanceof String pem) || !pem.startsWith(begin)
+                            || !pem.endsWith(end)) {
+                        return new Key[0];
+                    }
+                    var cert = x509.generateCertificate(new java.io.ByteArrayInputStream(
+                            pem.getBytes(StandardCharsets.US_ASCII)));
+                    if (!(cert.getPublicKey() instanceof java.security.interfaces.RSAPublicKey rsa)) {
+                        return new Key[0];
+                    }
+                    out.add(new Key(e.getKey(), null, "RSA", null, new RSASSAVerifier(rsa)));
+                }
+            } catch (java.security.GeneralSecurityException | RuntimeException e) {
+                return new Key[0];
+            }
+            return out.toArray(Key[]::new);
         }
 
         /** The curve of an {@code ES*} algorithm, as jwt_verify_lib pairs them; null for another. */

@@ -259,6 +259,34 @@ class JwtAuthnFilterTest {
         assertEquals("ec", sub(run(noCrv, get("/", "authorization", bearer(es.serialize())))), ecJwks);
     }
 
+    /**
+     * A JWKS in jwt_verify_lib's X.509 form (Google's service account keys: PEM certificates by their {@code kid})
+     * verifies tokens with each certificate's RSA key; a member that is not such a certificate leaves no key.
+     */
+    @Test
+    void aJwksOfX509CertificatesByKidVerifiesWithTheirKeys() throws Exception {
+        var cert = new org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder(
+                new javax.security.auth.x500.X500Principal("CN=jwt"), java.math.BigInteger.ONE,
+                new java.util.Date(NOW * 1000 - 3_600_000), new java.util.Date(NOW * 1000 + 3_600_000),
+                new javax.security.auth.x500.X500Principal("CN=jwt"), IstioJwt.KEY.toRSAPublicKey())
+                .build(new org.bouncycastle.operator.jcajce.JcaContentSignerBuilder("SHA256withRSA")
+                        .build(IstioJwt.KEY.toPrivateKey()));
+        String pem = "-----BEGIN CERTIFICATE-----\n"
+                + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(cert.getEncoded())
+                + "\n-----END CERTIFICATE-----\n";
+        String jwks = "{\"k1\":\"" + pem.replace("\n", "\\n") + "\"}";
+        JwtAuthnFilter f = filter(IstioJwt.FILTER.replace(IstioJwt.jwks(), jwks.replace("'", "''")));
+        assertEquals("alice", sub(run(f, get("/", "authorization", bearer(IstioJwt.valid("alice", Map.of()))))));
+        String otherKid = IstioJwt.token(new com.nimbusds.jose.jwk.RSAKey.Builder(IstioJwt.KEY).keyID("k2").build(),
+                claims("iss", IstioJwt.ISSUER, "sub", "a"));
+        assertEquals("Jwks doesn't have key to match kid or alg from Jwt",
+                run(f, get("/", "authorization", bearer(otherKid))).body());
+        JwtAuthnFilter notAll = filter(IstioJwt.FILTER.replace(IstioJwt.jwks(),
+                jwks.replace("}", ",\"k2\":\"not a certificate\"}")));
+        assertEquals("Jwks doesn't have any valid public key",
+                run(notAll, get("/", "authorization", bearer(IstioJwt.valid("alice", Map.of())))).body());
+    }
+
     /** istiod's {@code CreateFakeJwks}: the JWKS it inlines when it could not fetch {@code jwksUri}. */
     private static String istiodFakeJwks(String jwksUri) {
         String n = Base64.getUrlEncoder().withoutPadding().encodeToString(
