@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.xds.IstioJwt;
+import dev.inmesh.runtime.xds.IstioTracing;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.RequestOptions;
@@ -50,6 +51,11 @@ class ProxyJwtAuthnTest {
     }
 
     private void start(String filters) throws Exception {
+        start(filters, "");
+    }
+
+    /** The proxy with {@code filters}, and {@code clusters} (list items) beside the inbound one. */
+    private void start(String filters, String clusters) throws Exception {
         int app = vertx.createHttpServer().requestHandler(req -> {
             String auth = req.getHeader("authorization");
             appSaw.add(auth == null ? "-" : auth);
@@ -57,7 +63,7 @@ class ProxyJwtAuthnTest {
             req.response().end("reviews");
         }).listen(0, "127.0.0.1").await().actualPort();
         port = LoopbackProxy.freePort();
-        String config = ProxyLocalRateLimitTest.inboundConfig(port, app, "", filters);
+        String config = ProxyLocalRateLimitTest.inboundConfig(port, app, "", filters) + clusters;
         Path file = Files.writeString(dir.resolve("proxy.yaml"), config);
         proxy = StandaloneProxy.start(new StandaloneProxy.Settings(file, -1, -1, 1, logged::add, AdminHook.NONE));
     }
@@ -118,6 +124,27 @@ class ProxyJwtAuthnTest {
         assertTrue(get(other).startsWith("401 Jwt verification fails "));
         assertNull(logged.stream().filter(s -> s.responseCode() == 200 && s.responseCodeDetails() != null
                 && s.responseCodeDetails().startsWith("jwt")).findFirst().orElse(null));
+    }
+
+    /**
+     * istiod's {@code remote_jwks}: the proxy fetches the key set through its cluster when a token needs it, then
+     * verifies with it, as for a request of the in-JVM mesh.
+     */
+    @Test
+    void aRemoteJwksIsFetchedThroughItsClusterBeforeTheTokenIsVerified() throws Exception {
+        List<String> fetched = new CopyOnWriteArrayList<>();
+        int jwks = vertx.createHttpServer().requestHandler(req -> {
+            fetched.add(req.authority() + req.uri());
+            req.response().end(IstioJwt.jwks());
+        }).listen(0, "127.0.0.1").await().actualPort();
+        start(IstioJwt.FILTER.replaceAll("local_jwks:\\n\\s+inline_string: '[^']*'",
+                "remote_jwks: {http_uri: {uri: \"https://idp.example.com/jwks\", cluster: jwks, timeout: 5s}}"),
+                IstioTracing.staticCluster("jwks", jwks).indent(2));
+        assertEquals("200 reviews null", get(IstioJwt.valid("alice", Map.of())));
+        assertEquals(List.of("idp.example.com/jwks"), fetched);
+        String other = IstioJwt.token(IstioJwt.OTHER_KEY, IstioJwt.claims("iss", IstioJwt.ISSUER, "sub", "alice"));
+        assertTrue(get(other).startsWith("401 Jwt verification fails "));
+        assertEquals(List.of("-"), appSaw);
     }
 
     /**

@@ -33,7 +33,8 @@ import java.util.function.LongSupplier;
  * once per snapshot from its {@link JwtAuthentication} config: each provider's JWKS becomes signature verifiers
  * (RSA, RSA-PSS, EC and HMAC keys through Nimbus JOSE, Ed25519 keys through the JDK), each rule's route match a
  * compiled matcher, each requirement a tree of verifiers. Nothing of the config is parsed again per request and
- * nothing blocks: the keys are local (istiod inlines the JWKS it fetched), so a request is verified where it stands.
+ * nothing blocks: the keys are local (istiod inlines the JWKS it fetched), or a {@code remote_jwks} set that
+ * {@link #fetchKeys} fetched through its cluster before, so a request is verified where it stands.
  *
  * <p>As Envoy's: the first rule whose match matches the request names its requirement (none matches: the request goes
  * on unchecked); a token is read from the provider's locations ({@code Authorization: Bearer} and the
@@ -83,6 +84,7 @@ public final class JwtAuthnFilter {
         JWT_AUDIENCE_NOT_ALLOWED("Audiences in Jwt are not allowed"),
         JWT_VERIFICATION_FAIL("Jwt verification fails"),
         JWKS_NO_VALID_KEYS("Jwks doesn't have any valid public key"),
+        JWKS_FETCH_FAIL("Jwks remote fetch is failed"),
         JWKS_KID_ALG_MISMATCH("Jwks doesn't have key to match kid or alg from Jwt");
 
         private final String message;
@@ -141,6 +143,41 @@ public final class JwtAuthnFilter {
     /** The filter's name in its connection manager. */
     public String name() {
         return name;
+    }
+
+    /** Whether a provider fetches its key set ({@code remote_jwks}): deciding may then wait for the fetch. */
+    public boolean fetches() {
+        for (Provider p : byName) {
+            if (p.remote != null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Fetches, through their clusters, the key sets a request may need before {@link #authenticate} verifies it: those
+     * of the {@code remote_jwks} providers a token of the request is found for, whose set was not fetched yet, has
+     * expired ({@code cache_duration}) or failed last time, as Envoy's filter fetches a provider's set when a token
+     * needs it and its cache has none. A fetch that fails (no host, an error, an answer other than 200, a set without
+     * a valid key) leaves its provider's tokens refused {@code Jwks remote fetch is failed}, and is tried again on the
+     * next request that needs it.
+     *
+     * @return completes when every fetch ended; never fails
+     */
+    public io.vertx.core.Future<Void> fetchKeys(RouteRequest req, MutableHeaders headers,
+                                                dev.inmesh.runtime.upstream.ClusterManager clusters) {
+        String path = req.path() == null ? "" : req.path();
+        int q = path.indexOf('?');
+        String query = q < 0 ? null : path.substring(q + 1);
+        List<io.vertx.core.Future<Void>> fetches = new ArrayList<>();
+        for (Provider p : byName) {
+            if (p.remote != null && p.stale() && !p.extractor.extract(headers, query).isEmpty()) {
+                fetches.add(p.fetch(clusters));
+            }
+        }
+        return fetches.isEmpty() ? io.vertx.core.Future.succeededFuture()
+                : io.vertx.core.Future.join(fetches).mapEmpty();
     }
 
     /**
@@ -430,7 +467,10 @@ public final class JwtAuthnFilter {
         return Set.copyOf(out);
     }
 
-    /** A provider, compiled: its issuer, audiences, keys and what a verified token leaves on the request. */
+    /**
+     * A provider, compiled: its issuer, audiences, keys (its local set's, or the last set fetched of its
+     * {@code remote_jwks}) and what a verified token leaves on the request.
+     */
     private static final class Provider {
         final JwtAuthentication.JwtProvider config;
         final String issuer;
@@ -438,14 +478,58 @@ public final class JwtAuthnFilter {
         final long clockSkew;
         final Key[] keys;
         final Set<String> spaceDelimited;
+        final JwtAuthentication.RemoteJwks remote;
+        /** Its own locations, where {@link #fetchKeys} looks for its tokens. */
+        final Extractor extractor;
+        /** The last set fetched and until when (System.nanoTime) it is used; null keys: the fetch failed. */
+        private volatile Fetched fetched;
+
+        /** A fetched key set; {@code keys} null when the fetch failed. */
+        private record Fetched(Key[] keys, long until) {}
 
         Provider(JwtAuthentication.JwtProvider c) {
             this.config = c;
             this.issuer = c.issuer();
             this.audiences = audiences(c.audiences());
             this.clockSkew = c.clockSkewSeconds();
-            this.keys = keys(c.localJwks());
+            this.remote = c.remoteJwks();
+            this.keys = remote != null ? null : keys(c.localJwks());
             this.spaceDelimited = Set.copyOf(c.spaceDelimitedClaims());
+            this.extractor = new Extractor(List.of(this));
+        }
+
+        /** Whether its remote set must be fetched: never fetched, failed, or past its cache duration. */
+        boolean stale() {
+            Fetched f = fetched;
+            return f == null || f.keys == null || System.nanoTime() - f.until >= 0;
+        }
+
+        /**
+         * Fetches its remote set as Envoy's JWKS fetcher does: a GET of the URI's path, with its host as
+         * {@code :authority}, through the cluster, within the timeout; a 200 whose body has a valid key is kept for
+         * the cache duration, anything else is a failure.
+         */
+        io.vertx.core.Future<Void> fetch(dev.inmesh.runtime.upstream.ClusterManager clusters) {
+            String uri = remote.uri();
+            int scheme = uri.indexOf("://");
+            String rest = scheme < 0 ? uri : uri.substring(scheme + 3);
+            int slash = rest.indexOf('/');
+            String authority = slash < 0 ? rest : rest.substring(0, slash);
+            String path = slash < 0 ? "/" : rest.substring(slash);
+            io.vertx.core.Future<dev.inmesh.runtime.upstream.Exchange.Answer> answer;
+            try {
+                answer = ClusterCall.send(clusters, remote.cluster(), false,
+                        ro -> ro.setMethod(io.vertx.core.http.HttpMethod.GET).setURI(path),
+                        io.vertx.core.buffer.Buffer.buffer(), authority, remote.timeout());
+            } catch (RuntimeException e) {
+                answer = io.vertx.core.Future.failedFuture(e);
+            }
+            return answer.transform(ar -> {
+                Key[] ks = ar.succeeded() && ar.result().status() == 200 ? keys(ar.result().body().toString())
+                        : new Key[0];
+                fetched = new Fetched(ks.length == 0 ? null : ks, System.nanoTime() + remote.cacheDuration().toNanos());
+                return io.vertx.core.Future.succeededFuture();
+            });
         }
 
         /**
@@ -597,6 +681,14 @@ public final class JwtAuthnFilter {
          * when one of the others of its family verifies its signature.
          */
         Status verifySignature(Jwt jwt) {
+            Key[] keys = this.keys;
+            if (remote != null) {
+                Fetched f = fetched;
+                if (f == null || f.keys == null) {
+                    return Status.JWKS_FETCH_FAIL; // as Envoy's when its fetch failed (or, here, never ran)
+                }
+                keys = f.keys;
+            }
             if (keys.length == 0) {
                 return Status.JWKS_NO_VALID_KEYS;
             }

@@ -253,7 +253,7 @@ public final class RbacFilter {
             this.rateLimit = rateLimit;
             this.rateLimitLast = rateLimit != null && rateLimitLast;
             this.external = rateLimit != null && !rateLimitLast
-                    || filters.stream().anyMatch(f -> f instanceof ExtAuthzFilter);
+                    || filters.stream().anyMatch(f -> f instanceof ExtAuthzFilter) || jwt != null && jwt.fetches();
         }
 
         /**
@@ -293,8 +293,9 @@ public final class RbacFilter {
         }
 
         /**
-         * Whether an external authorization filter, or a global rate limit filter that runs right after the
-         * authorization filters, runs: deciding may then wait for its service.
+         * Whether an external authorization filter, a global rate limit filter that runs right after the
+         * authorization filters, or a JWT authentication filter that fetches key sets runs: deciding may then wait
+         * for its service.
          */
         public boolean external() {
             return external;
@@ -379,6 +380,25 @@ public final class RbacFilter {
                 Denial d = authorize(s, headers, tokenParameters, table, result, stats);
                 return Future.succeededFuture(d == null ? Verdict.ALLOWED : new Verdict(d, List.of(), false));
             }
+            if (jwt != null && jwt.fetches()) {
+                // the key sets its tokens need first, then every filter as below
+                Future<Void> keys;
+                try {
+                    keys = jwt.fetchKeys(s.request(), headers, clusters);
+                } catch (RuntimeException e) {
+                    return Future.succeededFuture(failed(e));
+                }
+                return keys.transform(ignored -> authorizeWithKeys(s, headers, tokenParameters, table, result, stats,
+                        clusters));
+            }
+            return authorizeWithKeys(s, headers, tokenParameters, table, result, stats, clusters);
+        }
+
+        /** The rest of the asynchronous {@code authorize}, once the JWT filter has the key sets it needs. */
+        private Future<Verdict> authorizeWithKeys(Subject s, MutableHeaders headers,
+                                                  Consumer<Set<String>> tokenParameters, RouteTable table,
+                                                  RouteResult result, DownstreamStats stats,
+                                                  ClusterManager clusters) {
             try {
                 Object jwtOutcome = authenticated(s, headers, tokenParameters, stats);
                 if (jwtOutcome instanceof Denial d) {

@@ -12,9 +12,11 @@ import java.util.Set;
 /**
  * Envoy's JWT authentication HTTP filter config ({@code JwtAuthentication}), in the shape istiod writes for a
  * RequestAuthentication: providers with an inline JWKS ({@code local_jwks}, the keys istiod fetched from
- * {@code jwksUri}), token locations, payload forwarding and {@code payload_in_metadata}, and one rule of requirements.
- * What Inmesh does not do is refused by name, never ignored: {@code remote_jwks} (Inmesh fetches no keys; istiod's
- * default {@code PILOT_JWT_ENABLE_REMOTE_JWKS=false} inlines them), {@code requirement_map} and rules naming one,
+ * {@code jwksUri}) or one the filter fetches ({@code remote_jwks}: its {@code http_uri} and {@code cache_duration}, as
+ * istiod writes it under {@code PILOT_JWT_ENABLE_REMOTE_JWKS=envoy} or {@code hybrid}), token locations, payload
+ * forwarding and {@code payload_in_metadata}, and one rule of requirements. What Inmesh does not do is refused by
+ * name, never ignored: a {@code remote_jwks}'s {@code async_fetch} and {@code retry_policy}, {@code requirement_map}
+ * and rules naming one,
  * {@code filter_state_rules}, {@code strip_failure_response}, {@code subjects}, {@code require_expiration},
  * {@code max_lifetime}, {@code header_in_metadata}, {@code failed_status_in_metadata} and {@code clear_route_cache:
  * true} (which istiod sets on gateways only: Inmesh chooses a request's route before its filters run). The
@@ -51,18 +53,29 @@ final class JwtAuthnParser {
                 "from_params", "from_cookies", "forward_payload_header", "pad_forward_payload_header",
                 "payload_in_metadata", "normalize_payload_in_metadata", "clock_skew_seconds", "claim_to_headers",
                 "clear_route_cache"), Set.of("jwt_cache_config"));
-        if (p.hasRemoteJwks()) {
-            throw new FieldError("remote_jwks", "not supported by Inmesh: it fetches no keys (expected: local_jwks, "
-                    + "as istiod writes it when it fetches the jwksUri itself, PILOT_JWT_ENABLE_REMOTE_JWKS=false)");
-        }
-        if (!p.hasLocalJwks()) {
-            throw new FieldError("jwks_source_specifier", "unset (expected: local_jwks)");
+        JwtAuthentication.RemoteJwks remote = !p.hasRemoteJwks() ? null : Fields.at("remote_jwks", () -> {
+            var r = p.getRemoteJwks();
+            Fields.onlyKnown(r, Set.of("http_uri", "cache_duration"), Set.of());
+            if (!r.hasHttpUri()) {
+                throw new FieldError("http_uri", "unset (expected: the key set's uri, cluster and timeout)");
+            }
+            var u = r.getHttpUri();
+            Fields.at("http_uri", () -> {
+                Fields.onlyKnown(u, Set.of("uri", "cluster", "timeout"), Set.of());
+                return null;
+            });
+            return Fields.record("http_uri.", () -> new JwtAuthentication.RemoteJwks(u.getUri(), u.getCluster(),
+                    Fields.duration(u.getTimeout()), Fields.durationOrNull(r.hasCacheDuration(),
+                            r.getCacheDuration())));
+        });
+        if (!p.hasLocalJwks() && remote == null) {
+            throw new FieldError("jwks_source_specifier", "unset (expected: local_jwks or remote_jwks)");
         }
         if (p.getClearRouteCache()) {
             throw new FieldError("clear_route_cache", "true is not supported by Inmesh (expected: false, as istiod "
                     + "writes it for sidecars; Inmesh chooses the route before the filter runs)");
         }
-        String jwks = Fields.at("local_jwks", () -> CommonTlsParser.data(p.getLocalJwks()));
+        String jwks = remote != null ? "" : Fields.at("local_jwks", () -> CommonTlsParser.data(p.getLocalJwks()));
         var headers = Fields.each("from_headers", p.getFromHeadersList(), h -> {
             Fields.onlyKnown(h, Set.of("name", "value_prefix"), Set.of());
             return Fields.record("", () -> new JwtAuthentication.JwtHeader(h.getName(), h.getValuePrefix()));
@@ -77,8 +90,8 @@ final class JwtAuthnParser {
                     return p.getNormalizePayloadInMetadata().getSpaceDelimitedClaimsList();
                 });
         return Fields.record("", () -> new JwtAuthentication.JwtProvider(p.getIssuer(), p.getAudiencesList(), jwks,
-                p.getForward(), headers, p.getFromParamsList(), p.getFromCookiesList(), p.getForwardPayloadHeader(),
-                p.getPadForwardPayloadHeader(), p.getPayloadInMetadata(), spaceDelimited,
+                remote, p.getForward(), headers, p.getFromParamsList(), p.getFromCookiesList(),
+                p.getForwardPayloadHeader(), p.getPadForwardPayloadHeader(), p.getPayloadInMetadata(), spaceDelimited,
                 Integer.toUnsignedLong(p.getClockSkewSeconds()), claims));
     }
 

@@ -8,6 +8,7 @@ import dev.inmesh.api.Mesh;
 import dev.inmesh.api.MeshOptions;
 import dev.inmesh.runtime.router.IstioRbac;
 import dev.inmesh.runtime.xds.IstioJwt;
+import dev.inmesh.runtime.xds.IstioTracing;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.ext.web.client.HttpResponse;
@@ -56,8 +57,12 @@ class MeshJwtAuthnTest {
     }
 
     private void start(String filters) throws Exception {
+        start(filters, "");
+    }
+
+    private void start(String filters, String clusters) throws Exception {
         Path file = Files.writeString(dir.resolve("mesh.yaml"), IstioRbac.first(filters,
-                MeshWebClientTest.virtualInbound("", ROUTES)));
+                MeshWebClientTest.virtualInbound("", ROUTES)) + clusters);
         mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
                 .setNamespace("default").setConfigFile(file.toString()).setAdminPort(0));
         mesh.start().await(10, TimeUnit.SECONDS);
@@ -114,6 +119,65 @@ class MeshJwtAuthnTest {
                 .putHeader("host", "reviews:9080").send().await(10, TimeUnit.SECONDS);
         assertEquals(200, valid.statusCode());
         assertEquals(List.of("/reviews/1?x=1 -"), appUris);
+    }
+
+    /**
+     * istiod's {@code remote_jwks} ({@code PILOT_JWT_ENABLE_REMOTE_JWKS=envoy}, or {@code hybrid} for a key set in the
+     * mesh): the filter fetches the set through its cluster when a token needs it, keeps it for its cache duration,
+     * and verifies with it; a request without a token fetches nothing.
+     */
+    @Test
+    void aRemoteJwksIsFetchedThroughItsClusterWhenATokenNeedsItAndCached() throws Exception {
+        List<String> fetched = new CopyOnWriteArrayList<>();
+        int jwksPort = jwksServer(req -> {
+            fetched.add(req.method() + " " + req.authority() + req.uri());
+            req.response().end(IstioJwt.jwks());
+        });
+        start(remoteJwks("http://keycloak.auth:8080/certs", "outbound|8080||keycloak.auth.svc.cluster.local",
+                "cache_duration: 300s"), jwksCluster("outbound|8080||keycloak.auth.svc.cluster.local", jwksPort));
+        assertEquals(200, get(null).statusCode());
+        assertTrue(fetched.isEmpty(), "no token: nothing to fetch");
+        assertEquals(200, get(IstioJwt.valid("alice", Map.of())).statusCode());
+        assertEquals(200, get(IstioJwt.valid("bob", Map.of())).statusCode());
+        assertEquals(List.of("GET keycloak.auth:8080/certs"), fetched, "fetched once, then cached");
+        String forged = IstioJwt.token(IstioJwt.OTHER_KEY, IstioJwt.claims("iss", IstioJwt.ISSUER, "sub", "mallory"));
+        assertEquals("Jwt verification fails", get(forged).bodyAsString());
+        assertEquals(List.of("-", "-", "-"), appSaw);
+    }
+
+    /** A key set that cannot be fetched refuses tokens with Envoy's words, and is fetched again on the next one. */
+    @Test
+    void aRemoteJwksThatCannotBeFetchedRefusesTokensJwksRemoteFetchIsFailed() throws Exception {
+        List<String> fetched = new CopyOnWriteArrayList<>();
+        int jwksPort = jwksServer(req -> {
+            fetched.add(req.uri());
+            if (fetched.size() == 1) {
+                req.response().setStatusCode(503).end();
+            } else {
+                req.response().end(IstioJwt.jwks());
+            }
+        });
+        start(remoteJwks("http://jwks.local/keys", "jwks", ""), jwksCluster("jwks", jwksPort));
+        HttpResponse<Buffer> failed = get(IstioJwt.valid("alice", Map.of()));
+        assertEquals(401, failed.statusCode());
+        assertEquals("Jwks remote fetch is failed", failed.bodyAsString());
+        assertEquals(200, get(IstioJwt.valid("alice", Map.of())).statusCode(), "a failed fetch is tried again");
+        assertEquals(List.of("/keys", "/keys"), fetched);
+    }
+
+    private int jwksServer(io.vertx.core.Handler<io.vertx.core.http.HttpServerRequest> handler) throws Exception {
+        return vertx.createHttpServer().requestHandler(handler).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    /** istiod's filter with its provider's key set fetched from {@code uri} through {@code cluster}. */
+    private static String remoteJwks(String uri, String cluster, String more) {
+        return IstioJwt.FILTER.replaceAll("local_jwks:\\n\\s+inline_string: '[^']*'",
+                "remote_jwks: {http_uri: {uri: \"" + uri + "\", cluster: \"" + cluster + "\", timeout: 5s}"
+                        + (more.isEmpty() ? "" : ", " + more) + "}");
+    }
+
+    private static String jwksCluster(String name, int port) {
+        return "  clusters:\n" + IstioTracing.staticCluster(name, port).indent(2);
     }
 
     @Test

@@ -98,11 +98,15 @@ class JwtAuthnParserTest {
 
     @Test
     void whatInmeshDoesNotDoIsRefusedByItsPath() {
+        String remote = "remote_jwks: {http_uri: {uri: \"https://example.com/jwks\", cluster: jwks, timeout: 5s}}";
+        JwtAuthentication.RemoteJwks r = IstioRateLimit.hcm(IstioJwt.FILTER.replaceAll(
+                "local_jwks:\\n\\s+inline_string: '[^']*'", remote) + EnvoyValidationTest.ROUTER).jwtAuthnFilter()
+                .jwtAuthn().providers().get("origins-0").remoteJwks();
+        assertEquals(new JwtAuthentication.RemoteJwks("https://example.com/jwks", "jwks",
+                java.time.Duration.ofSeconds(5), java.time.Duration.ofMinutes(10)), r, "Envoy's 10 minutes of cache");
         String m = refused(IstioJwt.FILTER.replaceAll("local_jwks:\\n\\s+inline_string: '[^']*'",
-                "remote_jwks: {http_uri: {uri: \"https://example.com/jwks\", cluster: jwks, timeout: 5s}}")
-                + EnvoyValidationTest.ROUTER);
-        assertTrue(m.contains("http_filters[0].typed_config.providers[origins-0].remote_jwks")
-                && m.contains("fetches no keys"), m);
+                remote.replace("5s}}", "5s}, async_fetch: {}}")) + EnvoyValidationTest.ROUTER);
+        assertTrue(m.contains("http_filters[0].typed_config.providers[origins-0].remote_jwks.async_fetch"), m);
         m = refused(IstioJwt.filter("clear_route_cache: true") + EnvoyValidationTest.ROUTER);
         assertTrue(m.contains("providers[origins-0].clear_route_cache: true is not supported"), m);
         m = refused(IstioJwt.filter("subjects: {prefix: spiffe://}") + EnvoyValidationTest.ROUTER);

@@ -54,7 +54,11 @@ public record JwtAuthentication(Map<String, JwtProvider> providers, List<Require
      * @param issuer the {@code iss} its tokens must carry; empty: any
      * @param audiences the audiences one of which a token's {@code aud} must name; empty: any
      * @param localJwks the JSON Web Key Set that verifies the tokens' signatures ({@code local_jwks}, inline or read
-     *     from its file when the config was parsed; istiod inlines the set it fetched from {@code jwksUri})
+     *     from its file when the config was parsed; istiod inlines the set it fetched from {@code jwksUri}); empty
+     *     with {@code remoteJwks}
+     * @param remoteJwks where the key set is fetched from instead ({@code remote_jwks}, as istiod writes it with
+     *     {@code PILOT_JWT_ENABLE_REMOTE_JWKS=envoy}, or {@code hybrid} for a {@code jwksUri} in the mesh); null with
+     *     {@code localJwks}
      * @param forward whether the token stays on the request that goes on; false: its header is removed
      * @param fromHeaders the headers a token is read from; with {@link #fromParams} and {@link #fromCookies} all
      *     empty, Envoy's defaults: {@code Authorization: Bearer <token>} and the {@code access_token} query parameter
@@ -69,7 +73,8 @@ public record JwtAuthentication(Map<String, JwtProvider> providers, List<Require
      * @param clockSkewSeconds the leeway of {@code exp} and {@code nbf}; 0 takes Envoy's default, 60
      * @param claimToHeaders the claims copied to request headers
      */
-    public record JwtProvider(String issuer, List<String> audiences, String localJwks, boolean forward,
+    public record JwtProvider(String issuer, List<String> audiences, String localJwks, RemoteJwks remoteJwks,
+                              boolean forward,
                               List<JwtHeader> fromHeaders, List<String> fromParams, List<String> fromCookies,
                               String forwardPayloadHeader, boolean padForwardPayloadHeader, String payloadInMetadata,
                               List<String> spaceDelimitedClaims, long clockSkewSeconds,
@@ -80,7 +85,9 @@ public record JwtAuthentication(Map<String, JwtProvider> providers, List<Require
         public JwtProvider {
             issuer = issuer == null ? "" : issuer;
             audiences = Checks.list(audiences, "audiences");
-            Checks.nonNull(localJwks, "local_jwks");
+            localJwks = localJwks == null ? "" : localJwks;
+            Checks.check(remoteJwks == null || localJwks.isEmpty(), "local_jwks", localJwks,
+                    "none beside remote_jwks");
             fromHeaders = Checks.list(fromHeaders, "from_headers");
             fromParams = Checks.list(fromParams, "from_params");
             fromCookies = Checks.list(fromCookies, "from_cookies");
@@ -91,6 +98,29 @@ public record JwtAuthentication(Map<String, JwtProvider> providers, List<Require
             Checks.nonNegative(clockSkewSeconds, "clock_skew_seconds");
             clockSkewSeconds = clockSkewSeconds == 0 ? DEFAULT_CLOCK_SKEW_SECONDS : clockSkewSeconds;
             claimToHeaders = Checks.list(claimToHeaders, "claim_to_headers");
+        }
+    }
+
+    /**
+     * A key set fetched by the filter ({@code RemoteJwks}): a GET of {@code uri} through {@code cluster}, its answer
+     * kept for {@code cacheDuration}.
+     *
+     * @param uri the key set's URI ({@code http_uri.uri}): its host is the {@code :authority}, its path the path
+     * @param cluster the cluster the request goes through ({@code http_uri.cluster})
+     * @param timeout how long the fetch may take ({@code http_uri.timeout})
+     * @param cacheDuration how long a fetched key set is used before it is fetched again; Envoy's default, 10
+     *     minutes, when unset
+     */
+    public record RemoteJwks(String uri, String cluster, java.time.Duration timeout,
+                             java.time.Duration cacheDuration) {
+        /** Envoy's {@code cache_duration} when none is set: 10 minutes. */
+        public static final java.time.Duration DEFAULT_CACHE_DURATION = java.time.Duration.ofMinutes(10);
+
+        public RemoteJwks {
+            Checks.nonEmpty(uri, "http_uri.uri");
+            Checks.nonEmpty(cluster, "http_uri.cluster");
+            Checks.nonNull(timeout, "http_uri.timeout");
+            cacheDuration = cacheDuration == null || cacheDuration.isZero() ? DEFAULT_CACHE_DURATION : cacheDuration;
         }
     }
 
