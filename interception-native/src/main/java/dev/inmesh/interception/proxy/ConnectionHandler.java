@@ -645,7 +645,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             down.pipeline().remove(this);
             var metricsOf = runtime.tcpMetrics;
             var metrics = metricsOf == null ? null
-                    : metricsOf.apply(tcpInfo(clusterName).withStatsOverrides(tcpStats));
+                    : metricsOf.apply(tcpMetricsInfo(clusterName, inspected));
             if (metrics != null) {
                 metrics.opened(tcpFlags); // the flags so far (UF of a connect retried), which its metrics keep
             }
@@ -718,9 +718,20 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     private void reportUnrelayed(String clusterName) {
         var metricsOf = runtime.tcpMetrics;
         if (metricsOf != null) {
-            metricsOf.apply(tcpInfo(clusterName == null ? "" : clusterName).withStatsOverrides(tcpStats))
-                    .closed(tcpFlags);
+            metricsOf.apply(tcpMetricsInfo(clusterName, 0)).closed(tcpFlags);
         }
+    }
+
+    /**
+     * The connection as Istio's TCP metrics count it, under its chain's stats overrides; with its addresses, SNI and
+     * upstream now when their dimensions are evaluated (once, as Istio's network filter evaluates them).
+     *
+     * @param clusterName the cluster, or null when it does not exist
+     * @param received the bytes read from the downstream so far
+     */
+    private dev.inmesh.runtime.stats.TcpConnectionInfo tcpMetricsInfo(String clusterName, long received) {
+        var info = tcpInfo(clusterName == null ? "" : clusterName).withStatsOverrides(tcpStats);
+        return tcpStats.evaluated() ? info.withConnection(streamInfo(clusterName, received, 0)) : info;
     }
 
     /**

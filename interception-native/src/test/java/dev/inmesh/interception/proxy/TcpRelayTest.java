@@ -227,15 +227,7 @@ class TcpRelayTest {
                   - {name: tcp_connections_opened_total, drop: true}
                   - {tags_to_remove: [destination_service]}
                 """);
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        CompletableFuture<Void> served = pongUntil(done);
-        try (Socket client = connect()) {
-            client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
-            assertEquals("pong!", new String(client.getInputStream().readNBytes(5), StandardCharsets.UTF_8));
-        } finally {
-            done.complete(null);
-        }
-        served.get(10, TimeUnit.SECONDS);
+        pingPong();
         awaitCount(registry, "istio_tcp_connections_closed", 1);
         assertNull(registry.find("istio_tcp_connections_opened").counter(), "dropped");
         for (String name : new String[] {"istio_tcp_connections_closed", "istio_tcp_sent_bytes",
@@ -246,6 +238,63 @@ class TcpRelayTest {
         }
         assertEquals(5.0, registry.get("istio_tcp_sent_bytes").counter().count());
         assertEquals(4.0, registry.get("istio_tcp_received_bytes").counter().count());
+    }
+
+    @Test
+    void theIstioStatsFiltersDimensionsLabelAConnectionsTcpMetricsWithItsAttributes() throws Exception {
+        // a Telemetry tagOverrides on TCP metrics: evaluated once for the connection, without request headers
+        SimpleMeterRegistry registry = withIstioStats("""
+                "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+                type_url: type.googleapis.com/stats.PluginConfig
+                value:
+                  metrics:
+                  - dimensions:
+                      destination_service: "xds.cluster_name + '@' + string(destination.port)"
+                      upstream_peer: upstream.address
+                      host: request.host
+                      client_is_local: "source.address.startsWith('127.0.0.1:')"
+                """);
+        pingPong();
+        int port = proxy.addresses.get(0).getPort();
+        for (int i = 0; i < 400 && (withDimensions(registry, "istio_tcp_connections_closed") == null
+                || withDimensions(registry, "istio_tcp_connections_closed").count() < 1); i++) {
+            Thread.sleep(25);
+        }
+        for (String name : new String[] {"istio_tcp_connections_opened", "istio_tcp_connections_closed",
+            "istio_tcp_sent_bytes", "istio_tcp_received_bytes"}) {
+            var c = withDimensions(registry, name);
+            assertNotNull(c, name);
+            assertEquals("backend@" + port, c.getId().getTag("destination_service"), name);
+            assertEquals("127.0.0.1:" + upstream.getLocalPort(), c.getId().getTag("upstream_peer"), name);
+            assertEquals("unknown", c.getId().getTag("host"), name + ": no request header on a connection");
+            assertEquals("true", c.getId().getTag("client_is_local"), name);
+            assertEquals("tcp", c.getId().getTag("request_protocol"), name);
+            assertNull(registry.find(name).counter(), name + ": one series, the connection's");
+        }
+        assertEquals(1.0, withDimensions(registry, "istio_tcp_connections_closed").count());
+        assertEquals(5.0, withDimensions(registry, "istio_tcp_sent_bytes").count());
+        assertEquals(4.0, withDimensions(registry, "istio_tcp_received_bytes").count());
+    }
+
+    /** Relays one connection: "ping" to the upstream, "pong!" back, then closed by both ends. */
+    private void pingPong() throws Exception {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        CompletableFuture<Void> served = pongUntil(done);
+        try (Socket client = connect()) {
+            client.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            assertEquals("pong!", new String(client.getInputStream().readNBytes(5), StandardCharsets.UTF_8));
+        } finally {
+            done.complete(null);
+        }
+        served.get(10, TimeUnit.SECONDS);
+    }
+
+    /** The one counter of Istio's metric {@code name} with labels a stats filter adds, or null. */
+    private static io.micrometer.core.instrument.Counter withDimensions(SimpleMeterRegistry registry, String name) {
+        var found = registry.getMeters().stream().filter(m -> m.getId().getName().startsWith(
+                name + dev.inmesh.runtime.stats.MeshMetrics.DIMENSIONS_MARK)).toList();
+        assertTrue(found.size() <= 1, found.toString());
+        return found.isEmpty() ? null : (io.micrometer.core.instrument.Counter) found.get(0);
     }
 
     @Test

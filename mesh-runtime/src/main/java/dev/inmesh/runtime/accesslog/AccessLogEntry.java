@@ -44,12 +44,7 @@ public record AccessLogEntry(StreamInfo info, MultiMap requestHeaders, MultiMap 
 
     /** A finished {@code tcp_proxy} connection. */
     public static AccessLogEntry of(TcpStreamInfo c) {
-        StreamInfo s = new StreamInfo(null, c.startTime(), null, null, null, 0, c.responseFlags(), null,
-                c.bytesReceived(), c.bytesSent(), c.durationMillis(), -1, null, null, null, null, c.upstreamHost(),
-                c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
-                c.downstreamRemoteAddress(), c.requestedServerName(), null, c.attemptCount(), null, null, null, null,
-                null, false, null, null, c.upstreamTransportFailureReason(), null, -1, -1, null, true, null,
-                c.upstreamClusterObservabilityName(), -1, -1);
+        StreamInfo s = c.asStreamInfo(false, null, null);
         return new AccessLogEntry(s, null, null, null, null, null, c.connectionTerminationDetails(), false, true,
                 null);
     }

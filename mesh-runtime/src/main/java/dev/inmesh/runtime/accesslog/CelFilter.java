@@ -182,7 +182,8 @@ final class CelFilter implements Predicate<AccessLogEntry> {
                 case "useragent" -> e.requestHeader("user-agent");
                 case "id" -> e.requestHeader("x-request-id");
                 case "protocol" -> s.protocol();
-                case "duration" -> java.time.Duration.ofMillis(s.durationMillis());
+                // absent until the stream completes, as Envoy's (a connection Istio's stats label while it lasts)
+                case "duration" -> s.durationMillis() < 0 ? null : java.time.Duration.ofMillis(s.durationMillis());
                 case "size", "total_size" -> s.bytesReceived();
                 default -> null;
             };

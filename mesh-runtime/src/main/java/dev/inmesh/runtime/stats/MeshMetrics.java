@@ -468,7 +468,12 @@ public final class MeshMetrics {
      * filter's overrides, of its labels and those overrides (null for a metric dropped).
      */
     private TcpMeters tcpMetersOf(TcpConnectionInfo c, Set<ResponseFlag> flags) {
-        return series(tcpMeters, overriddenTcpMeters, tcpLabels(c, flags), c.statsOverrides(), makeTcpMeters);
+        StatsOverrides o = c.statsOverrides();
+        if (o.evaluated()) {
+            // as Istio's network filter: the dimensions evaluated once, when the connection is first reported
+            return tcpMeters(tcpLabels(c, flags).tags(), o, c.attributes(flags));
+        }
+        return series(tcpMeters, overriddenTcpMeters, tcpLabels(c, flags), o, makeTcpMeters);
     }
 
     /**
@@ -596,21 +601,38 @@ public final class MeshMetrics {
     }
 
     private TcpMeters newTcpMeters(IstioLabels l, StatsOverrides o) {
-        Tags tags = l.tags();
+        return tcpMeters(l.tags(), o, null);
+    }
+
+    /**
+     * The TCP counters of a series labelled {@code tags}; with {@code s}, the connection's attributes, the labels
+     * {@code o}'s dimensions give it (one connection's series, looked up in the registry).
+     */
+    private TcpMeters tcpMeters(Tags tags, StatsOverrides o, StreamInfo s) {
         return new TcpMeters(counter(o, StatsOverrides.Metric.TCP_CONNECTIONS_OPENED_TOTAL,
-                "istio_tcp_connections_opened", "TCP connections opened", tags),
+                "istio_tcp_connections_opened", "TCP connections opened", tags, s),
                 counter(o, StatsOverrides.Metric.TCP_CONNECTIONS_CLOSED_TOTAL, "istio_tcp_connections_closed",
-                        "TCP connections closed", tags),
+                        "TCP connections closed", tags, s),
                 counter(o, StatsOverrides.Metric.TCP_SENT_BYTES_TOTAL, "istio_tcp_sent_bytes",
-                        "Bytes sent towards the downstream on TCP connections", tags),
+                        "Bytes sent towards the downstream on TCP connections", tags, s),
                 counter(o, StatsOverrides.Metric.TCP_RECEIVED_BYTES_TOTAL, "istio_tcp_received_bytes",
-                        "Bytes received from the downstream on TCP connections", tags));
+                        "Bytes received from the downstream on TCP connections", tags, s));
     }
 
     /** A counter with the labels {@code o} keeps for {@code metric}; null when {@code o} drops it. */
     private Counter counter(StatsOverrides o, StatsOverrides.Metric metric, String name, String description,
                             Tags tags) {
-        return o.drops(metric) ? null : counter(name, description, o.tags(metric, tags));
+        return counter(o, metric, name, description, tags, null);
+    }
+
+    /** The same, with the labels {@code o}'s dimensions give it for {@code s} when not null. */
+    private Counter counter(StatsOverrides o, StatsOverrides.Metric metric, String name, String description,
+                            Tags tags, StreamInfo s) {
+        if (o.drops(metric)) {
+            return null;
+        }
+        return s == null ? counter(name, description, o.tags(metric, tags))
+                : counter(named(name, o, metric), description, o.tags(metric, tags, s));
     }
 
     private Counter counter(String name, String description, Tags tags) {

@@ -21,8 +21,9 @@ import java.util.Set;
  * request: a standard label takes the expression's value (an expression that does not compile removes it, as Istio's
  * stats do), another label is added (skipped when its expression does not compile), after the standard ones in the
  * order of their names; a value that cannot be evaluated is {@code unknown}. A later entry's expression for a label
- * replaces an earlier one's. They apply to the HTTP metrics (requests, their duration and sizes, gRPC messages); TCP
- * connections are counted without them.
+ * replaces an earlier one's. They apply to the HTTP metrics (requests, their duration and sizes, gRPC messages),
+ * evaluated when the request ends, and to the TCP metrics, evaluated once when the connection is first counted (as
+ * Istio's network filter evaluates them, without request headers) so that its series stay the same until its close.
  */
 public final class StatsOverrides {
     /** No override: every metric recorded with all its labels. */
@@ -52,24 +53,21 @@ public final class StatsOverrides {
 
     /** Istio's HTTP and TCP metrics, by their names in the stats filter's config. */
     enum Metric {
-        REQUESTS_TOTAL("requests_total", true),
-        REQUEST_DURATION_MILLISECONDS("request_duration_milliseconds", true),
-        REQUEST_BYTES("request_bytes", true),
-        RESPONSE_BYTES("response_bytes", true),
-        REQUEST_MESSAGES_TOTAL("request_messages_total", true),
-        RESPONSE_MESSAGES_TOTAL("response_messages_total", true),
-        TCP_CONNECTIONS_OPENED_TOTAL("tcp_connections_opened_total", false),
-        TCP_CONNECTIONS_CLOSED_TOTAL("tcp_connections_closed_total", false),
-        TCP_SENT_BYTES_TOTAL("tcp_sent_bytes_total", false),
-        TCP_RECEIVED_BYTES_TOTAL("tcp_received_bytes_total", false);
+        REQUESTS_TOTAL("requests_total"),
+        REQUEST_DURATION_MILLISECONDS("request_duration_milliseconds"),
+        REQUEST_BYTES("request_bytes"),
+        RESPONSE_BYTES("response_bytes"),
+        REQUEST_MESSAGES_TOTAL("request_messages_total"),
+        RESPONSE_MESSAGES_TOTAL("response_messages_total"),
+        TCP_CONNECTIONS_OPENED_TOTAL("tcp_connections_opened_total"),
+        TCP_CONNECTIONS_CLOSED_TOTAL("tcp_connections_closed_total"),
+        TCP_SENT_BYTES_TOTAL("tcp_sent_bytes_total"),
+        TCP_RECEIVED_BYTES_TOTAL("tcp_received_bytes_total");
 
         final String configName;
-        /** Whether it counts requests, whose dimensions are evaluated (a TCP connection's are not). */
-        final boolean http;
 
-        Metric(String configName, boolean http) {
+        Metric(String configName) {
             this.configName = configName;
-            this.http = http;
         }
     }
 
@@ -155,11 +153,11 @@ public final class StatsOverrides {
                             if (d == null) {
                                 removed.get(i).add(tag);
                                 replaced.get(i).remove(tag);
-                            } else if (m.http) {
+                            } else {
                                 removed.get(i).remove(tag);
                                 replaced.get(i).put(tag, d);
                             }
-                        } else if (d != null && m.http) {
+                        } else if (d != null) {
                             added.get(i).put(tag, d);
                         }
                     });
@@ -183,8 +181,11 @@ public final class StatsOverrides {
         }
     }
 
-    /** Whether some label's value comes from an expression evaluated per request. */
-    boolean evaluated() {
+    /**
+     * Whether some label's value comes from an expression evaluated per request or connection (which then needs the
+     * connection's attributes, {@link TcpConnectionInfo#withConnection}).
+     */
+    public boolean evaluated() {
         return evaluated;
     }
 
@@ -197,8 +198,8 @@ public final class StatsOverrides {
     }
 
     /**
-     * The labels {@code metric} is recorded with for request {@code s}: {@code tags} with those removed emptied and
-     * those an expression gives replaced, then the labels added.
+     * The labels {@code metric} is recorded with for request (or connection) {@code s}: {@code tags} with those removed
+     * emptied and those an expression gives replaced, then the labels added.
      */
     Tags tags(Metric metric, Tags tags, StreamInfo s) {
         java.util.Map<String, Dimension> r = replaced.get(metric.ordinal());

@@ -19,12 +19,15 @@ package dev.inmesh.runtime.stats;
  *     {@code source_principal} outbound), or null
  * @param statsOverrides the metric overrides of the filter chain's Istio stats filter, compiled
  *     ({@link StatsOverrides#NONE} for none)
+ * @param connection the connection's addresses, SNI and upstream when it is counted, from which the overrides'
+ *     dimensions are evaluated ({@link #attributes}); null when not known (they are then {@code unknown})
  */
 public record TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo peer, String destinationService,
                                 String destinationServiceName, String destinationServiceNamespace,
                                 boolean downstreamMutualTls, String downstreamPeerPrincipal,
                                 String downstreamLocalPrincipal, String upstreamPeerPrincipal,
-                                String upstreamLocalPrincipal, StatsOverrides statsOverrides) {
+                                String upstreamLocalPrincipal, StatsOverrides statsOverrides,
+                                TcpStreamInfo connection) {
     public TcpConnectionInfo {
         if (direction == null) {
             throw new IllegalArgumentException("direction: null (expected: INBOUND or OUTBOUND)");
@@ -41,14 +44,37 @@ public record TcpConnectionInfo(StreamInfo.Direction direction, WorkloadInfo pee
                              String upstreamLocalPrincipal) {
         this(direction, peer, destinationService, destinationServiceName, destinationServiceNamespace,
                 downstreamMutualTls, downstreamPeerPrincipal, downstreamLocalPrincipal, upstreamPeerPrincipal,
-                upstreamLocalPrincipal, StatsOverrides.NONE);
+                upstreamLocalPrincipal, StatsOverrides.NONE, null);
     }
 
     /** The same connection under its filter chain's metric overrides. */
     public TcpConnectionInfo withStatsOverrides(StatsOverrides overrides) {
         return new TcpConnectionInfo(direction, peer, destinationService, destinationServiceName,
                 destinationServiceNamespace, downstreamMutualTls, downstreamPeerPrincipal, downstreamLocalPrincipal,
-                upstreamPeerPrincipal, upstreamLocalPrincipal, overrides);
+                upstreamPeerPrincipal, upstreamLocalPrincipal, overrides, connection);
+    }
+
+    /** The same connection, with its addresses, SNI and upstream when counted. */
+    public TcpConnectionInfo withConnection(TcpStreamInfo values) {
+        return new TcpConnectionInfo(direction, peer, destinationService, destinationServiceName,
+                destinationServiceNamespace, downstreamMutualTls, downstreamPeerPrincipal, downstreamLocalPrincipal,
+                upstreamPeerPrincipal, upstreamLocalPrincipal, statsOverrides, values);
+    }
+
+    /**
+     * The attributes Istio's stats evaluate a connection's dimensions with, labelled with {@code flags}: as Envoy's for
+     * a connection whose stream has not completed, its addresses and ports, {@code connection.*}, {@code upstream.*},
+     * {@code xds.cluster_name}, its bytes so far and {@code response.flags}; no request headers, method, protocol nor
+     * duration, and no response code.
+     */
+    StreamInfo attributes(java.util.Set<ResponseFlag> flags) {
+        TcpStreamInfo c = connection;
+        TcpStreamInfo now = c == null ? new TcpStreamInfo(null, flags, 0, 0, -1, null, null, null, null, null, null)
+                : new TcpStreamInfo(c.startTime(), flags, c.bytesReceived(), c.bytesSent(), -1, c.upstreamHost(),
+                        c.upstreamCluster(), c.upstreamLocalAddress(), c.downstreamLocalAddress(),
+                        c.downstreamRemoteAddress(), c.requestedServerName(), c.upstreamTransportFailureReason(),
+                        c.connectionTerminationDetails(), c.attemptCount(), c.upstreamClusterObservabilityName());
+        return now.asStreamInfo(downstreamMutualTls, downstreamPeerPrincipal, downstreamLocalPrincipal);
     }
 
     /** A connection that is not mutual TLS. */

@@ -52,6 +52,22 @@ public record TcpStreamInfo(
                 : upstreamClusterObservabilityName;
     }
 
+    /**
+     * The connection's values in a request's form, its HTTP ones unknown (no method, headers nor response code): what
+     * the access log and Istio's stats dimensions read from a connection, as Envoy's attributes of a connection.
+     *
+     * @param mutualTls whether the connection is TLS the proxy terminated from a client whose certificate it verified
+     * @param peerPrincipal the first URI SAN of the client's certificate in that TLS, or null
+     * @param localPrincipal the first URI SAN of the proxy's own certificate in it, or null
+     */
+    public StreamInfo asStreamInfo(boolean mutualTls, String peerPrincipal, String localPrincipal) {
+        return new StreamInfo(null, startTime, null, null, null, 0, responseFlags, null, bytesReceived, bytesSent,
+                durationMillis, -1, null, null, null, null, upstreamHost, upstreamCluster, upstreamLocalAddress,
+                downstreamLocalAddress, downstreamRemoteAddress, requestedServerName, null, attemptCount, null, null,
+                null, null, null, mutualTls, peerPrincipal, localPrincipal, upstreamTransportFailureReason, null, -1,
+                -1, null, true, null, upstreamClusterObservabilityName, -1, -1);
+    }
+
     /** A connection whose upstream connect attempts are not counted, its cluster observed by its name. */
     public TcpStreamInfo(Instant startTime, Set<ResponseFlag> responseFlags, long bytesReceived, long bytesSent,
                          long durationMillis, String upstreamHost, String upstreamCluster, String upstreamLocalAddress,

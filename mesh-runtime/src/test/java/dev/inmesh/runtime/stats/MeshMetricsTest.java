@@ -207,6 +207,40 @@ class MeshMetricsTest {
     }
 
     @Test
+    void aTcpConnectionsDimensionsAreEvaluatedOnceFromItsAttributesAndKeptUntilItsClose() {
+        // Istio's network filter evaluates a Telemetry tagOverrides once, when it first reports the connection: its
+        // addresses, upstream, cluster and flags then; request attributes are absent (unknown)
+        StatsOverrides o = StatsOverrides.compile(new dev.inmesh.api.config.listener.IstioStats(List.of(
+                new dev.inmesh.api.config.listener.IstioStats.MetricOverride("", List.of(), false, java.util.Map.of(
+                        "peer", "source.address", "flags", "string(response.flags)", "method", "request.method",
+                        "took", "string(request.duration)", "response_flags", "xds.cluster_name")),
+                new dev.inmesh.api.config.listener.IstioStats.MetricOverride("tcp_sent_bytes_total", List.of(),
+                        false, java.util.Map.of("sni", "connection.requested_server_name")))));
+        TcpStreamInfo values = new TcpStreamInfo(java.time.Instant.EPOCH, Set.of(), 4, 0, 7, "10.0.0.9:9080",
+                "outbound|9080||reviews", "10.0.0.1:40000", "10.0.0.2:9080", "10.0.0.3:51000", "reviews.local");
+        var c = metrics.tcpConnection(new TcpConnectionInfo(StreamInfo.Direction.OUTBOUND, null, null, null, null)
+                .withStatsOverrides(o).withConnection(values));
+        c.opened(Set.of(ResponseFlag.UPSTREAM_CONNECTION_FAILURE));
+        c.sent(5);
+        c.received(4);
+        c.closed(Set.of(ResponseFlag.DURATION_TIMEOUT));
+
+        for (String name : List.of("istio_tcp_connections_opened", "istio_tcp_connections_closed",
+                "istio_tcp_sent_bytes", "istio_tcp_received_bytes")) {
+            List<String> l = Arrays.stream(registry.scrape().split("\n"))
+                    .filter(x -> x.startsWith(name + MeshMetrics.DIMENSIONS_MARK)).toList();
+            assertEquals(1, l.size(), name + ": " + l);
+            for (String label : List.of("peer=\"10.0.0.3:51000\"", "flags=\"32\"", "method=\"unknown\"",
+                    "took=\"unknown\"", "response_flags=\"outbound|9080||reviews\"")) {
+                assertTrue(l.get(0).contains(label), label + " in " + l.get(0));
+            }
+            assertEquals(name.equals("istio_tcp_sent_bytes"), l.get(0).contains("sni=\"reviews.local\""), l.get(0));
+            assertTrue(l.get(0).endsWith(name.endsWith("bytes") ? " 5.0" : " 1.0")
+                    || name.endsWith("received_bytes") && l.get(0).endsWith(" 4.0"), l.get(0));
+        }
+    }
+
+    @Test
     void labelsATcpConnectionNotReportedBeforeItsCloseWithItsResponseFlags() {
         // a connection that never relayed (its connects failed): opened and closed at its close, with its flags
         var c = metrics.tcpConnection(new TcpConnectionInfo(StreamInfo.Direction.OUTBOUND, null, null, null, null));

@@ -44,7 +44,7 @@ class StatsOverridesTest {
     }
 
     @Test
-    void aLaterEntryDecidesALabelAndDimensionsApplyToRequestsNotToTcpConnections() {
+    void aLaterEntryDecidesALabelAndDimensionsApplyToRequestsAndTcpConnections() {
         IstioStats.MetricOverride remove = new IstioStats.MetricOverride("", List.of("response_code"), false);
         IstioStats.MetricOverride given = new IstioStats.MetricOverride("", List.of(), false,
                 java.util.Map.of("response_code", "'x'", "request_host", "request.host"));
@@ -56,9 +56,10 @@ class StatsOverridesTest {
                 o.tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags, s));
         assertEquals(Tags.of("response_code", "", "request_host", "reviews:9080"),
                 compile(given, remove).tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags, s));
-        assertEquals(java.util.Set.of(), o.addedLabels(StatsOverrides.Metric.TCP_CONNECTIONS_OPENED_TOTAL));
-        assertEquals(Tags.of("response_code", ""), o.tags(StatsOverrides.Metric.TCP_CONNECTIONS_OPENED_TOTAL, tags),
-                "a TCP connection's labels are not evaluated: removed, not given");
+        assertEquals(java.util.Set.of("request_host"),
+                o.addedLabels(StatsOverrides.Metric.TCP_CONNECTIONS_OPENED_TOTAL));
+        assertEquals(Tags.of("response_code", "x", "request_host", "reviews:9080"),
+                o.tags(StatsOverrides.Metric.TCP_CONNECTIONS_OPENED_TOTAL, tags, s), "a TCP connection's are given");
         assertEquals(compile(remove, given), o, "equal by their expressions");
     }
 }
