@@ -98,9 +98,17 @@ final class PrometheusText {
             dev.inmesh.runtime.stats.MeshMetrics.DIMENSIONS_MARK + "\\d+");
 
     /**
+     * How a stats filter definition's metric ends after its dimensions are taken out
+     * ({@code MeshMetrics.CUSTOM_MARK}, and a counter's {@code _total}).
+     */
+    private static final java.util.regex.Pattern CUSTOM = java.util.regex.Pattern.compile(
+            dev.inmesh.runtime.stats.MeshMetrics.CUSTOM_MARK + "(_total)?$");
+
+    /**
      * The families of meters with labels a Telemetry override adds, under Istio's name: their samples join the
      * family of the metric's standard series (as Istio's proxy serves one family whose series differ in their
-     * labels), or make it where it has none.
+     * labels), or make it where it has none. Those of a stats filter's definitions are served as
+     * {@code istio_NAME}, a counter's as it is named (Istio's proxy adds no {@code _total}).
      */
     private static List<Family> dimensionsMerged(List<Family> families) {
         java.util.Map<String, Family> byName = new java.util.HashMap<>();
@@ -114,7 +122,7 @@ final class PrometheusText {
                 out.add(f);
                 continue;
             }
-            String target = m.replaceFirst("");
+            String target = CUSTOM.matcher(m.replaceFirst("")).replaceFirst("");
             Family into = byName.get(target);
             if (into == null) {
                 into = underName(f, target);

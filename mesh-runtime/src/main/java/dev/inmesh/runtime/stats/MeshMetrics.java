@@ -51,6 +51,9 @@ import java.util.function.BiFunction;
  * {@code response_flags} as {@link ResponseFlag#format}. Series are cached by their label values, so recording
  * allocates little.
  *
+ * <p>The metrics of a stats filter's {@code definitions} ({@link StatsOverrides.Custom}, Istio's custom metrics
+ * {@code istio_<name>}) are recorded with each request and, for a TCP connection, at its close.
+ *
  * <p>As Istio's stats filter, it also records the proxy's build: {@code istio_build{component="proxy",tag=VERSION}} 1,
  * the Istio version Inmesh claims to istiod ({@code ISTIO_VERSION}).
  *
@@ -92,6 +95,8 @@ public final class MeshMetrics {
     private final BiFunction<IstioLabels, StatsOverrides, TcpMeters> makeTcpMeters = this::newTcpMeters;
     /** The sets of labels added to a metric ({@link #named}), numbered from 1 by name and labels. */
     private final Map<String, Integer> dimensionSets = new ConcurrentHashMap<>();
+    /** The values of the gauges of stats filter definitions ({@link #recordCustomMetrics}). */
+    private final Map<GaugeKey, java.util.concurrent.atomic.AtomicLong> gauges = new ConcurrentHashMap<>();
     private final Map<String, UpstreamStats> upstreams = new ConcurrentHashMap<>();
     private final Map<String, DownstreamStats> connectionManagers = new ConcurrentHashMap<>();
     private final Map<String, ListenerStats> listeners = new ConcurrentHashMap<>();
@@ -217,7 +222,43 @@ public final class MeshMetrics {
                         .increment(Math.max(0, s.responseMessages()));
             }
         }
+        recordCustomMetrics(o, s);
     }
+
+    /**
+     * Records the metrics of the stats filter's {@code definitions} for a request or a connection, as Istio's
+     * {@code recordCustomMetrics}: a counter adds the value, a gauge is set to it, a histogram (Envoy's default
+     * buckets) records it. Each is registered under a name of its own for its type and labels
+     * ({@code istio_NAME_inmeshdimsN_inmeshcustom}), which the admin's scrape serves as {@code istio_NAME}, a
+     * counter's without Micrometer's {@code _total} as Istio's proxy serves it.
+     */
+    private void recordCustomMetrics(StatsOverrides o, StreamInfo s) {
+        for (StatsOverrides.Custom c : o.customs()) {
+            String name = named("istio_" + c.name(), c.type().name(), c.labels().keySet()) + CUSTOM_MARK;
+            String help = "Istio stats definition " + c.name();
+            Tags tags = c.tags(s);
+            double amount = c.amount(s);
+            switch (c.type()) {
+                case COUNTER -> counter(name, help, tags).increment(amount);
+                case GAUGE -> gauges.computeIfAbsent(new GaugeKey(name, tags), k -> {
+                    java.util.concurrent.atomic.AtomicLong v = new java.util.concurrent.atomic.AtomicLong();
+                    Gauge.builder(name, v, java.util.concurrent.atomic.AtomicLong::doubleValue).description(help)
+                            .tags(tags).register(registry);
+                    return v;
+                }).set((long) amount);
+                case HISTOGRAM -> histogram(name, help, tags).record(amount);
+            }
+        }
+    }
+
+    /**
+     * What a stats filter definition's metric is named with after its {@link #DIMENSIONS_MARK}: the admin's scrape
+     * serves it without both, and a counter without Micrometer's {@code _total}.
+     */
+    public static final String CUSTOM_MARK = "_inmeshcustom";
+
+    /** A definition's gauge: by its registered name and labels. */
+    private record GaugeKey(String name, Tags tags) {}
 
     private void recordEvaluated(StatsOverrides o, StatsOverrides.Metric metric, String name, String help, Tags tags,
                                  StreamInfo s, double value) {
@@ -236,10 +277,12 @@ public final class MeshMetrics {
     /** The name {@code metric}'s meter is registered under, with the labels {@code o} adds to it. */
     private String named(String name, StatsOverrides o, StatsOverrides.Metric metric) {
         java.util.Set<String> added = o.addedLabels(metric);
-        if (added.isEmpty()) {
-            return name;
-        }
-        String key = name + " " + String.join(",", added);
+        return added.isEmpty() ? name : named(name, "", added);
+    }
+
+    /** {@code name} numbered for its {@code kind} of meter and its set of label names {@code labels}. */
+    private String named(String name, String kind, java.util.Collection<String> labels) {
+        String key = name + " " + kind + " " + String.join(",", labels);
         Integer n = dimensionSets.get(key);
         if (n == null) {
             synchronized (dimensionSets) {
@@ -409,6 +452,10 @@ public final class MeshMetrics {
                 increment(m.opened, 1);
             }
             increment(m.closed, 1);
+            if (m.attributes() != null) {
+                // as Istio's network filter at the connection's end, with the values evaluated when first reported
+                owner.recordCustomMetrics(info.statsOverrides(), m.attributes());
+            }
         }
     }
 
@@ -616,7 +663,7 @@ public final class MeshMetrics {
                 counter(o, StatsOverrides.Metric.TCP_SENT_BYTES_TOTAL, "istio_tcp_sent_bytes",
                         "Bytes sent towards the downstream on TCP connections", tags, s),
                 counter(o, StatsOverrides.Metric.TCP_RECEIVED_BYTES_TOTAL, "istio_tcp_received_bytes",
-                        "Bytes received from the downstream on TCP connections", tags, s));
+                        "Bytes received from the downstream on TCP connections", tags, s), s);
     }
 
     /** A counter with the labels {@code o} keeps for {@code metric}; null when {@code o} drops it. */
@@ -657,6 +704,11 @@ public final class MeshMetrics {
     private record RequestMeters(Counter requests, DistributionSummary duration, DistributionSummary requestBytes,
                                  DistributionSummary responseBytes) {}
 
-    /** A TCP series' counters; null for a metric its filter chain's Istio stats filter drops. */
-    record TcpMeters(Counter opened, Counter closed, Counter sent, Counter received) {}
+    /**
+     * A TCP series' counters; null for a metric its filter chain's Istio stats filter drops.
+     *
+     * @param attributes the connection's attributes its labels were evaluated with, which its definitions' metrics
+     *     are recorded with at its close; null for a series not evaluated
+     */
+    record TcpMeters(Counter opened, Counter closed, Counter sent, Counter received, StreamInfo attributes) {}
 }

@@ -24,13 +24,49 @@ import java.util.Set;
  * replaces an earlier one's. They apply to the HTTP metrics (requests, their duration and sizes, gRPC messages),
  * evaluated when the request ends, and to the TCP metrics, evaluated once when the connection is first counted (as
  * Istio's network filter evaluates them, without request headers) so that its series stay the same until its close.
+ *
+ * <p>The config's {@code definitions} are metrics of its own ({@link Custom}), recorded for each request and, with the
+ * values evaluated when it was first counted, for each TCP connection at its close, as Istio's
+ * {@code recordCustomMetrics}.
  */
 public final class StatsOverrides {
     /** No override: every metric recorded with all its labels. */
     public static final StatsOverrides NONE = new StatsOverrides(new boolean[Metric.values().length],
             java.util.Collections.nCopies(Metric.values().length, Set.of()),
             java.util.Collections.nCopies(Metric.values().length, java.util.Map.of()),
-            java.util.Collections.nCopies(Metric.values().length, java.util.Map.of()));
+            java.util.Collections.nCopies(Metric.values().length, java.util.Map.of()), List.of());
+
+    /**
+     * A metric of a stats filter's {@code definitions}: {@code istio_<name>}, recorded with the value of an expression
+     * (Istio's reads it as an unsigned integer: 0 when it cannot be evaluated or is not one) and labelled only with the
+     * dimensions of the {@code metrics} entries that name it or name no metric (standard labels among them, given as
+     * any other); equal by name, type, expression and labels.
+     *
+     * @param labels by name; a later entry's expression for a label replaces an earlier one's
+     */
+    record Custom(String name, IstioStats.MetricDefinition.Type type, Dimension value,
+                  java.util.Map<String, Dimension> labels) {
+        /** The value recorded for request (or connection) {@code s}: 0 where it is not an unsigned integer. */
+        double amount(StreamInfo s) {
+            String v = value.value().apply(s);
+            if (v == null || v.isEmpty() || !v.chars().allMatch(Character::isDigit)) {
+                return 0;
+            }
+            try {
+                long n = Long.parseUnsignedLong(v);
+                return n >= 0 ? n : Double.parseDouble(Long.toUnsignedString(n));
+            } catch (NumberFormatException tooLarge) {
+                return 0;
+            }
+        }
+
+        /** Its labels for {@code s}, {@code unknown} where an expression cannot be evaluated. */
+        Tags tags(StreamInfo s) {
+            List<Tag> out = new ArrayList<>(labels.size());
+            labels.values().forEach(d -> out.add(Tag.of(d.label(), d.of(s))));
+            return Tags.of(out);
+        }
+    }
 
     /** A label's value from a CEL expression, compiled once; equal by its name and source. */
     record Dimension(String label, String expression, java.util.function.Function<StreamInfo, String> value) {
@@ -88,17 +124,20 @@ public final class StatsOverrides {
     private final List<java.util.Map<String, Dimension>> replaced;
     /** By {@link Metric#ordinal}: the labels added, by name in their order. */
     private final List<java.util.Map<String, Dimension>> added;
+    /** The {@code definitions}' metrics, in their order. */
+    private final List<Custom> customs;
     private final boolean empty;
     private final boolean evaluated;
     private final int hash;
 
     private StatsOverrides(boolean[] dropped, List<Set<String>> removed,
                            List<java.util.Map<String, Dimension>> replaced,
-                           List<java.util.Map<String, Dimension>> added) {
+                           List<java.util.Map<String, Dimension>> added, List<Custom> customs) {
         this.dropped = dropped;
         this.removed = removed;
         this.replaced = replaced;
         this.added = added;
+        this.customs = customs;
         boolean none = true;
         for (boolean d : dropped) {
             none &= !d;
@@ -110,10 +149,10 @@ public final class StatsOverrides {
         for (int i = 0; i < replaced.size(); i++) {
             expressions |= !replaced.get(i).isEmpty() || !added.get(i).isEmpty();
         }
-        this.empty = none && !expressions;
-        this.evaluated = expressions;
-        this.hash = 31 * (31 * java.util.Arrays.hashCode(dropped) + removed.hashCode()) + replaced.hashCode()
-                + added.hashCode();
+        this.empty = none && !expressions && customs.isEmpty();
+        this.evaluated = expressions || !customs.isEmpty();
+        this.hash = 31 * (31 * (31 * java.util.Arrays.hashCode(dropped) + removed.hashCode()) + replaced.hashCode()
+                + added.hashCode()) + customs.hashCode();
     }
 
     /** The overrides of a stats filter's config; {@link #NONE} for null or for one that changes nothing. */
@@ -132,6 +171,7 @@ public final class StatsOverrides {
             added.add(new java.util.TreeMap<>());
         }
         java.util.Map<String, Dimension> compiled = new java.util.HashMap<>();
+        java.util.Map<String, Custom> customs = customs(config, compiled);
         for (IstioStats.MetricOverride o : config.metrics()) {
             for (Metric m : metrics) {
                 boolean named = m.configName.equals(o.name());
@@ -166,8 +206,51 @@ public final class StatsOverrides {
         }
         StatsOverrides s = new StatsOverrides(dropped, removed.stream().map(Set::copyOf).toList(),
                 replaced.stream().map(java.util.Map::copyOf).toList(),
-                added.stream().map(a -> java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(a))).toList());
+                added.stream().map(a -> java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(a))).toList(),
+                List.copyOf(customs.values()));
         return s.empty ? NONE : s;
+    }
+
+    /**
+     * The metrics of the config's {@code definitions}, by name in their order, as Istio's stats make them: one that
+     * redefines a standard metric, or whose value does not compile, is skipped (logged), and of two with one name the
+     * first is kept; each labelled with the dimensions of the {@code metrics} entries (not dropping) that name it or
+     * name no metric, in the entries' order, those whose expression does not compile skipped.
+     */
+    private static java.util.Map<String, Custom> customs(IstioStats config,
+                                                         java.util.Map<String, Dimension> compiled) {
+        java.util.Map<String, Custom> customs = new java.util.LinkedHashMap<>();
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger(StatsOverrides.class.getName());
+        for (IstioStats.MetricDefinition d : config.definitions()) {
+            if (java.util.Arrays.stream(Metric.values()).anyMatch(m -> m.configName.equals(d.name()))) {
+                log.info(() -> "istio.stats definition " + d.name() + " skipped: a standard metric's name");
+                continue;
+            }
+            Dimension value = compiled.computeIfAbsent("\n" + d.value(), k -> dimension("", d.value()));
+            if (value == null || customs.containsKey(d.name())) {
+                continue;
+            }
+            java.util.Map<String, Dimension> labels = new java.util.TreeMap<>();
+            for (IstioStats.MetricOverride o : config.metrics()) {
+                if (!o.drop() && (o.name().isEmpty() || o.name().equals(d.name()))) {
+                    o.dimensions().forEach((tag, expression) -> {
+                        Dimension label = compiled.computeIfAbsent(tag + "\n" + expression,
+                                k -> dimension(tag, expression));
+                        if (label != null) {
+                            labels.put(tag, label);
+                        }
+                    });
+                }
+            }
+            customs.put(d.name(), new Custom(d.name(), d.type(), value,
+                    java.util.Collections.unmodifiableMap(labels)));
+        }
+        return customs;
+    }
+
+    /** The {@code definitions}' metrics, in their order. */
+    List<Custom> customs() {
+        return customs;
     }
 
     /** A dimension's compiled expression, or null (logged) for one that does not compile. */
@@ -175,8 +258,8 @@ public final class StatsOverrides {
         try {
             return new Dimension(tag, expression, dev.inmesh.runtime.accesslog.CelValues.compile(expression));
         } catch (IllegalArgumentException e) {
-            java.util.logging.Logger.getLogger(StatsOverrides.class.getName()).info(() -> "istio.stats dimension "
-                    + tag + " skipped: " + e.getMessage());
+            java.util.logging.Logger.getLogger(StatsOverrides.class.getName()).info(() -> "istio.stats "
+                    + (tag.isEmpty() ? "definition's value" : "dimension " + tag) + " skipped: " + e.getMessage());
             return null;
         }
     }
@@ -243,7 +326,8 @@ public final class StatsOverrides {
     @Override
     public boolean equals(Object o) {
         return o instanceof StatsOverrides s && java.util.Arrays.equals(dropped, s.dropped)
-                && removed.equals(s.removed) && replaced.equals(s.replaced) && added.equals(s.added);
+                && removed.equals(s.removed) && replaced.equals(s.replaced) && added.equals(s.added)
+                && customs.equals(s.customs);
     }
 
     @Override
@@ -254,6 +338,6 @@ public final class StatsOverrides {
     @Override
     public String toString() {
         return "StatsOverrides[dropped=" + java.util.Arrays.toString(dropped) + ", removed=" + removed + ", replaced="
-                + replaced + ", added=" + added + "]";
+                + replaced + ", added=" + added + ", customs=" + customs + "]";
     }
 }

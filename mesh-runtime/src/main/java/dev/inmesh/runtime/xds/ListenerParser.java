@@ -136,15 +136,26 @@ public final class ListenerParser
      * The metric overrides of an {@code istio.stats} filter's config ({@code stats.PluginConfig}: the message's bytes,
      * or the fields of the {@code TypedStruct} the JSON reader keeps): its {@code metrics} entries (field 8, each a
      * {@code MetricConfig} with {@code dimensions} 1, a map whose entries hold key 1 and value 2, {@code name} 2,
-     * {@code tags_to_remove} 3 and {@code drop} 5); null when it has none.
+     * {@code tags_to_remove} 3 and {@code drop} 5) and its {@code definitions} (field 9, each a
+     * {@code MetricDefinition} with {@code name} 1, {@code value} 2 and {@code type} 3, the enum's name in a
+     * {@code TypedStruct}); null when it has neither.
      */
     static dev.inmesh.api.config.listener.IstioStats istioStats(com.google.protobuf.Any config) {
         List<dev.inmesh.api.config.listener.IstioStats.MetricOverride> metrics = new ArrayList<>();
+        List<dev.inmesh.api.config.listener.IstioStats.MetricDefinition> definitions = new ArrayList<>();
         try {
             com.google.protobuf.Struct fields = typedStructFields(config);
             if (fields == null) {
-                for (com.google.protobuf.ByteString entry : com.google.protobuf.UnknownFieldSet
-                        .parseFrom(config.getValue()).getField(8).getLengthDelimitedList()) {
+                com.google.protobuf.UnknownFieldSet message = com.google.protobuf.UnknownFieldSet.parseFrom(
+                        config.getValue());
+                for (com.google.protobuf.ByteString entry : message.getField(9).getLengthDelimitedList()) {
+                    com.google.protobuf.UnknownFieldSet d = com.google.protobuf.UnknownFieldSet.parseFrom(entry);
+                    List<Long> type = d.getField(3).getVarintList();
+                    definitions.add(new dev.inmesh.api.config.listener.IstioStats.MetricDefinition(
+                            lastString(d.getField(1)), lastString(d.getField(2)),
+                            metricType(type.isEmpty() ? 0 : type.get(type.size() - 1))));
+                }
+                for (com.google.protobuf.ByteString entry : message.getField(8).getLengthDelimitedList()) {
                     com.google.protobuf.UnknownFieldSet m = com.google.protobuf.UnknownFieldSet.parseFrom(entry);
                     List<com.google.protobuf.ByteString> names = m.getField(2).getLengthDelimitedList();
                     List<Long> drop = m.getField(5).getVarintList();
@@ -178,12 +189,40 @@ public final class ListenerParser
                                     .map(com.google.protobuf.Value::getStringValue).toList(),
                             drop != null && drop.getBoolValue(), dimensions));
                 }
+                com.google.protobuf.Value defs = member(fields, "definitions", "definitions");
+                for (com.google.protobuf.Value v : defs == null ? List.<com.google.protobuf.Value>of()
+                        : listOf(defs, "definitions")) {
+                    com.google.protobuf.Struct d = v.getStructValue();
+                    com.google.protobuf.Value name = member(d, "name", "name");
+                    com.google.protobuf.Value value = member(d, "value", "value");
+                    com.google.protobuf.Value type = member(d, "type", "type");
+                    definitions.add(new dev.inmesh.api.config.listener.IstioStats.MetricDefinition(
+                            name == null ? "" : name.getStringValue(), value == null ? "" : value.getStringValue(),
+                            type == null ? null : type.hasNumberValue() ? metricType((long) type.getNumberValue())
+                                    : metricType(type.getStringValue())));
+                }
             }
         } catch (com.google.protobuf.InvalidProtocolBufferException e) {
             throw new FieldError("typed_config", config.getTypeUrl() + ": " + e.getMessage()
                     + " (expected: a stats.PluginConfig)");
         }
-        return metrics.isEmpty() ? null : new dev.inmesh.api.config.listener.IstioStats(metrics);
+        return metrics.isEmpty() && definitions.isEmpty() ? null
+                : new dev.inmesh.api.config.listener.IstioStats(metrics, definitions);
+    }
+
+    /** {@code stats.MetricType} by number: COUNTER 0, GAUGE 1, HISTOGRAM 2 (another: a counter, as Istio's stats). */
+    private static dev.inmesh.api.config.listener.IstioStats.MetricDefinition.Type metricType(long number) {
+        var types = dev.inmesh.api.config.listener.IstioStats.MetricDefinition.Type.values();
+        return number > 0 && number < types.length ? types[(int) number] : types[0];
+    }
+
+    /** {@code stats.MetricType} by name. */
+    private static dev.inmesh.api.config.listener.IstioStats.MetricDefinition.Type metricType(String name) {
+        try {
+            return dev.inmesh.api.config.listener.IstioStats.MetricDefinition.Type.valueOf(name);
+        } catch (IllegalArgumentException e) {
+            throw new FieldError("definitions.type", "'" + name + "' (expected: COUNTER, GAUGE or HISTOGRAM)");
+        }
     }
 
     /** The last value of a string field read as unknown fields (proto3: the last one wins), or empty. */

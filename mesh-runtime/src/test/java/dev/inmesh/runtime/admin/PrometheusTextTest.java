@@ -200,6 +200,46 @@ class PrometheusTextTest {
                 duration);
     }
 
+    @Test
+    void aStatsFiltersDefinitionsAreRecordedPerRequestUnderIstiosNameWithTheirOwnLabels() {
+        // stats.PluginConfig definitions: a counter, a gauge and a histogram of expressions' values; labelled by
+        // the dimensions of entries without a name or naming them, not by the standard labels
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        MeshMetrics metrics = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE);
+        StatsOverrides o = StatsOverrides.compile(new IstioStats(List.of(
+                new IstioStats.MetricOverride("", List.of(), false, Map.of("host", "request.host")),
+                new IstioStats.MetricOverride("caller_bytes", List.of(), false,
+                        Map.of("user", "request.headers['x-user']", "response_code", "string(response.code)")),
+                new IstioStats.MetricOverride("requests_total", List.of(), true)), List.of(
+                new IstioStats.MetricDefinition("caller_bytes", "response.size", IstioStats.MetricDefinition.Type
+                        .COUNTER),
+                new IstioStats.MetricDefinition("last_code", "response.code", IstioStats.MetricDefinition.Type.GAUGE),
+                new IstioStats.MetricDefinition("path_length", "size(request.path)",
+                        IstioStats.MetricDefinition.Type.HISTOGRAM),
+                new IstioStats.MetricDefinition("odd", "request.headers['x-absent']", null),
+                new IstioStats.MetricDefinition("requests_total", "1", IstioStats.MetricDefinition.Type.COUNTER))));
+        RequestLog alice = new RequestLog(null, MultiMap.caseInsensitiveMultiMap().add("x-user", "alice"), null, null,
+                null, null, false);
+        metrics.record(StreamInfos.withOverrides(StreamInfos.outboundOk(), o, alice));
+        metrics.record(StreamInfos.withOverrides(StreamInfos.outboundOk(), o, alice));
+
+        String served = PrometheusText.envoy(registry.scrape());
+        List<String> lines = served.lines().toList();
+        assertTrue(lines.stream().noneMatch(l -> l.contains("inmesh")), served);
+        assertTrue(lines.contains("# TYPE istio_caller_bytes counter"), served);
+        long bytes = StreamInfos.outboundOk().bytesSent();
+        assertEquals(List.of("istio_caller_bytes{host=\"reviews:9080\",response_code=\"200\",user=\"alice\"} "
+                + 2 * bytes), lines.stream().filter(l -> l.startsWith("istio_caller_bytes")).toList());
+        assertEquals(List.of("istio_last_code{host=\"reviews:9080\"} 200"),
+                lines.stream().filter(l -> l.startsWith("istio_last_code")).toList());
+        assertTrue(lines.contains("istio_path_length_count{host=\"reviews:9080\"} 2"), served);
+        assertTrue(lines.contains("istio_path_length_sum{host=\"reviews:9080\"} "
+                + 2 * "/reviews/0".length()), served);
+        assertTrue(lines.contains("istio_odd{host=\"reviews:9080\"} 0"), "no value: 0 added, as Istio's: " + served);
+        assertTrue(lines.stream().noneMatch(l -> l.startsWith("istio_requests_total")),
+                "a standard metric's name is not redefined (and this one is dropped): " + served);
+    }
+
     private static String one(List<String> lines, java.util.function.Predicate<String> which) {
         List<String> found = lines.stream().filter(which).toList();
         assertEquals(1, found.size(), String.join("\n", lines));

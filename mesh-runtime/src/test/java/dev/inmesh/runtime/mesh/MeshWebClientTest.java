@@ -863,6 +863,29 @@ class MeshWebClientTest {
         }
     }
 
+    @Test
+    void aStatsFiltersDefinitionsAreServedInTheAdminsScrapeUnderIstiosNames() throws Exception {
+        // stats.PluginConfig definitions: Istio's istio_<name> metrics, labelled by the entries that name them
+        List<StreamInfo> seen = new CopyOnWriteArrayList<>();
+        DefaultMesh m = statsFilterMesh("stats-definitions.yaml", """
+                definitions:
+                - {name: host_hits, value: "1"}
+                - {name: last_status, value: response.code, type: GAUGE}
+                metrics:
+                - {name: host_hits, dimensions: {host: request.host}}
+                """, seen, 0);
+        try {
+            callInboundOnce(m, seen);
+            String scrape = plain.get(m.adminPort(), "127.0.0.1", "/stats/prometheus").send()
+                    .await(10, TimeUnit.SECONDS).bodyAsString();
+            assertTrue(scrape.lines().toList().contains("istio_host_hits{host=\"10.1.2.3:8000\"} 1"), scrape);
+            assertTrue(scrape.lines().toList().contains("istio_last_status 200"), scrape);
+            assertTrue(scrape.lines().anyMatch(l -> l.startsWith("istio_requests_total{")), "the others go on");
+        } finally {
+            m.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+
     /**
      * A started mesh for workload reviews-v1 whose virtualInbound routes all to {@code inbound|9080||} with an
      * {@code istio.stats} filter of the config fields {@code statsFields}; its finished requests go to {@code seen}.

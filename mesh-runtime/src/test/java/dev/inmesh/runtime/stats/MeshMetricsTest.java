@@ -215,7 +215,9 @@ class MeshMetricsTest {
                         "peer", "source.address", "flags", "string(response.flags)", "method", "request.method",
                         "took", "string(request.duration)", "response_flags", "xds.cluster_name")),
                 new dev.inmesh.api.config.listener.IstioStats.MetricOverride("tcp_sent_bytes_total", List.of(),
-                        false, java.util.Map.of("sni", "connection.requested_server_name")))));
+                        false, java.util.Map.of("sni", "connection.requested_server_name"))), List.of(
+                new dev.inmesh.api.config.listener.IstioStats.MetricDefinition("first_bytes", "request.size",
+                        null))));
         TcpStreamInfo values = new TcpStreamInfo(java.time.Instant.EPOCH, Set.of(), 4, 0, 7, "10.0.0.9:9080",
                 "outbound|9080||reviews", "10.0.0.1:40000", "10.0.0.2:9080", "10.0.0.3:51000", "reviews.local");
         var c = metrics.tcpConnection(new TcpConnectionInfo(StreamInfo.Direction.OUTBOUND, null, null, null, null)
@@ -238,6 +240,12 @@ class MeshMetricsTest {
             assertTrue(l.get(0).endsWith(name.endsWith("bytes") ? " 5.0" : " 1.0")
                     || name.endsWith("received_bytes") && l.get(0).endsWith(" 4.0"), l.get(0));
         }
+        // a definition's metric, once at the close, with the values of the connection when first counted
+        List<String> custom = Arrays.stream(registry.scrape().split("\n"))
+                .filter(x -> x.startsWith("istio_first_bytes" + MeshMetrics.DIMENSIONS_MARK)).toList();
+        assertEquals(1, custom.size(), custom.toString());
+        assertTrue(custom.get(0).contains("peer=\"10.0.0.3:51000\"") && custom.get(0).endsWith(" 4.0")
+                && !custom.get(0).contains("reporter="), custom.get(0));
     }
 
     @Test

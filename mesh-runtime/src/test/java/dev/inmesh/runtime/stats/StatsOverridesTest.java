@@ -62,4 +62,46 @@ class StatsOverridesTest {
                 o.tags(StatsOverrides.Metric.TCP_CONNECTIONS_OPENED_TOTAL, tags, s), "a TCP connection's are given");
         assertEquals(compile(remove, given), o, "equal by their expressions");
     }
+
+    @Test
+    void definitionsAreIstiosOwnMetricsLabelledOnlyByTheEntriesThatApplyToThem() {
+        // as Istio's stats: a standard metric's name and a value that does not compile are skipped, the first of two
+        // definitions with one name kept; labels from entries naming it or no metric (not dropping), standard or not
+        IstioStats.MetricDefinition.Type counter = IstioStats.MetricDefinition.Type.COUNTER;
+        StatsOverrides o = StatsOverrides.compile(new IstioStats(List.of(
+                new IstioStats.MetricOverride("", List.of("response_code"), false,
+                        java.util.Map.of("host", "request.host")),
+                new IstioStats.MetricOverride("hits", List.of(), false,
+                        java.util.Map.of("response_code", "'x'", "bad", "request.host +")),
+                new IstioStats.MetricOverride("requests_total", List.of(), false, java.util.Map.of("other", "'o'")),
+                new IstioStats.MetricOverride("hits", List.of(), true, java.util.Map.of("dropped", "'d'"))), List.of(
+                new IstioStats.MetricDefinition("requests_total", "1", counter),
+                new IstioStats.MetricDefinition("broken", "request.size +", counter),
+                new IstioStats.MetricDefinition("hits", "request.size + 2", counter),
+                new IstioStats.MetricDefinition("hits", "5", IstioStats.MetricDefinition.Type.GAUGE))));
+        assertTrue(o.evaluated());
+        assertEquals(1, o.customs().size(), o.toString());
+        StatsOverrides.Custom hits = o.customs().get(0);
+        assertEquals(IstioStats.MetricDefinition.Type.COUNTER, hits.type());
+        StreamInfo s = StreamInfos.outboundOk();
+        assertEquals(Tags.of("host", "reviews:9080", "response_code", "x"), hits.tags(s));
+        assertEquals(s.bytesReceived() + 2, hits.amount(s));
+        assertEquals(Tags.of("response_code", "", "host", "reviews:9080", "other", "o"),
+                o.tags(StatsOverrides.Metric.REQUESTS_TOTAL, Tags.of("response_code", "200"), s),
+                "the definition's entry does not give the standard metrics' response_code");
+        assertTrue(StatsOverrides.compile(new IstioStats(List.of(),
+                List.of(new IstioStats.MetricDefinition("n", "1", counter)))).evaluated(),
+                "definitions alone are overrides");
+    }
+
+    @Test
+    void aDefinitionsValueIsAnUnsignedIntegerElseZero() {
+        StreamInfo s = StreamInfos.outboundOk();
+        for (var c : java.util.Map.of("7", 7.0, "7u", 7.0, "-1", 0.0, "1.5", 0.0, "'12'", 12.0, "'x'", 0.0, "true", 0.0,
+                "request.headers['x-absent']", 0.0).entrySet()) {
+            StatsOverrides o = StatsOverrides.compile(new IstioStats(List.of(), List.of(
+                    new IstioStats.MetricDefinition("n", c.getKey(), IstioStats.MetricDefinition.Type.HISTOGRAM))));
+            assertEquals(c.getValue(), o.customs().get(0).amount(s), c.getKey());
+        }
+    }
 }

@@ -210,6 +210,47 @@ class IstioSecurityTelemetryShapesTest {
     }
 
     @Test
+    void theStatsFiltersDefinitionsAreReadInBothForms() throws Exception {
+        // stats.PluginConfig definitions (field 9, each a MetricDefinition with name 1, value 2 and type 3): a
+        // counter by default, GAUGE 1, HISTOGRAM 2; in a TypedStruct the enum's name
+        List<IstioStats.MetricDefinition> expected = List.of(
+                new IstioStats.MetricDefinition("caller_bytes", "response.size", IstioStats.MetricDefinition.Type
+                        .COUNTER),
+                new IstioStats.MetricDefinition("last_code", "response.code", IstioStats.MetricDefinition.Type.GAUGE),
+                new IstioStats.MetricDefinition("sizes", "request.size", IstioStats.MetricDefinition.Type.HISTOGRAM));
+        IstioStats typed = hcm(listener(inbound(INBOUND_DEFAULTS, TELEMETRY_FILTERS.replace("    metrics:\n", """
+                    definitions:
+                    - {name: caller_bytes, value: response.size}
+                    - {name: last_code, value: response.code, type: GAUGE}
+                    - {name: sizes, value: request.size, type: HISTOGRAM}
+                    metrics:
+                """), ""))).istioStats();
+        assertEquals(expected, typed.definitions());
+        assertEquals(1, typed.metrics().size());
+
+        com.google.protobuf.UnknownFieldSet.Builder message = com.google.protobuf.UnknownFieldSet.newBuilder();
+        com.google.protobuf.UnknownFieldSet.Field.Builder entries = com.google.protobuf.UnknownFieldSet.Field
+                .newBuilder();
+        for (IstioStats.MetricDefinition d : expected) {
+            com.google.protobuf.UnknownFieldSet.Builder e = com.google.protobuf.UnknownFieldSet.newBuilder()
+                    .addField(1, com.google.protobuf.UnknownFieldSet.Field.newBuilder()
+                            .addLengthDelimited(com.google.protobuf.ByteString.copyFromUtf8(d.name())).build())
+                    .addField(2, com.google.protobuf.UnknownFieldSet.Field.newBuilder()
+                            .addLengthDelimited(com.google.protobuf.ByteString.copyFromUtf8(d.value())).build());
+            if (d.type().ordinal() > 0) {
+                e.addField(3, com.google.protobuf.UnknownFieldSet.Field.newBuilder()
+                        .addVarint(d.type().ordinal()).build());
+            }
+            entries.addLengthDelimited(e.build().toByteString());
+        }
+        com.google.protobuf.Any binary = com.google.protobuf.Any.newBuilder()
+                .setTypeUrl("type.googleapis.com/stats.PluginConfig")
+                .setValue(message.addField(9, entries.build()).build().toByteString()).build();
+        assertEquals(new IstioStats(List.of(), expected), ListenerParser.istioStats(binary),
+                "definitions without metrics entries are a config");
+    }
+
+    @Test
     void aBadTcpReportingDurationIsRefusedAtItsPath() {
         String m = refusal(() -> listener("""
                 name: tcp

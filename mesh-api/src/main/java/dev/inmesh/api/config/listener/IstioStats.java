@@ -6,13 +6,40 @@ import java.util.List;
 /**
  * The metric overrides of Istio's stats filter ({@code istio.stats}, HTTP or network; config
  * {@code stats.PluginConfig}), which istiod writes from the Telemetry API's metrics {@code overrides}: its
- * {@code metrics} entries. The config's {@code definitions} (new metrics) are loaded and not read.
+ * {@code metrics} entries, and the config's {@code definitions} (new metrics).
  *
  * @param metrics the {@code metrics} entries, in their order
+ * @param definitions the {@code definitions} entries, in their order
  */
-public record IstioStats(List<MetricOverride> metrics) {
+public record IstioStats(List<MetricOverride> metrics, List<MetricDefinition> definitions) {
     public IstioStats {
         metrics = Checks.list(metrics, "metrics");
+        definitions = Checks.list(definitions, "definitions");
+    }
+
+    /** A config with {@code metrics} entries and no definitions. */
+    public IstioStats(List<MetricOverride> metrics) {
+        this(metrics, List.of());
+    }
+
+    /**
+     * One {@code definitions} entry ({@code stats.MetricDefinition}): a metric of its own, {@code istio_<name>},
+     * recorded for each request (and each TCP connection at its close) with the value of an expression.
+     *
+     * @param name the metric's name without the {@code istio_} prefix; one of Istio's standard metrics' names is
+     *     refused (Istio's stats skip the definition)
+     * @param value the CEL expression of the value recorded, an unsigned integer (anything else records 0)
+     * @param type how the value is recorded
+     */
+    public record MetricDefinition(String name, String value, Type type) {
+        public MetricDefinition {
+            name = name == null ? "" : name;
+            value = value == null ? "" : value;
+            type = type == null ? Type.COUNTER : type;
+        }
+
+        /** {@code stats.MetricType}: the value added to a counter, set in a gauge, or recorded in a histogram. */
+        public enum Type { COUNTER, GAUGE, HISTOGRAM }
     }
 
     /**
