@@ -354,9 +354,12 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             Channel ch = ctx.channel();
             ch.config().setAutoRead(false);
             java.security.cert.Certificate[] peer = peerCertificates;
+            java.security.cert.Certificate[] own = ownCertificates;
             rbac.authorize(RbacFilter.Subject.connection(ListenerDispatch.ip(destination), destination.getPort(),
-                    ListenerDispatch.ip(source), source.getPort(), requestedServerName, () -> RbacFilter.PeerIdentity.of(chain.tls(),
-                            peer)), runtime::networkRbacStats, snapshot.clusterManager())
+                    ListenerDispatch.ip(source), source.getPort(), requestedServerName,
+                    () -> RbacFilter.PeerIdentity.of(chain.tls(), peer))
+                    .withLocal(() -> RbacFilter.PeerIdentity.of(chain.tls(), own)),
+                    runtime::networkRbacStats, snapshot.clusterManager())
                     .onComplete(ar -> ch.eventLoop().execute(() -> {
                         String denied = ar.succeeded() ? ar.result() : null;
                         if (!ch.isActive()) {

@@ -136,7 +136,8 @@ final class HttpBridge {
                       String sourceHostPort, String destinationHostPort,
                       SocketAddress originalDestination, DownstreamStats stats, ChainDrains.Drain drain,
                       Long listenerBufferLimit, ConnectionLifetime lifetime, RbacFilter.Chain rbac,
-                      RbacFilter.PeerIdentity peerIdentity, LocalRateLimitFilter localRateLimit, boolean grpcWeb,
+                      RbacFilter.PeerIdentity peerIdentity, RbacFilter.PeerIdentity localIdentity,
+                      LocalRateLimitFilter localRateLimit, boolean grpcWeb,
                       dev.inmesh.runtime.tracing.Tracer tracer, boolean healthCheckDrains,
                       dev.inmesh.runtime.accesslog.AccessLogs accessLogs,
                       dev.inmesh.runtime.stats.StatsOverrides statsOverrides) {
@@ -176,7 +177,8 @@ final class HttpBridge {
                     new SocketAddress(ListenerDispatch.ip(destination), destination.getPort()), runtime.stats(hcm),
                     drain, listener.perConnectionBufferLimitBytes(), new ConnectionLifetime(hcm.lifetimes()), rbac,
                     // the identities RBAC principals match: read once per connection, and only where a filter runs
-                    rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates), localRateLimit,
+                    rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates),
+                    rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, localCertificates), localRateLimit,
                     hcm.grpcWebFilter(), tracer, listener.drainType() == Listener.DrainType.DEFAULT, accessLogs,
                     statsOverrides);
         }
@@ -1075,7 +1077,7 @@ final class HttpBridge {
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
-                    .listenerBufferLimit(conn.listenerBufferLimit()).rbac(conn.rbac(), conn.peerIdentity())
+                    .listenerBufferLimit(conn.listenerBufferLimit()).rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity())
                     .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer())
                     .statsOverrides(conn.statsOverrides());
         }

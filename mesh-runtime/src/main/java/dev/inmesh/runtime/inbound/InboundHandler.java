@@ -310,7 +310,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             RbacFilter.Subject subject = new RbacFilter.Subject(view, localIp, localPort, remoteIp,
                     req.remoteAddress() == null ? -1 : req.remoteAddress().port(),
                     tls == null ? null : tls.serverName(), () -> RbacFilter.PeerIdentity.of(tls != null,
-                            tls == null ? null : tls.peerCertificates()));
+                            tls == null ? null : tls.peerCertificates()))
+                    .withLocal(() -> RbacFilter.PeerIdentity.of(tls != null, tls == null ? null : tls.certs.local));
             if (rbac.hasLateRateLimit()) {
                 traced.lateRateLimit = rbac;
                 traced.subject = subject;

@@ -53,6 +53,8 @@ public final class ExtAuthzFilter {
     /** The header of an HTTP authorizer's allowing answer that names request headers to remove. */
     static final String HEADERS_TO_REMOVE = "x-envoy-auth-headers-to-remove";
     static final String CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check";
+    /** The request header Envoy's HTTP filter reads the {@code source.service} of its check request from. */
+    private static final String DOWNSTREAM_SERVICE_CLUSTER = "x-envoy-downstream-service-cluster";
 
     /** The headers an HTTP authorizer always gets, as Envoy's HTTP client adds them to the allowed ones. */
     private static final Set<String> HTTP_ALWAYS = Set.of("authorization", ":method", ":path", ":authority", "host");
@@ -380,14 +382,20 @@ public final class ExtAuthzFilter {
                 : o.getHeader().getRawValue().toStringUtf8();
     }
 
-    /** The attributes of a request as Envoy's filter sends them to a gRPC authorizer. */
-    private CheckRequest checkRequest(Subject s, MutableHeaders headers) {
-        AttributeContext.Builder attributes = AttributeContext.newBuilder().setSource(source(s))
-                .setDestination(AttributeContext.Peer.newBuilder().setAddress(address(s.localIp(), s.localPort())));
+    /** The attributes of a request (or a connection, for the network filter) a gRPC authorizer gets, as Envoy's. */
+    CheckRequest checkRequest(Subject s, MutableHeaders headers) {
         RouteRequest r = s.request();
         if (r == null) {
-            return CheckRequest.newBuilder().setAttributes(attributes).build(); // a connection: no request
+            // a connection: no request; as Envoy's network filter, the destination's service is the SNI
+            return CheckRequest.newBuilder().setAttributes(AttributeContext.newBuilder()
+                    .setSource(peer(s.peerIp(), s.peerPort(), s.peerIdentity(), null))
+                    .setDestination(peer(s.localIp(), s.localPort(), s.localIdentity(), s.serverName()))).build();
         }
+        // as Envoy's HTTP filter, the source's service is the x-envoy-downstream-service-cluster the request has
+        List<String> service = headers.getAll(DOWNSTREAM_SERVICE_CLUSTER);
+        AttributeContext.Builder attributes = AttributeContext.newBuilder()
+                .setSource(peer(s.peerIp(), s.peerPort(), s.peerIdentity(), service.isEmpty() ? null : service.get(0)))
+                .setDestination(peer(s.localIp(), s.localPort(), s.localIdentity(), null));
         AttributeContext.HttpRequest.Builder http = AttributeContext.HttpRequest.newBuilder()
                 .setMethod(r.method()).setPath(r.path()).setHost(r.authority() == null ? "" : r.authority())
                 .setScheme(r.scheme() == null ? "http" : r.scheme());
@@ -419,18 +427,22 @@ public final class ExtAuthzFilter {
     }
 
     /**
-     * The peer: its address (with its port when known) and, with a certificate, its identity (its first URI SAN, else
-     * DNS SAN, else subject).
+     * One side of the connection, as Envoy's check request has it: its address (with its port when known), with TLS
+     * the identity of its certificate (its first URI SAN, else DNS SAN, else subject), and its service when known.
+     *
+     * @param identity the identities of the side's certificate; null without TLS
+     * @param service the side's service; null or empty for none
      */
-    private static AttributeContext.Peer source(Subject s) {
-        AttributeContext.Peer.Builder source = AttributeContext.Peer.newBuilder()
-                .setAddress(address(s.peerIp(), s.peerPort()));
-        RbacFilter.PeerIdentity peer = s.peerIdentity();
-        if (peer != null) {
-            source.setPrincipal(!peer.uriSans().isEmpty() ? peer.uriSans().get(0)
-                    : !peer.dnsSans().isEmpty() ? peer.dnsSans().get(0) : peer.subject());
+    private static AttributeContext.Peer peer(String ip, int port, RbacFilter.PeerIdentity identity, String service) {
+        AttributeContext.Peer.Builder peer = AttributeContext.Peer.newBuilder().setAddress(address(ip, port));
+        if (identity != null) {
+            peer.setPrincipal(!identity.uriSans().isEmpty() ? identity.uriSans().get(0)
+                    : !identity.dnsSans().isEmpty() ? identity.dnsSans().get(0) : identity.subject());
         }
-        return source.build();
+        if (service != null && !service.isEmpty()) {
+            peer.setService(service);
+        }
+        return peer.build();
     }
 
     private void putPseudo(Map<String, String> headers, String name, String value) {

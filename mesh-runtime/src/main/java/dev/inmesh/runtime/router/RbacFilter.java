@@ -587,11 +587,21 @@ public final class RbacFilter {
      *     verified payloads by their {@code payload_in_metadata} key; empty when none was verified
      * @param peerPort the connection's peer port, or -1 when unknown: only an external authorizer gets it (the
      *     {@code source.address} of Envoy's check request)
+     * @param local the identities of the certificate this side presented in the connection's TLS, read when an
+     *     external authorizer asks for them (the {@code destination.principal} of Envoy's check request); null or
+     *     answering null when the connection has no TLS this side terminated
      */
     public record Subject(RouteRequest request, String localIp, int localPort, String peerIp, String serverName,
-                          Supplier<PeerIdentity> peer, Map<String, Object> jwtMetadata, int peerPort) {
+                          Supplier<PeerIdentity> peer, Map<String, Object> jwtMetadata, int peerPort,
+                          Supplier<PeerIdentity> local) {
         public Subject {
             jwtMetadata = jwtMetadata == null ? Map.of() : jwtMetadata;
+        }
+
+        /** A request or connection with the peer's and the JWT filter's identities, this side's unknown. */
+        public Subject(RouteRequest request, String localIp, int localPort, String peerIp, String serverName,
+                       Supplier<PeerIdentity> peer, Map<String, Object> jwtMetadata, int peerPort) {
+            this(request, localIp, localPort, peerIp, serverName, peer, jwtMetadata, peerPort, null);
         }
 
         /** A request before any JWT authentication filter ran: no metadata; its peer port unknown. */
@@ -608,7 +618,17 @@ public final class RbacFilter {
 
         /** This request with what the JWT authentication filter verified. */
         Subject withJwtMetadata(Map<String, Object> metadata) {
-            return new Subject(request, localIp, localPort, peerIp, serverName, peer, metadata, peerPort);
+            return new Subject(request, localIp, localPort, peerIp, serverName, peer, metadata, peerPort, local);
+        }
+
+        /** This request or connection with the identities of the certificate this side presented ({@link #local}). */
+        public Subject withLocal(Supplier<PeerIdentity> local) {
+            return new Subject(request, localIp, localPort, peerIp, serverName, peer, jwtMetadata, peerPort, local);
+        }
+
+        /** The identities of this side's certificate ({@link #local}), or null. */
+        PeerIdentity localIdentity() {
+            return local == null ? null : local.get();
         }
 
         /** This request with another path (the JWT authentication filter took its tokens' parameters out). */

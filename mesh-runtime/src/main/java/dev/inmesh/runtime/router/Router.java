@@ -855,8 +855,9 @@ public final class Router {
         }
         String localIp = colon > 0 ? local.substring(0, colon) : local;
         RbacFilter.PeerIdentity peer = req.peerIdentity;
+        RbacFilter.PeerIdentity own = req.localIdentity;
         return new RbacFilter.Subject(req, localIp, port, req.sourceIp(), req.sourcePort(), req.requestedServerName,
-                () -> peer);
+                () -> peer).withLocal(() -> own);
     }
 
     /**

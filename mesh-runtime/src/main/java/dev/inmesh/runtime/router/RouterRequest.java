@@ -100,6 +100,8 @@ public final class RouterRequest implements RouteRequest {
     dev.inmesh.runtime.tracing.Tracer tracer;
     /** The identities of the certificate the client presented in the TLS the proxy terminated, or null. */
     RbacFilter.PeerIdentity peerIdentity;
+    /** The identities of the certificate the proxy presented in that TLS, or null (no TLS it terminated). */
+    RbacFilter.PeerIdentity localIdentity;
     /** The connection manager's {@code stat_prefix}: the scope of its fault filter's active faults. */
     String statPrefix = "";
     /** The statistics of the connection manager the request came through ({@code http.<prefix>.*}), or null. */
@@ -303,6 +305,16 @@ public final class RouterRequest implements RouteRequest {
         this.rbac = filters == null ? RbacFilter.Chain.NONE : filters;
         this.peerIdentity = peer;
         return this;
+    }
+
+    /**
+     * As {@link #rbac(RbacFilter.Chain, RbacFilter.PeerIdentity)}, with the identities of the certificate the proxy
+     * presented in the TLS it terminated ({@code local}; null: none), which an external authorizer gets as the
+     * {@code destination.principal} of Envoy's check request.
+     */
+    public RouterRequest rbac(RbacFilter.Chain filters, RbacFilter.PeerIdentity peer, RbacFilter.PeerIdentity local) {
+        this.localIdentity = local;
+        return rbac(filters, peer);
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.mesh;
 
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,6 +13,8 @@ import dev.inmesh.runtime.router.IstioRbac;
 import dev.inmesh.runtime.snapshot.SnapshotHolder;
 import dev.inmesh.runtime.stats.ResponseFlag;
 import dev.inmesh.runtime.stats.StreamInfo;
+import dev.inmesh.runtime.upstream.TestCertificates;
+import dev.inmesh.runtime.upstream.TestCertificates.Issued;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import io.envoyproxy.envoy.config.core.v3.HeaderValue;
@@ -26,8 +29,13 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.StreamObserver;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
 import java.net.InetSocketAddress;
@@ -52,6 +60,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(60)
 class MeshInboundExtAuthzTest {
+    private static final String REVIEWS = "spiffe://cluster.local/ns/default/sa/bookinfo-reviews";
+    private static final String PRODUCTPAGE = "spiffe://cluster.local/ns/default/sa/bookinfo-productpage";
     @TempDir
     Path dir;
     final Vertx vertx = Vertx.vertx();
@@ -115,11 +125,34 @@ class MeshInboundExtAuthzTest {
         }).listen(0, "127.0.0.1").await().actualPort();
     }
 
+    /**
+     * A gRPC authorizer on loopback ({@link #grpc}) that answers as {@code decide} says, each request it is asked
+     * about added to {@code asked}; its port.
+     */
+    int grpcAuthorizer(List<CheckRequest> asked, java.util.function.Function<CheckRequest, CheckResponse> decide)
+            throws Exception {
+        grpc = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                .addService(new AuthorizationGrpc.AuthorizationImplBase() {
+                    @Override
+                    public void check(CheckRequest request, StreamObserver<CheckResponse> answer) {
+                        asked.add(request);
+                        answer.onNext(decide.apply(request));
+                        answer.onCompleted();
+                    }
+                }).build().start();
+        return grpc.getPort();
+    }
+
     /** An HTTP server on loopback whose requests go through an {@link InboundHandler} of {@code config}. */
     int serveThrough(String config) throws Exception {
+        return serveThrough(config, new HttpServerOptions());
+    }
+
+    /** A server of {@code options} on loopback whose requests go through an {@link InboundHandler} of a config. */
+    int serveThrough(String config, HttpServerOptions options) throws Exception {
         snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx));
         snapshots.apply(EnvoyConfigReader.read(config));
-        return vertx.createHttpServer().requestHandler(new InboundHandler(req -> {
+        return vertx.createHttpServer(options).requestHandler(new InboundHandler(req -> {
             appSaw.add(req.path() + " " + req.getHeader("x-user"));
             privateSeen.add(String.valueOf(req.getHeader("x-private")));
             appendedSeen.add(req.headers().getAll("x-ext-authz") + " " + req.getHeader("x-absent"));
@@ -251,45 +284,38 @@ class MeshInboundExtAuthzTest {
     @Test
     void aGrpcAuthorizerAllowsWithItsHeaderChangesAndDeniesWithItsStatusAndBody() throws Exception {
         List<CheckRequest> asked = new CopyOnWriteArrayList<>();
-        grpc = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-                .addService(new AuthorizationGrpc.AuthorizationImplBase() {
-                    @Override
-                    public void check(CheckRequest request, StreamObserver<CheckResponse> answer) {
-                        asked.add(request);
-                        Map<String, String> h = request.getAttributes().getRequest().getHttp().getHeadersMap();
-                        CheckResponse.Builder r = CheckResponse.newBuilder();
-                        if ("allow".equals(h.get("x-ext-authz"))) {
-                            r.setStatus(com.google.rpc.Status.newBuilder().setCode(0))
-                                    .setOkResponse(OkHttpResponse.newBuilder()
-                                            .addHeaders(option("x-user", "bob"))
-                                            .addHeaders(option("x-ext-authz", "appended").toBuilder()
-                                                    .setAppend(com.google.protobuf.BoolValue.of(true)))
-                                            .addHeaders(option("x-absent", "appended").toBuilder()
-                                                    .setAppend(com.google.protobuf.BoolValue.of(true)))
-                                            .addHeadersToRemove("x-private")
-                                            .addResponseHeadersToAdd(option("x-authz-decision", "grpc-allowed"))
-                                            .addResponseHeadersToAdd(option("x-app", "authorizer").toBuilder()
-                                                    .setAppend(com.google.protobuf.BoolValue.of(false)))
-                                            .addResponseHeadersToAdd(option("x-kept", "authorizer").toBuilder()
-                                                    .setAppendAction(HeaderValueOption.HeaderAppendAction
-                                                            .ADD_IF_ABSENT))
-                                            .addResponseHeadersToAdd(option("x-if-present", "authorizer")
-                                                    .toBuilder().setAppendAction(HeaderValueOption
-                                                            .HeaderAppendAction.OVERWRITE_IF_EXISTS)));
-                        } else {
-                            r.setStatus(com.google.rpc.Status.newBuilder().setCode(7))
-                                    .setDeniedResponse(DeniedHttpResponse.newBuilder()
-                                            .setStatus(io.envoyproxy.envoy.type.v3.HttpStatus.newBuilder()
-                                                    .setCodeValue(401))
-                                            .addHeaders(option("x-denied-reason", "grpc"))
-                                            .setBody("no entry"));
-                        }
-                        answer.onNext(r.build());
-                        answer.onCompleted();
-                    }
-                }).build().start();
-        int port = serveThrough(config(IstioExtAuthz.SHADOW + IstioExtAuthz.grpc("5s", false), grpc.getPort(),
-                true));
+        int authorizer = grpcAuthorizer(asked, request -> {
+            Map<String, String> h = request.getAttributes().getRequest().getHttp().getHeadersMap();
+            CheckResponse.Builder r = CheckResponse.newBuilder();
+            if ("allow".equals(h.get("x-ext-authz"))) {
+                r.setStatus(com.google.rpc.Status.newBuilder().setCode(0))
+                        .setOkResponse(OkHttpResponse.newBuilder()
+                                .addHeaders(option("x-user", "bob"))
+                                .addHeaders(option("x-ext-authz", "appended").toBuilder()
+                                        .setAppend(com.google.protobuf.BoolValue.of(true)))
+                                .addHeaders(option("x-absent", "appended").toBuilder()
+                                        .setAppend(com.google.protobuf.BoolValue.of(true)))
+                                .addHeadersToRemove("x-private")
+                                .addResponseHeadersToAdd(option("x-authz-decision", "grpc-allowed"))
+                                .addResponseHeadersToAdd(option("x-app", "authorizer").toBuilder()
+                                        .setAppend(com.google.protobuf.BoolValue.of(false)))
+                                .addResponseHeadersToAdd(option("x-kept", "authorizer").toBuilder()
+                                        .setAppendAction(HeaderValueOption.HeaderAppendAction
+                                                .ADD_IF_ABSENT))
+                                .addResponseHeadersToAdd(option("x-if-present", "authorizer")
+                                        .toBuilder().setAppendAction(HeaderValueOption
+                                                .HeaderAppendAction.OVERWRITE_IF_EXISTS)));
+            } else {
+                r.setStatus(com.google.rpc.Status.newBuilder().setCode(7))
+                        .setDeniedResponse(DeniedHttpResponse.newBuilder()
+                                .setStatus(io.envoyproxy.envoy.type.v3.HttpStatus.newBuilder()
+                                        .setCodeValue(401))
+                                .addHeaders(option("x-denied-reason", "grpc"))
+                                .setBody("no entry"));
+            }
+            return r.build();
+        });
+        int port = serveThrough(config(IstioExtAuthz.SHADOW + IstioExtAuthz.grpc("5s", false), authorizer, true));
         HttpResponse<Buffer> allowed = call(port, "/secure/x", "allow");
         assertEquals(200, allowed.statusCode());
         assertEquals("grpc-allowed", allowed.getHeader("x-authz-decision"), "no append: APPEND_IF_EXISTS_OR_ADD");
@@ -322,6 +348,36 @@ class MeshInboundExtAuthzTest {
         HttpResponse<Buffer> error = call(port, "/secure/x", "allow");
         assertEquals(503, error.statusCode(), "status_on_error when the authorizer is gone");
         assertEquals("ext_authz_error", loggedWith(503).responseCodeDetails());
+    }
+
+    /**
+     * A mutual TLS request (the server presents the workload's certificate, the client the caller's): the gRPC
+     * authorizer gets both identities, the client's as {@code source.principal}, the workload's own as
+     * {@code destination.principal}, and the caller's {@code x-envoy-downstream-service-cluster} as
+     * {@code source.service}, as Envoy's check request has them.
+     */
+    @Test
+    void aGrpcAuthorizerGetsBothCertificatesIdentitiesOfAMutualTlsRequest() throws Exception {
+        Issued ca = TestCertificates.ca("cluster.local");
+        Issued own = TestCertificates.issue(ca, "reviews", List.of(), List.of(REVIEWS));
+        Issued caller = TestCertificates.issue(ca, "productpage", List.of(), List.of(PRODUCTPAGE));
+        List<CheckRequest> asked = new CopyOnWriteArrayList<>();
+        int authorizer = grpcAuthorizer(asked, request -> CheckResponse.newBuilder()
+                .setStatus(com.google.rpc.Status.newBuilder().setCode(0)).build());
+        int port = serveThrough(config(IstioExtAuthz.SHADOW + IstioExtAuthz.grpc("5s", false), authorizer, true),
+                TestCertificates.requiringClientCertificate(own, ca));
+        HttpClient client = vertx.createHttpClient(TestCertificates.istioClientOptions(caller, ca, false));
+        int status = onEventLoop(vertx, () -> client.request(new RequestOptions()
+                        .setServer(SocketAddress.inetSocketAddress(port, "127.0.0.1")).setHost("reviews")
+                        .setPort(9080).setURI("/secure/x").putHeader("x-envoy-downstream-service-cluster",
+                                "productpage.default"))
+                .compose(req -> req.send().map(HttpClientResponse::statusCode))).await(10, TimeUnit.SECONDS);
+
+        assertEquals(200, status);
+        var attributes = asked.get(0).getAttributes();
+        assertEquals(PRODUCTPAGE, attributes.getSource().getPrincipal(), "the client certificate's URI SAN");
+        assertEquals(REVIEWS, attributes.getDestination().getPrincipal(), "the URI SAN of the server's certificate");
+        assertEquals("productpage.default", attributes.getSource().getService());
     }
 
     private static HeaderValueOption option(String key, String value) {
