@@ -31,9 +31,11 @@ import org.junit.jupiter.api.Timeout;
 class ProxyExtAuthzTest {
     private final Vertx vertx = Vertx.vertx();
     private final List<String> appSaw = new CopyOnWriteArrayList<>();
+    private final List<String> appUris = new CopyOnWriteArrayList<>();
     private final List<String> checked = new CopyOnWriteArrayList<>();
     private final int app = vertx.createHttpServer().requestHandler(req -> {
         appSaw.add(req.path() + " " + req.getHeader("x-user"));
+        appUris.add(req.uri());
         req.response().end("reviews");
     }).listen(0, "127.0.0.1").await().actualPort();
     private final int authorizer = vertx.createHttpServer().requestHandler(req -> {
@@ -73,6 +75,22 @@ class ProxyExtAuthzTest {
     }
 
 
+    /** A gRPC authorizer on loopback that answers each check as {@code decide} says. */
+    private static io.grpc.Server grpcAuthorizer(
+            java.util.function.Function<io.envoyproxy.envoy.service.auth.v3.CheckRequest, CheckResponse> decide)
+            throws java.io.IOException {
+        return io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder
+                .forAddress(new java.net.InetSocketAddress("127.0.0.1", 0))
+                .addService(new io.envoyproxy.envoy.service.auth.v3.AuthorizationGrpc.AuthorizationImplBase() {
+                    @Override
+                    public void check(io.envoyproxy.envoy.service.auth.v3.CheckRequest request,
+                                      io.grpc.stub.StreamObserver<CheckResponse> o) {
+                        o.onNext(decide.apply(request));
+                        o.onCompleted();
+                    }
+                }).build().start();
+    }
+
     @Test
     void theAuthorizerAllowsWithItsHeadersDeniesWithItsAnswerAndSeesOnlyTheCustomPolicysRequests() throws Exception {
         int port = LoopbackProxy.freePort();
@@ -106,6 +124,30 @@ class ProxyExtAuthzTest {
     }
 
     /**
+     * A gRPC authorizer's {@code query_parameters_to_set} and {@code query_parameters_to_remove} change the path the
+     * proxy forwards, as Envoy's filter rewrites {@code :path}: by name, in name order.
+     */
+    @Test
+    void aGrpcAuthorizersQueryParameterChangesAreInThePathTheProxyForwards() throws Exception {
+        io.grpc.Server grpc = grpcAuthorizer(request -> CheckResponse.newBuilder()
+                .setStatus(com.google.rpc.Status.newBuilder().setCode(0))
+                .setOkResponse(io.envoyproxy.envoy.service.auth.v3.OkHttpResponse.newBuilder()
+                        .addQueryParametersToSet(io.envoyproxy.envoy.config.core.v3.QueryParameter.newBuilder()
+                                .setKey("tenant").setValue("acme"))
+                        .addQueryParametersToRemove("token")).build());
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
+                + IstioRbac.first(IstioExtAuthz.SHADOW + IstioExtAuthz.grpc("5s", false),
+                        Http1RequestsTest.listener("http", port, ""))
+                + Http1RequestsTest.clusterC(app) + IstioExtAuthz.cluster(grpc.getPort(), true))) {
+            assertEquals("200 null null reviews", get(port, "/secure/a?z=1&token=t", "allow"));
+            assertEquals(List.of("/secure/a?tenant=acme&z=1"), appUris);
+        } finally {
+            grpc.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
      * istiod's CUSTOM policy of a gRPC provider on a TCP chain: the shadow RBAC network filter picks the connections
      * from 127.0.0.1 and 127.0.0.2, and the ext_authz network filter asks the gRPC authorizer about those once, before
      * anything is relayed: the one it denies is closed without an upstream connection, 127.0.0.3 is not asked.
@@ -114,23 +156,13 @@ class ProxyExtAuthzTest {
     void aTcpChainsExtAuthzNetworkFilterAsksTheGrpcAuthorizerOnceAndClosesADeniedConnection() throws Exception {
         List<String> asked = new CopyOnWriteArrayList<>();
         List<Integer> sourcePorts = new CopyOnWriteArrayList<>();
-        io.grpc.Server grpc = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder
-                .forAddress(new java.net.InetSocketAddress("127.0.0.1", 0))
-                .addService(new io.envoyproxy.envoy.service.auth.v3.AuthorizationGrpc.AuthorizationImplBase() {
-                    @Override
-                    public void check(io.envoyproxy.envoy.service.auth.v3.CheckRequest request,
-                                      io.grpc.stub.StreamObserver<CheckResponse> o) {
-                        String source = request.getAttributes().getSource().getAddress().getSocketAddress()
-                                .getAddress();
-                        asked.add(source + " " + request.getAttributes().getRequest().hasHttp());
-                        sourcePorts.add(request.getAttributes().getSource().getAddress().getSocketAddress()
-                                .getPortValue());
-                        o.onNext(CheckResponse.newBuilder()
-                                .setStatus(com.google.rpc.Status.newBuilder()
-                                        .setCode(source.equals("127.0.0.1") ? 0 : 7)).build());
-                        o.onCompleted();
-                    }
-                }).build().start();
+        io.grpc.Server grpc = grpcAuthorizer(request -> {
+            String source = request.getAttributes().getSource().getAddress().getSocketAddress().getAddress();
+            asked.add(source + " " + request.getAttributes().getRequest().hasHttp());
+            sourcePorts.add(request.getAttributes().getSource().getAddress().getSocketAddress().getPortValue());
+            return CheckResponse.newBuilder()
+                    .setStatus(com.google.rpc.Status.newBuilder().setCode(source.equals("127.0.0.1") ? 0 : 7)).build();
+        });
         AtomicInteger upstreamConnections = new AtomicInteger();
         try (java.net.ServerSocket upstream = ProxyRbacTest.echoUpstream(upstreamConnections)) {
             int port = LoopbackProxy.freePort();

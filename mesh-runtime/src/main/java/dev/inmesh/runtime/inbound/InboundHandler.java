@@ -338,13 +338,17 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                     ExtAuthzFilter.ResponseHeader.applyAll(resp.headers(), traced.authz);
                                 });
                             }
+                            // the path whose query parameters the authorizer changed, as Envoy's filter sets :path
+                            traced.authorizedUri = v.path();
+                            ServerRequestView authorized = v.path() == null ? view
+                                    : new ServerRequestView(req, authority, v.path());
                             // clear_route_cache: the headers the authorizer changed may choose another route
-                            RouteResult decided = v.reroute() ? table.route(view,
+                            RouteResult decided = v.reroute() ? table.route(authorized,
                                     ThreadLocalRandom.current().nextLong()) : result;
                             traced.route = decided;
                             req.resume();
                             afterAuthorization(req, decided, table, snapshot, flags, details, routeName, cluster,
-                                    destination, ds, limiter, rateLimit, traced, hcm, view, activeFault);
+                                    destination, ds, limiter, rateLimit, traced, hcm, authorized, activeFault);
                         });
                 return;
             }
@@ -641,7 +645,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerResponse resp = req.response();
         ActiveSpan span = traced.span;
         MultiMap headers = req.headers();
-        String uri = JwtAuthnFilter.withoutParameters(req.uri(), traced.tokenParameters);
+        // the JWT filter's tokens' parameters out, then the authorizer's changes (made to that path), as Envoy's :path
+        String uri = traced.authorizedUri != null ? traced.authorizedUri
+                : JwtAuthnFilter.withoutParameters(req.uri(), traced.tokenParameters);
         HeaderMutator.finalizeRequest(f, table, new MultiMapHeaders(headers), new HeaderMutator.PathAndHost() {
             @Override
             public String path() {
@@ -986,6 +992,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         String inboundCluster = cluster != null ? cluster : "inbound|" + localPort(local) + "||";
         // the rewritten path when no x-envoy-original-path keeps the original, as for the router's requests
         String shownPath = !traced.originalPath && traced.rewrittenUri != null ? traced.rewrittenUri
+                : traced.authorizedUri != null ? traced.authorizedUri
                 : JwtAuthnFilter.withoutParameters(path, traced.tokenParameters);
         StreamInfo info = new StreamInfo(StreamInfo.Direction.INBOUND, startTime, req.method().name(), shownPath,
                 protocol(req), status, flags, details, req.bytesRead(),
@@ -1077,6 +1084,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          * shows, the path without them.
          */
         Set<String> tokenParameters = Set.of();
+        /**
+         * The path (query kept) an allowing external authorizer gave the request (its query parameters changed, after
+         * the JWT filter took its tokens' out), null when unchanged: the route's rewrites start from it, and the
+         * service gets it.
+         */
+        String authorizedUri;
         /** Whether the service made the request a WebSocket ({@code toWebSocket()}). */
         boolean upgraded;
         /** Reports the request once its WebSocket's connection closed. */

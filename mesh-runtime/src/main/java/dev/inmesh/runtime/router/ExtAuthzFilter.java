@@ -31,12 +31,13 @@ import java.util.function.Predicate;
  *   <li>an HTTP authorizer gets the request's method, {@code path_prefix} + path, {@code :authority},
  *       {@code authorization} and the allowed headers, {@code headers_to_add}, and no body; {@code 200} allows (the
  *       allowed upstream headers replace or join the request's, {@code x-envoy-auth-headers-to-remove} names headers
- *       the request loses, the allowed client headers on success are added to the response), a {@code 5xx} is an error, any
- *       other status denies, with its body and allowed client headers;</li>
+ *       the request loses, the allowed client headers on success are added to the response), a {@code 5xx} is an
+ *       error, any other status denies, with its body and allowed client headers;</li>
  *   <li>a gRPC authorizer gets {@code envoy.service.auth.v3.Authorization/Check} with the request's attributes (its
- *       allowed headers, all by default); status {@code OK} allows with {@code ok_response}'s header changes (its response headers added, set, added if
- *       absent or overwritten if present as their {@code append} or {@code append_action} say), any
- *       other denies with {@code denied_response} (403 by default); a failed call is an error.</li>
+ *       allowed headers, all by default); status {@code OK} allows with {@code ok_response}'s header changes (its
+ *       response headers added, set, added if absent or overwritten if present as their {@code append} or
+ *       {@code append_action} say) and query parameter changes (the request's new path), any other denies with
+ *       {@code denied_response} (403 by default); a failed call is an error.</li>
  * </ul>
  * No answer within the timeout, no host, or a failed connection is an error: the request goes on under
  * {@code failure_mode_allow}, else is answered {@code status_on_error} with no body. Denials and errors answer with
@@ -115,11 +116,16 @@ public final class ExtAuthzFilter {
 
     /**
      * What the authorizer decided: null {@code denial} when the request goes on, with the changes to its response's
-     * headers ({@code responseHeaders}); {@code reroute} when the authorizer changed the request's headers and
-     * {@code clear_route_cache} asks for the route to be chosen again.
+     * headers ({@code responseHeaders}); {@code reroute} when the authorizer changed the request's headers or query
+     * and {@code clear_route_cache} asks for the route to be chosen again; {@code path} the request's new path when
+     * the authorizer changed its query parameters, else null.
      */
-    record Outcome(RbacFilter.Denial denial, List<ResponseHeader> responseHeaders, boolean reroute) {
-        static final Outcome ALLOWED = new Outcome(null, List.of(), false);
+    record Outcome(RbacFilter.Denial denial, List<ResponseHeader> responseHeaders, boolean reroute, String path) {
+        static final Outcome ALLOWED = new Outcome(null, List.of(), false, null);
+
+        Outcome(RbacFilter.Denial denial, List<ResponseHeader> responseHeaders, boolean reroute) {
+            this(denial, responseHeaders, reroute, null);
+        }
     }
 
     /**
@@ -241,7 +247,8 @@ public final class ExtAuthzFilter {
             if (ar.failed()) {
                 return Future.succeededFuture(error(stats));
             }
-            Outcome o = config.service() instanceof ExtAuthz.GrpcService ? grpcAnswer(ar.result(), headers, stats)
+            Outcome o = config.service() instanceof ExtAuthz.GrpcService
+                    ? grpcAnswer(ar.result(), headers, s.request() == null ? null : s.request().path(), stats)
                     : httpAnswer(ar.result(), headers, stats);
             return Future.succeededFuture(o);
         });
@@ -265,13 +272,15 @@ public final class ExtAuthzFilter {
                 List.of(), false);
     }
 
-    private Outcome allowed(List<ResponseHeader> responseHeaders, boolean changed, DownstreamStats stats) {
+    /** An allowing answer, which {@code changed} the request's headers or (to {@code path}, else null) its query. */
+    private Outcome allowed(List<ResponseHeader> responseHeaders, boolean changed, String path,
+                            DownstreamStats stats) {
         if (stats != null) {
             stats.extAuthz().ok();
         }
         boolean reroute = changed && config.clearRouteCache();
-        return responseHeaders.isEmpty() && !reroute ? Outcome.ALLOWED
-                : new Outcome(null, List.copyOf(responseHeaders), reroute);
+        return responseHeaders.isEmpty() && !reroute && path == null ? Outcome.ALLOWED
+                : new Outcome(null, List.copyOf(responseHeaders), reroute, path);
     }
 
     private Outcome httpAnswer(Answer a, MutableHeaders headers, DownstreamStats stats) {
@@ -317,10 +326,11 @@ public final class ExtAuthzFilter {
                 }
             }
         }
-        return allowed(toClient, changed[0], stats);
+        return allowed(toClient, changed[0], null, stats);
     }
 
-    private Outcome grpcAnswer(Answer a, MutableHeaders headers, DownstreamStats stats) {
+    /** @param path the request's path with its query; null for a connection */
+    private Outcome grpcAnswer(Answer a, MutableHeaders headers, String path, DownstreamStats stats) {
         CheckResponse r = ClusterCall.message(a, CheckResponse.parser());
         if (r == null) {
             return error(stats);
@@ -343,6 +353,7 @@ public final class ExtAuthzFilter {
             return denied(status, body, toClient, stats);
         }
         boolean changed = false;
+        String newPath = null;
         List<ResponseHeader> toClient = new ArrayList<>();
         if (r.hasOkResponse()) {
             var ok = r.getOkResponse();
@@ -372,8 +383,51 @@ public final class ExtAuthzFilter {
             for (HeaderValueOption o : ok.getResponseHeadersToAddList()) {
                 toClient.add(ResponseHeader.of(o));
             }
+            if (path != null && (ok.getQueryParametersToSetCount() > 0 || ok.getQueryParametersToRemoveCount() > 0)) {
+                newPath = withQuery(path, ok.getQueryParametersToSetList(), ok.getQueryParametersToRemoveList());
+                changed = true;
+            }
         }
-        return allowed(toClient, changed, stats);
+        return allowed(toClient, changed, newPath, stats);
+    }
+
+    /**
+     * A path whose query an allowing gRPC authorizer changed, as Envoy's filter rewrites {@code :path}: the query's
+     * parameters (split at {@code &} and the first {@code =}, not decoded) by name, in name order, each
+     * {@code query_parameters_to_set} one replacing every value of its name, each {@code query_parameters_to_remove}
+     * name dropped; no {@code ?} once none is left.
+     */
+    static String withQuery(String path, List<io.envoyproxy.envoy.config.core.v3.QueryParameter> set,
+                            List<String> remove) {
+        int q = path.indexOf('?');
+        java.util.SortedMap<String, List<String>> params = new java.util.TreeMap<>();
+        if (q >= 0) {
+            int start = q + 1;
+            while (start < path.length()) {
+                int end = path.indexOf('&', start);
+                end = end < 0 ? path.length() : end;
+                int equal = path.indexOf('=', start);
+                boolean valued = equal >= 0 && equal < end;
+                params.computeIfAbsent(path.substring(start, valued ? equal : end), k -> new ArrayList<>())
+                        .add(valued ? path.substring(equal + 1, end) : "");
+                start = end + 1;
+            }
+        }
+        for (var p : set) {
+            params.put(p.getKey(), List.of(p.getValue()));
+        }
+        for (String name : remove) {
+            params.remove(name);
+        }
+        StringBuilder out = new StringBuilder(q < 0 ? path : path.substring(0, q));
+        char separator = '?';
+        for (Map.Entry<String, List<String>> p : params.entrySet()) {
+            for (String value : p.getValue()) {
+                out.append(separator).append(p.getKey()).append('=').append(value);
+                separator = '&';
+            }
+        }
+        return out.toString();
     }
 
     /** A header option's value: its {@code raw_value} when set, else its {@code value}. */

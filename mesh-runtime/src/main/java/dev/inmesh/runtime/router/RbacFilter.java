@@ -483,7 +483,9 @@ public final class RbacFilter {
                             return Future.succeededFuture(new Verdict(o.denial(), List.of(), false));
                         }
                         Verdict v = sofar.and(o);
-                        return run(next, s, headers, perRoute, stats, clusters, metadata, v, true);
+                        // the filters after it see the path the authorizer gave the request, as in Envoy
+                        Subject then = o.path() == null ? s : s.withPath(o.path());
+                        return run(next, then, headers, perRoute, stats, clusters, metadata, v, true);
                     });
                 }
             }
@@ -514,10 +516,12 @@ public final class RbacFilter {
 
     /**
      * What a connection manager's authorization filters decided: the {@code denial} that answers the request (null:
-     * it goes on), the headers its response gets from an allowing authorizer (names and values in pairs), and
-     * whether the request is routed again ({@code clear_route_cache}: an authorizer changed its headers).
+     * it goes on), the headers its response gets from an allowing authorizer (names and values in pairs), whether
+     * the request is routed again ({@code clear_route_cache}: an authorizer changed its headers or query), and the
+     * request's new {@code path} when an authorizer changed its query parameters (null: unchanged).
      */
-    public record Verdict(Denial denial, List<ExtAuthzFilter.ResponseHeader> responseHeaders, boolean reroute) {
+    public record Verdict(Denial denial, List<ExtAuthzFilter.ResponseHeader> responseHeaders, boolean reroute,
+                          String path) {
         /** Nothing refused, nothing changed. */
         public static final Verdict ALLOWED = new Verdict(null, List.of(), false);
 
@@ -525,22 +529,30 @@ public final class RbacFilter {
             responseHeaders = List.copyOf(responseHeaders);
         }
 
-        /** This verdict and another allowing one: the response headers of both, rerouted when either is. */
+        /** A verdict that leaves the request's path as it is. */
+        public Verdict(Denial denial, List<ExtAuthzFilter.ResponseHeader> responseHeaders, boolean reroute) {
+            this(denial, responseHeaders, reroute, null);
+        }
+
+        /**
+         * This verdict and another allowing one: the response headers of both, rerouted when either is, the other's
+         * path when it changed it.
+         */
         Verdict with(Verdict other) {
-            if (other.responseHeaders.isEmpty() && !other.reroute) {
-                return this;
-            }
-            return new Verdict(null, ExtAuthzFilter.ResponseHeader.concat(responseHeaders, other.responseHeaders),
-                    reroute || other.reroute);
+            return and(other.responseHeaders, other.reroute, other.path);
         }
 
         /** This verdict and an allowing authorizer's answer. */
         Verdict and(ExtAuthzFilter.Outcome o) {
-            if (o.responseHeaders().isEmpty() && !o.reroute()) {
+            return and(o.responseHeaders(), o.reroute(), o.path());
+        }
+
+        private Verdict and(List<ExtAuthzFilter.ResponseHeader> headers, boolean rerouted, String changedPath) {
+            if (headers.isEmpty() && !rerouted && changedPath == null) {
                 return this;
             }
-            return new Verdict(null, ExtAuthzFilter.ResponseHeader.concat(responseHeaders, o.responseHeaders()),
-                    reroute || o.reroute());
+            return new Verdict(null, ExtAuthzFilter.ResponseHeader.concat(responseHeaders, headers),
+                    reroute || rerouted, changedPath != null ? changedPath : path);
         }
     }
 
@@ -621,6 +633,7 @@ public final class RbacFilter {
             return new Subject(request, localIp, localPort, peerIp, serverName, peer, metadata, peerPort, local);
         }
 
+
         /** This request or connection with the identities of the certificate this side presented ({@link #local}). */
         public Subject withLocal(Supplier<PeerIdentity> local) {
             return new Subject(request, localIp, localPort, peerIp, serverName, peer, jwtMetadata, peerPort, local);
@@ -631,10 +644,13 @@ public final class RbacFilter {
             return local == null ? null : local.get();
         }
 
-        /** This request with another path (the JWT authentication filter took its tokens' parameters out). */
+        /**
+         * This request with {@code path} (with its query) in place of its own, its other properties as they are: the
+         * JWT authentication filter took its tokens' parameters out, or an authorizer changed its query.
+         */
         Subject withPath(String path) {
             return new Subject(RouteRequest.withPath(request, path), localIp, localPort, peerIp, serverName, peer,
-                    jwtMetadata, peerPort);
+                    jwtMetadata, peerPort, local);
         }
 
         /**

@@ -605,6 +605,9 @@ public final class Router {
                         if (!v.responseHeaders().isEmpty()) {
                             ex.authzResponseHeaders = v.responseHeaders();
                         }
+                        if (v.path() != null) {
+                            req.uri = v.path(); // its query parameters changed, as Envoy's filter sets :path
+                        }
                         // clear_route_cache: the headers the authorizer changed may choose another route
                         RouteResult routed = v.reroute() ? table.route(req, randomValue) : result;
                         ex.route = routed;

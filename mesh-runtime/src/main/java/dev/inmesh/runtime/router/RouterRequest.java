@@ -28,8 +28,9 @@ public final class RouterRequest implements RouteRequest {
     final StreamInfo.Direction direction;
     final HttpMethod method;
     /**
-     * The path with its query; the JWT authentication filter may take its tokens' query parameters out
-     * ({@link #removeTokenParameters}), after the route is chosen.
+     * The path with its query: as sent, without the query parameters of the JWT authentication filter's verified
+     * tokens ({@link #removeTokenParameters}), or as an allowing external authorizer changed its query parameters;
+     * both after the route is chosen.
      */
     String uri;
     final String authority;

@@ -70,6 +70,8 @@ class MeshInboundExtAuthzTest {
     final List<String> appSaw = new CopyOnWriteArrayList<>();
     /** The x-private header of each request the application saw (null: none). */
     final List<String> privateSeen = new CopyOnWriteArrayList<>();
+    /** The URI (path and query) of each request the application saw. */
+    final List<String> appUris = new CopyOnWriteArrayList<>();
     /** The peer port of each request the application saw. */
     final List<Integer> appPeerPorts = new CopyOnWriteArrayList<>();
     /** The x-ext-authz values and the x-absent header of each request the application saw. */
@@ -157,6 +159,7 @@ class MeshInboundExtAuthzTest {
             privateSeen.add(String.valueOf(req.getHeader("x-private")));
             appendedSeen.add(req.headers().getAll("x-ext-authz") + " " + req.getHeader("x-absent"));
             appPeerPorts.add(req.remoteAddress().port());
+            appUris.add(req.uri());
             req.response().putHeader("x-app", "app").putHeader("x-kept", "app").end("app");
         }, snapshots, logged::add)).listen(0, "127.0.0.1").await().actualPort();
     }
@@ -378,6 +381,50 @@ class MeshInboundExtAuthzTest {
         assertEquals(PRODUCTPAGE, attributes.getSource().getPrincipal(), "the client certificate's URI SAN");
         assertEquals(REVIEWS, attributes.getDestination().getPrincipal(), "the URI SAN of the server's certificate");
         assertEquals("productpage.default", attributes.getSource().getService());
+    }
+
+    /**
+     * An allowing gRPC authorizer's {@code query_parameters_to_set} and {@code query_parameters_to_remove} change the
+     * request's query as Envoy's filter rewrites {@code :path}: parameters by name in name order, a set one replacing
+     * every value of its name, a removed one gone; the application gets that path, the access log shows it, and the
+     * RBAC filter after the authorizer's (Istio's DENY policies come after CUSTOM ones) matches it.
+     */
+    @Test
+    void aGrpcAuthorizersQueryParameterChangesReachTheApplicationInThePathEnvoyWouldForward() throws Exception {
+        List<CheckRequest> asked = new CopyOnWriteArrayList<>();
+        int authorizer = grpcAuthorizer(asked, request -> CheckResponse.newBuilder()
+                .setStatus(com.google.rpc.Status.newBuilder().setCode(0))
+                .setOkResponse(OkHttpResponse.newBuilder()
+                        .addQueryParametersToSet(io.envoyproxy.envoy.config.core.v3.QueryParameter.newBuilder()
+                                .setKey("tenant").setValue("acme"))
+                        .addQueryParametersToSet(io.envoyproxy.envoy.config.core.v3.QueryParameter.newBuilder()
+                                .setKey("a").setValue("new"))
+                        .addQueryParametersToRemove("token")).build());
+        // Istio's DENY filter, of a policy on a request whose :path still has a token
+        String denyTokens = IstioRbac.DENY_ADMIN.replace("url_path: {path: {prefix: /admin}}",
+                "header: {name: \":path\", string_match: {contains: \"token=\"}}");
+        int port = serveThrough(IstioRbac.first(IstioExtAuthz.SHADOW + IstioExtAuthz.grpc("5s", false) + denyTokens,
+                MeshWebClientTest.virtualInbound("", """
+                                  routes:
+                                  - match:
+                                      prefix: /secure/q
+                                      query_parameters: [{name: tenant, string_match: {exact: acme}}]
+                                    route: {cluster: "inbound|9080||", timeout: 0s}
+                                    response_headers_to_add: [{header: {key: x-route, value: tenant}}]
+                                  - {match: {prefix: /}, route: {cluster: "inbound|9080||", timeout: 0s}}
+                    """)) + "  clusters:\n" + IstioExtAuthz.cluster(authorizer, true));
+
+        assertEquals(403, call(port, "/public?token=secret", "allow").statusCode(), "not checked: its token stays");
+        HttpResponse<Buffer> changed = call(port, "/secure/q?z=1&token=secret&a=old&a=older&flag", "allow");
+        assertEquals(200, changed.statusCode(), "the DENY policy sees the path the authorizer took the token off");
+        assertEquals("tenant", changed.getHeader("x-route"), "clear_route_cache: routed again by its new query");
+        assertEquals("/secure/q?z=1&token=secret&a=old&a=older&flag",
+                asked.get(0).getAttributes().getRequest().getHttp().getPath(), "the authorizer saw the path as sent");
+        assertEquals(List.of("/secure/q?a=new&flag=&tenant=acme&z=1"), appUris);
+        assertEquals("/secure/q?a=new&flag=&tenant=acme&z=1", loggedWith(200).path());
+
+        assertEquals(200, call(port, "/secure/r?token=secret", "allow").statusCode());
+        assertEquals("/secure/r?a=new&tenant=acme", appUris.get(1), "the only parameter removed, the set ones added");
     }
 
     private static HeaderValueOption option(String key, String value) {
