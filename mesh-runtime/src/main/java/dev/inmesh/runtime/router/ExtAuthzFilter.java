@@ -54,6 +54,11 @@ public final class ExtAuthzFilter {
     /** The header of an HTTP authorizer's allowing answer that names request headers to remove. */
     static final String HEADERS_TO_REMOVE = "x-envoy-auth-headers-to-remove";
     static final String CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check";
+    /**
+     * The header Envoy's filter puts in a check with a body to say whether the body was cut; a client's is never
+     * passed to the authorizer, which must not take it for the proxy's.
+     */
+    private static final String PARTIAL_BODY = "x-envoy-auth-partial-body";
     /** The request header Envoy's HTTP filter reads the {@code source.service} of its check request from. */
     private static final String DOWNSTREAM_SERVICE_CLUSTER = "x-envoy-downstream-service-cluster";
 
@@ -234,7 +239,8 @@ public final class ExtAuthzFilter {
                 ro.setMethod(HttpMethod.valueOf(r.method())).setURI(h.pathPrefix() + r.path());
                 headers.forEach((name, value) -> {
                     String n = name.toLowerCase(Locale.ROOT);
-                    if (!n.equals("content-length") && !n.equals("host") && allowedHeaders.test(n)) {
+                    if (!n.equals("content-length") && !n.equals("host") && !n.equals(PARTIAL_BODY)
+                            && allowedHeaders.test(n)) {
                         ro.addHeader(n, value);
                     }
                 });
@@ -468,7 +474,7 @@ public final class ExtAuthzFilter {
         putPseudo(joined, ":scheme", r.scheme());
         headers.forEach((name, value) -> {
             String n = name.toLowerCase(Locale.ROOT);
-            if (!n.equals("host") && allowedHeaders.test(n)) {
+            if (!n.equals("host") && !n.equals(PARTIAL_BODY) && allowedHeaders.test(n)) {
                 joined.merge(n, value, (a, b) -> a + "," + b);
             }
         });

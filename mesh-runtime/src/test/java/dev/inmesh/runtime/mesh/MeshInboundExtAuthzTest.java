@@ -166,7 +166,8 @@ class MeshInboundExtAuthzTest {
 
     HttpResponse<Buffer> call(int port, String uri, String verdict) throws Exception {
         var r = plain.request(HttpMethod.GET, port, "127.0.0.1", uri).putHeader("x-ext-authz", verdict)
-                .putHeader("authorization", "Bearer t").putHeader("x-private", "secret");
+                .putHeader("authorization", "Bearer t").putHeader("x-private", "secret")
+                .putHeader("x-envoy-auth-partial-body", "false"); // a client's, which Envoy never passes on
         return r.send().await(10, TimeUnit.SECONDS);
     }
 
@@ -190,8 +191,11 @@ class MeshInboundExtAuthzTest {
     @Test
     void anHttpAuthorizerAllowsWithItsHeadersAndDeniesWithItsAnswerOnlyForTheCustomPolicysRequests()
             throws Exception {
-        int port = serveThrough(config(IstioExtAuthz.SHADOW + IstioExtAuthz.http("10s", false), httpAuthorizer(),
-                false));
+        // includeRequestHeadersInCheck also names x-envoy-auth-*: a client's x-envoy-auth-partial-body still stays out
+        int port = serveThrough(config(IstioExtAuthz.SHADOW + IstioExtAuthz.http("10s", false).replace(
+                "      - {exact: x-ext-authz, ignore_case: true}\n",
+                "      - {exact: x-ext-authz, ignore_case: true}\n      - {prefix: x-envoy-auth-}\n"),
+                httpAuthorizer(), false));
 
         HttpResponse<Buffer> allowed = call(port, "/secure/report?x=1", "allow");
         assertEquals(200, allowed.statusCode());
@@ -206,6 +210,7 @@ class MeshInboundExtAuthzTest {
         assertEquals("from-istio", check.getHeader("x-ext-authz-added"), "headers_to_add");
         assertEquals("0", check.getHeader("content-length"), "no body, as Envoy says: content-length 0");
         assertNull(check.getHeader("x-private"), "not among allowed_headers");
+        assertNull(check.getHeader("x-envoy-auth-partial-body"), "never a client's, as Envoy's");
         assertEquals("127.0.0.1:" + port, check.authority().toString(), "the request's :authority");
 
         HttpResponse<Buffer> denied = call(port, "/secure/report", "deny");
@@ -334,6 +339,7 @@ class MeshInboundExtAuthzTest {
         assertEquals("GET", http.getMethod());
         assertEquals("/secure/x", http.getPath());
         assertEquals("secret", http.getHeadersMap().get("x-private"), "a gRPC authorizer gets every header");
+        assertNull(http.getHeadersMap().get("x-envoy-auth-partial-body"), "but a client's x-envoy-auth-partial-body");
         assertEquals("HTTP/1.1", http.getProtocol(), "the protocol, as Envoy names it");
         assertEquals(0, http.getSize(), "as Envoy's: the body bytes received when the headers are checked");
         var source = asked.get(0).getAttributes().getSource().getAddress().getSocketAddress();
