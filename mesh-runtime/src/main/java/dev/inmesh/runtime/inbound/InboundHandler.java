@@ -340,6 +340,9 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                             }
                             // the path whose query parameters the authorizer changed, as Envoy's filter sets :path
                             traced.authorizedUri = v.path();
+                            if (v.path() != null && traced.subject != null) {
+                                traced.subject = traced.subject.withPath(v.path()); // for the late rate limit
+                            }
                             ServerRequestView authorized = v.path() == null ? view
                                     : new ServerRequestView(req, authority, v.path());
                             // clear_route_cache: the headers the authorizer changed may choose another route

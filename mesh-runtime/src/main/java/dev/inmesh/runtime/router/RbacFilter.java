@@ -411,8 +411,10 @@ public final class RbacFilter {
                         new java.util.HashMap<>(), Verdict.ALLOWED, routed);
                 if (rateLimit != null && !rateLimitLast) {
                     // the global rate limit filter, once the others let the request through
+                    // (with the path an authorizer gave the request, as the filters after it see it in Envoy)
                     authorized = authorized.compose(v -> v.denial() != null ? Future.succeededFuture(v)
-                            : rateLimit.check(subject, headers, table, result, clusters).map(o -> o.denial() != null
+                            : rateLimit.check(v.path() == null ? subject : subject.withPath(v.path()), headers, table,
+                                    result, clusters).map(o -> o.denial() != null
                                     ? new Verdict(o.denial(), List.of(), false) : v.and(o)));
                 }
                 return authorized.recover(e -> Future.succeededFuture(failed(e)));
@@ -648,7 +650,7 @@ public final class RbacFilter {
          * This request with {@code path} (with its query) in place of its own, its other properties as they are: the
          * JWT authentication filter took its tokens' parameters out, or an authorizer changed its query.
          */
-        Subject withPath(String path) {
+        public Subject withPath(String path) {
             return new Subject(RouteRequest.withPath(request, path), localIp, localPort, peerIp, serverName, peer,
                     jwtMetadata, peerPort, local);
         }

@@ -17,6 +17,7 @@ import dev.inmesh.runtime.upstream.TestCertificates;
 import dev.inmesh.runtime.upstream.TestCertificates.Issued;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import dev.inmesh.runtime.xds.EnvoyConfigReader;
+import dev.inmesh.runtime.xds.IstioGlobalRateLimit;
 import io.envoyproxy.envoy.config.core.v3.HeaderValue;
 import io.envoyproxy.envoy.config.core.v3.HeaderValueOption;
 import io.envoyproxy.envoy.service.auth.v3.AuthorizationGrpc;
@@ -24,6 +25,8 @@ import io.envoyproxy.envoy.service.auth.v3.CheckRequest;
 import io.envoyproxy.envoy.service.auth.v3.CheckResponse;
 import io.envoyproxy.envoy.service.auth.v3.DeniedHttpResponse;
 import io.envoyproxy.envoy.service.auth.v3.OkHttpResponse;
+import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
+import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.StreamObserver;
@@ -431,6 +434,47 @@ class MeshInboundExtAuthzTest {
 
         assertEquals(200, call(port, "/secure/r?token=secret", "allow").statusCode());
         assertEquals("/secure/r?a=new&tenant=acme", appUris.get(1), "the only parameter removed, the set ones added");
+    }
+
+    /**
+     * The global rate limit filter after the authorizer's describes the request by the path the authorizer's query
+     * parameter changes made, as Envoy's filters after ext_authz read its {@code :path}: right after it ...
+     */
+    @Test
+    void theGlobalRateLimitFilterAfterTheAuthorizerDescribesThePathItsQueryChangesMade() throws Exception {
+        assertTheRateLimitServiceGetsTheAuthorizedPath(limits -> IstioRbac.first(IstioExtAuthz.SHADOW
+                + IstioExtAuthz.grpc("5s", false), MeshInboundRateLimitTest.config("5s", true, limits, false)));
+    }
+
+    /** ... and where INSERT_BEFORE the router puts it, after the fault and CORS filters. */
+    @Test
+    void theGlobalRateLimitFilterBeforeTheRouterDescribesThePathTheAuthorizersQueryChangesMade() throws Exception {
+        assertTheRateLimitServiceGetsTheAuthorizedPath(limits -> IstioRbac.first(IstioExtAuthz.SHADOW
+                + IstioExtAuthz.grpc("5s", false), MeshInboundRateLimitTest.placed(true, limits)));
+    }
+
+    /**
+     * A request through {@code config} (of the rate limit service's port), with an authorizer that sets a query
+     * parameter: the rate limit service's {@code PATH} descriptor has it.
+     */
+    private void assertTheRateLimitServiceGetsTheAuthorizedPath(java.util.function.IntFunction<String> config)
+            throws Exception {
+        int authorizer = grpcAuthorizer(new CopyOnWriteArrayList<>(), request -> CheckResponse.newBuilder()
+                .setStatus(com.google.rpc.Status.newBuilder().setCode(0))
+                .setOkResponse(OkHttpResponse.newBuilder()
+                        .addQueryParametersToSet(io.envoyproxy.envoy.config.core.v3.QueryParameter.newBuilder()
+                                .setKey("tenant").setValue("acme"))).build());
+        List<RateLimitRequest> described = new CopyOnWriteArrayList<>();
+        Server limits = IstioGlobalRateLimit.service(described, request -> RateLimitResponse.newBuilder()
+                .setOverallCode(RateLimitResponse.Code.OK).build());
+        try {
+            int port = serveThrough(config.apply(limits.getPort()) + IstioExtAuthz.cluster(authorizer, true));
+
+            assertEquals(200, call(port, "/secure/q?z=1", "allow").statusCode());
+            assertEquals("/secure/q?tenant=acme&z=1", IstioGlobalRateLimit.path(described.get(0)));
+        } finally {
+            limits.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+        }
     }
 
     private static HeaderValueOption option(String key, String value) {
