@@ -76,7 +76,7 @@ class ProxyExtAuthzTest {
 
 
     /** A gRPC authorizer on loopback that answers each check as {@code decide} says. */
-    private static io.grpc.Server grpcAuthorizer(
+    static io.grpc.Server grpcAuthorizer(
             java.util.function.Function<io.envoyproxy.envoy.service.auth.v3.CheckRequest, CheckResponse> decide)
             throws java.io.IOException {
         return io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.inmesh.runtime.accesslog.AccessLog;
+import dev.inmesh.runtime.router.IstioExtAuthz;
 import dev.inmesh.runtime.router.IstioRbac;
 import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.NetworkRbacStats;
@@ -131,6 +132,33 @@ class ProxyRbacTest {
             Thread.sleep(25);
         }
         throw new AssertionError("no " + status + " for " + path + " in " + requests);
+    }
+
+    /**
+     * istiod's CUSTOM policy of a gRPC provider on the mTLS chain: the authorizer gets the caller's SPIFFE identity as
+     * {@code source.principal} and the one the proxy presented as {@code destination.principal}, as Envoy's check.
+     */
+    @Test
+    void aGrpcAuthorizerGetsTheCallersAndTheProxysIdentitiesOfAnMtlsRequest() throws Exception {
+        List<io.envoyproxy.envoy.service.auth.v3.AttributeContext> asked = new CopyOnWriteArrayList<>();
+        io.grpc.Server grpc = ProxyExtAuthzTest.grpcAuthorizer(request -> {
+            asked.add(request.getAttributes());
+            return io.envoyproxy.envoy.service.auth.v3.CheckResponse.newBuilder()
+                    .setStatus(com.google.rpc.Status.newBuilder().setCode(0)).build();
+        });
+        try {
+            int port = LoopbackProxy.freePort();
+            start(IstioRbac.first(IstioExtAuthz.SHADOW + IstioExtAuthz.grpc("5s", false),
+                    IstioInboundMtlsTest.config(port, app)) + IstioExtAuthz.cluster(grpc.getPort(), true));
+
+            assertEquals("200 reviews", get(port, PRODUCTPAGE, "/secure/x"));
+            assertEquals("spiffe://cluster.local/ns/default/sa/bookinfo-productpage",
+                    asked.get(0).getSource().getPrincipal());
+            assertEquals("spiffe://cluster.local/ns/default/sa/bookinfo-reviews",
+                    asked.get(0).getDestination().getPrincipal());
+        } finally {
+            grpc.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+        }
     }
 
     @Test
