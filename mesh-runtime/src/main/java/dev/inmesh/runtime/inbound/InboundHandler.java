@@ -293,7 +293,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             localReply(req, 400, "");
             return;
         }
-        ServerRequestView view = new ServerRequestView(req, authority, normalized);
+        ServerRequestView view = new ServerRequestView(req, authority, normalized, startTime);
         RouteResult result = table.route(view, ThreadLocalRandom.current().nextLong());
         traced.route = result;
         LocalRateLimitFilter limiter = snapshot.localRateLimit(hcm);
@@ -344,7 +344,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                 traced.subject = traced.subject.withPath(v.path()); // for the late rate limit
                             }
                             ServerRequestView authorized = v.path() == null ? view
-                                    : new ServerRequestView(req, authority, v.path());
+                                    : new ServerRequestView(req, authority, v.path(), startTime);
                             // clear_route_cache: the headers the authorizer changed may choose another route
                             RouteResult decided = v.reroute() ? table.route(authorized,
                                     ThreadLocalRandom.current().nextLong()) : result;
@@ -1112,7 +1112,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     }
 
     /** A server request seen by route selection and the RBAC filters, with its normalized path. */
-    private record ServerRequestView(HttpServerRequest req, String authority, String path) implements RouteRequest {
+    private record ServerRequestView(HttpServerRequest req, String authority, String path, Instant startTime)
+            implements RouteRequest {
 
         @Override
         public String protocol() {

@@ -479,10 +479,11 @@ public final class ExtAuthzFilter {
             }
         });
         http.putAllHeaders(joined);
-        long now = System.currentTimeMillis();
+        // as Envoy's: when the request arrived (the stream's start), not when the authorizer is asked
+        java.time.Instant start = r.startTime() == null ? java.time.Instant.now() : r.startTime();
         return CheckRequest.newBuilder().setAttributes(attributes.setRequest(AttributeContext.Request.newBuilder()
-                .setTime(com.google.protobuf.Timestamp.newBuilder().setSeconds(now / 1000)
-                        .setNanos((int) (now % 1000) * 1_000_000))
+                .setTime(com.google.protobuf.Timestamp.newBuilder().setSeconds(start.getEpochSecond())
+                        .setNanos(start.getNano()))
                 .setHttp(http))).build();
     }
 

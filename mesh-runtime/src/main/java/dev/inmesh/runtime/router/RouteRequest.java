@@ -24,6 +24,11 @@ public interface RouteRequest {
         return null;
     }
 
+    /** When the request arrived (Envoy's stream start: an authorizer's {@code request.time}); null: unknown. */
+    default java.time.Instant startTime() {
+        return null;
+    }
+
     /**
      * The first value of a header (name in lower case), or null when absent: what Envoy reads of a header it does not
      * trust to come once, as a {@code cluster_header} (later values are not read, nor joined to the first).
@@ -105,6 +110,11 @@ public interface RouteRequest {
             @Override
             public String protocol() {
                 return req.protocol();
+            }
+
+            @Override
+            public java.time.Instant startTime() {
+                return req.startTime();
             }
 
             @Override

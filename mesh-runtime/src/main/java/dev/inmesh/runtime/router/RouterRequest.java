@@ -488,6 +488,11 @@ public final class RouterRequest implements RouteRequest {
     }
 
     @Override
+    public Instant startTime() {
+        return startTime;
+    }
+
+    @Override
     public String path() {
         return uri;
     }

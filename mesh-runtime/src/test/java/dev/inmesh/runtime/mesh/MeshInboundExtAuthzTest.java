@@ -345,6 +345,9 @@ class MeshInboundExtAuthzTest {
         assertNull(http.getHeadersMap().get("x-envoy-auth-partial-body"), "but a client's x-envoy-auth-partial-body");
         assertEquals("HTTP/1.1", http.getProtocol(), "the protocol, as Envoy names it");
         assertEquals(0, http.getSize(), "as Envoy's: the body bytes received when the headers are checked");
+        var time = asked.get(0).getAttributes().getRequest().getTime();
+        assertEquals(loggedWith(200).startTime(), java.time.Instant.ofEpochSecond(time.getSeconds(), time.getNanos()),
+                "request.time: when the request arrived, as its access log entry has it");
         var source = asked.get(0).getAttributes().getSource().getAddress().getSocketAddress();
         assertEquals("127.0.0.1", source.getAddress());
         assertEquals(appPeerPorts.get(0).intValue(), source.getPortValue(), "the source address with its port");
