@@ -1077,7 +1077,8 @@ final class HttpBridge {
                     .downstreamTls(conn.tlsServerName(), conn.mutualTls()).forwardClientCert(conn.hcm())
                     .clientCertificate(conn.peerCertificate(), conn.clientCertElement())
                     .downstreamPrincipals(conn.peerPrincipal(), conn.localPrincipal())
-                    .listenerBufferLimit(conn.listenerBufferLimit()).rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity())
+                    .listenerBufferLimit(conn.listenerBufferLimit())
+                    .rbac(conn.rbac(), conn.peerIdentity(), conn.localIdentity())
                     .grpcWeb(web).localRateLimit(conn.localRateLimit()).tracer(conn.tracer())
                     .statsOverrides(conn.statsOverrides());
         }
