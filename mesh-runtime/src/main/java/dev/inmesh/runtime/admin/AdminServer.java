@@ -394,7 +394,7 @@ public final class AdminServer {
                     agent.mergedStats(req, () -> registry == null ? Future.succeededFuture("")
                             : vertx.executeBlocking(() -> PrometheusText.envoy(registry.scrape()), false));
                 } else {
-                    java.util.function.Predicate<String> filter = filter(req);
+                    java.util.function.Predicate<String> filter = statsParams(req);
                     if (filter != null) {
                         prometheus(req, filter);
                     }
@@ -540,36 +540,26 @@ public final class AdminServer {
     }
 
     /**
-     * {@code /stats} with Envoy's {@code filter}, {@code type}, {@code usedonly} and {@code format} parameters,
-     * checked in Envoy's order.
+     * {@code /stats} with Envoy's {@code filter}, {@code histogram_buckets}, {@code type}, {@code usedonly} and
+     * {@code format} parameters (see {@link #statsParams}).
      */
     private void stats(HttpServerRequest req) {
-        java.util.function.Predicate<String> filter = filter(req);
+        java.util.function.Predicate<String> filter = statsParams(req);
         if (filter == null) {
             return;
         }
-        String type = req.getParam("type");
-        if (type != null && !EnvoyStats.TYPES.contains(type)) {
-            text(req, 400, "invalid &type= param");
-            return;
-        }
-        // as Envoy, an empty format is no format
         String format = req.getParam("format");
-        format = format == null || format.isEmpty() ? "text" : format;
         if ("prometheus".equals(format)) {
             prometheus(req, filter);
             return;
         }
-        if (!format.equals("json") && !format.equals("text")) {
-            text(req, 400, "usage: /stats?format=(json|prometheus|text)\n\n");
-            return;
-        }
+        String type = req.getParam("type");
         java.util.function.Predicate<String> accepted = filter;
         boolean usedOnly = req.params().contains("usedonly");
         Callable<java.util.Map<String, Long>> stats = () -> EnvoyStats.select(
                 EnvoyStats.since(EnvoyStats.collect(registry, accepted, clusterStatNames()), counterBaseline),
                 type == null ? "All" : type, usedOnly);
-        if (format.equals("json")) {
+        if ("json".equals(format)) {
             offLoop(req, "application/json", () -> EnvoyStats.json(stats.call()));
         } else {
             offLoop(req, "text/plain; charset=utf-8", () -> EnvoyStats.text(stats.call()));
@@ -603,22 +593,47 @@ public final class AdminServer {
     }
 
     /**
-     * Envoy's {@code ?filter=}: a regular expression found anywhere in a name; null (having answered 400) when it
-     * does not compile.
+     * The parameters {@code /stats} and {@code /stats/prometheus} share, checked as Envoy's {@code StatsParams} checks
+     * them for both, in its order, each failure a 400 with Envoy's text: {@code filter}, a regular expression found
+     * anywhere in a name ({@code Invalid re2 regex}), {@code histogram_buckets} ({@code cumulative},
+     * {@code disjoint}, {@code detailed} or {@code none}), {@code type} ({@link EnvoyStats#TYPES}) and
+     * {@code format} ({@code json}, {@code prometheus} or {@code text}; Inmesh has no HTML form), an empty value
+     * being none but for {@code filter} and {@code type}. Answers the filter, or null having answered 400.
      */
-    private static java.util.function.Predicate<String> filter(HttpServerRequest req) {
+    private static java.util.function.Predicate<String> statsParams(HttpServerRequest req) {
+        java.util.function.Predicate<String> filter = n -> true;
         String regex = req.getParam("filter");
-        if (regex == null || regex.isEmpty()) {
-            return n -> true;
+        if (regex != null && !regex.isEmpty()) {
+            try {
+                java.util.regex.Pattern p = java.util.regex.Pattern.compile(regex);
+                filter = n -> p.matcher(n).find();
+            } catch (java.util.regex.PatternSyntaxException e) {
+                text(req, 400, "Invalid re2 regex");
+                return null;
+            }
         }
-        try {
-            java.util.regex.Pattern p = java.util.regex.Pattern.compile(regex);
-            return n -> p.matcher(n).find();
-        } catch (java.util.regex.PatternSyntaxException e) {
-            text(req, 400, "Invalid re2 regex");
+        String type = req.getParam("type");
+        String error = !noneOrOneOf(req.getParam("histogram_buckets"), HISTOGRAM_BUCKETS)
+                ? "usage: /stats?histogram_buckets=(cumulative|disjoint|none)\n"
+                : type != null && !EnvoyStats.TYPES.contains(type) ? "invalid &type= param"
+                : !noneOrOneOf(req.getParam("format"), STATS_FORMATS)
+                ? "usage: /stats?format=(json|prometheus|text)\n\n" : null;
+        if (error != null) {
+            text(req, 400, error);
             return null;
         }
+        return filter;
     }
+
+    /** Whether a parameter's value is none (absent or empty, as Envoy reads it) or one of {@code values}. */
+    private static boolean noneOrOneOf(String value, Set<String> values) {
+        return value == null || value.isEmpty() || values.contains(value);
+    }
+
+    /** The values of Envoy's {@code histogram_buckets} parameter. */
+    private static final Set<String> HISTOGRAM_BUCKETS = Set.of("cumulative", "disjoint", "detailed", "none");
+    /** The values of the {@code format} parameter of {@code /stats} that Inmesh serves. */
+    private static final Set<String> STATS_FORMATS = Set.of("json", "prometheus", "text");
 
     /**
      * The registry's scrape, as Envoy's {@code /stats/prometheus}: with {@code ?filter=} the metric families whose

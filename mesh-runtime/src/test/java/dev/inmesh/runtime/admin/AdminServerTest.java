@@ -69,7 +69,11 @@ class AdminServerTest {
     }
 
     private HttpResponse<String> get(int mount, String path) throws Exception {
-        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + admin.port(mount) + path))
+        return at(admin.port(mount), path);
+    }
+
+    private HttpResponse<String> at(int port, String path) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
                 .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
@@ -317,6 +321,39 @@ class AdminServerTest {
         HttpResponse<String> bad = get(0, "/stats/prometheus?filter=(");
         assertEquals(400, bad.statusCode());
         assertEquals("Invalid re2 regex", bad.body());
+    }
+
+    @Test
+    void statsAndStatsPrometheusRefuseAHistogramBucketsTypeOrFormatEnvoyDoesNotTake() throws Exception {
+        AdminServer own = everything();
+        try {
+            for (String stats : List.of("/stats?", "/stats/prometheus?")) {
+                var port = stats.startsWith("/stats/prometheus") ? admin.port(0) : own.port(0);
+                HttpResponse<String> buckets = at(port, stats + "histogram_buckets=summary");
+                assertEquals(400, buckets.statusCode(), stats);
+                assertEquals("usage: /stats?histogram_buckets=(cumulative|disjoint|none)\n", buckets.body());
+                HttpResponse<String> type = at(port, stats + "type=counters");
+                assertEquals(400, type.statusCode(), stats);
+                assertEquals("invalid &type= param", type.body());
+                HttpResponse<String> format = at(port, stats + "format=yaml");
+                assertEquals(400, format.statusCode(), stats);
+                assertEquals("usage: /stats?format=(json|prometheus|text)\n\n", format.body());
+                // checked in Envoy's order: the filter first, then histogram_buckets, then type
+                assertEquals("Invalid re2 regex", at(port, stats + "filter=(&histogram_buckets=x&type=x").body());
+                assertEquals("usage: /stats?histogram_buckets=(cumulative|disjoint|none)\n",
+                        at(port, stats + "histogram_buckets=x&type=x").body());
+                for (String taken : List.of("histogram_buckets=cumulative", "histogram_buckets=disjoint",
+                        "histogram_buckets=detailed", "histogram_buckets=none", "histogram_buckets=", "type=All",
+                        "format=text", "format=json", "format=prometheus", "format=")) {
+                    assertEquals(200, at(port, stats + taken).statusCode(), stats + taken);
+                }
+            }
+            // /stats/prometheus answers Prometheus' text whatever format it is given, as Envoy's
+            String scrape = at(admin.port(0), "/stats/prometheus?format=json").body();
+            assertEquals(at(admin.port(0), "/stats/prometheus").body(), scrape);
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
     }
 
     @Test
