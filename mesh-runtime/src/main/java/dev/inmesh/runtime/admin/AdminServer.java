@@ -84,8 +84,9 @@ public final class AdminServer {
         XDS_STATUS("/debug/xds_status"),
         /**
          * {@code /stats}: the Envoy statistics by Envoy's names, as {@code name: value} lines or with
-         * {@code ?format=json} as Envoy's JSON; {@code ?filter=} keeps the names a regular expression finds,
-         * {@code ?type=} the counters or the gauges, {@code ?usedonly} those written (not zero).
+         * {@code ?format=json} as Envoy's JSON, the histograms last, in the form {@code ?histogram_buckets=} chooses
+         * (see {@link EnvoyHistogram}); {@code ?filter=} keeps the names a regular expression finds, {@code ?type=}
+         * the counters, the gauges or the histograms, {@code ?usedonly} those written (not zero).
          */
         STATS("/stats"),
         /** {@code /server_info}: Envoy's {@code admin.v3.ServerInfo} as JSON (version, state, uptime, node). */
@@ -171,7 +172,7 @@ public final class AdminServer {
                 case HEALTHCHECK_OK -> "cause the server to pass health checks";
                 case CLUSTERS -> "upstream clusters and hosts (param: format=json)";
                 case XDS_STATUS -> "the ADS client's state per resource type";
-                case STATS -> "the Envoy statistics (params: format=json, filter, type, usedonly)";
+                case STATS -> "the Envoy statistics (params: format=json, filter, type, usedonly, histogram_buckets)";
                 case SERVER_INFO -> "version, state, uptime and node as Envoy's ServerInfo";
                 case LISTENERS -> "the listeners and their addresses (param: format=json)";
                 case HELP -> "this list";
@@ -553,17 +554,18 @@ public final class AdminServer {
             prometheus(req, filter);
             return;
         }
-        String type = req.getParam("type");
-        java.util.function.Predicate<String> accepted = filter;
+        String type = req.getParam("type") == null ? "All" : req.getParam("type");
         boolean usedOnly = req.params().contains("usedonly");
-        Callable<java.util.Map<String, Long>> stats = () -> EnvoyStats.select(
-                EnvoyStats.since(EnvoyStats.collect(registry, accepted, clusterStatNames()), counterBaseline),
-                type == null ? "All" : type, usedOnly);
-        if ("json".equals(format)) {
-            offLoop(req, "application/json", () -> EnvoyStats.json(stats.call()));
-        } else {
-            offLoop(req, "text/plain; charset=utf-8", () -> EnvoyStats.text(stats.call()));
-        }
+        String buckets = req.getParam("histogram_buckets");
+        boolean json = "json".equals(format);
+        offLoop(req, json ? "application/json" : "text/plain; charset=utf-8", () -> {
+            var names = clusterStatNames();
+            var stats = EnvoyStats.select(EnvoyStats.since(EnvoyStats.collect(registry, filter, names),
+                    counterBaseline), type, usedOnly);
+            var histograms = EnvoyStats.selectHistograms(EnvoyStats.histograms(registry, filter, names), type,
+                    usedOnly);
+            return json ? EnvoyStats.json(stats, histograms, buckets) : EnvoyStats.text(stats, histograms, buckets);
+        });
     }
 
     /** The names the current snapshot's clusters have in {@code /stats}: {@code alt_stat_name}, else their name. */

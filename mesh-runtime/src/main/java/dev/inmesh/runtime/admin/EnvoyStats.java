@@ -1,5 +1,6 @@
 package dev.inmesh.runtime.admin;
 
+import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Measurement;
@@ -24,8 +25,8 @@ import java.util.function.UnaryOperator;
  * Zipkin tracer's {@code envoy_tracing_zipkin_STAT}, in no scope, is {@code tracing.zipkin.STAT}, and the
  * OpenTelemetry tracer's {@code envoy_tracing_opentelemetry_STAT} {@code tracing.opentelemetry.STAT}.
  * Istio's {@code istio_*} metrics and the meters an application adds to the mesh's registry are not Envoy
- * statistics; {@code /stats/prometheus} serves them, and Envoy's histograms ({@code envoy_cluster_upstream_rq_time},
- * ...), which are left out here.
+ * statistics; {@code /stats/prometheus} serves them. Envoy's histograms ({@code envoy_cluster_upstream_rq_time},
+ * ...) are named alike ({@code cluster.C.upstream_rq_time}) and served as {@link EnvoyHistogram}s.
  */
 final class EnvoyStats {
     /**
@@ -77,12 +78,33 @@ final class EnvoyStats {
     static Map<String, Long> collect(MeterRegistry registry, Predicate<String> filter,
                                      UnaryOperator<String> clusterStatName) {
         Map<String, Long> out = new TreeMap<>();
+        forEach(registry, filter, clusterStatName, false, (name, m) -> {
+            for (Measurement v : m.measure()) {
+                out.put(name, Math.round(v.getValue()));
+                break;
+            }
+        });
+        return out;
+    }
+
+    /** The histograms whose Envoy name the filter accepts, sorted by name, as {@link #collect} the statistics. */
+    static Map<String, EnvoyHistogram> histograms(MeterRegistry registry, Predicate<String> filter,
+                                                  UnaryOperator<String> clusterStatName) {
+        Map<String, EnvoyHistogram> out = new TreeMap<>();
+        forEach(registry, filter, clusterStatName, true, (name, m) -> out.put(name,
+                EnvoyHistogram.of(((DistributionSummary) m).takeSnapshot())));
+        return out;
+    }
+
+    /** Each meter of Envoy's trees whose Envoy name the filter accepts, its histograms or its other meters. */
+    private static void forEach(MeterRegistry registry, Predicate<String> filter,
+                                UnaryOperator<String> clusterStatName, boolean histograms,
+                                java.util.function.BiConsumer<String, Meter> each) {
         if (registry == null) {
-            return out;
+            return;
         }
         for (Meter m : registry.getMeters()) {
-            if (m instanceof io.micrometer.core.instrument.DistributionSummary) {
-                // a histogram (cluster.C.upstream_rq_time, ...): served by /stats/prometheus only
+            if (m instanceof DistributionSummary != histograms) {
                 continue;
             }
             String name = m.getId().getName();
@@ -96,15 +118,11 @@ final class EnvoyStats {
                 }
                 String envoyName = envoyName(t, m, name.substring(t.prefix.length()), scope);
                 if (envoyName != null && filter.test(envoyName)) {
-                    for (Measurement v : m.measure()) {
-                        out.put(envoyName, Math.round(v.getValue()));
-                        break;
-                    }
+                    each.accept(envoyName, m);
                 }
                 break;
             }
         }
-        return out;
     }
 
     /** The Envoy name of meter {@code m} of tree {@code t}, {@code stat} its name after the tree's prefix. */
@@ -167,7 +185,7 @@ final class EnvoyStats {
             ".membership_total");
 
     /**
-     * The statistics of one of Envoy's {@link #TYPES} (Inmesh has no histograms or text readouts), and with
+     * The statistics of one of Envoy's {@link #TYPES} (the histograms apart, Inmesh has no text readouts), and with
      * {@code usedOnly} only those written since the start, as Envoy's {@code usedonly}: those not zero (a gauge that
      * rose and fell back to zero is left out, where Envoy keeps it).
      */
@@ -218,19 +236,46 @@ final class EnvoyStats {
         return out;
     }
 
-    /** Envoy's text form: {@code name: value} a line. */
-    static String text(Map<String, Long> stats) {
+    /**
+     * The histograms of one of Envoy's {@link #TYPES} ({@code All} or {@code Histograms}), and with
+     * {@code usedOnly} only those with a value recorded, as Envoy's.
+     */
+    static Map<String, EnvoyHistogram> selectHistograms(Map<String, EnvoyHistogram> histograms, String type,
+                                                        boolean usedOnly) {
+        Map<String, EnvoyHistogram> out = new TreeMap<>();
+        if (type.equals("All") || type.equals("Histograms")) {
+            histograms.forEach((name, h) -> {
+                if (!usedOnly || h.used()) {
+                    out.put(name, h);
+                }
+            });
+        }
+        return out;
+    }
+
+    /**
+     * Envoy's text form: {@code name: value} a line, then the histograms' lines in the {@code histogram_buckets}
+     * mode (null: none).
+     */
+    static String text(Map<String, Long> stats, Map<String, EnvoyHistogram> histograms, String buckets) {
         StringBuilder b = new StringBuilder();
         stats.forEach((n, v) -> b.append(n).append(": ").append(v).append('\n'));
+        histograms.forEach((n, h) -> b.append(h.text(n, buckets)).append('\n'));
         return b.toString();
     }
 
-    /** Envoy's JSON form: {@code {"stats":[{"name":...,"value":...}]}}. */
-    static String json(Map<String, Long> stats) {
+    /**
+     * Envoy's JSON form: {@code {"stats":[{"name":...,"value":...}]}}, the histograms in one last element when there
+     * are any (see {@link EnvoyHistogram#json}).
+     */
+    static String json(Map<String, Long> stats, Map<String, EnvoyHistogram> histograms, String buckets) {
         var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
         var root = mapper.createObjectNode();
         var list = root.putArray("stats");
         stats.forEach((n, v) -> list.addObject().put("name", n).put("value", v));
+        if (!histograms.isEmpty()) {
+            list.add(EnvoyHistogram.json(histograms, buckets));
+        }
         return root.toString();
     }
 }

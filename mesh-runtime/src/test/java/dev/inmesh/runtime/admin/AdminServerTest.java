@@ -699,8 +699,15 @@ class AdminServerTest {
             assertTrue(text.body().contains("cluster.outbound|9080||reviews.upstream_rq_pending_active: 1\n"),
                     text.body());
             assertTrue(!text.body().contains("istio_requests_total"), text.body());
+            // the counters and gauges sorted by name, then the histograms, as Envoy's
             List<String> names = text.body().lines().map(l -> l.substring(0, l.indexOf(": "))).toList();
-            assertEquals(names.stream().sorted().toList(), names);
+            int histograms = (int) text.body().lines().filter(l -> l.endsWith(": No recorded values")
+                    || l.contains(": P0(")).count();
+            assertTrue(histograms > 0, text.body());
+            List<String> plain = names.subList(0, names.size() - histograms);
+            assertEquals(plain.stream().sorted().toList(), plain);
+            assertTrue(names.subList(plain.size(), names.size()).contains("cluster.outbound|9080||reviews"
+                    + ".upstream_rq_time"), text.body());
 
             HttpResponse<String> json = get(own, "/stats?format=json&filter=rq_total$");
             assertEquals("application/json", json.headers().firstValue("content-type").orElse(""));
@@ -746,7 +753,8 @@ class AdminServerTest {
             assertTrue(counters.contains(c + "upstream_rq_total: 1\n"), counters);
             assertTrue(counters.contains(c + "upstream_rq_timeout: 0\n"), counters);
             assertTrue(!counters.contains("_active"), counters);
-            assertEquals("", get(own, "/stats?type=Histograms").body(), "Inmesh has no histograms");
+            assertTrue(get(own, "/stats?type=Histograms").body().lines().allMatch(l -> l.endsWith(
+                    ": No recorded values")), "histograms only, none recorded");
             // the same statistics, but server.uptime, which may have gone on a second between the two
             assertEquals(withoutUptime(get(own, "/stats").body()), withoutUptime(get(own, "/stats?type=All").body()));
 
@@ -762,6 +770,63 @@ class AdminServerTest {
             // as Envoy, an empty format is none
             assertEquals(200, get(own, "/stats?format=").statusCode());
             assertEquals(withoutUptime(get(own, "/stats").body()), withoutUptime(get(own, "/stats?format=").body()));
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void statsServesEnvoysHistogramsAsQuantilesOrBucketsByEnvoysNames() throws Exception {
+        var upstream = MeshMetrics.create(registry, StreamInfos.PRODUCTPAGE).upstream("outbound|9080||reviews");
+        // two values in (1, 5], two in (5, 10]
+        for (long millis : new long[] {2, 3, 6, 8}) {
+            upstream.requestTime(millis);
+        }
+        AdminServer own = everything();
+        try {
+            String c = "cluster.outbound|9080||reviews.";
+            String rq = get(own, "/stats?filter=upstream_rq_time$").body();
+            // after the counters and gauges, as Envoy's; cumulative quantiles interpolated in the buckets
+            assertEquals(c + "upstream_rq_time: P0(nan,1) P25(nan,3) P50(nan,5) P75(nan,7.5) P90(nan,9) "
+                    + "P95(nan,9.5) P99(nan,9.9) P99.5(nan,9.95) P99.9(nan,9.99) P100(nan,10)\n", rq);
+            assertEquals(c + "upstream_cx_connect_ms: No recorded values\n",
+                    get(own, "/stats?filter=upstream_cx_connect_ms").body());
+            assertEquals("", get(own, "/stats?usedonly&filter=upstream_cx_connect_ms").body(), "not used");
+            assertEquals("", get(own, "/stats?type=Counters&filter=upstream_rq_time$").body());
+            assertEquals(rq, get(own, "/stats?type=Histograms&filter=upstream_rq_time$").body());
+
+            String cumulative = get(own, "/stats?filter=upstream_rq_time$&histogram_buckets=cumulative").body();
+            assertTrue(cumulative.startsWith(c + "upstream_rq_time: B0.5(0,0) B1(0,0) B5(0,2) B10(0,4) B25(0,4) "),
+                    cumulative);
+            assertTrue(cumulative.endsWith(" B1.8e+06(0,4) B3.6e+06(0,4)\n"), "bounds as Envoy's %g: " + cumulative);
+            String disjoint = get(own, "/stats?filter=upstream_rq_time$&histogram_buckets=disjoint").body();
+            assertTrue(disjoint.startsWith(c + "upstream_rq_time: B0.5(0,0) B1(0,0) B5(0,2) B10(0,2) B25(0,0) "),
+                    disjoint);
+            // Envoy's bins, lower bound and width, with their counts: here the buckets with values
+            String detailed = get(own, "/stats?filter=upstream_rq_time$&histogram_buckets=detailed").body();
+            assertTrue(detailed.startsWith(c + "upstream_rq_time:\n  totals=1,4:2, 5,5:2\n  intervals=\n"
+                    + "  summary=P0(nan,1) P25(nan,3) "), detailed);
+
+            var json = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/stats?format=json&filter=upstream_rq_")
+                    .body()).get("stats");
+            var last = json.get(json.size() - 1).get("histograms");
+            assertEquals("[0,25,50,75,90,95,99,99.5,99.9,100]", last.get("supported_quantiles").toString());
+            var rqTime = last.get("computed_quantiles").get(0);
+            assertEquals(c + "upstream_rq_time", rqTime.get("name").asText());
+            assertEquals("{\"cumulative\":7.5,\"interval\":null}", rqTime.get("values").get(3).toString());
+            assertTrue(json.get(0).has("value"), "the counters and gauges first: " + json);
+            var buckets = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own,
+                    "/stats?format=json&type=Histograms&usedonly&histogram_buckets=disjoint").body()).get("stats");
+            assertEquals(1, buckets.size(), buckets.toString());
+            var histogram = buckets.get(0).get("histograms").get(0);
+            assertEquals(c + "upstream_rq_time", histogram.get("name").asText());
+            assertEquals("{\"upper_bound\":10,\"interval\":0,\"cumulative\":2}",
+                    histogram.get("buckets").get(3).toString());
+            var details = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own,
+                    "/stats?format=json&type=Histograms&usedonly&histogram_buckets=detailed").body()).get("stats")
+                    .get(0).get("histograms");
+            assertEquals("[{\"lower_bound\":1,\"width\":4,\"count\":2},{\"lower_bound\":5,\"width\":5,"
+                    + "\"count\":2}]", details.get("details").get(0).get("totals").toString());
         } finally {
             own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }

@@ -235,9 +235,14 @@ class MeshDownstreamStatsTest {
         String used = admin("/stats/prometheus?usedonly&filter=rq_time", "envoy_http_downstream_rq_time_count");
         assertTrue(used.contains("envoy_cluster_upstream_rq_time_count{" + HISTOGRAM_CLUSTER + "} 3\n"), used);
         assertFalse(used.contains("upstream_rq_total"), used);
-        // /stats lists counters and gauges only, as documented; its counters still reset
+        // /stats lists the histograms after the counters and gauges, as Envoy's, by Envoy's names; its counters
+        // still reset
         String stats = admin("/stats", "upstream_rq_total");
-        assertFalse(stats.contains("rq_time:") || stats.contains("length_ms:"), stats);
+        String c = "cluster.outbound|9080||reviews.default.svc.cluster.local.";
+        assertTrue(stats.contains("\n" + c + "upstream_rq_time: P0(nan,"), stats);
+        String buckets = admin("/stats?filter=reviews.*upstream_rq_time$&histogram_buckets=cumulative", "B1000(0,3)");
+        assertTrue(buckets.startsWith(c + "upstream_rq_time: B0.5(0,0) B1(0,0) B5(0,0) B10(0,0) B25(0,0) B50(0,0) "),
+                buckets);
         assertEquals("OK", plain.post(mesh.adminPort(), "127.0.0.1", "/reset_counters").send()
                 .await(10, TimeUnit.SECONDS).bodyAsString().strip());
         String reset = admin("/stats?filter=upstream_rq_total", "upstream_rq_total: 0");
