@@ -89,7 +89,10 @@ public final class AdminServer {
          * the counters, the gauges or the histograms, {@code ?usedonly} those written (not zero).
          */
         STATS("/stats"),
-        /** {@code /server_info}: Envoy's {@code admin.v3.ServerInfo} as JSON (version, state, uptime, node). */
+        /**
+         * {@code /server_info}: Envoy's {@code admin.v3.ServerInfo} as JSON (version, state, uptime, command line
+         * options, and the node presented to the xDS server).
+         */
         SERVER_INFO("/server_info"),
         /** {@code /listeners}: the listeners' names and addresses, or with {@code ?format=json} Envoy's Listeners. */
         LISTENERS("/listeners"),
@@ -662,7 +665,8 @@ public final class AdminServer {
      * Envoy's ServerInfo: what Inmesh has of it. Its command line options, always there as Envoy's, say what Inmesh
      * does: no hot restart ({@code disable_hot_restart}, as Istio starts its sidecars), the configuration file when
      * there is one, and, where {@code /drain_listeners} is served, the drain it runs: {@code Immediate}, as Istio's
-     * sidecars' {@code --drain-strategy immediate} (Envoy's default, {@code Gradual}, it never runs).
+     * sidecars' {@code --drain-strategy immediate} (Envoy's default, {@code Gradual}, it never runs). Its node is
+     * Envoy's local node, the one presented to the xDS server (see {@link Builder#node}).
      */
     ServerInfo serverInfo() {
         long up = Math.max(0, Instant.now().getEpochSecond() - startedAt.getEpochSecond());
@@ -679,10 +683,17 @@ public final class AdminServer {
         if (drainListeners != null) {
             options.setDrainStrategy(io.envoyproxy.envoy.admin.v3.CommandLineOptions.DrainStrategy.Immediate);
         }
-        if (!nodeId.isEmpty()) {
-            b.getNodeBuilder().setId(nodeId);
-        }
-        return b.build();
+        return b.setNode(presentedNode()).build();
+    }
+
+    /**
+     * The node the proxy presents to its xDS server, else one with only the {@link Builder#nodeId}: Envoy's local
+     * node, which its {@code /server_info} and its config dump's bootstrap both show.
+     */
+    private io.envoyproxy.envoy.config.core.v3.Node presentedNode() {
+        io.envoyproxy.envoy.config.core.v3.Node presented = node.get();
+        return presented != null ? presented : io.envoyproxy.envoy.config.core.v3.Node.newBuilder().setId(nodeId)
+                .build();
     }
 
     /**
@@ -736,11 +747,9 @@ public final class AdminServer {
         vertx.<Object>executeBlocking(() -> {
             try {
                 DynamicState dynamic = dynamicState.get();
-                io.envoyproxy.envoy.config.core.v3.Node presented = node.get();
                 return ConfigDumpBuilder.json(snapshots.current().resources(),
-                        dynamic == null ? DynamicState.NONE : dynamic, identity,
-                        presented != null ? presented : io.envoyproxy.envoy.config.core.v3.Node.newBuilder()
-                                .setId(nodeId).build(), startedAt, query) + "\n";
+                        dynamic == null ? DynamicState.NONE : dynamic, identity, presentedNode(), startedAt, query)
+                        + "\n";
             } catch (ConfigDumpBuilder.QueryException e) {
                 return e;
             }
@@ -821,9 +830,9 @@ public final class AdminServer {
         }
 
         /**
-         * The node the proxy presents to its xDS server, asked at each {@code /config_dump}, whose bootstrap shows it
-         * (its metadata's {@code ISTIO_VERSION}, its user agent), as Envoy's does; when it answers null (no xDS
-         * server), the bootstrap's node has only the {@link #nodeId}.
+         * The node the proxy presents to its xDS server, asked at each {@code /config_dump} and {@code /server_info},
+         * which show it (its metadata's {@code ISTIO_VERSION}, its user agent), as Envoy's do; when it answers null
+         * (no xDS server), their node has only the {@link #nodeId}.
          */
         public Builder node(java.util.function.Supplier<io.envoyproxy.envoy.config.core.v3.Node> node) {
             this.node = node == null ? () -> null : node;

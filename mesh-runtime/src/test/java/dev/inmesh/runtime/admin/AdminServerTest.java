@@ -956,6 +956,34 @@ class AdminServerTest {
     }
 
     @Test
+    void serverInfoShowsTheNodePresentedToTheXdsServerAsEnvoysLocalNode() throws Exception {
+        var presented = io.envoyproxy.envoy.config.core.v3.Node.newBuilder()
+                .setId("sidecar~10.0.0.1~a.default~default.svc.cluster.local").setCluster("a.default")
+                .setUserAgentName("inmesh").setMetadata(com.google.protobuf.Struct.newBuilder().putFields(
+                        "ISTIO_VERSION", com.google.protobuf.Value.newBuilder().setStringValue("1.24.0").build()))
+                .build();
+        AdminServer own = AdminServer.builder(vertx).snapshots(holder).nodeId("ignored-when-presented")
+                .node(() -> presented)
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.SERVER_INFO,
+                        AdminServer.Endpoint.CONFIG_DUMP))
+                .build();
+        own.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            var node = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/server_info").body()).get("node");
+            assertEquals("sidecar~10.0.0.1~a.default~default.svc.cluster.local", node.get("id").asText());
+            assertEquals("a.default", node.get("cluster").asText());
+            assertEquals("inmesh", node.get("user_agent_name").asText());
+            assertEquals("1.24.0", node.get("metadata").get("ISTIO_VERSION").asText());
+            // the same node as the config dump's bootstrap
+            var bootstrap = dev.inmesh.runtime.xds.EnvoyJson.tree(get(own, "/config_dump?mask=bootstrap").body())
+                    .get("configs").get(0).get("bootstrap").get("node");
+            assertEquals(bootstrap.get("metadata"), node.get("metadata"));
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void serverInfoHasCommandLineOptionsWithoutAFileAndTheImmediateDrainOfAServerThatDrains() throws Exception {
         AdminServer own = AdminServer.builder(vertx).snapshots(holder).registry(registry)
                 .drainListeners((inbound, graceful, skipExit) -> { })
