@@ -564,7 +564,7 @@ public final class ProxyServer implements AutoCloseable {
 
     /**
      * What the admin server's {@code /drain_listeners} and {@code /healthcheck/fail|ok} do to this server's
-     * listeners: {@link #drainListeners} and {@link #healthCheckFailed}.
+     * listeners: {@link #drainListeners} and {@link #healthCheckFailed}, for the {@link #drainTime}.
      */
     public dev.inmesh.runtime.admin.AdminServer.DrainListeners adminActions() {
         return new dev.inmesh.runtime.admin.AdminServer.DrainListeners() {
@@ -576,6 +576,11 @@ public final class ProxyServer implements AutoCloseable {
             @Override
             public void healthCheckFailed(boolean failed) {
                 ProxyServer.this.healthCheckFailed(failed);
+            }
+
+            @Override
+            public java.time.Duration drainTime() {
+                return ProxyServer.this.drainTime();
             }
         };
     }

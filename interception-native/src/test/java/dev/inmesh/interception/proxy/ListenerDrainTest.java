@@ -195,6 +195,13 @@ class ListenerDrainTest {
     }
 
     @Test
+    void theAdminActionsTellTheDrainTimeWhichServerInfoReportsAsEnvoysDrainTimeOption() {
+        assertEquals(ProxyServer.DEFAULT_DRAIN_TIME, proxy.server.adminActions().drainTime());
+        proxy.server.drainTime(Duration.ofSeconds(45));
+        assertEquals(Duration.ofSeconds(45), proxy.server.adminActions().drainTime());
+    }
+
+    @Test
     void whileTheHealthChecksFailAnswersCloseTheirConnectionsAndTheListenersKeepAcceptingAsEnvoy() throws Exception {
         try (Client open = new Client(outboundPort)) {
             open.send("/");

@@ -523,6 +523,14 @@ public final class AdminServer {
          */
         default void healthCheckFailed(boolean failed) {
         }
+
+        /**
+         * How long a graceful drain discourages requests before the listeners stop, which {@code /server_info}
+         * reports as Envoy's {@code drain_time} option; null (the default) for Envoy's default, 600 s.
+         */
+        default java.time.Duration drainTime() {
+            return null;
+        }
     }
 
     private static boolean fromLoopback(HttpServerRequest req) {
@@ -665,7 +673,8 @@ public final class AdminServer {
      * Envoy's ServerInfo: what Inmesh has of it. Its command line options, always there as Envoy's, say what Inmesh
      * does: no hot restart ({@code disable_hot_restart}, as Istio starts its sidecars), the configuration file when
      * there is one, and, where {@code /drain_listeners} is served, the drain it runs: {@code Immediate}, as Istio's
-     * sidecars' {@code --drain-strategy immediate} (Envoy's default, {@code Gradual}, it never runs). Its node is
+     * sidecars' {@code --drain-strategy immediate} (Envoy's default, {@code Gradual}, it never runs), and how long
+     * ({@link DrainListeners#drainTime}); the others Envoy's defaults, as Envoy prints them. Its node is
      * Envoy's local node, the one presented to the xDS server (see {@link Builder#node}).
      */
     ServerInfo serverInfo() {
@@ -676,14 +685,27 @@ public final class AdminServer {
                 .setState(state())
                 .setUptimeCurrentEpoch(com.google.protobuf.Duration.newBuilder().setSeconds(up))
                 .setUptimeAllEpochs(com.google.protobuf.Duration.newBuilder().setSeconds(up));
-        var options = b.getCommandLineOptionsBuilder().setDisableHotRestart(true);
+        // Envoy's defaults where proto's zero is not one: its log level, a worker a core, its file flush interval
+        // and hot restart times (Inmesh has no hot restart)
+        var options = b.getCommandLineOptionsBuilder().setDisableHotRestart(true).setLogLevel("info")
+                .setConcurrency(Runtime.getRuntime().availableProcessors())
+                .setFileFlushInterval(seconds(10)).setParentShutdownTime(seconds(900)).setDrainTime(seconds(600));
         if (configPath != null) {
             options.setConfigPath(configPath);
         }
         if (drainListeners != null) {
             options.setDrainStrategy(io.envoyproxy.envoy.admin.v3.CommandLineOptions.DrainStrategy.Immediate);
+            java.time.Duration drainTime = drainListeners.drainTime();
+            if (drainTime != null) {
+                options.setDrainTime(com.google.protobuf.Duration.newBuilder().setSeconds(drainTime.getSeconds())
+                        .setNanos(drainTime.getNano()));
+            }
         }
         return b.setNode(presentedNode()).build();
+    }
+
+    private static com.google.protobuf.Duration seconds(long seconds) {
+        return com.google.protobuf.Duration.newBuilder().setSeconds(seconds).build();
     }
 
     /**

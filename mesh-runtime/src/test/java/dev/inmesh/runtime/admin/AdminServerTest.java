@@ -956,6 +956,43 @@ class AdminServerTest {
     }
 
     @Test
+    void serverInfoHasEnvoysDefaultCommandLineOptionsAndTheDrainTimeOfAServerThatDrains() throws Exception {
+        AdminServer own = everything();
+        AdminServer draining = AdminServer.builder(vertx).snapshots(holder)
+                .drainListeners(new AdminServer.DrainListeners() {
+                    @Override
+                    public void drain(boolean inboundOnly, boolean graceful, boolean skipExit) {
+                    }
+
+                    @Override
+                    public java.time.Duration drainTime() {
+                        return Duration.ofSeconds(45);
+                    }
+                })
+                .mount(AdminServer.Mount.of("127.0.0.1", 0, AdminServer.Endpoint.SERVER_INFO))
+                .build();
+        draining.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        try {
+            String body = get(own, "/server_info").body();
+            var options = dev.inmesh.runtime.xds.EnvoyJson.tree(body).get("command_line_options");
+            // Envoy's defaults, not proto's zeros
+            assertEquals("info", options.get("log_level").asText(), body);
+            assertEquals(Runtime.getRuntime().availableProcessors(), options.get("concurrency").asInt(), body);
+            assertEquals("10s", options.get("file_flush_interval").asText(), body);
+            assertEquals("900s", options.get("parent_shutdown_time").asText(), body);
+            assertEquals("600s", options.get("drain_time").asText(), body);
+            assertEquals("Serve", options.get("mode").asText(), body);
+            String drains = get(draining, "/server_info").body();
+            var drainOptions = dev.inmesh.runtime.xds.EnvoyJson.tree(drains).get("command_line_options");
+            assertEquals("45s", drainOptions.get("drain_time").asText(), drains);
+            assertEquals("Immediate", drainOptions.get("drain_strategy").asText(), drains);
+        } finally {
+            own.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            draining.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void serverInfoShowsTheNodePresentedToTheXdsServerAsEnvoysLocalNode() throws Exception {
         var presented = io.envoyproxy.envoy.config.core.v3.Node.newBuilder()
                 .setId("sidecar~10.0.0.1~a.default~default.svc.cluster.local").setCluster("a.default")
