@@ -123,25 +123,52 @@ class ProxyExtAuthzTest {
         }
     }
 
+    /** A gRPC authorizer that allows each request, setting its {@code tenant} parameter and removing {@code token}. */
+    private static io.grpc.Server queryChangingAuthorizer() throws java.io.IOException {
+        return grpcAuthorizer(request -> CheckResponse.newBuilder()
+                .setStatus(com.google.rpc.Status.newBuilder().setCode(0))
+                .setOkResponse(io.envoyproxy.envoy.service.auth.v3.OkHttpResponse.newBuilder()
+                        .addQueryParametersToSet(io.envoyproxy.envoy.config.core.v3.QueryParameter.newBuilder()
+                                .setKey("tenant").setValue("acme"))
+                        .addQueryParametersToRemove("token")).build());
+    }
+
+    /** The proxy on {@code port} with the CUSTOM policy of the gRPC authorizer on {@code grpcPort}, upgrades on. */
+    private LoopbackProxy grpcProxy(int port, int grpcPort) throws Exception {
+        return new LoopbackProxy("static_resources:\n  listeners:\n"
+                + IstioRbac.first(IstioExtAuthz.SHADOW + IstioExtAuthz.grpc("5s", false),
+                        Http1RequestsTest.listener("http", port, "upgrade_configs: [{upgrade_type: websocket}]"))
+                + Http1RequestsTest.clusterC(app) + IstioExtAuthz.cluster(grpcPort, true));
+    }
+
     /**
      * A gRPC authorizer's {@code query_parameters_to_set} and {@code query_parameters_to_remove} change the path the
      * proxy forwards, as Envoy's filter rewrites {@code :path}: by name, in name order.
      */
     @Test
     void aGrpcAuthorizersQueryParameterChangesAreInThePathTheProxyForwards() throws Exception {
-        io.grpc.Server grpc = grpcAuthorizer(request -> CheckResponse.newBuilder()
-                .setStatus(com.google.rpc.Status.newBuilder().setCode(0))
-                .setOkResponse(io.envoyproxy.envoy.service.auth.v3.OkHttpResponse.newBuilder()
-                        .addQueryParametersToSet(io.envoyproxy.envoy.config.core.v3.QueryParameter.newBuilder()
-                                .setKey("tenant").setValue("acme"))
-                        .addQueryParametersToRemove("token")).build());
+        io.grpc.Server grpc = queryChangingAuthorizer();
         int port = LoopbackProxy.freePort();
-        try (LoopbackProxy proxy = new LoopbackProxy("static_resources:\n  listeners:\n"
-                + IstioRbac.first(IstioExtAuthz.SHADOW + IstioExtAuthz.grpc("5s", false),
-                        Http1RequestsTest.listener("http", port, ""))
-                + Http1RequestsTest.clusterC(app) + IstioExtAuthz.cluster(grpc.getPort(), true))) {
+        try (LoopbackProxy proxy = grpcProxy(port, grpc.getPort())) {
             assertEquals("200 null null reviews", get(port, "/secure/a?z=1&token=t", "allow"));
             assertEquals(List.of("/secure/a?tenant=acme&z=1"), appUris);
+        } finally {
+            grpc.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * A WebSocket upgrade, which the proxy relays itself, goes on with the path a gRPC authorizer's query parameter
+     * changes made, as any request does.
+     */
+    @Test
+    void aWebSocketUpgradeGoesOnWithTheGrpcAuthorizersQueryParameterChanges() throws Exception {
+        io.grpc.Server grpc = queryChangingAuthorizer();
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = grpcProxy(port, grpc.getPort())) {
+            String head = LoopbackProxy.upgradeAnswer(port, "/secure/chat?z=1&token=t", "");
+            assertTrue(head.startsWith("HTTP/1.1 200"), head);
+            assertEquals(List.of("/secure/chat?tenant=acme&z=1"), appUris);
         } finally {
             grpc.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
         }

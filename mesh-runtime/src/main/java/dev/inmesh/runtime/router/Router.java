@@ -495,6 +495,9 @@ public final class Router {
             denied(ex, denied, result, clusters, refused);
             return Relay.refused(refused.future().result());
         }
+        if (verdict.path() != null) {
+            req.uri = verdict.path(); // its query parameters changed, as Envoy's filter sets :path (as in forward)
+        }
         RouterResponse limited = rateLimitReply(req, routes, result, clusters, false);
         if (limited != null) {
             return Relay.refused(limited);
