@@ -282,7 +282,10 @@ final class RequestMirror {
                 st.timeout();
             }
             if (!responded) {
-                host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+                if (cancelWait == null) {
+                    // only a copy that had its connection: as the router's attempt, no host while it is pending
+                    host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+                }
                 failed(504);
             } else {
                 release();

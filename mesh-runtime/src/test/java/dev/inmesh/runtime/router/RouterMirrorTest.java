@@ -8,12 +8,14 @@ import static dev.inmesh.runtime.router.RouterRig.breakers;
 import static dev.inmesh.runtime.router.RouterRig.closedPort;
 import static dev.inmesh.runtime.router.RouterRig.cluster;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.github.tomakehurst.wiremock.WireMockServer;
 import com.github.tomakehurst.wiremock.verification.LoggedRequest;
 import dev.inmesh.api.config.cluster.LbPolicy;
+import dev.inmesh.api.config.cluster.OutlierDetection;
 import dev.inmesh.runtime.stats.MeshMetrics;
 import dev.inmesh.runtime.stats.StreamInfo;
 import dev.inmesh.runtime.stats.WorkloadInfo;
@@ -23,6 +25,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
+import java.time.Duration;
 import java.util.List;
 import java.util.random.RandomGenerator;
 import org.junit.jupiter.api.AfterEach;
@@ -182,9 +185,12 @@ class RouterMirrorTest {
     void aCopyTheRouteTimeoutEndsWhileItWaitsForAConnectionIsCancelledAtOnce() throws Exception {
         shadow.stubFor(any(com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo("/hold"))
                 .willReturn(ok("held").withFixedDelay(1500)));
-        // the mirror cluster has one connection, which the first copy holds: the second copy waits for it
+        // the mirror cluster has one connection, which the first copy holds: the second copy waits for it; with
+        // consecutive_5xx 1, a timeout charged to the mirror's host would eject it
+        OutlierDetection fiveXx = new OutlierDetection(1, Duration.ofSeconds(60), Duration.ofSeconds(60),
+                Duration.ofSeconds(300), 100, 100, 0, 5, 100, 1900, 0, 0, false, 5, 0, 0, 85, 0, 0, 5, 50);
         ClusterManager clusters = rig.clusters(cluster("c", primary.port()),
-                cluster("m", LbPolicy.ROUND_ROBIN, breakers(1, 1, 1024, 3), null, shadow.port()));
+                cluster("m", LbPolicy.ROUND_ROBIN, breakers(1, 1, 1024, 3), fiveXx, shadow.port()));
         Router router = router(null);
         assertEquals(200, rig.call(router, request(HttpMethod.GET, "/hold", null), mirrored("{cluster: m}", ""),
                 clusters).status());
@@ -198,6 +204,9 @@ class RouterMirrorTest {
         assertEquals(1.0, stat("envoy_cluster_upstream_rq_cancelled", "m"));
         assertEquals(0.0, stat("envoy_cluster_upstream_rq_pending_active", "m"));
         assertEquals(0, clusters.cluster("m").circuitBreakers().pendingRequests());
+        // as Envoy's shadow router, whose upstream request has no host until its pool is ready: no timeout reported
+        assertFalse(clusters.cluster("m").hosts().iterator().next().outlier().ejected(),
+                "a pending copy's timeout is not its host's");
         assertEquals(1, shadow.findAll(com.github.tomakehurst.wiremock.client.WireMock.anyRequestedFor(anyUrl()))
                 .size(), "the cancelled copy was not sent");
     }
