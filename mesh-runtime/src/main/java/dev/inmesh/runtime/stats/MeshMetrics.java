@@ -199,30 +199,31 @@ public final class MeshMetrics {
      */
     private void recordEvaluated(StreamInfo s, IstioLabels labels, StatsOverrides o) {
         Tags tags = labels.tags();
+        StatsOverrides.Evaluation e = new StatsOverrides.Evaluation(o, s); // each expression once for all metrics
         if (!o.drops(StatsOverrides.Metric.REQUESTS_TOTAL)) {
             counter(named("istio_requests", o, StatsOverrides.Metric.REQUESTS_TOTAL), REQUESTS_HELP,
-                    o.tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags, s)).increment();
+                    o.tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags, e)).increment();
         }
         recordEvaluated(o, StatsOverrides.Metric.REQUEST_DURATION_MILLISECONDS, "istio_request_duration_milliseconds",
-                DURATION_HELP, tags, s, Math.max(0, s.durationMillis()));
-        recordEvaluated(o, StatsOverrides.Metric.REQUEST_BYTES, "istio_request_bytes", REQUEST_BYTES_HELP, tags, s,
+                DURATION_HELP, tags, e, Math.max(0, s.durationMillis()));
+        recordEvaluated(o, StatsOverrides.Metric.REQUEST_BYTES, "istio_request_bytes", REQUEST_BYTES_HELP, tags, e,
                 Math.max(0, s.bytesReceived()) + Math.max(0, s.requestHeadBytes()));
         recordEvaluated(o, StatsOverrides.Metric.RESPONSE_BYTES, "istio_response_bytes", RESPONSE_BYTES_HELP, tags,
-                s, Math.max(0, s.bytesSent()) + Math.max(0, s.responseHeadBytes()));
+                e, Math.max(0, s.bytesSent()) + Math.max(0, s.responseHeadBytes()));
         if (s.grpcStatus() != null && s.requestMessages() >= 0) {
             Tags peers = labels.peersOnly().tags();
             StatsOverrides.Metric req = StatsOverrides.Metric.REQUEST_MESSAGES_TOTAL;
             StatsOverrides.Metric resp = StatsOverrides.Metric.RESPONSE_MESSAGES_TOTAL;
             if (!o.drops(req)) {
-                counter(named("istio_request_messages", o, req), REQUEST_MESSAGES_HELP, o.tags(req, peers, s))
+                counter(named("istio_request_messages", o, req), REQUEST_MESSAGES_HELP, o.tags(req, peers, e))
                         .increment(s.requestMessages());
             }
             if (!o.drops(resp)) {
-                counter(named("istio_response_messages", o, resp), RESPONSE_MESSAGES_HELP, o.tags(resp, peers, s))
+                counter(named("istio_response_messages", o, resp), RESPONSE_MESSAGES_HELP, o.tags(resp, peers, e))
                         .increment(Math.max(0, s.responseMessages()));
             }
         }
-        recordCustomMetrics(o, s);
+        recordCustomMetrics(o, e);
     }
 
     /**
@@ -232,7 +233,7 @@ public final class MeshMetrics {
      * ({@code istio_NAME_inmeshdimsN_inmeshcustom}), which the admin's scrape serves as {@code istio_NAME}, a
      * counter's without Micrometer's {@code _total} as Istio's proxy serves it.
      */
-    private void recordCustomMetrics(StatsOverrides o, StreamInfo s) {
+    private void recordCustomMetrics(StatsOverrides o, StatsOverrides.Evaluation s) {
         for (StatsOverrides.Custom c : o.customs()) {
             String name = named("istio_" + c.name(), c.type().name(), c.labels().keySet()) + CUSTOM_MARK;
             String help = "Istio stats definition " + c.name();
@@ -261,9 +262,9 @@ public final class MeshMetrics {
     private record GaugeKey(String name, Tags tags) {}
 
     private void recordEvaluated(StatsOverrides o, StatsOverrides.Metric metric, String name, String help, Tags tags,
-                                 StreamInfo s, double value) {
+                                 StatsOverrides.Evaluation e, double value) {
         if (!o.drops(metric)) {
-            histogram(named(name, o, metric), help, o.tags(metric, tags, s)).record(value);
+            histogram(named(name, o, metric), help, o.tags(metric, tags, e)).record(value);
         }
     }
 
@@ -518,7 +519,7 @@ public final class MeshMetrics {
         StatsOverrides o = c.statsOverrides();
         if (o.evaluated()) {
             // as Istio's network filter: the dimensions evaluated once, when the connection is first reported
-            return tcpMeters(tcpLabels(c, flags).tags(), o, c.attributes(flags));
+            return tcpMeters(tcpLabels(c, flags).tags(), o, new StatsOverrides.Evaluation(o, c.attributes(flags)));
         }
         return series(tcpMeters, overriddenTcpMeters, tcpLabels(c, flags), o, makeTcpMeters);
     }
@@ -652,10 +653,10 @@ public final class MeshMetrics {
     }
 
     /**
-     * The TCP counters of a series labelled {@code tags}; with {@code s}, the connection's attributes, the labels
-     * {@code o}'s dimensions give it (one connection's series, looked up in the registry).
+     * The TCP counters of a series labelled {@code tags}; with {@code s}, the values of {@code o}'s expressions for
+     * the connection, the labels its dimensions give it (one connection's series, looked up in the registry).
      */
-    private TcpMeters tcpMeters(Tags tags, StatsOverrides o, StreamInfo s) {
+    private TcpMeters tcpMeters(Tags tags, StatsOverrides o, StatsOverrides.Evaluation s) {
         return new TcpMeters(counter(o, StatsOverrides.Metric.TCP_CONNECTIONS_OPENED_TOTAL,
                 "istio_tcp_connections_opened", "TCP connections opened", tags, s),
                 counter(o, StatsOverrides.Metric.TCP_CONNECTIONS_CLOSED_TOTAL, "istio_tcp_connections_closed",
@@ -674,7 +675,7 @@ public final class MeshMetrics {
 
     /** The same, with the labels {@code o}'s dimensions give it for {@code s} when not null. */
     private Counter counter(StatsOverrides o, StatsOverrides.Metric metric, String name, String description,
-                            Tags tags, StreamInfo s) {
+                            Tags tags, StatsOverrides.Evaluation s) {
         if (o.drops(metric)) {
             return null;
         }
@@ -707,8 +708,9 @@ public final class MeshMetrics {
     /**
      * A TCP series' counters; null for a metric its filter chain's Istio stats filter drops.
      *
-     * @param attributes the connection's attributes its labels were evaluated with, which its definitions' metrics
-     *     are recorded with at its close; null for a series not evaluated
+     * @param attributes the values of the overrides' expressions for the connection, evaluated once when it was first
+     *     counted, which its definitions' metrics are recorded with at its close; null for a series not evaluated
      */
-    record TcpMeters(Counter opened, Counter closed, Counter sent, Counter received, StreamInfo attributes) {}
+    record TcpMeters(Counter opened, Counter closed, Counter sent, Counter received,
+                     StatsOverrides.Evaluation attributes) {}
 }

@@ -46,9 +46,9 @@ public final class StatsOverrides {
      */
     record Custom(String name, IstioStats.MetricDefinition.Type type, Dimension value,
                   java.util.Map<String, Dimension> labels) {
-        /** The value recorded for request (or connection) {@code s}: 0 where it is not an unsigned integer. */
-        double amount(StreamInfo s) {
-            String v = value.value().apply(s);
+        /** The value recorded for a request (or connection) {@code e}: 0 where it is not an unsigned integer. */
+        double amount(Evaluation e) {
+            String v = e.valueOf(value);
             if (v == null || v.isEmpty() || !v.chars().allMatch(Character::isDigit)) {
                 return 0;
             }
@@ -60,21 +60,16 @@ public final class StatsOverrides {
             }
         }
 
-        /** Its labels for {@code s}, {@code unknown} where an expression cannot be evaluated. */
-        Tags tags(StreamInfo s) {
+        /** Its labels for {@code e}, {@code unknown} where an expression cannot be evaluated. */
+        Tags tags(Evaluation e) {
             List<Tag> out = new ArrayList<>(labels.size());
-            labels.values().forEach(d -> out.add(Tag.of(d.label(), d.of(s))));
+            labels.values().forEach(d -> out.add(Tag.of(d.label(), e.labelOf(d))));
             return Tags.of(out);
         }
     }
 
     /** A label's value from a CEL expression, compiled once; equal by its name and source. */
     record Dimension(String label, String expression, java.util.function.Function<StreamInfo, String> value) {
-        /** The label's value for the request; {@code unknown} where the expression cannot be evaluated. */
-        String of(StreamInfo s) {
-            String v = value.apply(s);
-            return v == null ? "unknown" : v;
-        }
 
         @Override
         public boolean equals(Object o) {
@@ -84,6 +79,34 @@ public final class StatsOverrides {
         @Override
         public int hashCode() {
             return label.hashCode() * 31 + expression.hashCode();
+        }
+    }
+
+    /**
+     * One request's (or connection's) values of the overrides' expressions, each evaluated once, however many metrics
+     * it labels, as Istio's stats evaluate every expression once per stream; immutable once made.
+     */
+    public static final class Evaluation {
+        /** By expression (its compiled {@link Dimension}, compared by identity): its value, or null. */
+        private final java.util.IdentityHashMap<Dimension, String> values;
+
+        /** The values of {@code o}'s expressions for request (or connection) {@code s}. */
+        public Evaluation(StatsOverrides o, StreamInfo s) {
+            values = new java.util.IdentityHashMap<>(o.expressions.size());
+            for (Dimension d : o.expressions) {
+                values.put(d, d.value().apply(s));
+            }
+        }
+
+        /** The expression's value, or null where it cannot be evaluated. */
+        String valueOf(Dimension d) {
+            return values.get(d);
+        }
+
+        /** The expression's value as a label: {@code unknown} where it cannot be evaluated. */
+        String labelOf(Dimension d) {
+            String v = values.get(d);
+            return v == null ? "unknown" : v;
         }
     }
 
@@ -126,6 +149,8 @@ public final class StatsOverrides {
     private final List<java.util.Map<String, Dimension>> added;
     /** The {@code definitions}' metrics, in their order. */
     private final List<Custom> customs;
+    /** Every compiled expression of {@link #replaced}, {@link #added} and {@link #customs}, once. */
+    private final List<Dimension> expressions;
     private final boolean empty;
     private final boolean evaluated;
     private final int hash;
@@ -138,6 +163,14 @@ public final class StatsOverrides {
         this.replaced = replaced;
         this.added = added;
         this.customs = customs;
+        java.util.Set<Dimension> all = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        replaced.forEach(m -> all.addAll(m.values()));
+        added.forEach(m -> all.addAll(m.values()));
+        for (Custom c : customs) {
+            all.add(c.value());
+            all.addAll(c.labels().values());
+        }
+        this.expressions = List.copyOf(all);
         boolean none = true;
         for (boolean d : dropped) {
             none &= !d;
@@ -273,7 +306,7 @@ public final class StatsOverrides {
     }
 
     /**
-     * The labels added to {@code metric} ({@link #tags(Metric, Tags, StreamInfo)} ends with them), in their order;
+     * The labels added to {@code metric} ({@link #tags(Metric, Tags, Evaluation)} ends with them), in their order;
      * empty for none.
      */
     java.util.Set<String> addedLabels(Metric metric) {
@@ -281,10 +314,10 @@ public final class StatsOverrides {
     }
 
     /**
-     * The labels {@code metric} is recorded with for request (or connection) {@code s}: {@code tags} with those removed
-     * emptied and those an expression gives replaced, then the labels added.
+     * The labels {@code metric} is recorded with for a request (or connection) whose expressions' values are {@code e}:
+     * {@code tags} with those removed emptied and those an expression gives replaced, then the labels added.
      */
-    Tags tags(Metric metric, Tags tags, StreamInfo s) {
+    Tags tags(Metric metric, Tags tags, Evaluation e) {
         java.util.Map<String, Dimension> r = replaced.get(metric.ordinal());
         java.util.Map<String, Dimension> a = added.get(metric.ordinal());
         Tags base = tags(metric, tags);
@@ -294,9 +327,9 @@ public final class StatsOverrides {
         List<Tag> out = new ArrayList<>();
         for (Tag t : base) {
             Dimension d = r.get(t.getKey());
-            out.add(d == null ? t : Tag.of(t.getKey(), d.of(s)));
+            out.add(d == null ? t : Tag.of(t.getKey(), e.labelOf(d)));
         }
-        a.values().forEach(d -> out.add(Tag.of(d.label(), d.of(s))));
+        a.values().forEach(d -> out.add(Tag.of(d.label(), e.labelOf(d))));
         return Tags.of(out);
     }
 

@@ -53,13 +53,15 @@ class StatsOverridesTest {
         StatsOverrides o = compile(remove, given);
         assertTrue(o.evaluated());
         assertEquals(Tags.of("response_code", "x", "request_host", "reviews:9080"),
-                o.tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags, s));
+                o.tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags, new StatsOverrides.Evaluation(o, s)));
+        StatsOverrides reversed = compile(given, remove);
         assertEquals(Tags.of("response_code", "", "request_host", "reviews:9080"),
-                compile(given, remove).tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags, s));
+                reversed.tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags, new StatsOverrides.Evaluation(reversed, s)));
         assertEquals(java.util.Set.of("request_host"),
                 o.addedLabels(StatsOverrides.Metric.TCP_CONNECTIONS_OPENED_TOTAL));
         assertEquals(Tags.of("response_code", "x", "request_host", "reviews:9080"),
-                o.tags(StatsOverrides.Metric.TCP_CONNECTIONS_OPENED_TOTAL, tags, s), "a TCP connection's are given");
+                o.tags(StatsOverrides.Metric.TCP_CONNECTIONS_OPENED_TOTAL, tags, new StatsOverrides.Evaluation(o, s)),
+                "a TCP connection's are given");
         assertEquals(compile(remove, given), o, "equal by their expressions");
     }
 
@@ -84,10 +86,11 @@ class StatsOverridesTest {
         StatsOverrides.Custom hits = o.customs().get(0);
         assertEquals(IstioStats.MetricDefinition.Type.COUNTER, hits.type());
         StreamInfo s = StreamInfos.outboundOk();
-        assertEquals(Tags.of("host", "reviews:9080", "response_code", "x"), hits.tags(s));
-        assertEquals(s.bytesReceived() + 2, hits.amount(s));
+        StatsOverrides.Evaluation e = new StatsOverrides.Evaluation(o, s);
+        assertEquals(Tags.of("host", "reviews:9080", "response_code", "x"), hits.tags(e));
+        assertEquals(s.bytesReceived() + 2, hits.amount(e));
         assertEquals(Tags.of("response_code", "", "host", "reviews:9080", "other", "o"),
-                o.tags(StatsOverrides.Metric.REQUESTS_TOTAL, Tags.of("response_code", "200"), s),
+                o.tags(StatsOverrides.Metric.REQUESTS_TOTAL, Tags.of("response_code", "200"), e),
                 "the definition's entry does not give the standard metrics' response_code");
         assertTrue(StatsOverrides.compile(new IstioStats(List.of(),
                 List.of(new IstioStats.MetricDefinition("n", "1", counter)))).evaluated(),
@@ -101,7 +104,7 @@ class StatsOverridesTest {
                 "request.headers['x-absent']", 0.0).entrySet()) {
             StatsOverrides o = StatsOverrides.compile(new IstioStats(List.of(), List.of(
                     new IstioStats.MetricDefinition("n", c.getKey(), IstioStats.MetricDefinition.Type.HISTOGRAM))));
-            assertEquals(c.getValue(), o.customs().get(0).amount(s), c.getKey());
+            assertEquals(c.getValue(), o.customs().get(0).amount(new StatsOverrides.Evaluation(o, s)), c.getKey());
         }
     }
 }
