@@ -172,7 +172,8 @@ public final class JwtAuthnFilter {
         String query = q < 0 ? null : path.substring(q + 1);
         List<io.vertx.core.Future<Void>> fetches = new ArrayList<>();
         for (Provider p : byName) {
-            if (p.remote != null && p.stale() && !p.extractor.extract(headers, query).isEmpty()) {
+            if (p.remote != null && p.stale() && p.needsKeys(p.extractor.extract(headers, query),
+                    nowSeconds.getAsLong())) {
                 fetches.add(p.fetch(clusters));
             }
         }
@@ -419,12 +420,9 @@ public final class JwtAuthnFilter {
         if (p == null) {
             return Status.JWT_UNKNOWN_ISSUER;
         }
-        long now = nowSeconds.getAsLong();
-        if (jwt.nbf != null && now + p.clockSkew < jwt.nbf) {
-            return Status.JWT_NOT_YET_VALID;
-        }
-        if (jwt.exp != null && jwt.exp != 0 && now > jwt.exp + p.clockSkew) {
-            return Status.JWT_EXPIRED;
+        s = p.timely(jwt, nowSeconds.getAsLong());
+        if (s != Status.OK) {
+            return s;
         }
         Set<String> allowed = provider != null ? audiences : p.audiences;
         if (!allowed.isEmpty() && jwt.aud.stream().noneMatch(a -> allowed.contains(normalizeAudience(a)))) {
@@ -496,6 +494,33 @@ public final class JwtAuthnFilter {
             this.keys = remote != null ? null : keys(c.localJwks());
             this.spaceDelimited = Set.copyOf(c.spaceDelimitedClaims());
             this.extractor = new Extractor(List.of(this));
+        }
+
+        /** Whether {@code jwt} is within its time ({@code nbf}, {@code exp}) at {@code now}, with the clock skew. */
+        Status timely(Jwt jwt, long now) {
+            if (jwt.nbf != null && now + clockSkew < jwt.nbf) {
+                return Status.JWT_NOT_YET_VALID;
+            }
+            if (jwt.exp != null && jwt.exp != 0 && now > jwt.exp + clockSkew) {
+                return Status.JWT_EXPIRED;
+            }
+            return Status.OK;
+        }
+
+        /**
+         * Whether one of {@code tokens} (found in its locations) reaches the check of its signature, as Envoy's
+         * authenticator fetches a remote set only then: it parses, names its issuer and is within its time. (Its
+         * audiences are not checked here: a requirement may name others.)
+         */
+        boolean needsKeys(List<Token> tokens, long now) {
+            for (Token t : tokens) {
+                Jwt jwt = new Jwt();
+                if (jwt.parse(t.value()) == Status.OK && t.location().allows(jwt.iss)
+                        && timely(jwt, now) == Status.OK) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         /** Whether its remote set must be fetched: never fetched, failed, or past its cache duration. */

@@ -15,6 +15,7 @@ import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -163,6 +164,36 @@ class MeshJwtAuthnTest {
         assertEquals("Jwks remote fetch is failed", failed.bodyAsString());
         assertEquals(200, get(IstioJwt.valid("alice", Map.of())).statusCode(), "a failed fetch is tried again");
         assertEquals(List.of("/keys", "/keys"), fetched);
+    }
+
+    /**
+     * As Envoy's authenticator, which fetches a provider's key set only for a token that passed the checks before its
+     * signature's: one that does not parse, of another issuer, or expired fetches nothing and is answered at once,
+     * even while the key set cannot be fetched.
+     */
+    @Test
+    void aTokenThatFailsTheChecksBeforeItsSignatureFetchesNoRemoteJwks() throws Exception {
+        List<String> fetched = new CopyOnWriteArrayList<>();
+        int jwksPort = jwksServer(req -> {
+            fetched.add(req.uri());
+            req.response().setStatusCode(503).end();
+        });
+        start(remoteJwks("http://jwks.local/keys", "jwks", ""), jwksCluster("jwks", jwksPort));
+        long now = System.currentTimeMillis() / 1000;
+        String foreign = IstioJwt.token(IstioJwt.KEY, IstioJwt.claims("iss", "https://other.example", "sub", "eve",
+                "exp", now + 3600));
+        String expired = IstioJwt.token(IstioJwt.KEY, IstioJwt.claims("iss", IstioJwt.ISSUER, "sub", "old",
+                "exp", now - 3600));
+        List<String> answers = new ArrayList<>();
+        for (String token : List.of("not-a-jwt", foreign, expired)) {
+            HttpResponse<Buffer> r = get(token);
+            answers.add(r.statusCode() + " " + r.bodyAsString());
+        }
+        assertTrue(fetched.isEmpty(), "fetched for " + answers);
+        assertEquals(List.of("401 Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections",
+                "401 Jwt issuer is not configured", "401 Jwt is expired"), answers);
+        assertEquals("Jwks remote fetch is failed", get(IstioJwt.valid("alice", Map.of())).bodyAsString());
+        assertEquals(List.of("/keys"), fetched, "a token that reaches its signature's check fetches");
     }
 
     private int jwksServer(io.vertx.core.Handler<io.vertx.core.http.HttpServerRequest> handler) throws Exception {
