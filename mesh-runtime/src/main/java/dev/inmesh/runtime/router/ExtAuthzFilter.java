@@ -21,6 +21,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Predicate;
+import java.util.function.UnaryOperator;
 
 /**
  * Envoy's external authorization HTTP filter ({@code envoy.filters.http.ext_authz}), compiled once per snapshot from
@@ -406,34 +407,15 @@ public final class ExtAuthzFilter {
     static String withQuery(String path, List<io.envoyproxy.envoy.config.core.v3.QueryParameter> set,
                             List<String> remove) {
         int q = path.indexOf('?');
-        java.util.SortedMap<String, List<String>> params = new java.util.TreeMap<>();
-        if (q >= 0) {
-            int start = q + 1;
-            while (start < path.length()) {
-                int end = path.indexOf('&', start);
-                end = end < 0 ? path.length() : end;
-                int equal = path.indexOf('=', start);
-                boolean valued = equal >= 0 && equal < end;
-                params.computeIfAbsent(path.substring(start, valued ? equal : end), k -> new ArrayList<>())
-                        .add(valued ? path.substring(equal + 1, end) : "");
-                start = end + 1;
-            }
-        }
+        Map<String, List<String>> params = q < 0 ? new java.util.TreeMap<>()
+                : QueryParameters.parse(path.substring(q + 1), UnaryOperator.identity());
         for (var p : set) {
             params.put(p.getKey(), List.of(p.getValue()));
         }
         for (String name : remove) {
             params.remove(name);
         }
-        StringBuilder out = new StringBuilder(q < 0 ? path : path.substring(0, q));
-        char separator = '?';
-        for (Map.Entry<String, List<String>> p : params.entrySet()) {
-            for (String value : p.getValue()) {
-                out.append(separator).append(p.getKey()).append('=').append(value);
-                separator = '&';
-            }
-        }
-        return out.toString();
+        return QueryParameters.path(path, params);
     }
 
     /** A header option's value: its {@code raw_value} when set, else its {@code value}. */

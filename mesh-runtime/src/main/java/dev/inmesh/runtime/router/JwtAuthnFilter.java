@@ -1229,19 +1229,7 @@ public final class JwtAuthnFilter {
      * valued {@code ""}; by name, each name's values in order.
      */
     private static TreeMap<String, List<String>> parameters(String query) {
-        TreeMap<String, List<String>> out = new TreeMap<>();
-        int start = 0;
-        while (start < query.length()) {
-            int end = query.indexOf('&', start);
-            end = end < 0 ? query.length() : end;
-            int eq = query.indexOf('=', start);
-            boolean valued = eq >= 0 && eq < end;
-            String name = percentDecode(query.substring(start, valued ? eq : end));
-            out.computeIfAbsent(name, k -> new ArrayList<>(1)).add(valued ? percentDecode(query.substring(eq + 1,
-                    end)) : "");
-            start = end + 1;
-        }
-        return out;
+        return QueryParameters.parse(query, JwtAuthnFilter::percentDecode);
     }
 
     /** Envoy's {@code PercentEncoding::decode}: each {@code %} and two hex digits a byte, anything else as it is. */
@@ -1280,14 +1268,6 @@ public final class JwtAuthnFilter {
         if (!params.keySet().removeAll(names)) {
             return path;
         }
-        StringBuilder out = new StringBuilder(path.length()).append(path, 0, q);
-        char delimiter = '?';
-        for (Map.Entry<String, List<String>> e : params.entrySet()) {
-            for (String v : e.getValue()) {
-                out.append(delimiter).append(e.getKey()).append('=').append(v);
-                delimiter = '&';
-            }
-        }
-        return out.toString();
+        return QueryParameters.path(path, params);
     }
 }

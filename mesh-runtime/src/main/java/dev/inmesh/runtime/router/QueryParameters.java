@@ -1,0 +1,53 @@
+package dev.inmesh.runtime.router;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.UnaryOperator;
+
+/**
+ * A query's parameters as Envoy's {@code Http::Utility::QueryParamsMulti} holds them when a filter rewrites
+ * {@code :path} (the JWT filter taking its tokens out, an authorizer setting and removing some): split at {@code &}
+ * and the first {@code =}, by name in name order, each name's values in order; and the path they make again.
+ */
+final class QueryParameters {
+    private QueryParameters() {}
+
+    /**
+     * The parameters of {@code query} (without its {@code ?}): an empty last piece is none, a name without {@code =}
+     * valued {@code ""}, each name and value passed through {@code decode}.
+     */
+    static TreeMap<String, List<String>> parse(String query, UnaryOperator<String> decode) {
+        TreeMap<String, List<String>> out = new TreeMap<>();
+        int start = 0;
+        while (start < query.length()) {
+            int end = query.indexOf('&', start);
+            end = end < 0 ? query.length() : end;
+            int eq = query.indexOf('=', start);
+            boolean valued = eq >= 0 && eq < end;
+            String name = decode.apply(query.substring(start, valued ? eq : end));
+            out.computeIfAbsent(name, k -> new ArrayList<>(1))
+                    .add(valued ? decode.apply(query.substring(eq + 1, end)) : "");
+            start = end + 1;
+        }
+        return out;
+    }
+
+    /**
+     * {@code path} (its query, if any, left out) with {@code params} as its query, {@code name=value} each in the
+     * map's order; no {@code ?} when there is none.
+     */
+    static String path(String path, Map<String, List<String>> params) {
+        int q = path.indexOf('?');
+        StringBuilder out = new StringBuilder(path.length()).append(path, 0, q < 0 ? path.length() : q);
+        char separator = '?';
+        for (Map.Entry<String, List<String>> p : params.entrySet()) {
+            for (String value : p.getValue()) {
+                out.append(separator).append(p.getKey()).append('=').append(value);
+                separator = '&';
+            }
+        }
+        return out.toString();
+    }
+}
