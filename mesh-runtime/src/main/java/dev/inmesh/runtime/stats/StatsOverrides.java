@@ -178,12 +178,9 @@ public final class StatsOverrides {
         for (Set<String> r : removed) {
             none &= r.isEmpty();
         }
-        boolean expressions = false;
-        for (int i = 0; i < replaced.size(); i++) {
-            expressions |= !replaced.get(i).isEmpty() || !added.get(i).isEmpty();
-        }
-        this.empty = none && !expressions && customs.isEmpty();
-        this.evaluated = expressions || !customs.isEmpty();
+        // a label replaced or added, or a definition, has an expression: evaluated exactly when there is one
+        this.evaluated = !expressions.isEmpty();
+        this.empty = none && !evaluated;
         this.hash = 31 * (31 * (31 * java.util.Arrays.hashCode(dropped) + removed.hashCode()) + replaced.hashCode()
                 + added.hashCode()) + customs.hashCode();
     }
