@@ -200,10 +200,7 @@ public final class MeshMetrics {
     private void recordEvaluated(StreamInfo s, IstioLabels labels, StatsOverrides o) {
         Tags tags = labels.tags();
         StatsOverrides.Evaluation e = new StatsOverrides.Evaluation(o, s); // each expression once for all metrics
-        if (!o.drops(StatsOverrides.Metric.REQUESTS_TOTAL)) {
-            counter(named("istio_requests", o, StatsOverrides.Metric.REQUESTS_TOTAL), REQUESTS_HELP,
-                    o.tags(StatsOverrides.Metric.REQUESTS_TOTAL, tags, e)).increment();
-        }
+        increment(counter(o, StatsOverrides.Metric.REQUESTS_TOTAL, "istio_requests", REQUESTS_HELP, tags, e), 1);
         recordEvaluated(o, StatsOverrides.Metric.REQUEST_DURATION_MILLISECONDS, "istio_request_duration_milliseconds",
                 DURATION_HELP, tags, e, Math.max(0, s.durationMillis()));
         recordEvaluated(o, StatsOverrides.Metric.REQUEST_BYTES, "istio_request_bytes", REQUEST_BYTES_HELP, tags, e,
@@ -214,16 +211,19 @@ public final class MeshMetrics {
             Tags peers = labels.peersOnly().tags();
             StatsOverrides.Metric req = StatsOverrides.Metric.REQUEST_MESSAGES_TOTAL;
             StatsOverrides.Metric resp = StatsOverrides.Metric.RESPONSE_MESSAGES_TOTAL;
-            if (!o.drops(req)) {
-                counter(named("istio_request_messages", o, req), REQUEST_MESSAGES_HELP, o.tags(req, peers, e))
-                        .increment(s.requestMessages());
-            }
-            if (!o.drops(resp)) {
-                counter(named("istio_response_messages", o, resp), RESPONSE_MESSAGES_HELP, o.tags(resp, peers, e))
-                        .increment(Math.max(0, s.responseMessages()));
-            }
+            increment(counter(o, req, "istio_request_messages", REQUEST_MESSAGES_HELP, peers, e),
+                    s.requestMessages());
+            increment(counter(o, resp, "istio_response_messages", RESPONSE_MESSAGES_HELP, peers, e),
+                    Math.max(0, s.responseMessages()));
         }
         recordCustomMetrics(o, e);
+    }
+
+    /** Adds to a counter, unless the Istio stats filter's overrides drop its metric (null). */
+    private static void increment(Counter c, long by) {
+        if (c != null) {
+            c.increment(by);
+        }
     }
 
     /**
@@ -413,13 +413,6 @@ public final class MeshMetrics {
         public void received(long bytes) {
             if (bytes > 0) {
                 increment(meters().received, bytes);
-            }
-        }
-
-        /** Adds to a counter, unless the chain's Istio stats filter drops its metric (null). */
-        private static void increment(Counter c, long by) {
-            if (c != null) {
-                c.increment(by);
             }
         }
 
