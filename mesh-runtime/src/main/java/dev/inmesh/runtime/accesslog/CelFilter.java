@@ -70,7 +70,7 @@ final class CelFilter implements Predicate<AccessLogEntry> {
             return (String) v;
         }
         if (v instanceof Double d) {
-            return sixDigits(d);
+            return dev.inmesh.runtime.stats.EnvoyNumbers.general(d); // six significant digits, as absl::StrCat
         }
         if (v instanceof Duration d) {
             return durationText(d);
@@ -79,26 +79,6 @@ final class CelFilter implements Predicate<AccessLogEntry> {
             return v.toString();
         }
         return null;
-    }
-
-    /** A double with six significant digits, as C's {@code %g} (Envoy's {@code absl::StrCat}). */
-    static String sixDigits(double d) {
-        if (Double.isNaN(d)) {
-            return "nan";
-        }
-        if (Double.isInfinite(d)) {
-            return d > 0 ? "inf" : "-inf";
-        }
-        if (d == 0) {
-            return "0";
-        }
-        java.math.BigDecimal b = new java.math.BigDecimal(d).round(new java.math.MathContext(6));
-        int exponent = b.precision() - b.scale() - 1;
-        if (exponent < -4 || exponent >= 6) {
-            String m = b.movePointLeft(exponent).stripTrailingZeros().toPlainString();
-            return m + "e" + (exponent < 0 ? "-" : "+") + (Math.abs(exponent) < 10 ? "0" : "") + Math.abs(exponent);
-        }
-        return b.stripTrailingZeros().toPlainString();
     }
 
     /** A duration as Abseil formats one: {@code 0}, {@code 250ms}, {@code 1.5s}, {@code 2m3s}, {@code 1h0m0.5s}. */

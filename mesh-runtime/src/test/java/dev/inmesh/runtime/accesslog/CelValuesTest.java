@@ -38,10 +38,10 @@ class CelValuesTest {
 
     @Test
     void doublesHaveSixSignificantDigitsAndDurationsAbseilsForm() {
-        assertEquals("0.333333", CelFilter.sixDigits(1.0 / 3));
-        assertEquals("100000", CelFilter.sixDigits(1e5));
-        assertEquals("1e+06", CelFilter.sixDigits(1e6));
-        assertEquals("1.5e-05", CelFilter.sixDigits(1.5e-5));
+        assertEquals("0.333333", dev.inmesh.runtime.stats.EnvoyNumbers.general(1.0 / 3));
+        assertEquals("100000", dev.inmesh.runtime.stats.EnvoyNumbers.general(1e5));
+        assertEquals("1e+06", dev.inmesh.runtime.stats.EnvoyNumbers.general(1e6));
+        assertEquals("1.5e-05", dev.inmesh.runtime.stats.EnvoyNumbers.general(1.5e-5));
         assertEquals("0", CelFilter.durationText(Duration.ZERO));
         assertEquals("250ms", CelFilter.durationText(Duration.ofMillis(250)));
         assertEquals("1.5ms", CelFilter.durationText(Duration.ofNanos(1_500_000)));
