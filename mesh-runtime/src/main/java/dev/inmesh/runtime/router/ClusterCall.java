@@ -2,11 +2,13 @@ package dev.inmesh.runtime.router;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Parser;
+import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.Exchange;
 import dev.inmesh.runtime.upstream.Exchange.Answer;
 import dev.inmesh.runtime.upstream.Host;
 import dev.inmesh.runtime.upstream.LbContext;
+import dev.inmesh.runtime.upstream.LocalOriginFailure;
 import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -17,14 +19,16 @@ import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
 import java.time.Duration;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
 /**
  * One call a filter makes to a service through a named cluster of the mesh, as Envoy's filters call their services
- * (the external authorizer, the rate limit service): a host the cluster's load balancer picks, the cluster's pooled
- * connections, a timer that gives up (and resets the call, or cancels it while it waits for a connection) after the
- * timeout, never blocking. A unary gRPC call is a {@link #grpc} with {@link #message} to read its answer.
+ * (the external authorizer, the rate limit service, a remote JWKS) through its async client, whose requests go
+ * through a router of their own: a host the cluster's load balancer picks, the cluster's pooled connections and
+ * circuit breakers ({@code max_requests}; a wait for a connection counted as pending under
+ * {@code max_pending_requests}), a timer that gives up (and resets the call, or cancels it while it waits for a
+ * connection) after the timeout, the cluster's statistics and the host's outlier detection, never blocking. A unary
+ * gRPC call is a {@link #grpc} with {@link #message} to read its answer.
  */
 final class ClusterCall {
     private ClusterCall() {}
@@ -41,6 +45,12 @@ final class ClusterCall {
      */
     static Future<Answer> send(ClusterManager clusters, String cluster, boolean http2, Consumer<RequestOptions> prepare,
                                Buffer body, String authority, Duration timeout) {
+        return send(clusters, cluster, http2, false, prepare, body, authority, timeout);
+    }
+
+    private static Future<Answer> send(ClusterManager clusters, String cluster, boolean http2, boolean grpc,
+                                       Consumer<RequestOptions> prepare, Buffer body, String authority,
+                                       Duration timeout) {
         UpstreamCluster c = clusters == null ? null : clusters.cluster(cluster);
         Host host = c == null ? null : c.chooseHost(LbContext.NONE);
         Vertx vertx = c == null ? null : c.vertx();
@@ -57,36 +67,59 @@ final class ClusterCall {
         HttpClient pooled = client;
         Runnable call = () -> {
             // on one context: the timer, the request's hand-over and the answer, whatever thread asked
+            CircuitBreakerState breakers = c.circuitBreakers();
+            var st = c.stats();
+            if (st != null) {
+                c.publishCircuitBreakers(st);
+            }
+            if (!breakers.tryStartRequest()) {
+                // max_requests: the router's overflow, a 503 the call never sends
+                if (st != null) {
+                    st.overflow();
+                    st.requestCompleted(503);
+                }
+                answer.fail("overflow");
+                return;
+            }
             HttpClientRequest[] sent = {null};
-            AtomicReference<Future<HttpClientRequest>> asked = new AtomicReference<>();
+            Runnable[] cancelWait = {null};
+            Counted counted = new Counted(host, st, breakers, grpc);
             long timer = timeout == null ? -1 : vertx.setTimer(Math.max(1, timeout.toMillis()), t -> {
-                if (!answer.tryFail("timeout")) {
+                if (answer.future().isComplete()) {
                     return;
                 }
+                counted.timedOut(sent[0] != null);
+                answer.fail("timeout");
                 if (sent[0] != null) {
                     sent[0].reset();
-                } else if (asked.get() != null) {
-                    // as Envoy's async client cancels its pending request: out of the pool's queue at once
-                    UpstreamCluster.cancelPending(pooled, asked.get());
+                } else if (cancelWait[0] != null) {
+                    cancelWait[0].run(); // as Envoy's async client cancels its pending request: out of the queue
                 }
             });
             RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost(host.address().address())
                     .setPort(host.address().port());
             prepare.accept(ro);
-            Exchange.send(vertx, pooled, ro, authority, body, asked::set, req -> {
+            Exchange.send(vertx, o -> Router.connect(pooled, o, breakers, st, cancel -> cancelWait[0] = cancel), ro,
+                    authority, body, req -> {
                 if (answer.future().isComplete()) {
                     req.reset(); // timed out while it waited for a connection
                 } else {
                     sent[0] = req;
+                    host.outlier().reportConnectSuccess();
                 }
             }).onComplete(ar -> {
                 if (timer >= 0) {
                     vertx.cancelTimer(timer);
                 }
+                if (answer.future().isComplete()) {
+                    return; // timed out: counted then (the timer runs on this context)
+                }
                 if (ar.succeeded()) {
-                    answer.tryComplete(ar.result());
+                    counted.answered(ar.result());
+                    answer.complete(ar.result());
                 } else {
-                    answer.tryFail(ar.cause());
+                    counted.failed(sent[0] != null);
+                    answer.fail(ar.cause());
                 }
             });
         };
@@ -107,12 +140,76 @@ final class ClusterCall {
         byte[] message = request.toByteArray();
         Buffer body = Buffer.buffer(5 + message.length).appendByte((byte) 0).appendInt(message.length)
                 .appendBytes(message);
-        return send(clusters, cluster, true, ro -> {
+        return send(clusters, cluster, true, true, ro -> {
             ro.setURI(path).putHeader("content-type", "application/grpc").putHeader("te", "trailers");
             if (timeout != null) {
                 ro.putHeader("grpc-timeout", Math.max(1, timeout.toMillis()) + "m");
             }
         }, body, authority, timeout);
+    }
+
+    /**
+     * What one call counts, as Envoy's async client, whose requests go through a router of their own: the cluster's
+     * {@code upstream_rq_total} and {@code upstream_rq_active} while it runs, then {@code upstream_rq_completed} and
+     * {@code upstream_rq_<code>} with the answer's status (503 for a failed connection or a reset, 504 with
+     * {@code upstream_rq_timeout} for the timeout: the router's local replies) and, for an answer come whole,
+     * {@code upstream_rq_time}; the
+     * host's active requests (least request) and its outlier detection, told of the answer (a gRPC one by its
+     * {@code grpc-status} when the headers carry it, as the router's) or of the local-origin failure (a timeout only
+     * when the call had its connection: while it waits for one, Envoy's upstream request has no host yet).
+     */
+    private static final class Counted {
+        private final Host host;
+        private final dev.inmesh.runtime.stats.UpstreamStats stats;
+        private final CircuitBreakerState breakers;
+        private final boolean grpc;
+        private final long startNanos = System.nanoTime();
+
+        Counted(Host host, dev.inmesh.runtime.stats.UpstreamStats stats, CircuitBreakerState breakers, boolean grpc) {
+            this.host = host;
+            this.stats = stats;
+            this.breakers = breakers;
+            this.grpc = grpc;
+            host.stats().requestStarted();
+            if (stats != null) {
+                stats.requestStarted();
+                stats.activeRequests(1);
+                host.stats().clusterStats(stats); // the connections the host's pool opens count in the cluster's
+            }
+        }
+
+        void answered(Answer a) {
+            Router.reportAnswer(host, grpc, a.status(), a.headers());
+            if (stats != null) {
+                stats.requestTime((System.nanoTime() - startNanos) / 1_000_000);
+            }
+            ended(a.status());
+        }
+
+        void failed(boolean connected) {
+            host.outlier().reportLocalOriginFailure(connected ? LocalOriginFailure.RESET
+                    : LocalOriginFailure.CONNECT_FAILED);
+            ended(503);
+        }
+
+        void timedOut(boolean connected) {
+            if (connected) {
+                host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+            }
+            if (stats != null) {
+                stats.timeout();
+            }
+            ended(504);
+        }
+
+        private void ended(int status) {
+            breakers.finishRequest();
+            host.stats().requestFinished();
+            if (stats != null) {
+                stats.requestCompleted(status);
+                stats.activeRequests(-1);
+            }
+        }
     }
 
     /**

@@ -1968,6 +1968,20 @@ public final class Router {
         });
     }
 
+    /**
+     * Tells {@code host}'s outlier detection of an upstream answer: its status or, as Envoy, a gRPC request's
+     * grpc-status in the headers (a trailers-only answer) mapped to the HTTP status it counts as.
+     */
+    static void reportAnswer(Host host, boolean grpc, int status, MultiMap headers) {
+        Integer grpcStatus = grpc ? Grpc.parseStatus(headers.get(HeaderNames.GRPC_STATUS)) : null;
+        int outlierStatus = grpcStatus != null ? Grpc.toHttp(grpcStatus) : status;
+        if (outlierStatus >= 500) {
+            host.outlier().reportHttpStatus(outlierStatus);
+        } else {
+            host.outlier().reportSuccess();
+        }
+    }
+
     /** A request to {@code host}: to its address, or its Unix domain socket. */
     static RequestOptions upstreamOptions(io.vertx.core.http.HttpMethod method, String path, MultiMap headers,
                                           Host host) {
@@ -2343,14 +2357,7 @@ public final class Router {
             cancelPerTry();
             int status = resp.statusCode();
             var st = stats(ex);
-            // As Envoy, a gRPC request's grpc-status in the headers (a trailers-only answer) counts as its HTTP status.
-            Integer grpcStatus = ex.grpc ? Grpc.parseStatus(resp.headers().get(HeaderNames.GRPC_STATUS)) : null;
-            int outlierStatus = grpcStatus != null ? Grpc.toHttp(grpcStatus) : status;
-            if (outlierStatus >= 500) {
-                host.outlier().reportHttpStatus(outlierStatus);
-            } else {
-                host.outlier().reportSuccess();
-            }
+            reportAnswer(host, ex.grpc, status, resp.headers());
             boolean retried = retryGranted(retry.retriableResponse(status, resp.headers()));
             if (st != null) {
                 // as Envoy charges them: a response retried away under retry.upstream_rq_*, the one passed on (or

@@ -11,6 +11,7 @@ import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.net.HostAndPort;
 import java.util.function.Consumer;
+import java.util.function.Function;
 
 /**
  * One request of the mesh's own (a tracer's export, a filter's call to its service) whose whole answer is read, from
@@ -36,21 +37,20 @@ public final class Exchange {
      */
     public static Future<Answer> send(Vertx vertx, HttpClient client, RequestOptions options, String authority,
                                       Buffer body, Consumer<HttpClientRequest> sent) {
-        return send(vertx, client, options, authority, body, asked -> { }, sent);
+        return send(vertx, client::request, options, authority, body, sent);
     }
 
     /**
-     * As {@link #send(Vertx, HttpClient, RequestOptions, String, Buffer, Consumer)}, with {@code asked} told first of
-     * what {@code client}'s {@code request} returned, which {@link UpstreamCluster#cancelPending} takes out of the
-     * pool's queue while it waits for a connection.
+     * As {@link #send(Vertx, HttpClient, RequestOptions, String, Buffer, Consumer)}, with the request asked of the
+     * pool by {@code requester} (which may count its wait as pending and cancel it, as the router's requests do).
      */
-    public static Future<Answer> send(Vertx vertx, HttpClient client, RequestOptions options, String authority,
-                                      Buffer body, Consumer<Future<HttpClientRequest>> asked,
+    public static Future<Answer> send(Vertx vertx, Function<RequestOptions, Future<HttpClientRequest>> requester,
+                                      RequestOptions options, String authority, Buffer body,
                                       Consumer<HttpClientRequest> sent) {
         HostAndPort hp = authority == null || authority.isEmpty() ? null : HostAndPort.parseAuthority(authority, -1);
         Promise<Answer> answer = Promise.promise();
         try {
-            onContext(vertx, () -> exchange(client, options, hp, body, asked, sent).onComplete(answer));
+            onContext(vertx, () -> exchange(requester, options, hp, body, sent).onComplete(answer));
         } catch (RuntimeException e) {
             answer.tryFail(e); // the Vert.x is closed
         }
@@ -72,16 +72,15 @@ public final class Exchange {
         }
     }
 
-    private static Future<Answer> exchange(HttpClient client, RequestOptions options, HostAndPort authority,
-                                           Buffer body, Consumer<Future<HttpClientRequest>> asked,
+    private static Future<Answer> exchange(Function<RequestOptions, Future<HttpClientRequest>> requester,
+                                           RequestOptions options, HostAndPort authority, Buffer body,
                                            Consumer<HttpClientRequest> sent) {
         Future<HttpClientRequest> request;
         try {
-            request = client.request(options);
+            request = requester.apply(options);
         } catch (RuntimeException e) {
             return Future.failedFuture(e); // the client is closed
         }
-        asked.accept(request);
         return request.compose(req -> {
             // its failure (a reset, before it was sent too) is the answer's; without a handler Vert.x logs it SEVERE
             req.exceptionHandler(e -> { });

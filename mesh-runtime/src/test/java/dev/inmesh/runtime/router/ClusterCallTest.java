@@ -7,12 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.inmesh.api.config.cluster.CircuitBreakers;
 import dev.inmesh.api.config.cluster.Cluster;
 import dev.inmesh.api.config.cluster.DiscoveryType;
+import dev.inmesh.api.config.cluster.OutlierDetection;
 import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import dev.inmesh.api.config.endpoint.LbEndpoint;
 import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.Exchange;
+import dev.inmesh.runtime.upstream.UpstreamEnvironment;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -51,7 +53,8 @@ class ClusterCallTest {
                 req.response().end(req.path());
             }
         }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
-        ClusterManager clusters = oneConnectionTo(server.actualPort());
+        io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg = registry();
+        ClusterManager clusters = oneConnectionTo(server.actualPort(), reg);
         // what Vert.x logs of the client's requests: the reset of the call that timed out is no error of its own
         List<String> severe = new CopyOnWriteArrayList<>();
         java.util.logging.Logger vertxRequests = java.util.logging.Logger.getLogger(
@@ -88,25 +91,134 @@ class ClusterCallTest {
             assertEquals("/third", third.await(10, TimeUnit.SECONDS).body().toString());
             assertEquals(List.of("/first", "/third"), received, "the call that timed out never reached the service");
             assertEquals(List.of(), severe, "a timed-out call's reset is its answer's failure, not logged SEVERE");
+            assertEquals(3.0, stat(reg, "upstream_rq_pending_total"), "each call waited, the first for its connection "
+                    + "to open, as in Envoy");
+            assertEquals(1.0, stat(reg, "upstream_rq_cancelled"), "the second call's wait was given up");
+            assertEquals(0.0, stat(reg, "upstream_rq_pending_active"));
         } finally {
             vertxRequests.removeHandler(logged);
             clusters.close();
         }
     }
 
+    /**
+     * As Envoy's async client, whose calls go through a router: a filter's calls count in the service's cluster
+     * statistics (total, active, completed, by code and class, timeouts, the time of whole answers) and tell the
+     * host's outlier detection their outcomes. Before, they counted nowhere, and a failing authorizer was never
+     * ejected.
+     */
+    @Test
+    void aCallCountsInItsClustersStatisticsAndItsHostsOutlierDetection() throws Exception {
+        HttpServer server = vertx.createHttpServer().requestHandler(req -> {
+            switch (req.path()) {
+                case "/ok" -> req.response().end("ok");
+                case "/slow" -> vertx.setTimer(2_000, t -> req.response().end("late"));
+                default -> req.response().setStatusCode(503).end("down");
+            }
+        }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg = registry();
+        var metrics = dev.inmesh.runtime.stats.MeshMetrics.create(reg, dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN);
+        OutlierDetection d = OutlierDetection.DEFAULTS;
+        // two consecutive 5xx (a timeout counts as a 504) eject, the only host too (max_ejection_percent 100)
+        OutlierDetection twoFailuresEject = new OutlierDetection(2, d.interval(), d.baseEjectionTime(),
+                d.maxEjectionTime(), 100, d.enforcingConsecutive5xx(), d.enforcingSuccessRate(),
+                d.successRateMinimumHosts(), d.successRateRequestVolume(), d.successRateStdevFactor(),
+                d.consecutiveGatewayFailure(), d.enforcingConsecutiveGatewayFailure(),
+                d.splitExternalLocalOriginErrors(), d.consecutiveLocalOriginFailure(),
+                d.enforcingConsecutiveLocalOriginFailure(), d.enforcingLocalOriginSuccessRate(),
+                d.failurePercentageThreshold(), d.enforcingFailurePercentage(),
+                d.enforcingFailurePercentageLocalOrigin(), d.failurePercentageMinimumHosts(),
+                d.failurePercentageRequestVolume(), d.alwaysEjectOneHost(), d.maxEjectionTimeJitter());
+        ClusterManager clusters = ClusterManager.create(UpstreamEnvironment.of(vertx, metrics::upstream),
+                Map.of("svc", cluster(server.actualPort(), CircuitBreakers.DEFAULTS, twoFailuresEject)), Map.of());
+        try {
+            assertEquals(200, call(clusters, "/ok", Duration.ofSeconds(10)).await(10, TimeUnit.SECONDS).status());
+            assertThrows(Exception.class, () -> call(clusters, "/slow", Duration.ofMillis(50))
+                    .await(10, TimeUnit.SECONDS));
+            var host = clusters.cluster("svc").hosts().iterator().next();
+            assertEquals(false, host.outlier().ejected(), "the timeout is the first consecutive 5xx of two");
+            assertEquals(503, call(clusters, "/down", Duration.ofSeconds(10)).await(10, TimeUnit.SECONDS).status());
+
+            assertEquals(3.0, stat(reg, "upstream_rq_total"));
+            assertEquals(3.0, stat(reg, "upstream_rq_completed"));
+            assertEquals(0.0, stat(reg, "upstream_rq_active"));
+            assertEquals(1.0, stat(reg, "upstream_rq_timeout"));
+            assertEquals(1.0, reg.find("envoy_cluster_upstream_rq_xx").tags("cluster_name", "svc",
+                    "response_code_class", "2xx").gauge().value());
+            assertEquals(2.0, reg.find("envoy_cluster_upstream_rq_xx").tags("cluster_name", "svc",
+                    "response_code_class", "5xx").gauge().value(), "the 503 answered and the timeout's 504");
+            assertEquals(2L, reg.find("envoy_cluster_upstream_rq_time").tag("cluster_name", "svc").summary().count(),
+                    "the two answers come whole are timed, not the timeout");
+            assertTrue(host.outlier().ejected(), "the timeout and the 503 eject the service's host");
+        } finally {
+            clusters.close();
+        }
+    }
+
+    private static double stat(io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg, String name) {
+        var m = reg.find("envoy_cluster_" + name).tag("cluster_name", "svc").meter(); // a gauge, or a counter
+        return m == null ? 0 : m.measure().iterator().next().getValue();
+    }
+
     private static Future<Exchange.Answer> call(ClusterManager clusters, String path, Duration timeout) {
         return ClusterCall.send(clusters, "svc", false, ro -> ro.setURI(path), Buffer.buffer("x"), null, timeout);
     }
 
+    /**
+     * A call beyond the cluster's {@code max_requests} overflows, unsent, as the router's requests do: Envoy's async
+     * client goes through its breakers. Before, a filter's calls took no request slot.
+     */
+    @Test
+    void aCallBeyondMaxRequestsOverflows() throws Exception {
+        List<String> received = new CopyOnWriteArrayList<>();
+        Promise<Void> release = Promise.promise();
+        HttpServer server = vertx.createHttpServer().requestHandler(req -> {
+            received.add(req.path());
+            release.future().onComplete(v -> req.response().end(req.path()));
+        }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg = registry();
+        CircuitBreakers oneRequest = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
+                CircuitBreakers.RoutingPriority.DEFAULT, 1024, 1024, 1, 3)));
+        ClusterManager clusters = ClusterManager.create(UpstreamEnvironment.of(vertx,
+                dev.inmesh.runtime.stats.MeshMetrics.create(reg, dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN)
+                        ::upstream), Map.of("svc", cluster(server.actualPort(), oneRequest, null)), Map.of());
+        try {
+            Future<Exchange.Answer> first = call(clusters, "/first", null);
+            assertTrue(waitFor(() -> received.contains("/first")), "the first call holds the only request slot");
+            Exception overflow = assertThrows(Exception.class, () -> call(clusters, "/second", null)
+                    .await(10, TimeUnit.SECONDS));
+            assertEquals("overflow", overflow.getMessage());
+            assertEquals(1.0, stat(reg, "upstream_rq_pending_overflow"));
+            release.complete();
+            assertEquals("/first", first.await(10, TimeUnit.SECONDS).body().toString());
+            assertEquals("/third", call(clusters, "/third", null).await(10, TimeUnit.SECONDS).body().toString(),
+                    "the slot is given back when a call ends");
+            assertEquals(List.of("/first", "/third"), received);
+        } finally {
+            clusters.close();
+        }
+    }
+
+    private static io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry() {
+        return new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+                io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT);
+    }
+
     /** A cluster {@code svc} of one host, with one connection and one request waiting for it. */
-    private ClusterManager oneConnectionTo(int port) {
-        ClusterLoadAssignment hosts = new ClusterLoadAssignment("svc", List.of(new LocalityLbEndpoints(null,
-                List.of(new LbEndpoint(new SocketAddress("127.0.0.1", port), "", null, 1, null)), 1, 0)), 140);
+    private ClusterManager oneConnectionTo(int port, io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg) {
         CircuitBreakers oneConnection = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
                 CircuitBreakers.RoutingPriority.DEFAULT, 1, 1, 1024, 3)));
-        Cluster svc = new Cluster("svc", DiscoveryType.STATIC, "", null, null, null, oneConnection, null, null, null,
+        return ClusterManager.create(UpstreamEnvironment.of(vertx,
+                dev.inmesh.runtime.stats.MeshMetrics.create(reg, dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN)
+                        ::upstream), Map.of("svc", cluster(port, oneConnection, null)), Map.of());
+    }
+
+    /** A cluster {@code svc} of one host. */
+    private static Cluster cluster(int port, CircuitBreakers breakers, OutlierDetection outliers) {
+        ClusterLoadAssignment hosts = new ClusterLoadAssignment("svc", List.of(new LocalityLbEndpoints(null,
+                List.of(new LbEndpoint(new SocketAddress("127.0.0.1", port), "", null, 1, null)), 1, 0)), 140);
+        return new Cluster("svc", DiscoveryType.STATIC, "", null, null, null, breakers, outliers, null, null,
                 hosts, null, null, false, null);
-        return ClusterManager.create(vertx, Map.of("svc", svc), Map.of());
     }
 
     /** Whether {@code condition} holds within 10 s, looking every 10 ms. */
