@@ -104,24 +104,57 @@ public final class RateLimitFilter {
 
         /** Whether the filter {@code filterName} sends the virtual host's entries too. */
         boolean virtualHostsToo(String filterName) {
+            return virtualHostsToo(vhRateLimits.getOrDefault(filterName, RateLimit.VhRateLimits.OVERRIDE));
+        }
+
+        /**
+         * Whether a filter whose {@code vh_rate_limits} is {@code option} reads the virtual host's entries too: the
+         * route's {@code include_vh_rate_limits} wins.
+         */
+        boolean virtualHostsToo(RateLimit.VhRateLimits option) {
             if (includeVirtualHost) {
                 return true;
             }
-            return switch (vhRateLimits.getOrDefault(filterName, RateLimit.VhRateLimits.OVERRIDE)) {
+            return switch (option) {
                 case INCLUDE -> true;
                 case IGNORE -> false;
                 case OVERRIDE -> route.isEmpty();
             };
+        }
+
+        /**
+         * Adds to {@code out} the descriptors of a request on this route from the entries of {@code stage}: the
+         * route's, then its virtual host's where {@code virtualHostsToo}; with {@code skipDisabled}, an entry with a
+         * {@code disable_key} makes none (Envoy's local rate limit filter skips it).
+         */
+        void addTo(List<RateLimitDescriptor> out, int stage, boolean virtualHostsToo, boolean skipDisabled,
+                   Subject s, String cluster) {
+            add(route, out, stage, skipDisabled, s, cluster);
+            if (virtualHostsToo) {
+                add(virtualHost, out, stage, skipDisabled, s, cluster);
+            }
+        }
+
+        private static void add(List<Descriptor> entries, List<RateLimitDescriptor> out, int stage,
+                                boolean skipDisabled, Subject s, String cluster) {
+            for (Descriptor d : entries) {
+                if (d.stage == stage && !(skipDisabled && d.disabled)) {
+                    d.addTo(out, s, cluster);
+                }
+            }
         }
     }
 
     /** One {@code rate_limits} entry, compiled: its stage and its actions, each producing one entry. */
     static final class Descriptor {
         private final int stage;
+        /** Whether it has a {@code disable_key}, which Envoy's local rate limit filter takes to turn it off. */
+        private final boolean disabled;
         private final List<Producer> actions;
 
         Descriptor(RateLimit config) {
             this.stage = config.stage();
+            this.disabled = !config.disableKey().isEmpty();
             this.actions = config.actions().stream().map(Descriptor::producer).toList();
         }
 
@@ -136,6 +169,9 @@ public final class RateLimitFilter {
         private static Producer producer(RateLimit.Action action) {
             if (action instanceof RateLimit.DestinationCluster) {
                 return (s, cluster, out) -> {
+                    if (cluster == null) {
+                        return false; // as Envoy's action for a request without a route entry
+                    }
                     out.addEntries(entry("destination_cluster", cluster));
                     return true;
                 };
@@ -209,19 +245,8 @@ public final class RateLimitFilter {
      */
     List<RateLimitDescriptor> descriptors(Policy p, Subject s, String cluster) {
         List<RateLimitDescriptor> out = new ArrayList<>();
-        add(p.route(), out, s, cluster);
-        if (p.virtualHostsToo(name)) {
-            add(p.virtualHost(), out, s, cluster);
-        }
+        p.addTo(out, config.stage(), p.virtualHostsToo(name), false, s, cluster);
         return out;
-    }
-
-    private void add(List<Descriptor> entries, List<RateLimitDescriptor> out, Subject s, String cluster) {
-        for (Descriptor d : entries) {
-            if (d.stage == config.stage()) {
-                d.addTo(out, s, cluster);
-            }
-        }
     }
 
     /**
