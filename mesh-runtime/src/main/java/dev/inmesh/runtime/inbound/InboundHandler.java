@@ -299,8 +299,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         LocalRateLimitFilter limiter = snapshot.localRateLimit(hcm);
         // what the local rate limit filter decided, once it ran: the x-ratelimit-* headers of the response
         LocalRateLimitFilter.Outcome[] rateLimit = {null};
+        if (!limiter.isEmpty()) {
+            // what its descriptors' actions read: the request, and the peer for remote_address
+            traced.rateLimitSubject = () -> new RbacFilter.Subject(view, localIp, localPort, remoteIp, null, null);
+        }
         if (limiter.first() && rateLimited(req, limiter, table, result, snapshot, flags, details, cluster,
-                destination, ds, rateLimit, null)) {
+                destination, ds, rateLimit, null, traced)) {
             return; // Istio's INSERT_BEFORE the connection manager: before the RBAC filters
         }
         RbacFilter.Chain rbac = snapshot.rbac(hcm);
@@ -549,7 +553,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         // the CORS filter's preflight answer, which only a forwarded request gets
         boolean rateLimitLast = !limiter.isEmpty() && !limiter.first();
         if (rateLimitLast && !(corsFilter && result instanceof RouteResult.Forward) && rateLimited(req, limiter, table,
-                result, snapshot, flags, details, cluster, destination, ds, rateLimit, early)) {
+                result, snapshot, flags, details, cluster, destination, ds, rateLimit, early, traced)) {
             return;
         }
         if (result instanceof RouteResult.NoRoute) {
@@ -591,7 +595,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
             return;
         }
         if (rateLimitLast && corsFilter && rateLimited(req, limiter, table, result, snapshot, flags, details, cluster,
-                destination, ds, rateLimit, corsOutcome)) {
+                destination, ds, rateLimit, corsOutcome, traced)) {
             return;
         }
         if (traced.lateRateLimit != null) {
@@ -822,8 +826,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
     private static boolean rateLimited(HttpServerRequest req, LocalRateLimitFilter limiter, RouteTable table,
                                        RouteResult result, MeshSnapshot snapshot, Set<ResponseFlag> flags,
                                        String[] details, String[] cluster, String[] destination, DownstreamStats ds,
-                                       LocalRateLimitFilter.Outcome[] rateLimit, CorsFilter.Outcome cors) {
-        LocalRateLimitFilter.Outcome o = limiter.check(table, result, ds, new MultiMapHeaders(req.headers()));
+                                       LocalRateLimitFilter.Outcome[] rateLimit, CorsFilter.Outcome cors,
+                                       Traced traced) {
+        LocalRateLimitFilter.Outcome o = limiter.check(traced.rateLimitSubject, table, result, ds,
+                new MultiMapHeaders(req.headers()));
         if (o == null) {
             return false;
         }
@@ -1066,6 +1072,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          */
         RbacFilter.Chain lateRateLimit;
         RbacFilter.Subject subject;
+        /** The request as the local rate limit filter's descriptors read it, when the filter runs; else null. */
+        java.util.function.Supplier<RbacFilter.Subject> rateLimitSubject;
         /** The request's head as it arrived, in bytes as HTTP/1.1 writes it ({@link HeadSize#request}). */
         long headBytes;
         /** Whether the request asks to be a WebSocket ({@link #isWebSocketUpgrade}). */

@@ -4,11 +4,18 @@ import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
 import dev.inmesh.api.config.route.LocalRateLimit;
 import dev.inmesh.runtime.stats.DownstreamStats;
+import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
 import io.vertx.core.MultiMap;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 
 /**
  * Envoy's local rate limit HTTP filter ({@code envoy.filters.http.local_ratelimit}) of one connection manager,
@@ -16,6 +23,15 @@ import java.util.function.LongSupplier;
  * filters, or after them). A request's route or virtual host may carry a config of its own for it, with its own
  * bucket ({@link RouteTable#localRateLimit}), which replaces the filter's. A checked request takes a token; one that
  * finds none is refused ({@code 429 local_rate_limited}, response flag {@code RL}) where the config is enforced.
+ *
+ * <p>A config with {@code descriptors} makes the request's descriptors as Envoy's filter does
+ * ({@code local_ratelimit.cc}): from its own {@code rate_limits} when it has any, else from the {@code rate_limits}
+ * entries of its {@code stage} of a forwarding route and, as its {@code vh_rate_limits} (or the route's
+ * {@code include_vh_rate_limits}) says, of the route's virtual host, by the global rate limit filter's actions
+ * ({@link RateLimitFilter.Policy}). Each request descriptor equal to a configured one, else matching a wildcard one,
+ * takes a token from that descriptor's bucket, the slowest filling first, then the default bucket when none matched
+ * or {@code always_consume_default_token_bucket} ({@code local_ratelimit_impl.cc}); the first empty bucket refuses
+ * the request and the later ones are not taken from.
  *
  * <p>Buckets are shared by every event loop (lock-free: a compare-and-set of an immutable state, refilled lazily from
  * the monotonic clock, no timer). They live in {@link Buckets}, which hands the same bucket to the next snapshot where
@@ -36,13 +52,13 @@ public final class LocalRateLimitFilter {
     private final String name;
     private final LocalRateLimit config;
     private final boolean first;
-    private final Bucket bucket;
+    private final Limiter limiter;
 
-    private LocalRateLimitFilter(String name, LocalRateLimit config, boolean first, Bucket bucket) {
+    private LocalRateLimitFilter(String name, LocalRateLimit config, boolean first, Limiter limiter) {
         this.name = name;
         this.config = config;
         this.first = first;
-        this.bucket = bucket;
+        this.limiter = limiter;
     }
 
     /**
@@ -56,7 +72,7 @@ public final class LocalRateLimitFilter {
         }
         LocalRateLimit c = f.localRateLimit();
         return new LocalRateLimitFilter(f.name(), c, hcm.localRateLimitFirst(),
-                c.tokenBucket() == null ? null : buckets.bucket(where + "/" + f.name(), c));
+                buckets.limiter(where + "/" + f.name(), c));
     }
 
     /** Whether there is no filter to run. */
@@ -118,15 +134,17 @@ public final class LocalRateLimitFilter {
      * Runs the filter for a request on its route ({@code result} of {@code table}; the most specific config for the
      * filter replaces its own), counting {@code <stat_prefix>.http_local_rate_limit.*} in {@code stats} (null: none).
      * Null when the request is not checked; {@code requestHeaders} gets the not-enforced headers of one that found
-     * no token and goes on.
+     * no token and goes on. {@code subject} (the request and its peer, for the descriptors' actions) is asked for
+     * only when the config in force has descriptors.
      */
-    public Outcome check(RouteTable table, RouteResult result, DownstreamStats stats, MutableHeaders requestHeaders) {
+    public Outcome check(Supplier<RbacFilter.Subject> subject, RouteTable table, RouteResult result,
+                         DownstreamStats stats, MutableHeaders requestHeaders) {
         if (config == null) {
             return null;
         }
         Limit perRoute = table == null ? null : table.localRateLimit(result, name);
         LocalRateLimit c = perRoute != null ? perRoute.config() : config;
-        Bucket b = perRoute != null ? perRoute.bucket() : bucket;
+        Limiter l = perRoute != null ? perRoute.limiter() : limiter;
         if (!enabled(c.filterEnabled())) {
             return null;
         }
@@ -135,12 +153,12 @@ public final class LocalRateLimitFilter {
         if (counters != null) {
             counters.enabled();
         }
-        Bucket.Take take = b == null ? null : b.take();
-        MultiMap headers = take == null || !c.xRateLimitHeaders() ? null : MultiMap.caseInsensitiveMultiMap()
-                .set("x-ratelimit-limit", Long.toString(b.maxTokens))
-                .set("x-ratelimit-remaining", Long.toString(take.remaining()))
-                .set("x-ratelimit-reset", Long.toString(take.resetSeconds()));
-        if (take == null || take.allowed()) {
+        Limiter.Decision d = l.take(l.hasDescriptors() ? l.descriptors(c, subject.get(), table, result) : List.of());
+        MultiMap headers = d == null || !c.xRateLimitHeaders() ? null : MultiMap.caseInsensitiveMultiMap()
+                .set("x-ratelimit-limit", Long.toString(d.bucket().maxTokens))
+                .set("x-ratelimit-remaining", Long.toString(d.take().remaining()))
+                .set("x-ratelimit-reset", Long.toString(d.take().resetSeconds()));
+        if (d == null || d.allowed()) {
             if (counters != null) {
                 counters.ok();
             }
@@ -165,8 +183,155 @@ public final class LocalRateLimitFilter {
         return p != null && FaultFilter.enabled(p, java.util.concurrent.ThreadLocalRandom.current().nextLong());
     }
 
-    /** A virtual host's or route's config for the filter, with its bucket. */
-    record Limit(LocalRateLimit config, Bucket bucket) {}
+    /** A virtual host's or route's config for the filter, with its buckets. */
+    record Limit(LocalRateLimit config, Limiter limiter) {}
+
+    /**
+     * The buckets of one config at one place: its default bucket (null: none), its descriptors' (the exact ones by
+     * their entries, the wildcard ones each with the buckets of the values it saw) and its own {@code rate_limits},
+     * compiled.
+     */
+    static final class Limiter {
+        private static final Comparator<Bucket> SLOWEST_FIRST = Comparator.comparingDouble(Bucket::fillRate);
+
+        private final Bucket bucket;
+        private final Map<List<RateLimitDescriptor.Entry>, Bucket> exact;
+        private final List<Wildcard> wildcards;
+        private final List<RateLimitFilter.Descriptor> rateLimits;
+        private final boolean alwaysConsumeDefault;
+
+        Limiter(LocalRateLimit config, LongSupplier clock) {
+            this.bucket = config.tokenBucket() == null ? null : new Bucket(config.tokenBucket(), clock);
+            Map<List<RateLimitDescriptor.Entry>, Bucket> exact = new HashMap<>();
+            List<Wildcard> wildcards = new ArrayList<>();
+            for (LocalRateLimit.Descriptor d : config.descriptors()) {
+                List<RateLimitDescriptor.Entry> entries = d.entries().stream().map(e -> RateLimitDescriptor.Entry
+                        .newBuilder().setKey(e.key()).setValue(e.value()).build()).toList();
+                if (d.wildcard()) {
+                    wildcards.add(new Wildcard(entries, d.tokenBucket(), config.maxDynamicDescriptors(), clock));
+                } else {
+                    exact.put(entries, new Bucket(d.tokenBucket(), clock));
+                }
+            }
+            this.exact = Map.copyOf(exact);
+            this.wildcards = List.copyOf(wildcards);
+            this.rateLimits = config.rateLimits().stream().map(RateLimitFilter.Descriptor::new).toList();
+            this.alwaysConsumeDefault = config.alwaysConsumeDefaultTokenBucket();
+        }
+
+        boolean hasDescriptors() {
+            return !exact.isEmpty() || !wildcards.isEmpty();
+        }
+
+        /**
+         * A request's descriptors, as Envoy's filter makes them: by the config's own {@code rate_limits} when it has
+         * any, else by the {@code rate_limits} of its stage of a forwarding route and its virtual host.
+         */
+        List<RateLimitDescriptor> descriptors(LocalRateLimit c, RbacFilter.Subject s, RouteTable table,
+                                              RouteResult result) {
+            String cluster = result instanceof RouteResult.Forward f ? f.cluster() : null;
+            List<RateLimitDescriptor> out = new ArrayList<>(2);
+            if (!rateLimits.isEmpty()) {
+                for (RateLimitFilter.Descriptor d : rateLimits) {
+                    d.addTo(out, s, cluster);
+                }
+                return out;
+            }
+            // as Envoy: only a route entry (a forwarding route) has rate_limits to read, its virtual host's too
+            RateLimitFilter.Policy p = result instanceof RouteResult.Forward f && table != null
+                    ? table.rateLimitPolicy(f.route()) : null;
+            if (p != null) {
+                p.addTo(out, c.stage(), p.virtualHostsToo(c.vhRateLimits()), true, s, cluster);
+            }
+            return out;
+        }
+
+        /** What the buckets decided, and the bucket whose state the {@code x-ratelimit-*} headers show. */
+        record Decision(boolean allowed, Bucket bucket, Bucket.Take take) {}
+
+        /**
+         * Takes a token from the bucket of each descriptor of {@code request} that matches a configured one, the
+         * slowest filling first, then from the default bucket when none matched or the config always consumes it;
+         * stops at the first that has none. Null when no bucket was taken from.
+         */
+        Decision take(List<RateLimitDescriptor> request) {
+            Bucket[] matched = request.isEmpty() ? null : new Bucket[request.size()];
+            int n = 0;
+            for (RateLimitDescriptor d : request) {
+                Bucket b = exact.get(d.getEntriesList());
+                for (int i = 0; b == null && i < wildcards.size(); i++) {
+                    b = wildcards.get(i).bucket(d.getEntriesList());
+                }
+                if (b != null) {
+                    matched[n++] = b;
+                }
+            }
+            if (n > 1) {
+                // as Envoy: the slowest filling first, so that a request it refuses takes nothing from the others
+                Arrays.sort(matched, 0, n, SLOWEST_FIRST);
+            }
+            Decision first = null;
+            for (int i = 0; i < n; i++) {
+                Bucket.Take t = matched[i].take();
+                if (!t.allowed()) {
+                    return new Decision(false, matched[i], t);
+                }
+                if (first == null) {
+                    first = new Decision(true, matched[i], t);
+                }
+            }
+            if ((n == 0 || alwaysConsumeDefault) && bucket != null) {
+                Bucket.Take t = bucket.take();
+                if (!t.allowed() || first == null) {
+                    return new Decision(t.allowed(), bucket, t);
+                }
+            }
+            return first;
+        }
+    }
+
+    /**
+     * A descriptor with wildcard entries (empty values): a request descriptor with the same keys in the same order
+     * and the same values where this one has any matches it, and each distinct one gets a bucket of its own. As
+     * Envoy's, it keeps at most {@code max_dynamic_descriptors} of them, dropping the least recently used (the map is
+     * locked only while a bucket is looked up or added).
+     */
+    static final class Wildcard {
+        private final List<RateLimitDescriptor.Entry> entries;
+        private final LocalRateLimit.TokenBucket config;
+        private final LongSupplier clock;
+        private final Map<List<RateLimitDescriptor.Entry>, Bucket> seen;
+
+        Wildcard(List<RateLimitDescriptor.Entry> entries, LocalRateLimit.TokenBucket config, int max,
+                 LongSupplier clock) {
+            this.entries = entries;
+            this.config = config;
+            this.clock = clock;
+            this.seen = new LinkedHashMap<>(16, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<List<RateLimitDescriptor.Entry>, Bucket> eldest) {
+                    return size() > max;
+                }
+            };
+        }
+
+        /** The bucket of a request descriptor that matches, made on its first request; null when it does not. */
+        Bucket bucket(List<RateLimitDescriptor.Entry> request) {
+            if (request.size() != entries.size()) {
+                return null;
+            }
+            for (int i = 0; i < entries.size(); i++) {
+                RateLimitDescriptor.Entry e = entries.get(i);
+                RateLimitDescriptor.Entry r = request.get(i);
+                if (!e.getKey().equals(r.getKey()) || !e.getValue().isEmpty() && !e.getValue().equals(r.getValue())) {
+                    return null;
+                }
+            }
+            synchronized (seen) {
+                return seen.computeIfAbsent(List.copyOf(request), k -> new Bucket(config, clock));
+            }
+        }
+    }
 
     /**
      * A token bucket: full at first, {@code tokens_per_fill} more at each {@code fill_interval} since it was made,
@@ -185,6 +350,11 @@ public final class LocalRateLimitFilter {
 
         /** A request's take: whether it got a token, the tokens left, the seconds to the next fill. */
         record Take(boolean allowed, long remaining, long resetSeconds) {}
+
+        /** Tokens a second, by which Envoy orders the buckets a request takes from. */
+        double fillRate() {
+            return tokensPerFill * 1e9 / intervalNanos;
+        }
 
         Bucket(LocalRateLimit.TokenBucket config, LongSupplier clock) {
             this.maxTokens = config.maxTokens();
@@ -223,7 +393,7 @@ public final class LocalRateLimitFilter {
      */
     public static final class Buckets {
         private final LongSupplier clock;
-        private volatile Map<Key, Bucket> live = Map.of();
+        private volatile Map<Key, Limiter> live = Map.of();
 
         private record Key(String where, LocalRateLimit config) {}
 
@@ -243,14 +413,14 @@ public final class LocalRateLimitFilter {
 
         /** The buckets one snapshot's compilation asked for; {@link #commit} makes them the ones to keep. */
         public final class Session {
-            private final Map<Key, Bucket> used = new HashMap<>();
+            private final Map<Key, Limiter> used = new HashMap<>();
 
-            /** The bucket of a config at a place: the last committed one there, else a new, full one. */
-            Bucket bucket(String where, LocalRateLimit config) {
+            /** The buckets of a config at a place: the last committed ones there, else new, full ones. */
+            Limiter limiter(String where, LocalRateLimit config) {
                 Key k = new Key(where, config);
                 return used.computeIfAbsent(k, key -> {
-                    Bucket kept = live.get(key);
-                    return kept != null ? kept : new Bucket(config.tokenBucket(), clock);
+                    Limiter kept = live.get(key);
+                    return kept != null ? kept : new Limiter(config, clock);
                 });
             }
 

@@ -126,9 +126,9 @@ public final class RouteTable {
         }
         Map<String, LocalRateLimitFilter.Limit> limits = new HashMap<>();
         vh.localRateLimit().forEach((name, c) -> limits.put(name,
-                new LocalRateLimitFilter.Limit(c, buckets.bucket(where + "//" + name, c))));
+                new LocalRateLimitFilter.Limit(c, buckets.limiter(where + "//" + name, c))));
         r.localRateLimit().forEach((name, c) -> limits.put(name,
-                new LocalRateLimitFilter.Limit(c, buckets.bucket(where + "/" + index + "/" + name, c))));
+                new LocalRateLimitFilter.Limit(c, buckets.limiter(where + "/" + index + "/" + name, c))));
         localRateLimits.put(r, Map.copyOf(limits));
     }
 

@@ -766,8 +766,8 @@ public final class Router {
     private boolean rateLimited(Exchange ex, RouteResult result, ClusterManager clusters,
                                 Promise<RouterResponse> promise) {
         RouterRequest req = ex.request;
-        LocalRateLimitFilter.Outcome o = req.localRateLimit.check(ex.table, result, req.downstreamStats,
-                new MultiMapHeaders(req.headers));
+        LocalRateLimitFilter.Outcome o = req.localRateLimit.check(() -> rbacSubject(req), ex.table, result,
+                req.downstreamStats, new MultiMapHeaders(req.headers));
         if (o == null) {
             return false;
         }

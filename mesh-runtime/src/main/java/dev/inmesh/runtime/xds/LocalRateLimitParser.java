@@ -5,14 +5,18 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
 import dev.inmesh.api.config.core.FractionalPercent;
 import dev.inmesh.api.config.route.LocalRateLimit;
+import dev.inmesh.api.config.route.RateLimit;
 import io.envoyproxy.envoy.config.core.v3.RuntimeFractionalPercent;
 import java.util.Set;
 
 /**
  * Envoy's local rate limit HTTP filter config ({@code LocalRateLimit}), as the filter's own in a connection manager's
  * {@code http_filters} and as a virtual host's or route's {@code typed_per_filter_config}; Istio's EnvoyFilters often
- * wrap it in a {@code TypedStruct}, which is read as the message it names. Descriptors, stages, rate limit actions,
- * per-connection and cluster-wide buckets are refused by name: Inmesh keeps one bucket per config.
+ * wrap it in a {@code TypedStruct}, which is read as the message it names. Its {@code descriptors} (entries with an
+ * empty value are wildcards, as Envoy's), {@code stage}, {@code vh_rate_limits},
+ * {@code always_consume_default_token_bucket}, own {@code rate_limits} (the actions the global rate limit filter's
+ * parser reads, without {@code stage} or {@code disable_key}, as Envoy requires) and {@code max_dynamic_descriptors}
+ * are read; per-connection and cluster-wide buckets are refused by name.
  */
 final class LocalRateLimitParser {
     static final String NAME = "envoy.filters.http.local_ratelimit";
@@ -29,25 +33,30 @@ final class LocalRateLimitParser {
         Fields.onlyKnown(c, Set.of("stat_prefix", "status", "token_bucket", "filter_enabled", "filter_enforced",
                 "request_headers_to_add_when_not_enforced", "response_headers_to_add",
                 "enable_x_ratelimit_headers", "always_consume_default_token_bucket",
-                "rate_limited_as_resource_exhausted"), Set.of());
-        if (c.hasAlwaysConsumeDefaultTokenBucket() && !c.getAlwaysConsumeDefaultTokenBucket().getValue()) {
-            throw new FieldError("always_consume_default_token_bucket", "false is not supported by Inmesh (expected: "
-                    + "true, the default; Inmesh has no descriptors)");
-        }
+                "rate_limited_as_resource_exhausted", "descriptors", "stage", "vh_rate_limits", "rate_limits",
+                "max_dynamic_descriptors"), Set.of());
         if (perRoute && !c.hasTokenBucket()) {
             throw new FieldError("token_bucket", "unset (expected: a token bucket in a virtual host's or route's "
                     + "config, as Envoy requires)");
         }
-        LocalRateLimit.TokenBucket bucket = !c.hasTokenBucket() ? null : Fields.at("token_bucket", () -> {
-            var b = c.getTokenBucket();
-            Fields.onlyKnown(b, Set.of("max_tokens", "tokens_per_fill", "fill_interval"), Set.of());
-            if (!b.hasFillInterval()) {
-                throw new FieldError("fill_interval", "unset (expected: a duration >= 50ms)");
+        LocalRateLimit.TokenBucket bucket = !c.hasTokenBucket() ? null
+                : Fields.at("token_bucket", () -> tokenBucket(c.getTokenBucket()));
+        var descriptors = Fields.each("descriptors", c.getDescriptorsList(), LocalRateLimitParser::descriptor);
+        var rateLimits = RateLimitParser.rateLimits(c.getRateLimitsList());
+        for (int i = 0; i < c.getRateLimitsCount(); i++) {
+            var r = c.getRateLimits(i);
+            if (r.hasStage() || !r.getDisableKey().isEmpty()) {
+                throw new FieldError("rate_limits[" + i + "]." + (r.hasStage() ? "stage" : "disable_key"), "set "
+                        + "(expected: unset: Envoy's local rate limit filter refuses either in its own rate_limits)");
             }
-            long perFill = b.hasTokensPerFill() ? Integer.toUnsignedLong(b.getTokensPerFill().getValue()) : 1;
-            return Fields.record("token_bucket.", () -> new LocalRateLimit.TokenBucket(
-                    Integer.toUnsignedLong(b.getMaxTokens()), perFill, Fields.duration(b.getFillInterval())));
-        });
+        }
+        RateLimit.VhRateLimits vhRateLimits = switch (c.getVhRateLimits()) {
+            case INCLUDE -> RateLimit.VhRateLimits.INCLUDE;
+            case IGNORE -> RateLimit.VhRateLimits.IGNORE;
+            case OVERRIDE -> RateLimit.VhRateLimits.OVERRIDE;
+            default -> throw new FieldError("vh_rate_limits", c.getVhRateLimits()
+                    + " (expected: OVERRIDE, INCLUDE or IGNORE)");
+        };
         var xHeaders = c.getEnableXRatelimitHeaders();
         if (xHeaders != io.envoyproxy.envoy.extensions.common.ratelimit.v3.XRateLimitHeadersRFCVersion.OFF
                 && xHeaders != io.envoyproxy.envoy.extensions.common.ratelimit.v3.XRateLimitHeadersRFCVersion
@@ -65,7 +74,45 @@ final class LocalRateLimitParser {
         return Fields.record("", () -> new LocalRateLimit(c.getStatPrefix(), bucket, enabled, enforced,
                 c.hasStatus() ? c.getStatus().getCodeValue() : 0, responseHeaders, requestHeaders,
                 c.getRateLimitedAsResourceExhausted(), xHeaders == io.envoyproxy.envoy.extensions.common.ratelimit.v3
-                        .XRateLimitHeadersRFCVersion.DRAFT_VERSION_03));
+                        .XRateLimitHeadersRFCVersion.DRAFT_VERSION_03, descriptors, c.getStage(), vhRateLimits,
+                !c.hasAlwaysConsumeDefaultTokenBucket() || c.getAlwaysConsumeDefaultTokenBucket().getValue(),
+                rateLimits, c.hasMaxDynamicDescriptors() ? c.getMaxDynamicDescriptors().getValue()
+                        : LocalRateLimit.DEFAULT_MAX_DYNAMIC_DESCRIPTORS));
+    }
+
+    /** A {@code TokenBucket}: {@code fill_interval} required, {@code tokens_per_fill} 1 when unset (Envoy's). */
+    private static LocalRateLimit.TokenBucket tokenBucket(io.envoyproxy.envoy.type.v3.TokenBucket b) {
+        Fields.onlyKnown(b, Set.of("max_tokens", "tokens_per_fill", "fill_interval"), Set.of());
+        if (!b.hasFillInterval()) {
+            throw new FieldError("fill_interval", "unset (expected: a duration >= 50ms)");
+        }
+        long perFill = b.hasTokensPerFill() ? Integer.toUnsignedLong(b.getTokensPerFill().getValue()) : 1;
+        return Fields.record("token_bucket.", () -> new LocalRateLimit.TokenBucket(
+                Integer.toUnsignedLong(b.getMaxTokens()), perFill, Fields.duration(b.getFillInterval())));
+    }
+
+    /**
+     * A {@code LocalRateLimitDescriptor}: its entries (at least one, each with a key; an empty value is a wildcard)
+     * and its bucket, which Envoy requires.
+     */
+    private static LocalRateLimit.Descriptor descriptor(
+            io.envoyproxy.envoy.extensions.common.ratelimit.v3.LocalRateLimitDescriptor d) {
+        Fields.onlyKnown(d, Set.of("entries", "token_bucket"), Set.of());
+        if (d.getEntriesCount() == 0) {
+            throw new FieldError("entries", "[] (expected: at least one entry, as Envoy requires)");
+        }
+        var entries = Fields.each("entries", d.getEntriesList(), e -> {
+            Fields.onlyKnown(e, Set.of("key", "value"), Set.of());
+            if (e.getKey().isEmpty()) {
+                throw new FieldError("key", "\"\" (expected: a non-empty key, as Envoy requires)");
+            }
+            return new LocalRateLimit.Entry(e.getKey(), e.getValue());
+        });
+        if (!d.hasTokenBucket()) {
+            throw new FieldError("token_bucket", "unset (expected: the descriptor's token bucket, as Envoy requires)");
+        }
+        var bucket = Fields.at("token_bucket", () -> tokenBucket(d.getTokenBucket()));
+        return new LocalRateLimit.Descriptor(entries, bucket);
     }
 
     /**

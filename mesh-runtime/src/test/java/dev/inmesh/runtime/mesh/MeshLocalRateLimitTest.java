@@ -54,16 +54,21 @@ class MeshLocalRateLimitTest {
         return MeshInboundRbacTest.admin(plain, mesh.adminPort(), path, expected);
     }
 
-    @Test
-    void istiosRateLimitTaskLetsFourRequestsAMinuteReachTheApplicationAndRefusesTheFifth() throws Exception {
-        Path file = Files.writeString(dir.resolve("mesh.yaml"), CONFIG);
+    /** Starts the mesh of reviews-v1 on {@code config} and an application behind {@code mesh.inbound}: its port. */
+    private int inbound(String config) throws Exception {
+        Path file = Files.writeString(dir.resolve("mesh.yaml"), config);
         mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
                 .setNamespace("default").setConfigFile(file.toString()).setAdminPort(0));
         mesh.start().await(10, TimeUnit.SECONDS);
-        int port = vertx.createHttpServer().requestHandler(mesh.inbound(req -> {
+        return vertx.createHttpServer().requestHandler(mesh.inbound(req -> {
             appCalls.incrementAndGet();
             req.response().end("app");
         })).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    @Test
+    void istiosRateLimitTaskLetsFourRequestsAMinuteReachTheApplicationAndRefusesTheFifth() throws Exception {
+        int port = inbound(CONFIG);
 
         for (int i = 0; i < 4; i++) {
             HttpResponse<Buffer> r = plain.get(port, "127.0.0.1", "/reviews/" + i).send().await(10, TimeUnit.SECONDS);
@@ -84,6 +89,30 @@ class MeshLocalRateLimitTest {
         assertTrue(prom.lines().anyMatch(l -> l.startsWith("istio_requests_total{")
                 && l.contains("reporter=\"destination\"") && l.contains("response_code=\"429\"")
                 && l.contains("response_flags=\"RL\"") && l.endsWith(" 1")), prom);
+    }
+
+    @Test
+    void aPathDescriptorOfTheInboundRouteGivesThatPathABucketOfItsOwn() throws Exception {
+        // the EnvoyFilter Istio users write: the route's rate_limits make a path descriptor from :path, the route's
+        // config for the filter gives /reviews/1 a bucket of one, other paths take from its default bucket of four
+        int port = inbound(IstioRbac.first(IstioRateLimit.FILTER, MeshWebClientTest.virtualInbound("", """
+                routes:
+                - match: {prefix: /}
+                  route: {cluster: "inbound|9080||", timeout: 0s, %s}
+                """.formatted(IstioRateLimit.PATH_RATE_LIMITS).indent(14)
+                + IstioRateLimit.PATH_DESCRIPTOR_CONFIG.indent(16))));
+
+        assertEquals(200, plain.get(port, "127.0.0.1", "/reviews/1").send().await(10, TimeUnit.SECONDS)
+                .statusCode());
+        assertEquals(429, plain.get(port, "127.0.0.1", "/reviews/1").send().await(10, TimeUnit.SECONDS)
+                .statusCode());
+        for (int i = 0; i < 3; i++) {
+            assertEquals(200, plain.get(port, "127.0.0.1", "/reviews/2").send().await(10, TimeUnit.SECONDS)
+                    .statusCode(), "the default bucket: three tokens left of four");
+        }
+        assertEquals(429, plain.get(port, "127.0.0.1", "/reviews/3").send().await(10, TimeUnit.SECONDS)
+                .statusCode(), "/reviews/1 took a token from the default bucket too");
+        assertEquals(4, appCalls.get());
     }
 
     @Test

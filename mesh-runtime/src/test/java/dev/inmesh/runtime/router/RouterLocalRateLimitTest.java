@@ -52,6 +52,35 @@ class RouterLocalRateLimitTest {
                 buckets.session(), "rds/r");
     }
 
+    /** A route table whose route action has {@code actionFields} (flow YAML) and virtual host the given fields. */
+    private RouteTable table(String actionFields, String virtualHostFields) {
+        return RouteTable.compile(RouterRig.routeToC(actionFields, "", virtualHostFields).config(),
+                buckets.session(), "rds/r");
+    }
+
+    /** A filter enforced for all with a default bucket of {@code defaultTokens} a minute and {@code extra}. */
+    private static HttpConnectionManager withDescriptors(int defaultTokens, String extra) {
+        return IstioRateLimit.hcm(IstioRateLimit.enforced("rl", defaultTokens, extra) + ROUTER);
+    }
+
+    /** A descriptor of one entry with a bucket of {@code tokens} a minute, a {@code descriptors} list item. */
+    private static String descriptor(String key, String value, int tokens) {
+        return "- entries: [{key: " + key + ", value: \"" + value + "\"}]\n  token_bucket: {max_tokens: " + tokens
+                + ", fill_interval: 60s}\n";
+    }
+
+    /** The clusters: {@code c}, an application that answers 200 to anything. */
+    private ClusterManager app() {
+        WireMockServer wm = rig.wiremock();
+        wm.stubFor(any(anyUrl()).willReturn(ok("app")));
+        return rig.clusters(cluster("c", wm.port()));
+    }
+
+    private int status(HttpConnectionManager hcm, RouteTable table, ClusterManager clusters, String path,
+                       String... headers) {
+        return rig.call(rig.router(), request(hcm, path, headers), table, clusters).status();
+    }
+
     private RouterRequest request(HttpConnectionManager hcm, String path, String... headers) {
         DownstreamStats ds = metrics.connectionManager(hcm);
         return RouterRig.get(path, headers).downstreamStats(ds)
@@ -246,6 +275,149 @@ class RouterLocalRateLimitTest {
     }
 
     @Test
+    void aPathDescriptorGetsItsOwnBucketSharedByItsRequestsWhileOtherPathsTakeTheDefault() {
+        ClusterManager clusters = app();
+        RouteTable table = table(IstioRateLimit.PATH_RATE_LIMITS, "");
+        HttpConnectionManager hcm = withDescriptors(3, "always_consume_default_token_bucket: false\ndescriptors:\n"
+                + descriptor("path", "/api/v1/products/1", 1));
+        assertEquals(200, status(hcm, table, clusters, "/api/v1/products/1"));
+        assertEquals(429, status(hcm, table, clusters, "/api/v1/products/1"), "its own bucket of one is empty");
+        for (int i = 0; i < 3; i++) {
+            assertEquals(200, status(hcm, table, clusters, "/api/v1/products/2"), "the default bucket is full");
+        }
+        assertEquals(429, status(hcm, table, clusters, "/api/v1/products/3"));
+    }
+
+    @Test
+    void aMatchedRequestTakesFromTheDefaultBucketTooUnlessAlwaysConsumeDefaultTokenBucketIsFalse() {
+        ClusterManager clusters = app();
+        String descriptors = "descriptors:\n" + descriptor("path", "/a", 5);
+        RouteTable table = table(IstioRateLimit.PATH_RATE_LIMITS, "");
+        // Envoy's default (true): the descriptor's bucket, then the default one
+        HttpConnectionManager always = withDescriptors(2, descriptors);
+        assertEquals(200, status(always, table, clusters, "/a"));
+        assertEquals(200, status(always, table, clusters, "/a"));
+        assertEquals(429, status(always, table, clusters, "/a"), "the default bucket is empty, its own is not");
+        assertEquals(429, status(always, table, clusters, "/b"));
+
+        session = null;
+        table = table(IstioRateLimit.PATH_RATE_LIMITS, "");
+        HttpConnectionManager notAlways = withDescriptors(2, "always_consume_default_token_bucket: false\n"
+                + descriptors);
+        for (int i = 0; i < 5; i++) {
+            assertEquals(200, status(notAlways, table, clusters, "/a"), "its own bucket only");
+        }
+        assertEquals(429, status(notAlways, table, clusters, "/a"));
+        assertEquals(200, status(notAlways, table, clusters, "/b"));
+        assertEquals(200, status(notAlways, table, clusters, "/b"));
+        assertEquals(429, status(notAlways, table, clusters, "/b"));
+    }
+
+    @Test
+    void aVirtualHostsRateLimitsMakeTheDescriptorAsItsVhRateLimitsSays() {
+        ClusterManager clusters = app();
+        String vh = "rate_limits: [{actions: [{request_headers: {header_name: x-user, descriptor_key: user}}, "
+                + "{generic_key: {descriptor_value: vh}}]}]";
+        String descriptors = "descriptors:\n- entries: [{key: user, value: alice}, {key: generic_key, value: vh}]\n"
+                + "  token_bucket: {max_tokens: 1, fill_interval: 60s}\n";
+        // the route has no rate_limits: Envoy's default (OVERRIDE) reads its virtual host's
+        RouteTable table = table("", vh);
+        HttpConnectionManager hcm = withDescriptors(100, descriptors);
+        assertEquals(200, status(hcm, table, clusters, "/", "x-user", "alice"));
+        assertEquals(429, status(hcm, table, clusters, "/", "x-user", "alice"));
+        assertEquals(200, status(hcm, table, clusters, "/", "x-user", "bob"), "another descriptor: the default");
+        assertEquals(200, status(hcm, table, clusters, "/"), "no x-user: the whole descriptor is dropped");
+
+        session = null;
+        table = table("", vh);
+        HttpConnectionManager ignore = withDescriptors(100, "vh_rate_limits: IGNORE\n" + descriptors);
+        for (int i = 0; i < 3; i++) {
+            assertEquals(200, status(ignore, table, clusters, "/", "x-user", "alice"));
+        }
+
+        session = null;
+        // the route's own rate_limits hide its virtual host's, unless INCLUDE
+        table = table("rate_limits: [{actions: [{generic_key: {descriptor_value: route}}]}]", vh);
+        HttpConnectionManager override = withDescriptors(100, descriptors);
+        for (int i = 0; i < 3; i++) {
+            assertEquals(200, status(override, table, clusters, "/", "x-user", "alice"));
+        }
+        session = null;
+        table = table("rate_limits: [{actions: [{generic_key: {descriptor_value: route}}]}]", vh);
+        HttpConnectionManager include = withDescriptors(100, "vh_rate_limits: INCLUDE\n" + descriptors);
+        assertEquals(200, status(include, table, clusters, "/", "x-user", "alice"));
+        assertEquals(429, status(include, table, clusters, "/", "x-user", "alice"));
+    }
+
+    @Test
+    void rateLimitsOfAnotherStageMakeNoDescriptor() {
+        ClusterManager clusters = app();
+        String stage1 = "rate_limits: [{stage: 1, actions: [{request_headers: {header_name: \":path\", "
+                + "descriptor_key: path}}]}]";
+        String descriptors = "descriptors:\n" + descriptor("path", "/a", 1);
+        RouteTable table = table(stage1, "");
+        HttpConnectionManager stage0 = withDescriptors(100, descriptors);
+        for (int i = 0; i < 3; i++) {
+            assertEquals(200, status(stage0, table, clusters, "/a"), "the filter's stage 0 reads none");
+        }
+        session = null;
+        table = table(stage1, "");
+        HttpConnectionManager ofStage1 = withDescriptors(100, "stage: 1\n" + descriptors);
+        assertEquals(200, status(ofStage1, table, clusters, "/a"));
+        assertEquals(429, status(ofStage1, table, clusters, "/a"));
+    }
+
+    @Test
+    void xRateLimitHeadersShowTheMatchedDescriptorsBucketElseTheDefaultOne() {
+        ClusterManager clusters = app();
+        RouteTable table = table(IstioRateLimit.PATH_RATE_LIMITS, "");
+        HttpConnectionManager hcm = IstioRateLimit.hcm(IstioRateLimit.filter("""
+                stat_prefix: rl
+                token_bucket: {max_tokens: 10, fill_interval: 1s}
+                filter_enabled: %s
+                filter_enforced: %s
+                enable_x_ratelimit_headers: DRAFT_VERSION_03
+                descriptors:
+                """.formatted(IstioRateLimit.ALL, IstioRateLimit.ALL) + descriptor("path", "/a", 2)) + ROUTER);
+        RouterRig.Result a = rig.call(rig.router(), request(hcm, "/a"), table, clusters);
+        assertEquals("2", a.header("x-ratelimit-limit"));
+        assertEquals("1", a.header("x-ratelimit-remaining"));
+        assertEquals("60", a.header("x-ratelimit-reset"));
+        RouterRig.Result b = rig.call(rig.router(), request(hcm, "/b"), table, clusters);
+        assertEquals("10", b.header("x-ratelimit-limit"));
+        assertEquals("8", b.header("x-ratelimit-remaining"), "/a took a default token too");
+        assertEquals("1", b.header("x-ratelimit-reset"));
+        rig.call(rig.router(), request(hcm, "/a"), table, clusters);
+        RouterRig.Result refused = rig.call(rig.router(), request(hcm, "/a"), table, clusters);
+        assertEquals(429, refused.status());
+        assertEquals("2", refused.header("x-ratelimit-limit"));
+        assertEquals("0", refused.header("x-ratelimit-remaining"));
+    }
+
+    @Test
+    void aWildcardDescriptorGivesEachValueABucketOfItsOwn() {
+        ClusterManager clusters = app();
+        RouteTable table = table("rate_limits: [{actions: [{request_headers: {header_name: x-user, "
+                + "descriptor_key: user}}]}]", "");
+        HttpConnectionManager hcm = withDescriptors(100, "descriptors:\n- entries: [{key: user}]\n"
+                + "  token_bucket: {max_tokens: 1, fill_interval: 60s}\n");
+        assertEquals(200, status(hcm, table, clusters, "/", "x-user", "alice"));
+        assertEquals(200, status(hcm, table, clusters, "/", "x-user", "bob"));
+        assertEquals(429, status(hcm, table, clusters, "/", "x-user", "alice"));
+        assertEquals(429, status(hcm, table, clusters, "/", "x-user", "bob"));
+    }
+
+    @Test
+    void theFiltersOwnRateLimitsMakeTheDescriptorsAndTheRoutesAreNotRead() {
+        ClusterManager clusters = app();
+        RouteTable table = table(IstioRateLimit.PATH_RATE_LIMITS, "");
+        HttpConnectionManager hcm = withDescriptors(100, "rate_limits: [{actions: [{destination_cluster: {}}]}]\n"
+                + "descriptors:\n" + descriptor("destination_cluster", "c", 1) + descriptor("path", "/a", 5));
+        assertEquals(200, status(hcm, table, clusters, "/a"));
+        assertEquals(429, status(hcm, table, clusters, "/a"), "the cluster's bucket; the path's is not read");
+    }
+
+    @Test
     void aBucketIsKeptByTheNextSnapshotWhereItsConfigAndPlaceAreUnchanged() {
         String config = IstioRateLimit.enforced("rl", 1, "") + ROUTER;
         LocalRateLimitFilter.Buckets.Session one = buckets.session();
@@ -258,17 +430,17 @@ class RouterLocalRateLimitTest {
                 two);
         LocalRateLimitFilter changed = LocalRateLimitFilter.compile(IstioRateLimit.hcm(config.replace("max_tokens: 1",
                 "max_tokens: 2")), "listener/l/0", two);
-        assertEquals(false, a.check(null, null, null, null).refused());
-        assertEquals(true, b.check(null, null, null, null).refused(), "the same bucket, its token taken");
-        assertEquals(false, elsewhere.check(null, null, null, null).refused());
-        assertEquals(false, changed.check(null, null, null, null).refused());
+        assertEquals(false, a.check(null, null, null, null, null).refused());
+        assertEquals(true, b.check(null, null, null, null, null).refused(), "the same bucket, its token taken");
+        assertEquals(false, elsewhere.check(null, null, null, null, null).refused());
+        assertEquals(false, changed.check(null, null, null, null, null).refused());
         assertSame(bucketOf(a), bucketOf(b));
         assertNotSame(bucketOf(a), bucketOf(changed));
     }
 
     private static Object bucketOf(LocalRateLimitFilter f) {
         try {
-            var field = LocalRateLimitFilter.class.getDeclaredField("bucket");
+            var field = LocalRateLimitFilter.class.getDeclaredField("limiter");
             field.setAccessible(true);
             return field.get(f);
         } catch (ReflectiveOperationException e) {

@@ -44,6 +44,24 @@ public final class IstioRateLimit {
             """;
 
     /**
+     * What Istio users' EnvoyFilters add to a route to give one path a bucket of its own: a route action's
+     * {@code rate_limits} field whose entry makes a {@code path} descriptor from {@code :path} (flow YAML, a field of
+     * the route action).
+     */
+    public static final String PATH_RATE_LIMITS =
+            "rate_limits: [{actions: [{request_headers: {header_name: \":path\", descriptor_key: path}}]}]";
+
+    /**
+     * {@link #VIRTUAL_HOST_CONFIG} with a descriptor giving {@code /reviews/1} a bucket of its own (1 token a
+     * minute), as a route's or virtual host's {@code typed_per_filter_config} field.
+     */
+    public static final String PATH_DESCRIPTOR_CONFIG = VIRTUAL_HOST_CONFIG + """
+                  descriptors:
+                  - entries: [{key: path, value: /reviews/1}]
+                    token_bucket: {max_tokens: 1, fill_interval: 60s}
+            """;
+
+    /**
      * A filter named {@code envoy.filters.http.local_ratelimit} with a plain {@code LocalRateLimit} config whose
      * fields are {@code fields} (block YAML lines), an {@code http_filters} list item.
      */

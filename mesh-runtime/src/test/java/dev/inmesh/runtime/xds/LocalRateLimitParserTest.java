@@ -10,6 +10,7 @@ import dev.inmesh.api.config.core.FractionalPercent;
 import dev.inmesh.api.config.core.HeaderValueOption;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.route.LocalRateLimit;
+import dev.inmesh.api.config.route.RateLimit;
 import dev.inmesh.api.config.route.RouteConfiguration;
 import java.time.Duration;
 import java.util.List;
@@ -42,6 +43,14 @@ class LocalRateLimitParserTest {
     }
 
     private static String vhost(String config) {
+        return vhost(config, "", "");
+    }
+
+    /**
+     * A route configuration of one virtual host whose fields are {@code config} and whose one route has
+     * {@code actionFields} (flow YAML) and the route fields {@code routeConfig}.
+     */
+    static String vhost(String config, String actionFields, String routeConfig) {
         return """
                 name: "9080"
                 virtual_hosts:
@@ -50,8 +59,8 @@ class LocalRateLimitParserTest {
                 """ + config.stripTrailing().indent(2) + """
                   routes:
                   - match: {prefix: /}
-                    route: {cluster: "inbound|9080||"}
-                """;
+                    route: {cluster: "inbound|9080||"%s}
+                """.formatted(actionFields.isEmpty() ? "" : ", " + actionFields) + routeConfig.indent(4);
     }
 
     @Test
@@ -107,7 +116,7 @@ class LocalRateLimitParserTest {
         String disabled = IstioRateLimit.FILTER + "  disabled: true\n";
         assertNull(IstioRateLimit.hcm(disabled + EnvoyValidationTest.ROUTER).localRateLimitFilter());
         String m = refused(EnvoyValidationTest.listenerWithHttpFilters(disabled.replace("{stat_prefix: "
-                + "http_local_rate_limiter}", "{stat_prefix: x, stage: 1}") + EnvoyValidationTest.ROUTER));
+                + "http_local_rate_limiter}", "{stat_prefix: x, stage: 11}") + EnvoyValidationTest.ROUTER));
         assertTrue(m.contains("http_filters[0].typed_config.stage"), m);
     }
 
@@ -127,17 +136,75 @@ class LocalRateLimitParserTest {
 
     @Test
     void whatInmeshDoesNotImplementIsRefusedByName() {
-        for (String field : List.of("descriptors: [{entries: [{key: k, value: v}], token_bucket: {max_tokens: 1, "
-                        + "fill_interval: 1s}}]", "stage: 1", "local_rate_limit_per_downstream_connection: true",
-                "vh_rate_limits: INCLUDE", "rate_limits: [{actions: [{remote_address: {}}]}]",
-                "max_dynamic_descriptors: 5")) {
+        for (String field : List.of("local_rate_limit_per_downstream_connection: true",
+                "local_cluster_rate_limit: {}")) {
             String name = field.substring(0, field.indexOf(':'));
             String m = refusedFilter("stat_prefix: x\n" + field);
             assertTrue(m.contains("http_filters[0].typed_config." + name) && m.contains("not supported by Inmesh"),
                     m);
         }
-        String m = refusedFilter("stat_prefix: x\nalways_consume_default_token_bucket: false");
-        assertTrue(m.contains("always_consume_default_token_bucket") && m.contains("false is not supported"), m);
+    }
+
+    @Test
+    void anIstioEnvoyFilterGivingAPathItsOwnBucketLoadsWithItsDescriptor() throws Exception {
+        // the EnvoyFilter Istio users write: the route's rate_limits make a path descriptor from :path, the route's
+        // config for the filter gives one path a bucket of its own
+        RouteConfiguration rc = EnvoyConfigReader.read(vhost("", IstioRateLimit.PATH_RATE_LIMITS,
+                IstioRateLimit.PATH_DESCRIPTOR_CONFIG)).routes().get("9080");
+        var route = rc.virtualHosts().get(0).routes().get(0);
+        LocalRateLimit c = route.localRateLimit().get("envoy.filters.http.local_ratelimit");
+        assertEquals(List.of(new LocalRateLimit.Descriptor(List.of(new LocalRateLimit.Entry("path",
+                "/reviews/1")), new LocalRateLimit.TokenBucket(1, 1, Duration.ofSeconds(60)))), c.descriptors());
+        assertEquals(0, c.stage());
+        assertEquals(RateLimit.VhRateLimits.OVERRIDE, c.vhRateLimits());
+        assertTrue(c.alwaysConsumeDefaultTokenBucket(), "Envoy's default");
+        assertEquals(List.of(new RateLimit(0, "", List.of(new RateLimit.RequestHeaders(":path", "path", false)))),
+                ((dev.inmesh.api.config.route.RouteAction) route.action()).rateLimits());
+    }
+
+    @Test
+    void theFiltersOwnStageVirtualHostOptionDefaultBucketRuleRateLimitsAndWildcardsAreRead() throws Exception {
+        HttpConnectionManager h = IstioRateLimit.hcm(IstioRateLimit.filter("""
+                stat_prefix: rl
+                token_bucket: {max_tokens: 10, fill_interval: 1s}
+                stage: 3
+                vh_rate_limits: INCLUDE
+                always_consume_default_token_bucket: false
+                max_dynamic_descriptors: 5
+                rate_limits:
+                - actions: [{generic_key: {descriptor_value: v}}]
+                descriptors:
+                - entries: [{key: generic_key, value: v}, {key: user}]
+                  token_bucket: {max_tokens: 1, fill_interval: 2s}
+                """) + EnvoyValidationTest.ROUTER);
+        LocalRateLimit c = h.localRateLimitFilter().localRateLimit();
+        assertEquals(3, c.stage());
+        assertEquals(RateLimit.VhRateLimits.INCLUDE, c.vhRateLimits());
+        assertFalse(c.alwaysConsumeDefaultTokenBucket());
+        assertEquals(5, c.maxDynamicDescriptors());
+        assertEquals(List.of(new RateLimit(0, "", List.of(new RateLimit.GenericKey("v", null)))), c.rateLimits());
+        assertTrue(c.descriptors().get(0).wildcard(), "an entry without a value matches any");
+    }
+
+    @Test
+    void aBadDescriptorOrOwnRateLimitIsRefusedByItsFieldPath() {
+        String bucket = "token_bucket: {max_tokens: 1, fill_interval: 1s}";
+        String m = refusedFilter("stat_prefix: x\ndescriptors: [{entries: [{key: path, value: /a}]}]");
+        assertTrue(m.contains("http_filters[0].typed_config.descriptors[0].token_bucket: unset"), m);
+        m = refusedFilter("stat_prefix: x\ndescriptors: [{entries: [{value: /a}], " + bucket + "}]");
+        assertTrue(m.contains("http_filters[0].typed_config.descriptors[0].entries[0].key"), m);
+        m = refusedFilter("stat_prefix: x\ndescriptors: [{entries: [], " + bucket + "}]");
+        assertTrue(m.contains("http_filters[0].typed_config.descriptors[0].entries"), m);
+        m = refusedFilter("stat_prefix: x\ndescriptors: [{entries: [{key: k, value: v}], token_bucket: "
+                + "{max_tokens: 1, fill_interval: 0.01s}}]");
+        assertTrue(m.contains("http_filters[0].typed_config.descriptors[0].token_bucket.fill_interval"), m);
+        m = refusedFilter("stat_prefix: x\ndescriptors: [{entries: [{key: k, value: v}], " + bucket
+                + "}, {entries: [{key: k, value: v}], " + bucket + "}]");
+        assertTrue(m.contains("http_filters[0].typed_config.descriptors[1].entries") && m.contains("duplicate"), m);
+        m = refusedFilter("stat_prefix: x\nrate_limits: [{stage: 1, actions: [{remote_address: {}}]}]");
+        assertTrue(m.contains("http_filters[0].typed_config.rate_limits[0].stage"), m);
+        m = refusedFilter("stat_prefix: x\nrate_limits: [{actions: [{source_cluster: {}}]}]");
+        assertTrue(m.contains("http_filters[0].typed_config.rate_limits[0].actions[0].source_cluster"), m);
     }
 
     @Test
