@@ -408,6 +408,38 @@ class RouterLocalRateLimitTest {
     }
 
     @Test
+    void aWildcardDescriptorKeepsTheBucketsOfItsMostRecentlyUsedValuesOnly() {
+        ClusterManager clusters = app();
+        RouteTable table = table("rate_limits: [{actions: [{request_headers: {header_name: x-user, "
+                + "descriptor_key: user}}]}]", "");
+        HttpConnectionManager hcm = withDescriptors(100, "max_dynamic_descriptors: 1\ndescriptors:\n"
+                + "- entries: [{key: user}]\n  token_bucket: {max_tokens: 1, fill_interval: 60s}\n");
+        assertEquals(200, status(hcm, table, clusters, "/", "x-user", "alice"));
+        assertEquals(200, status(hcm, table, clusters, "/", "x-user", "bob"), "alice's bucket is dropped");
+        assertEquals(200, status(hcm, table, clusters, "/", "x-user", "alice"), "a new, full bucket");
+        assertEquals(429, status(hcm, table, clusters, "/", "x-user", "alice"));
+    }
+
+    @Test
+    void theSlowestFillingMatchedBucketIsTakenFirstAndARefusalLeavesTheOthersAlone() {
+        ClusterManager clusters = app();
+        // listed fast first: Envoy orders the matched buckets by fill rate, not by the config's order
+        RouteTable table = table("rate_limits: [{actions: [{generic_key: {descriptor_value: fast}}]}, "
+                + "{actions: [{request_headers: {header_name: x-slow, descriptor_key: slow}}]}]", "");
+        HttpConnectionManager hcm = withDescriptors(100, """
+                descriptors:
+                - entries: [{key: generic_key, value: fast}]
+                  token_bucket: {max_tokens: 2, tokens_per_fill: 2, fill_interval: 1s}
+                - entries: [{key: slow, value: "yes"}]
+                  token_bucket: {max_tokens: 1, fill_interval: 60s}
+                """);
+        assertEquals(200, status(hcm, table, clusters, "/", "x-slow", "yes"), "both buckets: fast 1 left, slow 0");
+        assertEquals(429, status(hcm, table, clusters, "/", "x-slow", "yes"), "refused by the slow one first");
+        assertEquals(200, status(hcm, table, clusters, "/"), "the fast bucket still had its token");
+        assertEquals(429, status(hcm, table, clusters, "/"));
+    }
+
+    @Test
     void theFiltersOwnRateLimitsMakeTheDescriptorsAndTheRoutesAreNotRead() {
         ClusterManager clusters = app();
         RouteTable table = table(IstioRateLimit.PATH_RATE_LIMITS, "");
