@@ -33,13 +33,32 @@ class ProxyExtAuthzTest {
     private final List<String> appSaw = new CopyOnWriteArrayList<>();
     private final List<String> appUris = new CopyOnWriteArrayList<>();
     private final List<String> checked = new CopyOnWriteArrayList<>();
+    /** The body of each POST the application got. */
+    private final List<String> appBodies = new CopyOnWriteArrayList<>();
+    /** The body, content-length and x-envoy-auth-partial-body of each POST check the HTTP authorizer got. */
+    private final List<String> checkedBodies = new CopyOnWriteArrayList<>();
     private final int app = vertx.createHttpServer().requestHandler(req -> {
         appSaw.add(req.path() + " " + req.getHeader("x-user"));
         appUris.add(req.uri());
+        if (req.method() == io.vertx.core.http.HttpMethod.POST) {
+            req.body().onSuccess(b -> {
+                appBodies.add(b.toString());
+                req.response().end("reviews");
+            });
+            return;
+        }
         req.response().end("reviews");
     }).listen(0, "127.0.0.1").await().actualPort();
     private final int authorizer = vertx.createHttpServer().requestHandler(req -> {
         checked.add(req.method() + " " + req.uri());
+        if (req.method() == io.vertx.core.http.HttpMethod.POST) {
+            req.body().onSuccess(b -> {
+                checkedBodies.add(b + " " + req.getHeader("content-length") + " "
+                        + req.getHeader("x-envoy-auth-partial-body"));
+                req.response().putHeader("x-user", "alice").end();
+            });
+            return;
+        }
         if ("allow".equals(req.getHeader("x-ext-authz"))) {
             req.response().putHeader("x-user", "alice").putHeader("x-authz-decision", "allowed").end();
         } else {
@@ -75,20 +94,132 @@ class ProxyExtAuthzTest {
     }
 
 
+    /** A POST of {@code chunks} through the proxy on {@code port}, as {@link IstioExtAuthz#post}. */
+    private String post(int port, String path, java.util.function.IntSupplier asked, String... chunks)
+            throws Exception {
+        return IstioExtAuthz.post(vertx, new RequestOptions().setServer(SocketAddress.inetSocketAddress(port,
+                "127.0.0.1")).setHost("svc").setPort(9080).setURI(path), asked, chunks);
+    }
+
+    /** The proxy on {@code port} with the CUSTOM policy of {@code extAuthz}, whose authorizer is on {@code authz}. */
+    private LoopbackProxy bodyProxy(int port, String extAuthz, int authz, boolean http2) throws Exception {
+        return new LoopbackProxy("static_resources:\n  listeners:\n"
+                + IstioRbac.first(IstioExtAuthz.SHADOW + extAuthz, Http1RequestsTest.listener("http", port, ""))
+                + Http1RequestsTest.clusterC(app) + IstioExtAuthz.cluster(authz, http2));
+    }
+
+    /** What a test does through the proxy on {@code port}, whose gRPC authorizer's checks are {@code asked}. */
+    private interface BodyCheckCase {
+        void run(int port, List<io.envoyproxy.envoy.service.auth.v3.CheckRequest> asked, LoopbackProxy proxy)
+                throws Exception;
+    }
+
+    /**
+     * Runs {@code test} through a proxy whose gRPC authorizer allows every request (each check added to its
+     * {@code asked}), its ext_authz filter with Istio's {@code includeRequestBodyInCheck} of these settings.
+     */
+    private void throughGrpcBodyCheck(int maxRequestBytes, boolean allowPartialMessage, boolean packAsBytes,
+                                      BodyCheckCase test) throws Exception {
+        List<io.envoyproxy.envoy.service.auth.v3.CheckRequest> asked = new CopyOnWriteArrayList<>();
+        io.grpc.Server grpc = grpcAuthorizer(request -> {
+            asked.add(request);
+            return CheckResponse.newBuilder().setStatus(com.google.rpc.Status.newBuilder().setCode(0)).build();
+        });
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = bodyProxy(port, IstioExtAuthz.withBody(IstioExtAuthz.grpc("5s", false),
+                maxRequestBytes, allowPartialMessage, packAsBytes), grpc.getPort(), true)) {
+            test.run(port, asked, proxy);
+        } finally {
+            grpc.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * Istio's {@code includeRequestBodyInCheck} of a gRPC provider ({@code maxRequestBytes: 8},
+     * {@code allowPartialMessage}): the proxy holds a body until it is whole or 8 bytes came, the authorizer gets them
+     * as text with {@code x-envoy-auth-partial-body} (true when more came than it got) and their size, and the
+     * application gets the whole body; a request without a body is checked at once, without either.
+     */
+    @Test
+    void aGrpcAuthorizerGetsTheBodyHeldForItsCheckAndTheApplicationTheWholeBody() throws Exception {
+        throughGrpcBodyCheck(8, true, false, (port, asked, proxy) -> {
+            assertEquals("200 reviews", post(port, "/secure/a", asked::size, "héllo"));
+            var whole = asked.get(0).getAttributes().getRequest().getHttp();
+            assertEquals("héllo", whole.getBody());
+            assertEquals(6, whole.getSize(), "the bytes that came");
+            assertEquals("false", whole.getHeadersMap().get("x-envoy-auth-partial-body"));
+
+            assertEquals("200 reviews", post(port, "/secure/b", asked::size, "0123456789", "abcdef"));
+            assertEquals(2, asked.size());
+            var cut = asked.get(1).getAttributes().getRequest().getHttp();
+            assertEquals("01234567", cut.getBody(), "the first max_request_bytes, asked before the body ended");
+            assertEquals("true", cut.getHeadersMap().get("x-envoy-auth-partial-body"));
+            assertEquals(List.of("héllo", "0123456789abcdef"), appBodies, "nothing of the body is lost");
+
+            assertEquals("200 null null reviews", get(port, "/secure/c", "allow"));
+            var none = asked.get(2).getAttributes().getRequest().getHttp();
+            assertTrue(none.getBody().isEmpty() && !none.getHeadersMap().containsKey("x-envoy-auth-partial-body"),
+                    "no body: checked on the headers");
+        });
+    }
+
+    /**
+     * {@code packAsBytes}: the gRPC authorizer gets the body as {@code raw_body}; without {@code allowPartialMessage}
+     * a body longer than {@code maxRequestBytes}, whole or streamed, is answered {@code 413} without a check, as
+     * Envoy's connection manager answers a body over the filter's buffer limit.
+     */
+    @Test
+    void aBodyOverTheLimitWithoutPartialMessagesIsAnswered413WithoutACheck() throws Exception {
+        throughGrpcBodyCheck(4, false, true, (port, asked, proxy) -> {
+            assertEquals("200 reviews", post(port, "/secure/a", asked::size, "\u00ff\u00fe"));
+            var http = asked.get(0).getAttributes().getRequest().getHttp();
+            assertEquals(com.google.protobuf.ByteString.copyFromUtf8("\u00ff\u00fe"), http.getRawBody(),
+                    "the bytes as they came");
+            assertTrue(http.getBody().isEmpty());
+
+            assertEquals("413 Payload Too Large", post(port, "/secure/a", asked::size, "abcdef"));
+            assertEquals("413 Payload Too Large", post(port, "/secure/a", asked::size, "abc", "def"));
+            assertEquals(1, asked.size(), "the authorizer was not asked");
+            assertEquals(1, appBodies.size(), "nor the application");
+            assertEquals("request_payload_too_large", proxy.logged(413).responseCodeDetails());
+        });
+    }
+
+    /**
+     * A {@code maxRequestBytes} above the mark at which the proxy stops reading a body no attempt takes yet: it reads
+     * on up to the limit, and the authorizer gets that much.
+     */
+    @Test
+    void aBodyIsHeldUpToALimitAboveTheProxysUsualReadAhead() throws Exception {
+        int limit = 3 * dev.inmesh.runtime.router.RequestBodyStream.HIGH_WATER;
+        throughGrpcBodyCheck(limit, true, false, (port, asked, proxy) -> {
+            assertEquals("200 reviews", post(port, "/secure/a", asked::size, "x".repeat(limit + 10), "tail"));
+            var http = asked.get(0).getAttributes().getRequest().getHttp();
+            assertEquals(limit, http.getBody().length());
+            assertEquals(String.valueOf(http.getSize() > limit), http.getHeadersMap().get("x-envoy-auth-partial-body"),
+                    "cut when more came than it got");
+            assertEquals(limit + 14, appBodies.get(0).length());
+        });
+    }
+
+    /** An HTTP provider's {@code includeRequestBodyInCheck}: the check request carries the body held. */
+    @Test
+    void anHttpAuthorizerGetsTheBodyHeldAsItsCheckRequestsBody() throws Exception {
+        int port = LoopbackProxy.freePort();
+        try (LoopbackProxy proxy = bodyProxy(port, IstioExtAuthz.withBody(IstioExtAuthz.http("5s", false), 64, false,
+                false), authorizer, false)) {
+            assertEquals("200 reviews", post(port, "/secure/a", checkedBodies::size, "payload"));
+            assertEquals(List.of("payload 7 false"), checkedBodies);
+            assertEquals(List.of("POST /check/secure/a"), checked);
+            assertEquals(List.of("payload"), appBodies);
+        }
+    }
+
     /** A gRPC authorizer on loopback that answers each check as {@code decide} says. */
     static io.grpc.Server grpcAuthorizer(
             java.util.function.Function<io.envoyproxy.envoy.service.auth.v3.CheckRequest, CheckResponse> decide)
             throws java.io.IOException {
-        return io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder
-                .forAddress(new java.net.InetSocketAddress("127.0.0.1", 0))
-                .addService(new io.envoyproxy.envoy.service.auth.v3.AuthorizationGrpc.AuthorizationImplBase() {
-                    @Override
-                    public void check(io.envoyproxy.envoy.service.auth.v3.CheckRequest request,
-                                      io.grpc.stub.StreamObserver<CheckResponse> o) {
-                        o.onNext(decide.apply(request));
-                        o.onCompleted();
-                    }
-                }).build().start();
+        return IstioExtAuthz.grpcAuthorizer(decide);
     }
 
     @Test

@@ -9,6 +9,7 @@ import dev.inmesh.runtime.listener.FilterChainSelector;
 import dev.inmesh.runtime.net.IpLiterals;
 import dev.inmesh.runtime.router.CorsFilter;
 import dev.inmesh.runtime.router.ExtAuthzFilter;
+import dev.inmesh.runtime.router.RequestBody;
 import dev.inmesh.runtime.router.FaultFilter;
 import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.Grpc;
@@ -310,9 +311,12 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         RbacFilter.Chain rbac = snapshot.rbac(hcm);
         if (!rbac.isEmpty()) {
             // Envoy's JWT authentication, RBAC and external authorization filters, first in Istio's inbound chain: a
-            // refused request never reaches the service; one that goes on has its headers as they left them
-            RbacFilter.Subject subject = new RbacFilter.Subject(view, localIp, localPort, remoteIp,
-                    req.remoteAddress() == null ? -1 : req.remoteAddress().port(),
+            // refused request never reaches the service; one that goes on has its headers as they left them (and
+            // its body from its start, when an authorizer read it: with_request_body)
+            traced.heldBody = rbac.external() ? new HeldRequestBody(req) : null;
+            RbacFilter.Subject subject = new RbacFilter.Subject(traced.heldBody == null ? view
+                    : new ServerRequestView(req, authority, normalized, startTime, traced.heldBody), localIp,
+                    localPort, remoteIp, req.remoteAddress() == null ? -1 : req.remoteAddress().port(),
                     tls == null ? null : tls.serverName(), () -> RbacFilter.PeerIdentity.of(tls != null,
                             tls == null ? null : tls.peerCertificates()))
                     .withLocal(() -> RbacFilter.PeerIdentity.of(tls != null, tls == null ? null : tls.certs.local));
@@ -687,7 +691,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 resp.headers().set("x-request-id", traced.requestId); // the connection manager's, last
             }
         });
-        HttpServerRequest forwarded = rewritten(req, traced.rewrittenUri != null ? traced.rewrittenUri
+        HttpServerRequest forwarded = rewritten(traced.heldBody != null && traced.heldBody.read()
+                ? traced.heldBody.replaying() : req, traced.rewrittenUri != null ? traced.rewrittenUri
                 : uri.equals(req.uri()) ? null : uri, traced.rewrittenAuthority);
         service.handle(traced.webSocket ? watchUpgrade(forwarded, traced) : forwarded);
     }
@@ -1060,6 +1065,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * allowing external authorizer asked for on its response's headers.
      */
     private static final class Traced {
+        /** The body an authorizer may read before the service gets the request; null when none may. */
+        HeldRequestBody heldBody;
         ActiveSpan span;
         RouteResult route;
         /** The changes an allowing external authorizer asked for on the response's headers, or null. */
@@ -1119,9 +1126,20 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                 : req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0 ? "HTTP/1.0" : "HTTP/1.1";
     }
 
-    /** A server request seen by route selection and the RBAC filters, with its normalized path. */
-    private record ServerRequestView(HttpServerRequest req, String authority, String path, Instant startTime)
-            implements RouteRequest {
+    /**
+     * A server request seen by route selection and the RBAC filters, with its normalized path, and its body as an
+     * authorizer reads it ({@link RequestBody#NONE} where none does).
+     */
+    private record ServerRequestView(HttpServerRequest req, String authority, String path, Instant startTime,
+                                     RequestBody body) implements RouteRequest {
+        ServerRequestView(HttpServerRequest req, String authority, String path, Instant startTime) {
+            this(req, authority, path, startTime, RequestBody.NONE);
+        }
+
+        @Override
+        public RequestBody requestBody() {
+            return body;
+        }
 
         @Override
         public String protocol() {

@@ -30,7 +30,8 @@ import java.util.function.UnaryOperator;
  * cluster, with a host its load balancer picks and the cluster's pooled connections, never blocking:
  * <ul>
  *   <li>an HTTP authorizer gets the request's method, {@code path_prefix} + path, {@code :authority},
- *       {@code authorization} and the allowed headers, {@code headers_to_add}, and no body; {@code 200} allows (the
+ *       {@code authorization} and the allowed headers, {@code headers_to_add}, and the body held under
+ *       {@code with_request_body} (else none); {@code 200} allows (the
  *       allowed upstream headers replace or join the request's, {@code x-envoy-auth-headers-to-remove} names headers
  *       the request loses, the allowed client headers on success are added to the response), a {@code 5xx} is an
  *       error, any other status denies, with its body and allowed client headers;</li>
@@ -40,9 +41,13 @@ import java.util.function.UnaryOperator;
  *       {@code append_action} say) and query parameter changes (the request's new path), any other denies with
  *       {@code denied_response} (403 by default); a failed call is an error.</li>
  * </ul>
- * No answer within the timeout, no host, or a failed connection is an error: the request goes on under
- * {@code failure_mode_allow}, else is answered {@code status_on_error} with no body. Denials and errors answer with
- * response flag UAEX and details {@code ext_authz_denied} or {@code ext_authz_error}, counted in
+ * Under {@code with_request_body} the check waits for the request's body ({@link RequestBody}): until it is whole, or,
+ * with {@code allow_partial_message}, until {@code max_request_bytes} came, of which the check gets the first
+ * {@code max_request_bytes} with {@code x-envoy-auth-partial-body} saying whether more came; without it a longer body
+ * is answered {@code 413} unchecked. A request without a body, or an upgrade, is checked at once; the body goes on
+ * whole after the check. No answer within the timeout, no host, or a failed connection is an error: the request goes
+ * on under {@code failure_mode_allow}, else is answered {@code status_on_error} with no body. Denials and errors
+ * answer with response flag UAEX and details {@code ext_authz_denied} or {@code ext_authz_error}, counted in
  * {@code ext_authz.ok}, {@code denied}, {@code error} and {@code failure_mode_allowed}. Immutable and thread-safe.
  */
 public final class ExtAuthzFilter {
@@ -52,6 +57,12 @@ public final class ExtAuthzFilter {
     public static final String DENIED_DETAILS = "ext_authz_denied";
     /** The response code details of a request refused because the authorizer could not decide it. */
     public static final String ERROR_DETAILS = "ext_authz_error";
+    /**
+     * A request whose body is longer than {@code max_request_bytes} without {@code allow_partial_message}: Envoy's
+     * connection manager answers {@code 413} once the filter's buffer overflows, and the authorizer is not asked.
+     */
+    private static final Outcome TOO_LARGE = new Outcome(new RbacFilter.Denial(413, "Payload Too Large",
+            "request_payload_too_large", null), List.of(), false);
     /** The header of an HTTP authorizer's allowing answer that names request headers to remove. */
     static final String HEADERS_TO_REMOVE = "x-envoy-auth-headers-to-remove";
     static final String CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check";
@@ -229,9 +240,33 @@ public final class ExtAuthzFilter {
      * @return what it decided; never failed
      */
     Future<Outcome> check(Subject s, MutableHeaders headers, ClusterManager clusters, DownstreamStats stats) {
+        ExtAuthz.BufferSettings b = config.withRequestBody();
+        if (b == null || s.request() == null || upgrade(s.request())) {
+            return ask(s, headers, null, clusters, stats);
+        }
+        // as Envoy's filter: the check waits for the body, all of it or, allowing a partial message, its first
+        // max_request_bytes; a longer body without that is refused as Envoy's connection manager refuses a body over
+        // the filter's buffer limit, without asking
+        long max = b.maxRequestBytes();
+        return s.request().requestBody().hold(b.allowPartialMessage() ? max : max + 1).compose(body ->
+                body != null && body.length() > max && !b.allowPartialMessage() ? Future.succeededFuture(TOO_LARGE)
+                        : ask(s, headers, body, clusters, stats));
+    }
+
+    /**
+     * Whether a request opens a stream of bytes, a WebSocket upgrade (Envoy's filter holds no body of one, nor of an
+     * HTTP/2 extended CONNECT) or a CONNECT tunnel: its body lasts as long as the connection.
+     */
+    private static boolean upgrade(RouteRequest r) {
+        return "websocket".equalsIgnoreCase(r.header("upgrade")) || "CONNECT".equals(r.method());
+    }
+
+    /** Asks the authorizer, with what was held of the body ({@code body}; null: none). */
+    private Future<Outcome> ask(Subject s, MutableHeaders headers, Buffer body, ClusterManager clusters,
+                                DownstreamStats stats) {
         Future<Answer> call;
         if (config.service() instanceof ExtAuthz.GrpcService g) {
-            call = ClusterCall.grpc(clusters, g.cluster(), g.authority(), CHECK_PATH, checkRequest(s, headers),
+            call = ClusterCall.grpc(clusters, g.cluster(), g.authority(), CHECK_PATH, checkRequest(s, headers, body),
                     g.timeout());
         } else {
             ExtAuthz.HttpService h = (ExtAuthz.HttpService) config.service();
@@ -245,10 +280,13 @@ public final class ExtAuthzFilter {
                         ro.addHeader(n, value);
                     }
                 });
+                if (body != null) {
+                    ro.putHeader(PARTIAL_BODY, String.valueOf(partial(body)));
+                }
                 for (ExtAuthz.Header add : h.headersToAdd()) {
                     ro.putHeader(add.key(), add.value());
                 }
-            }, Buffer.buffer(), r.authority(), h.timeout());
+            }, body == null ? Buffer.buffer() : sent(body), r.authority(), h.timeout());
         }
         return call.transform(ar -> {
             if (ar.failed()) {
@@ -424,8 +462,47 @@ public final class ExtAuthzFilter {
                 : o.getHeader().getRawValue().toStringUtf8();
     }
 
+    /** Whether the body the check gets is cut: more of it was held than {@code max_request_bytes}. */
+    private boolean partial(Buffer held) {
+        return held.length() > config.withRequestBody().maxRequestBytes();
+    }
+
+    /** What the check gets of the body held: its first {@code max_request_bytes}. */
+    private Buffer sent(Buffer held) {
+        long max = config.withRequestBody().maxRequestBytes();
+        return held.length() > max ? held.getBuffer(0, (int) max) : held;
+    }
+
+    /**
+     * A body as the text of a check's {@code body}, as Envoy sanitizes it: valid UTF-8 as it is, each byte of an
+     * invalid sequence (a character cut at {@code max_request_bytes} too) as {@code !}.
+     */
+    static String utf8Text(byte[] bytes) {
+        java.nio.charset.CharsetDecoder d = java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT);
+        java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(bytes);
+        java.nio.CharBuffer out = java.nio.CharBuffer.allocate(bytes.length);
+        while (d.decode(in, out, true).isError()) {
+            out.put('!');
+            in.position(in.position() + 1); // one byte at a time, as Envoy replaces them
+        }
+        d.flush(out);
+        return out.flip().toString();
+    }
+
     /** The attributes of a request (or a connection, for the network filter) a gRPC authorizer gets, as Envoy's. */
     CheckRequest checkRequest(Subject s, MutableHeaders headers) {
+        return checkRequest(s, headers, null);
+    }
+
+    /**
+     * The attributes of a request a gRPC authorizer gets, as Envoy's, with the body held for it ({@code body}; null:
+     * none): its first {@code max_request_bytes} as {@code body} text or {@code raw_body} bytes
+     * ({@code pack_as_bytes}), {@code size} the bytes that came, and {@code x-envoy-auth-partial-body} among the
+     * headers saying whether the body was cut.
+     */
+    CheckRequest checkRequest(Subject s, MutableHeaders headers, Buffer body) {
         RouteRequest r = s.request();
         if (r == null) {
             // a connection: no request; as Envoy's network filter, the destination's service is the SNI
@@ -448,7 +525,6 @@ public final class ExtAuthzFilter {
         if (r.protocol() != null) {
             http.setProtocol(r.protocol());
         }
-        // size: as Envoy's, the body bytes received when the check starts, none (its check runs on the headers)
         java.util.Map<String, String> joined = new java.util.LinkedHashMap<>();
         putPseudo(joined, ":authority", r.authority());
         putPseudo(joined, ":path", r.path());
@@ -460,6 +536,17 @@ public final class ExtAuthzFilter {
                 joined.merge(n, value, (a, b) -> a + "," + b);
             }
         });
+        if (body != null) {
+            // size: as Envoy's, the body bytes received when the check starts (none for a check on the headers)
+            http.setSize(body.length());
+            byte[] sent = sent(body).getBytes();
+            if (config.withRequestBody().packAsBytes()) {
+                http.setRawBody(com.google.protobuf.ByteString.copyFrom(sent));
+            } else {
+                http.setBody(utf8Text(sent));
+            }
+            joined.put(PARTIAL_BODY, String.valueOf(partial(body))); // after the allowed headers: always sent
+        }
         http.putAllHeaders(joined);
         // as Envoy's: when the request arrived (the stream's start), not when the authorizer is asked
         java.time.Instant start = r.startTime() == null ? java.time.Instant.now() : r.startTime();

@@ -2,6 +2,7 @@ package dev.inmesh.runtime.router;
 
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
+import io.vertx.core.Promise;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpClientResponse;
@@ -19,7 +20,8 @@ import java.util.ArrayList;
  * they outgrow the request's buffer limit (see {@link Router}: the route's or virtual host's
  * {@code per_request_buffer_limit_bytes}, capped by the listener's {@code per_connection_buffer_limit_bytes}), the
  * router gives up retrying the request ({@code retry_or_shadow_abandoned}) and keeps nothing more. Once a response
- * is passed on, nothing is kept either.
+ * is passed on, nothing is kept either. Before any attempt, a filter may wait for the body ({@link #hold}, the
+ * ext_authz filter's {@code with_request_body}): it is then held up to the filter's limit, and sent on from its start.
  * While the request is to be mirrored ({@link RequestMirror}), the whole body is kept too, for the copies sent once it
  * ends, under the same limit: a body that outgrows it is not mirrored (and counted once, with the retries).
  *
@@ -75,6 +77,9 @@ public final class RequestBodyStream {
     private Handler<Void> drainHandler;
     /** Whether the caller was told the queue is full, so that it waits for the drain handler. */
     private boolean waiting;
+    /** A filter that waits for the body ({@link #hold}), or null; and how many bytes it waits for. */
+    private Promise<Buffer> holding;
+    private long holdLimit;
 
     /** Adds a chunk of the body. Nothing happens once it ended or the router is done with it. */
     public void write(Buffer chunk) {
@@ -100,6 +105,9 @@ public final class RequestBodyStream {
         chunks.add(chunk);
         held += chunk.length();
         flush();
+        if (holding != null && received >= holdLimit) {
+            stopHolding();
+        }
     }
 
     /** Ends the body: the request is complete. */
@@ -109,6 +117,7 @@ public final class RequestBodyStream {
         }
         ended = true;
         flush();
+        stopHolding();
         if (owner != null) {
             owner.bodyEnded();
         }
@@ -117,7 +126,7 @@ public final class RequestBodyStream {
     /** Whether the caller should wait for the drain handler before writing more. */
     public boolean writeQueueFull() {
         boolean full = !closed && !ended
-                && (sink != null ? !sinkEnded && sink.writeQueueFull() : held >= HIGH_WATER);
+                && (sink != null ? !sinkEnded && sink.writeQueueFull() : held >= Math.max(HIGH_WATER, holdLimit));
         if (full) {
             waiting = true;
         }
@@ -127,6 +136,48 @@ public final class RequestBodyStream {
     /** Called once the queue is no longer full (or the router is done with the body). */
     public void drainHandler(Handler<Void> handler) {
         this.drainHandler = handler;
+    }
+
+    /**
+     * Holds the body for a filter that reads it before the request goes on ({@link RequestBody#hold}), before any
+     * attempt takes it: the caller may write up to {@code limit} bytes (beyond {@link #HIGH_WATER}) before it is asked
+     * to wait. The chunks that came stay held, and go to the attempt first as any chunk that came before it.
+     *
+     * @return once the body ended, {@code limit} bytes came or the router is done with the body: all that came (null
+     *     for nothing)
+     */
+    Future<Buffer> hold(long limit) {
+        if (ended || closed || received >= limit || sink != null) {
+            return Future.succeededFuture(heldChunks());
+        }
+        holdLimit = limit;
+        holding = Promise.promise();
+        if (waiting && held < limit) {
+            drained(); // told to wait at the usual mark: it may write up to the limit now
+        }
+        return holding.future();
+    }
+
+    /** The filter that waited for the body has it: the usual mark applies again. */
+    private void stopHolding() {
+        Promise<Buffer> p = holding;
+        if (p != null) {
+            holding = null;
+            holdLimit = 0;
+            p.complete(heldChunks());
+        }
+    }
+
+    /** The chunks held, as one buffer (null for none). */
+    private Buffer heldChunks() {
+        if (chunks.isEmpty() || held == 0) {
+            return null;
+        }
+        Buffer whole = Buffer.buffer((int) Math.min(held, Integer.MAX_VALUE));
+        for (Buffer b : chunks) {
+            whole.appendBuffer(b);
+        }
+        return whole;
     }
 
     /** Whether the caller ended the body. */
@@ -269,8 +320,9 @@ public final class RequestBodyStream {
         }
         closed = true;
         chunks.clear();
-        mirrored = null;
         held = 0;
+        stopHolding();
+        mirrored = null;
         next = 0;
         HttpClientRequest s = sink;
         detach();

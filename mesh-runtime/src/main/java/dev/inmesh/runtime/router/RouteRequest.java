@@ -49,6 +49,14 @@ public interface RouteRequest {
     }
 
     /**
+     * The request's body as a filter that waits for it reads it ({@link RequestBody#hold}); {@link RequestBody#NONE}
+     * for a request whose body is not read before it goes on.
+     */
+    default RequestBody requestBody() {
+        return RequestBody.NONE;
+    }
+
+    /**
      * A header of a request as route matching reads it, for requests whose headers are a Vert.x map: the
      * pseudo-headers {@code :authority}, {@code :path}, {@code :method} and {@code :scheme} from the request line (as
      * Envoy keeps the Host header as {@code :authority}, and reads {@code host} as another name of it, whatever the
@@ -120,6 +128,11 @@ public interface RouteRequest {
             @Override
             public java.util.Map<String, Object> jwtMetadata() {
                 return req.jwtMetadata();
+            }
+
+            @Override
+            public RequestBody requestBody() {
+                return req.requestBody();
             }
         };
     }

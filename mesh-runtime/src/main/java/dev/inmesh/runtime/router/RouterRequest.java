@@ -12,6 +12,7 @@ import dev.inmesh.runtime.stats.DownstreamStats;
 import dev.inmesh.runtime.stats.HeadSize;
 import dev.inmesh.runtime.stats.StatsOverrides;
 import dev.inmesh.runtime.stats.StreamInfo;
+import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
@@ -532,6 +533,15 @@ public final class RouterRequest implements RouteRequest {
 
     public Buffer body() {
         return body;
+    }
+
+    /** Its body as a filter that waits for it reads it: the stream's, held as it comes, else the whole one. */
+    @Override
+    public RequestBody requestBody() {
+        if (stream != null) {
+            return stream::hold;
+        }
+        return limit -> Future.succeededFuture(body == null || body.length() == 0 ? null : body);
     }
 
     /** The source IP of the caller, for hash policies. */

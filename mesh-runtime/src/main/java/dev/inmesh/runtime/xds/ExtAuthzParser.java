@@ -18,8 +18,9 @@ import java.util.Set;
  * {@code authorization_response}'s allowed upstream and client headers) or {@code grpc_service.envoy_grpc} (its
  * cluster, authority and {@code timeout}), the top-level {@code allowed_headers}, {@code failure_mode_allow},
  * {@code status_on_error}, {@code filter_enabled_metadata} (on the RBAC or JWT filter's dynamic metadata, which Inmesh
- * keeps), {@code clear_route_cache} and {@code transport_api_version: V3}. What Inmesh does not do is refused by
- * name, never ignored: {@code with_request_body} (Istio's {@code includeRequestBodyInCheck}: Inmesh sends no body),
+ * keeps), {@code clear_route_cache}, {@code with_request_body} (Istio's {@code includeRequestBodyInCheck}: its
+ * {@code max_request_bytes}, {@code allow_partial_message} and {@code pack_as_bytes}) and
+ * {@code transport_api_version: V3}. What Inmesh does not do is refused by name, never ignored:
  * {@code include_peer_certificate}, {@code filter_enabled} (a runtime fraction istiod never writes),
  * {@code deny_at_disable}, metadata context namespaces, {@code disallowed_headers}, {@code stat_prefix},
  * {@code dynamic_metadata_from_headers}, {@code google_grpc} and the other fields istiod never sets.
@@ -39,7 +40,8 @@ final class ExtAuthzParser {
         var c = RouteConfigurationParser.unpack(any,
                 io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz.class, "@type");
         Fields.onlyKnown(c, Set.of("http_service", "grpc_service", "failure_mode_allow", "status_on_error",
-                "filter_enabled_metadata", "allowed_headers", "clear_route_cache", "transport_api_version"),
+                "filter_enabled_metadata", "allowed_headers", "clear_route_cache", "with_request_body",
+                "transport_api_version"),
                 Set.of());
         if (c.getTransportApiVersion() != io.envoyproxy.envoy.config.core.v3.ApiVersion.V3) {
             throw new FieldError("transport_api_version", c.getTransportApiVersion()
@@ -67,10 +69,19 @@ final class ExtAuthzParser {
                 () -> RbacParser.metadataMatcher(c.getFilterEnabledMetadata(),
                         Set.of(RBAC_NAMESPACE, JwtAuthnParser.NAME),
                         "the filters whose dynamic metadata it keeps for the filters after them")) : null;
+        ExtAuthz.BufferSettings body = c.hasWithRequestBody() ? Fields.at("with_request_body", () -> {
+            var b = c.getWithRequestBody();
+            Fields.onlyKnown(b, Set.of("max_request_bytes", "allow_partial_message", "pack_as_bytes"), Set.of());
+            if (b.getMaxRequestBytes() == 0) {
+                throw new FieldError("max_request_bytes", "0 (expected: > 0, as Envoy requires)");
+            }
+            return new ExtAuthz.BufferSettings(Integer.toUnsignedLong(b.getMaxRequestBytes()),
+                    b.getAllowPartialMessage(), b.getPackAsBytes());
+        }) : null;
         List<StringMatcher> allowedHeaders = allowed;
         int statusOnError = status;
         return Fields.record("", () -> new ExtAuthz(service, allowedHeaders, c.getFailureModeAllow(), statusOnError,
-                enabled, c.getClearRouteCache()));
+                enabled, c.getClearRouteCache(), body));
     }
 
     /**

@@ -20,7 +20,6 @@ import dev.inmesh.runtime.xds.EnvoyConfigReader;
 import dev.inmesh.runtime.xds.IstioGlobalRateLimit;
 import io.envoyproxy.envoy.config.core.v3.HeaderValue;
 import io.envoyproxy.envoy.config.core.v3.HeaderValueOption;
-import io.envoyproxy.envoy.service.auth.v3.AuthorizationGrpc;
 import io.envoyproxy.envoy.service.auth.v3.CheckRequest;
 import io.envoyproxy.envoy.service.auth.v3.CheckResponse;
 import io.envoyproxy.envoy.service.auth.v3.DeniedHttpResponse;
@@ -28,8 +27,6 @@ import io.envoyproxy.envoy.service.auth.v3.OkHttpResponse;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitRequest;
 import io.envoyproxy.envoy.service.ratelimit.v3.RateLimitResponse;
 import io.grpc.Server;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import io.grpc.stub.StreamObserver;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
@@ -41,7 +38,6 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
-import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -136,15 +132,10 @@ class MeshInboundExtAuthzTest {
      */
     int grpcAuthorizer(List<CheckRequest> asked, java.util.function.Function<CheckRequest, CheckResponse> decide)
             throws Exception {
-        grpc = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-                .addService(new AuthorizationGrpc.AuthorizationImplBase() {
-                    @Override
-                    public void check(CheckRequest request, StreamObserver<CheckResponse> answer) {
-                        asked.add(request);
-                        answer.onNext(decide.apply(request));
-                        answer.onCompleted();
-                    }
-                }).build().start();
+        grpc = IstioExtAuthz.grpcAuthorizer(request -> {
+            asked.add(request);
+            return decide.apply(request);
+        });
         return grpc.getPort();
     }
 
@@ -290,6 +281,62 @@ class MeshInboundExtAuthzTest {
         assertEquals(403, call(port, "/secure/app", "deny").statusCode(), "a routed request is checked");
         assertEquals(1, checks.size());
         assertTrue(appSaw.isEmpty());
+    }
+
+    /**
+     * Istio's {@code includeRequestBodyInCheck} on {@code mesh.inbound}: the handler holds a body until it is whole
+     * or, with {@code allowPartialMessage}, {@code maxRequestBytes} came; a gRPC authorizer gets them with
+     * {@code x-envoy-auth-partial-body} and the application reads the whole body, the held part first; without
+     * {@code allowPartialMessage} a longer body is answered 413 unchecked; an HTTP authorizer gets the body as its
+     * check request's.
+     */
+    @Test
+    void anAuthorizerGetsTheBodyHeldForItsCheckAndTheApplicationReadsTheWholeBody() throws Exception {
+        List<CheckRequest> asked = new CopyOnWriteArrayList<>();
+        int authorizer = grpcAuthorizer(asked, request -> CheckResponse.newBuilder()
+                .setStatus(com.google.rpc.Status.newBuilder().setCode(0)).build());
+        List<String> bodies = new CopyOnWriteArrayList<>();
+        int port = serveBodies(config(IstioExtAuthz.SHADOW + IstioExtAuthz.withBody(IstioExtAuthz.grpc("5s", false),
+                8, true, false), authorizer, true), bodies);
+        assertEquals("200 app", post(port, "/secure/a", asked::size, "0123456789", "abc", "def"));
+        var cut = asked.get(0).getAttributes().getRequest().getHttp();
+        assertEquals("01234567", cut.getBody());
+        assertEquals("true", cut.getHeadersMap().get("x-envoy-auth-partial-body"));
+        assertEquals("200 app", post(port, "/secure/b", asked::size, "whole"));
+        assertEquals("false", asked.get(1).getAttributes().getRequest().getHttp().getHeadersMap()
+                .get("x-envoy-auth-partial-body"));
+        assertEquals("whole", asked.get(1).getAttributes().getRequest().getHttp().getBody());
+        assertEquals(List.of("0123456789abcdef", "whole"), bodies, "nothing of the body is lost");
+        snapshots.close();
+
+        int closed = serveBodies(config(IstioExtAuthz.SHADOW + IstioExtAuthz.withBody(IstioExtAuthz.grpc("5s",
+                false), 4, false, false), authorizer, true), bodies);
+        assertEquals("413 Payload Too Large", post(closed, "/secure/a", asked::size, "abc", "def"));
+        assertEquals(2, asked.size(), "not asked");
+        assertEquals(2, bodies.size(), "the application never got it");
+        assertEquals("request_payload_too_large", loggedWith(413).responseCodeDetails());
+        snapshots.close();
+
+        int http = serveBodies(config(IstioExtAuthz.SHADOW + IstioExtAuthz.withBody(IstioExtAuthz.http("5s",
+                false), 64, false, false), httpAuthorizer(), false), bodies);
+        assertEquals("403 denied by the authorizer", post(http, "/secure/a", checks::size, "payload"));
+        assertEquals("7", checks.get(0).getHeader("content-length"), "the body's");
+        assertEquals("false", checks.get(0).getHeader("x-envoy-auth-partial-body"));
+    }
+
+    /** A server on loopback through an {@link InboundHandler} of {@code config}, whose application reads bodies. */
+    int serveBodies(String config, List<String> bodies) throws Exception {
+        snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx));
+        snapshots.apply(EnvoyConfigReader.read(config));
+        return vertx.createHttpServer().requestHandler(new InboundHandler(req -> req.body().onSuccess(b -> {
+            bodies.add(b.toString());
+            req.response().end("app");
+        }), snapshots, logged::add)).listen(0, "127.0.0.1").await().actualPort();
+    }
+
+    String post(int port, String path, java.util.function.IntSupplier asked, String... chunks) throws Exception {
+        return IstioExtAuthz.post(vertx, new RequestOptions().setServer(SocketAddress.inetSocketAddress(port,
+                "127.0.0.1")).setHost("127.0.0.1").setPort(port).setURI(path), asked, chunks);
     }
 
     @Test

@@ -54,6 +54,31 @@ class ExtAuthzCheckRequestTest {
         assertFalse(a.hasRequest(), "a connection has no request");
     }
 
+    /**
+     * A body held under {@code with_request_body} is sent as Envoy's {@code check_request_utils} sends it: its first
+     * {@code max_request_bytes} as text, each byte of an invalid UTF-8 sequence (a character cut at the limit too)
+     * written {@code !}; {@code size} the bytes that came; {@code x-envoy-auth-partial-body} whatever
+     * {@code allowed_headers} names.
+     */
+    @Test
+    void aHeldBodyIsSentAsSanitizedTextCutAtMaxRequestBytesWithItsSizeAndPartialMark() {
+        ExtAuthzFilter f = ExtAuthzFilter.compile(new ExtAuthz(new ExtAuthz.GrpcService("outbound|9000||authz.local",
+                "", Duration.ofSeconds(1)), List.of(new dev.inmesh.api.config.core.StringMatcher.Exact("x-a", false)),
+                false, ExtAuthz.DEFAULT_STATUS_ON_ERROR, null, false, new ExtAuthz.BufferSettings(6, true, false)));
+        Routes.Req r = Routes.req("reviews:9080", "/reviews/1");
+        RbacFilter.Subject s = new RbacFilter.Subject(r, "10.1.0.9", 9080, "10.1.0.7", 41000, null, () -> null);
+        // "a", an invalid 0xff, "b", "c", then the first two of the three bytes of U+20AC, cut at 6; then more
+        io.vertx.core.buffer.Buffer body = io.vertx.core.buffer.Buffer.buffer(new byte[] {'a', (byte) 0xff, 'b', 'c',
+            (byte) 0xe2, (byte) 0x82, (byte) 0xac, 'd'});
+
+        AttributeContext.HttpRequest h = f.checkRequest(s, r.headers, body).getAttributes().getRequest().getHttp();
+
+        assertEquals("a!bc!!", h.getBody());
+        assertEquals(8, h.getSize());
+        assertEquals("true", h.getHeadersMap().get("x-envoy-auth-partial-body"));
+        assertEquals("a\u20acb", ExtAuthzFilter.utf8Text("a\u20acb".getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    }
+
     @Test
     void withoutTlsNeitherSideHasAPrincipal() {
         Routes.Req r = Routes.req("reviews:9080", "/reviews/1");

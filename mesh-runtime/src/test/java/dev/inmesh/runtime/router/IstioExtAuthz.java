@@ -1,5 +1,8 @@
 package dev.inmesh.runtime.router;
 
+import io.envoyproxy.envoy.service.auth.v3.CheckRequest;
+import io.envoyproxy.envoy.service.auth.v3.CheckResponse;
+
 /**
  * The HTTP filters istiod (its one-provider form of Istio 1.10 on, as its master branch writes it: Envoy's
  * {@code allowed_headers} at the filter's top level) puts in an inbound
@@ -112,6 +115,20 @@ public final class IstioExtAuthz {
     }
 
     /**
+     * An ext_authz filter ({@link #http} or {@link #grpc}) with the {@code with_request_body} istiod writes for the
+     * provider's {@code includeRequestBodyInCheck: {maxRequestBytes: MAX, allowPartialMessage, packAsBytes}} (its
+     * false fields left out, as {@code istioctl proxy-config} prints them).
+     */
+    public static String withBody(String filter, int maxRequestBytes, boolean allowPartialMessage,
+                                  boolean packAsBytes) {
+        String body = "    with_request_body:\n"
+                + (allowPartialMessage ? "      allow_partial_message: true\n" : "")
+                + "      max_request_bytes: " + maxRequestBytes + "\n"
+                + (packAsBytes ? "      pack_as_bytes: true\n" : "");
+        return filter.replace("    transport_api_version: V3\n", "    transport_api_version: V3\n" + body);
+    }
+
+    /**
      * The network filters istiod puts on a TCP chain for the same CUSTOM policy of a gRPC provider (YAML list items
      * under the chain's {@code filters}): the shadow RBAC network filter, here of a policy {@code from: [{source:
      * {ipBlocks: ["127.0.0.1", "127.0.0.2"]}}]}, then {@code envoy.filters.network.ext_authz} with {@code timeout}.
@@ -150,6 +167,64 @@ public final class IstioExtAuthz {
                     transport_api_version: V3
                 """.formatted(ENABLED.replace("envoy.filters.http.rbac", "envoy.filters.network.rbac"), CLUSTER,
                 timeout);
+    }
+
+    /**
+     * A POST of {@code chunks} to {@code to} (its server, host and URI), its status and body: one chunk is sent whole;
+     * more stream, the first at once, the others once the authorizer was asked once more ({@code asked} counts the
+     * checks) or half a second went by without a check.
+     */
+    public static String post(io.vertx.core.Vertx vertx, io.vertx.core.http.RequestOptions to,
+                              java.util.function.IntSupplier asked, String... chunks) throws Exception {
+        io.vertx.core.http.HttpClient c = vertx.createHttpClient();
+        try {
+            return post(vertx, c, to, asked, chunks);
+        } finally {
+            c.close().await(10, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
+    /** As the other {@code post}, through {@code c}. */
+    public static String post(io.vertx.core.Vertx vertx, io.vertx.core.http.HttpClient c,
+                              io.vertx.core.http.RequestOptions to, java.util.function.IntSupplier asked,
+                              String... chunks) throws Exception {
+        return dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop(vertx, () -> c.request(
+                new io.vertx.core.http.RequestOptions(to).setMethod(io.vertx.core.http.HttpMethod.POST))
+                .compose(req -> {
+                    if (chunks.length == 1) {
+                        return req.send(chunks[0]);
+                    }
+                    req.setChunked(true);
+                    int before = asked.getAsInt();
+                    req.write(chunks[0]);
+                    long[] timer = {0};
+                    int[] waited = {0};
+                    timer[0] = vertx.setPeriodic(20, t -> {
+                        if (asked.getAsInt() > before || ++waited[0] > 25) {
+                            vertx.cancelTimer(timer[0]);
+                            for (int i = 1; i < chunks.length - 1; i++) {
+                                req.write(chunks[i]);
+                            }
+                            req.end(chunks[chunks.length - 1]);
+                        }
+                    });
+                    return req.response();
+                }).compose(resp -> resp.body().map(b -> resp.statusCode() + " " + b)))
+                .await(10, java.util.concurrent.TimeUnit.SECONDS);
+    }
+
+    /** A gRPC authorizer on loopback that answers each check as {@code decide} says; started. */
+    public static io.grpc.Server grpcAuthorizer(java.util.function.Function<CheckRequest, CheckResponse> decide)
+            throws java.io.IOException {
+        return io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder
+                .forAddress(new java.net.InetSocketAddress("127.0.0.1", 0))
+                .addService(new io.envoyproxy.envoy.service.auth.v3.AuthorizationGrpc.AuthorizationImplBase() {
+                    @Override
+                    public void check(CheckRequest request, io.grpc.stub.StreamObserver<CheckResponse> o) {
+                        o.onNext(decide.apply(request));
+                        o.onCompleted();
+                    }
+                }).build().start();
     }
 
     /** The provider's cluster ({@link #CLUSTER}, YAML under {@code clusters:}) on 127.0.0.1:{@code port}. */

@@ -93,12 +93,26 @@ class ExtAuthzParserTest {
         assertEquals(List.of(new StringMatcher.Exact("x-ext-authz", false)), c.allowedHeaders());
     }
 
+    /** A provider's {@code includeRequestBodyInCheck}: the filter holds the body and sends it in the check. */
+    @Test
+    void istiosIncludeRequestBodyInCheckLoadsAsWithRequestBody() {
+        ExtAuthz grpc = IstioRateLimit.hcm(IstioExtAuthz.SHADOW + IstioExtAuthz.withBody(
+                IstioExtAuthz.grpc("1s", false), 4096, true, true) + EnvoyValidationTest.ROUTER)
+                .authorizationFilters().get(1).extAuthz();
+        assertEquals(new ExtAuthz.BufferSettings(4096, true, true), grpc.withRequestBody());
+        ExtAuthz http = IstioRateLimit.hcm(IstioExtAuthz.withBody(IstioExtAuthz.http("10s", false), 2048, false,
+                false) + EnvoyValidationTest.ROUTER).authorizationFilters().get(0).extAuthz();
+        assertEquals(new ExtAuthz.BufferSettings(2048, false, false), http.withRequestBody());
+        assertNull(IstioRateLimit.hcm(IstioExtAuthz.http("10s", false) + EnvoyValidationTest.ROUTER)
+                .authorizationFilters().get(0).extAuthz().withRequestBody(), "unset: checked on the headers");
+    }
+
     @Test
     void whatInmeshDoesNotDoIsRefusedByItsPath() {
-        String body = refused(IstioExtAuthz.http("10s", false).replace("    transport_api_version: V3\n",
-                "    transport_api_version: V3\n    with_request_body: {max_request_bytes: 2048}\n")
+        String empty = refused(IstioExtAuthz.http("10s", false).replace("    transport_api_version: V3\n",
+                "    transport_api_version: V3\n    with_request_body: {max_request_bytes: 0}\n")
                 + EnvoyValidationTest.ROUTER);
-        assertTrue(body.contains("http_filters[0].typed_config.with_request_body"), body);
+        assertTrue(empty.contains("http_filters[0].typed_config.with_request_body.max_request_bytes"), empty);
         String google = refused(IstioExtAuthz.grpc("1s", false).replace("""
                       envoy_grpc:
                         authority: ext-authz.foo.svc.cluster.local

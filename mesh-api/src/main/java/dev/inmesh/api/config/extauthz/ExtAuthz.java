@@ -22,9 +22,12 @@ import java.util.List;
  * @param filterEnabledMetadata the dynamic metadata a request must have for the filter to check it (Istio's shadow
  *     RBAC filter's {@code istio_ext_authz_shadow_effective_policy_id}); null: every request is checked
  * @param clearRouteCache whether a request whose headers the authorizer changed is routed again
+ * @param withRequestBody how the request's body is held and sent in the check ({@code with_request_body}, Istio's
+ *     {@code includeRequestBodyInCheck}); null: the check is made on the request's headers, with no body
  */
 public record ExtAuthz(Service service, List<StringMatcher> allowedHeaders, boolean failureModeAllow,
-                       int statusOnError, MetadataMatcher filterEnabledMetadata, boolean clearRouteCache) {
+                       int statusOnError, MetadataMatcher filterEnabledMetadata, boolean clearRouteCache,
+                       BufferSettings withRequestBody) {
     /** Envoy's default {@code status_on_error}: 403 Forbidden. */
     public static final int DEFAULT_STATUS_ON_ERROR = 403;
 
@@ -32,6 +35,29 @@ public record ExtAuthz(Service service, List<StringMatcher> allowedHeaders, bool
         Checks.nonNull(service, "services");
         allowedHeaders = Checks.list(allowedHeaders, "allowed_headers");
         Checks.range(statusOnError, 100, 599, "status_on_error.code");
+    }
+
+    /** A filter that checks requests on their headers only ({@code with_request_body} unset). */
+    public ExtAuthz(Service service, List<StringMatcher> allowedHeaders, boolean failureModeAllow, int statusOnError,
+                    MetadataMatcher filterEnabledMetadata, boolean clearRouteCache) {
+        this(service, allowedHeaders, failureModeAllow, statusOnError, filterEnabledMetadata, clearRouteCache, null);
+    }
+
+    /**
+     * Envoy's {@code BufferSettings}: the filter holds a request's body before it asks the authorizer, and sends it
+     * in the check. A request without a body is checked at once.
+     *
+     * @param maxRequestBytes the most of the body held: a longer body is answered {@code 413} without a check, unless
+     *     {@code allowPartialMessage}
+     * @param allowPartialMessage whether the check is made once {@code maxRequestBytes} came, with those bytes, the
+     *     body going on whole after it
+     * @param packAsBytes whether a gRPC authorizer gets the body as bytes ({@code raw_body}) rather than as UTF-8
+     *     text ({@code body}); an HTTP authorizer gets the bytes either way
+     */
+    public record BufferSettings(long maxRequestBytes, boolean allowPartialMessage, boolean packAsBytes) {
+        public BufferSettings {
+            Checks.range(maxRequestBytes, 1, 0xFFFF_FFFFL, "with_request_body.max_request_bytes");
+        }
     }
 
     /** The authorizer a filter asks. */
@@ -45,7 +71,8 @@ public record ExtAuthz(Service service, List<StringMatcher> allowedHeaders, bool
 
     /**
      * An HTTP authorizer ({@code http_service}): it gets the request's method and path (after {@code pathPrefix}), its
-     * allowed headers and {@code headersToAdd}, no body; a {@code 200} answer allows, a {@code 5xx} is an error, any
+     * allowed headers and {@code headersToAdd}, and the body {@code withRequestBody} holds (else none); a {@code 200}
+     * answer allows, a {@code 5xx} is an error, any
      * other answer denies and is passed on to the client.
      *
      * @param cluster the cluster of {@code server_uri}

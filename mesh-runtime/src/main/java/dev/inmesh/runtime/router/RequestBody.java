@@ -1,0 +1,25 @@
+package dev.inmesh.runtime.router;
+
+import io.vertx.core.Future;
+import io.vertx.core.buffer.Buffer;
+
+/**
+ * A request's body as a filter reads it before the request goes on, as Envoy's ext_authz filter does under
+ * {@code with_request_body}: the body is held (not yet sent on) until it ends or {@code limit} bytes of it came,
+ * then the filter reads what came; whatever it decides, the body is then sent on whole, what was held first, as if
+ * nothing had read it. Each way in gives its requests' bodies: the router's from a {@link RouterRequest}'s whole body
+ * or {@link RequestBodyStream}, the in-JVM inbound handler's from the server request.
+ */
+@FunctionalInterface
+public interface RequestBody {
+    /** A request that has no body to wait for (only headers), or one whose body cannot be read before it goes on. */
+    RequestBody NONE = limit -> Future.succeededFuture();
+
+    /**
+     * Holds the body until it ended or at least {@code limit} bytes of it came (or its caller left), whichever first.
+     *
+     * @return never failed: all the body that came by then (possibly more than {@code limit}), or null when the
+     *     request has no body (an empty one included)
+     */
+    Future<Buffer> hold(long limit);
+}
