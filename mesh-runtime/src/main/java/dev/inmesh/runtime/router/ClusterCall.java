@@ -118,7 +118,7 @@ final class ClusterCall {
                     counted.answered(ar.result());
                     answer.complete(ar.result());
                 } else {
-                    counted.failed(sent[0] != null);
+                    counted.failed(sent[0] != null, ar.cause());
                     answer.fail(ar.cause());
                 }
             });
@@ -186,9 +186,16 @@ final class ClusterCall {
             ended(a.status());
         }
 
-        void failed(boolean connected) {
-            host.outlier().reportLocalOriginFailure(connected ? LocalOriginFailure.RESET
-                    : LocalOriginFailure.CONNECT_FAILED);
+        /**
+         * The call ended without an answer: reset once it had its connection, else its pool failed it (a connect
+         * failure, or an overflow of {@code max_pending_requests}, which is no fault of the host's).
+         */
+        void failed(boolean connected, Throwable cause) {
+            if (connected) {
+                host.outlier().reportLocalOriginFailure(LocalOriginFailure.RESET);
+            } else {
+                Router.poolFailed(host, stats, cause);
+            }
             ended(503);
         }
 

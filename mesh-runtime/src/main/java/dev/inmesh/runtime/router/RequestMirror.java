@@ -14,7 +14,6 @@ import dev.inmesh.runtime.upstream.UpstreamCluster;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.ConnectionPoolTooBusyException;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpHeaders;
@@ -206,14 +205,8 @@ final class RequestMirror {
             Router.connect(client, ro, breakers, st, cancel -> cancelWait = cancel).onComplete(ar -> {
                 cancelWait = null;
                 if (ar.failed()) {
-                    Throwable t = ar.cause();
-                    if (t instanceof ConnectionPoolTooBusyException) {
-                        if (st != null && !done) {
-                            st.overflow();
-                        }
-                    } else if (!(t instanceof IllegalArgumentException) && !done) {
-                        host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
-                        Router.connectFailed(st, t);
+                    if (!done) {
+                        Router.poolFailed(host, st, ar.cause());
                     }
                     failed(503);
                     return;

@@ -1809,6 +1809,24 @@ public final class Router {
     }
 
     /**
+     * Counts the failure of a request of the mesh's own (a mirrored copy, a filter's call to its service) to get a
+     * connection from {@code host}'s pool, as Envoy's router counts its pool's failures: a full
+     * {@code max_pending_requests} is the cluster's overflow ({@code upstream_rq_pending_overflow}) and, like a
+     * request Vert.x refused itself (an invalid header), no fault of the host's (Envoy's router leaves an overflow
+     * out of outlier detection); any other failure is the host's connect failure ({@link #connectFailed}).
+     */
+    static void poolFailed(Host host, dev.inmesh.runtime.stats.UpstreamStats st, Throwable cause) {
+        if (cause instanceof ConnectionPoolTooBusyException) {
+            if (st != null) {
+                st.overflow();
+            }
+        } else if (!(cause instanceof IllegalArgumentException)) {
+            host.outlier().reportLocalOriginFailure(LocalOriginFailure.CONNECT_FAILED);
+            connectFailed(st, cause);
+        }
+    }
+
+    /**
      * Counts a failed upstream connect in the cluster's statistics ({@code upstream_cx_connect_fail}, and the
      * {@code ssl.*} statistic of a failed TLS handshake), when it keeps them. Returns the TLS failure, or null.
      */

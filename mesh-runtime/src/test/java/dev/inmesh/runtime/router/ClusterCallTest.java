@@ -172,10 +172,7 @@ class ClusterCallTest {
     void aCallBeyondMaxRequestsOverflows() throws Exception {
         List<String> received = new CopyOnWriteArrayList<>();
         Promise<Void> release = Promise.promise();
-        HttpServer server = vertx.createHttpServer().requestHandler(req -> {
-            received.add(req.path());
-            release.future().onComplete(v -> req.response().end(req.path()));
-        }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        HttpServer server = holding(received, release);
         io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg = registry();
         CircuitBreakers oneRequest = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
                 CircuitBreakers.RoutingPriority.DEFAULT, 1024, 1024, 1, 3)));
@@ -197,6 +194,72 @@ class ClusterCallTest {
         } finally {
             clusters.close();
         }
+    }
+
+    /**
+     * A call that finds the cluster's {@code max_pending_requests} full is the cluster's overflow
+     * ({@code upstream_rq_pending_overflow}), as Envoy's pool refuses it, and no fault of the host's: neither a connect
+     * failure nor an outlier report (Envoy's router ignores an overflow's reset for outlier detection). Before, it
+     * counted as the host's connect failure.
+     */
+    @Test
+    void aCallBeyondMaxPendingRequestsOverflowsWithoutBlamingTheHost() throws Exception {
+        List<String> received = new CopyOnWriteArrayList<>();
+        Promise<Void> release = Promise.promise();
+        HttpServer server = holding(received, release);
+        io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg = registry();
+        ClusterManager clusters = oneConnectionTo(server.actualPort(), reg);
+        try {
+            Future<Exchange.Answer> first = call(clusters, "/first", null);
+            assertTrue(waitFor(() -> received.contains("/first")), "the first call has the only connection");
+            Future<Exchange.Answer> second = call(clusters, "/second", null);
+            assertTrue(waitFor(() -> stat(reg, "upstream_rq_pending_active") == 1.0), "the second call waits");
+            assertThrows(Exception.class, () -> call(clusters, "/third", null).await(10, TimeUnit.SECONDS));
+            assertEquals(1.0, stat(reg, "upstream_rq_pending_overflow"));
+            assertEquals(0.0, stat(reg, "upstream_cx_connect_fail"));
+            var host = clusters.cluster("svc").hosts().iterator().next();
+            assertEquals(0L, host.stats().all().stream().filter(s -> s.name().equals("cx_connect_fail"))
+                    .findFirst().orElseThrow().value(), "the host's connections did not fail");
+            release.complete();
+            assertEquals("/first", first.await(10, TimeUnit.SECONDS).body().toString());
+            assertEquals("/second", second.await(10, TimeUnit.SECONDS).body().toString());
+            assertEquals(3.0, stat(reg, "upstream_rq_completed"));
+            assertEquals(0.0, stat(reg, "upstream_rq_active"));
+        } finally {
+            clusters.close();
+        }
+    }
+
+    /**
+     * A call whose connection fails counts in the cluster's {@code upstream_cx_connect_fail}, as every connection
+     * Envoy's pools fail to open does, the async client's too. Before, only the host's statistic counted it.
+     */
+    @Test
+    void aCallWhoseConnectionFailsCountsInTheClustersConnectFailures() throws Exception {
+        HttpServer closed = vertx.createHttpServer().requestHandler(req -> req.response().end())
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        int port = closed.actualPort();
+        closed.close().await(10, TimeUnit.SECONDS);
+        io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg = registry();
+        ClusterManager clusters = oneConnectionTo(port, reg);
+        try {
+            assertThrows(Exception.class, () -> call(clusters, "/x", Duration.ofSeconds(10))
+                    .await(10, TimeUnit.SECONDS));
+            assertEquals(1.0, stat(reg, "upstream_cx_connect_fail"));
+            assertEquals(1.0, reg.find("envoy_cluster_upstream_rq_xx").tags("cluster_name", "svc",
+                    "response_code_class", "5xx").gauge().value(), "the router's 503");
+            assertEquals(0.0, stat(reg, "upstream_rq_active"));
+        } finally {
+            clusters.close();
+        }
+    }
+
+    /** A service that notes each request's path in {@code received}, then answers it with it once released. */
+    private HttpServer holding(List<String> received, Promise<Void> release) throws Exception {
+        return vertx.createHttpServer().requestHandler(req -> {
+            received.add(req.path());
+            release.future().onComplete(v -> req.response().end(req.path()));
+        }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
     }
 
     private static io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry() {
