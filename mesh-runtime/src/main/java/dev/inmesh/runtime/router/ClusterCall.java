@@ -106,6 +106,11 @@ final class ClusterCall {
                 } else {
                     sent[0] = req;
                     host.outlier().reportConnectSuccess();
+                    req.response().onSuccess(resp -> {
+                        if (!answer.future().isComplete()) {
+                            counted.responded(resp.statusCode(), resp.headers());
+                        }
+                    });
                 }
             }).onComplete(ar -> {
                 if (timer >= 0) {
@@ -150,13 +155,14 @@ final class ClusterCall {
 
     /**
      * What one call counts, as Envoy's async client, whose requests go through a router of their own: the cluster's
-     * {@code upstream_rq_total} and {@code upstream_rq_active} while it runs, then {@code upstream_rq_completed} and
-     * {@code upstream_rq_<code>} with the answer's status (503 for a failed connection or a reset, 504 with
-     * {@code upstream_rq_timeout} for the timeout: the router's local replies) and, for an answer come whole,
-     * {@code upstream_rq_time}; the
-     * host's active requests (least request) and its outlier detection, told of the answer (a gRPC one by its
-     * {@code grpc-status} when the headers carry it, as the router's) or of the local-origin failure (a timeout only
-     * when the call had its connection: while it waits for one, Envoy's upstream request has no host yet).
+     * {@code upstream_rq_total} and {@code upstream_rq_active} while it runs; {@code upstream_rq_completed} and
+     * {@code upstream_rq_<code>} with the status of the answer's headers when they come, else with the router's local
+     * reply (503 for a failed connection or a reset, 504 with {@code upstream_rq_timeout} for the timeout: as Envoy's
+     * router, a timeout counts only for a request still awaiting headers); {@code upstream_rq_time} for an answer come
+     * whole; the host's active requests (least request) and its outlier detection, told of the answer's headers (a
+     * gRPC one by its {@code grpc-status} when they carry it, as the router's) or of the local-origin failure (a
+     * timeout only when the call had its connection: while it waits for one, Envoy's upstream request has no host
+     * yet).
      */
     private static final class Counted {
         private final Host host;
@@ -164,6 +170,8 @@ final class ClusterCall {
         private final CircuitBreakerState breakers;
         private final boolean grpc;
         private final long startNanos = System.nanoTime();
+        /** The status of the answer's headers, once they came; else -1. */
+        private int status = -1;
 
         Counted(Host host, dev.inmesh.runtime.stats.UpstreamStats stats, CircuitBreakerState breakers, boolean grpc) {
             this.host = host;
@@ -178,8 +186,19 @@ final class ClusterCall {
             }
         }
 
+        /** The answer's headers came: their status is charged, and told to the host's outlier detection. */
+        void responded(int status, io.vertx.core.MultiMap headers) {
+            this.status = status;
+            Router.reportAnswer(host, grpc, status, headers);
+            if (stats != null) {
+                stats.requestCompleted(status);
+            }
+        }
+
         void answered(Answer a) {
-            Router.reportAnswer(host, grpc, a.status(), a.headers());
+            if (status < 0) {
+                responded(a.status(), a.headers());
+            }
             if (stats != null) {
                 stats.requestTime((System.nanoTime() - startNanos) / 1_000_000);
             }
@@ -200,20 +219,25 @@ final class ClusterCall {
         }
 
         void timedOut(boolean connected) {
-            if (connected) {
-                host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
-            }
-            if (stats != null) {
-                stats.timeout();
+            if (status < 0) {
+                if (connected) {
+                    host.outlier().reportLocalOriginFailure(LocalOriginFailure.TIMEOUT);
+                }
+                if (stats != null) {
+                    stats.timeout();
+                }
             }
             ended(504);
         }
 
-        private void ended(int status) {
+        /** The call is over: {@code localReply} is charged unless the answer's headers came. */
+        private void ended(int localReply) {
             breakers.finishRequest();
             host.stats().requestFinished();
             if (stats != null) {
-                stats.requestCompleted(status);
+                if (status < 0) {
+                    stats.requestCompleted(localReply);
+                }
                 stats.activeRequests(-1);
             }
         }

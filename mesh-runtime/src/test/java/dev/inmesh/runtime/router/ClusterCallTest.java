@@ -254,6 +254,36 @@ class ClusterCallTest {
         }
     }
 
+    /**
+     * A call whose answer's headers came before its timeout counts their status, and its timeout neither as
+     * {@code upstream_rq_timeout} nor as a 504 or a timeout of its host's, as Envoy's router, which charges a response
+     * code when its headers come and records a timeout only for an upstream request still awaiting headers. Before,
+     * the call counted a 504 and a timeout held against its host.
+     */
+    @Test
+    void aCallWhoseHeadersCameBeforeItsTimeoutCountsTheirStatusNotATimeout() throws Exception {
+        HttpServer server = vertx.createHttpServer().requestHandler(req -> {
+            req.response().setChunked(true).writeHead(); // the headers now, the body never
+        }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg = registry();
+        ClusterManager clusters = oneConnectionTo(server.actualPort(), reg);
+        try {
+            Exception timeout = assertThrows(Exception.class, () -> call(clusters, "/x", Duration.ofMillis(300))
+                    .await(10, TimeUnit.SECONDS));
+            assertEquals("timeout", timeout.getMessage());
+            assertEquals(0.0, stat(reg, "upstream_rq_timeout"));
+            assertEquals(1.0, stat(reg, "upstream_rq_completed"));
+            assertEquals(1.0, reg.find("envoy_cluster_upstream_rq_xx").tags("cluster_name", "svc",
+                    "response_code_class", "2xx").gauge().value(), "the status its headers brought");
+            assertEquals(0.0, stat(reg, "upstream_rq_active"));
+            var host = clusters.cluster("svc").hosts().iterator().next();
+            assertEquals(0L, host.stats().all().stream().filter(s -> s.name().equals("rq_timeout")).findFirst()
+                    .orElseThrow().value(), "no timeout of the host's");
+        } finally {
+            clusters.close();
+        }
+    }
+
     /** A service that notes each request's path in {@code received}, then answers it with it once released. */
     private HttpServer holding(List<String> received, Promise<Void> release) throws Exception {
         return vertx.createHttpServer().requestHandler(req -> {
