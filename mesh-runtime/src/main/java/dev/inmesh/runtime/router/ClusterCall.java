@@ -63,6 +63,13 @@ final class ClusterCall {
         if (client == null) {
             return Future.failedFuture("no host of cluster " + cluster);
         }
+        RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost(host.address().address())
+                .setPort(host.address().port());
+        try {
+            prepare.accept(ro);
+        } catch (RuntimeException e) {
+            return Future.failedFuture(e); // before the call takes anything of its cluster's
+        }
         Promise<Answer> answer = Promise.promise();
         HttpClient pooled = client;
         Runnable call = () -> {
@@ -96,9 +103,6 @@ final class ClusterCall {
                     cancelWait[0].run(); // as Envoy's async client cancels its pending request: out of the queue
                 }
             });
-            RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setHost(host.address().address())
-                    .setPort(host.address().port());
-            prepare.accept(ro);
             Exchange.send(vertx, o -> Router.connect(pooled, o, breakers, st, cancel -> cancelWait[0] = cancel), ro,
                     authority, body, req -> {
                 if (answer.future().isComplete()) {

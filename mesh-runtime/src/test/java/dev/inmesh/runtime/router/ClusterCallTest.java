@@ -284,6 +284,31 @@ class ClusterCallTest {
         }
     }
 
+    /**
+     * A call whose request cannot be made (its filter's preparation fails) fails at once and takes nothing of its
+     * cluster's. Before, asked from outside Vert.x, it never answered and kept its {@code max_requests} slot.
+     */
+    @Test
+    void aCallThatCannotBePreparedFailsAndKeepsNoRequestSlot() throws Exception {
+        HttpServer server = vertx.createHttpServer().requestHandler(req -> req.response().end(req.path()))
+                .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+        CircuitBreakers oneRequest = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
+                CircuitBreakers.RoutingPriority.DEFAULT, 1024, 1024, 1, 3)));
+        ClusterManager clusters = ClusterManager.create(UpstreamEnvironment.of(vertx,
+                dev.inmesh.runtime.stats.MeshMetrics.create(registry(), dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN)
+                        ::upstream), Map.of("svc", cluster(server.actualPort(), oneRequest, null)), Map.of());
+        try {
+            Exception failed = assertThrows(Exception.class, () -> ClusterCall.send(clusters, "svc", false, ro -> {
+                throw new IllegalArgumentException("no such method");
+            }, Buffer.buffer(), null, Duration.ofSeconds(10)).await(5, TimeUnit.SECONDS));
+            assertEquals("no such method", failed.getMessage());
+            assertEquals("/next", call(clusters, "/next", null).await(10, TimeUnit.SECONDS).body().toString(),
+                    "the only request slot is free");
+        } finally {
+            clusters.close();
+        }
+    }
+
     /** A service that notes each request's path in {@code received}, then answers it with it once released. */
     private HttpServer holding(List<String> received, Promise<Void> release) throws Exception {
         return vertx.createHttpServer().requestHandler(req -> {
