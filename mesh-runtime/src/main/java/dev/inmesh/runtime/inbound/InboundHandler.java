@@ -300,10 +300,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         LocalRateLimitFilter limiter = snapshot.localRateLimit(hcm);
         // what the local rate limit filter decided, once it ran: the x-ratelimit-* headers of the response
         LocalRateLimitFilter.Outcome[] rateLimit = {null};
-        if (!limiter.isEmpty()) {
-            // what its descriptors' actions read: the request, and the peer for remote_address
-            traced.rateLimitSubject = () -> new RbacFilter.Subject(view, localIp, localPort, remoteIp, null, null);
-        }
+        traced.view = view; // what the filter's descriptors' actions read (rateLimitSubject)
         if (limiter.first() && rateLimited(req, limiter, table, result, snapshot, flags, details, cluster,
                 destination, ds, rateLimit, null, traced)) {
             return; // Istio's INSERT_BEFORE the connection manager: before the RBAC filters
@@ -833,7 +830,7 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
                                        String[] details, String[] cluster, String[] destination, DownstreamStats ds,
                                        LocalRateLimitFilter.Outcome[] rateLimit, CorsFilter.Outcome cors,
                                        Traced traced) {
-        LocalRateLimitFilter.Outcome o = limiter.check(traced.rateLimitSubject, table, result, ds,
+        LocalRateLimitFilter.Outcome o = limiter.check(InboundHandler::rateLimitSubject, traced, table, result, ds,
                 new MultiMapHeaders(req.headers()));
         if (o == null) {
             return false;
@@ -1064,6 +1061,17 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
      * A request's server span, once begun (null when not traced), the route it took (null: none yet), and what an
      * allowing external authorizer asked for on its response's headers.
      */
+    /**
+     * The request as the local rate limit filter's descriptors' actions read it: its head, and its connection's
+     * addresses (the peer's for {@code remote_address}). Made only for a config with descriptors.
+     */
+    private static RbacFilter.Subject rateLimitSubject(Traced traced) {
+        HttpServerRequest req = traced.view.req();
+        return new RbacFilter.Subject(traced.view, req.localAddress() == null ? "127.0.0.1"
+                : req.localAddress().hostAddress(), req.localAddress() == null ? 0 : req.localAddress().port(),
+                req.remoteAddress() == null ? "127.0.0.1" : req.remoteAddress().hostAddress(), null, null);
+    }
+
     private static final class Traced {
         /** The body an authorizer may read before the service gets the request; null when none may. */
         HeldRequestBody heldBody;
@@ -1079,8 +1087,8 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
          */
         RbacFilter.Chain lateRateLimit;
         RbacFilter.Subject subject;
-        /** The request as the local rate limit filter's descriptors read it, when the filter runs; else null. */
-        java.util.function.Supplier<RbacFilter.Subject> rateLimitSubject;
+        /** The request as routed, once it is ({@link #rateLimitSubject}). */
+        ServerRequestView view;
         /** The request's head as it arrived, in bytes as HTTP/1.1 writes it ({@link HeadSize#request}). */
         long headBytes;
         /** Whether the request asks to be a WebSocket ({@link #isWebSocketUpgrade}). */

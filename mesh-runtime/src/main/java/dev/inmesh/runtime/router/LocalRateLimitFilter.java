@@ -15,7 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongSupplier;
-import java.util.function.Supplier;
+import java.util.function.Function;
 
 /**
  * Envoy's local rate limit HTTP filter ({@code envoy.filters.http.local_ratelimit}) of one connection manager,
@@ -134,11 +134,12 @@ public final class LocalRateLimitFilter {
      * Runs the filter for a request on its route ({@code result} of {@code table}; the most specific config for the
      * filter replaces its own), counting {@code <stat_prefix>.http_local_rate_limit.*} in {@code stats} (null: none).
      * Null when the request is not checked; {@code requestHeaders} gets the not-enforced headers of one that found
-     * no token and goes on. {@code subject} (the request and its peer, for the descriptors' actions) is asked for
-     * only when the config in force has descriptors.
+     * no token and goes on. {@code subject} (the request and its peer, for the descriptors' actions) is made of
+     * {@code source} only when the config in force has descriptors, so that a request without any allocates nothing
+     * for them.
      */
-    public Outcome check(Supplier<RbacFilter.Subject> subject, RouteTable table, RouteResult result,
-                         DownstreamStats stats, MutableHeaders requestHeaders) {
+    public <T> Outcome check(Function<? super T, RbacFilter.Subject> subject, T source, RouteTable table,
+                             RouteResult result, DownstreamStats stats, MutableHeaders requestHeaders) {
         if (config == null) {
             return null;
         }
@@ -153,11 +154,12 @@ public final class LocalRateLimitFilter {
         if (counters != null) {
             counters.enabled();
         }
-        Limiter.Decision d = l.take(l.hasDescriptors() ? l.descriptors(c, subject.get(), table, result) : List.of());
+        Bucket.Take d = l.take(l.hasDescriptors() ? l.descriptors(c, subject.apply(source), table, result)
+                : List.of());
         MultiMap headers = d == null || !c.xRateLimitHeaders() ? null : MultiMap.caseInsensitiveMultiMap()
-                .set("x-ratelimit-limit", Long.toString(d.bucket().maxTokens))
-                .set("x-ratelimit-remaining", Long.toString(d.take().remaining()))
-                .set("x-ratelimit-reset", Long.toString(d.take().resetSeconds()));
+                .set("x-ratelimit-limit", Long.toString(d.limit()))
+                .set("x-ratelimit-remaining", Long.toString(d.remaining()))
+                .set("x-ratelimit-reset", Long.toString(d.resetSeconds()));
         if (d == null || d.allowed()) {
             if (counters != null) {
                 counters.ok();
@@ -246,16 +248,18 @@ public final class LocalRateLimitFilter {
             return out;
         }
 
-        /** What the buckets decided, and the bucket whose state the {@code x-ratelimit-*} headers show. */
-        record Decision(boolean allowed, Bucket bucket, Bucket.Take take) {}
-
         /**
          * Takes a token from the bucket of each descriptor of {@code request} that matches a configured one, the
          * slowest filling first, then from the default bucket when none matched or the config always consumes it;
-         * stops at the first that has none. Null when no bucket was taken from.
+         * stops at the first that has none. The take of the bucket whose state the {@code x-ratelimit-*} headers show
+         * (the one that refused the request, else the first taken from); null when no bucket was taken from.
          */
-        Decision take(List<RateLimitDescriptor> request) {
-            Bucket[] matched = request.isEmpty() ? null : new Bucket[request.size()];
+        Bucket.Take take(List<RateLimitDescriptor> request) {
+            if (request.isEmpty()) {
+                // no descriptors: the default bucket alone, allocating no more than its take
+                return bucket == null ? null : bucket.take();
+            }
+            Bucket[] matched = new Bucket[request.size()];
             int n = 0;
             for (RateLimitDescriptor d : request) {
                 Bucket b = exact.get(d.getEntriesList());
@@ -270,20 +274,20 @@ public final class LocalRateLimitFilter {
                 // as Envoy: the slowest filling first, so that a request it refuses takes nothing from the others
                 Arrays.sort(matched, 0, n, SLOWEST_FIRST);
             }
-            Decision first = null;
+            Bucket.Take first = null;
             for (int i = 0; i < n; i++) {
                 Bucket.Take t = matched[i].take();
                 if (!t.allowed()) {
-                    return new Decision(false, matched[i], t);
+                    return t;
                 }
                 if (first == null) {
-                    first = new Decision(true, matched[i], t);
+                    first = t;
                 }
             }
             if ((n == 0 || alwaysConsumeDefault) && bucket != null) {
                 Bucket.Take t = bucket.take();
                 if (!t.allowed() || first == null) {
-                    return new Decision(t.allowed(), bucket, t);
+                    return t;
                 }
             }
             return first;
@@ -348,8 +352,11 @@ public final class LocalRateLimitFilter {
         /** The fills counted so far and the tokens left after them. */
         private record State(long fills, long tokens) {}
 
-        /** A request's take: whether it got a token, the tokens left, the seconds to the next fill. */
-        record Take(boolean allowed, long remaining, long resetSeconds) {}
+        /**
+         * A request's take: whether it got a token, the bucket's {@code max_tokens}, the tokens left, the seconds to
+         * the next fill.
+         */
+        record Take(boolean allowed, long limit, long remaining, long resetSeconds) {}
 
         /** Tokens a second, by which Envoy orders the buckets a request takes from. */
         double fillRate() {
@@ -381,7 +388,7 @@ public final class LocalRateLimitFilter {
                 }
                 State next = new State(at, tokens > 0 ? tokens - 1 : 0);
                 if (next.equals(s) || state.compareAndSet(s, next)) {
-                    return new Take(tokens > 0, next.tokens, resetSeconds);
+                    return new Take(tokens > 0, maxTokens, next.tokens, resetSeconds);
                 }
             }
         }

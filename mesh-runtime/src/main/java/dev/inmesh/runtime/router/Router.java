@@ -766,7 +766,7 @@ public final class Router {
     private boolean rateLimited(Exchange ex, RouteResult result, ClusterManager clusters,
                                 Promise<RouterResponse> promise) {
         RouterRequest req = ex.request;
-        LocalRateLimitFilter.Outcome o = req.localRateLimit.check(() -> rbacSubject(req), ex.table, result,
+        LocalRateLimitFilter.Outcome o = req.localRateLimit.check(Router::rbacSubject, req, ex.table, result,
                 req.downstreamStats, new MultiMapHeaders(req.headers));
         if (o == null) {
             return false;

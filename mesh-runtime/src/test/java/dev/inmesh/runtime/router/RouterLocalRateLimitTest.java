@@ -459,10 +459,10 @@ class RouterLocalRateLimitTest {
                 two);
         LocalRateLimitFilter changed = LocalRateLimitFilter.compile(IstioRateLimit.hcm(config.replace("max_tokens: 1",
                 "max_tokens: 2")), "listener/l/0", two);
-        assertEquals(false, a.check(null, null, null, null, null).refused());
-        assertEquals(true, b.check(null, null, null, null, null).refused(), "the same bucket, its token taken");
-        assertEquals(false, elsewhere.check(null, null, null, null, null).refused());
-        assertEquals(false, changed.check(null, null, null, null, null).refused());
+        assertEquals(false, a.check(null, null, null, null, null, null).refused());
+        assertEquals(true, b.check(null, null, null, null, null, null).refused(), "the same bucket, its token taken");
+        assertEquals(false, elsewhere.check(null, null, null, null, null, null).refused());
+        assertEquals(false, changed.check(null, null, null, null, null, null).refused());
         assertSame(bucketOf(a), bucketOf(b));
         assertNotSame(bucketOf(a), bucketOf(changed));
     }
