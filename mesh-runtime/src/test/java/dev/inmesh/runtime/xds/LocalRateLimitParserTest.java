@@ -207,6 +207,25 @@ class LocalRateLimitParserTest {
         assertTrue(m.contains("http_filters[0].typed_config.rate_limits[0].actions[0].source_cluster"), m);
     }
 
+    /**
+     * The config record, as code builds it, names the field of its own {@code rate_limits} that Envoy refuses, with its
+     * index: a {@code disable_key} is no {@code stage}. Before, both were named {@code rate_limits.stage}, with the
+     * stage's value.
+     */
+    @Test
+    void theConfigRecordNamesTheOwnRateLimitsFieldItRefuses() {
+        LocalRateLimit.TokenBucket b = new LocalRateLimit.TokenBucket(1, 1, Duration.ofSeconds(1));
+        List<RateLimit.Action> key = List.of(new RateLimit.GenericKey("v", null));
+        java.util.function.Function<RateLimit, String> refusedRecord = r -> assertThrows(
+                IllegalArgumentException.class, () -> new LocalRateLimit("x", b, null, null, 0, List.of(), List.of(),
+                        false, false, List.of(), 0, null, true, List.of(new RateLimit(0, "", key), r), 20))
+                .getMessage();
+        String m = refusedRecord.apply(new RateLimit(0, "off", key));
+        assertTrue(m.startsWith("rate_limits[1].disable_key: off"), m);
+        m = refusedRecord.apply(new RateLimit(2, "", key));
+        assertTrue(m.startsWith("rate_limits[1].stage: 2"), m);
+    }
+
     @Test
     void aVirtualHostOrRouteConfigWithoutABucketIsRefusedAsEnvoyRefusesIt() {
         String m = refused(vhost("""

@@ -79,9 +79,13 @@ public record LocalRateLimit(String statPrefix, TokenBucket tokenBucket, Fractio
         Checks.range(stage, 0, 10, "stage");
         vhRateLimits = vhRateLimits == null ? RateLimit.VhRateLimits.OVERRIDE : vhRateLimits;
         rateLimits = Checks.list(rateLimits, "rate_limits");
-        for (RateLimit r : rateLimits) {
-            Checks.check(r.stage() == 0 && r.disableKey().isEmpty(), "rate_limits.stage", r.stage(),
-                    "no stage and no disable_key in the filter's own rate_limits, as Envoy requires");
+        for (int i = 0; i < rateLimits.size(); i++) {
+            // as Envoy, which refuses either in the filter's own rate_limits
+            RateLimit r = rateLimits.get(i);
+            Checks.check(r.stage() == 0, "rate_limits[" + i + "].stage", r.stage(),
+                    "0: no stage in the filter's own rate_limits, as Envoy requires");
+            Checks.check(r.disableKey().isEmpty(), "rate_limits[" + i + "].disable_key", r.disableKey(),
+                    "empty: no disable_key in the filter's own rate_limits, as Envoy requires");
         }
         Checks.range(maxDynamicDescriptors, 1, Integer.MAX_VALUE, "max_dynamic_descriptors");
     }
