@@ -76,7 +76,10 @@ final class LocalRateLimitParser {
                 c.getRateLimitedAsResourceExhausted(), xHeaders == io.envoyproxy.envoy.extensions.common.ratelimit.v3
                         .XRateLimitHeadersRFCVersion.DRAFT_VERSION_03, descriptors, c.getStage(), vhRateLimits,
                 !c.hasAlwaysConsumeDefaultTokenBucket() || c.getAlwaysConsumeDefaultTokenBucket().getValue(),
-                rateLimits, c.hasMaxDynamicDescriptors() ? c.getMaxDynamicDescriptors().getValue()
+                rateLimits, c.hasMaxDynamicDescriptors()
+                        // a uint32: beyond an int, more than any map keeps
+                        ? (int) Math.min(Integer.MAX_VALUE, Integer.toUnsignedLong(c.getMaxDynamicDescriptors()
+                                .getValue()))
                         : LocalRateLimit.DEFAULT_MAX_DYNAMIC_DESCRIPTORS));
     }
 

@@ -226,6 +226,19 @@ class LocalRateLimitParserTest {
         assertTrue(m.startsWith("rate_limits[1].stage: 2"), m);
     }
 
+    /**
+     * A {@code max_dynamic_descriptors} beyond Java's int (a uint32 up to 4294967295, as Envoy takes it) keeps that
+     * many, which no map reaches. Before, it read as a negative number and NACKed the filter.
+     */
+    @Test
+    void aMaxDynamicDescriptorsBeyondAnIntIsTaken() throws Exception {
+        HttpConnectionManager h = IstioRateLimit.hcm(IstioRateLimit.filter("""
+                stat_prefix: rl
+                max_dynamic_descriptors: 3000000000
+                """) + EnvoyValidationTest.ROUTER);
+        assertEquals(Integer.MAX_VALUE, h.localRateLimitFilter().localRateLimit().maxDynamicDescriptors());
+    }
+
     @Test
     void aVirtualHostOrRouteConfigWithoutABucketIsRefusedAsEnvoyRefusesIt() {
         String m = refused(vhost("""
