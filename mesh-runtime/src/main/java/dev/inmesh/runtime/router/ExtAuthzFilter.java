@@ -248,9 +248,15 @@ public final class ExtAuthzFilter {
         // max_request_bytes; a longer body without that is refused as Envoy's connection manager refuses a body over
         // the filter's buffer limit, without asking
         long max = b.maxRequestBytes();
-        return s.request().requestBody().hold(b.allowPartialMessage() ? max : max + 1).compose(body ->
-                body != null && body.length() > max && !b.allowPartialMessage() ? Future.succeededFuture(TOO_LARGE)
-                        : ask(s, headers, body, clusters, stats));
+        return s.request().requestBody().hold(b.allowPartialMessage() ? max : max + 1).compose(body -> {
+            if (body != null && body.length() > max && !b.allowPartialMessage()) {
+                if (stats != null) {
+                    stats.requestTooLarge(); // as Envoy's connection manager counts its 413
+                }
+                return Future.succeededFuture(TOO_LARGE);
+            }
+            return ask(s, headers, body, clusters, stats);
+        });
     }
 
     /**

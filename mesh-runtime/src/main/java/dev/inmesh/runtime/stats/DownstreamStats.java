@@ -43,6 +43,7 @@ public final class DownstreamStats implements RbacStats {
     private final LongAdder rqMaxDurationReached = new LongAdder();
     private final LongAdder rqTimeout = new LongAdder();
     private final LongAdder rqHeaderTimeout = new LongAdder();
+    private final LongAdder rqTooLarge = new LongAdder();
     private final LongAdder noRoute = new LongAdder();
     private final LongAdder noCluster = new LongAdder();
     private final LongAdder rqRedirect = new LongAdder();
@@ -104,6 +105,7 @@ public final class DownstreamStats implements RbacStats {
         adder("downstream_rq_max_duration_reached", rqMaxDurationReached);
         adder("downstream_rq_timeout", rqTimeout);
         adder("downstream_rq_header_timeout", rqHeaderTimeout);
+        adder("downstream_rq_too_large", rqTooLarge);
         adder("no_route", noRoute);
         adder("no_cluster", noCluster);
         adder("rq_redirect", rqRedirect);
@@ -248,6 +250,14 @@ public final class DownstreamStats implements RbacStats {
      */
     public void requestHeaderTimeout() {
         rqHeaderTimeout.increment();
+    }
+
+    /**
+     * A request was answered 413 because its body outgrew a filter's buffer (the ext_authz filter's
+     * {@code with_request_body} without {@code allow_partial_message}): {@code downstream_rq_too_large}.
+     */
+    public void requestTooLarge() {
+        rqTooLarge.increment();
     }
 
     /** The router found no route (404, NR): {@code no_route}. */

@@ -324,6 +324,29 @@ class MeshInboundExtAuthzTest {
         assertEquals("false", checks.get(0).getHeader("x-envoy-auth-partial-body"));
     }
 
+    /**
+     * A body over {@code maxRequestBytes} without {@code allowPartialMessage} counts in the connection manager's
+     * {@code downstream_rq_too_large}, as Envoy counts the 413 its buffer limit makes.
+     */
+    @Test
+    void aBodyTooLargeForTheCheckCountsInDownstreamRqTooLarge() throws Exception {
+        List<CheckRequest> asked = new CopyOnWriteArrayList<>();
+        int authorizer = grpcAuthorizer(asked, request -> CheckResponse.newBuilder()
+                .setStatus(com.google.rpc.Status.newBuilder().setCode(0)).build());
+        Path file = Files.writeString(dir.resolve("mesh.yaml"), config(IstioExtAuthz.SHADOW
+                + IstioExtAuthz.withBody(IstioExtAuthz.grpc("5s", false), 4, false, false), authorizer, true));
+        mesh = Mesh.create(vertx, new MeshOptions().setWorkloadName("reviews-v1").setApp("reviews")
+                .setNamespace("default").setConfigFile(file.toString()).setAdminPort(0));
+        mesh.start().await(10, TimeUnit.SECONDS);
+        int port = vertx.createHttpServer().requestHandler(mesh.inbound(req -> req.body()
+                .onSuccess(b -> req.response().end("app")))).listen(0, "127.0.0.1").await().actualPort();
+        assertEquals("200 app", post(port, "/secure/a", asked::size, "abc"));
+        assertEquals("413 Payload Too Large", post(port, "/secure/a", asked::size, "abc", "def"));
+        String p = "http.inbound_0.0.0.0_9080.downstream_rq_too_large: ";
+        String stats = MeshInboundRbacTest.admin(plain, mesh.adminPort(), "/stats?filter=too_large", p + "1");
+        assertTrue(stats.contains(p + "1\n"), stats);
+    }
+
     /** A server on loopback through an {@link InboundHandler} of {@code config}, whose application reads bodies. */
     int serveBodies(String config, List<String> bodies) throws Exception {
         snapshots = new SnapshotHolder(UpstreamEnvironment.of(vertx));
