@@ -216,6 +216,11 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         traced.hostHeaderFallback = hcm == null || hcm.hostHeaderFallback();
         traced.statsOverrides = snapshot.statsOverrides(hcm);
         traced.accessLogs = snapshot.accessLogs(hcm);
+        traced.compressor = hcm == null ? null : hcm.compressorFilter();
+        if (traced.compressor != null && ds != null) {
+            traced.compressorStats = ds.compressor(traced.compressor.libraryName(),
+                    traced.compressor.responseDirection());
+        }
         // the response ended; or, for a WebSocket the service accepted, its connection closed (as Envoy reports an
         // upgraded stream)
         Runnable ended = () -> {
@@ -691,7 +696,32 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         HttpServerRequest forwarded = rewritten(traced.heldBody != null && traced.heldBody.read()
                 ? traced.heldBody.replaying() : req, traced.rewrittenUri != null ? traced.rewrittenUri
                 : uri.equals(req.uri()) ? null : uri, traced.rewrittenAuthority);
+        forwarded = compressed(forwarded, traced.compressor, traced.compressorStats);
         service.handle(traced.webSocket ? watchUpgrade(forwarded, traced) : forwarded);
+    }
+
+    /**
+     * The request as the service gets it under the connection manager's compressor filter ({@code config}, null for
+     * none): its {@code accept-encoding} read (and taken off, when the config says so), and its response one that
+     * gzips what the service writes when the filter decides so ({@link CompressingResponse}). An HTTP/1.0 response,
+     * which could not go chunked, or a request of another kind than Vert.x's own, goes as it is.
+     */
+    private static HttpServerRequest compressed(HttpServerRequest req, dev.inmesh.api.config.listener.Compressor config,
+                                                DownstreamStats.CompressorCounters counters) {
+        if (config == null || req.version() == io.vertx.core.http.HttpVersion.HTTP_1_0
+                || !(req instanceof io.vertx.core.internal.http.HttpServerRequestInternal internal)) {
+            return req;
+        }
+        String acceptEncoding = dev.inmesh.runtime.router.CompressorFilter.acceptEncoding(config, req.headers());
+        HttpServerResponse response = new CompressingResponse(req.response(), config,
+                req.method() == io.vertx.core.http.HttpMethod.HEAD,
+                acceptEncoding, req.version() == io.vertx.core.http.HttpVersion.HTTP_1_1, counters);
+        return new io.vertx.core.internal.http.HttpServerRequestWrapper(internal) {
+            @Override
+            public HttpServerResponse response() {
+                return response;
+            }
+        };
     }
 
     /**
@@ -1126,6 +1156,10 @@ public final class InboundHandler implements Handler<HttpServerRequest> {
         StatsOverrides statsOverrides = StatsOverrides.NONE;
         /** The access logs of the chain's connection manager. */
         AccessLogs accessLogs = AccessLogs.NONE;
+        /** The config of the connection manager's compressor filter, or null for none. */
+        dev.inmesh.api.config.listener.Compressor compressor;
+        /** That filter's statistics, or null for none. */
+        DownstreamStats.CompressorCounters compressorStats;
     }
 
     /** A server request's protocol as Envoy names it. */

@@ -75,6 +75,8 @@ public final class DownstreamStats implements RbacStats {
     private volatile boolean corsRegistered;
     private volatile JwtAuthnCounters jwtAuthn;
     private volatile ExtAuthzCounters extAuthz;
+    private final java.util.concurrent.ConcurrentHashMap<String, CompressorCounters> compressors =
+            new java.util.concurrent.ConcurrentHashMap<>();
 
     /** The local rate limit filters' statistics by their stat prefix, shared by the registry's connection managers. */
     private final java.util.concurrent.ConcurrentMap<String, LocalRateLimitCounters> localRateLimits;
@@ -372,6 +374,108 @@ public final class DownstreamStats implements RbacStats {
         }
         return c;
     }
+
+    /**
+     * The compressor filter's statistics for its gzip library named {@code library}, registered on first use: Envoy's
+     * {@code http.<prefix>.compressor.<library>.gzip.} then, when the config has a {@code response_direction_config}
+     * ({@code responseDirection}), {@code response.}: {@code compressed}, {@code not_compressed},
+     * {@code total_uncompressed_bytes}, {@code total_compressed_bytes} and {@code content_length_too_small}; and,
+     * without {@code response.}, as Envoy roots them, {@code no_accept_header}, {@code header_identity},
+     * {@code header_compressor_used}, {@code header_wildcard}, {@code header_not_valid} and
+     * {@code not_compressed_etag}. Scraped as {@code envoy_http_compressor_<library>_gzip_compressed} and so on.
+     */
+    public CompressorCounters compressor(String library, boolean responseDirection) {
+        String key = (responseDirection ? "response:" : "legacy:") + library;
+        CompressorCounters c = compressors.get(key);
+        return c != null ? c : compressors.computeIfAbsent(key, k -> new CompressorCounters(library,
+                responseDirection));
+    }
+
+    /** A compressor filter's counters ({@link #compressor}). */
+    public final class CompressorCounters {
+        private final LongAdder compressed = new LongAdder();
+        private final LongAdder notCompressed = new LongAdder();
+        private final LongAdder uncompressedBytes = new LongAdder();
+        private final LongAdder compressedBytes = new LongAdder();
+        private final LongAdder tooSmall = new LongAdder();
+        private final LongAdder noAcceptHeader = new LongAdder();
+        private final LongAdder headerIdentity = new LongAdder();
+        private final LongAdder headerUsed = new LongAdder();
+        private final LongAdder headerWildcard = new LongAdder();
+        private final LongAdder headerNotValid = new LongAdder();
+        private final LongAdder notCompressedEtag = new LongAdder();
+
+        CompressorCounters(String library, boolean responseDirection) {
+            String root = RbacStats.meter("compressor." + library + ".gzip", "");
+            String direction = root + (responseDirection ? "response_" : "");
+            adder(direction + "compressed", compressed);
+            adder(direction + "not_compressed", notCompressed);
+            adder(direction + "total_uncompressed_bytes", uncompressedBytes);
+            adder(direction + "total_compressed_bytes", compressedBytes);
+            adder(direction + "content_length_too_small", tooSmall);
+            adder(root + "no_accept_header", noAcceptHeader);
+            adder(root + "header_identity", headerIdentity);
+            adder(root + "header_compressor_used", headerUsed);
+            adder(root + "header_wildcard", headerWildcard);
+            adder(root + "header_not_valid", headerNotValid);
+            adder(root + "not_compressed_etag", notCompressedEtag);
+        }
+
+        /** A response is compressed, or not. */
+        public void compressed(boolean yes) {
+            (yes ? compressed : notCompressed).increment();
+        }
+
+        /** A compressed response's body: {@code in} bytes went in, {@code out} came out. */
+        public void bytes(long in, long out) {
+            uncompressedBytes.add(in);
+            compressedBytes.add(out);
+        }
+
+        /** Its {@code content-length} was below {@code min_content_length}. */
+        public void contentLengthTooSmall() {
+            tooSmall.increment();
+        }
+
+        /** Its {@code etag} kept it uncompressed ({@code disable_on_etag_header}). */
+        public void notCompressedEtag() {
+            notCompressedEtag.increment();
+        }
+
+        /** The request had no {@code accept-encoding}. */
+        public void noAcceptHeader() {
+            noAcceptHeader.increment();
+        }
+
+        /** What the request's {@code accept-encoding} chose: identity, gzip, {@code *} or nothing valid. */
+        public void header(Header h) {
+            (switch (h) {
+                case IDENTITY -> headerIdentity;
+                case COMPRESSOR_USED -> headerUsed;
+                case WILDCARD -> headerWildcard;
+                case NOT_VALID -> headerNotValid;
+            }).increment();
+        }
+
+        public long compressedCount() {
+            return compressed.sum();
+        }
+
+        public long notCompressedCount() {
+            return notCompressed.sum();
+        }
+
+        public long totalUncompressedBytes() {
+            return uncompressedBytes.sum();
+        }
+
+        public long totalCompressedBytes() {
+            return compressedBytes.sum();
+        }
+    }
+
+    /** What a request's {@code accept-encoding} chose, as Envoy's compressor counts it. */
+    public enum Header { IDENTITY, COMPRESSOR_USED, WILDCARD, NOT_VALID }
 
     /**
      * An external authorization filter's counters: checks the authorizer allowed, denied, could not answer (an error,

@@ -319,8 +319,8 @@ public final class MeshMetrics {
 
     /**
      * The statistics of the HTTP connection managers with {@code hcm}'s stat prefix, created on first use, with those
-     * of its fault, CORS and RBAC filters when it runs them. Looked up once per compiled decision or connection, not
-     * per request.
+     * of its fault, CORS, RBAC and compressor filters when it runs them. Looked up once per compiled decision or
+     * connection, not per request.
      */
     public DownstreamStats connectionManager(dev.inmesh.api.config.listener.HttpConnectionManager hcm) {
         DownstreamStats s = connectionManagers.computeIfAbsent(hcm.statPrefix(),
@@ -336,6 +336,9 @@ public final class MeshMetrics {
                 // as Envoy makes an RBAC filter's four counters with its config, before its first decision
                 s.rbac(f.rbac().rulesStatPrefix(), false);
                 s.rbac(f.rbac().shadowRulesStatPrefix(), true);
+            }
+            if (f.compressor() != null) {
+                s.compressor(f.compressor().libraryName(), f.compressor().responseDirection());
             }
         }
         return s;

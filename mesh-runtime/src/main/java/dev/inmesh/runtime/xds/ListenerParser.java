@@ -3,6 +3,7 @@ package dev.inmesh.runtime.xds;
 import com.google.protobuf.Any;
 import dev.inmesh.api.config.core.CidrRange;
 import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.listener.Compressor;
 import dev.inmesh.api.config.listener.ConnectionLifetimes;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.FilterChainMatch;
@@ -703,18 +704,19 @@ public final class ListenerParser
             boolean global = !router && typeName.equals(RateLimitParser.TYPE);
             boolean session = !router && (typeName.equals(StatefulSessionParser.TYPE)
                     || typeName.isEmpty() && f.getName().equals(StatefulSessionParser.NAME));
+            boolean compressor = !router && typeName.equals(CompressorParser.TYPE);
             boolean observing = !router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !extAuthz
-                    && !global && !session
+                    && !global && !session && !compressor
                     && observing(f.getName(), typeName, OBSERVING_HTTP_FILTERS, OBSERVING_HTTP_TYPES, HTTP_WASM_TYPE);
             if (!router && !fault && !cors && !rbac && !grpcWeb && !rateLimit && !jwt && !extAuthz && !global
-                    && !session
+                    && !session && !compressor
                     && !observing && !f.getIsOptional() && !f.getDisabled()) {
                 throw new FieldError("http_filters[" + i + "].name", f.getName()
                         + (typeName.isEmpty() ? "" : " (" + typeName + ")") + " is not supported by Inmesh "
                         + "(mark it is_optional, or remove it)");
             }
             if (f.hasConfigDiscovery() && (router || fault || cors || rbac || grpcWeb || rateLimit || jwt
-                    || extAuthz || global || session)) {
+                    || extAuthz || global || session || compressor)) {
                 // its config would come over ECDS, which Inmesh does not ask for: it would run with none
                 throw new FieldError("http_filters[" + i + "].config_discovery", "not supported by Inmesh for "
                         + f.getName() + " (expected: its typed_config inline)");
@@ -819,10 +821,15 @@ public final class ListenerParser
             StatefulSession sessionRuns = f.getDisabled() ? null : sessionConfig;
             onlyOne(sessionRuns != null, filters, p -> p.statefulSession() != null, i, f.getName(),
                     "stateful session");
+            // as the RBAC filter: a disabled one's config is still checked, and it runs nowhere
+            Compressor compressorConfig = !compressor ? null : Fields.at("http_filters[" + i + "].typed_config",
+                    () -> CompressorParser.parse(f.getTypedConfig()));
+            Compressor compressorRuns = f.getDisabled() ? null : compressorConfig;
+            onlyOne(compressorRuns != null, filters, p -> p.compressor() != null, i, f.getName(), "compressor");
             filters.add(Fields.at("http_filters[" + i + "]", () -> Fields.record("http_filters.",
                     () -> new HttpFilter(f.getName(), typeName, faultConfig, corsRuns, rbacRuns, grpcWebRuns,
                             rateLimitRuns, jwtRuns, extAuthzRuns, globalRuns, sessionRuns, grpcMessageCounts,
-                            noHostHeaderFallback, peerMetadataSkipExternal, istioStats))));
+                            noHostHeaderFallback, peerMetadataSkipExternal, istioStats, compressorRuns))));
         }
         checkRateLimitPosition(filters);
         if (filters.isEmpty() || !filters.get(filters.size() - 1).typeUrl().equals(ROUTER_TYPE)

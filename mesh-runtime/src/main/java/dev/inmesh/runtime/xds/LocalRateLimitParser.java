@@ -144,6 +144,16 @@ final class LocalRateLimitParser {
     static <T extends com.google.protobuf.Message> T typed(Any any, Class<T> type,
                                                            com.google.protobuf.Message.Builder builder,
                                                            String typeName) {
+        return typed(any, type, builder, typeName, JsonFormat.TypeRegistry.getEmptyTypeRegistry());
+    }
+
+    /**
+     * As {@link #typed(Any, Class, com.google.protobuf.Message.Builder, String)}, the {@code Any}s inside a
+     * TypedStruct's fields read with {@code registry}'s types.
+     */
+    static <T extends com.google.protobuf.Message> T typed(Any any, Class<T> type,
+                                                           com.google.protobuf.Message.Builder builder,
+                                                           String typeName, JsonFormat.TypeRegistry registry) {
         String url = any.getTypeUrl();
         com.google.protobuf.Struct value;
         try {
@@ -158,7 +168,7 @@ final class LocalRateLimitParser {
             throw new FieldError("@type", url + " (expected: a TypedStruct)");
         }
         try {
-            JsonFormat.parser().merge(JsonFormat.printer().print(value), builder);
+            JsonFormat.parser().usingTypeRegistry(registry).merge(JsonFormat.printer().print(value), builder);
         } catch (InvalidProtocolBufferException e) {
             throw new FieldError("value", e.getMessage() + " (expected: the fields of " + typeName + ")");
         }

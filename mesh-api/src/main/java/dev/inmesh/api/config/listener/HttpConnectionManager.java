@@ -333,6 +333,12 @@ public record HttpConnectionManager(String statPrefix, String rdsRouteConfigName
         return first(HttpFilter::peerMetadataSkipExternal) != null;
     }
 
+    /** The config of the compressor filter that runs in this connection manager, or null for none. */
+    public Compressor compressorFilter() {
+        HttpFilter f = first(p -> p.compressor() != null);
+        return f == null ? null : f.compressor();
+    }
+
     /** Whether a gRPC-Web filter runs in this connection manager (see {@link HttpFilter#grpcWeb}). */
     public boolean grpcWebFilter() {
         return first(HttpFilter::grpcWeb) != null;

@@ -18,7 +18,9 @@ import dev.inmesh.api.config.route.StatefulSession;
  * ({@code envoy.filters.http.ext_authz}) and global rate limit filter ({@code envoy.filters.http.ratelimit}), which
  * the router runs, and the gRPC-Web filter
  * ({@code envoy.filters.http.grpc_web}), which the standalone proxy's connection manager runs, and the stateful
- * session filter ({@code envoy.filters.http.stateful_session}), which the router runs when it picks a host.
+ * session filter ({@code envoy.filters.http.stateful_session}), which the router runs when it picks a host, and the
+ * compressor filter ({@code envoy.filters.http.compressor}), which gzips the responses of {@code mesh.inbound} and of
+ * the standalone proxy's connection managers.
  *
  * @param name the filter's name, by which routes name their per-filter config
  * @param typeUrl the config type, or empty
@@ -54,10 +56,26 @@ public record HttpFilter(String name, String typeUrl, FaultInjection fault, bool
                          boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
                          ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
                          boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal,
-                         IstioStats istioStats) {
+                         IstioStats istioStats, Compressor compressor) {
     public HttpFilter {
         Checks.nonEmpty(name, "http_filters.name");
         typeUrl = typeUrl == null ? "" : typeUrl;
+    }
+
+    /** A filter that is not a compressor filter. */
+    public HttpFilter(String name, String typeUrl, FaultInjection fault, boolean cors, Rbac rbac,
+                      boolean grpcWeb, LocalRateLimit localRateLimit, JwtAuthentication jwtAuthn,
+                      ExtAuthz extAuthz, GlobalRateLimit globalRateLimit, StatefulSession statefulSession,
+                      boolean grpcMessageCounts, boolean noHostHeaderFallback, boolean peerMetadataSkipExternal,
+                      IstioStats istioStats) {
+        this(name, typeUrl, fault, cors, rbac, grpcWeb, localRateLimit, jwtAuthn, extAuthz, globalRateLimit,
+                statefulSession, grpcMessageCounts, noHostHeaderFallback, peerMetadataSkipExternal, istioStats, null);
+    }
+
+    /** A compressor filter. */
+    public HttpFilter(String name, String typeUrl, Compressor compressor) {
+        this(name, typeUrl, null, false, null, false, null, null, null, null, null, false, false, false, null,
+                Checks.nonNull(compressor, "typed_config"));
     }
 
     /** A filter that is not Istio's stats filter with metric overrides. */
