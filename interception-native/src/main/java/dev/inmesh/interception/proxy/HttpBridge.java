@@ -2,9 +2,11 @@ package dev.inmesh.interception.proxy;
 
 import dev.inmesh.api.config.core.Http2ProtocolOptions;
 import dev.inmesh.api.config.core.SocketAddress;
+import dev.inmesh.api.config.listener.Compressor;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.Listener;
 import dev.inmesh.api.config.listener.ServerHeader;
+import dev.inmesh.runtime.router.CompressorFilter;
 import dev.inmesh.runtime.router.ForwardedClientCert;
 import dev.inmesh.runtime.router.GrpcWeb;
 import dev.inmesh.runtime.router.HeaderValues;
@@ -647,6 +649,12 @@ final class HttpBridge {
         private RouterResponse inFlight;
         private long bytesSent;
         private boolean paused;
+        /**
+         * The {@code accept-encoding} of the request being answered, as the compressor filter read it, or null; and
+         * the gzip stream of its response's body while the filter compresses it, else null.
+         */
+        private String acceptEncoding;
+        private CompressorFilter.Gzip gzip;
         /** An HTTP/1 request is being answered: a request read meanwhile waits in {@link #pending}. */
         private boolean busy;
         /**
@@ -1090,6 +1098,8 @@ final class HttpBridge {
                     : HttpVersion.HTTP_1_1;
             boolean head = req.method().name().equals("HEAD");
             RouterRequest rr = routerRequest(req);
+            Compressor compressor = conn.hcm().compressorFilter();
+            acceptEncoding = compressor == null ? null : CompressorFilter.acceptEncoding(compressor, rr.headers());
             if (conn.hcm().proxy100Continue() && HttpUtil.is100ContinueExpected(req)) {
                 // as Envoy's with proxy_100_continue: the expectation goes upstream, whose 100 Continue is relayed
                 // (the router relays the first only); an HTTP/1.0 client, which expects none, gets none
@@ -1201,6 +1211,15 @@ final class HttpBridge {
                     return;
                 }
             }
+            Compressor compressor = conn.hcm().compressorFilter();
+            DownstreamStats ds = conn.stats();
+            // the connection manager's compressor filter, on the headers the router made; not for a gRPC-Web
+            // answer: Envoy's compressor, before the router, sees its upstream's application/grpc
+            CompressorFilter.Gzip gz = compressor == null || web != null ? null
+                    : CompressorFilter.response(compressor, head, acceptEncoding, r.status(), r.headers(),
+                            ds == null ? null : ds.compressor(compressor.libraryName(),
+                                    compressor.responseDirection()));
+            gzip = gz;
             HttpResponse resp;
             if (r.headers() instanceof HttpHeaders h) {
                 resp = new DefaultHttpResponse(version, status, h); // the router's map is ours now: no copy
@@ -1233,6 +1252,9 @@ final class HttpBridge {
                 Buffer buf = web == null ? upstreamChunk : web.encode(upstreamChunk);
                 if (buf.length() == 0) {
                     return; // a text response's frame still incomplete
+                }
+                if (gz != null) {
+                    buf = gz.compress(buf); // flushed: what came so far goes on now
                 }
                 ByteBuf bb = ((BufferInternal) buf).getByteBuf();
                 bytesSent += bb.readableBytes();
@@ -1267,6 +1289,12 @@ final class HttpBridge {
                 Buffer trailerFrame = web == null ? null : web.trailers(trailers);
                 if (web != null) {
                     trailers = MultiMap.caseInsensitiveMultiMap(); // in the body, as gRPC-Web carries them
+                }
+                if (gz != null) {
+                    Buffer end = gz.finish(); // the rest of the gzip stream, and its trailer
+                    gzip = null;
+                    bytesSent += end.length();
+                    ch.write(new DefaultHttpContent(((BufferInternal) end).getByteBuf()), ch.voidPromise());
                 }
                 if (trailerFrame != null) {
                     bytesSent += trailerFrame.length();
@@ -1313,6 +1341,10 @@ final class HttpBridge {
             if (streaming == up) {
                 streaming = null;
                 inFlight = null;
+                if (gzip != null) {
+                    gzip.release();
+                    gzip = null;
+                }
                 conn.runtime().router.upstreamBodyFailed(r, bytesSent, cause);
                 if (http2) {
                     ctx.channel().close();

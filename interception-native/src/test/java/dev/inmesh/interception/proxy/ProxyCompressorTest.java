@@ -1,0 +1,211 @@
+package dev.inmesh.interception.proxy;
+
+import static dev.inmesh.runtime.upstream.TestEventLoop.onEventLoop;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.RequestOptions;
+import java.io.ByteArrayInputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+import java.util.zip.GZIPInputStream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Envoy's compressor filter (gzip) in the standalone proxy's connection manager, on loopback: an upstream's response
+ * to a caller that takes gzip is gzipped as it streams through, with its trailers; other responses pass as they came.
+ */
+@Timeout(30)
+class ProxyCompressorTest {
+    private static final String BIG = "{\"items\": [" + "\"item\", ".repeat(100) + "\"last\"]}";
+
+    private Vertx backends;
+    private LoopbackProxy proxy;
+    private HttpClient client;
+    /** The second half of {@code /stream}, which the upstream sends once the caller got the first. */
+    private final Promise<Void> firstArrived = Promise.promise();
+
+    private static String chunk(int i) {
+        return "row " + i + " " + "0123456789".repeat(100) + "\n";
+    }
+
+    /** The accept-encoding the upstream last saw ("none" for none). */
+    private volatile String upstreamAcceptEncoding;
+
+    private void answer(HttpServerRequest req) {
+        upstreamAcceptEncoding = req.headers().contains("accept-encoding") ? req.getHeader("accept-encoding") : "none";
+        var resp = req.response();
+        switch (req.path()) {
+            case "/big" -> resp.putHeader("content-type", "application/json").end(BIG);
+            case "/small" -> resp.putHeader("content-type", "application/json").end("{}");
+            case "/stream" -> {
+                resp.putHeader("content-type", "text/plain").setChunked(true).putTrailer("x-checksum", "abc");
+                for (int i = 0; i < 20; i++) {
+                    resp.write(chunk(i));
+                }
+                firstArrived.future().onComplete(v -> {
+                    for (int i = 20; i < 40; i++) {
+                        resp.write(chunk(i));
+                    }
+                    resp.end();
+                });
+            }
+            default -> resp.setStatusCode(404).end();
+        }
+    }
+
+    @BeforeEach
+    void start() throws Exception {
+        backends = Vertx.vertx();
+        int upstream = backends.createHttpServer().requestHandler(this::answer).listen(0, "127.0.0.1")
+                .await(10, TimeUnit.SECONDS).actualPort();
+        int proxyPort = LoopbackProxy.freePort();
+        String yaml = """
+                static_resources:
+                  listeners:
+                  - name: inbound
+                    address: {socket_address: {address: 127.0.0.1, port_value: %d}}
+                    traffic_direction: INBOUND
+                    filter_chains:
+                    - filters:
+                      - name: envoy.filters.network.http_connection_manager
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                          stat_prefix: inbound_0.0.0.0_8080
+                          route_config:
+                            name: inbound|8080||
+                            virtual_hosts:
+                            - name: inbound|http|8080
+                              domains: ["*"]
+                              routes:
+                              - match: {prefix: /}
+                                route: {cluster: inbound|8080||}
+                          http_filters:
+                          - name: envoy.filters.http.compressor
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor
+                              response_direction_config:
+                                remove_accept_encoding_header: true
+                              compressor_library:
+                                name: text_optimized
+                                typed_config:
+                                  "@type": type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip
+                          - name: envoy.filters.http.router
+                            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+                  clusters:
+                  - name: inbound|8080||
+                    type: STATIC
+                    connect_timeout: 1s
+                    load_assignment:
+                      cluster_name: inbound|8080||
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
+                """.formatted(proxyPort, upstream);
+        proxy = new LoopbackProxy(yaml);
+        client = backends.createHttpClient(new HttpClientOptions().setDefaultHost("127.0.0.1")
+                .setDefaultPort(proxyPort));
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (proxy != null) {
+            proxy.close();
+        }
+        backends.close().await(10, TimeUnit.SECONDS);
+    }
+
+    private record Answer(MultiMap headers, Buffer body, MultiMap trailers) {}
+
+    /** A GET whose body is read as it comes; {@code onChunk} sees the body so far after each piece. */
+    private Answer get(String path, String acceptEncoding, java.util.function.Consumer<Buffer> onChunk)
+            throws Exception {
+        RequestOptions o = new RequestOptions().setMethod(HttpMethod.GET).setURI(path);
+        if (acceptEncoding != null) {
+            o.putHeader("accept-encoding", acceptEncoding);
+        }
+        return onEventLoop(backends, () -> client.request(o).compose(r -> r.send()).compose(r -> {
+            Promise<Answer> end = Promise.promise();
+            Buffer body = Buffer.buffer();
+            r.handler(b -> {
+                body.appendBuffer(b);
+                onChunk.accept(body);
+            });
+            r.endHandler(v -> end.complete(new Answer(r.headers(), body, r.trailers())));
+            return end.future();
+        })).await(10, TimeUnit.SECONDS);
+    }
+
+    private static String gunzip(Buffer b) throws Exception {
+        try (var in = new GZIPInputStream(new ByteArrayInputStream(b.getBytes()))) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+    }
+
+    @Test
+    void anUpstreamResponseToACallerThatTakesGzipIsGzippedWithoutItsLength() throws Exception {
+        Answer a = get("/big", "gzip", b -> { });
+        assertEquals("gzip", a.headers().get("content-encoding"));
+        assertNull(a.headers().get("content-length"));
+        assertEquals("Accept-Encoding", a.headers().get("vary"));
+        assertEquals(BIG, gunzip(a.body()));
+        assertEquals("none", upstreamAcceptEncoding, "remove_accept_encoding_header: the upstream compresses nothing");
+    }
+
+    @Test
+    void smallResponsesAndCallersWithoutGzipGetTheBodyAsItCame() throws Exception {
+        Answer small = get("/small", "gzip", b -> { });
+        assertNull(small.headers().get("content-encoding"));
+        assertEquals("{}", small.body().toString());
+        Answer plain = get("/big", "identity", b -> { });
+        assertNull(plain.headers().get("content-encoding"));
+        assertEquals(BIG, plain.body().toString());
+        assertEquals(Integer.toString(BIG.length()), plain.headers().get("content-length"));
+    }
+
+    @Test
+    void aStreamedBodyIsGzippedIncrementallyAndItsTrailersPass() throws Exception {
+        java.util.zip.Inflater reader = new java.util.zip.Inflater(true);
+        byte[] inflated = new byte[1 << 20];
+        int firstHalf = 0;
+        for (int i = 0; i < 20; i++) {
+            firstHalf += chunk(i).length();
+        }
+        int wanted = firstHalf;
+        Answer a = get("/stream", "gzip", body -> {
+            if (firstArrived.future().isComplete() || body.length() <= 10) {
+                return;
+            }
+            reader.reset();
+            reader.setInput(body.getBytes(10, body.length()));
+            try {
+                if (reader.inflate(inflated) == wanted) {
+                    firstArrived.complete(); // what the upstream sent so far arrived whole before its end
+                }
+            } catch (java.util.zip.DataFormatException e) {
+                firstArrived.fail(e);
+            }
+        });
+        StringBuilder expected = new StringBuilder();
+        for (int i = 0; i < 40; i++) {
+            expected.append(chunk(i));
+        }
+        assertEquals("gzip", a.headers().get("content-encoding"));
+        assertEquals(expected.toString(), gunzip(a.body()));
+        assertEquals("abc", a.trailers().get("x-checksum"));
+        assertFalse(a.headers().contains("content-length"));
+    }
+}
