@@ -115,6 +115,14 @@ class GrpcWebProxyTest {
                             typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb}
                           - name: envoy.filters.http.cors
                             typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                          - name: envoy.filters.http.compressor
+                            typed_config:
+                              "@type": type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor
+                              response_direction_config: {common_config: {min_content_length: 1}}
+                              compressor_library:
+                                name: gzip
+                                typed_config:
+                                  "@type": type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip
                           - name: envoy.filters.http.router
                             typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
                   clusters:
@@ -196,6 +204,16 @@ class GrpcWebProxyTest {
 
         StreamInfo info = awaitRequest();
         assertEquals("0", info.grpcStatus(), "counted as the gRPC request it became upstream");
+    }
+
+    @Test
+    void aGrpcWebAnswerIsNotGzippedByACompressorBeforeTheRouterAsEnvoysSeesTheUpstreamsGrpc() throws Exception {
+        Answer a = call(post("/echo.Echo/Say", "application/grpc-web+proto").putHeader("accept-encoding", "gzip"),
+                frame("zip?"));
+        assertNull(a.headers().get("content-encoding"));
+        assertNull(a.headers().get("vary"), "application/grpc is not a type the compressor compresses");
+        assertEquals("echo: zip?", message(a.body(), 0));
+        assertEquals("grpc-status:0\r\n", trailerFrame(a.body(), 5 + a.body().getInt(1)));
     }
 
     @Test
