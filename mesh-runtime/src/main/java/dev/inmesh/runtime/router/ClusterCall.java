@@ -15,6 +15,7 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.ConnectionPoolTooBusyException;
 import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.RequestOptions;
@@ -25,8 +26,8 @@ import java.util.function.Consumer;
  * One call a filter makes to a service through a named cluster of the mesh, as Envoy's filters call their services
  * (the external authorizer, the rate limit service, a remote JWKS) through its async client, whose requests go
  * through a router of their own: a host the cluster's load balancer picks, the cluster's pooled connections and
- * circuit breakers ({@code max_requests}; a wait for a connection counted as pending under
- * {@code max_pending_requests}), a timer that gives up (and resets the call, or cancels it while it waits for a
+ * circuit breakers ({@code max_requests}, taken once the call has its connection; a wait for one counted as pending
+ * under {@code max_pending_requests}), a timer that gives up (and resets the call, or cancels it while it waits for a
  * connection) after the timeout, the cluster's statistics and the host's outlier detection, never blocking. A unary
  * gRPC call is a {@link #grpc} with {@link #message} to read its answer.
  */
@@ -79,15 +80,6 @@ final class ClusterCall {
             if (st != null) {
                 c.publishCircuitBreakers(st);
             }
-            if (!breakers.tryStartRequest()) {
-                // max_requests: the router's overflow, a 503 the call never sends
-                if (st != null) {
-                    st.overflow();
-                    st.requestCompleted(503);
-                }
-                answer.fail("overflow");
-                return;
-            }
             HttpClientRequest[] sent = {null};
             Runnable[] cancelWait = {null};
             Counted counted = new Counted(host, st, breakers, grpc);
@@ -103,7 +95,9 @@ final class ClusterCall {
                     cancelWait[0].run(); // as Envoy's async client cancels its pending request: out of the queue
                 }
             });
-            Exchange.send(vertx, o -> Router.connect(pooled, o, breakers, st, cancel -> cancelWait[0] = cancel), ro,
+            Exchange.send(vertx, o -> Router.connect(pooled, o, breakers, st, cancel -> cancelWait[0] = cancel)
+                    .compose(req -> answer.future().isComplete() || counted.attach(req) ? Future.succeededFuture(req)
+                            : Future.failedFuture(new ConnectionPoolTooBusyException("overflow"))), ro,
                     authority, body, req -> {
                 if (answer.future().isComplete()) {
                     req.reset(); // timed out while it waited for a connection
@@ -176,6 +170,8 @@ final class ClusterCall {
         private final long startNanos = System.nanoTime();
         /** The status of the answer's headers, once they came; else -1. */
         private int status = -1;
+        /** Whether the call holds one of the cluster's {@code max_requests}: from its connection on. */
+        private boolean slotHeld;
 
         Counted(Host host, dev.inmesh.runtime.stats.UpstreamStats stats, CircuitBreakerState breakers, boolean grpc) {
             this.host = host;
@@ -188,6 +184,15 @@ final class ClusterCall {
                 stats.activeRequests(1);
                 host.stats().clusterStats(stats); // the connections the host's pool opens count in the cluster's
             }
+        }
+
+        /**
+         * The call got its connection, {@code req}: it takes one of the cluster's {@code max_requests} before it is
+         * sent, or, all taken, gives {@code req} back unsent and fails as an overflow ({@link Router#attach}).
+         */
+        boolean attach(HttpClientRequest req) {
+            slotHeld = Router.attach(breakers, req);
+            return slotHeld;
         }
 
         /** The answer's headers came: their status is charged, and told to the host's outlier detection. */
@@ -236,7 +241,10 @@ final class ClusterCall {
 
         /** The call is over: {@code localReply} is charged unless the answer's headers came. */
         private void ended(int localReply) {
-            breakers.finishRequest();
+            if (slotHeld) {
+                slotHeld = false;
+                breakers.finishRequest();
+            }
             host.stats().requestFinished();
             if (stats != null) {
                 if (status < 0) {

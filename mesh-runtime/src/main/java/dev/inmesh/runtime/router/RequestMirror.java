@@ -145,16 +145,8 @@ final class RequestMirror {
         }
         UpstreamStats st = router.upstreamStats(name);
         CircuitBreakerState breakers = cluster.circuitBreakers();
-        if (!breakers.tryStartRequest()) {
-            if (st != null) {
-                st.overflow();
-                st.requestCompleted(503);
-            }
-            return;
-        }
         Host host = cluster.chooseHost(new LbContext(false, 0, null, 1, request.originalDestination));
         if (host == null) {
-            breakers.finishRequest();
             if (st != null) {
                 st.requestCompleted(503); // no healthy upstream, as the router charges it
             }
@@ -173,6 +165,8 @@ final class RequestMirror {
         /** Gives up the copy's wait for a connection, while it waits; null otherwise. */
         Runnable cancelWait;
         HttpClientRequest inflight;
+        /** Whether the copy holds one of the cluster's {@code max_requests}: from its connection on. */
+        boolean slotHeld;
         boolean responded;
         boolean done;
 
@@ -216,6 +210,15 @@ final class RequestMirror {
                     up.reset();
                     return;
                 }
+                if (!Router.attach(breakers, up)) {
+                    // max_requests, once it has its connection: the router's overflow, a 503 never sent
+                    if (st != null) {
+                        st.overflow();
+                    }
+                    failed(503);
+                    return;
+                }
+                slotHeld = true;
                 host.outlier().reportConnectSuccess();
                 inflight = up;
                 if (hp != null) {
@@ -307,7 +310,9 @@ final class RequestMirror {
             if (st != null) {
                 st.activeRequests(-1);
             }
-            breakers.finishRequest();
+            if (slotHeld) {
+                breakers.finishRequest();
+            }
         }
     }
 }

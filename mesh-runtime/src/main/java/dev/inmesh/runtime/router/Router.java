@@ -1148,9 +1148,7 @@ public final class Router {
                 && failsStrictCheck(ex, promise)) {
             return;
         }
-        if (!takeRequestSlot(ex, cluster, promise)) {
-            return;
-        }
+        useBreakers(ex, cluster);
 
         // Request headers for upstream: rewrites, header rules, ids, attempt count.
         MultiMap rh = req.headers;
@@ -1408,22 +1406,42 @@ public final class Router {
         return false;
     }
 
-    /**
-     * Takes one of the cluster's {@code max_requests} for the exchange, given back when it ends ({@link #finish}); when
-     * the breaker is full, answers {@code promise} with the overflow (503 UO) and returns false.
-     */
-    private boolean takeRequestSlot(Exchange ex, UpstreamCluster cluster, Promise<RouterResponse> promise) {
+    /** The exchange counts in {@code cluster}'s circuit breakers, whose gauges its statistics show. */
+    private void useBreakers(Exchange ex, UpstreamCluster cluster) {
         ex.breakers = cluster.circuitBreakers();
         var st = stats(ex);
         if (st != null) {
             cluster.publishCircuitBreakers(st);
         }
+    }
+
+    /**
+     * Takes one of the cluster's {@code max_requests} for a relay, given back when it ends ({@link #releaseHost});
+     * when the breaker is full, answers {@code promise} with the overflow (503 UO) and returns false.
+     */
+    private boolean takeRequestSlot(Exchange ex, UpstreamCluster cluster, Promise<RouterResponse> promise) {
+        useBreakers(ex, cluster);
         if (!ex.breakers.tryStartRequest()) {
             overflow(ex, promise);
             return false;
         }
         ex.requestSlotHeld = true;
         return true;
+    }
+
+    /**
+     * Takes one of the cluster's {@code max_requests} for a request that got its connection, {@code up}, before it is
+     * sent, as Envoy's pool attaches a stream to its connection ({@code ConnPoolImplBase::attachStreamToClient}): a
+     * request waiting for a connection, or a retry in its back-off, holds none. When they are all taken, {@code up}
+     * goes back to its pool unsent (reset) and false is returned: the pool's overflow, answered 503 UO and never
+     * retried, as Envoy's router answers its pool's {@code Overflow}.
+     */
+    static boolean attach(CircuitBreakerState breakers, HttpClientRequest up) {
+        if (breakers.tryStartRequest()) {
+            return true;
+        }
+        up.reset();
+        return false;
     }
 
     private void overflow(Exchange ex, Promise<RouterResponse> promise) {
@@ -1732,10 +1750,6 @@ public final class Router {
             ex.flags.add(flag);
         }
         releaseHost(ex);
-        if (ex.requestSlotHeld) {
-            ex.breakers.finishRequest();
-            ex.requestSlotHeld = false;
-        }
         RouterRequest req = ex.request;
         long now = System.nanoTime();
         boolean dc = ex.flags.contains(ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION);
@@ -1906,7 +1920,12 @@ public final class Router {
         }
     }
 
+    /** The attempt in flight (or the relay) ended: its host, {@code upstream_rq_active} and max_requests slot. */
     private static void releaseHost(Exchange ex) {
+        if (ex.requestSlotHeld) {
+            ex.requestSlotHeld = false;
+            ex.breakers.finishRequest();
+        }
         if (ex.activeHost != null) {
             ex.activeHost.stats().requestFinished();
             ex.activeHost = null;
@@ -2160,14 +2179,16 @@ public final class Router {
                     }
                     return;
                 }
+                if (ar.failed() ? ar.cause() instanceof ConnectionPoolTooBusyException
+                        : !attach(ex.breakers, ar.result())) {
+                    // max_pending_requests when it would wait, max_requests once it has its connection
+                    cancelPerTry();
+                    releaseHost(ex);
+                    end(() -> overflow(ex, promise));
+                    return;
+                }
                 if (ar.failed()) {
                     Throwable t = ar.cause();
-                    if (t instanceof ConnectionPoolTooBusyException) {
-                        cancelPerTry();
-                        releaseHost(ex);
-                        end(() -> overflow(ex, promise));
-                        return;
-                    }
                     if (t instanceof IllegalArgumentException) {
                         // Vert.x refused the request itself (an invalid header name or value): the caller's
                         // fault, not the host's. Neither an outlier report nor a retry; 400 as Envoy's codec.
@@ -2184,6 +2205,7 @@ public final class Router {
                     failed(gen, RetryState.Failure.CONNECT_FAILURE);
                     return;
                 }
+                ex.requestSlotHeld = true; // until the attempt ends (releaseHost)
                 host.outlier().reportConnectSuccess();
                 HttpClientRequest up = ar.result();
                 ex.upstreamLocalAddress = up.connection() == null ? null : up.connection().localAddress();

@@ -34,7 +34,10 @@ public final class CircuitBreakerState implements BreakerReadings {
         return thresholds;
     }
 
-    /** Counts an active request unless {@code max_requests} are already active. */
+    /**
+     * Counts an active request unless {@code max_requests} are already active: as Envoy's pool counts it, a request
+     * attached to its upstream connection (taken once the connection is up, before it is sent; none while it waits).
+     */
     public boolean tryStartRequest() {
         return tryAcquire(requests, thresholds.maxRequests());
     }

@@ -11,14 +11,14 @@
  * cm = cm.update(nextClusters, nextAssignments);            // hosts that stay keep their state
  * UpstreamCluster c = cm.cluster(name);                       // null: unknown cluster
  * CircuitBreakerState cb = c.circuitBreakers(priority);       // or circuitBreakers() for DEFAULT
- * if (!cb.tryStartRequest()) -> 503, x-envoy-overloaded: true, flag UO, never retried
  * Long hash = HashPolicies.hash(routeHashPolicies, headers, sourceIp, rawQuery);
  * LbContext ctx = new LbContext(hash != null, hash == null ? 0 : hash, previousHosts::contains, maxAttempts, origDst);
  * Host h = c.chooseHost(ctx);                                 // null: no healthy upstream (503, flag UH)
  * h.stats().requestStarted(); HttpClient client = c.httpClient(h); ... h.stats().requestFinished();
+ * if (!cb.tryStartRequest()) -> 503, x-envoy-overloaded: true, flag UO, never retried  // once it has its connection
  * h.outlier().reportConnectSuccess();                         // the attempt has its connection
  * h.outlier().reportHttpStatus(status) | reportLocalOriginFailure(kind) | reportSuccess();
- * cb.finishRequest();  // and tryStartRetry()/finishRetry() around each retry
+ * cb.finishRequest();  // when the attempt ends; and tryStartRetry()/finishRetry() around each retry
  * cm.close();
  * }</pre>
  */

@@ -12,6 +12,7 @@ import dev.inmesh.api.config.core.SocketAddress;
 import dev.inmesh.api.config.endpoint.ClusterLoadAssignment;
 import dev.inmesh.api.config.endpoint.LbEndpoint;
 import dev.inmesh.api.config.endpoint.LocalityLbEndpoints;
+import dev.inmesh.runtime.upstream.CircuitBreakerState;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import dev.inmesh.runtime.upstream.Exchange;
 import dev.inmesh.runtime.upstream.UpstreamEnvironment;
@@ -174,11 +175,7 @@ class ClusterCallTest {
         Promise<Void> release = Promise.promise();
         HttpServer server = holding(received, release);
         io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg = registry();
-        CircuitBreakers oneRequest = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
-                CircuitBreakers.RoutingPriority.DEFAULT, 1024, 1024, 1, 3)));
-        ClusterManager clusters = ClusterManager.create(UpstreamEnvironment.of(vertx,
-                dev.inmesh.runtime.stats.MeshMetrics.create(reg, dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN)
-                        ::upstream), Map.of("svc", cluster(server.actualPort(), oneRequest, null)), Map.of());
+        ClusterManager clusters = limited(server.actualPort(), reg, 1024, 1024, 1);
         try {
             Future<Exchange.Answer> first = call(clusters, "/first", null);
             assertTrue(waitFor(() -> received.contains("/first")), "the first call holds the only request slot");
@@ -191,6 +188,35 @@ class ClusterCallTest {
             assertEquals("/third", call(clusters, "/third", null).await(10, TimeUnit.SECONDS).body().toString(),
                     "the slot is given back when a call ends");
             assertEquals(List.of("/first", "/third"), received);
+        } finally {
+            clusters.close();
+        }
+    }
+
+    /**
+     * A call waiting for the cluster's only connection holds none of its {@code max_requests}, as Envoy's pool counts
+     * a request there only once it is attached to a connection: with {@code max_requests} 1 it waits its turn instead
+     * of overflowing. Before, the first call's slot, held from the start, refused the second at once.
+     */
+    @Test
+    void aCallWaitingForAConnectionHoldsNoRequestSlot() throws Exception {
+        List<String> received = new CopyOnWriteArrayList<>();
+        Promise<Void> release = Promise.promise();
+        HttpServer server = holding(received, release);
+        io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg = registry();
+        ClusterManager clusters = limited(server.actualPort(), reg, 1, 10, 1);
+        try {
+            Future<Exchange.Answer> first = call(clusters, "/first", null);
+            assertTrue(waitFor(() -> received.contains("/first")), "the first call has the only connection");
+            Future<Exchange.Answer> second = call(clusters, "/second", null);
+            CircuitBreakerState breakers = clusters.cluster("svc").circuitBreakers();
+            assertTrue(waitFor(() -> breakers.pendingRequests() == 1), "the second call waits for the connection");
+            assertEquals(1, breakers.activeRequests(), "only the call on the connection holds a slot");
+            release.complete();
+            assertEquals("/first", first.await(10, TimeUnit.SECONDS).body().toString());
+            assertEquals("/second", second.await(10, TimeUnit.SECONDS).body().toString());
+            assertEquals(0.0, stat(reg, "upstream_rq_pending_overflow"));
+            assertTrue(waitFor(() -> breakers.activeRequests() == 0), "every slot given back");
         } finally {
             clusters.close();
         }
@@ -324,11 +350,17 @@ class ClusterCallTest {
 
     /** A cluster {@code svc} of one host, with one connection and one request waiting for it. */
     private ClusterManager oneConnectionTo(int port, io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg) {
-        CircuitBreakers oneConnection = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
-                CircuitBreakers.RoutingPriority.DEFAULT, 1, 1, 1024, 3)));
+        return limited(port, reg, 1, 1, 1024);
+    }
+
+    /** A cluster {@code svc} of one host with these circuit breakers (and 3 retries), counting in {@code reg}. */
+    private ClusterManager limited(int port, io.micrometer.prometheusmetrics.PrometheusMeterRegistry reg,
+                                   long maxConnections, long maxPending, long maxRequests) {
+        CircuitBreakers limits = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
+                CircuitBreakers.RoutingPriority.DEFAULT, maxConnections, maxPending, maxRequests, 3)));
         return ClusterManager.create(UpstreamEnvironment.of(vertx,
                 dev.inmesh.runtime.stats.MeshMetrics.create(reg, dev.inmesh.runtime.stats.WorkloadInfo.UNKNOWN)
-                        ::upstream), Map.of("svc", cluster(port, oneConnection, null)), Map.of());
+                        ::upstream), Map.of("svc", cluster(port, limits, null)), Map.of());
     }
 
     /** A cluster {@code svc} of one host. */

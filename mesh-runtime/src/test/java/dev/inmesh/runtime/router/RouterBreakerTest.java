@@ -68,7 +68,8 @@ class RouterBreakerTest {
         CompletableFuture<RouterRig.Result> slow = rig.start(router, get("/slow"), table, clusters);
         RouterRig.Result over = rig.call(router, get("/fast"), table, clusters);
         assertOverflow(over);
-        assertEquals(0, over.info().attemptCount());
+        // refused once its connection was up, as Envoy's pool attaches it: an attempt was made, none sent
+        assertEquals(1, over.info().attemptCount());
         assertEquals(200, RouterRig.await(slow).status());
         wm.verify(0, anyRequestedFor(urlEqualTo("/fast")));
         wm.verify(1, anyRequestedFor(urlEqualTo("/slow")));
@@ -118,9 +119,10 @@ class RouterBreakerTest {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(urlEqualTo("/slow")).willReturn(ok("slow").withFixedDelay(500)));
         wm.stubFor(any(urlEqualTo("/fast")).willReturn(ok("fast")));
-        // one connection, one request waiting for it, two requests active; track_remaining as Istio sets it
+        // one connection, one request waiting for it, one request active on it (a waiting request holds no
+        // max_requests slot, as Envoy's); track_remaining as Istio sets it
         CircuitBreakers limits = new CircuitBreakers(List.of(new CircuitBreakers.Thresholds(
-                CircuitBreakers.RoutingPriority.DEFAULT, 1, 1, 2, 3, null, true)));
+                CircuitBreakers.RoutingPriority.DEFAULT, 1, 1, 1, 3, null, true)));
         ClusterManager clusters = rig.clusters(cluster("c", LbPolicy.ROUND_ROBIN, limits, null, wm.port()));
         var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         Router router = rig.router();
@@ -134,7 +136,7 @@ class RouterBreakerTest {
         // the first waited for a connection max_connections allowed
         assertEquals(0, stat(reg, "upstream_cx_overflow"));
         assertEquals(0, stat(reg, "circuit_breakers_default_rq_open"));
-        assertEquals(2, stat(reg, "circuit_breakers_default_remaining_rq"));
+        assertEquals(1, stat(reg, "circuit_breakers_default_remaining_rq"));
         assertEquals(3, stat(reg, "circuit_breakers_default_remaining_retries"));
 
         // a slow request holds the only connection: the next one waits for it, and every breaker is at its limit
@@ -160,7 +162,7 @@ class RouterBreakerTest {
         assertEquals(0, stat(reg, "upstream_rq_pending_active"));
         assertEquals(0, stat(reg, "circuit_breakers_default_rq_pending_open"));
         assertEquals(0, stat(reg, "circuit_breakers_default_rq_open"));
-        assertEquals(2, stat(reg, "circuit_breakers_default_remaining_rq"));
+        assertEquals(1, stat(reg, "circuit_breakers_default_remaining_rq"));
         assertEquals(0, stat(reg, "upstream_rq_pending_failure_eject"));
         assertEquals(0, clusters.cluster("c").circuitBreakers().pendingRequests());
     }

@@ -114,6 +114,19 @@ class RouterMirrorTest {
                 l.substring(prefix.length()))).findFirst().orElse(0);
     }
 
+    private void awaitStat(String name, String cluster, double expected) {
+        awaitValue(() -> stat(name, cluster), expected, name);
+    }
+
+    /** Waits up to 5 s for {@code value} to be {@code expected}, then asserts it is. */
+    private static void awaitValue(java.util.function.DoubleSupplier value, double expected, String what) {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (value.getAsDouble() != expected && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+        }
+        assertEquals(expected, value.getAsDouble(), what);
+    }
+
     @Test
     void theMirrorGetsTheRequestAsRewrittenForUpstreamWithAShadowHostAndTheCallerOnlyThePrimarysAnswer()
             throws Exception {
@@ -277,10 +290,30 @@ class RouterMirrorTest {
         var second = rig.call(router, request(HttpMethod.GET, "/2", null), table, cm);
         assertEquals(200, second.status());
         assertEquals("-", second.flags());
-        assertEquals(1.0, stat("envoy_cluster_upstream_rq_pending_overflow", "m"));
+        // refused once its connection is up (the first copy holds the only max_requests slot), after the answer
+        awaitStat("envoy_cluster_upstream_rq_pending_overflow", "m", 1.0);
         assertEquals(0.0, stat("envoy_cluster_upstream_rq_pending_overflow", "c"));
         Thread.sleep(1700);
         assertEquals(1, received(shadow, 1).size());
+    }
+
+    /**
+     * A copy waiting for the mirror cluster's only connection holds none of its {@code max_requests}, as Envoy's pool
+     * counts a request only once attached to a connection: with {@code max_requests} 1 the second copy waits its turn
+     * and is sent. Before, the first copy's slot, held from the start, refused it.
+     */
+    @Test
+    void aCopyWaitingForTheMirrorsConnectionHoldsNoRequestSlot() throws Exception {
+        shadow.stubFor(any(anyUrl()).willReturn(ok().withFixedDelay(300)));
+        Router router = router(null);
+        ClusterManager cm = rig.clusters(cluster("c", primary.port()),
+                cluster("m", LbPolicy.ROUND_ROBIN, breakers(1, 10, 1, 3), null, shadow.port()));
+        RouteTable table = mirrored("{cluster: m}", "");
+        assertEquals(200, rig.call(router, request(HttpMethod.GET, "/1", null), table, cm).status());
+        assertEquals(200, rig.call(router, request(HttpMethod.GET, "/2", null), table, cm).status());
+        assertEquals(2, received(shadow, 2).size());
+        assertEquals(0.0, stat("envoy_cluster_upstream_rq_pending_overflow", "m"));
+        awaitValue(() -> cm.cluster("m").circuitBreakers().activeRequests(), 0, "every slot given back");
     }
 
     @Test

@@ -139,7 +139,7 @@ class RouterRetryTest {
         });
         server.listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         // the longest back-off of a 5 s base: the retry waits while the body grows past the limit
-        RandomGenerator longest = topOfRange(new ArrayList<>());
+        RandomGenerator longest = RouterRig.topOfRange(new ArrayList<>());
         PrometheusMeterRegistry reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         Router router = rig.router(Router.Options.DEFAULTS, longest);
         router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
@@ -549,7 +549,7 @@ class RouterRetryTest {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
         List<Long> bounds = new ArrayList<>();
-        RandomGenerator top = topOfRange(bounds);
+        RandomGenerator top = RouterRig.topOfRange(bounds);
         var r = rig.call(rig.router(Router.Options.DEFAULTS, top), get("/x"), routeToC(
                 "retry_policy: {retry_on: 5xx, num_retries: 4, retry_back_off: {base_interval: 0.08s, "
                         + "max_interval: 0.2s}}"), one(wm));
@@ -560,39 +560,12 @@ class RouterRetryTest {
         assertTrue(r.elapsedMillis() < waited + 5000, "waited " + r.elapsedMillis() + " ms");
     }
 
-    /** A random that always draws the top of its range (each back-off is its ceiling less 1 ms), noting each bound. */
-    private static RandomGenerator topOfRange(List<Long> bounds) {
-        return new RandomGenerator() {
-            @Override
-            public long nextLong() {
-                return 0;
-            }
-
-            @Override
-            public long nextLong(long bound) {
-                bounds.add(bound);
-                return bound - 1;
-            }
-        };
-    }
-
     @Test
     void backOffDefaultsTo25MsBaseAnd250MsMax() {
         WireMockServer wm = rig.wiremock();
         wm.stubFor(any(anyUrl()).willReturn(aResponse().withStatus(503)));
         List<Long> bounds = new ArrayList<>();
-        RandomGenerator low = new RandomGenerator() {
-            @Override
-            public long nextLong() {
-                return 0;
-            }
-
-            @Override
-            public long nextLong(long bound) {
-                bounds.add(bound);
-                return 0;
-            }
-        };
+        RandomGenerator low = RouterRig.bottomOfRange(bounds);
         var r = rig.call(rig.router(Router.Options.DEFAULTS, low), get("/x"),
                 routeToC("retry_policy: {retry_on: 5xx, num_retries: 6}"), one(wm));
         assertEquals(7, r.info().attemptCount());

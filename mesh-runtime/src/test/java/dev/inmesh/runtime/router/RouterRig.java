@@ -205,6 +205,34 @@ final class RouterRig implements AutoCloseable {
         return out;
     }
 
+    /**
+     * A random that always draws the top of its range, noting each bound in {@code bounds}: each retry back-off is its
+     * ceiling less 1 ms.
+     */
+    static RandomGenerator topOfRange(List<Long> bounds) {
+        return drawing(bounds, true);
+    }
+
+    /** A random that always draws 0, noting each bound in {@code bounds}: each retry back-off is none. */
+    static RandomGenerator bottomOfRange(List<Long> bounds) {
+        return drawing(bounds, false);
+    }
+
+    private static RandomGenerator drawing(List<Long> bounds, boolean top) {
+        return new RandomGenerator() {
+            @Override
+            public long nextLong() {
+                return 0;
+            }
+
+            @Override
+            public long nextLong(long bound) {
+                bounds.add(bound);
+                return top ? bound - 1 : 0;
+            }
+        };
+    }
+
     static Result await(CompletableFuture<Result> f) {
         try {
             return f.get(10, TimeUnit.SECONDS);

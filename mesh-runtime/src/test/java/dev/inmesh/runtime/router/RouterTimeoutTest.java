@@ -203,17 +203,7 @@ class RouterTimeoutTest {
         // machine, the back-off of 2 s and the body of 3 s well after it)
         wm.stubFor(any(urlEqualTo("/dribble")).willReturn(ok("x".repeat(1000)).withChunkedDribbleDelay(20, 3000)));
         var reg = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        java.util.random.RandomGenerator longestBackOff = new java.util.random.RandomGenerator() {
-            @Override
-            public long nextLong() {
-                return 0;
-            }
-
-            @Override
-            public long nextLong(long bound) {
-                return bound - 1;
-            }
-        };
+        java.util.random.RandomGenerator longestBackOff = RouterRig.topOfRange(new java.util.ArrayList<>());
         Router router = rig.router(Router.Options.DEFAULTS, longestBackOff);
         router.upstreamStats(MeshMetrics.create(reg, WorkloadInfo.UNKNOWN)::upstream);
         var backingOff = rig.call(router, get("/503"), routeToC("timeout: 1s, retry_policy: {retry_on: 5xx, "
