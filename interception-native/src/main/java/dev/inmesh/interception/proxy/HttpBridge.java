@@ -127,8 +127,9 @@ final class HttpBridge {
      * What the HTTP side of one downstream connection knows, with the address strings every request of it carries
      * (formatted once per connection), its connection manager's statistics (looked up once per connection; null
      * when none are kept), its listener's {@code per_connection_buffer_limit_bytes} (null: none set) and its
-     * lifetime (idle and duration timers, requests so far), and whether its connection manager runs the gRPC-Web
-     * filter (read from its filter list once per connection, not per request), and whether its listener drains while
+     * lifetime (idle and duration timers, requests so far), whether its connection manager runs the gRPC-Web
+     * filter and its compressor filter's config (read from its filter list once per connection, not per request),
+     * and whether its listener drains while
      * the server fails its health checks (Envoy's {@code DEFAULT} drain type).
      */
     record Connection(ProxyRuntime runtime, RouteTable table, HttpConnectionManager hcm,
@@ -139,7 +140,7 @@ final class HttpBridge {
                       SocketAddress originalDestination, DownstreamStats stats, ChainDrains.Drain drain,
                       Long listenerBufferLimit, ConnectionLifetime lifetime, RbacFilter.Chain rbac,
                       RbacFilter.PeerIdentity peerIdentity, RbacFilter.PeerIdentity localIdentity,
-                      LocalRateLimitFilter localRateLimit, boolean grpcWeb,
+                      LocalRateLimitFilter localRateLimit, boolean grpcWeb, Compressor compressor,
                       dev.inmesh.runtime.tracing.Tracer tracer, boolean healthCheckDrains,
                       dev.inmesh.runtime.accesslog.AccessLogs accessLogs,
                       dev.inmesh.runtime.stats.StatsOverrides statsOverrides) {
@@ -181,7 +182,7 @@ final class HttpBridge {
                     // the identities RBAC principals match: read once per connection, and only where a filter runs
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, peerCertificates),
                     rbac.isEmpty() ? null : RbacFilter.PeerIdentity.of(tls, localCertificates), localRateLimit,
-                    hcm.grpcWebFilter(), tracer, listener.drainType() == Listener.DrainType.DEFAULT, accessLogs,
+                    hcm.grpcWebFilter(), hcm.compressorFilter(), tracer, listener.drainType() == Listener.DrainType.DEFAULT, accessLogs,
                     statsOverrides);
         }
 
@@ -1098,7 +1099,7 @@ final class HttpBridge {
                     : HttpVersion.HTTP_1_1;
             boolean head = req.method().name().equals("HEAD");
             RouterRequest rr = routerRequest(req);
-            Compressor compressor = conn.hcm().compressorFilter();
+            Compressor compressor = conn.compressor();
             acceptEncoding = compressor == null ? null : CompressorFilter.acceptEncoding(compressor, rr.headers());
             if (conn.hcm().proxy100Continue() && HttpUtil.is100ContinueExpected(req)) {
                 // as Envoy's with proxy_100_continue: the expectation goes upstream, whose 100 Continue is relayed
@@ -1211,7 +1212,7 @@ final class HttpBridge {
                     return;
                 }
             }
-            Compressor compressor = conn.hcm().compressorFilter();
+            Compressor compressor = conn.compressor();
             DownstreamStats ds = conn.stats();
             // the connection manager's compressor filter, on the headers the router made; not for a gRPC-Web
             // answer: Envoy's compressor, before the router, sees its upstream's application/grpc
