@@ -66,6 +66,9 @@ class RouterBreakerTest {
         RouteTable table = routeToC(RETRY_EVERYTHING);
         Router router = rig.router();
         CompletableFuture<RouterRig.Result> slow = rig.start(router, get("/slow"), table, clusters);
+        // the slot is taken once /slow has its connection (as Envoy's pool attaches it): wait for that, else /fast
+        // may attach first
+        awaitActiveRequests(clusters, 1);
         RouterRig.Result over = rig.call(router, get("/fast"), table, clusters);
         assertOverflow(over);
         // refused once its connection was up, as Envoy's pool attaches it: an attempt was made, none sent
@@ -98,6 +101,15 @@ class RouterBreakerTest {
         assertEquals(200, RouterRig.await(second).status());
         wm.verify(0, anyRequestedFor(urlEqualTo("/fast")));
         wm.verify(2, anyRequestedFor(urlEqualTo("/slow")));
+    }
+
+    /** Waits up to 5 s for cluster c's max_requests breaker to count {@code n} active requests. */
+    private static void awaitActiveRequests(ClusterManager clusters, long n) {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (clusters.cluster("c").circuitBreakers().activeRequests() != n && System.nanoTime() < deadline) {
+            java.util.concurrent.locks.LockSupport.parkNanos(5_000_000L);
+        }
+        assertEquals(n, clusters.cluster("c").circuitBreakers().activeRequests());
     }
 
     /** A cluster statistic of cluster c: a counter (Envoy names ending in _total) or a gauge. */
