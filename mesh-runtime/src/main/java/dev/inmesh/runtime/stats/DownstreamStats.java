@@ -75,7 +75,10 @@ public final class DownstreamStats implements RbacStats {
     private volatile boolean corsRegistered;
     private volatile JwtAuthnCounters jwtAuthn;
     private volatile ExtAuthzCounters extAuthz;
-    private final java.util.concurrent.ConcurrentHashMap<String, CompressorCounters> compressors =
+    /** The compressor filters' counters by library name: with a {@code response_direction_config}, and without. */
+    private final java.util.concurrent.ConcurrentHashMap<String, CompressorCounters> responseCompressors =
+            new java.util.concurrent.ConcurrentHashMap<>();
+    private final java.util.concurrent.ConcurrentHashMap<String, CompressorCounters> legacyCompressors =
             new java.util.concurrent.ConcurrentHashMap<>();
 
     /** The local rate limit filters' statistics by their stat prefix, shared by the registry's connection managers. */
@@ -385,9 +388,10 @@ public final class DownstreamStats implements RbacStats {
      * {@code not_compressed_etag}. Scraped as {@code envoy_http_compressor_<library>_gzip_compressed} and so on.
      */
     public CompressorCounters compressor(String library, boolean responseDirection) {
-        String key = (responseDirection ? "response:" : "legacy:") + library;
-        CompressorCounters c = compressors.get(key);
-        return c != null ? c : compressors.computeIfAbsent(key, k -> new CompressorCounters(library,
+        // looked up for each response: by the library's name as it is, no key string made per response
+        var byLibrary = responseDirection ? responseCompressors : legacyCompressors;
+        CompressorCounters c = byLibrary.get(library);
+        return c != null ? c : byLibrary.computeIfAbsent(library, k -> new CompressorCounters(library,
                 responseDirection));
     }
 
