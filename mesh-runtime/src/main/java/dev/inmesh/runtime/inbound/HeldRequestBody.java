@@ -88,12 +88,7 @@ final class HeldRequestBody implements RequestBody {
 
     /** All the chunks held, as one buffer; null for none. */
     private Buffer whole() {
-        if (received == 0) {
-            return null;
-        }
-        Buffer all = Buffer.buffer((int) Math.min(received, Integer.MAX_VALUE));
-        held.forEach(all::appendBuffer);
-        return all;
+        return RequestBody.joined(held, received);
     }
 
     /** The request as the service gets it: the same, whose body starts with the chunks held. */

@@ -22,4 +22,14 @@ public interface RequestBody {
      *     request has no body (an empty one included)
      */
     Future<Buffer> hold(long limit);
+
+    /** The chunks held, {@code size} bytes in all, as one buffer: what {@link #hold} answers (null for none). */
+    static Buffer joined(Iterable<Buffer> chunks, long size) {
+        if (size == 0) {
+            return null;
+        }
+        Buffer whole = Buffer.buffer((int) Math.min(size, Integer.MAX_VALUE));
+        chunks.forEach(whole::appendBuffer);
+        return whole;
+    }
 }

@@ -170,14 +170,7 @@ public final class RequestBodyStream {
 
     /** The chunks held, as one buffer (null for none). */
     private Buffer heldChunks() {
-        if (chunks.isEmpty() || held == 0) {
-            return null;
-        }
-        Buffer whole = Buffer.buffer((int) Math.min(held, Integer.MAX_VALUE));
-        for (Buffer b : chunks) {
-            whole.appendBuffer(b);
-        }
-        return whole;
+        return RequestBody.joined(chunks, chunks.isEmpty() ? 0 : held);
     }
 
     /** Whether the caller ended the body. */
