@@ -152,15 +152,15 @@ final class ClusterCall {
     }
 
     /**
-     * What one call counts, as Envoy's async client, whose requests go through a router of their own: the cluster's
-     * {@code upstream_rq_total} and {@code upstream_rq_active} while it runs; {@code upstream_rq_completed} and
+     * What one call counts, as Envoy's async client, whose requests go through a router of their own: once it has its
+     * connection ({@link Router#attach}), the cluster's {@code upstream_rq_total} and {@code upstream_rq_active} and
+     * the host's requests and active requests (least request), until it ends; {@code upstream_rq_completed} and
      * {@code upstream_rq_<code>} with the status of the answer's headers when they come, else with the router's local
      * reply (503 for a failed connection or a reset, 504 with {@code upstream_rq_timeout} for the timeout: as Envoy's
      * router, a timeout counts only for a request still awaiting headers); {@code upstream_rq_time} for an answer come
-     * whole; the host's active requests (least request) and its outlier detection, told of the answer's headers (a
-     * gRPC one by its {@code grpc-status} when they carry it, as the router's) or of the local-origin failure (a
-     * timeout only when the call had its connection: while it waits for one, Envoy's upstream request has no host
-     * yet).
+     * whole; the host's outlier detection, told of the answer's headers (a gRPC one by its {@code grpc-status} when
+     * they carry it, as the router's) or of the local-origin failure (a timeout only when the call had its connection:
+     * while it waits for one, Envoy's upstream request has no host yet).
      */
     private static final class Counted {
         private final Host host;
@@ -178,10 +178,7 @@ final class ClusterCall {
             this.stats = stats;
             this.breakers = breakers;
             this.grpc = grpc;
-            host.stats().requestStarted();
             if (stats != null) {
-                stats.requestStarted();
-                stats.activeRequests(1);
                 host.stats().clusterStats(stats); // the connections the host's pool opens count in the cluster's
             }
         }
@@ -191,7 +188,7 @@ final class ClusterCall {
          * sent, or, all taken, gives {@code req} back unsent and fails as an overflow ({@link Router#attach}).
          */
         boolean attach(HttpClientRequest req) {
-            slotHeld = Router.attach(breakers, req);
+            slotHeld = Router.attach(breakers, req, host, stats);
             return slotHeld;
         }
 
@@ -243,14 +240,10 @@ final class ClusterCall {
         private void ended(int localReply) {
             if (slotHeld) {
                 slotHeld = false;
-                breakers.finishRequest();
+                Router.detach(breakers, host, stats);
             }
-            host.stats().requestFinished();
-            if (stats != null) {
-                if (status < 0) {
-                    stats.requestCompleted(localReply);
-                }
-                stats.activeRequests(-1);
+            if (stats != null && status < 0) {
+                stats.requestCompleted(localReply);
             }
         }
     }

@@ -178,11 +178,8 @@ final class RequestMirror {
         }
 
         void start(HostAndPort hp, Buffer body) {
-            host.stats().requestStarted();
             if (st != null) {
-                st.requestStarted();
-                st.activeRequests(1);
-                host.stats().clusterStats(st);
+                host.stats().clusterStats(st); // the connections the host's pool opens count in the cluster's
             }
             HttpClient client;
             try {
@@ -210,7 +207,7 @@ final class RequestMirror {
                     up.reset();
                     return;
                 }
-                if (!Router.attach(breakers, up)) {
+                if (!Router.attach(breakers, up, host, st)) {
                     // max_requests, once it has its connection: the router's overflow, a 503 never sent
                     if (st != null) {
                         st.overflow();
@@ -306,12 +303,8 @@ final class RequestMirror {
                 vertx.cancelTimer(timer);
                 timer = -1;
             }
-            host.stats().requestFinished();
-            if (st != null) {
-                st.activeRequests(-1);
-            }
             if (slotHeld) {
-                breakers.finishRequest();
+                Router.detach(breakers, host, st);
             }
         }
     }

@@ -369,13 +369,9 @@ public final class Router {
         ex.lastHost = host;
         ex.activeHost = host;
         ex.attempts = 1;
-        host.stats().requestStarted();
-        if (st != null) {
-            // the cluster's upstream_rq_total, and upstream_rq_active until it ends (releaseHost), as any request's
-            st.requestStarted();
-            st.activeRequests(1);
-            ex.activeStats = st;
-        }
+        // the cluster's upstream_rq_total, and upstream_rq_active until it ends (releaseHost), as an attached request's
+        counted(host, st);
+        ex.activeStats = st;
         return new RouterResponse(0, null, null, null, ex);
     }
 
@@ -1430,18 +1426,41 @@ public final class Router {
     }
 
     /**
-     * Takes one of the cluster's {@code max_requests} for a request that got its connection, {@code up}, before it is
-     * sent, as Envoy's pool attaches a stream to its connection ({@code ConnPoolImplBase::attachStreamToClient}): a
-     * request waiting for a connection, or a retry in its back-off, holds none. When they are all taken, {@code up}
-     * goes back to its pool unsent (reset) and false is returned: the pool's overflow, answered 503 UO and never
-     * retried, as Envoy's router answers its pool's {@code Overflow}.
+     * Attaches a request that got its connection, {@code up}, to {@code host} before it is sent, as Envoy's pool
+     * attaches a stream to its connection ({@code ConnPoolImplBase::attachStreamToClient}): it takes one of the
+     * cluster's {@code max_requests} and counts in the cluster's {@code upstream_rq_total} and
+     * {@code upstream_rq_active} ({@code st}, unless null) and in the host's requests and active requests (which
+     * LEAST_REQUEST reads) until {@link #detach}. A request waiting for a connection, one whose connection failed, one
+     * its pool refused, or a retry in its back-off counts in none of them and holds no slot. When they are all taken,
+     * {@code up} goes back to its pool unsent (reset) and false is returned: the pool's overflow, answered 503 UO and
+     * never retried, as Envoy's router answers its pool's {@code Overflow}.
      */
-    static boolean attach(CircuitBreakerState breakers, HttpClientRequest up) {
+    static boolean attach(CircuitBreakerState breakers, HttpClientRequest up, Host host,
+                          dev.inmesh.runtime.stats.UpstreamStats st) {
         if (breakers.tryStartRequest()) {
+            counted(host, st);
             return true;
         }
         up.reset();
         return false;
+    }
+
+    /** A request {@link #attach}ed (or a relay started) counts in its host's and cluster's requests and active ones. */
+    private static void counted(Host host, dev.inmesh.runtime.stats.UpstreamStats st) {
+        host.stats().requestStarted();
+        if (st != null) {
+            st.requestStarted();
+            st.activeRequests(1);
+        }
+    }
+
+    /** The end of a request {@link #attach} attached: its slot is given back and it is no longer active. */
+    static void detach(CircuitBreakerState breakers, Host host, dev.inmesh.runtime.stats.UpstreamStats st) {
+        breakers.finishRequest();
+        host.stats().requestFinished();
+        if (st != null) {
+            st.activeRequests(-1);
+        }
     }
 
     private void overflow(Exchange ex, Promise<RouterResponse> promise) {
@@ -1924,16 +1943,10 @@ public final class Router {
     private static void releaseHost(Exchange ex) {
         if (ex.requestSlotHeld) {
             ex.requestSlotHeld = false;
-            ex.breakers.finishRequest();
+            detach(ex.breakers, ex.activeHost, ex.activeStats);
         }
-        if (ex.activeHost != null) {
-            ex.activeHost.stats().requestFinished();
-            ex.activeHost = null;
-        }
-        if (ex.activeStats != null) {
-            ex.activeStats.activeRequests(-1);
-            ex.activeStats = null;
-        }
+        ex.activeHost = null;
+        ex.activeStats = null;
     }
 
     /**
@@ -2142,12 +2155,8 @@ public final class Router {
                 }
                 previous.add(host);
             }
-            host.stats().requestStarted();
             var st = stats(ex);
             if (st != null) {
-                st.requestStarted();
-                st.activeRequests(1); // upstream_rq_active, down again when the host is released
-                ex.activeStats = st;
                 host.stats().clusterStats(st); // the connections the host's pool opens count in the cluster's too
             }
             RouterRequest req = ex.request;
@@ -2180,7 +2189,7 @@ public final class Router {
                     return;
                 }
                 if (ar.failed() ? ar.cause() instanceof ConnectionPoolTooBusyException
-                        : !attach(ex.breakers, ar.result())) {
+                        : !attach(ex.breakers, ar.result(), host, st)) {
                     // max_pending_requests when it would wait, max_requests once it has its connection
                     cancelPerTry();
                     releaseHost(ex);
@@ -2205,7 +2214,8 @@ public final class Router {
                     failed(gen, RetryState.Failure.CONNECT_FAILURE);
                     return;
                 }
-                ex.requestSlotHeld = true; // until the attempt ends (releaseHost)
+                ex.requestSlotHeld = true; // and counted as active, until the attempt ends (releaseHost)
+                ex.activeStats = st;
                 host.outlier().reportConnectSuccess();
                 HttpClientRequest up = ar.result();
                 ex.upstreamLocalAddress = up.connection() == null ? null : up.connection().localAddress();

@@ -6,8 +6,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * A host's statistics, Envoy's per-host set. The router calls {@link #requestStarted()} when it sends a request to
- * the host and {@link #requestFinished()} when the exchange ends, however it ends; LEAST_REQUEST reads
+ * A host's statistics, Envoy's per-host set. The router calls {@link #requestStarted()} when a request to the host
+ * got its connection (as Envoy's pool counts {@code rq_total} and {@code rq_active} when it attaches a stream) and
+ * {@link #requestFinished()} when that request ends, however it ends; LEAST_REQUEST reads
  * {@link #activeRequests()}. The rest is counted where the events happen: the host's connection pool counts the
  * connections it opens and closes, and the host's {@link OutlierMonitor} counts the outcomes the router reports to it
  * (an answer below 500 is a success, a 5xx an error, as Envoy's {@code rq_success} and {@code rq_error}; a per-try or

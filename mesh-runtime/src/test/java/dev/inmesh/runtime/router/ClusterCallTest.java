@@ -275,6 +275,11 @@ class ClusterCallTest {
             assertEquals(1.0, reg.find("envoy_cluster_upstream_rq_xx").tags("cluster_name", "svc",
                     "response_code_class", "5xx").gauge().value(), "the router's 503");
             assertEquals(0.0, stat(reg, "upstream_rq_active"));
+            // as Envoy's pool, which counts a request in upstream_rq_total (and the host's rq_total) when it
+            // attaches it to a connection: a call that never had one is completed (its 503) but not counted there
+            assertEquals(0.0, stat(reg, "upstream_rq_total"));
+            assertEquals(1.0, stat(reg, "upstream_rq_completed"));
+            assertEquals(0L, clusters.cluster("svc").hosts().iterator().next().stats().totalRequests());
         } finally {
             clusters.close();
         }

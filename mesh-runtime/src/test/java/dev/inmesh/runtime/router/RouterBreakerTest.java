@@ -157,6 +157,12 @@ class RouterBreakerTest {
         CompletableFuture<RouterRig.Result> second = rig.start(router, get("/slow"), table, clusters);
         awaitStat(reg, "upstream_rq_pending_active", 1);
         assertEquals(2, stat(reg, "upstream_rq_pending_total"));
+        // the waiting request is pending, not yet active nor one of the cluster's or the host's requests: Envoy's
+        // pool counts upstream_rq_total and upstream_rq_active (and the host's rq_active, which least request
+        // reads) when it attaches a request to a connection
+        assertEquals(1, stat(reg, "upstream_rq_active"));
+        assertEquals(3, stat(reg, "upstream_rq_total"));
+        assertEquals(1, clusters.cluster("c").hosts().iterator().next().stats().activeRequests());
         // as Envoy's pool: the connection it would open for the waiting request is refused by max_connections
         // (counted on the event loop just after the request began to wait: awaited, not read at once)
         awaitStat(reg, "upstream_cx_overflow", 1);
@@ -210,6 +216,9 @@ class RouterBreakerTest {
         assertEquals(1, stat(reg, "upstream_rq_pending_total"));
         assertEquals(1, stat(reg, "upstream_rq_pending_failure_eject"));
         assertEquals(0, stat(reg, "upstream_rq_pending_active"));
+        // never attached to a connection, it is none of the cluster's nor the host's requests, as in Envoy's pool
+        assertEquals(0, stat(reg, "upstream_rq_total"));
+        assertEquals(0L, clusters.cluster("c").hosts().iterator().next().stats().totalRequests());
         // Envoy publishes what remains only when the thresholds ask for it
         assertTrue(reg.find("envoy_cluster_circuit_breakers_default_remaining_rq").gauges().isEmpty());
         assertEquals(0, stat(reg, "circuit_breakers_default_cx_open"));

@@ -240,6 +240,11 @@ class RouterMirrorTest {
             Thread.sleep(50);
         }
         assertEquals(1.0, stat("envoy_cluster_upstream_cx_connect_fail", "down"));
+        // as Envoy's pool, which counts a request when it attaches it to a connection: the copy that had none is
+        // neither one of the mirror cluster's requests nor active there; the one that had its connection is
+        assertEquals(0.0, stat("envoy_cluster_upstream_rq_total", "down"));
+        assertEquals(0.0, stat("envoy_cluster_upstream_rq_active", "down"));
+        assertEquals(1.0, stat("envoy_cluster_upstream_rq_total", "m"));
         assertEquals(1, received(primary, 1).size(), "the mirror's 503 is not retried");
         assertEquals(0.0, stat("envoy_cluster_upstream_rq_retry", "c"));
     }
