@@ -13,7 +13,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 import java.util.function.Function;
 
@@ -338,23 +338,35 @@ public final class LocalRateLimitFilter {
     }
 
     /**
-     * A token bucket: full at first, {@code tokens_per_fill} more at each {@code fill_interval} since it was made,
-     * up to {@code max_tokens}. The fills are counted when a request comes, from the monotonic clock.
+     * A token bucket as Envoy's since 1.32 ({@code AtomicTokenBucketImpl}, which replaced the timer that added
+     * {@code tokens_per_fill} at each {@code fill_interval}): full at first, it fills continuously at
+     * {@code tokens_per_fill / fill_interval} tokens a second up to {@code max_tokens}, so a bucket emptied by a burst
+     * gets its first token back after {@code fill_interval / tokens_per_fill}, not at the next interval's end. Its
+     * whole state is one moment, in nanoseconds of the monotonic clock: the tokens are the time since it times the
+     * rate, at most {@code max_tokens}; a take moves it forward by one token's time (a compare-and-set, no lock, no
+     * timer).
      */
     static final class Bucket {
+        /**
+         * How far below a whole token a count may be and still be that token: the tokens are computed in doubles, so
+         * a bucket given whole tokens (a fake clock, a fill interval in whole tokens) must not lose one to rounding.
+         */
+        private static final double ROUNDING = 1e-9;
         private final long maxTokens;
-        private final long tokensPerFill;
-        private final long intervalNanos;
-        private final long startNanos;
+        private final double tokensPerFill;
+        private final double intervalNanos;
         private final LongSupplier clock;
-        private final AtomicReference<State> state;
-
-        /** The fills counted so far and the tokens left after them. */
-        private record State(long fills, long tokens) {}
+        /** The clock's reading when the bucket was made: the moments below are nanoseconds since it. */
+        private final long origin;
+        /**
+         * The moment from which the bucket has filled (its tokens are the time since times the rate, at most
+         * {@code max_tokens}), as the bits of a double: a bucket that takes centuries to fill cannot overflow it.
+         */
+        private final AtomicLong since;
 
         /**
-         * A request's take: whether it got a token, the bucket's {@code max_tokens}, the tokens left, the seconds to
-         * the next fill.
+         * A request's take: whether it got a token, the bucket's {@code max_tokens}, the whole tokens left, and the
+         * seconds until the bucket is full again ({@code x-ratelimit-reset}).
          */
         record Take(boolean allowed, long limit, long remaining, long resetSeconds) {}
 
@@ -368,29 +380,41 @@ public final class LocalRateLimitFilter {
             this.tokensPerFill = config.tokensPerFill();
             this.intervalNanos = config.fillInterval().toNanos();
             this.clock = clock;
-            this.startNanos = clock.getAsLong();
-            this.state = new AtomicReference<>(new State(0, maxTokens));
+            this.origin = clock.getAsLong();
+            // full: as if it had been filling for as long as max_tokens take
+            this.since = new AtomicLong(Double.doubleToRawLongBits(-nanosFor(maxTokens)));
         }
 
         Take take() {
-            long now = clock.getAsLong();
-            long fills = Math.max(0, (now - startNanos) / intervalNanos);
-            long reset = Math.max(0, startNanos + (fills + 1) * intervalNanos - now);
-            long resetSeconds = (reset + 999_999_999L) / 1_000_000_000L;
+            double now = clock.getAsLong() - origin;
             while (true) {
-                State s = state.get();
-                long tokens = s.tokens;
-                long at = Math.max(fills, s.fills);
-                if (fills > s.fills) {
-                    long missed = fills - s.fills;
-                    tokens = missed >= (maxTokens - tokens) / tokensPerFill + 1 ? maxTokens
-                            : Math.min(maxTokens, tokens + missed * tokensPerFill);
+                long bits = since.get();
+                double from = Double.longBitsToDouble(bits);
+                double tokens = now <= from ? 0 : Math.min(maxTokens, (now - from) * tokensPerFill / intervalNanos);
+                if (tokens < 1 - ROUNDING) {
+                    return new Take(false, maxTokens, 0, secondsUntilFull(tokens));
                 }
-                State next = new State(at, tokens > 0 ? tokens - 1 : 0);
-                if (next.equals(s) || state.compareAndSet(s, next)) {
-                    return new Take(tokens > 0, maxTokens, next.tokens, resetSeconds);
+                double left = Math.max(0, tokens - 1);
+                // the moment from which the tokens left have filled; never backwards
+                double next = Math.max(from, now - nanosFor(left));
+                if (since.compareAndSet(bits, Double.doubleToRawLongBits(next))) {
+                    return new Take(true, maxTokens, (long) Math.floor(left + ROUNDING), secondsUntilFull(left));
                 }
             }
+        }
+
+        /** The nanoseconds the bucket takes to fill {@code tokens}. */
+        private double nanosFor(double tokens) {
+            return tokens * intervalNanos / tokensPerFill;
+        }
+
+        /**
+         * The whole seconds (rounded up) until a bucket of {@code tokens} is full again, when its quota is whole
+         * again (the IETF draft's {@code RateLimit-Reset}); for a bucket whose {@code tokens_per_fill} is its
+         * {@code max_tokens}, at most the {@code fill_interval}.
+         */
+        private long secondsUntilFull(double tokens) {
+            return Math.max(0, (long) Math.ceil(nanosFor(maxTokens - tokens) / 1e9 - ROUNDING));
         }
     }
 

@@ -123,7 +123,8 @@ class RouterLocalRateLimitTest {
             assertEquals(200, r.status());
             assertEquals("3", r.header("x-ratelimit-limit"));
             assertEquals(Integer.toString(2 - i), r.header("x-ratelimit-remaining"));
-            assertEquals("1", r.header("x-ratelimit-reset"));
+            // the seconds until the bucket is full again, at 2 tokens a second: 0.5, 1 and 1.5 rounded up
+            assertEquals(i < 2 ? "1" : "2", r.header("x-ratelimit-reset"));
             assertNull(r.header("x-local-rate-limit"), "only a refusal carries response_headers_to_add");
         }
         RouterRig.Result refused = rig.call(rig.router(), request(hcm, "/"), table, clusters);
@@ -142,11 +143,17 @@ class RouterLocalRateLimitTest {
         assertEquals(1, stat("rl", "rate_limited"));
         assertEquals(1, stat("rl", "enforced"));
 
-        nanos.addAndGet(TimeUnit.MILLISECONDS.toNanos(999));
-        assertEquals(429, rig.call(rig.router(), request(hcm, "/"), table, clusters).status(), "no fill yet");
+        assertEquals("2", refused.header("x-ratelimit-reset"));
+
+        // as Envoy's bucket since 1.32, it fills continuously at tokens_per_fill / fill_interval (2 a second), not
+        // tokens_per_fill at the interval's end: the first token is back after 500 ms
+        nanos.addAndGet(TimeUnit.MILLISECONDS.toNanos(499));
+        assertEquals(429, rig.call(rig.router(), request(hcm, "/"), table, clusters).status(), "no token yet");
         nanos.addAndGet(TimeUnit.MILLISECONDS.toNanos(1));
-        // one fill: tokens_per_fill (2) more
         assertEquals(200, rig.call(rig.router(), request(hcm, "/"), table, clusters).status());
+        assertEquals(429, rig.call(rig.router(), request(hcm, "/"), table, clusters).status());
+        // a refused request takes nothing: 500 ms later, one more
+        nanos.addAndGet(TimeUnit.MILLISECONDS.toNanos(500));
         assertEquals(200, rig.call(rig.router(), request(hcm, "/"), table, clusters).status());
         assertEquals(429, rig.call(rig.router(), request(hcm, "/"), table, clusters).status());
         nanos.addAndGet(TimeUnit.SECONDS.toNanos(60));
@@ -386,7 +393,7 @@ class RouterLocalRateLimitTest {
         RouterRig.Result b = rig.call(rig.router(), request(hcm, "/b"), table, clusters);
         assertEquals("10", b.header("x-ratelimit-limit"));
         assertEquals("8", b.header("x-ratelimit-remaining"), "/a took a default token too");
-        assertEquals("1", b.header("x-ratelimit-reset"));
+        assertEquals("2", b.header("x-ratelimit-reset"), "two tokens short of full, at one a second");
         rig.call(rig.router(), request(hcm, "/a"), table, clusters);
         RouterRig.Result refused = rig.call(rig.router(), request(hcm, "/a"), table, clusters);
         assertEquals(429, refused.status());
