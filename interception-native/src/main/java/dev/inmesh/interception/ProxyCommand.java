@@ -486,6 +486,7 @@ public final class ProxyCommand implements Callable<Integer> {
                     .withStats(metrics::tcpConnection, metrics::upstream)
                     .withDownstreamStats(metrics::connectionManager, metrics::listener)
                     .withNetworkRbacStats(metrics::networkRbac)
+                    .withNetworkLocalRateLimitStats(metrics::networkLocalRateLimit)
                     .withTcpAccessLog(tcpAccessLog)
                     .withIdentity(local, identity.peerMetadata(), identity.peerMetadataId())
                     .withDrainTime(termination.drain())

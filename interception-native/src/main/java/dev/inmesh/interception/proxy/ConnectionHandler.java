@@ -359,7 +359,7 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
                     ListenerDispatch.ip(source), source.getPort(), requestedServerName,
                     () -> RbacFilter.PeerIdentity.of(chain.tls(), peer))
                     .withLocal(() -> RbacFilter.PeerIdentity.of(chain.tls(), own)),
-                    runtime::networkRbacStats, snapshot.clusterManager())
+                    runtime::networkRbacStats, runtime::networkLocalRateLimitStats, snapshot.clusterManager())
                     .onComplete(ar -> ch.eventLoop().execute(() -> {
                         String denied = ar.succeeded() ? ar.result() : null;
                         if (!ch.isActive()) {
@@ -395,7 +395,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * The chain's RBAC network filters, run once before its terminal filter sees the connection: when its first
+     * The chain's RBAC and local rate limit network filters, run once in chain order before its terminal filter sees
+     * the connection (a rate limit filter takes its token there, as Envoy's {@code onNewConnection}, which also runs
+     * once the listener's filters are done and the chain chosen): when its first
      * bytes are read (or the inspection gave up waiting for them) and after the TLS the chain terminates, so that
      * {@code authenticated} principals see the client's certificate. This is Envoy's {@code ONE_TIME_ON_FIRST_BYTE}
      * made no later than the upstream connect: the properties read (addresses, SNI, certificate) are all known by
@@ -408,7 +410,8 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
         java.security.cert.Certificate[] peer = peerCertificates;
         String denied = rbac.check(RbacFilter.Subject.connection(ListenerDispatch.ip(destination),
                 destination.getPort(), ListenerDispatch.ip(source), requestedServerName,
-                () -> RbacFilter.PeerIdentity.of(chain.tls(), peer)), runtime::networkRbacStats);
+                () -> RbacFilter.PeerIdentity.of(chain.tls(), peer)), runtime::networkRbacStats,
+                runtime::networkLocalRateLimitStats);
         if (denied == null) {
             return true;
         }
@@ -425,6 +428,9 @@ final class ConnectionHandler extends ChannelInboundHandlerAdapter {
             // denial as the connection termination details (an HTTP chain logs requests, and there was none)
             serverName = requestedServerName;
             terminationDetails = denied;
+            if (denied.equals(RbacFilter.Network.RATE_LIMITED)) {
+                tcpFlags.add(ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED); // as Envoy's local rate limit filter
+            }
             tcpAccessLogs = snapshot.accessLogs(tcp);
             tcpCluster = pick(tcp.cluster());
             logTcp(tcpCluster, 0, 0);

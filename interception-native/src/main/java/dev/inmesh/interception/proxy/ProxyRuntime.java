@@ -48,6 +48,9 @@ final class ProxyRuntime {
             dev.inmesh.runtime.stats.DownstreamStats> connectionManagerStats;
     /** Envoy's statistics of the RBAC network filters by their stat prefix, or null when none are kept. */
     volatile java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats> networkRbacStats;
+    /** Envoy's statistics of the local rate limit network filters by their stat prefix, or null when none are kept. */
+    volatile java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkLocalRateLimitStats>
+            networkLocalRateLimitStats;
     /** Envoy's statistics of a listener by its address ({@code listener.<address>.*}), or null when none are kept. */
     volatile java.util.function.Function<String, dev.inmesh.runtime.stats.ListenerStats> listenerStats;
     /** Gets each finished tcp_proxy connection (its access log line), or null when none is written. */
@@ -142,6 +145,12 @@ final class ProxyRuntime {
     /** The statistics of the RBAC network filters with this stat prefix, or null when none are kept. */
     dev.inmesh.runtime.stats.NetworkRbacStats networkRbacStats(String statPrefix) {
         var f = networkRbacStats;
+        return f == null ? null : f.apply(statPrefix);
+    }
+
+    /** The statistics of the local rate limit network filters with this stat prefix, or null when none are kept. */
+    dev.inmesh.runtime.stats.NetworkLocalRateLimitStats networkLocalRateLimitStats(String statPrefix) {
+        var f = networkLocalRateLimitStats;
         return f == null ? null : f.apply(statPrefix);
     }
 

@@ -683,6 +683,15 @@ public final class ProxyServer implements AutoCloseable {
         runtime.listenerStats = listeners;
     }
 
+    /**
+     * Where Envoy's statistics of the local rate limit network filters ({@code local_rate_limit.<stat_prefix>.*})
+     * are counted; null for none.
+     */
+    void networkLocalRateLimitStats(
+            java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkLocalRateLimitStats> stats) {
+        runtime.networkLocalRateLimitStats = stats;
+    }
+
     /** Where Envoy's statistics of the RBAC network filters ({@code <stat_prefix>.rbac.*}) are counted; null for none. */
     void networkRbacStats(java.util.function.Function<String, dev.inmesh.runtime.stats.NetworkRbacStats> stats) {
         runtime.networkRbacStats = stats;

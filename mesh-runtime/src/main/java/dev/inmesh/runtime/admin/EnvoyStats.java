@@ -21,7 +21,9 @@ import java.util.function.UnaryOperator;
  * {@code http.P.rbac.denied}) and a listener's
  * {@code envoy_listener_STAT{listener_address="A"}} {@code listener.A.STAT}; an RBAC network filter's
  * {@code envoy_rbac_STAT{rbac_stat_prefix="P"}} is {@code P.rbac.STAT}, and a local rate limit filter's
- * {@code envoy_http_local_rate_limit_STAT{local_http_ratelimit_prefix="P"}} {@code P.http_local_rate_limit.STAT}; the
+ * {@code envoy_http_local_rate_limit_STAT{local_http_ratelimit_prefix="P"}} {@code P.http_local_rate_limit.STAT}, a
+ * local rate limit network filter's {@code envoy_local_rate_limit_STAT{local_network_ratelimit_prefix="P"}}
+ * {@code local_rate_limit.P.STAT}; the
  * Zipkin tracer's {@code envoy_tracing_zipkin_STAT}, in no scope, is {@code tracing.zipkin.STAT}, and the
  * OpenTelemetry tracer's {@code envoy_tracing_opentelemetry_STAT} {@code tracing.opentelemetry.STAT}.
  * Istio's {@code istio_*} metrics and the meters an application adds to the mesh's registry are not Envoy
@@ -55,6 +57,9 @@ final class EnvoyStats {
             // a local rate limit filter's: its stat_prefix, then http_local_rate_limit.
             new Tree("envoy_http_local_rate_limit_", "local_http_ratelimit_prefix", "",
                     Map.of("", "http_local_rate_limit."), Map.of()),
+            // a local rate limit network filter's: local_rate_limit., then its stat_prefix
+            new Tree("envoy_local_rate_limit_", "local_network_ratelimit_prefix", "local_rate_limit.", Map.of(),
+                    Map.of()),
             // the Zipkin and OpenTelemetry tracers': in no scope
             new Tree("envoy_tracing_zipkin_", null, "tracing.zipkin.", Map.of(), Map.of()),
             new Tree("envoy_tracing_opentelemetry_", null, "tracing.opentelemetry.", Map.of(), Map.of()),

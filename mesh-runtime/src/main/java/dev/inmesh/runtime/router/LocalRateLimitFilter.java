@@ -2,6 +2,7 @@ package dev.inmesh.runtime.router;
 
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.ratelimit.NetworkLocalRateLimit;
 import dev.inmesh.api.config.route.LocalRateLimit;
 import dev.inmesh.runtime.stats.DownstreamStats;
 import io.envoyproxy.envoy.extensions.common.ratelimit.v3.RateLimitDescriptor;
@@ -420,13 +421,16 @@ public final class LocalRateLimitFilter {
 
     /**
      * The buckets of a snapshot holder's snapshots, by place and config: a new snapshot takes the bucket of the one
-     * before where a filter's or route's place and config are the same ({@link Session}).
+     * before where a filter's or route's place and config are the same ({@link Session}). The HTTP filter's are
+     * {@link Limiter}s (a default bucket and its descriptors'), the network filter's ({@link NetworkLocalRateLimit})
+     * single {@link Bucket}s.
      */
     public static final class Buckets {
         private final LongSupplier clock;
-        private volatile Map<Key, Limiter> live = Map.of();
+        private volatile Map<Key, Object> live = Map.of();
 
-        private record Key(String where, LocalRateLimit config) {}
+        /** A place and the config there: a {@link LocalRateLimit} (a {@link Limiter}) or a token bucket's. */
+        private record Key(String where, Object config) {}
 
         public Buckets() {
             this(System::nanoTime);
@@ -444,14 +448,22 @@ public final class LocalRateLimitFilter {
 
         /** The buckets one snapshot's compilation asked for; {@link #commit} makes them the ones to keep. */
         public final class Session {
-            private final Map<Key, Limiter> used = new HashMap<>();
+            private final Map<Key, Object> used = new HashMap<>();
 
             /** The buckets of a config at a place: the last committed ones there, else new, full ones. */
             Limiter limiter(String where, LocalRateLimit config) {
-                Key k = new Key(where, config);
+                return (Limiter) kept(new Key(where, config), () -> new Limiter(config, clock));
+            }
+
+            /** The bucket of a token bucket config at a place: the last committed one there, else a new, full one. */
+            Bucket bucket(String where, LocalRateLimit.TokenBucket config) {
+                return (Bucket) kept(new Key(where, config), () -> new Bucket(config, clock));
+            }
+
+            private Object kept(Key k, java.util.function.Supplier<Object> create) {
                 return used.computeIfAbsent(k, key -> {
-                    Limiter kept = live.get(key);
-                    return kept != null ? kept : new Limiter(config, clock);
+                    Object kept = live.get(key);
+                    return kept != null ? kept : create.get();
                 });
             }
 

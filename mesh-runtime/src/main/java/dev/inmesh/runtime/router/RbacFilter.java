@@ -6,12 +6,14 @@ import dev.inmesh.api.config.extauthz.NetworkExtAuthz;
 import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.listener.HttpConnectionManager;
 import dev.inmesh.api.config.listener.HttpFilter;
+import dev.inmesh.api.config.ratelimit.NetworkLocalRateLimit;
 import dev.inmesh.api.config.rbac.NetworkRbac;
 import dev.inmesh.api.config.rbac.Permission;
 import dev.inmesh.api.config.rbac.Principal;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.runtime.listener.Cidrs;
 import dev.inmesh.runtime.stats.DownstreamStats;
+import dev.inmesh.runtime.stats.NetworkLocalRateLimitStats;
 import dev.inmesh.runtime.stats.RbacStats;
 import dev.inmesh.runtime.upstream.ClusterManager;
 import io.vertx.core.Future;
@@ -120,18 +122,30 @@ public final class RbacFilter {
     }
 
     /**
-     * The RBAC network filters of one filter chain ({@link FilterChain#rbac}) and its external authorization network
-     * filters ({@link FilterChain#extAuthz}), in their chain order, compiled. They check a connection once, before its
-     * chain's terminal filter (a TCP proxy or a connection manager) sees it, as Envoy's
-     * {@code ONE_TIME_ON_FIRST_BYTE}; the first that denies closes it. Immutable.
+     * The RBAC network filters of one filter chain ({@link FilterChain#rbac}), its external authorization network
+     * filters ({@link FilterChain#extAuthz}) and its local rate limit network filters
+     * ({@link FilterChain#localRateLimit}, {@link NetworkLocalRateLimitFilter}), in their chain order, compiled. They
+     * check a connection once, before its chain's terminal filter (a TCP proxy or a connection manager) sees it, as
+     * Envoy's {@code ONE_TIME_ON_FIRST_BYTE} (the rate limit filter's {@code onNewConnection} runs no later); the
+     * first that denies closes it, and the filters after it do not run (a connection an RBAC filter before a rate
+     * limit filter denies takes no token). Immutable, but for the rate limit filters' buckets.
      */
     public static final class Network {
+        /**
+         * Why a local rate limit filter closed a connection without a token (Envoy's connection termination details;
+         * Envoy's filter also sets the response flag URX).
+         */
+        public static final String RATE_LIMITED = NetworkLocalRateLimitFilter.DETAILS;
+
         /** No RBAC network filter: every connection goes on. */
         public static final Network NONE = new Network(List.of(), List.of());
 
-        /** The RBAC network filters ({@link RbacFilter}) and external authorization ones ({@link ExtAuthzFilter}). */
+        /**
+         * The RBAC network filters ({@link RbacFilter}), external authorization ones ({@link ExtAuthzFilter}) and local
+         * rate limit ones ({@link NetworkLocalRateLimitFilter}).
+         */
         private final List<Object> filters;
-        /** The stat prefix of each RBAC filter, by its place in {@link #filters}. */
+        /** The stat prefix of each filter, by its place in {@link #filters}. */
         private final List<String> statPrefixes;
         private final boolean external;
 
@@ -141,9 +155,21 @@ public final class RbacFilter {
             this.external = filters.stream().anyMatch(f -> f instanceof ExtAuthzFilter);
         }
 
-        /** The RBAC and external authorization network filters of a chain, compiled, in chain order. */
+        /**
+         * The network filters of a chain, compiled, in chain order, each local rate limit filter with a full bucket of
+         * its own: a chain compiled outside a snapshot (one connection's) limits nothing.
+         */
         public static Network compile(FilterChain chain) {
-            if (chain == null || chain.rbac().isEmpty() && chain.extAuthz().isEmpty()) {
+            return compile(chain, new LocalRateLimitFilter.Buckets().session(), "");
+        }
+
+        /**
+         * The network filters of a chain, compiled, in chain order, the local rate limit filters' buckets from
+         * {@code buckets} at {@code where} (the chain's place: its listener and index).
+         */
+        public static Network compile(FilterChain chain, LocalRateLimitFilter.Buckets.Session buckets, String where) {
+            if (chain == null || chain.rbac().isEmpty() && chain.extAuthz().isEmpty()
+                    && chain.localRateLimit().isEmpty()) {
                 return NONE;
             }
             List<Object> out = new ArrayList<>();
@@ -160,6 +186,12 @@ public final class RbacFilter {
                     out.add(new RbacFilter("envoy.filters.network.rbac", r.rbac()));
                     prefixes.add(r.statPrefix());
                 }
+            }
+            // each rate limit filter after the RBAC and ext_authz filters before it, and the rate limit ones before it
+            for (int i = 0; i < chain.localRateLimit().size(); i++) {
+                NetworkLocalRateLimit l = chain.localRateLimit().get(i);
+                out.add(l.after() + i, new NetworkLocalRateLimitFilter(l, buckets, where + "/local_ratelimit/" + i));
+                prefixes.add(l.after() + i, l.statPrefix());
             }
             return new Network(List.copyOf(out), List.copyOf(prefixes));
         }
@@ -185,10 +217,20 @@ public final class RbacFilter {
          *     ({@code rbac_access_denied_matched_policy[NAME|none]}, Envoy's connection termination details)
          */
         public String check(Subject s, java.util.function.Function<String, ? extends RbacStats> stats) {
+            return check(s, stats, null);
+        }
+
+        /**
+         * As {@link #check(Subject, java.util.function.Function)}, the local rate limit filters taking a token each,
+         * counting a connection they close under their {@code stat_prefix} in {@code limitStats} (null, or answering
+         * null: nothing counted); a connection they close has the details {@code local_ratelimit_close_over_limit}.
+         */
+        public String check(Subject s, java.util.function.Function<String, ? extends RbacStats> stats,
+                            java.util.function.Function<String, NetworkLocalRateLimitStats> limitStats) {
             if (external) {
                 throw new IllegalStateException("an external authorization filter runs: authorize with clusters");
             }
-            return run(0, s, stats, null, null).result();
+            return run(0, s, stats, limitStats, null, null).result();
         }
 
         /**
@@ -201,11 +243,23 @@ public final class RbacFilter {
          */
         public Future<String> authorize(Subject s, java.util.function.Function<String, ? extends RbacStats> stats,
                                         ClusterManager clusters) {
-            return run(0, s, stats, clusters, new java.util.HashMap<>());
+            return authorize(s, stats, null, clusters);
+        }
+
+        /**
+         * As {@link #authorize(Subject, java.util.function.Function, ClusterManager)}, the local rate limit filters
+         * counting in {@code limitStats}, as {@link #check(Subject, java.util.function.Function,
+         * java.util.function.Function)}.
+         */
+        public Future<String> authorize(Subject s, java.util.function.Function<String, ? extends RbacStats> stats,
+                                        java.util.function.Function<String, NetworkLocalRateLimitStats> limitStats,
+                                        ClusterManager clusters) {
+            return run(0, s, stats, limitStats, clusters, new java.util.HashMap<>());
         }
 
         private Future<String> run(int from, Subject s,
                                    java.util.function.Function<String, ? extends RbacStats> stats,
+                                   java.util.function.Function<String, NetworkLocalRateLimitStats> limitStats,
                                    ClusterManager clusters, Map<String, Object> metadata) {
             for (int i = from; i < filters.size(); i++) {
                 Object f = filters.get(i);
@@ -214,11 +268,15 @@ public final class RbacFilter {
                     if (denied != null) {
                         return Future.succeededFuture(denied);
                     }
+                } else if (f instanceof NetworkLocalRateLimitFilter l) {
+                    if (!l.allows(limitStats)) {
+                        return Future.succeededFuture(NetworkLocalRateLimitFilter.DETAILS);
+                    }
                 } else if (clusters != null && f instanceof ExtAuthzFilter e && e.enabled(s, metadata)) {
                     int next = i + 1;
                     return e.check(s, null, clusters, null).compose(o -> o.denial() != null
                             ? Future.succeededFuture(o.denial().details())
-                            : run(next, s, stats, clusters, metadata));
+                            : run(next, s, stats, limitStats, clusters, metadata));
                 }
             }
             return Future.succeededFuture(null);

@@ -189,8 +189,8 @@ public final class SnapshotCompiler {
             for (int i = 0; i < chains.size(); i++) {
                 FilterChain c = chains.get(i);
                 String where = "listener/" + l.name() + "/" + i;
-                if (!c.rbac().isEmpty()) {
-                    networkRbac.put(c, RbacFilter.Network.compile(c));
+                if (!c.rbac().isEmpty() || !c.localRateLimit().isEmpty()) {
+                    networkRbac.put(c, RbacFilter.Network.compile(c, buckets, where));
                 }
                 AccessLogs logs = AccessLogs.compile(MeshSnapshot.accessLogConfigs(c.filter()), c.name());
                 if (!logs.isEmpty()) {

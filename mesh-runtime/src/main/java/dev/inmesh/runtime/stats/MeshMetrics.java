@@ -101,6 +101,7 @@ public final class MeshMetrics {
     private final Map<String, DownstreamStats> connectionManagers = new ConcurrentHashMap<>();
     private final Map<String, ListenerStats> listeners = new ConcurrentHashMap<>();
     private final Map<String, NetworkRbacStats> networkRbac = new ConcurrentHashMap<>();
+    private final Map<String, NetworkLocalRateLimitStats> networkLocalRateLimit = new ConcurrentHashMap<>();
     /** The local rate limit filters' statistics by stat prefix, which every connection manager's statistics share. */
     private final ConcurrentHashMap<String, DownstreamStats.LocalRateLimitCounters> localRateLimits =
             new ConcurrentHashMap<>();
@@ -350,6 +351,14 @@ public final class MeshMetrics {
      */
     public NetworkRbacStats networkRbac(String statPrefix) {
         return networkRbac.computeIfAbsent(statPrefix, p -> new NetworkRbacStats(registry, p));
+    }
+
+    /**
+     * The statistics of the local rate limit network filters with this {@code stat_prefix}
+     * ({@code local_rate_limit.<stat_prefix>.*}), created on first use.
+     */
+    public NetworkLocalRateLimitStats networkLocalRateLimit(String statPrefix) {
+        return networkLocalRateLimit.computeIfAbsent(statPrefix, p -> new NetworkLocalRateLimitStats(registry, p));
     }
 
     /** The statistics of the listener at {@code address} ({@link ListenerStats#address}), created on first use. */

@@ -92,8 +92,11 @@ final class CompressorParser {
         return n > 0 ? n : Compressor.DEFAULT_MIN_CONTENT_LENGTH;
     }
 
-    /** A {@code RuntimeFeatureFlag}: its {@code default_value}, required as Envoy requires it. */
-    private static boolean enabled(io.envoyproxy.envoy.config.core.v3.RuntimeFeatureFlag f) {
+    /**
+     * A {@code RuntimeFeatureFlag}: its {@code default_value}, required as Envoy requires it; its
+     * {@code runtime_key} is not read (Inmesh has no runtime layer).
+     */
+    static boolean enabled(io.envoyproxy.envoy.config.core.v3.RuntimeFeatureFlag f) {
         Fields.onlyKnown(f, Set.of("default_value", "runtime_key"), Set.of());
         if (!f.hasDefaultValue()) {
             throw new FieldError("default_value", "unset (expected: true or false)");

@@ -23,6 +23,7 @@ import dev.inmesh.api.config.extauthz.NetworkExtAuthz;
 import dev.inmesh.api.config.ratelimit.GlobalRateLimit;
 import dev.inmesh.api.config.jwt.JwtAuthentication;
 import dev.inmesh.api.config.listener.TrafficDirection;
+import dev.inmesh.api.config.ratelimit.NetworkLocalRateLimit;
 import dev.inmesh.api.config.rbac.NetworkRbac;
 import dev.inmesh.api.config.rbac.Rbac;
 import dev.inmesh.api.config.route.ClusterSpecifier;
@@ -537,6 +538,7 @@ public final class ListenerParser
         NetworkFilter terminal = null;
         List<NetworkRbac> rbac = new ArrayList<>();
         List<NetworkExtAuthz> extAuthz = new ArrayList<>();
+        List<NetworkLocalRateLimit> localRateLimit = new ArrayList<>();
         java.time.Duration reporting = null;
         dev.inmesh.api.config.listener.IstioStats stats = null;
         for (int i = 0; i < c.getFiltersCount(); i++) {
@@ -552,6 +554,13 @@ public final class ListenerParser
                 int after = rbac.size();
                 extAuthz.add(Fields.at(seg + ".typed_config",
                         () -> ExtAuthzParser.network(f.getTypedConfig(), after)));
+            } else if (isType(f, LocalRateLimitParser.NETWORK_NAME, LocalRateLimitParser.NETWORK_TYPE)
+                    || CoreParsers.configType(f.getTypedConfig()).equals(LocalRateLimitParser.NETWORK_TYPE)) {
+                // a connection cap an EnvoyFilter adds (typed, or in a TypedStruct): after the RBAC and ext_authz
+                // filters before it
+                int after = rbac.size() + extAuthz.size();
+                localRateLimit.add(Fields.at(seg + ".typed_config",
+                        () -> LocalRateLimitParser.network(f.getTypedConfig(), after)));
             } else if (isType(f, HCM, HCM_TYPE) || isType(f, TCP_PROXY, TCP_PROXY_TYPE)) {
                 if (!last) {
                     throw new FieldError(seg + ".name", f.getName() + " (expected: the last filter of the chain)");
@@ -571,7 +580,8 @@ public final class ListenerParser
                 String type = CoreParsers.configType(f.getTypedConfig());
                 throw new FieldError(seg + ".name", f.getName() + (type.isEmpty() ? "" : " (" + type + ")")
                         + " is not supported by Inmesh (expected: " + HCM + ", " + TCP_PROXY + ", "
-                        + RbacParser.NETWORK_RBAC + ", " + ExtAuthzParser.NETWORK_NAME + ", or one of "
+                        + RbacParser.NETWORK_RBAC + ", " + ExtAuthzParser.NETWORK_NAME + ", "
+                        + LocalRateLimitParser.NETWORK_NAME + ", or one of "
                         + OBSERVING_NETWORK_FILTERS + ")");
             }
         }
@@ -580,7 +590,7 @@ public final class ListenerParser
         }
         return new FilterChain(c.getName(), match, terminal, tls.tls(), tls.context(),
                 Fields.durationOrNull(c.hasTransportSocketConnectTimeout(), c.getTransportSocketConnectTimeout()),
-                rbac, extAuthz, reporting, stats);
+                rbac, extAuthz, reporting, stats, localRateLimit);
     }
 
     private static boolean isType(Filter f, String name, String type) {

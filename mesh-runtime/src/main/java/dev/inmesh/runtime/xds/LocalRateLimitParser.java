@@ -4,6 +4,7 @@ import com.google.protobuf.Any;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
 import dev.inmesh.api.config.core.FractionalPercent;
+import dev.inmesh.api.config.ratelimit.NetworkLocalRateLimit;
 import dev.inmesh.api.config.route.LocalRateLimit;
 import dev.inmesh.api.config.route.RateLimit;
 import io.envoyproxy.envoy.config.core.v3.RuntimeFractionalPercent;
@@ -16,11 +17,14 @@ import java.util.Set;
  * empty value are wildcards, as Envoy's), {@code stage}, {@code vh_rate_limits},
  * {@code always_consume_default_token_bucket}, own {@code rate_limits} (the actions the global rate limit filter's
  * parser reads, without {@code stage} or {@code disable_key}, as Envoy requires) and {@code max_dynamic_descriptors}
- * are read; per-connection and cluster-wide buckets are refused by name.
+ * are read; per-connection and cluster-wide buckets are refused by name. The local rate limit network filter's
+ * config ({@link #network}) is read here too, its token bucket as the HTTP filter's.
  */
 final class LocalRateLimitParser {
     static final String NAME = "envoy.filters.http.local_ratelimit";
     static final String TYPE = "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
+    static final String NETWORK_NAME = "envoy.filters.network.local_ratelimit";
+    static final String NETWORK_TYPE = "envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit";
 
     private LocalRateLimitParser() {}
 
@@ -81,6 +85,31 @@ final class LocalRateLimitParser {
                         ? (int) Math.min(Integer.MAX_VALUE, Integer.toUnsignedLong(c.getMaxDynamicDescriptors()
                                 .getValue()))
                         : LocalRateLimit.DEFAULT_MAX_DYNAMIC_DESCRIPTORS));
+    }
+
+    /**
+     * The config of a local rate limit network filter ({@code envoy.extensions.filters.network.local_ratelimit.v3.
+     * LocalRateLimit}), typed or in a {@code TypedStruct}: {@code stat_prefix} and {@code token_bucket} (both required,
+     * as Envoy validates them), {@code runtime_enabled} (its {@code default_value}; Inmesh has no runtime, so its
+     * {@code runtime_key} is not read) and {@code share_key}.
+     *
+     * @param after how many RBAC and external authorization network filters come before it in the chain
+     */
+    static NetworkLocalRateLimit network(Any any, int after) {
+        var c = typed(any, io.envoyproxy.envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit.class,
+                io.envoyproxy.envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit.newBuilder(),
+                NETWORK_TYPE);
+        Fields.onlyKnown(c, Set.of("stat_prefix", "token_bucket", "runtime_enabled", "share_key"), Set.of());
+        if (c.getStatPrefix().isEmpty()) {
+            throw new FieldError("stat_prefix", "\"\" (expected: a non-empty prefix, as Envoy requires)");
+        }
+        if (!c.hasTokenBucket()) {
+            throw new FieldError("token_bucket", "unset (expected: a token bucket, as Envoy requires)");
+        }
+        LocalRateLimit.TokenBucket bucket = Fields.at("token_bucket", () -> tokenBucket(c.getTokenBucket()));
+        boolean enabled = !c.hasRuntimeEnabled()
+                || Fields.at("runtime_enabled", () -> CompressorParser.enabled(c.getRuntimeEnabled()));
+        return new NetworkLocalRateLimit(after, c.getStatPrefix(), bucket, enabled, c.getShareKey());
     }
 
     /** A {@code TokenBucket}: {@code fill_interval} required, {@code tokens_per_fill} 1 when unset (Envoy's). */

@@ -2,6 +2,7 @@ package dev.inmesh.api.config.listener;
 
 import dev.inmesh.api.config.Checks;
 import dev.inmesh.api.config.extauthz.NetworkExtAuthz;
+import dev.inmesh.api.config.ratelimit.NetworkLocalRateLimit;
 import dev.inmesh.api.config.rbac.NetworkRbac;
 import java.time.Duration;
 import java.util.List;
@@ -28,14 +29,18 @@ import java.util.List;
  *     sets none (Istio's default, 5 s)
  * @param istioStats the metric overrides of the chain's Istio stats network filter (Istio's TCP metrics), or null
  *     when it has none
+ * @param localRateLimit the local rate limit network filters before the terminal one
+ *     ({@code envoy.filters.network.local_ratelimit}, which Istio users add with an EnvoyFilter), each placed among
+ *     the RBAC and external authorization ones by {@link NetworkLocalRateLimit#after}; empty for none
  */
 public record FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
                           DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout,
                           List<NetworkRbac> rbac, List<NetworkExtAuthz> extAuthz, Duration tcpReportingDuration,
-                          IstioStats istioStats) {
+                          IstioStats istioStats, List<NetworkLocalRateLimit> localRateLimit) {
     public FilterChain {
         rbac = Checks.list(rbac, "filters");
         extAuthz = Checks.list(extAuthz, "filters");
+        localRateLimit = Checks.list(localRateLimit, "filters");
         name = name == null ? "" : name;
         match = match == null ? FilterChainMatch.ANY : match;
         Checks.nonNull(filter, "filters");
@@ -47,6 +52,15 @@ public record FilterChain(String name, FilterChainMatch match, NetworkFilter fil
                 transportSocketConnectTimeout, ">= 0");
         Checks.check(tcpReportingDuration == null || tcpReportingDuration.compareTo(Duration.ofMillis(1)) >= 0,
                 "filters.tcp_reporting_duration", tcpReportingDuration, ">= 1ms");
+    }
+
+    /** A chain without local rate limit network filters. */
+    public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, boolean tls,
+                       DownstreamTlsContext tlsContext, Duration transportSocketConnectTimeout,
+                       List<NetworkRbac> rbac, List<NetworkExtAuthz> extAuthz, Duration tcpReportingDuration,
+                       IstioStats istioStats) {
+        this(name, match, filter, tls, tlsContext, transportSocketConnectTimeout, rbac, extAuthz,
+                tcpReportingDuration, istioStats, List.of());
     }
 
     /** A chain whose Istio stats network filter overrides no metric. */
