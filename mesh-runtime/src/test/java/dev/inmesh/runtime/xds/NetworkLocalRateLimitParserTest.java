@@ -7,7 +7,9 @@ import dev.inmesh.api.config.listener.FilterChain;
 import dev.inmesh.api.config.ratelimit.NetworkLocalRateLimit;
 import dev.inmesh.api.config.route.LocalRateLimit;
 import dev.inmesh.runtime.router.IstioRbac;
+import dev.inmesh.runtime.admin.ConfigDumpBuilder;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -101,5 +103,16 @@ class NetworkLocalRateLimitParserTest {
         String flag = refused(FILTER + "    runtime_enabled: {runtime_key: tcp_cap.enabled}\n");
         assertTrue(flag.contains("filter_chains[0].filters[0].typed_config.runtime_enabled.default_value: unset"),
                 flag);
+    }
+
+    @Test
+    void configDumpShowsTheFilterInItsChainAndReadsBackTheSame() throws Exception {
+        ResourceBundle original = EnvoyConfigReader.read(NetworkRbacParserTest.virtualInbound(FILTER
+                + "    share_key: node\n    runtime_enabled: {default_value: true, runtime_key: k}\n"));
+        String dump = ConfigDumpBuilder.json(original, "node-1", Instant.EPOCH);
+        assertTrue(dump.contains("\"name\": \"envoy.filters.network.local_ratelimit\""), dump);
+        assertTrue(dump.contains("\"@type\": \"type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3"
+                + ".LocalRateLimit\""), dump);
+        assertEquals(original.listeners(), EnvoyConfigReader.read(dump).listeners());
     }
 }
