@@ -340,4 +340,41 @@ class ProxyExtAuthzTest {
             grpc.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
         }
     }
+
+    /**
+     * An ext_authz network filter alone on a TCP chain (an EnvoyFilter's, no RBAC filter before it, no
+     * {@code filter_enabled_metadata}): every connection is checked before anything is relayed, as Envoy's filter
+     * checks each new connection. Before, a chain without an RBAC or rate limit network filter ran none of its network
+     * filters, and every connection went through unchecked.
+     */
+    @Test
+    void anExtAuthzNetworkFilterWithoutAnRbacFilterBeforeItChecksEveryConnection() throws Exception {
+        List<String> asked = new CopyOnWriteArrayList<>();
+        io.grpc.Server grpc = grpcAuthorizer(request -> {
+            String source = request.getAttributes().getSource().getAddress().getSocketAddress().getAddress();
+            asked.add(source);
+            return CheckResponse.newBuilder()
+                    .setStatus(com.google.rpc.Status.newBuilder().setCode(source.equals("127.0.0.1") ? 0 : 7)).build();
+        });
+        AtomicInteger upstreamConnections = new AtomicInteger();
+        try (java.net.ServerSocket upstream = ProxyRbacTest.echoUpstream(upstreamConnections)) {
+            int port = LoopbackProxy.freePort();
+            String filters = IstioExtAuthz.tcp("5s");
+            // the ext_authz filter only, checking every connection
+            filters = filters.substring(filters.indexOf("- name: envoy.filters.network.ext_authz"));
+            filters = filters.substring(0, filters.indexOf("    filter_enabled_metadata:"))
+                    + filters.substring(filters.indexOf("    grpc_service:"));
+            String config = TcpRelayTest.config(port, "", "", upstream.getLocalPort()).replace("    - filters:\n",
+                    "    - filters:\n" + filters.indent(6))
+                    + IstioExtAuthz.cluster(grpc.getPort(), true);
+            try (LoopbackProxy proxy = new LoopbackProxy(config)) {
+                assertEquals("ping\n", ProxyRbacTest.echo(port, "127.0.0.1"));
+                assertEquals(null, ProxyRbacTest.echo(port, "127.0.0.3"));
+                assertEquals(List.of("127.0.0.1", "127.0.0.3"), asked);
+                assertEquals(1, upstreamConnections.get(), "the denied connection never reaches the upstream");
+            }
+        } finally {
+            grpc.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+        }
+    }
 }

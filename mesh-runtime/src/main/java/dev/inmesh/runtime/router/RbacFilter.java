@@ -168,8 +168,7 @@ public final class RbacFilter {
          * {@code buckets} at {@code where} (the chain's place: its listener and index).
          */
         public static Network compile(FilterChain chain, LocalRateLimitFilter.Buckets.Session buckets, String where) {
-            if (chain == null || chain.rbac().isEmpty() && chain.extAuthz().isEmpty()
-                    && chain.localRateLimit().isEmpty()) {
+            if (chain == null || !chain.checksConnections()) {
                 return NONE;
             }
             List<Object> out = new ArrayList<>();

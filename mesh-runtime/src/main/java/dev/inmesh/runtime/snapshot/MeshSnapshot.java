@@ -220,11 +220,11 @@ public final class MeshSnapshot {
 
     /**
      * The RBAC, external authorization and local rate limit network filters of a filter chain, compiled with this
-     * snapshot ({@link RbacFilter.Network#NONE} when it has no RBAC or rate limit filter); a chain of another snapshot
-     * is compiled on the spot, once per connection (its rate limit filters with full buckets of their own).
+     * snapshot ({@link RbacFilter.Network#NONE} when it has none of them); a chain of another snapshot is compiled on
+     * the spot, once per connection (its rate limit filters with full buckets of their own).
      */
     public RbacFilter.Network networkRbac(FilterChain chain) {
-        if (chain == null || chain.rbac().isEmpty() && chain.localRateLimit().isEmpty()) {
+        if (chain == null || !chain.checksConnections()) {
             return RbacFilter.Network.NONE;
         }
         RbacFilter.Network n = networkRbac.get(chain);

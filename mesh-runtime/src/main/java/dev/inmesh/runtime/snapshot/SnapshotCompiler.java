@@ -189,7 +189,7 @@ public final class SnapshotCompiler {
             for (int i = 0; i < chains.size(); i++) {
                 FilterChain c = chains.get(i);
                 String where = "listener/" + l.name() + "/" + i;
-                if (!c.rbac().isEmpty() || !c.localRateLimit().isEmpty()) {
+                if (c.checksConnections()) {
                     networkRbac.put(c, RbacFilter.Network.compile(c, buckets, where));
                 }
                 AccessLogs logs = AccessLogs.compile(MeshSnapshot.accessLogConfigs(c.filter()), c.name());

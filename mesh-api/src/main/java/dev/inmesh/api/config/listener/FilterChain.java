@@ -100,4 +100,12 @@ public record FilterChain(String name, FilterChainMatch match, NetworkFilter fil
     public FilterChain(String name, FilterChainMatch match, NetworkFilter filter, DownstreamTlsContext tlsContext) {
         this(name, match, filter, tlsContext != null, tlsContext, null, List.of());
     }
+
+    /**
+     * Whether the chain has network filters that decide on each connection before its terminal filter: RBAC,
+     * external authorization or local rate limit ones.
+     */
+    public boolean checksConnections() {
+        return !rbac.isEmpty() || !extAuthz.isEmpty() || !localRateLimit.isEmpty();
+    }
 }
